@@ -1,0 +1,55 @@
+"""The small error hierarchy every Argus component raises.
+
+Messages say what went wrong, where, and what to do about it; the CLI prints
+them without a traceback (``--traceback`` shows one).
+"""
+
+from __future__ import annotations
+
+
+class ArgusError(Exception):
+    """Base class of every error Argus raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(ArgusError):
+    """A config file or a plugin's settings table is invalid."""
+
+    exit_code = 2
+
+
+class PluginError(ArgusError):
+    """A plugin is missing, broken, or clashes with another one."""
+
+    exit_code = 3
+
+
+class DataError(ArgusError):
+    """Market data (a payload, a recorded stream, a CSV) is malformed."""
+
+    exit_code = 4
+
+
+class VenueError(ArgusError):
+    """A venue refused a request or answered something unusable."""
+
+    exit_code = 5
+
+
+class RiskHalted(ArgusError):
+    """Trading is HALTED; only a person can clear it (``argus resume``)."""
+
+    exit_code = 6
+
+
+class LedgerError(ArgusError):
+    """The ledger is unreadable or inconsistent with the requested run."""
+
+    exit_code = 7
+
+
+class SandboxError(ArgusError):
+    """AI-written code was rejected or misbehaved in its worker."""
+
+    exit_code = 8

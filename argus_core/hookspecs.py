@@ -1,0 +1,169 @@
+"""Hook specifications: the only contract between the Argus core and its plugins.
+
+This module is the plugin author's reference.  A plugin is any importable
+module (or object) with functions decorated by :data:`hookimpl` whose names
+match the specs below; it is found through the ``argus`` entry-point group::
+
+    [project.entry-points.argus]
+    myplugin = "my_package.plugin"
+
+Registration hooks follow the ``register(...)`` callback style: the plugin
+hands the core a *name* and a *factory*; the core owns the registry, checks
+for clashes and builds components when a run needs them.  Every factory is
+called as ``factory(settings)`` where ``settings`` is the plugin's validated
+``[plugins.NAME]`` table (see :func:`config_class`) or ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from argus_core.migrations import Migrations
+    from argus_core.models import Fill, Opportunity
+    from argus_core.runtime import RunContext
+
+hookspec = pluggy.HookspecMarker("argus")
+hookimpl = pluggy.HookimplMarker("argus")
+
+#: ``register(name, factory)``: the callback every ``register_*`` hook receives.
+Register = Callable[[str, Callable[[Any], Any]], None]
+
+
+@hookspec
+def config_class() -> type | None:
+    """Return the attrs class that validates this plugin's ``[plugins.NAME]`` table.
+
+    Called once per plugin at start-up.  Keys the class does not declare are
+    errors; a missing table means every field takes its default.  Fields
+    holding secrets must accept ``$env:VAR`` / ``$file:PATH`` references
+    (see :mod:`argus_core.secrets`); inline secrets are refused.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_venues(register: Register) -> None:
+    """Register venue factories: ``register("kraken", KrakenVenue)``.
+
+    The factory returns an :class:`argus_core.interfaces.Venue` (market data
+    stream, instruments, fees, optional live order entry).  Used by the
+    runner and the CLI (``argus record``, ``argus scan``).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_scanners(register: Register) -> None:
+    """Register scanner factories returning :class:`argus_core.interfaces.Scanner`.
+
+    A scanner reads the whole market state once per cycle and returns
+    opportunities; the runner routes them through risk, sizing and execution
+    and calls :func:`on_opportunity` for each.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_strategies(register: Register) -> None:
+    """Register strategy factories returning :class:`argus_core.interfaces.Strategy`.
+
+    A strategy sees each market event and returns intents.  The AI
+    orchestrator versions and hot-swaps strategies registered here.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_risk_checks(register: Register) -> None:
+    """Register pre-trade checks returning :class:`argus_core.interfaces.RiskCheck`.
+
+    Every enabled check runs on every intent; any veto wins; the smallest
+    shrink wins among the rest.  Builtin checks register through this hook
+    too, so a plugin may replace one by disabling it in the config.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_sizers(register: Register) -> None:
+    """Register sizing policies returning :class:`argus_core.interfaces.Sizer`.
+
+    A sizer turns an intent without a quantity (usually carrying a
+    :class:`argus_core.models.Forecast`) into a quantity.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_pricers(register: Register) -> None:
+    """Register pricing engines returning :class:`argus_core.interfaces.Pricer`.
+
+    Strategies look pricers up by name through the run context
+    (``ctx.pricer("heston")``) and fall back when none is installed.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add sub-commands to the ``argus`` command line (a :class:`click.Group`).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_migrations(migrations: Migrations) -> None:
+    """Add this plugin's ledger schema migrations.
+
+    Each plugin owns a named migration set (``migrations.set("kraken")``), so
+    plugins never collide over schema history.  Migrations run, in order and
+    once, when a ledger is opened.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def on_startup(ctx: RunContext) -> None:
+    """Called once when a run starts, after the ledger is open and before the first event.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def on_shutdown(ctx: RunContext) -> None:
+    """Called once when a run stops (normally or on error), before the ledger closes.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def on_fill(fill: Fill, ctx: RunContext) -> None:
+    """Called after each fill has been committed to the ledger.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def on_opportunity(opportunity: Opportunity, ctx: RunContext) -> None:
+    """Called for every opportunity a scanner reports, after it is stored.
+
+    .. versionadded:: 0.1
+    """

@@ -1,0 +1,187 @@
+"""The component interfaces plugins implement.
+
+The hooks in :mod:`argus_core.hookspecs` hand the core *factories*; the objects
+those factories build implement one of the base classes here.  The hot path
+calls these typed methods directly, never ``pm.hook.*`` per tick.
+
+Every factory is called as ``factory(settings)``, where ``settings`` is the
+registering plugin's validated config object (see ``config_class``) or
+``None`` when the plugin declares no settings.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+
+from argus_core.models import (
+    Fill,
+    Forecast,
+    Instrument,
+    Intent,
+    MarketEvent,
+    Opportunity,
+    Order,
+    Portfolio,
+    RiskDecision,
+)
+
+if TYPE_CHECKING:
+    from argus_core.market_state import MarketState
+
+
+@attrs.frozen
+class FeeSchedule:
+    """Fees of one venue: maker/taker in basis points of notional plus a fixed fee per fill."""
+
+    maker_bps: Decimal = Decimal(0)
+    taker_bps: Decimal = Decimal(0)
+    fixed_per_fill: Decimal = Decimal(0)
+
+    def fee(self, notional: Decimal, *, maker: bool) -> Decimal:
+        """Fee for a fill of ``notional`` quote currency."""
+        bps = self.maker_bps if maker else self.taker_bps
+        return notional * bps / Decimal(10_000) + self.fixed_per_fill
+
+
+class Venue(abc.ABC):
+    """A market: instruments, a market-data stream, fees and (optionally) live order entry.
+
+    Capabilities are class attributes so the runner can refuse a config whose
+    strategy needs something the venue lacks, before any order exists.
+    """
+
+    name: ClassVar[str] = ""
+    supports_live_orders: ClassVar[bool] = False
+    supports_post_only: ClassVar[bool] = False
+    time_in_force: ClassVar[tuple[str, ...]] = ("gtc", "ioc", "fok")
+
+    @abc.abstractmethod
+    async def instruments(self) -> Sequence[Instrument]:
+        """The instruments this venue configuration trades."""
+
+    @abc.abstractmethod
+    def stream(self) -> AsyncIterator[MarketEvent]:
+        """Market events in time order; replay venues end, live ones run until closed."""
+
+    async def snapshot(self) -> list[MarketEvent]:
+        """One-shot fetch of the current state (events, instruments' books) for ``argus scan``.
+
+        Default: nothing; venues with REST snapshots override it.
+        """
+        return []
+
+    def fee_schedule(self, instrument_id: str) -> FeeSchedule:
+        """Fees for ``instrument_id`` (default: none)."""
+        return FeeSchedule()
+
+    async def submit(self, order: Order) -> list[Fill]:
+        """Send ``order`` live; return fills known at once.  Only called in live mode."""
+        raise NotImplementedError(f"venue {self.name!r} has no live order entry")
+
+    async def cancel(self, client_order_id: str) -> None:
+        """Cancel a live order by client order id."""
+        raise NotImplementedError(f"venue {self.name!r} has no live order entry")
+
+    async def open_orders(self) -> list[Order]:
+        """Live orders the venue still holds (used to reconcile after a restart)."""
+        return []
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+class Strategy(abc.ABC):
+    """Turns market events into intents.
+
+    A strategy keeps its state in plain JSON-able data so the runner can
+    checkpoint it and hand it to a replacement during a hot-swap.
+    """
+
+    name: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
+        """React to one event; return zero or more intents."""
+
+    def get_state(self) -> dict[str, Any]:
+        """JSON-able state for checkpoints and hot-swap hand-over."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore state produced by ``get_state`` (possibly by an older version)."""
+
+
+@attrs.frozen
+class StrategyContext:
+    """What a strategy may read: the time, its portfolio and the market state."""
+
+    ts_ns: int
+    portfolio: Portfolio
+    market: MarketState
+
+
+class Scanner(abc.ABC):
+    """Whole-market state -> opportunities, once per cycle."""
+
+    name: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """All opportunities in the current state, best first."""
+
+
+class RiskCheck(abc.ABC):
+    """A pre-trade check: every check runs on every intent; any veto wins."""
+
+    name: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def check(self, intent: Intent, quantity: Decimal, price: Decimal,
+              portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
+        """Judge ``intent`` at ``quantity`` and reference ``price``."""
+
+    def on_fill(self, fill: Fill, portfolio: Portfolio, ctx: RiskContext) -> None:
+        """Observe a fill (for rate, loss-streak and drawdown accounting)."""
+
+
+@attrs.define
+class RiskContext:
+    """Shared state the risk checks read: time, equity high-water mark, day start equity."""
+
+    ts_ns: int = 0
+    peak_equity: Decimal = Decimal(0)
+    day_start_equity: Decimal = Decimal(0)
+    day: int = -1
+    order_times_ns: list[int] = attrs.field(factory=list)
+    consecutive_losses: int = 0
+
+
+class Sizer(abc.ABC):
+    """Turns an intent (and its forecast) into a quantity."""
+
+    name: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def size(self, intent: Intent, price: Decimal, portfolio: Portfolio,
+             instrument: Instrument | None) -> Decimal:
+        """Quantity to trade (0 to skip)."""
+
+
+class Pricer(abc.ABC):
+    """A pricing engine strategies can ask for (e.g. Heston probability of profit)."""
+
+    name: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """What the engine offers and which backend it runs on."""
+
+
+def forecast_of(intent: Intent) -> Forecast | None:
+    """The intent's forecast, if any (a helper for sizers)."""
+    return intent.forecast

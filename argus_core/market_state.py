@@ -1,0 +1,186 @@
+"""Market state: the latest books, bars, trades and events, with a stale-data guard.
+
+Books are kept as two ``dict[price, size]`` ladders per instrument.  A dict
+write is the cheapest correct structure for level updates in Python; sorted
+views are built lazily and cached until the next change, because scanners
+read far less often than venues write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from argus_core.errors import DataError
+from argus_core.models import (
+    Bar,
+    BookDelta,
+    BookStatus,
+    Event,
+    Instrument,
+    MarketEvent,
+    OrderBook,
+    Side,
+    Signal,
+    Trade,
+)
+
+_EMPTY = np.empty((0, 2), dtype=np.float64)
+
+
+class L2Book:
+    """A mutable price-level book for one instrument."""
+
+    __slots__ = ("_ask_view", "_bid_view", "asks", "bids", "instrument_id", "live", "stale_reason",
+                 "ts_ns")
+
+    def __init__(self, instrument_id: str) -> None:
+        self.instrument_id = instrument_id
+        self.bids: dict[float, float] = {}
+        self.asks: dict[float, float] = {}
+        self.ts_ns = 0
+        self.live = False
+        self.stale_reason = "no snapshot yet"
+        self._bid_view: np.ndarray | None = None
+        self._ask_view: np.ndarray | None = None
+
+    def load_snapshot(self, book: OrderBook) -> None:
+        """Replace both sides with ``book`` and mark the book live."""
+        self.bids = {float(p): float(q) for p, q in book.bids if q > 0}
+        self.asks = {float(p): float(q) for p, q in book.asks if q > 0}
+        self.ts_ns = book.ts_ns
+        self.live = True
+        self.stale_reason = ""
+        self._bid_view = self._ask_view = None
+
+    def apply(self, side: Side, price: float, size: float, ts_ns: int) -> None:
+        """Set one level (``size == 0`` deletes it)."""
+        ladder = self.bids if side is Side.BUY else self.asks
+        if size > 0:
+            ladder[price] = size
+        else:
+            ladder.pop(price, None)
+        self.ts_ns = ts_ns
+        if side is Side.BUY:
+            self._bid_view = None
+        else:
+            self._ask_view = None
+
+    def apply_many(self, is_bid: np.ndarray, prices: np.ndarray, sizes: np.ndarray,
+                   ts_ns: int) -> None:
+        """Apply a batch of level updates (the fast path for venue adapters)."""
+        bids, asks = self.bids, self.asks
+        for bid, price, size in zip(is_bid.tolist(), prices.tolist(), sizes.tolist(),
+                                    strict=True):
+            ladder = bids if bid else asks
+            if size > 0:
+                ladder[price] = size
+            else:
+                ladder.pop(price, None)
+        self.ts_ns = ts_ns
+        self._bid_view = self._ask_view = None
+
+    def bid_levels(self) -> np.ndarray:
+        """Bids as an (n, 2) array, best (highest) first."""
+        if self._bid_view is None:
+            self._bid_view = (np.array(sorted(self.bids.items(), reverse=True), dtype=np.float64)
+                              if self.bids else _EMPTY)
+        return self._bid_view
+
+    def ask_levels(self) -> np.ndarray:
+        """Asks as an (n, 2) array, best (lowest) first."""
+        if self._ask_view is None:
+            self._ask_view = (np.array(sorted(self.asks.items()), dtype=np.float64)
+                              if self.asks else _EMPTY)
+        return self._ask_view
+
+    def snapshot(self) -> OrderBook:
+        """An immutable, validated copy (raises ``DataError`` if the book is crossed)."""
+        return OrderBook(self.instrument_id, self.ts_ns, self.bid_levels(), self.ask_levels())
+
+    def best_bid(self) -> float | None:
+        """Highest bid price."""
+        return max(self.bids) if self.bids else None
+
+    def best_ask(self) -> float | None:
+        """Lowest ask price."""
+        return min(self.asks) if self.asks else None
+
+
+class MarketState:
+    """Everything the loop knows about the market at the simulated (or real) now.
+
+    ``stale_after_ns`` > 0 enables the stale-data guard: a book not updated
+    within that window, or one a venue marked not live, is untradeable.
+    """
+
+    def __init__(self, stale_after_ns: int = 0) -> None:
+        self.stale_after_ns = stale_after_ns
+        self.books: dict[str, L2Book] = {}
+        self.bars: dict[str, Bar] = {}
+        self.trades: dict[str, Trade] = {}
+        self.events: dict[str, Event] = {}
+        self.signals: dict[tuple[str, str], Signal] = {}
+        self.instruments: dict[str, Instrument] = {}
+        self.now_ns = 0
+
+    def add_instruments(self, instruments: Iterable[Instrument]) -> None:
+        """Make instruments known (tick sizes, minimum sizes) to scanners and the broker."""
+        for inst in instruments:
+            self.instruments[inst.id] = inst
+
+    def book(self, instrument_id: str) -> L2Book:
+        """The book of ``instrument_id`` (created empty and not live when unseen)."""
+        book = self.books.get(instrument_id)
+        if book is None:
+            book = self.books[instrument_id] = L2Book(instrument_id)
+        return book
+
+    def apply(self, event: MarketEvent) -> None:
+        """Fold one market event into the state.  Time never goes backwards."""
+        ts = getattr(event, "ts_ns", None)
+        if ts is not None and ts > self.now_ns:
+            self.now_ns = ts
+        if isinstance(event, BookDelta):
+            self.book(event.instrument_id).apply(event.side, float(event.price),
+                                                 float(event.size), event.ts_ns)
+        elif isinstance(event, OrderBook):
+            self.book(event.instrument_id).load_snapshot(event)
+        elif isinstance(event, Bar):
+            self.bars[event.instrument_id] = event
+        elif isinstance(event, Trade):
+            self.trades[event.instrument_id] = event
+        elif isinstance(event, BookStatus):
+            book = self.book(event.instrument_id)
+            book.live = event.live and book.live
+            book.stale_reason = "" if book.live else (event.reason or "marked stale by venue")
+        elif isinstance(event, Event):
+            self.events[event.event_id] = event
+        elif isinstance(event, Signal):
+            self.signals[(event.name, event.instrument_id)] = event
+        else:
+            raise DataError(f"market state cannot apply {type(event).__name__}")
+
+    def tradeable(self, instrument_id: str) -> tuple[bool, str]:
+        """Whether the book may be traded now, and why not."""
+        book = self.books.get(instrument_id)
+        if book is None:
+            return False, "no book"
+        if not book.live:
+            return False, book.stale_reason or "book not live"
+        if self.stale_after_ns and self.now_ns - book.ts_ns > self.stale_after_ns:
+            age_s = (self.now_ns - book.ts_ns) / 1e9
+            return False, f"book is stale ({age_s:.1f}s since last update)"
+        return True, ""
+
+    def signal(self, name: str, instrument_id: str) -> float | None:
+        """Latest value of a published signal (regime features, P(change), ...)."""
+        sig = self.signals.get((name, instrument_id))
+        return sig.value if sig else None
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for logs and status displays."""
+        return {"books": len(self.books), "bars": len(self.bars), "events": len(self.events),
+                "now_ns": self.now_ns}

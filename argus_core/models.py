@@ -1,0 +1,503 @@
+"""The domain model: frozen, slotted, typed attrs classes.
+
+Money, prices and quantities that reach the ledger are ``Decimal`` (exact);
+analytics convert to numpy float64.  Every constructor validates at the edge:
+NaN, infinite or negative sizes and crossed books raise ``DataError`` so bad
+data never travels further than the parser that produced it.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import attrs
+import numpy as np
+
+from argus_core.errors import DataError
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+
+def to_decimal(value: Any, *, field: str = "value") -> Decimal:
+    """Convert a str/int/float/Decimal to a finite Decimal or raise ``DataError``.
+
+    Floats go through ``repr`` so ``0.1`` becomes ``Decimal('0.1')``, not the
+    binary expansion.
+    """
+    if isinstance(value, Decimal):
+        dec = value
+    elif isinstance(value, bool):
+        raise DataError(f"{field}: expected a number, got a bool")
+    elif isinstance(value, int):
+        dec = Decimal(value)
+    elif isinstance(value, float):
+        dec = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            dec = Decimal(value.strip())
+        except InvalidOperation:
+            raise DataError(f"{field}: {value!r} is not a number") from None
+    else:
+        raise DataError(f"{field}: expected a number, got {type(value).__name__}")
+    if not dec.is_finite():
+        raise DataError(f"{field}: {value!r} is not finite")
+    return dec
+
+
+def _finite_float(name: str, value: float) -> None:
+    if not math.isfinite(value):
+        raise DataError(f"{name}: {value!r} is not finite")
+
+
+def _non_negative(instance: Any, attribute: attrs.Attribute, value: Decimal) -> None:
+    if value < 0:
+        raise DataError(f"{type(instance).__name__}.{attribute.name}: {value} is negative")
+
+
+def _positive(instance: Any, attribute: attrs.Attribute, value: Decimal) -> None:
+    if value <= 0:
+        raise DataError(f"{type(instance).__name__}.{attribute.name}: {value} must be > 0")
+
+
+def _dec(name: str) -> Any:
+    return lambda v: to_decimal(v, field=name)
+
+
+class Side(enum.StrEnum):
+    """Order or trade side."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        """+1 for buys, -1 for sells."""
+        return 1 if self is Side.BUY else -1
+
+    def opposite(self) -> Side:
+        """The other side."""
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(enum.StrEnum):
+    """LIMIT rests or crosses at its limit price; MARKET takes displayed depth."""
+
+    LIMIT = "limit"
+    MARKET = "market"
+
+
+class TimeInForce(enum.StrEnum):
+    """How long an order lives. IOC fills what it can now (FAK); FOK all or nothing."""
+
+    GTC = "gtc"
+    GTD = "gtd"
+    IOC = "ioc"
+    FOK = "fok"
+
+
+class Liquidity(enum.StrEnum):
+    """Whether a fill added (maker) or removed (taker) liquidity."""
+
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+class OrderStatus(enum.StrEnum):
+    """Lifecycle of an order in the ledger."""
+
+    PENDING = "pending"  # persisted, not yet acknowledged by the venue
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+class RiskAction(enum.StrEnum):
+    """Outcome of one pre-trade risk check."""
+
+    ALLOW = "allow"
+    SHRINK = "shrink"
+    VETO = "veto"
+
+
+@attrs.frozen
+class Instrument:
+    """A tradeable thing on one venue, with its trading rules."""
+
+    venue: str
+    symbol: str
+    kind: str = "spot"  # spot | binary | option | perp
+    tick_size: Decimal = attrs.field(default=Decimal("0.01"), converter=_dec("tick_size"),
+                                     validator=_positive)
+    lot_size: Decimal = attrs.field(default=Decimal("0.00000001"), converter=_dec("lot_size"),
+                                    validator=_positive)
+    min_size: Decimal = attrs.field(default=ZERO, converter=_dec("min_size"),
+                                    validator=_non_negative)
+    base: str = ""
+    quote: str = "USD"
+    meta: dict[str, Any] = attrs.field(factory=dict, eq=False, hash=False)
+
+    @property
+    def id(self) -> str:
+        """Globally unique id: ``venue:symbol``."""
+        return f"{self.venue}:{self.symbol}"
+
+
+@attrs.frozen
+class Bar:
+    """An OHLCV bar; ``ts_ns`` is the bar's *close* time, when it becomes knowable."""
+
+    instrument_id: str
+    ts_ns: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("open", "high", "low", "close", "volume"):
+            _finite_float(f"Bar.{name}", getattr(self, name))
+        if min(self.open, self.high, self.low, self.close) <= 0:
+            raise DataError(f"Bar {self.instrument_id}@{self.ts_ns}: prices must be > 0")
+        if self.volume < 0:
+            raise DataError(f"Bar {self.instrument_id}@{self.ts_ns}: negative volume")
+        if self.high < max(self.open, self.close, self.low) or self.low > min(self.open, self.close):
+            raise DataError(f"Bar {self.instrument_id}@{self.ts_ns}: high/low do not bound open/close")
+
+
+@attrs.frozen
+class Trade:
+    """A print on the venue's tape; ``aggressor`` is the taker's side."""
+
+    instrument_id: str
+    ts_ns: int
+    price: Decimal = attrs.field(converter=_dec("price"), validator=_positive)
+    size: Decimal = attrs.field(converter=_dec("size"), validator=_positive)
+    aggressor: Side = Side.BUY
+
+
+@attrs.frozen
+class BookDelta:
+    """One level change: ``size == 0`` removes the level."""
+
+    instrument_id: str
+    ts_ns: int
+    side: Side
+    price: Decimal = attrs.field(converter=_dec("price"), validator=_positive)
+    size: Decimal = attrs.field(converter=_dec("size"), validator=_non_negative)
+
+
+def _levels(value: Any) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.size == 0:
+        return np.empty((0, 2), dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise DataError(f"OrderBook levels must be (n, 2) price/size pairs, got shape {arr.shape}")
+    return arr
+
+
+def _arr_eq(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+@attrs.frozen
+class OrderBook:
+    """A book snapshot: ``bids`` best (highest) first, ``asks`` best (lowest) first.
+
+    Levels are float64 ``(n, 2)`` arrays of (price, size) because books are the
+    hot path; conversion to Decimal happens only when a fill is written.
+    """
+
+    instrument_id: str
+    ts_ns: int
+    bids: np.ndarray = attrs.field(converter=_levels, eq=attrs.cmp_using(eq=_arr_eq))
+    asks: np.ndarray = attrs.field(converter=_levels, eq=attrs.cmp_using(eq=_arr_eq))
+
+    def __attrs_post_init__(self) -> None:
+        where = f"OrderBook {self.instrument_id}@{self.ts_ns}"
+        for name, side in (("bids", self.bids), ("asks", self.asks)):
+            if not np.all(np.isfinite(side)):
+                raise DataError(f"{where}: {name} contain NaN or infinity")
+            if np.any(side[:, 0] <= 0) or np.any(side[:, 1] < 0):
+                raise DataError(f"{where}: {name} have a non-positive price or negative size")
+        if len(self.bids) > 1 and np.any(np.diff(self.bids[:, 0]) >= 0):
+            raise DataError(f"{where}: bids must be strictly descending (best first)")
+        if len(self.asks) > 1 and np.any(np.diff(self.asks[:, 0]) <= 0):
+            raise DataError(f"{where}: asks must be strictly ascending (best first)")
+        if len(self.bids) and len(self.asks) and self.bids[0, 0] >= self.asks[0, 0]:
+            raise DataError(
+                f"{where}: crossed book (best bid {self.bids[0, 0]} >= best ask {self.asks[0, 0]})"
+            )
+
+    @property
+    def best_bid(self) -> float | None:
+        """Highest bid price, or None when the bid side is empty."""
+        return float(self.bids[0, 0]) if len(self.bids) else None
+
+    @property
+    def best_ask(self) -> float | None:
+        """Lowest ask price, or None when the ask side is empty."""
+        return float(self.asks[0, 0]) if len(self.asks) else None
+
+
+@attrs.frozen
+class Outcome:
+    """One outcome of a multi-outcome event: its YES and NO instruments."""
+
+    name: str
+    yes_instrument_id: str
+    no_instrument_id: str
+    placeholder: bool = False  # augmented negRisk "Other"/placeholder outcomes
+
+
+@attrs.frozen
+class Event:
+    """A group of mutually exclusive outcomes (a negRisk event, or a binary market).
+
+    ``exhaustive`` is True only when exactly one outcome must resolve YES;
+    scanners must not treat a non-exhaustive set as risk-free.
+    """
+
+    venue: str
+    event_id: str
+    title: str
+    outcomes: tuple[Outcome, ...] = attrs.field(converter=tuple)
+    neg_risk: bool = False
+    exhaustive: bool = True
+    closed: bool = False
+    end_ts_ns: int | None = None
+
+
+@attrs.frozen
+class Leg:
+    """One leg of an opportunity or basket."""
+
+    instrument_id: str
+    side: Side
+    limit_price: Decimal = attrs.field(converter=_dec("limit_price"), validator=_positive)
+    quantity: Decimal = attrs.field(converter=_dec("quantity"), validator=_positive)
+
+
+@attrs.frozen
+class Opportunity:
+    """A scanner's finding: legs, size, edge after costs, and why it exists."""
+
+    opportunity_id: str
+    scanner: str
+    ts_ns: int
+    kind: str
+    legs: tuple[Leg, ...] = attrs.field(converter=tuple)
+    edge_per_unit: Decimal = attrs.field(converter=_dec("edge_per_unit"))
+    max_size: Decimal = attrs.field(converter=_dec("max_size"), validator=_non_negative)
+    expected_profit: Decimal = attrs.field(converter=_dec("expected_profit"))
+    costs: Decimal = attrs.field(converter=_dec("costs"), validator=_non_negative)
+    reason: str = ""
+    risk_free: bool = True
+    event_id: str = ""
+
+
+@attrs.frozen
+class Forecast:
+    """A strategy's view: return mean/stdev, or a binary win probability and payoff."""
+
+    mu: float = 0.0
+    sigma: float = 0.0
+    p_win: float | None = None
+    payoff: float | None = None  # net win per unit of stake at risk (binary)
+    confidence: float = 1.0
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("mu", "sigma", "confidence"):
+            _finite_float(f"Forecast.{name}", getattr(self, name))
+        if self.sigma < 0:
+            raise DataError("Forecast.sigma must be >= 0")
+        if not 0.0 <= self.confidence <= 1.0:
+            raise DataError("Forecast.confidence must be in [0, 1]")
+        if self.p_win is not None and not 0.0 <= self.p_win <= 1.0:
+            raise DataError("Forecast.p_win must be in [0, 1]")
+
+
+@attrs.frozen
+class Intent:
+    """What a strategy wants: side and size on an instrument, before risk and sizing.
+
+    ``quantity`` of ``None`` asks the configured sizer to decide.
+    """
+
+    strategy: str
+    instrument_id: str
+    side: Side
+    quantity: Decimal | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_dec("quantity"))
+    )
+    limit_price: Decimal | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_dec("limit_price"))
+    )
+    order_type: OrderType = OrderType.MARKET
+    time_in_force: TimeInForce = TimeInForce.IOC
+    reason: str = ""
+    forecast: Forecast | None = None
+    basket_id: str | None = None
+    reduce_only: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if self.quantity is not None and self.quantity <= 0:
+            raise DataError(f"Intent {self.instrument_id}: quantity must be > 0")
+        if self.limit_price is not None and self.limit_price <= 0:
+            raise DataError(f"Intent {self.instrument_id}: limit_price must be > 0")
+        if self.order_type is OrderType.LIMIT and self.limit_price is None:
+            raise DataError(f"Intent {self.instrument_id}: a LIMIT intent needs a limit_price")
+
+
+@attrs.frozen
+class Order:
+    """An order as persisted in the ledger before it is sent."""
+
+    client_order_id: str
+    venue: str
+    instrument_id: str
+    side: Side
+    quantity: Decimal = attrs.field(converter=_dec("quantity"), validator=_positive)
+    limit_price: Decimal | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_dec("limit_price"))
+    )
+    order_type: OrderType = OrderType.MARKET
+    time_in_force: TimeInForce = TimeInForce.IOC
+    strategy: str = ""
+    ts_ns: int = 0
+    status: OrderStatus = OrderStatus.PENDING
+    basket_id: str | None = None
+    reduce_only: bool = False
+
+
+@attrs.frozen
+class Fill:
+    """One execution against an order, with its fee and liquidity side."""
+
+    fill_id: str
+    client_order_id: str
+    venue: str
+    instrument_id: str
+    side: Side
+    price: Decimal = attrs.field(converter=_dec("price"), validator=_positive)
+    quantity: Decimal = attrs.field(converter=_dec("quantity"), validator=_positive)
+    fee: Decimal = attrs.field(converter=_dec("fee"))
+    liquidity: Liquidity
+    ts_ns: int
+
+    @property
+    def notional(self) -> Decimal:
+        """price x quantity."""
+        return self.price * self.quantity
+
+
+@attrs.frozen
+class Position:
+    """Net holding in one instrument, with average entry and realised P&L."""
+
+    instrument_id: str
+    quantity: Decimal = attrs.field(default=ZERO, converter=_dec("quantity"))
+    avg_price: Decimal = attrs.field(default=ZERO, converter=_dec("avg_price"))
+    realized_pnl: Decimal = attrs.field(default=ZERO, converter=_dec("realized_pnl"))
+
+    def apply(self, fill: Fill) -> Position:
+        """The position after ``fill`` (fees are accounted in cash, not here)."""
+        signed = fill.quantity * fill.side.sign
+        qty, avg, realized = self.quantity, self.avg_price, self.realized_pnl
+        if qty == 0 or (qty > 0) == (signed > 0):
+            new_qty = qty + signed
+            avg = (avg * abs(qty) + fill.price * abs(signed)) / abs(new_qty)
+            return Position(self.instrument_id, new_qty, avg, realized)
+        closing = min(abs(qty), abs(signed))
+        direction = 1 if qty > 0 else -1
+        realized += (fill.price - avg) * closing * direction
+        new_qty = qty + signed
+        if new_qty == 0:
+            avg = ZERO
+        elif (new_qty > 0) != (qty > 0):  # flipped through zero
+            avg = fill.price
+        return Position(self.instrument_id, new_qty, avg, realized)
+
+
+@attrs.frozen
+class Portfolio:
+    """A snapshot of the account that risk checks and sizers read."""
+
+    cash: Decimal = attrs.field(converter=_dec("cash"))
+    positions: dict[str, Position] = attrs.field(factory=dict)
+    marks: dict[str, Decimal] = attrs.field(factory=dict)
+    fees_paid: Decimal = attrs.field(default=ZERO, converter=_dec("fees_paid"))
+
+    def position(self, instrument_id: str) -> Position:
+        """The position in ``instrument_id`` (flat when none)."""
+        return self.positions.get(instrument_id) or Position(instrument_id)
+
+    def mark(self, instrument_id: str) -> Decimal:
+        """Last mark price (falls back to average entry)."""
+        mark = self.marks.get(instrument_id)
+        return mark if mark is not None else self.position(instrument_id).avg_price
+
+    @property
+    def equity(self) -> Decimal:
+        """Cash plus positions marked to market."""
+        return self.cash + sum(
+            (p.quantity * self.mark(i) for i, p in self.positions.items()), ZERO
+        )
+
+    @property
+    def gross_exposure(self) -> Decimal:
+        """Sum of absolute marked position values."""
+        return sum((abs(p.quantity * self.mark(i)) for i, p in self.positions.items()), ZERO)
+
+
+@attrs.frozen
+class RiskDecision:
+    """One check's verdict on an intent: allow, shrink to ``quantity``, or veto."""
+
+    action: RiskAction
+    check: str
+    reason: str = ""
+    quantity: Decimal | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_dec("quantity"))
+    )
+
+    @classmethod
+    def allow(cls, check: str) -> RiskDecision:
+        """Shorthand for an allow."""
+        return cls(RiskAction.ALLOW, check)
+
+    @classmethod
+    def veto(cls, check: str, reason: str) -> RiskDecision:
+        """Shorthand for a veto with its reason."""
+        return cls(RiskAction.VETO, check, reason)
+
+
+@attrs.frozen
+class Signal:
+    """A named numeric feature a component publishes (regime, P(change), z-score...)."""
+
+    name: str
+    instrument_id: str
+    ts_ns: int
+    value: float
+
+
+@attrs.frozen
+class BookStatus:
+    """A venue's word on a book: ``live=False`` marks it stale (untradeable) until a
+    fresh snapshot arrives (after a checksum mismatch, a sequence gap or a disconnect)."""
+
+    instrument_id: str
+    ts_ns: int
+    live: bool
+    reason: str = ""
+
+
+#: Everything a venue stream or a recording may carry.
+MarketEvent = Bar | Trade | BookDelta | OrderBook | Event | Signal | BookStatus

@@ -1,0 +1,258 @@
+"""Plugin loading and the component registry.
+
+:class:`PluginHost` wraps a pluggy ``PluginManager``: it loads builtins and
+``argus`` entry points (filtered by the config and the ``ARGUS_BLOCK_PLUGINS``
+environment variable), calls every ``register_*`` hook plugin by plugin so
+each registration knows its owner, and rejects clashing names.  Plugins can be
+added and removed while a runner is live; the registry is rebuilt each time.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+import pluggy
+
+from argus_core import hookspecs
+from argus_core.errors import PluginError
+
+ENTRY_POINT_GROUP = "argus"
+BLOCK_ENV = "ARGUS_BLOCK_PLUGINS"
+
+#: Registration hook -> component kind.
+KINDS = {
+    "register_venues": "venue",
+    "register_scanners": "scanner",
+    "register_strategies": "strategy",
+    "register_risk_checks": "risk_check",
+    "register_sizers": "sizer",
+    "register_pricers": "pricer",
+}
+
+#: Where the first-party plugins come from, for "not installed" remedies.
+KNOWN_DISTRIBUTIONS = {
+    "polymarket": "argus-venue-polymarket",
+    "kraken": "argus-venue-kraken",
+    "negrisk": "argus-scanner-negrisk",
+    "vrp": "argus-strategy-vrp",
+    "heston": "argus-gpu-heston",
+}
+
+#: Builtin plugins: (name, module path).  They register through the same hooks.
+BUILTINS = (
+    ("builtin.replay", "argus_core.builtins.replay_venue"),
+    ("builtin.risk", "argus_core.builtins.risk_checks"),
+    ("builtin.sizing", "argus_core.builtins.sizers"),
+    ("builtin.strategies", "argus_core.builtins.example_strategies"),
+)
+
+
+@attrs.frozen
+class Registration:
+    """One registered component factory and the plugin that owns it."""
+
+    kind: str
+    name: str
+    factory: Callable[[Any], Any]
+    plugin: str
+
+
+@attrs.frozen
+class PluginInfo:
+    """What ``argus plugins`` shows about one loaded plugin."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    hooks: tuple[str, ...]
+    registered: dict[str, list[str]]
+
+
+def blocked_plugins() -> set[str]:
+    """Names listed in ``ARGUS_BLOCK_PLUGINS`` (comma separated)."""
+    return {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
+
+
+def remedy_for(name: str) -> str:
+    """What to tell a user whose config names a plugin that is not installed."""
+    dist = KNOWN_DISTRIBUTIONS.get(name)
+    if dist:
+        return f"pip install {dist} (or pip install -e plugins/{dist} from a checkout)"
+    return (f"install the distribution that declares "
+            f"[project.entry-points.{ENTRY_POINT_GROUP}] {name} = ...")
+
+
+class PluginHost:
+    """Owns the pluggy manager and the registry of components built from it."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager("argus")
+        self.pm.add_hookspecs(hookspecs)
+        self._dists: dict[str, tuple[str | None, str | None]] = {}
+        self.registry: dict[str, dict[str, Registration]] = {k: {} for k in KINDS.values()}
+
+    # -- loading ---------------------------------------------------------------
+    def load(self, names: Iterable[str] | None = None, *, builtins: bool = True) -> None:
+        """Load builtins and the named entry-point plugins (all installed when ``names`` is None)."""
+        blocked = blocked_plugins()
+        if builtins:
+            for name, module in BUILTINS:
+                if name not in blocked:
+                    self.add_plugin(_import(name, module, None), name, rebuild=False)
+        eps = {ep.name: ep for ep in md.entry_points(group=ENTRY_POINT_GROUP)}
+        wanted = list(eps) if names is None else list(names)
+        for name in wanted:
+            if name in blocked:
+                continue
+            ep = eps.get(name)
+            if ep is None:
+                raise PluginError(f"plugin {name!r} is not installed; {remedy_for(name)}")
+            dist = ep.dist.name if ep.dist else None
+            version = ep.dist.version if ep.dist else None
+            self.add_plugin(_import(name, ep.value, dist), name, rebuild=False,
+                            distribution=(dist, version))
+        self.rebuild()
+
+    def add_plugin(self, plugin: object, name: str, *, rebuild: bool = True,
+                   distribution: tuple[str | None, str | None] = (None, None)) -> None:
+        """Register ``plugin`` under ``name`` (live: the registry is rebuilt)."""
+        if self.pm.has_plugin(name):
+            raise PluginError(f"plugin name {name!r} is already loaded; names must be unique")
+        try:
+            self.pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin {name!r} implements an invalid hook: {exc}") from None
+        self._dists[name] = distribution
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            self.pm.unregister(name=name)
+            raise PluginError(f"plugin {name!r} implements an unknown hook: {exc}") from None
+        if rebuild:
+            try:
+                self.rebuild()
+            except PluginError:
+                self.pm.unregister(name=name)
+                self.rebuild()
+                raise
+
+    def remove_plugin(self, name: str) -> None:
+        """Unregister plugin ``name`` and rebuild the registry."""
+        if not self.pm.has_plugin(name):
+            raise PluginError(f"plugin {name!r} is not loaded")
+        self.pm.unregister(name=name)
+        self._dists.pop(name, None)
+        self.rebuild()
+
+    # -- registry ----------------------------------------------------------------
+    def rebuild(self) -> None:
+        """Call every registration hook, plugin by plugin, and detect clashes."""
+        registry: dict[str, dict[str, Registration]] = {k: {} for k in KINDS.values()}
+        for hook_name, kind in KINDS.items():
+            caller = getattr(self.pm.hook, hook_name)
+            for impl in reversed(caller.get_hookimpls()):  # registration order
+                plugin_name = impl.plugin_name
+
+                def register(name: str, factory: Callable[[Any], Any], *,
+                             _kind: str = kind, _plugin: str = plugin_name) -> None:
+                    if not isinstance(name, str) or not name:
+                        raise PluginError(f"plugin {_plugin!r} registered a {_kind} with an "
+                                          f"empty or non-string name")
+                    if not callable(factory):
+                        raise PluginError(f"plugin {_plugin!r} registered {_kind} {name!r} "
+                                          f"with a factory that is not callable")
+                    existing = registry[_kind].get(name)
+                    if existing is not None:
+                        raise PluginError(
+                            f"{_kind} name {name!r} is registered by both {existing.plugin!r} "
+                            f"and {_plugin!r}; remove one of them from [argus] plugins or set "
+                            f"{BLOCK_ENV}={_plugin}")
+                    registry[_kind][name] = Registration(_kind, name, factory, _plugin)
+
+                fenced_call(plugin_name, hook_name, impl.function, register)
+        self.registry = registry
+
+    def get(self, kind: str, name: str) -> Registration:
+        """The registration of ``kind`` called ``name``; a clear error when absent."""
+        try:
+            return self.registry[kind][name]
+        except KeyError:
+            known = ", ".join(sorted(self.registry.get(kind, {}))) or "none"
+            raise PluginError(f"no {kind} named {name!r} is registered (known: {known}); "
+                              f"is the plugin that provides it installed and listed in "
+                              f"[argus] plugins?") from None
+
+    def config_classes(self) -> dict[str, type]:
+        """Plugin name -> the attrs class validating its ``[plugins.NAME]`` table."""
+        out: dict[str, type] = {}
+        for impl in self.pm.hook.config_class.get_hookimpls():
+            cls = fenced_call(impl.plugin_name, "config_class", impl.function)
+            if cls is not None:
+                if not attrs.has(cls):
+                    raise PluginError(f"plugin {impl.plugin_name!r}: config_class() must "
+                                      f"return an attrs class, got {cls!r}")
+                out[impl.plugin_name] = cls
+        return out
+
+    def plugin_names(self) -> list[str]:
+        """Names of every loaded plugin, in load order."""
+        return [name for name, _ in self.pm.list_name_plugin()]
+
+    def info(self) -> list[PluginInfo]:
+        """Name, distribution, version, hooks and registrations of every loaded plugin."""
+        rows = []
+        for name, plugin in self.pm.list_name_plugin():
+            hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or []))
+            registered: dict[str, list[str]] = {}
+            for kind, entries in self.registry.items():
+                names = sorted(r.name for r in entries.values() if r.plugin == name)
+                if names:
+                    registered[kind] = names
+            dist, version = self._dists.get(name, (None, None))
+            if name.startswith("builtin."):
+                dist, version = "argus-core", _version("argus-core")
+            rows.append(PluginInfo(name, dist, version, hooks, registered))
+        return rows
+
+
+def fenced_call(plugin: str, hook: str, function: Callable[..., Any], *args: Any) -> Any:
+    """Call plugin code; turn any exception into a ``PluginError`` naming plugin and hook."""
+    try:
+        return function(*args)
+    except PluginError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"plugin {plugin!r} failed in hook {hook}: "
+                          f"{type(exc).__name__}: {exc}") from exc
+
+
+def _import(name: str, target: str, dist: str | None) -> object:
+    module_name, _, attr = target.partition(":")
+    try:
+        obj: object = importlib_import(module_name)
+        for part in filter(None, attr.split(".")):
+            obj = getattr(obj, part)
+    except Exception as exc:
+        origin = f" (from {dist})" if dist else ""
+        raise PluginError(f"plugin {name!r}{origin} failed to import {target!r}: "
+                          f"{type(exc).__name__}: {exc}; reinstall it or block it with "
+                          f"{BLOCK_ENV}={name}") from exc
+    return obj
+
+
+def importlib_import(module_name: str) -> object:
+    """Import a module by dotted name (separate so tests can see import failures)."""
+    import importlib
+
+    return importlib.import_module(module_name)
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
