@@ -12,7 +12,7 @@ registering plugin's validated config object (see ``config_class``) or
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -118,11 +118,12 @@ class Strategy(abc.ABC):
 
 @attrs.frozen
 class StrategyContext:
-    """What a strategy may read: the time, its portfolio and the market state."""
+    """What a strategy may read: the time, its portfolio, the market state and pricers."""
 
     ts_ns: int
     portfolio: Portfolio
     market: MarketState
+    pricers: Mapping[str, Pricer] = attrs.field(factory=dict)
 
 
 class Scanner(abc.ABC):

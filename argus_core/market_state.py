@@ -23,6 +23,7 @@ from argus_core.models import (
     MarketEvent,
     OrderBook,
     Side,
+    Settlement,
     Signal,
     Trade,
 )
@@ -124,6 +125,7 @@ class MarketState:
         self.events: dict[str, Event] = {}
         self.signals: dict[tuple[str, str], Signal] = {}
         self.instruments: dict[str, Instrument] = {}
+        self.settled: dict[str, Settlement] = {}
         self.now_ns = 0
 
     def add_instruments(self, instruments: Iterable[Instrument]) -> None:
@@ -158,6 +160,8 @@ class MarketState:
             book.stale_reason = "" if book.live else (event.reason or "marked stale by venue")
         elif isinstance(event, Event):
             self.events[event.event_id] = event
+        elif isinstance(event, Settlement):
+            self.settled[event.instrument_id] = event
         elif isinstance(event, Signal):
             self.signals[(event.name, event.instrument_id)] = event
         else:

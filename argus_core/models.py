@@ -499,5 +499,16 @@ class BookStatus:
     reason: str = ""
 
 
+@attrs.frozen
+class Settlement:
+    """An instrument expired or resolved: positions close at ``price`` (options at
+    intrinsic value, a resolved prediction-market token at 1 or 0)."""
+
+    instrument_id: str
+    ts_ns: int
+    price: Decimal = attrs.field(converter=_dec("price"), validator=_non_negative)
+    reason: str = ""
+
+
 #: Everything a venue stream or a recording may carry.
-MarketEvent = Bar | Trade | BookDelta | OrderBook | Event | Signal | BookStatus
+MarketEvent = Bar | Trade | BookDelta | OrderBook | Event | Signal | BookStatus | Settlement

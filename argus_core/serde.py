@@ -36,6 +36,7 @@ EVENT_TYPES: dict[str, type] = {
     "event": models.Event,
     "signal": models.Signal,
     "book_status": models.BookStatus,
+    "settlement": models.Settlement,
 }
 _TAG_OF = {cls: tag for tag, cls in EVENT_TYPES.items()}
 
