@@ -96,6 +96,7 @@ class PaperSection:
     maker_bps: Decimal | None = None  # overrides the venue's schedule when set
     taker_bps: Decimal | None = None
     fixed_fee: Decimal | None = None
+    cost_multiplier: Decimal = Decimal("1")  # scales fees and slippage (cost-sensitivity gates)
 
 
 @attrs.frozen

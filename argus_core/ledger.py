@@ -1,0 +1,237 @@
+"""The run ledger: one SQLite file (``argus.db``) per run directory, through apsw.
+
+Durability: WAL journal with ``synchronous=FULL``, so every committed
+transaction (an order before it is sent, its fills, a checkpoint) survives a
+crash or SIGKILL.  Money is stored as exact decimal text.  All writes go
+through explicit transactions (:meth:`Ledger.transaction`); nothing
+auto-commits half of a change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import apsw
+
+from argus_core.errors import LedgerError
+from argus_core.migrations import Migrations
+from argus_core.models import Fill, Order, OrderStatus, Position
+
+LEDGER_FILE = "argus.db"
+
+
+def core_migrations(migrations: Migrations) -> None:
+    """The core's schema (migration set ``core``)."""
+    core = migrations.set("core")
+
+    @core
+    def m001_initial(conn: apsw.Connection) -> None:
+        conn.execute("""
+        create table runs (
+            run_id text primary key, mode text not null, seed integer not null,
+            config_json text not null, config_hash text not null,
+            status text not null, started_ns integer not null, ended_ns integer);
+        create table orders (
+            client_order_id text primary key, run_id text not null, venue text not null,
+            instrument_id text not null, side text not null, quantity text not null,
+            limit_price text, order_type text not null, time_in_force text not null,
+            strategy text not null, ts_ns integer not null, status text not null,
+            basket_id text, reduce_only integer not null default 0,
+            filled_quantity text not null default '0', venue_order_id text);
+        create index orders_status on orders(status);
+        create table fills (
+            fill_id text primary key, client_order_id text not null
+                references orders(client_order_id),
+            venue text not null, instrument_id text not null, side text not null,
+            price text not null, quantity text not null, fee text not null,
+            liquidity text not null, ts_ns integer not null);
+        create index fills_order on fills(client_order_id);
+        create table positions (
+            instrument_id text primary key, quantity text not null, avg_price text not null,
+            realized_pnl text not null, ts_ns integer not null);
+        create table equity (
+            ts_ns integer primary key, cash text not null, equity text not null,
+            gross_exposure text not null);
+        create table opportunities (
+            opportunity_id text primary key, scanner text not null, ts_ns integer not null,
+            kind text not null, expected_profit text not null, risk_free integer not null,
+            status text not null, body_json text not null);
+        create table risk_events (
+            id integer primary key autoincrement, ts_ns integer not null,
+            check_name text not null, action text not null, reason text not null,
+            instrument_id text, strategy text, intent_json text);
+        create table checkpoints (
+            name text primary key, seq integer not null, ts_ns integer not null,
+            state_json text not null);
+        create table signals (
+            name text not null, instrument_id text not null, ts_ns integer not null,
+            value real not null, primary key (name, instrument_id, ts_ns));
+        create table control (
+            key text primary key, value text not null, ts_ns integer not null);
+        """)
+
+
+class Ledger:
+    """An open run ledger.  Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, path: Path, migrations: Migrations | None = None) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = apsw.Connection(str(self.path))
+        except (apsw.Error, OSError) as exc:
+            raise LedgerError(f"cannot open ledger {self.path}: {exc}") from None
+        self.conn.setbusytimeout(5000)
+        self.conn.execute("pragma journal_mode=wal")
+        self.conn.execute("pragma synchronous=full")
+        self.conn.execute("pragma foreign_keys=on")
+        migrations = migrations or Migrations()
+        core_migrations(migrations)
+        # The core's set must run first: move it to the front.
+        migrations.sets = {"core": migrations.sets.pop("core"), **migrations.sets}
+        self.applied = migrations.apply(self.conn)
+
+    @classmethod
+    def in_dir(cls, run_dir: Path, migrations: Migrations | None = None) -> Ledger:
+        """Open ``run_dir/argus.db``."""
+        return cls(Path(run_dir) / LEDGER_FILE, migrations)
+
+    def close(self) -> None:
+        """Checkpoint the WAL and close."""
+        with contextlib.suppress(apsw.Error):
+            self.conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- generic helpers -------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[apsw.Connection]:
+        """An explicit transaction: everything inside commits together or not at all."""
+        with self.conn:
+            yield self.conn
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        """Rows of ``sql`` as dicts."""
+        cursor = self.conn.execute(sql, params)
+        try:
+            names = [d[0] for d in cursor.getdescription()]
+        except apsw.ExecutionCompleteError:
+            return []
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def insert(self, table: str, row: dict[str, Any], *, replace: bool = False) -> None:
+        """Insert one row (``replace`` upserts on the primary key)."""
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        verb = "insert or replace" if replace else "insert"
+        self.conn.execute(f"{verb} into {table} ({cols}) values ({marks})",
+                          [_sql(v) for v in row.values()])
+
+    # -- orders and fills ----------------------------------------------------------
+    def insert_order(self, order: Order, run_id: str) -> bool:
+        """Persist ``order`` before it is sent; False when that client id already exists
+        (idempotency: a resumed run re-deriving the same order id sends nothing twice)."""
+        self.conn.execute(
+            "insert or ignore into orders (client_order_id, run_id, venue, instrument_id, side,"
+            " quantity, limit_price, order_type, time_in_force, strategy, ts_ns, status,"
+            " basket_id, reduce_only) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (order.client_order_id, run_id, order.venue, order.instrument_id, order.side.value,
+             str(order.quantity), _sql(order.limit_price), order.order_type.value,
+             order.time_in_force.value, order.strategy, order.ts_ns, order.status.value,
+             order.basket_id, int(order.reduce_only)))
+        return self.conn.changes() == 1
+
+    def order_exists(self, client_order_id: str) -> bool:
+        """Whether an order with this client id was ever persisted."""
+        return bool(self.conn.execute("select 1 from orders where client_order_id = ?",
+                                      (client_order_id,)).fetchall())
+
+    def set_order_status(self, client_order_id: str, status: OrderStatus,
+                         filled_quantity: Decimal | None = None) -> None:
+        """Update an order's status (and cumulative filled quantity)."""
+        if filled_quantity is None:
+            self.conn.execute("update orders set status = ? where client_order_id = ?",
+                              (status.value, client_order_id))
+        else:
+            self.conn.execute("update orders set status = ?, filled_quantity = ? "
+                              "where client_order_id = ?",
+                              (status.value, str(filled_quantity), client_order_id))
+
+    def insert_fill(self, fill: Fill) -> None:
+        """One row per fill."""
+        self.conn.execute(
+            "insert into fills values (?,?,?,?,?,?,?,?,?,?)",
+            (fill.fill_id, fill.client_order_id, fill.venue, fill.instrument_id,
+             fill.side.value, str(fill.price), str(fill.quantity), str(fill.fee),
+             fill.liquidity.value, fill.ts_ns))
+
+    def upsert_position(self, position: Position, ts_ns: int) -> None:
+        """Store the latest position of an instrument."""
+        self.conn.execute(
+            "insert or replace into positions values (?,?,?,?,?)",
+            (position.instrument_id, str(position.quantity), str(position.avg_price),
+             str(position.realized_pnl), ts_ns))
+
+    def fills(self) -> list[dict[str, Any]]:
+        """Every fill in ledger order."""
+        return self.query("select * from fills order by ts_ns, fill_id")
+
+    # -- checkpoints and control ---------------------------------------------------
+    def save_checkpoint(self, name: str, seq: int, ts_ns: int, state: dict[str, Any]) -> None:
+        """Store component state at event ``seq`` (call inside a transaction)."""
+        self.conn.execute("insert or replace into checkpoints values (?,?,?,?)",
+                          (name, seq, ts_ns, json.dumps(state, sort_keys=True,
+                                                        separators=(",", ":"))))
+
+    def load_checkpoint(self, name: str) -> tuple[int, int, dict[str, Any]] | None:
+        """``(seq, ts_ns, state)`` of the latest checkpoint called ``name``."""
+        rows = self.conn.execute("select seq, ts_ns, state_json from checkpoints where name = ?",
+                                 (name,)).fetchall()
+        if not rows:
+            return None
+        seq, ts_ns, state_json = rows[0]
+        try:
+            return seq, ts_ns, json.loads(state_json)
+        except json.JSONDecodeError as exc:
+            raise LedgerError(f"{self.path}: checkpoint {name!r} is corrupt: {exc}") from None
+
+    def set_control(self, key: str, value: str, ts_ns: int) -> None:
+        """Set a control flag (e.g. the trading state latch) durably."""
+        with self.conn:
+            self.conn.execute("insert or replace into control values (?,?,?)",
+                              (key, value, ts_ns))
+
+    def get_control(self, key: str) -> str | None:
+        """A control flag's value."""
+        rows = self.conn.execute("select value from control where key = ?", (key,)).fetchall()
+        return rows[0][0] if rows else None
+
+    def record_risk_event(self, ts_ns: int, check: str, action: str, reason: str,
+                          instrument_id: str | None = None, strategy: str | None = None,
+                          intent_json: str | None = None) -> None:
+        """One row per denial or shrink, with its reason."""
+        self.conn.execute(
+            "insert into risk_events (ts_ns, check_name, action, reason, instrument_id,"
+            " strategy, intent_json) values (?,?,?,?,?,?,?)",
+            (ts_ns, check, action, reason, instrument_id, strategy, intent_json))
+
+
+def _sql(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    if value is None or isinstance(value, int | float | str | bytes):
+        return value
+    raise LedgerError(f"cannot store {type(value).__name__} in the ledger")
