@@ -183,4 +183,16 @@ def plugin_settings(config: Config, plugin: str, cls: type | None) -> Any:
         return None
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: [plugins.{plugin}] must be a table")
-    return structure(table, cls, where, prefix=f"plugins.{plugin}")
+    settings = structure(table, cls, where, prefix=f"plugins.{plugin}")
+    return _resolve_paths(settings, config)
+
+
+def _resolve_paths(settings: Any, config: Config) -> Any:
+    """Make ``Path`` fields absolute relative to the config file's folder."""
+    attrs.resolve_types(type(settings))
+    changes = {}
+    for field in attrs.fields(type(settings)):
+        value = getattr(settings, field.name)
+        if isinstance(value, Path) and not value.is_absolute():
+            changes[field.name] = config.resolve_path(value)
+    return attrs.evolve(settings, **changes) if changes else settings

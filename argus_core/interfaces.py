@@ -152,9 +152,12 @@ class RiskCheck(abc.ABC):
 
 @attrs.define
 class RiskContext:
-    """Shared state the risk checks read: time, equity high-water mark, day start equity."""
+    """Shared state the risk checks read and update: time, trading state, equity
+    high-water mark, day-start equity, recent order times and the loss streak."""
 
     ts_ns: int = 0
+    trading_state: str = "active"  # active | reducing | halted (see argus_core.risk)
+    state_reason: str = ""
     peak_equity: Decimal = Decimal(0)
     day_start_equity: Decimal = Decimal(0)
     day: int = -1

@@ -44,11 +44,12 @@ KNOWN_DISTRIBUTIONS = {
 
 #: Builtin plugins: (name, module path).  They register through the same hooks.
 BUILTINS = (
-    ("builtin.replay", "argus_core.builtins.replay_venue"),
-    ("builtin.risk", "argus_core.builtins.risk_checks"),
-    ("builtin.sizing", "argus_core.builtins.sizers"),
-    ("builtin.strategies", "argus_core.builtins.example_strategies"),
+    ("replay", "argus_core.builtins.replay_venue"),
+    ("risk", "argus_core.builtins.risk_checks"),
+    ("sizing", "argus_core.builtins.sizers"),
+    ("example", "argus_core.builtins.example_strategies"),
 )
+BUILTIN_NAMES = frozenset(name for name, _ in BUILTINS)
 
 
 @attrs.frozen
@@ -106,7 +107,7 @@ class PluginHost:
         eps = {ep.name: ep for ep in md.entry_points(group=ENTRY_POINT_GROUP)}
         wanted = list(eps) if names is None else list(names)
         for name in wanted:
-            if name in blocked:
+            if name in blocked or (name in BUILTIN_NAMES and self.pm.has_plugin(name)):
                 continue
             ep = eps.get(name)
             if ep is None:
@@ -213,7 +214,7 @@ class PluginHost:
                 if names:
                     registered[kind] = names
             dist, version = self._dists.get(name, (None, None))
-            if name.startswith("builtin."):
+            if name in BUILTIN_NAMES:
                 dist, version = "argus-core", _version("argus-core")
             rows.append(PluginInfo(name, dist, version, hooks, registered))
         return rows

@@ -1,0 +1,183 @@
+"""Builtin plugin ``replay``: a venue that replays bars from CSV or recorded NDJSON streams.
+
+* ``bars_csv``: Kraken's downloadable OHLCVT format (no header:
+  ``unix_time_s, open, high, low, close, volume, trades``; times are bar
+  *open* times) or a CSV with a header containing ``timestamp/time, open,
+  high, low, close, volume``.  Each bar is emitted stamped with its *close*
+  time, the first instant its values are knowable — so no strategy can act on
+  a bar before it has finished.
+* ``ndjson``: a recording written by ``argus record`` (one serialised market
+  event per line); malformed lines fail with the file and line number.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import attrs
+import numpy as np
+
+from argus_core.errors import DataError
+from argus_core.hookspecs import hookimpl
+from argus_core.interfaces import FeeSchedule, Venue
+from argus_core.models import Bar, Instrument, MarketEvent
+from argus_core.serde import load_event
+
+log = logging.getLogger(__name__)
+
+
+def _to_epoch_s(value: str | int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        return int(datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp())
+    except ValueError:
+        raise DataError(f"replay: {value!r} is not an ISO date or unix seconds") from None
+
+
+@attrs.frozen
+class ReplaySettings:
+    """``[plugins.replay]``: what to replay and the venue's trading rules and fees."""
+
+    bars_csv: Path | None = None
+    ndjson: Path | None = None
+    venue: str = "replay"
+    symbol: str = "BTC/USD"
+    bar_seconds: int = attrs.field(default=3600, validator=attrs.validators.gt(0))
+    start: str | int | None = None  # ISO date or unix seconds (bar open time, inclusive)
+    end: str | int | None = None  # exclusive
+    tick_size: Decimal = Decimal("0.1")
+    lot_size: Decimal = Decimal("0.00000001")
+    min_size: Decimal = Decimal("0.0001")
+    maker_bps: Decimal = Decimal("25")  # Kraken base tier
+    taker_bps: Decimal = Decimal("40")
+
+    def __attrs_post_init__(self) -> None:
+        if (self.bars_csv is None) == (self.ndjson is None):
+            raise ValueError("set exactly one of bars_csv or ndjson")
+
+
+def read_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
+                  start_s: int | None = None, end_s: int | None = None) -> list[Bar]:
+    """Parse an OHLCVT CSV into bars stamped at their close time; ``DataError`` names the line."""
+    try:
+        with open(path, newline="") as fh:
+            first = fh.readline()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read bars: {exc.strerror}") from None
+    has_header = any(c.isalpha() for c in first)
+    rows: list[Bar] = []
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        cols = (0, 1, 2, 3, 4, 5)
+        if has_header:
+            header = [h.strip().lower() for h in next(reader)]
+            try:
+                ts_col = next(i for i, h in enumerate(header)
+                              if h in ("timestamp", "time", "unix_time_s", "ts"))
+                cols = (ts_col, *(header.index(h) for h in
+                                  ("open", "high", "low", "close", "volume")))
+            except (StopIteration, ValueError):
+                raise DataError(f"{path}: header must name timestamp/time, open, high, low, "
+                                f"close and volume; got {header}") from None
+        for lineno, row in enumerate(reader, start=2 if has_header else 1):
+            if not row or not "".join(row).strip():
+                continue
+            try:
+                ts_s = int(float(row[cols[0]]))
+                o, h, lo, c, v = (float(row[i]) for i in cols[1:])
+            except (ValueError, IndexError):
+                raise DataError(f"{path}:{lineno}: malformed bar row {row!r}") from None
+            if (start_s is not None and ts_s < start_s) or (end_s is not None and ts_s >= end_s):
+                continue
+            try:
+                rows.append(Bar(instrument_id, (ts_s + bar_seconds) * 10**9, o, h, lo, c, v))
+            except DataError as exc:
+                raise DataError(f"{path}:{lineno}: {exc}") from None
+    ts = np.fromiter((b.ts_ns for b in rows), dtype=np.int64, count=len(rows))
+    if len(ts) > 1 and np.any(np.diff(ts) <= 0):
+        bad = int(np.argmax(np.diff(ts) <= 0)) + 1
+        raise DataError(f"{path}: bars are not in strictly increasing time order near row {bad}")
+    gaps = int(np.sum(np.diff(ts) > bar_seconds * 10**9)) if len(ts) > 1 else 0
+    if gaps:
+        log.warning("%s: %d gaps in the bar series (missing intervals are not filled)", path,
+                    gaps)
+    return rows
+
+
+def read_ndjson(path: Path) -> Iterator[MarketEvent]:
+    """Yield the events of a recording, failing with the file and line on bad data."""
+    try:
+        fh = open(path)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read recording: {exc.strerror}") from None
+    with fh:
+        last_ts = -1
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
+            event = load_event(data, where=f"{path}:{lineno}")
+            ts = getattr(event, "ts_ns", 0)
+            if ts < last_ts:
+                raise DataError(f"{path}:{lineno}: event time goes backwards "
+                                f"({ts} < {last_ts})")
+            last_ts = ts
+            yield event
+
+
+class ReplayVenue(Venue):
+    """Replays bars or a recording in time order; the simulated clock follows the events."""
+
+    name = "replay"
+
+    def __init__(self, settings: ReplaySettings | None) -> None:
+        if settings is None:
+            raise DataError("the replay venue needs [plugins.replay] with bars_csv or ndjson")
+        self.s = settings
+        self.instrument = Instrument(settings.venue, settings.symbol, "spot", settings.tick_size,
+                                     settings.lot_size, settings.min_size,
+                                     base=settings.symbol.split("/")[0],
+                                     quote=settings.symbol.split("/")[-1])
+
+    async def instruments(self) -> Sequence[Instrument]:
+        return [self.instrument]
+
+    def events(self) -> Iterator[MarketEvent]:
+        """The replayed events, synchronously (backtests and benchmarks use this)."""
+        if self.s.bars_csv is not None:
+            yield from read_bars_csv(self.s.bars_csv, self.instrument.id, self.s.bar_seconds,
+                                     _to_epoch_s(self.s.start), _to_epoch_s(self.s.end))
+        else:
+            assert self.s.ndjson is not None
+            yield from read_ndjson(self.s.ndjson)
+
+    async def stream(self) -> AsyncIterator[MarketEvent]:
+        for event in self.events():
+            yield event
+
+    def fee_schedule(self, instrument_id: str) -> FeeSchedule:
+        return FeeSchedule(self.s.maker_bps, self.s.taker_bps)
+
+
+@hookimpl
+def config_class() -> type:
+    """``[plugins.replay]`` settings."""
+    return ReplaySettings
+
+
+@hookimpl
+def register_venues(register):  # type: ignore[no-untyped-def]
+    """Register the replay venue."""
+    register(ReplayVenue.name, ReplayVenue)

@@ -1,0 +1,218 @@
+"""Builtin plugin ``risk``: the standard pre-trade checks.
+
+Settings live in ``[plugins.risk]``; every check is registered through
+``register_risk_checks`` like any third-party check, so ``[run] risk_checks``
+can pick a subset or a plugin can add stricter ones.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import attrs
+
+from argus_core.hookspecs import hookimpl
+from argus_core.interfaces import RiskCheck, RiskContext
+from argus_core.models import Fill, Intent, Portfolio, RiskAction, RiskDecision
+from argus_core.risk import TradingState, escalate, reduces_position
+
+DAY_NS = 86_400 * 10**9
+
+
+@attrs.frozen
+class RiskSettings:
+    """``[plugins.risk]``: limits of the builtin checks (fractions are of current equity)."""
+
+    max_position_qty: Decimal | None = None  # per instrument, absolute units
+    max_position_notional: Decimal | None = None  # per instrument, quote currency
+    per_play_fraction: Decimal = Decimal("0.07")  # one order's notional vs equity
+    max_gross_exposure_fraction: Decimal = Decimal("3")
+    daily_loss_fraction: Decimal = Decimal("0.05")
+    max_drawdown_fraction: Decimal = Decimal("0.25")  # kill switch -> HALTED
+    max_consecutive_losses: int = 8  # circuit breaker -> REDUCING
+    max_orders_per_minute: int = 60
+
+
+def _shrink(check: str, qty: Decimal, reason: str) -> RiskDecision:
+    if qty <= 0:
+        return RiskDecision.veto(check, reason)
+    return RiskDecision(RiskAction.SHRINK, check, reason, qty)
+
+
+class MaxPosition(RiskCheck):
+    """Caps the resulting position per instrument, in units and in notional."""
+
+    name = "max_position"
+
+    def __init__(self, settings: RiskSettings | None) -> None:
+        self.s = settings or RiskSettings()
+
+    def check(self, intent: Intent, quantity: Decimal, price: Decimal,
+              portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
+        if reduces_position(intent, quantity, portfolio):
+            return RiskDecision.allow(self.name)
+        held = portfolio.position(intent.instrument_id).quantity * intent.side.sign
+        room = quantity
+        if self.s.max_position_qty is not None:
+            room = min(room, self.s.max_position_qty - max(held, Decimal(0)))
+        if self.s.max_position_notional is not None and price > 0:
+            room = min(room, self.s.max_position_notional / price - max(held, Decimal(0)))
+        if room < quantity:
+            return _shrink(self.name, room, f"position limit on {intent.instrument_id}")
+        return RiskDecision.allow(self.name)
+
+
+class PerPlayCap(RiskCheck):
+    """One order may commit at most ``per_play_fraction`` of equity (default 7%)."""
+
+    name = "per_play_cap"
+
+    def __init__(self, settings: RiskSettings | None) -> None:
+        self.s = settings or RiskSettings()
+
+    def check(self, intent: Intent, quantity: Decimal, price: Decimal,
+              portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
+        if reduces_position(intent, quantity, portfolio) or price <= 0:
+            return RiskDecision.allow(self.name)
+        cap = portfolio.equity * self.s.per_play_fraction
+        if quantity * price > cap:
+            return _shrink(self.name, (cap / price).quantize(Decimal("1e-8"), "ROUND_DOWN"),
+                           f"order notional {quantity * price:.2f} exceeds the per-play cap "
+                           f"{cap:.2f} ({self.s.per_play_fraction:%} of equity)")
+        return RiskDecision.allow(self.name)
+
+
+class GrossExposure(RiskCheck):
+    """Total marked exposure may not exceed ``max_gross_exposure_fraction`` x equity."""
+
+    name = "gross_exposure"
+
+    def __init__(self, settings: RiskSettings | None) -> None:
+        self.s = settings or RiskSettings()
+
+    def check(self, intent: Intent, quantity: Decimal, price: Decimal,
+              portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
+        if reduces_position(intent, quantity, portfolio):
+            return RiskDecision.allow(self.name)
+        cap = portfolio.equity * self.s.max_gross_exposure_fraction
+        room = cap - portfolio.gross_exposure
+        if quantity * price > room:
+            return _shrink(self.name, room / price if price > 0 else Decimal(0),
+                           f"gross exposure would exceed {cap:.2f}")
+        return RiskDecision.allow(self.name)
+
+
+class DailyLossLimit(RiskCheck):
+    """Stops opening risk once today's loss exceeds ``daily_loss_fraction`` of day-start equity."""
+
+    name = "daily_loss_limit"
+
+    def __init__(self, settings: RiskSettings | None) -> None:
+        self.s = settings or RiskSettings()
+
+    def check(self, intent: Intent, quantity: Decimal, price: Decimal,
+              portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
+        day = ctx.ts_ns // DAY_NS
+        if day != ctx.day:
+            ctx.day, ctx.day_start_equity = day, portfolio.equity
+        loss = ctx.day_start_equity - portfolio.equity
+        if (ctx.day_start_equity > 0 and loss > ctx.day_start_equity * self.s.daily_loss_fraction
+                and not reduces_position(intent, quantity, portfolio)):
+            return RiskDecision.veto(self.name, f"daily loss {loss:.2f} exceeds "
+                                                f"{self.s.daily_loss_fraction:%} of day-start equity")
+        return RiskDecision.allow(self.name)
+
+
+class MaxDrawdownKill(RiskCheck):
+    """Kill switch: a drawdown beyond ``max_drawdown_fraction`` HALTS trading (latched)."""
+
+    name = "max_drawdown"
+
+    def __init__(self, settings: RiskSettings | None) -> None:
+        self.s = settings or RiskSettings()
+
+    def _update(self, portfolio: Portfolio, ctx: RiskContext) -> Decimal:
+        equity = portfolio.equity
+        ctx.peak_equity = max(ctx.peak_equity, equity)
+        return (ctx.peak_equity - equity) / ctx.peak_equity if ctx.peak_equity > 0 else Decimal(0)
+
+    def check(self, intent: Intent, quantity: Decimal, price: Decimal,
+              portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
+        drawdown = self._update(portfolio, ctx)
+        if drawdown > self.s.max_drawdown_fraction:
+            reason = f"drawdown {drawdown:.2%} exceeds the kill switch at " \
+                     f"{self.s.max_drawdown_fraction:.2%}"
+            escalate(ctx, TradingState.HALTED, reason)
+            return RiskDecision.veto(self.name, reason)
+        return RiskDecision.allow(self.name)
+
+    def on_fill(self, fill: Fill, portfolio: Portfolio, ctx: RiskContext) -> None:
+        drawdown = self._update(portfolio, ctx)
+        if drawdown > self.s.max_drawdown_fraction:
+            escalate(ctx, TradingState.HALTED, f"drawdown {drawdown:.2%} exceeds the kill "
+                                               f"switch at {self.s.max_drawdown_fraction:.2%}")
+
+
+class ConsecutiveLosses(RiskCheck):
+    """Circuit breaker: after N losing round trips in a row, trading goes REDUCING."""
+
+    name = "consecutive_losses"
+
+    def __init__(self, settings: RiskSettings | None) -> None:
+        self.s = settings or RiskSettings()
+        self._realized: dict[str, Decimal] = {}
+
+    def check(self, intent: Intent, quantity: Decimal, price: Decimal,
+              portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
+        if ctx.consecutive_losses >= self.s.max_consecutive_losses and not reduces_position(
+                intent, quantity, portfolio):
+            return RiskDecision.veto(self.name, f"{ctx.consecutive_losses} losing trades "
+                                                f"in a row")
+        return RiskDecision.allow(self.name)
+
+    def on_fill(self, fill: Fill, portfolio: Portfolio, ctx: RiskContext) -> None:
+        pos = portfolio.position(fill.instrument_id)
+        before = self._realized.get(fill.instrument_id, Decimal(0))
+        if pos.realized_pnl != before:
+            ctx.consecutive_losses = ctx.consecutive_losses + 1 \
+                if pos.realized_pnl < before else 0
+            self._realized[fill.instrument_id] = pos.realized_pnl
+        if ctx.consecutive_losses >= self.s.max_consecutive_losses:
+            escalate(ctx, TradingState.REDUCING,
+                     f"{ctx.consecutive_losses} losing trades in a row")
+
+
+class OrderRate(RiskCheck):
+    """At most ``max_orders_per_minute`` orders in any rolling minute (simulated clock)."""
+
+    name = "order_rate"
+
+    def __init__(self, settings: RiskSettings | None) -> None:
+        self.s = settings or RiskSettings()
+
+    def check(self, intent: Intent, quantity: Decimal, price: Decimal,
+              portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
+        cutoff = ctx.ts_ns - 60 * 10**9
+        times = [t for t in ctx.order_times_ns if t > cutoff]
+        ctx.order_times_ns = times
+        if len(times) >= self.s.max_orders_per_minute:
+            return RiskDecision.veto(self.name, f"{len(times)} orders in the last minute "
+                                                f"(limit {self.s.max_orders_per_minute})")
+        return RiskDecision.allow(self.name)
+
+
+CHECKS: tuple[type[RiskCheck], ...] = (MaxPosition, PerPlayCap, GrossExposure, DailyLossLimit,
+                                       MaxDrawdownKill, ConsecutiveLosses, OrderRate)
+
+
+@hookimpl
+def config_class() -> type:
+    """``[plugins.risk]`` settings."""
+    return RiskSettings
+
+
+@hookimpl
+def register_risk_checks(register):  # type: ignore[no-untyped-def]
+    """Register every builtin check."""
+    for cls in CHECKS:
+        register(cls.name, cls)

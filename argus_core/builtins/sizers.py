@@ -1,0 +1,134 @@
+"""Builtin plugin ``sizing``: fractional Kelly, fixed fraction and risk-budget sizers.
+
+Formulas (each a pure function, tested against hand computations):
+
+* binary payoff bought at ``price`` paying 1:  ``f* = (p - price) / (1 - price)``
+* continuous forecast:                       ``f = c * mu / sigma**2``
+* volatility-target overlay:                 ``f *= target_vol / sigma`` (capped)
+* confidence shrinkage:                       ``f *= confidence``
+* contracts from a risk budget:              ``floor(budget / max_loss_per_contract)``
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_DOWN, Decimal
+
+import attrs
+
+from argus_core.errors import DataError
+from argus_core.hookspecs import hookimpl
+from argus_core.interfaces import Sizer
+from argus_core.models import Instrument, Intent, Portfolio
+
+
+def kelly_binary(p_win: float, price: float) -> float:
+    """Kelly fraction of wealth to stake on a binary contract costing ``price``, paying 1."""
+    if not 0.0 < price < 1.0:
+        raise DataError(f"kelly_binary: price {price} must be in (0, 1)")
+    if not 0.0 <= p_win <= 1.0:
+        raise DataError(f"kelly_binary: p_win {p_win} must be in [0, 1]")
+    return max(0.0, (p_win - price) / (1.0 - price))
+
+
+def kelly_continuous(mu: float, sigma: float, fraction: float = 1.0) -> float:
+    """Fractional Kelly leverage for a return forecast: ``fraction * mu / sigma**2``."""
+    if sigma <= 0 or not math.isfinite(sigma):
+        raise DataError(f"kelly_continuous: sigma {sigma} must be a positive number")
+    return fraction * mu / (sigma * sigma)
+
+
+def vol_target_scale(sigma: float, target_vol: float, max_scale: float = 1.0) -> float:
+    """Scale factor bringing forecast volatility ``sigma`` to ``target_vol``."""
+    if sigma <= 0:
+        return max_scale
+    return min(max_scale, target_vol / sigma)
+
+
+def contracts_from_budget(budget: Decimal, max_loss_per_contract: Decimal) -> int:
+    """Whole contracts whose worst case fits the budget: ``floor(budget / max_loss)``."""
+    if max_loss_per_contract <= 0:
+        raise DataError("contracts_from_budget: max loss per contract must be > 0")
+    if budget <= 0:
+        return 0
+    return int((budget / max_loss_per_contract).to_integral_value(rounding=ROUND_DOWN))
+
+
+def round_to_lot(quantity: Decimal, instrument: Instrument | None) -> Decimal:
+    """Round a quantity down to the instrument's lot size (0 below its minimum size)."""
+    if instrument is None:
+        return quantity.quantize(Decimal("1e-8"), rounding=ROUND_DOWN)
+    lots = (quantity / instrument.lot_size).to_integral_value(rounding=ROUND_DOWN)
+    qty = lots * instrument.lot_size
+    return qty if qty >= instrument.min_size else Decimal(0)
+
+
+@attrs.frozen
+class SizingSettings:
+    """``[plugins.sizing]``: parameters of the builtin sizers."""
+
+    fraction: Decimal = Decimal("0.05")  # fixed_fraction: share of equity per order
+    kelly_fraction: float = 0.25  # multiplier on full Kelly
+    target_vol: float | None = None  # annualised; enables the vol-target overlay
+    max_fraction: float = 0.2  # hard cap on the share of equity per order
+
+
+class FixedFraction(Sizer):
+    """Notional = ``fraction`` x equity, converted to units at ``price``."""
+
+    name = "fixed_fraction"
+
+    def __init__(self, settings: SizingSettings | None) -> None:
+        self.s = settings or SizingSettings()
+
+    def size(self, intent: Intent, price: Decimal, portfolio: Portfolio,
+             instrument: Instrument | None) -> Decimal:
+        if price <= 0:
+            return Decimal(0)
+        return round_to_lot(portfolio.equity * self.s.fraction / price, instrument)
+
+
+class Kelly(Sizer):
+    """Fractional Kelly from the intent's forecast (binary if it has ``p_win``), shrunk by
+    confidence, optionally vol-targeted, capped at ``max_fraction`` of equity."""
+
+    name = "kelly"
+
+    def __init__(self, settings: SizingSettings | None) -> None:
+        self.s = settings or SizingSettings()
+
+    def fraction(self, intent: Intent, price: Decimal) -> float:
+        """Share of equity to commit."""
+        fc = intent.forecast
+        if fc is None:
+            return 0.0
+        if fc.p_win is not None:
+            f = kelly_binary(fc.p_win, float(price)) * self.s.kelly_fraction
+        else:
+            if fc.sigma <= 0:
+                return 0.0
+            f = abs(kelly_continuous(fc.mu, fc.sigma, self.s.kelly_fraction))
+            if self.s.target_vol is not None:
+                f *= vol_target_scale(fc.sigma, self.s.target_vol, max_scale=1.0)
+        f *= fc.confidence
+        return min(max(f, 0.0), self.s.max_fraction)
+
+    def size(self, intent: Intent, price: Decimal, portfolio: Portfolio,
+             instrument: Instrument | None) -> Decimal:
+        if price <= 0:
+            return Decimal(0)
+        f = Decimal(repr(self.fraction(intent, price)))
+        return round_to_lot(portfolio.equity * f / price, instrument)
+
+
+@hookimpl
+def config_class() -> type:
+    """``[plugins.sizing]`` settings."""
+    return SizingSettings
+
+
+@hookimpl
+def register_sizers(register):  # type: ignore[no-untyped-def]
+    """Register the builtin sizers."""
+    register(FixedFraction.name, FixedFraction)
+    register(Kelly.name, Kelly)
