@@ -33,7 +33,6 @@ from typing import Any
 
 import attrs
 import cattrs
-
 from cattrs.v import format_exception
 
 from argus_core.errors import ArgusError, ConfigError
@@ -196,3 +195,29 @@ def _resolve_paths(settings: Any, config: Config) -> Any:
         if isinstance(value, Path) and not value.is_absolute():
             changes[field.name] = config.resolve_path(value)
     return attrs.evolve(settings, **changes) if changes else settings
+
+
+def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
+    """A copy of ``config`` with dotted keys replaced (``{"plugins.example.fast": 5}``)."""
+    if not overrides:
+        return config
+    raw = config_converter.unstructure(config)
+    raw.pop("path", None)
+    for dotted, value in overrides.items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {dotted!r}: {part!r} is not a table")
+        node[leaf] = value
+    return parse_config(raw, config.path)
+
+
+def canonical_json(config: Config) -> str:
+    """Key-sorted JSON of a config (without its path): the basis of a run's identity."""
+    import json
+
+    raw = config_converter.unstructure(config)
+    raw.pop("path", None)
+    return json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)

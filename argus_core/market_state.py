@@ -22,8 +22,8 @@ from argus_core.models import (
     Instrument,
     MarketEvent,
     OrderBook,
-    Side,
     Settlement,
+    Side,
     Signal,
     Trade,
 )

@@ -32,11 +32,11 @@ from argus_core.serde import load_event
 log = logging.getLogger(__name__)
 
 
-def _to_epoch_s(value: str | int | None) -> int | None:
+def _to_epoch_s(value: str | None) -> int | None:
     if value is None:
         return None
-    if isinstance(value, int):
-        return value
+    if value.strip().isdigit():
+        return int(value)
     try:
         return int(datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp())
     except ValueError:
@@ -52,8 +52,8 @@ class ReplaySettings:
     venue: str = "replay"
     symbol: str = "BTC/USD"
     bar_seconds: int = attrs.field(default=3600, validator=attrs.validators.gt(0))
-    start: str | int | None = None  # ISO date or unix seconds (bar open time, inclusive)
-    end: str | int | None = None  # exclusive
+    start: str | None = None  # ISO date or unix seconds (bar open time, inclusive)
+    end: str | None = None  # exclusive
     tick_size: Decimal = Decimal("0.1")
     lot_size: Decimal = Decimal("0.00000001")
     min_size: Decimal = Decimal("0.0001")

@@ -1,0 +1,66 @@
+"""The account: cash, positions, marks and fees, updated fill by fill (exact Decimals)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from argus_core.models import Fill, Portfolio, Position, to_decimal
+
+
+class Account:
+    """Mutable book-keeping behind the immutable :class:`Portfolio` snapshots."""
+
+    def __init__(self, cash: Decimal) -> None:
+        self.cash = cash
+        self.positions: dict[str, Position] = {}
+        self.marks: dict[str, Decimal] = {}
+        self.fees_paid = Decimal(0)
+        self._snapshot: Portfolio | None = None
+
+    def apply(self, fill: Fill) -> Position:
+        """Book a fill: position, cash (notional and fee) and fees paid."""
+        pos = self.positions.get(fill.instrument_id) or Position(fill.instrument_id)
+        pos = pos.apply(fill)
+        self.positions[fill.instrument_id] = pos
+        self.cash -= fill.side.sign * fill.notional + fill.fee
+        self.fees_paid += fill.fee
+        self.marks.setdefault(fill.instrument_id, fill.price)
+        self._snapshot = None
+        return pos
+
+    def mark(self, instrument_id: str, price: float | Decimal) -> None:
+        """Update the mark of an instrument we hold (marks of flat instruments are not kept)."""
+        pos = self.positions.get(instrument_id)
+        if pos is not None and pos.quantity != 0:
+            self.marks[instrument_id] = price if isinstance(price, Decimal) else to_decimal(
+                price, field="mark")
+            self._snapshot = None
+
+    def portfolio(self) -> Portfolio:
+        """An immutable snapshot (cached until the next fill or mark)."""
+        if self._snapshot is None:
+            self._snapshot = Portfolio(self.cash, dict(self.positions), dict(self.marks),
+                                       self.fees_paid)
+        return self._snapshot
+
+    def equity(self) -> Decimal:
+        """Cash plus marked positions."""
+        return self.portfolio().equity
+
+    def get_state(self) -> dict[str, Any]:
+        """JSON state for checkpoints."""
+        return {
+            "cash": str(self.cash), "fees_paid": str(self.fees_paid),
+            "marks": {k: str(v) for k, v in self.marks.items()},
+            "positions": {k: [str(p.quantity), str(p.avg_price), str(p.realized_pnl)]
+                          for k, p in self.positions.items()},
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore ``get_state`` output."""
+        self.cash = Decimal(state["cash"])
+        self.fees_paid = Decimal(state["fees_paid"])
+        self.marks = {k: Decimal(v) for k, v in state["marks"].items()}
+        self.positions = {k: Position(k, *v) for k, v in state["positions"].items()}
+        self._snapshot = None

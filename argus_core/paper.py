@@ -1,0 +1,272 @@
+"""The paper broker: simulated execution that never flatters a strategy.
+
+Rules (each one tested):
+
+* Taker orders walk the opposite side of the book level by level up to their
+  limit (VWAP), partially fill, and never take more than the displayed depth;
+  what they take is removed from the local book so a second order cannot
+  reuse it.
+* When an instrument has only bars, an order waits for the *next* bar and
+  walks a synthetic book around that bar's open (half-spread + depth per
+  level from ``[paper]``), because the close it was decided on is already
+  gone.  There are no mid-price fills anywhere.
+* Resting limit orders fill, as maker, only when the market trades *through*
+  them (a trade or a bar's range strictly beyond the limit).
+* Fees come from the venue's schedule (or ``[paper]`` overrides) and, like
+  slippage, scale with ``cost_multiplier``.  Latency delays activation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any
+
+import attrs
+
+from argus_core.config import PaperSection
+from argus_core.interfaces import FeeSchedule
+from argus_core.market_state import MarketState
+from argus_core.models import (
+    Bar,
+    Fill,
+    Instrument,
+    Liquidity,
+    MarketEvent,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    Trade,
+    to_decimal,
+)
+from argus_core.serde import converter
+
+SYNTHETIC_LEVELS = 5
+
+
+@attrs.define
+class Working:
+    """An order the broker still holds."""
+
+    order: Order
+    activate_ns: int
+    remaining: Decimal
+    filled: Decimal = Decimal(0)
+    n_fills: int = 0
+    resting: bool = False
+    status: OrderStatus = OrderStatus.OPEN
+
+
+class PaperBroker:
+    """Simulated execution against the runner's market state."""
+
+    def __init__(self, market: MarketState, fee_schedule: Callable[[str], FeeSchedule],
+                 settings: PaperSection | None = None) -> None:
+        self.market = market
+        self.settings = settings or PaperSection()
+        self._fee_schedule = fee_schedule
+        self.working: dict[str, Working] = {}
+        self.closed: dict[str, OrderStatus] = {}
+        m = self.settings.cost_multiplier
+        self._slip = self.settings.slippage_bps * m / Decimal(10_000)
+        self._half_spread = float(self.settings.bar_spread_bps) / 10_000.0
+
+    # -- public API ----------------------------------------------------------------
+    def fees(self, instrument_id: str) -> FeeSchedule:
+        """The fee schedule in force (venue's, with ``[paper]`` overrides, x cost multiplier)."""
+        base = self._fee_schedule(instrument_id)
+        s, m = self.settings, self.settings.cost_multiplier
+        return FeeSchedule(
+            (s.maker_bps if s.maker_bps is not None else base.maker_bps) * m,
+            (s.taker_bps if s.taker_bps is not None else base.taker_bps) * m,
+            (s.fixed_fee if s.fixed_fee is not None else base.fixed_per_fill) * m)
+
+    def submit(self, order: Order, ts_ns: int) -> list[Fill]:
+        """Accept an order; fill what is possible now (latency 0 and a live book)."""
+        work = Working(order, ts_ns + self.settings.latency_ms * 1_000_000, order.quantity)
+        self.working[order.client_order_id] = work
+        book = self.market.books.get(order.instrument_id)
+        if book is not None and book.live and ts_ns >= work.activate_ns:
+            return self._activate_on_book(work, ts_ns)
+        return []
+
+    def cancel(self, client_order_id: str) -> bool:
+        """Cancel a working order; False when it is no longer working."""
+        work = self.working.pop(client_order_id, None)
+        if work is None:
+            return False
+        self._close(work, OrderStatus.CANCELLED)
+        return True
+
+    def status(self, client_order_id: str) -> tuple[OrderStatus, Decimal]:
+        """``(status, filled quantity)`` of an order this broker has seen."""
+        work = self.working.get(client_order_id)
+        if work is not None:
+            return work.status, work.filled
+        return self.closed.get(client_order_id, OrderStatus.REJECTED), Decimal(-1)
+
+    def on_event(self, event: MarketEvent) -> list[Fill]:
+        """Let market data reach working orders: activation after latency, resting fills."""
+        if not self.working:
+            return []
+        fills: list[Fill] = []
+        inst_id = getattr(event, "instrument_id", None)
+        ts = getattr(event, "ts_ns", 0)
+        for work in list(self.working.values()):
+            if work.order.instrument_id != inst_id:
+                continue
+            if not work.resting and ts >= work.activate_ns:
+                if isinstance(event, Bar) and inst_id not in self.market.books:
+                    fills += self._walk(work, self._synthetic_book(event, work.order.side),
+                                        ts, from_bar=True)
+                    self._after_taker(work)
+                elif inst_id in self.market.books:
+                    fills += self._activate_on_book(work, ts)
+            elif work.resting:
+                fills += self._rest_fill(work, event)
+        return fills
+
+    def get_state(self) -> dict[str, Any]:
+        """JSON state for checkpoints: working orders and their progress."""
+        return {"working": [
+            {"order": converter.unstructure(w.order), "activate_ns": w.activate_ns,
+             "remaining": str(w.remaining), "filled": str(w.filled), "n_fills": w.n_fills,
+             "resting": w.resting, "status": w.status.value}
+            for w in self.working.values()]}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore ``get_state`` output."""
+        self.working = {}
+        for w in state.get("working", []):
+            order = converter.structure(w["order"], Order)
+            self.working[order.client_order_id] = Working(
+                order, w["activate_ns"], Decimal(w["remaining"]), Decimal(w["filled"]),
+                w["n_fills"], w["resting"], OrderStatus(w["status"]))
+
+    # -- internals -----------------------------------------------------------------
+    def _activate_on_book(self, work: Working, ts_ns: int) -> list[Fill]:
+        ok, _why = self.market.tradeable(work.order.instrument_id)
+        if not ok:
+            if work.order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+                self._close(work, OrderStatus.CANCELLED)
+                self.working.pop(work.order.client_order_id, None)
+            return []  # GTC/GTD waits for a live book
+        book = self.market.books[work.order.instrument_id]
+        ladder = book.asks if work.order.side is Side.BUY else book.bids
+        levels = sorted(ladder.items(), reverse=work.order.side is Side.SELL)
+        fills = self._walk(work, levels, ts_ns, from_bar=False, ladder=ladder)
+        if fills:
+            book._bid_view = book._ask_view = None  # depth consumed: invalidate views
+        self._after_taker(work)
+        return fills
+
+    def _after_taker(self, work: Working) -> None:
+        order = work.order
+        if work.remaining <= 0:
+            self._finish(work, OrderStatus.FILLED)
+        elif order.order_type is OrderType.LIMIT and order.time_in_force in (TimeInForce.GTC,
+                                                                          TimeInForce.GTD):
+            work.resting = True
+        else:
+            self._finish(work, OrderStatus.PARTIALLY_FILLED if work.filled > 0
+                         else OrderStatus.CANCELLED)
+
+    def _walk(self, work: Working, levels: list[tuple[float, float]], ts_ns: int, *,
+              from_bar: bool, ladder: dict[float, float] | None = None) -> list[Fill]:
+        order = work.order
+        limit = float(order.limit_price) if order.limit_price is not None else None
+        inst = self.market.instruments.get(order.instrument_id)
+        if order.time_in_force is TimeInForce.FOK:
+            available = sum(q for p, q in levels if limit is None or _within(order.side, p, limit))
+            if Decimal(repr(available)) < work.remaining:
+                return []
+        fills = []
+        for price, size in levels:
+            if work.remaining <= 0 or (limit is not None and not _within(order.side, price,
+                                                                         limit)):
+                break
+            qty = _lot_floor(min(work.remaining, Decimal(repr(size))), inst)
+            if qty <= 0:
+                continue
+            px = Decimal(repr(price))
+            if self._slip or from_bar:
+                # Slippage is adverse; the result is rounded against the trader onto the tick.
+                px = px * (1 + self._slip) if order.side is Side.BUY else px * (1 - self._slip)
+                px = _tick_round(px, order.side, inst)
+            fills.append(self._fill(work, px, qty, ts_ns, Liquidity.TAKER))
+            if ladder is not None:
+                left = size - float(qty)
+                if left > 1e-12:
+                    ladder[price] = left
+                else:
+                    ladder.pop(price, None)
+        return fills
+
+    def _rest_fill(self, work: Working, event: MarketEvent) -> list[Fill]:
+        order = work.order
+        assert order.limit_price is not None
+        limit = float(order.limit_price)
+        if isinstance(event, Trade):
+            through = (float(event.price) < limit) if order.side is Side.BUY \
+                else (float(event.price) > limit)
+            available = event.size
+        elif isinstance(event, Bar):
+            through = event.low < limit if order.side is Side.BUY else event.high > limit
+            available = to_decimal(event.volume * self.settings.bar_depth_fraction)
+        else:
+            return []
+        if not through:
+            return []
+        qty = _lot_floor(min(work.remaining, available),
+                         self.market.instruments.get(order.instrument_id))
+        if qty <= 0:
+            return []
+        fill = self._fill(work, order.limit_price, qty, event.ts_ns, Liquidity.MAKER)
+        if work.remaining <= 0:
+            self._finish(work, OrderStatus.FILLED)
+        return [fill]
+
+    def _fill(self, work: Working, price: Decimal, qty: Decimal, ts_ns: int,
+              liquidity: Liquidity) -> Fill:
+        order = work.order
+        work.n_fills += 1
+        work.remaining -= qty
+        work.filled += qty
+        work.status = OrderStatus.PARTIALLY_FILLED if work.remaining > 0 else OrderStatus.FILLED
+        fee = self.fees(order.instrument_id).fee(price * qty, maker=liquidity is Liquidity.MAKER)
+        return Fill(f"{order.client_order_id}-{work.n_fills}", order.client_order_id,
+                    order.venue, order.instrument_id, order.side, price, qty,
+                    fee.quantize(Decimal("1e-8")), liquidity, ts_ns)
+
+    def _synthetic_book(self, bar: Bar, side: Side) -> list[tuple[float, float]]:
+        # A ladder around the next bar's open: the first price anyone could have traded at.
+        depth = bar.volume * self.settings.bar_depth_fraction
+        sign = 1.0 if side is Side.BUY else -1.0
+        return [(bar.open * (1.0 + sign * self._half_spread * (2 * k + 1)), depth)
+                for k in range(SYNTHETIC_LEVELS)]
+
+    def _finish(self, work: Working, status: OrderStatus) -> None:
+        self.working.pop(work.order.client_order_id, None)
+        self._close(work, status)
+
+    def _close(self, work: Working, status: OrderStatus) -> None:
+        work.status = status
+        self.closed[work.order.client_order_id] = status
+
+
+def _within(side: Side, price: float, limit: float) -> bool:
+    return price <= limit if side is Side.BUY else price >= limit
+
+
+def _lot_floor(qty: Decimal, inst: Instrument | None) -> Decimal:
+    step = inst.lot_size if inst else Decimal("1e-8")
+    return (qty / step).to_integral_value(rounding=ROUND_FLOOR) * step
+
+
+def _tick_round(price: Decimal, side: Side, inst: Instrument | None) -> Decimal:
+    # Round against the trader: buys up, sells down.
+    tick = inst.tick_size if inst else Decimal("1e-8")
+    mode = ROUND_CEILING if side is Side.BUY else ROUND_FLOOR
+    return (price / tick).to_integral_value(rounding=mode) * tick

@@ -1,0 +1,561 @@
+"""The one loop: replay, paper and live trading run through exactly this code.
+
+Where does an order go?  ``event -> strategy.on_event -> _route_intents ->
+sizer -> RiskEngine.evaluate -> ledger (order row) -> PaperBroker.submit or
+venue.submit -> fills -> ledger -> account -> risk on_fill -> on_fill hooks``.
+There is no other path to a broker.
+
+Durability and resumption: writes accumulate in one open transaction that
+commits together with a checkpoint of every component's state (strategies,
+broker, risk, account) — every ``checkpoint_every_events`` events and right
+after any event that produced an order or a fill.  A crash rolls back to the
+last checkpoint; a resumed replay skips the events up to it and re-derives
+everything after it deterministically, with the same client order ids, so no
+order is lost or duplicated.  In live mode an order row is committed *before*
+the order is sent, and a restart reconciles pending orders with the venue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from argus_core.account import Account
+from argus_core.builtins.sizers import round_to_lot
+from argus_core.config import Config, canonical_json
+from argus_core.errors import ArgusError, ConfigError, LedgerError
+from argus_core.interfaces import RiskContext, Strategy, StrategyContext
+from argus_core.market_state import MarketState
+from argus_core.models import (
+    Bar,
+    BookDelta,
+    Fill,
+    Intent,
+    Liquidity,
+    MarketEvent,
+    Opportunity,
+    Order,
+    OrderBook,
+    OrderStatus,
+    OrderType,
+    Settlement,
+    Side,
+    TimeInForce,
+    Trade,
+    to_decimal,
+)
+from argus_core.paper import PaperBroker
+from argus_core.risk import RiskEngine, TradingState, escalate, intent_json
+from argus_core.runtime import Assembly, assemble, open_ledger
+from argus_core.serde import converter
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "runner"
+CONTROL_STATE = "trading_state"
+
+
+@attrs.frozen
+class RunSummary:
+    """What a finished (or stopped) run reports."""
+
+    run_id: str
+    run_dir: Path
+    mode: str
+    events: int
+    resumed_from: int
+    orders: int
+    fills: int
+    fees: Decimal
+    starting_equity: Decimal
+    final_equity: Decimal
+    trading_state: str
+    elapsed_s: float
+
+    @property
+    def total_return(self) -> float:
+        """Final over starting equity, minus one."""
+        return float(self.final_equity / self.starting_equity - 1) if self.starting_equity else 0.0
+
+
+class Runner:
+    """Drives one run.  Construct, then ``await run()`` (or ``run_sync()``)."""
+
+    def __init__(self, config: Config, run_dir: Path, *, live_confirmed: bool = False,
+                 strategies: dict[str, Strategy] | None = None,
+                 progress: Callable[[int], None] | None = None,
+                 max_events: int | None = None) -> None:
+        if config.argus.mode == "live" and not live_confirmed:
+            raise ConfigError("mode 'live' sends real orders; pass --live to confirm "
+                              "(live trading is never the default)")
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.asm: Assembly = assemble(config, self.run_dir, strategies=strategies)
+        self.ctx = self.asm.ctx
+        self.market = MarketState(int(config.run.stale_after_s * 1e9))
+        self.account = Account(config.run.starting_cash)
+        self.broker = PaperBroker(self.market, self.asm.venue.fee_schedule, config.paper)
+        self.risk = RiskEngine(self.asm.risk_checks, RiskContext())
+        self.progress = progress
+        self.max_events = max_events
+        self.live = config.argus.mode == "live"
+        self.seq = 0
+        self.resumed_from = 0
+        self.n_orders = 0
+        self.n_fills = 0
+        self._dirty = False
+        self._pending_fills: list[Fill] = []
+        self._swaps: list[tuple[str, Strategy, str, asyncio.Future[None]]] = []
+        self.risk_trigger_listeners: list[Callable[[str], None]] = []
+        self.versions: dict[str, str] = {}
+        self.ledger = open_ledger(self.ctx)
+
+    # -- public API for the orchestrator and commands ------------------------------
+    @property
+    def trading_state(self) -> TradingState:
+        """ACTIVE, REDUCING or HALTED."""
+        return self.risk.state
+
+    def set_trading_state(self, state: TradingState, reason: str, *, by_person: bool = False
+                          ) -> None:
+        """Set the state (escalation by the system, or any change by a person) durably."""
+        if by_person:
+            self.risk.ctx.trading_state, self.risk.ctx.state_reason = state.value, reason
+        else:
+            escalate(self.risk.ctx, state, reason)
+        self._write_control()
+
+    def request_swap(self, slot: str, strategy: Strategy, *, version_id: str
+                     ) -> asyncio.Future[None]:
+        """Swap the strategy in ``slot`` at the next safe point (between two events),
+        handing the old strategy's state to the new one; the future resolves after it."""
+        future: asyncio.Future[None] = asyncio.get_event_loop().create_future()
+        self._swaps.append((slot, strategy, version_id, future))
+        return future
+
+    def run_sync(self) -> RunSummary:
+        """``asyncio.run(self.run())``."""
+        return asyncio.run(self.run())
+
+    # -- the loop ------------------------------------------------------------------
+    async def run(self) -> RunSummary:
+        """Run until the venue's stream ends (replay) or the task is cancelled."""
+        started = time.perf_counter()
+        hook = self.ctx.host.pm.hook
+        self._start_run_row()
+        instruments = await self.asm.venue.instruments()
+        self.market.add_instruments(instruments)
+        self._restore()
+        starting_equity = self.config.run.starting_cash
+        hook.on_startup(ctx=self.ctx)
+        self.ledger.conn.execute("begin")
+        every = max(1, self.config.run.checkpoint_every_events)
+        scan_every = max(1, self.config.run.scan_every_events)
+        try:
+            async for event in self.asm.venue.stream():
+                self.seq += 1
+                if self.seq <= self.resumed_from:
+                    self.market.apply(event)
+                    continue
+                self._on_event(event)
+                if self.asm.scanners and self.seq % scan_every == 0:
+                    self._scan()
+                if self._swaps:
+                    self._apply_swaps()
+                if self._dirty or self.seq % every == 0:
+                    self._commit()
+                if self.progress is not None and self.seq % 1000 == 0:
+                    self.progress(self.seq)
+                if self.max_events is not None and self.seq >= self.max_events:
+                    break
+            self._commit()
+        except BaseException:
+            if self.ledger.conn.in_transaction:
+                self.ledger.conn.execute("rollback")
+            raise
+        finally:
+            if self.ledger.conn.in_transaction:
+                self.ledger.conn.execute("commit")
+            self._finish_run_row()
+            try:
+                hook.on_shutdown(ctx=self.ctx)
+            finally:
+                await self.asm.venue.close()
+                self.ledger.close()
+        if self.progress is not None:
+            self.progress(self.seq)
+        return RunSummary(self.ctx.run_id, self.run_dir, self.ctx.mode, self.seq,
+                          self.resumed_from, self.n_orders, self.n_fills,
+                          self.account.fees_paid, starting_equity, self.account.equity(),
+                          self.risk.state.value, time.perf_counter() - started)
+
+    def _on_event(self, event: MarketEvent) -> None:
+        market, account = self.market, self.account
+        market.apply(event)
+        ts = market.now_ns
+        self.risk.ctx.ts_ns = ts
+        kind = type(event)
+        if kind is Bar:
+            account.mark(event.instrument_id, event.close)  # type: ignore[union-attr]
+        elif kind is Trade:
+            account.mark(event.instrument_id, event.price)  # type: ignore[union-attr]
+        elif kind is OrderBook or kind is BookDelta:
+            self._mark_mid(event.instrument_id)  # type: ignore[union-attr]
+        elif kind is Settlement:
+            self._settle(event)  # type: ignore[arg-type]
+        if self.broker.working:
+            for fill in self.broker.on_event(event):
+                self._book_fill(fill)
+        if kind is Bar:
+            self._equity_row(ts)
+        if self.asm.strategies:
+            sctx = StrategyContext(ts, account.portfolio(), market, self.asm.pricers)
+            for slot, strategy in self.asm.strategies.items():
+                try:
+                    intents = strategy.on_event(event, sctx)
+                except Exception as exc:
+                    self._strategy_failed(slot, exc)
+                    continue
+                if intents:
+                    self._route_intents(list(intents), ts)
+
+    # -- intents -> orders ---------------------------------------------------------
+    def _reference_price(self, intent: Intent) -> Decimal | None:
+        if intent.limit_price is not None:
+            return intent.limit_price
+        book = self.market.books.get(intent.instrument_id)
+        if book is not None and book.live:
+            best = book.best_ask() if intent.side is Side.BUY else book.best_bid()
+            if best is not None:
+                return to_decimal(best)
+        bar = self.market.bars.get(intent.instrument_id)
+        return to_decimal(bar.close) if bar is not None else None
+
+    def _route_intents(self, intents: list[Intent], ts: int) -> None:
+        baskets: dict[str, list[Intent]] = {}
+        for intent in intents:
+            if intent.basket_id:
+                baskets.setdefault(intent.basket_id, []).append(intent)
+            else:
+                self._route_basket([intent], ts)
+        for legs in baskets.values():
+            self._route_basket(legs, ts)
+
+    def _route_basket(self, legs: list[Intent], ts: int) -> None:
+        """Size and risk-check every leg; a veto on one vetoes all, the smallest shrink wins."""
+        portfolio = self.account.portfolio()
+        sized: list[tuple[Intent, Decimal, Decimal]] = []
+        for intent in legs:
+            price = self._reference_price(intent)
+            if price is None or price <= 0:
+                self._risk_event(ts, "pricing", "veto", "no reference price (no book, bar or "
+                                 "limit) for the intent", intent)
+                return
+            inst = self.market.instruments.get(intent.instrument_id)
+            qty = intent.quantity if intent.quantity is not None else self.asm.sizer.size(
+                intent, price, portfolio, inst)
+            if qty <= 0:
+                return
+            sized.append((intent, qty, price))
+        allowed: list[Decimal] = []
+        for intent, qty, price in sized:
+            verdict = self.risk.evaluate(intent, qty, price, portfolio)
+            for d in verdict.decisions:
+                self._risk_event(ts, d.check, d.action.value, d.reason, intent)
+            if not verdict.allowed:
+                self._persist_state_change()
+                return  # a denied intent never reaches the venue
+            allowed.append(verdict.quantity)
+        self._persist_state_change()
+        # Every leg shrinks by the same ratio so a basket stays a basket.
+        ratio = min(a / q for a, (_, q, _) in zip(allowed, sized, strict=True))
+        quantities = [allowed[0]] if len(sized) == 1 else [
+            round_to_lot(q * ratio, self.market.instruments.get(i.instrument_id))
+            for i, q, _ in sized]
+        if any(q <= 0 for q in quantities):
+            return
+        for k, ((intent, _qty, _price), leg_qty) in enumerate(zip(sized, quantities,
+                                                                   strict=True)):
+            self._send(intent, leg_qty, ts, k)
+        if len(sized) > 1:
+            self._repair_basket(sized, ts)
+
+    def _send(self, intent: Intent, qty: Decimal, ts: int, k: int) -> None:
+        coid = f"{self.ctx.run_id}-{self.seq}-{intent.strategy or 'x'}-{k}"
+        order = Order(coid, self.asm.venue.name or self.config.run.venue, intent.instrument_id,
+                      intent.side, qty, intent.limit_price, intent.order_type,
+                      intent.time_in_force, intent.strategy, ts, OrderStatus.PENDING,
+                      intent.basket_id, intent.reduce_only)
+        if not self.ledger.insert_order(order, self.ctx.run_id):
+            return  # already persisted by an earlier attempt: idempotent, send nothing twice
+        self.n_orders += 1
+        self.risk.ctx.order_times_ns.append(ts)
+        self._dirty = True
+        if self.live:
+            self._send_live(order)
+            return
+        for fill in self.broker.submit(order, ts):
+            self._book_fill(fill)
+        status, filled = self.broker.status(coid)
+        if status is not OrderStatus.OPEN or filled > 0:
+            self.ledger.set_order_status(coid, status, filled if filled >= 0 else None)
+
+    def _send_live(self, order: Order) -> None:
+        # The order row must be durable before the venue can know the order exists.
+        self._commit()
+        self.ledger.conn.execute("begin")
+        task = asyncio.get_event_loop().create_task(self.asm.venue.submit(order))
+        task.add_done_callback(lambda t, o=order: self._on_live_ack(o, t))
+
+    def _on_live_ack(self, order: Order, task: asyncio.Task[list[Fill]]) -> None:
+        exc = task.exception()
+        if exc is not None:
+            log.error("venue refused order %s: %s", order.client_order_id, exc)
+            self.ledger.set_order_status(order.client_order_id, OrderStatus.REJECTED)
+        else:
+            self.ledger.set_order_status(order.client_order_id, OrderStatus.OPEN)
+            for fill in task.result():
+                self._book_fill(fill)
+        self._dirty = True
+
+    def _repair_basket(self, sized: list[tuple[Intent, Decimal, Decimal]], ts: int) -> None:
+        """Partial-basket policy: never hold a naked leg — unwind each leg's excess over the
+        least-filled leg with a marketable order, and record why."""
+        basket = sized[0][0].basket_id
+        rows = self.ledger.query(
+            "select instrument_id, side, sum(cast(quantity as real)) as q from fills "
+            "where client_order_id in (select client_order_id from orders where basket_id = ?)"
+            " group by instrument_id, side", (basket,))
+        filled = {r["instrument_id"]: to_decimal(r["q"]) for r in rows}
+        least = min((filled.get(i.instrument_id, Decimal(0)) for i, _, _ in sized))
+        for k, (intent, _qty, _p) in enumerate(sized):
+            excess = filled.get(intent.instrument_id, Decimal(0)) - least
+            if excess > 0:
+                self._risk_event(ts, "basket", "unwind",
+                                 f"partial basket {basket}: unwinding {excess} of "
+                                 f"{intent.instrument_id}", intent)
+                unwind = Intent(intent.strategy, intent.instrument_id, intent.side.opposite(),
+                                quantity=excess, order_type=OrderType.MARKET,
+                                time_in_force=TimeInForce.IOC, reason="basket unwind",
+                                reduce_only=True)
+                self._send(unwind, excess, ts, 100 + k)
+
+    # -- fills, settlement, equity -------------------------------------------------
+    def _book_fill(self, fill: Fill) -> None:
+        self.ledger.insert_fill(fill)
+        pos = self.account.apply(fill)
+        self.ledger.upsert_position(pos, fill.ts_ns)
+        status, filled = self.broker.status(fill.client_order_id)
+        if filled >= 0:
+            self.ledger.set_order_status(fill.client_order_id, status, filled)
+        portfolio = self.account.portfolio()
+        for check in self.risk.checks:
+            check.on_fill(fill, portfolio, self.risk.ctx)
+        self._persist_state_change()
+        self.n_fills += 1
+        self._dirty = True
+        self._pending_fills.append(fill)
+
+    def _settle(self, event: Settlement) -> None:
+        pos = self.account.positions.get(event.instrument_id)
+        if pos is None or pos.quantity == 0:
+            return
+        coid = f"settle-{self.ctx.run_id}-{event.instrument_id}-{event.ts_ns}"
+        side = Side.SELL if pos.quantity > 0 else Side.BUY
+        order = Order(coid, self.asm.venue.name or "settlement", event.instrument_id, side,
+                      abs(pos.quantity), None, OrderType.MARKET, TimeInForce.IOC,
+                      "settlement", event.ts_ns, OrderStatus.FILLED)
+        if not self.ledger.insert_order(order, self.ctx.run_id):
+            return
+        price = event.price if event.price > 0 else Decimal("0")
+        if price == 0:
+            # A worthless expiry: the position is written off at zero without a fill price.
+            self.account.positions[event.instrument_id] = attrs.evolve(
+                pos, quantity=Decimal(0), avg_price=Decimal(0),
+                realized_pnl=pos.realized_pnl - pos.avg_price * pos.quantity)
+            self.account.cash += Decimal(0)
+            self.account._snapshot = None
+            self.ledger.upsert_position(self.account.positions[event.instrument_id],
+                                        event.ts_ns)
+            self._dirty = True
+            return
+        fill = Fill(f"{coid}-1", coid, order.venue, event.instrument_id, side, price,
+                    abs(pos.quantity), Decimal(0), Liquidity.TAKER, event.ts_ns)
+        self._book_fill(fill)
+
+    def _mark_mid(self, instrument_id: str) -> None:
+        pos = self.account.positions.get(instrument_id)
+        if pos is None or pos.quantity == 0:
+            return
+        book = self.market.books[instrument_id]
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is not None and ask is not None:
+            self.account.mark(instrument_id, (bid + ask) / 2)
+
+    def _equity_row(self, ts: int) -> None:
+        p = self.account.portfolio()
+        self.ledger.conn.execute("insert or replace into equity values (?,?,?,?)",
+                                 (ts, str(p.cash), str(p.equity.quantize(Decimal("1e-8"))),
+                                  str(p.gross_exposure.quantize(Decimal("1e-8")))))
+
+    # -- scanners ------------------------------------------------------------------
+    def _scan(self) -> None:
+        ts = self.market.now_ns
+        for scanner in self.asm.scanners:
+            try:
+                opportunities = scanner.scan(self.market, ts)
+            except Exception as exc:
+                raise ArgusError(f"scanner {scanner.name!r} failed: {type(exc).__name__}: "
+                                 f"{exc}") from exc
+            for opp in opportunities:
+                self._on_opportunity(opp, ts)
+
+    def _on_opportunity(self, opp: Opportunity, ts: int) -> None:
+        body = json.dumps(converter.unstructure(opp), sort_keys=True)
+        self.ledger.conn.execute(
+            "insert or ignore into opportunities values (?,?,?,?,?,?,?,?)",
+            (opp.opportunity_id, opp.scanner, opp.ts_ns, opp.kind, str(opp.expected_profit),
+             int(opp.risk_free), "seen", body))
+        if self.ledger.conn.changes() == 0:
+            return  # already acted on (a resumed run, or the same opportunity next cycle)
+        self._dirty = True
+        self.ctx.host.pm.hook.on_opportunity(opportunity=opp, ctx=self.ctx)
+        legs = [Intent(opp.scanner, leg.instrument_id, leg.side, quantity=leg.quantity,
+                       limit_price=leg.limit_price, order_type=OrderType.LIMIT,
+                       time_in_force=TimeInForce.IOC, reason=opp.reason,
+                       basket_id=opp.opportunity_id) for leg in opp.legs]
+        self._route_basket(legs, ts)
+
+    # -- failures, swaps, state ----------------------------------------------------
+    def _strategy_failed(self, slot: str, exc: BaseException) -> None:
+        reason = f"strategy {slot!r} raised {type(exc).__name__}: {exc}"
+        log.error(reason)
+        self._risk_event(self.market.now_ns, "strategy_error", "reducing", reason, None)
+        self.set_trading_state(TradingState.REDUCING, reason)
+        for listener in list(self.risk_trigger_listeners):
+            listener(reason)
+
+    def _apply_swaps(self) -> None:
+        swaps, self._swaps = self._swaps, []
+        for slot, strategy, version_id, future in swaps:
+            old = self.asm.strategies.get(slot)
+            try:
+                if old is not None:
+                    strategy.set_state(old.get_state())
+            except Exception as exc:
+                future.set_exception(ArgusError(f"state hand-over to {version_id} failed: "
+                                                f"{exc}"))
+                continue
+            self.asm.strategies[slot] = strategy
+            self.versions[slot] = version_id
+            self._dirty = True
+            future.set_result(None)
+
+    def _persist_state_change(self) -> None:
+        ctx = self.risk.ctx
+        if self.ledger.get_control(CONTROL_STATE) != ctx.trading_state and \
+                ctx.trading_state != TradingState.ACTIVE.value:
+            self._write_control()
+
+    def _write_control(self) -> None:
+        ctx = self.risk.ctx
+        value = json.dumps({"state": ctx.trading_state, "reason": ctx.state_reason})
+        self.ledger.conn.execute("insert or replace into control values (?,?,?)",
+                                 (CONTROL_STATE, value, self.market.now_ns))
+
+    def _read_control(self) -> None:
+        raw = self.ledger.get_control(CONTROL_STATE)
+        if raw:
+            data = json.loads(raw)
+            self.risk.ctx.trading_state = data["state"]
+            self.risk.ctx.state_reason = data.get("reason", "")
+
+    def _risk_event(self, ts: int, check: str, action: str, reason: str,
+                    intent: Intent | None) -> None:
+        self.ledger.record_risk_event(ts, check, action, reason,
+                                      intent.instrument_id if intent else None,
+                                      intent.strategy if intent else None,
+                                      intent_json(intent) if intent else None)
+        self._dirty = True
+
+    def _state(self) -> dict[str, Any]:
+        rctx = self.risk.ctx
+        return {
+            "strategies": {slot: s.get_state() for slot, s in self.asm.strategies.items()},
+            "broker": self.broker.get_state(),
+            "account": self.account.get_state(),
+            "risk": {"peak_equity": str(rctx.peak_equity), "day": rctx.day,
+                     "day_start_equity": str(rctx.day_start_equity),
+                     "order_times_ns": rctx.order_times_ns[-1000:],
+                     "consecutive_losses": rctx.consecutive_losses},
+            "versions": self.versions, "n_orders": self.n_orders, "n_fills": self.n_fills,
+        }
+
+    def _commit(self) -> None:
+        """Checkpoint every component and commit everything since the last commit."""
+        self.ledger.save_checkpoint(CHECKPOINT, self.seq, self.market.now_ns, self._state())
+        self.ledger.conn.execute("commit")
+        self._read_control()  # a person may have run `argus kill` / `argus resume`
+        self.ledger.conn.execute("begin")
+        self._dirty = False
+        fills, self._pending_fills = self._pending_fills, []
+        for fill in fills:  # observers see only committed fills
+            self.ctx.host.pm.hook.on_fill(fill=fill, ctx=self.ctx)
+
+    def _restore(self) -> None:
+        self._read_control()
+        saved = self.ledger.load_checkpoint(CHECKPOINT)
+        if saved is None:
+            return
+        seq, ts, state = saved
+        self.resumed_from = seq
+        for slot, st in state["strategies"].items():
+            if slot in self.asm.strategies:
+                self.asm.strategies[slot].set_state(st)
+        self.broker.set_state(state["broker"])
+        self.account.set_state(state["account"])
+        r = state["risk"]
+        rctx = self.risk.ctx
+        rctx.peak_equity = Decimal(r["peak_equity"])
+        rctx.day, rctx.day_start_equity = r["day"], Decimal(r["day_start_equity"])
+        rctx.order_times_ns = list(r["order_times_ns"])
+        rctx.consecutive_losses = r["consecutive_losses"]
+        self.versions = dict(state.get("versions", {}))
+        self.n_orders, self.n_fills = state["n_orders"], state["n_fills"]
+        self.market.now_ns = ts
+        log.info("resuming %s after event %d", self.run_dir, seq)
+
+    def _start_run_row(self) -> None:
+        cfg_json = canonical_json(self.config)
+        rows = self.ledger.query("select run_id, config_hash from runs")
+        cfg_hash = self.ctx.run_id
+        if rows and rows[0]["config_hash"] != cfg_hash:
+            raise LedgerError(f"{self.run_dir} holds a run of a different config "
+                              f"(run {rows[0]['run_id']}); use a new --run-dir")
+        with self.ledger.transaction():
+            if rows:
+                self.ledger.conn.execute("update runs set status = 'running' where run_id = ?",
+                                         (self.ctx.run_id,))
+            else:
+                self.ledger.insert("runs", {
+                    "run_id": self.ctx.run_id, "mode": self.ctx.mode,
+                    "seed": self.config.argus.seed, "config_json": cfg_json,
+                    "config_hash": cfg_hash, "status": "running",
+                    "started_ns": time.time_ns()})
+
+    def _finish_run_row(self) -> None:
+        with self.ledger.transaction():
+            self.ledger.conn.execute("update runs set status = ?, ended_ns = ? where run_id = ?",
+                                     ("finished", time.time_ns(), self.ctx.run_id))
+
+
+def strategies_of(runner: Runner) -> Sequence[str]:
+    """Slot names of a runner's strategies."""
+    return list(runner.asm.strategies)

@@ -1,0 +1,138 @@
+"""Building a run from a config: plugins, settings, components and the ledger.
+
+:func:`assemble` is the single place where a config becomes live objects, and
+it validates everything before any order can exist: unknown plugin tables,
+bad settings, missing components, and capabilities a mode needs that the
+venue lacks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from argus_core.config import Config, canonical_json, plugin_settings
+from argus_core.errors import ConfigError
+from argus_core.interfaces import Pricer, RiskCheck, Scanner, Sizer, Strategy, Venue
+from argus_core.ledger import Ledger
+from argus_core.migrations import Migrations
+from argus_core.plugins import PluginHost, fenced_call
+
+
+@attrs.define
+class RunContext:
+    """What observers (``on_startup``, ``on_fill``...) and commands get about a run."""
+
+    config: Config
+    host: PluginHost
+    run_dir: Path
+    run_id: str
+    mode: str
+    ledger: Ledger | None = None
+    settings: dict[str, Any] = attrs.Factory(dict)
+
+
+class LazyPricers(Mapping[str, Pricer]):
+    """Pricers built on first use (a GPU engine should not start unless asked for)."""
+
+    def __init__(self, build: Callable[[str], Pricer], names: list[str]) -> None:
+        self._build = build
+        self._names = names
+        self._cache: dict[str, Pricer] = {}
+
+    def __getitem__(self, name: str) -> Pricer:
+        if name not in self._names:
+            raise KeyError(name)
+        if name not in self._cache:
+            self._cache[name] = self._build(name)
+        return self._cache[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+@attrs.define
+class Assembly:
+    """The live components of a run."""
+
+    ctx: RunContext
+    venue: Venue
+    strategies: dict[str, Strategy]
+    scanners: list[Scanner]
+    sizer: Sizer
+    risk_checks: list[RiskCheck]
+    pricers: LazyPricers
+
+
+def run_id_for(config: Config) -> str:
+    """Deterministic run id: same config and seed, same id (and so the same order ids)."""
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:12]
+
+
+def load_host(config: Config) -> PluginHost:
+    """Load builtins and the plugins the config names."""
+    host = PluginHost()
+    host.load(config.argus.plugins)
+    return host
+
+
+def validate_settings(config: Config, host: PluginHost) -> dict[str, Any]:
+    """Every loaded plugin's settings; tables for plugins that are not loaded are errors."""
+    classes = host.config_classes()
+    loaded = set(host.plugin_names())
+    where = str(config.path) if config.path else "<config>"
+    for name in config.plugins:
+        if name not in loaded:
+            raise ConfigError(f"{where}: [plugins.{name}] configures a plugin that is not "
+                              f"loaded (loaded: {', '.join(sorted(loaded))})")
+    return {name: plugin_settings(config, name, classes.get(name)) for name in loaded}
+
+
+def build(host: PluginHost, settings: dict[str, Any], kind: str, name: str) -> Any:
+    """Instantiate a registered component with its plugin's settings."""
+    reg = host.get(kind, name)
+    return fenced_call(reg.plugin, f"{kind} factory {name!r}", reg.factory,
+                       settings.get(reg.plugin))
+
+
+def assemble(config: Config, run_dir: Path, *, host: PluginHost | None = None,
+             strategies: dict[str, Strategy] | None = None) -> Assembly:
+    """Turn a config into components, validating before anything trades."""
+    host = host or load_host(config)
+    settings = validate_settings(config, host)
+    run = config.run
+    venue = build(host, settings, "venue", run.venue)
+    if config.argus.mode == "live" and not venue.supports_live_orders:
+        raise ConfigError(f"venue {run.venue!r} has no live order entry; it cannot run in "
+                          f"mode 'live'")
+    strategy_objs: dict[str, Strategy] = {
+        name: build(host, settings, "strategy", name) for name in run.strategies
+        if not strategies or name not in strategies}
+    strategy_objs.update(strategies or {})
+    scanners = [build(host, settings, "scanner", name) for name in run.scanners]
+    sizer = build(host, settings, "sizer", run.sizer)
+    check_names = run.risk_checks if run.risk_checks is not None else sorted(
+        host.registry["risk_check"])
+    checks = [build(host, settings, "risk_check", name) for name in check_names]
+    pricers = LazyPricers(lambda n: build(host, settings, "pricer", n),
+                          sorted(host.registry["pricer"]))
+    ctx = RunContext(config, host, run_dir, run_id_for(config), config.argus.mode,
+                     settings=settings)
+    return Assembly(ctx, venue, strategy_objs, scanners, sizer, checks, pricers)
+
+
+def open_ledger(ctx: RunContext) -> Ledger:
+    """Open the run's ledger with the core's and every plugin's migrations."""
+    migrations = Migrations()
+    for impl in ctx.host.pm.hook.register_migrations.get_hookimpls():
+        fenced_call(impl.plugin_name, "register_migrations", impl.function, migrations)
+    ledger = Ledger.in_dir(ctx.run_dir, migrations)
+    ctx.ledger = ledger
+    return ledger
