@@ -22,8 +22,11 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import click
 
+    from argus_core.config import Config
     from argus_core.migrations import Migrations
     from argus_core.models import Fill, Opportunity
     from argus_core.runtime import RunContext
@@ -132,6 +135,18 @@ def register_migrations(migrations: Migrations) -> None:
     Each plugin owns a named migration set (``migrations.set("kraken")``), so
     plugins never collide over schema history.  Migrations run, in order and
     once, when a ledger is opened.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def report_sections(config: Config, run_dir: Path) -> dict[str, str] | None:
+    """Return extra HTML sections for a run's report, as ``{title: html}``.
+
+    Used to state modelling assumptions plainly (e.g. how option quotes were
+    synthesised) and to show plugin-specific results (e.g. a deploy-gate
+    verdict).  Results of every plugin are collected.
 
     .. versionadded:: 0.1
     """

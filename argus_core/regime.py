@@ -49,7 +49,7 @@ class BocpdParams:
     alpha0: float = 1.0
     beta0: float = 1e-4  # prior scale of the variance: beta0 / alpha0 ~ a typical variance
     max_run_length: int = 500
-    window: int = 5  # P(change) = P(run length <= window)
+    window: int = 10  # P(change) = P(a change within the last `window` bars)
 
     def __attrs_post_init__(self) -> None:
         if self.hazard_lambda <= 1:

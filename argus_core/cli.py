@@ -1,0 +1,339 @@
+"""The ``argus`` command line.
+
+Exit codes are stable: 0 success, 1 generic Argus error, 2 config error,
+3 plugin error, 4 data error, 5 venue error, 6 trading halted, 7 ledger
+error, 8 sandbox error, 130 interrupted.  Errors print one clear line;
+``--traceback`` shows the Python traceback too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from argus_core.config import Config, load_config
+from argus_core.errors import ArgusError, ConfigError, LedgerError
+from argus_core.ledger import LEDGER_FILE, Ledger
+from argus_core.plugins import PluginHost, fenced_call
+
+console = Console(stderr=True)
+out = Console()
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+class ArgusGroup(click.Group):
+    """A click group that turns ArgusErrors into one-line messages and stable exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ArgusError as exc:
+            if ctx.meta.get("argus.traceback"):
+                raise
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True,
+                          soft_wrap=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            console.print("interrupted")
+            ctx.exit(130)
+
+
+@click.group(cls=ArgusGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--traceback", is_flag=True, help="Show Python tracebacks on errors.")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.pass_context
+def cli(ctx: click.Context, traceback: bool, verbose: int) -> None:
+    """Argus: one loop for replay, paper and live trading, driven by plugins.
+
+    \b
+    Start here:
+      argus demo                         offline demo on bundled Kraken BTC/USD bars
+      argus plugins                      what is installed and what it registers
+      argus run --config C --run-dir D   run (or resume) a config; live needs --live
+      argus report D                     write D/report.html with plots and metrics
+    """
+    ctx.meta["argus.traceback"] = traceback
+    logging.basicConfig(level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+# -- plugins -------------------------------------------------------------------------
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="Load only the plugins this config names.")
+def plugins_cmd(as_json: bool, config_path: Path | None) -> None:
+    """List every loaded plugin: name, distribution, version, hooks and registrations."""
+    host = PluginHost()
+    host.load(load_config(config_path).argus.plugins if config_path else None)
+    rows = host.info()
+    if as_json:
+        out.print_json(json.dumps([{"name": r.name, "distribution": r.distribution,
+                                    "version": r.version, "hooks": list(r.hooks),
+                                    "registered": r.registered} for r in rows]))
+        return
+    table = Table("plugin", "distribution", "version", "hooks", "registered")
+    for r in rows:
+        table.add_row(r.name, r.distribution or "-", r.version or "-", ", ".join(r.hooks),
+                      "; ".join(f"{k}: {', '.join(v)}" for k, v in r.registered.items()))
+    out.print(table)
+
+
+# -- run / demo / backtest ----------------------------------------------------------
+@contextmanager
+def _progress(label: str, enabled: bool) -> Iterator[Any]:
+    if not enabled:
+        yield None
+        return
+    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("{task.completed:,} events"), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda n: progress.update(task, completed=n)
+
+
+def _run(config: Config, run_dir: Path, *, live: bool, show_progress: bool,
+         max_events: int | None = None) -> Any:
+    from argus_core.runner import Runner
+
+    with _progress(f"{config.argus.mode} {run_dir.name}", show_progress) as progress:
+        runner = Runner(config, run_dir, live_confirmed=live, progress=progress,
+                        max_events=max_events)
+        return runner.run_sync()
+
+
+def _print_summary(summary: Any, metrics: dict[str, Any] | None = None) -> None:
+    table = Table(title=f"Argus run {summary.run_id}", show_header=False)
+    rows = [
+        ("run directory", str(summary.run_dir)), ("mode", summary.mode),
+        ("events", f"{summary.events:,}" + (f" (resumed after {summary.resumed_from:,})"
+                                            if summary.resumed_from else "")),
+        ("orders / fills", f"{summary.orders} / {summary.fills}"),
+        ("fees paid", f"{summary.fees:,.2f}"),
+        ("equity", f"{summary.starting_equity:,.2f} -> {summary.final_equity:,.2f} "
+                   f"({summary.total_return:+.2%})"),
+        ("trading state", summary.trading_state),
+        ("speed", f"{summary.events / max(summary.elapsed_s, 1e-9):,.0f} events/s"),
+    ]
+    if metrics:
+        rows += [("sharpe (annualised)", f"{metrics['sharpe']:.2f}"),
+                 ("max drawdown", f"{metrics['max_drawdown']:.2%}"),
+                 ("round trips / win rate", f"{metrics['n_trades']} / {metrics['win_rate']:.1%}")]
+    for k, v in rows:
+        table.add_row(k, v)
+    out.print(table)
+
+
+def _default_run_dir(prefix: str) -> Path:
+    return Path("argus-runs") / f"{prefix}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+
+
+@cli.command("run")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path),
+              help="TOML config file.")
+@click.option("--run-dir", type=click.Path(path_type=Path), required=True,
+              help="Run directory (ledger argus.db); an existing one is resumed.")
+@click.option("--live", is_flag=True, help="Confirm live trading when the config's mode is "
+                                           "'live'. Never the default.")
+@click.option("--max-events", type=int, default=None, help="Stop after N events.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def run_cmd(config_path: Path, run_dir: Path, live: bool, max_events: int | None,
+            no_progress: bool) -> None:
+    """Run a config through the loop (replay, paper or live), resuming RUN_DIR if it exists."""
+    config = load_config(config_path)
+    summary = _run(config, run_dir, live=live, show_progress=not no_progress,
+                   max_events=max_events)
+    _print_summary(summary)
+
+
+@cli.command("demo")
+@click.option("--run-dir", type=click.Path(path_type=Path), default=None,
+              help="Where to write the run (default: argus-runs/demo-<time>).")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def demo_cmd(run_dir: Path | None, no_progress: bool) -> None:
+    """Offline demo: `argus run` on the bundled examples/demo.toml, then `argus report`."""
+    from argus_core.metrics import compute_metrics
+    from argus_core.report import write_report
+
+    demo = _find_example("demo.toml")
+    run_dir = run_dir or _default_run_dir("demo")
+    config = load_config(demo)
+    summary = _run(config, run_dir, live=False, show_progress=not no_progress)
+    report = write_report(run_dir)
+    with Ledger.in_dir(run_dir) as ledger:
+        metrics = compute_metrics(ledger, config.run.starting_cash)
+    _print_summary(summary, metrics)
+    out.print(f"report: {report}")
+
+
+def _find_example(name: str) -> Path:
+    for base in (EXAMPLES, Path(__file__).resolve().parent / "_examples"):
+        if (base / name).exists():
+            return base / name
+    raise ConfigError(f"bundled example {name} not found; run from a checkout installed with "
+                      f"`pip install -e .`")
+
+
+def _parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. plugins.example.fast=12")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
+@cli.command("backtest")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@click.option("--run-dir", type=click.Path(path_type=Path), default=None,
+              help="Default: argus-runs/backtest-<time>.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value, e.g. --set plugins.example.fast=12 (repeatable).")
+@click.option("--no-progress", is_flag=True)
+def backtest_cmd(config_path: Path, run_dir: Path | None, sets: tuple[str, ...],
+                 no_progress: bool) -> None:
+    """Replay a config as a backtest, then write the report and print the metrics."""
+    from argus_core.config import apply_overrides
+    from argus_core.metrics import compute_metrics
+    from argus_core.report import write_report
+
+    config = apply_overrides(load_config(config_path), _parse_sets(sets))
+    if config.argus.mode == "live":
+        raise ConfigError(f"{config_path}: a backtest cannot run in mode 'live'")
+    run_dir = run_dir or _default_run_dir("backtest")
+    summary = _run(config, run_dir, live=False, show_progress=not no_progress)
+    sections = _report_sections(config, run_dir)
+    report = write_report(run_dir, sections)
+    with Ledger.in_dir(run_dir) as ledger:
+        metrics = compute_metrics(ledger, config.run.starting_cash)
+    _print_summary(summary, metrics)
+    out.print(f"report: {report}")
+
+
+def _report_sections(config: Config, run_dir: Path) -> dict[str, str]:
+    """Extra report sections from plugins that describe their own modelling."""
+    sections: dict[str, str] = {}
+    host = PluginHost()
+    host.load(config.argus.plugins)
+    for impl in host.pm.hook.report_sections.get_hookimpls():
+        sections.update(fenced_call(impl.plugin_name, "report_sections", impl.function,
+                                    config, run_dir) or {})
+    return sections
+
+
+@cli.command("report")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+def report_cmd(run_dir: Path) -> None:
+    """Write RUN_DIR/report.html: equity and drawdown plots, trades, metrics."""
+    from argus_core.report import write_report
+
+    out.print(f"report: {write_report(run_dir)}")
+
+
+# -- kill / resume -------------------------------------------------------------------
+def _control_ledger(run_dir: Path) -> Ledger:
+    if not (run_dir / LEDGER_FILE).exists():
+        raise LedgerError(f"{run_dir}: no {LEDGER_FILE}; is this a run directory?")
+    return Ledger.in_dir(run_dir)
+
+
+@cli.command("kill")
+@click.option("--run-dir", required=True, type=click.Path(path_type=Path))
+@click.option("--reason", default="killed by a person with `argus kill`")
+def kill_cmd(run_dir: Path, reason: str) -> None:
+    """HALT trading in a run: no new orders until `argus resume` (the running loop picks it
+    up at its next checkpoint)."""
+    with _control_ledger(run_dir) as ledger:
+        ledger.set_control("trading_state", json.dumps({"state": "halted", "reason": reason}),
+                           time.time_ns())
+    out.print(f"{run_dir}: trading HALTED ({reason})")
+
+
+@cli.command("resume")
+@click.option("--run-dir", required=True, type=click.Path(path_type=Path))
+def resume_cmd(run_dir: Path) -> None:
+    """Clear HALTED or REDUCING in a run: a person's decision, recorded in the ledger."""
+    with _control_ledger(run_dir) as ledger:
+        ledger.set_control("trading_state", json.dumps(
+            {"state": "active", "reason": "cleared by a person with `argus resume`"}),
+            time.time_ns())
+    out.print(f"{run_dir}: trading ACTIVE")
+
+
+# -- record / scan -------------------------------------------------------------------
+@cli.command("record")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path),
+              help="NDJSON file to write (one serialised market event per line).")
+@click.option("--duration", type=float, default=60.0, show_default=True,
+              help="Seconds to record.")
+@click.option("--max-events", type=int, default=None, help="Stop after N events.")
+def record_cmd(config_path: Path, out_path: Path, duration: float,
+               max_events: int | None) -> None:
+    """Record the configured venue's normalised stream to NDJSON for later replay."""
+    from argus_core.recorder import record
+
+    config = load_config(config_path)
+    n = asyncio.run(record(config, out_path, duration_s=duration, max_events=max_events))
+    out.print(f"recorded {n:,} events to {out_path}")
+
+
+@cli.command("scan")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@click.option("--once", is_flag=True, help="One snapshot, one scan, then exit.")
+@click.option("--json", "as_json", is_flag=True, help="Print opportunities as a JSON list.")
+@click.option("--interval", type=float, default=5.0, show_default=True,
+              help="Seconds between scans (continuous mode).")
+@click.option("--max-scans", type=int, default=None, help="Stop after N scans.")
+def scan_cmd(config_path: Path, once: bool, as_json: bool, interval: float,
+             max_scans: int | None) -> None:
+    """Snapshot the configured venues and run the configured scanners."""
+    from argus_core.scan import run_scan
+
+    config = load_config(config_path)
+    asyncio.run(run_scan(config, once=once, as_json=as_json, interval_s=interval,
+                         max_scans=max_scans, out=out))
+
+
+def _load_plugin_commands() -> None:
+    """Let installed plugins add sub-commands (register_commands)."""
+    host = PluginHost()
+    try:
+        host.load(None)
+    except ArgusError as exc:
+        console.print(f"[yellow]warning:[/] plugin commands unavailable: {exc}")
+        return
+    for impl in host.pm.hook.register_commands.get_hookimpls():
+        try:
+            impl.function(cli)
+        except Exception as exc:
+            console.print(f"[yellow]warning:[/] plugin {impl.plugin_name!r} failed to add "
+                          f"commands: {type(exc).__name__}: {exc}")
+
+
+def main() -> None:
+    """Console entry point."""
+    _load_plugin_commands()
+    cli(prog_name="argus")
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

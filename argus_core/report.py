@@ -1,0 +1,113 @@
+"""``argus report``: a self-contained HTML page (equity, drawdown, trades, metrics).
+
+Plots are rendered with matplotlib's Agg backend and embedded as base64 PNG,
+so the report opens in any browser with no network and no extra files.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from argus_core.errors import LedgerError  # noqa: E402
+from argus_core.ledger import LEDGER_FILE, Ledger  # noqa: E402
+from argus_core.metrics import compute_metrics, drawdown, equity_series, round_trips  # noqa: E402
+
+REPORT_FILE = "report.html"
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _dates(ts_ns: np.ndarray) -> list[datetime]:
+    return [datetime.fromtimestamp(t / 1e9, UTC) for t in ts_ns]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4f}"
+    return html.escape(str(value))
+
+
+def write_report(run_dir: Path, extra_sections: dict[str, str] | None = None) -> Path:
+    """Write ``run_dir/report.html`` and return its path."""
+    run_dir = Path(run_dir)
+    if not (run_dir / LEDGER_FILE).exists():
+        raise LedgerError(f"{run_dir}: no {LEDGER_FILE} here; run `argus run` or `argus demo` "
+                          f"first, or pass the run directory it printed")
+    with Ledger.in_dir(run_dir) as ledger:
+        runs = ledger.query("select * from runs")
+        if not runs:
+            raise LedgerError(f"{run_dir}/{LEDGER_FILE} has no run recorded")
+        run = runs[0]
+        cfg = json.loads(run["config_json"])
+        start = Decimal(str(cfg["run"]["starting_cash"]))
+        metrics = compute_metrics(ledger, start)
+        ts, eq = equity_series(ledger)
+        trips = round_trips(ledger.fills())
+        risk_rows = ledger.query("select check_name, action, count(*) as n, min(reason) as "
+                                 "example from risk_events group by 1, 2 order by n desc")
+        opp_count = ledger.query("select count(*) as n from opportunities")[0]["n"]
+    plots = ""
+    if len(eq):
+        dates = _dates(ts)
+        fig, ax = plt.subplots(figsize=(10, 3.6))
+        ax.plot(dates, eq, color="#1f6feb", lw=1.2)
+        ax.set_title("Equity")
+        ax.grid(alpha=0.3)
+        plots += f'<img alt="equity curve" src="data:image/png;base64,{_png(fig)}">'
+        fig, ax = plt.subplots(figsize=(10, 2.6))
+        ax.fill_between(dates, -100 * drawdown(eq), 0, color="#d73a49", alpha=0.5)
+        ax.set_title("Drawdown (%)")
+        ax.grid(alpha=0.3)
+        plots += f'<img alt="drawdown" src="data:image/png;base64,{_png(fig)}">'
+    metric_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>"
+                          for k, v in metrics.items())
+    trade_rows = "".join(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{:,.2f}</td><td class=n>{:,.2f}</td>"
+        "</tr>".format(html.escape(t["instrument_id"]),
+                       _dates(np.array([t["opened_ns"]]))[0].strftime("%Y-%m-%d %H:%M"),
+                       _dates(np.array([t["closed_ns"]]))[0].strftime("%Y-%m-%d %H:%M"),
+                       float(t["pnl"]), float(t["fees"]))
+        for t in trips[-500:])
+    risk_table = "".join(f"<tr><td>{html.escape(r['check_name'])}</td><td>{r['action']}</td>"
+                         f"<td class=n>{r['n']}</td><td>{html.escape(r['example'])}</td></tr>"
+                         for r in risk_rows) or "<tr><td colspan=4>none</td></tr>"
+    extra = "".join(f"<h2>{html.escape(title)}</h2>{body}"
+                    for title, body in (extra_sections or {}).items())
+    page = f"""<!doctype html><html><head><meta charset="utf-8">
+<title>Argus report {html.escape(run['run_id'])}</title>
+<style>body{{font:14px system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ddd;padding:4px 8px;
+text-align:left}}td.n{{text-align:right}}img{{max-width:100%;display:block;margin:1em 0}}
+.note{{color:#555}}</style></head><body>
+<h1>Argus run {html.escape(run['run_id'])}</h1>
+<p class=note>mode {html.escape(run['mode'])} · seed {run['seed']} · status
+{html.escape(run['status'])} · starting cash {start:,} · opportunities seen {opp_count}.
+Fills are simulated by the paper broker: taker orders walk displayed depth (or, with bars
+only, a synthetic book around the next bar's open); fees and slippage are always applied.</p>
+{plots}<h2>Metrics</h2><table>{metric_rows}</table>
+<h2>Risk events</h2><table><tr><th>check</th><th>action</th><th>count</th><th>example</th></tr>
+{risk_table}</table>{extra}
+<h2>Round trips ({len(trips)}; last 500 shown)</h2>
+<table><tr><th>instrument</th><th>opened</th><th>closed</th><th>P&amp;L</th><th>fees</th></tr>
+{trade_rows}</table></body></html>"""
+    out = run_dir / REPORT_FILE
+    out.write_text(page)
+    return out
