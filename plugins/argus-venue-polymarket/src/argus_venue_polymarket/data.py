@@ -1,0 +1,393 @@
+"""Market data: Gamma discovery and CLOB books over REST, the websocket market channel.
+
+REST (:class:`PolymarketRest`) pages Gamma ``GET /events`` and fetches books
+with ``GET /book`` / batched ``POST /books``, checking each book's hash.
+
+Streaming (:class:`MarketStream`) shards the token set over several websocket
+connections, keeps each alive with the venue's text ``PING``, and reconnects
+with jittered exponential backoff.  A book is *stale* (``BookStatus(live=False)``)
+from the moment anything puts it in doubt -- a disconnect, a silent connection,
+a malformed frame, a hash or best-price mismatch -- until a fresh ``book``
+snapshot for it arrives (the venue sends one per token on every subscribe; a
+REST snapshot is fetched for books that failed a check).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from argus_core.errors import DataError, VenueError
+from argus_core.models import (
+    BookDelta,
+    BookStatus,
+    MarketEvent,
+    OrderBook,
+    Settlement,
+    Side,
+    Signal,
+    Trade,
+)
+from argus_venue_polymarket.books import hash_checkable, hash_ok, to_order_book
+from argus_venue_polymarket.config import PolymarketSettings
+from argus_venue_polymarket.instruments import instrument_id
+from argus_venue_polymarket.schemas import ClobBook, GammaEvent
+
+log = logging.getLogger(__name__)
+
+_RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+def backoff_delay(attempt: int, lo: float, hi: float, rng: random.Random) -> float:
+    """Exponential backoff with "equal jitter": half fixed, half random, capped at ``hi``."""
+    base = min(hi, lo * (2 ** attempt))
+    return base / 2 + rng.uniform(0, base / 2)
+
+
+class PolymarketRest:
+    """Async REST client for Gamma discovery and CLOB books."""
+
+    def __init__(self, settings: PolymarketSettings, client: httpx.AsyncClient | None = None
+                 ) -> None:
+        self.settings = settings
+        self._client = client or httpx.AsyncClient(timeout=settings.request_timeout_s)
+        self._own_client = client is None
+
+    async def close(self) -> None:
+        """Close the HTTP connection pool (if we opened it)."""
+        if self._own_client:
+            await self._client.aclose()
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> Any:
+        delay_rng = random.Random()
+        for attempt in range(4):
+            try:
+                resp = await self._client.request(method, url, **kwargs)
+            except httpx.HTTPError as exc:
+                if attempt == 3:
+                    raise VenueError(f"polymarket: {method} {url} failed: {exc!r}; check the "
+                                     f"URL in [plugins.polymarket] and the network") from None
+            else:
+                if resp.status_code not in _RETRY_STATUS or attempt == 3:
+                    break
+            await asyncio.sleep(backoff_delay(attempt, 0.2, 2.0, delay_rng))
+        if resp.status_code != 200:
+            raise VenueError(f"polymarket: {method} {url} answered HTTP {resp.status_code}: "
+                             f"{resp.text[:200]}")
+        try:
+            return resp.json()
+        except ValueError:
+            raise DataError(f"polymarket: {method} {url} did not return JSON: "
+                            f"{resp.text[:120]!r}") from None
+
+    async def events(self) -> list[GammaEvent]:
+        """Every active, open event (paged with ``limit``/``offset`` until a short page).
+
+        A malformed event is logged and skipped, so one bad item cannot hide
+        the rest of the exchange; its id and the reason are in the log.
+        """
+        s = self.settings
+        url = f"{s.gamma_url.rstrip('/')}/events"
+        out: list[GammaEvent] = []
+        offset = 0
+        while True:
+            params = {"limit": s.page_size, "offset": offset, "active": "true",
+                      "closed": "false", **s.event_filters}
+            page = await self._request("GET", url, params=params)
+            if isinstance(page, dict) and isinstance(page.get("data"), list):
+                page = page["data"]  # keyset-style wrapper
+            if not isinstance(page, list):
+                raise DataError(f"polymarket: GET {url} returned {type(page).__name__}, "
+                                f"expected a list of events")
+            for i, raw in enumerate(page):
+                try:
+                    out.append(GammaEvent.parse(raw, where=f"GET /events offset {offset + i}:"))
+                except DataError as exc:
+                    log.warning("polymarket: skipping malformed Gamma event: %s", exc)
+            if s.max_events is not None and len(out) >= s.max_events:
+                return out[: s.max_events]
+            if len(page) < s.page_size:
+                return out
+            offset += len(page)
+
+    async def book(self, token_id: str) -> ClobBook:
+        """``GET /book?token_id=``."""
+        url = f"{self.settings.clob_url.rstrip('/')}/book"
+        raw = await self._request("GET", url, params={"token_id": token_id})
+        return ClobBook.parse(raw, where=f"GET /book {token_id[:12]}…")
+
+    async def books(self, token_ids: Sequence[str]) -> list[ClobBook | DataError]:
+        """``POST /books`` in batches of ``books_batch_size``; a malformed book is returned
+        as its ``DataError`` (the caller marks that token stale) instead of failing the batch."""
+        url = f"{self.settings.clob_url.rstrip('/')}/books"
+        size = self.settings.books_batch_size
+        out: list[ClobBook | DataError] = []
+        for start in range(0, len(token_ids), size):
+            chunk = token_ids[start:start + size]
+            page = await self._request("POST", url, json=[{"token_id": t} for t in chunk])
+            if not isinstance(page, list):
+                raise DataError(f"polymarket: POST {url} returned {type(page).__name__}, "
+                                f"expected a list of books")
+            for raw in page:
+                try:
+                    out.append(ClobBook.parse(raw, where="POST /books"))
+                except DataError as exc:
+                    out.append(exc)
+        return out
+
+
+def book_events(books: Iterable[ClobBook | DataError], *, verify_hash: bool,
+                now_ns: int | None = None) -> list[MarketEvent]:
+    """Core events for REST books: a live ``OrderBook``, or a ``BookStatus(live=False)``
+    naming why the book cannot be trusted (bad hash, crossed or malformed levels)."""
+    now = now_ns if now_ns is not None else time.time_ns()
+    out: list[MarketEvent] = []
+    for book in books:
+        if isinstance(book, DataError):
+            log.warning("polymarket: %s", book)
+            continue
+        iid = instrument_id(book.asset_id)
+        if verify_hash and book.hash and not hash_ok(book):
+            out.append(BookStatus(iid, now, False, "book hash mismatch"))
+            continue
+        try:
+            out.append(to_order_book(book, iid, book.ts_ns(now)))
+        except DataError as exc:
+            out.append(BookStatus(iid, now, False, f"unusable book: {exc}"))
+    return out
+
+
+class _LocalBook:
+    """Top-of-book tracker used to cross-check ``price_change`` frames."""
+
+    __slots__ = ("asks", "bids")
+
+    def __init__(self, book: OrderBook) -> None:
+        self.bids = {float(p): float(q) for p, q in book.bids}
+        self.asks = {float(p): float(q) for p, q in book.asks}
+
+    def apply(self, side: Side, price: float, size: float) -> None:
+        ladder = self.bids if side is Side.BUY else self.asks
+        if size > 0:
+            ladder[price] = size
+        else:
+            ladder.pop(price, None)
+
+    def best(self) -> tuple[float, float]:
+        """(best bid or 0, best ask or 1): the venue's convention for an empty side."""
+        return (max(self.bids) if self.bids else 0.0, min(self.asks) if self.asks else 1.0)
+
+
+class MarketStream:
+    """The websocket market channel for a set of tokens, sharded over connections."""
+
+    def __init__(self, settings: PolymarketSettings, token_ids: Sequence[str],
+                 rest: PolymarketRest, *, seed: int | None = None) -> None:
+        self.settings = settings
+        self.token_ids = list(dict.fromkeys(token_ids))
+        self.rest = rest
+        self._queue: asyncio.Queue[MarketEvent] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._rng = random.Random(seed)
+        self._closed = False
+        self.live: dict[str, bool] = dict.fromkeys(self.token_ids, False)
+        self._local: dict[str, _LocalBook] = {}
+        self.tick_sizes: dict[str, Decimal] = {}
+        #: Counters for monitoring and tests (connects, reconnects, bad frames, resnapshots).
+        self.stats = {"connects": 0, "disconnects": 0, "malformed": 0, "hash_mismatch": 0,
+                      "best_mismatch": 0, "resnapshots": 0}
+
+    def shards(self) -> list[list[str]]:
+        """Token ids split into one list per websocket connection."""
+        n = self.settings.tokens_per_ws_connection
+        return [self.token_ids[i:i + n] for i in range(0, len(self.token_ids), n)]
+
+    async def __aiter__(self) -> AsyncIterator[MarketEvent]:
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._run_shard(i, shard))
+                           for i, shard in enumerate(self.shards())]
+        try:
+            while True:
+                yield await self._queue.get()
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop every connection."""
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    # --- per connection -------------------------------------------------------------------
+
+    def _mark_stale(self, tokens: Iterable[str], reason: str) -> None:
+        now = time.time_ns()
+        for token in tokens:
+            if self.live.get(token, True):
+                self._queue.put_nowait(BookStatus(instrument_id(token), now, False, reason))
+            self.live[token] = False
+            self._local.pop(token, None)
+
+    async def _run_shard(self, index: int, tokens: list[str]) -> None:
+        s = self.settings
+        attempt = 0
+        while not self._closed:
+            try:
+                async with ws_connect(s.ws_url, ping_interval=None, max_size=2 ** 24,
+                                      open_timeout=s.request_timeout_s) as ws:
+                    self.stats["connects"] += 1
+                    await ws.send(json.dumps({"assets_ids": tokens, "type": "market",
+                                              "custom_feature_enabled": True}))
+                    pinger = asyncio.create_task(self._ping(ws))
+                    try:
+                        while True:
+                            raw = await asyncio.wait_for(ws.recv(), timeout=s.ws_stale_after_s)
+                            attempt = 0  # a frame arrived: the connection works
+                            await self._on_frame(raw, tokens)
+                    finally:
+                        pinger.cancel()
+            except asyncio.CancelledError:
+                raise
+            except TimeoutError:
+                reason = f"websocket silent for {s.ws_stale_after_s:g}s (shard {index})"
+            except (ConnectionClosed, OSError, InvalidHandshake, InvalidURI) as exc:
+                reason = f"websocket disconnected (shard {index}): {type(exc).__name__}"
+            self.stats["disconnects"] += 1
+            self._mark_stale(tokens, reason)
+            log.warning("polymarket: %s; reconnecting", reason)
+            await asyncio.sleep(backoff_delay(attempt, s.reconnect_min_s, s.reconnect_max_s,
+                                              self._rng))
+            attempt += 1
+
+    async def _ping(self, ws: Any) -> None:
+        with contextlib.suppress(ConnectionClosed, asyncio.CancelledError):
+            while True:
+                await asyncio.sleep(self.settings.ws_ping_interval_s)
+                await ws.send("PING")
+
+    async def _on_frame(self, raw: str | bytes, tokens: list[str]) -> None:
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8", "replace")
+        if raw.strip() in ("PONG", "PING", ""):
+            return
+        try:
+            payload = json.loads(raw)
+            messages = payload if isinstance(payload, list) else [payload]
+            for msg in messages:
+                if not isinstance(msg, dict):
+                    raise DataError(f"frame item is {type(msg).__name__}, not an object")
+                self._on_message(msg)
+        except (DataError, ValueError, KeyError, TypeError) as exc:
+            # We cannot tell which book the frame was about: every book on this
+            # connection is in doubt until a fresh REST snapshot.
+            self.stats["malformed"] += 1
+            log.warning("polymarket: malformed websocket frame (%s): %.120r", exc, raw)
+            self._mark_stale(tokens, f"malformed websocket frame: {exc}")
+            await self._resnapshot(tokens)
+
+    def _on_message(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("event_type")
+        ts = _ts_ns(msg.get("timestamp"))
+        if kind == "book":
+            self._on_book(ClobBook.parse(msg, where="ws book"), ts)
+        elif kind == "price_change":
+            self._on_price_change(msg, ts)
+        elif kind == "last_trade_price":
+            side = Side.SELL if str(msg.get("side", "BUY")).upper() == "SELL" else Side.BUY
+            self._queue.put_nowait(Trade(instrument_id(str(msg["asset_id"])), ts, msg["price"],
+                                         msg["size"], side))
+        elif kind == "tick_size_change":
+            token = str(msg["asset_id"])
+            tick = Decimal(str(msg["new_tick_size"]))
+            self.tick_sizes[token] = tick
+            self._queue.put_nowait(Signal("polymarket.tick_size", instrument_id(token), ts,
+                                          float(tick)))
+        elif kind == "market_resolved":
+            winner = str(msg["winning_asset_id"])
+            for token in msg.get("assets_ids") or []:
+                price = 1 if str(token) == winner else 0
+                self._queue.put_nowait(Settlement(
+                    instrument_id(str(token)), ts, price,
+                    f"market {msg.get('market', '')} resolved {msg.get('winning_outcome', '')}"))
+        # best_bid_ask / new_market and unknown types carry nothing a book needs.
+
+    def _on_book(self, book: ClobBook, ts: int) -> None:
+        token = book.asset_id
+        if hash_checkable(book) and self.settings.verify_book_hash and not hash_ok(book):
+            self.stats["hash_mismatch"] += 1
+            self._mark_stale([token], "websocket book hash mismatch")
+            self._schedule_resnapshot([token])
+            return
+        try:
+            ob = to_order_book(book, instrument_id(token), ts)
+        except DataError as exc:
+            self._mark_stale([token], f"unusable websocket book: {exc}")
+            self._schedule_resnapshot([token])
+            return
+        self._accept_snapshot(token, ob)
+
+    def _accept_snapshot(self, token: str, ob: OrderBook) -> None:
+        self._local[token] = _LocalBook(ob)
+        self.live[token] = True
+        self._queue.put_nowait(ob)
+
+    def _on_price_change(self, msg: dict[str, Any], ts: int) -> None:
+        changes = msg["price_changes"]
+        if not isinstance(changes, list):
+            raise DataError("price_change.price_changes is not a list")
+        for ch in changes:
+            token = str(ch["asset_id"])
+            local = self._local.get(token)
+            if local is None:
+                continue  # stale book: deltas are meaningless until the next snapshot
+            side = Side.BUY if str(ch["side"]).upper() == "BUY" else Side.SELL
+            delta = BookDelta(instrument_id(token), ts, side, ch["price"], ch["size"])
+            local.apply(side, float(delta.price), float(delta.size))
+            self._queue.put_nowait(delta)
+            if "best_bid" in ch and "best_ask" in ch:
+                expect = (float(ch["best_bid"]), float(ch["best_ask"]))
+                if local.best() != expect:
+                    self.stats["best_mismatch"] += 1
+                    self._mark_stale([token], f"best bid/ask {local.best()} disagree with the "
+                                              f"venue's {expect}")
+                    self._schedule_resnapshot([token])
+
+    def _schedule_resnapshot(self, tokens: list[str]) -> None:
+        asyncio.get_running_loop().create_task(self._resnapshot(tokens))
+
+    async def _resnapshot(self, tokens: list[str]) -> None:
+        """Fresh REST books for ``tokens``; each becomes live again only if it checks out."""
+        self.stats["resnapshots"] += 1
+        try:
+            books = await self.rest.books(tokens)
+        except (VenueError, DataError) as exc:
+            log.warning("polymarket: REST resnapshot failed: %s (books stay stale until the "
+                        "next websocket snapshot)", exc)
+            return
+        for ev in book_events(books, verify_hash=self.settings.verify_book_hash):
+            if isinstance(ev, OrderBook):
+                self._accept_snapshot(ev.instrument_id.partition(":")[2], ev)
+            else:
+                self._queue.put_nowait(ev)
+
+
+def _ts_ns(value: Any) -> int:
+    try:
+        return int(str(value)) * 1_000_000
+    except (TypeError, ValueError):
+        return time.time_ns()

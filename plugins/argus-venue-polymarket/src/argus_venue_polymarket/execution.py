@@ -1,0 +1,484 @@
+"""Orders: core ``Order`` -> a locally built and signed CLOB V2 order via py-clob-client-v2.
+
+Where an order goes
+-------------------
+``PolymarketVenue.submit(order)`` -> :meth:`PolymarketExecution.submit`:
+
+1. :meth:`PolymarketExecution.build` turns the core order into
+   ``OrderArgsV2`` and signs it *locally* with py-clob-client-v2's
+   ``OrderBuilder`` (EIP-712, exchange V2 domain, the negRisk exchange for
+   negRisk markets).  Tick size and negRisk come from discovery, so building
+   needs no network.  Before anything leaves the process,
+   :func:`verify_signed_order` re-derives what was signed (token, side,
+   amounts = price x size, signer recovered from the signature) and refuses
+   an order whose signature does not say what we meant.
+2. ``ClobClient.post_order`` / ``post_orders`` (L2 HMAC headers) sends it.
+   Time in force: GTC, GTD (``expiration`` = now + ``gtd_lifetime_s``),
+   IOC -> FAK, FOK -> FOK.
+3. Resting orders keep the venue's dead-man's switch alive
+   (:class:`HeartbeatKeeper`, ``POST /v1/heartbeats``); if heartbeats fail,
+   new resting orders are refused (fail closed) and the venue cancels what
+   rests.
+
+Partial-basket policy (multi-leg arbitrage)
+-------------------------------------------
+:meth:`PolymarketExecution.submit_basket` sends every leg as **FOK at the
+scanner's walked limit price** in one ``POST /orders`` batch.  A leg that
+is killed leaves the others filled: a *naked* position.  We never hold it
+silently: :func:`plan_unwind` turns each filled leg of an incomplete basket
+into a **FAK sell of the filled quantity** at ``fill price - unwind_slippage``
+(floored at one tick), sent at once; whatever the unwind could not sell is
+reported in ``BasketResult.naked`` and logged as an error, and the runner
+must surface it (risk halt).  Paper and backtest use the same
+:func:`plan_unwind`, so a partial basket looks the same in every mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
+from typing import Any
+
+import attrs
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import keccak
+from py_clob_client_v2.client import ClobClient
+from py_clob_client_v2.clob_types import (
+    ApiCreds,
+    CreateOrderOptions,
+    OpenOrderParams,
+    OrderArgsV2,
+    OrderPayload,
+    OrderType,
+    PostOrdersV2Args,
+)
+from py_clob_client_v2.config import get_contract_config
+from py_clob_client_v2.order_builder.builder import ROUNDING_CONFIG
+from py_clob_client_v2.order_utils.exchange_order_builder_v2 import ExchangeOrderBuilderV2
+from py_clob_client_v2.order_utils.model.order_data_v2 import SignedOrderV2
+from py_clob_client_v2.order_utils.model.side import Side as ClobSide
+
+from argus_core.errors import ConfigError, VenueError
+from argus_core.models import (
+    Fill,
+    Instrument,
+    Liquidity,
+    Order,
+    OrderStatus,
+    Side,
+    TimeInForce,
+)
+from argus_core.models import (
+    OrderType as CoreOrderType,
+)
+from argus_venue_polymarket import constants as C
+from argus_venue_polymarket.config import PolymarketSettings
+from argus_venue_polymarket.instruments import fee_of, token_of
+
+log = logging.getLogger(__name__)
+
+_TIF = {TimeInForce.GTC: OrderType.GTC, TimeInForce.GTD: OrderType.GTD,
+        TimeInForce.IOC: OrderType.FAK, TimeInForce.FOK: OrderType.FOK}
+_UNIT = Decimal(10) ** C.TOKEN_DECIMALS
+
+
+def client_order_metadata(client_order_id: str) -> str:
+    """bytes32 ``metadata`` carried by the signed order: keccak of the client order id, so
+    open orders can be matched to ledger orders after a restart."""
+    return "0x" + keccak(text=client_order_id).hex()
+
+
+def verify_signed_order(signed: SignedOrderV2, *, exchange: str, chain_id: int, token_id: str,
+                        side: Side, price: Decimal, size: Decimal, signer: str) -> None:
+    """Check that ``signed`` says what we meant; ``VenueError`` otherwise.
+
+    Re-derives the EIP-712 digest over the V2 struct, recovers the signer
+    from the signature and compares token, side and the 6-decimal maker /
+    taker amounts with ``price`` x ``size``.
+    """
+    builder = ExchangeOrderBuilderV2(exchange, chain_id, None)  # type: ignore[arg-type]
+    typed = builder.build_order_typed_data(signed)
+    recovered = Account.recover_message(encode_typed_data(full_message=typed),
+                                        signature=signed.signature)
+    problems = []
+    if recovered.lower() != signer.lower():
+        problems.append(f"signature recovers to {recovered}, not {signer}")
+    if str(signed.tokenId) != token_id:
+        problems.append(f"tokenId {signed.tokenId} != {token_id}")
+    want_side = ClobSide.BUY if side is Side.BUY else ClobSide.SELL
+    if int(signed.side) != int(want_side):
+        problems.append(f"side {signed.side} != {want_side}")
+    shares = int(size * _UNIT)
+    cash = int((price * size * _UNIT).to_integral_value(ROUND_DOWN))
+    maker, taker = int(signed.makerAmount), int(signed.takerAmount)
+    want = (cash, shares) if side is Side.BUY else (shares, cash)
+    # The client rounds cash to the tick's amount precision; allow one unit of rounding.
+    if abs(maker - want[0]) > 1 or abs(taker - want[1]) > 1:
+        problems.append(f"amounts maker={maker} taker={taker}, expected about {want}")
+    if problems:
+        raise VenueError("polymarket: refusing to send an order whose signature does not match "
+                         "the intent: " + "; ".join(problems))
+
+
+@attrs.frozen
+class UnwindOrder:
+    """One order that flattens a filled leg of an incomplete basket."""
+
+    instrument_id: str
+    side: Side
+    quantity: Decimal
+    limit_price: Decimal
+    reason: str
+
+
+def plan_unwind(legs: Sequence[Order], filled: Mapping[str, Decimal],
+                fill_prices: Mapping[str, Decimal], ticks: Mapping[str, Decimal],
+                unwind_slippage: Decimal) -> list[UnwindOrder]:
+    """Unwind orders for an incomplete basket (empty when every leg filled fully, or none).
+
+    ``filled`` maps client order id -> filled quantity.  Each filled leg is
+    reversed for its filled quantity at a marketable FAK price: ``fill price
+    -/+ unwind_slippage``, kept on the tick grid and inside (0, 1).
+    """
+    complete = all(filled.get(o.client_order_id, Decimal(0)) >= o.quantity for o in legs)
+    if complete or not any(filled.get(o.client_order_id, Decimal(0)) > 0 for o in legs):
+        return []
+    out = []
+    for o in legs:
+        qty = filled.get(o.client_order_id, Decimal(0))
+        if qty <= 0:
+            continue
+        tick = ticks.get(o.instrument_id, Decimal("0.01"))
+        px = fill_prices.get(o.client_order_id, o.limit_price or tick)
+        side = o.side.opposite()
+        if side is Side.SELL:
+            limit = ((px - unwind_slippage) / tick).to_integral_value(ROUND_FLOOR) * tick
+            limit = max(limit, tick)
+        else:
+            limit = ((px + unwind_slippage) / tick).to_integral_value(ROUND_CEILING) * tick
+            limit = min(limit, 1 - tick)
+        out.append(UnwindOrder(o.instrument_id, side, qty, limit,
+                               f"unwind leg {o.client_order_id} of incomplete basket "
+                               f"{o.basket_id}"))
+    return out
+
+
+@attrs.frozen
+class BasketResult:
+    """What a basket execution did: fills of the legs and of the unwind, and what is left."""
+
+    basket_id: str
+    complete: bool
+    fills: tuple[Fill, ...]
+    unwind_fills: tuple[Fill, ...] = ()
+    naked: dict[str, Decimal] = attrs.Factory(dict)  # instrument id -> residual quantity
+    notes: tuple[str, ...] = ()
+
+
+class HeartbeatKeeper:
+    """Keeps Polymarket's dead-man's switch alive while orders rest.
+
+    Without heartbeats the venue cancels all of the account's open orders
+    (docs: "Send heartbeat").  The keeper posts one every ``interval_s``
+    while ``resting`` is non-empty; a failure flips ``healthy`` to False so
+    the execution refuses new resting orders until a heartbeat succeeds.
+    """
+
+    def __init__(self, send: Callable[[str], dict[str, Any]], interval_s: float) -> None:
+        self._send = send
+        self.interval_s = interval_s
+        self.healthy = True
+        self.heartbeat_id = ""
+        self.sent = 0
+        self.resting: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    async def beat(self) -> None:
+        """Send one heartbeat now (chaining the venue's heartbeat id)."""
+        try:
+            resp = await asyncio.to_thread(self._send, self.heartbeat_id)
+        except Exception as exc:  # the client raises its own exception types
+            self.healthy = False
+            log.error("polymarket: heartbeat failed (%s); refusing new resting orders",
+                      type(exc).__name__)
+            return
+        self.sent += 1
+        self.healthy = True
+        if isinstance(resp, dict) and resp.get("heartbeat_id"):
+            self.heartbeat_id = str(resp["heartbeat_id"])
+
+    def ensure_running(self) -> None:
+        """Start the periodic task if orders rest and it is not running."""
+        if self.resting and (self._task is None or self._task.done()):
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while self.resting:
+            await self.beat()
+            await asyncio.sleep(self.interval_s)
+
+    async def stop(self) -> None:
+        """Stop the periodic task."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+class PolymarketExecution:
+    """Live order entry for one account through py-clob-client-v2."""
+
+    def __init__(self, settings: PolymarketSettings,
+                 instruments: Callable[[str], Instrument | None], *,
+                 gtd_lifetime_s: int = 300, unwind_slippage: Decimal = Decimal("0.02"),
+                 client: ClobClient | None = None) -> None:
+        self.settings = settings
+        self._instrument = instruments
+        self.gtd_lifetime_s = gtd_lifetime_s
+        self.unwind_slippage = unwind_slippage
+        self._client = client
+        self.venue_ids: dict[str, str] = {}  # client order id -> venue order id
+        self._orders: dict[str, Order] = {}
+        self.heartbeat: HeartbeatKeeper | None = None
+
+    # --- client ---------------------------------------------------------------------------
+
+    @property
+    def client(self) -> ClobClient:
+        """The py-clob-client-v2 client (built on first use; needs ``private_key``)."""
+        if self._client is None:
+            s = self.settings
+            if s.private_key is None:
+                raise ConfigError("[plugins.polymarket] private_key is not set: live orders need "
+                                  "a signer key reference like '$env:POLY_PRIVATE_KEY'")
+            creds = None
+            if s.api_key and s.api_secret and s.api_passphrase:
+                creds = ApiCreds(s.api_key.reveal(), s.api_secret.reveal(),
+                                 s.api_passphrase.reveal())
+            self._client = ClobClient(s.clob_url.rstrip("/"), s.chain_id,
+                                      key=s.private_key.reveal(), creds=creds,
+                                      signature_type=s.signature_type, funder=s.funder)
+        return self._client
+
+    async def ensure_api_creds(self) -> None:
+        """Derive (or create) L2 API credentials from the signer when none are configured."""
+        client = self.client
+        if client.creds is None:
+            creds = await asyncio.to_thread(client.create_or_derive_api_key)
+            client.set_api_creds(creds)
+
+    def _heartbeat(self) -> HeartbeatKeeper:
+        if self.heartbeat is None:
+            self.heartbeat = HeartbeatKeeper(self.client.post_heartbeat,
+                                             self.settings.heartbeat_interval_s)
+        return self.heartbeat
+
+    # --- building -------------------------------------------------------------------------
+
+    def exchange_address(self, neg_risk: bool) -> str:
+        """The V2 exchange that verifies our signatures (negRisk exchange for negRisk markets)."""
+        cfg = get_contract_config(self.settings.chain_id)
+        return cfg.neg_risk_exchange_v2 if neg_risk else cfg.exchange_v2
+
+    def build(self, order: Order) -> tuple[SignedOrderV2, str]:
+        """Build, sign and verify ``order``; returns the signed order and the CLOB order type."""
+        inst = self._instrument(order.instrument_id)
+        if inst is None:
+            raise VenueError(f"polymarket: unknown instrument {order.instrument_id}; run discovery "
+                             f"(snapshot/instruments) before sending orders")
+        token = token_of(order.instrument_id)
+        if order.limit_price is None:
+            raise VenueError(f"polymarket: order {order.client_order_id} has no limit price; the "
+                             f"CLOB only takes limit orders (use FOK/FAK at a marketable price)")
+        tick = inst.tick_size
+        tick_str = format(tick.normalize(), "f")
+        if tick_str not in ROUNDING_CONFIG:
+            raise VenueError(f"polymarket: tick size {tick_str} of {order.instrument_id} is not "
+                             f"one py-clob-client-v2 can round for")
+        price = order.limit_price
+        if price % tick != 0 or not tick <= price <= 1 - tick:
+            raise VenueError(f"polymarket: price {price} of {order.client_order_id} is off the "
+                             f"{tick} tick grid or outside [{tick}, {1 - tick}]")
+        size = order.quantity.quantize(C.LOT_SIZE, rounding=ROUND_DOWN)
+        if size != order.quantity:
+            raise VenueError(f"polymarket: size {order.quantity} has more than "
+                             f"{C.SIZE_DECIMALS} decimals")
+        if size < inst.min_size:
+            raise VenueError(f"polymarket: size {size} is below the market's minimum order size "
+                             f"{inst.min_size}")
+        if order.order_type is CoreOrderType.MARKET and order.time_in_force not in (
+                TimeInForce.FOK, TimeInForce.IOC):
+            raise VenueError("polymarket: a MARKET order must be FOK or IOC (FAK)")
+        order_type = _TIF[order.time_in_force]
+        expiration = (int(time.time()) + 60 + self.gtd_lifetime_s
+                      if order_type == OrderType.GTD else 0)
+        neg_risk = bool(inst.meta.get("neg_risk", False))
+        args = OrderArgsV2(token_id=token, price=float(price), size=float(size),
+                           side="BUY" if order.side is Side.BUY else "SELL",
+                           expiration=expiration,
+                           metadata=client_order_metadata(order.client_order_id))
+        signed = self.client.builder.build_order(
+            args, CreateOrderOptions(tick_size=tick_str, neg_risk=neg_risk), version=2)
+        verify_signed_order(signed, exchange=self.exchange_address(neg_risk),
+                            chain_id=self.settings.chain_id, token_id=token, side=order.side,
+                            price=price, size=size, signer=self.client.builder._v2_order_signer())
+        return signed, order_type
+
+    # --- sending --------------------------------------------------------------------------
+
+    def _fills_from(self, order: Order, resp: dict[str, Any]) -> list[Fill]:
+        """Fills the post response reports (``status == "matched"``, making/taking amounts)."""
+        if not isinstance(resp, dict) or str(resp.get("status", "")).lower() != "matched":
+            return []
+        making = Decimal(str(resp.get("makingAmount") or "0"))
+        taking = Decimal(str(resp.get("takingAmount") or "0"))
+        shares, cash = (taking, making) if order.side is Side.BUY else (making, taking)
+        if shares <= 0 or cash <= 0:
+            return []
+        inst = self._instrument(order.instrument_id)
+        price = cash / shares
+        fee = fee_of(inst).fee(shares, price) if inst else Decimal(0)
+        vid = str(resp.get("orderID") or "")
+        return [Fill(f"{vid or order.client_order_id}:0", order.client_order_id, C.VENUE,
+                     order.instrument_id, order.side, price, shares, fee, Liquidity.TAKER,
+                     time.time_ns())]
+
+    def _check_response(self, order: Order, resp: Any) -> dict[str, Any]:
+        if not isinstance(resp, dict):
+            raise VenueError(f"polymarket: order {order.client_order_id}: unexpected response "
+                             f"{resp!r:.200}")
+        if resp.get("orderID"):
+            self.venue_ids[order.client_order_id] = str(resp["orderID"])
+        return resp
+
+    async def submit(self, order: Order) -> list[Fill]:
+        """Sign and send one order; returns the fills the response reports."""
+        signed, order_type = self.build(order)
+        resting = order_type in (OrderType.GTC, OrderType.GTD)
+        if resting and self.heartbeat is not None and not self.heartbeat.healthy:
+            raise VenueError("polymarket: heartbeats are failing; refusing a resting order "
+                             "(the venue would cancel it)")
+        await self.ensure_api_creds()
+        resp = await asyncio.to_thread(self.client.post_order, signed, order_type)
+        resp = self._check_response(order, resp)
+        if not resp.get("success", True):
+            raise VenueError(f"polymarket: order {order.client_order_id} refused: "
+                             f"{resp.get('errorMsg') or resp}")
+        self._orders[order.client_order_id] = order
+        fills = self._fills_from(order, resp)
+        if resting and str(resp.get("status", "")).lower() == "live":
+            hb = self._heartbeat()
+            hb.resting.add(order.client_order_id)
+            hb.ensure_running()
+        return fills
+
+    async def submit_basket(self, legs: Sequence[Order]) -> BasketResult:
+        """Send every leg FOK in one batch; unwind filled legs if the basket is incomplete."""
+        if not legs:
+            raise VenueError("polymarket: empty basket")
+        basket_id = legs[0].basket_id or legs[0].client_order_id
+        fok = [attrs.evolve(o, time_in_force=TimeInForce.FOK, order_type=CoreOrderType.LIMIT)
+               for o in legs]
+        built = [self.build(o) for o in fok]
+        await self.ensure_api_creds()
+        args = [PostOrdersV2Args(order=signed, orderType=OrderType.FOK) for signed, _ in built]
+        resp = await asyncio.to_thread(self.client.post_orders, args)
+        if not isinstance(resp, list) or len(resp) != len(fok):
+            raise VenueError(f"polymarket: basket {basket_id}: POST /orders answered "
+                             f"{resp!r:.200}; check open orders and positions now")
+        fills: list[Fill] = []
+        filled: dict[str, Decimal] = {}
+        prices: dict[str, Decimal] = {}
+        notes = []
+        for order, r in zip(fok, resp, strict=True):
+            self._check_response(order, r)
+            got = self._fills_from(order, r)
+            fills.extend(got)
+            qty = sum((f.quantity for f in got), Decimal(0))
+            filled[order.client_order_id] = qty
+            if got:
+                prices[order.client_order_id] = (sum((f.price * f.quantity for f in got),
+                                                     Decimal(0)) / qty)
+            if qty < order.quantity:
+                notes.append(f"leg {order.client_order_id} filled {qty}/{order.quantity}: "
+                             f"{r.get('errorMsg') or r.get('status')}")
+        ticks = {o.instrument_id: (self._instrument(o.instrument_id) or _NO_INST).tick_size
+                 for o in fok}
+        plan = plan_unwind(fok, filled, prices, ticks, self.unwind_slippage)
+        complete = not notes
+        if not plan:
+            return BasketResult(basket_id, complete, tuple(fills), notes=tuple(notes))
+        log.error("polymarket: basket %s incomplete (%s); unwinding %d filled legs", basket_id,
+                  "; ".join(notes), len(plan))
+        unwind_fills: list[Fill] = []
+        naked: dict[str, Decimal] = {}
+        for i, u in enumerate(plan):
+            uo = Order(f"{basket_id}:unwind:{i}", C.VENUE, u.instrument_id, u.side, u.quantity,
+                       u.limit_price, CoreOrderType.LIMIT, TimeInForce.IOC,
+                       strategy=legs[0].strategy, basket_id=basket_id, reduce_only=True)
+            try:
+                got = await self.submit(uo)
+            except VenueError as exc:
+                notes.append(f"unwind {uo.client_order_id} failed: {exc}")
+                got = []
+            unwind_fills.extend(got)
+            left = u.quantity - sum((f.quantity for f in got), Decimal(0))
+            if left > 0:
+                naked[u.instrument_id] = left
+        if naked:
+            log.error("polymarket: basket %s left NAKED positions after unwind: %s", basket_id,
+                      {k: str(v) for k, v in naked.items()})
+        return BasketResult(basket_id, False, tuple(fills), tuple(unwind_fills), naked,
+                            tuple(notes))
+
+    async def cancel(self, client_order_id: str) -> None:
+        """Cancel one order by our client order id."""
+        vid = self.venue_ids.get(client_order_id)
+        if vid is None:
+            raise VenueError(f"polymarket: no venue order id known for {client_order_id}")
+        await self.ensure_api_creds()
+        resp = await asyncio.to_thread(self.client.cancel_order, OrderPayload(orderID=vid))
+        not_canceled = (resp or {}).get("not_canceled") if isinstance(resp, dict) else None
+        if not_canceled:
+            raise VenueError(f"polymarket: cancel {client_order_id} refused: {not_canceled}")
+        if self.heartbeat is not None:
+            self.heartbeat.resting.discard(client_order_id)
+
+    async def open_orders(self) -> list[Order]:
+        """Open orders on the venue as core orders (client ids recovered from ``metadata``)."""
+        await self.ensure_api_creds()
+        rows = await asyncio.to_thread(self.client.get_open_orders, OpenOrderParams())
+        by_meta = {client_order_metadata(c): c for c in self._orders}
+        by_vid = {v: c for c, v in self.venue_ids.items()}
+        out = []
+        for row in rows:
+            vid = str(row.get("id", ""))
+            cid = by_vid.get(vid) or by_meta.get(str(row.get("metadata", ""))) or f"pm:{vid}"
+            size = Decimal(str(row.get("original_size") or row.get("size") or "0"))
+            matched = Decimal(str(row.get("size_matched") or "0"))
+            if size <= 0:
+                continue
+            out.append(Order(cid, C.VENUE, f"{C.VENUE}:{row.get('asset_id')}",
+                             Side.BUY if str(row.get("side", "")).upper() == "BUY" else Side.SELL,
+                             size, Decimal(str(row.get("price"))), CoreOrderType.LIMIT,
+                             TimeInForce.GTD if str(row.get("order_type")) == "GTD"
+                             else TimeInForce.GTC,
+                             status=(OrderStatus.PARTIALLY_FILLED if matched > 0
+                                     else OrderStatus.OPEN)))
+        if self.heartbeat is not None:
+            self.heartbeat.resting = {o.client_order_id for o in out}
+        return out
+
+    async def close(self) -> None:
+        """Stop the heartbeat task."""
+        if self.heartbeat is not None:
+            await self.heartbeat.stop()
+
+
+_NO_INST = Instrument(C.VENUE, "0", kind="binary")

@@ -1,0 +1,24 @@
+"""Argus hooks of the Polymarket venue plugin (entry point ``polymarket``)."""
+
+from __future__ import annotations
+
+from argus_core.hookspecs import Register, hookimpl
+from argus_venue_polymarket.config import PolymarketSettings
+
+
+@hookimpl
+def config_class() -> type:
+    """``[plugins.polymarket]`` is validated by :class:`PolymarketSettings`."""
+    return PolymarketSettings
+
+
+@hookimpl
+def register_venues(register: Register) -> None:
+    """Register the ``polymarket`` venue."""
+
+    def factory(settings: PolymarketSettings | None):  # type: ignore[no-untyped-def]
+        from argus_venue_polymarket.venue import PolymarketVenue
+
+        return PolymarketVenue(settings)
+
+    register("polymarket", factory)
