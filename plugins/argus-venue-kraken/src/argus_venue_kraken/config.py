@@ -1,0 +1,174 @@
+"""``[plugins.kraken]``: the venue's settings, validated into a frozen attrs class.
+
+Example::
+
+    [plugins.kraken]
+    pairs = ["BTC/USD", "ETH/USD"]
+    book_depth = 10
+    channels = ["book", "trade", "ohlc"]
+    api_key = "$env:KRAKEN_API_KEY"        # references only; inline secrets are refused
+    api_secret = "$env:KRAKEN_API_SECRET"
+    rest_url = "http://127.0.0.1:8080"      # point at a local server for offline tests
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from argus_core.models import to_decimal
+from argus_core.secrets import Secret
+from argus_venue_kraken import constants as C
+
+_PAIR = re.compile(r"^[A-Z0-9.]{1,12}/[A-Z0-9.]{1,12}$")
+
+
+def _check_pairs(instance: Any, attribute: attrs.Attribute, value: list[str]) -> None:
+    if not value:
+        raise ValueError("pairs: list at least one pair, e.g. [\"BTC/USD\"]")
+    for pair in value:
+        if not isinstance(pair, str) or not _PAIR.match(pair):
+            raise ValueError(f"pairs: {pair!r} is not a Kraken WebSocket v2 pair name "
+                             f"like 'BTC/USD'")
+    if len(set(value)) != len(value):
+        raise ValueError("pairs: a pair is listed twice")
+
+
+def _normalise_pairs(value: Any) -> Any:
+    # WS v2 spells bitcoin BTC; accept Kraken's legacy XBT spelling and fix it up.
+    if not isinstance(value, list):
+        return value
+    out = []
+    for pair in value:
+        if isinstance(pair, str) and "/" in pair:
+            base, quote = pair.upper().split("/", 1)
+            pair = f"{C.ASSET_ALIASES.get(base, base)}/{C.ASSET_ALIASES.get(quote, quote)}"
+        out.append(pair)
+    return out
+
+
+def _check_channels(instance: Any, attribute: attrs.Attribute, value: list[str]) -> None:
+    for channel in value:
+        if channel not in C.PUBLIC_CHANNELS:
+            raise ValueError(f"channels: unknown channel {channel!r} "
+                             f"(choose from {', '.join(C.PUBLIC_CHANNELS)})")
+
+
+def _url(*schemes: str) -> Any:
+    def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+        if not isinstance(value, str) or not value.startswith(tuple(f"{s}://" for s in schemes)):
+            raise ValueError(f"{attribute.name}: {value!r} must start with "
+                             f"{' or '.join(s + '://' for s in schemes)}")
+    return check
+
+
+def _positive(instance: Any, attribute: attrs.Attribute, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{attribute.name}: must be > 0, got {value!r}")
+
+
+def _non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name}: must be >= 0, got {value!r}")
+
+
+def _dec(value: Any) -> Decimal:
+    return to_decimal(value, field="fee")
+
+
+@attrs.frozen
+class FeeTier:
+    """One row of a volume fee schedule: from ``min_volume_usd`` (30-day) upwards."""
+
+    min_volume_usd: Decimal = attrs.field(converter=_dec, validator=_non_negative)
+    maker_bps: Decimal = attrs.field(converter=_dec, validator=_non_negative)
+    taker_bps: Decimal = attrs.field(converter=_dec, validator=_non_negative)
+
+
+def _default_tiers() -> list[FeeTier]:
+    return [FeeTier(v, m, t) for v, m, t in C.DEFAULT_FEE_TIERS]
+
+
+def _check_tiers(instance: Any, attribute: attrs.Attribute, value: list[FeeTier]) -> None:
+    volumes = [t.min_volume_usd for t in value]
+    if volumes != sorted(volumes) or len(set(volumes)) != len(volumes):
+        raise ValueError("fee_tiers: rows must be sorted by min_volume_usd with no repeats")
+
+
+@attrs.frozen
+class KrakenSettings:
+    """Settings of the Kraken venue (``[plugins.kraken]``).
+
+    Endpoints are configurable so the venue can be pointed at local servers;
+    credentials are ``$env:``/``$file:`` references, read only when a private
+    call needs them and never logged.
+    """
+
+    #: REST base URL (public ``/0/public/*`` and private ``/0/private/*`` live under it).
+    rest_url: str = attrs.field(default=C.REST_URL, validator=_url("http", "https"))
+    #: Public WebSocket v2 endpoint.
+    ws_url: str = attrs.field(default=C.WS_URL, validator=_url("ws", "wss"))
+    #: Authenticated WebSocket v2 endpoint (``executions``).
+    ws_auth_url: str = attrs.field(default=C.WS_AUTH_URL, validator=_url("ws", "wss"))
+    #: Pairs in WS v2 spelling (``BTC/USD``); ``XBT/USD`` is accepted and normalised.
+    pairs: list[str] = attrs.field(factory=lambda: ["BTC/USD"], converter=_normalise_pairs,
+                                   validator=_check_pairs)
+    #: Book depth to subscribe to (10, 25, 100, 500 or 1000 levels per side).
+    book_depth: int = attrs.field(default=10, validator=attrs.validators.in_(C.BOOK_DEPTHS))
+    #: Public channels to stream: any of book, ticker, trade, ohlc.
+    channels: list[str] = attrs.field(factory=lambda: list(C.PUBLIC_CHANNELS),
+                                      validator=_check_channels)
+    #: Bar interval of the ``ohlc`` channel, in minutes.
+    ohlc_interval_min: int = attrs.field(default=60,
+                                         validator=attrs.validators.in_(C.OHLC_INTERVALS_MIN))
+    #: API key reference (``$env:KRAKEN_API_KEY``); None disables private calls.
+    api_key: Secret | None = None
+    #: API private key reference (base64 text, as Kraken shows it).
+    api_secret: Secret | None = None
+    #: Base-tier fees in basis points (Kraken Pro: maker 0.25 %, taker 0.40 %).
+    maker_bps: Decimal = attrs.field(default=Decimal(25), converter=_dec,
+                                     validator=_non_negative)
+    taker_bps: Decimal = attrs.field(default=Decimal(40), converter=_dec,
+                                     validator=_non_negative)
+    #: Volume tiers above the base tier; the row with the largest min_volume_usd
+    #: not above ``volume_30d_usd`` applies.
+    fee_tiers: list[FeeTier] = attrs.field(factory=_default_tiers, validator=_check_tiers)
+    #: Your 30-day trading volume in USD, which picks the fee tier.
+    volume_30d_usd: Decimal = attrs.field(default=Decimal(0), converter=_dec,
+                                          validator=_non_negative)
+    #: Dead-man's switch timeout (CancelAllOrdersAfter) while orders rest; 0 disables.
+    dead_man_timeout_s: int = attrs.field(default=60, validator=_non_negative)
+    #: Verification tier for the local model of Kraken's rate-limit counters.
+    rate_limit_tier: str = attrs.field(default="starter",
+                                       validator=attrs.validators.in_(tuple(C.REST_RATE_TIERS)))
+    #: File holding the last nonce (shared, locked, by every process using this key).
+    nonce_path: Path = attrs.field(factory=lambda: Path("~/.argus/kraken-nonce").expanduser(),
+                                   converter=lambda p: Path(p).expanduser())
+    #: Seconds to wait for a REST answer.
+    request_timeout_s: float = attrs.field(default=10.0, validator=_positive)
+    #: Retries for refused-but-harmless requests (rate limit, nonce, 5xx on idempotent calls).
+    max_retries: int = attrs.field(default=3, validator=_non_negative)
+    #: Reconnect backoff: full jitter over base * 2**attempt, capped at max.
+    reconnect_base_s: float = attrs.field(default=0.5, validator=_positive)
+    reconnect_max_s: float = attrs.field(default=30.0, validator=_positive)
+    #: Treat the socket as dead after this long without any frame (heartbeats come every ~1 s).
+    heartbeat_timeout_s: float = attrs.field(default=10.0, validator=_positive)
+    #: Stream fills from the authenticated ``executions`` channel when keys are set.
+    private_stream: bool = True
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether both key and secret references are configured."""
+        return self.api_key is not None and self.api_secret is not None
+
+    def fee_tier(self) -> tuple[Decimal, Decimal]:
+        """(maker_bps, taker_bps) for the configured 30-day volume."""
+        maker, taker = self.maker_bps, self.taker_bps
+        for tier in self.fee_tiers:
+            if self.volume_30d_usd >= tier.min_volume_usd:
+                maker, taker = tier.maker_bps, tier.taker_bps
+        return maker, taker

@@ -1,0 +1,314 @@
+"""Live order entry on Kraken: AddOrder / CancelOrder / OpenOrders, the dead-man's switch,
+and fills from the authenticated ``executions`` stream.
+
+Where an order goes: :meth:`KrakenExecution.submit` checks the core ``Order``
+against the pair's lot and tick size, maps its ``client_order_id`` to a Kraken
+``cl_ord_id`` (the same id every time, so a restarted process finds its own
+orders), waits on the local model of the pair's trading counter and sends
+AddOrder.  If the answer is lost (timeout, 5xx) it looks the order up by
+``cl_ord_id`` before it would ever send it again.  While any order rests, a
+background task keeps ``CancelAllOrdersAfter`` armed, so if this process dies
+Kraken cancels everything after ``dead_man_timeout_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from argus_core.errors import DataError, VenueError
+from argus_core.models import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+from argus_venue_kraken import constants as C
+from argus_venue_kraken.config import KrakenSettings
+from argus_venue_kraken.data import WsSession
+from argus_venue_kraken.instruments import PairInfo, instrument_id, ws_symbol
+from argus_venue_kraken.ratelimit import TradingRateLimiter
+from argus_venue_kraken.rest import KrakenRestClient, TransientVenueError
+from argus_venue_kraken.schemas import KrakenRateLimitError, parse_execution
+
+log = logging.getLogger(__name__)
+
+_FREE_TEXT = re.compile(r"^[A-Za-z0-9_\-]{1,18}$")
+#: Namespace for deriving Kraken cl_ord_ids from long core client order ids.
+CL_ORD_NAMESPACE = uuid.UUID("6f1d4c2e-7a0b-5d3e-9c41-a7b2f0e5d813")
+
+
+def cl_ord_id_for(client_order_id: str) -> str:
+    """The Kraken ``cl_ord_id`` of a core client order id (deterministic).
+
+    Kraken accepts free text of up to 18 characters or a UUID; short ids pass
+    through unchanged, UUIDs are normalised, anything else maps to a UUIDv5.
+    """
+    if _FREE_TEXT.match(client_order_id):
+        return client_order_id
+    try:
+        return str(uuid.UUID(client_order_id))
+    except ValueError:
+        return str(uuid.uuid5(CL_ORD_NAMESPACE, client_order_id))
+
+
+def _on_grid(value: Decimal, step: Decimal) -> bool:
+    return (value / step) == (value / step).to_integral_value()
+
+
+def add_order_params(order: Order, pair: PairInfo, *, validate: bool = False) -> dict[str, Any]:
+    """AddOrder parameters for a core order, checked against the pair's trading rules."""
+    where = f"order {order.client_order_id} on {pair.symbol}"
+    lot = Decimal(1).scaleb(-pair.lot_decimals)
+    if not _on_grid(order.quantity, lot):
+        raise VenueError(f"{where}: quantity {order.quantity} has more than "
+                         f"{pair.lot_decimals} decimals (Kraken lot_decimals)")
+    if order.quantity < pair.ordermin:
+        raise VenueError(f"{where}: quantity {order.quantity} is below Kraken's ordermin "
+                         f"{pair.ordermin}")
+    params: dict[str, Any] = {
+        "ordertype": "limit" if order.order_type is OrderType.LIMIT else "market",
+        "type": "buy" if order.side is Side.BUY else "sell",
+        "volume": format(order.quantity.quantize(lot), "f"),
+        "pair": pair.altname,
+        "cl_ord_id": cl_ord_id_for(order.client_order_id),
+    }
+    if order.order_type is OrderType.LIMIT:
+        price = order.limit_price
+        if price is None:
+            raise VenueError(f"{where}: a limit order needs a limit price")
+        if not _on_grid(price, pair.tick_size):
+            raise VenueError(f"{where}: price {price} is not a multiple of the tick size "
+                             f"{pair.tick_size}")
+        params["price"] = format(price.quantize(Decimal(1).scaleb(-pair.price_decimals)), "f")
+        tif = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.GTD: "GTD"}.get(
+            order.time_in_force)
+        if tif is None:
+            raise VenueError(f"{where}: Kraken spot has no {order.time_in_force.value.upper()} "
+                             f"time in force (use gtc, ioc or gtd)")
+        params["timeinforce"] = tif
+    if validate:
+        params["validate"] = True
+    return params
+
+
+@attrs.define
+class RestingOrder:
+    """An order this process placed (or found after a restart) that may still rest."""
+
+    client_order_id: str
+    cl_ord_id: str
+    txid: str
+    pair: str
+    placed_at: float
+
+
+class KrakenExecution:
+    """Order entry for one API key: submit, cancel, reconcile, dead-man's switch."""
+
+    def __init__(self, settings: KrakenSettings, rest: KrakenRestClient, *,
+                 trading_limiter: TradingRateLimiter | None = None,
+                 keepalive_s: float | None = None) -> None:
+        self.settings = settings
+        self.rest = rest
+        self.trading = trading_limiter or TradingRateLimiter(settings.rate_limit_tier)
+        #: Re-arm period of the dead-man's switch (a quarter of the timeout by default).
+        self.keepalive_s = keepalive_s or max(1.0, settings.dead_man_timeout_s / 4)
+        self.resting: dict[str, RestingOrder] = {}
+        self._core_ids: dict[str, str] = {}
+        self._dead_man: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.dead_man_calls: list[int] = []
+
+    # -- orders --------------------------------------------------------------------------
+    async def submit(self, order: Order) -> str:
+        """Place ``order``; returns Kraken's txid.  Never sends the same order twice."""
+        symbol = order.instrument_id.partition(":")[2]
+        pair = await self.rest.pair(symbol)
+        params = add_order_params(order, pair)
+        cl_ord_id = params["cl_ord_id"]
+        self._core_ids[cl_ord_id] = order.client_order_id
+        await self.trading.acquire(pair.altname, 1.0)
+        try:
+            result = await self.rest.add_order(params)
+            txid = str(result["txid"][0])
+        except TransientVenueError as exc:
+            # The order may or may not exist: ask before sending it again.
+            log.warning("Kraken AddOrder %s outcome unknown (%s); looking it up", cl_ord_id, exc)
+            found = await self.rest.open_orders(cl_ord_id=cl_ord_id)
+            if found:
+                txid = next(iter(found))
+            else:
+                result = await self.rest.add_order(params)
+                txid = str(result["txid"][0])
+        except KrakenRateLimitError:
+            self.trading.saturate(pair.altname)
+            raise
+        except (KeyError, IndexError, TypeError):
+            raise VenueError(f"Kraken AddOrder {cl_ord_id}: answer has no txid") from None
+        if order.order_type is OrderType.LIMIT and order.time_in_force in (TimeInForce.GTC,
+                                                                            TimeInForce.GTD):
+            self.resting[cl_ord_id] = RestingOrder(order.client_order_id, cl_ord_id, txid,
+                                                   pair.altname, self.trading.now())
+            self._ensure_dead_man()
+        return txid
+
+    async def cancel(self, client_order_id: str) -> None:
+        """Cancel by core client order id (Kraken cancels by our cl_ord_id)."""
+        cl_ord_id = cl_ord_id_for(client_order_id)
+        resting = self.resting.get(cl_ord_id)
+        if resting is not None:
+            penalty = self.trading.cancel_penalty(self.trading.now() - resting.placed_at)
+            await self.trading.acquire(resting.pair, penalty)
+        try:
+            await self.rest.cancel_order(cl_ord_id=cl_ord_id)
+        finally:
+            self.forget(cl_ord_id)
+
+    async def cancel_all(self) -> int:
+        """CancelAll; forget every resting order."""
+        count = await self.rest.cancel_all()
+        for cl_ord_id in list(self.resting):
+            self.forget(cl_ord_id)
+        return count
+
+    def forget(self, cl_ord_id: str) -> None:
+        """An order is no longer resting (cancelled, filled, expired)."""
+        self.resting.pop(cl_ord_id, None)
+        self._wake.set()
+
+    async def find_order(self, client_order_id: str) -> dict[str, Any] | None:
+        """The open Kraken order carrying this client order id, if any."""
+        found = await self.rest.open_orders(cl_ord_id=cl_ord_id_for(client_order_id))
+        return next(iter(found.values()), None) if found else None
+
+    async def open_orders(self) -> list[Order]:
+        """Open orders as core Orders; also re-adopts them so the dead-man's switch covers them."""
+        orders = []
+        for txid, raw in (await self.rest.open_orders()).items():
+            order = self._order_from_kraken(txid, raw)
+            orders.append(order)
+            cl = raw.get("cl_ord_id") or txid
+            if cl not in self.resting:
+                self.resting[cl] = RestingOrder(order.client_order_id, cl, txid,
+                                                str(raw.get("descr", {}).get("pair", "")),
+                                                self.trading.now())
+        if self.resting:
+            self._ensure_dead_man()
+        return orders
+
+    def _symbol_of(self, kraken_pair: str) -> str:
+        for info in self.rest._pairs.values():
+            if kraken_pair in (info.altname, info.rest_key):
+                return info.symbol
+        return ws_symbol(kraken_pair) if "/" in kraken_pair else kraken_pair
+
+    def _order_from_kraken(self, txid: str, raw: dict[str, Any]) -> Order:
+        where = f"Kraken OpenOrders[{txid}]"
+        try:
+            descr = raw["descr"]
+            side = Side(descr["type"])
+            order_type = OrderType.LIMIT if descr["ordertype"] == "limit" else OrderType.MARKET
+            cl = raw.get("cl_ord_id") or txid
+            vol_exec = Decimal(str(raw.get("vol_exec", "0")))
+            price = Decimal(str(descr.get("price", "0")))
+            return Order(
+                client_order_id=self._core_ids.get(cl, cl), venue=C.VENUE,
+                instrument_id=instrument_id(self._symbol_of(str(descr["pair"]))), side=side,
+                quantity=Decimal(str(raw["vol"])) - vol_exec,
+                limit_price=price if order_type is OrderType.LIMIT and price > 0 else None,
+                order_type=order_type, time_in_force=TimeInForce.GTC,
+                ts_ns=int(Decimal(str(raw.get("opentm", 0))) * 1_000_000_000),
+                status=OrderStatus.PARTIALLY_FILLED if vol_exec > 0 else OrderStatus.OPEN,
+            )
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            raise DataError(f"{where}: unexpected order shape ({exc})") from None
+
+    def core_id(self, cl_ord_id: str) -> str:
+        """The core client order id behind a Kraken cl_ord_id (itself when unknown)."""
+        return self._core_ids.get(cl_ord_id, cl_ord_id)
+
+    # -- dead-man's switch ------------------------------------------------------------------
+    def _ensure_dead_man(self) -> None:
+        if self.settings.dead_man_timeout_s <= 0:
+            return
+        if self._dead_man is None or self._dead_man.done():
+            self._dead_man = asyncio.create_task(self._keep_alive(), name="kraken-dead-man")
+
+    async def _keep_alive(self) -> None:
+        timeout = self.settings.dead_man_timeout_s
+        while self.resting:
+            try:
+                await self.rest.cancel_all_orders_after(timeout)
+                self.dead_man_calls.append(timeout)
+            except VenueError as exc:
+                log.error("Kraken dead-man's switch re-arm failed: %s", exc)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.keepalive_s)
+        # Nothing rests any more: disarm so a later order starts a fresh countdown.
+        await self.rest.cancel_all_orders_after(0)
+        self.dead_man_calls.append(0)
+
+    async def close(self) -> None:
+        """Stop re-arming (an armed switch still cancels resting orders after the timeout)."""
+        if self._dead_man is not None:
+            self._dead_man.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dead_man
+
+
+class KrakenExecutionsFeed(WsSession):
+    """Fills from the authenticated v2 ``executions`` channel (needs API keys)."""
+
+    def __init__(self, settings: KrakenSettings, rest: KrakenRestClient,
+                 execution: KrakenExecution | None = None, **kwargs: Any) -> None:
+        super().__init__(settings.ws_auth_url, settings, **kwargs)
+        self.rest = rest
+        self.execution = execution
+        self._token = ""
+        self._seen: set[str] = set()
+
+    async def prepare(self) -> None:
+        """A fresh token for every connection (they are short-lived)."""
+        self._token = await self.rest.websockets_token()
+
+    def on_connect(self) -> list[Any]:
+        self.send_later({"method": "subscribe",
+                         "params": {"channel": "executions", "token": self._token,
+                                    "snap_orders": True, "snap_trades": False},
+                         "req_id": self._next_req_id()})
+        return []
+
+    def on_disconnect(self, reason: str) -> list[Any]:
+        return []
+
+    def on_frame(self, raw: str | bytes) -> list[Any]:
+        msg = self.decode(raw)
+        if msg is None or msg.get("channel") != "executions":
+            if msg is not None and msg.get("success") is False:
+                raise VenueError(f"Kraken executions subscription refused: {msg.get('error')}")
+            return []
+        out: list[Fill] = []
+        for i, item in enumerate(msg.get("data") or []):
+            try:
+                symbol = item.get("symbol") or ""
+                fill = parse_execution(item, instrument_id(symbol), f"executions[{i}]")
+            except (DataError, AttributeError) as exc:
+                self.malformed += 1
+                log.warning("Kraken executions: bad item: %s", exc)
+                continue
+            status = item.get("order_status") or item.get("exec_type")
+            cl = item.get("cl_ord_id")
+            if self.execution is not None and cl and status in ("filled", "canceled", "expired"):
+                self.execution.forget(cl)
+            if fill is None or fill.fill_id in self._seen:
+                continue
+            self._seen.add(fill.fill_id)
+            if self.execution is not None:
+                fill = attrs.evolve(fill, client_order_id=self.execution.core_id(
+                    fill.client_order_id))
+            out.append(fill)
+        return out

@@ -1,0 +1,307 @@
+"""Kraken REST client (httpx): public market data and the signed private API.
+
+Public calls are ``GET /0/public/<Method>?...``; private calls are
+``POST /0/private/<Method>`` with a url-encoded body that starts with the
+nonce, signed in ``API-Sign`` (see :mod:`argus_venue_kraken.signing`).
+
+Refused-but-harmless answers are retried: a rate-limit refusal saturates the
+local counter and waits; an invalid nonce draws a fresh nonce; 5xx and
+transport errors are retried only for calls that are safe to repeat
+(order entry is made safe by its client order id, see ``execution``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from argus_core.errors import ConfigError, VenueError
+from argus_core.models import Bar, OrderBook, Trade
+from argus_venue_kraken import constants as C
+from argus_venue_kraken.config import KrakenSettings
+from argus_venue_kraken.instruments import PairInfo, parse_asset_pairs, rest_altname
+from argus_venue_kraken.ratelimit import Clock, RestRateLimiter, Sleep
+from argus_venue_kraken.schemas import (
+    KrakenApiError,
+    KrakenNonceError,
+    KrakenRateLimitError,
+    OhlcRow,
+    Ticker,
+    pair_entry,
+    parse_rest_depth,
+    parse_rest_ohlc_row,
+    parse_rest_ticker,
+    parse_rest_trades,
+    unwrap,
+)
+from argus_venue_kraken.signing import NonceStore, api_sign
+
+log = logging.getLogger(__name__)
+
+#: Private methods that change nothing, so a 5xx / timeout may be retried blindly.
+_IDEMPOTENT_PRIVATE = frozenset({"Balance", "OpenOrders", "ClosedOrders", "QueryOrders",
+                                 "TradesHistory", "QueryTrades", "GetWebSocketsToken",
+                                 "TradeBalance", "CancelAllOrdersAfter", "CancelAll"})
+
+
+class TransientVenueError(VenueError):
+    """The request's fate is unknown (5xx, timeout, dropped connection)."""
+
+
+class KrakenRestClient:
+    """Async client of Kraken's REST API.
+
+    ``clock``/``sleep`` drive the local rate-limit model (tests pass fakes);
+    ``transport`` lets a test swap the network for an ``httpx`` transport.
+    """
+
+    def __init__(self, settings: KrakenSettings, *,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 clock: Clock | None = None, sleep: Sleep | None = None,
+                 nonce_store: NonceStore | None = None) -> None:
+        self.settings = settings
+        self._sleep: Sleep = sleep or asyncio.sleep
+        self.rest_limiter = RestRateLimiter(settings.rate_limit_tier, clock or time.monotonic,
+                                            self._sleep)
+        self.nonces = nonce_store or NonceStore(settings.nonce_path)
+        self._http = httpx.AsyncClient(base_url=settings.rest_url.rstrip("/"),
+                                       timeout=settings.request_timeout_s, transport=transport,
+                                       headers={"User-Agent": "argus-venue-kraken/0.1"})
+        self._pairs: dict[str, PairInfo] = {}
+        self._rng = random.Random()
+
+    def __repr__(self) -> str:  # never show credentials
+        return f"KrakenRestClient({self.settings.rest_url!r})"
+
+    async def close(self) -> None:
+        """Close the HTTP connection pool."""
+        await self._http.aclose()
+
+    # -- transport ------------------------------------------------------------------------
+    async def _send(self, method: str, request: httpx.Request) -> Any:
+        try:
+            response = await self._http.send(request)
+        except httpx.TimeoutException as exc:
+            raise TransientVenueError(f"Kraken {method}: timed out "
+                                      f"({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise TransientVenueError(f"Kraken {method}: {type(exc).__name__}: {exc}") from None
+        if response.status_code == 429:
+            raise KrakenRateLimitError(method, ["EAPI:Rate limit exceeded"])
+        if response.status_code >= 500:
+            raise TransientVenueError(f"Kraken {method}: HTTP {response.status_code} from "
+                                      f"{request.url.host}")
+        try:
+            payload = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise VenueError(f"Kraken {method}: HTTP {response.status_code} with a body that is "
+                             f"not JSON: {response.text[:120]!r}") from None
+        return unwrap(method, payload)
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self.settings.reconnect_max_s, self.settings.reconnect_base_s * 2 ** attempt)
+        return self._rng.uniform(base / 2, base)
+
+    async def public(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
+        """``GET /0/public/<method>``; retries throttling and 5xx (public calls are idempotent)."""
+        attempt = 0
+        while True:
+            request = self._http.build_request("GET", C.PUBLIC_PREFIX + method,
+                                               params=dict(params or {}))
+            try:
+                return await self._send(method, request)
+            except (KrakenRateLimitError, TransientVenueError) as exc:
+                if attempt >= self.settings.max_retries:
+                    raise
+                delay = self._backoff(attempt)
+                log.warning("%s; retrying in %.2fs", exc, delay)
+                attempt += 1
+                await self._sleep(delay)
+
+    # -- private --------------------------------------------------------------------------
+    def _credentials(self) -> tuple[str, str]:
+        key, secret = self.settings.api_key, self.settings.api_secret
+        if key is None or secret is None:
+            raise ConfigError("Kraken private API needs api_key and api_secret in "
+                              "[plugins.kraken] (as '$env:NAME' references)")
+        return key.reveal(), secret.reveal()
+
+    def signed_request(self, method: str, params: Mapping[str, Any], nonce: int) -> httpx.Request:
+        """The POST request for a private call, body ``nonce=...&...`` and its signature."""
+        key, secret = self._credentials()
+        path = C.PRIVATE_PREFIX + method
+        body = urllib.parse.urlencode({"nonce": str(nonce), **{k: _wire(v) for k, v in
+                                                               params.items() if v is not None}})
+        headers = {"API-Key": key, "API-Sign": api_sign(path, body, nonce, secret),
+                   "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+        return self._http.build_request("POST", path, content=body.encode(), headers=headers)
+
+    async def private(self, method: str, params: Mapping[str, Any] | None = None, *,
+                      retry_transient: bool | None = None) -> Any:
+        """``POST /0/private/<method>``, signed, within the local rate-limit model.
+
+        ``EAPI:Invalid nonce`` and rate-limit refusals are retried (Kraken did
+        nothing); transport errors and 5xx only when ``retry_transient`` (default:
+        for read-only methods).
+        """
+        params = dict(params or {})
+        if retry_transient is None:
+            retry_transient = method in _IDEMPOTENT_PRIVATE
+        attempt = 0
+        while True:
+            await self.rest_limiter.acquire(method)
+            nonce = self.nonces.next()
+            request = self.signed_request(method, params, nonce)
+            try:
+                return await self._send(method, request)
+            except KrakenNonceError:
+                if attempt >= self.settings.max_retries:
+                    raise
+                log.warning("Kraken %s: invalid nonce %d; drawing a fresh one", method, nonce)
+                self.nonces.bump_past(nonce)
+            except KrakenRateLimitError as exc:
+                if attempt >= self.settings.max_retries:
+                    raise
+                self.rest_limiter.counter.saturate()
+                delay = max(self._backoff(attempt), self.rest_limiter.counter.wait_for(1))
+                log.warning("%s; backing off %.2fs", exc, delay)
+                await self._sleep(delay)
+            except TransientVenueError as exc:
+                if not retry_transient or attempt >= self.settings.max_retries:
+                    raise
+                delay = self._backoff(attempt)
+                log.warning("%s; retrying in %.2fs", exc, delay)
+                await self._sleep(delay)
+            attempt += 1
+
+    # -- public market data -----------------------------------------------------------------
+    async def asset_pairs(self, symbols: list[str] | None = None) -> dict[str, PairInfo]:
+        """AssetPairs -> {WS v2 symbol: PairInfo}; cached for later calls."""
+        params = {"pair": ",".join(rest_altname(s) for s in symbols)} if symbols else {}
+        pairs = parse_asset_pairs(await self.public("AssetPairs", params))
+        self._pairs.update(pairs)
+        if symbols:
+            missing = [s for s in symbols if s not in pairs]
+            if missing:
+                raise VenueError(f"Kraken AssetPairs has no pair {', '.join(missing)}; check "
+                                 f"pairs in [plugins.kraken] (WS v2 names like 'BTC/USD')")
+        return pairs
+
+    async def pair(self, symbol: str) -> PairInfo:
+        """PairInfo of one symbol (fetched once)."""
+        if symbol not in self._pairs:
+            await self.asset_pairs([symbol])
+        return self._pairs[symbol]
+
+    def cached_pair(self, symbol: str) -> PairInfo | None:
+        """PairInfo if already fetched."""
+        return self._pairs.get(symbol)
+
+    async def ohlc(self, symbol: str, interval_min: int, since_s: int | None = None
+                   ) -> tuple[list[OhlcRow], int]:
+        """One OHLC page: (rows, ``last``).  The last row is the unfinished current bar."""
+        params: dict[str, Any] = {"pair": rest_altname(symbol), "interval": interval_min}
+        if since_s is not None:
+            params["since"] = since_s
+        result = await self.public("OHLC", params)
+        key, rows = pair_entry(result, "OHLC")
+        if not isinstance(rows, list):
+            raise VenueError(f"Kraken OHLC[{key}]: expected a list of rows")
+        parsed = [parse_rest_ohlc_row(r, interval_min * 60, f"Kraken OHLC[{key}][{i}]")
+                  for i, r in enumerate(rows)]
+        return parsed, int(result.get("last") or 0)
+
+    async def ohlc_bars(self, symbol: str, interval_min: int, since_s: int | None = None,
+                        *, now_ns: int | None = None) -> list[Bar]:
+        """Completed bars from one OHLC page (the in-progress bar is dropped)."""
+        from argus_venue_kraken.history import bars_from_ohlc_pages
+
+        rows, _ = await self.ohlc(symbol, interval_min, since_s)
+        bars, _ = bars_from_ohlc_pages([rows], f"{C.VENUE}:{symbol}", interval_min * 60,
+                                       now_ns=now_ns)
+        return bars
+
+    async def ticker(self, symbol: str) -> Ticker:
+        """Ticker of one pair."""
+        result = await self.public("Ticker", {"pair": rest_altname(symbol)})
+        key, entry = pair_entry(result, "Ticker")
+        return parse_rest_ticker(entry, f"Kraken Ticker[{key}]")
+
+    async def depth(self, symbol: str, count: int = 10, *, ts_ns: int | None = None) -> OrderBook:
+        """Order book (``count`` levels per side) as a core OrderBook."""
+        result = await self.public("Depth", {"pair": rest_altname(symbol), "count": count})
+        _, entry = pair_entry(result, "Depth")
+        return parse_rest_depth(entry, f"{C.VENUE}:{symbol}", ts_ns)
+
+    async def trades(self, symbol: str, since: str | None = None) -> tuple[list[Trade], str]:
+        """Recent trades and the ``last`` cursor for the next page."""
+        params: dict[str, Any] = {"pair": rest_altname(symbol)}
+        if since is not None:
+            params["since"] = since
+        result = await self.public("Trades", params)
+        _, rows = pair_entry(result, "Trades")
+        return parse_rest_trades(rows, f"{C.VENUE}:{symbol}"), str(result.get("last", ""))
+
+    # -- private calls ----------------------------------------------------------------------
+    async def balance(self) -> dict[str, str]:
+        """Balances by Kraken asset code."""
+        return dict(await self.private("Balance"))
+
+    async def add_order(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """AddOrder (never retried blindly on 5xx: the caller checks by cl_ord_id)."""
+        return dict(await self.private("AddOrder", params, retry_transient=False))
+
+    async def cancel_order(self, *, txid: str | None = None, cl_ord_id: str | None = None
+                           ) -> dict[str, Any]:
+        """CancelOrder by Kraken txid or by client order id."""
+        if (txid is None) == (cl_ord_id is None):
+            raise ValueError("cancel_order needs exactly one of txid, cl_ord_id")
+        params = {"txid": txid} if txid else {"cl_ord_id": cl_ord_id}
+        return dict(await self.private("CancelOrder", params, retry_transient=True))
+
+    async def cancel_all(self) -> int:
+        """CancelAll; returns how many orders were cancelled."""
+        return int((await self.private("CancelAll")).get("count", 0))
+
+    async def cancel_all_orders_after(self, timeout_s: int) -> dict[str, Any]:
+        """Arm (timeout > 0) or disarm (0) the dead-man's switch."""
+        return dict(await self.private("CancelAllOrdersAfter", {"timeout": int(timeout_s)}))
+
+    async def open_orders(self, cl_ord_id: str | None = None) -> dict[str, Any]:
+        """OpenOrders: {txid: order}."""
+        result = await self.private("OpenOrders", {"cl_ord_id": cl_ord_id})
+        return dict(result.get("open") or {})
+
+    async def query_orders(self, txids: list[str]) -> dict[str, Any]:
+        """QueryOrders: {txid: order} for up to 50 txids."""
+        return dict(await self.private("QueryOrders", {"txid": ",".join(txids), "trades": True}))
+
+    async def trades_history(self, start: int | None = None) -> dict[str, Any]:
+        """TradesHistory: {trade_id: trade} (costs 2 on the REST counter)."""
+        result = await self.private("TradesHistory", {"start": start})
+        return dict(result.get("trades") or {})
+
+    async def websockets_token(self) -> str:
+        """GetWebSocketsToken: the short-lived token the authenticated WS needs."""
+        result = await self.private("GetWebSocketsToken")
+        token = result.get("token") if isinstance(result, dict) else None
+        if not isinstance(token, str):
+            raise VenueError("Kraken GetWebSocketsToken: answer has no token")
+        return token
+
+
+def _wire(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+__all__ = ["KrakenApiError", "KrakenRestClient", "TransientVenueError"]

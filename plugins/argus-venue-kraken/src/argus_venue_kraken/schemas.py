@@ -1,0 +1,285 @@
+"""Kraken payload shapes -> core models, with errors that name the payload and the field.
+
+REST answers ``{"error": [...], "result": {...}}``; WebSocket v2 frames are
+``{"channel": ..., "type": "snapshot"|"update", "data": [...]}``.  WS frames are
+decoded with ``parse_float=str`` so prices keep their exact decimal text.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from argus_core.errors import DataError, VenueError
+from argus_core.models import (
+    Bar,
+    Fill,
+    Liquidity,
+    OrderBook,
+    Side,
+    Signal,
+    Trade,
+    to_decimal,
+)
+from argus_venue_kraken import constants as C
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class KrakenApiError(VenueError):
+    """Kraken answered with a non-empty ``error`` array."""
+
+    def __init__(self, method: str, errors: list[str]) -> None:
+        self.method = method
+        self.errors = list(errors)
+        remedies = [C.ERROR_REMEDIES[e] for e in errors if e in C.ERROR_REMEDIES]
+        text = f"Kraken {method} refused: {', '.join(errors)}"
+        if remedies:
+            text += f" ({'; '.join(remedies)})"
+        super().__init__(text)
+
+    def has(self, codes: tuple[str, ...]) -> bool:
+        """Whether any error starts with one of ``codes``."""
+        return any(e.startswith(codes) for e in self.errors)
+
+
+class KrakenRateLimitError(KrakenApiError):
+    """``EAPI:Rate limit exceeded`` / ``EOrder:Rate limit exceeded`` / throttled."""
+
+
+class KrakenNonceError(KrakenApiError):
+    """``EAPI:Invalid nonce``: another request with a higher nonce got there first."""
+
+
+def api_error(method: str, errors: list[str]) -> KrakenApiError:
+    """The most specific error class for Kraken's ``error`` array."""
+    if any(e.startswith(C.RATE_LIMIT_ERRORS) for e in errors):
+        return KrakenRateLimitError(method, errors)
+    if any(e.startswith(C.NONCE_ERRORS) for e in errors):
+        return KrakenNonceError(method, errors)
+    return KrakenApiError(method, errors)
+
+
+def unwrap(method: str, payload: Any) -> Any:
+    """The ``result`` of a REST answer, or the matching ``KrakenApiError``."""
+    if not isinstance(payload, dict):
+        raise VenueError(f"Kraken {method}: expected a JSON object, got {type(payload).__name__}")
+    errors = payload.get("error") or []
+    if not isinstance(errors, list):
+        raise VenueError(f"Kraken {method}: 'error' must be a list, got {errors!r}")
+    if errors:
+        raise api_error(method, [str(e) for e in errors])
+    if "result" not in payload:
+        raise VenueError(f"Kraken {method}: answer has neither error nor result")
+    return payload["result"]
+
+
+# -- time -----------------------------------------------------------------------------
+def rfc3339_ns(text: Any, *, where: str = "timestamp") -> int:
+    """``2023-10-06T17:35:55.440295Z`` (up to 9 fractional digits) -> ns since the epoch."""
+    if not isinstance(text, str):
+        raise DataError(f"{where}: expected an RFC 3339 string, got {text!r}")
+    body = text[:-1] if text.endswith("Z") else text
+    head, _, frac = body.partition(".")
+    tz = ""
+    for sign in ("+", "-"):
+        if sign in frac:
+            frac, _, rest = frac.partition(sign)
+            tz = sign + rest
+    try:
+        dt = datetime.fromisoformat(head + (tz or "+00:00"))
+    except ValueError:
+        raise DataError(f"{where}: {text!r} is not an RFC 3339 timestamp") from None
+    if frac and not frac.isdigit():
+        raise DataError(f"{where}: {text!r} has a bad fractional second")
+    seconds = int((dt - _EPOCH).total_seconds())
+    return seconds * 1_000_000_000 + int((frac + "000000000")[:9] or 0)
+
+
+def seconds_ns(value: Any, *, where: str = "time") -> int:
+    """Unix seconds (int, float or decimal text like ``"1688671200.1234"``) -> ns."""
+    dec = to_decimal(value, field=where)
+    return int(dec * 1_000_000_000)
+
+
+# -- REST -------------------------------------------------------------------------------
+@attrs.frozen
+class OhlcRow:
+    """One OHLC entry (REST or WS): the bar opening at ``begin_ns`` and lasting ``interval_s``."""
+
+    begin_ns: int
+    interval_s: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    vwap: Decimal
+    volume: Decimal
+    count: int
+
+    @property
+    def close_ns(self) -> int:
+        """When the bar closes (and becomes knowable)."""
+        return self.begin_ns + self.interval_s * 1_000_000_000
+
+    def bar(self, instrument_id: str) -> Bar:
+        """The core Bar, stamped at its close time."""
+        return Bar(instrument_id, self.close_ns, float(self.open), float(self.high),
+                   float(self.low), float(self.close), float(self.volume))
+
+
+def parse_rest_ohlc_row(row: Any, interval_s: int, where: str) -> OhlcRow:
+    """``[time, open, high, low, close, vwap, volume, count]`` -> OhlcRow."""
+    if not isinstance(row, list | tuple) or len(row) < 8:
+        raise DataError(f"{where}: expected [time, open, high, low, close, vwap, volume, count], "
+                        f"got {row!r}")
+    t, o, h, lo, c, vwap, vol, count = row[:8]
+    return OhlcRow(seconds_ns(t, where=f"{where}.time"), interval_s,
+                   to_decimal(o, field=f"{where}.open"), to_decimal(h, field=f"{where}.high"),
+                   to_decimal(lo, field=f"{where}.low"), to_decimal(c, field=f"{where}.close"),
+                   to_decimal(vwap, field=f"{where}.vwap"),
+                   to_decimal(vol, field=f"{where}.volume"),
+                   int(count))
+
+
+def pair_entry(result: Any, method: str, *, skip: tuple[str, ...] = ("last",)) -> tuple[str, Any]:
+    """The single pair-keyed entry of a REST result (Kraken keys it by its own pair name)."""
+    if not isinstance(result, dict):
+        raise DataError(f"Kraken {method}: result must be an object")
+    keys = [k for k in result if k not in skip]
+    if len(keys) != 1:
+        raise DataError(f"Kraken {method}: expected one pair in the result, got {keys}")
+    return keys[0], result[keys[0]]
+
+
+def parse_rest_depth(entry: Any, instrument_id: str, ts_ns: int | None = None) -> OrderBook:
+    """A Depth entry ``{"asks": [[price, volume, ts], ...], "bids": ...}`` -> OrderBook."""
+    where = f"Kraken Depth[{instrument_id}]"
+    if not isinstance(entry, dict):
+        raise DataError(f"{where}: expected an object with asks and bids")
+    sides: dict[str, list[tuple[float, float]]] = {}
+    latest = 0
+    for name in ("bids", "asks"):
+        rows = entry.get(name)
+        if not isinstance(rows, list):
+            raise DataError(f"{where}: {name} must be a list")
+        levels = []
+        for i, row in enumerate(rows):
+            if not isinstance(row, list | tuple) or len(row) < 2:
+                raise DataError(f"{where}.{name}[{i}]: expected [price, volume, timestamp]")
+            levels.append((float(to_decimal(row[0], field=f"{where}.{name}[{i}].price")),
+                           float(to_decimal(row[1], field=f"{where}.{name}[{i}].volume"))))
+            if len(row) > 2:
+                latest = max(latest, seconds_ns(row[2], where=f"{where}.{name}[{i}].timestamp"))
+        sides[name] = levels
+    return OrderBook(instrument_id, ts_ns if ts_ns is not None else latest,
+                     sides["bids"], sides["asks"])
+
+
+def parse_rest_trades(rows: Any, instrument_id: str) -> list[Trade]:
+    """Trades rows ``[price, volume, time, "b"|"s", "l"|"m", misc, trade_id]`` -> Trades."""
+    where = f"Kraken Trades[{instrument_id}]"
+    if not isinstance(rows, list):
+        raise DataError(f"{where}: expected a list of trades")
+    out = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, list | tuple) or len(row) < 4:
+            raise DataError(f"{where}[{i}]: expected [price, volume, time, side, ...]")
+        side = {"b": Side.BUY, "s": Side.SELL}.get(row[3])
+        if side is None:
+            raise DataError(f"{where}[{i}]: side must be 'b' or 's', got {row[3]!r}")
+        out.append(Trade(instrument_id, seconds_ns(row[2], where=f"{where}[{i}].time"),
+                         to_decimal(row[0], field=f"{where}[{i}].price"),
+                         to_decimal(row[1], field=f"{where}[{i}].volume"), side))
+    return out
+
+
+@attrs.frozen
+class Ticker:
+    """The fields of a ticker both REST and WS v2 provide."""
+
+    bid: Decimal
+    ask: Decimal
+    last: Decimal
+    volume_24h: Decimal
+    vwap_24h: Decimal
+
+    def signals(self, instrument_id: str, ts_ns: int) -> list[Signal]:
+        """As core Signals (``ticker.bid``, ``ticker.ask``, ``ticker.last``, ...)."""
+        return [Signal(f"ticker.{name}", instrument_id, ts_ns, float(getattr(self, name)))
+                for name in ("bid", "ask", "last", "volume_24h", "vwap_24h")]
+
+
+def parse_rest_ticker(entry: Any, where: str) -> Ticker:
+    """A REST Ticker entry (``a``, ``b``, ``c``, ``v``, ``p`` arrays) -> Ticker."""
+    if not isinstance(entry, dict):
+        raise DataError(f"{where}: expected an object")
+    try:
+        return Ticker(to_decimal(entry["b"][0], field=f"{where}.b"),
+                      to_decimal(entry["a"][0], field=f"{where}.a"),
+                      to_decimal(entry["c"][0], field=f"{where}.c"),
+                      to_decimal(entry["v"][1], field=f"{where}.v"),
+                      to_decimal(entry["p"][1], field=f"{where}.p"))
+    except (KeyError, IndexError, TypeError):
+        raise DataError(f"{where}: needs a, b, c, v, p arrays") from None
+
+
+# -- WebSocket v2 ------------------------------------------------------------------------
+def _req(item: dict[str, Any], key: str, where: str) -> Any:
+    try:
+        return item[key]
+    except (KeyError, TypeError):
+        raise DataError(f"{where}: missing {key!r}") from None
+
+
+def parse_ws_ticker(item: dict[str, Any], where: str) -> Ticker:
+    """A v2 ``ticker`` data item -> Ticker."""
+    return Ticker(*(to_decimal(_req(item, k, where), field=f"{where}.{k}")
+                    for k in ("bid", "ask", "last", "volume", "vwap")))
+
+
+def parse_ws_trade(item: dict[str, Any], instrument_id: str, where: str) -> tuple[int, Trade]:
+    """A v2 ``trade`` data item -> (trade_id, Trade)."""
+    side = {"buy": Side.BUY, "sell": Side.SELL}.get(_req(item, "side", where))
+    if side is None:
+        raise DataError(f"{where}: side must be buy or sell, got {item.get('side')!r}")
+    trade = Trade(instrument_id, rfc3339_ns(_req(item, "timestamp", where), where=where),
+                  to_decimal(_req(item, "price", where), field=f"{where}.price"),
+                  to_decimal(_req(item, "qty", where), field=f"{where}.qty"), side)
+    return int(item.get("trade_id") or 0), trade
+
+
+def parse_ws_ohlc(item: dict[str, Any], where: str) -> OhlcRow:
+    """A v2 ``ohlc`` data item (``interval_begin``, ``interval`` in minutes) -> OhlcRow."""
+    return OhlcRow(rfc3339_ns(_req(item, "interval_begin", where), where=f"{where}.interval_begin"),
+                   int(_req(item, "interval", where)) * 60,
+                   *(to_decimal(_req(item, k, where), field=f"{where}.{k}")
+                     for k in ("open", "high", "low", "close", "vwap", "volume")),
+                   int(item.get("trades") or 0))
+
+
+def parse_execution(item: dict[str, Any], instrument_id: str, where: str) -> Fill | None:
+    """A v2 ``executions`` item -> core Fill (only ``exec_type == "trade"`` carries one)."""
+    if item.get("exec_type") != "trade":
+        return None
+    side = {"buy": Side.BUY, "sell": Side.SELL}.get(_req(item, "side", where))
+    if side is None:
+        raise DataError(f"{where}: side must be buy or sell")
+    fee = Decimal(0)
+    for entry in item.get("fees") or []:
+        fee += to_decimal(_req(entry, "qty", where), field=f"{where}.fees.qty")
+    if not fee and item.get("fee_usd_equiv") is not None:
+        fee = to_decimal(item["fee_usd_equiv"], field=f"{where}.fee_usd_equiv")
+    liquidity = Liquidity.MAKER if item.get("liquidity_ind") == "m" else Liquidity.TAKER
+    return Fill(
+        fill_id=str(item.get("exec_id") or item.get("trade_id") or ""),
+        client_order_id=str(item.get("cl_ord_id") or item.get("order_id") or ""),
+        venue=C.VENUE, instrument_id=instrument_id, side=side,
+        price=to_decimal(_req(item, "last_price", where), field=f"{where}.last_price"),
+        quantity=to_decimal(_req(item, "last_qty", where), field=f"{where}.last_qty"),
+        fee=fee, liquidity=liquidity,
+        ts_ns=rfc3339_ns(_req(item, "timestamp", where), where=f"{where}.timestamp"),
+    )
