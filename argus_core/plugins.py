@@ -155,7 +155,7 @@ class PluginHost:
         registry: dict[str, dict[str, Registration]] = {k: {} for k in KINDS.values()}
         for hook_name, kind in KINDS.items():
             caller = getattr(self.pm.hook, hook_name)
-            for impl in reversed(caller.get_hookimpls()):  # registration order
+            for impl in caller.get_hookimpls():  # registration order
                 plugin_name = impl.plugin_name
 
                 def register(name: str, factory: Callable[[Any], Any], *,

@@ -23,7 +23,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from argus_core.errors import DataError
+from argus_core.errors import ConfigError, DataError
 from argus_core.hookspecs import hookimpl
 from argus_core.interfaces import FeeSchedule, Venue
 from argus_core.models import Bar, Instrument, MarketEvent
@@ -61,8 +61,8 @@ class ReplaySettings:
     taker_bps: Decimal = Decimal("40")
 
     def __attrs_post_init__(self) -> None:
-        if (self.bars_csv is None) == (self.ndjson is None):
-            raise ValueError("set exactly one of bars_csv or ndjson")
+        if self.bars_csv is not None and self.ndjson is not None:
+            raise ValueError("set only one of bars_csv or ndjson")
 
 
 def read_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
@@ -143,8 +143,9 @@ class ReplayVenue(Venue):
     name = "replay"
 
     def __init__(self, settings: ReplaySettings | None) -> None:
-        if settings is None:
-            raise DataError("the replay venue needs [plugins.replay] with bars_csv or ndjson")
+        if settings is None or (settings.bars_csv is None and settings.ndjson is None):
+            raise ConfigError("the replay venue needs [plugins.replay] bars_csv = \"FILE.csv\" "
+                              "or ndjson = \"FILE.ndjson\"")
         self.s = settings
         self.instrument = Instrument(settings.venue, settings.symbol, "spot", settings.tick_size,
                                      settings.lot_size, settings.min_size,

@@ -1,0 +1,6 @@
+"""Never return."""
+class Strategy:
+    def on_event(self, event, state, portfolio):
+        n = 0
+        while True:
+            n += 1

@@ -1,0 +1,6 @@
+"""Allocate far more memory than the limit."""
+class Strategy:
+    def on_event(self, event, state, portfolio):
+        hog = []
+        while True:
+            hog.append(bytearray(64 * 1024 * 1024))

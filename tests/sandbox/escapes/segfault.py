@@ -1,0 +1,5 @@
+"""Crash the interpreter outright (null pointer read through ctypes)."""
+import ctypes
+class Strategy:
+    def on_event(self, event, state, portfolio):
+        return [ctypes.string_at(0)]

@@ -1,0 +1,150 @@
+"""Known sandbox-escape techniques, run with the static filter switched off.
+
+Every module in ``escapes/`` is started directly in a worker (never through
+``validate_source``), once with only the OS-level protections (Python guards
+off) and once with everything on.  Whatever the module reports about itself,
+the test checks the host from the outside: no secret left the host, no file
+outside the worker's directory was read or written, no socket reached a
+listener, the host process and its files are unharmed, and no process
+outlives the worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from argus_core.sandbox import WorkerFailure, WorkerPolicy, WorkerProcess, validate_source
+
+ESCAPES = sorted((Path(__file__).parent / "escapes").glob("*.py"))
+MODES = {
+    "os_only": WorkerPolicy(python_guards=False, call_timeout_s=2.0, memory_mb=256),
+    "full": WorkerPolicy(call_timeout_s=2.0, memory_mb=256),
+}
+
+
+def _session_members(sid: int) -> list[int]:
+    """Pids whose session id is ``sid`` (the worker's session, started by setsid)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[3]) == sid:  # fields after ')' : state ppid pgrp session ...
+            members.append(int(entry))
+    return members
+
+
+@pytest.fixture
+def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Secrets, sentinels and listeners on the host that escapes will go after."""
+    canary = f"sk-ant-api03-CANARY{uuid.uuid4().hex}{uuid.uuid4().hex}"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", canary)
+    secret = tmp_path / "secret.txt"
+    secret.write_text(canary)
+    sentinel = tmp_path / "sentinel.txt"
+    sentinel.write_text("intact")
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen(8)
+    tcp.setblocking(False)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.setblocking(False)
+    unix_path = str(tmp_path / "host.sock")
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unix.bind(unix_path)
+    unix.listen(8)
+    unix.setblocking(False)
+    abstract_name = f"argus-test-{uuid.uuid4().hex}"
+    abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    abstract.bind("\0" + abstract_name)
+    abstract.listen(8)
+    abstract.setblocking(False)
+    event = {"type": "bar", "instrument_id": "test:X", "close": 1.0,
+             "secret_path": str(secret), "host_dir": str(tmp_path),
+             "sentinel_path": str(sentinel), "host_pid": os.getpid(),
+             "port": tcp.getsockname()[1], "udp_port": udp.getsockname()[1],
+             "unix_path": unix_path, "abstract_name": abstract_name}
+    yield {"canary": canary, "event": event, "tmp": tmp_path, "sentinel": sentinel,
+           "listeners": (tcp, unix, abstract), "udp": udp}
+    for s in (tcp, udp, unix, abstract):
+        s.close()
+
+
+def _nothing_reached(host: dict) -> None:  # type: ignore[type-arg]
+    for listener in host["listeners"]:
+        with pytest.raises(BlockingIOError):
+            conn, _ = listener.accept()
+            conn.close()
+    with pytest.raises(BlockingIOError):
+        host["udp"].recvfrom(100)
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+@pytest.mark.parametrize("escape", ESCAPES, ids=[p.stem for p in ESCAPES])
+def test_worker_contains_escape(escape: Path, mode: str, host: dict) -> None:  # type: ignore[type-arg]
+    before = sorted(p.name for p in host["tmp"].iterdir())
+    try:
+        worker = WorkerProcess(escape.read_text(), MODES[mode])
+    except WorkerFailure as exc:
+        # Refused at load (import-time attack blocked by the guards): contained.
+        reply_text, worker = str(exc), None
+        assert exc.kind == "startup"
+    if worker is not None:
+        sid = worker.pid
+        assert worker.report["network_blocked"] is True
+        try:
+            reply = worker.call({"op": "call", "event": host["event"], "state": {},
+                                 "portfolio": {"cash": 0.0, "equity": 0.0, "positions": {}}})
+            reply_text = json.dumps(reply)
+        except WorkerFailure as exc:
+            reply_text = str(exc)
+            assert exc.kind in {"timeout", "crash", "malformed"}
+        reply_text += worker.stderr_tail(100_000)
+        worker.close()
+        assert sid is not None and _session_members(sid) == []  # nothing outlived the worker
+    # No secret seen: neither the environment variable nor the secret file's content.
+    assert host["canary"] not in reply_text
+    assert "root:x:0:0" not in reply_text  # /etc/passwd
+    # Host files unharmed, nothing created outside the worker's directory.
+    assert host["sentinel"].read_text() == "intact"
+    assert sorted(p.name for p in host["tmp"].iterdir()) == before
+    assert not Path("/tmp/argus-escape-pwned").exists()
+    # No socket reached any host listener.
+    _nothing_reached(host)
+
+
+#: Attacks that are plain Python (loops, big strings): only the worker can stop them.
+RUNTIME_ONLY = {"cpu_spin", "huge_reply"}
+
+
+@pytest.mark.parametrize("escape", ESCAPES, ids=[p.stem for p in ESCAPES])
+def test_static_filter_verdict_on_escapes(escape: Path) -> None:
+    result = validate_source(escape.read_text())
+    if escape.stem in RUNTIME_ONLY:
+        assert result.accepted, result.reasons  # the filter is not the boundary
+    else:
+        assert not result.accepted
+        assert result.reasons
+
+
+def test_os_layer_reports_what_blocked_each_attempt(host: dict) -> None:  # type: ignore[type-arg]
+    """With the Python guards off, attacks fail at the OS layer with OS errors."""
+    source = (Path(__file__).parent / "escapes" / "tcp_connect.py").read_text()
+    with WorkerProcess(source, MODES["os_only"]) as worker:
+        reply = worker.call({"op": "call", "event": host["event"], "state": {},
+                             "portfolio": {}})
+    assert reply["ok"] is True
+    outcome = reply["state"]["outcome"]
+    assert outcome and all(o.startswith("blocked: ") for o in outcome)
+    assert all("PermissionError" in o or "OSError" in o for o in outcome)
