@@ -1,0 +1,537 @@
+"""Local servers that speak Kraken's protocols, plus an independent book reference.
+
+Used by this plugin's tests, the benchmark and anyone who wants to point the
+venue at 127.0.0.1 (``rest_url = "http://127.0.0.1:PORT"``,
+``ws_url = "ws://127.0.0.1:PORT"``):
+
+* :class:`LocalKrakenRest`: a real HTTP server (stdlib ``ThreadingHTTPServer``)
+  serving recorded public payloads and a small private API that verifies
+  ``API-Sign`` and nonces like Kraken does, with scripted faults
+  (``inject``): Kraken error arrays, HTTP 5xx, non-JSON bodies.
+* :class:`LocalKrakenWs`: a ``websockets`` server playing one script per
+  connection (frames, malformed text, waits for subscriptions, disconnects),
+  acknowledging every subscribe/unsubscribe per symbol as Kraken does.
+* :class:`ReferenceBook` / :func:`random_book_messages`: a deliberately plain
+  book (``Decimal`` dicts rebuilt and re-sorted, text formatted per level on
+  every checksum, following the guide's steps literally) and a seeded random
+  walk of realistic v2 book messages whose checksums it computes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import itertools
+import json
+import random
+import threading
+import urllib.parse
+import zlib
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import attrs
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+# -- reference book ------------------------------------------------------------------------
+
+
+def _level_text(value: Decimal, decimals: int) -> str:
+    return format(value, f".{decimals}f").replace(".", "").lstrip("0")
+
+
+class ReferenceBook:
+    """The plain-Python reference: Decimal ladders, full sort and formatting every time."""
+
+    def __init__(self, depth: int, price_decimals: int, lot_decimals: int) -> None:
+        self.depth = depth
+        self.pd = price_decimals
+        self.ld = lot_decimals
+        self.bids: dict[Decimal, Decimal] = {}
+        self.asks: dict[Decimal, Decimal] = {}
+
+    def apply(self, bids: list[dict[str, Any]], asks: list[dict[str, Any]]) -> int:
+        """Apply levels in order, truncate to depth, return the checksum."""
+        for side, levels in ((self.bids, bids), (self.asks, asks)):
+            for level in levels:
+                price, qty = Decimal(str(level["price"])), Decimal(str(level["qty"]))
+                if qty == 0:
+                    side.pop(price, None)
+                else:
+                    side[price] = qty
+        self.bids = dict(sorted(self.bids.items(), reverse=True)[: self.depth])
+        self.asks = dict(sorted(self.asks.items())[: self.depth])
+        return self.checksum()
+
+    def checksum(self) -> int:
+        """Kraken's guide, step by step."""
+        text = ""
+        for price, qty in sorted(self.asks.items())[:10]:
+            text += _level_text(price, self.pd) + _level_text(qty, self.ld)
+        for price, qty in sorted(self.bids.items(), reverse=True)[:10]:
+            text += _level_text(price, self.pd) + _level_text(qty, self.ld)
+        return zlib.crc32(text.encode())
+
+    def top(self) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        """(bids best first, asks best first)."""
+        return sorted(self.bids.items(), reverse=True), sorted(self.asks.items())
+
+
+def _num(value: Decimal) -> str:
+    # Kraken sends JSON numbers: shortest text, no padding ("0.1", not "0.10000000").
+    text = format(value.normalize(), "f")
+    return text
+
+
+def random_book_messages(snapshot: dict[str, Any], n: int, *, seed: int, price_decimals: int,
+                         lot_decimals: int, depth: int = 10, symbol: str = "BTC/USD",
+                         start_ns: int = 1_700_000_000_000_000_000
+                         ) -> Iterator[dict[str, Any]]:
+    """A seeded random walk of v2 ``book`` update data items around ``snapshot``.
+
+    Each item is what ``json.loads(frame, parse_float=str)["data"][0]`` would
+    give: ``symbol``, ``bids``/``asks`` level lists with unpadded decimal
+    text, ``checksum`` (from :class:`ReferenceBook`) and ``timestamp``.
+    Updates change quantities, delete levels (refilling the depth from
+    below, as Kraken does) and insert levels that push the worst one out.
+    """
+    rng = random.Random(seed)
+    tick = Decimal(1).scaleb(-price_decimals)
+    lot = Decimal(1).scaleb(-lot_decimals)
+    ref = ReferenceBook(depth, price_decimals, lot_decimals)
+    ref.apply(snapshot["bids"], snapshot["asks"])
+
+    def qty() -> Decimal:
+        return (Decimal(rng.randint(1, 400_000_000)) * lot).quantize(lot)
+
+    for i in range(n):
+        bids, asks = ref.top()
+        is_bid = rng.random() < 0.5
+        levels = bids if is_bid else asks
+        other = asks if is_bid else bids
+        changes: list[tuple[Decimal, Decimal]] = []
+        roll = rng.random()
+        if roll < 0.55 and levels:
+            price = levels[min(int(rng.expovariate(0.4)), len(levels) - 1)][0]
+            changes.append((price, qty()))
+        elif roll < 0.75 and len(levels) > 1:
+            price = levels[min(int(rng.expovariate(0.4)), len(levels) - 1)][0]
+            worst = levels[-1][0]
+            gap = tick * rng.randint(1, 5)
+            refill = worst - gap if is_bid else worst + gap
+            changes.append((price, Decimal(0)))
+            if refill > 0:
+                changes.append((refill, qty()))
+        else:
+            best = levels[0][0] if levels else (other[0][0] if other else Decimal(1000))
+            step = tick * rng.randint(-3, 6)
+            price = best + step if is_bid else best - step
+            if other:
+                limit = other[0][0]
+                price = min(price, limit - tick) if is_bid else max(price, limit + tick)
+            if price > 0:
+                changes.append((price, qty()))
+        if not changes:
+            changes.append((levels[0][0], qty()))
+        side_levels = [{"price": _num(p), "qty": _num(q) if q else "0"} for p, q in changes]
+        item = {"symbol": symbol, "bids": side_levels if is_bid else [],
+                "asks": [] if is_bid else side_levels}
+        item["checksum"] = ref.apply(item["bids"], item["asks"])
+        item["timestamp"] = _rfc3339(start_ns + i * 1_000_000)
+        yield item
+
+
+def _rfc3339(ts_ns: int) -> str:
+    from datetime import UTC, datetime
+
+    seconds, frac = divmod(ts_ns, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
+
+
+def book_frame(kind: str, item: dict[str, Any]) -> str:
+    """A v2 book frame with prices/qtys as JSON *numbers* (as Kraken sends them)."""
+    def level(lv: dict[str, Any]) -> str:
+        return f'{{"price":{lv["price"]},"qty":{lv["qty"]}}}'
+
+    bids = ",".join(level(lv) for lv in item["bids"])
+    asks = ",".join(level(lv) for lv in item["asks"])
+    extra = f',"timestamp":"{item["timestamp"]}"' if item.get("timestamp") else ""
+    return (f'{{"channel":"book","type":"{kind}","data":[{{"symbol":"{item["symbol"]}",'
+            f'"bids":[{bids}],"asks":[{asks}],"checksum":{item["checksum"]}{extra}}}]}}')
+
+
+# -- REST server ---------------------------------------------------------------------------
+
+
+class _Refused(Exception):
+    def __init__(self, codes: list[str]) -> None:
+        super().__init__(codes)
+        self.codes = codes
+
+
+@attrs.define
+class RecordedRequest:
+    """One request the local REST server received."""
+
+    method: str  # Kraken method, e.g. AddOrder
+    http_method: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    body: str
+
+
+class LocalKrakenRest:
+    """A Kraken-protocol REST server on 127.0.0.1 (runs in a thread).
+
+    ``public`` maps public method names to the JSON body to serve.  Private
+    calls must carry ``API-Key`` and a valid ``API-Sign`` for ``api_secret``
+    and a nonce above the last one seen, else Kraken's errors come back.
+    """
+
+    def __init__(self, public: dict[str, Any] | None = None, *, api_key: str = "",
+                 api_secret: str = "") -> None:
+        self.public = dict(public or {})
+        self.api_key = api_key
+        self.api_secret = api_secret
+        self.requests: list[RecordedRequest] = []
+        self.injected: dict[str, list[tuple[str, Any]]] = {}
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.last_nonce = 0
+        self.dead_man: list[int] = []
+        self.balance = {"ZUSD": "10000.0000", "XXBT": "0.5000000000"}
+        self._txids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed: asyncio.Event | None = None
+
+    # -- lifecycle --
+    @property
+    def url(self) -> str:
+        """Base URL to put in ``rest_url``."""
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> LocalKrakenRest:
+        """Listen on an ephemeral 127.0.0.1 port."""
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                owner._handle(self, "GET")
+
+            def do_POST(self) -> None:
+                owner._handle(self, "POST")
+
+        with contextlib.suppress(RuntimeError):
+            self._loop = asyncio.get_running_loop()
+            self._changed = asyncio.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Shut the server down."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> LocalKrakenRest:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- scripting --
+    def inject(self, method: str, *responses: tuple[str, Any]) -> None:
+        """Queue scripted answers for ``method``; each is used once, in order.
+
+        ``("error", [codes])``: Kraken's error array; ``("status", 503)``: an HTTP
+        error without acting; ``("lost", None)``: act, then answer 503 (the
+        answer was lost); ``("raw", text)``: a non-JSON body; ``("json", payload)``.
+        """
+        with self._lock:
+            self.injected.setdefault(method, []).extend(responses)
+
+    def calls(self, method: str) -> list[RecordedRequest]:
+        """Requests received for ``method``."""
+        with self._lock:
+            return [r for r in self.requests if r.method == method]
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Wait (event-driven, no polling sleeps) until ``predicate()`` holds."""
+        assert self._changed is not None, "start() the server inside the event loop"
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self._changed.clear()
+                if predicate():
+                    return
+                await self._changed.wait()
+
+    # -- request handling --
+    def _handle(self, handler: BaseHTTPRequestHandler, http_method: str) -> None:
+        split = urllib.parse.urlsplit(handler.path)
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length).decode() if length else ""
+        query = dict(urllib.parse.parse_qsl(split.query))
+        form = dict(urllib.parse.parse_qsl(body))
+        method = split.path.rsplit("/", 1)[-1]
+        params = {**query, **form}
+        with self._lock:
+            self.requests.append(RecordedRequest(method, http_method, params,
+                                                 dict(handler.headers.items()), body))
+            scripted = self.injected.get(method)
+            response = scripted.pop(0) if scripted else None
+        try:
+            if response is not None and response[0] == "lost":
+                # Kraken acted, but the answer never arrived intact.
+                self._private(method, split.path, body, form, dict(handler.headers.items()))
+                status, payload = 503, {"error": ["EService:Unavailable"]}
+            elif response is not None:
+                status, payload = self._scripted(response)
+            elif split.path.startswith("/0/public/"):
+                status, payload = self._public(method)
+            elif split.path.startswith("/0/private/") and http_method == "POST":
+                status, payload = self._private(method, split.path, body, form,
+                                                dict(handler.headers.items()))
+            else:
+                status, payload = 404, {"error": ["EGeneral:Unknown method"]}
+        except Exception as exc:  # a bug in the fake must not hang the client
+            status, payload = 500, {"error": [f"EGeneral:Internal error {exc}"]}
+        data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+        if self._loop is not None and self._changed is not None:
+            self._loop.call_soon_threadsafe(self._changed.set)
+
+    @staticmethod
+    def _scripted(response: tuple[str, Any]) -> tuple[int, Any]:
+        kind, value = response
+        if kind == "error":
+            return 200, {"error": list(value)}
+        if kind == "status":
+            return int(value), {"error": ["EService:Unavailable"]}
+        if kind == "raw":
+            return 200, str(value)
+        return 200, value
+
+    def _public(self, method: str) -> tuple[int, Any]:
+        if method not in self.public:
+            return 200, {"error": ["EGeneral:Unknown method"]}
+        return 200, self.public[method]
+
+    def _private(self, method: str, path: str, body: str, form: dict[str, str],
+                 headers: dict[str, str]) -> tuple[int, Any]:
+        if headers.get("API-Key") != self.api_key:
+            return 200, {"error": ["EAPI:Invalid key"]}
+        nonce_text = form.get("nonce", "")
+        # Kraken's rule, written out independently of the client's signer.
+        digest = hashlib.sha256((nonce_text + body).encode()).digest()
+        expected = base64.b64encode(hmac.new(base64.b64decode(self.api_secret),
+                                             path.encode() + digest, hashlib.sha512).digest())
+        if headers.get("API-Sign", "").encode() != expected:
+            return 200, {"error": ["EAPI:Invalid signature"]}
+        with self._lock:
+            if not nonce_text.isdigit() or int(nonce_text) <= self.last_nonce:
+                return 200, {"error": ["EAPI:Invalid nonce"]}
+            self.last_nonce = int(nonce_text)
+        try:
+            return 200, {"error": [], "result": self._private_result(method, form)}
+        except _Refused as exc:
+            return 200, {"error": exc.codes}
+
+    def _private_result(self, method: str, form: dict[str, str]) -> Any:
+        with self._lock:
+            if method == "Balance":
+                return self.balance
+            if method == "GetWebSocketsToken":
+                return {"token": "local-ws-token", "expires": 900}
+            if method == "AddOrder":
+                missing = [k for k in ("ordertype", "type", "volume", "pair") if k not in form]
+                if missing:
+                    raise _Refused(["EGeneral:Invalid arguments"])
+                cl = form.get("cl_ord_id")
+                if cl and any(o.get("cl_ord_id") == cl for o in self.orders.values()):
+                    raise _Refused(["EOrder:Duplicate order"])
+                txid = f"O{next(self._txids):05d}-LOCAL-KRKN"
+                self.orders[txid] = {
+                    "cl_ord_id": cl, "status": "open", "opentm": 1700000000.0,
+                    "vol": form["volume"], "vol_exec": "0.00000000",
+                    "descr": {"pair": form["pair"], "type": form["type"],
+                              "ordertype": form["ordertype"], "price": form.get("price", "0")},
+                }
+                descr = f"{form['type']} {form['volume']} {form['pair']} @ {form['ordertype']}"
+                return {"descr": {"order": descr}, "txid": [txid]}
+            if method == "CancelOrder":
+                key = form.get("txid") or form.get("cl_ord_id")
+                hit = [t for t, o in self.orders.items() if key in (t, o.get("cl_ord_id"))]
+                for txid in hit:
+                    del self.orders[txid]
+                return {"count": len(hit)}
+            if method == "CancelAll":
+                count = len(self.orders)
+                self.orders.clear()
+                return {"count": count}
+            if method == "CancelAllOrdersAfter":
+                self.dead_man.append(int(form.get("timeout", "0")))
+                return {"currentTime": "2023-01-01T00:00:00Z",
+                        "triggerTime": "2023-01-01T00:01:00Z"}
+            if method == "OpenOrders":
+                cl = form.get("cl_ord_id")
+                return {"open": {t: o for t, o in self.orders.items()
+                                 if cl is None or o.get("cl_ord_id") == cl}}
+            if method == "QueryOrders":
+                return {t: self.orders[t] for t in form.get("txid", "").split(",")
+                        if t in self.orders}
+            if method == "TradesHistory":
+                return {"trades": {}, "count": 0}
+        raise ValueError(f"unknown private method {method}")
+
+
+# -- WebSocket server ----------------------------------------------------------------------
+
+
+@attrs.frozen
+class Send:
+    """Send a frame: a dict (JSON-encoded) or a str (sent verbatim, e.g. malformed)."""
+
+    frame: Any
+
+
+@attrs.frozen
+class AwaitSubscribe:
+    """Wait until the client has (re)subscribed ``channel`` (for ``symbol``, if given)."""
+
+    channel: str
+    symbol: str | None = None
+    count: int = 1  # the n-th such subscribe on this connection
+
+
+@attrs.frozen
+class Disconnect:
+    """Close the connection (``abort`` drops TCP without a close frame)."""
+
+    abort: bool = False
+
+
+@attrs.frozen
+class Silence:
+    """Stop talking (no heartbeats) so the client's heartbeat deadline fires."""
+
+
+Step = Send | AwaitSubscribe | Disconnect | Silence
+
+
+class LocalKrakenWs:
+    """A Kraken WS v2 server on 127.0.0.1 playing ``sessions[i]`` on the i-th connection."""
+
+    def __init__(self, sessions: list[list[Step]], *,
+                 reject_symbols: tuple[str, ...] = ()) -> None:
+        self.sessions = sessions
+        self.reject_symbols = reject_symbols
+        self.received: list[tuple[int, dict[str, Any]]] = []
+        self.connections = 0
+        self._server: Server | None = None
+        self._changed = asyncio.Event()
+
+    @property
+    def url(self) -> str:
+        """``ws://127.0.0.1:PORT``."""
+        assert self._server is not None
+        host, port = next(iter(self._server.sockets)).getsockname()[:2]
+        return f"ws://{host}:{port}"
+
+    async def __aenter__(self) -> LocalKrakenWs:
+        self._server = await serve(self._handler, "127.0.0.1", 0, compression=None)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def subscriptions(self, channel: str, conn: int | None = None) -> list[dict[str, Any]]:
+        """Subscribe requests received for ``channel`` (optionally on connection ``conn``)."""
+        return [m for c, m in self.received
+                if m.get("method") == "subscribe" and m.get("params", {}).get("channel") == channel
+                and (conn is None or c == conn)]
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Wait until ``predicate()`` holds (woken by every received message)."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        conn = self.connections
+        self.connections += 1
+        steps = self.sessions[conn] if conn < len(self.sessions) else []
+        reader = asyncio.create_task(self._reader(ws, conn))
+        try:
+            for step in steps:
+                if isinstance(step, Send):
+                    frame = step.frame
+                    await ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+                elif isinstance(step, AwaitSubscribe):
+                    def seen(step: AwaitSubscribe = step) -> bool:
+                        hits = [m for m in self.subscriptions(step.channel, conn)
+                                if step.symbol is None
+                                or step.symbol in m["params"].get("symbol", [])]
+                        return len(hits) >= step.count
+                    await self.wait_for(seen, timeout=10)
+                elif isinstance(step, Disconnect):
+                    if step.abort:
+                        ws.transport.abort()
+                    else:
+                        await ws.close()
+                    return
+                elif isinstance(step, Silence):
+                    await asyncio.Event().wait()
+            await reader
+        except ConnectionClosed:
+            pass
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await reader
+
+    async def _reader(self, ws: ServerConnection, conn: int) -> None:
+        async for raw in ws:
+            msg = json.loads(raw)
+            self.received.append((conn, msg))
+            self._changed.set()
+            method = msg.get("method")
+            if method in ("subscribe", "unsubscribe"):
+                params = msg.get("params", {})
+                for symbol in params.get("symbol", []) or [None]:
+                    ok = symbol not in self.reject_symbols
+                    ack: dict[str, Any] = {"method": method, "success": ok,
+                                           "result": {"channel": params.get("channel"),
+                                                      "symbol": symbol},
+                                           "time_in": "2023-10-06T17:35:55.219022Z",
+                                           "time_out": "2023-10-06T17:35:55.219067Z"}
+                    if not ok:
+                        ack["error"] = f"Currency pair not supported {symbol}"
+                    if "req_id" in msg:
+                        ack["req_id"] = msg["req_id"]
+                    await ws.send(json.dumps(ack))

@@ -1,0 +1,119 @@
+"""Fixtures for the Kraken plugin tests: recorded payloads, local servers, settings."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from argus_core.secrets import Secret
+from argus_venue_kraken.config import KrakenSettings
+from argus_venue_kraken.testing import LocalKrakenRest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+#: The documented API-Sign worked example's private key (public test vector, not a real key).
+DOC_SECRET = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
+TEST_KEY = "local-test-api-key"
+
+
+def load_fixture(name: str, **kwargs: Any) -> Any:
+    """A JSON fixture file, decoded."""
+    return json.loads((FIXTURES / name).read_text(), **kwargs)
+
+
+def asset_pairs_payload() -> dict[str, Any]:
+    """The recorded AssetPairs answer plus two pairs derived from its XXBTZUSD entry.
+
+    MATIC/USD and ALGO/USD are not in Kraken's example; they are needed to replay the
+    documented WS examples, so they copy XXBTZUSD with the precisions those examples
+    use (MATIC 4 price / 8 lot decimals, ALGO 5 / 8).
+    """
+    payload = load_fixture("kraken_rest_assetpairs.json")
+    base = payload["result"]["XXBTZUSD"]
+    for key, wsname, altname, pd in (("MATICUSD", "MATIC/USD", "MATICUSD", 4),
+                                     ("ALGOUSD", "ALGO/USD", "ALGOUSD", 5)):
+        entry = copy.deepcopy(base)
+        entry.update(wsname=wsname, altname=altname, base=wsname.split("/")[0], quote="ZUSD",
+                     pair_decimals=pd, tick_size=str(10 ** -pd if pd < 5 else "0.00001"),
+                     ordermin="1")
+        payload["result"][key] = entry
+    return payload
+
+
+def public_payloads() -> dict[str, Any]:
+    """Public method -> recorded answer served by the local REST server."""
+    return {
+        "AssetPairs": asset_pairs_payload(),
+        "Depth": load_fixture("kraken_rest_depth.json"),
+        "OHLC": load_fixture("kraken_rest_ohlc.json"),
+        "Ticker": load_fixture("kraken_rest_ticker.json"),
+        "Trades": load_fixture("kraken_rest_trades_XBTUSDT_slice.json"),
+    }
+
+
+@pytest.fixture
+async def rest_server() -> AsyncIterator[LocalKrakenRest]:
+    """A Kraken-protocol REST server on 127.0.0.1 that knows the test key."""
+    server = LocalKrakenRest(public_payloads(), api_key=TEST_KEY, api_secret=DOC_SECRET).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                  ) -> Callable[..., KrakenSettings]:
+    """Build KrakenSettings pointed at local servers, with test credentials in the env."""
+    monkeypatch.setenv("ARGUS_TEST_KRAKEN_KEY", TEST_KEY)
+    monkeypatch.setenv("ARGUS_TEST_KRAKEN_SECRET", DOC_SECRET)
+
+    def make(*, credentials: bool = False, **overrides: Any) -> KrakenSettings:
+        base = KrakenSettings(nonce_path=tmp_path / "nonce", reconnect_base_s=0.001,
+                              reconnect_max_s=0.01, heartbeat_timeout_s=5.0,
+                              request_timeout_s=5.0, dead_man_timeout_s=0)
+        if credentials:
+            base = attrs.evolve(base, api_key=Secret("$env:ARGUS_TEST_KRAKEN_KEY"),
+                                api_secret=Secret("$env:ARGUS_TEST_KRAKEN_SECRET"))
+        return attrs.evolve(base, **overrides)
+
+    return make
+
+
+class FakeTime:
+    """A clock and a sleep that advances it: rate limiting without real waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    """A fake monotonic clock with a sleep that only advances it."""
+    return FakeTime()
+
+
+@pytest.fixture
+def load() -> Callable[..., Any]:
+    """``load(name)``: a JSON fixture, decoded (kwargs go to ``json.loads``)."""
+    return load_fixture
+
+
+@pytest.fixture
+def pairs_payload() -> dict[str, Any]:
+    """The AssetPairs answer the local server serves."""
+    return asset_pairs_payload()
