@@ -40,6 +40,10 @@ class PolymarketVenue(Venue):
         self._instruments: dict[str, Instrument] = {}
         self.execution = PolymarketExecution(self.settings, self._instruments.get)
         self._stream: MarketStream | None = None
+        self._discovered_at = 0.0
+        #: Discovery younger than this is reused by ``snapshot()`` (``argus scan`` calls
+        #: ``instruments()`` and then ``snapshot()`` on the same venue).
+        self.discovery_ttl_s = 60.0
 
     async def discover(self) -> list[Event]:
         """Run Gamma discovery now (events + instruments), replacing the cache."""
@@ -48,6 +52,7 @@ class PolymarketVenue(Venue):
         self._events = events
         self._instruments.clear()
         self._instruments.update({i.id: i for i in instruments})
+        self._discovered_at = time.monotonic()
         return events
 
     async def instruments(self) -> Sequence[Instrument]:
@@ -65,7 +70,9 @@ class PolymarketVenue(Venue):
 
     async def snapshot(self) -> list[MarketEvent]:
         """Events, then the current book of every tradeable token (REST)."""
-        events = await self.discover()
+        if self._events is None or time.monotonic() - self._discovered_at > self.discovery_ttl_s:
+            await self.discover()
+        events = self._events or []
         books = await self.rest.books(self._live_tokens())
         out: list[MarketEvent] = list(events)
         out.extend(book_events(books, verify_hash=self.settings.verify_book_hash,

@@ -1,0 +1,1 @@
+"""Argus scanner plugin: negRisk rebalancing and binary YES+NO arbitrage."""

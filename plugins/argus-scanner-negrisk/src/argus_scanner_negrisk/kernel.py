@@ -1,0 +1,115 @@
+"""The numba kernel: a joint walk of every basket's leg books over a packed level array.
+
+Books are packed row-wise: ``prices[r, :nlev[r]]`` / ``sizes[r, ...]`` best
+level first (asks ascending for buy legs, bids descending for sell legs).
+A basket is the CSR slice ``leg_rows[leg_start[b]:leg_start[b + 1]]``.
+
+Walk: every leg starts at its best level.  The marginal cost of one more
+basket unit is the sum of the legs' current prices plus their per-share
+taker fees (``rate * (p(1-p))**exp``).  While it is below the payout (above,
+for a sell basket), take the largest step every leg can fill at its current
+level -- the smallest remaining size -- then advance the legs whose level is
+used up.  Because each leg's price only worsens, the marginal cost only
+rises, so stopping at the first unprofitable step gives the maximum
+profitable size.  ``p + rate * p(1-p)`` is increasing in ``p`` for rate < 1,
+so fees keep that monotonicity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def leg_fee(price: float, rate: float, exponent: float) -> float:
+    """Taker fee per share at ``price``."""
+    if rate == 0.0:
+        return 0.0
+    base = price * (1.0 - price)
+    if exponent == 1.0:
+        return rate * base
+    return rate * base ** exponent
+
+
+@njit(cache=True, nogil=True)
+def walk_baskets(prices: np.ndarray, sizes: np.ndarray, nlev: np.ndarray, usable: np.ndarray,
+                 leg_start: np.ndarray, leg_rows: np.ndarray, leg_fee_rate: np.ndarray,
+                 leg_fee_exp: np.ndarray, payout: np.ndarray, is_sell: np.ndarray,
+                 max_qty: np.ndarray, out_qty: np.ndarray, out_value: np.ndarray,
+                 out_fee: np.ndarray, out_depth: np.ndarray) -> int:
+    """Walk every basket; returns how many have a profitable size.
+
+    Outputs per basket ``b``: ``out_qty`` units, ``out_value`` = sum of leg
+    prices x units, ``out_fee`` = taker fees; per leg ``k``: ``out_depth[k]``
+    = index of the deepest level used.
+    """
+    n_baskets = leg_start.shape[0] - 1
+    max_legs = 0
+    for b in range(n_baskets):
+        width = leg_start[b + 1] - leg_start[b]
+        if width > max_legs:
+            max_legs = width
+    ptr = np.zeros(max_legs, dtype=np.int64)
+    rem = np.zeros(max_legs, dtype=np.float64)
+    hits = 0
+    for b in range(n_baskets):
+        s = leg_start[b]
+        e = leg_start[b + 1]
+        out_qty[b] = 0.0
+        out_value[b] = 0.0
+        out_fee[b] = 0.0
+        ok = e > s
+        for k in range(s, e):
+            r = leg_rows[k]
+            out_depth[k] = -1
+            if not usable[r] or nlev[r] == 0:
+                ok = False
+        if not ok:
+            continue
+        for j in range(e - s):
+            ptr[j] = 0
+            rem[j] = sizes[leg_rows[s + j], 0]
+        sell = is_sell[b]
+        qty = 0.0
+        value = 0.0
+        fees = 0.0
+        cap = max_qty[b]
+        while True:
+            unit = 0.0
+            unit_fee = 0.0
+            step = np.inf
+            for j in range(e - s):
+                r = leg_rows[s + j]
+                p = prices[r, ptr[j]]
+                unit += p
+                unit_fee += leg_fee(p, leg_fee_rate[s + j], leg_fee_exp[s + j])
+                if rem[j] < step:
+                    step = rem[j]
+            profitable = unit - unit_fee > payout[b] if sell else unit + unit_fee < payout[b]
+            if not profitable or step <= 0.0:
+                break
+            if cap > 0.0 and qty + step > cap:
+                step = cap - qty
+            qty += step
+            value += unit * step
+            fees += unit_fee * step
+            exhausted = False
+            for j in range(e - s):
+                r = leg_rows[s + j]
+                out_depth[s + j] = ptr[j]
+                rem[j] -= step
+                if rem[j] <= 1e-12:
+                    ptr[j] += 1
+                    if ptr[j] >= nlev[r]:
+                        exhausted = True
+                    else:
+                        rem[j] = sizes[r, ptr[j]]
+            if exhausted or (cap > 0.0 and qty >= cap):
+                break
+        out_qty[b] = qty
+        out_value[b] = value
+        out_fee[b] = fees
+        if qty > 0.0:
+            hits += 1
+    return hits

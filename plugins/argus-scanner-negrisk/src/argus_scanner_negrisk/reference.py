@@ -1,0 +1,115 @@
+"""A plain-Python reference scan: the independent check of the kernel, and the benchmark's
+baseline.
+
+It enumerates the same baskets from ``market.events`` with its own loops and
+finds each basket's maximum profitable size by a *different* algorithm than
+the kernel's joint walk: it merges the cumulative-depth breakpoints of all
+legs, then evaluates the marginal basket cost on each segment between
+breakpoints.  Fees use the same per-share curve.  Pure Python floats, no
+numpy in the walk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from argus_core.market_state import MarketState
+from argus_scanner_negrisk.config import NegRiskSettings
+
+
+def _fee(price: float, rate: float, exponent: float) -> float:
+    return rate * (price * (1.0 - price)) ** exponent if rate else 0.0
+
+
+def best_size(books: list[list[tuple[float, float]]], fees: list[tuple[float, float]],
+              payout: float, sell: bool = False) -> tuple[float, float, float]:
+    """(units, sum of price x units, fees) of the largest profitable basket size."""
+    if not books or any(not levels for levels in books):
+        return 0.0, 0.0, 0.0
+    cumulative = []
+    points = set()
+    for levels in books:
+        acc, cum = 0.0, []
+        for _, size in levels:
+            acc += size
+            cum.append(acc)
+            points.add(acc)
+        cumulative.append(cum)
+    qty = value = fee_total = 0.0
+    prev = 0.0
+    for point in sorted(points):
+        if point > min(cum[-1] for cum in cumulative) + 1e-12:
+            break
+        # every leg's level for the segment (prev, point]
+        unit = unit_fee = 0.0
+        for levels, cum, (rate, exp) in zip(books, cumulative, fees, strict=True):
+            idx = next(i for i, c in enumerate(cum) if c > prev + 1e-12)
+            price = levels[idx][0]
+            unit += price
+            unit_fee += _fee(price, rate, exp)
+        ok = (unit - unit_fee > payout) if sell else (unit + unit_fee < payout)
+        if not ok:
+            break
+        step = point - prev
+        qty += step
+        value += unit * step
+        fee_total += unit_fee * step
+        prev = point
+    return qty, value, fee_total
+
+
+def reference_scan(market: MarketState, settings: NegRiskSettings | None = None
+                   ) -> list[dict[str, Any]]:
+    """Every basket with a profitable size: dicts of kind, event, legs, qty, value, fees."""
+    s = settings or NegRiskSettings()
+    out = []
+
+    def levels(iid: str, bids: bool) -> list[tuple[float, float]] | None:
+        ok, _ = market.tradeable(iid)
+        if not ok:
+            return None
+        book = market.books[iid]
+        arr = book.bid_levels() if bids else book.ask_levels()
+        return [(float(p), float(q)) for p, q in arr.tolist()[: s.max_levels]]
+
+    def fee_of(iid: str) -> tuple[float, float]:
+        meta = market.instruments[iid].meta if iid in market.instruments else {}
+        rate = float(s.taker_fee_rate if s.taker_fee_rate is not None
+                     else meta.get("fee_rate", 0))
+        exp = float(s.fee_exponent if s.fee_exponent is not None
+                    else meta.get("fee_exponent", 1))
+        return rate, exp
+
+    def try_basket(kind: str, event_id: str, ids: list[str], payout: float, sell: bool) -> None:
+        books = [levels(i, sell) for i in ids]
+        if any(b is None for b in books):
+            return
+        qty, value, fees = best_size(books, [fee_of(i) for i in ids], payout, sell)  # type: ignore[arg-type]
+        if qty > 0:
+            out.append({"kind": kind, "event_id": event_id, "legs": ids, "qty": qty,
+                        "value": value, "fees": fees})
+
+    for ev in market.events.values():
+        if ev.closed:
+            continue
+        n = len(ev.outcomes)
+        if ev.neg_risk:
+            if s.pairs:
+                for o in ev.outcomes:
+                    if not o.placeholder:
+                        try_basket("pair", ev.event_id, [o.yes_instrument_id,
+                                                         o.no_instrument_id], 1.0, False)
+            if not ev.exhaustive or n < 2 or n > s.max_outcomes:
+                continue
+            yes = [o.yes_instrument_id for o in ev.outcomes]
+            if s.long_rebalance:
+                try_basket("long_rebalance", ev.event_id, yes, 1.0, False)
+            if s.short_rebalance and n > 2:
+                try_basket("short_rebalance", ev.event_id,
+                           [o.no_instrument_id for o in ev.outcomes], float(n - 1), False)
+            if s.sell_yes_basket:
+                try_basket("sell_yes_basket", ev.event_id, yes, 1.0, True)
+        elif s.binary and n == 2 and ev.exhaustive:
+            try_basket("binary", ev.event_id, [ev.outcomes[0].yes_instrument_id,
+                                               ev.outcomes[1].yes_instrument_id], 1.0, False)
+    return out

@@ -1,0 +1,373 @@
+"""``NegRiskScanner``: rebalancing arbitrage across the outcomes of negRisk events.
+
+Baskets (each pays a fixed amount whatever the outcome):
+
+* ``long_rebalance`` -- buy one YES of every outcome of an exhaustive negRisk
+  event: pays exactly 1.
+* ``short_rebalance`` -- buy one NO of every outcome: exactly one NO loses, so
+  it pays N - 1.
+* ``sell_yes_basket`` (opt-in) -- sell one YES of every outcome above 1; needs
+  YES inventory of every outcome.
+* ``binary`` -- YES + NO of a binary market: pays 1.
+* ``pair`` -- YES + NO of one outcome inside a negRisk event: pays 1.
+* ``bounded_long`` (opt-in, large events) -- YES of the likeliest outcomes
+  only; loses the basket cost if an omitted outcome wins, so it is reported
+  with ``risk_free=False`` and the tail's probability.
+
+The scan packs the books it needs into fixed-depth numpy arrays (rows are
+repacked only when a book's cached level view changed) and walks every
+basket's legs jointly in a numba kernel (:mod:`argus_scanner_negrisk.kernel`).
+The few baskets with a profitable size are then recomputed exactly in
+``Decimal`` at the lot-rounded size, with tick size, minimum order size,
+taker fees and gas.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, Decimal
+from operator import methodcaller
+from typing import ClassVar
+
+import attrs
+import numpy as np
+
+from argus_core.interfaces import Scanner
+from argus_core.market_state import L2Book, MarketState
+from argus_core.models import Event, Instrument, Leg, Opportunity, Side
+from argus_scanner_negrisk.config import NegRiskSettings
+from argus_scanner_negrisk.kernel import walk_baskets
+
+LOT = Decimal("0.01")
+_EMPTY = np.empty((0, 2), dtype=np.float64)
+_ASKS = methodcaller("ask_levels")
+_BIDS = methodcaller("bid_levels")
+
+
+@attrs.frozen
+class Basket:
+    """A basket the kernel walks: its legs (instrument ids), side and payout per unit."""
+
+    kind: str
+    event_id: str
+    instrument_ids: tuple[str, ...]
+    side: Side
+    payout: Decimal
+    names: tuple[str, ...] = ()
+    risk_free: bool = True
+    note: str = ""
+
+
+def fee_per_share(price: Decimal, rate: Decimal, exponent: Decimal) -> Decimal:
+    """Polymarket's taker fee per share: ``rate * (p (1 - p)) ** exponent``."""
+    if rate == 0:
+        return Decimal(0)
+    base = price * (1 - price)
+    if exponent == exponent.to_integral_value():
+        return rate * base ** int(exponent)
+    return rate * Decimal(repr(float(base) ** float(exponent)))
+
+
+def static_baskets(events: list[Event], s: NegRiskSettings) -> tuple[list[Basket], list[Event]]:
+    """The baskets whose legs do not depend on prices, and the large events left for
+    bounded-subset mode."""
+    out: list[Basket] = []
+    large: list[Event] = []
+    for ev in events:
+        if ev.closed:
+            continue
+        names = tuple(o.name for o in ev.outcomes)
+        n = len(ev.outcomes)
+        if ev.neg_risk:
+            if s.pairs:
+                for o in ev.outcomes:
+                    if o.placeholder:
+                        continue
+                    out.append(Basket("pair", ev.event_id, (o.yes_instrument_id,
+                                                            o.no_instrument_id),
+                                      Side.BUY, Decimal(1), (f"{o.name} YES", f"{o.name} NO")))
+            if not ev.exhaustive or n < 2:
+                continue
+            if n > s.max_outcomes:
+                if s.bounded_subset:
+                    large.append(ev)
+                continue
+            yes = tuple(o.yes_instrument_id for o in ev.outcomes)
+            if s.long_rebalance:
+                out.append(Basket("long_rebalance", ev.event_id, yes, Side.BUY, Decimal(1),
+                                  names))
+            if s.short_rebalance and n > 2:  # with 2 outcomes NO_a + NO_b is the YES basket
+                out.append(Basket("short_rebalance", ev.event_id,
+                                  tuple(o.no_instrument_id for o in ev.outcomes), Side.BUY,
+                                  Decimal(n - 1), names))
+            if s.sell_yes_basket:
+                out.append(Basket("sell_yes_basket", ev.event_id, yes, Side.SELL, Decimal(1),
+                                  names, note="needs YES inventory of every outcome"))
+        elif s.binary and n == 2 and ev.exhaustive:
+            out.append(Basket("binary", ev.event_id, (ev.outcomes[0].yes_instrument_id,
+                                                      ev.outcomes[1].yes_instrument_id),
+                              Side.BUY, Decimal(1), names))
+    return out, large
+
+
+class _Packed:
+    """Book rows packed for the kernel, repacked row by row when a book changes."""
+
+    def __init__(self, keys: list[tuple[str, Side]], depth: int) -> None:
+        self.keys = keys
+        self.index = {k: i for i, k in enumerate(keys)}
+        n = len(keys)
+        self.depth = depth
+        self.prices = np.zeros((n, depth), dtype=np.float64)
+        self.sizes = np.zeros((n, depth), dtype=np.float64)
+        self.nlev = np.zeros(n, dtype=np.int64)
+        self.books: list[L2Book | None] = [None] * n
+        self.views: list[np.ndarray | None] = [None] * n
+        self.ask_rows = [i for i, k in enumerate(keys) if k[1] is Side.SELL]
+        self.bid_rows = [i for i, k in enumerate(keys) if k[1] is Side.BUY]
+
+    def refresh(self, market: MarketState) -> np.ndarray:
+        """Repack changed rows; returns the per-row usable (tradeable) mask."""
+        books = self.books
+        missing = [i for i, b in enumerate(books) if b is None]
+        if missing:
+            get = market.books.get
+            for i in missing:
+                books[i] = get(self.keys[i][0])
+        for rows, getter in ((self.ask_rows, _ASKS), (self.bid_rows, _BIDS)):
+            if not rows:
+                continue
+            objs = [books[i] for i in rows] if len(rows) != len(books) else books
+            views = [getter(b) if b is not None else _EMPTY for b in objs]
+            cached = [self.views[i] for i in rows] if len(rows) != len(books) else self.views
+            for j, (v, c) in enumerate(zip(views, cached, strict=True)):
+                if v is not c:
+                    self._pack(rows[j], v)
+        live = np.fromiter((b is not None and b.live for b in books), dtype=np.bool_,
+                           count=len(books))
+        if market.stale_after_ns:
+            ts = np.fromiter((b.ts_ns if b is not None else 0 for b in books), dtype=np.int64,
+                             count=len(books))
+            live &= (market.now_ns - ts) <= market.stale_after_ns
+        return live
+
+    def _pack(self, row: int, levels: np.ndarray) -> None:
+        n = min(len(levels), self.depth)
+        self.prices[row, :n] = levels[:n, 0]
+        self.sizes[row, :n] = levels[:n, 1]
+        self.nlev[row] = n
+        self.views[row] = levels
+
+
+class _Compiled:
+    """Baskets as CSR arrays over packed rows."""
+
+    def __init__(self, baskets: list[Basket], packed: _Packed,
+                 fee_of: dict[str, tuple[float, float]]) -> None:
+        self.baskets = baskets
+        starts = [0]
+        rows: list[int] = []
+        rates: list[float] = []
+        exps: list[float] = []
+        for b in baskets:
+            side = Side.SELL if b.side is Side.BUY else Side.BUY  # buy legs walk asks
+            for iid in b.instrument_ids:
+                rows.append(packed.index[(iid, side)])
+                rate, exp = fee_of[iid]
+                rates.append(rate)
+                exps.append(exp)
+            starts.append(len(rows))
+        self.leg_start = np.asarray(starts, dtype=np.int64)
+        self.leg_rows = np.asarray(rows, dtype=np.int64)
+        self.fee_rate = np.asarray(rates, dtype=np.float64)
+        self.fee_exp = np.asarray(exps, dtype=np.float64)
+        self.payout = np.asarray([float(b.payout) for b in baskets], dtype=np.float64)
+        self.is_sell = np.asarray([b.side is Side.SELL for b in baskets], dtype=np.bool_)
+        nb = len(baskets)
+        self.max_qty = np.zeros(nb, dtype=np.float64)
+        self.out_qty = np.zeros(nb, dtype=np.float64)
+        self.out_value = np.zeros(nb, dtype=np.float64)
+        self.out_fee = np.zeros(nb, dtype=np.float64)
+        self.out_depth = np.zeros(len(rows), dtype=np.int64)
+
+    def run(self, packed: _Packed, usable: np.ndarray) -> np.ndarray:
+        """Walk every basket; indices of those with a profitable size."""
+        walk_baskets(packed.prices, packed.sizes, packed.nlev, usable, self.leg_start,
+                     self.leg_rows, self.fee_rate, self.fee_exp, self.payout, self.is_sell,
+                     self.max_qty, self.out_qty, self.out_value, self.out_fee, self.out_depth)
+        return np.flatnonzero(self.out_qty > 0)
+
+
+class NegRiskScanner(Scanner):
+    """Depth-aware rebalancing-arbitrage scanner for negRisk and binary markets."""
+
+    name: ClassVar[str] = "negrisk"
+
+    def __init__(self, settings: NegRiskSettings | None = None) -> None:
+        self.settings = settings or NegRiskSettings()
+        self._key: tuple[int, ...] | None = None
+        self._market_id = 0
+        self._packed: _Packed | None = None
+        self._static: _Compiled | None = None
+        self._large: list[Event] = []
+        self._fee_of: dict[str, tuple[float, float]] = {}
+        self._fee_dec: dict[str, tuple[Decimal, Decimal]] = {}
+
+    # --- structure ------------------------------------------------------------------------
+
+    def _fees(self, market: MarketState, iid: str) -> tuple[Decimal, Decimal]:
+        s = self.settings
+        inst = market.instruments.get(iid)
+        meta = inst.meta if inst is not None else {}
+        rate = s.taker_fee_rate if s.taker_fee_rate is not None else Decimal(
+            str(meta.get("fee_rate", "0")))
+        exp = s.fee_exponent if s.fee_exponent is not None else Decimal(
+            str(meta.get("fee_exponent", "1")))
+        return rate, exp
+
+    def _rebuild(self, market: MarketState) -> None:
+        events = list(market.events.values())
+        baskets, large = static_baskets(events, self.settings)
+        keys: dict[tuple[str, Side], None] = {}
+        ids: dict[str, None] = {}
+        for b in baskets:
+            side = Side.SELL if b.side is Side.BUY else Side.BUY
+            for iid in b.instrument_ids:
+                keys[(iid, side)] = None
+                ids[iid] = None
+        for ev in large:
+            for o in ev.outcomes:
+                keys[(o.yes_instrument_id, Side.SELL)] = None
+                keys[(o.yes_instrument_id, Side.BUY)] = None  # bids: tail probability fallback
+                ids[o.yes_instrument_id] = None
+        self._fee_dec = {iid: self._fees(market, iid) for iid in ids}
+        self._fee_of = {k: (float(r), float(e)) for k, (r, e) in self._fee_dec.items()}
+        self._packed = _Packed(list(keys), self.settings.max_levels)
+        self._static = _Compiled(baskets, self._packed, self._fee_of)
+        cap = self.settings.max_basket_size
+        if cap is not None:
+            self._static.max_qty[:] = float(cap)
+        self._large = large
+
+    def _ensure(self, market: MarketState) -> None:
+        key = tuple(map(id, market.events.values()))
+        if key != self._key or id(market) != self._market_id or self._packed is None:
+            self._rebuild(market)
+            self._key = key
+            self._market_id = id(market)
+
+    # --- scanning -------------------------------------------------------------------------
+
+    def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """Every profitable basket in ``market`` now, most profitable first."""
+        self._ensure(market)
+        packed, static = self._packed, self._static
+        assert packed is not None and static is not None
+        usable = packed.refresh(market)
+        found: list[Opportunity] = []
+        for b in static.run(packed, usable):
+            opp = self._opportunity(static, int(b), packed, market, ts_ns)
+            if opp is not None:
+                found.append(opp)
+        if self._large:
+            bounded = self._bounded_baskets(packed, usable)
+            if bounded:
+                comp = _Compiled(bounded, packed, self._fee_of)
+                for b in comp.run(packed, usable):
+                    opp = self._opportunity(comp, int(b), packed, market, ts_ns)
+                    if opp is not None:
+                        found.append(opp)
+        found.sort(key=lambda o: o.expected_profit, reverse=True)
+        return found
+
+    def _bounded_baskets(self, packed: _Packed, usable: np.ndarray) -> list[Basket]:
+        """YES baskets of the likeliest ``max_outcomes`` outcomes of each large event."""
+        s = self.settings
+        out = []
+        for ev in self._large:
+            probs = []
+            for o in ev.outcomes:
+                ask = packed.index[(o.yes_instrument_id, Side.SELL)]
+                bid = packed.index[(o.yes_instrument_id, Side.BUY)]
+                if packed.nlev[ask] > 0 and usable[ask]:
+                    p = Decimal(repr(float(packed.prices[ask, 0])))
+                elif packed.nlev[bid] > 0 and usable[bid]:
+                    p = Decimal(repr(float(packed.prices[bid, 0])))  # no ask: bid as estimate
+                else:
+                    p = None
+                probs.append((p, o))
+            if any(p is None for p, _ in probs):
+                continue  # an outcome with no price at all: its probability is unknown
+            probs.sort(key=lambda t: t[0], reverse=True)
+            kept, tail = probs[: s.max_outcomes], probs[s.max_outcomes:]
+            tail_p = sum((p for p, _ in tail), Decimal(0))
+            if tail_p > s.tail_probability_cap:
+                continue
+            out.append(Basket(
+                "bounded_long", ev.event_id, tuple(o.yes_instrument_id for _, o in kept),
+                Side.BUY, 1 - tail_p, tuple(o.name for _, o in kept), risk_free=False,
+                note=(f"omits {len(tail)} tail outcomes whose YES asks sum to {tail_p}: if one "
+                      f"of them wins the whole basket cost is lost; expected payout "
+                      f"{1 - tail_p}/unit")))
+        return out
+
+    def _opportunity(self, comp: _Compiled, b: int, packed: _Packed, market: MarketState,
+                     ts_ns: int) -> Opportunity | None:
+        """Exact ``Decimal`` recomputation of basket ``b`` at its lot-rounded size."""
+        s = self.settings
+        basket = comp.baskets[b]
+        qty = Decimal(repr(float(comp.out_qty[b]))).quantize(LOT, rounding=ROUND_DOWN)
+        if s.max_basket_size is not None:
+            qty = min(qty, s.max_basket_size)
+        min_size = max((self._inst_min(market, iid) for iid in basket.instrument_ids),
+                       default=Decimal(0))
+        if qty <= 0 or qty < min_size:
+            return None
+        start = int(comp.leg_start[b])
+        legs = []
+        value = fees = Decimal(0)
+        deepest = 0
+        for j, iid in enumerate(basket.instrument_ids):
+            row = int(comp.leg_rows[start + j])
+            rate, exp = self._fee_dec[iid]
+            need = qty
+            limit = Decimal(0)
+            level = 0
+            while need > 0 and level < packed.nlev[row]:
+                price = Decimal(repr(float(packed.prices[row, level])))
+                avail = Decimal(repr(float(packed.sizes[row, level])))
+                take = min(need, avail)
+                value += price * take
+                fees += fee_per_share(price, rate, exp) * take
+                need -= take
+                limit = price
+                level += 1
+            if need > 0:
+                return None  # depth changed under us; the next scan will see it
+            deepest = max(deepest, level)
+            legs.append(Leg(iid, basket.side, limit, qty))
+        gas = s.gas_usd_per_leg * len(legs)
+        payout = basket.payout * qty
+        gross = (value - payout) if basket.side is Side.SELL else (payout - value)
+        profit = gross - fees - gas
+        if profit <= 0:
+            return None
+        edge = (profit / qty).quantize(Decimal("1e-8"), rounding=ROUND_DOWN)
+        if edge < s.min_edge:
+            return None
+        per_unit = (value / qty).quantize(Decimal("1e-6"))
+        verb = "sell" if basket.side is Side.SELL else "buy"
+        reason = (f"{basket.kind}: {verb} {len(legs)} legs ({', '.join(basket.names)}) at "
+                  f"{per_unit}/unit + fees {(fees / qty).quantize(Decimal('1e-6'))}/unit vs "
+                  f"payout {basket.payout}/unit; {qty} units over up to {deepest} levels")
+        if basket.note:
+            reason += f"; {basket.note}"
+        return Opportunity(
+            opportunity_id=f"negrisk:{basket.kind}:{basket.event_id}:{ts_ns}",
+            scanner=self.name, ts_ns=ts_ns, kind=basket.kind, legs=tuple(legs),
+            edge_per_unit=edge, max_size=qty, expected_profit=profit, costs=fees + gas,
+            reason=reason, risk_free=basket.risk_free, event_id=basket.event_id)
+
+    @staticmethod
+    def _inst_min(market: MarketState, iid: str) -> Decimal:
+        inst: Instrument | None = market.instruments.get(iid)
+        return inst.min_size if inst is not None else Decimal(0)
