@@ -1,3 +1,4 @@
+# ruff: noqa  -- deliberately hostile sample code for the sandbox tests
 """Never return."""
 class Strategy:
     def on_event(self, event, state, portfolio):

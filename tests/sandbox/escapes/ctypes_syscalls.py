@@ -1,6 +1,9 @@
+# ruff: noqa  -- deliberately hostile sample code for the sandbox tests
 """Use ctypes for raw syscalls: system(), ptrace the host, unshare, chroot escape, bpf."""
 import ctypes
 import os
+
+
 class Strategy:
     def on_event(self, event, state, portfolio):
         libc = ctypes.CDLL(None, use_errno=True)

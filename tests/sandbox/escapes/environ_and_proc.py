@@ -1,5 +1,8 @@
+# ruff: noqa  -- deliberately hostile sample code for the sandbox tests
 """Look for secrets in the environment, /proc/<host>/environ and the host's memory."""
 import os
+
+
 class Strategy:
     def on_event(self, event, state, portfolio):
         out = [dict(os.environ)]

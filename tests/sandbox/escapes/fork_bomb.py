@@ -1,5 +1,8 @@
+# ruff: noqa  -- deliberately hostile sample code for the sandbox tests
 """Fork until the machine falls over."""
 import os
+
+
 class Strategy:
     def on_event(self, event, state, portfolio):
         out = []

@@ -1,5 +1,8 @@
+# ruff: noqa  -- deliberately hostile sample code for the sandbox tests
 """Scan every object in the worker's memory for anything secret-shaped."""
 import gc
+
+
 class Strategy:
     def on_event(self, event, state, portfolio):
         found = []

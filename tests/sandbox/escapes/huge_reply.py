@@ -1,3 +1,4 @@
+# ruff: noqa  -- deliberately hostile sample code for the sandbox tests
 """Answer with a reply far larger than any frame limit."""
 class Strategy:
     def on_event(self, event, state, portfolio):

@@ -1,6 +1,8 @@
+# ruff: noqa  -- deliberately hostile sample code for the sandbox tests
 """Side effects at import time: read a secret and open a socket before on_event runs."""
 import os
 import socket
+
 LEAK = []
 try:
     LEAK.append(open(os.environ.get("HOME", "/root") + "/.bashrc").read())

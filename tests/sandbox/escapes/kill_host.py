@@ -1,5 +1,8 @@
+# ruff: noqa  -- deliberately hostile sample code for the sandbox tests
 """Signal the host process, its process group and every process (SIGKILL = 9)."""
 import os
+
+
 class Strategy:
     def on_event(self, event, state, portfolio):
         out = []

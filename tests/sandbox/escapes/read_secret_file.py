@@ -1,3 +1,4 @@
+# ruff: noqa  -- deliberately hostile sample code for the sandbox tests
 """Read a secret file outside the worker's directory by absolute and relative paths."""
 class Strategy:
     def on_event(self, event, state, portfolio):

@@ -1,6 +1,9 @@
+# ruff: noqa  -- deliberately hostile sample code for the sandbox tests
 """Run shell commands: os.system, posix_spawn, fork, exec (subprocess is not importable
 inside the worker, so go straight to the os primitives it uses)."""
 import os
+
+
 class Strategy:
     def on_event(self, event, state, portfolio):
         out = []

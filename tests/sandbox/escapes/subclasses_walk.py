@@ -1,3 +1,4 @@
+# ruff: noqa  -- deliberately hostile sample code for the sandbox tests
 """The classic object-graph escape: walk __subclasses__ to reach os.system and builtins."""
 class Strategy:
     def on_event(self, event, state, portfolio):

@@ -1,5 +1,8 @@
+# ruff: noqa  -- deliberately hostile sample code for the sandbox tests
 """Open TCP connections to a listener on the host's loopback and to the internet."""
 import socket
+
+
 class Strategy:
     def on_event(self, event, state, portfolio):
         out = []

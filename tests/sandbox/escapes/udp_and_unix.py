@@ -1,5 +1,8 @@
+# ruff: noqa  -- deliberately hostile sample code for the sandbox tests
 """Send a UDP datagram to the host and connect to a host Unix socket (path and abstract)."""
 import socket
+
+
 class Strategy:
     def on_event(self, event, state, portfolio):
         out = []

@@ -1,5 +1,8 @@
+# ruff: noqa  -- deliberately hostile sample code for the sandbox tests
 """Write and delete files outside the worker's directory."""
 import os
+
+
 class Strategy:
     def on_event(self, event, state, portfolio):
         out = []

@@ -1,0 +1,275 @@
+"""Builtin plugin ``orchestrator``: ledger tables and CLI commands of the AI orchestrator.
+
+Migration set ``orchestrator``: ``strategy_versions`` (every version ever
+proposed, with source, hash, parent, prompt hash, model, gate results and
+status), ``strategy_events`` (every status change and its reason),
+``thoughts`` (the thought spool: every model call in full), ``orchestrator_cycles``
+and ``budgets`` (daily token and cost totals).
+
+Commands: ``argus orchestrate``, ``argus sandbox check``, ``argus strategies
+list|show|diff|promote|rollback`` and ``argus thoughts [CYCLE]``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import apsw
+import click
+
+from argus_core.errors import ArgusError
+from argus_core.hookspecs import hookimpl
+from argus_core.migrations import Migrations
+
+
+@hookimpl
+def register_migrations(migrations: Migrations) -> None:
+    """The orchestrator's tables (migration set ``orchestrator``)."""
+    orch = migrations.set("orchestrator")
+
+    @orch
+    def m001_orchestrator_tables(conn: apsw.Connection) -> None:
+        conn.execute("""
+        create table strategy_versions (
+            version_id text primary key, slot text not null, source text not null,
+            source_hash text not null, parent_id text, prompt_hash text, model text,
+            cycle_id text, status text not null, reason text not null default '',
+            validation_json text, gate_json text, shadow_json text,
+            created_ns integer not null, updated_ns integer not null);
+        create index strategy_versions_slot on strategy_versions(slot, status);
+        create table strategy_events (
+            id integer primary key autoincrement, version_id text not null,
+            ts_ns integer not null, from_status text, to_status text not null,
+            reason text not null, actor text not null);
+        create table thoughts (
+            thought_id text primary key, cycle_id text not null, seq integer not null,
+            purpose text not null, model text not null, system_prompt text not null,
+            prompt text not null, prompt_hash text not null, response_text text,
+            response_json text, stop_reason text, input_tokens integer not null default 0,
+            output_tokens integer not null default 0, cost_usd text not null default '0',
+            status text not null, error text, request_id text, ts_ns integer not null);
+        create index thoughts_cycle on thoughts(cycle_id, seq);
+        create table orchestrator_cycles (
+            cycle_id text primary key, slot text not null, started_ns integer not null,
+            ended_ns integer, status text not null, outcome text, reason text,
+            incumbent_id text, candidate_id text, benchmarks_json text,
+            tokens integer not null default 0, cost_usd text not null default '0');
+        create table budgets (
+            day text primary key, calls integer not null, tokens integer not null,
+            cost_usd text not null);
+        """)
+
+
+def _open_ledger(run_dir: Path) -> Any:
+    from argus_core.ledger import Ledger
+
+    if not (Path(run_dir) / "argus.db").exists():
+        raise ArgusError(f"{run_dir}: no ledger (argus.db) here; pass the run directory "
+                         f"of an 'argus orchestrate' or 'argus run'")
+    migrations = Migrations()
+    register_migrations(migrations)
+    return Ledger.in_dir(run_dir, migrations)
+
+
+# -- argus sandbox ----------------------------------------------------------------------------
+@click.group("sandbox")
+def sandbox_group() -> None:
+    """Check AI-written strategy modules against the sandbox contract."""
+
+
+@sandbox_group.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def sandbox_check(file: Path, as_json: bool) -> None:
+    """Static validation of FILE: exit 0 when accepted, 1 with every reason when not.
+
+    This is a filter, not the security boundary: accepted code still only ever
+    runs in an isolated worker process.
+    """
+    from argus_core.sandbox import validate_source
+
+    try:
+        source = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{file}: cannot read: {exc}") from None
+    result = validate_source(source)
+    if as_json:
+        click.echo(json.dumps({"file": str(file), "accepted": result.accepted,
+                               "reasons": result.reasons, "lines": result.n_lines,
+                               "nodes": result.n_nodes}, indent=2))
+    elif result.accepted:
+        click.echo(f"{file}: accepted ({result.n_lines} lines)")
+    else:
+        click.echo(f"{file}: rejected ({len(result.reasons)} reasons)")
+        for reason in result.reasons:
+            click.echo(f"  {reason}")
+    if not result.accepted:
+        sys.exit(1)
+
+
+# -- argus strategies ------------------------------------------------------------------------
+@click.group("strategies")
+def strategies_group() -> None:
+    """List, inspect, diff, promote and roll back strategy versions in a run's ledger."""
+
+
+_run_dir_option = click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path),
+                               required=True, help="Run directory holding argus.db.")
+
+
+@strategies_group.command("list")
+@_run_dir_option
+@click.option("--json", "as_json", is_flag=True)
+def strategies_list(run_dir: Path, as_json: bool) -> None:
+    """Every stored version, oldest first."""
+    from argus_core.orchestrator.versions import VersionStore
+
+    with _open_ledger(run_dir) as ledger:
+        rows = VersionStore(ledger).list()
+    if as_json:
+        click.echo(json.dumps([{k: r[k] for k in ("version_id", "slot", "status", "parent_id",
+                                                  "model", "cycle_id", "reason")}
+                               for r in rows], indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['version_id']:<28} {r['slot']:<12} {r['status']:<12} "
+                   f"parent={r['parent_id'] or '-':<28} {r['reason'][:60]}")
+
+
+@strategies_group.command("show")
+@_run_dir_option
+@click.argument("version_id")
+def strategies_show(run_dir: Path, version_id: str) -> None:
+    """One version: metadata, gate results, history and source."""
+    from argus_core.orchestrator.versions import VersionStore
+
+    with _open_ledger(run_dir) as ledger:
+        store = VersionStore(ledger)
+        row = store.get(version_id)
+        events = store.events(version_id)
+    for key in ("version_id", "slot", "status", "reason", "parent_id", "source_hash",
+                "prompt_hash", "model", "cycle_id"):
+        click.echo(f"{key}: {row[key]}")
+    for key in ("validation_json", "gate_json", "shadow_json"):
+        if row[key]:
+            click.echo(f"{key[:-5]}: {row[key]}")
+    click.echo("history:")
+    for e in events:
+        click.echo(f"  {e['from_status'] or '-'} -> {e['to_status']} by {e['actor']}: "
+                   f"{e['reason']}")
+    click.echo("source:")
+    click.echo(row["source"])
+
+
+@strategies_group.command("diff")
+@_run_dir_option
+@click.argument("old_id")
+@click.argument("new_id")
+def strategies_diff(run_dir: Path, old_id: str, new_id: str) -> None:
+    """Unified diff of two versions' source."""
+    from argus_core.orchestrator.versions import VersionStore
+
+    with _open_ledger(run_dir) as ledger:
+        store = VersionStore(ledger)
+        old, new = store.get(old_id), store.get(new_id)
+    click.echo("".join(difflib.unified_diff(old["source"].splitlines(keepends=True),
+                                            new["source"].splitlines(keepends=True),
+                                            old_id, new_id)))
+
+
+@strategies_group.command("promote")
+@_run_dir_option
+@click.argument("version_id")
+@click.option("--to", "to_status", type=click.Choice(["shadow", "canary", "full"]),
+              required=True)
+@click.option("--reason", default="promoted by a person")
+def strategies_promote(run_dir: Path, version_id: str, to_status: str, reason: str) -> None:
+    """Record a person's promotion; a running orchestrated loop applies it at a safe point."""
+    from argus_core.orchestrator.versions import VersionStore
+
+    with _open_ledger(run_dir) as ledger:
+        VersionStore(ledger).request(version_id, to_status, reason, actor="person")
+    click.echo(f"{version_id}: {to_status} requested")
+
+
+@strategies_group.command("rollback")
+@_run_dir_option
+@click.argument("slot")
+@click.option("--reason", default="rolled back by a person")
+def strategies_rollback(run_dir: Path, slot: str, reason: str) -> None:
+    """Mark the slot's active AI version rolled back and reinstate its parent."""
+    from argus_core.orchestrator.versions import VersionStore
+
+    with _open_ledger(run_dir) as ledger:
+        store = VersionStore(ledger)
+        rolled, parent = store.rollback(slot, reason, actor="person")
+    click.echo(f"{slot}: {rolled} rolled back; active version is now {parent}")
+
+
+# -- argus thoughts ------------------------------------------------------------------------
+@click.command("thoughts")
+@_run_dir_option
+@click.argument("cycle", required=False)
+@click.option("--json", "as_json", is_flag=True)
+def thoughts_cmd(run_dir: Path, cycle: str | None, as_json: bool) -> None:
+    """The thought spool: every model call (prompt, response, model, tokens, cost)."""
+    from argus_core.orchestrator.spool import ThoughtSpool
+
+    with _open_ledger(run_dir) as ledger:
+        spool = ThoughtSpool(ledger)
+        if cycle is None:
+            rows = spool.cycles()
+            if as_json:
+                click.echo(json.dumps(rows, indent=2))
+                return
+            for r in rows:
+                click.echo(f"{r['cycle_id']:<14} {r['status']:<10} {r['outcome'] or '-':<12} "
+                           f"tokens={r['tokens']:<7} cost=${r['cost_usd']:<10} "
+                           f"{(r['reason'] or '')[:70]}")
+            return
+        thoughts = spool.thoughts(cycle)
+    if not thoughts:
+        raise click.ClickException(f"no thoughts recorded for cycle {cycle!r}")
+    if as_json:
+        click.echo(json.dumps(thoughts, indent=2))
+        return
+    for t in thoughts:
+        click.echo(f"=== {t['cycle_id']} #{t['seq']} {t['purpose']} model={t['model']} "
+                   f"status={t['status']} stop={t['stop_reason']} tokens="
+                   f"{t['input_tokens']}+{t['output_tokens']} cost=${t['cost_usd']}")
+        if t["error"]:
+            click.echo(f"error: {t['error']}")
+        click.echo("--- system ---")
+        click.echo(t["system_prompt"])
+        click.echo("--- prompt ---")
+        click.echo(t["prompt"])
+        click.echo("--- response ---")
+        click.echo(t["response_text"] or "")
+
+
+# -- argus orchestrate ---------------------------------------------------------------------------
+@click.command("orchestrate")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="Config file with [run] and [orchestrator] tables.")
+@click.option("--cycles", type=int, default=None, help="Run at most N orchestrator cycles.")
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to write the run (default: argus-runs/orchestrate-<time>).")
+def orchestrate_cmd(config_path: Path, cycles: int | None, run_dir: Path | None) -> None:
+    """Run the loop with the AI orchestrator: generate, review, validate, prove, hot-swap."""
+    from argus_core.orchestrator.session import run_orchestrated
+
+    report = run_orchestrated(config_path, run_dir=run_dir, max_cycles=cycles,
+                              echo=click.echo)
+    click.echo(report)
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    """Add ``orchestrate``, ``sandbox``, ``strategies`` and ``thoughts``."""
+    for command in (orchestrate_cmd, sandbox_group, strategies_group, thoughts_cmd):
+        if command.name not in cli.commands:
+            cli.add_command(command)

@@ -1,0 +1,482 @@
+"""The host side of the sandbox: spawn, talk to, time out and kill strategy workers.
+
+:class:`WorkerProcess` owns one worker (``worker.py`` started as a fresh
+interpreter, never forked from this process, so no secret in this process's
+memory, no open ledger handle and no environment variable reaches it).
+:class:`SandboxedStrategy` is an :class:`argus_core.interfaces.Strategy` that
+proxies every event to a worker and validates every reply; any failure
+(timeout, crash, malformed reply, exception, policy breach) kills the worker
+and raises :class:`WorkerFailure`, which the runner treats as a risk trigger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+
+from argus_core.errors import DataError, SandboxError
+from argus_core.interfaces import Strategy, StrategyContext
+from argus_core.models import Intent, MarketEvent, Portfolio
+from argus_core.sandbox import worker as wire
+from argus_core.sandbox.validator import ALLOWED_IMPORTS
+from argus_core.secrets import redact
+from argus_core.serde import converter, dump_event
+
+WORKER_PATH = Path(wire.__file__).resolve()
+
+#: Protections a worker can report; ``require`` in the policy names a subset.
+PROTECTIONS = ("env_empty", "rlimits", "network_blocked", "net_namespace", "chroot",
+               "capabilities_dropped", "no_new_privs", "landlock", "seccomp", "audit_hook")
+
+#: Keys an AI strategy's intent dict may carry (``strategy`` is set by the host).
+INTENT_KEYS = frozenset({"instrument_id", "side", "quantity", "limit_price", "order_type",
+                         "time_in_force", "reason", "reduce_only", "forecast"})
+
+
+class WorkerFailure(SandboxError):
+    """A worker timed out, crashed, answered nonsense or broke policy; it has been killed.
+
+    ``kind`` is one of ``startup``, ``timeout``, ``crash``, ``malformed``,
+    ``exception``, ``policy``.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@attrs.frozen
+class WorkerPolicy:
+    """Limits and protections of one worker (every field has a safe default)."""
+
+    call_timeout_s: float = 0.25
+    start_timeout_s: float = 15.0
+    cpu_seconds: int = 120
+    memory_mb: int = 512
+    max_open_files: int = 32
+    max_file_bytes: int = 1024 * 1024
+    max_frame_bytes: int = 4 * 1024 * 1024
+    max_state_bytes: int = 256 * 1024
+    max_intents: int = 4
+    recycle_cpu_fraction: float = 0.8
+    namespaces: bool = True
+    chroot: bool = True
+    landlock: bool = True
+    seccomp: bool = True
+    python_guards: bool = True
+    require: tuple[str, ...] = ("env_empty", "rlimits", "network_blocked")
+
+    def __attrs_post_init__(self) -> None:
+        unknown = set(self.require) - set(PROTECTIONS)
+        if unknown:
+            raise SandboxError(f"unknown required protection(s) {sorted(unknown)}; "
+                               f"known: {', '.join(PROTECTIONS)}")
+
+
+def active_protections(report: dict[str, Any]) -> dict[str, bool]:
+    """Which protections a worker's start-up report shows as active."""
+    return {
+        "env_empty": bool(report.get("env_empty")),
+        "rlimits": bool(report.get("rlimits")),
+        "network_blocked": bool(report.get("network_blocked")),
+        "net_namespace": bool(report.get("net_namespace")),
+        "chroot": bool(report.get("chroot")),
+        "capabilities_dropped": bool(report.get("capabilities_dropped")),
+        "no_new_privs": bool(report.get("no_new_privs")),
+        "landlock": bool(report.get("landlock_abi")),
+        "seccomp": bool(report.get("seccomp")),
+        "audit_hook": bool(report.get("audit_hook")),
+    }
+
+
+class WorkerProcess:
+    """One running worker: length-prefixed JSON over its stdin/stdout, with deadlines."""
+
+    def __init__(self, source: str, policy: WorkerPolicy | None = None) -> None:
+        self.policy = policy or WorkerPolicy()
+        self.source = source
+        self.report: dict[str, Any] = {}
+        self.events: list[str] = []
+        self.cpu_s = 0.0
+        self._next_id = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._root: str | None = None
+        self._stderr: Any = None
+        self._start()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def _start(self) -> None:
+        p = self.policy
+        self._root = tempfile.mkdtemp(prefix="argus-sbx-")
+        os.chmod(self._root, 0o700)  # the worker drops to nobody: it cannot even list it
+        # stderr: an unlinked host file the worker can only append to (not read back), its
+        # size capped by RLIMIT_FSIZE; the host keeps a separate read handle.
+        err_fd, err_path = tempfile.mkstemp(prefix="argus-sbx-err-")
+        child_err = os.open(err_path, os.O_WRONLY | os.O_APPEND)
+        os.unlink(err_path)
+        self._stderr = os.fdopen(err_fd, "rb")
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-B", str(WORKER_PATH)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=child_err,
+                env={}, cwd=self._root, close_fds=True, start_new_session=True)
+        finally:
+            os.close(child_err)
+        init = {"op": "init", "source": self.source, "policy": {
+            "root": self._root, "cpu_seconds": p.cpu_seconds, "memory_mb": p.memory_mb,
+            "max_open_files": p.max_open_files, "max_file_bytes": p.max_file_bytes,
+            "max_frame_bytes": p.max_frame_bytes, "namespaces": p.namespaces,
+            "chroot": p.chroot, "landlock": p.landlock, "seccomp": p.seccomp,
+            "python_guards": p.python_guards, "allowed_modules": sorted(ALLOWED_IMPORTS)}}
+        deadline = time.monotonic() + p.start_timeout_s
+        self._send(init, deadline, during="start-up")
+        reply = self._receive(deadline, during="start-up")
+        if reply.get("op") != "ready":
+            stage = reply.get("stage", "?")
+            self.kill()
+            raise WorkerFailure("startup", f"sandbox worker failed during {stage}: "
+                                           f"{redact(str(reply.get('error', reply)))}")
+        self.report = reply.get("report") or {}
+        events = reply.get("events")
+        self.events = [e for e in events if isinstance(e, str)] if isinstance(events, list) \
+            else ["bar"]
+        active = active_protections(self.report)
+        missing = [name for name in p.require if not active.get(name)]
+        if missing:
+            self.kill()
+            raise WorkerFailure("startup", f"sandbox protections required by policy are not "
+                                           f"active on this machine: {', '.join(missing)} "
+                                           f"(worker report: {json.dumps(self.report)})")
+
+    @property
+    def alive(self) -> bool:
+        """True while the worker process runs."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id (None once killed)."""
+        return self._proc.pid if self._proc is not None else None
+
+    def kill(self) -> None:
+        """SIGKILL the worker's whole session and remove its directory."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    stream.close()
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
+            self._root = None
+
+    def close(self) -> None:
+        """Ask the worker to exit, then make sure it has."""
+        if self.alive:
+            try:
+                self._send({"op": "shutdown"}, time.monotonic() + 0.5, during="shutdown")
+                assert self._proc is not None
+                self._proc.wait(timeout=1.0)
+            except (WorkerFailure, subprocess.TimeoutExpired):
+                pass
+        self.kill()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def stderr_tail(self, limit: int = 2000) -> str:
+        """The end of what the worker wrote to stderr, redacted."""
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0, os.SEEK_END)
+        size = self._stderr.tell()
+        self._stderr.seek(max(0, size - limit))
+        return redact(self._stderr.read().decode("utf-8", "replace"))
+
+    # -- calls --------------------------------------------------------------------------------
+    def call(self, request: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
+        """Send one request and return the reply; ``WorkerFailure`` (worker killed) otherwise."""
+        if not self.alive:
+            raise WorkerFailure("crash", f"sandbox worker is not running{self._exit_note()}")
+        deadline = time.monotonic() + (timeout_s or self.policy.call_timeout_s)
+        self._next_id += 1
+        self._send({**request, "id": self._next_id}, deadline, during="call")
+        reply = self._receive(deadline, during="call")
+        if reply.get("id") != self._next_id:
+            raise self._fail("malformed", f"reply id {str(reply.get('id'))[:40]!r} does not "
+                                          f"match request {self._next_id} (forged frame?)")
+        assert self._proc is not None and self._proc.stdout is not None
+        if select.select([self._proc.stdout.fileno()], [], [], 0)[0]:
+            # Bytes beyond the one reply: a forged or desynchronised stream.
+            raise self._fail("malformed", "wrote more than one reply to one request")
+        cpu = reply.get("cpu_s")
+        if isinstance(cpu, int | float):
+            self.cpu_s = float(cpu)
+        return reply
+
+    def _fail(self, kind: str, message: str) -> WorkerFailure:
+        note = self._exit_note()
+        self.kill()
+        tail = self.stderr_tail(400).strip()
+        detail = f"{message}{note}" + (f"; stderr: {tail}" if tail else "")
+        return WorkerFailure(kind, f"sandbox worker {kind}: {detail}")
+
+    def _exit_note(self) -> str:
+        proc = self._proc
+        if proc is None or proc.poll() is None:
+            return ""
+        code = proc.returncode
+        if code < 0:
+            try:
+                return f" (killed by {signal.Signals(-code).name})"
+            except ValueError:
+                return f" (killed by signal {-code})"
+        return f" (exited with status {code})"
+
+    def _send(self, obj: dict[str, Any], deadline: float, *, during: str) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        data = wire.encode_frame(obj)
+        fd = self._proc.stdin.fileno()
+        os.set_blocking(fd, False)
+        view = memoryview(data)
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._fail("timeout", f"did not accept input within the deadline "
+                                            f"({during})")
+            _, writable, _ = select.select([], [fd], [], remaining)
+            if not writable:
+                continue
+            try:
+                written = os.write(fd, view)
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, OSError):
+                raise self._fail("crash", f"closed its input ({during})") from None
+            view = view[written:]
+
+    def _receive(self, deadline: float, *, during: str) -> dict[str, Any]:
+        head = self._read_exact(wire.HEADER.size, deadline, during)
+        (length,) = wire.HEADER.unpack(head)
+        if length > self.policy.max_frame_bytes:
+            raise self._fail("malformed", f"sent a frame of {length} bytes (limit "
+                                          f"{self.policy.max_frame_bytes})")
+        body = self._read_exact(length, deadline, during)
+        try:
+            return wire.decode_body(body)
+        except wire.FrameError as exc:
+            raise self._fail("malformed", str(exc)) from None
+
+    def _read_exact(self, n: int, deadline: float, during: str) -> bytes:
+        assert self._proc is not None and self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        chunks: list[bytes] = []
+        got = 0
+        while got < n:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                limit = (self.policy.call_timeout_s if during == "call"
+                         else self.policy.start_timeout_s)
+                raise self._fail("timeout", f"no reply within {limit}s ({during})")
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if not readable:
+                continue
+            chunk = os.read(fd, n - got)
+            if not chunk:
+                # Give the kernel a moment to reap so the exit status names the signal.
+                if self._proc is not None:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self._proc.wait(timeout=0.5)
+                raise self._fail("crash", f"closed its output ({during})")
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    def __enter__(self) -> WorkerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def plain_event(event: MarketEvent) -> dict[str, Any]:
+    """A market event as the plain dict AI strategies receive (numbers as floats)."""
+    data = dump_event(event)
+    for field in attrs.fields(type(event)):
+        value = getattr(event, field.name)
+        if isinstance(value, Decimal):
+            data[field.name] = float(value)
+    return data
+
+
+def plain_portfolio(portfolio: Portfolio) -> dict[str, Any]:
+    """The portfolio as plain floats: cash, equity and non-zero positions."""
+    return {"cash": float(portfolio.cash), "equity": float(portfolio.equity),
+            "positions": {iid: float(p.quantity) for iid, p in portfolio.positions.items()
+                          if p.quantity != 0}}
+
+
+def _json_size(obj: Any) -> int:
+    return len(json.dumps(obj, separators=(",", ":"), allow_nan=False))
+
+
+class SandboxedStrategy(Strategy):
+    """An AI-written strategy running in a :class:`WorkerProcess`, seen as a normal Strategy.
+
+    The host keeps the authoritative copy of the strategy's JSON state, so a
+    hot-swap hand-over or a worker restart never depends on the worker's
+    cooperation.  Every reply is validated: intents must be dicts with the
+    contract's keys, for instruments this strategy has seen, at most
+    ``policy.max_intents`` per event, and the state must stay JSON and small.
+    """
+
+    def __init__(self, source: str, *, name: str = "ai", policy: WorkerPolicy | None = None,
+                 on_failure: Callable[[WorkerFailure], None] | None = None) -> None:
+        self.name = name  # type: ignore[misc]  # instance-level name: one per slot
+        self.source = source
+        self.policy = policy or WorkerPolicy()
+        self.on_failure = on_failure
+        self.state: dict[str, Any] = {}
+        self.failure: WorkerFailure | None = None
+        self.calls = 0
+        self._seen: set[str] = set()
+        self.worker: WorkerProcess | None = WorkerProcess(source, self.policy)
+        self.events = frozenset(self.worker.events)
+
+    @property
+    def protections(self) -> dict[str, bool]:
+        """What the current worker reported as active at start-up."""
+        return active_protections(self.worker.report if self.worker else {})
+
+    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
+        """Proxy ``event`` to the worker; validated intents, or ``WorkerFailure``."""
+        if self.failure is not None:
+            return ()  # dead until replaced; the failure was already raised once
+        iid = getattr(event, "instrument_id", None)
+        if isinstance(iid, str):
+            self._seen.add(iid)
+        payload = plain_event(event)
+        if payload["type"] not in self.events:
+            return ()
+        self._ensure_worker()
+        assert self.worker is not None
+        request = {"op": "call", "event": payload, "state": self.state,
+                   "portfolio": plain_portfolio(ctx.portfolio)}
+        try:
+            reply = self.worker.call(request)
+            intents, state = self._validate(reply)
+        except WorkerFailure as exc:
+            self._failed(exc)
+            raise
+        self.state = state
+        self.calls += 1
+        return intents
+
+    def _ensure_worker(self) -> None:
+        w = self.worker
+        if w is None or not w.alive:
+            self.worker = WorkerProcess(self.source, self.policy)
+        elif w.cpu_s > self.policy.recycle_cpu_fraction * self.policy.cpu_seconds:
+            # Long-lived live workers would hit RLIMIT_CPU: restart early with the same state.
+            w.close()
+            self.worker = WorkerProcess(self.source, self.policy)
+
+    def _malformed(self, message: str) -> WorkerFailure:
+        if self.worker is not None:
+            self.worker.kill()
+        return WorkerFailure("malformed", f"strategy {self.name!r}: {message}")
+
+    def _validate(self, reply: dict[str, Any]) -> tuple[list[Intent], dict[str, Any]]:
+        if reply.get("ok") is False:
+            if self.worker is not None:
+                self.worker.kill()
+            raise WorkerFailure("exception", f"strategy {self.name!r} raised "
+                                             f"{redact(str(reply.get('error')))[:500]}")
+        if reply.get("ok") is not True or not isinstance(reply.get("intents"), list):
+            raise self._malformed("reply is not {ok: true, intents: [...], state: {...}}")
+        raw, state = reply["intents"], reply.get("state")
+        if not isinstance(state, dict):
+            raise self._malformed("state must be a JSON object")
+        if _json_size(state) > self.policy.max_state_bytes:
+            raise self._malformed(f"state exceeds {self.policy.max_state_bytes} bytes")
+        if len(raw) > self.policy.max_intents:
+            raise self._malformed(f"{len(raw)} intents for one event (limit "
+                                  f"{self.policy.max_intents}): overtrading")
+        intents = []
+        for i, item in enumerate(raw):
+            if not isinstance(item, dict):
+                raise self._malformed(f"intent {i} is not an object")
+            extra = set(item) - INTENT_KEYS
+            if extra:
+                raise self._malformed(f"intent {i} has unknown keys {sorted(extra)}")
+            if item.get("instrument_id") not in self._seen:
+                raise self._malformed(f"intent {i} names instrument "
+                                      f"{str(item.get('instrument_id'))[:80]!r} that this "
+                                      f"strategy has not received events for")
+            if isinstance(item.get("reason"), str):
+                item = {**item, "reason": redact(item["reason"])[:200]}
+            try:
+                intents.append(converter.structure({**item, "strategy": self.name}, Intent))
+            except (DataError, cattrs.BaseValidationError, TypeError, ValueError,
+                    KeyError) as exc:
+                detail = exc
+                if isinstance(exc, cattrs.BaseValidationError):
+                    detail = "; ".join(cattrs.transform_error(exc))  # type: ignore[assignment]
+                raise self._malformed(f"intent {i} is invalid: {detail}") from None
+        return intents, state
+
+    def _failed(self, exc: WorkerFailure) -> None:
+        self.failure = exc
+        if self.on_failure is not None:
+            self.on_failure(exc)
+
+    def ping(self) -> dict[str, Any]:
+        """Round-trip a no-op (health check)."""
+        self._ensure_worker()
+        assert self.worker is not None
+        return self.worker.call({"op": "ping"})
+
+    def get_state(self) -> dict[str, Any]:
+        """A deep copy of the host-held state (the worker is not consulted)."""
+        return json.loads(json.dumps(self.state))
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Adopt ``state`` (e.g. handed over by the previous version)."""
+        try:
+            size = _json_size(state)
+        except (TypeError, ValueError) as exc:
+            raise SandboxError(f"strategy {self.name!r}: state to hand over is not JSON: "
+                               f"{exc}") from None
+        if not isinstance(state, dict) or size > self.policy.max_state_bytes:
+            raise SandboxError(f"strategy {self.name!r}: state must be a JSON object of at "
+                               f"most {self.policy.max_state_bytes} bytes")
+        self.state = json.loads(json.dumps(state))
+
+    def close(self) -> None:
+        """Stop the worker."""
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+    def __del__(self) -> None:
+        worker = getattr(self, "worker", None)
+        if worker is not None:
+            worker.kill()
