@@ -25,7 +25,7 @@ taker fees and gas.
 from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
-from operator import methodcaller
+from operator import attrgetter, methodcaller
 from typing import ClassVar
 
 import attrs
@@ -41,6 +41,7 @@ LOT = Decimal("0.01")
 _EMPTY = np.empty((0, 2), dtype=np.float64)
 _ASKS = methodcaller("ask_levels")
 _BIDS = methodcaller("bid_levels")
+_LIVE = attrgetter("live")
 
 
 @attrs.frozen
@@ -124,26 +125,41 @@ class _Packed:
         self.views: list[np.ndarray | None] = [None] * n
         self.ask_rows = [i for i, k in enumerate(keys) if k[1] is Side.SELL]
         self.bid_rows = [i for i, k in enumerate(keys) if k[1] is Side.BUY]
+        self._ask_ids = np.zeros(len(self.ask_rows), dtype=np.int64)
+        self._bid_ids = np.zeros(len(self.bid_rows), dtype=np.int64)
+        self._missing = list(range(n))
 
     def refresh(self, market: MarketState) -> np.ndarray:
-        """Repack changed rows; returns the per-row usable (tradeable) mask."""
+        """Repack changed rows; returns the per-row usable (tradeable) mask.
+
+        Change detection compares the identity of each book's cached level
+        view: ``L2Book`` builds a new array after any change and returns the
+        same object otherwise.  We keep every packed view referenced, so an
+        ``id`` cannot be recycled while we compare against it.
+        """
         books = self.books
-        missing = [i for i, b in enumerate(books) if b is None]
-        if missing:
+        if self._missing:
             get = market.books.get
-            for i in missing:
+            for i in self._missing:
                 books[i] = get(self.keys[i][0])
-        for rows, getter in ((self.ask_rows, _ASKS), (self.bid_rows, _BIDS)):
+            self._missing = [i for i in self._missing if books[i] is None]
+        present = not self._missing
+        for rows, getter, view_ids in ((self.ask_rows, _ASKS, self._ask_ids),
+                                       (self.bid_rows, _BIDS, self._bid_ids)):
             if not rows:
                 continue
-            objs = [books[i] for i in rows] if len(rows) != len(books) else books
-            views = [getter(b) if b is not None else _EMPTY for b in objs]
-            cached = [self.views[i] for i in rows] if len(rows) != len(books) else self.views
-            for j, (v, c) in enumerate(zip(views, cached, strict=True)):
-                if v is not c:
-                    self._pack(rows[j], v)
-        live = np.fromiter((b is not None and b.live for b in books), dtype=np.bool_,
-                           count=len(books))
+            objs = books if len(rows) == len(books) else [books[i] for i in rows]
+            views = (list(map(getter, objs)) if present
+                     else [getter(b) if b is not None else _EMPTY for b in objs])
+            ids = np.fromiter(map(id, views), dtype=np.int64, count=len(views))
+            for j in np.flatnonzero(ids != view_ids).tolist():
+                self._pack(rows[j], views[j])
+            view_ids[:] = ids
+        if present:
+            live = np.fromiter(map(_LIVE, books), dtype=np.bool_, count=len(books))
+        else:
+            live = np.fromiter((b is not None and b.live for b in books), dtype=np.bool_,
+                               count=len(books))
         if market.stale_after_ns:
             ts = np.fromiter((b.ts_ns if b is not None else 0 for b in books), dtype=np.int64,
                              count=len(books))
@@ -211,6 +227,7 @@ class NegRiskScanner(Scanner):
         self._large: list[Event] = []
         self._fee_of: dict[str, tuple[float, float]] = {}
         self._fee_dec: dict[str, tuple[Decimal, Decimal]] = {}
+        self._dec: dict[float, Decimal] = {}  # price float -> exact Decimal (tick grid repeats)
 
     # --- structure ------------------------------------------------------------------------
 
@@ -332,12 +349,18 @@ class NegRiskScanner(Scanner):
             need = qty
             limit = Decimal(0)
             level = 0
+            prices = packed.prices[row].tolist()
+            sizes = packed.sizes[row].tolist()
+            dec = self._dec
             while need > 0 and level < packed.nlev[row]:
-                price = Decimal(repr(float(packed.prices[row, level])))
-                avail = Decimal(repr(float(packed.sizes[row, level])))
+                price = dec.get(prices[level])
+                if price is None:
+                    price = dec[prices[level]] = Decimal(repr(prices[level]))
+                avail = Decimal(repr(sizes[level]))
                 take = min(need, avail)
                 value += price * take
-                fees += fee_per_share(price, rate, exp) * take
+                if rate:
+                    fees += fee_per_share(price, rate, exp) * take
                 need -= take
                 limit = price
                 level += 1
