@@ -1,0 +1,210 @@
+"""The ``heston`` pricer that strategies get from ``ctx.pricer("heston")``."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+
+from argus_core.interfaces import Pricer
+from argus_gpu_heston.analytic import heston_price
+from argus_gpu_heston.backends import BACKENDS, get_backend
+from argus_gpu_heston.errors import HestonParameterError
+from argus_gpu_heston.mc_common import DTYPES, SCHEMES, combine_sums, make_spec
+from argus_gpu_heston.params import HestonParams, OptionLeg, check_contract, check_kind
+
+DEFAULT_QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
+
+
+def _one_of(*choices: str) -> Any:
+    return attrs.validators.in_(choices)
+
+
+@attrs.frozen
+class HestonSettings:
+    """``[plugins.heston]``: defaults of the Monte Carlo engine.
+
+    backend: auto | cuda | opencl | cpu (auto: CUDA, then an OpenCL GPU, then CPU).
+    dtype: float64 | float32 (float32 is about twice as fast on GPUs).
+    paths: default number of paths (rounded up to an even number: paths come in pairs).
+    steps: default number of time steps; unset = ceil(steps_per_year * t), at least min_steps.
+    steps_per_year / min_steps: see steps (252 = daily monitoring for touch probabilities).
+    scheme: qe (Andersen's quadratic-exponential, martingale-corrected) | euler (full truncation).
+    seed: Philox seed; the same seed gives the same paths on every backend.
+    antithetic / control_variate: variance reduction switches.
+    """
+
+    backend: str = attrs.field(default="auto", validator=_one_of(*BACKENDS))
+    dtype: str = attrs.field(default="float64", validator=_one_of(*DTYPES))
+    paths: int = attrs.field(default=100_000, validator=attrs.validators.ge(2))
+    steps: int | None = attrs.field(default=None)
+    steps_per_year: int = attrs.field(default=252, validator=attrs.validators.ge(1))
+    min_steps: int = attrs.field(default=8, validator=attrs.validators.ge(1))
+    scheme: str = attrs.field(default="qe", validator=_one_of(*SCHEMES))
+    seed: int = attrs.field(default=0, validator=[attrs.validators.ge(0),
+                                                 attrs.validators.lt(2 ** 64)])
+    antithetic: bool = True
+    control_variate: bool = True
+
+    @steps.validator
+    def _check_steps(self, attribute: Any, value: int | None) -> None:
+        if value is not None and value < 1:
+            raise ValueError(f"steps must be >= 1 or unset, got {value}")
+
+    def steps_for(self, t: float) -> int:
+        """Default step count for maturity ``t`` (years)."""
+        if self.steps is not None:
+            return self.steps
+        return max(self.min_steps, math.ceil(self.steps_per_year * t - 1e-9))
+
+
+@attrs.frozen
+class PriceResult:
+    """A European price: stderr is 0 and paths/steps are 0 for the analytic method."""
+
+    price: float
+    stderr: float
+    method: str
+    backend: str
+    paths: int
+    steps: int
+    elapsed_ms: float
+
+
+@attrs.frozen
+class PopResult:
+    """Probability-of-profit statistics of a position held to expiry.
+
+    P&L per unit of underlying = premium + sum(quantity * payoff(S_T)).  p_max_loss is
+    NaN when the loss is unbounded (net short calls); p_touch_short is NaN without a
+    short leg; touching is checked at every simulation step (discrete monitoring).
+    """
+
+    p_profit: float
+    expected_pnl: float
+    p_max_loss: float
+    p_touch_short: float
+    pnl_quantiles: dict[float, float]
+    backend: str
+    paths: int
+
+
+def _position_extremes(legs: Sequence[OptionLeg], premium: float) -> float:
+    """Worst P&L of the piecewise-linear expiry payoff (-inf when unbounded below)."""
+    call_slope = sum(leg.quantity for leg in legs if leg.kind == "call")
+    if call_slope < -1e-12:
+        return -math.inf
+    nodes = np.array([0.0, *sorted({leg.strike for leg in legs})])
+    pnl = premium + sum(leg.payoff(nodes) for leg in legs)
+    return float(np.min(pnl))
+
+
+class HestonPricer(Pricer):
+    """Heston analytic prices, Monte Carlo prices and probability of profit.
+
+    ``settings`` is the validated ``[plugins.heston]`` table (or None for defaults).
+    Every method takes the backend, seed, paths and steps explicitly too.
+    """
+
+    name: ClassVar[str] = "heston"
+
+    def __init__(self, settings: HestonSettings | None = None) -> None:
+        self.settings = settings or HestonSettings()
+
+    # -- description ---------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """Methods, schemes and the backends that can run here."""
+        from argus_gpu_heston.backends import available_backends
+
+        return {
+            "name": self.name,
+            "methods": ["analytic", "mc"],
+            "schemes": sorted(SCHEMES),
+            "dtypes": sorted(DTYPES),
+            "capabilities": ["price", "pop", "calibrate"],
+            "backends": available_backends(),
+            "default_backend": get_backend(self.settings.backend).name,
+            "settings": attrs.asdict(self.settings),
+        }
+
+    # -- helpers -------------------------------------------------------------------
+    def _sim(self, params: HestonParams, t: float, mu: float, paths: int | None,
+             steps: int | None, scheme: str | None, dtype: str | None, seed: int | None) -> Any:
+        s = self.settings
+        return make_spec(params, t, mu, s.paths if paths is None else paths,
+                         s.steps_for(t) if steps is None else steps, scheme or s.scheme,
+                         dtype or s.dtype, s.seed if seed is None else seed, s.antithetic)
+
+    # -- pricing -------------------------------------------------------------------
+    def price(self, kind: str, s0: float, strike: float, t: float, r: float, q: float,
+              params: HestonParams, method: str = "analytic", scheme: str | None = None,
+              paths: int | None = None, steps: int | None = None, backend: str | None = None,
+              seed: int | None = None, dtype: str | None = None) -> PriceResult:
+        """European call or put price, analytic (exact) or by Monte Carlo (with stderr)."""
+        start = time.perf_counter()
+        kind = check_kind(kind)
+        check_contract(s0, t, r, q)
+        if not isinstance(params, HestonParams):
+            raise HestonParameterError(f"params must be a HestonParams, got {type(params).__name__}")
+        if not (isinstance(strike, (int, float)) and math.isfinite(strike) and strike > 0):
+            raise HestonParameterError(f"strike must be a finite number > 0, got {strike!r}")
+        if method == "analytic":
+            value = float(heston_price(kind, s0, strike, t, r, q, params))
+            return PriceResult(value, 0.0, "analytic", "numpy", 0, 0,
+                               (time.perf_counter() - start) * 1e3)
+        if method != "mc":
+            raise HestonParameterError(f"method must be 'analytic' or 'mc', got {method!r}")
+        spec = self._sim(params, t, r - q, paths, steps, scheme, dtype, seed)
+        be = get_backend(backend or self.settings.backend)
+        sums = be.price_sums(spec, s0, strike, math.exp(-r * t), (r - q) * t, kind == "call")
+        est = combine_sums(sums, spec.n_pairs, self.settings.control_variate)
+        return PriceResult(est.value, est.stderr, f"mc-{scheme or self.settings.scheme}",
+                           be.name, spec.n_paths, spec.n_steps,
+                           (time.perf_counter() - start) * 1e3)
+
+    # -- probability of profit --------------------------------------------------------
+    def pop(self, legs: Sequence[OptionLeg], s0: float, t: float, r: float, q: float,
+            params: HestonParams, premium: float, drift: float | None = None,
+            paths: int | None = None, steps: int | None = None, seed: int | None = None,
+            scheme: str | None = None, backend: str | None = None, dtype: str | None = None,
+            quantiles: Sequence[float] = DEFAULT_QUANTILES) -> PopResult:
+        """Probability of profit of ``legs`` held to expiry, risk-neutral or under ``drift``.
+
+        ``premium`` is the net credit received (positive for credit spreads); ``drift``
+        replaces r - q as the expected growth rate of the underlying (None = risk-neutral).
+        """
+        check_contract(s0, t, r, q)
+        legs = list(legs)
+        if not legs or not all(isinstance(leg, OptionLeg) for leg in legs):
+            raise HestonParameterError("pop needs a non-empty list of OptionLeg")
+        if not math.isfinite(premium):
+            raise HestonParameterError(f"premium must be finite, got {premium!r}")
+        if drift is not None and not math.isfinite(drift):
+            raise HestonParameterError(f"drift must be finite or None, got {drift!r}")
+        mu = r - q if drift is None else float(drift)
+        spec = self._sim(params, t, mu, paths, steps, scheme, dtype, seed)
+        be = get_backend(backend or self.settings.backend)
+        s_end, s_min, s_max = (np.asarray(a, dtype=np.float64) for a in be.paths(spec, s0))
+        pnl = premium + sum(leg.payoff(s_end) for leg in legs)
+        worst = _position_extremes(legs, premium)
+        if math.isfinite(worst):
+            p_max_loss = float(np.mean(pnl <= worst + 1e-9 * (1.0 + abs(worst))))
+        else:
+            p_max_loss = math.nan
+        shorts = [leg for leg in legs if leg.quantity < 0]
+        if shorts:
+            k = min(shorts, key=lambda leg: abs(leg.strike - s0)).strike
+            touched = s_min <= k if k <= s0 else s_max >= k
+            p_touch = float(np.mean(touched))
+        else:
+            p_touch = math.nan
+        qs = [float(x) for x in quantiles]
+        qv = np.quantile(pnl, qs) if qs else []
+        return PopResult(p_profit=float(np.mean(pnl > 0)), expected_pnl=float(np.mean(pnl)),
+                         p_max_loss=p_max_loss, p_touch_short=p_touch,
+                         pnl_quantiles={q_: float(v) for q_, v in zip(qs, qv, strict=True)},
+                         backend=be.name, paths=spec.n_paths)
