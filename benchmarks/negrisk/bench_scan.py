@@ -16,11 +16,11 @@ import platform
 import time
 
 import numpy as np
+from argus_scanner_negrisk.reference import reference_scan
+from argus_scanner_negrisk.scanner import NegRiskScanner
 
 from argus_core.market_state import MarketState
 from argus_core.models import Event, Instrument, OrderBook, Outcome
-from argus_scanner_negrisk.reference import reference_scan
-from argus_scanner_negrisk.scanner import NegRiskScanner
 
 
 def synthetic_market(n_events: int, levels: int, seed: int = 0) -> MarketState:
