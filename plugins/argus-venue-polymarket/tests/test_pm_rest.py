@@ -6,13 +6,13 @@ import copy
 from typing import Any
 
 import pytest
+from argus_venue_polymarket.config import PolymarketSettings
+from argus_venue_polymarket.testing import make_book, tokens_of
+from argus_venue_polymarket.venue import PolymarketVenue
 
 from argus_core.errors import VenueError
 from argus_core.market_state import MarketState
 from argus_core.models import BookStatus, Event, OrderBook
-from argus_venue_polymarket.config import PolymarketSettings
-from argus_venue_polymarket.testing import make_book, tokens_of
-from argus_venue_polymarket.venue import PolymarketVenue
 
 
 def _settings(url: str, **kw: Any) -> PolymarketSettings:
