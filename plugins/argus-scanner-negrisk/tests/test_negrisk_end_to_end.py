@@ -11,9 +11,10 @@ import pytest
 
 pm = pytest.importorskip("argus_venue_polymarket")
 
+from argus_venue_polymarket.replay_server import SnapshotServer  # noqa: E402
+
 from argus_core.config import parse_config  # noqa: E402
 from argus_core.scan import snapshot_and_scan  # noqa: E402
-from argus_venue_polymarket.replay_server import SnapshotServer  # noqa: E402
 
 SNAPSHOT = Path(__file__).parents[3] / "examples" / "polymarket" / "snapshot"
 
