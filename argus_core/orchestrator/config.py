@@ -1,0 +1,132 @@
+"""``[orchestrator]``: validated settings of the AI orchestrator."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from argus_core.config import Config, structure
+from argus_core.errors import ConfigError
+from argus_core.sandbox import PROTECTIONS, WorkerPolicy
+from argus_core.secrets import Secret
+
+#: Default prices in USD per million tokens (input, output) by model-name prefix.  They
+#: are configuration, not truth: override ``[orchestrator.prices]`` when they change.
+DEFAULT_PRICES: dict[str, tuple[Decimal, Decimal]] = {
+    "claude-opus": (Decimal("15"), Decimal("75")),
+    "claude-sonnet": (Decimal("3"), Decimal("15")),
+    "claude-haiku": (Decimal("1"), Decimal("5")),
+    "claude-3-5-haiku": (Decimal("0.8"), Decimal("4")),
+}
+#: Charged for a model no price prefix matches (deliberately the most expensive).
+FALLBACK_PRICE = (Decimal("15"), Decimal("75"))
+
+
+def _transport(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    if value != "live" and not value.startswith("recorded:"):
+        raise ValueError(f"transport must be 'live' or 'recorded:PATH', got {value!r}")
+
+
+@attrs.frozen
+class BudgetSettings:
+    """Token and cost ceilings; a call that could exceed one is not made."""
+
+    cycle_max_tokens: int = 60_000
+    cycle_max_cost_usd: Decimal = Decimal("1.00")
+    day_max_tokens: int = 500_000
+    day_max_cost_usd: Decimal = Decimal("10.00")
+
+
+@attrs.frozen
+class LadderSettings:
+    """Promotion ladder and rollback triggers."""
+
+    shadow_events: int = attrs.field(default=300, validator=attrs.validators.ge(1))
+    canary_events: int = attrs.field(default=300, validator=attrs.validators.ge(1))
+    canary_notional: Decimal = Decimal("2000")
+    shadow_fee_bps: Decimal = Decimal("40")
+    shadow_tolerance: Decimal = Decimal("0")  # candidate shadow P&L >= incumbent's - this
+    rollback_drawdown_fraction: Decimal = Decimal("0.05")
+    rollback_consecutive_losses: int = 6
+
+
+@attrs.frozen
+class SandboxSettings:
+    """The worker policy for AI-written strategies."""
+
+    call_timeout_s: float = 0.25
+    memory_mb: int = 512
+    cpu_seconds: int = 120
+    max_intents: int = 4
+    require: list[str] = attrs.Factory(lambda: ["env_empty", "rlimits", "network_blocked"])
+
+    def __attrs_post_init__(self) -> None:
+        unknown = set(self.require) - set(PROTECTIONS)
+        if unknown:
+            raise ValueError(f"unknown protection(s) {sorted(unknown)}; known: "
+                             f"{', '.join(PROTECTIONS)}")
+
+    def policy(self) -> WorkerPolicy:
+        """The :class:`WorkerPolicy` these settings describe."""
+        return WorkerPolicy(call_timeout_s=self.call_timeout_s, memory_mb=self.memory_mb,
+                            cpu_seconds=self.cpu_seconds, max_intents=self.max_intents,
+                            require=tuple(self.require))
+
+
+@attrs.frozen
+class OrchestratorSettings:
+    """``[orchestrator]`` of a config file."""
+
+    slot: str = "ma_cross"
+    seed_source: str | None = None  # AI-contract module of the first incumbent
+    transport: str = attrs.field(default="live", validator=_transport)
+    api_key: Secret | None = None
+    base_url: str = "https://api.anthropic.com"
+    generate_model: str = "claude-sonnet-4-5"
+    review_model: str = "claude-opus-4-1"
+    max_tokens_generate: int = 8000
+    max_tokens_review: int = 1500
+    max_retries: int = 2
+    timeout_s: float = 120.0
+    first_cycle_after_events: int = 500
+    cycle_every_events: int = 1000
+    family: str = ""  # lab trial family (default: "orchestrator:<slot>")
+    backtest: dict[str, Any] = attrs.Factory(dict)  # dotted overrides for the proving window
+    min_trades: int = 3
+    max_trades: int = 2000
+    budget: BudgetSettings = attrs.Factory(BudgetSettings)
+    ladder: LadderSettings = attrs.Factory(LadderSettings)
+    sandbox: SandboxSettings = attrs.Factory(SandboxSettings)
+    prices: dict[str, list[Decimal]] = attrs.Factory(dict)
+
+    def price(self, model: str) -> tuple[Decimal, Decimal]:
+        """(input, output) USD per million tokens for ``model`` (longest prefix wins)."""
+        table = {**DEFAULT_PRICES, **{k: (v[0], v[1]) for k, v in self.prices.items()}}
+        best = max((p for p in table if model.startswith(p)), key=len, default=None)
+        return table[best] if best else FALLBACK_PRICE
+
+    def cost(self, model: str, input_tokens: int, output_tokens: int) -> Decimal:
+        """USD cost of one call."""
+        pin, pout = self.price(model)
+        return (pin * input_tokens + pout * output_tokens) / Decimal(1_000_000)
+
+    @property
+    def trial_family(self) -> str:
+        """The lab family every variant of this slot counts against."""
+        return self.family or f"orchestrator:{self.slot}"
+
+
+def orchestrator_settings(config: Config) -> OrchestratorSettings:
+    """Validate ``config.orchestrator``; errors name the file and the key."""
+    where = str(config.path) if config.path else "<config>"
+    settings = structure(config.orchestrator, OrchestratorSettings, where, prefix="orchestrator")
+    for name, pair in settings.prices.items():
+        if len(pair) != 2:
+            raise ConfigError(f"{where}: orchestrator.prices.{name}: expected [input, output] "
+                              f"USD per million tokens")
+    if settings.slot not in config.run.strategies:
+        raise ConfigError(f"{where}: orchestrator.slot {settings.slot!r} is not one of "
+                          f"[run] strategies {config.run.strategies}")
+    return settings

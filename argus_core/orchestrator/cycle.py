@@ -1,0 +1,226 @@
+"""One orchestrator cycle, from truth benchmarks to a proven (or refused) candidate.
+
+truth benchmarks (core metrics from the ledger) -> generate call -> review call ->
+secret scan -> static validation -> dynamic validation (contract tests in the
+sandbox) -> backtest and gates against the incumbent.  Every step's outcome is
+written to the ledger; the caller (:mod:`~argus_core.orchestrator.ladder`)
+takes a ``deploy`` candidate up the promotion ladder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from argus_core.config import Config
+from argus_core.errors import SandboxError
+from argus_core.ledger import Ledger
+from argus_core.metrics import compute_metrics
+from argus_core.orchestrator import OrchestratorError
+from argus_core.orchestrator.config import OrchestratorSettings
+from argus_core.orchestrator.gates import prove
+from argus_core.orchestrator.llm import ModelClient
+from argus_core.orchestrator.prompts import (
+    extract_code,
+    generate_prompts,
+    parse_review,
+    review_prompts,
+)
+from argus_core.orchestrator.spool import ThoughtSpool, prompt_hash
+from argus_core.orchestrator.versions import VersionStore
+from argus_core.sandbox import SandboxedStrategy, WorkerPolicy, validate_source
+from argus_core.secrets import find_key_shaped
+
+#: Keys of the truth benchmarks (simple, verifiable, computed by the core).
+BENCHMARK_KEYS = ("n_trades", "win_rate", "total_pnl", "total_return", "fees",
+                  "max_drawdown", "expectancy", "sharpe")
+
+
+def truth_benchmarks(ledger: Ledger, starting_cash: Decimal) -> dict[str, Any]:
+    """Trades, win rate, P&L, fees, drawdown, expectancy of the run so far, from the ledger."""
+    metrics = compute_metrics(ledger, starting_cash)
+    return {k: metrics.get(k) for k in BENCHMARK_KEYS}
+
+
+@attrs.frozen
+class CycleResult:
+    """How a cycle ended: ``deploy`` (candidate proven), ``rejected`` or ``failed``."""
+
+    cycle_id: str
+    outcome: str
+    reason: str
+    candidate_id: str | None = None
+    candidate_source: str | None = None
+    gates: dict[str, Any] | None = None
+
+
+def synthetic_contract_events(instrument_id: str, n: int = 120) -> list[dict[str, Any]]:
+    """Deterministic bars for contract tests: a rise, a fall and a flat stretch."""
+    events = []
+    price = 100.0
+    for i in range(n):
+        step = 0.8 if i < n // 3 else (-0.9 if i < 2 * n // 3 else (0.05 if i % 2 else -0.05))
+        price = max(1.0, price + step)
+        events.append({"type": "bar", "instrument_id": instrument_id,
+                       "ts_ns": (i + 1) * 3_600_000_000_000, "open": price - step,
+                       "high": max(price, price - step) + 0.1,
+                       "low": min(price, price - step) - 0.1, "close": price,
+                       "volume": 10.0})
+    return events
+
+
+def dynamic_validation(source: str, policy: WorkerPolicy, handover_state: dict[str, Any],
+                       instrument_id: str) -> dict[str, Any]:
+    """Contract tests in the sandbox: it starts, takes the incumbent's state, answers every
+    event in time with valid intents and JSON state, and is deterministic."""
+    from argus_core.models import Bar, Portfolio
+    from argus_core.sandbox.host import SandboxedStrategy as _S
+
+    runs = []
+    for _ in range(2):
+        strategy = _S(source, name="contract-test", policy=policy)
+        try:
+            strategy.set_state(handover_state)
+            outputs = []
+            portfolio = Portfolio(cash=Decimal(100000))
+            for raw in synthetic_contract_events(instrument_id):
+                bar = Bar(**{k: v for k, v in raw.items() if k != "type"})
+                ctx = _Ctx(bar.ts_ns, portfolio)
+                intents = strategy.on_event(bar, ctx)  # type: ignore[arg-type]
+                outputs.append([repr(i) for i in intents])
+            runs.append((outputs, json.dumps(strategy.get_state(), sort_keys=True)))
+            protections = strategy.protections
+        finally:
+            strategy.close()
+    if runs[0] != runs[1]:
+        raise SandboxError("the candidate is not deterministic: the same events gave "
+                           "different intents or state")
+    n_intents = sum(len(o) for o in runs[0][0])
+    return {"events": len(runs[0][0]), "intents": n_intents, "protections": protections}
+
+
+@attrs.frozen
+class _Ctx:
+    ts_ns: int
+    portfolio: Any
+    market: Any = None
+    pricers: Any = attrs.Factory(dict)
+
+
+class CycleRunner:
+    """Runs cycles for one slot; owned by the ladder controller."""
+
+    def __init__(self, config: Config, settings: OrchestratorSettings, ledger: Ledger,
+                 model: ModelClient, versions: VersionStore, work_dir: Path,
+                 clock: Callable[[], int]) -> None:
+        self.config = config
+        self.settings = settings
+        self.ledger = ledger
+        self.model = model
+        self.versions = versions
+        self.spool = ThoughtSpool(ledger)
+        self.work_dir = work_dir
+        self.clock = clock
+        self.feedback: list[str] = []
+
+    def run(self, cycle_id: str, *, incumbent_id: str, incumbent_source: str,
+            incumbent_factory: Callable[[], Any], handover_state: dict[str, Any],
+            instrument_id: str) -> CycleResult:
+        """Run one cycle; never raises for a bad candidate (that is an outcome)."""
+        s = self.settings
+        benchmarks = truth_benchmarks(self.ledger, self.config.run.starting_cash)
+        self.spool.start_cycle(cycle_id, s.slot, self.clock(), incumbent_id,
+                               json.dumps(benchmarks, sort_keys=True, default=str))
+        try:
+            result = self._run(cycle_id, benchmarks, incumbent_id, incumbent_source,
+                               incumbent_factory, handover_state, instrument_id)
+        except OrchestratorError as exc:
+            result = CycleResult(cycle_id, "failed", str(exc))
+        if result.outcome != "deploy":
+            self.feedback.append(result.reason[:300])
+        self.spool.finish_cycle(cycle_id, self.clock(), result.outcome, result.reason,
+                                result.candidate_id)
+        return result
+
+    def _reject(self, cycle_id: str, candidate_id: str | None, reason: str,
+                source: str | None = None) -> CycleResult:
+        if candidate_id is not None:
+            self.versions.set_status(candidate_id, "rejected", reason)
+        return CycleResult(cycle_id, "rejected", reason, candidate_id, source)
+
+    def _run(self, cycle_id: str, benchmarks: dict[str, Any], incumbent_id: str,
+             incumbent_source: str, incumbent_factory: Callable[[], Any],
+             handover_state: dict[str, Any], instrument_id: str) -> CycleResult:
+        s = self.settings
+        inc_row = self.versions.get(incumbent_id)
+        inc_results = json.loads(inc_row["gate_json"]) if inc_row["gate_json"] else None
+        system, prompt = generate_prompts(slot=s.slot, benchmarks=benchmarks,
+                                          incumbent_source=incumbent_source,
+                                          incumbent_results=inc_results,
+                                          feedback=self.feedback)
+        reply = self.model.call(cycle_id=cycle_id, purpose="generate", model=s.generate_model,
+                                system=system, prompt=prompt, max_tokens=s.max_tokens_generate)
+        extracted = extract_code(reply.text, reply.stop_reason)
+        if extracted.code is None:
+            return self._reject(cycle_id, None, f"generate answer refused: {extracted.problem}")
+        code = extracted.code
+        candidate_id = self.versions.add(
+            slot=s.slot, source=code, parent_id=incumbent_id, status="candidate",
+            reason="generated", prompt_hash=prompt_hash(system, prompt), model=reply.model,
+            cycle_id=cycle_id)
+        secrets = find_key_shaped(code)
+        if secrets:
+            return self._reject(cycle_id, candidate_id, f"generated code contains "
+                                                        f"{len(secrets)} key-shaped string(s)")
+        # Independent review (a separate call, by default a different model).
+        r_system, r_prompt = review_prompts(candidate=code, incumbent=incumbent_source,
+                                            rationale=extracted.rationale)
+        r_reply = self.model.call(cycle_id=cycle_id, purpose="review", model=s.review_model,
+                                  system=r_system, prompt=r_prompt,
+                                  max_tokens=s.max_tokens_review)
+        review = parse_review(r_reply.text, r_reply.stop_reason)
+        static = validate_source(code)
+        validation: dict[str, Any] = {"review": {"approved": review.approved,
+                                                 "reasons": list(review.reasons)},
+                                      "static": {"accepted": static.accepted,
+                                                 "reasons": static.reasons}}
+        problems = []
+        if not review.approved:
+            problems.append("review rejected it: " + "; ".join(review.reasons))
+        if not static.accepted:
+            problems.append("static validation: " + "; ".join(static.reasons[:10]))
+        if problems:
+            self.versions.set_status(candidate_id, "candidate", "validated",
+                                     validation=validation)
+            return self._reject(cycle_id, candidate_id, " | ".join(problems), code)
+        policy = s.sandbox.policy()
+        try:
+            validation["dynamic"] = dynamic_validation(code, policy, handover_state,
+                                                       instrument_id)
+        except SandboxError as exc:
+            validation["dynamic"] = {"error": str(exc)}
+            self.versions.set_status(candidate_id, "candidate", "validated",
+                                     validation=validation)
+            return self._reject(cycle_id, candidate_id, f"dynamic validation: {exc}", code)
+        self.versions.set_status(candidate_id, "candidate", "validated", validation=validation)
+        outcome = prove(
+            self.config, s, candidate_id=candidate_id,
+            candidate=lambda: SandboxedStrategy(code, name=s.slot, policy=policy),
+            incumbent_id=incumbent_id, incumbent=incumbent_factory,
+            work_dir=self.work_dir / cycle_id)
+        gates = {"verdict": outcome.verdict, "reasons": list(outcome.reasons),
+                 **outcome.details}
+        if outcome.verdict != "deploy":
+            self.versions.set_status(candidate_id, "rejected",
+                                     f"gates: {outcome.verdict}: " + "; ".join(outcome.reasons),
+                                     gate=gates)
+            return CycleResult(cycle_id, "rejected", f"gates said {outcome.verdict}: "
+                               + "; ".join(outcome.reasons), candidate_id, code, gates)
+        self.versions.set_status(candidate_id, "candidate", "passed the gates", gate=gates)
+        return CycleResult(cycle_id, "deploy", "passed review, validation and gates",
+                           candidate_id, code, gates)

@@ -1,0 +1,143 @@
+"""Proving a candidate: backtest it beside the incumbent, count it as a trial, gate it.
+
+Both run through the core's :func:`argus_core.backtest.run_backtest` (the real
+loop, risk, sizing and paper broker) on the proving window
+(``[orchestrator] backtest`` overrides).  Every variant, accepted or not, is a
+trial of the slot's family in the lab's trial registry, so the deflated Sharpe
+ratio deflates by everything the orchestrator ever tried.  When the robustness
+lab's deploy gates (``argus_core.lab.gates.evaluate_gates``) are installed
+their verdict is required as well.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from argus_core.backtest import BacktestResult, run_backtest
+from argus_core.config import Config
+from argus_core.interfaces import Strategy
+from argus_core.lab.stats import deflated_sharpe_ratio, return_moments
+from argus_core.lab.trials import open_lab_ledger, record_trial, trial_stats
+from argus_core.orchestrator.config import OrchestratorSettings
+
+
+@attrs.frozen
+class GateOutcome:
+    """``deploy`` | ``hold`` | ``kill``, every reason, and the figures behind them."""
+
+    verdict: str
+    reasons: tuple[str, ...]
+    details: dict[str, Any]
+
+
+def _summary(result: BacktestResult) -> dict[str, Any]:
+    keys = ("total_return", "sharpe", "max_drawdown", "win_rate", "fees", "n_trades",
+            "turnover", "expectancy")
+    out = {k: result.metrics.get(k) for k in keys}
+    out["trading_state"] = result.summary.trading_state
+    return out
+
+
+def _sharpe_per_obs(returns: np.ndarray) -> float:
+    if len(returns) < 2 or float(np.std(returns, ddof=1)) == 0.0:
+        return 0.0
+    return float(np.mean(returns) / np.std(returns, ddof=1))
+
+
+def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
+          candidate: Callable[[], Strategy], incumbent_id: str,
+          incumbent: Callable[[], Strategy], work_dir: Path) -> GateOutcome:
+    """Backtest candidate and incumbent on the proving window and apply the gates."""
+    slot = settings.slot
+    runs: dict[str, BacktestResult] = {}
+    failures: dict[str, str] = {}
+    for name, make in (("incumbent", incumbent), ("candidate", candidate)):
+        strategy = make()
+        try:
+            runs[name] = run_backtest(config, work_dir / name, overrides=settings.backtest,
+                                      strategies={slot: strategy})
+        finally:
+            close = getattr(strategy, "close", None)
+            if callable(close):
+                close()
+        failure = getattr(strategy, "failure", None)
+        if failure is not None:
+            failures[name] = str(failure)
+    inc, cand = runs["incumbent"], runs["candidate"]
+    details: dict[str, Any] = {"incumbent": _summary(inc), "candidate": _summary(cand),
+                               "window": settings.backtest}
+    kills: list[str] = []
+    holds: list[str] = []
+    if "candidate" in failures:
+        kills.append(f"candidate failed in its sandbox during the backtest: "
+                     f"{failures['candidate']}")
+    elif cand.summary.trading_state != "active":
+        kills.append(f"candidate ended the backtest in state {cand.summary.trading_state}")
+    n_c, n_i = int(cand.metrics.get("n_trades", 0)), int(inc.metrics.get("n_trades", 0))
+    if n_c > settings.max_trades or n_c > 3 * n_i + 20:
+        kills.append(f"overtrading: {n_c} round trips against the incumbent's {n_i} "
+                     f"(limit {min(settings.max_trades, 3 * n_i + 20)})")
+    if n_c < settings.min_trades:
+        holds.append(f"too few trades to judge: {n_c} < {settings.min_trades}")
+    sr_c, sr_i = float(cand.metrics.get("sharpe", 0.0)), float(inc.metrics.get("sharpe", 0.0))
+    if not sr_c > sr_i:
+        holds.append(f"Sharpe {sr_c:.3f} does not beat the incumbent's {sr_i:.3f}")
+    ret_c, ret_i = float(cand.metrics["total_return"]), float(inc.metrics["total_return"])
+    if not ret_c > ret_i:
+        holds.append(f"return {ret_c:.2%} does not beat the incumbent's {ret_i:.2%}")
+    dd_c, dd_i = float(cand.metrics["max_drawdown"]), float(inc.metrics["max_drawdown"])
+    if dd_c > dd_i * 1.25 + 0.02:
+        kills.append(f"max drawdown {dd_c:.2%} exceeds the incumbent's {dd_i:.2%} by more "
+                     f"than the allowance")
+
+    # Every variant counts as a trial of the family (the deflated Sharpe sees them all).
+    with open_lab_ledger(work_dir.parent / "lab.db") as lab:
+        for vid, res in ((incumbent_id, inc), (candidate_id, cand)):
+            record_trial(lab, settings.trial_family, vid, _sharpe_per_obs(res.returns),
+                         len(res.returns), source="orchestrator")
+        n_trials, var_sr = trial_stats(lab, settings.trial_family)
+    if len(cand.returns) > 3:
+        m = return_moments(cand.returns)
+        try:
+            dsr = deflated_sharpe_ratio(_sharpe_per_obs(cand.returns), len(cand.returns),
+                                        m.skew, m.kurtosis, max(n_trials, 1), var_sr)
+        except Exception:  # degenerate moments: report, do not gate on it
+            dsr = float("nan")
+        details["deflated_sharpe"] = None if math.isnan(dsr) else dsr
+    details["trials"] = {"family": settings.trial_family, "n": n_trials, "var_sr": var_sr}
+
+    lab_verdict = _lab_gates(config, settings, slot, candidate)
+    if lab_verdict is not None:
+        details["lab_gates"] = {"verdict": lab_verdict.verdict,
+                                "reasons": list(lab_verdict.reasons)}
+        if lab_verdict.verdict == "kill":
+            kills.extend(f"lab: {r}" for r in lab_verdict.reasons)
+        elif lab_verdict.verdict == "hold":
+            holds.extend(f"lab: {r}" for r in lab_verdict.reasons)
+    verdict = "kill" if kills else ("hold" if holds else "deploy")
+    return GateOutcome(verdict, tuple(kills + holds), details)
+
+
+def _lab_gates(config: Config, settings: OrchestratorSettings, slot: str,
+               candidate: Callable[[], Strategy]) -> GateOutcome | None:
+    """The robustness lab's deploy gates, when that module is installed."""
+    try:
+        gates = importlib.import_module("argus_core.lab.gates")
+    except ImportError:
+        return None
+    strategy = candidate()
+    try:
+        v = gates.evaluate_gates(config, strategies={slot: strategy},
+                                 family=settings.trial_family)
+    finally:
+        close = getattr(strategy, "close", None)
+        if callable(close):
+            close()
+    return GateOutcome(v.verdict, tuple(v.reasons), dict(getattr(v, "details", {}) or {}))

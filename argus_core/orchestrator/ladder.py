@@ -1,0 +1,365 @@
+"""The promotion ladder, hot-swap and rollback, driven from inside the running loop.
+
+The slot's strategy is wrapped in :class:`Supervised`, a trusted in-process
+wrapper that gives the :class:`Orchestrator` a tick at every event: a safe
+point where it can start a cycle, feed the shadow candidate, promote or roll
+back.  Swaps go through ``Runner.request_swap`` (applied between events, state
+handed over), so no event is lost or seen twice.
+
+Ladder: ``shadow`` (the candidate sees the same events beside the incumbent;
+both are paper-scored by the same simple fill model) -> ``canary`` (live in
+the slot, buys capped at ``canary_notional``) -> ``full``.  Rollback to the
+parent version happens on any risk trigger (a sandbox timeout, crash,
+malformed reply or exception; the runner's risk triggers) and on the
+ladder's own monitors (drawdown since the swap, consecutive losing exits),
+after which the loop is REDUCING until a person clears it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from argus_core.interfaces import Strategy, StrategyContext
+from argus_core.models import Bar, Intent, MarketEvent, Side
+from argus_core.orchestrator.config import OrchestratorSettings
+from argus_core.orchestrator.cycle import CycleResult, CycleRunner
+from argus_core.orchestrator.versions import VersionStore
+from argus_core.risk import TradingState
+from argus_core.sandbox import SandboxedStrategy, WorkerFailure
+
+
+class Supervised(Strategy):
+    """The slot's strategy as the runner sees it: the current version plus a supervisor tick."""
+
+    def __init__(self, inner: Strategy, controller: Orchestrator) -> None:
+        self.inner = inner
+        self.controller = controller
+        self.name = getattr(inner, "name", "")  # type: ignore[misc]
+
+    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
+        """Tick the controller, run the current version, let the controller see its intents."""
+        self.controller.before_event(event, ctx)
+        intents = list(self.inner.on_event(event, ctx))
+        return self.controller.after_event(event, ctx, intents)
+
+    def get_state(self) -> dict[str, Any]:
+        """The current version's state."""
+        return self.inner.get_state()
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Hand ``state`` to the current version."""
+        self.inner.set_state(state)
+
+
+class CanaryCap(Strategy):
+    """A canary: buys capped at ``notional`` (quote currency) at the last close; exits pass."""
+
+    def __init__(self, inner: Strategy, notional: Decimal) -> None:
+        self.inner = inner
+        self.notional = notional
+        self.name = getattr(inner, "name", "")  # type: ignore[misc]
+        self.last_price: dict[str, Decimal] = {}
+
+    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
+        """Run the candidate and cap what it buys."""
+        if type(event) is Bar:
+            self.last_price[event.instrument_id] = Decimal(repr(event.close))
+        out = []
+        for intent in self.inner.on_event(event, ctx):
+            price = self.last_price.get(intent.instrument_id)
+            if intent.side is Side.BUY and not intent.reduce_only and price:
+                cap = (self.notional / price).quantize(Decimal("0.00000001"))
+                qty = cap if intent.quantity is None else min(intent.quantity, cap)
+                if qty <= 0:
+                    continue
+                intent = _with_quantity(intent, qty)
+            out.append(intent)
+        return out
+
+    def get_state(self) -> dict[str, Any]:
+        """The candidate's state."""
+        return self.inner.get_state()
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Hand ``state`` to the candidate."""
+        self.inner.set_state(state)
+
+
+def _with_quantity(intent: Intent, qty: Decimal) -> Intent:
+    import attrs
+
+    return attrs.evolve(intent, quantity=qty, reason=f"{intent.reason} [canary cap]".strip())
+
+
+class ShadowBook:
+    """Paper-scores one strategy's intents: a buy goes long ``notional`` at the bar's close,
+    a sell goes flat; fees in bps of notional.  The same model scores incumbent and
+    candidate, so the comparison is like for like."""
+
+    def __init__(self, notional: Decimal, fee_bps: Decimal) -> None:
+        self.notional = float(notional)
+        self.fee = float(fee_bps) / 10_000
+        self.cash = 0.0
+        self.qty = 0.0
+        self.mark = 0.0
+        self.trades = 0
+
+    def on_bar(self, close: float, intents: Sequence[Intent]) -> None:
+        """Apply ``intents`` at ``close`` and mark to it."""
+        self.mark = close
+        for intent in intents:
+            if intent.side is Side.BUY and self.qty == 0:
+                self.qty = self.notional / close
+                self.cash -= self.notional * (1 + self.fee)
+                self.trades += 1
+            elif intent.side is Side.SELL and self.qty > 0:
+                self.cash += self.qty * close * (1 - self.fee)
+                self.qty = 0.0
+                self.trades += 1
+
+    @property
+    def pnl(self) -> float:
+        """Marked P&L."""
+        return self.cash + self.qty * self.mark
+
+
+class Orchestrator:
+    """Drives cycles and the ladder for one slot of one runner."""
+
+    def __init__(self, settings: OrchestratorSettings, versions: VersionStore,
+                 cycles: CycleRunner, *, incumbent_id: str, incumbent_source: str,
+                 build: Callable[[str], Strategy], max_cycles: int | None,
+                 blocking: bool, echo: Callable[[str], None] = lambda _: None) -> None:
+        self.s = settings
+        self.versions = versions
+        self.cycles = cycles
+        self.incumbent_id = incumbent_id
+        self.incumbent_source = incumbent_source
+        self.build = build  # version source -> a fresh strategy (sandboxed unless trusted)
+        self.max_cycles = max_cycles
+        self.blocking = blocking
+        self.echo = echo
+        self.runner: Any = None
+        self.events = 0
+        self.cycles_done = 0
+        self.next_cycle_at = settings.first_cycle_after_events
+        self.stage = "idle"  # idle | cycle | shadow | canary | full
+        self.stage_events = 0
+        self.candidate: SandboxedStrategy | None = None
+        self.candidate_id: str | None = None
+        self.live_ai_id: str | None = None  # AI version trading since the last swap
+        self.shadow: dict[str, ShadowBook] = {}
+        self.monitor_peak = 0.0
+        self.monitor_losses = 0
+        self.realized: dict[str, Decimal] = {}
+        self.rollbacks: list[str] = []
+        self.results: list[CycleResult] = []
+        self._future: concurrent.futures.Future[CycleResult] | None = None
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="orchestrator")
+        self._last_state: dict[str, Any] = {}
+        self._instrument = ""
+
+    # -- wiring ---------------------------------------------------------------------------
+    def attach(self, runner: Any) -> None:
+        """Subscribe to the runner's risk triggers."""
+        self.runner = runner
+        runner.risk_trigger_listeners.append(self.on_risk_trigger)
+
+    def close(self) -> None:
+        """Stop the candidate worker and the cycle thread."""
+        if self.candidate is not None:
+            self.candidate.close()
+        self._pool.shutdown(wait=True)
+
+    # -- per-event ticks (the loop's safe points) --------------------------------------------
+    def before_event(self, event: MarketEvent, ctx: StrategyContext) -> None:
+        """Start or collect a cycle, and promote along the ladder."""
+        self.events += 1
+        self.stage_events += 1
+        iid = getattr(event, "instrument_id", None)
+        if isinstance(iid, str):
+            self._instrument = self._instrument or iid
+        if self.stage == "idle" and self._may_start_cycle():
+            self._start_cycle()
+        if self.stage == "cycle" and self._future is not None and (
+                self.blocking or self._future.done()):
+            self._finish_cycle(self._future.result())
+        elif self.stage == "shadow" and self.stage_events > self.s.ladder.shadow_events:
+            self._judge_shadow()
+        elif self.stage == "canary" and self.stage_events > self.s.ladder.canary_events:
+            self._promote_full()
+
+    def after_event(self, event: MarketEvent, ctx: StrategyContext,
+                    intents: list[Intent]) -> list[Intent]:
+        """Feed the shadow candidate, watch the live AI version, pass intents through."""
+        if self.stage == "shadow" and self.candidate is not None and type(event) is Bar:
+            try:
+                shadow_intents = list(self.candidate.on_event(event, ctx))
+            except WorkerFailure as exc:
+                self._reject_shadow(f"failed in shadow: {exc}")
+            else:
+                self.shadow["incumbent"].on_bar(event.close, intents)
+                self.shadow["candidate"].on_bar(event.close, shadow_intents)
+        if self.live_ai_id is not None:
+            self._monitor(ctx)
+        return intents
+
+    def on_risk_trigger(self, reason: str) -> None:
+        """The runner's risk trigger (a strategy raised, e.g. a sandbox failure)."""
+        if self.live_ai_id is not None:
+            self.rollback(f"risk trigger: {reason}")
+
+    # -- cycles -------------------------------------------------------------------------------
+    def _may_start_cycle(self) -> bool:
+        if self.max_cycles is not None and self.cycles_done >= self.max_cycles:
+            return False
+        if self.runner is not None and self.runner.trading_state is not TradingState.ACTIVE:
+            return False  # after a rollback only a person may resume
+        return self.events >= self.next_cycle_at
+
+    def _start_cycle(self) -> None:
+        self.cycles_done += 1
+        cycle_id = f"cycle-{self.cycles_done:04d}"
+        state = self.runner.asm.strategies[self.s.slot].get_state() if self.runner else {}
+        self.echo(f"[{cycle_id}] started at event {self.events} (incumbent "
+                  f"{self.incumbent_id})")
+        source, incumbent_id = self.incumbent_source, self.incumbent_id
+        self._future = self._pool.submit(
+            self.cycles.run, cycle_id, incumbent_id=incumbent_id, incumbent_source=source,
+            incumbent_factory=lambda: self.build(source), handover_state=state,
+            instrument_id=self._instrument or "replay:BTC/USD")
+        self.stage = "cycle"
+
+    def _finish_cycle(self, result: CycleResult) -> None:
+        self._future = None
+        self.results.append(result)
+        self.next_cycle_at = self.events + self.s.cycle_every_events
+        self.echo(f"[{result.cycle_id}] {result.outcome}: {result.reason}")
+        if result.outcome != "deploy" or result.candidate_source is None:
+            self._set_stage("idle")
+            return
+        self.candidate = SandboxedStrategy(result.candidate_source, name=self.s.slot,
+                                           policy=self.s.sandbox.policy())
+        if self.runner is not None:
+            self.candidate.set_state(self.runner.asm.strategies[self.s.slot].get_state())
+        self.candidate_id = result.candidate_id
+        notional = self.s.ladder.canary_notional
+        self.shadow = {k: ShadowBook(notional, self.s.ladder.shadow_fee_bps)
+                       for k in ("incumbent", "candidate")}
+        assert self.candidate_id is not None
+        self.versions.set_status(self.candidate_id, "shadow", "passed the gates; shadowing "
+                                 "the incumbent on the same events")
+        self._set_stage("shadow")
+
+    # -- ladder ------------------------------------------------------------------------------
+    def _set_stage(self, stage: str) -> None:
+        self.stage = stage
+        self.stage_events = 0
+
+    def _judge_shadow(self) -> None:
+        inc, cand = self.shadow["incumbent"], self.shadow["candidate"]
+        result = {"incumbent_pnl": round(inc.pnl, 6), "candidate_pnl": round(cand.pnl, 6),
+                  "incumbent_trades": inc.trades, "candidate_trades": cand.trades,
+                  "events": self.stage_events - 1}
+        if cand.pnl < inc.pnl - float(self.s.ladder.shadow_tolerance):
+            self._reject_shadow(f"shadow P&L {cand.pnl:.2f} below the incumbent's "
+                                f"{inc.pnl:.2f}", result)
+            return
+        assert self.candidate is not None and self.candidate_id is not None
+        self.versions.set_status(self.candidate_id, "canary",
+                                 f"shadow P&L {cand.pnl:.2f} vs incumbent {inc.pnl:.2f}; "
+                                 f"canary capped at {self.s.ladder.canary_notional}",
+                                 shadow=result)
+        self._swap(CanaryCap(self.candidate, self.s.ladder.canary_notional), self.candidate_id)
+        self.echo(f"hot-swap: {self.candidate_id} is canary in slot {self.s.slot!r}")
+        self._set_stage("canary")
+
+    def _reject_shadow(self, reason: str, result: dict[str, Any] | None = None) -> None:
+        if self.candidate_id is not None:
+            extra = {"shadow": result} if result else {}
+            self.versions.set_status(self.candidate_id, "rejected", reason, **extra)
+            self.echo(f"{self.candidate_id} rejected: {reason}")
+        if self.candidate is not None:
+            self.candidate.close()
+        self.candidate, self.candidate_id = None, None
+        self._set_stage("idle")
+
+    def _promote_full(self) -> None:
+        assert self.candidate is not None and self.candidate_id is not None
+        self.versions.set_status(self.candidate_id, "full",
+                                 f"{self.s.ladder.canary_events} canary events without a "
+                                 f"risk trigger")
+        self.versions.set_status(self.incumbent_id, "retired",
+                                 f"replaced by {self.candidate_id}")
+        self._swap(self.candidate, self.candidate_id)
+        self.echo(f"hot-swap: {self.candidate_id} is full in slot {self.s.slot!r}")
+        self.incumbent_id = self.candidate_id
+        self.incumbent_source = self.candidate.source
+        self.candidate, self.candidate_id = None, None
+        self._set_stage("idle")
+
+    def _swap(self, strategy: Strategy, version_id: str) -> None:
+        self.live_ai_id = version_id
+        self.monitor_peak = 0.0
+        self.monitor_losses = 0
+        if self.runner is not None:
+            self.runner.request_swap(self.s.slot, Supervised(strategy, self), version_id=version_id)
+
+    # -- monitoring and rollback ----------------------------------------------------------------
+    def _monitor(self, ctx: StrategyContext) -> None:
+        equity = float(ctx.portfolio.equity)
+        self.monitor_peak = max(self.monitor_peak, equity)
+        for iid, pos in ctx.portfolio.positions.items():
+            prev = self.realized.get(iid, pos.realized_pnl)
+            if pos.realized_pnl < prev:
+                self.monitor_losses += 1
+            elif pos.realized_pnl > prev:
+                self.monitor_losses = 0
+            self.realized[iid] = pos.realized_pnl
+        lad = self.s.ladder
+        if self.monitor_peak > 0 and (self.monitor_peak - equity) / self.monitor_peak > float(
+                lad.rollback_drawdown_fraction):
+            self.rollback(f"drawdown {(self.monitor_peak - equity) / self.monitor_peak:.2%} "
+                          f"since the swap exceeds {lad.rollback_drawdown_fraction}")
+        elif self.monitor_losses >= lad.rollback_consecutive_losses:
+            self.rollback(f"{self.monitor_losses} consecutive losing exits")
+
+    def rollback(self, reason: str) -> None:
+        """Swap the parent version back in, mark this one rolled back, go REDUCING."""
+        failed = self.live_ai_id
+        if failed is None:
+            return
+        row = self.versions.get(failed)
+        parent_id = row["parent_id"]
+        self.live_ai_id = None
+        self.versions.set_status(failed, "rolled_back", reason)
+        self.rollbacks.append(f"{failed}: {reason}")
+        if self.candidate is not None and self.candidate_id == failed:
+            self.candidate = None
+            self.candidate_id = None
+        if parent_id:
+            parent = self.versions.get(parent_id)
+            self.versions.set_status(parent_id, "full", f"reinstated after rollback of {failed}")
+            self.incumbent_id, self.incumbent_source = parent_id, parent["source"]
+            if self.runner is not None:
+                self.runner.request_swap(self.s.slot, Supervised(self.build(parent["source"]),
+                                                                 self),
+                                         version_id=parent_id)
+        if self.runner is not None:
+            self.runner.set_trading_state(TradingState.REDUCING,
+                                          f"rolled back {failed}: {reason}")
+        self.echo(f"ROLLBACK: {failed} -> {parent_id}: {reason}; loop is REDUCING until a "
+                  f"person runs 'argus resume'")
+        self._set_stage("idle")
+        with contextlib.suppress(Exception):
+            self.cycles.feedback.append(f"{failed} was rolled back live: {reason}"[:300])
+
+
+def work_dir_for(run_dir: Path) -> Path:
+    """Where cycles keep their backtests and the lab trial ledger."""
+    return Path(run_dir) / "orchestrator"

@@ -1,0 +1,164 @@
+"""Model calls through the real ``anthropic`` SDK, with budgets, secret scans and the spool.
+
+Every call, successful or not, becomes one row in the thought spool.  Before a
+call: the prompt is scanned for key-shaped strings (a hit refuses the call:
+secrets never enter a prompt) and the cycle's and day's token and cost budgets
+are checked against the call's worst case (estimated input + ``max_tokens``
+output).  After it: usage and cost are recorded exactly as the API reported them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import anthropic
+import attrs
+import httpx2
+
+from argus_core.ledger import Ledger
+from argus_core.orchestrator import BudgetExceeded, OrchestratorError
+from argus_core.orchestrator.config import OrchestratorSettings
+from argus_core.orchestrator.spool import Thought, ThoughtSpool
+from argus_core.orchestrator.transport import RecordedTransport
+from argus_core.secrets import find_key_shaped, redact
+
+#: Key placeholder for recorded transports: not key-shaped, never sent anywhere real.
+RECORDED_KEY = "recorded-transport-no-key"
+
+
+@attrs.frozen
+class ModelReply:
+    """What a successful call returned."""
+
+    text: str
+    stop_reason: str | None
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+    thought_id: str
+
+
+def build_client(settings: OrchestratorSettings, base_dir: Path | None = None
+                 ) -> tuple[anthropic.Anthropic, RecordedTransport | None]:
+    """The SDK client the settings describe (and the recorded transport, if any)."""
+    if settings.transport.startswith("recorded:"):
+        path = Path(settings.transport.split(":", 1)[1]).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        transport = RecordedTransport(path)
+        client = anthropic.Anthropic(api_key=RECORDED_KEY, base_url=settings.base_url,
+                                     max_retries=settings.max_retries,
+                                     timeout=settings.timeout_s,
+                                     http_client=httpx2.Client(transport=transport))
+        return client, transport
+    if settings.api_key is None:
+        raise OrchestratorError("orchestrator.transport is 'live' but orchestrator.api_key is "
+                                "not set; use api_key = \"$env:ANTHROPIC_API_KEY\"")
+    client = anthropic.Anthropic(api_key=settings.api_key.reveal(), base_url=settings.base_url,
+                                 max_retries=settings.max_retries, timeout=settings.timeout_s)
+    return client, None
+
+
+def estimate_tokens(text: str) -> int:
+    """A conservative token estimate (about 3 characters per token) for budget checks."""
+    return math.ceil(len(text) / 3) + 16
+
+
+class ModelClient:
+    """Makes model calls for one run and spools every one of them."""
+
+    def __init__(self, settings: OrchestratorSettings, ledger: Ledger, client: anthropic.Anthropic,
+                 *, clock: Callable[[], int]) -> None:
+        self.settings = settings
+        self.spool = ThoughtSpool(ledger)
+        self.client = client
+        self.clock = clock  # nanoseconds; the loop's clock keeps replays reproducible
+
+    def _day(self) -> str:
+        return dt.datetime.fromtimestamp(self.clock() / 1e9, dt.UTC).date().isoformat()
+
+    def call(self, *, cycle_id: str, purpose: str, model: str, system: str, prompt: str,
+             max_tokens: int) -> ModelReply:
+        """One Messages API call; ``OrchestratorError`` (already spooled) when it fails."""
+        seq = self.spool.next_seq(cycle_id)
+        thought_id = f"{cycle_id}-{seq:02d}-{purpose}"
+        base = {"thought_id": thought_id, "cycle_id": cycle_id, "seq": seq, "purpose": purpose,
+                "model": model, "system_prompt": system, "prompt": prompt,
+                "response_text": None, "response_json": None, "stop_reason": None,
+                "input_tokens": 0, "output_tokens": 0, "cost_usd": Decimal(0),
+                "request_id": None, "ts_ns": self.clock()}
+        day = self._day()
+        leaked = find_key_shaped(system + "\n" + prompt)
+        if leaked:
+            self.spool.record(Thought(**base, status="refused",
+                                      error=f"{len(leaked)} key-shaped string(s) in the "
+                                            f"prompt; call refused"), day=day)
+            raise OrchestratorError(f"{purpose} prompt contains {len(leaked)} key-shaped "
+                                    f"string(s); refusing to send it")
+        self._check_budget(cycle_id, day, model, system + prompt, max_tokens, base)
+        try:
+            message = self.client.messages.create(
+                model=model, max_tokens=max_tokens, system=system,
+                messages=[{"role": "user", "content": prompt}])
+        except anthropic.APIStatusError as exc:
+            error = f"{type(exc).__name__} (HTTP {exc.status_code}): {_api_message(exc)}"
+            self.spool.record(Thought(**{**base, "request_id": exc.request_id},
+                                      status="error", error=error), day=day)
+            raise OrchestratorError(f"{purpose} call failed: {redact(error)}") from None
+        except anthropic.APIError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            self.spool.record(Thought(**base, status="error", error=error), day=day)
+            raise OrchestratorError(f"{purpose} call failed: {redact(error)}") from None
+        text = "".join(block.text for block in message.content if block.type == "text")
+        usage = message.usage
+        cost = self.settings.cost(message.model, usage.input_tokens, usage.output_tokens)
+        thought = Thought(**{**base, "response_text": text,
+                             "response_json": message.model_dump_json(),
+                             "stop_reason": message.stop_reason,
+                             "input_tokens": usage.input_tokens,
+                             "output_tokens": usage.output_tokens, "cost_usd": cost,
+                             "request_id": getattr(message, "_request_id", None)},
+                          status="ok", error=None)
+        self.spool.record(thought, day=day)
+        return ModelReply(text, message.stop_reason, message.model, usage.input_tokens,
+                          usage.output_tokens, cost, thought_id)
+
+    def _check_budget(self, cycle_id: str, day: str, model: str, text: str, max_tokens: int,
+                      base: dict) -> None:  # type: ignore[type-arg]
+        b = self.settings.budget
+        worst_in = estimate_tokens(text)
+        worst_tokens = worst_in + max_tokens
+        worst_cost = self.settings.cost(model, worst_in, max_tokens)
+        cyc_tokens, cyc_cost = self.spool.cycle_totals(cycle_id)
+        day_tokens, day_cost = self.spool.day_totals(day)
+        problems = []
+        if cyc_tokens + worst_tokens > b.cycle_max_tokens:
+            problems.append(f"cycle tokens {cyc_tokens} + up to {worst_tokens} > "
+                            f"{b.cycle_max_tokens}")
+        if cyc_cost + worst_cost > b.cycle_max_cost_usd:
+            problems.append(f"cycle cost ${cyc_cost} + up to ${worst_cost:.4f} > "
+                            f"${b.cycle_max_cost_usd}")
+        if day_tokens + worst_tokens > b.day_max_tokens:
+            problems.append(f"day tokens {day_tokens} + up to {worst_tokens} > "
+                            f"{b.day_max_tokens}")
+        if day_cost + worst_cost > b.day_max_cost_usd:
+            problems.append(f"day cost ${day_cost} + up to ${worst_cost:.4f} > "
+                            f"${b.day_max_cost_usd}")
+        if problems:
+            reason = "budget: " + "; ".join(problems)
+            self.spool.record(Thought(**base, status="budget", error=reason), day=day)
+            raise BudgetExceeded(f"{base['purpose']} call not made: {reason}")
+
+
+def _api_message(exc: anthropic.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            return f"{err.get('type')}: {err.get('message')}"
+    return str(exc.message)

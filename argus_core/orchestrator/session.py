@@ -1,0 +1,123 @@
+"""``argus orchestrate``: a run of the loop with the orchestrator supervising one slot."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from argus_core.builtins import orchestrator_plugin
+from argus_core.config import load_config
+from argus_core.errors import ConfigError
+from argus_core.interfaces import Strategy
+from argus_core.migrations import Migrations
+from argus_core.orchestrator.config import orchestrator_settings
+from argus_core.orchestrator.cycle import CycleRunner
+from argus_core.orchestrator.ladder import Orchestrator, Supervised, work_dir_for
+from argus_core.orchestrator.llm import ModelClient, build_client
+from argus_core.orchestrator.versions import VersionStore
+from argus_core.sandbox import SandboxedStrategy, validate_source
+
+
+def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
+                     max_cycles: int | None = None,
+                     echo: Callable[[str], None] = print) -> str:
+    """Run the configured loop with the orchestrator; returns a short text report."""
+    from argus_core.runner import Runner
+
+    config = load_config(config_path)
+    settings = orchestrator_settings(config)
+    where = str(config.path)
+    run_dir = Path(run_dir) if run_dir else Path("argus-runs") / time.strftime(
+        "orchestrate-%Y%m%d-%H%M%S")
+    if (run_dir / "argus.db").exists():
+        raise ConfigError(f"{run_dir} already holds a run; pass a new --run-dir")
+    policy = settings.sandbox.policy()
+    slot = settings.slot
+
+    trusted: Strategy | None = None
+    if settings.seed_source:
+        seed_path = config.resolve_path(settings.seed_source)
+        try:
+            seed_source = seed_path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"{where}: orchestrator.seed_source: cannot read {seed_path}: "
+                              f"{exc.strerror}") from None
+        verdict = validate_source(seed_source)
+        if not verdict.accepted:
+            raise ConfigError(f"{where}: orchestrator.seed_source {seed_path} breaks the "
+                              f"contract: " + "; ".join(verdict.reasons))
+    else:
+        seed_source = ""
+
+    def build(source: str) -> Strategy:
+        if not source and trusted is not None:
+            return trusted  # the installed (trusted) plugin: in-process
+        return SandboxedStrategy(source, name=slot, policy=policy)
+
+    holder: dict[str, Orchestrator] = {}
+    incumbent = build(seed_source) if seed_source else None
+    runner = Runner(config, run_dir, strategies=(
+        {slot: _LateSupervised(incumbent, holder)} if incumbent is not None else None))
+    if incumbent is None:
+        trusted = runner.asm.strategies[slot]
+        seed_source = inspect.getsource(inspect.getmodule(type(trusted)))  # type: ignore[arg-type]
+        runner.asm.strategies[slot] = _LateSupervised(trusted, holder)
+    ledger = runner.ledger
+    # Idempotent: a no-op once the plugin is in argus_core.plugins.BUILTINS (the runner then
+    # applies the set itself); until then this adds the orchestrator's tables.
+    migrations = Migrations()
+    orchestrator_plugin.register_migrations(migrations)
+    migrations.apply(ledger.conn)
+    clock = (lambda: runner.market.now_ns)
+    versions = VersionStore(ledger, clock)
+    seed_id = versions.add(slot=slot, source=seed_source, parent_id=None, status="full",
+                           reason="seed incumbent" + ("" if settings.seed_source else
+                                                      " (trusted installed plugin)"))
+    client, transport = build_client(settings, config.base_dir)
+    model = ModelClient(settings, ledger, client, clock=clock)
+    cycles = CycleRunner(config, settings, ledger, model, versions, work_dir_for(run_dir), clock)
+    orch = Orchestrator(settings, versions, cycles, incumbent_id=seed_id,
+                        incumbent_source=seed_source,
+                        build=lambda src: build("" if src == seed_source and
+                                                not settings.seed_source else src),
+                        max_cycles=max_cycles, blocking=config.argus.mode == "replay",
+                        echo=echo)
+    holder["orch"] = orch
+    orch.attach(runner)
+    try:
+        summary = runner.run_sync()
+    finally:
+        orch.close()
+        for strategy in list(runner.asm.strategies.values()):
+            inner = getattr(strategy, "inner", None)
+            close = getattr(inner, "close", None)
+            if callable(close):
+                close()
+    lines = [f"run {summary.run_id} in {run_dir}: {summary.events} events, "
+             f"{summary.fills} fills, final equity {summary.final_equity:.2f}, "
+             f"trading state {summary.trading_state}"]
+    for result in orch.results:
+        lines.append(f"  {result.cycle_id}: {result.outcome} — {result.reason[:160]}")
+    for rb in orch.rollbacks:
+        lines.append(f"  rollback: {rb[:200]}")
+    if transport is not None and transport.mismatches:
+        lines.append(f"  recorded transport mismatches: {transport.mismatches}")
+    lines.append(f"inspect: argus strategies list --run-dir {run_dir}; "
+                 f"argus thoughts --run-dir {run_dir}")
+    return "\n".join(lines)
+
+
+class _LateSupervised(Supervised):
+    """A :class:`Supervised` whose controller is created after the runner (it needs the
+    runner's ledger); until then it only runs the strategy."""
+
+    def __init__(self, inner: Strategy, holder: dict[str, Orchestrator]) -> None:
+        self.inner = inner
+        self.holder = holder
+        self.name = getattr(inner, "name", "")  # type: ignore[misc]
+
+    @property
+    def controller(self) -> Orchestrator:  # type: ignore[override]
+        return self.holder["orch"]

@@ -1,0 +1,124 @@
+"""The thought spool: every model call's full prompt, response, model, tokens, cost and
+cycle id, in the ledger (table ``thoughts``), plus cycle rows and daily budget totals.
+
+Text is redacted (:func:`argus_core.secrets.redact`) before it is stored: a key-shaped
+string never reaches the spool even if a response contains one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from argus_core.ledger import Ledger
+from argus_core.secrets import redact
+
+
+def prompt_hash(system: str, prompt: str) -> str:
+    """sha256 of the exact prompt pair (stored with every version the prompt produced)."""
+    return hashlib.sha256(f"{system}\x00{prompt}".encode()).hexdigest()
+
+
+@attrs.frozen
+class Thought:
+    """One model call as stored."""
+
+    thought_id: str
+    cycle_id: str
+    seq: int
+    purpose: str
+    model: str
+    system_prompt: str
+    prompt: str
+    response_text: str | None
+    response_json: str | None
+    stop_reason: str | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+    status: str  # ok | error | refused | budget
+    error: str | None
+    request_id: str | None
+    ts_ns: int
+
+
+class ThoughtSpool:
+    """Reads and writes thoughts, cycles and budgets in a run's ledger."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def next_seq(self, cycle_id: str) -> int:
+        """The next call number within ``cycle_id``."""
+        rows = self.ledger.query("select coalesce(max(seq), 0) as n from thoughts "
+                                 "where cycle_id = ?", (cycle_id,))
+        return int(rows[0]["n"]) + 1
+
+    def record(self, t: Thought, *, day: str) -> None:
+        """Store ``t`` and add its tokens and cost to the day's and the cycle's totals."""
+        row = attrs.asdict(t)
+        for key in ("system_prompt", "prompt", "response_text", "response_json", "error"):
+            if row[key] is not None:
+                row[key] = redact(row[key])
+        row["prompt_hash"] = prompt_hash(t.system_prompt, t.prompt)
+        tokens = t.input_tokens + t.output_tokens
+        with self.ledger.transaction() as conn:
+            self.ledger.insert("thoughts", row)
+            # Exact decimal sums (SQLite has no decimal type): read, add, write back.
+            prev = conn.execute("select calls, tokens, cost_usd from budgets where day = ?",
+                                (day,)).fetchall()
+            calls, spent_tokens, spent = (prev[0][0], prev[0][1], Decimal(prev[0][2])) \
+                if prev else (0, 0, Decimal(0))
+            conn.execute("insert or replace into budgets (day, calls, tokens, cost_usd) "
+                         "values (?, ?, ?, ?)", (day, calls + 1, spent_tokens + tokens,
+                                                 str(spent + t.cost_usd)))
+            conn.execute("update orchestrator_cycles set tokens = tokens + ? where cycle_id = ?",
+                         (tokens, t.cycle_id))
+            cyc = conn.execute("select cost_usd from orchestrator_cycles where cycle_id = ?",
+                               (t.cycle_id,)).fetchall()
+            if cyc:
+                conn.execute("update orchestrator_cycles set cost_usd = ? where cycle_id = ?",
+                             (str(Decimal(cyc[0][0]) + t.cost_usd), t.cycle_id))
+
+    def day_totals(self, day: str) -> tuple[int, Decimal]:
+        """(tokens, cost) spent on ``day``."""
+        rows = self.ledger.query("select tokens, cost_usd from budgets where day = ?", (day,))
+        if not rows:
+            return 0, Decimal(0)
+        return int(rows[0]["tokens"]), Decimal(rows[0]["cost_usd"])
+
+    def cycle_totals(self, cycle_id: str) -> tuple[int, Decimal]:
+        """(tokens, cost) spent in ``cycle_id`` (summed from the thoughts themselves)."""
+        rows = self.ledger.query("select input_tokens + output_tokens as n, cost_usd "
+                                 "from thoughts where cycle_id = ?", (cycle_id,))
+        return (sum(int(r["n"]) for r in rows),
+                sum((Decimal(r["cost_usd"]) for r in rows), Decimal(0)))
+
+    def thoughts(self, cycle_id: str) -> list[dict[str, Any]]:
+        """Every thought of ``cycle_id`` in call order."""
+        return self.ledger.query("select * from thoughts where cycle_id = ? order by seq",
+                                 (cycle_id,))
+
+    def cycles(self) -> list[dict[str, Any]]:
+        """Every cycle, oldest first."""
+        return self.ledger.query("select * from orchestrator_cycles order by started_ns, "
+                                 "cycle_id")
+
+    def start_cycle(self, cycle_id: str, slot: str, ts_ns: int, incumbent_id: str | None,
+                    benchmarks_json: str) -> None:
+        """Insert the cycle's row (status ``running``)."""
+        with self.ledger.transaction():
+            self.ledger.insert("orchestrator_cycles", {
+                "cycle_id": cycle_id, "slot": slot, "started_ns": ts_ns, "status": "running",
+                "incumbent_id": incumbent_id, "benchmarks_json": benchmarks_json})
+
+    def finish_cycle(self, cycle_id: str, ts_ns: int, outcome: str, reason: str,
+                     candidate_id: str | None) -> None:
+        """Close the cycle's row with its outcome and reason."""
+        with self.ledger.transaction() as conn:
+            conn.execute("update orchestrator_cycles set ended_ns = ?, status = 'finished', "
+                         "outcome = ?, reason = ?, candidate_id = ? where cycle_id = ?",
+                         (ts_ns, outcome, redact(reason), candidate_id, cycle_id))

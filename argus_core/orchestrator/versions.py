@@ -1,0 +1,109 @@
+"""The version store: every strategy version ever proposed, in the ledger.
+
+Statuses: ``candidate`` (being proven) -> ``rejected`` | ``shadow`` -> ``canary`` ->
+``full``; a replaced full version becomes ``retired``; a failed one ``rolled_back``.
+``requested:<status>`` rows record a person's promotion for a running loop to apply.
+Every change is one ``strategy_events`` row with its reason and actor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from argus_core.errors import ArgusError
+from argus_core.ledger import Ledger
+
+LIVE_STATUSES = ("canary", "full")
+
+
+def source_hash(source: str) -> str:
+    """sha256 of a strategy's source."""
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+class VersionStore:
+    """Reads and writes ``strategy_versions`` and ``strategy_events``."""
+
+    def __init__(self, ledger: Ledger, clock: Any = None) -> None:
+        self.ledger = ledger
+        self.clock = clock or (lambda: 0)
+
+    def add(self, *, slot: str, source: str, parent_id: str | None, status: str,
+            reason: str, prompt_hash: str | None = None, model: str | None = None,
+            cycle_id: str | None = None, validation: dict[str, Any] | None = None) -> str:
+        """Store a new version; returns its id (``<slot>-v<n>-<hash8>``)."""
+        n = len(self.ledger.query("select 1 from strategy_versions where slot = ?", (slot,)))
+        digest = source_hash(source)
+        version_id = f"{slot}-v{n + 1:03d}-{digest[:8]}"
+        now = self.clock()
+        with self.ledger.transaction():
+            self.ledger.insert("strategy_versions", {
+                "version_id": version_id, "slot": slot, "source": source,
+                "source_hash": digest, "parent_id": parent_id, "prompt_hash": prompt_hash,
+                "model": model, "cycle_id": cycle_id, "status": status, "reason": reason,
+                "validation_json": json.dumps(validation) if validation else None,
+                "created_ns": now, "updated_ns": now})
+            self.ledger.insert("strategy_events", {
+                "version_id": version_id, "ts_ns": now, "from_status": None,
+                "to_status": status, "reason": reason, "actor": "orchestrator"})
+        return version_id
+
+    def get(self, version_id: str) -> dict[str, Any]:
+        """One version row; ``ArgusError`` naming the known ids when absent."""
+        rows = self.ledger.query("select * from strategy_versions where version_id = ?",
+                                 (version_id,))
+        if not rows:
+            known = ", ".join(r["version_id"] for r in self.list()) or "none"
+            raise ArgusError(f"no strategy version {version_id!r} (known: {known})")
+        return rows[0]
+
+    def list(self, slot: str | None = None) -> list[dict[str, Any]]:
+        """Versions, oldest first."""
+        if slot is None:
+            return self.ledger.query("select * from strategy_versions order by created_ns, "
+                                     "rowid")
+        return self.ledger.query("select * from strategy_versions where slot = ? order by "
+                                 "created_ns, rowid", (slot,))
+
+    def events(self, version_id: str) -> list[dict[str, Any]]:
+        """Status history of one version."""
+        return self.ledger.query("select * from strategy_events where version_id = ? "
+                                 "order by id", (version_id,))
+
+    def set_status(self, version_id: str, status: str, reason: str, *,
+                   actor: str = "orchestrator", **json_fields: Any) -> None:
+        """Move a version to ``status`` (with optional gate/shadow/validation JSON)."""
+        row = self.get(version_id)
+        now = self.clock()
+        sets = {"status": status, "reason": reason, "updated_ns": now}
+        for key, value in json_fields.items():
+            sets[f"{key}_json"] = json.dumps(value, sort_keys=True, default=str)
+        cols = ", ".join(f"{k} = ?" for k in sets)
+        with self.ledger.transaction() as conn:
+            conn.execute(f"update strategy_versions set {cols} where version_id = ?",
+                         [*sets.values(), version_id])
+            self.ledger.insert("strategy_events", {
+                "version_id": version_id, "ts_ns": now, "from_status": row["status"],
+                "to_status": status, "reason": reason, "actor": actor})
+
+    def active(self, slot: str) -> dict[str, Any] | None:
+        """The version trading in ``slot`` (canary or full; the newest), if any."""
+        rows = [r for r in self.list(slot) if r["status"] in LIVE_STATUSES]
+        return rows[-1] if rows else None
+
+    def request(self, version_id: str, to_status: str, reason: str, *, actor: str) -> None:
+        """Record a person's promotion request for a running loop to apply."""
+        self.set_status(version_id, f"requested:{to_status}", reason, actor=actor)
+
+    def rollback(self, slot: str, reason: str, *, actor: str) -> tuple[str, str]:
+        """Mark the slot's live version rolled back and its parent full again."""
+        live = self.active(slot)
+        if live is None:
+            raise ArgusError(f"slot {slot!r} has no live AI version to roll back")
+        if not live["parent_id"]:
+            raise ArgusError(f"{live['version_id']} has no parent version to roll back to")
+        self.set_status(live["version_id"], "rolled_back", reason, actor=actor)
+        self.set_status(live["parent_id"], "full", f"reinstated: {reason}", actor=actor)
+        return live["version_id"], live["parent_id"]
