@@ -41,6 +41,7 @@ _GL_W = 0.5 * _GL_W
 _N_ALPHA = 48  # candidate damping exponents per side and maturity
 _ALPHA_CAP = 40.0  # no need to damp harder than e^{-40 k}
 _ENVELOPE_TOL = 1e-17
+_MIN_STRIP = 0.05  # narrower damping strips fall back to alpha = -1/2
 
 
 def _clog1p(z: NDArray[np.complex128]) -> NDArray[np.complex128]:
@@ -138,6 +139,14 @@ def _otm_prices(k: NDArray[np.float64], t: float, params: HestonParams,
         if sel.size == 0:
             continue
         ks = k[sel]
+        width = (p_plus - 1.0) if is_call else -p_minus
+        if width < _MIN_STRIP:
+            # The natural strip has (almost) closed: moments just beyond 1 (or 0) explode,
+            # as for long maturities with rho > 0.  Use alpha = -1/2, inside (-1, 0) where
+            # every moment exists; there the integral is c - 1 (Lewis's formula).
+            covered = _damped_integral(ks, -0.5, t, params, p_minus, p_plus)
+            out[sel] = 1.0 + covered if is_call else covered + np.exp(ks)
+            continue
         if is_call:
             a_max = min(p_plus - 1.0, _ALPHA_CAP)
             alphas = a_max * (np.arange(n_alpha) + 0.5) / n_alpha

@@ -88,10 +88,11 @@ class OpenCLBackend:
         self._programs: dict[tuple, Any] = {}
         self.n_groups = max(1, device.max_compute_units) * (8 if self.is_gpu else 4)
 
-    def _program(self, spec: SimSpec) -> Any:
+    def _kernel(self, spec: SimSpec, name: str) -> Any:
+        """The built kernel ``name`` for this variant (built and retrieved once)."""
         key = (spec.dtype, spec.scheme, spec.antithetic)
-        prog = self._programs.get(key)
-        if prog is None:
+        kernels = self._programs.get(key)
+        if kernels is None:
             double = spec.dtype == np.float64
             defines = (f"#define REAL {'double' if double else 'float'}\n"
                        f"#define REAL_IS_DOUBLE {int(double)}\n#define ACC double\n"
@@ -100,8 +101,9 @@ class OpenCLBackend:
             # Correctly rounded division and sqrt, no fast-math: the CPU twin must agree.
             prog = self._cl.Program(self.ctx, _PREAMBLE + defines + kernel_source()).build(
                 options=["-cl-fp32-correctly-rounded-divide-sqrt"])
-            self._programs[key] = prog
-        return prog
+            kernels = {n: self._cl.Kernel(prog, n) for n in ("heston_price", "heston_paths")}
+            self._programs[key] = kernels
+        return kernels[name]
 
     def _common_args(self, spec: SimSpec) -> list[Any]:
         dt = spec.dtype
@@ -118,10 +120,11 @@ class OpenCLBackend:
         dt = spec.dtype
         groups = self._groups(spec)
         partials = cl.Buffer(self.ctx, cl.mem_flags.WRITE_ONLY, size=groups * 5 * 8)
-        kernel = self._program(spec).heston_price
+        kernel = self._kernel(spec, "heston_price")
         args = [*self._common_args(spec), dt(s0), dt(strike), dt(disc), dt(mu_t),
                 np.int32(bool(is_call)), np.uint32(spec.key0), np.uint32(spec.key1), partials]
-        kernel(self.queue, (groups * BLOCK,), (BLOCK,), *args)
+        kernel.set_args(*args)
+        self._cl.enqueue_nd_range_kernel(self.queue, kernel, (groups * BLOCK,), (BLOCK,))
         host = np.empty(groups * 5, dtype=np.float64)
         cl.enqueue_copy(self.queue, host, partials)
         self.queue.finish()
@@ -133,10 +136,12 @@ class OpenCLBackend:
         n = spec.n_paths
         itemsize = np.dtype(spec.dtype).itemsize
         bufs = [cl.Buffer(self.ctx, cl.mem_flags.WRITE_ONLY, size=n * itemsize) for _ in range(3)]
-        kernel = self._program(spec).heston_paths
+        kernel = self._kernel(spec, "heston_paths")
         args = [*self._common_args(spec), spec.dtype(s0), np.uint32(spec.key0),
                 np.uint32(spec.key1), *bufs]
-        kernel(self.queue, (self._groups(spec) * BLOCK,), (BLOCK,), *args)
+        kernel.set_args(*args)
+        self._cl.enqueue_nd_range_kernel(self.queue, kernel, (self._groups(spec) * BLOCK,),
+                                         (BLOCK,))
         out = [np.empty(n, dtype=spec.dtype) for _ in range(3)]
         for host, buf in zip(out, bufs, strict=True):
             cl.enqueue_copy(self.queue, host, buf)
