@@ -31,7 +31,7 @@ def _many_events(template: dict[str, Any], n: int) -> list[dict[str, Any]]:
 async def test_gamma_pagination_walks_every_page(fed_event, snapshot_server) -> None:  # type: ignore[no-untyped-def]
     closed = copy.deepcopy(fed_event)
     closed.update(id="999", closed=True)
-    srv = snapshot_server(_many_events(fed_event, 23) + [closed], [])
+    srv = snapshot_server([*_many_events(fed_event, 23), closed], [])
     venue = PolymarketVenue(_settings(srv.url, page_size=10))
     try:
         events = await venue.discover()
