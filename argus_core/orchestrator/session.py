@@ -70,7 +70,9 @@ def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
     migrations = Migrations()
     orchestrator_plugin.register_migrations(migrations)
     migrations.apply(ledger.conn)
-    clock = (lambda: runner.market.now_ns)
+    def clock() -> int:
+        return int(runner.market.now_ns)  # the loop's clock: replays stay reproducible
+
     versions = VersionStore(ledger, clock)
     seed_id = versions.add(slot=slot, source=seed_source, parent_id=None, status="full",
                            reason="seed incumbent" + ("" if settings.seed_source else

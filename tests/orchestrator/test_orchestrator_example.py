@@ -1,0 +1,88 @@
+"""The offline example end to end: prompt -> gates -> shadow -> canary -> full hot-swap,
+an escape attempt refused, a rollback, all of it in the ledger and the thought spool."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from argus_core.builtins.orchestrator_plugin import strategies_group, thoughts_cmd
+from argus_core.ledger import Ledger
+from argus_core.orchestrator.session import run_orchestrated
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "orchestrator" / "orchestrate.toml"
+
+
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    run_dir = tmp_path_factory.mktemp("orch") / "run"
+    report = run_orchestrated(EXAMPLE, run_dir=run_dir, max_cycles=3, echo=lambda _: None)
+    return run_dir, report
+
+
+def test_cycle_one_is_hot_swapped_through_the_ladder(example_run: tuple[Path, str]) -> None:
+    run_dir, _ = example_run
+    with Ledger.in_dir(run_dir) as ledger:
+        cycles = {r["cycle_id"]: r for r in ledger.query("select * from orchestrator_cycles")}
+        assert cycles["cycle-0001"]["outcome"] == "deploy"
+        v2 = cycles["cycle-0001"]["candidate_id"]
+        path = [e["to_status"] for e in ledger.query(
+            "select to_status from strategy_events where version_id = ? order by id", (v2,))]
+        assert path[:5] == ["candidate", "candidate", "candidate", "shadow", "canary"]
+        assert "full" in path
+        row = ledger.query("select * from strategy_versions where version_id = ?", (v2,))[0]
+        assert row["parent_id"] and row["prompt_hash"] and row["model"] == "claude-sonnet-4-5"
+        assert json.loads(row["gate_json"])["verdict"] == "deploy"
+        # the runner recorded the swap in its checkpointed versions map
+        state = json.loads(ledger.query("select state_json from checkpoints")[0]["state_json"])
+        assert state["versions"]["ma_cross"]
+
+
+def test_escape_attempt_is_rejected_with_reasons(example_run: tuple[Path, str]) -> None:
+    run_dir, _ = example_run
+    with Ledger.in_dir(run_dir) as ledger:
+        c2 = ledger.query("select * from orchestrator_cycles where cycle_id = 'cycle-0002'")[0]
+        assert c2["outcome"] == "rejected"
+        assert "import of 'os'" in c2["reason"] and "review rejected" in c2["reason"]
+        v = ledger.query("select status from strategy_versions where version_id = ?",
+                         (c2["candidate_id"],))[0]
+        assert v["status"] == "rejected"
+
+
+def test_every_model_call_is_in_the_spool(example_run: tuple[Path, str]) -> None:
+    run_dir, _ = example_run
+    with Ledger.in_dir(run_dir) as ledger:
+        thoughts = ledger.query("select * from thoughts order by cycle_id, seq")
+        assert [t["purpose"] for t in thoughts] == ["generate", "review"] * 3
+        assert all(t["status"] == "ok" and t["input_tokens"] > 0 for t in thoughts)
+        assert "CONTRACT" in thoughts[0]["system_prompt"] or "contract" in \
+            thoughts[0]["system_prompt"]
+        budget = ledger.query("select * from budgets")
+        assert sum(b["tokens"] for b in budget) == sum(
+            t["input_tokens"] + t["output_tokens"] for t in thoughts)
+
+
+def test_rollback_leaves_the_loop_reducing(example_run: tuple[Path, str]) -> None:
+    run_dir, report = example_run
+    assert "rollback" in report
+    with Ledger.in_dir(run_dir) as ledger:
+        rolled = ledger.query("select * from strategy_versions where status = 'rolled_back'")
+        assert rolled
+        control = json.loads(ledger.get_control("trading_state") or "{}")
+        assert control["state"] == "reducing" and "rolled back" in control["reason"]
+
+
+def test_cli_reads_the_ledger(example_run: tuple[Path, str]) -> None:
+    run_dir, _ = example_run
+    runner = CliRunner()
+    listed = runner.invoke(strategies_group, ["list", "--run-dir", str(run_dir)])
+    assert listed.exit_code == 0 and "rolled_back" in listed.output
+    thoughts = runner.invoke(thoughts_cmd, ["--run-dir", str(run_dir), "cycle-0001"])
+    assert thoughts.exit_code == 0 and "--- response ---" in thoughts.output
+    diff = runner.invoke(strategies_group, ["diff", "--run-dir", str(run_dir),
+                                            "ma_cross-v001-843c659f",
+                                            "ma_cross-v002-2e2b97ac"])
+    assert diff.exit_code == 0 and "+BAND = 0.003" in diff.output
