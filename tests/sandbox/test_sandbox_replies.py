@@ -1,0 +1,77 @@
+"""SandboxedStrategy validates every reply; anything malformed kills the worker."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from argus_core.interfaces import StrategyContext
+from argus_core.models import Bar, Portfolio, Side
+from argus_core.sandbox import SandboxedStrategy, WorkerFailure, WorkerPolicy
+
+TEMPLATE = '''
+class Strategy:
+    EVENTS = ("bar",)
+
+    def on_event(self, event, state, portfolio):
+        state["n"] = state.get("n", 0) + 1
+        return {body}
+'''
+BAR = Bar("replay:BTC/USD", 3_600_000_000_000, 100.0, 101.0, 99.0, 100.5, 5.0)
+CTX = StrategyContext(BAR.ts_ns, Portfolio(cash=Decimal(1000)), None)  # type: ignore[arg-type]
+POLICY = WorkerPolicy(call_timeout_s=1.0)
+
+
+def _run(body: str) -> SandboxedStrategy:
+    return SandboxedStrategy(TEMPLATE.format(body=body), name="slot", policy=POLICY)
+
+
+def test_valid_reply_becomes_intents_and_state() -> None:
+    s = _run('[{"instrument_id": event["instrument_id"], "side": "buy", "quantity": 0.5}]')
+    try:
+        (intent,) = s.on_event(BAR, CTX)
+        assert intent.side is Side.BUY and intent.quantity == Decimal("0.5")
+        assert intent.strategy == "slot" and s.get_state() == {"n": 1}
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize(("body", "kind", "needle"), [
+    ('[{"instrument_id": event["instrument_id"], "side": "buy", "strategy": "other"}]',
+     "malformed", "unknown keys"),
+    ('[{"instrument_id": "kraken:ETH/USD", "side": "buy"}]', "malformed", "not received"),
+    ('[{"instrument_id": event["instrument_id"], "side": "hold"}]', "malformed", "invalid"),
+    ('[{"instrument_id": event["instrument_id"], "side": "buy", "quantity": -1}]',
+     "malformed", "invalid"),
+    ('[{"instrument_id": event["instrument_id"], "side": "buy"}] * 5', "malformed",
+     "overtrading"),
+    ('["buy"]', "malformed", "not an object"),
+    ('None', "malformed", "reply"),
+    ('1 / 0', "exception", "ZeroDivisionError"),
+    ('[{"instrument_id": event["instrument_id"], "side": "buy", "quantity": float("nan")}]',
+     "exception", "ValueError"),
+])
+def test_malformed_replies_kill_the_worker(body: str, kind: str, needle: str) -> None:
+    s = _run(body)
+    try:
+        with pytest.raises(WorkerFailure) as info:
+            s.on_event(BAR, CTX)
+        assert info.value.kind == kind and needle in str(info.value)
+        assert s.worker is None or not s.worker.alive
+        assert s.failure is not None and s.on_event(BAR, CTX) == ()  # dead until replaced
+        assert s.get_state() == {}  # the host's state did not take the bad reply
+    finally:
+        s.close()
+
+
+def test_timeout_reports_and_calls_back() -> None:
+    seen: list[WorkerFailure] = []
+    s = SandboxedStrategy(TEMPLATE.format(body="[x for x in iter(int, 1)]"), name="slot",
+                          policy=WorkerPolicy(call_timeout_s=0.3), on_failure=seen.append)
+    try:
+        with pytest.raises(WorkerFailure) as info:
+            s.on_event(BAR, CTX)
+        assert info.value.kind == "timeout" and seen == [info.value]
+    finally:
+        s.close()
