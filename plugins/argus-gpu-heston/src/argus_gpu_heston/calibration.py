@@ -183,17 +183,28 @@ class CalibrationResult:
         return [row for row in self.table if row.flagged]
 
 
-def robust_zscores(residuals: NDArray[np.float64]) -> NDArray[np.float64]:
-    """(x - median) / (1.4826 MAD); MAD of zero falls back to the standard deviation."""
+def robust_zscores(residuals: NDArray[np.float64], min_scale: float = 0.0) -> NDArray[np.float64]:
+    """(x - median) / max(1.4826 MAD, min_scale).
+
+    ``min_scale`` keeps a near-perfect fit (MAD of a few hundredths of a vol point) from
+    calling quotes a tenth of a point off "anomalous".
+    """
     med = float(np.median(residuals))
     mad = float(np.median(np.abs(residuals - med))) * MAD_SCALE
-    scale = mad if mad > 0 else float(np.std(residuals)) or 1.0
+    scale = max(mad, min_scale)
+    if scale <= 0:
+        scale = float(np.std(residuals)) or 1.0
     return (residuals - med) / scale
 
 
 def calibrate(chain: Chain, x0: Sequence[float] | None = None, *, threshold: float = 3.5,
-              max_nfev: int = 200) -> CalibrationResult:
-    """Fit v0, kappa, theta, sigma, rho to ``chain`` and rank its quotes by robust z-score."""
+              max_nfev: int = 200, min_scale_vol_pts: float = 0.1) -> CalibrationResult:
+    """Fit v0, kappa, theta, sigma, rho to ``chain`` and rank its quotes by robust z-score.
+
+    A quote is flagged when |z| > ``threshold``, z being its residual (market minus model
+    implied vol, in vol points) standardised by the residuals' median and MAD, the MAD
+    floored at ``min_scale_vol_pts``.
+    """
     if len(chain) < 5:
         raise DataError(f"calibration needs at least 5 quotes, got {len(chain)}")
     mkt = black_price(chain.is_call, chain.fwd, chain.strike, chain.t, chain.iv)
@@ -224,7 +235,7 @@ def calibrate(chain: Chain, x0: Sequence[float] | None = None, *, threshold: flo
     resid = (chain.iv - model_iv) * 100.0
     ok = np.isfinite(resid)
     z = np.full(resid.shape, np.nan)
-    z[ok] = robust_zscores(resid[ok])
+    z[ok] = robust_zscores(resid[ok], min_scale_vol_pts)
     order = np.argsort(-np.where(ok, np.abs(z), np.inf))
     table = [Anomaly(expiry=chain.expiry[i], t=float(chain.t[i]),
                      kind="call" if chain.is_call[i] else "put", strike=float(chain.strike[i]),
