@@ -156,10 +156,10 @@ class OnlineBocpd:
         p = self.params
         self.probs = np.zeros(size)
         self.probs[0] = 1.0
-        self.mu = np.full(size, p.mu0)
-        self.kappa = np.full(size, p.kappa0)
-        self.alpha = np.full(size, p.alpha0)
-        self.beta = np.full(size, p.beta0)
+        self.mu = np.full(size, p.mu0, dtype=np.float64)
+        self.kappa = np.full(size, p.kappa0, dtype=np.float64)
+        self.alpha = np.full(size, p.alpha0, dtype=np.float64)
+        self.beta = np.full(size, p.beta0, dtype=np.float64)
         self.n_active = 1
         self.n_seen = 0
 
@@ -174,8 +174,8 @@ class OnlineBocpd:
         post = np.zeros((n, p.max_run_length + 1) if keep_posterior else (1, 1))
         self.n_active = _bocpd_batch(xs, self.probs, self.mu, self.kappa, self.alpha, self.beta,
                                      self.n_active, 1.0 / p.hazard_lambda, p.mu0, p.kappa0,
-                                     p.alpha0, p.beta0, p.window, self.n_seen, p_change, map_rl, mean_rl,
-                                     post, keep_posterior)
+                                     p.alpha0, p.beta0, p.window, self.n_seen, p_change,
+                                     map_rl, mean_rl, post, keep_posterior)
         self.n_seen += n
         return BocpdResult(p_change, map_rl, mean_rl, post if keep_posterior else None)
 
@@ -385,7 +385,9 @@ class RegimeTracker:
         if prev is None:
             p_change, run_length = 0.0, 0
         else:
-            p_change, run_length, _ = self.detector.update(math.log(close / prev))
+            # Same arithmetic as np.diff(np.log(closes)) so online equals batch bit for bit.
+            p_change, run_length, _ = self.detector.update(
+                float(np.log(np.float64(close)) - np.log(np.float64(prev))))
         vr = vol_regimes(np.fromiter(self.closes, dtype=np.float64), self.vol_params)
         self.last = RegimeState(ts_ns, p_change, run_length, float(vr.realised_vol[-1]),
                                 float(vr.vol_percentile[-1]), float(vr.trend[-1]),

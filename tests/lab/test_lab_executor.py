@@ -5,16 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from argus_core.lab.bootstrap import BootstrapPaths, BootstrapSpec, bootstrap_paths
+from argus_core.lab.bootstrap import (
+    BootstrapPaths,
+    BootstrapSpec,
+    batch_tasks,
+    bootstrap_batch,
+    bootstrap_paths,
+)
 from argus_core.lab.executor import LocalExecutor, SerialExecutor
 from argus_core.lab.walkforward import evaluate_fold, walk_forward_splits
 
 PNL = np.random.default_rng(4).normal(25.0, 300.0, 250)
 SPEC = BootstrapSpec(n_paths=2000, seed=13)
-
-
-def _batch(offset: int) -> BootstrapPaths:
-    return bootstrap_paths(PNL, SPEC, path_offset=offset, n_paths=500)
 
 
 def _fold_tasks():
@@ -23,11 +25,11 @@ def _fold_tasks():
 
 
 def test_local_pool_matches_serial_and_single_run():
-    offsets = [0, 500, 1000, 1500]
-    serial = SerialExecutor().map(_batch, offsets)
+    tasks = batch_tasks(PNL, SPEC, 4)
+    serial = SerialExecutor().map(bootstrap_batch, tasks)
     with LocalExecutor(max_workers=2) as ex:
         seen = []
-        pooled = ex.map(_batch, offsets, progress=lambda d, t: seen.append((d, t)))
+        pooled = ex.map(bootstrap_batch, tasks, progress=lambda d, t: seen.append((d, t)))
     whole = bootstrap_paths(PNL, SPEC)
     for a, b in zip(serial, pooled, strict=True):
         np.testing.assert_array_equal(a.final_equity, b.final_equity)
@@ -39,15 +41,15 @@ def test_dask_local_cluster_matches_local_run():
     distributed = pytest.importorskip("distributed")
     from argus_core.lab.executor import DaskExecutor
 
-    offsets = [0, 500, 1000, 1500]
-    local = SerialExecutor().map(_batch, offsets)
+    tasks = batch_tasks(PNL, SPEC, 4)
+    local = SerialExecutor().map(bootstrap_batch, tasks)
     folds_local = SerialExecutor().map(evaluate_fold, _fold_tasks())
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
-        with DaskExecutor(cluster.scheduler_address) as ex:
-            assert len(ex.client.scheduler_info()["workers"]) == 2
-            remote = ex.map(_batch, offsets)
-            folds_remote = ex.map(evaluate_fold, _fold_tasks())
+    with (distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                   dashboard_address=None) as cluster,
+          DaskExecutor(cluster.scheduler_address) as ex):
+        assert len(ex.client.scheduler_info()["workers"]) == 2
+        remote = ex.map(bootstrap_batch, tasks)
+        folds_remote = ex.map(evaluate_fold, _fold_tasks())
     for a, b in zip(local, remote, strict=True):
         for f in ("max_drawdown", "final_equity", "ruined", "sharpe"):
             np.testing.assert_array_equal(getattr(a, f), getattr(b, f))

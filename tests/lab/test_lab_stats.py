@@ -3,6 +3,7 @@ White's RC and Hansen's SPA against an independent numpy computation on arch's r
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import mpmath
@@ -55,7 +56,7 @@ def test_psr_equals_independent_mpmath(sr, sr_star, n, skew, kurt):
 def test_dsr_is_psr_at_expected_max_and_decreases_with_trials():
     sr, n, sk, k = 0.08, 750, -0.5, 5.0
     vals = [stats.deflated_sharpe_ratio(sr, n, sk, k, nt, 0.002) for nt in (2, 10, 100, 1000)]
-    assert all(a > b for a, b in zip(vals, vals[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(vals))
     assert vals[2] == pytest.approx(_mp_psr(sr, _mp_sr0(100, 0.002), n, sk, k), rel=1e-10)
     # One trial: no selection, DSR is PSR against zero.
     assert stats.deflated_sharpe_ratio(sr, n, sk, k, 1, 0.0) == pytest.approx(

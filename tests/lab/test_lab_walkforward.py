@@ -45,13 +45,13 @@ def test_walk_forward_picks_in_sample_best_and_stitches_oos():
     rng = np.random.default_rng(0)
     n = 300
     r = rng.normal(0, 0.01, (n, 3))
-    r[:150, 0] += 0.004  # variant 0 good early, variant 2 good late
-    r[150:, 2] += 0.004
-    splits = walk_forward_splits(n, mode="rolling", train_bars=100, test_bars=50)
+    r[:150, 0] += 0.01  # variant 0 good early, variant 2 good late
+    r[150:, 2] += 0.01
+    splits = walk_forward_splits(n, mode="rolling", train_bars=50, test_bars=50)
     res = walk_forward(r, splits)
-    assert [f.chosen for f in res.folds] == [0, 0, 2, 2]
-    assert res.oos_index.tolist() == list(range(100, 300))
-    expected = np.concatenate([r[100:150, 0], r[150:200, 0], r[200:250, 2], r[250:300, 2]])
+    assert [f.chosen for f in res.folds] == [0, 0, 0, 2, 2]
+    assert res.oos_index.tolist() == list(range(50, 300))
+    expected = np.concatenate([r[50:150, 0], r[150:200, 0], r[200:300, 2]])
     np.testing.assert_array_equal(res.oos_returns, expected)
     assert res.oos_equity[-1] == pytest.approx(np.prod(1 + expected))
     assert 0 <= res.positive_share <= 1

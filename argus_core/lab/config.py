@@ -1,0 +1,204 @@
+"""``[lab]``: validated settings of sweeps, walk-forward, bootstrap, gates and the executor.
+
+Example::
+
+    [lab]
+    family = "vrp_put_spread"      # trials are counted per family
+    dir = "lab"                    # lab ledger + per-point run folders (relative to the config)
+
+    [lab.executor]
+    kind = "local"                 # local | serial | dask
+    max_workers = 2
+    # address = "tcp://127.0.0.1:8786"   (kind = "dask")
+
+    [lab.sweep.params]
+    "plugins.vrp.min_vrp" = { linear = [0.0, 0.04, 3] }       # start, stop, count
+    "plugins.vrp.stop_multiple" = { log = [1.5, 3.0, 2] }      # geometric
+    "plugins.vrp.short_delta" = { choices = [0.15, 0.25] }
+
+    [lab.walkforward]
+    mode = "rolling"               # rolling | anchored | purged_kfold
+    train_bars = 504
+    test_bars = 126
+    label_horizon = 30             # bars a trade's outcome looks ahead (purging)
+    embargo = 5
+
+    [lab.bootstrap]
+    n_paths = 10000
+    method = "stationary"
+    mean_block = 5
+
+    [lab.gates]
+    cost_multipliers = ["1", "1.25", "1.5"]
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from argus_core.config import Config, structure
+from argus_core.errors import ConfigError
+from argus_core.lab.bootstrap import METHODS, BootstrapSpec
+from argus_core.lab.executor import ExecutorSettings
+from argus_core.lab.walkforward import MODES
+
+_ge0 = attrs.validators.ge(0)
+
+
+@attrs.frozen
+class ParamRange:
+    """One swept parameter: exactly one of ``linear``/``log`` ([start, stop, count]) or
+    ``choices``; ``integer`` rounds linear/log values to whole numbers."""
+
+    linear: list[float] | None = None
+    log: list[float] | None = None
+    choices: list[Any] | None = None
+    integer: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        given = [k for k in ("linear", "log", "choices") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of linear = [start, stop, count], "
+                             "log = [start, stop, count] or choices = [...]")
+        spec = self.linear if self.linear is not None else self.log
+        if spec is not None:
+            if len(spec) != 3 or int(spec[2]) != spec[2] or spec[2] < 1:
+                raise ValueError("a range is [start, stop, count] with a whole count >= 1")
+            if self.log is not None and (spec[0] <= 0 or spec[1] <= 0):
+                raise ValueError("a log range needs start and stop > 0")
+        elif not self.choices:
+            raise ValueError("choices must not be empty")
+
+    def values(self) -> list[Any]:
+        """The grid values, in order."""
+        if self.choices is not None:
+            return list(self.choices)
+        start, stop, count = self.linear if self.linear is not None else self.log  # type: ignore[misc]
+        count = int(count)
+        if self.linear is not None:
+            vals = np.linspace(start, stop, count)
+        else:
+            vals = np.geomspace(start, stop, count)
+        if self.integer:
+            return sorted({round(v) for v in vals})
+        # Round away binary noise so overrides and point ids are stable.
+        return [float(f"{v:.12g}") for v in vals]
+
+
+@attrs.frozen
+class SweepSettings:
+    """``[lab.sweep]``: the parameter grid (dotted config keys -> ranges)."""
+
+    params: dict[str, ParamRange] = attrs.Factory(dict)
+    max_points: int = 1000
+
+    def grid(self) -> list[dict[str, Any]]:
+        """Cartesian product of the ranges, in a deterministic order (keys sorted)."""
+        keys = sorted(self.params)
+        points = [dict(zip(keys, combo, strict=True))
+                  for combo in itertools.product(*(self.params[k].values() for k in keys))]
+        if len(points) > self.max_points:
+            raise ConfigError(f"[lab.sweep] grid has {len(points)} points, more than "
+                              f"max_points = {self.max_points}; narrow the ranges or raise it")
+        return points or [{}]
+
+
+@attrs.frozen
+class WalkForwardSettings:
+    """``[lab.walkforward]``: fold layout, purging and the stability bars for the gate."""
+
+    mode: str = attrs.field(default="rolling", validator=attrs.validators.in_(MODES))
+    train_bars: int = attrs.field(default=504, validator=attrs.validators.ge(2))
+    test_bars: int = attrs.field(default=126, validator=attrs.validators.ge(1))
+    n_folds: int = attrs.field(default=5, validator=attrs.validators.ge(2))
+    label_horizon: int = attrs.field(default=0, validator=_ge0)
+    embargo: int = attrs.field(default=0, validator=_ge0)
+    min_positive_share: float = 0.5  # gate: share of folds with positive OOS return
+    min_oos_sharpe: float = 0.0  # gate: per-bar Sharpe of the stitched OOS record
+
+
+@attrs.frozen
+class BootstrapSettings:
+    """``[lab.bootstrap]``: trade resampling and the survival bars."""
+
+    n_paths: int = attrs.field(default=10_000, validator=attrs.validators.ge(1))
+    n_trades: int | None = None
+    method: str = attrs.field(default="stationary", validator=attrs.validators.in_(METHODS))
+    mean_block: float = attrs.field(default=5.0, validator=attrs.validators.ge(1))
+    ruin_fraction: float = 0.5
+    seed: int = 0
+    batches: int = attrs.field(default=4, validator=attrs.validators.ge(1))
+    min_survival: float = 0.8
+    max_ruin: float = 0.05
+
+    def spec(self, initial_capital: float) -> BootstrapSpec:
+        """The kernel's spec."""
+        return BootstrapSpec(self.n_paths, self.n_trades, self.method, self.mean_block,
+                             initial_capital, self.ruin_fraction, self.seed)
+
+
+@attrs.frozen
+class GateSettings:
+    """``[lab.gates]``: thresholds of the deploy gates."""
+
+    cost_multipliers: list[Decimal] = attrs.Factory(
+        lambda: [Decimal("1"), Decimal("1.25"), Decimal("1.5")])
+    min_sharpe_at_max_cost: float = 0.0  # annualised; kill below
+    dsr_deploy: float = 0.95
+    dsr_kill: float = 0.5
+    rc_alpha: float = 0.10  # White RC / SPA p-value needed to deploy
+    rc_reps: int = 1000
+    rc_block: int | None = None
+    regime_signal: str = "vol_regime"
+    regime_instrument: str = ""
+    regime_min_bars: int = 20
+    max_regime_drawdown: float = 0.35  # kill when any regime subset draws down more
+    min_trades: int = 20  # fewer realised trades: hold (too little evidence)
+
+
+@attrs.frozen
+class LabSettings:
+    """The whole ``[lab]`` table."""
+
+    family: str = ""
+    dir: str = "lab"
+    periods_per_year: float = 252.0
+    executor: ExecutorSettings = attrs.Factory(ExecutorSettings)
+    sweep: SweepSettings = attrs.Factory(SweepSettings)
+    walkforward: WalkForwardSettings = attrs.Factory(WalkForwardSettings)
+    bootstrap: BootstrapSettings = attrs.Factory(BootstrapSettings)
+    gates: GateSettings = attrs.Factory(GateSettings)
+
+
+def lab_settings(config: Config) -> LabSettings:
+    """Validate ``config.lab``; errors name the file and the ``lab.*`` key."""
+    where = str(config.path) if config.path else "<config>"
+    settings: LabSettings = structure(config.lab, LabSettings, where, prefix="lab")
+    if not math.isfinite(settings.periods_per_year) or settings.periods_per_year <= 0:
+        raise ConfigError(f"{where}: lab.periods_per_year must be > 0")
+    for key in settings.sweep.params:
+        if "." not in key:
+            raise ConfigError(f"{where}: lab.sweep.params: {key!r} is not a dotted config key "
+                              f"(e.g. 'plugins.vrp.min_vrp')")
+    return settings
+
+
+def family_of(config: Config, settings: LabSettings) -> str:
+    """The strategy family: ``[lab] family`` or the first configured strategy's name."""
+    if settings.family:
+        return settings.family
+    if config.run.strategies:
+        return config.run.strategies[0]
+    raise ConfigError(f"{config.path or '<config>'}: set [lab] family (no [run] strategies)")
+
+
+def lab_dir(config: Config, settings: LabSettings) -> Path:
+    """Absolute lab folder."""
+    return config.resolve_path(settings.dir)

@@ -1,0 +1,221 @@
+"""Selection statistics: probabilistic and deflated Sharpe ratios, Reality Check, SPA.
+
+Conventions (the papers'):
+
+- Sharpe ratios are **per observation** (not annualised): ``mean / std`` of the
+  per-period returns.  Annualise only for display.
+- ``kurtosis`` is the **non-excess** fourth standardised moment (a normal
+  distribution has 3), ``skew`` the third.
+
+References:
+
+- Bailey, D. H. and Lopez de Prado, M. (2012), "The Sharpe Ratio Efficient
+  Frontier", Journal of Risk 15(2): PSR (eq. 9) and the minimum track record
+  length (eq. 11).
+- Bailey, D. H. and Lopez de Prado, M. (2014), "The Deflated Sharpe Ratio:
+  Correcting for Selection Bias, Backtest Overfitting and Non-Normality",
+  Journal of Portfolio Management 40(5): the expected maximum Sharpe ratio of
+  ``N`` independent trials (eq. 4) and DSR = PSR(SR0) (eq. 5).
+- White, H. (2000), "A Reality Check for Data Snooping", Econometrica 68(5).
+- Hansen, P. R. (2005), "A Test for Superior Predictive Ability", JBES 23(4).
+
+White's RC and Hansen's SPA are delegated to ``arch.bootstrap.SPA`` (Kevin
+Sheppard's ``arch``, the reference Python implementation): ``arch`` works on
+*losses*, so returns are negated on the way in.  White's RC is the
+non-studentised statistic with the "upper" (no re-centring of poor models)
+p-value -- exactly Hansen's SPA_u without studentisation; Hansen's SPA is the
+studentised statistic with the "consistent" p-value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import attrs
+import numpy as np
+from scipy import stats as _st
+
+from argus_core.errors import DataError
+
+#: Euler-Mascheroni constant (used by the expected maximum of N Gaussian draws).
+EULER_GAMMA = 0.5772156649015329
+
+
+def _check_moments(sr: float, n_obs: float, kurtosis: float) -> None:
+    if not math.isfinite(sr):
+        raise DataError(f"Sharpe ratio {sr!r} is not finite")
+    if n_obs <= 1:
+        raise DataError(f"n_obs must be > 1 (got {n_obs})")
+    if kurtosis < 1:
+        # Non-excess kurtosis is always >= 1 (>= 1 + skew^2); an excess value was likely passed.
+        raise DataError(f"kurtosis {kurtosis} < 1: pass the non-excess kurtosis (normal = 3)")
+
+
+def sharpe_std_error(sr: float, n_obs: float, skew: float, kurtosis: float) -> float:
+    """Standard error of a per-observation Sharpe estimate under non-normal returns.
+
+    ``sqrt((1 - skew*SR + (kurtosis-1)/4 * SR^2) / (n_obs - 1))`` (Mertens 2002, as used
+    by Bailey & Lopez de Prado 2012, eq. 8).
+    """
+    _check_moments(sr, n_obs, kurtosis)
+    var = 1.0 - skew * sr + (kurtosis - 1.0) / 4.0 * sr * sr
+    if var <= 0:
+        raise DataError(f"non-positive Sharpe variance (skew={skew}, kurtosis={kurtosis}, "
+                        f"sr={sr}): the moments are inconsistent")
+    return math.sqrt(var / (n_obs - 1.0))
+
+
+def probabilistic_sharpe_ratio(sr: float, sr_benchmark: float, n_obs: float,
+                               skew: float = 0.0, kurtosis: float = 3.0) -> float:
+    """PSR: the probability that the true Sharpe ratio exceeds ``sr_benchmark``.
+
+    ``PSR = Phi((SR - SR*) sqrt(n-1) / sqrt(1 - skew SR + (kurt-1)/4 SR^2))``
+    with per-observation Sharpe ratios and non-excess kurtosis.
+    """
+    se = sharpe_std_error(sr, n_obs, skew, kurtosis)
+    return float(_st.norm.cdf((sr - sr_benchmark) / se))
+
+
+def expected_max_sharpe(n_trials: int, var_trials_sr: float, mean_trials_sr: float = 0.0) -> float:
+    """Expected maximum Sharpe ratio among ``n_trials`` independent trials (DSR paper, eq. 4).
+
+    ``E[max SR] ~ mean + sqrt(V) ((1-g) Phi^-1(1 - 1/N) + g Phi^-1(1 - 1/(N e)))``
+    where ``g`` is the Euler-Mascheroni constant and ``V`` the variance of the
+    trials' (per-observation) Sharpe ratios.  With one trial there is no
+    selection, so the answer is ``mean``.
+    """
+    if n_trials < 1:
+        raise DataError(f"n_trials must be >= 1 (got {n_trials})")
+    if var_trials_sr < 0 or not math.isfinite(var_trials_sr):
+        raise DataError(f"var_trials_sr must be a finite non-negative number (got {var_trials_sr})")
+    if n_trials == 1:
+        return mean_trials_sr
+    z1 = _st.norm.ppf(1.0 - 1.0 / n_trials)
+    z2 = _st.norm.ppf(1.0 - 1.0 / (n_trials * math.e))
+    return float(mean_trials_sr + math.sqrt(var_trials_sr)
+                 * ((1.0 - EULER_GAMMA) * z1 + EULER_GAMMA * z2))
+
+
+def deflated_sharpe_ratio(sr: float, n_obs: float, skew: float, kurtosis: float,
+                          n_trials: int, var_trials_sr: float) -> float:
+    """DSR: PSR against the Sharpe ratio expected from the best of ``n_trials`` lucky trials.
+
+    All Sharpe ratios (``sr`` and the variance ``var_trials_sr``) are per
+    observation; ``kurtosis`` is non-excess.  Example (the 2014 paper): an
+    annualised SR of 2.5 over 1,250 daily observations, skew -3, kurtosis 10,
+    100 trials with annualised V[SR] = 0.5 give
+    ``deflated_sharpe_ratio(2.5/sqrt(250), 1250, -3, 10, 100, 0.5/250) ~= 0.90``.
+    """
+    sr0 = expected_max_sharpe(n_trials, var_trials_sr)
+    return probabilistic_sharpe_ratio(sr, sr0, n_obs, skew, kurtosis)
+
+
+def min_track_record_length(sr: float, sr_benchmark: float, skew: float = 0.0,
+                            kurtosis: float = 3.0, prob: float = 0.95) -> float:
+    """Minimum number of observations for PSR(sr_benchmark) to reach ``prob`` (2012, eq. 11).
+
+    ``MinTRL = 1 + (1 - skew SR + (kurt-1)/4 SR^2) (z_prob / (SR - SR*))^2``; infinite when
+    ``sr <= sr_benchmark``.
+    """
+    if sr <= sr_benchmark:
+        return math.inf
+    var = 1.0 - skew * sr + (kurtosis - 1.0) / 4.0 * sr * sr
+    z = _st.norm.ppf(prob)
+    return float(1.0 + var * (z / (sr - sr_benchmark)) ** 2)
+
+
+@attrs.frozen
+class ReturnMoments:
+    """Per-observation Sharpe ratio and the moments PSR/DSR need."""
+
+    sharpe: float
+    skew: float
+    kurtosis: float  # non-excess
+    n_obs: int
+
+
+def return_moments(returns: Sequence[float] | np.ndarray) -> ReturnMoments:
+    """Sharpe (per observation, ddof=1 std), skew and non-excess kurtosis of ``returns``.
+
+    Skew and kurtosis are the population (biased) standardised moments, as in the
+    papers' code.  A flat series has Sharpe 0, skew 0 and kurtosis 3.
+    """
+    r = np.asarray(returns, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    n = int(r.size)
+    if n < 2:
+        raise DataError(f"need at least 2 returns for Sharpe statistics (got {n})")
+    sd = float(r.std(ddof=1))
+    if sd == 0.0:
+        return ReturnMoments(0.0, 0.0, 3.0, n)
+    return ReturnMoments(float(r.mean() / sd), float(_st.skew(r)),
+                         float(_st.kurtosis(r, fisher=False)), n)
+
+
+@attrs.frozen
+class MultipleComparison:
+    """Result of a data-snooping test over a set of strategies versus a benchmark."""
+
+    test: str  # "white_rc" | "hansen_spa"
+    pvalue: float
+    pvalues: dict[str, float]  # arch's lower / consistent / upper
+    best_model: int  # column with the largest mean excess return
+    n_models: int
+    reps: int
+
+
+def _spa(benchmark: np.ndarray, models: np.ndarray, *, studentize: bool, block_size: int | None,
+         reps: int, seed: int) -> tuple[dict[str, float], int]:
+    from arch.bootstrap import SPA  # imported lazily: arch pulls in pandas/statsmodels
+
+    bench = np.asarray(benchmark, dtype=np.float64)
+    mods = np.asarray(models, dtype=np.float64)
+    if mods.ndim == 1:
+        mods = mods[:, None]
+    if bench.ndim != 1 or mods.ndim != 2 or mods.shape[0] != bench.shape[0]:
+        raise DataError(f"benchmark must be (T,) and models (T, k) with the same T; got "
+                        f"{bench.shape} and {mods.shape}")
+    if bench.shape[0] < 10:
+        raise DataError(f"need at least 10 observations for a bootstrap test "
+                        f"(got {bench.shape[0]})")
+    if not (np.all(np.isfinite(bench)) and np.all(np.isfinite(mods))):
+        raise DataError("benchmark/model returns contain NaN or infinity")
+    # arch tests losses (smaller is better): a return is a negative loss.
+    test = SPA(-bench, -mods, block_size=block_size, reps=reps, bootstrap="stationary",
+               studentize=studentize, nested=False, seed=np.random.default_rng(seed))
+    test.compute()
+    pv = {k: float(v) for k, v in test.pvalues.items()}
+    best = int(np.argmax(mods.mean(axis=0) - bench.mean()))
+    return pv, best
+
+
+def white_reality_check(benchmark: np.ndarray, models: np.ndarray, *, block_size: int | None = None,
+                        reps: int = 1000, seed: int = 0) -> MultipleComparison:
+    """White's (2000) Reality Check: is the best of ``models`` better than ``benchmark``?
+
+    ``benchmark`` is a (T,) array of per-period returns, ``models`` (T, k).  The
+    p-value is that of H0 "no model beats the benchmark"; small means the best
+    model's edge survives the data snooping of having tried all ``k``.
+    """
+    pv, best = _spa(benchmark, models, studentize=False, block_size=block_size, reps=reps,
+                    seed=seed)
+    k = 1 if np.ndim(models) == 1 else int(np.shape(models)[1])
+    return MultipleComparison("white_rc", pv["upper"], pv, best, k, reps)
+
+
+def hansen_spa(benchmark: np.ndarray, models: np.ndarray, *, block_size: int | None = None,
+               reps: int = 1000, seed: int = 0) -> MultipleComparison:
+    """Hansen's (2005) test for Superior Predictive Ability (studentised, consistent p-value).
+
+    Less conservative than White's RC when poor models are included.
+    """
+    pv, best = _spa(benchmark, models, studentize=True, block_size=block_size, reps=reps,
+                    seed=seed)
+    k = 1 if np.ndim(models) == 1 else int(np.shape(models)[1])
+    return MultipleComparison("hansen_spa", pv["consistent"], pv, best, k, reps)
+
+
+def annualise_sharpe(sr_per_obs: float, periods_per_year: float) -> float:
+    """Per-observation Sharpe times ``sqrt(periods_per_year)`` (display only)."""
+    return sr_per_obs * math.sqrt(periods_per_year)
