@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from argus_core.errors import DataError
 from argus_gpu_heston.analytic import heston_price, implied_vol
 from argus_gpu_heston.calibration import (
     Chain,
@@ -15,6 +13,8 @@ from argus_gpu_heston.calibration import (
     robust_zscores,
 )
 from argus_gpu_heston.params import HestonParams
+
+from argus_core.errors import DataError
 
 
 @pytest.fixture(scope="module")

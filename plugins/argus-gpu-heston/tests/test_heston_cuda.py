@@ -10,14 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from argus_gpu_heston import HestonParams, HestonPricer
 from argus_gpu_heston.backends import get_backend
 from argus_gpu_heston.backends.cuda import cuda_available, cuda_source
 from argus_gpu_heston.mc_common import make_spec
 
 sys.path.insert(0, str(Path(__file__).parent))
-from nvrtc_compile import compile_ptx, find_nvrtc  # noqa: E402
+from nvrtc_compile import compile_ptx, find_nvrtc
 
 FO = HestonParams(v0=0.0175, kappa=1.5768, theta=0.0398, sigma=0.5751, rho=-0.5711)
 HAS_CUDA = cuda_available()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from argus_gpu_heston import HestonParams, HestonPricer
 from argus_gpu_heston.backends import get_backend
 from argus_gpu_heston.backends.cpu_numba import philox_block

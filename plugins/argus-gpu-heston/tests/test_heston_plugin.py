@@ -7,14 +7,14 @@ import json
 
 import click
 import pytest
+from argus_gpu_heston import HestonParams, HestonPricer, OptionLeg, plugin
+from argus_gpu_heston.pricer import HestonSettings
 from click.testing import CliRunner
 
 from argus_core.config import structure
 from argus_core.errors import ConfigError
 from argus_core.interfaces import Pricer
 from argus_core.plugins import PluginHost
-from argus_gpu_heston import HestonParams, HestonPricer, OptionLeg, plugin
-from argus_gpu_heston.pricer import HestonSettings
 
 FO_ARGS = ["--s0", "100", "--t", "1", "--v0", "0.0175", "--kappa", "1.5768", "--theta",
            "0.0398", "--sigma", "0.5751", "--rho", "-0.5711"]
@@ -29,7 +29,7 @@ def test_settings_validate_and_reject_unknown_keys() -> None:
     assert structure({}, cls, "argus.toml") == HestonSettings()
     with pytest.raises(ConfigError, match="unknown"):
         structure({"gpu": True}, cls, "argus.toml", prefix="plugins.heston")
-    with pytest.raises(ConfigError, match="argus.toml"):
+    with pytest.raises(ConfigError, match=r"argus\.toml"):
         structure({"backend": "tpu"}, cls, "argus.toml", prefix="plugins.heston")
     with pytest.raises(ConfigError):
         structure({"paths": 1}, cls, "argus.toml", prefix="plugins.heston")

@@ -6,11 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from scipy.stats import norm
-
 from argus_gpu_heston import HestonParams, HestonPricer, OptionLeg
 from argus_gpu_heston.analytic import heston_price
 from argus_gpu_heston.errors import HestonParameterError
+from scipy.stats import norm
 
 P = HestonParams(v0=0.04, kappa=2.0, theta=0.05, sigma=0.6, rho=-0.7)
 S0, T, R, Q = 100.0, 0.12, 0.02, 0.005

@@ -18,7 +18,9 @@ The integral is done by composite 16-point Gauss-Legendre on [0, V]: V is where
 the integrand's envelope falls below 1e-16 of its peak, the panel width is short
 enough for the oscillation e^{-ivk} to be resolved to double precision.  Options
 sharing a maturity and an alpha share one set of characteristic-function values,
-so a whole chain costs a few characteristic-function grids.
+so a whole chain costs a few characteristic-function grids.  Where the strip on the
+natural side has (almost) closed, as for long maturities with rho > 0, alpha = -1/2
+(Lewis's contour, inside the strip where every moment exists) is used instead.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from numpy.typing import ArrayLike, NDArray
 from argus_gpu_heston.errors import HestonParameterError
 from argus_gpu_heston.params import HestonParams, check_contract, check_kind
 
-__all__ = ["heston_cf", "heston_price", "moment_bounds", "black_price", "implied_vol"]
+__all__ = ["black_price", "heston_cf", "heston_price", "implied_vol", "moment_bounds"]
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
 _GL_X = 0.5 * (_GL_X + 1.0)  # nodes on [0, 1]
@@ -56,7 +58,8 @@ def _clog1p(z: NDArray[np.complex128]) -> NDArray[np.complex128]:
     return out
 
 
-def heston_cf(u: ArrayLike, t: float, params: HestonParams | Sequence[float]) -> NDArray[np.complex128]:
+def heston_cf(u: ArrayLike, t: float,
+              params: HestonParams | Sequence[float]) -> NDArray[np.complex128]:
     """E[exp(i u X)] with X = ln(S_T / F_T), F_T the forward, for complex ``u``.
 
     The little-trap form: xi = kappa - i rho sigma u, d = sqrt(xi^2 + sigma^2 (u^2 + i u)),
@@ -157,7 +160,7 @@ def _otm_prices(k: NDArray[np.float64], t: float, params: HestonParams,
         with np.errstate(divide="ignore", invalid="ignore"):
             log_m = np.where(moments > 0, np.log(moments), np.inf)
         # Lord-Kahl objective: log of the integrand at v = 0 (independent of v's phase).
-        obj = log_m[None, :] - np.log(alphas * (alphas + 1.0))[None, :] - alphas[None, :] * ks[:, None]
+        obj = (log_m - np.log(alphas * (alphas + 1.0)))[None, :] - alphas[None, :] * ks[:, None]
         best = np.argmin(obj, axis=1)
         for j in np.unique(best):
             members = best == j

@@ -75,7 +75,7 @@ def seed_key(seed: int) -> tuple[int, int]:
 
 def step_constants(params: HestonParams, t: float, n_steps: int, mu: float) -> tuple[float, ...]:
     """Per-step constants of both schemes (Andersen 2008, gamma1 = gamma2 = 1/2)."""
-    v0, kappa, theta, sigma, rho = params.as_tuple()
+    _, kappa, theta, sigma, rho = params.as_tuple()
     dt = t / n_steps
     ex = math.exp(-kappa * dt)
     one_m_ex = -math.expm1(-kappa * dt)

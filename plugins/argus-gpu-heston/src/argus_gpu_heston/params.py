@@ -13,8 +13,9 @@ __all__ = ["HestonParams", "OptionLeg", "check_contract", "check_kind"]
 
 
 def _finite(name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        raise HestonParameterError(f"Heston parameter {name} must be a finite number, got {value!r}")
+    if (not isinstance(value, (int, float)) or isinstance(value, bool)
+            or not math.isfinite(value)):
+        raise HestonParameterError(f"{name} must be a finite number, got {value!r}")
     return float(value)
 
 
@@ -22,17 +23,17 @@ def _validate_params(inst: HestonParams, attribute: Any, value: float) -> None:
     name = attribute.name
     _finite(name, value)
     if name == "v0" and value < 0:
-        raise HestonParameterError(f"Heston parameter v0 (initial variance) must be >= 0, got {value}: "
-                                   f"a variance cannot be negative")
+        raise HestonParameterError(f"Heston parameter v0 (initial variance) must be >= 0, "
+                                   f"got {value}: a variance cannot be negative")
     if name == "theta" and value < 0:
         raise HestonParameterError(f"Heston parameter theta (long-run variance) must be >= 0, got "
                                    f"{value}: a variance cannot be negative")
     if name == "kappa" and value <= 0:
-        raise HestonParameterError(f"Heston parameter kappa (mean-reversion speed) must be > 0, got "
-                                   f"{value}")
+        raise HestonParameterError(f"Heston parameter kappa (mean-reversion speed) must be "
+                                   f"> 0, got {value}")
     if name == "sigma" and value <= 0:
-        raise HestonParameterError(f"Heston parameter sigma (volatility of variance) must be > 0, got "
-                                   f"{value}")
+        raise HestonParameterError(f"Heston parameter sigma (volatility of variance) must be "
+                                   f"> 0, got {value}")
     if name == "rho" and not -1.0 < value < 1.0:
         raise HestonParameterError(f"Heston parameter rho (spot/variance correlation) must satisfy "
                                    f"|rho| < 1, got {value}")

@@ -149,8 +149,13 @@ class HestonPricer(Pricer):
         kind = check_kind(kind)
         check_contract(s0, t, r, q)
         if not isinstance(params, HestonParams):
-            raise HestonParameterError(f"params must be a HestonParams, got {type(params).__name__}")
-        if not (isinstance(strike, (int, float)) and math.isfinite(strike) and strike > 0):
+            raise HestonParameterError(
+                f"params must be a HestonParams, got {type(params).__name__}")
+        try:
+            strike = float(strike)
+        except (TypeError, ValueError):
+            raise HestonParameterError(f"strike must be a number, got {strike!r}") from None
+        if not (math.isfinite(strike) and strike > 0):
             raise HestonParameterError(f"strike must be a finite number > 0, got {strike!r}")
         if method == "analytic":
             value = float(heston_price(kind, s0, strike, t, r, q, params))

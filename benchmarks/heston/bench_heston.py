@@ -1,0 +1,186 @@
+"""Heston Monte Carlo benchmark: every backend found here, both schemes, both precisions.
+
+Prints one table of path-steps per second (fused kernels vs a naive CuPy loop, one
+array operation per step, when CuPy and a GPU are present, and Numba on this CPU),
+then the time to price the Fang-Oosterlee case to one cent at 99% confidence.
+
+    python benchmarks/heston/bench_heston.py [--quick] [--json results.json]
+
+Timings: each configuration runs once to compile and warm up, then ``--repeat`` times;
+the median wall time is reported (GPU work is synchronised before the clock stops).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from argus_gpu_heston import HestonParams, HestonPricer
+from argus_gpu_heston.backends import get_backend
+from argus_gpu_heston.errors import BackendUnavailableError
+from argus_gpu_heston.mc_common import make_spec
+from argus_gpu_heston.pricer import HestonSettings
+
+FO = HestonParams(v0=0.0175, kappa=1.5768, theta=0.0398, sigma=0.5751, rho=-0.5711)
+Z99 = 2.5758293035489004  # two-sided 99% normal quantile
+
+
+def median_time(fn: Callable[[], Any], repeat: int) -> float:
+    fn()  # compile / warm up
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def backends_here() -> list[str]:
+    found = []
+    for name in ("cuda", "opencl", "cpu"):
+        try:
+            get_backend(name)
+            found.append(name)
+        except BackendUnavailableError:
+            continue
+    return found
+
+
+def fused_rows(names: list[str], quick: bool, repeat: int) -> list[dict[str, Any]]:
+    rows = []
+    for name in names:
+        be = get_backend(name)
+        gpu = name == "cuda" or getattr(be, "is_gpu", False)
+        paths, steps = (1 << 20, 252) if gpu else ((1 << 15, 64) if quick else (1 << 17, 128))
+        for scheme in ("euler", "qe"):
+            for dtype in ("float32", "float64"):
+                spec = make_spec(FO, 1.0, 0.0, paths, steps, scheme, dtype, 1, True)
+                secs = median_time(lambda spec=spec, be=be: be.price_sums(
+                    spec, 100.0, 100.0, 1.0, 0.0, True), repeat)
+                rows.append(dict(impl=f"fused kernel ({name})", device=be.device, scheme=scheme,
+                                 dtype=dtype, paths=spec.n_paths, steps=steps, ms=secs * 1e3,
+                                 path_steps_per_s=spec.n_paths * steps / secs))
+    return rows
+
+
+def naive_cupy_rows(repeat: int) -> list[dict[str, Any]]:
+    """Full-truncation Euler with one CuPy operation (or fused elementwise kernel) per step."""
+    try:
+        import cupy as cp
+        if cp.cuda.runtime.getDeviceCount() == 0:
+            return []
+    except Exception:
+        return []
+    paths, steps = 1 << 20, 252
+    dt = 1.0 / steps
+    p = FO
+    step_kernel = cp.ElementwiseKernel(
+        "float32 z1, float32 z2, float32 kdt, float32 theta, float32 ssdt, float32 sqdt, "
+        "float32 rho, float32 rhob, float32 hdt", "float32 x, float32 v",
+        "float vp = fmaxf(v, 0.f); float sv = sqrtf(vp);"
+        "x += -hdt * vp + sqdt * sv * z1;"
+        "v += kdt * (theta - vp) + ssdt * sv * (rho * z1 + rhob * z2);",
+        "heston_euler_step")
+    rng = cp.random.default_rng(1)
+    f32 = cp.float32
+
+    def fused_step_loop() -> None:
+        x = cp.zeros(paths, dtype=f32)
+        v = cp.full(paths, p.v0, dtype=f32)
+        for _ in range(steps):
+            z = rng.standard_normal((2, paths), dtype=f32)
+            step_kernel(z[0], z[1], f32(p.kappa * dt), f32(p.theta), f32(p.sigma * dt ** 0.5),
+                        f32(dt ** 0.5), f32(p.rho), f32((1 - p.rho ** 2) ** 0.5), f32(0.5 * dt),
+                        x, v)
+        float(cp.maximum(100 * cp.exp(x) - 100, 0).mean())
+
+    def plain_loop() -> None:
+        x = cp.zeros(paths, dtype=f32)
+        v = cp.full(paths, p.v0, dtype=f32)
+        for _ in range(steps):
+            z1 = rng.standard_normal(paths, dtype=f32)
+            z2 = rng.standard_normal(paths, dtype=f32)
+            vp = cp.maximum(v, 0)
+            sv = cp.sqrt(vp)
+            x = x - 0.5 * dt * vp + dt ** 0.5 * sv * z1
+            v = v + p.kappa * dt * (p.theta - vp) + p.sigma * dt ** 0.5 * sv * (
+                p.rho * z1 + (1 - p.rho ** 2) ** 0.5 * z2)
+        float(cp.maximum(100 * cp.exp(x) - 100, 0).mean())
+
+    dev = cp.cuda.runtime.getDeviceProperties(0)["name"]
+    dev = dev.decode() if isinstance(dev, bytes) else dev
+    rows = []
+    for label, fn in (("CuPy loop, fused step kernel", fused_step_loop),
+                      ("CuPy loop, array expressions", plain_loop)):
+        secs = median_time(fn, max(3, repeat // 3))
+        rows.append(dict(impl=label, device=dev, scheme="euler", dtype="float32", paths=paths,
+                         steps=steps, ms=secs * 1e3, path_steps_per_s=paths * steps / secs))
+    return rows
+
+
+def time_to_accuracy(names: list[str], repeat: int) -> list[dict[str, Any]]:
+    """Wall time of one call that prices the FO case within 1 cent at 99% confidence."""
+    pricer = HestonPricer(HestonSettings(seed=2024))
+    exact = pricer.price("call", 100.0, 100.0, 1.0, 0.0, 0.0, FO).price
+    rows = []
+    for name in names:
+        for dtype in ("float32", "float64"):
+            steps = 8  # QE-M's bias on this case at 8 steps is ~1e-3, a tenth of the target
+            pilot = pricer.price("call", 100.0, 100.0, 1.0, 0.0, 0.0, FO, method="mc",
+                                 paths=1 << 16, steps=steps, backend=name, dtype=dtype)
+            sd = pilot.stderr * math.sqrt(pilot.paths)
+            paths = math.ceil((Z99 * sd / 0.008) ** 2 / 2.0) * 2  # 20% margin on the cent
+
+            def run(paths: int = paths, name: str = name, dtype: str = dtype,
+                    steps: int = steps) -> Any:
+                return pricer.price("call", 100.0, 100.0, 1.0, 0.0, 0.0, FO, method="mc",
+                                    paths=paths, steps=steps, backend=name, dtype=dtype)
+
+            secs = median_time(run, repeat)
+            res = run()
+            rows.append(dict(backend=name, dtype=dtype, paths=res.paths, steps=steps,
+                             price=res.price, error=res.price - exact,
+                             half_width_99=Z99 * res.stderr, ms=secs * 1e3,
+                             within_cent=abs(res.price - exact) < 0.01
+                             and Z99 * res.stderr <= 0.01))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller CPU sizes")
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--json", help="write the results here too")
+    args = ap.parse_args(argv)
+    names = backends_here()
+    print(f"python {platform.python_version()} on {platform.machine()}; backends: {names}")
+    rows = fused_rows(names, args.quick, args.repeat) + naive_cupy_rows(args.repeat)
+    print(f"\n{'implementation':<34} {'scheme':<6} {'dtype':<8} {'paths':>9} {'steps':>5} "
+          f"{'ms':>10} {'path-steps/s':>13}  device")
+    for r in rows:
+        print(f"{r['impl']:<34} {r['scheme']:<6} {r['dtype']:<8} {r['paths']:>9} {r['steps']:>5} "
+              f"{r['ms']:>10.3f} {r['path_steps_per_s']:>13.3e}  {r['device']}")
+    tta = time_to_accuracy(names, args.repeat)
+    print(f"\ntime to one cent at 99% (FO case, exact {5.785155434376:.9f}, QE, 8 steps)")
+    print(f"{'backend':<8} {'dtype':<8} {'paths':>9} {'price':>12} {'error':>10} "
+          f"{'99% half':>9} {'ms':>10} ok")
+    for r in tta:
+        print(f"{r['backend']:<8} {r['dtype']:<8} {r['paths']:>9} {r['price']:>12.6f} "
+              f"{r['error']:>10.5f} {r['half_width_99']:>9.5f} {r['ms']:>10.3f} "
+              f"{'yes' if r['within_cent'] else 'NO'}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"throughput": rows, "time_to_accuracy": tta,
+                       "python": sys.version}, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
