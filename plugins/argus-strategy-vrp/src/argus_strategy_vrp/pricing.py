@@ -1,0 +1,162 @@
+"""Option pricing for the VRP plugin: Black-Scholes puts, implied vol, lognormal PoP, and the
+skew and bid/ask models calibrated on the bundled SPX chain snapshots.
+
+Without historical SPY/QQQ option chains, quotes are *synthesised*: the at-the-money
+implied vol is the VIX close times a calibrated ratio, each strike's vol follows a
+quadratic skew in standardised moneyness ``m = ln(K/F) / sqrt(T)``, prices are
+Black-Scholes, and the half-spread is ``a * S + b * mid`` -- every coefficient
+fitted by least squares on ``data/spx_puts_2011-01-03_to_07.csv`` (puts of the
+iVolatility SPX sample, 2011-01-03..07; see SOURCES.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import math
+from importlib import resources
+
+import attrs
+import numpy as np
+from scipy import optimize
+from scipy.special import ndtr
+
+CHAIN_FILE = "spx_puts_2011-01-03_to_07.csv"
+VIX_FILE = "cboe_vix_daily.csv"
+
+
+def bs_put(s: float | np.ndarray, k: float | np.ndarray, t: float, r: float,
+           sigma: float | np.ndarray) -> np.ndarray:
+    """Black-Scholes European put price per unit of underlying (no dividends)."""
+    s, k, sigma = np.asarray(s, float), np.asarray(k, float), np.asarray(sigma, float)
+    vt = sigma * math.sqrt(t)
+    d1 = (np.log(s / k) + (r + 0.5 * sigma**2) * t) / vt
+    d2 = d1 - vt
+    return k * math.exp(-r * t) * ndtr(-d2) - s * ndtr(-d1)
+
+
+def bs_put_delta(s: float, k: float | np.ndarray, t: float, r: float,
+                 sigma: float | np.ndarray) -> np.ndarray:
+    """Black-Scholes put delta (negative)."""
+    k, sigma = np.asarray(k, float), np.asarray(sigma, float)
+    d1 = (np.log(s / k) + (r + 0.5 * sigma**2) * t) / (sigma * math.sqrt(t))
+    return ndtr(d1) - 1.0
+
+
+def implied_vol_put(price: float, s: float, k: float, t: float, r: float) -> float | None:
+    """Black-Scholes implied vol of a put price (None when the price is outside the bounds)."""
+    intrinsic = max(k * math.exp(-r * t) - s, 0.0)
+    if not price > intrinsic or price >= k * math.exp(-r * t):
+        return None
+    f = lambda v: float(bs_put(s, k, t, r, v)) - price  # noqa: E731
+    try:
+        return float(optimize.brentq(f, 1e-4, 5.0, xtol=1e-8))
+    except ValueError:
+        return None
+
+
+def lognormal_pop(s: float, breakeven: float, t: float, sigma: float, drift: float = 0.0) -> float:
+    """P(S_T > breakeven) when ln S_T ~ N(ln s + (drift - sigma^2/2) t, sigma^2 t)."""
+    if breakeven <= 0:
+        return 1.0
+    z = (math.log(s / breakeven) + (drift - 0.5 * sigma * sigma) * t) / (sigma * math.sqrt(t))
+    return float(ndtr(z))
+
+
+@attrs.frozen
+class SkewModel:
+    """Calibrated quote model: ATM vol from the VIX, quadratic skew, bid/ask half-spread."""
+
+    vix_to_atm: float  # ATM 30-day implied vol / (VIX / 100)
+    skew_b1: float  # iv / atm = 1 + b1 m + b2 m^2, m = ln(K/F)/sqrt(T)
+    skew_b2: float
+    spread_a: float  # half-spread = a * S + b * mid (same currency as the price)
+    spread_b: float
+    n_rows: int
+
+    def iv(self, atm_iv: float, k: np.ndarray, f: float, t: float) -> np.ndarray:
+        """Implied vol per strike (clipped to [0.6, 3] x ATM so wings stay sane)."""
+        m = np.log(np.asarray(k, float) / f) / math.sqrt(t)
+        m = np.clip(m, -4.0, 1.0)
+        ratio = np.clip(1.0 + self.skew_b1 * m + self.skew_b2 * m * m, 0.6, 3.0)
+        return atm_iv * ratio
+
+    def half_spread(self, s: float, mid: np.ndarray) -> np.ndarray:
+        """Half of the bid/ask spread for quotes of value ``mid`` on an underlying at ``s``."""
+        return np.maximum(self.spread_a * s + self.spread_b * np.asarray(mid, float), 0.0)
+
+
+def _date(text: str) -> dt.date:
+    m, d, y = (int(x) for x in text.split("/"))
+    return dt.date(2000 + y if y < 100 else y, m, d)
+
+
+def _vix_closes(days: set[dt.date]) -> dict[dt.date, float]:
+    out = {}
+    with resources.files(__package__).joinpath("data", VIX_FILE).open() as fh:
+        for row in csv.DictReader(fh):
+            d = dt.date.fromisoformat(row["DATE"])
+            if d in days:
+                out[d] = float(row["CLOSE"])
+    return out
+
+
+@functools.cache
+def calibrated_model() -> SkewModel:
+    """Fit :class:`SkewModel` on the bundled SPX put snapshots (cached)."""
+    rows = []
+    with resources.files(__package__).joinpath("data", CHAIN_FILE).open() as fh:
+        for row in csv.DictReader(fh):
+            rows.append(row)
+    m_all, ratio_all, s_all, mid_all, half_all = [], [], [], [], []
+    atm_30: dict[dt.date, list[tuple[float, float]]] = {}
+    groups: dict[tuple[dt.date, dt.date], list[dict[str, str]]] = {}
+    for row in rows:
+        groups.setdefault((_date(row["date"]), _date(row["option_expiration"])), []).append(row)
+    for (day, expiry), grp in sorted(groups.items()):
+        days = (expiry - day).days
+        if days < 7 or days > 370:
+            continue
+        t = days / 365.0
+        f = float(grp[0]["forward_price"])
+        s = float(grp[0]["stock_price_close"])
+        quoted = [g for g in grp if g["isinterpolated"] != "*"]
+        if len(quoted) < 5:
+            continue
+        k = np.array([float(g["strike"]) for g in quoted])
+        iv = np.array([float(g["iv"]) for g in quoted])
+        order = np.argsort(k)
+        k, iv = k[order], iv[order]
+        if not (k[0] <= f <= k[-1]):
+            continue
+        atm = float(np.interp(f, k, iv))
+        atm_30.setdefault(day, []).append((days, atm))
+        m = np.log(k / f) / math.sqrt(t)
+        keep = (m > -3.0) & (m < 0.3)
+        m_all.append(m[keep])
+        ratio_all.append(iv[keep] / atm)
+        bid = np.array([float(g["bid"]) for g in quoted])[order]
+        ask = np.array([float(g["ask"]) for g in quoted])[order]
+        mid = 0.5 * (bid + ask)
+        ok = (mid > 0.2) & (ask > bid)
+        s_all.append(np.full(int(ok.sum()), s))
+        mid_all.append(mid[ok])
+        half_all.append(0.5 * (ask - bid)[ok])
+    m = np.concatenate(m_all)
+    ratio = np.concatenate(ratio_all)
+    # Least squares for ratio - 1 = b1 m + b2 m^2 (the ATM point is 1 by construction).
+    design = np.column_stack([m, m * m])
+    (b1, b2), *_ = np.linalg.lstsq(design, ratio - 1.0, rcond=None)
+    s_arr, mid, half = (np.concatenate(x) for x in (s_all, mid_all, half_all))
+    (a, b), *_ = np.linalg.lstsq(np.column_stack([s_arr, mid]), half, rcond=None)
+    # ATM vol at 30 calendar days, interpolated per day, against that day's VIX close.
+    vix = _vix_closes(set(atm_30))
+    ratios = []
+    for day, pts in atm_30.items():
+        pts.sort()
+        xs, ys = zip(*pts, strict=True)
+        if day in vix and xs[0] <= 30 <= xs[-1]:
+            ratios.append(float(np.interp(30, xs, ys)) / (vix[day] / 100.0))
+    return SkewModel(float(np.mean(ratios)), float(b1), float(b2), float(max(a, 0.0)),
+                     float(max(b, 0.0)), int(m.size))

@@ -1,0 +1,277 @@
+"""``vrp_put_spread``: sell put credit spreads when implied vol beats realised vol in calm regimes.
+
+On each underlying's daily ``Bar`` (the last event of a day on ``vrp_options``):
+
+1. manage the open spread: close it (a two-leg basket, reduce-only) at the profit
+   target (closing cost <= (1 - profit_target) x credit), at the stop (closing
+   cost >= stop_multiple x credit) or when ``exit_dte`` days are left;
+2. otherwise consider a new spread when
+   - the variance risk premium is there: ATM implied vol (inverted from the
+     book closest to the money) minus 20-day realised vol >= ``min_vrp``;
+   - the regime is calm: BOCPD ``P(change) <= max_p_change``, no ``vol_spike``
+     and ``vol_regime`` not stressed (regime ``Signal`` events published by the venue);
+   - liquidity is acceptable: the short leg's relative spread <= ``max_rel_spread``;
+3. pick the expiry closest to ``target_dte`` (at least ``min_dte``), the short strike by
+   |delta| (Black-Scholes at the strike's own implied vol) or by probability of profit
+   (Heston Monte Carlo through the ``heston`` pricer when installed, lognormal
+   otherwise), the long strike ``width`` below, and
+   ``contracts = floor(budget / max loss per contract)`` with
+   ``budget = min(risk_budget x equity, max_risk_per_play)`` (the per-play cap), at
+   most ``max_contracts`` and the short book's best-level size;
+4. send both legs as one basket: SELL the short put at its best bid, BUY the long
+   put at its best ask (LIMIT, IOC), so fills take displayed depth only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from argus_core.interfaces import Strategy, StrategyContext
+from argus_core.models import Bar, Intent, MarketEvent, OrderType, Side, TimeInForce
+from argus_core.regime import STRESSED
+from argus_strategy_vrp.config import VrpSettings
+from argus_strategy_vrp.constants import MULTIPLIER, STRATEGY, VENUE
+from argus_strategy_vrp.instruments import PutContract
+from argus_strategy_vrp.pricing import bs_put_delta, implied_vol_put, lognormal_pop
+
+DAY_NS = 86_400 * 1_000_000_000
+
+
+class VrpPutSpread(Strategy):
+    """The VRP put-credit-spread strategy (settings: ``[plugins.vrp]``)."""
+
+    name = STRATEGY
+
+    def __init__(self, settings: VrpSettings | None = None) -> None:
+        self.s = settings or VrpSettings()
+        # underlying -> open spread {short, long, credit, opened_ns, basket}
+        self.open: dict[str, dict[str, Any]] = {}
+        self.n_baskets = 0
+        self.last_decision: dict[str, str] = {}
+
+    # -- state ---------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """Open spreads and the basket counter."""
+        return {"open": self.open, "n_baskets": self.n_baskets}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state` output."""
+        self.open = dict(state.get("open", {}))
+        self.n_baskets = int(state.get("n_baskets", 0))
+
+    # -- events --------------------------------------------------------------------
+    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
+        """Act once per underlying per day, on its bar."""
+        if type(event) is not Bar or not event.instrument_id.startswith(f"{VENUE}:"):
+            return []
+        und = event.instrument_id.split(":", 1)[1]
+        if und not in self.s.symbols:
+            return []
+        spread = self.open.get(und)
+        if spread is not None:
+            return self._manage(und, spread, event, ctx)
+        return self._enter(und, event, ctx)
+
+    # -- exits ---------------------------------------------------------------------
+    def _manage(self, und: str, spread: dict[str, Any], bar: Bar,
+                ctx: StrategyContext) -> list[Intent]:
+        pf = ctx.portfolio
+        short_q = pf.position(spread["short"]).quantity
+        long_q = pf.position(spread["long"]).quantity
+        if short_q >= 0 and long_q <= 0:
+            del self.open[und]  # never filled, unwound, or settled
+            return []
+        if "credit" not in spread:  # first bar after entry: read the filled prices
+            credit = pf.position(spread["short"]).avg_price - pf.position(spread["long"]).avg_price
+            spread["credit"] = float(credit)
+            spread["contracts"] = int(min(-short_q, long_q))
+        short_book = ctx.market.books.get(spread["short"])
+        long_book = ctx.market.books.get(spread["long"])
+        if short_book is None or long_book is None:
+            return []
+        ask, bid = short_book.best_ask(), long_book.best_bid()
+        if ask is None:
+            return []
+        close_cost = ask - (bid or 0.0)
+        credit = max(spread["credit"], 1e-9)
+        dte = (PutContract.parse(spread["short"]).expiry.toordinal()
+               - _day_of(bar.ts_ns))
+        reason = None
+        if close_cost <= (1.0 - self.s.profit_target) * credit:
+            reason = f"profit target: close at {close_cost:.0f} vs credit {credit:.0f}"
+        elif close_cost >= self.s.stop_multiple * credit:
+            reason = f"stop: close at {close_cost:.0f} >= {self.s.stop_multiple} x credit"
+        elif dte <= self.s.exit_dte:
+            reason = f"time exit: {dte} days to expiry"
+        if reason is None:
+            return []
+        self.n_baskets += 1
+        basket = f"{STRATEGY}-{und}-close-{self.n_baskets}"
+        intents = []
+        if short_q < 0:
+            intents.append(Intent(STRATEGY, spread["short"], Side.BUY, quantity=-short_q,
+                                  limit_price=Decimal(repr(ask)), order_type=OrderType.LIMIT,
+                                  time_in_force=TimeInForce.IOC, reason=reason,
+                                  basket_id=basket, reduce_only=True))
+        if long_q > 0 and bid is not None:
+            intents.append(Intent(STRATEGY, spread["long"], Side.SELL, quantity=long_q,
+                                  limit_price=Decimal(repr(bid)), order_type=OrderType.LIMIT,
+                                  time_in_force=TimeInForce.IOC, reason=reason,
+                                  basket_id=basket, reduce_only=True))
+        return intents
+
+    # -- entries -------------------------------------------------------------------
+    def _enter(self, und: str, bar: Bar, ctx: StrategyContext) -> list[Intent]:
+        market = ctx.market
+        sid = f"{VENUE}:{und}"
+        p_change = market.signal("bocpd_p_change", sid)
+        regime = market.signal("vol_regime", sid)
+        spike = market.signal("vol_spike", sid)
+        rv = market.signal("realised_vol", sid)
+        if p_change is None or regime is None or rv is None:
+            return self._skip(und, "regime features not yet available")
+        if p_change > self.s.max_p_change:
+            return self._skip(und, f"P(change) {p_change:.2f} > {self.s.max_p_change}")
+        if spike or regime == STRESSED or regime < 0:
+            return self._skip(und, "volatility regime is not calm")
+        s = bar.close
+        today = _day_of(bar.ts_ns)
+        chain = self._chain(und, today, market)
+        if not chain:
+            return self._skip(und, "no quoted expiry in the DTE window")
+        dte, strikes = chain
+        t = dte / 365.0
+        atm_k = min(strikes, key=lambda k: abs(k[0].strike - s))
+        atm_iv = self._iv(atm_k, s, t)
+        if atm_iv is None:
+            return self._skip(und, "cannot invert the ATM implied vol")
+        vrp = atm_iv - rv
+        if vrp < self.s.min_vrp:
+            return self._skip(und, f"VRP {vrp:.3f} < {self.s.min_vrp}")
+        pick = self._pick_short(strikes, s, t, ctx)
+        if pick is None:
+            return self._skip(und, "no short strike meets the selection rule")
+        short_c, short_book = pick
+        long_k = short_c.strike - self.s.width
+        longs = [x for x in strikes if abs(x[0].strike - long_k) < 1e-9]
+        if not longs:
+            return self._skip(und, f"long strike {long_k:g} not quoted")
+        long_c, long_book = longs[0]
+        bid = short_book.best_bid()
+        ask = long_book.best_ask()
+        if bid is None or ask is None:
+            return []
+        mid = 0.5 * (bid + (short_book.best_ask() or bid))
+        if mid <= 0 or ((short_book.best_ask() or bid) - bid) / mid > self.s.max_rel_spread:
+            return self._skip(und, "short leg too illiquid")
+        credit = bid - ask
+        if credit < self.s.min_credit:
+            return self._skip(und, f"credit {credit:.0f} < {self.s.min_credit}")
+        max_loss = self.s.width * MULTIPLIER - credit
+        if max_loss <= 0:
+            return []
+        budget = min(self.s.risk_budget * float(ctx.portfolio.equity), self.s.max_risk_per_play)
+        contracts = min(math.floor(budget / max_loss), self.s.max_contracts,
+                        int(short_book.bid_levels()[0, 1]), int(long_book.ask_levels()[0, 1]))
+        if contracts < 1:
+            return self._skip(und, "risk budget below one contract's max loss")
+        self.n_baskets += 1
+        basket = f"{STRATEGY}-{und}-open-{self.n_baskets}"
+        reason = (f"VRP {vrp:.3f}, P(change) {p_change:.2f}, credit {credit:.0f}, "
+                  f"max loss {max_loss:.0f} x {contracts}")
+        self.open[und] = {"short": short_c.instrument_id, "long": long_c.instrument_id,
+                          "opened_ns": bar.ts_ns, "basket": basket}
+        self.last_decision[und] = reason
+        return [
+            Intent(STRATEGY, short_c.instrument_id, Side.SELL, quantity=contracts,
+                   limit_price=Decimal(repr(bid)), order_type=OrderType.LIMIT,
+                   time_in_force=TimeInForce.IOC, reason=reason, basket_id=basket),
+            Intent(STRATEGY, long_c.instrument_id, Side.BUY, quantity=contracts,
+                   limit_price=Decimal(repr(ask)), order_type=OrderType.LIMIT,
+                   time_in_force=TimeInForce.IOC, reason=reason, basket_id=basket),
+        ]
+
+    def _skip(self, und: str, why: str) -> list[Intent]:
+        self.last_decision[und] = why
+        return []
+
+    def _chain(self, und: str, today: int, market: Any) -> tuple[int, list[Any]] | None:
+        """Today's quoted puts of the expiry closest to ``target_dte`` (>= ``min_dte``)."""
+        by_exp: dict[int, list[Any]] = {}
+        prefix = f"{VENUE}:{und}-"
+        now = market.now_ns
+        for inst_id, book in market.books.items():
+            if not inst_id.startswith(prefix) or book.ts_ns != now or not book.live:
+                continue
+            c = PutContract.parse(inst_id)
+            dte = c.expiry.toordinal() - today
+            if self.s.min_dte <= dte <= self.s.max_dte:
+                by_exp.setdefault(dte, []).append((c, book))
+        if not by_exp:
+            return None
+        dte = min(by_exp, key=lambda d: (abs(d - self.s.target_dte), d))
+        return dte, sorted(by_exp[dte], key=lambda x: x[0].strike)
+
+    def _iv(self, item: tuple[PutContract, Any], s: float, t: float) -> float | None:
+        c, book = item
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is None or ask is None:
+            return None
+        return implied_vol_put(0.5 * (bid + ask) / MULTIPLIER, s, c.strike, t, self.s.rate)
+
+    def _pick_short(self, strikes: list[Any], s: float, t: float,
+                    ctx: StrategyContext) -> tuple[PutContract, Any] | None:
+        otm = [x for x in strikes if x[0].strike < s and x[0].strike - self.s.width > 0]
+        scored = []
+        for item in otm:
+            iv = self._iv(item, s, t)
+            if iv is None:
+                continue
+            if self.s.selection == "delta":
+                d = abs(float(bs_put_delta(s, item[0].strike, t, self.s.rate, iv)))
+                scored.append((abs(d - self.s.short_delta), item))
+            else:
+                pop = self._pop(item, strikes, s, t, iv, ctx)
+                if pop is not None:
+                    scored.append((abs(pop - self.s.target_pop), item))
+        if not scored:
+            return None
+        return min(scored, key=lambda x: (x[0], -x[1][0].strike))[1]
+
+    def _pop(self, item: tuple[PutContract, Any], strikes: list[Any], s: float, t: float,
+             iv: float, ctx: StrategyContext) -> float | None:
+        """Probability that the spread makes money at expiry."""
+        c, book = item
+        long_k = c.strike - self.s.width
+        longs = [x for x in strikes if abs(x[0].strike - long_k) < 1e-9]
+        if not longs or book.best_bid() is None or longs[0][1].best_ask() is None:
+            return None
+        credit = (book.best_bid() - longs[0][1].best_ask()) / MULTIPLIER  # per share
+        if credit <= 0:
+            return None
+        pricers = ctx.pricers
+        if "heston" in pricers:
+            return self._heston_pop(pricers["heston"], c.strike, long_k, s, t, iv, credit)
+        return lognormal_pop(s, c.strike - credit, t, iv, self.s.rate)
+
+    def _heston_pop(self, pricer: Any, short_k: float, long_k: float, s: float, t: float,
+                    iv: float, credit: float) -> float:
+        from argus_gpu_heston.params import HestonParams, OptionLeg
+
+        v = iv * iv
+        params = HestonParams(v0=v, kappa=self.s.heston_kappa, theta=v,
+                              sigma=self.s.heston_sigma, rho=self.s.heston_rho)
+        legs = [OptionLeg("put", short_k, -1.0), OptionLeg("put", long_k, 1.0)]
+        res = pricer.pop(legs, s, t, self.s.rate, 0.0, params, credit,
+                         paths=self.s.heston_paths, seed=0)
+        return float(res.p_profit)
+
+
+def _day_of(ts_ns: int) -> int:
+    """Proleptic ordinal of the UTC date of ``ts_ns``."""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=dt.UTC).date().toordinal()
