@@ -1,0 +1,283 @@
+"""Deploy gates: cost sensitivity, regime stress, walk-forward stability, bootstrap survival,
+deflated Sharpe and the reality check -> deploy / hold / kill, with every reason.
+
+``kill`` reasons are evidence the strategy does not work (it loses at 1.5x costs,
+most resampled paths fail, its OOS record is negative, a regime wrecks it, its
+DSR is low); ``hold`` reasons are missing evidence (too few trades, DSR or
+reality-check p-value short of the deploy bar).  The verdict is ``kill`` if any
+kill reason holds, else ``hold`` if any hold reason holds, else ``deploy``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from argus_core.config import Config, canonical_json
+from argus_core.errors import ArgusError
+from argus_core.interfaces import Strategy
+from argus_core.lab import stats
+from argus_core.lab.bootstrap import BootstrapPaths, batch_tasks, bootstrap_batch, summarise
+from argus_core.lab.config import LabSettings, family_of, lab_dir, lab_settings
+from argus_core.lab.executor import Executor, SerialExecutor, make_executor
+from argus_core.lab.sweep import PointOutcome, PointTask, returns_matrix, run_point, run_sweep
+from argus_core.lab.trials import open_lab_ledger, record_trial, store_summary, trial_stats
+from argus_core.lab.walkforward import walk_forward, walk_forward_splits
+from argus_core.ledger import Ledger
+from argus_core.models import Bar
+from argus_core.regime import REGIME_NAMES, vol_regimes
+
+
+@attrs.frozen
+class GateVerdict:
+    """The gates' verdict: ``deploy`` / ``hold`` / ``kill``, every reason, and the figures."""
+
+    verdict: str
+    reasons: list[str]
+    details: dict[str, Any]
+
+
+def open_lab(config: Config) -> tuple[LabSettings, Path, Ledger]:
+    """Validated settings, the lab folder and its ledger."""
+    settings = lab_settings(config)
+    folder = lab_dir(config, settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    return settings, folder, open_lab_ledger(folder / "lab.db")
+
+
+def regime_labels(config: Config, instrument_id: str, settings: LabSettings
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(ts_ns, vol regime) per bar of ``instrument_id`` from the configured venue's replay."""
+    from argus_core.runtime import build, load_host, validate_settings
+
+    host = load_host(config)
+    venue = build(host, validate_settings(config, host), "venue", config.run.venue)
+
+    async def closes() -> list[tuple[int, float]]:
+        out = []
+        try:
+            async for ev in venue.stream():
+                if type(ev) is Bar and ev.instrument_id == instrument_id:
+                    out.append((ev.ts_ns, ev.close))
+        finally:
+            await venue.close()
+        return out
+
+    rows = asyncio.run(closes())
+    if len(rows) < 3:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    ts = np.array([r[0] for r in rows], dtype=np.int64)
+    return ts, vol_regimes(np.array([r[1] for r in rows])).regime
+
+
+def regime_stress(returns: np.ndarray, ts_ns: np.ndarray, label_ts: np.ndarray,
+                  labels: np.ndarray, min_bars: int, periods: float) -> dict[str, dict[str, float]]:
+    """Per regime: bars, annualised Sharpe, compounded return and max drawdown of the
+    returns whose period *started* in that regime (the label known when it began)."""
+    if label_ts.size == 0 or returns.size == 0:
+        return {}
+    pos = np.searchsorted(label_ts, ts_ns, side="right") - 2  # label at the previous bar
+    lab = np.where(pos >= 0, labels[np.clip(pos, 0, None)], -1)
+    out = {}
+    for code, name in REGIME_NAMES.items():
+        r = returns[lab == code]
+        if r.size < min_bars:
+            continue
+        eq = np.cumprod(1.0 + r)
+        peak = np.maximum.accumulate(np.concatenate([[1.0], eq]))[1:]
+        sd = float(r.std(ddof=1))
+        out[name] = {"bars": int(r.size),
+                     "sharpe": float(r.mean() / sd * math.sqrt(periods)) if sd > 0 else 0.0,
+                     "total_return": float(eq[-1] - 1.0),
+                     "max_drawdown": float(np.max((peak - eq) / peak))}
+    return out
+
+
+def _run_cost_points(config: Config, settings: LabSettings, folder: Path, executor: Executor,
+                     strategies: dict[str, Strategy] | None, tag: str) -> list[PointOutcome]:
+    tasks = [PointTask(config, {"paper.cost_multiplier": str(m)},
+                       str(folder / "runs" / tag / f"cost-{m}"), f"cost-{m}", strategies)
+             for m in settings.gates.cost_multipliers]
+    return executor.map(run_point, tasks)
+
+
+def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = None,
+                   family: str, ledger: Ledger | None = None,
+                   executor: Executor | None = None,
+                   progress: Callable[[str], None] | None = None) -> GateVerdict:
+    """Run every gate on ``config`` (its strategies, or the injected ``strategies``) and
+    store the verdict in the lab ledger (``ledger`` or ``[lab] dir``/lab.db)."""
+    say = progress or (lambda _msg: None)
+    settings, folder, own_ledger = open_lab(config)
+    lab_ledger = ledger or own_ledger
+    g = settings.gates
+    own_executor = executor is None
+    if executor is None:
+        # Injected strategy objects may not pickle (AI-written, sandboxed): run in-process.
+        executor = SerialExecutor() if strategies else make_executor(settings.executor)
+    tag = canonical_hash(config)
+    kill: list[str] = []
+    hold: list[str] = []
+    details: dict[str, Any] = {"family": family}
+    try:
+        say("cost sensitivity backtests")
+        costs = _run_cost_points(config, settings, folder, executor, strategies, tag)
+        for c in costs:
+            if c.error:
+                raise ArgusError(f"gate backtest {c.point_id} failed: {c.error}")
+        base = costs[0]
+        details["costs"] = {c.point_id: {k: c.metrics.get(k) for k in
+                                         ("sharpe", "total_return", "max_drawdown", "fees")}
+                            for c in costs}
+        worst = costs[-1]
+        if float(worst.metrics.get("sharpe", 0.0)) < g.min_sharpe_at_max_cost:
+            kill.append(f"cost sensitivity: annualised Sharpe {worst.metrics.get('sharpe', 0):.2f}"
+                        f" at {worst.point_id} is below {g.min_sharpe_at_max_cost}")
+        n_plays = int(base.trade_pnls.size)
+        details["n_plays"] = n_plays
+        if n_plays < g.min_trades:
+            hold.append(f"evidence: {n_plays} realised plays < {g.min_trades}")
+        record_trial(lab_ledger, family, f"base:{tag}", float(base.metrics.get("sharpe_per_obs",
+                                                                               0.0)),
+                     int(base.returns.size), source="gates")
+
+        # Sweep (resumable) -> the variant set for walk-forward and the reality check.
+        grid = settings.sweep.grid()
+        if settings.sweep.params:
+            say(f"sweep: {len(grid)} points")
+            points = run_sweep(config, grid, ledger=lab_ledger, lab_dir=folder,
+                               executor=executor, family=family, strategies=strategies)
+            ts, matrix, ok = returns_matrix(points)
+        else:
+            ts, matrix, ok = base.ts_ns, base.returns[:, None], []
+        details["n_variants"] = int(matrix.shape[1]) if matrix.size else 0
+
+        # Walk-forward stability.
+        wf_cfg = settings.walkforward
+        if matrix.shape[0] >= wf_cfg.train_bars + wf_cfg.test_bars or \
+                wf_cfg.mode == "purged_kfold":
+            say("walk-forward")
+            splits = walk_forward_splits(matrix.shape[0], mode=wf_cfg.mode,
+                                         train_bars=wf_cfg.train_bars, test_bars=wf_cfg.test_bars,
+                                         n_folds=wf_cfg.n_folds,
+                                         label_horizon=wf_cfg.label_horizon,
+                                         embargo=wf_cfg.embargo)
+            wf = walk_forward(matrix, splits, executor=executor)
+            details["walkforward"] = wf.to_dict()
+            store_summary(lab_ledger, "lab_walkforward", family, wf.to_dict())
+            if wf.positive_share < wf_cfg.min_positive_share:
+                kill.append(f"walk-forward: only {wf.positive_share:.0%} of "
+                            f"{len(wf.folds)} folds made money out of sample "
+                            f"(need {wf_cfg.min_positive_share:.0%})")
+            if wf.oos_sharpe < wf_cfg.min_oos_sharpe:
+                kill.append(f"walk-forward: stitched out-of-sample Sharpe {wf.oos_sharpe:.3f} "
+                            f"per bar < {wf_cfg.min_oos_sharpe}")
+        else:
+            hold.append(f"walk-forward: {matrix.shape[0]} bars < train_bars + test_bars")
+
+        # Bootstrap of realised plays.
+        if n_plays >= 2:
+            say("bootstrap")
+            spec = settings.bootstrap.spec(float(config.run.starting_cash))
+            parts = executor.map(bootstrap_batch, batch_tasks(base.trade_pnls, spec,
+                                                               settings.bootstrap.batches))
+            summary = summarise(BootstrapPaths.concat(parts), spec,
+                                spec.n_trades or n_plays,
+                                min_survival=settings.bootstrap.min_survival,
+                                max_ruin=settings.bootstrap.max_ruin)
+            details["bootstrap"] = summary.to_dict()
+            store_summary(lab_ledger, "lab_bootstrap", family, summary.to_dict())
+            if summary.fragile:
+                kill.append(f"bootstrap: fragile: {summary.reason}")
+        else:
+            hold.append("bootstrap: fewer than 2 realised plays to resample")
+
+        # Deflated Sharpe over every trial of the family.
+        n_trials, var_sr = trial_stats(lab_ledger, family)
+        if base.returns.size > 2:
+            mom = stats.return_moments(base.returns)
+            dsr = stats.deflated_sharpe_ratio(mom.sharpe, mom.n_obs, mom.skew, mom.kurtosis,
+                                              max(n_trials, 1), var_sr)
+            details["dsr"] = {"dsr": dsr, "sharpe_per_obs": mom.sharpe, "n_obs": mom.n_obs,
+                              "skew": mom.skew, "kurtosis": mom.kurtosis,
+                              "n_trials": n_trials, "var_trials_sr": var_sr}
+            if dsr < g.dsr_kill:
+                kill.append(f"DSR {dsr:.3f} < {g.dsr_kill} after {n_trials} trials")
+            elif dsr < g.dsr_deploy:
+                hold.append(f"DSR {dsr:.3f} < {g.dsr_deploy} after {n_trials} trials")
+
+        # Reality check / SPA of the variant set against cash (zero excess return).
+        if matrix.shape[0] >= 10:
+            say("reality check")
+            bench = np.zeros(matrix.shape[0])
+            rc = stats.white_reality_check(bench, matrix, block_size=g.rc_block,
+                                           reps=g.rc_reps, seed=config.argus.seed)
+            spa = stats.hansen_spa(bench, matrix, block_size=g.rc_block, reps=g.rc_reps,
+                                   seed=config.argus.seed)
+            details["reality_check"] = {"white_rc_p": rc.pvalue, "spa_p": spa.pvalue,
+                                        "best_variant": rc.best_model,
+                                        "n_variants": rc.n_models}
+            if rc.pvalue > g.rc_alpha:
+                hold.append(f"reality check: White's RC p = {rc.pvalue:.3f} > {g.rc_alpha} "
+                            f"over {rc.n_models} variants")
+            if spa.pvalue > g.rc_alpha:
+                hold.append(f"reality check: Hansen's SPA p = {spa.pvalue:.3f} > {g.rc_alpha}")
+
+        # Regime-subset stress.
+        instrument = g.regime_instrument
+        if instrument:
+            say("regime stress")
+            label_ts, labels = regime_labels(config, instrument, settings)
+            per = regime_stress(base.returns, base.ts_ns, label_ts, labels, g.regime_min_bars,
+                                settings.periods_per_year)
+            details["regimes"] = per
+            for name, r in per.items():
+                if r["max_drawdown"] > g.max_regime_drawdown:
+                    kill.append(f"regime stress: {name} regime drawdown {r['max_drawdown']:.1%} "
+                                f"> {g.max_regime_drawdown:.0%}")
+            if not per:
+                hold.append(f"regime stress: no regime labels for {instrument}")
+    finally:
+        if own_executor:
+            executor.close()
+    verdict = "kill" if kill else ("hold" if hold else "deploy")
+    reasons = [f"kill: {r}" for r in kill] + [f"hold: {r}" for r in hold]
+    result = GateVerdict(verdict, reasons, details)
+    with lab_ledger.transaction():
+        lab_ledger.insert("lab_gate_verdicts", {
+            "family": family, "ts_ns": time.time_ns(), "verdict": verdict,
+            "reasons_json": json.dumps(reasons),
+            "details_json": json.dumps(details, sort_keys=True, default=_json_default),
+            "config_hash": tag})
+    if ledger is None:
+        own_ledger.close()
+    return result
+
+
+def canonical_hash(config: Config) -> str:
+    """Short hash of a config (without [lab]) identifying gate runs."""
+    import hashlib
+
+    return hashlib.sha256(canonical_json(attrs.evolve(config, lab={}, orchestrator={}))
+                          .encode()).hexdigest()[:12]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def evaluate_config(config: Config, **kw: Any) -> GateVerdict:
+    """:func:`evaluate_gates` with the family taken from ``[lab] family`` / the strategy."""
+    return evaluate_gates(config, family=family_of(config, lab_settings(config)), **kw)

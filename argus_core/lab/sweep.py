@@ -1,0 +1,196 @@
+"""Parameter sweeps: one full deterministic backtest per grid point, stored, resumable.
+
+Each point's results (metrics, per-bar returns, timestamps, per-play P&L) go into
+``lab_sweep_points`` of the lab ledger as soon as the point finishes; a rerun of
+the same sweep (same config, same grid) skips points already done.  Every point
+is counted as a trial of the strategy family.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from argus_core.config import Config, canonical_json
+from argus_core.interfaces import Strategy
+from argus_core.lab.executor import Executor
+from argus_core.lab.trials import record_trial
+from argus_core.ledger import Ledger
+
+
+@attrs.frozen
+class PointTask:
+    """One backtest to run (picklable; ``strategies`` only with in-process executors)."""
+
+    config: Config
+    overrides: dict[str, Any]
+    run_dir: str
+    point_id: str
+    strategies: dict[str, Strategy] | None = None
+
+
+@attrs.frozen
+class PointOutcome:
+    """What the lab keeps of one backtest."""
+
+    point_id: str
+    metrics: dict[str, Any]
+    returns: np.ndarray
+    ts_ns: np.ndarray  # end stamp of each return
+    trade_pnls: np.ndarray  # per play (legs of a basket summed)
+    error: str | None = None
+
+
+def play_pnls(ledger: Ledger) -> np.ndarray:
+    """Realised P&L (net of fees) per play: round trips of legs opened by one basket summed.
+
+    Legs of a spread are separate instruments; judging them one by one would call
+    the protective leg of every winning spread a loss.  A round trip runs from
+    flat back to flat per instrument; it belongs to the basket of its opening order
+    (or stands alone without one).
+    """
+    baskets = {r["client_order_id"]: r["basket_id"] for r in ledger.query(
+        "select client_order_id, basket_id from orders")}
+    qty: dict[str, Decimal] = defaultdict(Decimal)
+    cash: dict[str, Decimal] = defaultdict(Decimal)
+    key_of: dict[str, str] = {}
+    groups: dict[str, Decimal] = {}
+    order: list[str] = []
+    for f in ledger.fills():
+        inst = f["instrument_id"]
+        q, p, fee = Decimal(f["quantity"]), Decimal(f["price"]), Decimal(f["fee"])
+        sign = 1 if f["side"] == "buy" else -1
+        if qty[inst] == 0:
+            key_of[inst] = baskets.get(f["client_order_id"]) or f"{inst}@{f['ts_ns']}"
+            cash[inst] = Decimal(0)
+        qty[inst] += sign * q
+        cash[inst] -= sign * q * p + fee
+        if qty[inst] == 0:
+            key = key_of[inst]
+            if key not in groups:
+                groups[key] = Decimal(0)
+                order.append(key)
+            groups[key] += cash[inst]
+    return np.array([float(groups[k]) for k in order], dtype=np.float64)
+
+
+def run_point(task: PointTask) -> PointOutcome:
+    """Run one backtest (top level, so executors can ship it)."""
+    from argus_core.backtest import run_backtest
+
+    strategies = copy.deepcopy(task.strategies) if task.strategies else None
+    try:
+        res = run_backtest(task.config, Path(task.run_dir), overrides=task.overrides,
+                           strategies=strategies)
+    except Exception as exc:  # one bad point must not sink a sweep; it is recorded
+        return PointOutcome(task.point_id, {}, np.empty(0), np.empty(0, dtype=np.int64),
+                            np.empty(0), f"{type(exc).__name__}: {exc}")
+    with Ledger.in_dir(res.run_dir) as ledger:
+        plays = play_pnls(ledger)
+    metrics = {k: (float(v) if isinstance(v, int | float | Decimal) else v)
+               for k, v in res.metrics.items()}
+    return PointOutcome(task.point_id, metrics, np.asarray(res.returns, dtype=np.float64),
+                        np.asarray(res.equity_ts_ns[1:], dtype=np.int64), plays)
+
+
+def point_id(params: dict[str, Any]) -> str:
+    """Stable id of a parameter point."""
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()
+                          ).hexdigest()[:12]
+
+
+def sweep_id(config: Config, grid: list[dict[str, Any]]) -> str:
+    """Id of a sweep: the config (without its [lab] table) and the grid."""
+    base = attrs.evolve(config, lab={}, orchestrator={})
+    text = canonical_json(base) + json.dumps(grid, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@attrs.frozen
+class SweepPoint:
+    """A finished point, as read back from the ledger."""
+
+    point_id: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    returns: np.ndarray
+    ts_ns: np.ndarray
+    status: str
+    error: str | None
+
+
+def run_sweep(config: Config, grid: list[dict[str, Any]], *, ledger: Ledger, lab_dir: Path,
+              executor: Executor, family: str, strategies: dict[str, Strategy] | None = None,
+              progress: Callable[[int, int], None] | None = None) -> list[SweepPoint]:
+    """Run every not-yet-done point of ``grid``, store each, return all points in grid order."""
+    sid = sweep_id(config, grid)
+    done = {r["point_id"] for r in ledger.query(
+        "select point_id from lab_sweep_points where sweep_id = ? and status = 'done'", (sid,))}
+    tasks = []
+    for seq, params in enumerate(grid):
+        pid = point_id(params)
+        if pid in done:
+            continue
+        tasks.append(PointTask(config, params, str(lab_dir / "runs" / sid / pid), pid,
+                               strategies))
+        with ledger.transaction():
+            ledger.insert("lab_sweep_points", {
+                "sweep_id": sid, "point_id": pid, "seq": seq, "params_json": params,
+                "status": "running", "ts_ns": time.time_ns()}, replace=True)
+
+    def store(outcome: PointOutcome) -> None:
+        with ledger.transaction():
+            ledger.conn.execute(
+                "update lab_sweep_points set status = ?, metrics_json = ?, returns = ?,"
+                " ts_blob = ?, error = ?, ts_ns = ? where sweep_id = ? and point_id = ?",
+                ("failed" if outcome.error else "done",
+                 json.dumps(outcome.metrics, sort_keys=True, default=float),
+                 outcome.returns.astype("<f8").tobytes(), outcome.ts_ns.astype("<i8").tobytes(),
+                 outcome.error, time.time_ns(), sid, outcome.point_id))
+        if not outcome.error and outcome.returns.size > 1:
+            record_trial(ledger, family, f"sweep:{sid}:{outcome.point_id}",
+                         float(outcome.metrics.get("sharpe_per_obs", 0.0)),
+                         int(outcome.returns.size), source="sweep")
+
+    # Store as results arrive would need callbacks from workers; storing after the
+    # ordered map keeps one writer.  Resumability is per finished map call.
+    for outcome in executor.map(run_point, tasks, progress=progress):
+        store(outcome)
+    return load_sweep(ledger, sid)
+
+
+def load_sweep(ledger: Ledger, sid: str) -> list[SweepPoint]:
+    """Every point of sweep ``sid`` in grid order."""
+    out = []
+    for r in ledger.query("select * from lab_sweep_points where sweep_id = ? order by seq",
+                          (sid,)):
+        out.append(SweepPoint(
+            r["point_id"], json.loads(r["params_json"]), json.loads(r["metrics_json"] or "{}"),
+            np.frombuffer(r["returns"] or b"", dtype="<f8").copy(),
+            np.frombuffer(r["ts_blob"] or b"", dtype="<i8").copy(), r["status"], r["error"]))
+    return out
+
+
+def returns_matrix(points: list[SweepPoint]) -> tuple[np.ndarray, np.ndarray, list[SweepPoint]]:
+    """(common timestamps, (T, k) returns) of the finished points, aligned on timestamps."""
+    ok = [p for p in points if p.status == "done" and p.returns.size > 1]
+    if not ok:
+        return np.empty(0, dtype=np.int64), np.empty((0, 0)), []
+    common = ok[0].ts_ns
+    for p in ok[1:]:
+        common = np.intersect1d(common, p.ts_ns)
+    cols = []
+    for p in ok:
+        idx = np.searchsorted(p.ts_ns, common)
+        cols.append(p.returns[idx])
+    return common, np.column_stack(cols), ok
