@@ -155,9 +155,9 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
             say(f"sweep: {len(grid)} points")
             points = run_sweep(config, grid, ledger=lab_ledger, lab_dir=folder,
                                executor=executor, family=family, strategies=strategies)
-            ts, matrix, ok = returns_matrix(points)
+            _ts, matrix, _ok = returns_matrix(points)
         else:
-            ts, matrix, ok = base.ts_ns, base.returns[:, None], []
+            matrix = base.returns[:, None]
         details["n_variants"] = int(matrix.shape[1]) if matrix.size else 0
 
         # Walk-forward stability.

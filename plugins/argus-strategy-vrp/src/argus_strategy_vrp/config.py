@@ -29,7 +29,7 @@ class VrpSettings:
     end: str = attrs.field(default="2021-03-31", converter=_date)
     strike_step: float = attrs.field(default=5.0, validator=_pos)
     max_dte: int = attrs.field(default=50, validator=_pos)
-    strike_band: float = attrs.field(default=0.15, validator=_frac)  # quote strikes down to S(1-band)
+    strike_band: float = attrs.field(default=0.15, validator=_frac)  # strikes down to S(1-band)
     rate: float = 0.01  # risk-free rate for pricing
     qqq_iv_ratio: float = attrs.field(default=1.2, validator=_pos)  # QQQ ATM vol / SPY's (no VXN)
     spread_scale: float = attrs.field(default=1.0, validator=_pos)  # x the calibrated half-spread
