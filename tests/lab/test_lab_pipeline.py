@@ -79,7 +79,7 @@ def test_gates_locally_and_on_a_dask_cluster_agree(tmp_path):
         assert json.dumps(local.details[key], sort_keys=True, default=str) == json.dumps(
             remote.details[key], sort_keys=True, default=str), key
     # Every gate ran and the verdict was stored.
-    settings, folder, ledger = open_lab(load_config(_config(tmp_path / "a", "serial")))
+    _settings, _folder, ledger = open_lab(load_config(_config(tmp_path / "a", "serial")))
     rows = ledger.query("select verdict, reasons_json from lab_gate_verdicts")
     assert rows and rows[-1]["verdict"] == local.verdict
     # base + 2 sweep points were counted as trials
