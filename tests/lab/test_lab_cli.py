@@ -8,9 +8,9 @@ from click.testing import CliRunner
 
 pytest.importorskip("argus_strategy_vrp")
 
-from argus_core.builtins import lab_plugin  # noqa: E402
-from argus_core.config import load_config  # noqa: E402
-from argus_core.lab.gates import open_lab  # noqa: E402
+from argus_core.builtins import lab_plugin
+from argus_core.config import load_config
+from argus_core.lab.gates import open_lab
 
 CONFIG = """
 [argus]
