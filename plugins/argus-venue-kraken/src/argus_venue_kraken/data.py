@@ -97,7 +97,8 @@ class WsSession(abc.ABC):
         # Environment proxies make no sense for a local test server.
         proxy: Any = None if host in ("127.0.0.1", "localhost", "::1") else True
         return await connect(self.url, open_timeout=self.settings.request_timeout_s,
-                             ping_interval=20, ping_timeout=20, max_size=2 ** 24,
+                             ping_interval=20, ping_timeout=20, close_timeout=2,
+                             max_size=2 ** 24,
                              proxy=proxy, compression=None)
 
     async def events(self) -> AsyncIterator[MarketEvent | Any]:

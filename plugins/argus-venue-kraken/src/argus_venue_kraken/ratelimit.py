@@ -41,7 +41,8 @@ class LeakyCounter:
     def wait_for(self, cost: float) -> float:
         """Seconds to wait before a call of ``cost`` keeps the counter within the maximum."""
         excess = self.value() + cost - self.maximum
-        return excess / self.decay_per_s if excess > 0 else 0.0
+        # A tolerance, or float rounding could leave a never-ending sub-nanosecond wait.
+        return excess / self.decay_per_s if excess > 1e-9 else 0.0
 
     def add(self, cost: float) -> None:
         """Count a call."""

@@ -241,7 +241,8 @@ class LocalKrakenRest:
             self._changed = asyncio.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
+                                        daemon=True)
         self._thread.start()
         return self
 
@@ -506,7 +507,7 @@ class LocalKrakenWs:
                         await ws.close()
                     return
                 elif isinstance(step, Silence):
-                    await asyncio.Event().wait()
+                    break  # say nothing more; just read until the client goes away
             await reader
         except ConnectionClosed:
             pass
