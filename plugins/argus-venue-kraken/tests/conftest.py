@@ -10,15 +10,16 @@ from typing import Any
 
 import attrs
 import pytest
-
-from argus_core.secrets import Secret
 from argus_venue_kraken.config import KrakenSettings
 from argus_venue_kraken.testing import LocalKrakenRest
+
+from argus_core.secrets import Secret
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 #: The documented API-Sign worked example's private key (public test vector, not a real key).
-DOC_SECRET = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
+DOC_SECRET = ("kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6"
+              "F1huXg==")
 TEST_KEY = "local-test-api-key"
 
 

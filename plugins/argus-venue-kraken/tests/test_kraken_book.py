@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-
 from argus_venue_kraken.book import BookError, ChecksumBook, to_units
 from argus_venue_kraken.testing import ReferenceBook, random_book_messages
 

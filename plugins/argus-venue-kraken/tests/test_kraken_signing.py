@@ -6,16 +6,17 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
+from argus_venue_kraken.signing import NonceStore, api_sign
 
 from argus_core.errors import ConfigError, VenueError
-from argus_venue_kraken.signing import NonceStore, api_sign
 
 
 def test_api_sign_reproduces_kraken_worked_example(load):
     vec = load("kraken_test_vectors.json")["rest_api_sign"]
     got = api_sign(vec["uri_path"], vec["encoded_payload"], vec["nonce"], vec["private_key"])
     assert got == vec["expected_api_sign"]
-    assert got == "4/dpxb3iT4tp/ZCVEwSnEsLxx0bqyhLpdfOpc6fn7OR8+UClSV5n9E6aSS8MPtnRfp32bAb0nmbRn6H8ndwLUQ=="
+    assert got == ("4/dpxb3iT4tp/ZCVEwSnEsLxx0bqyhLpdfOpc6fn7OR8+UClSV5n9E6aSS8MPtnRfp32bAb0nmbRn6"
+                   "H8ndwLUQ==")
 
 
 def test_api_sign_depends_on_every_input(load):

@@ -9,10 +9,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from argus_core.errors import VenueError
-from argus_core.market_state import MarketState
-from argus_core.models import Bar, BookStatus, Fill, Liquidity, OrderBook, Side, Signal, Trade
 from argus_venue_kraken.testing import (
     AwaitSubscribe,
     Disconnect,
@@ -24,6 +20,10 @@ from argus_venue_kraken.testing import (
     random_book_messages,
 )
 from argus_venue_kraken.venue import KrakenVenue
+
+from argus_core.errors import VenueError
+from argus_core.market_state import MarketState
+from argus_core.models import Bar, BookStatus, Fill, Liquidity, OrderBook, Side, Signal, Trade
 
 BTC = "kraken:BTC/USD"
 

@@ -212,6 +212,8 @@ class KrakenMarketFeed(WsSession):
         self._live: dict[str, bool] = dict.fromkeys(self.symbols, False)
         self._awaiting: set[str] = set()
         self._book_ts: dict[str, int] = dict.fromkeys(self.symbols, 0)
+        # Kraken's own timestamps only (never the local clock), for the ordering check.
+        self._venue_ts: dict[str, int] = dict.fromkeys(self.symbols, 0)
         self._resyncs: dict[str, int] = dict.fromkeys(self.symbols, 0)
         self._ohlc_pending: dict[str, OhlcRow] = {}
         self._ohlc_emitted: dict[str, int] = {}
@@ -366,7 +368,8 @@ class KrakenMarketFeed(WsSession):
                     continue
                 self._awaiting.discard(symbol)
                 self._resyncs[symbol] = 0
-                self._book_ts[symbol] = ts or self._book_ts[symbol] or self._clock_ns()
+                self._venue_ts[symbol] = ts
+                self._book_ts[symbol] = ts or self._clock_ns()
                 out.extend(self._emit_book(symbol))
             elif kind == "update":
                 if symbol in self._awaiting:
@@ -375,7 +378,7 @@ class KrakenMarketFeed(WsSession):
                     if self._system == "online":
                         out.extend(self._resync(symbol, "update without a snapshot"))
                     continue
-                if ts and ts < self._book_ts[symbol]:
+                if ts and ts < self._venue_ts[symbol]:
                     out.extend(self._resync(symbol, "book timestamp went backwards "
                                                     "(sequence doubt)"))
                     continue
@@ -386,7 +389,8 @@ class KrakenMarketFeed(WsSession):
                                                     f"Kraken {expected})"))
                     continue
                 if ts:
-                    self._book_ts[symbol] = ts
+                    self._venue_ts[symbol] = ts
+                    self._book_ts[symbol] = max(ts, self._book_ts[symbol])
                 out.extend(self._emit_book(symbol))
             else:
                 raise DataError(f"book frame type must be snapshot or update, got {kind!r}")

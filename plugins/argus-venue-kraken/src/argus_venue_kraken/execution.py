@@ -187,7 +187,11 @@ class KrakenExecution:
     async def open_orders(self) -> list[Order]:
         """Open orders as core Orders; also re-adopts them so the dead-man's switch covers them."""
         orders = []
-        for txid, raw in (await self.rest.open_orders()).items():
+        raw_orders = await self.rest.open_orders()
+        names = {str(raw.get("descr", {}).get("pair", "")) for raw in raw_orders.values()}
+        if any(self.rest.symbol_for(name) is None for name in names):
+            await self.rest.asset_pairs()  # a restarted process knows no pairs yet
+        for txid, raw in raw_orders.items():
             order = self._order_from_kraken(txid, raw)
             orders.append(order)
             cl = raw.get("cl_ord_id") or txid
@@ -200,10 +204,12 @@ class KrakenExecution:
         return orders
 
     def _symbol_of(self, kraken_pair: str) -> str:
-        for info in self.rest._pairs.values():
-            if kraken_pair in (info.altname, info.rest_key):
-                return info.symbol
-        return ws_symbol(kraken_pair) if "/" in kraken_pair else kraken_pair
+        symbol = self.rest.symbol_for(kraken_pair)
+        if symbol is not None:
+            return symbol
+        if "/" in kraken_pair:
+            return ws_symbol(kraken_pair)
+        raise DataError(f"Kraken order pair {kraken_pair!r} is not in AssetPairs")
 
     def _order_from_kraken(self, txid: str, raw: dict[str, Any]) -> Order:
         where = f"Kraken OpenOrders[{txid}]"

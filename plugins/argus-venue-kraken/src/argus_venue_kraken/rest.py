@@ -205,6 +205,13 @@ class KrakenRestClient:
         """PairInfo if already fetched."""
         return self._pairs.get(symbol)
 
+    def symbol_for(self, kraken_pair: str) -> str | None:
+        """WS v2 symbol of a REST pair name (``XBTUSD`` / ``XXBTZUSD``), if known."""
+        for info in self._pairs.values():
+            if kraken_pair in (info.altname, info.rest_key, info.symbol):
+                return info.symbol
+        return None
+
     async def ohlc(self, symbol: str, interval_min: int, since_s: int | None = None
                    ) -> tuple[list[OhlcRow], int]:
         """One OHLC page: (rows, ``last``).  The last row is the unfinished current bar."""

@@ -1,0 +1,105 @@
+"""Config validation, plugin registration, and a recording round trip through core serde."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+
+import pytest
+from argus_venue_kraken.config import KrakenSettings
+from argus_venue_kraken.testing import AwaitSubscribe, LocalKrakenWs, Send, book_frame
+from argus_venue_kraken.venue import KrakenVenue
+
+from argus_core.config import parse_config, plugin_settings
+from argus_core.errors import ConfigError
+from argus_core.models import OrderBook
+from argus_core.plugins import PluginHost
+from argus_core.serde import dump_event, load_event
+
+
+def settings_from(table: dict) -> KrakenSettings:
+    cfg = parse_config({"plugins": {"kraken": table}}, Path("/tmp/argus.toml"))
+    return plugin_settings(cfg, "kraken", KrakenSettings)
+
+
+def test_config_table_is_validated_with_clear_errors():
+    s = settings_from({"pairs": ["XBT/USD", "ETH/USD"], "book_depth": 25,
+                       "api_key": "$env:KRAKEN_API_KEY", "api_secret": "$env:KRAKEN_API_SECRET",
+                       "rest_url": "http://127.0.0.1:8080", "ws_url": "ws://127.0.0.1:8081"})
+    assert s.pairs == ["BTC/USD", "ETH/USD"] and s.book_depth == 25 and s.has_credentials
+    assert "KRAKEN_API_SECRET" in repr(s.api_secret)
+    with pytest.raises(ConfigError, match="inline secret"):
+        settings_from({"api_secret": "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18f"})
+    with pytest.raises(ConfigError, match="book_depth"):
+        settings_from({"book_depth": 15})
+    with pytest.raises(ConfigError, match=r"unknown key.*bookdepth"):
+        settings_from({"bookdepth": 10})
+    with pytest.raises(ConfigError, match="channels"):
+        settings_from({"channels": ["book", "level3"]})
+    with pytest.raises(ConfigError, match="ws_url"):
+        settings_from({"ws_url": "https://ws.kraken.com/v2"})
+    with pytest.raises(ConfigError, match="pairs"):
+        settings_from({"pairs": ["BTCUSD"]})
+    tiers = settings_from({"fee_tiers": [{"min_volume_usd": "0", "maker_bps": "10",
+                                          "taker_bps": "20"}]})
+    assert tiers.fee_tier() == (10, 20)
+
+
+def test_entry_point_registers_the_venue():
+    host = PluginHost()
+    host.load(["kraken"], builtins=False)
+    reg = host.get("venue", "kraken")
+    assert reg.factory is KrakenVenue and reg.plugin == "kraken"
+    assert host.config_classes()["kraken"] is KrakenSettings
+    assert KrakenVenue.supports_live_orders and KrakenVenue.name == "kraken"
+
+
+async def test_snapshot_uses_rest_depth(rest_server, make_settings):
+    venue = KrakenVenue(make_settings(rest_url=rest_server.url), clock_ns=lambda: 42)
+    try:
+        (book,) = await venue.snapshot()
+        (inst,) = await venue.instruments()
+    finally:
+        await venue.close()
+    assert isinstance(book, OrderBook) and book.ts_ns == 42 and book.best_ask == 3539.9
+    assert rest_server.calls("Depth")[0].params == {"pair": "XBTUSD", "count": "10"}
+    assert inst.id == "kraken:BTC/USD"
+
+
+async def test_record_stream_to_ndjson_and_reload(load, rest_server, make_settings,
+                                                  tmp_path: Path):
+    """What ``argus record`` does with this venue: dump_event per line, reload identical."""
+    from argus_venue_kraken.testing import random_book_messages
+
+    snap = load("kraken_ws_v2_book_checksum_example.json")["data"][0]
+    updates = list(random_book_messages(snap, 30, seed=3, price_decimals=1, lot_decimals=8))
+    trade = {"channel": "trade", "type": "update",
+             "data": [{"symbol": "BTC/USD", "side": "buy", "price": 45285.2, "qty": 0.001,
+                       "ord_type": "limit", "trade_id": 1,
+                       "timestamp": "2023-11-14T22:13:21.000000Z"}]}
+    session = [AwaitSubscribe("book"), AwaitSubscribe("trade"), Send(book_frame("snapshot", snap)),
+               Send(trade), *(Send(book_frame("update", u)) for u in updates),
+               Send(book_frame("update", {**updates[-1], "checksum": 1}))]
+    out = tmp_path / "kraken.ndjson"
+    async with LocalKrakenWs([session]) as ws:
+        venue = KrakenVenue(make_settings(rest_url=rest_server.url, ws_url=ws.url,
+                                          channels=["book", "trade"]))
+        recorded = []
+        try:
+            async with contextlib.aclosing(venue.stream()) as stream, asyncio.timeout(10):
+                with out.open("w") as handle:
+                    async for event in stream:
+                        handle.write(json.dumps(dump_event(event)) + "\n")
+                        recorded.append(event)
+                        if len(recorded) == 33:
+                            break
+        finally:
+            await venue.close()
+    lines = out.read_text().splitlines()
+    reloaded = [load_event(json.loads(line), where=f"{out}:{i}") for i, line in
+                enumerate(lines, 1)]
+    assert reloaded == recorded
+    assert [json.loads(line)["type"] for line in lines[:2]] == ["book", "trade"]
+    assert json.loads(lines[-1])["type"] == "book_status"
