@@ -103,3 +103,25 @@ async def test_record_stream_to_ndjson_and_reload(load, rest_server, make_settin
     assert reloaded == recorded
     assert [json.loads(line)["type"] for line in lines[:2]] == ["book", "trade"]
     assert json.loads(lines[-1])["type"] == "book_status"
+
+
+async def test_argus_record_writes_the_venue_stream(load, rest_server, tmp_path: Path):
+    """The core ``argus record`` path (config -> plugin -> venue.stream -> NDJSON)."""
+    recorder = pytest.importorskip("argus_core.recorder")
+    from argus_core.config import load_config
+
+    snap = load("kraken_ws_v2_book_checksum_example.json")["data"][0]
+    session = [AwaitSubscribe("book"), Send(book_frame("snapshot", snap)),
+               Send({"channel": "heartbeat"})]
+    async with LocalKrakenWs([session]) as ws:
+        cfg_path = tmp_path / "argus.toml"
+        cfg_path.write_text(
+            '[argus]\nplugins = ["kraken"]\n[run]\nvenue = "kraken"\n'
+            f'[plugins.kraken]\nrest_url = "{rest_server.url}"\nws_url = "{ws.url}"\n'
+            f'channels = ["book"]\nnonce_path = "{tmp_path / "nonce"}"\n')
+        out = tmp_path / "rec.ndjson"
+        count = await recorder.record(load_config(cfg_path), out, duration_s=10, max_events=1)
+    assert count == 1
+    (event,) = [load_event(json.loads(line)) for line in out.read_text().splitlines()]
+    assert isinstance(event, OrderBook) and event.instrument_id == "kraken:BTC/USD"
+    assert event.best_bid == 45283.5 and event.best_ask == 45285.2

@@ -9,7 +9,7 @@ import pytest
 from argus_venue_kraken.instruments import normalise_asset, rest_altname, ws_symbol
 from argus_venue_kraken.ratelimit import RestRateLimiter
 from argus_venue_kraken.rest import KrakenRestClient, TransientVenueError
-from argus_venue_kraken.schemas import KrakenApiError, KrakenNonceError
+from argus_venue_kraken.schemas import KrakenApiError, KrakenNonceError, KrakenRateLimitError
 
 from argus_core.errors import ConfigError, VenueError
 
@@ -136,6 +136,18 @@ async def test_rate_limit_refusal_backs_off_then_succeeds(client, rest_server, f
     assert len(rest_server.calls("OpenOrders")) == 2
     # The local counter was saturated, so the wait covers at least one decay step.
     assert fake_time.sleeps and fake_time.sleeps[0] >= 1 / 0.33 - 1e-9
+
+
+async def test_http_429_counts_as_rate_limit(client, rest_server, fake_time):
+    rest_server.inject("Balance", ("status", 429))
+    await client.balance()
+    assert len(rest_server.calls("Balance")) == 2 and fake_time.sleeps
+
+
+async def test_rate_limit_errors_surface_after_max_retries(client, rest_server):
+    rest_server.inject("Balance", *[("error", ["EAPI:Rate limit exceeded"])] * 4)
+    with pytest.raises(KrakenRateLimitError, match="rate_limit_tier"):
+        await client.balance()
 
 
 async def test_invalid_arguments_are_not_retried(client, rest_server):

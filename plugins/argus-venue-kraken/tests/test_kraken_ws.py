@@ -198,6 +198,19 @@ async def test_malformed_frames_put_books_in_doubt(snap, items, venue_for):
     assert venue.feed is not None and venue.feed.malformed == 3
 
 
+async def test_timestamp_going_backwards_is_sequence_doubt(snap, items, venue_for):
+    stale = {**items[2], "timestamp": "2020-01-01T00:00:00.000000Z"}
+    session = [AwaitSubscribe("book"), Send(book_frame("snapshot", snap)),
+               *(Send(book_frame("update", it)) for it in items[:2]),
+               Send(book_frame("update", stale)), AwaitSubscribe("book", count=2),
+               Send(book_frame("snapshot", snapshot_of(state_after(snap, items, 3),
+                                                       items[2]["timestamp"])))]
+    async with LocalKrakenWs([session]) as ws:
+        events = await take(venue_for(ws), 5)
+    assert "sequence doubt" in events[3].reason and not events[3].live
+    assert_book_equals(events[4], state_after(snap, items, 3))
+
+
 async def test_status_maintenance_and_back_online(snap, venue_for, load):
     status = load("kraken_ws_v2_status.json")
     maintenance = json.loads(json.dumps(status))
