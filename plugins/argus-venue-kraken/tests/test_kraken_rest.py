@@ -69,6 +69,25 @@ async def test_depth_ohlc_ticker_trades(client, load):
         "buy" if raw[0][3] == "b" else "sell")
 
 
+async def test_ohlc_history_follows_the_cursor(client, rest_server):
+    bars, report = await client.ohlc_history("BTC/USD", 60, since_s=0)
+    # The recorded page repeats one row and its last row is the in-progress bar.
+    assert report.duplicates >= 1 and bars == []
+    calls = rest_server.calls("OHLC")
+    assert calls[0].params["since"] == "0" and calls[1].params["since"] == "1548111600"
+
+
+async def test_cancel_all_and_query_orders(client, rest_server):
+    added = await client.add_order({"ordertype": "limit", "type": "sell", "volume": "0.5",
+                                    "pair": "XBTUSD", "price": "50000"})
+    (txid,) = added["txid"]
+    assert set(await client.query_orders([txid])) == {txid}
+    assert await client.cancel_all() == 1 and rest_server.orders == {}
+    assert await client.trades_history() == {}
+    assert len(rest_server.calls("TradesHistory")) == 1
+    assert client.rest_limiter.cost("TradesHistory") == 2
+
+
 async def test_error_array_raises_venue_error_with_remedy(client, rest_server):
     rest_server.inject("Ticker", ("error", ["EQuery:Unknown asset pair"]))
     with pytest.raises(KrakenApiError) as info:

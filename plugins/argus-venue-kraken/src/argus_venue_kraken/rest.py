@@ -19,7 +19,7 @@ import random
 import time
 import urllib.parse
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -27,6 +27,9 @@ from argus_core.errors import ConfigError, VenueError
 from argus_core.models import Bar, OrderBook, Trade
 from argus_venue_kraken import constants as C
 from argus_venue_kraken.config import KrakenSettings
+
+if TYPE_CHECKING:
+    from argus_venue_kraken.history import GapReport
 from argus_venue_kraken.instruments import PairInfo, parse_asset_pairs, rest_altname
 from argus_venue_kraken.ratelimit import Clock, RestRateLimiter, Sleep
 from argus_venue_kraken.schemas import (
@@ -235,6 +238,23 @@ class KrakenRestClient:
         bars, _ = bars_from_ohlc_pages([rows], f"{C.VENUE}:{symbol}", interval_min * 60,
                                        now_ns=now_ns)
         return bars
+
+    async def ohlc_history(self, symbol: str, interval_min: int, since_s: int | None = None,
+                           *, max_pages: int = 10, now_ns: int | None = None
+                           ) -> tuple[list[Bar], GapReport]:
+        """Follow OHLC's ``last`` cursor page by page; merged bars and a gap report."""
+        from argus_venue_kraken.history import bars_from_ohlc_pages
+
+        pages: list[list[OhlcRow]] = []
+        cursor = since_s
+        for _ in range(max_pages):
+            rows, last = await self.ohlc(symbol, interval_min, cursor)
+            pages.append(rows)
+            if not rows or last == cursor:
+                break
+            cursor = last
+        return bars_from_ohlc_pages(pages, f"{C.VENUE}:{symbol}", interval_min * 60,
+                                    now_ns=now_ns)
 
     async def ticker(self, symbol: str) -> Ticker:
         """Ticker of one pair."""
