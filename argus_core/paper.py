@@ -87,8 +87,7 @@ class PaperBroker:
         """Accept an order; fill what is possible now (latency 0 and a live book)."""
         work = Working(order, ts_ns + self.settings.latency_ms * 1_000_000, order.quantity)
         self.working[order.client_order_id] = work
-        book = self.market.books.get(order.instrument_id)
-        if book is not None and book.live and ts_ns >= work.activate_ns:
+        if order.instrument_id in self.market.books and ts_ns >= work.activate_ns:
             return self._activate_on_book(work, ts_ns)
         return []
 

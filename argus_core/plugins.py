@@ -48,6 +48,8 @@ BUILTINS = (
     ("risk", "argus_core.builtins.risk_checks"),
     ("sizing", "argus_core.builtins.sizers"),
     ("example", "argus_core.builtins.example_strategies"),
+    ("lab", "argus_core.builtins.lab_plugin"),
+    ("orchestrator", "argus_core.builtins.orchestrator_plugin"),
 )
 BUILTIN_NAMES = frozenset(name for name, _ in BUILTINS)
 

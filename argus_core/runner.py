@@ -112,6 +112,7 @@ class Runner:
         self.n_fills = 0
         self._dirty = False
         self._pending_fills: list[Fill] = []
+        self._live_tasks: set[asyncio.Task[list[Fill]]] = set()
         self._swaps: list[tuple[str, Strategy, str, asyncio.Future[None]]] = []
         self.risk_trigger_listeners: list[Callable[[str], None]] = []
         self.versions: dict[str, str] = {}
@@ -171,11 +172,20 @@ class Runner:
                     self._apply_swaps()
                 if self._dirty or self.seq % every == 0:
                     self._commit()
-                if self.progress is not None and self.seq % 1000 == 0:
-                    self.progress(self.seq)
+                if self.seq % 1000 == 0:
+                    if self.progress is not None:
+                        self.progress(self.seq)
+                    await asyncio.sleep(0)  # let swaps, kills and observers in during replays
                 if self.max_events is not None and self.seq >= self.max_events:
                     break
+            if self._live_tasks:  # acknowledgements of orders already sent
+                await asyncio.gather(*list(self._live_tasks), return_exceptions=True)
             self._commit()
+            for _slot, _strategy, version_id, future in self._swaps:
+                if not future.done():
+                    future.set_exception(ArgusError(f"the run ended before {version_id} could "
+                                                    f"be swapped in"))
+            self._swaps = []
         except BaseException:
             if self.ledger.conn.in_transaction:
                 self.ledger.conn.execute("rollback")
@@ -310,11 +320,14 @@ class Runner:
     def _send_live(self, order: Order) -> None:
         # The order row must be durable before the venue can know the order exists.
         self._commit()
-        self.ledger.conn.execute("begin")
         task = asyncio.get_event_loop().create_task(self.asm.venue.submit(order))
+        self._live_tasks.add(task)
         task.add_done_callback(lambda t, o=order: self._on_live_ack(o, t))
 
     def _on_live_ack(self, order: Order, task: asyncio.Task[list[Fill]]) -> None:
+        self._live_tasks.discard(task)
+        if task.cancelled():
+            return
         exc = task.exception()
         if exc is not None:
             log.error("venue refused order %s: %s", order.client_order_id, exc)

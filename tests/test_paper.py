@@ -1,0 +1,130 @@
+"""Paper broker: book walking, partial fills, resting orders, fees — never a mid fill."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from argus_core.config import PaperSection
+from argus_core.interfaces import FeeSchedule
+from argus_core.market_state import MarketState
+from argus_core.models import (
+    Bar,
+    Instrument,
+    Liquidity,
+    Order,
+    OrderBook,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    Trade,
+)
+from argus_core.paper import PaperBroker
+
+INST = Instrument("v", "X/USD", tick_size="0.01", lot_size="0.001")
+FEES = FeeSchedule(Decimal("10"), Decimal("40"), Decimal("0"))
+
+
+def broker(**paper: object) -> tuple[PaperBroker, MarketState]:
+    market = MarketState()
+    market.add_instruments([INST])
+    market.apply(OrderBook(INST.id, 1, [[99.0, 1.0], [98.0, 2.0]],
+                           [[101.0, 1.0], [102.0, 2.0], [103.0, 5.0]]))
+    return PaperBroker(market, lambda _i: FEES, PaperSection(**paper)), market  # type: ignore[arg-type]
+
+
+def order(side: Side, qty: str, *, limit: str | None = None, tif: TimeInForce = TimeInForce.IOC,
+          coid: str = "o1") -> Order:
+    kind = OrderType.LIMIT if limit else OrderType.MARKET
+    return Order(coid, "v", INST.id, side, qty, limit, kind, tif)
+
+
+def test_taker_walks_levels_and_pays_vwap_plus_taker_fee() -> None:
+    b, _ = broker()
+    fills = b.submit(order(Side.BUY, "2.5"), 10)
+    assert [(f.price, f.quantity) for f in fills] == [(Decimal("101.0"), Decimal("1.000")),
+                                                      (Decimal("102.0"), Decimal("1.500"))]
+    vwap = sum(f.price * f.quantity for f in fills) / Decimal("2.5")
+    assert vwap == Decimal("101.6")
+    assert all(f.liquidity is Liquidity.TAKER for f in fills)
+    assert fills[0].fee == Decimal("101.0") * Decimal("0.004")
+
+
+def test_never_beyond_displayed_depth_and_depth_is_consumed() -> None:
+    b, market = broker()
+    fills = b.submit(order(Side.BUY, "100"), 10)
+    assert sum(f.quantity for f in fills) == Decimal(8)  # all displayed depth, no more
+    assert b.status("o1")[0] is OrderStatus.PARTIALLY_FILLED
+    assert market.books[INST.id].asks == {}
+    assert b.submit(order(Side.BUY, "1", coid="o2"), 11) == []
+
+
+def test_limit_stops_the_walk_and_fok_is_all_or_nothing() -> None:
+    b, _ = broker()
+    fills = b.submit(order(Side.BUY, "5", limit="102"), 10)
+    assert sum(f.quantity for f in fills) == Decimal(3)
+    b2, _ = broker()
+    assert b2.submit(order(Side.BUY, "5", limit="102", tif=TimeInForce.FOK), 10) == []
+    assert b2.status("o1")[0] is OrderStatus.CANCELLED
+
+
+def test_no_fill_is_ever_at_the_mid() -> None:
+    b, _ = broker()
+    buy = b.submit(order(Side.BUY, "0.5"), 10)
+    sell = b.submit(order(Side.SELL, "0.5", coid="o2"), 10)
+    assert buy[0].price == Decimal("101.0") and sell[0].price == Decimal("99.0")
+
+
+def test_resting_limit_fills_only_when_traded_through() -> None:
+    b, market = broker()
+    assert b.submit(order(Side.BUY, "2", limit="100", tif=TimeInForce.GTC), 10) == []
+    touch = Trade(INST.id, 20, "100", "5", Side.SELL)  # at the limit: not through
+    market.apply(touch)
+    assert b.on_event(touch) == []
+    through = Trade(INST.id, 30, "99.5", "1.5", Side.SELL)
+    market.apply(through)
+    fills = b.on_event(through)
+    assert [(f.price, f.quantity, f.liquidity) for f in fills] == [
+        (Decimal("100"), Decimal("1.500"), Liquidity.MAKER)]
+    assert fills[0].fee == Decimal("150") * Decimal("0.001")
+
+
+def test_bar_only_orders_fill_on_the_next_bars_open_with_spread() -> None:
+    market = MarketState()
+    market.add_instruments([INST])
+    b = PaperBroker(market, lambda _i: FEES, PaperSection(bar_spread_bps=Decimal("10"),
+                                                          bar_depth_fraction=0.5))
+    assert b.submit(order(Side.BUY, "1"), 100) == []  # no book: waits for the next bar
+    nxt = Bar(INST.id, 200, 50.0, 51.0, 49.0, 50.5, 10.0)
+    fills = b.on_event(nxt)
+    assert fills[0].price == Decimal("50.05")  # open + 10 bps half-spread, rounded up
+    assert fills[0].price > Decimal("50.0")
+
+
+def test_cost_multiplier_scales_fees_and_slippage() -> None:
+    b1, _ = broker(slippage_bps=Decimal("10"))
+    b2, _ = broker(slippage_bps=Decimal("10"), cost_multiplier=Decimal("1.5"))
+    f1 = b1.submit(order(Side.BUY, "1"), 1)[0]
+    f2 = b2.submit(order(Side.BUY, "1"), 1)[0]
+    assert f1.price == Decimal("101.11") and f2.price == Decimal("101.16")
+    assert f2.fee / f2.price == (f1.fee / f1.price) * Decimal("1.5")
+
+
+def test_latency_delays_activation() -> None:
+    b, market = broker(latency_ms=5)
+    assert b.submit(order(Side.BUY, "1"), 0) == []
+    early = OrderBook(INST.id, 1_000_000, [[99.0, 1.0]], [[101.0, 1.0]])
+    market.apply(early)
+    assert b.on_event(early) == []
+    late = OrderBook(INST.id, 6_000_000, [[99.0, 1.0]], [[101.5, 1.0]])
+    market.apply(late)
+    assert [f.price for f in b.on_event(late)] == [Decimal("101.5")]
+
+
+def test_stale_book_cancels_ioc_orders() -> None:
+    from argus_core.models import BookStatus
+
+    b, market = broker()
+    market.apply(BookStatus(INST.id, 2, False, "checksum mismatch"))
+    assert b.submit(order(Side.BUY, "1"), 3) == []
+    assert b.status("o1")[0] is OrderStatus.CANCELLED

@@ -1,0 +1,195 @@
+"""The loop: determinism, crash-and-resume, kill/resume, swaps, bad recorded data."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from argus_test_helpers import BUNDLED_BARS, demo_toml
+
+from argus_core.cli import cli
+from argus_core.config import load_config
+from argus_core.errors import DataError
+from argus_core.ledger import Ledger
+from argus_core.runner import Runner
+
+TABLES = ("orders", "fills", "positions", "equity", "risk_events")
+
+
+def dump(run_dir: Path) -> dict[str, list[tuple]]:
+    with Ledger.in_dir(run_dir) as ledger:
+        return {t: [tuple(r.values()) for r in ledger.query(f"select * from {t} order by 1")]
+                for t in TABLES}
+
+
+def test_replay_is_deterministic_row_for_row(demo_config: Path, tmp_path: Path) -> None:
+    a = Runner(load_config(demo_config), tmp_path / "a").run_sync()
+    b = Runner(load_config(demo_config), tmp_path / "b").run_sync()
+    assert a.fills > 10
+    assert dump(tmp_path / "a") == dump(tmp_path / "b")
+
+
+def test_no_lookahead_orders_fill_after_the_bar_they_were_decided_on(
+        demo_config: Path, tmp_path: Path) -> None:
+    Runner(load_config(demo_config), tmp_path / "r").run_sync()
+    with Ledger.in_dir(tmp_path / "r") as ledger:
+        rows = ledger.query("select o.ts_ns as decided, f.ts_ns as filled from orders o "
+                            "join fills f using (client_order_id)")
+    assert rows and all(r["filled"] > r["decided"] for r in rows)
+
+
+def test_resume_of_a_finished_run_changes_nothing(demo_config: Path, tmp_path: Path) -> None:
+    Runner(load_config(demo_config), tmp_path / "r").run_sync()
+    before = dump(tmp_path / "r")
+    again = Runner(load_config(demo_config), tmp_path / "r").run_sync()
+    assert again.resumed_from == again.events
+    assert dump(tmp_path / "r") == before
+
+
+def _wait_for_fills(db: Path, at_least: int, proc: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                with Ledger(db) as ledger:
+                    if ledger.query("select count(*) as n from fills")[0]["n"] >= at_least:
+                        return
+            except Exception:  # the writer may hold a lock for an instant
+                pass
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("kill_after_fills", [1, 40, 150])
+def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path,
+                                                         kill_after_fills: int) -> None:
+    cfg = tmp_path / "crash.toml"
+    cfg.write_text(demo_toml(BUNDLED_BARS, start="2019-01-01", checkpoint_every=50))
+    reference = tmp_path / "reference"
+    Runner(load_config(cfg), reference).run_sync()
+    crashed = tmp_path / "crashed"
+    cmd = [sys.executable, "-c", "from argus_core.cli import main; main()", "run",
+           "--config", str(cfg), "--run-dir", str(crashed), "--no-progress"]
+    env = {**os.environ, "ARGUS_BLOCK_PLUGINS": ""}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _wait_for_fills(crashed / "argus.db", kill_after_fills, proc, timeout_s=60)
+    killed = proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert killed, "the run finished before it could be killed; use a longer replay"
+    resumed = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed after" in resumed.stdout
+    assert dump(crashed) == dump(reference)
+
+
+def test_kill_and_resume_commands_latch_the_trading_state(demo_config: Path,
+                                                          tmp_path: Path) -> None:
+    run_dir = tmp_path / "r"
+    Runner(load_config(demo_config), run_dir, max_events=100).run_sync()
+    runner = CliRunner()
+    assert runner.invoke(cli, ["kill", "--run-dir", str(run_dir)]).exit_code == 0
+    summary = Runner(load_config(demo_config), run_dir).run_sync()
+    assert summary.trading_state == "halted"
+    with Ledger.in_dir(run_dir) as ledger:
+        late = ledger.query("select count(*) as n from orders where ts_ns > "
+                            "(select ts_ns from checkpoints) - 1")[0]["n"]
+        vetoes = ledger.query("select count(*) as n from risk_events where "
+                              "check_name = 'trading_state'")[0]["n"]
+    assert late == 0 or vetoes > 0
+    assert vetoes > 0
+    assert runner.invoke(cli, ["resume", "--run-dir", str(run_dir)]).exit_code == 0
+    with Ledger.in_dir(run_dir) as ledger:
+        assert json.loads(ledger.get_control("trading_state"))["state"] == "active"
+
+
+def test_a_crashing_strategy_puts_the_loop_in_reducing(demo_config: Path, tmp_path: Path) -> None:
+    class Crashy:
+        name = "crashy"
+
+        def on_event(self, event, ctx):  # type: ignore[no-untyped-def]
+            raise ZeroDivisionError("bad math")
+
+        def get_state(self):  # type: ignore[no-untyped-def]
+            return {}
+
+        def set_state(self, state):  # type: ignore[no-untyped-def]
+            pass
+
+    runner = Runner(load_config(demo_config), tmp_path / "r",
+                    strategies={"ma_cross": Crashy()})  # type: ignore[dict-item]
+    triggers: list[str] = []
+    runner.risk_trigger_listeners.append(triggers.append)
+    summary = runner.run_sync()
+    assert summary.trading_state == "reducing" and summary.orders == 0
+    assert "ZeroDivisionError: bad math" in triggers[0]
+
+
+def test_hot_swap_happens_between_events_with_state_handed_over(demo_config: Path,
+                                                                tmp_path: Path) -> None:
+    from argus_core.builtins.example_strategies import ExampleSettings, MovingAverageCross
+
+    seen: list[int] = []
+
+    class Recorder(MovingAverageCross):
+        def on_event(self, event, ctx):  # type: ignore[no-untyped-def]
+            seen.append(event.ts_ns)
+            return super().on_event(event, ctx)
+
+    runner = Runner(load_config(demo_config), tmp_path / "r")
+    old = runner.asm.strategies["ma_cross"]
+    new = Recorder(ExampleSettings(fast=5, slow=20))
+
+    async def go() -> None:
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(0)  # the run starts and yields every 1,000 events
+        swap = runner.request_swap("ma_cross", new, version_id="v2")
+        await swap
+        assert not task.done()  # swapped mid-run, at a safe point
+        await task
+
+    asyncio.run(go())
+    assert runner.asm.strategies["ma_cross"] is new and old is not new
+    assert runner.versions == {"ma_cross": "v2"}
+    assert len(new.closes) == 20  # state (the price window) was handed over
+    assert seen == sorted(set(seen))  # no event twice
+
+
+def test_malformed_recording_fails_with_file_and_line(tmp_path: Path) -> None:
+    rec = tmp_path / "rec.ndjson"
+    rec.write_text('{"type":"signal","name":"a","instrument_id":"b","ts_ns":1,"value":1.0}\n'
+                   '{"type":"bar","instrument_id":"b","ts_ns":2,"open":1}\n')
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[argus]\nplugins = []\n[plugins.replay]\nndjson = "{rec}"\n')
+    with pytest.raises(DataError, match=r"rec\.ndjson:2: invalid bar"):
+        Runner(load_config(cfg), tmp_path / "r").run_sync()
+    result = CliRunner().invoke(cli, ["run", "--config", str(cfg), "--run-dir",
+                                      str(tmp_path / "r2"), "--no-progress"])
+    assert result.exit_code == 4 and "rec.ndjson:2" in result.output
+
+
+def test_demo_command_writes_ledger_and_report(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["demo", "--run-dir", str(tmp_path / "d"),
+                                      "--no-progress"])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "d" / "report.html").read_text()
+    assert page.count("data:image/png;base64") == 2 and "alt=\"drawdown\"" in page
+    assert "sharpe" in page and "max_drawdown" in page
+    assert "fees paid" in result.output
+
+
+def test_config_errors_exit_2_without_traceback(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[run]\nvenu = 'x'\n")
+    result = CliRunner().invoke(cli, ["run", "--config", str(cfg), "--run-dir",
+                                      str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert "bad.toml" in result.output and "venu" in result.output
+    assert "Traceback" not in result.output
