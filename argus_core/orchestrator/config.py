@@ -96,6 +96,9 @@ class OrchestratorSettings:
     backtest: dict[str, Any] = attrs.Factory(dict)  # dotted overrides for the proving window
     min_trades: int = 3
     max_trades: int = 2000
+    # The robustness lab's absolute gates (cost stress, walk-forward, bootstrap, DSR, RC/SPA)
+    # on top of the relative candidate-vs-incumbent gates.  On by default: safety first.
+    lab_gates: bool = True
     budget: BudgetSettings = attrs.Factory(BudgetSettings)
     ladder: LadderSettings = attrs.Factory(LadderSettings)
     sandbox: SandboxSettings = attrs.Factory(SandboxSettings)

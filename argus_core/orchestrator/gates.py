@@ -113,7 +113,7 @@ def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
         details["deflated_sharpe"] = None if math.isnan(dsr) else dsr
     details["trials"] = {"family": settings.trial_family, "n": n_trials, "var_sr": var_sr}
 
-    lab_verdict = _lab_gates(config, settings, slot, candidate)
+    lab_verdict = _lab_gates(config, settings, slot, candidate) if settings.lab_gates else None
     if lab_verdict is not None:
         details["lab_gates"] = {"verdict": lab_verdict.verdict,
                                 "reasons": list(lab_verdict.reasons)}

@@ -361,6 +361,17 @@ class SandboxedStrategy(Strategy):
         self.worker: WorkerProcess | None = WorkerProcess(source, self.policy)
         self.events = frozenset(self.worker.events)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> SandboxedStrategy:
+        """A fresh worker on the same source and a copy of the host-side state.
+
+        The lab copies strategies so every backtest starts clean; a worker
+        process (pipes, locks) cannot be copied, but it can be started again.
+        """
+        clone = SandboxedStrategy(self.source, name=self.name, policy=self.policy,
+                                  on_failure=self.on_failure)
+        clone.state = json.loads(json.dumps(self.state))
+        return clone
+
     @property
     def protections(self) -> dict[str, bool]:
         """What the current worker reported as active at start-up."""
