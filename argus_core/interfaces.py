@@ -91,7 +91,7 @@ class Venue(abc.ABC):
         """Live orders the venue still holds (used to reconcile after a restart)."""
         return []
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027  (optional hook; most venues hold nothing)
         """Release connections."""
 
 
@@ -112,7 +112,7 @@ class Strategy(abc.ABC):
         """JSON-able state for checkpoints and hot-swap hand-over."""
         return {}
 
-    def set_state(self, state: dict[str, Any]) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:  # noqa: B027  (stateless default)
         """Restore state produced by ``get_state`` (possibly by an older version)."""
 
 
@@ -146,7 +146,8 @@ class RiskCheck(abc.ABC):
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
         """Judge ``intent`` at ``quantity`` and reference ``price``."""
 
-    def on_fill(self, fill: Fill, portfolio: Portfolio, ctx: RiskContext) -> None:
+    def on_fill(self, fill: Fill, portfolio: Portfolio,  # noqa: B027  (optional observer)
+                ctx: RiskContext) -> None:
         """Observe a fill (for rate, loss-streak and drawdown accounting)."""
 
 

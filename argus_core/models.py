@@ -167,8 +167,10 @@ class Bar:
             raise DataError(f"Bar {self.instrument_id}@{self.ts_ns}: prices must be > 0")
         if self.volume < 0:
             raise DataError(f"Bar {self.instrument_id}@{self.ts_ns}: negative volume")
-        if self.high < max(self.open, self.close, self.low) or self.low > min(self.open, self.close):
-            raise DataError(f"Bar {self.instrument_id}@{self.ts_ns}: high/low do not bound open/close")
+        if self.high < max(self.open, self.close, self.low) or \
+                self.low > min(self.open, self.close):
+            raise DataError(f"Bar {self.instrument_id}@{self.ts_ns}: "
+                            f"high/low do not bound open/close")
 
 
 @attrs.frozen

@@ -100,7 +100,7 @@ class PluginHost:
 
     # -- loading ---------------------------------------------------------------
     def load(self, names: Iterable[str] | None = None, *, builtins: bool = True) -> None:
-        """Load builtins and the named entry-point plugins (all installed when ``names`` is None)."""
+        """Load builtins and the named entry-point plugins (``None``: every installed one)."""
         blocked = blocked_plugins()
         if builtins:
             for name, module in BUILTINS:

@@ -18,12 +18,12 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from argus_core.errors import LedgerError  # noqa: E402
-from argus_core.ledger import LEDGER_FILE, Ledger  # noqa: E402
-from argus_core.metrics import compute_metrics, drawdown, equity_series, round_trips  # noqa: E402
+from argus_core.errors import LedgerError
+from argus_core.ledger import LEDGER_FILE, Ledger
+from argus_core.metrics import compute_metrics, drawdown, equity_series, round_trips
 
 REPORT_FILE = "report.html"
 

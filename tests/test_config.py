@@ -47,7 +47,7 @@ def test_plugin_table_validated_by_the_plugins_own_class(tmp_path: Path, bars_cs
 
 def test_plugin_validator_errors_reach_the_user(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, "[plugins.example]\nfast = 50\nslow = 10\n"))
-    with pytest.raises(ConfigError, match="fast .50. must be shorter than slow"):
+    with pytest.raises(ConfigError, match=r"fast .50. must be shorter than slow"):
         validate_settings(cfg, load_host(cfg))
 
 

@@ -6,6 +6,7 @@ import types
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -82,7 +83,7 @@ class CountingVenue(Venue):
 
     name = "counting"
     supports_live_orders = True
-    submitted: list[Order] = []
+    submitted: ClassVar[list[Order]] = []
 
     def __init__(self, settings: object) -> None:
         CountingVenue.submitted = []
@@ -112,13 +113,6 @@ class Greedy:
 
     def set_state(self, state):  # type: ignore[no-untyped-def]
         pass
-
-
-test_plugin = types.SimpleNamespace(
-    register_venues=hookimpl(lambda register: register("counting", CountingVenue)),
-    register_strategies=hookimpl(lambda register: register("greedy", lambda s: Greedy())),
-)
-test_plugin.register_venues.__name__ = "register_venues"
 
 
 def _live_config(tmp_path: Path, checks: list[str]) -> object:

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from argus_test_helpers import BUNDLED_BARS, demo_toml
+from click.testing import CliRunner
 
 from argus_core.cli import cli
 from argus_core.config import load_config
@@ -32,7 +32,7 @@ def dump(run_dir: Path) -> dict[str, list[tuple]]:
 
 def test_replay_is_deterministic_row_for_row(demo_config: Path, tmp_path: Path) -> None:
     a = Runner(load_config(demo_config), tmp_path / "a").run_sync()
-    b = Runner(load_config(demo_config), tmp_path / "b").run_sync()
+    Runner(load_config(demo_config), tmp_path / "b").run_sync()
     assert a.fills > 10
     assert dump(tmp_path / "a") == dump(tmp_path / "b")
 

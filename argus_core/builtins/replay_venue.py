@@ -116,7 +116,7 @@ def read_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
 def read_ndjson(path: Path) -> Iterator[MarketEvent]:
     """Yield the events of a recording, failing with the file and line on bad data."""
     try:
-        fh = open(path)
+        fh = open(path)  # noqa: SIM115  (closed by the with-block below; open errors reported first)
     except OSError as exc:
         raise DataError(f"{path}: cannot read recording: {exc.strerror}") from None
     with fh:

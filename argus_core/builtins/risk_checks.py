@@ -118,8 +118,9 @@ class DailyLossLimit(RiskCheck):
         loss = ctx.day_start_equity - portfolio.equity
         if (ctx.day_start_equity > 0 and loss > ctx.day_start_equity * self.s.daily_loss_fraction
                 and not reduces_position(intent, quantity, portfolio)):
-            return RiskDecision.veto(self.name, f"daily loss {loss:.2f} exceeds "
-                                                f"{self.s.daily_loss_fraction:%} of day-start equity")
+            return RiskDecision.veto(self.name,
+                                     f"daily loss {loss:.2f} exceeds "
+                                     f"{self.s.daily_loss_fraction:%} of day-start equity")
         return RiskDecision.allow(self.name)
 
 
