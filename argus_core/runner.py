@@ -112,6 +112,7 @@ class Runner:
         self.n_fills = 0
         self._dirty = False
         self._pending_fills: list[Fill] = []
+        self._equity_rows: list[tuple[int, str, str, str]] = []
         self._live_tasks: set[asyncio.Task[list[Fill]]] = set()
         self._swaps: list[tuple[str, Strategy, str, asyncio.Future[None]]] = []
         self.risk_trigger_listeners: list[Callable[[str], None]] = []
@@ -413,9 +414,9 @@ class Runner:
             self.account.mark(instrument_id, (bid + ask) / 2)
 
     def _equity_row(self, ts: int) -> None:
+        # Buffered and written with the next commit: same transaction, one executemany.
         p = self.account.portfolio()
-        self.ledger.conn.execute("insert or replace into equity values (?,?,?,?)",
-                                 (ts, str(p.cash), str(p.equity.quantize(Decimal("1e-8"))),
+        self._equity_rows.append((ts, str(p.cash), str(p.equity.quantize(Decimal("1e-8"))),
                                   str(p.gross_exposure.quantize(Decimal("1e-8")))))
 
     # -- scanners ------------------------------------------------------------------
@@ -513,6 +514,10 @@ class Runner:
 
     def _commit(self) -> None:
         """Checkpoint every component and commit everything since the last commit."""
+        if self._equity_rows:
+            self.ledger.conn.executemany("insert or replace into equity values (?,?,?,?)",
+                                        self._equity_rows)
+            self._equity_rows = []
         self.ledger.save_checkpoint(CHECKPOINT, self.seq, self.market.now_ns, self._state())
         self.ledger.conn.execute("commit")
         self._read_control()  # a person may have run `argus kill` / `argus resume`
