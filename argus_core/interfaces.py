@@ -20,7 +20,6 @@ import attrs
 
 from argus_core.models import (
     Fill,
-    Forecast,
     Instrument,
     Intent,
     MarketEvent,
@@ -186,7 +185,3 @@ class Pricer(abc.ABC):
     def describe(self) -> dict[str, Any]:
         """What the engine offers and which backend it runs on."""
 
-
-def forecast_of(intent: Intent) -> Forecast | None:
-    """The intent's forecast, if any (a helper for sizers)."""
-    return intent.forecast

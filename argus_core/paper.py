@@ -26,7 +26,7 @@ import attrs
 
 from argus_core.config import PaperSection
 from argus_core.interfaces import FeeSchedule
-from argus_core.market_state import MarketState
+from argus_core.market_state import L2Book, MarketState
 from argus_core.models import (
     Bar,
     Fill,
@@ -155,9 +155,7 @@ class PaperBroker:
         book = self.market.books[work.order.instrument_id]
         ladder = book.asks if work.order.side is Side.BUY else book.bids
         levels = sorted(ladder.items(), reverse=work.order.side is Side.SELL)
-        fills = self._walk(work, levels, ts_ns, from_bar=False, ladder=ladder)
-        if fills:
-            book._bid_view = book._ask_view = None  # depth consumed: invalidate views
+        fills = self._walk(work, levels, ts_ns, from_bar=False, book=book)
         self._after_taker(work)
         return fills
 
@@ -173,7 +171,7 @@ class PaperBroker:
                          else OrderStatus.CANCELLED)
 
     def _walk(self, work: Working, levels: list[tuple[float, float]], ts_ns: int, *,
-              from_bar: bool, ladder: dict[float, float] | None = None) -> list[Fill]:
+              from_bar: bool, book: L2Book | None = None) -> list[Fill]:
         order = work.order
         limit = float(order.limit_price) if order.limit_price is not None else None
         inst = self.market.instruments.get(order.instrument_id)
@@ -195,12 +193,10 @@ class PaperBroker:
                 px = px * (1 + self._slip) if order.side is Side.BUY else px * (1 - self._slip)
                 px = _tick_round(px, order.side, inst)
             fills.append(self._fill(work, px, qty, ts_ns, Liquidity.TAKER))
-            if ladder is not None:
+            if book is not None:  # what we took is gone for the next order too
                 left = size - float(qty)
-                if left > 1e-12:
-                    ladder[price] = left
-                else:
-                    ladder.pop(price, None)
+                book.apply(order.side.opposite(), price, left if left > 1e-12 else 0.0,
+                           book.ts_ns)
         return fills
 
     def _rest_fill(self, work: Working, event: MarketEvent) -> list[Fill]:

@@ -21,7 +21,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -388,19 +388,13 @@ class Runner:
                       "settlement", event.ts_ns, OrderStatus.FILLED)
         if not self.ledger.insert_order(order, self.ctx.run_id):
             return
-        price = event.price if event.price > 0 else Decimal("0")
-        if price == 0:
-            # A worthless expiry: the position is written off at zero without a fill price.
-            self.account.positions[event.instrument_id] = attrs.evolve(
-                pos, quantity=Decimal(0), avg_price=Decimal(0),
-                realized_pnl=pos.realized_pnl - pos.avg_price * pos.quantity)
-            self.account.cash += Decimal(0)
-            self.account._snapshot = None
-            self.ledger.upsert_position(self.account.positions[event.instrument_id],
+        if event.price == 0:
+            # A worthless expiry: fills need a positive price, so the position is written off.
+            self.ledger.upsert_position(self.account.write_off(event.instrument_id),
                                         event.ts_ns)
             self._dirty = True
             return
-        fill = Fill(f"{coid}-1", coid, order.venue, event.instrument_id, side, price,
+        fill = Fill(f"{coid}-1", coid, order.venue, event.instrument_id, side, event.price,
                     abs(pos.quantity), Decimal(0), Liquidity.TAKER, event.ts_ns)
         self._book_fill(fill)
 
@@ -573,7 +567,3 @@ class Runner:
             self.ledger.conn.execute("update runs set status = ?, ended_ns = ? where run_id = ?",
                                      ("finished", time.time_ns(), self.ctx.run_id))
 
-
-def strategies_of(runner: Runner) -> Sequence[str]:
-    """Slot names of a runner's strategies."""
-    return list(runner.asm.strategies)

@@ -39,13 +39,17 @@ def _shrink(check: str, qty: Decimal, reason: str) -> RiskDecision:
     return RiskDecision(RiskAction.SHRINK, check, reason, qty)
 
 
-class MaxPosition(RiskCheck):
-    """Caps the resulting position per instrument, in units and in notional."""
-
-    name = "max_position"
+class _BuiltinCheck(RiskCheck):
+    """A builtin check reading ``[plugins.risk]`` (defaults when the table is absent)."""
 
     def __init__(self, settings: RiskSettings | None) -> None:
         self.s = settings or RiskSettings()
+
+
+class MaxPosition(_BuiltinCheck):
+    """Caps the resulting position per instrument, in units and in notional."""
+
+    name = "max_position"
 
     def check(self, intent: Intent, quantity: Decimal, price: Decimal,
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
@@ -62,13 +66,10 @@ class MaxPosition(RiskCheck):
         return RiskDecision.allow(self.name)
 
 
-class PerPlayCap(RiskCheck):
+class PerPlayCap(_BuiltinCheck):
     """One order may commit at most ``per_play_fraction`` of equity (default 7%)."""
 
     name = "per_play_cap"
-
-    def __init__(self, settings: RiskSettings | None) -> None:
-        self.s = settings or RiskSettings()
 
     def check(self, intent: Intent, quantity: Decimal, price: Decimal,
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
@@ -82,13 +83,10 @@ class PerPlayCap(RiskCheck):
         return RiskDecision.allow(self.name)
 
 
-class GrossExposure(RiskCheck):
+class GrossExposure(_BuiltinCheck):
     """Total marked exposure may not exceed ``max_gross_exposure_fraction`` x equity."""
 
     name = "gross_exposure"
-
-    def __init__(self, settings: RiskSettings | None) -> None:
-        self.s = settings or RiskSettings()
 
     def check(self, intent: Intent, quantity: Decimal, price: Decimal,
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
@@ -102,13 +100,10 @@ class GrossExposure(RiskCheck):
         return RiskDecision.allow(self.name)
 
 
-class DailyLossLimit(RiskCheck):
+class DailyLossLimit(_BuiltinCheck):
     """Stops opening risk once today's loss exceeds ``daily_loss_fraction`` of day-start equity."""
 
     name = "daily_loss_limit"
-
-    def __init__(self, settings: RiskSettings | None) -> None:
-        self.s = settings or RiskSettings()
 
     def check(self, intent: Intent, quantity: Decimal, price: Decimal,
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
@@ -124,13 +119,10 @@ class DailyLossLimit(RiskCheck):
         return RiskDecision.allow(self.name)
 
 
-class MaxDrawdownKill(RiskCheck):
+class MaxDrawdownKill(_BuiltinCheck):
     """Kill switch: a drawdown beyond ``max_drawdown_fraction`` HALTS trading (latched)."""
 
     name = "max_drawdown"
-
-    def __init__(self, settings: RiskSettings | None) -> None:
-        self.s = settings or RiskSettings()
 
     def _update(self, portfolio: Portfolio, ctx: RiskContext) -> Decimal:
         equity = portfolio.equity
@@ -154,13 +146,13 @@ class MaxDrawdownKill(RiskCheck):
                                                f"switch at {self.s.max_drawdown_fraction:.2%}")
 
 
-class ConsecutiveLosses(RiskCheck):
+class ConsecutiveLosses(_BuiltinCheck):
     """Circuit breaker: after N losing round trips in a row, trading goes REDUCING."""
 
     name = "consecutive_losses"
 
     def __init__(self, settings: RiskSettings | None) -> None:
-        self.s = settings or RiskSettings()
+        super().__init__(settings)
         self._realized: dict[str, Decimal] = {}
 
     def check(self, intent: Intent, quantity: Decimal, price: Decimal,
@@ -183,13 +175,10 @@ class ConsecutiveLosses(RiskCheck):
                      f"{ctx.consecutive_losses} losing trades in a row")
 
 
-class OrderRate(RiskCheck):
+class OrderRate(_BuiltinCheck):
     """At most ``max_orders_per_minute`` orders in any rolling minute (simulated clock)."""
 
     name = "order_rate"
-
-    def __init__(self, settings: RiskSettings | None) -> None:
-        self.s = settings or RiskSettings()
 
     def check(self, intent: Intent, quantity: Decimal, price: Decimal,
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
