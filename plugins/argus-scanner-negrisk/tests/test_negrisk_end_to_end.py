@@ -4,7 +4,7 @@ bundled example snapshot, folded into MarketState, scanned; checked by hand."""
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 import pytest
@@ -19,8 +19,11 @@ from argus_core.scan import snapshot_and_scan  # noqa: E402
 SNAPSHOT = Path(__file__).parents[3] / "examples" / "polymarket" / "snapshot"
 
 
-def _f(p: str) -> Decimal:  # the Fed event's feeSchedule: rate 0.05, exponent 1
-    return Decimal("0.05") * Decimal(p) * (1 - Decimal(p))
+def _fee(qty: Decimal, p: str) -> Decimal:
+    """One taker fill's fee under the Fed event's feeSchedule (rate 0.05, exponent 1),
+    floored to 0.00001 pUSD as the venue charges it."""
+    return (qty * Decimal("0.05") * Decimal(p) * (1 - Decimal(p))).quantize(
+        Decimal("0.00001"), rounding=ROUND_DOWN)
 
 
 async def test_scan_finds_the_constructed_fed_arbitrage() -> None:
@@ -44,10 +47,26 @@ async def test_scan_finds_the_constructed_fed_arbitrage() -> None:
     prices = ["0.003", "0.014", "0.64", "0.31", "0.005"]
     qty = Decimal(150)
     cost = sum(Decimal(p) for p in prices) * qty
-    fees = sum(_f(p) for p in prices) * qty
+    fees = sum(_fee(qty, p) for p in prices)  # one fill per leg (all at the top level)
     assert opp.max_size == qty
     assert opp.costs == fees
     assert opp.expected_profit == qty - cost - fees
-    assert opp.expected_profit == Decimal("0.704475")
+    # fees 0.02243 + 0.10353 + 1.728 + 1.60425 + 0.03731 = 3.49552 (0.0224325 and 0.0373125
+    # floored); cost 145.8
+    assert fees == Decimal("3.49552")
+    assert opp.expected_profit == Decimal("0.70448")
     assert [(leg.instrument_id, leg.limit_price, leg.quantity) for leg in opp.legs] == [
         (f"polymarket:{t}", Decimal(p), qty) for t, p in zip(yes_tokens, prices, strict=True)]
+
+
+def test_scanner_prices_fees_exactly_as_the_venue_charges_them() -> None:
+    """The scanner's per-fill fee equals the venue's FeeSchedule (what paper fills pay)."""
+    from argus_scanner_negrisk.scanner import taker_fee
+    from argus_venue_polymarket.fees import PolymarketFeeSchedule
+
+    for rate, exp in (("0.05", "1"), ("0.25", "2"), ("0.0175", "1"), ("0", "1")):
+        sched = PolymarketFeeSchedule(rate=Decimal(rate), exponent=Decimal(exp))
+        for p in ("0.001", "0.003", "0.31", "0.5", "0.64", "0.999"):
+            for q in ("0.01", "5", "150", "1234.56"):
+                assert taker_fee(Decimal(q), Decimal(p), Decimal(rate), Decimal(exp)) == \
+                    sched.fee(Decimal(p), Decimal(q), maker=False), (rate, exp, p, q)

@@ -58,6 +58,10 @@ class Basket:
     note: str = ""
 
 
+#: Polymarket floors each fill's fee to 0.00001 pUSD.
+FEE_QUANTUM = Decimal("0.00001")
+
+
 def fee_per_share(price: Decimal, rate: Decimal, exponent: Decimal) -> Decimal:
     """Polymarket's taker fee per share: ``rate * (p (1 - p)) ** exponent``."""
     if rate == 0:
@@ -66,6 +70,18 @@ def fee_per_share(price: Decimal, rate: Decimal, exponent: Decimal) -> Decimal:
     if exponent == exponent.to_integral_value():
         return rate * base ** int(exponent)
     return rate * Decimal(repr(float(base) ** float(exponent)))
+
+
+def taker_fee(shares: Decimal, price: Decimal, rate: Decimal, exponent: Decimal) -> Decimal:
+    """The fee of one taker fill, exactly as the venue charges it (and as the Polymarket
+    venue's ``FeeSchedule`` gives the paper broker): ``shares * rate * (p(1-p))**exponent``
+    floored to 0.00001 pUSD (https://docs.polymarket.com/trading/fees; py-clob-client-v2
+    ``fees.py``).  The scanner prices each level of each leg as one fill, as the paper
+    broker fills it, so the expected profit is what a paper execution books."""
+    if rate == 0:
+        return Decimal(0)
+    return (shares * fee_per_share(price, rate, exponent)).quantize(FEE_QUANTUM,
+                                                                    rounding=ROUND_DOWN)
 
 
 def static_baskets(events: list[Event], s: NegRiskSettings) -> tuple[list[Basket], list[Event]]:
@@ -360,7 +376,7 @@ class NegRiskScanner(Scanner):
                 take = min(need, avail)
                 value += price * take
                 if rate:
-                    fees += fee_per_share(price, rate, exp) * take
+                    fees += taker_fee(take, price, rate, exp)
                 need -= take
                 limit = price
                 level += 1

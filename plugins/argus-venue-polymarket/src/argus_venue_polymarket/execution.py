@@ -134,6 +134,7 @@ class UnwindOrder:
     quantity: Decimal
     limit_price: Decimal
     reason: str
+    leg_client_order_id: str = ""  # the basket leg (core order) this unwind flattens
 
 
 def plan_unwind(legs: Sequence[Order], filled: Mapping[str, Decimal],
@@ -164,7 +165,7 @@ def plan_unwind(legs: Sequence[Order], filled: Mapping[str, Decimal],
             limit = min(limit, 1 - tick)
         out.append(UnwindOrder(o.instrument_id, side, qty, limit,
                                f"unwind leg {o.client_order_id} of incomplete basket "
-                               f"{o.basket_id}"))
+                               f"{o.basket_id}", o.client_order_id))
     return out
 
 
@@ -427,7 +428,10 @@ class PolymarketExecution:
             except VenueError as exc:
                 notes.append(f"unwind {uo.client_order_id} failed: {exc}")
                 got = []
-            unwind_fills.extend(got)
+            # The unwind is the venue's own order; its fills are booked against the core
+            # order of the leg they flatten, so the ledger knows every fill's order.
+            unwind_fills.extend(attrs.evolve(f, client_order_id=u.leg_client_order_id,
+                                             fill_id=f"{f.fill_id}:unwind") for f in got)
             left = u.quantity - sum((f.quantity for f in got), Decimal(0))
             if left > 0:
                 naked[u.instrument_id] = left

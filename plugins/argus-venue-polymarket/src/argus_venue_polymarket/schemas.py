@@ -8,7 +8,7 @@ prices) and lenient about fields we do not use.  Every error is a
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import attrs
@@ -44,11 +44,19 @@ def _bool(value: Any, default: bool = False) -> bool:
     return default if value is None else bool(value)
 
 
+#: Polymarket charges fees in units of 0.00001 pUSD and floors each fill's fee to that unit.
+FEE_QUANTUM = Decimal("0.00001")
+
+
 @attrs.frozen
 class FeeCurve:
     """Polymarket's taker fee: ``rate * (p * (1 - p)) ** exponent`` per share, in collateral.
 
-    ``taker_only`` (Gamma ``feeSchedule.takerOnly``) means makers pay nothing.
+    Source: https://docs.polymarket.com/trading/fees ("fee = C x feeRate x (p(1-p))^exponent",
+    takers only) and py-clob-client-v2 ``fees.adjust_buy_amount_for_fees`` (``platform_fee_rate
+    = fee_rate * (price * (1 - price)) ** fee_exponent`` per share); each fill's fee is floored
+    to 5 decimals (0.00001 pUSD), as NautilusTrader's ``compute_commission`` does to match the
+    venue's charge.  ``taker_only`` (Gamma ``feeSchedule.takerOnly``) means makers pay nothing.
     """
 
     rate: Decimal = Decimal(0)
@@ -56,7 +64,7 @@ class FeeCurve:
     taker_only: bool = True
 
     def per_share(self, price: Decimal) -> Decimal:
-        """Fee per share bought or sold at ``price``."""
+        """Fee per share bought or sold at ``price`` (before the per-fill floor)."""
         if self.rate == 0:
             return Decimal(0)
         base = price * (1 - price)
@@ -65,10 +73,10 @@ class FeeCurve:
         return self.rate * Decimal(repr(float(base) ** float(self.exponent)))
 
     def fee(self, shares: Decimal, price: Decimal, *, maker: bool = False) -> Decimal:
-        """Fee of a fill of ``shares`` at ``price``."""
+        """Fee of one fill of ``shares`` at ``price``, floored to 0.00001 pUSD."""
         if maker and self.taker_only:
             return Decimal(0)
-        return shares * self.per_share(price)
+        return (shares * self.per_share(price)).quantize(FEE_QUANTUM, rounding=ROUND_DOWN)
 
 
 @attrs.frozen

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Sequence
-from decimal import Decimal
 from typing import ClassVar
 
-from argus_core.interfaces import FeeSchedule, Venue
+from argus_core.interfaces import Venue
 from argus_core.models import Event, Fill, Instrument, MarketEvent, Order
 from argus_venue_polymarket import constants as C
 from argus_venue_polymarket import instruments as inst_mod
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.data import MarketStream, PolymarketRest, book_events
 from argus_venue_polymarket.execution import BasketResult, PolymarketExecution
+from argus_venue_polymarket.fees import PolymarketFeeSchedule
+from argus_venue_polymarket.schemas import FeeCurve
 
 
 class PolymarketVenue(Venue):
@@ -44,6 +45,8 @@ class PolymarketVenue(Venue):
         #: Discovery younger than this is reused by ``snapshot()`` (``argus scan`` calls
         #: ``instruments()`` and then ``snapshot()`` on the same venue).
         self.discovery_ttl_s = 60.0
+        #: What the last ``submit_basket`` did (complete?, unwind fills, naked residuals).
+        self.last_basket: BasketResult | None = None
 
     async def discover(self) -> list[Event]:
         """Run Gamma discovery now (events + instruments), replacing the cache."""
@@ -89,38 +92,31 @@ class PolymarketVenue(Venue):
         async for ev in self._stream:
             yield ev
 
-    def fee_schedule(self, instrument_id: str) -> FeeSchedule:
-        """An upper bound of the fee in bps of notional.
-
-        Polymarket charges ``rate * (p(1-p))**e`` per share, i.e.
-        ``rate * p**(e-1) * (1-p)**e`` of notional, which is at most ``rate``
-        for ``e >= 1``; the core's flat-bps schedule cannot express the
-        curve, so we give the conservative bound (use :meth:`fee` for the
-        exact amount).  Makers pay nothing on taker-only schedules.
-        """
-        inst = self._instruments.get(instrument_id)
-        curve = inst_mod.fee_of(inst) if inst else None
-        if curve is None:
-            rate = self.settings.default_fee_rate
-            return FeeSchedule(Decimal(0), rate * 10_000)
-        maker = Decimal(0) if curve.taker_only else curve.rate * 10_000
-        return FeeSchedule(maker, curve.rate * 10_000)
-
-    def fee(self, instrument_id: str, shares: Decimal, price: Decimal, *,
-            maker: bool = False) -> Decimal:
-        """The exact fee of a fill under the market's fee curve."""
+    def fee_schedule(self, instrument_id: str) -> PolymarketFeeSchedule:
+        """The market's exact fee formula (Gamma ``feeSchedule``; the configured default
+        curve for instruments discovery does not know)."""
         inst = self._instruments.get(instrument_id)
         if inst is None:
-            return Decimal(0)
-        return inst_mod.fee_of(inst).fee(shares, price, maker=maker)
+            s = self.settings
+            rate = s.fee_rate_override if s.fee_rate_override is not None else s.default_fee_rate
+            return PolymarketFeeSchedule.of(FeeCurve(rate, s.default_fee_exponent))
+        return PolymarketFeeSchedule.of(inst_mod.fee_of(inst))
 
     async def submit(self, order: Order) -> list[Fill]:
         """Sign locally and send through py-clob-client-v2 (see ``execution``)."""
         return await self.execution.submit(order)
 
-    async def submit_basket(self, orders: Sequence[Order]) -> BasketResult:
-        """All legs of a basket as FOK; incomplete baskets are unwound (see ``execution``)."""
-        return await self.execution.submit_basket(orders)
+    async def submit_basket(self, orders: list[Order]) -> list[Fill]:
+        """All legs of a basket as FOK in one ``POST /orders``; if any leg is killed, the
+        filled legs are unwound with FAK orders at once (see ``execution``).
+
+        Returns the legs' fills and the unwind fills (booked against the leg they
+        flatten, opposite side).  A residual the unwind could not trade is logged as an
+        error naming the basket and stays visible as a position.
+        """
+        result = await self.execution.submit_basket(orders)
+        self.last_basket = result
+        return [*result.fills, *result.unwind_fills]
 
     async def cancel(self, client_order_id: str) -> None:
         """Cancel a resting order."""
