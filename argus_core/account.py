@@ -29,15 +29,6 @@ class Account:
         self._snapshot = None
         return pos
 
-    def write_off(self, instrument_id: str) -> Position:
-        """Close a position at zero value (a worthless expiry): its cost becomes realised."""
-        pos = self.positions[instrument_id]
-        pos = Position(instrument_id, Decimal(0), Decimal(0),
-                       pos.realized_pnl - pos.avg_price * pos.quantity)
-        self.positions[instrument_id] = pos
-        self._snapshot = None
-        return pos
-
     def mark(self, instrument_id: str, price: float | Decimal) -> None:
         """Update the mark of an instrument we hold (marks of flat instruments are not kept)."""
         pos = self.positions.get(instrument_id)

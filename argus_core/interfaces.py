@@ -35,16 +35,24 @@ if TYPE_CHECKING:
 
 @attrs.frozen
 class FeeSchedule:
-    """Fees of one venue: maker/taker in basis points of notional plus a fixed fee per fill."""
+    """Fees of one venue: maker/taker in basis points of notional, a fixed fee per fill and
+    a commission per unit of quantity (e.g. per option contract).
+
+    A venue whose fee depends on the price in another way (Polymarket's taker fee
+    scales with ``min(p, 1 - p)``) subclasses this and overrides :meth:`fee`; the
+    paper broker only ever calls ``fee``.
+    """
 
     maker_bps: Decimal = Decimal(0)
     taker_bps: Decimal = Decimal(0)
     fixed_per_fill: Decimal = Decimal(0)
+    per_unit: Decimal = Decimal(0)
 
-    def fee(self, notional: Decimal, *, maker: bool) -> Decimal:
-        """Fee for a fill of ``notional`` quote currency."""
+    def fee(self, price: Decimal, quantity: Decimal, *, maker: bool) -> Decimal:
+        """Fee for one fill of ``quantity`` at ``price`` (quote currency)."""
         bps = self.maker_bps if maker else self.taker_bps
-        return notional * bps / Decimal(10_000) + self.fixed_per_fill
+        return (price * quantity * bps / Decimal(10_000) + self.fixed_per_fill
+                + self.per_unit * quantity)
 
 
 class Venue(abc.ABC):
@@ -57,6 +65,7 @@ class Venue(abc.ABC):
     name: ClassVar[str] = ""
     supports_live_orders: ClassVar[bool] = False
     supports_post_only: ClassVar[bool] = False
+    supports_baskets: ClassVar[bool] = False  # ``submit_basket`` sends all legs at once
     time_in_force: ClassVar[tuple[str, ...]] = ("gtc", "ioc", "fok")
 
     @abc.abstractmethod
@@ -81,6 +90,21 @@ class Venue(abc.ABC):
     async def submit(self, order: Order) -> list[Fill]:
         """Send ``order`` live; return fills known at once.  Only called in live mode."""
         raise NotImplementedError(f"venue {self.name!r} has no live order entry")
+
+    async def submit_basket(self, orders: list[Order]) -> list[Fill]:
+        """Send every leg of a basket (an arbitrage) together, with the venue's own policy
+        for a partial basket; only called in live mode when ``supports_baskets``."""
+        raise NotImplementedError(f"venue {self.name!r} has no basket order entry")
+
+    async def fills(self) -> AsyncIterator[Fill]:
+        """This account's executions as they happen (private stream or polling), each
+        carrying the core's client order id.  Consumed in live mode beside ``stream()``;
+        a fill may be repeated (after a reconnect) and is booked once by ``fill_id``.
+
+        Default: no fills stream (every fill comes back from ``submit``).
+        """
+        return
+        yield  # pragma: no cover  (makes this an async generator)
 
     async def cancel(self, client_order_id: str) -> None:
         """Cancel a live order by client order id."""
@@ -153,7 +177,11 @@ class RiskCheck(abc.ABC):
 @attrs.define
 class RiskContext:
     """Shared state the risk checks read and update: time, trading state, equity
-    high-water mark, day-start equity, recent order times and the loss streak."""
+    high-water mark, day-start equity, recent order times and the loss streak.
+
+    ``market`` is the loop's market state, so a check can read published signals
+    (``ctx.market.signal("p_change", instrument_id)``) and book liveness.
+    """
 
     ts_ns: int = 0
     trading_state: str = "active"  # active | reducing | halted (see argus_core.risk)
@@ -163,6 +191,11 @@ class RiskContext:
     day: int = -1
     order_times_ns: list[int] = attrs.field(factory=list)
     consecutive_losses: int = 0
+    # Realised P&L already judged per instrument, and the open group of simultaneous fills
+    # (one basket's legs close together and count as one result): [ts_ns, pnl as str].
+    realized_seen: dict[str, str] = attrs.field(factory=dict)
+    loss_group: list[Any] = attrs.field(factory=list)
+    market: MarketState | None = None
 
 
 class Sizer(abc.ABC):

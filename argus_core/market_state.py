@@ -35,7 +35,7 @@ class L2Book:
     """A mutable price-level book for one instrument."""
 
     __slots__ = ("_ask_view", "_bid_view", "asks", "bids", "instrument_id", "live", "stale_reason",
-                 "ts_ns")
+                 "ts_ns", "version")
 
     def __init__(self, instrument_id: str) -> None:
         self.instrument_id = instrument_id
@@ -46,6 +46,9 @@ class L2Book:
         self.stale_reason = "no snapshot yet"
         self._bid_view: np.ndarray | None = None
         self._ask_view: np.ndarray | None = None
+        # Bumped on every change (levels or liveness): a scanner that remembers the version
+        # it last read can skip the books that did not change since.
+        self.version = 0
 
     def load_snapshot(self, book: OrderBook) -> None:
         """Replace both sides with ``book`` and mark the book live."""
@@ -55,6 +58,7 @@ class L2Book:
         self.live = True
         self.stale_reason = ""
         self._bid_view = self._ask_view = None
+        self.version += 1
 
     def apply(self, side: Side, price: float, size: float, ts_ns: int) -> None:
         """Set one level (``size == 0`` deletes it)."""
@@ -64,6 +68,7 @@ class L2Book:
         else:
             ladder.pop(price, None)
         self.ts_ns = ts_ns
+        self.version += 1
         if side is Side.BUY:
             self._bid_view = None
         else:
@@ -82,6 +87,7 @@ class L2Book:
                 ladder.pop(price, None)
         self.ts_ns = ts_ns
         self._bid_view = self._ask_view = None
+        self.version += 1
 
     def bid_levels(self) -> np.ndarray:
         """Bids as an (n, 2) array, best (highest) first."""
@@ -158,6 +164,7 @@ class MarketState:
             book = self.book(event.instrument_id)
             book.live = event.live and book.live
             book.stale_reason = "" if book.live else (event.reason or "marked stale by venue")
+            book.version += 1
         elif isinstance(event, Event):
             self.events[event.event_id] = event
         elif isinstance(event, Settlement):

@@ -63,6 +63,13 @@ def _positive(instance: Any, attribute: attrs.Attribute, value: Decimal) -> None
         raise DataError(f"{type(instance).__name__}.{attribute.name}: {value} must be > 0")
 
 
+def _fill_price(instance: Any, attribute: attrs.Attribute, value: Decimal) -> None:
+    # A worthless expiry settles at 0 and is still a fill (round trips must see it);
+    # every traded fill is at a positive price.
+    if value < 0 or (value == 0 and instance.liquidity is not Liquidity.SETTLEMENT):
+        raise DataError(f"Fill.price: {value} must be > 0 (0 only for a settlement fill)")
+
+
 def _dec(name: str) -> Any:
     return lambda v: to_decimal(v, field=name)
 
@@ -104,6 +111,7 @@ class Liquidity(enum.StrEnum):
 
     MAKER = "maker"
     TAKER = "taker"
+    SETTLEMENT = "settlement"  # resolution or expiry: the only fill that may be at price 0
 
 
 class OrderStatus(enum.StrEnum):
@@ -387,7 +395,7 @@ class Fill:
     venue: str
     instrument_id: str
     side: Side
-    price: Decimal = attrs.field(converter=_dec("price"), validator=_positive)
+    price: Decimal = attrs.field(converter=_dec("price"), validator=_fill_price)
     quantity: Decimal = attrs.field(converter=_dec("quantity"), validator=_positive)
     fee: Decimal = attrs.field(converter=_dec("fee"))
     liquidity: Liquidity

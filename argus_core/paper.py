@@ -75,13 +75,13 @@ class PaperBroker:
 
     # -- public API ----------------------------------------------------------------
     def fees(self, instrument_id: str) -> FeeSchedule:
-        """The fee schedule in force (venue's, with ``[paper]`` overrides, x cost multiplier)."""
+        """The fee schedule in force: the venue's, with any ``[paper]`` overrides."""
         base = self._fee_schedule(instrument_id)
-        s, m = self.settings, self.settings.cost_multiplier
-        return FeeSchedule(
-            (s.maker_bps if s.maker_bps is not None else base.maker_bps) * m,
-            (s.taker_bps if s.taker_bps is not None else base.taker_bps) * m,
-            (s.fixed_fee if s.fixed_fee is not None else base.fixed_per_fill) * m)
+        s = self.settings
+        overrides = {k: v for k, v in (("maker_bps", s.maker_bps), ("taker_bps", s.taker_bps),
+                                       ("fixed_per_fill", s.fixed_fee)) if v is not None}
+        # evolve keeps a venue's FeeSchedule subclass (price-dependent formulas) intact.
+        return attrs.evolve(base, **overrides) if overrides else base
 
     def submit(self, order: Order, ts_ns: int) -> list[Fill]:
         """Accept an order; fill what is possible now (latency 0 and a live book)."""
@@ -230,7 +230,8 @@ class PaperBroker:
         work.remaining -= qty
         work.filled += qty
         work.status = OrderStatus.PARTIALLY_FILLED if work.remaining > 0 else OrderStatus.FILLED
-        fee = self.fees(order.instrument_id).fee(price * qty, maker=liquidity is Liquidity.MAKER)
+        fee = self.fees(order.instrument_id).fee(price, qty, maker=liquidity is Liquidity.MAKER)
+        fee *= self.settings.cost_multiplier  # the cost-sensitivity gates scale every fee
         return Fill(f"{order.client_order_id}-{work.n_fills}", order.client_order_id,
                     order.venue, order.instrument_id, order.side, price, qty,
                     fee.quantize(Decimal("1e-8")), liquidity, ts_ns)

@@ -48,6 +48,7 @@ from argus_core.models import (
     OrderType,
     Settlement,
     Side,
+    Signal,
     TimeInForce,
     Trade,
     to_decimal,
@@ -102,7 +103,7 @@ class Runner:
         self.market = MarketState(int(config.run.stale_after_s * 1e9))
         self.account = Account(config.run.starting_cash)
         self.broker = PaperBroker(self.market, self.asm.venue.fee_schedule, config.paper)
-        self.risk = RiskEngine(self.asm.risk_checks, RiskContext())
+        self.risk = RiskEngine(self.asm.risk_checks, RiskContext(market=self.market))
         self.progress = progress
         self.max_events = max_events
         self.live = config.argus.mode == "live"
@@ -114,6 +115,7 @@ class Runner:
         self._pending_fills: list[Fill] = []
         self._equity_rows: list[tuple[int, str, str, str]] = []
         self._live_tasks: set[asyncio.Task[list[Fill]]] = set()
+        self._fills_task: asyncio.Task[None] | None = None
         self._swaps: list[tuple[str, Strategy, str, asyncio.Future[None]]] = []
         self.risk_trigger_listeners: list[Callable[[str], None]] = []
         self.versions: dict[str, str] = {}
@@ -157,6 +159,13 @@ class Runner:
         self._restore()
         starting_equity = self.config.run.starting_cash
         hook.on_startup(ctx=self.ctx)
+        if self.live:
+            await self._reconcile_live_orders()
+            self._fills_task = asyncio.get_event_loop().create_task(self._consume_fills())
+        if self.ctx.mode != "replay":
+            # A live stream starts afresh after a restart: nothing to skip, but the event
+            # numbering (and so the client order ids) continues where it stopped.
+            self.seq, self.resumed_from = self.resumed_from, 0
         self.ledger.conn.execute("begin")
         every = max(1, self.config.run.checkpoint_every_events)
         scan_every = max(1, self.config.run.scan_every_events)
@@ -181,6 +190,7 @@ class Runner:
                     break
             if self._live_tasks:  # acknowledgements of orders already sent
                 await asyncio.gather(*list(self._live_tasks), return_exceptions=True)
+            self._raise_if_fills_failed()
             self._commit()
             for _slot, _strategy, version_id, future in self._swaps:
                 if not future.done():
@@ -192,6 +202,9 @@ class Runner:
                 self.ledger.conn.execute("rollback")
             raise
         finally:
+            if self._fills_task is not None:
+                self._fills_task.cancel()
+                await asyncio.gather(self._fills_task, return_exceptions=True)
             if self.ledger.conn.in_transaction:
                 self.ledger.conn.execute("commit")
             self._finish_run_row()
@@ -221,6 +234,10 @@ class Runner:
             self._mark_mid(event.instrument_id)  # type: ignore[union-attr]
         elif kind is Settlement:
             self._settle(event)  # type: ignore[arg-type]
+        elif kind is Signal:
+            self.ledger.conn.execute(
+                "insert or replace into signals values (?,?,?,?)",
+                (event.name, event.instrument_id, event.ts_ns, event.value))  # type: ignore[union-attr]
         if self.broker.working:
             for fill in self.broker.on_event(event):
                 self._book_fill(fill)
@@ -292,52 +309,131 @@ class Runner:
             for i, q, _ in sized]
         if any(q <= 0 for q in quantities):
             return
+        if self.live and len(sized) > 1 and self.asm.venue.supports_baskets:
+            # The venue sends the legs together and applies its own partial-basket policy.
+            orders = [self._persist_order(intent, leg_qty, ts, k) for k, ((intent, _, _), leg_qty)
+                      in enumerate(zip(sized, quantities, strict=True))]
+            live_orders = [o for o in orders if o is not None]
+            if live_orders:
+                self._send_live(live_orders)
+            return
         for k, ((intent, _qty, _price), leg_qty) in enumerate(zip(sized, quantities,
                                                                    strict=True)):
             self._send(intent, leg_qty, ts, k)
-        if len(sized) > 1:
+        if len(sized) > 1 and not self.live:  # live fills arrive later, through fills()
             self._repair_basket(sized, ts)
 
-    def _send(self, intent: Intent, qty: Decimal, ts: int, k: int) -> None:
+    def _persist_order(self, intent: Intent, qty: Decimal, ts: int, k: int) -> Order | None:
+        """Write the order row (before anything can send it); None when it already exists."""
         coid = f"{self.ctx.run_id}-{self.seq}-{intent.strategy or 'x'}-{k}"
         order = Order(coid, self.asm.venue.name or self.config.run.venue, intent.instrument_id,
                       intent.side, qty, intent.limit_price, intent.order_type,
                       intent.time_in_force, intent.strategy, ts, OrderStatus.PENDING,
                       intent.basket_id, intent.reduce_only)
         if not self.ledger.insert_order(order, self.ctx.run_id):
-            return  # already persisted by an earlier attempt: idempotent, send nothing twice
+            return None  # persisted by an earlier attempt: idempotent, send nothing twice
         self.n_orders += 1
         self.risk.ctx.order_times_ns.append(ts)
         self._dirty = True
-        if self.live:
-            self._send_live(order)
+        return order
+
+    def _send(self, intent: Intent, qty: Decimal, ts: int, k: int) -> None:
+        order = self._persist_order(intent, qty, ts, k)
+        if order is None:
             return
+        if self.live:
+            self._send_live([order])
+            return
+        coid = order.client_order_id
         for fill in self.broker.submit(order, ts):
             self._book_fill(fill)
         status, filled = self.broker.status(coid)
         if status is not OrderStatus.OPEN or filled > 0:
             self.ledger.set_order_status(coid, status, filled if filled >= 0 else None)
 
-    def _send_live(self, order: Order) -> None:
-        # The order row must be durable before the venue can know the order exists.
+    def _send_live(self, orders: list[Order]) -> None:
+        # The order rows must be durable before the venue can know the orders exist.
         self._commit()
-        task = asyncio.get_event_loop().create_task(self.asm.venue.submit(order))
+        venue = self.asm.venue
+        call = venue.submit(orders[0]) if len(orders) == 1 else venue.submit_basket(orders)
+        task = asyncio.get_event_loop().create_task(call)
         self._live_tasks.add(task)
-        task.add_done_callback(lambda t, o=order: self._on_live_ack(o, t))
+        task.add_done_callback(lambda t, o=orders: self._on_live_ack(o, t))
 
-    def _on_live_ack(self, order: Order, task: asyncio.Task[list[Fill]]) -> None:
+    def _on_live_ack(self, orders: list[Order], task: asyncio.Task[list[Fill]]) -> None:
         self._live_tasks.discard(task)
         if task.cancelled():
             return
         exc = task.exception()
+        ids = ", ".join(o.client_order_id for o in orders)
         if exc is not None:
-            log.error("venue refused order %s: %s", order.client_order_id, exc)
-            self.ledger.set_order_status(order.client_order_id, OrderStatus.REJECTED)
+            log.error("venue refused order(s) %s: %s", ids, exc)
+            for order in orders:
+                self.ledger.set_order_status(order.client_order_id, OrderStatus.REJECTED)
         else:
-            self.ledger.set_order_status(order.client_order_id, OrderStatus.OPEN)
+            for order in orders:  # a fill reported meanwhile has already moved it on
+                self.ledger.conn.execute(
+                    "update orders set status = ? where client_order_id = ? and status = ?",
+                    (OrderStatus.OPEN.value, order.client_order_id, OrderStatus.PENDING.value))
             for fill in task.result():
-                self._book_fill(fill)
+                self._book_live_fill(fill)
         self._dirty = True
+
+    # -- live fills and restart reconciliation -------------------------------------
+    async def _consume_fills(self) -> None:
+        """Book the venue's private fills stream as it arrives (live mode)."""
+        async for fill in self.asm.venue.fills():
+            self._book_live_fill(fill)
+            self._commit()  # a fill is durable as soon as we know it
+
+    def _raise_if_fills_failed(self) -> None:
+        task = self._fills_task
+        if task is not None and task.done() and not task.cancelled() and task.exception():
+            raise ArgusError(f"the venue's fills stream failed: {task.exception()}")
+
+    def _book_live_fill(self, fill: Fill) -> None:
+        """Book a venue-reported fill once, and bring its order's status up to date."""
+        if self.ledger.query("select 1 from fills where fill_id = ?", (fill.fill_id,)):
+            return  # repeated after a reconnect, or already returned by submit()
+        rows = self.ledger.query("select quantity from orders where client_order_id = ?",
+                                 (fill.client_order_id,))
+        if not rows:
+            # Not ours (a manual trade on the account?): never guess, make it visible.
+            self._risk_event(fill.ts_ns, "reconcile", "unknown_fill",
+                             f"fill {fill.fill_id} for unknown order {fill.client_order_id} "
+                             f"({fill.side} {fill.quantity} {fill.instrument_id} @ {fill.price})"
+                             , None)
+            return
+        self._book_fill(fill)
+        filled = sum((Decimal(r["quantity"]) for r in self.ledger.query(
+            "select quantity from fills where client_order_id = ?", (fill.client_order_id,))),
+            Decimal(0))
+        total = Decimal(rows[0]["quantity"])
+        self.ledger.set_order_status(
+            fill.client_order_id,
+            OrderStatus.FILLED if filled >= total else OrderStatus.PARTIALLY_FILLED,
+            min(filled, total))
+
+    async def _reconcile_live_orders(self) -> None:
+        """After a restart: orders persisted but not known to be acknowledged are looked up
+        at the venue.  Those it holds are OPEN; the rest were never sent or are finished —
+        they are not re-sent (no duplicate), and their fills, if any, come via ``fills()``."""
+        pending = self.ledger.query("select client_order_id from orders where status = ?",
+                                    (OrderStatus.PENDING.value,))
+        if not pending:
+            return
+        held = {o.client_order_id for o in await self.asm.venue.open_orders()}
+        with self.ledger.transaction():
+            for row in pending:
+                coid = row["client_order_id"]
+                if coid in held:
+                    self.ledger.set_order_status(coid, OrderStatus.OPEN)
+                else:
+                    self.ledger.set_order_status(coid, OrderStatus.REJECTED)
+                    self.ledger.record_risk_event(
+                        self.market.now_ns, "reconcile", "not_at_venue",
+                        f"order {coid} was persisted before a restart but the venue does not "
+                        f"hold it; it is not re-sent", None, None, None)
 
     def _repair_basket(self, sized: list[tuple[Intent, Decimal, Decimal]], ts: int) -> None:
         """Partial-basket policy: never hold a naked leg — unwind each leg's excess over the
@@ -388,14 +484,9 @@ class Runner:
                       "settlement", event.ts_ns, OrderStatus.FILLED)
         if not self.ledger.insert_order(order, self.ctx.run_id):
             return
-        if event.price == 0:
-            # A worthless expiry: fills need a positive price, so the position is written off.
-            self.ledger.upsert_position(self.account.write_off(event.instrument_id),
-                                        event.ts_ns)
-            self._dirty = True
-            return
+        # A settlement is a fill (at 0 for a worthless expiry) so round trips include it.
         fill = Fill(f"{coid}-1", coid, order.venue, event.instrument_id, side, event.price,
-                    abs(pos.quantity), Decimal(0), Liquidity.TAKER, event.ts_ns)
+                    abs(pos.quantity), Decimal(0), Liquidity.SETTLEMENT, event.ts_ns)
         self._book_fill(fill)
 
     def _mark_mid(self, instrument_id: str) -> None:
@@ -502,7 +593,8 @@ class Runner:
             "risk": {"peak_equity": str(rctx.peak_equity), "day": rctx.day,
                      "day_start_equity": str(rctx.day_start_equity),
                      "order_times_ns": rctx.order_times_ns[-1000:],
-                     "consecutive_losses": rctx.consecutive_losses},
+                     "consecutive_losses": rctx.consecutive_losses,
+                     "realized_seen": rctx.realized_seen, "loss_group": rctx.loss_group},
             "versions": self.versions, "n_orders": self.n_orders, "n_fills": self.n_fills,
         }
 
@@ -539,6 +631,8 @@ class Runner:
         rctx.day, rctx.day_start_equity = r["day"], Decimal(r["day_start_equity"])
         rctx.order_times_ns = list(r["order_times_ns"])
         rctx.consecutive_losses = r["consecutive_losses"]
+        rctx.realized_seen = dict(r.get("realized_seen", {}))
+        rctx.loss_group = list(r.get("loss_group", []))
         self.versions = dict(state.get("versions", {}))
         self.n_orders, self.n_fills = state["n_orders"], state["n_fills"]
         self.market.now_ns = ts

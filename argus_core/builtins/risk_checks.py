@@ -147,16 +147,18 @@ class MaxDrawdownKill(_BuiltinCheck):
 
 
 class ConsecutiveLosses(_BuiltinCheck):
-    """Circuit breaker: after N losing round trips in a row, trading goes REDUCING."""
+    """Circuit breaker: after N losing trades in a row, trading goes REDUCING.
+
+    A trade's result is the realised P&L of all fills booked at the same moment, so
+    the legs of a basket (a put spread, an arbitrage) closing together count once,
+    by their net result, not once per leg.
+    """
 
     name = "consecutive_losses"
 
-    def __init__(self, settings: RiskSettings | None) -> None:
-        super().__init__(settings)
-        self._realized: dict[str, Decimal] = {}
-
     def check(self, intent: Intent, quantity: Decimal, price: Decimal,
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
+        self._close_group(ctx)
         if ctx.consecutive_losses >= self.s.max_consecutive_losses and not reduces_position(
                 intent, quantity, portfolio):
             return RiskDecision.veto(self.name, f"{ctx.consecutive_losses} losing trades "
@@ -164,12 +166,23 @@ class ConsecutiveLosses(_BuiltinCheck):
         return RiskDecision.allow(self.name)
 
     def on_fill(self, fill: Fill, portfolio: Portfolio, ctx: RiskContext) -> None:
-        pos = portfolio.position(fill.instrument_id)
-        before = self._realized.get(fill.instrument_id, Decimal(0))
-        if pos.realized_pnl != before:
-            ctx.consecutive_losses = ctx.consecutive_losses + 1 \
-                if pos.realized_pnl < before else 0
-            self._realized[fill.instrument_id] = pos.realized_pnl
+        realized = portfolio.position(fill.instrument_id).realized_pnl
+        delta = realized - Decimal(ctx.realized_seen.get(fill.instrument_id, "0"))
+        ctx.realized_seen[fill.instrument_id] = str(realized)
+        if ctx.loss_group and ctx.loss_group[0] != fill.ts_ns:
+            self._close_group(ctx)
+        if delta != 0:
+            pnl = Decimal(ctx.loss_group[1]) if ctx.loss_group else Decimal(0)
+            ctx.loss_group = [fill.ts_ns, str(pnl + delta)]
+
+    def _close_group(self, ctx: RiskContext) -> None:
+        if not ctx.loss_group:
+            return
+        pnl = Decimal(ctx.loss_group[1])
+        ctx.loss_group = []
+        if pnl == 0:
+            return
+        ctx.consecutive_losses = ctx.consecutive_losses + 1 if pnl < 0 else 0
         if ctx.consecutive_losses >= self.s.max_consecutive_losses:
             escalate(ctx, TradingState.REDUCING,
                      f"{ctx.consecutive_losses} losing trades in a row")

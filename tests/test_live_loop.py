@@ -1,0 +1,350 @@
+"""Live mode through the one loop: the venue's fills stream, baskets, restarts, signals,
+zero-price settlement and per-unit / price-dependent fees."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import types
+from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+import attrs
+import pytest
+
+from argus_core import plugins
+from argus_core.builtins.risk_checks import ConsecutiveLosses, RiskSettings
+from argus_core.config import PaperSection, parse_config
+from argus_core.hookspecs import hookimpl
+from argus_core.interfaces import FeeSchedule, RiskCheck, RiskContext, Venue
+from argus_core.ledger import Ledger
+from argus_core.market_state import MarketState
+from argus_core.models import (
+    Bar,
+    BookDelta,
+    BookStatus,
+    Fill,
+    Instrument,
+    Intent,
+    Liquidity,
+    MarketEvent,
+    Order,
+    OrderBook,
+    OrderType,
+    Portfolio,
+    Position,
+    RiskDecision,
+    Settlement,
+    Side,
+    Signal,
+    TimeInForce,
+)
+from argus_core.paper import PaperBroker
+from argus_core.runner import Runner
+
+IID = "fake:X/USD"
+IID2 = "fake:Y/USD"
+
+
+class FakeLiveVenue(Venue):
+    """A live venue: bars, acknowledgements without fills, and a private fills stream that
+    reports every order's execution twice (as after a reconnect) plus a stranger's fill."""
+
+    name = "fake"
+    supports_live_orders = True
+    supports_baskets = True
+    submitted: ClassVar[list[Order]] = []
+    baskets: ClassVar[list[list[Order]]] = []
+    held: ClassVar[list[Order]] = []
+    n_bars: ClassVar[int] = 6
+
+    def __init__(self, settings: object) -> None:
+        self._queue: asyncio.Queue[Fill] = asyncio.Queue()
+
+    async def instruments(self) -> Sequence[Instrument]:
+        return [Instrument("fake", "X/USD"), Instrument("fake", "Y/USD")]
+
+    async def stream(self) -> AsyncIterator[MarketEvent]:
+        for i in range(self.n_bars):
+            for iid in (IID, IID2):
+                yield Bar(iid, (i + 1) * 10**9, 100.0, 101.0, 99.0, 100.0, 10.0)
+            for _ in range(5):  # real time passes: acknowledgements and fills arrive
+                await asyncio.sleep(0)
+
+    def _execute(self, order: Order) -> None:
+        fill = Fill(f"T-{order.client_order_id}", order.client_order_id, "fake",
+                    order.instrument_id, order.side, "100.5", order.quantity, "0.1",
+                    Liquidity.TAKER, 10**9)
+        self._queue.put_nowait(fill)
+        self._queue.put_nowait(fill)  # repeated: must be booked once
+
+    async def submit(self, order: Order) -> list[Fill]:
+        FakeLiveVenue.submitted.append(order)
+        self._execute(order)
+        return []
+
+    async def submit_basket(self, orders: list[Order]) -> list[Fill]:
+        FakeLiveVenue.baskets.append(orders)
+        for order in orders:
+            self._execute(order)
+        return []
+
+    async def open_orders(self) -> list[Order]:
+        return list(FakeLiveVenue.held)
+
+    async def fills(self) -> AsyncIterator[Fill]:
+        yield Fill("T-stranger", "not-ours", "fake", IID, Side.BUY, "1", "1", "0",
+                   Liquidity.TAKER, 1)
+        while True:
+            yield await self._queue.get()
+
+
+class OneShot:
+    """Buys X once, on the first bar."""
+
+    name = "oneshot"
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def on_event(self, event: MarketEvent, ctx: Any) -> list[Intent]:
+        if self.done or not isinstance(event, Bar):
+            return []
+        self.done = True
+        return [Intent("oneshot", IID, Side.BUY, quantity="2")]
+
+    def get_state(self) -> dict[str, Any]:
+        return {"done": self.done}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.done = state["done"]
+
+
+class Pair:
+    """Buys X and sells Y together, once, as one basket."""
+
+    name = "pair"
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def on_event(self, event: MarketEvent, ctx: Any) -> list[Intent]:
+        if self.done or not isinstance(event, Bar) or event.instrument_id != IID2:
+            return []
+        self.done = True
+        return [Intent("pair", IID, Side.BUY, quantity="1", basket_id="b1",
+                       order_type=OrderType.LIMIT, limit_price="101",
+                       time_in_force=TimeInForce.FOK),
+                Intent("pair", IID2, Side.SELL, quantity="1", basket_id="b1",
+                       order_type=OrderType.LIMIT, limit_price="99",
+                       time_in_force=TimeInForce.FOK)]
+
+    def get_state(self) -> dict[str, Any]:
+        return {"done": self.done}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.done = state["done"]
+
+
+@pytest.fixture
+def fake_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    FakeLiveVenue.submitted, FakeLiveVenue.baskets, FakeLiveVenue.held = [], [], []
+    module = types.ModuleType("argus_test_fake_live")
+
+    def register_strategies(register: Any) -> None:
+        register("oneshot", lambda s: OneShot())
+        register("pair", lambda s: Pair())
+
+    module.register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fake", FakeLiveVenue))
+    module.register_strategies = hookimpl(register_strategies)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "argus_test_fake_live", module)
+    monkeypatch.setattr(plugins, "BUILTINS", (*plugins.BUILTINS,
+                                              ("fake", "argus_test_fake_live")))
+
+
+def _runner(tmp_path: Path, strategy: str, run: str = "run") -> Runner:
+    config = parse_config({"argus": {"plugins": [], "mode": "live"},
+                           "run": {"venue": "fake", "strategies": [strategy],
+                                   "risk_checks": []}}, tmp_path / "c.toml")
+    return Runner(config, tmp_path / run, live_confirmed=True)
+
+
+def test_live_fills_come_from_the_venue_stream_once_each(tmp_path: Path,
+                                                         fake_plugin: None) -> None:
+    summary = _runner(tmp_path, "oneshot").run_sync()
+    assert len(FakeLiveVenue.submitted) == 1
+    coid = FakeLiveVenue.submitted[0].client_order_id
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        fills = ledger.query("select * from fills")
+        assert [(f["fill_id"], f["client_order_id"]) for f in fills] == [(f"T-{coid}", coid)]
+        order = ledger.query("select status, filled_quantity from orders")[0]
+        assert (order["status"], Decimal(order["filled_quantity"])) == ("filled", Decimal(2))
+        pos = ledger.query("select quantity from positions where instrument_id = ?", (IID,))
+        assert Decimal(pos[0]["quantity"]) == 2
+        unknown = ledger.query("select reason from risk_events where action = 'unknown_fill'")
+        assert len(unknown) == 1 and "not-ours" in unknown[0]["reason"]
+    assert summary.fills == 1
+    assert summary.fees == Decimal("0.1")
+
+
+def test_live_baskets_go_to_the_venue_in_one_call(tmp_path: Path, fake_plugin: None) -> None:
+    _runner(tmp_path, "pair").run_sync()
+    assert FakeLiveVenue.submitted == []
+    assert len(FakeLiveVenue.baskets) == 1
+    legs = FakeLiveVenue.baskets[0]
+    assert [(o.instrument_id, o.side) for o in legs] == [(IID, Side.BUY), (IID2, Side.SELL)]
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        assert {r["basket_id"] for r in ledger.query("select basket_id from orders")} == {"b1"}
+        assert ledger.query("select count(*) as n from fills")[0]["n"] == 2
+
+
+def test_a_restarted_live_run_reconciles_and_never_reuses_an_order_id(
+        tmp_path: Path, fake_plugin: None) -> None:
+    _runner(tmp_path, "oneshot").run_sync()
+    first = FakeLiveVenue.submitted[0].client_order_id
+    with Ledger.in_dir(tmp_path / "run") as ledger:  # a crash left an unacknowledged order
+        ledger.conn.execute("update orders set status = 'pending'")
+        ledger.conn.execute("update checkpoints set state_json = json_set(state_json, "
+                            "'$.strategies.oneshot.done', json('false'))")
+    FakeLiveVenue.submitted = []
+    _runner(tmp_path, "oneshot").run_sync()
+    assert len(FakeLiveVenue.submitted) == 1
+    second = FakeLiveVenue.submitted[0].client_order_id
+    assert second != first  # the live event numbering continued after the restart
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        status = {r["client_order_id"]: r["status"] for r in ledger.query(
+            "select client_order_id, status from orders")}
+        assert status == {first: "rejected", second: "filled"}
+        reason = ledger.query("select reason from risk_events where action = 'not_at_venue'")
+        assert len(reason) == 1 and first in reason[0]["reason"]
+
+
+# -- signals, settlement, fees, versions, loss streaks ---------------------------------
+
+class SignalGate(RiskCheck):
+    """Vetoes while the published P(change) is high: a risk check reading a regime signal."""
+
+    name = "signal_gate"
+
+    def check(self, intent: Intent, quantity: Decimal, price: Decimal, portfolio: Portfolio,
+              ctx: RiskContext) -> RiskDecision:
+        assert ctx.market is not None
+        p = ctx.market.signal("p_change", intent.instrument_id)
+        if p is not None and p > 0.5:
+            return RiskDecision.veto(self.name, f"p_change {p:.2f} > 0.5")
+        return RiskDecision.allow(self.name)
+
+
+def test_signals_are_persisted_and_risk_checks_can_read_them(tmp_path: Path) -> None:
+    from argus_core.risk import RiskEngine
+
+    market = MarketState()
+    engine = RiskEngine([SignalGate()], RiskContext(market=market))
+    intent = Intent("s", IID, Side.BUY)
+    assert engine.evaluate(intent, Decimal(1), Decimal(1), Portfolio(Decimal(100))).allowed
+    market.apply(Signal("p_change", IID, 5, 0.9))
+    verdict = engine.evaluate(intent, Decimal(1), Decimal(1), Portfolio(Decimal(100)))
+    assert not verdict.allowed and "0.90" in verdict.decisions[0].reason
+
+
+def test_a_worthless_expiry_is_a_zero_price_settlement_fill(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="0 only for a settlement"):
+        Fill("f", "o", "v", IID, Side.SELL, "0", "1", "0", Liquidity.TAKER, 1)
+    fill = Fill("f", "o", "v", IID, Side.SELL, "0", "3", "0", Liquidity.SETTLEMENT, 1)
+    pos = Position(IID, Decimal(3), Decimal("0.4")).apply(fill)
+    assert pos.quantity == 0 and pos.realized_pnl == Decimal("-1.2")
+
+
+def test_settlement_fills_are_booked_and_round_trips_see_them(tmp_path: Path,
+                                                              fake_plugin: None) -> None:
+    from argus_core.metrics import round_trips
+
+    class Expiring(FakeLiveVenue):
+        async def stream(self) -> AsyncIterator[MarketEvent]:
+            yield Bar(IID, 10**9, 0.4, 0.4, 0.4, 0.4, 1000.0)
+            yield Bar(IID, 2 * 10**9, 0.4, 0.4, 0.4, 0.4, 1000.0)
+            yield Signal("p_change", IID, 2 * 10**9, 0.25)
+            yield Settlement(IID, 3 * 10**9, "0")
+
+    plugins.BUILTINS  # noqa: B018  (the fixture registered the module)
+    sys.modules["argus_test_fake_live"].register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fake", Expiring))
+    config = parse_config({"argus": {"plugins": [], "mode": "replay"},
+                           "run": {"venue": "fake", "strategies": ["oneshot"],
+                                   "risk_checks": []}}, tmp_path / "c.toml")
+    Runner(config, tmp_path / "run").run_sync()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        fills = ledger.query("select price, quantity, liquidity from fills order by ts_ns")
+        assert [f["liquidity"] for f in fills] == ["taker", "settlement"]
+        assert Decimal(fills[1]["price"]) == 0
+        trips = round_trips(ledger.query("select * from fills order by ts_ns, fill_id"))
+        assert len(trips) == 1 and trips[0]["pnl"] < 0
+        sig = ledger.query("select name, instrument_id, value from signals")
+        assert sig == [{"name": "p_change", "instrument_id": IID, "value": 0.25}]
+
+
+@attrs.frozen
+class BinaryFee(FeeSchedule):
+    """A price-dependent fee like a prediction market's: rate x min(p, 1 - p) per share."""
+
+    rate: Decimal = Decimal("0.02")
+
+    def fee(self, price: Decimal, quantity: Decimal, *, maker: bool) -> Decimal:
+        return Decimal(0) if maker else self.rate * min(price, 1 - price) * quantity
+
+
+def _paper(fees: FeeSchedule, **paper: Any) -> PaperBroker:
+    market = MarketState()
+    market.add_instruments([Instrument("v", "X/USD", tick_size="0.01", lot_size="1")])
+    market.apply(OrderBook("v:X/USD", 1, [[0.2, 100.0]], [[0.3, 100.0], [0.8, 100.0]]))
+    return PaperBroker(market, lambda _i: fees, PaperSection(**paper))
+
+
+def _buy(qty: str) -> Order:
+    return Order("o1", "v", "v:X/USD", Side.BUY, qty, None, OrderType.MARKET, TimeInForce.IOC)
+
+
+def test_per_unit_commission_and_price_dependent_fees_reach_paper_fills() -> None:
+    fills = _paper(FeeSchedule(per_unit=Decimal("0.65"), fixed_per_fill=Decimal("1"))).submit(
+        _buy("150"), 5)
+    assert [f.fee for f in fills] == [Decimal("0.65") * 100 + 1, Decimal("0.65") * 50 + 1]
+    fills = _paper(BinaryFee(), cost_multiplier=Decimal("1.5")).submit(_buy("150"), 5)
+    # 0.3 -> min(0.3, 0.7); 0.8 -> min(0.8, 0.2); x1.5 cost multiplier; subclass kept
+    assert [f.fee for f in fills] == [Decimal("0.02") * Decimal("0.3") * 100 * Decimal("1.5"),
+                                      Decimal("0.02") * Decimal("0.2") * 50 * Decimal("1.5")]
+
+
+def test_book_version_moves_on_every_change_and_only_then() -> None:
+    market = MarketState()
+    market.apply(OrderBook(IID, 1, [[1.0, 1.0]], [[2.0, 1.0]]))
+    v = market.books[IID].version
+    market.book(IID).bid_levels()  # reading changes nothing
+    assert market.books[IID].version == v
+    market.apply(BookDelta(IID, 2, Side.BUY, "1.5", "2"))
+    assert market.books[IID].version == v + 1
+    market.apply(BookStatus(IID, 3, False, "gap"))
+    assert market.books[IID].version == v + 2
+
+
+def test_a_basket_closing_together_counts_as_one_trade_by_its_net_result() -> None:
+    check = ConsecutiveLosses(RiskSettings(max_consecutive_losses=2))
+    ctx = RiskContext()
+    pf = Portfolio(Decimal(1000), positions={
+        "a": Position("a", 0, 0, Decimal("-5")), "b": Position("b", 0, 0, Decimal("3"))})
+
+    def fill(iid: str, ts: int) -> Fill:
+        return Fill(f"{iid}{ts}", "o", "v", iid, Side.SELL, "1", "1", "0", Liquidity.TAKER, ts)
+
+    check.on_fill(fill("a", 10), pf, ctx)  # short leg loses 5 ...
+    check.on_fill(fill("b", 10), pf, ctx)  # ... long leg gains 3, same moment: one trade, -2
+    intent = Intent("s", "a", Side.BUY, quantity="1")
+    assert check.check(intent, Decimal(1), Decimal(1), pf, ctx).action.value == "allow"
+    assert ctx.consecutive_losses == 1
+    pf2 = Portfolio(Decimal(1000), positions={
+        "a": Position("a", 0, 0, Decimal("-9")), "b": Position("b", 0, 0, Decimal("3"))})
+    check.on_fill(fill("a", 20), pf2, ctx)
+    assert check.check(intent, Decimal(1), Decimal(1), pf2, ctx).action.value == "veto"
+    assert ctx.trading_state == "reducing"
