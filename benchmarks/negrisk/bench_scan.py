@@ -20,7 +20,7 @@ from argus_scanner_negrisk.reference import reference_scan
 from argus_scanner_negrisk.scanner import NegRiskScanner
 
 from argus_core.market_state import MarketState
-from argus_core.models import Event, Instrument, OrderBook, Outcome
+from argus_core.models import Event, Instrument, OrderBook, Outcome, Side
 
 
 def synthetic_market(n_events: int, levels: int, seed: int = 0) -> MarketState:
@@ -86,20 +86,31 @@ def main() -> None:
     usable = packed.refresh(market)
     t_scan = timed(lambda: scanner.scan(market, 1), args.repeat)
     t_kernel = timed(lambda: comp.run(packed, usable), args.repeat)
-    # 1% of the books change between scans (a busy live cycle): repack cost included
+    # 1% of the books change between scans (a busy live cycle).  Only the scan is timed:
+    # the changes are applied through the public L2Book API before the clock starts.
     ids = list(market.books)
     rng = np.random.default_rng(1)
+    n_touch = len(ids) // 100
 
-    def touch_and_scan() -> None:
-        for iid in rng.choice(ids, size=len(ids) // 100, replace=False):
-            book = market.books[iid]
-            price = book.ask_levels()[-1, 0]
-            book.apply(book_side_sell, price, 1.0 + rng.random(), 2)
-        scanner.scan(market, 2)
+    def touch() -> None:
+        for k in rng.choice(len(ids), size=n_touch, replace=False).tolist():
+            book = market.books[ids[k]]
+            price = float(book.ask_levels()[-1, 0])
+            book.apply(Side.SELL, price, 1.0 + float(rng.random()), 2)
 
-    from argus_core.models import Side
-    book_side_sell = Side.SELL
-    t_busy = timed(touch_and_scan, args.repeat)
+    def busy_scan_time() -> float:
+        best = float("inf")
+        for _ in range(args.repeat):
+            touch()
+            t0 = time.perf_counter()
+            scanner.scan(market, 2)
+            best = min(best, time.perf_counter() - t0)
+        return best
+
+    touch()
+    scanner.scan(market, 2)
+    repacked = scanner._packed.repacked
+    t_busy = busy_scan_time()
     t_ref = timed(lambda: reference_scan(market), max(3, args.repeat // 5))
     ref = reference_scan(market)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
@@ -109,7 +120,7 @@ def main() -> None:
           f"(reference: {len(ref)} profitable baskets)")
     print(f"first scan (JIT load + packing every book): {t_first * 1e3:9.2f} ms")
     rows = [("scanner, full scan (MarketState -> opportunities)", t_scan),
-            ("scanner, full scan with 1% of books changed", t_busy),
+            (f"scanner, full scan, 1% of books changed ({repacked} repacked)", t_busy),
             ("scanner kernel only (packed arrays)", t_kernel),
             ("plain-Python reference scan", t_ref)]
     print(f"{'':52s} {'ms/scan':>10s} {'reference / this':>18s}")

@@ -3,6 +3,7 @@ bundled example snapshot, folded into MarketState, scanned; checked by hand."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
@@ -70,3 +71,59 @@ def test_scanner_prices_fees_exactly_as_the_venue_charges_them() -> None:
             for q in ("0.01", "5", "150", "1234.56"):
                 assert taker_fee(Decimal(q), Decimal(p), Decimal(rate), Decimal(exp)) == \
                     sched.fee(Decimal(p), Decimal(q), maker=False), (rate, exp, p, q)
+
+
+async def test_offline_example_paper_executes_and_settles_the_arbitrage(tmp_path: Path) -> None:
+    """``examples/polymarket/paper.toml`` through the core loop: the real venue (Gamma REST,
+    websocket books, websocket resolution) against the local replay server; the scanner's
+    opportunity becomes a complete basket of paper fills, settles, and the P&L after fees
+    equals the scanner's expected profit at the executed size."""
+    from argus_core.config import apply_overrides, load_config
+    from argus_core.ledger import Ledger
+    from argus_core.runner import Runner
+
+    example = SNAPSHOT.parent / "paper.toml"
+    with SnapshotServer.from_dir(SNAPSHOT, ws_port=0, resolve_after_books=True) as srv:
+        config = apply_overrides(load_config(example), {
+            "plugins.polymarket.gamma_url": srv.url, "plugins.polymarket.clob_url": srv.url,
+            "plugins.polymarket.ws_url": srv.ws_url})
+        summary = await asyncio.wait_for(Runner(config, tmp_path / "run").run(), 60)
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        (opp_row,) = ledger.query("select * from opportunities")
+        orders = ledger.query("select * from orders order by client_order_id")
+        fills = ledger.query("select * from fills order by fill_id")
+        positions = ledger.query("select * from positions")
+        unwinds = ledger.query("select * from risk_events where check_name = 'basket'")
+    opp = json.loads(opp_row["body_json"])
+    assert opp["kind"] == "long_rebalance" and opp["event_id"] == "481717"
+    qty = Decimal(opp["max_size"])
+    assert qty == 150
+    legs = [o for o in orders if o["basket_id"] == opp["opportunity_id"]]
+    leg_ids = {o["client_order_id"] for o in legs}
+    trade_fills = [f for f in fills if f["client_order_id"] in leg_ids]
+    # every leg executed completely: 5 orders, each filled 150 at its leg's limit, no unwind
+    filled = {o["client_order_id"]: sum((Decimal(f["quantity"]) for f in trade_fills
+                                         if f["client_order_id"] == o["client_order_id"]),
+                                        Decimal(0)) for o in legs}
+    assert sorted((o["instrument_id"], o["status"], filled[o["client_order_id"]])
+                  for o in legs) == sorted((leg["instrument_id"], "filled", qty)
+                                           for leg in opp["legs"])
+    assert unwinds == []
+    assert sorted((f["instrument_id"], Decimal(f["price"]), Decimal(f["quantity"]),
+                   f["liquidity"]) for f in trade_fills) == sorted(
+        (leg["instrument_id"], Decimal(leg["limit_price"]), qty, "taker")
+        for leg in opp["legs"])
+    # taker fees by hand (rate 0.05, exponent 1, floored per fill) = the scanner's costs
+    fees = sum(Decimal(f["fee"]) for f in trade_fills)
+    assert fees == sum(_fee(qty, str(Decimal(f["price"]))) for f in trade_fills)
+    assert fees == Decimal(opp["costs"]) == Decimal("3.49552")
+    # settlement: "No change" YES pays 1, the other four 0; every position closed
+    settle = sorted((Decimal(f["price"]), f["liquidity"]) for f in fills
+                    if f["client_order_id"].startswith("settle-"))
+    assert settle == [(Decimal(0), "settlement")] * 4 + [(Decimal(1), "settlement")]
+    assert all(Decimal(p["quantity"]) == 0 for p in positions) and len(positions) == 5
+    # P&L after fees = the scanner's expected profit at the executed size, by hand
+    cost = sum(Decimal(leg["limit_price"]) for leg in opp["legs"]) * qty
+    assert summary.final_equity - summary.starting_equity == qty - cost - fees
+    assert summary.final_equity - summary.starting_equity == Decimal(opp["expected_profit"])
+    assert summary.fees == fees

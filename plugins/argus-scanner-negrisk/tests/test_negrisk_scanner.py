@@ -230,3 +230,35 @@ def test_kernel_matches_reference_on_random_books(seed: int) -> None:
         assert comp.out_qty[i] == pytest.approx(ref[key]["qty"])
         assert comp.out_value[i] == pytest.approx(ref[key]["value"])
         assert comp.out_fee[i] == pytest.approx(ref[key]["fees"])
+
+
+def test_incremental_scan_repacks_only_changed_books_and_matches_a_fresh_scan() -> None:
+    """Random level deltas and liveness flips between scans: the long-lived scanner (which
+    repacks only books whose ``L2Book.version`` moved) always agrees with a fresh one."""
+    from argus_core.models import BookDelta
+
+    rng = random.Random(11)
+    b, ev = _hand_book(fee="0.02")
+    scanner = NegRiskScanner()
+    scanner.scan(b.market, 1)
+    packed = scanner._packed
+    assert packed is not None
+    assert scanner.scan(b.market, 1) is not None and packed.repacked == 0  # nothing changed
+    ids = [iid for pairs in ev.values() for pair in pairs for iid in pair]
+    for step in range(40):
+        touched = set(rng.sample(ids, rng.randint(1, 4)))
+        for iid in touched:
+            if rng.random() < 0.15:
+                b.market.apply(BookStatus(iid, step + 2, rng.random() < 0.5, "test"))
+                continue
+            price = round(rng.uniform(0.05, 0.9), 2)
+            size = rng.choice([0.0, 5.0, 40.0, 120.0])
+            book = b.market.books[iid]
+            if book.best_bid() is not None and price <= book.best_bid():
+                price = round(book.best_bid() + 0.01, 2)
+            b.market.apply(BookDelta(iid, step + 2, Side.SELL, price, size))
+        got = scanner.scan(b.market, step + 2)
+        want = NegRiskScanner().scan(b.market, step + 2)
+        assert [(o.kind, o.event_id, o.max_size, o.expected_profit, o.legs) for o in got] == \
+            [(o.kind, o.event_id, o.max_size, o.expected_profit, o.legs) for o in want]
+        assert packed.repacked == len(touched & set(packed.book_ids))

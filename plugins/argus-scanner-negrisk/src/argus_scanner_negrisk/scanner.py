@@ -14,8 +14,8 @@ Baskets (each pays a fixed amount whatever the outcome):
   only; loses the basket cost if an omitted outcome wins, so it is reported
   with ``risk_free=False`` and the tail's probability.
 
-The scan packs the books it needs into fixed-depth numpy arrays (rows are
-repacked only when a book's cached level view changed) and walks every
+The scan packs the books it needs into fixed-depth numpy arrays (a book is
+repacked only when its ``L2Book.version`` changed since the last scan) and walks every
 basket's legs jointly in a numba kernel (:mod:`argus_scanner_negrisk.kernel`).
 The few baskets with a profitable size are then recomputed exactly in
 ``Decimal`` at the lot-rounded size, with tick size, minimum order size,
@@ -25,7 +25,7 @@ taker fees and gas.
 from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
-from operator import attrgetter, methodcaller
+from operator import attrgetter
 from typing import ClassVar
 
 import attrs
@@ -38,10 +38,7 @@ from argus_scanner_negrisk.config import NegRiskSettings
 from argus_scanner_negrisk.kernel import walk_baskets
 
 LOT = Decimal("0.01")
-_EMPTY = np.empty((0, 2), dtype=np.float64)
-_ASKS = methodcaller("ask_levels")
-_BIDS = methodcaller("bid_levels")
-_LIVE = attrgetter("live")
+_VERSION = attrgetter("version")
 
 
 @attrs.frozen
@@ -127,7 +124,13 @@ def static_baskets(events: list[Event], s: NegRiskSettings) -> tuple[list[Basket
 
 
 class _Packed:
-    """Book rows packed for the kernel, repacked row by row when a book changes."""
+    """Book rows packed for the kernel, repacked only for books whose version changed.
+
+    Rows are (instrument, side) pairs; several rows may share one book.  Each
+    scan reads every needed book's ``L2Book.version`` (one attribute per book,
+    bumped by the core on every level or liveness change) and repacks, and
+    re-reads the liveness and timestamp of, only the books whose version moved.
+    """
 
     def __init__(self, keys: list[tuple[str, Side]], depth: int) -> None:
         self.keys = keys
@@ -137,57 +140,60 @@ class _Packed:
         self.prices = np.zeros((n, depth), dtype=np.float64)
         self.sizes = np.zeros((n, depth), dtype=np.float64)
         self.nlev = np.zeros(n, dtype=np.int64)
-        self.books: list[L2Book | None] = [None] * n
-        self.views: list[np.ndarray | None] = [None] * n
-        self.ask_rows = [i for i, k in enumerate(keys) if k[1] is Side.SELL]
-        self.bid_rows = [i for i, k in enumerate(keys) if k[1] is Side.BUY]
-        self._ask_ids = np.zeros(len(self.ask_rows), dtype=np.int64)
-        self._bid_ids = np.zeros(len(self.bid_rows), dtype=np.int64)
-        self._missing = list(range(n))
+        book_index: dict[str, int] = {}
+        for iid, _side in keys:
+            book_index.setdefault(iid, len(book_index))
+        self.book_ids = list(book_index)
+        nb = len(self.book_ids)
+        #: row -> index of its book; book -> its rows
+        self.row_book = np.fromiter((book_index[iid] for iid, _ in keys), dtype=np.int64,
+                                    count=n)
+        self.book_rows: list[list[int]] = [[] for _ in range(nb)]
+        for row, (iid, _side) in enumerate(keys):
+            self.book_rows[book_index[iid]].append(row)
+        self.books: list[L2Book | None] = [None] * nb
+        self.seen_version = np.full(nb, -1, dtype=np.int64)
+        self.book_live = np.zeros(nb, dtype=np.bool_)
+        self.book_ts = np.zeros(nb, dtype=np.int64)
+        self._missing = list(range(nb))
+        self.repacked = 0  # books repacked by the last refresh (tests, benchmark)
 
     def refresh(self, market: MarketState) -> np.ndarray:
-        """Repack changed rows; returns the per-row usable (tradeable) mask.
-
-        Change detection compares the identity of each book's cached level
-        view: ``L2Book`` builds a new array after any change and returns the
-        same object otherwise.  We keep every packed view referenced, so an
-        ``id`` cannot be recycled while we compare against it.
-        """
+        """Repack changed books; returns the per-row usable (tradeable) mask."""
         books = self.books
         if self._missing:
             get = market.books.get
             for i in self._missing:
-                books[i] = get(self.keys[i][0])
+                books[i] = get(self.book_ids[i])
             self._missing = [i for i in self._missing if books[i] is None]
-        present = not self._missing
-        for rows, getter, view_ids in ((self.ask_rows, _ASKS, self._ask_ids),
-                                       (self.bid_rows, _BIDS, self._bid_ids)):
-            if not rows:
-                continue
-            objs = books if len(rows) == len(books) else [books[i] for i in rows]
-            views = (list(map(getter, objs)) if present
-                     else [getter(b) if b is not None else _EMPTY for b in objs])
-            ids = np.fromiter(map(id, views), dtype=np.int64, count=len(views))
-            for j in np.flatnonzero(ids != view_ids).tolist():
-                self._pack(rows[j], views[j])
-            view_ids[:] = ids
-        if present:
-            live = np.fromiter(map(_LIVE, books), dtype=np.bool_, count=len(books))
+        if self._missing:
+            versions = np.fromiter((b.version if b is not None else -1 for b in books),
+                                   dtype=np.int64, count=len(books))
         else:
-            live = np.fromiter((b is not None and b.live for b in books), dtype=np.bool_,
-                               count=len(books))
+            versions = np.fromiter(map(_VERSION, books), dtype=np.int64, count=len(books))
+        changed = np.flatnonzero(versions != self.seen_version).tolist()
+        for i in changed:
+            book = books[i]
+            if book is None:
+                continue
+            for row in self.book_rows[i]:
+                levels = book.ask_levels() if self.keys[row][1] is Side.SELL else \
+                    book.bid_levels()
+                self._pack(row, levels)
+            self.book_live[i] = book.live
+            self.book_ts[i] = book.ts_ns
+        self.seen_version = versions
+        self.repacked = len(changed)
+        live = self.book_live
         if market.stale_after_ns:
-            ts = np.fromiter((b.ts_ns if b is not None else 0 for b in books), dtype=np.int64,
-                             count=len(books))
-            live &= (market.now_ns - ts) <= market.stale_after_ns
-        return live
+            live = live & ((market.now_ns - self.book_ts) <= market.stale_after_ns)
+        return live[self.row_book]
 
     def _pack(self, row: int, levels: np.ndarray) -> None:
         n = min(len(levels), self.depth)
         self.prices[row, :n] = levels[:n, 0]
         self.sizes[row, :n] = levels[:n, 1]
         self.nlev[row] = n
-        self.views[row] = levels
 
 
 class _Compiled:

@@ -57,6 +57,14 @@ class PolymarketSettings:
         neg_risk_adapter: NegRiskAdapter address (None: py-clob-client-v2's for the chain).
         collateral: collateral token for CTF redemption (None: py-clob-client-v2's pUSD).
         verify_book_hash: check each REST/websocket book snapshot's ``hash``.
+        settlement_poll_s: how often ``stream()`` asks Gamma (``GET /markets?condition_ids=``)
+            whether a followed market has resolved; each resolution becomes ``Settlement``
+            events (1 / 0 per token, 0.5 for a 50-50).  0 disables the poll (the websocket's
+            ``market_resolved`` still settles).
+        end_when_resolved: end ``stream()`` once every followed token has settled (nothing is
+            left to trade; a run over a fixed set of markets then finishes by itself).
+        trades_poll_s: how often ``fills()`` polls ``GET /data/trades`` (live mode).
+        trades_lookback_s: how far back the first ``GET /data/trades`` poll looks.
     """
 
     gamma_url: str = attrs.field(default=C.GAMMA_URL, validator=_url)
@@ -91,6 +99,10 @@ class PolymarketSettings:
     neg_risk_adapter: str | None = None
     collateral: str | None = None
     verify_book_hash: bool = True
+    settlement_poll_s: float = attrs.field(default=30.0, validator=attrs.validators.ge(0))
+    end_when_resolved: bool = True
+    trades_poll_s: float = attrs.field(default=2.0, validator=_positive)
+    trades_lookback_s: int = attrs.field(default=3600, validator=attrs.validators.ge(0))
 
     def __attrs_post_init__(self) -> None:
         if self.reconnect_min_s > self.reconnect_max_s:

@@ -42,7 +42,7 @@ from argus_core.models import (
 from argus_venue_polymarket.books import hash_checkable, hash_ok, to_order_book
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.instruments import instrument_id
-from argus_venue_polymarket.schemas import ClobBook, GammaEvent
+from argus_venue_polymarket.schemas import ClobBook, GammaEvent, GammaMarket
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,26 @@ class PolymarketRest:
             if len(page) < s.page_size:
                 return out
             offset += len(page)
+
+    async def closed_markets(self, condition_ids: Sequence[str], batch: int = 50
+                             ) -> list[GammaMarket]:
+        """Gamma ``GET /markets?condition_ids=...&closed=true``: the markets among
+        ``condition_ids`` that have closed (their ``outcomePrices`` say how they resolved)."""
+        url = f"{self.settings.gamma_url.rstrip('/')}/markets"
+        out: list[GammaMarket] = []
+        for start in range(0, len(condition_ids), batch):
+            chunk = list(condition_ids[start:start + batch])
+            page = await self._request("GET", url, params={
+                "condition_ids": chunk, "closed": "true", "limit": len(chunk)})
+            if not isinstance(page, list):
+                raise DataError(f"polymarket: GET {url} returned {type(page).__name__}, "
+                                f"expected a list of markets")
+            for i, raw in enumerate(page):
+                try:
+                    out.append(GammaMarket.parse(raw, where=f"GET /markets item {i}:"))
+                except DataError as exc:
+                    log.warning("polymarket: skipping malformed Gamma market: %s", exc)
+        return out
 
     async def book(self, token_id: str) -> ClobBook:
         """``GET /book?token_id=``."""
@@ -207,6 +227,10 @@ class MarketStream:
         #: Counters for monitoring and tests (connects, reconnects, bad frames, resnapshots).
         self.stats = {"connects": 0, "disconnects": 0, "malformed": 0, "hash_mismatch": 0,
                       "best_mismatch": 0, "resnapshots": 0}
+
+    def emit(self, event: MarketEvent) -> None:
+        """Put an event from another source (the Gamma resolution poll) into this stream."""
+        self._queue.put_nowait(event)
 
     def shards(self) -> list[list[str]]:
         """Token ids split into one list per websocket connection."""
@@ -391,3 +415,15 @@ def _ts_ns(value: Any) -> int:
         return int(str(value)) * 1_000_000
     except (TypeError, ValueError):
         return time.time_ns()
+
+
+def resolution_settlements(market: GammaMarket, ts_ns: int) -> list[Settlement]:
+    """``Settlement`` events for a resolved Gamma market (none while it is unresolved)."""
+    prices = market.resolution()
+    if prices is None:
+        return []
+    outcome = next((o for o, p in zip(market.outcomes, prices, strict=True) if p == 1), "50-50")
+    return [Settlement(instrument_id(token), ts_ns, price,
+                       f"Gamma: market {market.market_id} ({market.question[:60]}) resolved "
+                       f"{outcome}")
+            for token, price in zip(market.token_ids, prices, strict=True)]

@@ -39,7 +39,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -56,6 +56,7 @@ from py_clob_client_v2.clob_types import (
     OrderPayload,
     OrderType,
     PostOrdersV2Args,
+    TradeParams,
 )
 from py_clob_client_v2.config import get_contract_config
 from py_clob_client_v2.order_builder.builder import ROUNDING_CONFIG
@@ -63,7 +64,7 @@ from py_clob_client_v2.order_utils.exchange_order_builder_v2 import ExchangeOrde
 from py_clob_client_v2.order_utils.model.order_data_v2 import SignedOrderV2
 from py_clob_client_v2.order_utils.model.side import Side as ClobSide
 
-from argus_core.errors import ConfigError, VenueError
+from argus_core.errors import ConfigError, DataError, VenueError
 from argus_core.models import (
     Fill,
     Instrument,
@@ -79,6 +80,7 @@ from argus_core.models import (
 from argus_venue_polymarket import constants as C
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.instruments import fee_of, token_of
+from argus_venue_polymarket.schemas import TRADE_BOOKED_STATUSES, ClobTrade
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +249,9 @@ class PolymarketExecution:
         self.venue_ids: dict[str, str] = {}  # client order id -> venue order id
         self._orders: dict[str, Order] = {}
         self.heartbeat: HeartbeatKeeper | None = None
+        #: Orders whose taker matches the post response already reported as fills.
+        self.taker_reported: set[str] = set()
+        self._seen_trades: dict[str, int] = {}  # fill id -> match time (s), for de-duplication
 
     # --- client ---------------------------------------------------------------------------
 
@@ -373,6 +378,10 @@ class PolymarketExecution:
                              f"{resp.get('errorMsg') or resp}")
         self._orders[order.client_order_id] = order
         fills = self._fills_from(order, resp)
+        if fills:
+            # The post response already reported this order's immediate (taker) matches;
+            # trade_fills() must not report them again under the trades' ids.
+            self.taker_reported.add(order.client_order_id)
         if resting and str(resp.get("status", "")).lower() == "live":
             hb = self._heartbeat()
             hb.resting.add(order.client_order_id)
@@ -399,7 +408,10 @@ class PolymarketExecution:
         notes = []
         for order, r in zip(fok, resp, strict=True):
             self._check_response(order, r)
+            self._orders[order.client_order_id] = order
             got = self._fills_from(order, r)
+            if got:
+                self.taker_reported.add(order.client_order_id)
             fills.extend(got)
             qty = sum((f.quantity for f in got), Decimal(0))
             filled[order.client_order_id] = qty
@@ -478,6 +490,84 @@ class PolymarketExecution:
         if self.heartbeat is not None:
             self.heartbeat.resting = {o.client_order_id for o in out}
         return out
+
+    # --- executions of resting orders -----------------------------------------------------
+
+    def fills_of_trade(self, trade: ClobTrade) -> list[Fill]:
+        """Core fills for one ``GET /data/trades`` item: ours as taker, or each of our
+        resting orders it matched as maker.  Fill ids are ``<trade id>:<venue order id>``,
+        stable across polls, so a trade seen twice is one fill."""
+        by_vid = {v: c for c, v in self.venue_ids.items()}
+        our_key = self.client.creds.api_key if self.client.creds is not None else ""
+        ts = trade.match_time_s * 1_000_000_000 or time.time_ns()
+        out = []
+        if trade.trader_side == "TAKER":
+            coid = by_vid.get(trade.taker_order_id, f"pm:{trade.taker_order_id}")
+            if coid not in self.taker_reported:
+                out.append(self._trade_fill(f"{trade.trade_id}:{trade.taker_order_id}", coid,
+                                            trade.asset_id, trade.side, trade.price,
+                                            trade.size, Liquidity.TAKER, ts))
+        for m in trade.maker_orders:
+            if m.order_id not in by_vid and not (our_key and m.owner == our_key):
+                continue  # another account's order on the other side of our trade
+            coid = by_vid.get(m.order_id, f"pm:{m.order_id}")
+            out.append(self._trade_fill(f"{trade.trade_id}:{m.order_id}", coid, m.asset_id,
+                                        m.side, m.price, m.matched_amount, Liquidity.MAKER, ts))
+        return out
+
+    def _trade_fill(self, fill_id: str, coid: str, asset_id: str, side: str, price: Decimal,
+                    qty: Decimal, liquidity: Liquidity, ts_ns: int) -> Fill:
+        iid = f"{C.VENUE}:{asset_id}"
+        inst = self._instrument(iid)
+        fee = fee_of(inst).fee(qty, price, maker=liquidity is Liquidity.MAKER) if inst else \
+            Decimal(0)
+        return Fill(fill_id, coid, C.VENUE, iid, Side.BUY if side == "BUY" else Side.SELL,
+                    price, qty, fee, liquidity, ts_ns)
+
+    async def poll_trades(self, after_s: int) -> list[Fill]:
+        """One ``GET /data/trades?after=`` (py-clob-client-v2 ``get_trades``: L2 headers,
+        ``next_cursor`` paging): new fills only, each fill id reported once."""
+        await self.ensure_api_creds()
+        rows = await asyncio.to_thread(self.client.get_trades, TradeParams(after=after_s))
+        out = []
+        for i, raw in enumerate(rows):
+            try:
+                trade = ClobTrade.parse(raw, where=f"GET /data/trades item {i}:")
+            except DataError as exc:
+                log.warning("polymarket: skipping malformed trade: %s", exc)
+                continue
+            if trade.status not in TRADE_BOOKED_STATUSES:
+                if trade.status == "FAILED" and any(k.startswith(trade.trade_id + ":")
+                                                    for k in self._seen_trades):
+                    log.error("polymarket: trade %s FAILED on chain after it was booked; "
+                              "check positions", trade.trade_id)
+                continue
+            for fill in self.fills_of_trade(trade):
+                if fill.fill_id in self._seen_trades:
+                    continue
+                self._seen_trades[fill.fill_id] = trade.match_time_s
+                out.append(fill)
+        return out
+
+    async def trade_fills(self, poll_s: float, lookback_s: int) -> AsyncIterator[Fill]:
+        """This account's fills as they happen: ``GET /data/trades`` every ``poll_s``,
+        re-reading a minute of overlap each time (trades can appear late) and
+        de-duplicating by fill id."""
+        after = int(time.time()) - lookback_s
+        while True:
+            try:
+                fills = await self.poll_trades(after)
+            except (VenueError, DataError) as exc:
+                log.warning("polymarket: trades poll failed: %s", exc)
+                fills = []
+            for fill in fills:
+                yield fill
+            if self._seen_trades:
+                newest = max(self._seen_trades.values())
+                after = max(after, newest - 60)
+                self._seen_trades = {k: v for k, v in self._seen_trades.items()
+                                     if v >= after - 60}
+            await asyncio.sleep(poll_s)
 
     async def close(self) -> None:
         """Stop the heartbeat task."""

@@ -1,24 +1,36 @@
-"""A local Gamma + CLOB REST server replaying a recorded snapshot directory.
+"""A local Gamma + CLOB server (REST and the websocket market channel) replaying a
+recorded snapshot directory.
 
 The offline example and the tests point the *real* venue clients at it::
 
-    python -m argus_venue_polymarket.replay_server --dir examples/polymarket/snapshot --port 0
+    python -m argus_venue_polymarket.replay_server --dir examples/polymarket/snapshot \
+        --port 8765 --ws-port 8766 --resolve-after-books
 
-prints ``gamma_url=http://127.0.0.1:PORT clob_url=http://127.0.0.1:PORT`` and
-serves until interrupted.  A snapshot directory holds:
+prints ``gamma_url=... clob_url=... ws_url=...`` and serves until interrupted.
+A snapshot directory holds:
 
 * ``events.json`` -- a list of Gamma ``/events`` items (served with the real
-  ``limit``/``offset``/``active``/``closed`` semantics);
-* ``books.json`` -- a list of CLOB book summaries (``GET /book?token_id=`` and
-  ``POST /books``).
+  ``limit``/``offset``/``active``/``closed`` semantics); their markets are also
+  served by ``GET /markets?condition_ids=...&closed=...``;
+* ``books.json`` -- a list of CLOB book summaries (``GET /book?token_id=``,
+  ``POST /books``, and the websocket's ``book`` snapshot on subscribe);
+* ``resolutions.json`` (optional) -- ``{"timestamp": "<ms>", "outcome_prices":
+  {"<gamma market id>": ["1", "0"], ...}}``: how markets resolve.  After
+  :meth:`SnapshotServer.resolve` (or, with ``resolve_after_books``, right after
+  the websocket sent its book snapshots) those markets are served by Gamma as
+  closed with final ``outcomePrices`` and ``umaResolutionStatus: "resolved"``,
+  and the websocket sends a ``market_resolved`` frame for each (the venue's
+  payload shape).
 
-It binds 127.0.0.1 only.  Written on the standard library because it is a
-fixture server, not product code with throughput needs.
+It binds 127.0.0.1 only.  The HTTP side is the standard library's threading
+server and the websocket side ``websockets``' threaded server, because this is
+a fixture server, not product code with throughput needs.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import threading
 from collections.abc import Callable
@@ -26,6 +38,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.server import ServerConnection, serve
 
 Handler = Callable[[str, str, dict[str, list[str]], Any], tuple[int, Any] | None]
 
@@ -38,12 +53,19 @@ class SnapshotServer:
     """
 
     def __init__(self, events: list[dict[str, Any]], books: list[dict[str, Any]],
-                 port: int = 0, extra: Handler | None = None) -> None:
+                 port: int = 0, extra: Handler | None = None, *,
+                 resolutions: dict[str, Any] | None = None, ws_port: int | None = None,
+                 resolve_after_books: bool = False) -> None:
         self.events = events
         self.books = {str(b["asset_id"]): b for b in books if isinstance(b, dict)
                       and "asset_id" in b}
         self.extra = extra
         self.requests: list[tuple[str, str, Any]] = []
+        self.resolutions = resolutions or {}
+        self.resolved = False
+        self.resolve_after_books = resolve_after_books
+        self.ws_messages: list[str] = []  # what websocket clients sent (subscriptions, PINGs)
+        self._lock = threading.Lock()
         server = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -81,21 +103,106 @@ class SnapshotServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self._thread: threading.Thread | None = None
         self.headers_seen: list[dict[str, str]] = []
+        self._ws = (serve(self._ws_handler, "127.0.0.1", ws_port, ping_interval=None)
+                    if ws_port is not None else None)
+        self._ws_thread: threading.Thread | None = None
 
     @classmethod
-    def from_dir(cls, path: str | Path, port: int = 0, extra: Handler | None = None
+    def from_dir(cls, path: str | Path, port: int = 0, extra: Handler | None = None, *,
+                 ws_port: int | None = None, resolve_after_books: bool = False
                  ) -> SnapshotServer:
-        """Load ``events.json`` and ``books.json`` from ``path``."""
+        """Load ``events.json``, ``books.json`` and (if present) ``resolutions.json``."""
         root = Path(path)
         events = json.loads((root / "events.json").read_text())
         books = json.loads((root / "books.json").read_text())
-        return cls(events, books, port, extra)
+        res_file = root / "resolutions.json"
+        resolutions = json.loads(res_file.read_text()) if res_file.exists() else None
+        return cls(events, books, port, extra, resolutions=resolutions, ws_port=ws_port,
+                   resolve_after_books=resolve_after_books)
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:PORT``."""
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
+
+    @property
+    def ws_url(self) -> str:
+        """``ws://127.0.0.1:PORT/ws/market`` (needs ``ws_port``)."""
+        if self._ws is None:
+            raise RuntimeError("this server was started without a websocket (ws_port=None)")
+        host, port = self._ws.socket.getsockname()[:2]
+        return f"ws://{host}:{port}/ws/market"
+
+    # --- resolution ---------------------------------------------------------------------
+
+    def resolve(self) -> None:
+        """From now on Gamma serves the markets in ``resolutions`` as resolved."""
+        with self._lock:
+            self.resolved = True
+
+    def _market_view(self, event: dict[str, Any], market: dict[str, Any]) -> dict[str, Any]:
+        prices = self.resolutions.get("outcome_prices", {}).get(str(market.get("id")))
+        if not self.resolved or prices is None:
+            return market
+        out = copy.deepcopy(market)
+        out.update(closed=True, acceptingOrders=False, umaResolutionStatus="resolved",
+                   outcomePrices=json.dumps([str(p) for p in prices]))
+        return out
+
+    def _event_view(self, event: dict[str, Any]) -> dict[str, Any]:
+        if not self.resolved:
+            return event
+        out = dict(event, markets=[self._market_view(event, m) for m in event.get("markets", [])])
+        if out["markets"] and all(m.get("closed") for m in out["markets"]):
+            out["closed"] = True
+        return out
+
+    def _resolved_frames(self, tokens: set[str]) -> list[dict[str, Any]]:
+        """``market_resolved`` frames (the venue's shape) for resolved markets of ``tokens``."""
+        frames = []
+        ts = str(self.resolutions.get("timestamp", ""))
+        for event in self.events:
+            for m in event.get("markets", []):
+                prices = self.resolutions.get("outcome_prices", {}).get(str(m.get("id")))
+                ids = json.loads(m.get("clobTokenIds") or "[]")
+                if prices is None or not tokens & set(ids) or "1" not in map(str, prices):
+                    continue  # unresolved, not subscribed, or a 50-50 (Gamma only)
+                outcomes = json.loads(m.get("outcomes") or "[]")
+                win = [str(p) for p in prices].index("1")
+                frames.append({
+                    "id": str(m.get("id")), "question": m.get("question", ""),
+                    "market": m.get("conditionId", ""), "slug": m.get("slug", ""),
+                    "assets_ids": ids, "outcomes": outcomes, "winning_asset_id": ids[win],
+                    "winning_outcome": outcomes[win] if win < len(outcomes) else "",
+                    "event_message": {"id": str(event.get("id")), "slug": event.get("slug", ""),
+                                      "title": event.get("title", "")},
+                    "timestamp": ts, "event_type": "market_resolved"})
+        return frames
+
+    # --- websocket market channel -------------------------------------------------------
+
+    def _ws_handler(self, conn: ServerConnection) -> None:
+        """Subscribe -> one ``book`` frame (a JSON array) for the subscribed tokens, then
+        (``resolve_after_books``) ``market_resolved`` frames; then answer ``PING``."""
+        try:
+            raw = conn.recv()
+            self.ws_messages.append(str(raw))
+            sub = json.loads(raw)
+            tokens = [str(t) for t in sub.get("assets_ids", [])]
+            books = [dict(self.books[t], event_type="book") for t in tokens if t in self.books]
+            if books:
+                conn.send(json.dumps(books))
+            if self.resolve_after_books:
+                self.resolve()
+                for frame in self._resolved_frames(set(tokens)):
+                    conn.send(json.dumps(frame))
+            for msg in conn:
+                self.ws_messages.append(str(msg))
+                if msg == "PING":
+                    conn.send("PONG")
+        except (ConnectionClosed, ValueError):
+            return
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any,
                headers: dict[str, str]) -> tuple[int, Any]:
@@ -112,6 +219,8 @@ class SnapshotServer:
             book = self.books.get(token)
             return (200, book) if book else (404, {"error": "No orderbook exists for the "
                                                             "requested token id"})
+        if method == "GET" and path == "/markets":
+            return 200, self._markets(query)
         if method == "POST" and path == "/books":
             if not isinstance(body, list):
                 return 400, {"error": "body must be a list of {token_id}"}
@@ -127,23 +236,44 @@ class SnapshotServer:
         limit = int((query.get("limit") or ["100"])[0])
         offset = int((query.get("offset") or ["0"])[0])
         active, closed = flag("active"), flag("closed")
-        rows = [e for e in self.events
+        with self._lock:
+            events = [self._event_view(e) for e in self.events]
+        rows = [e for e in events
                 if (active is None or bool(e.get("active", True)) == active)
                 and (closed is None or bool(e.get("closed", False)) == closed)]
         return rows[offset:offset + limit]
 
+    def _markets(self, query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        """``GET /markets`` filtered by ``condition_ids`` (repeated) and ``closed``."""
+        wanted = set(query.get("condition_ids") or [])
+        closed = (query.get("closed") or [None])[0]
+        limit = int((query.get("limit") or ["500"])[0])
+        with self._lock:
+            markets = [self._market_view(e, m) for e in self.events for m in e.get("markets", [])]
+        rows = [m for m in markets
+                if (not wanted or m.get("conditionId") in wanted)
+                and (closed is None or bool(m.get("closed", False)) == (closed == "true"))]
+        return rows[:limit]
+
     def start(self) -> SnapshotServer:
-        """Serve in a daemon thread."""
+        """Serve in daemon threads."""
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
+        if self._ws is not None:
+            self._ws_thread = threading.Thread(target=self._ws.serve_forever, daemon=True)
+            self._ws_thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving and release the port."""
+        """Stop serving and release the ports."""
         self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._ws is not None:
+            self._ws.shutdown()
+            if self._ws_thread is not None:
+                self._ws_thread.join(timeout=5)
 
     def __enter__(self) -> SnapshotServer:
         return self.start()
@@ -156,16 +286,26 @@ def main(argv: list[str] | None = None) -> None:
     """Command-line entry: serve a snapshot directory until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dir", required=True, help="snapshot directory (events.json, books.json)")
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free)")
+    parser.add_argument("--port", type=int, default=0, help="HTTP port on 127.0.0.1 (0: any)")
+    parser.add_argument("--ws-port", type=int, default=None,
+                        help="websocket market channel port (omit: no websocket)")
+    parser.add_argument("--resolve-after-books", action="store_true",
+                        help="resolve the markets in resolutions.json right after the "
+                             "websocket sent its book snapshots")
     args = parser.parse_args(argv)
-    server = SnapshotServer.from_dir(args.dir, args.port)
-    print(f"gamma_url={server.url} clob_url={server.url}", flush=True)
+    server = SnapshotServer.from_dir(args.dir, args.port, ws_port=args.ws_port,
+                                     resolve_after_books=args.resolve_after_books)
+    line = f"gamma_url={server.url} clob_url={server.url}"
+    if args.ws_port is not None:
+        line += f" ws_url={server.ws_url}"
+    print(line, flush=True)
+    server.start()
     try:
-        server._httpd.serve_forever()
+        threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
-        server._httpd.server_close()
+        server.stop()
 
 
 if __name__ == "__main__":

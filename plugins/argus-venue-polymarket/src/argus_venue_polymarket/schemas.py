@@ -8,6 +8,7 @@ prices) and lenient about fields we do not use.  Every error is a
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -101,6 +102,25 @@ class GammaMarket:
     fee: FeeCurve | None
     end_date: str | None
     raw_fee_schedule: dict[str, Any] | None = attrs.field(default=None, eq=False)
+    outcome_prices: tuple[Decimal, ...] = ()
+    uma_resolution_status: str = ""
+
+    def resolution(self) -> tuple[Decimal, ...] | None:
+        """Final payout per token (in ``token_ids`` order) once the market has resolved.
+
+        Resolved means: ``closed``, UMA's status (when Gamma gives one) is
+        ``resolved``, and ``outcomePrices`` are final -- each 0, 0.5 or 1 and summing
+        to 1 (a 50-50 resolution pays 0.5 per token).  A closed market still
+        showing trading prices (0.9995 / 0.0005) or under dispute is not resolved.
+        """
+        if not self.closed or len(self.outcome_prices) != len(self.token_ids) or not self.token_ids:
+            return None
+        if self.uma_resolution_status not in ("", "resolved"):
+            return None
+        final = {Decimal(0), Decimal("0.5"), Decimal(1)}
+        if any(p not in final for p in self.outcome_prices) or sum(self.outcome_prices) != 1:
+            return None
+        return self.outcome_prices
 
     @classmethod
     def parse(cls, raw: dict[str, Any], where: str) -> GammaMarket:
@@ -141,7 +161,17 @@ class GammaMarket:
             fee=_parse_fee(raw, where),
             end_date=raw.get("endDate"),
             raw_fee_schedule=raw.get("feeSchedule"),
+            outcome_prices=_prices(raw.get("outcomePrices"), where),
+            uma_resolution_status=str(raw.get("umaResolutionStatus") or "").lower(),
         )
+
+
+def _prices(value: Any, where: str) -> tuple[Decimal, ...]:
+    """``outcomePrices`` (a JSON-encoded list of decimal strings); empty when absent."""
+    if value in (None, ""):
+        return ()
+    return tuple(to_decimal(p, field=f"{where}.outcomePrices")
+                 for p in json_list(value, where=f"{where}.outcomePrices"))
 
 
 def _parse_fee(raw: dict[str, Any], where: str) -> FeeCurve | None:
@@ -263,3 +293,104 @@ class ClobBook:
     def ts_ns(self, fallback_ns: int) -> int:
         """The book's timestamp (venue milliseconds) in ns; ``fallback_ns`` if not numeric."""
         return int(self.timestamp) * 1_000_000 if self.timestamp.isdigit() else fallback_ns
+
+
+#: Trade statuses after which a trade can no longer be undone on chain (or has been).
+TRADE_BOOKED_STATUSES = ("MATCHED", "MINED", "CONFIRMED", "RETRYING")
+
+
+@attrs.frozen
+class MakerOrderMatch:
+    """One resting order a trade matched (``maker_orders[]`` of ``GET /data/trades``)."""
+
+    order_id: str
+    owner: str
+    maker_address: str
+    asset_id: str
+    side: str
+    price: Decimal
+    matched_amount: Decimal
+
+
+@attrs.frozen
+class ClobTrade:
+    """One item of the CLOB's ``GET /data/trades`` (L2-authenticated, this account's trades).
+
+    ``trader_side`` says whether this account was the taker (``taker_order_id``,
+    ``side``, ``size``, ``price`` describe its order) or a maker (its orders are
+    the ``maker_orders`` entries it owns).
+    """
+
+    trade_id: str
+    taker_order_id: str
+    asset_id: str
+    side: str
+    size: Decimal
+    price: Decimal
+    status: str
+    match_time_s: int
+    trader_side: str
+    owner: str
+    maker_orders: tuple[MakerOrderMatch, ...]
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any], where: str = "trade") -> ClobTrade:
+        """Validate one trade; sides, sizes and prices are checked."""
+        tid = str(_require(raw, "id", where))
+        where = f"{where} {tid}"
+        makers = []
+        for i, m in enumerate(raw.get("maker_orders") or []):
+            w = f"{where}.maker_orders[{i}]"
+            makers.append(MakerOrderMatch(
+                order_id=str(_require(m, "order_id", w)), owner=str(m.get("owner") or ""),
+                maker_address=str(m.get("maker_address") or ""),
+                asset_id=str(_require(m, "asset_id", w)), side=_side(m, w),
+                price=_unit_price(_require(m, "price", w), f"{w}.price"),
+                matched_amount=_size(_require(m, "matched_amount", w), f"{w}.matched_amount")))
+        match_time = _epoch_s(raw.get("match_time"), f"{where}.match_time")
+        trader_side = str(raw.get("trader_side") or "TAKER").upper()
+        if trader_side not in ("TAKER", "MAKER"):
+            raise DataError(f"{where}.trader_side: {trader_side!r} is not TAKER or MAKER")
+        return cls(
+            trade_id=tid, taker_order_id=str(raw.get("taker_order_id") or ""),
+            asset_id=str(_require(raw, "asset_id", where)), side=_side(raw, where),
+            size=_size(_require(raw, "size", where), f"{where}.size"),
+            price=_unit_price(_require(raw, "price", where), f"{where}.price"),
+            status=str(raw.get("status") or "").upper(),
+            match_time_s=match_time,
+            trader_side=trader_side, owner=str(raw.get("owner") or ""),
+            maker_orders=tuple(makers))
+
+
+def _epoch_s(value: Any, where: str) -> int:
+    """Unix seconds from ``"1672290701"`` (the docs' form) or an ISO-8601 time; 0 if absent."""
+    if value in (None, ""):
+        return 0
+    text = str(value)
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        raise DataError(f"{where}: {text!r} is neither unix seconds nor an ISO time") from None
+
+
+def _side(raw: dict[str, Any], where: str) -> str:
+    side = str(_require(raw, "side", where)).upper()
+    if side not in ("BUY", "SELL"):
+        raise DataError(f"{where}.side: {side!r} is not BUY or SELL")
+    return side
+
+
+def _unit_price(value: Any, where: str) -> Decimal:
+    price = to_decimal(value, field=where)
+    if not Decimal(0) < price < Decimal(1):
+        raise DataError(f"{where}: {price} is not in (0, 1)")
+    return price
+
+
+def _size(value: Any, where: str) -> Decimal:
+    size = to_decimal(value, field=where)
+    if size <= 0:
+        raise DataError(f"{where}: {size} must be > 0")
+    return size

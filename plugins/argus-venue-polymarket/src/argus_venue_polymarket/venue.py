@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
 from typing import ClassVar
 
+from argus_core.errors import DataError, VenueError
 from argus_core.interfaces import Venue
-from argus_core.models import Event, Fill, Instrument, MarketEvent, Order
+from argus_core.models import Event, Fill, Instrument, MarketEvent, Order, Settlement
 from argus_venue_polymarket import constants as C
 from argus_venue_polymarket import instruments as inst_mod
 from argus_venue_polymarket.config import PolymarketSettings
-from argus_venue_polymarket.data import MarketStream, PolymarketRest, book_events
+from argus_venue_polymarket.data import (
+    MarketStream,
+    PolymarketRest,
+    book_events,
+    resolution_settlements,
+)
 from argus_venue_polymarket.execution import BasketResult, PolymarketExecution
 from argus_venue_polymarket.fees import PolymarketFeeSchedule
+from argus_venue_polymarket.instruments import instrument_id
 from argus_venue_polymarket.schemas import FeeCurve
+
+log = logging.getLogger(__name__)
 
 
 class PolymarketVenue(Venue):
@@ -45,6 +58,8 @@ class PolymarketVenue(Venue):
         #: Discovery younger than this is reused by ``snapshot()`` (``argus scan`` calls
         #: ``instruments()`` and then ``snapshot()`` on the same venue).
         self.discovery_ttl_s = 60.0
+        #: Tokens settled so far by ``stream()`` (instrument id -> settlement price).
+        self.settled: dict[str, Decimal] = {}
         #: What the last ``submit_basket`` did (complete?, unwind fills, naked residuals).
         self.last_basket: BasketResult | None = None
 
@@ -83,14 +98,65 @@ class PolymarketVenue(Venue):
         return out
 
     async def stream(self) -> AsyncIterator[MarketEvent]:
-        """Discovered events, then the websocket market channel until closed."""
+        """Discovered events, then the websocket market channel, with ``Settlement`` events
+        for resolved markets (websocket ``market_resolved``, and Gamma polled every
+        ``settlement_poll_s``), each token settled once.
+
+        With ``end_when_resolved`` the stream ends once every followed token has
+        settled; otherwise it runs until closed.
+        """
         if self._events is None:
             await self.discover()
         for ev in self._events or []:
             yield ev
-        self._stream = MarketStream(self.settings, self._live_tokens(), self.rest)
-        async for ev in self._stream:
-            yield ev
+        tokens = self._live_tokens()
+        followed = {instrument_id(t) for t in tokens}
+        self._stream = stream = MarketStream(self.settings, tokens, self.rest)
+        poller = None
+        if self.settings.settlement_poll_s > 0 and tokens:
+            poller = asyncio.get_running_loop().create_task(self._poll_resolutions(stream))
+        try:
+            async for ev in stream:
+                if isinstance(ev, Settlement):
+                    if ev.instrument_id in self.settled:
+                        continue  # the websocket and Gamma both report a resolution
+                    self.settled[ev.instrument_id] = ev.price
+                yield ev
+                if (self.settings.end_when_resolved and isinstance(ev, Settlement)
+                        and followed <= self.settled.keys()):
+                    log.info("polymarket: every followed market has resolved; stream ends")
+                    return
+        finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+            await stream.close()
+
+    async def _poll_resolutions(self, stream: MarketStream) -> None:
+        """Ask Gamma every ``settlement_poll_s`` which followed markets have resolved."""
+        conditions = sorted({str(i.meta.get("condition_id")) for i in self._instruments.values()
+                             if i.meta.get("tradeable") and i.meta.get("condition_id")})
+        while True:
+            await asyncio.sleep(self.settings.settlement_poll_s)
+            pending = [c for c in conditions if not self._condition_settled(c)]
+            if not pending:
+                return
+            try:
+                markets = await self.rest.closed_markets(pending)
+            except (VenueError, DataError) as exc:
+                log.warning("polymarket: Gamma resolution poll failed: %s (retrying in %gs)",
+                            exc, self.settings.settlement_poll_s)
+                continue
+            now = time.time_ns()
+            for market in markets:
+                for settlement in resolution_settlements(market, now):
+                    if settlement.instrument_id not in self.settled:
+                        stream.emit(settlement)
+
+    def _condition_settled(self, condition_id: str) -> bool:
+        return all(iid in self.settled for iid, inst in self._instruments.items()
+                   if inst.meta.get("condition_id") == condition_id)
 
     def fee_schedule(self, instrument_id: str) -> PolymarketFeeSchedule:
         """The market's exact fee formula (Gamma ``feeSchedule``; the configured default
@@ -117,6 +183,15 @@ class PolymarketVenue(Venue):
         result = await self.execution.submit_basket(orders)
         self.last_basket = result
         return [*result.fills, *result.unwind_fills]
+
+    async def fills(self) -> AsyncIterator[Fill]:
+        """This account's executions (resting orders' maker fills, and taker matches the
+        order response did not report), polled from ``GET /data/trades`` every
+        ``trades_poll_s``; each carries the core client order id (mapped back from the
+        venue order id) and is reported once."""
+        async for fill in self.execution.trade_fills(self.settings.trades_poll_s,
+                                                     self.settings.trades_lookback_s):
+            yield fill
 
     async def cancel(self, client_order_id: str) -> None:
         """Cancel a resting order."""
