@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from argus_core.models import Fill, Portfolio, Position, to_decimal
+from argus_core.models import Fill, Portfolio, Position
 
 
 class Account:
@@ -33,8 +33,8 @@ class Account:
         """Update the mark of an instrument we hold (marks of flat instruments are not kept)."""
         pos = self.positions.get(instrument_id)
         if pos is not None and pos.quantity != 0:
-            self.marks[instrument_id] = price if isinstance(price, Decimal) else to_decimal(
-                price, field="mark")
+            # Prices reaching here were validated at the edge (finite, positive).
+            self.marks[instrument_id] = price if type(price) is Decimal else Decimal(repr(price))
             self._snapshot = None
 
     def portfolio(self) -> Portfolio:
@@ -47,6 +47,20 @@ class Account:
     def equity(self) -> Decimal:
         """Cash plus marked positions."""
         return self.portfolio().equity
+
+    def valuation(self) -> tuple[Decimal, Decimal]:
+        """``(equity, gross exposure)`` straight from the books: the per-bar equity row
+        needs only these, and a Portfolio snapshot per bar would cost more than the rest
+        of the loop."""
+        equity, gross = self.cash, Decimal(0)
+        for instrument_id, pos in self.positions.items():
+            qty = pos.quantity
+            if qty:
+                mark = self.marks.get(instrument_id)
+                value = qty * (mark if mark is not None else pos.avg_price)
+                equity += value
+                gross += abs(value)
+        return equity, gross
 
     def get_state(self) -> dict[str, Any]:
         """JSON state for checkpoints."""

@@ -12,7 +12,7 @@ registering plugin's validated config object (see ``config_class``) or
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -139,14 +139,31 @@ class Strategy(abc.ABC):
         """Restore state produced by ``get_state`` (possibly by an older version)."""
 
 
-@attrs.frozen
 class StrategyContext:
-    """What a strategy may read: the time, its portfolio, the market state and pricers."""
+    """What a strategy may read: the time, its portfolio, the market state and pricers.
 
-    ts_ns: int
-    portfolio: Portfolio
-    market: MarketState
-    pricers: Mapping[str, Pricer] = attrs.field(factory=dict)
+    ``portfolio`` may be given as a snapshot or as a zero-argument callable that builds
+    one; the loop passes the account's snapshot method, so a strategy that never looks
+    at its portfolio on a bar costs no snapshot (a plain class for that reason: the
+    attribute is computed on first read).
+    """
+
+    __slots__ = ("_portfolio", "market", "pricers", "ts_ns")
+
+    def __init__(self, ts_ns: int, portfolio: Portfolio | Callable[[], Portfolio],
+                 market: MarketState, pricers: Mapping[str, Pricer] | None = None) -> None:
+        self.ts_ns = ts_ns
+        self._portfolio = portfolio
+        self.market = market
+        self.pricers: Mapping[str, Pricer] = pricers if pricers is not None else {}
+
+    @property
+    def portfolio(self) -> Portfolio:
+        """The account as of this event."""
+        p = self._portfolio
+        if not isinstance(p, Portfolio):
+            p = self._portfolio = p()
+        return p
 
 
 class Scanner(abc.ABC):

@@ -60,6 +60,7 @@ from argus_core.serde import converter
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "runner"
+_CENT_E6 = Decimal("1e-8")  # equity rows are kept to 1e-8 of the quote currency
 CONTROL_STATE = "trading_state"
 
 
@@ -112,6 +113,11 @@ class Runner:
         self.n_orders = 0
         self.n_fills = 0
         self._dirty = False
+        # Replay re-derives everything after the last checkpoint identically, so orders and
+        # fills only need to be durable together with it; paper and live commit at once
+        # (their data cannot be replayed).  A hot-swap is never re-derivable: always at once.
+        self._commit_each_change = config.argus.mode != "replay"
+        self._swapped = False
         self._pending_fills: list[Fill] = []
         self._equity_rows: list[tuple[int, str, str, str]] = []
         self._live_tasks: set[asyncio.Task[list[Fill]]] = set()
@@ -180,7 +186,8 @@ class Runner:
                     self._scan()
                 if self._swaps:
                     self._apply_swaps()
-                if self._dirty or self.seq % every == 0:
+                if (self._dirty and self._commit_each_change) or self._swapped \
+                        or self.seq % every == 0:
                     self._commit()
                 if self.seq % 1000 == 0:
                     if self.progress is not None:
@@ -244,7 +251,7 @@ class Runner:
         if kind is Bar:
             self._equity_row(ts)
         if self.asm.strategies:
-            sctx = StrategyContext(ts, account.portfolio(), market, self.asm.pricers)
+            sctx = StrategyContext(ts, account.portfolio, market, self.asm.pricers)
             for slot, strategy in self.asm.strategies.items():
                 try:
                     intents = strategy.on_event(event, sctx)
@@ -500,9 +507,9 @@ class Runner:
 
     def _equity_row(self, ts: int) -> None:
         # Buffered and written with the next commit: same transaction, one executemany.
-        p = self.account.portfolio()
-        self._equity_rows.append((ts, str(p.cash), str(p.equity.quantize(Decimal("1e-8"))),
-                                  str(p.gross_exposure.quantize(Decimal("1e-8")))))
+        equity, gross = self.account.valuation()
+        self._equity_rows.append((ts, str(self.account.cash), str(equity.quantize(_CENT_E6)),
+                                  str(gross.quantize(_CENT_E6))))
 
     # -- scanners ------------------------------------------------------------------
     def _scan(self) -> None:
@@ -554,7 +561,7 @@ class Runner:
                 continue
             self.asm.strategies[slot] = strategy
             self.versions[slot] = version_id
-            self._dirty = True
+            self._dirty = self._swapped = True
             future.set_result(None)
 
     def _persist_state_change(self) -> None:
@@ -608,7 +615,7 @@ class Runner:
         self.ledger.conn.execute("commit")
         self._read_control()  # a person may have run `argus kill` / `argus resume`
         self.ledger.conn.execute("begin")
-        self._dirty = False
+        self._dirty = self._swapped = False
         fills, self._pending_fills = self._pending_fills, []
         for fill in fills:  # observers see only committed fills
             self.ctx.host.pm.hook.on_fill(fill=fill, ctx=self.ctx)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from itertools import islice
 from typing import Any
 
 import attrs
@@ -50,8 +51,9 @@ class MovingAverageCross(Strategy):
         closes.append(event.close)
         if len(closes) < self.s.slow:
             return ()
-        # Sums recomputed from the window: exact and cheap for windows this size.
-        fast = sum(list(closes)[-self.s.fast:]) / self.s.fast
+        # Sums recomputed from the window (no running sum whose rounding drifts over
+        # years of bars): cheap for windows this size.
+        fast = sum(islice(closes, self.s.slow - self.s.fast, None)) / self.s.fast
         slow = sum(closes) / self.s.slow
         want_long = fast > slow
         if want_long == self.long:
