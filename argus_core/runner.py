@@ -7,12 +7,15 @@ There is no other path to a broker.
 
 Durability and resumption: writes accumulate in one open transaction that
 commits together with a checkpoint of every component's state (strategies,
-broker, risk, account) — every ``checkpoint_every_events`` events and right
-after any event that produced an order or a fill.  A crash rolls back to the
+broker, risk, account) every ``checkpoint_every_events`` events; in paper and
+live mode also right after any event that produced an order or a fill (their
+data cannot be replayed), and after any hot-swap.  A crash rolls back to the
 last checkpoint; a resumed replay skips the events up to it and re-derives
 everything after it deterministically, with the same client order ids, so no
 order is lost or duplicated.  In live mode an order row is committed *before*
-the order is sent, and a restart reconciles pending orders with the venue.
+the order is sent, fills arrive through the venue's ``fills()`` stream (booked
+once each), and a restart reconciles unacknowledged orders with the venue's
+open orders instead of re-sending them.
 """
 
 from __future__ import annotations
