@@ -58,6 +58,9 @@ def _non_negative(instance: Any, attribute: attrs.Attribute, value: Decimal) -> 
         raise DataError(f"{type(instance).__name__}.{attribute.name}: {value} is negative")
 
 
+_INF = float("inf")
+
+
 def _positive(instance: Any, attribute: attrs.Attribute, value: Decimal) -> None:
     if value <= 0:
         raise DataError(f"{type(instance).__name__}.{attribute.name}: {value} must be > 0")
@@ -169,6 +172,12 @@ class Bar:
     volume: float
 
     def __attrs_post_init__(self) -> None:
+        lo, hi = self.low, self.high
+        # One chained comparison accepts every valid bar (NaN fails any comparison, so it
+        # falls through to the checks below, which say exactly what is wrong).
+        if 0.0 < lo <= self.open <= hi < _INF and lo <= self.close <= hi \
+                and 0.0 <= self.volume < _INF:
+            return
         for name in ("open", "high", "low", "close", "volume"):
             _finite_float(f"Bar.{name}", getattr(self, name))
         if min(self.open, self.high, self.low, self.close) <= 0:
