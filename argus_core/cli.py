@@ -25,7 +25,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from argus_core.config import Config, load_config
-from argus_core.errors import ArgusError, ConfigError, LedgerError
+from argus_core.errors import ArgusError, ConfigError, LedgerError, PluginError
 from argus_core.ledger import LEDGER_FILE, Ledger
 from argus_core.plugins import PluginHost, fenced_call
 
@@ -78,18 +78,24 @@ def cli(ctx: click.Context, traceback: bool, verbose: int) -> None:
 def plugins_cmd(as_json: bool, config_path: Path | None) -> None:
     """List every loaded plugin: name, distribution, version, hooks and registrations."""
     host = PluginHost()
-    host.load(load_config(config_path).argus.plugins if config_path else None)
+    host.load(load_config(config_path).argus.plugins if config_path else None, tolerant=True)
     rows = host.info()
     if as_json:
-        out.print_json(json.dumps([{"name": r.name, "distribution": r.distribution,
-                                    "version": r.version, "hooks": list(r.hooks),
-                                    "registered": r.registered} for r in rows]))
-        return
-    table = Table("plugin", "distribution", "version", "hooks", "registered")
-    for r in rows:
-        table.add_row(r.name, r.distribution or "-", r.version or "-", ", ".join(r.hooks),
-                      "; ".join(f"{k}: {', '.join(v)}" for k, v in r.registered.items()))
-    out.print(table)
+        out.print_json(json.dumps(
+            [{"name": r.name, "distribution": r.distribution, "version": r.version,
+              "hooks": list(r.hooks), "registered": r.registered, "error": None}
+             for r in rows]
+            + [{"name": name, "error": why} for name, why in host.broken.items()]))
+    else:
+        table = Table("plugin", "distribution", "version", "hooks", "registered")
+        for r in rows:
+            table.add_row(r.name, r.distribution or "-", r.version or "-", ", ".join(r.hooks),
+                          "; ".join(f"{k}: {', '.join(v)}" for k, v in r.registered.items()))
+        for name, why in host.broken.items():
+            table.add_row(f"[red]{name}[/red]", "-", "-", "[red]BROKEN[/red]", why)
+        out.print(table)
+    if host.broken:  # listed, but a broken plugin is still an error for scripts
+        raise SystemExit(PluginError.exit_code)
 
 
 # -- run / demo / backtest ----------------------------------------------------------

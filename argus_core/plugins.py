@@ -96,11 +96,17 @@ class PluginHost:
         self.pm = pluggy.PluginManager("argus")
         self.pm.add_hookspecs(hookspecs)
         self._dists: dict[str, tuple[str | None, str | None]] = {}
+        self.broken: dict[str, str] = {}  # plugin -> why it could not load (tolerant loads)
         self.registry: dict[str, dict[str, Registration]] = {k: {} for k in KINDS.values()}
 
     # -- loading ---------------------------------------------------------------
-    def load(self, names: Iterable[str] | None = None, *, builtins: bool = True) -> None:
-        """Load builtins and the named entry-point plugins (``None``: every installed one)."""
+    def load(self, names: Iterable[str] | None = None, *, builtins: bool = True,
+             tolerant: bool = False) -> None:
+        """Load builtins and the named entry-point plugins (``None``: every installed one).
+
+        ``tolerant`` (for ``argus plugins``): a plugin that fails to import or register
+        is left out and its error kept in ``broken`` instead of stopping the load.
+        """
         blocked = blocked_plugins()
         if builtins:
             for name, module in BUILTINS:
@@ -116,8 +122,15 @@ class PluginHost:
                 raise PluginError(f"plugin {name!r} is not installed; {remedy_for(name)}")
             dist = ep.dist.name if ep.dist else None
             version = ep.dist.version if ep.dist else None
-            self.add_plugin(_import(name, ep.value, dist), name, rebuild=False,
-                            distribution=(dist, version))
+            if not tolerant:
+                self.add_plugin(_import(name, ep.value, dist), name, rebuild=False,
+                                distribution=(dist, version))
+                continue
+            try:  # rebuild per plugin so a raising registration hook is pinned on its plugin
+                self.add_plugin(_import(name, ep.value, dist), name,
+                                distribution=(dist, version))
+            except PluginError as exc:
+                self.broken[name] = str(exc)
         self.rebuild()
 
     def add_plugin(self, plugin: object, name: str, *, rebuild: bool = True,

@@ -169,3 +169,28 @@ def test_a_third_party_distribution_loads_through_its_entry_point(tmp_path: Path
                               "ARGUS_BLOCK_PLUGINS": ""}, check=True)
     listed = {p["name"]: p for p in json.loads(cli.stdout)}
     assert listed["probe"]["hooks"] == ["config_class", "register_strategies"]
+
+
+def test_argus_plugins_lists_the_rest_when_one_plugin_is_broken(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata as md
+    import json
+
+    from click.testing import CliRunner
+
+    from argus_core import plugins
+    from argus_core.cli import cli
+
+    real = md.entry_points
+    ghost = md.EntryPoint("ghost", "argus_core.no_such_module", plugins.ENTRY_POINT_GROUP)
+
+    def with_ghost(**kw):  # type: ignore[no-untyped-def]
+        eps = list(real(**kw))
+        return [*eps, ghost] if kw.get("group") == plugins.ENTRY_POINT_GROUP else eps
+
+    monkeypatch.setattr(plugins.md, "entry_points", with_ghost)
+    result = CliRunner().invoke(cli, ["plugins", "--json"])
+    assert result.exit_code == 3
+    listed = {row["name"]: row for row in json.loads(result.output)}
+    assert "ModuleNotFoundError" in listed["ghost"]["error"]
+    assert listed["replay"]["error"] is None and "venue" in listed["replay"]["registered"]
