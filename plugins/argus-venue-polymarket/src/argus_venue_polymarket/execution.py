@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -87,6 +88,7 @@ log = logging.getLogger(__name__)
 _TIF = {TimeInForce.GTC: OrderType.GTC, TimeInForce.GTD: OrderType.GTD,
         TimeInForce.IOC: OrderType.FAK, TimeInForce.FOK: OrderType.FOK}
 _UNIT = Decimal(10) ** C.TOKEN_DECIMALS
+_SEEN_TRADES_MAX = 100_000
 
 
 def client_order_metadata(client_order_id: str) -> str:
@@ -563,10 +565,12 @@ class PolymarketExecution:
             for fill in fills:
                 yield fill
             if self._seen_trades:
-                newest = max(self._seen_trades.values())
-                after = max(after, newest - 60)
-                self._seen_trades = {k: v for k, v in self._seen_trades.items()
-                                     if v >= after - 60}
+                after = max(after, max(self._seen_trades.values()) - 60)
+                # Remember a bounded number of fill ids (oldest forgotten first); the runner
+                # de-duplicates against the ledger as well.
+                excess = len(self._seen_trades) - _SEEN_TRADES_MAX
+                for key in list(itertools.islice(self._seen_trades, max(excess, 0))):
+                    del self._seen_trades[key]
             await asyncio.sleep(poll_s)
 
     async def close(self) -> None:

@@ -1,0 +1,284 @@
+"""``fills()`` from the CLOB trades endpoint (partial fills, duplicates, other accounts'
+orders) and ``Settlement`` events from Gamma's closed markets, against local servers."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from argus_venue_polymarket.config import PolymarketSettings
+from argus_venue_polymarket.schemas import GammaMarket
+from argus_venue_polymarket.testing import HARDHAT_KEY, make_book, tokens_of
+from argus_venue_polymarket.venue import PolymarketVenue
+
+from argus_core.errors import DataError
+from argus_core.models import (
+    Fill,
+    Instrument,
+    Liquidity,
+    Order,
+    OrderBook,
+    OrderType,
+    Settlement,
+    Side,
+    TimeInForce,
+)
+from argus_core.secrets import Secret
+
+TOKEN_A, TOKEN_B = "1234", "5678"
+OUR_KEY = "key-1"
+
+
+@pytest.fixture(autouse=True)
+def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PM_TEST_KEY", HARDHAT_KEY)
+    monkeypatch.setenv("PM_K", OUR_KEY)
+    monkeypatch.setenv("PM_S", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+    monkeypatch.setenv("PM_P", "pass")
+
+
+def _venue(url: str) -> PolymarketVenue:
+    settings = PolymarketSettings(
+        clob_url=url, private_key=Secret("$env:PM_TEST_KEY"), api_key=Secret("$env:PM_K"),
+        api_secret=Secret("$env:PM_S"), api_passphrase=Secret("$env:PM_P"),
+        trades_poll_s=0.02, heartbeat_interval_s=0.05)
+    venue = PolymarketVenue(settings)
+    meta = {"neg_risk": True, "fee_rate": "0.05", "fee_exponent": "1", "fee_taker_only": True}
+    for t in (TOKEN_A, TOKEN_B):
+        inst = Instrument("polymarket", t, kind="binary", tick_size="0.01", lot_size="0.01",
+                          min_size="5", meta=meta)
+        venue._instruments[inst.id] = inst
+    return venue
+
+
+def _trade(tid: str, *, status: str = "MATCHED", trader_side: str = "MAKER",
+           taker_order: str = "0xother-taker", size: str = "40", price: str = "0.45",
+           makers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A ``GET /data/trades`` item in the documented shape."""
+    return {"id": tid, "taker_order_id": taker_order, "market": "0xcond", "asset_id": TOKEN_A,
+            "side": "SELL" if trader_side == "MAKER" else "BUY", "size": size,
+            "fee_rate_bps": "0", "price": price, "status": status, "match_time": "1786875390",
+            "last_update": "1786875391", "outcome": "Yes", "bucket_index": 0,
+            "owner": OUR_KEY if trader_side == "TAKER" else "other-key",
+            "maker_address": "0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
+            "transaction_hash": "0x" + "ab" * 32, "trader_side": trader_side,
+            "maker_orders": makers or []}
+
+
+def _maker(order_id: str, amount: str, owner: str = OUR_KEY, price: str = "0.45",
+           side: str = "BUY") -> dict[str, Any]:
+    return {"order_id": order_id, "owner": owner, "maker_address": "0xf39f", "asset_id": TOKEN_A,
+            "matched_amount": amount, "price": price, "fee_rate_bps": "0", "outcome": "Yes",
+            "side": side}
+
+
+class Clob:
+    """Order posting plus a scripted ``GET /data/trades`` (one page per poll)."""
+
+    def __init__(self, pages: list[list[dict[str, Any]]],
+                 answers: dict[str, dict[str, Any]] | None = None) -> None:
+        self.pages = pages
+        self.answers = answers or {}
+        self.trade_queries: list[dict[str, list[str]]] = []
+
+    def __call__(self, method: str, path: str, query: Any, body: Any) -> Any:
+        if method == "POST" and path == "/order":
+            cid = body["order"]["tokenId"]
+            return 200, dict(self.answers.get(cid, {"success": True, "status": "live"}),
+                             orderID=f"0xvid{cid}")
+        if method == "POST" and path == "/v1/heartbeats":
+            return 200, {"heartbeat_id": "hb"}
+        if method == "GET" and path == "/data/trades":
+            self.trade_queries.append(query)
+            page = self.pages[min(len(self.trade_queries) - 1, len(self.pages) - 1)]
+            return 200, {"data": page, "next_cursor": "LTE=", "limit": 100, "count": len(page)}
+        return None
+
+
+async def _take(venue: PolymarketVenue, n: int, settle_s: float = 0.3) -> list[Fill]:
+    """The first ``n`` fills, then keep polling ``settle_s`` to prove nothing else comes."""
+    out: list[Fill] = []
+
+    async def run() -> None:
+        async for fill in venue.fills():
+            out.append(fill)
+
+    task = asyncio.create_task(run())
+    for _ in range(200):
+        if len(out) >= n:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(settle_s)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    return out
+
+
+async def test_fills_of_a_resting_order_partial_then_rest_duplicates_once(snapshot_server) -> None:  # type: ignore[no-untyped-def]
+    ours = "0xvid" + TOKEN_A
+    t1 = _trade("t1", makers=[_maker(ours, "40"), _maker("0xsomeone", "10", owner="other")])
+    t2 = _trade("t2", size="60", makers=[_maker(ours, "60")])
+    pages = [[t1],                                    # a partial fill (40 of 100)
+             [copy.deepcopy(t1) | {"status": "MINED"}, t2],  # t1 again (mined) + the rest
+             [t1 | {"status": "CONFIRMED"}, t2 | {"status": "CONFIRMED"},
+              _trade("t3", status="FAILED", makers=[_maker(ours, "5")])]]
+    clob = Clob(pages)
+    srv = snapshot_server([], [], extra=clob)
+    venue = _venue(srv.url)
+    order = Order("core-g1", "polymarket", f"polymarket:{TOKEN_A}", Side.BUY, "100", "0.45",
+                  OrderType.LIMIT, TimeInForce.GTC)
+    assert await venue.submit(order) == []  # resting, nothing matched yet
+    fills = await _take(venue, 2)
+    assert [(f.fill_id, f.client_order_id, f.side, f.quantity, f.price, f.liquidity, f.fee)
+            for f in fills] == [
+        (f"t1:{ours}", "core-g1", Side.BUY, Decimal(40), Decimal("0.45"), Liquidity.MAKER, 0),
+        (f"t2:{ours}", "core-g1", Side.BUY, Decimal(60), Decimal("0.45"), Liquidity.MAKER, 0)]
+    assert fills[0].ts_ns == 1786875390 * 10**9
+    assert len(clob.trade_queries) >= 3  # kept polling; duplicates and FAILED not re-reported
+    assert all("after" in q and q["next_cursor"] == ["MA=="] for q in clob.trade_queries)
+    trade_headers = [h for h in srv.headers_seen if "POLY_API_KEY" in h]
+    assert trade_headers and all(h["POLY_API_KEY"] == OUR_KEY for h in trade_headers)
+    await venue.close()
+
+
+async def test_taker_fills_reported_by_the_order_response_are_not_reported_twice(
+        snapshot_server) -> None:  # type: ignore[no-untyped-def]
+    matched = {"success": True, "status": "matched", "makingAmount": "30",
+               "takingAmount": "100"}
+    clob = Clob([[_trade("t9", trader_side="TAKER", taker_order=f"0xvid{TOKEN_A}", size="100",
+                         price="0.30"),
+                  _trade("t10", trader_side="TAKER", taker_order=f"0xvid{TOKEN_B}", size="50",
+                         price="0.60") | {"asset_id": TOKEN_B}]],
+                answers={TOKEN_A: matched, TOKEN_B: {"success": True, "status": "delayed"}})
+    srv = snapshot_server([], [], extra=clob)
+    venue = _venue(srv.url)
+    a = Order("core-a", "polymarket", f"polymarket:{TOKEN_A}", Side.BUY, "100", "0.30",
+              OrderType.LIMIT, TimeInForce.FOK)
+    b = Order("core-b", "polymarket", f"polymarket:{TOKEN_B}", Side.BUY, "50", "0.60",
+              OrderType.LIMIT, TimeInForce.IOC)
+    (fa,) = await venue.submit(a)  # reported by the response
+    assert await venue.submit(b) == []  # matched later: only the trades endpoint knows
+    fills = await _take(venue, 1, settle_s=0.15)
+    assert [(f.client_order_id, f.quantity, f.price, f.liquidity) for f in fills] == [
+        ("core-b", Decimal(50), Decimal("0.60"), Liquidity.TAKER)]
+    assert fills[0].fee == Decimal("0.6")  # 50 x 0.05 x 0.6 x 0.4
+    assert fa.client_order_id == "core-a" and fa.quantity == 100
+    await venue.close()
+
+
+def test_malformed_trade_payloads_name_the_field() -> None:
+    from argus_venue_polymarket.schemas import ClobTrade
+
+    good = _trade("t1", makers=[_maker("0x1", "5")])
+    assert ClobTrade.parse(good).maker_orders[0].matched_amount == 5
+    iso = ClobTrade.parse(dict(good, match_time="2026-08-16T09:36:30Z"))
+    assert iso.match_time_s == 1786872990
+    for bad, fragment in ((dict(good, side="HOLD"), "side"),
+                          (dict(good, price="1.2"), "price"),
+                          (dict(good, size="-1"), "size"),
+                          (dict(good, trader_side="BOTH"), "trader_side"),
+                          ({k: v for k, v in good.items() if k != "asset_id"}, "asset_id"),
+                          (dict(good, maker_orders=[{"order_id": "x"}]), r"maker_orders\[0\]")):
+        with pytest.raises(DataError, match=fragment):
+            ClobTrade.parse(bad)
+
+
+# --- settlement from Gamma ------------------------------------------------------------------
+
+def _market(raw: dict[str, Any], **changes: Any) -> GammaMarket:
+    return GammaMarket.parse(dict(raw, **changes), "m")
+
+
+def test_gamma_resolution_needs_closed_final_prices(fed_event: dict[str, Any]) -> None:
+    m = fed_event["markets"][2]
+    assert _market(m).resolution() is None  # open
+    assert _market(m, closed=True).resolution() is None  # closed, still trading prices
+    res = _market(m, closed=True, outcomePrices='["1", "0"]', umaResolutionStatus="resolved")
+    assert res.resolution() == (Decimal(1), Decimal(0))
+    assert _market(m, closed=True, outcomePrices='["0.5", "0.5"]').resolution() == (
+        Decimal("0.5"), Decimal("0.5"))  # 50-50
+    assert _market(m, closed=True, outcomePrices='["1", "0"]',
+                   umaResolutionStatus="disputed").resolution() is None
+    assert _market(m, closed=True, outcomePrices='["1", "1"]').resolution() is None
+
+
+async def test_stream_settles_from_gamma_and_the_websocket_once_each_then_ends(
+        fed_event: dict[str, Any]) -> None:
+    from argus_venue_polymarket.replay_server import SnapshotServer
+
+    tokens = tokens_of(fed_event)
+    books = [make_book(t, cond, [("0.40", "10")], [("0.45", "10")])
+             for cond, yes, no in tokens for t in (yes, no)]
+    ids = [str(m["id"]) for m in fed_event["markets"]]
+    prices = {mid: ["0", "1"] for mid in ids}
+    prices[ids[2]] = ["1", "0"]  # "No change" wins
+    prices[ids[3]] = ["0.5", "0.5"]  # a 50-50 market: no websocket frame, Gamma settles it
+    srv = SnapshotServer([fed_event], books, resolutions={"timestamp": "1786875400000",
+                                                          "outcome_prices": prices},
+                         ws_port=0, resolve_after_books=True).start()
+    try:
+        venue = PolymarketVenue(PolymarketSettings(gamma_url=srv.url, clob_url=srv.url,
+                                                   ws_url=srv.ws_url, settlement_poll_s=0.05))
+
+        async def collect() -> list[Any]:
+            return [ev async for ev in venue.stream()]
+
+        events = await asyncio.wait_for(collect(), 20)  # ends by itself once all resolved
+        await venue.close()
+    finally:
+        srv.stop()
+    settlements = [e for e in events if isinstance(e, Settlement)]
+    got = {s.instrument_id: s.price for s in settlements}
+    assert len(settlements) == len(got) == 10  # every token once, though both paths report
+    want = {}
+    for mid, (_cond, yes, no) in zip(ids, tokens, strict=True):
+        p_yes, p_no = (Decimal(x) for x in prices[mid])
+        want[f"polymarket:{yes}"], want[f"polymarket:{no}"] = p_yes, p_no
+    assert got == want
+    fifty = {f"polymarket:{tokens[3][1]}", f"polymarket:{tokens[3][2]}"}
+    assert all("Gamma" in s.reason for s in settlements if s.instrument_id in fifty)
+    assert sum(isinstance(e, OrderBook) for e in events) == 10
+    # the books came before any settlement (the websocket sends them first)
+    first_settle = next(i for i, e in enumerate(events) if isinstance(e, Settlement))
+    assert all(not isinstance(e, OrderBook) for e in events[first_settle:])
+    polls = [q for m, p, q in srv.requests if p == "/markets"]
+    assert polls and all(q["closed"] == ["true"] for q in polls)
+    # only markets not yet settled are asked about: the 50-50 one until Gamma settled it
+    asked = {c for q in polls for c in q["condition_ids"]}
+    assert tokens[3][0] in asked and asked <= {cond for cond, _, _ in tokens}
+
+
+async def test_gamma_poll_alone_settles_and_ends_the_stream(fed_event: dict[str, Any]) -> None:
+    from argus_venue_polymarket.replay_server import SnapshotServer
+
+    tokens = tokens_of(fed_event)
+    books = [make_book(t, cond, [("0.40", "10")], [("0.45", "10")])
+             for cond, yes, no in tokens for t in (yes, no)]
+    prices = {str(m["id"]): ["0", "1"] for m in fed_event["markets"]}
+    prices[str(fed_event["markets"][0]["id"])] = ["1", "0"]
+    srv = SnapshotServer([fed_event], books, resolutions={"outcome_prices": prices},
+                         ws_port=0).start()
+    try:
+        venue = PolymarketVenue(PolymarketSettings(gamma_url=srv.url, clob_url=srv.url,
+                                                   ws_url=srv.ws_url, settlement_poll_s=0.05))
+        seen: list[Any] = []
+
+        async def collect() -> None:
+            async for ev in venue.stream():
+                seen.append(ev)
+                if sum(isinstance(e, OrderBook) for e in seen) == 10 and not srv.resolved:
+                    srv.resolve()  # the markets close on Gamma only now
+
+        await asyncio.wait_for(collect(), 20)
+        await venue.close()
+    finally:
+        srv.stop()
+    settled = [e for e in seen if isinstance(e, Settlement)]
+    assert sorted(s.price for s in settled) == [0] * 5 + [1] * 5
+    assert {s.instrument_id for s in settled if s.price == 1} == {
+        f"polymarket:{tokens[0][1]}", *(f"polymarket:{no}" for _, _, no in tokens[1:])}
+    assert all(s.reason.startswith("Gamma: market") for s in settled)
