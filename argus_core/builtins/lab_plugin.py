@@ -7,8 +7,10 @@ sends the work to an existing Dask cluster instead of local processes.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +29,14 @@ def register_migrations(migrations: Migrations) -> None:
     lab_migrations(migrations)
 
 
-def _load(config_path: Path, executor: str | None, address: str | None) -> Config:
+def _load(config_path: Path, executor: str | None, address: str | None,
+          sets: tuple[str, ...] = ()) -> Config:
     import attrs
 
-    from argus_core.config import load_config
+    from argus_core.cli import _parse_sets
+    from argus_core.config import apply_overrides, load_config
 
-    config = load_config(config_path)
+    config = apply_overrides(load_config(config_path), _parse_sets(sets))
     if executor or address:
         lab = dict(config.lab)
         ex = dict(lab.get("executor", {}))
@@ -46,6 +50,28 @@ def _load(config_path: Path, executor: str | None, address: str | None) -> Confi
     return config
 
 
+@contextlib.contextmanager
+def _executor(config: Config, local_cluster: int | None) -> Iterator[Any]:
+    """The configured executor, or a Dask ``LocalCluster`` of ``local_cluster`` worker
+    processes started for this command (and stopped after it)."""
+    from argus_core.lab.config import lab_settings
+    from argus_core.lab.executor import DaskExecutor, make_executor
+
+    if not local_cluster:
+        with make_executor(lab_settings(config).executor) as ex:
+            yield ex
+        return
+    try:
+        from distributed import LocalCluster
+    except ImportError:
+        raise click.ClickException("--local-cluster needs dask.distributed: "
+                                   "pip install 'argus-core[dask]'") from None
+    with (LocalCluster(n_workers=local_cluster, threads_per_worker=1, processes=True,
+                       dashboard_address=None) as cluster,
+          DaskExecutor(cluster.scheduler_address) as ex):
+        yield ex
+
+
 _config_opt = click.option("--config", "config_path", required=True,
                            type=click.Path(exists=True, dir_okay=False, path_type=Path),
                            help="TOML config with a [lab] table.")
@@ -53,12 +79,48 @@ _exec_opt = click.option("--executor", type=click.Choice(["local", "serial", "da
                          default=None, help="Override [lab.executor] kind.")
 _addr_opt = click.option("--address", default=None,
                          help="Dask scheduler address (implies --executor dask).")
+_cluster_opt = click.option("--local-cluster", type=click.IntRange(min=1), default=None,
+                            metavar="N", help="Start a local Dask cluster of N worker "
+                            "processes for this command and run the work on it.")
+_set_opt = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                        help="Override a config value, e.g. --set plugins.vrp.end=2015-12-31 "
+                             "(repeatable; values are JSON, else strings).")
 
 
 def _console() -> Any:
     from rich.console import Console
 
     return Console()
+
+
+class StageProgress:
+    """Rich progress bars for :data:`argus_core.lab.gates.GateProgress` callbacks: one bar
+    per stage (backtests, folds, bootstrap batches...)."""
+
+    def __init__(self, console: Any = None) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), console=console)
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=total)
+        self.progress.update(self.tasks[stage], completed=done, total=total)
+
+    def __enter__(self) -> StageProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
 
 
 @hookimpl
@@ -73,24 +135,28 @@ def register_commands(cli: click.Group) -> None:
     @_config_opt
     @_exec_opt
     @_addr_opt
-    def sweep_cmd(config_path: Path, executor: str | None, address: str | None) -> None:
-        """Run the [lab.sweep] grid (resumable: finished points are kept)."""
-        from rich.progress import Progress
+    @_cluster_opt
+    @_set_opt
+    def sweep_cmd(config_path: Path, executor: str | None, address: str | None,
+                  local_cluster: int | None, sets: tuple[str, ...]) -> None:
+        """Run the [lab.sweep] grid; each finished point is committed at once, so an
+        interrupted sweep resumes where it stopped."""
         from rich.table import Table
 
         from argus_core.lab.config import family_of
-        from argus_core.lab.executor import make_executor
         from argus_core.lab.gates import open_lab
         from argus_core.lab.sweep import run_sweep
 
-        config = _load(config_path, executor, address)
+        config = _load(config_path, executor, address, sets)
         settings, folder, ledger = open_lab(config)
         grid = settings.sweep.grid()
-        with Progress() as bar, make_executor(settings.executor) as ex:
-            task = bar.add_task("sweep", total=len(grid))
-            points = run_sweep(config, grid, ledger=ledger, lab_dir=folder, executor=ex,
-                               family=family_of(config, settings),
-                               progress=lambda d, t: bar.update(task, completed=d, total=t))
+        try:
+            with StageProgress() as bar, _executor(config, local_cluster) as ex:
+                points = run_sweep(config, grid, ledger=ledger, lab_dir=folder, executor=ex,
+                                   family=family_of(config, settings),
+                                   progress=lambda d, t: bar("sweep backtests", d, t))
+        finally:
+            ledger.close()
         table = Table(title=f"sweep ({len(points)} points)")
         for col in ("point", "params", "status", "sharpe", "return", "max dd", "trades"):
             table.add_column(col)
@@ -100,36 +166,43 @@ def register_commands(cli: click.Group) -> None:
                           f"{m.get('sharpe', 0):.2f}", f"{m.get('total_return', 0):+.2%}",
                           f"{m.get('max_drawdown', 0):.2%}", str(int(m.get("n_trades", 0))))
         _console().print(table)
-        ledger.close()
 
     @lab.command("walkforward")
     @_config_opt
     @_exec_opt
     @_addr_opt
-    def walkforward_cmd(config_path: Path, executor: str | None, address: str | None) -> None:
+    @_cluster_opt
+    @_set_opt
+    def walkforward_cmd(config_path: Path, executor: str | None, address: str | None,
+                        local_cluster: int | None, sets: tuple[str, ...]) -> None:
         """Sweep (resumable), then walk-forward selection with purging/embargo."""
         from rich.table import Table
 
         from argus_core.lab.config import family_of
-        from argus_core.lab.executor import make_executor
         from argus_core.lab.gates import open_lab
         from argus_core.lab.sweep import returns_matrix, run_sweep
         from argus_core.lab.trials import store_summary
         from argus_core.lab.walkforward import walk_forward, walk_forward_splits
 
-        config = _load(config_path, executor, address)
+        config = _load(config_path, executor, address, sets)
         settings, folder, ledger = open_lab(config)
         family = family_of(config, settings)
         w = settings.walkforward
-        with make_executor(settings.executor) as ex:
-            points = run_sweep(config, settings.sweep.grid(), ledger=ledger, lab_dir=folder,
-                               executor=ex, family=family)
-            _ts, matrix, ok = returns_matrix(points)
-            splits = walk_forward_splits(matrix.shape[0], mode=w.mode, train_bars=w.train_bars,
-                                         test_bars=w.test_bars, n_folds=w.n_folds,
-                                         label_horizon=w.label_horizon, embargo=w.embargo)
-            res = walk_forward(matrix, splits, executor=ex)
-        store_summary(ledger, "lab_walkforward", family, res.to_dict())
+        try:
+            with StageProgress() as bar, _executor(config, local_cluster) as ex:
+                points = run_sweep(config, settings.sweep.grid(), ledger=ledger,
+                                   lab_dir=folder, executor=ex, family=family,
+                                   progress=lambda d, t: bar("sweep backtests", d, t))
+                _ts, matrix, ok = returns_matrix(points)
+                splits = walk_forward_splits(matrix.shape[0], mode=w.mode,
+                                             train_bars=w.train_bars, test_bars=w.test_bars,
+                                             n_folds=w.n_folds, label_horizon=w.label_horizon,
+                                             embargo=w.embargo)
+                res = walk_forward(matrix, splits, executor=ex,
+                                   progress=lambda d, t: bar("walk-forward folds", d, t))
+            store_summary(ledger, "lab_walkforward", family, res.to_dict())
+        finally:
+            ledger.close()
         table = Table(title="walk-forward")
         for col in ("fold", "test bars", "chosen", "IS sharpe", "OOS sharpe", "OOS return"):
             table.add_column(col)
@@ -142,93 +215,141 @@ def register_commands(cli: click.Group) -> None:
         con.print(f"stitched OOS: return {res.oos_equity[-1] - 1:+.2%}, Sharpe/bar "
                   f"{res.oos_sharpe:.3f}, positive folds {res.positive_share:.0%}, "
                   f"efficiency {res.efficiency:.2f}")
-        ledger.close()
 
     @lab.command("bootstrap")
     @_config_opt
     @_exec_opt
     @_addr_opt
-    def bootstrap_cmd(config_path: Path, executor: str | None, address: str | None) -> None:
+    @_cluster_opt
+    @_set_opt
+    def bootstrap_cmd(config_path: Path, executor: str | None, address: str | None,
+                      local_cluster: int | None, sets: tuple[str, ...]) -> None:
         """Backtest once, then resample its realised plays ([lab.bootstrap])."""
         from argus_core.lab.bootstrap import BootstrapPaths, batch_tasks, bootstrap_batch, summarise
         from argus_core.lab.config import family_of
-        from argus_core.lab.executor import make_executor
         from argus_core.lab.gates import canonical_hash, open_lab
         from argus_core.lab.sweep import PointTask, run_point
         from argus_core.lab.trials import store_summary
 
-        config = _load(config_path, executor, address)
+        config = _load(config_path, executor, address, sets)
         settings, folder, ledger = open_lab(config)
         b = settings.bootstrap
-        base = run_point(PointTask(config, {}, str(folder / "runs" / canonical_hash(config) /
-                                                   "base"), "base"))
-        if base.error:
-            raise click.ClickException(f"backtest failed: {base.error}")
-        if base.trade_pnls.size < 2:
-            raise click.ClickException("fewer than 2 realised plays: nothing to resample")
-        spec = b.spec(float(config.run.starting_cash))
-        with make_executor(settings.executor) as ex:
-            parts = ex.map(bootstrap_batch, batch_tasks(base.trade_pnls, spec, b.batches))
-        summary = summarise(BootstrapPaths.concat(parts), spec, spec.n_trades or
-                            base.trade_pnls.size, min_survival=b.min_survival,
-                            max_ruin=b.max_ruin)
-        store_summary(ledger, "lab_bootstrap", family_of(config, settings), summary.to_dict())
+        try:
+            with StageProgress() as bar:
+                bar("backtest", 0, 1)
+                base = run_point(PointTask(config, {}, str(
+                    folder / "runs" / canonical_hash(config) / "base"), "base"))
+                bar("backtest", 1, 1)
+                if base.error:
+                    raise click.ClickException(f"backtest failed: {base.error}")
+                if base.trade_pnls.size < 2:
+                    raise click.ClickException("fewer than 2 realised plays: nothing to "
+                                               "resample")
+                spec = b.spec(float(config.run.starting_cash))
+                with _executor(config, local_cluster) as ex:
+                    parts = ex.map(bootstrap_batch, batch_tasks(base.trade_pnls, spec,
+                                                                 b.batches),
+                                   progress=lambda d, t: bar("bootstrap batches", d, t))
+            summary = summarise(BootstrapPaths.concat(parts), spec, spec.n_trades or
+                                base.trade_pnls.size, min_survival=b.min_survival,
+                                max_ruin=b.max_ruin)
+            store_summary(ledger, "lab_bootstrap", family_of(config, settings),
+                          summary.to_dict())
+        finally:
+            ledger.close()
         _console().print_json(json.dumps(summary.to_dict()))
-        ledger.close()
 
     @lab.command("gates")
     @_config_opt
     @_exec_opt
     @_addr_opt
-    def gates_cmd(config_path: Path, executor: str | None, address: str | None) -> None:
+    @_cluster_opt
+    @_set_opt
+    def gates_cmd(config_path: Path, executor: str | None, address: str | None,
+                  local_cluster: int | None, sets: tuple[str, ...]) -> None:
         """Run every deploy gate; print and store the verdict with its reasons."""
         from argus_core.lab.gates import evaluate_config
 
-        config = _load(config_path, executor, address)
+        config = _load(config_path, executor, address, sets)
         con = _console()
-        verdict = evaluate_config(config, progress=lambda m: con.print(f"[dim]{m}[/dim]"))
+        with StageProgress(con) as bar, _executor(config, local_cluster) as ex:
+            verdict = evaluate_config(config, executor=ex, progress=bar)
         print_verdict(con, verdict)
 
 
 def print_verdict(con: Any, verdict: Any) -> None:
-    """Verdict, reasons and the headline figures."""
+    """Verdict, every reason and the headline figure of each gate."""
     colour = {"deploy": "green", "hold": "yellow", "kill": "red"}[verdict.verdict]
     con.print(f"[bold {colour}]verdict: {verdict.verdict.upper()}[/bold {colour}]")
     for r in verdict.reasons:
         con.print(f"  - {r}")
-    d = verdict.details
-    if "dsr" in d:
-        con.print(f"DSR {d['dsr']['dsr']:.3f} ({d['dsr']['n_trials']} trials)")
-    if "reality_check" in d:
-        rc = d["reality_check"]
-        con.print(f"White RC p {rc['white_rc_p']:.3f}, SPA p {rc['spa_p']:.3f}")
+    for line in headline_figures(verdict.details):
+        con.print(line)
+
+
+def headline_figures(d: dict[str, Any]) -> list[str]:
+    """One plain line per gate that ran, from a verdict's details."""
+    lines = []
+    if "costs" in d:
+        lines.append("cost sensitivity: " + ", ".join(
+            f"{k} Sharpe {v.get('sharpe') or 0:.2f}" for k, v in d["costs"].items()))
+    if "walkforward" in d:
+        wf = d["walkforward"]
+        lines.append(f"walk-forward: {len(wf['folds'])} folds, "
+                     f"{wf['positive_share']:.0%} positive, stitched OOS Sharpe/bar "
+                     f"{wf['oos_sharpe']:.3f}")
     if "bootstrap" in d:
         bs = d["bootstrap"]
-        con.print(f"bootstrap survival {bs['survival']:.1%}, ruin {bs['ruin_probability']:.1%}")
+        lines.append(f"bootstrap: survival {bs['survival']:.1%}, ruin "
+                     f"{bs['ruin_probability']:.1%}")
+    if "dsr" in d:
+        lines.append(f"DSR {d['dsr']['dsr']:.3f} ({d['dsr']['n_trials']} trials)")
+    if "reality_check" in d:
+        rc = d["reality_check"]
+        lines.append(f"reality check: White RC p {rc['white_rc_p']:.3f}, SPA p "
+                     f"{rc['spa_p']:.3f} over {rc['n_variants']} variants")
+    if "regimes" in d:
+        lines.append("regime stress: " + (", ".join(
+            f"{k} Sharpe {v['sharpe']:.2f} max dd {v['max_drawdown']:.1%}"
+            for k, v in d["regimes"].items()) or "no regime subset") +
+            (f" ({d['regime_source']})" if "regime_source" in d else ""))
+    return lines
 
 
 @hookimpl
 def report_sections(config: Config, run_dir: Path) -> dict[str, str] | None:
-    """The latest stored deploy-gate verdict of this config (``argus lab gates`` stores it)."""
+    """The deploy-gate verdict of this exact config: the stored one, or -- with
+    ``[lab] backtest_gates = true`` and none stored yet -- one run now."""
     if not config.lab:
         return None
     from argus_core.lab.config import family_of, lab_dir, lab_settings
-    from argus_core.lab.gates import canonical_hash
+    from argus_core.lab.gates import canonical_hash, evaluate_config
     from argus_core.lab.trials import open_lab_ledger
 
     settings = lab_settings(config)
     path = lab_dir(config, settings) / "lab.db"
-    if not path.exists():
-        return {"Deploy gates": "<p>No verdict yet: run <code>argus lab gates --config "
-                               f"{html.escape(str(config.path))}</code>.</p>"}
-    with open_lab_ledger(path) as ledger:
-        rows = ledger.query("select * from lab_gate_verdicts where family = ? and "
-                            "config_hash = ? order by id desc limit 1",
-                            (family_of(config, settings), canonical_hash(config)))
-    if not rows:
-        return {"Deploy gates": "<p>No verdict stored for this config: run "
-                               "<code>argus lab gates</code>.</p>"}
-    row = rows[0]
+    family, tag = family_of(config, settings), canonical_hash(config)
+
+    def stored() -> dict[str, Any] | None:
+        if not path.exists():
+            return None
+        with open_lab_ledger(path) as ledger:
+            rows = ledger.query("select * from lab_gate_verdicts where family = ? and "
+                                "config_hash = ? order by id desc limit 1", (family, tag))
+        return rows[0] if rows else None
+
+    row = stored()
+    if row is None and settings.backtest_gates:
+        with StageProgress() as bar:
+            evaluate_config(config, progress=bar)
+        row = stored()
+    if row is None:
+        return {"Deploy gates": "<p>No verdict stored for this config: run <code>argus lab "
+                               f"gates --config {html.escape(str(config.path))}</code> (or set "
+                               "<code>[lab] backtest_gates = true</code>).</p>"}
     items = "".join(f"<li>{html.escape(r)}</li>" for r in json.loads(row["reasons_json"]))
-    return {"Deploy gates": f"<p><b>verdict: {html.escape(row['verdict'])}</b></p>"
-                            f"<ul>{items}</ul>"}
+    figures = "".join(f"<li>{html.escape(x)}</li>"
+                      for x in headline_figures(json.loads(row["details_json"])))
+    return {"Deploy gates": f"<p><b>verdict: {html.escape(row['verdict'])}</b> (config "
+                            f"{tag}, family {html.escape(family)})</p>"
+                            f"<ul>{items}</ul><p>Figures:</p><ul>{figures}</ul>"}

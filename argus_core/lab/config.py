@@ -5,6 +5,7 @@ Example::
     [lab]
     family = "vrp_put_spread"      # trials are counted per family
     dir = "lab"                    # lab ledger + per-point run folders (relative to the config)
+    backtest_gates = true          # `argus backtest` also runs the gates (once per config)
 
     [lab.executor]
     kind = "local"                 # local | serial | dask
@@ -30,6 +31,8 @@ Example::
 
     [lab.gates]
     cost_multipliers = ["1", "1.25", "1.5"]
+    scale_with_costs = ["plugins.vrp.spread_scale"]
+    regime_instrument = "vrp_options:SPY"
 """
 
 from __future__ import annotations
@@ -148,18 +151,25 @@ class BootstrapSettings:
 class GateSettings:
     """``[lab.gates]``: thresholds of the deploy gates."""
 
+    # Each point multiplies [paper] cost_multiplier (fees and slippage) by one of these;
+    # the first is the base run every other gate judges.
     cost_multipliers: list[Decimal] = attrs.Factory(
         lambda: [Decimal("1"), Decimal("1.25"), Decimal("1.5")])
+    # Dotted config keys of further costs scaled by each multiplier, e.g. a quote model's
+    # bid/ask spread ("plugins.vrp.spread_scale"): on a venue whose spread is the main cost,
+    # scaling fees alone would make the gate toothless.
+    scale_with_costs: list[str] = attrs.Factory(list)
     min_sharpe_at_max_cost: float = 0.0  # annualised; kill below
     dsr_deploy: float = 0.95
     dsr_kill: float = 0.5
     rc_alpha: float = 0.10  # White RC / SPA p-value needed to deploy
     rc_reps: int = 1000
     rc_block: int | None = None
-    regime_signal: str = "vol_regime"
-    regime_instrument: str = ""
+    regime_signal: str = "vol_regime"  # Signal name the run records (else: classify bars)
+    regime_instrument: str = ""  # whose regime labels the returns; empty: gate not run (hold)
     regime_min_bars: int = 20
     max_regime_drawdown: float = 0.35  # kill when any regime subset draws down more
+    min_regime_sharpe: float = -math.inf  # kill when any regime subset's Sharpe is lower
     min_trades: int = 20  # fewer realised trades: hold (too little evidence)
 
 
@@ -170,6 +180,9 @@ class LabSettings:
     family: str = ""
     dir: str = "lab"
     periods_per_year: float = 252.0
+    # `argus backtest` runs the deploy gates when no verdict is stored for this exact
+    # config, so its report carries the verdict (off: the report shows the stored one).
+    backtest_gates: bool = False
     executor: ExecutorSettings = attrs.Factory(ExecutorSettings)
     sweep: SweepSettings = attrs.Factory(SweepSettings)
     walkforward: WalkForwardSettings = attrs.Factory(WalkForwardSettings)
@@ -183,6 +196,14 @@ def lab_settings(config: Config) -> LabSettings:
     settings: LabSettings = structure(config.lab, LabSettings, where, prefix="lab")
     if not math.isfinite(settings.periods_per_year) or settings.periods_per_year <= 0:
         raise ConfigError(f"{where}: lab.periods_per_year must be > 0")
+    if not settings.gates.cost_multipliers or any(
+            m <= 0 for m in settings.gates.cost_multipliers):
+        raise ConfigError(f"{where}: lab.gates.cost_multipliers must be a non-empty list of "
+                          f"numbers > 0 (e.g. [\"1\", \"1.25\", \"1.5\"])")
+    for key in settings.gates.scale_with_costs:
+        if "." not in key:
+            raise ConfigError(f"{where}: lab.gates.scale_with_costs: {key!r} is not a dotted "
+                              f"config key (e.g. 'plugins.vrp.spread_scale')")
     for key in settings.sweep.params:
         if "." not in key:
             raise ConfigError(f"{where}: lab.sweep.params: {key!r} is not a dotted config key "

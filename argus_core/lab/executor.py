@@ -24,6 +24,7 @@ from argus_core.errors import ArgusError, ConfigError
 
 T = TypeVar("T")
 Progress = Callable[[int, int], None]  # (done, total)
+OnResult = Callable[[int, Any], None]  # (item index, result), in completion order
 
 
 class Executor(abc.ABC):
@@ -33,9 +34,14 @@ class Executor(abc.ABC):
 
     @abc.abstractmethod
     def map(self, fn: Callable[[Any], T], items: Sequence[Any], *,
-            progress: Progress | None = None) -> list[T]:
-        """Results of ``fn`` over ``items``, ordered like ``items``; ``progress`` sees each
-        completion (in completion order)."""
+            progress: Progress | None = None, on_result: OnResult | None = None) -> list[T]:
+        """Results of ``fn`` over ``items``, ordered like ``items``.
+
+        ``on_result(index, result)`` runs in the calling process as each item finishes
+        (completion order) -- the hook a caller uses to checkpoint work as it lands, so
+        an interrupted map loses only the items still running; ``progress(done, total)``
+        follows it.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release workers or the cluster connection."""
@@ -53,11 +59,13 @@ class SerialExecutor(Executor):
     name = "serial"
 
     def map(self, fn: Callable[[Any], T], items: Sequence[Any], *,
-            progress: Progress | None = None) -> list[T]:
+            progress: Progress | None = None, on_result: OnResult | None = None) -> list[T]:
         """Run in order in this process."""
         out = []
         for i, item in enumerate(items):
             out.append(fn(item))
+            if on_result:
+                on_result(i, out[-1])
             if progress:
                 progress(i + 1, len(items))
         return out
@@ -78,17 +86,20 @@ class LocalExecutor(Executor):
         self._pool: ProcessPoolExecutor | None = None
 
     def map(self, fn: Callable[[Any], T], items: Sequence[Any], *,
-            progress: Progress | None = None) -> list[T]:
+            progress: Progress | None = None, on_result: OnResult | None = None) -> list[T]:
         """Run on the pool; one worker or one item runs in-process (no pickling overhead)."""
         if self.max_workers == 1 or len(items) <= 1:
-            return SerialExecutor().map(fn, items, progress=progress)
+            return SerialExecutor().map(fn, items, progress=progress, on_result=on_result)
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=self.max_workers,
                                              mp_context=multiprocessing.get_context("spawn"))
         futures = {self._pool.submit(fn, item): i for i, item in enumerate(items)}
         results: list[Any] = [None] * len(items)
         for done, fut in enumerate(as_completed(futures), start=1):
-            results[futures[fut]] = fut.result()
+            i = futures[fut]
+            results[i] = fut.result()
+            if on_result:
+                on_result(i, results[i])
             if progress:
                 progress(done, len(items))
         return results
@@ -123,7 +134,7 @@ class DaskExecutor(Executor):
                              f"[lab.executor] address") from None
 
     def map(self, fn: Callable[[Any], T], items: Sequence[Any], *,
-            progress: Progress | None = None) -> list[T]:
+            progress: Progress | None = None, on_result: OnResult | None = None) -> list[T]:
         """Submit every item (``pure=False``: each call runs) and gather in order."""
         from distributed import as_completed as dask_as_completed
 
@@ -131,7 +142,10 @@ class DaskExecutor(Executor):
         index = {f.key: i for i, f in enumerate(futures)}
         results: list[Any] = [None] * len(futures)
         for done, fut in enumerate(dask_as_completed(futures), start=1):
-            results[index[fut.key]] = fut.result()
+            i = index[fut.key]
+            results[i] = fut.result()
+            if on_result:
+                on_result(i, results[i])
             if progress:
                 progress(done, len(futures))
         return results

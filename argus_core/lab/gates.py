@@ -15,25 +15,30 @@ import json
 import math
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import attrs
 import numpy as np
 
-from argus_core.config import Config, canonical_json
-from argus_core.errors import ArgusError
+from argus_core.config import Config, canonical_json, config_converter
+from argus_core.errors import ArgusError, ConfigError
 from argus_core.interfaces import Strategy
 from argus_core.lab import stats
 from argus_core.lab.bootstrap import BootstrapPaths, batch_tasks, bootstrap_batch, summarise
 from argus_core.lab.config import LabSettings, family_of, lab_dir, lab_settings
 from argus_core.lab.executor import Executor, SerialExecutor, make_executor
-from argus_core.lab.sweep import PointOutcome, PointTask, returns_matrix, run_point, run_sweep
+from argus_core.lab.sweep import PointTask, returns_matrix, run_point, run_sweep
 from argus_core.lab.trials import open_lab_ledger, record_trial, store_summary, trial_stats
 from argus_core.lab.walkforward import walk_forward, walk_forward_splits
 from argus_core.ledger import Ledger
 from argus_core.models import Bar
 from argus_core.regime import REGIME_NAMES, vol_regimes
+
+#: ``progress(stage, done, total)``: ``done = 0`` when a stage starts, then once per
+#: finished unit of work (a backtest, a fold, a bootstrap batch).
+GateProgress = Callable[[str, int, int], None]
 
 
 @attrs.frozen
@@ -53,9 +58,28 @@ def open_lab(config: Config) -> tuple[LabSettings, Path, Ledger]:
     return settings, folder, open_lab_ledger(folder / "lab.db")
 
 
+def recorded_regime_labels(run_dir: Path, signal: str, instrument_id: str
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """(ts_ns, label) of the ``signal`` the run itself saw (the runner stores every Signal
+    in the ``signals`` table): the regime exactly as the strategy and the risk checks
+    knew it, stamp by stamp, with no lookahead.  Empty when the run recorded none."""
+    from argus_core.ledger import LEDGER_FILE
+
+    if not (run_dir / LEDGER_FILE).exists():
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    with Ledger.in_dir(run_dir) as ledger:
+        rows = ledger.conn.execute(
+            "select ts_ns, value from signals where name = ? and instrument_id = ? "
+            "order by ts_ns", (signal, instrument_id)).fetchall()
+    ts = np.array([r[0] for r in rows], dtype=np.int64)
+    return ts, np.rint([r[1] for r in rows]).astype(np.int64)
+
+
 def regime_labels(config: Config, instrument_id: str, settings: LabSettings
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """(ts_ns, vol regime) per bar of ``instrument_id`` from the configured venue's replay."""
+    """(ts_ns, vol regime) per bar of ``instrument_id`` from the configured venue's replay
+    (classified here from the bars' closes; the fallback when the run recorded no regime
+    signal)."""
     from argus_core.runtime import build, load_host, validate_settings
 
     host = load_host(config)
@@ -101,21 +125,62 @@ def regime_stress(returns: np.ndarray, ts_ns: np.ndarray, label_ts: np.ndarray,
     return out
 
 
-def _run_cost_points(config: Config, settings: LabSettings, folder: Path, executor: Executor,
-                     strategies: dict[str, Strategy] | None, tag: str) -> list[PointOutcome]:
-    tasks = [PointTask(config, {"paper.cost_multiplier": str(m)},
-                       str(folder / "runs" / tag / f"cost-{m}"), f"cost-{m}", strategies)
-             for m in settings.gates.cost_multipliers]
-    return executor.map(run_point, tasks)
+def config_value(config: Config, dotted: str) -> Any:
+    """The value at a dotted key of ``config`` (``KeyError`` naming the key if unset)."""
+    node: Any = config_converter.unstructure(config)
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(dotted)
+        node = node[part]
+    return node
+
+
+def cost_overrides(config: Config, settings: LabSettings, multiplier: Decimal
+                   ) -> dict[str, Any]:
+    """Overrides of one cost point: ``[paper] cost_multiplier`` (fees and slippage) times
+    ``multiplier``, and every ``[lab.gates] scale_with_costs`` key (e.g. a quote model's
+    spread) times ``multiplier``."""
+    where = str(config.path) if config.path else "<config>"
+    out: dict[str, Any] = {"paper.cost_multiplier": str(config.paper.cost_multiplier
+                                                         * multiplier)}
+    for key in settings.gates.scale_with_costs:
+        try:
+            value = config_value(config, key)
+        except KeyError:
+            raise ConfigError(f"{where}: lab.gates.scale_with_costs names {key!r}, which the "
+                              f"config does not set; set it explicitly") from None
+        if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+            raise ConfigError(f"{where}: lab.gates.scale_with_costs: {key} = {value!r} is not "
+                              f"a number")
+        try:
+            scaled = Decimal(str(value)) * multiplier
+        except ArithmeticError:
+            raise ConfigError(f"{where}: lab.gates.scale_with_costs: {key} = {value!r} is not "
+                              f"a number") from None
+        out[key] = str(scaled) if isinstance(value, str | Decimal) else float(scaled)
+    return out
+
+
+def cost_tasks(config: Config, settings: LabSettings, folder: Path,
+               strategies: dict[str, Strategy] | None, tag: str) -> list[PointTask]:
+    """One backtest per ``[lab.gates] cost_multipliers`` entry (the first is the base), each
+    run afresh: a gate judges the code as it is now, not a run left by an older version."""
+    return [PointTask(config, cost_overrides(config, settings, m),
+                      str(folder / "runs" / tag / f"cost-{m}"), f"cost-{m}", strategies,
+                      fresh=True)
+            for m in settings.gates.cost_multipliers]
 
 
 def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = None,
                    family: str, ledger: Ledger | None = None,
                    executor: Executor | None = None,
-                   progress: Callable[[str], None] | None = None) -> GateVerdict:
+                   progress: GateProgress | None = None) -> GateVerdict:
     """Run every gate on ``config`` (its strategies, or the injected ``strategies``) and
-    store the verdict in the lab ledger (``ledger`` or ``[lab] dir``/lab.db)."""
-    say = progress or (lambda _msg: None)
+    store the verdict in the lab ledger (``ledger`` or ``[lab] dir``/lab.db).
+
+    ``progress(stage, done, total)`` follows the long work (see :data:`GateProgress`).
+    """
+    say: GateProgress = progress or (lambda _stage, _done, _total: None)
     settings, folder, own_ledger = open_lab(config)
     lab_ledger = ledger or own_ledger
     g = settings.gates
@@ -127,9 +192,15 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
     kill: list[str] = []
     hold: list[str] = []
     details: dict[str, Any] = {"family": family}
+
+    def stage(name: str, total: int) -> Callable[[int, int], None]:
+        say(name, 0, total)
+        return lambda done, n: say(name, done, n)
+
     try:
-        say("cost sensitivity backtests")
-        costs = _run_cost_points(config, settings, folder, executor, strategies, tag)
+        tasks = cost_tasks(config, settings, folder, strategies, tag)
+        costs = executor.map(run_point, tasks,
+                             progress=stage("cost sensitivity backtests", len(tasks)))
         for c in costs:
             if c.error:
                 raise ArgusError(f"gate backtest {c.point_id} failed: {c.error}")
@@ -137,6 +208,7 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
         details["costs"] = {c.point_id: {k: c.metrics.get(k) for k in
                                          ("sharpe", "total_return", "max_drawdown", "fees")}
                             for c in costs}
+        details["cost_overrides"] = {t.point_id: t.overrides for t in tasks}
         worst = costs[-1]
         if float(worst.metrics.get("sharpe", 0.0)) < g.min_sharpe_at_max_cost:
             kill.append(f"cost sensitivity: annualised Sharpe {worst.metrics.get('sharpe', 0):.2f}"
@@ -152,9 +224,9 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
         # Sweep (resumable) -> the variant set for walk-forward and the reality check.
         grid = settings.sweep.grid()
         if settings.sweep.params:
-            say(f"sweep: {len(grid)} points")
             points = run_sweep(config, grid, ledger=lab_ledger, lab_dir=folder,
-                               executor=executor, family=family, strategies=strategies)
+                               executor=executor, family=family, strategies=strategies,
+                               progress=stage("sweep backtests", len(grid)))
             _ts, matrix, _ok = returns_matrix(points)
         else:
             matrix = base.returns[:, None]
@@ -164,13 +236,13 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
         wf_cfg = settings.walkforward
         if matrix.shape[0] >= wf_cfg.train_bars + wf_cfg.test_bars or \
                 wf_cfg.mode == "purged_kfold":
-            say("walk-forward")
             splits = walk_forward_splits(matrix.shape[0], mode=wf_cfg.mode,
                                          train_bars=wf_cfg.train_bars, test_bars=wf_cfg.test_bars,
                                          n_folds=wf_cfg.n_folds,
                                          label_horizon=wf_cfg.label_horizon,
                                          embargo=wf_cfg.embargo)
-            wf = walk_forward(matrix, splits, executor=executor)
+            wf = walk_forward(matrix, splits, executor=executor,
+                              progress=stage("walk-forward folds", len(splits)))
             details["walkforward"] = wf.to_dict()
             store_summary(lab_ledger, "lab_walkforward", family, wf.to_dict())
             if wf.positive_share < wf_cfg.min_positive_share:
@@ -185,10 +257,10 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
 
         # Bootstrap of realised plays.
         if n_plays >= 2:
-            say("bootstrap")
             spec = settings.bootstrap.spec(float(config.run.starting_cash))
-            parts = executor.map(bootstrap_batch, batch_tasks(base.trade_pnls, spec,
-                                                               settings.bootstrap.batches))
+            btasks = batch_tasks(base.trade_pnls, spec, settings.bootstrap.batches)
+            parts = executor.map(bootstrap_batch, btasks,
+                                 progress=stage("bootstrap batches", len(btasks)))
             summary = summarise(BootstrapPaths.concat(parts), spec,
                                 spec.n_trades or n_plays,
                                 min_survival=settings.bootstrap.min_survival,
@@ -213,15 +285,18 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
                 kill.append(f"DSR {dsr:.3f} < {g.dsr_kill} after {n_trials} trials")
             elif dsr < g.dsr_deploy:
                 hold.append(f"DSR {dsr:.3f} < {g.dsr_deploy} after {n_trials} trials")
+        else:
+            hold.append(f"DSR: {base.returns.size} returns are too few to judge")
 
         # Reality check / SPA of the variant set against cash (zero excess return).
         if matrix.shape[0] >= 10:
-            say("reality check")
+            stage("reality check (White RC, Hansen SPA)", 1)
             bench = np.zeros(matrix.shape[0])
             rc = stats.white_reality_check(bench, matrix, block_size=g.rc_block,
                                            reps=g.rc_reps, seed=config.argus.seed)
             spa = stats.hansen_spa(bench, matrix, block_size=g.rc_block, reps=g.rc_reps,
                                    seed=config.argus.seed)
+            say("reality check (White RC, Hansen SPA)", 1, 1)
             details["reality_check"] = {"white_rc_p": rc.pvalue, "spa_p": spa.pvalue,
                                         "best_variant": rc.best_model,
                                         "n_variants": rc.n_models}
@@ -230,21 +305,36 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
                             f"over {rc.n_models} variants")
             if spa.pvalue > g.rc_alpha:
                 hold.append(f"reality check: Hansen's SPA p = {spa.pvalue:.3f} > {g.rc_alpha}")
+        else:
+            hold.append(f"reality check: {matrix.shape[0]} aligned returns are too few")
 
-        # Regime-subset stress.
+        # Regime-subset stress: the regime signal the base run itself recorded, else the
+        # vol regime classified from the instrument's bars in a replay of the venue.
         instrument = g.regime_instrument
         if instrument:
-            say("regime stress")
-            label_ts, labels = regime_labels(config, instrument, settings)
+            stage("regime stress", 1)
+            label_ts, labels = recorded_regime_labels(Path(tasks[0].run_dir), g.regime_signal,
+                                                      instrument)
+            source = f"signal {g.regime_signal!r} recorded by the run"
+            if label_ts.size == 0:
+                label_ts, labels = regime_labels(config, instrument, settings)
+                source = "vol regime classified from a replay of the bars"
             per = regime_stress(base.returns, base.ts_ns, label_ts, labels, g.regime_min_bars,
                                 settings.periods_per_year)
+            say("regime stress", 1, 1)
             details["regimes"] = per
+            details["regime_source"] = source
             for name, r in per.items():
                 if r["max_drawdown"] > g.max_regime_drawdown:
                     kill.append(f"regime stress: {name} regime drawdown {r['max_drawdown']:.1%} "
                                 f"> {g.max_regime_drawdown:.0%}")
+                if r["sharpe"] < g.min_regime_sharpe:
+                    kill.append(f"regime stress: {name} regime annualised Sharpe "
+                                f"{r['sharpe']:.2f} < {g.min_regime_sharpe}")
             if not per:
                 hold.append(f"regime stress: no regime labels for {instrument}")
+        else:
+            hold.append("regime stress: set [lab.gates] regime_instrument to run it")
     finally:
         if own_executor:
             executor.close()

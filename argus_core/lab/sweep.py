@@ -1,9 +1,11 @@
 """Parameter sweeps: one full deterministic backtest per grid point, stored, resumable.
 
-Each point's results (metrics, per-bar returns, timestamps, per-play P&L) go into
-``lab_sweep_points`` of the lab ledger as soon as the point finishes; a rerun of
-the same sweep (same config, same grid) skips points already done.  Every point
-is counted as a trial of the strategy family.
+Each point's results (metrics, per-bar returns, timestamps) go into
+``lab_sweep_points`` of the lab ledger in one commit as soon as that point
+finishes (the executor's ``on_result`` hook), so an interrupted sweep -- Ctrl-C,
+SIGKILL, a lost cluster -- keeps every finished point; a rerun of the same sweep
+(same config, same grid) skips points already done.  Every point is counted as a
+trial of the strategy family, in the same commit.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -37,6 +40,7 @@ class PointTask:
     run_dir: str
     point_id: str
     strategies: dict[str, Strategy] | None = None
+    fresh: bool = False  # discard an earlier run in run_dir (else the runner resumes it)
 
 
 @attrs.frozen
@@ -89,6 +93,8 @@ def run_point(task: PointTask) -> PointOutcome:
     from argus_core.backtest import run_backtest
 
     strategies = copy.deepcopy(task.strategies) if task.strategies else None
+    if task.fresh:
+        shutil.rmtree(task.run_dir, ignore_errors=True)
     try:
         res = run_backtest(task.config, Path(task.run_dir), overrides=task.overrides,
                            strategies=strategies)
@@ -137,18 +143,20 @@ def run_sweep(config: Config, grid: list[dict[str, Any]], *, ledger: Ledger, lab
     done = {r["point_id"] for r in ledger.query(
         "select point_id from lab_sweep_points where sweep_id = ? and status = 'done'", (sid,))}
     tasks = []
-    for seq, params in enumerate(grid):
-        pid = point_id(params)
-        if pid in done:
-            continue
-        tasks.append(PointTask(config, params, str(lab_dir / "runs" / sid / pid), pid,
-                               strategies))
-        with ledger.transaction():
+    with ledger.transaction():
+        for seq, params in enumerate(grid):
+            pid = point_id(params)
+            if pid in done:
+                continue
+            tasks.append(PointTask(config, params, str(lab_dir / "runs" / sid / pid), pid,
+                                   strategies))
             ledger.insert("lab_sweep_points", {
                 "sweep_id": sid, "point_id": pid, "seq": seq, "params_json": params,
                 "status": "running", "ts_ns": time.time_ns()}, replace=True)
 
-    def store(outcome: PointOutcome) -> None:
+    def store(_index: int, outcome: PointOutcome) -> None:
+        # Runs in this process as each point finishes (one writer), committed at once:
+        # an interrupted sweep keeps every finished point and reruns only the rest.
         with ledger.transaction():
             ledger.conn.execute(
                 "update lab_sweep_points set status = ?, metrics_json = ?, returns = ?,"
@@ -157,15 +165,16 @@ def run_sweep(config: Config, grid: list[dict[str, Any]], *, ledger: Ledger, lab
                  json.dumps(outcome.metrics, sort_keys=True, default=float),
                  outcome.returns.astype("<f8").tobytes(), outcome.ts_ns.astype("<i8").tobytes(),
                  outcome.error, time.time_ns(), sid, outcome.point_id))
-        if not outcome.error and outcome.returns.size > 1:
-            record_trial(ledger, family, f"sweep:{sid}:{outcome.point_id}",
-                         float(outcome.metrics.get("sharpe_per_obs", 0.0)),
-                         int(outcome.returns.size), source="sweep")
+            if not outcome.error and outcome.returns.size > 1:  # same commit (savepoint)
+                record_trial(ledger, family, f"sweep:{sid}:{outcome.point_id}",
+                             float(outcome.metrics.get("sharpe_per_obs", 0.0)),
+                             int(outcome.returns.size), source="sweep")
 
-    # Store as results arrive would need callbacks from workers; storing after the
-    # ordered map keeps one writer.  Resumability is per finished map call.
-    for outcome in executor.map(run_point, tasks, progress=progress):
-        store(outcome)
+    n_done = len(grid) - len(tasks)
+    if progress:
+        progress(n_done, len(grid))
+    executor.map(run_point, tasks, on_result=store,
+                 progress=(lambda d, _t: progress(n_done + d, len(grid))) if progress else None)
     return load_sweep(ledger, sid)
 
 

@@ -21,6 +21,7 @@ block (purging keeps it out of the *selection*).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import attrs
 import numpy as np
@@ -165,7 +166,7 @@ def stitch(returns: np.ndarray, folds: list[FoldResult]) -> WalkForwardResult:
 
 
 def walk_forward(returns: np.ndarray, splits: list[Split], *, executor: object = None,
-                 ) -> WalkForwardResult:
+                 progress: Callable[[int, int], None] | None = None) -> WalkForwardResult:
     """Run every fold (on ``executor`` when given) and stitch the OOS record.
 
     ``returns`` is (bars, variants): one column per swept parameter point.
@@ -181,5 +182,6 @@ def walk_forward(returns: np.ndarray, splits: list[Split], *, executor: object =
     if executor is None:
         folds = [evaluate_fold(t) for t in tasks]
     else:
-        folds = executor.map(evaluate_fold, tasks)  # type: ignore[attr-defined]
+        folds = executor.map(evaluate_fold, tasks,  # type: ignore[attr-defined]
+                             progress=progress)
     return stitch(r, folds)

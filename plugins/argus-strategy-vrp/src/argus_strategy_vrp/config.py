@@ -35,7 +35,11 @@ class VrpSettings:
     spread_scale: float = attrs.field(default=1.0, validator=_pos)  # x the calibrated half-spread
     book_levels: int = attrs.field(default=3, validator=_pos)
     level_size: int = attrs.field(default=20, validator=_pos)  # contracts at the best level
-    commission_per_fill: float = attrs.field(default=0.65, validator=attrs.validators.ge(0))
+    # Options commission, charged per contract through the core FeeSchedule.per_unit.
+    commission_per_contract: float = attrs.field(default=0.65,
+                                                 validator=attrs.validators.ge(0))
+    commission_per_fill: float = attrs.field(default=0.0,  # ticket charge per fill, if any
+                                             validator=attrs.validators.ge(0))
     # -- strategy ------------------------------------------------------------------
     min_vrp: float = 0.02  # implied minus realised vol (annualised, absolute) needed to sell
     max_p_change: float = attrs.field(default=0.3, validator=_frac)  # BOCPD P(change) ceiling
@@ -51,9 +55,13 @@ class VrpSettings:
     max_contracts: int = attrs.field(default=50, validator=_pos)
     profit_target: float = attrs.field(default=0.5, validator=_frac)  # of the credit
     stop_multiple: float = attrs.field(default=2.0, validator=_pos)  # close cost / credit
-    exit_dte: int = attrs.field(default=5, validator=attrs.validators.ge(1))
+    exit_dte: int = attrs.field(default=5, validator=attrs.validators.ge(0))  # 0: to expiry
     max_rel_spread: float = attrs.field(default=0.5, validator=_pos)  # (ask-bid)/mid, short leg
     min_credit: float = attrs.field(default=10.0, validator=attrs.validators.ge(0))  # $/contract
+    # -- risk check vrp_regime_guard (the risk layer's own reading of the regime) ------
+    guard_max_p_change: float = attrs.field(default=0.5, validator=_frac)  # veto opens above
+    guard_block_stressed: bool = True  # veto opens in a stressed vol regime or a vol spike
+    # -- Heston PoP (selection = "pop" with argus-gpu-heston installed) ----------------
     heston_kappa: float = 2.0
     heston_sigma: float = 0.5
     heston_rho: float = -0.7

@@ -239,9 +239,12 @@ class VrpVenue(Venue):
                 yield Bar(f"{VENUE}:{sym}", ts, b.open, b.high, b.low, b.close, b.volume)
 
     def fee_schedule(self, instrument_id: str) -> FeeSchedule:
-        """Options pay ``commission_per_fill`` per fill; the underlyings are not traded."""
+        """Options pay ``commission_per_contract`` per contract (``FeeSchedule.per_unit``)
+        plus ``commission_per_fill`` per fill; the underlyings are not traded."""
         if instrument_id.count("-") == 3:
-            return FeeSchedule(fixed_per_fill=Decimal(repr(self.settings.commission_per_fill)))
+            s = self.settings
+            return FeeSchedule(per_unit=Decimal(repr(s.commission_per_contract)),
+                               fixed_per_fill=Decimal(repr(s.commission_per_fill)))
         return FeeSchedule()
 
     def regime_closes(self) -> tuple[np.ndarray, np.ndarray]:

@@ -151,10 +151,10 @@ class VrpPutSpread(Strategy):
         vrp = atm_iv - rv
         if vrp < self.s.min_vrp:
             return self._skip(und, f"VRP {vrp:.3f} < {self.s.min_vrp}")
-        pick = self._pick_short(strikes, s, t, ctx)
+        pick = self._pick_short(strikes, s, t, ctx, atm_iv)
         if pick is None:
             return self._skip(und, "no short strike meets the selection rule")
-        short_c, short_book = pick
+        short_c, short_book, score = pick
         long_k = short_c.strike - self.s.width
         longs = [x for x in strikes if abs(x[0].strike - long_k) < 1e-9]
         if not longs:
@@ -180,7 +180,7 @@ class VrpPutSpread(Strategy):
             return self._skip(und, "risk budget below one contract's max loss")
         self.n_baskets += 1
         basket = f"{STRATEGY}-{und}-open-{self.n_baskets}"
-        reason = (f"VRP {vrp:.3f}, P(change) {p_change:.2f}, credit {credit:.0f}, "
+        reason = (f"VRP {vrp:.3f}, P(change) {p_change:.2f}, {score}, credit {credit:.0f}, "
                   f"max loss {max_loss:.0f} x {contracts}")
         self.open[und] = {"short": short_c.instrument_id, "long": long_c.instrument_id,
                           "opened_ns": bar.ts_ns, "basket": basket}
@@ -222,8 +222,9 @@ class VrpPutSpread(Strategy):
             return None
         return implied_vol_put(0.5 * (bid + ask) / MULTIPLIER, s, c.strike, t, self.s.rate)
 
-    def _pick_short(self, strikes: list[Any], s: float, t: float,
-                    ctx: StrategyContext) -> tuple[PutContract, Any] | None:
+    def _pick_short(self, strikes: list[Any], s: float, t: float, ctx: StrategyContext,
+                    atm_iv: float) -> tuple[PutContract, Any, str] | None:
+        """The OTM put closest to the selection target, and how it scored (for the reason)."""
         otm = [x for x in strikes if x[0].strike < s and x[0].strike - self.s.width > 0]
         scored = []
         for item in otm:
@@ -232,18 +233,28 @@ class VrpPutSpread(Strategy):
                 continue
             if self.s.selection == "delta":
                 d = abs(float(bs_put_delta(s, item[0].strike, t, self.s.rate, iv)))
-                scored.append((abs(d - self.s.short_delta), item))
+                scored.append((abs(d - self.s.short_delta), item, f"|delta| {d:.3f}"))
             else:
-                pop = self._pop(item, strikes, s, t, iv, ctx)
-                if pop is not None:
-                    scored.append((abs(pop - self.s.target_pop), item))
+                got = self.pop(item, strikes, s, t, iv, atm_iv, ctx)
+                if got is not None:
+                    pop, method = got
+                    scored.append((abs(pop - self.s.target_pop), item,
+                                   f"PoP {pop:.3f} ({method})"))
         if not scored:
             return None
-        return min(scored, key=lambda x: (x[0], -x[1][0].strike))[1]
+        _dist, (contract, book), score = min(scored, key=lambda x: (x[0], -x[1][0].strike))
+        return contract, book, score
 
-    def _pop(self, item: tuple[PutContract, Any], strikes: list[Any], s: float, t: float,
-             iv: float, ctx: StrategyContext) -> float | None:
-        """Probability that the spread makes money at expiry."""
+    def pop(self, item: tuple[PutContract, Any], strikes: list[Any], s: float, t: float,
+            iv: float, atm_iv: float, ctx: StrategyContext) -> tuple[float, str] | None:
+        """``(probability that the spread with short leg ``item`` makes money at expiry,
+        method)``: P(S_T > short strike - credit per share).
+
+        With the ``heston`` pricer (``argus-gpu-heston``) it is Heston Monte Carlo with
+        ``v0 = theta = atm_iv^2`` -- the skew then comes from ``heston_rho``, not from the
+        strike's own vol; without it, lognormal at the short strike's implied vol.  Both
+        are risk-neutral (drift = ``rate``).
+        """
         c, book = item
         long_k = c.strike - self.s.width
         longs = [x for x in strikes if abs(x[0].strike - long_k) < 1e-9]
@@ -254,14 +265,15 @@ class VrpPutSpread(Strategy):
             return None
         pricers = ctx.pricers
         if "heston" in pricers:
-            return self._heston_pop(pricers["heston"], c.strike, long_k, s, t, iv, credit)
-        return lognormal_pop(s, c.strike - credit, t, iv, self.s.rate)
+            return self._heston_pop(pricers["heston"], c.strike, long_k, s, t, atm_iv,
+                                    credit), "heston"
+        return lognormal_pop(s, c.strike - credit, t, iv, self.s.rate), "lognormal"
 
     def _heston_pop(self, pricer: Any, short_k: float, long_k: float, s: float, t: float,
-                    iv: float, credit: float) -> float:
+                    atm_iv: float, credit: float) -> float:
         from argus_gpu_heston.params import HestonParams, OptionLeg
 
-        v = iv * iv
+        v = atm_iv * atm_iv
         params = HestonParams(v0=v, kappa=self.s.heston_kappa, theta=v,
                               sigma=self.s.heston_sigma, rho=self.s.heston_rho)
         legs = [OptionLeg("put", short_k, -1.0), OptionLeg("put", long_k, 1.0)]
