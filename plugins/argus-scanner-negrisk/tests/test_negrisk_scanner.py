@@ -245,6 +245,7 @@ def test_incremental_scan_repacks_only_changed_books_and_matches_a_fresh_scan() 
     assert packed is not None
     assert scanner.scan(b.market, 1) is not None and packed.repacked == 0  # nothing changed
     ids = [iid for pairs in ev.values() for pair in pairs for iid in pair]
+    reused = 0
     for step in range(40):
         touched = set(rng.sample(ids, rng.randint(1, 4)))
         for iid in touched:
@@ -259,6 +260,8 @@ def test_incremental_scan_repacks_only_changed_books_and_matches_a_fresh_scan() 
             b.market.apply(BookDelta(iid, step + 2, Side.SELL, price, size))
         got = scanner.scan(b.market, step + 2)
         want = NegRiskScanner().scan(b.market, step + 2)
-        assert [(o.kind, o.event_id, o.max_size, o.expected_profit, o.legs) for o in got] == \
-            [(o.kind, o.event_id, o.max_size, o.expected_profit, o.legs) for o in want]
+        # (unchanged baskets' opportunities are reused and re-stamped: same fields, new id)
+        assert got == want and all(o.ts_ns == step + 2 for o in got)
+        reused += sum(1 for o in got if o.event_id not in {i.split(":")[1][:2] for i in touched})
         assert packed.repacked == len(touched & set(packed.book_ids))
+    assert reused > 10  # opportunities of untouched events were served from the cache

@@ -123,6 +123,10 @@ def static_baskets(events: list[Event], s: NegRiskSettings) -> tuple[list[Basket
     return out, large
 
 
+def _opp_id(basket: Basket, ts_ns: int) -> str:
+    return f"negrisk:{basket.kind}:{basket.event_id}:{ts_ns}"
+
+
 class _Packed:
     """Book rows packed for the kernel, repacked only for books whose version changed.
 
@@ -250,6 +254,8 @@ class NegRiskScanner(Scanner):
         self._fee_of: dict[str, tuple[float, float]] = {}
         self._fee_dec: dict[str, tuple[Decimal, Decimal]] = {}
         self._dec: dict[float, Decimal] = {}  # price float -> exact Decimal (tick grid repeats)
+        #: basket -> (its books' versions, the opportunity computed from them)
+        self._opp_cache: dict[Basket, tuple[bytes, Opportunity | None]] = {}
 
     # --- structure ------------------------------------------------------------------------
 
@@ -286,6 +292,7 @@ class NegRiskScanner(Scanner):
         if cap is not None:
             self._static.max_qty[:] = float(cap)
         self._large = large
+        self._opp_cache.clear()
 
     def _ensure(self, market: MarketState) -> None:
         key = tuple(map(id, market.events.values()))
@@ -304,7 +311,7 @@ class NegRiskScanner(Scanner):
         usable = packed.refresh(market)
         found: list[Opportunity] = []
         for b in static.run(packed, usable):
-            opp = self._opportunity(static, int(b), packed, market, ts_ns)
+            opp = self._cached_opportunity(static, int(b), packed, market, ts_ns)
             if opp is not None:
                 found.append(opp)
         if self._large:
@@ -312,7 +319,7 @@ class NegRiskScanner(Scanner):
             if bounded:
                 comp = _Compiled(bounded, packed, self._fee_of)
                 for b in comp.run(packed, usable):
-                    opp = self._opportunity(comp, int(b), packed, market, ts_ns)
+                    opp = self._cached_opportunity(comp, int(b), packed, market, ts_ns)
                     if opp is not None:
                         found.append(opp)
         found.sort(key=lambda o: o.expected_profit, reverse=True)
@@ -348,6 +355,23 @@ class NegRiskScanner(Scanner):
                       f"of them wins the whole basket cost is lost; expected payout "
                       f"{1 - tail_p}/unit")))
         return out
+
+    def _cached_opportunity(self, comp: _Compiled, b: int, packed: _Packed,
+                            market: MarketState, ts_ns: int) -> Opportunity | None:
+        """:meth:`_opportunity`, reused (re-stamped) while none of the basket's books changed:
+        the same book versions give the same walk, so the exact recomputation is skipped."""
+        basket = comp.baskets[b]
+        rows = comp.leg_rows[comp.leg_start[b]:comp.leg_start[b + 1]]
+        versions = packed.seen_version[packed.row_book[rows]].tobytes()
+        cached = self._opp_cache.get(basket)
+        if cached is not None and cached[0] == versions:
+            prev = cached[1]
+            if prev is None:
+                return None
+            return attrs.evolve(prev, ts_ns=ts_ns, opportunity_id=_opp_id(basket, ts_ns))
+        opp = self._opportunity(comp, b, packed, market, ts_ns)
+        self._opp_cache[basket] = (versions, opp)
+        return opp
 
     def _opportunity(self, comp: _Compiled, b: int, packed: _Packed, market: MarketState,
                      ts_ns: int) -> Opportunity | None:
@@ -407,7 +431,7 @@ class NegRiskScanner(Scanner):
         if basket.note:
             reason += f"; {basket.note}"
         return Opportunity(
-            opportunity_id=f"negrisk:{basket.kind}:{basket.event_id}:{ts_ns}",
+            opportunity_id=_opp_id(basket, ts_ns),
             scanner=self.name, ts_ns=ts_ns, kind=basket.kind, legs=tuple(legs),
             edge_per_unit=edge, max_size=qty, expected_profit=profit, costs=fees + gas,
             reason=reason, risk_free=basket.risk_free, event_id=basket.event_id)
