@@ -140,4 +140,19 @@ async def test_submit_basket_unwinds_a_partial_basket_against_the_leg(snapshot_s
     assert clob.posted[-1]["orderType"] == "FAK"
     assert venue.last_basket is not None and not venue.last_basket.complete
     assert venue.last_basket.naked == {}
+    # later trade reports of the unwind order belong to the leg too; its taker match, which
+    # the order response already reported, is not reported twice
+    from argus_venue_polymarket.schemas import ClobTrade
+    unwind_vid = f"0x{TOKEN_A}SELL"
+    taker = ClobTrade.parse({"id": "t7", "taker_order_id": unwind_vid, "asset_id": TOKEN_A,
+                             "side": "SELL", "size": "100", "price": "0.63",
+                             "status": "MATCHED", "trader_side": "TAKER"})
+    assert venue.execution.fills_of_trade(taker) == []
+    maker = ClobTrade.parse({"id": "t8", "taker_order_id": "0xsomeone", "asset_id": TOKEN_A,
+                             "side": "BUY", "size": "5", "price": "0.63", "status": "MATCHED",
+                             "trader_side": "MAKER", "maker_orders": [
+                                 {"order_id": unwind_vid, "owner": "x", "asset_id": TOKEN_A,
+                                  "side": "SELL", "price": "0.63", "matched_amount": "5"}]})
+    (late,) = venue.execution.fills_of_trade(maker)
+    assert (late.client_order_id, late.side, late.quantity) == ("a", Side.SELL, 5)
     await venue.close()

@@ -253,6 +253,8 @@ class PolymarketExecution:
         self.heartbeat: HeartbeatKeeper | None = None
         #: Orders whose taker matches the post response already reported as fills.
         self.taker_reported: set[str] = set()
+        #: venue-originated order (a basket unwind) -> the core order its fills are booked to
+        self.fill_owner: dict[str, str] = {}
         self._seen_trades: dict[str, int] = {}  # fill id -> match time (s), for de-duplication
 
     # --- client ---------------------------------------------------------------------------
@@ -437,6 +439,8 @@ class PolymarketExecution:
             uo = Order(f"{basket_id}:unwind:{i}", C.VENUE, u.instrument_id, u.side, u.quantity,
                        u.limit_price, CoreOrderType.LIMIT, TimeInForce.IOC,
                        strategy=legs[0].strategy, basket_id=basket_id, reduce_only=True)
+            # Trades of the unwind order (reported later by trade_fills) belong to the leg too.
+            self.fill_owner[uo.client_order_id] = u.leg_client_order_id
             try:
                 got = await self.submit(uo)
             except VenueError as exc:
@@ -499,13 +503,15 @@ class PolymarketExecution:
         """Core fills for one ``GET /data/trades`` item: ours as taker, or each of our
         resting orders it matched as maker.  Fill ids are ``<trade id>:<venue order id>``,
         stable across polls, so a trade seen twice is one fill."""
-        by_vid = {v: c for c, v in self.venue_ids.items()}
+        by_vid = {v: self.fill_owner.get(c, c) for c, v in self.venue_ids.items()}
         our_key = self.client.creds.api_key if self.client.creds is not None else ""
         ts = trade.match_time_s * 1_000_000_000 or time.time_ns()
         out = []
         if trade.trader_side == "TAKER":
-            coid = by_vid.get(trade.taker_order_id, f"pm:{trade.taker_order_id}")
-            if coid not in self.taker_reported:
+            vid = trade.taker_order_id
+            coid = by_vid.get(vid, f"pm:{vid}")
+            reported = {self.venue_ids.get(c) for c in self.taker_reported}
+            if vid not in reported:
                 out.append(self._trade_fill(f"{trade.trade_id}:{trade.taker_order_id}", coid,
                                             trade.asset_id, trade.side, trade.price,
                                             trade.size, Liquidity.TAKER, ts))
