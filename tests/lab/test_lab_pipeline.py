@@ -1,9 +1,20 @@
-"""The whole lab pipeline on the VRP strategy: gates locally and on a real Dask cluster give
-identical verdicts and figures; sweeps resume; trials count; the CLI prints and stores."""
+"""The whole lab pipeline on the bundled VRP example, from the real ``argus`` CLI:
+
+* ``argus backtest`` writes a report with equity, drawdown, trades and the deploy-gate
+  verdict (``[lab] backtest_gates`` runs the gates once per config);
+* ``argus lab gates`` runs every gate and stores the verdict, on local processes and on
+  a Dask ``LocalCluster`` of two worker processes, with identical results;
+* trials are counted per variant.
+
+The example config is used as shipped, shortened through ``--set`` overrides (one year
+of SPY) so the suite stays fast; the README command runs the full config.
+"""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,107 +22,120 @@ import pytest
 
 pytest.importorskip("argus_strategy_vrp")
 
-from argus_core.config import load_config
-from argus_core.lab.executor import SerialExecutor
-from argus_core.lab.gates import evaluate_config, open_lab
-from argus_core.lab.sweep import load_sweep, run_sweep, sweep_id
-from argus_core.lab.trials import record_trial, trial_stats
+from argus_core.config import apply_overrides, load_config
+from argus_core.lab.gates import canonical_hash, cost_overrides, open_lab
+from argus_core.lab.trials import open_lab_ledger, record_trial, trial_stats
 
-CONFIG = """
-[argus]
-plugins = ["vrp"]
-seed = 3
-[run]
-venue = "vrp_options"
-strategies = ["vrp_put_spread"]
-starting_cash = "100000"
-checkpoint_every_events = 5000
-[plugins.vrp]
-symbols = ["SPY"]
-start = "2017-06-01"
-end = "2018-06-29"
-min_vrp = 0.0
-spread_scale = 0.25
-[plugins.risk]
-max_consecutive_losses = 1000
-per_play_fraction = "0.10"
-[lab]
-dir = "lab"
-[lab.executor]
-kind = "{kind}"
-[lab.sweep.params]
-"plugins.vrp.short_delta" = {{ choices = [0.15, 0.25] }}
-[lab.walkforward]
-train_bars = 100
-test_bars = 50
-label_horizon = 30
-[lab.bootstrap]
-n_paths = 1000
-batches = 2
-[lab.gates]
-rc_reps = 100
-regime_instrument = "vrp_options:SPY"
-regime_min_bars = 5
-min_trades = 5
-"""
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vrp" / "vrp.toml"
+
+SHORT = {
+    "plugins.vrp.symbols": '["SPY"]',
+    "plugins.vrp.start": "2017-06-01",
+    "plugins.vrp.end": "2018-06-29",
+    "lab.walkforward.train_bars": "100",
+    "lab.walkforward.test_bars": "50",
+    "lab.bootstrap.n_paths": "1000",
+    "lab.bootstrap.batches": "2",
+    "lab.gates.rc_reps": "100",
+    "lab.gates.regime_min_bars": "5",
+    "lab.gates.min_trades": "5",
+}
+GATES = ("costs", "walkforward", "bootstrap", "dsr", "reality_check", "regimes")
 
 
-def _config(tmp: Path, kind: str) -> Path:
-    tmp.mkdir(parents=True, exist_ok=True)
-    path = tmp / "vrp.toml"
-    path.write_text(CONFIG.format(kind=kind))
-    return path
+def _sets(lab_dir: Path, **extra: str) -> list[str]:
+    out = []
+    for key, value in {**SHORT, "lab.dir": str(lab_dir), **extra}.items():
+        out += ["--set", f"{key}={value}"]
+    return out
 
 
-def test_gates_locally_and_on_a_dask_cluster_agree(tmp_path):
-    distributed = pytest.importorskip("distributed")
-    from argus_core.lab.executor import DaskExecutor
+def _argus(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The real console entry point in a fresh process."""
+    res = subprocess.run([sys.executable, "-m", "argus_core.cli", *args], cwd=cwd,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res
 
-    local = evaluate_config(load_config(_config(tmp_path / "a", "serial")))
-    with (distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                   dashboard_address=None) as cluster,
-          DaskExecutor(cluster.scheduler_address) as ex):
-        remote = evaluate_config(load_config(_config(tmp_path / "b", "dask")), executor=ex)
-    assert local.verdict in ("deploy", "hold", "kill")
-    assert local.verdict == remote.verdict
-    assert local.reasons == remote.reasons
-    for key in ("costs", "walkforward", "bootstrap", "dsr", "reality_check", "regimes"):
-        assert json.dumps(local.details[key], sort_keys=True, default=str) == json.dumps(
-            remote.details[key], sort_keys=True, default=str), key
-    # Every gate ran and the verdict was stored.
-    _settings, _folder, ledger = open_lab(load_config(_config(tmp_path / "a", "serial")))
-    rows = ledger.query("select verdict, reasons_json from lab_gate_verdicts")
-    assert rows and rows[-1]["verdict"] == local.verdict
-    # base + 2 sweep points were counted as trials
-    assert trial_stats(ledger, "vrp_put_spread")[0] == 3
+
+def _value(text: str) -> object:
+    """What ``--set`` makes of a value: JSON, else the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _short_config(lab_dir: Path):
+    raw = {k: _value(v) for k, v in SHORT.items()}
+    return apply_overrides(load_config(EXAMPLE), {**raw, "lab.dir": str(lab_dir)})
+
+
+def _verdict_row(lab_dir: Path) -> dict:
+    with open_lab_ledger(lab_dir / "lab.db") as ledger:
+        rows = ledger.query("select * from lab_gate_verdicts order by id")
+    assert len(rows) == 1
+    return rows[0]
+
+
+def test_gates_cli_locally_and_on_a_local_dask_cluster_agree(tmp_path):
+    pytest.importorskip("distributed")
+    local = _argus("lab", "gates", "--config", str(EXAMPLE), *_sets(tmp_path / "a"),
+                   cwd=tmp_path)
+    remote = _argus("lab", "gates", "--config", str(EXAMPLE), "--local-cluster", "2",
+                    *_sets(tmp_path / "b"), cwd=tmp_path)
+    a, b = _verdict_row(tmp_path / "a"), _verdict_row(tmp_path / "b")
+    details = json.loads(a["details_json"])
+    # Every gate ran on the example's strategy, and the two engines agree exactly.
+    assert set(GATES) <= set(details)
+    assert set(details["costs"]) == {"cost-1", "cost-1.25", "cost-1.5"}
+    assert details["regime_source"].startswith("signal 'vol_regime'")
+    assert a["verdict"] == b["verdict"] and a["reasons_json"] == b["reasons_json"]
+    assert a["details_json"] == b["details_json"]
+    assert a["config_hash"] == b["config_hash"]
+    # Printed: the verdict and every reason.
+    for out in (local.stdout, remote.stdout):
+        assert f"verdict: {a['verdict'].upper()}" in out
+        for reason in json.loads(a["reasons_json"]):
+            assert reason.split(":")[1].strip()[:25] in " ".join(out.split())
+    # The DSR deflates by every trial: the base run and the four sweep points.
+    assert details["dsr"]["n_trials"] == 5
+    # Costs really scale: the spread (scale_with_costs) and the fees grow with the multiplier.
+    fees = [details["costs"][k]["fees"] for k in ("cost-1", "cost-1.25", "cost-1.5")]
+    assert fees[0] < fees[1] < fees[2]
+    assert details["cost_overrides"]["cost-1.5"]["plugins.vrp.spread_scale"] == \
+        pytest.approx(0.25 * 1.5)
+
+
+def test_backtest_cli_report_has_equity_drawdown_trades_and_the_verdict(tmp_path):
+    run_dir = tmp_path / "run"
+    out = _argus("backtest", "--config", str(EXAMPLE), "--run-dir", str(run_dir),
+                 "--no-progress", *_sets(tmp_path / "lab", **{"lab.executor.kind": "serial"}),
+                 cwd=tmp_path).stdout
+    html = (run_dir / "report.html").read_text()
+    assert 'alt="equity curve"' in html and 'alt="drawdown"' in html and "Round trips" in html
+    row = _verdict_row(tmp_path / "lab")  # backtest_gates = true ran and stored it
+    assert row["config_hash"] == canonical_hash(_short_config(tmp_path / "lab"))
+    assert f"verdict: {row['verdict']}" in html
+    for reason in json.loads(row["reasons_json"]):
+        assert reason.replace("'", "&#x27;").replace(">", "&gt;").replace("<", "&lt;") in html
+    assert "No historical SPY/QQQ option chains" in html
+    assert "report:" in out
+
+
+def test_cost_points_compose_with_the_configured_multiplier(tmp_path):
+    config = apply_overrides(_short_config(tmp_path), {"paper.cost_multiplier": "2"})
+    settings, _folder, ledger = open_lab(config)
     ledger.close()
+    from decimal import Decimal
 
-
-def test_sweep_resumes_without_rerunning_finished_points(tmp_path):
-    config = load_config(_config(tmp_path, "serial"))
-    settings, folder, ledger = open_lab(config)
-    grid = settings.sweep.grid()
-    calls = []
-
-    class Counting(SerialExecutor):
-        def map(self, fn, items, *, progress=None):
-            calls.append(len(items))
-            return super().map(fn, items, progress=progress)
-
-    first = run_sweep(config, grid[:1], ledger=ledger, lab_dir=folder, executor=Counting(),
-                      family="f")
-    # Same sweep id for the full grid only if the grid is equal: resume the *same* sweep.
-    again = run_sweep(config, grid[:1], ledger=ledger, lab_dir=folder, executor=Counting(),
-                      family="f")
-    assert calls == [1, 0]
-    np.testing.assert_array_equal(first[0].returns, again[0].returns)
-    assert load_sweep(ledger, sweep_id(config, grid[:1]))[0].status == "done"
-    ledger.close()
+    over = cost_overrides(config, settings, Decimal("1.5"))
+    assert Decimal(over["paper.cost_multiplier"]) == Decimal("3")
+    assert over["plugins.vrp.spread_scale"] == pytest.approx(0.375)
 
 
 def test_trials_count_every_variant_once(tmp_path):
-    config = load_config(_config(tmp_path, "serial"))
-    _s, _f, ledger = open_lab(config)
+    _s, _f, ledger = open_lab(_short_config(tmp_path))
     record_trial(ledger, "fam", "v1", 0.1, 250)
     record_trial(ledger, "fam", "v2", 0.3, 250, source="ai")
     record_trial(ledger, "fam", "v2", 0.2, 250, source="ai")  # re-run of the same variant
