@@ -12,11 +12,26 @@ from argus_core.errors import ConfigError
 from argus_core.sandbox import PROTECTIONS, WorkerPolicy
 from argus_core.secrets import Secret
 
-#: Default prices in USD per million tokens (input, output) by model-name prefix.  They
-#: are configuration, not truth: override ``[orchestrator.prices]`` when they change.
+#: Default models: current (not deprecated) Messages API ids from Anthropic's models
+#: overview (platform.claude.com/docs/en/about-claude/models/overview).  Generation is
+#: agentic coding (Opus 5.5); the independent review is a different model (Sonnet 5.5).
+#: Both are configurable; the SDK warns (DeprecationWarning) about deprecated ids.
+DEFAULT_GENERATE_MODEL = "claude-opus-5-5"
+DEFAULT_REVIEW_MODEL = "claude-sonnet-5-5"
+
+#: Default prices in USD per million tokens (input, output) by model-name prefix (longest
+#: prefix wins), from Anthropic's published base rates.  They are configuration, not
+#: truth: override ``[orchestrator.prices]`` when they change.
 DEFAULT_PRICES: dict[str, tuple[Decimal, Decimal]] = {
-    "claude-opus": (Decimal("15"), Decimal("75")),
+    "claude-fable-5": (Decimal("10"), Decimal("50")),
+    "claude-opus-5-5": (Decimal("4"), Decimal("20")),
+    "claude-opus-5": (Decimal("5"), Decimal("25")),
+    "claude-opus-4-5": (Decimal("5"), Decimal("25")),
+    "claude-opus-4-6": (Decimal("5"), Decimal("25")),
+    "claude-opus": (Decimal("15"), Decimal("75")),  # older Opus ids
+    "claude-sonnet-5": (Decimal("2"), Decimal("10")),
     "claude-sonnet": (Decimal("3"), Decimal("15")),
+    "claude-haiku-5-5": (Decimal("0.10"), Decimal("0.50")),  # prompts up to 100k tokens
     "claude-haiku": (Decimal("1"), Decimal("5")),
     "claude-3-5-haiku": (Decimal("0.8"), Decimal("4")),
 }
@@ -84,14 +99,16 @@ class OrchestratorSettings:
     transport: str = attrs.field(default="live", validator=_transport)
     api_key: Secret | None = None
     base_url: str = "https://api.anthropic.com"
-    generate_model: str = "claude-sonnet-4-5"
-    review_model: str = "claude-opus-4-1"
+    generate_model: str = DEFAULT_GENERATE_MODEL
+    review_model: str = DEFAULT_REVIEW_MODEL
     max_tokens_generate: int = 8000
     max_tokens_review: int = 1500
     max_retries: int = 2
     timeout_s: float = 120.0
     first_cycle_after_events: int = 500
     cycle_every_events: int = 1000
+    # How often (in events) the loop reads persons' promote/rollback requests.
+    poll_every_events: int = attrs.field(default=20, validator=attrs.validators.ge(1))
     family: str = ""  # lab trial family (default: "orchestrator:<slot>")
     backtest: dict[str, Any] = attrs.Factory(dict)  # dotted overrides for the proving window
     min_trades: int = 3

@@ -21,10 +21,11 @@ import attrs
 import numpy as np
 
 from argus_core.backtest import BacktestResult, run_backtest
-from argus_core.config import Config
-from argus_core.interfaces import Strategy
+from argus_core.config import Config, apply_overrides
+from argus_core.interfaces import Strategy, StrategyContext
 from argus_core.lab.stats import deflated_sharpe_ratio, return_moments
 from argus_core.lab.trials import open_lab_ledger, record_trial, trial_stats
+from argus_core.models import Intent, MarketEvent
 from argus_core.orchestrator.config import OrchestratorSettings
 
 
@@ -51,6 +52,45 @@ def _sharpe_per_obs(returns: np.ndarray) -> float:
     return float(np.mean(returns) / np.std(returns, ddof=1))
 
 
+class IntentCounter(Strategy):
+    """Counts the intents a strategy emits, so the gates can tell "it never wanted to trade"
+    from "it wanted to, but the sizer or the risk checks turned every intent down"."""
+
+    def __init__(self, inner: Strategy) -> None:
+        self.inner = inner
+        self.name = getattr(inner, "name", "")  # type: ignore[misc]
+        self.intents = 0
+        self.unsized = 0  # intents without a quantity or a forecast
+
+    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> list[Intent]:
+        """Run the strategy and count what it asked for."""
+        out = list(self.inner.on_event(event, ctx))
+        self.intents += len(out)
+        self.unsized += sum(1 for i in out if i.quantity is None and i.forecast is None)
+        return out
+
+    def get_state(self) -> dict[str, Any]:
+        """The strategy's state."""
+        return self.inner.get_state()
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Hand ``state`` to the strategy."""
+        self.inner.set_state(state)
+
+
+def lab_folder(work_dir: Path) -> Path:
+    """The orchestrator's lab folder (one per run, shared by every cycle), so the trial
+    registry behind the deflated Sharpe sees every variant the run ever tried."""
+    return Path(work_dir).resolve().parent / "lab"
+
+
+def proving_config(config: Config, settings: OrchestratorSettings, work_dir: Path) -> Config:
+    """The config the lab's gates judge on: the proving window (``[orchestrator] backtest``:
+    history before the live loop's data, so nothing is judged on data the loop has not
+    reached yet) with the lab's files in the run's orchestrator folder."""
+    return apply_overrides(config, {**settings.backtest, "lab.dir": str(lab_folder(work_dir))})
+
+
 def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
           candidate: Callable[[], Strategy], incumbent_id: str,
           incumbent: Callable[[], Strategy], work_dir: Path) -> GateOutcome:
@@ -58,11 +98,13 @@ def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
     slot = settings.slot
     runs: dict[str, BacktestResult] = {}
     failures: dict[str, str] = {}
+    counters: dict[str, IntentCounter] = {}
     for name, make in (("incumbent", incumbent), ("candidate", candidate)):
         strategy = make()
+        counters[name] = IntentCounter(strategy)
         try:
             runs[name] = run_backtest(config, work_dir / name, overrides=settings.backtest,
-                                      strategies={slot: strategy})
+                                      strategies={slot: counters[name]})
         finally:
             close = getattr(strategy, "close", None)
             if callable(close):
@@ -73,6 +115,9 @@ def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
     inc, cand = runs["incumbent"], runs["candidate"]
     details: dict[str, Any] = {"incumbent": _summary(inc), "candidate": _summary(cand),
                                "window": settings.backtest}
+    for name, counter in counters.items():
+        details[name].update(intents=counter.intents, unsized_intents=counter.unsized,
+                             orders=runs[name].summary.orders)
     kills: list[str] = []
     holds: list[str] = []
     if "candidate" in failures:
@@ -85,7 +130,16 @@ def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
         kills.append(f"overtrading: {n_c} round trips against the incumbent's {n_i} "
                      f"(limit {min(settings.max_trades, 3 * n_i + 20)})")
     if n_c < settings.min_trades:
-        holds.append(f"too few trades to judge: {n_c} < {settings.min_trades}")
+        why = ""
+        cc = counters["candidate"]
+        if cc.intents and cand.summary.orders == 0:
+            # It wanted to trade; nothing reached the broker.  Say why instead of
+            # "too few trades", which reads as "it chose not to".
+            why = (f" (it emitted {cc.intents} intents but none became an order"
+                   + (f"; {cc.unsized} had neither a quantity nor a forecast, which the "
+                      f"{config.run.sizer!r} sizer sizes to zero" if cc.unsized else "")
+                   + ")")
+        holds.append(f"too few trades to judge: {n_c} < {settings.min_trades}{why}")
     sr_c, sr_i = float(cand.metrics.get("sharpe", 0.0)), float(inc.metrics.get("sharpe", 0.0))
     if not sr_c > sr_i:
         holds.append(f"Sharpe {sr_c:.3f} does not beat the incumbent's {sr_i:.3f}")
@@ -97,12 +151,31 @@ def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
         kills.append(f"max drawdown {dd_c:.2%} exceeds the incumbent's {dd_i:.2%} by more "
                      f"than the allowance")
 
-    # Every variant counts as a trial of the family (the deflated Sharpe sees them all).
-    with open_lab_ledger(work_dir.parent / "lab.db") as lab:
-        for vid, res in ((incumbent_id, inc), (candidate_id, cand)):
-            record_trial(lab, settings.trial_family, vid, _sharpe_per_obs(res.returns),
-                         len(res.returns), source="orchestrator")
-        n_trials, var_sr = trial_stats(lab, settings.trial_family)
+    # Every variant counts as a trial of the family, exactly once (the deflated Sharpe sees
+    # them all).  The lab's gates record the candidate they judge as "base:<config hash>",
+    # the same hash for every candidate (they differ in code, not config), so that row is
+    # renamed to the candidate's version id afterwards; recording it here as well would
+    # count it twice and deflate it against its own copy.
+    family = settings.trial_family
+    lab_path = lab_folder(work_dir) / "lab.db"
+    with open_lab_ledger(lab_path) as lab:
+        record_trial(lab, family, incumbent_id, _sharpe_per_obs(inc.returns),
+                     len(inc.returns), source="orchestrator")
+    lab_verdict = None
+    if settings.lab_gates and kills:
+        # Already refused on evidence; the lab's gates would only spend minutes agreeing.
+        details["lab_gates"] = {"verdict": "skipped", "reasons": ["the relative gates "
+                                                                   "already kill it"]}
+    elif settings.lab_gates:
+        lab_verdict = _lab_gates(proving_config(config, settings, work_dir), settings, slot,
+                                 candidate)
+    with open_lab_ledger(lab_path) as lab:
+        with lab.transaction() as conn:
+            conn.execute("delete from lab_trials where family = ? and variant_id like "
+                         "'base:%'", (family,))
+        record_trial(lab, family, candidate_id, _sharpe_per_obs(cand.returns),
+                     len(cand.returns), source="orchestrator")
+        n_trials, var_sr = trial_stats(lab, family)
     if len(cand.returns) > 3:
         m = return_moments(cand.returns)
         try:
@@ -111,12 +184,13 @@ def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
         except Exception:  # degenerate moments: report, do not gate on it
             dsr = float("nan")
         details["deflated_sharpe"] = None if math.isnan(dsr) else dsr
-    details["trials"] = {"family": settings.trial_family, "n": n_trials, "var_sr": var_sr}
-
-    lab_verdict = _lab_gates(config, settings, slot, candidate) if settings.lab_gates else None
+    details["trials"] = {"family": family, "n": n_trials, "var_sr": var_sr}
     if lab_verdict is not None:
         details["lab_gates"] = {"verdict": lab_verdict.verdict,
-                                "reasons": list(lab_verdict.reasons)}
+                                "reasons": list(lab_verdict.reasons),
+                                **{k: lab_verdict.details[k] for k in
+                                   ("dsr", "bootstrap", "walkforward", "reality_check",
+                                    "costs", "n_plays") if k in lab_verdict.details}}
         if lab_verdict.verdict == "kill":
             kills.extend(f"lab: {r}" for r in lab_verdict.reasons)
         elif lab_verdict.verdict == "hold":
@@ -127,7 +201,8 @@ def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
 
 def _lab_gates(config: Config, settings: OrchestratorSettings, slot: str,
                candidate: Callable[[], Strategy]) -> GateOutcome | None:
-    """The robustness lab's deploy gates, when that module is installed."""
+    """The robustness lab's deploy gates on ``config`` (the proving window), when that
+    module is installed."""
     try:
         gates = importlib.import_module("argus_core.lab.gates")
     except ImportError:

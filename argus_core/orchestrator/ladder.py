@@ -19,26 +19,32 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import threading
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import apsw
+
+from argus_core.errors import ArgusError
 from argus_core.interfaces import Strategy, StrategyContext
 from argus_core.models import Bar, Intent, MarketEvent, Side
 from argus_core.orchestrator.config import OrchestratorSettings
 from argus_core.orchestrator.cycle import CycleResult, CycleRunner
 from argus_core.orchestrator.versions import VersionStore
 from argus_core.risk import TradingState
-from argus_core.sandbox import SandboxedStrategy, WorkerFailure
+from argus_core.sandbox import SandboxedStrategy, WorkerFailure, validate_source
 
 
 class Supervised(Strategy):
     """The slot's strategy as the runner sees it: the current version plus a supervisor tick."""
 
-    def __init__(self, inner: Strategy, controller: Orchestrator) -> None:
+    def __init__(self, inner: Strategy, controller: Orchestrator, *,
+                 keep_own_state: bool = False) -> None:
         self.inner = inner
         self.controller = controller
+        self.keep_own_state = keep_own_state
         self.name = getattr(inner, "name", "")  # type: ignore[misc]
 
     def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
@@ -52,7 +58,11 @@ class Supervised(Strategy):
         return self.inner.get_state()
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Hand ``state`` to the current version."""
+        """Hand ``state`` to the current version.  A candidate that has shadowed the
+        incumbent on the same events keeps its own (warm) state and only takes the keys it
+        lacks from the hand-over; a cold version takes the hand-over as it is."""
+        if self.keep_own_state:
+            state = {**state, **self.inner.get_state()}
         self.inner.set_state(state)
 
 
@@ -129,7 +139,17 @@ class ShadowBook:
 
 
 class Orchestrator:
-    """Drives cycles and the ladder for one slot of one runner."""
+    """Drives cycles and the ladder for one slot of one runner.
+
+    Every method that touches the runner runs on the loop's thread, between events
+    (``before_event`` / ``after_event`` of :class:`Supervised`, and the risk-trigger
+    listener).  In ``blocking`` mode (replays) a cycle runs right there, so a replay is
+    reproducible; otherwise (paper, live) it runs on a worker thread with its own ledger
+    connection while the loop keeps trading, and its result is collected at a later safe
+    point.  A person's ``argus strategies promote|rollback`` is read from the ledger every
+    ``poll_every_events`` events (through a read-only connection, so it is seen as soon as
+    the CLI commits) and applied at that safe point.
+    """
 
     def __init__(self, settings: OrchestratorSettings, versions: VersionStore,
                  cycles: CycleRunner, *, incumbent_id: str, incumbent_source: str,
@@ -150,8 +170,11 @@ class Orchestrator:
         self.next_cycle_at = settings.first_cycle_after_events
         self.stage = "idle"  # idle | cycle | shadow | canary | full
         self.stage_events = 0
-        self.candidate: SandboxedStrategy | None = None
+        self.candidate: Strategy | None = None
         self.candidate_id: str | None = None
+        self.candidate_source: str | None = None
+        self.running_id = incumbent_id  # the version trading in the slot now
+        self.fallback_id: str | None = None  # what a rollback swaps back in
         self.live_ai_id: str | None = None  # AI version trading since the last swap
         self.shadow: dict[str, ShadowBook] = {}
         self.monitor_peak = 0.0
@@ -159,35 +182,50 @@ class Orchestrator:
         self.realized: dict[str, Decimal] = {}
         self.rollbacks: list[str] = []
         self.results: list[CycleResult] = []
+        self.applied_requests: list[str] = []
+        self.cycle_started_at: dict[str, int] = {}
+        self.cycle_collected_at: dict[str, int] = {}
         self._future: concurrent.futures.Future[CycleResult] | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="orchestrator")
-        self._last_state: dict[str, Any] = {}
         self._instrument = ""
+        self._loop_thread: int | None = None
+        self._reader: apsw.Connection | None = None
+        self._request_cursor = 0
 
     # -- wiring ---------------------------------------------------------------------------
     def attach(self, runner: Any) -> None:
-        """Subscribe to the runner's risk triggers."""
+        """Subscribe to the runner's risk triggers and start reading persons' requests."""
         self.runner = runner
         runner.risk_trigger_listeners.append(self.on_risk_trigger)
+        rows = self.versions.ledger.query("select coalesce(max(id), 0) as m from "
+                                          "strategy_events")
+        self._request_cursor = int(rows[0]["m"])
 
     def close(self) -> None:
-        """Stop the candidate worker and the cycle thread."""
-        if self.candidate is not None:
-            self.candidate.close()
+        """Stop the candidate worker, the cycle thread and the request reader."""
+        close = getattr(self.candidate, "close", None)
+        if callable(close):
+            close()
         self._pool.shutdown(wait=True)
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     # -- per-event ticks (the loop's safe points) --------------------------------------------
     def before_event(self, event: MarketEvent, ctx: StrategyContext) -> None:
-        """Start or collect a cycle, and promote along the ladder."""
+        """Start or collect a cycle, apply persons' requests, promote along the ladder."""
+        if self._loop_thread is None:
+            self._loop_thread = threading.get_ident()
         self.events += 1
         self.stage_events += 1
         iid = getattr(event, "instrument_id", None)
         if isinstance(iid, str):
             self._instrument = self._instrument or iid
+        if self.events % self.s.poll_every_events == 0:
+            self.apply_requests()
         if self.stage == "idle" and self._may_start_cycle():
             self._start_cycle()
-        if self.stage == "cycle" and self._future is not None and (
-                self.blocking or self._future.done()):
+        if self.stage == "cycle" and self._future is not None and self._future.done():
             self._finish_cycle(self._future.result())
         elif self.stage == "shadow" and self.stage_events > self.s.ladder.shadow_events:
             self._judge_shadow()
@@ -228,38 +266,54 @@ class Orchestrator:
         state = self.runner.asm.strategies[self.s.slot].get_state() if self.runner else {}
         self.echo(f"[{cycle_id}] started at event {self.events} (incumbent "
                   f"{self.incumbent_id})")
+        self.cycle_started_at[cycle_id] = self.events
         source, incumbent_id = self.incumbent_source, self.incumbent_id
-        self._future = self._pool.submit(
-            self.cycles.run, cycle_id, incumbent_id=incumbent_id, incumbent_source=source,
-            incumbent_factory=lambda: self.build(source), handover_state=state,
-            instrument_id=self._instrument or "replay:BTC/USD")
+        kwargs = {"incumbent_id": incumbent_id, "incumbent_source": source,
+                  "incumbent_factory": lambda: self.build(source), "handover_state": state,
+                  "instrument_id": self._instrument or "replay:BTC/USD"}
         self.stage = "cycle"
+        # The cycle runs on the worker thread (its backtests start their own event loops,
+        # which cannot nest in the running one).  A replay waits for it right here: the
+        # loop thread is parked, so the cycle may use the runner's ledger connection and
+        # the replay stays reproducible.  Paper/live keep trading; the cycle (with its own
+        # ledger connection) is collected at the first safe point after it is done.
+        self._future = self._pool.submit(self.cycles.run, cycle_id, **kwargs)
+        if self.blocking:
+            concurrent.futures.wait([self._future])
 
     def _finish_cycle(self, result: CycleResult) -> None:
         self._future = None
         self.results.append(result)
+        self.cycle_collected_at[result.cycle_id] = self.events
         self.next_cycle_at = self.events + self.s.cycle_every_events
         self.echo(f"[{result.cycle_id}] {result.outcome}: {result.reason}")
         if result.outcome != "deploy" or result.candidate_source is None:
             self._set_stage("idle")
             return
-        self.candidate = SandboxedStrategy(result.candidate_source, name=self.s.slot,
-                                           policy=self.s.sandbox.policy())
-        if self.runner is not None:
-            self.candidate.set_state(self.runner.asm.strategies[self.s.slot].get_state())
-        self.candidate_id = result.candidate_id
-        notional = self.s.ladder.canary_notional
-        self.shadow = {k: ShadowBook(notional, self.s.ladder.shadow_fee_bps)
-                       for k in ("incumbent", "candidate")}
-        assert self.candidate_id is not None
-        self.versions.set_status(self.candidate_id, "shadow", "passed the gates; shadowing "
-                                 "the incumbent on the same events")
-        self._set_stage("shadow")
+        assert result.candidate_id is not None
+        self._start_shadow(result.candidate_id, result.candidate_source,
+                           "passed the gates; shadowing the incumbent on the same events")
 
     # -- ladder ------------------------------------------------------------------------------
     def _set_stage(self, stage: str) -> None:
         self.stage = stage
         self.stage_events = 0
+
+    def _new_candidate(self, version_id: str, source: str) -> Strategy:
+        strategy: Strategy = SandboxedStrategy(source, name=self.s.slot,
+                                               policy=self.s.sandbox.policy())
+        if self.runner is not None:
+            strategy.set_state(self.runner.asm.strategies[self.s.slot].get_state())
+        self.candidate, self.candidate_id, self.candidate_source = strategy, version_id, source
+        return strategy
+
+    def _start_shadow(self, version_id: str, source: str, reason: str) -> None:
+        self._new_candidate(version_id, source)
+        notional = self.s.ladder.canary_notional
+        self.shadow = {k: ShadowBook(notional, self.s.ladder.shadow_fee_bps)
+                       for k in ("incumbent", "candidate")}
+        self.versions.set_status(version_id, "shadow", reason)
+        self._set_stage("shadow")
 
     def _judge_shadow(self) -> None:
         inc, cand = self.shadow["incumbent"], self.shadow["candidate"]
@@ -270,12 +324,15 @@ class Orchestrator:
             self._reject_shadow(f"shadow P&L {cand.pnl:.2f} below the incumbent's "
                                 f"{inc.pnl:.2f}", result)
             return
+        assert self.candidate_id is not None
+        self._go_canary(f"shadow P&L {cand.pnl:.2f} vs incumbent {inc.pnl:.2f}; canary "
+                        f"capped at {self.s.ladder.canary_notional}", shadow=result)
+
+    def _go_canary(self, reason: str, **json_fields: Any) -> None:
         assert self.candidate is not None and self.candidate_id is not None
-        self.versions.set_status(self.candidate_id, "canary",
-                                 f"shadow P&L {cand.pnl:.2f} vs incumbent {inc.pnl:.2f}; "
-                                 f"canary capped at {self.s.ladder.canary_notional}",
-                                 shadow=result)
-        self._swap(CanaryCap(self.candidate, self.s.ladder.canary_notional), self.candidate_id)
+        self.versions.set_status(self.candidate_id, "canary", reason, **json_fields)
+        self._swap(CanaryCap(self.candidate, self.s.ladder.canary_notional), self.candidate_id,
+                   keep_own_state=self.stage == "shadow")
         self.echo(f"hot-swap: {self.candidate_id} is canary in slot {self.s.slot!r}")
         self._set_stage("canary")
 
@@ -284,31 +341,136 @@ class Orchestrator:
             extra = {"shadow": result} if result else {}
             self.versions.set_status(self.candidate_id, "rejected", reason, **extra)
             self.echo(f"{self.candidate_id} rejected: {reason}")
-        if self.candidate is not None:
-            self.candidate.close()
-        self.candidate, self.candidate_id = None, None
+        self._drop_candidate()
         self._set_stage("idle")
 
-    def _promote_full(self) -> None:
+    def _drop_candidate(self, *, stop: bool = True) -> None:
+        close = getattr(self.candidate, "close", None)
+        if stop and callable(close):
+            close()
+        self.candidate, self.candidate_id, self.candidate_source = None, None, None
+
+    def _promote_full(self, reason: str | None = None) -> None:
         assert self.candidate is not None and self.candidate_id is not None
-        self.versions.set_status(self.candidate_id, "full",
-                                 f"{self.s.ladder.canary_events} canary events without a "
-                                 f"risk trigger")
-        self.versions.set_status(self.incumbent_id, "retired",
-                                 f"replaced by {self.candidate_id}")
-        self._swap(self.candidate, self.candidate_id)
+        assert self.candidate_source is not None
+        self.versions.set_status(self.candidate_id, "full", reason or (
+            f"{self.s.ladder.canary_events} canary events without a risk trigger"))
+        if self.incumbent_id != self.candidate_id:
+            self.versions.set_status(self.incumbent_id, "retired",
+                                     f"replaced by {self.candidate_id}")
+        self._swap(self.candidate, self.candidate_id, keep_own_state=self.stage == "shadow")
         self.echo(f"hot-swap: {self.candidate_id} is full in slot {self.s.slot!r}")
         self.incumbent_id = self.candidate_id
-        self.incumbent_source = self.candidate.source
-        self.candidate, self.candidate_id = None, None
+        self.incumbent_source = self.candidate_source
+        self._drop_candidate(stop=False)  # it is the slot's strategy now
         self._set_stage("idle")
 
-    def _swap(self, strategy: Strategy, version_id: str) -> None:
+    def _swap(self, strategy: Strategy, version_id: str, *, keep_own_state: bool = False
+              ) -> None:
+        if self._loop_thread is not None and threading.get_ident() != self._loop_thread:
+            # Runner.request_swap is not thread-safe: only the loop's thread may call it.
+            raise ArgusError(f"swap of {version_id} requested off the loop's thread")
+        if version_id != self.running_id:
+            self.fallback_id = self.running_id
+        self.running_id = version_id
         self.live_ai_id = version_id
         self.monitor_peak = 0.0
         self.monitor_losses = 0
         if self.runner is not None:
-            self.runner.request_swap(self.s.slot, Supervised(strategy, self), version_id=version_id)
+            self.runner.request_swap(self.s.slot, Supervised(strategy, self,
+                                                             keep_own_state=keep_own_state),
+                                     version_id=version_id)
+            # Commit the swap's ledger rows with this event, not at the next checkpoint,
+            # so a CLI writing to the ledger never waits on the loop's write lock.
+            # (Runner has no public "commit after this event" yet: see the lead's list.)
+            self.runner._dirty = True
+
+    # -- persons' requests (argus strategies promote | rollback) --------------------------------
+    def _read_requests(self) -> list[dict[str, Any]]:
+        if self._reader is None:
+            path = self.versions.ledger.path
+            self._reader = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+            self._reader.setbusytimeout(5000)
+        cursor = self._reader.execute(
+            "select e.id, e.version_id, e.from_status, e.to_status, e.reason, v.slot "
+            "from strategy_events e join strategy_versions v using (version_id) "
+            "where e.actor = 'person' and e.id > ? order by e.id", (self._request_cursor,))
+        try:
+            names = [d[0] for d in cursor.getdescription()]
+        except apsw.ExecutionCompleteError:
+            return []  # no rows
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def apply_requests(self) -> None:
+        """Apply every promotion or rollback a person wrote since the last look."""
+        for req in self._read_requests():
+            self._request_cursor = max(self._request_cursor, int(req["id"]))
+            if req["slot"] != self.s.slot:
+                continue
+            to = str(req["to_status"])
+            if to.startswith("requested:"):
+                self._apply_promotion(req["version_id"], to.split(":", 1)[1],
+                                      req["from_status"], req["reason"])
+            elif to == "rolled_back" and req["version_id"] == self.running_id:
+                self._apply_person_rollback(req["version_id"], req["reason"])
+
+    def _refuse_request(self, version_id: str, status: str | None, why: str) -> None:
+        self.versions.set_status(version_id, status or "rejected",
+                                 f"request not applied: {why}")
+        self.echo(f"request for {version_id} not applied: {why}")
+
+    def _apply_promotion(self, version_id: str, to: str, prior: str | None,
+                         reason: str) -> None:
+        row = self.versions.get(version_id)
+        if row["status"] != f"requested:{to}":
+            return  # superseded by a later request or change
+        source = row["source"]
+        if version_id == self.running_id:
+            return self._refuse_request(version_id, prior, "it already trades in the slot")
+        if self.stage == "cycle" or (self.candidate_id not in (None, version_id)):
+            return self._refuse_request(version_id, prior, f"the ladder is busy ({self.stage} "
+                                                           f"of {self.candidate_id or 'a cycle'})")
+        verdict = validate_source(source)
+        if not verdict.accepted:
+            return self._refuse_request(version_id, prior, "it breaks the strategy contract: "
+                                        + "; ".join(verdict.reasons[:5]))
+        why = f"applied {reason!r} (a person's request) in the running loop"
+        self.applied_requests.append(f"{version_id} -> {to}")
+        self.echo(f"person's request: {version_id} -> {to}")
+        if self.candidate_id != version_id:
+            if to == "shadow":
+                self._start_shadow(version_id, source, why)
+                return
+            self._new_candidate(version_id, source)
+            self._set_stage("idle")
+        if to == "shadow":
+            self.versions.set_status(version_id, "shadow", why)
+        elif to == "canary":
+            self._go_canary(why)
+        else:
+            self._promote_full(why)
+
+    def _apply_person_rollback(self, version_id: str, reason: str) -> None:
+        """The CLI already moved the statuses; swap the reinstated version in."""
+        target = self.fallback_id or self.versions.get(version_id)["parent_id"]
+        if not target:
+            return
+        row = self.versions.get(target)
+        self.live_ai_id = None
+        if self.candidate_id == version_id:
+            self._drop_candidate(stop=False)
+        self.incumbent_id, self.incumbent_source = target, row["source"]
+        self.fallback_id = None
+        self.running_id = target
+        self.rollbacks.append(f"{version_id}: by a person: {reason}")
+        if self.runner is not None:
+            self.runner.request_swap(self.s.slot, Supervised(self.build(row["source"]), self),
+                                     version_id=target)
+            self.runner._dirty = True
+        self.versions.set_status(target, "full", f"swapped back in by the running loop after "
+                                                 f"a person rolled back {version_id}")
+        self.echo(f"person's rollback: {version_id} -> {target}")
+        self._set_stage("idle")
 
     # -- monitoring and rollback ----------------------------------------------------------------
     def _monitor(self, ctx: StrategyContext) -> None:
@@ -330,30 +492,31 @@ class Orchestrator:
             self.rollback(f"{self.monitor_losses} consecutive losing exits")
 
     def rollback(self, reason: str) -> None:
-        """Swap the parent version back in, mark this one rolled back, go REDUCING."""
+        """Swap the previous version back in, mark this one rolled back, go REDUCING."""
         failed = self.live_ai_id
         if failed is None:
             return
         row = self.versions.get(failed)
-        parent_id = row["parent_id"]
+        target = self.fallback_id or row["parent_id"]
         self.live_ai_id = None
         self.versions.set_status(failed, "rolled_back", reason)
         self.rollbacks.append(f"{failed}: {reason}")
-        if self.candidate is not None and self.candidate_id == failed:
-            self.candidate = None
-            self.candidate_id = None
-        if parent_id:
-            parent = self.versions.get(parent_id)
-            self.versions.set_status(parent_id, "full", f"reinstated after rollback of {failed}")
-            self.incumbent_id, self.incumbent_source = parent_id, parent["source"]
+        if self.candidate_id == failed:
+            self._drop_candidate(stop=False)
+        if target:
+            parent = self.versions.get(target)
+            self.versions.set_status(target, "full", f"reinstated after rollback of {failed}")
+            self.incumbent_id, self.incumbent_source = target, parent["source"]
+            self.running_id, self.fallback_id = target, None
             if self.runner is not None:
                 self.runner.request_swap(self.s.slot, Supervised(self.build(parent["source"]),
                                                                  self),
-                                         version_id=parent_id)
+                                         version_id=target)
         if self.runner is not None:
             self.runner.set_trading_state(TradingState.REDUCING,
                                           f"rolled back {failed}: {reason}")
-        self.echo(f"ROLLBACK: {failed} -> {parent_id}: {reason}; loop is REDUCING until a "
+            self.runner._dirty = True
+        self.echo(f"ROLLBACK: {failed} -> {target}: {reason}; loop is REDUCING until a "
                   f"person runs 'argus resume'")
         self._set_stage("idle")
         with contextlib.suppress(Exception):

@@ -11,6 +11,7 @@ from argus_core.builtins import orchestrator_plugin
 from argus_core.config import load_config
 from argus_core.errors import ConfigError
 from argus_core.interfaces import Strategy
+from argus_core.ledger import Ledger
 from argus_core.migrations import Migrations
 from argus_core.orchestrator.config import orchestrator_settings
 from argus_core.orchestrator.cycle import CycleRunner
@@ -77,21 +78,32 @@ def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
     seed_id = versions.add(slot=slot, source=seed_source, parent_id=None, status="full",
                            reason="seed incumbent" + ("" if settings.seed_source else
                                                       " (trusted installed plugin)"))
+    # A replay runs its cycles inline (reproducible).  Paper and live run them on a worker
+    # thread while the loop trades; that thread gets its own ledger connection, because
+    # the runner's connection holds the loop's open transaction and is not to be shared.
+    blocking = config.argus.mode == "replay"
+    cycle_ledger = ledger
+    if not blocking:
+        cycle_migrations = Migrations()
+        orchestrator_plugin.register_migrations(cycle_migrations)
+        cycle_ledger = Ledger(ledger.path, cycle_migrations)
     client, transport = build_client(settings, config.base_dir)
-    model = ModelClient(settings, ledger, client, clock=clock)
-    cycles = CycleRunner(config, settings, ledger, model, versions, work_dir_for(run_dir), clock)
+    model = ModelClient(settings, cycle_ledger, client, clock=clock)
+    cycles = CycleRunner(config, settings, cycle_ledger, model,
+                         VersionStore(cycle_ledger, clock), work_dir_for(run_dir), clock)
     orch = Orchestrator(settings, versions, cycles, incumbent_id=seed_id,
                         incumbent_source=seed_source,
                         build=lambda src: build("" if src == seed_source and
                                                 not settings.seed_source else src),
-                        max_cycles=max_cycles, blocking=config.argus.mode == "replay",
-                        echo=echo)
+                        max_cycles=max_cycles, blocking=blocking, echo=echo)
     holder["orch"] = orch
     orch.attach(runner)
     try:
         summary = runner.run_sync()
     finally:
         orch.close()
+        if cycle_ledger is not ledger:
+            cycle_ledger.close()
         for strategy in list(runner.asm.strategies.values()):
             inner = getattr(strategy, "inner", None)
             close = getattr(inner, "close", None)

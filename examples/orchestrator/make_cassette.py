@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 
 HERE = Path(__file__).parent
-GENERATE = "claude-sonnet-4-5"
-REVIEW = "claude-opus-4-1"
+GENERATE = "claude-opus-5-5"
+REVIEW = "claude-sonnet-5-5"
 
 
 def message(n: int, model: str, text: str, input_tokens: int,
@@ -56,7 +56,7 @@ def main() -> None:
         error(GENERATE, 529, "overloaded_error", "Overloaded", {"retry-after-ms": "20"}),
         message(3, GENERATE, answer("cycle2_generate.md"), 4300),
         message(4, REVIEW, answer("cycle2_review.md"), 4000),
-        # cycle 3: an approved candidate that crashes live; the loop rolls it back.
+        # cycle 3: an approved one-bar momentum flipper; the gates kill it for overtrading.
         message(5, GENERATE, answer("cycle3_generate.md"), 4500),
         message(6, REVIEW, answer("cycle3_review.md"), 4200),
     ]

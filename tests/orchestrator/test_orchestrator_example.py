@@ -34,8 +34,15 @@ def test_cycle_one_is_hot_swapped_through_the_ladder(example_run: tuple[Path, st
         assert path[:5] == ["candidate", "candidate", "candidate", "shadow", "canary"]
         assert "full" in path
         row = ledger.query("select * from strategy_versions where version_id = ?", (v2,))[0]
-        assert row["parent_id"] and row["prompt_hash"] and row["model"] == "claude-sonnet-4-5"
-        assert json.loads(row["gate_json"])["verdict"] == "deploy"
+        assert row["parent_id"] and row["prompt_hash"] and row["model"] == "claude-opus-5-5"
+        gates = json.loads(row["gate_json"])
+        assert gates["verdict"] == "deploy"
+        # the lab's absolute gates ran (lab_gates is on) on the proving window and said so
+        lab = gates["lab_gates"]
+        assert lab["verdict"] == "deploy" and lab["n_plays"] >= 20
+        assert lab["dsr"]["dsr"] >= 0.95 and lab["bootstrap"]["fragile"] is False
+        assert lab["dsr"]["n_trials"] == 2  # incumbent + candidate, each counted once
+        assert gates["window"]["plugins.replay.end"] <= "2022-01-01"  # before the live data
         # the runner recorded the swap in its checkpointed versions map
         state = json.loads(ledger.query("select state_json from checkpoints")[0]["state_json"])
         assert state["versions"]["ma_cross"]
@@ -50,6 +57,23 @@ def test_escape_attempt_is_rejected_with_reasons(example_run: tuple[Path, str]) 
         v = ledger.query("select status from strategy_versions where version_id = ?",
                          (c2["candidate_id"],))[0]
         assert v["status"] == "rejected"
+
+
+def test_overtrader_is_killed_for_overtrading(example_run: tuple[Path, str]) -> None:
+    run_dir, _ = example_run
+    with Ledger.in_dir(run_dir) as ledger:
+        c3 = ledger.query("select * from orchestrator_cycles where cycle_id = 'cycle-0003'")[0]
+        assert c3["outcome"] == "rejected"
+        assert "overtrading" in c3["reason"] and "too few trades" not in c3["reason"]
+        row = ledger.query("select * from strategy_versions where version_id = ?",
+                           (c3["candidate_id"],))[0]
+        gates = json.loads(row["gate_json"])
+        assert row["status"] == "rejected" and gates["verdict"] == "kill"
+        # it really traded (until the drawdown kill switch halted it), far more than the incumbent
+        cand, inc = gates["candidate"], gates["incumbent"]
+        assert cand["orders"] > 3 * inc["orders"] and cand["trading_state"] == "halted"
+        assert cand["n_trades"] > 3 * inc["n_trades"] + 20
+        assert gates["lab_gates"]["verdict"] == "skipped"
 
 
 def test_every_model_call_is_in_the_spool(example_run: tuple[Path, str]) -> None:
@@ -82,7 +106,8 @@ def test_cli_reads_the_ledger(example_run: tuple[Path, str]) -> None:
     assert listed.exit_code == 0 and "rolled_back" in listed.output
     thoughts = runner.invoke(thoughts_cmd, ["--run-dir", str(run_dir), "cycle-0001"])
     assert thoughts.exit_code == 0 and "--- response ---" in thoughts.output
-    diff = runner.invoke(strategies_group, ["diff", "--run-dir", str(run_dir),
-                                            "ma_cross-v001-843c659f",
-                                            "ma_cross-v002-2e2b97ac"])
-    assert diff.exit_code == 0 and "+BAND = 0.003" in diff.output
+    with Ledger.in_dir(run_dir) as ledger:
+        ids = [r["version_id"] for r in ledger.query(
+            "select version_id from strategy_versions order by created_ns, rowid")]
+    diff = runner.invoke(strategies_group, ["diff", "--run-dir", str(run_dir), ids[0], ids[1]])
+    assert diff.exit_code == 0 and "+TARGET_VOL = 0.40" in diff.output

@@ -15,13 +15,17 @@ from argus_core.config import parse_config
 from argus_core.ledger import Ledger
 from argus_core.migrations import Migrations
 from argus_core.orchestrator import BudgetExceeded, OrchestratorError
-from argus_core.orchestrator.config import orchestrator_settings
+from argus_core.orchestrator.config import (
+    DEFAULT_GENERATE_MODEL,
+    DEFAULT_REVIEW_MODEL,
+    orchestrator_settings,
+)
 from argus_core.orchestrator.llm import ModelClient
 from argus_core.orchestrator.prompts import extract_code, parse_review
 from argus_core.orchestrator.spool import ThoughtSpool
 from argus_core.orchestrator.transport import RecordedTransport
 
-MODEL = "claude-sonnet-4-5"
+MODEL = DEFAULT_GENERATE_MODEL
 
 
 def _msg(text: str, stop: str = "end_turn", tin: int = 100, tout: int = 50) -> dict:
@@ -69,8 +73,8 @@ def test_retry_after_429_then_success_is_spooled(tmp_path: Path) -> None:
     rows = ThoughtSpool(ledger).thoughts("c1")
     assert len(rows) == 1 and rows[0]["status"] == "ok"
     assert rows[0]["input_tokens"] == 100 and rows[0]["output_tokens"] == 50
-    # $3/MTok in, $15/MTok out for sonnet
-    assert Decimal(rows[0]["cost_usd"]) == Decimal(100 * 3 + 50 * 15) / 1_000_000
+    # Opus 5.5: $4/MTok in, $20/MTok out (Anthropic's published base rates)
+    assert Decimal(rows[0]["cost_usd"]) == Decimal(100 * 4 + 50 * 20) / 1_000_000
     assert ledger.query("select tokens from budgets")[0]["tokens"] == 150
 
 
@@ -154,3 +158,24 @@ def test_extract_code_requires_exactly_one_block() -> None:
     assert extract_code(two, "end_turn").code is None
     one = extract_code("why\n```python\nX = 1\n```", "end_turn")
     assert one.code == "X = 1\n" and one.rationale == "why"
+
+
+def test_default_models_are_current_for_the_installed_sdk(tmp_path: Path) -> None:
+    """The defaults are not on the SDK's deprecation list, and a call with them raises no
+    DeprecationWarning (the SDK warns per call for deprecated ids)."""
+    import warnings
+
+    from anthropic.resources.messages.messages import DEPRECATED_MODELS
+
+    settings = orchestrator_settings(parse_config({"run": {"strategies": ["ma_cross"]}}))
+    assert (settings.generate_model, settings.review_model) == (DEFAULT_GENERATE_MODEL,
+                                                                DEFAULT_REVIEW_MODEL)
+    assert settings.generate_model != settings.review_model  # an independent reviewer
+    for model in (settings.generate_model, settings.review_model):
+        assert model not in DEPRECATED_MODELS
+        assert settings.price(model) != (Decimal("15"), Decimal("75"))  # a priced model
+    client, _, _ = _client(tmp_path, [_msg("ok")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        reply = _call(client)
+    assert reply.text == "ok"
