@@ -6,6 +6,8 @@ them without a traceback (``--traceback`` shows one).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ArgusError(Exception):
     """Base class of every error Argus raises on purpose."""
@@ -35,6 +37,15 @@ class VenueError(ArgusError):
     """A venue refused a request or answered something unusable."""
 
     exit_code = 5
+
+
+class BasketIncomplete(VenueError):
+    """A venue could not complete a basket and could not flatten it either: ``fills``
+    holds what did execute, so the runner books it and stops adding risk."""
+
+    def __init__(self, message: str, fills: list[Any]) -> None:
+        super().__init__(message)
+        self.fills = fills
 
 
 class RiskHalted(ArgusError):

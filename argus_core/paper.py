@@ -68,7 +68,7 @@ class PaperBroker:
         self.settings = settings or PaperSection()
         self._fee_schedule = fee_schedule
         self.working: dict[str, Working] = {}
-        self.closed: dict[str, OrderStatus] = {}
+        self.closed: dict[str, tuple[OrderStatus, Decimal]] = {}  # status, filled
         m = self.settings.cost_multiplier
         self._slip = self.settings.slippage_bps * m / Decimal(10_000)
         self._half_spread = float(self.settings.bar_spread_bps) / 10_000.0
@@ -104,7 +104,7 @@ class PaperBroker:
         work = self.working.get(client_order_id)
         if work is not None:
             return work.status, work.filled
-        return self.closed.get(client_order_id, OrderStatus.REJECTED), Decimal(-1)
+        return self.closed.get(client_order_id, (OrderStatus.REJECTED, Decimal(-1)))
 
     def on_event(self, event: MarketEvent) -> list[Fill]:
         """Let market data reach working orders: activation after latency, resting fills."""
@@ -249,7 +249,7 @@ class PaperBroker:
 
     def _close(self, work: Working, status: OrderStatus) -> None:
         work.status = status
-        self.closed[work.order.client_order_id] = status
+        self.closed[work.order.client_order_id] = (status, work.filled)
 
 
 def _within(side: Side, price: float, limit: float) -> bool:

@@ -34,7 +34,7 @@ import attrs
 from argus_core.account import Account
 from argus_core.builtins.sizers import round_to_lot
 from argus_core.config import Config, canonical_json
-from argus_core.errors import ArgusError, ConfigError, LedgerError
+from argus_core.errors import ArgusError, BasketIncomplete, ConfigError, LedgerError
 from argus_core.interfaces import RiskContext, Strategy, StrategyContext
 from argus_core.market_state import MarketState
 from argus_core.models import (
@@ -376,7 +376,16 @@ class Runner:
             return
         exc = task.exception()
         ids = ", ".join(o.client_order_id for o in orders)
-        if exc is not None:
+        if isinstance(exc, BasketIncomplete):
+            # Legs executed and the venue could not flatten them: book what happened, make
+            # it visible, and stop adding risk until a person has looked.
+            for fill in exc.fills:
+                self._book_live_fill(fill)
+            reason = f"basket {orders[0].basket_id} left incomplete at the venue: {exc}"
+            log.error(reason)
+            self._risk_event(self.market.now_ns, "basket", "reducing", reason, None)
+            self.set_trading_state(TradingState.REDUCING, reason)
+        elif exc is not None:
             log.error("venue refused order(s) %s: %s", ids, exc)
             for order in orders:
                 self.ledger.set_order_status(order.client_order_id, OrderStatus.REJECTED)
@@ -405,7 +414,7 @@ class Runner:
         """Book a venue-reported fill once, and bring its order's status up to date."""
         if self.ledger.query("select 1 from fills where fill_id = ?", (fill.fill_id,)):
             return  # repeated after a reconnect, or already returned by submit()
-        rows = self.ledger.query("select quantity from orders where client_order_id = ?",
+        rows = self.ledger.query("select quantity, side from orders where client_order_id = ?",
                                  (fill.client_order_id,))
         if not rows:
             # Not ours (a manual trade on the account?): never guess, make it visible.
@@ -415,9 +424,10 @@ class Runner:
                              , None)
             return
         self._book_fill(fill)
+        # Only the order's own side counts: a venue may book a leg's unwind against the leg.
         filled = sum((Decimal(r["quantity"]) for r in self.ledger.query(
-            "select quantity from fills where client_order_id = ?", (fill.client_order_id,))),
-            Decimal(0))
+            "select quantity from fills where client_order_id = ? and side = ?",
+            (fill.client_order_id, rows[0]["side"]))), Decimal(0))
         total = Decimal(rows[0]["quantity"])
         self.ledger.set_order_status(
             fill.client_order_id,
@@ -498,6 +508,7 @@ class Runner:
         fill = Fill(f"{coid}-1", coid, order.venue, event.instrument_id, side, event.price,
                     abs(pos.quantity), Decimal(0), Liquidity.SETTLEMENT, event.ts_ns)
         self._book_fill(fill)
+        self.ledger.set_order_status(coid, OrderStatus.FILLED, fill.quantity)
 
     def _mark_mid(self, instrument_id: str) -> None:
         pos = self.account.positions.get(instrument_id)

@@ -201,6 +201,29 @@ def test_live_baskets_go_to_the_venue_in_one_call(tmp_path: Path, fake_plugin: N
         assert ledger.query("select count(*) as n from fills")[0]["n"] == 2
 
 
+def test_an_incomplete_basket_is_booked_and_stops_new_risk(tmp_path: Path,
+                                                          fake_plugin: None) -> None:
+    from argus_core.errors import BasketIncomplete
+
+    class Naked(FakeLiveVenue):
+        async def submit_basket(self, orders: list[Order]) -> list[Fill]:
+            leg = orders[0]
+            raise BasketIncomplete("leg 2 killed, unwind refused", [Fill(
+                "T-leg1", leg.client_order_id, "fake", leg.instrument_id, leg.side, "100.5",
+                leg.quantity, "0.1", Liquidity.TAKER, 10**9)])
+
+    sys.modules["argus_test_fake_live"].register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fake", Naked))
+    runner = _runner(tmp_path, "pair")
+    runner.run_sync()
+    assert runner.trading_state.value == "reducing"
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        assert [r["fill_id"] for r in ledger.query("select fill_id from fills")] == ["T-leg1"]
+        why = ledger.query("select reason from risk_events where check_name = 'basket'")
+        assert len(why) == 1 and "unwind refused" in why[0]["reason"]
+        assert "reducing" in ledger.query("select value from control")[0]["value"]
+
+
 def test_a_restarted_live_run_reconciles_and_never_reuses_an_order_id(
         tmp_path: Path, fake_plugin: None) -> None:
     _runner(tmp_path, "oneshot").run_sync()
@@ -279,6 +302,9 @@ def test_settlement_fills_are_booked_and_round_trips_see_them(tmp_path: Path,
     with Ledger.in_dir(tmp_path / "run") as ledger:
         fills = ledger.query("select price, quantity, liquidity from fills order by ts_ns")
         assert [f["liquidity"] for f in fills] == ["taker", "settlement"]
+        orders = ledger.query("select status, filled_quantity from orders order by ts_ns")
+        assert [(o["status"], Decimal(o["filled_quantity"])) for o in orders] == [
+            ("filled", Decimal(2)), ("filled", Decimal(2))]
         assert Decimal(fills[1]["price"]) == 0
         trips = round_trips(ledger.query("select * from fills order by ts_ns, fill_id"))
         assert len(trips) == 1 and trips[0]["pnl"] < 0
