@@ -137,8 +137,10 @@ async def test_fee_schedule_uses_volume_tiers(make_settings):
     base = KrakenVenue(make_settings())
     assert (base.fee_schedule("kraken:BTC/USD").maker_bps,
             base.fee_schedule("kraken:BTC/USD").taker_bps) == (Decimal(25), Decimal(40))
-    fee = base.fee_schedule("kraken:BTC/USD").fee(Decimal(10_000), maker=False)
-    assert fee == Decimal(40)
+    # 0.5 BTC at 20,000 = 10,000 USD notional; taker 40 bps -> 40 USD, maker 25 bps -> 25 USD.
+    sched0 = base.fee_schedule("kraken:BTC/USD")
+    assert sched0.fee(Decimal(20_000), Decimal("0.5"), maker=False) == Decimal(40)
+    assert sched0.fee(Decimal(20_000), Decimal("0.5"), maker=True) == Decimal(25)
     tiered = KrakenVenue(make_settings(volume_30d_usd=Decimal(120_000)))
     sched = tiered.fee_schedule("kraken:BTC/USD")
     assert (sched.maker_bps, sched.taker_bps) == (Decimal(12), Decimal(22))

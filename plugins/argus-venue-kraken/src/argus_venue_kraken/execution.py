@@ -9,6 +9,19 @@ AddOrder.  If the answer is lost (timeout, 5xx) it looks the order up by
 ``cl_ord_id`` before it would ever send it again.  While any order rests, a
 background task keeps ``CancelAllOrdersAfter`` armed, so if this process dies
 Kraken cancels everything after ``dead_man_timeout_s``.
+
+Client order ids.  The core's ids (``<run_id>-<seq>-<strategy>-<k>``) are longer
+than the 18 characters of free text Kraken's ``cl_ord_id`` takes, so each maps
+to a deterministic UUIDv5 (:func:`cl_ord_id_for`): the same core id gives the
+same wire id in any process, so cancels and look-ups by id need no state.  The
+way back (executions, open orders) is a table of the core ids this venue knows:
+every id it is asked to submit or cancel, and, after a restart, every order of
+the run's ledger (see :meth:`KrakenExecution.adopt`; the plugin's
+``on_startup`` hook feeds it).  Why the ledger and no file of our own: the
+runner commits each order row *before* calling ``submit``, so the ledger
+already holds every core id Kraken can ever report, and a second store could
+only disagree with it.  Kraken's ``order_id`` (txid) of each known order is
+remembered as well, so an execution that carries only the txid maps back too.
 """
 
 from __future__ import annotations
@@ -18,6 +31,7 @@ import contextlib
 import logging
 import re
 import uuid
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -94,6 +108,15 @@ def add_order_params(order: Order, pair: PairInfo, *, validate: bool = False) ->
     return params
 
 
+@attrs.frozen
+class ExecutionReport:
+    """A fill from the ``executions`` channel with Kraken's own ids for the order."""
+
+    fill: Fill
+    cl_ord_id: str | None
+    order_id: str | None
+
+
 @attrs.define
 class RestingOrder:
     """An order this process placed (or found after a restart) that may still rest."""
@@ -117,10 +140,39 @@ class KrakenExecution:
         #: Re-arm period of the dead-man's switch (a quarter of the timeout by default).
         self.keepalive_s = keepalive_s or max(1.0, settings.dead_man_timeout_s / 4)
         self.resting: dict[str, RestingOrder] = {}
-        self._core_ids: dict[str, str] = {}
+        self._core_ids: dict[str, str] = {}  # Kraken cl_ord_id -> core client order id
+        self._txid_core: dict[str, str] = {}  # Kraken order txid -> core client order id
         self._dead_man: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.dead_man_calls: list[int] = []
+
+    # -- client order ids -----------------------------------------------------------------
+    def remember(self, client_order_id: str) -> str:
+        """Know ``client_order_id`` from now on; returns its Kraken ``cl_ord_id``."""
+        cl_ord_id = cl_ord_id_for(client_order_id)
+        self._core_ids[cl_ord_id] = client_order_id
+        return cl_ord_id
+
+    def adopt(self, client_order_ids: Iterable[str]) -> int:
+        """Know these core ids (e.g. every order of a resumed run's ledger); returns how many."""
+        count = 0
+        for client_order_id in client_order_ids:
+            self.remember(client_order_id)
+            count += 1
+        return count
+
+    def core_id_for(self, cl_ord_id: str | None, order_id: str | None = None) -> str | None:
+        """The core id behind Kraken's ``cl_ord_id`` or order ``txid``; None when unknown."""
+        core = self._core_ids.get(cl_ord_id) if cl_ord_id else None
+        if core is None and order_id:
+            core = self._txid_core.get(order_id)
+        if core is not None and order_id:
+            self._txid_core.setdefault(order_id, core)
+        return core
+
+    def core_id(self, cl_ord_id: str) -> str:
+        """The core client order id behind a Kraken cl_ord_id (itself when unknown)."""
+        return self._core_ids.get(cl_ord_id, cl_ord_id)
 
     # -- orders --------------------------------------------------------------------------
     async def submit(self, order: Order) -> str:
@@ -128,8 +180,8 @@ class KrakenExecution:
         symbol = order.instrument_id.partition(":")[2]
         pair = await self.rest.pair(symbol)
         params = add_order_params(order, pair)
-        cl_ord_id = params["cl_ord_id"]
-        self._core_ids[cl_ord_id] = order.client_order_id
+        # Known before it is sent: its executions may arrive before AddOrder answers.
+        cl_ord_id = self.remember(order.client_order_id)
         await self.trading.acquire(pair.altname, 1.0)
         try:
             result = await self.rest.add_order(params)
@@ -148,6 +200,7 @@ class KrakenExecution:
             raise
         except (KeyError, IndexError, TypeError):
             raise VenueError(f"Kraken AddOrder {cl_ord_id}: answer has no txid") from None
+        self._txid_core[txid] = order.client_order_id
         if order.order_type is OrderType.LIMIT and order.time_in_force in (TimeInForce.GTC,
                                                                             TimeInForce.GTD):
             self.resting[cl_ord_id] = RestingOrder(order.client_order_id, cl_ord_id, txid,
@@ -157,7 +210,7 @@ class KrakenExecution:
 
     async def cancel(self, client_order_id: str) -> None:
         """Cancel by core client order id (Kraken cancels by our cl_ord_id)."""
-        cl_ord_id = cl_ord_id_for(client_order_id)
+        cl_ord_id = self.remember(client_order_id)
         resting = self.resting.get(cl_ord_id)
         if resting is not None:
             penalty = self.trading.cancel_penalty(self.trading.now() - resting.placed_at)
@@ -195,6 +248,8 @@ class KrakenExecution:
             order = self._order_from_kraken(txid, raw)
             orders.append(order)
             cl = raw.get("cl_ord_id") or txid
+            if order.client_order_id != cl:
+                self._txid_core[txid] = order.client_order_id
             if cl not in self.resting:
                 self.resting[cl] = RestingOrder(order.client_order_id, cl, txid,
                                                 str(raw.get("descr", {}).get("pair", "")),
@@ -232,10 +287,6 @@ class KrakenExecution:
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise DataError(f"{where}: unexpected order shape ({exc})") from None
 
-    def core_id(self, cl_ord_id: str) -> str:
-        """The core client order id behind a Kraken cl_ord_id (itself when unknown)."""
-        return self._core_ids.get(cl_ord_id, cl_ord_id)
-
     # -- dead-man's switch ------------------------------------------------------------------
     def _ensure_dead_man(self) -> None:
         if self.settings.dead_man_timeout_s <= 0:
@@ -267,7 +318,14 @@ class KrakenExecution:
 
 
 class KrakenExecutionsFeed(WsSession):
-    """Fills from the authenticated v2 ``executions`` channel (needs API keys)."""
+    """Fills from the authenticated v2 ``executions`` channel (needs API keys).
+
+    Yields :class:`ExecutionReport` (the fill with Kraken's ``cl_ord_id`` and
+    ``order_id``), each ``exec_id`` once per process.  The subscription asks for
+    the last 50 trades in its snapshot, so fills that happened while this
+    process was away (or disconnected) are reported again; the core books
+    each ``fill_id`` once.
+    """
 
     def __init__(self, settings: KrakenSettings, rest: KrakenRestClient,
                  execution: KrakenExecution | None = None, **kwargs: Any) -> None:
@@ -284,7 +342,7 @@ class KrakenExecutionsFeed(WsSession):
     def on_connect(self) -> list[Any]:
         self.send_later({"method": "subscribe",
                          "params": {"channel": "executions", "token": self._token,
-                                    "snap_orders": True, "snap_trades": False},
+                                    "snap_orders": True, "snap_trades": True},
                          "req_id": self._next_req_id()})
         return []
 
@@ -297,12 +355,21 @@ class KrakenExecutionsFeed(WsSession):
             if msg is not None and msg.get("success") is False:
                 raise VenueError(f"Kraken executions subscription refused: {msg.get('error')}")
             return []
-        out: list[Fill] = []
-        for i, item in enumerate(msg.get("data") or []):
+        out: list[ExecutionReport] = []
+        data = msg.get("data")
+        if not isinstance(data, list):
+            self.malformed += 1
+            log.warning("Kraken executions: frame without a data list dropped")
+            return []
+        for i, item in enumerate(data):
+            if not isinstance(item, dict):
+                self.malformed += 1
+                log.warning("Kraken executions[%d]: not an object: %r", i, item)
+                continue
             try:
-                symbol = item.get("symbol") or ""
+                symbol = str(item.get("symbol") or "")
                 fill = parse_execution(item, instrument_id(symbol), f"executions[{i}]")
-            except (DataError, AttributeError) as exc:
+            except DataError as exc:
                 self.malformed += 1
                 log.warning("Kraken executions: bad item: %s", exc)
                 continue
@@ -313,8 +380,7 @@ class KrakenExecutionsFeed(WsSession):
             if fill is None or fill.fill_id in self._seen:
                 continue
             self._seen.add(fill.fill_id)
-            if self.execution is not None:
-                fill = attrs.evolve(fill, client_order_id=self.execution.core_id(
-                    fill.client_order_id))
-            out.append(fill)
+            order_id = item.get("order_id")
+            out.append(ExecutionReport(fill, str(cl) if cl else None,
+                                       str(order_id) if order_id else None))
         return out

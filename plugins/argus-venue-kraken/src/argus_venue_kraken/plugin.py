@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from argus_core.hookspecs import Register, hookimpl
 from argus_venue_kraken.config import KrakenSettings
+
+if TYPE_CHECKING:
+    from argus_core.runtime import RunContext
 
 
 @hookimpl
@@ -53,3 +57,22 @@ def register_commands(cli: click.Group) -> None:
             click.echo(f"  ... {len(report.gaps) - 10} more gaps")
 
 
+
+
+@hookimpl
+def on_startup(ctx: RunContext) -> None:
+    """Teach the run's Kraken venue every client order id in the run's ledger.
+
+    After a restart the executions channel (and OpenOrders) report orders the
+    previous process placed, by Kraken ``cl_ord_id``; this is how they map back
+    to the core's ids.  The venue is found among the live ``KrakenVenue``
+    objects by the settings object the run built it with.
+    """
+    from argus_venue_kraken.venue import KrakenVenue
+
+    settings = ctx.settings.get("kraken")
+    if ctx.ledger is None or settings is None:
+        return
+    for venue in KrakenVenue.instances():
+        if venue.settings is settings:
+            venue.adopt_run_ledger(ctx.ledger)

@@ -262,24 +262,44 @@ def parse_ws_ohlc(item: dict[str, Any], where: str) -> OhlcRow:
 
 
 def parse_execution(item: dict[str, Any], instrument_id: str, where: str) -> Fill | None:
-    """A v2 ``executions`` item -> core Fill (only ``exec_type == "trade"`` carries one)."""
+    """A v2 ``executions`` item -> core Fill (only ``exec_type == "trade"`` carries one).
+
+    The fee is booked in the pair's quote currency (the core's money): a fee
+    charged in the quote asset is taken as is, one charged in the base asset
+    (Kraken's ``fcib`` preference) is converted at the fill price.  Anything
+    else is refused rather than guessed.
+    """
     if item.get("exec_type") != "trade":
         return None
     side = {"buy": Side.BUY, "sell": Side.SELL}.get(_req(item, "side", where))
     if side is None:
         raise DataError(f"{where}: side must be buy or sell")
+    price = to_decimal(_req(item, "last_price", where), field=f"{where}.last_price")
+    quantity = to_decimal(_req(item, "last_qty", where), field=f"{where}.last_qty")
+    base, _, quote = instrument_id.partition(":")[2].partition("/")
     fee = Decimal(0)
-    for entry in item.get("fees") or []:
-        fee += to_decimal(_req(entry, "qty", where), field=f"{where}.fees.qty")
-    if not fee and item.get("fee_usd_equiv") is not None:
+    for k, entry in enumerate(item.get("fees") or []):
+        qty = to_decimal(_req(entry, "qty", where), field=f"{where}.fees[{k}].qty")
+        asset = str(_req(entry, "asset", where)).upper()
+        asset = C.ASSET_ALIASES.get(asset, asset)
+        if asset == quote:
+            fee += qty
+        elif asset == base:
+            fee += qty * price
+        else:
+            raise DataError(f"{where}.fees[{k}]: fee in {asset}, neither the base ({base}) nor "
+                            f"the quote ({quote}) of {instrument_id}")
+    if not item.get("fees") and item.get("fee_usd_equiv") is not None and quote == "USD":
         fee = to_decimal(item["fee_usd_equiv"], field=f"{where}.fee_usd_equiv")
     liquidity = Liquidity.MAKER if item.get("liquidity_ind") == "m" else Liquidity.TAKER
+    fill_id = str(item.get("exec_id") or item.get("trade_id") or "")
+    if not fill_id:
+        # The core books each fill_id once; a fill without an id cannot be deduplicated.
+        raise DataError(f"{where}: trade execution without exec_id or trade_id")
     return Fill(
-        fill_id=str(item.get("exec_id") or item.get("trade_id") or ""),
+        fill_id=fill_id,
         client_order_id=str(item.get("cl_ord_id") or item.get("order_id") or ""),
-        venue=C.VENUE, instrument_id=instrument_id, side=side,
-        price=to_decimal(_req(item, "last_price", where), field=f"{where}.last_price"),
-        quantity=to_decimal(_req(item, "last_qty", where), field=f"{where}.last_qty"),
+        venue=C.VENUE, instrument_id=instrument_id, side=side, price=price, quantity=quantity,
         fee=fee, liquidity=liquidity,
         ts_ns=rfc3339_ns(_req(item, "timestamp", where), where=f"{where}.timestamp"),
     )

@@ -7,10 +7,17 @@ venue at 127.0.0.1 (``rest_url = "http://127.0.0.1:PORT"``,
 * :class:`LocalKrakenRest`: a real HTTP server (stdlib ``ThreadingHTTPServer``)
   serving recorded public payloads and a small private API that verifies
   ``API-Sign`` and nonces like Kraken does, with scripted faults
-  (``inject``): Kraken error arrays, HTTP 5xx, non-JSON bodies.
+  (``inject``): Kraken error arrays, HTTP 5xx, non-JSON bodies.  With a book
+  set (``set_book``) it is a small matching engine: a marketable AddOrder
+  walks that book at taker fees and every order event is published in the
+  shape of the authenticated WS v2 ``executions`` channel (``pending_new``,
+  ``new``, ``trade``, ``filled``) to subscribed :class:`LocalKrakenWs` servers.
 * :class:`LocalKrakenWs`: a ``websockets`` server playing one script per
-  connection (frames, malformed text, waits for subscriptions, disconnects),
-  acknowledging every subscribe/unsubscribe per symbol as Kraken does.
+  connection (frames, malformed text, waits for subscriptions or conditions,
+  disconnects), acknowledging every subscribe/unsubscribe per symbol as Kraken
+  does; :class:`ForwardExecutions` makes it the private ``executions`` feed of
+  a :class:`LocalKrakenRest` (token checked, snapshot of open orders and the
+  last 50 trades, then live updates).
 * :class:`ReferenceBook` / :func:`random_book_messages`: a deliberately plain
   book (``Decimal`` dicts rebuilt and re-sorted, text formatted per level on
   every checksum, following the guide's steps literally) and a seeded random
@@ -28,10 +35,11 @@ import itertools
 import json
 import random
 import threading
+import time
 import urllib.parse
 import zlib
 from collections.abc import Callable, Iterator
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -195,10 +203,23 @@ class LocalKrakenRest:
     """
 
     def __init__(self, public: dict[str, Any] | None = None, *, api_key: str = "",
-                 api_secret: str = "") -> None:
+                 api_secret: str = "", taker_bps: Decimal = Decimal(40),
+                 clock_ns: Callable[[], int] | None = None) -> None:
         self.public = dict(public or {})
         self.api_key = api_key
         self.api_secret = api_secret
+        #: Fee charged on local fills (Kraken Pro base tier taker: 0.40 %), in the quote asset.
+        self.taker_bps = taker_bps
+        self.clock_ns = clock_ns or time.time_ns
+        #: Book per WS v2 symbol that marketable orders walk: (bids best first, asks best first).
+        self.books: dict[str, tuple[list[tuple[Decimal, Decimal]],
+                                    list[tuple[Decimal, Decimal]]]] = {}
+        #: Every ``executions`` item published, in order.
+        self.executions: list[dict[str, Any]] = []
+        #: Orders that are no longer open (filled / cancelled), by txid.
+        self.closed: dict[str, dict[str, Any]] = {}
+        self._listeners: list[Callable[[list[dict[str, Any]]], None]] = []
+        self._exec_ids = itertools.count(1)
         self.requests: list[RecordedRequest] = []
         self.injected: dict[str, list[tuple[str, Any]]] = {}
         self.orders: dict[str, dict[str, Any]] = {}
@@ -380,17 +401,22 @@ class LocalKrakenRest:
                     "descr": {"pair": form["pair"], "type": form["type"],
                               "ordertype": form["ordertype"], "price": form.get("price", "0")},
                 }
+                if form.get("validate") not in ("true", "1"):
+                    self._match(txid, form)
+                else:
+                    del self.orders[txid]
                 descr = f"{form['type']} {form['volume']} {form['pair']} @ {form['ordertype']}"
                 return {"descr": {"order": descr}, "txid": [txid]}
             if method == "CancelOrder":
                 key = form.get("txid") or form.get("cl_ord_id")
                 hit = [t for t, o in self.orders.items() if key in (t, o.get("cl_ord_id"))]
                 for txid in hit:
-                    del self.orders[txid]
+                    self._close_order(txid, "canceled")
                 return {"count": len(hit)}
             if method == "CancelAll":
                 count = len(self.orders)
-                self.orders.clear()
+                for txid in list(self.orders):
+                    self._close_order(txid, "canceled")
                 return {"count": count}
             if method == "CancelAllOrdersAfter":
                 self.dead_man.append(int(form.get("timeout", "0")))
@@ -401,11 +427,129 @@ class LocalKrakenRest:
                 return {"open": {t: o for t, o in self.orders.items()
                                  if cl is None or o.get("cl_ord_id") == cl}}
             if method == "QueryOrders":
-                return {t: self.orders[t] for t in form.get("txid", "").split(",")
-                        if t in self.orders}
+                known = {**self.closed, **self.orders}
+                return {t: known[t] for t in form.get("txid", "").split(",") if t in known}
             if method == "TradesHistory":
                 return {"trades": {}, "count": 0}
         raise ValueError(f"unknown private method {method}")
+
+
+    # -- matching engine and the executions feed (call with self._lock held) --
+    def set_book(self, symbol: str, bids: list[tuple[Decimal, Decimal]],
+                 asks: list[tuple[Decimal, Decimal]]) -> None:
+        """The book (best first) that marketable orders on ``symbol`` walk from now on."""
+        with self._lock:
+            self.books[symbol] = (list(bids), list(asks))
+
+    def subscribe_executions(self, listener: Callable[[list[dict[str, Any]]], None]
+                             ) -> list[dict[str, Any]]:
+        """Register ``listener`` for new executions items (called from the HTTP thread);
+        returns the snapshot Kraken sends first: open orders and the last 50 trades."""
+        with self._lock:
+            self._listeners.append(listener)
+            open_items = [self._order_item(t, o, "new", "new") for t, o in self.orders.items()]
+            trades = [i for i in self.executions if i["exec_type"] == "trade"][-50:]
+            return open_items + trades
+
+    def unsubscribe_executions(self, listener: Callable[[list[dict[str, Any]]], None]) -> None:
+        """Stop publishing to ``listener``."""
+        with self._lock, contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def _pair_info(self, altname: str) -> dict[str, Any]:
+        result = self.public.get("AssetPairs", {}).get("result", {})
+        for key, entry in result.items():
+            if altname in (key, entry.get("altname"), entry.get("wsname")):
+                base, _, quote = str(entry["wsname"]).partition("/")
+                aliases = {"XBT": "BTC", "XDG": "DOGE"}
+                base, quote = aliases.get(base, base), aliases.get(quote, quote)
+                return {"symbol": f"{base}/{quote}", "base": base, "quote": quote,
+                        "lot_decimals": int(entry["lot_decimals"])}
+        raise _Refused(["EQuery:Unknown asset pair"])
+
+    def _order_item(self, txid: str, order: dict[str, Any], exec_type: str, status: str
+                    ) -> dict[str, Any]:
+        descr = order["descr"]
+        info = self._pair_info(descr["pair"])
+        item: dict[str, Any] = {
+            "order_id": txid, "symbol": info["symbol"], "side": descr["type"],
+            "order_type": descr["ordertype"], "order_qty": _jnum(Decimal(order["vol"])),
+            "exec_type": exec_type, "order_status": status,
+            "cum_qty": _jnum(Decimal(order["vol_exec"])),
+            "cum_cost": _jnum(Decimal(order.get("cost", "0"))),
+            "timestamp": _rfc3339(self.clock_ns()),
+        }
+        if order.get("cl_ord_id"):
+            item["cl_ord_id"] = order["cl_ord_id"]
+        if descr["ordertype"] == "limit":
+            item["limit_price"] = _jnum(Decimal(descr["price"]))
+        return item
+
+    def _publish(self, items: list[dict[str, Any]]) -> None:
+        self.executions.extend(items)
+        for listener in list(self._listeners):
+            listener(items)
+
+    def _close_order(self, txid: str, status: str) -> None:
+        order = self.orders.pop(txid)
+        order["status"] = "closed" if status == "filled" else status
+        self.closed[txid] = order
+        self._publish([self._order_item(txid, order, status, status)])
+
+    def _match(self, txid: str, form: dict[str, str]) -> None:
+        """Kraken's life of an order: pending_new, new, trades against the book, filled."""
+        order = self.orders[txid]
+        info = self._pair_info(form["pair"])
+        self._publish([self._order_item(txid, order, "pending_new", "pending_new"),
+                       self._order_item(txid, order, "new", "new")])
+        book = self.books.get(info["symbol"])
+        if book is None:
+            return
+        buy = form["type"] == "buy"
+        levels = book[1] if buy else book[0]
+        limit = Decimal(form["price"]) if form["ordertype"] == "limit" else None
+        remaining = Decimal(form["volume"])
+        cum_qty, cum_cost = Decimal(0), Decimal(0)
+        left: list[tuple[Decimal, Decimal]] = []
+        trades = []
+        for price, size in levels:
+            crosses = limit is None or (price <= limit if buy else price >= limit)
+            if remaining <= 0 or not crosses:
+                left.append((price, size))
+                continue
+            qty = min(size, remaining)
+            remaining -= qty
+            if size > qty:
+                left.append((price, size - qty))
+            cost = price * qty
+            # Kraken charges the fee in the quote currency, rounded to 4 decimals (USD).
+            fee = (cost * self.taker_bps / 10_000).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+            cum_qty += qty
+            cum_cost += cost
+            trade_no = next(self._exec_ids)
+            item = self._order_item(txid, order, "trade",
+                                    "filled" if remaining <= 0 else "partially_filled")
+            item.update(exec_id=f"T{trade_no:05d}-LOCAL-EXEC", trade_id=trade_no,
+                        last_qty=_jnum(qty), last_price=_jnum(price), liquidity_ind="t",
+                        cost=_jnum(cost), cum_qty=_jnum(cum_qty), cum_cost=_jnum(cum_cost),
+                        avg_price=_jnum(cum_cost / cum_qty), fee_usd_equiv=_jnum(fee),
+                        fees=[{"asset": info["quote"], "qty": _jnum(fee)}])
+            trades.append(item)
+        self.books[info["symbol"]] = (left, book[1]) if not buy else (book[0], left)
+        order["vol_exec"] = format(cum_qty, "f")
+        order["cost"] = format(cum_cost, "f")
+        if trades:
+            self._publish(trades)
+        if remaining <= 0:
+            self._close_order(txid, "filled")
+        elif form["ordertype"] == "market" or form.get("timeinforce") == "IOC":
+            self._close_order(txid, "canceled")
+
+
+def _jnum(value: Decimal) -> float:
+    # Kraken sends JSON numbers; a float prints its shortest round-trip text, which is the
+    # exact decimal for the <= 15 significant digits used here.
+    return float(value)
 
 
 # -- WebSocket server ----------------------------------------------------------------------
@@ -439,16 +583,44 @@ class Silence:
     """Stop talking (no heartbeats) so the client's heartbeat deadline fires."""
 
 
-Step = Send | AwaitSubscribe | Disconnect | Silence
+@attrs.frozen
+class Call:
+    """Run ``fn()`` when the script gets here (e.g. move the REST server's book)."""
+
+    fn: Callable[[], Any]
+
+
+@attrs.frozen
+class Until:
+    """Wait until ``predicate()`` holds, checking every ``poll_s`` (for conditions outside this
+    server, e.g. a row in another process's ledger); fails after ``timeout_s``."""
+
+    predicate: Callable[[], bool]
+    timeout_s: float = 20.0
+    poll_s: float = 0.01
+
+
+@attrs.frozen
+class ForwardExecutions:
+    """Act as the private ``executions`` feed of ``rest`` once the client subscribed (with
+    the right token): a snapshot frame, then every new executions item as an update frame,
+    until the connection closes."""
+
+    rest: LocalKrakenRest
+
+
+Step = Send | AwaitSubscribe | Disconnect | Silence | Call | Until | ForwardExecutions
 
 
 class LocalKrakenWs:
     """A Kraken WS v2 server on 127.0.0.1 playing ``sessions[i]`` on the i-th connection."""
 
     def __init__(self, sessions: list[list[Step]], *,
-                 reject_symbols: tuple[str, ...] = ()) -> None:
+                 reject_symbols: tuple[str, ...] = (), token: str | None = None) -> None:
         self.sessions = sessions
         self.reject_symbols = reject_symbols
+        #: When set, subscriptions must carry this token (the authenticated endpoint).
+        self.token = token
         self.received: list[tuple[int, dict[str, Any]]] = []
         self.connections = 0
         self._server: Server | None = None
@@ -508,6 +680,14 @@ class LocalKrakenWs:
                     return
                 elif isinstance(step, Silence):
                     break  # say nothing more; just read until the client goes away
+                elif isinstance(step, Call):
+                    step.fn()
+                elif isinstance(step, Until):
+                    async with asyncio.timeout(step.timeout_s):
+                        while not step.predicate():
+                            await asyncio.sleep(step.poll_s)
+                elif isinstance(step, ForwardExecutions):
+                    await self._forward_executions(ws, step.rest)
             await reader
         except ConnectionClosed:
             pass
@@ -515,6 +695,32 @@ class LocalKrakenWs:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await reader
+
+    async def _forward_executions(self, ws: ServerConnection, rest: LocalKrakenRest) -> None:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+
+        def listener(items: list[dict[str, Any]]) -> None:  # runs in the HTTP thread
+            loop.call_soon_threadsafe(queue.put_nowait, items)
+
+        snapshot = rest.subscribe_executions(listener)
+        sequence = 1
+        closed = asyncio.ensure_future(ws.wait_closed())
+        try:
+            await ws.send(json.dumps({"channel": "executions", "type": "snapshot",
+                                      "data": snapshot, "sequence": sequence}))
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():  # the client went away
+                    getter.cancel()
+                    return
+                sequence += 1
+                await ws.send(json.dumps({"channel": "executions", "type": "update",
+                                          "data": getter.result(), "sequence": sequence}))
+        finally:
+            closed.cancel()
+            rest.unsubscribe_executions(listener)
 
     async def _reader(self, ws: ServerConnection, conn: int) -> None:
         async for raw in ws:
@@ -524,14 +730,20 @@ class LocalKrakenWs:
             method = msg.get("method")
             if method in ("subscribe", "unsubscribe"):
                 params = msg.get("params", {})
+                bad_token = (self.token is not None and method == "subscribe"
+                             and params.get("token") != self.token)
                 for symbol in params.get("symbol", []) or [None]:
-                    ok = symbol not in self.reject_symbols
+                    ok = symbol not in self.reject_symbols and not bad_token
                     ack: dict[str, Any] = {"method": method, "success": ok,
                                            "result": {"channel": params.get("channel"),
-                                                      "symbol": symbol},
+                                                      **({"symbol": symbol} if symbol else
+                                                         {k: v for k, v in params.items()
+                                                          if k.startswith("snap_")})},
                                            "time_in": "2023-10-06T17:35:55.219022Z",
                                            "time_out": "2023-10-06T17:35:55.219067Z"}
-                    if not ok:
+                    if bad_token:
+                        ack["error"] = "EGeneral:Invalid arguments:token"
+                    elif not ok:
                         ack["error"] = f"Currency pair not supported {symbol}"
                     if "req_id" in msg:
                         ack["req_id"] = msg["req_id"]

@@ -11,9 +11,11 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import ClassVar
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, ClassVar
 
+import attrs
 import httpx
 
 from argus_core.errors import VenueError
@@ -22,9 +24,12 @@ from argus_core.models import Fill, Instrument, MarketEvent, Order
 from argus_venue_kraken import constants as C
 from argus_venue_kraken.config import KrakenSettings
 from argus_venue_kraken.data import KrakenMarketFeed
-from argus_venue_kraken.execution import KrakenExecution, KrakenExecutionsFeed
+from argus_venue_kraken.execution import ExecutionReport, KrakenExecution, KrakenExecutionsFeed
 from argus_venue_kraken.ratelimit import Clock, Sleep
 from argus_venue_kraken.rest import KrakenRestClient
+
+if TYPE_CHECKING:
+    from argus_core.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +41,17 @@ class KrakenVenue(Venue):
     ``BookStatus(live=False)`` when a book becomes doubtful (checksum mismatch,
     gap, malformed frame, disconnect, exchange maintenance), ``Trade``, ``Bar``
     (stamped at close, only when complete) and ``Signal`` (ticker fields).
-    Fills from the authenticated ``executions`` channel arrive on :meth:`fills`.
+    Fills from the authenticated ``executions`` channel arrive on :meth:`fills`,
+    carrying the core's client order ids (see :mod:`.execution` for the mapping).
     """
 
     name: ClassVar[str] = C.VENUE
     supports_live_orders: ClassVar[bool] = True
     supports_post_only: ClassVar[bool] = False
     time_in_force: ClassVar[tuple[str, ...]] = ("gtc", "ioc", "gtd")
+    #: Every venue built in this process, so the plugin's ``on_startup`` hook can find the
+    #: one a run built (the core hands hooks the run context, not the venue).
+    _instances: ClassVar[weakref.WeakSet[KrakenVenue]] = weakref.WeakSet()
 
     def __init__(self, settings: KrakenSettings | None = None, *,
                  transport: httpx.AsyncBaseTransport | None = None,
@@ -56,8 +65,16 @@ class KrakenVenue(Venue):
         self.execution = KrakenExecution(self.settings, self.rest)
         self.feed: KrakenMarketFeed | None = None
         self.executions_feed: KrakenExecutionsFeed | None = None
-        self._fills: asyncio.Queue[Fill] = asyncio.Queue()
+        self._fills: asyncio.Queue[ExecutionReport] = asyncio.Queue()
         self._private_task: asyncio.Task[None] | None = None
+        #: Fills of orders this venue does not know (manual trades on the same account).
+        self.foreign_fills = 0
+        KrakenVenue._instances.add(self)
+
+    @classmethod
+    def instances(cls) -> list[KrakenVenue]:
+        """Venues alive in this process (used by the plugin's ``on_startup`` hook)."""
+        return list(cls._instances)
 
     def __repr__(self) -> str:
         return f"KrakenVenue(pairs={self.settings.pairs!r}, rest_url={self.settings.rest_url!r})"
@@ -92,8 +109,8 @@ class KrakenVenue(Venue):
 
     async def _pump_fills(self, feed: KrakenExecutionsFeed) -> None:
         try:
-            async for fill in feed.events():
-                await self._fills.put(fill)
+            async for report in feed.events():
+                await self._fills.put(report)
         except VenueError as exc:
             log.error("Kraken executions stream stopped: %s", exc)
 
@@ -106,16 +123,44 @@ class KrakenVenue(Venue):
                 await self._private_task
             self._private_task = None
 
-    async def fills(self) -> AsyncIterator[Fill]:
-        """Fills of this account as the ``executions`` channel reports them.
+    async def fills(self) -> AsyncIterator[Fill]:  # type: ignore[override]
+        """Fills of this account as the ``executions`` channel reports them, with core ids.
 
         The channel starts with ``stream()`` when API keys are configured, or
-        here when only fills are wanted.
+        here when only fills are wanted.  Kraken's ids are mapped back to the
+        core's client order id when the fill is handed out (not when it
+        arrives), so ids adopted late (``adopt_run_ledger``) still apply.  A
+        fill of an order this venue never knew keeps Kraken's ``cl_ord_id`` (or
+        txid), which the core records as an unknown fill instead of guessing.
         """
         if self.settings.has_credentials and self._private_task is None:
             self._start_private()
         while True:
-            yield await self._fills.get()
+            report = await self._fills.get()
+            core = self.execution.core_id_for(report.cl_ord_id, report.order_id)
+            if core is None:
+                self.foreign_fills += 1
+                log.warning("Kraken fill %s belongs to an order this run did not place "
+                            "(cl_ord_id=%s, order %s)", report.fill.fill_id, report.cl_ord_id,
+                            report.order_id)
+                yield report.fill
+            else:
+                yield attrs.evolve(report.fill, client_order_id=core)
+
+    def adopt_client_order_ids(self, client_order_ids: Iterable[str]) -> int:
+        """Know these core client order ids (so their executions map back); returns how many."""
+        return self.execution.adopt(client_order_ids)
+
+    def adopt_run_ledger(self, ledger: Ledger) -> int:
+        """Know every Kraken order of a run's ledger: the way back after a restart.
+
+        The runner commits an order row before it calls :meth:`submit`, so the
+        ledger holds every core id Kraken can report for this run.
+        """
+        rows = ledger.query("select client_order_id from orders where venue = ?", (C.VENUE,))
+        count = self.adopt_client_order_ids(str(r["client_order_id"]) for r in rows)
+        log.info("Kraken: %d client order ids adopted from the run ledger", count)
+        return count
 
     async def snapshot(self) -> list[MarketEvent]:
         """REST Depth of every configured pair (``book_depth`` levels)."""
