@@ -156,3 +156,22 @@ async def test_submit_basket_unwinds_a_partial_basket_against_the_leg(snapshot_s
     (late,) = venue.execution.fills_of_trade(maker)
     assert (late.client_order_id, late.side, late.quantity) == ("a", Side.SELL, 5)
     await venue.close()
+
+
+async def test_a_basket_the_unwind_cannot_flatten_raises_with_its_fills(snapshot_server) -> None:  # type: ignore[no-untyped-def]
+    from argus_core.errors import BasketIncomplete
+
+    clob = Clob({f"{TOKEN_A}:BUY": _matched("64", "100"),
+                 f"{TOKEN_B}:BUY": {"success": False, "status": "unmatched",
+                                    "errorMsg": "FOK order not filled"},
+                 f"{TOKEN_A}:SELL": {"success": False, "status": "unmatched",
+                                     "errorMsg": "no liquidity"}})
+    srv = snapshot_server([], [], extra=clob)
+    venue = _venue(srv.url)
+    with pytest.raises(BasketIncomplete, match="could not flatten") as info:
+        await venue.submit_basket([_leg("a", TOKEN_A, "0.64"), _leg("b", TOKEN_B, "0.30")])
+    # the executed leg travels with the error, so the runner books it
+    assert [(f.client_order_id, f.side, f.quantity) for f in info.value.fills] == [
+        ("a", Side.BUY, 100)]
+    assert venue.last_basket is not None and venue.last_basket.naked
+    await venue.close()

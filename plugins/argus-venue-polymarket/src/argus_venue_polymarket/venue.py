@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import ClassVar
 
-from argus_core.errors import DataError, VenueError
+from argus_core.errors import BasketIncomplete, DataError, VenueError
 from argus_core.interfaces import Venue
 from argus_core.models import Event, Fill, Instrument, MarketEvent, Order, Settlement
 from argus_venue_polymarket import constants as C
@@ -177,12 +177,18 @@ class PolymarketVenue(Venue):
         filled legs are unwound with FAK orders at once (see ``execution``).
 
         Returns the legs' fills and the unwind fills (booked against the leg they
-        flatten, opposite side).  A residual the unwind could not trade is logged as an
-        error naming the basket and stays visible as a position.
+        flatten, opposite side).  A residual the unwind could not trade raises
+        ``BasketIncomplete`` carrying every fill, so the runner books them and moves
+        trading to REDUCING: a naked leg is never held silently.
         """
         result = await self.execution.submit_basket(orders)
         self.last_basket = result
-        return [*result.fills, *result.unwind_fills]
+        fills = [*result.fills, *result.unwind_fills]
+        if result.naked:
+            naked = ", ".join(f"{k} {v}" for k, v in result.naked.items())
+            raise BasketIncomplete(f"basket {result.basket_id}: the unwind could not flatten "
+                                   f"{naked}", fills)
+        return fills
 
     async def fills(self) -> AsyncIterator[Fill]:
         """This account's executions (resting orders' maker fills, and taker matches the
