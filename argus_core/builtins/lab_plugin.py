@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,7 @@ def _executor(config: Config, local_cluster: int | None) -> Iterator[Any]:
         raise click.ClickException("--local-cluster needs dask.distributed: "
                                    "pip install 'argus-core[dask]'") from None
     with (LocalCluster(n_workers=local_cluster, threads_per_worker=1, processes=True,
-                       dashboard_address=None) as cluster,
+                       dashboard_address=None, silence_logs=logging.WARNING) as cluster,
           DaskExecutor(cluster.scheduler_address) as ex):
         yield ex
 
