@@ -22,7 +22,9 @@ SCHEMES = {"qe": 1, "euler": 2}
 DTYPES = {"float32": np.float32, "float64": np.float64}
 #: Names of the step constants, in the order of the kernels' CONSTS_ARGS.
 CONST_NAMES = ("mu_dt", "kappa_dt", "theta", "sigma_sqdt", "sqdt", "half_dt", "rho", "rho_bar",
-               "ex", "c1", "c2", "qk0", "qk1", "qk2", "qk3", "qk4", "a_m")
+               "ex", "c1", "c2", "qk0", "qk1", "qk2", "qk3", "qk4", "a_m", "rho_sqdt", "cvar_dt")
+#: Price estimators: the simulated payoff, or its expectation given the variance path.
+ESTIMATORS = ("conditional", "plain")
 BLOCK = 256  # work-group size of the GPU kernels (a power of two for the tree reduction)
 
 
@@ -39,6 +41,9 @@ class SimSpec:
     dtype: type
     key0: int
     key1: int
+    #: price kernels: average E[payoff | variance path] (a Black-Scholes formula per path)
+    #: instead of the simulated payoff; the paths kernel ignores it
+    conditional: bool = True
 
     @property
     def n_paths(self) -> int:
@@ -91,12 +96,13 @@ def step_constants(params: HestonParams, t: float, n_steps: int, mu: float) -> t
     consts = dict(mu_dt=mu * dt, kappa_dt=kappa * dt, theta=theta, sigma_sqdt=sigma * math.sqrt(dt),
                   sqdt=math.sqrt(dt), half_dt=0.5 * dt, rho=rho,
                   rho_bar=math.sqrt(1.0 - rho * rho), ex=ex, c1=c1, c2=c2, qk0=qk0, qk1=qk1,
-                  qk2=qk2, qk3=qk3, qk4=qk4, a_m=a_m)
+                  qk2=qk2, qk3=qk3, qk4=qk4, a_m=a_m, rho_sqdt=rho * math.sqrt(dt),
+                  cvar_dt=(1.0 - rho * rho) * dt)
     return tuple(consts[n] for n in CONST_NAMES)
 
 
 def make_spec(params: HestonParams, t: float, mu: float, paths: int, steps: int, scheme: str,
-              dtype: str, seed: int, antithetic: bool) -> SimSpec:
+              dtype: str, seed: int, antithetic: bool, conditional: bool = True) -> SimSpec:
     """Validate the simulation settings and build a :class:`SimSpec`."""
     if scheme not in SCHEMES:
         raise HestonParameterError(f"scheme must be one of {sorted(SCHEMES)}, got {scheme!r}")
@@ -109,7 +115,8 @@ def make_spec(params: HestonParams, t: float, mu: float, paths: int, steps: int,
     key0, key1 = seed_key(seed)
     return SimSpec(n_pairs=(int(paths) + 1) // 2, n_steps=int(steps), v0=params.v0,
                    consts=step_constants(params, t, int(steps), mu), scheme=SCHEMES[scheme],
-                   antithetic=bool(antithetic), dtype=DTYPES[dtype], key0=key0, key1=key1)
+                   antithetic=bool(antithetic), dtype=DTYPES[dtype], key0=key0, key1=key1,
+                   conditional=bool(conditional))
 
 
 @attrs.frozen

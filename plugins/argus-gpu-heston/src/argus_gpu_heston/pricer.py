@@ -14,7 +14,7 @@ from argus_core.interfaces import Pricer
 from argus_gpu_heston.analytic import heston_price
 from argus_gpu_heston.backends import BACKENDS, get_backend
 from argus_gpu_heston.errors import HestonParameterError
-from argus_gpu_heston.mc_common import DTYPES, SCHEMES, combine_sums, make_spec
+from argus_gpu_heston.mc_common import DTYPES, ESTIMATORS, SCHEMES, combine_sums, make_spec
 from argus_gpu_heston.params import HestonParams, OptionLeg, check_contract, check_kind
 
 DEFAULT_QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
@@ -36,6 +36,9 @@ class HestonSettings:
     scheme: qe (Andersen's quadratic-exponential, martingale-corrected) | euler (full truncation).
     seed: Philox seed; the same seed gives the same paths on every backend.
     antithetic / control_variate: variance reduction switches.
+    estimator: conditional (default: each path contributes its payoff's expectation given
+        the variance path, a Black-Scholes formula; same mean as the simulated payoff,
+        about 10-80x less variance) | plain (the simulated payoff).
     """
 
     backend: str = attrs.field(default="auto", validator=_one_of(*BACKENDS))
@@ -49,6 +52,7 @@ class HestonSettings:
                                                  attrs.validators.lt(2 ** 64)])
     antithetic: bool = True
     control_variate: bool = True
+    estimator: str = attrs.field(default="conditional", validator=_one_of(*ESTIMATORS))
 
     @steps.validator
     def _check_steps(self, attribute: Any, value: int | None) -> None:
@@ -133,18 +137,28 @@ class HestonPricer(Pricer):
 
     # -- helpers -------------------------------------------------------------------
     def _sim(self, params: HestonParams, t: float, mu: float, paths: int | None,
-             steps: int | None, scheme: str | None, dtype: str | None, seed: int | None) -> Any:
+             steps: int | None, scheme: str | None, dtype: str | None, seed: int | None,
+             estimator: str | None = None) -> Any:
         s = self.settings
+        estimator = estimator or s.estimator
+        if estimator not in ESTIMATORS:
+            raise HestonParameterError(
+                f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
         return make_spec(params, t, mu, s.paths if paths is None else paths,
                          s.steps_for(t) if steps is None else steps, scheme or s.scheme,
-                         dtype or s.dtype, s.seed if seed is None else seed, s.antithetic)
+                         dtype or s.dtype, s.seed if seed is None else seed, s.antithetic,
+                         conditional=estimator == "conditional")
 
     # -- pricing -------------------------------------------------------------------
     def price(self, kind: str, s0: float, strike: float, t: float, r: float, q: float,
               params: HestonParams, method: str = "analytic", scheme: str | None = None,
               paths: int | None = None, steps: int | None = None, backend: str | None = None,
-              seed: int | None = None, dtype: str | None = None) -> PriceResult:
-        """European call or put price, analytic (exact) or by Monte Carlo (with stderr)."""
+              seed: int | None = None, dtype: str | None = None,
+              estimator: str | None = None) -> PriceResult:
+        """European call or put price, analytic (exact) or by Monte Carlo (with stderr).
+
+        ``estimator`` (Monte Carlo only) overrides the settings' conditional/plain choice.
+        """
         start = time.perf_counter()
         kind = check_kind(kind)
         check_contract(s0, t, r, q)
@@ -163,7 +177,7 @@ class HestonPricer(Pricer):
                                (time.perf_counter() - start) * 1e3)
         if method != "mc":
             raise HestonParameterError(f"method must be 'analytic' or 'mc', got {method!r}")
-        spec = self._sim(params, t, r - q, paths, steps, scheme, dtype, seed)
+        spec = self._sim(params, t, r - q, paths, steps, scheme, dtype, seed, estimator)
         be = get_backend(backend or self.settings.backend)
         sums = be.price_sums(spec, s0, strike, math.exp(-r * t), (r - q) * t, kind == "call")
         est = combine_sums(sums, spec.n_pairs, self.settings.control_variate)

@@ -1,11 +1,23 @@
-"""The CPU backend: the kernel of kernels/heston_mc.cl ported line for line to Numba.
+"""The CPU backend: the algorithm of kernels/heston_mc.cl in Numba, vectorised over path pairs.
 
-Same Philox4x32-10 counters, same uniform conversion, same Box-Muller, same step
-formulas, so a seed gives the same paths here as on CUDA and OpenCL (to the rounding
-of log/sin/cos).  One generic function per kernel serves float32 and float64: every
-literal goes through :func:`_real`, which Numba resolves at compile time to the
-precision of the ``one`` argument, so float32 runs stay float32 end to end.
-Compiled functions are cached on disk (``cache=True``).
+Same Philox4x32-10 counters, same uniform conversion, same Box-Muller, same step formulas
+as the CUDA/OpenCL kernels, so a seed gives the same paths here as on the GPU (to the
+rounding of log/sin/cos and of fused multiply-adds).
+
+Layout (why it is fast): pairs are processed in blocks of :data:`LANES`; a block keeps
+its state structure-of-arrays (2 * LANES paths: A paths then B paths) and, for every
+time step, runs one loop that draws the block's Philox counters and turns them into
+normals, then one loop that advances every path.  Those loops have no calls and no
+branches (the QE scheme's two regimes are computed side by side and selected, log and
+sin/cos come from :mod:`.vecmath`), so LLVM turns them into SIMD code.  Blocks are spread
+over the cores with ``prange``; each block writes its own partial sums, added in block
+order afterwards, so results do not depend on the number of threads.
+
+One generic function per kernel serves float32 and float64: every literal goes through
+:func:`_real`, which Numba resolves at compile time to the precision of the ``one``
+argument, so float32 runs stay float32 end to end.  Compiled functions are cached on
+disk (``cache=True``).  ``error_model="numpy"``: a division by zero gives inf/NaN (which a
+select then discards) instead of a Python exception check that would stop vectorisation.
 """
 
 from __future__ import annotations
@@ -19,7 +31,11 @@ from numba import njit, prange, types
 from numba.extending import overload
 from numpy.typing import NDArray
 
+from argus_gpu_heston.backends.vecmath import log32, log64, sincos2pi32, sincos2pi64
 from argus_gpu_heston.mc_common import SimSpec
+
+#: Path pairs per block: 2 * LANES paths advance together in SIMD loops.
+LANES = 32
 
 _M0 = np.uint64(0xD2511F53)
 _M1 = np.uint64(0xCD9E8D57)
@@ -30,10 +46,15 @@ _S32 = np.uint64(32)
 _S9 = np.uint64(9)
 _ONE_U = np.uint64(1)
 _ZERO_U = np.uint64(0)
+_SQRT1_2 = 0.70710678118654752440
 
-# Indices into the constants array (order of mc_common.CONST_NAMES).
+# Indices into the constants (order of mc_common.CONST_NAMES).
 (MU_DT, KAPPA_DT, THETA, SIGMA_SQDT, SQDT, HALF_DT, RHO, RHO_BAR, EX, C1, C2,
- QK0, QK1, QK2, QK3, QK4, A_M) = range(17)
+ QK0, QK1, QK2, QK3, QK4, A_M, RHO_SQDT, CVAR_DT) = range(19)
+N_CONSTS = 19
+SCHEME_QE = 1
+# _simulate_block modes (an int, never a bool literal, so one compiled version serves all)
+MODE_PLAIN, MODE_CONDITIONAL, MODE_TRACK = 0, 1, 2
 
 
 def _real(x, one):  # pragma: no cover - replaced by the overload inside jitted code
@@ -45,6 +66,28 @@ def _real_overload(x, one):
     if one == types.float32:
         return lambda x, one: np.float32(x)
     return lambda x, one: np.float64(x)
+
+
+def _log(x, one):  # pragma: no cover - replaced by the overload inside jitted code
+    raise NotImplementedError
+
+
+@overload(_log)
+def _log_overload(x, one):
+    if one == types.float32:
+        return lambda x, one: log32(x)
+    return lambda x, one: log64(x)
+
+
+def _sincos2pi(w, one):  # pragma: no cover - replaced by the overload inside jitted code
+    raise NotImplementedError
+
+
+@overload(_sincos2pi)
+def _sincos2pi_overload(w, one):
+    if one == types.float32:
+        return lambda w, one: sincos2pi32(w)
+    return lambda w, one: sincos2pi64(w)
 
 
 @njit(inline="always", cache=True)
@@ -61,6 +104,7 @@ def philox4x32_10(c0, c1, c2, c3, k0, k1):
 
 @njit(inline="always", cache=True)
 def _draw(step, pair, stream, k0, k1):
+    """The Philox block of counter (step, pair low word, pair high word, stream)."""
     return philox4x32_10(np.uint64(step), np.uint64(pair) & _MASK, np.uint64(pair) >> _S32,
                          stream, k0, k1)
 
@@ -78,176 +122,336 @@ def _u01_overload(x, one):
     return lambda x, one: (np.float64(x) + 0.5) * 2.3283064365386962890625e-10
 
 
-@njit(inline="always", cache=True)
-def _sincospi2(w, one):
-    """(sin 2 pi w, cos 2 pi w) with exact argument reduction, as sincospi on the GPU."""
-    x = w + w
-    n = math.floor(x + _real(0.5, one))
-    r = x - _real(n, one)  # exact, in [-1/2, 1/2]
-    a = _real(math.pi, one) * r
-    s = math.sin(a)
-    c = math.cos(a)
-    if int(n) % 2 == 1:
-        s = -s
-        c = -c
-    return s, c
-
-
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def _box_muller(a, b, one):
-    rad = math.sqrt(_real(-2.0, one) * math.log(_u01(a, one)))
-    s, c = _sincospi2(_u01(b, one), one)
+    rad = math.sqrt(_real(-2.0, one) * _log(_u01(a, one), one))
+    s, c = _sincos2pi(_u01(b, one), one)
     return rad * c, rad * s
 
 
-@njit(inline="always", cache=True)
-def _qe_step(x, v, zv, u, zx, kc, one):
+@njit(inline="always", cache=True, error_model="numpy")
+def _qe_var(vt, zv, u, k, one):
+    """One Andersen (2008) QE variance step with the martingale-corrected K0*.
+
+    Returns (V_{t+dt}, drift, var): ln S advances by drift + sqrt(var) Z, so given the
+    variance path ln S_T is normal with mean sum(drift) and variance sum(var).  Both
+    regimes (psi <= 1.5 quadratic, else exponential) are computed and one is selected,
+    so the lane loop has no branches; the values of the unused regime may be NaN.
+    """
     zero = _real(0.0, one)
     half = _real(0.5, one)
     onef = _real(1.0, one)
     two = _real(2.0, one)
-    vt = v
-    m = kc[THETA] + (vt - kc[THETA]) * kc[EX]
-    s2 = vt * kc[C1] + kc[C2]
-    vn = zero
-    lnm = zero
-    corrected = False
-    if m > zero:
-        psi = s2 / (m * m)
-        if psi <= _real(1.5, one):
-            inv = two / psi
-            b2 = inv - onef + math.sqrt(inv * (inv - onef))
-            a = m / (onef + b2)
-            zb = math.sqrt(b2) + zv
-            vn = a * zb * zb
-            den = onef - two * kc[A_M] * a
-            if den > zero:
-                lnm = kc[A_M] * b2 * a / den - half * math.log(den)
-                corrected = True
-        else:
-            p = (psi - onef) / (psi + onef)
-            beta = (onef - p) / m
-            vn = zero if u <= p else math.log((onef - p) / (onef - u)) / beta
-            if beta > kc[A_M]:
-                lnm = math.log(p + beta * (onef - p) / (beta - kc[A_M]))
-                corrected = True
-    k0 = -lnm - (kc[QK1] + half * kc[QK3]) * vt if corrected else kc[QK0]
-    x = x + (kc[MU_DT] + k0 + kc[QK1] * vt + kc[QK2] * vn
-             + math.sqrt(kc[QK3] * vt + kc[QK4] * vn) * zx)
-    return x, vn
+    a_m = k[A_M]
+    m = k[THETA] + (vt - k[THETA]) * k[EX]
+    s2 = vt * k[C1] + k[C2]
+    psi = s2 / (m * m)
+    quad = psi <= _real(1.5, one)
+    # quadratic regime
+    inv = two / psi
+    b2 = inv - onef + math.sqrt(inv * (inv - onef))
+    a = m / (onef + b2)
+    zb = math.sqrt(b2) + zv
+    v_quad = a * zb * zb
+    den = onef - two * a_m * a
+    # exponential regime
+    p = (psi - onef) / (psi + onef)
+    beta = (onef - p) / m
+    v_exp = zero if u <= p else _log((onef - p) / (onef - u), one) / beta
+    # martingale correction: ln M of whichever regime, where M exists
+    ok = (den > zero) if quad else (beta > a_m)
+    arg = den if quad else p + beta * (onef - p) / (beta - a_m)
+    lg = _log(arg if ok else onef, one)
+    lnm = (a_m * b2 * a / den - half * lg) if quad else lg
+    mpos = m > zero
+    vn = (v_quad if quad else v_exp) if mpos else zero
+    corrected = mpos & ok
+    k0 = (-lnm - (k[QK1] + half * k[QK3]) * vt) if corrected else k[QK0]
+    drift = k[MU_DT] + k0 + k[QK1] * vt + k[QK2] * vn
+    var = k[QK3] * vt + k[QK4] * vn
+    return vn, drift, var
 
 
-@njit(inline="always", cache=True)
-def _euler_step(x, v, z1, z2, kc, one):
-    zero = _real(0.0, one)
-    vp = v if v > zero else zero
-    sv = math.sqrt(vp)
-    x = x + (kc[MU_DT] - kc[HALF_DT] * vp + kc[SQDT] * sv * z1)
-    v = v + (kc[KAPPA_DT] * (kc[THETA] - vp)
-             + kc[SIGMA_SQDT] * sv * (kc[RHO] * z1 + kc[RHO_BAR] * z2))
-    return x, v
-
-
-@njit(inline="always", cache=True)
-def _simulate_pair(pair, n_steps, v0, kc, k0, k1, scheme, antithetic, track, one):
-    zero = _real(0.0, one)
+@njit(inline="always", cache=True, error_model="numpy")
+def _gen_qe(j, base, key0, key1, antithetic, zv, uu, zx, one):
+    """Normals and uniform of QE step ``j`` for the block's 2 * LANES paths."""
     onef = _real(1.0, one)
-    xa = zero
-    xb = zero
-    va = v0
-    vb = v0
-    lo_a = zero
-    hi_a = zero
-    lo_b = zero
-    hi_b = zero
-    if scheme == 1:
-        for j in range(n_steps):
-            a0, a1, a2, _ = _draw(j, pair, _ZERO_U, k0, k1)
-            zv, zx = _box_muller(a0, a1, one)
-            u = _u01(a2, one)
-            xa, va = _qe_step(xa, va, zv, u, zx, kc, one)
-            if antithetic:
-                xb, vb = _qe_step(xb, vb, -zv, onef - u, -zx, kc, one)
-            else:
-                b0, b1, b2, _ = _draw(j, pair, _ONE_U, k0, k1)
-                zvb, zxb = _box_muller(b0, b1, one)
-                xb, vb = _qe_step(xb, vb, zvb, _u01(b2, one), zxb, kc, one)
-            if track:
-                lo_a = min(lo_a, xa)
-                hi_a = max(hi_a, xa)
-                lo_b = min(lo_b, xb)
-                hi_b = max(hi_b, xb)
+    if antithetic:
+        for lane in range(LANES):
+            r0, r1, r2, _ = _draw(j, base + lane, _ZERO_U, key0, key1)
+            z0, z1 = _box_muller(r0, r1, one)
+            u = _u01(r2, one)
+            zv[lane] = z0
+            zx[lane] = z1
+            uu[lane] = u
+            zv[LANES + lane] = -z0
+            zx[LANES + lane] = -z1
+            uu[LANES + lane] = onef - u
     else:
+        for lane in range(2 * LANES):
+            second = lane >= LANES
+            pair = base + (lane - LANES if second else lane)
+            r0, r1, r2, _ = _draw(j, pair, _ONE_U if second else _ZERO_U, key0, key1)
+            z0, z1 = _box_muller(r0, r1, one)
+            zv[lane] = z0
+            zx[lane] = z1
+            uu[lane] = _u01(r2, one)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _gen_euler(jj, base, key0, key1, antithetic, z1, z2, z3, z4):
+    """Normals of Euler steps 2 jj (z1, z2) and 2 jj + 1 (z3, z4): one Philox block each."""
+    one = z1[0]
+    if antithetic:
+        for lane in range(LANES):
+            r0, r1, r2, r3 = _draw(jj, base + lane, _ZERO_U, key0, key1)
+            a1, a2 = _box_muller(r0, r1, one)
+            a3, a4 = _box_muller(r2, r3, one)
+            z1[lane] = a1
+            z2[lane] = a2
+            z3[lane] = a3
+            z4[lane] = a4
+            z1[LANES + lane] = -a1
+            z2[LANES + lane] = -a2
+            z3[LANES + lane] = -a3
+            z4[LANES + lane] = -a4
+    else:
+        for lane in range(2 * LANES):
+            second = lane >= LANES
+            pair = base + (lane - LANES if second else lane)
+            r0, r1, r2, r3 = _draw(jj, pair, _ONE_U if second else _ZERO_U, key0, key1)
+            a1, a2 = _box_muller(r0, r1, one)
+            a3, a4 = _box_muller(r2, r3, one)
+            z1[lane] = a1
+            z2[lane] = a2
+            z3[lane] = a3
+            z4[lane] = a4
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _qe_lanes(x, v, ca, cb, zv, uu, zx, k, conditional, one):
+    """Advance 2 * LANES paths one QE step: ln S in ``x``, or the conditional moments."""
+    if conditional:
+        for lane in range(2 * LANES):
+            vn, drift, var = _qe_var(v[lane], zv[lane], uu[lane], k, one)
+            ca[lane] += drift
+            cb[lane] += var
+            v[lane] = vn
+    else:
+        for lane in range(2 * LANES):
+            vn, drift, var = _qe_var(v[lane], zv[lane], uu[lane], k, one)
+            x[lane] += drift + math.sqrt(var) * zx[lane]
+            v[lane] = vn
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _euler_lanes(x, v, ca, cb, z1, z2, k, conditional, one):
+    """Advance 2 * LANES paths one full-truncation Euler step (Lord et al. 2010).
+
+    Conditional form: with W = rho Z1 + rho_bar Z2 (the variance's normal), Z1 = rho W +
+    rho_bar Z_perp, so given the variance path ln S gains rho sqrt(v dt) W in mean and
+    (1 - rho^2) v dt in variance.
+    """
+    zero = _real(0.0, one)
+    if conditional:
+        for lane in range(2 * LANES):
+            vt = v[lane]
+            vp = vt if vt > zero else zero
+            sv = math.sqrt(vp)
+            w = k[RHO] * z1[lane] + k[RHO_BAR] * z2[lane]
+            ca[lane] += k[MU_DT] - k[HALF_DT] * vp + k[RHO_SQDT] * sv * w
+            cb[lane] += k[CVAR_DT] * vp
+            v[lane] = vt + (k[KAPPA_DT] * (k[THETA] - vp) + k[SIGMA_SQDT] * sv * w)
+    else:
+        for lane in range(2 * LANES):
+            vt = v[lane]
+            vp = vt if vt > zero else zero
+            sv = math.sqrt(vp)
+            x[lane] += k[MU_DT] - k[HALF_DT] * vp + k[SQDT] * sv * z1[lane]
+            v[lane] = vt + (k[KAPPA_DT] * (k[THETA] - vp)
+                            + k[SIGMA_SQDT] * sv * (k[RHO] * z1[lane] + k[RHO_BAR] * z2[lane]))
+
+
+@njit(inline="always", cache=True)
+def _track(x, lo, hi):
+    for lane in range(2 * LANES):
+        lo[lane] = min(lo[lane], x[lane])
+        hi[lane] = max(hi[lane], x[lane])
+
+
+@njit(cache=True, error_model="numpy")
+def _simulate_block(blk, n_steps, v0, k, key0, key1, scheme, antithetic, mode, x, ca, cb, lo,
+                    hi):
+    """Simulate the 2 * LANES paths of block ``blk`` (pairs blk * LANES + lane).
+
+    Leaves ln(S_T/S_0) in ``x`` (MODE_PLAIN), or the conditional mean/variance of
+    ln(S_T/S_0) given the variance path in ``ca``/``cb`` (MODE_CONDITIONAL), or ln(S_T/S_0)
+    and its running minimum/maximum over the steps (from 0) in ``lo``/``hi`` (MODE_TRACK).
+    """
+    conditional = mode == MODE_CONDITIONAL
+    track = mode == MODE_TRACK
+    one = x[0]
+    zero = _real(0.0, one)
+    n2 = 2 * LANES
+    base = np.int64(blk) * LANES
+    v = np.full(n2, v0)
+    x[:] = zero
+    ca[:] = zero
+    cb[:] = zero
+    lo[:] = zero
+    hi[:] = zero
+    r1 = np.empty_like(x)
+    r2 = np.empty_like(x)
+    r3 = np.empty_like(x)
+    if scheme == SCHEME_QE:
+        for j in range(n_steps):
+            _gen_qe(j, base, key0, key1, antithetic, r1, r2, r3, one)
+            _qe_lanes(x, v, ca, cb, r1, r2, r3, k, conditional, one)
+            if track:
+                _track(x, lo, hi)
+    else:
+        r4 = np.empty_like(x)
         for j in range(0, n_steps, 2):
-            a0, a1, a2, a3 = _draw(j >> 1, pair, _ZERO_U, k0, k1)
-            b0, b1, b2, b3 = a0, a1, a2, a3
-            if not antithetic:
-                b0, b1, b2, b3 = _draw(j >> 1, pair, _ONE_U, k0, k1)
-            for half_step in range(2):
-                if half_step == 1 and j + 1 >= n_steps:
-                    break
-                ua, ub = (a0, a1) if half_step == 0 else (a2, a3)
-                z1, z2 = _box_muller(ua, ub, one)
-                xa, va = _euler_step(xa, va, z1, z2, kc, one)
-                if antithetic:
-                    xb, vb = _euler_step(xb, vb, -z1, -z2, kc, one)
-                else:
-                    wa, wb = (b0, b1) if half_step == 0 else (b2, b3)
-                    w1, w2 = _box_muller(wa, wb, one)
-                    xb, vb = _euler_step(xb, vb, w1, w2, kc, one)
+            _gen_euler(j >> 1, base, key0, key1, antithetic, r1, r2, r3, r4)
+            _euler_lanes(x, v, ca, cb, r1, r2, k, conditional, one)
+            if track:
+                _track(x, lo, hi)
+            if j + 1 < n_steps:
+                _euler_lanes(x, v, ca, cb, r3, r4, k, conditional, one)
                 if track:
-                    lo_a = min(lo_a, xa)
-                    hi_a = max(hi_a, xa)
-                    lo_b = min(lo_b, xb)
-                    hi_b = max(hi_b, xb)
-    return xa, xb, lo_a, hi_a, lo_b, hi_b
+                    _track(x, lo, hi)
 
 
-@njit(parallel=True, cache=True)
-def price_kernel(n_pairs, n_steps, v0, kc, s0, strike, disc, mu_t, is_call, k0, k1, scheme,
-                 antithetic, one):
-    """CPU twin of ``heston_price``: the five float64 sums over all pairs."""
+@njit(inline="always", cache=True, error_model="numpy")
+def _ncdf(x, one):
+    return _real(0.5, one) * math.erfc(-x * _real(_SQRT1_2, one))
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _cond_payoff(a, b, s0, strike, lnk, is_call, one):
+    """E[payoff(S_0 e^X)] for X ~ N(a, b): Black-Scholes with the path's moments."""
+    zero = _real(0.0, one)
+    sd = math.sqrt(b)
+    fwd = s0 * math.exp(a + _real(0.5, one) * b)
+    if sd > zero:
+        d2 = (lnk + a) / sd
+        d1 = d2 + sd
+        if is_call:
+            return fwd * _ncdf(d1, one) - strike * _ncdf(d2, one)
+        return strike * _ncdf(-d2, one) - fwd * _ncdf(-d1, one)
+    return max(fwd - strike, zero) if is_call else max(strike - fwd, zero)
+
+
+@njit(cache=True, error_model="numpy")
+def _price_block(blk, n_pairs, n_steps, v0, k, s0, strike, disc, mu_t, is_call, key0, key1,
+                 scheme, antithetic, conditional, part):
+    """Simulate one block and store its five sums (see ``heston_price``) in part[blk]."""
+    one = s0
+    x = np.full(2 * LANES, _real(0.0, one))
+    ca = np.empty_like(x)
+    cb = np.empty_like(x)
+    lo = np.empty_like(x)
+    hi = np.empty_like(x)
+    mode = np.int64(MODE_CONDITIONAL if conditional else MODE_PLAIN)
+    _simulate_block(np.int64(blk), n_steps, v0, k, key0, key1, scheme, antithetic, mode, x, ca,
+                    cb, lo, hi)
     zero = _real(0.0, one)
     half = _real(0.5, one)
+    lnk = math.log(s0 / strike)
+    base = np.int64(blk) * LANES
     sy = 0.0
     syy = 0.0
     sc = 0.0
     scc = 0.0
     syc = 0.0
-    for i in prange(n_pairs):
-        xa, xb, _, _, _, _ = _simulate_pair(i, n_steps, v0, kc, k0, k1, scheme, antithetic,
-                                            False, one)
-        sa = s0 * math.exp(xa)
-        sb = s0 * math.exp(xb)
-        if is_call:
-            pa = max(sa - strike, zero)
-            pb = max(sb - strike, zero)
+    for lane in range(min(LANES, n_pairs - base)):
+        if conditional:
+            pa = _cond_payoff(ca[lane], cb[lane], s0, strike, lnk, is_call, one)
+            pb = _cond_payoff(ca[LANES + lane], cb[LANES + lane], s0, strike, lnk, is_call, one)
+            ea = math.expm1(ca[lane] + half * cb[lane] - mu_t)
+            eb = math.expm1(ca[LANES + lane] + half * cb[LANES + lane] - mu_t)
         else:
-            pa = max(strike - sa, zero)
-            pb = max(strike - sb, zero)
+            sa = s0 * math.exp(x[lane])
+            sb = s0 * math.exp(x[LANES + lane])
+            if is_call:
+                pa = max(sa - strike, zero)
+                pb = max(sb - strike, zero)
+            else:
+                pa = max(strike - sa, zero)
+                pb = max(strike - sb, zero)
+            ea = math.expm1(x[lane] - mu_t)
+            eb = math.expm1(x[LANES + lane] - mu_t)
         y = np.float64(half * disc * (pa + pb))
-        c = np.float64(half * (math.expm1(xa - mu_t) + math.expm1(xb - mu_t)))
+        c = np.float64(half * (ea + eb))
         sy += y
         syy += y * y
         sc += c
         scc += c * c
         syc += y * c
-    return np.array([sy, syy, sc, scc, syc])
+    part[blk, 0] = sy
+    part[blk, 1] = syy
+    part[blk, 2] = sc
+    part[blk, 3] = scc
+    part[blk, 4] = syc
+
+
+@njit(cache=True)
+def _unpack(kc):
+    return (kc[0], kc[1], kc[2], kc[3], kc[4], kc[5], kc[6], kc[7], kc[8], kc[9], kc[10],
+            kc[11], kc[12], kc[13], kc[14], kc[15], kc[16], kc[17], kc[18])
 
 
 @njit(parallel=True, cache=True)
-def paths_kernel(n_pairs, n_steps, v0, kc, s0, k0, k1, scheme, antithetic, one, s_end, s_min,
+def price_kernel(n_pairs, n_steps, v0, kc, s0, strike, disc, mu_t, is_call, key0, key1, scheme,
+                 antithetic, conditional):
+    """CPU twin of ``heston_price``: the five float64 sums over all pairs.
+
+    Each block's sums land in their own row and are added in block order, so the result
+    does not depend on the thread count.
+    """
+    k = _unpack(kc)
+    n_blocks = (n_pairs + LANES - 1) // LANES
+    part = np.zeros((n_blocks, 5))
+    for blk in prange(n_blocks):
+        _price_block(blk, n_pairs, n_steps, v0, k, s0, strike, disc, mu_t, is_call, key0, key1,
+                     scheme, antithetic, conditional, part)
+    out = np.zeros(5)
+    for blk in range(n_blocks):
+        for i in range(5):
+            out[i] += part[blk, i]
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _paths_block(blk, n_pairs, n_steps, v0, k, s0, key0, key1, scheme, antithetic, s_end,
+                 s_min, s_max):
+    x = np.full(2 * LANES, _real(0.0, s0))
+    ca = np.empty_like(x)
+    cb = np.empty_like(x)
+    lo = np.empty_like(x)
+    hi = np.empty_like(x)
+    _simulate_block(np.int64(blk), n_steps, v0, k, key0, key1, scheme, antithetic,
+                    np.int64(MODE_TRACK), x, ca, cb, lo, hi)
+    base = np.int64(blk) * LANES
+    for lane in range(min(LANES, n_pairs - base)):
+        i = base + lane
+        s_end[i] = s0 * math.exp(x[lane])
+        s_end[n_pairs + i] = s0 * math.exp(x[LANES + lane])
+        s_min[i] = s0 * math.exp(lo[lane])
+        s_min[n_pairs + i] = s0 * math.exp(lo[LANES + lane])
+        s_max[i] = s0 * math.exp(hi[lane])
+        s_max[n_pairs + i] = s0 * math.exp(hi[LANES + lane])
+
+
+@njit(parallel=True, cache=True)
+def paths_kernel(n_pairs, n_steps, v0, kc, s0, key0, key1, scheme, antithetic, s_end, s_min,
                  s_max):
     """CPU twin of ``heston_paths``: terminal, min and max price of every path."""
-    for i in prange(n_pairs):
-        xa, xb, la, ha, lb, hb = _simulate_pair(i, n_steps, v0, kc, k0, k1, scheme, antithetic,
-                                                True, one)
-        s_end[i] = s0 * math.exp(xa)
-        s_end[n_pairs + i] = s0 * math.exp(xb)
-        s_min[i] = s0 * math.exp(la)
-        s_min[n_pairs + i] = s0 * math.exp(lb)
-        s_max[i] = s0 * math.exp(ha)
-        s_max[n_pairs + i] = s0 * math.exp(hb)
+    k = _unpack(kc)
+    n_blocks = (n_pairs + LANES - 1) // LANES
+    for blk in prange(n_blocks):
+        _paths_block(blk, n_pairs, n_steps, v0, k, s0, key0, key1, scheme, antithetic, s_end,
+                     s_min, s_max)
 
 
 @njit(cache=True)
@@ -258,7 +462,7 @@ def philox_block(c0, c1, c2, c3, k0, k1):
 
 
 class NumbaBackend:
-    """Parallel CPU backend (Numba, one thread per core)."""
+    """Parallel, SIMD-vectorised CPU backend (Numba, one thread per core)."""
 
     name = "cpu"
 
@@ -270,6 +474,8 @@ class NumbaBackend:
     def _args(spec: SimSpec) -> tuple:
         dt = spec.dtype
         kc = np.array(spec.consts, dtype=dt)
+        if kc.size != N_CONSTS:
+            raise ValueError(f"expected {N_CONSTS} step constants, got {kc.size}")
         return (np.int64(spec.n_pairs), np.int64(spec.n_steps), dt(spec.v0), kc)
 
     def price_sums(self, spec: SimSpec, s0: float, strike: float, disc: float, mu_t: float,
@@ -278,13 +484,13 @@ class NumbaBackend:
         dt = spec.dtype
         return price_kernel(*self._args(spec), dt(s0), dt(strike), dt(disc), dt(mu_t),
                             bool(is_call), np.uint64(spec.key0), np.uint64(spec.key1),
-                            np.int64(spec.scheme), bool(spec.antithetic), dt(1.0))
+                            np.int64(spec.scheme), bool(spec.antithetic),
+                            bool(spec.conditional))
 
     def paths(self, spec: SimSpec, s0: float) -> tuple[NDArray, NDArray, NDArray]:
         """Terminal, min and max prices of the 2 * n_pairs paths."""
         n = spec.n_paths
         out = [np.empty(n, dtype=spec.dtype) for _ in range(3)]
         paths_kernel(*self._args(spec), spec.dtype(s0), np.uint64(spec.key0),
-                     np.uint64(spec.key1), np.int64(spec.scheme), bool(spec.antithetic),
-                     spec.dtype(1.0), *out)
+                     np.uint64(spec.key1), np.int64(spec.scheme), bool(spec.antithetic), *out)
         return out[0], out[1], out[2]

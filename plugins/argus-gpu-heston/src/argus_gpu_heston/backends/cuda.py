@@ -36,13 +36,13 @@ typedef unsigned long long uint64;
 """
 
 
-def cuda_source(dtype: type, scheme: int, antithetic: bool) -> str:
+def cuda_source(dtype: type, scheme: int, antithetic: bool, conditional: bool = True) -> str:
     """Full CUDA C++ text of the kernels for one variant."""
     double = dtype == np.float64
     defines = (f"#define REAL {'double' if double else 'float'}\n"
                f"#define REAL_IS_DOUBLE {int(double)}\n#define ACC double\n"
                f"#define SCHEME {scheme}\n#define ANTITHETIC {int(antithetic)}\n"
-               f"#define BLOCK {BLOCK}\n")
+               f"#define CONDITIONAL {int(conditional)}\n#define BLOCK {BLOCK}\n")
     return defines + PREAMBLE + kernel_source()
 
 
@@ -87,10 +87,11 @@ class CudaBackend:
         self._modules: dict[tuple, Any] = {}
 
     def _module(self, spec: SimSpec) -> Any:
-        key = (spec.dtype, spec.scheme, spec.antithetic)
+        key = (spec.dtype, spec.scheme, spec.antithetic, spec.conditional)
         mod = self._modules.get(key)
         if mod is None:
-            mod = self._cp.RawModule(code=cuda_source(spec.dtype, spec.scheme, spec.antithetic),
+            mod = self._cp.RawModule(code=cuda_source(spec.dtype, spec.scheme, spec.antithetic,
+                                                      spec.conditional),
                                      options=("--std=c++14",))
             self._modules[key] = mod
         return mod

@@ -90,14 +90,14 @@ class OpenCLBackend:
 
     def _kernel(self, spec: SimSpec, name: str) -> Any:
         """The built kernel ``name`` for this variant (built and retrieved once)."""
-        key = (spec.dtype, spec.scheme, spec.antithetic)
+        key = (spec.dtype, spec.scheme, spec.antithetic, spec.conditional)
         kernels = self._programs.get(key)
         if kernels is None:
             double = spec.dtype == np.float64
             defines = (f"#define REAL {'double' if double else 'float'}\n"
                        f"#define REAL_IS_DOUBLE {int(double)}\n#define ACC double\n"
                        f"#define SCHEME {spec.scheme}\n#define ANTITHETIC {int(spec.antithetic)}\n"
-                       f"#define BLOCK {BLOCK}\n")
+                       f"#define CONDITIONAL {int(spec.conditional)}\n#define BLOCK {BLOCK}\n")
             # Correctly rounded division and sqrt, no fast-math: the CPU twin must agree.
             prog = self._cl.Program(self.ctx, _PREAMBLE + defines + kernel_source()).build(
                 options=["-cl-fp32-correctly-rounded-divide-sqrt"])

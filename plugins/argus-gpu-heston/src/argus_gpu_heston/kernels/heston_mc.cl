@@ -4,7 +4,8 @@
  * LOCAL_MEM, BARRIER, GID, GSIZE, LID, GROUP_ID, DEVICE, MULHI, SINCOSPI, uint32,
  * uint64), REAL (float or double), ACC (the accumulator type), REAL_IS_DOUBLE,
  * SCHEME (1 = Andersen QE with martingale correction, 2 = full-truncation Euler),
- * ANTITHETIC (0/1) and BLOCK (work-group size, a power of two).
+ * ANTITHETIC (0/1), CONDITIONAL (0/1: the price kernel averages E[payoff | variance
+ * path] instead of the payoff) and BLOCK (work-group size, a power of two).
  *
  * Threads own path *pairs*: path A and path B share a thread.  With ANTITHETIC the
  * B path uses the negated normals and the reflected uniform of A; without it B
@@ -12,6 +13,12 @@
  * keyed by the seed, counter (step, pair low, pair high, stream), so every backend
  * (and the Numba CPU port in backends/cpu_numba.py) sees exactly the same uniforms.
  * Log-prices are accumulated from 0 so float32 keeps its resolution.
+ *
+ * Every step advances ln S by drift + sqrt(var) Z with Z independent of the variance
+ * path, so given that path ln S_T is normal with mean sum(drift) (ca) and variance
+ * sum(var) (cb): the conditional (Willard 1997) estimator prices each path with the
+ * Black-Scholes formula on those moments.  Each path keeps x, ca and cb; the compiler
+ * drops whichever a kernel does not read.
  */
 
 #define R(x) ((REAL)(x))
@@ -66,11 +73,15 @@ typedef struct {
     REAL mu_dt;      /* drift of ln S per step, (r - q) dt or the user drift */
     REAL kappa_dt, theta, sigma_sqdt, sqdt, half_dt, rho, rho_bar;   /* Euler */
     REAL ex, c1, c2, k0, k1, k2, k3, k4, a_m;              /* QE: e^{-kappa dt}, ... */
+    REAL rho_sqdt, cvar_dt;        /* Euler, conditional: rho sqrt(dt), (1 - rho^2) dt */
 } consts_t;
 
+/* Path state: log-return x and the conditional moments of ln S given the variance path. */
+typedef struct { REAL x, v, ca, cb; } path_t;
+
 /* Andersen (2008) QE step with martingale correction, for one path. */
-DEVICE void qe_step(REAL* x, REAL* v, REAL zv, REAL u, REAL zx, const consts_t* k) {
-    const REAL vt = *v;
+DEVICE void qe_step(path_t* st, REAL zv, REAL u, REAL zx, const consts_t* k) {
+    const REAL vt = st->v;
     const REAL m = k->theta + (vt - k->theta) * k->ex;
     const REAL s2 = vt * k->c1 + k->c2;
     REAL vn = R(0.0), lnm = R(0.0);
@@ -101,24 +112,35 @@ DEVICE void qe_step(REAL* x, REAL* v, REAL zv, REAL u, REAL zx, const consts_t* 
     /* K0* = -ln M - (K1 + K3/2) V_t makes E[S_{t+dt} | S_t, V_t] = S_t e^{mu dt} exactly;
      * where M does not exist (extreme parameters) fall back to Andersen's plain K0. */
     const REAL k0 = corrected ? -lnm - (k->k1 + R(0.5) * k->k3) * vt : k->k0;
-    *x += k->mu_dt + k0 + k->k1 * vt + k->k2 * vn + sqrt(k->k3 * vt + k->k4 * vn) * zx;
-    *v = vn;
+    const REAL drift = k->mu_dt + k0 + k->k1 * vt + k->k2 * vn;
+    const REAL var = k->k3 * vt + k->k4 * vn;
+    st->x += drift + sqrt(var) * zx;
+    st->ca += drift;
+    st->cb += var;
+    st->v = vn;
 }
 
-/* Full-truncation Euler (Lord, Koekkoek, van Dijk 2010) on ln S, for one path. */
-DEVICE void euler_step(REAL* x, REAL* v, REAL z1, REAL z2, const consts_t* k) {
-    const REAL vp = fmax(*v, R(0.0));
+/* Full-truncation Euler (Lord, Koekkoek, van Dijk 2010) on ln S, for one path.  With
+ * W = rho Z1 + rho_bar Z2 (the variance's normal), Z1 = rho W + rho_bar Z_perp: given the
+ * variance path ln S gains rho sqrt(v dt) W in mean and (1 - rho^2) v dt in variance. */
+DEVICE void euler_step(path_t* st, REAL z1, REAL z2, const consts_t* k) {
+    const REAL vt = st->v;
+    const REAL vp = fmax(vt, R(0.0));
     const REAL sv = sqrt(vp);
-    *x += k->mu_dt - k->half_dt * vp + k->sqdt * sv * z1;
-    *v += k->kappa_dt * (k->theta - vp) + k->sigma_sqdt * sv * (k->rho * z1 + k->rho_bar * z2);
+    const REAL w = k->rho * z1 + k->rho_bar * z2;
+    st->x += k->mu_dt - k->half_dt * vp + k->sqdt * sv * z1;
+    st->ca += k->mu_dt - k->half_dt * vp + k->rho_sqdt * sv * w;
+    st->cb += k->cvar_dt * vp;
+    st->v = vt + (k->kappa_dt * (k->theta - vp) + k->sigma_sqdt * sv * w);
 }
 
-/* Simulate both paths of pair `pair`; returns final log-returns and (if track) extremes. */
+/* Simulate both paths of pair `pair`: final states and (if track) the extremes of x. */
 DEVICE void simulate_pair(uint64 pair, uint32 n_steps, REAL v0, const consts_t* k,
-                          uint32 k0, uint32 k1, int track,
-                          REAL* xa_out, REAL* xb_out, REAL* mina, REAL* maxa,
-                          REAL* minb, REAL* maxb) {
-    REAL xa = R(0.0), va = v0, xb = R(0.0), vb = v0;
+                          uint32 k0, uint32 k1, int track, path_t* pa, path_t* pb,
+                          REAL* mina, REAL* maxa, REAL* minb, REAL* maxb) {
+    path_t a, b;
+    a.x = R(0.0); a.v = v0; a.ca = R(0.0); a.cb = R(0.0);
+    b = a;
     REAL lo_a = R(0.0), hi_a = R(0.0), lo_b = R(0.0), hi_b = R(0.0);
 #if SCHEME == 1
     for (uint32 j = 0; j < n_steps; ++j) {
@@ -126,18 +148,18 @@ DEVICE void simulate_pair(uint64 pair, uint32 n_steps, REAL v0, const consts_t* 
         REAL zv, zx;
         box_muller(ra.v0, ra.v1, &zv, &zx);
         const REAL u = u01(ra.v2);
-        qe_step(&xa, &va, zv, u, zx, k);
+        qe_step(&a, zv, u, zx, k);
 #if ANTITHETIC
-        qe_step(&xb, &vb, -zv, R(1.0) - u, -zx, k);
+        qe_step(&b, -zv, R(1.0) - u, -zx, k);
 #else
         const ctr4 rb = draw(j, pair, 1u, k0, k1);
         REAL zvb, zxb;
         box_muller(rb.v0, rb.v1, &zvb, &zxb);
-        qe_step(&xb, &vb, zvb, u01(rb.v2), zxb, k);
+        qe_step(&b, zvb, u01(rb.v2), zxb, k);
 #endif
         if (track) {
-            lo_a = fmin(lo_a, xa); hi_a = fmax(hi_a, xa);
-            lo_b = fmin(lo_b, xb); hi_b = fmax(hi_b, xb);
+            lo_a = fmin(lo_a, a.x); hi_a = fmax(hi_a, a.x);
+            lo_b = fmin(lo_b, b.x); hi_b = fmax(hi_b, b.x);
         }
     }
 #else
@@ -150,63 +172,95 @@ DEVICE void simulate_pair(uint64 pair, uint32 n_steps, REAL v0, const consts_t* 
         REAL w1, w2;
 #endif
         box_muller(ra.v0, ra.v1, &z1, &z2);
-        euler_step(&xa, &va, z1, z2, k);
+        euler_step(&a, z1, z2, k);
 #if ANTITHETIC
-        euler_step(&xb, &vb, -z1, -z2, k);
+        euler_step(&b, -z1, -z2, k);
 #else
         box_muller(rb.v0, rb.v1, &w1, &w2);
-        euler_step(&xb, &vb, w1, w2, k);
+        euler_step(&b, w1, w2, k);
 #endif
         if (track) {
-            lo_a = fmin(lo_a, xa); hi_a = fmax(hi_a, xa);
-            lo_b = fmin(lo_b, xb); hi_b = fmax(hi_b, xb);
+            lo_a = fmin(lo_a, a.x); hi_a = fmax(hi_a, a.x);
+            lo_b = fmin(lo_b, b.x); hi_b = fmax(hi_b, b.x);
         }
         if (j + 1 < n_steps) {
             box_muller(ra.v2, ra.v3, &z1, &z2);
-            euler_step(&xa, &va, z1, z2, k);
+            euler_step(&a, z1, z2, k);
 #if ANTITHETIC
-            euler_step(&xb, &vb, -z1, -z2, k);
+            euler_step(&b, -z1, -z2, k);
 #else
             box_muller(rb.v2, rb.v3, &w1, &w2);
-            euler_step(&xb, &vb, w1, w2, k);
+            euler_step(&b, w1, w2, k);
 #endif
             if (track) {
-                lo_a = fmin(lo_a, xa); hi_a = fmax(hi_a, xa);
-                lo_b = fmin(lo_b, xb); hi_b = fmax(hi_b, xb);
+                lo_a = fmin(lo_a, a.x); hi_a = fmax(hi_a, a.x);
+                lo_b = fmin(lo_b, b.x); hi_b = fmax(hi_b, b.x);
             }
         }
     }
 #endif
-    *xa_out = xa; *xb_out = xb;
+    *pa = a; *pb = b;
     *mina = lo_a; *maxa = hi_a; *minb = lo_b; *maxb = hi_b;
+}
+
+/* Standard normal distribution function. */
+DEVICE REAL ncdf(REAL x) {
+    return R(0.5) * erfc(-x * R(0.70710678118654752440));
+}
+
+/* E[payoff(s0 e^X)] for X ~ N(a, b): Black-Scholes on the path's conditional moments;
+ * lnk = ln(s0 / strike). */
+DEVICE REAL cond_payoff(REAL a, REAL b, REAL s0, REAL strike, REAL lnk, int is_call) {
+    const REAL sd = sqrt(b);
+    const REAL fwd = s0 * exp(a + R(0.5) * b);
+    if (sd > R(0.0)) {
+        const REAL d2 = (lnk + a) / sd;
+        const REAL d1 = d2 + sd;
+        return is_call ? fwd * ncdf(d1) - strike * ncdf(d2)
+                       : strike * ncdf(-d2) - fwd * ncdf(-d1);
+    }
+    return is_call ? fmax(fwd - strike, R(0.0)) : fmax(strike - fwd, R(0.0));
 }
 
 #define CONSTS_ARGS REAL mu_dt, REAL kappa_dt, REAL theta, REAL sigma_sqdt, REAL sqdt, REAL half_dt, \
     REAL rho, REAL rho_bar, REAL ex, REAL c1, REAL c2, REAL qk0, REAL qk1, REAL qk2, \
-    REAL qk3, REAL qk4, REAL a_m
+    REAL qk3, REAL qk4, REAL a_m, REAL rho_sqdt, REAL cvar_dt
 
 #define FILL_CONSTS(k) \
     k.mu_dt = mu_dt; k.kappa_dt = kappa_dt; k.theta = theta; k.sigma_sqdt = sigma_sqdt; \
     k.sqdt = sqdt; k.half_dt = half_dt; k.rho = rho; k.rho_bar = rho_bar; k.ex = ex; k.c1 = c1; k.c2 = c2; \
-    k.k0 = qk0; k.k1 = qk1; k.k2 = qk2; k.k3 = qk3; k.k4 = qk4; k.a_m = a_m
+    k.k0 = qk0; k.k1 = qk1; k.k2 = qk2; k.k3 = qk3; k.k4 = qk4; k.a_m = a_m; \
+    k.rho_sqdt = rho_sqdt; k.cvar_dt = cvar_dt
 
 /* European price: per-work-group sums of y (discounted payoff, pair mean), c (control:
- * S_T/F - 1, pair mean, known mean 0) and their squares/cross product, in ACC. */
+ * S_T/F - 1, pair mean, known mean 0) and their squares/cross product, in ACC.  With
+ * CONDITIONAL, y and c are their expectations given the variance path. */
 KERNEL void heston_price(const uint64 n_pairs, const uint32 n_steps, const REAL v0,
                          CONSTS_ARGS, const REAL s0, const REAL strike, const REAL disc,
                          const REAL mu_t, const int is_call, const uint32 key0,
                          const uint32 key1, GLOBAL ACC* partials) {
     consts_t k;
     FILL_CONSTS(k);
+    const REAL lnk = log(s0 / strike);
     ACC sy = 0, syy = 0, sc = 0, scc = 0, syc = 0;
     for (uint64 i = GID; i < n_pairs; i += GSIZE) {
-        REAL xa, xb, d0, d1, d2, d3;
-        simulate_pair(i, n_steps, v0, &k, key0, key1, 0, &xa, &xb, &d0, &d1, &d2, &d3);
-        const REAL sa = s0 * exp(xa), sb = s0 * exp(xb);
+        path_t a, b;
+        REAL d0, d1, d2, d3;
+        simulate_pair(i, n_steps, v0, &k, key0, key1, 0, &a, &b, &d0, &d1, &d2, &d3);
+#if CONDITIONAL
+        const REAL pa = cond_payoff(a.ca, a.cb, s0, strike, lnk, is_call);
+        const REAL pb = cond_payoff(b.ca, b.cb, s0, strike, lnk, is_call);
+        const REAL ea = expm1(a.ca + R(0.5) * a.cb - mu_t);
+        const REAL eb = expm1(b.ca + R(0.5) * b.cb - mu_t);
+#else
+        const REAL sa = s0 * exp(a.x), sb = s0 * exp(b.x);
         const REAL pa = is_call ? fmax(sa - strike, R(0.0)) : fmax(strike - sa, R(0.0));
         const REAL pb = is_call ? fmax(sb - strike, R(0.0)) : fmax(strike - sb, R(0.0));
+        const REAL ea = expm1(a.x - mu_t);
+        const REAL eb = expm1(b.x - mu_t);
+#endif
         const ACC y = (ACC)(R(0.5) * disc * (pa + pb));
-        const ACC c = (ACC)(R(0.5) * (expm1(xa - mu_t) + expm1(xb - mu_t)));
+        const ACC c = (ACC)(R(0.5) * (ea + eb));
         sy += y; syy += y * y; sc += c; scc += c * c; syc += y * c;
     }
     LOCAL_MEM ACC sh[5 * BLOCK];
@@ -233,9 +287,10 @@ KERNEL void heston_paths(const uint64 n_pairs, const uint32 n_steps, const REAL 
     consts_t k;
     FILL_CONSTS(k);
     for (uint64 i = GID; i < n_pairs; i += GSIZE) {
-        REAL xa, xb, la, ha, lb, hb;
-        simulate_pair(i, n_steps, v0, &k, key0, key1, 1, &xa, &xb, &la, &ha, &lb, &hb);
-        s_end[i] = s0 * exp(xa); s_end[n_pairs + i] = s0 * exp(xb);
+        path_t a, b;
+        REAL la, ha, lb, hb;
+        simulate_pair(i, n_steps, v0, &k, key0, key1, 1, &a, &b, &la, &ha, &lb, &hb);
+        s_end[i] = s0 * exp(a.x); s_end[n_pairs + i] = s0 * exp(b.x);
         s_min[i] = s0 * exp(la); s_min[n_pairs + i] = s0 * exp(lb);
         s_max[i] = s0 * exp(ha); s_max[n_pairs + i] = s0 * exp(hb);
     }
