@@ -155,6 +155,41 @@ def random_book_messages(snapshot: dict[str, Any], n: int, *, seed: int, price_d
         yield item
 
 
+def recentre_book(ref: ReferenceBook, mid: Decimal, rng: random.Random, *, symbol: str,
+                  ts_ns: int, half_spread_ticks: int = 3, max_step_ticks: int = 4,
+                  qty_range: tuple[Decimal, Decimal] = (Decimal("0.05"), Decimal("0.6"))
+                  ) -> dict[str, Any]:
+    """A v2 ``book`` update item that moves ``ref`` to a fresh ladder around ``mid``.
+
+    Every current level not in the new ladder is deleted (qty 0) and ``depth``
+    new levels per side are inserted, a few ticks apart, with seeded random
+    quantities; ``ref`` is updated and the item carries its checksum.  This is
+    how a replayed price path (e.g. bar closes) gets a book that follows it.
+    """
+    tick = Decimal(1).scaleb(-ref.pd)
+    lot = Decimal(1).scaleb(-ref.ld)
+    centre = (mid / tick).to_integral_value() * tick
+    lo, hi = (int(q / lot) for q in qty_range)
+
+    def ladder(sign: int) -> dict[Decimal, Decimal]:
+        price = centre + sign * half_spread_ticks * tick
+        levels = {}
+        for _ in range(ref.depth):
+            levels[price] = Decimal(rng.randint(lo, hi)) * lot
+            price += sign * rng.randint(1, max_step_ticks) * tick
+        return levels
+
+    new_bids, new_asks = ladder(-1), ladder(+1)
+    bids = [{"price": _num(p), "qty": "0"} for p in ref.bids if p not in new_bids]
+    bids += [{"price": _num(p), "qty": _num(q)} for p, q in new_bids.items()]
+    asks = [{"price": _num(p), "qty": "0"} for p in ref.asks if p not in new_asks]
+    asks += [{"price": _num(p), "qty": _num(q)} for p, q in new_asks.items()]
+    item = {"symbol": symbol, "bids": bids, "asks": asks}
+    item["checksum"] = ref.apply(bids, asks)
+    item["timestamp"] = _rfc3339(ts_ns)
+    return item
+
+
 def _rfc3339(ts_ns: int) -> str:
     from datetime import UTC, datetime
 
