@@ -174,11 +174,15 @@ def cost_tasks(config: Config, settings: LabSettings, folder: Path,
 def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = None,
                    family: str, ledger: Ledger | None = None,
                    executor: Executor | None = None,
-                   progress: GateProgress | None = None) -> GateVerdict:
+                   progress: GateProgress | None = None,
+                   variant: str | None = None) -> GateVerdict:
     """Run every gate on ``config`` (its strategies, or the injected ``strategies``) and
     store the verdict in the lab ledger (``ledger`` or ``[lab] dir``/lab.db).
 
     ``progress(stage, done, total)`` follows the long work (see :data:`GateProgress`).
+    ``variant`` names injected strategies' code (e.g. an AI-written version id) so their
+    backtests and sweep points never mix with another variant's under the same config;
+    injected strategies without one get a fresh variant per call (no reuse).
     """
     say: GateProgress = progress or (lambda _stage, _done, _total: None)
     settings, folder, own_ledger = open_lab(config)
@@ -188,10 +192,17 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
     if executor is None:
         # Injected strategy objects may not pickle (AI-written, sandboxed): run in-process.
         executor = SerialExecutor() if strategies else make_executor(settings.executor)
-    tag = canonical_hash(config)
+    config_tag = canonical_hash(config)
+    if variant is None:
+        variant = f"injected-{time.time_ns()}" if strategies else ""
+    tag = config_tag
+    if variant:
+        import hashlib
+
+        tag = f"{config_tag}-{hashlib.sha256(variant.encode()).hexdigest()[:8]}"
     kill: list[str] = []
     hold: list[str] = []
-    details: dict[str, Any] = {"family": family}
+    details: dict[str, Any] = {"family": family, "variant": variant}
 
     def stage(name: str, total: int) -> Callable[[int, int], None]:
         say(name, 0, total)
@@ -226,7 +237,7 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
         if settings.sweep.params:
             points = run_sweep(config, grid, ledger=lab_ledger, lab_dir=folder,
                                executor=executor, family=family, strategies=strategies,
-                               progress=stage("sweep backtests", len(grid)))
+                               progress=stage("sweep backtests", len(grid)), variant=variant)
             _ts, matrix, _ok = returns_matrix(points)
         else:
             matrix = base.returns[:, None]
@@ -346,7 +357,7 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
             "family": family, "ts_ns": time.time_ns(), "verdict": verdict,
             "reasons_json": json.dumps(reasons),
             "details_json": json.dumps(details, sort_keys=True, default=_json_default),
-            "config_hash": tag})
+            "config_hash": config_tag})
     if ledger is None:
         own_ledger.close()
     return result

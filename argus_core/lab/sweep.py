@@ -115,10 +115,11 @@ def point_id(params: dict[str, Any]) -> str:
                           ).hexdigest()[:12]
 
 
-def sweep_id(config: Config, grid: list[dict[str, Any]]) -> str:
-    """Id of a sweep: the config (without its [lab] table) and the grid."""
+def sweep_id(config: Config, grid: list[dict[str, Any]], variant: str = "") -> str:
+    """Id of a sweep: the config (without its [lab] table), the grid and the ``variant``
+    (the code under test when it is not named by the config, e.g. an AI-written version)."""
     base = attrs.evolve(config, lab={}, orchestrator={})
-    text = canonical_json(base) + json.dumps(grid, sort_keys=True, default=str)
+    text = canonical_json(base) + json.dumps(grid, sort_keys=True, default=str) + variant
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -137,9 +138,14 @@ class SweepPoint:
 
 def run_sweep(config: Config, grid: list[dict[str, Any]], *, ledger: Ledger, lab_dir: Path,
               executor: Executor, family: str, strategies: dict[str, Strategy] | None = None,
-              progress: Callable[[int, int], None] | None = None) -> list[SweepPoint]:
-    """Run every not-yet-done point of ``grid``, store each, return all points in grid order."""
-    sid = sweep_id(config, grid)
+              progress: Callable[[int, int], None] | None = None,
+              variant: str = "") -> list[SweepPoint]:
+    """Run every not-yet-done point of ``grid``, store each, return all points in grid order.
+
+    Injected ``strategies`` are code the config does not name: give each a distinct
+    ``variant`` (e.g. its version id), or one candidate would resume another's points.
+    """
+    sid = sweep_id(config, grid, variant)
     done = {r["point_id"] for r in ledger.query(
         "select point_id from lab_sweep_points where sweep_id = ? and status = 'done'", (sid,))}
     tasks = []

@@ -132,3 +132,23 @@ def test_points_are_stored_as_they_finish_on_a_process_pool(tmp_path):
     serial: list[tuple[int, float]] = []
     SerialExecutor().map(float.__neg__, [1.0, 2.0], on_result=lambda i, r: serial.append((i, r)))
     assert serial == [(0, -1.0), (1, -2.0)]
+
+
+def test_variants_of_injected_code_never_share_sweep_points(tmp_path):
+    """Two candidates under one config (they differ in code) each run their own points."""
+    config = load_config(_config(tmp_path, "variants"))
+    settings, folder, ledger = open_lab(config)
+    grid = settings.sweep.grid()[:1]
+    calls: list[int] = []
+
+    class Counting(SerialExecutor):
+        def map(self, fn, items, *, progress=None, on_result=None):
+            calls.append(len(items))
+            return super().map(fn, items, progress=progress, on_result=on_result)
+
+    for variant in ("candidate-1", "candidate-2", "candidate-1"):
+        run_sweep(config, grid, ledger=ledger, lab_dir=folder, executor=Counting(),
+                  family="vrp_put_spread", variant=variant)
+    ledger.close()
+    assert calls == [1, 1, 0]  # a new variant runs; the same variant resumes
+    assert sweep_id(config, grid, "candidate-1") != sweep_id(config, grid, "candidate-2")
