@@ -17,7 +17,7 @@ import threading
 import types
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from click.testing import CliRunner
@@ -58,9 +58,9 @@ class GatedReplay(ReplayVenue):
     idle meanwhile, as between two live ticks) before handing out event ``n``."""
 
     name = "gated"
-    hooks: dict[int, Callable[[], None]] = {}
-    position = 0
-    loop_thread: int | None = None
+    hooks: ClassVar[dict[int, Callable[[], None]]] = {}
+    position: ClassVar[int] = 0
+    loop_thread: ClassVar[int | None] = None
 
     async def stream(self) -> AsyncIterator[MarketEvent]:
         """Events in order, pausing for hooks."""
