@@ -136,7 +136,10 @@ def _qe_var(vt, zv, u, k, one):
     Returns (V_{t+dt}, drift, var): ln S advances by drift + sqrt(var) Z, so given the
     variance path ln S_T is normal with mean sum(drift) and variance sum(var).  Both
     regimes (psi <= 1.5 quadratic, else exponential) are computed and one is selected,
-    so the lane loop has no branches; the values of the unused regime may be NaN.
+    so the lane loop has no branches; the values of the unused regime may be NaN.  Where
+    each regime needs one division at the same point of its chain, numerator and
+    denominator are selected first and divided once: the same operations on the same
+    operands as the branchy GPU kernel, so the same bits, with 6 divisions instead of 9.
     """
     zero = _real(0.0, one)
     half = _real(0.5, one)
@@ -147,22 +150,27 @@ def _qe_var(vt, zv, u, k, one):
     s2 = vt * k[C1] + k[C2]
     psi = s2 / (m * m)
     quad = psi <= _real(1.5, one)
-    # quadratic regime
-    inv = two / psi
+    # quadratic: inv = 2 / psi;  exponential: p = (psi - 1) / (psi + 1)
+    t = (two if quad else psi - onef) / (psi if quad else psi + onef)
+    inv = t
+    p = t
     b2 = inv - onef + math.sqrt(inv * (inv - onef))
-    a = m / (onef + b2)
+    omp = onef - p
+    # quadratic: a = m / (1 + b2);  exponential: beta = (1 - p) / m
+    t = (m if quad else omp) / (onef + b2 if quad else m)
+    a = t
+    beta = t
     zb = math.sqrt(b2) + zv
     v_quad = a * zb * zb
     den = onef - two * a_m * a
-    # exponential regime
-    p = (psi - onef) / (psi + onef)
-    beta = (onef - p) / m
-    v_exp = zero if u <= p else _log((onef - p) / (onef - u), one) / beta
+    v_exp = zero if u <= p else _log(omp / (onef - u), one) / beta
     # martingale correction: ln M of whichever regime, where M exists
+    # quadratic: a_m b2 a / den;  exponential: beta (1 - p) / (beta - a_m)
+    t = (a_m * b2 * a if quad else beta * omp) / (den if quad else beta - a_m)
     ok = (den > zero) if quad else (beta > a_m)
-    arg = den if quad else p + beta * (onef - p) / (beta - a_m)
+    arg = den if quad else p + t
     lg = _log(arg if ok else onef, one)
-    lnm = (a_m * b2 * a / den - half * lg) if quad else lg
+    lnm = (t - half * lg) if quad else lg
     mpos = m > zero
     vn = (v_quad if quad else v_exp) if mpos else zero
     corrected = mpos & ok
@@ -279,7 +287,7 @@ def _track(x, lo, hi):
         hi[lane] = max(hi[lane], x[lane])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _simulate_block(blk, n_steps, v0, k, key0, key1, scheme, antithetic, mode, x, ca, cb, lo,
                     hi):
     """Simulate the 2 * LANES paths of block ``blk`` (pairs blk * LANES + lane).
