@@ -101,12 +101,15 @@ class MarketScript:
 
 
 def market_script(bars: list[BarRow], exchange: LocalKrakenRest,
-                  synced: Callable[[int], Callable[[], bool]] | None = None) -> MarketScript:
+                  synced: Callable[[int], Callable[[], bool]] | None = None, *,
+                  seq_offset: int = 0, hold_from_bar: int | None = None) -> MarketScript:
     """Book snapshot, then per bar: a book update to the previous close, the bar's ohlc frame.
 
     Each book state is also set on ``exchange`` (the matching engine walks the same book
     the stream shows).  With ``synced``, the script waits after each bar until
-    ``synced(event_number)()`` holds: the run has handled that event and its orders' fills.
+    ``synced(event_number)()`` holds: the run has handled that event and its orders' fills
+    (``seq_offset``: events a resumed run counted before this session).  From bar
+    ``hold_from_bar`` on, the exchange holds its executions back from connected feeds.
     """
     ref = ReferenceBook(10, 1, 8)
     rng = random.Random(20230105)
@@ -128,12 +131,14 @@ def market_script(bars: list[BarRow], exchange: LocalKrakenRest,
     book_step("snapshot", bars[0].open, bars[0].ts_s * 10**9)
     script.steps.append(Send(ohlc_frame(bars[0], "snapshot")))
     events = 1
-    for prev, bar in itertools.pairwise(bars):
+    for i, (prev, bar) in enumerate(itertools.pairwise(bars), start=1):
+        if i == hold_from_bar:
+            script.steps.append(Call(lambda: setattr(exchange, "hold_executions", True)))
         book_step("update", prev.close, bar.ts_s * 10**9 - 10**9)
         script.steps.append(Send(ohlc_frame(bar, "update")))  # completes ``prev``: a Bar event
         events += 2
         if synced is not None:
-            script.steps.append(Until(synced(events), timeout_s=30))
+            script.steps.append(Until(synced(seq_offset + events), timeout_s=30))
     script.n_events = events
     return script
 
@@ -164,7 +169,7 @@ async def argus_run(config: Path, run_dir: Path, max_events: int, *live: str,
         "--run-dir", str(run_dir), "--max-events", str(max_events), "--no-progress", *live,
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), 120)
+        out, _ = await asyncio.wait_for(proc.communicate(), 90)
     except TimeoutError:
         proc.kill()
         out, _ = await proc.communicate()
@@ -186,6 +191,25 @@ def ledger_rows(run_dir: Path, sql: str, params: tuple[Any, ...] = ()) -> list[s
         return []
     finally:
         conn.close()
+
+
+def synced_with(run: Path, exchange: LocalKrakenRest) -> Callable[[int], Callable[[], bool]]:
+    """``synced(n)()``: the run handled event ``n``, the exchange matched every order it
+    sent, and every trade the exchange published to the feed is in the ledger."""
+    def synced(event_number: int) -> Callable[[], bool]:
+        def check() -> bool:
+            seq = ledger_rows(run, "select seq from checkpoints where name = 'runner'")
+            if not seq or seq[0]["seq"] < event_number:
+                return False
+            n_orders = len(ledger_rows(run, "select 1 from orders"))
+            if len(exchange.closed) != n_orders:
+                return False
+            if exchange.hold_executions:
+                return True  # held fills cannot reach the run
+            n_fills = len(ledger_rows(run, "select 1 from fills"))
+            return n_fills == sum(e["exec_type"] == "trade" for e in exchange.executions)
+        return check
+    return synced
 
 
 def taker_fee(price: Decimal, qty: Decimal) -> Decimal:
@@ -237,21 +261,7 @@ async def test_argus_run_paper_trades_ma_cross_on_the_kraken_stream(rest_server,
 async def test_argus_run_live_sends_signed_orders_and_books_executions(rest_server, bars,
                                                                        tmp_path: Path):
     run = tmp_path / "run"
-
-    def synced(event_number: int) -> Callable[[], bool]:
-        """The run handled event ``event_number``; every order it sent has been matched;
-        every trade the exchange made is in the ledger."""
-        def check() -> bool:
-            seq = ledger_rows(run, "select seq from checkpoints where name = 'runner'")
-            if not seq or seq[0]["seq"] < event_number:
-                return False
-            n_orders = len(ledger_rows(run, "select 1 from orders"))
-            n_fills = len(ledger_rows(run, "select 1 from fills"))
-            trades = [e for e in rest_server.executions if e["exec_type"] == "trade"]
-            return len(rest_server.closed) == n_orders and n_fills == len(trades)
-        return check
-
-    script = market_script(bars, rest_server, synced)
+    script = market_script(bars, rest_server, synced_with(run, rest_server))
     private = [AwaitSubscribe("executions"), ForwardExecutions(rest_server)]
     async with LocalKrakenWs([script.steps]) as ws, \
             LocalKrakenWs([private], token="local-ws-token") as auth_ws:
@@ -302,3 +312,40 @@ async def test_argus_run_live_sends_signed_orders_and_books_executions(rest_serv
     sold = sum(Decimal(f["quantity"]) for f in fills if f["side"] == "sell")
     assert Decimal(positions[0]["quantity"]) == bought - sold
     assert json.loads(ledger_rows(run, "select config_json from runs")[0]["config_json"])
+
+
+async def test_a_restarted_live_run_books_the_fills_it_missed_under_core_ids(
+        rest_server, bars, tmp_path: Path):
+    """Run 1 dies (stops) while Kraken's executions for its last orders are held back; run 2
+    resumes the run dir, gets them in the executions snapshot and books them under the core
+    ids, which it knows only from the ledger (the on_startup hook)."""
+    run = tmp_path / "run"
+    synced = synced_with(run, rest_server)
+    first = bars[:26]  # run 1 sees 26 bars; the fills of orders from bar 20 on are held back
+    script1 = market_script(first, rest_server, synced, hold_from_bar=20)
+    script2 = market_script(bars[len(first) - 1:], rest_server, synced,
+                            seq_offset=script1.n_events)
+    private = [AwaitSubscribe("executions"), ForwardExecutions(rest_server)]
+    async with LocalKrakenWs([script1.steps, script2.steps]) as ws, \
+            LocalKrakenWs([private, private], token="local-ws-token") as auth_ws:
+        config = write_config(tmp_path / "live.toml", mode="live", rest_url=rest_server.url,
+                              ws_url=ws.url, ws_auth_url=auth_ws.url,
+                              nonce=tmp_path / "nonce")
+        await argus_run(config, run, script1.n_events, "--live", rest=rest_server)
+        booked_by_run1 = {r["fill_id"] for r in ledger_rows(run, "select fill_id from fills")}
+        trades_so_far = {e["exec_id"] for e in rest_server.executions
+                         if e["exec_type"] == "trade"}
+        missed = trades_so_far - booked_by_run1
+        assert missed, "precondition: run 1 must stop with fills it never received"
+        rest_server.hold_executions = False
+        await argus_run(config, run, script1.n_events + script2.n_events, "--live",
+                        rest=rest_server)
+    orders = {o["client_order_id"]: o for o in ledger_rows(run, "select * from orders")}
+    fills = ledger_rows(run, "select * from fills")
+    trades = {e["exec_id"]: e for e in rest_server.executions if e["exec_type"] == "trade"}
+    assert {f["fill_id"] for f in fills} == set(trades)  # none lost, none booked twice
+    wire_to_core = {str(uuid.uuid5(CL_ORD_NAMESPACE, c)): c for c in orders}
+    for f in fills:
+        assert f["client_order_id"] == wire_to_core[trades[f["fill_id"]]["cl_ord_id"]]
+    assert not ledger_rows(run, "select * from risk_events where action = 'unknown_fill'")
+    assert len(rest_server.calls("AddOrder")) == len(orders)  # nothing sent twice

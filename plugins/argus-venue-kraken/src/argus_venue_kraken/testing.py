@@ -254,6 +254,9 @@ class LocalKrakenRest:
         #: Orders that are no longer open (filled / cancelled), by txid.
         self.closed: dict[str, dict[str, Any]] = {}
         self._listeners: list[Callable[[list[dict[str, Any]]], None]] = []
+        #: While True, new executions reach only later snapshots, not connected feeds
+        #: (a private socket that lags or died with the process that owned it).
+        self.hold_executions = False
         self._exec_ids = itertools.count(1)
         self.requests: list[RecordedRequest] = []
         self.injected: dict[str, list[tuple[str, Any]]] = {}
@@ -522,6 +525,8 @@ class LocalKrakenRest:
 
     def _publish(self, items: list[dict[str, Any]]) -> None:
         self.executions.extend(items)
+        if self.hold_executions:
+            return
         for listener in list(self._listeners):
             listener(items)
 
