@@ -112,7 +112,17 @@ def test_hand_computed_opportunities_without_fees() -> None:
         (ev["E1"][0][0], Side.BUY, D("0.30"), D("80")),
         (ev["E1"][1][0], Side.BUY, D("0.31"), D("80")),
         (ev["E1"][2][0], Side.BUY, D("0.35"), D("80"))]
-    assert long.risk_free and long.costs == 0 and long.opportunity_id.endswith(":7")
+    assert long.risk_free and long.costs == 0 and long.ts_ns == 7
+    # the id names the book state (newest leg book update, ts 1), not the scan time: scanned
+    # again before a book changed (orders in flight) it is the same opportunity, which the
+    # core acts on once; a changed book makes it a new one
+    assert long.opportunity_id == "negrisk:long_rebalance:E1:1"
+    again = {o.kind: o for o in NegRiskScanner().scan(b.market, 9) if o.event_id == "E1"}
+    assert again["long_rebalance"].opportunity_id == long.opportunity_id
+    b.market.apply(OrderBook(ev["E1"][0][0], 8, np.empty((0, 2)),
+                             np.array([(0.29, 100), (0.32, 100)])))
+    moved = {o.kind: o for o in NegRiskScanner().scan(b.market, 9) if o.event_id == "E1"}
+    assert moved["long_rebalance"].opportunity_id == "negrisk:long_rebalance:E1:8"
 
     short = opps["short_rebalance:E2"]
     # 5 units at 0.62+0.63+0.64 = 1.89, 5 at 0.62+0.63+0.66 = 1.91 (X exhausted); payout 2

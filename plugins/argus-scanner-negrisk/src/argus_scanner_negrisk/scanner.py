@@ -123,8 +123,15 @@ def static_baskets(events: list[Event], s: NegRiskSettings) -> tuple[list[Basket
     return out, large
 
 
-def _opp_id(basket: Basket, ts_ns: int) -> str:
-    return f"negrisk:{basket.kind}:{basket.event_id}:{ts_ns}"
+def _opp_id(basket: Basket, market: MarketState) -> str:
+    """Names the basket *and the book state it was found in*: the newest update time of
+    its legs' books.  Scanned again before any of those books changed (our own orders in
+    flight, the venue not having reported their fills yet), the same opportunity keeps its
+    id, so the core, which acts on an id once, does not send the basket twice."""
+    books = market.books
+    newest = max((books[iid].ts_ns for iid in basket.instrument_ids if iid in books),
+                 default=0)
+    return f"negrisk:{basket.kind}:{basket.event_id}:{newest}"
 
 
 class _Packed:
@@ -368,7 +375,7 @@ class NegRiskScanner(Scanner):
             prev = cached[1]
             if prev is None:
                 return None
-            return attrs.evolve(prev, ts_ns=ts_ns, opportunity_id=_opp_id(basket, ts_ns))
+            return attrs.evolve(prev, ts_ns=ts_ns)  # same books: same opportunity id
         opp = self._opportunity(comp, b, packed, market, ts_ns)
         self._opp_cache[basket] = (versions, opp)
         return opp
@@ -431,7 +438,7 @@ class NegRiskScanner(Scanner):
         if basket.note:
             reason += f"; {basket.note}"
         return Opportunity(
-            opportunity_id=_opp_id(basket, ts_ns),
+            opportunity_id=_opp_id(basket, market),
             scanner=self.name, ts_ns=ts_ns, kind=basket.kind, legs=tuple(legs),
             edge_per_unit=edge, max_size=qty, expected_profit=profit, costs=fees + gas,
             reason=reason, risk_free=basket.risk_free, event_id=basket.event_id)

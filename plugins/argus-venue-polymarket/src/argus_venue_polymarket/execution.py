@@ -251,8 +251,14 @@ class PolymarketExecution:
         self.venue_ids: dict[str, str] = {}  # client order id -> venue order id
         self._orders: dict[str, Order] = {}
         self.heartbeat: HeartbeatKeeper | None = None
-        #: Orders whose taker matches the post response already reported as fills.
+        #: Venue order ids whose taker matches the post response already reported as fills.
         self.taker_reported: set[str] = set()
+        #: Core orders of this run known from the ledger (after a restart): how open orders
+        #: and trades of a previous process map back to core client order ids.
+        self.adopted: dict[str, Order] = {}
+        #: Order posts sent whose response has not been processed yet: a trade of an
+        #: order id we do not know may be one of them, so it waits for the next poll.
+        self.posts_in_flight = 0
         #: venue-originated order (a basket unwind) -> the core order its fills are booked to
         self.fill_owner: dict[str, str] = {}
         self._seen_trades: dict[str, int] = {}  # fill id -> match time (s), for de-duplication
@@ -375,17 +381,21 @@ class PolymarketExecution:
             raise VenueError("polymarket: heartbeats are failing; refusing a resting order "
                              "(the venue would cancel it)")
         await self.ensure_api_creds()
-        resp = await asyncio.to_thread(self.client.post_order, signed, order_type)
-        resp = self._check_response(order, resp)
+        self.posts_in_flight += 1
+        try:
+            resp = await asyncio.to_thread(self.client.post_order, signed, order_type)
+            resp = self._check_response(order, resp)
+            self._orders[order.client_order_id] = order
+            fills = self._fills_from(order, resp)
+            if fills:
+                # The post response already reported this order's immediate (taker)
+                # matches; trade_fills() must not report them again under the trades' ids.
+                self.taker_reported.add(self.venue_ids.get(order.client_order_id, ""))
+        finally:
+            self.posts_in_flight -= 1
         if not resp.get("success", True):
             raise VenueError(f"polymarket: order {order.client_order_id} refused: "
                              f"{resp.get('errorMsg') or resp}")
-        self._orders[order.client_order_id] = order
-        fills = self._fills_from(order, resp)
-        if fills:
-            # The post response already reported this order's immediate (taker) matches;
-            # trade_fills() must not report them again under the trades' ids.
-            self.taker_reported.add(order.client_order_id)
         if resting and str(resp.get("status", "")).lower() == "live":
             hb = self._heartbeat()
             hb.resting.add(order.client_order_id)
@@ -402,7 +412,14 @@ class PolymarketExecution:
         built = [self.build(o) for o in fok]
         await self.ensure_api_creds()
         args = [PostOrdersV2Args(order=signed, orderType=OrderType.FOK) for signed, _ in built]
-        resp = await asyncio.to_thread(self.client.post_orders, args)
+        self.posts_in_flight += 1
+        try:
+            resp = await asyncio.to_thread(self.client.post_orders, args)
+            if isinstance(resp, list) and len(resp) == len(fok):
+                for order, r in zip(fok, resp, strict=True):
+                    self._check_response(order, r)  # venue ids known before trades map
+        finally:
+            self.posts_in_flight -= 1
         if not isinstance(resp, list) or len(resp) != len(fok):
             raise VenueError(f"polymarket: basket {basket_id}: POST /orders answered "
                              f"{resp!r:.200}; check open orders and positions now")
@@ -411,11 +428,10 @@ class PolymarketExecution:
         prices: dict[str, Decimal] = {}
         notes = []
         for order, r in zip(fok, resp, strict=True):
-            self._check_response(order, r)
             self._orders[order.client_order_id] = order
             got = self._fills_from(order, r)
             if got:
-                self.taker_reported.add(order.client_order_id)
+                self.taker_reported.add(self.venue_ids.get(order.client_order_id, ""))
             fills.extend(got)
             qty = sum((f.quantity for f in got), Decimal(0))
             filled[order.client_order_id] = qty
@@ -472,16 +488,78 @@ class PolymarketExecution:
         if self.heartbeat is not None:
             self.heartbeat.resting.discard(client_order_id)
 
+    def adopt(self, orders: Sequence[Order], fill_ids: Mapping[str, str] | None = None) -> int:
+        """Know the core orders of this run that an earlier process placed (the ledger's).
+
+        After a restart this process has no venue order ids: open orders map back to
+        these client ids by the signed ``metadata`` (keccak of the client order id),
+        and ``fill_ids`` (ledger fill id -> client order id) give back the venue ids of
+        orders already filled, including which taker matches the post response already
+        reported (fill ids ``<venue order id>:0``), so ``GET /data/trades`` re-reading
+        them after the restart books nothing twice.  Returns how many orders were adopted.
+        """
+        for order in orders:
+            self.adopted[order.client_order_id] = order
+        for fill_id, coid in (fill_ids or {}).items():
+            vid, _, rest = fill_id.partition(":")
+            if not vid.startswith("0x"):
+                continue  # a trade-feed fill id (<trade id>:<venue order id>)
+            if rest in ("0", "0:unwind"):
+                self.taker_reported.add(vid)
+                if rest == "0":
+                    self.venue_ids.setdefault(coid, vid)
+        for fill_id, coid in (fill_ids or {}).items():
+            _trade, _, vid = fill_id.partition(":")
+            if vid.startswith("0x") and ":" not in vid and coid not in self.venue_ids:
+                self.venue_ids[coid] = vid  # a maker fill from the trades feed
+        return len(orders)
+
+    def _client_id_of_open(self, row: Mapping[str, Any], by_vid: Mapping[str, str],
+                           by_meta: Mapping[str, str]) -> str | None:
+        """The core client order id of one ``GET /data/orders`` row, or None."""
+        vid = str(row.get("id", ""))
+        if vid in by_vid:
+            return by_vid[vid]
+        meta = str(row.get("metadata") or "")
+        if meta in by_meta:
+            return by_meta[meta]
+        # No metadata in the row: an adopted order still pending whose token, side, price
+        # and size all agree is it, if exactly one does (never guess between two).
+        token, side = str(row.get("asset_id", "")), str(row.get("side", "")).upper()
+        try:
+            price = Decimal(str(row.get("price")))
+            size = Decimal(str(row.get("original_size") or "0"))
+        except ArithmeticError:
+            return None
+        known = set(by_vid.values())
+        candidates = [o.client_order_id for o in self.adopted.values()
+                      if o.client_order_id not in known and token_of(o.instrument_id) == token
+                      and o.side.value.upper() == side and o.limit_price == price
+                      and o.quantity == size]
+        return candidates[0] if len(candidates) == 1 else None
+
     async def open_orders(self) -> list[Order]:
-        """Open orders on the venue as core orders (client ids recovered from ``metadata``)."""
+        """Open orders on the venue as core orders.
+
+        Client ids come back from the venue order id (orders this process sent), or the
+        signed ``metadata`` of an order this run placed before a restart (see
+        :meth:`adopt`); what neither explains is reported as ``pm:<venue order id>``.
+        Resting orders found here are covered by the heartbeat again (after a restart
+        nothing else would keep the dead-man's switch alive).
+        """
         await self.ensure_api_creds()
         rows = await asyncio.to_thread(self.client.get_open_orders, OpenOrderParams())
-        by_meta = {client_order_metadata(c): c for c in self._orders}
+        by_meta = {client_order_metadata(c): c for c in (*self._orders, *self.adopted)}
         by_vid = {v: c for c, v in self.venue_ids.items()}
         out = []
         for row in rows:
             vid = str(row.get("id", ""))
-            cid = by_vid.get(vid) or by_meta.get(str(row.get("metadata", ""))) or f"pm:{vid}"
+            cid = self._client_id_of_open(row, by_vid, by_meta)
+            if cid is None:
+                cid = f"pm:{vid}"
+            else:
+                self.venue_ids[cid] = vid
+                by_vid[vid] = cid
             size = Decimal(str(row.get("original_size") or row.get("size") or "0"))
             matched = Decimal(str(row.get("size_matched") or "0"))
             if size <= 0:
@@ -493,8 +571,11 @@ class PolymarketExecution:
                              else TimeInForce.GTC,
                              status=(OrderStatus.PARTIALLY_FILLED if matched > 0
                                      else OrderStatus.OPEN)))
-        if self.heartbeat is not None:
-            self.heartbeat.resting = {o.client_order_id for o in out}
+        ours = {o.client_order_id for o in out if not o.client_order_id.startswith("pm:")}
+        if ours or self.heartbeat is not None:
+            hb = self._heartbeat()
+            hb.resting = ours
+            hb.ensure_running()
         return out
 
     # --- executions of resting orders -----------------------------------------------------
@@ -510,8 +591,7 @@ class PolymarketExecution:
         if trade.trader_side == "TAKER":
             vid = trade.taker_order_id
             coid = by_vid.get(vid, f"pm:{vid}")
-            reported = {self.venue_ids.get(c) for c in self.taker_reported}
-            if vid not in reported:
+            if vid not in self.taker_reported:
                 out.append(self._trade_fill(f"{trade.trade_id}:{trade.taker_order_id}", coid,
                                             trade.asset_id, trade.side, trade.price,
                                             trade.size, Liquidity.TAKER, ts))
@@ -552,6 +632,10 @@ class PolymarketExecution:
                 continue
             for fill in self.fills_of_trade(trade):
                 if fill.fill_id in self._seen_trades:
+                    continue
+                if fill.client_order_id.startswith("pm:") and self.posts_in_flight:
+                    # Possibly an order whose post response has not arrived yet (the trade
+                    # can be listed first): decide on a later poll, once its id is known.
                     continue
                 self._seen_trades[fill.fill_id] = trade.match_time_s
                 out.append(fill)

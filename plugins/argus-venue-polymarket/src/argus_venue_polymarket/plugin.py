@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from argus_core.hookspecs import Register, hookimpl
 from argus_venue_polymarket.config import PolymarketSettings
+
+if TYPE_CHECKING:
+    from argus_core.runtime import RunContext
 
 
 @hookimpl
@@ -22,3 +27,23 @@ def register_venues(register: Register) -> None:
         return PolymarketVenue(settings)
 
     register("polymarket", factory)
+
+
+@hookimpl
+def on_startup(ctx: RunContext) -> None:
+    """Teach the run's Polymarket venue the orders and fills in the run's ledger.
+
+    Runs before the core reconciles unacknowledged orders with ``open_orders()``:
+    after a restart that is how the venue maps open orders and trades placed by the
+    previous process back to core client order ids, and knows which fills are booked.
+    The venue is found among the live ``PolymarketVenue`` objects by the settings
+    object the run built it with (the core does not hand a venue its ledger).
+    """
+    from argus_venue_polymarket.venue import PolymarketVenue
+
+    settings = ctx.settings.get("polymarket")
+    if ctx.ledger is None or settings is None or ctx.mode != "live":
+        return
+    for venue in PolymarketVenue.instances():
+        if venue.settings is settings:
+            venue.adopt_run_ledger(ctx.ledger)

@@ -36,7 +36,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.exceptions import ConnectionClosed
@@ -45,22 +45,36 @@ from websockets.sync.server import ServerConnection, serve
 Handler = Callable[[str, str, dict[str, list[str]], Any], tuple[int, Any] | None]
 
 
+class RequestHandler(Protocol):
+    """A handler that also sees the request's headers and raw body (auth checks)."""
+
+    def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any,
+               headers: dict[str, str], raw_body: bytes) -> tuple[int, Any] | None:
+        """Answer the request, or None to let the snapshot endpoints answer it."""
+
+
 class SnapshotServer:
     """Serves a snapshot's events and books over HTTP on 127.0.0.1.
 
     ``extra`` handlers run first and may answer any request (tests use them to
-    inject errors, record order posts, or serve CLOB order endpoints).
+    inject errors, record order posts, or serve CLOB order endpoints); ``clob``
+    (e.g. :class:`argus_venue_polymarket.testing.LocalClob`) runs before them and
+    also sees headers and the raw body.  :meth:`push` sends a frame to every
+    websocket client.
     """
 
     def __init__(self, events: list[dict[str, Any]], books: list[dict[str, Any]],
                  port: int = 0, extra: Handler | None = None, *,
                  resolutions: dict[str, Any] | None = None, ws_port: int | None = None,
-                 resolve_after_books: bool = False) -> None:
+                 resolve_after_books: bool = False, clob: RequestHandler | None = None
+                 ) -> None:
         self.events = events
         self.books = {str(b["asset_id"]): b for b in books if isinstance(b, dict)
                       and "asset_id" in b}
         self.extra = extra
+        self.clob = clob
         self.requests: list[tuple[str, str, Any]] = []
+        self._ws_conns: set[ServerConnection] = set()
         self.resolutions = resolutions or {}
         self.resolved = False
         self.resolve_after_books = resolve_after_books
@@ -83,13 +97,16 @@ class SnapshotServer:
                 query = parse_qs(parts.query)
                 server.requests.append((method, parts.path, body if body is not None else query))
                 status, payload = server.handle(method, parts.path, query, body,
-                                                dict(self.headers))
+                                                dict(self.headers), body_raw)
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # the client went away (a test killed it) before the answer
 
             def do_GET(self) -> None:
                 self._serve("GET")
@@ -185,6 +202,7 @@ class SnapshotServer:
     def _ws_handler(self, conn: ServerConnection) -> None:
         """Subscribe -> one ``book`` frame (a JSON array) for the subscribed tokens, then
         (``resolve_after_books``) ``market_resolved`` frames; then answer ``PING``."""
+        self._ws_conns.add(conn)
         try:
             raw = conn.recv()
             self.ws_messages.append(str(raw))
@@ -203,11 +221,28 @@ class SnapshotServer:
                     conn.send("PONG")
         except (ConnectionClosed, ValueError):
             return
+        finally:
+            self._ws_conns.discard(conn)
+
+    def push(self, frame: dict[str, Any] | list[Any]) -> int:
+        """Send ``frame`` (JSON) to every connected websocket client; returns how many."""
+        sent = 0
+        for conn in list(self._ws_conns):
+            try:
+                conn.send(json.dumps(frame))
+                sent += 1
+            except ConnectionClosed:
+                self._ws_conns.discard(conn)
+        return sent
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any,
-               headers: dict[str, str]) -> tuple[int, Any]:
-        """Route one request (``extra`` first, then the snapshot endpoints)."""
+               headers: dict[str, str], raw_body: bytes = b"") -> tuple[int, Any]:
+        """Route one request (``clob``, then ``extra``, then the snapshot endpoints)."""
         self.headers_seen.append(headers)
+        if self.clob is not None:
+            answer = self.clob.handle(method, path, query, body, headers, raw_body)
+            if answer is not None:
+                return answer
         if self.extra is not None:
             answer = self.extra(method, path, query, body)
             if answer is not None:
@@ -266,6 +301,9 @@ class SnapshotServer:
 
     def stop(self) -> None:
         """Stop serving and release the ports."""
+        release = getattr(self.clob, "release_all", None)
+        if release is not None:
+            release()  # answer any order post a test held back
         self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread is not None:

@@ -1,15 +1,30 @@
-"""Helpers for tests of code built on this plugin: constructed CLOB book payloads.
+"""Helpers for tests of code built on this plugin: constructed CLOB book payloads and a
+local CLOB for live mode.
 
 ``make_book`` builds a book payload exactly as the venue serves it (levels
 worst to best, string values) with the hash the venue would compute, so a
 local server can serve constructed books that pass the client's checks.
+:class:`LocalClob` serves the CLOB's private endpoints (orders, open orders,
+trades, heartbeats) with L2-header and order-signature checks and a small
+matching engine, so the live path runs end to end without a network.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import itertools
 import json
+import threading
+import time
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import keccak
 from py_clob_client_v2.clob_types import OrderBookSummary, OrderSummary
 from py_clob_client_v2.utilities import generate_orderbook_summary_hash
 
@@ -44,3 +59,315 @@ def tokens_of(event: dict[str, Any]) -> list[tuple[str, str, str]]:
         yes, no = json.loads(m["clobTokenIds"])
         out.append((m["conditionId"], yes, no))
     return out
+
+
+# --- a local CLOB for live-mode tests ---------------------------------------------------------
+
+_MICRO = Decimal(10) ** 6
+_ORDER_STRUCT = [  # CTF Exchange V2 ``Order`` (docs: "Order structure"), declared independently
+    {"name": "salt", "type": "uint256"}, {"name": "maker", "type": "address"},
+    {"name": "signer", "type": "address"}, {"name": "tokenId", "type": "uint256"},
+    {"name": "makerAmount", "type": "uint256"}, {"name": "takerAmount", "type": "uint256"},
+    {"name": "side", "type": "uint8"}, {"name": "signatureType", "type": "uint8"},
+    {"name": "timestamp", "type": "uint256"}, {"name": "metadata", "type": "bytes32"},
+    {"name": "builder", "type": "bytes32"}]
+_DOMAIN_STRUCT = [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                  {"name": "chainId", "type": "uint256"},
+                  {"name": "verifyingContract", "type": "address"}]
+OTHER_ACCOUNT = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # Hardhat account #1
+
+
+def order_typed_data(order: Mapping[str, Any], exchange: str, chain_id: int) -> dict[str, Any]:
+    """EIP-712 typed data of a posted V2 order (the JSON ``order`` object of ``POST /order``)."""
+    def b32(value: str) -> bytes:
+        return bytes.fromhex(str(value).removeprefix("0x").zfill(64))
+
+    return {
+        "types": {"EIP712Domain": _DOMAIN_STRUCT, "Order": _ORDER_STRUCT},
+        "primaryType": "Order",
+        "domain": {"name": "Polymarket CTF Exchange", "version": "2", "chainId": chain_id,
+                   "verifyingContract": exchange},
+        "message": {"salt": int(order["salt"]), "maker": order["maker"],
+                    "signer": order["signer"], "tokenId": int(order["tokenId"]),
+                    "makerAmount": int(order["makerAmount"]),
+                    "takerAmount": int(order["takerAmount"]),
+                    "side": 0 if order["side"] == "BUY" else 1,
+                    "signatureType": int(order["signatureType"]),
+                    "timestamp": int(order["timestamp"]), "metadata": b32(order["metadata"]),
+                    "builder": b32(order["builder"])}}
+
+
+def recover_order_signer(order: Mapping[str, Any], exchange: str, chain_id: int) -> tuple[str, str]:
+    """(signer recovered from the order's signature, order hash = the venue's order id)."""
+    signable = encode_typed_data(full_message=order_typed_data(order, exchange, chain_id))
+    digest = keccak(b"\x19" + signable.version + signable.header + signable.body)
+    return Account.recover_message(signable, signature=order["signature"]), "0x" + digest.hex()
+
+
+def l2_signature(secret: str, timestamp: str, method: str, path: str, body: bytes) -> str:
+    """The L2 ``POLY_SIGNATURE`` the CLOB expects: URL-safe base64 of HMAC-SHA256 (key: the
+    URL-safe base64-decoded API secret) over ``timestamp + method + path + body``."""
+    message = f"{timestamp}{method}{path}".encode() + body
+    digest = hmac.new(base64.urlsafe_b64decode(secret), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+class LocalClob:
+    """The CLOB V2's private endpoints on 127.0.0.1, matching signed orders against books.
+
+    Attach to a :class:`~argus_venue_polymarket.replay_server.SnapshotServer` (``clob=``).
+    It serves, in the documented payload shapes: ``POST /order``, ``POST /orders``,
+    ``DELETE /order``, ``GET /data/orders``, ``GET /data/order/<id>``, ``GET /data/trades``
+    and ``POST /v1/heartbeats``.  Every request must carry valid L2 headers (API key,
+    passphrase, address and the HMAC over timestamp, method, path and body), and every
+    order a signature that recovers (EIP-712, CTF Exchange V2 domain of the market's
+    exchange, negRisk or not) to its signer and maker; failures are answered 401 / refused
+    and recorded in ``auth_failures`` / ``bad_signatures``.
+
+    Matching walks this server's own copy of each book (depth is consumed; the other
+    side of each match is another account): FOK fills completely or is killed, FAK fills
+    what crosses, GTC/GTD cross and then rest (open orders, ``metadata`` kept).  A resting
+    order's later maker fill is scripted with :meth:`fill_resting`.  With ``hold_posts``
+    an order post is executed, then its answer is held until :meth:`release_all` (a
+    client killed meanwhile never hears it).  Not thread-safe beyond one lock around the
+    state, which is all a test server needs.
+    """
+
+    def __init__(self, books: Mapping[str, Mapping[str, Any]], *, api_key: str, api_secret: str,
+                 api_passphrase: str, address: str = HARDHAT_ADDRESS, chain_id: int = 137
+                 ) -> None:
+        from py_clob_client_v2.config import get_contract_config
+
+        self.api_key, self.api_secret, self.api_passphrase = api_key, api_secret, api_passphrase
+        self.address = address
+        self.chain_id = chain_id
+        cfg = get_contract_config(chain_id)
+        self._exchanges = {True: cfg.neg_risk_exchange_v2, False: cfg.exchange_v2}
+        self.asks: dict[str, dict[Decimal, Decimal]] = {}
+        self.bids: dict[str, dict[Decimal, Decimal]] = {}
+        self.markets: dict[str, tuple[str, bool]] = {}  # token -> (condition id, negRisk)
+        for token, book in books.items():
+            self.asks[token] = {Decimal(lv["price"]): Decimal(lv["size"]) for lv in book["asks"]}
+            self.bids[token] = {Decimal(lv["price"]): Decimal(lv["size"]) for lv in book["bids"]}
+            self.markets[token] = (str(book.get("market", "")), bool(book.get("neg_risk", False)))
+        self.orders: dict[str, dict[str, Any]] = {}  # venue order id -> OpenOrder-shaped record
+        self.trades: list[dict[str, Any]] = []
+        self.posts: list[tuple[str, list[dict[str, Any]]]] = []  # (path, order payloads)
+        self.signers: list[str] = []  # signer recovered from each posted order
+        self.requests: list[tuple[str, str]] = []  # authenticated (method, path)
+        self.auth_failures: list[str] = []
+        self.bad_signatures: list[str] = []
+        self.heartbeats = 0
+        self.hold_posts = False
+        self.post_received = threading.Event()
+        self._release = threading.Event()
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    # --- test controls ------------------------------------------------------------------
+
+    def release_all(self) -> None:
+        """Answer every held order post (and stop holding)."""
+        self.hold_posts = False
+        self._release.set()
+
+    def drain(self, token: str, side: str) -> None:
+        """Remove one side (``"asks"`` / ``"bids"``) of a book: nobody to trade with there."""
+        (self.asks if side == "asks" else self.bids)[token] = {}
+
+    def count(self, method: str, path: str) -> int:
+        """How many authenticated requests ``method path`` were served."""
+        return sum(1 for r in self.requests if r == (method, path))
+
+    def fill_resting(self, order_id: str, quantity: str | Decimal) -> str:
+        """Another account takes ``quantity`` of our resting order; returns the trade id."""
+        qty = Decimal(quantity)
+        with self._lock:
+            rec = self.orders[order_id]
+            rec["size_matched"] = str(Decimal(rec["size_matched"]) + qty)
+            if Decimal(rec["size_matched"]) >= Decimal(rec["original_size"]):
+                rec["status"] = "MATCHED"
+            tid = f"trade-{next(self._ids)}"
+            rec["associate_trades"].append(tid)
+            taker_side = "SELL" if rec["side"] == "BUY" else "BUY"
+            self.trades.append(self._trade(
+                tid, f"0x{next(self._ids):064x}", rec["asset_id"], taker_side, qty,
+                Decimal(rec["price"]), "MAKER", owner="other-account",
+                makers=[self._maker(order_id, self.api_key, self.address, rec["asset_id"],
+                                    rec["side"], Decimal(rec["price"]), qty)]))
+            return tid
+
+    def set_trade_status(self, trade_id: str, status: str) -> None:
+        """Move a trade on (``MINED``, ``CONFIRMED``, ``FAILED``): reported again, same id."""
+        with self._lock:
+            for t in self.trades:
+                if t["id"] == trade_id:
+                    t["status"], t["last_update"] = status, str(int(time.time()))
+
+    # --- request routing ------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any,
+               headers: dict[str, str], raw_body: bytes) -> tuple[int, Any] | None:
+        """Answer a CLOB private endpoint (None for anything else)."""
+        private = path in ("/order", "/orders", "/data/orders", "/data/trades",
+                           "/v1/heartbeats") or path.startswith("/data/order/")
+        if not private:
+            return None
+        problem = self._auth_problem(method, path, headers, raw_body)
+        if problem:
+            self.auth_failures.append(f"{method} {path}: {problem}")
+            return 401, {"error": f"Unauthorized/Invalid api key ({problem})"}
+        self.requests.append((method, path))
+        if method == "POST" and path in ("/order", "/orders"):
+            items = body if path == "/orders" else [body]
+            with self._lock:
+                self.posts.append((path, items))
+                answers = [self._post_one(item) for item in items]
+            if self.hold_posts:
+                self.post_received.set()
+                self._release.wait(60)
+            return 200, answers if path == "/orders" else answers[0]
+        with self._lock:
+            if method == "DELETE" and path == "/order":
+                return 200, self._cancel(str(body.get("orderID", "")))
+            if method == "GET" and path == "/data/orders":
+                rows = [dict(r) for r in self.orders.values() if r["status"] == "LIVE"]
+                return 200, {"data": rows, "next_cursor": "LTE=", "limit": 500,
+                             "count": len(rows)}
+            if method == "GET" and path.startswith("/data/order/"):
+                rec = self.orders.get(path.rsplit("/", 1)[1])
+                return (200, dict(rec)) if rec else (404, {"error": "order not found"})
+            if method == "GET" and path == "/data/trades":
+                return 200, self._trades(query)
+            if method == "POST" and path == "/v1/heartbeats":
+                self.heartbeats += 1
+                return 200, {"heartbeat_id": f"hb-{self.heartbeats}"}
+        return 404, {"error": f"no route {method} {path}"}
+
+    def _auth_problem(self, method: str, path: str, headers: Mapping[str, str],
+                      raw_body: bytes) -> str:
+        h = {k.upper(): v for k, v in headers.items()}
+        missing = [k for k in ("POLY_ADDRESS", "POLY_SIGNATURE", "POLY_TIMESTAMP",
+                               "POLY_API_KEY", "POLY_PASSPHRASE") if not h.get(k)]
+        if missing:
+            return "missing " + ", ".join(missing)
+        if h["POLY_API_KEY"] != self.api_key or h["POLY_PASSPHRASE"] != self.api_passphrase:
+            return "unknown api key or passphrase"
+        if h["POLY_ADDRESS"].lower() != self.address.lower():
+            return "address is not the key's"
+        if abs(int(h["POLY_TIMESTAMP"]) - time.time()) > 300:
+            return "stale timestamp"
+        want = l2_signature(self.api_secret, h["POLY_TIMESTAMP"], method, path, raw_body)
+        if not hmac.compare_digest(want, h["POLY_SIGNATURE"]):
+            return "bad HMAC signature"
+        return ""
+
+    # --- orders and matching --------------------------------------------------------------
+
+    def _post_one(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        order = item["order"]
+        token = str(order["tokenId"])
+        if token not in self.markets:
+            return {"success": False, "errorMsg": f"market for token {token} not found",
+                    "orderID": "", "status": "unmatched"}
+        cond, neg_risk = self.markets[token]
+        signer, vid = recover_order_signer(order, self._exchanges[neg_risk], self.chain_id)
+        self.signers.append(signer)
+        if signer.lower() != str(order["signer"]).lower() or \
+                signer.lower() != str(order["maker"]).lower() or item.get("owner") != self.api_key:
+            self.bad_signatures.append(vid)
+            return {"success": False, "errorMsg": "invalid order signature", "orderID": vid,
+                    "status": "unmatched"}
+        side = str(order["side"])
+        maker, taker = Decimal(order["makerAmount"]), Decimal(order["takerAmount"])
+        shares, cash = (taker, maker) if side == "BUY" else (maker, taker)
+        size, price = shares / _MICRO, cash / shares
+        order_type = str(item.get("orderType", "GTC"))
+        levels = self._crossing(token, side, price, size)
+        got = sum((q for _, q in levels), Decimal(0))
+        if order_type == "FOK" and got < size:
+            return {"success": False, "orderID": vid, "status": "unmatched",
+                    "errorMsg": "order couldn't be fully filled. FOK orders are fully filled "
+                                "or killed."}
+        if order_type == "FAK" and got == 0:
+            return {"success": False, "orderID": vid, "status": "unmatched",
+                    "errorMsg": "no orders found to match with FAK order. FAK orders are "
+                                "partially filled or killed if no match is found."}
+        answer: dict[str, Any] = {"success": True, "errorMsg": "", "orderID": vid,
+                                  "status": "live", "transactionsHashes": [], "tradeIDs": []}
+        if got > 0:
+            book = self.asks[token] if side == "BUY" else self.bids[token]
+            for px, q in levels:
+                book[px] -= q
+                if book[px] <= 0:
+                    del book[px]
+            paid = sum((px * q for px, q in levels), Decimal(0))
+            tid = f"trade-{next(self._ids)}"
+            tx = f"0x{next(self._ids):064x}"
+            makers = [self._maker(f"0x{next(self._ids):064x}", "other-account", OTHER_ACCOUNT,
+                                  token, "SELL" if side == "BUY" else "BUY", px, q)
+                      for px, q in levels]
+            self.trades.append(self._trade(tid, vid, token, side, got, paid / got, "TAKER",
+                                           owner=self.api_key, makers=makers, tx=tx))
+            making, taking = (paid, got) if side == "BUY" else (got, paid)
+            answer.update(status="matched", makingAmount=str(making), takingAmount=str(taking),
+                          transactionsHashes=[tx], tradeIDs=[tid])
+        if order_type in ("GTC", "GTD") and got < size:
+            self.orders[vid] = {
+                "id": vid, "status": "LIVE", "owner": self.api_key, "maker_address": self.address,
+                "market": cond, "asset_id": token, "side": side, "original_size": str(size),
+                "size_matched": str(got), "price": str(price), "outcome": "Yes",
+                "expiration": str(order.get("expiration", "0")), "order_type": order_type,
+                "associate_trades": list(answer["tradeIDs"]), "created_at": int(time.time()),
+                "metadata": order["metadata"]}
+        return answer
+
+    def _crossing(self, token: str, side: str, price: Decimal, size: Decimal
+                  ) -> list[tuple[Decimal, Decimal]]:
+        """Levels (price, quantity) an order of ``size`` at ``price`` would take, best first."""
+        if side == "BUY":
+            book = sorted((p, q) for p, q in self.asks[token].items() if p <= price)
+        else:
+            book = sorted(((p, q) for p, q in self.bids[token].items() if p >= price),
+                          reverse=True)
+        out, left = [], size
+        for px, q in book:
+            if left <= 0:
+                break
+            take = min(q, left)
+            out.append((px, take))
+            left -= take
+        return out
+
+    def _cancel(self, order_id: str) -> dict[str, Any]:
+        rec = self.orders.get(order_id)
+        if rec is None or rec["status"] != "LIVE":
+            return {"canceled": [], "not_canceled": {order_id: "order not found or not open"}}
+        rec["status"] = "CANCELED"
+        return {"canceled": [order_id], "not_canceled": {}}
+
+    def _trades(self, query: Mapping[str, list[str]]) -> dict[str, Any]:
+        after = int((query.get("after") or ["0"])[0])
+        wanted = (query.get("id") or [None])[0]
+        rows = [dict(t) for t in self.trades
+                if int(t["match_time"]) >= after and (wanted is None or t["id"] == wanted)]
+        return {"data": rows, "next_cursor": "LTE=", "limit": 100, "count": len(rows)}
+
+    def _trade(self, tid: str, taker_order: str, token: str, side: str, size: Decimal,
+               price: Decimal, trader_side: str, *, owner: str,
+               makers: list[dict[str, Any]], tx: str = "") -> dict[str, Any]:
+        now = str(int(time.time()))
+        return {"id": tid, "taker_order_id": taker_order, "market": self.markets[token][0],
+                "asset_id": token, "side": side, "size": str(size), "fee_rate_bps": "0",
+                "price": str(price), "status": "MATCHED", "match_time": now,
+                "last_update": now, "outcome": "Yes", "bucket_index": 0, "owner": owner,
+                "maker_address": self.address if trader_side == "TAKER" else OTHER_ACCOUNT,
+                "transaction_hash": tx or f"0x{next(self._ids):064x}",
+                "trader_side": trader_side, "maker_orders": makers}
+
+    @staticmethod
+    def _maker(order_id: str, owner: str, address: str, token: str, side: str, price: Decimal,
+               qty: Decimal) -> dict[str, Any]:
+        return {"order_id": order_id, "owner": owner, "maker_address": address,
+                "asset_id": token, "matched_amount": str(qty), "price": str(price),
+                "fee_rate_bps": "0", "outcome": "Yes", "side": side}

@@ -6,13 +6,25 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from argus_core.errors import BasketIncomplete, DataError, VenueError
 from argus_core.interfaces import Venue
-from argus_core.models import Event, Fill, Instrument, MarketEvent, Order, Settlement
+from argus_core.models import (
+    Event,
+    Fill,
+    Instrument,
+    MarketEvent,
+    Order,
+    OrderStatus,
+    OrderType,
+    Settlement,
+    Side,
+    TimeInForce,
+)
 from argus_venue_polymarket import constants as C
 from argus_venue_polymarket import instruments as inst_mod
 from argus_venue_polymarket.config import PolymarketSettings
@@ -26,6 +38,9 @@ from argus_venue_polymarket.execution import BasketResult, PolymarketExecution
 from argus_venue_polymarket.fees import PolymarketFeeSchedule
 from argus_venue_polymarket.instruments import instrument_id
 from argus_venue_polymarket.schemas import FeeCurve
+
+if TYPE_CHECKING:
+    from argus_core.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +61,8 @@ class PolymarketVenue(Venue):
     supports_post_only: ClassVar[bool] = False
     supports_baskets: ClassVar[bool] = True
     time_in_force: ClassVar[tuple[str, ...]] = ("gtc", "gtd", "ioc", "fok")
+    #: Live venues, so the plugin's ``on_startup`` can hand the run's ledger to its venue.
+    _instances: ClassVar[weakref.WeakSet[PolymarketVenue]] = weakref.WeakSet()
 
     def __init__(self, settings: PolymarketSettings | None = None) -> None:
         self.settings = settings or PolymarketSettings()
@@ -62,6 +79,43 @@ class PolymarketVenue(Venue):
         self.settled: dict[str, Decimal] = {}
         #: What the last ``submit_basket`` did (complete?, unwind fills, naked residuals).
         self.last_basket: BasketResult | None = None
+        PolymarketVenue._instances.add(self)
+
+    @classmethod
+    def instances(cls) -> list[PolymarketVenue]:
+        """Every live ``PolymarketVenue`` (the plugin finds its run's venue among them)."""
+        return list(cls._instances)
+
+    def adopt_run_ledger(self, ledger: Ledger) -> int:
+        """Know this run's Polymarket orders and fills from its ledger: the way back after a
+        restart.
+
+        The runner commits an order row before it sends the order, so the ledger names
+        every order an earlier process may have placed; open orders then map back to
+        their core client ids by the signed ``metadata``, and fills already booked are
+        not reported again (see ``PolymarketExecution.adopt``).  Returns how many orders
+        were adopted.
+        """
+        rows = ledger.query(
+            "select client_order_id, instrument_id, side, quantity, limit_price, order_type, "
+            "time_in_force, status, basket_id from orders where venue = ?", (C.VENUE,))
+        orders = []
+        for r in rows:
+            try:
+                orders.append(Order(
+                    r["client_order_id"], C.VENUE, r["instrument_id"], Side(r["side"]),
+                    r["quantity"], r["limit_price"], OrderType(r["order_type"]),
+                    TimeInForce(r["time_in_force"]), status=OrderStatus(r["status"]),
+                    basket_id=r["basket_id"]))
+            except (ValueError, ArithmeticError) as exc:
+                log.warning("polymarket: ledger order %s not adopted: %s",
+                            r["client_order_id"], exc)
+        fills = {str(r["fill_id"]): str(r["client_order_id"]) for r in ledger.query(
+            "select fill_id, client_order_id from fills where venue = ?", (C.VENUE,))}
+        count = self.execution.adopt(orders, fills)
+        log.info("polymarket: %d orders and %d fills adopted from the run ledger", count,
+                 len(fills))
+        return count
 
     async def discover(self) -> list[Event]:
         """Run Gamma discovery now (events + instruments), replacing the cache."""
