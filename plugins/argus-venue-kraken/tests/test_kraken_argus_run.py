@@ -273,6 +273,8 @@ async def test_argus_run_live_sends_signed_orders_and_books_executions(rest_serv
     fills = ledger_rows(run, "select * from fills order by ts_ns, fill_id")
     adds = rest_server.calls("AddOrder")
     assert len(orders) >= 4 and len(adds) == len(orders)
+    # The executions alone (keyed by the core id) bring every order to its filled state.
+    assert all((o["status"], o["filled_quantity"]) == ("filled", o["quantity"]) for o in orders)
     # Every AddOrder carries the mapped cl_ord_id of a core order and a valid API-Sign.
     wire_to_core = {str(uuid.uuid5(CL_ORD_NAMESPACE, o["client_order_id"])): o for o in orders}
     for call in adds:
