@@ -75,9 +75,12 @@ class KrakenRestClient:
         self.rest_limiter = RestRateLimiter(settings.rate_limit_tier, clock or time.monotonic,
                                             self._sleep)
         self.nonces = nonce_store or NonceStore(settings.nonce_path)
+        host = urllib.parse.urlsplit(settings.rest_url).hostname or ""
         self._http = httpx.AsyncClient(base_url=settings.rest_url.rstrip("/"),
                                        timeout=settings.request_timeout_s, transport=transport,
-                                       headers={"User-Agent": "argus-venue-kraken/0.1"})
+                                       headers={"User-Agent": "argus-venue-kraken/0.1"},
+                                       # An environment proxy makes no sense for a local server.
+                                       trust_env=host not in ("127.0.0.1", "localhost", "::1"))
         self._pairs: dict[str, PairInfo] = {}
         self._rng = random.Random()
 
