@@ -1,0 +1,62 @@
+"""A live run in a child process (the restart test kills it with SIGKILL).
+
+``python pm_live_child.py CONFIG RUN_DIR TOKEN PRICE QTY`` runs the real core ``Runner``
+in live mode with :class:`RestOnce` in slot ``rest_once``.  Not a test module (no
+``test_`` prefix); the restart test also imports :class:`RestOnce` from it by path.
+"""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from argus_core.interfaces import Strategy, StrategyContext
+from argus_core.models import Intent, MarketEvent, OrderBook, OrderType, Side, TimeInForce
+
+
+class RestOnce(Strategy):
+    """Places one GTC buy (below the ask, so it rests) the first time it sees the book of
+    ``instrument_id``; remembers that it did through ``get_state`` (the checkpoint)."""
+
+    name = "rest_once"
+
+    def __init__(self, instrument_id: str, price: str, quantity: str) -> None:
+        self.instrument_id = instrument_id
+        self.price = Decimal(price)
+        self.quantity = Decimal(quantity)
+        self.sent = False
+
+    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> list[Intent]:
+        """One resting order on the first book of the instrument."""
+        if self.sent or not isinstance(event, OrderBook) or \
+                event.instrument_id != self.instrument_id:
+            return []
+        self.sent = True
+        return [Intent("rest_once", self.instrument_id, Side.BUY, quantity=self.quantity,
+                       limit_price=self.price, order_type=OrderType.LIMIT,
+                       time_in_force=TimeInForce.GTC, reason="rest one order")]
+
+    def get_state(self) -> dict[str, Any]:
+        """Whether the order went out."""
+        return {"sent": self.sent}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore after a restart: never place the order twice."""
+        self.sent = bool(state.get("sent"))
+
+
+def main(argv: list[str]) -> None:
+    """Run until killed."""
+    from argus_core.config import load_config
+    from argus_core.runner import Runner
+
+    config, run_dir, token, price, qty = argv
+    runner = Runner(load_config(config), Path(run_dir), live_confirmed=True,
+                    strategies={"rest_once": RestOnce(token, price, qty)})
+    runner.run_sync()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,349 @@
+"""Live mode end to end through the real core ``Runner``: the Polymarket venue and the negRisk
+scanner against local Gamma / CLOB REST / websocket servers (``SnapshotServer`` +
+``LocalClob``: L2 headers and order signatures checked, orders matched against the books),
+with a throwaway key given through ``$env:``.
+
+1. the scanner's basket goes out as one batch of signed FOK orders, the fills land in the
+   ledger under the core's client order ids; a killed leg whose unwind cannot trade raises
+   ``BasketIncomplete``: what executed is booked and the loop is REDUCING;
+2. a resting GTC order's maker fills reach the ledger through ``fills()`` (once each);
+3. a run killed after an order was persisted, before the venue answered, is restarted: the
+   venue's open orders are asked, the order is not sent again, and its fill still maps back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import importlib.util
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argus_venue_polymarket.execution import client_order_metadata
+from argus_venue_polymarket.replay_server import SnapshotServer
+from argus_venue_polymarket.testing import (
+    HARDHAT_ADDRESS,
+    HARDHAT_KEY,
+    LocalClob,
+    recover_order_signer,
+)
+from py_clob_client_v2.config import get_contract_config
+
+from argus_core.config import Config, load_config, parse_config
+from argus_core.ledger import LEDGER_FILE
+from argus_core.runner import Runner
+
+HERE = Path(__file__).parent
+SNAPSHOT = HERE.parents[2] / "examples" / "polymarket" / "snapshot"
+API_KEY, API_PASSPHRASE = "live-key-1", "live-pass"
+API_SECRET = base64.urlsafe_b64encode(b"argus-local-clob-test-secret-32b").decode()
+FED = "481717"
+
+
+@pytest.fixture(autouse=True)
+def _live_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The throwaway key and API credentials, only ever referenced as ``$env:``."""
+    monkeypatch.setenv("PM_LIVE_KEY", HARDHAT_KEY)
+    monkeypatch.setenv("PM_LIVE_API_KEY", API_KEY)
+    monkeypatch.setenv("PM_LIVE_API_SECRET", API_SECRET)
+    monkeypatch.setenv("PM_LIVE_API_PASSPHRASE", API_PASSPHRASE)
+
+
+def _snapshot() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    return (json.loads((SNAPSHOT / "events.json").read_text()),
+            json.loads((SNAPSHOT / "books.json").read_text()))
+
+
+def _yes_tokens(events: list[dict[str, Any]], event_id: str) -> list[str]:
+    event = next(e for e in events if e["id"] == event_id)
+    return [json.loads(m["clobTokenIds"])[0] for m in event["markets"]]
+
+
+@pytest.fixture
+def venue_servers() -> Iterator[tuple[SnapshotServer, LocalClob, list[dict[str, Any]]]]:
+    """Gamma + CLOB REST + websocket on 127.0.0.1 serving the example snapshot, with the
+    CLOB's private endpoints (``LocalClob``) matching against the same books."""
+    events, books = _snapshot()
+    clob = LocalClob({b["asset_id"]: b for b in books}, api_key=API_KEY,
+                     api_secret=API_SECRET, api_passphrase=API_PASSPHRASE)
+    srv = SnapshotServer(events, books, ws_port=0, clob=clob).start()
+    try:
+        yield srv, clob, events
+    finally:
+        srv.stop()
+
+
+def _settings_toml(srv: SnapshotServer) -> dict[str, Any]:
+    return {"gamma_url": srv.url, "clob_url": srv.url, "ws_url": srv.ws_url,
+            "private_key": "$env:PM_LIVE_KEY", "api_key": "$env:PM_LIVE_API_KEY",
+            "api_secret": "$env:PM_LIVE_API_SECRET",
+            "api_passphrase": "$env:PM_LIVE_API_PASSPHRASE",
+            "settlement_poll_s": 0, "trades_poll_s": 0.05, "heartbeat_interval_s": 0.1}
+
+
+def _config(srv: SnapshotServer, *, scanners: list[str]) -> Config:
+    return parse_config({
+        "argus": {"plugins": ["polymarket", "negrisk"], "mode": "live"},
+        "run": {"venue": "polymarket", "scanners": scanners, "starting_cash": "10000"},
+        "plugins": {"polymarket": _settings_toml(srv),
+                    "negrisk": {"min_edge": "0.001", "gas_usd_per_leg": "0"}}})
+
+
+async def _until(condition: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
+    """Wait for ``condition`` (checked every 20 ms), failing with ``what`` after a deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def _stop(runner: Runner, task: asyncio.Task[Any], srv: SnapshotServer,
+                events: list[dict[str, Any]]) -> Any:
+    """End the live run cleanly: one more websocket frame (a trade print on a token we
+    hold nothing of) is its last event; the runner then commits and closes."""
+    runner.max_events = runner.seq + 1
+    trump_yes = _yes_tokens(events, "903193")[0]
+    assert srv.push({"event_type": "last_trade_price", "asset_id": trump_yes,
+                     "market": "0xtick", "price": "0.655", "size": "1", "side": "BUY",
+                     "fee_rate_bps": "0", "timestamp": "1786875400000"}) == 1
+    return await asyncio.wait_for(task, 20)
+
+
+def _fee(qty: Decimal, price: Decimal) -> Decimal:
+    """Taker fee of the Fed event (rate 0.05, exponent 1), floored to 0.00001 per fill."""
+    return (qty * Decimal("0.05") * price * (1 - price)).quantize(Decimal("0.00001"),
+                                                                 rounding=ROUND_DOWN)
+
+
+def _posted_signers_ok(clob: LocalClob, payloads: list[dict[str, Any]]) -> None:
+    """Every posted order's EIP-712 signature recovers to the throwaway key's address
+    under the negRisk V2 exchange's domain (and the server saw no bad signature/auth)."""
+    exchange = get_contract_config(137).neg_risk_exchange_v2
+    for item in payloads:
+        signer, _order_hash = recover_order_signer(item["order"], exchange, 137)
+        assert signer == HARDHAT_ADDRESS == item["order"]["maker"]
+        assert item["owner"] == API_KEY
+    assert clob.bad_signatures == [] and clob.auth_failures == []
+
+
+async def test_live_basket_is_one_signed_fok_batch_and_its_fills_are_booked(
+        venue_servers: Any, tmp_path: Path) -> None:
+    srv, clob, events = venue_servers
+    runner = Runner(_config(srv, scanners=["negrisk"]), tmp_path / "run", live_confirmed=True)
+    task = asyncio.create_task(runner.run())
+    await _until(lambda: runner.n_fills >= 5, "the basket's five fills")
+    polls = clob.count("GET", "/data/trades")
+    # the trades feed reports our five taker matches again: nothing may be booked twice
+    await _until(lambda: clob.count("GET", "/data/trades") >= polls + 3, "three more polls")
+    summary = await _stop(runner, task, srv, events)
+
+    assert [path for path, _ in clob.posts] == ["/orders"]  # one batch, nothing else sent
+    (_, batch), = clob.posts
+    assert [item["orderType"] for item in batch] == ["FOK"] * 5
+    _posted_signers_ok(clob, batch)
+    db = sqlite3.connect(tmp_path / "run" / LEDGER_FILE)
+    db.row_factory = sqlite3.Row
+    (opp,) = db.execute("select * from opportunities").fetchall()
+    body = json.loads(opp["body_json"])
+    orders = db.execute("select * from orders order by client_order_id").fetchall()
+    fills = db.execute("select * from fills order by client_order_id").fetchall()
+    positions = {r["instrument_id"]: r for r in db.execute("select * from positions")}
+    risk = db.execute("select check_name, action from risk_events").fetchall()
+    db.close()
+    # the signed orders carry the core client order ids (metadata = keccak of each)
+    assert sorted(item["order"]["metadata"] for item in batch) == sorted(
+        client_order_metadata(o["client_order_id"]) for o in orders)
+    assert {o["basket_id"] for o in orders} == {body["opportunity_id"]}
+    legs = {leg["instrument_id"]: leg for leg in body["legs"]}
+    assert [o["status"] for o in orders] == ["filled"] * 5
+    assert len(fills) == 5 and summary.fills == 5
+    by_order = {o["client_order_id"]: o for o in orders}
+    for f in fills:
+        order = by_order[f["client_order_id"]]  # every fill names its core order
+        leg = legs[f["instrument_id"]]
+        assert f["instrument_id"] == order["instrument_id"]
+        assert (Decimal(f["quantity"]), Decimal(f["price"]), f["liquidity"]) == (
+            Decimal(150), Decimal(leg["limit_price"]), "taker")
+        assert Decimal(f["fee"]) == _fee(Decimal(150), Decimal(leg["limit_price"]))
+        assert Decimal(positions[f["instrument_id"]]["quantity"]) == 150
+    assert set(positions) == set(legs) == {f"polymarket:{t}" for t in _yes_tokens(events, FED)}
+    assert sum(Decimal(f["fee"]) for f in fills) == Decimal(body["costs"]) == Decimal("3.49552")
+    assert risk == [] and summary.trading_state == "active"
+    # the server's books lost exactly the depth we took (150 at each leg's best ask)
+    for iid, leg in legs.items():
+        assert Decimal(leg["limit_price"]) not in clob.asks[iid.split(":")[1]]
+
+
+async def test_a_killed_leg_whose_unwind_cannot_trade_books_what_executed_and_reduces(
+        venue_servers: Any, tmp_path: Path) -> None:
+    srv, clob, events = venue_servers
+    yes = _yes_tokens(events, FED)  # asks 0.003, 0.014, 0.64, 0.31, 0.005 (150 each)
+    clob.drain(yes[2], "asks")  # someone took "No change" before us: that FOK leg is killed
+    for token in (yes[0], yes[1], yes[4]):
+        clob.drain(token, "bids")  # nobody to sell the other legs back to...
+    clob.bids[yes[3]] = {Decimal("0.30"): Decimal(60)}  # ...except 60 of "25 bps increase"
+    runner = Runner(_config(srv, scanners=["negrisk"]), tmp_path / "run", live_confirmed=True)
+    task = asyncio.create_task(runner.run())
+    await _until(lambda: runner.trading_state.value == "reducing", "the REDUCING state")
+    summary = await _stop(runner, task, srv, events)
+
+    paths = [path for path, _ in clob.posts]
+    assert paths == ["/orders"] + ["/order"] * 4  # the FOK batch, then one FAK unwind per leg
+    unwinds = [items[0] for path, items in clob.posts[1:]]
+    assert all(u["orderType"] == "FAK" and u["order"]["side"] == "SELL" for u in unwinds)
+    _posted_signers_ok(clob, [*clob.posts[0][1], *unwinds])
+    db = sqlite3.connect(tmp_path / "run" / LEDGER_FILE)
+    db.row_factory = sqlite3.Row
+    orders = {o["instrument_id"]: o for o in db.execute("select * from orders")}
+    fills = db.execute("select * from fills order by fill_id").fetchall()
+    positions = {r["instrument_id"]: Decimal(r["quantity"])
+                 for r in db.execute("select * from positions")}
+    risk = db.execute("select check_name, action, reason from risk_events").fetchall()
+    control = json.loads(db.execute("select value from control where key = 'trading_state'")
+                         .fetchone()[0])
+    db.close()
+    iid = [f"polymarket:{t}" for t in yes]
+    # the four legs that executed (150 each) and the one unwind that traded (60 @ 0.30,
+    # booked against the leg it flattens), each under its core order
+    buys = sorted((f["instrument_id"], f["side"], Decimal(f["quantity"])) for f in fills
+                  if f["side"] == "buy")
+    assert buys == sorted((i, "buy", Decimal(150)) for i in (iid[0], iid[1], iid[3], iid[4]))
+    (sell,) = [f for f in fills if f["side"] == "sell"]
+    assert (sell["instrument_id"], Decimal(sell["quantity"]), Decimal(sell["price"])) == (
+        iid[3], Decimal(60), Decimal("0.30"))
+    assert sell["client_order_id"] == orders[iid[3]]["client_order_id"]
+    assert all(f["client_order_id"] == orders[f["instrument_id"]]["client_order_id"]
+               for f in fills)
+    assert positions == {iid[0]: 150, iid[1]: 150, iid[3]: 90, iid[4]: 150}  # naked, visible
+    assert [orders[i]["status"] for i in (iid[0], iid[1], iid[3], iid[4])] == ["filled"] * 4
+    assert orders[iid[2]]["status"] != "filled" and iid[2] not in positions
+    (basket_event,) = [r for r in risk if r["check_name"] == "basket"]
+    assert basket_event["action"] == "reducing" and "could not flatten" in basket_event["reason"]
+    assert control["state"] == "reducing" and summary.trading_state == "reducing"
+    assert summary.fills == 5
+
+
+async def test_resting_gtc_maker_fills_arrive_through_fills_once_each(
+        venue_servers: Any, tmp_path: Path) -> None:
+    srv, clob, events = venue_servers
+    child = _child_module()
+    target = f"polymarket:{_yes_tokens(events, FED)[2]}"  # "No change": ask 0.64
+    runner = Runner(_config(srv, scanners=[]), tmp_path / "run", live_confirmed=True,
+                    strategies={"rest_once": child.RestOnce(target, "0.50", "100")})
+    task = asyncio.create_task(runner.run())
+    await _until(lambda: len(clob.orders) == 1, "the resting order at the venue")
+    (vid,) = clob.orders
+    await _until(lambda: runner.ledger.query("select status from orders")[0]["status"] == "open",
+                 "the order acknowledged")
+    await _until(lambda: clob.heartbeats >= 2, "heartbeats while the order rests")
+    first = clob.fill_resting(vid, "40")
+    await _until(lambda: runner.n_fills == 1, "the first maker fill")
+    assert runner.ledger.query("select status, filled_quantity from orders")[0] == {
+        "status": "partially_filled", "filled_quantity": "40"}
+    clob.set_trade_status(first, "MINED")  # the same trade, reported again
+    second = clob.fill_resting(vid, "60")
+    await _until(lambda: runner.n_fills == 2, "the second maker fill")
+    clob.set_trade_status(first, "CONFIRMED")
+    clob.set_trade_status(second, "CONFIRMED")
+    polls = clob.count("GET", "/data/trades")
+    await _until(lambda: clob.count("GET", "/data/trades") >= polls + 3, "three more polls")
+    summary = await _stop(runner, task, srv, events)
+
+    assert [path for path, _ in clob.posts] == ["/order"]
+    (_, (posted,)), = clob.posts
+    assert posted["orderType"] == "GTC"
+    _posted_signers_ok(clob, [posted])
+    db = sqlite3.connect(tmp_path / "run" / LEDGER_FILE)
+    db.row_factory = sqlite3.Row
+    (order,) = db.execute("select * from orders").fetchall()
+    fills = db.execute("select * from fills order by ts_ns, fill_id").fetchall()
+    (position,) = db.execute("select * from positions").fetchall()
+    db.close()
+    assert posted["order"]["metadata"] == client_order_metadata(order["client_order_id"])
+    assert [(f["fill_id"], f["client_order_id"], Decimal(f["quantity"]), Decimal(f["price"]),
+             f["liquidity"], Decimal(f["fee"])) for f in fills] == [
+        (f"{first}:{vid}", order["client_order_id"], Decimal(40), Decimal("0.5"), "maker", 0),
+        (f"{second}:{vid}", order["client_order_id"], Decimal(60), Decimal("0.5"), "maker", 0)]
+    assert (order["status"], order["filled_quantity"]) == ("filled", "100")
+    assert (position["instrument_id"], Decimal(position["quantity"])) == (target, 100)
+    assert summary.fills == 2
+
+
+def _child_module() -> Any:
+    """``pm_live_child`` (the child-process script) imported by path."""
+    spec = importlib.util.spec_from_file_location("pm_live_child", HERE / "pm_live_child.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _toml(srv: SnapshotServer) -> str:
+    pm = "\n".join(f"{k} = {json.dumps(v)}" for k, v in _settings_toml(srv).items())
+    return ('[argus]\nplugins = ["polymarket"]\nmode = "live"\n\n'
+            '[run]\nvenue = "polymarket"\nstarting_cash = "10000"\n\n'
+            f"[plugins.polymarket]\n{pm}\n")
+
+
+async def test_restart_after_a_persisted_unacknowledged_order_does_not_resend_it(
+        venue_servers: Any, tmp_path: Path) -> None:
+    srv, clob, events = venue_servers
+    target = f"polymarket:{_yes_tokens(events, FED)[2]}"
+    config_path, run_dir = tmp_path / "live.toml", tmp_path / "run"
+    config_path.write_text(_toml(srv))
+    clob.hold_posts = True  # the venue takes the order, the answer never reaches the run
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "pm_live_child.py"), str(config_path), str(run_dir),
+         target, "0.50", "100"], env=dict(os.environ), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE)
+    try:
+        got = await asyncio.to_thread(clob.post_received.wait, 60)
+        assert got, proc.stderr.read().decode()[-2000:] if proc.poll() is not None else "no post"
+        db = sqlite3.connect(f"file:{run_dir / LEDGER_FILE}?mode=ro", uri=True)
+        (row,) = db.execute("select client_order_id, status from orders").fetchall()
+        db.close()
+        assert row[1] == "pending"  # persisted before it was sent; never acknowledged
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        proc.stderr.close()
+    clob.release_all()
+    (vid,) = clob.orders
+    assert clob.orders[vid]["status"] == "LIVE"  # the venue holds it
+
+    child = _child_module()
+    runner = Runner(load_config(config_path), run_dir, live_confirmed=True,
+                    strategies={"rest_once": child.RestOnce(target, "0.50", "100")})
+    task = asyncio.create_task(runner.run())
+    await _until(lambda: runner.seq >= 1, "the restarted run streaming")
+    assert clob.count("GET", "/data/orders") == 1  # reconciliation asked the venue
+    assert runner.ledger.query("select client_order_id, status from orders") == [
+        {"client_order_id": row[0], "status": "open"}]
+    beats = clob.heartbeats
+    await _until(lambda: clob.heartbeats >= beats + 2, "heartbeats for the adopted order")
+    trade = clob.fill_resting(vid, "100")
+    await _until(lambda: runner.n_fills == 1, "the adopted order's fill")
+    summary = await _stop(runner, task, srv, events)
+
+    assert [path for path, _ in clob.posts] == ["/order"]  # sent once, never again
+    db = sqlite3.connect(run_dir / LEDGER_FILE)
+    db.row_factory = sqlite3.Row
+    (order,) = db.execute("select * from orders").fetchall()
+    (fill,) = db.execute("select * from fills").fetchall()
+    risk = db.execute("select check_name, action from risk_events").fetchall()
+    db.close()
+    assert (fill["fill_id"], fill["client_order_id"], Decimal(fill["quantity"])) == (
+        f"{trade}:{vid}", row[0], Decimal(100))
+    assert (order["status"], order["filled_quantity"]) == ("filled", "100")
+    assert risk == [] and summary.resumed_from == 0
