@@ -25,7 +25,7 @@ from argus_venue_kraken.testing import (
 from argus_venue_kraken.venue import KrakenVenue
 
 from argus_core.config import parse_config
-from argus_core.errors import DataError, VenueError
+from argus_core.errors import ConfigError, DataError, VenueError
 from argus_core.ledger import Ledger
 from argus_core.models import Fill, Liquidity, Order, OrderStatus, OrderType, Side, TimeInForce
 from argus_core.plugins import PluginHost
@@ -212,3 +212,12 @@ def test_fee_in_the_base_asset_is_booked_in_the_quote_currency():
                         "executions[0]")
     with pytest.raises(DataError, match="exec_id"):
         parse_execution({**item, "exec_id": None}, "kraken:BTC/USD", "executions[0]")
+
+
+async def test_fills_without_keys_is_a_config_error(make_settings):
+    venue = KrakenVenue(make_settings())
+    try:
+        with pytest.raises(ConfigError, match="api_key and api_secret"):
+            await anext(venue.fills())
+    finally:
+        await venue.close()

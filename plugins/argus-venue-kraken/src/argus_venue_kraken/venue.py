@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, ClassVar
 import attrs
 import httpx
 
-from argus_core.errors import VenueError
+from argus_core.errors import ConfigError, VenueError
 from argus_core.interfaces import FeeSchedule, Venue
 from argus_core.models import Fill, Instrument, MarketEvent, Order
 from argus_venue_kraken import constants as C
@@ -133,7 +133,10 @@ class KrakenVenue(Venue):
         fill of an order this venue never knew keeps Kraken's ``cl_ord_id`` (or
         txid), which the core records as an unknown fill instead of guessing.
         """
-        if self.settings.has_credentials and self._private_task is None:
+        if not self.settings.has_credentials:
+            raise ConfigError("Kraken fills need the executions channel: set api_key and "
+                              "api_secret in [plugins.kraken] ('$env:NAME' references)")
+        if self._private_task is None:
             self._start_private()
         while True:
             report = await self._fills.get()
