@@ -2,7 +2,8 @@
 
 Prints one table of path-steps per second (fused kernels vs a naive CuPy loop, one
 array operation per step, when CuPy and a GPU are present, and Numba on this CPU),
-then the time to price the Fang-Oosterlee case to one cent at 99% confidence.
+the variance reduction of each price estimator, then the time to price the
+Fang-Oosterlee case to one cent at 99% confidence.
 
     python benchmarks/heston/bench_heston.py [--quick] [--json results.json]
 
@@ -61,7 +62,9 @@ def fused_rows(names: list[str], quick: bool, repeat: int) -> list[dict[str, Any
         paths, steps = (1 << 20, 252) if gpu else ((1 << 15, 64) if quick else (1 << 17, 128))
         for scheme in ("euler", "qe"):
             for dtype in ("float32", "float64"):
-                spec = make_spec(FO, 1.0, 0.0, paths, steps, scheme, dtype, 1, True)
+                # the simulated payoff (what the naive loops compute too)
+                spec = make_spec(FO, 1.0, 0.0, paths, steps, scheme, dtype, 1, True,
+                                 conditional=False)
                 secs = median_time(lambda spec=spec, be=be: be.price_sums(
                     spec, 100.0, 100.0, 1.0, 0.0, True), repeat)
                 rows.append(dict(impl=f"fused kernel ({name})", device=be.device, scheme=scheme,
@@ -125,31 +128,73 @@ def naive_cupy_rows(repeat: int) -> list[dict[str, Any]]:
     return rows
 
 
-def time_to_accuracy(names: list[str], repeat: int) -> list[dict[str, Any]]:
-    """Wall time of one call that prices the FO case within 1 cent at 99% confidence."""
-    pricer = HestonPricer(HestonSettings(seed=2024))
-    exact = pricer.price("call", 100.0, 100.0, 1.0, 0.0, 0.0, FO).price
+#: Estimators compared: (label, settings).  "plain" is the simulated payoff.
+ESTIMATORS = (
+    ("payoff, no antithetics, no control", dict(estimator="plain", antithetic=False,
+                                                control_variate=False)),
+    ("payoff + antithetics + S_T control", dict(estimator="plain")),
+    ("conditional, no antithetics/control", dict(antithetic=False, control_variate=False)),
+    ("conditional + antithetics + control", {}),
+)
+#: FO model, T = 1, QE with 8 steps: an out-of-the-money put, the ATM call, an OTM call.
+VR_CASES = (("put", 85.0), ("call", 100.0), ("call", 120.0))
+
+
+def variance_reduction(names: list[str], quick: bool, repeat: int) -> list[dict[str, Any]]:
+    """Per-path variance of every estimator, the variance reduction factor (VRF) against
+    the bare payoff, and the efficiency gain (VRF times the bare payoff's time / own time)."""
+    paths = 1 << (16 if quick else 18)
     rows = []
     for name in names:
-        for dtype in ("float32", "float64"):
-            steps = 8  # QE-M's bias on this case at 8 steps is ~1e-3, a tenth of the target
-            pilot = pricer.price("call", 100.0, 100.0, 1.0, 0.0, 0.0, FO, method="mc",
-                                 paths=1 << 16, steps=steps, backend=name, dtype=dtype)
-            sd = pilot.stderr * math.sqrt(pilot.paths)
-            paths = math.ceil((Z99 * sd / 0.008) ** 2 / 2.0) * 2  # 20% margin on the cent
+        for kind, strike in VR_CASES:
+            base_var = base_secs = None
+            for label, kw in ESTIMATORS:
+                pricer = HestonPricer(HestonSettings(seed=99, **kw))
 
-            def run(paths: int = paths, name: str = name, dtype: str = dtype,
-                    steps: int = steps) -> Any:
-                return pricer.price("call", 100.0, 100.0, 1.0, 0.0, 0.0, FO, method="mc",
-                                    paths=paths, steps=steps, backend=name, dtype=dtype)
+                def run(pricer: HestonPricer = pricer, kind: str = kind,
+                        strike: float = strike, name: str = name) -> Any:
+                    return pricer.price(kind, 100.0, strike, 1.0, 0.0, 0.0, FO, method="mc",
+                                        paths=paths, steps=8, backend=name)
 
-            secs = median_time(run, repeat)
-            res = run()
-            rows.append(dict(backend=name, dtype=dtype, paths=res.paths, steps=steps,
-                             price=res.price, error=res.price - exact,
-                             half_width_99=Z99 * res.stderr, ms=secs * 1e3,
-                             within_cent=abs(res.price - exact) < 0.01
-                             and Z99 * res.stderr <= 0.01))
+                secs = median_time(run, max(1, repeat // 2))
+                res = run()
+                var = res.stderr ** 2 * res.paths
+                if base_var is None:
+                    base_var, base_secs = var, secs
+                rows.append(dict(backend=name, kind=kind, strike=strike, estimator=label,
+                                 paths=res.paths, price=res.price, stderr=res.stderr,
+                                 var_per_path=var, vrf=base_var / var, ms=secs * 1e3,
+                                 efficiency=base_var / var * base_secs / secs))
+    return rows
+
+
+def time_to_accuracy(names: list[str], repeat: int) -> list[dict[str, Any]]:
+    """Wall time of one call that prices the FO case within 1 cent at 99% confidence."""
+    exact = HestonPricer().price("call", 100.0, 100.0, 1.0, 0.0, 0.0, FO).price
+    steps = 8  # QE-M's bias on this case at 8 steps is ~1e-3, a tenth of the target
+    rows = []
+    for name in names:
+        for estimator in ("conditional", "plain"):
+            pricer = HestonPricer(HestonSettings(seed=2024, estimator=estimator))
+            for dtype in ("float32", "float64"):
+                pilot = pricer.price("call", 100.0, 100.0, 1.0, 0.0, 0.0, FO, method="mc",
+                                     paths=1 << 16, steps=steps, backend=name, dtype=dtype)
+                sd = pilot.stderr * math.sqrt(pilot.paths)
+                paths = math.ceil((Z99 * sd / 0.008) ** 2 / 2.0) * 2  # 20% margin on the cent
+
+                def run(paths: int = paths, name: str = name, dtype: str = dtype,
+                        pricer: HestonPricer = pricer) -> Any:
+                    return pricer.price("call", 100.0, 100.0, 1.0, 0.0, 0.0, FO, method="mc",
+                                        paths=paths, steps=steps, backend=name, dtype=dtype)
+
+                secs = median_time(run, repeat)
+                res = run()
+                rows.append(dict(backend=name, dtype=dtype, estimator=estimator,
+                                 paths=res.paths, steps=steps, price=res.price,
+                                 error=res.price - exact, half_width_99=Z99 * res.stderr,
+                                 ms=secs * 1e3,
+                                 within_cent=abs(res.price - exact) < 0.01
+                                 and Z99 * res.stderr <= 0.01))
     return rows
 
 
@@ -167,17 +212,26 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"{r['impl']:<34} {r['scheme']:<6} {r['dtype']:<8} {r['paths']:>9} {r['steps']:>5} "
               f"{r['ms']:>10.3f} {r['path_steps_per_s']:>13.3e}  {r['device']}")
+    vr = variance_reduction(names, args.quick, args.repeat)
+    print(f"\nvariance reduction (FO model, T = 1, QE 8 steps, float64, {vr[0]['paths']} paths;"
+          " VRF = bare payoff's variance / estimator's; efficiency = VRF x time ratio)")
+    print(f"{'backend':<8} {'option':<10} {'estimator':<38} {'price':>10} {'stderr':>9} "
+          f"{'VRF':>7} {'ms':>8} {'efficiency':>10}")
+    for r in vr:
+        print(f"{r['backend']:<8} {r['kind'] + ' ' + format(r['strike'], 'g'):<10} "
+              f"{r['estimator']:<38} {r['price']:>10.5f} {r['stderr']:>9.5f} {r['vrf']:>7.1f} "
+              f"{r['ms']:>8.1f} {r['efficiency']:>10.1f}")
     tta = time_to_accuracy(names, args.repeat)
     print(f"\ntime to one cent at 99% (FO case, exact {5.785155434376:.9f}, QE, 8 steps)")
-    print(f"{'backend':<8} {'dtype':<8} {'paths':>9} {'price':>12} {'error':>10} "
-          f"{'99% half':>9} {'ms':>10} ok")
+    print(f"{'backend':<8} {'dtype':<8} {'estimator':<12} {'paths':>9} {'price':>12} "
+          f"{'error':>10} {'99% half':>9} {'ms':>10} ok")
     for r in tta:
-        print(f"{r['backend']:<8} {r['dtype']:<8} {r['paths']:>9} {r['price']:>12.6f} "
-              f"{r['error']:>10.5f} {r['half_width_99']:>9.5f} {r['ms']:>10.3f} "
-              f"{'yes' if r['within_cent'] else 'NO'}")
+        print(f"{r['backend']:<8} {r['dtype']:<8} {r['estimator']:<12} {r['paths']:>9} "
+              f"{r['price']:>12.6f} {r['error']:>10.5f} {r['half_width_99']:>9.5f} "
+              f"{r['ms']:>10.3f} {'yes' if r['within_cent'] else 'NO'}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"throughput": rows, "time_to_accuracy": tta,
+            json.dump({"throughput": rows, "variance_reduction": vr, "time_to_accuracy": tta,
                        "python": sys.version}, fh, indent=2)
     return 0
 
