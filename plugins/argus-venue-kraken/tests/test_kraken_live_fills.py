@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from argus_venue_kraken import plugin
-from argus_venue_kraken.execution import CL_ORD_NAMESPACE, KrakenExecutionsFeed
+from argus_venue_kraken.execution import CL_ORD_NAMESPACE
 from argus_venue_kraken.schemas import parse_execution
 from argus_venue_kraken.testing import (
     AwaitSubscribe,
@@ -185,18 +185,15 @@ async def test_an_execution_with_only_the_txid_maps_back(exchange, make_settings
     assert fill.client_order_id == CORE_ID and fill.fill_id == "TLATE-00001"
 
 
-async def test_a_wrong_token_is_refused_by_the_private_server(exchange, make_settings):
+async def test_a_refused_token_stops_fills_with_a_venue_error(exchange, make_settings):
     async with LocalKrakenWs([private_session(exchange)], token="another-token") as ws:
-        settings = make_settings(rest_url=exchange.url, ws_auth_url=ws.url, credentials=True)
-        venue = KrakenVenue(settings)
-        feed = KrakenExecutionsFeed(settings, venue.rest, venue.execution)
+        venue = KrakenVenue(make_settings(rest_url=exchange.url, ws_auth_url=ws.url,
+                                          credentials=True))
         try:
-            with pytest.raises(VenueError, match="token"):
+            with pytest.raises(VenueError, match=r"executions subscription refused.*token"):
                 async with asyncio.timeout(10):
-                    async for _ in feed.events():
-                        pass
+                    await anext(venue.fills())
         finally:
-            await feed.close()
             await venue.close()
 
 

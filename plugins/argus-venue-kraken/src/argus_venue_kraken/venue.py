@@ -65,7 +65,8 @@ class KrakenVenue(Venue):
         self.execution = KrakenExecution(self.settings, self.rest)
         self.feed: KrakenMarketFeed | None = None
         self.executions_feed: KrakenExecutionsFeed | None = None
-        self._fills: asyncio.Queue[ExecutionReport] = asyncio.Queue()
+        # Reports, or the error that stopped the executions stream (raised to the consumer).
+        self._fills: asyncio.Queue[ExecutionReport | VenueError] = asyncio.Queue()
         self._private_task: asyncio.Task[None] | None = None
         #: Fills of orders this venue does not know (manual trades on the same account).
         self.foreign_fills = 0
@@ -113,6 +114,7 @@ class KrakenVenue(Venue):
                 await self._fills.put(report)
         except VenueError as exc:
             log.error("Kraken executions stream stopped: %s", exc)
+            await self._fills.put(exc)
 
     async def _stop_private(self) -> None:
         if self.executions_feed is not None:
@@ -123,7 +125,7 @@ class KrakenVenue(Venue):
                 await self._private_task
             self._private_task = None
 
-    async def fills(self) -> AsyncIterator[Fill]:  # type: ignore[override]
+    async def fills(self) -> AsyncIterator[Fill]:
         """Fills of this account as the ``executions`` channel reports them, with core ids.
 
         The channel starts with ``stream()`` when API keys are configured, or
@@ -132,6 +134,8 @@ class KrakenVenue(Venue):
         arrives), so ids adopted late (``adopt_run_ledger``) still apply.  A
         fill of an order this venue never knew keeps Kraken's ``cl_ord_id`` (or
         txid), which the core records as an unknown fill instead of guessing.
+        If the channel stops for good (e.g. the token is refused), the error is
+        raised here.
         """
         if not self.settings.has_credentials:
             raise ConfigError("Kraken fills need the executions channel: set api_key and "
@@ -140,6 +144,9 @@ class KrakenVenue(Venue):
             self._start_private()
         while True:
             report = await self._fills.get()
+            if isinstance(report, VenueError):
+                self._private_task = None  # a later fills() call may try again
+                raise report
             core = self.execution.core_id_for(report.cl_ord_id, report.order_id)
             if core is None:
                 self.foreign_fills += 1
