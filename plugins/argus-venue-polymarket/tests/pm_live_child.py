@@ -1,8 +1,9 @@
 """A live run in a child process (the restart test kills it with SIGKILL).
 
-``python pm_live_child.py CONFIG RUN_DIR TOKEN PRICE QTY`` runs the real core ``Runner``
-in live mode with :class:`RestOnce` in slot ``rest_once``.  Not a test module (no
-``test_`` prefix); the restart test also imports :class:`RestOnce` from it by path.
+``python pm_live_child.py CONFIG RUN_DIR [TOKEN PRICE QTY]`` runs the real core ``Runner``
+in live mode (with :class:`RestOnce` in slot ``rest_once`` when TOKEN PRICE QTY are
+given).  Not a test module (no ``test_`` prefix); the tests also import :class:`RestOnce`
+from it by path.
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ def main(argv: list[str]) -> None:
     from argus_core.config import load_config
     from argus_core.runner import Runner
 
-    config, run_dir, token, price, qty = argv
+    config, run_dir, *rest = argv
+    strategies = {"rest_once": RestOnce(*rest)} if rest else None
     runner = Runner(load_config(config), Path(run_dir), live_confirmed=True,
-                    strategies={"rest_once": RestOnce(token, price, qty)})
+                    strategies=strategies)
     runner.run_sync()
 
 

@@ -289,11 +289,38 @@ def _child_module() -> Any:
     return module
 
 
-def _toml(srv: SnapshotServer) -> str:
+def _toml(srv: SnapshotServer, *, negrisk: bool = False) -> str:
     pm = "\n".join(f"{k} = {json.dumps(v)}" for k, v in _settings_toml(srv).items())
-    return ('[argus]\nplugins = ["polymarket"]\nmode = "live"\n\n'
-            '[run]\nvenue = "polymarket"\nstarting_cash = "10000"\n\n'
-            f"[plugins.polymarket]\n{pm}\n")
+    plugins, scanners = (["polymarket", "negrisk"], ["negrisk"]) if negrisk else (
+        ["polymarket"], [])
+    text = (f'[argus]\nplugins = {json.dumps(plugins)}\nmode = "live"\n\n'
+            f'[run]\nvenue = "polymarket"\nscanners = {json.dumps(scanners)}\n'
+            f'starting_cash = "10000"\n\n[plugins.polymarket]\n{pm}\n')
+    if negrisk:
+        text += '\n[plugins.negrisk]\nmin_edge = "0.001"\ngas_usd_per_leg = "0"\n'
+    return text
+
+
+async def _kill_after_post(clob: LocalClob, args: list[str], run_dir: Path) -> list[Any]:
+    """Start a live run in a child process, let the venue execute its first order post but
+    hold the answer, then SIGKILL the child; returns the ledger's order rows as it left them."""
+    clob.hold_posts = True  # the venue takes the order(s), the answer never reaches the run
+    proc = subprocess.Popen([sys.executable, str(HERE / "pm_live_child.py"), *args],
+                            env=dict(os.environ), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        got = await asyncio.to_thread(clob.post_received.wait, 60)
+        assert got, proc.stderr.read().decode()[-2000:] if proc.poll() is not None else "no post"
+        db = sqlite3.connect(f"file:{run_dir / LEDGER_FILE}?mode=ro", uri=True)
+        rows = db.execute("select client_order_id, status from orders order by 1").fetchall()
+        db.close()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert proc.stderr is not None
+        proc.stderr.close()
+    clob.release_all()
+    return rows
 
 
 async def test_restart_after_a_persisted_unacknowledged_order_does_not_resend_it(
@@ -302,23 +329,9 @@ async def test_restart_after_a_persisted_unacknowledged_order_does_not_resend_it
     target = f"polymarket:{_yes_tokens(events, FED)[2]}"
     config_path, run_dir = tmp_path / "live.toml", tmp_path / "run"
     config_path.write_text(_toml(srv))
-    clob.hold_posts = True  # the venue takes the order, the answer never reaches the run
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE / "pm_live_child.py"), str(config_path), str(run_dir),
-         target, "0.50", "100"], env=dict(os.environ), stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE)
-    try:
-        got = await asyncio.to_thread(clob.post_received.wait, 60)
-        assert got, proc.stderr.read().decode()[-2000:] if proc.poll() is not None else "no post"
-        db = sqlite3.connect(f"file:{run_dir / LEDGER_FILE}?mode=ro", uri=True)
-        (row,) = db.execute("select client_order_id, status from orders").fetchall()
-        db.close()
-        assert row[1] == "pending"  # persisted before it was sent; never acknowledged
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        proc.stderr.close()
-    clob.release_all()
+    (row,) = await _kill_after_post(
+        clob, [str(config_path), str(run_dir), target, "0.50", "100"], run_dir)
+    assert row[1] == "pending"  # persisted before it was sent; never acknowledged
     (vid,) = clob.orders
     assert clob.orders[vid]["status"] == "LIVE"  # the venue holds it
 
@@ -347,3 +360,47 @@ async def test_restart_after_a_persisted_unacknowledged_order_does_not_resend_it
         f"{trade}:{vid}", row[0], Decimal(100))
     assert (order["status"], order["filled_quantity"]) == ("filled", "100")
     assert risk == [] and summary.resumed_from == 0
+
+
+async def test_restart_after_an_executed_unacknowledged_basket_books_its_fills_once(
+        venue_servers: Any, tmp_path: Path) -> None:
+    """The venue executed the FOK batch but the run died before the answer: after the
+    restart nothing is re-sent, and the trades feed's taker fills map back to the core
+    orders through the signed metadata (``GET /data/order/<id>``)."""
+    srv, clob, events = venue_servers
+    config_path, run_dir = tmp_path / "live.toml", tmp_path / "run"
+    config_path.write_text(_toml(srv, negrisk=True))
+    rows = await _kill_after_post(clob, [str(config_path), str(run_dir)], run_dir)
+    assert [status for _, status in rows] == ["pending"] * 5
+    assert sorted(r["status"] for r in clob.orders.values()) == ["MATCHED"] * 5
+
+    runner = Runner(load_config(config_path), run_dir, live_confirmed=True)
+    task = asyncio.create_task(runner.run())
+    await _until(lambda: runner.n_fills >= 5, "the executed legs' fills")
+    polls = clob.count("GET", "/data/trades")
+    await _until(lambda: clob.count("GET", "/data/trades") >= polls + 3, "three more polls")
+    summary = await _stop(runner, task, srv, events)
+
+    assert [path for path, _ in clob.posts] == ["/orders"]  # the basket went out once
+    by_meta = {r["metadata"]: vid for vid, r in clob.orders.items()}
+    trade_of = {t["taker_order_id"]: t["id"] for t in clob.trades}
+    db = sqlite3.connect(run_dir / LEDGER_FILE)
+    db.row_factory = sqlite3.Row
+    orders = {o["client_order_id"]: o for o in db.execute("select * from orders")}
+    fills = db.execute("select * from fills").fetchall()
+    positions = {r["instrument_id"]: Decimal(r["quantity"]) for r in db.execute(
+        "select * from positions")}
+    risk = db.execute("select check_name, action from risk_events").fetchall()
+    db.close()
+    assert len(fills) == 5 and summary.fills == 5
+    for f in fills:
+        vid = by_meta[client_order_metadata(f["client_order_id"])]
+        assert f["fill_id"] == f"{trade_of[vid]}:{vid}"  # the feed's id: stable, booked once
+        assert (Decimal(f["quantity"]), f["liquidity"]) == (Decimal(150), "taker")
+        assert Decimal(f["fee"]) == _fee(Decimal(150), Decimal(f["price"]))
+    assert sorted(o["status"] for o in orders.values()) == ["filled"] * 5
+    assert positions == {f"polymarket:{t}": 150 for t in _yes_tokens(events, FED)}
+    assert clob.count("GET", "/data/order/" + next(iter(clob.orders))) == 1  # asked once
+    # the core marks orders the venue no longer holds "not_at_venue" before their fills
+    # arrive; nothing is unknown
+    assert all(r["check_name"] == "reconcile" and r["action"] == "not_at_venue" for r in risk)

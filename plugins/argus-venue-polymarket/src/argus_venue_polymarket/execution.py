@@ -259,6 +259,7 @@ class PolymarketExecution:
         #: Order posts sent whose response has not been processed yet: a trade of an
         #: order id we do not know may be one of them, so it waits for the next poll.
         self.posts_in_flight = 0
+        self._looked_up: set[str] = set()  # venue order ids already asked about (GET order)
         #: venue-originated order (a basket unwind) -> the core order its fills are booked to
         self.fill_owner: dict[str, str] = {}
         self._seen_trades: dict[str, int] = {}  # fill id -> match time (s), for de-duplication
@@ -612,18 +613,55 @@ class PolymarketExecution:
         return Fill(fill_id, coid, C.VENUE, iid, Side.BUY if side == "BUY" else Side.SELL,
                     price, qty, fee, liquidity, ts_ns)
 
+    async def _identify(self, trades: Sequence[ClobTrade]) -> None:
+        """Map venue order ids of our trades that this process never sent back to core ids.
+
+        After a restart an order the previous process sent (say a FOK leg executed while
+        it was down) is known only by its venue id.  ``GET /data/order/<id>`` returns the
+        order with the ``metadata`` it was signed with (keccak of the core client order
+        id): matched against the adopted ledger orders, that names it.  Each id is asked
+        about once; one that matches nothing stays unknown (the core flags its fills).
+        """
+        if not self.adopted or self.posts_in_flight:
+            return
+        our_key = self.client.creds.api_key if self.client.creds is not None else ""
+        known = set(self.venue_ids.values())
+        wanted = []
+        for trade in trades:
+            if trade.trader_side == "TAKER":
+                wanted.append(trade.taker_order_id)
+            wanted.extend(m.order_id for m in trade.maker_orders if our_key and m.owner == our_key)
+        by_meta = {client_order_metadata(c): c for c in self.adopted if c not in self.venue_ids}
+        for vid in dict.fromkeys(wanted):
+            if not vid or vid in known or vid in self._looked_up or not by_meta:
+                continue
+            self._looked_up.add(vid)
+            try:
+                row = await asyncio.to_thread(self.client.get_order, vid)
+            except Exception as exc:  # the client raises its own exception types
+                log.warning("polymarket: GET order %s failed (%s); its fills stay unmapped",
+                            vid, type(exc).__name__)
+                continue
+            row = row.get("order", row) if isinstance(row, dict) else {}
+            coid = by_meta.pop(str(row.get("metadata") or ""), None)
+            if coid is not None:
+                self.venue_ids[coid] = vid
+                log.info("polymarket: venue order %s is %s (placed before a restart)", vid, coid)
+
     async def poll_trades(self, after_s: int) -> list[Fill]:
         """One ``GET /data/trades?after=`` (py-clob-client-v2 ``get_trades``: L2 headers,
         ``next_cursor`` paging): new fills only, each fill id reported once."""
         await self.ensure_api_creds()
         rows = await asyncio.to_thread(self.client.get_trades, TradeParams(after=after_s))
-        out = []
+        trades = []
         for i, raw in enumerate(rows):
             try:
-                trade = ClobTrade.parse(raw, where=f"GET /data/trades item {i}:")
+                trades.append(ClobTrade.parse(raw, where=f"GET /data/trades item {i}:"))
             except DataError as exc:
                 log.warning("polymarket: skipping malformed trade: %s", exc)
-                continue
+        await self._identify(trades)
+        out = []
+        for trade in trades:
             if trade.status not in TRADE_BOOKED_STATUSES:
                 if trade.status == "FAILED" and any(k.startswith(trade.trade_id + ":")
                                                     for k in self._seen_trades):

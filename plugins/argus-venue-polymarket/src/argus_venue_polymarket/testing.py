@@ -285,13 +285,20 @@ class LocalClob:
         order_type = str(item.get("orderType", "GTC"))
         levels = self._crossing(token, side, price, size)
         got = sum((q for _, q in levels), Decimal(0))
-        if order_type == "FOK" and got < size:
+        record = {  # the OpenOrder shape of GET /data/order(s), plus the signed metadata
+            "id": vid, "status": "LIVE", "owner": self.api_key, "maker_address": self.address,
+            "market": cond, "asset_id": token, "side": side, "original_size": str(size),
+            "size_matched": "0", "price": str(price), "outcome": "Yes",
+            "expiration": str(order.get("expiration", "0")), "order_type": order_type,
+            "associate_trades": [], "created_at": int(time.time()),
+            "metadata": order["metadata"]}
+        self.orders[vid] = record
+        if (order_type == "FOK" and got < size) or (order_type == "FAK" and got == 0):
+            record["status"] = "CANCELED"
             return {"success": False, "orderID": vid, "status": "unmatched",
                     "errorMsg": "order couldn't be fully filled. FOK orders are fully filled "
-                                "or killed."}
-        if order_type == "FAK" and got == 0:
-            return {"success": False, "orderID": vid, "status": "unmatched",
-                    "errorMsg": "no orders found to match with FAK order. FAK orders are "
+                                "or killed." if order_type == "FOK" else
+                                "no orders found to match with FAK order. FAK orders are "
                                 "partially filled or killed if no match is found."}
         answer: dict[str, Any] = {"success": True, "errorMsg": "", "orderID": vid,
                                   "status": "live", "transactionsHashes": [], "tradeIDs": []}
@@ -312,14 +319,11 @@ class LocalClob:
             making, taking = (paid, got) if side == "BUY" else (got, paid)
             answer.update(status="matched", makingAmount=str(making), takingAmount=str(taking),
                           transactionsHashes=[tx], tradeIDs=[tid])
-        if order_type in ("GTC", "GTD") and got < size:
-            self.orders[vid] = {
-                "id": vid, "status": "LIVE", "owner": self.api_key, "maker_address": self.address,
-                "market": cond, "asset_id": token, "side": side, "original_size": str(size),
-                "size_matched": str(got), "price": str(price), "outcome": "Yes",
-                "expiration": str(order.get("expiration", "0")), "order_type": order_type,
-                "associate_trades": list(answer["tradeIDs"]), "created_at": int(time.time()),
-                "metadata": order["metadata"]}
+            record.update(size_matched=str(got), associate_trades=[tid])
+        if got >= size:
+            record["status"] = "MATCHED"
+        elif order_type not in ("GTC", "GTD"):
+            record["status"] = "CANCELED"  # a FAK's unfilled rest
         return answer
 
     def _crossing(self, token: str, side: str, price: Decimal, size: Decimal
