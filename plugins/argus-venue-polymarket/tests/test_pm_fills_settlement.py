@@ -282,3 +282,47 @@ async def test_gamma_poll_alone_settles_and_ends_the_stream(fed_event: dict[str,
     assert {s.instrument_id for s in settled if s.price == 1} == {
         f"polymarket:{tokens[0][1]}", *(f"polymarket:{no}" for _, _, no in tokens[1:])}
     assert all(s.reason.startswith("Gamma: market") for s in settled)
+
+
+async def test_a_trade_listed_before_its_order_response_waits_for_the_order_id(
+        snapshot_server) -> None:  # type: ignore[no-untyped-def]
+    """The trades feed can list our taker match while ``POST /order`` is still in flight;
+    it must neither be booked under an unknown id nor, once the response reported the
+    match, be booked a second time."""
+    ours = f"0xvid{TOKEN_A}"
+    clob = Clob([[_trade("t1", trader_side="TAKER", taker_order=ours, size="100",
+                         price="0.30"),
+                  _trade("t2", trader_side="TAKER", taker_order="0xmanual", size="5")]])
+    srv = snapshot_server([], [], extra=clob)
+    venue = _venue(srv.url)
+    ex = venue.execution
+    ex.posts_in_flight = 1  # an order post has not been answered yet
+    assert await ex.poll_trades(0) == []  # neither trade can be attributed yet
+    # the answer arrives: the order's id and its (already reported) taker match
+    ex.posts_in_flight = 0
+    ex.venue_ids["core-a"] = ours
+    ex.taker_reported.add(ours)
+    (manual,) = await ex.poll_trades(0)
+    # ours is not reported twice; the other one is nobody's order of this run: flagged
+    assert (manual.fill_id, manual.client_order_id) == ("t2:0xmanual", "pm:0xmanual")
+    assert await ex.poll_trades(0) == []
+    await venue.close()
+
+
+async def test_after_a_restart_fills_booked_from_order_responses_are_not_booked_again(
+        snapshot_server) -> None:  # type: ignore[no-untyped-def]
+    """A new process knows nothing of the taker matches the last one booked from order
+    responses (fill ids ``<venue order id>:0``); adopting the ledger's fills tells it, so the
+    trades feed re-reading those trades books nothing twice, while a later maker fill of an
+    order known only from the ledger still maps to its core order."""
+    ours_a, ours_b = f"0xvid{TOKEN_A}", f"0xvid{TOKEN_B}"
+    clob = Clob([[_trade("t1", trader_side="TAKER", taker_order=ours_a, size="100",
+                         price="0.30"),
+                  _trade("t2", makers=[_maker(ours_b, "7")])]])
+    srv = snapshot_server([], [], extra=clob)
+    venue = _venue(srv.url)
+    ex = venue.execution
+    ex.adopt([], {f"{ours_a}:0": "core-a", f"t0:{ours_b}": "core-b"})
+    (late,) = await ex.poll_trades(0)
+    assert (late.fill_id, late.client_order_id, late.quantity) == (f"t2:{ours_b}", "core-b", 7)
+    await venue.close()
