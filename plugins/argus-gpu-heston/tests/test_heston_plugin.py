@@ -93,6 +93,15 @@ def test_cli_price_analytic_and_mc() -> None:
     assert out.exit_code == 0, out.output
     for word in ("price", "stderr", "mc-qe", "cpu", "20000", "16", "elapsed_ms"):
         assert word in out.output
+    # the plain estimator: same seed and paths, a wider standard error
+    errs = {}
+    for est in ("conditional", "plain"):
+        res = runner.invoke(_cli(), ["heston", "price", *FO_ARGS, "--strike", "100", "--method",
+                                     "mc", "--paths", "20000", "--steps", "16", "--backend",
+                                     "cpu", "--seed", "3", "--estimator", est, "--json"])
+        assert res.exit_code == 0, res.output
+        errs[est] = json.loads(res.output)["stderr"]
+    assert errs["conditional"] < 0.5 * errs["plain"]
 
 
 def test_cli_pop_and_errors() -> None:

@@ -16,6 +16,7 @@ import click
 
 from argus_gpu_heston.backends import BACKENDS
 from argus_gpu_heston.errors import HestonParameterError
+from argus_gpu_heston.mc_common import ESTIMATORS
 from argus_gpu_heston.params import HestonParams, OptionLeg
 from argus_gpu_heston.pricer import HestonPricer, HestonSettings
 
@@ -75,14 +76,18 @@ def heston() -> None:
               show_default=True)
 @click.option("--method", type=click.Choice(["analytic", "mc"]), default="analytic",
               show_default=True)
+@click.option("--estimator", type=click.Choice(list(ESTIMATORS)), default=None,
+              help="Monte Carlo estimator (default conditional: Black-Scholes given the "
+                   "variance path; plain: the simulated payoff).")
 def price(s0: float, t: float, r: float, q: float, v0: float, kappa: float, theta: float,
           sigma: float, rho: float, paths: int | None, steps: int | None, scheme: str | None,
           backend: str | None, dtype: str | None, seed: int | None, as_json: bool,
-          strike: float, kind: str, method: str) -> None:
+          strike: float, kind: str, method: str, estimator: str | None) -> None:
     """European call or put price (analytic, or Monte Carlo with its standard error)."""
     params = HestonParams(v0, kappa, theta, sigma, rho)
     res = HestonPricer().price(kind, s0, strike, t, r, q, params, method=method, scheme=scheme,
-                               paths=paths, steps=steps, backend=backend, seed=seed, dtype=dtype)
+                               paths=paths, steps=steps, backend=backend, seed=seed, dtype=dtype,
+                               estimator=estimator)
     _emit({"type": kind, **attrs.asdict(res)}, as_json)
 
 
