@@ -326,3 +326,44 @@ async def test_after_a_restart_fills_booked_from_order_responses_are_not_booked_
     (late,) = await ex.poll_trades(0)
     assert (late.fill_id, late.client_order_id, late.quantity) == (f"t2:{ours_b}", "core-b", 7)
     await venue.close()
+
+
+async def test_open_orders_map_back_to_ledger_orders_after_a_restart(snapshot_server) -> None:  # type: ignore[no-untyped-def]
+    """Open orders placed by an earlier process: by signed ``metadata``; without it, by a
+    unique (token, side, price, size) match among the adopted orders; two candidates or none
+    are never guessed between (``pm:<venue id>``).  Adopted resting orders get heartbeats."""
+    from argus_venue_polymarket.execution import client_order_metadata
+
+    def row(vid: str, price: str, size: str, meta: str | None) -> dict[str, Any]:
+        r = {"id": vid, "status": "LIVE", "owner": OUR_KEY, "market": "0xcond",
+             "asset_id": TOKEN_A, "side": "BUY", "original_size": size, "size_matched": "0",
+             "price": price, "outcome": "Yes", "expiration": "0", "order_type": "GTC",
+             "associate_trades": [], "created_at": 1786875390}
+        return r | ({"metadata": meta} if meta else {})
+
+    rows = [row("0xv1", "0.40", "10", client_order_metadata("core-1")),
+            row("0xv2", "0.41", "20", None), row("0xv3", "0.42", "30", None)]
+
+    def clob(method: str, path: str, query: Any, body: Any) -> Any:
+        if path == "/data/orders":
+            return 200, {"data": rows, "next_cursor": "LTE=", "limit": 500, "count": 3}
+        if path == "/v1/heartbeats":
+            return 200, {"heartbeat_id": "hb"}
+        return None
+
+    srv = snapshot_server([], [], extra=clob)
+    venue = _venue(srv.url)
+
+    def order(cid: str, price: str, size: str) -> Order:
+        return Order(cid, "polymarket", f"polymarket:{TOKEN_A}", Side.BUY, size, price,
+                     OrderType.LIMIT, TimeInForce.GTC)
+
+    venue.execution.adopt([order("core-1", "0.40", "10"), order("core-2", "0.41", "20"),
+                           order("core-3a", "0.42", "30"), order("core-3b", "0.42", "30")])
+    got = {o.client_order_id: o.limit_price for o in await venue.open_orders()}
+    assert got == {"core-1": Decimal("0.40"), "core-2": Decimal("0.41"),
+                   "pm:0xv3": Decimal("0.42")}
+    assert venue.execution.venue_ids == {"core-1": "0xv1", "core-2": "0xv2"}
+    hb = venue.execution.heartbeat
+    assert hb is not None and hb.resting == {"core-1", "core-2"}
+    await venue.close()
