@@ -24,7 +24,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,8 @@ from argus_core.serde import converter
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "runner"
+_IDLE = object()  # the live event source has nothing waiting
+_END = object()  # the live event source ended
 _CENT_E6 = Decimal("1e-8")  # equity rows are kept to 1e-8 of the quote currency
 CONTROL_STATE = "trading_state"
 
@@ -125,6 +127,7 @@ class Runner:
         self._equity_rows: list[tuple[int, str, str, str]] = []
         self._live_tasks: set[asyncio.Task[list[Fill]]] = set()
         self._fills_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._swaps: list[tuple[str, Strategy, str, asyncio.Future[None]]] = []
         self.risk_trigger_listeners: list[Callable[[str], None]] = []
         self.versions: dict[str, str] = {}
@@ -148,8 +151,19 @@ class Runner:
     def request_swap(self, slot: str, strategy: Strategy, *, version_id: str
                      ) -> asyncio.Future[None]:
         """Swap the strategy in ``slot`` at the next safe point (between two events),
-        handing the old strategy's state to the new one; the future resolves after it."""
-        future: asyncio.Future[None] = asyncio.get_event_loop().create_future()
+        handing the old strategy's state to the new one; the future resolves after it.
+
+        Call it on the loop's thread (from another thread:
+        ``loop.call_soon_threadsafe(runner.request_swap, ...)``).
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if self._loop is not None and loop is not self._loop:
+            raise ArgusError("Runner.request_swap must be called on the loop's thread; use "
+                             "loop.call_soon_threadsafe(runner.request_swap, ...)")
+        future: asyncio.Future[None] = (loop or asyncio.get_event_loop()).create_future()
         self._swaps.append((slot, strategy, version_id, future))
         return future
 
@@ -171,19 +185,25 @@ class Runner:
         if self.live:
             await self._reconcile_live_orders()
             self._fills_task = asyncio.get_event_loop().create_task(self._consume_fills())
+            self._fills_task.add_done_callback(self._on_fills_stream_end)
         if self.ctx.mode != "replay":
             # A live stream starts afresh after a restart: nothing to skip, but the event
             # numbering (and so the client order ids) continues where it stopped.
             self.seq, self.resumed_from = self.resumed_from, 0
-        self.ledger.conn.execute("begin")
         every = max(1, self.config.run.checkpoint_every_events)
         scan_every = max(1, self.config.run.scan_every_events)
+        self._loop = asyncio.get_running_loop()
         try:
-            async for event in self.asm.venue.stream():
+            async for event in self._events():
+                if event is _IDLE:
+                    self._release()  # nothing queued: commit and hold no lock while waiting
+                    continue
                 self.seq += 1
                 if self.seq <= self.resumed_from:
                     self.market.apply(event)
                     continue
+                if not self.ledger.conn.in_transaction:
+                    self._begin()
                 self._on_event(event)
                 if self.asm.scanners and self.seq % scan_every == 0:
                     self._scan()
@@ -191,7 +211,7 @@ class Runner:
                     self._apply_swaps()
                 if (self._dirty and self._commit_each_change) or self._swapped \
                         or self.seq % every == 0:
-                    self._commit()
+                    self._commit(reopen=False)  # the next event opens the next one
                 if self.seq % 1000 == 0:
                     if self.progress is not None:
                         self.progress(self.seq)
@@ -201,7 +221,7 @@ class Runner:
             if self._live_tasks:  # acknowledgements of orders already sent
                 await asyncio.gather(*list(self._live_tasks), return_exceptions=True)
             self._raise_if_fills_failed()
-            self._commit()
+            self._commit(reopen=False)
             for _slot, _strategy, version_id, future in self._swaps:
                 if not future.done():
                     future.set_exception(ArgusError(f"the run ended before {version_id} could "
@@ -229,6 +249,57 @@ class Runner:
                           self.resumed_from, self.n_orders, self.n_fills,
                           self.account.fees_paid, starting_equity, self.account.equity(),
                           self.risk.state.value, time.perf_counter() - started)
+
+    async def _events(self) -> AsyncIterator[Any]:
+        """The venue's events; in paper and live mode with ``_IDLE`` whenever none is
+        waiting, so the loop commits when it would otherwise wait (group commit under
+        load, at once when quiet) and holds no ledger lock while idle: ``argus kill``,
+        ``argus strategies promote`` and the orchestrator can write meanwhile."""
+        if not self._commit_each_change:
+            async for event in self.asm.venue.stream():
+                yield event
+            return
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=10_000)
+
+        async def pump() -> None:
+            try:
+                async for event in self.asm.venue.stream():
+                    await queue.put(event)
+            finally:
+                await queue.put(_END)
+
+        task = asyncio.get_running_loop().create_task(pump())
+        try:
+            while True:
+                if queue.empty():
+                    yield _IDLE
+                event = await queue.get()
+                if event is _END:
+                    break
+                yield event
+            await task  # re-raises the stream's error, if it ended by one
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    def _begin(self) -> None:
+        # IMMEDIATE takes the write lock up front: a deferred transaction that read first
+        # could not write after another connection (a CLI command) committed meanwhile.
+        self.ledger.conn.execute("begin immediate")
+
+    def _release(self) -> None:
+        """Idle point (paper/live): make everything durable and end the transaction."""
+        if self.ledger.conn.in_transaction:
+            if self._dirty or self._equity_rows or self._pending_fills or self._swapped:
+                self._commit(reopen=False)
+            else:
+                self.ledger.conn.execute("commit")
+                self._read_control()
+
+    def request_commit(self) -> None:
+        """Ask for a commit (with a checkpoint) after the current event: for components
+        that wrote to the ledger through the runner's connection and need it durable."""
+        self._dirty = self._swapped = True
 
     def _on_event(self, event: MarketEvent) -> None:
         market, account = self.market, self.account
@@ -299,7 +370,9 @@ class Runner:
             inst = self.market.instruments.get(intent.instrument_id)
             qty = intent.quantity if intent.quantity is not None else self.asm.sizer.size(
                 intent, price, portfolio, inst)
-            if qty <= 0:
+            if qty <= 0:  # say so: a strategy that never trades should be able to see why
+                self._risk_event(ts, "sizing", "skip", f"sizer {self.asm.sizer.name!r} sized "
+                                 f"the intent to 0 (no forecast, or below one lot)", intent)
                 return
             sized.append((intent, qty, price))
         allowed: list[Decimal] = []
@@ -374,6 +447,16 @@ class Runner:
         self._live_tasks.discard(task)
         if task.cancelled():
             return
+        idle = not self.ledger.conn.in_transaction  # the loop is waiting for data
+        if idle:
+            self._begin()
+        try:
+            self._record_ack(orders, task)
+        finally:
+            if idle:
+                self._commit(reopen=False)
+
+    def _record_ack(self, orders: list[Order], task: asyncio.Task[list[Fill]]) -> None:
         exc = task.exception()
         ids = ", ".join(o.client_order_id for o in orders)
         if isinstance(exc, BasketIncomplete):
@@ -402,8 +485,26 @@ class Runner:
     async def _consume_fills(self) -> None:
         """Book the venue's private fills stream as it arrives (live mode)."""
         async for fill in self.asm.venue.fills():
+            reopen = self.ledger.conn.in_transaction  # the loop is mid-batch: keep it open
+            if not reopen:
+                self._begin()
             self._book_live_fill(fill)
-            self._commit()  # a fill is durable as soon as we know it
+            self._commit(reopen=reopen)  # a fill is durable as soon as we know it
+
+    def _on_fills_stream_end(self, task: asyncio.Task[None]) -> None:
+        """Without our executions we cannot know our positions: HALT at once (a person
+        clears it with ``argus resume`` once the venue's private stream works again)."""
+        if task.cancelled() or task.exception() is None:
+            return
+        reason = f"the venue's fills stream failed: {task.exception()}"
+        log.error(reason)
+        idle = not self.ledger.conn.in_transaction
+        if idle:
+            self._begin()
+        self._risk_event(self.market.now_ns, "fills_stream", "halted", reason, None)
+        self.set_trading_state(TradingState.HALTED, reason)
+        if idle:
+            self._commit(reopen=False)
 
     def _raise_if_fills_failed(self) -> None:
         task = self._fills_task
@@ -619,8 +720,11 @@ class Runner:
             "versions": self.versions, "n_orders": self.n_orders, "n_fills": self.n_fills,
         }
 
-    def _commit(self) -> None:
-        """Checkpoint every component and commit everything since the last commit."""
+    def _commit(self, *, reopen: bool = True) -> None:
+        """Checkpoint every component and commit everything since the last commit;
+        ``reopen`` starts the next transaction at once (replay, and mid-event)."""
+        if not self.ledger.conn.in_transaction:
+            self._begin()
         if self._equity_rows:
             self.ledger.conn.executemany("insert or replace into equity values (?,?,?,?)",
                                         self._equity_rows)
@@ -628,7 +732,8 @@ class Runner:
         self.ledger.save_checkpoint(CHECKPOINT, self.seq, self.market.now_ns, self._state())
         self.ledger.conn.execute("commit")
         self._read_control()  # a person may have run `argus kill` / `argus resume`
-        self.ledger.conn.execute("begin")
+        if reopen:
+            self._begin()
         self._dirty = self._swapped = False
         fills, self._pending_fills = self._pending_fills, []
         for fill in fills:  # observers see only committed fills

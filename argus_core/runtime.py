@@ -34,6 +34,7 @@ class RunContext:
     mode: str
     ledger: Ledger | None = None
     settings: dict[str, Any] = attrs.Factory(dict)
+    venue: Venue | None = None  # the run's venue (plugins' on_startup may prepare it)
 
 
 class LazyPricers(Mapping[str, Pricer]):
@@ -124,7 +125,7 @@ def assemble(config: Config, run_dir: Path, *, host: PluginHost | None = None,
     pricers = LazyPricers(lambda n: build(host, settings, "pricer", n),
                           sorted(host.registry["pricer"]))
     ctx = RunContext(config, host, run_dir, run_id_for(config), config.argus.mode,
-                     settings=settings)
+                     settings=settings, venue=venue)
     return Assembly(ctx, venue, strategy_objs, scanners, sizer, checks, pricers)
 
 

@@ -148,6 +148,18 @@ class Pair:
         self.done = state["done"]
 
 
+class EveryBar(OneShot):
+    """Buys one unit of X on every fifth X bar (quiet in between: no ledger writes)."""
+
+    name = "every"
+
+    def on_event(self, event: MarketEvent, ctx: Any) -> list[Intent]:
+        if not isinstance(event, Bar) or event.instrument_id != IID or \
+                event.ts_ns // 10**9 % 5:
+            return []
+        return [Intent("every", IID, Side.BUY, quantity="1")]
+
+
 @pytest.fixture
 def fake_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     FakeLiveVenue.submitted, FakeLiveVenue.baskets, FakeLiveVenue.held = [], [], []
@@ -156,6 +168,7 @@ def fake_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     def register_strategies(register: Any) -> None:
         register("oneshot", lambda s: OneShot())
         register("pair", lambda s: Pair())
+        register("every", lambda s: EveryBar())
 
     module.register_venues = hookimpl(  # type: ignore[attr-defined]
         lambda register: register("fake", FakeLiveVenue))
@@ -222,6 +235,28 @@ def test_an_incomplete_basket_is_booked_and_stops_new_risk(tmp_path: Path,
         why = ledger.query("select reason from risk_events where check_name = 'basket'")
         assert len(why) == 1 and "unwind refused" in why[0]["reason"]
         assert "reducing" in ledger.query("select value from control")[0]["value"]
+
+
+def test_a_failing_fills_stream_halts_trading_at_once(tmp_path: Path,
+                                                     fake_plugin: None) -> None:
+    from argus_core.errors import ArgusError, VenueError
+
+    class Deaf(FakeLiveVenue):
+        async def fills(self) -> AsyncIterator[Fill]:
+            raise VenueError("executions token refused")
+            yield  # pragma: no cover
+
+    sys.modules["argus_test_fake_live"].register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fake", Deaf))
+    runner = _runner(tmp_path, "every")
+    with pytest.raises(ArgusError, match="token refused"):
+        runner.run_sync()
+    assert runner.trading_state.value == "halted"
+    assert FakeLiveVenue.submitted == []  # the first intent came after the failure
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        assert "halted" in ledger.query("select value from control")[0]["value"]
+        assert ledger.query("select count(*) as n from risk_events where "
+                            "check_name = 'fills_stream'")[0]["n"] == 1
 
 
 def test_a_restarted_live_run_reconciles_and_never_reuses_an_order_id(
@@ -374,3 +409,51 @@ def test_a_basket_closing_together_counts_as_one_trade_by_its_net_result() -> No
     check.on_fill(fill("a", 20), pf2, ctx)
     assert check.check(intent, Decimal(1), Decimal(1), pf2, ctx).action.value == "veto"
     assert ctx.trading_state == "reducing"
+
+
+def test_argus_kill_during_a_paper_run_is_not_blocked_and_takes_effect(
+        tmp_path: Path, fake_plugin: None) -> None:
+    import threading
+    import time
+
+    from click.testing import CliRunner
+
+    from argus_core.cli import cli
+
+    class Slow(FakeLiveVenue):
+        async def stream(self) -> AsyncIterator[MarketEvent]:
+            for i in range(20):
+                yield Bar(IID, (i + 1) * 10**9, 100.0, 101.0, 99.0, 100.0, 1000.0)
+                await asyncio.sleep(0.1)  # a quiet live market: the loop waits for data
+
+    sys.modules["argus_test_fake_live"].register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fake", Slow))
+    config = parse_config({"argus": {"plugins": [], "mode": "paper"},
+                           "run": {"venue": "fake", "strategies": ["every"],
+                                   "risk_checks": ["per_play_cap"]}}, tmp_path / "c.toml")
+    runner = Runner(config, tmp_path / "run")
+    thread = threading.Thread(target=runner.run_sync)
+    thread.start()
+    time.sleep(0.2)
+    # While the loop waits for data it holds no lock: a writer that waits at most 200 ms
+    # (one event and a commit take far less) always gets in.
+    import apsw
+    probe = apsw.Connection(str(tmp_path / "run" / "argus.db"))
+    probe.setbusytimeout(200)
+    for _ in range(4):
+        probe.execute("begin immediate; commit;")
+        time.sleep(0.15)
+    probe.close()
+    started = time.perf_counter()
+    result = CliRunner().invoke(cli, ["kill", "--run-dir", str(tmp_path / "run"),
+                                      "--reason", "test kill"])
+    waited = time.perf_counter() - started
+    thread.join()
+    assert result.exit_code == 0, result.output
+    assert waited < 2.0  # not stuck behind the loop's transaction (busy timeout is 5 s)
+    assert runner.trading_state.value == "halted"
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        n_orders = ledger.query("select count(*) as n from orders")[0]["n"]
+        vetoes = ledger.query("select count(*) as n from risk_events where "
+                              "check_name = 'trading_state' and action = 'veto'")[0]["n"]
+    assert 0 < n_orders < 4 and n_orders + vetoes == 4  # every intent after the kill: denied

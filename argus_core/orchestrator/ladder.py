@@ -383,7 +383,7 @@ class Orchestrator:
             # Commit the swap's ledger rows with this event, not at the next checkpoint,
             # so a CLI writing to the ledger never waits on the loop's write lock.
             # (Runner has no public "commit after this event" yet: see the lead's list.)
-            self.runner._dirty = True
+            self.runner.request_commit()
 
     # -- persons' requests (argus strategies promote | rollback) --------------------------------
     def _read_requests(self) -> list[dict[str, Any]]:
@@ -466,7 +466,7 @@ class Orchestrator:
         if self.runner is not None:
             self.runner.request_swap(self.s.slot, Supervised(self.build(row["source"]), self),
                                      version_id=target)
-            self.runner._dirty = True
+            self.runner.request_commit()
         self.versions.set_status(target, "full", f"swapped back in by the running loop after "
                                                  f"a person rolled back {version_id}")
         self.echo(f"person's rollback: {version_id} -> {target}")
@@ -515,7 +515,7 @@ class Orchestrator:
         if self.runner is not None:
             self.runner.set_trading_state(TradingState.REDUCING,
                                           f"rolled back {failed}: {reason}")
-            self.runner._dirty = True
+            self.runner.request_commit()
         self.echo(f"ROLLBACK: {failed} -> {target}: {reason}; loop is REDUCING until a "
                   f"person runs 'argus resume'")
         self._set_stage("idle")

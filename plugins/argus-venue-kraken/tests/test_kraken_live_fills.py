@@ -65,7 +65,7 @@ def exchange(rest_server: LocalKrakenRest) -> LocalKrakenRest:
 
 def run_context(ledger: Ledger, venue: KrakenVenue, tmp_path: Path) -> RunContext:
     return RunContext(parse_config({}), PluginHost(), tmp_path, "3f2a9c1b7d4e", "live",
-                      ledger=ledger, settings={"kraken": venue.settings})
+                      ledger=ledger, settings={"kraken": venue.settings}, venue=venue)
 
 
 async def test_submit_execution_fill_carries_the_core_id(exchange, make_settings):

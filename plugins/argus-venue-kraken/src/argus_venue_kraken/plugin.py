@@ -65,14 +65,9 @@ def on_startup(ctx: RunContext) -> None:
 
     After a restart the executions channel (and OpenOrders) report orders the
     previous process placed, by Kraken ``cl_ord_id``; this is how they map back
-    to the core's ids.  The venue is found among the live ``KrakenVenue``
-    objects by the settings object the run built it with.
+    to the core's ids.
     """
     from argus_venue_kraken.venue import KrakenVenue
 
-    settings = ctx.settings.get("kraken")
-    if ctx.ledger is None or settings is None:
-        return
-    for venue in KrakenVenue.instances():
-        if venue.settings is settings:
-            venue.adopt_run_ledger(ctx.ledger)
+    if ctx.ledger is not None and isinstance(ctx.venue, KrakenVenue):
+        ctx.venue.adopt_run_ledger(ctx.ledger)

@@ -11,7 +11,6 @@ import contextlib
 import logging
 import random
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
@@ -49,9 +48,6 @@ class KrakenVenue(Venue):
     supports_live_orders: ClassVar[bool] = True
     supports_post_only: ClassVar[bool] = False
     time_in_force: ClassVar[tuple[str, ...]] = ("gtc", "ioc", "gtd")
-    #: Every venue built in this process, so the plugin's ``on_startup`` hook can find the
-    #: one a run built (the core hands hooks the run context, not the venue).
-    _instances: ClassVar[weakref.WeakSet[KrakenVenue]] = weakref.WeakSet()
 
     def __init__(self, settings: KrakenSettings | None = None, *,
                  transport: httpx.AsyncBaseTransport | None = None,
@@ -70,12 +66,6 @@ class KrakenVenue(Venue):
         self._private_task: asyncio.Task[None] | None = None
         #: Fills of orders this venue does not know (manual trades on the same account).
         self.foreign_fills = 0
-        KrakenVenue._instances.add(self)
-
-    @classmethod
-    def instances(cls) -> list[KrakenVenue]:
-        """Venues alive in this process (used by the plugin's ``on_startup`` hook)."""
-        return list(cls._instances)
 
     def __repr__(self) -> str:
         return f"KrakenVenue(pairs={self.settings.pairs!r}, rest_url={self.settings.rest_url!r})"
