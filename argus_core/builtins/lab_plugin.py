@@ -239,7 +239,7 @@ def register_commands(cli: click.Group) -> None:
             with StageProgress() as bar:
                 bar("backtest", 0, 1)
                 base = run_point(PointTask(config, {}, str(
-                    folder / "runs" / canonical_hash(config) / "base"), "base"))
+                    folder / "runs" / canonical_hash(config) / "base"), "base", fresh=True))
                 bar("backtest", 1, 1)
                 if base.error:
                     raise click.ClickException(f"backtest failed: {base.error}")
