@@ -135,11 +135,12 @@ def _qe_var(vt, zv, u, k, one):
 
     Returns (V_{t+dt}, drift, var): ln S advances by drift + sqrt(var) Z, so given the
     variance path ln S_T is normal with mean sum(drift) and variance sum(var).  Both
-    regimes (psi <= 1.5 quadratic, else exponential) are computed and one is selected,
-    so the lane loop has no branches; the values of the unused regime may be NaN.  Where
-    each regime needs one division at the same point of its chain, numerator and
-    denominator are selected first and divided once: the same operations on the same
-    operands as the branchy GPU kernel, so the same bits, with 6 divisions instead of 9.
+    regimes (psi = s^2/m^2 <= 1.5 quadratic, else exponential) are computed and one is
+    selected, so the lane loop has no branches; the unused regime's values may be NaN.
+    The formulas are the GPU kernel's (``qe_step`` in heston_mc.cl), written with psi
+    and beta eliminated (2/psi = 2m^2/s^2, p = (s^2 - m^2)/(s^2 + m^2), 1/beta =
+    (s^2 + m^2)/(2m)); where both regimes divide at the same point, numerator and
+    denominator are selected and divided once: 4 divisions a step instead of 9.
     """
     zero = _real(0.0, one)
     half = _real(0.5, one)
@@ -148,26 +149,27 @@ def _qe_var(vt, zv, u, k, one):
     a_m = k[A_M]
     m = k[THETA] + (vt - k[THETA]) * k[EX]
     s2 = vt * k[C1] + k[C2]
-    psi = s2 / (m * m)
-    quad = psi <= _real(1.5, one)
-    # quadratic: inv = 2 / psi;  exponential: p = (psi - 1) / (psi + 1)
-    t = (two if quad else psi - onef) / (psi if quad else psi + onef)
+    m2 = m * m
+    quad = s2 <= _real(1.5, one) * m2
+    tot = s2 + m2
+    # quadratic: inv = 2/psi = 2 m^2 / s^2;  exponential: p = (s^2 - m^2) / (s^2 + m^2)
+    t = (two * m2 if quad else s2 - m2) / (s2 if quad else tot)
     inv = t
     p = t
     b2 = inv - onef + math.sqrt(inv * (inv - onef))
-    omp = onef - p
-    # quadratic: a = m / (1 + b2);  exponential: beta = (1 - p) / m
-    t = (m if quad else omp) / (onef + b2 if quad else m)
+    # quadratic: a = m / (1 + b2);  exponential: 1/beta = (s^2 + m^2) / (2 m)
+    t = (m if quad else tot) / (onef + b2 if quad else two * m)
     a = t
-    beta = t
+    ib = t
     zb = math.sqrt(b2) + zv
     v_quad = a * zb * zb
     den = onef - two * a_m * a
-    v_exp = zero if u <= p else _log(omp / (onef - u), one) / beta
-    # martingale correction: ln M of whichever regime, where M exists
-    # quadratic: a_m b2 a / den;  exponential: beta (1 - p) / (beta - a_m)
-    t = (a_m * b2 * a if quad else beta * omp) / (den if quad else beta - a_m)
-    ok = (den > zero) if quad else (beta > a_m)
+    omp = onef - p
+    v_exp = zero if u <= p else _log(omp / (onef - u), one) * ib
+    # martingale correction, ln M where M exists: quadratic a_m b2 a / den - ln(den)/2;
+    # exponential ln(p + beta (1 - p) / (beta - a_m)) = ln(p + (1 - p) / (1 - a_m / beta))
+    t = (a_m * b2 * a if quad else omp) / (den if quad else onef - a_m * ib)
+    ok = (den > zero) if quad else (a_m * ib < onef)
     arg = den if quad else p + t
     lg = _log(arg if ok else onef, one)
     lnm = (t - half * lg) if quad else lg

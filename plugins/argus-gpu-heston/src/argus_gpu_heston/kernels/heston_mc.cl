@@ -79,7 +79,10 @@ typedef struct {
 /* Path state: log-return x and the conditional moments of ln S given the variance path. */
 typedef struct { REAL x, v, ca, cb; } path_t;
 
-/* Andersen (2008) QE step with martingale correction, for one path. */
+/* Andersen (2008) QE step with martingale correction, for one path.  psi = s^2/m^2 and
+ * beta are eliminated (2/psi = 2m^2/s^2, p = (s^2 - m^2)/(s^2 + m^2), 1/beta =
+ * (s^2 + m^2)/(2m)), which saves divisions; the Numba port computes these same
+ * operations branch-free (backends/cpu_numba.py, _qe_var). */
 DEVICE void qe_step(path_t* st, REAL zv, REAL u, REAL zx, const consts_t* k) {
     const REAL vt = st->v;
     const REAL m = k->theta + (vt - k->theta) * k->ex;
@@ -87,9 +90,9 @@ DEVICE void qe_step(path_t* st, REAL zv, REAL u, REAL zx, const consts_t* k) {
     REAL vn = R(0.0), lnm = R(0.0);
     int corrected = 0;
     if (m > R(0.0)) {
-        const REAL psi = s2 / (m * m);
-        if (psi <= R(1.5)) {
-            const REAL inv = R(2.0) / psi;
+        const REAL m2 = m * m;
+        if (s2 <= R(1.5) * m2) {            /* psi <= 1.5: quadratic regime */
+            const REAL inv = R(2.0) * m2 / s2;
             const REAL b2 = inv - R(1.0) + sqrt(inv * (inv - R(1.0)));
             const REAL a = m / (R(1.0) + b2);
             const REAL zb = sqrt(b2) + zv;
@@ -99,12 +102,14 @@ DEVICE void qe_step(path_t* st, REAL zv, REAL u, REAL zx, const consts_t* k) {
                 lnm = k->a_m * b2 * a / den - R(0.5) * log(den);
                 corrected = 1;
             }
-        } else {
-            const REAL p = (psi - R(1.0)) / (psi + R(1.0));
-            const REAL beta = (R(1.0) - p) / m;
-            vn = (u <= p) ? R(0.0) : log((R(1.0) - p) / (R(1.0) - u)) / beta;
-            if (beta > k->a_m) {
-                lnm = log(p + beta * (R(1.0) - p) / (beta - k->a_m));
+        } else {                             /* exponential regime */
+            const REAL tot = s2 + m2;
+            const REAL p = (s2 - m2) / tot;
+            const REAL ib = tot / (R(2.0) * m);  /* 1 / beta */
+            const REAL omp = R(1.0) - p;
+            vn = (u <= p) ? R(0.0) : log(omp / (R(1.0) - u)) * ib;
+            if (k->a_m * ib < R(1.0)) {      /* beta > a_m */
+                lnm = log(p + omp / (R(1.0) - k->a_m * ib));
                 corrected = 1;
             }
         }
