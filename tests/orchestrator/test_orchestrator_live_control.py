@@ -272,3 +272,57 @@ shadow_tolerance = "1000000000"
         thoughts = ledger.query("select purpose, status from thoughts order by seq")
         assert [(t["purpose"], t["status"]) for t in thoughts] == [("generate", "ok"),
                                                                    ("review", "ok")]
+
+
+COUNTER = '''"""Counts the bars it has seen; trades nothing."""
+
+
+class Strategy:
+    """A counter."""
+
+    EVENTS = ("bar",)
+
+    def on_event(self, event, state, portfolio):
+        state["seen"] = state.get("seen", 0) + 1
+        return []
+'''
+
+
+def test_a_version_that_shadowed_keeps_its_own_state_on_promotion(
+        tmp_path: Path, gated: type[GatedReplay]) -> None:
+    run_dir = tmp_path / "run"
+    config = _config(tmp_path, mode="replay", start="2022-01-01", end="2022-01-06",
+                     cassette=[])
+    ids: dict[str, str] = {}
+
+    def person_shadows() -> None:
+        with orchestrator_plugin._open_ledger(run_dir) as ledger:
+            store = VersionStore(ledger)
+            seed_id = store.list()[0]["version_id"]
+            ids["v2"] = store.add(slot="ma_cross", source=COUNTER, parent_id=seed_id,
+                                  status="candidate", reason="a counter")
+        _cli("promote", "--run-dir", str(run_dir), ids["v2"], "--to", "shadow")
+
+    def person_promotes() -> None:
+        _cli("promote", "--run-dir", str(run_dir), ids["v2"], "--to", "full")
+
+    # Requests are read every 10 events: shadow from event 20, full from event 50.
+    gated.hooks = {15: person_shadows, 45: person_promotes}
+    echoes: list[str] = []
+    run_orchestrated(config, run_dir=run_dir, max_cycles=0, echo=echoes.append)
+
+    assert f"person's request: {ids['v2']} -> full" in echoes
+    with Ledger.in_dir(run_dir) as ledger:
+        checkpoint = ledger.query("select seq, state_json from checkpoints")[0]
+        state = json.loads(checkpoint["state_json"])
+        assert state["versions"]["ma_cross"] == ids["v2"]
+        slot_state = state["strategies"]["ma_cross"]
+    total = int(checkpoint["seq"])
+    # It counted the bars it shadowed (from event 20) as well as those it traded in the slot
+    # (after event 50): its warm state survived the swap.  A cold swap would have replaced
+    # its state by the incumbent's and counted only the bars since the swap.
+    assert total - 50 < slot_state["seen"] <= total - 19
+    # Its own keys win over the hand-over at the swap, including what it was handed when
+    # its shadow began (the incumbent's window after 19 bars), not the incumbent's full
+    # 40-bar window at the swap.
+    assert len(slot_state["closes"]) == 19
