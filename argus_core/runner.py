@@ -232,6 +232,12 @@ class Runner:
                 self.ledger.conn.execute("rollback")
             raise
         finally:
+            if self._live_tasks:  # acknowledgements in flight must land before the ledger closes
+                _done, late = await asyncio.wait(list(self._live_tasks), timeout=10.0)
+                for task in late:
+                    log.error("no acknowledgement from the venue within 10 s after the loop "
+                              "stopped; the order stays pending and is reconciled on restart")
+                    task.cancel()
             if self._fills_task is not None:
                 self._fills_task.cancel()
                 await asyncio.gather(self._fills_task, return_exceptions=True)
@@ -464,6 +470,10 @@ class Runner:
             # it visible, and stop adding risk until a person has looked.
             for fill in exc.fills:
                 self._book_live_fill(fill)
+            executed = {f.client_order_id for f in exc.fills}
+            for order in orders:  # the venue killed the legs that did not execute
+                if order.client_order_id not in executed:
+                    self.ledger.set_order_status(order.client_order_id, OrderStatus.CANCELLED)
             reason = f"basket {orders[0].basket_id} left incomplete at the venue: {exc}"
             log.error(reason)
             self._risk_event(self.market.now_ns, "basket", "reducing", reason, None)
@@ -549,12 +559,15 @@ class Runner:
                 coid = row["client_order_id"]
                 if coid in held:
                     self.ledger.set_order_status(coid, OrderStatus.OPEN)
-                else:
-                    self.ledger.set_order_status(coid, OrderStatus.REJECTED)
-                    self.ledger.record_risk_event(
-                        self.market.now_ns, "reconcile", "not_at_venue",
-                        f"order {coid} was persisted before a restart but the venue does not "
-                        f"hold it; it is not re-sent", None, None, None)
+                    continue
+                # Never received, or already finished (its fills then arrive through the
+                # fills stream and move it on): either way it must not be sent again.
+                self.ledger.set_order_status(coid, OrderStatus.CANCELLED)
+                self.ledger.record_risk_event(
+                    self.market.now_ns, "reconcile", "not_open_at_venue",
+                    f"order {coid} was persisted before a restart and the venue does not hold "
+                    f"it open (never received, or already executed: its fills, if any, come "
+                    f"through the fills stream); it is not re-sent", None, None, None)
 
     def _repair_basket(self, sized: list[tuple[Intent, Decimal, Decimal]], ts: int) -> None:
         """Partial-basket policy: never hold a naked leg — unwind each leg's excess over the

@@ -275,8 +275,8 @@ def test_a_restarted_live_run_reconciles_and_never_reuses_an_order_id(
     with Ledger.in_dir(tmp_path / "run") as ledger:
         status = {r["client_order_id"]: r["status"] for r in ledger.query(
             "select client_order_id, status from orders")}
-        assert status == {first: "rejected", second: "filled"}
-        reason = ledger.query("select reason from risk_events where action = 'not_at_venue'")
+        assert status == {first: "cancelled", second: "filled"}
+        reason = ledger.query("select reason from risk_events where action = 'not_open_at_venue'")
         assert len(reason) == 1 and first in reason[0]["reason"]
 
 

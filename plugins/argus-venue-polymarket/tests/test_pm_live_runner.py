@@ -401,6 +401,6 @@ async def test_restart_after_an_executed_unacknowledged_basket_books_its_fills_o
     assert sorted(o["status"] for o in orders.values()) == ["filled"] * 5
     assert positions == {f"polymarket:{t}": 150 for t in _yes_tokens(events, FED)}
     assert clob.count("GET", "/data/order/" + next(iter(clob.orders))) == 1  # asked once
-    # the core marks orders the venue no longer holds "not_at_venue" before their fills
+    # the core marks orders the venue no longer holds "not_open_at_venue" before their fills
     # arrive; nothing is unknown
-    assert all(r["check_name"] == "reconcile" and r["action"] == "not_at_venue" for r in risk)
+    assert all(r["check_name"] == "reconcile" and r["action"] == "not_open_at_venue" for r in risk)

@@ -36,14 +36,8 @@ def on_startup(ctx: RunContext) -> None:
     Runs before the core reconciles unacknowledged orders with ``open_orders()``:
     after a restart that is how the venue maps open orders and trades placed by the
     previous process back to core client order ids, and knows which fills are booked.
-    The venue is found among the live ``PolymarketVenue`` objects by the settings
-    object the run built it with (the core does not hand a venue its ledger).
     """
     from argus_venue_polymarket.venue import PolymarketVenue
 
-    settings = ctx.settings.get("polymarket")
-    if ctx.ledger is None or settings is None or ctx.mode != "live":
-        return
-    for venue in PolymarketVenue.instances():
-        if venue.settings is settings:
-            venue.adopt_run_ledger(ctx.ledger)
+    if ctx.ledger is not None and ctx.mode == "live" and isinstance(ctx.venue, PolymarketVenue):
+        ctx.venue.adopt_run_ledger(ctx.ledger)

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import weakref
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, ClassVar
@@ -61,8 +60,6 @@ class PolymarketVenue(Venue):
     supports_post_only: ClassVar[bool] = False
     supports_baskets: ClassVar[bool] = True
     time_in_force: ClassVar[tuple[str, ...]] = ("gtc", "gtd", "ioc", "fok")
-    #: Live venues, so the plugin's ``on_startup`` can hand the run's ledger to its venue.
-    _instances: ClassVar[weakref.WeakSet[PolymarketVenue]] = weakref.WeakSet()
 
     def __init__(self, settings: PolymarketSettings | None = None) -> None:
         self.settings = settings or PolymarketSettings()
@@ -79,12 +76,6 @@ class PolymarketVenue(Venue):
         self.settled: dict[str, Decimal] = {}
         #: What the last ``submit_basket`` did (complete?, unwind fills, naked residuals).
         self.last_basket: BasketResult | None = None
-        PolymarketVenue._instances.add(self)
-
-    @classmethod
-    def instances(cls) -> list[PolymarketVenue]:
-        """Every live ``PolymarketVenue`` (the plugin finds its run's venue among them)."""
-        return list(cls._instances)
 
     def adopt_run_ledger(self, ledger: Ledger) -> int:
         """Know this run's Polymarket orders and fills from its ledger: the way back after a
