@@ -33,6 +33,10 @@ def test_settings_validate_and_reject_unknown_keys() -> None:
         structure({"backend": "tpu"}, cls, "argus.toml", prefix="plugins.heston")
     with pytest.raises(ConfigError):
         structure({"paths": 1}, cls, "argus.toml", prefix="plugins.heston")
+    assert HestonSettings().estimator == "conditional"
+    assert structure({"estimator": "plain"}, cls, "argus.toml").estimator == "plain"
+    with pytest.raises(ConfigError, match="estimator"):
+        structure({"estimator": "willard"}, cls, "argus.toml", prefix="plugins.heston")
 
 
 def test_pricer_registers_through_the_plugin_host() -> None:
