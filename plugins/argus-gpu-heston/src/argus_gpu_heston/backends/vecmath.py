@@ -15,6 +15,9 @@ loop over lanes that uses them becomes AVX2/AVX-512 code.
   Box-Muller needs; GPUs use ``sincospi``): the argument reduction to r in [-1/4, 1/4]
   and a quadrant is exact, then Taylor polynomials of sin(pi r), cos(pi r) truncated
   well below half an ulp (degree 17/16 in float64, 9/10 in float32).
+
+Numba's on-disk cache keys a function on its own file only: after editing this module,
+delete ``backends/__pycache__/cpu_numba.*.nb[ci]`` so the kernels that inline it rebuild.
 """
 
 from __future__ import annotations
