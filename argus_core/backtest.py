@@ -18,7 +18,7 @@ from argus_core.config import Config, apply_overrides
 from argus_core.errors import ConfigError
 from argus_core.interfaces import Strategy
 from argus_core.ledger import Ledger
-from argus_core.metrics import compute_metrics, equity_series, round_trips
+from argus_core.metrics import basket_map, compute_metrics, equity_series, plays, round_trips
 from argus_core.models import Fill, Liquidity, Side
 from argus_core.runner import Runner, RunSummary
 
@@ -58,10 +58,12 @@ def load_result(run_dir: Path, summary: RunSummary, config: Config) -> BacktestR
     with Ledger.in_dir(run_dir) as ledger:
         ts, eq = equity_series(ledger)
         rows = ledger.fills()
+        baskets = basket_map(ledger)
         metrics = compute_metrics(ledger, config.run.starting_cash)
     fills = [Fill(r["fill_id"], r["client_order_id"], r["venue"], r["instrument_id"],
                   Side(r["side"]), r["price"], r["quantity"], r["fee"],
                   Liquidity(r["liquidity"]), r["ts_ns"]) for r in rows]
-    pnls = np.array([float(t["pnl"]) for t in round_trips(rows)], dtype=np.float64)
+    pnls = np.array([float(t["pnl"]) for t in plays(round_trips(rows, baskets))],
+                    dtype=np.float64)
     returns = np.diff(eq) / eq[:-1] if len(eq) > 1 else np.empty(0)
     return BacktestResult(run_dir, summary, eq, ts, returns, fills, pnls, metrics)

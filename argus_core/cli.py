@@ -137,7 +137,7 @@ def _print_summary(summary: Any, metrics: dict[str, Any] | None = None) -> None:
     if metrics:
         rows += [("sharpe (annualised)", f"{metrics['sharpe']:.2f}"),
                  ("max drawdown", f"{metrics['max_drawdown']:.2%}"),
-                 ("round trips / win rate", f"{metrics['n_trades']} / {metrics['win_rate']:.1%}")]
+                 ("plays / win rate", f"{metrics['n_trades']} / {metrics['win_rate']:.1%}")]
     for k, v in rows:
         table.add_row(k, v)
     out.print(table)

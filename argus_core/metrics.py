@@ -33,11 +33,18 @@ def drawdown(equity: np.ndarray) -> np.ndarray:
     return np.where(peak > 0, (peak - equity) / peak, 0.0)
 
 
-def round_trips(fills: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Round trips per instrument: from flat back to flat, P&L net of every fee paid."""
+def round_trips(fills: list[dict[str, Any]],
+                baskets: dict[str, str | None] | None = None) -> list[dict[str, Any]]:
+    """Round trips per instrument: from flat back to flat, P&L net of every fee paid.
+
+    ``baskets`` (client order id -> basket id) tags each trip with the basket of the
+    order that opened it, so :func:`plays` can join the legs of one basket.
+    """
+    baskets = baskets or {}
     qty: dict[str, Decimal] = defaultdict(Decimal)
     cash: dict[str, Decimal] = defaultdict(Decimal)
     opened: dict[str, int] = {}
+    basket_of: dict[str, str | None] = {}
     fees: dict[str, Decimal] = defaultdict(Decimal)
     trips = []
     for f in fills:
@@ -46,6 +53,7 @@ def round_trips(fills: list[dict[str, Any]]) -> list[dict[str, Any]]:
         sign = 1 if f["side"] == "buy" else -1
         if qty[inst] == 0:
             opened[inst] = f["ts_ns"]
+            basket_of[inst] = baskets.get(f["client_order_id"])
             cash[inst] = Decimal(0)
             fees[inst] = Decimal(0)
         qty[inst] += sign * q
@@ -53,15 +61,43 @@ def round_trips(fills: list[dict[str, Any]]) -> list[dict[str, Any]]:
         fees[inst] += fee
         if qty[inst] == 0:
             trips.append({"instrument_id": inst, "opened_ns": opened[inst],
-                          "closed_ns": f["ts_ns"], "pnl": cash[inst], "fees": fees[inst]})
+                          "closed_ns": f["ts_ns"], "pnl": cash[inst], "fees": fees[inst],
+                          "basket_id": basket_of[inst]})
     return trips
+
+
+def plays(trips: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Round trips joined per opening basket: a put spread, an arbitrage basket, is one
+    play won or lost by its net P&L (judged leg by leg, the protective leg of every
+    winning spread would count as a loss).  Trips without a basket stand alone; plays
+    are in the order of their first closing leg."""
+    out: dict[Any, dict[str, Any]] = {}
+    for n, t in enumerate(trips):
+        key = t.get("basket_id") or n
+        play = out.get(key)
+        if play is None:
+            out[key] = {**t, "instruments": [t["instrument_id"]], "legs": 1}
+            continue
+        play["pnl"] += t["pnl"]
+        play["fees"] += t["fees"]
+        play["opened_ns"] = min(play["opened_ns"], t["opened_ns"])
+        play["closed_ns"] = max(play["closed_ns"], t["closed_ns"])
+        play["instruments"].append(t["instrument_id"])
+        play["legs"] += 1
+    return list(out.values())
+
+
+def basket_map(ledger: Ledger) -> dict[str, str | None]:
+    """Client order id -> basket id, for every order of the run."""
+    return {r["client_order_id"]: r["basket_id"] for r in ledger.query(
+        "select client_order_id, basket_id from orders")}
 
 
 def compute_metrics(ledger: Ledger, starting_cash: Decimal) -> dict[str, Any]:
     """Sharpe, drawdown, win rate, fees, turnover and friends for one run."""
     ts, eq = equity_series(ledger)
     fills = ledger.fills()
-    trips = round_trips(fills)
+    trips = plays(round_trips(fills, basket_map(ledger)))
     pnls = np.array([float(t["pnl"]) for t in trips], dtype=np.float64)
     fees = sum((Decimal(f["fee"]) for f in fills), Decimal(0))
     traded = sum((Decimal(f["price"]) * Decimal(f["quantity"]) for f in fills), Decimal(0))

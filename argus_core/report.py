@@ -23,7 +23,14 @@ import numpy as np
 
 from argus_core.errors import LedgerError
 from argus_core.ledger import LEDGER_FILE, Ledger
-from argus_core.metrics import compute_metrics, drawdown, equity_series, round_trips
+from argus_core.metrics import (
+    basket_map,
+    compute_metrics,
+    drawdown,
+    equity_series,
+    plays,
+    round_trips,
+)
 
 REPORT_FILE = "report.html"
 
@@ -60,7 +67,7 @@ def write_report(run_dir: Path, extra_sections: dict[str, str] | None = None) ->
         start = Decimal(str(cfg["run"]["starting_cash"]))
         metrics = compute_metrics(ledger, start)
         ts, eq = equity_series(ledger)
-        trips = round_trips(ledger.fills())
+        trips = plays(round_trips(ledger.fills(), basket_map(ledger)))
         risk_rows = ledger.query("select check_name, action, count(*) as n, min(reason) as "
                                  "example from risk_events group by 1, 2 order by n desc")
         opp_count = ledger.query("select count(*) as n from opportunities")[0]["n"]
@@ -81,7 +88,7 @@ def write_report(run_dir: Path, extra_sections: dict[str, str] | None = None) ->
                           for k, v in metrics.items())
     trade_rows = "".join(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{:,.2f}</td><td class=n>{:,.2f}</td>"
-        "</tr>".format(html.escape(t["instrument_id"]),
+        "</tr>".format(html.escape(" + ".join(t["instruments"])),
                        _dates(np.array([t["opened_ns"]]))[0].strftime("%Y-%m-%d %H:%M"),
                        _dates(np.array([t["closed_ns"]]))[0].strftime("%Y-%m-%d %H:%M"),
                        float(t["pnl"]), float(t["fees"]))
@@ -105,8 +112,10 @@ only, a synthetic book around the next bar's open); fees and slippage are always
 {plots}<h2>Metrics</h2><table>{metric_rows}</table>
 <h2>Risk events</h2><table><tr><th>check</th><th>action</th><th>count</th><th>example</th></tr>
 {risk_table}</table>{extra}
-<h2>Round trips ({len(trips)}; last 500 shown)</h2>
-<table><tr><th>instrument</th><th>opened</th><th>closed</th><th>P&amp;L</th><th>fees</th></tr>
+<h2>Plays ({len(trips)}; last 500 shown)</h2>
+<p class=note>A play is one round trip from flat back to flat, with the legs a basket (a
+spread, an arbitrage) opened together joined into one.</p>
+<table><tr><th>instrument(s)</th><th>opened</th><th>closed</th><th>P&amp;L</th><th>fees</th></tr>
 {trade_rows}</table></body></html>"""
     out = run_dir / REPORT_FILE
     out.write_text(page)

@@ -457,3 +457,21 @@ def test_argus_kill_during_a_paper_run_is_not_blocked_and_takes_effect(
         vetoes = ledger.query("select count(*) as n from risk_events where "
                               "check_name = 'trading_state' and action = 'veto'")[0]["n"]
     assert 0 < n_orders < 4 and n_orders + vetoes == 4  # every intent after the kill: denied
+
+
+def test_a_basket_is_one_play_in_the_metrics() -> None:
+    from argus_core.metrics import plays, round_trips
+
+    def fill(coid: str, iid: str, side: str, price: str, ts: int) -> dict[str, Any]:
+        return {"client_order_id": coid, "instrument_id": iid, "side": side, "price": price,
+                "quantity": "1", "fee": "0.01", "ts_ns": ts}
+
+    # a put spread: short the 400 put for 5.00, long the 390 put for 2.00; closed for 1.00/0.20
+    fills = [fill("o1", "P400", "sell", "5.00", 1), fill("o2", "P390", "buy", "2.00", 1),
+             fill("c1", "P400", "buy", "1.00", 9), fill("c2", "P390", "sell", "0.20", 9),
+             fill("x1", "SPY", "buy", "100", 10), fill("x2", "SPY", "sell", "99", 11)]
+    trips = round_trips(fills, {"o1": "spread-1", "o2": "spread-1"})
+    assert [t["pnl"] for t in trips] == [Decimal("3.98"), Decimal("-1.82"), Decimal("-1.02")]
+    joined = plays(trips)
+    assert [(p["instruments"], p["pnl"]) for p in joined] == [
+        (["P400", "P390"], Decimal("2.16")), (["SPY"], Decimal("-1.02"))]

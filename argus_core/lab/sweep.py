@@ -15,7 +15,6 @@ import hashlib
 import json
 import shutil
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +28,7 @@ from argus_core.interfaces import Strategy
 from argus_core.lab.executor import Executor
 from argus_core.lab.trials import record_trial
 from argus_core.ledger import Ledger
+from argus_core.metrics import basket_map, plays, round_trips
 
 
 @attrs.frozen
@@ -56,36 +56,10 @@ class PointOutcome:
 
 
 def play_pnls(ledger: Ledger) -> np.ndarray:
-    """Realised P&L (net of fees) per play: round trips of legs opened by one basket summed.
-
-    Legs of a spread are separate instruments; judging them one by one would call
-    the protective leg of every winning spread a loss.  A round trip runs from
-    flat back to flat per instrument; it belongs to the basket of its opening order
-    (or stands alone without one).
-    """
-    baskets = {r["client_order_id"]: r["basket_id"] for r in ledger.query(
-        "select client_order_id, basket_id from orders")}
-    qty: dict[str, Decimal] = defaultdict(Decimal)
-    cash: dict[str, Decimal] = defaultdict(Decimal)
-    key_of: dict[str, str] = {}
-    groups: dict[str, Decimal] = {}
-    order: list[str] = []
-    for f in ledger.fills():
-        inst = f["instrument_id"]
-        q, p, fee = Decimal(f["quantity"]), Decimal(f["price"]), Decimal(f["fee"])
-        sign = 1 if f["side"] == "buy" else -1
-        if qty[inst] == 0:
-            key_of[inst] = baskets.get(f["client_order_id"]) or f"{inst}@{f['ts_ns']}"
-            cash[inst] = Decimal(0)
-        qty[inst] += sign * q
-        cash[inst] -= sign * q * p + fee
-        if qty[inst] == 0:
-            key = key_of[inst]
-            if key not in groups:
-                groups[key] = Decimal(0)
-                order.append(key)
-            groups[key] += cash[inst]
-    return np.array([float(groups[k]) for k in order], dtype=np.float64)
+    """Realised P&L (net of fees) per play: round trips of legs opened by one basket summed
+    (see :func:`argus_core.metrics.plays`)."""
+    trips = plays(round_trips(ledger.fills(), basket_map(ledger)))
+    return np.array([float(t["pnl"]) for t in trips], dtype=np.float64)
 
 
 def run_point(task: PointTask) -> PointOutcome:

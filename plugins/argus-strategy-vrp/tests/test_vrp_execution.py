@@ -262,8 +262,8 @@ def test_spreads_held_to_a_worthless_expiry_are_round_trips(tmp_path):
     # A spread that expired worthless kept its whole credit net of the entry commissions.
     worthless_baskets = {owner[f["instrument_id"]] for f in worthless}
     assert any(by_basket[b] > 0 for b in worthless_baskets)
-    # Metrics count per-instrument round trips, settlement legs included.
-    assert metrics["n_trades"] == 2 * len(closed)
+    # Metrics count plays: a spread (both legs, settlement legs included) is one play.
+    assert metrics["n_trades"] == len(closed)
     assert res.metrics["n_trades"] == metrics["n_trades"]
     assert all(Decimal(p["quantity"]) == 0 for p in open_qty
                if p["instrument_id"] in owner and owner[p["instrument_id"]] in closed)
