@@ -8,13 +8,15 @@ deterministic, and both come in two shapes that give identical numbers:
 - online trackers (:class:`OnlineBocpd`, :class:`RegimeTracker`) that a
   strategy or a venue updates bar by bar.
 
-How the features reach the rest of Argus: strategies call a
-:class:`RegimeTracker` directly (the VRP strategy does), and a venue or
-strategy may publish :meth:`RegimeState.signals` as ``Signal`` events named
-``bocpd_p_change``, ``bocpd_run_length``, ``vol_regime``, ``vol_percentile``,
-``realised_vol``, ``vol_spike`` and ``trend``, which the runner folds into
-``MarketState`` (``market.signal("bocpd_p_change", instrument_id)``) for
-other strategies and risk checks to read.
+How the features reach the rest of Argus: a venue runs a
+:class:`RegimeTracker` over its bars (the VRP venue does) and publishes
+:meth:`RegimeState.signals` as ``Signal`` events named ``bocpd_p_change``,
+``bocpd_run_length``, ``vol_regime``, ``vol_percentile``, ``realised_vol``,
+``vol_spike`` and ``trend``.  The runner folds them into ``MarketState``
+(``market.signal("bocpd_p_change", instrument_id)``) for strategies, stores
+each one in the ledger's ``signals`` table (the lab's regime-subset stress
+reads them back), and risk checks read them through ``RiskContext.market``
+(the VRP plugin's ``vrp_regime_guard`` does).
 
 BOCPD follows Adams & MacKay (2007), "Bayesian Online Changepoint Detection"
 (arXiv:0710.3742), with a constant hazard and a Normal-Gamma prior on the
