@@ -110,6 +110,10 @@ class OrchestratorSettings:
     # How often (in events) the loop reads persons' promote/rollback requests.
     poll_every_events: int = attrs.field(default=20, validator=attrs.validators.ge(1))
     family: str = ""  # lab trial family (default: "orchestrator:<slot>")
+    # Variants of the family tried before this run (e.g. a person's offline search), as
+    # written by examples/orchestrator/prior_trials.py: loaded into the lab's trial
+    # registry before the first cycle, so the deflated Sharpe counts them too.
+    prior_trials: str | None = None
     backtest: dict[str, Any] = attrs.Factory(dict)  # dotted overrides for the proving window
     min_trades: int = 3
     max_trades: int = 2000

@@ -12,6 +12,7 @@ their verdict is required as well.
 from __future__ import annotations
 
 import importlib
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 
 from argus_core.backtest import BacktestResult, run_backtest
 from argus_core.config import Config, apply_overrides
+from argus_core.errors import ConfigError
 from argus_core.interfaces import Strategy, StrategyContext
 from argus_core.lab.stats import deflated_sharpe_ratio, return_moments
 from argus_core.lab.trials import open_lab_ledger, record_trial, trial_stats
@@ -89,6 +91,56 @@ def proving_config(config: Config, settings: OrchestratorSettings, work_dir: Pat
     history before the live loop's data, so nothing is judged on data the loop has not
     reached yet) with the lab's files in the run's orchestrator folder."""
     return apply_overrides(config, {**settings.backtest, "lab.dir": str(lab_folder(work_dir))})
+
+
+def load_prior_trials(config: Config, settings: OrchestratorSettings, lab_path: Path) -> int:
+    """Record ``[orchestrator] prior_trials`` (variants of the family tried before this run,
+    with their per-observation Sharpe ratios on the proving window) in the lab's trial
+    registry at ``lab_path``; returns how many.  Rows ``recorded_by: "orchestrator"`` (the
+    seed and answers the orchestrator records itself) are skipped, so nothing counts twice.
+
+    The file must be about this family and this proving window: a Sharpe ratio measured on
+    other data says nothing about the selection made on this one.
+    """
+    if not settings.prior_trials:
+        return 0
+    where = f"{config.path or '<config>'}: orchestrator.prior_trials"
+    path = config.resolve_path(settings.prior_trials)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {path} is not JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("trials"), list):
+        raise ConfigError(f"{where}: {path} needs a 'trials' list (see "
+                          f"examples/orchestrator/prior_trials.py)")
+    if data.get("family") != settings.trial_family:
+        raise ConfigError(f"{where}: {path} holds trials of family {data.get('family')!r}, "
+                          f"not {settings.trial_family!r}")
+    if data.get("window") != dict(settings.backtest):
+        raise ConfigError(f"{where}: {path} was measured on the window {data.get('window')}, "
+                          f"but the proving window ([orchestrator.backtest]) is "
+                          f"{dict(settings.backtest)}; re-run the variants on it")
+    rows = []
+    for i, row in enumerate(data["trials"]):
+        if not isinstance(row, dict):
+            raise ConfigError(f"{where}: {path}: trials[{i}] is not an object")
+        if row.get("recorded_by") == "orchestrator":
+            continue
+        try:
+            vid, sr, n = str(row["variant_id"]), float(row["sharpe_per_obs"]), int(row["n_obs"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: {path}: trials[{i}] needs variant_id, "
+                              f"sharpe_per_obs and n_obs ({exc!r})") from None
+        if not vid or not math.isfinite(sr) or n < 2:
+            raise ConfigError(f"{where}: {path}: trials[{i}] ({vid!r}) has Sharpe {sr!r} "
+                              f"over {n} observations")
+        rows.append((f"prior:{vid}", sr, n))
+    with open_lab_ledger(lab_path) as lab:
+        for vid, sr, n in rows:
+            record_trial(lab, settings.trial_family, vid, sr, n, source="prior")
+    return len(rows)
 
 
 def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,

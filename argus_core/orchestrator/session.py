@@ -15,6 +15,7 @@ from argus_core.ledger import Ledger
 from argus_core.migrations import Migrations
 from argus_core.orchestrator.config import orchestrator_settings
 from argus_core.orchestrator.cycle import CycleRunner
+from argus_core.orchestrator.gates import lab_folder, load_prior_trials
 from argus_core.orchestrator.ladder import Orchestrator, Supervised, work_dir_for
 from argus_core.orchestrator.llm import ModelClient, build_client
 from argus_core.orchestrator.versions import VersionStore
@@ -51,6 +52,13 @@ def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
                               f"contract: " + "; ".join(verdict.reasons))
     else:
         seed_source = ""
+
+    # Variants tried before this run count as trials of the family from the first cycle on.
+    n_prior = load_prior_trials(config, settings,
+                                lab_folder(work_dir_for(run_dir) / "cycle") / "lab.db")
+    if n_prior:
+        echo(f"{n_prior} prior trials of {settings.trial_family} loaded from "
+             f"{settings.prior_trials}")
 
     def build(source: str) -> Strategy:
         if not source and trusted is not None:
