@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -87,7 +88,7 @@ class Ledger:
         except (apsw.Error, OSError) as exc:
             raise LedgerError(f"cannot open ledger {self.path}: {exc}") from None
         self.conn.setbusytimeout(5000)
-        self.conn.execute("pragma journal_mode=wal")
+        self._enable_wal()
         self.conn.execute("pragma synchronous=full")
         self.conn.execute("pragma foreign_keys=on")
         migrations = migrations or Migrations()
@@ -95,6 +96,17 @@ class Ledger:
         # The core's set must run first: move it to the front.
         migrations.sets = {"core": migrations.sets.pop("core"), **migrations.sets}
         self.applied = migrations.apply(self.conn)
+
+    def _enable_wal(self) -> None:
+        # Switching a new file to WAL needs an exclusive lock, and SQLite answers BUSY at
+        # once (no busy handler) when another process is opening the same new ledger.
+        for _ in range(100):
+            try:
+                self.conn.execute("pragma journal_mode=wal")
+                return
+            except apsw.BusyError:
+                time.sleep(0.05)
+        raise LedgerError(f"{self.path}: locked by another process for 5 s while opening")
 
     @classmethod
     def in_dir(cls, run_dir: Path, migrations: Migrations | None = None) -> Ledger:

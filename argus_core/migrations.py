@@ -53,15 +53,18 @@ class Migrations:
 
     def apply(self, conn: apsw.Connection) -> list[str]:
         """Apply every pending migration inside one transaction; returns what ran."""
-        conn.execute(
-            "create table if not exists _argus_migrations ("
-            " migration_set text not null, name text not null,"
-            " primary key (migration_set, name))"
-        )
-        done = {(s, n) for s, n in conn.execute(
-            "select migration_set, name from _argus_migrations")}
         applied: list[str] = []
-        with conn:
+        # IMMEDIATE: two processes opening a new ledger at once (`argus run` and
+        # `argus kill`, say) must not both see nothing applied and both create tables.
+        conn.execute("begin immediate")
+        try:
+            conn.execute(
+                "create table if not exists _argus_migrations ("
+                " migration_set text not null, name text not null,"
+                " primary key (migration_set, name))"
+            )
+            done = {(s, n) for s, n in conn.execute(
+                "select migration_set, name from _argus_migrations")}
             for set_name, mset in self.sets.items():
                 for name, fn in mset.migrations:
                     if (set_name, name) in done:
@@ -74,4 +77,8 @@ class Migrations:
                     conn.execute("insert into _argus_migrations values (?, ?)",
                                  (set_name, name))
                     applied.append(f"{set_name}.{name}")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+        conn.execute("commit")
         return applied

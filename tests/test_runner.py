@@ -193,3 +193,34 @@ def test_config_errors_exit_2_without_traceback(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "bad.toml" in result.output and "venu" in result.output
     assert "Traceback" not in result.output
+
+
+_OPEN_AT = """
+import sys, time
+from pathlib import Path
+from argus_core.ledger import Ledger
+start = float(sys.argv[2])
+while time.time() < start:  # line the processes up on the same instant
+    pass
+with Ledger(Path(sys.argv[1])):
+    pass
+"""
+
+
+def test_processes_opening_a_new_ledger_at_once_all_succeed(tmp_path: Path) -> None:
+    """`argus run` and `argus kill` (or two runs) may create the same ledger together:
+    migrations run once, WAL is switched on once, nobody fails."""
+    errors = []
+    for round_ in range(6):
+        db = tmp_path / f"r{round_}" / "argus.db"
+        start = time.time() + 1.5
+        procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, str(db), str(start)],
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        for p in procs:
+            _, err = p.communicate(timeout=60)
+            if p.returncode != 0:
+                errors.append(err.strip().splitlines()[-1])
+        with Ledger(db) as ledger:
+            names = [r["name"] for r in ledger.query("select name from _argus_migrations")]
+            assert len(names) == len(set(names)) and "m001_initial" in names
+    assert errors == []
