@@ -6,14 +6,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from argus_core.builtins.orchestrator_plugin import strategies_group, thoughts_cmd
+from argus_core.lab.trials import open_lab_ledger
 from argus_core.ledger import Ledger
 from argus_core.orchestrator.session import run_orchestrated
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "orchestrator" / "orchestrate.toml"
+
+
+def ledger_trials(run_dir: Path) -> dict[str, float]:
+    """The run's trial registry: variant id -> per-observation Sharpe."""
+    with open_lab_ledger(run_dir / "orchestrator" / "lab" / "lab.db") as lab:
+        return {r["variant_id"]: r["sharpe_per_obs"] for r in lab.query(
+            "select * from lab_trials where family = 'orchestrator:ma_cross'")}
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +50,26 @@ def test_cycle_one_is_hot_swapped_through_the_ladder(example_run: tuple[Path, st
         lab = gates["lab_gates"]
         assert lab["verdict"] == "deploy" and lab["n_plays"] >= 20
         assert lab["dsr"]["dsr"] >= 0.95 and lab["bootstrap"]["fragile"] is False
-        assert lab["dsr"]["n_trials"] == 2  # incumbent + candidate, each counted once
+        # Every variant of the family counts: the offline search behind this answer
+        # (prior_trials.json), the incumbent and the candidate, each once, with the
+        # variance of their Sharpe ratios.
+        prior = json.loads((EXAMPLE.parent / "prior_trials.json").read_text())["trials"]
+        prior_srs = [t["sharpe_per_obs"] for t in prior if t["recorded_by"] == "prior"]
+        later = cycles["cycle-0003"]["candidate_id"]  # tried after cycle 1: a trial too
+        trials = {k: v for k, v in ledger_trials(run_dir).items() if k != later}
+        assert lab["dsr"]["n_trials"] == len(prior_srs) + 2 == len(trials)
+        assert sorted(trials) == sorted([*(f"prior:{t['variant_id']}" for t in prior
+                                           if t["recorded_by"] == "prior"),
+                                         row["parent_id"], v2])
+        assert trials[v2] == pytest.approx(lab["dsr"]["sharpe_per_obs"])
+        assert lab["dsr"]["var_trials_sr"] == pytest.approx(np.var(list(trials.values()),
+                                                                   ddof=1))
+        # the bundled figures of the seed and this answer are what the gates measured
+        answer = next(t for t in prior if t["variant_id"] == "cycle1-answer")
+        seed = next(t for t in prior if t["variant_id"] == "seed")
+        assert lab["dsr"]["sharpe_per_obs"] == pytest.approx(answer["sharpe_per_obs"])
+        assert trials[row["parent_id"]] == pytest.approx(seed["sharpe_per_obs"])
+        assert lab["dsr"]["n_obs"] == answer["n_obs"]
         assert gates["window"]["plugins.replay.end"] <= "2022-01-01"  # before the live data
         # the runner recorded the swap in its checkpointed versions map
         state = json.loads(ledger.query("select state_json from checkpoints")[0]["state_json"])
@@ -69,11 +97,15 @@ def test_overtrader_is_killed_for_overtrading(example_run: tuple[Path, str]) -> 
                            (c3["candidate_id"],))[0]
         gates = json.loads(row["gate_json"])
         assert row["status"] == "rejected" and gates["verdict"] == "kill"
-        # it really traded (until the drawdown kill switch halted it), far more than the incumbent
+        # it really traded, far more than the incumbent, until a risk check stopped it (the
+        # consecutive-losses circuit breaker: REDUCING; or the drawdown kill switch: HALTED)
         cand, inc = gates["candidate"], gates["incumbent"]
-        assert cand["orders"] > 3 * inc["orders"] and cand["trading_state"] == "halted"
+        assert cand["orders"] > 3 * inc["orders"]
+        assert cand["trading_state"] in ("reducing", "halted")
         assert cand["n_trades"] > 3 * inc["n_trades"] + 20
         assert gates["lab_gates"]["verdict"] == "skipped"
+        # killed, and still a trial of the family: the next candidate's DSR counts it
+        assert c3["candidate_id"] in ledger_trials(run_dir)
 
 
 def test_every_model_call_is_in_the_spool(example_run: tuple[Path, str]) -> None:
