@@ -23,7 +23,7 @@ from argus_core.ledger import Ledger
 from argus_core.metrics import compute_metrics
 from argus_core.orchestrator import OrchestratorError
 from argus_core.orchestrator.config import OrchestratorSettings
-from argus_core.orchestrator.gates import prove
+from argus_core.orchestrator.gates import ProvenRun, prove
 from argus_core.orchestrator.llm import ModelClient
 from argus_core.orchestrator.prompts import (
     extract_code,
@@ -127,6 +127,9 @@ class CycleRunner:
         self.work_dir = work_dir
         self.clock = clock
         self.feedback: list[str] = []
+        # Each version's backtest on the proving window, by version id: a later cycle's
+        # incumbent is not backtested again (deterministic replay, same window).
+        self.proven: dict[tuple[str, str], ProvenRun] = {}
 
     def run(self, cycle_id: str, *, incumbent_id: str, incumbent_source: str,
             incumbent_factory: Callable[[], Any], handover_state: dict[str, Any],
@@ -212,7 +215,7 @@ class CycleRunner:
             self.config, s, candidate_id=candidate_id,
             candidate=lambda: SandboxedStrategy(code, name=s.slot, policy=policy),
             incumbent_id=incumbent_id, incumbent=incumbent_factory,
-            work_dir=self.work_dir / cycle_id)
+            work_dir=self.work_dir / cycle_id, proven=self.proven)
         gates = {"verdict": outcome.verdict, "reasons": list(outcome.reasons),
                  **outcome.details}
         if outcome.verdict != "deploy":

@@ -143,27 +143,53 @@ def load_prior_trials(config: Config, settings: OrchestratorSettings, lab_path: 
     return len(rows)
 
 
+@attrs.frozen
+class ProvenRun:
+    """One version's backtest on the proving window, kept for later cycles."""
+
+    result: BacktestResult
+    intents: int
+    unsized: int
+    failure: str | None
+
+
 def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
           candidate: Callable[[], Strategy], incumbent_id: str,
-          incumbent: Callable[[], Strategy], work_dir: Path) -> GateOutcome:
-    """Backtest candidate and incumbent on the proving window and apply the gates."""
+          incumbent: Callable[[], Strategy], work_dir: Path,
+          proven: dict[tuple[str, str], ProvenRun] | None = None) -> GateOutcome:
+    """Backtest candidate and incumbent on the proving window and apply the gates.
+
+    ``proven`` (the cycle runner's, one per run) keeps each version's backtest by version id
+    and window: the incumbent of a later cycle was backtested on the same window when it
+    was a candidate (or the previous incumbent), and a replay is deterministic, so it is
+    not run again.
+    """
     slot = settings.slot
+    window = json.dumps(settings.backtest, sort_keys=True, default=str)
+    proven = {} if proven is None else proven
     runs: dict[str, BacktestResult] = {}
     failures: dict[str, str] = {}
-    counters: dict[str, IntentCounter] = {}
-    for name, make in (("incumbent", incumbent), ("candidate", candidate)):
-        strategy = make()
-        counters[name] = IntentCounter(strategy)
-        try:
-            runs[name] = run_backtest(config, work_dir / name, overrides=settings.backtest,
-                                      strategies={slot: counters[name]})
-        finally:
-            close = getattr(strategy, "close", None)
-            if callable(close):
-                close()
-        failure = getattr(strategy, "failure", None)
-        if failure is not None:
-            failures[name] = str(failure)
+    counters: dict[str, ProvenRun] = {}
+    for name, make, version_id in (("incumbent", incumbent, incumbent_id),
+                                   ("candidate", candidate, candidate_id)):
+        earlier = proven.get((version_id, window))
+        if earlier is None:
+            strategy = make()
+            counter = IntentCounter(strategy)
+            try:
+                result = run_backtest(config, work_dir / name, overrides=settings.backtest,
+                                      strategies={slot: counter})
+            finally:
+                close = getattr(strategy, "close", None)
+                if callable(close):
+                    close()
+            failure = getattr(strategy, "failure", None)
+            earlier = ProvenRun(result, counter.intents, counter.unsized,
+                                None if failure is None else str(failure))
+            proven[(version_id, window)] = earlier
+        runs[name], counters[name] = earlier.result, earlier
+        if earlier.failure is not None:
+            failures[name] = earlier.failure
     inc, cand = runs["incumbent"], runs["candidate"]
     details: dict[str, Any] = {"incumbent": _summary(inc), "candidate": _summary(cand),
                                "window": settings.backtest}

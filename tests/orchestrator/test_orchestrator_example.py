@@ -104,6 +104,12 @@ def test_overtrader_is_killed_for_overtrading(example_run: tuple[Path, str]) -> 
         assert cand["trading_state"] in ("reducing", "halted")
         assert cand["n_trades"] > 3 * inc["n_trades"] + 20
         assert gates["lab_gates"]["verdict"] == "skipped"
+        # its incumbent is cycle 1's version, whose proving backtest is reused as it was
+        c1 = ledger.query("select * from orchestrator_cycles where cycle_id = 'cycle-0001'")[0]
+        c1_gates = json.loads(ledger.query("select gate_json from strategy_versions where "
+                                           "version_id = ?", (c1["candidate_id"],))[0]
+                              ["gate_json"])
+        assert inc == c1_gates["candidate"]
         # killed, and still a trial of the family: the next candidate's DSR counts it
         assert c3["candidate_id"] in ledger_trials(run_dir)
 
