@@ -246,7 +246,7 @@ def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
                                                                    "already kill it"]}
     elif settings.lab_gates:
         lab_verdict = _lab_gates(proving_config(config, settings, work_dir), settings, slot,
-                                 candidate)
+                                 candidate, candidate_id)
     with open_lab_ledger(lab_path) as lab:
         with lab.transaction() as conn:
             conn.execute("delete from lab_trials where family = ? and variant_id like "
@@ -278,9 +278,10 @@ def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
 
 
 def _lab_gates(config: Config, settings: OrchestratorSettings, slot: str,
-               candidate: Callable[[], Strategy]) -> GateOutcome | None:
+               candidate: Callable[[], Strategy], candidate_id: str) -> GateOutcome | None:
     """The robustness lab's deploy gates on ``config`` (the proving window), when that
-    module is installed."""
+    module is installed; the version id keeps this candidate's backtests and sweep points
+    apart from every other variant's (and lets an interrupted evaluation resume)."""
     try:
         gates = importlib.import_module("argus_core.lab.gates")
     except ImportError:
@@ -288,7 +289,7 @@ def _lab_gates(config: Config, settings: OrchestratorSettings, slot: str,
     strategy = candidate()
     try:
         v = gates.evaluate_gates(config, strategies={slot: strategy},
-                                 family=settings.trial_family)
+                                 family=settings.trial_family, variant=candidate_id)
     finally:
         close = getattr(strategy, "close", None)
         if callable(close):
