@@ -25,6 +25,7 @@ from argus_core.models import (
     MarketEvent,
     Opportunity,
     Order,
+    OrderUpdate,
     Portfolio,
     RiskDecision,
 )
@@ -96,12 +97,14 @@ class Venue(abc.ABC):
         for a partial basket; only called in live mode when ``supports_baskets``."""
         raise NotImplementedError(f"venue {self.name!r} has no basket order entry")
 
-    async def fills(self) -> AsyncIterator[Fill]:
-        """This account's executions as they happen (private stream or polling), each
-        carrying the core's client order id.  Consumed in live mode beside ``stream()``;
-        a fill may be repeated (after a reconnect) and is booked once by ``fill_id``.
+    async def executions(self) -> AsyncIterator[Fill | OrderUpdate]:
+        """This account's executions as they happen (private stream or polling): fills, and
+        order updates (acknowledged with a venue order id, cancelled, expired, rejected),
+        each carrying the core's client order id, in the venue's order.  Consumed in live
+        mode beside ``stream()``; a fill may be repeated (after a reconnect) and is booked
+        once by ``fill_id``.
 
-        Default: no fills stream (every fill comes back from ``submit``).
+        Default: no executions stream (every fill comes back from ``submit``).
         """
         return
         yield  # pragma: no cover  (makes this an async generator)

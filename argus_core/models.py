@@ -417,6 +417,18 @@ class Fill:
 
 
 @attrs.frozen
+class OrderUpdate:
+    """A venue's word on one of our live orders other than a fill: acknowledged (with its
+    venue order id), cancelled, expired or rejected — e.g. an IOC order's unfilled rest."""
+
+    client_order_id: str
+    status: OrderStatus
+    ts_ns: int
+    venue_order_id: str | None = None
+    reason: str = ""
+
+
+@attrs.frozen
 class Position:
     """Net holding in one instrument, with average entry and realised P&L."""
 

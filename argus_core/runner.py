@@ -13,9 +13,9 @@ data cannot be replayed), and after any hot-swap.  A crash rolls back to the
 last checkpoint; a resumed replay skips the events up to it and re-derives
 everything after it deterministically, with the same client order ids, so no
 order is lost or duplicated.  In live mode an order row is committed *before*
-the order is sent, fills arrive through the venue's ``fills()`` stream (booked
-once each), and a restart reconciles unacknowledged orders with the venue's
-open orders instead of re-sending them.
+the order is sent, fills and order updates arrive through the venue's
+``executions()`` stream (each fill booked once), and a restart reconciles
+unacknowledged orders with the venue's open orders instead of re-sending them.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from argus_core.models import (
     OrderBook,
     OrderStatus,
     OrderType,
+    OrderUpdate,
     Settlement,
     Side,
     Signal,
@@ -409,7 +410,7 @@ class Runner:
         for k, ((intent, _qty, _price), leg_qty) in enumerate(zip(sized, quantities,
                                                                    strict=True)):
             self._send(intent, leg_qty, ts, k)
-        if len(sized) > 1 and not self.live:  # live fills arrive later, through fills()
+        if len(sized) > 1 and not self.live:  # live fills arrive later, through executions()
             self._repair_basket(sized, ts)
 
     def _persist_order(self, intent: Intent, qty: Decimal, ts: int, k: int) -> Order | None:
@@ -493,13 +494,44 @@ class Runner:
 
     # -- live fills and restart reconciliation -------------------------------------
     async def _consume_fills(self) -> None:
-        """Book the venue's private fills stream as it arrives (live mode)."""
-        async for fill in self.asm.venue.fills():
+        """Book the venue's private executions stream (fills, order updates) as it arrives."""
+        async for item in self.asm.venue.executions():
             reopen = self.ledger.conn.in_transaction  # the loop is mid-batch: keep it open
             if not reopen:
                 self._begin()
-            self._book_live_fill(fill)
-            self._commit(reopen=reopen)  # a fill is durable as soon as we know it
+            if isinstance(item, OrderUpdate):
+                self._apply_order_update(item)
+            else:
+                self._book_live_fill(item)
+            self._commit(reopen=reopen)  # durable as soon as we know it
+
+    def _apply_order_update(self, update: OrderUpdate) -> None:
+        """A venue's order-state news: never moves a filled order back, never guesses about
+        orders the ledger does not know."""
+        rows = self.ledger.query("select status from orders where client_order_id = ?",
+                                 (update.client_order_id,))
+        if not rows:
+            self._risk_event(update.ts_ns, "reconcile", "unknown_order",
+                             f"venue reported {update.status} for unknown order "
+                             f"{update.client_order_id}", None)
+            return
+        if update.venue_order_id:
+            self.ledger.conn.execute("update orders set venue_order_id = ? where "
+                                     "client_order_id = ?",
+                                     (update.venue_order_id, update.client_order_id))
+        current = OrderStatus(rows[0]["status"])
+        if current is OrderStatus.FILLED or update.status in (OrderStatus.PENDING,
+                                                               OrderStatus.FILLED):
+            return  # FILLED is reached through fills only (they carry the quantities)
+        if update.status is OrderStatus.OPEN and current is not OrderStatus.PENDING:
+            return  # a late acknowledgement must not undo a partial fill or a cancel
+        if update.status is OrderStatus.PARTIALLY_FILLED:
+            return
+        self.ledger.conn.execute("update orders set status = ? where client_order_id = ?",
+                                 (update.status.value, update.client_order_id))
+        if update.status is OrderStatus.REJECTED:
+            self._risk_event(update.ts_ns, "venue", "rejected",
+                             f"venue rejected {update.client_order_id}: {update.reason}", None)
 
     def _on_fills_stream_end(self, task: asyncio.Task[None]) -> None:
         """Without our executions we cannot know our positions: HALT at once (a person
@@ -548,7 +580,7 @@ class Runner:
     async def _reconcile_live_orders(self) -> None:
         """After a restart: orders persisted but not known to be acknowledged are looked up
         at the venue.  Those it holds are OPEN; the rest were never sent or are finished —
-        they are not re-sent (no duplicate), and their fills, if any, come via ``fills()``."""
+        they are not re-sent (no duplicate), and their fills, if any, come via ``executions()``."""
         pending = self.ledger.query("select client_order_id from orders where status = ?",
                                     (OrderStatus.PENDING.value,))
         if not pending:

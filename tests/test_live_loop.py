@@ -94,7 +94,7 @@ class FakeLiveVenue(Venue):
     async def open_orders(self) -> list[Order]:
         return list(FakeLiveVenue.held)
 
-    async def fills(self) -> AsyncIterator[Fill]:
+    async def executions(self) -> AsyncIterator[Fill]:
         yield Fill("T-stranger", "not-ours", "fake", IID, Side.BUY, "1", "1", "0",
                    Liquidity.TAKER, 1)
         while True:
@@ -237,12 +237,38 @@ def test_an_incomplete_basket_is_booked_and_stops_new_risk(tmp_path: Path,
         assert "reducing" in ledger.query("select value from control")[0]["value"]
 
 
+def test_order_updates_set_venue_ids_and_end_an_ioc_order(tmp_path: Path,
+                                                         fake_plugin: None) -> None:
+    from argus_core.models import OrderStatus, OrderUpdate
+
+    class Ioc(FakeLiveVenue):
+        def _execute(self, order: Order) -> None:
+            q = self._queue
+            q.put_nowait(OrderUpdate(order.client_order_id, OrderStatus.OPEN, 1, "OX-1"))  # type: ignore[arg-type]
+            q.put_nowait(Fill("T-1", order.client_order_id, "fake", order.instrument_id,
+                              order.side, "100.5", "0.5", "0.01", Liquidity.TAKER, 2))
+            q.put_nowait(OrderUpdate(order.client_order_id, OrderStatus.CANCELLED, 3,  # type: ignore[arg-type]
+                                     reason="IOC rest"))
+            q.put_nowait(OrderUpdate(order.client_order_id, OrderStatus.OPEN, 4))  # type: ignore[arg-type]  (late: ignored)
+            q.put_nowait(OrderUpdate("someone-else", OrderStatus.REJECTED, 5))  # type: ignore[arg-type]
+
+    sys.modules["argus_test_fake_live"].register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fake", Ioc))
+    _runner(tmp_path, "oneshot").run_sync()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        order = ledger.query("select status, filled_quantity, venue_order_id from orders")[0]
+        assert (order["status"], Decimal(order["filled_quantity"]), order["venue_order_id"]) \
+            == ("cancelled", Decimal("0.5"), "OX-1")
+        unknown = ledger.query("select reason from risk_events where action = 'unknown_order'")
+        assert len(unknown) == 1 and "someone-else" in unknown[0]["reason"]
+
+
 def test_a_failing_fills_stream_halts_trading_at_once(tmp_path: Path,
                                                      fake_plugin: None) -> None:
     from argus_core.errors import ArgusError, VenueError
 
     class Deaf(FakeLiveVenue):
-        async def fills(self) -> AsyncIterator[Fill]:
+        async def executions(self) -> AsyncIterator[Fill]:
             raise VenueError("executions token refused")
             yield  # pragma: no cover
 

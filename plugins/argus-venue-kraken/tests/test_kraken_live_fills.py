@@ -1,4 +1,4 @@
-"""Live fills: AddOrder -> the local matching engine -> WS v2 ``executions`` -> ``fills()``
+"""Live fills: AddOrder -> the local matching engine -> WS v2 ``executions`` -> ``executions()``
 with the core's client order ids, in one process and after a restart."""
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ async def test_submit_execution_fill_carries_the_core_id(exchange, make_settings
         venue = KrakenVenue(make_settings(rest_url=exchange.url, ws_auth_url=ws.url,
                                           credentials=True))
         try:
-            async with contextlib.aclosing(venue.fills()) as fills:
+            async with contextlib.aclosing(venue.executions()) as fills:
                 collect = asyncio.ensure_future(take(fills, 2))
                 await ws.wait_for(lambda: bool(ws.subscriptions("executions")))
                 assert await venue.submit(market_buy()) == []
@@ -106,7 +106,7 @@ async def test_a_restarted_venue_maps_past_fills_back_through_the_run_ledger(
         # Without the ledger, the fills come back under Kraken's id and are counted as foreign.
         blind = KrakenVenue(make_settings(ws_auth_url=ws.url, **settings_kw))
         try:
-            async with contextlib.aclosing(blind.fills()) as fills:
+            async with contextlib.aclosing(blind.executions()) as fills:
                 unknown = await take(fills, 2)
         finally:
             await blind.close()
@@ -118,7 +118,7 @@ async def test_a_restarted_venue_maps_past_fills_back_through_the_run_ledger(
             ledger.insert_order(market_buy(), "3f2a9c1b7d4e")
             plugin.on_startup(run_context(ledger, restarted, tmp_path))
         try:
-            async with contextlib.aclosing(restarted.fills()) as fills:
+            async with contextlib.aclosing(restarted.executions()) as fills:
                 replayed = await take(fills, 2)
         finally:
             await restarted.close()
@@ -178,7 +178,7 @@ async def test_an_execution_with_only_the_txid_maps_back(exchange, make_settings
                  "fees": [{"asset": "USD", "qty": 1.5}], "order_status": "filled",
                  "timestamp": "2024-01-02T03:04:05.123000Z"}]}
             ws.sessions.append([AwaitSubscribe("executions"), Send(frame)])
-            async with contextlib.aclosing(venue.fills()) as fills:
+            async with contextlib.aclosing(venue.executions()) as fills:
                 (fill,) = await take(fills, 1)
         finally:
             await venue.close()
@@ -192,7 +192,7 @@ async def test_a_refused_token_stops_fills_with_a_venue_error(exchange, make_set
         try:
             with pytest.raises(VenueError, match=r"executions subscription refused.*token"):
                 async with asyncio.timeout(10):
-                    await anext(venue.fills())
+                    await anext(venue.executions())
         finally:
             await venue.close()
 
@@ -215,6 +215,6 @@ async def test_fills_without_keys_is_a_config_error(make_settings):
     venue = KrakenVenue(make_settings())
     try:
         with pytest.raises(ConfigError, match="api_key and api_secret"):
-            await anext(venue.fills())
+            await anext(venue.executions())
     finally:
         await venue.close()

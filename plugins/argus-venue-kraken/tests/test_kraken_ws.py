@@ -303,7 +303,7 @@ async def test_executions_stream_yields_fills(rest_server, make_settings):
         settings = make_settings(rest_url=rest_server.url, ws_auth_url=ws.url, credentials=True)
         venue = KrakenVenue(settings)
         try:
-            async with contextlib.aclosing(venue.fills()) as fills, asyncio.timeout(10):
+            async with contextlib.aclosing(venue.executions()) as fills, asyncio.timeout(10):
                 fill = await anext(fills)
             (sub,) = ws.subscriptions("executions")
             assert sub["params"]["token"] == "local-ws-token"

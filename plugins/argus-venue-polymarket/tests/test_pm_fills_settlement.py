@@ -1,4 +1,4 @@
-"""``fills()`` from the CLOB trades endpoint (partial fills, duplicates, other accounts'
+"""``executions()`` from the CLOB trades endpoint (partial fills, duplicates, other accounts'
 orders) and ``Settlement`` events from Gamma's closed markets, against local servers."""
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ async def _take(venue: PolymarketVenue, n: int, settle_s: float = 0.3) -> list[F
     out: list[Fill] = []
 
     async def run() -> None:
-        async for fill in venue.fills():
+        async for fill in venue.executions():
             out.append(fill)
 
     task = asyncio.create_task(run())

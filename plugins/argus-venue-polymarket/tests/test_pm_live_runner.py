@@ -6,7 +6,7 @@ with a throwaway key given through ``$env:``.
 1. the scanner's basket goes out as one batch of signed FOK orders, the fills land in the
    ledger under the core's client order ids; a killed leg whose unwind cannot trade raises
    ``BasketIncomplete``: what executed is booked and the loop is REDUCING;
-2. a resting GTC order's maker fills reach the ledger through ``fills()`` (once each);
+2. a resting GTC order's maker fills reach the ledger through ``executions()`` (once each);
 3. a run killed after an order was persisted, before the venue answered, is restarted: the
    venue's open orders are asked, the order is not sent again, and its fill still maps back.
 """

@@ -115,7 +115,7 @@ class KrakenVenue(Venue):
                 await self._private_task
             self._private_task = None
 
-    async def fills(self) -> AsyncIterator[Fill]:
+    async def executions(self) -> AsyncIterator[Fill]:
         """Fills of this account as the ``executions`` channel reports them, with core ids.
 
         The channel starts with ``stream()`` when API keys are configured, or
@@ -135,7 +135,7 @@ class KrakenVenue(Venue):
         while True:
             report = await self._fills.get()
             if isinstance(report, VenueError):
-                self._private_task = None  # a later fills() call may try again
+                self._private_task = None  # a later executions() call may try again
                 raise report
             core = self.execution.core_id_for(report.cl_ord_id, report.order_id)
             if core is None:

@@ -63,7 +63,7 @@ class PolymarketSettings:
             ``market_resolved`` still settles).
         end_when_resolved: end ``stream()`` once every followed token has settled (nothing is
             left to trade; a run over a fixed set of markets then finishes by itself).
-        trades_poll_s: how often ``fills()`` polls ``GET /data/trades`` (live mode).
+        trades_poll_s: how often ``executions()`` polls ``GET /data/trades`` (live mode).
         trades_lookback_s: how far back the first ``GET /data/trades`` poll looks.
     """
 

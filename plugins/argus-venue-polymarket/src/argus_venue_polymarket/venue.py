@@ -235,7 +235,7 @@ class PolymarketVenue(Venue):
                                    f"{naked}", fills)
         return fills
 
-    async def fills(self) -> AsyncIterator[Fill]:
+    async def executions(self) -> AsyncIterator[Fill]:
         """This account's executions (resting orders' maker fills, and taker matches the
         order response did not report), polled from ``GET /data/trades`` every
         ``trades_poll_s``; each carries the core client order id (mapped back from the
