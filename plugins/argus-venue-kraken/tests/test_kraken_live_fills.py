@@ -27,7 +27,16 @@ from argus_venue_kraken.venue import KrakenVenue
 from argus_core.config import parse_config
 from argus_core.errors import ConfigError, DataError, VenueError
 from argus_core.ledger import Ledger
-from argus_core.models import Fill, Liquidity, Order, OrderStatus, OrderType, Side, TimeInForce
+from argus_core.models import (
+    Fill,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+)
 from argus_core.plugins import PluginHost
 from argus_core.runtime import RunContext
 
@@ -52,9 +61,19 @@ def private_session(rest: LocalKrakenRest) -> list:
     return [AwaitSubscribe("executions"), ForwardExecutions(rest)]
 
 
-async def take(it: AsyncIterator[Fill], n: int) -> list[Fill]:
+async def take(it: AsyncIterator[Fill | OrderUpdate], n: int,
+               updates: list[OrderUpdate] | None = None) -> list[Fill]:
+    """The next ``n`` fills; the order updates met on the way go to ``updates``."""
+    fills: list[Fill] = []
     async with asyncio.timeout(10):
-        return [await anext(it) for _ in range(n)]
+        while len(fills) < n:
+            item = await anext(it)
+            if isinstance(item, OrderUpdate):
+                if updates is not None:
+                    updates.append(item)
+            else:
+                fills.append(item)
+    return fills
 
 
 @pytest.fixture

@@ -121,6 +121,8 @@ class WsSession(abc.ABC):
                     for event in self.on_connect():
                         yield event
                     await self._flush(ws)
+                    for event in await self.after_subscribe():
+                        yield event
                     while not self._closed:
                         try:
                             raw = await asyncio.wait_for(ws.recv(),
@@ -181,6 +183,10 @@ class WsSession(abc.ABC):
 
     async def prepare(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Work before each connection attempt (e.g. fetch an auth token)."""
+
+    async def after_subscribe(self) -> list[Any]:
+        """Events to emit once the subscriptions are sent (e.g. a REST backfill); none here."""
+        return []
 
     @abc.abstractmethod
     def on_connect(self) -> list[Any]:

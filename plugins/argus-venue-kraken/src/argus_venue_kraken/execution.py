@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal
@@ -45,7 +46,13 @@ from argus_venue_kraken.data import WsSession
 from argus_venue_kraken.instruments import PairInfo, instrument_id, ws_symbol
 from argus_venue_kraken.ratelimit import TradingRateLimiter
 from argus_venue_kraken.rest import KrakenRestClient, TransientVenueError
-from argus_venue_kraken.schemas import KrakenRateLimitError, parse_execution
+from argus_venue_kraken.schemas import (
+    KrakenRateLimitError,
+    OrderEvent,
+    parse_execution,
+    parse_history_trade,
+    parse_order_event,
+)
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +152,11 @@ class KrakenExecution:
         self._dead_man: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.dead_man_calls: list[int] = []
+        #: Where a TradesHistory backfill starts: the newest fill time known (the run
+        #: ledger's, then every fill seen), or, before any fill, the first order's time.
+        self.backfill_from_ns: int | None = None
+        #: TradesHistory pages fetched by backfills (observability, tests).
+        self.backfill_pages = 0
 
     # -- client order ids -----------------------------------------------------------------
     def remember(self, client_order_id: str) -> str:
@@ -170,6 +182,21 @@ class KrakenExecution:
             self._txid_core.setdefault(order_id, core)
         return core
 
+    def adopt_txid(self, client_order_id: str, txid: str) -> None:
+        """Know Kraken's order ``txid`` of a core order (e.g. ``orders.venue_order_id``)."""
+        self.remember(client_order_id)
+        self._txid_core[txid] = client_order_id
+
+    def note_time(self, ts_ns: int) -> None:
+        """A fill at ``ts_ns`` is known: later backfills need not look further back."""
+        if self.backfill_from_ns is None or ts_ns > self.backfill_from_ns:
+            self.backfill_from_ns = ts_ns
+
+    @property
+    def knows_orders(self) -> bool:
+        """Whether any core order id is known (else no trade could map back)."""
+        return bool(self._core_ids)
+
     def core_id(self, cl_ord_id: str) -> str:
         """The core client order id behind a Kraken cl_ord_id (itself when unknown)."""
         return self._core_ids.get(cl_ord_id, cl_ord_id)
@@ -182,6 +209,10 @@ class KrakenExecution:
         params = add_order_params(order, pair)
         # Known before it is sent: its executions may arrive before AddOrder answers.
         cl_ord_id = self.remember(order.client_order_id)
+        if self.backfill_from_ns is None:
+            # A reconnect's backfill must reach back to this order's first trade.
+            now = time.time_ns()
+            self.backfill_from_ns = min(order.ts_ns, now) if order.ts_ns > 0 else now
         await self.trading.acquire(pair.altname, 1.0)
         try:
             result = await self.rest.add_order(params)
@@ -287,6 +318,54 @@ class KrakenExecution:
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise DataError(f"{where}: unexpected order shape ({exc})") from None
 
+    # -- backfill -----------------------------------------------------------------------------
+    async def backfill(self) -> list[ExecutionReport]:
+        """Every trade of a known order since :attr:`backfill_from_ns`, from TradesHistory.
+
+        The executions snapshot holds only the last 50 trades; whatever happened
+        while this process was down or disconnected beyond that comes from the
+        signed REST ``TradesHistory``, paged by ``ofs``.  ``start`` is exclusive
+        and in whole seconds, so it starts one second before the newest known
+        fill (trades already booked come back and are dropped by fill id).
+        TradesHistory names orders only by txid: txids not known from this
+        process or the run ledger are looked up with QueryOrders (50 per call)
+        for their ``cl_ord_id``.  Trades of orders this run never placed are
+        skipped (the executions snapshot still reports recent ones as foreign).
+        Returned oldest first, the order the trades happened in.
+        """
+        if self.backfill_from_ns is None or not self.knows_orders:
+            return []
+        start = self.backfill_from_ns // 1_000_000_000 - 1
+        trades: dict[str, dict[str, Any]] = {}
+        async for page in self.rest.trades_history_pages(start):
+            self.backfill_pages += 1
+            trades.update(page)
+        unknown = sorted({str(t.get("ordertxid")) for t in trades.values()
+                          if isinstance(t, dict) and t.get("ordertxid")
+                          and str(t["ordertxid"]) not in self._txid_core})
+        for k in range(0, len(unknown), 50):
+            found = await self.rest.query_orders(unknown[k:k + 50])
+            for txid, raw in found.items():
+                cl = raw.get("cl_ord_id") if isinstance(raw, dict) else None
+                self.core_id_for(str(cl) if cl else None, txid)  # learns txid -> core id
+        reports: list[ExecutionReport] = []
+        for trade_id, entry in trades.items():
+            where = f"Kraken TradesHistory[{trade_id}]"
+            if not isinstance(entry, dict):
+                raise DataError(f"{where}: trade is not an object")
+            txid = str(entry.get("ordertxid") or "")
+            core = self._txid_core.get(txid)
+            if core is None:
+                continue  # not an order of this run
+            pair_name = str(entry.get("pair") or "")
+            if self.rest.symbol_for(pair_name) is None and "/" not in pair_name:
+                await self.rest.asset_pairs()  # a restarted process knows no pairs yet
+            symbol = self._symbol_of(pair_name)
+            fill = parse_history_trade(trade_id, entry, instrument_id(symbol), core, where)
+            reports.append(ExecutionReport(fill, cl_ord_id_for(core), txid))
+        reports.sort(key=lambda r: (r.fill.ts_ns, r.fill.fill_id))
+        return reports
+
     # -- dead-man's switch ------------------------------------------------------------------
     def _ensure_dead_man(self) -> None:
         if self.settings.dead_man_timeout_s <= 0:
@@ -318,13 +397,15 @@ class KrakenExecution:
 
 
 class KrakenExecutionsFeed(WsSession):
-    """Fills from the authenticated v2 ``executions`` channel (needs API keys).
+    """Fills and order events from the authenticated v2 ``executions`` channel (needs keys).
 
-    Yields :class:`ExecutionReport` (the fill with Kraken's ``cl_ord_id`` and
-    ``order_id``), each ``exec_id`` once per process.  The subscription asks for
-    the last 50 trades in its snapshot, so fills that happened while this
-    process was away (or disconnected) are reported again; the core books
-    each ``fill_id`` once.
+    Yields, in the channel's order, :class:`ExecutionReport` (a fill with
+    Kraken's ``cl_ord_id`` and ``order_id``; each ``exec_id`` once per process)
+    and :class:`~argus_venue_kraken.schemas.OrderEvent` (acknowledged,
+    cancelled, expired, restated, amended).  The subscription asks for the last
+    50 trades in its snapshot; on every (re)connection, once subscribed, the
+    trades beyond those come from TradesHistory (:meth:`KrakenExecution.backfill`)
+    ahead of the snapshot.  The core books each ``fill_id`` once.
     """
 
     def __init__(self, settings: KrakenSettings, rest: KrakenRestClient,
@@ -334,6 +415,8 @@ class KrakenExecutionsFeed(WsSession):
         self.execution = execution
         self._token = ""
         self._seen: set[str] = set()
+        #: Fills that came from TradesHistory rather than the socket.
+        self.backfilled = 0
 
     async def prepare(self) -> None:
         """A fresh token for every connection (they are short-lived)."""
@@ -346,6 +429,30 @@ class KrakenExecutionsFeed(WsSession):
                          "req_id": self._next_req_id()})
         return []
 
+    async def after_subscribe(self) -> list[Any]:
+        """Trades missed while away, from TradesHistory (after subscribing, so that the
+        snapshot and updates cover everything from the history call on)."""
+        if self.execution is None:
+            return []
+        try:
+            reports = await self.execution.backfill()
+        except TransientVenueError as exc:
+            # Reconnect and try again rather than go on with a hole in the fills.
+            raise OSError(f"TradesHistory backfill failed: {exc}") from None
+        out = [r for r in reports if self._first(r.fill)]
+        self.backfilled += len(out)
+        if out:
+            log.info("Kraken executions: %d fills backfilled from TradesHistory", len(out))
+        return out
+
+    def _first(self, fill: Fill) -> bool:
+        if fill.fill_id in self._seen:
+            return False
+        self._seen.add(fill.fill_id)
+        if self.execution is not None:
+            self.execution.note_time(fill.ts_ns)
+        return True
+
     def on_disconnect(self, reason: str) -> list[Any]:
         return []
 
@@ -355,7 +462,7 @@ class KrakenExecutionsFeed(WsSession):
             if msg is not None and msg.get("success") is False:
                 raise VenueError(f"Kraken executions subscription refused: {msg.get('error')}")
             return []
-        out: list[ExecutionReport] = []
+        out: list[ExecutionReport | OrderEvent] = []
         data = msg.get("data")
         if not isinstance(data, list):
             self.malformed += 1
@@ -369,18 +476,23 @@ class KrakenExecutionsFeed(WsSession):
             try:
                 symbol = str(item.get("symbol") or "")
                 fill = parse_execution(item, instrument_id(symbol), f"executions[{i}]")
+                event = None if fill is not None else parse_order_event(item,
+                                                                        f"executions[{i}]")
             except DataError as exc:
                 self.malformed += 1
                 log.warning("Kraken executions: bad item: %s", exc)
                 continue
             status = item.get("order_status") or item.get("exec_type")
             cl = item.get("cl_ord_id")
-            if self.execution is not None and cl and status in ("filled", "canceled", "expired"):
-                self.execution.forget(cl)
-            if fill is None or fill.fill_id in self._seen:
-                continue
-            self._seen.add(fill.fill_id)
             order_id = item.get("order_id")
+            if self.execution is not None and status in ("filled", "canceled", "expired"):
+                for key in (cl, order_id):
+                    if key:
+                        self.execution.forget(str(key))
+            if event is not None:
+                out.append(event)
+            if fill is None or not self._first(fill):
+                continue
             out.append(ExecutionReport(fill, str(cl) if cl else None,
                                        str(order_id) if order_id else None))
         return out

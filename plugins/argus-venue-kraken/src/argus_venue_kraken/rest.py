@@ -18,12 +18,12 @@ import logging
 import random
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from argus_core.errors import ConfigError, VenueError
+from argus_core.errors import ConfigError, DataError, VenueError
 from argus_core.models import Bar, OrderBook, Trade
 from argus_venue_kraken import constants as C
 from argus_venue_kraken.config import KrakenSettings
@@ -315,9 +315,41 @@ class KrakenRestClient:
         return dict(await self.private("QueryOrders", {"txid": ",".join(txids), "trades": True}))
 
     async def trades_history(self, start: int | None = None) -> dict[str, Any]:
-        """TradesHistory: {trade_id: trade} (costs 2 on the REST counter)."""
-        result = await self.private("TradesHistory", {"start": start})
-        return dict(result.get("trades") or {})
+        """TradesHistory: {trade_id: trade}, every page from ``start`` (exclusive, Unix s)."""
+        trades: dict[str, Any] = {}
+        async for page in self.trades_history_pages(start):
+            trades.update(page)
+        return trades
+
+    async def trades_history_pages(self, start: int | None = None
+                                   ) -> AsyncIterator[dict[str, Any]]:
+        """TradesHistory page by page (50 trades each, newest first), paged by ``ofs``.
+
+        Kraken counts every match of ``start`` in ``count``; we stop when ``ofs``
+        reaches it or a page comes back empty.  A trade made meanwhile shifts
+        the newest-first pages by one, so a page may repeat a trade, never skip
+        one (callers deduplicate by trade id).  Each page costs 2 on the REST
+        counter, which the rate-limit model accounts for.
+        """
+        ofs = 0
+        while True:
+            result = await self.private("TradesHistory", {"start": start, "ofs": ofs})
+            if not isinstance(result, dict):
+                raise DataError("Kraken TradesHistory: result is not an object")
+            page = result.get("trades") or {}
+            if not isinstance(page, dict):
+                raise DataError("Kraken TradesHistory: 'trades' is not an object")
+            try:
+                count = int(result.get("count", 0))
+            except (TypeError, ValueError):
+                raise DataError(f"Kraken TradesHistory: bad count {result.get('count')!r}"
+                                ) from None
+            if not page:
+                return
+            yield dict(page)
+            ofs += len(page)
+            if ofs >= count:
+                return
 
     async def websockets_token(self) -> str:
         """GetWebSocketsToken: the short-lived token the authenticated WS needs."""

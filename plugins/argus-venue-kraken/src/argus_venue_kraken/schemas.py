@@ -19,6 +19,7 @@ from argus_core.models import (
     Fill,
     Liquidity,
     OrderBook,
+    OrderStatus,
     Side,
     Signal,
     Trade,
@@ -302,4 +303,89 @@ def parse_execution(item: dict[str, Any], instrument_id: str, where: str) -> Fil
         venue=C.VENUE, instrument_id=instrument_id, side=side, price=price, quantity=quantity,
         fee=fee, liquidity=liquidity,
         ts_ns=rfc3339_ns(_req(item, "timestamp", where), where=f"{where}.timestamp"),
+    )
+
+
+#: ``order_status`` of a v2 ``executions`` item -> the core status an OrderUpdate carries.
+#: ``filled`` / ``partially_filled`` are left to the fills (they carry the quantities);
+#: ``expired`` becomes CANCELLED with the reason saying so (the core has no EXPIRED).
+_ORDER_STATUS: dict[str, OrderStatus] = {
+    "pending_new": OrderStatus.PENDING,
+    "new": OrderStatus.OPEN,
+    "partially_filled": OrderStatus.PARTIALLY_FILLED,
+    "canceled": OrderStatus.CANCELLED,
+    "expired": OrderStatus.CANCELLED,
+}
+#: exec_types that say something about an order's state other than a trade.
+ORDER_EVENT_TYPES = frozenset({"pending_new", "new", "canceled", "expired", "restated",
+                               "amended", "status"})
+
+
+@attrs.frozen
+class OrderEvent:
+    """A non-trade v2 ``executions`` item: what the core's OrderUpdate needs, with Kraken ids."""
+
+    status: OrderStatus
+    ts_ns: int
+    cl_ord_id: str | None
+    order_id: str | None
+    reason: str
+
+
+def parse_order_event(item: dict[str, Any], where: str) -> OrderEvent | None:
+    """A v2 ``executions`` item about an order's state -> :class:`OrderEvent`.
+
+    ``new`` acknowledges (OPEN, with Kraken's ``order_id``), ``canceled`` and
+    ``expired`` close the order (CANCELLED, with Kraken's ``reason`` and, for
+    an expiry, the word ``expired``), ``restated`` / ``amended`` / ``status``
+    report the order's current ``order_status``.  None for trades, ``filled``,
+    ``iceberg_refill`` and order states the fills report (``filled``).
+    """
+    exec_type = item.get("exec_type")
+    if exec_type not in ORDER_EVENT_TYPES:
+        return None
+    order_status = item.get("order_status") or exec_type
+    if exec_type in ("canceled", "expired"):
+        order_status = exec_type  # the event is the order's end whatever else it says
+    status = _ORDER_STATUS.get(str(order_status))
+    if status is None:
+        if order_status == "filled":
+            return None  # reached through the fills
+        raise DataError(f"{where}: unknown order_status {order_status!r} for exec_type "
+                        f"{exec_type!r}")
+    cl, order_id = item.get("cl_ord_id"), item.get("order_id")
+    if not cl and not order_id:
+        raise DataError(f"{where}: {exec_type} event without cl_ord_id or order_id")
+    reason = str(item.get("reason") or "")
+    if order_status == "expired":
+        reason = f"expired: {reason}" if reason else "expired"
+    elif exec_type in ("restated", "amended"):
+        reason = f"{exec_type}: {reason}" if reason else exec_type
+    return OrderEvent(status, rfc3339_ns(_req(item, "timestamp", where),
+                                         where=f"{where}.timestamp"),
+                      str(cl) if cl else None, str(order_id) if order_id else None, reason)
+
+
+def parse_history_trade(trade_id: str, entry: Any, instrument_id: str, client_order_id: str,
+                        where: str) -> Fill:
+    """A private REST ``TradesHistory`` entry -> core Fill under ``client_order_id``.
+
+    ``fill_id`` is the trade's txid (the ``trades`` key), which is the ``exec_id``
+    the WS ``executions`` channel gives the same trade, so a trade reported on
+    both paths is booked once.  Kraken states ``fee`` in the quote currency;
+    ``maker`` is a boolean; ``time`` is Unix seconds with 4 decimals.
+    """
+    if not isinstance(entry, dict):
+        raise DataError(f"{where}: trade is not an object")
+    side = {"buy": Side.BUY, "sell": Side.SELL}.get(_req(entry, "type", where))
+    if side is None:
+        raise DataError(f"{where}: type must be buy or sell")
+    return Fill(
+        fill_id=str(trade_id), client_order_id=client_order_id, venue=C.VENUE,
+        instrument_id=instrument_id, side=side,
+        price=to_decimal(_req(entry, "price", where), field=f"{where}.price"),
+        quantity=to_decimal(_req(entry, "vol", where), field=f"{where}.vol"),
+        fee=to_decimal(entry.get("fee", "0"), field=f"{where}.fee"),
+        liquidity=Liquidity.MAKER if entry.get("maker") is True else Liquidity.TAKER,
+        ts_ns=seconds_ns(_req(entry, "time", where), where=f"{where}.time"),
     )

@@ -17,15 +17,16 @@ from typing import TYPE_CHECKING, ClassVar
 import attrs
 import httpx
 
-from argus_core.errors import ConfigError, VenueError
+from argus_core.errors import ArgusError, ConfigError, VenueError
 from argus_core.interfaces import FeeSchedule, Venue
-from argus_core.models import Fill, Instrument, MarketEvent, Order
+from argus_core.models import Fill, Instrument, MarketEvent, Order, OrderUpdate
 from argus_venue_kraken import constants as C
 from argus_venue_kraken.config import KrakenSettings
 from argus_venue_kraken.data import KrakenMarketFeed
 from argus_venue_kraken.execution import ExecutionReport, KrakenExecution, KrakenExecutionsFeed
 from argus_venue_kraken.ratelimit import Clock, Sleep
 from argus_venue_kraken.rest import KrakenRestClient
+from argus_venue_kraken.schemas import OrderEvent
 
 if TYPE_CHECKING:
     from argus_core.ledger import Ledger
@@ -40,7 +41,8 @@ class KrakenVenue(Venue):
     ``BookStatus(live=False)`` when a book becomes doubtful (checksum mismatch,
     gap, malformed frame, disconnect, exchange maintenance), ``Trade``, ``Bar``
     (stamped at close, only when complete) and ``Signal`` (ticker fields).
-    Fills from the authenticated ``executions`` channel arrive on :meth:`fills`,
+    Fills and order updates from the authenticated ``executions`` channel (and
+    TradesHistory after a restart or reconnect) arrive on :meth:`executions`,
     carrying the core's client order ids (see :mod:`.execution` for the mapping).
     """
 
@@ -62,10 +64,12 @@ class KrakenVenue(Venue):
         self.feed: KrakenMarketFeed | None = None
         self.executions_feed: KrakenExecutionsFeed | None = None
         # Reports, or the error that stopped the executions stream (raised to the consumer).
-        self._fills: asyncio.Queue[ExecutionReport | VenueError] = asyncio.Queue()
+        self._fills: asyncio.Queue[ExecutionReport | OrderEvent | VenueError] = asyncio.Queue()
         self._private_task: asyncio.Task[None] | None = None
         #: Fills of orders this venue does not know (manual trades on the same account).
         self.foreign_fills = 0
+        #: Order events of orders this venue does not know (dropped: they move no money).
+        self.foreign_updates = 0
 
     def __repr__(self) -> str:
         return f"KrakenVenue(pairs={self.settings.pairs!r}, rest_url={self.settings.rest_url!r})"
@@ -105,6 +109,9 @@ class KrakenVenue(Venue):
         except VenueError as exc:
             log.error("Kraken executions stream stopped: %s", exc)
             await self._fills.put(exc)
+        except ArgusError as exc:  # e.g. a TradesHistory answer we cannot read
+            log.error("Kraken executions stream stopped: %s", exc)
+            await self._fills.put(VenueError(f"Kraken executions stopped: {exc}"))
 
     async def _stop_private(self) -> None:
         if self.executions_feed is not None:
@@ -115,20 +122,29 @@ class KrakenVenue(Venue):
                 await self._private_task
             self._private_task = None
 
-    async def executions(self) -> AsyncIterator[Fill]:
-        """Fills of this account as the ``executions`` channel reports them, with core ids.
+    async def executions(self) -> AsyncIterator[Fill | OrderUpdate]:  # type: ignore[override]
+        """This account's fills and order updates, in the ``executions`` channel's order,
+        with core ids.
 
         The channel starts with ``stream()`` when API keys are configured, or
-        here when only fills are wanted.  Kraken's ids are mapped back to the
-        core's client order id when the fill is handed out (not when it
-        arrives), so ids adopted late (``adopt_run_ledger``) still apply.  A
-        fill of an order this venue never knew keeps Kraken's ``cl_ord_id`` (or
-        txid), which the core records as an unknown fill instead of guessing.
+        here when only executions are wanted.  Each (re)connection first yields
+        the trades TradesHistory holds beyond the snapshot's last 50 (see
+        :meth:`KrakenExecution.backfill`).  Order events become ``OrderUpdate``:
+        ``new`` -> OPEN with Kraken's ``order_id`` as ``venue_order_id``;
+        ``canceled`` -> CANCELLED; ``expired`` -> CANCELLED with reason
+        ``expired: ...``; ``restated`` / ``amended`` -> the order's current
+        status with the reason.  Kraken's ids are mapped back to the core's
+        client order id when an item is handed out (not when it arrives), so
+        ids adopted late (``adopt_run_ledger``) still apply.  A fill of an order
+        this venue never knew keeps Kraken's ``cl_ord_id`` (or txid), which the
+        core records as an unknown fill instead of guessing; an order event of
+        such an order is dropped and counted (``foreign_updates``): it moves no
+        money, and a manual order's every step would otherwise raise an alarm.
         If the channel stops for good (e.g. the token is refused), the error is
         raised here.
         """
         if not self.settings.has_credentials:
-            raise ConfigError("Kraken fills need the executions channel: set api_key and "
+            raise ConfigError("Kraken executions need the executions channel: set api_key and "
                               "api_secret in [plugins.kraken] ('$env:NAME' references)")
         if self._private_task is None:
             self._start_private()
@@ -137,6 +153,17 @@ class KrakenVenue(Venue):
             if isinstance(report, VenueError):
                 self._private_task = None  # a later executions() call may try again
                 raise report
+            if isinstance(report, OrderEvent):
+                core = self.execution.core_id_for(report.cl_ord_id, report.order_id)
+                if core is None:
+                    self.foreign_updates += 1
+                    log.info("Kraken: %s of an order this run did not place (cl_ord_id=%s, "
+                             "order %s) ignored", report.status.value, report.cl_ord_id,
+                             report.order_id)
+                    continue
+                yield OrderUpdate(core, report.status, report.ts_ns,
+                                  venue_order_id=report.order_id, reason=report.reason)
+                continue
             core = self.execution.core_id_for(report.cl_ord_id, report.order_id)
             if core is None:
                 self.foreign_fills += 1
@@ -155,10 +182,23 @@ class KrakenVenue(Venue):
         """Know every Kraken order of a run's ledger: the way back after a restart.
 
         The runner commits an order row before it calls :meth:`submit`, so the
-        ledger holds every core id Kraken can report for this run.
+        ledger holds every core id Kraken can report for this run; the
+        ``venue_order_id`` written by earlier acknowledgements maps Kraken txids
+        (all TradesHistory names) back too.  The newest fill the ledger holds is
+        where the TradesHistory backfill starts (before any fill: the first order).
         """
-        rows = ledger.query("select client_order_id from orders where venue = ?", (C.VENUE,))
+        rows = ledger.query("select client_order_id, venue_order_id from orders where venue = ?",
+                            (C.VENUE,))
         count = self.adopt_client_order_ids(str(r["client_order_id"]) for r in rows)
+        for r in rows:
+            if r["venue_order_id"]:
+                self.execution.adopt_txid(str(r["client_order_id"]), str(r["venue_order_id"]))
+        newest = ledger.query("select max(ts_ns) as ts from fills where venue = ?", (C.VENUE,))
+        first = ledger.query("select min(ts_ns) as ts from orders where venue = ?", (C.VENUE,))
+        since = newest[0]["ts"] if newest and newest[0]["ts"] is not None else (
+            first[0]["ts"] if first and first[0]["ts"] is not None else None)
+        if since is not None:
+            self.execution.note_time(int(since))
         log.info("Kraken: %d client order ids adopted from the run ledger", count)
         return count
 
@@ -174,7 +214,7 @@ class KrakenVenue(Venue):
         return FeeSchedule(maker_bps=maker, taker_bps=taker)
 
     async def submit(self, order: Order) -> list[Fill]:
-        """Send a live order; fills arrive later on :meth:`fills` (none are known at once)."""
+        """Send a live order; fills arrive later on :meth:`executions` (none are known at once)."""
         await self.execution.submit(order)
         return []
 
