@@ -310,15 +310,15 @@ def parse_execution(item: dict[str, Any], instrument_id: str, where: str) -> Fil
 #: ``filled`` / ``partially_filled`` are left to the fills (they carry the quantities);
 #: ``expired`` becomes CANCELLED with the reason saying so (the core has no EXPIRED).
 _ORDER_STATUS: dict[str, OrderStatus] = {
-    "pending_new": OrderStatus.PENDING,
     "new": OrderStatus.OPEN,
     "partially_filled": OrderStatus.PARTIALLY_FILLED,
     "canceled": OrderStatus.CANCELLED,
     "expired": OrderStatus.CANCELLED,
 }
 #: exec_types that say something about an order's state other than a trade.
-ORDER_EVENT_TYPES = frozenset({"pending_new", "new", "canceled", "expired", "restated",
-                               "amended", "status"})
+#: ``pending_new`` is left out: the order is not live yet, and the ``new`` that follows is
+#: the acknowledgement (a PENDING update would tell the core nothing).
+ORDER_EVENT_TYPES = frozenset({"new", "canceled", "expired", "restated", "amended", "status"})
 
 
 @attrs.frozen
@@ -338,8 +338,8 @@ def parse_order_event(item: dict[str, Any], where: str) -> OrderEvent | None:
     ``new`` acknowledges (OPEN, with Kraken's ``order_id``), ``canceled`` and
     ``expired`` close the order (CANCELLED, with Kraken's ``reason`` and, for
     an expiry, the word ``expired``), ``restated`` / ``amended`` / ``status``
-    report the order's current ``order_status``.  None for trades, ``filled``,
-    ``iceberg_refill`` and order states the fills report (``filled``).
+    report the order's current ``order_status``.  None for ``pending_new``, trades,
+    ``filled``, ``iceberg_refill`` and order states the fills report (``filled``).
     """
     exec_type = item.get("exec_type")
     if exec_type not in ORDER_EVENT_TYPES:
@@ -349,8 +349,8 @@ def parse_order_event(item: dict[str, Any], where: str) -> OrderEvent | None:
         order_status = exec_type  # the event is the order's end whatever else it says
     status = _ORDER_STATUS.get(str(order_status))
     if status is None:
-        if order_status == "filled":
-            return None  # reached through the fills
+        if order_status in ("filled", "pending_new"):
+            return None  # reached through the fills / not live yet
         raise DataError(f"{where}: unknown order_status {order_status!r} for exec_type "
                         f"{exec_type!r}")
     cl, order_id = item.get("cl_ord_id"), item.get("order_id")

@@ -253,6 +253,8 @@ class LocalKrakenRest:
         self.executions: list[dict[str, Any]] = []
         #: Orders that are no longer open (filled / cancelled), by txid.
         self.closed: dict[str, dict[str, Any]] = {}
+        #: Every trade in private REST ``TradesHistory`` shape, by trade id (= exec_id).
+        self.trades_history: dict[str, dict[str, Any]] = {}
         self._listeners: list[Callable[[list[dict[str, Any]]], None]] = []
         #: While True, new executions reach only later snapshots, not connected feeds
         #: (a private socket that lags or died with the process that owned it).
@@ -449,12 +451,12 @@ class LocalKrakenRest:
                 key = form.get("txid") or form.get("cl_ord_id")
                 hit = [t for t, o in self.orders.items() if key in (t, o.get("cl_ord_id"))]
                 for txid in hit:
-                    self._close_order(txid, "canceled")
+                    self._close_order(txid, "canceled", "User requested")
                 return {"count": len(hit)}
             if method == "CancelAll":
                 count = len(self.orders)
                 for txid in list(self.orders):
-                    self._close_order(txid, "canceled")
+                    self._close_order(txid, "canceled", "User requested")
                 return {"count": count}
             if method == "CancelAllOrdersAfter":
                 self.dead_man.append(int(form.get("timeout", "0")))
@@ -468,7 +470,7 @@ class LocalKrakenRest:
                 known = {**self.closed, **self.orders}
                 return {t: known[t] for t in form.get("txid", "").split(",") if t in known}
             if method == "TradesHistory":
-                return {"trades": {}, "count": 0}
+                return self._trades_history_page(form)
         raise ValueError(f"unknown private method {method}")
 
 
@@ -502,7 +504,7 @@ class LocalKrakenRest:
                 aliases = {"XBT": "BTC", "XDG": "DOGE"}
                 base, quote = aliases.get(base, base), aliases.get(quote, quote)
                 return {"symbol": f"{base}/{quote}", "base": base, "quote": quote,
-                        "lot_decimals": int(entry["lot_decimals"])}
+                        "lot_decimals": int(entry["lot_decimals"]), "key": key}
         raise _Refused(["EQuery:Unknown asset pair"])
 
     def _order_item(self, txid: str, order: dict[str, Any], exec_type: str, status: str
@@ -530,11 +532,31 @@ class LocalKrakenRest:
         for listener in list(self._listeners):
             listener(items)
 
-    def _close_order(self, txid: str, status: str) -> None:
+    def _close_order(self, txid: str, status: str, reason: str = "") -> None:
         order = self.orders.pop(txid)
         order["status"] = "closed" if status == "filled" else status
         self.closed[txid] = order
-        self._publish([self._order_item(txid, order, status, status)])
+        item = self._order_item(txid, order, status, status)
+        if reason:
+            item["reason"] = reason
+        self._publish([item])
+
+    def expire(self, txid: str) -> None:
+        """Kraken expires a resting order (a GTD order's ``expire_time`` passed)."""
+        with self._lock:
+            self._close_order(txid, "expired", "Order expired")
+
+    def _trades_history_page(self, form: dict[str, str]) -> dict[str, Any]:
+        """Kraken's TradesHistory: newest first, ``start``/``end`` exclusive Unix seconds,
+        50 per page from ``ofs``, ``count`` of every match."""
+        start = Decimal(form["start"]) if form.get("start") else None
+        end = Decimal(form["end"]) if form.get("end") else None
+        rows = [(k, t) for k, t in self.trades_history.items()
+                if (start is None or Decimal(str(t["time"])) > start)
+                and (end is None or Decimal(str(t["time"])) < end)]
+        rows.sort(key=lambda kv: (Decimal(str(kv[1]["time"])), kv[1]["trade_id"]), reverse=True)
+        ofs = int(form.get("ofs") or 0)
+        return {"trades": dict(rows[ofs:ofs + 50]), "count": len(rows)}
 
     def _match(self, txid: str, form: dict[str, str]) -> None:
         """Kraken's life of an order: pending_new, new, trades against the book, filled."""
@@ -575,6 +597,15 @@ class LocalKrakenRest:
                         avg_price=_jnum(cum_cost / cum_qty), fee_usd_equiv=_jnum(fee),
                         fees=[{"asset": info["quote"], "qty": _jnum(fee)}])
             trades.append(item)
+            now_ns = self.clock_ns()
+            self.trades_history[item["exec_id"]] = {
+                "ordertxid": txid, "postxid": f"P{trade_no:05d}-LOCAL-POS", "pair": info["key"],
+                "time": float((Decimal(now_ns) / 10**9).quantize(Decimal("0.0001"))),
+                "type": form["type"], "ordertype": form["ordertype"], "price": format(price, "f"),
+                "cost": format(cost, "f"), "fee": format(fee, "f"), "vol": format(qty, "f"),
+                "margin": "0.00000", "leverage": "0", "misc": "", "trade_id": trade_no,
+                "maker": False, "ledgers": [f"L{trade_no:05d}-LOCAL-A", f"L{trade_no:05d}-LOCAL-B"],
+            }
         self.books[info["symbol"]] = (left, book[1]) if not buy else (book[0], left)
         order["vol_exec"] = format(cum_qty, "f")
         order["cost"] = format(cum_cost, "f")
@@ -583,7 +614,7 @@ class LocalKrakenRest:
         if remaining <= 0:
             self._close_order(txid, "filled")
         elif form["ordertype"] == "market" or form.get("timeinforce") == "IOC":
-            self._close_order(txid, "canceled")
+            self._close_order(txid, "canceled", "Unfilled remainder of IOC order")
 
 
 def _jnum(value: Decimal) -> float:
