@@ -21,7 +21,9 @@ from argus_core.models import (
     Liquidity,
     Order,
     OrderBook,
+    OrderStatus,
     OrderType,
+    OrderUpdate,
     Settlement,
     Side,
     TimeInForce,
@@ -83,8 +85,17 @@ class Clob:
         self.pages = pages
         self.answers = answers or {}
         self.trade_queries: list[dict[str, list[str]]] = []
+        #: venue order id -> the ``GET /data/order/<id>`` record (``status`` LIVE: listed
+        #: by ``GET /data/orders``)
+        self.orders: dict[str, dict[str, Any]] = {}
 
     def __call__(self, method: str, path: str, query: Any, body: Any) -> Any:
+        if method == "GET" and path == "/data/orders":
+            rows = [r for r in self.orders.values() if r["status"] == "LIVE"]
+            return 200, {"data": rows, "next_cursor": "LTE=", "limit": 500, "count": len(rows)}
+        if method == "GET" and path.startswith("/data/order/"):
+            rec = self.orders.get(path.rsplit("/", 1)[1])
+            return (200, rec) if rec else (404, {"error": "order not found"})
         if method == "POST" and path == "/order":
             cid = body["order"]["tokenId"]
             return 200, dict(self.answers.get(cid, {"success": True, "status": "live"}),
@@ -98,13 +109,24 @@ class Clob:
         return None
 
 
-async def _take(venue: PolymarketVenue, n: int, settle_s: float = 0.3) -> list[Fill]:
-    """The first ``n`` fills, then keep polling ``settle_s`` to prove nothing else comes."""
-    out: list[Fill] = []
+def _order_record(vid: str, size: str, matched: str, status: str, **extra: Any
+                  ) -> dict[str, Any]:
+    """A ``GET /data/order/<id>`` record (the documented OpenOrder shape)."""
+    return {"id": vid, "status": status, "owner": OUR_KEY, "maker_address": "0xf39f",
+            "market": "0xcond", "asset_id": TOKEN_A, "side": "BUY", "original_size": size,
+            "size_matched": matched, "price": "0.45", "outcome": "Yes", "expiration": "0",
+            "order_type": "GTC", "associate_trades": [], "created_at": 1786875390} | extra
+
+
+async def _take(venue: PolymarketVenue, n: int, settle_s: float = 0.3
+                ) -> list[Fill | OrderUpdate]:
+    """The first ``n`` items (fills and order updates) of ``executions()``, then keep
+    polling ``settle_s`` to prove nothing else comes."""
+    out: list[Fill | OrderUpdate] = []
 
     async def run() -> None:
-        async for fill in venue.executions():
-            out.append(fill)
+        async for item in venue.executions():
+            out.append(item)
 
     task = asyncio.create_task(run())
     for _ in range(200):
@@ -132,7 +154,11 @@ async def test_fills_of_a_resting_order_partial_then_rest_duplicates_once(snapsh
     order = Order("core-g1", "polymarket", f"polymarket:{TOKEN_A}", Side.BUY, "100", "0.45",
                   OrderType.LIMIT, TimeInForce.GTC)
     assert await venue.submit(order) == []  # resting, nothing matched yet
-    fills = await _take(venue, 2)
+    # filled by t1 + t2: gone from the open orders, size_matched 100 = the fills: no update
+    clob.orders[ours] = _order_record(ours, "100", "100", "MATCHED")
+    ack, *fills = await _take(venue, 3)
+    assert ack == OrderUpdate("core-g1", OrderStatus.OPEN, ack.ts_ns, ours)
+    assert all(isinstance(f, Fill) for f in fills)
     assert [(f.fill_id, f.client_order_id, f.side, f.quantity, f.price, f.liquidity, f.fee)
             for f in fills] == [
         (f"t1:{ours}", "core-g1", Side.BUY, Decimal(40), Decimal("0.45"), Liquidity.MAKER, 0),
@@ -162,10 +188,20 @@ async def test_taker_fills_reported_by_the_order_response_are_not_reported_twice
               OrderType.LIMIT, TimeInForce.IOC)
     (fa,) = await venue.submit(a)  # reported by the response
     assert await venue.submit(b) == []  # matched later: only the trades endpoint knows
-    fills = await _take(venue, 1, settle_s=0.15)
-    assert [(f.client_order_id, f.quantity, f.price, f.liquidity) for f in fills] == [
+    clob.orders[f"0xvid{TOKEN_B}"] = _order_record(f"0xvid{TOKEN_B}", "50", "50", "MATCHED",
+                                                   order_type="FAK")
+    items = await _take(venue, 5, settle_s=0.15)
+    # the answers (a: acknowledged + its match again, same fill id; b: acknowledged, delayed),
+    # then b's match from the trades feed; b filled fully, so no CANCELLED follows
+    updates = [(i.client_order_id, i.status, i.venue_order_id) for i in items
+               if isinstance(i, OrderUpdate)]
+    assert updates == [("core-a", OrderStatus.OPEN, f"0xvid{TOKEN_A}"),
+                       ("core-b", OrderStatus.OPEN, f"0xvid{TOKEN_B}")]
+    fills = [i for i in items if isinstance(i, Fill)]
+    assert fills[0] == fa and items.index(fills[0]) == 1
+    assert [(f.client_order_id, f.quantity, f.price, f.liquidity) for f in fills[1:]] == [
         ("core-b", Decimal(50), Decimal("0.60"), Liquidity.TAKER)]
-    assert fills[0].fee == Decimal("0.6")  # 50 x 0.05 x 0.6 x 0.4
+    assert fills[1].fee == Decimal("0.6")  # 50 x 0.05 x 0.6 x 0.4
     assert fa.client_order_id == "core-a" and fa.quantity == 100
     await venue.close()
 

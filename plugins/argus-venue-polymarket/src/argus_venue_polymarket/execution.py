@@ -40,6 +40,7 @@ import contextlib
 import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any
@@ -72,6 +73,7 @@ from argus_core.models import (
     Liquidity,
     Order,
     OrderStatus,
+    OrderUpdate,
     Side,
     TimeInForce,
 )
@@ -89,6 +91,22 @@ _TIF = {TimeInForce.GTC: OrderType.GTC, TimeInForce.GTD: OrderType.GTD,
         TimeInForce.IOC: OrderType.FAK, TimeInForce.FOK: OrderType.FOK}
 _UNIT = Decimal(10) ** C.TOKEN_DECIMALS
 _SEEN_TRADES_MAX = 100_000
+#: How the CLOB words a FOK/FAK order it killed (its ``errorMsg``): "order couldn't be fully
+#: filled. FOK orders are fully filled or killed." / "no orders found to match with FAK
+#: order. FAK orders are partially filled or killed if no match is found." (docs: "Error
+#: codes"; FOK_ORDER_NOT_FILLED_ERROR).  Any other refusal is a rejection.
+_KILL_WORDS = ("killed", "fok_order_not_filled", "no orders found to match")
+#: Why an order the venue no longer holds open ended, by its ``GET /data/order`` status.
+_ENDED = {"CANCELED": "cancelled at the venue",
+          "CANCELED_MARKET_RESOLVED": "cancelled at the venue: the market resolved",
+          "INVALID": "invalidated by the venue"}
+
+
+def killed_by_venue(order_type: str, resp: Mapping[str, Any]) -> bool:
+    """True when a refused post (``success: false``) is the venue killing a FOK/FAK order
+    that could not (fully) match — the order's defined outcome, not a rejection."""
+    msg = str(resp.get("errorMsg") or "").lower()
+    return order_type in (OrderType.FOK, OrderType.FAK) and any(w in msg for w in _KILL_WORDS)
 
 
 def client_order_metadata(client_order_id: str) -> str:
@@ -263,6 +281,17 @@ class PolymarketExecution:
         #: venue-originated order (a basket unwind) -> the core order its fills are booked to
         self.fill_owner: dict[str, str] = {}
         self._seen_trades: dict[str, int] = {}  # fill id -> match time (s), for de-duplication
+        #: What ``executions()`` reports next (fills and ``OrderUpdate``s, in venue order).
+        self._reports: deque[Fill | OrderUpdate] = deque()
+        self._wake = asyncio.Event()
+        #: Orders that may still trade (resting, or answered "delayed"): client order id ->
+        #: venue order id, watched until they leave the venue's open orders.
+        self.watched: dict[str, str] = {}
+        #: Watched orders we know have ended (our cancel, confirmed) -> why.
+        self._ending: dict[str, str] = {}
+        self._lookup_failures: dict[str, int] = {}  # venue order id -> failed GET order count
+        #: Own-side quantity reported per client order id (responses, trades, the ledger).
+        self.reported: dict[str, Decimal] = {}
 
     # --- client ---------------------------------------------------------------------------
 
@@ -347,6 +376,61 @@ class PolymarketExecution:
                             price=price, size=size, signer=self.client.builder._v2_order_signer())
         return signed, order_type
 
+    # --- reporting (what ``executions()`` yields) -------------------------------------------
+
+    def _report(self, items: Sequence[Fill | OrderUpdate]) -> None:
+        """Queue fills and order updates for ``executions()``, in this order."""
+        for item in items:
+            if isinstance(item, Fill):
+                self._count(item)
+            self._reports.append(item)
+        if items:
+            self._wake.set()
+
+    def _count(self, fill: Fill) -> None:
+        """Add ``fill`` to its order's reported quantity (own side only: a basket unwind is
+        booked against its leg on the opposite side)."""
+        coid = fill.client_order_id
+        order = self._orders.get(coid) or self.adopted.get(coid)
+        if order is not None and order.side is fill.side:
+            self.reported[coid] = self.reported.get(coid, Decimal(0)) + fill.quantity
+
+    def _forget(self, client_order_id: str) -> None:
+        self.watched.pop(client_order_id, None)
+        self._ending.pop(client_order_id, None)
+        if self.heartbeat is not None:
+            self.heartbeat.resting.discard(client_order_id)
+
+    def _post_reports(self, order: Order, order_type: str, resp: Mapping[str, Any],
+                      fills: Sequence[Fill]) -> list[Fill | OrderUpdate]:
+        """What one order's post answer tells the core: acknowledged (OPEN with the venue
+        order id), the matches it reports, and — for a FOK/FAK order not fully matched —
+        CANCELLED for the rest (a killed order: CANCELLED; any other refusal: REJECTED).
+        An order that may still trade (resting, or "delayed") is watched instead."""
+        coid, now = order.client_order_id, time.time_ns()
+        vid = str(resp.get("orderID") or "") or None
+        msg = str(resp.get("errorMsg") or "")
+        if not resp.get("success", True):
+            if killed_by_venue(order_type, resp):
+                return [OrderUpdate(coid, OrderStatus.CANCELLED, now, vid,
+                                    f"{order_type} order killed: {msg}")]
+            return [OrderUpdate(coid, OrderStatus.REJECTED, now, vid, msg or "refused")]
+        out: list[Fill | OrderUpdate] = []
+        if vid:
+            out.append(OrderUpdate(coid, OrderStatus.OPEN, now, vid))
+        out.extend(fills)
+        filled = sum((f.quantity for f in fills), Decimal(0))
+        status = str(resp.get("status", "")).lower()
+        if filled >= order.quantity:
+            return out
+        if vid and (order_type in (OrderType.GTC, OrderType.GTD) or status != "matched"):
+            self.watched[coid] = vid  # rests (or the match is delayed): its end comes later
+        else:
+            out.append(OrderUpdate(coid, OrderStatus.CANCELLED, now, vid, msg or (
+                f"{order_type} order matched {filled} of {order.quantity}; the venue killed "
+                f"the rest")))
+        return out
+
     # --- sending --------------------------------------------------------------------------
 
     def _fills_from(self, order: Order, resp: dict[str, Any]) -> list[Fill]:
@@ -374,8 +458,15 @@ class PolymarketExecution:
             self.venue_ids[order.client_order_id] = str(resp["orderID"])
         return resp
 
-    async def submit(self, order: Order) -> list[Fill]:
-        """Sign and send one order; returns the fills the response reports."""
+    async def submit(self, order: Order, *, report: bool = True) -> list[Fill]:
+        """Sign and send one order; returns the fills the response reports.
+
+        With ``report`` (not for a basket's venue-internal unwind orders) the answer is
+        also queued for ``executions()``: OPEN with the venue order id, the fills, and
+        CANCELLED for a FOK/FAK order's unmatched rest; a killed order returns no fills
+        (CANCELLED), any other refusal raises ``VenueError`` (and is reported REJECTED
+        with the venue's ``errorMsg``).
+        """
         signed, order_type = self.build(order)
         resting = order_type in (OrderType.GTC, OrderType.GTD)
         if resting and self.heartbeat is not None and not self.heartbeat.healthy:
@@ -394,10 +485,14 @@ class PolymarketExecution:
                 self.taker_reported.add(self.venue_ids.get(order.client_order_id, ""))
         finally:
             self.posts_in_flight -= 1
+        if report:
+            self._report(self._post_reports(order, order_type, resp, fills))
         if not resp.get("success", True):
+            if killed_by_venue(order_type, resp):
+                return []
             raise VenueError(f"polymarket: order {order.client_order_id} refused: "
                              f"{resp.get('errorMsg') or resp}")
-        if resting and str(resp.get("status", "")).lower() == "live":
+        if resting and order.client_order_id in self.watched:
             hb = self._heartbeat()
             hb.resting.add(order.client_order_id)
             hb.ensure_running()
@@ -433,6 +528,7 @@ class PolymarketExecution:
             got = self._fills_from(order, r)
             if got:
                 self.taker_reported.add(self.venue_ids.get(order.client_order_id, ""))
+            self._report(self._post_reports(order, OrderType.FOK, r, got))
             fills.extend(got)
             qty = sum((f.quantity for f in got), Decimal(0))
             filled[order.client_order_id] = qty
@@ -459,14 +555,16 @@ class PolymarketExecution:
             # Trades of the unwind order (reported later by trade_fills) belong to the leg too.
             self.fill_owner[uo.client_order_id] = u.leg_client_order_id
             try:
-                got = await self.submit(uo)
+                got = await self.submit(uo, report=False)  # the core knows no such order
             except VenueError as exc:
                 notes.append(f"unwind {uo.client_order_id} failed: {exc}")
                 got = []
             # The unwind is the venue's own order; its fills are booked against the core
             # order of the leg they flatten, so the ledger knows every fill's order.
-            unwind_fills.extend(attrs.evolve(f, client_order_id=u.leg_client_order_id,
-                                             fill_id=f"{f.fill_id}:unwind") for f in got)
+            booked = [attrs.evolve(f, client_order_id=u.leg_client_order_id,
+                                   fill_id=f"{f.fill_id}:unwind") for f in got]
+            self._report(booked)
+            unwind_fills.extend(booked)
             left = u.quantity - sum((f.quantity for f in got), Decimal(0))
             if left > 0:
                 naked[u.instrument_id] = left
@@ -484,12 +582,20 @@ class PolymarketExecution:
         await self.ensure_api_creds()
         resp = await asyncio.to_thread(self.client.cancel_order, OrderPayload(orderID=vid))
         not_canceled = (resp or {}).get("not_canceled") if isinstance(resp, dict) else None
-        if not_canceled:
-            raise VenueError(f"polymarket: cancel {client_order_id} refused: {not_canceled}")
+        canceled = (resp or {}).get("canceled") if isinstance(resp, dict) else None
+        if not_canceled or (isinstance(canceled, list) and vid not in canceled):
+            raise VenueError(f"polymarket: cancel {client_order_id} refused: "
+                             f"{not_canceled or resp}")
+        # Confirmed: CANCELLED goes out once the order's fills are all reported (the
+        # watch compares them with the venue's size_matched), never before them.
+        self.watched[client_order_id] = vid
+        self._ending[client_order_id] = "cancelled at our request"
+        self._wake.set()
         if self.heartbeat is not None:
             self.heartbeat.resting.discard(client_order_id)
 
-    def adopt(self, orders: Sequence[Order], fill_ids: Mapping[str, str] | None = None) -> int:
+    def adopt(self, orders: Sequence[Order], fill_ids: Mapping[str, str] | None = None,
+              filled: Mapping[str, Decimal] | None = None) -> int:
         """Know the core orders of this run that an earlier process placed (the ledger's).
 
         After a restart this process has no venue order ids: open orders map back to
@@ -497,10 +603,15 @@ class PolymarketExecution:
         and ``fill_ids`` (ledger fill id -> client order id) give back the venue ids of
         orders already filled, including which taker matches the post response already
         reported (fill ids ``<venue order id>:0``), so ``GET /data/trades`` re-reading
-        them after the restart books nothing twice.  Returns how many orders were adopted.
+        them after the restart books nothing twice.  ``filled`` (client order id -> filled
+        quantity in the ledger) is what was reported already, so an adopted order that
+        leaves the book is ended only after any fills still missing.  Returns how many
+        orders were adopted.
         """
         for order in orders:
             self.adopted[order.client_order_id] = order
+        for coid, qty in (filled or {}).items():
+            self.reported[coid] = max(self.reported.get(coid, Decimal(0)), qty)
         for fill_id, coid in (fill_ids or {}).items():
             vid, _, rest = fill_id.partition(":")
             if not vid.startswith("0x"):
@@ -559,8 +670,11 @@ class PolymarketExecution:
             if cid is None:
                 cid = f"pm:{vid}"
             else:
+                if self.venue_ids.get(cid) != vid:  # first heard of (after a restart)
+                    self._report([OrderUpdate(cid, OrderStatus.OPEN, time.time_ns(), vid)])
                 self.venue_ids[cid] = vid
                 by_vid[vid] = cid
+                self.watched[cid] = vid
             size = Decimal(str(row.get("original_size") or row.get("size") or "0"))
             matched = Decimal(str(row.get("size_matched") or "0"))
             if size <= 0:
@@ -646,6 +760,9 @@ class PolymarketExecution:
             coid = by_meta.pop(str(row.get("metadata") or ""), None)
             if coid is not None:
                 self.venue_ids[coid] = vid
+                # the venue order id, for the ledger (the order is no longer open: the
+                # runner only records the id)
+                self._report([OrderUpdate(coid, OrderStatus.OPEN, time.time_ns(), vid)])
                 log.info("polymarket: venue order %s is %s (placed before a restart)", vid, coid)
 
     async def poll_trades(self, after_s: int) -> list[Fill]:
@@ -676,30 +793,109 @@ class PolymarketExecution:
                     # can be listed first): decide on a later poll, once its id is known.
                     continue
                 self._seen_trades[fill.fill_id] = trade.match_time_s
+                self._count(fill)
                 out.append(fill)
         return out
 
-    async def trade_fills(self, poll_s: float, lookback_s: int) -> AsyncIterator[Fill]:
-        """This account's fills as they happen: ``GET /data/trades`` every ``poll_s``,
-        re-reading a minute of overlap each time (trades can appear late) and
-        de-duplicating by fill id."""
-        after = int(time.time()) - lookback_s
-        while True:
+    async def poll_ended(self) -> list[OrderUpdate]:
+        """CANCELLED for each watched order that has left the book without filling fully.
+
+        An order we cancelled (confirmed), or one ``GET /data/orders`` no longer lists, is
+        looked up (``GET /data/order/<id>``): still LIVE/DELAYED -> watched on; fully
+        matched -> its fills say FILLED, nothing to add; otherwise CANCELLED with why
+        (our cancel, the venue's status, a GTD's expiry) — but only once the fills of its
+        ``size_matched`` have all been reported, so the update follows them.
+        """
+        if not self.watched:
+            return []
+        ended = {c: r for c, r in self._ending.items() if c in self.watched}
+        unexplained = [c for c in self.watched if c not in ended]
+        if unexplained:
             try:
-                fills = await self.poll_trades(after)
-            except (VenueError, DataError) as exc:
-                log.warning("polymarket: trades poll failed: %s", exc)
-                fills = []
-            for fill in fills:
-                yield fill
-            if self._seen_trades:
-                after = max(after, max(self._seen_trades.values()) - 60)
-                # Remember a bounded number of fill ids (oldest forgotten first); the runner
-                # de-duplicates against the ledger as well.
-                excess = len(self._seen_trades) - _SEEN_TRADES_MAX
-                for key in list(itertools.islice(self._seen_trades, max(excess, 0))):
-                    del self._seen_trades[key]
-            await asyncio.sleep(poll_s)
+                rows = await asyncio.to_thread(self.client.get_open_orders, OpenOrderParams())
+            except Exception as exc:  # the client raises its own exception types
+                log.warning("polymarket: open orders poll failed (%s); retrying",
+                            type(exc).__name__)
+                rows = None
+            if rows is not None:
+                listed = {str(r.get("id", "")) for r in rows if isinstance(r, dict)}
+                ended.update({c: "" for c in unexplained if self.watched[c] not in listed})
+        out = []
+        for coid, reason in ended.items():
+            update = await self._ended_update(coid, self.watched[coid], reason)
+            if update is not None:
+                out.append(update)
+        return out
+
+    async def _ended_update(self, coid: str, vid: str, reason: str) -> OrderUpdate | None:
+        """The CANCELLED update of one order that left the book, None while undecided or
+        when it filled (see :meth:`poll_ended`)."""
+        try:
+            row = await asyncio.to_thread(self.client.get_order, vid)
+            row = row.get("order", row) if isinstance(row, dict) else {}
+            matched = Decimal(str(row.get("size_matched") or "0"))
+            size = Decimal(str(row.get("original_size") or "0"))
+        except Exception as exc:  # the client raises its own exception types
+            failures = self._lookup_failures[vid] = self._lookup_failures.get(vid, 0) + 1
+            if failures < 5:
+                log.warning("polymarket: GET order %s failed (%s); retrying", vid,
+                            type(exc).__name__)
+                return None
+            self._forget(coid)  # the venue cannot tell: say so rather than wait forever
+            return OrderUpdate(coid, OrderStatus.CANCELLED, time.time_ns(), vid,
+                               (reason or "no longer open at the venue") +
+                               f"; its final state could not be read ({type(exc).__name__})")
+        status = str(row.get("status", "")).upper()
+        if status in ("LIVE", "DELAYED") or self.reported.get(coid, Decimal(0)) < matched:
+            return None  # still open, or its fills are not all reported yet
+        self._forget(coid)
+        if size > 0 and matched >= size:
+            return None
+        if not reason:
+            expiry = int(str(row.get("expiration") or "0") or 0)
+            if row.get("order_type") == "GTD" and 0 < expiry <= time.time():
+                reason = f"GTD order expired at {expiry}"
+            else:
+                reason = _ENDED.get(status, f"no longer open at the venue (status {status!r})")
+        return OrderUpdate(coid, OrderStatus.CANCELLED, time.time_ns(), vid,
+                           f"{reason}; {matched} of {size} matched")
+
+    async def executions(self, poll_s: float, lookback_s: int
+                         ) -> AsyncIterator[Fill | OrderUpdate]:
+        """This account's fills and order updates as they happen, in venue order: what
+        order answers reported (at once), ``GET /data/trades`` every ``poll_s`` (re-reading
+        a minute of overlap each time: trades can appear late; de-duplicated by fill id),
+        then :meth:`poll_ended` for orders that left the book."""
+        after = int(time.time()) - lookback_s
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time()
+        while True:
+            self._wake.clear()
+            while self._reports:
+                yield self._reports.popleft()
+            if loop.time() >= next_poll:
+                try:
+                    fills = await self.poll_trades(after)
+                except (VenueError, DataError) as exc:
+                    log.warning("polymarket: trades poll failed: %s", exc)
+                    fills = []
+                for fill in fills:
+                    yield fill
+                while self._reports:  # e.g. venue ids learnt while mapping the trades
+                    yield self._reports.popleft()
+                for update in await self.poll_ended():
+                    yield update
+                if self._seen_trades:
+                    after = max(after, max(self._seen_trades.values()) - 60)
+                    # Remember a bounded number of fill ids (oldest forgotten first); the
+                    # runner de-duplicates against the ledger as well.
+                    excess = len(self._seen_trades) - _SEEN_TRADES_MAX
+                    for key in list(itertools.islice(self._seen_trades, max(excess, 0))):
+                        del self._seen_trades[key]
+                next_poll = loop.time() + poll_s
+            if not self._reports:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), max(next_poll - loop.time(), 0))
 
     async def close(self) -> None:
         """Stop the heartbeat task."""

@@ -20,6 +20,7 @@ from argus_core.models import (
     Order,
     OrderStatus,
     OrderType,
+    OrderUpdate,
     Settlement,
     Side,
     TimeInForce,
@@ -89,7 +90,8 @@ class PolymarketVenue(Venue):
         """
         rows = ledger.query(
             "select client_order_id, instrument_id, side, quantity, limit_price, order_type, "
-            "time_in_force, status, basket_id from orders where venue = ?", (C.VENUE,))
+            "time_in_force, status, basket_id, filled_quantity from orders where venue = ?",
+            (C.VENUE,))
         orders = []
         for r in rows:
             try:
@@ -103,7 +105,11 @@ class PolymarketVenue(Venue):
                             r["client_order_id"], exc)
         fills = {str(r["fill_id"]): str(r["client_order_id"]) for r in ledger.query(
             "select fill_id, client_order_id from fills where venue = ?", (C.VENUE,))}
-        count = self.execution.adopt(orders, fills)
+        filled = {}
+        for r in rows:
+            with contextlib.suppress(ArithmeticError, TypeError):
+                filled[str(r["client_order_id"])] = Decimal(str(r["filled_quantity"] or 0))
+        count = self.execution.adopt(orders, fills, filled)
         log.info("polymarket: %d orders and %d fills adopted from the run ledger", count,
                  len(fills))
         return count
@@ -235,14 +241,17 @@ class PolymarketVenue(Venue):
                                    f"{naked}", fills)
         return fills
 
-    async def executions(self) -> AsyncIterator[Fill]:
-        """This account's executions (resting orders' maker fills, and taker matches the
-        order response did not report), polled from ``GET /data/trades`` every
-        ``trades_poll_s``; each carries the core client order id (mapped back from the
-        venue order id) and is reported once."""
-        async for fill in self.execution.trade_fills(self.settings.trades_poll_s,
-                                                     self.settings.trades_lookback_s):
-            yield fill
+    async def executions(self) -> AsyncIterator[Fill | OrderUpdate]:
+        """This account's fills and order updates, each with the core client order id, in
+        venue order (see ``PolymarketExecution.executions``): what order answers said
+        (OPEN with the venue order id, the matches, CANCELLED for a FOK/FAK order's killed
+        rest, REJECTED with the venue's ``errorMsg``), resting orders' maker fills and late
+        taker matches from ``GET /data/trades`` every ``trades_poll_s``, and CANCELLED for
+        an order that left the book unfilled (our cancel, the venue's, a GTD's expiry) —
+        each update after its order's fills."""
+        async for item in self.execution.executions(self.settings.trades_poll_s,
+                                                    self.settings.trades_lookback_s):
+            yield item
 
     async def cancel(self, client_order_id: str) -> None:
         """Cancel a resting order."""
