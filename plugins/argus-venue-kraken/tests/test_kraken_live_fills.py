@@ -198,10 +198,13 @@ async def test_an_execution_with_only_the_txid_maps_back(exchange, make_settings
                  "timestamp": "2024-01-02T03:04:05.123000Z"}]}
             ws.sessions.append([AwaitSubscribe("executions"), Send(frame)])
             async with contextlib.aclosing(venue.executions()) as fills:
-                (fill,) = await take(fills, 1)
+                *backfilled, late = await take(fills, 3)
         finally:
             await venue.close()
-    assert fill.client_order_id == CORE_ID and fill.fill_id == "TLATE-00001"
+    # The two trades made before the socket connected come first, from TradesHistory.
+    assert [f.fill_id for f in backfilled] == list(exchange.trades_history)
+    assert {f.client_order_id for f in [*backfilled, late]} == {CORE_ID}
+    assert late.fill_id == "TLATE-00001"
 
 
 async def test_a_refused_token_stops_fills_with_a_venue_error(exchange, make_settings):

@@ -52,6 +52,7 @@ from argus_venue_kraken.schemas import (
     parse_execution,
     parse_history_trade,
     parse_order_event,
+    seconds_ns,
 )
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,9 @@ class KrakenExecution:
         self.backfill_from_ns: int | None = None
         #: TradesHistory pages fetched by backfills (observability, tests).
         self.backfill_pages = 0
+        #: Txids of orders a resumed run's ledger holds as not finished: a backfill asks
+        #: Kraken how each ended (a cancel while we were away is in no trade history).
+        self.unsettled_txids: set[str] = set()
 
     # -- client order ids -----------------------------------------------------------------
     def remember(self, client_order_id: str) -> str:
@@ -319,7 +323,7 @@ class KrakenExecution:
             raise DataError(f"{where}: unexpected order shape ({exc})") from None
 
     # -- backfill -----------------------------------------------------------------------------
-    async def backfill(self) -> list[ExecutionReport]:
+    async def backfill(self) -> list[ExecutionReport | OrderEvent]:
         """Every trade of a known order since :attr:`backfill_from_ns`, from TradesHistory.
 
         The executions snapshot holds only the last 50 trades; whatever happened
@@ -331,7 +335,11 @@ class KrakenExecution:
         process or the run ledger are looked up with QueryOrders (50 per call)
         for their ``cl_ord_id``.  Trades of orders this run never placed are
         skipped (the executions snapshot still reports recent ones as foreign).
-        Returned oldest first, the order the trades happened in.
+        Returned oldest first, the order the trades happened in, framed by the
+        state QueryOrders gave for the orders it looked up (and for the ledger's
+        unfinished orders): first their acknowledgements (OPEN, with the txid as
+        venue order id, which a process that died before ``new`` never wrote),
+        then the fills, then cancellations and expiries with Kraken's reason.
         """
         if self.backfill_from_ns is None or not self.knows_orders:
             return []
@@ -340,14 +348,33 @@ class KrakenExecution:
         async for page in self.rest.trades_history_pages(start):
             self.backfill_pages += 1
             trades.update(page)
-        unknown = sorted({str(t.get("ordertxid")) for t in trades.values()
-                          if isinstance(t, dict) and t.get("ordertxid")
-                          and str(t["ordertxid"]) not in self._txid_core})
-        for k in range(0, len(unknown), 50):
-            found = await self.rest.query_orders(unknown[k:k + 50])
+        unknown = {str(t.get("ordertxid")) for t in trades.values()
+                   if isinstance(t, dict) and t.get("ordertxid")
+                   and str(t["ordertxid"]) not in self._txid_core}
+        ask = sorted(unknown | self.unsettled_txids)
+        acks: list[OrderEvent] = []
+        ends: list[OrderEvent] = []
+        for k in range(0, len(ask), 50):
+            found = await self.rest.query_orders(ask[k:k + 50])
             for txid, raw in found.items():
-                cl = raw.get("cl_ord_id") if isinstance(raw, dict) else None
-                self.core_id_for(str(cl) if cl else None, txid)  # learns txid -> core id
+                if not isinstance(raw, dict):
+                    raise DataError(f"Kraken QueryOrders[{txid}]: order is not an object")
+                cl = raw.get("cl_ord_id")
+                if self.core_id_for(str(cl) if cl else None, txid) is None:  # learns the txid
+                    continue
+                acks.append(OrderEvent(OrderStatus.OPEN, seconds_ns(raw.get("opentm") or 0),
+                                       str(cl) if cl else None, txid, "found by QueryOrders"))
+                status = str(raw.get("status") or "")
+                if status in ("canceled", "expired"):
+                    reason = str(raw.get("reason") or "")
+                    if status == "expired":
+                        reason = f"expired: {reason}" if reason else "expired"
+                    ends.append(OrderEvent(OrderStatus.CANCELLED,
+                                           seconds_ns(raw.get("closetm") or 0),
+                                           str(cl) if cl else None, txid, reason))
+                    self.unsettled_txids.discard(txid)
+                elif status == "closed":
+                    self.unsettled_txids.discard(txid)
         reports: list[ExecutionReport] = []
         for trade_id, entry in trades.items():
             where = f"Kraken TradesHistory[{trade_id}]"
@@ -364,7 +391,7 @@ class KrakenExecution:
             fill = parse_history_trade(trade_id, entry, instrument_id(symbol), core, where)
             reports.append(ExecutionReport(fill, cl_ord_id_for(core), txid))
         reports.sort(key=lambda r: (r.fill.ts_ns, r.fill.fill_id))
-        return reports
+        return [*acks, *reports, *ends]
 
     # -- dead-man's switch ------------------------------------------------------------------
     def _ensure_dead_man(self) -> None:
@@ -439,10 +466,11 @@ class KrakenExecutionsFeed(WsSession):
         except TransientVenueError as exc:
             # Reconnect and try again rather than go on with a hole in the fills.
             raise OSError(f"TradesHistory backfill failed: {exc}") from None
-        out = [r for r in reports if self._first(r.fill)]
-        self.backfilled += len(out)
-        if out:
-            log.info("Kraken executions: %d fills backfilled from TradesHistory", len(out))
+        out = [r for r in reports if isinstance(r, OrderEvent) or self._first(r.fill)]
+        n_fills = sum(isinstance(r, ExecutionReport) for r in out)
+        self.backfilled += n_fills
+        if n_fills:
+            log.info("Kraken executions: %d fills backfilled from TradesHistory", n_fills)
         return out
 
     def _first(self, fill: Fill) -> bool:

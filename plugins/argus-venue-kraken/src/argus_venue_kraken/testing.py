@@ -436,7 +436,8 @@ class LocalKrakenRest:
                     raise _Refused(["EOrder:Duplicate order"])
                 txid = f"O{next(self._txids):05d}-LOCAL-KRKN"
                 self.orders[txid] = {
-                    "cl_ord_id": cl, "status": "open", "opentm": 1700000000.0,
+                    "cl_ord_id": cl, "status": "open",
+                    "opentm": float(Decimal(self.clock_ns()) / 10**9),
                     "vol": form["volume"], "vol_exec": "0.00000000",
                     "descr": {"pair": form["pair"], "type": form["type"],
                               "ordertype": form["ordertype"], "price": form.get("price", "0")},
@@ -535,6 +536,9 @@ class LocalKrakenRest:
     def _close_order(self, txid: str, status: str, reason: str = "") -> None:
         order = self.orders.pop(txid)
         order["status"] = "closed" if status == "filled" else status
+        order["closetm"] = float(Decimal(self.clock_ns()) / 10**9)
+        if reason:
+            order["reason"] = reason  # QueryOrders' "additional info on status"
         self.closed[txid] = order
         item = self._order_item(txid, order, status, status)
         if reason:

@@ -187,12 +187,14 @@ class KrakenVenue(Venue):
         (all TradesHistory names) back too.  The newest fill the ledger holds is
         where the TradesHistory backfill starts (before any fill: the first order).
         """
-        rows = ledger.query("select client_order_id, venue_order_id from orders where venue = ?",
-                            (C.VENUE,))
+        rows = ledger.query("select client_order_id, venue_order_id, status from orders "
+                            "where venue = ?", (C.VENUE,))
         count = self.adopt_client_order_ids(str(r["client_order_id"]) for r in rows)
         for r in rows:
             if r["venue_order_id"]:
                 self.execution.adopt_txid(str(r["client_order_id"]), str(r["venue_order_id"]))
+                if r["status"] in ("open", "partially_filled"):
+                    self.execution.unsettled_txids.add(str(r["venue_order_id"]))
         newest = ledger.query("select max(ts_ns) as ts from fills where venue = ?", (C.VENUE,))
         first = ledger.query("select min(ts_ns) as ts from orders where venue = ?", (C.VENUE,))
         since = newest[0]["ts"] if newest and newest[0]["ts"] is not None else (
