@@ -64,6 +64,7 @@ from argus_core.serde import converter
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "runner"
+_FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
 _IDLE = object()  # the live event source has nothing waiting
 _END = object()  # the live event source ended
 _CENT_E6 = Decimal("1e-8")  # equity rows are kept to 1e-8 of the quote currency
@@ -520,9 +521,8 @@ class Runner:
                                      "client_order_id = ?",
                                      (update.venue_order_id, update.client_order_id))
         current = OrderStatus(rows[0]["status"])
-        if current is OrderStatus.FILLED or update.status in (OrderStatus.PENDING,
-                                                               OrderStatus.FILLED):
-            return  # FILLED is reached through fills only (they carry the quantities)
+        if current in _FINAL or update.status in (OrderStatus.PENDING, OrderStatus.FILLED):
+            return  # final states stay final; FILLED is reached through fills (quantities)
         if update.status is OrderStatus.OPEN and current is not OrderStatus.PENDING:
             return  # a late acknowledgement must not undo a partial fill or a cancel
         if update.status is OrderStatus.PARTIALLY_FILLED:
