@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from argus_core.interfaces import Strategy, StrategyContext
-from argus_core.models import Intent, MarketEvent, OrderBook, OrderType, Side, TimeInForce
+from argus_core.models import (
+    Intent,
+    MarketEvent,
+    OrderBook,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 
 
 class RestOnce(Strategy):
@@ -46,6 +53,37 @@ class RestOnce(Strategy):
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore after a restart: never place the order twice."""
         self.sent = bool(state.get("sent"))
+
+
+class SendOnce(Strategy):
+    """Sends each given order ``(instrument id, price, quantity, time in force)`` once, on
+    the first book of its instrument."""
+
+    name = "send_once"
+
+    def __init__(self, orders: list[tuple[str, str, str, TimeInForce]]) -> None:
+        self.orders = orders
+        self.sent: set[str] = set()
+
+    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> list[Intent]:
+        """The instrument's order, once."""
+        if not isinstance(event, OrderBook) or event.instrument_id in self.sent:
+            return []
+        out = [Intent("send_once", iid, Side.BUY, quantity=Decimal(qty),
+                      limit_price=Decimal(px), order_type=OrderType.LIMIT,
+                      time_in_force=tif, reason="test order")
+               for iid, px, qty, tif in self.orders if iid == event.instrument_id]
+        if out:
+            self.sent.add(event.instrument_id)
+        return out
+
+    def get_state(self) -> dict[str, Any]:
+        """Which orders went out."""
+        return {"sent": sorted(self.sent)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore after a restart."""
+        self.sent = set(state.get("sent", []))
 
 
 def main(argv: list[str]) -> None:

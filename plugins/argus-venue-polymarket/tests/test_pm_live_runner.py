@@ -126,6 +126,18 @@ def _fee(qty: Decimal, price: Decimal) -> Decimal:
                                                                  rounding=ROUND_DOWN)
 
 
+def _venue_id(clob: LocalClob, client_order_id: str) -> str:
+    """The venue order id (the signed order's hash) of the order carrying our client id."""
+    (vid,) = [v for v, r in clob.orders.items()
+              if r["metadata"] == client_order_metadata(client_order_id)]
+    return vid
+
+
+def _all_acknowledged(runner: Runner) -> bool:
+    rows = runner.ledger.query("select venue_order_id from orders")
+    return bool(rows) and all(r["venue_order_id"] for r in rows)
+
+
 def _posted_signers_ok(clob: LocalClob, payloads: list[dict[str, Any]]) -> None:
     """Every posted order's EIP-712 signature recovers to the throwaway key's address
     under the negRisk V2 exchange's domain (and the server saw no bad signature/auth)."""
@@ -143,6 +155,7 @@ async def test_live_basket_is_one_signed_fok_batch_and_its_fills_are_booked(
     runner = Runner(_config(srv, scanners=["negrisk"]), tmp_path / "run", live_confirmed=True)
     task = asyncio.create_task(runner.run())
     await _until(lambda: runner.n_fills >= 5, "the basket's five fills")
+    await _until(lambda: _all_acknowledged(runner), "the legs' venue order ids")
     polls = clob.count("GET", "/data/trades")
     # the trades feed reports our five taker matches again: nothing may be booked twice
     await _until(lambda: clob.count("GET", "/data/trades") >= polls + 3, "three more polls")
@@ -167,6 +180,8 @@ async def test_live_basket_is_one_signed_fok_batch_and_its_fills_are_booked(
     assert {o["basket_id"] for o in orders} == {body["opportunity_id"]}
     legs = {leg["instrument_id"]: leg for leg in body["legs"]}
     assert [o["status"] for o in orders] == ["filled"] * 5
+    assert [o["venue_order_id"] for o in orders] == [
+        _venue_id(clob, o["client_order_id"]) for o in orders]
     assert len(fills) == 5 and summary.fills == 5
     by_order = {o["client_order_id"]: o for o in orders}
     for f in fills:
@@ -196,6 +211,7 @@ async def test_a_killed_leg_whose_unwind_cannot_trade_books_what_executed_and_re
     runner = Runner(_config(srv, scanners=["negrisk"]), tmp_path / "run", live_confirmed=True)
     task = asyncio.create_task(runner.run())
     await _until(lambda: runner.trading_state.value == "reducing", "the REDUCING state")
+    await _until(lambda: _all_acknowledged(runner), "the legs' venue order ids")
     summary = await _stop(runner, task, srv, events)
 
     paths = [path for path, _ in clob.posts]
@@ -227,7 +243,15 @@ async def test_a_killed_leg_whose_unwind_cannot_trade_books_what_executed_and_re
                for f in fills)
     assert positions == {iid[0]: 150, iid[1]: 150, iid[3]: 90, iid[4]: 150}  # naked, visible
     assert [orders[i]["status"] for i in (iid[0], iid[1], iid[3], iid[4])] == ["filled"] * 4
-    assert orders[iid[2]]["status"] != "filled" and iid[2] not in positions
+    # the killed leg: cancelled, nothing filled; every leg knows its venue order id (the
+    # unwinds are the venue's own orders: no update, no unknown order)
+    assert (orders[iid[2]]["status"], orders[iid[2]]["filled_quantity"]) == ("cancelled", "0")
+    assert iid[2] not in positions
+    assert all(o["venue_order_id"] == _venue_id(clob, o["client_order_id"])
+               for o in orders.values())
+    assert len(orders) == 5 and clob.orders[orders[iid[2]]["venue_order_id"]]["status"] == \
+        "CANCELED"
+    assert not [r for r in risk if r["action"] in ("unknown_order", "unknown_fill")]
     (basket_event,) = [r for r in risk if r["check_name"] == "basket"]
     assert basket_event["action"] == "reducing" and "could not flatten" in basket_event["reason"]
     assert control["state"] == "reducing" and summary.trading_state == "reducing"
@@ -275,9 +299,11 @@ async def test_resting_gtc_maker_fills_arrive_through_fills_once_each(
              f["liquidity"], Decimal(f["fee"])) for f in fills] == [
         (f"{first}:{vid}", order["client_order_id"], Decimal(40), Decimal("0.5"), "maker", 0),
         (f"{second}:{vid}", order["client_order_id"], Decimal(60), Decimal("0.5"), "maker", 0)]
-    assert (order["status"], order["filled_quantity"]) == ("filled", "100")
+    assert (order["status"], order["filled_quantity"], order["venue_order_id"]) == (
+        "filled", "100", vid)
     assert (position["instrument_id"], Decimal(position["quantity"])) == (target, 100)
     assert summary.fills == 2
+    assert runner.asm.venue.execution.watched == {}  # filled: no longer watched
 
 
 def _child_module() -> Any:
@@ -336,13 +362,13 @@ async def test_restart_after_a_persisted_unacknowledged_order_does_not_resend_it
     assert clob.orders[vid]["status"] == "LIVE"  # the venue holds it
 
     child = _child_module()
+    start = len(clob.requests)
     runner = Runner(load_config(config_path), run_dir, live_confirmed=True,
                     strategies={"rest_once": child.RestOnce(target, "0.50", "100")})
     task = asyncio.create_task(runner.run())
     await _until(lambda: runner.seq >= 1, "the restarted run streaming")
-    # reconciliation asked the venue before anything else was polled
-    assert clob.requests.index(("GET", "/data/orders")) < clob.requests.index(
-        ("GET", "/data/trades"))
+    # reconciliation asked the venue first
+    assert clob.requests[start] == ("GET", "/data/orders")
     assert runner.ledger.query("select client_order_id, status from orders") == [
         {"client_order_id": row[0], "status": "open"}]
     beats = clob.heartbeats
@@ -360,7 +386,8 @@ async def test_restart_after_a_persisted_unacknowledged_order_does_not_resend_it
     db.close()
     assert (fill["fill_id"], fill["client_order_id"], Decimal(fill["quantity"])) == (
         f"{trade}:{vid}", row[0], Decimal(100))
-    assert (order["status"], order["filled_quantity"]) == ("filled", "100")
+    assert (order["status"], order["filled_quantity"], order["venue_order_id"]) == (
+        "filled", "100", vid)
     assert risk == [] and summary.resumed_from == 0
 
 
@@ -379,6 +406,7 @@ async def test_restart_after_an_executed_unacknowledged_basket_books_its_fills_o
     runner = Runner(load_config(config_path), run_dir, live_confirmed=True)
     task = asyncio.create_task(runner.run())
     await _until(lambda: runner.n_fills >= 5, "the executed legs' fills")
+    await _until(lambda: _all_acknowledged(runner), "the legs' venue order ids")
     polls = clob.count("GET", "/data/trades")
     await _until(lambda: clob.count("GET", "/data/trades") >= polls + 3, "three more polls")
     summary = await _stop(runner, task, srv, events)
@@ -401,8 +429,94 @@ async def test_restart_after_an_executed_unacknowledged_basket_books_its_fills_o
         assert (Decimal(f["quantity"]), f["liquidity"]) == (Decimal(150), "taker")
         assert Decimal(f["fee"]) == _fee(Decimal(150), Decimal(f["price"]))
     assert sorted(o["status"] for o in orders.values()) == ["filled"] * 5
+    assert all(o["venue_order_id"] == by_meta[client_order_metadata(c)]
+               for c, o in orders.items())
     assert positions == {f"polymarket:{t}": 150 for t in _yes_tokens(events, FED)}
     assert clob.count("GET", "/data/order/" + next(iter(clob.orders))) == 1  # asked once
     # the core marks orders the venue no longer holds "not_open_at_venue" before their fills
     # arrive; nothing is unknown
     assert all(r["check_name"] == "reconcile" and r["action"] == "not_open_at_venue" for r in risk)
+
+
+async def test_ioc_rest_killed_fok_and_refused_orders_end_in_the_ledger(
+        venue_servers: Any, tmp_path: Path) -> None:
+    """An IOC (FAK) order matched in part, a FOK order the venue kills and an order it
+    refuses: none stays ``open``; each ends with its venue order id, the refusal with the
+    venue's reason."""
+    srv, clob, events = venue_servers
+    yes = _yes_tokens(events, FED)  # asks 0.003, 0.014, 0.64, 0.31, 0.005 (150 each)
+    iid = [f"polymarket:{t}" for t in yes]
+    del clob.markets[yes[4]]  # the venue does not know this market: it refuses the order
+    child = _child_module()
+    strategy = child.SendOnce([(iid[2], "0.64", "200", child.TimeInForce.IOC),
+                               (iid[3], "0.31", "200", child.TimeInForce.FOK),
+                               (iid[4], "0.01", "100", child.TimeInForce.IOC)])
+    runner = Runner(_config(srv, scanners=[]), tmp_path / "run", live_confirmed=True,
+                    strategies={"send_once": strategy})
+    task = asyncio.create_task(runner.run())
+
+    def settled() -> bool:
+        rows = runner.ledger.query("select status from orders")
+        return len(rows) == 3 and all(r["status"] in ("cancelled", "rejected") for r in rows)
+
+    await _until(settled, "every order ended")
+    polls = clob.count("GET", "/data/trades")
+    await _until(lambda: clob.count("GET", "/data/trades") >= polls + 3, "three more polls")
+    summary = await _stop(runner, task, srv, events)
+
+    db = sqlite3.connect(tmp_path / "run" / LEDGER_FILE)
+    db.row_factory = sqlite3.Row
+    orders = {o["instrument_id"]: o for o in db.execute("select * from orders")}
+    (fill,) = db.execute("select * from fills").fetchall()
+    risk = db.execute("select check_name, action, reason from risk_events").fetchall()
+    db.close()
+    ioc, fok, refused = orders[iid[2]], orders[iid[3]], orders[iid[4]]
+    # the FAK took the 150 on offer; the venue killed the other 50
+    assert (ioc["status"], ioc["filled_quantity"]) == ("cancelled", "150")
+    assert (fill["client_order_id"], Decimal(fill["quantity"])) == (ioc["client_order_id"], 150)
+    assert (fok["status"], fok["filled_quantity"]) == ("cancelled", "0")
+    for o in (ioc, fok):
+        assert o["venue_order_id"] == _venue_id(clob, o["client_order_id"])
+        assert clob.orders[o["venue_order_id"]]["status"] == "CANCELED"
+    assert (refused["status"], refused["venue_order_id"]) == ("rejected", None)
+    (rejection,) = [r for r in risk if r["action"] == "rejected"]
+    assert refused["client_order_id"] in rejection["reason"]
+    assert f"market for token {yes[4]} not found" in rejection["reason"]
+    assert len(risk) == 1 and summary.fills == 1
+    assert [p for p, _ in clob.posts] == ["/order"] * 3  # nothing re-sent
+
+
+async def test_a_resting_order_gone_from_the_book_after_a_partial_fill_ends_cancelled(
+        venue_servers: Any, tmp_path: Path) -> None:
+    """A GTC order the venue cancels after a maker fill of 40: the fill is booked first,
+    then the order is ``cancelled`` (not left ``partially_filled`` or ``open``)."""
+    srv, clob, events = venue_servers
+    target = f"polymarket:{_yes_tokens(events, FED)[2]}"
+    child = _child_module()
+    runner = Runner(_config(srv, scanners=[]), tmp_path / "run", live_confirmed=True,
+                    strategies={"rest_once": child.RestOnce(target, "0.50", "100")})
+    task = asyncio.create_task(runner.run())
+    await _until(lambda: len(clob.orders) == 1, "the resting order at the venue")
+    (vid,) = clob.orders
+    await _until(lambda: runner.ledger.query("select status from orders")[0]["status"] == "open",
+                 "the order acknowledged")
+    # the venue matches 40 and then cancels the rest (e.g. the heartbeat lapsed) before the
+    # next trades poll: the CANCELLED must wait for that fill
+    trade = clob.fill_resting(vid, "40")
+    clob.orders[vid]["status"] = "CANCELED"
+    await _until(lambda: runner.ledger.query("select status from orders")[0]["status"]
+                 == "cancelled", "the order cancelled")
+    summary = await _stop(runner, task, srv, events)
+
+    db = sqlite3.connect(tmp_path / "run" / LEDGER_FILE)
+    db.row_factory = sqlite3.Row
+    (order,) = db.execute("select * from orders").fetchall()
+    (fill,) = db.execute("select * from fills").fetchall()
+    db.close()
+    assert (order["status"], order["filled_quantity"], order["venue_order_id"]) == (
+        "cancelled", "40", vid)
+    assert (fill["fill_id"], Decimal(fill["quantity"])) == (f"{trade}:{vid}", Decimal(40))
+    assert summary.fills == 1
+    assert runner.asm.venue.execution.watched == {}
+    hb = runner.asm.venue.execution.heartbeat
+    assert hb is not None and hb.resting == set()  # nothing rests: no more heartbeats needed
