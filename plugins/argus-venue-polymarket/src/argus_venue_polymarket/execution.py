@@ -463,9 +463,9 @@ class PolymarketExecution:
 
         With ``report`` (not for a basket's venue-internal unwind orders) the answer is
         also queued for ``executions()``: OPEN with the venue order id, the fills, and
-        CANCELLED for a FOK/FAK order's unmatched rest; a killed order returns no fills
-        (CANCELLED), any other refusal raises ``VenueError`` (and is reported REJECTED
-        with the venue's ``errorMsg``).
+        CANCELLED for a FOK/FAK order's unmatched rest; a killed order (CANCELLED) or a
+        refused one (REJECTED with the venue's ``errorMsg``) returns no fills.  Without
+        ``report`` a refusal other than a kill raises ``VenueError``.
         """
         signed, order_type = self.build(order)
         resting = order_type in (OrderType.GTC, OrderType.GTD)
@@ -488,7 +488,11 @@ class PolymarketExecution:
         if report:
             self._report(self._post_reports(order, order_type, resp, fills))
         if not resp.get("success", True):
-            if killed_by_venue(order_type, resp):
+            if report or killed_by_venue(order_type, resp):
+                # Reported (REJECTED with the venue's reason, or CANCELLED): the runner's
+                # generic refusal path would mark it final first and lose the reason.
+                log.warning("polymarket: order %s not placed: %s", order.client_order_id,
+                            resp.get("errorMsg") or resp)
                 return []
             raise VenueError(f"polymarket: order {order.client_order_id} refused: "
                              f"{resp.get('errorMsg') or resp}")
