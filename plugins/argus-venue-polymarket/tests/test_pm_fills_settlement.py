@@ -14,7 +14,7 @@ from argus_venue_polymarket.schemas import GammaMarket
 from argus_venue_polymarket.testing import HARDHAT_KEY, make_book, tokens_of
 from argus_venue_polymarket.venue import PolymarketVenue
 
-from argus_core.errors import DataError
+from argus_core.errors import DataError, VenueError
 from argus_core.models import (
     Fill,
     Instrument,
@@ -93,6 +93,12 @@ class Clob:
         if method == "GET" and path == "/data/orders":
             rows = [r for r in self.orders.values() if r["status"] == "LIVE"]
             return 200, {"data": rows, "next_cursor": "LTE=", "limit": 500, "count": len(rows)}
+        if method == "DELETE" and path == "/order":  # documented answer of a cancel
+            rec = self.orders.get(body["orderID"])
+            if rec is None or rec["status"] != "LIVE":
+                return 200, {"canceled": [], "not_canceled": {body["orderID"]: "not open"}}
+            rec["status"] = "CANCELED"
+            return 200, {"canceled": [body["orderID"]], "not_canceled": {}}
         if method == "GET" and path.startswith("/data/order/"):
             rec = self.orders.get(path.rsplit("/", 1)[1])
             return (200, rec) if rec else (404, {"error": "order not found"})
@@ -168,6 +174,33 @@ async def test_fills_of_a_resting_order_partial_then_rest_duplicates_once(snapsh
     assert all("after" in q and q["next_cursor"] == ["MA=="] for q in clob.trade_queries)
     trade_headers = [h for h in srv.headers_seen if "POLY_API_KEY" in h]
     assert trade_headers and all(h["POLY_API_KEY"] == OUR_KEY for h in trade_headers)
+    await venue.close()
+
+
+async def test_a_confirmed_cancel_is_reported_after_the_fills_the_venue_matched(
+        snapshot_server) -> None:  # type: ignore[no-untyped-def]
+    ours = "0xvid" + TOKEN_A
+    # the trades feed lists the 40 matched before our cancel only from its second poll on
+    clob = Clob([[], [_trade("t1", makers=[_maker(ours, "40")])]])
+    srv = snapshot_server([], [], extra=clob)
+    venue = _venue(srv.url)
+    order = Order("core-c1", "polymarket", f"polymarket:{TOKEN_A}", Side.BUY, "100", "0.45",
+                  OrderType.LIMIT, TimeInForce.GTC)
+    assert await venue.submit(order) == []
+    clob.orders[ours] = _order_record(ours, "100", "40", "LIVE")
+    await venue.cancel("core-c1")
+    assert clob.orders[ours]["status"] == "CANCELED"
+    items = await _take(venue, 3, settle_s=0.15)
+    assert [(type(i).__name__, i.client_order_id) for i in items] == [
+        ("OrderUpdate", "core-c1"), ("Fill", "core-c1"), ("OrderUpdate", "core-c1")]
+    ack, fill, end = items
+    assert (ack.status, ack.venue_order_id) == (OrderStatus.OPEN, ours)
+    assert (fill.fill_id, fill.quantity) == (f"t1:{ours}", Decimal(40))
+    assert (end.status, end.venue_order_id) == (OrderStatus.CANCELLED, ours)
+    assert end.reason == "cancelled at our request; 40 of 100 matched"
+    assert len(clob.trade_queries) >= 2 and venue.execution.watched == {}
+    with pytest.raises(VenueError, match="refused"):  # no longer open: the venue says so
+        await venue.cancel("core-c1")
     await venue.close()
 
 
