@@ -76,6 +76,11 @@ def core_migrations(migrations: Migrations) -> None:
             key text primary key, value text not null, ts_ns integer not null);
         """)
 
+    @core
+    def m002_order_status_reason(conn: apsw.Connection) -> None:
+        # Why an order ended as it did (the venue's cancel/expiry/reject reason).
+        conn.execute("alter table orders add column status_reason text")
+
 
 class Ledger:
     """An open run ledger.  Use as a context manager or call :meth:`close`."""
@@ -168,8 +173,12 @@ class Ledger:
                                       (client_order_id,)).fetchall())
 
     def set_order_status(self, client_order_id: str, status: OrderStatus,
-                         filled_quantity: Decimal | None = None) -> None:
-        """Update an order's status (and cumulative filled quantity)."""
+                         filled_quantity: Decimal | None = None, reason: str | None = None
+                         ) -> None:
+        """Update an order's status (and cumulative filled quantity, and why)."""
+        if reason is not None:
+            self.conn.execute("update orders set status_reason = ? where client_order_id = ?",
+                              (reason, client_order_id))
         if filled_quantity is None:
             self.conn.execute("update orders set status = ? where client_order_id = ?",
                               (status.value, client_order_id))

@@ -482,8 +482,11 @@ class Runner:
             self.set_trading_state(TradingState.REDUCING, reason)
         elif exc is not None:
             log.error("venue refused order(s) %s: %s", ids, exc)
-            for order in orders:
-                self.ledger.set_order_status(order.client_order_id, OrderStatus.REJECTED)
+            for order in orders:  # what executions() already said stands
+                self.ledger.conn.execute(
+                    "update orders set status = ?, status_reason = ? where client_order_id = ?"
+                    " and status = ?", (OrderStatus.REJECTED.value, str(exc),
+                                        order.client_order_id, OrderStatus.PENDING.value))
         else:
             for order in orders:  # a fill reported meanwhile has already moved it on
                 self.ledger.conn.execute(
@@ -527,8 +530,8 @@ class Runner:
             return  # a late acknowledgement must not undo a partial fill or a cancel
         if update.status is OrderStatus.PARTIALLY_FILLED:
             return
-        self.ledger.conn.execute("update orders set status = ? where client_order_id = ?",
-                                 (update.status.value, update.client_order_id))
+        self.ledger.set_order_status(update.client_order_id, update.status,
+                                     reason=update.reason or None)
         if update.status is OrderStatus.REJECTED:
             self._risk_event(update.ts_ns, "venue", "rejected",
                              f"venue rejected {update.client_order_id}: {update.reason}", None)
@@ -557,8 +560,8 @@ class Runner:
         """Book a venue-reported fill once, and bring its order's status up to date."""
         if self.ledger.query("select 1 from fills where fill_id = ?", (fill.fill_id,)):
             return  # repeated after a reconnect, or already returned by submit()
-        rows = self.ledger.query("select quantity, side from orders where client_order_id = ?",
-                                 (fill.client_order_id,))
+        rows = self.ledger.query("select quantity, side, status from orders where "
+                                 "client_order_id = ?", (fill.client_order_id,))
         if not rows:
             # Not ours (a manual trade on the account?): never guess, make it visible.
             self._risk_event(fill.ts_ns, "reconcile", "unknown_fill",
@@ -572,10 +575,12 @@ class Runner:
             "select quantity from fills where client_order_id = ? and side = ?",
             (fill.client_order_id, rows[0]["side"]))), Decimal(0))
         total = Decimal(rows[0]["quantity"])
-        self.ledger.set_order_status(
-            fill.client_order_id,
-            OrderStatus.FILLED if filled >= total else OrderStatus.PARTIALLY_FILLED,
-            min(filled, total))
+        status = OrderStatus(rows[0]["status"])
+        if filled >= total:
+            status = OrderStatus.FILLED
+        elif status not in _FINAL:  # a fill reported after the cancel of the rest
+            status = OrderStatus.PARTIALLY_FILLED
+        self.ledger.set_order_status(fill.client_order_id, status, min(filled, total))
 
     async def _reconcile_live_orders(self) -> None:
         """After a restart: orders persisted but not known to be acknowledged are looked up

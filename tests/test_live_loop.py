@@ -249,6 +249,8 @@ def test_order_updates_set_venue_ids_and_end_an_ioc_order(tmp_path: Path,
                               order.side, "100.5", "0.5", "0.01", Liquidity.TAKER, 2))
             q.put_nowait(OrderUpdate(order.client_order_id, OrderStatus.CANCELLED, 3,  # type: ignore[arg-type]
                                      reason="IOC rest"))
+            q.put_nowait(Fill("T-2", order.client_order_id, "fake", order.instrument_id,
+                              order.side, "100.5", "0.25", "0.01", Liquidity.TAKER, 4))
             q.put_nowait(OrderUpdate(order.client_order_id, OrderStatus.OPEN, 4))  # type: ignore[arg-type]  (late: ignored)
             q.put_nowait(OrderUpdate("someone-else", OrderStatus.REJECTED, 5))  # type: ignore[arg-type]
 
@@ -256,9 +258,11 @@ def test_order_updates_set_venue_ids_and_end_an_ioc_order(tmp_path: Path,
         lambda register: register("fake", Ioc))
     _runner(tmp_path, "oneshot").run_sync()
     with Ledger.in_dir(tmp_path / "run") as ledger:
-        order = ledger.query("select status, filled_quantity, venue_order_id from orders")[0]
-        assert (order["status"], Decimal(order["filled_quantity"]), order["venue_order_id"]) \
-            == ("cancelled", Decimal("0.5"), "OX-1")
+        order = ledger.query("select status, filled_quantity, venue_order_id, status_reason "
+                             "from orders")[0]
+        # a fill reported after the cancel adds its quantity; the order stays cancelled
+        assert (order["status"], Decimal(order["filled_quantity"]), order["venue_order_id"],
+                order["status_reason"]) == ("cancelled", Decimal("0.75"), "OX-1", "IOC rest")
         unknown = ledger.query("select reason from risk_events where action = 'unknown_order'")
         assert len(unknown) == 1 and "someone-else" in unknown[0]["reason"]
 
