@@ -125,6 +125,7 @@ class Runner:
         # (their data cannot be replayed).  A hot-swap is never re-derivable: always at once.
         self._commit_each_change = config.argus.mode != "replay"
         self._swapped = False
+        self._halt_enforced = False
         self._pending_fills: list[Fill] = []
         self._equity_rows: list[tuple[int, str, str, str]] = []
         self._live_tasks: set[asyncio.Task[list[Fill]]] = set()
@@ -735,11 +736,58 @@ class Runner:
                 ctx.trading_state != TradingState.ACTIVE.value:
             self._write_control()
 
+    def _enforce_halt(self) -> None:
+        """HALTED means nothing works in the market: cancel every working order once, when
+        the state becomes HALTED (paper orders here, live ones at the venue)."""
+        ctx = self.risk.ctx
+        if ctx.trading_state != TradingState.HALTED.value:
+            self._halt_enforced = False
+            return
+        if self._halt_enforced:
+            return
+        self._halt_enforced = True
+        reason = f"trading HALTED ({ctx.state_reason}): working orders cancelled"
+        if not self.live:
+            for coid in list(self.broker.working):
+                self.broker.cancel(coid)
+                self.ledger.set_order_status(coid, OrderStatus.CANCELLED, reason=reason)
+                self._dirty = True
+            return
+        rows = self.ledger.query("select client_order_id from orders where status in (?, ?)",
+                                 (OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value))
+        for row in rows:
+            coid = row["client_order_id"]
+            task = asyncio.get_event_loop().create_task(self.asm.venue.cancel(coid))
+            self._live_tasks.add(task)  # type: ignore[arg-type]
+            task.add_done_callback(lambda t, c=coid: self._on_cancel_done(c, reason, t))
+
+    def _on_cancel_done(self, coid: str, reason: str, task: asyncio.Task[None]) -> None:
+        self._live_tasks.discard(task)  # type: ignore[arg-type]
+        if task.cancelled():
+            return
+        idle = not self.ledger.conn.in_transaction
+        if idle:
+            self._begin()
+        exc = task.exception()
+        if exc is not None:
+            self._risk_event(self.market.now_ns, "halt", "cancel_failed",
+                             f"could not cancel {coid} at the venue: {exc}", None)
+        else:  # the venue's own update may have said it already; final states stay final
+            self.ledger.conn.execute(
+                "update orders set status = ?, status_reason = ? where client_order_id = ? "
+                "and status in (?, ?)", (OrderStatus.CANCELLED.value, reason, coid,
+                                         OrderStatus.OPEN.value,
+                                         OrderStatus.PARTIALLY_FILLED.value))
+        self._dirty = True
+        if idle:
+            self._commit(reopen=False)
+
     def _write_control(self) -> None:
         ctx = self.risk.ctx
         value = json.dumps({"state": ctx.trading_state, "reason": ctx.state_reason})
         self.ledger.conn.execute("insert or replace into control values (?,?,?)",
                                  (CONTROL_STATE, value, self.market.now_ns))
+        self._enforce_halt()
 
     def _read_control(self) -> None:
         raw = self.ledger.get_control(CONTROL_STATE)
@@ -747,6 +795,7 @@ class Runner:
             data = json.loads(raw)
             self.risk.ctx.trading_state = data["state"]
             self.risk.ctx.state_reason = data.get("reason", "")
+        self._enforce_halt()
 
     def _risk_event(self, ts: int, check: str, action: str, reason: str,
                     intent: Intent | None) -> None:

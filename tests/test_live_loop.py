@@ -505,3 +505,70 @@ def test_a_basket_is_one_play_in_the_metrics() -> None:
     joined = plays(trips)
     assert [(p["instruments"], p["pnl"]) for p in joined] == [
         (["P400", "P390"], Decimal("2.16")), (["SPY"], Decimal("-1.02"))]
+
+
+class RestingBuy(OneShot):
+    """One GTC limit buy far below the market on the first X bar: it rests."""
+
+    name = "resting"
+
+    def on_event(self, event: MarketEvent, ctx: Any) -> list[Intent]:
+        if self.done or not isinstance(event, Bar) or event.instrument_id != IID:
+            return []
+        self.done = True
+        return [Intent("resting", IID, Side.BUY, quantity="1", order_type=OrderType.LIMIT,
+                       limit_price="50", time_in_force=TimeInForce.GTC)]
+
+
+def _kill_from_outside(run_dir: Path) -> None:
+    """What `argus kill` does: write the control row through another connection."""
+    from click.testing import CliRunner
+
+    from argus_core.cli import cli
+
+    result = CliRunner().invoke(cli, ["kill", "--run-dir", str(run_dir), "--reason", "test"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("mode", ["paper", "live"])
+def test_a_kill_cancels_every_working_order(tmp_path: Path, fake_plugin: None,
+                                            mode: str) -> None:
+    from argus_core.models import OrderStatus, OrderUpdate
+
+    run_dir = tmp_path / "run"
+    cancelled: list[str] = []
+
+    class Market(FakeLiveVenue):
+        async def stream(self) -> AsyncIterator[MarketEvent]:
+            for i in range(8):
+                low = 40.0 if i >= 5 else 99.0  # from bar 6 on the market trades through 50
+                yield Bar(IID, (i + 1) * 10**9, 100.0, 101.0, low, 100.0, 1000.0)
+                for _ in range(5):
+                    await asyncio.sleep(0)
+                if i == 2:
+                    _kill_from_outside(run_dir)
+
+        def _execute(self, order: Order) -> None:  # live: acknowledged, resting
+            self._queue.put_nowait(OrderUpdate(order.client_order_id, OrderStatus.OPEN,  # type: ignore[arg-type]
+                                               1, "OX-9"))
+
+        async def cancel(self, client_order_id: str) -> None:
+            cancelled.append(client_order_id)
+
+    sys.modules["argus_test_fake_live"].register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fake", Market))
+    sys.modules["argus_test_fake_live"].register_strategies = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("resting", lambda s: RestingBuy()))
+    config = parse_config({"argus": {"plugins": [], "mode": mode},
+                           "run": {"venue": "fake", "strategies": ["resting"],
+                                   "risk_checks": [], "checkpoint_every_events": 1}},
+                          tmp_path / "c.toml")
+    runner = Runner(config, run_dir, live_confirmed=mode == "live")
+    runner.run_sync()
+    assert runner.trading_state.value == "halted"
+    with Ledger.in_dir(run_dir) as ledger:
+        (order,) = ledger.query("select client_order_id, status, status_reason from orders")
+        assert order["status"] == "cancelled" and "HALTED" in order["status_reason"]
+        assert ledger.query("select count(*) as n from fills")[0]["n"] == 0  # never traded
+    assert runner.broker.working == {}
+    assert cancelled == ([order["client_order_id"]] if mode == "live" else [])
