@@ -88,6 +88,12 @@ class Venue(abc.ABC):
         """Fees for ``instrument_id`` (default: none)."""
         return FeeSchedule()
 
+    def live_problems(self) -> list[str]:
+        """What stops this venue, as configured, from trading live (missing credentials, a
+        secret that does not resolve...).  Checked before a live run starts, so a bad live
+        config fails with every reason instead of after its first order."""
+        return []
+
     async def submit(self, order: Order) -> list[Fill]:
         """Send ``order`` live; return fills known at once.  Only called in live mode."""
         raise NotImplementedError(f"venue {self.name!r} has no live order entry")

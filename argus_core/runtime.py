@@ -113,6 +113,12 @@ def assemble(config: Config, run_dir: Path, *, host: PluginHost | None = None,
     if config.argus.mode == "live" and not venue.supports_live_orders:
         raise ConfigError(f"venue {run.venue!r} has no live order entry; it cannot run in "
                           f"mode 'live'")
+    if config.argus.mode == "live":
+        problems = venue.live_problems()
+        if problems:
+            where = str(config.path) if config.path else "<config>"
+            raise ConfigError(f"{where}: venue {run.venue!r} cannot trade live: "
+                              + "; ".join(problems))
     strategy_objs: dict[str, Strategy] = {
         name: build(host, settings, "strategy", name) for name in run.strategies
         if not strategies or name not in strategies}

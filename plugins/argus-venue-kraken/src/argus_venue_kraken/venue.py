@@ -7,6 +7,8 @@ books from REST (:mod:`.rest`), order entry and fills from :mod:`.execution`.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
 import random
@@ -173,6 +175,28 @@ class KrakenVenue(Venue):
                 yield report.fill
             else:
                 yield attrs.evolve(report.fill, client_order_id=core)
+
+    def live_problems(self) -> list[str]:
+        """Credentials a live run needs: both references set, resolvable, the secret
+        base64 (as Kraken issues it).  Messages name references, never values."""
+        s = self.settings
+        if not s.has_credentials:
+            return ["[plugins.kraken] api_key and api_secret are required for live trading "
+                    "(e.g. api_key = \"$env:KRAKEN_API_KEY\")"]
+        problems: list[str] = []
+        for name, secret in (("api_key", s.api_key), ("api_secret", s.api_secret)):
+            try:
+                value = secret.reveal()  # type: ignore[union-attr]
+            except ArgusError as exc:
+                problems.append(f"{name}: {exc}")
+                continue
+            if name == "api_secret":
+                try:
+                    base64.b64decode(value, validate=True)
+                except (binascii.Error, ValueError):
+                    problems.append(f"api_secret ({secret!r}) is not base64 as Kraken "
+                                    f"issues it")
+        return problems
 
     def adopt_client_order_ids(self, client_order_ids: Iterable[str]) -> int:
         """Know these core client order ids (so their executions map back); returns how many."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, ClassVar
 
-from argus_core.errors import BasketIncomplete, DataError, VenueError
+from argus_core.errors import ArgusError, BasketIncomplete, DataError, VenueError
 from argus_core.interfaces import Venue
 from argus_core.models import (
     Event,
@@ -77,6 +78,29 @@ class PolymarketVenue(Venue):
         self.settled: dict[str, Decimal] = {}
         #: What the last ``submit_basket`` did (complete?, unwind fills, naked residuals).
         self.last_basket: BasketResult | None = None
+
+    def live_problems(self) -> list[str]:
+        """A live run needs a resolvable signer key (a 32-byte hex private key) and, when
+        given, resolvable L2 credentials.  Messages name references, never values."""
+        s = self.settings
+        if s.private_key is None:
+            return ["[plugins.polymarket] private_key is required for live trading "
+                    "(e.g. private_key = \"$env:POLY_PRIVATE_KEY\")"]
+        problems: list[str] = []
+        try:
+            key = s.private_key.reveal()
+            if not re.fullmatch(r"(0x)?[0-9a-fA-F]{64}", key.strip()):
+                problems.append(f"private_key ({s.private_key!r}) is not a 32-byte hex key")
+        except ArgusError as exc:
+            problems.append(f"private_key: {exc}")
+        for name in ("api_key", "api_secret", "api_passphrase"):
+            secret = getattr(s, name)
+            if secret is not None:
+                try:
+                    secret.reveal()
+                except ArgusError as exc:
+                    problems.append(f"{name}: {exc}")
+        return problems
 
     def adopt_run_ledger(self, ledger: Ledger) -> int:
         """Know this run's Polymarket orders and fills from its ledger: the way back after a
