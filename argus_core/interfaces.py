@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from argus_core.models import (
+    CancelIntent,
     Fill,
     Instrument,
     Intent,
@@ -137,8 +138,10 @@ class Strategy(abc.ABC):
     name: ClassVar[str] = ""
 
     @abc.abstractmethod
-    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
-        """React to one event; return zero or more intents."""
+    def on_event(self, event: MarketEvent, ctx: StrategyContext
+                 ) -> Sequence[Intent | CancelIntent]:
+        """React to one event; return zero or more intents (a ``CancelIntent`` cancels
+        this strategy's working orders)."""
 
     def get_state(self) -> dict[str, Any]:
         """JSON-able state for checkpoints and hot-swap hand-over."""

@@ -322,6 +322,17 @@ class Opportunity:
 
 
 @attrs.frozen
+class CancelIntent:
+    """A strategy's request to cancel its own working orders (all of them, or those on
+    ``instrument_id``): returned among its intents.  A cancel only removes risk, so it
+    passes in every trading state, HALTED included, and needs no sizing."""
+
+    strategy: str
+    instrument_id: str | None = None
+    reason: str = ""
+
+
+@attrs.frozen
 class Forecast:
     """A strategy's view: return mean/stdev, or a binary win probability and payoff."""
 

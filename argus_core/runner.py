@@ -40,6 +40,7 @@ from argus_core.market_state import MarketState
 from argus_core.models import (
     Bar,
     BookDelta,
+    CancelIntent,
     Fill,
     Intent,
     Liquidity,
@@ -356,9 +357,14 @@ class Runner:
         bar = self.market.bars.get(intent.instrument_id)
         return to_decimal(bar.close) if bar is not None else None
 
-    def _route_intents(self, intents: list[Intent], ts: int) -> None:
+    def _route_intents(self, intents: list[Intent | CancelIntent], ts: int) -> None:
         baskets: dict[str, list[Intent]] = {}
         for intent in intents:
+            if isinstance(intent, CancelIntent):
+                self._cancel_working(intent.strategy, intent.instrument_id,
+                                     f"cancelled by strategy {intent.strategy!r}"
+                                     + (f": {intent.reason}" if intent.reason else ""))
+                continue
             if intent.basket_id:
                 baskets.setdefault(intent.basket_id, []).append(intent)
             else:
@@ -746,16 +752,30 @@ class Runner:
         if self._halt_enforced:
             return
         self._halt_enforced = True
-        reason = f"trading HALTED ({ctx.state_reason}): working orders cancelled"
+        self._cancel_working(None, None,
+                             f"trading HALTED ({ctx.state_reason}): working orders cancelled")
+
+    def _cancel_working(self, strategy: str | None, instrument_id: str | None,
+                        reason: str) -> None:
+        """Cancel working orders (of ``strategy`` / on ``instrument_id`` when given):
+        paper orders at once, live ones through ``venue.cancel``."""
+        def wanted(order_strategy: str, order_instrument: str) -> bool:
+            return (strategy is None or order_strategy == strategy) and \
+                (instrument_id is None or order_instrument == instrument_id)
+
         if not self.live:
-            for coid in list(self.broker.working):
-                self.broker.cancel(coid)
-                self.ledger.set_order_status(coid, OrderStatus.CANCELLED, reason=reason)
-                self._dirty = True
+            for coid, work in list(self.broker.working.items()):
+                if wanted(work.order.strategy, work.order.instrument_id):
+                    self.broker.cancel(coid)
+                    self.ledger.set_order_status(coid, OrderStatus.CANCELLED, reason=reason)
+                    self._dirty = True
             return
-        rows = self.ledger.query("select client_order_id from orders where status in (?, ?)",
-                                 (OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value))
+        rows = self.ledger.query(
+            "select client_order_id, strategy, instrument_id from orders where status in "
+            "(?, ?)", (OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value))
         for row in rows:
+            if not wanted(row["strategy"], row["instrument_id"]):
+                continue
             coid = row["client_order_id"]
             task = asyncio.get_event_loop().create_task(self.asm.venue.cancel(coid))
             self._live_tasks.add(task)  # type: ignore[arg-type]
@@ -770,7 +790,7 @@ class Runner:
             self._begin()
         exc = task.exception()
         if exc is not None:
-            self._risk_event(self.market.now_ns, "halt", "cancel_failed",
+            self._risk_event(self.market.now_ns, "cancel", "cancel_failed",
                              f"could not cancel {coid} at the venue: {exc}", None)
         else:  # the venue's own update may have said it already; final states stay final
             self.ledger.conn.execute(

@@ -516,7 +516,7 @@ class RestingBuy(OneShot):
         if self.done or not isinstance(event, Bar) or event.instrument_id != IID:
             return []
         self.done = True
-        return [Intent("resting", IID, Side.BUY, quantity="1", order_type=OrderType.LIMIT,
+        return [Intent(self.name, IID, Side.BUY, quantity="1", order_type=OrderType.LIMIT,
                        limit_price="50", time_in_force=TimeInForce.GTC)]
 
 
@@ -571,4 +571,62 @@ def test_a_kill_cancels_every_working_order(tmp_path: Path, fake_plugin: None,
         assert order["status"] == "cancelled" and "HALTED" in order["status_reason"]
         assert ledger.query("select count(*) as n from fills")[0]["n"] == 0  # never traded
     assert runner.broker.working == {}
+    assert cancelled == ([order["client_order_id"]] if mode == "live" else [])
+
+
+class RestThenCancel(RestingBuy):
+    """Rests a GTC buy on the first X bar, cancels it on the third."""
+
+    name = "rest_then_cancel"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bars = 0
+
+    def on_event(self, event: MarketEvent, ctx: Any) -> list[Any]:
+        from argus_core.models import CancelIntent
+
+        if not isinstance(event, Bar) or event.instrument_id != IID:
+            return []
+        self.bars += 1
+        if self.bars == 3:
+            return [CancelIntent("rest_then_cancel", IID, reason="stale quote")]
+        return super().on_event(event, ctx)
+
+
+@pytest.mark.parametrize("mode", ["paper", "live"])
+def test_a_strategy_cancels_its_own_working_orders(tmp_path: Path, fake_plugin: None,
+                                                   mode: str) -> None:
+    from argus_core.models import OrderStatus, OrderUpdate
+
+    cancelled: list[str] = []
+
+    class Market(FakeLiveVenue):
+        async def stream(self) -> AsyncIterator[MarketEvent]:
+            for i in range(8):
+                low = 40.0 if i >= 5 else 99.0  # from bar 6 on the market trades through 50
+                yield Bar(IID, (i + 1) * 10**9, 100.0, 101.0, low, 100.0, 1000.0)
+                for _ in range(5):
+                    await asyncio.sleep(0)
+
+        def _execute(self, order: Order) -> None:  # live: acknowledged, resting
+            self._queue.put_nowait(OrderUpdate(order.client_order_id, OrderStatus.OPEN,  # type: ignore[arg-type]
+                                               1, "OX-7"))
+
+        async def cancel(self, client_order_id: str) -> None:
+            cancelled.append(client_order_id)
+
+    module = sys.modules["argus_test_fake_live"]
+    module.register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fake", Market))
+    module.register_strategies = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("rest_then_cancel", lambda s: RestThenCancel()))
+    config = parse_config({"argus": {"plugins": [], "mode": mode},
+                           "run": {"venue": "fake", "strategies": ["rest_then_cancel"],
+                                   "risk_checks": []}}, tmp_path / "c.toml")
+    Runner(config, tmp_path / "run", live_confirmed=mode == "live").run_sync()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        (order,) = ledger.query("select client_order_id, status, status_reason from orders")
+        assert order["status"] == "cancelled" and "stale quote" in order["status_reason"]
+        assert ledger.query("select count(*) as n from fills")[0]["n"] == 0  # never traded
     assert cancelled == ([order["client_order_id"]] if mode == "live" else [])
