@@ -31,7 +31,7 @@ import cattrs
 
 from argus_core.errors import DataError, SandboxError
 from argus_core.interfaces import Strategy, StrategyContext
-from argus_core.models import Intent, MarketEvent, Portfolio
+from argus_core.models import CancelIntent, Intent, MarketEvent, Portfolio
 from argus_core.sandbox import worker as wire
 from argus_core.sandbox.validator import ALLOWED_IMPORTS
 from argus_core.secrets import redact
@@ -44,6 +44,7 @@ PROTECTIONS = ("env_empty", "rlimits", "network_blocked", "net_namespace", "chro
                "capabilities_dropped", "no_new_privs", "landlock", "seccomp", "audit_hook")
 
 #: Keys an AI strategy's intent dict may carry (``strategy`` is set by the host).
+CANCEL_KEYS = frozenset({"cancel", "instrument_id", "reason"})
 INTENT_KEYS = frozenset({"instrument_id", "side", "quantity", "limit_price", "order_type",
                          "time_in_force", "reason", "reduce_only", "forecast"})
 
@@ -415,7 +416,8 @@ class SandboxedStrategy(Strategy):
             self.worker.kill()
         return WorkerFailure("malformed", f"strategy {self.name!r}: {message}")
 
-    def _validate(self, reply: dict[str, Any]) -> tuple[list[Intent], dict[str, Any]]:
+    def _validate(self, reply: dict[str, Any]
+                  ) -> tuple[list[Intent | CancelIntent], dict[str, Any]]:
         if reply.get("ok") is False:
             if self.worker is not None:
                 self.worker.kill()
@@ -435,6 +437,9 @@ class SandboxedStrategy(Strategy):
         for i, item in enumerate(raw):
             if not isinstance(item, dict):
                 raise self._malformed(f"intent {i} is not an object")
+            if "cancel" in item:
+                intents.append(self._cancel_intent(i, item))
+                continue
             extra = set(item) - INTENT_KEYS
             if extra:
                 raise self._malformed(f"intent {i} has unknown keys {sorted(extra)}")
@@ -453,6 +458,23 @@ class SandboxedStrategy(Strategy):
                     detail = "; ".join(cattrs.transform_error(exc))  # type: ignore[assignment]
                 raise self._malformed(f"intent {i} is invalid: {detail}") from None
         return intents, state
+
+    def _cancel_intent(self, i: int, item: dict[str, Any]) -> CancelIntent:
+        """``{"cancel": true[, "instrument_id": ...][, "reason": ...]}``: cancel this
+        strategy's own working orders (never anyone else's: the strategy is the host's)."""
+        extra = set(item) - CANCEL_KEYS
+        if extra:
+            raise self._malformed(f"intent {i} (a cancel) has unknown keys {sorted(extra)}")
+        if item["cancel"] is not True:
+            raise self._malformed(f"intent {i}: cancel must be true")
+        instrument = item.get("instrument_id")
+        if instrument is not None and instrument not in self._seen:
+            raise self._malformed(f"intent {i} cancels on instrument {str(instrument)[:80]!r} "
+                                  f"that this strategy has not received events for")
+        reason = item.get("reason", "")
+        if not isinstance(reason, str):
+            raise self._malformed(f"intent {i}: reason must be text")
+        return CancelIntent(self.name, instrument, redact(reason)[:200])
 
     def _failed(self, exc: WorkerFailure) -> None:
         self.failure = exc

@@ -37,7 +37,22 @@ def test_valid_reply_becomes_intents_and_state() -> None:
         s.close()
 
 
+def test_a_cancel_reply_becomes_a_cancel_of_the_strategys_own_orders() -> None:
+    from argus_core.models import CancelIntent
+
+    s = _run('[{"cancel": True, "instrument_id": event["instrument_id"], '
+             '"reason": "requote"}, {"cancel": True}]')
+    try:
+        assert s.on_event(BAR, CTX) == [CancelIntent("slot", BAR.instrument_id, "requote"),
+                                        CancelIntent("slot", None, "")]
+    finally:
+        s.close()
+
+
 @pytest.mark.parametrize(("body", "kind", "needle"), [
+    ('[{"cancel": True, "strategy": "other"}]', "malformed", "unknown keys"),
+    ('[{"cancel": 1}]', "malformed", "cancel must be true"),
+    ('[{"cancel": True, "instrument_id": "kraken:ETH/USD"}]', "malformed", "not received"),
     ('[{"instrument_id": event["instrument_id"], "side": "buy", "strategy": "other"}]',
      "malformed", "unknown keys"),
     ('[{"instrument_id": "kraken:ETH/USD", "side": "buy"}]', "malformed", "not received"),
