@@ -21,10 +21,11 @@ unacknowledged orders with the venue's open orders instead of re-sending them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -297,6 +298,20 @@ class Runner:
         # could not write after another connection (a CLI command) committed meanwhile.
         self.ledger.conn.execute("begin immediate")
 
+    @contextlib.contextmanager
+    def _between_events(self, *, commit_now: bool = False) -> Iterator[None]:
+        """Writes that arrive between events (acknowledgements, executions, cancels): inside
+        the loop's open transaction when there is one (the loop commits it), else in their
+        own, committed at once; ``commit_now`` commits either way."""
+        idle = not self.ledger.conn.in_transaction
+        if idle:
+            self._begin()
+        try:
+            yield
+        finally:
+            if idle or commit_now:
+                self._commit(reopen=not idle)
+
     def _release(self) -> None:
         """Idle point (paper/live): make everything durable and end the transaction."""
         if self.ledger.conn.in_transaction:
@@ -462,14 +477,8 @@ class Runner:
         self._live_tasks.discard(task)
         if task.cancelled():
             return
-        idle = not self.ledger.conn.in_transaction  # the loop is waiting for data
-        if idle:
-            self._begin()
-        try:
+        with self._between_events():
             self._record_ack(orders, task)
-        finally:
-            if idle:
-                self._commit(reopen=False)
 
     def _record_ack(self, orders: list[Order], task: asyncio.Task[list[Fill]]) -> None:
         exc = task.exception()
@@ -507,14 +516,11 @@ class Runner:
     async def _consume_fills(self) -> None:
         """Book the venue's private executions stream (fills, order updates) as it arrives."""
         async for item in self.asm.venue.executions():
-            reopen = self.ledger.conn.in_transaction  # the loop is mid-batch: keep it open
-            if not reopen:
-                self._begin()
-            if isinstance(item, OrderUpdate):
-                self._apply_order_update(item)
-            else:
-                self._book_live_fill(item)
-            self._commit(reopen=reopen)  # durable as soon as we know it
+            with self._between_events(commit_now=True):  # durable as soon as we know it
+                if isinstance(item, OrderUpdate):
+                    self._apply_order_update(item)
+                else:
+                    self._book_live_fill(item)
 
     def _apply_order_update(self, update: OrderUpdate) -> None:
         """A venue's order-state news: never moves a filled order back, never guesses about
@@ -550,13 +556,9 @@ class Runner:
             return
         reason = f"the venue's fills stream failed: {task.exception()}"
         log.error(reason)
-        idle = not self.ledger.conn.in_transaction
-        if idle:
-            self._begin()
-        self._risk_event(self.market.now_ns, "fills_stream", "halted", reason, None)
-        self.set_trading_state(TradingState.HALTED, reason)
-        if idle:
-            self._commit(reopen=False)
+        with self._between_events():
+            self._risk_event(self.market.now_ns, "fills_stream", "halted", reason, None)
+            self.set_trading_state(TradingState.HALTED, reason)
 
     def _raise_if_fills_failed(self) -> None:
         task = self._fills_task
@@ -785,22 +787,18 @@ class Runner:
         self._live_tasks.discard(task)  # type: ignore[arg-type]
         if task.cancelled():
             return
-        idle = not self.ledger.conn.in_transaction
-        if idle:
-            self._begin()
-        exc = task.exception()
-        if exc is not None:
-            self._risk_event(self.market.now_ns, "cancel", "cancel_failed",
-                             f"could not cancel {coid} at the venue: {exc}", None)
-        else:  # the venue's own update may have said it already; final states stay final
-            self.ledger.conn.execute(
-                "update orders set status = ?, status_reason = ? where client_order_id = ? "
-                "and status in (?, ?)", (OrderStatus.CANCELLED.value, reason, coid,
-                                         OrderStatus.OPEN.value,
-                                         OrderStatus.PARTIALLY_FILLED.value))
-        self._dirty = True
-        if idle:
-            self._commit(reopen=False)
+        with self._between_events():
+            exc = task.exception()
+            if exc is not None:
+                self._risk_event(self.market.now_ns, "cancel", "cancel_failed",
+                                 f"could not cancel {coid} at the venue: {exc}", None)
+            else:  # the venue's own update may have said it already; final states stay final
+                self.ledger.conn.execute(
+                    "update orders set status = ?, status_reason = ? where client_order_id = ?"
+                    " and status in (?, ?)", (OrderStatus.CANCELLED.value, reason, coid,
+                                              OrderStatus.OPEN.value,
+                                              OrderStatus.PARTIALLY_FILLED.value))
+            self._dirty = True
 
     def _write_control(self) -> None:
         ctx = self.risk.ctx
