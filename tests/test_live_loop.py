@@ -520,6 +520,33 @@ class RestingBuy(OneShot):
                        limit_price="50", time_in_force=TimeInForce.GTC)]
 
 
+class RestingMarket(FakeLiveVenue):
+    """Eight bars that trade through 50 from the sixth on; live orders are acknowledged and
+    rest; cancels are recorded."""
+
+    cancelled: ClassVar[list[str]] = []
+
+    async def bars(self) -> AsyncIterator[tuple[int, Bar]]:
+        for i in range(8):
+            low = 40.0 if i >= 5 else 99.0
+            yield i, Bar(IID, (i + 1) * 10**9, 100.0, 101.0, low, 100.0, 1000.0)
+            for _ in range(5):
+                await asyncio.sleep(0)
+
+    async def stream(self) -> AsyncIterator[MarketEvent]:
+        async for _n, bar in self.bars():
+            yield bar
+
+    def _execute(self, order: Order) -> None:
+        from argus_core.models import OrderStatus, OrderUpdate
+
+        self._queue.put_nowait(OrderUpdate(order.client_order_id, OrderStatus.OPEN, 1,  # type: ignore[arg-type]
+                                           "OX-7"))
+
+    async def cancel(self, client_order_id: str) -> None:
+        RestingMarket.cancelled.append(client_order_id)
+
+
 def _kill_from_outside(run_dir: Path) -> None:
     """What `argus kill` does: write the control row through another connection."""
     from click.testing import CliRunner
@@ -533,27 +560,16 @@ def _kill_from_outside(run_dir: Path) -> None:
 @pytest.mark.parametrize("mode", ["paper", "live"])
 def test_a_kill_cancels_every_working_order(tmp_path: Path, fake_plugin: None,
                                             mode: str) -> None:
-    from argus_core.models import OrderStatus, OrderUpdate
 
     run_dir = tmp_path / "run"
-    cancelled: list[str] = []
+    RestingMarket.cancelled = cancelled = []
 
-    class Market(FakeLiveVenue):
+    class Market(RestingMarket):
         async def stream(self) -> AsyncIterator[MarketEvent]:
-            for i in range(8):
-                low = 40.0 if i >= 5 else 99.0  # from bar 6 on the market trades through 50
-                yield Bar(IID, (i + 1) * 10**9, 100.0, 101.0, low, 100.0, 1000.0)
-                for _ in range(5):
-                    await asyncio.sleep(0)
-                if i == 2:
+            async for n, bar in self.bars():
+                yield bar
+                if n == 2:
                     _kill_from_outside(run_dir)
-
-        def _execute(self, order: Order) -> None:  # live: acknowledged, resting
-            self._queue.put_nowait(OrderUpdate(order.client_order_id, OrderStatus.OPEN,  # type: ignore[arg-type]
-                                               1, "OX-9"))
-
-        async def cancel(self, client_order_id: str) -> None:
-            cancelled.append(client_order_id)
 
     sys.modules["argus_test_fake_live"].register_venues = hookimpl(  # type: ignore[attr-defined]
         lambda register: register("fake", Market))
@@ -597,28 +613,11 @@ class RestThenCancel(RestingBuy):
 @pytest.mark.parametrize("mode", ["paper", "live"])
 def test_a_strategy_cancels_its_own_working_orders(tmp_path: Path, fake_plugin: None,
                                                    mode: str) -> None:
-    from argus_core.models import OrderStatus, OrderUpdate
 
-    cancelled: list[str] = []
-
-    class Market(FakeLiveVenue):
-        async def stream(self) -> AsyncIterator[MarketEvent]:
-            for i in range(8):
-                low = 40.0 if i >= 5 else 99.0  # from bar 6 on the market trades through 50
-                yield Bar(IID, (i + 1) * 10**9, 100.0, 101.0, low, 100.0, 1000.0)
-                for _ in range(5):
-                    await asyncio.sleep(0)
-
-        def _execute(self, order: Order) -> None:  # live: acknowledged, resting
-            self._queue.put_nowait(OrderUpdate(order.client_order_id, OrderStatus.OPEN,  # type: ignore[arg-type]
-                                               1, "OX-7"))
-
-        async def cancel(self, client_order_id: str) -> None:
-            cancelled.append(client_order_id)
-
+    RestingMarket.cancelled = cancelled = []
     module = sys.modules["argus_test_fake_live"]
     module.register_venues = hookimpl(  # type: ignore[attr-defined]
-        lambda register: register("fake", Market))
+        lambda register: register("fake", RestingMarket))
     module.register_strategies = hookimpl(  # type: ignore[attr-defined]
         lambda register: register("rest_then_cancel", lambda s: RestThenCancel()))
     config = parse_config({"argus": {"plugins": [], "mode": mode},
