@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import platform
 import sys
 import time
@@ -40,22 +39,14 @@ ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOT = (ROOT / "plugins/argus-venue-kraken/tests/fixtures/"
             "kraken_ws_v2_book_checksum_example.json")
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/machine.py
 from argus_venue_kraken.book import ChecksumBook  # noqa: E402
 from argus_venue_kraken.testing import (  # noqa: E402
     ReferenceBook,
     book_frame,
     random_book_messages,
 )
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from machine import cpu_model, pin_to_one_core  # noqa: E402
 
 
 def recording(n: int, seed: int, cache: Path) -> tuple[dict[str, Any], list[str]]:
@@ -95,8 +86,8 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/argus-bench-kraken"))
     parser.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
     args = parser.parse_args()
-    if not args.no_pin and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    if not args.no_pin:
+        pin_to_one_core()
 
     snap, frames = recording(args.n, args.seed, args.cache)
     decoded = [json.loads(f, parse_float=str)["data"][0] for f in frames]

@@ -55,7 +55,6 @@ import gc
 import io
 import logging
 import math
-import os
 import platform
 import pstats
 import shutil
@@ -75,6 +74,9 @@ from argus_core.market_state import L2Book, MarketState
 from argus_core.models import Bar, BookDelta, Side
 from argus_core.runner import Runner
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/machine.py
+from machine import cpu_model, pin_to_one_core
+
 ROOT = Path(__file__).resolve().parents[2]
 BARS_CSV = ROOT / "examples/data/kraken_XBTUSD_60.csv"
 FAST, SLOW = 10, 40
@@ -84,17 +86,6 @@ CASH = 100_000.0
 TICK = 0.1
 LOT = 1e-8
 MIN_SIZE = 1e-4
-
-
-def cpu_model() -> str:
-    """The CPU model from /proc/cpuinfo (what ``lscpu`` prints)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -563,8 +554,8 @@ def main() -> int:
                              "no per-bar equity rows) to show where its time goes")
     parser.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
     args = parser.parse_args()
-    if not args.no_pin and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    if not args.no_pin:
+        pin_to_one_core()
     print(f"machine: {cpu_model()} | {platform.python_implementation()} "
           f"{platform.python_version()} | pinned to 1 core: {not args.no_pin} | "
           f"best of {args.repeat}")
