@@ -159,83 +159,57 @@ class ChecksumBook:
         return self.checksum()
 
     def _apply_fast(self, bids: Sequence[dict[str, Any]], asks: Sequence[dict[str, Any]]) -> int:
+        if asks:
+            self._apply_side_fast(asks, self._ask_keys, self._ask_qty, self._ask_str, 1)
+        if bids:
+            self._apply_side_fast(bids, self._bid_keys, self._bid_qty, self._bid_str, -1)
+        return self.checksum()
+
+    def _apply_side_fast(self, levels: Sequence[dict[str, Any]], keys: list[int],
+                         qty: dict[int, int], strs: dict[int, str], sign: int) -> None:
+        """One side's levels; ``sign`` -1 keys bids by negated ticks (ascending = best)."""
         pd, ld = self.price_decimals, self.lot_decimals
         zeros = _ZEROS
-        if asks:
-            keys, qty, strs = self._ask_keys, self._ask_qty, self._ask_str
-            for level in asks:
-                p, q = level["price"], level["qty"]
-                # Inlined fast path of to_units (this loop is the hot path).
-                if p.__class__ is str:
-                    w, _, f = p.partition(".")
-                    n = len(f)
-                    tick = int(w + f + zeros[pd - n]) if n <= pd else to_units(p, pd)
-                else:
-                    tick = to_units(p, pd)
-                if q.__class__ is str:
-                    w, _, f = q.partition(".")
-                    n = len(f)
-                    units = int(w + f + zeros[ld - n]) if n <= ld else to_units(q, ld)
-                else:
-                    units = to_units(q, ld)
-                if tick <= 0 or units < 0:
-                    raise ValueError("non-positive level")
-                if units:
-                    if tick not in qty:
-                        insort(keys, tick)
-                    qty[tick] = units
-                    strs[tick] = f"{tick}{units}"
-                elif tick in qty:
-                    del qty[tick], strs[tick]
-                    del keys[bisect_left(keys, tick)]
-            if len(keys) > self.depth:
-                for k in keys[self.depth:]:
-                    del qty[k], strs[k]
-                del keys[self.depth:]
-        if bids:
-            keys, qty, strs = self._bid_keys, self._bid_qty, self._bid_str
-            for level in bids:
-                p, q = level["price"], level["qty"]
-                if p.__class__ is str:
-                    w, _, f = p.partition(".")
-                    n = len(f)
-                    tick = int(w + f + zeros[pd - n]) if n <= pd else to_units(p, pd)
-                else:
-                    tick = to_units(p, pd)
-                if q.__class__ is str:
-                    w, _, f = q.partition(".")
-                    n = len(f)
-                    units = int(w + f + zeros[ld - n]) if n <= ld else to_units(q, ld)
-                else:
-                    units = to_units(q, ld)
-                if tick <= 0 or units < 0:
-                    raise ValueError("non-positive level")
-                key = -tick
-                if units:
-                    if key not in qty:
-                        insort(keys, key)
-                    qty[key] = units
-                    strs[key] = f"{tick}{units}"
-                elif key in qty:
-                    del qty[key], strs[key]
-                    del keys[bisect_left(keys, key)]
-            if len(keys) > self.depth:
-                for k in keys[self.depth:]:
-                    del qty[k], strs[k]
-                del keys[self.depth:]
-        return self.checksum()
+        for level in levels:
+            p, q = level["price"], level["qty"]
+            # Inlined fast path of to_units (this loop is the hot path).
+            if p.__class__ is str:
+                w, _, f = p.partition(".")
+                n = len(f)
+                tick = int(w + f + zeros[pd - n]) if n <= pd else to_units(p, pd)
+            else:
+                tick = to_units(p, pd)
+            if q.__class__ is str:
+                w, _, f = q.partition(".")
+                n = len(f)
+                units = int(w + f + zeros[ld - n]) if n <= ld else to_units(q, ld)
+            else:
+                units = to_units(q, ld)
+            if tick <= 0 or units < 0:
+                raise ValueError("non-positive level")
+            key = sign * tick
+            if units:
+                if key not in qty:
+                    insort(keys, key)
+                qty[key] = units
+                strs[key] = f"{tick}{units}"
+            elif key in qty:
+                del qty[key], strs[key]
+                del keys[bisect_left(keys, key)]
+        if len(keys) > self.depth:
+            for k in keys[self.depth:]:
+                del qty[k], strs[k]
+            del keys[self.depth:]
 
     def checksum(self) -> int:
         """CRC32 (unsigned) of the top-10 asks then top-10 bids, Kraken's v2 rule."""
-        a, b = self._ask_str, self._bid_str
-        return zlib.crc32(("".join([a[k] for k in self._ask_keys[:CHECKSUM_LEVELS]])
-                           + "".join([b[k] for k in self._bid_keys[:CHECKSUM_LEVELS]])).encode())
+        return zlib.crc32(self.checksum_text().encode())
 
     def checksum_text(self) -> str:
-        """The string the checksum is computed over (for diagnostics)."""
+        """The string the checksum is computed over."""
         a, b = self._ask_str, self._bid_str
-        return ("".join(a[k] for k in self._ask_keys[:CHECKSUM_LEVELS])
-                + "".join(b[k] for k in self._bid_keys[:CHECKSUM_LEVELS]))
+        return ("".join([a[k] for k in self._ask_keys[:CHECKSUM_LEVELS]])
+                + "".join([b[k] for k in self._bid_keys[:CHECKSUM_LEVELS]]))
 
     # -- reading ---------------------------------------------------------------------
     def __len__(self) -> int:
