@@ -152,10 +152,7 @@ class ChecksumBook:
                 elif key in qty:
                     del qty[key], strs[key]
                     del keys[bisect_left(keys, key)]
-            if len(keys) > self.depth:
-                for k in keys[self.depth:]:
-                    del qty[k], strs[k]
-                del keys[self.depth:]
+            self._truncate(keys, qty, strs)
         return self.checksum()
 
     def _apply_fast(self, bids: Sequence[dict[str, Any]], asks: Sequence[dict[str, Any]]) -> int:
@@ -196,6 +193,10 @@ class ChecksumBook:
             elif key in qty:
                 del qty[key], strs[key]
                 del keys[bisect_left(keys, key)]
+        self._truncate(keys, qty, strs)
+
+    def _truncate(self, keys: list[int], qty: dict[int, int], strs: dict[int, str]) -> None:
+        """Keep the subscribed depth: levels beyond it leave the book (Kraken's rule)."""
         if len(keys) > self.depth:
             for k in keys[self.depth:]:
                 del qty[k], strs[k]
