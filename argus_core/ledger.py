@@ -187,6 +187,16 @@ class Ledger:
                               "where client_order_id = ?",
                               (status.value, str(filled_quantity), client_order_id))
 
+    def move_order_status(self, client_order_id: str, status: OrderStatus,
+                          from_: Sequence[OrderStatus], reason: str | None = None) -> None:
+        """Set ``status`` (and why) only while the order is in one of ``from_``: news that
+        arrives late never undoes what the ledger already knows."""
+        marks = ",".join("?" * len(from_))
+        self.conn.execute(
+            f"update orders set status = ?, status_reason = coalesce(?, status_reason) "
+            f"where client_order_id = ? and status in ({marks})",
+            (status.value, reason, client_order_id, *(s.value for s in from_)))
+
     def insert_fill(self, fill: Fill) -> None:
         """One row per fill."""
         self.conn.execute(

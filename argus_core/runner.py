@@ -499,15 +499,12 @@ class Runner:
         elif exc is not None:
             log.error("venue refused order(s) %s: %s", ids, exc)
             for order in orders:  # what executions() already said stands
-                self.ledger.conn.execute(
-                    "update orders set status = ?, status_reason = ? where client_order_id = ?"
-                    " and status = ?", (OrderStatus.REJECTED.value, str(exc),
-                                        order.client_order_id, OrderStatus.PENDING.value))
+                self.ledger.move_order_status(order.client_order_id, OrderStatus.REJECTED,
+                                              (OrderStatus.PENDING,), str(exc))
         else:
             for order in orders:  # a fill reported meanwhile has already moved it on
-                self.ledger.conn.execute(
-                    "update orders set status = ? where client_order_id = ? and status = ?",
-                    (OrderStatus.OPEN.value, order.client_order_id, OrderStatus.PENDING.value))
+                self.ledger.move_order_status(order.client_order_id, OrderStatus.OPEN,
+                                              (OrderStatus.PENDING,))
             for fill in task.result():
                 self._book_live_fill(fill)
         self._dirty = True
@@ -793,11 +790,9 @@ class Runner:
                 self._risk_event(self.market.now_ns, "cancel", "cancel_failed",
                                  f"could not cancel {coid} at the venue: {exc}", None)
             else:  # the venue's own update may have said it already; final states stay final
-                self.ledger.conn.execute(
-                    "update orders set status = ?, status_reason = ? where client_order_id = ?"
-                    " and status in (?, ?)", (OrderStatus.CANCELLED.value, reason, coid,
-                                              OrderStatus.OPEN.value,
-                                              OrderStatus.PARTIALLY_FILLED.value))
+                self.ledger.move_order_status(
+                    coid, OrderStatus.CANCELLED,
+                    (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED), reason)
             self._dirty = True
 
     def _write_control(self) -> None:
