@@ -121,8 +121,10 @@ async def test_bad_hash_mismatch_and_malformed_frames_make_books_stale(snapshot_
         port = server.sockets[0].getsockname()[1]
         s = PolymarketSettings(ws_url=f"ws://127.0.0.1:{port}", clob_url=srv.url)
         stream = MarketStream(s, [T1, T2], PolymarketRest(s))
-        events = await _collect(stream, lambda out: sum(
-            isinstance(e, OrderBook) and e.asks[0, 0] == 0.47 for e in out) >= 2)
+        # Wait for a fresh snapshot of *each* book (T1 may be resnapshotted twice first).
+        events = await _collect(stream, lambda out: len({
+            e.instrument_id for e in out
+            if isinstance(e, OrderBook) and e.asks[0, 0] == 0.47}) >= 2)
     statuses = [e for e in events if isinstance(e, BookStatus)]
     reasons = " | ".join(e.reason for e in statuses)
     # T2 was never live, so its bad hash needs no BookStatus; it is counted and resnapshotted
