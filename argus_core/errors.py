@@ -48,6 +48,17 @@ class BasketIncomplete(VenueError):
         self.fills = fills
 
 
+class OrderUnknown(VenueError):
+    """A submission's outcome is ambiguous (timeout, lost answer, 5xx, reset) and asking the
+    venue could not yet tell whether it holds the order.  Never re-send blind: the order
+    stays pending in the ledger until the venue's executions or a restart's reconciliation
+    say what became of it."""
+
+    def __init__(self, message: str, client_order_ids: list[str]) -> None:
+        super().__init__(message)
+        self.client_order_ids = client_order_ids
+
+
 class RiskHalted(ArgusError):
     """Trading is HALTED; only a person can clear it (``argus resume``)."""
 

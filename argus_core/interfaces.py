@@ -29,6 +29,7 @@ from argus_core.models import (
     OrderUpdate,
     Portfolio,
     RiskDecision,
+    VenueResume,
 )
 
 if TYPE_CHECKING:
@@ -95,8 +96,17 @@ class Venue(abc.ABC):
         config fails with every reason instead of after its first order."""
         return []
 
+    def resume(self, known: VenueResume) -> None:  # noqa: B027  (optional hook)
+        """Learn this run's orders and booked fills from the ledger (live mode, before
+        ``executions()`` starts, on every start including the first): how a restarted venue
+        maps its open orders and trades back to client order ids.  Default: nothing."""
+
     async def submit(self, order: Order) -> list[Fill]:
-        """Send ``order`` live; return fills known at once.  Only called in live mode."""
+        """Send ``order`` live exactly once; return fills known at once.  Only called in
+        live mode.  An ambiguous outcome (timeout, lost answer, 5xx, reset) must be
+        resolved by asking the venue whether it has the order (by client order id, across
+        open and closed orders and trades), and re-sent only when it provably never saw
+        it; when that cannot be decided, raise :class:`~argus_core.errors.OrderUnknown`."""
         raise NotImplementedError(f"venue {self.name!r} has no live order entry")
 
     async def submit_basket(self, orders: list[Order]) -> list[Fill]:

@@ -21,7 +21,17 @@ import apsw
 
 from argus_core.errors import LedgerError
 from argus_core.migrations import Migrations
-from argus_core.models import Fill, Order, OrderStatus, Position
+from argus_core.models import (
+    Fill,
+    KnownOrder,
+    Order,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    TimeInForce,
+    VenueResume,
+)
 
 LEDGER_FILE = "argus.db"
 
@@ -211,6 +221,23 @@ class Ledger:
             "insert or replace into positions values (?,?,?,?,?)",
             (position.instrument_id, str(position.quantity), str(position.avg_price),
              str(position.realized_pnl), ts_ns))
+
+    def venue_resume(self, venue: str) -> VenueResume:
+        """What a restarted ``venue`` needs to know of this run's orders and fills."""
+        known = []
+        for r in self.query("select * from orders where venue = ? order by ts_ns, "
+                            "client_order_id", (venue,)):
+            order = Order(r["client_order_id"], r["venue"], r["instrument_id"], Side(r["side"]),
+                          r["quantity"], r["limit_price"], OrderType(r["order_type"]),
+                          TimeInForce(r["time_in_force"]), r["strategy"], r["ts_ns"],
+                          OrderStatus(r["status"]), r["basket_id"], bool(r["reduce_only"]))
+            known.append(KnownOrder(order, r["venue_order_id"], r["filled_quantity"] or "0"))
+        fill_ids = {str(r["fill_id"]): str(r["client_order_id"]) for r in self.query(
+            "select fill_id, client_order_id from fills where venue = ?", (venue,))}
+        newest = self.query("select max(ts_ns) as ts from fills where venue = ?", (venue,))
+        since = newest[0]["ts"] if newest and newest[0]["ts"] is not None else (
+            known[0].order.ts_ns if known else None)
+        return VenueResume(tuple(known), fill_ids, since)
 
     def fills(self) -> list[dict[str, Any]]:
         """Every fill in ledger order."""

@@ -440,6 +440,31 @@ class OrderUpdate:
 
 
 @attrs.frozen
+class KnownOrder:
+    """What the ledger knows of one of this run's orders, handed to a restarted venue: the
+    order as persisted, its venue order id (once acknowledged) and quantity filled so far."""
+
+    order: Order
+    venue_order_id: str | None = None
+    filled_quantity: Decimal = attrs.field(default=ZERO, converter=_dec("filled_quantity"))
+
+
+@attrs.frozen
+class VenueResume:
+    """Everything a venue needs to pick up a run's orders after a restart, given by the
+    ExecutionEngine before ``executions()`` starts (venues never read core tables).
+
+    ``fill_ids`` maps every fill id already booked to its client order id (so a repeated
+    fill is not reported again); ``newest_fill_ts_ns`` is the newest booked fill's time
+    (or the first order's, before any fill): where a history backfill starts.
+    """
+
+    orders: tuple[KnownOrder, ...] = ()
+    fill_ids: dict[str, str] = attrs.field(factory=dict)
+    newest_fill_ts_ns: int | None = None
+
+
+@attrs.frozen
 class Position:
     """Net holding in one instrument, with average entry and realised P&L."""
 

@@ -186,6 +186,8 @@ class Runner:
         self.market.add_instruments(instruments)
         self._restore()
         starting_equity = self.config.run.starting_cash
+        if self.live:  # the venue learns the run's orders from us, never from our tables
+            self.asm.venue.resume(self.ledger.venue_resume(self.asm.venue.name))
         hook.on_startup(ctx=self.ctx)
         if self.live:
             await self._reconcile_live_orders()
