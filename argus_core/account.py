@@ -19,13 +19,23 @@ class Account:
         self._snapshot: Portfolio | None = None
 
     def apply(self, fill: Fill) -> Position:
-        """Book a fill: position, cash (notional and fee) and fees paid."""
-        pos = self.positions.get(fill.instrument_id) or Position(fill.instrument_id)
-        pos = pos.apply(fill)
-        self.positions[fill.instrument_id] = pos
+        """Book a fill: position, cash (notional and fee) and fees paid.
+
+        Marks follow the position: a position opened from flat is marked at its fill
+        price until the next market price arrives (:meth:`mark`), and the mark of a
+        position closed to flat is dropped, so a later re-entry is never valued at the
+        previous trade's last price (that stale mark made one-bar equity spikes).
+        """
+        inst = fill.instrument_id
+        before = self.positions.get(inst) or Position(inst)
+        pos = before.apply(fill)
+        self.positions[inst] = pos
         self.cash -= fill.side.sign * fill.notional + fill.fee
         self.fees_paid += fill.fee
-        self.marks.setdefault(fill.instrument_id, fill.price)
+        if pos.quantity == 0:
+            self.marks.pop(inst, None)
+        elif before.quantity == 0 or inst not in self.marks:
+            self.marks[inst] = fill.price
         self._snapshot = None
         return pos
 
@@ -75,6 +85,8 @@ class Account:
         """Restore ``get_state`` output."""
         self.cash = Decimal(state["cash"])
         self.fees_paid = Decimal(state["fees_paid"])
-        self.marks = {k: Decimal(v) for k, v in state["marks"].items()}
         self.positions = {k: Position(k, *v) for k, v in state["positions"].items()}
+        # Checkpoints written before flat marks were dropped may still hold stale ones.
+        self.marks = {k: Decimal(v) for k, v in state["marks"].items()
+                      if k in self.positions and self.positions[k].quantity != 0}
         self._snapshot = None
