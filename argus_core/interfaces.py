@@ -70,6 +70,9 @@ class Venue(abc.ABC):
     supports_post_only: ClassVar[bool] = False
     supports_baskets: ClassVar[bool] = False  # ``submit_basket`` sends all legs at once
     time_in_force: ClassVar[tuple[str, ...]] = ("gtc", "ioc", "fok")
+    #: Seconds after which a book with no update is not tradeable (``[run] stale_after_s``
+    #: overrides it; 0 there means never).  Venues set what fits their feed's heartbeat.
+    default_stale_after_s: ClassVar[float] = 30.0
 
     @abc.abstractmethod
     async def instruments(self) -> Sequence[Instrument]:

@@ -222,6 +222,84 @@ class Ledger:
             (position.instrument_id, str(position.quantity), str(position.avg_price),
              str(position.realized_pnl), ts_ns))
 
+    def order_row(self, client_order_id: str) -> dict[str, Any] | None:
+        """The order's row, or None when the ledger does not know the id."""
+        rows = self.query("select * from orders where client_order_id = ?", (client_order_id,))
+        return rows[0] if rows else None
+
+    def order_status(self, client_order_id: str) -> OrderStatus | None:
+        """The order's status, or None when the ledger does not know the id."""
+        rows = self.conn.execute("select status from orders where client_order_id = ?",
+                                 (client_order_id,)).fetchall()
+        return OrderStatus(rows[0][0]) if rows else None
+
+    def order_ids_in(self, status: OrderStatus) -> list[str]:
+        """Client order ids of every order in ``status``, oldest first."""
+        return [r[0] for r in self.conn.execute(
+            "select client_order_id from orders where status = ? order by ts_ns, "
+            "client_order_id", (status.value,))]
+
+    def working_orders(self) -> list[tuple[str, str, str]]:
+        """``(client_order_id, strategy, instrument_id)`` of every open or partly filled
+        order."""
+        return [(r[0], r[1], r[2]) for r in self.conn.execute(
+            "select client_order_id, strategy, instrument_id from orders where status in "
+            "(?, ?) order by ts_ns, client_order_id",
+            (OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value))]
+
+    def working_instruments(self, strategy: str) -> set[str]:
+        """Instruments on which ``strategy`` has an order not yet final."""
+        return {r[0] for r in self.conn.execute(
+            "select distinct instrument_id from orders where strategy = ? and status in "
+            "(?, ?, ?)", (strategy, OrderStatus.PENDING.value, OrderStatus.OPEN.value,
+                          OrderStatus.PARTIALLY_FILLED.value))}
+
+    def set_venue_order_id(self, client_order_id: str, venue_order_id: str) -> None:
+        """Remember the venue's id of an acknowledged order."""
+        self.conn.execute("update orders set venue_order_id = ? where client_order_id = ?",
+                          (venue_order_id, client_order_id))
+
+    def fill_exists(self, fill_id: str) -> bool:
+        """Whether a fill with this id is booked."""
+        return bool(self.conn.execute("select 1 from fills where fill_id = ?",
+                                      (fill_id,)).fetchall())
+
+    def filled_quantity(self, client_order_id: str, side: Side) -> Decimal:
+        """Quantity booked on ``client_order_id``'s own side (exact)."""
+        return sum((Decimal(r[0]) for r in self.conn.execute(
+            "select quantity from fills where client_order_id = ? and side = ?",
+            (client_order_id, side.value))), Decimal(0))
+
+    def basket_fills(self, basket_id: str) -> dict[str, tuple[Decimal, Decimal]]:
+        """Per leg order of a basket: ``(quantity filled on its own side, average price)``."""
+        out: dict[str, tuple[Decimal, Decimal]] = {}
+        for coid, qty, price in self.conn.execute(
+                "select o.client_order_id, f.quantity, f.price from orders o join "
+                "fills f on f.client_order_id = o.client_order_id and f.side = o.side "
+                "where o.basket_id = ?", (basket_id,)):
+            q, p = Decimal(qty), Decimal(price)
+            done, avg = out.get(coid, (Decimal(0), Decimal(0)))
+            out[coid] = (done + q, (avg * done + p * q) / (done + q))
+        return out
+
+    def record_signal(self, name: str, instrument_id: str, ts_ns: int, value: float) -> None:
+        """The latest value of a published signal."""
+        self.conn.execute("insert or replace into signals values (?,?,?,?)",
+                          (name, instrument_id, ts_ns, value))
+
+    def insert_opportunity(self, opportunity_id: str, scanner: str, ts_ns: int, kind: str,
+                           expected_profit: Decimal, risk_free: bool, body: str) -> bool:
+        """Store a scanner's opportunity once; False when it was seen before."""
+        self.conn.execute(
+            "insert or ignore into opportunities values (?,?,?,?,?,?,?,?)",
+            (opportunity_id, scanner, ts_ns, kind, str(expected_profit), int(risk_free),
+             "seen", body))
+        return self.conn.changes() == 1
+
+    def append_equity(self, rows: Sequence[tuple[int, str, str, str]]) -> None:
+        """Equity rows ``(ts_ns, cash, equity, gross exposure)``."""
+        self.conn.executemany("insert or replace into equity values (?,?,?,?)", rows)
+
     def venue_resume(self, venue: str) -> VenueResume:
         """What a restarted ``venue`` needs to know of this run's orders and fills."""
         known = []
@@ -267,6 +345,10 @@ class Ledger:
         with self.conn:
             self.conn.execute("insert or replace into control values (?,?,?)",
                               (key, value, ts_ns))
+
+    def put_control(self, key: str, value: str, ts_ns: int) -> None:
+        """Set a control flag inside the caller's open transaction."""
+        self.conn.execute("insert or replace into control values (?,?,?)", (key, value, ts_ns))
 
     def get_control(self, key: str) -> str | None:
         """A control flag's value."""

@@ -9,7 +9,15 @@ Trading states:
 
 * ``ACTIVE``   — everything allowed that the checks allow.
 * ``REDUCING`` — only intents that reduce an existing position.
-* ``HALTED``   — nothing but cancels; latches until a person runs ``argus resume``.
+* ``HALTED``   — no new exposure: only cancels and reduce-only orders that shrink a
+  position (exits, and the kill switch's flattening orders) pass, so a halt never
+  freezes a losing position; latches until a person runs ``argus resume``.
+
+Before any check, the market gate: an order on an instrument whose book is not
+tradeable (not live after a failed checksum or a gap, stale past the venue's
+``default_stale_after_s`` or ``[run] stale_after_s``) is vetoed, paper or live, and
+so is one on an instrument with neither a book nor a bar.  The drawdown kill switch
+also watches every mark (:meth:`RiskEngine.on_equity`), not only proposed orders.
 """
 
 from __future__ import annotations
@@ -76,15 +84,50 @@ class RiskEngine:
         """Current trading state."""
         return TradingState(self.ctx.trading_state)
 
+    def on_equity(self, equity: Decimal) -> str | None:
+        """A fresh valuation of the account (every mark of a held instrument): each
+        check with an ``on_equity`` watch sees it.  Returns the reason when one of them
+        asks to flatten (the drawdown kill switch tripped just now), else None."""
+        ctx = self.ctx
+        if equity > ctx.peak_equity:
+            ctx.peak_equity = equity
+        for check in self.checks:
+            watch = getattr(check, "on_equity", None)
+            if watch is None:
+                continue
+            reason = watch(equity, ctx)
+            if reason and ctx.trading_state != TradingState.HALTED.value:
+                ctx.trading_state, ctx.state_reason = TradingState.HALTED.value, reason
+                return reason
+        return None
+
+    def market_gate(self, intent: Intent) -> RiskDecision | None:
+        """Veto an order on a book that cannot be traded now (or on no market data)."""
+        market = self.ctx.market
+        if market is None:
+            return None
+        iid = intent.instrument_id
+        if iid in market.books:
+            ok, why = market.tradeable(iid)
+            if not ok:
+                return RiskDecision.veto("market_state", f"{iid} is not tradeable: {why}")
+        elif iid not in market.bars:
+            return RiskDecision.veto("market_state", f"{iid} has no book and no bar yet")
+        return None
+
     def evaluate(self, intent: Intent, quantity: Decimal, price: Decimal,
                  portfolio: Portfolio) -> Verdict:
         """Judge an intent sized at ``quantity`` with reference ``price``."""
         decisions: list[RiskDecision] = []
         state = self.state
-        if state is TradingState.HALTED:
+        gate = self.market_gate(intent)
+        if gate is not None:
+            decisions.append(gate)
+        if state is TradingState.HALTED and not (
+                intent.reduce_only and reduces_position(intent, quantity, portfolio)):
             decisions.append(RiskDecision.veto(
-                "trading_state", f"trading is HALTED ({self.ctx.state_reason}); "
-                                 f"only a person can clear it with `argus resume`"))
+                "trading_state", f"trading is HALTED ({self.ctx.state_reason}); only "
+                                 f"reduce-only exits pass until a person runs `argus resume`"))
         elif state is TradingState.REDUCING and not reduces_position(intent, quantity,
                                                                      portfolio):
             decisions.append(RiskDecision.veto(

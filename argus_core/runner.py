@@ -1,9 +1,13 @@
 """The one loop: replay, paper and live trading run through exactly this code.
 
-Where does an order go?  ``event -> strategy.on_event -> _route_intents ->
-sizer -> RiskEngine.evaluate -> ledger (order row) -> PaperBroker.submit or
-venue.submit -> fills -> ledger -> account -> risk on_fill -> on_fill hooks``.
-There is no other path to a broker.
+The runner owns the loop, its transactions, checkpoints, the trading-state latch
+and hot-swaps.  Where an order goes is the ExecutionEngine's business
+(:mod:`argus_core.execution`): every intent the loop collects is handed to it, and
+nothing here calls a broker or a venue's order API.
+
+One writer: a run directory is locked (``flock`` on ``argus.lock``) for the whole
+life of the process that runs it; the kernel releases the lock even after SIGKILL.
+A second ``argus run`` on the same directory is refused with the ledger's exit code.
 
 Durability and resumption: writes accumulate in one open transaction that
 commits together with a checkpoint of every component's state (strategies,
@@ -12,10 +16,12 @@ live mode also right after any event that produced an order or a fill (their
 data cannot be replayed), and after any hot-swap.  A crash rolls back to the
 last checkpoint; a resumed replay skips the events up to it and re-derives
 everything after it deterministically, with the same client order ids, so no
-order is lost or duplicated.  In live mode an order row is committed *before*
-the order is sent, fills and order updates arrive through the venue's
-``executions()`` stream (each fill booked once), and a restart reconciles
-unacknowledged orders with the venue's open orders instead of re-sending them.
+order is lost or duplicated.
+
+Kill switch: every mark (bar, trade, book) of an instrument held re-values the account
+and feeds the risk engine's drawdown watch (:meth:`RiskEngine.on_equity`), so the
+switch trips between orders too; when it trips — or a person runs
+``argus kill --flatten`` — the engine flattens every position, then HALTED latches.
 """
 
 from __future__ import annotations
@@ -33,40 +39,30 @@ from typing import Any
 import attrs
 
 from argus_core.account import Account
-from argus_core.builtins.sizers import round_to_lot
 from argus_core.config import Config, canonical_json
-from argus_core.errors import ArgusError, BasketIncomplete, ConfigError, LedgerError
+from argus_core.errors import ArgusError, ConfigError, LedgerError
+from argus_core.execution import ExecutionEngine
 from argus_core.interfaces import RiskContext, Strategy, StrategyContext
 from argus_core.market_state import MarketState
 from argus_core.models import (
     Bar,
     BookDelta,
-    CancelIntent,
-    Fill,
     Intent,
-    Liquidity,
     MarketEvent,
     Opportunity,
-    Order,
     OrderBook,
-    OrderStatus,
-    OrderType,
-    OrderUpdate,
     Settlement,
-    Side,
     Signal,
-    TimeInForce,
     Trade,
-    to_decimal,
 )
 from argus_core.paper import PaperBroker
-from argus_core.risk import RiskEngine, TradingState, escalate, intent_json
+from argus_core.risk import RiskEngine, TradingState, escalate
+from argus_core.runlock import RunDirLock
 from argus_core.runtime import Assembly, assemble, open_ledger
 from argus_core.serde import converter
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "runner"
-_FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
 _IDLE = object()  # the live event source has nothing waiting
 _END = object()  # the live event source ended
 _CENT_E6 = Decimal("1e-8")  # equity rows are kept to 1e-8 of the quote currency
@@ -108,9 +104,17 @@ class Runner:
                               "(live trading is never the default)")
         self.config = config
         self.run_dir = Path(run_dir)
-        self.asm: Assembly = assemble(config, self.run_dir, strategies=strategies)
+        self._lock = RunDirLock.acquire(self.run_dir)  # one writer per run directory
+        try:
+            self.asm: Assembly = assemble(config, self.run_dir, strategies=strategies)
+        except BaseException:
+            self._lock.release()
+            raise
         self.ctx = self.asm.ctx
-        self.market = MarketState(int(config.run.stale_after_s * 1e9))
+        stale_s = getattr(config.run, "stale_after_s", None)
+        if stale_s is None:
+            stale_s = self.asm.venue.default_stale_after_s
+        self.market = MarketState(int(stale_s * 1e9))
         self.account = Account(config.run.starting_cash)
         self.broker = PaperBroker(self.market, self.asm.venue.fee_schedule, config.paper)
         self.risk = RiskEngine(self.asm.risk_checks, RiskContext(market=self.market))
@@ -119,24 +123,35 @@ class Runner:
         self.live = config.argus.mode == "live"
         self.seq = 0
         self.resumed_from = 0
-        self.n_orders = 0
-        self.n_fills = 0
         self._dirty = False
         # Replay re-derives everything after the last checkpoint identically, so orders and
         # fills only need to be durable together with it; paper and live commit at once
         # (their data cannot be replayed).  A hot-swap is never re-derivable: always at once.
         self._commit_each_change = config.argus.mode != "replay"
         self._swapped = False
-        self._halt_enforced = False
-        self._pending_fills: list[Fill] = []
         self._equity_rows: list[tuple[int, str, str, str]] = []
-        self._live_tasks: set[asyncio.Task[list[Fill]]] = set()
         self._fills_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._swaps: list[tuple[str, Strategy, str, asyncio.Future[None]]] = []
         self.risk_trigger_listeners: list[Callable[[str], None]] = []
         self.versions: dict[str, str] = {}
         self.ledger = open_ledger(self.ctx)
+        self.engine = ExecutionEngine(
+            loop=self, ledger=self.ledger, run_id=self.ctx.run_id, venue=self.asm.venue,
+            venue_name=self.asm.venue.name or config.run.venue, market=self.market,
+            account=self.account, broker=self.broker, risk=self.risk, sizer=self.asm.sizer,
+            live=self.live, unwind_slippage_bps=Decimal(
+                str(getattr(config.run, "unwind_slippage_bps", 500))))
+
+    @property
+    def n_orders(self) -> int:
+        """Orders created in this run (all processes)."""
+        return self.engine.n_orders
+
+    @property
+    def n_fills(self) -> int:
+        """Fills booked in this run (all processes)."""
+        return self.engine.n_fills
 
     # -- public API for the orchestrator and commands ------------------------------
     @property
@@ -152,6 +167,24 @@ class Runner:
         else:
             escalate(self.risk.ctx, state, reason)
         self._write_control()
+
+    # -- what the ExecutionEngine needs from the loop (LoopPort) ---------------------
+    def between_events(self, *, commit_now: bool = False
+                       ) -> contextlib.AbstractContextManager[None]:
+        """See :class:`argus_core.execution.LoopPort`."""
+        return self._between_events(commit_now=commit_now)
+
+    def commit_now(self) -> None:
+        """Durable now, mid-event (live orders before they are sent)."""
+        self._commit()
+
+    def mark_dirty(self) -> None:
+        """Paper and live commit after this event."""
+        self._dirty = True
+
+    def persist_state_change(self) -> None:
+        """Store the trading state if a check escalated it."""
+        self._persist_state_change()
 
     def request_swap(self, slot: str, strategy: Strategy, *, version_id: str
                      ) -> asyncio.Future[None]:
@@ -186,12 +219,9 @@ class Runner:
         self.market.add_instruments(instruments)
         self._restore()
         starting_equity = self.config.run.starting_cash
-        if self.live:  # the venue learns the run's orders from us, never from our tables
-            self.asm.venue.resume(self.ledger.venue_resume(self.asm.venue.name))
         hook.on_startup(ctx=self.ctx)
         if self.live:
-            await self._reconcile_live_orders()
-            self._fills_task = asyncio.get_event_loop().create_task(self._consume_fills())
+            self._fills_task = await self.engine.start_live()
             self._fills_task.add_done_callback(self._on_fills_stream_end)
         if self.ctx.mode != "replay":
             # A live stream starts afresh after a restart: nothing to skip, but the event
@@ -211,6 +241,7 @@ class Runner:
                     continue
                 if not self.ledger.conn.in_transaction:
                     self._begin()
+                self.engine.seq = self.seq
                 self._on_event(event)
                 if self.asm.scanners and self.seq % scan_every == 0:
                     self._scan()
@@ -225,8 +256,8 @@ class Runner:
                     await asyncio.sleep(0)  # let swaps, kills and observers in during replays
                 if self.max_events is not None and self.seq >= self.max_events:
                     break
-            if self._live_tasks:  # acknowledgements of orders already sent
-                await asyncio.gather(*list(self._live_tasks), return_exceptions=True)
+            if self.engine.live_tasks:  # acknowledgements of orders already sent
+                await asyncio.gather(*list(self.engine.live_tasks), return_exceptions=True)
             self._raise_if_fills_failed()
             self._commit(reopen=False)
             for _slot, _strategy, version_id, future in self._swaps:
@@ -239,12 +270,7 @@ class Runner:
                 self.ledger.conn.execute("rollback")
             raise
         finally:
-            if self._live_tasks:  # acknowledgements in flight must land before the ledger closes
-                _done, late = await asyncio.wait(list(self._live_tasks), timeout=10.0)
-                for task in late:
-                    log.error("no acknowledgement from the venue within 10 s after the loop "
-                              "stopped; the order stays pending and is reconciled on restart")
-                    task.cancel()
+            await self.engine.drain()  # answers in flight land before the ledger closes
             if self._fills_task is not None:
                 self._fills_task.cancel()
                 await asyncio.gather(self._fills_task, return_exceptions=True)
@@ -254,8 +280,11 @@ class Runner:
             try:
                 hook.on_shutdown(ctx=self.ctx)
             finally:
-                await self.asm.venue.close()
-                self.ledger.close()
+                try:
+                    await self.asm.venue.close()
+                finally:
+                    self.ledger.close()
+                    self._lock.release()
         if self.progress is not None:
             self.progress(self.seq)
         return RunSummary(self.ctx.run_id, self.run_dir, self.ctx.mode, self.seq,
@@ -317,7 +346,7 @@ class Runner:
     def _release(self) -> None:
         """Idle point (paper/live): make everything durable and end the transaction."""
         if self.ledger.conn.in_transaction:
-            if self._dirty or self._equity_rows or self._pending_fills or self._swapped:
+            if self._dirty or self._equity_rows or self.engine.pending_fills or self._swapped:
                 self._commit(reopen=False)
             else:
                 self.ledger.conn.execute("commit")
@@ -329,26 +358,28 @@ class Runner:
         self._dirty = self._swapped = True
 
     def _on_event(self, event: MarketEvent) -> None:
-        market, account = self.market, self.account
+        market, account, engine = self.market, self.account, self.engine
         market.apply(event)
         ts = market.now_ns
         self.risk.ctx.ts_ns = ts
         kind = type(event)
+        marked = False
         if kind is Bar:
             account.mark(event.instrument_id, event.close)  # type: ignore[union-attr]
+            marked = self._held(event.instrument_id)  # type: ignore[union-attr]
         elif kind is Trade:
             account.mark(event.instrument_id, event.price)  # type: ignore[union-attr]
+            marked = self._held(event.instrument_id)  # type: ignore[union-attr]
         elif kind is OrderBook or kind is BookDelta:
-            self._mark_mid(event.instrument_id)  # type: ignore[union-attr]
+            marked = self._mark_mid(event.instrument_id)  # type: ignore[union-attr]
         elif kind is Settlement:
-            self._settle(event)  # type: ignore[arg-type]
+            engine.settle(event)  # type: ignore[arg-type]
         elif kind is Signal:
-            self.ledger.conn.execute(
-                "insert or replace into signals values (?,?,?,?)",
-                (event.name, event.instrument_id, event.ts_ns, event.value))  # type: ignore[union-attr]
-        if self.broker.working:
-            for fill in self.broker.on_event(event):
-                self._book_fill(fill)
+            self.ledger.record_signal(event.name, event.instrument_id,  # type: ignore[union-attr]
+                                      event.ts_ns, event.value)  # type: ignore[union-attr]
+        if marked:
+            self._watch_equity()
+        engine.on_market_event(event)
         if kind is Bar:
             self._equity_row(ts)
         if self.asm.strategies:
@@ -360,193 +391,20 @@ class Runner:
                     self._strategy_failed(slot, exc)
                     continue
                 if intents:
-                    self._route_intents(list(intents), ts)
+                    engine.submit(list(intents), ts, slot)
 
-    # -- intents -> orders ---------------------------------------------------------
-    def _reference_price(self, intent: Intent) -> Decimal | None:
-        if intent.limit_price is not None:
-            return intent.limit_price
-        book = self.market.books.get(intent.instrument_id)
-        if book is not None and book.live:
-            best = book.best_ask() if intent.side is Side.BUY else book.best_bid()
-            if best is not None:
-                return to_decimal(best)
-        bar = self.market.bars.get(intent.instrument_id)
-        return to_decimal(bar.close) if bar is not None else None
-
-    def _route_intents(self, intents: list[Intent | CancelIntent], ts: int) -> None:
-        baskets: dict[str, list[Intent]] = {}
-        for intent in intents:
-            if isinstance(intent, CancelIntent):
-                self._cancel_working(intent.strategy, intent.instrument_id,
-                                     f"cancelled by strategy {intent.strategy!r}"
-                                     + (f": {intent.reason}" if intent.reason else ""))
-                continue
-            if intent.basket_id:
-                baskets.setdefault(intent.basket_id, []).append(intent)
-            else:
-                self._route_basket([intent], ts)
-        for legs in baskets.values():
-            self._route_basket(legs, ts)
-
-    def _route_basket(self, legs: list[Intent], ts: int) -> None:
-        """Size and risk-check every leg; a veto on one vetoes all, the smallest shrink wins."""
-        portfolio = self.account.portfolio()
-        sized: list[tuple[Intent, Decimal, Decimal]] = []
-        for intent in legs:
-            price = self._reference_price(intent)
-            if price is None or price <= 0:
-                self._risk_event(ts, "pricing", "veto", "no reference price (no book, bar or "
-                                 "limit) for the intent", intent)
-                return
-            inst = self.market.instruments.get(intent.instrument_id)
-            qty = intent.quantity if intent.quantity is not None else self.asm.sizer.size(
-                intent, price, portfolio, inst)
-            if qty <= 0:  # say so: a strategy that never trades should be able to see why
-                self._risk_event(ts, "sizing", "skip", f"sizer {self.asm.sizer.name!r} sized "
-                                 f"the intent to 0 (no forecast, or below one lot)", intent)
-                return
-            sized.append((intent, qty, price))
-        allowed: list[Decimal] = []
-        for intent, qty, price in sized:
-            verdict = self.risk.evaluate(intent, qty, price, portfolio)
-            for d in verdict.decisions:
-                self._risk_event(ts, d.check, d.action.value, d.reason, intent)
-            if not verdict.allowed:
-                self._persist_state_change()
-                return  # a denied intent never reaches the venue
-            allowed.append(verdict.quantity)
-        self._persist_state_change()
-        # Every leg shrinks by the same ratio so a basket stays a basket.
-        ratio = min(a / q for a, (_, q, _) in zip(allowed, sized, strict=True))
-        quantities = [allowed[0]] if len(sized) == 1 else [
-            round_to_lot(q * ratio, self.market.instruments.get(i.instrument_id))
-            for i, q, _ in sized]
-        if any(q <= 0 for q in quantities):
-            return
-        if self.live and len(sized) > 1 and self.asm.venue.supports_baskets:
-            # The venue sends the legs together and applies its own partial-basket policy.
-            orders = [self._persist_order(intent, leg_qty, ts, k) for k, ((intent, _, _), leg_qty)
-                      in enumerate(zip(sized, quantities, strict=True))]
-            live_orders = [o for o in orders if o is not None]
-            if live_orders:
-                self._send_live(live_orders)
-            return
-        for k, ((intent, _qty, _price), leg_qty) in enumerate(zip(sized, quantities,
-                                                                   strict=True)):
-            self._send(intent, leg_qty, ts, k)
-        if len(sized) > 1 and not self.live:  # live fills arrive later, through executions()
-            self._repair_basket(sized, ts)
-
-    def _persist_order(self, intent: Intent, qty: Decimal, ts: int, k: int) -> Order | None:
-        """Write the order row (before anything can send it); None when it already exists."""
-        coid = f"{self.ctx.run_id}-{self.seq}-{intent.strategy or 'x'}-{k}"
-        order = Order(coid, self.asm.venue.name or self.config.run.venue, intent.instrument_id,
-                      intent.side, qty, intent.limit_price, intent.order_type,
-                      intent.time_in_force, intent.strategy, ts, OrderStatus.PENDING,
-                      intent.basket_id, intent.reduce_only)
-        if not self.ledger.insert_order(order, self.ctx.run_id):
-            return None  # persisted by an earlier attempt: idempotent, send nothing twice
-        self.n_orders += 1
-        self.risk.ctx.order_times_ns.append(ts)
-        self._dirty = True
-        return order
-
-    def _send(self, intent: Intent, qty: Decimal, ts: int, k: int) -> None:
-        order = self._persist_order(intent, qty, ts, k)
-        if order is None:
-            return
-        if self.live:
-            self._send_live([order])
-            return
-        coid = order.client_order_id
-        for fill in self.broker.submit(order, ts):
-            self._book_fill(fill)
-        status, filled = self.broker.status(coid)
-        if status is not OrderStatus.OPEN or filled > 0:
-            self.ledger.set_order_status(coid, status, filled if filled >= 0 else None)
-
-    def _send_live(self, orders: list[Order]) -> None:
-        # The order rows must be durable before the venue can know the orders exist.
-        self._commit()
-        venue = self.asm.venue
-        call = venue.submit(orders[0]) if len(orders) == 1 else venue.submit_basket(orders)
-        task = asyncio.get_event_loop().create_task(call)
-        self._live_tasks.add(task)
-        task.add_done_callback(lambda t, o=orders: self._on_live_ack(o, t))
-
-    def _on_live_ack(self, orders: list[Order], task: asyncio.Task[list[Fill]]) -> None:
-        self._live_tasks.discard(task)
-        if task.cancelled():
-            return
-        with self._between_events():
-            self._record_ack(orders, task)
-
-    def _record_ack(self, orders: list[Order], task: asyncio.Task[list[Fill]]) -> None:
-        exc = task.exception()
-        ids = ", ".join(o.client_order_id for o in orders)
-        if isinstance(exc, BasketIncomplete):
-            # Legs executed and the venue could not flatten them: book what happened, make
-            # it visible, and stop adding risk until a person has looked.
-            for fill in exc.fills:
-                self._book_live_fill(fill)
-            executed = {f.client_order_id for f in exc.fills}
-            for order in orders:  # the venue killed the legs that did not execute
-                if order.client_order_id not in executed:
-                    self.ledger.set_order_status(order.client_order_id, OrderStatus.CANCELLED)
-            reason = f"basket {orders[0].basket_id} left incomplete at the venue: {exc}"
-            log.error(reason)
-            self._risk_event(self.market.now_ns, "basket", "reducing", reason, None)
-            self.set_trading_state(TradingState.REDUCING, reason)
-        elif exc is not None:
-            log.error("venue refused order(s) %s: %s", ids, exc)
-            for order in orders:  # what executions() already said stands
-                self.ledger.move_order_status(order.client_order_id, OrderStatus.REJECTED,
-                                              (OrderStatus.PENDING,), str(exc))
-        else:
-            for order in orders:  # a fill reported meanwhile has already moved it on
-                self.ledger.move_order_status(order.client_order_id, OrderStatus.OPEN,
-                                              (OrderStatus.PENDING,))
-            for fill in task.result():
-                self._book_live_fill(fill)
-        self._dirty = True
-
-    # -- live fills and restart reconciliation -------------------------------------
-    async def _consume_fills(self) -> None:
-        """Book the venue's private executions stream (fills, order updates) as it arrives."""
-        async for item in self.asm.venue.executions():
-            with self._between_events(commit_now=True):  # durable as soon as we know it
-                if isinstance(item, OrderUpdate):
-                    self._apply_order_update(item)
-                else:
-                    self._book_live_fill(item)
-
-    def _apply_order_update(self, update: OrderUpdate) -> None:
-        """A venue's order-state news: never moves a filled order back, never guesses about
-        orders the ledger does not know."""
-        rows = self.ledger.query("select status from orders where client_order_id = ?",
-                                 (update.client_order_id,))
-        if not rows:
-            self._risk_event(update.ts_ns, "reconcile", "unknown_order",
-                             f"venue reported {update.status} for unknown order "
-                             f"{update.client_order_id}", None)
-            return
-        if update.venue_order_id:
-            self.ledger.conn.execute("update orders set venue_order_id = ? where "
-                                     "client_order_id = ?",
-                                     (update.venue_order_id, update.client_order_id))
-        current = OrderStatus(rows[0]["status"])
-        if current in _FINAL or update.status in (OrderStatus.PENDING, OrderStatus.FILLED):
-            return  # final states stay final; FILLED is reached through fills (quantities)
-        if update.status is OrderStatus.OPEN and current is not OrderStatus.PENDING:
-            return  # a late acknowledgement must not undo a partial fill or a cancel
-        if update.status is OrderStatus.PARTIALLY_FILLED:
-            return
-        self.ledger.set_order_status(update.client_order_id, update.status,
-                                     reason=update.reason or None)
-        if update.status is OrderStatus.REJECTED:
-            self._risk_event(update.ts_ns, "venue", "rejected",
-                             f"venue rejected {update.client_order_id}: {update.reason}", None)
+    def _watch_equity(self) -> None:
+        """A held instrument was re-valued: the drawdown watch sees every mark, so the
+        kill switch trips between orders too, and flattens before it latches."""
+        equity, _gross = self.account.valuation()
+        before = self.risk.ctx.trading_state
+        flatten_reason = self.risk.on_equity(equity)
+        if flatten_reason is not None:
+            self._risk_event(self.market.now_ns, "max_drawdown", "halted", flatten_reason,
+                             None)
+            self._write_control(flatten=True)
+        elif self.risk.ctx.trading_state != before:
+            self._persist_state_change()
 
     def _on_fills_stream_end(self, task: asyncio.Task[None]) -> None:
         """Without our executions we cannot know our positions: HALT at once (a person
@@ -564,119 +422,20 @@ class Runner:
         if task is not None and task.done() and not task.cancelled() and task.exception():
             raise ArgusError(f"the venue's fills stream failed: {task.exception()}")
 
-    def _book_live_fill(self, fill: Fill) -> None:
-        """Book a venue-reported fill once, and bring its order's status up to date."""
-        if self.ledger.query("select 1 from fills where fill_id = ?", (fill.fill_id,)):
-            return  # repeated after a reconnect, or already returned by submit()
-        rows = self.ledger.query("select quantity, side, status from orders where "
-                                 "client_order_id = ?", (fill.client_order_id,))
-        if not rows:
-            # Not ours (a manual trade on the account?): never guess, make it visible.
-            self._risk_event(fill.ts_ns, "reconcile", "unknown_fill",
-                             f"fill {fill.fill_id} for unknown order {fill.client_order_id} "
-                             f"({fill.side} {fill.quantity} {fill.instrument_id} @ {fill.price})"
-                             , None)
-            return
-        self._book_fill(fill)
-        # Only the order's own side counts: a venue may book a leg's unwind against the leg.
-        filled = sum((Decimal(r["quantity"]) for r in self.ledger.query(
-            "select quantity from fills where client_order_id = ? and side = ?",
-            (fill.client_order_id, rows[0]["side"]))), Decimal(0))
-        total = Decimal(rows[0]["quantity"])
-        status = OrderStatus(rows[0]["status"])
-        if filled >= total:
-            status = OrderStatus.FILLED
-        elif status not in _FINAL:  # a fill reported after the cancel of the rest
-            status = OrderStatus.PARTIALLY_FILLED
-        self.ledger.set_order_status(fill.client_order_id, status, min(filled, total))
+    def _held(self, instrument_id: str) -> bool:
+        pos = self.account.positions.get(instrument_id)
+        return pos is not None and pos.quantity != 0
 
-    async def _reconcile_live_orders(self) -> None:
-        """After a restart: orders persisted but not known to be acknowledged are looked up
-        at the venue.  Those it holds are OPEN; the rest were never sent or are finished —
-        they are not re-sent (no duplicate), and their fills, if any, come via ``executions()``."""
-        pending = self.ledger.query("select client_order_id from orders where status = ?",
-                                    (OrderStatus.PENDING.value,))
-        if not pending:
-            return
-        held = {o.client_order_id for o in await self.asm.venue.open_orders()}
-        with self.ledger.transaction():
-            for row in pending:
-                coid = row["client_order_id"]
-                if coid in held:
-                    self.ledger.set_order_status(coid, OrderStatus.OPEN)
-                    continue
-                # Never received, or already finished (its fills then arrive through the
-                # fills stream and move it on): either way it must not be sent again.
-                self.ledger.set_order_status(coid, OrderStatus.CANCELLED)
-                self.ledger.record_risk_event(
-                    self.market.now_ns, "reconcile", "not_open_at_venue",
-                    f"order {coid} was persisted before a restart and the venue does not hold "
-                    f"it open (never received, or already executed: its fills, if any, come "
-                    f"through the fills stream); it is not re-sent", None, None, None)
-
-    def _repair_basket(self, sized: list[tuple[Intent, Decimal, Decimal]], ts: int) -> None:
-        """Partial-basket policy: never hold a naked leg — unwind each leg's excess over the
-        least-filled leg with a marketable order, and record why."""
-        basket = sized[0][0].basket_id
-        rows = self.ledger.query(
-            "select instrument_id, side, sum(cast(quantity as real)) as q from fills "
-            "where client_order_id in (select client_order_id from orders where basket_id = ?)"
-            " group by instrument_id, side", (basket,))
-        filled = {r["instrument_id"]: to_decimal(r["q"]) for r in rows}
-        least = min((filled.get(i.instrument_id, Decimal(0)) for i, _, _ in sized))
-        for k, (intent, _qty, _p) in enumerate(sized):
-            excess = filled.get(intent.instrument_id, Decimal(0)) - least
-            if excess > 0:
-                self._risk_event(ts, "basket", "unwind",
-                                 f"partial basket {basket}: unwinding {excess} of "
-                                 f"{intent.instrument_id}", intent)
-                unwind = Intent(intent.strategy, intent.instrument_id, intent.side.opposite(),
-                                quantity=excess, order_type=OrderType.MARKET,
-                                time_in_force=TimeInForce.IOC, reason="basket unwind",
-                                reduce_only=True)
-                self._send(unwind, excess, ts, 100 + k)
-
-    # -- fills, settlement, equity -------------------------------------------------
-    def _book_fill(self, fill: Fill) -> None:
-        self.ledger.insert_fill(fill)
-        pos = self.account.apply(fill)
-        self.ledger.upsert_position(pos, fill.ts_ns)
-        status, filled = self.broker.status(fill.client_order_id)
-        if filled >= 0:
-            self.ledger.set_order_status(fill.client_order_id, status, filled)
-        portfolio = self.account.portfolio()
-        for check in self.risk.checks:
-            check.on_fill(fill, portfolio, self.risk.ctx)
-        self._persist_state_change()
-        self.n_fills += 1
-        self._dirty = True
-        self._pending_fills.append(fill)
-
-    def _settle(self, event: Settlement) -> None:
-        pos = self.account.positions.get(event.instrument_id)
-        if pos is None or pos.quantity == 0:
-            return
-        coid = f"settle-{self.ctx.run_id}-{event.instrument_id}-{event.ts_ns}"
-        side = Side.SELL if pos.quantity > 0 else Side.BUY
-        order = Order(coid, self.asm.venue.name or "settlement", event.instrument_id, side,
-                      abs(pos.quantity), None, OrderType.MARKET, TimeInForce.IOC,
-                      "settlement", event.ts_ns, OrderStatus.FILLED)
-        if not self.ledger.insert_order(order, self.ctx.run_id):
-            return
-        # A settlement is a fill (at 0 for a worthless expiry) so round trips include it.
-        fill = Fill(f"{coid}-1", coid, order.venue, event.instrument_id, side, event.price,
-                    abs(pos.quantity), Decimal(0), Liquidity.SETTLEMENT, event.ts_ns)
-        self._book_fill(fill)
-        self.ledger.set_order_status(coid, OrderStatus.FILLED, fill.quantity)
-
-    def _mark_mid(self, instrument_id: str) -> None:
+    def _mark_mid(self, instrument_id: str) -> bool:
         pos = self.account.positions.get(instrument_id)
         if pos is None or pos.quantity == 0:
-            return
+            return False
         book = self.market.books[instrument_id]
         bid, ask = book.best_bid(), book.best_ask()
         if bid is not None and ask is not None:
             self.account.mark(instrument_id, (bid + ask) / 2)
+            return True
+        return False
 
     def _equity_row(self, ts: int) -> None:
         # Buffered and written with the next commit: same transaction, one executemany.
@@ -698,19 +457,13 @@ class Runner:
 
     def _on_opportunity(self, opp: Opportunity, ts: int) -> None:
         body = json.dumps(converter.unstructure(opp), sort_keys=True)
-        self.ledger.conn.execute(
-            "insert or ignore into opportunities values (?,?,?,?,?,?,?,?)",
-            (opp.opportunity_id, opp.scanner, opp.ts_ns, opp.kind, str(opp.expected_profit),
-             int(opp.risk_free), "seen", body))
-        if self.ledger.conn.changes() == 0:
+        if not self.ledger.insert_opportunity(opp.opportunity_id, opp.scanner, opp.ts_ns,
+                                              opp.kind, opp.expected_profit, opp.risk_free,
+                                              body):
             return  # already acted on (a resumed run, or the same opportunity next cycle)
         self._dirty = True
         self.ctx.host.pm.hook.on_opportunity(opportunity=opp, ctx=self.ctx)
-        legs = [Intent(opp.scanner, leg.instrument_id, leg.side, quantity=leg.quantity,
-                       limit_price=leg.limit_price, order_type=OrderType.LIMIT,
-                       time_in_force=TimeInForce.IOC, reason=opp.reason,
-                       basket_id=opp.opportunity_id) for leg in opp.legs]
-        self._route_basket(legs, ts)
+        self.engine.submit_opportunity(opp, ts)
 
     # -- failures, swaps, state ----------------------------------------------------
     def _strategy_failed(self, slot: str, exc: BaseException) -> None:
@@ -743,82 +496,38 @@ class Runner:
                 ctx.trading_state != TradingState.ACTIVE.value:
             self._write_control()
 
-    def _enforce_halt(self) -> None:
-        """HALTED means nothing works in the market: cancel every working order once, when
-        the state becomes HALTED (paper orders here, live ones at the venue)."""
+    def _write_control(self, *, flatten: bool = False) -> None:
         ctx = self.risk.ctx
-        if ctx.trading_state != TradingState.HALTED.value:
-            self._halt_enforced = False
-            return
-        if self._halt_enforced:
-            return
-        self._halt_enforced = True
-        self._cancel_working(None, None,
-                             f"trading HALTED ({ctx.state_reason}): working orders cancelled")
-
-    def _cancel_working(self, strategy: str | None, instrument_id: str | None,
-                        reason: str) -> None:
-        """Cancel working orders (of ``strategy`` / on ``instrument_id`` when given):
-        paper orders at once, live ones through ``venue.cancel``."""
-        def wanted(order_strategy: str, order_instrument: str) -> bool:
-            return (strategy is None or order_strategy == strategy) and \
-                (instrument_id is None or order_instrument == instrument_id)
-
-        if not self.live:
-            for coid, work in list(self.broker.working.items()):
-                if wanted(work.order.strategy, work.order.instrument_id):
-                    self.broker.cancel(coid)
-                    self.ledger.set_order_status(coid, OrderStatus.CANCELLED, reason=reason)
-                    self._dirty = True
-            return
-        rows = self.ledger.query(
-            "select client_order_id, strategy, instrument_id from orders where status in "
-            "(?, ?)", (OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value))
-        for row in rows:
-            if not wanted(row["strategy"], row["instrument_id"]):
-                continue
-            coid = row["client_order_id"]
-            task = asyncio.get_event_loop().create_task(self.asm.venue.cancel(coid))
-            self._live_tasks.add(task)  # type: ignore[arg-type]
-            task.add_done_callback(lambda t, c=coid: self._on_cancel_done(c, reason, t))
-
-    def _on_cancel_done(self, coid: str, reason: str, task: asyncio.Task[None]) -> None:
-        self._live_tasks.discard(task)  # type: ignore[arg-type]
-        if task.cancelled():
-            return
-        with self._between_events():
-            exc = task.exception()
-            if exc is not None:
-                self._risk_event(self.market.now_ns, "cancel", "cancel_failed",
-                                 f"could not cancel {coid} at the venue: {exc}", None)
-            else:  # the venue's own update may have said it already; final states stay final
-                self.ledger.move_order_status(
-                    coid, OrderStatus.CANCELLED,
-                    (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED), reason)
-            self._dirty = True
-
-    def _write_control(self) -> None:
-        ctx = self.risk.ctx
-        value = json.dumps({"state": ctx.trading_state, "reason": ctx.state_reason})
-        self.ledger.conn.execute("insert or replace into control values (?,?,?)",
-                                 (CONTROL_STATE, value, self.market.now_ns))
-        self._enforce_halt()
+        flatten = flatten or (self.engine.flatten_reason is not None
+                              and ctx.trading_state == TradingState.HALTED.value)
+        value = json.dumps({"state": ctx.trading_state, "reason": ctx.state_reason,
+                            "flatten": flatten})
+        self.ledger.put_control(CONTROL_STATE, value, self.market.now_ns)
+        self._dirty = True
+        self._apply_control(flatten)
 
     def _read_control(self) -> None:
         raw = self.ledger.get_control(CONTROL_STATE)
+        flatten = False
         if raw:
             data = json.loads(raw)
             self.risk.ctx.trading_state = data["state"]
             self.risk.ctx.state_reason = data.get("reason", "")
-        self._enforce_halt()
+            flatten = bool(data.get("flatten"))
+        self._apply_control(flatten)
+
+    def _apply_control(self, flatten: bool) -> None:
+        """HALTED cancels every working order once; with flatten, the engine then closes
+        every position (re-trying on later events until flat)."""
+        self.engine.enforce_halt()
+        if flatten and self.risk.state is TradingState.HALTED \
+                and self.engine.flatten_reason is None \
+                and any(p.quantity != 0 for p in self.account.positions.values()):
+            self.engine.request_flatten(self.risk.ctx.state_reason)
 
     def _risk_event(self, ts: int, check: str, action: str, reason: str,
                     intent: Intent | None) -> None:
-        self.ledger.record_risk_event(ts, check, action, reason,
-                                      intent.instrument_id if intent else None,
-                                      intent.strategy if intent else None,
-                                      intent_json(intent) if intent else None)
-        self._dirty = True
+        self.engine.risk_event(ts, check, action, reason, intent)
 
     def _state(self) -> dict[str, Any]:
         rctx = self.risk.ctx
@@ -831,7 +540,9 @@ class Runner:
                      "order_times_ns": rctx.order_times_ns[-1000:],
                      "consecutive_losses": rctx.consecutive_losses,
                      "realized_seen": rctx.realized_seen, "loss_group": rctx.loss_group},
-            "versions": self.versions, "n_orders": self.n_orders, "n_fills": self.n_fills,
+            "versions": self.versions, "n_orders": self.engine.n_orders,
+            "n_fills": self.engine.n_fills,
+            "flatten": self.engine.flatten_reason,
         }
 
     def _commit(self, *, reopen: bool = True) -> None:
@@ -840,8 +551,7 @@ class Runner:
         if not self.ledger.conn.in_transaction:
             self._begin()
         if self._equity_rows:
-            self.ledger.conn.executemany("insert or replace into equity values (?,?,?,?)",
-                                        self._equity_rows)
+            self.ledger.append_equity(self._equity_rows)
             self._equity_rows = []
         self.ledger.save_checkpoint(CHECKPOINT, self.seq, self.market.now_ns, self._state())
         self.ledger.conn.execute("commit")
@@ -849,7 +559,7 @@ class Runner:
         if reopen:
             self._begin()
         self._dirty = self._swapped = False
-        fills, self._pending_fills = self._pending_fills, []
+        fills, self.engine.pending_fills = self.engine.pending_fills, []
         for fill in fills:  # observers see only committed fills
             self.ctx.host.pm.hook.on_fill(fill=fill, ctx=self.ctx)
 
@@ -874,7 +584,8 @@ class Runner:
         rctx.realized_seen = dict(r.get("realized_seen", {}))
         rctx.loss_group = list(r.get("loss_group", []))
         self.versions = dict(state.get("versions", {}))
-        self.n_orders, self.n_fills = state["n_orders"], state["n_fills"]
+        self.engine.n_orders, self.engine.n_fills = state["n_orders"], state["n_fills"]
+        self.engine.flatten_reason = state.get("flatten")
         self.market.now_ns = ts
         log.info("resuming %s after event %d", self.run_dir, seq)
 

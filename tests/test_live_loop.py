@@ -231,9 +231,26 @@ def test_an_incomplete_basket_is_booked_and_stops_new_risk(tmp_path: Path,
     runner.run_sync()
     assert runner.trading_state.value == "reducing"
     with Ledger.in_dir(tmp_path / "run") as ledger:
-        assert [r["fill_id"] for r in ledger.query("select fill_id from fills")] == ["T-leg1"]
-        why = ledger.query("select reason from risk_events where check_name = 'basket'")
-        assert len(why) == 1 and "unwind refused" in why[0]["reason"]
+        legs = ledger.query("select * from orders where reduce_only = 0 order by "
+                            "client_order_id")
+        assert [r["status"] for r in legs] == ["filled", "cancelled"]
+        # The core's one unwind policy: an ordinary, reduce-only, ledgered order sells the
+        # naked leg back (REDUCING lets it through), booked to its own order row.
+        unwinds = ledger.query("select * from orders where reduce_only = 1")
+        assert len(unwinds) == 1
+        unwind = unwinds[0]
+        assert unwind["side"] == "sell" and unwind["basket_id"] == legs[0]["basket_id"]
+        assert unwind["quantity"] == legs[0]["quantity"] and unwind["status"] == "filled"
+        assert unwind["time_in_force"] == "ioc" and Decimal(unwind["limit_price"]) < Decimal(
+            "100.5")
+        fills = ledger.query("select fill_id, client_order_id from fills order by ts_ns, "
+                             "fill_id")
+        assert {r["client_order_id"] for r in fills} == {legs[0]["client_order_id"],
+                                                         unwind["client_order_id"]}
+        assert ledger.query("select quantity from positions")[0]["quantity"] in ("0", "0.0")
+        why = ledger.query("select reason from risk_events where check_name = 'basket' "
+                           "order by id")
+        assert "unwind refused" in why[0]["reason"] and "unwinding" in why[1]["reason"]
         assert "reducing" in ledger.query("select value from control")[0]["value"]
 
 
@@ -330,6 +347,7 @@ def test_signals_are_persisted_and_risk_checks_can_read_them(tmp_path: Path) -> 
     from argus_core.risk import RiskEngine
 
     market = MarketState()
+    market.apply(Bar(IID, 1, 1.0, 1.0, 1.0, 1.0, 1.0))
     engine = RiskEngine([SignalGate()], RiskContext(market=market))
     intent = Intent("s", IID, Side.BUY)
     assert engine.evaluate(intent, Decimal(1), Decimal(1), Portfolio(Decimal(100))).allowed

@@ -1,0 +1,604 @@
+"""The ExecutionEngine: the one order path, from intent to booked fill.
+
+Where does an order go?  Every order — a strategy's intent, a scanner's basket leg,
+an unwind of an incomplete basket, a flattening order of the kill switch — enters
+:meth:`ExecutionEngine.submit`, and nothing else in Argus calls a broker or a
+venue's order API::
+
+    intent -> sizer -> RiskEngine (trading state, book tradeable, every check)
+           -> order row committed to the ledger (live: durable before sending)
+           -> PaperBroker.submit (replay, paper) or venue.submit / submit_basket (live)
+           -> acknowledgements, order updates, fills (venue.executions()), cancels
+           -> ledger -> account -> risk on_fill -> on_fill observers (after commit)
+
+Client order ids are ``<run id>-<event number>-<slot>-<n>``: the configured slot (not
+the strategy's class name) and a counter per event, so two slots running the same
+strategy never collide, and a resumed replay re-derives exactly the same ids.  A
+client order id that already exists is an error with a risk event, never a silent
+ignore.
+
+Exactly once (live).  The order row is committed before the venue hears of it.  A
+venue resolves an ambiguous submission (timeout, lost answer, 5xx, reset) by asking
+the exchange, never by re-sending blind; when it cannot tell, it raises
+:class:`~argus_core.errors.OrderUnknown` and the order stays PENDING until the
+venue's executions or a restart's reconciliation say what became of it.  On start
+the engine hands the venue what the ledger knows (:meth:`Venue.resume`).
+
+Baskets.  A veto on one leg vetoes all; the smallest shrink shrinks every leg by the
+same ratio.  One unwind policy for paper and live: when the legs end with unequal
+fills, each leg's excess over the least-filled leg is sold back (bought back) with an
+ordinary, reduce-only, risk-checked, ledgered IOC limit order priced
+``unwind_slippage_bps`` through the leg's fill price.
+
+Kill switch.  When trading becomes HALTED with *flatten* (the drawdown switch, or
+``argus kill --flatten``), every open position is closed by reduce-only IOC orders
+through this same path, re-sent on later events while a position remains; HALTED
+passes only reduce-only orders that shrink a position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Protocol
+
+import attrs
+
+from argus_core.account import Account
+from argus_core.builtins.sizers import round_to_lot
+from argus_core.errors import BasketIncomplete, OrderUnknown
+from argus_core.interfaces import Sizer, Venue
+from argus_core.ledger import Ledger
+from argus_core.market_state import MarketState
+from argus_core.models import (
+    CancelIntent,
+    Fill,
+    Intent,
+    Liquidity,
+    Opportunity,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Settlement,
+    Side,
+    TimeInForce,
+    to_decimal,
+)
+from argus_core.paper import PaperBroker
+from argus_core.risk import RiskEngine, TradingState, intent_json
+
+log = logging.getLogger(__name__)
+FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
+WORKING = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+FLATTEN_SLOT = "flatten"
+_BPS = Decimal(10_000)
+
+
+class LoopPort(Protocol):
+    """What the engine needs from the loop that drives it: transactions and the state."""
+
+    def between_events(self, *, commit_now: bool = False
+                       ) -> contextlib.AbstractContextManager[None]:
+        """A write that arrives between two events (an ack, an execution, a cancel)."""
+
+    def commit_now(self) -> None:
+        """Make everything written so far durable at once (the transaction reopens)."""
+
+    def mark_dirty(self) -> None:
+        """Something was written that paper and live mode commit after this event."""
+
+    def set_trading_state(self, state: TradingState, reason: str) -> None:
+        """Escalate the trading state durably."""
+
+    def persist_state_change(self) -> None:
+        """Store the risk context's trading state if a check escalated it."""
+
+
+class ExecutionEngine:
+    """Owns the order lifecycle of one run (see the module docstring)."""
+
+    def __init__(self, *, loop: LoopPort, ledger: Ledger, run_id: str, venue: Venue,
+                 venue_name: str, market: MarketState, account: Account, broker: PaperBroker,
+                 risk: RiskEngine, sizer: Sizer, live: bool,
+                 unwind_slippage_bps: Decimal = Decimal(500)) -> None:
+        self.loop, self.ledger, self.run_id = loop, ledger, run_id
+        self.venue, self.venue_name = venue, venue_name
+        self.market, self.account, self.broker = market, account, broker
+        self.risk, self.sizer, self.live = risk, sizer, live
+        self.unwind_slippage_bps = unwind_slippage_bps
+        self.n_orders = 0
+        self.n_fills = 0
+        self.seq = 0  # the loop's current event number (for client order ids)
+        self._seq_of_k = -1
+        self._k = 0
+        #: fills committed with the next commit, for the on_fill observers
+        self.pending_fills: list[Fill] = []
+        self.live_tasks: set[asyncio.Task[None]] = set()
+        self._halt_enforced = False
+        self.flatten_reason: str | None = None  # set while HALTED with flatten
+
+    # -- entry points ---------------------------------------------------------------
+    def submit(self, intents: Sequence[Intent | CancelIntent], ts: int, slot: str) -> None:
+        """Route a strategy slot's (or scanner's) intents: cancels at once, baskets
+        together, every other intent on its own."""
+        baskets: dict[str, list[Intent]] = {}
+        for intent in intents:
+            if isinstance(intent, CancelIntent):
+                self.cancel_working(slot, intent.instrument_id,
+                                    f"cancelled by strategy {slot!r}"
+                                    + (f": {intent.reason}" if intent.reason else ""))
+                continue
+            if intent.strategy != slot:  # the ledger and the ids know the configured slot
+                intent = _with_strategy(intent, slot)
+            if intent.basket_id:
+                baskets.setdefault(intent.basket_id, []).append(intent)
+            else:
+                self._route([intent], ts)
+        for legs in baskets.values():
+            self._route(legs, ts)
+
+    def submit_opportunity(self, opp: Opportunity, ts: int) -> None:
+        """A scanner's opportunity: its legs as one IOC basket."""
+        legs = [Intent(opp.scanner, leg.instrument_id, leg.side, quantity=leg.quantity,
+                       limit_price=leg.limit_price, order_type=OrderType.LIMIT,
+                       time_in_force=TimeInForce.IOC, reason=opp.reason,
+                       basket_id=opp.opportunity_id) for leg in opp.legs]
+        self._route(legs, ts)
+
+    def on_market_event(self, event: object) -> None:
+        """Market data reaches working paper orders; a pending flatten is retried."""
+        if self.broker.working:
+            for fill in self.broker.on_event(event):  # type: ignore[arg-type]
+                self.book_fill(fill)
+        if self.flatten_reason is not None:
+            self._flatten_step()
+
+    # -- routing ---------------------------------------------------------------------
+    def reference_price(self, intent: Intent) -> Decimal | None:
+        """The price risk checks and sizers judge an intent at: its limit, else the
+        touch on a live book, else the last bar's close."""
+        if intent.limit_price is not None:
+            return intent.limit_price
+        book = self.market.books.get(intent.instrument_id)
+        if book is not None and book.live:
+            best = book.best_ask() if intent.side is Side.BUY else book.best_bid()
+            if best is not None:
+                return to_decimal(best)
+        bar = self.market.bars.get(intent.instrument_id)
+        return to_decimal(bar.close) if bar is not None else None
+
+    def _route(self, legs: list[Intent], ts: int) -> list[Order]:
+        """Size and risk-check every leg, persist, send; returns the orders sent."""
+        portfolio = self.account.portfolio()
+        sized: list[tuple[Intent, Decimal, Decimal]] = []
+        for intent in legs:
+            price = self.reference_price(intent)
+            if price is None or price <= 0:
+                self.risk_event(ts, "pricing", "veto", "no reference price (no book, bar or "
+                                "limit) for the intent", intent)
+                return []
+            inst = self.market.instruments.get(intent.instrument_id)
+            qty = intent.quantity if intent.quantity is not None else self.sizer.size(
+                intent, price, portfolio, inst)
+            if qty <= 0:  # say so: a strategy that never trades should be able to see why
+                self.risk_event(ts, "sizing", "skip", f"sizer {self.sizer.name!r} sized "
+                                f"the intent to 0 (no forecast, or below one lot)", intent)
+                return []
+            sized.append((intent, qty, price))
+        allowed: list[Decimal] = []
+        for intent, qty, price in sized:
+            verdict = self.risk.evaluate(intent, qty, price, portfolio)
+            for d in verdict.decisions:
+                self.risk_event(ts, d.check, d.action.value, d.reason, intent)
+            if not verdict.allowed:
+                self.loop.persist_state_change()
+                return []  # a denied intent never reaches the venue
+            allowed.append(verdict.quantity)
+        self.loop.persist_state_change()
+        # Every leg shrinks by the same ratio so a basket stays a basket.
+        ratio = min(a / q for a, (_, q, _) in zip(allowed, sized, strict=True))
+        quantities = [allowed[0]] if len(sized) == 1 else [
+            round_to_lot(q * ratio, self.market.instruments.get(i.instrument_id))
+            for i, q, _ in sized]
+        if any(q <= 0 for q in quantities):
+            return []
+        orders = []
+        for (intent, _, _), qty in zip(sized, quantities, strict=True):
+            order = self._persist_order(intent, qty, ts)
+            if order is None:
+                return orders  # a duplicate id: nothing of this basket goes out
+            orders.append(order)
+        if self.live:
+            self._send_live(orders)
+        else:
+            for order in orders:
+                self._send_paper(order, ts)
+            if len(orders) > 1:
+                self._unwind_excess(orders, ts)
+        return orders
+
+    def _next_client_order_id(self, slot: str) -> str:
+        if self._seq_of_k != self.seq:
+            self._seq_of_k, self._k = self.seq, 0
+        k, self._k = self._k, self._k + 1
+        return f"{self.run_id}-{self.seq}-{slot or 'x'}-{k}"
+
+    def _persist_order(self, intent: Intent, qty: Decimal, ts: int) -> Order | None:
+        """Write the order row before anything can send it; None (with a risk event) when
+        the client order id already exists."""
+        coid = self._next_client_order_id(intent.strategy)
+        order = Order(coid, self.venue_name, intent.instrument_id, intent.side, qty,
+                      intent.limit_price, intent.order_type, intent.time_in_force,
+                      intent.strategy, ts, OrderStatus.PENDING, intent.basket_id,
+                      intent.reduce_only)
+        if not self.ledger.insert_order(order, self.run_id):
+            reason = (f"client order id {coid} already exists in the ledger; the order is "
+                      f"not sent (ids must be unique per run, slot and event)")
+            log.error(reason)
+            self.risk_event(ts, "order_id", "veto", reason, intent)
+            return None
+        self.n_orders += 1
+        self.risk.ctx.order_times_ns.append(ts)
+        self.loop.mark_dirty()
+        return order
+
+    def _send_paper(self, order: Order, ts: int) -> None:
+        coid = order.client_order_id
+        for fill in self.broker.submit(order, ts):
+            self.book_fill(fill)
+        status, filled = self.broker.status(coid)
+        if status is not OrderStatus.OPEN or filled > 0:
+            self.ledger.set_order_status(coid, status, filled if filled >= 0 else None)
+
+    # -- unwinds and flattening ------------------------------------------------------
+    def _unwind_excess(self, orders: Sequence[Order], ts: int) -> None:
+        """Partial-basket policy: never hold a naked leg.  Each leg's excess over the
+        least-filled leg goes back out as a reduce-only IOC limit order (paper and live)."""
+        basket = orders[0].basket_id
+        filled = self.ledger.basket_fills(basket) if basket else {}
+        least = min(filled.get(o.client_order_id, (Decimal(0), Decimal(0)))[0]
+                    for o in orders)
+        for order in orders:
+            qty, avg_price = filled.get(order.client_order_id, (Decimal(0), Decimal(0)))
+            excess = qty - least
+            if excess <= 0:
+                continue
+            reason = f"partial basket {basket}: unwinding {excess} of {order.instrument_id}"
+            self.risk_event(ts, "basket", "unwind", reason, None, order.strategy)
+            limit = self._through_price(order.instrument_id, order.side.opposite(), avg_price)
+            unwind = Intent(order.strategy, order.instrument_id, order.side.opposite(),
+                            quantity=excess, limit_price=limit, order_type=OrderType.LIMIT,
+                            time_in_force=TimeInForce.IOC, reason="basket unwind",
+                            reduce_only=True, basket_id=basket)
+            self._route([unwind], ts)
+
+    def _through_price(self, instrument_id: str, side: Side, price: Decimal) -> Decimal:
+        """A marketable limit ``unwind_slippage_bps`` through ``price``, on the tick grid
+        (at least one tick through), kept positive."""
+        inst = self.market.instruments.get(instrument_id)
+        tick = inst.tick_size if inst is not None else Decimal("1e-8")
+        shift = max(price * self.unwind_slippage_bps / _BPS, tick)
+        if side is Side.SELL:
+            limit = ((price - shift) / tick).to_integral_value(ROUND_FLOOR) * tick
+            return max(limit, tick)
+        limit = ((price + shift) / tick).to_integral_value(ROUND_CEILING) * tick
+        if inst is not None and inst.kind == "binary":  # a binary outcome pays at most 1
+            limit = min(limit, 1 - tick)
+        return limit
+
+    def request_flatten(self, reason: str) -> None:
+        """Close every open position through the engine (then stay HALTED)."""
+        if self.flatten_reason is None:
+            log.warning("flattening every position: %s", reason)
+        self.flatten_reason = reason
+        self._flatten_step()
+
+    def _flatten_step(self) -> None:
+        """Send a reduce-only IOC order for each open position that has no flattening
+        order pending; ends the flatten once every position is flat."""
+        reason = self.flatten_reason or ""
+        open_positions = {i: p for i, p in self.account.positions.items() if p.quantity != 0}
+        if not open_positions:
+            self.flatten_reason = None
+            return
+        busy = self.ledger.working_instruments(FLATTEN_SLOT)
+        ts = self.market.now_ns
+        for instrument_id, pos in sorted(open_positions.items()):
+            if instrument_id in busy:
+                continue
+            side = Side.SELL if pos.quantity > 0 else Side.BUY
+            ref = self._mark_price(instrument_id, side)
+            if ref is None:
+                continue  # no price yet; retried on the next event
+            intent = Intent(FLATTEN_SLOT, instrument_id, side, quantity=abs(pos.quantity),
+                            limit_price=self._through_price(instrument_id, side, ref),
+                            order_type=OrderType.LIMIT, time_in_force=TimeInForce.IOC,
+                            reason=f"flatten: {reason}", reduce_only=True)
+            self._route([intent], ts)
+
+    def _mark_price(self, instrument_id: str, side: Side) -> Decimal | None:
+        book = self.market.books.get(instrument_id)
+        if book is not None and book.live:
+            best = book.best_bid() if side is Side.SELL else book.best_ask()
+            if best is not None:
+                return to_decimal(best)
+        bar = self.market.bars.get(instrument_id)
+        if bar is not None:
+            return to_decimal(bar.close)
+        return self.account.marks.get(instrument_id)
+
+    # -- fills and settlement --------------------------------------------------------
+    def book_fill(self, fill: Fill) -> None:
+        """Ledger, account, position row, order status, risk observers."""
+        self.ledger.insert_fill(fill)
+        pos = self.account.apply(fill)
+        self.ledger.upsert_position(pos, fill.ts_ns)
+        status, filled = self.broker.status(fill.client_order_id)
+        if filled >= 0:
+            self.ledger.set_order_status(fill.client_order_id, status, filled)
+        portfolio = self.account.portfolio()
+        for check in self.risk.checks:
+            check.on_fill(fill, portfolio, self.risk.ctx)
+        self.loop.persist_state_change()
+        self.n_fills += 1
+        self.loop.mark_dirty()
+        self.pending_fills.append(fill)
+
+    def settle(self, event: Settlement) -> None:
+        """A resolved market or an expiry: the position closes at the settlement price
+        (0 for a worthless expiry) as a settlement fill, so round trips include it."""
+        pos = self.account.positions.get(event.instrument_id)
+        if pos is None or pos.quantity == 0:
+            return
+        coid = f"settle-{self.run_id}-{event.instrument_id}-{event.ts_ns}"
+        if self.ledger.order_exists(coid):
+            return  # booked before a restart
+        side = Side.SELL if pos.quantity > 0 else Side.BUY
+        order = Order(coid, self.venue_name or "settlement", event.instrument_id, side,
+                      abs(pos.quantity), None, OrderType.MARKET, TimeInForce.IOC,
+                      "settlement", event.ts_ns, OrderStatus.FILLED)
+        self.ledger.insert_order(order, self.run_id)
+        fill = Fill(f"{coid}-1", coid, order.venue, event.instrument_id, side, event.price,
+                    abs(pos.quantity), Decimal(0), Liquidity.SETTLEMENT, event.ts_ns)
+        self.book_fill(fill)
+        self.ledger.set_order_status(coid, OrderStatus.FILLED, fill.quantity)
+
+    # -- cancels and HALTED ----------------------------------------------------------
+    def enforce_halt(self) -> None:
+        """HALTED: cancel every working order once, when the state becomes HALTED."""
+        ctx = self.risk.ctx
+        if ctx.trading_state != TradingState.HALTED.value:
+            self._halt_enforced = False
+            self.flatten_reason = None
+            return
+        if self._halt_enforced:
+            return
+        self._halt_enforced = True
+        self.cancel_working(None, None,
+                            f"trading HALTED ({ctx.state_reason}): working orders cancelled")
+
+    def cancel_working(self, slot: str | None, instrument_id: str | None, reason: str) -> None:
+        """Cancel working orders (of ``slot`` / on ``instrument_id`` when given): paper
+        orders at once, live ones through ``venue.cancel``."""
+        def wanted(order_slot: str, order_instrument: str) -> bool:
+            return (slot is None or order_slot == slot) and \
+                (instrument_id is None or order_instrument == instrument_id)
+
+        if not self.live:
+            for coid, work in list(self.broker.working.items()):
+                if wanted(work.order.strategy, work.order.instrument_id):
+                    self.broker.cancel(coid)
+                    self.ledger.set_order_status(coid, OrderStatus.CANCELLED, reason=reason)
+                    self.loop.mark_dirty()
+            return
+        for coid, order_slot, order_instrument in self.ledger.working_orders():
+            if wanted(order_slot, order_instrument):
+                self._spawn(self._cancel_live(coid, reason))
+
+    async def _cancel_live(self, coid: str, reason: str) -> None:
+        try:
+            await self.venue.cancel(coid)
+        except Exception as exc:
+            with self.loop.between_events():
+                self.risk_event(self.market.now_ns, "cancel", "cancel_failed",
+                                f"could not cancel {coid} at the venue: {exc}", None)
+            return
+        with self.loop.between_events():  # the venue's own update may have said it already
+            self.ledger.move_order_status(coid, OrderStatus.CANCELLED, WORKING, reason)
+            self.loop.mark_dirty()
+
+    # -- live ------------------------------------------------------------------------
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.get_event_loop().create_task(coro)  # type: ignore[arg-type]
+        self.live_tasks.add(task)
+        task.add_done_callback(self.live_tasks.discard)
+
+    def _send_live(self, orders: list[Order]) -> None:
+        self.loop.commit_now()  # the order rows are durable before the venue can know them
+        self._spawn(self._submit_live(orders))
+
+    async def _submit_live(self, orders: list[Order]) -> None:
+        venue = self.venue
+        try:
+            if len(orders) > 1 and venue.supports_baskets:
+                fills = await venue.submit_basket(orders)
+            elif len(orders) > 1:
+                fills = []
+                for order in orders:  # one by one; the unwind policy evens them out after
+                    fills.extend(await self._submit_one(order))
+            else:
+                fills = await venue.submit(orders[0])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            with self.loop.between_events():
+                self._record_refusal(orders, exc)
+            return
+        with self.loop.between_events(commit_now=True):
+            for order in orders:  # a fill reported meanwhile has already moved it on
+                self.ledger.move_order_status(order.client_order_id, OrderStatus.OPEN,
+                                              (OrderStatus.PENDING,))
+            for fill in fills:
+                self.book_live_fill(fill)
+            if len(orders) > 1 and not venue.supports_baskets:
+                self._unwind_excess(orders, self.market.now_ns)
+            self.loop.mark_dirty()
+
+    async def _submit_one(self, order: Order) -> list[Fill]:
+        try:
+            return await self.venue.submit(order)
+        except OrderUnknown:
+            raise
+        except Exception as exc:
+            with self.loop.between_events():
+                self._record_refusal([order], exc)
+            return []
+
+    def _record_refusal(self, orders: list[Order], exc: BaseException) -> None:
+        ids = ", ".join(o.client_order_id for o in orders)
+        ts = self.market.now_ns
+        if isinstance(exc, BasketIncomplete):
+            # Some legs executed, others did not: book what happened, even the legs out
+            # with ordinary unwind orders, and stop adding risk until a person has looked.
+            for fill in exc.fills:
+                self.book_live_fill(fill)
+            executed = {f.client_order_id for f in exc.fills}
+            for order in orders:  # the venue killed the legs that did not execute
+                if order.client_order_id not in executed:
+                    self.ledger.move_order_status(order.client_order_id, OrderStatus.CANCELLED,
+                                                  (OrderStatus.PENDING, OrderStatus.OPEN),
+                                                  "basket leg killed by the venue")
+                else:
+                    self.ledger.move_order_status(order.client_order_id, OrderStatus.OPEN,
+                                                  (OrderStatus.PENDING,))
+            reason = f"basket {orders[0].basket_id} left incomplete at the venue: {exc}"
+            log.error(reason)
+            self.risk_event(ts, "basket", "reducing", reason, None)
+            self.loop.set_trading_state(TradingState.REDUCING, reason)
+            self._unwind_excess(orders, ts)
+        elif isinstance(exc, OrderUnknown):
+            reason = (f"venue could not confirm or deny order(s) {ids}: {exc}; left pending "
+                      f"(never re-sent blind), resolved by the venue's executions or a "
+                      f"restart's reconciliation")
+            log.error(reason)
+            self.risk_event(ts, "venue", "order_unknown", reason, None)
+        else:
+            log.error("venue refused order(s) %s: %s", ids, exc)
+            for order in orders:  # what executions() already said stands
+                self.ledger.move_order_status(order.client_order_id, OrderStatus.REJECTED,
+                                              (OrderStatus.PENDING,), str(exc))
+        self.loop.mark_dirty()
+
+    async def consume_executions(self) -> None:
+        """Book the venue's private executions stream (fills, order updates) as it
+        arrives; each item is durable as soon as it is known."""
+        async for item in self.venue.executions():
+            with self.loop.between_events(commit_now=True):
+                if isinstance(item, OrderUpdate):
+                    self.apply_order_update(item)
+                else:
+                    self.book_live_fill(item)
+
+    def apply_order_update(self, update: OrderUpdate) -> None:
+        """A venue's order-state news: never moves a final order back, never guesses
+        about orders the ledger does not know."""
+        current = self.ledger.order_status(update.client_order_id)
+        if current is None:
+            self.risk_event(update.ts_ns, "reconcile", "unknown_order",
+                            f"venue reported {update.status} for unknown order "
+                            f"{update.client_order_id}", None)
+            return
+        if update.venue_order_id:
+            self.ledger.set_venue_order_id(update.client_order_id, update.venue_order_id)
+        if current in FINAL or update.status in (OrderStatus.PENDING, OrderStatus.FILLED):
+            return  # final states stay final; FILLED is reached through fills (quantities)
+        if update.status is OrderStatus.OPEN and current is not OrderStatus.PENDING:
+            return  # a late acknowledgement must not undo a partial fill or a cancel
+        if update.status is OrderStatus.PARTIALLY_FILLED:
+            return
+        self.ledger.set_order_status(update.client_order_id, update.status,
+                                     reason=update.reason or None)
+        if update.status is OrderStatus.REJECTED:
+            self.risk_event(update.ts_ns, "venue", "rejected",
+                            f"venue rejected {update.client_order_id}: {update.reason}", None)
+
+    def book_live_fill(self, fill: Fill) -> None:
+        """Book a venue-reported fill once, and bring its order's status up to date."""
+        if self.ledger.fill_exists(fill.fill_id):
+            return  # repeated after a reconnect, or already returned by submit()
+        row = self.ledger.order_row(fill.client_order_id)
+        if row is None:
+            # Not ours (a manual trade on the account?): never guess, make it visible.
+            self.risk_event(fill.ts_ns, "reconcile", "unknown_fill",
+                            f"fill {fill.fill_id} for unknown order {fill.client_order_id} "
+                            f"({fill.side} {fill.quantity} {fill.instrument_id} @ "
+                            f"{fill.price})", None)
+            return
+        self.book_fill(fill)
+        filled = self.ledger.filled_quantity(fill.client_order_id, Side(row["side"]))
+        total = Decimal(row["quantity"])
+        status = OrderStatus(row["status"])
+        if filled >= total:
+            status = OrderStatus.FILLED
+        elif status not in FINAL:  # a fill reported after the cancel of the rest
+            status = OrderStatus.PARTIALLY_FILLED
+        self.ledger.set_order_status(fill.client_order_id, status, min(filled, total))
+
+    async def start_live(self) -> asyncio.Task[None]:
+        """Hand the venue what the ledger knows, reconcile orders left pending by an
+        earlier process, and start consuming the executions stream."""
+        self.venue.resume(self.ledger.venue_resume(self.venue_name))
+        await self._reconcile_pending()
+        return asyncio.get_event_loop().create_task(self.consume_executions())
+
+    async def _reconcile_pending(self) -> None:
+        """Orders persisted but never acknowledged are looked up at the venue, never
+        re-sent.  Those it holds open are OPEN; the others stay PENDING (the venue's
+        executions — fills, cancels, rejections — move them on) with a risk event."""
+        pending = self.ledger.order_ids_in(OrderStatus.PENDING)
+        if not pending:
+            return
+        held = {o.client_order_id for o in await self.venue.open_orders()}
+        with self.loop.between_events(commit_now=True):
+            for coid in pending:
+                if coid in held:
+                    self.ledger.set_order_status(coid, OrderStatus.OPEN)
+                    continue
+                # Never received, or already finished (its fills then arrive through the
+                # executions stream and move it on): either way it is never sent again.
+                self.ledger.set_order_status(
+                    coid, OrderStatus.CANCELLED,
+                    reason="not open at the venue after a restart; not re-sent")
+                self.risk_event(
+                    self.market.now_ns, "reconcile", "not_open_at_venue",
+                    f"order {coid} was persisted before a restart and the venue does not "
+                    f"hold it open (never received, or already executed: its fills, if any, "
+                    f"come through the executions stream); it is not re-sent", None)
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Let acknowledgements and cancels in flight land before the ledger closes."""
+        if not self.live_tasks:
+            return
+        _done, late = await asyncio.wait(list(self.live_tasks), timeout=timeout_s)
+        for task in late:
+            log.error("no answer from the venue within %.0f s after the loop stopped; the "
+                      "order stays pending and is reconciled on restart", timeout_s)
+            task.cancel()
+
+    # -- records ---------------------------------------------------------------------
+    def risk_event(self, ts: int, check: str, action: str, reason: str,
+                   intent: Intent | None, strategy: str | None = None) -> None:
+        """One ``risk_events`` row (a denial, a skip, an unwind, a reconciliation)."""
+        self.ledger.record_risk_event(ts, check, action, reason,
+                                      intent.instrument_id if intent else None,
+                                      intent.strategy if intent else strategy,
+                                      intent_json(intent) if intent else None)
+        self.loop.mark_dirty()
+
+
+def _with_strategy(intent: Intent, slot: str) -> Intent:
+    return attrs.evolve(intent, strategy=slot)
