@@ -12,7 +12,10 @@ and raises :class:`WorkerFailure`, which the runner treats as a risk trigger.
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import json
+import logging
 import os
 import select
 import shutil
@@ -37,11 +40,22 @@ from argus_core.sandbox.validator import ALLOWED_IMPORTS
 from argus_core.secrets import redact
 from argus_core.serde import converter, dump_event
 
+log = logging.getLogger(__name__)
+
 WORKER_PATH = Path(wire.__file__).resolve()
 
 #: Protections a worker can report; ``require`` in the policy names a subset.
 PROTECTIONS = ("env_empty", "rlimits", "network_blocked", "net_namespace", "chroot",
-               "capabilities_dropped", "no_new_privs", "landlock", "seccomp", "audit_hook")
+               "capabilities_dropped", "no_new_privs", "landlock", "seccomp", "audit_hook",
+               "pid_namespace", "uid_separated", "own_session")
+
+#: Protections every worker must show, whatever the policy says: without any of them a
+#: strategy could reach the host (its processes, files, network or uid), so the host
+#: refuses to run it (fail closed) rather than run it less contained.  Landlock (not in
+#: every kernel) and the audit hook (defence in depth) are optional, via ``require``.
+MANDATORY_PROTECTIONS = ("env_empty", "rlimits", "network_blocked", "net_namespace",
+                         "pid_namespace", "uid_separated", "own_session", "chroot",
+                         "capabilities_dropped", "no_new_privs", "seccomp")
 
 #: Keys an AI strategy's intent dict may carry (``strategy`` is set by the host).
 CANCEL_KEYS = frozenset({"cancel", "instrument_id", "reason"})
@@ -72,6 +86,7 @@ class WorkerPolicy:
     max_open_files: int = 32
     max_file_bytes: int = 1024 * 1024
     max_frame_bytes: int = 4 * 1024 * 1024
+    max_frame_depth: int = wire.DEFAULT_MAX_DEPTH
     max_state_bytes: int = 256 * 1024
     max_intents: int = 4
     recycle_cpu_fraction: float = 0.8
@@ -102,7 +117,18 @@ def active_protections(report: dict[str, Any]) -> dict[str, bool]:
         "landlock": bool(report.get("landlock_abi")),
         "seccomp": bool(report.get("seccomp")),
         "audit_hook": bool(report.get("audit_hook")),
+        "pid_namespace": bool(report.get("pid_namespace")),
+        "uid_separated": bool(report.get("uid_separated")),
+        "own_session": bool(report.get("own_session")),
     }
+
+
+@functools.cache
+def _pyseccomp_path() -> str | None:
+    """The file of the ``pyseccomp`` module, which the worker loads by path (it runs
+    without site-packages); None when it is not installed (the worker then refuses)."""
+    spec = importlib.util.find_spec("pyseccomp")
+    return spec.origin if spec is not None else None
 
 
 class WorkerProcess:
@@ -141,7 +167,8 @@ class WorkerProcess:
         init = {"op": "init", "source": self.source, "policy": {
             "root": self._root, "cpu_seconds": p.cpu_seconds, "memory_mb": p.memory_mb,
             "max_open_files": p.max_open_files, "max_file_bytes": p.max_file_bytes,
-            "max_frame_bytes": p.max_frame_bytes, "namespaces": p.namespaces,
+            "max_frame_bytes": p.max_frame_bytes, "max_frame_depth": p.max_frame_depth,
+            "libseccomp": _pyseccomp_path(), "namespaces": p.namespaces,
             "chroot": p.chroot, "landlock": p.landlock, "seccomp": p.seccomp,
             "python_guards": p.python_guards, "allowed_modules": sorted(ALLOWED_IMPORTS)}}
         deadline = time.monotonic() + p.start_timeout_s
@@ -157,11 +184,13 @@ class WorkerProcess:
         self.events = [e for e in events if isinstance(e, str)] if isinstance(events, list) \
             else ["bar"]
         active = active_protections(self.report)
-        missing = [name for name in p.require if not active.get(name)]
+        missing = [name for name in dict.fromkeys((*MANDATORY_PROTECTIONS, *p.require))
+                   if not active.get(name)]
         if missing:
             self.kill()
             raise WorkerFailure("startup", f"sandbox protections required by policy are not "
-                                           f"active on this machine: {', '.join(missing)} "
+                                           f"active on this machine: {', '.join(missing)}; "
+                                           f"refusing to run the strategy uncontained "
                                            f"(worker report: {json.dumps(self.report)})")
 
     @property
@@ -175,12 +204,22 @@ class WorkerProcess:
         return self._proc.pid if self._proc is not None else None
 
     def kill(self) -> None:
-        """SIGKILL the worker's whole session and remove its directory."""
+        """Kill the worker (and anything it left) and remove its directory.
+
+        The process the host started supervises the contained child (PID 1 of its own
+        namespace): SIGTERM makes it SIGKILL and reap the child, so nothing is left to
+        be reparented; SIGKILL to the whole process group is the fallback.
+        """
         proc, self._proc = self._proc, None
         if proc is not None:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+                    os.kill(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=2.0)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             for stream in (proc.stdin, proc.stdout):
                 if stream is not None:
@@ -225,7 +264,7 @@ class WorkerProcess:
             raise self._fail("malformed", f"reply id {str(reply.get('id'))[:40]!r} does not "
                                           f"match request {self._next_id} (forged frame?)")
         assert self._proc is not None and self._proc.stdout is not None
-        if select.select([self._proc.stdout.fileno()], [], [], 0)[0]:
+        if _ready(self._proc.stdout.fileno(), select.POLLIN, 0) & select.POLLIN:
             # Bytes beyond the one reply: a forged or desynchronised stream.
             raise self._fail("malformed", "wrote more than one reply to one request")
         cpu = reply.get("cpu_s")
@@ -263,8 +302,7 @@ class WorkerProcess:
             if remaining <= 0:
                 raise self._fail("timeout", f"did not accept input within the deadline "
                                             f"({during})")
-            _, writable, _ = select.select([], [fd], [], remaining)
-            if not writable:
+            if not _ready(fd, select.POLLOUT, remaining):
                 continue
             try:
                 written = os.write(fd, view)
@@ -282,7 +320,7 @@ class WorkerProcess:
                                           f"{self.policy.max_frame_bytes})")
         body = self._read_exact(length, deadline, during)
         try:
-            return wire.decode_body(body)
+            return wire.decode_body(body, self.policy.max_frame_depth)
         except wire.FrameError as exc:
             raise self._fail("malformed", str(exc)) from None
 
@@ -297,8 +335,7 @@ class WorkerProcess:
                 limit = (self.policy.call_timeout_s if during == "call"
                          else self.policy.start_timeout_s)
                 raise self._fail("timeout", f"no reply within {limit}s ({during})")
-            readable, _, _ = select.select([fd], [], [], remaining)
-            if not readable:
+            if not _ready(fd, select.POLLIN, remaining):
                 continue
             chunk = os.read(fd, n - got)
             if not chunk:
@@ -316,6 +353,18 @@ class WorkerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _ready(fd: int, events: int, timeout_s: float) -> int:
+    """``fd``'s poll events (0: not ready, or hung up) within ``timeout_s``.
+
+    poll, not select: select cannot watch descriptors numbered 1024 or above, which a
+    busy host may well hand out to worker pipes.
+    """
+    poller = select.poll()
+    poller.register(fd, events)
+    ready = poller.poll(max(0, int(timeout_s * 1000 + 0.999)))
+    return ready[0][1] if ready else 0
 
 
 def plain_event(event: MarketEvent) -> dict[str, Any]:
@@ -398,6 +447,12 @@ class SandboxedStrategy(Strategy):
         except WorkerFailure as exc:
             self._failed(exc)
             raise
+        except Exception as exc:
+            # A reply odd enough to break validation itself is still the worker's fault.
+            failure = self._malformed(f"reply could not be validated: "
+                                      f"{type(exc).__name__}: {str(exc)[:200]}")
+            self._failed(failure)
+            raise failure from None
         self.state = state
         self.calls += 1
         return intents
@@ -443,7 +498,7 @@ class SandboxedStrategy(Strategy):
             extra = set(item) - INTENT_KEYS
             if extra:
                 raise self._malformed(f"intent {i} has unknown keys {sorted(extra)}")
-            if item.get("instrument_id") not in self._seen:
+            if not self._known(item.get("instrument_id")):
                 raise self._malformed(f"intent {i} names instrument "
                                       f"{str(item.get('instrument_id'))[:80]!r} that this "
                                       f"strategy has not received events for")
@@ -468,7 +523,7 @@ class SandboxedStrategy(Strategy):
         if item["cancel"] is not True:
             raise self._malformed(f"intent {i}: cancel must be true")
         instrument = item.get("instrument_id")
-        if instrument is not None and instrument not in self._seen:
+        if instrument is not None and not self._known(instrument):
             raise self._malformed(f"intent {i} cancels on instrument {str(instrument)[:80]!r} "
                                   f"that this strategy has not received events for")
         reason = item.get("reason", "")
@@ -476,7 +531,12 @@ class SandboxedStrategy(Strategy):
             raise self._malformed(f"intent {i}: reason must be text")
         return CancelIntent(self.name, instrument, redact(reason)[:200])
 
+    def _known(self, instrument: Any) -> bool:
+        """An instrument id this strategy has received events for (any JSON may come in)."""
+        return isinstance(instrument, str) and instrument in self._seen
+
     def _failed(self, exc: WorkerFailure) -> None:
+        log.warning("sandboxed strategy %r failed (%s): %s", self.name, exc.kind, exc)
         self.failure = exc
         if self.on_failure is not None:
             self.on_failure(exc)

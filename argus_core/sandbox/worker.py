@@ -1,57 +1,76 @@
 """The sandbox worker: runs one AI-written strategy in an isolated process.
 
-This file is the security boundary, so it is deliberately self-contained: it
-imports only the standard library (it is started as ``python -I -S -B
-worker.py`` with an empty environment, so not even site-packages is on its
-path) and the host imports it only for the framing helpers.
+This file is the security boundary, so it is deliberately small: it imports
+only the standard library plus ``pyseccomp`` (a thin ctypes binding to the
+system's libseccomp, loaded from the file the host names, since the worker is
+started as ``python -I -S -B worker.py`` with an empty environment and has no
+site-packages on its path).  The host imports it only for the framing helpers.
 
-Start-up, in order (each layer is reported back; the host refuses to run a
-strategy when a protection it requires is missing):
+Containment does not depend on the host running as root.  Start-up, in order
+(each layer is reported back; a required step that fails makes the worker
+refuse to run, and the host refuses any worker whose report lacks a mandatory
+protection):
 
 1. read the ``init`` frame (policy + source) from stdin;
-2. pre-import the allowed modules (nothing can be imported once the file
-   system is gone);
-3. ``unshare`` new network, mount and IPC namespaces (as root directly,
-   otherwise inside a new user namespace);
-4. ``chroot`` into the empty per-worker temporary directory;
-5. drop privileges (uid/gid ``nobody`` when root; every capability
-   otherwise) and set ``no_new_privs``;
-6. Landlock: no file-system access at all, no TCP bind/connect, no signals
-   or abstract sockets outside the sandbox (where the kernel has it);
+2. pre-import the allowed modules and libseccomp (nothing can be loaded once
+   the file system is gone);
+3. ``unshare`` new PID, network, mount, IPC and UTS namespaces: directly when
+   the host is root, otherwise inside a new user namespace (unprivileged user
+   namespaces: the same mechanism bubblewrap uses, without the extra binary);
+4. fork: the child is PID 1 of the new PID namespace and cannot name, signal
+   or trace any process outside it; the parent only supervises (it reaps the
+   child and, on the host's SIGTERM, SIGKILLs it) and runs no strategy code;
+5. in the child: ``chroot`` into the empty per-worker directory, then drop
+   privileges (uid/gid ``nobody`` when the host is root, so the worker never
+   shares the host's uid; inside a user namespace, which is the uid
+   separation an unprivileged host can have, every capability is dropped)
+   and set ``no_new_privs``;
+6. Landlock: no file-system access, no TCP bind/connect, no signals or
+   abstract sockets outside the sandbox (where the kernel has it);
 7. probe the network: connecting anywhere must fail;
-8. a seccomp-BPF filter refusing sockets, exec, fork/clone, ptrace,
-   namespaces, mounts, keyrings, bpf, io_uring and friends;
-9. resource limits (CPU seconds, address space, open files, processes,
+8. resource limits (CPU seconds, address space, open files, processes,
    file size, no core dumps);
+9. a default-deny seccomp allowlist built by libseccomp: only the system
+   calls a running interpreter needs; calls that take a pid (kill, tgkill,
+   prlimit64, sched_getaffinity) only for the worker itself, prlimit64 only
+   to read; no sockets, exec, fork, ptrace, renice, scheduler, affinity,
+   I/O priority or rlimit changes;
 10. Python guards (defence in depth only): an audit hook refusing file,
     process, socket, ctypes, import and introspection events, and a
     restricted ``__builtins__`` for the strategy module.
 
 Protocol: length-prefixed JSON frames (4-byte big-endian length, UTF-8 JSON
-body) over stdin/stdout.  Never pickle: a reply is data the host validates,
-never code it runs.
+body) over stdin/stdout, bounded in size and nesting depth.  Never pickle: a
+reply is data the host validates, never code it runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
+import itertools
 import json
+import math
+import operator
 import os
 import platform
+import re
 import resource
+import signal
 import socket
 import struct
 import sys
 import time
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 HEADER = struct.Struct(">I")
 DEFAULT_MAX_FRAME = 4 * 1024 * 1024
+DEFAULT_MAX_DEPTH = 100
 
 
 class FrameError(Exception):
-    """A frame was truncated, oversize or not a JSON object."""
+    """A frame was truncated, oversize, too deeply nested or not a JSON object."""
 
 
 def encode_frame(obj: dict[str, Any]) -> bytes:
@@ -60,12 +79,34 @@ def encode_frame(obj: dict[str, Any]) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
-def decode_body(body: bytes) -> dict[str, Any]:
-    """Parse a frame body; ``FrameError`` unless it is a JSON object."""
+# A JSON string, matched exactly as JSON tokenises it (linear: no ambiguous repetition).
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+# "[" and "{" become 2, "]" and "}" become 0: minus one each, a running sum is the depth.
+_DEPTH_STEPS = bytes.maketrans(b"[]{}", b"\x02\x00\x02\x00")
+
+
+def json_depth(body: bytes) -> int:
+    """The deepest array/object nesting in ``body``, counted without recursion.
+
+    ``json.loads`` recurses once per level and raises ``RecursionError`` (not
+    ``ValueError``) on deep input, so depth is checked first, on the raw bytes.
+    """
+    steps = _JSON_STRING.sub(b"", body).translate(_DEPTH_STEPS, _NOT_BRACKETS)
+    return max(itertools.accumulate(map(operator.sub, steps, itertools.repeat(1))),
+               default=0)
+
+
+def decode_body(body: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Any]:
+    """Parse a frame body; ``FrameError`` unless it is a JSON object within the limits."""
+    # Cheap bound first: nesting can never exceed the number of opening brackets.
+    if body.count(b"[") + body.count(b"{") > max_depth and json_depth(body) > max_depth:
+        raise FrameError(f"frame is nested deeper than {max_depth} levels")
     try:
-        obj = json.loads(body.decode("utf-8"), parse_constant=_no_constants)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise FrameError(f"frame is not valid JSON: {exc}") from None
+        obj = json.loads(body.decode("utf-8"), parse_constant=_no_constants,
+                         parse_float=_finite_float)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise FrameError(f"frame is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(obj, dict):
         raise FrameError(f"frame must be a JSON object, got {type(obj).__name__}")
     return obj
@@ -75,7 +116,15 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in frames")
 
 
-def read_frame(stream: BinaryIO, max_bytes: int = DEFAULT_MAX_FRAME) -> dict[str, Any] | None:
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses to inf, which JSON cannot carry back
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def read_frame(stream: BinaryIO, max_bytes: int = DEFAULT_MAX_FRAME,
+               max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Any] | None:
     """Blocking read of one frame; ``None`` on a clean end of stream."""
     head = stream.read(HEADER.size)
     if not head:
@@ -88,57 +137,50 @@ def read_frame(stream: BinaryIO, max_bytes: int = DEFAULT_MAX_FRAME) -> dict[str
     body = stream.read(length)
     if len(body) != length:
         raise FrameError("truncated frame body")
-    return decode_body(body)
+    return decode_body(body, max_depth)
 
 
-# -- Linux primitives through libc (no third-party packages in the boundary) -------------
+# -- Linux primitives --------------------------------------------------------------------
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
-PR_SET_SECCOMP = 22
-SECCOMP_MODE_FILTER = 2
-SECCOMP_RET_ALLOW = 0x7FFF0000
-SECCOMP_RET_ERRNO = 0x00050000
-SECCOMP_RET_KILL_PROCESS = 0x80000000
 NOBODY = 65534
 
-#: Audit arch id and the syscall numbers the seccomp filter refuses, per architecture.
-_SECCOMP_TABLES: dict[str, tuple[int, dict[str, int]]] = {
-    "x86_64": (0xC000003E, {
-        "socket": 41, "connect": 42, "accept": 43, "bind": 49, "listen": 50, "socketpair": 53,
-        "accept4": 288, "execve": 59, "execveat": 322, "fork": 57, "vfork": 58, "clone": 56,
-        "clone3": 435, "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311,
-        "kill": 62, "tkill": 200, "tgkill": 234, "mount": 165, "umount2": 166, "chroot": 161,
-        "pivot_root": 155, "unshare": 272, "setns": 308, "keyctl": 250, "add_key": 248,
-        "request_key": 249, "bpf": 321, "perf_event_open": 298, "init_module": 175,
-        "finit_module": 313, "delete_module": 176, "open_by_handle_at": 304,
-        "name_to_handle_at": 303, "userfaultfd": 323, "io_uring_setup": 425,
-        "io_uring_enter": 426, "io_uring_register": 427, "mknod": 133, "mknodat": 259,
-        "setuid": 105, "setgid": 106, "setreuid": 113, "setregid": 114, "setresuid": 117,
-        "setresgid": 119, "setgroups": 116, "personality": 135, "kexec_load": 246,
-        "reboot": 169, "swapon": 167, "swapoff": 168, "syslog": 103, "acct": 163,
-        "quotactl": 179, "pidfd_open": 434, "pidfd_getfd": 438, "pidfd_send_signal": 424,
-        "memfd_create": 319}),
-    "aarch64": (0xC00000B7, {
-        "socket": 198, "connect": 203, "accept": 202, "bind": 200, "listen": 201,
-        "socketpair": 199, "accept4": 242, "execve": 221, "execveat": 281, "clone": 220,
-        "clone3": 435, "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271,
-        "kill": 129, "tkill": 130, "tgkill": 131, "mount": 40, "umount2": 39, "chroot": 51,
-        "pivot_root": 41, "unshare": 97, "setns": 268, "keyctl": 219, "add_key": 217,
-        "request_key": 218, "bpf": 280, "perf_event_open": 241, "init_module": 105,
-        "finit_module": 273, "delete_module": 106, "open_by_handle_at": 265,
-        "name_to_handle_at": 264, "userfaultfd": 282, "io_uring_setup": 425,
-        "io_uring_enter": 426, "io_uring_register": 427, "mknodat": 33, "setuid": 146,
-        "setgid": 144, "setreuid": 145, "setregid": 143, "setresuid": 147, "setresgid": 149,
-        "setgroups": 159, "personality": 92, "kexec_load": 104, "reboot": 142, "swapon": 224,
-        "swapoff": 225, "syslog": 116, "acct": 89, "quotactl": 60, "pidfd_open": 434,
-        "pidfd_getfd": 438, "pidfd_send_signal": 424, "memfd_create": 279}),
-}
 _LANDLOCK_SYSCALLS = {"x86_64": (444, 445, 446), "aarch64": (444, 445, 446)}
 _CAPSET = {"x86_64": 126, "aarch64": 91}
+
+#: System calls the worker may make once the filter is loaded (default: EPERM).  This is
+#: what a running interpreter needs to compute and talk over the descriptors it holds;
+#: names a given architecture lacks (``time`` on aarch64, say) are skipped.
+ALLOWED_SYSCALLS = (
+    # I/O on descriptors already open (stdin, stdout, stderr); nothing can open more.
+    "read", "readv", "pread64", "write", "writev", "lseek", "close", "fstat", "newfstatat",
+    # Memory.
+    "brk", "mmap", "munmap", "mremap", "mprotect", "madvise",
+    # The process's own signal state and threads' runtime bookkeeping.
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "futex",
+    "set_robust_list", "rseq", "restart_syscall", "sched_yield",
+    # Read-only identity, clocks and randomness.
+    "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getresuid",
+    "getresgid", "getgroups", "getrlimit", "getrusage", "times", "uname", "getrandom",
+    "clock_gettime", "clock_getres", "gettimeofday", "time", "clock_nanosleep", "nanosleep",
+    "exit", "exit_group",
+)
+#: Calls that take a pid: allowed only aimed at the worker itself (argument filters).
+#: Everything that could re-prioritise, re-affine, re-limit, signal or trace another
+#: process (setpriority, sched_set*, ioprio_set, prlimit64 with a new limit, ptrace,
+#: process_vm_*, pidfd_*) is simply absent, hence refused.
+SELF_ONLY_SYSCALLS = ("kill", "tkill", "tgkill")
+
+
+class SandboxSetupError(Exception):
+    """A containment step the worker cannot run without failed: it refuses to start."""
 
 
 def _libc() -> ctypes.CDLL:
@@ -147,9 +189,34 @@ def _libc() -> ctypes.CDLL:
     return libc
 
 
+def _errno_text() -> str:
+    code = ctypes.get_errno()
+    return f"{errno.errorcode.get(code, code)} ({os.strerror(code)})"
+
+
+def _load_libseccomp(path: str | None) -> Any:
+    """Import pyseccomp from the file the host named (no site-packages here)."""
+    import importlib.util
+
+    if not path:
+        raise SandboxSetupError("the seccomp allowlist needs pyseccomp and the system "
+                                "libseccomp (pip install pyseccomp; apt-get install "
+                                "libseccomp2): refusing to run uncontained")
+    spec = importlib.util.spec_from_file_location("pyseccomp", path)
+    if spec is None or spec.loader is None:
+        raise SandboxSetupError(f"cannot load pyseccomp from {path}")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except (OSError, RuntimeError, AttributeError) as exc:
+        raise SandboxSetupError(f"libseccomp is not usable ({exc}): apt-get install "
+                                f"libseccomp2; refusing to run uncontained") from None
+    return module
+
+
 def _unshare(libc: ctypes.CDLL, report: dict[str, Any]) -> None:
     uid, gid = os.geteuid(), os.getegid()
-    flags = CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC
+    flags = CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
     in_userns = uid != 0
     ok = libc.unshare(flags | (CLONE_NEWUSER if in_userns else 0)) == 0
     if not ok and not in_userns:
@@ -157,13 +224,17 @@ def _unshare(libc: ctypes.CDLL, report: dict[str, Any]) -> None:
         in_userns = True
         ok = libc.unshare(flags | CLONE_NEWUSER) == 0
     if not ok:
-        report["namespaces_error"] = os.strerror(ctypes.get_errno())
-        return
+        raise SandboxSetupError(
+            f"cannot create PID/network/mount namespaces{' in a user namespace' * in_userns}"
+            f": unshare failed with {_errno_text()}; unprivileged user namespaces may be "
+            f"disabled (sysctls user.max_user_namespaces, kernel.unprivileged_userns_clone, "
+            f"kernel.apparmor_restrict_unprivileged_userns): refusing to run uncontained")
     report["user_namespace"] = in_userns
     report["net_namespace"] = True
     report["mount_namespace"] = True
     if in_userns:
-        # Map ourselves to root inside the namespace so chroot is permitted there.
+        # Root inside the namespace (only there) so chroot and sethostname are permitted;
+        # every capability is dropped again before any strategy code runs.
         with open("/proc/self/setgroups", "w") as f:
             f.write("deny")
         with open("/proc/self/uid_map", "w") as f:
@@ -178,17 +249,69 @@ def _unshare(libc: ctypes.CDLL, report: dict[str, Any]) -> None:
         report["interfaces"] = None
 
 
+def _fork_into_pid_namespace(libc: ctypes.CDLL, keep: int, report: dict[str, Any]) -> None:
+    """Fork; return in the child (PID 1 of the new namespace), supervise in the parent."""
+    # SIGTERM (the host's "kill it now") stays blocked until the parent knows the child.
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    child = os.fork()
+    if child == 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        # If the supervisor dies (killed, or the host with it), so does the worker.
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        report["pid"] = os.getpid()
+        report["pid_namespace"] = os.getpid() == 1
+        if not report["pid_namespace"]:
+            raise SandboxSetupError(f"worker is pid {os.getpid()}, not 1, after unshare")
+        return
+    _supervise(libc, child, keep, old_mask)
+
+
+def _supervise(libc: ctypes.CDLL, child: int, keep: int, old_mask: Any) -> NoReturn:
+    """The parent's whole life: hold no pipe, reap the child, exit the way it did."""
+    status = 1
+    try:
+        # The protocol pipes belong to the child alone: the host sees EOF when it dies.
+        for fd in (0, keep):
+            os.close(fd)
+
+        def on_term(signum: int, frame: Any) -> None:
+            with contextlib.suppress(OSError):
+                os.kill(child, signal.SIGKILL)  # waitpid below then reaps it: no orphan
+
+        # It keeps its privileges (it must be able to SIGKILL the child at any stage) but
+        # runs no strategy code, and the child can neither see nor name it.
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        signal.signal(signal.SIGTERM, on_term)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        _, wait_status = os.waitpid(child, 0)
+        if os.WIFSIGNALED(wait_status):
+            sig = os.WTERMSIG(wait_status)
+            if sig not in (signal.SIGKILL, signal.SIGSTOP):
+                signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
+            os.kill(os.getpid(), sig)  # the host's exit note names the signal
+            status = 128 + sig
+        else:
+            status = os.waitstatus_to_exitcode(wait_status)
+    finally:
+        os._exit(status)
+
+
 def _chroot(root: str, report: dict[str, Any]) -> None:
     try:
         os.chroot(root)
         os.chdir("/")
-        report["chroot"] = True
     except OSError as exc:
-        report["chroot_error"] = exc.strerror
+        raise SandboxSetupError(f"chroot into {root} failed: {exc.strerror}") from None
+    report["chroot"] = True
 
 
-def _drop_privileges(libc: ctypes.CDLL, arch: str, report: dict[str, Any]) -> None:
-    if os.geteuid() == 0 and not report.get("user_namespace"):
+def _drop_privileges(libc: ctypes.CDLL, arch: str, host_uid: int,
+                     report: dict[str, Any]) -> None:
+    if not report.get("user_namespace"):
+        # Root host, no user namespace: become nobody, so the kernel's uid checks (kill,
+        # ptrace, /proc) already separate the worker from the host.
         os.setgroups([])
         os.setresgid(NOBODY, NOBODY, NOBODY)
         os.setresuid(NOBODY, NOBODY, NOBODY)
@@ -198,8 +321,15 @@ def _drop_privileges(libc: ctypes.CDLL, arch: str, report: dict[str, Any]) -> No
     nr = _CAPSET.get(arch)
     capset_ok = nr is not None and libc.syscall(nr, header, data) == 0
     report["uid"] = os.geteuid()
+    report["host_uid"] = host_uid
+    # The worker's uid differs from the host's, or it lives in its own user namespace
+    # (the only separation an unprivileged host can set up).
+    report["uid_separated"] = bool(report.get("user_namespace")) or (
+        os.getuid() != host_uid and os.geteuid() != host_uid)
     report["capabilities_dropped"] = capset_ok
-    report["no_new_privs"] = libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise SandboxSetupError(f"prctl(PR_SET_NO_NEW_PRIVS) failed: {_errno_text()}")
+    report["no_new_privs"] = True
 
 
 def _landlock(libc: ctypes.CDLL, arch: str, report: dict[str, Any]) -> None:
@@ -255,42 +385,6 @@ def _probe_network(report: dict[str, Any]) -> None:
     report["network_probe"] = attempts
 
 
-def _seccomp(libc: ctypes.CDLL, arch: str, report: dict[str, Any]) -> None:
-    table = _SECCOMP_TABLES.get(arch)
-    if table is None:
-        return
-    audit_arch, numbers = table
-    deny = sorted(set(numbers.values()))
-    errno_ret = SECCOMP_RET_ERRNO | errno.EPERM
-    prog: list[tuple[int, int, int, int]] = [
-        (0x20, 0, 0, 4),  # ld [arch]
-        (0x15, 1, 0, audit_arch),  # jeq arch -> skip the kill
-        (0x06, 0, 0, SECCOMP_RET_KILL_PROCESS),
-        (0x20, 0, 0, 0),  # ld [nr]
-    ]
-    if arch == "x86_64":
-        prog.append((0x35, len(deny) + 1, 0, 0x40000000))  # x32 ABI -> errno
-    for i, nr in enumerate(deny):
-        prog.append((0x15, len(deny) - i, 0, nr))  # jeq nr -> the errno return
-    prog.append((0x06, 0, 0, SECCOMP_RET_ALLOW))
-    prog.append((0x06, 0, 0, errno_ret))
-
-    class SockFilter(ctypes.Structure):
-        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8),
-                    ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
-
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
-
-    filters = (SockFilter * len(prog))(*[SockFilter(*ins) for ins in prog])
-    fprog = SockFprog(len(prog), filters)
-    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
-        report["seccomp_error"] = os.strerror(ctypes.get_errno())
-        return
-    report["seccomp"] = True
-    report["seccomp_denied"] = len(deny)
-
-
 def _rlimits(policy: dict[str, Any], report: dict[str, Any]) -> None:
     mem = int(policy["memory_mb"]) * 1024 * 1024
     limits = {
@@ -308,9 +402,36 @@ def _rlimits(policy: dict[str, Any], report: dict[str, Any]) -> None:
         if cur_hard != resource.RLIM_INFINITY:
             hard = min(hard, cur_hard)
             soft = min(soft, hard)
+        # Soft and hard alike: without CAP_SYS_RESOURCE (and with prlimit64 read-only
+        # under seccomp) the worker can never raise them again.
         resource.setrlimit(res, (soft, hard))
         applied[name] = soft
     report["rlimits"] = applied
+
+
+def _seccomp(sc: Any, report: dict[str, Any]) -> None:
+    """Load the default-deny allowlist (libseccomp generates and loads the BPF)."""
+    try:
+        flt = sc.SyscallFilter(sc.ERRNO(errno.EPERM))
+        # A foreign ABI (i386 int 0x80, x32) is not in the filter's arch list: kill.
+        flt.set_attr(sc.Attr.ACT_BADARCH, sc.KILL_PROCESS)
+        allowed = []
+        for name in ALLOWED_SYSCALLS:
+            if sc.resolve_syscall(sc.Arch.NATIVE, name) < 0:
+                continue  # not a system call on this architecture
+            flt.add_rule(sc.ALLOW, name)
+            allowed.append(name)
+        me = os.getpid()  # 1: the PID namespace's init, nobody else
+        for name in SELF_ONLY_SYSCALLS:
+            flt.add_rule(sc.ALLOW, name, sc.Arg(0, sc.EQ, me))
+        # getrlimit/prlimit64(0, res, NULL, &old): read own limits, never set anyone's.
+        flt.add_rule(sc.ALLOW, "prlimit64", sc.Arg(0, sc.EQ, 0), sc.Arg(2, sc.EQ, 0))
+        flt.add_rule(sc.ALLOW, "sched_getaffinity", sc.Arg(0, sc.EQ, 0))
+        flt.load()
+    except OSError as exc:
+        raise SandboxSetupError(f"loading the seccomp allowlist failed: {exc}") from None
+    report["seccomp"] = True
+    report["seccomp_allowed"] = len(allowed) + len(SELF_ONLY_SYSCALLS) + 2
 
 
 _BLOCKED_EVENT_PREFIXES = (
@@ -391,25 +512,35 @@ def _load_strategy(source: str, policy: dict[str, Any], report: dict[str, Any]) 
     return instance, list(events)
 
 
-def _isolate(policy: dict[str, Any], report: dict[str, Any]) -> None:
+def _isolate(policy: dict[str, Any], keep: int, report: dict[str, Any]) -> None:
+    """Contain this process; returns only in the contained child (see the module doc)."""
     arch = platform.machine()
     libc = _libc()
+    # If the host dies, the worker goes with it (the child re-arms this for itself).
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     # Python itself sets LC_CTYPE when started in the C locale (PEP 538): not inherited.
     inherited = sorted(set(os.environ) - {"LC_CTYPE"})
     report["env_empty"] = not inherited
     report["env_inherited"] = inherited
     os.environ.clear()
+    # The host started us with setsid: our own session and process group, no terminal.
+    report["own_session"] = os.getsid(0) == os.getpid() == os.getpgid(0)
+    host_uid = os.geteuid()
+    sc = _load_libseccomp(policy.get("libseccomp")) if policy.get("seccomp", True) else None
     if policy.get("namespaces", True):
         _unshare(libc, report)
+        _fork_into_pid_namespace(libc, keep, report)
+        with contextlib.suppress(OSError):
+            socket.sethostname("sandbox")  # the new UTS namespace hides the host's name
     if policy.get("chroot", True) and policy.get("root"):
         _chroot(policy["root"], report)
-    _drop_privileges(libc, arch, report)
+    _drop_privileges(libc, arch, host_uid, report)
     if policy.get("landlock", True):
         _landlock(libc, arch, report)
     _probe_network(report)
-    if policy.get("seccomp", True):
-        _seccomp(libc, arch, report)
     _rlimits(policy, report)
+    if sc is not None:
+        _seccomp(sc, report)
 
 
 def main() -> int:
@@ -422,6 +553,7 @@ def main() -> int:
         return 2
     policy, source = init["policy"], init["source"]
     max_frame = int(policy.get("max_frame_bytes", DEFAULT_MAX_FRAME))
+    max_depth = int(policy.get("max_frame_depth", DEFAULT_MAX_DEPTH))
     for name in policy["allowed_modules"]:
         __import__(name)
     # Loaded now so that, once the file system is gone, failures come from the OS layer
@@ -430,7 +562,7 @@ def main() -> int:
 
     report: dict[str, Any] = {}
     try:
-        _isolate(policy, report)
+        _isolate(policy, out.fileno(), report)
     except Exception as exc:
         out.write(encode_frame({"op": "failed", "stage": "isolate",
                                 "error": f"{type(exc).__name__}: {exc}", "report": report}))
@@ -444,7 +576,7 @@ def main() -> int:
         return 4
     out.write(encode_frame({"op": "ready", "report": report, "events": events}))
     while True:
-        msg = read_frame(stdin, max_frame)
+        msg = read_frame(stdin, max_frame, max_depth)
         if msg is None or msg.get("op") == "shutdown":
             return 0
         call_id = msg.get("id")
