@@ -1,8 +1,10 @@
 """The ``argus`` command line.
 
 Exit codes are stable: 0 success, 1 generic Argus error, 2 config error,
-3 plugin error, 4 data error, 5 venue error, 6 trading halted, 7 ledger
-error, 8 sandbox error, 130 interrupted.  Errors print one clear line;
+3 plugin error, 4 data error, 5 venue error, 6 trading halted (a run that ends
+HALTED, after printing its summary), 7 ledger error (including a run directory
+that another process is writing), 8 sandbox error, 9 orchestrator error, 130
+interrupted.  Errors print one clear line;
 ``--traceback`` shows the Python traceback too.
 """
 
@@ -25,7 +27,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from argus_core.config import Config, load_config
-from argus_core.errors import ArgusError, ConfigError, LedgerError, PluginError
+from argus_core.errors import ArgusError, ConfigError, LedgerError, PluginError, RiskHalted
 from argus_core.ledger import LEDGER_FILE, Ledger
 from argus_core.plugins import PluginHost, fenced_call
 
@@ -163,6 +165,16 @@ def run_cmd(config_path: Path, run_dir: Path, live: bool, max_events: int | None
     summary = _run(config, run_dir, live=live, show_progress=not no_progress,
                    max_events=max_events)
     _print_summary(summary)
+    _exit_if_halted(summary)
+
+
+def _exit_if_halted(summary: Any) -> None:
+    """A run that ended HALTED exits 6 (after its summary): scripts must not read it as ok."""
+    if summary.trading_state == "halted":
+        console.print(f"[bold red]halted:[/] trading in {summary.run_dir} is HALTED; "
+                      f"`argus resume --run-dir {summary.run_dir}` clears it",
+                      highlight=False, soft_wrap=True)
+        raise SystemExit(RiskHalted.exit_code)
 
 
 @cli.command("demo")
@@ -231,6 +243,7 @@ def backtest_cmd(config_path: Path, run_dir: Path | None, sets: tuple[str, ...],
         metrics = compute_metrics(ledger, config.run.starting_cash)
     _print_summary(summary, metrics)
     out.print(f"report: {report}")
+    _exit_if_halted(summary)
 
 
 def _report_sections(config: Config, run_dir: Path) -> dict[str, str]:
@@ -263,13 +276,18 @@ def _control_ledger(run_dir: Path) -> Ledger:
 @cli.command("kill")
 @click.option("--run-dir", required=True, type=click.Path(path_type=Path))
 @click.option("--reason", default="killed by a person with `argus kill`")
-def kill_cmd(run_dir: Path, reason: str) -> None:
-    """HALT trading in a run: no new orders until `argus resume` (the running loop picks it
-    up at its next checkpoint)."""
+@click.option("--flatten", is_flag=True,
+              help="Also close every open position (reduce-only orders through the "
+                   "execution engine), then stay HALTED.")
+def kill_cmd(run_dir: Path, reason: str, flatten: bool) -> None:
+    """HALT trading in a run: working orders are cancelled and nothing but reduce-only
+    exits passes until `argus resume`; with --flatten every position is closed first.
+    The running loop picks it up at its next commit (a run started later, at its start)."""
     with _control_ledger(run_dir) as ledger:
-        ledger.set_control("trading_state", json.dumps({"state": "halted", "reason": reason}),
-                           time.time_ns())
-    out.print(f"{run_dir}: trading HALTED ({reason})")
+        ledger.set_control("trading_state", json.dumps(
+            {"state": "halted", "reason": reason, "flatten": flatten}), time.time_ns())
+    out.print(f"{run_dir}: trading HALTED ({reason})"
+              + ("; flattening every position" if flatten else ""))
 
 
 @cli.command("resume")

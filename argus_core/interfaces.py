@@ -202,9 +202,15 @@ class Scanner(abc.ABC):
 
 
 class RiskCheck(abc.ABC):
-    """A pre-trade check: every check runs on every intent; any veto wins."""
+    """A pre-trade check: every check runs on every intent; any veto wins.
+
+    Exits — reduce-only orders that shrink a position, including the kill switch's
+    flattening orders — are judged only by checks with ``checks_exits = True`` (e.g. a
+    fat-finger price check); exposure limits must never keep a position open.
+    """
 
     name: ClassVar[str] = ""
+    checks_exits: ClassVar[bool] = False
 
     @abc.abstractmethod
     def check(self, intent: Intent, quantity: Decimal, price: Decimal,

@@ -16,7 +16,9 @@ Trading states:
 Before any check, the market gate: an order on an instrument whose book is not
 tradeable (not live after a failed checksum or a gap, stale past the venue's
 ``default_stale_after_s`` or ``[run] stale_after_s``) is vetoed, paper or live, and
-so is one on an instrument with neither a book nor a bar.  The drawdown kill switch
+so is one on an instrument with neither a book nor a bar.  Exits (reduce-only orders
+that shrink a position) skip the checks that do not set ``checks_exits``: no exposure
+limit or kill switch may keep a position open.  The drawdown kill switch
 also watches every mark (:meth:`RiskEngine.on_equity`), not only proposed orders.
 """
 
@@ -134,7 +136,13 @@ class RiskEngine:
                 "trading_state", f"trading is REDUCING ({self.ctx.state_reason}); only "
                                  f"position-reducing orders are allowed"))
         final = quantity
+        # An exit (reduce-only, shrinking a position) is judged only by the checks that
+        # say they guard exits: exposure limits and the kill switch itself must never
+        # keep a position open (the kill switch's flattening orders are exits).
+        exit_only = intent.reduce_only and reduces_position(intent, quantity, portfolio)
         for check in self.checks:
+            if exit_only and not check.checks_exits:
+                continue
             decision = check.check(intent, quantity, price, portfolio, self.ctx)
             if decision.action is not RiskAction.ALLOW:
                 decisions.append(decision)
