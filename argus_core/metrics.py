@@ -2,6 +2,15 @@
 
 Everything here is derived from committed ledger rows — equity marks and
 fills — so no strategy (and no AI) can edit the numbers it is judged by.
+
+Annualisation has one rule, used by the report, the lab's sweeps, walk-forward and
+gates alike: :func:`observations_per_year`, the number of observations per year
+*measured from the data's own timestamps* (intervals / span in years).  Daily
+equity-market bars get their ~252 trading days, hourly 24/7 bars ~8,766; nothing
+assumes a calendar.  Conventions follow empyrical (checked against it in
+``tests/test_metrics_reference.py``): simple returns between consecutive equity
+rows, zero risk-free rate, ``ddof=1`` standard deviations, Sortino over the
+root-mean-square of the negative returns.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import numpy as np
 from argus_core.ledger import Ledger
 
 YEAR_S = 365.25 * 86_400
+_YEAR_NS = YEAR_S * 1e9
 
 
 def equity_series(ledger: Ledger) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +104,8 @@ def basket_map(ledger: Ledger) -> dict[str, str | None]:
 
 
 def compute_metrics(ledger: Ledger, starting_cash: Decimal) -> dict[str, Any]:
-    """Sharpe, drawdown, win rate, fees, turnover and friends for one run."""
+    """Sharpe, Sortino, drawdown, CAGR, win rate, fees, turnover and friends for one run
+    (annualised figures come with ``obs_per_year``, see :func:`annualisation_note`)."""
     ts, eq = equity_series(ledger)
     fills = ledger.fills()
     trips = plays(round_trips(fills, basket_map(ledger)))
@@ -112,18 +123,59 @@ def compute_metrics(ledger: Ledger, starting_cash: Decimal) -> dict[str, Any]:
     }
     returns = np.diff(eq) / eq[:-1] if len(eq) > 1 else np.empty(0)
     out.update(return_stats(returns, ts))
+    out.update(growth_stats(eq, ts, out["max_drawdown"]))
     return out
 
 
+def observations_per_year(ts_ns: np.ndarray) -> float:
+    """How many observations a year the series has, measured from its timestamps:
+    ``(stamps - 1) / span in years`` (a year is 365.25 days).  The one annualisation
+    rule of Argus; 0.0 when it cannot be measured (fewer than two stamps, no span)."""
+    ts = np.asarray(ts_ns)
+    if ts.size < 2:
+        return 0.0
+    span_ns = float(ts[-1] - ts[0])
+    return float((ts.size - 1) / (span_ns / _YEAR_NS)) if span_ns > 0 else 0.0
+
+
+def annualisation_note(obs_per_year: float) -> str:
+    """The sentence every output that shows annualised figures states beside them."""
+    if obs_per_year <= 0:
+        return "not annualised: the data's timestamps span no time"
+    return f"annualised with {obs_per_year:,.1f} observations/year, measured from the data"
+
+
+def annualise(per_obs: float, obs_per_year: float) -> float:
+    """A per-observation Sharpe (or Sortino) ratio scaled by ``sqrt(obs_per_year)``."""
+    return per_obs * float(np.sqrt(obs_per_year)) if obs_per_year > 0 else 0.0
+
+
 def return_stats(returns: np.ndarray, ts_ns: np.ndarray) -> dict[str, float]:
-    """Per-observation and annualised Sharpe, skew and (non-excess) kurtosis of returns."""
+    """Sharpe (per observation and annualised), Sortino, volatility, skew and (non-excess)
+    kurtosis of ``returns``; ``ts_ns`` are the stamps of the series the returns come from
+    (annualised with :func:`observations_per_year` of them)."""
+    per_year = observations_per_year(ts_ns)
     if len(returns) < 2 or float(np.std(returns)) == 0.0:
-        return {"sharpe": 0.0, "sharpe_per_obs": 0.0, "skew": 0.0, "kurtosis": 3.0,
-                "n_obs": float(len(returns))}
+        return {"sharpe": 0.0, "sharpe_per_obs": 0.0, "sortino": 0.0, "volatility": 0.0,
+                "skew": 0.0, "kurtosis": 3.0, "n_obs": float(len(returns)),
+                "obs_per_year": per_year}
     mu, sd = float(np.mean(returns)), float(np.std(returns, ddof=1))
-    step_s = float(np.median(np.diff(ts_ns))) / 1e9 if len(ts_ns) > 1 else 86_400.0
-    periods = YEAR_S / step_s if step_s > 0 else 252.0
+    # Downside deviation: root mean square of the returns below zero (over all returns).
+    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
     z = (returns - mu) / float(np.std(returns))
-    return {"sharpe_per_obs": mu / sd, "sharpe": mu / sd * float(np.sqrt(periods)),
+    return {"sharpe_per_obs": mu / sd, "sharpe": annualise(mu / sd, per_year),
+            "sortino": annualise(mu / downside, per_year) if downside > 0 else 0.0,
+            "volatility": annualise(sd, per_year),
             "skew": float(np.mean(z**3)), "kurtosis": float(np.mean(z**4)),
-            "n_obs": float(len(returns))}
+            "n_obs": float(len(returns)), "obs_per_year": per_year}
+
+
+def growth_stats(equity: np.ndarray, ts_ns: np.ndarray, max_dd: float) -> dict[str, float]:
+    """CAGR of the equity series over its own span, and Calmar (CAGR / max drawdown)."""
+    if len(equity) < 2 or equity[0] <= 0 or ts_ns[-1] <= ts_ns[0]:
+        return {"cagr": 0.0, "calmar": 0.0}
+    years = float(ts_ns[-1] - ts_ns[0]) / _YEAR_NS
+    ratio = float(equity[-1] / equity[0])
+    with np.errstate(over="ignore"):  # a short span compounds to inf, honestly
+        cagr = float(np.power(ratio, 1.0 / years)) - 1.0 if ratio > 0 else -1.0
+    return {"cagr": cagr, "calmar": cagr / max_dd if max_dd > 0 else 0.0}

@@ -24,6 +24,7 @@ import numpy as np
 from argus_core.errors import LedgerError
 from argus_core.ledger import LEDGER_FILE, Ledger
 from argus_core.metrics import (
+    annualisation_note,
     basket_map,
     compute_metrics,
     drawdown,
@@ -84,6 +85,7 @@ def write_report(run_dir: Path, extra_sections: dict[str, str] | None = None) ->
         ax.set_title("Drawdown (%)")
         ax.grid(alpha=0.3)
         plots += f'<img alt="drawdown" src="data:image/png;base64,{_png(fig)}">'
+    annualisation = annualisation_note(float(metrics.get("obs_per_year", 0.0)))
     metric_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>"
                           for k, v in metrics.items())
     trade_rows = "".join(
@@ -110,6 +112,9 @@ text-align:left}}td.n{{text-align:right}}img{{max-width:100%;display:block;margi
 Fills are simulated by the paper broker: taker orders walk displayed depth (or, with bars
 only, a synthetic book around the next bar's open); fees and slippage are always applied.</p>
 {plots}<h2>Metrics</h2><table>{metric_rows}</table>
+<p class=note>Sharpe, Sortino and volatility are {html.escape(annualisation)} (its
+timestamps: observations / span in years); returns are simple returns between equity rows;
+CAGR is over the equity rows' own span; kurtosis is non-excess (normal = 3).</p>
 <h2>Risk events</h2><table><tr><th>check</th><th>action</th><th>count</th><th>example</th></tr>
 {risk_table}</table>{extra}
 <h2>Plays ({len(trips)}; last 500 shown)</h2>

@@ -159,14 +159,17 @@ def register_commands(cli: click.Group) -> None:
         finally:
             ledger.close()
         table = Table(title=f"sweep ({len(points)} points)")
-        for col in ("point", "params", "status", "sharpe", "return", "max dd", "trades"):
+        for col in ("point", "params", "status", "sharpe (ann.)", "return", "max dd",
+                    "trades"):
             table.add_column(col)
         for p in points:
             m = p.metrics
             table.add_row(p.point_id, json.dumps(p.params), p.status,
                           f"{m.get('sharpe', 0):.2f}", f"{m.get('total_return', 0):+.2%}",
                           f"{m.get('max_drawdown', 0):.2%}", str(int(m.get("n_trades", 0))))
-        _console().print(table)
+        con = _console()
+        con.print(table)
+        con.print(f"Sharpe {_annualisation(points)}")
 
     @lab.command("walkforward")
     @_config_opt
@@ -184,6 +187,7 @@ def register_commands(cli: click.Group) -> None:
         from argus_core.lab.sweep import returns_matrix, run_sweep
         from argus_core.lab.trials import store_summary
         from argus_core.lab.walkforward import walk_forward, walk_forward_splits
+        from argus_core.metrics import annualise
 
         config = _load(config_path, executor, address, sets)
         settings, folder, ledger = open_lab(config)
@@ -200,22 +204,27 @@ def register_commands(cli: click.Group) -> None:
                                              n_folds=w.n_folds, label_horizon=w.label_horizon,
                                              embargo=w.embargo)
                 res = walk_forward(matrix, splits, executor=ex,
-                                   progress=lambda d, t: bar("walk-forward folds", d, t))
+                                   progress=lambda d, t: bar("walk-forward folds", d, t),
+                                   obs_per_year=_obs_per_year(ok))
             store_summary(ledger, "lab_walkforward", family, res.to_dict())
         finally:
             ledger.close()
         table = Table(title="walk-forward")
-        for col in ("fold", "test bars", "chosen", "IS sharpe", "OOS sharpe", "OOS return"):
+        for col in ("fold", "test bars", "chosen", "IS sharpe (ann.)", "OOS sharpe (ann.)",
+                    "OOS return"):
             table.add_column(col)
+        per_year = res.obs_per_year
         for f in res.folds:
             table.add_row(str(f.fold), f"{f.test_start}-{f.test_end}",
-                          json.dumps(ok[f.chosen].params), f"{f.is_sharpe:.3f}",
-                          f"{f.oos_sharpe:.3f}", f"{f.oos_return:+.2%}")
+                          json.dumps(ok[f.chosen].params),
+                          f"{annualise(f.is_sharpe, per_year):.2f}",
+                          f"{annualise(f.oos_sharpe, per_year):.2f}", f"{f.oos_return:+.2%}")
         con = _console()
         con.print(table)
-        con.print(f"stitched OOS: return {res.oos_equity[-1] - 1:+.2%}, Sharpe/bar "
-                  f"{res.oos_sharpe:.3f}, positive folds {res.positive_share:.0%}, "
-                  f"efficiency {res.efficiency:.2f}")
+        con.print(f"stitched OOS: return {res.oos_equity[-1] - 1:+.2%}, Sharpe "
+                  f"{res.oos_sharpe_annualised:.2f} ({res.oos_sharpe:.3f} per bar), positive "
+                  f"folds {res.positive_share:.0%}, efficiency {res.efficiency:.2f}")
+        con.print(f"Sharpe {res.annualisation}")
 
     @lab.command("bootstrap")
     @_config_opt
@@ -278,6 +287,19 @@ def register_commands(cli: click.Group) -> None:
         print_verdict(con, verdict)
 
 
+def _obs_per_year(points: list[Any]) -> float:
+    """Observations/year of a sweep's finished points (one data set: the first that
+    measured it; see :func:`argus_core.metrics.observations_per_year`)."""
+    return next((float(p.metrics["obs_per_year"]) for p in points
+                 if p.metrics.get("obs_per_year")), 0.0)
+
+
+def _annualisation(points: list[Any]) -> str:
+    from argus_core.metrics import annualisation_note
+
+    return annualisation_note(_obs_per_year(points))
+
+
 def print_verdict(con: Any, verdict: Any) -> None:
     """Verdict, every reason and the headline figure of each gate."""
     colour = {"deploy": "green", "hold": "yellow", "kill": "red"}[verdict.verdict]
@@ -291,14 +313,18 @@ def print_verdict(con: Any, verdict: Any) -> None:
 def headline_figures(d: dict[str, Any]) -> list[str]:
     """One plain line per gate that ran, from a verdict's details."""
     lines = []
+    if "annualisation" in d:
+        lines.append(f"every Sharpe below is {d['annualisation']}")
     if "costs" in d:
         lines.append("cost sensitivity: " + ", ".join(
             f"{k} Sharpe {v.get('sharpe') or 0:.2f}" for k, v in d["costs"].items()))
     if "walkforward" in d:
         wf = d["walkforward"]
+        annualised = (f"Sharpe {wf['oos_sharpe_annualised']:.2f} ({wf['oos_sharpe']:.3f} per "
+                      f"bar)" if "oos_sharpe_annualised" in wf
+                      else f"Sharpe/bar {wf['oos_sharpe']:.3f}")  # verdicts stored before
         lines.append(f"walk-forward: {len(wf['folds'])} folds, "
-                     f"{wf['positive_share']:.0%} positive, stitched OOS Sharpe/bar "
-                     f"{wf['oos_sharpe']:.3f}")
+                     f"{wf['positive_share']:.0%} positive, stitched OOS {annualised}")
     if "bootstrap" in d:
         bs = d["bootstrap"]
         lines.append(f"bootstrap: survival {bs['survival']:.1%}, ruin "

@@ -33,6 +33,7 @@ from argus_core.lab.sweep import PointTask, returns_matrix, run_point, run_sweep
 from argus_core.lab.trials import open_lab_ledger, record_trial, store_summary, trial_stats
 from argus_core.lab.walkforward import walk_forward, walk_forward_splits
 from argus_core.ledger import Ledger
+from argus_core.metrics import annualisation_note, observations_per_year
 from argus_core.models import Bar
 from argus_core.regime import REGIME_NAMES, vol_regimes
 
@@ -105,7 +106,11 @@ def regime_labels(config: Config, instrument_id: str, settings: LabSettings
 def regime_stress(returns: np.ndarray, ts_ns: np.ndarray, label_ts: np.ndarray,
                   labels: np.ndarray, min_bars: int, periods: float) -> dict[str, dict[str, float]]:
     """Per regime: bars, annualised Sharpe, compounded return and max drawdown of the
-    returns whose period *started* in that regime (the label known when it began)."""
+    returns whose period *started* in that regime (the label known when it began).
+
+    ``periods`` is observations per year, measured from the whole record's timestamps
+    (:func:`~argus_core.metrics.observations_per_year`): a regime's returns are a subset
+    of one series, so they share its sampling rate."""
     if label_ts.size == 0 or returns.size == 0:
         return {}
     pos = np.searchsorted(label_ts, ts_ns, side="right") - 2  # label at the previous bar
@@ -242,6 +247,11 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
         else:
             matrix = base.returns[:, None]
         details["n_variants"] = int(matrix.shape[1]) if matrix.size else 0
+        # The one annualisation rule (observations/year measured from the data), stated.
+        obs_per_year = float(base.metrics.get("obs_per_year")
+                             or observations_per_year(base.ts_ns))
+        details["obs_per_year"] = obs_per_year
+        details["annualisation"] = annualisation_note(obs_per_year)
 
         # Walk-forward stability.
         wf_cfg = settings.walkforward
@@ -253,7 +263,8 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
                                          label_horizon=wf_cfg.label_horizon,
                                          embargo=wf_cfg.embargo)
             wf = walk_forward(matrix, splits, executor=executor,
-                              progress=stage("walk-forward folds", len(splits)))
+                              progress=stage("walk-forward folds", len(splits)),
+                              obs_per_year=obs_per_year)
             details["walkforward"] = wf.to_dict()
             store_summary(lab_ledger, "lab_walkforward", family, wf.to_dict())
             if wf.positive_share < wf_cfg.min_positive_share:
@@ -262,7 +273,8 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
                             f"(need {wf_cfg.min_positive_share:.0%})")
             if wf.oos_sharpe < wf_cfg.min_oos_sharpe:
                 kill.append(f"walk-forward: stitched out-of-sample Sharpe {wf.oos_sharpe:.3f} "
-                            f"per bar < {wf_cfg.min_oos_sharpe}")
+                            f"per bar ({wf.oos_sharpe_annualised:.2f} annualised) < "
+                            f"{wf_cfg.min_oos_sharpe} per bar")
         else:
             hold.append(f"walk-forward: {matrix.shape[0]} bars < train_bars + test_bars")
 
@@ -331,7 +343,7 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
                 label_ts, labels = regime_labels(config, instrument, settings)
                 source = "vol regime classified from a replay of the bars"
             per = regime_stress(base.returns, base.ts_ns, label_ts, labels, g.regime_min_bars,
-                                settings.periods_per_year)
+                                obs_per_year)
             say("regime stress", 1, 1)
             details["regimes"] = per
             details["regime_source"] = source

@@ -6,6 +6,11 @@ finishes (the executor's ``on_result`` hook), so an interrupted sweep -- Ctrl-C,
 SIGKILL, a lost cluster -- keeps every finished point; a rerun of the same sweep
 (same config, same grid) skips points already done.  Every point is counted as a
 trial of the strategy family, in the same commit.
+
+Each point's metrics carry :data:`RESULTS_VERSION`; points stored by an older version
+(valued or annualised differently) are run again afresh rather than mixed with new
+ones, under the same ids, so they are not counted as new trials.  Annualised figures
+follow the one rule of :func:`argus_core.metrics.observations_per_year`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,11 @@ from argus_core.lab.executor import Executor
 from argus_core.lab.trials import record_trial
 from argus_core.ledger import Ledger
 from argus_core.metrics import basket_map, plays, round_trips
+
+#: Bump when how a backtest is valued or summarised changes, so stored points are redone.
+#: 2: marks of flat instruments dropped (no stale re-entry marks); annualisation measured
+#: from the data's observations per year.
+RESULTS_VERSION = 2
 
 
 @attrs.frozen
@@ -79,6 +89,7 @@ def run_point(task: PointTask) -> PointOutcome:
         plays = play_pnls(ledger)
     metrics = {k: (float(v) if isinstance(v, int | float | Decimal) else v)
                for k, v in res.metrics.items()}
+    metrics["results_version"] = RESULTS_VERSION
     return PointOutcome(task.point_id, metrics, np.asarray(res.returns, dtype=np.float64),
                         np.asarray(res.equity_ts_ns[1:], dtype=np.int64), plays)
 
@@ -120,16 +131,20 @@ def run_sweep(config: Config, grid: list[dict[str, Any]], *, ledger: Ledger, lab
     ``variant`` (e.g. its version id), or one candidate would resume another's points.
     """
     sid = sweep_id(config, grid, variant)
-    done = {r["point_id"] for r in ledger.query(
-        "select point_id from lab_sweep_points where sweep_id = ? and status = 'done'", (sid,))}
+    done, stale = set(), set()
+    for r in ledger.query("select point_id, metrics_json from lab_sweep_points where "
+                          "sweep_id = ? and status = 'done'", (sid,)):
+        version = json.loads(r["metrics_json"] or "{}").get("results_version")
+        (done if version == RESULTS_VERSION else stale).add(r["point_id"])
     tasks = []
     with ledger.transaction():
         for seq, params in enumerate(grid):
             pid = point_id(params)
             if pid in done:
                 continue
+            # A stale point's finished run would only be resumed as it was: start afresh.
             tasks.append(PointTask(config, params, str(lab_dir / "runs" / sid / pid), pid,
-                                   strategies))
+                                   strategies, fresh=pid in stale))
             ledger.insert("lab_sweep_points", {
                 "sweep_id": sid, "point_id": pid, "seq": seq, "params_json": params,
                 "status": "running", "ts_ns": time.time_ns()}, replace=True)

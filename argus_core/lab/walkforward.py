@@ -16,6 +16,10 @@ out-of-sample record; the test blocks are stitched into one OOS equity
 curve.  Note the OOS returns come from the full-period runs, so a position
 opened in training and still open in the test block counts in the test
 block (purging keeps it out of the *selection*).
+
+Selection compares per-observation Sharpe ratios (annualising scales them all
+alike); what is shown is annualised by the one rule of
+:func:`argus_core.metrics.observations_per_year`, from the returns' timestamps.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import attrs
 import numpy as np
 
 from argus_core.errors import ConfigError, DataError
+from argus_core.metrics import annualisation_note, annualise
 
 MODES = ("rolling", "anchored", "purged_kfold")
 
@@ -142,16 +147,35 @@ class WalkForwardResult:
     oos_sharpe: float  # per bar, of the stitched record
     positive_share: float  # share of folds with a positive OOS return
     efficiency: float  # mean OOS Sharpe / mean IS Sharpe (walk-forward efficiency)
+    obs_per_year: float = 0.0  # measured from the returns' timestamps (0: none given)
+
+    @property
+    def oos_sharpe_annualised(self) -> float:
+        """The stitched OOS Sharpe, annualised like every other Sharpe in Argus."""
+        return annualise(self.oos_sharpe, self.obs_per_year)
+
+    @property
+    def annualisation(self) -> str:
+        """The sentence stating how the annualised figures were annualised."""
+        return annualisation_note(self.obs_per_year)
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-able summary (no arrays but the fold table)."""
-        return {"folds": [attrs.asdict(f) for f in self.folds], "oos_sharpe": self.oos_sharpe,
+        """JSON-able summary (no arrays but the fold table); Sharpe ratios per bar and
+        annualised (``*_annualised``, with ``obs_per_year``)."""
+        folds = [{**attrs.asdict(f),
+                  "is_sharpe_annualised": annualise(f.is_sharpe, self.obs_per_year),
+                  "oos_sharpe_annualised": annualise(f.oos_sharpe, self.obs_per_year)}
+                 for f in self.folds]
+        return {"folds": folds, "oos_sharpe": self.oos_sharpe,
+                "oos_sharpe_annualised": self.oos_sharpe_annualised,
+                "obs_per_year": self.obs_per_year, "annualisation": self.annualisation,
                 "positive_share": self.positive_share, "efficiency": self.efficiency,
                 "oos_total_return": float(self.oos_equity[-1] - 1.0) if self.oos_equity.size
                 else 0.0, "n_oos_bars": int(self.oos_index.size)}
 
 
-def stitch(returns: np.ndarray, folds: list[FoldResult]) -> WalkForwardResult:
+def stitch(returns: np.ndarray, folds: list[FoldResult], obs_per_year: float = 0.0
+           ) -> WalkForwardResult:
     """Join the folds' test blocks (in fold order) into one OOS record."""
     parts_idx = [np.arange(f.test_start, f.test_end) for f in folds]
     parts_ret = [returns[f.test_start:f.test_end, f.chosen] for f in folds]
@@ -162,14 +186,19 @@ def stitch(returns: np.ndarray, folds: list[FoldResult]) -> WalkForwardResult:
     oos_mean = float(np.mean([f.oos_sharpe for f in folds])) if folds else 0.0
     eff = oos_mean / is_mean if is_mean > 0 else (math.nan if not folds else 0.0)
     positive = float(np.mean([f.oos_return > 0 for f in folds])) if folds else 0.0
-    return WalkForwardResult(folds, idx, oos, equity, _sharpe(oos), positive, eff)
+    return WalkForwardResult(folds, idx, oos, equity, _sharpe(oos), positive, eff,
+                             obs_per_year)
 
 
 def walk_forward(returns: np.ndarray, splits: list[Split], *, executor: object = None,
-                 progress: Callable[[int, int], None] | None = None) -> WalkForwardResult:
+                 progress: Callable[[int, int], None] | None = None,
+                 obs_per_year: float = 0.0) -> WalkForwardResult:
     """Run every fold (on ``executor`` when given) and stitch the OOS record.
 
-    ``returns`` is (bars, variants): one column per swept parameter point.
+    ``returns`` is (bars, variants): one column per swept parameter point;
+    ``obs_per_year`` annualises what is shown: the backtests' ``metrics["obs_per_year"]``
+    or :func:`~argus_core.metrics.observations_per_year` of the rows' timestamps (0: the
+    figures stay per bar).
     """
     r = np.asarray(returns, dtype=np.float64)
     if r.ndim == 1:
@@ -184,4 +213,4 @@ def walk_forward(returns: np.ndarray, splits: list[Split], *, executor: object =
     else:
         folds = executor.map(evaluate_fold, tasks,  # type: ignore[attr-defined]
                              progress=progress)
-    return stitch(r, folds)
+    return stitch(r, folds, obs_per_year)
