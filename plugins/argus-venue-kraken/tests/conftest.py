@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from argus_venue_kraken.config import KrakenSettings
 from argus_venue_kraken.testing import LocalKrakenRest
 
+from argus_core.models import Fill, KnownOrder, Order, VenueResume
 from argus_core.secrets import Secret
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -118,3 +120,24 @@ def load() -> Callable[..., Any]:
 def pairs_payload() -> dict[str, Any]:
     """The AssetPairs answer the local server serves."""
     return asset_pairs_payload()
+
+
+def venue_resume(orders: Sequence[Order], fills: Sequence[Fill] = (), *,
+                 venue_order_ids: dict[str, str] | None = None) -> VenueResume:
+    """What the core hands a restarted venue (``Ledger.venue_resume``), built from the run's
+    orders and booked fills without a ledger: the plugin never touches core tables."""
+    ids = venue_order_ids or {}
+    known = tuple(KnownOrder(o, ids.get(o.client_order_id),
+                             sum((f.quantity for f in fills
+                                  if f.client_order_id == o.client_order_id), Decimal(0)))
+                  for o in sorted(orders, key=lambda o: (o.ts_ns, o.client_order_id)))
+    newest = max((f.ts_ns for f in fills), default=None)
+    if newest is None and known:
+        newest = known[0].order.ts_ns
+    return VenueResume(known, {f.fill_id: f.client_order_id for f in fills}, newest)
+
+
+@pytest.fixture
+def resume_of() -> Callable[..., VenueResume]:
+    """``resume_of(orders, fills=(), venue_order_ids=None)``: see :func:`venue_resume`."""
+    return venue_resume

@@ -57,12 +57,14 @@ def test_add_order_params_follow_the_pair_rules(btc):
 
 
 @pytest.fixture
-async def live_venue(rest_server, make_settings):
+async def live_venue(rest_server, make_settings, fake_time):
     venues = []
 
     def make(**overrides) -> KrakenVenue:
+        # Waits (rate limits, the wait past an AddOrder's deadline) advance a fake clock.
         venue = KrakenVenue(make_settings(rest_url=rest_server.url, credentials=True,
-                                          **overrides))
+                                          **overrides), sleep=fake_time.sleep,
+                            clock=fake_time.clock)
         venues.append(venue)
         return venue
 
@@ -90,6 +92,7 @@ async def test_lost_answer_is_looked_up_not_resent(live_venue, rest_server):
 
 
 async def test_refused_answer_is_resent_once(live_venue, rest_server):
+    """More faults, order kinds and outcomes: test_kraken_exactly_once.py."""
     venue = live_venue()
     rest_server.inject("AddOrder", ("status", 502))  # refused before acting
     await venue.submit(order("argus-retry"))

@@ -9,10 +9,8 @@ import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 
 import pytest
-from argus_venue_kraken import plugin
 from argus_venue_kraken.execution import CL_ORD_NAMESPACE
 from argus_venue_kraken.schemas import parse_execution
 from argus_venue_kraken.testing import (
@@ -24,9 +22,7 @@ from argus_venue_kraken.testing import (
 )
 from argus_venue_kraken.venue import KrakenVenue
 
-from argus_core.config import parse_config
 from argus_core.errors import ConfigError, DataError, VenueError
-from argus_core.ledger import Ledger
 from argus_core.models import (
     Fill,
     Liquidity,
@@ -37,8 +33,6 @@ from argus_core.models import (
     Side,
     TimeInForce,
 )
-from argus_core.plugins import PluginHost
-from argus_core.runtime import RunContext
 
 #: A client order id as the core's runner makes them: <run_id>-<seq>-<strategy>-<k>.
 CORE_ID = "3f2a9c1b7d4e-17-ma_cross-0"
@@ -82,11 +76,6 @@ def exchange(rest_server: LocalKrakenRest) -> LocalKrakenRest:
     return rest_server
 
 
-def run_context(ledger: Ledger, venue: KrakenVenue, tmp_path: Path) -> RunContext:
-    return RunContext(parse_config({}), PluginHost(), tmp_path, "3f2a9c1b7d4e", "live",
-                      ledger=ledger, settings={"kraken": venue.settings}, venue=venue)
-
-
 async def test_submit_execution_fill_carries_the_core_id(exchange, make_settings):
     async with LocalKrakenWs([private_session(exchange)], token=TOKEN) as ws:
         venue = KrakenVenue(make_settings(rest_url=exchange.url, ws_auth_url=ws.url,
@@ -113,7 +102,7 @@ async def test_submit_execution_fill_carries_the_core_id(exchange, make_settings
 
 
 async def test_a_restarted_venue_maps_past_fills_back_through_the_run_ledger(
-        exchange, make_settings, tmp_path):
+        exchange, make_settings, resume_of):
     """Kraken replays the last trades on subscribe; a fresh process knows them by the ledger."""
     settings_kw = {"rest_url": exchange.url, "credentials": True}
     first = KrakenVenue(make_settings(**settings_kw))
@@ -133,9 +122,7 @@ async def test_a_restarted_venue_maps_past_fills_back_through_the_run_ledger(
         assert blind.foreign_fills == 2
 
         restarted = KrakenVenue(make_settings(ws_auth_url=ws.url, **settings_kw))
-        with Ledger.in_dir(tmp_path) as ledger:
-            ledger.insert_order(market_buy(), "3f2a9c1b7d4e")
-            plugin.on_startup(run_context(ledger, restarted, tmp_path))
+        restarted.resume(resume_of([market_buy()]))
         try:
             async with contextlib.aclosing(restarted.executions()) as fills:
                 replayed = await take(fills, 2)
@@ -146,13 +133,11 @@ async def test_a_restarted_venue_maps_past_fills_back_through_the_run_ledger(
     assert restarted.foreign_fills == 0
 
 
-async def test_on_startup_only_teaches_the_venue_of_that_run(exchange, make_settings, tmp_path):
+async def test_resume_only_teaches_the_venue_of_that_run(exchange, make_settings, resume_of):
     ours = KrakenVenue(make_settings(rest_url=exchange.url, credentials=True))
     other = KrakenVenue(make_settings(rest_url=exchange.url, credentials=True))
     try:
-        with Ledger.in_dir(tmp_path) as ledger:
-            ledger.insert_order(market_buy(), "run")
-            plugin.on_startup(run_context(ledger, ours, tmp_path))
+        ours.resume(resume_of([market_buy()]))
         wire_id = str(uuid.uuid5(CL_ORD_NAMESPACE, CORE_ID))
         assert ours.execution.core_id_for(wire_id) == CORE_ID
         assert other.execution.core_id_for(wire_id) is None
@@ -162,7 +147,7 @@ async def test_on_startup_only_teaches_the_venue_of_that_run(exchange, make_sett
 
 
 async def test_resting_order_found_after_restart_under_its_core_id(exchange, make_settings,
-                                                                   tmp_path):
+                                                                   resume_of):
     limit = Order(CORE_ID, "kraken", "kraken:BTC/USD", Side.BUY, Decimal("0.5"),
                   Decimal("37000.0"), OrderType.LIMIT, TimeInForce.GTC, "ma_cross", 0)
     first = KrakenVenue(make_settings(rest_url=exchange.url, credentials=True))
@@ -170,9 +155,7 @@ async def test_resting_order_found_after_restart_under_its_core_id(exchange, mak
     await first.close()
     restarted = KrakenVenue(make_settings(rest_url=exchange.url, credentials=True))
     try:
-        with Ledger.in_dir(tmp_path) as ledger:
-            ledger.insert_order(limit, "run")
-            plugin.on_startup(run_context(ledger, restarted, tmp_path))
+        restarted.resume(resume_of([limit]))
         (held,) = await restarted.open_orders()
         assert (held.client_order_id, held.status, held.limit_price) == (
             CORE_ID, OrderStatus.OPEN, Decimal("37000.0"))

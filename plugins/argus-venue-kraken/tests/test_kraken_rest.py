@@ -185,6 +185,16 @@ async def test_add_order_5xx_is_not_blindly_retried(client, rest_server):
     assert len(rest_server.calls("AddOrder")) == 1
 
 
+async def test_add_order_rate_limit_is_raised_not_retried(client, rest_server):
+    """The caller looks the order up before any retry (see test_kraken_exactly_once)."""
+    rest_server.inject("AddOrder", ("error", ["EOrder:Rate limit exceeded"]))
+    with pytest.raises(KrakenRateLimitError):
+        await client.add_order({"ordertype": "market", "type": "buy", "volume": "1",
+                                "pair": "XBTUSD"})
+    assert len(rest_server.calls("AddOrder")) == 1
+    assert client.rest_limiter.counter.value() >= client.rest_limiter.counter.maximum - 1
+
+
 async def test_local_counter_slows_down_before_kraken_refuses(fake_time):
     limiter = RestRateLimiter("starter", fake_time.clock, fake_time.sleep)
     for _ in range(15):

@@ -66,14 +66,24 @@ def _url(*schemes: str) -> Any:
     return check
 
 
-def _positive(instance: Any, attribute: attrs.Attribute, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name}: must be > 0, got {value!r}")
+def _between(low: float, high: float, *, low_open: bool = False) -> Any:
+    """A validator: ``low <= value <= high`` (``low < value`` when ``low_open``), naming the key.
+
+    Written as "inside the range" tests so that NaN fails them too.
+    """
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        above_low = value > low if low_open else value >= low
+        if not (above_low and value <= high):
+            bound = f"> {low}" if low_open else f">= {low}"
+            if high != float("inf"):
+                bound += f" and <= {high}"
+            raise ValueError(f"{attribute.name}: must be {bound}, got {value!r}")
+    return check
 
 
-def _non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name}: must be >= 0, got {value!r}")
+_non_negative = _between(0, float("inf"))
+#: Fees in basis points: 0 to 1,000 (10 %), far above any Kraken tier.
+_fee_bps = _between(0, 1000)
 
 
 def _dec(value: Any) -> Decimal:
@@ -85,8 +95,8 @@ class FeeTier:
     """One row of a volume fee schedule: from ``min_volume_usd`` (30-day) upwards."""
 
     min_volume_usd: Decimal = attrs.field(converter=_dec, validator=_non_negative)
-    maker_bps: Decimal = attrs.field(converter=_dec, validator=_non_negative)
-    taker_bps: Decimal = attrs.field(converter=_dec, validator=_non_negative)
+    maker_bps: Decimal = attrs.field(converter=_dec, validator=_fee_bps)
+    taker_bps: Decimal = attrs.field(converter=_dec, validator=_fee_bps)
 
 
 def _default_tiers() -> list[FeeTier]:
@@ -130,10 +140,8 @@ class KrakenSettings:
     #: API private key reference (base64 text, as Kraken shows it).
     api_secret: Secret | None = None
     #: Base-tier fees in basis points (Kraken Pro: maker 0.25 %, taker 0.40 %).
-    maker_bps: Decimal = attrs.field(default=Decimal(25), converter=_dec,
-                                     validator=_non_negative)
-    taker_bps: Decimal = attrs.field(default=Decimal(40), converter=_dec,
-                                     validator=_non_negative)
+    maker_bps: Decimal = attrs.field(default=Decimal(25), converter=_dec, validator=_fee_bps)
+    taker_bps: Decimal = attrs.field(default=Decimal(40), converter=_dec, validator=_fee_bps)
     #: Volume tiers above the base tier; the row with the largest min_volume_usd
     #: not above ``volume_30d_usd`` applies.
     fee_tiers: list[FeeTier] = attrs.field(factory=_default_tiers, validator=_check_tiers)
@@ -141,7 +149,8 @@ class KrakenSettings:
     volume_30d_usd: Decimal = attrs.field(default=Decimal(0), converter=_dec,
                                           validator=_non_negative)
     #: Dead-man's switch timeout (CancelAllOrdersAfter) while orders rest; 0 disables.
-    dead_man_timeout_s: int = attrs.field(default=60, validator=_non_negative)
+    #: Kraken accepts up to 86400 s.
+    dead_man_timeout_s: int = attrs.field(default=60, validator=_between(0, 86400))
     #: Verification tier for the local model of Kraken's rate-limit counters.
     rate_limit_tier: str = attrs.field(default="starter",
                                        validator=attrs.validators.in_(tuple(C.REST_RATE_TIERS)))
@@ -149,14 +158,25 @@ class KrakenSettings:
     nonce_path: Path = attrs.field(factory=lambda: Path("~/.argus/kraken-nonce").expanduser(),
                                    converter=lambda p: Path(p).expanduser())
     #: Seconds to wait for a REST answer.
-    request_timeout_s: float = attrs.field(default=10.0, validator=_positive)
-    #: Retries for refused-but-harmless requests (rate limit, nonce, 5xx on idempotent calls).
-    max_retries: int = attrs.field(default=3, validator=_non_negative)
+    request_timeout_s: float = attrs.field(default=10.0,
+                                           validator=_between(0, 300, low_open=True))
+    #: Retries for refused-but-harmless requests (rate limit, nonce, 5xx on idempotent calls),
+    #: and how often an order proven never placed is sent again.
+    max_retries: int = attrs.field(default=3, validator=_between(0, 20))
+    #: AddOrder ``deadline``: Kraken's engine rejects the order if it gets there later than
+    #: this after sending (Kraken allows 2 to 60 s).  After it (plus ``lookup_settle_s``) an
+    #: order the look-up by ``cl_ord_id`` cannot find provably never existed.
+    order_deadline_s: float = attrs.field(default=5.0, validator=_between(2, 60))
+    #: Margin past the deadline before the second look-up counts as "never placed": clock
+    #: skew between us and Kraken, and the time an order takes to show in OpenOrders.
+    lookup_settle_s: float = attrs.field(default=2.0, validator=_between(0, 60))
     #: Reconnect backoff: full jitter over base * 2**attempt, capped at max.
-    reconnect_base_s: float = attrs.field(default=0.5, validator=_positive)
-    reconnect_max_s: float = attrs.field(default=30.0, validator=_positive)
+    reconnect_base_s: float = attrs.field(default=0.5, validator=_between(0, 60, low_open=True))
+    reconnect_max_s: float = attrs.field(default=30.0,
+                                         validator=_between(0, 3600, low_open=True))
     #: Treat the socket as dead after this long without any frame (heartbeats come every ~1 s).
-    heartbeat_timeout_s: float = attrs.field(default=10.0, validator=_positive)
+    heartbeat_timeout_s: float = attrs.field(default=10.0,
+                                             validator=_between(0, 300, low_open=True))
     #: Stream fills from the authenticated ``executions`` channel when keys are set.
     private_stream: bool = True
 

@@ -84,6 +84,24 @@ NONCE_ERRORS: Final = ("EAPI:Invalid nonce",)
 #: Transient server-side conditions worth a retry for idempotent calls.
 RETRYABLE_ERRORS: Final = ("EService:Unavailable", "EService:Busy", "EGeneral:Temporary lockout")
 
+#: AddOrder refusals Kraken documents as "the request was not processed" (authentication,
+#: validation, funds, market state): the order provably does not exist, so it is rejected
+#: without a look-up.  Every other failure of an AddOrder (HTTP 5xx, timeouts, resets,
+#: unreadable bodies, ``EService:Unavailable`` / ``Busy`` / ``Deadline elapsed``,
+#: ``EGeneral:Internal error``, rate limits, codes not listed here) is ambiguous and is
+#: resolved by looking the order up by ``cl_ord_id`` (see ``execution``).
+ORDER_NOT_PLACED_ERRORS: Final = (
+    "EAPI:Invalid key", "EAPI:Invalid signature", "EAPI:Invalid nonce", "EAPI:Bad request",
+    "EAPI:Feature disabled", "EGeneral:Invalid arguments", "EGeneral:Permission denied",
+    "EGeneral:Temporary lockout", "EAccount:Invalid permissions", "EAuth:Account temporary "
+    "disabled", "EAuth:Account unconfirmed", "EQuery:Unknown asset pair",
+    "EOrder:Insufficient funds", "EOrder:Insufficient margin", "EOrder:Order minimum not met",
+    "EOrder:Cost minimum not met", "EOrder:Tick size check failed", "EOrder:Invalid price",
+    "EOrder:Orders limit exceeded", "EOrder:Positions limit exceeded",
+    "EOrder:Margin allowance exceeded", "EOrder:Trading agreement required",
+    "EService:Market in cancel_only mode", "EService:Market in post_only mode",
+)
+
 #: What to tell the user for the common error codes.
 ERROR_REMEDIES: Final = {
     "EAPI:Invalid key": "check api_key in [plugins.kraken] points at the right key",

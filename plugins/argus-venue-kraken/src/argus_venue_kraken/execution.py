@@ -5,23 +5,36 @@ Where an order goes: :meth:`KrakenExecution.submit` checks the core ``Order``
 against the pair's lot and tick size, maps its ``client_order_id`` to a Kraken
 ``cl_ord_id`` (the same id every time, so a restarted process finds its own
 orders), waits on the local model of the pair's trading counter and sends
-AddOrder.  If the answer is lost (timeout, 5xx) it looks the order up by
-``cl_ord_id`` before it would ever send it again.  While any order rests, a
-background task keeps ``CancelAllOrdersAfter`` armed, so if this process dies
-Kraken cancels everything after ``dead_man_timeout_s``.
+AddOrder with a ``deadline``.  While any order rests, a background task keeps
+``CancelAllOrdersAfter`` armed, so if this process dies Kraken cancels
+everything after ``dead_man_timeout_s``.
+
+Exactly once.  Kraken enforces ``cl_ord_id`` uniqueness only among *open*
+orders, so re-sending a market or IOC order that already filled places a second
+one.  An AddOrder therefore goes out once per attempt and is never retried by
+the REST layer.  A documented refusal (``constants.ORDER_NOT_PLACED_ERRORS``:
+bad arguments, funds, keys...) rejects the order.  Every other outcome (timeout,
+HTTP 5xx, a reset connection, an unreadable body, ``EService:*``,
+``EGeneral:Internal error``, rate limits) is ambiguous: the order is looked up
+by ``cl_ord_id`` in OpenOrders and then ClosedOrders.  Found: its txid is the
+answer.  Not found: the request may still be queued, but Kraken's engine
+rejects it once its ``deadline`` has passed, so a second look-up after the
+deadline plus ``lookup_settle_s`` that still finds nothing proves Kraken never
+took it, and only then is it sent again (at most ``max_retries`` times).  If
+Kraken cannot be asked, ``OrderUnknown`` is raised and nothing is re-sent: the
+order stays pending until the executions stream or a restart settles it.
 
 Client order ids.  The core's ids (``<run_id>-<seq>-<strategy>-<k>``) are longer
 than the 18 characters of free text Kraken's ``cl_ord_id`` takes, so each maps
 to a deterministic UUIDv5 (:func:`cl_ord_id_for`): the same core id gives the
 same wire id in any process, so cancels and look-ups by id need no state.  The
 way back (executions, open orders) is a table of the core ids this venue knows:
-every id it is asked to submit or cancel, and, after a restart, every order of
-the run's ledger (see :meth:`KrakenExecution.adopt`; the plugin's
-``on_startup`` hook feeds it).  Why the ledger and no file of our own: the
-runner commits each order row *before* calling ``submit``, so the ledger
-already holds every core id Kraken can ever report, and a second store could
-only disagree with it.  Kraken's ``order_id`` (txid) of each known order is
-remembered as well, so an execution that carries only the txid maps back too.
+every id it is asked to submit or cancel, and, after a restart, every order the
+core hands over in ``KrakenVenue.resume``.  Why no file of our own: the runner
+commits each order row *before* calling ``submit``, so the core already holds
+every core id Kraken can ever report, and a second store could only disagree
+with it.  Kraken's ``order_id`` (txid) of each known order is remembered as
+well, so an execution that carries only the txid maps back too.
 """
 
 from __future__ import annotations
@@ -32,26 +45,29 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from argus_core.errors import DataError, VenueError
+from argus_core.errors import DataError, OrderUnknown, VenueError
 from argus_core.models import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 from argus_venue_kraken import constants as C
 from argus_venue_kraken.config import KrakenSettings
 from argus_venue_kraken.data import WsSession
 from argus_venue_kraken.instruments import PairInfo, instrument_id, ws_symbol
-from argus_venue_kraken.ratelimit import TradingRateLimiter
+from argus_venue_kraken.ratelimit import Clock, Sleep, TradingRateLimiter
 from argus_venue_kraken.rest import KrakenRestClient, TransientVenueError
 from argus_venue_kraken.schemas import (
+    KrakenApiError,
     KrakenRateLimitError,
+    MalformedAnswerError,
     OrderEvent,
     parse_execution,
     parse_history_trade,
     parse_order_event,
+    rfc3339,
     seconds_ns,
 )
 
@@ -141,10 +157,20 @@ class KrakenExecution:
 
     def __init__(self, settings: KrakenSettings, rest: KrakenRestClient, *,
                  trading_limiter: TradingRateLimiter | None = None,
-                 keepalive_s: float | None = None) -> None:
+                 keepalive_s: float | None = None, sleep: Sleep | None = None,
+                 clock: Clock | None = None, wall_ns: Callable[[], int] = time.time_ns) -> None:
         self.settings = settings
         self.rest = rest
-        self.trading = trading_limiter or TradingRateLimiter(settings.rate_limit_tier)
+        self._sleep: Sleep = sleep or asyncio.sleep
+        #: Wall clock for AddOrder deadlines (Kraken compares them with its own clock).
+        self._wall_ns = wall_ns
+        #: Ambiguous AddOrder outcomes, look-ups made, and orders sent again because Kraken
+        #: provably never took them (observability, tests).
+        self.ambiguous = 0
+        self.lookups = 0
+        self.resent = 0
+        self.trading = trading_limiter or TradingRateLimiter(
+            settings.rate_limit_tier, clock or time.monotonic, self._sleep)
         #: Re-arm period of the dead-man's switch (a quarter of the timeout by default).
         self.keepalive_s = keepalive_s or max(1.0, settings.dead_man_timeout_s / 4)
         self.resting: dict[str, RestingOrder] = {}
@@ -158,7 +184,7 @@ class KrakenExecution:
         self.backfill_from_ns: int | None = None
         #: TradesHistory pages fetched by backfills (observability, tests).
         self.backfill_pages = 0
-        #: Txids of orders a resumed run's ledger holds as not finished: a backfill asks
+        #: Txids of orders a resumed run holds as not finished: a backfill asks
         #: Kraken how each ended (a cancel while we were away is in no trade history).
         self.unsettled_txids: set[str] = set()
 
@@ -170,7 +196,7 @@ class KrakenExecution:
         return cl_ord_id
 
     def adopt(self, client_order_ids: Iterable[str]) -> int:
-        """Know these core ids (e.g. every order of a resumed run's ledger); returns how many."""
+        """Know these core ids (e.g. every order of a resumed run); returns how many."""
         count = 0
         for client_order_id in client_order_ids:
             self.remember(client_order_id)
@@ -207,7 +233,15 @@ class KrakenExecution:
 
     # -- orders --------------------------------------------------------------------------
     async def submit(self, order: Order) -> str:
-        """Place ``order``; returns Kraken's txid.  Never sends the same order twice."""
+        """Place ``order`` exactly once; returns Kraken's txid.
+
+        Each AddOrder carries the order's ``cl_ord_id`` and a ``deadline``.  A
+        documented refusal (``C.ORDER_NOT_PLACED_ERRORS``) raises ``VenueError``.
+        Any other failure is ambiguous and :meth:`_resolve` looks the order up;
+        it is sent again only when Kraken provably never took it, at most
+        ``max_retries`` times.  When the look-up itself fails, ``OrderUnknown``
+        is raised and nothing is sent again.
+        """
         symbol = order.instrument_id.partition(":")[2]
         pair = await self.rest.pair(symbol)
         params = add_order_params(order, pair)
@@ -217,24 +251,37 @@ class KrakenExecution:
             # A reconnect's backfill must reach back to this order's first trade.
             now = time.time_ns()
             self.backfill_from_ns = min(order.ts_ns, now) if order.ts_ns > 0 else now
-        await self.trading.acquire(pair.altname, 1.0)
-        try:
-            result = await self.rest.add_order(params)
-            txid = str(result["txid"][0])
-        except TransientVenueError as exc:
-            # The order may or may not exist: ask before sending it again.
-            log.warning("Kraken AddOrder %s outcome unknown (%s); looking it up", cl_ord_id, exc)
-            found = await self.rest.open_orders(cl_ord_id=cl_ord_id)
-            if found:
-                txid = next(iter(found))
-            else:
-                result = await self.rest.add_order(params)
+        sends = 0
+        while True:
+            await self.trading.acquire(pair.altname, 1.0)
+            deadline_ns = self._wall_ns() + int(self.settings.order_deadline_s * 1e9)
+            sends += 1
+            try:
+                result = await self.rest.add_order({**params, "deadline": rfc3339(deadline_ns)})
                 txid = str(result["txid"][0])
-        except KrakenRateLimitError:
-            self.trading.saturate(pair.altname)
-            raise
-        except (KeyError, IndexError, TypeError):
-            raise VenueError(f"Kraken AddOrder {cl_ord_id}: answer has no txid") from None
+                break
+            except KrakenApiError as exc:
+                if exc.has(C.ORDER_NOT_PLACED_ERRORS) and not isinstance(exc,
+                                                                         KrakenRateLimitError):
+                    raise  # Kraken says it did nothing: the order is rejected
+                if exc.has(("EOrder:Rate limit",)):
+                    self.trading.saturate(pair.altname)  # the next send waits for the counter
+                outcome = str(exc)
+            except (TransientVenueError, MalformedAnswerError) as exc:
+                outcome = str(exc)
+            except (KeyError, IndexError, TypeError):
+                outcome = "answer without a txid"
+            found = await self._resolve(order.client_order_id, cl_ord_id, deadline_ns, outcome)
+            if found is not None:
+                txid = found
+                break
+            if sends > self.settings.max_retries:
+                raise VenueError(f"Kraken AddOrder {order.client_order_id}: not placed after "
+                                 f"{sends} attempts (last: {outcome}); Kraken holds no order "
+                                 f"with cl_ord_id {cl_ord_id}")
+            self.resent += 1
+            log.warning("Kraken AddOrder %s: Kraken never took it (%s); sending it again",
+                        cl_ord_id, outcome)
         self._txid_core[txid] = order.client_order_id
         if order.order_type is OrderType.LIMIT and order.time_in_force in (TimeInForce.GTC,
                                                                             TimeInForce.GTD):
@@ -242,6 +289,55 @@ class KrakenExecution:
                                                    pair.altname, self.trading.now())
             self._ensure_dead_man()
         return txid
+
+    async def _resolve(self, client_order_id: str, cl_ord_id: str, deadline_ns: int,
+                       outcome: str) -> str | None:
+        """After an ambiguous AddOrder: Kraken's txid of the order, or None when Kraken
+        provably never took it.
+
+        The first look-up runs at once (the usual case: Kraken acted and the
+        answer was lost).  Not found is not yet proof: the request may still be
+        queued.  Kraken's engine rejects it after its ``deadline``, so a second
+        look-up after the deadline plus ``lookup_settle_s`` (clock skew, the time
+        an order takes to show) that still finds nothing is.  A look-up that
+        fails raises ``OrderUnknown``.
+        """
+        self.ambiguous += 1
+        log.warning("Kraken AddOrder %s (%s): outcome unknown (%s); looking it up by cl_ord_id",
+                    client_order_id, cl_ord_id, outcome)
+        found = await self._lookup(client_order_id, cl_ord_id, outcome)
+        if found is None:
+            wait_s = (deadline_ns - self._wall_ns()) / 1e9 + self.settings.lookup_settle_s
+            if wait_s > 0:
+                await self._sleep(wait_s)
+            found = await self._lookup(client_order_id, cl_ord_id, outcome)
+        if found is not None:
+            log.info("Kraken AddOrder %s: found as %s; not sent again", cl_ord_id, found)
+        return found
+
+    async def _lookup(self, client_order_id: str, cl_ord_id: str, outcome: str) -> str | None:
+        """The txid of the order carrying ``cl_ord_id``, open or closed (OpenOrders, then
+        ClosedOrders: a filled market or IOC order is already closed); ``OrderUnknown``
+        when Kraken cannot be asked."""
+        self.lookups += 1
+        try:
+            for query in (self.rest.open_orders, self.rest.closed_orders):
+                # Checked here too: an order with another cl_ord_id is never ours.
+                hits = sorted((float(raw.get("opentm") or 0), txid)
+                              for txid, raw in (await query(cl_ord_id=cl_ord_id)).items()
+                              if isinstance(raw, dict) and raw.get("cl_ord_id") == cl_ord_id)
+                if len(hits) > 1:
+                    log.error("Kraken holds %d orders with cl_ord_id %s: %s", len(hits),
+                              cl_ord_id, [t for _, t in hits])
+                if hits:
+                    return hits[0][1]
+        except (VenueError, ValueError) as exc:
+            raise OrderUnknown(
+                f"Kraken AddOrder {client_order_id}: outcome unknown ({outcome}) and Kraken "
+                f"could not be asked whether it holds cl_ord_id {cl_ord_id} ({exc}); not sent "
+                f"again: the executions stream or a restart settles it", [client_order_id]
+            ) from None
+        return None
 
     async def cancel(self, client_order_id: str) -> None:
         """Cancel by core client order id (Kraken cancels by our cl_ord_id)."""
@@ -436,12 +532,14 @@ class KrakenExecutionsFeed(WsSession):
     """
 
     def __init__(self, settings: KrakenSettings, rest: KrakenRestClient,
-                 execution: KrakenExecution | None = None, **kwargs: Any) -> None:
+                 execution: KrakenExecution | None = None, *,
+                 known_fill_ids: Iterable[str] = (), **kwargs: Any) -> None:
         super().__init__(settings.ws_auth_url, settings, **kwargs)
         self.rest = rest
         self.execution = execution
         self._token = ""
-        self._seen: set[str] = set()
+        # Fill ids handed out (or booked by the run before a restart): each goes out once.
+        self._seen: set[str] = set(known_fill_ids)
         #: Fills that came from TradesHistory rather than the socket.
         self.backfilled = 0
 

@@ -1,18 +1,18 @@
-"""Argus hooks of the Kraken venue plugin (entry point ``kraken``)."""
+"""Argus hooks of the Kraken venue plugin (entry point ``kraken``).
+
+No ``on_startup`` hook: a restarted live venue learns the run's orders from the core
+through :meth:`KrakenVenue.resume`, never by reading the core's tables.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from argus_core.hookspecs import Register, hookimpl
 from argus_venue_kraken.config import KrakenSettings
-
-if TYPE_CHECKING:
-    from argus_core.runtime import RunContext
 
 
 @hookimpl
@@ -56,18 +56,3 @@ def register_commands(cli: click.Group) -> None:
         if len(report.gaps) > 10:
             click.echo(f"  ... {len(report.gaps) - 10} more gaps")
 
-
-
-
-@hookimpl
-def on_startup(ctx: RunContext) -> None:
-    """Teach the run's Kraken venue every client order id in the run's ledger.
-
-    After a restart the executions channel (and OpenOrders) report orders the
-    previous process placed, by Kraken ``cl_ord_id``; this is how they map back
-    to the core's ids.
-    """
-    from argus_venue_kraken.venue import KrakenVenue
-
-    if ctx.ledger is not None and isinstance(ctx.venue, KrakenVenue):
-        ctx.venue.adopt_run_ledger(ctx.ledger)

@@ -36,6 +36,7 @@ from argus_venue_kraken.schemas import (
     KrakenApiError,
     KrakenNonceError,
     KrakenRateLimitError,
+    MalformedAnswerError,
     OhlcRow,
     Ticker,
     pair_entry,
@@ -108,8 +109,9 @@ class KrakenRestClient:
         try:
             payload = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise VenueError(f"Kraken {method}: HTTP {response.status_code} with a body that is "
-                             f"not JSON: {response.text[:120]!r}") from None
+            raise MalformedAnswerError(f"Kraken {method}: HTTP {response.status_code} with a "
+                                       f"body that is not JSON: {response.text[:120]!r}"
+                                       ) from None
         return unwrap(method, payload)
 
     def _backoff(self, attempt: int) -> float:
@@ -151,12 +153,14 @@ class KrakenRestClient:
         return self._http.build_request("POST", path, content=body.encode(), headers=headers)
 
     async def private(self, method: str, params: Mapping[str, Any] | None = None, *,
-                      retry_transient: bool | None = None) -> Any:
+                      retry_transient: bool | None = None, retry_rate_limit: bool = True) -> Any:
         """``POST /0/private/<method>``, signed, within the local rate-limit model.
 
-        ``EAPI:Invalid nonce`` and rate-limit refusals are retried (Kraken did
-        nothing); transport errors and 5xx only when ``retry_transient`` (default:
-        for read-only methods).
+        ``EAPI:Invalid nonce`` is retried with a fresh nonce (Kraken checks it
+        before anything else, so it did nothing); rate-limit refusals are retried
+        after a back-off unless ``retry_rate_limit`` is False (then the counter is
+        saturated and the refusal raised); transport errors and 5xx only when
+        ``retry_transient`` (default: for read-only methods).
         """
         params = dict(params or {})
         if retry_transient is None:
@@ -174,9 +178,9 @@ class KrakenRestClient:
                 log.warning("Kraken %s: invalid nonce %d; drawing a fresh one", method, nonce)
                 self.nonces.bump_past(nonce)
             except KrakenRateLimitError as exc:
-                if attempt >= self.settings.max_retries:
-                    raise
                 self.rest_limiter.counter.saturate()
+                if not retry_rate_limit or attempt >= self.settings.max_retries:
+                    raise
                 delay = max(self._backoff(attempt), self.rest_limiter.counter.wait_for(1))
                 log.warning("%s; backing off %.2fs", exc, delay)
                 await self._sleep(delay)
@@ -285,9 +289,11 @@ class KrakenRestClient:
         """Balances by Kraken asset code."""
         return dict(await self.private("Balance"))
 
-    async def add_order(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """AddOrder (never retried blindly on 5xx: the caller checks by cl_ord_id)."""
-        return dict(await self.private("AddOrder", params, retry_transient=False))
+    async def add_order(self, params: Mapping[str, Any]) -> Any:
+        """AddOrder, sent once: 5xx, timeouts and rate limits are raised, never retried here
+        (the caller looks the order up by ``cl_ord_id`` first, see ``execution``)."""
+        return await self.private("AddOrder", params, retry_transient=False,
+                                  retry_rate_limit=False)
 
     async def cancel_order(self, *, txid: str | None = None, cl_ord_id: str | None = None
                            ) -> dict[str, Any]:
@@ -308,7 +314,20 @@ class KrakenRestClient:
     async def open_orders(self, cl_ord_id: str | None = None) -> dict[str, Any]:
         """OpenOrders: {txid: order}."""
         result = await self.private("OpenOrders", {"cl_ord_id": cl_ord_id})
-        return dict(result.get("open") or {})
+        found = result.get("open") if isinstance(result, dict) else None
+        if found is None:
+            return {}
+        if not isinstance(found, dict):
+            raise MalformedAnswerError("Kraken OpenOrders: 'open' is not an object")
+        return dict(found)
+
+    async def closed_orders(self, cl_ord_id: str | None = None) -> dict[str, Any]:
+        """ClosedOrders: {txid: order}, the newest 50 (all of them, with a ``cl_ord_id``)."""
+        result = await self.private("ClosedOrders", {"cl_ord_id": cl_ord_id})
+        closed = result.get("closed") if isinstance(result, dict) else None
+        if not isinstance(closed, dict):
+            raise MalformedAnswerError("Kraken ClosedOrders: 'closed' is not an object")
+        return dict(closed)
 
     async def query_orders(self, txids: list[str]) -> dict[str, Any]:
         """QueryOrders: {txid: order} for up to 50 txids."""

@@ -47,6 +47,11 @@ class KrakenApiError(VenueError):
         return any(e.startswith(codes) for e in self.errors)
 
 
+class MalformedAnswerError(VenueError):
+    """Kraken's answer could not be read (not JSON, not an object, neither error nor result):
+    for a call that changes state, whether Kraken acted is unknown."""
+
+
 class KrakenRateLimitError(KrakenApiError):
     """``EAPI:Rate limit exceeded`` / ``EOrder:Rate limit exceeded`` / throttled."""
 
@@ -67,14 +72,15 @@ def api_error(method: str, errors: list[str]) -> KrakenApiError:
 def unwrap(method: str, payload: Any) -> Any:
     """The ``result`` of a REST answer, or the matching ``KrakenApiError``."""
     if not isinstance(payload, dict):
-        raise VenueError(f"Kraken {method}: expected a JSON object, got {type(payload).__name__}")
+        raise MalformedAnswerError(f"Kraken {method}: expected a JSON object, got "
+                                   f"{type(payload).__name__}")
     errors = payload.get("error") or []
     if not isinstance(errors, list):
-        raise VenueError(f"Kraken {method}: 'error' must be a list, got {errors!r}")
+        raise MalformedAnswerError(f"Kraken {method}: 'error' must be a list, got {errors!r}")
     if errors:
         raise api_error(method, [str(e) for e in errors])
     if "result" not in payload:
-        raise VenueError(f"Kraken {method}: answer has neither error nor result")
+        raise MalformedAnswerError(f"Kraken {method}: answer has neither error nor result")
     return payload["result"]
 
 
@@ -98,6 +104,14 @@ def rfc3339_ns(text: Any, *, where: str = "timestamp") -> int:
         raise DataError(f"{where}: {text!r} has a bad fractional second")
     seconds = int((dt - _EPOCH).total_seconds())
     return seconds * 1_000_000_000 + int((frac + "000000000")[:9] or 0)
+
+
+def rfc3339(ts_ns: int) -> str:
+    """ns since the epoch -> ``2021-04-01T00:18:45.123Z`` (UTC, milliseconds truncated), the
+    form of AddOrder's ``deadline``."""
+    seconds, frac_ns = divmod(ts_ns, 1_000_000_000)
+    text = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{frac_ns // 1_000_000:03d}Z"
 
 
 def seconds_ns(value: Any, *, where: str = "time") -> int:

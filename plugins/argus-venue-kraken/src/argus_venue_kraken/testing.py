@@ -34,6 +34,8 @@ import hmac
 import itertools
 import json
 import random
+import socket
+import struct
 import threading
 import time
 import urllib.parse
@@ -197,6 +199,16 @@ def _rfc3339(ts_ns: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
 
 
+def _parse_rfc3339_ns(text: str) -> int:
+    from datetime import datetime
+
+    head, _, frac = text.rstrip("Z").partition(".")
+    seconds = int(datetime.fromisoformat(head + "+00:00").timestamp())
+    if frac and not frac.isdigit():
+        raise ValueError(text)
+    return seconds * 10**9 + int((frac + "000000000")[:9] or 0)
+
+
 def book_frame(kind: str, item: dict[str, Any]) -> str:
     """A v2 book frame with prices/qtys as JSON *numbers* (as Kraken sends them)."""
     def level(lv: dict[str, Any]) -> str:
@@ -246,6 +258,8 @@ class LocalKrakenRest:
         #: Fee charged on local fills (Kraken Pro base tier taker: 0.40 %), in the quote asset.
         self.taker_bps = taker_bps
         self.clock_ns = clock_ns or time.time_ns
+        #: Real time, for AddOrder deadlines (``clock_ns`` may replay a market's past).
+        self.wall_ns: Callable[[], int] = time.time_ns
         #: Book per WS v2 symbol that marketable orders walk: (bids best first, asks best first).
         self.books: dict[str, tuple[list[tuple[Decimal, Decimal]],
                                     list[tuple[Decimal, Decimal]]]] = {}
@@ -324,9 +338,20 @@ class LocalKrakenRest:
     def inject(self, method: str, *responses: tuple[str, Any]) -> None:
         """Queue scripted answers for ``method``; each is used once, in order.
 
-        ``("error", [codes])``: Kraken's error array; ``("status", 503)``: an HTTP
-        error without acting; ``("lost", None)``: act, then answer 503 (the
-        answer was lost); ``("raw", text)``: a non-JSON body; ``("json", payload)``.
+        Without acting: ``("error", [codes])``: Kraken's error array;
+        ``("status", 503)``: an HTTP error; ``("raw", text)``: a non-JSON body;
+        ``("json", payload)``; ``("reset", None)``: half a body, then the
+        connection is reset.
+
+        Acting (the request is processed, then the answer goes wrong):
+        ``("lost", None)``: answer 503; ``("lost_reset", None)``: half a body,
+        then a reset; ``("lost_raw", text)``: a non-JSON body; ``("late", s)``:
+        answer only ``s`` seconds later (after the client's timeout).
+
+        ``("act_late", s)``: authenticate at once, act ``s`` seconds later (the
+        client has given up by then), then answer; an AddOrder whose
+        ``deadline`` has passed by then is refused with ``EService:Deadline
+        elapsed``, as Kraken's engine does.
         """
         with self._lock:
             self.injected.setdefault(method, []).extend(responses)
@@ -355,35 +380,74 @@ class LocalKrakenRest:
         form = dict(urllib.parse.parse_qsl(body))
         method = split.path.rsplit("/", 1)[-1]
         params = {**query, **form}
+        headers = dict(handler.headers.items())
+        arrived_ns = self.wall_ns()
         with self._lock:
-            self.requests.append(RecordedRequest(method, http_method, params,
-                                                 dict(handler.headers.items()), body))
+            self.requests.append(RecordedRequest(method, http_method, params, headers, body))
             scripted = self.injected.get(method)
             response = scripted.pop(0) if scripted else None
+        kind, value = response if response is not None else ("", None)
+        status, payload = 200, None
         try:
-            if response is not None and response[0] == "lost":
-                # Kraken acted, but the answer never arrived intact.
-                self._private(method, split.path, body, form, dict(handler.headers.items()))
-                status, payload = 503, {"error": ["EService:Unavailable"]}
+            if kind in ("lost", "lost_reset", "lost_raw", "late"):
+                # Kraken acts; what goes wrong is the answer.
+                status, payload = self._private(method, split.path, body, form, headers,
+                                                arrived_ns)
+                if kind == "lost":
+                    status, payload = 503, {"error": ["EService:Unavailable"]}
+                elif kind == "lost_raw":
+                    status, payload = 200, str(value)
+                elif kind == "late":
+                    time.sleep(float(value))
+            elif kind == "act_late":
+                refused = self._authenticate(split.path, body, form, headers)
+                if refused is None:
+                    time.sleep(float(value))  # queued: the client gives up meanwhile
+                    status, payload = self._act(method, form, arrived_ns)
+                else:
+                    status, payload = refused
+            elif kind == "reset":
+                pass
             elif response is not None:
                 status, payload = self._scripted(response)
             elif split.path.startswith("/0/public/"):
                 status, payload = self._public(method)
             elif split.path.startswith("/0/private/") and http_method == "POST":
-                status, payload = self._private(method, split.path, body, form,
-                                                dict(handler.headers.items()))
+                status, payload = self._private(method, split.path, body, form, headers,
+                                                arrived_ns)
             else:
                 status, payload = 404, {"error": ["EGeneral:Unknown method"]}
         except Exception as exc:  # a bug in the fake must not hang the client
             status, payload = 500, {"error": [f"EGeneral:Internal error {exc}"]}
         data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
+        try:
+            if kind in ("reset", "lost_reset"):
+                self._reset_mid_body(handler, data)
+            else:
+                handler.send_response(status)
+                handler.send_header("Content-Type", "application/json")
+                handler.send_header("Content-Length", str(len(data)))
+                handler.end_headers()
+                handler.wfile.write(data)
+        except OSError:
+            handler.close_connection = True  # the client went away (e.g. after its timeout)
         if self._loop is not None and self._changed is not None:
-            self._loop.call_soon_threadsafe(self._changed.set)
+            with contextlib.suppress(RuntimeError):  # the test's loop may be gone
+                self._loop.call_soon_threadsafe(self._changed.set)
+
+    @staticmethod
+    def _reset_mid_body(handler: BaseHTTPRequestHandler, data: bytes) -> None:
+        """Announce the whole body, send half of it, then reset the connection (RST)."""
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data) + 64))
+        handler.end_headers()
+        handler.wfile.write(data[: len(data) // 2])
+        handler.wfile.flush()
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                      struct.pack("ii", 1, 0))
+        handler.close_connection = True
+        handler.connection.close()  # the fd closes (with RST) once the handler's files do
 
     @staticmethod
     def _scripted(response: tuple[str, Any]) -> tuple[int, Any]:
@@ -401,8 +465,9 @@ class LocalKrakenRest:
             return 200, {"error": ["EGeneral:Unknown method"]}
         return 200, self.public[method]
 
-    def _private(self, method: str, path: str, body: str, form: dict[str, str],
-                 headers: dict[str, str]) -> tuple[int, Any]:
+    def _authenticate(self, path: str, body: str, form: dict[str, str],
+                      headers: dict[str, str]) -> tuple[int, Any] | None:
+        """Kraken's key, signature and nonce checks: the refusal, or None when they pass."""
         if headers.get("API-Key") != self.api_key:
             return 200, {"error": ["EAPI:Invalid key"]}
         nonce_text = form.get("nonce", "")
@@ -416,12 +481,37 @@ class LocalKrakenRest:
             if not nonce_text.isdigit() or int(nonce_text) <= self.last_nonce:
                 return 200, {"error": ["EAPI:Invalid nonce"]}
             self.last_nonce = int(nonce_text)
+        return None
+
+    def _private(self, method: str, path: str, body: str, form: dict[str, str],
+                 headers: dict[str, str], arrived_ns: int) -> tuple[int, Any]:
+        refused = self._authenticate(path, body, form, headers)
+        if refused is not None:
+            return refused
+        return self._act(method, form, arrived_ns)
+
+    def _act(self, method: str, form: dict[str, str], arrived_ns: int) -> tuple[int, Any]:
         try:
-            return 200, {"error": [], "result": self._private_result(method, form)}
+            return 200, {"error": [], "result": self._private_result(method, form, arrived_ns)}
         except _Refused as exc:
             return 200, {"error": exc.codes}
 
-    def _private_result(self, method: str, form: dict[str, str]) -> Any:
+    def _check_deadline(self, form: dict[str, str], arrived_ns: int) -> None:
+        """AddOrder's ``deadline``: RFC 3339, 2 to 60 s after the request arrives (a second's
+        slack each way), and the engine refuses an order that reaches it later."""
+        text = form.get("deadline")
+        if not text:
+            return
+        try:
+            deadline_ns = _parse_rfc3339_ns(text)
+        except ValueError:
+            raise _Refused(["EGeneral:Invalid arguments:deadline"]) from None
+        if not arrived_ns + 1 * 10**9 <= deadline_ns <= arrived_ns + 61 * 10**9:
+            raise _Refused(["EGeneral:Invalid arguments:deadline"])
+        if self.wall_ns() > deadline_ns:
+            raise _Refused(["EService:Deadline elapsed"])
+
+    def _private_result(self, method: str, form: dict[str, str], arrived_ns: int) -> Any:
         with self._lock:
             if method == "Balance":
                 return self.balance
@@ -431,6 +521,7 @@ class LocalKrakenRest:
                 missing = [k for k in ("ordertype", "type", "volume", "pair") if k not in form]
                 if missing:
                     raise _Refused(["EGeneral:Invalid arguments"])
+                self._check_deadline(form, arrived_ns)
                 cl = form.get("cl_ord_id")
                 if cl and any(o.get("cl_ord_id") == cl for o in self.orders.values()):
                     raise _Refused(["EOrder:Duplicate order"])
@@ -467,6 +558,12 @@ class LocalKrakenRest:
                 cl = form.get("cl_ord_id")
                 return {"open": {t: o for t, o in self.orders.items()
                                  if cl is None or o.get("cl_ord_id") == cl}}
+            if method == "ClosedOrders":
+                cl = form.get("cl_ord_id")
+                closed = {t: o for t, o in self.closed.items()
+                          if cl is None or o.get("cl_ord_id") == cl}
+                newest = sorted(closed, key=lambda t: closed[t]["closetm"], reverse=True)
+                return {"closed": {t: closed[t] for t in newest[:50]}, "count": len(closed)}
             if method == "QueryOrders":
                 known = {**self.closed, **self.orders}
                 return {t: known[t] for t in form.get("txid", "").split(",") if t in known}

@@ -14,14 +14,22 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import attrs
 import httpx
 
 from argus_core.errors import ArgusError, ConfigError, VenueError
 from argus_core.interfaces import FeeSchedule, Venue
-from argus_core.models import Fill, Instrument, MarketEvent, Order, OrderUpdate
+from argus_core.models import (
+    Fill,
+    Instrument,
+    MarketEvent,
+    Order,
+    OrderStatus,
+    OrderUpdate,
+    VenueResume,
+)
 from argus_venue_kraken import constants as C
 from argus_venue_kraken.config import KrakenSettings
 from argus_venue_kraken.data import KrakenMarketFeed
@@ -29,9 +37,6 @@ from argus_venue_kraken.execution import ExecutionReport, KrakenExecution, Krake
 from argus_venue_kraken.ratelimit import Clock, Sleep
 from argus_venue_kraken.rest import KrakenRestClient
 from argus_venue_kraken.schemas import OrderEvent
-
-if TYPE_CHECKING:
-    from argus_core.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,11 @@ class KrakenVenue(Venue):
     supports_live_orders: ClassVar[bool] = True
     supports_post_only: ClassVar[bool] = False
     time_in_force: ClassVar[tuple[str, ...]] = ("gtc", "ioc", "gtd")
+    #: A book without an update for this long is stale.  Kraken sends a heartbeat every
+    #: ~1 s on a quiet socket, and the feed marks every book not live once the socket is
+    #: silent for ``heartbeat_timeout_s`` (default 10 s); liquid pairs update many times a
+    #: second, so 10 s without a book message means the book cannot be trusted.
+    default_stale_after_s: ClassVar[float] = 10.0
 
     def __init__(self, settings: KrakenSettings | None = None, *,
                  transport: httpx.AsyncBaseTransport | None = None,
@@ -62,7 +72,9 @@ class KrakenVenue(Venue):
         self._sleep = sleep
         self._clock_ns = clock_ns or time.time_ns
         self.rest = KrakenRestClient(self.settings, transport=transport, clock=clock, sleep=sleep)
-        self.execution = KrakenExecution(self.settings, self.rest)
+        self.execution = KrakenExecution(self.settings, self.rest, sleep=sleep, clock=clock)
+        #: Fill ids the run has booked (from :meth:`resume`): never reported again.
+        self._booked_fill_ids: set[str] = set()
         self.feed: KrakenMarketFeed | None = None
         self.executions_feed: KrakenExecutionsFeed | None = None
         # Reports, or the error that stopped the executions stream (raised to the consumer).
@@ -100,7 +112,8 @@ class KrakenVenue(Venue):
             return
         self.executions_feed = KrakenExecutionsFeed(self.settings, self.rest, self.execution,
                                                     rng=self._rng, sleep=self._sleep,
-                                                    clock_ns=self._clock_ns)
+                                                    clock_ns=self._clock_ns,
+                                                    known_fill_ids=self._booked_fill_ids)
         self._private_task = asyncio.create_task(self._pump_fills(self.executions_feed),
                                                  name="kraken-executions")
 
@@ -137,7 +150,7 @@ class KrakenVenue(Venue):
         ``expired: ...``; ``restated`` / ``amended`` -> the order's current
         status with the reason.  Kraken's ids are mapped back to the core's
         client order id when an item is handed out (not when it arrives), so
-        ids adopted late (``adopt_run_ledger``) still apply.  A fill of an order
+        ids learnt late (:meth:`resume`) still apply.  A fill of an order
         this venue never knew keeps Kraken's ``cl_ord_id`` (or txid), which the
         core records as an unknown fill instead of guessing; an order event of
         such an order is dropped and counted (``foreign_updates``): it moves no
@@ -202,31 +215,31 @@ class KrakenVenue(Venue):
         """Know these core client order ids (so their executions map back); returns how many."""
         return self.execution.adopt(client_order_ids)
 
-    def adopt_run_ledger(self, ledger: Ledger) -> int:
-        """Know every Kraken order of a run's ledger: the way back after a restart.
+    def resume(self, known: VenueResume) -> None:
+        """Learn the run's orders and booked fills (the core hands them over before
+        ``executions()`` starts): the way back after a restart.
 
-        The runner commits an order row before it calls :meth:`submit`, so the
-        ledger holds every core id Kraken can report for this run; the
-        ``venue_order_id`` written by earlier acknowledgements maps Kraken txids
-        (all TradesHistory names) back too.  The newest fill the ledger holds is
-        where the TradesHistory backfill starts (before any fill: the first order).
+        The runner persists an order before it calls :meth:`submit`, so ``known``
+        holds every core id Kraken can report for this run; each
+        ``venue_order_id`` maps Kraken's txid (all TradesHistory names) back too,
+        and orders still open are asked about on the next backfill (a cancel while
+        we were away is in no trade history).  Booked fill ids are not reported
+        again.  The TradesHistory backfill starts at ``newest_fill_ts_ns``.
         """
-        rows = ledger.query("select client_order_id, venue_order_id, status from orders "
-                            "where venue = ?", (C.VENUE,))
-        count = self.adopt_client_order_ids(str(r["client_order_id"]) for r in rows)
-        for r in rows:
-            if r["venue_order_id"]:
-                self.execution.adopt_txid(str(r["client_order_id"]), str(r["venue_order_id"]))
-                if r["status"] in ("open", "partially_filled"):
-                    self.execution.unsettled_txids.add(str(r["venue_order_id"]))
-        newest = ledger.query("select max(ts_ns) as ts from fills where venue = ?", (C.VENUE,))
-        first = ledger.query("select min(ts_ns) as ts from orders where venue = ?", (C.VENUE,))
-        since = newest[0]["ts"] if newest and newest[0]["ts"] is not None else (
-            first[0]["ts"] if first and first[0]["ts"] is not None else None)
-        if since is not None:
-            self.execution.note_time(int(since))
-        log.info("Kraken: %d client order ids adopted from the run ledger", count)
-        return count
+        for entry in known.orders:
+            if entry.order.venue != C.VENUE:
+                continue
+            client_order_id = entry.order.client_order_id
+            self.execution.remember(client_order_id)
+            if entry.venue_order_id:
+                self.execution.adopt_txid(client_order_id, entry.venue_order_id)
+                if entry.order.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED):
+                    self.execution.unsettled_txids.add(entry.venue_order_id)
+        self._booked_fill_ids.update(known.fill_ids)
+        if known.newest_fill_ts_ns is not None:
+            self.execution.note_time(int(known.newest_fill_ts_ns))
+        log.info("Kraken: resumed %d orders and %d booked fills of the run", len(known.orders),
+                 len(known.fill_ids))
 
     async def snapshot(self) -> list[MarketEvent]:
         """REST Depth of every configured pair (``book_depth`` levels)."""
