@@ -1,5 +1,6 @@
 """Orders built and signed offline through py-clob-client-v2, sent to a local CLOB server;
-the partial-basket unwind; the heartbeat; settlement transactions on a local chain."""
+a partial basket (no venue-side unwind); the heartbeat; settlement transactions on a local
+chain."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from typing import Any
 import pytest
 from argus_venue_polymarket import constants as C
 from argus_venue_polymarket.config import PolymarketSettings
-from argus_venue_polymarket.execution import PolymarketExecution, plan_unwind
+from argus_venue_polymarket.execution import PolymarketExecution
 from argus_venue_polymarket.testing import HARDHAT_ADDRESS, HARDHAT_KEY
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from py_clob_client_v2.config import get_contract_config
 from py_clob_client_v2.order_utils.exchange_order_builder_v2 import ExchangeOrderBuilderV2
 
-from argus_core.errors import VenueError
+from argus_core.errors import BasketIncomplete, VenueError
 from argus_core.models import Instrument, Order, OrderType, Side, TimeInForce
 from argus_core.secrets import Secret
 
@@ -55,8 +56,9 @@ def _order(cid: str, token: str, side: Side = Side.BUY, qty: str = "100", px: st
 
 def test_signed_v2_order_says_what_we_meant(keys: None) -> None:
     ex = _exec()
-    signed, order_type = ex.build(_order("c1", TOKEN_A))
-    assert order_type == "FOK"
+    post = ex.build(_order("c1", TOKEN_A))
+    signed = post.signed
+    assert post.order_type == "FOK"
     assert (signed.maker, signed.signer, signed.tokenId) == (HARDHAT_ADDRESS, HARDHAT_ADDRESS,
                                                              TOKEN_A)
     # BUY 100 @ 0.64: we give 64 pUSD (6 decimals) and take 100 shares
@@ -69,6 +71,9 @@ def test_signed_v2_order_says_what_we_meant(keys: None) -> None:
     assert typed["domain"]["version"] == "2"
     assert Account.recover_message(encode_typed_data(full_message=typed),
                                    signature=signed.signature) == HARDHAT_ADDRESS
+    # the hash (the venue order id) is known before sending, and is the EIP-712 digest
+    assert post.order_hash == ExchangeOrderBuilderV2(exchange, 137, None).build_order_hash(typed)
+    assert post.order_hash.startswith("0x") and len(post.order_hash) == 66
     # and fails against the non-negRisk exchange
     other = ExchangeOrderBuilderV2(get_contract_config(137).exchange_v2, 137,
                                    None).build_order_typed_data(signed)
@@ -86,18 +91,6 @@ def test_invalid_orders_are_refused_before_signing(keys: None, order: Order,
                                                    fragment: str) -> None:
     with pytest.raises(VenueError, match=fragment):
         _exec().build(order)
-
-
-def test_plan_unwind_flattens_filled_legs_only() -> None:
-    legs = [_order("a", TOKEN_A, basket="b1"), _order("b", TOKEN_B, basket="b1")]
-    ticks = {f"polymarket:{TOKEN_A}": Decimal("0.01"), f"polymarket:{TOKEN_B}": Decimal("0.01")}
-    assert plan_unwind(legs, {"a": Decimal(100), "b": Decimal(100)}, {}, ticks,
-                       Decimal("0.02")) == []
-    assert plan_unwind(legs, {}, {}, ticks, Decimal("0.02")) == []
-    (u,) = plan_unwind(legs, {"a": Decimal(100), "b": Decimal(0)}, {"a": Decimal("0.635")},
-                       ticks, Decimal("0.02"))
-    assert (u.instrument_id, u.side, u.quantity, u.limit_price) == (
-        f"polymarket:{TOKEN_A}", Side.SELL, Decimal(100), Decimal("0.61"))
 
 
 class Clob:
@@ -132,33 +125,30 @@ class Clob:
                     orderID="0x" + order["salt"].__str__()[-6:].rjust(6, "0"))
 
 
-async def test_partial_basket_is_unwound_and_recorded(keys, snapshot_server) -> None:  # type: ignore[no-untyped-def]
+async def test_partial_basket_raises_with_the_executed_legs_and_sends_no_unwind(
+        keys, snapshot_server) -> None:  # type: ignore[no-untyped-def]
     clob = Clob({f"{TOKEN_A}:BUY": {"success": True, "status": "matched",
                                     "makingAmount": "64", "takingAmount": "100"},
                  f"{TOKEN_B}:BUY": {"success": False, "status": "unmatched",
                                     "errorMsg": "order couldn't be fully filled. FOK orders "
-                                                "are fully filled or killed."},
-                 f"{TOKEN_A}:SELL": {"success": True, "status": "matched",
-                                     "makingAmount": "100", "takingAmount": "63"}})
+                                                "are fully filled or killed."}})
     srv = snapshot_server([], [], extra=clob)
     ex = _exec(srv.url)
     legs = [_order("a", TOKEN_A, basket="b1"), _order("b", TOKEN_B, px="0.30", basket="b1")]
-    result = await ex.submit_basket(legs)
-    assert not result.complete and result.naked == {}
-    assert [f.quantity for f in result.fills] == [Decimal(100)]
-    assert result.fills[0].price == Decimal("0.64")
-    assert result.fills[0].fee == Decimal(100) * Decimal("0.05") * Decimal("0.64") * Decimal(
-        "0.36")
-    (unwind,) = result.unwind_fills
-    assert unwind.side is Side.SELL and unwind.quantity == 100
-    basket_posts, unwind_post = clob.posted[:2], clob.posted[2]
-    assert [p["orderType"] for p in basket_posts] == ["FOK", "FOK"]
-    assert unwind_post["orderType"] == "FAK" and unwind_post["order"]["side"] == "SELL"
-    # unwind limit 0.62 (= 0.64 - 0.02): 100 shares for at least 62 pUSD
-    assert unwind_post["order"]["makerAmount"] == "100000000"
-    assert unwind_post["order"]["takerAmount"] == "62000000"
+    with pytest.raises(BasketIncomplete, match="basket b1 incomplete") as info:
+        await ex.submit_basket(legs)
+    (fill,) = info.value.fills  # the executed leg, under its own client order id
+    assert (fill.client_order_id, fill.side, fill.quantity, fill.price) == (
+        "a", Side.BUY, Decimal(100), Decimal("0.64"))
+    assert fill.fee == Decimal(100) * Decimal("0.05") * Decimal("0.64") * Decimal("0.36")
+    # one FOK batch and nothing else: the venue unwinds nothing, the core does
+    assert [p["orderType"] for p in clob.posted] == ["FOK", "FOK"]
     assert all("POLY_SIGNATURE" in h and "POLY_API_KEY" in h for h in srv.headers_seen)
-    assert any("partial" in n or "filled 0" in n for n in result.notes)
+    # the killed leg is reported CANCELLED (with the venue's reason) through executions()
+    updates = [r for r in ex._reports if not hasattr(r, "fill_id")]
+    (killed,) = [u for u in updates if u.client_order_id == "b" and u.status.value ==
+                 "cancelled"]
+    assert "FOK order killed" in killed.reason
 
 
 async def test_resting_order_keeps_the_heartbeat_alive(keys, snapshot_server) -> None:  # type: ignore[no-untyped-def]

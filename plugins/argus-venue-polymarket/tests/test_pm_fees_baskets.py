@@ -118,60 +118,55 @@ async def test_submit_basket_complete(snapshot_server) -> None:  # type: ignore[
         ("a", Side.BUY, 100, Decimal("0.64")), ("b", Side.BUY, 100, Decimal("0.30"))]
     assert [f.fee for f in fills] == [_by_hand("100", "0.64"), _by_hand("100", "0.30")]
     assert [p["orderType"] for p in clob.posted] == ["FOK", "FOK"]  # one batch, all-or-none legs
-    assert venue.last_basket is not None and venue.last_basket.complete
     await venue.close()
 
 
-async def test_submit_basket_unwinds_a_partial_basket_against_the_leg(snapshot_server) -> None:  # type: ignore[no-untyped-def]
-    clob = Clob({f"{TOKEN_A}:BUY": _matched("64", "100"),
-                 f"{TOKEN_B}:BUY": {"success": False, "status": "unmatched",
-                                    "errorMsg": "FOK order not filled"},
-                 f"{TOKEN_A}:SELL": _matched("100", "63")})
-    srv = snapshot_server([], [], extra=clob)
-    venue = _venue(srv.url)
-    fills = await venue.submit_basket([_leg("a", TOKEN_A, "0.64"), _leg("b", TOKEN_B, "0.30")])
-    # the filled leg and its unwind, both booked against the leg's core order id: flat
-    assert [(f.client_order_id, f.side, f.quantity) for f in fills] == [
-        ("a", Side.BUY, 100), ("a", Side.SELL, 100)]
-    assert fills[1].price == Decimal("0.63") and fills[1].fee == _by_hand("100", "0.63")
-    assert len({f.fill_id for f in fills}) == 2
-    net = sum(f.quantity * f.side.sign for f in fills)
-    assert net == 0  # no naked leg
-    assert clob.posted[-1]["orderType"] == "FAK"
-    assert venue.last_basket is not None and not venue.last_basket.complete
-    assert venue.last_basket.naked == {}
-    # later trade reports of the unwind order belong to the leg too; its taker match, which
-    # the order response already reported, is not reported twice
-    from argus_venue_polymarket.schemas import ClobTrade
-    unwind_vid = f"0x{TOKEN_A}SELL"
-    taker = ClobTrade.parse({"id": "t7", "taker_order_id": unwind_vid, "asset_id": TOKEN_A,
-                             "side": "SELL", "size": "100", "price": "0.63",
-                             "status": "MATCHED", "trader_side": "TAKER"})
-    assert venue.execution.fills_of_trade(taker) == []
-    maker = ClobTrade.parse({"id": "t8", "taker_order_id": "0xsomeone", "asset_id": TOKEN_A,
-                             "side": "BUY", "size": "5", "price": "0.63", "status": "MATCHED",
-                             "trader_side": "MAKER", "maker_orders": [
-                                 {"order_id": unwind_vid, "owner": "x", "asset_id": TOKEN_A,
-                                  "side": "SELL", "price": "0.63", "matched_amount": "5"}]})
-    (late,) = venue.execution.fills_of_trade(maker)
-    assert (late.client_order_id, late.side, late.quantity) == ("a", Side.SELL, 5)
-    await venue.close()
-
-
-async def test_a_basket_the_unwind_cannot_flatten_raises_with_its_fills(snapshot_server) -> None:  # type: ignore[no-untyped-def]
+async def test_a_partial_basket_raises_with_the_executed_legs_and_unwinds_nothing(
+        snapshot_server) -> None:  # type: ignore[no-untyped-def]
     from argus_core.errors import BasketIncomplete
 
     clob = Clob({f"{TOKEN_A}:BUY": _matched("64", "100"),
                  f"{TOKEN_B}:BUY": {"success": False, "status": "unmatched",
-                                    "errorMsg": "FOK order not filled"},
-                 f"{TOKEN_A}:SELL": {"success": False, "status": "unmatched",
-                                     "errorMsg": "no liquidity"}})
+                                    "errorMsg": "FOK order not filled"}})
     srv = snapshot_server([], [], extra=clob)
     venue = _venue(srv.url)
-    with pytest.raises(BasketIncomplete, match="could not flatten") as info:
+    with pytest.raises(BasketIncomplete, match="leg b filled 0/100") as info:
         await venue.submit_basket([_leg("a", TOKEN_A, "0.64"), _leg("b", TOKEN_B, "0.30")])
-    # the executed leg travels with the error, so the runner books it
+    # the executed leg travels with the error, under its own order, so the core books it
+    # and unwinds it with an ordinary order; the venue sent the FOK batch and nothing else
     assert [(f.client_order_id, f.side, f.quantity) for f in info.value.fills] == [
         ("a", Side.BUY, 100)]
-    assert venue.last_basket is not None and venue.last_basket.naked
+    assert info.value.fills[0].fee == _by_hand("100", "0.64")
+    assert [p["orderType"] for p in clob.posted] == ["FOK", "FOK"]
+    await venue.close()
+
+
+async def test_a_basket_with_every_leg_killed_returns_no_fills(snapshot_server) -> None:  # type: ignore[no-untyped-def]
+    killed = {"success": False, "status": "unmatched", "errorMsg": "FOK order not filled"}
+    clob = Clob({f"{TOKEN_A}:BUY": killed, f"{TOKEN_B}:BUY": killed})
+    srv = snapshot_server([], [], extra=clob)
+    venue = _venue(srv.url)
+    assert await venue.submit_basket([_leg("a", TOKEN_A, "0.64"),
+                                      _leg("b", TOKEN_B, "0.30")]) == []
+    assert len(clob.posted) == 2  # nothing to flatten, nothing else sent
+    await venue.close()
+
+
+async def test_the_core_unwind_order_is_an_ordinary_fak_sell(snapshot_server) -> None:  # type: ignore[no-untyped-def]
+    """The core flattens a leg with a ledgered LIMIT IOC reduce-only order: the venue sends
+    it as a signed FAK at the given limit, under the core's own client order id."""
+    clob = Clob({f"{TOKEN_A}:SELL": _matched("100", "63")})
+    srv = snapshot_server([], [], extra=clob)
+    venue = _venue(srv.url)
+    unwind = Order("run-7-negrisk-100", "polymarket", f"polymarket:{TOKEN_A}", Side.SELL, "100",
+                   "0.62", OrderType.LIMIT, TimeInForce.IOC, strategy="negrisk",
+                   basket_id="B1", reduce_only=True)
+    (fill,) = await venue.submit(unwind)
+    assert (fill.client_order_id, fill.side, fill.quantity, fill.price) == (
+        "run-7-negrisk-100", Side.SELL, 100, Decimal("0.63"))
+    (posted,) = clob.posted
+    assert posted["orderType"] == "FAK" and posted["order"]["side"] == "SELL"
+    # at least 62 pUSD for the 100 shares: the core's limit, not a venue slippage setting
+    assert (posted["order"]["makerAmount"], posted["order"]["takerAmount"]) == (
+        "100000000", "62000000")
     await venue.close()

@@ -18,6 +18,7 @@ from argus_core.errors import DataError, VenueError
 from argus_core.models import (
     Fill,
     Instrument,
+    KnownOrder,
     Liquidity,
     Order,
     OrderBook,
@@ -27,6 +28,7 @@ from argus_core.models import (
     Settlement,
     Side,
     TimeInForce,
+    VenueResume,
 )
 from argus_core.secrets import Secret
 
@@ -381,9 +383,9 @@ async def test_a_trade_listed_before_its_order_response_waits_for_the_order_id(
 async def test_after_a_restart_fills_booked_from_order_responses_are_not_booked_again(
         snapshot_server) -> None:  # type: ignore[no-untyped-def]
     """A new process knows nothing of the taker matches the last one booked from order
-    responses (fill ids ``<venue order id>:0``); adopting the ledger's fills tells it, so the
-    trades feed re-reading those trades books nothing twice, while a later maker fill of an
-    order known only from the ledger still maps to its core order."""
+    responses (fill ids ``<venue order id>:0``); ``resume`` with the ledger's fills tells it,
+    so the trades feed re-reading those trades books nothing twice, while a later maker fill
+    of an order known only from the ledger still maps to its core order."""
     ours_a, ours_b = f"0xvid{TOKEN_A}", f"0xvid{TOKEN_B}"
     clob = Clob([[_trade("t1", trader_side="TAKER", taker_order=ours_a, size="100",
                          price="0.30"),
@@ -391,7 +393,7 @@ async def test_after_a_restart_fills_booked_from_order_responses_are_not_booked_
     srv = snapshot_server([], [], extra=clob)
     venue = _venue(srv.url)
     ex = venue.execution
-    ex.adopt([], {f"{ours_a}:0": "core-a", f"t0:{ours_b}": "core-b"})
+    venue.resume(VenueResume((), {f"{ours_a}:0": "core-a", f"t0:{ours_b}": "core-b"}))
     (late,) = await ex.poll_trades(0)
     assert (late.fill_id, late.client_order_id, late.quantity) == (f"t2:{ours_b}", "core-b", 7)
     await venue.close()
@@ -399,8 +401,9 @@ async def test_after_a_restart_fills_booked_from_order_responses_are_not_booked_
 
 async def test_open_orders_map_back_to_ledger_orders_after_a_restart(snapshot_server) -> None:  # type: ignore[no-untyped-def]
     """Open orders placed by an earlier process: by signed ``metadata``; without it, by a
-    unique (token, side, price, size) match among the adopted orders; two candidates or none
-    are never guessed between (``pm:<venue id>``).  Adopted resting orders get heartbeats."""
+    unique (token, side, price, size) match among the ledger's orders (``resume``); two
+    candidates or none are never guessed between (``pm:<venue id>``).  Resting orders found
+    again get heartbeats."""
     from argus_venue_polymarket.execution import client_order_metadata
 
     def row(vid: str, price: str, size: str, meta: str | None) -> dict[str, Any]:
@@ -427,8 +430,9 @@ async def test_open_orders_map_back_to_ledger_orders_after_a_restart(snapshot_se
         return Order(cid, "polymarket", f"polymarket:{TOKEN_A}", Side.BUY, size, price,
                      OrderType.LIMIT, TimeInForce.GTC)
 
-    venue.execution.adopt([order("core-1", "0.40", "10"), order("core-2", "0.41", "20"),
-                           order("core-3a", "0.42", "30"), order("core-3b", "0.42", "30")])
+    venue.resume(VenueResume(tuple(KnownOrder(order(*a)) for a in (
+        ("core-1", "0.40", "10"), ("core-2", "0.41", "20"), ("core-3a", "0.42", "30"),
+        ("core-3b", "0.42", "30")))))
     got = {o.client_order_id: o.limit_price for o in await venue.open_orders()}
     assert got == {"core-1": Decimal("0.40"), "core-2": Decimal("0.41"),
                    "pm:0xv3": Decimal("0.42")}

@@ -4,8 +4,9 @@ scanner against local Gamma / CLOB REST / websocket servers (``SnapshotServer`` 
 with a throwaway key given through ``$env:``.
 
 1. the scanner's basket goes out as one batch of signed FOK orders, the fills land in the
-   ledger under the core's client order ids; a killed leg whose unwind cannot trade raises
-   ``BasketIncomplete``: what executed is booked and the loop is REDUCING;
+   ledger under the core's client order ids; a killed leg makes the venue raise
+   ``BasketIncomplete`` with the executed legs' fills, and the core unwinds them with its
+   own ledgered reduce-only orders (the venue unwinds nothing);
 2. a resting GTC order's maker fills reach the ledger through ``executions()`` (once each);
 3. a run killed after an order was persisted, before the venue answered, is restarted: the
    venue's open orders are asked, the order is not sent again, and its fill still maps back.
@@ -39,7 +40,6 @@ from argus_venue_polymarket.testing import (
 from py_clob_client_v2.config import get_contract_config
 
 from argus_core.config import Config, load_config, parse_config
-from argus_core.ledger import LEDGER_FILE
 from argus_core.runner import Runner
 
 HERE = Path(__file__).parent
@@ -56,6 +56,16 @@ def _live_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PM_LIVE_API_KEY", API_KEY)
     monkeypatch.setenv("PM_LIVE_API_SECRET", API_SECRET)
     monkeypatch.setenv("PM_LIVE_API_PASSPHRASE", API_PASSPHRASE)
+
+
+def _ledger(run_dir: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """The run's ledger database (the core's one ``*.db`` file in the run directory), read
+    with plain SQL: the plugin never imports the core's ledger module."""
+    (path,) = run_dir.glob("*.db")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True) if read_only else \
+        sqlite3.connect(path)
+    db.row_factory = sqlite3.Row
+    return db
 
 
 def _snapshot() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -165,8 +175,7 @@ async def test_live_basket_is_one_signed_fok_batch_and_its_fills_are_booked(
     (_, batch), = clob.posts
     assert [item["orderType"] for item in batch] == ["FOK"] * 5
     _posted_signers_ok(clob, batch)
-    db = sqlite3.connect(tmp_path / "run" / LEDGER_FILE)
-    db.row_factory = sqlite3.Row
+    db = _ledger(tmp_path / "run")
     (opp,) = db.execute("select * from opportunities").fetchall()
     body = json.loads(opp["body_json"])
     orders = db.execute("select * from orders order by client_order_id").fetchall()
@@ -200,8 +209,15 @@ async def test_live_basket_is_one_signed_fok_batch_and_its_fills_are_booked(
         assert Decimal(leg["limit_price"]) not in clob.asks[iid.split(":")[1]]
 
 
-async def test_a_killed_leg_whose_unwind_cannot_trade_books_what_executed_and_reduces(
+_FINAL = ("filled", "cancelled", "rejected")
+
+
+async def test_a_killed_leg_is_unwound_by_the_core_with_ledgered_reduce_only_orders(
         venue_servers: Any, tmp_path: Path) -> None:
+    """A FOK leg is killed, four execute: the venue raises ``BasketIncomplete`` with the
+    four fills and unwinds nothing; the core flattens each executed leg with an ordinary
+    ledgered order (SELL, LIMIT IOC -> FAK, ``reduce_only``, same basket) whose fills are
+    booked to it.  Only 60 of one leg can be sold back: the rest stays visible."""
     srv, clob, events = venue_servers
     yes = _yes_tokens(events, FED)  # asks 0.003, 0.014, 0.64, 0.31, 0.005 (150 each)
     clob.drain(yes[2], "asks")  # someone took "No change" before us: that FOK leg is killed
@@ -210,52 +226,61 @@ async def test_a_killed_leg_whose_unwind_cannot_trade_books_what_executed_and_re
     clob.bids[yes[3]] = {Decimal("0.30"): Decimal(60)}  # ...except 60 of "25 bps increase"
     runner = Runner(_config(srv, scanners=["negrisk"]), tmp_path / "run", live_confirmed=True)
     task = asyncio.create_task(runner.run())
-    await _until(lambda: runner.trading_state.value == "reducing", "the REDUCING state")
-    await _until(lambda: _all_acknowledged(runner), "the legs' venue order ids")
+
+    def settled() -> bool:
+        rows = runner.ledger.query("select status from orders")
+        return len(rows) == 9 and all(r["status"] in _FINAL for r in rows)
+
+    await _until(settled, "the five legs and four unwind orders ended")
+    await _until(lambda: _all_acknowledged(runner), "every order's venue order id")
     summary = await _stop(runner, task, srv, events)
 
     paths = [path for path, _ in clob.posts]
-    assert paths == ["/orders"] + ["/order"] * 4  # the FOK batch, then one FAK unwind per leg
+    assert paths == ["/orders"] + ["/order"] * 4  # the FOK batch, then the core's unwinds
     unwinds = [items[0] for path, items in clob.posts[1:]]
     assert all(u["orderType"] == "FAK" and u["order"]["side"] == "SELL" for u in unwinds)
     _posted_signers_ok(clob, [*clob.posts[0][1], *unwinds])
-    db = sqlite3.connect(tmp_path / "run" / LEDGER_FILE)
-    db.row_factory = sqlite3.Row
-    orders = {o["instrument_id"]: o for o in db.execute("select * from orders")}
+    assert all(n == 1 for n in clob.accepted.values())  # every order acted on once
+    db = _ledger(tmp_path / "run")
+    (opp,) = db.execute("select * from opportunities").fetchall()
+    basket = json.loads(opp["body_json"])["opportunity_id"]
+    orders = db.execute("select * from orders").fetchall()
     fills = db.execute("select * from fills order by fill_id").fetchall()
     positions = {r["instrument_id"]: Decimal(r["quantity"])
                  for r in db.execute("select * from positions")}
     risk = db.execute("select check_name, action, reason from risk_events").fetchall()
-    control = json.loads(db.execute("select value from control where key = 'trading_state'")
-                         .fetchone()[0])
     db.close()
     iid = [f"polymarket:{t}" for t in yes]
-    # the four legs that executed (150 each) and the one unwind that traded (60 @ 0.30,
-    # booked against the leg it flattens), each under its core order
-    buys = sorted((f["instrument_id"], f["side"], Decimal(f["quantity"])) for f in fills
-                  if f["side"] == "buy")
-    assert buys == sorted((i, "buy", Decimal(150)) for i in (iid[0], iid[1], iid[3], iid[4]))
+    legs = {o["instrument_id"]: o for o in orders if not o["reduce_only"]}
+    flatten = {o["instrument_id"]: o for o in orders if o["reduce_only"]}
+    assert set(legs) == set(iid) and set(flatten) == {iid[0], iid[1], iid[3], iid[4]}
+    assert {o["basket_id"] for o in orders} == {basket}
+    for i, o in flatten.items():  # ordinary ledgered orders of the core, one per leg
+        assert (o["side"], Decimal(o["quantity"]), o["order_type"], o["time_in_force"]) == (
+            "sell", Decimal(150), "limit", "ioc")
+        assert Decimal(o["limit_price"]) < Decimal(legs[i]["limit_price"])  # minus slippage
+        assert o["client_order_id"] not in {leg["client_order_id"] for leg in legs.values()}
+    # every fill is booked to its own order: four legs bought 150, one unwind sold 60
+    by_coid = {o["client_order_id"]: o for o in orders}
+    assert sorted((by_coid[f["client_order_id"]]["reduce_only"], f["instrument_id"], f["side"],
+                   Decimal(f["quantity"])) for f in fills) == sorted(
+        [(0, i, "buy", Decimal(150)) for i in (iid[0], iid[1], iid[3], iid[4])]
+        + [(1, iid[3], "sell", Decimal(60))])
     (sell,) = [f for f in fills if f["side"] == "sell"]
-    assert (sell["instrument_id"], Decimal(sell["quantity"]), Decimal(sell["price"])) == (
-        iid[3], Decimal(60), Decimal("0.30"))
-    assert sell["client_order_id"] == orders[iid[3]]["client_order_id"]
-    assert all(f["client_order_id"] == orders[f["instrument_id"]]["client_order_id"]
-               for f in fills)
+    assert sell["client_order_id"] == flatten[iid[3]]["client_order_id"]
+    assert Decimal(sell["price"]) == Decimal("0.30")
+    assert not any(f["fill_id"].endswith(":unwind") for f in fills)
     assert positions == {iid[0]: 150, iid[1]: 150, iid[3]: 90, iid[4]: 150}  # naked, visible
-    assert [orders[i]["status"] for i in (iid[0], iid[1], iid[3], iid[4])] == ["filled"] * 4
-    # the killed leg: cancelled, nothing filled; every leg knows its venue order id (the
-    # unwinds are the venue's own orders: no update, no unknown order)
-    assert (orders[iid[2]]["status"], orders[iid[2]]["filled_quantity"]) == ("cancelled", "0")
-    assert iid[2] not in positions
-    assert all(o["venue_order_id"] == _venue_id(clob, o["client_order_id"])
-               for o in orders.values())
-    assert len(orders) == 5 and clob.orders[orders[iid[2]]["venue_order_id"]]["status"] == \
-        "CANCELED"
+    assert [legs[i]["status"] for i in (iid[0], iid[1], iid[3], iid[4])] == ["filled"] * 4
+    assert (legs[iid[2]]["status"], legs[iid[2]]["filled_quantity"]) == ("cancelled", "0")
+    assert (flatten[iid[3]]["status"], flatten[iid[3]]["filled_quantity"]) == (
+        "cancelled", "60")  # FAK: 60 matched, the venue killed the rest
+    assert all(flatten[i]["status"] == "cancelled" for i in (iid[0], iid[1], iid[4]))
+    # every order, unwinds included, carries its venue order id (the signed order's hash)
+    assert all(o["venue_order_id"] == _venue_id(clob, o["client_order_id"]) for o in orders)
     assert not [r for r in risk if r["action"] in ("unknown_order", "unknown_fill")]
-    (basket_event,) = [r for r in risk if r["check_name"] == "basket"]
-    assert basket_event["action"] == "reducing" and "could not flatten" in basket_event["reason"]
-    assert control["state"] == "reducing" and summary.trading_state == "reducing"
-    assert summary.fills == 5
+    assert [r for r in risk if r["check_name"] == "basket"]
+    assert summary.trading_state != "active"  # a residual is left: no new risk
 
 
 async def test_resting_gtc_maker_fills_arrive_through_fills_once_each(
@@ -288,8 +313,7 @@ async def test_resting_gtc_maker_fills_arrive_through_fills_once_each(
     (_, (posted,)), = clob.posts
     assert posted["orderType"] == "GTC"
     _posted_signers_ok(clob, [posted])
-    db = sqlite3.connect(tmp_path / "run" / LEDGER_FILE)
-    db.row_factory = sqlite3.Row
+    db = _ledger(tmp_path / "run")
     (order,) = db.execute("select * from orders").fetchall()
     fills = db.execute("select * from fills order by ts_ns, fill_id").fetchall()
     (position,) = db.execute("select * from positions").fetchall()
@@ -337,7 +361,7 @@ async def _kill_after_post(clob: LocalClob, args: list[str], run_dir: Path) -> l
     try:
         got = await asyncio.to_thread(clob.post_received.wait, 60)
         assert got, proc.stderr.read().decode()[-2000:] if proc.poll() is not None else "no post"
-        db = sqlite3.connect(f"file:{run_dir / LEDGER_FILE}?mode=ro", uri=True)
+        db = _ledger(run_dir, read_only=True)
         rows = db.execute("select client_order_id, status from orders order by 1").fetchall()
         db.close()
     finally:
@@ -378,8 +402,7 @@ async def test_restart_after_a_persisted_unacknowledged_order_does_not_resend_it
     summary = await _stop(runner, task, srv, events)
 
     assert [path for path, _ in clob.posts] == ["/order"]  # sent once, never again
-    db = sqlite3.connect(run_dir / LEDGER_FILE)
-    db.row_factory = sqlite3.Row
+    db = _ledger(run_dir)
     (order,) = db.execute("select * from orders").fetchall()
     (fill,) = db.execute("select * from fills").fetchall()
     risk = db.execute("select check_name, action from risk_events").fetchall()
@@ -414,8 +437,7 @@ async def test_restart_after_an_executed_unacknowledged_basket_books_its_fills_o
     assert [path for path, _ in clob.posts] == ["/orders"]  # the basket went out once
     by_meta = {r["metadata"]: vid for vid, r in clob.orders.items()}
     trade_of = {t["taker_order_id"]: t["id"] for t in clob.trades}
-    db = sqlite3.connect(run_dir / LEDGER_FILE)
-    db.row_factory = sqlite3.Row
+    db = _ledger(run_dir)
     orders = {o["client_order_id"]: o for o in db.execute("select * from orders")}
     fills = db.execute("select * from fills").fetchall()
     positions = {r["instrument_id"]: Decimal(r["quantity"]) for r in db.execute(
@@ -464,8 +486,7 @@ async def test_ioc_rest_killed_fok_and_refused_orders_end_in_the_ledger(
     await _until(lambda: clob.count("GET", "/data/trades") >= polls + 3, "three more polls")
     summary = await _stop(runner, task, srv, events)
 
-    db = sqlite3.connect(tmp_path / "run" / LEDGER_FILE)
-    db.row_factory = sqlite3.Row
+    db = _ledger(tmp_path / "run")
     orders = {o["instrument_id"]: o for o in db.execute("select * from orders")}
     (fill,) = db.execute("select * from fills").fetchall()
     risk = db.execute("select check_name, action, reason from risk_events").fetchall()
@@ -508,8 +529,7 @@ async def test_a_resting_order_gone_from_the_book_after_a_partial_fill_ends_canc
                  == "cancelled", "the order cancelled")
     summary = await _stop(runner, task, srv, events)
 
-    db = sqlite3.connect(tmp_path / "run" / LEDGER_FILE)
-    db.row_factory = sqlite3.Row
+    db = _ledger(tmp_path / "run")
     (order,) = db.execute("select * from orders").fetchall()
     (fill,) = db.execute("select * from fills").fetchall()
     db.close()

@@ -7,7 +7,9 @@ Every endpoint is configurable so the venue can be pointed at a local server
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
@@ -20,9 +22,23 @@ def _url(instance: object, attribute: attrs.Attribute, value: str) -> None:
         raise ValueError(f"{attribute.name}: {value!r} is not an http(s):// or ws(s):// URL")
 
 
-def _positive(instance: object, attribute: attrs.Attribute, value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name}: must be > 0, got {value}")
+Number = int | float | Decimal
+
+
+def _range(low: Number, high: Number, *, low_open: bool = False,
+           optional: bool = False) -> Callable[[object, attrs.Attribute, Any], None]:
+    """An attrs validator: ``low <= value <= high`` (``low < value`` with ``low_open``); the
+    error names the key and the allowed range, so a bad config says what to write."""
+    def check(instance: object, attribute: attrs.Attribute, value: Any) -> None:
+        if value is None and optional:
+            return
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+            raise ValueError(f"{attribute.name}: must be a number, got {value!r}")
+        too_low = value <= low if low_open else value < low
+        if too_low or value > high or value != value:  # value != value: NaN
+            left = "(" if low_open else "["
+            raise ValueError(f"{attribute.name}: must be in {left}{low}, {high}], got {value!r}")
+    return check
 
 
 @attrs.frozen
@@ -64,7 +80,18 @@ class PolymarketSettings:
         end_when_resolved: end ``stream()`` once every followed token has settled (nothing is
             left to trade; a run over a fixed set of markets then finishes by itself).
         trades_poll_s: how often ``executions()`` polls ``GET /data/trades`` (live mode).
-        trades_lookback_s: how far back the first ``GET /data/trades`` poll looks.
+        trades_lookback_s: how far back the first ``GET /data/trades`` poll looks (after a
+            restart: from the newest booked fill, if that is older).
+        order_settle_s: after an ambiguous order post (timeout, lost or malformed answer, 5xx,
+            429, reset) the venue is asked for the order (by its hash, open orders, trades)
+            for up to this long before deciding; the venue may act late or list it late.
+        order_lookup_interval_s: the pause between those look-ups.
+        order_max_attempts: sends of one signed order at most; a re-send happens only when
+            the venue provably never saw the previous one (see ``execution``).
+        order_give_up_s: an order whose outcome stayed unknown (``OrderUnknown``) is looked
+            for by ``executions()`` this long; then it is reported CANCELLED as never placed.
+
+    Every numeric setting is range-checked; the error names the key and the range.
     """
 
     gamma_url: str = attrs.field(default=C.GAMMA_URL, validator=_url)
@@ -78,37 +105,39 @@ class PolymarketSettings:
     api_passphrase: Secret | None = None
     funder: str | None = None
     signature_type: int = attrs.field(default=0, validator=attrs.validators.in_((0, 1, 2, 3)))
-    page_size: int = attrs.field(default=100, validator=[attrs.validators.ge(1),
-                                                         attrs.validators.le(C.GAMMA_MAX_PAGE)])
-    max_events: int | None = None
+    page_size: int = attrs.field(default=100, validator=_range(1, C.GAMMA_MAX_PAGE))
+    max_events: int | None = attrs.field(default=None,
+                                         validator=_range(1, 1_000_000, optional=True))
     event_filters: dict[str, str] = attrs.Factory(dict)
-    books_batch_size: int = attrs.field(default=C.BOOKS_BATCH,
-                                        validator=[attrs.validators.ge(1),
-                                                   attrs.validators.le(C.BOOKS_BATCH)])
-    tokens_per_ws_connection: int = attrs.field(default=500, validator=attrs.validators.ge(1))
-    ws_ping_interval_s: float = attrs.field(default=10.0, validator=_positive)
-    ws_stale_after_s: float = attrs.field(default=30.0, validator=_positive)
-    reconnect_min_s: float = attrs.field(default=0.5, validator=_positive)
-    reconnect_max_s: float = attrs.field(default=30.0, validator=_positive)
-    request_timeout_s: float = attrs.field(default=10.0, validator=_positive)
-    default_fee_rate: Decimal = Decimal("0")
-    default_fee_exponent: Decimal = Decimal("1")
-    fee_rate_override: Decimal | None = None
-    heartbeat_interval_s: float = attrs.field(default=5.0, validator=_positive)
+    books_batch_size: int = attrs.field(default=C.BOOKS_BATCH, validator=_range(1, C.BOOKS_BATCH))
+    tokens_per_ws_connection: int = attrs.field(default=500, validator=_range(1, 10_000))
+    ws_ping_interval_s: float = attrs.field(default=10.0, validator=_range(0, 60, low_open=True))
+    ws_stale_after_s: float = attrs.field(default=30.0, validator=_range(0, 600, low_open=True))
+    reconnect_min_s: float = attrs.field(default=0.5, validator=_range(0, 60, low_open=True))
+    reconnect_max_s: float = attrs.field(default=30.0, validator=_range(0, 3600, low_open=True))
+    request_timeout_s: float = attrs.field(default=10.0, validator=_range(0, 120, low_open=True))
+    default_fee_rate: Decimal = attrs.field(default=Decimal("0"), validator=_range(0, 1))
+    default_fee_exponent: Decimal = attrs.field(default=Decimal("1"), validator=_range(0, 10))
+    fee_rate_override: Decimal | None = attrs.field(default=None,
+                                                    validator=_range(0, 1, optional=True))
+    heartbeat_interval_s: float = attrs.field(default=5.0, validator=_range(0, 60, low_open=True))
     rpc_url: str = attrs.field(default=C.POLYGON_RPC_URL, validator=_url)
     neg_risk_adapter: str | None = None
     collateral: str | None = None
     verify_book_hash: bool = True
-    settlement_poll_s: float = attrs.field(default=30.0, validator=attrs.validators.ge(0))
+    settlement_poll_s: float = attrs.field(default=30.0, validator=_range(0, 86_400))
     end_when_resolved: bool = True
-    trades_poll_s: float = attrs.field(default=2.0, validator=_positive)
-    trades_lookback_s: int = attrs.field(default=3600, validator=attrs.validators.ge(0))
+    trades_poll_s: float = attrs.field(default=2.0, validator=_range(0, 300, low_open=True))
+    trades_lookback_s: int = attrs.field(default=3600, validator=_range(0, 30 * 86_400))
+    order_settle_s: float = attrs.field(default=5.0, validator=_range(0, 120, low_open=True))
+    order_lookup_interval_s: float = attrs.field(default=0.5,
+                                                 validator=_range(0, 10, low_open=True))
+    order_max_attempts: int = attrs.field(default=3, validator=_range(1, 10))
+    order_give_up_s: float = attrs.field(default=300.0, validator=_range(0, 86_400, low_open=True))
 
     def __attrs_post_init__(self) -> None:
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s must be <= reconnect_max_s")
-        if self.default_fee_rate < 0 or self.default_fee_exponent < 0:
-            raise ValueError("default_fee_rate and default_fee_exponent must be >= 0")
         creds = (self.api_key, self.api_secret, self.api_passphrase)
         if any(c is not None for c in creds) and not all(c is not None for c in creds):
             raise ValueError("api_key, api_secret and api_passphrase go together: set all three "

@@ -11,26 +11,56 @@ Where an order goes
    needs no network.  Before anything leaves the process,
    :func:`verify_signed_order` re-derives what was signed (token, side,
    amounts = price x size, signer recovered from the signature) and refuses
-   an order whose signature does not say what we meant.
-2. ``ClobClient.post_order`` / ``post_orders`` (L2 HMAC headers) sends it.
-   Time in force: GTC, GTD (``expiration`` = now + ``gtd_lifetime_s``),
-   IOC -> FAK, FOK -> FOK.
+   an order whose signature does not say what we meant.  It also computes the
+   order's EIP-712 hash: the venue order id the CLOB will give it, known
+   *before* sending.
+2. ``ClobClient.post_order`` / ``post_orders`` (L2 HMAC headers) sends it,
+   exactly once (below).  Time in force: GTC, GTD (``expiration`` = now +
+   ``gtd_lifetime_s``), IOC -> FAK, FOK -> FOK.
 3. Resting orders keep the venue's dead-man's switch alive
    (:class:`HeartbeatKeeper`, ``POST /v1/heartbeats``); if heartbeats fail,
    new resting orders are refused (fail closed) and the venue cancels what
    rests.
 
-Partial-basket policy (multi-leg arbitrage)
--------------------------------------------
+Exactly once
+------------
+Polymarket's docs promise no de-duplication of order posts, so an order is
+never sent again unless the venue provably never saw it.  Every post ends in
+one of three ways (:class:`PostOutcome`):
+
+* **answered** (a well-formed ``200`` body, or a ``4xx`` refusal): that is the
+  outcome;
+* **ambiguous, ended**: a lost or malformed answer, a reset connection, ``502``
+  / ``503``, ``429`` — the HTTP exchange is over, but the venue may have acted;
+* **ambiguous, still running**: the client's timeout or a ``504`` — the venue
+  may still act on the request after we stopped waiting.
+
+After an ambiguous outcome the venue is asked for the order for up to
+``order_settle_s`` (every ``order_lookup_interval_s``): ``GET
+/data/order/<hash>``, then ``GET /data/orders`` for the token (by id or the
+signed ``metadata``), then ``GET /data/trades`` for the token since the post
+(an order that executed and left the book).  Found: the venue's record and
+trades become the answer (fills under the trades' ids, the order watched until
+it ends).  Not found after an *ended* exchange: the venue never took it, so the
+**same signed order** (same salt, same hash) is sent again, at most
+``order_max_attempts`` sends in all (``429``: after ``Retry-After``).  Not found
+while the request may still be running, or the venue could not be asked at
+all: :class:`argus_core.errors.OrderUnknown` — never a blind re-send;
+``executions()`` keeps looking for the order by its hash and reports what
+became of it (or CANCELLED, never placed, after ``order_give_up_s``).  The
+library's own ``retry_on_error`` (a blind re-post after a 5xx) stays off.
+
+Baskets
+-------
 :meth:`PolymarketExecution.submit_basket` sends every leg as **FOK at the
-scanner's walked limit price** in one ``POST /orders`` batch.  A leg that
-is killed leaves the others filled: a *naked* position.  We never hold it
-silently: :func:`plan_unwind` turns each filled leg of an incomplete basket
-into a **FAK sell of the filled quantity** at ``fill price - unwind_slippage``
-(floored at one tick), sent at once; whatever the unwind could not sell is
-reported in ``BasketResult.naked`` and logged as an error, and the runner
-must surface it (risk halt).  Paper and backtest use the same
-:func:`plan_unwind`, so a partial basket looks the same in every mode.
+scanner's walked limit price** in one ``POST /orders`` batch, exactly once
+(the same rules per leg).  All legs filled: their fills.  Some legs executed
+and others were killed: ``BasketIncomplete`` carrying the executed legs' fills
+(under the legs' own client order ids); the killed legs are reported CANCELLED
+through ``executions()``.  The venue never unwinds anything itself: the core
+flattens the excess with ordinary ledgered orders (LIMIT IOC -> FAK,
+``reduce_only``) that come through :meth:`PolymarketExecution.submit` like
+any other order.
 """
 
 from __future__ import annotations
@@ -42,10 +72,11 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import attrs
+import httpx
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
@@ -61,12 +92,13 @@ from py_clob_client_v2.clob_types import (
     TradeParams,
 )
 from py_clob_client_v2.config import get_contract_config
+from py_clob_client_v2.exceptions import PolyApiException
 from py_clob_client_v2.order_builder.builder import ROUNDING_CONFIG
 from py_clob_client_v2.order_utils.exchange_order_builder_v2 import ExchangeOrderBuilderV2
 from py_clob_client_v2.order_utils.model.order_data_v2 import SignedOrderV2
 from py_clob_client_v2.order_utils.model.side import Side as ClobSide
 
-from argus_core.errors import ConfigError, DataError, VenueError
+from argus_core.errors import BasketIncomplete, ConfigError, DataError, OrderUnknown, VenueError
 from argus_core.models import (
     Fill,
     Instrument,
@@ -76,6 +108,7 @@ from argus_core.models import (
     OrderUpdate,
     Side,
     TimeInForce,
+    VenueResume,
 )
 from argus_core.models import (
     OrderType as CoreOrderType,
@@ -100,6 +133,8 @@ _KILL_WORDS = ("killed", "fok_order_not_filled", "no orders found to match")
 _ENDED = {"CANCELED": "cancelled at the venue",
           "CANCELED_MARKET_RESOLVED": "cancelled at the venue: the market resolved",
           "INVALID": "invalidated by the venue"}
+#: Seconds of clock skew allowed when asking ``GET /data/trades?after=`` about a post.
+_SKEW_S = 60
 
 
 def killed_by_venue(order_type: str, resp: Mapping[str, Any]) -> bool:
@@ -116,8 +151,9 @@ def client_order_metadata(client_order_id: str) -> str:
 
 
 def verify_signed_order(signed: SignedOrderV2, *, exchange: str, chain_id: int, token_id: str,
-                        side: Side, price: Decimal, size: Decimal, signer: str) -> None:
-    """Check that ``signed`` says what we meant; ``VenueError`` otherwise.
+                        side: Side, price: Decimal, size: Decimal, signer: str) -> str:
+    """Check that ``signed`` says what we meant (``VenueError`` otherwise); returns the
+    order's EIP-712 hash, which is the venue order id the CLOB will give it.
 
     Re-derives the EIP-712 digest over the V2 struct, recovers the signer
     from the signature and compares token, side and the 6-decimal maker /
@@ -145,62 +181,162 @@ def verify_signed_order(signed: SignedOrderV2, *, exchange: str, chain_id: int, 
     if problems:
         raise VenueError("polymarket: refusing to send an order whose signature does not match "
                          "the intent: " + "; ".join(problems))
+    return builder.build_order_hash(typed)
 
 
 @attrs.frozen
-class UnwindOrder:
-    """One order that flattens a filled leg of an incomplete basket."""
+class SignedPost:
+    """One order ready to send: the core order, what was signed, the CLOB order type and
+    the order's hash (its venue order id, known before it is sent)."""
 
-    instrument_id: str
-    side: Side
-    quantity: Decimal
-    limit_price: Decimal
-    reason: str
-    leg_client_order_id: str = ""  # the basket leg (core order) this unwind flattens
+    order: Order
+    signed: SignedOrderV2
+    order_type: str
+    order_hash: str
+
+    @property
+    def client_order_id(self) -> str:
+        """The core client order id."""
+        return self.order.client_order_id
 
 
-def plan_unwind(legs: Sequence[Order], filled: Mapping[str, Decimal],
-                fill_prices: Mapping[str, Decimal], ticks: Mapping[str, Decimal],
-                unwind_slippage: Decimal) -> list[UnwindOrder]:
-    """Unwind orders for an incomplete basket (empty when every leg filled fully, or none).
+@attrs.frozen
+class PostOutcome:
+    """How one order post (single or batch) ended, as far as this process can tell.
 
-    ``filled`` maps client order id -> filled quantity.  Each filled leg is
-    reversed for its filled quantity at a marketable FAK price: ``fill price
-    -/+ unwind_slippage``, kept on the tick grid and inside (0, 1).
+    ``answer`` is the venue's decoded answer (a ``200`` body, or a ``4xx`` refusal turned
+    into ``{"success": false, "errorMsg": ...}``); without one the outcome is ambiguous
+    and ``problem`` says why.  ``ended`` is False when the venue may still be acting on
+    the request (our timeout, a ``504``); ``refused`` when the venue said it took nothing
+    (``429``, ``503``, no connection) — one clean look-up then suffices.
     """
-    complete = all(filled.get(o.client_order_id, Decimal(0)) >= o.quantity for o in legs)
-    if complete or not any(filled.get(o.client_order_id, Decimal(0)) > 0 for o in legs):
-        return []
-    out = []
-    for o in legs:
-        qty = filled.get(o.client_order_id, Decimal(0))
-        if qty <= 0:
-            continue
-        tick = ticks.get(o.instrument_id, Decimal("0.01"))
-        px = fill_prices.get(o.client_order_id, o.limit_price or tick)
-        side = o.side.opposite()
-        if side is Side.SELL:
-            limit = ((px - unwind_slippage) / tick).to_integral_value(ROUND_FLOOR) * tick
-            limit = max(limit, tick)
-        else:
-            limit = ((px + unwind_slippage) / tick).to_integral_value(ROUND_CEILING) * tick
-            limit = min(limit, 1 - tick)
-        out.append(UnwindOrder(o.instrument_id, side, qty, limit,
-                               f"unwind leg {o.client_order_id} of incomplete basket "
-                               f"{o.basket_id}", o.client_order_id))
-    return out
+
+    answer: Any = None
+    problem: str = ""
+    ended: bool = True
+    refused: bool = False
+    retry_after_s: float = 0.0
+
+
+class ClobTransportError(PolyApiException):
+    """An exchange with the CLOB that failed below HTTP (no connection, timeout, reset,
+    broken framing); ``cause`` is httpx's exception, so "never sent" can be told from
+    "may have been acted on"."""
+
+    def __init__(self, cause: httpx.RequestError) -> None:
+        super().__init__(error_msg=f"{type(cause).__name__}: {cause}")
+        self.cause = cause
+
+
+class ClobHttpClient(ClobClient):
+    """py-clob-client-v2's ``ClobClient`` over an httpx client of its own.
+
+    The library sends through one module-wide httpx client (httpx's default 5 s
+    timeout) and turns every transport failure into "Request exception!"; exactly-once
+    submission needs a configured timeout and to know *which* failure happened.  The
+    request shape (headers, JSON body, status handling) is the library's.
+    """
+
+    def __init__(self, host: str, chain_id: int, *, timeout_s: float, **kwargs: Any) -> None:
+        # retry_on_error stays False: the library would re-post an order blind after a 5xx.
+        super().__init__(host, chain_id, retry_on_error=False, **kwargs)
+        self.http = httpx.Client(http2=True, timeout=timeout_s)
+
+    def _request(self, method: str, endpoint: str, headers: dict[str, str] | None,
+                 data: Any = None, params: dict[str, Any] | None = None) -> Any:
+        headers = dict(headers or {})
+        headers.update({"User-Agent": "py_clob_client_v2", "Accept": "*/*",
+                        "Connection": "keep-alive", "Content-Type": "application/json"})
+        if method == "GET":
+            headers["Accept-Encoding"] = "gzip"
+        try:
+            if isinstance(data, str):
+                resp = self.http.request(method, endpoint, headers=headers,
+                                         content=data.encode("utf-8"), params=params)
+            else:
+                resp = self.http.request(method, endpoint, headers=headers, json=data,
+                                         params=params)
+        except httpx.RequestError as exc:
+            raise ClobTransportError(exc) from exc
+        if resp.status_code != 200:
+            raise PolyApiException(resp)
+        try:
+            return resp.json()
+        except ValueError:
+            return resp.text
+
+    def _get(self, endpoint: str, headers: Any = None, params: dict[str, Any] | None = None
+             ) -> Any:
+        return self._request("GET", endpoint, headers, None, params)
+
+    def _post(self, endpoint: str, headers: Any = None, data: Any = None,
+              params: dict[str, Any] | None = None) -> Any:
+        return self._request("POST", endpoint, headers, data, params)
+
+    def _delete(self, endpoint: str, headers: Any = None, data: Any = None,
+                params: dict[str, Any] | None = None) -> Any:
+        return self._request("DELETE", endpoint, headers, data, params)
+
+
+def post_outcome(exc: Exception) -> PostOutcome:
+    """What a failed order post means (see :class:`PostOutcome`)."""
+    if isinstance(exc, ClobTransportError):
+        cause = exc.cause
+        if isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+            return PostOutcome(problem=f"not sent ({exc.error_msg})", refused=True)
+        if isinstance(cause, httpx.TimeoutException):
+            return PostOutcome(problem=f"no answer in time ({exc.error_msg})", ended=False)
+        return PostOutcome(problem=f"the connection failed mid-exchange ({exc.error_msg})")
+    if isinstance(exc, PolyApiException) and exc.status_code is not None:
+        code, msg = exc.status_code, exc.error_msg
+        if code == 429:
+            retry = 0.0
+            with contextlib.suppress(AttributeError, TypeError, ValueError):
+                retry = float(exc.retry_after)  # type: ignore[attr-defined]
+            return PostOutcome(problem=f"rate limited (429: {msg})", refused=True,
+                               retry_after_s=retry)
+        if code == 503:
+            return PostOutcome(problem=f"venue unavailable (503: {msg})", refused=True)
+        if code == 504:
+            return PostOutcome(problem=f"gateway timeout (504: {msg})", ended=False)
+        if code >= 500:
+            return PostOutcome(problem=f"venue error ({code}: {msg})")
+        text = msg.get("error", msg) if isinstance(msg, dict) else msg
+        return PostOutcome(answer={"success": False, "errorMsg": str(text), "orderID": "",
+                                   "status": f"http {code}"})
+    return PostOutcome(problem=f"{type(exc).__name__}: {exc}")
+
+
+class _Unreachable(Exception):
+    """The venue could not be asked about an order (transport failure, 5xx, 429)."""
 
 
 @attrs.frozen
-class BasketResult:
-    """What a basket execution did: fills of the legs and of the unwind, and what is left."""
+class _Found:
+    """What the venue holds of an order we sent: its record and/or its trades."""
 
-    basket_id: str
-    complete: bool
-    fills: tuple[Fill, ...]
-    unwind_fills: tuple[Fill, ...] = ()
-    naked: dict[str, Decimal] = attrs.Factory(dict)  # instrument id -> residual quantity
-    notes: tuple[str, ...] = ()
+    venue_order_id: str
+    row: Mapping[str, Any] | None = None
+    trades: tuple[ClobTrade, ...] = ()
+
+
+@attrs.frozen
+class _Unknown:
+    """An order whose post stayed ambiguous: ``executions()`` keeps looking for it."""
+
+    post: SignedPost
+    since_s: int
+    problem: str
+    give_up_at_s: float
+
+
+@attrs.define
+class SendResult:
+    """What one exactly-once send decided, per client order id."""
+
+    fills: dict[str, list[Fill]] = attrs.Factory(dict)
+    unknown: dict[str, str] = attrs.Factory(dict)  # undecidable -> why
+    unplaced: dict[str, str] = attrs.Factory(dict)  # provably never placed -> why
 
 
 class HeartbeatKeeper:
@@ -259,28 +395,31 @@ class PolymarketExecution:
 
     def __init__(self, settings: PolymarketSettings,
                  instruments: Callable[[str], Instrument | None], *,
-                 gtd_lifetime_s: int = 300, unwind_slippage: Decimal = Decimal("0.02"),
-                 client: ClobClient | None = None) -> None:
+                 gtd_lifetime_s: int = 300, client: ClobClient | None = None) -> None:
         self.settings = settings
         self._instrument = instruments
         self.gtd_lifetime_s = gtd_lifetime_s
-        self.unwind_slippage = unwind_slippage
         self._client = client
         self.venue_ids: dict[str, str] = {}  # client order id -> venue order id
         self._orders: dict[str, Order] = {}
         self.heartbeat: HeartbeatKeeper | None = None
         #: Venue order ids whose taker matches the post response already reported as fills.
         self.taker_reported: set[str] = set()
-        #: Core orders of this run known from the ledger (after a restart): how open orders
-        #: and trades of a previous process map back to core client order ids.
-        self.adopted: dict[str, Order] = {}
+        #: Core orders of this run known from the ledger (``resume``): how open orders and
+        #: trades of a previous process map back to core client order ids.
+        self.known_orders: dict[str, Order] = {}
         #: Order posts sent whose response has not been processed yet: a trade of an
         #: order id we do not know may be one of them, so it waits for the next poll.
         self.posts_in_flight = 0
+        #: Venue order ids (hashes) whose post or look-up is under way: their trades wait,
+        #: so a match is booked under one fill id only (the answer's or the trade's).
+        self._in_flight: set[str] = set()
+        #: Orders whose post stayed ambiguous (``OrderUnknown``): looked for until found.
+        self.unknown: dict[str, _Unknown] = {}
         self._looked_up: set[str] = set()  # venue order ids already asked about (GET order)
-        #: venue-originated order (a basket unwind) -> the core order its fills are booked to
-        self.fill_owner: dict[str, str] = {}
         self._seen_trades: dict[str, int] = {}  # fill id -> match time (s), for de-duplication
+        #: Where the first trades poll starts after a restart (newest booked fill, seconds).
+        self.resume_after_s: int | None = None
         #: What ``executions()`` reports next (fills and ``OrderUpdate``s, in venue order).
         self._reports: deque[Fill | OrderUpdate] = deque()
         self._wake = asyncio.Event()
@@ -307,9 +446,10 @@ class PolymarketExecution:
             if s.api_key and s.api_secret and s.api_passphrase:
                 creds = ApiCreds(s.api_key.reveal(), s.api_secret.reveal(),
                                  s.api_passphrase.reveal())
-            self._client = ClobClient(s.clob_url.rstrip("/"), s.chain_id,
-                                      key=s.private_key.reveal(), creds=creds,
-                                      signature_type=s.signature_type, funder=s.funder)
+            self._client = ClobHttpClient(s.clob_url.rstrip("/"), s.chain_id,
+                                          timeout_s=s.request_timeout_s,
+                                          key=s.private_key.reveal(), creds=creds,
+                                          signature_type=s.signature_type, funder=s.funder)
         return self._client
 
     async def ensure_api_creds(self) -> None:
@@ -332,8 +472,9 @@ class PolymarketExecution:
         cfg = get_contract_config(self.settings.chain_id)
         return cfg.neg_risk_exchange_v2 if neg_risk else cfg.exchange_v2
 
-    def build(self, order: Order) -> tuple[SignedOrderV2, str]:
-        """Build, sign and verify ``order``; returns the signed order and the CLOB order type."""
+    def build(self, order: Order) -> SignedPost:
+        """Build, sign and verify ``order``: the signed order, its CLOB order type and its
+        hash (the venue order id it will have)."""
         inst = self._instrument(order.instrument_id)
         if inst is None:
             raise VenueError(f"polymarket: unknown instrument {order.instrument_id}; run discovery "
@@ -371,10 +512,11 @@ class PolymarketExecution:
                            metadata=client_order_metadata(order.client_order_id))
         signed = self.client.builder.build_order(
             args, CreateOrderOptions(tick_size=tick_str, neg_risk=neg_risk), version=2)
-        verify_signed_order(signed, exchange=self.exchange_address(neg_risk),
-                            chain_id=self.settings.chain_id, token_id=token, side=order.side,
-                            price=price, size=size, signer=self.client.builder._v2_order_signer())
-        return signed, order_type
+        order_hash = verify_signed_order(
+            signed, exchange=self.exchange_address(neg_risk), chain_id=self.settings.chain_id,
+            token_id=token, side=order.side, price=price, size=size,
+            signer=self.client.builder._v2_order_signer())
+        return SignedPost(order, signed, order_type, order_hash)
 
     # --- reporting (what ``executions()`` yields) -------------------------------------------
 
@@ -388,10 +530,9 @@ class PolymarketExecution:
             self._wake.set()
 
     def _count(self, fill: Fill) -> None:
-        """Add ``fill`` to its order's reported quantity (own side only: a basket unwind is
-        booked against its leg on the opposite side)."""
+        """Add ``fill`` to its order's reported quantity."""
         coid = fill.client_order_id
-        order = self._orders.get(coid) or self.adopted.get(coid)
+        order = self._orders.get(coid) or self.known_orders.get(coid)
         if order is not None and order.side is fill.side:
             self.reported[coid] = self.reported.get(coid, Decimal(0)) + fill.quantity
 
@@ -431,7 +572,7 @@ class PolymarketExecution:
                 f"the rest")))
         return out
 
-    # --- sending --------------------------------------------------------------------------
+    # --- sending, exactly once --------------------------------------------------------------
 
     def _fills_from(self, order: Order, resp: dict[str, Any]) -> list[Fill]:
         """Fills the post response reports (``status == "matched"``, making/taking amounts)."""
@@ -450,133 +591,290 @@ class PolymarketExecution:
                      order.instrument_id, order.side, price, shares, fee, Liquidity.TAKER,
                      time.time_ns())]
 
-    def _check_response(self, order: Order, resp: Any) -> dict[str, Any]:
-        if not isinstance(resp, dict):
-            raise VenueError(f"polymarket: order {order.client_order_id}: unexpected response "
-                             f"{resp!r:.200}")
-        if resp.get("orderID"):
-            self.venue_ids[order.client_order_id] = str(resp["orderID"])
-        return resp
+    @staticmethod
+    def _well_formed(answer: Any, count: int, batch: bool) -> list[dict[str, Any]] | None:
+        """The per-order answers of a post, or None when the body is not the venue's shape
+        (then the outcome is ambiguous: the venue may have acted)."""
+        items = answer if batch else [answer]
+        if not isinstance(items, list) or len(items) != count:
+            return None
+        if not all(isinstance(a, dict) and "success" in a for a in items):
+            return None
+        return items
 
-    async def submit(self, order: Order, *, report: bool = True) -> list[Fill]:
-        """Sign and send one order; returns the fills the response reports.
+    def _accept(self, post: SignedPost, resp: dict[str, Any]) -> list[Fill]:
+        """Book one order's answer: its venue id, the fills it reports and the updates
+        ``executions()`` will send (OPEN, fills, CANCELLED / REJECTED); returns the fills."""
+        order, coid = post.order, post.client_order_id
+        vid = str(resp.get("orderID") or "")
+        if vid:
+            if vid.lower() != post.order_hash.lower():
+                log.warning("polymarket: order %s answered id %s, not its hash %s", coid, vid,
+                            post.order_hash)
+            self.venue_ids[coid] = vid
+        fills = self._fills_from(order, resp)
+        if fills:
+            # The post response already reported this order's immediate (taker) matches;
+            # the trades feed must not report them again under the trades' ids.
+            self.taker_reported.add(self.venue_ids.get(coid, ""))
+        self._report(self._post_reports(order, post.order_type, resp, fills))
+        if not resp.get("success", True):
+            log.warning("polymarket: order %s not placed: %s", coid,
+                        resp.get("errorMsg") or resp)
+            return []
+        if post.order_type in (OrderType.GTC, OrderType.GTD) and coid in self.watched:
+            hb = self._heartbeat()
+            hb.resting.add(coid)
+            hb.ensure_running()
+        return fills
 
-        With ``report`` (not for a basket's venue-internal unwind orders) the answer is
-        also queued for ``executions()``: OPEN with the venue order id, the fills, and
-        CANCELLED for a FOK/FAK order's unmatched rest; a killed order (CANCELLED) or a
-        refused one (REJECTED with the venue's ``errorMsg``) returns no fills.  Without
-        ``report`` a refusal other than a kill raises ``VenueError``.
+    async def _post(self, posts: Sequence[SignedPost], batch: bool) -> PostOutcome:
+        """One ``POST /order`` (or ``/orders``) of ``posts``, classified."""
+        client = self.client
+        if batch:
+            args = [PostOrdersV2Args(order=p.signed, orderType=p.order_type) for p in posts]
+            call: Callable[[], Any] = lambda: client.post_orders(args)  # noqa: E731
+        else:
+            call = lambda: client.post_order(posts[0].signed, posts[0].order_type)  # noqa: E731
+        try:
+            answer = await asyncio.to_thread(call)
+        except Exception as exc:  # the client raises its own exception types
+            return post_outcome(exc)
+        if self._well_formed(answer, len(posts), batch) is None:
+            return PostOutcome(problem=f"malformed answer {answer!r:.200}")
+        return PostOutcome(answer=answer)
+
+    async def _find(self, post: SignedPost, since_s: int) -> _Found | None:
+        """Does the venue hold ``post``?  ``GET /data/order/<hash>``; the token's open orders
+        (by id or signed ``metadata``); the token's trades since the post (an order that
+        executed and left the book).  ``_Unreachable`` when it could not be asked."""
+        client, vid = self.client, post.order_hash
+        token = token_of(post.order.instrument_id)
+
+        async def ask(call: Callable[[], Any]) -> Any:
+            try:
+                return await asyncio.to_thread(call)
+            except PolyApiException as exc:
+                code = exc.status_code
+                if code is None or code >= 500 or code == 429:
+                    raise _Unreachable(str(exc)) from exc
+                return None  # 4xx: the venue answered that it has no such thing
+
+        async def trades_of(order_id: str) -> tuple[ClobTrade, ...]:
+            raw = await ask(lambda: client.get_trades(TradeParams(asset_id=token,
+                                                                  after=since_s)))
+            out = []
+            for i, item in enumerate(raw or []):
+                with contextlib.suppress(DataError):
+                    t = ClobTrade.parse(item, where=f"GET /data/trades item {i}:")
+                    if t.taker_order_id == order_id or any(m.order_id == order_id
+                                                           for m in t.maker_orders):
+                        out.append(t)
+            return tuple(out)
+
+        def matched(r: Mapping[str, Any]) -> bool:
+            with contextlib.suppress(ArithmeticError):
+                return Decimal(str(r.get("size_matched") or "0")) > 0
+            return True
+
+        row = await ask(lambda: client.get_order(vid))
+        row = row.get("order", row) if isinstance(row, dict) else None
+        if not (row and row.get("id")):
+            meta = client_order_metadata(post.client_order_id)
+            rows = await ask(lambda: client.get_open_orders(OpenOrderParams(asset_id=token)))
+            row = next((r for r in rows or [] if isinstance(r, dict) and (
+                str(r.get("id")) == vid or r.get("metadata") == meta)), None)
+        if row:
+            found_id = str(row["id"])
+            return _Found(found_id, row, await trades_of(found_id) if matched(row) else ())
+        trades = await trades_of(vid)
+        return _Found(vid, None, trades) if trades else None
+
+    async def _settle(self, posts: Sequence[SignedPost], outcome: PostOutcome, since_s: int
+                      ) -> dict[str, _Found | None] | None:
+        """Ask the venue about ``posts`` after an ambiguous post, for up to
+        ``order_settle_s`` (one clean answer is enough when the venue refused the request).
+        Returns hash -> what it holds (None: nothing), or None if it could not be asked."""
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        found: dict[str, _Found | None] | None = None
+        while True:
+            try:
+                found = {p.order_hash: await self._find(p, since_s) for p in posts}
+            except _Unreachable as exc:
+                log.warning("polymarket: could not ask the venue about %s: %s",
+                            ", ".join(p.client_order_id for p in posts), exc)
+                found = None
+            elapsed = loop.time() - start
+            if found is not None and (all(found.values()) or outcome.refused):
+                return found
+            if elapsed >= s.order_settle_s:
+                return found
+            await asyncio.sleep(min(s.order_lookup_interval_s, s.order_settle_s - elapsed))
+
+    def _adopt_found(self, post: SignedPost, found: _Found) -> list[Fill]:
+        """The venue holds an order whose answer we never had: its record and trades become
+        the answer (OPEN, fills under the trades' ids, watched until it ends)."""
+        order, coid, vid = post.order, post.client_order_id, found.venue_order_id
+        self.venue_ids[coid] = vid
+        fills = []
+        for trade in found.trades:
+            if trade.status not in TRADE_BOOKED_STATUSES:
+                continue
+            for fill in self.fills_of_trade(trade):
+                if fill.client_order_id == coid and fill.fill_id not in self._seen_trades:
+                    self._seen_trades[fill.fill_id] = trade.match_time_s
+                    fills.append(fill)
+        self._report([OrderUpdate(coid, OrderStatus.OPEN, time.time_ns(), vid), *fills])
+        got = sum((f.quantity for f in fills), Decimal(0))
+        status = str((found.row or {}).get("status", "")).upper()
+        log.warning("polymarket: order %s is at the venue as %s (status %s, %s matched so far)",
+                    coid, vid, status or "traded", got)
+        if got >= order.quantity:
+            return fills
+        # Not (yet) fully filled: watched, so its remaining fills come from the trades feed
+        # and its end (rest cancelled, FOK/FAK killed) follows them.
+        self.watched[coid] = vid
+        if post.order_type in (OrderType.FOK, OrderType.FAK) and status not in ("LIVE",
+                                                                                 "DELAYED"):
+            self._ending[coid] = f"{post.order_type} order killed by the venue"
+        if post.order_type in (OrderType.GTC, OrderType.GTD) and status in ("LIVE", ""):
+            hb = self._heartbeat()
+            hb.resting.add(coid)
+            hb.ensure_running()
+        self._wake.set()
+        return fills
+
+    async def _send(self, posts: Sequence[SignedPost], batch: bool) -> SendResult:
+        """Send ``posts`` (one order, or one batch) exactly once: see the module docstring.
+
+        The hashes are known before sending, so trades of these orders map to their client
+        ids at once; they wait in the trades feed while the post is undecided."""
+        s = self.settings
+        for p in posts:
+            self._orders[p.client_order_id] = p.order
+            self.venue_ids[p.client_order_id] = p.order_hash
+        hashes = {p.order_hash for p in posts}
+        self._in_flight |= hashes
+        self.posts_in_flight += 1
+        since_s = int(time.time()) - _SKEW_S
+        result = SendResult()
+        pending = list(posts)
+        try:
+            for attempt in range(1, s.order_max_attempts + 1):
+                outcome = await self._post(pending, batch)
+                if outcome.answer is not None:
+                    answers = self._well_formed(outcome.answer, len(pending), batch)
+                    if answers is None:  # a 4xx refusal of the whole batch
+                        answers = [outcome.answer] * len(pending)
+                    for p, resp in zip(pending, answers, strict=True):
+                        result.fills[p.client_order_id] = self._accept(p, resp)
+                    return result
+                ids = ", ".join(p.client_order_id for p in pending)
+                log.warning("polymarket: post %d of %s ambiguous: %s; asking the venue",
+                            attempt, ids, outcome.problem)
+                found = await self._settle(pending, outcome, since_s)
+                if found is None:  # could not ask: never re-send blind
+                    for p in pending:
+                        result.unknown[p.client_order_id] = (
+                            f"{outcome.problem}; the venue could not be asked whether it "
+                            f"holds the order")
+                    break
+                for p in pending:
+                    hit = found.get(p.order_hash)
+                    if hit is not None:
+                        result.fills[p.client_order_id] = self._adopt_found(p, hit)
+                pending = [p for p in pending if found.get(p.order_hash) is None]
+                if not pending:
+                    return result
+                if not outcome.ended:  # the venue may still act on it: no proof it never will
+                    for p in pending:
+                        result.unknown[p.client_order_id] = (
+                            f"{outcome.problem}; not found at the venue within "
+                            f"{s.order_settle_s:g}s, and the request may still be acted on")
+                    break
+                if attempt == s.order_max_attempts:
+                    for p in pending:
+                        result.unplaced[p.client_order_id] = (
+                            f"not placed after {attempt} sends: {outcome.problem}")
+                    break
+                # Provably never seen: the same signed order (same salt, same hash) again.
+                log.warning("polymarket: %s not at the venue after '%s'; sending it again",
+                            ids, outcome.problem)
+                await asyncio.sleep(max(outcome.retry_after_s,
+                                        s.order_lookup_interval_s * 2 ** (attempt - 1)))
+        finally:
+            self.posts_in_flight -= 1
+            self._in_flight -= hashes
+        now = time.time()
+        for p in posts:
+            problem = result.unknown.get(p.client_order_id)
+            if problem is not None:  # executions() keeps looking for it
+                self.unknown[p.client_order_id] = _Unknown(p, since_s, problem,
+                                                           now + s.order_give_up_s)
+        self._wake.set()
+        return result
+
+    async def submit(self, order: Order) -> list[Fill]:
+        """Sign and send one order exactly once; returns the fills known at once.
+
+        The answer is also queued for ``executions()``: OPEN with the venue order id, the
+        fills, and CANCELLED for a FOK/FAK order's unmatched rest; a killed order
+        (CANCELLED) or a refused one (REJECTED with the venue's ``errorMsg``) returns no
+        fills.  ``OrderUnknown`` when the venue could not say whether it holds the order;
+        ``VenueError`` when it provably never took it after ``order_max_attempts`` sends.
         """
-        signed, order_type = self.build(order)
-        resting = order_type in (OrderType.GTC, OrderType.GTD)
+        post = self.build(order)
+        resting = post.order_type in (OrderType.GTC, OrderType.GTD)
         if resting and self.heartbeat is not None and not self.heartbeat.healthy:
             raise VenueError("polymarket: heartbeats are failing; refusing a resting order "
                              "(the venue would cancel it)")
         await self.ensure_api_creds()
-        self.posts_in_flight += 1
-        try:
-            resp = await asyncio.to_thread(self.client.post_order, signed, order_type)
-            resp = self._check_response(order, resp)
-            self._orders[order.client_order_id] = order
-            fills = self._fills_from(order, resp)
-            if fills:
-                # The post response already reported this order's immediate (taker)
-                # matches; trade_fills() must not report them again under the trades' ids.
-                self.taker_reported.add(self.venue_ids.get(order.client_order_id, ""))
-        finally:
-            self.posts_in_flight -= 1
-        if report:
-            self._report(self._post_reports(order, order_type, resp, fills))
-        if not resp.get("success", True):
-            if report or killed_by_venue(order_type, resp):
-                # Reported (REJECTED with the venue's reason, or CANCELLED): the runner's
-                # generic refusal path would mark it final first and lose the reason.
-                log.warning("polymarket: order %s not placed: %s", order.client_order_id,
-                            resp.get("errorMsg") or resp)
-                return []
-            raise VenueError(f"polymarket: order {order.client_order_id} refused: "
-                             f"{resp.get('errorMsg') or resp}")
-        if resting and order.client_order_id in self.watched:
-            hb = self._heartbeat()
-            hb.resting.add(order.client_order_id)
-            hb.ensure_running()
-        return fills
+        result = await self._send([post], batch=False)
+        coid = order.client_order_id
+        if coid in result.unknown:
+            raise OrderUnknown(f"polymarket: order {coid} ({post.order_hash}): "
+                               f"{result.unknown[coid]}", [coid])
+        if coid in result.unplaced:
+            raise VenueError(f"polymarket: order {coid} {result.unplaced[coid]}")
+        return result.fills.get(coid, [])
 
-    async def submit_basket(self, legs: Sequence[Order]) -> BasketResult:
-        """Send every leg FOK in one batch; unwind filled legs if the basket is incomplete."""
+    async def submit_basket(self, legs: Sequence[Order]) -> list[Fill]:
+        """Send every leg FOK in one batch, exactly once; the legs' fills when complete.
+
+        Legs executed and others killed: ``BasketIncomplete`` with the executed legs'
+        fills (the core unwinds them with ordinary orders; nothing is unwound here).  No
+        leg executed: no fills (each leg CANCELLED / REJECTED through ``executions()``).
+        ``OrderUnknown`` naming the legs the venue could not be asked about.
+        """
         if not legs:
             raise VenueError("polymarket: empty basket")
         basket_id = legs[0].basket_id or legs[0].client_order_id
-        fok = [attrs.evolve(o, time_in_force=TimeInForce.FOK, order_type=CoreOrderType.LIMIT)
-               for o in legs]
-        built = [self.build(o) for o in fok]
+        posts = [self.build(attrs.evolve(o, time_in_force=TimeInForce.FOK,
+                                         order_type=CoreOrderType.LIMIT)) for o in legs]
         await self.ensure_api_creds()
-        args = [PostOrdersV2Args(order=signed, orderType=OrderType.FOK) for signed, _ in built]
-        self.posts_in_flight += 1
-        try:
-            resp = await asyncio.to_thread(self.client.post_orders, args)
-            if isinstance(resp, list) and len(resp) == len(fok):
-                for order, r in zip(fok, resp, strict=True):
-                    self._check_response(order, r)  # venue ids known before trades map
-        finally:
-            self.posts_in_flight -= 1
-        if not isinstance(resp, list) or len(resp) != len(fok):
-            raise VenueError(f"polymarket: basket {basket_id}: POST /orders answered "
-                             f"{resp!r:.200}; check open orders and positions now")
-        fills: list[Fill] = []
-        filled: dict[str, Decimal] = {}
-        prices: dict[str, Decimal] = {}
-        notes = []
-        for order, r in zip(fok, resp, strict=True):
-            self._orders[order.client_order_id] = order
-            got = self._fills_from(order, r)
-            if got:
-                self.taker_reported.add(self.venue_ids.get(order.client_order_id, ""))
-            self._report(self._post_reports(order, OrderType.FOK, r, got))
-            fills.extend(got)
-            qty = sum((f.quantity for f in got), Decimal(0))
-            filled[order.client_order_id] = qty
-            if got:
-                prices[order.client_order_id] = (sum((f.price * f.quantity for f in got),
-                                                     Decimal(0)) / qty)
-            if qty < order.quantity:
-                notes.append(f"leg {order.client_order_id} filled {qty}/{order.quantity}: "
-                             f"{r.get('errorMsg') or r.get('status')}")
-        ticks = {o.instrument_id: (self._instrument(o.instrument_id) or _NO_INST).tick_size
-                 for o in fok}
-        plan = plan_unwind(fok, filled, prices, ticks, self.unwind_slippage)
-        complete = not notes
-        if not plan:
-            return BasketResult(basket_id, complete, tuple(fills), notes=tuple(notes))
-        log.error("polymarket: basket %s incomplete (%s); unwinding %d filled legs", basket_id,
-                  "; ".join(notes), len(plan))
-        unwind_fills: list[Fill] = []
-        naked: dict[str, Decimal] = {}
-        for i, u in enumerate(plan):
-            uo = Order(f"{basket_id}:unwind:{i}", C.VENUE, u.instrument_id, u.side, u.quantity,
-                       u.limit_price, CoreOrderType.LIMIT, TimeInForce.IOC,
-                       strategy=legs[0].strategy, basket_id=basket_id, reduce_only=True)
-            # Trades of the unwind order (reported later by trade_fills) belong to the leg too.
-            self.fill_owner[uo.client_order_id] = u.leg_client_order_id
-            try:
-                got = await self.submit(uo, report=False)  # the core knows no such order
-            except VenueError as exc:
-                notes.append(f"unwind {uo.client_order_id} failed: {exc}")
-                got = []
-            # The unwind is the venue's own order; its fills are booked against the core
-            # order of the leg they flatten, so the ledger knows every fill's order.
-            booked = [attrs.evolve(f, client_order_id=u.leg_client_order_id,
-                                   fill_id=f"{f.fill_id}:unwind") for f in got]
-            self._report(booked)
-            unwind_fills.extend(booked)
-            left = u.quantity - sum((f.quantity for f in got), Decimal(0))
-            if left > 0:
-                naked[u.instrument_id] = left
-        if naked:
-            log.error("polymarket: basket %s left NAKED positions after unwind: %s", basket_id,
-                      {k: str(v) for k, v in naked.items()})
-        return BasketResult(basket_id, False, tuple(fills), tuple(unwind_fills), naked,
-                            tuple(notes))
+        result = await self._send(posts, batch=True)
+        if result.unknown:
+            raise OrderUnknown(f"polymarket: basket {basket_id}: " + "; ".join(
+                f"leg {c}: {why}" for c, why in result.unknown.items()), list(result.unknown))
+        now = time.time_ns()
+        for coid, why in result.unplaced.items():
+            self._report([OrderUpdate(coid, OrderStatus.REJECTED, now, None, why)])
+        fills = [f for p in posts for f in result.fills.get(p.client_order_id, [])]
+        filled = {p.client_order_id: sum((f.quantity for f in result.fills.get(
+            p.client_order_id, [])), Decimal(0)) for p in posts}
+        if all(filled[p.client_order_id] >= p.order.quantity for p in posts):
+            return fills
+        if not fills:
+            log.warning("polymarket: basket %s: no leg executed", basket_id)
+            return []
+        short = [f"leg {p.client_order_id} filled {filled[p.client_order_id]}/"
+                 f"{p.order.quantity}" for p in posts if filled[p.client_order_id] <
+                 p.order.quantity]
+        log.error("polymarket: basket %s incomplete (%s)", basket_id, "; ".join(short))
+        raise BasketIncomplete(f"polymarket: basket {basket_id} incomplete: "
+                               + "; ".join(short), fills)
 
     async def cancel(self, client_order_id: str) -> None:
         """Cancel one order by our client order id."""
@@ -598,37 +896,40 @@ class PolymarketExecution:
         if self.heartbeat is not None:
             self.heartbeat.resting.discard(client_order_id)
 
-    def adopt(self, orders: Sequence[Order], fill_ids: Mapping[str, str] | None = None,
-              filled: Mapping[str, Decimal] | None = None) -> int:
-        """Know the core orders of this run that an earlier process placed (the ledger's).
+    def resume(self, known: VenueResume) -> int:
+        """Know this run's orders and booked fills (the ledger's, handed over by the core):
+        the way back after a restart.  Returns how many orders it knows.
 
-        After a restart this process has no venue order ids: open orders map back to
-        these client ids by the signed ``metadata`` (keccak of the client order id),
-        and ``fill_ids`` (ledger fill id -> client order id) give back the venue ids of
-        orders already filled, including which taker matches the post response already
-        reported (fill ids ``<venue order id>:0``), so ``GET /data/trades`` re-reading
-        them after the restart books nothing twice.  ``filled`` (client order id -> filled
-        quantity in the ledger) is what was reported already, so an adopted order that
-        leaves the book is ended only after any fills still missing.  Returns how many
-        orders were adopted.
+        Open orders map back to these client ids by venue order id or the signed
+        ``metadata`` (keccak of the client order id); booked fill ids are not reported
+        again (``<venue order id>:0``: the post answer already reported that order's taker
+        matches); each order's filled quantity is what was reported already, so an order
+        that leaves the book is ended only after any fills still missing; orders still
+        open are watched again (resting ones kept alive by the heartbeat); the first
+        trades poll starts at the newest booked fill.
         """
-        for order in orders:
-            self.adopted[order.client_order_id] = order
-        for coid, qty in (filled or {}).items():
-            self.reported[coid] = max(self.reported.get(coid, Decimal(0)), qty)
-        for fill_id, coid in (fill_ids or {}).items():
-            vid, _, rest = fill_id.partition(":")
-            if not vid.startswith("0x"):
-                continue  # a trade-feed fill id (<trade id>:<venue order id>)
-            if rest in ("0", "0:unwind"):
-                self.taker_reported.add(vid)
-                if rest == "0":
-                    self.venue_ids.setdefault(coid, vid)
-        for fill_id, coid in (fill_ids or {}).items():
-            _trade, _, vid = fill_id.partition(":")
-            if vid.startswith("0x") and ":" not in vid and coid not in self.venue_ids:
-                self.venue_ids[coid] = vid  # a maker fill from the trades feed
-        return len(orders)
+        for k in known.orders:
+            order, coid = k.order, k.order.client_order_id
+            self.known_orders[coid] = order
+            self.reported[coid] = max(self.reported.get(coid, Decimal(0)), k.filled_quantity)
+            if not k.venue_order_id:
+                continue
+            self.venue_ids.setdefault(coid, k.venue_order_id)
+            if order.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED):
+                self.watched[coid] = k.venue_order_id
+                if order.time_in_force in (TimeInForce.GTC, TimeInForce.GTD):
+                    self._heartbeat().resting.add(coid)
+        for fill_id, coid in known.fill_ids.items():
+            head, _, tail = fill_id.partition(":")
+            if head.startswith("0x") and tail == "0":
+                self.taker_reported.add(head)
+                self.venue_ids.setdefault(coid, head)
+            elif tail.startswith("0x") and ":" not in tail:
+                self._seen_trades.setdefault(fill_id, 0)  # a trades-feed fill id
+                self.venue_ids.setdefault(coid, tail)
+        if known.newest_fill_ts_ns is not None:
+            self.resume_after_s = int(known.newest_fill_ts_ns // 1_000_000_000) - _SKEW_S
+        return len(known.orders)
 
     def _client_id_of_open(self, row: Mapping[str, Any], by_vid: Mapping[str, str],
                            by_meta: Mapping[str, str]) -> str | None:
@@ -639,7 +940,7 @@ class PolymarketExecution:
         meta = str(row.get("metadata") or "")
         if meta in by_meta:
             return by_meta[meta]
-        # No metadata in the row: an adopted order still pending whose token, side, price
+        # No metadata in the row: a known (ledger) order still pending whose token, side, price
         # and size all agree is it, if exactly one does (never guess between two).
         token, side = str(row.get("asset_id", "")), str(row.get("side", "")).upper()
         try:
@@ -648,7 +949,7 @@ class PolymarketExecution:
         except ArithmeticError:
             return None
         known = set(by_vid.values())
-        candidates = [o.client_order_id for o in self.adopted.values()
+        candidates = [o.client_order_id for o in self.known_orders.values()
                       if o.client_order_id not in known and token_of(o.instrument_id) == token
                       and o.side.value.upper() == side and o.limit_price == price
                       and o.quantity == size]
@@ -659,13 +960,13 @@ class PolymarketExecution:
 
         Client ids come back from the venue order id (orders this process sent), or the
         signed ``metadata`` of an order this run placed before a restart (see
-        :meth:`adopt`); what neither explains is reported as ``pm:<venue order id>``.
+        :meth:`resume`); what neither explains is reported as ``pm:<venue order id>``.
         Resting orders found here are covered by the heartbeat again (after a restart
         nothing else would keep the dead-man's switch alive).
         """
         await self.ensure_api_creds()
         rows = await asyncio.to_thread(self.client.get_open_orders, OpenOrderParams())
-        by_meta = {client_order_metadata(c): c for c in (*self._orders, *self.adopted)}
+        by_meta = {client_order_metadata(c): c for c in (*self._orders, *self.known_orders)}
         by_vid = {v: c for c, v in self.venue_ids.items()}
         out = []
         for row in rows:
@@ -703,7 +1004,7 @@ class PolymarketExecution:
         """Core fills for one ``GET /data/trades`` item: ours as taker, or each of our
         resting orders it matched as maker.  Fill ids are ``<trade id>:<venue order id>``,
         stable across polls, so a trade seen twice is one fill."""
-        by_vid = {v: self.fill_owner.get(c, c) for c, v in self.venue_ids.items()}
+        by_vid = {v: c for c, v in self.venue_ids.items()}
         our_key = self.client.creds.api_key if self.client.creds is not None else ""
         ts = trade.match_time_s * 1_000_000_000 or time.time_ns()
         out = []
@@ -737,10 +1038,10 @@ class PolymarketExecution:
         After a restart an order the previous process sent (say a FOK leg executed while
         it was down) is known only by its venue id.  ``GET /data/order/<id>`` returns the
         order with the ``metadata`` it was signed with (keccak of the core client order
-        id): matched against the adopted ledger orders, that names it.  Each id is asked
+        id): matched against the ledger's orders (``resume``), that names it.  Each id is asked
         about once; one that matches nothing stays unknown (the core flags its fills).
         """
-        if not self.adopted or self.posts_in_flight:
+        if not self.known_orders or self.posts_in_flight:
             return
         our_key = self.client.creds.api_key if self.client.creds is not None else ""
         known = set(self.venue_ids.values())
@@ -749,7 +1050,8 @@ class PolymarketExecution:
             if trade.trader_side == "TAKER":
                 wanted.append(trade.taker_order_id)
             wanted.extend(m.order_id for m in trade.maker_orders if our_key and m.owner == our_key)
-        by_meta = {client_order_metadata(c): c for c in self.adopted if c not in self.venue_ids}
+        by_meta = {client_order_metadata(c): c for c in self.known_orders
+                   if c not in self.venue_ids}
         for vid in dict.fromkeys(wanted):
             if not vid or vid in known or vid in self._looked_up or not by_meta:
                 continue
@@ -792,6 +1094,8 @@ class PolymarketExecution:
             for fill in self.fills_of_trade(trade):
                 if fill.fill_id in self._seen_trades:
                     continue
+                if fill.fill_id.rpartition(":")[2] in self._in_flight:
+                    continue  # its post is undecided: the answer or the look-up books it
                 if fill.client_order_id.startswith("pm:") and self.posts_in_flight:
                     # Possibly an order whose post response has not arrived yet (the trade
                     # can be listed first): decide on a later poll, once its id is known.
@@ -864,13 +1168,40 @@ class PolymarketExecution:
         return OrderUpdate(coid, OrderStatus.CANCELLED, time.time_ns(), vid,
                            f"{reason}; {matched} of {size} matched")
 
+    async def poll_unknown(self) -> None:
+        """Look again for each order whose post stayed ambiguous (``OrderUnknown``): found
+        -> reported like an answer (OPEN, fills, then its end); after ``order_give_up_s``
+        with no trace -> CANCELLED, never placed (its hash stays mapped, so a fill that
+        still turns up is booked to it)."""
+        for coid, u in list(self.unknown.items()):
+            try:
+                found = await self._find(u.post, u.since_s)
+            except _Unreachable as exc:
+                log.warning("polymarket: still cannot ask about order %s: %s", coid, exc)
+                continue
+            if found is not None:
+                del self.unknown[coid]
+                self._adopt_found(u.post, found)
+            elif time.time() >= u.give_up_at_s:
+                del self.unknown[coid]
+                self._report([OrderUpdate(
+                    coid, OrderStatus.CANCELLED, time.time_ns(), None,
+                    f"never placed: no trace at the venue {self.settings.order_give_up_s:g}s "
+                    f"after an ambiguous post ({u.problem})")])
+
     async def executions(self, poll_s: float, lookback_s: int
                          ) -> AsyncIterator[Fill | OrderUpdate]:
         """This account's fills and order updates as they happen, in venue order: what
         order answers reported (at once), ``GET /data/trades`` every ``poll_s`` (re-reading
         a minute of overlap each time: trades can appear late; de-duplicated by fill id),
-        then :meth:`poll_ended` for orders that left the book."""
+        then :meth:`poll_ended` for orders that left the book and :meth:`poll_unknown`
+        for orders whose post stayed ambiguous.  After a restart the first poll starts at
+        the newest booked fill when that is older than ``lookback_s``."""
         after = int(time.time()) - lookback_s
+        if self.resume_after_s is not None:
+            after = min(after, self.resume_after_s)
+        if self.heartbeat is not None:
+            self.heartbeat.ensure_running()  # orders resting since before a restart
         loop = asyncio.get_running_loop()
         next_poll = loop.time()
         while True:
@@ -880,7 +1211,7 @@ class PolymarketExecution:
             if loop.time() >= next_poll:
                 try:
                     fills = await self.poll_trades(after)
-                except (VenueError, DataError) as exc:
+                except (VenueError, DataError, PolyApiException) as exc:
                     log.warning("polymarket: trades poll failed: %s", exc)
                     fills = []
                 for fill in fills:
@@ -889,6 +1220,7 @@ class PolymarketExecution:
                     yield self._reports.popleft()
                 for update in await self.poll_ended():
                     yield update
+                await self.poll_unknown()
                 if self._seen_trades:
                     after = max(after, max(self._seen_trades.values()) - 60)
                     # Remember a bounded number of fill ids (oldest forgotten first); the
@@ -902,9 +1234,9 @@ class PolymarketExecution:
                     await asyncio.wait_for(self._wake.wait(), max(next_poll - loop.time(), 0))
 
     async def close(self) -> None:
-        """Stop the heartbeat task."""
+        """Stop the heartbeat task and close the HTTP connections."""
         if self.heartbeat is not None:
             await self.heartbeat.stop()
+        if isinstance(self._client, ClobHttpClient):
+            self._client.http.close()
 
-
-_NO_INST = Instrument(C.VENUE, "0", kind="binary")

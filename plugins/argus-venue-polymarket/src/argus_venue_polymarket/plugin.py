@@ -1,14 +1,12 @@
-"""Argus hooks of the Polymarket venue plugin (entry point ``polymarket``)."""
+"""Argus hooks of the Polymarket venue plugin (entry point ``polymarket``).
+
+No ``on_startup``: after a restart the core hands the venue the run's orders and booked
+fills itself (``Venue.resume``); the plugin never reads core tables."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from argus_core.hookspecs import Register, hookimpl
 from argus_venue_polymarket.config import PolymarketSettings
-
-if TYPE_CHECKING:
-    from argus_core.runtime import RunContext
 
 
 @hookimpl
@@ -27,17 +25,3 @@ def register_venues(register: Register) -> None:
         return PolymarketVenue(settings)
 
     register("polymarket", factory)
-
-
-@hookimpl
-def on_startup(ctx: RunContext) -> None:
-    """Teach the run's Polymarket venue the orders and fills in the run's ledger.
-
-    Runs before the core reconciles unacknowledged orders with ``open_orders()``:
-    after a restart that is how the venue maps open orders and trades placed by the
-    previous process back to core client order ids, and knows which fills are booked.
-    """
-    from argus_venue_polymarket.venue import PolymarketVenue
-
-    if ctx.ledger is not None and ctx.mode == "live" and isinstance(ctx.venue, PolymarketVenue):
-        ctx.venue.adopt_run_ledger(ctx.ledger)

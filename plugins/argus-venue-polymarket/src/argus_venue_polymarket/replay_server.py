@@ -32,6 +32,8 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import socket
+import struct
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +45,14 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
 
 Handler = Callable[[str, str, dict[str, list[str]], Any], tuple[int, Any] | None]
+
+
+class Reset:
+    """An answer payload meaning "no (complete) answer": the connection is reset (RST),
+    after ``partial`` bytes of the body when given (a reset mid-body)."""
+
+    def __init__(self, partial: bytes = b"") -> None:
+        self.partial = partial
 
 
 class RequestHandler(Protocol):
@@ -59,8 +69,9 @@ class SnapshotServer:
     ``extra`` handlers run first and may answer any request (tests use them to
     inject errors, record order posts, or serve CLOB order endpoints); ``clob``
     (e.g. :class:`argus_venue_polymarket.testing.LocalClob`) runs before them and
-    also sees headers and the raw body.  :meth:`push` sends a frame to every
-    websocket client.
+    also sees headers and the raw body.  A handler answering a :class:`Reset` payload
+    gets the connection reset instead of an answer (fault injection).  :meth:`push` sends a
+    frame to every websocket client.
     """
 
     def __init__(self, events: list[dict[str, Any]], books: list[dict[str, Any]],
@@ -98,6 +109,9 @@ class SnapshotServer:
                 server.requests.append((method, parts.path, body if body is not None else query))
                 status, payload = server.handle(method, parts.path, query, body,
                                                 dict(self.headers), body_raw)
+                if isinstance(payload, Reset):
+                    self._reset(status, payload)
+                    return
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
@@ -107,6 +121,24 @@ class SnapshotServer:
                     self.wfile.write(data)
                 except OSError:
                     pass  # the client went away (a test killed it) before the answer
+
+            def _reset(self, status: int, reset: Reset) -> None:
+                """Send ``reset.partial`` bytes of an answer (if any), then an RST."""
+                self.close_connection = True
+                try:
+                    if reset.partial:
+                        self.send_response(status)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(reset.partial) + 64))
+                        self.end_headers()
+                        self.wfile.write(reset.partial)
+                        self.wfile.flush()
+                    # linger 0: close() sends RST, not FIN — the client sees a reset
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               struct.pack("ii", 1, 0))
+                    self.connection.close()
+                except OSError:
+                    pass
 
             def do_GET(self) -> None:
                 self._serve("GET")

@@ -18,15 +18,19 @@ import itertools
 import json
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import attrs
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 from py_clob_client_v2.clob_types import OrderBookSummary, OrderSummary
 from py_clob_client_v2.utilities import generate_orderbook_summary_hash
+
+from argus_venue_polymarket.replay_server import Reset
 
 #: The public Hardhat/Anvil account #0 key (throwaway; used by upstream tests too).
 HARDHAT_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -112,6 +116,28 @@ def l2_signature(secret: str, timestamp: str, method: str, path: str, body: byte
     return base64.urlsafe_b64encode(digest).decode()
 
 
+@attrs.frozen
+class Fault:
+    """What :class:`LocalClob` does with one order post instead of answering it plainly.
+
+    ``act``: the venue executes the order(s) (False: it never sees them); ``act_after_s``:
+    it waits this long before acting (the client may have given up by then); ``delay_s``:
+    the answer waits this long after acting; then one of ``reset`` (the connection is
+    reset: mid-body after acting, before any answer otherwise), ``status`` (that HTTP
+    status instead of the answer: 502, 503, 504, 429...), ``malformed`` (a 200 whose body
+    is not the venue's shape), or the plain answer.  ``down_after``: from then on every
+    private endpoint answers 503 (the venue cannot be asked) until ``clob.down = False``.
+    """
+
+    act: bool = True
+    act_after_s: float = 0.0
+    delay_s: float = 0.0
+    reset: bool = False
+    status: int | None = None
+    malformed: bool = False
+    down_after: bool = False
+
+
 class LocalClob:
     """The CLOB V2's private endpoints on 127.0.0.1, matching signed orders against books.
 
@@ -129,7 +155,10 @@ class LocalClob:
     what crosses, GTC/GTD cross and then rest (open orders, ``metadata`` kept).  A resting
     order's later maker fill is scripted with :meth:`fill_resting`.  With ``hold_posts``
     an order post is executed, then its answer is held until :meth:`release_all` (a
-    client killed meanwhile never hears it).  Not thread-safe beyond one lock around the
+    client killed meanwhile never hears it).  ``faults`` scripts what happens to the next
+    order posts (:class:`Fault`: lost, late or malformed answers, 5xx, 429, resets, the
+    venue acting after the client gave up); ``accepted`` counts how often each order hash
+    was acted on, ``attempts`` every post received.  Not thread-safe beyond one lock around the
     state, which is all a test server needs.
     """
 
@@ -158,6 +187,13 @@ class LocalClob:
         self.auth_failures: list[str] = []
         self.bad_signatures: list[str] = []
         self.heartbeats = 0
+        #: Scripted faults, one per order post in order (see :class:`Fault`).
+        self.faults: deque[Fault] = deque()
+        self.attempts: list[tuple[str, list[dict[str, Any]]]] = []  # every post received
+        #: How many times each order (by hash) was acted on: exactly once means 1 each.
+        self.accepted: Counter[str] = Counter()
+        #: Every private endpoint answers 503 while set (a venue that cannot be asked).
+        self.down = False
         self.hold_posts = False
         self.post_received = threading.Event()
         self._release = threading.Event()
@@ -213,20 +249,15 @@ class LocalClob:
                            "/v1/heartbeats") or path.startswith("/data/order/")
         if not private:
             return None
+        if self.down:
+            return 503, {"error": "local CLOB unavailable (test fault: down)"}
         problem = self._auth_problem(method, path, headers, raw_body)
         if problem:
             self.auth_failures.append(f"{method} {path}: {problem}")
             return 401, {"error": f"Unauthorized/Invalid api key ({problem})"}
         self.requests.append((method, path))
         if method == "POST" and path in ("/order", "/orders"):
-            items = body if path == "/orders" else [body]
-            with self._lock:
-                self.posts.append((path, items))
-                answers = [self._post_one(item) for item in items]
-            if self.hold_posts:
-                self.post_received.set()
-                self._release.wait(60)
-            return 200, answers if path == "/orders" else answers[0]
+            return self._post(path, body if path == "/orders" else [body])
         with self._lock:
             if method == "DELETE" and path == "/order":
                 return 200, self._cancel(str(body.get("orderID", "")))
@@ -243,6 +274,36 @@ class LocalClob:
                 self.heartbeats += 1
                 return 200, {"heartbeat_id": f"hb-{self.heartbeats}"}
         return 404, {"error": f"no route {method} {path}"}
+
+    def _post(self, path: str, items: list[dict[str, Any]]) -> tuple[int, Any]:
+        """One order post, through the next scripted :class:`Fault` if any."""
+        fault = self.faults.popleft() if self.faults else None
+        self.attempts.append((path, items))
+        if fault is not None and fault.act_after_s:
+            time.sleep(fault.act_after_s)  # the venue acts late (the client may have gone)
+        answers: list[dict[str, Any]] = []
+        if fault is None or fault.act:
+            with self._lock:
+                self.posts.append((path, items))
+                answers = [self._post_one(item) for item in items]
+        if fault is not None and fault.down_after:
+            self.down = True
+        if self.hold_posts:
+            self.post_received.set()
+            self._release.wait(60)
+        answer: Any = answers if path == "/orders" else (answers or [None])[0]
+        if fault is None:
+            return 200, answer
+        if fault.delay_s:
+            time.sleep(fault.delay_s)  # the answer comes late (maybe after the client's timeout)
+        if fault.reset:
+            partial = json.dumps(answer).encode()[:12] if fault.act else b""
+            return 200, Reset(partial)
+        if fault.status:
+            return fault.status, {"error": f"test fault: HTTP {fault.status}"}
+        if fault.malformed:
+            return 200, b"<html>upstream sent something that is not JSON</html>"
+        return 200, answer
 
     def _auth_problem(self, method: str, path: str, headers: Mapping[str, str],
                       raw_body: bytes) -> str:
@@ -273,6 +334,7 @@ class LocalClob:
         cond, neg_risk = self.markets[token]
         signer, vid = recover_order_signer(order, self._exchanges[neg_risk], self.chain_id)
         self.signers.append(signer)
+        self.accepted[vid] += 1
         if signer.lower() != str(order["signer"]).lower() or \
                 signer.lower() != str(order["maker"]).lower() or item.get("owner") != self.api_key:
             self.bad_signatures.append(vid)

@@ -9,9 +9,9 @@ import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from argus_core.errors import ArgusError, BasketIncomplete, DataError, VenueError
+from argus_core.errors import ArgusError, DataError, VenueError
 from argus_core.interfaces import Venue
 from argus_core.models import (
     Event,
@@ -19,12 +19,9 @@ from argus_core.models import (
     Instrument,
     MarketEvent,
     Order,
-    OrderStatus,
-    OrderType,
     OrderUpdate,
     Settlement,
-    Side,
-    TimeInForce,
+    VenueResume,
 )
 from argus_venue_polymarket import constants as C
 from argus_venue_polymarket import instruments as inst_mod
@@ -35,13 +32,10 @@ from argus_venue_polymarket.data import (
     book_events,
     resolution_settlements,
 )
-from argus_venue_polymarket.execution import BasketResult, PolymarketExecution
+from argus_venue_polymarket.execution import PolymarketExecution
 from argus_venue_polymarket.fees import PolymarketFeeSchedule
 from argus_venue_polymarket.instruments import instrument_id
 from argus_venue_polymarket.schemas import FeeCurve
-
-if TYPE_CHECKING:
-    from argus_core.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +56,13 @@ class PolymarketVenue(Venue):
     supports_post_only: ClassVar[bool] = False
     supports_baskets: ClassVar[bool] = True
     time_in_force: ClassVar[tuple[str, ...]] = ("gtc", "gtd", "ioc", "fok")
+    #: A book with no change for this long is stale for the core.  The market channel
+    #: pushes a ``price_change`` for every order placed, cancelled or matched on a token,
+    #: and the venue's own watchdog already marks a silent *connection* stale after
+    #: ``ws_stale_after_s`` (30 s, with a PING every 10 s); a book unchanged for 30 s more
+    #: is a market too quiet to trust its depth for FOK legs at walked prices.  Quiet
+    #: books are skipped rather than traded on; a config's ``stale_after_s`` overrides.
+    default_stale_after_s: ClassVar[float] = 30.0
 
     def __init__(self, settings: PolymarketSettings | None = None) -> None:
         self.settings = settings or PolymarketSettings()
@@ -76,8 +77,6 @@ class PolymarketVenue(Venue):
         self.discovery_ttl_s = 60.0
         #: Tokens settled so far by ``stream()`` (instrument id -> settlement price).
         self.settled: dict[str, Decimal] = {}
-        #: What the last ``submit_basket`` did (complete?, unwind fills, naked residuals).
-        self.last_basket: BasketResult | None = None
 
     def live_problems(self) -> list[str]:
         """A live run needs a resolvable signer key (a 32-byte hex private key) and, when
@@ -102,41 +101,18 @@ class PolymarketVenue(Venue):
                     problems.append(f"{name}: {exc}")
         return problems
 
-    def adopt_run_ledger(self, ledger: Ledger) -> int:
-        """Know this run's Polymarket orders and fills from its ledger: the way back after a
-        restart.
+    def resume(self, known: VenueResume) -> None:
+        """Know this run's Polymarket orders and booked fills (the core hands them over from
+        the ledger before ``executions()`` starts): the way back after a restart.
 
-        The runner commits an order row before it sends the order, so the ledger names
+        The runner commits an order row before it sends the order, so ``known`` names
         every order an earlier process may have placed; open orders then map back to
-        their core client ids by the signed ``metadata``, and fills already booked are
-        not reported again (see ``PolymarketExecution.adopt``).  Returns how many orders
-        were adopted.
+        their core client ids by venue order id or the signed ``metadata``, and fills
+        already booked are not reported again (see ``PolymarketExecution.resume``).
         """
-        rows = ledger.query(
-            "select client_order_id, instrument_id, side, quantity, limit_price, order_type, "
-            "time_in_force, status, basket_id, filled_quantity from orders where venue = ?",
-            (C.VENUE,))
-        orders = []
-        for r in rows:
-            try:
-                orders.append(Order(
-                    r["client_order_id"], C.VENUE, r["instrument_id"], Side(r["side"]),
-                    r["quantity"], r["limit_price"], OrderType(r["order_type"]),
-                    TimeInForce(r["time_in_force"]), status=OrderStatus(r["status"]),
-                    basket_id=r["basket_id"]))
-            except (ValueError, ArithmeticError) as exc:
-                log.warning("polymarket: ledger order %s not adopted: %s",
-                            r["client_order_id"], exc)
-        fills = {str(r["fill_id"]): str(r["client_order_id"]) for r in ledger.query(
-            "select fill_id, client_order_id from fills where venue = ?", (C.VENUE,))}
-        filled = {}
-        for r in rows:
-            with contextlib.suppress(ArithmeticError, TypeError):
-                filled[str(r["client_order_id"])] = Decimal(str(r["filled_quantity"] or 0))
-        count = self.execution.adopt(orders, fills, filled)
-        log.info("polymarket: %d orders and %d fills adopted from the run ledger", count,
-                 len(fills))
-        return count
+        count = self.execution.resume(known)
+        log.info("polymarket: resuming with %d orders and %d booked fills of this run", count,
+                 len(known.fill_ids))
 
     async def discover(self) -> list[Event]:
         """Run Gamma discovery now (events + instruments), replacing the cache."""
@@ -244,26 +220,20 @@ class PolymarketVenue(Venue):
         return PolymarketFeeSchedule.of(inst_mod.fee_of(inst))
 
     async def submit(self, order: Order) -> list[Fill]:
-        """Sign locally and send through py-clob-client-v2 (see ``execution``)."""
+        """Sign locally and send through py-clob-client-v2, exactly once (see ``execution``):
+        after an ambiguous outcome the venue is asked for the order by its hash before
+        anything is re-sent; ``OrderUnknown`` when it cannot tell."""
         return await self.execution.submit(order)
 
     async def submit_basket(self, orders: list[Order]) -> list[Fill]:
-        """All legs of a basket as FOK in one ``POST /orders``; if any leg is killed, the
-        filled legs are unwound with FAK orders at once (see ``execution``).
-
-        Returns the legs' fills and the unwind fills (booked against the leg they
-        flatten, opposite side).  A residual the unwind could not trade raises
-        ``BasketIncomplete`` carrying every fill, so the runner books them and moves
-        trading to REDUCING: a naked leg is never held silently.
+        """All legs of a basket as FOK in one ``POST /orders``, exactly once; returns the
+        legs' fills when every leg filled.  Some legs executed and others killed:
+        ``BasketIncomplete`` carrying the executed legs' fills (booked under the legs'
+        client order ids); the killed legs are reported CANCELLED through
+        ``executions()``.  Nothing is unwound here: the core flattens the excess with
+        ordinary orders (LIMIT IOC, ``reduce_only``) sent through :meth:`submit`.
         """
-        result = await self.execution.submit_basket(orders)
-        self.last_basket = result
-        fills = [*result.fills, *result.unwind_fills]
-        if result.naked:
-            naked = ", ".join(f"{k} {v}" for k, v in result.naked.items())
-            raise BasketIncomplete(f"basket {result.basket_id}: the unwind could not flatten "
-                                   f"{naked}", fills)
-        return fills
+        return await self.execution.submit_basket(orders)
 
     async def executions(self) -> AsyncIterator[Fill | OrderUpdate]:
         """This account's fills and order updates, each with the core client order id, in
