@@ -82,33 +82,61 @@ def sandbox_group() -> None:
 
 
 @sandbox_group.command("check")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON verdict (also when FILE cannot be read).")
 def sandbox_check(file: Path, as_json: bool) -> None:
-    """Static validation of FILE: exit 0 when accepted, 1 with every reason when not.
+    """Static validation of FILE against the AI strategy contract.
 
-    This is a filter, not the security boundary: accepted code still only ever
-    runs in an isolated worker process.
+    \b
+    Exit codes:
+      0  accepted
+      8  rejected: every reason, with line and column (SandboxError's code)
+      4  FILE could not be read: missing, not a regular file, no permission
+
+    Every input gets a verdict (oversize, undecodable, absurdly nested or
+    otherwise hostile source is a rejection, never a traceback).  This is a
+    filter, not the security boundary: accepted code still only ever runs in
+    an isolated worker process.
     """
-    from argus_core.sandbox import validate_source
+    import stat
+
+    from argus_core.errors import DataError, SandboxError
+    from argus_core.sandbox.validator import MAX_SOURCE_BYTES, ValidationResult, validate_bytes
 
     try:
-        source = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"{file}: cannot read: {exc}") from None
-    result = validate_source(source)
+        # Only regular files: a FIFO or a device would block or never end.
+        if not stat.S_ISREG(file.stat().st_mode):
+            raise OSError(f"{file} is not a regular file")
+        with file.open("rb") as handle:
+            data = handle.read(MAX_SOURCE_BYTES + 1)
+    except OSError as exc:
+        why = exc.strerror if isinstance(exc.strerror, str) and exc.strerror else str(exc)
+        if as_json:
+            click.echo(json.dumps({"file": str(file), "accepted": False, "readable": False,
+                                   "error": f"cannot read: {why}", "reasons": [],
+                                   "findings": []}, indent=2))
+        else:
+            click.echo(f"{file}: cannot read: {why}", err=True)
+        sys.exit(DataError.exit_code)
+    try:
+        result = validate_bytes(data)
+    except Exception as exc:  # validate_bytes gives verdicts, never errors; belt and braces
+        result = ValidationResult(False, (), 0, 0)
+        reasons = [f"internal validator error ({type(exc).__name__}); refused"]
+    else:
+        reasons = result.reasons
     if as_json:
-        click.echo(json.dumps({"file": str(file), "accepted": result.accepted,
-                               "reasons": result.reasons, "lines": result.n_lines,
-                               "nodes": result.n_nodes}, indent=2))
+        click.echo(json.dumps({"file": str(file), "readable": True, **result.as_dict(),
+                               "reasons": reasons}, indent=2))
     elif result.accepted:
         click.echo(f"{file}: accepted ({result.n_lines} lines)")
     else:
-        click.echo(f"{file}: rejected ({len(result.reasons)} reasons)")
-        for reason in result.reasons:
+        click.echo(f"{file}: rejected ({len(reasons)} reasons)")
+        for reason in reasons:
             click.echo(f"  {reason}")
     if not result.accepted:
-        sys.exit(1)
+        sys.exit(SandboxError.exit_code)
 
 
 # -- argus strategies ------------------------------------------------------------------------

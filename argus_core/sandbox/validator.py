@@ -2,50 +2,93 @@
 
 This is a *filter*, not the security boundary: it rejects code that plainly
 breaks the contract (``CONTRACT.md``) before any of it runs, with every
-reason at once, so the model can be told exactly what to fix.  The boundary
-is the worker process (:mod:`argus_core.sandbox.worker`), which must contain
-code that slips past this filter.
+reason at once (line, column, why), so the model can be told exactly what to
+fix.  The boundary is the worker process (:mod:`argus_core.sandbox.worker`),
+which must contain code that slips past this filter.
+
+Why an allow-list and not a deny-list: Python's object graph is large and
+grows with every release; a deny-list ("no ``__subclasses__``, no
+``gi_frame``...") is only as good as its author's memory, and the red team
+found eight ways past the old one (module attributes reached through an
+alias, ``match`` class patterns, ``operator.attrgetter``...).  Here every
+syntax node type, name, module, module member and attribute that AI code may
+use is *listed*; anything else is refused.  The few deny-lists left
+(:data:`FORBIDDEN_ATTRS`, :data:`FORBIDDEN_NAMES`) only refine messages or
+vet the attribute names that the strategy itself defines on its own classes.
 
 Why hand-written: RestrictedPython is the well-known library for this, but it
 rewrites code to run *in-process* with guard functions; Argus never runs
 untrusted code in-process, so all it needs is a reject-with-reasons pass
-over the tree, which is short and auditable here.
+over the tree from the standard library's :mod:`ast`, short and auditable.
+
+Robustness: the checker always gives a verdict.  Size, line, token-nesting
+limits are checked before :func:`ast.parse` (whose C parser recurses), node
+count and depth are measured without recursion before anything else walks
+the tree, the walk itself is iterative, a wall-time limit applies, and any
+internal failure becomes a rejection with a reason.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 import importlib
-import types
-from collections.abc import Iterable
+import io
+import keyword
+import math
+import re
+import time
+import tokenize
+from collections.abc import Iterator
+from typing import Any
 
 import attrs
 
+# -- limits ---------------------------------------------------------------------------------
 MAX_SOURCE_BYTES = 64 * 1024
 MAX_LINES = 1500
 MAX_NODES = 20_000
-MAX_STRING = 4096
+#: Deepest AST nesting accepted (legitimate strategies stay under ~30).
+MAX_DEPTH = 100
+#: Token-level guards run before the parser, so that it never recurses deeply.
+MAX_BRACKET_DEPTH = 40
+MAX_PREFIX_RUN = 16  # consecutive unary operators / 'not' / 'lambda' / 'await'
+MAX_NESTING_TOKENS = 200  # right-nesting tokens (** lambda if else not :=) per statement
+MAX_STATEMENT_OPS = 3000  # operators and brackets in one logical line
+MAX_STRING = 4096  # characters in one string literal
+MAX_INT_BITS = 1024  # bits of an integer literal or of a folded constant integer
+MAX_FOLD_ITEMS = 100_000  # characters / items of a folded constant str, list or tuple
+MAX_FORMAT_WIDTH = 1000  # width or precision in a constant format spec
+TIME_LIMIT_S = 5.0  # wall time for one validation
 
 
-
-def _public_callables(module_name: str) -> frozenset[str]:
-    """Public names of a stdlib module, minus modules it re-exports.
-
-    ``statistics.sys`` and ``statistics.random`` are public attributes of a
-    public module: a blanket "every public name" rule would hand out ``sys``.
-    """
+def _present(module_name: str, names: str) -> frozenset[str]:
+    """``names`` (space-separated) that ``module_name`` has on this Python version."""
     module = importlib.import_module(module_name)
-    return frozenset(n for n in dir(module) if not n.startswith("_")
-                     and not isinstance(getattr(module, n), types.ModuleType))
+    return frozenset(n for n in names.split() if hasattr(module, n))
 
 
-#: Importable modules -> the member names AI-written code may use.
+#: Importable modules -> the member names AI-written code may use (explicit lists: a
+#: blanket "every public name" would hand out ``statistics.sys`` or ``fractions.operator``).
 ALLOWED_IMPORTS: dict[str, frozenset[str]] = {
-    "math": _public_callables("math"),
-    "statistics": _public_callables("statistics"),
-    "itertools": _public_callables("itertools"),
-    "bisect": _public_callables("bisect"),
-    "heapq": _public_callables("heapq"),
+    "math": _present("math", """
+        acos acosh asin asinh atan atan2 atanh cbrt ceil comb copysign cos cosh degrees dist
+        e erf erfc exp exp2 expm1 fabs factorial floor fmod frexp fsum gamma gcd hypot inf
+        isclose isfinite isinf isnan isqrt lcm ldexp lgamma log log10 log1p log2 modf nan
+        nextafter perm pi pow prod radians remainder sin sinh sqrt sumprod tan tanh tau trunc
+        ulp"""),
+    "statistics": _present("statistics", """
+        NormalDist StatisticsError correlation covariance fmean geometric_mean harmonic_mean
+        linear_regression mean median median_grouped median_high median_low mode multimode
+        pstdev pvariance quantiles stdev variance"""),
+    "itertools": _present("itertools", """
+        accumulate batched chain combinations combinations_with_replacement compress count
+        cycle dropwhile filterfalse groupby islice pairwise permutations product repeat
+        starmap takewhile tee zip_longest"""),
+    "bisect": _present("bisect", "bisect bisect_left bisect_right insort insort_left "
+                                 "insort_right"),
+    "heapq": _present("heapq", "heapify heappop heappush heappushpop heapreplace merge "
+                               "nlargest nsmallest"),
     "collections": frozenset({"deque", "defaultdict", "Counter", "OrderedDict"}),
     "typing": frozenset({"Any", "Optional", "Union", "List", "Dict", "Tuple", "Sequence",
                          "Mapping", "Iterable"}),
@@ -56,46 +99,116 @@ ALLOWED_IMPORTS: dict[str, frozenset[str]] = {
     "__future__": frozenset({"annotations"}),
 }
 
-#: Modules that may be imported whole (``import math``); their attributes are checked.
+#: Modules that may be imported whole (``import math``); only ``module.<listed member>``.
 PLAIN_IMPORTS = frozenset({"math", "statistics", "itertools", "bisect", "heapq"})
 
-#: Builtins AI-written code may name (the worker exposes exactly these).
+#: Builtins AI-written code may name (the worker exposes exactly these, and a few more
+#: exception classes).
 ALLOWED_BUILTINS = frozenset({
     "abs", "all", "any", "bool", "dict", "divmod", "enumerate", "filter", "float", "frozenset",
     "int", "isinstance", "len", "list", "map", "max", "min", "pow", "range", "reversed",
     "round", "set", "slice", "sorted", "str", "sum", "tuple", "zip", "iter", "next", "repr",
     "chr", "ord", "hash", "callable", "staticmethod", "True", "False", "None",
     "Exception", "ValueError", "TypeError", "KeyError", "IndexError", "ZeroDivisionError",
-    "ArithmeticError", "OverflowError", "StopIteration",
+    "ArithmeticError", "OverflowError", "StopIteration", "RuntimeError", "NotImplementedError",
 })
 
-#: Builtins that are never allowed, named so the reason is specific.
+#: Builtins that are never allowed, named so the reason is specific (any other builtin
+#: outside :data:`ALLOWED_BUILTINS` is refused too).
 FORBIDDEN_NAMES = frozenset({
     "eval", "exec", "compile", "open", "getattr", "setattr", "delattr", "hasattr", "globals",
     "locals", "vars", "dir", "type", "super", "object", "print", "input", "breakpoint", "help",
     "exit", "quit", "memoryview", "bytearray", "bytes", "classmethod", "property", "id",
     "issubclass", "format", "__import__", "__builtins__", "__loader__", "__spec__",
+    "__build_class__", "__name__", "__file__", "__dict__",
+})
+#: Every public builtin: one outside the allow-list may not even be shadowed, so a name
+#: bound in one scope can never resolve to the real builtin in another.
+_ALL_BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))
+
+#: Attribute names any value may have read: ordinary methods and data attributes of the
+#: types a strategy handles (str, list, dict, set, tuple, int, float, deque, Counter,
+#: OrderedDict, defaultdict, Decimal, Fraction, NormalDist, slice, range, exceptions).
+#: Deliberately absent: ``format``/``format_map`` (attribute walks in format fields),
+#: ``encode``/``decode`` (codec look-ups import modules), ``to_bytes``, ``mro``, every
+#: frame/code/generator/traceback attribute, and anything starting with ``_``.
+SAFE_ATTRS = frozenset({
+    "capitalize", "casefold", "center", "count", "endswith", "expandtabs", "find", "index",
+    "isalnum", "isalpha", "isascii",
+    "isdecimal", "isdigit", "isidentifier", "islower", "isnumeric", "isprintable", "isspace",
+    "istitle", "isupper", "join",
+    "ljust", "lower", "lstrip", "maketrans", "partition", "removeprefix", "removesuffix",
+    "replace", "rfind", "rindex", "rjust",
+    "rpartition", "rsplit", "rstrip", "split", "splitlines", "startswith", "strip", "swapcase",
+    "title", "translate", "upper",
+    "zfill",
+    "append", "clear", "copy", "extend", "insert", "pop", "remove", "reverse", "sort",
+    "fromkeys", "get", "items", "keys", "popitem", "setdefault", "update", "values",
+    "add", "difference", "difference_update", "discard", "intersection", "intersection_update",
+    "isdisjoint",
+    "issubset", "issuperset", "symmetric_difference", "symmetric_difference_update", "union",
+    "bit_length", "bit_count", "conjugate", "real", "imag", "numerator", "denominator",
+    "as_integer_ratio", "is_integer",
+    "fromhex", "hex",
+    "appendleft", "extendleft", "maxlen", "popleft", "rotate",
+    "default_factory", "elements", "most_common", "subtract", "total", "move_to_end",
+    "adjusted", "as_tuple", "compare", "copy_abs", "copy_negate", "copy_sign", "exp", "fma",
+    "from_float", "is_finite",
+    "is_infinite", "is_nan", "is_signed", "is_zero", "ln", "log10", "normalize", "quantize",
+    "scaleb", "sqrt",
+    "to_eng_string", "to_integral", "to_integral_value", "sign", "digits", "exponent",
+    "limit_denominator", "from_decimal",
+    "cdf", "inv_cdf", "pdf", "overlap", "quantiles", "zscore", "samples", "from_samples",
+    "mean", "median", "mode", "stdev",
+    "variance", "slope", "intercept",
+    "from_iterable", "start", "stop", "step", "indices", "args",
 })
 
-#: Attribute names refused outright (besides anything starting with ``_``).
-FORBIDDEN_ATTRS = frozenset({"format", "format_map", "mro", "register", "load_module",
-                             "exec_module", "system", "popen"})
+#: Attribute names refused outright, even when a strategy defines them on its own class.
+FORBIDDEN_ATTRS = frozenset({
+    "format", "format_map", "mro", "register", "load_module", "exec_module", "system",
+    "popen", "modules", "builtins", "globals", "locals", "cell_contents", "obj", "mapping",
+    "func", "fget", "fset", "fdel", "with_traceback", "add_note", "encode", "decode",
+    "send", "throw", "to_bytes", "from_bytes",
+})
 #: Prefixes of frame/code/generator internals (``gi_frame``, ``f_globals``, ``tb_frame``...).
 FORBIDDEN_ATTR_PREFIXES = ("gi_", "ag_", "cr_", "f_", "tb_", "co_", "func_", "im_")
 
-_FORBIDDEN_NODES: dict[type, str] = {
-    ast.Global: "'global' statements",
-    ast.Nonlocal: "'nonlocal' statements",
-    ast.With: "'with' blocks",
-    ast.AsyncWith: "'async with'",
-    ast.AsyncFor: "'async for'",
-    ast.AsyncFunctionDef: "'async def'",
-    ast.Await: "'await'",
-    ast.Yield: "'yield' (generators)",
-    ast.YieldFrom: "'yield from' (generators)",
+#: Syntax node types AI code may contain; everything else (``match``, ``with``, ``async``,
+#: ``yield``, ``global``, ``try/except*``, type aliases...) is refused by name.
+_ALLOWED_NODES: frozenset[type] = frozenset({
+    ast.Module, ast.FunctionDef, ast.ClassDef, ast.Return, ast.Delete, ast.Assign,
+    ast.AugAssign, ast.AnnAssign, ast.For, ast.While, ast.If, ast.Raise, ast.Try, ast.Assert,
+    ast.Import, ast.ImportFrom, ast.Expr, ast.Pass, ast.Break, ast.Continue,
+    ast.BoolOp, ast.NamedExpr, ast.BinOp, ast.UnaryOp, ast.Lambda, ast.IfExp, ast.Dict,
+    ast.Set, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Compare,
+    ast.Call, ast.FormattedValue, ast.JoinedStr, ast.Constant, ast.Attribute, ast.Subscript,
+    ast.Starred, ast.Name, ast.List, ast.Tuple, ast.Slice,
+    ast.Load, ast.Store, ast.Del, ast.And, ast.Or,
+    ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Mod, ast.Pow, ast.LShift, ast.RShift, ast.BitOr,
+    ast.BitXor, ast.BitAnd, ast.FloorDiv, ast.Invert, ast.Not, ast.UAdd, ast.USub,
+    ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot, ast.In, ast.NotIn,
+    ast.comprehension, ast.ExceptHandler, ast.arguments, ast.arg, ast.keyword, ast.alias,
+})
+_NODE_NAMES: dict[str, str] = {
+    "Match": "'match' statements (class and attribute patterns read attributes unchecked)",
+    "With": "'with' blocks", "AsyncWith": "'async with'", "AsyncFor": "'async for'",
+    "AsyncFunctionDef": "'async def'", "Await": "'await'", "Yield": "'yield' (generators)",
+    "YieldFrom": "'yield from' (generators)", "Global": "'global' statements",
+    "Nonlocal": "'nonlocal' statements", "TryStar": "'except*'", "MatMult": "'@'",
 }
+#: Node types an annotation may use (it runs at import time unless annotations are lazy).
+_ANNOTATION_NODES: frozenset[type] = frozenset({
+    ast.Name, ast.Attribute, ast.Subscript, ast.Tuple, ast.List, ast.Constant, ast.BinOp,
+    ast.BitOr, ast.Load,
+})
 _EVENT_TYPES = frozenset({"bar", "trade", "book", "book_delta", "signal", "settlement",
                           "event", "book_status"})
+_PADDING_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
+_CODING = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.ASCII)
+_PREFIX_TOKENS = frozenset({"not", "lambda", "await", "~"})
+_NESTING_TOKENS = frozenset({"**", "lambda", "not", "if", "else", ":=", "~", "await"})
+_FLAT_OPS = frozenset({",", ":", ";", "=", ")", "]", "}", "->"})
 
 
 @attrs.frozen
@@ -124,94 +237,355 @@ class ValidationResult:
         """The findings as human-readable strings."""
         return [str(f) for f in self.findings]
 
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready verdict (``argus sandbox check --json``)."""
+        return {"accepted": self.accepted, "reasons": self.reasons,
+                "findings": [{"line": f.line, "col": f.col, "message": f.message}
+                             for f in self.findings],
+                "lines": self.n_lines, "nodes": self.n_nodes}
 
-def validate_source(source: str) -> ValidationResult:
-    """Check ``source`` against the AI strategy contract; collect every finding."""
+
+def _reject(message: str, n_lines: int = 0, line: int = 0, col: int = 0) -> ValidationResult:
+    return ValidationResult(False, (Finding(line, col, message),), n_lines, 0)
+
+
+def validate_bytes(data: bytes, *, time_limit_s: float = TIME_LIMIT_S) -> ValidationResult:
+    """Check a module given as raw bytes (a file's content): size first, then UTF-8."""
+    if len(data) > MAX_SOURCE_BYTES:
+        return _reject(f"source is at least {len(data)} bytes; the limit is "
+                       f"{MAX_SOURCE_BYTES}")
+    try:
+        source = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _reject(f"source is not valid UTF-8 (byte {exc.start}): {exc.reason}")
+    return validate_source(source.removeprefix("\ufeff"), time_limit_s=time_limit_s)
+
+
+def validate_source(source: str, *, time_limit_s: float = TIME_LIMIT_S) -> ValidationResult:
+    """Check ``source`` against the AI strategy contract; collect every finding.
+
+    Never raises: oversize, unparsable, pathological or unexpected input is a
+    rejection with a reason.
+    """
+    try:
+        return _validate(source, time.monotonic() + time_limit_s)
+    except _Overtime:
+        return _reject(f"validation took longer than {time_limit_s:g} s; the source is too "
+                       f"complex")
+    except (RecursionError, MemoryError) as exc:
+        return _reject(f"source is too complex to check safely ({type(exc).__name__})")
+    except Exception as exc:  # a checker bug must still give a verdict, never accept
+        return _reject(f"internal validator error ({type(exc).__name__}: {exc}); refused")
+
+
+class _Overtime(Exception):
+    """The wall-time limit ran out."""
+
+
+def _validate(source: str, deadline: float) -> ValidationResult:
+    if not isinstance(source, str):
+        return _reject(f"source must be text, not {type(source).__name__}")
+    n_lines = len(re.findall(r"\r\n|\r|\n", source)) + 1
     findings: list[Finding] = []
-    n_lines = source.count("\n") + 1
-    size = len(source.encode("utf-8", "replace"))
+    size = len(source.encode("utf-8", "surrogatepass"))
     if size > MAX_SOURCE_BYTES:
-        findings.append(Finding(0, 0, f"source is {size} bytes; the limit is {MAX_SOURCE_BYTES}"))
+        findings.append(Finding(0, 0, f"source is {size} bytes; the limit is "
+                                      f"{MAX_SOURCE_BYTES}"))
     if n_lines > MAX_LINES:
         findings.append(Finding(0, 0, f"source has {n_lines} lines; the limit is {MAX_LINES}"))
     if "\x00" in source:
         findings.append(Finding(0, 0, "source contains a NUL byte"))
-    if findings:  # do not even parse oversize input
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in source):
+        findings.append(Finding(0, 0, "source contains lone surrogate characters"))
+    if findings:  # do not even tokenize oversize input
         return ValidationResult(False, tuple(findings), n_lines, 0)
+    for number, line in enumerate(source.splitlines()[:2], start=1):
+        match = _CODING.match(line)
+        if match and match.group(1).lower().replace("_", "-") not in ("utf-8", "utf8"):
+            findings.append(Finding(number, 0, f"source encoding declaration "
+                                               f"{match.group(1)!r} is not allowed (UTF-8 "
+                                               f"only)"))
+    token_findings = _precheck_tokens(source, deadline)
+    if any(f.message.startswith(("syntax error", "too deeply", "too many")) for f in
+           token_findings):
+        return ValidationResult(False, tuple(findings + token_findings), n_lines, 0)
+    findings.extend(token_findings)
     try:
         tree = ast.parse(source, filename="<strategy>", mode="exec")
     except SyntaxError as exc:
-        return ValidationResult(False, (Finding(exc.lineno or 0, exc.offset or 0,
-                                                f"syntax error: {exc.msg}"),), n_lines, 0)
-    except (RecursionError, MemoryError, ValueError) as exc:
-        return ValidationResult(False, (Finding(0, 0, f"source cannot be parsed safely: "
-                                                      f"{type(exc).__name__}"),), n_lines, 0)
-    checker = _Checker()
-    n_nodes = sum(1 for _ in ast.walk(tree))
+        syntax = Finding(exc.lineno or 0, exc.offset or 0, f"syntax error: {exc.msg}")
+        return ValidationResult(False, (*findings, syntax), n_lines, 0)
+    except (RecursionError, MemoryError, ValueError, OverflowError) as exc:
+        unsafe = Finding(0, 0, f"source cannot be parsed safely: {type(exc).__name__}")
+        return ValidationResult(False, (*findings, unsafe), n_lines, 0)
+    n_nodes, depth, deepest = _measure(tree, deadline)
     if n_nodes > MAX_NODES:
-        findings.append(Finding(0, 0, f"module has {n_nodes} syntax nodes; the limit is "
-                                      f"{MAX_NODES}"))
-    else:
-        checker.check_module(tree)
-        findings.extend(checker.findings)
-    findings.sort(key=lambda f: (f.line, f.col, f.message))
-    return ValidationResult(not findings, tuple(findings), n_lines, n_nodes)
+        findings.append(Finding(0, 0, f"module has more than {MAX_NODES} syntax nodes"))
+    if depth > MAX_DEPTH:
+        findings.append(Finding(getattr(deepest, "lineno", 0), getattr(deepest, "col_offset", 0),
+                                f"code is nested more than {MAX_DEPTH} levels deep"))
+    if n_nodes > MAX_NODES or depth > MAX_DEPTH:
+        return ValidationResult(False, tuple(findings), n_lines, n_nodes)
+    checker = _Checker(tree, deadline)
+    checker.run()
+    findings.extend(checker.findings)
+    unique = sorted(set(findings), key=lambda f: (f.line, f.col, f.message))
+    return ValidationResult(not unique, tuple(unique), n_lines, n_nodes)
 
 
-def _is_constant_expr(node: ast.AST) -> bool:
-    """Literals, containers of literals and arithmetic on them: no calls, no names."""
-    if isinstance(node, ast.Constant):
-        return True
-    if isinstance(node, ast.Tuple | ast.List | ast.Set):
-        return all(_is_constant_expr(e) for e in node.elts)
-    if isinstance(node, ast.Dict):
-        return all(k is not None and _is_constant_expr(k) for k in node.keys) and all(
-            _is_constant_expr(v) for v in node.values)
-    if isinstance(node, ast.UnaryOp):
-        return _is_constant_expr(node.operand)
-    if isinstance(node, ast.BinOp):
-        # No '**' at import time: 10**10**10 would stall the worker before any deadline.
-        return (not isinstance(node.op, ast.Pow) and _is_constant_expr(node.left)
-                and _is_constant_expr(node.right))
-    return False
+def _precheck_tokens(source: str, deadline: float) -> list[Finding]:
+    """Bracket depth, prefix-operator runs and per-statement nesting, from tokens alone.
+
+    The pure-Python tokenizer does not recurse, so this bounds what the (recursive) C
+    parser will see: 900 unary minuses or 2,000 chained ``not``s never reach it.
+    """
+    findings: list[Finding] = []
+    depth = run = nesting = ops = 0
+    prev: tokenize.TokenInfo | None = None
+    non_ascii_lines: set[int] = set()
+    try:
+        for n, tok in enumerate(tokenize.generate_tokens(io.StringIO(source).readline)):
+            if n % 1024 == 0 and time.monotonic() > deadline:
+                raise _Overtime
+            line, col = tok.start
+            if tok.type == tokenize.NEWLINE:
+                nesting = ops = run = 0
+            if tok.type in (tokenize.NL, tokenize.COMMENT, tokenize.NEWLINE, tokenize.INDENT,
+                            tokenize.DEDENT):
+                continue
+            text = tok.string
+            if tok.type == tokenize.NAME and not text.isascii() and line not in non_ascii_lines:
+                non_ascii_lines.add(line)
+                findings.append(Finding(line, col, f"non-ASCII identifier {text!r} is not "
+                                                   f"allowed (identifiers are ASCII only)"))
+            if tok.type == tokenize.OP and text in "([{":
+                depth += 1
+                if depth > MAX_BRACKET_DEPTH:
+                    return [Finding(line, col, f"too deeply nested: more than "
+                                               f"{MAX_BRACKET_DEPTH} open brackets")]
+            elif tok.type == tokenize.OP and text in ")]}":
+                depth = max(0, depth - 1)
+            unary = text in ("-", "+") and tok.type == tokenize.OP and (
+                prev is None or (prev.type == tokenize.OP and prev.string not in ")]}")
+                or (prev.type == tokenize.NAME and keyword.iskeyword(prev.string)
+                    and prev.string not in ("True", "False", "None")))
+            run = run + 1 if (unary or (text in _PREFIX_TOKENS and tok.type != tokenize.STRING)) \
+                else 0
+            if run > MAX_PREFIX_RUN:
+                return [Finding(line, col, f"too deeply nested: more than {MAX_PREFIX_RUN} "
+                                           f"prefix operators in a row")]
+            if tok.type != tokenize.STRING and (text in _NESTING_TOKENS or unary):
+                nesting += 1
+                if nesting > MAX_NESTING_TOKENS:
+                    return [Finding(line, col, f"too deeply nested: more than "
+                                               f"{MAX_NESTING_TOKENS} nesting operators in "
+                                               f"one statement")]
+            if tok.type == tokenize.OP and text not in _FLAT_OPS:
+                ops += 1
+                if ops > MAX_STATEMENT_OPS:
+                    return [Finding(line, col, f"too many operators: more than "
+                                               f"{MAX_STATEMENT_OPS} in one statement")]
+            prev = tok
+    except (tokenize.TokenError, SyntaxError) as exc:
+        lineno, offset = (exc.args[1] if isinstance(exc, tokenize.TokenError) and
+                          len(exc.args) > 1 else (getattr(exc, "lineno", 0),
+                                                  getattr(exc, "offset", 0)))
+        return [*findings, Finding(lineno or 0, offset or 0,
+                                   f"syntax error: {exc.args[0] if exc.args else exc}")]
+    return findings
 
 
-class _Checker(ast.NodeVisitor):
-    def __init__(self) -> None:
+def _measure(tree: ast.AST, deadline: float) -> tuple[int, int, ast.AST | None]:
+    """Node count and maximum depth, iteratively (no recursion, stops past the limits)."""
+    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+    count = best = 0
+    deepest: ast.AST | None = None
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count % 1024 == 0 and time.monotonic() > deadline:
+            raise _Overtime
+        if depth > best:
+            best, deepest = depth, node
+        if count > MAX_NODES or best > MAX_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return count, best, deepest
+
+
+def _is_docstring(stmt: ast.stmt, index: int) -> bool:
+    return index == 0 and isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) \
+        and isinstance(stmt.value.value, str)
+
+
+def _is_literal(node: ast.AST) -> bool:
+    """Literals, containers of literals and operators on them: no names, no calls."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Constant):
+            continue
+        if isinstance(n, ast.Tuple | ast.List | ast.Set):
+            stack.extend(n.elts)
+        elif isinstance(n, ast.Dict):
+            if any(k is None for k in n.keys):
+                return False
+            stack.extend(k for k in n.keys if k is not None)
+            stack.extend(n.values)
+        elif isinstance(n, ast.UnaryOp):
+            stack.append(n.operand)
+        elif isinstance(n, ast.BinOp):
+            stack.extend((n.left, n.right))
+        else:
+            return False
+    return True
+
+
+def _user_attr_problem(attr: str) -> str | None:
+    """Why ``attr`` may not be used or defined as an attribute name, or None."""
+    if attr.startswith("_"):
+        return f"attribute {attr!r} is not allowed (no '_' or dunder attributes)"
+    if attr in FORBIDDEN_ATTRS or attr.startswith(FORBIDDEN_ATTR_PREFIXES):
+        return f"attribute {attr!r} is not allowed (it reaches interpreter internals)"
+    return None
+
+
+class _TooBig(Exception):
+    """A constant expression would build a value past the fold limits."""
+
+
+_NOT_CONST = object()
+_FAILED = object()
+
+
+@attrs.frozen
+class _Ctx:
+    """What the iterative walk knows about where a node sits."""
+
+    annotation: bool = False
+
+
+class _Checker:
+    """One pass over a parsed module: prepass for bindings, then an iterative check."""
+
+    def __init__(self, tree: ast.Module, deadline: float) -> None:
+        self.tree = tree
+        self.deadline = deadline
         self.findings: list[Finding] = []
-        self.module_aliases: dict[str, str] = {}  # alias -> module name
+        self.bound: dict[str, int] = {}  # name -> number of binding sites
+        self.module_aliases: dict[str, str] = {}  # alias -> module
+        self.typing_names: set[str] = set()
+        self.user_attrs: set[str] = set()
+        self.constants: dict[str, ast.expr] = {}  # module constants bound exactly once
+        self.class_methods: set[int] = set()  # ids of defs directly in a class body
+        self.approved: set[int] = set()  # ids of module Names used as module.member
+        self.folded: dict[int, Any] = {}
 
     def fail(self, node: ast.AST, message: str) -> None:
         self.findings.append(Finding(getattr(node, "lineno", 0),
                                      getattr(node, "col_offset", 0), message))
 
-    # -- module level -------------------------------------------------------------
-    def check_module(self, tree: ast.Module) -> None:
+    # -- driver -------------------------------------------------------------------------
+    def run(self) -> None:
+        self._prepass()
+        self._check_module_shape()
+        stack: list[tuple[ast.AST, _Ctx]] = [(self.tree, _Ctx())]
+        n = 0
+        while stack:
+            node, ctx = stack.pop()
+            n += 1
+            if n % 256 == 0 and time.monotonic() > self.deadline:
+                raise _Overtime
+            children = self._check(node, ctx)
+            stack.extend(reversed(children))
+
+    def _walk(self, root: ast.AST) -> Iterator[ast.AST]:
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(ast.iter_child_nodes(node))
+
+    # -- prepass: every binding site, module aliases, user attribute names, constants ------
+    def _prepass(self) -> None:
+        for stmt in self.tree.body:
+            if isinstance(stmt, ast.Import):
+                for alias in stmt.names:
+                    if alias.name in PLAIN_IMPORTS:
+                        self.module_aliases[alias.asname or alias.name] = alias.name
+            elif isinstance(stmt, ast.ImportFrom) and stmt.module == "typing":
+                self.typing_names.update(a.asname or a.name for a in stmt.names)
+            elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(
+                    stmt.targets[0], ast.Name) and _is_literal(stmt.value):
+                self.constants[stmt.targets[0].id] = stmt.value
+        for node in self._walk(self.tree):
+            for name in self._bindings(node):
+                self.bound[name] = self.bound.get(name, 0) + 1
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store | ast.Del) \
+                    and _user_attr_problem(node.attr) is None:
+                self.user_attrs.add(node.attr)
+            if isinstance(node, ast.ClassDef):
+                for stmt in node.body:
+                    if isinstance(stmt, ast.FunctionDef):
+                        self.class_methods.add(id(stmt))
+                        names = [stmt.name]
+                    elif isinstance(stmt, ast.Assign):
+                        names = [t.id for t in stmt.targets if isinstance(t, ast.Name)]
+                    elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                        names = [stmt.target.id]
+                    else:
+                        names = []
+                    self.user_attrs.update(a for a in names if _user_attr_problem(a) is None)
+        self.constants = {k: v for k, v in self.constants.items() if self.bound.get(k) == 1}
+
+    @staticmethod
+    def _bindings(node: ast.AST) -> list[str]:
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            return [node.id]
+        if isinstance(node, ast.arg):
+            return [node.arg]
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            return [node.name]
+        if isinstance(node, ast.ExceptHandler) and node.name:
+            return [node.name]
+        if isinstance(node, ast.Import):
+            return [a.asname or a.name.split(".")[0] for a in node.names]
+        if isinstance(node, ast.ImportFrom):
+            return [a.asname or a.name for a in node.names
+                    if a.name != "*" and node.module != "__future__"]
+        return []
+
+    # -- module and class shape ---------------------------------------------------------
+    def _check_module_shape(self) -> None:
         strategy: ast.ClassDef | None = None
-        for index, stmt in enumerate(tree.body):
-            if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) \
-                    and isinstance(stmt.value.value, str) and index == 0:
-                continue  # docstring
+        for index, stmt in enumerate(self.tree.body):
+            if _is_docstring(stmt, index):
+                continue
             if isinstance(stmt, ast.Import | ast.ImportFrom | ast.FunctionDef):
                 continue
             if isinstance(stmt, ast.ClassDef):
                 if stmt.name == "Strategy":
                     strategy = stmt
                 continue
-            if isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets) \
-                    and _is_constant_expr(stmt.value):
-                continue
-            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) \
-                    and stmt.value is not None and _is_constant_expr(stmt.value):
+            if self._inert_assignment(stmt):
                 continue
             self.fail(stmt, f"module-level {type(stmt).__name__} is not allowed: only the "
                             f"docstring, imports, literal constants, functions and classes "
                             f"may appear at module level (no side effects at import)")
         if strategy is None:
-            self.fail(tree, "no top-level 'class Strategy' found")
+            self.fail(self.tree, "no top-level 'class Strategy' found")
         else:
             self._check_strategy_class(strategy)
-        self.visit(tree)
+
+    @staticmethod
+    def _inert_assignment(stmt: ast.stmt) -> bool:
+        """``NAME = literal`` or ``NAME: annotation [= literal]`` (runs nothing at import)."""
+        if isinstance(stmt, ast.Assign):
+            return all(isinstance(t, ast.Name) for t in stmt.targets) and _is_literal(stmt.value)
+        if isinstance(stmt, ast.AnnAssign):
+            return isinstance(stmt.target, ast.Name) and (
+                stmt.value is None or _is_literal(stmt.value))
+        return False
 
     def _check_strategy_class(self, cls: ast.ClassDef) -> None:
         methods = {s.name: s for s in cls.body if isinstance(s, ast.FunctionDef)}
@@ -233,136 +607,405 @@ class _Checker(ast.NodeVisitor):
                     self.fail(stmt, f"EVENTS must be a tuple of event type names from "
                                     f"{sorted(_EVENT_TYPES)}")
 
-    # -- generic checks -------------------------------------------------------------
-    def generic_visit(self, node: ast.AST) -> None:
-        reason = _FORBIDDEN_NODES.get(type(node))
-        if reason:
-            self.fail(node, f"{reason} are not allowed")
-        super().generic_visit(node)
+    # -- the per-node check ---------------------------------------------------------------
+    def _check(self, node: ast.AST, ctx: _Ctx) -> list[tuple[ast.AST, _Ctx]]:
+        kind = type(node)
+        if kind not in _ALLOWED_NODES:
+            what = _NODE_NAMES.get(kind.__name__, f"{kind.__name__} syntax")
+            self.fail(node, f"{what} not allowed")
+            return []
+        if ctx.annotation and isinstance(node, ast.expr) and kind not in _ANNOTATION_NODES:
+            self.fail(node, f"annotations may only name types ({kind.__name__} found)")
+            return []
+        if ctx.annotation and isinstance(node, ast.BinOp) and not isinstance(node.op, ast.BitOr):
+            self.fail(node, "annotations may only combine types with '|'")
+            return []
+        handler = getattr(self, f"_check_{kind.__name__}", None)
+        if handler is not None:
+            result: list[tuple[ast.AST, _Ctx]] | None = handler(node, ctx)
+            if result is not None:
+                return result
+        return [(child, ctx) for child in ast.iter_child_nodes(node)]
 
-    def visit_Import(self, node: ast.Import) -> None:
+    def _binding(self, node: ast.AST, name: str) -> None:
+        """Checks for a name bound (assigned, a parameter, a def, a loop variable...) here."""
+        if name.startswith("_") and name != "_":
+            self.fail(node, f"names starting with '_' are not allowed ({name!r})")
+        elif name in FORBIDDEN_NAMES or (name in _ALL_BUILTINS and name not in ALLOWED_BUILTINS):
+            self.fail(node, f"the name {name!r} is not allowed (it shadows a builtin that is "
+                            f"not allowed)")
+        elif name in self.module_aliases or name in self.typing_names:
+            self.fail(node, f"cannot rebind {name!r}: it names an imported "
+                            f"{'module' if name in self.module_aliases else 'typing name'}")
+
+    # statements ---------------------------------------------------------------------------
+    def _check_Import(self, node: ast.Import, ctx: _Ctx) -> list[tuple[ast.AST, _Ctx]]:
+        if not any(node is stmt for stmt in self.tree.body):
+            self.fail(node, "imports are only allowed at module level")
+            return []
         for alias in node.names:
-            root = alias.name
-            if root not in ALLOWED_IMPORTS:
-                self.fail(node, f"import of {root!r} is not allowed (allowed: "
+            name = alias.name
+            if name not in ALLOWED_IMPORTS:
+                self.fail(node, f"import of {name!r} is not allowed (allowed: "
                                 f"{', '.join(sorted(m for m in ALLOWED_IMPORTS if m[0] != '_'))})")
-                continue
-            if root not in PLAIN_IMPORTS:
-                self.fail(node, f"use 'from {root} import ...' for {root!r} (only some of its "
+            elif name not in PLAIN_IMPORTS:
+                self.fail(node, f"use 'from {name} import ...' for {name!r} (only some of its "
                                 f"names are allowed)")
-                continue
-            self._bind(node, alias.asname or root)
-            self.module_aliases[alias.asname or root] = root
+            else:
+                bound = alias.asname or name
+                if bound.startswith("_") or bound in FORBIDDEN_NAMES or (
+                        bound in _ALL_BUILTINS and bound not in ALLOWED_BUILTINS):
+                    self.fail(node, f"cannot bind the name {bound!r}")
+                elif self.bound.get(bound, 0) > 1:
+                    self.fail(node, f"module alias {bound!r} is bound more than once")
+        return []
 
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+    def _check_ImportFrom(self, node: ast.ImportFrom, ctx: _Ctx) -> list[tuple[ast.AST, _Ctx]]:
         module = node.module or ""
         if node.level:
             self.fail(node, "relative imports are not allowed")
-            return
+            return []
+        if not any(node is stmt for stmt in self.tree.body):
+            self.fail(node, "imports are only allowed at module level")
+            return []
         if module not in ALLOWED_IMPORTS:
             self.fail(node, f"import from {module!r} is not allowed")
-            return
+            return []
         allowed = ALLOWED_IMPORTS[module]
         for alias in node.names:
+            bound = alias.asname or alias.name
             if alias.name == "*":
                 self.fail(node, f"'from {module} import *' is not allowed")
             elif alias.name.startswith("_") or alias.name not in allowed:
                 self.fail(node, f"{module}.{alias.name} is not allowed")
-            else:
-                self._bind(node, alias.asname or alias.name)
+            elif module != "__future__" and (bound.startswith("_") or bound in FORBIDDEN_NAMES
+                                             or (bound in _ALL_BUILTINS
+                                                 and bound not in ALLOWED_BUILTINS)):
+                self.fail(node, f"cannot bind the name {bound!r}")
+            elif module == "typing" and self.bound.get(bound, 0) > 1:
+                self.fail(node, f"typing name {bound!r} is bound more than once")
+        return []
 
-    def _bind(self, node: ast.AST, name: str) -> None:
-        if name.startswith("_") or name in FORBIDDEN_NAMES:
-            self.fail(node, f"cannot bind the name {name!r}")
-
-    def visit_Name(self, node: ast.Name) -> None:
-        self._check_identifier(node, node.id)
-
-    def visit_arg(self, node: ast.arg) -> None:
-        self._check_identifier(node, node.arg)
-        self.generic_visit(node)
-
-    def visit_keyword(self, node: ast.keyword) -> None:
-        if node.arg is not None and node.arg.startswith("_"):
-            self.fail(node, f"keyword argument {node.arg!r} is not allowed")
-        self.generic_visit(node)
-
-    def _check_identifier(self, node: ast.AST, name: str) -> None:
-        if name in FORBIDDEN_NAMES:
-            self.fail(node, f"the name {name!r} is not allowed")
-        elif name.startswith("_"):
-            self.fail(node, f"names starting with '_' are not allowed ({name!r})")
-
-    def visit_Attribute(self, node: ast.Attribute) -> None:
-        attr = node.attr
-        if attr.startswith("_"):
-            self.fail(node, f"attribute {attr!r} is not allowed (no '_' or dunder attributes)")
-        elif attr in FORBIDDEN_ATTRS or attr.startswith(FORBIDDEN_ATTR_PREFIXES):
-            self.fail(node, f"attribute {attr!r} is not allowed")
-        elif isinstance(node.value, ast.Name) and node.value.id in self.module_aliases:
-            module = self.module_aliases[node.value.id]
-            if attr not in ALLOWED_IMPORTS[module]:
-                self.fail(node, f"{module}.{attr} is not allowed")
-        self.generic_visit(node)
-
-    def visit_Constant(self, node: ast.Constant) -> None:
-        if isinstance(node.value, str | bytes) and len(node.value) > MAX_STRING:
-            self.fail(node, f"string constant of {len(node.value)} characters exceeds "
-                            f"{MAX_STRING}")
-        if isinstance(node.value, bytes):
-            self.fail(node, "bytes literals are not allowed")
-
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        if node.name.startswith("_") and node.name != "__init__":
-            self.fail(node, f"function name {node.name!r} is not allowed (only '__init__' may "
-                            f"start with '_')")
-        elif node.name in FORBIDDEN_NAMES:
-            self.fail(node, f"function name {node.name!r} shadows a forbidden builtin")
+    def _check_FunctionDef(self, node: ast.FunctionDef, ctx: _Ctx) -> list[tuple[ast.AST, _Ctx]]:
+        in_class = id(node) in self.class_methods
+        if node.name == "__init__" and in_class:
+            pass
+        elif node.name.startswith("_"):
+            self.fail(node, f"function name {node.name!r} is not allowed (only '__init__', in "
+                            f"a class, may start with '_')")
+        else:
+            self._binding(node, node.name)
         for deco in node.decorator_list:
-            if not (isinstance(deco, ast.Name) and deco.id == "staticmethod"):
-                self.fail(deco, "decorators other than @staticmethod are not allowed")
-        # Defaults and annotations run when the 'def' runs (at import): keep them inert.
+            if not (in_class and isinstance(deco, ast.Name) and deco.id == "staticmethod"):
+                self.fail(deco, "decorators other than @staticmethod on a method are not "
+                                "allowed")
+        # Defaults run when the 'def' runs (at import): literals only, and small.
         for default in node.args.defaults + node.args.kw_defaults:
-            if default is not None and not _is_constant_expr(default):
+            if default is not None and not _is_literal(default):
                 self.fail(default, f"function {node.name!r}: default values must be literals")
-        annotations = [a.annotation for a in (node.args.posonlyargs + node.args.args
-                                              + node.args.kwonlyargs)] + [node.returns]
-        for ann in annotations:
-            if ann is not None and any(isinstance(n, ast.Call) for n in ast.walk(ann)):
-                self.fail(ann, f"function {node.name!r}: annotations must not call anything")
-        self._visit_all([node.args])
-        self._visit_all(node.body)
+        children = self._arguments(node.args, ctx)
         if node.returns is not None:
-            self._visit_all([node.returns])
+            children.append((node.returns, _Ctx(annotation=True)))
+        children.extend((s, _Ctx()) for s in node.body)
+        return children
 
-    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+    def _arguments(self, args: ast.arguments, ctx: _Ctx) -> list[tuple[ast.AST, _Ctx]]:
+        children: list[tuple[ast.AST, _Ctx]] = []
+        every = args.posonlyargs + args.args + args.kwonlyargs + [
+            a for a in (args.vararg, args.kwarg) if a is not None]
+        for arg in every:
+            self._binding(arg, arg.arg)
+            if arg.annotation is not None:
+                children.append((arg.annotation, _Ctx(annotation=True)))
+        children.extend((d, ctx) for d in args.defaults + args.kw_defaults if d is not None)
+        return children
+
+    def _check_Lambda(self, node: ast.Lambda, ctx: _Ctx) -> list[tuple[ast.AST, _Ctx]]:
+        return [*self._arguments(node.args, ctx), (node.body, ctx)]
+
+    def _check_ClassDef(self, node: ast.ClassDef, ctx: _Ctx) -> list[tuple[ast.AST, _Ctx]]:
         if node.bases or node.keywords:
             self.fail(node, f"class {node.name!r}: base classes and metaclasses are not allowed")
         if node.decorator_list:
             self.fail(node, f"class {node.name!r}: class decorators are not allowed")
-        self._check_identifier(node, node.name)
+        self._binding(node, node.name)
         for index, stmt in enumerate(node.body):
             # A class body runs at import time: only inert statements.
-            if isinstance(stmt, ast.FunctionDef | ast.Pass):
+            if isinstance(stmt, ast.FunctionDef | ast.Pass) or _is_docstring(stmt, index):
                 continue
-            if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) \
-                    and isinstance(stmt.value.value, str) and index == 0:
-                continue
-            if isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets) \
-                    and _is_constant_expr(stmt.value):
-                continue
-            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and (
-                    stmt.value is None or _is_constant_expr(stmt.value)) and not any(
-                    isinstance(n, ast.Call) for n in ast.walk(stmt.annotation)):
+            if self._inert_assignment(stmt):
                 continue
             self.fail(stmt, f"class {node.name!r}: only methods, a docstring and literal "
                             f"constants may appear in a class body")
-        self._visit_all(node.body)
+        return [(s, _Ctx()) for s in node.body]
 
-    def visit_Lambda(self, node: ast.Lambda) -> None:
-        self.generic_visit(node)
+    def _check_AnnAssign(self, node: ast.AnnAssign, ctx: _Ctx) -> list[tuple[ast.AST, _Ctx]]:
+        children: list[tuple[ast.AST, _Ctx]] = [(node.target, ctx),
+                                               (node.annotation, _Ctx(annotation=True))]
+        if node.value is not None:
+            children.append((node.value, ctx))
+        return children
 
-    def _visit_all(self, nodes: Iterable[ast.AST | None]) -> None:
-        for n in nodes:
-            if n is not None:
-                self.visit(n)
+    def _check_ExceptHandler(self, node: ast.ExceptHandler, ctx: _Ctx) -> None:
+        if node.name:
+            self._binding(node, node.name)
+
+    def _check_While(self, node: ast.While, ctx: _Ctx) -> None:
+        test = self._fold(node.test)
+        if test is _NOT_CONST or test is _FAILED:
+            return
+        try:
+            endless = bool(test)
+        except Exception:
+            return
+        if endless and not self._exits(node.body):
+            self.fail(node, "this loop can never end (a constant condition and no break, "
+                            "return or raise)")
+
+    def _exits(self, body: list[ast.stmt]) -> bool:
+        """Whether ``body`` has a break (of this loop), a return or a raise."""
+        stack: list[ast.AST] = list(body)
+        while stack:
+            n = stack.pop()
+            if isinstance(n, ast.Return | ast.Raise | ast.Break):
+                return True
+            if isinstance(n, ast.FunctionDef | ast.Lambda | ast.ClassDef):
+                continue
+            if isinstance(n, ast.For | ast.While):
+                # A break in a nested loop ends that loop only; its return or raise still
+                # leaves this one, and so does a break in its 'else'.
+                stack.extend(x for x in self._walk(n) if isinstance(x, ast.Return | ast.Raise))
+                stack.extend(n.orelse)
+                continue
+            stack.extend(ast.iter_child_nodes(n))
+        return False
+
+    def _check_comprehension(self, node: ast.comprehension, ctx: _Ctx) -> None:
+        if node.is_async:
+            self.fail(node.target, "'async for' comprehensions are not allowed")
+
+    # expressions --------------------------------------------------------------------------
+    def _check_Name(self, node: ast.Name, ctx: _Ctx) -> list[tuple[ast.AST, _Ctx]]:
+        name = node.id
+        if isinstance(node.ctx, ast.Store | ast.Del):
+            self._binding(node, name)
+            return []
+        if name in self.module_aliases:
+            if id(node) not in self.approved:
+                self.fail(node, f"module {self.module_aliases[name]!r} may only be used as "
+                                f"{name}.<name> (not aliased, stored, passed or subscripted)")
+        elif name in self.typing_names:
+            if not ctx.annotation:
+                self.fail(node, f"typing name {name!r} may only appear in annotations")
+        elif name in FORBIDDEN_NAMES:
+            self.fail(node, f"the name {name!r} is not allowed")
+        elif name.startswith("_") and name != "_":
+            self.fail(node, f"names starting with '_' are not allowed ({name!r})")
+        elif name not in self.bound and name not in ALLOWED_BUILTINS:
+            if name in _ALL_BUILTINS:
+                self.fail(node, f"the builtin {name!r} is not allowed")
+            else:
+                self.fail(node, f"the name {name!r} is neither defined in this module nor an "
+                                f"allowed builtin")
+        return []
+
+    def _check_Attribute(self, node: ast.Attribute, ctx: _Ctx) -> list[tuple[ast.AST, _Ctx]]:
+        attr = node.attr
+        value = node.value
+        if isinstance(value, ast.Name) and value.id in self.module_aliases:
+            module = self.module_aliases[value.id]
+            self.approved.add(id(value))
+            if not isinstance(node.ctx, ast.Load):
+                self.fail(node, f"cannot assign or delete {module}.{attr} (modules are "
+                                f"read-only)")
+            elif attr not in ALLOWED_IMPORTS[module]:
+                self.fail(node, f"{module}.{attr} is not allowed")
+            return [(value, ctx)]
+        problem = _user_attr_problem(attr)
+        if problem:
+            self.fail(node, problem)
+        elif isinstance(node.ctx, ast.Load) and attr not in SAFE_ATTRS \
+                and attr not in self.user_attrs:
+            self.fail(node, f"attribute {attr!r} is not in the allowed list (ordinary methods "
+                            f"of str, list, dict, set, numbers, deque, Counter, Decimal, "
+                            f"Fraction... and attributes this module defines on its classes)")
+        return [(value, ctx)]
+
+    def _check_keyword(self, node: ast.keyword, ctx: _Ctx) -> None:
+        if node.arg is not None and node.arg.startswith("_"):
+            self.fail(node, f"keyword argument {node.arg!r} is not allowed")
+
+    def _check_Constant(self, node: ast.Constant, ctx: _Ctx) -> None:
+        value = node.value
+        if isinstance(value, bytes):
+            self.fail(node, "bytes literals are not allowed")
+        elif isinstance(value, str) and len(value) > MAX_STRING:
+            self.fail(node, f"string constant of {len(value)} characters exceeds {MAX_STRING}")
+        elif isinstance(value, int) and not isinstance(value, bool) \
+                and value.bit_length() > MAX_INT_BITS:
+            self.fail(node, f"integer literal of {value.bit_length()} bits exceeds "
+                            f"{MAX_INT_BITS}")
+
+    def _check_BinOp(self, node: ast.BinOp, ctx: _Ctx) -> None:
+        self._fold(node)
+        if isinstance(node.op, ast.Mod):
+            fmt = self._fold(node.left)
+            if isinstance(fmt, str):
+                self._check_format_text(node, fmt)
+
+    def _check_UnaryOp(self, node: ast.UnaryOp, ctx: _Ctx) -> None:
+        self._fold(node)
+
+    def _check_Call(self, node: ast.Call, ctx: _Ctx) -> None:
+        func = node.func
+        if isinstance(func, ast.Name) and func.id == "pow" and len(node.args) == 2 \
+                and not node.keywords:
+            self._fold_binop(node, ast.Pow(), node.args[0], node.args[1])
+        if isinstance(func, ast.Attribute) and func.attr in _PADDING_METHODS:
+            for arg in node.args:
+                width = self._fold(arg)
+                if isinstance(width, int) and width > MAX_FOLD_ITEMS:
+                    self.fail(arg, f"padding to {width} characters exceeds {MAX_FOLD_ITEMS}")
+
+    def _check_FormattedValue(self, node: ast.FormattedValue, ctx: _Ctx) -> None:
+        spec = node.format_spec
+        if isinstance(spec, ast.JoinedStr):
+            for part in spec.values:
+                if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                    self._check_format_text(part, part.value, spec=True)
+                elif isinstance(part, ast.FormattedValue):
+                    width = self._fold(part.value)
+                    if isinstance(width, int) and abs(width) > MAX_FORMAT_WIDTH:
+                        self.fail(part, f"format width {width} exceeds {MAX_FORMAT_WIDTH}")
+
+    def _check_format_text(self, node: ast.AST, text: str, spec: bool = False) -> None:
+        numbers = re.findall(r"\d+", text) if spec else [
+            n for m in re.finditer(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?", text)
+            for n in m.groups() if n]
+        if "*" in numbers:
+            self.fail(node, "'*' widths in % formats are not allowed")
+        if any(n.isdigit() and len(n) < 30 and int(n) > MAX_FORMAT_WIDTH for n in numbers) \
+                or any(n.isdigit() and len(n) >= 30 for n in numbers):
+            self.fail(node, f"format width or precision exceeds {MAX_FORMAT_WIDTH}")
+
+    # -- constant folding with size guards ---------------------------------------------------
+    def _fold(self, node: ast.AST) -> Any:
+        """The value of a constant expression, ``_NOT_CONST``, or ``_FAILED`` (reported).
+
+        Nothing is computed that could exceed the fold limits: each operation's result
+        size is bounded from its operands' sizes first (``10**10**8`` is never built).
+        """
+        key = id(node)
+        if key in self.folded:
+            return self.folded[key]
+        self.folded[key] = _NOT_CONST  # guards against re-entry
+        value: Any = _NOT_CONST
+        if isinstance(node, ast.Constant):
+            value = node.value
+        elif isinstance(node, ast.Name) and node.id in self.constants:
+            value = self._fold(self.constants[node.id])
+        elif isinstance(node, ast.Tuple | ast.List | ast.Set):
+            items = [self._fold(e) for e in node.elts]
+            if not any(i is _NOT_CONST or i is _FAILED for i in items):
+                value = self._build(node, items)
+            elif any(i is _FAILED for i in items):
+                value = _FAILED
+        elif isinstance(node, ast.UnaryOp):
+            operand = self._fold(node.operand)
+            value = operand if operand is _NOT_CONST or operand is _FAILED else \
+                self._apply(node, lambda: _unary(node.op, operand))
+        elif isinstance(node, ast.BinOp):
+            value = self._fold_binop(node, node.op, node.left, node.right)
+        self.folded[key] = value
+        return value
+
+    def _build(self, node: ast.AST, items: list[Any]) -> Any:
+        kind = {ast.Tuple: tuple, ast.List: list, ast.Set: set}[type(node)]
+        return self._apply(node, lambda: kind(items))
+
+    def _fold_binop(self, node: ast.AST, op: ast.operator, left_node: ast.AST,
+                    right_node: ast.AST) -> Any:
+        left, right = self._fold(left_node), self._fold(right_node)
+        if left is _FAILED or right is _FAILED:
+            return _FAILED
+        if left is _NOT_CONST or right is _NOT_CONST:
+            return _NOT_CONST
+        try:
+            _check_size(op, left, right)
+        except _TooBig as exc:
+            self.fail(node, f"constant expression would build a huge value ({exc}); limits: "
+                            f"{MAX_INT_BITS}-bit integers, {MAX_FOLD_ITEMS} items or "
+                            f"characters")
+            return _FAILED
+        return self._apply(node, lambda: _binary(op, left, right))
+
+    def _apply(self, node: ast.AST, compute: Any) -> Any:
+        try:
+            value = compute()
+        except Exception as exc:
+            self.fail(node, f"constant expression raises {type(exc).__name__}: {exc}")
+            return _FAILED
+        if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+            self.fail(node, f"constant expression builds a {value.bit_length()}-bit integer "
+                            f"(limit {MAX_INT_BITS})")
+            return _FAILED
+        return value
+
+
+def _length(value: Any) -> int | None:
+    if isinstance(value, str | bytes | tuple | list | set | frozenset | dict):
+        return len(value)
+    return None
+
+
+def _check_size(op: ast.operator, left: Any, right: Any) -> None:
+    """Raise :class:`_TooBig` if ``left op right`` would be too large to compute."""
+    ints = isinstance(left, int) and isinstance(right, int)
+    if isinstance(op, ast.Pow) and ints and right > 0 and abs(left) > 1:
+        # |left| >= 2, so an exponent past MAX_INT_BITS is too big without computing more.
+        if right > MAX_INT_BITS or right * math.log2(abs(left)) > MAX_INT_BITS:
+            raise _TooBig(f"{left} ** {right}")
+    elif isinstance(op, ast.LShift) and ints and right > 0:
+        if left.bit_length() + right > MAX_INT_BITS:
+            raise _TooBig(f"{left} << {right}")
+    elif isinstance(op, ast.Mult):
+        for seq, count in ((left, right), (right, left)):
+            n = _length(seq)
+            if n is not None and isinstance(count, int) and count > 0 and n > 0 \
+                    and count > MAX_FOLD_ITEMS // n:
+                raise _TooBig(f"a sequence of {n} repeated {count} times")
+        if ints and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+            raise _TooBig("integer product")
+    elif isinstance(op, ast.Add):
+        a, b = _length(left), _length(right)
+        if a is not None and b is not None and a + b > MAX_FOLD_ITEMS:
+            raise _TooBig(f"{a + b} items")
+
+
+def _unary(op: ast.unaryop, operand: Any) -> Any:
+    if isinstance(op, ast.USub):
+        return -operand
+    if isinstance(op, ast.UAdd):
+        return +operand
+    if isinstance(op, ast.Invert):
+        return ~operand
+    return not operand
+
+
+_BINARY = {
+    ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b, ast.FloorDiv: lambda a, b: a // b,
+    ast.Mod: lambda a, b: a % b, ast.Pow: lambda a, b: a ** b,
+    ast.LShift: lambda a, b: a << b, ast.RShift: lambda a, b: a >> b,
+    ast.BitOr: lambda a, b: a | b, ast.BitXor: lambda a, b: a ^ b,
+    ast.BitAnd: lambda a, b: a & b,
+}
+
+
+def _binary(op: ast.operator, left: Any, right: Any) -> Any:
+    if isinstance(left, str) and isinstance(op, ast.Mod):
+        # '%' formatting of a constant: widths were checked; bound the result anyway.
+        args = right if isinstance(right, tuple) else (right,)
+        if len(left) + sum(len(repr(a)) for a in args) > MAX_FOLD_ITEMS:
+            raise _TooBig("formatted string")
+    return _BINARY[type(op)](left, right)

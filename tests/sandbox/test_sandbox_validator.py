@@ -61,7 +61,7 @@ def test_seed_strategy_is_accepted() -> None:
     ("print('hi')", "module-level Expr"),
     ("for i in range(3):\n    pass", "module-level For"),
     ("if True:\n    X = 1", "module-level If"),
-    ("X = 10 ** 10 ** 10", "module-level Assign"),
+    ("X = 10 ** 10 ** 10", "huge value"),
     ("def f():\n    return eval('1')", "'eval'"),
     ("def f():\n    return getattr(1, 'real')", "'getattr'"),
     ("def f():\n    return ().__class__", "'__class__'"),
@@ -75,14 +75,15 @@ def test_seed_strategy_is_accepted() -> None:
     ("def f():\n    yield 1", "'yield'"),
     ("async def f():\n    pass", "'async def'"),
     ("def f(x=open('a')):\n    pass", "default values must be literals"),
-    ("def f(x: print()):\n    pass", "annotations must not call"),
+    ("def f(x: print()):\n    pass", "annotations may only name types"),
     ("class A(object):\n    pass", "base classes"),
     ("class A:\n    x = compute()", "class body"),
     ("@decorate\ndef f():\n    pass", "decorators"),
     ("def __getattr__(name):\n    pass", "'__getattr__'"),
     ("def f():\n    return type(1)", "'type'"),
     ("def f():\n    return b'raw'", "bytes literals"),
-    ("def f():\n    import math as _m", "cannot bind"),
+    ("def f():\n    import math as _m", "only allowed at module level"),
+    ("import math as _m", "cannot bind"),
 ])
 def test_forbidden_constructs_are_reported(snippet: str, needle: str) -> None:
     result = validate_source(GOOD + "\n" + snippet + "\n")
@@ -163,9 +164,9 @@ def test_cli_sandbox_check(tmp_path: Path) -> None:
     assert ok.exit_code == 0, ok.output
     assert "accepted" in ok.output
     res = runner.invoke(sandbox_group, ["check", str(bad), "--json"])
-    assert res.exit_code != 0
+    assert res.exit_code == 8
     payload = json.loads(res.output)
     assert payload["accepted"] is False
     assert len(payload["reasons"]) >= 2
     missing = runner.invoke(sandbox_group, ["check", str(tmp_path / "nope.py")])
-    assert missing.exit_code != 0
+    assert missing.exit_code == 4
