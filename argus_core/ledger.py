@@ -146,6 +146,48 @@ class Ledger:
         with self.conn:
             yield self.conn
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on this connection."""
+        return bool(self.conn.in_transaction)
+
+    def begin(self) -> None:
+        """Open a write transaction at once.  IMMEDIATE takes the write lock up front: a
+        deferred transaction that read first could not write after another connection (a
+        CLI command) committed meanwhile."""
+        self.conn.execute("begin immediate")
+
+    def commit(self) -> None:
+        """Commit the open transaction."""
+        self.conn.execute("commit")
+
+    def rollback(self) -> None:
+        """Abandon the open transaction."""
+        self.conn.execute("rollback")
+
+    # -- runs ----------------------------------------------------------------------
+    def start_run(self, run_id: str, mode: str, seed: int, config_json: str) -> None:
+        """Mark ``run_id`` running (a new row, or a resumed one); refuses a directory that
+        holds a run of another config."""
+        rows = self.query("select run_id from runs")
+        if rows and rows[0]["run_id"] != run_id:
+            raise LedgerError(f"{self.path.parent} holds a run of a different config "
+                              f"(run {rows[0]['run_id']}); use a new --run-dir")
+        with self.transaction():
+            if rows:
+                self.conn.execute("update runs set status = 'running' where run_id = ?",
+                                  (run_id,))
+            else:
+                self.insert("runs", {"run_id": run_id, "mode": mode, "seed": seed,
+                                     "config_json": config_json, "config_hash": run_id,
+                                     "status": "running", "started_ns": time.time_ns()})
+
+    def finish_run(self, run_id: str) -> None:
+        """Mark ``run_id`` finished."""
+        with self.transaction():
+            self.conn.execute("update runs set status = ?, ended_ns = ? where run_id = ?",
+                              ("finished", time.time_ns(), run_id))
+
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         """Rows of ``sql`` as dicts."""
         cursor = self.conn.execute(sql, params)

@@ -40,7 +40,7 @@ import attrs
 
 from argus_core.account import Account
 from argus_core.config import Config, canonical_json
-from argus_core.errors import ArgusError, ConfigError, LedgerError
+from argus_core.errors import ArgusError, ConfigError
 from argus_core.execution import ExecutionEngine
 from argus_core.interfaces import RiskContext, Strategy, StrategyContext
 from argus_core.market_state import MarketState
@@ -239,7 +239,7 @@ class Runner:
                 if self.seq <= self.resumed_from:
                     self.market.apply(event)
                     continue
-                if not self.ledger.conn.in_transaction:
+                if not self.ledger.in_transaction:
                     self._begin()
                 self.engine.seq = self.seq
                 self._on_event(event)
@@ -266,16 +266,16 @@ class Runner:
                                                     f"be swapped in"))
             self._swaps = []
         except BaseException:
-            if self.ledger.conn.in_transaction:
-                self.ledger.conn.execute("rollback")
+            if self.ledger.in_transaction:
+                self.ledger.rollback()
             raise
         finally:
             await self.engine.drain()  # answers in flight land before the ledger closes
             if self._fills_task is not None:
                 self._fills_task.cancel()
                 await asyncio.gather(self._fills_task, return_exceptions=True)
-            if self.ledger.conn.in_transaction:
-                self.ledger.conn.execute("commit")
+            if self.ledger.in_transaction:
+                self.ledger.commit()
             self._finish_run_row()
             try:
                 hook.on_shutdown(ctx=self.ctx)
@@ -325,16 +325,14 @@ class Runner:
             await asyncio.gather(task, return_exceptions=True)
 
     def _begin(self) -> None:
-        # IMMEDIATE takes the write lock up front: a deferred transaction that read first
-        # could not write after another connection (a CLI command) committed meanwhile.
-        self.ledger.conn.execute("begin immediate")
+        self.ledger.begin()
 
     @contextlib.contextmanager
     def _between_events(self, *, commit_now: bool = False) -> Iterator[None]:
         """Writes that arrive between events (acknowledgements, executions, cancels): inside
         the loop's open transaction when there is one (the loop commits it), else in their
         own, committed at once; ``commit_now`` commits either way."""
-        idle = not self.ledger.conn.in_transaction
+        idle = not self.ledger.in_transaction
         if idle:
             self._begin()
         try:
@@ -345,11 +343,11 @@ class Runner:
 
     def _release(self) -> None:
         """Idle point (paper/live): make everything durable and end the transaction."""
-        if self.ledger.conn.in_transaction:
+        if self.ledger.in_transaction:
             if self._dirty or self._equity_rows or self.engine.pending_fills or self._swapped:
                 self._commit(reopen=False)
             else:
-                self.ledger.conn.execute("commit")
+                self.ledger.commit()
                 self._read_control()
 
     def request_commit(self) -> None:
@@ -548,13 +546,13 @@ class Runner:
     def _commit(self, *, reopen: bool = True) -> None:
         """Checkpoint every component and commit everything since the last commit;
         ``reopen`` starts the next transaction at once (replay, and mid-event)."""
-        if not self.ledger.conn.in_transaction:
+        if not self.ledger.in_transaction:
             self._begin()
         if self._equity_rows:
             self.ledger.append_equity(self._equity_rows)
             self._equity_rows = []
         self.ledger.save_checkpoint(CHECKPOINT, self.seq, self.market.now_ns, self._state())
-        self.ledger.conn.execute("commit")
+        self.ledger.commit()
         self._read_control()  # a person may have run `argus kill` / `argus resume`
         if reopen:
             self._begin()
@@ -590,25 +588,9 @@ class Runner:
         log.info("resuming %s after event %d", self.run_dir, seq)
 
     def _start_run_row(self) -> None:
-        cfg_json = canonical_json(self.config)
-        rows = self.ledger.query("select run_id, config_hash from runs")
-        cfg_hash = self.ctx.run_id
-        if rows and rows[0]["config_hash"] != cfg_hash:
-            raise LedgerError(f"{self.run_dir} holds a run of a different config "
-                              f"(run {rows[0]['run_id']}); use a new --run-dir")
-        with self.ledger.transaction():
-            if rows:
-                self.ledger.conn.execute("update runs set status = 'running' where run_id = ?",
-                                         (self.ctx.run_id,))
-            else:
-                self.ledger.insert("runs", {
-                    "run_id": self.ctx.run_id, "mode": self.ctx.mode,
-                    "seed": self.config.argus.seed, "config_json": cfg_json,
-                    "config_hash": cfg_hash, "status": "running",
-                    "started_ns": time.time_ns()})
+        # The run id is the config's hash: another config in this directory is refused.
+        self.ledger.start_run(self.ctx.run_id, self.ctx.mode, self.config.argus.seed,
+                              canonical_json(self.config))
 
     def _finish_run_row(self) -> None:
-        with self.ledger.transaction():
-            self.ledger.conn.execute("update runs set status = ?, ended_ns = ? where run_id = ?",
-                                     ("finished", time.time_ns(), self.ctx.run_id))
-
+        self.ledger.finish_run(self.ctx.run_id)
