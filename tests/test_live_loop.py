@@ -647,3 +647,55 @@ def test_a_strategy_cancels_its_own_working_orders(tmp_path: Path, fake_plugin: 
         assert order["status"] == "cancelled" and "stale quote" in order["status_reason"]
         assert ledger.query("select count(*) as n from fills")[0]["n"] == 0  # never traded
     assert cancelled == ([order["client_order_id"]] if mode == "live" else [])
+
+
+@pytest.mark.parametrize("mode", ["live", "paper"])
+def test_orders_never_go_out_on_a_dead_or_stale_book(tmp_path: Path, fake_plugin: None,
+                                                     mode: str) -> None:
+    """A book that failed its checksum (and got no fresh snapshot) or went quiet past the
+    venue's staleness: every order a strategy proposes on it is a risk event, none is
+    sent; a fresh snapshot makes it tradeable again."""
+
+    class DeadBook(FakeLiveVenue):
+        default_stale_after_s = 5.0
+
+        async def stream(self) -> AsyncIterator[MarketEvent]:
+            book = [[99.0, 5.0]], [[101.0, 5.0]]
+            yield OrderBook(IID, 10**9, *book)
+            yield BookStatus(IID, 2 * 10**9, False, "checksum mismatch")
+            for i in range(3, 19):  # 16 bars while the book is dead
+                yield Bar(IID, i * 10**9, 100.0, 101.0, 99.0, 100.0, 10.0)
+                await asyncio.sleep(0)
+            yield OrderBook(IID, 19 * 10**9, *book)  # a fresh snapshot: live again
+            yield Bar(IID, 20 * 10**9, 100.0, 101.0, 99.0, 100.0, 10.0)
+            for i in range(30, 33):  # ten seconds later, no book update: stale
+                yield Bar(IID, i * 10**9, 100.0, 101.0, 99.0, 100.0, 10.0)
+            for _ in range(5):
+                await asyncio.sleep(0)
+
+    class Always(OneShot):
+        name = "always"
+
+        def on_event(self, event: MarketEvent, ctx: Any) -> list[Intent]:
+            if not isinstance(event, Bar):
+                return []
+            return [Intent("always", IID, Side.BUY, quantity="1")]
+
+    module = sys.modules["argus_test_fake_live"]
+    module.register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fake", DeadBook))
+    module.register_strategies = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("always", lambda s: Always()))
+    config = parse_config({"argus": {"plugins": [], "mode": mode},
+                           "run": {"venue": "fake", "strategies": ["always"],
+                                   "risk_checks": []}}, tmp_path / "c.toml")
+    Runner(config, tmp_path / "run", live_confirmed=True).run_sync()
+    # Only on the bar after the fresh snapshot.
+    assert len(FakeLiveVenue.submitted) == (1 if mode == "live" else 0)
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        blocked = ledger.query("select reason from risk_events where check_name = "
+                               "'market_state' order by id")
+        assert len(blocked) == 16 + 3
+        assert all("checksum" in r["reason"] for r in blocked[:16])
+        assert all("stale" in r["reason"] for r in blocked[16:])
+        assert ledger.query("select count(*) as n from orders")[0]["n"] == 1
