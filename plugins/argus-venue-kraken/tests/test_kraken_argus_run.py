@@ -345,11 +345,41 @@ async def test_argus_run_live_sends_signed_orders_and_books_executions(rest_serv
     assert_order_states(run, rest_server)
 
 
+async def test_argus_run_live_with_lost_answers_places_each_order_once(rest_server, bars,
+                                                                        tmp_path: Path):
+    """Kraken acts on the first three AddOrders but their answers are lost (a 503, a reset
+    mid-body, a garbled body): the venue finds each order by cl_ord_id (a filled market
+    order is only in ClosedOrders) instead of sending it again, so the exchange holds one
+    order per ledger row and every fill is booked once."""
+    run = tmp_path / "run"
+    script = market_script(bars, rest_server, synced_with(run, rest_server))
+    rest_server.inject("AddOrder", ("lost", None), ("lost_reset", None),
+                       ("lost_raw", "<html>502 Bad Gateway</html>"))
+    private = [AwaitSubscribe("executions"), ForwardExecutions(rest_server)]
+    async with LocalKrakenWs([script.steps]) as ws, \
+            LocalKrakenWs([private], token="local-ws-token") as auth_ws:
+        config = write_config(tmp_path / "live.toml", mode="live", rest_url=rest_server.url,
+                              ws_url=ws.url, ws_auth_url=auth_ws.url,
+                              nonce=tmp_path / "nonce")
+        await argus_run(config, run, script.n_events, "--live", rest=rest_server)
+    orders = ledger_rows(run, "select * from orders")
+    fills = ledger_rows(run, "select * from fills")
+    assert len(orders) >= 4 and not rest_server.injected["AddOrder"]  # every fault was used
+    assert len(rest_server.calls("AddOrder")) == len(orders)  # nothing sent twice
+    assert len(rest_server.calls("ClosedOrders")) >= 3  # the look-ups that found them
+    wires = [o["cl_ord_id"] for o in rest_server.closed.values()]
+    assert len(wires) == len(set(wires)) == len(orders)  # one order at Kraken per row
+    trades = {e["exec_id"] for e in rest_server.executions if e["exec_type"] == "trade"}
+    assert [f["fill_id"] for f in fills] and sorted(f["fill_id"] for f in fills) == sorted(trades)
+    assert not ledger_rows(run, "select * from risk_events where action = 'unknown_fill'")
+    assert_order_states(run, rest_server)
+
+
 async def test_a_restarted_live_run_books_the_fills_it_missed_under_core_ids(
         rest_server, bars, tmp_path: Path):
     """Run 1 dies (stops) while Kraken's executions for its last orders are held back; run 2
     resumes the run dir, gets them in the executions snapshot and books them under the core
-    ids, which it knows only from the ledger (the on_startup hook)."""
+    ids, which it knows only from the ledger (handed over by the core: ``resume``)."""
     run = tmp_path / "run"
     synced = synced_with(run, rest_server)
     first = bars[:26]  # run 1 sees 26 bars; the fills of orders from bar 20 on are held back

@@ -47,6 +47,28 @@ def test_config_table_is_validated_with_clear_errors():
     assert tiers.fee_tier() == (10, 20)
 
 
+@pytest.mark.parametrize(("key", "bad"), [
+    ("request_timeout_s", 0), ("request_timeout_s", 301), ("max_retries", -1),
+    ("max_retries", 21), ("order_deadline_s", 1), ("order_deadline_s", 61),
+    ("lookup_settle_s", -0.5), ("reconnect_base_s", 0), ("reconnect_max_s", 0),
+    ("heartbeat_timeout_s", 0), ("dead_man_timeout_s", -1), ("dead_man_timeout_s", 86401),
+    ("maker_bps", "-1"), ("taker_bps", "1001"), ("volume_30d_usd", "-5"),
+    ("heartbeat_timeout_s", float("nan")),
+])
+def test_every_numeric_setting_is_range_checked_naming_its_key(key, bad):
+    with pytest.raises(ConfigError, match=rf"{key}: must be"):
+        settings_from({key: bad})
+    with pytest.raises(ConfigError, match=r"maker_bps: must be >= 0 and <= 1000"):
+        settings_from({"fee_tiers": [{"min_volume_usd": "0", "maker_bps": "2000",
+                                      "taker_bps": "20"}]})
+
+
+def test_defaults_are_in_range_and_the_venue_declares_its_book_staleness():
+    s = KrakenSettings()
+    assert (s.order_deadline_s, s.lookup_settle_s, s.max_retries) == (5.0, 2.0, 3)
+    assert KrakenVenue.default_stale_after_s == 10.0 == s.heartbeat_timeout_s
+
+
 def test_entry_point_registers_the_venue():
     host = PluginHost()
     host.load(["kraken"], builtins=False)
@@ -122,6 +144,8 @@ async def test_argus_record_writes_the_venue_stream(load, rest_server, tmp_path:
         out = tmp_path / "rec.ndjson"
         count = await recorder.record(load_config(cfg_path), out, duration_s=10, max_events=1)
     assert count == 1
-    (event,) = [load_event(json.loads(line)) for line in out.read_text().splitlines()]
+    # A recording may start with a header line (instruments, fees); the events follow it.
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    (event,) = [load_event(data) for data in lines if data.get("type") != "recording"]
     assert isinstance(event, OrderBook) and event.instrument_id == "kraken:BTC/USD"
     assert event.best_bid == 45283.5 and event.best_ask == 45285.2
