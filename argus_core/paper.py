@@ -261,8 +261,20 @@ def _lot_floor(qty: Decimal, inst: Instrument | None) -> Decimal:
     return (qty / step).to_integral_value(rounding=ROUND_FLOOR) * step
 
 
+#: How close (in ticks) a price must be to a tick to count as on it: prices built from
+#: floats (a bar's open times a spread) carry ~1e-16 relative noise, which must not push
+#: a price that is on the tick one whole tick against the trader.
+_ON_TICK = Decimal("1e-9")
+
+
 def _tick_round(price: Decimal, side: Side, inst: Instrument | None) -> Decimal:
-    # Round against the trader: buys up, sells down.
+    """``price`` on the instrument's tick grid, rounded against the trader (buys up, sells
+    down).  The tick is the instrument's as the venue serves it -- for replays, the data's
+    own era's (see :mod:`argus_core.builtins.replay_venue`), never today's."""
     tick = inst.tick_size if inst else Decimal("1e-8")
+    steps = price / tick
+    nearest = steps.to_integral_value()
+    if abs(steps - nearest) <= _ON_TICK:
+        return nearest * tick
     mode = ROUND_CEILING if side is Side.BUY else ROUND_FLOOR
-    return (price / tick).to_integral_value(rounding=mode) * tick
+    return steps.to_integral_value(rounding=mode) * tick

@@ -1,24 +1,201 @@
-"""``argus record``: write any venue's normalised live stream to NDJSON for replay."""
+"""``argus record``: write any venue's normalised live stream to NDJSON for replay.
+
+A recording is self-contained: its first line is a header (``"type": "recording"``)
+with the venue's instruments (tick, lot, minimum size, ``meta``) and the fee schedule
+of each, so the replay venue trades the recorded instruments under the recorded fees
+instead of its configured defaults.  Every other line is one market event
+(:func:`argus_core.serde.dump_event`).
+
+Fee schedules round-trip as ``{"class": "module:Name", "fields": {...}}`` through the
+one cattrs converter, with a few fees computed at record time (``"checks"``).  Loading
+is deliberately narrow (:func:`load_fee_schedule`): the class must live in
+``argus_core`` or in the package of an installed, unblocked ``argus`` entry point, be
+an attrs subclass of :class:`~argus_core.interfaces.FeeSchedule`, take exactly the
+recorded fields, and reproduce the recorded fees -- a file can never make Argus
+import arbitrary code, and a plugin whose fee formula changed since the recording is
+refused rather than replayed with different costs.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.metadata as md
 import json
 import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
 
 from argus_core.config import Config
-from argus_core.runtime import build, load_host, validate_settings
-from argus_core.serde import dump_event
+from argus_core.errors import DataError
+from argus_core.interfaces import FeeSchedule, Venue
+from argus_core.models import Instrument
+from argus_core.serde import converter, dump_event
+
+#: ``type`` of the header line.
+HEADER_TYPE = "recording"
+#: Header format version (bump on incompatible changes).
+FORMAT_VERSION = 1
+
+#: Sample fills each recorded fee schedule is checked on: (price, quantity, maker).
+_BINARY_SAMPLES = (("0.003", "150", False), ("0.31", "7.5", False), ("0.64", "150", True),
+                   ("0.97", "1234.56", False))
+_SPOT_SAMPLES = (("1", "1", False), ("162.9811", "0.5", False), ("30000.5", "0.01234567", True))
+
+
+@attrs.frozen
+class RecordingHeader:
+    """What a recording carries besides its events: the venue's instruments and fees."""
+
+    venue: str
+    instruments: list[Instrument]
+    fee_schedules: dict[str, FeeSchedule]  # instrument id -> its schedule
+    version: int = FORMAT_VERSION
+
+
+def class_path(cls: type) -> str:
+    """``module:QualName`` of a class, as recorded."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _samples(instrument: Instrument) -> Sequence[tuple[str, str, bool]]:
+    return _BINARY_SAMPLES if instrument.kind == "binary" else _SPOT_SAMPLES
+
+
+def _fee_checks(schedule: FeeSchedule, instrument: Instrument) -> list[list[Any]]:
+    checks = []
+    for price, qty, maker in _samples(instrument):
+        try:
+            fee = schedule.fee(Decimal(price), Decimal(qty), maker=maker)
+        except ArithmeticError:  # a formula undefined at this price: nothing to check there
+            continue
+        checks.append([price, qty, maker, str(fee)])
+    return checks
+
+
+def dump_header(venue: Venue, instruments: Sequence[Instrument]) -> dict[str, Any]:
+    """The header line of a recording of ``venue`` (JSON-ready)."""
+    schedules: list[dict[str, Any]] = []
+    index: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for inst in instruments:
+        schedule = venue.fee_schedule(inst.id)
+        entry = {"class": class_path(type(schedule)),
+                 "fields": converter.unstructure(schedule),
+                 "checks": _fee_checks(schedule, inst)}
+        key = json.dumps(entry, sort_keys=True)  # instruments sharing a schedule share a row
+        if key not in seen:
+            seen[key] = len(schedules)
+            schedules.append(entry)
+        index[inst.id] = seen[key]
+    return {"type": HEADER_TYPE, "version": FORMAT_VERSION, "venue": venue.name,
+            "recorded_at_ns": time.time_ns(),
+            "instruments": [converter.unstructure(i) for i in instruments],
+            "fee_schedules": schedules, "fee_schedule_of": index}
+
+
+def allowed_fee_packages() -> set[str]:
+    """Top-level packages a recorded fee schedule class may come from: ``argus_core`` and
+    those of installed ``argus`` entry points not blocked by ``ARGUS_BLOCK_PLUGINS``."""
+    from argus_core.plugins import ENTRY_POINT_GROUP, blocked_plugins
+
+    blocked = blocked_plugins()
+    packages = {"argus_core"}
+    for ep in md.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in blocked:
+            packages.add(ep.value.split(":")[0].split(".")[0])
+    return packages
+
+
+def load_fee_schedule(entry: dict[str, Any], *, where: str,
+                      allowed: Callable[[], set[str]] = allowed_fee_packages) -> FeeSchedule:
+    """Rebuild one recorded fee schedule (see the module docstring for what is refused)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("class"), str):
+        raise DataError(f"{where}: a fee schedule needs a 'class' and 'fields'")
+    path = entry["class"]
+    module, _, name = path.partition(":")
+    if not (name.isidentifier() and module and all(p.isidentifier()
+                                                   for p in module.split("."))):
+        raise DataError(f"{where}: {path!r} is not a module:Class path")
+    if module.split(".")[0] not in allowed():
+        raise DataError(f"{where}: fee schedule class {path!r} is not from argus_core or an "
+                        f"installed Argus plugin; refusing to import it (install the plugin "
+                        f"that recorded it, or re-record)")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise DataError(f"{where}: cannot load fee schedule class {path!r}: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, FeeSchedule) and attrs.has(cls)):
+        raise DataError(f"{where}: {path!r} is not an attrs FeeSchedule subclass")
+    try:
+        schedule: FeeSchedule = converter.structure(entry.get("fields", {}), cls)
+    except (cattrs.BaseValidationError, TypeError, ValueError, DataError) as exc:
+        raise DataError(f"{where}: fields of {path!r} do not fit the installed class: "
+                        f"{exc}") from None
+    for price, qty, maker, fee in entry.get("checks", []):
+        got = schedule.fee(Decimal(price), Decimal(qty), maker=bool(maker))
+        if got != Decimal(fee):
+            raise DataError(f"{where}: the installed {path} charges {got} for "
+                            f"{qty} @ {price} ({'maker' if maker else 'taker'}) where the "
+                            f"recording's venue charged {fee}; its fee formula changed, so a "
+                            f"replay would not reproduce the recorded costs")
+    return schedule
+
+
+def parse_header(data: dict[str, Any], *, where: str) -> RecordingHeader:
+    """A :class:`RecordingHeader` from a header line's JSON; ``DataError`` says what is wrong."""
+    version = data.get("version")
+    if version != FORMAT_VERSION:
+        raise DataError(f"{where}: recording format version {version!r} is not supported "
+                        f"(this Argus reads version {FORMAT_VERSION}); re-record it")
+    try:
+        instruments = [converter.structure(i, Instrument) for i in data.get("instruments", [])]
+    except (cattrs.BaseValidationError, TypeError, ValueError, DataError) as exc:
+        raise DataError(f"{where}: invalid instrument in the header: {exc}") from None
+    entries = data.get("fee_schedules", [])
+    schedules = [load_fee_schedule(e, where=f"{where}: fee_schedules[{n}]")
+                 for n, e in enumerate(entries)]
+    fee_of: dict[str, FeeSchedule] = {}
+    for iid, n in dict(data.get("fee_schedule_of", {})).items():
+        if not isinstance(n, int) or not 0 <= n < len(schedules):
+            raise DataError(f"{where}: fee_schedule_of[{iid!r}] = {n!r} names no schedule")
+        fee_of[iid] = schedules[n]
+    return RecordingHeader(str(data.get("venue", "")), instruments, fee_of, FORMAT_VERSION)
+
+
+def read_header(path: Path) -> RecordingHeader | None:
+    """The header of the recording at ``path``; None for a recording without one (older
+    recordings: the replay venue then uses its configured instrument and fees)."""
+    try:
+        with open(path) as fh:
+            first = next((line for line in fh if line.strip()), "")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read recording: {exc.strerror}") from None
+    if not first:
+        return None
+    try:
+        data = json.loads(first)
+    except json.JSONDecodeError:
+        return None  # read_ndjson reports the bad line with its number
+    if not isinstance(data, dict) or data.get("type") != HEADER_TYPE:
+        return None
+    return parse_header(data, where=f"{path}:header")
 
 
 async def record(config: Config, out_path: Path, *, duration_s: float,
                  max_events: int | None = None) -> int:
     """Record ``config.run.venue``'s stream for ``duration_s`` seconds; returns the count.
 
-    Lines are flushed as they arrive so a recording cut short is still valid
-    up to its last complete line.
+    The header (instruments, fee schedules) is written first; lines are flushed as they
+    arrive so a recording cut short is still valid up to its last complete line.
     """
+    from argus_core.runtime import build, load_host, validate_settings
+
     host = load_host(config)
     settings = validate_settings(config, host)
     venue = build(host, settings, "venue", config.run.venue)
@@ -29,6 +206,10 @@ async def record(config: Config, out_path: Path, *, duration_s: float,
     async def pump() -> None:
         nonlocal count
         with open(out_path, "w") as fh:
+            # Instruments first, as the runner asks for them before streaming.
+            header = dump_header(venue, await venue.instruments())
+            fh.write(json.dumps(header, separators=(",", ":")) + "\n")
+            fh.flush()
             async for event in venue.stream():
                 fh.write(json.dumps(dump_event(event), separators=(",", ":")) + "\n")
                 fh.flush()

@@ -7,7 +7,15 @@
   time, the first instant its values are knowable — so no strategy can act on
   a bar before it has finished.
 * ``ndjson``: a recording written by ``argus record`` (one serialised market
-  event per line); malformed lines fail with the file and line number.
+  event per line); malformed lines fail with the file and line number.  Its
+  header (see :mod:`argus_core.recorder`) supplies the recorded instruments and
+  their fee schedules, so a replay pays what the recorded venue charged.
+
+Trading rules come from the data's own era, not from today's exchange: unless
+``tick_size`` / ``lot_size`` are configured, the tick is the finest decimal step
+the replayed prices use (2013 Kraken bars quote 162.9811, so the tick is 0.0001,
+not today's 0.1) and the lot the finest step of the volumes (at most 8 decimals:
+aggregated volumes carry float noise beyond that).
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ import numpy as np
 from argus_core.errors import ConfigError, DataError
 from argus_core.hookspecs import hookimpl
 from argus_core.interfaces import FeeSchedule, Venue
-from argus_core.models import Bar, Instrument, MarketEvent
+from argus_core.models import Bar, Instrument, MarketEvent, Trade
+from argus_core.recorder import HEADER_TYPE, RecordingHeader, read_header
 from argus_core.serde import load_event
 
 log = logging.getLogger(__name__)
@@ -54,8 +63,8 @@ class ReplaySettings:
     bar_seconds: int = attrs.field(default=3600, validator=attrs.validators.gt(0))
     start: str | None = None  # ISO date or unix seconds (bar open time, inclusive)
     end: str | None = None  # exclusive
-    tick_size: Decimal = Decimal("0.1")
-    lot_size: Decimal = Decimal("0.00000001")
+    tick_size: Decimal | None = None  # None: inferred from the replayed prices' decimals
+    lot_size: Decimal | None = None  # None: inferred from the replayed volumes' decimals
     min_size: Decimal = Decimal("0.0001")
     maker_bps: Decimal = Decimal("25")  # Kraken base tier
     taker_bps: Decimal = Decimal("40")
@@ -113,14 +122,59 @@ def read_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
     return rows
 
 
+#: The finest steps inferred: beyond 8 decimals a price or volume is float noise, not a rule.
+MAX_DECIMALS = 8
+
+
+def decimals(value: float) -> int:
+    """Decimal places of ``value`` as written (its shortest repr; trailing zeros dropped)."""
+    text = repr(value)
+    if "e" in text or "E" in text:
+        exponent = Decimal(text).normalize().as_tuple().exponent
+        return max(0, -exponent) if isinstance(exponent, int) else MAX_DECIMALS
+    _, dot, frac = text.partition(".")
+    return len(frac.rstrip("0")) if dot else 0
+
+
+def era_step(values: Iterator[float]) -> Decimal:
+    """``10**-d`` for the most decimals ``d`` any value uses (capped at MAX_DECIMALS)."""
+    most = 0
+    for v in values:
+        d = decimals(v)
+        if d > most:
+            most = d
+            if most >= MAX_DECIMALS:
+                break
+    return Decimal(1).scaleb(-min(most, MAX_DECIMALS))
+
+
+def era_rules(events: Sequence[MarketEvent], instrument_id: str) -> tuple[Decimal, Decimal]:
+    """``(tick, lot)`` the replayed data itself shows for ``instrument_id``: the finest
+    decimal step of its prices (bars' OHLC, trades) and of its volumes / trade sizes."""
+    prices: list[float] = []
+    sizes: list[float] = []
+    for ev in events:
+        if type(ev) is Bar and ev.instrument_id == instrument_id:
+            prices += (ev.open, ev.high, ev.low, ev.close)
+            sizes.append(ev.volume)
+        elif type(ev) is Trade and ev.instrument_id == instrument_id:
+            prices.append(float(ev.price))
+            sizes.append(float(ev.size))
+    if not prices:
+        return Decimal("1e-8"), Decimal("1e-8")  # nothing to learn from: no rounding
+    return era_step(iter(prices)), era_step(iter(sizes))
+
+
 def read_ndjson(path: Path) -> Iterator[MarketEvent]:
-    """Yield the events of a recording, failing with the file and line on bad data."""
+    """Yield the events of a recording (not its header), failing with the file and line
+    on bad data."""
     try:
         fh = open(path)  # noqa: SIM115  (closed by the with-block below; open errors reported first)
     except OSError as exc:
         raise DataError(f"{path}: cannot read recording: {exc.strerror}") from None
     with fh:
         last_ts = -1
+        first = True
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -128,6 +182,10 @@ def read_ndjson(path: Path) -> Iterator[MarketEvent]:
                 data = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
+            if first and isinstance(data, dict) and data.get("type") == HEADER_TYPE:
+                first = False
+                continue  # instruments and fees: read_header
+            first = False
             event = load_event(data, where=f"{path}:{lineno}")
             ts = getattr(event, "ts_ns", 0)
             if ts < last_ts:
@@ -138,7 +196,12 @@ def read_ndjson(path: Path) -> Iterator[MarketEvent]:
 
 
 class ReplayVenue(Venue):
-    """Replays bars or a recording in time order; the simulated clock follows the events."""
+    """Replays bars or a recording in time order; the simulated clock follows the events.
+
+    Serves a recording's own instruments and fee schedules when it has a header, else
+    one configured instrument whose tick and lot are the data's era's (see the module
+    docstring) and the configured maker/taker fees.
+    """
 
     name = "replay"
 
@@ -147,28 +210,69 @@ class ReplayVenue(Venue):
             raise ConfigError("the replay venue needs [plugins.replay] bars_csv = \"FILE.csv\" "
                               "or ndjson = \"FILE.ndjson\"")
         self.s = settings
-        self.instrument = Instrument(settings.venue, settings.symbol, "spot", settings.tick_size,
-                                     settings.lot_size, settings.min_size,
-                                     base=settings.symbol.split("/")[0],
-                                     quote=settings.symbol.split("/")[-1])
+        self.instrument_id = f"{settings.venue}:{settings.symbol}"
+        self._instrument: Instrument | None = None
+        self._bars: list[Bar] | None = None
+        self._header: RecordingHeader | None = (
+            read_header(settings.ndjson) if settings.ndjson is not None else None)
+
+    @property
+    def header(self) -> RecordingHeader | None:
+        """The recording's header (instruments, fee schedules), if it has one."""
+        return self._header
+
+    @property
+    def instrument(self) -> Instrument:
+        """The configured instrument, with the data's era's tick and lot unless configured."""
+        if self._instrument is None:
+            s = self.s
+            tick, lot = s.tick_size, s.lot_size
+            if tick is None or lot is None:
+                events: Sequence[MarketEvent] = (
+                    self._read_bars() if s.bars_csv is not None else list(self._recorded()))
+                era_tick, era_lot = era_rules(events, self.instrument_id)
+                tick, lot = tick or era_tick, lot or era_lot
+                log.info("replay %s: tick %s, lot %s (%s)", self.instrument_id, tick, lot,
+                         "inferred from the data" if s.tick_size is None else "configured")
+            self._instrument = Instrument(s.venue, s.symbol, "spot", tick, lot, s.min_size,
+                                          base=s.symbol.split("/")[0],
+                                          quote=s.symbol.split("/")[-1])
+        return self._instrument
 
     async def instruments(self) -> Sequence[Instrument]:
+        if self._header is not None:
+            return list(self._header.instruments)
         return [self.instrument]
+
+    def _read_bars(self) -> list[Bar]:
+        # Read once: the era inference and the replay see the same bars.
+        if self._bars is None:
+            assert self.s.bars_csv is not None
+            self._bars = read_bars_csv(self.s.bars_csv, self.instrument_id, self.s.bar_seconds,
+                                       _to_epoch_s(self.s.start), _to_epoch_s(self.s.end))
+        return self._bars
+
+    def _recorded(self) -> Iterator[MarketEvent]:
+        assert self.s.ndjson is not None
+        return read_ndjson(self.s.ndjson)
 
     def events(self) -> Iterator[MarketEvent]:
         """The replayed events, synchronously (backtests and benchmarks use this)."""
         if self.s.bars_csv is not None:
-            yield from read_bars_csv(self.s.bars_csv, self.instrument.id, self.s.bar_seconds,
-                                     _to_epoch_s(self.s.start), _to_epoch_s(self.s.end))
+            yield from self._read_bars()
         else:
-            assert self.s.ndjson is not None
-            yield from read_ndjson(self.s.ndjson)
+            yield from self._recorded()
 
     async def stream(self) -> AsyncIterator[MarketEvent]:
         for event in self.events():
             yield event
 
     def fee_schedule(self, instrument_id: str) -> FeeSchedule:
+        """The recorded schedule of a recorded instrument, else the configured bps."""
+        if self._header is not None:
+            recorded = self._header.fee_schedules.get(instrument_id)
+            if recorded is not None:
+                return recorded
         return FeeSchedule(self.s.maker_bps, self.s.taker_bps)
 
 
