@@ -252,6 +252,7 @@ class KrakenExecution:
             now = time.time_ns()
             self.backfill_from_ns = min(order.ts_ns, now) if order.ts_ns > 0 else now
         sends = 0
+        still_open = True  # what a plain answer means; a look-up says what became of it
         while True:
             await self.trading.acquire(pair.altname, 1.0)
             deadline_ns = self._wall_ns() + int(self.settings.order_deadline_s * 1e9)
@@ -273,7 +274,8 @@ class KrakenExecution:
                 outcome = "answer without a txid"
             found = await self._resolve(order.client_order_id, cl_ord_id, deadline_ns, outcome)
             if found is not None:
-                txid = found
+                txid, status = found
+                still_open = status in ("open", "pending")
                 break
             if sends > self.settings.max_retries:
                 raise VenueError(f"Kraken AddOrder {order.client_order_id}: not placed after "
@@ -283,17 +285,17 @@ class KrakenExecution:
             log.warning("Kraken AddOrder %s: Kraken never took it (%s); sending it again",
                         cl_ord_id, outcome)
         self._txid_core[txid] = order.client_order_id
-        if order.order_type is OrderType.LIMIT and order.time_in_force in (TimeInForce.GTC,
-                                                                            TimeInForce.GTD):
+        if still_open and order.order_type is OrderType.LIMIT and order.time_in_force in (
+                TimeInForce.GTC, TimeInForce.GTD):
             self.resting[cl_ord_id] = RestingOrder(order.client_order_id, cl_ord_id, txid,
                                                    pair.altname, self.trading.now())
             self._ensure_dead_man()
         return txid
 
     async def _resolve(self, client_order_id: str, cl_ord_id: str, deadline_ns: int,
-                       outcome: str) -> str | None:
-        """After an ambiguous AddOrder: Kraken's txid of the order, or None when Kraken
-        provably never took it.
+                       outcome: str) -> tuple[str, str] | None:
+        """After an ambiguous AddOrder: (txid, Kraken status) of the order, or None when
+        Kraken provably never took it.
 
         The first look-up runs at once (the usual case: Kraken acted and the
         answer was lost).  Not found is not yet proof: the request may still be
@@ -312,25 +314,26 @@ class KrakenExecution:
                 await self._sleep(wait_s)
             found = await self._lookup(client_order_id, cl_ord_id, outcome)
         if found is not None:
-            log.info("Kraken AddOrder %s: found as %s; not sent again", cl_ord_id, found)
+            log.info("Kraken AddOrder %s: found as %s (%s); not sent again", cl_ord_id, *found)
         return found
 
-    async def _lookup(self, client_order_id: str, cl_ord_id: str, outcome: str) -> str | None:
-        """The txid of the order carrying ``cl_ord_id``, open or closed (OpenOrders, then
-        ClosedOrders: a filled market or IOC order is already closed); ``OrderUnknown``
+    async def _lookup(self, client_order_id: str, cl_ord_id: str, outcome: str
+                      ) -> tuple[str, str] | None:
+        """(txid, status) of the order carrying ``cl_ord_id``, open or closed (OpenOrders,
+        then ClosedOrders: a filled market or IOC order is already closed); ``OrderUnknown``
         when Kraken cannot be asked."""
         self.lookups += 1
         try:
             for query in (self.rest.open_orders, self.rest.closed_orders):
                 # Checked here too: an order with another cl_ord_id is never ours.
-                hits = sorted((float(raw.get("opentm") or 0), txid)
+                hits = sorted((float(raw.get("opentm") or 0), txid, str(raw.get("status", "")))
                               for txid, raw in (await query(cl_ord_id=cl_ord_id)).items()
                               if isinstance(raw, dict) and raw.get("cl_ord_id") == cl_ord_id)
                 if len(hits) > 1:
                     log.error("Kraken holds %d orders with cl_ord_id %s: %s", len(hits),
-                              cl_ord_id, [t for _, t in hits])
+                              cl_ord_id, [h[1] for h in hits])
                 if hits:
-                    return hits[0][1]
+                    return hits[0][1], hits[0][2]
         except (VenueError, ValueError) as exc:
             raise OrderUnknown(
                 f"Kraken AddOrder {client_order_id}: outcome unknown ({outcome}) and Kraken "
