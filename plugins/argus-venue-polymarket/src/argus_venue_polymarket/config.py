@@ -34,9 +34,10 @@ def _range(low: Number, high: Number, *, low_open: bool = False,
             return
         if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
             raise ValueError(f"{attribute.name}: must be a number, got {value!r}")
-        too_low = value <= low if low_open else value < low
-        if too_low or value > high or value != value:  # value != value: NaN
-            left = "(" if low_open else "["
+        left = "(" if low_open else "["
+        if value != value:  # NaN compares unequal to itself (and a Decimal NaN raises on <)
+            raise ValueError(f"{attribute.name}: must be in {left}{low}, {high}], got NaN")
+        if (value <= low if low_open else value < low) or value > high:
             raise ValueError(f"{attribute.name}: must be in {left}{low}, {high}], got {value!r}")
     return check
 

@@ -135,6 +135,8 @@ _ENDED = {"CANCELED": "cancelled at the venue",
           "INVALID": "invalidated by the venue"}
 #: Seconds of clock skew allowed when asking ``GET /data/trades?after=`` about a post.
 _SKEW_S = 60
+#: The longest ``Retry-After`` honoured before re-sending an order the venue did not take.
+_MAX_RETRY_AFTER_S = 10.0
 
 
 def killed_by_venue(order_type: str, resp: Mapping[str, Any]) -> bool:
@@ -259,7 +261,10 @@ class ClobHttpClient(ClobClient):
         except httpx.RequestError as exc:
             raise ClobTransportError(exc) from exc
         if resp.status_code != 200:
-            raise PolyApiException(resp)
+            exc = PolyApiException(resp)
+            with contextlib.suppress(TypeError, ValueError):  # 429: when to come back
+                exc.retry_after_s = float(resp.headers.get("Retry-After"))  # type: ignore[attr-defined]
+            raise exc
         try:
             return resp.json()
         except ValueError:
@@ -290,11 +295,8 @@ def post_outcome(exc: Exception) -> PostOutcome:
     if isinstance(exc, PolyApiException) and exc.status_code is not None:
         code, msg = exc.status_code, exc.error_msg
         if code == 429:
-            retry = 0.0
-            with contextlib.suppress(AttributeError, TypeError, ValueError):
-                retry = float(exc.retry_after)  # type: ignore[attr-defined]
             return PostOutcome(problem=f"rate limited (429: {msg})", refused=True,
-                               retry_after_s=retry)
+                               retry_after_s=float(getattr(exc, "retry_after_s", 0.0)))
         if code == 503:
             return PostOutcome(problem=f"venue unavailable (503: {msg})", refused=True)
         if code == 504:
@@ -802,7 +804,8 @@ class PolymarketExecution:
                 # Provably never seen: the same signed order (same salt, same hash) again.
                 log.warning("polymarket: %s not at the venue after '%s'; sending it again",
                             ids, outcome.problem)
-                await asyncio.sleep(max(outcome.retry_after_s,
+                # Back off (429: as told, within reason: the caller is waiting on us).
+                await asyncio.sleep(max(min(outcome.retry_after_s, _MAX_RETRY_AFTER_S),
                                         s.order_lookup_interval_s * 2 ** (attempt - 1)))
         finally:
             self.posts_in_flight -= 1
