@@ -112,9 +112,9 @@ text-align:left}}td.n{{text-align:right}}img{{max-width:100%;display:block;margi
 Fills are simulated by the paper broker: taker orders walk displayed depth (or, with bars
 only, a synthetic book around the next bar's open); fees and slippage are always applied.</p>
 {plots}<h2>Metrics</h2><table>{metric_rows}</table>
-<p class=note>Sharpe, Sortino and volatility are {html.escape(annualisation)} (its
-timestamps: observations / span in years); returns are simple returns between equity rows;
-CAGR is over the equity rows' own span; kurtosis is non-excess (normal = 3).</p>
+<p class=note>Sharpe, Sortino and volatility are {html.escape(annualisation)} (equity
+rows per year of their span); returns are simple returns between equity rows; CAGR is over
+the equity rows' own span; kurtosis is non-excess (normal = 3).</p>
 <h2>Risk events</h2><table><tr><th>check</th><th>action</th><th>count</th><th>example</th></tr>
 {risk_table}</table>{extra}
 <h2>Plays ({len(trips)}; last 500 shown)</h2>
