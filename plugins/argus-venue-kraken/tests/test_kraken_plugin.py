@@ -63,6 +63,13 @@ def test_every_numeric_setting_is_range_checked_naming_its_key(key, bad):
                                       "taker_bps": "20"}]})
 
 
+@pytest.mark.parametrize("key", ["maker_bps", "taker_bps", "volume_30d_usd"])
+def test_decimal_settings_refuse_nan_and_infinity_naming_the_key(key):
+    for bad in ("NaN", "inf"):
+        with pytest.raises(ConfigError, match=rf"'{bad}' is not finite @ plugins\.kraken\.{key}"):
+            settings_from({key: bad})
+
+
 def test_defaults_are_in_range_and_the_venue_declares_its_book_staleness():
     s = KrakenSettings()
     assert (s.order_deadline_s, s.lookup_settle_s, s.max_retries) == (5.0, 2.0, 3)

@@ -86,17 +86,21 @@ _non_negative = _between(0, float("inf"))
 _fee_bps = _between(0, 1000)
 
 
-def _dec(value: Any) -> Decimal:
-    return to_decimal(value, field="fee")
+def _dec(key: str) -> Any:
+    """A converter to an exact, finite Decimal whose error names ``key``."""
+    def convert(value: Any) -> Decimal:
+        return to_decimal(value, field=key)
+    return convert
 
 
 @attrs.frozen
 class FeeTier:
     """One row of a volume fee schedule: from ``min_volume_usd`` (30-day) upwards."""
 
-    min_volume_usd: Decimal = attrs.field(converter=_dec, validator=_non_negative)
-    maker_bps: Decimal = attrs.field(converter=_dec, validator=_fee_bps)
-    taker_bps: Decimal = attrs.field(converter=_dec, validator=_fee_bps)
+    min_volume_usd: Decimal = attrs.field(converter=_dec("min_volume_usd"),
+                                          validator=_non_negative)
+    maker_bps: Decimal = attrs.field(converter=_dec("maker_bps"), validator=_fee_bps)
+    taker_bps: Decimal = attrs.field(converter=_dec("taker_bps"), validator=_fee_bps)
 
 
 def _default_tiers() -> list[FeeTier]:
@@ -140,13 +144,15 @@ class KrakenSettings:
     #: API private key reference (base64 text, as Kraken shows it).
     api_secret: Secret | None = None
     #: Base-tier fees in basis points (Kraken Pro: maker 0.25 %, taker 0.40 %).
-    maker_bps: Decimal = attrs.field(default=Decimal(25), converter=_dec, validator=_fee_bps)
-    taker_bps: Decimal = attrs.field(default=Decimal(40), converter=_dec, validator=_fee_bps)
+    maker_bps: Decimal = attrs.field(default=Decimal(25), converter=_dec("maker_bps"),
+                                     validator=_fee_bps)
+    taker_bps: Decimal = attrs.field(default=Decimal(40), converter=_dec("taker_bps"),
+                                     validator=_fee_bps)
     #: Volume tiers above the base tier; the row with the largest min_volume_usd
     #: not above ``volume_30d_usd`` applies.
     fee_tiers: list[FeeTier] = attrs.field(factory=_default_tiers, validator=_check_tiers)
     #: Your 30-day trading volume in USD, which picks the fee tier.
-    volume_30d_usd: Decimal = attrs.field(default=Decimal(0), converter=_dec,
+    volume_30d_usd: Decimal = attrs.field(default=Decimal(0), converter=_dec("volume_30d_usd"),
                                           validator=_non_negative)
     #: Dead-man's switch timeout (CancelAllOrdersAfter) while orders rest; 0 disables.
     #: Kraken accepts up to 86400 s.
