@@ -3,7 +3,9 @@
 Conventions (the papers'):
 
 - Sharpe ratios are **per observation** (not annualised): ``mean / std`` of the
-  per-period returns.  Annualise only for display.
+  per-period returns.  Annualise only for display, and only with the observations
+  per year measured from the data (:func:`argus_core.metrics.observations_per_year`,
+  the one rule every Argus output uses).
 - ``kurtosis`` is the **non-excess** fourth standardised moment (a normal
   distribution has 3), ``skew`` the third.
 
@@ -217,5 +219,11 @@ def hansen_spa(benchmark: np.ndarray, models: np.ndarray, *, block_size: int | N
 
 
 def annualise_sharpe(sr_per_obs: float, periods_per_year: float) -> float:
-    """Per-observation Sharpe times ``sqrt(periods_per_year)`` (display only)."""
-    return sr_per_obs * math.sqrt(periods_per_year)
+    """Per-observation Sharpe times ``sqrt(periods_per_year)`` (display only).
+
+    ``periods_per_year`` should be measured, not assumed: pass
+    :func:`argus_core.metrics.observations_per_year` of the returns' timestamps (or a
+    backtest's ``metrics["obs_per_year"]``); 0 or less gives 0, as
+    :func:`argus_core.metrics.annualise` does.
+    """
+    return sr_per_obs * math.sqrt(periods_per_year) if periods_per_year > 0 else 0.0
