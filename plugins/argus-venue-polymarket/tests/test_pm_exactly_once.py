@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.execution import PolymarketExecution
@@ -266,3 +267,45 @@ async def test_a_lost_basket_answer_with_a_killed_leg_is_an_incomplete_basket(
     assert killed.client_order_id == "leg-b" and "FOK order killed" in killed.reason
     assert len(local.attempts) == 1 and set(local.accepted.values()) == {1}
     await ex.close()
+
+
+def _status(code: int, **headers: str) -> Exception:
+    from argus_venue_polymarket.execution import ClobStatusError
+
+    return ClobStatusError(httpx.Response(code, headers=headers, json={"error": f"e{code}"}))
+
+
+def _transport(cls: type[httpx.RequestError]) -> Exception:
+    from argus_venue_polymarket.execution import ClobTransportError
+
+    return ClobTransportError(cls("test", request=httpx.Request("POST", "http://x/order")))
+
+
+@pytest.mark.parametrize("exc, ended, refused, answered", [
+    (_transport(httpx.ConnectError), True, True, False),  # never sent
+    (_transport(httpx.ConnectTimeout), True, True, False),
+    (_transport(httpx.ReadTimeout), False, False, False),  # the venue may still act
+    (_transport(httpx.RemoteProtocolError), True, False, False),  # reset mid-exchange
+    (_transport(httpx.ReadError), True, False, False),
+    (_status(502), True, False, False),
+    (_status(503), True, True, False),
+    (_status(504), False, False, False),
+    (_status(429), True, True, False),
+    (_status(400), True, False, True),  # a refusal is an answer
+])
+def test_what_a_failed_post_means(exc: Exception, ended: bool, refused: bool,
+                                  answered: bool) -> None:
+    from argus_venue_polymarket.execution import post_outcome
+
+    outcome = post_outcome(exc)
+    assert (outcome.ended, outcome.refused, outcome.answer is not None) == (
+        ended, refused, answered)
+    assert answered or outcome.problem
+
+
+def test_a_429_says_when_to_come_back() -> None:
+    from argus_venue_polymarket.execution import post_outcome
+
+    assert post_outcome(_status(429, **{"Retry-After": "0.3"})).retry_after_s == 0.3
+    refusal = post_outcome(_status(400)).answer
+    assert refusal == {"success": False, "errorMsg": "e400", "orderID": "", "status": "http 400"}

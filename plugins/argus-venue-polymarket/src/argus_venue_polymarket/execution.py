@@ -230,6 +230,17 @@ class ClobTransportError(PolyApiException):
         self.cause = cause
 
 
+class ClobStatusError(PolyApiException):
+    """A non-200 answer of the CLOB, with the ``Retry-After`` it carried (seconds, 0 when
+    none: a ``429`` says when to come back)."""
+
+    def __init__(self, resp: httpx.Response) -> None:
+        super().__init__(resp)
+        self.retry_after_s = 0.0
+        with contextlib.suppress(TypeError, ValueError):
+            self.retry_after_s = float(resp.headers.get("Retry-After"))
+
+
 class ClobHttpClient(ClobClient):
     """py-clob-client-v2's ``ClobClient`` over an httpx client of its own.
 
@@ -261,10 +272,7 @@ class ClobHttpClient(ClobClient):
         except httpx.RequestError as exc:
             raise ClobTransportError(exc) from exc
         if resp.status_code != 200:
-            exc = PolyApiException(resp)
-            with contextlib.suppress(TypeError, ValueError):  # 429: when to come back
-                exc.retry_after_s = float(resp.headers.get("Retry-After"))  # type: ignore[attr-defined]
-            raise exc
+            raise ClobStatusError(resp)
         try:
             return resp.json()
         except ValueError:
@@ -296,7 +304,8 @@ def post_outcome(exc: Exception) -> PostOutcome:
         code, msg = exc.status_code, exc.error_msg
         if code == 429:
             return PostOutcome(problem=f"rate limited (429: {msg})", refused=True,
-                               retry_after_s=float(getattr(exc, "retry_after_s", 0.0)))
+                               retry_after_s=exc.retry_after_s
+                               if isinstance(exc, ClobStatusError) else 0.0)
         if code == 503:
             return PostOutcome(problem=f"venue unavailable (503: {msg})", refused=True)
         if code == 504:
@@ -687,7 +696,7 @@ class PolymarketExecution:
             row = next((r for r in rows or [] if isinstance(r, dict) and (
                 str(r.get("id")) == vid or r.get("metadata") == meta)), None)
         if row:
-            found_id = str(row["id"])
+            found_id = str(row.get("id") or vid)
             return _Found(found_id, row, await trades_of(found_id) if matched(row) else ())
         trades = await trades_of(vid)
         return _Found(vid, None, trades) if trades else None
