@@ -99,16 +99,19 @@ def sandbox_check(file: Path, as_json: bool) -> None:
     filter, not the security boundary: accepted code still only ever runs in
     an isolated worker process.
     """
+    import os
     import stat
 
     from argus_core.errors import DataError, SandboxError
     from argus_core.sandbox.validator import MAX_SOURCE_BYTES, ValidationResult, validate_bytes
 
     try:
-        # Only regular files: a FIFO or a device would block or never end.
-        if not stat.S_ISREG(file.stat().st_mode):
-            raise OSError(f"{file} is not a regular file")
-        with file.open("rb") as handle:
+        # Non-blocking open, then only regular files: a FIFO or a device would block or
+        # never end; at most one byte past the size limit is read.
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise OSError(f"{file} is not a regular file")
             data = handle.read(MAX_SOURCE_BYTES + 1)
     except OSError as exc:
         why = exc.strerror if isinstance(exc.strerror, str) and exc.strerror else str(exc)

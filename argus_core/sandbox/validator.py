@@ -55,6 +55,7 @@ MAX_BRACKET_DEPTH = 40
 MAX_PREFIX_RUN = 16  # consecutive unary operators / 'not' / 'lambda' / 'await'
 MAX_NESTING_TOKENS = 200  # right-nesting tokens (** lambda if else not :=) per statement
 MAX_STATEMENT_OPS = 3000  # operators and brackets in one logical line
+MAX_ELIF = 200  # 'elif' branches in the module (each nests the next one in the tree)
 MAX_STRING = 4096  # characters in one string literal
 MAX_INT_BITS = 1024  # bits of an integer literal or of a folded constant integer
 MAX_FOLD_ITEMS = 100_000  # characters / items of a folded constant str, list or tuple
@@ -209,6 +210,11 @@ _CODING = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.ASCII)
 _PREFIX_TOKENS = frozenset({"not", "lambda", "await", "~"})
 _NESTING_TOKENS = frozenset({"**", "lambda", "not", "if", "else", ":=", "~", "await"})
 _FLAT_OPS = frozenset({",", ":", ";", "=", ")", "]", "}", "->"})
+# The expressions inside an f-string are one STRING token to the tokenizer but are parsed
+# like any code: scan their text with the same bounds.
+_FSTRING_PREFIX_RUN = re.compile(rf"(?:(?:\bnot\b|[-+~])\s*){{{MAX_PREFIX_RUN + 1},}}")
+_FSTRING_NESTING = re.compile(r"\*\*|\blambda\b|\bnot\b|\bif\b|\belse\b|:=")
+_FSTRING_OPS = re.compile(r"[-+*/%@&|^~<>=.!([{]")
 
 
 @attrs.frozen
@@ -340,7 +346,7 @@ def _precheck_tokens(source: str, deadline: float) -> list[Finding]:
     parser will see: 900 unary minuses or 2,000 chained ``not``s never reach it.
     """
     findings: list[Finding] = []
-    depth = run = nesting = ops = 0
+    depth = run = nesting = ops = elifs = 0
     prev: tokenize.TokenInfo | None = None
     non_ascii_lines: set[int] = set()
     try:
@@ -354,6 +360,17 @@ def _precheck_tokens(source: str, deadline: float) -> list[Finding]:
                             tokenize.DEDENT):
                 continue
             text = tok.string
+            if tok.type == tokenize.STRING and "f" in text[:3].lower().split(text[-1])[0]:
+                problem = _fstring_problem(text)
+                if problem:
+                    return [Finding(line, col, problem)]
+                nesting += len(_FSTRING_NESTING.findall(text))
+                ops += len(_FSTRING_OPS.findall(text))
+            if tok.type == tokenize.NAME and text == "elif":
+                elifs += 1
+                if elifs > MAX_ELIF:
+                    return [Finding(line, col, f"too deeply nested: more than {MAX_ELIF} "
+                                               f"'elif' branches")]
             if tok.type == tokenize.NAME and not text.isascii() and line not in non_ascii_lines:
                 non_ascii_lines.add(line)
                 findings.append(Finding(line, col, f"non-ASCII identifier {text!r} is not "
@@ -393,6 +410,21 @@ def _precheck_tokens(source: str, deadline: float) -> list[Finding]:
         return [*findings, Finding(lineno or 0, offset or 0,
                                    f"syntax error: {exc.args[0] if exc.args else exc}")]
     return findings
+
+
+def _fstring_problem(text: str) -> str | None:
+    """The token pre-check's bounds, applied to the text of one f-string token."""
+    if _FSTRING_PREFIX_RUN.search(text):
+        return f"too deeply nested: more than {MAX_PREFIX_RUN} prefix operators in a row"
+    depth = 0
+    for char in text:
+        if char in "([{":
+            depth += 1
+            if depth > MAX_BRACKET_DEPTH:
+                return f"too deeply nested: more than {MAX_BRACKET_DEPTH} open brackets"
+        elif char in ")]}":
+            depth = max(0, depth - 1)
+    return None
 
 
 def _measure(tree: ast.AST, deadline: float) -> tuple[int, int, ast.AST | None]:
@@ -474,6 +506,8 @@ class _Checker:
         self.findings: list[Finding] = []
         self.bound: dict[str, int] = {}  # name -> number of binding sites
         self.module_aliases: dict[str, str] = {}  # alias -> module
+        self.import_sites: dict[str, set[str]] = {}  # alias -> modules imported under it
+        self.import_counts: dict[str, int] = {}  # alias -> plain imports binding it
         self.typing_names: set[str] = set()
         self.user_attrs: set[str] = set()
         self.constants: dict[str, ast.expr] = {}  # module constants bound exactly once
@@ -513,6 +547,10 @@ class _Checker:
                 for alias in stmt.names:
                     if alias.name in PLAIN_IMPORTS:
                         self.module_aliases[alias.asname or alias.name] = alias.name
+                        self.import_sites.setdefault(alias.asname or alias.name, set()).add(
+                            alias.name)
+                    self.import_counts[alias.asname or alias.name.split(".")[0]] = \
+                        self.import_counts.get(alias.asname or alias.name.split(".")[0], 0) + 1
             elif isinstance(stmt, ast.ImportFrom) and stmt.module == "typing":
                 self.typing_names.update(a.asname or a.name for a in stmt.names)
             elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(
@@ -634,6 +672,8 @@ class _Checker:
         elif name in FORBIDDEN_NAMES or (name in _ALL_BUILTINS and name not in ALLOWED_BUILTINS):
             self.fail(node, f"the name {name!r} is not allowed (it shadows a builtin that is "
                             f"not allowed)")
+        elif name == "staticmethod":
+            self.fail(node, "cannot rebind 'staticmethod' (a decorator runs at import)")
         elif name in self.module_aliases or name in self.typing_names:
             self.fail(node, f"cannot rebind {name!r}: it names an imported "
                             f"{'module' if name in self.module_aliases else 'typing name'}")
@@ -656,7 +696,10 @@ class _Checker:
                 if bound.startswith("_") or bound in FORBIDDEN_NAMES or (
                         bound in _ALL_BUILTINS and bound not in ALLOWED_BUILTINS):
                     self.fail(node, f"cannot bind the name {bound!r}")
-                elif self.bound.get(bound, 0) > 1:
+                elif len(self.import_sites.get(bound, ())) > 1 or self.bound.get(
+                        bound, 0) > self.import_counts.get(bound, 0):
+                    # The same 'import math' twice is harmless; anything else that binds
+                    # the name would make 'math.<x>' mean something else somewhere.
                     self.fail(node, f"module alias {bound!r} is bound more than once")
         return []
 
@@ -847,11 +890,14 @@ class _Checker:
                             f"{MAX_INT_BITS}")
 
     def _check_BinOp(self, node: ast.BinOp, ctx: _Ctx) -> None:
-        self._fold(node)
         if isinstance(node.op, ast.Mod):
             fmt = self._fold(node.left)
-            if isinstance(fmt, str):
-                self._check_format_text(node, fmt)
+            problem = _format_problem(fmt, spec=False) if isinstance(fmt, str) else None
+            if problem:
+                self.fail(node, problem)
+                self.folded[id(node)] = _FAILED  # never format it while folding
+                return
+        self._fold(node)
 
     def _check_UnaryOp(self, node: ast.UnaryOp, ctx: _Ctx) -> None:
         self._fold(node)
@@ -872,21 +918,13 @@ class _Checker:
         if isinstance(spec, ast.JoinedStr):
             for part in spec.values:
                 if isinstance(part, ast.Constant) and isinstance(part.value, str):
-                    self._check_format_text(part, part.value, spec=True)
+                    problem = _format_problem(part.value, spec=True)
+                    if problem:
+                        self.fail(part, problem)
                 elif isinstance(part, ast.FormattedValue):
                     width = self._fold(part.value)
                     if isinstance(width, int) and abs(width) > MAX_FORMAT_WIDTH:
                         self.fail(part, f"format width {width} exceeds {MAX_FORMAT_WIDTH}")
-
-    def _check_format_text(self, node: ast.AST, text: str, spec: bool = False) -> None:
-        numbers = re.findall(r"\d+", text) if spec else [
-            n for m in re.finditer(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?", text)
-            for n in m.groups() if n]
-        if "*" in numbers:
-            self.fail(node, "'*' widths in % formats are not allowed")
-        if any(n.isdigit() and len(n) < 30 and int(n) > MAX_FORMAT_WIDTH for n in numbers) \
-                or any(n.isdigit() and len(n) >= 30 for n in numbers):
-            self.fail(node, f"format width or precision exceeds {MAX_FORMAT_WIDTH}")
 
     # -- constant folding with size guards ---------------------------------------------------
     def _fold(self, node: ast.AST) -> Any:
@@ -958,6 +996,23 @@ def _length(value: Any) -> int | None:
     return None
 
 
+_PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+def _format_problem(text: str, spec: bool) -> str | None:
+    """Why a constant format (a ``%`` format or an f-string spec) is refused, or None.
+
+    ``'%0999999999d' % 1`` and ``f"{1:>999999999}"`` build a gigabyte from a few bytes.
+    """
+    numbers = re.findall(r"\d+", text) if spec else [
+        n for m in _PERCENT_FIELD.finditer(text) for n in m.groups() if n]
+    if "*" in numbers:
+        return "'*' widths in % formats are not allowed"
+    if any(n.isdigit() and (len(n) > 9 or int(n) > MAX_FORMAT_WIDTH) for n in numbers):
+        return f"format width or precision exceeds {MAX_FORMAT_WIDTH}"
+    return None
+
+
 def _check_size(op: ast.operator, left: Any, right: Any) -> None:
     """Raise :class:`_TooBig` if ``left op right`` would be too large to compute."""
     ints = isinstance(left, int) and isinstance(right, int)
@@ -976,6 +1031,8 @@ def _check_size(op: ast.operator, left: Any, right: Any) -> None:
                 raise _TooBig(f"a sequence of {n} repeated {count} times")
         if ints and left.bit_length() + right.bit_length() > MAX_INT_BITS:
             raise _TooBig("integer product")
+    elif isinstance(op, ast.Mod) and isinstance(left, str) and _format_problem(left, False):
+        raise _TooBig("a '%' format with a huge width")
     elif isinstance(op, ast.Add):
         a, b = _length(left), _length(right)
         if a is not None and b is not None and a + b > MAX_FOLD_ITEMS:
