@@ -34,6 +34,7 @@ from argus_venue_polymarket.replay_server import SnapshotServer
 from argus_venue_polymarket.testing import (
     HARDHAT_ADDRESS,
     HARDHAT_KEY,
+    Fault,
     LocalClob,
     recover_order_signer,
 )
@@ -100,11 +101,11 @@ def _settings_toml(srv: SnapshotServer) -> dict[str, Any]:
             "settlement_poll_s": 0, "trades_poll_s": 0.05, "heartbeat_interval_s": 0.1}
 
 
-def _config(srv: SnapshotServer, *, scanners: list[str]) -> Config:
+def _config(srv: SnapshotServer, *, scanners: list[str], **settings: Any) -> Config:
     return parse_config({
         "argus": {"plugins": ["polymarket", "negrisk"], "mode": "live"},
         "run": {"venue": "polymarket", "scanners": scanners, "starting_cash": "10000"},
-        "plugins": {"polymarket": _settings_toml(srv),
+        "plugins": {"polymarket": _settings_toml(srv) | settings,
                     "negrisk": {"min_edge": "0.001", "gas_usd_per_leg": "0"}}})
 
 
@@ -540,3 +541,74 @@ async def test_a_resting_order_gone_from_the_book_after_a_partial_fill_ends_canc
     assert runner.asm.venue.execution.watched == {}
     hb = runner.asm.venue.execution.heartbeat
     assert hb is not None and hb.resting == set()  # nothing rests: no more heartbeats needed
+
+
+async def test_a_lost_basket_answer_is_found_at_the_venue_and_booked_once(
+        venue_servers: Any, tmp_path: Path) -> None:
+    """The venue executes the FOK batch and the connection is reset mid-answer: the venue
+    finds every leg by its hash, nothing is sent again, and each leg's fill is booked once
+    (under the trade's fill id, which the trades feed then re-reads without effect)."""
+    srv, clob, events = venue_servers
+    clob.faults.append(Fault(reset=True))
+    runner = Runner(_config(srv, scanners=["negrisk"]), tmp_path / "run", live_confirmed=True)
+    task = asyncio.create_task(runner.run())
+    await _until(lambda: runner.n_fills >= 5, "the basket's five fills")
+    await _until(lambda: _all_acknowledged(runner), "the legs' venue order ids")
+    polls = clob.count("GET", "/data/trades")
+    await _until(lambda: clob.count("GET", "/data/trades") >= polls + 3, "three more polls")
+    summary = await _stop(runner, task, srv, events)
+
+    assert len(clob.attempts) == 1 and sorted(clob.accepted.values()) == [1] * 5
+    db = _ledger(tmp_path / "run")
+    orders = db.execute("select * from orders").fetchall()
+    fills = db.execute("select * from fills").fetchall()
+    risk = db.execute("select check_name, action from risk_events").fetchall()
+    db.close()
+    trade_of = {t["taker_order_id"]: t["id"] for t in clob.trades}
+    assert [o["status"] for o in orders] == ["filled"] * 5
+    assert len(fills) == 5 and summary.fills == 5
+    for f in fills:
+        vid = _venue_id(clob, f["client_order_id"])
+        assert f["fill_id"] == f"{trade_of[vid]}:{vid}" and Decimal(f["quantity"]) == 150
+    assert all(o["venue_order_id"] == _venue_id(clob, o["client_order_id"]) for o in orders)
+    assert risk == [] and summary.trading_state == "active"
+
+
+async def test_an_order_the_venue_cannot_confirm_stays_pending_until_it_is_found(
+        venue_servers: Any, tmp_path: Path) -> None:
+    """The venue executes a FOK order, answers 502 and then cannot be asked: the order is
+    ``OrderUnknown`` — left pending with a risk event, never re-sent — until the venue
+    answers again and ``executions()`` finds it: then its fill is booked once."""
+    srv, clob, events = venue_servers
+    yes = _yes_tokens(events, FED)
+    target = f"polymarket:{yes[3]}"  # ask 0.31 x 150
+    clob.faults.append(Fault(status=502, down_after=True))
+    child = _child_module()
+    strategy = child.SendOnce([(target, "0.31", "100", child.TimeInForce.FOK)])
+    runner = Runner(_config(srv, scanners=[], order_settle_s=0.3), tmp_path / "run",
+                    live_confirmed=True, strategies={"send_once": strategy})
+    task = asyncio.create_task(runner.run())
+
+    def risk_actions() -> list[str]:
+        return [r["action"] for r in runner.ledger.query("select action from risk_events")]
+
+    await _until(lambda: "order_unknown" in risk_actions(), "the order_unknown risk event")
+    assert runner.ledger.query("select status from orders") == [{"status": "pending"}]
+    clob.down = False  # the venue can be asked again
+    await _until(lambda: runner.n_fills == 1, "the order's fill")
+    await _until(lambda: runner.ledger.query("select status from orders")[0]["status"]
+                 == "filled", "the order filled")
+    await _until(lambda: _all_acknowledged(runner), "the order's venue order id")
+    summary = await _stop(runner, task, srv, events)
+
+    assert len(clob.attempts) == 1 and list(clob.accepted.values()) == [1]
+    db = _ledger(tmp_path / "run")
+    (order,) = db.execute("select * from orders").fetchall()
+    (fill,) = db.execute("select * from fills").fetchall()
+    db.close()
+    vid = _venue_id(clob, order["client_order_id"])
+    assert (order["status"], order["filled_quantity"], order["venue_order_id"]) == (
+        "filled", "100", vid)
+    assert (fill["client_order_id"], Decimal(fill["quantity"]), Decimal(fill["price"])) == (
+        order["client_order_id"], Decimal(100), Decimal("0.31"))
+    assert summary.fills == 1

@@ -1095,6 +1095,9 @@ class PolymarketExecution:
             except DataError as exc:
                 log.warning("polymarket: skipping malformed trade: %s", exc)
         await self._identify(trades)
+        # Trades of orders whose post is undecided (in flight, or unknown) wait: the answer
+        # or the look-up reports them, after the order's OPEN, under the same fill ids.
+        held = self._in_flight | {u.post.order_hash for u in self.unknown.values()}
         out = []
         for trade in trades:
             if trade.status not in TRADE_BOOKED_STATUSES:
@@ -1106,7 +1109,7 @@ class PolymarketExecution:
             for fill in self.fills_of_trade(trade):
                 if fill.fill_id in self._seen_trades:
                     continue
-                if fill.fill_id.rpartition(":")[2] in self._in_flight:
+                if fill.fill_id.rpartition(":")[2] in held:
                     continue  # its post is undecided: the answer or the look-up books it
                 if fill.client_order_id.startswith("pm:") and self.posts_in_flight:
                     # Possibly an order whose post response has not arrived yet (the trade
