@@ -26,6 +26,7 @@ by :func:`resolve_path`.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -60,13 +61,93 @@ def _in(*choices: str) -> Any:
     return attrs.validators.in_(choices)
 
 
+# -- numeric ranges ---------------------------------------------------------------------------
+Number = int | float | Decimal
+
+
+class RangeError(ConfigError, ValueError):
+    """A numeric setting outside its allowed range; names the key, the value and the range.
+
+    A ``ValueError`` too, so attrs and cattrs treat it like any validator failure."""
+
+    def __init__(self, key: str, value: Any, allowed: str) -> None:
+        super().__init__(f"{key} = {value} is outside the allowed range {allowed}")
+        self.key, self.value, self.allowed = key, value, allowed
+
+
+@attrs.frozen
+class Range:
+    """An attrs validator: the value lies in an interval; ``None`` passes when ``optional``.
+
+    ``lo``/``hi`` of ``None`` leave that side unbounded.  NaN never passes, and neither does
+    an infinity (TOML accepts ``inf``) unless it is itself a closed bound, as in
+    ``Range(lo=-math.inf)`` for "no floor, explicitly".
+    """
+
+    lo: Number | None = None
+    hi: Number | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    optional: bool = False
+
+    def __str__(self) -> str:
+        def show(bound: Number) -> str:
+            return f"{bound:g}" if isinstance(bound, float) else str(bound)
+        left = "(-inf" if self.lo is None else f"{'(' if self.lo_open else '['}{show(self.lo)}"
+        right = "inf)" if self.hi is None else f"{show(self.hi)}{')' if self.hi_open else ']'}"
+        return f"{left}, {right}" + (" or unset" if self.optional else "")
+
+    def contains(self, value: Number) -> bool:
+        """True when ``value`` lies in the interval."""
+        if isinstance(value, float) and not math.isfinite(value):
+            return ((value == self.lo and not self.lo_open)
+                    or (value == self.hi and not self.hi_open))
+        if isinstance(value, Decimal) and not value.is_finite():
+            return False
+        if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
+            return False
+        return not (self.hi is not None
+                    and (value >= self.hi if self.hi_open else value > self.hi))
+
+    def __call__(self, instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value is None and self.optional:
+            return
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+            raise RangeError(attribute.name, repr(value), str(self))
+        if not self.contains(value):
+            raise RangeError(attribute.name, value, str(self))
+
+
+def in_range(lo: Number | None = None, hi: Number | None = None, *, lo_open: bool = False,
+             hi_open: bool = False, optional: bool = False) -> Range:
+    """An attrs validator for a numeric setting, e.g. ``in_range(0, 1, lo_open=True)`` is a
+    fraction in (0, 1]; errors name the key, the value and the range."""
+    return Range(lo, hi, lo_open, hi_open, optional)
+
+
+def optional(rng: Range) -> Range:
+    """``rng`` that also lets ``None`` (unset) through."""
+    return attrs.evolve(rng, optional=True)
+
+
+#: Common ranges.  Counts and sizes are positive; costs and delays non-negative; a
+#: fraction of something (equity, volume, a drawdown) lies in (0, 1]; a probability in [0, 1].
+POSITIVE = in_range(0, lo_open=True)
+NON_NEGATIVE = in_range(0)
+FRACTION = in_range(0, 1, lo_open=True)
+PROBABILITY = in_range(0, 1)
+FINITE = in_range()
+AT_LEAST_ONE = in_range(1)
+BPS = in_range(0, 10_000)  # a cost in basis points: at most the whole notional
+
+
 @attrs.frozen
 class ArgusSection:
     """``[argus]``: which plugins load, the trading mode and the seed."""
 
     plugins: list[str] | None = None
     mode: str = attrs.field(default="replay", validator=_in(*MODES))
-    seed: int = 0
+    seed: int = attrs.field(default=0, validator=in_range(0, 2**63 - 1))  # numpy needs >= 0
 
 
 @attrs.frozen
@@ -78,24 +159,35 @@ class RunSection:
     scanners: list[str] = attrs.Factory(list)
     sizer: str = "fixed_fraction"
     risk_checks: list[str] | None = None  # None = every registered check
-    starting_cash: Decimal = Decimal("100000")
-    stale_after_s: float = 0.0  # 0 disables the stale-data guard (replay of bars)
-    scan_every_events: int = 1
-    checkpoint_every_events: int = 500
+    starting_cash: Decimal = attrs.field(default=Decimal("100000"), validator=POSITIVE)
+    # Seconds without data after which an instrument's book counts as stale.  None: the
+    # venue's own default_stale_after_s; 0: never stale (given explicitly, e.g. bar replays).
+    stale_after_s: float | None = attrs.field(default=None, validator=optional(NON_NEGATIVE))
+    scan_every_events: int = attrs.field(default=1, validator=AT_LEAST_ONE)
+    checkpoint_every_events: int = attrs.field(default=500, validator=AT_LEAST_ONE)
+    # How far past a leg's fill price (bps) the unwind order of an incomplete basket may
+    # trade: wide enough to get out of a moving book, bounded so no unwind goes at any price.
+    unwind_slippage_bps: Decimal = attrs.field(default=Decimal("500"),
+                                               validator=in_range(0, 5000))
 
 
 @attrs.frozen
 class PaperSection:
     """``[paper]``: the paper broker's simulation settings."""
 
-    latency_ms: int = attrs.field(default=0, validator=attrs.validators.ge(0))
-    slippage_bps: Decimal = Decimal("0")
-    bar_spread_bps: Decimal = Decimal("2")  # synthetic book half-spread when only bars exist
-    bar_depth_fraction: float = 0.1  # share of a bar's volume shown as depth per level
-    maker_bps: Decimal | None = None  # overrides the venue's schedule when set
-    taker_bps: Decimal | None = None
-    fixed_fee: Decimal | None = None
-    cost_multiplier: Decimal = Decimal("1")  # scales fees and slippage (cost-sensitivity gates)
+    latency_ms: int = attrs.field(default=0, validator=NON_NEGATIVE)
+    slippage_bps: Decimal = attrs.field(default=Decimal("0"), validator=BPS)
+    # Synthetic book half-spread when only bars exist (below 100%: the bid stays above 0).
+    bar_spread_bps: Decimal = attrs.field(default=Decimal("2"),
+                                          validator=in_range(0, 10_000, hi_open=True))
+    # Share of a bar's volume shown as depth per level.
+    bar_depth_fraction: float = attrs.field(default=0.1, validator=FRACTION)
+    # Override the venue's fee schedule when set (no rebates: a negative fee is refused).
+    maker_bps: Decimal | None = attrs.field(default=None, validator=optional(BPS))
+    taker_bps: Decimal | None = attrs.field(default=None, validator=optional(BPS))
+    fixed_fee: Decimal | None = attrs.field(default=None, validator=optional(NON_NEGATIVE))
+    # Scales fees and slippage (the lab's cost-sensitivity gates multiply it further).
+    cost_multiplier: Decimal = attrs.field(default=Decimal("1"), validator=POSITIVE)
 
 
 @attrs.frozen
@@ -153,6 +245,8 @@ def structure(data: Any, cls: type, where: str, prefix: str = "") -> Any:
         messages = cattrs.transform_error(exc, path=prefix or "$",
                                           format_exception=_format_exception)
         raise ConfigError(f"{where}: " + "; ".join(_clean(m) for m in messages)) from None
+    except RangeError as exc:  # a validator of ``cls`` itself: same shape as cattrs' errors
+        raise ConfigError(f"{where}: {exc} @ {prefix or 'config'}") from None
     except ConfigError as exc:
         raise ConfigError(f"{where}: {prefix}: {exc}") from None
     except (TypeError, ValueError) as exc:

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import attrs
 
+from argus_core.config import AT_LEAST_ONE, FRACTION, POSITIVE, optional
 from argus_core.hookspecs import hookimpl
 from argus_core.interfaces import RiskCheck, RiskContext
 from argus_core.models import Fill, Intent, Portfolio, RiskAction, RiskDecision
@@ -23,14 +24,20 @@ DAY_NS = 86_400 * 10**9
 class RiskSettings:
     """``[plugins.risk]``: limits of the builtin checks (fractions are of current equity)."""
 
-    max_position_qty: Decimal | None = None  # per instrument, absolute units
-    max_position_notional: Decimal | None = None  # per instrument, quote currency
-    per_play_fraction: Decimal = Decimal("0.07")  # one order's notional vs equity
-    max_gross_exposure_fraction: Decimal = Decimal("3")
-    daily_loss_fraction: Decimal = Decimal("0.05")
-    max_drawdown_fraction: Decimal = Decimal("0.25")  # kill switch -> HALTED
-    max_consecutive_losses: int = 8  # circuit breaker -> REDUCING
-    max_orders_per_minute: int = 60
+    # per instrument, absolute units / quote currency; unset: no cap
+    max_position_qty: Decimal | None = attrs.field(default=None, validator=optional(POSITIVE))
+    max_position_notional: Decimal | None = attrs.field(default=None,
+                                                        validator=optional(POSITIVE))
+    # one order's notional vs equity
+    per_play_fraction: Decimal = attrs.field(default=Decimal("0.07"), validator=FRACTION)
+    # gross exposure vs equity: a leverage multiple, so it may exceed 1
+    max_gross_exposure_fraction: Decimal = attrs.field(default=Decimal("3"), validator=POSITIVE)
+    daily_loss_fraction: Decimal = attrs.field(default=Decimal("0.05"), validator=FRACTION)
+    # kill switch -> HALTED
+    max_drawdown_fraction: Decimal = attrs.field(default=Decimal("0.25"), validator=FRACTION)
+    # circuit breaker -> REDUCING
+    max_consecutive_losses: int = attrs.field(default=8, validator=AT_LEAST_ONE)
+    max_orders_per_minute: int = attrs.field(default=60, validator=AT_LEAST_ONE)
 
 
 def _shrink(check: str, qty: Decimal, reason: str) -> RiskDecision:
@@ -144,6 +151,15 @@ class MaxDrawdownKill(_BuiltinCheck):
         if drawdown > self.s.max_drawdown_fraction:
             escalate(ctx, TradingState.HALTED, f"drawdown {drawdown:.2%} exceeds the kill "
                                                f"switch at {self.s.max_drawdown_fraction:.2%}")
+
+    def on_equity(self, equity: Decimal, ctx: RiskContext) -> str | None:
+        """Every mark: the reason to flatten and halt once the drawdown passes the limit."""
+        peak = ctx.peak_equity
+        drawdown = (peak - equity) / peak if peak > 0 else Decimal(0)
+        if drawdown > self.s.max_drawdown_fraction:
+            return (f"drawdown {drawdown:.2%} exceeds the kill switch at "
+                    f"{self.s.max_drawdown_fraction:.2%}: flattening")
+        return None
 
 
 class ConsecutiveLosses(_BuiltinCheck):

@@ -16,6 +16,7 @@ from decimal import ROUND_DOWN, Decimal
 
 import attrs
 
+from argus_core.config import FRACTION, POSITIVE, optional
 from argus_core.errors import DataError
 from argus_core.hookspecs import hookimpl
 from argus_core.interfaces import Sizer
@@ -67,10 +68,14 @@ def round_to_lot(quantity: Decimal, instrument: Instrument | None) -> Decimal:
 class SizingSettings:
     """``[plugins.sizing]``: parameters of the builtin sizers."""
 
-    fraction: Decimal = Decimal("0.05")  # fixed_fraction: share of equity per order
-    kelly_fraction: float = 0.25  # multiplier on full Kelly
-    target_vol: float | None = None  # annualised; enables the vol-target overlay
-    max_fraction: float = 0.2  # hard cap on the share of equity per order
+    # fixed_fraction: share of equity per order
+    fraction: Decimal = attrs.field(default=Decimal("0.05"), validator=FRACTION)
+    # multiplier on full Kelly (above 1 bets more than the growth-optimal stake)
+    kelly_fraction: float = attrs.field(default=0.25, validator=FRACTION)
+    # annualised; enables the vol-target overlay
+    target_vol: float | None = attrs.field(default=None, validator=optional(POSITIVE))
+    # hard cap on the share of equity per order
+    max_fraction: float = attrs.field(default=0.2, validator=FRACTION)
 
 
 class FixedFraction(Sizer):

@@ -46,13 +46,32 @@ from typing import Any
 import attrs
 import numpy as np
 
-from argus_core.config import Config, structure
+from argus_core.config import (
+    AT_LEAST_ONE,
+    FINITE,
+    FRACTION,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
+    Config,
+    RangeError,
+    in_range,
+    optional,
+    structure,
+)
 from argus_core.errors import ConfigError
 from argus_core.lab.bootstrap import METHODS, BootstrapSpec
 from argus_core.lab.executor import ExecutorSettings
 from argus_core.lab.walkforward import MODES
 
-_ge0 = attrs.validators.ge(0)
+
+def _positive_members(instance: Any, attribute: attrs.Attribute, value: list[Decimal]) -> None:
+    """A non-empty list of numbers > 0 (cost multipliers)."""
+    if not value:
+        raise RangeError(attribute.name, "[]", "a non-empty list of numbers in (0, inf)")
+    for i, member in enumerate(value):
+        if not POSITIVE.contains(member):
+            raise RangeError(f"{attribute.name}[{i}]", member, str(POSITIVE))
 
 
 @attrs.frozen
@@ -100,7 +119,7 @@ class SweepSettings:
     """``[lab.sweep]``: the parameter grid (dotted config keys -> ranges)."""
 
     params: dict[str, ParamRange] = attrs.Factory(dict)
-    max_points: int = 1000
+    max_points: int = attrs.field(default=1000, validator=AT_LEAST_ONE)
 
     def grid(self) -> list[dict[str, Any]]:
         """Cartesian product of the ranges, in a deterministic order (keys sorted)."""
@@ -118,28 +137,31 @@ class WalkForwardSettings:
     """``[lab.walkforward]``: fold layout, purging and the stability bars for the gate."""
 
     mode: str = attrs.field(default="rolling", validator=attrs.validators.in_(MODES))
-    train_bars: int = attrs.field(default=504, validator=attrs.validators.ge(2))
-    test_bars: int = attrs.field(default=126, validator=attrs.validators.ge(1))
-    n_folds: int = attrs.field(default=5, validator=attrs.validators.ge(2))
-    label_horizon: int = attrs.field(default=0, validator=_ge0)
-    embargo: int = attrs.field(default=0, validator=_ge0)
-    min_positive_share: float = 0.5  # gate: share of folds with positive OOS return
-    min_oos_sharpe: float = 0.0  # gate: per-bar Sharpe of the stitched OOS record
+    train_bars: int = attrs.field(default=504, validator=in_range(2))
+    test_bars: int = attrs.field(default=126, validator=AT_LEAST_ONE)
+    n_folds: int = attrs.field(default=5, validator=in_range(2))
+    label_horizon: int = attrs.field(default=0, validator=NON_NEGATIVE)
+    embargo: int = attrs.field(default=0, validator=NON_NEGATIVE)
+    # gate: share of folds with positive OOS return
+    min_positive_share: float = attrs.field(default=0.5, validator=PROBABILITY)
+    # gate: per-bar Sharpe of the stitched OOS record
+    min_oos_sharpe: float = attrs.field(default=0.0, validator=FINITE)
 
 
 @attrs.frozen
 class BootstrapSettings:
     """``[lab.bootstrap]``: trade resampling and the survival bars."""
 
-    n_paths: int = attrs.field(default=10_000, validator=attrs.validators.ge(1))
-    n_trades: int | None = None
+    n_paths: int = attrs.field(default=10_000, validator=AT_LEAST_ONE)
+    n_trades: int | None = attrs.field(default=None, validator=optional(AT_LEAST_ONE))
     method: str = attrs.field(default="stationary", validator=attrs.validators.in_(METHODS))
-    mean_block: float = attrs.field(default=5.0, validator=attrs.validators.ge(1))
-    ruin_fraction: float = 0.5
-    seed: int = 0
-    batches: int = attrs.field(default=4, validator=attrs.validators.ge(1))
-    min_survival: float = 0.8
-    max_ruin: float = 0.05
+    mean_block: float = attrs.field(default=5.0, validator=in_range(1))
+    # ruined when equity falls to (1 - ruin_fraction) x the starting capital
+    ruin_fraction: float = attrs.field(default=0.5, validator=FRACTION)
+    seed: int = attrs.field(default=0, validator=in_range(0, 2**63 - 1))
+    batches: int = attrs.field(default=4, validator=AT_LEAST_ONE)
+    min_survival: float = attrs.field(default=0.8, validator=PROBABILITY)
+    max_ruin: float = attrs.field(default=0.05, validator=PROBABILITY)
 
     def spec(self, initial_capital: float) -> BootstrapSpec:
         """The kernel's spec."""
@@ -153,24 +175,36 @@ class GateSettings:
 
     # Each point multiplies [paper] cost_multiplier (fees and slippage) by one of these;
     # the first is the base run every other gate judges.
-    cost_multipliers: list[Decimal] = attrs.Factory(
-        lambda: [Decimal("1"), Decimal("1.25"), Decimal("1.5")])
+    cost_multipliers: list[Decimal] = attrs.field(
+        factory=lambda: [Decimal("1"), Decimal("1.25"), Decimal("1.5")],
+        validator=_positive_members)
     # Dotted config keys of further costs scaled by each multiplier, e.g. a quote model's
     # bid/ask spread ("plugins.vrp.spread_scale"): on a venue whose spread is the main cost,
     # scaling fees alone would make the gate toothless.
     scale_with_costs: list[str] = attrs.Factory(list)
-    min_sharpe_at_max_cost: float = 0.0  # annualised; kill below
-    dsr_deploy: float = 0.95
-    dsr_kill: float = 0.5
-    rc_alpha: float = 0.10  # White RC / SPA p-value needed to deploy
-    rc_reps: int = 1000
-    rc_block: int | None = None
+    # annualised; kill below
+    min_sharpe_at_max_cost: float = attrs.field(default=0.0, validator=FINITE)
+    # deflated Sharpe ratios are probabilities; deploy at or above, kill below dsr_kill
+    dsr_deploy: float = attrs.field(default=0.95, validator=PROBABILITY)
+    dsr_kill: float = attrs.field(default=0.5, validator=PROBABILITY)
+    # White RC / SPA p-value needed to deploy
+    rc_alpha: float = attrs.field(default=0.10, validator=FRACTION)
+    rc_reps: int = attrs.field(default=1000, validator=AT_LEAST_ONE)
+    rc_block: int | None = attrs.field(default=None, validator=optional(AT_LEAST_ONE))
     regime_signal: str = "vol_regime"  # Signal name the run records (else: classify bars)
     regime_instrument: str = ""  # whose regime labels the returns; empty: gate not run (hold)
-    regime_min_bars: int = 20
-    max_regime_drawdown: float = 0.35  # kill when any regime subset draws down more
-    min_regime_sharpe: float = -math.inf  # kill when any regime subset's Sharpe is lower
-    min_trades: int = 20  # fewer realised trades: hold (too little evidence)
+    regime_min_bars: int = attrs.field(default=20, validator=in_range(2))
+    # kill when any regime subset draws down more
+    max_regime_drawdown: float = attrs.field(default=0.35, validator=FRACTION)
+    # kill when any regime subset's Sharpe is lower (-inf: never)
+    min_regime_sharpe: float = attrs.field(default=-math.inf, validator=in_range(-math.inf))
+    # fewer realised trades: hold (too little evidence)
+    min_trades: int = attrs.field(default=20, validator=NON_NEGATIVE)
+
+    def __attrs_post_init__(self) -> None:
+        if self.dsr_kill > self.dsr_deploy:
+            raise ValueError(f"dsr_kill ({self.dsr_kill}) must not exceed dsr_deploy "
+                             f"({self.dsr_deploy})")
 
 
 @attrs.frozen
@@ -179,7 +213,7 @@ class LabSettings:
 
     family: str = ""
     dir: str = "lab"
-    periods_per_year: float = 252.0
+    periods_per_year: float = attrs.field(default=252.0, validator=POSITIVE)
     # `argus backtest` runs the deploy gates when no verdict is stored for this exact
     # config, so its report carries the verdict (off: the report shows the stored one).
     backtest_gates: bool = False
@@ -194,12 +228,11 @@ def lab_settings(config: Config) -> LabSettings:
     """Validate ``config.lab``; errors name the file and the ``lab.*`` key."""
     where = str(config.path) if config.path else "<config>"
     settings: LabSettings = structure(config.lab, LabSettings, where, prefix="lab")
-    if not math.isfinite(settings.periods_per_year) or settings.periods_per_year <= 0:
-        raise ConfigError(f"{where}: lab.periods_per_year must be > 0")
-    if not settings.gates.cost_multipliers or any(
-            m <= 0 for m in settings.gates.cost_multipliers):
-        raise ConfigError(f"{where}: lab.gates.cost_multipliers must be a non-empty list of "
-                          f"numbers > 0 (e.g. [\"1\", \"1.25\", \"1.5\"])")
+    # ExecutorSettings lives with the executors; its one number is checked here.
+    workers = settings.executor.max_workers
+    if workers is not None and workers < 1:
+        raise ConfigError(f"{where}: max_workers = {workers} is outside the allowed range "
+                          f"[1, inf) or unset @ lab.executor")
     for key in settings.gates.scale_with_costs:
         if "." not in key:
             raise ConfigError(f"{where}: lab.gates.scale_with_costs: {key!r} is not a dotted "

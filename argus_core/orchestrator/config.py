@@ -7,7 +7,16 @@ from typing import Any
 
 import attrs
 
-from argus_core.config import Config, structure
+from argus_core.config import (
+    AT_LEAST_ONE,
+    BPS,
+    FRACTION,
+    NON_NEGATIVE,
+    POSITIVE,
+    Config,
+    RangeError,
+    structure,
+)
 from argus_core.errors import ConfigError
 from argus_core.sandbox import PROTECTIONS, WorkerPolicy
 from argus_core.secrets import Secret
@@ -44,37 +53,51 @@ def _transport(instance: Any, attribute: attrs.Attribute, value: str) -> None:
         raise ValueError(f"transport must be 'live' or 'recorded:PATH', got {value!r}")
 
 
+def _price_table(instance: Any, attribute: attrs.Attribute,
+                 value: dict[str, list[Decimal]]) -> None:
+    for model, pair in value.items():
+        shown = "[" + ", ".join(str(p) for p in pair) + "]"
+        if len(pair) != 2:
+            raise ValueError(f"prices.{model} = {shown}: expected [input, output] USD per "
+                             f"million tokens")
+        for price in pair:
+            if not NON_NEGATIVE.contains(price):
+                raise RangeError(f"prices.{model}", shown, f"{NON_NEGATIVE} for each price")
+
+
 @attrs.frozen
 class BudgetSettings:
     """Token and cost ceilings; a call that could exceed one is not made."""
 
-    cycle_max_tokens: int = 60_000
-    cycle_max_cost_usd: Decimal = Decimal("1.00")
-    day_max_tokens: int = 500_000
-    day_max_cost_usd: Decimal = Decimal("10.00")
+    cycle_max_tokens: int = attrs.field(default=60_000, validator=AT_LEAST_ONE)
+    cycle_max_cost_usd: Decimal = attrs.field(default=Decimal("1.00"), validator=POSITIVE)
+    day_max_tokens: int = attrs.field(default=500_000, validator=AT_LEAST_ONE)
+    day_max_cost_usd: Decimal = attrs.field(default=Decimal("10.00"), validator=POSITIVE)
 
 
 @attrs.frozen
 class LadderSettings:
     """Promotion ladder and rollback triggers."""
 
-    shadow_events: int = attrs.field(default=300, validator=attrs.validators.ge(1))
-    canary_events: int = attrs.field(default=300, validator=attrs.validators.ge(1))
-    canary_notional: Decimal = Decimal("2000")
-    shadow_fee_bps: Decimal = Decimal("40")
-    shadow_tolerance: Decimal = Decimal("0")  # candidate shadow P&L >= incumbent's - this
-    rollback_drawdown_fraction: Decimal = Decimal("0.05")
-    rollback_consecutive_losses: int = 6
+    shadow_events: int = attrs.field(default=300, validator=AT_LEAST_ONE)
+    canary_events: int = attrs.field(default=300, validator=AT_LEAST_ONE)
+    canary_notional: Decimal = attrs.field(default=Decimal("2000"), validator=POSITIVE)
+    shadow_fee_bps: Decimal = attrs.field(default=Decimal("40"), validator=BPS)
+    # candidate shadow P&L >= incumbent's - this
+    shadow_tolerance: Decimal = attrs.field(default=Decimal("0"), validator=NON_NEGATIVE)
+    rollback_drawdown_fraction: Decimal = attrs.field(default=Decimal("0.05"),
+                                                      validator=FRACTION)
+    rollback_consecutive_losses: int = attrs.field(default=6, validator=AT_LEAST_ONE)
 
 
 @attrs.frozen
 class SandboxSettings:
     """The worker policy for AI-written strategies."""
 
-    call_timeout_s: float = 0.25
-    memory_mb: int = 512
-    cpu_seconds: int = 120
-    max_intents: int = 4
+    call_timeout_s: float = attrs.field(default=0.25, validator=POSITIVE)
+    memory_mb: int = attrs.field(default=512, validator=AT_LEAST_ONE)
+    cpu_seconds: int = attrs.field(default=120, validator=AT_LEAST_ONE)
+    max_intents: int = attrs.field(default=4, validator=AT_LEAST_ONE)
     require: list[str] = attrs.Factory(lambda: ["env_empty", "rlimits", "network_blocked"])
 
     def __attrs_post_init__(self) -> None:
@@ -101,29 +124,35 @@ class OrchestratorSettings:
     base_url: str = "https://api.anthropic.com"
     generate_model: str = DEFAULT_GENERATE_MODEL
     review_model: str = DEFAULT_REVIEW_MODEL
-    max_tokens_generate: int = 8000
-    max_tokens_review: int = 1500
-    max_retries: int = 2
-    timeout_s: float = 120.0
-    first_cycle_after_events: int = 500
-    cycle_every_events: int = 1000
+    max_tokens_generate: int = attrs.field(default=8000, validator=AT_LEAST_ONE)
+    max_tokens_review: int = attrs.field(default=1500, validator=AT_LEAST_ONE)
+    max_retries: int = attrs.field(default=2, validator=NON_NEGATIVE)
+    timeout_s: float = attrs.field(default=120.0, validator=POSITIVE)
+    first_cycle_after_events: int = attrs.field(default=500, validator=NON_NEGATIVE)
+    cycle_every_events: int = attrs.field(default=1000, validator=AT_LEAST_ONE)
     # How often (in events) the loop reads persons' promote/rollback requests.
-    poll_every_events: int = attrs.field(default=20, validator=attrs.validators.ge(1))
+    poll_every_events: int = attrs.field(default=20, validator=AT_LEAST_ONE)
     family: str = ""  # lab trial family (default: "orchestrator:<slot>")
     # Variants of the family tried before this run (e.g. a person's offline search), as
     # written by examples/orchestrator/prior_trials.py: loaded into the lab's trial
     # registry before the first cycle, so the deflated Sharpe counts them too.
     prior_trials: str | None = None
     backtest: dict[str, Any] = attrs.Factory(dict)  # dotted overrides for the proving window
-    min_trades: int = 3
-    max_trades: int = 2000
+    min_trades: int = attrs.field(default=3, validator=NON_NEGATIVE)
+    max_trades: int = attrs.field(default=2000, validator=AT_LEAST_ONE)
     # The robustness lab's absolute gates (cost stress, walk-forward, bootstrap, DSR, RC/SPA)
     # on top of the relative candidate-vs-incumbent gates.  On by default: safety first.
     lab_gates: bool = True
     budget: BudgetSettings = attrs.Factory(BudgetSettings)
     ladder: LadderSettings = attrs.Factory(LadderSettings)
     sandbox: SandboxSettings = attrs.Factory(SandboxSettings)
-    prices: dict[str, list[Decimal]] = attrs.Factory(dict)
+    # USD per million tokens, [input, output], by model-name prefix
+    prices: dict[str, list[Decimal]] = attrs.field(factory=dict, validator=_price_table)
+
+    def __attrs_post_init__(self) -> None:
+        if self.min_trades > self.max_trades:
+            raise ValueError(f"min_trades ({self.min_trades}) must not exceed max_trades "
+                             f"({self.max_trades})")
 
     def price(self, model: str) -> tuple[Decimal, Decimal]:
         """(input, output) USD per million tokens for ``model`` (longest prefix wins)."""
@@ -146,10 +175,6 @@ def orchestrator_settings(config: Config) -> OrchestratorSettings:
     """Validate ``config.orchestrator``; errors name the file and the key."""
     where = str(config.path) if config.path else "<config>"
     settings = structure(config.orchestrator, OrchestratorSettings, where, prefix="orchestrator")
-    for name, pair in settings.prices.items():
-        if len(pair) != 2:
-            raise ConfigError(f"{where}: orchestrator.prices.{name}: expected [input, output] "
-                              f"USD per million tokens")
     if settings.slot not in config.run.strategies:
         raise ConfigError(f"{where}: orchestrator.slot {settings.slot!r} is not one of "
                           f"[run] strategies {config.run.strategies}")

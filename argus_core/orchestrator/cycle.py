@@ -10,17 +10,18 @@ takes a ``deploy`` candidate up the promotion ladder.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import attrs
+import numpy as np
 
 from argus_core.config import Config
 from argus_core.errors import SandboxError
 from argus_core.ledger import Ledger
-from argus_core.metrics import compute_metrics
+from argus_core.metrics import compute_metrics, drawdown, equity_series, return_stats
 from argus_core.orchestrator import OrchestratorError
 from argus_core.orchestrator.config import OrchestratorSettings
 from argus_core.orchestrator.gates import ProvenRun, prove
@@ -41,9 +42,32 @@ BENCHMARK_KEYS = ("n_trades", "win_rate", "total_pnl", "total_return", "fees",
                   "max_drawdown", "expectancy", "sharpe")
 
 
-def truth_benchmarks(ledger: Ledger, starting_cash: Decimal) -> dict[str, Any]:
-    """Trades, win rate, P&L, fees, drawdown, expectancy of the run so far, from the ledger."""
+def truth_benchmarks(ledger: Ledger, starting_cash: Decimal,
+                     recent_equity: Sequence[tuple[int, float]] = ()) -> dict[str, Any]:
+    """Trades, win rate, P&L, fees, drawdown, expectancy and Sharpe of the run so far.
+
+    Trades come from the ledger's fills, P&L, drawdown and Sharpe from its equity rows.
+    The loop writes equity rows only when it commits (in a replay every
+    ``checkpoint_every_events`` events), while its fills are in the ledger at once; so
+    ``recent_equity``, the ``(ts_ns, equity)`` marks the loop has seen (as the ladder
+    records them), extends the written curve past its last row.  Without it the figures
+    could describe different trades: an expectancy of -195 beside a P&L of 0.
+    """
     metrics = compute_metrics(ledger, starting_cash)
+    if recent_equity:
+        ts, eq = equity_series(ledger)
+        last = int(ts[-1]) if len(ts) else None
+        newer = [(t, e) for t, e in recent_equity if last is None or t > last]
+        if newer:
+            ts = np.concatenate([ts, np.array([t for t, _ in newer], dtype=np.int64)])
+            eq = np.concatenate([eq, np.array([e for _, e in newer], dtype=np.float64)])
+            cash = float(starting_cash)
+            # The same formulas as compute_metrics, over the extended curve.
+            metrics.update(total_pnl=float(eq[-1] - cash),
+                           total_return=float(eq[-1] / cash - 1) if cash else 0.0,
+                           max_drawdown=float(drawdown(eq).max()))
+            returns = np.diff(eq) / eq[:-1] if len(eq) > 1 else np.empty(0)
+            metrics.update(return_stats(returns, ts))
     return {k: metrics.get(k) for k in BENCHMARK_KEYS}
 
 
@@ -133,10 +157,15 @@ class CycleRunner:
 
     def run(self, cycle_id: str, *, incumbent_id: str, incumbent_source: str,
             incumbent_factory: Callable[[], Any], handover_state: dict[str, Any],
-            instrument_id: str) -> CycleResult:
-        """Run one cycle; never raises for a bad candidate (that is an outcome)."""
+            instrument_id: str, recent_equity: Sequence[tuple[int, float]] = ()
+            ) -> CycleResult:
+        """Run one cycle; never raises for a bad candidate (that is an outcome).
+
+        ``recent_equity``: the loop's equity marks not yet written to the ledger (see
+        :func:`truth_benchmarks`)."""
         s = self.settings
-        benchmarks = truth_benchmarks(self.ledger, self.config.run.starting_cash)
+        benchmarks = truth_benchmarks(self.ledger, self.config.run.starting_cash,
+                                      recent_equity)
         self.spool.start_cycle(cycle_id, s.slot, self.clock(), incumbent_id,
                                json.dumps(benchmarks, sort_keys=True, default=str))
         try:

@@ -27,7 +27,7 @@ from argus_core.errors import ConfigError
 from argus_core.interfaces import Strategy, StrategyContext
 from argus_core.lab.stats import deflated_sharpe_ratio, return_moments
 from argus_core.lab.trials import open_lab_ledger, record_trial, trial_stats
-from argus_core.models import Intent, MarketEvent
+from argus_core.models import CancelIntent, Intent, MarketEvent
 from argus_core.orchestrator.config import OrchestratorSettings
 
 
@@ -61,14 +61,20 @@ class IntentCounter(Strategy):
     def __init__(self, inner: Strategy) -> None:
         self.inner = inner
         self.name = getattr(inner, "name", "")  # type: ignore[misc]
-        self.intents = 0
-        self.unsized = 0  # intents without a quantity or a forecast
+        self.intents = 0  # orders asked for (cancels are not counted: they trade nothing)
+        self.unsized = 0  # orders without a quantity or a forecast
+        self.cancels = 0
 
-    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> list[Intent]:
+    def on_event(self, event: MarketEvent, ctx: StrategyContext
+                 ) -> list[Intent | CancelIntent]:
         """Run the strategy and count what it asked for."""
         out = list(self.inner.on_event(event, ctx))
-        self.intents += len(out)
-        self.unsized += sum(1 for i in out if i.quantity is None and i.forecast is None)
+        for intent in out:
+            if isinstance(intent, Intent):
+                self.intents += 1
+                self.unsized += intent.quantity is None and intent.forecast is None
+            else:
+                self.cancels += 1
         return out
 
     def get_state(self) -> dict[str, Any]:
@@ -151,6 +157,7 @@ class ProvenRun:
     intents: int
     unsized: int
     failure: str | None
+    cancels: int = 0
 
 
 def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
@@ -185,7 +192,7 @@ def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
                     close()
             failure = getattr(strategy, "failure", None)
             earlier = ProvenRun(result, counter.intents, counter.unsized,
-                                None if failure is None else str(failure))
+                                None if failure is None else str(failure), counter.cancels)
             proven[(version_id, window)] = earlier
         runs[name], counters[name] = earlier.result, earlier
         if earlier.failure is not None:
@@ -195,7 +202,7 @@ def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
                                "window": settings.backtest}
     for name, counter in counters.items():
         details[name].update(intents=counter.intents, unsized_intents=counter.unsized,
-                             orders=runs[name].summary.orders)
+                             cancels=counter.cancels, orders=runs[name].summary.orders)
     kills: list[str] = []
     holds: list[str] = []
     if "candidate" in failures:

@@ -29,12 +29,15 @@ import apsw
 
 from argus_core.errors import ArgusError
 from argus_core.interfaces import Strategy, StrategyContext
-from argus_core.models import Bar, Intent, MarketEvent, Side
+from argus_core.models import Bar, CancelIntent, Intent, MarketEvent, Side
 from argus_core.orchestrator.config import OrchestratorSettings
 from argus_core.orchestrator.cycle import CycleResult, CycleRunner
 from argus_core.orchestrator.versions import VersionStore
 from argus_core.risk import TradingState
 from argus_core.sandbox import SandboxedStrategy, WorkerFailure, validate_source
+
+#: Past this many unwritten equity marks, drop those the ledger holds by now.
+_MARKS_TRIM_AT = 4096
 
 
 class Supervised(Strategy):
@@ -47,7 +50,8 @@ class Supervised(Strategy):
         self.keep_own_state = keep_own_state
         self.name = getattr(inner, "name", "")  # type: ignore[misc]
 
-    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
+    def on_event(self, event: MarketEvent, ctx: StrategyContext
+                 ) -> Sequence[Intent | CancelIntent]:
         """Tick the controller, run the current version, let the controller see its intents."""
         self.controller.before_event(event, ctx)
         intents = list(self.inner.on_event(event, ctx))
@@ -67,7 +71,8 @@ class Supervised(Strategy):
 
 
 class CanaryCap(Strategy):
-    """A canary: buys capped at ``notional`` (quote currency) at the last close; exits pass."""
+    """A canary: buys capped at ``notional`` (quote currency) at the last close; sells,
+    reduce-only orders and intents that are not orders (a ``CancelIntent``) pass as they are."""
 
     def __init__(self, inner: Strategy, notional: Decimal) -> None:
         self.inner = inner
@@ -75,19 +80,23 @@ class CanaryCap(Strategy):
         self.name = getattr(inner, "name", "")  # type: ignore[misc]
         self.last_price: dict[str, Decimal] = {}
 
-    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
+    def on_event(self, event: MarketEvent, ctx: StrategyContext
+                 ) -> Sequence[Intent | CancelIntent]:
         """Run the candidate and cap what it buys."""
         if type(event) is Bar:
             self.last_price[event.instrument_id] = Decimal(repr(event.close))
-        out = []
+        out: list[Intent | CancelIntent] = []
         for intent in self.inner.on_event(event, ctx):
-            price = self.last_price.get(intent.instrument_id)
-            if intent.side is Side.BUY and not intent.reduce_only and price:
-                cap = (self.notional / price).quantize(Decimal("0.00000001"))
-                qty = cap if intent.quantity is None else min(intent.quantity, cap)
-                if qty <= 0:
-                    continue
-                intent = _with_quantity(intent, qty)
+            # Only an order has a side and a quantity; a cancel (or any other kind of
+            # intent) passes untouched.
+            if isinstance(intent, Intent) and intent.side is Side.BUY and not intent.reduce_only:
+                price = self.last_price.get(intent.instrument_id)
+                if price:
+                    cap = (self.notional / price).quantize(Decimal("0.00000001"))
+                    qty = cap if intent.quantity is None else min(intent.quantity, cap)
+                    if qty <= 0:
+                        continue
+                    intent = _with_quantity(intent, qty)
             out.append(intent)
         return out
 
@@ -119,10 +128,13 @@ class ShadowBook:
         self.mark = 0.0
         self.trades = 0
 
-    def on_bar(self, close: float, intents: Sequence[Intent]) -> None:
-        """Apply ``intents`` at ``close`` and mark to it."""
+    def on_bar(self, close: float, intents: Sequence[Intent | CancelIntent]) -> None:
+        """Apply ``intents`` at ``close`` and mark to it (orders fill at once here, so a
+        cancel has nothing to cancel)."""
         self.mark = close
         for intent in intents:
+            if not isinstance(intent, Intent):
+                continue
             if intent.side is Side.BUY and self.qty == 0:
                 self.qty = self.notional / close
                 self.cash -= self.notional * (1 + self.fee)
@@ -191,6 +203,10 @@ class Orchestrator:
         self._loop_thread: int | None = None
         self._reader: apsw.Connection | None = None
         self._request_cursor = 0
+        # (ts_ns, equity) at every bar the loop has seen and maybe not yet written: the
+        # loop writes its equity rows when it commits, and a cycle's truth benchmarks
+        # must describe the same trades as the fills it reads (see truth_benchmarks).
+        self.equity_marks: list[tuple[int, float]] = []
 
     # -- wiring ---------------------------------------------------------------------------
     def attach(self, runner: Any) -> None:
@@ -221,6 +237,8 @@ class Orchestrator:
         iid = getattr(event, "instrument_id", None)
         if isinstance(iid, str):
             self._instrument = self._instrument or iid
+        if type(event) is Bar:  # the loop writes an equity row per bar, as of this moment
+            self._record_equity(ctx)
         if self.events % self.s.poll_every_events == 0:
             self.apply_requests()
         if self.stage == "idle" and self._may_start_cycle():
@@ -233,7 +251,7 @@ class Orchestrator:
             self._promote_full()
 
     def after_event(self, event: MarketEvent, ctx: StrategyContext,
-                    intents: list[Intent]) -> list[Intent]:
+                    intents: list[Intent | CancelIntent]) -> list[Intent | CancelIntent]:
         """Feed the shadow candidate, watch the live AI version, pass intents through."""
         if self.stage == "shadow" and self.candidate is not None and type(event) is Bar:
             try:
@@ -260,6 +278,18 @@ class Orchestrator:
             return False  # after a rollback only a person may resume
         return self.events >= self.next_cycle_at
 
+    def _record_equity(self, ctx: StrategyContext) -> None:
+        self.equity_marks.append((ctx.ts_ns, float(ctx.portfolio.equity)))
+        if len(self.equity_marks) >= _MARKS_TRIM_AT:
+            self._trim_equity_marks()
+
+    def _trim_equity_marks(self) -> None:
+        """Forget the marks the ledger's equity rows already hold."""
+        rows = self.versions.ledger.query("select max(ts_ns) as ts from equity")
+        written = rows[0]["ts"] if rows and rows[0]["ts"] is not None else None
+        if written is not None:
+            self.equity_marks = [m for m in self.equity_marks if m[0] > written]
+
     def _start_cycle(self) -> None:
         self.cycles_done += 1
         cycle_id = f"cycle-{self.cycles_done:04d}"
@@ -268,9 +298,11 @@ class Orchestrator:
                   f"{self.incumbent_id})")
         self.cycle_started_at[cycle_id] = self.events
         source, incumbent_id = self.incumbent_source, self.incumbent_id
+        self._trim_equity_marks()
         kwargs = {"incumbent_id": incumbent_id, "incumbent_source": source,
                   "incumbent_factory": lambda: self.build(source), "handover_state": state,
-                  "instrument_id": self._instrument or "replay:BTC/USD"}
+                  "instrument_id": self._instrument or "replay:BTC/USD",
+                  "recent_equity": list(self.equity_marks)}  # a copy: the loop goes on
         self.stage = "cycle"
         # The cycle runs on the worker thread (its backtests start their own event loops,
         # which cannot nest in the running one).  A replay waits for it right here: the

@@ -76,6 +76,29 @@ def test_cycle_one_is_hot_swapped_through_the_ladder(example_run: tuple[Path, st
         assert state["versions"]["ma_cross"]
 
 
+def test_truth_benchmarks_describe_the_trades_so_far(example_run: tuple[Path, str]) -> None:
+    """Cycle 1 starts at event 300, before the loop's first commit (every 500 events): its
+    benchmarks still hold the P&L, drawdown and Sharpe of the equity up to that moment
+    (they were 0 beside a non-zero expectancy when read from the written rows alone)."""
+    from argus_core.metrics import drawdown, return_stats
+
+    run_dir, _ = example_run
+    with Ledger.in_dir(run_dir) as ledger:
+        cycle = ledger.query("select * from orchestrator_cycles where cycle_id = "
+                             "'cycle-0001'")[0]
+        rows = ledger.query("select ts_ns, equity from equity where ts_ns <= ? order by ts_ns",
+                            (cycle["started_ns"],))
+    bench = json.loads(cycle["benchmarks_json"])
+    assert bench["n_trades"] > 0 and bench["expectancy"] != 0
+    ts = np.array([r["ts_ns"] for r in rows], dtype=np.int64)
+    eq = np.array([float(r["equity"]) for r in rows])
+    assert len(eq) > 250 and ts[-1] == cycle["started_ns"]
+    assert bench["total_pnl"] == pytest.approx(eq[-1] - 100_000)
+    assert bench["total_pnl"] != 0
+    assert bench["max_drawdown"] == pytest.approx(float(drawdown(eq).max()))
+    assert bench["sharpe"] == pytest.approx(return_stats(np.diff(eq) / eq[:-1], ts)["sharpe"])
+
+
 def test_escape_attempt_is_rejected_with_reasons(example_run: tuple[Path, str]) -> None:
     run_dir, _ = example_run
     with Ledger.in_dir(run_dir) as ledger:

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
+from argus_core.config import AT_LEAST_ONE, in_range, optional
 from argus_core.interfaces import Pricer
 from argus_gpu_heston.analytic import heston_price
 from argus_gpu_heston.backends import BACKENDS, get_backend
@@ -43,21 +44,15 @@ class HestonSettings:
 
     backend: str = attrs.field(default="auto", validator=_one_of(*BACKENDS))
     dtype: str = attrs.field(default="float64", validator=_one_of(*DTYPES))
-    paths: int = attrs.field(default=100_000, validator=attrs.validators.ge(2))
-    steps: int | None = attrs.field(default=None)
-    steps_per_year: int = attrs.field(default=252, validator=attrs.validators.ge(1))
-    min_steps: int = attrs.field(default=8, validator=attrs.validators.ge(1))
+    paths: int = attrs.field(default=100_000, validator=in_range(2))
+    steps: int | None = attrs.field(default=None, validator=optional(AT_LEAST_ONE))
+    steps_per_year: int = attrs.field(default=252, validator=AT_LEAST_ONE)
+    min_steps: int = attrs.field(default=8, validator=AT_LEAST_ONE)
     scheme: str = attrs.field(default="qe", validator=_one_of(*SCHEMES))
-    seed: int = attrs.field(default=0, validator=[attrs.validators.ge(0),
-                                                 attrs.validators.lt(2 ** 64)])
+    seed: int = attrs.field(default=0, validator=in_range(0, 2**64, hi_open=True))
     antithetic: bool = True
     control_variate: bool = True
     estimator: str = attrs.field(default="conditional", validator=_one_of(*ESTIMATORS))
-
-    @steps.validator
-    def _check_steps(self, attribute: Any, value: int | None) -> None:
-        if value is not None and value < 1:
-            raise ValueError(f"steps must be >= 1 or unset, got {value}")
 
     def steps_for(self, t: float) -> int:
         """Default step count for maturity ``t`` (years)."""

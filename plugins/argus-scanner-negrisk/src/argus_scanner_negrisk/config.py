@@ -6,10 +6,7 @@ from decimal import Decimal
 
 import attrs
 
-
-def _non_negative(instance: object, attribute: attrs.Attribute, value: Decimal) -> None:
-    if value is not None and value < 0:
-        raise ValueError(f"{attribute.name}: must be >= 0, got {value}")
+from argus_core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, in_range, optional
 
 
 @attrs.frozen
@@ -36,17 +33,21 @@ class NegRiskSettings:
         max_basket_size: cap on the reported size (None: the books' joint depth).
     """
 
-    min_edge: Decimal = attrs.field(default=Decimal("0"), validator=_non_negative)
-    taker_fee_rate: Decimal | None = attrs.field(default=None, validator=_non_negative)
-    fee_exponent: Decimal | None = attrs.field(default=None, validator=_non_negative)
-    gas_usd_per_leg: Decimal = attrs.field(default=Decimal("0"), validator=_non_negative)
-    max_outcomes: int = attrs.field(default=40, validator=attrs.validators.ge(2))
+    min_edge: Decimal = attrs.field(default=Decimal("0"), validator=NON_NEGATIVE)
+    # the same ranges as the Polymarket venue's fee curve settings
+    taker_fee_rate: Decimal | None = attrs.field(default=None,
+                                                 validator=in_range(0, 1, optional=True))
+    fee_exponent: Decimal | None = attrs.field(default=None,
+                                               validator=in_range(0, 10, optional=True))
+    gas_usd_per_leg: Decimal = attrs.field(default=Decimal("0"), validator=NON_NEGATIVE)
+    max_outcomes: int = attrs.field(default=40, validator=in_range(2))
     bounded_subset: bool = False
-    tail_probability_cap: Decimal = attrs.field(default=Decimal("0.02"), validator=_non_negative)
+    tail_probability_cap: Decimal = attrs.field(default=Decimal("0.02"),
+                                                validator=in_range(0, 1))
     long_rebalance: bool = True
     short_rebalance: bool = True
     binary: bool = True
     pairs: bool = True
     sell_yes_basket: bool = False
-    max_levels: int = attrs.field(default=64, validator=attrs.validators.ge(1))
-    max_basket_size: Decimal | None = attrs.field(default=None, validator=_non_negative)
+    max_levels: int = attrs.field(default=64, validator=AT_LEAST_ONE)
+    max_basket_size: Decimal | None = attrs.field(default=None, validator=optional(POSITIVE))
