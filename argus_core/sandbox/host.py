@@ -45,9 +45,7 @@ log = logging.getLogger(__name__)
 WORKER_PATH = Path(wire.__file__).resolve()
 
 #: Protections a worker can report; ``require`` in the policy names a subset.
-PROTECTIONS = ("env_empty", "rlimits", "network_blocked", "net_namespace", "chroot",
-               "capabilities_dropped", "no_new_privs", "landlock", "seccomp", "audit_hook",
-               "pid_namespace", "uid_separated", "own_session")
+PROTECTIONS = tuple(wire.PROTECTION_KEYS)
 
 #: Protections every worker must show, whatever the policy says: without any of them a
 #: strategy could reach the host (its processes, files, network or uid), so the host
@@ -106,21 +104,15 @@ class WorkerPolicy:
 
 def active_protections(report: dict[str, Any]) -> dict[str, bool]:
     """Which protections a worker's start-up report shows as active."""
-    return {
-        "env_empty": bool(report.get("env_empty")),
-        "rlimits": bool(report.get("rlimits")),
-        "network_blocked": bool(report.get("network_blocked")),
-        "net_namespace": bool(report.get("net_namespace")),
-        "chroot": bool(report.get("chroot")),
-        "capabilities_dropped": bool(report.get("capabilities_dropped")),
-        "no_new_privs": bool(report.get("no_new_privs")),
-        "landlock": bool(report.get("landlock_abi")),
-        "seccomp": bool(report.get("seccomp")),
-        "audit_hook": bool(report.get("audit_hook")),
-        "pid_namespace": bool(report.get("pid_namespace")),
-        "uid_separated": bool(report.get("uid_separated")),
-        "own_session": bool(report.get("own_session")),
-    }
+    return wire.active_protections(report)
+
+
+@functools.cache
+def _shared_libraries() -> dict[str, str | None]:
+    """Where libc and libseccomp are (ldconfig runs once here, not in every worker)."""
+    import ctypes.util
+
+    return {name: ctypes.util.find_library(name) for name in ("c", "seccomp")}
 
 
 @functools.cache
@@ -168,9 +160,12 @@ class WorkerProcess:
             "root": self._root, "cpu_seconds": p.cpu_seconds, "memory_mb": p.memory_mb,
             "max_open_files": p.max_open_files, "max_file_bytes": p.max_file_bytes,
             "max_frame_bytes": p.max_frame_bytes, "max_frame_depth": p.max_frame_depth,
-            "libseccomp": _pyseccomp_path(), "namespaces": p.namespaces,
+            "libseccomp": _pyseccomp_path(), "libraries": _shared_libraries(),
+            "namespaces": p.namespaces,
             "chroot": p.chroot, "landlock": p.landlock, "seccomp": p.seccomp,
-            "python_guards": p.python_guards, "allowed_modules": sorted(ALLOWED_IMPORTS)}}
+            "python_guards": p.python_guards, "allowed_modules": sorted(ALLOWED_IMPORTS),
+            # The worker checks these itself before the strategy's first line runs.
+            "require": list(dict.fromkeys((*MANDATORY_PROTECTIONS, *p.require)))}}
         deadline = time.monotonic() + p.start_timeout_s
         self._send(init, deadline, during="start-up")
         reply = self._receive(deadline, during="start-up")

@@ -54,7 +54,6 @@ import json
 import math
 import operator
 import os
-import platform
 import re
 import resource
 import signal
@@ -179,6 +178,22 @@ ALLOWED_SYSCALLS = (
 SELF_ONLY_SYSCALLS = ("kill", "tkill", "tgkill")
 
 
+#: Each protection a worker can report, and the report key that shows it active.
+PROTECTION_KEYS = {
+    "env_empty": "env_empty", "rlimits": "rlimits", "network_blocked": "network_blocked",
+    "net_namespace": "net_namespace", "chroot": "chroot",
+    "capabilities_dropped": "capabilities_dropped", "no_new_privs": "no_new_privs",
+    "landlock": "landlock_abi", "seccomp": "seccomp", "audit_hook": "audit_hook",
+    "pid_namespace": "pid_namespace", "uid_separated": "uid_separated",
+    "own_session": "own_session",
+}
+
+
+def active_protections(report: dict[str, Any]) -> dict[str, bool]:
+    """Which protections a start-up report shows as active."""
+    return {name: bool(report.get(key)) for name, key in PROTECTION_KEYS.items()}
+
+
 class SandboxSetupError(Exception):
     """A containment step the worker cannot run without failed: it refuses to start."""
 
@@ -194,8 +209,13 @@ def _errno_text() -> str:
     return f"{errno.errorcode.get(code, code)} ({os.strerror(code)})"
 
 
-def _load_libseccomp(path: str | None) -> Any:
-    """Import pyseccomp from the file the host named (no site-packages here)."""
+def _load_libseccomp(path: str | None, libraries: dict[str, str | None]) -> Any:
+    """Import pyseccomp from the file the host named (no site-packages here).
+
+    ``libraries`` are the host's answers to ``ctypes.util.find_library`` for the
+    libraries pyseccomp loads, so the worker need not run ldconfig on every start.
+    """
+    import ctypes.util
     import importlib.util
 
     if not path:
@@ -206,11 +226,15 @@ def _load_libseccomp(path: str | None) -> Any:
     if spec is None or spec.loader is None:
         raise SandboxSetupError(f"cannot load pyseccomp from {path}")
     module = importlib.util.module_from_spec(spec)
+    find_library = ctypes.util.find_library
+    ctypes.util.find_library = lambda name: libraries.get(name) or find_library(name)
     try:
         spec.loader.exec_module(module)
     except (OSError, RuntimeError, AttributeError) as exc:
         raise SandboxSetupError(f"libseccomp is not usable ({exc}): apt-get install "
                                 f"libseccomp2; refusing to run uncontained") from None
+    finally:
+        ctypes.util.find_library = find_library
     return module
 
 
@@ -303,7 +327,8 @@ def _chroot(root: str, report: dict[str, Any]) -> None:
         os.chroot(root)
         os.chdir("/")
     except OSError as exc:
-        raise SandboxSetupError(f"chroot into {root} failed: {exc.strerror}") from None
+        report["chroot_error"] = exc.strerror  # "chroot" is mandatory: the worker refuses
+        return
     report["chroot"] = True
 
 
@@ -514,7 +539,7 @@ def _load_strategy(source: str, policy: dict[str, Any], report: dict[str, Any]) 
 
 def _isolate(policy: dict[str, Any], keep: int, report: dict[str, Any]) -> None:
     """Contain this process; returns only in the contained child (see the module doc)."""
-    arch = platform.machine()
+    arch = os.uname().machine
     libc = _libc()
     # If the host dies, the worker goes with it (the child re-arms this for itself).
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -526,7 +551,8 @@ def _isolate(policy: dict[str, Any], keep: int, report: dict[str, Any]) -> None:
     # The host started us with setsid: our own session and process group, no terminal.
     report["own_session"] = os.getsid(0) == os.getpid() == os.getpgid(0)
     host_uid = os.geteuid()
-    sc = _load_libseccomp(policy.get("libseccomp")) if policy.get("seccomp", True) else None
+    sc = (_load_libseccomp(policy.get("libseccomp"), policy.get("libraries") or {})
+          if policy.get("seccomp", True) else None)
     if policy.get("namespaces", True):
         _unshare(libc, report)
         _fork_into_pid_namespace(libc, keep, report)
@@ -567,6 +593,18 @@ def main() -> int:
         out.write(encode_frame({"op": "failed", "stage": "isolate",
                                 "error": f"{type(exc).__name__}: {exc}", "report": report}))
         return 3
+    # Fail closed: no line of the strategy (module level included) runs unless every
+    # protection the host requires is in force.
+    active = active_protections(report)
+    # (The audit hook is installed with the strategy itself: the host checks that one.)
+    missing = [name for name in policy.get("require", ())
+               if name != "audit_hook" and not active.get(name)]
+    if missing:
+        out.write(encode_frame({"op": "failed", "stage": "isolate", "report": report,
+                                "error": f"protections required by policy are not active: "
+                                         f"{', '.join(missing)}; refusing to run the "
+                                         f"strategy uncontained"}))
+        return 3
     try:
         strategy, events = _load_strategy(source, policy, report)
     except BaseException as exc:
@@ -578,7 +616,7 @@ def main() -> int:
     while True:
         msg = read_frame(stdin, max_frame, max_depth)
         if msg is None or msg.get("op") == "shutdown":
-            return 0
+            os._exit(0)  # nothing to flush (unbuffered), and no slow interpreter teardown
         call_id = msg.get("id")
         if msg.get("op") == "ping":
             out.write(encode_frame({"id": call_id, "ok": True, "cpu_s": time.process_time()}))
