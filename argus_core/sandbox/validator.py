@@ -59,6 +59,7 @@ MAX_ELIF = 200  # 'elif' branches in the module (each nests the next one in the 
 MAX_STRING = 4096  # characters in one string literal
 MAX_INT_BITS = 1024  # bits of an integer literal or of a folded constant integer
 MAX_FOLD_ITEMS = 100_000  # characters / items of a folded constant str, list or tuple
+MAX_FOLD_TOTAL = 1_000_000  # characters / items of all folded constants in one module
 MAX_FORMAT_WIDTH = 1000  # width or precision in a constant format spec
 TIME_LIMIT_S = 5.0  # wall time for one validation
 
@@ -350,7 +351,10 @@ def _precheck_tokens(source: str, deadline: float) -> list[Finding]:
     prev: tokenize.TokenInfo | None = None
     non_ascii_lines: set[int] = set()
     try:
-        for n, tok in enumerate(tokenize.generate_tokens(io.StringIO(source).readline)):
+        # Universal newlines, as the C tokenizer reads them: a lone '\r' ends a line there,
+        # so it must here too (else code after '# comment\r' would hide in the comment).
+        readline = io.StringIO(source, newline=None).readline
+        for n, tok in enumerate(tokenize.generate_tokens(readline)):
             if n % 1024 == 0 and time.monotonic() > deadline:
                 raise _Overtime
             line, col = tok.start
@@ -473,10 +477,24 @@ def _is_literal(node: ast.AST) -> bool:
     return True
 
 
+def _binding_problem(name: str) -> str | None:
+    """Why ``name`` may not be bound (assigned, imported, defined...), or None."""
+    if name.startswith("_") and name != "_":
+        return f"names starting with '_' are not allowed ({name!r})"
+    if name in FORBIDDEN_NAMES or (name in _ALL_BUILTINS and name not in ALLOWED_BUILTINS):
+        return f"the name {name!r} is not allowed (it shadows a builtin that is not allowed)"
+    if name == "staticmethod":
+        return "cannot rebind 'staticmethod' (a decorator runs at import)"
+    return None
+
+
 def _user_attr_problem(attr: str) -> str | None:
     """Why ``attr`` may not be used or defined as an attribute name, or None."""
     if attr.startswith("_"):
         return f"attribute {attr!r} is not allowed (no '_' or dunder attributes)"
+    if attr in ("format", "format_map"):
+        return (f"attribute {attr!r} is not allowed (format fields walk attributes, as in "
+                f"'{{0.__class__}}'); use an f-string")
     if attr in FORBIDDEN_ATTRS or attr.startswith(FORBIDDEN_ATTR_PREFIXES):
         return f"attribute {attr!r} is not allowed (it reaches interpreter internals)"
     return None
@@ -514,6 +532,7 @@ class _Checker:
         self.class_methods: set[int] = set()  # ids of defs directly in a class body
         self.approved: set[int] = set()  # ids of module Names used as module.member
         self.folded: dict[int, Any] = {}
+        self.fold_total = 0  # items built by folding so far (the validator builds them too)
 
     def fail(self, node: ast.AST, message: str) -> None:
         self.findings.append(Finding(getattr(node, "lineno", 0),
@@ -556,6 +575,9 @@ class _Checker:
             elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(
                     stmt.targets[0], ast.Name) and _is_literal(stmt.value):
                 self.constants[stmt.targets[0].id] = stmt.value
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) \
+                    and stmt.value is not None and _is_literal(stmt.value):
+                self.constants[stmt.target.id] = stmt.value
         for node in self._walk(self.tree):
             for name in self._bindings(node):
                 self.bound[name] = self.bound.get(name, 0) + 1
@@ -610,6 +632,8 @@ class _Checker:
             self.fail(stmt, f"module-level {type(stmt).__name__} is not allowed: only the "
                             f"docstring, imports, literal constants, functions and classes "
                             f"may appear at module level (no side effects at import)")
+        if self.bound.get("Strategy", 0) > 1:
+            self.fail(self.tree, "the name 'Strategy' is bound more than once")
         if strategy is None:
             self.fail(self.tree, "no top-level 'class Strategy' found")
         else:
@@ -667,13 +691,9 @@ class _Checker:
 
     def _binding(self, node: ast.AST, name: str) -> None:
         """Checks for a name bound (assigned, a parameter, a def, a loop variable...) here."""
-        if name.startswith("_") and name != "_":
-            self.fail(node, f"names starting with '_' are not allowed ({name!r})")
-        elif name in FORBIDDEN_NAMES or (name in _ALL_BUILTINS and name not in ALLOWED_BUILTINS):
-            self.fail(node, f"the name {name!r} is not allowed (it shadows a builtin that is "
-                            f"not allowed)")
-        elif name == "staticmethod":
-            self.fail(node, "cannot rebind 'staticmethod' (a decorator runs at import)")
+        problem = _binding_problem(name)
+        if problem:
+            self.fail(node, problem)
         elif name in self.module_aliases or name in self.typing_names:
             self.fail(node, f"cannot rebind {name!r}: it names an imported "
                             f"{'module' if name in self.module_aliases else 'typing name'}")
@@ -693,9 +713,9 @@ class _Checker:
                                 f"names are allowed)")
             else:
                 bound = alias.asname or name
-                if bound.startswith("_") or bound in FORBIDDEN_NAMES or (
-                        bound in _ALL_BUILTINS and bound not in ALLOWED_BUILTINS):
-                    self.fail(node, f"cannot bind the name {bound!r}")
+                problem = _binding_problem(bound)
+                if problem:
+                    self.fail(node, f"cannot bind the name {bound!r}: {problem}")
                 elif len(self.import_sites.get(bound, ())) > 1 or self.bound.get(
                         bound, 0) > self.import_counts.get(bound, 0):
                     # The same 'import math' twice is harmless; anything else that binds
@@ -721,10 +741,8 @@ class _Checker:
                 self.fail(node, f"'from {module} import *' is not allowed")
             elif alias.name.startswith("_") or alias.name not in allowed:
                 self.fail(node, f"{module}.{alias.name} is not allowed")
-            elif module != "__future__" and (bound.startswith("_") or bound in FORBIDDEN_NAMES
-                                             or (bound in _ALL_BUILTINS
-                                                 and bound not in ALLOWED_BUILTINS)):
-                self.fail(node, f"cannot bind the name {bound!r}")
+            elif module != "__future__" and _binding_problem(bound):
+                self.fail(node, f"cannot bind the name {bound!r}: {_binding_problem(bound)}")
             elif module == "typing" and self.bound.get(bound, 0) > 1:
                 self.fail(node, f"typing name {bound!r} is bound more than once")
         return []
@@ -980,9 +998,20 @@ class _Checker:
     def _apply(self, node: ast.AST, compute: Any) -> Any:
         try:
             value = compute()
+        except _TooBig as exc:
+            self.fail(node, f"constant expression would build a huge value ({exc})")
+            return _FAILED
         except Exception as exc:
             self.fail(node, f"constant expression raises {type(exc).__name__}: {exc}")
             return _FAILED
+        size = _length(value)
+        if size is not None:
+            self.fold_total += size
+            if self.fold_total > MAX_FOLD_TOTAL:
+                if self.fold_total - size <= MAX_FOLD_TOTAL:  # report the first only
+                    self.fail(node, f"constant expressions in this module build more than "
+                                    f"{MAX_FOLD_TOTAL} items or characters in all")
+                return _FAILED
         if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
             self.fail(node, f"constant expression builds a {value.bit_length()}-bit integer "
                             f"(limit {MAX_INT_BITS})")

@@ -189,6 +189,11 @@ BYPASSES = [
     ("def f():\n    while True:\n        pass", "can never end"),
     ("def f():\n    while 1:\n        for i in range(3):\n            break", "can never end"),
     ("# coding: unicode_escape\nX = 1", "encoding declaration"),
+    ("".join(f"X{i} = [0] * 99_999\n" for i in range(20)), "in all"),
+    ("# a comment\rX = " + "-" * 40 + "1", "prefix operators"),
+    ("Strategy = 1", "'Strategy' is bound more than once"),
+    ("from math import sqrt as staticmethod", "cannot rebind 'staticmethod'"),
+    ("import math as open", "cannot bind the name 'open'"),
 ]
 
 
