@@ -9,6 +9,7 @@ import pytest
 from argus_core.interfaces import StrategyContext
 from argus_core.models import Bar, Portfolio, Side
 from argus_core.sandbox import SandboxedStrategy, WorkerFailure, WorkerPolicy
+from argus_core.sandbox.worker import FrameError, decode_body, json_depth
 
 TEMPLATE = '''
 class Strategy:
@@ -90,3 +91,77 @@ def test_timeout_reports_and_calls_back() -> None:
         assert info.value.kind == "timeout" and seen == [info.value]
     finally:
         s.close()
+
+
+# -- a hostile worker: frames forged straight onto the protocol pipe ------------------------
+#: With the Python guards off the strategy can write anything to any descriptor it holds,
+#: including the reply pipe; the host must turn every such frame into a WorkerFailure.
+FORGER = '''
+import os, struct
+
+class Strategy:
+    EVENTS = ("bar",)
+
+    def on_event(self, event, state, portfolio):
+        body = {body}
+        for fd in range(3, 12):
+            try:
+                os.write(fd, struct.pack(">I", {length}) + body)
+            except OSError:
+                pass
+        return []
+'''
+HOSTILE = WorkerPolicy(call_timeout_s=2.0, python_guards=False)
+
+
+@pytest.mark.parametrize(("body", "length", "needle"), [
+    ('b"[" * 100_000 + b"]" * 100_000', "len(body)", "nested deeper than"),
+    ('b\'{"a":\' * 50_000 + b"1" + b"}" * 50_000', "len(body)", "nested deeper than"),
+    ('b\'{"ok": true, "intents": [], "state": {"x": 1e999}}\'', "len(body)", "out of range"),
+    ('b\'{"ok": true, "intents": [], "state": {"x": NaN}}\'', "len(body)", "not allowed"),
+    ('b"\\xff\\xfe{}"', "len(body)", "not valid JSON"),
+    ('b"[1, 2]"', "len(body)", "must be a JSON object"),
+    ('b"{}"', "0xFFFFFFF0", "bytes (limit"),
+])
+def test_forged_frames_are_worker_failures(body: str, length: str, needle: str) -> None:
+    seen: list[WorkerFailure] = []
+    s = SandboxedStrategy(FORGER.format(body=body, length=length), name="slot",
+                          policy=HOSTILE, on_failure=seen.append)
+    worker = s.worker
+    try:
+        with pytest.raises(WorkerFailure) as info:
+            s.on_event(BAR, CTX)
+        assert info.value.kind == "malformed" and needle in str(info.value), info.value
+        assert seen == [info.value]  # reported once, to whoever records risk events
+        assert worker is not None and not worker.alive and worker.pid is None
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("body", [
+    '[{"instrument_id": [1, 2], "side": "buy"}]',
+    '[{"cancel": True, "instrument_id": {"a": 1}}]',
+    '[{"instrument_id": event["instrument_id"], "side": ["buy"], "reason": {"a": 1}}]',
+])
+def test_odd_json_in_intents_is_malformed_not_a_host_crash(body: str) -> None:
+    s = _run(body)
+    try:
+        with pytest.raises(WorkerFailure) as info:
+            s.on_event(BAR, CTX)
+        assert info.value.kind == "malformed"
+        assert s.worker is None or not s.worker.alive
+    finally:
+        s.close()
+
+
+def test_depth_is_counted_without_recursion_and_ignores_strings() -> None:
+    assert json_depth(b'{"a": [1, {"b": "[[[[{{{{"}]}') == 3
+    assert json_depth(b'"\\"[[[" ') == 0
+    deep = b"[" * 1_000_000 + b"]" * 1_000_000
+    assert json_depth(deep) == 1_000_000
+    with pytest.raises(FrameError, match="deeper than 100"):
+        decode_body(deep)
+    nested: list = []  # type: ignore[type-arg]
+    for _ in range(98):
+        nested = [nested]
+    assert decode_body(b'{"k": ' + b"[" * 99 + b"]" * 99 + b"}") == {"k": nested}
