@@ -355,3 +355,11 @@ def test_cli_exits_2_and_names_the_key(tmp_path: Path, command: str, extra: str,
     assert where in result.output and "outside the allowed range" in result.output
     assert "bad.toml" in result.output
     assert not (tmp_path / "run" / "argus.db").exists()  # refused before anything ran
+
+
+def test_orchestrate_refuses_a_negative_cycle_count(tmp_path: Path) -> None:
+    from argus_core.builtins.orchestrator_plugin import orchestrate_cmd
+
+    result = CliRunner().invoke(orchestrate_cmd, ["--config", str(tmp_path / "c.toml"),
+                                                  "--cycles", "-1"])
+    assert result.exit_code == 2 and "--cycles" in result.output

@@ -286,7 +286,8 @@ def thoughts_cmd(run_dir: Path, cycle: str | None, as_json: bool) -> None:
 @click.command("orchestrate")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               required=True, help="Config file with [run] and [orchestrator] tables.")
-@click.option("--cycles", type=int, default=None, help="Run at most N orchestrator cycles.")
+@click.option("--cycles", type=click.IntRange(min=0), default=None,
+              help="Run at most N orchestrator cycles.")
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to write the run (default: argus-runs/orchestrate-<time>).")
 def orchestrate_cmd(config_path: Path, cycles: int | None, run_dir: Path | None) -> None:
