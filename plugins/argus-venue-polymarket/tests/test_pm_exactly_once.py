@@ -309,3 +309,32 @@ def test_a_429_says_when_to_come_back() -> None:
     assert post_outcome(_status(429, **{"Retry-After": "0.3"})).retry_after_s == 0.3
     refusal = post_outcome(_status(400)).answer
     assert refusal == {"success": False, "errorMsg": "e400", "orderID": "", "status": "http 400"}
+
+
+@pytest.mark.parametrize("killed", [False, True])
+async def test_a_delayed_basket_leg_is_waited_for_before_the_basket_is_judged(
+        clob: tuple[SnapshotServer, LocalClob], killed: bool) -> None:
+    """Leg B meets the market's matching delay (answered ``"delayed"``, matched 0.4 s
+    later): the basket waits for it — complete when it fills, ``BasketIncomplete`` with
+    only A's fills when the venue kills it — instead of judging B unfilled at once."""
+    srv, local = clob
+    if killed:
+        local.drain(TOKEN_B, "asks")
+    local.faults.append(Fault(delayed=(TOKEN_B,), delay_match_s=0.4))
+    ex = _exec(srv.url)
+    legs = CASES["basket"][0]
+    if killed:
+        with pytest.raises(BasketIncomplete) as info:
+            await ex.submit_basket(legs)
+        returned = list(info.value.fills)
+        assert [f.client_order_id for f in returned] == ["leg-a"]
+    else:
+        returned = await ex.submit_basket(legs)
+        assert sorted(f.client_order_id for f in returned) == ["leg-a", "leg-b"]
+    filled, updates = await _booked(ex, returned)
+    expected = {"leg-a": Decimal(100)} | ({} if killed else {"leg-b": Decimal(100)})
+    assert filled == expected
+    ended = [u for u in updates if u.status is OrderStatus.CANCELLED]
+    assert [u.client_order_id for u in ended] == (["leg-b"] if killed else [])
+    assert len(local.attempts) == 1 and set(local.accepted.values()) == {1}
+    await ex.close()

@@ -57,10 +57,11 @@ scanner's walked limit price** in one ``POST /orders`` batch, exactly once
 (the same rules per leg).  All legs filled: their fills.  Some legs executed
 and others were killed: ``BasketIncomplete`` carrying the executed legs' fills
 (under the legs' own client order ids); the killed legs are reported CANCELLED
-through ``executions()``.  The venue never unwinds anything itself: the core
-flattens the excess with ordinary ledgered orders (LIMIT IOC -> FAK,
-``reduce_only``) that come through :meth:`PolymarketExecution.submit` like
-any other order.
+through ``executions()``.  A leg answered ``"delayed"`` (a market's matching delay) is
+waited for, up to ``order_settle_s``, before the basket is judged.  The venue never
+unwinds anything itself: the core flattens the excess with ordinary ledgered orders
+(LIMIT IOC -> FAK, ``reduce_only``) that come through
+:meth:`PolymarketExecution.submit` like any other order.
 """
 
 from __future__ import annotations
@@ -828,6 +829,42 @@ class PolymarketExecution:
         self._wake.set()
         return result
 
+    async def _await_delayed(self, posts: Sequence[SignedPost], result: SendResult) -> None:
+        """Legs answered ``"delayed"`` (a market's matching delay) are matched or killed
+        seconds later: wait for that, up to ``order_settle_s``, before the basket is judged,
+        so the core never unwinds legs while another may still fill.  A leg still delayed
+        then counts as unfilled (logged); its fills, if any, come through ``executions()``."""
+        s = self.settings
+        waiting = [p for p in posts if p.client_order_id in self.watched
+                   and p.client_order_id not in self._ending
+                   and not result.fills.get(p.client_order_id)]
+        if not waiting:
+            return
+        hashes = {self.venue_ids.get(p.client_order_id, p.order_hash) for p in waiting}
+        self._in_flight |= hashes  # their trades are booked here, not by the feed meanwhile
+        since_s = int(time.time()) - _SKEW_S
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + s.order_settle_s
+        try:
+            while waiting and loop.time() < deadline:
+                await asyncio.sleep(s.order_lookup_interval_s)
+                for p in list(waiting):
+                    try:
+                        found = await self._find(p, since_s)
+                    except _Unreachable:
+                        continue
+                    status = str((found.row or {}).get("status", "")).upper() if found else ""
+                    if found is None or status in ("LIVE", "DELAYED"):
+                        continue
+                    result.fills[p.client_order_id] = [*result.fills.get(p.client_order_id, []),
+                                                       *self._adopt_found(p, found)]
+                    waiting.remove(p)
+        finally:
+            self._in_flight -= hashes
+        for p in waiting:
+            log.error("polymarket: basket leg %s still delayed after %gs; counted as unfilled",
+                      p.client_order_id, s.order_settle_s)
+
     async def submit(self, order: Order) -> list[Fill]:
         """Sign and send one order exactly once; returns the fills known at once.
 
@@ -873,6 +910,7 @@ class PolymarketExecution:
         now = time.time_ns()
         for coid, why in result.unplaced.items():
             self._report([OrderUpdate(coid, OrderStatus.REJECTED, now, None, why)])
+        await self._await_delayed(posts, result)
         fills = [f for p in posts for f in result.fills.get(p.client_order_id, [])]
         filled = {p.client_order_id: sum((f.quantity for f in result.fills.get(
             p.client_order_id, [])), Decimal(0)) for p in posts}

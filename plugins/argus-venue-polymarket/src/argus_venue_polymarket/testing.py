@@ -127,6 +127,8 @@ class Fault:
     status instead of the answer: 502, 503, 504, 429...), ``malformed`` (a 200 whose body
     is not the venue's shape), or the plain answer.  ``down_after``: from then on every
     private endpoint answers 503 (the venue cannot be asked) until ``clob.down = False``.
+    ``delayed`` / ``delay_match_s``: those tokens' orders are answered ``"delayed"`` and
+    matched later (the venue's matching delay).
     """
 
     act: bool = True
@@ -136,6 +138,10 @@ class Fault:
     status: int | None = None
     malformed: bool = False
     down_after: bool = False
+    #: Tokens whose orders in this post meet the market's matching delay: answered
+    #: ``"delayed"`` at once, matched (or killed) ``delay_match_s`` later.
+    delayed: tuple[str, ...] = ()
+    delay_match_s: float = 0.0
 
 
 class LocalClob:
@@ -285,7 +291,9 @@ class LocalClob:
         if fault is None or fault.act:
             with self._lock:
                 self.posts.append((path, items))
-                answers = [self._post_one(item) for item in items]
+                answers = [self._delay_one(item, fault.delay_match_s)
+                           if fault is not None and str(item["order"]["tokenId"]) in
+                           fault.delayed else self._post_one(item) for item in items]
         if fault is not None and fault.down_after:
             self.down = True
         if self.hold_posts:
@@ -304,6 +312,28 @@ class LocalClob:
         if fault.malformed:
             return 200, b"<html>upstream sent something that is not JSON</html>"
         return 200, answer
+
+    def _delay_one(self, item: dict[str, Any], delay_s: float) -> dict[str, Any]:
+        """Answer ``"delayed"`` now (the order listed as DELAYED) and match it in
+        ``delay_s`` (the venue's matching delay for marketable orders)."""
+        order = item["order"]
+        _cond, neg_risk = self.markets[str(order["tokenId"])]
+        _signer, vid = recover_order_signer(order, self._exchanges[neg_risk], self.chain_id)
+        self.orders[vid] = {"id": vid, "status": "DELAYED", "owner": self.api_key,
+                            "asset_id": str(order["tokenId"]), "side": str(order["side"]),
+                            "original_size": "0", "size_matched": "0", "price": "0",
+                            "order_type": str(item.get("orderType", "GTC")),
+                            "associate_trades": [], "metadata": order["metadata"]}
+
+        def match() -> None:
+            with self._lock:
+                self._post_one(item)
+
+        timer = threading.Timer(delay_s, match)
+        timer.daemon = True
+        timer.start()
+        return {"success": True, "errorMsg": "", "orderID": vid, "status": "delayed",
+                "transactionsHashes": [], "tradeIDs": []}
 
     def _auth_problem(self, method: str, path: str, headers: Mapping[str, str],
                       raw_body: bytes) -> str:
