@@ -154,6 +154,7 @@ class ExecutionEngine:
         if self.broker.working:
             for fill in self.broker.on_event(event):  # type: ignore[arg-type]
                 self.book_fill(fill)
+                self._settle_basket(self.ledger.basket_of(fill.client_order_id))
         if self.flatten_reason is not None:
             self._flatten_step()
 
@@ -218,7 +219,7 @@ class ExecutionEngine:
             for order in orders:
                 self._send_paper(order, ts)
             if len(orders) > 1:
-                self._unwind_excess(orders, ts)
+                self._settle_basket(orders[0].basket_id)
         return orders
 
     def _next_client_order_id(self, slot: str) -> str:
@@ -255,6 +256,19 @@ class ExecutionEngine:
             self.ledger.set_order_status(coid, status, filled if filled >= 0 else None)
 
     # -- unwinds and flattening ------------------------------------------------------
+    def _settle_basket(self, basket: str | None) -> None:
+        """Once every leg of a multi-leg basket is final (filled, cancelled, rejected),
+        unwind what the legs filled unequally — once per basket, across restarts (the
+        unwind orders carry the basket id)."""
+        if not basket:
+            return
+        legs = self.ledger.basket_legs(basket)
+        if len(legs) < 2 or any(o.status not in FINAL for o in legs):
+            return
+        if self.ledger.basket_has_unwind(basket):
+            return
+        self._unwind_excess(legs, self.market.now_ns)
+
     def _unwind_excess(self, orders: Sequence[Order], ts: int) -> None:
         """Partial-basket policy: never hold a naked leg.  Each leg's excess over the
         least-filled leg goes back out as a reduce-only IOC limit order (paper and live)."""
@@ -409,6 +423,7 @@ class ExecutionEngine:
             return
         with self.loop.between_events():  # the venue's own update may have said it already
             self.ledger.move_order_status(coid, OrderStatus.CANCELLED, WORKING, reason)
+            self._settle_basket(self.ledger.basket_of(coid))
             self.loop.mark_dirty()
 
     # -- live ------------------------------------------------------------------------
@@ -428,8 +443,22 @@ class ExecutionEngine:
                 fills = await venue.submit_basket(orders)
             elif len(orders) > 1:
                 fills = []
-                for order in orders:  # one by one; the unwind policy evens them out after
-                    fills.extend(await self._submit_one(order))
+                for k, order in enumerate(orders):
+                    try:
+                        fills.extend(await self._submit_one(order))
+                    except OrderUnknown as exc:
+                        # Never send more legs while one leg's fate is unknown; the
+                        # unwind waits until the venue's executions settle that leg.
+                        with self.loop.between_events():
+                            self._record_refusal([order], exc)
+                            for rest in orders[k + 1:]:
+                                self.ledger.move_order_status(
+                                    rest.client_order_id, OrderStatus.CANCELLED,
+                                    (OrderStatus.PENDING,),
+                                    f"not sent: the outcome of {order.client_order_id} "
+                                    f"is unknown")
+                        orders = orders[:k]
+                        break
             else:
                 fills = await venue.submit(orders[0])
         except asyncio.CancelledError:
@@ -444,8 +473,8 @@ class ExecutionEngine:
                                               (OrderStatus.PENDING,))
             for fill in fills:
                 self.book_live_fill(fill)
-            if len(orders) > 1 and not venue.supports_baskets:
-                self._unwind_excess(orders, self.market.now_ns)
+            for order in orders:
+                self._settle_basket(order.basket_id)
             self.loop.mark_dirty()
 
     async def _submit_one(self, order: Order) -> list[Fill]:
@@ -479,7 +508,7 @@ class ExecutionEngine:
             log.error(reason)
             self.risk_event(ts, "basket", "reducing", reason, None)
             self.loop.set_trading_state(TradingState.REDUCING, reason)
-            self._unwind_excess(orders, ts)
+            self._settle_basket(orders[0].basket_id)
         elif isinstance(exc, OrderUnknown):
             reason = (f"venue could not confirm or deny order(s) {ids}: {exc}; left pending "
                       f"(never re-sent blind), resolved by the venue's executions or a "
@@ -491,6 +520,7 @@ class ExecutionEngine:
             for order in orders:  # what executions() already said stands
                 self.ledger.move_order_status(order.client_order_id, OrderStatus.REJECTED,
                                               (OrderStatus.PENDING,), str(exc))
+                self._settle_basket(order.basket_id)
         self.loop.mark_dirty()
 
     async def consume_executions(self) -> None:
@@ -522,6 +552,8 @@ class ExecutionEngine:
             return
         self.ledger.set_order_status(update.client_order_id, update.status,
                                      reason=update.reason or None)
+        if update.status in FINAL:
+            self._settle_basket(self.ledger.basket_of(update.client_order_id))
         if update.status is OrderStatus.REJECTED:
             self.risk_event(update.ts_ns, "venue", "rejected",
                             f"venue rejected {update.client_order_id}: {update.reason}", None)
@@ -547,6 +579,8 @@ class ExecutionEngine:
         elif status not in FINAL:  # a fill reported after the cancel of the rest
             status = OrderStatus.PARTIALLY_FILLED
         self.ledger.set_order_status(fill.client_order_id, status, min(filled, total))
+        if status in FINAL and row["basket_id"]:
+            self._settle_basket(row["basket_id"])
 
     async def start_live(self) -> asyncio.Task[None]:
         """Hand the venue what the ledger knows, reconcile orders left pending by an

@@ -312,6 +312,24 @@ class Ledger:
             "select quantity from fills where client_order_id = ? and side = ?",
             (client_order_id, side.value))), Decimal(0))
 
+    def basket_of(self, client_order_id: str) -> str | None:
+        """The basket an order belongs to (None: a single order, or unknown)."""
+        rows = self.conn.execute("select basket_id from orders where client_order_id = ?",
+                                 (client_order_id,)).fetchall()
+        return rows[0][0] if rows else None
+
+    def basket_legs(self, basket_id: str) -> list[Order]:
+        """The legs of a basket as persisted (not its unwind orders), oldest first."""
+        return [_order(r) for r in self.query(
+            "select * from orders where basket_id = ? and reduce_only = 0 order by ts_ns, "
+            "client_order_id", (basket_id,))]
+
+    def basket_has_unwind(self, basket_id: str) -> bool:
+        """Whether an unwind (a reduce-only order) was ever sent for this basket."""
+        return bool(self.conn.execute(
+            "select 1 from orders where basket_id = ? and reduce_only = 1 limit 1",
+            (basket_id,)).fetchall())
+
     def basket_fills(self, basket_id: str) -> dict[str, tuple[Decimal, Decimal]]:
         """Per leg order of a basket: ``(quantity filled on its own side, average price)``."""
         out: dict[str, tuple[Decimal, Decimal]] = {}
@@ -347,11 +365,7 @@ class Ledger:
         known = []
         for r in self.query("select * from orders where venue = ? order by ts_ns, "
                             "client_order_id", (venue,)):
-            order = Order(r["client_order_id"], r["venue"], r["instrument_id"], Side(r["side"]),
-                          r["quantity"], r["limit_price"], OrderType(r["order_type"]),
-                          TimeInForce(r["time_in_force"]), r["strategy"], r["ts_ns"],
-                          OrderStatus(r["status"]), r["basket_id"], bool(r["reduce_only"]))
-            known.append(KnownOrder(order, r["venue_order_id"], r["filled_quantity"] or "0"))
+            known.append(KnownOrder(_order(r), r["venue_order_id"], r["filled_quantity"] or "0"))
         fill_ids = {str(r["fill_id"]): str(r["client_order_id"]) for r in self.query(
             "select fill_id, client_order_id from fills where venue = ?", (venue,))}
         newest = self.query("select max(ts_ns) as ts from fills where venue = ?", (venue,))
@@ -405,6 +419,14 @@ class Ledger:
             "insert into risk_events (ts_ns, check_name, action, reason, instrument_id,"
             " strategy, intent_json) values (?,?,?,?,?,?,?)",
             (ts_ns, check, action, reason, instrument_id, strategy, intent_json))
+
+
+def _order(r: dict[str, Any]) -> Order:
+    """An ``orders`` row as the Order that was persisted."""
+    return Order(r["client_order_id"], r["venue"], r["instrument_id"], Side(r["side"]),
+                 r["quantity"], r["limit_price"], OrderType(r["order_type"]),
+                 TimeInForce(r["time_in_force"]), r["strategy"], r["ts_ns"],
+                 OrderStatus(r["status"]), r["basket_id"], bool(r["reduce_only"]))
 
 
 def _sql(value: Any) -> Any:

@@ -699,3 +699,37 @@ def test_orders_never_go_out_on_a_dead_or_stale_book(tmp_path: Path, fake_plugin
         assert all("checksum" in r["reason"] for r in blocked[:16])
         assert all("stale" in r["reason"] for r in blocked[16:])
         assert ledger.query("select count(*) as n from orders")[0]["n"] == 1
+
+
+def test_a_venue_without_baskets_gets_legs_one_by_one_and_the_core_evens_them_out(
+        tmp_path: Path, fake_plugin: None) -> None:
+    """Legs sent one by one; the second is refused, the first fills later through the
+    executions stream: only once every leg is final does the unwind go out (an ordinary
+    reduce-only order, booked to its own row), exactly once."""
+    from argus_core.errors import VenueError
+
+    class NoBaskets(FakeLiveVenue):
+        supports_baskets = False
+
+        async def submit(self, order: Order) -> list[Fill]:
+            FakeLiveVenue.submitted.append(order)
+            if order.instrument_id == IID2 and not order.reduce_only:
+                raise VenueError("EOrder:Insufficient funds")
+            self._execute(order)
+            return []
+
+    sys.modules["argus_test_fake_live"].register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fake", NoBaskets))
+    runner = _runner(tmp_path, "pair")
+    runner.run_sync()
+    sent = [(o.instrument_id, o.side, o.reduce_only) for o in FakeLiveVenue.submitted]
+    assert sent == [(IID, Side.BUY, False), (IID2, Side.SELL, False), (IID, Side.SELL, True)]
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        rows = {r["instrument_id"] + r["side"]: r for r in ledger.query("select * from orders")}
+        assert rows[IID + "buy"]["status"] == "filled"
+        assert rows[IID2 + "sell"]["status"] == "rejected"
+        unwind = rows[IID + "sell"]
+        assert unwind["reduce_only"] == 1 and unwind["basket_id"] == "b1"
+        assert unwind["status"] == "filled"
+        assert Decimal(ledger.query("select quantity from positions where instrument_id = ?",
+                                    (IID,))[0]["quantity"]) == 0
