@@ -13,9 +13,11 @@
 
 Trading rules come from the data's own era, not from today's exchange: unless
 ``tick_size`` / ``lot_size`` are configured, the tick is the finest decimal step
-the replayed prices use (2013 Kraken bars quote 162.9811, so the tick is 0.0001,
-not today's 0.1) and the lot the finest step of the volumes (at most 8 decimals:
-aggregated volumes carry float noise beyond that).
+the replayed prices use (Kraken's 2013 bars quote 162.9811 and 5-decimal prices, so
+the tick is 0.00001, not today's 0.1; its 2021 bars give 0.1) and the lot the finest
+step of the volumes, at most 8 decimals (aggregated volumes carry float noise beyond
+that).  The inference needs enough data to see the finest step: for a handful of
+bars, configure the rules.
 """
 
 from __future__ import annotations
