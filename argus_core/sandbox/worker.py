@@ -334,7 +334,7 @@ def _chroot(root: str, report: dict[str, Any]) -> None:
 
 def _drop_privileges(libc: ctypes.CDLL, arch: str, host_uid: int,
                      report: dict[str, Any]) -> None:
-    if not report.get("user_namespace"):
+    if not report.get("user_namespace") and os.geteuid() == 0:
         # Root host, no user namespace: become nobody, so the kernel's uid checks (kill,
         # ptrace, /proc) already separate the worker from the host.
         os.setgroups([])
