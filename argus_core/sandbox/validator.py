@@ -318,7 +318,8 @@ def _validate(source: str, deadline: float) -> ValidationResult:
         return ValidationResult(False, tuple(findings + token_findings), n_lines, 0)
     findings.extend(token_findings)
     try:
-        tree = ast.parse(source, filename="<strategy>", mode="exec")
+        # As the worker compiles it (dont_inherit: no __future__ flags of this module).
+        tree = compile(source, "<strategy>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as exc:
         syntax = Finding(exc.lineno or 0, exc.offset or 0, f"syntax error: {exc.msg}")
         return ValidationResult(False, (*findings, syntax), n_lines, 0)
@@ -940,9 +941,12 @@ class _Checker:
                     if problem:
                         self.fail(part, problem)
                 elif isinstance(part, ast.FormattedValue):
+                    # f"{x:{W}}": a constant W is a width (int) or a whole spec (str).
                     width = self._fold(part.value)
                     if isinstance(width, int) and abs(width) > MAX_FORMAT_WIDTH:
                         self.fail(part, f"format width {width} exceeds {MAX_FORMAT_WIDTH}")
+                    elif isinstance(width, str) and _format_problem(width, spec=True):
+                        self.fail(part, str(_format_problem(width, spec=True)))
 
     # -- constant folding with size guards ---------------------------------------------------
     def _fold(self, node: ast.AST) -> Any:

@@ -185,6 +185,7 @@ BYPASSES = [
     ("def f(x):\n    return '%(a)999999999s' % x", "format width"),
     ("def f(x):\n    return f'{x:>999999999}'", "format width"),
     ("def f(x):\n    return f'{x:>{10 ** 9}}'", "format width"),
+    ("W = '>999999999'\ndef f(x):\n    return f'{x:{W}}'", "format width"),
     ("def f(x):\n    return x.ljust(10 ** 9)", "padding"),
     ("def f():\n    while True:\n        pass", "can never end"),
     ("def f():\n    while 1:\n        for i in range(3):\n            break", "can never end"),
