@@ -51,6 +51,25 @@ def _structure_secret(value: Any, _: type) -> Secret:
     return Secret(value)
 
 
+def _structure_int(value: Any, _: type) -> int:
+    # TOML tells whole numbers from floats; 2.7 or true in a count is a mistake to report,
+    # not to truncate (cattrs' default: int(2.7) == 2, int(True) == 1).  Text passes for
+    # overrides, which may arrive as strings ("lab.gates.regime_min_bars" = "5").
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"expected a whole number, got {value!r}")
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {value!r}") from None
+    return value
+
+
+config_converter.register_structure_hook(int, _structure_int)
 config_converter.register_structure_hook(Secret, _structure_secret)
 config_converter.register_unstructure_hook(Secret, lambda s: s.reference)
 config_converter.register_structure_hook(Path, lambda v, _: Path(v))

@@ -173,6 +173,8 @@ CASES: list[tuple[str, str, Bound, Bound, dict[str, Any]]] = [
 
 
 def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float) and math.isnan(value):
         return "nan"
     if isinstance(value, float) and math.isinf(value):
@@ -363,3 +365,16 @@ def test_orchestrate_refuses_a_negative_cycle_count(tmp_path: Path) -> None:
     result = CliRunner().invoke(orchestrate_cmd, ["--config", str(tmp_path / "c.toml"),
                                                   "--cycles", "-1"])
     assert result.exit_code == 2 and "--cycles" in result.output
+
+
+def test_whole_numbers_are_not_truncated(tmp_path: Path) -> None:
+    """A fraction or a bool in a count is refused (it was truncated: 2.5 -> 2, true -> 1);
+    an integral float and text (overrides) still pass."""
+    with pytest.raises(ConfigError, match=r"expected a whole number, got 2.5 @ paper.latency_ms"):
+        load_config(write(tmp_path, "paper", {"latency_ms": 2.5}))
+    with pytest.raises(ConfigError, match=r"got True @ plugins.risk.max_orders_per_minute"):
+        validate(write(tmp_path, "plugins.risk", {"max_orders_per_minute": True}),
+                 "plugins.risk")
+    run = load_config(write(tmp_path, "run", {"scan_every_events": 3.0,
+                                              "checkpoint_every_events": "10"})).run
+    assert (run.scan_every_events, run.checkpoint_every_events) == (3, 10)
