@@ -43,6 +43,9 @@ KNOWN_DISTRIBUTIONS = {
 }
 
 #: Builtin plugins: (name, module path).  They register through the same hooks.
+#: The core's distribution name on the package registry (``argus-core`` there is an
+#: unrelated product; the import package stays ``argus_core``).
+CORE_DISTRIBUTION = "argustrade-core"
 BUILTINS = (
     ("replay", "argus_core.builtins.replay_venue"),
     ("risk", "argus_core.builtins.risk_checks"),
@@ -230,7 +233,7 @@ class PluginHost:
                     registered[kind] = names
             dist, version = self._dists.get(name, (None, None))
             if name in BUILTIN_NAMES:
-                dist, version = "argus-core", _version("argus-core")
+                dist, version = CORE_DISTRIBUTION, _version(CORE_DISTRIBUTION)
             rows.append(PluginInfo(name, dist, version, hooks, registered))
         return rows
 

@@ -121,7 +121,7 @@ class DaskExecutor(Executor):
             from distributed import Client
         except ImportError:
             raise ConfigError("[lab.executor] kind = 'dask' needs dask.distributed: "
-                              "pip install 'argus-core[dask]'") from None
+                              "pip install 'argustrade-core[dask]'") from None
         if client is None and not address:
             raise ConfigError("[lab.executor] kind = 'dask' needs an address "
                               "(e.g. 'tcp://127.0.0.1:8786')")
