@@ -69,7 +69,18 @@ def _structure_int(value: Any, _: type) -> int:
     return value
 
 
+def _structure_bool(value: Any, _: type) -> bool:
+    # Registered because bool is an int (the int hook would catch it), and because
+    # cattrs' default, bool(value), reads the text "false" as true.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
 config_converter.register_structure_hook(int, _structure_int)
+config_converter.register_structure_hook(bool, _structure_bool)
 config_converter.register_structure_hook(Secret, _structure_secret)
 config_converter.register_unstructure_hook(Secret, lambda s: s.reference)
 config_converter.register_structure_hook(Path, lambda v, _: Path(v))

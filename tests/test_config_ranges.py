@@ -378,3 +378,14 @@ def test_whole_numbers_are_not_truncated(tmp_path: Path) -> None:
     run = load_config(write(tmp_path, "run", {"scan_every_events": 3.0,
                                               "checkpoint_every_events": "10"})).run
     assert (run.scan_every_events, run.checkpoint_every_events) == (3, 10)
+
+
+def test_true_and_false_stay_booleans(tmp_path: Path) -> None:
+    """bool is an int to Python: the whole-number rule must not catch it, and the text
+    "false" (an override) is false, not bool("false")."""
+    gates = validate(write(tmp_path, "lab", {"backtest_gates": True}), "lab")
+    assert gates.backtest_gates is True
+    assert validate(write(tmp_path, "lab", {"backtest_gates": "false"}), "lab"
+                    ).backtest_gates is False
+    with pytest.raises(ConfigError, match=r"expected true or false, got 1 @ lab.backtest_gates"):
+        validate(write(tmp_path, "lab", {"backtest_gates": 1}), "lab")
