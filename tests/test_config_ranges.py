@@ -389,3 +389,16 @@ def test_true_and_false_stay_booleans(tmp_path: Path) -> None:
                     ).backtest_gates is False
     with pytest.raises(ConfigError, match=r"expected true or false, got 1 @ lab.backtest_gates"):
         validate(write(tmp_path, "lab", {"backtest_gates": 1}), "lab")
+
+
+@pytest.mark.parametrize("path", sorted(BUNDLED_BARS.parents[1].glob("**/*.toml")),
+                         ids=lambda p: p.name)
+def test_the_bundled_examples_are_in_range(path: Path) -> None:
+    from argus_core.runtime import load_host, validate_settings
+
+    config = load_config(path)
+    validate_settings(config, load_host(config))
+    if config.lab:
+        lab_settings(config)
+    if config.orchestrator:
+        orchestrator_settings(config)
