@@ -26,7 +26,13 @@ test module, give it a ``venue_harness`` fixture returning your :class:`VenueHar
 checks of the :class:`~argus_core.interfaces.Venue` contract: submit -> acknowledgement
 -> fill, cancel, a repeated fill after a reconnect booked once, a restart resumed from
 the ledger, and an ambiguous submission resolved without a second order.  The suite's
-tests are coroutines: it needs ``pytest-asyncio``.
+tests are coroutines: it needs ``pytest-asyncio``.  :class:`FakeVenueHarness` is the
+model harness (the fake venue passes the suite in the core's ``tests/test_plugin_kit.py``).
+
+Outside fixtures: :func:`run_and_collect` (what ``run_config.run`` calls),
+:func:`extra_plugins` (load test plugins into every run's host), :func:`load_payload`,
+:func:`fake_venue_plugin` and :class:`ExecutionTape` (book fills once by id, as the
+engine does).
 
 Heavy modules (the runner, the ledger) are imported inside the functions that use
 them: pytest imports this plugin in every session.
@@ -918,12 +924,13 @@ async def eventually(predicate: Callable[[], bool | Awaitable[bool]], timeout_s:
 @contextlib.asynccontextmanager
 async def venue_session(harness: VenueHarness, resume: VenueResume | None = None
                         ) -> AsyncIterator[tuple[Venue, ExecutionTape]]:
-    """A venue from ``harness`` (resumed when ``resume`` is given, before its executions
-    start, as the engine does), its executions booked onto a tape; closed on exit."""
+    """A venue from ``harness`` started as the live loop starts one: ``instruments()``,
+    then ``resume`` (when given), then its executions, booked onto a tape; closed on exit."""
     venue = harness.make_venue()
     tape = ExecutionTape()
     task: asyncio.Task[None] | None = None
     try:
+        assert await venue.instruments(), "instruments() returned nothing"
         if resume is not None:
             venue.resume(resume)
         task = asyncio.get_running_loop().create_task(tape.pump(venue))
