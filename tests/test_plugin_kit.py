@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -314,6 +315,11 @@ def test_the_readme_shows_the_template_file_for_file() -> None:
     shipped = {p.relative_to(TEMPLATE).as_posix() for p in TEMPLATE.rglob("*")
                if p.is_file() and "__pycache__" not in p.parts}
     assert shipped == {*TEMPLATE_FILES, "README.md"}
+    meta = tomllib.loads(files["pyproject.toml"])
+    assert meta["build-system"]["build-backend"] == "hatchling.build"  # pip can build it
+    assert (meta["project"]["version"], meta["project"]["dependencies"]) == (
+        "0.1.0", ["argustrade-core"])
+    assert meta["project"]["entry-points"]["argus"] == {"mine": "argus_strategy_mine.plugin"}
 
 
 class FreshEnv:
