@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -53,11 +54,16 @@ X = "fake:X/USD"
 # -- the conformance suite, run against the fake venue ----------------------------------
 
 class TestFakeLiveVenueConformance(VenueConformance):
-    """The reference run: the kit's own fake venue passes the suite it ships."""
+    """The reference run: the kit's own fake venue passes the suite it ships, whether fills
+    come only from the stream, also in the submit answer (and twice), or are not replayed
+    on reconnect.  The fixture is async, as a real venue's (a websocket server) will be."""
 
-    @pytest.fixture
-    def venue_harness(self) -> FakeVenueHarness:
-        return FakeVenueHarness(FakeExchange())
+    @pytest.fixture(params=["stream", "answer+repeats", "no-replay"])
+    async def venue_harness(self, request: pytest.FixtureRequest
+                            ) -> AsyncIterator[FakeVenueHarness]:
+        exchange = FakeExchange(replay_on_connect=request.param != "no-replay")
+        exchange.fills_in_answer = exchange.repeat_fills = request.param == "answer+repeats"
+        yield FakeVenueHarness(exchange)
 
 
 class _Quick(FakeVenueHarness):
