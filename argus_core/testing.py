@@ -136,7 +136,9 @@ def register_plugin(argus_host: PluginHost) -> Iterator[Callable[[object, str], 
 def extra_plugins(plugins: Mapping[str, object]) -> Iterator[None]:
     """While open, every run's plugin host also loads ``plugins`` (name -> a module or
     object with hook implementations), as if they were installed: how a test runs a
-    config against a test venue or strategy without an entry point.  Restored on exit."""
+    config against a test venue or strategy without an entry point.  Leave them out of
+    ``[argus] plugins`` (that list names installed entry points); a ``[plugins.NAME]``
+    table still configures them.  Restored on exit."""
     from argus_core import runtime
 
     original = runtime.load_host
@@ -852,6 +854,7 @@ class ExecutionTape:
         self.conflicts: list[tuple[Fill, Fill]] = []
         self.updates: list[OrderUpdate] = []
         self.error: BaseException | None = None
+        self.ended = False  # executions() returned: a live venue's stream never should
 
     def add(self, item: Fill | OrderUpdate) -> None:
         """Book one item."""
@@ -894,6 +897,7 @@ class ExecutionTape:
         try:
             async for item in stream:
                 self.add(item)
+            self.ended = True
         except Exception as exc:  # kept for the waiting test to raise
             self.error = exc
         finally:
@@ -916,6 +920,8 @@ async def eventually(predicate: Callable[[], bool | Awaitable[bool]], timeout_s:
             result = await result
         if result:
             return
+        if tape is not None and tape.ended:
+            raise AssertionError(f"executions() ended while waiting for {what}")
         if loop.time() > deadline:
             raise AssertionError(f"after {timeout_s:g} s still waiting for {what}")
         await asyncio.sleep(0.01)

@@ -101,6 +101,16 @@ class _Forgetful(FakeLiveVenue):
         return None
 
 
+class _NoReconnect(FakeLiveVenue):
+    """Ends its executions stream when the connection drops."""
+
+    async def executions(self) -> Any:
+        async for item in super().executions():
+            yield item
+            if self.connections > 1:
+                return
+
+
 def _harness_of(venue_class: type[FakeLiveVenue]) -> FakeVenueHarness:
     class Harness(_Quick):
         def make_venue(self) -> Venue:
@@ -115,7 +125,9 @@ def _harness_of(venue_class: type[FakeLiveVenue]) -> FakeVenueHarness:
     (_Renumbering, "test_a_fill_repeated_after_a_reconnect_is_booked_once",
      "new fill id"),
     (_Forgetful, "test_a_restarted_venue_resumes_its_orders", "after resume"),
-], ids=["blind-resend", "renumbered-fills", "no-resume"])
+    (_NoReconnect, "test_a_fill_repeated_after_a_reconnect_is_booked_once",
+     "executions\\(\\) ended"),
+], ids=["blind-resend", "renumbered-fills", "no-resume", "no-reconnect"])
 async def test_the_suite_catches_a_broken_venue(venue_class: type[FakeLiveVenue], test: str,
                                                 complaint: str) -> None:
     suite = VenueConformance()
