@@ -13,6 +13,7 @@ re-send; ``executions()`` then finds the order or reports it never placed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -28,12 +29,14 @@ from argus_core.errors import BasketIncomplete, OrderUnknown, VenueError
 from argus_core.models import (
     Fill,
     Instrument,
+    KnownOrder,
     Order,
     OrderStatus,
     OrderType,
     OrderUpdate,
     Side,
     TimeInForce,
+    VenueResume,
 )
 from argus_core.secrets import Secret
 
@@ -337,4 +340,69 @@ async def test_a_delayed_basket_leg_is_waited_for_before_the_basket_is_judged(
     ended = [u for u in updates if u.status is OrderStatus.CANCELLED]
     assert [u.client_order_id for u in ended] == (["leg-b"] if killed else [])
     assert len(local.attempts) == 1 and set(local.accepted.values()) == {1}
+    await ex.close()
+
+
+async def test_the_hash_is_recorded_before_the_order_is_sent(
+        clob: tuple[SnapshotServer, LocalClob]) -> None:
+    """With an ``executions()`` consumer running (the core), the order's hash goes to it
+    as a PENDING update with the venue order id, and the post waits until the consumer
+    has taken it: a process killed mid-post leaves the hash in the ledger."""
+    srv, local = clob
+    ex = _exec(srv.url, trades_poll_s=0.05)
+    taken: list[tuple[Fill | OrderUpdate, int]] = []  # item, posts seen by the venue then
+
+    async def consume() -> None:
+        async for item in ex.executions(0.05, 60):
+            taken.append((item, len(local.attempts)))
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.1)
+    (fill,) = await ex.submit(_order("fok", TOKEN_A, "100", "0.64", TimeInForce.FOK))
+    for _ in range(100):
+        if len(taken) >= 3:
+            break
+        await asyncio.sleep(0.02)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    (first, posts_then), *rest = taken
+    assert isinstance(first, OrderUpdate) and first.status is OrderStatus.PENDING
+    assert first.venue_order_id == ex.venue_ids["fok"] and posts_then == 0
+    assert [type(i).__name__ for i, _ in rest][:2] == ["OrderUpdate", "Fill"]  # OPEN, fill
+    assert local.orders[first.venue_order_id]["metadata"] and fill.quantity == 100
+    await ex.close()
+
+
+async def test_after_a_restart_pending_orders_are_looked_for_by_their_recorded_hash(
+        clob: tuple[SnapshotServer, LocalClob]) -> None:
+    """A new process is told (``resume``) of three orders left pending: one the venue
+    executed (found by its recorded hash: OPEN, then its fill), one it never saw (hash
+    recorded, no trace), one with no hash recorded (never sent).  The last two end
+    CANCELLED, never placed, after ``order_give_up_s``; nothing is re-sent."""
+    srv, local = clob
+    first = _exec(srv.url)
+    sent = _order("r-sent", TOKEN_A, "100", "0.64", TimeInForce.FOK)
+    await first.submit(sent)
+    await first.close()
+    lost = _order("r-lost", TOKEN_B, "100", "0.31", TimeInForce.FOK)
+    lost_hash = _exec(srv.url).build(lost).order_hash
+    never = _order("r-never", TOKEN_B, "50", "0.31", TimeInForce.FOK)
+    ex = _exec(srv.url, order_give_up_s=0.3)
+    ex.resume(VenueResume((KnownOrder(sent, first.venue_ids["r-sent"]),
+                           KnownOrder(lost, lost_hash), KnownOrder(never))))
+    await ex.poll_unknown()
+    items = list(ex._reports)
+    assert [(type(i).__name__, i.client_order_id) for i in items] == [
+        ("OrderUpdate", "r-sent"), ("Fill", "r-sent")]
+    assert isinstance(items[1], Fill) and items[1].quantity == 100
+    assert set(ex.unknown) == {"r-lost"} and set(ex.unidentified) == {"r-never"}
+    ex._reports.clear()
+    await asyncio.sleep(0.35)
+    await ex.poll_unknown()
+    ended = {u.client_order_id: u for u in ex._reports if isinstance(u, OrderUpdate)}
+    assert set(ended) == {"r-lost", "r-never"}
+    assert all(u.status is OrderStatus.CANCELLED and "never placed" in u.reason
+               for u in ended.values())
+    assert len(local.attempts) == 1  # only the first process's post
     await ex.close()

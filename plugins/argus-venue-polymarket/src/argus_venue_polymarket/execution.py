@@ -138,6 +138,8 @@ _ENDED = {"CANCELED": "cancelled at the venue",
 _SKEW_S = 60
 #: The longest ``Retry-After`` honoured before re-sending an order the venue did not take.
 _MAX_RETRY_AFTER_S = 10.0
+#: How long a post waits for the core to record its hash (see ``_announce``).
+_ANNOUNCE_S = 5.0
 
 
 def killed_by_venue(order_type: str, resp: Mapping[str, Any]) -> bool:
@@ -188,12 +190,11 @@ def verify_signed_order(signed: SignedOrderV2, *, exchange: str, chain_id: int, 
 
 
 @attrs.frozen
-class SignedPost:
-    """One order ready to send: the core order, what was signed, the CLOB order type and
-    the order's hash (its venue order id, known before it is sent)."""
+class SentOrder:
+    """An order as the venue knows it: the core order, its CLOB order type and its hash
+    (the venue order id, known before it is sent)."""
 
     order: Order
-    signed: SignedOrderV2
     order_type: str
     order_hash: str
 
@@ -201,6 +202,13 @@ class SignedPost:
     def client_order_id(self) -> str:
         """The core client order id."""
         return self.order.client_order_id
+
+
+@attrs.frozen
+class SignedPost(SentOrder):
+    """One order ready to send: a :class:`SentOrder` and what was signed."""
+
+    signed: SignedOrderV2
 
 
 @attrs.frozen
@@ -336,7 +344,7 @@ class _Found:
 class _Unknown:
     """An order whose post stayed ambiguous: ``executions()`` keeps looking for it."""
 
-    post: SignedPost
+    post: SentOrder
     since_s: int
     problem: str
     give_up_at_s: float
@@ -426,8 +434,15 @@ class PolymarketExecution:
         #: Venue order ids (hashes) whose post or look-up is under way: their trades wait,
         #: so a match is booked under one fill id only (the answer's or the trade's).
         self._in_flight: set[str] = set()
-        #: Orders whose post stayed ambiguous (``OrderUnknown``): looked for until found.
+        #: Orders whose post stayed ambiguous (``OrderUnknown``), or that were pending when
+        #: the previous process stopped: looked for by hash until found or given up.
         self.unknown: dict[str, _Unknown] = {}
+        #: Orders pending at a restart with no venue order id recorded: when to give up.
+        self.unidentified: dict[str, float] = {}
+        #: Announced order hashes (PENDING updates) -> set once ``executions()``'s consumer
+        #: has taken the update (the core has recorded the hash) — before the post goes out.
+        self._durable: dict[int, asyncio.Event] = {}
+        self._consuming = False  # an executions() consumer is running
         self._looked_up: set[str] = set()  # venue order ids already asked about (GET order)
         self._seen_trades: dict[str, int] = {}  # fill id -> match time (s), for de-duplication
         #: Where the first trades poll starts after a restart (newest booked fill, seconds).
@@ -528,7 +543,7 @@ class PolymarketExecution:
             signed, exchange=self.exchange_address(neg_risk), chain_id=self.settings.chain_id,
             token_id=token, side=order.side, price=price, size=size,
             signer=self.client.builder._v2_order_signer())
-        return SignedPost(order, signed, order_type, order_hash)
+        return SignedPost(order, order_type, order_hash, signed)
 
     # --- reporting (what ``executions()`` yields) -------------------------------------------
 
@@ -656,7 +671,7 @@ class PolymarketExecution:
             return PostOutcome(problem=f"malformed answer {answer!r:.200}")
         return PostOutcome(answer=answer)
 
-    async def _find(self, post: SignedPost, since_s: int) -> _Found | None:
+    async def _find(self, post: SentOrder, since_s: int) -> _Found | None:
         """Does the venue hold ``post``?  ``GET /data/order/<hash>``; the token's open orders
         (by id or signed ``metadata``); the token's trades since the post (an order that
         executed and left the book).  ``_Unreachable`` when it could not be asked."""
@@ -725,7 +740,7 @@ class PolymarketExecution:
                 return found
             await asyncio.sleep(min(s.order_lookup_interval_s, s.order_settle_s - elapsed))
 
-    def _adopt_found(self, post: SignedPost, found: _Found) -> list[Fill]:
+    def _adopt_found(self, post: SentOrder, found: _Found) -> list[Fill]:
         """The venue holds an order whose answer we never had: its record and trades become
         the answer (OPEN, fills under the trades' ids, watched until it ends)."""
         order, coid, vid = post.order, post.client_order_id, found.venue_order_id
@@ -758,15 +773,44 @@ class PolymarketExecution:
         self._wake.set()
         return fills
 
+    async def _announce(self, posts: Sequence[SignedPost]) -> None:
+        """Tell the core each order's hash before it is sent (a PENDING update with the
+        venue order id), and wait until ``executions()``'s consumer has taken it: after a
+        crash mid-post the ledger then holds the hash, and a restarted venue asks the
+        exchange for exactly that order.  Without a consumer (or if it stalls) the post
+        goes out anyway; a restart then searches by ``metadata`` instead."""
+        if not self._consuming:
+            return
+        now, events = time.time_ns(), []
+        for p in posts:
+            update = OrderUpdate(p.client_order_id, OrderStatus.PENDING, now, p.order_hash,
+                                 "signed; being sent")
+            events.append(self._durable.setdefault(id(update), asyncio.Event()))
+            self._report([update])
+        try:
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), _ANNOUNCE_S)
+        except TimeoutError:
+            log.warning("polymarket: the executions consumer did not take the hashes of %s "
+                        "within %gs; sending anyway", ", ".join(p.client_order_id
+                                                                for p in posts), _ANNOUNCE_S)
+
+    def _delivered(self, item: Fill | OrderUpdate) -> None:
+        """``executions()``'s consumer is done with ``item`` (it asked for the next one)."""
+        event = self._durable.pop(id(item), None)
+        if event is not None:
+            event.set()
+
     async def _send(self, posts: Sequence[SignedPost], batch: bool) -> SendResult:
         """Send ``posts`` (one order, or one batch) exactly once: see the module docstring.
 
-        The hashes are known before sending, so trades of these orders map to their client
-        ids at once; they wait in the trades feed while the post is undecided."""
+        The hashes are known before sending: the core records them first
+        (:meth:`_announce`), and trades of these orders map to their client ids at once
+        (they wait in the trades feed while the post is undecided)."""
         s = self.settings
         for p in posts:
             self._orders[p.client_order_id] = p.order
             self.venue_ids[p.client_order_id] = p.order_hash
+        await self._announce(posts)
         hashes = {p.order_hash for p in posts}
         self._in_flight |= hashes
         self.posts_in_flight += 1
@@ -956,14 +1000,33 @@ class PolymarketExecution:
         matches); each order's filled quantity is what was reported already, so an order
         that leaves the book is ended only after any fills still missing; orders still
         open are watched again (resting ones kept alive by the heartbeat); the first
-        trades poll starts at the newest booked fill.
+        trades poll starts at the newest booked fill.  Orders still pending (the previous
+        process stopped mid-post) are looked for by the hash recorded before their post
+        (``executions()``: found -> reported like an answer; no trace after
+        ``order_give_up_s`` -> CANCELLED, never placed); one with no hash recorded was
+        never sent (its hash is recorded first), and is CANCELLED after ``order_give_up_s``
+        unless the venue's open orders or trades name it by ``metadata`` meanwhile.
         """
+        now = time.time()
+        since_s = int(now) - self.settings.trades_lookback_s
+        if known.newest_fill_ts_ns is not None:
+            self.resume_after_s = int(known.newest_fill_ts_ns // 1_000_000_000) - _SKEW_S
+            since_s = min(since_s, self.resume_after_s)
+        give_up = now + self.settings.order_give_up_s
         for k in known.orders:
             order, coid = k.order, k.order.client_order_id
             self.known_orders[coid] = order
             self.reported[coid] = max(self.reported.get(coid, Decimal(0)), k.filled_quantity)
+            pending = order.status is OrderStatus.PENDING
             if not k.venue_order_id:
+                if pending:
+                    self.unidentified[coid] = give_up
                 continue
+            if pending:
+                order_type = OrderType.FOK if order.basket_id else _TIF[order.time_in_force]
+                self.unknown[coid] = _Unknown(SentOrder(order, order_type, k.venue_order_id),
+                                              since_s, "pending when the previous process "
+                                              "stopped", give_up)
             self.venue_ids.setdefault(coid, k.venue_order_id)
             if order.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED):
                 self.watched[coid] = k.venue_order_id
@@ -977,8 +1040,6 @@ class PolymarketExecution:
             elif tail.startswith("0x") and ":" not in tail:
                 self._seen_trades.setdefault(fill_id, 0)  # a trades-feed fill id
                 self.venue_ids.setdefault(coid, tail)
-        if known.newest_fill_ts_ns is not None:
-            self.resume_after_s = int(known.newest_fill_ts_ns // 1_000_000_000) - _SKEW_S
         return len(known.orders)
 
     def _client_id_of_open(self, row: Mapping[str, Any], by_vid: Mapping[str, str],
@@ -1025,8 +1086,10 @@ class PolymarketExecution:
             if cid is None:
                 cid = f"pm:{vid}"
             else:
-                if self.venue_ids.get(cid) != vid:  # first heard of (after a restart)
+                if self.venue_ids.get(cid) != vid or cid in self.unknown:  # after a restart
                     self._report([OrderUpdate(cid, OrderStatus.OPEN, time.time_ns(), vid)])
+                self.unknown.pop(cid, None)  # found: nothing left to look for
+                self.unidentified.pop(cid, None)
                 self.venue_ids[cid] = vid
                 by_vid[vid] = cid
                 self.watched[cid] = vid
@@ -1115,6 +1178,7 @@ class PolymarketExecution:
             row = row.get("order", row) if isinstance(row, dict) else {}
             coid = by_meta.pop(str(row.get("metadata") or ""), None)
             if coid is not None:
+                self.unidentified.pop(coid, None)
                 self.venue_ids[coid] = vid
                 # the venue order id, for the ledger (the order is no longer open: the
                 # runner only records the id)
@@ -1222,10 +1286,22 @@ class PolymarketExecution:
                            f"{reason}; {matched} of {size} matched")
 
     async def poll_unknown(self) -> None:
-        """Look again for each order whose post stayed ambiguous (``OrderUnknown``): found
-        -> reported like an answer (OPEN, fills, then its end); after ``order_give_up_s``
-        with no trace -> CANCELLED, never placed (its hash stays mapped, so a fill that
-        still turns up is booked to it)."""
+        """Look again for each order whose post stayed ambiguous (``OrderUnknown``) or that
+        was pending at a restart: found -> reported like an answer (OPEN, fills, then its
+        end); after ``order_give_up_s`` with no trace -> CANCELLED, never placed (its hash
+        stays mapped, so a fill that still turns up is booked to it).  A pending order
+        with no hash recorded is CANCELLED then unless it was identified meanwhile."""
+        now = time.time()
+        for coid, give_up_at in list(self.unidentified.items()):
+            if coid in self.venue_ids:
+                del self.unidentified[coid]  # named by open orders or trades meanwhile
+            elif now >= give_up_at:
+                del self.unidentified[coid]
+                self._report([OrderUpdate(
+                    coid, OrderStatus.CANCELLED, time.time_ns(), None,
+                    "never placed: pending at a restart with no venue order id recorded (a "
+                    "hash is recorded before every post), and no open order or trade of "
+                    f"the venue names it after {self.settings.order_give_up_s:g}s")])
         for coid, u in list(self.unknown.items()):
             try:
                 found = await self._find(u.post, u.since_s)
@@ -1255,6 +1331,21 @@ class PolymarketExecution:
             after = min(after, self.resume_after_s)
         if self.heartbeat is not None:
             self.heartbeat.ensure_running()  # orders resting since before a restart
+        self._consuming = True
+        try:
+            async with contextlib.aclosing(self._executions(poll_s, after)) as items:
+                async for item in items:
+                    yield item
+                    self._delivered(item)  # the consumer has recorded it
+        finally:
+            self._consuming = False
+            for event in self._durable.values():
+                event.set()  # nobody will record them now: let the posts go
+            self._durable.clear()
+
+    async def _executions(self, poll_s: float, after: int
+                          ) -> AsyncIterator[Fill | OrderUpdate]:
+        """The loop of :meth:`executions` (which marks each item taken by its consumer)."""
         loop = asyncio.get_running_loop()
         next_poll = loop.time()
         while True:
