@@ -7,6 +7,9 @@ memory, no open ledger handle and no environment variable reaches it).
 proxies every event to a worker and validates every reply; any failure
 (timeout, crash, malformed reply, exception, policy breach) kills the worker
 and raises :class:`WorkerFailure`, which the runner treats as a risk trigger.
+The worker is hostile by assumption: every frame is bounded in size and
+nesting depth before it is parsed, and anything odd in it is a
+``WorkerFailure``, never another exception escaping into the host.
 """
 
 from __future__ import annotations
@@ -75,7 +78,15 @@ class WorkerFailure(SandboxError):
 
 @attrs.frozen
 class WorkerPolicy:
-    """Limits and protections of one worker (every field has a safe default)."""
+    """Limits and protections of one worker (every field has a safe default).
+
+    ``namespaces``, ``chroot`` and ``seccomp`` can be switched off only to see
+    what a machine lacks: the protections they give are mandatory
+    (:data:`MANDATORY_PROTECTIONS`), so such a worker refuses to run strategy
+    code.  ``landlock`` and ``python_guards`` are extra layers; ``require``
+    names any of them that must be active too.  ``max_frame_bytes`` and
+    ``max_frame_depth`` bound every reply the host decodes.
+    """
 
     call_timeout_s: float = 0.25
     start_timeout_s: float = 15.0
