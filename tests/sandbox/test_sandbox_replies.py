@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +166,41 @@ def test_depth_is_counted_without_recursion_and_ignores_strings() -> None:
     for _ in range(98):
         nested = [nested]
     assert decode_body(b'{"k": ' + b"[" * 99 + b"]" * 99 + b"}") == {"k": nested}
+
+
+def test_a_forged_frame_in_a_run_is_a_risk_event(tmp_path: Path) -> None:
+    """The runner's loop sees the hostile worker as one strategy error: recorded as a
+    ``strategy_error`` risk event (trading goes REDUCING), the run itself goes on."""
+    from argus_core.backtest import run_backtest
+    from argus_core.config import load_config
+    from argus_core.ledger import Ledger
+
+    bars = Path(__file__).parents[2] / "examples" / "data" / "kraken_XBTUSD_60.csv"
+    (tmp_path / "c.toml").write_text(f"""
+[argus]
+plugins = []
+mode = "replay"
+
+[run]
+venue = "replay"
+strategies = ["ma_cross"]
+starting_cash = "100000"
+
+[plugins.replay]
+bars_csv = "{bars}"
+start = "2022-01-01"
+end = "2022-01-02"
+""")
+    deep = FORGER.format(body='b"[" * 100_000 + b"]" * 100_000', length="len(body)")
+    strategy = SandboxedStrategy(deep, name="ma_cross", policy=HOSTILE)
+    try:
+        run_backtest(load_config(tmp_path / "c.toml"), tmp_path / "run",
+                     strategies={"ma_cross": strategy})
+        assert strategy.worker is not None and not strategy.worker.alive
+    finally:
+        strategy.close()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        events = ledger.query("select * from risk_events where check_name = 'strategy_error'")
+    (event,) = events
+    assert event["action"] == "reducing"
+    assert "WorkerFailure" in event["reason"] and "nested deeper than" in event["reason"]
