@@ -340,6 +340,8 @@ def test_allowed_attributes_reach_no_module_frame_or_code() -> None:
 def _example_sources() -> dict[str, str]:
     sources = {p.name: p.read_text() for p in sorted((EXAMPLE / "variants").glob("*.py"))}
     sources["seed_strategy.py"] = (EXAMPLE / "seed_strategy.py").read_text()
+    sources["CONTRACT.md"] = re.findall(r"```python\n(.*?)```", CONTRACT_PATH.read_text(),
+                                        re.S)[0]
     for answer in ("cycle1_generate.md", "cycle3_generate.md"):  # accepted ones
         text = (EXAMPLE / "answers" / answer).read_text()
         sources[answer] = re.findall(r"```python\n(.*?)```", text, re.S)[0]
