@@ -170,3 +170,17 @@ async def test_the_core_unwind_order_is_an_ordinary_fak_sell(snapshot_server) ->
     assert (posted["order"]["makerAmount"], posted["order"]["takerAmount"]) == (
         "100000000", "62000000")
     await venue.close()
+
+
+async def test_a_match_is_returned_without_waiting_for_settlement_hashes(snapshot_server) -> None:  # type: ignore[no-untyped-def]
+    """py-clob-client-v2 would poll the trades up to 30 s for transaction hashes of a match
+    answered with ``tradeIDs`` only; the fills need none, so the answer comes back at once."""
+    answer = _matched("64", "100") | {"tradeIDs": ["t1"], "transactionsHashes": []}
+    clob = Clob({f"{TOKEN_A}:BUY": answer})
+    srv = snapshot_server([], [], extra=clob)
+    venue = _venue(srv.url)
+    (fill,) = await venue.submit(Order("q", "polymarket", f"polymarket:{TOKEN_A}", Side.BUY,
+                                       "100", "0.64", OrderType.LIMIT, TimeInForce.FOK))
+    assert fill.quantity == 100
+    assert not [p for _, p, _ in srv.requests if p == "/data/trades"]
+    await venue.close()

@@ -287,6 +287,12 @@ class ClobHttpClient(ClobClient):
         except ValueError:
             return resp.text
 
+    def _resolve_transactions_hashes(self, response: Any) -> Any:
+        # The library polls the trades for up to 30 s after a match to fill in settlement
+        # transaction hashes; fills are booked from the answer's amounts and the trades
+        # feed, so that wait would only delay the answer (and the basket's judgement).
+        return response
+
     def _get(self, endpoint: str, headers: Any = None, params: dict[str, Any] | None = None
              ) -> Any:
         return self._request("GET", endpoint, headers, None, params)
