@@ -66,7 +66,7 @@ def _executor(config: Config, local_cluster: int | None) -> Iterator[Any]:
         from distributed import LocalCluster
     except ImportError:
         raise click.ClickException("--local-cluster needs dask.distributed: "
-                                   "pip install 'argus-core[dask]'") from None
+                                   "pip install 'argustrade-core[dask]'") from None
     with (LocalCluster(n_workers=local_cluster, threads_per_worker=1, processes=True,
                        dashboard_address=None, silence_logs=logging.WARNING) as cluster,
           DaskExecutor(cluster.scheduler_address) as ex):
