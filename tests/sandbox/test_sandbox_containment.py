@@ -340,8 +340,11 @@ def _as_nobody(argv: list[str], scratch: Path) -> list[str]:
             closed.setdefault(top, []).append(path)
     if not closed:
         return drop
-    if shutil.which("unshare") is None:
-        pytest.skip("unshare (util-linux) is not installed: cannot expose the interpreter")
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "true"],
+            capture_output=True).returncode != 0:
+        pytest.skip(f"the interpreter or checkout is below {', '.join(closed)}, which nobody "
+                    f"cannot enter, and no private mount namespace can expose it here")
     lines = ["set -e"]
     for i, (top, paths) in enumerate(sorted(closed.items())):
         keep = scratch / f"keep{i}"
