@@ -494,7 +494,7 @@ class SandboxedStrategy(Strategy):
         if len(raw) > self.policy.max_intents:
             raise self._malformed(f"{len(raw)} intents for one event (limit "
                                   f"{self.policy.max_intents}): overtrading")
-        intents = []
+        intents: list[Intent | CancelIntent] = []
         for i, item in enumerate(raw):
             if not isinstance(item, dict):
                 raise self._malformed(f"intent {i} is not an object")
