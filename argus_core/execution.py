@@ -590,28 +590,40 @@ class ExecutionEngine:
         return asyncio.get_event_loop().create_task(self.consume_executions())
 
     async def _reconcile_pending(self) -> None:
-        """Orders persisted but never acknowledged are looked up at the venue, never
-        re-sent.  Those it holds open are OPEN; the others stay PENDING (the venue's
-        executions — fills, cancels, rejections — move them on) with a risk event."""
+        """Orders persisted but never acknowledged (an earlier process died around the
+        send) are asked about, never re-sent: those the venue holds open are OPEN; for the
+        rest the venue's :meth:`~argus_core.interfaces.Venue.lookup` answers (acknowledged
+        — fills follow through ``executions()`` —, or provably never seen: CANCELLED); an
+        order it cannot tell about stays PENDING, with a risk event, until the venue's
+        executions settle it.  Nothing is marked final on a guess: a basket is evened out
+        only once its legs' fates are known."""
         pending = self.ledger.order_ids_in(OrderStatus.PENDING)
         if not pending:
             return
         held = {o.client_order_id for o in await self.venue.open_orders()}
-        with self.loop.between_events(commit_now=True):
-            for coid in pending:
-                if coid in held:
+        for coid in pending:
+            if coid in held:
+                with self.loop.between_events(commit_now=True):
                     self.ledger.set_order_status(coid, OrderStatus.OPEN)
+                continue
+            row = self.ledger.order_row(coid)
+            order = self.ledger.as_order(row) if row else None
+            answer: OrderUpdate | None = None
+            why = "the venue cannot tell whether it received it"
+            if order is not None:
+                try:
+                    answer = await self.venue.lookup(order)
+                except Exception as exc:  # OrderUnknown, a dead connection...
+                    why = f"the venue could not be asked ({exc})"
+            with self.loop.between_events(commit_now=True):
+                if answer is not None:
+                    self.apply_order_update(answer)
                     continue
-                # Never received, or already finished (its fills then arrive through the
-                # executions stream and move it on): either way it is never sent again.
-                self.ledger.set_order_status(
-                    coid, OrderStatus.CANCELLED,
-                    reason="not open at the venue after a restart; not re-sent")
                 self.risk_event(
-                    self.market.now_ns, "reconcile", "not_open_at_venue",
-                    f"order {coid} was persisted before a restart and the venue does not "
-                    f"hold it open (never received, or already executed: its fills, if any, "
-                    f"come through the executions stream); it is not re-sent", None)
+                    self.market.now_ns, "reconcile", "awaiting_venue",
+                    f"order {coid} was persisted before a restart and is not open at the "
+                    f"venue; {why}: it stays pending (never re-sent) until the venue's "
+                    f"executions settle it", None)
 
     async def drain(self, timeout_s: float = 10.0) -> None:
         """Let acknowledgements and cancels in flight land before the ledger closes."""

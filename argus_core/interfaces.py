@@ -113,8 +113,11 @@ class Venue(abc.ABC):
         raise NotImplementedError(f"venue {self.name!r} has no live order entry")
 
     async def submit_basket(self, orders: list[Order]) -> list[Fill]:
-        """Send every leg of a basket (an arbitrage) together, with the venue's own policy
-        for a partial basket; only called in live mode when ``supports_baskets``."""
+        """Send every leg of a basket (an arbitrage) together, exactly once; only called
+        in live mode when ``supports_baskets``.  A partial basket raises
+        :class:`~argus_core.errors.BasketIncomplete` with the executed legs' fills; the
+        venue unwinds nothing (the ExecutionEngine evens the legs out with ordinary
+        reduce-only orders)."""
         raise NotImplementedError(f"venue {self.name!r} has no basket order entry")
 
     async def executions(self) -> AsyncIterator[Fill | OrderUpdate]:
@@ -128,6 +131,17 @@ class Venue(abc.ABC):
         """
         return
         yield  # pragma: no cover  (makes this an async generator)
+
+    async def lookup(self, order: Order) -> OrderUpdate | None:
+        """What the venue knows of ``order`` (by its client order id, open or closed), asked
+        after a restart for orders persisted but never acknowledged: OPEN with the venue
+        order id when it has (or had) the order — fills and the final state then come
+        through ``executions()`` — CANCELLED when it provably never saw it, None when it
+        cannot tell (the order stays PENDING until ``executions()`` settles it).  Raise
+        :class:`~argus_core.errors.OrderUnknown` when the venue cannot be asked.
+
+        Default: None."""
+        return None
 
     async def cancel(self, client_order_id: str) -> None:
         """Cancel a live order by client order id."""

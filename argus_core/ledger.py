@@ -324,6 +324,11 @@ class Ledger:
             "select * from orders where basket_id = ? and reduce_only = 0 order by ts_ns, "
             "client_order_id", (basket_id,))]
 
+    @staticmethod
+    def as_order(row: dict[str, Any]) -> Order:
+        """An ``orders`` row (from :meth:`order_row`) as the persisted Order."""
+        return _order(row)
+
     def basket_has_unwind(self, basket_id: str) -> bool:
         """Whether an unwind (a reduce-only order) was ever sent for this basket."""
         return bool(self.conn.execute(

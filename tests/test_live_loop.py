@@ -322,9 +322,45 @@ def test_a_restarted_live_run_reconciles_and_never_reuses_an_order_id(
     with Ledger.in_dir(tmp_path / "run") as ledger:
         status = {r["client_order_id"]: r["status"] for r in ledger.query(
             "select client_order_id, status from orders")}
-        assert status == {first: "cancelled", second: "filled"}
-        reason = ledger.query("select reason from risk_events where action = 'not_open_at_venue'")
+        # The venue cannot tell (no lookup): never re-sent, never guessed final.
+        assert status == {first: "pending", second: "filled"}
+        reason = ledger.query("select reason from risk_events where action = 'awaiting_venue'")
         assert len(reason) == 1 and first in reason[0]["reason"]
+
+
+@pytest.mark.parametrize("answer", ["acknowledged", "never_seen", "unreachable"])
+def test_a_restart_asks_the_venue_about_each_unacknowledged_order(
+        tmp_path: Path, fake_plugin: None, answer: str) -> None:
+    """Orders persisted before a crash but never acknowledged: the venue's lookup decides
+    (OPEN with its id / CANCELLED, never seen / left pending when it cannot be asked);
+    none is ever sent again."""
+    from argus_core.errors import OrderUnknown
+    from argus_core.models import OrderStatus, OrderUpdate
+
+    class Asked(FakeLiveVenue):
+        async def lookup(self, order: Order) -> OrderUpdate | None:
+            if answer == "unreachable":
+                raise OrderUnknown("connection refused", [order.client_order_id])
+            if answer == "acknowledged":
+                return OrderUpdate(order.client_order_id, OrderStatus.OPEN, 5, "OX-9")
+            return OrderUpdate(order.client_order_id, OrderStatus.CANCELLED, 5,
+                               reason="never reached the venue")
+
+    sys.modules["argus_test_fake_live"].register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fake", Asked))
+    _runner(tmp_path, "oneshot").run_sync()
+    first = FakeLiveVenue.submitted[0].client_order_id
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        ledger.conn.execute("delete from fills")
+        ledger.conn.execute("update orders set status = 'pending', filled_quantity = '0'")
+    FakeLiveVenue.submitted = []
+    _runner(tmp_path, "oneshot").run_sync()
+    assert FakeLiveVenue.submitted == []  # nothing re-sent (oneshot's state says done)
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        row = ledger.query("select * from orders where client_order_id = ?", (first,))[0]
+        expected = {"acknowledged": ("open", "OX-9"), "never_seen": ("cancelled", None),
+                    "unreachable": ("pending", None)}[answer]
+        assert (row["status"], row["venue_order_id"]) == expected
 
 
 # -- signals, settlement, fees, versions, loss streaks ---------------------------------

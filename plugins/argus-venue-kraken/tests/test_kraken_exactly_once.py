@@ -288,3 +288,27 @@ async def test_a_found_order_reports_its_fills_once_on_executions(exchange, make
     acks = [i for i in items if isinstance(i, OrderUpdate) and i.status is OrderStatus.OPEN]
     assert len(acks) == 1 and len(exchange.calls("AddOrder")) == 1
 
+
+
+async def test_a_restart_looks_up_an_unacknowledged_order_instead_of_resending(
+        exchange, make_venue, fake_time):
+    """An order persisted before a crash, never acknowledged: ``lookup`` finds it closed at
+    Kraken (OPEN with its txid; the backfill brings its fills), or proves it never placed
+    once its deadline has passed (CANCELLED), or, before that, cannot tell yet (None).
+    Nothing is sent."""
+    kind = KINDS[0]
+    placed = make_venue()
+    exchange.inject("AddOrder", ("lost", None))
+    txid = await placed.execution.submit(order_of(kind, "argus-placed"))
+    restarted = make_venue()
+    before = len(exchange.calls("AddOrder"))
+    now = restarted._clock_ns()
+    found = await restarted.lookup(attrs.evolve(order_of(kind, "argus-placed"), ts_ns=now))
+    assert found is not None and found.status is OrderStatus.OPEN
+    assert found.venue_order_id == txid and txid in restarted.execution.unsettled_txids
+    never = order_of(kind, "argus-never")
+    assert await restarted.lookup(attrs.evolve(never, ts_ns=now)) is None  # may still arrive
+    gone = await restarted.lookup(attrs.evolve(never, ts_ns=now - 10**10))  # deadline passed
+    assert gone is not None and gone.status is OrderStatus.CANCELLED
+    assert "never placed" in gone.reason
+    assert len(exchange.calls("AddOrder")) == before  # asked, never re-sent

@@ -307,17 +307,17 @@ class KrakenExecution:
         self.ambiguous += 1
         log.warning("Kraken AddOrder %s (%s): outcome unknown (%s); looking it up by cl_ord_id",
                     client_order_id, cl_ord_id, outcome)
-        found = await self._lookup(client_order_id, cl_ord_id, outcome)
+        found = await self.lookup(client_order_id, cl_ord_id, outcome)
         if found is None:
             wait_s = (deadline_ns - self._wall_ns()) / 1e9 + self.settings.lookup_settle_s
             if wait_s > 0:
                 await self._sleep(wait_s)
-            found = await self._lookup(client_order_id, cl_ord_id, outcome)
+            found = await self.lookup(client_order_id, cl_ord_id, outcome)
         if found is not None:
             log.info("Kraken AddOrder %s: found as %s (%s); not sent again", cl_ord_id, *found)
         return found
 
-    async def _lookup(self, client_order_id: str, cl_ord_id: str, outcome: str
+    async def lookup(self, client_order_id: str, cl_ord_id: str, outcome: str
                       ) -> tuple[str, str] | None:
         """(txid, status) of the order carrying ``cl_ord_id``, open or closed (OpenOrders,
         then ClosedOrders: a filled market or IOC order is already closed); ``OrderUnknown``

@@ -241,6 +241,29 @@ class KrakenVenue(Venue):
         log.info("Kraken: resumed %d orders and %d booked fills of the run", len(known.orders),
                  len(known.fill_ids))
 
+    async def lookup(self, order: Order) -> OrderUpdate | None:
+        """After a restart, what Kraken knows of an order never acknowledged: found by its
+        ``cl_ord_id`` (open or closed) it is OPEN with its txid, and the next backfill asks
+        QueryOrders for its fills and final state; not found once its AddOrder
+        ``deadline`` (plus ``lookup_settle_s``) has passed, Kraken provably never placed it
+        (its matching engine refuses an order past the deadline): CANCELLED.  Before that,
+        None: it may still arrive.  ``OrderUnknown`` when Kraken cannot be asked."""
+        coid = order.client_order_id
+        cl_ord_id = self.execution.remember(coid)
+        found = await self.execution.lookup(coid, cl_ord_id, "restart")
+        now = self._clock_ns()
+        if found is not None:
+            txid, _status = found
+            self.execution.adopt_txid(coid, txid)
+            self.execution.unsettled_txids.add(txid)
+            return OrderUpdate(coid, OrderStatus.OPEN, now, txid)
+        settle_ns = int((self.settings.order_deadline_s + self.settings.lookup_settle_s) * 1e9)
+        if order.ts_ns and now > order.ts_ns + settle_ns:
+            return OrderUpdate(coid, OrderStatus.CANCELLED, now,
+                               reason="never placed at Kraken: in neither open nor closed "
+                                      "orders after its deadline")
+        return None
+
     async def snapshot(self) -> list[MarketEvent]:
         """REST Depth of every configured pair (``book_depth`` levels)."""
         count = min(self.settings.book_depth, 500)
