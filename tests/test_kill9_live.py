@@ -1,0 +1,440 @@
+"""kill -9 in live mode, at every step of the order path, against the local exchanges.
+
+``argus run --live`` (the real CLI, a subprocess) trades the test strategy
+``kill9_flip`` (``kill9_support``: an order on every trigger event) against the
+Kraken and Polymarket plugins' local exchanges on 127.0.0.1.  The exchange side
+SIGKILLs the process at a precise step — an order request received (the exchange
+then acts anyway, or the request is lost with its sender), acted on but not yet
+answered, answered, a fill produced, the executions feed subscribed, the
+open-orders / trades / order look-ups of a restart's reconciliation — and at timed
+moments (right after start, mid-run).  After each kill the run directory's lock
+must be free and the same run directory is restarted; after at least 20 kills a
+last run trades a little, is quiesced, settles and is stopped with SIGINT.  Then:
+
+* every order the exchange holds (open and closed, by the client id it carries)
+  maps to exactly one ledger order row (none lost), no row was placed twice (no
+  duplicate), each row's filled quantity and final state are the exchange's;
+* every exchange trade of our orders is booked exactly once (by fill id), under the
+  right order, at the exchange's price and quantity; the position is the net of
+  the exchange's trades; no row is left pending;
+* ``PRAGMA integrity_check`` is ``ok``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import random
+import signal
+import time
+import urllib.parse
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kill9_support import (
+    KillLog,
+    KillSwitch,
+    LiveChild,
+    install_plugin,
+    integrity,
+    kill_cycle,
+    ledger_rows,
+    quiet_http_errors,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# -- Kraken ------------------------------------------------------------------------------
+
+kraken_testing = pytest.importorskip("argus_venue_kraken.testing")
+kraken_execution = pytest.importorskip("argus_venue_kraken.execution")
+KRAKEN_FIXTURES = ROOT / "plugins" / "argus-venue-kraken" / "tests" / "fixtures"
+BTC = "kraken:BTC/USD"
+SYMBOL = "BTC/USD"
+#: Hourly bars from here on (the exchange's clock follows the stream, as in the plugin's
+#: own end-to-end tests).
+KRAKEN_T0_S = 1_700_002_800
+
+
+def _kraken_public() -> dict[str, Any]:
+    def load(name: str) -> Any:
+        return json.loads((KRAKEN_FIXTURES / name).read_text())
+
+    return {"AssetPairs": load("kraken_rest_assetpairs.json"),
+            "Depth": load("kraken_rest_depth.json"), "OHLC": load("kraken_rest_ohlc.json"),
+            "Ticker": load("kraken_rest_ticker.json"),
+            "Trades": load("kraken_rest_trades_XBTUSDT_slice.json")}
+
+
+class KillingKraken(kraken_testing.LocalKrakenRest):
+    """The plugin's local Kraken, calling the kill switch at each step of an order's life.
+
+    ``add_order_received``: the request arrived; the sender dies, then Kraken acts on it.
+    ``add_order_received_dropped``: the sender dies and the request is lost with it.
+    ``add_order_acted``: Kraken matched the order (trades published); the answer goes to
+    a dead socket.  ``add_order_answered``: the answer was written, then the sender dies.
+    ``fill_produced``: a trade exists, before it is published on the executions feed.
+    ``executions_subscribed``: the private feed's snapshot is being built.
+    ``OpenOrders`` / ``ClosedOrders`` / ``QueryOrders`` / ``TradesHistory``: a look-up
+    (reconciliation, ambiguous-answer resolution, backfill) is being served.
+    """
+
+    def __init__(self, switch: KillSwitch, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.switch = switch
+        self.dropped = 0
+
+    def start(self) -> KillingKraken:
+        super().start()
+        quiet_http_errors(self._server)
+        return self
+
+    def _handle(self, handler: Any, http_method: str) -> None:
+        method = urllib.parse.urlsplit(handler.path).path.rsplit("/", 1)[-1]
+        if method == "AddOrder":
+            if self.switch.fire("add_order_received_dropped"):
+                self.dropped += 1
+                handler.close_connection = True  # never read, never acted on
+                return
+            self.switch.fire("add_order_received")
+        super()._handle(handler, http_method)
+        if method == "AddOrder":
+            self.switch.fire("add_order_answered")
+
+    def _act(self, method: str, form: dict[str, str], arrived_ns: int) -> tuple[int, Any]:
+        if method in ("OpenOrders", "ClosedOrders", "QueryOrders", "TradesHistory"):
+            self.switch.fire(method)
+        answer = super()._act(method, form, arrived_ns)
+        if method == "AddOrder":
+            self.switch.fire("add_order_acted")
+        return answer
+
+    def _publish(self, items: list[dict[str, Any]]) -> None:
+        if any(item.get("exec_type") == "trade" for item in items):
+            self.switch.fire("fill_produced")
+        super()._publish(items)
+
+    def subscribe_executions(self, listener: Any) -> list[dict[str, Any]]:
+        self.switch.fire("executions_subscribed")
+        return super().subscribe_executions(listener)
+
+
+def _rfc3339(ts_ns: int) -> str:
+    from datetime import UTC, datetime
+
+    seconds, frac = divmod(ts_ns, 10**9)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
+
+
+class KrakenMarket:
+    """The public WS v2 stream, one generated session per connection: a book snapshot
+    and the current hourly bar, then every ``interval_s`` a book update centred on the
+    last close and the next bar (which completes the previous one: a ``Bar`` event).
+
+    The market (prices, bar times, the exchange's clock and book) continues across
+    sessions, so a restarted run sees time move on.  Only the newest connection plays
+    (a killed run's session stops); ``active = False`` pauses the bars (quiesce).
+    """
+
+    def __init__(self, exchange: KillingKraken, seed: int, interval_s: float = 0.05) -> None:
+        self.exchange = exchange
+        self.rng = random.Random(seed)
+        self.interval_s = interval_s
+        self.close = Decimal("60000.0")
+        self.begin_s = KRAKEN_T0_S
+        self.clock_ns = self.begin_s * 10**9
+        exchange.clock_ns = lambda: self.clock_ns
+        self.active = True
+        self.closed = False  # set before the servers shut down: every session ends
+        self.session = 0
+        self.bars = 0
+        self.bar = self._next_bar()
+
+    # LocalKrakenWs asks ``len(sessions)`` and ``sessions[i]`` per connection.
+    def __len__(self) -> int:
+        return 1 << 30
+
+    def __getitem__(self, conn: int) -> Iterator[Any]:
+        self.session = conn + 1
+        return self._play(conn + 1)
+
+    def _next_bar(self) -> dict[str, Any]:
+        open_ = self.close
+        close = (open_ * Decimal(1 + self.rng.gauss(0, 0.002))).quantize(Decimal("0.1"))
+        high = max(open_, close) + Decimal("5.0")
+        low = min(open_, close) - Decimal("5.0")
+        self.close = close
+        return {"begin_s": self.begin_s, "open": open_, "high": high, "low": low,
+                "close": close}
+
+    def _ohlc(self, kind: str) -> str:
+        bar = self.bar
+        begin = bar["begin_s"] * 10**9
+        return (f'{{"channel":"ohlc","type":"{kind}","data":[{{"symbol":"{SYMBOL}",'
+                f'"open":{bar["open"]},"high":{bar["high"]},"low":{bar["low"]},'
+                f'"close":{bar["close"]},"trades":10,"volume":1.5,"vwap":{bar["close"]},'
+                f'"interval_begin":"{_rfc3339(begin)}","interval":60,'
+                f'"timestamp":"{_rfc3339(begin + 3600 * 10**9)}"}}]}}')
+
+    def _book(self, ref: Any, rng: random.Random, kind: str) -> Any:
+        ts_ns = self.bar["begin_s"] * 10**9 - 10**9
+        item = kraken_testing.recentre_book(ref, self.bar["open"], rng, symbol=SYMBOL,
+                                            ts_ns=ts_ns)
+        bids, asks = ref.top()
+        self.clock_ns = ts_ns
+        self.exchange.set_book(SYMBOL, bids, asks)  # what orders walk is what was shown
+        return kraken_testing.Send(kraken_testing.book_frame(kind, item))
+
+    def _play(self, session: int) -> Iterator[Any]:
+        t = kraken_testing
+        ref = t.ReferenceBook(10, 1, 8)
+        rng = random.Random(session)
+        yield t.AwaitSubscribe("book")
+        yield t.AwaitSubscribe("ohlc")
+        yield self._book(ref, rng, "snapshot")
+        yield t.Send(self._ohlc("snapshot"))
+        while True:
+            due = time.monotonic() + self.interval_s
+
+            def ready(due: float = due) -> bool:
+                return session != self.session or self.closed or (
+                    self.active and time.monotonic() >= due)
+
+            yield t.Until(ready, timeout_s=3600, poll_s=0.005)
+            if session != self.session or self.closed:
+                return  # a newer process is connected (this one was killed), or shutdown
+            self.begin_s += 3600
+            self.bar = self._next_bar()
+            self.bars += 1
+            yield self._book(ref, rng, "update")
+            yield t.Send(self._ohlc("update"))
+
+
+class PrivateSessions:
+    """Every connection to the authenticated WS is Kraken's executions feed."""
+
+    def __init__(self, rest: KillingKraken) -> None:
+        self.rest = rest
+
+    def __len__(self) -> int:
+        return 1 << 30
+
+    def __getitem__(self, conn: int) -> list[Any]:
+        return [kraken_testing.AwaitSubscribe("executions"),
+                kraken_testing.ForwardExecutions(self.rest)]
+
+
+RISK_TABLE = ("[plugins.risk]\nmax_consecutive_losses = 1000000\n"
+              'daily_loss_fraction = "0.9"\nmax_drawdown_fraction = "0.9"\n'
+              "max_orders_per_minute = 1000000\n")
+
+
+def kraken_config(path: Path, *, rest_url: str, ws_url: str, ws_auth_url: str,
+                  secret_file: Path, nonce: Path) -> Path:
+    """A live config: kill9_flip on every bar; key by ``$env:``, secret by ``$file:``."""
+    path.write_text(
+        '[argus]\nplugins = ["kraken", "kill9"]\nmode = "live"\n\n'
+        '[run]\nvenue = "kraken"\nstrategies = ["kill9_flip"]\nstarting_cash = "100000"\n\n'
+        f'[plugins.kill9]\ninstrument_id = "{BTC}"\ntrigger = "bar"\nquantity = "0.001"\n\n'
+        f"{RISK_TABLE}\n"
+        f'[plugins.kraken]\nrest_url = "{rest_url}"\nws_url = "{ws_url}"\n'
+        f'ws_auth_url = "{ws_auth_url}"\npairs = ["BTC/USD"]\nchannels = ["book", "ohlc"]\n'
+        f'nonce_path = "{nonce}"\nheartbeat_timeout_s = 120\ndead_man_timeout_s = 0\n'
+        "reconnect_base_s = 0.05\nreconnect_max_s = 0.5\nrequest_timeout_s = 5\n"
+        "order_deadline_s = 2\nlookup_settle_s = 0.5\n"
+        'api_key = "$env:ARGUS_KILL9_KRAKEN_KEY"\n'
+        f'api_secret = "$file:{secret_file}"\n')
+    return path
+
+
+def kraken_findings(run_dir: Path, rest: KillingKraken) -> list[str]:
+    """Everything lost, duplicated, unbooked or inconsistent between the ledger and the
+    exchange (empty: the ledger is exactly the exchange's account of the run)."""
+    cl_ord_id_for = kraken_execution.cl_ord_id_for
+    orders = {r["client_order_id"]: r for r in ledger_rows(run_dir, "select * from orders")}
+    fills = {r["fill_id"]: r for r in ledger_rows(run_dir, "select * from fills")}
+    by_wire = {cl_ord_id_for(c): c for c in orders}
+    exchange_orders = {**rest.closed, **rest.orders}
+    problems: list[str] = []
+    placed: dict[str, list[str]] = {}
+    for txid, order in exchange_orders.items():
+        core = by_wire.get(str(order.get("cl_ord_id")))
+        if core is None:
+            problems.append(f"LOST: exchange order {txid} (cl_ord_id {order.get('cl_ord_id')}) "
+                            f"has no ledger order row")
+            continue
+        placed.setdefault(core, []).append(txid)
+    for core, txids in placed.items():
+        if len(txids) > 1:
+            problems.append(f"DUPLICATE: ledger order {core} is {len(txids)} exchange orders "
+                            f"{txids}")
+    for core, row in orders.items():
+        status, filled = row["status"], Decimal(row["filled_quantity"])
+        if status == "pending":
+            problems.append(f"PENDING: order {core} is still pending after reconciliation")
+        txids = placed.get(core, [])
+        if not txids:
+            if filled != 0 or status not in ("cancelled", "rejected"):
+                problems.append(f"UNBOOKED STATE: order {core} never reached the exchange but "
+                                f"is {status} with {filled} filled")
+            continue
+        txid = txids[0]
+        ex = exchange_orders[txid]
+        vol, vol_exec = Decimal(ex["vol"]), Decimal(ex["vol_exec"])
+        if txid in rest.orders:
+            want = "partially_filled" if vol_exec else "open"
+        else:
+            want = "filled" if vol_exec >= vol else "cancelled"
+        if filled != vol_exec or status != want:
+            problems.append(f"STATE: order {core} ({txid}) is {status}/{filled} in the ledger, "
+                            f"{want}/{vol_exec} at the exchange")
+        if row["venue_order_id"] != txid:
+            problems.append(f"VENUE ID: order {core} carries venue order id "
+                            f"{row['venue_order_id']!r}, the exchange's txid is {txid}")
+    trades = dict(rest.trades_history)
+    for tid in sorted(set(trades) - set(fills)):
+        problems.append(f"UNBOOKED FILL: exchange trade {tid} of order "
+                        f"{trades[tid]['ordertxid']} is not in the ledger")
+    for fid in sorted(set(fills) - set(trades)):
+        problems.append(f"PHANTOM FILL: ledger fill {fid} is no exchange trade")
+    wire_of = {txid: str(o.get("cl_ord_id")) for txid, o in exchange_orders.items()}
+    net = Decimal(0)
+    for tid, trade in trades.items():
+        vol = Decimal(trade["vol"])
+        net += vol if trade["type"] == "buy" else -vol
+        fill = fills.get(tid)
+        if fill is None:
+            continue
+        expected_core = by_wire.get(wire_of.get(trade["ordertxid"], ""))
+        if fill["client_order_id"] != expected_core or Decimal(fill["quantity"]) != vol or \
+                Decimal(fill["price"]) != Decimal(trade["price"]) or fill["side"] != trade["type"]:
+            problems.append(f"FILL MISMATCH: {tid}: ledger {dict(fill)} vs exchange {trade}")
+    position = ledger_rows(run_dir, "select quantity from positions where instrument_id = ?",
+                           (BTC,))
+    held = Decimal(position[0]["quantity"]) if position else Decimal(0)
+    if held != net:
+        problems.append(f"POSITION: ledger holds {held} BTC, the exchange's trades net {net}")
+    for r in ledger_rows(run_dir, "select action, reason from risk_events where action in "
+                                  "('unknown_fill', 'unknown_order')"):
+        problems.append(f"UNKNOWN: {r['action']}: {r['reason']}")
+    return problems
+
+
+KRAKEN_PLAN = [
+    "after_start", "add_order_received", "OpenOrders", "add_order_acted", "QueryOrders",
+    "add_order_answered", "TradesHistory", "fill_produced", "executions_subscribed",
+    "mid_run", "add_order_received_dropped", "OpenOrders", "add_order_acted",
+    "TradesHistory", "add_order_answered", "after_start", "fill_produced",
+    "add_order_received", "QueryOrders", "mid_run", "lost_answer_then_lookup",
+    "executions_subscribed", "add_order_answered", "add_order_acted", "after_start",
+    "lost_answer_then_lookup",
+]
+
+
+async def _settle(findings: Any, timeout_s: float) -> list[str]:
+    """Poll ``findings()`` until it is empty or ``timeout_s`` passed; the last findings."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        problems = await asyncio.to_thread(findings)
+        if not problems or time.monotonic() > deadline:
+            return problems
+        await asyncio.sleep(0.2)
+
+
+async def _final_run(child: LiveChild, market: Any, findings: Any, run_dir: Path, *,
+                     orders: int = 3) -> tuple[list[str], int | None]:
+    """A last run: it places ``orders`` more orders, the market is quiesced, the ledger
+    settles with the exchange, and SIGINT stops it; returns (findings, exit status)."""
+    def n_orders() -> int:
+        return len(ledger_rows(run_dir, "select 1 from orders"))
+
+    proc = child.start()
+    base, deadline = n_orders(), time.monotonic() + 30
+    while n_orders() < base + orders and time.monotonic() < deadline and proc.poll() is None:
+        await asyncio.sleep(0.05)
+    market.active = False
+    await asyncio.sleep(0.5)  # the last orders reach the exchange
+    await _settle(findings, 30)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    rc = await child.wait(30)
+    if rc is None:
+        child.kill()
+    return await asyncio.to_thread(findings), rc
+
+
+def _report(venue: str, log: KillLog, extra: dict[str, Any]) -> str:
+    points: dict[str, list[int]] = {}
+    for point, how in log.kills:
+        hit = points.setdefault(point, [0, 0])
+        hit[0 if how == point else 1] += 1
+    lines = [f"{venue}: {len(log.kills)} kills in {log.seconds:.1f} s"]
+    lines += [f"  {p}: {h} at the point" + (f", {m} timed fallback" if m else "")
+              for p, (h, m) in points.items()]
+    lines += [f"  {k}: {v}" for k, v in extra.items()]
+    return "\n".join(lines)
+
+
+async def test_kill9_kraken_live(tmp_path: Path) -> None:
+    switch = KillSwitch()
+    secret = base64.b64encode(random.Random(9).randbytes(64)).decode()
+    secret_file = tmp_path / "kraken-secret"
+    secret_file.write_text(secret)
+    rest = KillingKraken(switch, _kraken_public(), api_key="kill9-key",
+                         api_secret=secret).start()
+    market = KrakenMarket(rest, seed=11)
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": install_plugin(tmp_path / "site"),
+           "ARGUS_KILL9_KRAKEN_KEY": "kill9-key",
+           # the CLI imports every installed plugin at start: only the ones used here
+           "ARGUS_BLOCK_PLUGINS": "polymarket,negrisk,vrp,heston"}
+    try:
+        async with kraken_testing.LocalKrakenWs(market) as ws, \
+                kraken_testing.LocalKrakenWs(PrivateSessions(rest),
+                                             token="local-ws-token") as auth_ws:
+            config = kraken_config(tmp_path / "live.toml", rest_url=rest.url, ws_url=ws.url,
+                                   ws_auth_url=auth_ws.url, secret_file=secret_file,
+                                   nonce=tmp_path / "nonce")
+            child = LiveChild(config, run_dir, env, tmp_path / "logs")
+
+            def before_start(point: str) -> str:
+                rest.injected.pop("AddOrder", None)
+                if point == "lost_answer_then_lookup":
+                    # Kraken acts but the answer is lost (503); the process dies while it
+                    # asks Kraken what became of the order.
+                    rest.inject("AddOrder", ("lost", None))
+                    return "ClosedOrders"
+                return point
+
+            try:
+                log = await kill_cycle(
+                    child, switch, KRAKEN_PLAN, rng=random.Random(5),
+                    before_start=before_start,
+                    progressed=lambda: len(ledger_rows(run_dir, "select 1 from orders")))
+                rest.injected.pop("AddOrder", None)
+                problems, rc = await _final_run(child, market,
+                                                lambda: kraken_findings(run_dir, rest), run_dir)
+            finally:
+                child.kill()
+                market.closed = True
+    finally:
+        rest.stop()
+    orders = ledger_rows(run_dir, "select status, count(*) n from orders group by status")
+    summary = _report("kraken", log, {
+        "ledger orders": {r["status"]: r["n"] for r in orders},
+        "exchange orders": len(rest.closed) + len(rest.orders),
+        "exchange trades": len(rest.trades_history),
+        "AddOrder requests": len(rest.calls("AddOrder")) + rest.dropped,
+        "bars": market.bars})
+    print(summary)
+    assert rc == 130, f"the final run did not stop cleanly ({rc}):\n{child.output()}"
+    assert ledger_rows(run_dir, "select status from runs")[0]["status"] == "finished"
+    assert len(log.kills) >= 20
+    assert sum(how != "timed fallback" for _, how in log.kills) >= 20, summary
+    assert integrity(run_dir) == "ok"
+    assert not problems, "\n".join(problems) + "\n" + summary
