@@ -28,6 +28,7 @@ import json
 import os
 import random
 import signal
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -431,6 +432,294 @@ async def test_kill9_kraken_live(tmp_path: Path) -> None:
         "exchange trades": len(rest.trades_history),
         "AddOrder requests": len(rest.calls("AddOrder")) + rest.dropped,
         "bars": market.bars})
+    print(summary)
+    assert rc == 130, f"the final run did not stop cleanly ({rc}):\n{child.output()}"
+    assert ledger_rows(run_dir, "select status from runs")[0]["status"] == "finished"
+    assert len(log.kills) >= 20
+    assert sum(how != "timed fallback" for _, how in log.kills) >= 20, summary
+    assert integrity(run_dir) == "ok"
+    assert not problems, "\n".join(problems) + "\n" + summary
+
+
+# -- Polymarket ----------------------------------------------------------------------------
+
+pm_testing = pytest.importorskip("argus_venue_polymarket.testing")
+pm_execution = pytest.importorskip("argus_venue_polymarket.execution")
+pm_replay = pytest.importorskip("argus_venue_polymarket.replay_server")
+PM_SNAPSHOT = ROOT / "examples" / "polymarket" / "snapshot"
+PM_API_KEY, PM_PASSPHRASE = "kill9-key", "kill9-pass"
+PM_SECRET = base64.urlsafe_b64encode(b"argus-kill9-local-clob-secret-32").decode()
+FED = "481717"
+
+
+class KillingClob(pm_testing.LocalClob):
+    """The plugin's local CLOB, calling the kill switch at each step of an order's life.
+
+    ``post_received``: the order post arrived; the sender dies, then the venue acts on it.
+    ``post_received_dropped``: the sender dies and the post is lost with it (reset).
+    ``post_acted``: the order was matched (its trade exists); the answer goes to a dead
+    socket.  ``post_answered``: shortly after the answer went out.  ``trades_poll`` /
+    ``open_orders`` / ``order_lookup``: ``GET /data/trades``, ``/data/orders``,
+    ``/data/order/<id>`` (the executions poll, a restart's reconciliation, a look-up of
+    an ambiguous post) are being served.  The books are refilled after every match, so
+    the strategy never runs out of liquidity.
+    """
+
+    def __init__(self, switch: KillSwitch, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.switch = switch
+        self.dropped = 0
+        self._full = ({t: dict(b) for t, b in self.asks.items()},
+                      {t: dict(b) for t, b in self.bids.items()})
+
+    def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any,
+               headers: dict[str, str], raw_body: bytes) -> tuple[int, Any] | None:
+        posting = method == "POST" and path in ("/order", "/orders")
+        if posting:
+            if self.switch.fire("post_received_dropped"):
+                self.dropped += 1
+                return 200, pm_replay.Reset()  # never acted on
+            self.switch.fire("post_received")
+        elif method == "GET" and path == "/data/trades":
+            self.switch.fire("trades_poll")
+        elif method == "GET" and path == "/data/orders":
+            self.switch.fire("open_orders")
+        elif method == "GET" and path.startswith("/data/order/"):
+            self.switch.fire("order_lookup")
+        answer = super().handle(method, path, query, body, headers, raw_body)
+        if posting and self.switch.armed == "post_answered":
+            # the server writes the answer once this returns; die just after it
+            threading.Timer(0.003, self.switch.fire, ("post_answered",)).start()
+        return answer
+
+    def _post_one(self, item: Any) -> dict[str, Any]:
+        answer = super()._post_one(item)
+        token = str(item["order"]["tokenId"])
+        self.asks[token] = dict(self._full[0].get(token, {}))  # liquidity comes back
+        self.bids[token] = dict(self._full[1].get(token, {}))
+        self.switch.fire("post_acted")
+        return answer
+
+
+class PmMarket:
+    """Pushes a fresh ``book`` frame of one token every ``interval_s`` (each one an
+    ``OrderBook`` event: a trigger of kill9_flip) from a thread; ``active = False``
+    pauses it (quiesce)."""
+
+    def __init__(self, srv: Any, clob: KillingClob, token: str, interval_s: float = 0.05
+                 ) -> None:
+        self.srv, self.clob, self.token = srv, clob, token
+        self.interval_s = interval_s
+        self.active = True
+        self.closed = False
+        self.pushed = 0
+        base = srv.books[token]
+        self._market, self._tick = str(base["market"]), str(base["tick_size"])
+        self._min = str(base["min_order_size"])
+        self._neg_risk = bool(base.get("neg_risk", False))
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def book(self) -> dict[str, Any]:
+        """The exchange's book now, as the venue serves it, stamped now."""
+        bids = sorted(self.clob.bids[self.token].items(), reverse=True)
+        asks = sorted(self.clob.asks[self.token].items())
+        return pm_testing.make_book(
+            self.token, self._market, [(str(p), str(q)) for p, q in bids],
+            [(str(p), str(q)) for p, q in asks], tick=self._tick, min_size=self._min,
+            neg_risk=self._neg_risk, timestamp=str(time.time_ns() // 10**6))
+
+    def start(self) -> PmMarket:
+        self.srv.books[self.token] = self.book()  # new subscribers get a fresh book
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self.closed:
+            time.sleep(self.interval_s)
+            if self.active:
+                book = self.book()
+                self.srv.books[self.token] = book
+                if self.srv.push(dict(book, event_type="book")):
+                    self.pushed += 1
+
+
+def pm_config(path: Path, srv: Any, token: str, key_file: Path) -> Path:
+    """A live config: kill9_flip on every book of ``token`` (FAK buys at 0.99, FAK sells
+    at 0.01: marketable); private key by ``$file:``, API credentials by ``$env:``."""
+    path.write_text(
+        '[argus]\nplugins = ["polymarket", "kill9"]\nmode = "live"\n\n'
+        '[run]\nvenue = "polymarket"\nstrategies = ["kill9_flip"]\n'
+        'starting_cash = "10000"\n\n'
+        f'[plugins.kill9]\ninstrument_id = "polymarket:{token}"\ntrigger = "book"\n'
+        'quantity = "10"\nbuy_limit = "0.99"\nsell_limit = "0.01"\n\n'
+        f"{RISK_TABLE}\n"
+        f'[plugins.polymarket]\ngamma_url = "{srv.url}"\nclob_url = "{srv.url}"\n'
+        f'ws_url = "{srv.ws_url}"\nprivate_key = "$file:{key_file}"\n'
+        'api_key = "$env:KILL9_PM_API_KEY"\napi_secret = "$env:KILL9_PM_API_SECRET"\n'
+        'api_passphrase = "$env:KILL9_PM_API_PASSPHRASE"\n'
+        "settlement_poll_s = 0\ntrades_poll_s = 0.05\nheartbeat_interval_s = 0.1\n"
+        "order_settle_s = 1\norder_lookup_interval_s = 0.1\norder_give_up_s = 3\n"
+        "request_timeout_s = 3\nreconnect_min_s = 0.05\nreconnect_max_s = 0.5\n")
+    return path
+
+
+def pm_findings(run_dir: Path, clob: KillingClob, token: str) -> list[str]:
+    """Everything lost, duplicated, unbooked or inconsistent between the ledger and the
+    local CLOB (empty: the ledger is exactly the venue's account of the run)."""
+    metadata = pm_execution.client_order_metadata
+    orders = {r["client_order_id"]: r for r in ledger_rows(run_dir, "select * from orders")}
+    fills = {r["fill_id"]: r for r in ledger_rows(run_dir, "select * from fills")}
+    by_meta = {metadata(c): c for c in orders}
+    problems: list[str] = []
+    placed: dict[str, list[str]] = {}
+    for vid, rec in dict(clob.orders).items():
+        core = by_meta.get(str(rec.get("metadata")))
+        if core is None:
+            problems.append(f"LOST: venue order {vid} has no ledger order row")
+            continue
+        placed.setdefault(core, []).append(vid)
+    for vid, n in clob.accepted.items():
+        if n > 1:
+            problems.append(f"DUPLICATE: venue order {vid} was acted on {n} times")
+    for core, vids in placed.items():
+        if len(vids) > 1:
+            problems.append(f"DUPLICATE: ledger order {core} is venue orders {vids}")
+    for core, row in orders.items():
+        status, filled = row["status"], Decimal(row["filled_quantity"])
+        if status == "pending":
+            problems.append(f"PENDING: order {core} is still pending after reconciliation")
+        vids = placed.get(core, [])
+        if not vids:
+            if filled != 0 or status not in ("cancelled", "rejected"):
+                problems.append(f"UNBOOKED STATE: order {core} never reached the venue but "
+                                f"is {status} with {filled} filled")
+            continue
+        rec = clob.orders[vids[0]]
+        matched, size = Decimal(rec["size_matched"]), Decimal(rec["original_size"])
+        want = {"LIVE": ("partially_filled",) if matched else ("open",),
+                "MATCHED": ("filled",)}.get(rec["status"], ("cancelled", "rejected"))
+        if matched >= size:
+            want = ("filled",)
+        if filled != matched or status not in want:
+            problems.append(f"STATE: order {core} ({vids[0]}) is {status}/{filled} in the "
+                            f"ledger, {rec['status']}/{matched} at the venue")
+        if row["venue_order_id"] != vids[0]:
+            problems.append(f"VENUE ID: order {core} carries venue order id "
+                            f"{row['venue_order_id']!r}, the venue's is {vids[0]}")
+    # Our side of every venue trade, per venue order id: (fill id, side, qty, price).
+    # A taker match the post's answer reported is booked once as ``<vid>:0`` (the
+    # answer's total); otherwise each trade is booked under ``<trade id>:<vid>``.
+    trades: dict[str, list[tuple[str, str, Decimal, Decimal]]] = {}
+    for t in list(clob.trades):
+        if t["owner"] == clob.api_key:
+            trades.setdefault(t["taker_order_id"], []).append((
+                f"{t['id']}:{t['taker_order_id']}", t["side"].lower(), Decimal(t["size"]),
+                Decimal(t["price"])))
+        for m in t["maker_orders"]:
+            if m["owner"] == clob.api_key:
+                trades.setdefault(m["order_id"], []).append((
+                    f"{t['id']}:{m['order_id']}", m["side"].lower(),
+                    Decimal(m["matched_amount"]), Decimal(m["price"])))
+    accounted: set[str] = set()
+    net = Decimal(0)
+    for vid, items in trades.items():
+        core = by_meta.get(str(clob.orders.get(vid, {}).get("metadata")))
+        qty = sum((q for _, _, q, _ in items), Decimal(0))
+        net += qty if items[0][1] == "buy" else -qty
+        answer_id = f"{vid}:0"
+        feed_ids = {fid for fid, _, _, _ in items}
+        booked = {fid for fid in fills if fid == answer_id or fid in feed_ids}
+        accounted |= booked
+        if answer_id in booked and booked & feed_ids:
+            problems.append(f"DUPLICATE FILL: venue order {vid} booked both as {answer_id} "
+                            f"and as {sorted(booked & feed_ids)}")
+        if answer_id in booked:
+            expected = [(answer_id, items[0][1], qty,
+                         sum((q * px for _, _, q, px in items), Decimal(0)) / qty)]
+        else:
+            expected = items
+        for fid, side, q, px in expected:
+            fill = fills.get(fid)
+            if fill is None:
+                problems.append(f"UNBOOKED FILL: venue trade {fid} ({side} {q} @ {px}) is not "
+                                f"in the ledger")
+            elif (fill["client_order_id"], fill["side"], Decimal(fill["quantity"]),
+                  Decimal(fill["price"])) != (core, side, q, px):
+                problems.append(f"FILL MISMATCH: {fid}: ledger {dict(fill)} vs venue "
+                                f"{(core, side, q, px)}")
+    for fid in sorted(set(fills) - accounted):
+        problems.append(f"PHANTOM FILL: ledger fill {fid} is no venue trade of ours")
+    position = ledger_rows(run_dir, "select quantity from positions where instrument_id = ?",
+                           (f"polymarket:{token}",))
+    held = Decimal(position[0]["quantity"]) if position else Decimal(0)
+    if held != net:
+        problems.append(f"POSITION: ledger holds {held}, the venue's trades net {net}")
+    for r in ledger_rows(run_dir, "select action, reason from risk_events where action in "
+                                  "('unknown_fill', 'unknown_order')"):
+        problems.append(f"UNKNOWN: {r['action']}: {r['reason']}")
+    return problems
+
+
+PM_PLAN = [
+    "after_start", "post_received", "open_orders", "post_acted", "order_lookup",
+    "post_answered", "trades_poll", "post_received_dropped", "mid_run", "post_acted",
+    "lost_answer_then_lookup", "post_received", "post_answered", "open_orders",
+    "after_start", "timeout_then_lookup", "post_acted", "trades_poll", "post_received",
+    "mid_run", "post_answered", "order_lookup", "post_received_dropped", "after_start",
+    "post_acted",
+]
+
+
+async def test_kill9_polymarket_live(tmp_path: Path) -> None:
+    switch = KillSwitch()
+    events = json.loads((PM_SNAPSHOT / "events.json").read_text())
+    books = json.loads((PM_SNAPSHOT / "books.json").read_text())
+    fed = next(e for e in events if e["id"] == FED)
+    token = json.loads(fed["markets"][2]["clobTokenIds"])[0]  # "No change": 0.63 / 0.64
+    clob = KillingClob(switch, {b["asset_id"]: b for b in books}, api_key=PM_API_KEY,
+                       api_secret=PM_SECRET, api_passphrase=PM_PASSPHRASE)
+    srv = pm_replay.SnapshotServer(events, books, ws_port=0, clob=clob).start()
+    quiet_http_errors(getattr(srv, "_httpd", None))
+    market = PmMarket(srv, clob, token).start()
+    key_file = tmp_path / "pm-key"
+    key_file.write_text(pm_testing.HARDHAT_KEY)
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": install_plugin(tmp_path / "site"),
+           "KILL9_PM_API_KEY": PM_API_KEY, "KILL9_PM_API_SECRET": PM_SECRET,
+           "KILL9_PM_API_PASSPHRASE": PM_PASSPHRASE,
+           "ARGUS_BLOCK_PLUGINS": "kraken,negrisk,vrp,heston"}
+    config = pm_config(tmp_path / "live.toml", srv, token, key_file)
+    child = LiveChild(config, run_dir, env, tmp_path / "logs")
+
+    def before_start(point: str) -> str:
+        clob.faults.clear()
+        if point == "lost_answer_then_lookup":
+            # the venue acts, the answer is cut mid-body; the process dies looking it up
+            clob.faults.append(pm_testing.Fault(reset=True))
+            return "order_lookup"
+        if point == "timeout_then_lookup":
+            # the venue acts, the gateway answers 504; the process dies looking it up
+            clob.faults.append(pm_testing.Fault(status=504))
+            return "order_lookup"
+        return point
+
+    try:
+        log = await kill_cycle(child, switch, PM_PLAN, rng=random.Random(7),
+                               before_start=before_start, fallback_s=10,
+                               progressed=lambda: len(ledger_rows(run_dir,
+                                                                  "select 1 from orders")))
+        clob.faults.clear()
+        problems, rc = await _final_run(child, market,
+                                        lambda: pm_findings(run_dir, clob, token), run_dir)
+    finally:
+        child.kill()
+        market.closed = True
+        srv.stop()
+    orders = ledger_rows(run_dir, "select status, count(*) n from orders group by status")
+    summary = _report("polymarket", log, {
+        "ledger orders": {r["status"]: r["n"] for r in orders},
+        "venue orders": len(clob.orders), "venue trades": len(clob.trades),
+        "order posts": len(clob.attempts) + clob.dropped, "books pushed": market.pushed})
     print(summary)
     assert rc == 130, f"the final run did not stop cleanly ({rc}):\n{child.output()}"
     assert ledger_rows(run_dir, "select status from runs")[0]["status"] == "finished"
