@@ -31,11 +31,22 @@ if TYPE_CHECKING:
     from argus_core.models import Fill, Opportunity
     from argus_core.runtime import RunContext
 
+from argus_core.interfaces import Pricer, RiskCheck, Scanner, Sizer, Strategy, Venue
+
 hookspec = pluggy.HookspecMarker("argus")
 hookimpl = pluggy.HookimplMarker("argus")
 
-#: ``register(name, factory)``: the callback every ``register_*`` hook receives.
+#: ``register(name, factory)``: the callback every ``register_*`` hook receives.  The
+#: factory is called as ``factory(settings)`` and must build the hook's component type
+#: (a class of that type is checked when it registers, anything else when it builds;
+#: either way the error names the plugin).
 Register = Callable[[str, Callable[[Any], Any]], None]
+RegisterVenue = Callable[[str, Callable[[Any], Venue]], None]
+RegisterScanner = Callable[[str, Callable[[Any], Scanner]], None]
+RegisterStrategy = Callable[[str, Callable[[Any], Strategy]], None]
+RegisterRiskCheck = Callable[[str, Callable[[Any], RiskCheck]], None]
+RegisterSizer = Callable[[str, Callable[[Any], Sizer]], None]
+RegisterPricer = Callable[[str, Callable[[Any], Pricer]], None]
 
 
 @hookspec
@@ -52,7 +63,7 @@ def config_class() -> type | None:
 
 
 @hookspec
-def register_venues(register: Register) -> None:
+def register_venues(register: RegisterVenue) -> None:
     """Register venue factories: ``register("kraken", KrakenVenue)``.
 
     The factory returns an :class:`argus_core.interfaces.Venue` (market data
@@ -64,7 +75,7 @@ def register_venues(register: Register) -> None:
 
 
 @hookspec
-def register_scanners(register: Register) -> None:
+def register_scanners(register: RegisterScanner) -> None:
     """Register scanner factories returning :class:`argus_core.interfaces.Scanner`.
 
     A scanner reads the whole market state once per cycle and returns
@@ -76,7 +87,7 @@ def register_scanners(register: Register) -> None:
 
 
 @hookspec
-def register_strategies(register: Register) -> None:
+def register_strategies(register: RegisterStrategy) -> None:
     """Register strategy factories returning :class:`argus_core.interfaces.Strategy`.
 
     A strategy sees each market event and returns intents.  The AI
@@ -87,7 +98,7 @@ def register_strategies(register: Register) -> None:
 
 
 @hookspec
-def register_risk_checks(register: Register) -> None:
+def register_risk_checks(register: RegisterRiskCheck) -> None:
     """Register pre-trade checks returning :class:`argus_core.interfaces.RiskCheck`.
 
     Every enabled check runs on every intent; any veto wins; the smallest
@@ -99,7 +110,7 @@ def register_risk_checks(register: Register) -> None:
 
 
 @hookspec
-def register_sizers(register: Register) -> None:
+def register_sizers(register: RegisterSizer) -> None:
     """Register sizing policies returning :class:`argus_core.interfaces.Sizer`.
 
     A sizer turns an intent without a quantity (usually carrying a
@@ -110,7 +121,7 @@ def register_sizers(register: Register) -> None:
 
 
 @hookspec
-def register_pricers(register: Register) -> None:
+def register_pricers(register: RegisterPricer) -> None:
     """Register pricing engines returning :class:`argus_core.interfaces.Pricer`.
 
     Strategies look pricers up by name through the run context

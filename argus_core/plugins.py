@@ -78,6 +78,15 @@ class PluginInfo:
     registered: dict[str, list[str]]
 
 
+def component_base(kind: str) -> type:
+    """The base class a registered ``kind`` must build (``"venue"`` -> ``Venue``)."""
+    from argus_core import interfaces
+
+    return {"venue": interfaces.Venue, "scanner": interfaces.Scanner,
+            "strategy": interfaces.Strategy, "risk_check": interfaces.RiskCheck,
+            "sizer": interfaces.Sizer, "pricer": interfaces.Pricer}[kind]
+
+
 def blocked_plugins() -> set[str]:
     """Names listed in ``ARGUS_BLOCK_PLUGINS`` (comma separated)."""
     return {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
@@ -184,6 +193,12 @@ class PluginHost:
                     if not callable(factory):
                         raise PluginError(f"plugin {_plugin!r} registered {_kind} {name!r} "
                                           f"with a factory that is not callable")
+                    base = component_base(_kind)
+                    if isinstance(factory, type) and not issubclass(factory, base):
+                        raise PluginError(
+                            f"plugin {_plugin!r} registered {_kind} {name!r} as "
+                            f"{factory.__qualname__}, which is not a {base.__name__} "
+                            f"(subclass argus_core.{base.__name__})")
                     existing = registry[_kind].get(name)
                     if existing is not None:
                         raise PluginError(

@@ -16,11 +16,11 @@ from typing import Any
 import attrs
 
 from argus_core.config import Config, canonical_json, plugin_settings
-from argus_core.errors import ConfigError
+from argus_core.errors import ConfigError, PluginError
 from argus_core.interfaces import Pricer, RiskCheck, Scanner, Sizer, Strategy, Venue
 from argus_core.ledger import Ledger
 from argus_core.migrations import Migrations
-from argus_core.plugins import PluginHost, fenced_call
+from argus_core.plugins import PluginHost, component_base, fenced_call
 
 
 @attrs.define
@@ -99,8 +99,14 @@ def validate_settings(config: Config, host: PluginHost) -> dict[str, Any]:
 def build(host: PluginHost, settings: dict[str, Any], kind: str, name: str) -> Any:
     """Instantiate a registered component with its plugin's settings."""
     reg = host.get(kind, name)
-    return fenced_call(reg.plugin, f"{kind} factory {name!r}", reg.factory,
-                       settings.get(reg.plugin))
+    built = fenced_call(reg.plugin, f"{kind} factory {name!r}", reg.factory,
+                        settings.get(reg.plugin))
+    base = component_base(kind)
+    if not isinstance(built, base):
+        raise PluginError(f"plugin {reg.plugin!r}: {kind} factory {name!r} built a "
+                          f"{type(built).__qualname__}, not a {base.__name__} (subclass "
+                          f"argus_core.{base.__name__})")
+    return built
 
 
 def assemble(config: Config, run_dir: Path, *, host: PluginHost | None = None,

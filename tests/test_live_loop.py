@@ -18,7 +18,7 @@ from argus_core import plugins
 from argus_core.builtins.risk_checks import ConsecutiveLosses, RiskSettings
 from argus_core.config import PaperSection, parse_config
 from argus_core.hookspecs import hookimpl
-from argus_core.interfaces import FeeSchedule, RiskCheck, RiskContext, Venue
+from argus_core.interfaces import FeeSchedule, RiskCheck, RiskContext, Strategy, Venue
 from argus_core.ledger import Ledger
 from argus_core.market_state import MarketState
 from argus_core.models import (
@@ -101,7 +101,7 @@ class FakeLiveVenue(Venue):
             yield await self._queue.get()
 
 
-class OneShot:
+class OneShot(Strategy):
     """Buys X once, on the first bar."""
 
     name = "oneshot"
@@ -122,7 +122,7 @@ class OneShot:
         self.done = state["done"]
 
 
-class Pair:
+class Pair(Strategy):
     """Buys X and sells Y together, once, as one basket."""
 
     name = "pair"

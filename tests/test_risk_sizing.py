@@ -22,7 +22,7 @@ from argus_core.builtins.sizers import (
 from argus_core.config import parse_config
 from argus_core.errors import ConfigError, DataError
 from argus_core.hookspecs import hookimpl
-from argus_core.interfaces import RiskContext, Venue
+from argus_core.interfaces import RiskContext, Strategy, Venue
 from argus_core.ledger import Ledger
 from argus_core.models import (
     Bar,
@@ -100,7 +100,7 @@ class CountingVenue(Venue):
         return []
 
 
-class Greedy:
+class Greedy(Strategy):
     """Buys far too much on every bar."""
 
     name = "greedy"

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import least_squares
 
-from argus_core.errors import DataError
+from argus_core import DataError
 from argus_gpu_heston.analytic import black_price, black_vega, heston_price, implied_vol
 from argus_gpu_heston.errors import HestonParameterError
 from argus_gpu_heston.params import HestonParams

@@ -6,7 +6,7 @@ know nothing of Argus can still catch them the usual way.
 
 from __future__ import annotations
 
-from argus_core.errors import ConfigError, PluginError
+from argus_core import ConfigError, PluginError
 
 
 class HestonParameterError(ConfigError, ValueError):

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from argus_core.hookspecs import hookimpl
+from argus_core import hookimpl
 from argus_gpu_heston.pricer import HestonPricer, HestonSettings
 
 

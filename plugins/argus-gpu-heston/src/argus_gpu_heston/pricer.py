@@ -10,8 +10,7 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
-from argus_core.config import AT_LEAST_ONE, in_range, optional
-from argus_core.interfaces import Pricer
+from argus_core import AT_LEAST_ONE, Pricer, in_range, optional
 from argus_gpu_heston.analytic import heston_price
 from argus_gpu_heston.backends import BACKENDS, get_backend
 from argus_gpu_heston.errors import HestonParameterError

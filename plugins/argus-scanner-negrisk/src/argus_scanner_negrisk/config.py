@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import attrs
 
-from argus_core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, in_range, optional
+from argus_core import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, in_range, optional
 
 
 @attrs.frozen

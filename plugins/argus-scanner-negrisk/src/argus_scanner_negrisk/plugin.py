@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from argus_core.hookspecs import Register, hookimpl
+from argus_core import Register, hookimpl
 from argus_scanner_negrisk.config import NegRiskSettings
 
 

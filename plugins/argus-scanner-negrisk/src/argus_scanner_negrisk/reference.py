@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from argus_core.market_state import MarketState
+from argus_core import MarketState
 from argus_scanner_negrisk.config import NegRiskSettings
 
 

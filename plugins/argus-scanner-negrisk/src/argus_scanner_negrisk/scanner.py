@@ -31,9 +31,7 @@ from typing import ClassVar
 import attrs
 import numpy as np
 
-from argus_core.interfaces import Scanner
-from argus_core.market_state import L2Book, MarketState
-from argus_core.models import Event, Instrument, Leg, Opportunity, Side
+from argus_core import Event, Instrument, L2Book, Leg, MarketState, Opportunity, Scanner, Side
 from argus_scanner_negrisk.config import NegRiskSettings
 from argus_scanner_negrisk.kernel import walk_baskets
 

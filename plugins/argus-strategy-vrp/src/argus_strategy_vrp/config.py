@@ -6,15 +6,15 @@ import datetime as dt
 
 import attrs
 
-from argus_core.config import (
+from argus_core import (
     AT_LEAST_ONE,
     FRACTION,
     NON_NEGATIVE,
     POSITIVE,
     PROBABILITY,
+    ConfigError,
     in_range,
 )
-from argus_core.errors import ConfigError
 
 _pos = POSITIVE
 _open_unit = in_range(0, 1, lo_open=True, hi_open=True)  # a delta, a PoP, a band: (0, 1)

@@ -34,9 +34,17 @@ from importlib import resources
 import attrs
 import numpy as np
 
-from argus_core.errors import DataError
-from argus_core.interfaces import FeeSchedule, Venue
-from argus_core.models import Bar, Instrument, MarketEvent, OrderBook, Settlement, Signal
+from argus_core import (
+    Bar,
+    DataError,
+    FeeSchedule,
+    Instrument,
+    MarketEvent,
+    OrderBook,
+    Settlement,
+    Signal,
+    Venue,
+)
 from argus_core.regime import RegimeTracker
 from argus_strategy_vrp.config import VrpSettings
 from argus_strategy_vrp.constants import (

@@ -7,8 +7,7 @@ from decimal import Decimal
 
 import attrs
 
-from argus_core.errors import DataError
-from argus_core.models import Instrument
+from argus_core import DataError, Instrument
 from argus_strategy_vrp.constants import MULTIPLIER, TICK_PER_CONTRACT, VENUE
 
 

@@ -8,8 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from argus_core.config import Config
-from argus_core.hookspecs import hookimpl
+from argus_core import Config, hookimpl
 from argus_strategy_vrp.config import VrpSettings
 from argus_strategy_vrp.constants import STRATEGY, VENUE
 
@@ -49,7 +48,7 @@ def report_sections(config: Config, run_dir: Path) -> dict[str, str] | None:
     """How the option quotes were made (only for runs on this venue)."""
     if config.run.venue != VENUE:
         return None
-    from argus_core.config import plugin_settings
+    from argus_core import plugin_settings
     from argus_strategy_vrp.pricing import calibrated_model
 
     m = calibrated_model()

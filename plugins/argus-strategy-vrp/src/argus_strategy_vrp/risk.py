@@ -15,9 +15,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import ClassVar
 
-from argus_core.errors import DataError
-from argus_core.interfaces import RiskCheck, RiskContext
-from argus_core.models import Intent, Portfolio, RiskDecision
+from argus_core import DataError, Intent, Portfolio, RiskCheck, RiskContext, RiskDecision
 from argus_core.regime import STRESSED
 from argus_strategy_vrp.config import VrpSettings
 from argus_strategy_vrp.constants import VENUE

@@ -29,8 +29,16 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from argus_core.interfaces import Strategy, StrategyContext
-from argus_core.models import Bar, Intent, MarketEvent, OrderType, Side, TimeInForce
+from argus_core import (
+    Bar,
+    Intent,
+    MarketEvent,
+    OrderType,
+    Side,
+    Strategy,
+    StrategyContext,
+    TimeInForce,
+)
 from argus_core.regime import STRESSED
 from argus_strategy_vrp.config import VrpSettings
 from argus_strategy_vrp.constants import MULTIPLIER, STRATEGY, VENUE

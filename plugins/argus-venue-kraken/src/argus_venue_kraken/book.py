@@ -30,8 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from argus_core.errors import DataError
-from argus_core.models import OrderBook
+from argus_core import DataError, OrderBook
 from argus_venue_kraken.constants import CHECKSUM_LEVELS
 
 _ZEROS = tuple("0" * n for n in range(40))

@@ -20,8 +20,7 @@ from typing import Any
 
 import attrs
 
-from argus_core.models import to_decimal
-from argus_core.secrets import Secret
+from argus_core import Secret, to_decimal
 from argus_venue_kraken import constants as C
 
 _PAIR = re.compile(r"^[A-Z0-9.]{1,12}/[A-Z0-9.]{1,12}$")

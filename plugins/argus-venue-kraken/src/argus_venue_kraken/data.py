@@ -34,8 +34,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from argus_core.errors import DataError, VenueError
-from argus_core.models import BookStatus, MarketEvent
+from argus_core import BookStatus, DataError, MarketEvent, VenueError
 from argus_venue_kraken.book import ChecksumBook
 from argus_venue_kraken.config import KrakenSettings
 from argus_venue_kraken.instruments import PairInfo, instrument_id

@@ -51,8 +51,17 @@ from typing import Any
 
 import attrs
 
-from argus_core.errors import DataError, OrderUnknown, VenueError
-from argus_core.models import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+from argus_core import (
+    DataError,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUnknown,
+    Side,
+    TimeInForce,
+    VenueError,
+)
 from argus_venue_kraken import constants as C
 from argus_venue_kraken.config import KrakenSettings
 from argus_venue_kraken.data import WsSession

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import attrs
 
-from argus_core.errors import DataError
-from argus_core.models import Bar
+from argus_core import Bar, DataError
 from argus_venue_kraken.schemas import OhlcRow
 
 _NS = 1_000_000_000

@@ -13,8 +13,7 @@ from typing import Any
 
 import attrs
 
-from argus_core.errors import DataError
-from argus_core.models import Instrument, to_decimal
+from argus_core import DataError, Instrument, to_decimal
 from argus_venue_kraken import constants as C
 
 

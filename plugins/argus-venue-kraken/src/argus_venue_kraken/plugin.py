@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from argus_core.hookspecs import Register, hookimpl
+from argus_core import Register, hookimpl
 from argus_venue_kraken.config import KrakenSettings
 
 
@@ -41,7 +41,7 @@ def register_commands(cli: click.Group) -> None:
                   required=True, help="NDJSON file of bars (replayable recording).")
     def kraken_bars(csv_path: Path, symbol: str, out_path: Path) -> None:
         """Convert a Kraken OHLCVT CSV into a replayable NDJSON recording; report gaps."""
-        from argus_core.serde import dump_event
+        from argus_core import dump_event
         from argus_venue_kraken.history import load_ohlcvt_csv
         from argus_venue_kraken.instruments import instrument_id
 

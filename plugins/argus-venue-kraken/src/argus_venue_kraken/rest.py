@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from argus_core.errors import ConfigError, DataError, VenueError
-from argus_core.models import Bar, OrderBook, Trade
+from argus_core import Bar, ConfigError, DataError, OrderBook, Trade, VenueError
 from argus_venue_kraken import constants as C
 from argus_venue_kraken.config import KrakenSettings
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import attrs
 
-from argus_core.errors import DataError, VenueError
-from argus_core.models import (
+from argus_core import (
     Bar,
+    DataError,
     Fill,
     Liquidity,
     OrderBook,
@@ -23,6 +23,7 @@ from argus_core.models import (
     Side,
     Signal,
     Trade,
+    VenueError,
     to_decimal,
 )
 from argus_venue_kraken import constants as C

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from argus_core.errors import ConfigError, VenueError
+from argus_core import ConfigError, VenueError
 
 
 def api_sign(uri_path: str, body: str, nonce: str | int, secret_b64: str) -> str:

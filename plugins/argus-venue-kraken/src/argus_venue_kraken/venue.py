@@ -19,15 +19,18 @@ from typing import ClassVar
 import attrs
 import httpx
 
-from argus_core.errors import ArgusError, ConfigError, VenueError
-from argus_core.interfaces import FeeSchedule, Venue
-from argus_core.models import (
+from argus_core import (
+    ArgusError,
+    ConfigError,
+    FeeSchedule,
     Fill,
     Instrument,
     MarketEvent,
     Order,
     OrderStatus,
     OrderUpdate,
+    Venue,
+    VenueError,
     VenueResume,
 )
 from argus_venue_kraken import constants as C

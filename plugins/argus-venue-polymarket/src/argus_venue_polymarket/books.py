@@ -11,7 +11,7 @@ import numpy as np
 from py_clob_client_v2.clob_types import OrderBookSummary, OrderSummary
 from py_clob_client_v2.utilities import generate_orderbook_summary_hash
 
-from argus_core.models import OrderBook
+from argus_core import OrderBook
 from argus_venue_polymarket.schemas import ClobBook
 
 #: Fields the server hashes besides the levels; a websocket frame lacking one cannot be checked.

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from argus_core.secrets import Secret
+from argus_core import Secret
 from argus_venue_polymarket import constants as C
 
 

@@ -28,16 +28,17 @@ import httpx
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from argus_core.errors import DataError, VenueError
-from argus_core.models import (
+from argus_core import (
     BookDelta,
     BookStatus,
+    DataError,
     MarketEvent,
     OrderBook,
     Settlement,
     Side,
     Signal,
     Trade,
+    VenueError,
 )
 from argus_venue_polymarket.books import hash_checkable, hash_ok, to_order_book
 from argus_venue_polymarket.config import PolymarketSettings

@@ -99,19 +99,23 @@ from py_clob_client_v2.order_utils.exchange_order_builder_v2 import ExchangeOrde
 from py_clob_client_v2.order_utils.model.order_data_v2 import SignedOrderV2
 from py_clob_client_v2.order_utils.model.side import Side as ClobSide
 
-from argus_core.errors import BasketIncomplete, ConfigError, DataError, OrderUnknown, VenueError
-from argus_core.models import (
+from argus_core import (
+    BasketIncomplete,
+    ConfigError,
+    DataError,
     Fill,
     Instrument,
     Liquidity,
     Order,
     OrderStatus,
+    OrderUnknown,
     OrderUpdate,
     Side,
     TimeInForce,
+    VenueError,
     VenueResume,
 )
-from argus_core.models import (
+from argus_core import (
     OrderType as CoreOrderType,
 )
 from argus_venue_polymarket import constants as C

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import attrs
 
-from argus_core.interfaces import FeeSchedule
+from argus_core import FeeSchedule
 from argus_venue_polymarket.schemas import FeeCurve
 
 

@@ -20,7 +20,7 @@ import re
 from datetime import datetime
 from decimal import Decimal
 
-from argus_core.models import Event, Instrument, Outcome
+from argus_core import Event, Instrument, Outcome
 from argus_venue_polymarket import constants as C
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.schemas import FeeCurve, GammaEvent, GammaMarket

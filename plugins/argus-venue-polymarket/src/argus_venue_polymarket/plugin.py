@@ -5,7 +5,7 @@ fills itself (``Venue.resume``); the plugin never reads core tables."""
 
 from __future__ import annotations
 
-from argus_core.hookspecs import Register, hookimpl
+from argus_core import Register, hookimpl
 from argus_venue_polymarket.config import PolymarketSettings
 
 

@@ -14,8 +14,7 @@ from typing import Any
 
 import attrs
 
-from argus_core.errors import DataError
-from argus_core.models import to_decimal
+from argus_core import DataError, to_decimal
 
 
 def _require(obj: dict[str, Any], key: str, where: str) -> Any:

@@ -29,8 +29,7 @@ from eth_account import Account
 from py_clob_client_v2.config import get_contract_config
 from web3 import Web3
 
-from argus_core.errors import ConfigError, VenueError
-from argus_core.models import Instrument, Settlement
+from argus_core import ConfigError, Instrument, Settlement, VenueError
 from argus_venue_polymarket import constants as C
 from argus_venue_polymarket.config import PolymarketSettings
 

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import ClassVar
 
-from argus_core.errors import ArgusError, DataError, VenueError
-from argus_core.interfaces import Venue
-from argus_core.models import (
+from argus_core import (
+    ArgusError,
+    DataError,
     Event,
     Fill,
     Instrument,
@@ -21,6 +21,8 @@ from argus_core.models import (
     Order,
     OrderUpdate,
     Settlement,
+    Venue,
+    VenueError,
     VenueResume,
 )
 from argus_venue_polymarket import constants as C
