@@ -72,6 +72,10 @@ class FlipSettings:
     buy_limit: Decimal | None = attrs.field(default=None, converter=_dec)
     sell_limit: Decimal | None = attrs.field(default=None, converter=_dec)
     every: int = 1
+    #: every ``rest_every``-th trigger (0: never) a GTC buy at ``rest_limit`` instead:
+    #: it rests at the venue until someone trades with it (a maker fill, later)
+    rest_every: int = 0
+    rest_limit: Decimal | None = attrs.field(default=None, converter=_dec)
 
 
 _TRIGGERS: dict[str, tuple[type, ...]] = {"bar": (Bar,), "trade": (Trade,),
@@ -96,6 +100,10 @@ class Flip(Strategy):
         self.seen += 1
         if self.seen % self.s.every:
             return []
+        if self.s.rest_every and self.seen % self.s.rest_every == 0:
+            return [Intent(STRATEGY, self.s.instrument_id, Side.BUY, quantity=self.s.quantity,
+                           limit_price=self.s.rest_limit, order_type=OrderType.LIMIT,
+                           time_in_force=TimeInForce.GTC, reason="flip: rest")]
         held = ctx.portfolio.position(self.s.instrument_id).quantity
         kind = OrderType.MARKET if self.s.buy_limit is None else OrderType.LIMIT
         if held > 0:

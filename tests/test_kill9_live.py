@@ -504,7 +504,10 @@ class KillingClob(pm_testing.LocalClob):
 class PmMarket:
     """Pushes a fresh ``book`` frame of one token every ``interval_s`` (each one an
     ``OrderBook`` event: a trigger of kill9_flip) from a thread; ``active = False``
-    pauses it (quiesce)."""
+    pauses it (quiesce).  It is also the other side of our resting orders: each one is
+    taken in two halves (maker fills the run learns from the trades feed), the first
+    ``maker_after_s`` after it appeared, calling the kill switch (``maker_fill``) first,
+    so a fill can happen while no process is there to see it."""
 
     def __init__(self, srv: Any, clob: KillingClob, token: str, interval_s: float = 0.05
                  ) -> None:
@@ -513,6 +516,9 @@ class PmMarket:
         self.active = True
         self.closed = False
         self.pushed = 0
+        self.maker_fills = 0
+        self.maker_after_s = 0.3
+        self._resting_since: dict[str, float] = {}
         base = srv.books[token]
         self._market, self._tick = str(base["market"]), str(base["tick_size"])
         self._min = str(base["min_order_size"])
@@ -541,6 +547,22 @@ class PmMarket:
                 self.srv.books[self.token] = book
                 if self.srv.push(dict(book, event_type="book")):
                     self.pushed += 1
+            self._take_resting()
+
+    def _take_resting(self) -> None:
+        now = time.monotonic()
+        for vid, rec in list(self.clob.orders.items()):
+            if rec["status"] != "LIVE" or rec.get("order_type") != "GTC":
+                continue
+            since = self._resting_since.setdefault(vid, now)
+            if now - since < self.maker_after_s:
+                continue
+            size, matched = Decimal(rec["original_size"]), Decimal(rec["size_matched"])
+            half = (size / 2).quantize(Decimal(1))
+            self.clob.switch.fire("maker_fill")
+            self.clob.fill_resting(vid, half if matched == 0 else size - matched)
+            self.maker_fills += 1
+            self._resting_since[vid] = now
 
 
 def pm_config(path: Path, srv: Any, token: str, key_file: Path) -> Path:
@@ -551,7 +573,8 @@ def pm_config(path: Path, srv: Any, token: str, key_file: Path) -> Path:
         '[run]\nvenue = "polymarket"\nstrategies = ["kill9_flip"]\n'
         'starting_cash = "10000"\n\n'
         f'[plugins.kill9]\ninstrument_id = "polymarket:{token}"\ntrigger = "book"\n'
-        'quantity = "10"\nbuy_limit = "0.99"\nsell_limit = "0.01"\n\n'
+        'quantity = "10"\nbuy_limit = "0.99"\nsell_limit = "0.01"\n'
+        'rest_every = 4\nrest_limit = "0.50"\n\n'
         f"{RISK_TABLE}\n"
         f'[plugins.polymarket]\ngamma_url = "{srv.url}"\nclob_url = "{srv.url}"\n'
         f'ws_url = "{srv.ws_url}"\nprivate_key = "$file:{key_file}"\n'
@@ -666,7 +689,7 @@ PM_PLAN = [
     "lost_answer_then_lookup", "post_received", "post_answered", "open_orders",
     "after_start", "timeout_then_lookup", "post_acted", "trades_poll", "post_received",
     "mid_run", "post_answered", "order_lookup", "post_received_dropped", "after_start",
-    "post_acted",
+    "post_acted", "maker_fill", "maker_fill",
 ]
 
 
@@ -719,7 +742,8 @@ async def test_kill9_polymarket_live(tmp_path: Path) -> None:
     summary = _report("polymarket", log, {
         "ledger orders": {r["status"]: r["n"] for r in orders},
         "venue orders": len(clob.orders), "venue trades": len(clob.trades),
-        "order posts": len(clob.attempts) + clob.dropped, "books pushed": market.pushed})
+        "order posts": len(clob.attempts) + clob.dropped, "books pushed": market.pushed,
+        "maker fills": market.maker_fills})
     print(summary)
     assert rc == 130, f"the final run did not stop cleanly ({rc}):\n{child.output()}"
     assert ledger_rows(run_dir, "select status from runs")[0]["status"] == "finished"
