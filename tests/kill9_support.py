@@ -285,6 +285,20 @@ def ledger_rows(run_dir: Path, sql: str, params: tuple[Any, ...] = ()) -> list[s
         conn.close()
 
 
+def numbering_problem(run_dir: Path) -> str | None:
+    """The event numbering a restart continues from (the checkpoint's ``seq``) must not be
+    behind an order already in the ledger: client order ids are ``<run>-<seq>-<slot>-<k>``,
+    so a restart from behind re-derives ids that exist (the core then refuses to send
+    those orders, with an ``order_id`` risk event)."""
+    saved = ledger_rows(run_dir, "select seq from checkpoints where name = 'runner'")
+    seqs = [int(r["client_order_id"].split("-")[1]) for r in ledger_rows(
+        run_dir, "select client_order_id from orders where strategy != 'settlement'")]
+    if not saved or not seqs or saved[0]["seq"] >= max(seqs):
+        return None
+    return (f"the checkpoint says event {saved[0]['seq']} while the ledger holds orders "
+            f"up to event {max(seqs)}")
+
+
 def integrity(run_dir: Path) -> str:
     """``PRAGMA integrity_check`` of the run's ledger (after every writer has ended)."""
     conn = sqlite3.connect(run_dir / "argus.db")
@@ -321,7 +335,8 @@ TIMED = ("after_start", "mid_run")
 async def kill_cycle(child: LiveChild, switch: KillSwitch, plan: Sequence[str], *,
                      rng: random.Random, fallback_s: float = 6.0,
                      progressed: Callable[[], int],
-                     before_start: Callable[[str], str] | None = None) -> KillLog:
+                     before_start: Callable[[str], str] | None = None,
+                     after_kill: Callable[[int, str], None] | None = None) -> KillLog:
     """Start, kill at ``plan[i]``, check the lock is free, restart — once per plan entry.
 
     Exchange points are armed on the :class:`KillSwitch` (the exchange kills the child
@@ -330,7 +345,8 @@ async def kill_cycle(child: LiveChild, switch: KillSwitch, plan: Sequence[str], 
     orders in the ledger).  A point the run does not reach within ``fallback_s`` (e.g.
     no backfill this time) is still a kill, at that moment, logged as a timed fallback.
     ``before_start(point)`` may script the exchange (fault injection) for that kill and
-    returns the point to arm.
+    returns the point to arm; ``after_kill(n, point)`` may inspect what the dead process
+    left behind.
     """
     log = KillLog(planned=list(plan))
     started = time.monotonic()
@@ -365,5 +381,7 @@ async def kill_cycle(child: LiveChild, switch: KillSwitch, plan: Sequence[str], 
         print(f"kill {len(log.kills)}: {point} -> {how} "
               f"({time.monotonic() - started:.1f} s)", flush=True)
         assert_lock_free(child.run_dir)  # the kernel released the dead writer's flock
+        if after_kill is not None:
+            after_kill(len(log.kills), point)
     log.seconds = time.monotonic() - started
     return log

@@ -36,6 +36,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from kill9_support import (
     KillLog,
@@ -45,6 +46,7 @@ from kill9_support import (
     integrity,
     kill_cycle,
     ledger_rows,
+    numbering_problem,
     quiet_http_errors,
 )
 
@@ -320,10 +322,27 @@ def kraken_findings(run_dir: Path, rest: KillingKraken) -> list[str]:
     held = Decimal(position[0]["quantity"]) if position else Decimal(0)
     if held != net:
         problems.append(f"POSITION: ledger holds {held} BTC, the exchange's trades net {net}")
-    for r in ledger_rows(run_dir, "select action, reason from risk_events where action in "
-                                  "('unknown_fill', 'unknown_order')"):
-        problems.append(f"UNKNOWN: {r['action']}: {r['reason']}")
+    problems += ledger_problems(run_dir)
     return problems
+
+
+def ledger_problems(run_dir: Path) -> list[str]:
+    """What the ledger itself says went wrong: fills or updates of orders it does not
+    know, trading halted (e.g. the executions stream failed: that would quietly end the
+    trading this suite needs)."""
+    problems = [f"UNKNOWN: {r['action']}: {r['reason']}" for r in ledger_rows(
+        run_dir, "select action, reason from risk_events where action in "
+                 "('unknown_fill', 'unknown_order')")]
+    for r in ledger_rows(run_dir, "select value from control where key = 'trading_state'"):
+        state = json.loads(r["value"])
+        if state.get("state") != "active":
+            problems.append(f"TRADING STATE: {state}")
+    return problems
+
+
+def _repeat(plan: list[str]) -> list[str]:
+    """The plan, ``ARGUS_KILL9_REPEAT`` times over (a longer soak run on demand)."""
+    return plan * max(1, int(os.environ.get("ARGUS_KILL9_REPEAT", "1")))
 
 
 KRAKEN_PLAN = [
@@ -350,7 +369,8 @@ async def _settle(findings: Any, timeout_s: float) -> list[str]:
 async def _final_run(child: LiveChild, market: Any, findings: Any, run_dir: Path, *,
                      orders: int = 3) -> tuple[list[str], int | None]:
     """A last run: it places ``orders`` more orders, the market is quiesced, the ledger
-    settles with the exchange, and SIGINT stops it; returns (findings, exit status)."""
+    settles with the exchange, and SIGINT stops it; returns (findings, exit status).
+    Not trading after all the kills is a finding too."""
     def n_orders() -> int:
         return len(ledger_rows(run_dir, "select 1 from orders"))
 
@@ -358,6 +378,7 @@ async def _final_run(child: LiveChild, market: Any, findings: Any, run_dir: Path
     base, deadline = n_orders(), time.monotonic() + 30
     while n_orders() < base + orders and time.monotonic() < deadline and proc.poll() is None:
         await asyncio.sleep(0.05)
+    placed = n_orders() - base
     market.active = False
     await asyncio.sleep(0.5)  # the last orders reach the exchange
     await _settle(findings, 30)
@@ -366,7 +387,10 @@ async def _final_run(child: LiveChild, market: Any, findings: Any, run_dir: Path
     rc = await child.wait(30)
     if rc is None:
         child.kill()
-    return await asyncio.to_thread(findings), rc
+    problems = await asyncio.to_thread(findings)
+    if placed < orders:
+        problems.append(f"NOT TRADING: the last run placed {placed} orders in 30 s")
+    return problems, rc
 
 
 def _report(venue: str, log: KillLog, extra: dict[str, Any]) -> str:
@@ -381,7 +405,68 @@ def _report(venue: str, log: KillLog, extra: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def test_kill9_kraken_live(tmp_path: Path) -> None:
+@attrs.define
+class Kill9Result:
+    """What one venue's kill cycle and final run left, for the tests below to judge."""
+
+    log: KillLog
+    problems: list[str]  # ledger vs exchange (lost, duplicate, unbooked, state)
+    numbering: list[str]  # kills after which the event numbering had gone back
+    refused: list[str]  # intents not sent because their client order id was taken
+    rc: int | None  # the final run's exit status (130: stopped by SIGINT)
+    run_status: str
+    integrity: str
+    oracle: str  # findings on a deliberately broken copy of the exchange's account
+    summary: str
+    output: str  # the final run's output
+
+
+def numbering_watch(run_dir: Path, found: list[str]) -> Any:
+    """``after_kill`` for :func:`kill_cycle`: records when a kill left the checkpoint's
+    event number behind the ledger's orders."""
+    def check(n: int, point: str) -> None:
+        problem = numbering_problem(run_dir)
+        if problem and not any(f.startswith(f"after kill {n} ") for f in found):
+            found.append(f"after kill {n} ({point}): {problem}")
+    return check
+
+
+def refused_ids(run_dir: Path) -> list[str]:
+    """``order_id`` risk events: intents not sent because their client order id existed."""
+    return [r["reason"] for r in ledger_rows(
+        run_dir, "select reason from risk_events where check_name = 'order_id'")]
+
+
+def assert_ledger_matches_exchange(result: Kill9Result) -> None:
+    """The 'Done means' of issue 11 for one venue."""
+    print(result.summary)
+    assert result.rc == 130, f"the final run did not stop cleanly ({result.rc}):\n" \
+                             f"{result.output}"
+    assert result.run_status == "finished"
+    assert len(result.log.kills) >= 20
+    assert sum(how != "timed fallback" for _, how in result.log.kills) >= 20, result.summary
+    assert result.integrity == "ok"
+    assert not result.problems, "\n".join(result.problems) + "\n" + result.summary
+    assert all(k in result.oracle for k in ("DUPLICATE", "LOST", "UNBOOKED FILL",
+                                             "POSITION")), result.oracle
+
+
+class NumberingWentBack(AssertionError):
+    """A restart did not continue the event numbering (so client order ids repeat)."""
+
+
+def assert_numbering_continues(result: Kill9Result) -> None:
+    """A restart continues the event numbering (README, Durability), whatever step it
+    was killed at: no checkpoint behind the ledger's orders, no id refused as taken.
+    Checked after :func:`assert_ledger_matches_exchange` and raised as its own type, so
+    the two properties stay apart."""
+    if result.numbering or result.refused:
+        raise NumberingWentBack("\n".join(
+            result.numbering + result.refused[:10]
+            + [f"({len(result.refused)} intents refused as duplicate ids)", result.summary]))
+
+
+async def _kraken_kill9(tmp_path: Path) -> Kill9Result:
     switch = KillSwitch()
     secret = base64.b64encode(random.Random(9).randbytes(64)).decode()
     secret_file = tmp_path / "kraken-secret"
@@ -412,10 +497,11 @@ async def test_kill9_kraken_live(tmp_path: Path) -> None:
                     return "ClosedOrders"
                 return point
 
+            numbering: list[str] = []
             try:
                 log = await kill_cycle(
-                    child, switch, KRAKEN_PLAN, rng=random.Random(5),
-                    before_start=before_start,
+                    child, switch, _repeat(KRAKEN_PLAN), rng=random.Random(5),
+                    before_start=before_start, after_kill=numbering_watch(run_dir, numbering),
                     progressed=lambda: len(ledger_rows(run_dir, "select 1 from orders")))
                 rest.injected.pop("AddOrder", None)
                 problems, rc = await _final_run(child, market,
@@ -432,13 +518,24 @@ async def test_kill9_kraken_live(tmp_path: Path) -> None:
         "exchange trades": len(rest.trades_history),
         "AddOrder requests": len(rest.calls("AddOrder")) + rest.dropped,
         "bars": market.bars})
-    print(summary)
-    assert rc == 130, f"the final run did not stop cleanly ({rc}):\n{child.output()}"
-    assert ledger_rows(run_dir, "select status from runs")[0]["status"] == "finished"
-    assert len(log.kills) >= 20
-    assert sum(how != "timed fallback" for _, how in log.kills) >= 20, summary
-    assert integrity(run_dir) == "ok"
-    assert not problems, "\n".join(problems) + "\n" + summary
+    result = Kill9Result(log, problems, numbering, refused_ids(run_dir), rc,
+                         ledger_rows(run_dir, "select status from runs")[0]["status"],
+                         integrity(run_dir), "", summary, child.output())
+    # The oracle is not blind: a second exchange order for a ledger row, an exchange order
+    # no row knows and a trade the ledger lacks are each found.
+    txid, order = next(iter(rest.closed.items()))
+    rest.closed["O-COPY"] = dict(order)
+    rest.closed["O-STRAY"] = dict(order, cl_ord_id="stray")
+    rest.trades_history["T-EXTRA"] = dict(next(iter(rest.trades_history.values())),
+                                          ordertxid=txid)
+    result.oracle = " ".join(kraken_findings(run_dir, rest))
+    return result
+
+
+async def test_kill9_kraken_live(tmp_path: Path) -> None:
+    result = await _kraken_kill9(tmp_path)
+    assert_ledger_matches_exchange(result)
+    assert_numbering_continues(result)
 
 
 # -- Polymarket ----------------------------------------------------------------------------
@@ -677,9 +774,7 @@ def pm_findings(run_dir: Path, clob: KillingClob, token: str) -> list[str]:
     held = Decimal(position[0]["quantity"]) if position else Decimal(0)
     if held != net:
         problems.append(f"POSITION: ledger holds {held}, the venue's trades net {net}")
-    for r in ledger_rows(run_dir, "select action, reason from risk_events where action in "
-                                  "('unknown_fill', 'unknown_order')"):
-        problems.append(f"UNKNOWN: {r['action']}: {r['reason']}")
+    problems += ledger_problems(run_dir)
     return problems
 
 
@@ -693,7 +788,7 @@ PM_PLAN = [
 ]
 
 
-async def test_kill9_polymarket_live(tmp_path: Path) -> None:
+async def _pm_kill9(tmp_path: Path) -> Kill9Result:
     switch = KillSwitch()
     events = json.loads((PM_SNAPSHOT / "events.json").read_text())
     books = json.loads((PM_SNAPSHOT / "books.json").read_text())
@@ -726,9 +821,11 @@ async def test_kill9_polymarket_live(tmp_path: Path) -> None:
             return "order_lookup"
         return point
 
+    numbering: list[str] = []
     try:
-        log = await kill_cycle(child, switch, PM_PLAN, rng=random.Random(7),
+        log = await kill_cycle(child, switch, _repeat(PM_PLAN), rng=random.Random(7),
                                before_start=before_start, fallback_s=10,
+                               after_kill=numbering_watch(run_dir, numbering),
                                progressed=lambda: len(ledger_rows(run_dir,
                                                                   "select 1 from orders")))
         clob.faults.clear()
@@ -744,10 +841,21 @@ async def test_kill9_polymarket_live(tmp_path: Path) -> None:
         "venue orders": len(clob.orders), "venue trades": len(clob.trades),
         "order posts": len(clob.attempts) + clob.dropped, "books pushed": market.pushed,
         "maker fills": market.maker_fills})
-    print(summary)
-    assert rc == 130, f"the final run did not stop cleanly ({rc}):\n{child.output()}"
-    assert ledger_rows(run_dir, "select status from runs")[0]["status"] == "finished"
-    assert len(log.kills) >= 20
-    assert sum(how != "timed fallback" for _, how in log.kills) >= 20, summary
-    assert integrity(run_dir) == "ok"
-    assert not problems, "\n".join(problems) + "\n" + summary
+    result = Kill9Result(log, problems, numbering, refused_ids(run_dir), rc,
+                         ledger_rows(run_dir, "select status from runs")[0]["status"],
+                         integrity(run_dir), "", summary, child.output())
+    # The oracle is not blind (as for Kraken): an order acted on twice, a venue order no
+    # row knows, a trade of ours the ledger lacks.
+    vid = next(iter(clob.orders))
+    clob.accepted[vid] += 1
+    clob.orders["0xstray"] = dict(clob.orders[vid], metadata="0x00")
+    trade = next(t for t in clob.trades if t["owner"] == clob.api_key)
+    clob.trades.append(dict(trade, id="trade-extra"))
+    result.oracle = " ".join(pm_findings(run_dir, clob, token))
+    return result
+
+
+async def test_kill9_polymarket_live(tmp_path: Path) -> None:
+    result = await _pm_kill9(tmp_path)
+    assert_ledger_matches_exchange(result)
+    assert_numbering_continues(result)
