@@ -60,7 +60,7 @@ from collections.abc import (
 )
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 import attrs
 import pytest
@@ -101,6 +101,7 @@ _SAMPLE_BARS = """\
 1672552800,16530.8,16547.3,16522.4,16543.2,47.90,951
 1672556400,16543.2,16560.0,16538.8,16556.5,52.36,1043
 """
+_T = TypeVar("_T")
 _FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
 _ZERO = Decimal(0)
 
@@ -931,23 +932,44 @@ async def eventually(predicate: Callable[[], bool | Awaitable[bool]], timeout_s:
 async def venue_session(harness: VenueHarness, resume: VenueResume | None = None
                         ) -> AsyncIterator[tuple[Venue, ExecutionTape]]:
     """A venue from ``harness`` started as the live loop starts one: ``instruments()``,
-    then ``resume`` (when given), then its executions, booked onto a tape; closed on exit."""
+    then ``resume`` (when given), then its executions, booked onto a tape.  On exit the
+    executions are cancelled and must stop (the runner waits for them at shutdown), and
+    the venue is closed; every step is bounded by ``harness.timeout_s``."""
+    limit = harness.timeout_s
     venue = harness.make_venue()
     tape = ExecutionTape()
     task: asyncio.Task[None] | None = None
+    stuck = False
     try:
-        assert await venue.instruments(), "instruments() returned nothing"
+        assert await within(venue.instruments(), limit, "instruments()"), \
+            "instruments() returned nothing"
         if resume is not None:
             venue.resume(resume)
         task = asyncio.get_running_loop().create_task(tape.pump(venue))
-        await harness.executions_ready(venue)
+        await within(harness.executions_ready(venue), limit, "executions_ready()")
         yield venue, tape
     finally:
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await venue.close()
+            await asyncio.wait({task}, timeout=limit)
+            stuck = not task.done()
+        await within(venue.close(), limit, "close()")
+    if stuck:  # only when the body passed: never hide its own failure
+        raise AssertionError(f"executions() kept running {limit:g} s after its consumer "
+                             f"was cancelled (the runner cancels it at shutdown and waits)")
+
+
+async def within(awaitable: Awaitable[_T], timeout_s: float, what: str) -> _T:
+    """``await awaitable``, failing the test (naming ``what``) after ``timeout_s``: a venue
+    call that never returns hangs a live run, so the suite reports it instead."""
+    deadline = asyncio.timeout(timeout_s)
+    try:
+        async with deadline:
+            return await awaitable
+    except TimeoutError:
+        if deadline.expired():
+            raise AssertionError(f"{what} did not return within {timeout_s:g} s") from None
+        raise
 
 
 def _coid(tag: str) -> str:
@@ -958,8 +980,9 @@ def _coid(tag: str) -> str:
 _COIDS = itertools.count(1)
 
 
-async def _open_ids(venue: Venue) -> dict[str, Order]:
-    return {o.client_order_id: o for o in await venue.open_orders()}
+async def _open_ids(venue: Venue, timeout_s: float = 10.0) -> dict[str, Order]:
+    orders = await within(venue.open_orders(), timeout_s, "open_orders()")
+    return {o.client_order_id: o for o in orders}
 
 
 def _assert_same_order(held: Order, sent: Order) -> None:
@@ -1002,7 +1025,7 @@ class VenueConformance:
         async with venue_session(h) as (venue, tape):
             order = h.marketable_order(_coid("fill"))
             coid = order.client_order_id
-            tape.add_all(await venue.submit(order))
+            await _submit(venue, order, tape, h.timeout_s)
             await eventually(lambda: tape.filled(coid) >= order.quantity, h.timeout_s,
                              f"fills of {order.quantity} for {coid}", tape)
             assert tape.filled(coid) == order.quantity, "filled more than the order"
@@ -1021,14 +1044,14 @@ class VenueConformance:
         async with venue_session(h) as (venue, tape):
             order = h.resting_order(_coid("rest"))
             coid = order.client_order_id
-            tape.add_all(await venue.submit(order))
+            await _submit(venue, order, tape, h.timeout_s)
             await eventually(lambda: _listed(venue, coid), h.timeout_s,
                              f"open_orders() to list {coid}", tape)
-            _assert_same_order((await _open_ids(venue))[coid], order)
+            _assert_same_order((await _open_ids(venue, h.timeout_s))[coid], order)
             if h.acknowledges:
                 await eventually(lambda: tape.venue_order_id(coid) is not None, h.timeout_s,
                                  f"an OPEN update with a venue order id for {coid}", tape)
-            await venue.cancel(coid)
+            await _cancel(venue, coid, h.timeout_s)
             await eventually(lambda: _gone(venue, coid), h.timeout_s,
                              f"open_orders() to drop cancelled {coid}", tape)
             await eventually(lambda: OrderStatus.CANCELLED in tape.statuses(coid),
@@ -1044,12 +1067,12 @@ class VenueConformance:
         h = venue_harness
         async with venue_session(h) as (venue, tape):
             first = h.marketable_order(_coid("before"))
-            tape.add_all(await venue.submit(first))
+            await _submit(venue, first, tape, h.timeout_s)
             await eventually(lambda: tape.filled(first.client_order_id) >= first.quantity,
                              h.timeout_s, f"fills of {first.client_order_id}", tape)
             await h.drop_executions()
             second = h.marketable_order(_coid("after"))
-            tape.add_all(await venue.submit(second))
+            await _submit(venue, second, tape, h.timeout_s)
             await eventually(lambda: tape.filled(second.client_order_id) >= second.quantity,
                              h.timeout_s, f"fills of {second.client_order_id} after the "
                              f"executions stream reconnected", tape)
@@ -1067,8 +1090,8 @@ class VenueConformance:
         resting = h.resting_order(_coid("keep"))
         done = h.marketable_order(_coid("done"))
         async with venue_session(h) as (venue, tape):
-            tape.add_all(await venue.submit(resting))
-            tape.add_all(await venue.submit(done))
+            await _submit(venue, resting, tape, h.timeout_s)
+            await _submit(venue, done, tape, h.timeout_s)
             await eventually(lambda: tape.filled(done.client_order_id) >= done.quantity,
                              h.timeout_s, f"fills of {done.client_order_id}", tape)
             await eventually(lambda: _listed(venue, resting.client_order_id), h.timeout_s,
@@ -1082,11 +1105,11 @@ class VenueConformance:
             {fid: f.client_order_id for fid, f in booked.items()},
             max(f.ts_ns for f in booked.values()))
         async with venue_session(h, resume=known) as (venue, tape):
-            held = await _open_ids(venue)
+            held = await _open_ids(venue, h.timeout_s)
             assert set(held) == {resting.client_order_id}, \
                 f"after resume, open_orders() lists {sorted(held)}"
             _assert_same_order(held[resting.client_order_id], resting)
-            await venue.cancel(resting.client_order_id)
+            await _cancel(venue, resting.client_order_id, h.timeout_s)
             await eventually(lambda: _gone(venue, resting.client_order_id), h.timeout_s,
                              "the resumed venue to cancel the resting order", tape)
             for fill in tape.fills.values():  # whatever was replayed maps back, unchanged
@@ -1108,7 +1131,7 @@ class VenueConformance:
             coid = order.client_order_id
             h.lose_next_answer()
             try:
-                tape.add_all(await venue.submit(order))
+                await _submit(venue, order, tape, h.timeout_s)
             except OrderUnknown as exc:
                 assert coid in exc.client_order_ids, "OrderUnknown must name the order"
             await eventually(lambda: tape.filled(coid) >= order.quantity, h.timeout_s,
@@ -1131,7 +1154,7 @@ class VenueConformance:
             order = h.marketable_order(_coid("unseen"))
             coid = order.client_order_id
             try:
-                tape.add_all(await venue.submit(order))
+                await _submit(venue, order, tape, h.timeout_s)
             except VenueError:
                 assert h.orders_at_exchange(coid) <= 1
                 return
@@ -1147,6 +1170,15 @@ async def _listed(venue: Venue, coid: str) -> bool:
 
 async def _gone(venue: Venue, coid: str) -> bool:
     return coid not in await _open_ids(venue)
+
+
+async def _submit(venue: Venue, order: Order, tape: ExecutionTape, timeout_s: float) -> None:
+    what = f"submit({order.client_order_id})"
+    tape.add_all(await within(venue.submit(order), timeout_s, what))
+
+
+async def _cancel(venue: Venue, coid: str, timeout_s: float) -> None:
+    await within(venue.cancel(coid), timeout_s, f"cancel({coid})")
 
 
 class FakeVenueHarness(VenueHarness):

@@ -4,6 +4,7 @@ venue conformance suite), the plugin template in ``plugins/_template`` and the R
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -111,6 +112,25 @@ class _NoReconnect(FakeLiveVenue):
                 return
 
 
+class _Unstoppable(FakeLiveVenue):
+    """Swallows the cancellation of its executions stream (stops only once closed); its
+    fills come in the submit answer."""
+
+    def __init__(self, settings: object = None, *, exchange: FakeExchange | None = None
+                 ) -> None:
+        super().__init__(settings, exchange=exchange)
+        self.exchange.fills_in_answer = True
+
+    async def executions(self) -> Any:
+        while not self.closed:
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                continue
+        return
+        yield
+
+
 def _harness_of(venue_class: type[FakeLiveVenue]) -> FakeVenueHarness:
     class Harness(_Quick):
         def make_venue(self) -> Venue:
@@ -127,7 +147,8 @@ def _harness_of(venue_class: type[FakeLiveVenue]) -> FakeVenueHarness:
     (_Forgetful, "test_a_restarted_venue_resumes_its_orders", "after resume"),
     (_NoReconnect, "test_a_fill_repeated_after_a_reconnect_is_booked_once",
      "executions\\(\\) ended"),
-], ids=["blind-resend", "renumbered-fills", "no-resume", "no-reconnect"])
+    (_Unstoppable, "test_submit_is_acknowledged_and_filled", "kept running"),
+], ids=["blind-resend", "renumbered-fills", "no-resume", "no-reconnect", "unstoppable"])
 async def test_the_suite_catches_a_broken_venue(venue_class: type[FakeLiveVenue], test: str,
                                                 complaint: str) -> None:
     suite = VenueConformance()
