@@ -351,8 +351,11 @@ def test_the_readme_shows_the_template_file_for_file() -> None:
     assert sorted(files) == sorted(TEMPLATE_FILES)
     for rel, text in files.items():
         assert (TEMPLATE / rel).read_text() == text, f"README and plugins/_template/{rel} differ"
+    # What following the README inside the template leaves behind is not shipped.
+    local = {"__pycache__", ".pytest_cache", "argus-runs", "bars.csv", "build", "dist"}
     shipped = {p.relative_to(TEMPLATE).as_posix() for p in TEMPLATE.rglob("*")
-               if p.is_file() and "__pycache__" not in p.parts}
+               if p.is_file() and not local & set(p.parts)
+               and not any(part.endswith(".egg-info") for part in p.parts)}
     assert shipped == {*TEMPLATE_FILES, "README.md"}
     meta = tomllib.loads(files["pyproject.toml"])
     assert meta["build-system"]["build-backend"] == "hatchling.build"  # pip can build it
