@@ -34,9 +34,8 @@ from typing import Any
 
 import attrs
 
-from argus_core.hookspecs import hookimpl
-from argus_core.interfaces import Strategy, StrategyContext
-from argus_core.models import (
+# The test plugin imports what any third-party plugin imports: argus_core's public API.
+from argus_core import (
     Bar,
     BookDelta,
     Intent,
@@ -44,8 +43,11 @@ from argus_core.models import (
     OrderBook,
     OrderType,
     Side,
+    Strategy,
+    StrategyContext,
     TimeInForce,
     Trade,
+    hookimpl,
 )
 from argus_core.runlock import RunDirLock
 

@@ -421,14 +421,23 @@ class Kill9Result:
     output: str  # the final run's output
 
 
-def numbering_watch(run_dir: Path, found: list[str]) -> Any:
+def numbering_watch(run_dir: Path, found: list[str], pending: list[int]) -> Any:
     """``after_kill`` for :func:`kill_cycle`: records when a kill left the checkpoint's
-    event number behind the ledger's orders."""
+    event number behind the ledger's orders, and how many orders it left pending."""
     def check(n: int, point: str) -> None:
         problem = numbering_problem(run_dir)
-        if problem and not any(f.startswith(f"after kill {n} ") for f in found):
+        if problem:
             found.append(f"after kill {n} ({point}): {problem}")
+        pending.append(len(ledger_rows(run_dir, "select 1 from orders where status = "
+                                                "'pending'")))
     return check
+
+
+def pending_note(pending: list[int]) -> str:
+    """Orders left pending by the kills (each one a restart's reconciliation asks about)."""
+    if not pending:
+        return "-"
+    return f"max {max(pending)}, mean {sum(pending) / len(pending):.1f}, total {sum(pending)}"
 
 
 def refused_ids(run_dir: Path) -> list[str]:
@@ -498,10 +507,12 @@ async def _kraken_kill9(tmp_path: Path) -> Kill9Result:
                 return point
 
             numbering: list[str] = []
+            pending: list[int] = []
             try:
                 log = await kill_cycle(
                     child, switch, _repeat(KRAKEN_PLAN), rng=random.Random(5),
-                    before_start=before_start, after_kill=numbering_watch(run_dir, numbering),
+                    before_start=before_start,
+                    after_kill=numbering_watch(run_dir, numbering, pending),
                     progressed=lambda: len(ledger_rows(run_dir, "select 1 from orders")))
                 rest.injected.pop("AddOrder", None)
                 problems, rc = await _final_run(child, market,
@@ -517,7 +528,7 @@ async def _kraken_kill9(tmp_path: Path) -> Kill9Result:
         "exchange orders": len(rest.closed) + len(rest.orders),
         "exchange trades": len(rest.trades_history),
         "AddOrder requests": len(rest.calls("AddOrder")) + rest.dropped,
-        "bars": market.bars})
+        "bars": market.bars, "pending orders left by a kill": pending_note(pending)})
     result = Kill9Result(log, problems, numbering, refused_ids(run_dir), rc,
                          ledger_rows(run_dir, "select status from runs")[0]["status"],
                          integrity(run_dir), "", summary, child.output())
@@ -822,10 +833,11 @@ async def _pm_kill9(tmp_path: Path) -> Kill9Result:
         return point
 
     numbering: list[str] = []
+    pending: list[int] = []
     try:
         log = await kill_cycle(child, switch, _repeat(PM_PLAN), rng=random.Random(7),
                                before_start=before_start, fallback_s=10,
-                               after_kill=numbering_watch(run_dir, numbering),
+                               after_kill=numbering_watch(run_dir, numbering, pending),
                                progressed=lambda: len(ledger_rows(run_dir,
                                                                   "select 1 from orders")))
         clob.faults.clear()
@@ -840,7 +852,8 @@ async def _pm_kill9(tmp_path: Path) -> Kill9Result:
         "ledger orders": {r["status"]: r["n"] for r in orders},
         "venue orders": len(clob.orders), "venue trades": len(clob.trades),
         "order posts": len(clob.attempts) + clob.dropped, "books pushed": market.pushed,
-        "maker fills": market.maker_fills})
+        "maker fills": market.maker_fills,
+        "pending orders left by a kill": pending_note(pending)})
     result = Kill9Result(log, problems, numbering, refused_ids(run_dir), rc,
                          ledger_rows(run_dir, "select status from runs")[0]["status"],
                          integrity(run_dir), "", summary, child.output())
