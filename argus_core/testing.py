@@ -101,6 +101,12 @@ _SAMPLE_BARS = """\
 1672552800,16530.8,16547.3,16522.4,16543.2,47.90,951
 1672556400,16543.2,16560.0,16538.8,16556.5,52.36,1043
 """
+__all__ = [
+    "ConfigRunner", "ExecutionTape", "FakeClock", "FakeExchange", "FakeLiveVenue",
+    "FakeVenueHarness", "PayloadLoader", "PluginHost", "RunResult", "VenueConformance",
+    "VenueHarness", "extra_plugins", "fake_venue_plugin", "load_payload", "read_result",
+    "run_and_collect", "venue_session", "within",
+]
 _T = TypeVar("_T")
 _FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
 _ZERO = Decimal(0)

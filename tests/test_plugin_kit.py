@@ -22,7 +22,7 @@ from argus_test_helpers import BUNDLED_BARS
 
 from argus_core.config import Config
 from argus_core.errors import DataError, OrderUnknown
-from argus_core.interfaces import StrategyContext, Venue
+from argus_core.interfaces import Strategy, StrategyContext, Venue
 from argus_core.models import (
     Bar,
     Fill,
@@ -171,7 +171,7 @@ async def test_a_lost_answer_the_venue_cannot_resolve_is_order_unknown() -> None
 
 # -- the fake venue through the real loop -----------------------------------------------
 
-class BuyOnce:
+class BuyOnce(Strategy):
     """Buys two units on the first bar of ``instrument_id``."""
 
     name = "buy_once"

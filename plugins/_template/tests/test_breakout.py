@@ -3,8 +3,7 @@
 from collections.abc import Callable
 from pathlib import Path
 
-from argus_core.plugins import PluginHost
-from argus_core.testing import ConfigRunner
+from argus_core.testing import ConfigRunner, PluginHost
 
 
 def test_breakout_trades_under_kelly(run_config: ConfigRunner, bars_csv: Path) -> None:

@@ -6,9 +6,17 @@ from collections.abc import Sequence
 
 import attrs
 
-from argus_core.hookspecs import Register, hookimpl
-from argus_core.interfaces import Strategy, StrategyContext
-from argus_core.models import Bar, Forecast, Intent, MarketEvent, Side
+from argus_core import (
+    Bar,
+    Forecast,
+    Intent,
+    MarketEvent,
+    RegisterStrategy,
+    Side,
+    Strategy,
+    StrategyContext,
+    hookimpl,
+)
 
 
 @attrs.frozen
@@ -55,6 +63,6 @@ def config_class() -> type:
 
 
 @hookimpl
-def register_strategies(register: Register) -> None:
+def register_strategies(register: RegisterStrategy) -> None:
     """Register ``breakout``; the core builds it as ``Breakout(settings)``."""
     register(Breakout.name, Breakout)
