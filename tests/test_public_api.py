@@ -1,0 +1,90 @@
+"""The public API: plugins import the core only through ``argus_core`` itself, and a
+plugin that registers the wrong kind of thing is told so, by name."""
+
+from __future__ import annotations
+
+import ast
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+import argus_core
+from argus_core import PluginError, Strategy, hookimpl
+from argus_core.config import parse_config
+from argus_core.plugins import PluginHost
+from argus_core.runtime import assemble
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Modules of the core a first-party plugin may still import besides ``argus_core``:
+#: the pytest kit (a pytest plugin, kept out of the runtime namespace) and regime
+#: detection, which leaves the core with the lab (VRP reads its regime labels).
+ALLOWED = {"argus_core.testing", "argus_core.regime"}
+
+
+def _core_imports(path: Path) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and \
+                node.module.startswith("argus_core"):
+            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names
+                      if a.name.startswith("argus_core")]
+    return found
+
+
+def test_first_party_plugins_import_only_the_public_api() -> None:
+    sources = sorted(ROOT.glob("plugins/*/src/**/*.py"))
+    assert len(sources) > 30
+    bad = [f"{p.relative_to(ROOT)}:{line}: {module}" for p in sources
+           for line, module in _core_imports(p)
+           if module != "argus_core" and module not in ALLOWED]
+    assert not bad, "import these names from argus_core instead:\n" + "\n".join(bad)
+
+
+def test_every_public_name_resolves_and_is_documented() -> None:
+    for name in argus_core.__all__:
+        obj = getattr(argus_core, name)
+        if isinstance(obj, type):
+            assert obj.__doc__, f"argus_core.{name} has no docstring"
+
+
+class NotAStrategy:
+    """Duck-typed, but not a Strategy."""
+
+    def on_event(self, event: object, ctx: object) -> list[object]:
+        return []
+
+
+def _plugin(register_strategies: object) -> types.ModuleType:
+    module = types.ModuleType("argus_test_wrong_kind")
+    module.register_strategies = hookimpl(register_strategies)  # type: ignore[attr-defined]
+    return module
+
+
+def test_a_class_of_the_wrong_kind_is_refused_at_registration_naming_the_plugin() -> None:
+    host = PluginHost()
+    host.load([], builtins=False)
+    with pytest.raises(PluginError, match=r"'wrongkind'.*NotAStrategy.*not a Strategy"):
+        host.add_plugin(_plugin(lambda register: register("bad", NotAStrategy)), "wrongkind")
+    assert not host.pm.has_plugin("wrongkind")
+
+
+def test_a_factory_that_builds_the_wrong_kind_is_refused_when_built(tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    from argus_core import plugins
+
+    module = _plugin(lambda register: register("bad", lambda settings: NotAStrategy()))
+    monkeypatch.setitem(sys.modules, "argus_test_wrong_kind", module)
+    monkeypatch.setattr(plugins, "BUILTINS", (*plugins.BUILTINS,
+                                              ("wrongkind", "argus_test_wrong_kind")))
+    config = parse_config({"argus": {"plugins": []},
+                           "run": {"venue": "replay", "strategies": ["bad"]},
+                           "plugins": {"replay": {"bars_csv": str(
+                               ROOT / "examples" / "data" / "kraken_XBTUSD_60.csv")}}},
+                          tmp_path / "c.toml")
+    with pytest.raises(PluginError, match=r"'wrongkind'.*built a NotAStrategy.*not a Strategy"):
+        assemble(config, tmp_path / "run")
+    assert issubclass(argus_core.Strategy, Strategy)
