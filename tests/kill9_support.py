@@ -239,7 +239,8 @@ class LiveChild:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "argus_core.cli", "run", "--config", str(self.config),
                  "--run-dir", str(self.run_dir), "--live", "--no-progress", *extra],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=self.run_dir.parent)  # not the checkout: imports come from sys.path
         return self.proc
 
     def output(self) -> str:
