@@ -17,7 +17,11 @@ last run trades a little, is quiesced, settles and is stopped with SIGINT.  Then
 * every exchange trade of our orders is booked exactly once (by fill id), under the
   right order, at the exchange's price and quantity; the position is the net of
   the exchange's trades; no row is left pending;
-* ``PRAGMA integrity_check`` is ``ok``.
+* ``PRAGMA integrity_check`` is ``ok``;
+* and, checked separately (:class:`NumberingWentBack`), every restart continued the
+  event numbering, so no intent was refused because its client order id was taken.
+
+``ARGUS_KILL9_REPEAT=N`` runs each venue's kill plan N times (a soak run).
 """
 
 from __future__ import annotations
