@@ -220,13 +220,15 @@ class Runner:
         self._restore()
         starting_equity = self.config.run.starting_cash
         hook.on_startup(ctx=self.ctx)
+        if self.ctx.mode != "replay":
+            # A live stream starts afresh after a restart: nothing to skip, but the event
+            # numbering (and so the client order ids) continues where it stopped — set
+            # before reconciliation, whose commits checkpoint the current number.
+            self.seq, self.resumed_from = self.resumed_from, 0
+            self.engine.seq = self.seq
         if self.live:
             self._fills_task = await self.engine.start_live()
             self._fills_task.add_done_callback(self._on_fills_stream_end)
-        if self.ctx.mode != "replay":
-            # A live stream starts afresh after a restart: nothing to skip, but the event
-            # numbering (and so the client order ids) continues where it stopped.
-            self.seq, self.resumed_from = self.resumed_from, 0
         every = max(1, self.config.run.checkpoint_every_events)
         scan_every = max(1, self.config.run.scan_every_events)
         self._loop = asyncio.get_running_loop()
