@@ -49,7 +49,9 @@ def test_cycle_one_is_hot_swapped_through_the_ladder(example_run: tuple[Path, st
         # the lab's absolute gates ran (lab_gates is on) on the proving window and said so
         lab = gates["lab_gates"]
         assert lab["verdict"] == "deploy" and lab["n_plays"] >= 20
-        assert lab["dsr"]["dsr"] >= 0.95 and lab["bootstrap"]["fragile"] is False
+        # The example's bar is 0.85 (README, "Trials"): the answer's honest DSR after 16
+        # trials is about 0.895, held at the lab's default 0.95.
+        assert 0.85 <= lab["dsr"]["dsr"] < 0.95 and lab["bootstrap"]["fragile"] is False
         # Every variant of the family counts: the offline search behind this answer
         # (prior_trials.json), the incumbent and the candidate, each once, with the
         # variance of their Sharpe ratios.
