@@ -381,6 +381,8 @@ class Runner:
             self._watch_equity()
         engine.on_market_event(event)
         if kind is Bar:
+            # A position this bar's fills opened is worth the bar's close, like the rest.
+            account.mark(event.instrument_id, event.close)  # type: ignore[union-attr]
             self._equity_row(ts)
         if self.asm.strategies:
             sctx = StrategyContext(ts, account.portfolio, market, self.asm.pricers)

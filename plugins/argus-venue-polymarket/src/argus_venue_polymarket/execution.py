@@ -1384,8 +1384,12 @@ class PolymarketExecution:
                         del self._seen_trades[key]
                 next_poll = loop.time() + poll_s
             if not self._reports:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), max(next_poll - loop.time(), 0))
+                # asyncio.timeout, not wait_for inside suppress(TimeoutError): on Python 3.11
+                # wait_for can turn the consumer's cancel into a TimeoutError, which the
+                # suppress then swallowed, so the stream outlived its cancel.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(next_poll - loop.time(), 0)):
+                        await self._wake.wait()
 
     async def close(self) -> None:
         """Stop the heartbeat task and close the HTTP connections."""
