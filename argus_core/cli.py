@@ -137,7 +137,10 @@ def _print_summary(summary: Any, metrics: dict[str, Any] | None = None) -> None:
         ("speed", f"{summary.events / max(summary.elapsed_s, 1e-9):,.0f} events/s"),
     ]
     if metrics:
-        rows += [("sharpe (annualised)", f"{metrics['sharpe']:.2f}"),
+        from argus_core.metrics import annualisation_note
+
+        rate = float(metrics.get("obs_per_year") or 0.0)
+        rows += [("sharpe", f"{metrics['sharpe']:.2f} ({annualisation_note(rate)})"),
                  ("max drawdown", f"{metrics['max_drawdown']:.2%}"),
                  ("plays / win rate", f"{metrics['n_trades']} / {metrics['win_rate']:.1%}")]
     for k, v in rows:
