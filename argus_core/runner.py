@@ -56,6 +56,7 @@ from argus_core.models import (
     Trade,
 )
 from argus_core.paper import PaperBroker
+from argus_core.plugins import fenced_call
 from argus_core.risk import RiskEngine, TradingState, escalate
 from argus_core.runlock import RunDirLock
 from argus_core.runtime import Assembly, assemble, open_ledger
@@ -213,13 +214,12 @@ class Runner:
     async def run(self) -> RunSummary:
         """Run until the venue's stream ends (replay) or the task is cancelled."""
         started = time.perf_counter()
-        hook = self.ctx.host.pm.hook
         self._start_run_row()
         instruments = await self.asm.venue.instruments()
         self.market.add_instruments(instruments)
         self._restore()
         starting_equity = self.config.run.starting_cash
-        hook.on_startup(ctx=self.ctx)
+        self._notify("on_startup", fail=True, ctx=self.ctx)
         if self.ctx.mode != "replay":
             # A live stream starts afresh after a restart: nothing to skip, but the event
             # numbering (and so the client order ids) continues where it stopped — set
@@ -280,7 +280,7 @@ class Runner:
                 self.ledger.commit()
             self._finish_run_row()
             try:
-                hook.on_shutdown(ctx=self.ctx)
+                self._notify("on_shutdown", ctx=self.ctx)
             finally:
                 try:
                     await self.asm.venue.close()
@@ -451,9 +451,11 @@ class Runner:
         for scanner in self.asm.scanners:
             try:
                 opportunities = scanner.scan(self.market, ts)
-            except Exception as exc:
-                raise ArgusError(f"scanner {scanner.name!r} failed: {type(exc).__name__}: "
-                                 f"{exc}") from exc
+            except Exception as exc:  # fenced: one scanner's bug must not end the run
+                reason = f"scanner {scanner.name!r} failed: {type(exc).__name__}: {exc}"
+                log.error(reason)
+                self._risk_event(ts, "scanner_error", "skipped", reason, None)
+                continue
             for opp in opportunities:
                 self._on_opportunity(opp, ts)
 
@@ -464,10 +466,28 @@ class Runner:
                                               body):
             return  # already acted on (a resumed run, or the same opportunity next cycle)
         self._dirty = True
-        self.ctx.host.pm.hook.on_opportunity(opportunity=opp, ctx=self.ctx)
+        self._notify("on_opportunity", opportunity=opp, ctx=self.ctx)
         self.engine.submit_opportunity(opp, ts)
 
     # -- failures, swaps, state ----------------------------------------------------
+    def _notify(self, hook_name: str, *, fail: bool = False, **kwargs: Any) -> None:
+        """Call every plugin's observer ``hook_name``, each fenced like a strategy: a
+        failing observer is logged and recorded as a risk event, and the loop goes on
+        (``fail``: at start-up, a failing observer stops the run before it trades)."""
+        for impl in getattr(self.ctx.host.pm.hook, hook_name).get_hookimpls():
+            args = {k: v for k, v in kwargs.items() if k in impl.argnames}
+            if fail:
+                fenced_call(impl.plugin_name, hook_name, lambda a=args, f=impl.function: f(**a))
+                continue
+            try:
+                impl.function(**args)
+            except Exception as exc:
+                reason = (f"plugin {impl.plugin_name!r} failed in {hook_name}: "
+                          f"{type(exc).__name__}: {exc}")
+                log.error(reason)
+                self._risk_event(self.market.now_ns, "observer_error", "logged", reason, None)
+
+
     def _strategy_failed(self, slot: str, exc: BaseException) -> None:
         reason = f"strategy {slot!r} raised {type(exc).__name__}: {exc}"
         log.error(reason)
@@ -563,7 +583,7 @@ class Runner:
         self._dirty = self._swapped = False
         fills, self.engine.pending_fills = self.engine.pending_fills, []
         for fill in fills:  # observers see only committed fills
-            self.ctx.host.pm.hook.on_fill(fill=fill, ctx=self.ctx)
+            self._notify("on_fill", fill=fill, ctx=self.ctx)
 
     def _restore(self) -> None:
         self._read_control()
