@@ -40,6 +40,7 @@ KNOWN_DISTRIBUTIONS = {
     "negrisk": "argus-scanner-negrisk",
     "vrp": "argus-strategy-vrp",
     "heston": "argus-gpu-heston",
+    "lab": "argustrade-lab",
 }
 
 #: Builtin plugins: (name, module path).  They register through the same hooks.
@@ -51,7 +52,6 @@ BUILTINS = (
     ("risk", "argus_core.builtins.risk_checks"),
     ("sizing", "argus_core.builtins.sizers"),
     ("example", "argus_core.builtins.example_strategies"),
-    ("lab", "argus_core.builtins.lab_plugin"),
     ("orchestrator", "argus_core.builtins.orchestrator_plugin"),
 )
 BUILTIN_NAMES = frozenset(name for name, _ in BUILTINS)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from argus_gpu_heston.pricer import HestonSettings
+from argus_lab.config import lab_settings
 from argus_scanner_negrisk.config import NegRiskSettings
 from argus_strategy_vrp.config import VrpSettings
 from argus_test_helpers import BUNDLED_BARS, demo_toml
@@ -28,7 +29,6 @@ from argus_core.config import (
     plugin_settings,
 )
 from argus_core.errors import ConfigError
-from argus_core.lab.config import lab_settings
 from argus_core.orchestrator.config import orchestrator_settings
 
 #: [plugins.<name>] tables validated by classes outside the builtins' host.
@@ -248,9 +248,9 @@ def test_every_numeric_setting_is_probed() -> None:
     """A numeric field added to one of these classes without a range (or a probe here)
     fails this test."""
     import attrs
+    from argus_lab import config as lab
 
     from argus_core import config as core
-    from argus_core.lab import config as lab
     from argus_core.orchestrator import config as orch
 
     classes = {"argus": core.ArgusSection, "run": core.RunSection, "paper": core.PaperSection,

@@ -17,14 +17,14 @@ import empyrical
 import numpy as np
 import pandas as pd
 import pytest
+from argus_lab.gates import regime_stress
+from argus_lab.plugin import headline_figures
+from argus_lab.sweep import RESULTS_VERSION, PointTask, run_point
+from argus_lab.walkforward import walk_forward, walk_forward_splits
 from argus_test_helpers import ROOT
 from scipy import stats as sps
 
-from argus_core.builtins.lab_plugin import headline_figures
 from argus_core.config import load_config
-from argus_core.lab.gates import regime_stress
-from argus_core.lab.sweep import RESULTS_VERSION, PointTask, run_point
-from argus_core.lab.walkforward import walk_forward, walk_forward_splits
 from argus_core.ledger import Ledger
 from argus_core.metrics import (
     annualisation_note,

@@ -292,7 +292,14 @@ def thoughts_cmd(run_dir: Path, cycle: str | None, as_json: bool) -> None:
               help="Where to write the run (default: argus-runs/orchestrate-<time>).")
 def orchestrate_cmd(config_path: Path, cycles: int | None, run_dir: Path | None) -> None:
     """Run the loop with the AI orchestrator: generate, review, validate, prove, hot-swap."""
-    from argus_core.orchestrator.session import run_orchestrated
+    try:
+        from argus_core.orchestrator.session import run_orchestrated
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "argus_lab":
+            raise
+        raise click.ClickException("the orchestrator proves candidates with the robustness "
+                                   "lab: pip install argustrade-lab (or pip install -e "
+                                   "plugins/argustrade-lab from a checkout)") from None
 
     report = run_orchestrated(config_path, run_dir=run_dir, max_cycles=cycles,
                               echo=click.echo)

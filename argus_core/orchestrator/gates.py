@@ -5,7 +5,7 @@ loop, risk, sizing and paper broker) on the proving window
 (``[orchestrator] backtest`` overrides).  Every variant, accepted or not, is a
 trial of the slot's family in the lab's trial registry, so the deflated Sharpe
 ratio deflates by everything the orchestrator ever tried.  When the robustness
-lab's deploy gates (``argus_core.lab.gates.evaluate_gates``) are installed
+lab's deploy gates (``argus_lab.gates.evaluate_gates``) are installed
 their verdict is required as well.
 """
 
@@ -20,13 +20,13 @@ from typing import Any
 
 import attrs
 import numpy as np
+from argus_lab.stats import deflated_sharpe_ratio, return_moments
+from argus_lab.trials import open_lab_ledger, record_trial, trial_stats
 
 from argus_core.backtest import BacktestResult, run_backtest
 from argus_core.config import Config, apply_overrides
 from argus_core.errors import ConfigError
 from argus_core.interfaces import Strategy, StrategyContext
-from argus_core.lab.stats import deflated_sharpe_ratio, return_moments
-from argus_core.lab.trials import open_lab_ledger, record_trial, trial_stats
 from argus_core.models import CancelIntent, Intent, MarketEvent
 from argus_core.orchestrator.config import OrchestratorSettings
 
@@ -290,7 +290,7 @@ def _lab_gates(config: Config, settings: OrchestratorSettings, slot: str,
     module is installed; the version id keeps this candidate's backtests and sweep points
     apart from every other variant's (and lets an interrupted evaluation resume)."""
     try:
-        gates = importlib.import_module("argus_core.lab.gates")
+        gates = importlib.import_module("argus_lab.gates")
     except ImportError:
         return None
     strategy = candidate()

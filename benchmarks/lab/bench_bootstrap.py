@@ -12,8 +12,7 @@ import time
 
 import numba
 import numpy as np
-
-from argus_core.lab.bootstrap import BootstrapSpec, bootstrap_numpy, bootstrap_paths
+from argus_lab.bootstrap import BootstrapSpec, bootstrap_numpy, bootstrap_paths
 
 
 def best_of(fn, repeats: int) -> float:

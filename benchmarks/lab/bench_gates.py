@@ -20,9 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from argus_lab.executor import DaskExecutor, LocalExecutor, SerialExecutor
+from argus_lab.gates import evaluate_config
+
 from argus_core.config import apply_overrides, load_config
-from argus_core.lab.executor import DaskExecutor, LocalExecutor, SerialExecutor
-from argus_core.lab.gates import evaluate_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vrp" / "vrp.toml"
 

@@ -281,8 +281,9 @@ def answer_source(name: str) -> str:
 def measure(config: Any, overrides: dict[str, Any], source: str, slot: str,
             policy: Any) -> dict[str, Any]:
     """Backtest ``source`` in the sandbox on the proving window; the trial's figures."""
+    from argus_lab.stats import return_moments
+
     from argus_core.backtest import run_backtest
-    from argus_core.lab.stats import return_moments
     from argus_core.orchestrator.gates import _sharpe_per_obs
     from argus_core.sandbox import SandboxedStrategy
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from argus_lab.trials import open_lab_ledger
 from click.testing import CliRunner
 
 from argus_core.builtins.orchestrator_plugin import strategies_group, thoughts_cmd
-from argus_core.lab.trials import open_lab_ledger
 from argus_core.ledger import Ledger
 from argus_core.orchestrator.session import run_orchestrated
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import attrs
 import pytest
+from argus_lab.trials import open_lab_ledger
 
 from argus_core.config import load_config
 from argus_core.errors import ConfigError
-from argus_core.lab.trials import open_lab_ledger
 from argus_core.orchestrator.config import orchestrator_settings
 from argus_core.orchestrator.gates import load_prior_trials
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from argus_lab.sweep import play_pnls
 from argus_strategy_vrp.config import VrpSettings
 from argus_strategy_vrp.constants import MULTIPLIER
 from argus_strategy_vrp.data import VrpVenue
@@ -25,7 +26,6 @@ from scipy import stats as st
 from argus_core.backtest import run_backtest
 from argus_core.config import parse_config
 from argus_core.interfaces import StrategyContext
-from argus_core.lab.sweep import play_pnls
 from argus_core.ledger import Ledger
 from argus_core.market_state import MarketState
 from argus_core.metrics import compute_metrics

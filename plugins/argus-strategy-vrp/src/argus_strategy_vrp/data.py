@@ -3,7 +3,7 @@
 Per trading day, all stamped at the close, in this order:
 
 1. ``Signal("vix", "vrp_options:VIX", close)``;
-2. per underlying, the regime features of :class:`argus_core.regime.RegimeTracker`
+2. per underlying, the regime features of :class:`argus_lab.regime.RegimeTracker`
    (``bocpd_p_change``, ``vol_regime``, ``vol_spike``, ``realised_vol``, ...) as
    ``Signal`` events on ``vrp_options:SPY`` / ``vrp_options:QQQ`` -- warmed up on
    the bars *before* ``start``, so they are defined from the first day;
@@ -33,6 +33,7 @@ from importlib import resources
 
 import attrs
 import numpy as np
+from argus_lab.regime import RegimeTracker
 
 from argus_core import (
     Bar,
@@ -45,7 +46,6 @@ from argus_core import (
     Signal,
     Venue,
 )
-from argus_core.regime import RegimeTracker
 from argus_strategy_vrp.config import VrpSettings
 from argus_strategy_vrp.constants import (
     CLOSE_HOUR_UTC,

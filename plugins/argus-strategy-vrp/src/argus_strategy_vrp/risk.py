@@ -15,8 +15,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import ClassVar
 
+from argus_lab.regime import STRESSED
+
 from argus_core import DataError, Intent, Portfolio, RiskCheck, RiskContext, RiskDecision
-from argus_core.regime import STRESSED
 from argus_strategy_vrp.config import VrpSettings
 from argus_strategy_vrp.constants import VENUE
 from argus_strategy_vrp.instruments import PutContract

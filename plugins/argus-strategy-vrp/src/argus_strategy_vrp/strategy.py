@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from argus_lab.regime import STRESSED
+
 from argus_core import (
     Bar,
     Intent,
@@ -39,7 +41,6 @@ from argus_core import (
     StrategyContext,
     TimeInForce,
 )
-from argus_core.regime import STRESSED
 from argus_strategy_vrp.config import VrpSettings
 from argus_strategy_vrp.constants import MULTIPLIER, STRATEGY, VENUE
 from argus_strategy_vrp.instruments import PutContract

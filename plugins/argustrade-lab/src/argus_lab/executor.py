@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from argus_core.errors import ArgusError, ConfigError
+from argus_core import ArgusError, ConfigError
 
 T = TypeVar("T")
 Progress = Callable[[int, int], None]  # (done, total)
@@ -121,7 +121,7 @@ class DaskExecutor(Executor):
             from distributed import Client
         except ImportError:
             raise ConfigError("[lab.executor] kind = 'dask' needs dask.distributed: "
-                              "pip install 'argustrade-core[dask]'") from None
+                              "pip install 'argustrade-lab[dask]'") from None
         if client is None and not address:
             raise ConfigError("[lab.executor] kind = 'dask' needs an address "
                               "(e.g. 'tcp://127.0.0.1:8786')")

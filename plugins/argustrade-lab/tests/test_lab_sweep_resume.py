@@ -19,10 +19,11 @@ import pytest
 
 pytest.importorskip("argus_strategy_vrp")
 
+from argus_lab.executor import LocalExecutor, SerialExecutor
+from argus_lab.gates import open_lab
+from argus_lab.sweep import load_sweep, run_sweep, sweep_id
+
 from argus_core.config import load_config
-from argus_core.lab.executor import LocalExecutor, SerialExecutor
-from argus_core.lab.gates import open_lab
-from argus_core.lab.sweep import load_sweep, run_sweep, sweep_id
 
 CONFIG = """
 [argus]
@@ -51,9 +52,9 @@ kind = "serial"
 CRASH_AFTER_FIRST_POINT = textwrap.dedent("""
     import os, signal, sys
     from argus_core.config import load_config
-    from argus_core.lab.executor import SerialExecutor
-    from argus_core.lab.gates import open_lab
-    from argus_core.lab.sweep import run_sweep
+    from argus_lab.executor import SerialExecutor
+    from argus_lab.gates import open_lab
+    from argus_lab.sweep import run_sweep
 
     config = load_config(sys.argv[1])
     settings, folder, ledger = open_lab(config)

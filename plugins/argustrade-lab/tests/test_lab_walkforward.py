@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from argus_lab.walkforward import purge_and_embargo, walk_forward, walk_forward_splits
 
 from argus_core.errors import ConfigError, DataError
-from argus_core.lab.walkforward import purge_and_embargo, walk_forward, walk_forward_splits
 
 
 def test_rolling_and_anchored_layouts():

@@ -22,20 +22,18 @@ from typing import Any
 import attrs
 import numpy as np
 
-from argus_core.config import Config, canonical_json, config_converter
-from argus_core.errors import ArgusError, ConfigError
-from argus_core.interfaces import Strategy
-from argus_core.lab import stats
-from argus_core.lab.bootstrap import BootstrapPaths, batch_tasks, bootstrap_batch, summarise
-from argus_core.lab.config import LabSettings, family_of, lab_dir, lab_settings
-from argus_core.lab.executor import Executor, SerialExecutor, make_executor
-from argus_core.lab.sweep import PointTask, returns_matrix, run_point, run_sweep
-from argus_core.lab.trials import open_lab_ledger, record_trial, store_summary, trial_stats
-from argus_core.lab.walkforward import walk_forward, walk_forward_splits
+from argus_core import ArgusError, Bar, Config, ConfigError, Strategy
+from argus_core.config import canonical_json, config_converter
 from argus_core.ledger import Ledger
 from argus_core.metrics import annualisation_note, observations_per_year
-from argus_core.models import Bar
-from argus_core.regime import REGIME_NAMES, vol_regimes
+from argus_lab import stats
+from argus_lab.bootstrap import BootstrapPaths, batch_tasks, bootstrap_batch, summarise
+from argus_lab.config import LabSettings, family_of, lab_dir, lab_settings
+from argus_lab.executor import Executor, SerialExecutor, make_executor
+from argus_lab.regime import REGIME_NAMES, vol_regimes
+from argus_lab.sweep import PointTask, returns_matrix, run_point, run_sweep
+from argus_lab.trials import open_lab_ledger, record_trial, store_summary, trial_stats
+from argus_lab.walkforward import walk_forward, walk_forward_splits
 
 #: ``progress(stage, done, total)``: ``done = 0`` when a stage starts, then once per
 #: finished unit of work (a backtest, a fold, a bootstrap batch).

@@ -30,7 +30,7 @@ from collections.abc import Callable
 import attrs
 import numpy as np
 
-from argus_core.errors import ConfigError, DataError
+from argus_core import ConfigError, DataError
 from argus_core.metrics import annualisation_note, annualise
 
 MODES = ("rolling", "anchored", "purged_kfold")

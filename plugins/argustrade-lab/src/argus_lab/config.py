@@ -46,23 +46,21 @@ from typing import Any
 import attrs
 import numpy as np
 
-from argus_core.config import (
+from argus_core import (
     AT_LEAST_ONE,
-    FINITE,
     FRACTION,
     NON_NEGATIVE,
     POSITIVE,
     PROBABILITY,
     Config,
-    RangeError,
+    ConfigError,
     in_range,
     optional,
-    structure,
 )
-from argus_core.errors import ConfigError
-from argus_core.lab.bootstrap import METHODS, BootstrapSpec
-from argus_core.lab.executor import ExecutorSettings
-from argus_core.lab.walkforward import MODES
+from argus_core.config import FINITE, RangeError, structure
+from argus_lab.bootstrap import METHODS, BootstrapSpec
+from argus_lab.executor import ExecutorSettings
+from argus_lab.walkforward import MODES
 
 
 def _positive_members(instance: Any, attribute: attrs.Attribute, value: list[Decimal]) -> None:

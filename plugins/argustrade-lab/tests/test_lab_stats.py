@@ -10,9 +10,9 @@ import mpmath
 import numpy as np
 import pytest
 from arch.bootstrap import StationaryBootstrap
+from argus_lab import stats
 
 from argus_core.errors import DataError
-from argus_core.lab import stats
 
 
 def _mp_psr(sr, sr_star, n, skew, kurt):

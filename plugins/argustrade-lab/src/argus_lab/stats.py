@@ -38,7 +38,7 @@ import attrs
 import numpy as np
 from scipy import stats as _st
 
-from argus_core.errors import DataError
+from argus_core import DataError
 
 #: Euler-Mascheroni constant (used by the expected maximum of N Gaussian draws).
 EULER_GAMMA = 0.5772156649015329

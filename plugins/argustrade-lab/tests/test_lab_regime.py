@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import stats as st
-
-from argus_core.errors import DataError
-from argus_core.regime import (
+from argus_lab.regime import (
     CALM,
     STRESSED,
     BocpdParams,
@@ -18,6 +15,9 @@ from argus_core.regime import (
     detection_report,
     vol_regimes,
 )
+from scipy import stats as st
+
+from argus_core.errors import DataError
 
 
 def _reference_bocpd(x, lam, mu0, kappa0, alpha0, beta0):

@@ -1,8 +1,13 @@
-"""Builtin plugin ``lab``: the lab's ledger tables and the ``argus lab`` commands.
+"""Plugin ``lab`` (distribution ``argustrade-lab``): the lab's ledger tables, the
+``argus lab`` commands and the deploy-gate section of ``argus backtest`` reports.
 
 ``argus lab sweep | walkforward | bootstrap | gates --config C`` run the
 robustness lab on a config's ``[lab]`` table; ``--executor dask --address A``
 sends the work to an existing Dask cluster instead of local processes.
+
+Core internals used beyond ``argus_core.__all__`` (until the core makes them
+public): ``argus_core.config`` (load_config, apply_overrides), ``argus_core.migrations``
+(Migrations, the ``register_migrations`` argument) and ``argus_core.metrics``.
 """
 
 from __future__ import annotations
@@ -17,15 +22,14 @@ from typing import Any
 
 import click
 
-from argus_core.config import Config
-from argus_core.hookspecs import hookimpl
+from argus_core import Config, ConfigError, hookimpl
 from argus_core.migrations import Migrations
 
 
 @hookimpl
 def register_migrations(migrations: Migrations) -> None:
     """The ``lab`` migration set (trials, sweep points, summaries, verdicts)."""
-    from argus_core.lab.trials import lab_migrations
+    from argus_lab.trials import lab_migrations
 
     lab_migrations(migrations)
 
@@ -34,7 +38,6 @@ def _load(config_path: Path, executor: str | None, address: str | None,
           sets: tuple[str, ...] = ()) -> Config:
     import attrs
 
-    from argus_core.cli import _parse_sets
     from argus_core.config import apply_overrides, load_config
 
     config = apply_overrides(load_config(config_path), _parse_sets(sets))
@@ -51,12 +54,27 @@ def _load(config_path: Path, executor: str | None, address: str | None,
     return config
 
 
+def _parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` pairs as overrides (values are JSON, else strings), as the
+    core's ``argus backtest --set`` reads them."""
+    overrides: dict[str, Any] = {}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. plugins.example.fast=12")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
 @contextlib.contextmanager
 def _executor(config: Config, local_cluster: int | None) -> Iterator[Any]:
     """The configured executor, or a Dask ``LocalCluster`` of ``local_cluster`` worker
     processes started for this command (and stopped after it)."""
-    from argus_core.lab.config import lab_settings
-    from argus_core.lab.executor import DaskExecutor, make_executor
+    from argus_lab.config import lab_settings
+    from argus_lab.executor import DaskExecutor, make_executor
 
     if not local_cluster:
         with make_executor(lab_settings(config).executor) as ex:
@@ -66,7 +84,7 @@ def _executor(config: Config, local_cluster: int | None) -> Iterator[Any]:
         from distributed import LocalCluster
     except ImportError:
         raise click.ClickException("--local-cluster needs dask.distributed: "
-                                   "pip install 'argustrade-core[dask]'") from None
+                                   "pip install 'argustrade-lab[dask]'") from None
     with (LocalCluster(n_workers=local_cluster, threads_per_worker=1, processes=True,
                        dashboard_address=None, silence_logs=logging.WARNING) as cluster,
           DaskExecutor(cluster.scheduler_address) as ex):
@@ -95,7 +113,7 @@ def _console() -> Any:
 
 
 class StageProgress:
-    """Rich progress bars for :data:`argus_core.lab.gates.GateProgress` callbacks: one bar
+    """Rich progress bars for :data:`argus_lab.gates.GateProgress` callbacks: one bar
     per stage (backtests, folds, bootstrap batches...)."""
 
     def __init__(self, console: Any = None) -> None:
@@ -144,9 +162,9 @@ def register_commands(cli: click.Group) -> None:
         interrupted sweep resumes where it stopped."""
         from rich.table import Table
 
-        from argus_core.lab.config import family_of
-        from argus_core.lab.gates import open_lab
-        from argus_core.lab.sweep import run_sweep
+        from argus_lab.config import family_of
+        from argus_lab.gates import open_lab
+        from argus_lab.sweep import run_sweep
 
         config = _load(config_path, executor, address, sets)
         settings, folder, ledger = open_lab(config)
@@ -182,12 +200,12 @@ def register_commands(cli: click.Group) -> None:
         """Sweep (resumable), then walk-forward selection with purging/embargo."""
         from rich.table import Table
 
-        from argus_core.lab.config import family_of
-        from argus_core.lab.gates import open_lab
-        from argus_core.lab.sweep import returns_matrix, run_sweep
-        from argus_core.lab.trials import store_summary
-        from argus_core.lab.walkforward import walk_forward, walk_forward_splits
         from argus_core.metrics import annualise
+        from argus_lab.config import family_of
+        from argus_lab.gates import open_lab
+        from argus_lab.sweep import returns_matrix, run_sweep
+        from argus_lab.trials import store_summary
+        from argus_lab.walkforward import walk_forward, walk_forward_splits
 
         config = _load(config_path, executor, address, sets)
         settings, folder, ledger = open_lab(config)
@@ -235,11 +253,11 @@ def register_commands(cli: click.Group) -> None:
     def bootstrap_cmd(config_path: Path, executor: str | None, address: str | None,
                       local_cluster: int | None, sets: tuple[str, ...]) -> None:
         """Backtest once, then resample its realised plays ([lab.bootstrap])."""
-        from argus_core.lab.bootstrap import BootstrapPaths, batch_tasks, bootstrap_batch, summarise
-        from argus_core.lab.config import family_of
-        from argus_core.lab.gates import canonical_hash, open_lab
-        from argus_core.lab.sweep import PointTask, run_point
-        from argus_core.lab.trials import store_summary
+        from argus_lab.bootstrap import BootstrapPaths, batch_tasks, bootstrap_batch, summarise
+        from argus_lab.config import family_of
+        from argus_lab.gates import canonical_hash, open_lab
+        from argus_lab.sweep import PointTask, run_point
+        from argus_lab.trials import store_summary
 
         config = _load(config_path, executor, address, sets)
         settings, folder, ledger = open_lab(config)
@@ -278,7 +296,7 @@ def register_commands(cli: click.Group) -> None:
     def gates_cmd(config_path: Path, executor: str | None, address: str | None,
                   local_cluster: int | None, sets: tuple[str, ...]) -> None:
         """Run every deploy gate; print and store the verdict with its reasons."""
-        from argus_core.lab.gates import evaluate_config
+        from argus_lab.gates import evaluate_config
 
         config = _load(config_path, executor, address, sets)
         con = _console()
@@ -349,9 +367,9 @@ def report_sections(config: Config, run_dir: Path) -> dict[str, str] | None:
     ``[lab] backtest_gates = true`` and none stored yet -- one run now."""
     if not config.lab:
         return None
-    from argus_core.lab.config import family_of, lab_dir, lab_settings
-    from argus_core.lab.gates import canonical_hash, evaluate_config
-    from argus_core.lab.trials import open_lab_ledger
+    from argus_lab.config import family_of, lab_dir, lab_settings
+    from argus_lab.gates import canonical_hash, evaluate_config
+    from argus_lab.trials import open_lab_ledger
 
     settings = lab_settings(config)
     path = lab_dir(config, settings) / "lab.db"

@@ -25,7 +25,7 @@ import attrs
 import numba
 import numpy as np
 
-from argus_core.errors import DataError
+from argus_core import DataError
 
 STATIONARY = "stationary"
 BLOCK = "block"

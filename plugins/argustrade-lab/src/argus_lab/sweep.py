@@ -28,12 +28,12 @@ from typing import Any
 import attrs
 import numpy as np
 
-from argus_core.config import Config, canonical_json
-from argus_core.interfaces import Strategy
-from argus_core.lab.executor import Executor
-from argus_core.lab.trials import record_trial
+from argus_core import Config, Strategy
+from argus_core.config import canonical_json
 from argus_core.ledger import Ledger
 from argus_core.metrics import basket_map, plays, round_trips
+from argus_lab.executor import Executor
+from argus_lab.trials import record_trial
 
 #: Bump when how a backtest is valued or summarised changes, so stored points are redone.
 #: 2: marks of flat instruments dropped (no stale re-entry marks); annualisation measured

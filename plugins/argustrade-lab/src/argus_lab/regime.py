@@ -37,8 +37,7 @@ import attrs
 import numba
 import numpy as np
 
-from argus_core.errors import DataError
-from argus_core.models import Signal
+from argus_core import DataError, Signal
 
 
 @attrs.frozen

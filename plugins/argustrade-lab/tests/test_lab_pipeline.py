@@ -22,11 +22,12 @@ import pytest
 
 pytest.importorskip("argus_strategy_vrp")
 
-from argus_core.config import apply_overrides, load_config
-from argus_core.lab.gates import canonical_hash, cost_overrides, open_lab
-from argus_core.lab.trials import open_lab_ledger, record_trial, trial_stats
+from argus_lab.gates import canonical_hash, cost_overrides, open_lab
+from argus_lab.trials import open_lab_ledger, record_trial, trial_stats
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vrp" / "vrp.toml"
+from argus_core.config import apply_overrides, load_config
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "vrp" / "vrp.toml"
 
 SHORT = {
     "plugins.vrp.symbols": '["SPY"]',

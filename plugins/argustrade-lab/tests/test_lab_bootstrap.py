@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from argus_lab import bootstrap as bs
 
 from argus_core.errors import DataError
-from argus_core.lab import bootstrap as bs
 
 
 @pytest.fixture(scope="module")

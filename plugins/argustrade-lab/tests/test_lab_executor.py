@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from argus_core.lab.bootstrap import (
+from argus_lab.bootstrap import (
     BootstrapPaths,
     BootstrapSpec,
     batch_tasks,
     bootstrap_batch,
     bootstrap_paths,
 )
-from argus_core.lab.executor import LocalExecutor, SerialExecutor
-from argus_core.lab.walkforward import evaluate_fold, walk_forward_splits
+from argus_lab.executor import LocalExecutor, SerialExecutor
+from argus_lab.walkforward import evaluate_fold, walk_forward_splits
 
 PNL = np.random.default_rng(4).normal(25.0, 300.0, 250)
 SPEC = BootstrapSpec(n_paths=2000, seed=13)
@@ -39,7 +38,7 @@ def test_local_pool_matches_serial_and_single_run():
 
 def test_dask_local_cluster_matches_local_run():
     distributed = pytest.importorskip("distributed")
-    from argus_core.lab.executor import DaskExecutor
+    from argus_lab.executor import DaskExecutor
 
     tasks = batch_tasks(PNL, SPEC, 4)
     local = SerialExecutor().map(bootstrap_batch, tasks)
