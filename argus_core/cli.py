@@ -208,19 +208,6 @@ def _find_example(name: str) -> Path:
                       f"`pip install -e .`")
 
 
-def _parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    for item in sets:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. plugins.example.fast=12")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
-    return overrides
-
-
 @cli.command("backtest")
 @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
 @click.option("--run-dir", type=click.Path(path_type=Path), default=None,
@@ -231,11 +218,11 @@ def _parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
 def backtest_cmd(config_path: Path, run_dir: Path | None, sets: tuple[str, ...],
                  no_progress: bool) -> None:
     """Replay a config as a backtest, then write the report and print the metrics."""
-    from argus_core.config import apply_overrides
+    from argus_core.config import apply_overrides, parse_overrides
     from argus_core.metrics import compute_metrics
     from argus_core.report import write_report
 
-    config = apply_overrides(load_config(config_path), _parse_sets(sets))
+    config = apply_overrides(load_config(config_path), parse_overrides(sets))
     if config.argus.mode == "live":
         raise ConfigError(f"{config_path}: a backtest cannot run in mode 'live'")
     run_dir = run_dir or _default_run_dir("backtest")

@@ -26,6 +26,7 @@ by :func:`resolve_path`.
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from decimal import Decimal
@@ -319,6 +320,21 @@ def _resolve_paths(settings: Any, config: Config) -> Any:
         if isinstance(value, Path) and not value.is_absolute():
             changes[field.name] = config.resolve_path(value)
     return attrs.evolve(settings, **changes) if changes else settings
+
+
+def parse_overrides(sets: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` pairs as overrides for :func:`apply_overrides` (each value is
+    read as JSON, else kept as a string)."""
+    overrides: dict[str, Any] = {}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. plugins.example.fast=12")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
 
 
 def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:

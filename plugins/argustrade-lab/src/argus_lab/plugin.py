@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from argus_core import Config, ConfigError, hookimpl
+from argus_core import Config, hookimpl
 from argus_core.migrations import Migrations
 
 
@@ -38,9 +38,9 @@ def _load(config_path: Path, executor: str | None, address: str | None,
           sets: tuple[str, ...] = ()) -> Config:
     import attrs
 
-    from argus_core.config import apply_overrides, load_config
+    from argus_core.config import apply_overrides, load_config, parse_overrides
 
-    config = apply_overrides(load_config(config_path), _parse_sets(sets))
+    config = apply_overrides(load_config(config_path), parse_overrides(sets))
     if executor or address:
         lab = dict(config.lab)
         ex = dict(lab.get("executor", {}))
@@ -52,21 +52,6 @@ def _load(config_path: Path, executor: str | None, address: str | None,
         lab["executor"] = ex
         config = attrs.evolve(config, lab=lab)
     return config
-
-
-def _parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
-    """``--set KEY=VALUE`` pairs as overrides (values are JSON, else strings), as the
-    core's ``argus backtest --set`` reads them."""
-    overrides: dict[str, Any] = {}
-    for item in sets:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. plugins.example.fast=12")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
-    return overrides
 
 
 @contextlib.contextmanager
