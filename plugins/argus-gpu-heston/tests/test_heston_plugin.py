@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import json
+import logging
+import sys
 
 import click
 import pytest
@@ -12,7 +14,7 @@ from argus_gpu_heston.pricer import HestonSettings
 from click.testing import CliRunner
 
 from argus_core.config import structure
-from argus_core.errors import ConfigError
+from argus_core.errors import ConfigError, PluginError
 from argus_core.interfaces import Pricer
 from argus_core.plugins import PluginHost
 
@@ -118,9 +120,43 @@ def test_cli_pop_and_errors() -> None:
     assert 0.0 < data["p_profit"] < 1.0 and data["legs"] == ["-1 put 95", "+1 put 90"]
     bad = runner.invoke(_cli(), ["heston", "price", *FO_ARGS[:-2], "--rho", "1.5",
                                  "--strike", "100"])
-    assert bad.exit_code != 0 and "rho" in str(bad.exception)
+    assert bad.exit_code == ConfigError.exit_code and "rho" in bad.output
     none = runner.invoke(_cli(), ["heston", "pop", *FO_ARGS, "--premium", "1"])
-    assert none.exit_code != 0 and "leg" in str(none.exception)
+    assert none.exit_code == ConfigError.exit_code and "leg" in none.output
+
+
+def test_cli_install_hint_keeps_cuda_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    # rich markup would swallow "[cuda]"; the heston group prints Argus errors escaped
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy -> ImportError
+    out = CliRunner().invoke(_cli(), ["heston", "price", *FO_ARGS, "--strike", "100",
+                                      "--method", "mc", "--paths", "1000", "--backend", "cuda"])
+    assert out.exit_code == PluginError.exit_code, out.output
+    assert "pip install 'argus-gpu-heston[cuda]'" in out.output
+
+
+def test_cpu_compile_notice_when_cache_is_cold(monkeypatch: pytest.MonkeyPatch,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    from argus_gpu_heston.backends import cpu_numba
+    from argus_gpu_heston.mc_common import make_spec
+
+    fo = HestonParams(0.0175, 1.5768, 0.0398, 0.5751, -0.5711)
+    spec = make_spec(fo, 0.5, 0.0, 64, 2, "qe", "float64", seed=1, antithetic=True)
+    monkeypatch.setattr(cpu_numba, "_notice_shown", False)
+    monkeypatch.setattr(cpu_numba, "_cache_is_cold", lambda kernel: True)
+    with caplog.at_level(logging.WARNING, logger="argus_gpu_heston"):
+        cpu_numba.NumbaBackend().price_sums(spec, 100.0, 100.0, 1.0, 0.0, True)
+        cpu_numba.NumbaBackend().paths(spec, 100.0)
+    notices = [r for r in caplog.records if r.getMessage() == cpu_numba.COMPILE_NOTICE]
+    assert len(notices) == 1 and notices[0].levelno == logging.WARNING  # once per process
+    caplog.clear()
+    monkeypatch.setattr(cpu_numba, "_notice_shown", False)
+    monkeypatch.setattr(cpu_numba, "_cache_is_cold", lambda kernel: False)
+    with caplog.at_level(logging.WARNING, logger="argus_gpu_heston"):
+        cpu_numba.NumbaBackend().price_sums(spec, 100.0, 100.0, 1.0, 0.0, True)
+    assert not caplog.records
+    monkeypatch.undo()
+    # the real check: a kernel already compiled or loaded in this process is warm
+    assert not cpu_numba._cache_is_cold(cpu_numba.price_kernel)
 
 
 def test_cli_calibrate_smoke() -> None:

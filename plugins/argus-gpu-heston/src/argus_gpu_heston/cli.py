@@ -13,7 +13,10 @@ from typing import Any
 
 import attrs
 import click
+from rich.console import Console
+from rich.markup import escape
 
+from argus_core.errors import ArgusError
 from argus_gpu_heston.backends import BACKENDS
 from argus_gpu_heston.errors import HestonParameterError
 from argus_gpu_heston.mc_common import ESTIMATORS
@@ -64,7 +67,23 @@ def _emit(data: dict[str, Any], as_json: bool) -> None:
         click.echo(f"{key:<{width}}  {value}")
 
 
-@click.group(name="heston")
+class HestonGroup(click.Group):
+    """Prints Argus errors itself, escaped: the core CLI prints them as rich markup, which
+    would swallow ``[cuda]`` in the install hint (``pip install 'argus-gpu-heston[cuda]'``).
+    ``argus --traceback`` still re-raises."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ArgusError as exc:
+            if ctx.meta.get("argus.traceback"):
+                raise
+            Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}",
+                                       highlight=False, soft_wrap=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(name="heston", cls=HestonGroup)
 def heston() -> None:
     """Heston pricing, probability of profit and calibration (argus-gpu-heston)."""
 

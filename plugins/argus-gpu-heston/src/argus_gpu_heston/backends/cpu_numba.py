@@ -22,6 +22,7 @@ select then discards) instead of a Python exception check that would stop vector
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 
@@ -33,6 +34,13 @@ from numpy.typing import NDArray
 
 from argus_gpu_heston.backends.vecmath import log32, log64, sincos2pi32, sincos2pi64
 from argus_gpu_heston.mc_common import SimSpec
+
+log = logging.getLogger("argus_gpu_heston")
+
+#: Shown once per process before the CPU kernels compile with a cold on-disk cache.
+COMPILE_NOTICE = ("compiling the CPU Monte Carlo kernels (first run only, ~1 minute; "
+                  "cached afterwards)")
+_notice_shown = False
 
 #: Path pairs per block: 2 * LANES paths advance together in SIMD loops.
 LANES = 32
@@ -471,6 +479,25 @@ def philox_block(c0, c1, c2, c3, k0, k1):
                          np.uint64(k0), np.uint64(k1))
 
 
+def _cache_is_cold(kernel: object) -> bool:
+    """True when ``kernel`` has nothing compiled in this process and no on-disk cache index
+    (Numba's private cache layout; anything unexpected counts as warm, never an error)."""
+    try:
+        if kernel.signatures:  # type: ignore[attr-defined]
+            return False
+        return not os.path.exists(kernel._cache._cache_file._index_path)  # type: ignore[attr-defined]
+    except Exception:
+        return False
+
+
+def _compile_notice(kernel: object) -> None:
+    """Log :data:`COMPILE_NOTICE` (WARNING, once) before a cold kernel's first call."""
+    global _notice_shown
+    if not _notice_shown and _cache_is_cold(kernel):
+        _notice_shown = True
+        log.warning(COMPILE_NOTICE)
+
+
 class NumbaBackend:
     """Parallel, SIMD-vectorised CPU backend (Numba, one thread per core)."""
 
@@ -492,6 +519,7 @@ class NumbaBackend:
                    is_call: bool) -> NDArray[np.float64]:
         """Sums of the control-variate statistics (see :class:`MCBackend`)."""
         dt = spec.dtype
+        _compile_notice(price_kernel)
         return price_kernel(*self._args(spec), dt(s0), dt(strike), dt(disc), dt(mu_t),
                             bool(is_call), np.uint64(spec.key0), np.uint64(spec.key1),
                             np.int64(spec.scheme), bool(spec.antithetic),
@@ -501,6 +529,7 @@ class NumbaBackend:
         """Terminal, min and max prices of the 2 * n_pairs paths."""
         n = spec.n_paths
         out = [np.empty(n, dtype=spec.dtype) for _ in range(3)]
+        _compile_notice(paths_kernel)
         paths_kernel(*self._args(spec), spec.dtype(s0), np.uint64(spec.key0),
                      np.uint64(spec.key1), np.int64(spec.scheme), bool(spec.antithetic), *out)
         return out[0], out[1], out[2]
