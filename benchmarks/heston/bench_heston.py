@@ -6,6 +6,8 @@ the variance reduction of each price estimator, then the time to price the
 Fang-Oosterlee case to one cent at 99% confidence.
 
     python benchmarks/heston/bench_heston.py [--quick] [--json results.json]
+    python benchmarks/heston/bench_heston.py --require-gpu --backends cuda --repeat 3 \
+        --gpu-paths 1048576 --gpu-steps 252     # bounded GPU run (benchmarks/heston/gpu_check.sh)
 
 Timings: each configuration runs once to compile and warm up, then ``--repeat`` times;
 the best (minimum) wall time is reported, the least disturbed run on a shared machine
@@ -45,13 +47,20 @@ def best_time(fn: Callable[[], Any], repeat: int) -> float:
     return min(times)
 
 
-def backends_here() -> list[str]:
+#: Fused-kernel and naive-loop sizes on a GPU (``--gpu-paths``, ``--gpu-steps``).
+GPU_PATHS, GPU_STEPS = 1 << 20, 252
+
+
+def backends_here(missing: dict[str, str] | None = None) -> list[str]:
+    """Backends that start here; why each other one does not goes into ``missing``."""
     found = []
     for name in ("cuda", "opencl", "cpu"):
         try:
             get_backend(name)
             found.append(name)
-        except BackendUnavailableError:
+        except BackendUnavailableError as exc:
+            if missing is not None:
+                missing[name] = str(exc)
             continue
     return found
 
@@ -61,7 +70,8 @@ def fused_rows(names: list[str], quick: bool, repeat: int) -> list[dict[str, Any
     for name in names:
         be = get_backend(name)
         gpu = name == "cuda" or getattr(be, "is_gpu", False)
-        paths, steps = (1 << 20, 252) if gpu else ((1 << 15, 64) if quick else (1 << 17, 128))
+        paths, steps = (GPU_PATHS, GPU_STEPS) if gpu else (
+            (1 << 15, 64) if quick else (1 << 17, 128))
         for scheme in ("euler", "qe"):
             for dtype in ("float32", "float64"):
                 # the simulated payoff (what the naive loops compute too)
@@ -83,7 +93,7 @@ def naive_cupy_rows(repeat: int) -> list[dict[str, Any]]:
             return []
     except Exception:
         return []
-    paths, steps = 1 << 20, 252
+    paths, steps = GPU_PATHS, GPU_STEPS
     dt = 1.0 / steps
     p = FO
     step_kernel = cp.ElementwiseKernel(
@@ -201,6 +211,7 @@ def time_to_accuracy(names: list[str], repeat: int) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global GPU_PATHS, GPU_STEPS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller CPU sizes")
     ap.add_argument("--repeat", type=int, default=7)
@@ -209,14 +220,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=("throughput", "variance", "accuracy"),
                     help="run one section only")
     ap.add_argument("--backends", help="comma-separated subset of cuda,opencl,cpu")
+    ap.add_argument("--gpu-paths", type=int, default=GPU_PATHS,
+                    help="paths of the GPU throughput rows (default 2^20)")
+    ap.add_argument("--gpu-steps", type=int, default=GPU_STEPS,
+                    help="time steps of the GPU throughput rows (default 252)")
+    ap.add_argument("--require-gpu", action="store_true",
+                    help="exit with status 2 (and say why) when no CUDA device is usable")
     args = ap.parse_args(argv)
+    GPU_PATHS, GPU_STEPS = args.gpu_paths, args.gpu_steps
     if args.threads:
         import numba
 
         numba.set_num_threads(args.threads)
-    names = backends_here()
+    missing: dict[str, str] = {}
+    names = backends_here(missing)
+    if "cuda" in missing:
+        print(f"no GPU: the CUDA backend cannot start here ({missing['cuda']})")
+    if args.require_gpu and "cuda" not in names:
+        print("--require-gpu: stopping (run on a machine with an NVIDIA GPU and CuPy)",
+              file=sys.stderr)
+        return 2
     if args.backends:
         names = [n for n in names if n in args.backends.split(",")]
+    if not names:
+        print(f"no backend to run (asked for {args.backends!r})", file=sys.stderr)
+        return 2
     print(f"python {platform.python_version()} on {platform.machine()}; backends: {names}")
     rows: list[dict[str, Any]] = []
     vr: list[dict[str, Any]] = []

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# One bounded check of the Heston CUDA backend on a GPU machine (issue 20).
+#
+#   bash benchmarks/heston/gpu_check.sh            # from the repository root
+#
+# Steps (each logged to $OUT/<step>.log, its exit status to $OUT/summary.txt; a failing
+# step does not stop the others; the script exits 1 if any step failed):
+#   env          python, platform, git revision
+#   nvidia_smi   device, driver and CUDA version (nvidia-smi)
+#   install      the core + argus-gpu-heston[test], editable -- only if not importable
+#   cupy         import cupy, else pip install cupy-cuda12x ($CUPY_PKG overrides)
+#   cupy_runtime CuPy's CUDA runtime/driver versions and device count
+#   pytest_cuda  plugins/argus-gpu-heston/tests/test_heston_cuda.py (fails if the device
+#                tests were skipped: "no CUDA device")
+#   bench        benchmarks/heston/bench_heston.py --require-gpu, bounded sizes
+#
+# Environment: OUT (default ./gpu_check_out), PYTHON (default python, else python3),
+# CUPY_PKG (default cupy-cuda12x; cupy-cuda13x for a CUDA 13 driver), BENCH_ARGS (extra
+# arguments for bench_heston.py, e.g. "--backends cuda,cpu"), STEP_TIMEOUT (seconds per
+# step, default 240).  pip may have no network on the device machine: a failed install is
+# reported, and the steps that need it then fail with their own messages.
+set -u
+
+OUT="${OUT:-./gpu_check_out}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT" || exit 2
+PY="${PYTHON:-}"
+if [ -z "$PY" ]; then
+    if command -v python >/dev/null 2>&1; then PY=python; else PY=python3; fi
+fi
+CUPY_PKG="${CUPY_PKG:-cupy-cuda12x}"
+STEP_TIMEOUT="${STEP_TIMEOUT:-240}"
+BENCH_ARGS="${BENCH_ARGS:-}"
+export OUT ROOT PY CUPY_PKG BENCH_ARGS
+SUMMARY="$OUT/summary.txt"
+: > "$SUMMARY"
+FAILED=0
+START=$(date +%s)
+
+# step NAME CMD...: run CMD (bounded by STEP_TIMEOUT) into $OUT/NAME.log and record its status.
+step() {
+    local name="$1"; shift
+    local t0 rc
+    t0=$(date +%s)
+    echo "=== $name: $*" > "$OUT/$name.log"
+    timeout "$STEP_TIMEOUT" bash -c '"$@"' _ "$@" >> "$OUT/$name.log" 2>&1
+    rc=$?
+    [ "$rc" -eq 124 ] && echo "$name: timed out after ${STEP_TIMEOUT}s" >> "$OUT/$name.log"
+    tail -n 15 "$OUT/$name.log" | sed 's/^/    /'
+    if [ "$rc" -eq 0 ]; then
+        printf '%-13s ok     (%ss)\n' "$name" "$(( $(date +%s) - t0 ))" | tee -a "$SUMMARY"
+    else
+        FAILED=1
+        printf '%-13s FAILED exit %s (%ss): see %s\n' "$name" "$rc" "$(( $(date +%s) - t0 ))" \
+            "$name.log" | tee -a "$SUMMARY"
+    fi
+    return 0
+}
+
+pipi() {
+    "$PY" -m pip install --disable-pip-version-check --timeout 20 --retries 1 "$@"
+}
+
+env_info() {
+    date -u
+    uname -a
+    "$PY" --version
+    echo "python: $(command -v "$PY")"
+    git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo "(not a git checkout)"
+    nproc
+}
+
+nvidia_smi() {
+    if ! command -v nvidia-smi >/dev/null 2>&1; then
+        echo "nvidia-smi not found: no NVIDIA driver on this machine (GPU-specific step)"
+        return 127
+    fi
+    nvidia-smi || return $?
+    nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv
+}
+
+install_argus() {
+    if "$PY" -c "import argus_core, argus_gpu_heston, pytest" 2>/dev/null; then
+        echo "argus_core and argus_gpu_heston already importable: nothing to install"
+    else
+        echo "installing the core and argus-gpu-heston[test] (editable) from PyPI"
+        pipi -e ".[test]" -e "plugins/argus-gpu-heston[test]" || {
+            rc=$?
+            echo "pip install failed (exit $rc): no network to PyPI? Install the repository's"
+            echo "requirements (pip install -r requirements-dev.txt) some other way and rerun."
+            return "$rc"
+        }
+    fi
+    "$PY" -c "import argus_gpu_heston, numba; print('argus_gpu_heston ok, numba', numba.__version__)"
+}
+
+cupy_check() {
+    if "$PY" -c "import cupy; print('cupy', cupy.__version__, 'already installed')"; then
+        return 0
+    fi
+    echo "cupy is not importable: pip install $CUPY_PKG"
+    pipi "$CUPY_PKG" || {
+        rc=$?
+        echo "pip install $CUPY_PKG failed (exit $rc): no network to PyPI? The CUDA steps need"
+        echo "CuPy; install $CUPY_PKG (wheel matching the driver's CUDA major version) and rerun."
+        return "$rc"
+    }
+    "$PY" -c "import cupy; print('cupy', cupy.__version__, 'installed')"
+}
+
+cupy_runtime() {
+    "$PY" - <<'EOF'
+import sys
+try:
+    import cupy
+except ImportError as exc:
+    sys.exit(f"cannot import cupy ({exc}): GPU-specific step, needs CuPy and a CUDA driver")
+rt = cupy.cuda.runtime
+print("cupy", cupy.__version__)
+print("cuda runtime version", rt.runtimeGetVersion())
+try:
+    print("cuda driver version", rt.driverGetVersion())
+    n = rt.getDeviceCount()
+except Exception as exc:  # no driver, no device
+    sys.exit(f"no usable CUDA driver or device: {exc}")
+print("devices", n)
+for i in range(n):
+    p = rt.getDeviceProperties(i)
+    name = p["name"].decode() if isinstance(p["name"], bytes) else p["name"]
+    print(f"  {i}: {name}, sm_{p['major']}{p['minor']}, {p['totalGlobalMem'] / 2**30:.1f} GiB")
+if n == 0:
+    sys.exit("CuPy sees no CUDA device")
+EOF
+}
+
+pytest_cuda() {
+    local rc
+    "$PY" -m pytest plugins/argus-gpu-heston/tests/test_heston_cuda.py -q -n 0 -rs \
+        -p no:cacheprovider 2>&1
+    rc=$?
+    if [ "$rc" -eq 0 ] && grep -q "no CUDA device" "$OUT/pytest_cuda.log"; then
+        echo "the device tests were SKIPPED (no CUDA device seen by CuPy): GPU-specific failure"
+        return 3
+    fi
+    return "$rc"
+}
+
+bench() {
+    # bounded: GPU rows 2^20 x 252, variance table 2^16 paths, best of 3 (a few seconds on
+    # a GPU); the CPU backend is left out unless BENCH_ARGS names it (cold Numba compiles).
+    # shellcheck disable=SC2086
+    "$PY" benchmarks/heston/bench_heston.py --require-gpu --quick --repeat 3 \
+        --gpu-paths 1048576 --gpu-steps 252 --backends cuda \
+        --json "$OUT/bench_heston.json" $BENCH_ARGS
+}
+
+export -f pipi env_info nvidia_smi install_argus cupy_check cupy_runtime pytest_cuda bench
+step env env_info
+step nvidia_smi nvidia_smi
+step install install_argus
+step cupy cupy_check
+step cupy_runtime cupy_runtime
+step pytest_cuda pytest_cuda
+step bench bench
+
+echo "total $(( $(date +%s) - START ))s; logs in $OUT" | tee -a "$SUMMARY"
+if [ "$FAILED" -ne 0 ]; then
+    echo "gpu_check: FAILED (see $SUMMARY)" | tee -a "$SUMMARY"
+    exit 1
+fi
+echo "gpu_check: all steps passed" | tee -a "$SUMMARY"
+exit 0
