@@ -23,6 +23,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -45,8 +46,9 @@ class ArgusGroup(click.Group):
         except ArgusError as exc:
             if ctx.meta.get("argus.traceback"):
                 raise
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True,
-                          soft_wrap=True)
+            # escape: an error naming "[table]" or "pkg[extra]" must print as written
+            console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                          markup=True, soft_wrap=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             console.print("interrupted")
