@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from argus_core.errors import ArgusError
+from argus_core import ArgusError
 from argus_gpu_heston.backends import BACKENDS
 from argus_gpu_heston.errors import HestonParameterError
 from argus_gpu_heston.mc_common import ESTIMATORS
