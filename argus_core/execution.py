@@ -133,7 +133,7 @@ class ExecutionEngine:
                                     + (f": {intent.reason}" if intent.reason else ""))
                 continue
             if intent.strategy != slot:  # the ledger and the ids know the configured slot
-                intent = _with_strategy(intent, slot)
+                intent = attrs.evolve(intent, strategy=slot)
             if intent.basket_id:
                 baskets.setdefault(intent.basket_id, []).append(intent)
             else:
@@ -164,12 +164,16 @@ class ExecutionEngine:
         touch on a live book, else the last bar's close."""
         if intent.limit_price is not None:
             return intent.limit_price
-        book = self.market.books.get(intent.instrument_id)
+        return self._market_price(intent.instrument_id, intent.side)
+
+    def _market_price(self, instrument_id: str, side: Side) -> Decimal | None:
+        """The touch ``side`` would take on a live book, else the last bar's close."""
+        book = self.market.books.get(instrument_id)
         if book is not None and book.live:
-            best = book.best_ask() if intent.side is Side.BUY else book.best_bid()
+            best = book.best_ask() if side is Side.BUY else book.best_bid()
             if best is not None:
                 return to_decimal(best)
-        bar = self.market.bars.get(intent.instrument_id)
+        bar = self.market.bars.get(instrument_id)
         return to_decimal(bar.close) if bar is not None else None
 
     def _route(self, legs: list[Intent], ts: int) -> list[Order]:
@@ -335,15 +339,9 @@ class ExecutionEngine:
             self._route([intent], ts)
 
     def _mark_price(self, instrument_id: str, side: Side) -> Decimal | None:
-        book = self.market.books.get(instrument_id)
-        if book is not None and book.live:
-            best = book.best_bid() if side is Side.SELL else book.best_ask()
-            if best is not None:
-                return to_decimal(best)
-        bar = self.market.bars.get(instrument_id)
-        if bar is not None:
-            return to_decimal(bar.close)
-        return self.account.marks.get(instrument_id)
+        """The market price, else (no data yet, e.g. right after a restart) the mark."""
+        price = self._market_price(instrument_id, side)
+        return price if price is not None else self.account.marks.get(instrument_id)
 
     # -- fills and settlement --------------------------------------------------------
     def book_fill(self, fill: Fill) -> None:
@@ -644,7 +642,3 @@ class ExecutionEngine:
                                       intent.strategy if intent else strategy,
                                       intent_json(intent) if intent else None)
         self.loop.mark_dirty()
-
-
-def _with_strategy(intent: Intent, slot: str) -> Intent:
-    return attrs.evolve(intent, strategy=slot)
