@@ -404,8 +404,7 @@ class Ledger:
     def set_control(self, key: str, value: str, ts_ns: int) -> None:
         """Set a control flag (e.g. the trading state latch) durably."""
         with self.conn:
-            self.conn.execute("insert or replace into control values (?,?,?)",
-                              (key, value, ts_ns))
+            self.put_control(key, value, ts_ns)
 
     def put_control(self, key: str, value: str, ts_ns: int) -> None:
         """Set a control flag inside the caller's open transaction."""
