@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -73,8 +74,80 @@ def _fill_price(instance: Any, attribute: attrs.Attribute, value: Decimal) -> No
         raise DataError(f"Fill.price: {value} must be > 0 (0 only for a settlement fill)")
 
 
-def _dec(name: str) -> Any:
-    return lambda v: to_decimal(v, field=name)
+#: What a Decimal field's constructor accepts (``to_decimal`` converts it; anything else
+#: raises ``DataError`` at run time).
+DecimalLike = Decimal | int | float | str
+
+
+# One named converter per Decimal field: mypy's attrs plugin types a field's ``__init__``
+# argument from a *named* converter function (a converter built by a factory call is
+# opaque to it).  Each passes its field's name to ``to_decimal`` for the error message.
+def _dec_tick_size(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="tick_size")
+
+
+def _dec_lot_size(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="lot_size")
+
+
+def _dec_min_size(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="min_size")
+
+
+def _dec_price(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="price")
+
+
+def _dec_size(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="size")
+
+
+def _dec_limit_price(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="limit_price")
+
+
+def _dec_quantity(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="quantity")
+
+
+def _dec_edge_per_unit(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="edge_per_unit")
+
+
+def _dec_max_size(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="max_size")
+
+
+def _dec_expected_profit(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="expected_profit")
+
+
+def _dec_costs(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="costs")
+
+
+def _dec_fee(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="fee")
+
+
+def _dec_filled_quantity(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="filled_quantity")
+
+
+def _dec_avg_price(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="avg_price")
+
+
+def _dec_realized_pnl(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="realized_pnl")
+
+
+def _dec_cash(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="cash")
+
+
+def _dec_fees_paid(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="fees_paid")
 
 
 class Side(enum.StrEnum):
@@ -143,11 +216,11 @@ class Instrument:
     venue: str
     symbol: str
     kind: str = "spot"  # spot | binary | option | perp
-    tick_size: Decimal = attrs.field(default=Decimal("0.01"), converter=_dec("tick_size"),
+    tick_size: Decimal = attrs.field(default=Decimal("0.01"), converter=_dec_tick_size,
                                      validator=_positive)
-    lot_size: Decimal = attrs.field(default=Decimal("0.00000001"), converter=_dec("lot_size"),
+    lot_size: Decimal = attrs.field(default=Decimal("0.00000001"), converter=_dec_lot_size,
                                     validator=_positive)
-    min_size: Decimal = attrs.field(default=ZERO, converter=_dec("min_size"),
+    min_size: Decimal = attrs.field(default=ZERO, converter=_dec_min_size,
                                     validator=_non_negative)
     base: str = ""
     quote: str = "USD"
@@ -196,8 +269,8 @@ class Trade:
 
     instrument_id: str
     ts_ns: int
-    price: Decimal = attrs.field(converter=_dec("price"), validator=_positive)
-    size: Decimal = attrs.field(converter=_dec("size"), validator=_positive)
+    price: Decimal = attrs.field(converter=_dec_price, validator=_positive)
+    size: Decimal = attrs.field(converter=_dec_size, validator=_positive)
     aggressor: Side = Side.BUY
 
 
@@ -208,8 +281,8 @@ class BookDelta:
     instrument_id: str
     ts_ns: int
     side: Side
-    price: Decimal = attrs.field(converter=_dec("price"), validator=_positive)
-    size: Decimal = attrs.field(converter=_dec("size"), validator=_non_negative)
+    price: Decimal = attrs.field(converter=_dec_price, validator=_positive)
+    size: Decimal = attrs.field(converter=_dec_size, validator=_non_negative)
 
 
 def _levels(value: Any) -> np.ndarray:
@@ -275,6 +348,10 @@ class Outcome:
     placeholder: bool = False  # augmented negRisk "Other"/placeholder outcomes
 
 
+def _outcomes(value: Iterable[Outcome]) -> tuple[Outcome, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class Event:
     """A group of mutually exclusive outcomes (a negRisk event, or a binary market).
@@ -286,7 +363,7 @@ class Event:
     venue: str
     event_id: str
     title: str
-    outcomes: tuple[Outcome, ...] = attrs.field(converter=tuple)
+    outcomes: tuple[Outcome, ...] = attrs.field(converter=_outcomes)
     neg_risk: bool = False
     exhaustive: bool = True
     closed: bool = False
@@ -299,8 +376,12 @@ class Leg:
 
     instrument_id: str
     side: Side
-    limit_price: Decimal = attrs.field(converter=_dec("limit_price"), validator=_positive)
-    quantity: Decimal = attrs.field(converter=_dec("quantity"), validator=_positive)
+    limit_price: Decimal = attrs.field(converter=_dec_limit_price, validator=_positive)
+    quantity: Decimal = attrs.field(converter=_dec_quantity, validator=_positive)
+
+
+def _legs(value: Iterable[Leg]) -> tuple[Leg, ...]:
+    return tuple(value)
 
 
 @attrs.frozen
@@ -311,11 +392,11 @@ class Opportunity:
     scanner: str
     ts_ns: int
     kind: str
-    legs: tuple[Leg, ...] = attrs.field(converter=tuple)
-    edge_per_unit: Decimal = attrs.field(converter=_dec("edge_per_unit"))
-    max_size: Decimal = attrs.field(converter=_dec("max_size"), validator=_non_negative)
-    expected_profit: Decimal = attrs.field(converter=_dec("expected_profit"))
-    costs: Decimal = attrs.field(converter=_dec("costs"), validator=_non_negative)
+    legs: tuple[Leg, ...] = attrs.field(converter=_legs)
+    edge_per_unit: Decimal = attrs.field(converter=_dec_edge_per_unit)
+    max_size: Decimal = attrs.field(converter=_dec_max_size, validator=_non_negative)
+    expected_profit: Decimal = attrs.field(converter=_dec_expected_profit)
+    costs: Decimal = attrs.field(converter=_dec_costs, validator=_non_negative)
     reason: str = ""
     risk_free: bool = True
     event_id: str = ""
@@ -364,10 +445,10 @@ class Intent:
     instrument_id: str
     side: Side
     quantity: Decimal | None = attrs.field(
-        default=None, converter=attrs.converters.optional(_dec("quantity"))
+        default=None, converter=attrs.converters.optional(_dec_quantity)
     )
     limit_price: Decimal | None = attrs.field(
-        default=None, converter=attrs.converters.optional(_dec("limit_price"))
+        default=None, converter=attrs.converters.optional(_dec_limit_price)
     )
     order_type: OrderType = OrderType.MARKET
     time_in_force: TimeInForce = TimeInForce.IOC
@@ -393,9 +474,9 @@ class Order:
     venue: str
     instrument_id: str
     side: Side
-    quantity: Decimal = attrs.field(converter=_dec("quantity"), validator=_positive)
+    quantity: Decimal = attrs.field(converter=_dec_quantity, validator=_positive)
     limit_price: Decimal | None = attrs.field(
-        default=None, converter=attrs.converters.optional(_dec("limit_price"))
+        default=None, converter=attrs.converters.optional(_dec_limit_price)
     )
     order_type: OrderType = OrderType.MARKET
     time_in_force: TimeInForce = TimeInForce.IOC
@@ -415,9 +496,9 @@ class Fill:
     venue: str
     instrument_id: str
     side: Side
-    price: Decimal = attrs.field(converter=_dec("price"), validator=_fill_price)
-    quantity: Decimal = attrs.field(converter=_dec("quantity"), validator=_positive)
-    fee: Decimal = attrs.field(converter=_dec("fee"))
+    price: Decimal = attrs.field(converter=_dec_price, validator=_fill_price)
+    quantity: Decimal = attrs.field(converter=_dec_quantity, validator=_positive)
+    fee: Decimal = attrs.field(converter=_dec_fee)
     liquidity: Liquidity
     ts_ns: int
 
@@ -446,7 +527,7 @@ class KnownOrder:
 
     order: Order
     venue_order_id: str | None = None
-    filled_quantity: Decimal = attrs.field(default=ZERO, converter=_dec("filled_quantity"))
+    filled_quantity: Decimal = attrs.field(default=ZERO, converter=_dec_filled_quantity)
 
 
 @attrs.frozen
@@ -469,9 +550,9 @@ class Position:
     """Net holding in one instrument, with average entry and realised P&L."""
 
     instrument_id: str
-    quantity: Decimal = attrs.field(default=ZERO, converter=_dec("quantity"))
-    avg_price: Decimal = attrs.field(default=ZERO, converter=_dec("avg_price"))
-    realized_pnl: Decimal = attrs.field(default=ZERO, converter=_dec("realized_pnl"))
+    quantity: Decimal = attrs.field(default=ZERO, converter=_dec_quantity)
+    avg_price: Decimal = attrs.field(default=ZERO, converter=_dec_avg_price)
+    realized_pnl: Decimal = attrs.field(default=ZERO, converter=_dec_realized_pnl)
 
     def apply(self, fill: Fill) -> Position:
         """The position after ``fill`` (fees are accounted in cash, not here)."""
@@ -496,10 +577,10 @@ class Position:
 class Portfolio:
     """A snapshot of the account that risk checks and sizers read."""
 
-    cash: Decimal = attrs.field(converter=_dec("cash"))
+    cash: Decimal = attrs.field(converter=_dec_cash)
     positions: dict[str, Position] = attrs.field(factory=dict)
     marks: dict[str, Decimal] = attrs.field(factory=dict)
-    fees_paid: Decimal = attrs.field(default=ZERO, converter=_dec("fees_paid"))
+    fees_paid: Decimal = attrs.field(default=ZERO, converter=_dec_fees_paid)
 
     def position(self, instrument_id: str) -> Position:
         """The position in ``instrument_id`` (flat when none)."""
@@ -531,7 +612,7 @@ class RiskDecision:
     check: str
     reason: str = ""
     quantity: Decimal | None = attrs.field(
-        default=None, converter=attrs.converters.optional(_dec("quantity"))
+        default=None, converter=attrs.converters.optional(_dec_quantity)
     )
 
     @classmethod
@@ -573,7 +654,7 @@ class Settlement:
 
     instrument_id: str
     ts_ns: int
-    price: Decimal = attrs.field(converter=_dec("price"), validator=_non_negative)
+    price: Decimal = attrs.field(converter=_dec_price, validator=_non_negative)
     reason: str = ""
 
 
