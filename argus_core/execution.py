@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections.abc import Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -56,6 +57,7 @@ from argus_core.market_state import MarketState
 from argus_core.models import (
     CancelIntent,
     Fill,
+    Instrument,
     Intent,
     Liquidity,
     Opportunity,
@@ -63,6 +65,7 @@ from argus_core.models import (
     OrderStatus,
     OrderType,
     OrderUpdate,
+    Portfolio,
     Settlement,
     Side,
     TimeInForce,
@@ -109,6 +112,8 @@ class ExecutionEngine:
         self.venue, self.venue_name = venue, venue_name
         self.market, self.account, self.broker = market, account, broker
         self.risk, self.sizer, self.live = risk, sizer, live
+        # Sizers written before fees reached them take four arguments; ask once.
+        self._sizer_takes_fees = "fees" in inspect.signature(sizer.size).parameters
         self.unwind_slippage_bps = unwind_slippage_bps
         self.n_orders = 0
         self.n_fills = 0
@@ -176,6 +181,14 @@ class ExecutionEngine:
         bar = self.market.bars.get(instrument_id)
         return to_decimal(bar.close) if bar is not None else None
 
+    def _size(self, intent: Intent, price: Decimal, portfolio: Portfolio,
+              instrument: Instrument | None) -> Decimal:
+        """The sizer's quantity, with the instrument's fee schedule when it asks for it."""
+        if self._sizer_takes_fees:
+            return self.sizer.size(intent, price, portfolio, instrument,
+                                   fees=self.market.fee_schedule(intent.instrument_id))
+        return self.sizer.size(intent, price, portfolio, instrument)
+
     def _route(self, legs: list[Intent], ts: int) -> list[Order]:
         """Size and risk-check every leg, persist, send; returns the orders sent."""
         portfolio = self.account.portfolio()
@@ -187,7 +200,7 @@ class ExecutionEngine:
                                 "limit) for the intent", intent)
                 return []
             inst = self.market.instruments.get(intent.instrument_id)
-            qty = intent.quantity if intent.quantity is not None else self.sizer.size(
+            qty = intent.quantity if intent.quantity is not None else self._size(
                 intent, price, portfolio, inst)
             if qty <= 0:  # say so: a strategy that never trades should be able to see why
                 self.risk_event(ts, "sizing", "skip", f"sizer {self.sizer.name!r} sized "

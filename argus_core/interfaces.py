@@ -36,14 +36,25 @@ if TYPE_CHECKING:
     from argus_core.market_state import MarketState
 
 
+#: The quantity :meth:`FeeSchedule.unit_fee` probes ``fee`` at: per-fill rounding (e.g.
+#: 0.00001 of the quote currency) then moves the per-unit fee by less than 1e-16.
+_UNIT_FEE_PROBE = Decimal(10) ** 12
+
+
 @attrs.frozen
 class FeeSchedule:
     """Fees of one venue: maker/taker in basis points of notional, a fixed fee per fill and
     a commission per unit of quantity (e.g. per option contract).
 
     A venue whose fee depends on the price in another way (Polymarket's taker fee
-    scales with ``min(p, 1 - p)``) subclasses this and overrides :meth:`fee`; the
-    paper broker only ever calls ``fee``.
+    scales with ``p (1 - p)``) subclasses this and overrides :meth:`fee`; the paper
+    broker only ever calls ``fee``.
+
+    Scanners and sizers get the schedule in force for an instrument from the market
+    state (``market.fee_schedule(instrument_id)``; the runner binds the venue's schedule
+    with any ``[paper]`` overrides).  They price an exact fill with :meth:`fee` and a
+    cost estimate (a kernel's marginal cost of one more unit) with :meth:`unit_fee`, so
+    a venue's fee formula lives in its schedule alone.
     """
 
     maker_bps: Decimal = Decimal(0)
@@ -56,6 +67,21 @@ class FeeSchedule:
         bps = self.maker_bps if maker else self.taker_bps
         return (price * quantity * bps / Decimal(10_000) + self.fixed_per_fill
                 + self.per_unit * quantity)
+
+    def unit_fee(self, price: Decimal, *, maker: bool = False) -> Decimal:
+        """Marginal fee of one more unit at ``price``: the per-unit part of :meth:`fee`,
+        without the fixed per-fill charge and before per-fill rounding.
+
+        What a scanner's or sizer's cost estimate adds per unit (a numba kernel reads it
+        once per price level; the exact fill cost is always :meth:`fee`).  The default
+        derives it from :meth:`fee` itself, ``(fee(p, Q) - fee(p, 0)) / Q`` at a very
+        large ``Q``, so a subclass that overrides only ``fee`` gets it right whenever its
+        fee is linear in quantity (every schedule in Argus); a schedule whose fee is not
+        (tiered volume discounts) overrides this too.
+        """
+        big = _UNIT_FEE_PROBE
+        return (self.fee(price, big, maker=maker) - self.fee(price, Decimal(0), maker=maker)
+                ) / big
 
 
 class Venue(abc.ABC):
@@ -261,14 +287,20 @@ class RiskContext:
 
 
 class Sizer(abc.ABC):
-    """Turns an intent (and its forecast) into a quantity."""
+    """Turns an intent (and its forecast) into a quantity.
+
+    Fees: a sizer whose ``size`` declares the keyword parameter ``fees`` is given the
+    instrument's :class:`FeeSchedule` in force (what its fills will pay; see
+    ``MarketState.fee_schedule``), e.g. to size a binary bet on the price plus
+    ``fees.unit_fee(price)``.  A sizer without the parameter is called as before.
+    """
 
     name: ClassVar[str] = ""
 
     @abc.abstractmethod
     def size(self, intent: Intent, price: Decimal, portfolio: Portfolio,
-             instrument: Instrument | None) -> Decimal:
-        """Quantity to trade (0 to skip)."""
+             instrument: Instrument | None, fees: FeeSchedule | None = None) -> Decimal:
+        """Quantity to trade (0 to skip); ``fees`` is the instrument's fee schedule."""
 
 
 class Pricer(abc.ABC):

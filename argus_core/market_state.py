@@ -8,12 +8,13 @@ read far less often than venues write.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from argus_core.errors import DataError
+from argus_core.interfaces import FeeSchedule
 from argus_core.models import (
     Bar,
     BookDelta,
@@ -29,6 +30,7 @@ from argus_core.models import (
 )
 
 _EMPTY = np.empty((0, 2), dtype=np.float64)
+_NO_FEES = FeeSchedule()
 
 
 class L2Book:
@@ -121,10 +123,16 @@ class MarketState:
 
     ``stale_after_ns`` > 0 enables the stale-data guard: a book not updated
     within that window, or one a venue marked not live, is untradeable.
+
+    ``fees`` looks up the fee schedule in force for an instrument (the runner binds the
+    venue's, with any ``[paper]`` overrides; ``argus scan`` the venue's): scanners read it
+    through :meth:`fee_schedule`.  Unbound, every instrument trades free.
     """
 
-    def __init__(self, stale_after_ns: int = 0) -> None:
+    def __init__(self, stale_after_ns: int = 0,
+                 fees: Callable[[str], FeeSchedule] | None = None) -> None:
         self.stale_after_ns = stale_after_ns
+        self.fees = fees
         self.books: dict[str, L2Book] = {}
         self.bars: dict[str, Bar] = {}
         self.trades: dict[str, Trade] = {}
@@ -185,6 +193,10 @@ class MarketState:
             age_s = (self.now_ns - book.ts_ns) / 1e9
             return False, f"book is stale ({age_s:.1f}s since last update)"
         return True, ""
+
+    def fee_schedule(self, instrument_id: str) -> FeeSchedule:
+        """The fee schedule in force for ``instrument_id`` (no fees when none is bound)."""
+        return self.fees(instrument_id) if self.fees is not None else _NO_FEES
 
     def signal(self, name: str, instrument_id: str) -> float | None:
         """Latest value of a published signal (regime features, P(change), ...)."""

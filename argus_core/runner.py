@@ -118,6 +118,10 @@ class Runner:
         self.market = MarketState(int(stale_s * 1e9))
         self.account = Account(config.run.starting_cash)
         self.broker = PaperBroker(self.market, self.asm.venue.fee_schedule, config.paper)
+        # Scanners and sizers price fees with what fills will pay: the venue's schedule
+        # live, the paper broker's (the venue's with any [paper] overrides) otherwise.
+        self.market.fees = (self.asm.venue.fee_schedule if config.argus.mode == "live"
+                            else self.broker.fees)
         self.risk = RiskEngine(self.asm.risk_checks, RiskContext(market=self.market))
         self.progress = progress
         self.max_events = max_events

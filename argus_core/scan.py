@@ -28,7 +28,7 @@ async def snapshot_and_scan(config: Config) -> list[Opportunity]:
     venue = build(host, settings, "venue", config.run.venue)
     scanners = [build(host, settings, "scanner", name) for name in config.run.scanners]
     try:
-        market = MarketState()
+        market = MarketState(fees=venue.fee_schedule)
         market.add_instruments(await venue.instruments())
         for event in await venue.snapshot():
             market.apply(event)

@@ -156,8 +156,6 @@ CASES: list[tuple[str, str, Bound, Bound, dict[str, Any]]] = [
     ("plugins.vrp", "heston_paths", (1, 2), None, {}),
     # -- negRisk -----------------------------------------------------------------------------
     ("plugins.negrisk", "min_edge", (-0.01, 0), None, {}),
-    ("plugins.negrisk", "taker_fee_rate", (-0.01, 0), (1, 1.01), {}),
-    ("plugins.negrisk", "fee_exponent", (-0.01, 0), (10, 10.01), {}),
     ("plugins.negrisk", "gas_usd_per_leg", (-0.01, 0), None, {}),
     ("plugins.negrisk", "max_outcomes", (1, 2), None, {}),
     ("plugins.negrisk", "tail_probability_cap", (-0.01, 0), (1, 1.01), {}),

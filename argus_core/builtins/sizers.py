@@ -19,7 +19,7 @@ import attrs
 from argus_core.config import FRACTION, POSITIVE, optional
 from argus_core.errors import DataError
 from argus_core.hookspecs import hookimpl
-from argus_core.interfaces import Sizer
+from argus_core.interfaces import FeeSchedule, Sizer
 from argus_core.models import Instrument, Intent, Portfolio
 
 
@@ -87,7 +87,8 @@ class FixedFraction(Sizer):
         self.s = settings or SizingSettings()
 
     def size(self, intent: Intent, price: Decimal, portfolio: Portfolio,
-             instrument: Instrument | None) -> Decimal:
+             instrument: Instrument | None, fees: FeeSchedule | None = None) -> Decimal:
+        """``fraction`` of equity at ``price`` (fees do not change a fixed budget)."""
         if price <= 0:
             return Decimal(0)
         return round_to_lot(portfolio.equity * self.s.fraction / price, instrument)
@@ -95,20 +96,27 @@ class FixedFraction(Sizer):
 
 class Kelly(Sizer):
     """Fractional Kelly from the intent's forecast (binary if it has ``p_win``), shrunk by
-    confidence, optionally vol-targeted, capped at ``max_fraction`` of equity."""
+    confidence, optionally vol-targeted, capped at ``max_fraction`` of equity.
+
+    A binary bet costs the price plus the taker fee per unit of the instrument's fee
+    schedule (``fees.unit_fee(price)``): a bet whose edge the fee eats is not made."""
 
     name = "kelly"
 
     def __init__(self, settings: SizingSettings | None) -> None:
         self.s = settings or SizingSettings()
 
-    def fraction(self, intent: Intent, price: Decimal) -> float:
+    def fraction(self, intent: Intent, price: Decimal, fees: FeeSchedule | None = None
+                 ) -> float:
         """Share of equity to commit."""
         fc = intent.forecast
         if fc is None:
             return 0.0
         if fc.p_win is not None:
-            f = kelly_binary(fc.p_win, float(price)) * self.s.kelly_fraction
+            cost = price + (fees.unit_fee(price) if fees is not None else 0)
+            if cost >= 1:
+                return 0.0  # the fee leaves nothing to win
+            f = kelly_binary(fc.p_win, float(cost)) * self.s.kelly_fraction
         else:
             if fc.sigma <= 0:
                 return 0.0
@@ -119,10 +127,11 @@ class Kelly(Sizer):
         return min(max(f, 0.0), self.s.max_fraction)
 
     def size(self, intent: Intent, price: Decimal, portfolio: Portfolio,
-             instrument: Instrument | None) -> Decimal:
+             instrument: Instrument | None, fees: FeeSchedule | None = None) -> Decimal:
+        """Kelly's share of equity, converted to units at ``price``."""
         if price <= 0:
             return Decimal(0)
-        f = Decimal(repr(self.fraction(intent, price)))
+        f = Decimal(repr(self.fraction(intent, price, fees)))
         return round_to_lot(portfolio.equity * f / price, instrument)
 
 

@@ -14,20 +14,25 @@ import argparse
 import os
 import platform
 import time
+from decimal import Decimal
 
 import numpy as np
 from argus_scanner_negrisk.reference import reference_scan
 from argus_scanner_negrisk.scanner import NegRiskScanner
 
+from argus_core import FeeSchedule
 from argus_core.market_state import MarketState
 from argus_core.models import Event, Instrument, OrderBook, Outcome, Side
 
 
-def synthetic_market(n_events: int, levels: int, seed: int = 0) -> MarketState:
+def synthetic_market(n_events: int, levels: int, seed: int = 0,
+                     fees: FeeSchedule | None = None) -> MarketState:
     """Events of 2-8 outcomes (5 on average): YES asks from Dirichlet probabilities plus a
-    spread, NO asks near 1 - YES; about 2% of events carry a deep long-rebalance arbitrage."""
+    spread, NO asks near 1 - YES; about 2% of events carry a deep long-rebalance arbitrage.
+    Every instrument pays ``fees`` (none by default)."""
     rng = np.random.default_rng(seed)
-    market = MarketState()
+    schedule = fees or FeeSchedule()
+    market = MarketState(fees=lambda iid: schedule)
     tick = 0.001
     steps = np.arange(levels) * tick
     for e in range(n_events):
@@ -51,8 +56,7 @@ def synthetic_market(n_events: int, levels: int, seed: int = 0) -> MarketState:
                 b = b[b[:, 0] > 0]
                 market.apply(OrderBook(iid, 1, b, a))
                 instruments.append(Instrument("polymarket", iid.split(":")[1], kind="binary",
-                                              tick_size="0.001", min_size="5",
-                                              meta={"fee_rate": "0", "fee_exponent": "1"}))
+                                              tick_size="0.001", min_size="5"))
         market.add_instruments(instruments)
         market.apply(Event("polymarket", f"E{e}", f"event {e}", tuple(outcomes), neg_risk=True))
     return market
@@ -75,8 +79,11 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=3000)
     ap.add_argument("--levels", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--fee-bps", type=float, default=0.0,
+                    help="taker fee in bps of notional for every instrument (default none)")
     args = ap.parse_args()
-    market = synthetic_market(args.events, args.levels)
+    market = synthetic_market(args.events, args.levels,
+                              fees=FeeSchedule(taker_bps=Decimal(repr(args.fee_bps))))
     n_books = len(market.books)
     scanner = NegRiskScanner()
     t_first = time.perf_counter()

@@ -60,19 +60,6 @@ async def test_scan_finds_the_constructed_fed_arbitrage() -> None:
         (f"polymarket:{t}", Decimal(p), qty) for t, p in zip(yes_tokens, prices, strict=True)]
 
 
-def test_scanner_prices_fees_exactly_as_the_venue_charges_them() -> None:
-    """The scanner's per-fill fee equals the venue's FeeSchedule (what paper fills pay)."""
-    from argus_scanner_negrisk.scanner import taker_fee
-    from argus_venue_polymarket.fees import PolymarketFeeSchedule
-
-    for rate, exp in (("0.05", "1"), ("0.25", "2"), ("0.0175", "1"), ("0", "1")):
-        sched = PolymarketFeeSchedule(rate=Decimal(rate), exponent=Decimal(exp))
-        for p in ("0.001", "0.003", "0.31", "0.5", "0.64", "0.999"):
-            for q in ("0.01", "5", "150", "1234.56"):
-                assert taker_fee(Decimal(q), Decimal(p), Decimal(rate), Decimal(exp)) == \
-                    sched.fee(Decimal(p), Decimal(q), maker=False), (rate, exp, p, q)
-
-
 async def test_offline_example_paper_executes_and_settles_the_arbitrage(tmp_path: Path) -> None:
     """``examples/polymarket/paper.toml`` through the core loop: the real venue (Gamma REST,
     websocket books, websocket resolution) against the local replay server; the scanner's

@@ -4,32 +4,50 @@ with the independent plain-Python reference on random books."""
 from __future__ import annotations
 
 import random
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
+import attrs
 import numpy as np
 import pytest
 from argus_scanner_negrisk.config import NegRiskSettings
 from argus_scanner_negrisk.reference import reference_scan
 from argus_scanner_negrisk.scanner import NegRiskScanner
 
+from argus_core import FeeSchedule
 from argus_core.market_state import MarketState
 from argus_core.models import BookStatus, Event, Instrument, OrderBook, Outcome, Side
 
 D = Decimal
 
 
-def _inst(iid: str, fee: str = "0", min_size: str = "5") -> Instrument:
+def _inst(iid: str, min_size: str = "5") -> Instrument:
     return Instrument("polymarket", iid.split(":")[1], kind="binary", tick_size="0.01",
-                      lot_size="0.01", min_size=min_size,
-                      meta={"fee_rate": fee, "fee_exponent": "1"})
+                      lot_size="0.01", min_size=min_size)
+
+
+@attrs.frozen
+class TakerCurve(FeeSchedule):
+    """Polymarket's taker fee written out by hand for these tests (the scanner has no copy:
+    it asks the market's fee schedule): ``rate * p(1-p)`` per share, each fill floored to
+    0.00001."""
+
+    rate: Decimal = Decimal(0)
+
+    def fee(self, price: Decimal, quantity: Decimal, *, maker: bool) -> Decimal:
+        """Fee of one fill."""
+        if maker:
+            return Decimal(0)
+        return (quantity * self.rate * price * (1 - price)).quantize(Decimal("0.00001"),
+                                                                     rounding=ROUND_DOWN)
 
 
 class Book:
-    """Builds a MarketState from asks (and optional bids) per instrument."""
+    """Builds a MarketState from asks (and optional bids) per instrument; every instrument
+    pays the taker curve of rate ``fee``."""
 
     def __init__(self, fee: str = "0") -> None:
-        self.market = MarketState()
-        self.fee = fee
+        schedule = TakerCurve(rate=Decimal(fee))
+        self.market = MarketState(fees=lambda iid: schedule)
 
     def event(self, eid: str, names: list[str], *, neg_risk: bool = True,
               exhaustive: bool = True) -> list[tuple[str, str]]:
@@ -41,7 +59,7 @@ class Book:
         self.market.apply(Event("polymarket", eid, eid, tuple(outcomes), neg_risk=neg_risk,
                                 exhaustive=exhaustive))
         for y, no in ids:
-            self.market.add_instruments([_inst(y, self.fee), _inst(no, self.fee)])
+            self.market.add_instruments([_inst(y), _inst(no)])
         return ids
 
     def asks(self, iid: str, levels: list[tuple[float, float]],
@@ -157,6 +175,33 @@ def test_hand_computed_long_rebalance_with_fees_and_gas() -> None:
     # with fees the binary's first step costs 0.98 + f(.45) + f(.53) = 1.00483 > 1: gone
     assert 0.98 + float(f("0.45") + f("0.53")) > 1 and "binary:E3" not in opps
     assert "short_rebalance:E2" in opps
+
+
+def test_scanner_prices_fees_with_the_venues_fee_schedule() -> None:
+    """The scanner holds no fee formula: bound to the Polymarket venue's FeeSchedule it
+    finds the same baskets at the same costs as under the tests' hand-written curve, and
+    its kernel's per-share fees are the venue curve's (any exponent)."""
+    fees_module = pytest.importorskip("argus_venue_polymarket.fees")
+    PolymarketFeeSchedule = fees_module.PolymarketFeeSchedule
+
+    by_hand, _ = _hand_book(fee="0.05")
+    want = NegRiskScanner().scan(by_hand.market, 1)
+    venue = PolymarketFeeSchedule(rate=Decimal("0.05"), exponent=Decimal("1"))
+    by_hand.market.fees = lambda iid: venue
+    got = NegRiskScanner().scan(by_hand.market, 1)
+    assert got == want and sum(o.costs for o in got) > 0
+
+    curved = PolymarketFeeSchedule(rate=Decimal("0.25"), exponent=Decimal("1.5"))
+    by_hand.market.fees = lambda iid: curved
+    scanner = NegRiskScanner()
+    scanner.scan(by_hand.market, 1)
+    packed = scanner._packed
+    assert packed is not None
+    for row in range(len(packed.keys)):
+        for level in range(int(packed.nlev[row])):
+            price = Decimal(repr(float(packed.prices[row, level])))
+            assert packed.fees[row, level] == pytest.approx(
+                float(curved.curve.per_share(price)), rel=1e-12)
 
 
 def test_min_edge_and_size_cap() -> None:

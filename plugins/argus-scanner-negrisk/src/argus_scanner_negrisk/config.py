@@ -15,9 +15,9 @@ class NegRiskSettings:
 
     Attributes:
         min_edge: smallest net edge per basket unit (after taker fees and gas) worth reporting.
-        taker_fee_rate / fee_exponent: override every instrument's fee curve
-            (``rate * (p(1-p)) ** exponent`` per share); None reads the instrument's
-            ``meta["fee_rate"]`` / ``meta["fee_exponent"]`` (set by the Polymarket venue).
+            Taker fees are the venue's fee schedule (``market.fee_schedule``); to scan under
+            other fees, change them at the venue (``[plugins.polymarket]
+            fee_rate_override``) or in ``[paper]``.
         gas_usd_per_leg: fixed cost per basket leg (settlement transactions, relayer fees).
         max_outcomes: events with more outcomes are skipped, or scanned in bounded-subset
             mode when ``bounded_subset`` is on.
@@ -34,11 +34,6 @@ class NegRiskSettings:
     """
 
     min_edge: Decimal = attrs.field(default=Decimal("0"), validator=NON_NEGATIVE)
-    # the same ranges as the Polymarket venue's fee curve settings
-    taker_fee_rate: Decimal | None = attrs.field(default=None,
-                                                 validator=in_range(0, 1, optional=True))
-    fee_exponent: Decimal | None = attrs.field(default=None,
-                                               validator=in_range(0, 10, optional=True))
     gas_usd_per_leg: Decimal = attrs.field(default=Decimal("0"), validator=NON_NEGATIVE)
     max_outcomes: int = attrs.field(default=40, validator=in_range(2))
     bounded_subset: bool = False

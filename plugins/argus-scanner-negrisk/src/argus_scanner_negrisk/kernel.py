@@ -6,13 +6,16 @@ A basket is the CSR slice ``leg_rows[leg_start[b]:leg_start[b + 1]]``.
 
 Walk: every leg starts at its best level.  The marginal cost of one more
 basket unit is the sum of the legs' current prices plus their per-share
-taker fees (``rate * (p(1-p))**exp``).  While it is below the payout (above,
-for a sell basket), take the largest step every leg can fill at its current
-level -- the smallest remaining size -- then advance the legs whose level is
-used up.  Because each leg's price only worsens, the marginal cost only
-rises, so stopping at the first unprofitable step gives the maximum
-profitable size.  ``p + rate * p(1-p)`` is increasing in ``p`` for rate < 1,
-so fees keep that monotonicity.
+taker fees (``level_fees[r, level]``: the venue's ``FeeSchedule.unit_fee`` at that
+level's price, packed by the scanner -- the kernel holds no fee formula).
+While it is below the payout (above, for a sell basket), take the largest
+step every leg can fill at its current level -- the smallest remaining
+size -- then advance the legs whose level is used up.  Because each leg's
+price only worsens, the marginal cost only rises, so stopping at the first
+unprofitable step gives the maximum profitable size.  That holds with fees
+as long as price plus fee (minus fee, selling) moves with the price, i.e. a
+fee changes by less than the price does between levels: Polymarket's
+``rate * p(1-p)`` with rate < 1 does.
 """
 
 from __future__ import annotations
@@ -22,20 +25,10 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def leg_fee(price: float, rate: float, exponent: float) -> float:
-    """Taker fee per share at ``price``."""
-    if rate == 0.0:
-        return 0.0
-    base = price * (1.0 - price)
-    if exponent == 1.0:
-        return rate * base
-    return rate * base ** exponent
-
-
-@njit(cache=True, nogil=True)
-def walk_baskets(prices: np.ndarray, sizes: np.ndarray, nlev: np.ndarray, usable: np.ndarray,
-                 leg_start: np.ndarray, leg_rows: np.ndarray, leg_fee_rate: np.ndarray,
-                 leg_fee_exp: np.ndarray, payout: np.ndarray, is_sell: np.ndarray,
+def walk_baskets(prices: np.ndarray, sizes: np.ndarray, level_fees: np.ndarray,
+                 nlev: np.ndarray,
+                 usable: np.ndarray, leg_start: np.ndarray, leg_rows: np.ndarray,
+                 payout: np.ndarray, is_sell: np.ndarray,
                  max_qty: np.ndarray, out_qty: np.ndarray, out_value: np.ndarray,
                  out_fee: np.ndarray, out_depth: np.ndarray) -> int:
     """Walk every basket; returns how many have a profitable size.
@@ -83,7 +76,7 @@ def walk_baskets(prices: np.ndarray, sizes: np.ndarray, nlev: np.ndarray, usable
                 r = leg_rows[s + j]
                 p = prices[r, ptr[j]]
                 unit += p
-                unit_fee += leg_fee(p, leg_fee_rate[s + j], leg_fee_exp[s + j])
+                unit_fee += level_fees[r, ptr[j]]
                 if rem[j] < step:
                     step = rem[j]
             profitable = unit - unit_fee > payout[b] if sell else unit + unit_fee < payout[b]

@@ -5,25 +5,25 @@ It enumerates the same baskets from ``market.events`` with its own loops and
 finds each basket's maximum profitable size by a *different* algorithm than
 the kernel's joint walk: it merges the cumulative-depth breakpoints of all
 legs, then evaluates the marginal basket cost on each segment between
-breakpoints.  Fees use the same per-share curve.  Pure Python floats, no
-numpy in the walk.
+breakpoints.  Fees per share are the market's fee schedule
+(``FeeSchedule.unit_fee``), asked per level here.  Pure Python floats, no numpy in
+the walk.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from argus_core import MarketState
 from argus_scanner_negrisk.config import NegRiskSettings
 
 
-def _fee(price: float, rate: float, exponent: float) -> float:
-    return rate * (price * (1.0 - price)) ** exponent if rate else 0.0
-
-
-def best_size(books: list[list[tuple[float, float]]], fees: list[tuple[float, float]],
+def best_size(books: list[list[tuple[float, float]]], fees: list[Callable[[float], float]],
               payout: float, sell: bool = False) -> tuple[float, float, float]:
-    """(units, sum of price x units, fees) of the largest profitable basket size."""
+    """(units, sum of price x units, fees) of the largest profitable basket size;
+    ``fees[i](price)`` is leg ``i``'s taker fee per share at ``price``."""
     if not books or any(not levels for levels in books):
         return 0.0, 0.0, 0.0
     cumulative = []
@@ -42,11 +42,11 @@ def best_size(books: list[list[tuple[float, float]]], fees: list[tuple[float, fl
             break
         # every leg's level for the segment (prev, point]
         unit = unit_fee = 0.0
-        for levels, cum, (rate, exp) in zip(books, cumulative, fees, strict=True):
+        for levels, cum, fee in zip(books, cumulative, fees, strict=True):
             idx = next(i for i, c in enumerate(cum) if c > prev + 1e-12)
             price = levels[idx][0]
             unit += price
-            unit_fee += _fee(price, rate, exp)
+            unit_fee += fee(price)
         ok = (unit - unit_fee > payout) if sell else (unit + unit_fee < payout)
         if not ok:
             break
@@ -72,13 +72,9 @@ def reference_scan(market: MarketState, settings: NegRiskSettings | None = None
         arr = book.bid_levels() if bids else book.ask_levels()
         return [(float(p), float(q)) for p, q in arr.tolist()[: s.max_levels]]
 
-    def fee_of(iid: str) -> tuple[float, float]:
-        meta = market.instruments[iid].meta if iid in market.instruments else {}
-        rate = float(s.taker_fee_rate if s.taker_fee_rate is not None
-                     else meta.get("fee_rate", 0))
-        exp = float(s.fee_exponent if s.fee_exponent is not None
-                    else meta.get("fee_exponent", 1))
-        return rate, exp
+    def fee_of(iid: str) -> Callable[[float], float]:
+        schedule = market.fee_schedule(iid)
+        return lambda price: float(schedule.unit_fee(Decimal(repr(price))))
 
     def try_basket(kind: str, event_id: str, ids: list[str], payout: float, sell: bool) -> None:
         books = [levels(i, sell) for i in ids]

@@ -20,6 +20,13 @@ basket's legs jointly in a numba kernel (:mod:`argus_scanner_negrisk.kernel`).
 The few baskets with a profitable size are then recomputed exactly in
 ``Decimal`` at the lot-rounded size, with tick size, minimum order size,
 taker fees and gas.
+
+Fees come from the venue, never from a copy of its formula here: each leg's
+:class:`~argus_core.FeeSchedule` in force is ``market.fee_schedule(instrument)``
+(the Polymarket venue's curve, with any ``[paper]`` overrides).  The kernel reads
+``FeeSchedule.unit_fee`` once per distinct price level (packed beside the prices
+when a book is repacked); the exact recomputation charges each leg-level fill
+``FeeSchedule.fee``, exactly what the paper broker books.
 """
 
 from __future__ import annotations
@@ -31,7 +38,17 @@ from typing import ClassVar
 import attrs
 import numpy as np
 
-from argus_core import Event, Instrument, L2Book, Leg, MarketState, Opportunity, Scanner, Side
+from argus_core import (
+    Event,
+    FeeSchedule,
+    Instrument,
+    L2Book,
+    Leg,
+    MarketState,
+    Opportunity,
+    Scanner,
+    Side,
+)
 from argus_scanner_negrisk.config import NegRiskSettings
 from argus_scanner_negrisk.kernel import walk_baskets
 
@@ -51,32 +68,6 @@ class Basket:
     names: tuple[str, ...] = ()
     risk_free: bool = True
     note: str = ""
-
-
-#: Polymarket floors each fill's fee to 0.00001 pUSD.
-FEE_QUANTUM = Decimal("0.00001")
-
-
-def fee_per_share(price: Decimal, rate: Decimal, exponent: Decimal) -> Decimal:
-    """Polymarket's taker fee per share: ``rate * (p (1 - p)) ** exponent``."""
-    if rate == 0:
-        return Decimal(0)
-    base = price * (1 - price)
-    if exponent == exponent.to_integral_value():
-        return rate * base ** int(exponent)
-    return rate * Decimal(repr(float(base) ** float(exponent)))
-
-
-def taker_fee(shares: Decimal, price: Decimal, rate: Decimal, exponent: Decimal) -> Decimal:
-    """The fee of one taker fill, exactly as the venue charges it (and as the Polymarket
-    venue's ``FeeSchedule`` gives the paper broker): ``shares * rate * (p(1-p))**exponent``
-    floored to 0.00001 pUSD (https://docs.polymarket.com/trading/fees; py-clob-client-v2
-    ``fees.py``).  The scanner prices each level of each leg as one fill, as the paper
-    broker fills it, so the expected profit is what a paper execution books."""
-    if rate == 0:
-        return Decimal(0)
-    return (shares * fee_per_share(price, rate, exponent)).quantize(FEE_QUANTUM,
-                                                                    rounding=ROUND_DOWN)
 
 
 def static_baskets(events: list[Event], s: NegRiskSettings) -> tuple[list[Basket], list[Event]]:
@@ -141,13 +132,21 @@ class _Packed:
     re-reads the liveness and timestamp of, only the books whose version moved.
     """
 
-    def __init__(self, keys: list[tuple[str, Side]], depth: int) -> None:
+    def __init__(self, keys: list[tuple[str, Side]], depth: int,
+                 schedules: dict[str, FeeSchedule]) -> None:
         self.keys = keys
         self.index = {k: i for i, k in enumerate(keys)}
         n = len(keys)
         self.depth = depth
         self.prices = np.zeros((n, depth), dtype=np.float64)
         self.sizes = np.zeros((n, depth), dtype=np.float64)
+        #: taker fee per share at each packed level (``FeeSchedule.unit_fee``)
+        self.fees = np.zeros((n, depth), dtype=np.float64)
+        # One price -> unit fee memo per distinct schedule (instruments share schedules and
+        # prices sit on a tick grid, so the schedule is asked once per price level).
+        memos: dict[FeeSchedule, tuple[FeeSchedule, dict[float, float]]] = {}
+        self.row_fees = [memos.setdefault(schedules[iid], (schedules[iid], {}))
+                         for iid, _side in keys]
         self.nlev = np.zeros(n, dtype=np.int64)
         book_index: dict[str, int] = {}
         for iid, _side in keys:
@@ -203,30 +202,29 @@ class _Packed:
         self.prices[row, :n] = levels[:n, 0]
         self.sizes[row, :n] = levels[:n, 1]
         self.nlev[row] = n
+        schedule, memo = self.row_fees[row]
+        fees = self.fees[row]
+        for k, price in enumerate(levels[:n, 0].tolist()):
+            fee = memo.get(price)
+            if fee is None:
+                fee = memo[price] = float(schedule.unit_fee(Decimal(repr(price))))
+            fees[k] = fee
 
 
 class _Compiled:
     """Baskets as CSR arrays over packed rows."""
 
-    def __init__(self, baskets: list[Basket], packed: _Packed,
-                 fee_of: dict[str, tuple[float, float]]) -> None:
+    def __init__(self, baskets: list[Basket], packed: _Packed) -> None:
         self.baskets = baskets
         starts = [0]
         rows: list[int] = []
-        rates: list[float] = []
-        exps: list[float] = []
         for b in baskets:
             side = Side.SELL if b.side is Side.BUY else Side.BUY  # buy legs walk asks
             for iid in b.instrument_ids:
                 rows.append(packed.index[(iid, side)])
-                rate, exp = fee_of[iid]
-                rates.append(rate)
-                exps.append(exp)
             starts.append(len(rows))
         self.leg_start = np.asarray(starts, dtype=np.int64)
         self.leg_rows = np.asarray(rows, dtype=np.int64)
-        self.fee_rate = np.asarray(rates, dtype=np.float64)
-        self.fee_exp = np.asarray(exps, dtype=np.float64)
         self.payout = np.asarray([float(b.payout) for b in baskets], dtype=np.float64)
         self.is_sell = np.asarray([b.side is Side.SELL for b in baskets], dtype=np.bool_)
         nb = len(baskets)
@@ -238,8 +236,8 @@ class _Compiled:
 
     def run(self, packed: _Packed, usable: np.ndarray) -> np.ndarray:
         """Walk every basket; indices of those with a profitable size."""
-        walk_baskets(packed.prices, packed.sizes, packed.nlev, usable, self.leg_start,
-                     self.leg_rows, self.fee_rate, self.fee_exp, self.payout, self.is_sell,
+        walk_baskets(packed.prices, packed.sizes, packed.fees, packed.nlev, usable,
+                     self.leg_start, self.leg_rows, self.payout, self.is_sell,
                      self.max_qty, self.out_qty, self.out_value, self.out_fee, self.out_depth)
         return np.flatnonzero(self.out_qty > 0)
 
@@ -256,23 +254,12 @@ class NegRiskScanner(Scanner):
         self._packed: _Packed | None = None
         self._static: _Compiled | None = None
         self._large: list[Event] = []
-        self._fee_of: dict[str, tuple[float, float]] = {}
-        self._fee_dec: dict[str, tuple[Decimal, Decimal]] = {}
+        self._schedules: dict[str, FeeSchedule] = {}
         self._dec: dict[float, Decimal] = {}  # price float -> exact Decimal (tick grid repeats)
         #: basket -> (its books' versions, the opportunity computed from them)
         self._opp_cache: dict[Basket, tuple[bytes, Opportunity | None]] = {}
 
     # --- structure ------------------------------------------------------------------------
-
-    def _fees(self, market: MarketState, iid: str) -> tuple[Decimal, Decimal]:
-        s = self.settings
-        inst = market.instruments.get(iid)
-        meta = inst.meta if inst is not None else {}
-        rate = s.taker_fee_rate if s.taker_fee_rate is not None else Decimal(
-            str(meta.get("fee_rate", "0")))
-        exp = s.fee_exponent if s.fee_exponent is not None else Decimal(
-            str(meta.get("fee_exponent", "1")))
-        return rate, exp
 
     def _rebuild(self, market: MarketState) -> None:
         events = list(market.events.values())
@@ -289,10 +276,9 @@ class NegRiskScanner(Scanner):
                 keys[(o.yes_instrument_id, Side.SELL)] = None
                 keys[(o.yes_instrument_id, Side.BUY)] = None  # bids: tail probability fallback
                 ids[o.yes_instrument_id] = None
-        self._fee_dec = {iid: self._fees(market, iid) for iid in ids}
-        self._fee_of = {k: (float(r), float(e)) for k, (r, e) in self._fee_dec.items()}
-        self._packed = _Packed(list(keys), self.settings.max_levels)
-        self._static = _Compiled(baskets, self._packed, self._fee_of)
+        self._schedules = {iid: market.fee_schedule(iid) for iid in ids}
+        self._packed = _Packed(list(keys), self.settings.max_levels, self._schedules)
+        self._static = _Compiled(baskets, self._packed)
         cap = self.settings.max_basket_size
         if cap is not None:
             self._static.max_qty[:] = float(cap)
@@ -322,7 +308,7 @@ class NegRiskScanner(Scanner):
         if self._large:
             bounded = self._bounded_baskets(packed, usable)
             if bounded:
-                comp = _Compiled(bounded, packed, self._fee_of)
+                comp = _Compiled(bounded, packed)
                 for b in comp.run(packed, usable):
                     opp = self._cached_opportunity(comp, int(b), packed, market, ts_ns)
                     if opp is not None:
@@ -396,7 +382,7 @@ class NegRiskScanner(Scanner):
         deepest = 0
         for j, iid in enumerate(basket.instrument_ids):
             row = int(comp.leg_rows[start + j])
-            rate, exp = self._fee_dec[iid]
+            schedule = self._schedules[iid]
             need = qty
             limit = Decimal(0)
             level = 0
@@ -410,8 +396,9 @@ class NegRiskScanner(Scanner):
                 avail = Decimal(repr(sizes[level]))
                 take = min(need, avail)
                 value += price * take
-                if rate:
-                    fees += taker_fee(take, price, rate, exp)
+                # one fill per level, as the paper broker fills it: the expected profit
+                # is what a paper execution books
+                fees += schedule.fee(price, take, maker=False)
                 need -= take
                 limit = price
                 level += 1
