@@ -42,9 +42,9 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -224,7 +224,7 @@ class ExecutionEngine:
             for i, q, _ in sized]
         if any(q <= 0 for q in quantities):
             return []
-        orders = []
+        orders: list[Order] = []
         for (intent, _, _), qty in zip(sized, quantities, strict=True):
             order = self._persist_order(intent, qty, ts)
             if order is None:
@@ -438,8 +438,8 @@ class ExecutionEngine:
             self.loop.mark_dirty()
 
     # -- live ------------------------------------------------------------------------
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.get_event_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_event_loop().create_task(coro)
         self.live_tasks.add(task)
         task.add_done_callback(self.live_tasks.discard)
 

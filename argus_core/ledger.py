@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import apsw
 
@@ -273,7 +273,7 @@ class Ledger:
         """The order's status, or None when the ledger does not know the id."""
         rows = self.conn.execute("select status from orders where client_order_id = ?",
                                  (client_order_id,)).fetchall()
-        return OrderStatus(rows[0][0]) if rows else None
+        return OrderStatus(cast(str, rows[0][0])) if rows else None  # a TEXT column
 
     def order_ids_in(self, status: OrderStatus) -> list[str]:
         """Client order ids of every order in ``status``, oldest first."""
@@ -316,7 +316,7 @@ class Ledger:
         """The basket an order belongs to (None: a single order, or unknown)."""
         rows = self.conn.execute("select basket_id from orders where client_order_id = ?",
                                  (client_order_id,)).fetchall()
-        return rows[0][0] if rows else None
+        return cast("str | None", rows[0][0]) if rows else None  # a nullable TEXT column
 
     def basket_legs(self, basket_id: str) -> list[Order]:
         """The legs of a basket as persisted (not its unwind orders), oldest first."""
@@ -395,7 +395,7 @@ class Ledger:
                                  (name,)).fetchall()
         if not rows:
             return None
-        seq, ts_ns, state_json = rows[0]
+        seq, ts_ns, state_json = cast(tuple[int, int, str], rows[0])  # INTEGER, INTEGER, TEXT
         try:
             return seq, ts_ns, json.loads(state_json)
         except json.JSONDecodeError as exc:
@@ -413,7 +413,7 @@ class Ledger:
     def get_control(self, key: str) -> str | None:
         """A control flag's value."""
         rows = self.conn.execute("select value from control where key = ?", (key,)).fetchall()
-        return rows[0][0] if rows else None
+        return cast(str, rows[0][0]) if rows else None  # a TEXT column
 
     def record_risk_event(self, ts_ns: int, check: str, action: str, reason: str,
                           instrument_id: str | None = None, strategy: str | None = None,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -31,7 +31,8 @@ def equity_series(ledger: Ledger) -> tuple[np.ndarray, np.ndarray]:
     """``(ts_ns int64, equity float64)`` in time order."""
     rows = ledger.conn.execute("select ts_ns, equity from equity order by ts_ns").fetchall()
     ts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    eq = np.fromiter((float(r[1]) for r in rows), dtype=np.float64, count=len(rows))
+    eq = np.fromiter((float(cast("str | float", r[1])) for r in rows), dtype=np.float64,
+                     count=len(rows))
     return ts, eq
 
 

@@ -54,7 +54,7 @@ def _finite_float(name: str, value: float) -> None:
         raise DataError(f"{name}: {value!r} is not finite")
 
 
-def _non_negative(instance: Any, attribute: attrs.Attribute, value: Decimal) -> None:
+def _non_negative(instance: Any, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
     if value < 0:
         raise DataError(f"{type(instance).__name__}.{attribute.name}: {value} is negative")
 
@@ -62,12 +62,12 @@ def _non_negative(instance: Any, attribute: attrs.Attribute, value: Decimal) -> 
 _INF = float("inf")
 
 
-def _positive(instance: Any, attribute: attrs.Attribute, value: Decimal) -> None:
+def _positive(instance: Any, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
     if value <= 0:
         raise DataError(f"{type(instance).__name__}.{attribute.name}: {value} must be > 0")
 
 
-def _fill_price(instance: Any, attribute: attrs.Attribute, value: Decimal) -> None:
+def _fill_price(instance: Any, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
     # A worthless expiry settles at 0 and is still a fill (round trips must see it);
     # every traded fill is at a positive price.
     if value < 0 or (value == 0 and instance.liquidity is not Liquidity.SETTLEMENT):

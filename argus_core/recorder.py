@@ -130,7 +130,7 @@ def load_fee_schedule(entry: dict[str, Any], *, where: str,
         cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
         raise DataError(f"{where}: cannot load fee schedule class {path!r}: {exc}") from None
-    if not (isinstance(cls, type) and issubclass(cls, FeeSchedule) and attrs.has(cls)):
+    if not (isinstance(cls, type) and attrs.has(cls) and issubclass(cls, FeeSchedule)):
         raise DataError(f"{where}: {path!r} is not an attrs FeeSchedule subclass")
     try:
         schedule: FeeSchedule = converter.structure(entry.get("fields", {}), cls)

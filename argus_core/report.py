@@ -43,8 +43,9 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _dates(ts_ns: np.ndarray) -> list[datetime]:
-    return [datetime.fromtimestamp(t / 1e9, UTC) for t in ts_ns]
+def _dates(ts_ns: np.ndarray) -> np.ndarray:
+    # An object array of datetimes: matplotlib's date units convert it as they did the list.
+    return np.array([datetime.fromtimestamp(t / 1e9, UTC) for t in ts_ns], dtype=object)
 
 
 def _fmt(value: Any) -> str:

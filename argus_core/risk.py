@@ -97,7 +97,7 @@ class RiskEngine:
             watch = getattr(check, "on_equity", None)
             if watch is None:
                 continue
-            reason = watch(equity, ctx)
+            reason: str | None = watch(equity, ctx)
             if reason and ctx.trading_state != TradingState.HALTED.value:
                 ctx.trading_state, ctx.state_reason = TradingState.HALTED.value, reason
                 return reason

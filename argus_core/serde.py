@@ -47,7 +47,7 @@ for _cls in EVENT_TYPES.values():
 
 def dump_event(event: models.MarketEvent) -> dict[str, Any]:
     """A market event as a JSON-ready dict with its ``type`` tag."""
-    data = converter.unstructure(event)
+    data: dict[str, Any] = converter.unstructure(event)
     data["type"] = _TAG_OF[type(event)]
     return data
 
@@ -58,7 +58,7 @@ def load_event(data: dict[str, Any], *, where: str = "event") -> models.MarketEv
         raise DataError(f"{where}: expected a JSON object, got {type(data).__name__}")
     payload = dict(data)
     tag = payload.pop("type", None)
-    cls = EVENT_TYPES.get(tag)  # type: ignore[arg-type]
+    cls = EVENT_TYPES.get(tag)
     if cls is None:
         raise DataError(f"{where}: unknown or missing event type {tag!r} "
                         f"(expected one of {sorted(EVENT_TYPES)})")

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from argus_core.hookspecs import hookimpl
+from argus_core.hookspecs import RegisterStrategy, hookimpl
 from argus_core.interfaces import Strategy, StrategyContext
 from argus_core.models import Bar, Forecast, Intent, MarketEvent, OrderType, Side, TimeInForce
 
@@ -87,6 +87,6 @@ def config_class() -> type:
 
 
 @hookimpl
-def register_strategies(register):  # type: ignore[no-untyped-def]
+def register_strategies(register: RegisterStrategy) -> None:
     """Register ``ma_cross``."""
     register(MovingAverageCross.name, MovingAverageCross)

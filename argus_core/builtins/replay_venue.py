@@ -34,7 +34,7 @@ import attrs
 import numpy as np
 
 from argus_core.errors import ConfigError, DataError
-from argus_core.hookspecs import hookimpl
+from argus_core.hookspecs import RegisterVenue, hookimpl
 from argus_core.interfaces import FeeSchedule, Venue
 from argus_core.models import Bar, Instrument, MarketEvent, Trade
 from argus_core.recorder import HEADER_TYPE, RecordingHeader, read_header
@@ -88,7 +88,7 @@ def read_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
     rows: list[Bar] = []
     with open(path, newline="") as fh:
         reader = csv.reader(fh)
-        cols = (0, 1, 2, 3, 4, 5)
+        cols: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
         if has_header:
             header = [h.strip().lower() for h in next(reader)]
             try:
@@ -285,6 +285,6 @@ def config_class() -> type:
 
 
 @hookimpl
-def register_venues(register):  # type: ignore[no-untyped-def]
+def register_venues(register: RegisterVenue) -> None:
     """Register the replay venue."""
     register(ReplayVenue.name, ReplayVenue)

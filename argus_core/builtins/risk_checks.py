@@ -12,7 +12,7 @@ from decimal import Decimal
 import attrs
 
 from argus_core.config import AT_LEAST_ONE, FRACTION, POSITIVE, optional
-from argus_core.hookspecs import hookimpl
+from argus_core.hookspecs import RegisterRiskCheck, hookimpl
 from argus_core.interfaces import RiskCheck, RiskContext
 from argus_core.models import Fill, Intent, Portfolio, RiskAction, RiskDecision
 from argus_core.risk import TradingState, escalate, reduces_position
@@ -231,7 +231,7 @@ def config_class() -> type:
 
 
 @hookimpl
-def register_risk_checks(register):  # type: ignore[no-untyped-def]
+def register_risk_checks(register: RegisterRiskCheck) -> None:
     """Register every builtin check."""
     for cls in CHECKS:
         register(cls.name, cls)

@@ -18,7 +18,7 @@ import attrs
 
 from argus_core.config import FRACTION, POSITIVE, optional
 from argus_core.errors import DataError
-from argus_core.hookspecs import hookimpl
+from argus_core.hookspecs import RegisterSizer, hookimpl
 from argus_core.interfaces import FeeSchedule, Sizer
 from argus_core.models import Instrument, Intent, Portfolio
 
@@ -142,7 +142,7 @@ def config_class() -> type:
 
 
 @hookimpl
-def register_sizers(register):  # type: ignore[no-untyped-def]
+def register_sizers(register: RegisterSizer) -> None:
     """Register the builtin sizers."""
     register(FixedFraction.name, FixedFraction)
     register(Kelly.name, Kelly)
