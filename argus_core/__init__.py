@@ -43,7 +43,10 @@ from argus_core.hookspecs import (
 )
 from argus_core.interfaces import (
     FeeSchedule,
+    ModelParams,
+    OptionLeg,
     Pricer,
+    PricingResult,
     RiskCheck,
     RiskContext,
     Scanner,
@@ -119,7 +122,9 @@ __all__ = [
     "Liquidity",
     "MarketEvent",
     "MarketState",
+    "ModelParams",
     "Opportunity",
+    "OptionLeg",
     "Order",
     "OrderBook",
     "OrderStatus",
@@ -131,6 +136,7 @@ __all__ = [
     "Portfolio",
     "Position",
     "Pricer",
+    "PricingResult",
     "Register",
     "RegisterPricer",
     "RegisterRiskCheck",

@@ -12,6 +12,7 @@ registering plugin's validated config object (see ``config_class``) or
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -303,12 +304,105 @@ class Sizer(abc.ABC):
         """Quantity to trade (0 to skip); ``fees`` is the instrument's fee schedule."""
 
 
+#: A pricing model's parameters by name, e.g. Heston's ``{"v0": 0.04, "kappa": 2.0,
+#: "theta": 0.04, "sigma": 0.5, "rho": -0.7}``.  Each pricer documents the names it reads
+#: and refuses a mapping that lacks one or has one it does not know, naming them.
+ModelParams = Mapping[str, float]
+
+
+def _option_kind(kind: str) -> str:
+    k = str(kind).lower()
+    if k in ("call", "c"):
+        return "call"
+    if k in ("put", "p"):
+        return "put"
+    raise ValueError(f"option kind must be 'call' or 'put', got {kind!r}")
+
+
+@attrs.frozen
+class OptionLeg:
+    """One European option leg of a position held to expiry: ``kind`` "call" or "put",
+    ``strike``, and ``quantity`` per unit of underlying (> 0 long, < 0 short)."""
+
+    kind: str = attrs.field(converter=_option_kind)
+    strike: float = attrs.field(converter=float)
+    quantity: float = attrs.field(default=1.0, converter=float)
+
+    @strike.validator
+    def _check_strike(self, attribute: Any, value: float) -> None:
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"option leg strike must be a finite number > 0, got {value}")
+
+    @quantity.validator
+    def _check_quantity(self, attribute: Any, value: float) -> None:
+        if not math.isfinite(value):
+            raise ValueError(f"option leg quantity must be finite, got {value}")
+
+
+@attrs.frozen
+class PricingResult:
+    """A pricer's answer.
+
+    ``price``: the value of the leg asked about (``quantity`` x one option's price);
+    ``p_profit`` / ``expected_pnl``: probability that a position makes money at expiry and
+    its mean P&L per unit of underlying.  Fields a call does not compute are None.
+    ``stderr`` is the standard error of the main figure (0 for an exact, analytic answer;
+    for ``p_profit`` the binomial ``sqrt(p (1 - p) / paths)``); ``backend`` says where it
+    ran (e.g. "cuda", "cpu", "numpy"); ``details`` holds engine-specific extras.
+    """
+
+    pricer: str
+    backend: str
+    price: float | None = None
+    p_profit: float | None = None
+    expected_pnl: float | None = None
+    stderr: float = 0.0
+    paths: int = 0
+    details: Mapping[str, Any] = attrs.field(factory=dict)
+
+
 class Pricer(abc.ABC):
-    """A pricing engine strategies can ask for (e.g. Heston probability of profit)."""
+    """A pricing engine strategies can ask for (e.g. Heston probability of profit).
+
+    Strategies find pricers by name in ``ctx.pricers`` and talk to them only through
+    the methods here and the core types :class:`OptionLeg`, :data:`ModelParams` and
+    :class:`PricingResult`, never through a pricer plugin's own classes.  Only
+    :meth:`describe` is required; a pricer implements the questions it can answer and
+    :meth:`supports` tells a strategy which (the others raise ``NotImplementedError``
+    naming the pricer), so a strategy can fall back when its pricer cannot help.
+    """
 
     name: ClassVar[str] = ""
 
     @abc.abstractmethod
     def describe(self) -> dict[str, Any]:
         """What the engine offers and which backend it runs on."""
+
+    def supports(self, method: str) -> bool:
+        """Whether this pricer implements ``method`` (``"price_option"``,
+        ``"probability_of_profit"``)."""
+        impl = getattr(type(self), method, None)
+        return impl is not None and impl is not getattr(Pricer, method, None)
+
+    def price_option(self, leg: OptionLeg, spot: float, t_years: float, *,
+                     rate: float = 0.0, dividend_yield: float = 0.0,
+                     model: ModelParams | None = None, paths: int | None = None,
+                     seed: int | None = None) -> PricingResult:
+        """Value of ``leg`` (``result.price``) on an underlying at ``spot`` with
+        ``t_years`` to expiry, continuously compounded ``rate`` and ``dividend_yield``,
+        under ``model``; ``paths`` / ``seed`` steer a Monte Carlo engine (None: the
+        pricer's default, an analytic one where it has it)."""
+        raise NotImplementedError(f"pricer {self.name or type(self).__name__!r} does not "
+                                  f"implement price_option")
+
+    def probability_of_profit(self, legs: Sequence[OptionLeg], spot: float, t_years: float,
+                              premium: float, *, rate: float = 0.0,
+                              dividend_yield: float = 0.0, model: ModelParams | None = None,
+                              paths: int | None = None, seed: int | None = None
+                              ) -> PricingResult:
+        """Probability (``result.p_profit``) that ``legs`` held to expiry plus ``premium``
+        (net credit received per unit of underlying, > 0 for a credit spread) end with a
+        profit, risk-neutral (drift ``rate - dividend_yield``), under ``model``."""
+        raise NotImplementedError(f"pricer {self.name or type(self).__name__!r} does not "
+                                  f"implement probability_of_profit")
 

@@ -65,7 +65,7 @@ def test_entry_point_is_declared() -> None:
 
 
 def test_public_api_shape() -> None:
-    # the VRP strategy codes against exactly these names and fields
+    # the plugin's own API (its CLI, benchmarks and calibration) keeps these names and fields
     pricer = HestonPricer()
     params = HestonParams(0.04, 2.0, 0.04, 0.5, -0.7)
     res = pricer.price("put", 100.0, 95.0, 0.1, 0.02, 0.0, params, method="mc", scheme="qe",

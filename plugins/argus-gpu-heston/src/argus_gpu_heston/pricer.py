@@ -10,7 +10,15 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
-from argus_core import AT_LEAST_ONE, Pricer, in_range, optional
+from argus_core import (
+    AT_LEAST_ONE,
+    ModelParams,
+    Pricer,
+    PricingResult,
+    in_range,
+    optional,
+)
+from argus_core import OptionLeg as CoreOptionLeg
 from argus_gpu_heston.analytic import heston_price
 from argus_gpu_heston.backends import BACKENDS, get_backend
 from argus_gpu_heston.errors import HestonParameterError
@@ -101,11 +109,39 @@ def _position_extremes(legs: Sequence[OptionLeg], premium: float) -> float:
     return float(np.min(pnl))
 
 
+#: The names of :data:`argus_core.ModelParams` the ``heston`` pricer reads.
+MODEL_PARAMS = tuple(f.name for f in attrs.fields(HestonParams))
+
+
+def params_of(model: ModelParams | None) -> HestonParams:
+    """The core's model-parameter mapping as :class:`HestonParams`, naming any missing or
+    unknown key."""
+    if model is None:
+        raise HestonParameterError(f"the heston pricer needs model parameters "
+                                   f"{', '.join(MODEL_PARAMS)}; got none")
+    missing = [k for k in MODEL_PARAMS if k not in model]
+    unknown = sorted(set(model) - set(MODEL_PARAMS))
+    if missing or unknown:
+        raise HestonParameterError(
+            "heston model parameters: " + "; ".join(
+                ([f"missing {', '.join(missing)}"] if missing else [])
+                + ([f"unknown {', '.join(unknown)}"] if unknown else []))
+            + f" (expected {', '.join(MODEL_PARAMS)})")
+    return HestonParams(**{k: model[k] for k in MODEL_PARAMS})
+
+
+def _leg_of(leg: CoreOptionLeg) -> OptionLeg:
+    return OptionLeg(leg.kind, leg.strike, leg.quantity)
+
+
 class HestonPricer(Pricer):
     """Heston analytic prices, Monte Carlo prices and probability of profit.
 
     ``settings`` is the validated ``[plugins.heston]`` table (or None for defaults).
-    Every method takes the backend, seed, paths and steps explicitly too.
+    Strategies call the core protocol (:meth:`price_option`,
+    :meth:`probability_of_profit`, with ``model`` naming :data:`MODEL_PARAMS`); the
+    plugin's own :meth:`price` and :meth:`pop` (its CLI, benchmarks and calibration)
+    take the backend, seed, paths and steps explicitly too.
     """
 
     name: ClassVar[str] = "heston"
@@ -128,6 +164,40 @@ class HestonPricer(Pricer):
             "default_backend": get_backend(self.settings.backend).name,
             "settings": attrs.asdict(self.settings),
         }
+
+    # -- the core pricer protocol ------------------------------------------------------
+    def price_option(self, leg: CoreOptionLeg, spot: float, t_years: float, *,
+                     rate: float = 0.0, dividend_yield: float = 0.0,
+                     model: ModelParams | None = None, paths: int | None = None,
+                     seed: int | None = None) -> PricingResult:
+        """``leg.quantity`` x the Heston price of the option: analytic (exact) when
+        ``paths`` is None, else Monte Carlo on the configured backend."""
+        params = params_of(model)
+        method = "analytic" if paths is None else "mc"
+        res = self.price(leg.kind, spot, leg.strike, t_years, rate, dividend_yield, params,
+                         method=method, paths=paths, seed=seed)
+        return PricingResult(self.name, res.backend, price=leg.quantity * res.price,
+                             stderr=abs(leg.quantity) * res.stderr, paths=res.paths,
+                             details={"method": res.method, "steps": res.steps,
+                                      "elapsed_ms": res.elapsed_ms})
+
+    def probability_of_profit(self, legs: Sequence[CoreOptionLeg], spot: float,
+                              t_years: float, premium: float, *, rate: float = 0.0,
+                              dividend_yield: float = 0.0, model: ModelParams | None = None,
+                              paths: int | None = None, seed: int | None = None
+                              ) -> PricingResult:
+        """Heston Monte Carlo probability of profit (:meth:`pop`, risk-neutral)."""
+        params = params_of(model)
+        res = self.pop([_leg_of(leg) for leg in legs], spot, t_years, rate, dividend_yield,
+                       params, premium, paths=paths, seed=seed)
+        p = res.p_profit
+        return PricingResult(self.name, res.backend, p_profit=p,
+                             expected_pnl=res.expected_pnl,
+                             stderr=math.sqrt(p * (1.0 - p) / res.paths) if res.paths else 0.0,
+                             paths=res.paths,
+                             details={"p_max_loss": res.p_max_loss,
+                                      "p_touch_short": res.p_touch_short,
+                                      "pnl_quantiles": res.pnl_quantiles})
 
     # -- helpers -------------------------------------------------------------------
     def _sim(self, params: HestonParams, t: float, mu: float, paths: int | None,

@@ -35,7 +35,9 @@ from argus_core import (
     Bar,
     Intent,
     MarketEvent,
+    OptionLeg,
     OrderType,
+    Pricer,
     Side,
     Strategy,
     StrategyContext,
@@ -45,6 +47,9 @@ from argus_strategy_vrp.config import VrpSettings
 from argus_strategy_vrp.constants import MULTIPLIER, STRATEGY, VENUE
 from argus_strategy_vrp.instruments import PutContract
 from argus_strategy_vrp.pricing import bs_put_delta, implied_vol_put, lognormal_pop
+
+#: The pricer ``selection = "pop"`` asks (``register_pricers`` name), when one is installed.
+HESTON = "heston"
 
 DAY_NS = 86_400 * 1_000_000_000
 
@@ -272,22 +277,24 @@ class VrpPutSpread(Strategy):
         credit = (book.best_bid() - longs[0][1].best_ask()) / MULTIPLIER  # per share
         if credit <= 0:
             return None
-        pricers = ctx.pricers
-        if "heston" in pricers:
-            return self._heston_pop(pricers["heston"], c.strike, long_k, s, t, atm_iv,
-                                    credit), "heston"
+        pricer = ctx.pricers.get(HESTON)
+        if pricer is not None and pricer.supports("probability_of_profit"):
+            return self._heston_pop(pricer, c.strike, long_k, s, t, atm_iv, credit), HESTON
         return lognormal_pop(s, c.strike - credit, t, iv, self.s.rate), "lognormal"
 
-    def _heston_pop(self, pricer: Any, short_k: float, long_k: float, s: float, t: float,
+    def _heston_pop(self, pricer: Pricer, short_k: float, long_k: float, s: float, t: float,
                     atm_iv: float, credit: float) -> float:
-        from argus_gpu_heston.params import HestonParams, OptionLeg
-
+        """P(profit) of the spread from the pricer, through the core's pricer protocol
+        only: Heston parameters by name, ``v0 = theta = atm_iv^2``."""
         v = atm_iv * atm_iv
-        params = HestonParams(v0=v, kappa=self.s.heston_kappa, theta=v,
-                              sigma=self.s.heston_sigma, rho=self.s.heston_rho)
+        model = {"v0": v, "kappa": self.s.heston_kappa, "theta": v,
+                 "sigma": self.s.heston_sigma, "rho": self.s.heston_rho}
         legs = [OptionLeg("put", short_k, -1.0), OptionLeg("put", long_k, 1.0)]
-        res = pricer.pop(legs, s, t, self.s.rate, 0.0, params, credit,
-                         paths=self.s.heston_paths, seed=0)
+        res = pricer.probability_of_profit(legs, s, t, credit, rate=self.s.rate, model=model,
+                                           paths=self.s.heston_paths, seed=0)
+        if res.p_profit is None:
+            raise ValueError(f"pricer {pricer.name!r} answered probability_of_profit "
+                             f"without p_profit")
         return float(res.p_profit)
 
 
