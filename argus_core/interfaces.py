@@ -245,6 +245,11 @@ class Scanner(abc.ABC):
 class RiskCheck(abc.ABC):
     """A pre-trade check: every check runs on every intent; any veto wins.
 
+    Counters and windows a check keeps itself survive a restart through
+    ``get_state`` / ``set_state`` (as a strategy's do); what every check shares (time,
+    trading state, equity peaks, recent order times, the loss streak) is the
+    :class:`RiskContext`, which the runner checkpoints already.
+
     Exits — reduce-only orders that shrink a position, including the kill switch's
     flattening orders — are judged only by checks with ``checks_exits = True`` (e.g. a
     fat-finger price check); exposure limits must never keep a position open.
@@ -261,6 +266,15 @@ class RiskCheck(abc.ABC):
     def on_fill(self, fill: Fill, portfolio: Portfolio,  # noqa: B027  (optional observer)
                 ctx: RiskContext) -> None:
         """Observe a fill (for rate, loss-streak and drawdown accounting)."""
+
+    def get_state(self) -> dict[str, Any]:
+        """JSON-able state of the check's own (beyond the shared :class:`RiskContext`),
+        stored in every checkpoint under the check's registered name and handed to
+        :meth:`set_state` when the run resumes.  Default: none."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:  # noqa: B027  (stateless default)
+        """Restore state produced by ``get_state`` (possibly by an older version)."""
 
 
 @attrs.define

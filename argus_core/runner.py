@@ -10,8 +10,8 @@ life of the process that runs it; the kernel releases the lock even after SIGKIL
 A second ``argus run`` on the same directory is refused with the ledger's exit code.
 
 Durability and resumption: writes accumulate in one open transaction that
-commits together with a checkpoint of every component's state (strategies,
-broker, risk, account) every ``checkpoint_every_events`` events; in paper and
+commits together with a checkpoint of every component's state (strategies, each
+risk check's own, broker, risk, account) every ``checkpoint_every_events`` events; in paper and
 live mode also right after any event that produced an order or a fill (their
 data cannot be replayed), and after any hot-swap.  A crash rolls back to the
 last checkpoint; a resumed replay skips the events up to it and re-derives
@@ -42,7 +42,7 @@ from argus_core.account import Account
 from argus_core.config import Config, canonical_json
 from argus_core.errors import ArgusError, ConfigError
 from argus_core.execution import ExecutionEngine
-from argus_core.interfaces import RiskContext, Strategy, StrategyContext
+from argus_core.interfaces import RiskCheck, RiskContext, Strategy, StrategyContext
 from argus_core.market_state import MarketState
 from argus_core.models import (
     Bar,
@@ -559,6 +559,9 @@ class Runner:
         rctx = self.risk.ctx
         return {
             "strategies": {slot: s.get_state() for slot, s in self.asm.strategies.items()},
+            "risk_checks": {name: state for name, state in (
+                (name, check.get_state()) for name, check in self._risk_checks_by_name())
+                if state},
             "broker": self.broker.get_state(),
             "account": self.account.get_state(),
             "risk": {"peak_equity": str(rctx.peak_equity), "day": rctx.day,
@@ -570,6 +573,14 @@ class Runner:
             "n_fills": self.engine.n_fills,
             "flatten": self.engine.flatten_reason,
         }
+
+    def _risk_checks_by_name(self) -> list[tuple[str, RiskCheck]]:
+        """Each risk check with its registered name (its key in checkpoints)."""
+        checks = self.asm.risk_checks
+        names = self.asm.risk_check_names
+        if len(names) != len(checks):  # an Assembly built by hand: the checks' own names
+            names = [c.name or type(c).__name__ for c in checks]
+        return list(zip(names, checks, strict=True))
 
     def _commit(self, *, reopen: bool = True) -> None:
         """Checkpoint every component and commit everything since the last commit;
@@ -599,6 +610,10 @@ class Runner:
         for slot, st in state["strategies"].items():
             if slot in self.asm.strategies:
                 self.asm.strategies[slot].set_state(st)
+        checks = dict(self._risk_checks_by_name())
+        for name, st in state.get("risk_checks", {}).items():
+            if name in checks:
+                checks[name].set_state(st)
         self.broker.set_state(state["broker"])
         self.account.set_state(state["account"])
         r = state["risk"]

@@ -70,6 +70,8 @@ class Assembly:
     sizer: Sizer
     risk_checks: list[RiskCheck]
     pricers: LazyPricers
+    #: the registered name of each of ``risk_checks`` (their checkpoint keys), in order
+    risk_check_names: list[str] = attrs.Factory(list)
 
 
 def run_id_for(config: Config) -> str:
@@ -138,7 +140,8 @@ def assemble(config: Config, run_dir: Path, *, host: PluginHost | None = None,
                           sorted(host.registry["pricer"]))
     ctx = RunContext(config, host, run_dir, run_id_for(config), config.argus.mode,
                      settings=settings, venue=venue)
-    return Assembly(ctx, venue, strategy_objs, scanners, sizer, checks, pricers)
+    return Assembly(ctx, venue, strategy_objs, scanners, sizer, checks, pricers,
+                    list(check_names))
 
 
 def open_ledger(ctx: RunContext) -> Ledger:
