@@ -80,7 +80,9 @@ def register_scanners(register: RegisterScanner) -> None:
 
     A scanner reads the whole market state once per cycle and returns
     opportunities; the runner routes them through risk, sizing and execution
-    and calls :func:`on_opportunity` for each.
+    and calls :func:`on_opportunity` for each.  Fees come from the market state:
+    ``market.fee_schedule(instrument_id)`` is what fills there pay (price a fill with
+    ``FeeSchedule.fee``, a per-unit estimate with ``FeeSchedule.unit_fee``).
 
     .. versionadded:: 0.1
     """
@@ -103,7 +105,8 @@ def register_risk_checks(register: RegisterRiskCheck) -> None:
 
     Every enabled check runs on every intent; any veto wins; the smallest
     shrink wins among the rest.  Builtin checks register through this hook
-    too, so a plugin may replace one by disabling it in the config.
+    too, so a plugin may replace one by disabling it in the config.  A check's own
+    state (``get_state`` / ``set_state``) is checkpointed under the name it registers.
 
     .. versionadded:: 0.1
     """
@@ -114,7 +117,8 @@ def register_sizers(register: RegisterSizer) -> None:
     """Register sizing policies returning :class:`argus_core.interfaces.Sizer`.
 
     A sizer turns an intent without a quantity (usually carrying a
-    :class:`argus_core.models.Forecast`) into a quantity.
+    :class:`argus_core.models.Forecast`) into a quantity; one whose ``size`` declares
+    a ``fees`` parameter is handed the instrument's fee schedule.
 
     .. versionadded:: 0.1
     """
@@ -124,8 +128,11 @@ def register_sizers(register: RegisterSizer) -> None:
 def register_pricers(register: RegisterPricer) -> None:
     """Register pricing engines returning :class:`argus_core.interfaces.Pricer`.
 
-    Strategies look pricers up by name through the run context
-    (``ctx.pricer("heston")``) and fall back when none is installed.
+    Strategies look pricers up by name in their context (``ctx.pricers["heston"]``)
+    and ask them only through the core protocol (``Pricer.price_option``,
+    ``Pricer.probability_of_profit`` with :class:`argus_core.OptionLeg` and model
+    parameters by name; ``Pricer.supports`` says which a pricer answers), falling
+    back when none is installed or it cannot answer.
 
     .. versionadded:: 0.1
     """
@@ -167,6 +174,8 @@ def report_sections(config: Config, run_dir: Path) -> dict[str, str] | None:
 def on_startup(ctx: RunContext) -> None:
     """Called once when a run starts, after the ledger is open and before the first event.
 
+    Fenced: an exception stops the run before it trades, naming the plugin.
+
     .. versionadded:: 0.1
     """
 
@@ -174,6 +183,9 @@ def on_startup(ctx: RunContext) -> None:
 @hookspec
 def on_shutdown(ctx: RunContext) -> None:
     """Called once when a run stops (normally or on error), before the ledger closes.
+
+    Fenced like every observer: an exception is logged and recorded as a risk event.
+    The builtin ``journal`` logs a summary line here.
 
     .. versionadded:: 0.1
     """
@@ -183,6 +195,9 @@ def on_shutdown(ctx: RunContext) -> None:
 def on_fill(fill: Fill, ctx: RunContext) -> None:
     """Called after each fill has been committed to the ledger.
 
+    Fenced: an exception is logged and recorded as a risk event; the run goes on.
+    The builtin ``journal`` logs each fill here.
+
     .. versionadded:: 0.1
     """
 
@@ -190,6 +205,10 @@ def on_fill(fill: Fill, ctx: RunContext) -> None:
 @hookspec
 def on_opportunity(opportunity: Opportunity, ctx: RunContext) -> None:
     """Called for every opportunity a scanner reports, after it is stored.
+
+    Fenced: an exception is logged and recorded as a risk event; the run goes on.
+    Called once per opportunity id (a re-reported one is not stored again).  The
+    builtin ``journal`` logs each opportunity here.
 
     .. versionadded:: 0.1
     """
