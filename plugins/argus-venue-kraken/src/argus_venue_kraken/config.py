@@ -26,7 +26,7 @@ from argus_venue_kraken import constants as C
 _PAIR = re.compile(r"^[A-Z0-9.]{1,12}/[A-Z0-9.]{1,12}$")
 
 
-def _check_pairs(instance: Any, attribute: attrs.Attribute, value: list[str]) -> None:
+def _check_pairs(instance: Any, attribute: attrs.Attribute[Any], value: list[str]) -> None:
     if not value:
         raise ValueError("pairs: list at least one pair, e.g. [\"BTC/USD\"]")
     for pair in value:
@@ -50,7 +50,7 @@ def _normalise_pairs(value: Any) -> Any:
     return out
 
 
-def _check_channels(instance: Any, attribute: attrs.Attribute, value: list[str]) -> None:
+def _check_channels(instance: Any, attribute: attrs.Attribute[Any], value: list[str]) -> None:
     for channel in value:
         if channel not in C.PUBLIC_CHANNELS:
             raise ValueError(f"channels: unknown channel {channel!r} "
@@ -58,7 +58,7 @@ def _check_channels(instance: Any, attribute: attrs.Attribute, value: list[str])
 
 
 def _url(*schemes: str) -> Any:
-    def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
         if not isinstance(value, str) or not value.startswith(tuple(f"{s}://" for s in schemes)):
             raise ValueError(f"{attribute.name}: {value!r} must start with "
                              f"{' or '.join(s + '://' for s in schemes)}")
@@ -70,7 +70,7 @@ def _between(low: float, high: float, *, low_open: bool = False) -> Any:
 
     Written as "inside the range" tests so that NaN fails them too.
     """
-    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         above_low = value > low if low_open else value >= low
         if not (above_low and value <= high):
             bound = f"> {low}" if low_open else f">= {low}"
@@ -85,28 +85,43 @@ _non_negative = _between(0, float("inf"))
 _fee_bps = _between(0, 1000)
 
 
-def _dec(key: str) -> Any:
-    """A converter to an exact, finite Decimal whose error names ``key``."""
-    def convert(value: Any) -> Decimal:
-        return to_decimal(value, field=key)
-    return convert
+# Converters to an exact, finite Decimal whose error names the field: one named function
+# each, so mypy's attrs plugin types the constructors (it cannot see through a factory).
+def _dec_min_volume_usd(value: Any) -> Decimal:
+    return to_decimal(value, field="min_volume_usd")
+
+
+def _dec_maker_bps(value: Any) -> Decimal:
+    return to_decimal(value, field="maker_bps")
+
+
+def _dec_taker_bps(value: Any) -> Decimal:
+    return to_decimal(value, field="taker_bps")
+
+
+def _dec_volume_30d_usd(value: Any) -> Decimal:
+    return to_decimal(value, field="volume_30d_usd")
+
+
+def _expand_path(value: str | Path) -> Path:
+    return Path(value).expanduser()
 
 
 @attrs.frozen
 class FeeTier:
     """One row of a volume fee schedule: from ``min_volume_usd`` (30-day) upwards."""
 
-    min_volume_usd: Decimal = attrs.field(converter=_dec("min_volume_usd"),
+    min_volume_usd: Decimal = attrs.field(converter=_dec_min_volume_usd,
                                           validator=_non_negative)
-    maker_bps: Decimal = attrs.field(converter=_dec("maker_bps"), validator=_fee_bps)
-    taker_bps: Decimal = attrs.field(converter=_dec("taker_bps"), validator=_fee_bps)
+    maker_bps: Decimal = attrs.field(converter=_dec_maker_bps, validator=_fee_bps)
+    taker_bps: Decimal = attrs.field(converter=_dec_taker_bps, validator=_fee_bps)
 
 
 def _default_tiers() -> list[FeeTier]:
     return [FeeTier(v, m, t) for v, m, t in C.DEFAULT_FEE_TIERS]
 
 
-def _check_tiers(instance: Any, attribute: attrs.Attribute, value: list[FeeTier]) -> None:
+def _check_tiers(instance: Any, attribute: attrs.Attribute[Any], value: list[FeeTier]) -> None:
     volumes = [t.min_volume_usd for t in value]
     if volumes != sorted(volumes) or len(set(volumes)) != len(volumes):
         raise ValueError("fee_tiers: rows must be sorted by min_volume_usd with no repeats")
@@ -143,15 +158,15 @@ class KrakenSettings:
     #: API private key reference (base64 text, as Kraken shows it).
     api_secret: Secret | None = None
     #: Base-tier fees in basis points (Kraken Pro: maker 0.25 %, taker 0.40 %).
-    maker_bps: Decimal = attrs.field(default=Decimal(25), converter=_dec("maker_bps"),
+    maker_bps: Decimal = attrs.field(default=Decimal(25), converter=_dec_maker_bps,
                                      validator=_fee_bps)
-    taker_bps: Decimal = attrs.field(default=Decimal(40), converter=_dec("taker_bps"),
+    taker_bps: Decimal = attrs.field(default=Decimal(40), converter=_dec_taker_bps,
                                      validator=_fee_bps)
     #: Volume tiers above the base tier; the row with the largest min_volume_usd
     #: not above ``volume_30d_usd`` applies.
     fee_tiers: list[FeeTier] = attrs.field(factory=_default_tiers, validator=_check_tiers)
     #: Your 30-day trading volume in USD, which picks the fee tier.
-    volume_30d_usd: Decimal = attrs.field(default=Decimal(0), converter=_dec("volume_30d_usd"),
+    volume_30d_usd: Decimal = attrs.field(default=Decimal(0), converter=_dec_volume_30d_usd,
                                           validator=_non_negative)
     #: Dead-man's switch timeout (CancelAllOrdersAfter) while orders rest; 0 disables.
     #: Kraken accepts up to 86400 s.
@@ -161,7 +176,7 @@ class KrakenSettings:
                                        validator=attrs.validators.in_(tuple(C.REST_RATE_TIERS)))
     #: File holding the last nonce (shared, locked, by every process using this key).
     nonce_path: Path = attrs.field(factory=lambda: Path("~/.argus/kraken-nonce").expanduser(),
-                                   converter=lambda p: Path(p).expanduser())
+                                   converter=_expand_path)
     #: Seconds to wait for a REST answer.
     request_timeout_s: float = attrs.field(default=10.0,
                                            validator=_between(0, 300, low_open=True))

@@ -334,15 +334,14 @@ class KrakenMarketFeed(WsSession):
         data = msg.get("data") or [{}]
         system = str(data[0].get("system", "online"))
         previous, self._system = self._system, system
+        out: list[Any] = []
         if system != "online":
-            out = []
             for symbol in self.symbols:
                 if self._live[symbol]:
                     self._live[symbol] = False
                     out.append(BookStatus(self._ids[symbol], self._now(symbol), False,
                                           f"exchange status {system}"))
             return out
-        out: list[Any] = []
         if previous != "online" and "book" in self.settings.channels:
             for symbol in self.symbols:
                 self._resyncs[symbol] = 0

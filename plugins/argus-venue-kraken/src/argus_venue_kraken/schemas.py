@@ -270,10 +270,12 @@ def parse_ws_trade(item: dict[str, Any], instrument_id: str, where: str) -> tupl
 
 def parse_ws_ohlc(item: dict[str, Any], where: str) -> OhlcRow:
     """A v2 ``ohlc`` data item (``interval_begin``, ``interval`` in minutes) -> OhlcRow."""
-    return OhlcRow(rfc3339_ns(_req(item, "interval_begin", where), where=f"{where}.interval_begin"),
-                   int(_req(item, "interval", where)) * 60,
-                   *(to_decimal(_req(item, k, where), field=f"{where}.{k}")
-                     for k in ("open", "high", "low", "close", "vwap", "volume")),
+    begin_ns = rfc3339_ns(_req(item, "interval_begin", where), where=f"{where}.interval_begin")
+    interval_s = int(_req(item, "interval", where)) * 60
+    open_, high, low, close, vwap, volume = (
+        to_decimal(_req(item, k, where), field=f"{where}.{k}")
+        for k in ("open", "high", "low", "close", "vwap", "volume"))
+    return OhlcRow(begin_ns, interval_s, open_, high, low, close, vwap, volume,
                    int(item.get("trades") or 0))
 
 

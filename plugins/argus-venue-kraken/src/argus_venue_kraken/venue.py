@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import attrs
 import httpx
@@ -96,7 +96,7 @@ class KrakenVenue(Venue):
         pairs = await self.rest.asset_pairs(self.settings.pairs)
         return [pairs[s].instrument() for s in self.settings.pairs]
 
-    async def stream(self) -> AsyncIterator[MarketEvent]:  # type: ignore[override]
+    async def stream(self) -> AsyncIterator[MarketEvent]:
         """Market events from WS v2 until closed (reconnecting as needed)."""
         pairs = await self.rest.asset_pairs(self.settings.pairs)
         feed = self.feed = KrakenMarketFeed(self.settings, pairs, rng=self._rng, sleep=self._sleep,
@@ -123,7 +123,8 @@ class KrakenVenue(Venue):
     async def _pump_fills(self, feed: KrakenExecutionsFeed) -> None:
         try:
             async for report in feed.events():
-                await self._fills.put(report)
+                # WsSession.events is typed for every feed; this one yields only these two.
+                await self._fills.put(cast(ExecutionReport | OrderEvent, report))
         except VenueError as exc:
             log.error("Kraken executions stream stopped: %s", exc)
             await self._fills.put(exc)
@@ -140,7 +141,7 @@ class KrakenVenue(Venue):
                 await self._private_task
             self._private_task = None
 
-    async def executions(self) -> AsyncIterator[Fill | OrderUpdate]:  # type: ignore[override]
+    async def executions(self) -> AsyncIterator[Fill | OrderUpdate]:
         """This account's fills and order updates, in the ``executions`` channel's order,
         with core ids.
 

@@ -110,7 +110,7 @@ def random_book_messages(snapshot: dict[str, Any], n: int, *, seed: int, price_d
         if not changes:
             changes.append((levels[0][0], qty()))
         side_levels = [{"price": _num(p), "qty": _num(q) if q else "0"} for p, q in changes]
-        item = {"symbol": symbol, "bids": side_levels if is_bid else [],
+        item: dict[str, Any] = {"symbol": symbol, "bids": side_levels if is_bid else [],
                 "asks": [] if is_bid else side_levels}
         item["checksum"] = ref.apply(item["bids"], item["asks"])
         item["timestamp"] = _rfc3339(start_ns + i * 1_000_000)
@@ -146,7 +146,7 @@ def recentre_book(ref: ReferenceBook, mid: Decimal, rng: random.Random, *, symbo
     bids += [{"price": _num(p), "qty": _num(q)} for p, q in new_bids.items()]
     asks = [{"price": _num(p), "qty": "0"} for p in ref.asks if p not in new_asks]
     asks += [{"price": _num(p), "qty": _num(q)} for p, q in new_asks.items()]
-    item = {"symbol": symbol, "bids": bids, "asks": asks}
+    item: dict[str, Any] = {"symbol": symbol, "bids": bids, "asks": asks}
     item["checksum"] = ref.apply(bids, asks)
     item["timestamp"] = _rfc3339(ts_ns)
     return item

@@ -96,6 +96,8 @@ class LocalKrakenRest:
         """Base URL to put in ``rest_url``."""
         assert self._server is not None
         host, port = self._server.server_address[:2]
+        if isinstance(host, bytes):  # typeshed allows it (AF_UNIX); an AF_INET server has str
+            host = host.decode()
         return f"http://{host}:{port}"
 
     def start(self) -> LocalKrakenRest:
@@ -189,6 +191,7 @@ class LocalKrakenRest:
             self.requests.append(RecordedRequest(method, http_method, params, headers, body))
             scripted = self.injected.get(method)
             response = scripted.pop(0) if scripted else None
+        value: Any  # a scripted fault's argument (a delay, a raw body...)
         kind, value = response if response is not None else ("", None)
         status, payload = 200, None
         try:
