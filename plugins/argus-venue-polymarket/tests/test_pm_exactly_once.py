@@ -273,13 +273,13 @@ async def test_a_lost_basket_answer_with_a_killed_leg_is_an_incomplete_basket(
 
 
 def _status(code: int, **headers: str) -> Exception:
-    from argus_venue_polymarket.execution import ClobStatusError
+    from argus_venue_polymarket.clob import ClobStatusError
 
     return ClobStatusError(httpx.Response(code, headers=headers, json={"error": f"e{code}"}))
 
 
 def _transport(cls: type[httpx.RequestError]) -> Exception:
-    from argus_venue_polymarket.execution import ClobTransportError
+    from argus_venue_polymarket.clob import ClobTransportError
 
     return ClobTransportError(cls("test", request=httpx.Request("POST", "http://x/order")))
 
@@ -298,7 +298,7 @@ def _transport(cls: type[httpx.RequestError]) -> Exception:
 ])
 def test_what_a_failed_post_means(exc: Exception, ended: bool, refused: bool,
                                   answered: bool) -> None:
-    from argus_venue_polymarket.execution import post_outcome
+    from argus_venue_polymarket.clob import post_outcome
 
     outcome = post_outcome(exc)
     assert (outcome.ended, outcome.refused, outcome.answer is not None) == (
@@ -307,7 +307,7 @@ def test_what_a_failed_post_means(exc: Exception, ended: bool, refused: bool,
 
 
 def test_a_429_says_when_to_come_back() -> None:
-    from argus_venue_polymarket.execution import post_outcome
+    from argus_venue_polymarket.clob import post_outcome
 
     assert post_outcome(_status(429, **{"Retry-After": "0.3"})).retry_after_s == 0.3
     refusal = post_outcome(_status(400)).answer

@@ -404,7 +404,7 @@ async def test_open_orders_map_back_to_ledger_orders_after_a_restart(snapshot_se
     unique (token, side, price, size) match among the ledger's orders (``resume``); two
     candidates or none are never guessed between (``pm:<venue id>``).  Resting orders found
     again get heartbeats."""
-    from argus_venue_polymarket.execution import client_order_metadata
+    from argus_venue_polymarket.signing import client_order_metadata
 
     def row(vid: str, price: str, size: str, meta: str | None) -> dict[str, Any]:
         r = {"id": vid, "status": "LIVE", "owner": OUR_KEY, "market": "0xcond",

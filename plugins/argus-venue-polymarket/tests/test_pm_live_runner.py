@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argus_venue_polymarket.execution import client_order_metadata
 from argus_venue_polymarket.replay_server import SnapshotServer
+from argus_venue_polymarket.signing import client_order_metadata
 from argus_venue_polymarket.testing import (
     HARDHAT_ADDRESS,
     HARDHAT_KEY,

@@ -1,0 +1,140 @@
+"""The CLOB over HTTP: py-clob-client-v2's client on an httpx client of our own, and what a
+failed order post means (:class:`PostOutcome`, :func:`post_outcome`).
+
+Exactly-once submission has to tell "never sent" from "may have been acted on"; the
+library turns every transport failure into one "Request exception!", so the client here
+raises :class:`ClobTransportError` / :class:`ClobStatusError` instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import attrs
+import httpx
+from py_clob_client_v2.client import ClobClient
+from py_clob_client_v2.exceptions import PolyApiException
+
+
+@attrs.frozen
+class PostOutcome:
+    """How one order post (single or batch) ended, as far as this process can tell.
+
+    ``answer`` is the venue's decoded answer (a ``200`` body, or a ``4xx`` refusal turned
+    into ``{"success": false, "errorMsg": ...}``); without one the outcome is ambiguous
+    and ``problem`` says why.  ``ended`` is False when the venue may still be acting on
+    the request (our timeout, a ``504``); ``refused`` when the venue said it took nothing
+    (``429``, ``503``, no connection) — one clean look-up then suffices.
+    """
+
+    answer: Any = None
+    problem: str = ""
+    ended: bool = True
+    refused: bool = False
+    retry_after_s: float = 0.0
+
+
+class ClobTransportError(PolyApiException):
+    """An exchange with the CLOB that failed below HTTP (no connection, timeout, reset,
+    broken framing); ``cause`` is httpx's exception, so "never sent" can be told from
+    "may have been acted on"."""
+
+    def __init__(self, cause: httpx.RequestError) -> None:
+        super().__init__(error_msg=f"{type(cause).__name__}: {cause}")
+        self.cause = cause
+
+
+class ClobStatusError(PolyApiException):
+    """A non-200 answer of the CLOB, with the ``Retry-After`` it carried (seconds, 0 when
+    none: a ``429`` says when to come back)."""
+
+    def __init__(self, resp: httpx.Response) -> None:
+        super().__init__(resp)
+        self.retry_after_s = 0.0
+        with contextlib.suppress(TypeError, ValueError):
+            self.retry_after_s = float(resp.headers.get("Retry-After"))
+
+
+class ClobHttpClient(ClobClient):
+    """py-clob-client-v2's ``ClobClient`` over an httpx client of its own.
+
+    The library sends through one module-wide httpx client (httpx's default 5 s
+    timeout) and turns every transport failure into "Request exception!"; exactly-once
+    submission needs a configured timeout and to know *which* failure happened.  The
+    request shape (headers, JSON body, status handling) is the library's.
+    """
+
+    def __init__(self, host: str, chain_id: int, *, timeout_s: float, **kwargs: Any) -> None:
+        # retry_on_error stays False: the library would re-post an order blind after a 5xx.
+        super().__init__(host, chain_id, retry_on_error=False, **kwargs)
+        self.http = httpx.Client(http2=True, timeout=timeout_s)
+
+    def _request(self, method: str, endpoint: str, headers: dict[str, str] | None,
+                 data: Any = None, params: dict[str, Any] | None = None) -> Any:
+        headers = dict(headers or {})
+        headers.update({"User-Agent": "py_clob_client_v2", "Accept": "*/*",
+                        "Connection": "keep-alive", "Content-Type": "application/json"})
+        if method == "GET":
+            headers["Accept-Encoding"] = "gzip"
+        try:
+            if isinstance(data, str):
+                resp = self.http.request(method, endpoint, headers=headers,
+                                         content=data.encode("utf-8"), params=params)
+            else:
+                resp = self.http.request(method, endpoint, headers=headers, json=data,
+                                         params=params)
+        except httpx.RequestError as exc:
+            raise ClobTransportError(exc) from exc
+        if resp.status_code != 200:
+            raise ClobStatusError(resp)
+        try:
+            return resp.json()
+        except ValueError:
+            return resp.text
+
+    def _resolve_transactions_hashes(self, response: Any) -> Any:
+        # The library polls the trades for up to 30 s after a match to fill in settlement
+        # transaction hashes; fills are booked from the answer's amounts and the trades
+        # feed, so that wait would only delay the answer (and the basket's judgement).
+        return response
+
+    def _get(self, endpoint: str, headers: Any = None, params: dict[str, Any] | None = None
+             ) -> Any:
+        return self._request("GET", endpoint, headers, None, params)
+
+    def _post(self, endpoint: str, headers: Any = None, data: Any = None,
+              params: dict[str, Any] | None = None) -> Any:
+        return self._request("POST", endpoint, headers, data, params)
+
+    def _delete(self, endpoint: str, headers: Any = None, data: Any = None,
+                params: dict[str, Any] | None = None) -> Any:
+        return self._request("DELETE", endpoint, headers, data, params)
+
+
+def post_outcome(exc: Exception) -> PostOutcome:
+    """What a failed order post means (see :class:`PostOutcome`)."""
+    if isinstance(exc, ClobTransportError):
+        cause = exc.cause
+        if isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+            return PostOutcome(problem=f"not sent ({exc.error_msg})", refused=True)
+        if isinstance(cause, httpx.TimeoutException):
+            return PostOutcome(problem=f"no answer in time ({exc.error_msg})", ended=False)
+        return PostOutcome(problem=f"the connection failed mid-exchange ({exc.error_msg})")
+    if isinstance(exc, PolyApiException) and exc.status_code is not None:
+        code, msg = exc.status_code, exc.error_msg
+        if code == 429:
+            return PostOutcome(problem=f"rate limited (429: {msg})", refused=True,
+                               retry_after_s=exc.retry_after_s
+                               if isinstance(exc, ClobStatusError) else 0.0)
+        if code == 503:
+            return PostOutcome(problem=f"venue unavailable (503: {msg})", refused=True)
+        if code == 504:
+            return PostOutcome(problem=f"gateway timeout (504: {msg})", ended=False)
+        if code >= 500:
+            return PostOutcome(problem=f"venue error ({code}: {msg})")
+        text = msg.get("error", msg) if isinstance(msg, dict) else msg
+        return PostOutcome(answer={"success": False, "errorMsg": str(text), "orderID": "",
+                                   "status": f"http {code}"})
+    return PostOutcome(problem=f"{type(exc).__name__}: {exc}")
+

@@ -1,0 +1,276 @@
+"""The executions feed: :class:`ExecutionsFeed` yields this account's fills and order
+updates as they happen.
+
+What order answers reported comes out at once; ``GET /data/trades`` is polled for
+everything else (resting orders' maker fills, late taker matches), then orders that left
+the book are ended (:meth:`ExecutionsFeed.poll_ended`) and orders whose post stayed
+ambiguous are looked for again (:meth:`ExecutionsFeed.poll_unknown`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
+
+from py_clob_client_v2.clob_types import OpenOrderParams, TradeParams
+from py_clob_client_v2.exceptions import PolyApiException
+
+from argus_core import DataError, Fill, OrderStatus, OrderUpdate, VenueError
+from argus_venue_polymarket.lookup import Unreachable, find_order
+from argus_venue_polymarket.schemas import TRADE_BOOKED_STATUSES, ClobTrade
+from argus_venue_polymarket.signing import client_order_metadata
+from argus_venue_polymarket.tracking import OrderTracker
+
+log = logging.getLogger(__name__)
+
+_SEEN_TRADES_MAX = 100_000
+#: Why an order the venue no longer holds open ended, by its ``GET /data/order`` status.
+_ENDED = {"CANCELED": "cancelled at the venue",
+          "CANCELED_MARKET_RESOLVED": "cancelled at the venue: the market resolved",
+          "INVALID": "invalidated by the venue"}
+
+
+class ExecutionsFeed(OrderTracker):
+    """Fills and order updates of this account's orders: the trades poll, ended orders,
+    ambiguous posts looked for again, and the ``executions()`` stream that yields them."""
+
+    async def _identify(self, trades: Sequence[ClobTrade]) -> None:
+        """Map venue order ids of our trades that this process never sent back to core ids.
+
+        After a restart an order the previous process sent (say a FOK leg executed while
+        it was down) is known only by its venue id.  ``GET /data/order/<id>`` returns the
+        order with the ``metadata`` it was signed with (keccak of the core client order
+        id): matched against the ledger's orders (``resume``), that names it.  Each id is asked
+        about once; one that matches nothing stays unknown (the core flags its fills).
+        """
+        if not self.known_orders or self.posts_in_flight:
+            return
+        our_key = self.client.creds.api_key if self.client.creds is not None else ""
+        known = set(self.venue_ids.values())
+        wanted = []
+        for trade in trades:
+            if trade.trader_side == "TAKER":
+                wanted.append(trade.taker_order_id)
+            wanted.extend(m.order_id for m in trade.maker_orders if our_key and m.owner == our_key)
+        by_meta = {client_order_metadata(c): c for c in self.known_orders
+                   if c not in self.venue_ids}
+        for vid in dict.fromkeys(wanted):
+            if not vid or vid in known or vid in self._looked_up or not by_meta:
+                continue
+            self._looked_up.add(vid)
+            try:
+                row = await asyncio.to_thread(self.client.get_order, vid)
+            except Exception as exc:  # the client raises its own exception types
+                log.warning("polymarket: GET order %s failed (%s); its fills stay unmapped",
+                            vid, type(exc).__name__)
+                continue
+            row = row.get("order", row) if isinstance(row, dict) else {}
+            coid = by_meta.pop(str(row.get("metadata") or ""), None)
+            if coid is not None:
+                self.unidentified.pop(coid, None)
+                self.venue_ids[coid] = vid
+                # the venue order id, for the ledger (the order is no longer open: the
+                # runner only records the id)
+                self._report([OrderUpdate(coid, OrderStatus.OPEN, time.time_ns(), vid)])
+                log.info("polymarket: venue order %s is %s (placed before a restart)", vid, coid)
+
+    async def poll_trades(self, after_s: int) -> list[Fill]:
+        """One ``GET /data/trades?after=`` (py-clob-client-v2 ``get_trades``: L2 headers,
+        ``next_cursor`` paging): new fills only, each fill id reported once."""
+        await self.ensure_api_creds()
+        rows = await asyncio.to_thread(self.client.get_trades, TradeParams(after=after_s))
+        trades = []
+        for i, raw in enumerate(rows):
+            try:
+                trades.append(ClobTrade.parse(raw, where=f"GET /data/trades item {i}:"))
+            except DataError as exc:
+                log.warning("polymarket: skipping malformed trade: %s", exc)
+        await self._identify(trades)
+        # Trades of orders whose post is undecided (in flight, or unknown) wait: the answer
+        # or the look-up reports them, after the order's OPEN, under the same fill ids.
+        held = self._in_flight | {u.post.order_hash for u in self.unknown.values()}
+        out = []
+        for trade in trades:
+            if trade.status not in TRADE_BOOKED_STATUSES:
+                if trade.status == "FAILED" and any(k.startswith(trade.trade_id + ":")
+                                                    for k in self._seen_trades):
+                    log.error("polymarket: trade %s FAILED on chain after it was booked; "
+                              "check positions", trade.trade_id)
+                continue
+            for fill in self.fills_of_trade(trade):
+                if fill.fill_id in self._seen_trades:
+                    continue
+                if fill.fill_id.rpartition(":")[2] in held:
+                    continue  # its post is undecided: the answer or the look-up books it
+                if fill.client_order_id.startswith("pm:") and self.posts_in_flight:
+                    # Possibly an order whose post response has not arrived yet (the trade
+                    # can be listed first): decide on a later poll, once its id is known.
+                    continue
+                self._seen_trades[fill.fill_id] = trade.match_time_s
+                self._count(fill)
+                out.append(fill)
+        return out
+
+    async def poll_ended(self) -> list[OrderUpdate]:
+        """CANCELLED for each watched order that has left the book without filling fully.
+
+        An order we cancelled (confirmed), or one ``GET /data/orders`` no longer lists, is
+        looked up (``GET /data/order/<id>``): still LIVE/DELAYED -> watched on; fully
+        matched -> its fills say FILLED, nothing to add; otherwise CANCELLED with why
+        (our cancel, the venue's status, a GTD's expiry) — but only once the fills of its
+        ``size_matched`` have all been reported, so the update follows them.
+        """
+        if not self.watched:
+            return []
+        ended = {c: r for c, r in self._ending.items() if c in self.watched}
+        unexplained = [c for c in self.watched if c not in ended]
+        if unexplained:
+            try:
+                rows = await asyncio.to_thread(self.client.get_open_orders, OpenOrderParams())
+            except Exception as exc:  # the client raises its own exception types
+                log.warning("polymarket: open orders poll failed (%s); retrying",
+                            type(exc).__name__)
+                rows = None
+            if rows is not None:
+                listed = {str(r.get("id", "")) for r in rows if isinstance(r, dict)}
+                ended.update({c: "" for c in unexplained if self.watched[c] not in listed})
+        out = []
+        for coid, reason in ended.items():
+            update = await self._ended_update(coid, self.watched[coid], reason)
+            if update is not None:
+                out.append(update)
+        return out
+
+    async def _ended_update(self, coid: str, vid: str, reason: str) -> OrderUpdate | None:
+        """The CANCELLED update of one order that left the book, None while undecided or
+        when it filled (see :meth:`poll_ended`)."""
+        try:
+            row = await asyncio.to_thread(self.client.get_order, vid)
+            row = row.get("order", row) if isinstance(row, dict) else {}
+            matched = Decimal(str(row.get("size_matched") or "0"))
+            size = Decimal(str(row.get("original_size") or "0"))
+        except Exception as exc:  # the client raises its own exception types
+            failures = self._lookup_failures[vid] = self._lookup_failures.get(vid, 0) + 1
+            if failures < 5:
+                log.warning("polymarket: GET order %s failed (%s); retrying", vid,
+                            type(exc).__name__)
+                return None
+            self._forget(coid)  # the venue cannot tell: say so rather than wait forever
+            return OrderUpdate(coid, OrderStatus.CANCELLED, time.time_ns(), vid,
+                               (reason or "no longer open at the venue") +
+                               f"; its final state could not be read ({type(exc).__name__})")
+        status = str(row.get("status", "")).upper()
+        if status in ("LIVE", "DELAYED") or self.reported.get(coid, Decimal(0)) < matched:
+            return None  # still open, or its fills are not all reported yet
+        self._forget(coid)
+        if size > 0 and matched >= size:
+            return None
+        if not reason:
+            expiry = int(str(row.get("expiration") or "0") or 0)
+            if row.get("order_type") == "GTD" and 0 < expiry <= time.time():
+                reason = f"GTD order expired at {expiry}"
+            else:
+                reason = _ENDED.get(status, f"no longer open at the venue (status {status!r})")
+        return OrderUpdate(coid, OrderStatus.CANCELLED, time.time_ns(), vid,
+                           f"{reason}; {matched} of {size} matched")
+
+    async def poll_unknown(self) -> None:
+        """Look again for each order whose post stayed ambiguous (``OrderUnknown``) or that
+        was pending at a restart: found -> reported like an answer (OPEN, fills, then its
+        end); after ``order_give_up_s`` with no trace -> CANCELLED, never placed (its hash
+        stays mapped, so a fill that still turns up is booked to it).  A pending order
+        with no hash recorded is CANCELLED then unless it was identified meanwhile."""
+        now = time.time()
+        for coid, give_up_at in list(self.unidentified.items()):
+            if coid in self.venue_ids:
+                del self.unidentified[coid]  # named by open orders or trades meanwhile
+            elif now >= give_up_at:
+                del self.unidentified[coid]
+                self._report([OrderUpdate(
+                    coid, OrderStatus.CANCELLED, time.time_ns(), None,
+                    "never placed: pending at a restart with no venue order id recorded (a "
+                    "hash is recorded before every post), and no open order or trade of "
+                    f"the venue names it after {self.settings.order_give_up_s:g}s")])
+        for coid, u in list(self.unknown.items()):
+            try:
+                found = await find_order(self.client, u.post, u.since_s)
+            except Unreachable as exc:
+                log.warning("polymarket: still cannot ask about order %s: %s", coid, exc)
+                continue
+            if found is not None:
+                del self.unknown[coid]
+                self._adopt_found(u.post, found)
+            elif time.time() >= u.give_up_at_s:
+                del self.unknown[coid]
+                self._report([OrderUpdate(
+                    coid, OrderStatus.CANCELLED, time.time_ns(), None,
+                    f"never placed: no trace at the venue {self.settings.order_give_up_s:g}s "
+                    f"after an ambiguous post ({u.problem})")])
+
+    async def executions(self, poll_s: float, lookback_s: int
+                         ) -> AsyncIterator[Fill | OrderUpdate]:
+        """This account's fills and order updates as they happen, in venue order: what
+        order answers reported (at once), ``GET /data/trades`` every ``poll_s`` (re-reading
+        a minute of overlap each time: trades can appear late; de-duplicated by fill id),
+        then :meth:`poll_ended` for orders that left the book and :meth:`poll_unknown`
+        for orders whose post stayed ambiguous.  After a restart the first poll starts at
+        the newest booked fill when that is older than ``lookback_s``."""
+        after = int(time.time()) - lookback_s
+        if self.resume_after_s is not None:
+            after = min(after, self.resume_after_s)
+        if self.heartbeat is not None:
+            self.heartbeat.ensure_running()  # orders resting since before a restart
+        self._consuming = True
+        try:
+            async with contextlib.aclosing(self._executions(poll_s, after)) as items:
+                async for item in items:
+                    yield item
+                    self._delivered(item)  # the consumer has recorded it
+        finally:
+            self._consuming = False
+            for event in self._durable.values():
+                event.set()  # nobody will record them now: let the posts go
+            self._durable.clear()
+
+    async def _executions(self, poll_s: float, after: int
+                          ) -> AsyncIterator[Fill | OrderUpdate]:
+        """The loop of :meth:`executions` (which marks each item taken by its consumer)."""
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time()
+        while True:
+            self._wake.clear()
+            while self._reports:
+                yield self._reports.popleft()
+            if loop.time() >= next_poll:
+                try:
+                    fills = await self.poll_trades(after)
+                except (VenueError, DataError, PolyApiException) as exc:
+                    log.warning("polymarket: trades poll failed: %s", exc)
+                    fills = []
+                for fill in fills:
+                    yield fill
+                while self._reports:  # e.g. venue ids learnt while mapping the trades
+                    yield self._reports.popleft()
+                for update in await self.poll_ended():
+                    yield update
+                await self.poll_unknown()
+                if self._seen_trades:
+                    after = max(after, max(self._seen_trades.values()) - 60)
+                    # Remember a bounded number of fill ids (oldest forgotten first); the
+                    # runner de-duplicates against the ledger as well.
+                    excess = len(self._seen_trades) - _SEEN_TRADES_MAX
+                    for key in list(itertools.islice(self._seen_trades, max(excess, 0))):
+                        del self._seen_trades[key]
+                next_poll = loop.time() + poll_s
+            if not self._reports:
+                # asyncio.timeout, not wait_for inside suppress(TimeoutError): on Python 3.11
+                # wait_for can turn the consumer's cancel into a TimeoutError, which the
+                # suppress then swallowed, so the stream outlived its cancel.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(next_poll - loop.time(), 0)):
+                        await self._wake.wait()

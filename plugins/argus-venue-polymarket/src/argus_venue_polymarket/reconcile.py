@@ -1,0 +1,149 @@
+"""Reconciliation after a restart: :class:`Reconciliation` takes over this run's orders
+and booked fills from the ledger (:meth:`Reconciliation.resume`) and maps the venue's open
+orders back to core client order ids (:meth:`Reconciliation.open_orders`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from py_clob_client_v2.clob_types import OpenOrderParams, OrderType
+
+from argus_core import Order, OrderStatus, OrderUpdate, Side, TimeInForce, VenueResume
+from argus_core import OrderType as CoreOrderType
+from argus_venue_polymarket import constants as C
+from argus_venue_polymarket.instruments import token_of
+from argus_venue_polymarket.lookup import SKEW_S
+from argus_venue_polymarket.signing import CLOB_ORDER_TYPE, SentOrder, client_order_metadata
+from argus_venue_polymarket.tracking import OrderTracker, UnknownOrder
+
+
+class Reconciliation(OrderTracker):
+    """The way back after a restart: the ledger's orders and fills, and the venue's open
+    orders mapped to them (by venue order id, signed ``metadata``, or a unique match)."""
+
+    def resume(self, known: VenueResume) -> int:
+        """Know this run's orders and booked fills (the ledger's, handed over by the core):
+        the way back after a restart.  Returns how many orders it knows.
+
+        Open orders map back to these client ids by venue order id or the signed
+        ``metadata`` (keccak of the client order id); booked fill ids are not reported
+        again (``<venue order id>:0``: the post answer already reported that order's taker
+        matches); each order's filled quantity is what was reported already, so an order
+        that leaves the book is ended only after any fills still missing; orders still
+        open are watched again (resting ones kept alive by the heartbeat); the first
+        trades poll starts at the newest booked fill.  Orders still pending (the previous
+        process stopped mid-post) are looked for by the hash recorded before their post
+        (``executions()``: found -> reported like an answer; no trace after
+        ``order_give_up_s`` -> CANCELLED, never placed); one with no hash recorded was
+        never sent (its hash is recorded first), and is CANCELLED after ``order_give_up_s``
+        unless the venue's open orders or trades name it by ``metadata`` meanwhile.
+        """
+        now = time.time()
+        since_s = int(now) - self.settings.trades_lookback_s
+        if known.newest_fill_ts_ns is not None:
+            self.resume_after_s = int(known.newest_fill_ts_ns // 1_000_000_000) - SKEW_S
+            since_s = min(since_s, self.resume_after_s)
+        give_up = now + self.settings.order_give_up_s
+        for k in known.orders:
+            order, coid = k.order, k.order.client_order_id
+            self.known_orders[coid] = order
+            self.reported[coid] = max(self.reported.get(coid, Decimal(0)), k.filled_quantity)
+            pending = order.status is OrderStatus.PENDING
+            if not k.venue_order_id:
+                if pending:
+                    self.unidentified[coid] = give_up
+                continue
+            if pending:
+                order_type = (OrderType.FOK if order.basket_id
+                              else CLOB_ORDER_TYPE[order.time_in_force])
+                self.unknown[coid] = UnknownOrder(SentOrder(order, order_type, k.venue_order_id),
+                                                  since_s, "pending when the previous process "
+                                                  "stopped", give_up)
+            self.venue_ids.setdefault(coid, k.venue_order_id)
+            if order.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED):
+                self.watched[coid] = k.venue_order_id
+                if order.time_in_force in (TimeInForce.GTC, TimeInForce.GTD):
+                    self._heartbeat().resting.add(coid)
+        for fill_id, coid in known.fill_ids.items():
+            head, _, tail = fill_id.partition(":")
+            if head.startswith("0x") and tail == "0":
+                self.taker_reported.add(head)
+                self.venue_ids.setdefault(coid, head)
+            elif tail.startswith("0x") and ":" not in tail:
+                self._seen_trades.setdefault(fill_id, 0)  # a trades-feed fill id
+                self.venue_ids.setdefault(coid, tail)
+        return len(known.orders)
+
+    def _client_id_of_open(self, row: Mapping[str, Any], by_vid: Mapping[str, str],
+                           by_meta: Mapping[str, str]) -> str | None:
+        """The core client order id of one ``GET /data/orders`` row, or None."""
+        vid = str(row.get("id", ""))
+        if vid in by_vid:
+            return by_vid[vid]
+        meta = str(row.get("metadata") or "")
+        if meta in by_meta:
+            return by_meta[meta]
+        # No metadata in the row: a known (ledger) order still pending whose token, side, price
+        # and size all agree is it, if exactly one does (never guess between two).
+        token, side = str(row.get("asset_id", "")), str(row.get("side", "")).upper()
+        try:
+            price = Decimal(str(row.get("price")))
+            size = Decimal(str(row.get("original_size") or "0"))
+        except ArithmeticError:
+            return None
+        known = set(by_vid.values())
+        candidates = [o.client_order_id for o in self.known_orders.values()
+                      if o.client_order_id not in known and token_of(o.instrument_id) == token
+                      and o.side.value.upper() == side and o.limit_price == price
+                      and o.quantity == size]
+        return candidates[0] if len(candidates) == 1 else None
+
+    async def open_orders(self) -> list[Order]:
+        """Open orders on the venue as core orders.
+
+        Client ids come back from the venue order id (orders this process sent), or the
+        signed ``metadata`` of an order this run placed before a restart (see
+        :meth:`resume`); what neither explains is reported as ``pm:<venue order id>``.
+        Resting orders found here are covered by the heartbeat again (after a restart
+        nothing else would keep the dead-man's switch alive).
+        """
+        await self.ensure_api_creds()
+        rows = await asyncio.to_thread(self.client.get_open_orders, OpenOrderParams())
+        by_meta = {client_order_metadata(c): c for c in (*self._orders, *self.known_orders)}
+        by_vid = {v: c for c, v in self.venue_ids.items()}
+        out = []
+        for row in rows:
+            vid = str(row.get("id", ""))
+            cid = self._client_id_of_open(row, by_vid, by_meta)
+            if cid is None:
+                cid = f"pm:{vid}"
+            else:
+                if self.venue_ids.get(cid) != vid or cid in self.unknown:  # after a restart
+                    self._report([OrderUpdate(cid, OrderStatus.OPEN, time.time_ns(), vid)])
+                self.unknown.pop(cid, None)  # found: nothing left to look for
+                self.unidentified.pop(cid, None)
+                self.venue_ids[cid] = vid
+                by_vid[vid] = cid
+                self.watched[cid] = vid
+            size = Decimal(str(row.get("original_size") or row.get("size") or "0"))
+            matched = Decimal(str(row.get("size_matched") or "0"))
+            if size <= 0:
+                continue
+            out.append(Order(cid, C.VENUE, f"{C.VENUE}:{row.get('asset_id')}",
+                             Side.BUY if str(row.get("side", "")).upper() == "BUY" else Side.SELL,
+                             size, Decimal(str(row.get("price"))), CoreOrderType.LIMIT,
+                             TimeInForce.GTD if str(row.get("order_type")) == "GTD"
+                             else TimeInForce.GTC,
+                             status=(OrderStatus.PARTIALLY_FILLED if matched > 0
+                                     else OrderStatus.OPEN)))
+        ours = {o.client_order_id for o in out if not o.client_order_id.startswith("pm:")}
+        if ours or self.heartbeat is not None:
+            hb = self._heartbeat()
+            hb.resting = ours
+            hb.ensure_running()
+        return out

@@ -1,0 +1,363 @@
+"""Sending one order (or one batch) exactly once: :class:`OrderSender`.
+
+Each order is signed (:mod:`.signing`) and its hash announced to the core before it is
+posted with ``ClobClient.post_order`` / ``post_orders`` (L2 HMAC headers).  Time in
+force: GTC, GTD (``expiration`` = now + ``gtd_lifetime_s``), IOC -> FAK, FOK -> FOK.
+
+Exactly once
+------------
+Polymarket's docs promise no de-duplication of order posts, so an order is
+never sent again unless the venue provably never saw it.  Every post ends in
+one of three ways (:class:`.clob.PostOutcome`):
+
+* **answered** (a well-formed ``200`` body, or a ``4xx`` refusal): that is the
+  outcome;
+* **ambiguous, ended**: a lost or malformed answer, a reset connection, ``502``
+  / ``503``, ``429`` — the HTTP exchange is over, but the venue may have acted;
+* **ambiguous, still running**: the client's timeout or a ``504`` — the venue
+  may still act on the request after we stopped waiting.
+
+After an ambiguous outcome the venue is asked for the order (:mod:`.lookup`) for up to
+``order_settle_s`` (every ``order_lookup_interval_s``): ``GET
+/data/order/<hash>``, then ``GET /data/orders`` for the token (by id or the
+signed ``metadata``), then ``GET /data/trades`` for the token since the post
+(an order that executed and left the book).  Found: the venue's record and
+trades become the answer (fills under the trades' ids, the order watched until
+it ends).  Not found after an *ended* exchange: the venue never took it, so the
+**same signed order** (same salt, same hash) is sent again, at most
+``order_max_attempts`` sends in all (``429``: after ``Retry-After``).  Not found
+while the request may still be running, or the venue could not be asked at
+all: :class:`argus_core.errors.OrderUnknown` — never a blind re-send;
+``executions()`` keeps looking for the order by its hash and reports what
+became of it (or CANCELLED, never placed, after ``order_give_up_s``).  The
+library's own ``retry_on_error`` (a blind re-post after a 5xx) stays off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+from py_clob_client_v2.client import ClobClient
+from py_clob_client_v2.clob_types import OrderType, PostOrdersV2Args
+
+from argus_core import (
+    Fill,
+    Instrument,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderUnknown,
+    OrderUpdate,
+    Side,
+    VenueError,
+)
+from argus_venue_polymarket import constants as C
+from argus_venue_polymarket.clob import PostOutcome, post_outcome
+from argus_venue_polymarket.config import PolymarketSettings
+from argus_venue_polymarket.instruments import fee_of
+from argus_venue_polymarket.lookup import SKEW_S, FoundOrder, Unreachable, find_order
+from argus_venue_polymarket.signing import SignedPost, exchange_address, order_terms, sign_order
+from argus_venue_polymarket.tracking import OrderTracker, UnknownOrder
+
+log = logging.getLogger(__name__)
+
+#: How the CLOB words a FOK/FAK order it killed (its ``errorMsg``): "order couldn't be fully
+#: filled. FOK orders are fully filled or killed." / "no orders found to match with FAK
+#: order. FAK orders are partially filled or killed if no match is found." (docs: "Error
+#: codes"; FOK_ORDER_NOT_FILLED_ERROR).  Any other refusal is a rejection.
+_KILL_WORDS = ("killed", "fok_order_not_filled", "no orders found to match")
+#: The longest ``Retry-After`` honoured before re-sending an order the venue did not take.
+_MAX_RETRY_AFTER_S = 10.0
+#: How long a post waits for the core to record its hash (see ``_announce``).
+_ANNOUNCE_S = 5.0
+
+
+def killed_by_venue(order_type: str, resp: Mapping[str, Any]) -> bool:
+    """True when a refused post (``success: false``) is the venue killing a FOK/FAK order
+    that could not (fully) match — the order's defined outcome, not a rejection."""
+    msg = str(resp.get("errorMsg") or "").lower()
+    return order_type in (OrderType.FOK, OrderType.FAK) and any(w in msg for w in _KILL_WORDS)
+
+
+@attrs.define
+class SendResult:
+    """What one exactly-once send decided, per client order id."""
+
+    fills: dict[str, list[Fill]] = attrs.Factory(dict)
+    unknown: dict[str, str] = attrs.Factory(dict)  # undecidable -> why
+    unplaced: dict[str, str] = attrs.Factory(dict)  # provably never placed -> why
+
+
+class OrderSender(OrderTracker):
+    """Signs and sends orders exactly once (see the module docstring) and books what the
+    venue answers: OPEN with the venue order id, the fills, CANCELLED / REJECTED."""
+
+    def __init__(self, settings: PolymarketSettings,
+                 instruments: Callable[[str], Instrument | None], *,
+                 gtd_lifetime_s: int = 300, client: ClobClient | None = None) -> None:
+        super().__init__(settings, instruments, client=client)
+        self.gtd_lifetime_s = gtd_lifetime_s
+
+    # --- building -------------------------------------------------------------------------
+
+    def exchange_address(self, neg_risk: bool) -> str:
+        """The V2 exchange that verifies our signatures (negRisk exchange for negRisk markets)."""
+        return exchange_address(self.settings.chain_id, neg_risk)
+
+    def build(self, order: Order) -> SignedPost:
+        """Build, sign and verify ``order``: the signed order, its CLOB order type and its
+        hash (the venue order id it will have)."""
+        terms = order_terms(order, self._instrument(order.instrument_id))
+        return sign_order(order, terms, self.client.builder, chain_id=self.settings.chain_id,
+                          gtd_lifetime_s=self.gtd_lifetime_s)
+
+    # --- answers ----------------------------------------------------------------------------
+
+    def _post_reports(self, order: Order, order_type: str, resp: Mapping[str, Any],
+                      fills: Sequence[Fill]) -> list[Fill | OrderUpdate]:
+        """What one order's post answer tells the core: acknowledged (OPEN with the venue
+        order id), the matches it reports, and — for a FOK/FAK order not fully matched —
+        CANCELLED for the rest (a killed order: CANCELLED; any other refusal: REJECTED).
+        An order that may still trade (resting, or "delayed") is watched instead."""
+        coid, now = order.client_order_id, time.time_ns()
+        vid = str(resp.get("orderID") or "") or None
+        msg = str(resp.get("errorMsg") or "")
+        if not resp.get("success", True):
+            if killed_by_venue(order_type, resp):
+                return [OrderUpdate(coid, OrderStatus.CANCELLED, now, vid,
+                                    f"{order_type} order killed: {msg}")]
+            return [OrderUpdate(coid, OrderStatus.REJECTED, now, vid, msg or "refused")]
+        out: list[Fill | OrderUpdate] = []
+        if vid:
+            out.append(OrderUpdate(coid, OrderStatus.OPEN, now, vid))
+        out.extend(fills)
+        filled = sum((f.quantity for f in fills), Decimal(0))
+        status = str(resp.get("status", "")).lower()
+        if filled >= order.quantity:
+            return out
+        if vid and (order_type in (OrderType.GTC, OrderType.GTD) or status != "matched"):
+            self.watched[coid] = vid  # rests (or the match is delayed): its end comes later
+        else:
+            out.append(OrderUpdate(coid, OrderStatus.CANCELLED, now, vid, msg or (
+                f"{order_type} order matched {filled} of {order.quantity}; the venue killed "
+                f"the rest")))
+        return out
+
+    # --- sending, exactly once --------------------------------------------------------------
+
+    def _fills_from(self, order: Order, resp: dict[str, Any]) -> list[Fill]:
+        """Fills the post response reports (``status == "matched"``, making/taking amounts)."""
+        if not isinstance(resp, dict) or str(resp.get("status", "")).lower() != "matched":
+            return []
+        making = Decimal(str(resp.get("makingAmount") or "0"))
+        taking = Decimal(str(resp.get("takingAmount") or "0"))
+        shares, cash = (taking, making) if order.side is Side.BUY else (making, taking)
+        if shares <= 0 or cash <= 0:
+            return []
+        inst = self._instrument(order.instrument_id)
+        price = cash / shares
+        fee = fee_of(inst).fee(shares, price) if inst else Decimal(0)
+        vid = str(resp.get("orderID") or "")
+        return [Fill(f"{vid or order.client_order_id}:0", order.client_order_id, C.VENUE,
+                     order.instrument_id, order.side, price, shares, fee, Liquidity.TAKER,
+                     time.time_ns())]
+
+    @staticmethod
+    def _well_formed(answer: Any, count: int, batch: bool) -> list[dict[str, Any]] | None:
+        """The per-order answers of a post, or None when the body is not the venue's shape
+        (then the outcome is ambiguous: the venue may have acted)."""
+        items = answer if batch else [answer]
+        if not isinstance(items, list) or len(items) != count:
+            return None
+        if not all(isinstance(a, dict) and "success" in a for a in items):
+            return None
+        return items
+
+    def _accept(self, post: SignedPost, resp: dict[str, Any]) -> list[Fill]:
+        """Book one order's answer: its venue id, the fills it reports and the updates
+        ``executions()`` will send (OPEN, fills, CANCELLED / REJECTED); returns the fills."""
+        order, coid = post.order, post.client_order_id
+        vid = str(resp.get("orderID") or "")
+        if vid:
+            if vid.lower() != post.order_hash.lower():
+                log.warning("polymarket: order %s answered id %s, not its hash %s", coid, vid,
+                            post.order_hash)
+            self.venue_ids[coid] = vid
+        fills = self._fills_from(order, resp)
+        if fills:
+            # The post response already reported this order's immediate (taker) matches;
+            # the trades feed must not report them again under the trades' ids.
+            self.taker_reported.add(self.venue_ids.get(coid, ""))
+        self._report(self._post_reports(order, post.order_type, resp, fills))
+        if not resp.get("success", True):
+            log.warning("polymarket: order %s not placed: %s", coid,
+                        resp.get("errorMsg") or resp)
+            return []
+        if post.order_type in (OrderType.GTC, OrderType.GTD) and coid in self.watched:
+            hb = self._heartbeat()
+            hb.resting.add(coid)
+            hb.ensure_running()
+        return fills
+
+    async def _post(self, posts: Sequence[SignedPost], batch: bool) -> PostOutcome:
+        """One ``POST /order`` (or ``/orders``) of ``posts``, classified."""
+        client = self.client
+        if batch:
+            args = [PostOrdersV2Args(order=p.signed, orderType=p.order_type) for p in posts]
+            call: Callable[[], Any] = lambda: client.post_orders(args)  # noqa: E731
+        else:
+            call = lambda: client.post_order(posts[0].signed, posts[0].order_type)  # noqa: E731
+        try:
+            answer = await asyncio.to_thread(call)
+        except Exception as exc:  # the client raises its own exception types
+            return post_outcome(exc)
+        if self._well_formed(answer, len(posts), batch) is None:
+            return PostOutcome(problem=f"malformed answer {answer!r:.200}")
+        return PostOutcome(answer=answer)
+
+    async def _settle(self, posts: Sequence[SignedPost], outcome: PostOutcome, since_s: int
+                      ) -> dict[str, FoundOrder | None] | None:
+        """Ask the venue about ``posts`` after an ambiguous post, for up to
+        ``order_settle_s`` (one clean answer is enough when the venue refused the request).
+        Returns hash -> what it holds (None: nothing), or None if it could not be asked."""
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        found: dict[str, FoundOrder | None] | None = None
+        while True:
+            try:
+                found = {p.order_hash: await find_order(self.client, p, since_s) for p in posts}
+            except Unreachable as exc:
+                log.warning("polymarket: could not ask the venue about %s: %s",
+                            ", ".join(p.client_order_id for p in posts), exc)
+                found = None
+            elapsed = loop.time() - start
+            if found is not None and (all(found.values()) or outcome.refused):
+                return found
+            if elapsed >= s.order_settle_s:
+                return found
+            await asyncio.sleep(min(s.order_lookup_interval_s, s.order_settle_s - elapsed))
+
+    async def _announce(self, posts: Sequence[SignedPost]) -> None:
+        """Tell the core each order's hash before it is sent (a PENDING update with the
+        venue order id), and wait until ``executions()``'s consumer has taken it: after a
+        crash mid-post the ledger then holds the hash, and a restarted venue asks the
+        exchange for exactly that order.  Without a consumer (or if it stalls) the post
+        goes out anyway; a restart then searches by ``metadata`` instead."""
+        if not self._consuming:
+            return
+        now, events = time.time_ns(), []
+        for p in posts:
+            update = OrderUpdate(p.client_order_id, OrderStatus.PENDING, now, p.order_hash,
+                                 "signed; being sent")
+            events.append(self._durable.setdefault(id(update), asyncio.Event()))
+            self._report([update])
+        try:
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), _ANNOUNCE_S)
+        except TimeoutError:
+            log.warning("polymarket: the executions consumer did not take the hashes of %s "
+                        "within %gs; sending anyway", ", ".join(p.client_order_id
+                                                                for p in posts), _ANNOUNCE_S)
+
+    async def _send(self, posts: Sequence[SignedPost], batch: bool) -> SendResult:
+        """Send ``posts`` (one order, or one batch) exactly once: see the module docstring.
+
+        The hashes are known before sending: the core records them first
+        (:meth:`_announce`), and trades of these orders map to their client ids at once
+        (they wait in the trades feed while the post is undecided)."""
+        s = self.settings
+        for p in posts:
+            self._orders[p.client_order_id] = p.order
+            self.venue_ids[p.client_order_id] = p.order_hash
+        await self._announce(posts)
+        hashes = {p.order_hash for p in posts}
+        self._in_flight |= hashes
+        self.posts_in_flight += 1
+        since_s = int(time.time()) - SKEW_S
+        result = SendResult()
+        pending = list(posts)
+        try:
+            for attempt in range(1, s.order_max_attempts + 1):
+                outcome = await self._post(pending, batch)
+                if outcome.answer is not None:
+                    answers = self._well_formed(outcome.answer, len(pending), batch)
+                    if answers is None:  # a 4xx refusal of the whole batch
+                        answers = [outcome.answer] * len(pending)
+                    for p, resp in zip(pending, answers, strict=True):
+                        result.fills[p.client_order_id] = self._accept(p, resp)
+                    return result
+                ids = ", ".join(p.client_order_id for p in pending)
+                log.warning("polymarket: post %d of %s ambiguous: %s; asking the venue",
+                            attempt, ids, outcome.problem)
+                found = await self._settle(pending, outcome, since_s)
+                if found is None:  # could not ask: never re-send blind
+                    for p in pending:
+                        result.unknown[p.client_order_id] = (
+                            f"{outcome.problem}; the venue could not be asked whether it "
+                            f"holds the order")
+                    break
+                for p in pending:
+                    hit = found.get(p.order_hash)
+                    if hit is not None:
+                        result.fills[p.client_order_id] = self._adopt_found(p, hit)
+                pending = [p for p in pending if found.get(p.order_hash) is None]
+                if not pending:
+                    return result
+                if not outcome.ended:  # the venue may still act on it: no proof it never will
+                    for p in pending:
+                        result.unknown[p.client_order_id] = (
+                            f"{outcome.problem}; not found at the venue within "
+                            f"{s.order_settle_s:g}s, and the request may still be acted on")
+                    break
+                if attempt == s.order_max_attempts:
+                    for p in pending:
+                        result.unplaced[p.client_order_id] = (
+                            f"not placed after {attempt} sends: {outcome.problem}")
+                    break
+                # Provably never seen: the same signed order (same salt, same hash) again.
+                log.warning("polymarket: %s not at the venue after '%s'; sending it again",
+                            ids, outcome.problem)
+                # Back off (429: as told, within reason: the caller is waiting on us).
+                await asyncio.sleep(max(min(outcome.retry_after_s, _MAX_RETRY_AFTER_S),
+                                        s.order_lookup_interval_s * 2 ** (attempt - 1)))
+        finally:
+            self.posts_in_flight -= 1
+            self._in_flight -= hashes
+        now = time.time()
+        for p in posts:
+            problem = result.unknown.get(p.client_order_id)
+            if problem is not None:  # executions() keeps looking for it
+                self.unknown[p.client_order_id] = UnknownOrder(p, since_s, problem,
+                                                               now + s.order_give_up_s)
+        self._wake.set()
+        return result
+
+    async def submit(self, order: Order) -> list[Fill]:
+        """Sign and send one order exactly once; returns the fills known at once.
+
+        The answer is also queued for ``executions()``: OPEN with the venue order id, the
+        fills, and CANCELLED for a FOK/FAK order's unmatched rest; a killed order
+        (CANCELLED) or a refused one (REJECTED with the venue's ``errorMsg``) returns no
+        fills.  ``OrderUnknown`` when the venue could not say whether it holds the order;
+        ``VenueError`` when it provably never took it after ``order_max_attempts`` sends.
+        """
+        post = self.build(order)
+        resting = post.order_type in (OrderType.GTC, OrderType.GTD)
+        if resting and self.heartbeat is not None and not self.heartbeat.healthy:
+            raise VenueError("polymarket: heartbeats are failing; refusing a resting order "
+                             "(the venue would cancel it)")
+        await self.ensure_api_creds()
+        result = await self._send([post], batch=False)
+        coid = order.client_order_id
+        if coid in result.unknown:
+            raise OrderUnknown(f"polymarket: order {coid} ({post.order_hash}): "
+                               f"{result.unknown[coid]}", [coid])
+        if coid in result.unplaced:
+            raise VenueError(f"polymarket: order {coid} {result.unplaced[coid]}")
+        return result.fills.get(coid, [])

@@ -1,0 +1,233 @@
+"""Order tracking: what this account's orders are and what the core has been told.
+
+:class:`OrderTracker` holds the CLOB client and the per-order state every other part
+shares (venue order ids, orders watched until they end, orders whose post stayed
+ambiguous, quantities reported), the queue of fills and ``OrderUpdate``s that
+``executions()`` yields, the mapping of CLOB trades to our fills, and the adoption of an
+order found at the venue whose answer we never had.  Sending (:mod:`.sending`), the
+executions feed (:mod:`.feed`) and restart reconciliation (:mod:`.reconcile`) build on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+import attrs
+from py_clob_client_v2.client import ClobClient
+from py_clob_client_v2.clob_types import ApiCreds, OrderType
+
+from argus_core import (
+    ConfigError,
+    Fill,
+    Instrument,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderUpdate,
+    Side,
+)
+from argus_venue_polymarket import constants as C
+from argus_venue_polymarket.clob import ClobHttpClient
+from argus_venue_polymarket.config import PolymarketSettings
+from argus_venue_polymarket.heartbeat import HeartbeatKeeper
+from argus_venue_polymarket.instruments import fee_of
+from argus_venue_polymarket.lookup import FoundOrder
+from argus_venue_polymarket.schemas import TRADE_BOOKED_STATUSES, ClobTrade
+from argus_venue_polymarket.signing import SentOrder
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class UnknownOrder:
+    """An order whose post stayed ambiguous: ``executions()`` keeps looking for it."""
+
+    post: SentOrder
+    since_s: int
+    problem: str
+    give_up_at_s: float
+
+
+class OrderTracker:
+    """The client and the order state of one account's live order entry (see the module
+    docstring); :class:`argus_venue_polymarket.execution.PolymarketExecution` is built on it."""
+
+    def __init__(self, settings: PolymarketSettings,
+                 instruments: Callable[[str], Instrument | None], *,
+                 client: ClobClient | None = None) -> None:
+        self.settings = settings
+        self._instrument = instruments
+        self._client = client
+        self.venue_ids: dict[str, str] = {}  # client order id -> venue order id
+        self._orders: dict[str, Order] = {}
+        self.heartbeat: HeartbeatKeeper | None = None
+        #: Venue order ids whose taker matches the post response already reported as fills.
+        self.taker_reported: set[str] = set()
+        #: Core orders of this run known from the ledger (``resume``): how open orders and
+        #: trades of a previous process map back to core client order ids.
+        self.known_orders: dict[str, Order] = {}
+        #: Order posts sent whose response has not been processed yet: a trade of an
+        #: order id we do not know may be one of them, so it waits for the next poll.
+        self.posts_in_flight = 0
+        #: Venue order ids (hashes) whose post or look-up is under way: their trades wait,
+        #: so a match is booked under one fill id only (the answer's or the trade's).
+        self._in_flight: set[str] = set()
+        #: Orders whose post stayed ambiguous (``OrderUnknown``), or that were pending when
+        #: the previous process stopped: looked for by hash until found or given up.
+        self.unknown: dict[str, UnknownOrder] = {}
+        #: Orders pending at a restart with no venue order id recorded: when to give up.
+        self.unidentified: dict[str, float] = {}
+        #: Announced order hashes (PENDING updates) -> set once ``executions()``'s consumer
+        #: has taken the update (the core has recorded the hash) — before the post goes out.
+        self._durable: dict[int, asyncio.Event] = {}
+        self._consuming = False  # an executions() consumer is running
+        self._looked_up: set[str] = set()  # venue order ids already asked about (GET order)
+        self._seen_trades: dict[str, int] = {}  # fill id -> match time (s), for de-duplication
+        #: Where the first trades poll starts after a restart (newest booked fill, seconds).
+        self.resume_after_s: int | None = None
+        #: What ``executions()`` reports next (fills and ``OrderUpdate``s, in venue order).
+        self._reports: deque[Fill | OrderUpdate] = deque()
+        self._wake = asyncio.Event()
+        #: Orders that may still trade (resting, or answered "delayed"): client order id ->
+        #: venue order id, watched until they leave the venue's open orders.
+        self.watched: dict[str, str] = {}
+        #: Watched orders we know have ended (our cancel, confirmed) -> why.
+        self._ending: dict[str, str] = {}
+        self._lookup_failures: dict[str, int] = {}  # venue order id -> failed GET order count
+        #: Own-side quantity reported per client order id (responses, trades, the ledger).
+        self.reported: dict[str, Decimal] = {}
+
+    # --- client ---------------------------------------------------------------------------
+
+    @property
+    def client(self) -> ClobClient:
+        """The py-clob-client-v2 client (built on first use; needs ``private_key``)."""
+        if self._client is None:
+            s = self.settings
+            if s.private_key is None:
+                raise ConfigError("[plugins.polymarket] private_key is not set: live orders need "
+                                  "a signer key reference like '$env:POLY_PRIVATE_KEY'")
+            creds = None
+            if s.api_key and s.api_secret and s.api_passphrase:
+                creds = ApiCreds(s.api_key.reveal(), s.api_secret.reveal(),
+                                 s.api_passphrase.reveal())
+            self._client = ClobHttpClient(s.clob_url.rstrip("/"), s.chain_id,
+                                          timeout_s=s.request_timeout_s,
+                                          key=s.private_key.reveal(), creds=creds,
+                                          signature_type=s.signature_type, funder=s.funder)
+        return self._client
+
+    async def ensure_api_creds(self) -> None:
+        """Derive (or create) L2 API credentials from the signer when none are configured."""
+        client = self.client
+        if client.creds is None:
+            creds = await asyncio.to_thread(client.create_or_derive_api_key)
+            client.set_api_creds(creds)
+
+    def _heartbeat(self) -> HeartbeatKeeper:
+        if self.heartbeat is None:
+            self.heartbeat = HeartbeatKeeper(self.client.post_heartbeat,
+                                             self.settings.heartbeat_interval_s)
+        return self.heartbeat
+
+    # --- reporting (what ``executions()`` yields) -------------------------------------------
+
+    def _report(self, items: Sequence[Fill | OrderUpdate]) -> None:
+        """Queue fills and order updates for ``executions()``, in this order."""
+        for item in items:
+            if isinstance(item, Fill):
+                self._count(item)
+            self._reports.append(item)
+        if items:
+            self._wake.set()
+
+    def _count(self, fill: Fill) -> None:
+        """Add ``fill`` to its order's reported quantity."""
+        coid = fill.client_order_id
+        order = self._orders.get(coid) or self.known_orders.get(coid)
+        if order is not None and order.side is fill.side:
+            self.reported[coid] = self.reported.get(coid, Decimal(0)) + fill.quantity
+
+    def _forget(self, client_order_id: str) -> None:
+        self.watched.pop(client_order_id, None)
+        self._ending.pop(client_order_id, None)
+        if self.heartbeat is not None:
+            self.heartbeat.resting.discard(client_order_id)
+
+    def _delivered(self, item: Fill | OrderUpdate) -> None:
+        """``executions()``'s consumer is done with ``item`` (it asked for the next one)."""
+        event = self._durable.pop(id(item), None)
+        if event is not None:
+            event.set()
+
+    # --- trades and orders found at the venue ----------------------------------------------
+
+    def fills_of_trade(self, trade: ClobTrade) -> list[Fill]:
+        """Core fills for one ``GET /data/trades`` item: ours as taker, or each of our
+        resting orders it matched as maker.  Fill ids are ``<trade id>:<venue order id>``,
+        stable across polls, so a trade seen twice is one fill."""
+        by_vid = {v: c for c, v in self.venue_ids.items()}
+        our_key = self.client.creds.api_key if self.client.creds is not None else ""
+        ts = trade.match_time_s * 1_000_000_000 or time.time_ns()
+        out = []
+        if trade.trader_side == "TAKER":
+            vid = trade.taker_order_id
+            coid = by_vid.get(vid, f"pm:{vid}")
+            if vid not in self.taker_reported:
+                out.append(self._trade_fill(f"{trade.trade_id}:{trade.taker_order_id}", coid,
+                                            trade.asset_id, trade.side, trade.price,
+                                            trade.size, Liquidity.TAKER, ts))
+        for m in trade.maker_orders:
+            if m.order_id not in by_vid and not (our_key and m.owner == our_key):
+                continue  # another account's order on the other side of our trade
+            coid = by_vid.get(m.order_id, f"pm:{m.order_id}")
+            out.append(self._trade_fill(f"{trade.trade_id}:{m.order_id}", coid, m.asset_id,
+                                        m.side, m.price, m.matched_amount, Liquidity.MAKER, ts))
+        return out
+
+    def _trade_fill(self, fill_id: str, coid: str, asset_id: str, side: str, price: Decimal,
+                    qty: Decimal, liquidity: Liquidity, ts_ns: int) -> Fill:
+        iid = f"{C.VENUE}:{asset_id}"
+        inst = self._instrument(iid)
+        fee = fee_of(inst).fee(qty, price, maker=liquidity is Liquidity.MAKER) if inst else \
+            Decimal(0)
+        return Fill(fill_id, coid, C.VENUE, iid, Side.BUY if side == "BUY" else Side.SELL,
+                    price, qty, fee, liquidity, ts_ns)
+
+    def _adopt_found(self, post: SentOrder, found: FoundOrder) -> list[Fill]:
+        """The venue holds an order whose answer we never had: its record and trades become
+        the answer (OPEN, fills under the trades' ids, watched until it ends)."""
+        order, coid, vid = post.order, post.client_order_id, found.venue_order_id
+        self.venue_ids[coid] = vid
+        fills = []
+        for trade in found.trades:
+            if trade.status not in TRADE_BOOKED_STATUSES:
+                continue
+            for fill in self.fills_of_trade(trade):
+                if fill.client_order_id == coid and fill.fill_id not in self._seen_trades:
+                    self._seen_trades[fill.fill_id] = trade.match_time_s
+                    fills.append(fill)
+        self._report([OrderUpdate(coid, OrderStatus.OPEN, time.time_ns(), vid), *fills])
+        got = sum((f.quantity for f in fills), Decimal(0))
+        status = str((found.row or {}).get("status", "")).upper()
+        log.warning("polymarket: order %s is at the venue as %s (status %s, %s matched so far)",
+                    coid, vid, status or "traded", got)
+        if got >= order.quantity:
+            return fills
+        # Not (yet) fully filled: watched, so its remaining fills come from the trades feed
+        # and its end (rest cancelled, FOK/FAK killed) follows them.
+        self.watched[coid] = vid
+        if post.order_type in (OrderType.FOK, OrderType.FAK) and status not in ("LIVE",
+                                                                                 "DELAYED"):
+            self._ending[coid] = f"{post.order_type} order killed by the venue"
+        if post.order_type in (OrderType.GTC, OrderType.GTD) and status in ("LIVE", ""):
+            hb = self._heartbeat()
+            hb.resting.add(coid)
+            hb.ensure_running()
+        self._wake.set()
+        return fills
