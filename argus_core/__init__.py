@@ -8,16 +8,25 @@ in ``__all__`` are the contract.  The pytest fixtures for plugin tests live in t
 ``argus_core.testing`` pytest plugin (installed with the core).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from argus_core.config import (
     AT_LEAST_ONE,
+    BPS,
     FRACTION,
     NON_NEGATIVE,
     POSITIVE,
     PROBABILITY,
     Config,
+    RangeError,
+    apply_overrides,
+    canonical_json,
     in_range,
+    load_config,
     optional,
+    parse_overrides,
     plugin_settings,
+    structure,
 )
 from argus_core.errors import (
     ArgusError,
@@ -28,7 +37,6 @@ from argus_core.errors import (
     OrderUnknown,
     PluginError,
     RiskHalted,
-    SandboxError,
     VenueError,
 )
 from argus_core.hookspecs import (
@@ -55,7 +63,9 @@ from argus_core.interfaces import (
     StrategyContext,
     Venue,
 )
+from argus_core.ledger import Ledger
 from argus_core.market_state import L2Book, MarketState
+from argus_core.migrations import Migrations
 from argus_core.models import (
     Bar,
     BookDelta,
@@ -89,18 +99,37 @@ from argus_core.models import (
     VenueResume,
     to_decimal,
 )
-from argus_core.secrets import Secret
+from argus_core.risk import TradingState
+from argus_core.secrets import Secret, find_key_shaped, redact
 from argus_core.serde import converter, dump_event
+
+if TYPE_CHECKING:
+    from argus_core.backtest import BacktestResult, run_backtest
 
 __version__ = "0.1.0"
 
+#: Public names imported on first use: a backtest pulls in the runner, which most
+#: importers of ``argus_core`` (a plugin module at start-up) never need.
+_LAZY = {"BacktestResult": "argus_core.backtest", "run_backtest": "argus_core.backtest"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'argus_core' has no attribute {name!r}")
+
+
 __all__ = [
     "AT_LEAST_ONE",
+    "BPS",
     "FRACTION",
     "NON_NEGATIVE",
     "POSITIVE",
     "PROBABILITY",
     "ArgusError",
+    "BacktestResult",
     "Bar",
     "BasketIncomplete",
     "BookDelta",
@@ -117,11 +146,13 @@ __all__ = [
     "Intent",
     "KnownOrder",
     "L2Book",
+    "Ledger",
     "LedgerError",
     "Leg",
     "Liquidity",
     "MarketEvent",
     "MarketState",
+    "Migrations",
     "ModelParams",
     "Opportunity",
     "OptionLeg",
@@ -137,6 +168,7 @@ __all__ = [
     "Position",
     "Pricer",
     "PricingResult",
+    "RangeError",
     "Register",
     "RegisterPricer",
     "RegisterRiskCheck",
@@ -149,7 +181,6 @@ __all__ = [
     "RiskContext",
     "RiskDecision",
     "RiskHalted",
-    "SandboxError",
     "Scanner",
     "Secret",
     "Settlement",
@@ -160,15 +191,24 @@ __all__ = [
     "StrategyContext",
     "TimeInForce",
     "Trade",
+    "TradingState",
     "Venue",
     "VenueError",
     "VenueResume",
     "__version__",
+    "apply_overrides",
+    "canonical_json",
     "converter",
     "dump_event",
+    "find_key_shaped",
     "hookimpl",
     "in_range",
+    "load_config",
     "optional",
+    "parse_overrides",
     "plugin_settings",
+    "redact",
+    "run_backtest",
+    "structure",
     "to_decimal",
 ]

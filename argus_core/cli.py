@@ -3,8 +3,8 @@
 Exit codes are stable: 0 success, 1 generic Argus error, 2 config error,
 3 plugin error, 4 data error, 5 venue error, 6 trading halted (a run that ends
 HALTED, after printing its summary), 7 ledger error (including a run directory
-that another process is writing), 8 sandbox error, 9 orchestrator error, 130
-interrupted.  Errors print one clear line;
+that another process is writing), 8 sandbox error and 9 orchestrator error
+(both from argustrade-orchestrator), 130 interrupted.  Errors print one clear line;
 ``--traceback`` shows the Python traceback too.
 """
 

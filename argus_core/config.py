@@ -55,7 +55,7 @@ def _structure_secret(value: Any, _: type) -> Secret:
 def _structure_int(value: Any, _: type) -> int:
     # TOML tells whole numbers from floats; 2.7 or true in a count is a mistake to report,
     # not to truncate (cattrs' default: int(2.7) == 2, int(True) == 1).  Text passes for
-    # overrides, which may arrive as strings ("lab.gates.regime_min_bars" = "5").
+    # overrides, which may arrive as strings ("plugins.lab.gates.regime_min_bars" = "5").
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"expected a whole number, got {value!r}")
     if isinstance(value, float):
@@ -229,8 +229,6 @@ class Config:
     run: RunSection = attrs.Factory(RunSection)
     paper: PaperSection = attrs.Factory(PaperSection)
     plugins: dict[str, dict[str, Any]] = attrs.Factory(dict)
-    lab: dict[str, Any] = attrs.Factory(dict)
-    orchestrator: dict[str, Any] = attrs.Factory(dict)
     path: Path | None = None
 
     @property
@@ -238,10 +236,20 @@ class Config:
         """Folder relative paths in this config are resolved against."""
         return self.path.parent if self.path else Path.cwd()
 
+    def without_plugins(self, *names: str) -> Config:
+        """A copy without the ``[plugins.NAME]`` tables of ``names`` (e.g. the lab's own
+        settings, which do not change what a backtest computes)."""
+        return attrs.evolve(self, plugins={k: v for k, v in self.plugins.items()
+                                           if k not in names})
+
     def resolve_path(self, value: str | Path) -> Path:
         """``value`` made absolute relative to the config file."""
         p = Path(value).expanduser()
         return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+
+#: Top-level tables that became plugin tables when their code left the core.
+MOVED_TABLES = ("lab", "orchestrator")
 
 
 def load_config(path: str | Path) -> Config:
@@ -261,6 +269,10 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> Config:
     where = str(path) if path else "<config>"
     if "path" in raw:
         raise ConfigError(f"{where}: unknown top-level key 'path'")
+    for moved in MOVED_TABLES:
+        if moved in raw:
+            raise ConfigError(f"{where}: [{moved}] is now [plugins.{moved}] (the {moved} is a "
+                              f"plugin); rename the table and its sub-tables")
     try:
         cfg = structure(raw, Config, where)
     except ConfigError:

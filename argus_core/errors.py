@@ -69,9 +69,3 @@ class LedgerError(ArgusError):
     """The ledger is unreadable or inconsistent with the requested run."""
 
     exit_code = 7
-
-
-class SandboxError(ArgusError):
-    """AI-written code was rejected or misbehaved in its worker."""
-
-    exit_code = 8

@@ -41,6 +41,7 @@ KNOWN_DISTRIBUTIONS = {
     "vrp": "argus-strategy-vrp",
     "heston": "argus-gpu-heston",
     "lab": "argustrade-lab",
+    "orchestrator": "argustrade-orchestrator",
 }
 
 #: Builtin plugins: (name, module path).  They register through the same hooks.
@@ -52,7 +53,6 @@ BUILTINS = (
     ("risk", "argus_core.builtins.risk_checks"),
     ("sizing", "argus_core.builtins.sizers"),
     ("example", "argus_core.builtins.example_strategies"),
-    ("orchestrator", "argus_core.builtins.orchestrator_plugin"),
 )
 BUILTIN_NAMES = frozenset(name for name, _ in BUILTINS)
 

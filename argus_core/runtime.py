@@ -20,7 +20,7 @@ from argus_core.errors import ConfigError, PluginError
 from argus_core.interfaces import Pricer, RiskCheck, Scanner, Sizer, Strategy, Venue
 from argus_core.ledger import Ledger
 from argus_core.migrations import Migrations
-from argus_core.plugins import PluginHost, component_base, fenced_call
+from argus_core.plugins import PluginHost, component_base, fenced_call, remedy_for
 
 
 @attrs.define
@@ -94,7 +94,9 @@ def validate_settings(config: Config, host: PluginHost) -> dict[str, Any]:
     for name in config.plugins:
         if name not in loaded:
             raise ConfigError(f"{where}: [plugins.{name}] configures a plugin that is not "
-                              f"loaded (loaded: {', '.join(sorted(loaded))})")
+                              f"loaded (loaded: {', '.join(sorted(loaded))}); list it in "
+                              f"[argus] plugins, and if it is not installed: "
+                              f"{remedy_for(name)}")
     return {name: plugin_settings(config, name, classes.get(name)) for name in loaded}
 
 

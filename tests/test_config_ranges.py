@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from argus_gpu_heston.pricer import HestonSettings
 from argus_lab.config import lab_settings
+from argus_orchestrator.config import orchestrator_settings
 from argus_scanner_negrisk.config import NegRiskSettings
 from argus_strategy_vrp.config import VrpSettings
 from argus_test_helpers import BUNDLED_BARS, demo_toml
@@ -29,7 +30,6 @@ from argus_core.config import (
     plugin_settings,
 )
 from argus_core.errors import ConfigError
-from argus_core.orchestrator.config import orchestrator_settings
 
 #: [plugins.<name>] tables validated by classes outside the builtins' host.
 PLUGIN_CLASSES: dict[str, type] = {"risk": RiskSettings, "sizing": SizingSettings,
@@ -70,59 +70,59 @@ CASES: list[tuple[str, str, Bound, Bound, dict[str, Any]]] = [
     ("plugins.sizing", "target_vol", (0, 1e-6), None, {}),
     ("plugins.sizing", "max_fraction", (0, 1e-6), (1, 1.000001), {}),
     # -- lab ---------------------------------------------------------------------------------
-    ("lab", "periods_per_year", (0, 0.01), None, {}),
-    ("lab.executor", "max_workers", (0, 1), None, {}),
-    ("lab.sweep", "max_points", (0, 1), None, {}),
-    ("lab.walkforward", "train_bars", (1, 2), None, {}),
-    ("lab.walkforward", "test_bars", (0, 1), None, {}),
-    ("lab.walkforward", "n_folds", (1, 2), None, {}),
-    ("lab.walkforward", "label_horizon", (-1, 0), None, {}),
-    ("lab.walkforward", "embargo", (-1, 0), None, {}),
-    ("lab.walkforward", "min_positive_share", (-0.01, 0), (1, 1.01), {}),
-    ("lab.walkforward", "min_oos_sharpe", None, None, {}),  # any finite number
-    ("lab.bootstrap", "n_paths", (0, 1), None, {}),
-    ("lab.bootstrap", "n_trades", (0, 1), None, {}),
-    ("lab.bootstrap", "mean_block", (0.99, 1), None, {}),
-    ("lab.bootstrap", "ruin_fraction", (0, 0.01), (1, 1.01), {}),
-    ("lab.bootstrap", "seed", (-1, 0), None, {}),
-    ("lab.bootstrap", "batches", (0, 1), None, {}),
-    ("lab.bootstrap", "min_survival", (-0.01, 0), (1, 1.01), {}),
-    ("lab.bootstrap", "max_ruin", (-0.01, 0), (1, 1.01), {}),
-    ("lab.gates", "dsr_deploy", (-0.01, 0), (1, 1.01), {"dsr_kill": 0}),
-    ("lab.gates", "dsr_kill", (-0.01, 0), (1, 1.01), {"dsr_deploy": 1}),
-    ("lab.gates", "rc_alpha", (0, 0.01), (1, 1.01), {}),
-    ("lab.gates", "rc_reps", (0, 1), None, {}),
-    ("lab.gates", "rc_block", (0, 1), None, {}),
-    ("lab.gates", "regime_min_bars", (1, 2), None, {}),
-    ("lab.gates", "max_regime_drawdown", (0, 0.01), (1, 1.01), {}),
-    ("lab.gates", "min_trades", (-1, 0), None, {}),
-    ("lab.gates", "min_sharpe_at_max_cost", None, None, {}),  # any finite number
-    ("lab.gates", "min_regime_sharpe", None, None, {}),  # finite, or -inf: no floor
+    ("plugins.lab", "periods_per_year", (0, 0.01), None, {}),
+    ("plugins.lab.executor", "max_workers", (0, 1), None, {}),
+    ("plugins.lab.sweep", "max_points", (0, 1), None, {}),
+    ("plugins.lab.walkforward", "train_bars", (1, 2), None, {}),
+    ("plugins.lab.walkforward", "test_bars", (0, 1), None, {}),
+    ("plugins.lab.walkforward", "n_folds", (1, 2), None, {}),
+    ("plugins.lab.walkforward", "label_horizon", (-1, 0), None, {}),
+    ("plugins.lab.walkforward", "embargo", (-1, 0), None, {}),
+    ("plugins.lab.walkforward", "min_positive_share", (-0.01, 0), (1, 1.01), {}),
+    ("plugins.lab.walkforward", "min_oos_sharpe", None, None, {}),  # any finite number
+    ("plugins.lab.bootstrap", "n_paths", (0, 1), None, {}),
+    ("plugins.lab.bootstrap", "n_trades", (0, 1), None, {}),
+    ("plugins.lab.bootstrap", "mean_block", (0.99, 1), None, {}),
+    ("plugins.lab.bootstrap", "ruin_fraction", (0, 0.01), (1, 1.01), {}),
+    ("plugins.lab.bootstrap", "seed", (-1, 0), None, {}),
+    ("plugins.lab.bootstrap", "batches", (0, 1), None, {}),
+    ("plugins.lab.bootstrap", "min_survival", (-0.01, 0), (1, 1.01), {}),
+    ("plugins.lab.bootstrap", "max_ruin", (-0.01, 0), (1, 1.01), {}),
+    ("plugins.lab.gates", "dsr_deploy", (-0.01, 0), (1, 1.01), {"dsr_kill": 0}),
+    ("plugins.lab.gates", "dsr_kill", (-0.01, 0), (1, 1.01), {"dsr_deploy": 1}),
+    ("plugins.lab.gates", "rc_alpha", (0, 0.01), (1, 1.01), {}),
+    ("plugins.lab.gates", "rc_reps", (0, 1), None, {}),
+    ("plugins.lab.gates", "rc_block", (0, 1), None, {}),
+    ("plugins.lab.gates", "regime_min_bars", (1, 2), None, {}),
+    ("plugins.lab.gates", "max_regime_drawdown", (0, 0.01), (1, 1.01), {}),
+    ("plugins.lab.gates", "min_trades", (-1, 0), None, {}),
+    ("plugins.lab.gates", "min_sharpe_at_max_cost", None, None, {}),  # any finite number
+    ("plugins.lab.gates", "min_regime_sharpe", None, None, {}),  # finite, or -inf: no floor
     # -- orchestrator ------------------------------------------------------------------------
-    ("orchestrator", "max_tokens_generate", (0, 1), None, {}),
-    ("orchestrator", "max_tokens_review", (0, 1), None, {}),
-    ("orchestrator", "max_retries", (-1, 0), None, {}),
-    ("orchestrator", "timeout_s", (0, 0.01), None, {}),
-    ("orchestrator", "first_cycle_after_events", (-1, 0), None, {}),
-    ("orchestrator", "cycle_every_events", (0, 1), None, {}),
-    ("orchestrator", "poll_every_events", (0, 1), None, {}),
-    ("orchestrator", "min_trades", (-1, 0), None, {}),
-    ("orchestrator", "max_trades", (0, 1), None, {"min_trades": 0}),
-    ("orchestrator.budget", "cycle_max_tokens", (0, 1), None, {}),
-    ("orchestrator.budget", "cycle_max_cost_usd", (0, 0.01), None, {}),
-    ("orchestrator.budget", "day_max_tokens", (0, 1), None, {}),
-    ("orchestrator.budget", "day_max_cost_usd", (0, 0.01), None, {}),
-    ("orchestrator.ladder", "shadow_events", (0, 1), None, {}),
-    ("orchestrator.ladder", "canary_events", (0, 1), None, {}),
-    ("orchestrator.ladder", "canary_notional", (0, 0.01), None, {}),
-    ("orchestrator.ladder", "shadow_fee_bps", (-0.01, 0), (10_000, 10_000.01), {}),
-    ("orchestrator.ladder", "shadow_tolerance", (-0.01, 0), None, {}),
-    ("orchestrator.ladder", "rollback_drawdown_fraction", (0, 0.01), (1, 1.01), {}),
-    ("orchestrator.ladder", "rollback_consecutive_losses", (0, 1), None, {}),
-    ("orchestrator.sandbox", "call_timeout_s", (0, 0.01), None, {}),
-    ("orchestrator.sandbox", "memory_mb", (0, 1), None, {}),
-    ("orchestrator.sandbox", "cpu_seconds", (0, 1), None, {}),
-    ("orchestrator.sandbox", "max_intents", (0, 1), None, {}),
+    ("plugins.orchestrator", "max_tokens_generate", (0, 1), None, {}),
+    ("plugins.orchestrator", "max_tokens_review", (0, 1), None, {}),
+    ("plugins.orchestrator", "max_retries", (-1, 0), None, {}),
+    ("plugins.orchestrator", "timeout_s", (0, 0.01), None, {}),
+    ("plugins.orchestrator", "first_cycle_after_events", (-1, 0), None, {}),
+    ("plugins.orchestrator", "cycle_every_events", (0, 1), None, {}),
+    ("plugins.orchestrator", "poll_every_events", (0, 1), None, {}),
+    ("plugins.orchestrator", "min_trades", (-1, 0), None, {}),
+    ("plugins.orchestrator", "max_trades", (0, 1), None, {"min_trades": 0}),
+    ("plugins.orchestrator.budget", "cycle_max_tokens", (0, 1), None, {}),
+    ("plugins.orchestrator.budget", "cycle_max_cost_usd", (0, 0.01), None, {}),
+    ("plugins.orchestrator.budget", "day_max_tokens", (0, 1), None, {}),
+    ("plugins.orchestrator.budget", "day_max_cost_usd", (0, 0.01), None, {}),
+    ("plugins.orchestrator.ladder", "shadow_events", (0, 1), None, {}),
+    ("plugins.orchestrator.ladder", "canary_events", (0, 1), None, {}),
+    ("plugins.orchestrator.ladder", "canary_notional", (0, 0.01), None, {}),
+    ("plugins.orchestrator.ladder", "shadow_fee_bps", (-0.01, 0), (10_000, 10_000.01), {}),
+    ("plugins.orchestrator.ladder", "shadow_tolerance", (-0.01, 0), None, {}),
+    ("plugins.orchestrator.ladder", "rollback_drawdown_fraction", (0, 0.01), (1, 1.01), {}),
+    ("plugins.orchestrator.ladder", "rollback_consecutive_losses", (0, 1), None, {}),
+    ("plugins.orchestrator.sandbox", "call_timeout_s", (0, 0.01), None, {}),
+    ("plugins.orchestrator.sandbox", "memory_mb", (0, 1), None, {}),
+    ("plugins.orchestrator.sandbox", "cpu_seconds", (0, 1), None, {}),
+    ("plugins.orchestrator.sandbox", "max_intents", (0, 1), None, {}),
     # -- VRP ---------------------------------------------------------------------------------
     ("plugins.vrp", "strike_step", (0, 0.01), None, {}),
     ("plugins.vrp", "max_dte", (0, 1), None, {"min_dte": 1, "target_dte": 1, "exit_dte": 0}),
@@ -193,13 +193,13 @@ def write(tmp_path: Path, table: str, settings: dict[str, Any]) -> Path:
 def validate(path: Path, table: str) -> Any:
     """Load ``path`` and validate ``table`` the way the code that reads it does."""
     config: Config = load_config(path)
+    if table.startswith("plugins.lab"):
+        return lab_settings(config)
+    if table.startswith("plugins.orchestrator"):
+        return orchestrator_settings(config)
     if table.startswith("plugins."):
         name = table.split(".")[1]
         return plugin_settings(config, name, PLUGIN_CLASSES[name])
-    if table.startswith("lab"):
-        return lab_settings(config)
-    if table.startswith("orchestrator"):
-        return orchestrator_settings(config)
     return config
 
 
@@ -247,18 +247,19 @@ def test_every_numeric_setting_is_probed() -> None:
     fails this test."""
     import attrs
     from argus_lab import config as lab
+    from argus_orchestrator import config as orch
 
     from argus_core import config as core
-    from argus_core.orchestrator import config as orch
 
     classes = {"argus": core.ArgusSection, "run": core.RunSection, "paper": core.PaperSection,
-               "lab": lab.LabSettings, "lab.sweep": lab.SweepSettings,
-               "lab.walkforward": lab.WalkForwardSettings,
-               "lab.bootstrap": lab.BootstrapSettings, "lab.gates": lab.GateSettings,
-               "orchestrator": orch.OrchestratorSettings,
-               "orchestrator.budget": orch.BudgetSettings,
-               "orchestrator.ladder": orch.LadderSettings,
-               "orchestrator.sandbox": orch.SandboxSettings,
+               "plugins.lab": lab.LabSettings, "plugins.lab.sweep": lab.SweepSettings,
+               "plugins.lab.walkforward": lab.WalkForwardSettings,
+               "plugins.lab.bootstrap": lab.BootstrapSettings,
+               "plugins.lab.gates": lab.GateSettings,
+               "plugins.orchestrator": orch.OrchestratorSettings,
+               "plugins.orchestrator.budget": orch.BudgetSettings,
+               "plugins.orchestrator.ladder": orch.LadderSettings,
+               "plugins.orchestrator.sandbox": orch.SandboxSettings,
                **{f"plugins.{n}": c for n, c in PLUGIN_CLASSES.items()}}
     probed = {(t, k) for t, k, *_ in CASES}
     missing = []
@@ -294,28 +295,40 @@ def test_the_issues_examples_are_refused_with_file_key_value_and_range(tmp_path:
 
 def test_list_and_cross_field_rules(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"cost_multipliers\[1\] = 0 is outside .*"
-                                          r"@ lab.gates"):
-        validate(write(tmp_path, "lab.gates", {"cost_multipliers": [1, 0]}), "lab.gates")
+                                          r"@ plugins.lab.gates"):
+        validate(write(tmp_path, "plugins.lab.gates", {"cost_multipliers": [1, 0]}),
+                 "plugins.lab.gates")
     with pytest.raises(ConfigError, match=r"cost_multipliers = \[\] .*non-empty"):
-        validate(write(tmp_path, "lab.gates", {"cost_multipliers": []}), "lab.gates")
+        validate(write(tmp_path, "plugins.lab.gates", {"cost_multipliers": []}),
+                 "plugins.lab.gates")
     with pytest.raises(ConfigError, match=r"dsr_kill \(0.9\) must not exceed dsr_deploy"):
-        validate(write(tmp_path, "lab.gates", {"dsr_kill": 0.9, "dsr_deploy": 0.8}),
-                 "lab.gates")
+        validate(write(tmp_path, "plugins.lab.gates", {"dsr_kill": 0.9, "dsr_deploy": 0.8}),
+                 "plugins.lab.gates")
     with pytest.raises(ConfigError, match=r"min_trades \(5\) must not exceed max_trades"):
-        validate(write(tmp_path, "orchestrator", {"min_trades": 5, "max_trades": 4}),
-                 "orchestrator")
+        validate(write(tmp_path, "plugins.orchestrator", {"min_trades": 5, "max_trades": 4}),
+                 "plugins.orchestrator")
     path = tmp_path / "p.toml"
     path.write_text('[argus]\nplugins = []\n[run]\nstrategies = ["ma_cross"]\n'
-                    '[orchestrator.prices]\n"claude-x" = ["1", "-2"]\n')
+                    '[plugins.orchestrator.prices]\n"claude-x" = ["1", "-2"]\n')
     with pytest.raises(ConfigError, match=r"prices.claude-x = \[1, -2\] is outside"):
         orchestrator_settings(load_config(path))
 
 
+def test_a_table_that_moved_into_plugins_is_named_with_its_new_place(tmp_path: Path) -> None:
+    for table in ("lab", "lab.gates", "orchestrator"):
+        path = tmp_path / "old.toml"
+        path.write_text(f"[{table}]\n")
+        name = table.split(".")[0]
+        with pytest.raises(ConfigError, match=rf"\[{name}\] is now \[plugins\.{name}\]"):
+            load_config(path)
+
+
 def test_minus_infinity_only_where_it_means_no_floor(tmp_path: Path) -> None:
-    path = write(tmp_path, "lab.gates", {"min_regime_sharpe": -math.inf})
-    assert validate(path, "lab.gates").gates.min_regime_sharpe == -math.inf
+    path = write(tmp_path, "plugins.lab.gates", {"min_regime_sharpe": -math.inf})
+    assert validate(path, "plugins.lab.gates").gates.min_regime_sharpe == -math.inf
     with pytest.raises(ConfigError, match=r"min_oos_sharpe = -inf is outside"):
-        validate(write(tmp_path, "lab.walkforward", {"min_oos_sharpe": -math.inf}), "lab")
+        validate(write(tmp_path, "plugins.lab.walkforward", {"min_oos_sharpe": -math.inf}),
+                 "plugins.lab")
 
 
 def test_stale_after_s_is_unset_by_default_and_zero_only_when_given(tmp_path: Path) -> None:
@@ -358,7 +371,7 @@ def test_cli_exits_2_and_names_the_key(tmp_path: Path, command: str, extra: str,
 
 
 def test_orchestrate_refuses_a_negative_cycle_count(tmp_path: Path) -> None:
-    from argus_core.builtins.orchestrator_plugin import orchestrate_cmd
+    from argus_orchestrator.plugin import orchestrate_cmd
 
     result = CliRunner().invoke(orchestrate_cmd, ["--config", str(tmp_path / "c.toml"),
                                                   "--cycles", "-1"])
@@ -381,12 +394,13 @@ def test_whole_numbers_are_not_truncated(tmp_path: Path) -> None:
 def test_true_and_false_stay_booleans(tmp_path: Path) -> None:
     """bool is an int to Python: the whole-number rule must not catch it, and the text
     "false" (an override) is false, not bool("false")."""
-    gates = validate(write(tmp_path, "lab", {"backtest_gates": True}), "lab")
+    gates = validate(write(tmp_path, "plugins.lab", {"backtest_gates": True}), "plugins.lab")
     assert gates.backtest_gates is True
-    assert validate(write(tmp_path, "lab", {"backtest_gates": "false"}), "lab"
+    assert validate(write(tmp_path, "plugins.lab", {"backtest_gates": "false"}), "plugins.lab"
                     ).backtest_gates is False
-    with pytest.raises(ConfigError, match=r"expected true or false, got 1 @ lab.backtest_gates"):
-        validate(write(tmp_path, "lab", {"backtest_gates": 1}), "lab")
+    with pytest.raises(ConfigError,
+                       match=r"expected true or false, got 1 @ plugins.lab.backtest_gates"):
+        validate(write(tmp_path, "plugins.lab", {"backtest_gates": 1}), "plugins.lab")
 
 
 @pytest.mark.parametrize("path", sorted(BUNDLED_BARS.parents[1].glob("**/*.toml")),
@@ -396,7 +410,7 @@ def test_the_bundled_examples_are_in_range(path: Path) -> None:
 
     config = load_config(path)
     validate_settings(config, load_host(config))
-    if config.lab:
+    if "lab" in config.plugins:
         lab_settings(config)
-    if config.orchestrator:
+    if "orchestrator" in config.plugins:
         orchestrator_settings(config)

@@ -24,12 +24,14 @@ ALLOWED = {"argus_core.testing"}
 #: The lab left the core with these dependencies; each line says why.
 ALLOWED_FOR = {
     "argustrade-lab": {
-        "argus_core.config",      # load_config, apply_overrides, canonical_json, structure
-        "argus_core.ledger",      # its own ledger (lab.db); reading a run's signals table
-        "argus_core.migrations",  # Migrations, the argument of register_migrations
+        "argus_core.config",      # config_converter: a sweep point is an unstructured config
+        "argus_core.ledger",      # LEDGER_FILE: where a point's run keeps its ledger
         "argus_core.metrics",     # annualisation and the play / round-trip metrics of a run
-        "argus_core.backtest",    # run_backtest: one full backtest per sweep point
         "argus_core.runtime",     # build the configured venue to classify regimes from bars
+    },
+    "argustrade-orchestrator": {
+        "argus_core.metrics",     # the truth benchmarks of a cycle (equity, drawdown, returns)
+        "argus_core.runner",      # Runner: the orchestrator supervises and hot-swaps a live loop
     },
 }
 

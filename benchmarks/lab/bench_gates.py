@@ -37,7 +37,7 @@ def main() -> None:
     rows: list[tuple[str, float, str]] = []
     with tempfile.TemporaryDirectory(prefix="argus-bench-gates-") as tmp:
         def run(name: str, executor: object) -> None:
-            config = apply_overrides(load_config(EXAMPLE), {"lab.dir": f"{tmp}/{name}"})
+            config = apply_overrides(load_config(EXAMPLE), {"plugins.lab.dir": f"{tmp}/{name}"})
             t0 = time.perf_counter()
             verdict = evaluate_config(config, executor=executor)
             rows.append((name, time.perf_counter() - t0,

@@ -9,10 +9,10 @@ counts only the two versions the orchestrator saw (seed and answer) ignores the
 search that picked the answer, which is exactly the selection bias the lab exists
 to catch.  This script re-runs those variants as AI-contract modules, in the
 sandbox, through the same backtest the orchestrator's gates use, on the same
-proving window (``[orchestrator.backtest]`` of ``orchestrate.toml``), and writes
+proving window (``[plugins.orchestrator.backtest]`` of ``orchestrate.toml``), and writes
 each one's per-observation Sharpe ratio, number of observations, skew and
 (non-excess) kurtosis, with its source.  ``argus orchestrate`` loads the file
-(``[orchestrator] prior_trials``) into the lab's trial registry for the family
+(``[plugins.orchestrator] prior_trials``) into the lab's trial registry for the family
 before the first cycle, so the deflated Sharpe counts them.
 
 Every variant tried while writing the example belongs in ``VARIANTS``; add any new
@@ -282,10 +282,10 @@ def measure(config: Any, overrides: dict[str, Any], source: str, slot: str,
             policy: Any) -> dict[str, Any]:
     """Backtest ``source`` in the sandbox on the proving window; the trial's figures."""
     from argus_lab.stats import return_moments
+    from argus_orchestrator.gates import _sharpe_per_obs
+    from argus_orchestrator.sandbox import SandboxedStrategy
 
     from argus_core.backtest import run_backtest
-    from argus_core.orchestrator.gates import _sharpe_per_obs
-    from argus_core.sandbox import SandboxedStrategy
 
     strategy = SandboxedStrategy(source, name=slot, policy=policy)
     with tempfile.TemporaryDirectory(prefix="argus-prior-") as tmp:
@@ -308,8 +308,9 @@ def measure(config: Any, overrides: dict[str, Any], source: str, slot: str,
 
 def compute(only: set[str] | None = None, echo: Any = print) -> dict[str, Any]:
     """Run every variant (or those in ``only``) and return the file's content."""
+    from argus_orchestrator.config import orchestrator_settings
+
     from argus_core.config import load_config
-    from argus_core.orchestrator.config import orchestrator_settings
 
     config = load_config(CONFIG)
     settings = orchestrator_settings(config)

@@ -1,7 +1,7 @@
 """The whole lab pipeline on the bundled VRP example, from the real ``argus`` CLI:
 
 * ``argus backtest`` writes a report with equity, drawdown, trades and the deploy-gate
-  verdict (``[lab] backtest_gates`` runs the gates once per config);
+  verdict (``[plugins.lab] backtest_gates`` runs the gates once per config);
 * ``argus lab gates`` runs every gate and stores the verdict, on local processes and on
   a Dask ``LocalCluster`` of two worker processes, with identical results;
 * trials are counted per variant.
@@ -33,20 +33,20 @@ SHORT = {
     "plugins.vrp.symbols": '["SPY"]',
     "plugins.vrp.start": "2017-06-01",
     "plugins.vrp.end": "2018-06-29",
-    "lab.walkforward.train_bars": "100",
-    "lab.walkforward.test_bars": "50",
-    "lab.bootstrap.n_paths": "1000",
-    "lab.bootstrap.batches": "2",
-    "lab.gates.rc_reps": "100",
-    "lab.gates.regime_min_bars": "5",
-    "lab.gates.min_trades": "5",
+    "plugins.lab.walkforward.train_bars": "100",
+    "plugins.lab.walkforward.test_bars": "50",
+    "plugins.lab.bootstrap.n_paths": "1000",
+    "plugins.lab.bootstrap.batches": "2",
+    "plugins.lab.gates.rc_reps": "100",
+    "plugins.lab.gates.regime_min_bars": "5",
+    "plugins.lab.gates.min_trades": "5",
 }
 GATES = ("costs", "walkforward", "bootstrap", "dsr", "reality_check", "regimes")
 
 
 def _sets(lab_dir: Path, **extra: str) -> list[str]:
     out = []
-    for key, value in {**SHORT, "lab.dir": str(lab_dir), **extra}.items():
+    for key, value in {**SHORT, "plugins.lab.dir": str(lab_dir), **extra}.items():
         out += ["--set", f"{key}={value}"]
     return out
 
@@ -69,7 +69,7 @@ def _value(text: str) -> object:
 
 def _short_config(lab_dir: Path):
     raw = {k: _value(v) for k, v in SHORT.items()}
-    return apply_overrides(load_config(EXAMPLE), {**raw, "lab.dir": str(lab_dir)})
+    return apply_overrides(load_config(EXAMPLE), {**raw, "plugins.lab.dir": str(lab_dir)})
 
 
 def _verdict_row(lab_dir: Path) -> dict:
@@ -111,7 +111,8 @@ def test_gates_cli_locally_and_on_a_local_dask_cluster_agree(tmp_path):
 def test_backtest_cli_report_has_equity_drawdown_trades_and_the_verdict(tmp_path):
     run_dir = tmp_path / "run"
     out = _argus("backtest", "--config", str(EXAMPLE), "--run-dir", str(run_dir),
-                 "--no-progress", *_sets(tmp_path / "lab", **{"lab.executor.kind": "serial"}),
+                 "--no-progress",
+                 *_sets(tmp_path / "lab", **{"plugins.lab.executor.kind": "serial"}),
                  cwd=tmp_path).stdout
     html = (run_dir / "report.html").read_text()
     assert 'alt="equity curve"' in html and 'alt="drawdown"' in html and "Plays (" in html

@@ -1,5 +1,5 @@
 """The lab as a plugin: found through its entry point, and the core neither needs it nor
-its dependencies (scipy, arch, numba, dask) -- a config with a ``[lab]`` table still
+its dependencies (scipy, arch, numba, dask) -- a config with a ``[plugins.lab]`` table still
 loads without it, and ``argus lab`` is simply absent."""
 
 from __future__ import annotations
@@ -10,17 +10,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from argus_core import ConfigError
 from argus_core.config import load_config
 from argus_core.plugins import BLOCK_ENV, BUILTIN_NAMES, PluginHost, remedy_for
 from argus_core.runtime import validate_settings
 
-#: Every core module except the orchestrator's, which proves candidates with the lab.
+#: Every core module.
 CORE_MODULES = ("argus_core", "argus_core.cli", "argus_core.runner", "argus_core.runtime",
                 "argus_core.backtest", "argus_core.report", "argus_core.metrics",
                 "argus_core.scan", "argus_core.recorder", "argus_core.plugins",
                 "argus_core.builtins.replay_venue", "argus_core.builtins.risk_checks",
-                "argus_core.builtins.sizers", "argus_core.builtins.example_strategies",
-                "argus_core.builtins.orchestrator_plugin", "argus_core.sandbox")
+                "argus_core.builtins.sizers", "argus_core.builtins.example_strategies")
 LAB_ONLY = ("argus_lab", "scipy", "arch", "numba", "dask", "distributed")
 
 
@@ -51,18 +53,20 @@ def test_the_entry_point_loads_the_plugin_from_this_distribution() -> None:
     assert {"register_commands", "register_migrations", "report_sections"} <= set(row.hooks)
 
 
-def test_without_the_plugin_a_lab_table_still_loads_and_the_commands_are_absent(
+def test_without_the_plugin_a_lab_table_names_the_remedy_and_the_commands_are_absent(
         tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "c.toml"
-    path.write_text("[argus]\nplugins = []\n[lab]\nfamily = 'x'\n[lab.bootstrap]\n"
-                    "n_paths = 100\n")
+    path.write_text("[argus]\nplugins = []\n[plugins.lab]\nfamily = 'x'\n"
+                    "[plugins.lab.bootstrap]\nn_paths = 100\n")
     monkeypatch.setenv(BLOCK_ENV, "lab")
     config = load_config(path)
-    assert config.lab["family"] == "x"
+    assert config.plugins["lab"]["family"] == "x"
     host = PluginHost()
     host.load(None)
     assert "lab" not in host.plugin_names()
-    validate_settings(config, host)  # a [lab] table is not a [plugins.*] table: no error
+    with pytest.raises(ConfigError, match=r"\[plugins\.lab\] .*not loaded.*pip install "
+                                          r"argustrade-lab"):
+        validate_settings(config, host)
     cli = [sys.executable, "-m", "argus_core.cli", "--help"]
     without = subprocess.run(cli, capture_output=True, text=True, timeout=120,
                              env={**os.environ, BLOCK_ENV: "lab", "COLUMNS": "200"})

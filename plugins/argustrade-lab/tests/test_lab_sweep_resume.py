@@ -40,12 +40,12 @@ spread_scale = 0.25
 [plugins.risk]
 max_consecutive_losses = 1000
 per_play_fraction = "0.10"
-[lab]
+[plugins.lab]
 family = "vrp_put_spread"
 dir = "{lab}"
-[lab.executor]
+[plugins.lab.executor]
 kind = "serial"
-[lab.sweep.params]
+[plugins.lab.sweep.params]
 "plugins.vrp.short_delta" = {{ choices = [0.15, 0.2, 0.25] }}
 """
 

@@ -26,10 +26,9 @@ import numba
 import numpy as np
 
 from argus_core import DataError
+from argus_lab.config import BOOTSTRAP_METHODS, STATIONARY
 
-STATIONARY = "stationary"
-BLOCK = "block"
-METHODS = (STATIONARY, BLOCK)
+METHODS = BOOTSTRAP_METHODS
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -217,7 +216,7 @@ def path_stats_numpy(pnl: np.ndarray, indices: np.ndarray, initial: float,
     with np.errstate(divide="ignore", invalid="ignore"):
         dd = np.where(peak > 0, (peak - equity) / peak, 1.0)
     max_dd = np.maximum(dd.max(axis=1), 0.0)
-    ruined = (equity <= ruin_level).any(axis=1)
+    ruined = np.asarray((equity <= ruin_level).any(axis=1))
     sd = draws.std(axis=1, ddof=1) if draws.shape[1] > 1 else np.zeros(draws.shape[0])
     with np.errstate(divide="ignore", invalid="ignore"):
         sharpe = np.where(sd > 0, draws.mean(axis=1) / sd, 0.0)

@@ -1,35 +1,35 @@
-"""``[lab]``: validated settings of sweeps, walk-forward, bootstrap, gates and the executor.
+"""``[plugins.lab]``: validated settings of sweeps, walk-forward, bootstrap, gates and the executor.
 
 Example::
 
-    [lab]
+    [plugins.lab]
     family = "vrp_put_spread"      # trials are counted per family
     dir = "lab"                    # lab ledger + per-point run folders (relative to the config)
     backtest_gates = true          # `argus backtest` also runs the gates (once per config)
 
-    [lab.executor]
+    [plugins.lab.executor]
     kind = "local"                 # local | serial | dask
     max_workers = 2
     # address = "tcp://127.0.0.1:8786"   (kind = "dask")
 
-    [lab.sweep.params]
+    [plugins.lab.sweep.params]
     "plugins.vrp.min_vrp" = { linear = [0.0, 0.04, 3] }       # start, stop, count
     "plugins.vrp.stop_multiple" = { log = [1.5, 3.0, 2] }      # geometric
     "plugins.vrp.short_delta" = { choices = [0.15, 0.25] }
 
-    [lab.walkforward]
+    [plugins.lab.walkforward]
     mode = "rolling"               # rolling | anchored | purged_kfold
     train_bars = 504
     test_bars = 126
     label_horizon = 30             # bars a trade's outcome looks ahead (purging)
     embargo = 5
 
-    [lab.bootstrap]
+    [plugins.lab.bootstrap]
     n_paths = 10000
     method = "stationary"
     mean_block = 5
 
-    [lab.gates]
+    [plugins.lab.gates]
     cost_multipliers = ["1", "1.25", "1.5"]
     scale_with_costs = ["plugins.vrp.spread_scale"]
     regime_instrument = "vrp_options:SPY"
@@ -41,7 +41,7 @@ import itertools
 import math
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -54,13 +54,22 @@ from argus_core import (
     PROBABILITY,
     Config,
     ConfigError,
+    RangeError,
     in_range,
     optional,
+    structure,
 )
-from argus_core.config import FINITE, RangeError, structure
-from argus_lab.bootstrap import METHODS, BootstrapSpec
+from argus_core.config import FINITE
 from argus_lab.executor import ExecutorSettings
 from argus_lab.walkforward import MODES
+
+if TYPE_CHECKING:
+    from argus_lab.bootstrap import BootstrapSpec
+
+#: Bootstrap resampling methods.  Named here, not in :mod:`argus_lab.bootstrap`, so that
+#: validating a config (every run that loads the lab) does not import numba.
+STATIONARY, BLOCK = "stationary", "block"
+BOOTSTRAP_METHODS = (STATIONARY, BLOCK)
 
 
 def _positive_members(instance: Any, attribute: attrs.Attribute, value: list[Decimal]) -> None:
@@ -114,7 +123,7 @@ class ParamRange:
 
 @attrs.frozen
 class SweepSettings:
-    """``[lab.sweep]``: the parameter grid (dotted config keys -> ranges)."""
+    """``[plugins.lab.sweep]``: the parameter grid (dotted config keys -> ranges)."""
 
     params: dict[str, ParamRange] = attrs.Factory(dict)
     max_points: int = attrs.field(default=1000, validator=AT_LEAST_ONE)
@@ -125,14 +134,14 @@ class SweepSettings:
         points = [dict(zip(keys, combo, strict=True))
                   for combo in itertools.product(*(self.params[k].values() for k in keys))]
         if len(points) > self.max_points:
-            raise ConfigError(f"[lab.sweep] grid has {len(points)} points, more than "
+            raise ConfigError(f"[plugins.lab.sweep] grid has {len(points)} points, more than "
                               f"max_points = {self.max_points}; narrow the ranges or raise it")
         return points or [{}]
 
 
 @attrs.frozen
 class WalkForwardSettings:
-    """``[lab.walkforward]``: fold layout, purging and the stability bars for the gate."""
+    """``[plugins.lab.walkforward]``: fold layout, purging and the stability bars for the gate."""
 
     mode: str = attrs.field(default="rolling", validator=attrs.validators.in_(MODES))
     train_bars: int = attrs.field(default=504, validator=in_range(2))
@@ -148,11 +157,12 @@ class WalkForwardSettings:
 
 @attrs.frozen
 class BootstrapSettings:
-    """``[lab.bootstrap]``: trade resampling and the survival bars."""
+    """``[plugins.lab.bootstrap]``: trade resampling and the survival bars."""
 
     n_paths: int = attrs.field(default=10_000, validator=AT_LEAST_ONE)
     n_trades: int | None = attrs.field(default=None, validator=optional(AT_LEAST_ONE))
-    method: str = attrs.field(default="stationary", validator=attrs.validators.in_(METHODS))
+    method: str = attrs.field(default=STATIONARY,
+                              validator=attrs.validators.in_(BOOTSTRAP_METHODS))
     mean_block: float = attrs.field(default=5.0, validator=in_range(1))
     # ruined when equity falls to (1 - ruin_fraction) x the starting capital
     ruin_fraction: float = attrs.field(default=0.5, validator=FRACTION)
@@ -163,13 +173,15 @@ class BootstrapSettings:
 
     def spec(self, initial_capital: float) -> BootstrapSpec:
         """The kernel's spec."""
+        from argus_lab.bootstrap import BootstrapSpec
+
         return BootstrapSpec(self.n_paths, self.n_trades, self.method, self.mean_block,
                              initial_capital, self.ruin_fraction, self.seed)
 
 
 @attrs.frozen
 class GateSettings:
-    """``[lab.gates]``: thresholds of the deploy gates."""
+    """``[plugins.lab.gates]``: thresholds of the deploy gates."""
 
     # Each point multiplies [paper] cost_multiplier (fees and slippage) by one of these;
     # the first is the base run every other gate judges.
@@ -207,7 +219,7 @@ class GateSettings:
 
 @attrs.frozen
 class LabSettings:
-    """The whole ``[lab]`` table."""
+    """The whole ``[plugins.lab]`` table."""
 
     family: str = ""
     dir: str = "lab"
@@ -223,32 +235,34 @@ class LabSettings:
 
 
 def lab_settings(config: Config) -> LabSettings:
-    """Validate ``config.lab``; errors name the file and the ``lab.*`` key."""
+    """Validate ``[plugins.lab]``; errors name the file and the ``plugins.lab.*`` key."""
     where = str(config.path) if config.path else "<config>"
-    settings: LabSettings = structure(config.lab, LabSettings, where, prefix="lab")
+    settings: LabSettings = structure(config.plugins.get("lab", {}), LabSettings, where,
+                                      prefix="plugins.lab")
     # ExecutorSettings lives with the executors; its one number is checked here.
     workers = settings.executor.max_workers
     if workers is not None and workers < 1:
         raise ConfigError(f"{where}: max_workers = {workers} is outside the allowed range "
-                          f"[1, inf) or unset @ lab.executor")
+                          f"[1, inf) or unset @ plugins.lab.executor")
     for key in settings.gates.scale_with_costs:
         if "." not in key:
-            raise ConfigError(f"{where}: lab.gates.scale_with_costs: {key!r} is not a dotted "
-                              f"config key (e.g. 'plugins.vrp.spread_scale')")
+            raise ConfigError(f"{where}: plugins.lab.gates.scale_with_costs: {key!r} is not a "
+                              f"dotted config key (e.g. 'plugins.vrp.spread_scale')")
     for key in settings.sweep.params:
         if "." not in key:
-            raise ConfigError(f"{where}: lab.sweep.params: {key!r} is not a dotted config key "
-                              f"(e.g. 'plugins.vrp.min_vrp')")
+            raise ConfigError(f"{where}: plugins.lab.sweep.params: {key!r} is not a dotted "
+                              f"config key (e.g. 'plugins.vrp.min_vrp')")
     return settings
 
 
 def family_of(config: Config, settings: LabSettings) -> str:
-    """The strategy family: ``[lab] family`` or the first configured strategy's name."""
+    """The strategy family: ``[plugins.lab] family`` or the first configured strategy's name."""
     if settings.family:
         return settings.family
     if config.run.strategies:
         return config.run.strategies[0]
-    raise ConfigError(f"{config.path or '<config>'}: set [lab] family (no [run] strategies)")
+    raise ConfigError(f"{config.path or '<config>'}: set [plugins.lab] family "
+                      f"(no [run] strategies)")
 
 
 def lab_dir(config: Config, settings: LabSettings) -> Path:

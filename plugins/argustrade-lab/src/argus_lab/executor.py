@@ -2,7 +2,7 @@
 
 :class:`LocalExecutor` runs tasks on local processes (``concurrent.futures``);
 :class:`DaskExecutor` sends them to an existing Dask cluster
-(``dask.distributed.Client``) when ``[lab.executor] address`` names one.  Both
+(``dask.distributed.Client``) when ``[plugins.lab.executor] address`` names one.  Both
 return results **in task order**, so a lab run gives identical answers on
 either.  Tasks must be picklable top-level callables with picklable
 arguments; every lab task is a pure function of its inputs (seeded), which is
@@ -120,10 +120,10 @@ class DaskExecutor(Executor):
         try:
             from distributed import Client
         except ImportError:
-            raise ConfigError("[lab.executor] kind = 'dask' needs dask.distributed: "
+            raise ConfigError("[plugins.lab.executor] kind = 'dask' needs dask.distributed: "
                               "pip install 'argustrade-lab[dask]'") from None
         if client is None and not address:
-            raise ConfigError("[lab.executor] kind = 'dask' needs an address "
+            raise ConfigError("[plugins.lab.executor] kind = 'dask' needs an address "
                               "(e.g. 'tcp://127.0.0.1:8786')")
         self._own = client is None
         try:
@@ -131,7 +131,7 @@ class DaskExecutor(Executor):
         except OSError as exc:
             raise ArgusError(f"cannot reach the Dask scheduler at {address}: {exc}; "
                              f"start one (dask scheduler / LocalCluster) or fix "
-                             f"[lab.executor] address") from None
+                             f"[plugins.lab.executor] address") from None
 
     def map(self, fn: Callable[[Any], T], items: Sequence[Any], *,
             progress: Progress | None = None, on_result: OnResult | None = None) -> list[T]:
@@ -158,7 +158,7 @@ class DaskExecutor(Executor):
 
 @attrs.frozen
 class ExecutorSettings:
-    """``[lab.executor]``: where lab tasks run."""
+    """``[plugins.lab.executor]``: where lab tasks run."""
 
     kind: str = attrs.field(default="local",
                             validator=attrs.validators.in_(("local", "serial", "dask")))

@@ -17,14 +17,13 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
 
-from argus_core import ArgusError, Bar, Config, ConfigError, Strategy
-from argus_core.config import canonical_json, config_converter
-from argus_core.ledger import Ledger
+from argus_core import ArgusError, Bar, Config, ConfigError, Ledger, Strategy, canonical_json
+from argus_core.config import config_converter
 from argus_core.metrics import annualisation_note, observations_per_year
 from argus_lab import stats
 from argus_lab.bootstrap import BootstrapPaths, batch_tasks, bootstrap_batch, summarise
@@ -71,7 +70,7 @@ def recorded_regime_labels(run_dir: Path, signal: str, instrument_id: str
             "select ts_ns, value from signals where name = ? and instrument_id = ? "
             "order by ts_ns", (signal, instrument_id)).fetchall()
     ts = np.array([r[0] for r in rows], dtype=np.int64)
-    return ts, np.rint([r[1] for r in rows]).astype(np.int64)
+    return ts, np.rint(cast("list[float]", [r[1] for r in rows])).astype(np.int64)  # REAL column
 
 
 def regime_labels(config: Config, instrument_id: str, settings: LabSettings
@@ -141,7 +140,7 @@ def config_value(config: Config, dotted: str) -> Any:
 def cost_overrides(config: Config, settings: LabSettings, multiplier: Decimal
                    ) -> dict[str, Any]:
     """Overrides of one cost point: ``[paper] cost_multiplier`` (fees and slippage) times
-    ``multiplier``, and every ``[lab.gates] scale_with_costs`` key (e.g. a quote model's
+    ``multiplier``, and every ``[plugins.lab.gates] scale_with_costs`` key (e.g. a quote model's
     spread) times ``multiplier``."""
     where = str(config.path) if config.path else "<config>"
     out: dict[str, Any] = {"paper.cost_multiplier": str(config.paper.cost_multiplier
@@ -166,7 +165,7 @@ def cost_overrides(config: Config, settings: LabSettings, multiplier: Decimal
 
 def cost_tasks(config: Config, settings: LabSettings, folder: Path,
                strategies: dict[str, Strategy] | None, tag: str) -> list[PointTask]:
-    """One backtest per ``[lab.gates] cost_multipliers`` entry (the first is the base), each
+    """One backtest per ``[plugins.lab.gates] cost_multipliers`` entry (the first is the base), each
     run afresh: a gate judges the code as it is now, not a run left by an older version."""
     return [PointTask(config, cost_overrides(config, settings, m),
                       str(folder / "runs" / tag / f"cost-{m}"), f"cost-{m}", strategies,
@@ -180,7 +179,7 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
                    progress: GateProgress | None = None,
                    variant: str | None = None) -> GateVerdict:
     """Run every gate on ``config`` (its strategies, or the injected ``strategies``) and
-    store the verdict in the lab ledger (``ledger`` or ``[lab] dir``/lab.db).
+    store the verdict in the lab ledger (``ledger`` or ``[plugins.lab] dir``/lab.db).
 
     ``progress(stage, done, total)`` follows the long work (see :data:`GateProgress`).
     ``variant`` names injected strategies' code (e.g. an AI-written version id) so their
@@ -355,7 +354,7 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
             if not per:
                 hold.append(f"regime stress: no regime labels for {instrument}")
         else:
-            hold.append("regime stress: set [lab.gates] regime_instrument to run it")
+            hold.append("regime stress: set [plugins.lab.gates] regime_instrument to run it")
     finally:
         if own_executor:
             executor.close()
@@ -374,10 +373,10 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
 
 
 def canonical_hash(config: Config) -> str:
-    """Short hash of a config (without [lab]) identifying gate runs."""
+    """Short hash of a config (without [plugins.lab]) identifying gate runs."""
     import hashlib
 
-    return hashlib.sha256(canonical_json(attrs.evolve(config, lab={}, orchestrator={}))
+    return hashlib.sha256(canonical_json(config.without_plugins("lab", "orchestrator"))
                           .encode()).hexdigest()[:12]
 
 
@@ -390,5 +389,5 @@ def _json_default(value: Any) -> Any:
 
 
 def evaluate_config(config: Config, **kw: Any) -> GateVerdict:
-    """:func:`evaluate_gates` with the family taken from ``[lab] family`` / the strategy."""
+    """:func:`evaluate_gates` with the family taken from ``[plugins.lab] family`` / the strategy."""
     return evaluate_gates(config, family=family_of(config, lab_settings(config)), **kw)

@@ -2,7 +2,7 @@
 ``argus lab`` commands and the deploy-gate section of ``argus backtest`` reports.
 
 ``argus lab sweep | walkforward | bootstrap | gates --config C`` run the
-robustness lab on a config's ``[lab]`` table; ``--executor dask --address A``
+robustness lab on a config's ``[plugins.lab]`` table; ``--executor dask --address A``
 sends the work to an existing Dask cluster instead of local processes.
 
 Core internals used beyond ``argus_core.__all__`` (until the core makes them
@@ -22,8 +22,16 @@ from typing import Any
 
 import click
 
-from argus_core import Config, hookimpl
-from argus_core.migrations import Migrations
+from argus_core import Config, Migrations, hookimpl
+
+
+@hookimpl
+def config_class() -> type:
+    """``[plugins.lab]`` is validated by :class:`argus_lab.config.LabSettings` (and further
+    by :func:`argus_lab.config.lab_settings` when a lab command runs)."""
+    from argus_lab.config import LabSettings
+
+    return LabSettings
 
 
 @hookimpl
@@ -38,11 +46,11 @@ def _load(config_path: Path, executor: str | None, address: str | None,
           sets: tuple[str, ...] = ()) -> Config:
     import attrs
 
-    from argus_core.config import apply_overrides, load_config, parse_overrides
+    from argus_core import apply_overrides, load_config, parse_overrides
 
     config = apply_overrides(load_config(config_path), parse_overrides(sets))
     if executor or address:
-        lab = dict(config.lab)
+        lab = dict(config.plugins.get("lab", {}))
         ex = dict(lab.get("executor", {}))
         if executor:
             ex["kind"] = executor
@@ -50,7 +58,7 @@ def _load(config_path: Path, executor: str | None, address: str | None,
             ex["address"] = address
             ex.setdefault("kind", "dask")
         lab["executor"] = ex
-        config = attrs.evolve(config, lab=lab)
+        config = attrs.evolve(config, plugins={**config.plugins, "lab": lab})
     return config
 
 
@@ -78,9 +86,9 @@ def _executor(config: Config, local_cluster: int | None) -> Iterator[Any]:
 
 _config_opt = click.option("--config", "config_path", required=True,
                            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                           help="TOML config with a [lab] table.")
+                           help="TOML config with a [plugins.lab] table.")
 _exec_opt = click.option("--executor", type=click.Choice(["local", "serial", "dask"]),
-                         default=None, help="Override [lab.executor] kind.")
+                         default=None, help="Override [plugins.lab.executor] kind.")
 _addr_opt = click.option("--address", default=None,
                          help="Dask scheduler address (implies --executor dask).")
 _cluster_opt = click.option("--local-cluster", type=click.IntRange(min=1), default=None,
@@ -143,7 +151,7 @@ def register_commands(cli: click.Group) -> None:
     @_set_opt
     def sweep_cmd(config_path: Path, executor: str | None, address: str | None,
                   local_cluster: int | None, sets: tuple[str, ...]) -> None:
-        """Run the [lab.sweep] grid; each finished point is committed at once, so an
+        """Run the [plugins.lab.sweep] grid; each finished point is committed at once, so an
         interrupted sweep resumes where it stopped."""
         from rich.table import Table
 
@@ -237,7 +245,7 @@ def register_commands(cli: click.Group) -> None:
     @_set_opt
     def bootstrap_cmd(config_path: Path, executor: str | None, address: str | None,
                       local_cluster: int | None, sets: tuple[str, ...]) -> None:
-        """Backtest once, then resample its realised plays ([lab.bootstrap])."""
+        """Backtest once, then resample its realised plays ([plugins.lab.bootstrap])."""
         from argus_lab.bootstrap import BootstrapPaths, batch_tasks, bootstrap_batch, summarise
         from argus_lab.config import family_of
         from argus_lab.gates import canonical_hash, open_lab
@@ -349,8 +357,8 @@ def headline_figures(d: dict[str, Any]) -> list[str]:
 @hookimpl
 def report_sections(config: Config, run_dir: Path) -> dict[str, str] | None:
     """The deploy-gate verdict of this exact config: the stored one, or -- with
-    ``[lab] backtest_gates = true`` and none stored yet -- one run now."""
-    if not config.lab:
+    ``[plugins.lab] backtest_gates = true`` and none stored yet -- one run now."""
+    if not config.plugins.get("lab"):
         return None
     from argus_lab.config import family_of, lab_dir, lab_settings
     from argus_lab.gates import canonical_hash, evaluate_config
@@ -376,7 +384,7 @@ def report_sections(config: Config, run_dir: Path) -> dict[str, str] | None:
     if row is None:
         return {"Deploy gates": "<p>No verdict stored for this config: run <code>argus lab "
                                f"gates --config {html.escape(str(config.path))}</code> (or set "
-                               "<code>[lab] backtest_gates = true</code>).</p>"}
+                               "<code>[plugins.lab] backtest_gates = true</code>).</p>"}
     items = "".join(f"<li>{html.escape(r)}</li>" for r in json.loads(row["reasons_json"]))
     figures = "".join(f"<li>{html.escape(x)}</li>"
                       for x in headline_figures(json.loads(row["details_json"])))

@@ -28,9 +28,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from argus_core import Config, Strategy
-from argus_core.config import canonical_json
-from argus_core.ledger import Ledger
+from argus_core import Config, Ledger, Strategy, canonical_json
 from argus_core.metrics import basket_map, plays, round_trips
 from argus_lab.executor import Executor
 from argus_lab.trials import record_trial
@@ -74,7 +72,7 @@ def play_pnls(ledger: Ledger) -> np.ndarray:
 
 def run_point(task: PointTask) -> PointOutcome:
     """Run one backtest (top level, so executors can ship it)."""
-    from argus_core.backtest import run_backtest
+    from argus_core import run_backtest
 
     strategies = copy.deepcopy(task.strategies) if task.strategies else None
     if task.fresh:
@@ -101,9 +99,9 @@ def point_id(params: dict[str, Any]) -> str:
 
 
 def sweep_id(config: Config, grid: list[dict[str, Any]], variant: str = "") -> str:
-    """Id of a sweep: the config (without its [lab] table), the grid and the ``variant``
+    """Id of a sweep: the config (without its [plugins.lab] table), the grid and the ``variant``
     (the code under test when it is not named by the config, e.g. an AI-written version)."""
-    base = attrs.evolve(config, lab={}, orchestrator={})
+    base = config.without_plugins("lab", "orchestrator")
     text = canonical_json(base) + json.dumps(grid, sort_keys=True, default=str) + variant
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -131,7 +129,8 @@ def run_sweep(config: Config, grid: list[dict[str, Any]], *, ledger: Ledger, lab
     ``variant`` (e.g. its version id), or one candidate would resume another's points.
     """
     sid = sweep_id(config, grid, variant)
-    done, stale = set(), set()
+    done: set[str] = set()
+    stale: set[str] = set()
     for r in ledger.query("select point_id, metrics_json from lab_sweep_points where "
                           "sweep_id = ? and status = 'done'", (sid,)):
         version = json.loads(r["metrics_json"] or "{}").get("results_version")

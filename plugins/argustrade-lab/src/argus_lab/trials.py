@@ -15,9 +15,7 @@ from typing import Any
 import apsw
 import numpy as np
 
-from argus_core import DataError
-from argus_core.ledger import Ledger
-from argus_core.migrations import Migrations
+from argus_core import DataError, Ledger, Migrations
 
 
 def lab_migrations(migrations: Migrations) -> None:

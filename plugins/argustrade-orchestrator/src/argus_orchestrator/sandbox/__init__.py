@@ -2,7 +2,7 @@
 
 * :func:`validate_source` — the ``ast`` allow-list filter (``argus sandbox check``).
 * :class:`SandboxedStrategy` — a :class:`argus_core.interfaces.Strategy` whose code runs in
-  an isolated worker (:mod:`argus_core.sandbox.worker`), the actual security boundary.
+  an isolated worker (:mod:`argus_orchestrator.sandbox.worker`), the actual security boundary.
 * ``CONTRACT.md`` — the contract AI-written strategies follow (also sent in the prompt).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from argus_core.sandbox.host import (
+from argus_orchestrator.sandbox.host import (
     PROTECTIONS,
     SandboxedStrategy,
     WorkerFailure,
@@ -20,7 +20,7 @@ from argus_core.sandbox.host import (
     plain_event,
     plain_portfolio,
 )
-from argus_core.sandbox.validator import ValidationResult, validate_source
+from argus_orchestrator.sandbox.validator import ValidationResult, validate_source
 
 CONTRACT_PATH = Path(__file__).with_name("CONTRACT.md")
 

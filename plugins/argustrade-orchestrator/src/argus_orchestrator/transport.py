@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx2
 
-from argus_core.errors import ConfigError
+from argus_core import ConfigError
 
 
 class RecordedTransport(httpx2.BaseTransport):

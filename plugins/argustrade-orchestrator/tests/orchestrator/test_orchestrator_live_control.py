@@ -20,20 +20,20 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from argus_orchestrator import plugin as orchestrator_plugin
+from argus_orchestrator.cycle import CycleRunner
+from argus_orchestrator.ladder import Orchestrator
+from argus_orchestrator.session import run_orchestrated
+from argus_orchestrator.versions import VersionStore
 from click.testing import CliRunner
 
 from argus_core import plugins
-from argus_core.builtins import orchestrator_plugin
 from argus_core.builtins.replay_venue import ReplaySettings, ReplayVenue
 from argus_core.hookspecs import hookimpl
 from argus_core.ledger import Ledger
 from argus_core.models import MarketEvent
-from argus_core.orchestrator.cycle import CycleRunner
-from argus_core.orchestrator.ladder import Orchestrator
-from argus_core.orchestrator.session import run_orchestrated
-from argus_core.orchestrator.versions import VersionStore
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[4]
 BARS = ROOT / "examples" / "data" / "kraken_XBTUSD_60.csv"
 SEED = ROOT / "examples" / "orchestrator" / "seed_strategy.py"
 
@@ -105,7 +105,7 @@ def _config(tmp_path: Path, *, mode: str, start: str, end: str, cassette: list[d
     path = tmp_path / "orchestrate.toml"
     path.write_text(f"""
 [argus]
-plugins = []
+plugins = ["orchestrator", "lab"]
 mode = "{mode}"
 seed = 3
 
@@ -123,7 +123,7 @@ symbol = "BTC/USD"
 start = "{start}"
 end = "{end}"
 
-[orchestrator]
+[plugins.orchestrator]
 slot = "ma_cross"
 seed_source = "{SEED}"
 transport = "recorded:cassette.json"
@@ -201,11 +201,11 @@ first_cycle_after_events = 30
 min_trades = 0
 lab_gates = false   # this test is about the paper swap path; the example runs the gates
 
-[orchestrator.backtest]
+[plugins.orchestrator.backtest]
 "plugins.gated.start" = "2020-10-01"
 "plugins.gated.end" = "2020-12-01"
 
-[orchestrator.ladder]
+[plugins.orchestrator.ladder]
 shadow_events = 20
 canary_events = 20
 shadow_tolerance = "1000000000"

@@ -27,14 +27,21 @@ from typing import Any
 
 import apsw
 
-from argus_core.errors import ArgusError
-from argus_core.interfaces import Strategy, StrategyContext
-from argus_core.models import Bar, CancelIntent, Intent, MarketEvent, Side
-from argus_core.orchestrator.config import OrchestratorSettings
-from argus_core.orchestrator.cycle import CycleResult, CycleRunner
-from argus_core.orchestrator.versions import VersionStore
-from argus_core.risk import TradingState
-from argus_core.sandbox import SandboxedStrategy, WorkerFailure, validate_source
+from argus_core import (
+    ArgusError,
+    Bar,
+    CancelIntent,
+    Intent,
+    MarketEvent,
+    Side,
+    Strategy,
+    StrategyContext,
+    TradingState,
+)
+from argus_orchestrator.config import OrchestratorSettings
+from argus_orchestrator.cycle import CycleResult, CycleRunner
+from argus_orchestrator.sandbox import SandboxedStrategy, WorkerFailure, validate_source
+from argus_orchestrator.versions import VersionStore
 
 #: Past this many unwritten equity marks, drop those the ledger holds by now.
 _MARKS_TRIM_AT = 4096

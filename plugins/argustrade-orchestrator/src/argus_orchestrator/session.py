@@ -7,19 +7,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from argus_core.builtins import orchestrator_plugin
-from argus_core.config import load_config
-from argus_core.errors import ConfigError
-from argus_core.interfaces import Strategy
-from argus_core.ledger import Ledger
-from argus_core.migrations import Migrations
-from argus_core.orchestrator.config import orchestrator_settings
-from argus_core.orchestrator.cycle import CycleRunner
-from argus_core.orchestrator.gates import lab_folder, load_prior_trials
-from argus_core.orchestrator.ladder import Orchestrator, Supervised, work_dir_for
-from argus_core.orchestrator.llm import ModelClient, build_client
-from argus_core.orchestrator.versions import VersionStore
-from argus_core.sandbox import SandboxedStrategy, validate_source
+from argus_core import ConfigError, Ledger, Migrations, Strategy, load_config
+from argus_orchestrator import plugin as orchestrator_plugin
+from argus_orchestrator.config import orchestrator_settings
+from argus_orchestrator.cycle import CycleRunner
+from argus_orchestrator.gates import lab_folder, load_prior_trials
+from argus_orchestrator.ladder import Orchestrator, Supervised, work_dir_for
+from argus_orchestrator.llm import ModelClient, build_client
+from argus_orchestrator.sandbox import SandboxedStrategy, validate_source
+from argus_orchestrator.versions import VersionStore
 
 
 def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,

@@ -13,8 +13,7 @@ from typing import Any
 
 import attrs
 
-from argus_core.ledger import Ledger
-from argus_core.secrets import redact
+from argus_core import Ledger, redact
 
 
 def prompt_hash(system: str, prompt: str) -> str:

@@ -9,21 +9,21 @@ from pathlib import Path
 import anthropic
 import httpx2
 import pytest
-
-from argus_core.builtins import orchestrator_plugin
-from argus_core.config import parse_config
-from argus_core.ledger import Ledger
-from argus_core.migrations import Migrations
-from argus_core.orchestrator import BudgetExceeded, OrchestratorError
-from argus_core.orchestrator.config import (
+from argus_orchestrator import BudgetExceeded, OrchestratorError
+from argus_orchestrator import plugin as orchestrator_plugin
+from argus_orchestrator.config import (
     DEFAULT_GENERATE_MODEL,
     DEFAULT_REVIEW_MODEL,
     orchestrator_settings,
 )
-from argus_core.orchestrator.llm import ModelClient
-from argus_core.orchestrator.prompts import extract_code, parse_review
-from argus_core.orchestrator.spool import ThoughtSpool
-from argus_core.orchestrator.transport import RecordedTransport
+from argus_orchestrator.llm import ModelClient
+from argus_orchestrator.prompts import extract_code, parse_review
+from argus_orchestrator.spool import ThoughtSpool
+from argus_orchestrator.transport import RecordedTransport
+
+from argus_core.config import parse_config
+from argus_core.ledger import Ledger
+from argus_core.migrations import Migrations
 
 MODEL = DEFAULT_GENERATE_MODEL
 
@@ -49,7 +49,7 @@ def _client(tmp_path: Path, interactions: list[dict], **orch: object):
                                               "started_ns": 0, "status": "running"})
     settings = orchestrator_settings(parse_config(
         {"run": {"strategies": ["ma_cross"]},
-         "orchestrator": {"transport": "recorded:x", "max_retries": 2, **orch}}))
+         "plugins": {"orchestrator": {"transport": "recorded:x", "max_retries": 2, **orch}}}))
     transport = RecordedTransport({"interactions": interactions})
     sdk = anthropic.Anthropic(api_key="recorded-transport-no-key", max_retries=2,
                               http_client=httpx2.Client(transport=transport))

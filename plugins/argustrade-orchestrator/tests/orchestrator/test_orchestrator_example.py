@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from argus_lab.trials import open_lab_ledger
+from argus_orchestrator.plugin import strategies_group, thoughts_cmd
+from argus_orchestrator.session import run_orchestrated
 from click.testing import CliRunner
 
-from argus_core.builtins.orchestrator_plugin import strategies_group, thoughts_cmd
 from argus_core.ledger import Ledger
-from argus_core.orchestrator.session import run_orchestrated
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "orchestrator" / "orchestrate.toml"
+EXAMPLE = Path(__file__).parents[4] / "examples" / "orchestrator" / "orchestrate.toml"
 
 
 def ledger_trials(run_dir: Path) -> dict[str, float]:

@@ -7,16 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
-
-from argus_core.sandbox import validate_source
-from argus_core.sandbox.validator import (
+from argus_orchestrator.sandbox import validate_source
+from argus_orchestrator.sandbox.validator import (
     ALLOWED_BUILTINS,
     ALLOWED_IMPORTS,
     FORBIDDEN_NAMES,
     MAX_SOURCE_BYTES,
 )
 
-SEED = Path(__file__).parents[2] / "examples" / "orchestrator" / "seed_strategy.py"
+SEED = Path(__file__).parents[4] / "examples" / "orchestrator" / "seed_strategy.py"
 
 GOOD = '''"""Buy when the close rises twice in a row."""
 import math
@@ -297,7 +296,8 @@ def test_allow_and_deny_lists_do_not_overlap() -> None:
 
 def test_worker_exposes_exactly_the_allowed_builtins() -> None:
     """The worker's restricted builtins equal the filter's list (plus a few exception types)."""
-    worker_src = (Path(__file__).parents[2] / "argus_core" / "sandbox" / "worker.py").read_text()
+    worker = Path(__file__).parents[2] / "src" / "argus_orchestrator" / "sandbox" / "worker.py"
+    worker_src = worker.read_text()
     tree = ast.parse(worker_src)
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -310,9 +310,8 @@ def test_worker_exposes_exactly_the_allowed_builtins() -> None:
 
 
 def test_cli_sandbox_check(tmp_path: Path) -> None:
+    from argus_orchestrator.plugin import sandbox_group
     from click.testing import CliRunner
-
-    from argus_core.builtins.orchestrator_plugin import sandbox_group
 
     good = tmp_path / "good.py"
     good.write_text(GOOD)

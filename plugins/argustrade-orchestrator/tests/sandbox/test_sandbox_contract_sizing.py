@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
+from argus_orchestrator.sandbox import SandboxedStrategy, WorkerPolicy
 
 from argus_core.backtest import run_backtest
 from argus_core.config import load_config
 from argus_core.ledger import Ledger
-from argus_core.sandbox import SandboxedStrategy, WorkerPolicy
 
-BARS = Path(__file__).parents[2] / "examples" / "data" / "kraken_XBTUSD_60.csv"
+BARS = Path(__file__).parents[4] / "examples" / "data" / "kraken_XBTUSD_60.csv"
 
 BUY_ONCE = '''
 class Strategy:

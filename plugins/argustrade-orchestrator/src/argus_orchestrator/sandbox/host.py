@@ -35,13 +35,21 @@ from typing import Any
 import attrs
 import cattrs
 
-from argus_core.errors import DataError, SandboxError
-from argus_core.interfaces import Strategy, StrategyContext
-from argus_core.models import CancelIntent, Intent, MarketEvent, Portfolio
-from argus_core.sandbox import worker as wire
-from argus_core.sandbox.validator import ALLOWED_IMPORTS
-from argus_core.secrets import redact
-from argus_core.serde import converter, dump_event
+from argus_core import (
+    CancelIntent,
+    DataError,
+    Intent,
+    MarketEvent,
+    Portfolio,
+    Strategy,
+    StrategyContext,
+    converter,
+    dump_event,
+    redact,
+)
+from argus_orchestrator.errors import SandboxError
+from argus_orchestrator.sandbox import worker as wire
+from argus_orchestrator.sandbox.validator import ALLOWED_IMPORTS
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,7 @@ import hashlib
 import json
 from typing import Any
 
-from argus_core.errors import ArgusError
-from argus_core.ledger import Ledger
+from argus_core import ArgusError, Ledger
 
 LIVE_STATUSES = ("canary", "full")
 

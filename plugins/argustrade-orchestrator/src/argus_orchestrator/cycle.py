@@ -3,7 +3,7 @@
 truth benchmarks (core metrics from the ledger) -> generate call -> review call ->
 secret scan -> static validation -> dynamic validation (contract tests in the
 sandbox) -> backtest and gates against the incumbent.  Every step's outcome is
-written to the ledger; the caller (:mod:`~argus_core.orchestrator.ladder`)
+written to the ledger; the caller (:mod:`~argus_orchestrator.ladder`)
 takes a ``deploy`` candidate up the promotion ladder.
 """
 
@@ -18,24 +18,21 @@ from typing import Any
 import attrs
 import numpy as np
 
-from argus_core.config import Config
-from argus_core.errors import SandboxError
-from argus_core.ledger import Ledger
+from argus_core import Config, Ledger, find_key_shaped
 from argus_core.metrics import compute_metrics, drawdown, equity_series, return_stats
-from argus_core.orchestrator import OrchestratorError
-from argus_core.orchestrator.config import OrchestratorSettings
-from argus_core.orchestrator.gates import ProvenRun, prove
-from argus_core.orchestrator.llm import ModelClient
-from argus_core.orchestrator.prompts import (
+from argus_orchestrator.config import OrchestratorSettings
+from argus_orchestrator.errors import OrchestratorError, SandboxError
+from argus_orchestrator.gates import ProvenRun, prove
+from argus_orchestrator.llm import ModelClient
+from argus_orchestrator.prompts import (
     extract_code,
     generate_prompts,
     parse_review,
     review_prompts,
 )
-from argus_core.orchestrator.spool import ThoughtSpool, prompt_hash
-from argus_core.orchestrator.versions import VersionStore
-from argus_core.sandbox import SandboxedStrategy, WorkerPolicy, validate_source
-from argus_core.secrets import find_key_shaped
+from argus_orchestrator.sandbox import SandboxedStrategy, WorkerPolicy, validate_source
+from argus_orchestrator.spool import ThoughtSpool, prompt_hash
+from argus_orchestrator.versions import VersionStore
 
 #: Keys of the truth benchmarks (simple, verifiable, computed by the core).
 BENCHMARK_KEYS = ("n_trades", "win_rate", "total_pnl", "total_return", "fees",
@@ -102,8 +99,8 @@ def dynamic_validation(source: str, policy: WorkerPolicy, handover_state: dict[s
                        instrument_id: str) -> dict[str, Any]:
     """Contract tests in the sandbox: it starts, takes the incumbent's state, answers every
     event in time with valid intents and JSON state, and is deterministic."""
-    from argus_core.models import Bar, Portfolio
-    from argus_core.sandbox.host import SandboxedStrategy as _S
+    from argus_core import Bar, Portfolio
+    from argus_orchestrator.sandbox.host import SandboxedStrategy as _S
 
     runs = []
     for _ in range(2):

@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argus_orchestrator.sandbox import CONTRACT_PATH, validate_source
+from argus_orchestrator.sandbox import validator as v
 
-from argus_core.sandbox import CONTRACT_PATH, validate_source
-from argus_core.sandbox import validator as v
-
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[4]
 ESCAPES = sorted((Path(__file__).parent / "escapes").glob("*.py"))
 EXAMPLE = ROOT / "examples" / "orchestrator"
 
@@ -228,7 +227,7 @@ def test_pathological_input_under_a_huge_recursion_limit() -> None:
     script = (
         "import json, sys\n"
         "sys.setrecursionlimit(1_000_000)\n"
-        "from argus_core.sandbox import validate_source\n"
+        "from argus_orchestrator.sandbox import validate_source\n"
         "cases = json.load(sys.stdin)\n"
         "print(json.dumps({k: validate_source(s).accepted for k, s in cases.items()}))\n")
     proc = subprocess.run([sys.executable, "-c", script], input=json.dumps(PATHOLOGICAL),
@@ -253,9 +252,8 @@ def test_time_limit_and_internal_failures_are_rejections(
 
 
 def test_cli_gives_a_json_verdict_and_no_traceback_for_any_input(tmp_path: Path) -> None:
+    from argus_orchestrator.plugin import sandbox_group
     from click.testing import CliRunner
-
-    from argus_core.builtins.orchestrator_plugin import sandbox_group
 
     runner = CliRunner()
     files = {name: PATHOLOGICAL[name] for name in ("unary_minus_900", "not_chain_2000",

@@ -3,7 +3,7 @@
 This is a *filter*, not the security boundary: it rejects code that plainly
 breaks the contract (``CONTRACT.md``) before any of it runs, with every
 reason at once (line, column, why), so the model can be told exactly what to
-fix.  The boundary is the worker process (:mod:`argus_core.sandbox.worker`),
+fix.  The boundary is the worker process (:mod:`argus_orchestrator.sandbox.worker`),
 which must contain code that slips past this filter.
 
 Why an allow-list and not a deny-list: Python's object graph is large and

@@ -6,11 +6,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from argus_orchestrator.sandbox import SandboxedStrategy, WorkerFailure, WorkerPolicy
+from argus_orchestrator.sandbox.worker import FrameError, decode_body, json_depth
 
 from argus_core.interfaces import StrategyContext
 from argus_core.models import Bar, Portfolio, Side
-from argus_core.sandbox import SandboxedStrategy, WorkerFailure, WorkerPolicy
-from argus_core.sandbox.worker import FrameError, decode_body, json_depth
 
 TEMPLATE = '''
 class Strategy:
@@ -175,7 +175,7 @@ def test_a_forged_frame_in_a_run_is_a_risk_event(tmp_path: Path) -> None:
     from argus_core.config import load_config
     from argus_core.ledger import Ledger
 
-    bars = Path(__file__).parents[2] / "examples" / "data" / "kraken_XBTUSD_60.csv"
+    bars = Path(__file__).parents[4] / "examples" / "data" / "kraken_XBTUSD_60.csv"
     (tmp_path / "c.toml").write_text(f"""
 [argus]
 plugins = []

@@ -13,13 +13,13 @@ from typing import Any
 import attrs
 import pytest
 from argus_lab.trials import open_lab_ledger
+from argus_orchestrator.config import orchestrator_settings
+from argus_orchestrator.gates import load_prior_trials
 
 from argus_core.config import load_config
 from argus_core.errors import ConfigError
-from argus_core.orchestrator.config import orchestrator_settings
-from argus_core.orchestrator.gates import load_prior_trials
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "orchestrator"
+EXAMPLE = Path(__file__).parents[4] / "examples" / "orchestrator"
 
 
 def _script() -> ModuleType:

@@ -22,8 +22,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from argus_core.sandbox import WorkerFailure, WorkerPolicy, WorkerProcess, validate_source
+from argus_orchestrator.sandbox import WorkerFailure, WorkerPolicy, WorkerProcess, validate_source
 
 ESCAPES = sorted((Path(__file__).parent / "escapes").glob("*.py"))
 MODES = {

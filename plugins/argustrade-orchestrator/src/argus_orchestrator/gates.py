@@ -2,7 +2,7 @@
 
 Both run through the core's :func:`argus_core.backtest.run_backtest` (the real
 loop, risk, sizing and paper broker) on the proving window
-(``[orchestrator] backtest`` overrides).  Every variant, accepted or not, is a
+(``[plugins.orchestrator] backtest`` overrides).  Every variant, accepted or not, is a
 trial of the slot's family in the lab's trial registry, so the deflated Sharpe
 ratio deflates by everything the orchestrator ever tried.  When the robustness
 lab's deploy gates (``argus_lab.gates.evaluate_gates``) are installed
@@ -23,12 +23,19 @@ import numpy as np
 from argus_lab.stats import deflated_sharpe_ratio, return_moments
 from argus_lab.trials import open_lab_ledger, record_trial, trial_stats
 
-from argus_core.backtest import BacktestResult, run_backtest
-from argus_core.config import Config, apply_overrides
-from argus_core.errors import ConfigError
-from argus_core.interfaces import Strategy, StrategyContext
-from argus_core.models import CancelIntent, Intent, MarketEvent
-from argus_core.orchestrator.config import OrchestratorSettings
+from argus_core import (
+    BacktestResult,
+    CancelIntent,
+    Config,
+    ConfigError,
+    Intent,
+    MarketEvent,
+    Strategy,
+    StrategyContext,
+    apply_overrides,
+    run_backtest,
+)
+from argus_orchestrator.config import OrchestratorSettings
 
 
 @attrs.frozen
@@ -93,14 +100,15 @@ def lab_folder(work_dir: Path) -> Path:
 
 
 def proving_config(config: Config, settings: OrchestratorSettings, work_dir: Path) -> Config:
-    """The config the lab's gates judge on: the proving window (``[orchestrator] backtest``:
+    """The config the lab's gates judge on: the proving window (``[plugins.orchestrator] backtest``:
     history before the live loop's data, so nothing is judged on data the loop has not
     reached yet) with the lab's files in the run's orchestrator folder."""
-    return apply_overrides(config, {**settings.backtest, "lab.dir": str(lab_folder(work_dir))})
+    return apply_overrides(config, {**settings.backtest,
+                                    "plugins.lab.dir": str(lab_folder(work_dir))})
 
 
 def load_prior_trials(config: Config, settings: OrchestratorSettings, lab_path: Path) -> int:
-    """Record ``[orchestrator] prior_trials`` (variants of the family tried before this run,
+    """Record ``[plugins.orchestrator] prior_trials`` (variants of the family tried before this run,
     with their per-observation Sharpe ratios on the proving window) in the lab's trial
     registry at ``lab_path``; returns how many.  Rows ``recorded_by: "orchestrator"`` (the
     seed and answers the orchestrator records itself) are skipped, so nothing counts twice.
@@ -126,7 +134,7 @@ def load_prior_trials(config: Config, settings: OrchestratorSettings, lab_path: 
                           f"not {settings.trial_family!r}")
     if data.get("window") != dict(settings.backtest):
         raise ConfigError(f"{where}: {path} was measured on the window {data.get('window')}, "
-                          f"but the proving window ([orchestrator.backtest]) is "
+                          f"but the proving window ([plugins.orchestrator.backtest]) is "
                           f"{dict(settings.backtest)}; re-run the variants on it")
     rows = []
     for i, row in enumerate(data["trials"]):

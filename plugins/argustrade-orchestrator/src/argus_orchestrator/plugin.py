@@ -1,4 +1,5 @@
-"""Builtin plugin ``orchestrator``: ledger tables and CLI commands of the AI orchestrator.
+"""Plugin ``orchestrator`` (distribution ``argustrade-orchestrator``): ledger tables, settings
+and CLI commands of the AI orchestrator.
 
 Migration set ``orchestrator``: ``strategy_versions`` (every version ever
 proposed, with source, hash, parent, prompt hash, model, gate results and
@@ -21,9 +22,16 @@ from typing import Any
 import apsw
 import click
 
-from argus_core.errors import ArgusError
-from argus_core.hookspecs import hookimpl
-from argus_core.migrations import Migrations
+from argus_core import ArgusError, Migrations, hookimpl
+
+
+@hookimpl
+def config_class() -> type:
+    """``[plugins.orchestrator]`` is validated by :class:`OrchestratorSettings` (the slot
+    is checked against ``[run] strategies`` when ``argus orchestrate`` starts)."""
+    from argus_orchestrator.config import OrchestratorSettings
+
+    return OrchestratorSettings
 
 
 @hookimpl
@@ -65,7 +73,7 @@ def register_migrations(migrations: Migrations) -> None:
 
 
 def _open_ledger(run_dir: Path) -> Any:
-    from argus_core.ledger import Ledger
+    from argus_core import Ledger
 
     if not (Path(run_dir) / "argus.db").exists():
         raise ArgusError(f"{run_dir}: no ledger (argus.db) here; pass the run directory "
@@ -102,8 +110,13 @@ def sandbox_check(file: Path, as_json: bool) -> None:
     import os
     import stat
 
-    from argus_core.errors import DataError, SandboxError
-    from argus_core.sandbox.validator import MAX_SOURCE_BYTES, ValidationResult, validate_bytes
+    from argus_core import DataError
+    from argus_orchestrator.errors import SandboxError
+    from argus_orchestrator.sandbox.validator import (
+        MAX_SOURCE_BYTES,
+        ValidationResult,
+        validate_bytes,
+    )
 
     try:
         # Non-blocking open, then only regular files: a FIFO or a device would block or
@@ -157,7 +170,7 @@ _run_dir_option = click.option("--run-dir", type=click.Path(file_okay=False, pat
 @click.option("--json", "as_json", is_flag=True)
 def strategies_list(run_dir: Path, as_json: bool) -> None:
     """Every stored version, oldest first."""
-    from argus_core.orchestrator.versions import VersionStore
+    from argus_orchestrator.versions import VersionStore
 
     with _open_ledger(run_dir) as ledger:
         rows = VersionStore(ledger).list()
@@ -176,7 +189,7 @@ def strategies_list(run_dir: Path, as_json: bool) -> None:
 @click.argument("version_id")
 def strategies_show(run_dir: Path, version_id: str) -> None:
     """One version: metadata, gate results, history and source."""
-    from argus_core.orchestrator.versions import VersionStore
+    from argus_orchestrator.versions import VersionStore
 
     with _open_ledger(run_dir) as ledger:
         store = VersionStore(ledger)
@@ -202,7 +215,7 @@ def strategies_show(run_dir: Path, version_id: str) -> None:
 @click.argument("new_id")
 def strategies_diff(run_dir: Path, old_id: str, new_id: str) -> None:
     """Unified diff of two versions' source."""
-    from argus_core.orchestrator.versions import VersionStore
+    from argus_orchestrator.versions import VersionStore
 
     with _open_ledger(run_dir) as ledger:
         store = VersionStore(ledger)
@@ -220,7 +233,7 @@ def strategies_diff(run_dir: Path, old_id: str, new_id: str) -> None:
 @click.option("--reason", default="promoted by a person")
 def strategies_promote(run_dir: Path, version_id: str, to_status: str, reason: str) -> None:
     """Record a person's promotion; a running orchestrated loop applies it at a safe point."""
-    from argus_core.orchestrator.versions import VersionStore
+    from argus_orchestrator.versions import VersionStore
 
     with _open_ledger(run_dir) as ledger:
         VersionStore(ledger).request(version_id, to_status, reason, actor="person")
@@ -233,7 +246,7 @@ def strategies_promote(run_dir: Path, version_id: str, to_status: str, reason: s
 @click.option("--reason", default="rolled back by a person")
 def strategies_rollback(run_dir: Path, slot: str, reason: str) -> None:
     """Mark the slot's active AI version rolled back and reinstate its parent."""
-    from argus_core.orchestrator.versions import VersionStore
+    from argus_orchestrator.versions import VersionStore
 
     with _open_ledger(run_dir) as ledger:
         store = VersionStore(ledger)
@@ -248,7 +261,7 @@ def strategies_rollback(run_dir: Path, slot: str, reason: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def thoughts_cmd(run_dir: Path, cycle: str | None, as_json: bool) -> None:
     """The thought spool: every model call (prompt, response, model, tokens, cost)."""
-    from argus_core.orchestrator.spool import ThoughtSpool
+    from argus_orchestrator.spool import ThoughtSpool
 
     with _open_ledger(run_dir) as ledger:
         spool = ThoughtSpool(ledger)
@@ -285,7 +298,7 @@ def thoughts_cmd(run_dir: Path, cycle: str | None, as_json: bool) -> None:
 # -- argus orchestrate ---------------------------------------------------------------------------
 @click.command("orchestrate")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              required=True, help="Config file with [run] and [orchestrator] tables.")
+              required=True, help="Config file with [run] and [plugins.orchestrator] tables.")
 @click.option("--cycles", type=click.IntRange(min=0), default=None,
               help="Run at most N orchestrator cycles.")
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -293,7 +306,7 @@ def thoughts_cmd(run_dir: Path, cycle: str | None, as_json: bool) -> None:
 def orchestrate_cmd(config_path: Path, cycles: int | None, run_dir: Path | None) -> None:
     """Run the loop with the AI orchestrator: generate, review, validate, prove, hot-swap."""
     try:
-        from argus_core.orchestrator.session import run_orchestrated
+        from argus_orchestrator.session import run_orchestrated
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] != "argus_lab":
             raise

@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argus_orchestrator.config import OrchestratorSettings
+from argus_orchestrator.cycle import truth_benchmarks
+from argus_orchestrator.gates import IntentCounter, prove
+from argus_orchestrator.ladder import CanaryCap, ShadowBook
 from argus_test_helpers import BUNDLED_BARS, demo_toml
 
 from argus_core.config import load_config
@@ -34,10 +38,6 @@ from argus_core.models import (
     Side,
     TimeInForce,
 )
-from argus_core.orchestrator.config import OrchestratorSettings
-from argus_core.orchestrator.cycle import truth_benchmarks
-from argus_core.orchestrator.gates import IntentCounter, prove
-from argus_core.orchestrator.ladder import CanaryCap, ShadowBook
 
 IID = "replay:BTC/USD"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from argus_core.sandbox import contract_text
+from argus_orchestrator.sandbox import contract_text
 
 GENERATE_SYSTEM = """You are a quantitative developer improving one trading strategy for
 Argus. You write a complete replacement strategy module that follows the contract below

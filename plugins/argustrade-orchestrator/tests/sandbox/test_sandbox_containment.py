@@ -37,13 +37,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from argus_core.sandbox import WorkerFailure, WorkerPolicy, WorkerProcess
-from argus_core.sandbox.host import MANDATORY_PROTECTIONS, WORKER_PATH
+from argus_orchestrator.sandbox import WorkerFailure, WorkerPolicy, WorkerProcess
+from argus_orchestrator.sandbox.host import MANDATORY_PROTECTIONS, WORKER_PATH
 
 HERE = Path(__file__).resolve()
 ESCAPES = sorted((HERE.parent / "escapes").glob("*.py"))
-REPO = HERE.parents[2]
+REPO = HERE.parents[4]
 NOBODY = 65534
 #: Samples run in this many host processes (each pays ~1 s to import argus), this many
 #: at a time in each.
@@ -432,7 +431,7 @@ def test_every_mandatory_protection_is_enforced() -> None:
 
 
 def test_worker_without_libseccomp_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    from argus_core.sandbox import host
+    from argus_orchestrator.sandbox import host
 
     monkeypatch.setattr(host, "_pyseccomp_path", lambda: None)
     with pytest.raises(WorkerFailure) as info:

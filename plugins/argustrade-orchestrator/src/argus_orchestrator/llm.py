@@ -19,12 +19,11 @@ import anthropic
 import attrs
 import httpx2
 
-from argus_core.ledger import Ledger
-from argus_core.orchestrator import BudgetExceeded, OrchestratorError
-from argus_core.orchestrator.config import OrchestratorSettings
-from argus_core.orchestrator.spool import Thought, ThoughtSpool
-from argus_core.orchestrator.transport import RecordedTransport
-from argus_core.secrets import find_key_shaped, redact
+from argus_core import Ledger, find_key_shaped, redact
+from argus_orchestrator.config import OrchestratorSettings
+from argus_orchestrator.errors import BudgetExceeded, OrchestratorError
+from argus_orchestrator.spool import Thought, ThoughtSpool
+from argus_orchestrator.transport import RecordedTransport
 
 #: Key placeholder for recorded transports: not key-shaped, never sent anywhere real.
 RECORDED_KEY = "recorded-transport-no-key"
@@ -57,8 +56,9 @@ def build_client(settings: OrchestratorSettings, base_dir: Path | None = None
                                      http_client=httpx2.Client(transport=transport))
         return client, transport
     if settings.api_key is None:
-        raise OrchestratorError("orchestrator.transport is 'live' but orchestrator.api_key is "
-                                "not set; use api_key = \"$env:ANTHROPIC_API_KEY\"")
+        raise OrchestratorError("plugins.orchestrator.transport is 'live' but "
+                                "plugins.orchestrator.api_key is not set; use "
+                                "api_key = \"$env:ANTHROPIC_API_KEY\"")
     client = anthropic.Anthropic(api_key=settings.api_key.reveal(), base_url=settings.base_url,
                                  max_retries=settings.max_retries, timeout=settings.timeout_s)
     return client, None

@@ -1,4 +1,4 @@
-"""``[orchestrator]``: validated settings of the AI orchestrator."""
+"""``[plugins.orchestrator]``: validated settings of the AI orchestrator."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ from typing import Any
 
 import attrs
 
-from argus_core.config import (
+from argus_core import (
     AT_LEAST_ONE,
     BPS,
     FRACTION,
     NON_NEGATIVE,
     POSITIVE,
     Config,
+    ConfigError,
     RangeError,
+    Secret,
     structure,
 )
-from argus_core.errors import ConfigError
-from argus_core.sandbox import PROTECTIONS, WorkerPolicy
-from argus_core.secrets import Secret
+from argus_orchestrator.sandbox import PROTECTIONS, WorkerPolicy
 
 #: Default models: current (not deprecated) Messages API ids from Anthropic's models
 #: overview (platform.claude.com/docs/en/about-claude/models/overview).  Generation is
@@ -30,7 +30,7 @@ DEFAULT_REVIEW_MODEL = "claude-sonnet-5-5"
 
 #: Default prices in USD per million tokens (input, output) by model-name prefix (longest
 #: prefix wins), from Anthropic's published base rates.  They are configuration, not
-#: truth: override ``[orchestrator.prices]`` when they change.
+#: truth: override ``[plugins.orchestrator.prices]`` when they change.
 DEFAULT_PRICES: dict[str, tuple[Decimal, Decimal]] = {
     "claude-fable-5": (Decimal("10"), Decimal("50")),
     "claude-opus-5-5": (Decimal("4"), Decimal("20")),
@@ -115,7 +115,7 @@ class SandboxSettings:
 
 @attrs.frozen
 class OrchestratorSettings:
-    """``[orchestrator]`` of a config file."""
+    """``[plugins.orchestrator]`` of a config file."""
 
     slot: str = "ma_cross"
     seed_source: str | None = None  # AI-contract module of the first incumbent
@@ -172,10 +172,11 @@ class OrchestratorSettings:
 
 
 def orchestrator_settings(config: Config) -> OrchestratorSettings:
-    """Validate ``config.orchestrator``; errors name the file and the key."""
+    """Validate ``[plugins.orchestrator]``; errors name the file and the key."""
     where = str(config.path) if config.path else "<config>"
-    settings = structure(config.orchestrator, OrchestratorSettings, where, prefix="orchestrator")
+    settings = structure(config.plugins.get("orchestrator", {}), OrchestratorSettings, where,
+                         prefix="plugins.orchestrator")
     if settings.slot not in config.run.strategies:
-        raise ConfigError(f"{where}: orchestrator.slot {settings.slot!r} is not one of "
+        raise ConfigError(f"{where}: plugins.orchestrator.slot {settings.slot!r} is not one of "
                           f"[run] strategies {config.run.strategies}")
     return settings
