@@ -203,7 +203,8 @@ def demo_cmd(run_dir: Path | None, no_progress: bool) -> None:
 
 
 def _find_example(name: str) -> Path:
-    for base in (EXAMPLES, Path(__file__).resolve().parent / "_examples"):
+    # The copy inside an installed wheel first; a checkout's examples/ otherwise.
+    for base in (Path(__file__).resolve().parent / "_examples", EXAMPLES):
         if (base / name).exists():
             return base / name
     raise ConfigError(f"bundled example {name} not found; run from a checkout installed with "
