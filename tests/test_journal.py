@@ -36,16 +36,17 @@ class OnePerScan(Scanner):
 
 @pytest.fixture
 def journal_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Load the journal builtin (and a scanner) as the BUILTINS tuple will."""
+    """Load the journal builtin (unless BUILTINS has it already) and a test scanner."""
     from argus_core import plugins
 
     module = types.ModuleType("argus_test_journal_scanner")
     module.register_scanners = hookimpl(  # type: ignore[attr-defined]
         lambda register: register("one_per_scan", lambda settings: OnePerScan()))
     monkeypatch.setitem(sys.modules, "argus_test_journal_scanner", module)
+    journal = ("journal", "argus_core.builtins.journal")
+    builtins = plugins.BUILTINS if journal in plugins.BUILTINS else (*plugins.BUILTINS, journal)
     monkeypatch.setattr(plugins, "BUILTINS", (
-        *plugins.BUILTINS, ("journal", "argus_core.builtins.journal"),
-        ("journal_scanner", "argus_test_journal_scanner")))
+        *builtins, ("journal_scanner", "argus_test_journal_scanner")))
 
 
 def _journal(caplog: pytest.LogCaptureFixture, kind: str) -> list[dict[str, Any]]:
