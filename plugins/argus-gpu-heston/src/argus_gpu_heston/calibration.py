@@ -117,18 +117,18 @@ def load_chain(path: str | Path | None = None, trade_date: str | date | None = N
         raise DataError(f"{path}: no usable quotes on {wanted}")
     exp_a = np.array([x[0] for x in recs], dtype=object)
     t = np.array([x[1] for x in recs])
-    strike = np.array([x[2] for x in recs])
-    is_call = np.array([x[3] for x in recs])
-    iv = np.array([x[4] for x in recs])
-    fwd = np.array([x[5] for x in recs])
+    strike_a = np.array([x[2] for x in recs])
+    is_call_a = np.array([x[3] for x in recs])
+    iv_a = np.array([x[4] for x in recs])
+    fwd_a = np.array([x[5] for x in recs])
     # ATM vol per expiry: the quote nearest the forward
     keep = np.zeros(t.size, dtype=bool)
     for tt in np.unique(t):
         sel = np.nonzero(t == tt)[0]
-        atm = iv[sel[np.argmin(np.abs(np.log(strike[sel] / fwd[sel])))]]
-        keep[sel] = np.abs(np.log(strike[sel] / fwd[sel])) <= max_sd * atm * math.sqrt(tt)
-    return Chain(wanted, spot, exp_a[keep], t[keep], strike[keep], is_call[keep], iv[keep],
-                 fwd[keep])
+        atm = iv_a[sel[np.argmin(np.abs(np.log(strike_a[sel] / fwd_a[sel])))]]
+        keep[sel] = np.abs(np.log(strike_a[sel] / fwd_a[sel])) <= max_sd * atm * math.sqrt(tt)
+    return Chain(wanted, spot, exp_a[keep], t[keep], strike_a[keep], is_call_a[keep],
+                 iv_a[keep], fwd_a[keep])
 
 
 def model_prices(params: HestonParams, chain: Chain, n_alpha: int = 3) -> NDArray[np.float64]:

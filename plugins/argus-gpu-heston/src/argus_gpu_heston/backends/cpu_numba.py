@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from typing import Any
 
 import numba
 import numpy as np
@@ -508,9 +509,9 @@ class NumbaBackend:
                       f"{numba.get_num_threads()} threads)"
 
     @staticmethod
-    def _args(spec: SimSpec) -> tuple:
+    def _args(spec: SimSpec) -> tuple[np.int64, np.int64, Any, NDArray[Any]]:
         dt = spec.dtype
-        kc = np.array(spec.consts, dtype=dt)
+        kc: NDArray[Any] = np.array(spec.consts, dtype=dt)
         if kc.size != N_CONSTS:
             raise ValueError(f"expected {N_CONSTS} step constants, got {kc.size}")
         return (np.int64(spec.n_pairs), np.int64(spec.n_steps), dt(spec.v0), kc)
@@ -528,7 +529,7 @@ class NumbaBackend:
     def paths(self, spec: SimSpec, s0: float) -> tuple[NDArray, NDArray, NDArray]:
         """Terminal, min and max prices of the 2 * n_pairs paths."""
         n = spec.n_paths
-        out = [np.empty(n, dtype=spec.dtype) for _ in range(3)]
+        out: list[NDArray[Any]] = [np.empty(n, dtype=spec.dtype) for _ in range(3)]
         _compile_notice(paths_kernel)
         paths_kernel(*self._args(spec), spec.dtype(s0), np.uint64(spec.key0),
                      np.uint64(spec.key1), np.int64(spec.scheme), bool(spec.antithetic), *out)

@@ -52,7 +52,8 @@ def list_devices(gpu_only: bool = False) -> list[Any]:
         platforms = cl.get_platforms()
     except Exception:
         return []
-    gpus, others = [], []
+    gpus: list[Any] = []
+    others: list[Any] = []
     for platform in platforms:
         try:
             devices = platform.get_devices()
@@ -142,7 +143,7 @@ class OpenCLBackend:
         kernel.set_args(*args)
         self._cl.enqueue_nd_range_kernel(self.queue, kernel, (self._groups(spec) * BLOCK,),
                                          (BLOCK,))
-        out = [np.empty(n, dtype=spec.dtype) for _ in range(3)]
+        out: list[NDArray[Any]] = [np.empty(n, dtype=spec.dtype) for _ in range(3)]
         for host, buf in zip(out, bufs, strict=True):
             cl.enqueue_copy(self.queue, host, buf)
         self.queue.finish()
