@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from argus_core import Register, hookimpl
+from argus_core import Register, Scanner, hookimpl
 from argus_scanner_negrisk.config import NegRiskSettings
 
 
@@ -16,7 +16,7 @@ def config_class() -> type:
 def register_scanners(register: Register) -> None:
     """Register the ``negrisk`` scanner."""
 
-    def factory(settings: NegRiskSettings | None):  # type: ignore[no-untyped-def]
+    def factory(settings: NegRiskSettings | None) -> Scanner:
         from argus_scanner_negrisk.scanner import NegRiskScanner
 
         return NegRiskScanner(settings)

@@ -332,10 +332,11 @@ class NegRiskScanner(Scanner):
                 else:
                     p = None
                 probs.append((p, o))
-            if any(p is None for p, _ in probs):
+            priced = [(p, o) for p, o in probs if p is not None]
+            if len(priced) < len(probs):
                 continue  # an outcome with no price at all: its probability is unknown
-            probs.sort(key=lambda t: t[0], reverse=True)
-            kept, tail = probs[: s.max_outcomes], probs[s.max_outcomes:]
+            priced.sort(key=lambda t: t[0], reverse=True)
+            kept, tail = priced[: s.max_outcomes], priced[s.max_outcomes:]
             tail_p = sum((p for p, _ in tail), Decimal(0))
             if tail_p > s.tail_probability_cap:
                 continue

@@ -124,7 +124,8 @@ def put_books(model: SkewModel, settings: VrpSettings, underlying: str, s: float
                            strict=True):
         bid1 = max(math.floor(m - h), 1.0)
         ask1 = max(math.ceil(m + h), bid1 + 1.0)
-        bids, asks = [], []
+        bids: list[tuple[float, float]] = []
+        asks: list[tuple[float, float]] = []
         for lvl in range(settings.book_levels):
             size = float(settings.level_size * 2**lvl)
             b = math.floor(bid1 - lvl * st)
