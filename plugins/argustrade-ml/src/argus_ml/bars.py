@@ -1,0 +1,100 @@
+"""Bar history as numpy columns: what batch feature computation and labels read.
+
+Bars are stamped at their *close* time (``ts_ns``), the instant they become known,
+exactly as the core's replay venue stamps them (a Kraken OHLCVT row's time is the
+bar's open, so ``ts_ns = (time + bar_seconds) * 1e9``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+import numpy as np
+
+from argus_core import Bar, DataError
+
+COLUMNS = ("ts_ns", "open", "high", "low", "close", "volume")
+
+
+def _arr_eq(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.array_equal(a, b))
+
+
+@attrs.frozen
+class BarColumns:
+    """Time-ordered bars of one instrument as columns (``ts_ns`` int64, the rest float64)."""
+
+    ts_ns: np.ndarray = attrs.field(eq=attrs.cmp_using(eq=_arr_eq))
+    open: np.ndarray = attrs.field(eq=attrs.cmp_using(eq=_arr_eq))
+    high: np.ndarray = attrs.field(eq=attrs.cmp_using(eq=_arr_eq))
+    low: np.ndarray = attrs.field(eq=attrs.cmp_using(eq=_arr_eq))
+    close: np.ndarray = attrs.field(eq=attrs.cmp_using(eq=_arr_eq))
+    volume: np.ndarray = attrs.field(eq=attrs.cmp_using(eq=_arr_eq))
+    source_sha256: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        n = self.ts_ns.size
+        if any(getattr(self, c).shape != (n,) for c in COLUMNS):
+            raise DataError("BarColumns: every column must be 1-d and of the same length")
+        if n > 1 and np.any(np.diff(self.ts_ns) <= 0):
+            raise DataError("BarColumns: bars must be in strictly increasing time order")
+
+    def __len__(self) -> int:
+        return int(self.ts_ns.size)
+
+    def column(self, name: str) -> np.ndarray:
+        """One column by name (``ts_ns``, ``open``, ``high``, ``low``, ``close``, ``volume``)."""
+        if name not in COLUMNS:
+            raise DataError(f"unknown bar column {name!r}; one of {COLUMNS}")
+        return getattr(self, name)  # type: ignore[no-any-return]
+
+    def head(self, n: int) -> BarColumns:
+        """The first ``n`` bars: the history as it stood when bar ``n - 1`` closed."""
+        return BarColumns(*(getattr(self, c)[:n] for c in COLUMNS),
+                          source_sha256=self.source_sha256)
+
+    def slice(self, start: int, stop: int) -> BarColumns:
+        """Bars ``start`` to ``stop`` (exclusive)."""
+        return BarColumns(*(getattr(self, c)[start:stop] for c in COLUMNS),
+                          source_sha256=self.source_sha256)
+
+    def bars(self, instrument_id: str) -> list[Bar]:
+        """The rows as core :class:`~argus_core.Bar` events (for the incremental path)."""
+        return [Bar(instrument_id, int(t), float(o), float(h), float(lo), float(c), float(v))
+                for t, o, h, lo, c, v in zip(self.ts_ns, self.open, self.high, self.low,
+                                              self.close, self.volume, strict=True)]
+
+    @classmethod
+    def from_bars(cls, bars: Sequence[Bar]) -> BarColumns:
+        """Columns of core bars (one instrument, time order)."""
+        return cls(np.array([b.ts_ns for b in bars], dtype=np.int64),
+                   *(np.array([getattr(b, c) for b in bars], dtype=np.float64)
+                     for c in COLUMNS[1:]))
+
+
+def read_ohlcvt_csv(path: Path, *, bar_seconds: int = 3600, start_s: int | None = None,
+                    end_s: int | None = None) -> BarColumns:
+    """Read a Kraken OHLCVT CSV (``time, open, high, low, close, volume[, trades]``, no
+    header) into columns stamped at close time; ``source_sha256`` is the file's hash."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read bars: {exc.strerror}") from None
+    try:
+        table = np.loadtxt(path, delimiter=",", ndmin=2, usecols=range(6))
+    except ValueError as exc:
+        raise DataError(f"{path}: malformed OHLCVT row: {exc}") from None
+    t = table[:, 0].astype(np.int64)
+    keep = np.ones(t.size, dtype=bool)
+    if start_s is not None:
+        keep &= t >= start_s
+    if end_s is not None:
+        keep &= t < end_s
+    table, t = table[keep], t[keep]
+    return BarColumns((t + bar_seconds) * 10**9, *(np.ascontiguousarray(table[:, i])
+                                                   for i in range(1, 6)),
+                      source_sha256=hashlib.sha256(raw).hexdigest())
