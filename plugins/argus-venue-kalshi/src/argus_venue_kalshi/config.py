@@ -1,0 +1,127 @@
+"""``[plugins.kalshi]``: the venue's settings, validated into a frozen attrs class.
+
+Example::
+
+    [plugins.kalshi]
+    markets = ["KXHIGHNY-24JAN01-T60"]         # market tickers to trade
+    event_tickers = ["KXHIGHNY-24JAN01"]       # or whole events (every market of each)
+    api_key_id = "$env:KALSHI_API_KEY_ID"      # references only; inline values are refused
+    private_key = "$file:~/.kalshi/key.pem"    # the RSA private key (PEM) Kalshi gave you
+    rest_url = "http://127.0.0.1:8080"         # point at a local exchange for offline tests
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from argus_core import Secret, to_decimal
+from argus_venue_kalshi import constants as C
+
+#: Market and event tickers: upper-case letters, digits, '-', '.', '_'.
+_TICKER = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,99}$")
+
+
+def _tickers(instance: Any, attribute: attrs.Attribute[Any], value: list[str]) -> None:
+    for ticker in value:
+        if not isinstance(ticker, str) or not _TICKER.match(ticker):
+            raise ValueError(f"{attribute.name}: {ticker!r} is not a Kalshi ticker like "
+                             f"'KXHIGHNY-24JAN01-T60'")
+    if len(set(value)) != len(value):
+        raise ValueError(f"{attribute.name}: a ticker is listed twice")
+
+
+def _url(*schemes: str) -> Any:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+        if not isinstance(value, str) or not value.startswith(tuple(f"{s}://" for s in schemes)):
+            raise ValueError(f"{attribute.name}: {value!r} must start with "
+                             f"{' or '.join(s + '://' for s in schemes)}")
+    return check
+
+
+def _between(low: float, high: float, *, low_open: bool = False) -> Any:
+    """``low <= value <= high`` (``low < value`` when ``low_open``); NaN fails too."""
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        above_low = value > low if low_open else value >= low
+        if not (above_low and value <= high):
+            bound = f"> {low}" if low_open else f">= {low}"
+            raise ValueError(f"{attribute.name}: must be {bound} and <= {high}, got {value!r}")
+    return check
+
+
+def _dec_taker(value: Any) -> Decimal:
+    return to_decimal(value, field="taker_fee_rate")
+
+
+def _dec_maker(value: Any) -> Decimal:
+    return to_decimal(value, field="maker_fee_rate")
+
+
+def _dec_index_taker(value: Any) -> Decimal:
+    return to_decimal(value, field="index_taker_fee_rate")
+
+
+_fee_rate = _between(0, 1)
+
+
+@attrs.frozen
+class KalshiSettings:
+    """Settings of the Kalshi venue (``[plugins.kalshi]``).
+
+    Endpoints are configurable so the venue can be pointed at a local exchange; the API
+    key id and the RSA private key are ``$env:``/``$file:`` references, read only when a
+    signed call needs them and never logged.
+    """
+
+    #: REST origin; paths under ``/trade-api/v2`` are appended (and signed) as Kalshi's.
+    rest_url: str = attrs.field(default=C.REST_URL, validator=_url("http", "https"))
+    #: Websocket endpoint (its handshake is signed over ``/trade-api/ws/v2``).
+    ws_url: str = attrs.field(default=C.WS_URL, validator=_url("ws", "wss"))
+    #: Market tickers to trade.
+    markets: list[str] = attrs.field(factory=list, validator=_tickers)
+    #: Event tickers: every market of each event is traded.
+    event_tickers: list[str] = attrs.field(factory=list, validator=_tickers)
+    #: API key id reference (``$env:KALSHI_API_KEY_ID``); None disables signed calls.
+    api_key_id: Secret | None = None
+    #: RSA private key reference (``$file:~/.kalshi/key.pem``; PEM, PKCS#1 or PKCS#8).
+    private_key: Secret | None = None
+    #: Taker fee multiplier of the fee schedule (0.07).
+    taker_fee_rate: Decimal = attrs.field(default=C.TAKER_FEE_RATE, converter=_dec_taker,
+                                          validator=_fee_rate)
+    #: Taker multiplier of the S&P 500 / Nasdaq-100 series (0.035).
+    index_taker_fee_rate: Decimal = attrs.field(default=C.INDEX_TAKER_FEE_RATE,
+                                                converter=_dec_index_taker,
+                                                validator=_fee_rate)
+    #: Maker multiplier on series listed in ``maker_fee_series`` (0.0175); makers pay
+    #: nothing elsewhere.
+    maker_fee_rate: Decimal = attrs.field(default=C.MAKER_FEE_RATE, converter=_dec_maker,
+                                          validator=_fee_rate)
+    #: Series tickers whose markets charge maker fees.
+    maker_fee_series: list[str] = attrs.field(factory=list, validator=_tickers)
+    #: Fee rounding per fill: "cent" (members through a broker/FCM and retail) or
+    #: "centicent" (direct members).
+    fee_rounding: str = attrs.field(default="cent",
+                                    validator=attrs.validators.in_(tuple(C.FEE_ROUNDING)))
+    #: Access tier, for the local model of Kalshi's per-second rate limits.
+    rate_limit_tier: str = attrs.field(default="basic",
+                                       validator=attrs.validators.in_(tuple(C.RATE_LIMIT_TIERS)))
+    #: Seconds to wait for a REST answer.
+    request_timeout_s: float = attrs.field(default=10.0, validator=_between(0, 300, low_open=True))
+    #: Retries of refused-but-harmless requests (429, 5xx on reads) and of look-ups.
+    max_retries: int = attrs.field(default=3, validator=_between(0, 20))
+    #: Reconnect backoff: full jitter over base * 2**attempt, capped at max.
+    reconnect_base_s: float = attrs.field(default=0.5, validator=_between(0, 60, low_open=True))
+    reconnect_max_s: float = attrs.field(default=30.0, validator=_between(0, 3600, low_open=True))
+    #: Treat the socket as dead after this long without a frame (Kalshi pings every 10 s).
+    heartbeat_timeout_s: float = attrs.field(default=30.0,
+                                             validator=_between(0, 300, low_open=True))
+    #: Seconds between polls of fills and orders for ``executions()``.
+    poll_interval_s: float = attrs.field(default=1.0, validator=_between(0, 60, low_open=True))
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether both the key id and the private key references are configured."""
+        return self.api_key_id is not None and self.private_key is not None

@@ -1,0 +1,69 @@
+"""Kalshi's fixed facts: endpoints, paths, fee multipliers, order vocabulary, rate limits.
+
+Sources (public Kalshi documentation, see ``tests/payloads/SOURCES.md``):
+docs.kalshi.com getting_started/quick_start_authenticated_requests (signing),
+getting_started/quick_start_websockets (websocket URL and handshake signing),
+getting_started/orderbook_responses (bids-only books), getting_started/fee_rounding and
+the Kalshi fee schedule (fee formula), getting_started/rate_limits (tiers).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Final
+
+VENUE: Final = "kalshi"
+
+REST_URL: Final = "https://api.elections.kalshi.com"
+WS_URL: Final = "wss://api.elections.kalshi.com/trade-api/ws/v2"
+DEMO_REST_URL: Final = "https://demo-api.kalshi.co"
+DEMO_WS_URL: Final = "wss://demo-api.kalshi.co/trade-api/ws/v2"
+
+#: Every REST path starts here; the signature covers the full path from this prefix on.
+API_PREFIX: Final = "/trade-api/v2"
+#: The websocket handshake is signed over ``timestamp + "GET" + WS_PATH``.
+WS_PATH: Final = "/trade-api/ws/v2"
+
+#: Headers of a signed request.
+HEADER_KEY: Final = "KALSHI-ACCESS-KEY"
+HEADER_SIGNATURE: Final = "KALSHI-ACCESS-SIGNATURE"
+HEADER_TIMESTAMP: Final = "KALSHI-ACCESS-TIMESTAMP"
+
+#: Binary contracts pay $1; prices are dollars in (0, 1), historically whole cents.
+CENT: Final = Decimal("0.01")
+PAYOUT: Final = Decimal(1)
+
+#: Fee multipliers of the fee schedule: ``fee = round_up(rate * C * P * (1 - P))``.
+TAKER_FEE_RATE: Final = Decimal("0.07")
+#: Markets with maker fees (certain sports and economics series) charge makers this.
+MAKER_FEE_RATE: Final = Decimal("0.0175")
+#: The S&P 500 and Nasdaq-100 series (INX*, NASDAQ100*) charge takers half the rate.
+INDEX_TAKER_FEE_RATE: Final = Decimal("0.035")
+INDEX_SERIES_PREFIXES: Final = ("INX", "NASDAQ100", "KXINX", "KXNASDAQ100")
+
+#: Fee rounding: non-direct members round every fill's fee up to the cent; direct members
+#: to the centicent ($0.0001) (docs: getting_started/fee_rounding).
+FEE_ROUNDING: Final = {"cent": Decimal("0.01"), "centicent": Decimal("0.0001")}
+
+#: Order vocabulary of ``POST /portfolio/orders``.
+TIME_IN_FORCE: Final = {"gtc": "good_till_canceled", "ioc": "immediate_or_cancel",
+                        "fok": "fill_or_kill"}
+#: Order statuses Kalshi reports.
+STATUS_RESTING: Final = "resting"
+STATUS_CANCELED: Final = "canceled"
+STATUS_EXECUTED: Final = "executed"
+
+#: Market statuses that trade.
+OPEN_MARKET_STATUSES: Final = ("open", "active")
+
+#: Rate limits per second by access tier: (reads, writes) (docs: rate limits and tiers).
+RATE_LIMIT_TIERS: Final = {
+    "basic": (20, 10),
+    "advanced": (30, 30),
+    "premier": (100, 100),
+    "prime": (400, 400),
+}
+
+#: Client order ids: at most 64 characters of ``[-\w:+=/]`` (FIX ClOrdID rules; the REST
+#: field has the same uniqueness role).
+CLIENT_ORDER_ID_MAX: Final = 64

@@ -1,0 +1,111 @@
+"""Kalshi Trade API v2 payloads -> small typed records.
+
+Kalshi sends prices two ways: legacy integer cents (``yes_price: 42``) and fixed-point
+dollar strings (``yes_price_dollars: "0.4200"``); counts as integers (``count``) or
+fixed-point strings (``count_fp: "10.00"``).  Every reader here accepts either, prefers
+the exact dollar / fp string, and refuses anything non-finite or out of range.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import attrs
+
+from argus_core import DataError
+
+_CENT = Decimal("0.01")
+
+
+def _dec(value: Any, what: str) -> Decimal:
+    try:
+        out = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise DataError(f"kalshi: {what} is not a number: {value!r}") from None
+    if not out.is_finite():
+        raise DataError(f"kalshi: {what} is not finite: {value!r}")
+    return out
+
+
+def price(payload: dict[str, Any], name: str, *, required: bool = True) -> Decimal | None:
+    """Price field ``name`` in dollars: ``name + "_dollars"`` (a string) or ``name`` (cents)."""
+    if payload.get(f"{name}_dollars") is not None:
+        value = _dec(payload[f"{name}_dollars"], f"{name}_dollars")
+    elif payload.get(name) is not None:
+        value = _dec(payload[name], name) * _CENT
+    elif required:
+        raise DataError(f"kalshi: {name} / {name}_dollars missing in {sorted(payload)}")
+    else:
+        return None
+    if not Decimal(0) <= value <= Decimal(1):
+        raise DataError(f"kalshi: {name} {value} is outside [0, 1] dollars")
+    return value
+
+
+def count(payload: dict[str, Any], name: str = "count", *, default: Decimal | None = None
+          ) -> Decimal:
+    """Contract count ``name + "_fp"`` (a string) or ``name`` (an integer)."""
+    if payload.get(f"{name}_fp") is not None:
+        value = _dec(payload[f"{name}_fp"], f"{name}_fp")
+    elif payload.get(name) is not None:
+        value = _dec(payload[name], name)
+    elif default is not None:
+        return default
+    else:
+        raise DataError(f"kalshi: {name} / {name}_fp missing in {sorted(payload)}")
+    if value < 0:
+        raise DataError(f"kalshi: {name} {value} is negative")
+    return value.normalize() if value == value.to_integral() else value
+
+
+@attrs.frozen
+class Market:
+    """One Kalshi market (a binary contract): ``GET /markets`` / ``GET /markets/{ticker}``."""
+
+    ticker: str
+    event_ticker: str
+    title: str
+    status: str
+    subtitle: str = ""
+    close_time: str | None = None
+    tick_size: Decimal = _CENT
+    result: str = ""
+    rules: str = ""
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> Market:
+        """A market from its JSON object."""
+        if not isinstance(raw.get("ticker"), str) or not raw["ticker"]:
+            raise DataError(f"kalshi: market without a ticker: {sorted(raw)}")
+        tick = raw.get("tick_size")
+        return cls(
+            ticker=raw["ticker"], event_ticker=str(raw.get("event_ticker") or ""),
+            title=str(raw.get("title") or ""), status=str(raw.get("status") or ""),
+            subtitle=str(raw.get("yes_sub_title") or raw.get("subtitle") or ""),
+            close_time=raw.get("close_time"),
+            tick_size=_dec(tick, "tick_size") * _CENT if tick else _CENT,
+            result=str(raw.get("result") or ""), rules=str(raw.get("rules_primary") or ""),
+        )
+
+
+@attrs.frozen
+class KalshiEvent:
+    """One Kalshi event (a group of markets): ``GET /events/{event_ticker}``."""
+
+    event_ticker: str
+    series_ticker: str
+    title: str
+    mutually_exclusive: bool
+    markets: tuple[Market, ...] = ()
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any], markets: list[dict[str, Any]] | None = None
+              ) -> KalshiEvent:
+        """An event from its JSON object (markets nested or given beside it)."""
+        nested = markets if markets is not None else raw.get("markets") or []
+        return cls(event_ticker=str(raw.get("event_ticker") or ""),
+                   series_ticker=str(raw.get("series_ticker") or ""),
+                   title=str(raw.get("title") or ""),
+                   mutually_exclusive=bool(raw.get("mutually_exclusive")),
+                   markets=tuple(Market.parse(m) for m in nested))
