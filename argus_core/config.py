@@ -140,7 +140,7 @@ class Range:
         return not (self.hi is not None
                     and (value >= self.hi if self.hi_open else value > self.hi))
 
-    def __call__(self, instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    def __call__(self, instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if value is None and self.optional:
             return
         if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
@@ -273,10 +273,7 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> Config:
         if moved in raw:
             raise ConfigError(f"{where}: [{moved}] is now [plugins.{moved}] (the {moved} is a "
                               f"plugin); rename the table and its sub-tables")
-    try:
-        cfg = structure(raw, Config, where)
-    except ConfigError:
-        raise
+    cfg: Config = structure(raw, Config, where)
     return attrs.evolve(cfg, path=path.resolve() if path else None)
 
 
