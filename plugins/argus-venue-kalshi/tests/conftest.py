@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from argus_venue_kalshi.config import KalshiSettings
+from argus_venue_kalshi.testing import LocalKalshi
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -44,4 +45,34 @@ def make_settings(key_files: Path, monkeypatch: pytest.MonkeyPatch
                                 "markets": ["KXHIGHNY-24JAN01-T60"]}
         base.update(overrides)
         return KalshiSettings(**base)
+    return make
+
+
+MARKET = {"ticker": "KXHIGHNY-24JAN01-T60", "event_ticker": "KXHIGHNY-24JAN01",
+          "title": "Will the high temp in NYC be >60° on Jan 1, 2024?",
+          "yes_sub_title": "61° or above", "status": "active",
+          "close_time": "2024-01-02T04:59:00Z", "tick_size": 1, "result": ""}
+
+
+@pytest.fixture
+async def exchange(rsa_key: rsa.RSAPrivateKey) -> AsyncIterator[LocalKalshi]:
+    """A local Kalshi exchange verifying the test key, serving one market with bids
+    YES 38/39/40 and NO 55/57/58 cents (so YES asks 42/43/45)."""
+    async with LocalKalshi(KEY_ID, rsa_key.public_key()) as ex:
+        ex.add_market(dict(MARKET), yes_bids={38: 25, 39: 10, 40: 13},
+                      no_bids={55: 30, 57: 8, 58: 20})
+        yield ex
+
+
+@pytest.fixture
+def local_settings(exchange: LocalKalshi, make_settings: Callable[..., KalshiSettings]
+                   ) -> Callable[..., KalshiSettings]:
+    """Settings pointing at ``exchange`` with short timeouts."""
+    def make(**overrides: Any) -> KalshiSettings:
+        base: dict[str, Any] = {"rest_url": exchange.rest.url, "ws_url": exchange.ws.url,
+                                "request_timeout_s": 0.5, "poll_interval_s": 0.02,
+                                "reconnect_base_s": 0.01, "reconnect_max_s": 0.05,
+                                "max_retries": 2}
+        base.update(overrides)
+        return make_settings(**base)
     return make

@@ -1,0 +1,103 @@
+"""Websocket order books: Kalshi's bid-only ladders with per-subscription ``seq`` checks,
+turned into the core's YES and NO books.
+
+Kalshi books hold bids only: a YES bid at ``p`` is a NO ask at ``1 - p``.  So the YES
+instrument's book is (YES bids, asks at 1 - NO bids) and the NO instrument's the mirror.
+Every frame of a subscription carries ``seq`` one above the last; anything else is a gap
+and the books of that subscription are no longer trustworthy.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from argus_core import BookDelta, DataError, OrderBook, Side
+from argus_venue_kalshi import constants as C
+from argus_venue_kalshi.instruments import NO, YES, instrument_id
+from argus_venue_kalshi.schemas import _dec
+
+
+class SequenceGap(Exception):
+    """A frame's ``seq`` is not one above the last of its subscription."""
+
+
+class Ladders:
+    """YES and NO bid ladders of one market (dollar price -> contracts)."""
+
+    def __init__(self, ticker: str) -> None:
+        self.ticker = ticker
+        self.bids: dict[str, dict[Decimal, Decimal]] = {"yes": {}, "no": {}}
+
+    def load(self, yes: list[list[str]], no: list[list[str]]) -> None:
+        """Replace both ladders from ``[[price_dollars, count_fp], ...]`` lists."""
+        for side, levels in (("yes", yes), ("no", no)):
+            ladder: dict[Decimal, Decimal] = {}
+            for level in levels:
+                if not isinstance(level, list | tuple) or len(level) != 2:
+                    raise DataError(f"kalshi: book level {level!r} is not [price, count]")
+                price, size = _dec(level[0], "price"), _dec(level[1], "count")
+                if not (0 < price < 1) or size < 0:
+                    raise DataError(f"kalshi: book level {level!r} out of range")
+                if size > 0:
+                    ladder[price] = size
+            self.bids[side] = ladder
+
+    def apply(self, side: str, price: Decimal, delta: Decimal) -> Decimal:
+        """Add ``delta`` contracts at ``price``; the level's new size."""
+        if side not in self.bids or not (0 < price < 1):
+            raise DataError(f"kalshi: delta on side {side!r} at {price} is invalid")
+        size = self.bids[side].get(price, Decimal(0)) + delta
+        if size < 0:
+            raise DataError(f"kalshi: delta leaves {side} {price} at {size} contracts")
+        if size == 0:
+            self.bids[side].pop(price, None)
+        else:
+            self.bids[side][price] = size
+        return size
+
+    def books(self, ts_ns: int) -> list[OrderBook]:
+        """The YES and NO core books."""
+        out = []
+        for outcome, own, other in ((YES, "yes", "no"), (NO, "no", "yes")):
+            bids = sorted(self.bids[own].items(), reverse=True)
+            asks = sorted((C.PAYOUT - p, q) for p, q in self.bids[other].items())
+            out.append(OrderBook(instrument_id(self.ticker, outcome), ts_ns,
+                                 _levels(bids), _levels(asks)))
+        return out
+
+    def deltas(self, side: str, price: Decimal, size: Decimal, ts_ns: int) -> list[BookDelta]:
+        """One bid level change as the two core deltas (a bid on one, an ask on the other)."""
+        own, other = (YES, NO) if side == "yes" else (NO, YES)
+        return [BookDelta(instrument_id(self.ticker, own), ts_ns, Side.BUY, price, size),
+                BookDelta(instrument_id(self.ticker, other), ts_ns, Side.SELL,
+                          C.PAYOUT - price, size)]
+
+
+def _levels(levels: list[tuple[Decimal, Decimal]]) -> np.ndarray:
+    if not levels:
+        return np.empty((0, 2), dtype=np.float64)
+    return np.array([(float(p), float(q)) for p, q in levels], dtype=np.float64)
+
+
+class SequenceCheck:
+    """Last ``seq`` per subscription id."""
+
+    def __init__(self) -> None:
+        self.last: dict[int, int] = {}
+
+    def check(self, frame: dict[str, Any]) -> None:
+        """Accept ``frame`` or raise :class:`SequenceGap` (a snapshot may restart it)."""
+        sid, seq = frame.get("sid"), frame.get("seq")
+        if not isinstance(sid, int) or not isinstance(seq, int):
+            raise SequenceGap(f"frame without integer sid/seq: {frame.get('type')}")
+        last = self.last.get(sid)
+        if last is not None and seq != last + 1:
+            raise SequenceGap(f"sid {sid}: seq {seq} after {last}")
+        self.last[sid] = seq
+
+    def forget(self, sid: int) -> None:
+        """Drop a subscription's counter (after unsubscribing)."""
+        self.last.pop(sid, None)

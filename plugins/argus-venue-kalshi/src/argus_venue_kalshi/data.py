@@ -1,0 +1,176 @@
+"""The market-data side: books over REST (``argus scan``) and over the websocket.
+
+The websocket stream subscribes ``orderbook_delta`` for every market, loads each
+``orderbook_snapshot``, applies ``orderbook_delta`` frames while ``seq`` counts up by one
+per subscription, and emits core books and deltas for the YES and NO instruments.
+
+Integrity: a sequence gap, a delta that cannot apply (a level going negative) or a
+malformed frame marks the affected books untradeable (``BookStatus(live=False)``) and
+resubscribes them, so a fresh snapshot makes them live again; a dropped or silent
+socket marks every book untradeable and reconnects with jittered backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from argus_core import BookStatus, DataError, MarketEvent, OrderBook
+from argus_venue_kalshi import constants as C
+from argus_venue_kalshi.books import Ladders, SequenceCheck, SequenceGap
+from argus_venue_kalshi.config import KalshiSettings
+from argus_venue_kalshi.instruments import NO, YES, instrument_id
+from argus_venue_kalshi.rest import KalshiRest
+from argus_venue_kalshi.schemas import _dec
+
+log = logging.getLogger(__name__)
+
+
+async def rest_books(rest: KalshiRest, tickers: list[str]) -> list[OrderBook]:
+    """Every market's YES and NO books from ``GET /markets/{ticker}/orderbook``."""
+    out: list[OrderBook] = []
+    for ticker in tickers:
+        raw = await rest.get(f"/markets/{ticker}/orderbook")
+        book = raw.get("orderbook_fp") or {}
+        ladders = Ladders(ticker)
+        ladders.load(book.get("yes_dollars") or [], book.get("no_dollars") or [])
+        out.extend(ladders.books(time.time_ns()))
+    return out
+
+
+def _stale(tickers: list[str], reason: str) -> list[BookStatus]:
+    now = time.time_ns()
+    return [BookStatus(instrument_id(t, side), now, False, reason)
+            for t in tickers for side in (YES, NO)]
+
+
+class BookStream:
+    """One websocket session after another, yielding market events until cancelled."""
+
+    def __init__(self, settings: KalshiSettings, rest: KalshiRest, tickers: list[str]) -> None:
+        self.settings, self.rest, self.tickers = settings, rest, tickers
+        self._ids = itertools.count(1)
+        self.reconnects = 0
+
+    async def events(self) -> AsyncIterator[MarketEvent]:
+        """Market events until cancelled; reconnects forever."""
+        attempt = 0
+        while True:
+            try:
+                async with connect(self.settings.ws_url, additional_headers=self._headers(),
+                                   open_timeout=self.settings.request_timeout_s,
+                                   ping_interval=None) as ws:
+                    attempt = 0
+                    async for event in self._session(ws):
+                        yield event
+            except (OSError, TimeoutError, websockets.ConnectionClosed,
+                    websockets.InvalidHandshake) as exc:
+                log.warning("kalshi websocket: %s: %s; reconnecting", type(exc).__name__, exc)
+            for status in _stale(self.tickers, "websocket disconnected"):
+                yield status
+            self.reconnects += 1
+            s = self.settings
+            await asyncio.sleep(random.uniform(0, min(s.reconnect_max_s,
+                                                      s.reconnect_base_s * 2 ** attempt)))
+            attempt += 1
+
+    def _headers(self) -> dict[str, str]:
+        if not self.settings.has_credentials:
+            return {}
+        return self.rest.signer().headers("GET", C.WS_PATH)
+
+    async def _subscribe(self, ws: ClientConnection, tickers: list[str],
+                         pending: dict[int, list[str]]) -> None:
+        cmd_id = next(self._ids)
+        pending[cmd_id] = tickers
+        await ws.send(json.dumps({"id": cmd_id, "cmd": "subscribe",
+                                  "params": {"channels": ["orderbook_delta"],
+                                             "market_tickers": tickers}}))
+
+    async def _resubscribe(self, ws: ClientConnection, sids: list[int],
+                           state: _Session) -> None:
+        tickers = sorted({t for sid in sids for t in state.sid_tickers.pop(sid, [])})
+        for sid in sids:
+            state.dead.add(sid)
+            state.seq.forget(sid)
+        await ws.send(json.dumps({"id": next(self._ids), "cmd": "unsubscribe",
+                                  "params": {"sids": sids}}))
+        if tickers:
+            await self._subscribe(ws, tickers, state.pending)
+
+    async def _session(self, ws: ClientConnection) -> AsyncIterator[MarketEvent]:
+        state = _Session()
+        await self._subscribe(ws, self.tickers, state.pending)
+        while True:
+            raw = await asyncio.wait_for(ws.recv(), self.settings.heartbeat_timeout_s)
+            try:
+                frame = json.loads(raw)
+                if not isinstance(frame, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                log.warning("kalshi websocket: malformed frame; resubscribing every book")
+                for status in _stale(self.tickers, "malformed frame"):
+                    yield status
+                await self._resubscribe(ws, list(state.sid_tickers), state)
+                continue
+            async for event in self._frame(ws, frame, state):
+                yield event
+
+    async def _frame(self, ws: ClientConnection, frame: dict[str, Any], state: _Session
+                     ) -> AsyncIterator[MarketEvent]:
+        kind = frame.get("type")
+        if kind == "subscribed":
+            tickers = state.pending.pop(frame.get("id"), [])  # type: ignore[arg-type]
+            state.sid_tickers[int(frame["msg"]["sid"])] = tickers
+            return
+        if kind == "error":
+            log.warning("kalshi websocket error: %s", frame.get("msg"))
+            return
+        if kind not in ("orderbook_snapshot", "orderbook_delta"):
+            return
+        sid = frame.get("sid")
+        if sid in state.dead or sid not in state.sid_tickers:
+            return
+        try:
+            state.seq.check(frame)
+            events = self._apply(kind, frame.get("msg") or {}, state)
+        except (SequenceGap, DataError, KeyError, TypeError) as exc:
+            log.warning("kalshi websocket: %s; resubscribing sid %s", exc, sid)
+            for status in _stale(state.sid_tickers.get(sid, []), f"book integrity: {exc}"):
+                yield status
+            await self._resubscribe(ws, [sid], state)  # type: ignore[list-item]
+            return
+        for event in events:
+            yield event
+
+    def _apply(self, kind: str, msg: dict[str, Any], state: _Session) -> list[MarketEvent]:
+        ticker = msg["market_ticker"]
+        now = time.time_ns()
+        if kind == "orderbook_snapshot":
+            ladders = state.ladders[ticker] = Ladders(ticker)
+            ladders.load(msg.get("yes_dollars_fp") or [], msg.get("no_dollars_fp") or [])
+            return list(ladders.books(now))
+        ladders = state.ladders.get(ticker)
+        if ladders is None:
+            raise DataError(f"delta for {ticker} before its snapshot")
+        side, price = msg["side"], _dec(msg["price_dollars"], "price_dollars")
+        size = ladders.apply(side, price, _dec(msg["delta_fp"], "delta_fp"))
+        return list(ladders.deltas(side, price, size, now))
+
+
+class _Session:
+    def __init__(self) -> None:
+        self.seq = SequenceCheck()
+        self.ladders: dict[str, Ladders] = {}
+        self.pending: dict[int, list[str]] = {}
+        self.sid_tickers: dict[int, list[str]] = {}
+        self.dead: set[int] = set()

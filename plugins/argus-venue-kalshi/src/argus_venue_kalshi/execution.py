@@ -1,0 +1,302 @@
+"""Orders on Kalshi: exactly-once submission, cancels, look-ups, and the executions feed.
+
+Where an order goes: ``submit`` sends ``POST /portfolio/orders`` once with the core's
+client order id (``client_order_id``).  A definite answer (201, or a 4xx refusal) ends
+it.  Anything ambiguous (a timeout, a reset, a lost or late answer, a 5xx, a 429) is
+resolved by asking Kalshi for the order by client order id (``GET /portfolio/orders``),
+never by sending blind: found -> acknowledged; not found and the exchange *answered*
+with a refusal before acting (429, 502, 503) -> sent once more with the same id (Kalshi
+refuses a second open order with one client id); not found after silence -> raise
+``OrderUnknown`` and let ``executions()`` settle it.
+
+``executions()`` polls ``GET /portfolio/fills`` and ``GET /portfolio/orders`` every
+``poll_interval_s``: fills (by ``trade_id``, mapped to client ids through the order
+ids this venue learned), OPEN with the venue order id when an order rests, CANCELLED
+when it is cancelled.  A failed poll is a dropped feed: it is retried, and fills seen
+again carry the same id and contents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from argus_core import (
+    Fill,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUnknown,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+    VenueError,
+    VenueResume,
+)
+from argus_venue_kalshi import constants as C
+from argus_venue_kalshi.config import KalshiSettings
+from argus_venue_kalshi.fees import KalshiFeeSchedule
+from argus_venue_kalshi.instruments import (
+    instrument_id,
+    parse_instrument_id,
+    parse_time_ns,
+    probability_to_cents,
+)
+from argus_venue_kalshi.rest import KalshiHttpError, KalshiRest
+from argus_venue_kalshi.schemas import count, price
+
+log = logging.getLogger(__name__)
+
+_WIRE_ID = re.compile(r"^[-\w:+=/]{1,64}$")
+#: Refusals that prove the exchange did not act (answered before reaching the engine).
+_REFUSED_BEFORE_ACTING = (429, 502, 503)
+
+
+def wire_client_id(client_order_id: str) -> str:
+    """The ``client_order_id`` sent to Kalshi: the core's id when Kalshi accepts it,
+    else a stable digest of it (so a restarted venue derives the same one)."""
+    if _WIRE_ID.match(client_order_id):
+        return client_order_id
+    return "argus-" + hashlib.sha256(client_order_id.encode()).hexdigest()[:40]
+
+
+def order_body(order: Order) -> dict[str, Any]:
+    """The ``POST /portfolio/orders`` body of a core order (market orders become IOC
+    limits at the worst price: 99 cents to buy, 1 cent to sell)."""
+    ticker, side = parse_instrument_id(order.instrument_id)
+    qty = order.quantity
+    if qty != qty.to_integral() or qty < 1:
+        raise VenueError(f"kalshi: {order.client_order_id}: quantity {qty} is not a whole "
+                         f"number of contracts")
+    if order.order_type is OrderType.MARKET or order.limit_price is None:
+        cents, tif = (99 if order.side is Side.BUY else 1), "immediate_or_cancel"
+    else:
+        try:
+            cents = probability_to_cents(order.limit_price)
+        except ValueError as exc:
+            raise VenueError(f"kalshi: {order.client_order_id}: {exc}") from None
+        tif = C.TIME_IN_FORCE.get(order.time_in_force.value, "")
+        if not tif:
+            raise VenueError(f"kalshi: time in force {order.time_in_force} is not supported")
+    return {"ticker": ticker, "client_order_id": wire_client_id(order.client_order_id),
+            "side": side, "action": "buy" if order.side is Side.BUY else "sell",
+            "count": int(qty), "type": "limit", f"{side}_price": cents,
+            "time_in_force": tif}
+
+
+class KalshiExecution:
+    """Order entry and the executions feed of one Kalshi account."""
+
+    def __init__(self, settings: KalshiSettings, rest: KalshiRest,
+                 fees: KalshiFeeSchedule) -> None:
+        self.settings, self.rest, self.fees = settings, rest, fees
+        self.client_ids: dict[str, str] = {}  # wire client id -> core client id
+        self.order_ids: dict[str, str] = {}  # venue order id -> core client id
+        self.venue_ids: dict[str, str] = {}  # core client id -> venue order id
+        self.post_only: set[str] = set()
+        self._booked: set[str] = set()
+        self._announced: dict[str, str] = {}  # core client id -> last status reported
+        self._queue: asyncio.Queue[Fill | OrderUpdate] = asyncio.Queue()
+        self._min_ts_s = 0
+
+    # -- bookkeeping -----------------------------------------------------------------
+    def learn(self, client_order_id: str, venue_order_id: str | None = None) -> None:
+        """Remember that ``client_order_id`` is ours (and its venue order id)."""
+        self.client_ids[wire_client_id(client_order_id)] = client_order_id
+        if venue_order_id:
+            self.order_ids[venue_order_id] = client_order_id
+            self.venue_ids[client_order_id] = venue_order_id
+
+    def resume(self, known: VenueResume) -> None:
+        """Learn a restarted run's orders and booked fills."""
+        for item in known.orders:
+            self.learn(item.order.client_order_id, item.venue_order_id)
+        self._booked.update(known.fill_ids)
+        if known.newest_fill_ts_ns:
+            self._min_ts_s = max(0, known.newest_fill_ts_ns // 10**9 - 60)
+
+    # -- submission ------------------------------------------------------------------
+    async def submit(self, order: Order, *, post_only: bool = False) -> list[Fill]:
+        """Send ``order`` exactly once (see the module docstring); fills come through
+        ``executions()``."""
+        body = order_body(order)
+        if post_only:
+            body["post_only"] = True
+        coid = order.client_order_id
+        self.learn(coid)
+        for _attempt in range(2):
+            try:
+                answer = await self.rest.send("POST", "/portfolio/orders", body=body,
+                                              signed=True)
+            except KalshiHttpError as exc:
+                if exc.status == 409 or exc.status in _REFUSED_BEFORE_ACTING \
+                        or exc.status >= 500:
+                    found = await self._find(body["client_order_id"])
+                    if found is not None:
+                        self._acknowledge(coid, found)
+                        return []
+                    if exc.status in _REFUSED_BEFORE_ACTING:
+                        continue  # provably not placed: send once more, same client id
+                    raise OrderUnknown(f"kalshi: order {coid}: HTTP {exc.status} and no "
+                                       f"order found", [coid]) from exc
+                self._queue.put_nowait(OrderUpdate(coid, OrderStatus.REJECTED, time.time_ns(),
+                                                   reason=str(exc)))
+                raise VenueError(f"kalshi: order {coid} refused: {exc}") from exc
+            except httpx.TransportError as exc:
+                found = await self._find(body["client_order_id"])
+                if found is not None:
+                    self._acknowledge(coid, found)
+                    return []
+                raise OrderUnknown(f"kalshi: order {coid}: {type(exc).__name__} and not found "
+                                   f"by client order id", [coid]) from exc
+            self._acknowledge(coid, answer["order"])
+            return []
+        raise OrderUnknown(f"kalshi: order {coid}: refused twice before acting", [coid])
+
+    def _acknowledge(self, coid: str, order: dict[str, Any]) -> None:
+        self.learn(coid, order["order_id"])
+        self._report(coid, order)
+
+    def _report(self, coid: str, order: dict[str, Any]) -> None:
+        status = order.get("status")
+        last = self._announced.get(coid)
+        if status == C.STATUS_RESTING and last is None:
+            self._announced[coid] = "open"
+            self._queue.put_nowait(OrderUpdate(coid, OrderStatus.OPEN, time.time_ns(),
+                                               order["order_id"]))
+        elif status == C.STATUS_CANCELED and last != "cancelled":
+            if last is None:  # an IOC remainder: acknowledged and cancelled at once
+                self._queue.put_nowait(OrderUpdate(coid, OrderStatus.OPEN, time.time_ns(),
+                                                   order["order_id"]))
+            self._announced[coid] = "cancelled"
+            self._queue.put_nowait(OrderUpdate(coid, OrderStatus.CANCELLED, time.time_ns(),
+                                               order["order_id"]))
+        elif status == C.STATUS_EXECUTED and last is None:
+            self._announced[coid] = "executed"
+            self._queue.put_nowait(OrderUpdate(coid, OrderStatus.OPEN, time.time_ns(),
+                                               order["order_id"]))
+
+    async def _find(self, wire_id: str) -> dict[str, Any] | None:
+        """The order carrying ``wire_id`` (open or closed), asked up to ``max_retries``
+        + 1 times; None when Kalshi answers that it has none."""
+        for attempt in range(self.settings.max_retries + 1):
+            try:
+                answer = await self.rest.get("/portfolio/orders", signed=True)
+            except (KalshiHttpError, httpx.TransportError):
+                await asyncio.sleep(0.05 * 2 ** attempt)
+                continue
+            return next((o for o in answer.get("orders", [])
+                         if o.get("client_order_id") == wire_id), None)
+        raise OrderUnknown(f"kalshi: cannot ask for order {wire_id}",
+                           [self.client_ids.get(wire_id, wire_id)])
+
+    # -- cancels, look-ups, open orders ----------------------------------------------
+    async def cancel(self, client_order_id: str) -> None:
+        """``DELETE /portfolio/orders/{order_id}``; the CANCELLED update follows."""
+        venue_id = self.venue_ids.get(client_order_id)
+        if venue_id is None:
+            found = await self._find(wire_client_id(client_order_id))
+            if found is None:
+                raise VenueError(f"kalshi: no order {client_order_id} to cancel")
+            venue_id = found["order_id"]
+            self.learn(client_order_id, venue_id)
+        answer = await self.rest.send("DELETE", f"/portfolio/orders/{venue_id}", signed=True)
+        self._report(client_order_id, answer["order"])
+
+    async def lookup(self, order: Order) -> OrderUpdate | None:
+        """OPEN with the venue order id when Kalshi has (or had) it, CANCELLED when not."""
+        self.learn(order.client_order_id)
+        found = await self._find(wire_client_id(order.client_order_id))
+        now = time.time_ns()
+        if found is None:
+            return OrderUpdate(order.client_order_id, OrderStatus.CANCELLED, now,
+                               reason="kalshi has no order with this client order id")
+        self.learn(order.client_order_id, found["order_id"])
+        return OrderUpdate(order.client_order_id, OrderStatus.OPEN, now, found["order_id"])
+
+    async def open_orders(self) -> list[Order]:
+        """Resting orders carrying a client order id, as core orders."""
+        answer = await self.rest.get("/portfolio/orders", {"status": C.STATUS_RESTING},
+                                     signed=True)
+        out = []
+        for raw in answer.get("orders", []):
+            wire = raw.get("client_order_id") or ""
+            if not wire:
+                continue
+            coid = self.client_ids.get(wire, wire)
+            self.learn(coid, raw["order_id"])
+            side = raw["side"]
+            out.append(Order(
+                coid, C.VENUE, instrument_id(raw["ticker"], side.upper()),
+                Side.BUY if raw["action"] == "buy" else Side.SELL,
+                count(raw, "fill_count", default=Decimal(0))
+                + count(raw, "remaining_count"),
+                price(raw, f"{side}_price"), OrderType.LIMIT, TimeInForce.GTC,
+                ts_ns=parse_time_ns(raw.get("created_time")) or 0, status=OrderStatus.OPEN))
+        return out
+
+    # -- the executions feed ---------------------------------------------------------
+    async def executions(self) -> AsyncIterator[Fill | OrderUpdate]:
+        """Acknowledgements, fills and cancels, polled; runs until cancelled."""
+        while True:
+            while not self._queue.empty():
+                yield self._queue.get_nowait()
+            try:
+                for item in await self._poll():
+                    yield item
+            except (KalshiHttpError, httpx.TransportError) as exc:
+                log.warning("kalshi executions poll failed (%s); retrying", exc)
+            while not self._queue.empty():
+                yield self._queue.get_nowait()
+            try:
+                item = await asyncio.wait_for(self._queue.get(),
+                                              self.settings.poll_interval_s)
+            except TimeoutError:
+                continue
+            yield item
+
+    async def _poll(self) -> list[Fill | OrderUpdate]:
+        out: list[Fill | OrderUpdate] = []
+        orders = await self.rest.get("/portfolio/orders", signed=True)
+        for raw in orders.get("orders", []):
+            coid = self.client_ids.get(raw.get("client_order_id") or "")
+            if coid is None:
+                continue
+            self.learn(coid, raw["order_id"])
+            self._report(coid, raw)
+        while not self._queue.empty():
+            out.append(self._queue.get_nowait())
+        fills = await self.rest.get("/portfolio/fills", {"min_ts": self._min_ts_s}, signed=True)
+        for raw in reversed(fills.get("fills", [])):  # newest first on the wire
+            fill = self._fill(raw)
+            if fill is not None:
+                self._booked.add(fill.fill_id)
+                out.append(fill)
+        return out
+
+    def _fill(self, raw: dict[str, Any]) -> Fill | None:
+        fill_id = str(raw.get("trade_id") or raw.get("fill_id") or "")
+        coid = self.order_ids.get(raw.get("order_id", ""))
+        if not fill_id or fill_id in self._booked or coid is None:
+            return None
+        side = raw["side"]
+        fill_price = price(raw, f"{side}_price")
+        qty = count(raw)
+        maker = not raw.get("is_taker", True)
+        assert fill_price is not None
+        fee = (Decimal(str(raw["fee_cost"])) if raw.get("fee_cost") is not None
+               else self.fees.fee(fill_price, qty, maker=maker))
+        ts = parse_time_ns(raw.get("created_time")) or int(raw.get("ts", 0)) * 10**9
+        return Fill(fill_id, coid, C.VENUE, instrument_id(raw.get("ticker")
+                                                          or raw["market_ticker"], side.upper()),
+                    Side.BUY if raw["action"] == "buy" else Side.SELL, fill_price, qty, fee,
+                    Liquidity.MAKER if maker else Liquidity.TAKER, ts)

@@ -1,0 +1,88 @@
+"""The Trade API v2 REST client: public market data and signed portfolio calls.
+
+Reads (GET) are retried on 429 / 5xx / transport errors (``max_retries``); writes are
+sent exactly once here and their ambiguous outcomes are resolved by ``execution``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from argus_core import ConfigError, VenueError
+from argus_venue_kalshi import constants as C
+from argus_venue_kalshi import signing
+from argus_venue_kalshi.config import KalshiSettings
+from argus_venue_kalshi.ratelimit import RateLimiter
+
+
+class KalshiHttpError(VenueError):
+    """Kalshi answered with an HTTP error; ``status`` and ``code`` say which."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"kalshi: HTTP {status} {code}: {message}")
+        self.status, self.code = status, code
+
+
+class KalshiRest:
+    """Async client of ``settings.rest_url`` (paths under ``/trade-api/v2``)."""
+
+    def __init__(self, settings: KalshiSettings) -> None:
+        self.settings = settings
+        self._client = httpx.AsyncClient(base_url=settings.rest_url,
+                                         timeout=settings.request_timeout_s)
+        self._signer: signing.Signer | None = None
+        reads, writes = C.RATE_LIMIT_TIERS[settings.rate_limit_tier]
+        self._reads, self._writes = RateLimiter(reads), RateLimiter(writes)
+
+    def signer(self) -> signing.Signer:
+        """The request signer (reads the key references on first use)."""
+        if self._signer is None:
+            s = self.settings
+            if s.api_key_id is None or s.private_key is None:
+                raise ConfigError("[plugins.kalshi]: api_key_id and private_key must be set "
+                                  "for signed calls")
+            self._signer = signing.Signer(s.api_key_id.reveal(),
+                                          signing.load_private_key(s.private_key.reveal()))
+        return self._signer
+
+    async def send(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                   body: dict[str, Any] | None = None, signed: bool = False) -> Any:
+        """One request; the decoded body, or :class:`KalshiHttpError`.  Transport errors
+        (timeouts, resets) propagate as ``httpx`` exceptions."""
+        full = C.API_PREFIX + path
+        headers = self.signer().headers(method, full) if signed else {}
+        await (self._reads if method == "GET" else self._writes).acquire()
+        resp = await self._client.request(method, full, params=params, json=body,
+                                          headers=headers)
+        try:
+            payload = resp.json()
+        except ValueError:
+            payload = None
+        if resp.status_code >= 400:
+            err = (payload or {}).get("error", {}) if isinstance(payload, dict) else {}
+            raise KalshiHttpError(resp.status_code, str(err.get("code", "")),
+                                  str(err.get("message", resp.text[:200])))
+        return payload
+
+    async def get(self, path: str, params: dict[str, Any] | None = None, *,
+                  signed: bool = False) -> Any:
+        """A GET, retried on 429, 5xx and transport errors."""
+        attempt = 0
+        while True:
+            try:
+                return await self.send("GET", path, params=params, signed=signed)
+            except KalshiHttpError as exc:
+                if (exc.status != 429 and exc.status < 500) or attempt >= self.settings.max_retries:
+                    raise
+            except httpx.TransportError:
+                if attempt >= self.settings.max_retries:
+                    raise
+            attempt += 1
+            await asyncio.sleep(min(0.05 * 2 ** attempt, 2.0))
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()

@@ -1,0 +1,186 @@
+"""The local exchange's state: markets, bid-only books, orders, fills, a matching engine.
+
+Prices are integer cents as Kalshi's legacy fields; every answer carries the
+``_dollars`` / ``_fp`` strings too.  Outside liquidity is the book (bids on YES and on
+NO); an order crossing it fills against it (taker, fee by Kalshi's formula); a GTC
+remainder rests (not shown in the public book).  Every change to the book is
+published to listeners as (ticker, side, price_cents, delta).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from argus_venue_kalshi.fees import kalshi_fee
+
+BookListener = Callable[[str, str, int, int], None]
+
+
+def _iso(ts_ns: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts_ns / 1e9)) + \
+        f".{ts_ns % 1_000_000_000 // 1000:06d}Z"
+
+
+def _dollars(cents: int) -> str:
+    return f"{Decimal(cents) / 100:.4f}"
+
+
+class Rejected(Exception):
+    """A refusal the exchange answers with ``status`` and Kalshi's error body."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class LocalEngine:
+    """Markets, books and orders of the local exchange."""
+
+    def __init__(self, taker_fee_rate: Decimal = Decimal("0.07")) -> None:
+        self.markets: dict[str, dict[str, Any]] = {}
+        self.events: dict[str, dict[str, Any]] = {}
+        #: ticker -> {"yes": {cents: count}, "no": {cents: count}} (bids only).
+        self.books: dict[str, dict[str, dict[int, int]]] = {}
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.fills: list[dict[str, Any]] = []
+        self.taker_fee_rate = taker_fee_rate
+        self.listeners: list[BookListener] = []
+        self._order_ids = itertools.count(1)
+        self._trade_ids = itertools.count(1)
+
+    # -- set-up ----------------------------------------------------------------------
+    def add_market(self, market: dict[str, Any], event: dict[str, Any] | None = None) -> None:
+        """Serve ``market`` (a ``GET /markets`` object), optionally inside ``event``."""
+        self.markets[market["ticker"]] = market
+        self.books.setdefault(market["ticker"], {"yes": {}, "no": {}})
+        if event is not None:
+            self.events.setdefault(event["event_ticker"], event)
+
+    def set_level(self, ticker: str, side: str, cents: int, count: int) -> None:
+        """Set one bid level of the outside book (0 removes it), publishing the delta."""
+        ladder = self.books[ticker][side]
+        delta = count - ladder.get(cents, 0)
+        if count:
+            ladder[cents] = count
+        else:
+            ladder.pop(cents, None)
+        if delta:
+            for listener in list(self.listeners):
+                listener(ticker, side, cents, delta)
+
+    # -- views -----------------------------------------------------------------------
+    def orderbook_fp(self, ticker: str) -> dict[str, Any]:
+        """``GET /markets/{ticker}/orderbook`` body: bids ascending, best last."""
+        book = self.books[ticker]
+        return {"orderbook_fp": {
+            f"{side}_dollars": [[_dollars(p), f"{q}.00"] for p, q in sorted(book[side].items())]
+            for side in ("yes", "no")}}
+
+    def by_client_id(self, client_order_id: str) -> list[dict[str, Any]]:
+        """Every order (open or closed) carrying ``client_order_id``."""
+        return [o for o in self.orders.values() if o["client_order_id"] == client_order_id]
+
+    # -- orders ----------------------------------------------------------------------
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /portfolio/orders``: validate, match, rest or cancel the remainder."""
+        ticker = body.get("ticker")
+        if ticker not in self.markets:
+            raise Rejected(404, "market_not_found", f"market {ticker!r} not found")
+        side, action = body.get("side"), body.get("action")
+        if side not in ("yes", "no") or action not in ("buy", "sell"):
+            raise Rejected(400, "invalid_parameters", "side must be yes|no, action buy|sell")
+        count = body.get("count")
+        if not isinstance(count, int) or count < 1:
+            raise Rejected(400, "invalid_parameters", "count must be a positive integer")
+        price = body.get(f"{side}_price")
+        if not isinstance(price, int) or not 1 <= price <= 99:
+            raise Rejected(400, "invalid_parameters", f"{side}_price must be 1..99 cents")
+        coid = body.get("client_order_id") or ""
+        if coid and any(o["status"] == "resting" for o in self.by_client_id(coid)):
+            raise Rejected(409, "order_already_exists", "client_order_id is in use")
+        tif = body.get("time_in_force") or "good_till_canceled"
+        fills = self._crossing(ticker, side, action, price, count)
+        if body.get("post_only") and fills:
+            raise Rejected(400, "post_only_cross", "post-only order would cross")
+        if tif == "fill_or_kill" and sum(q for _, q in fills) < count:
+            fills = []
+        now = time.time_ns()
+        order_id = f"ord-{next(self._order_ids):06d}"
+        order = {"order_id": order_id, "user_id": "local-user", "client_order_id": coid,
+                 "ticker": ticker, "side": side, "action": action, "type": "limit",
+                 "yes_price": price if side == "yes" else 100 - price,
+                 "no_price": price if side == "no" else 100 - price,
+                 "initial_count": count, "fill_count": 0, "remaining_count": count,
+                 "status": "resting", "time_in_force": tif,
+                 "created_time": _iso(now), "last_update_time": _iso(now)}
+        for key in ("yes_price", "no_price"):
+            order[f"{key}_dollars"] = _dollars(order[key])
+        self.orders[order_id] = order
+        for level_price, qty in fills:
+            self._fill(order, level_price, qty, now)
+        if order["remaining_count"] == 0:
+            order["status"] = "executed"
+        elif tif != "good_till_canceled":
+            order["status"] = "canceled"
+        self._fp(order)
+        return order
+
+    def cancel(self, order_id: str) -> dict[str, Any]:
+        """``DELETE /portfolio/orders/{order_id}``."""
+        order = self.orders.get(order_id)
+        if order is None:
+            raise Rejected(404, "not_found", f"order {order_id} not found")
+        if order["status"] != "resting":
+            raise Rejected(400, "order_not_resting", f"order {order_id} is {order['status']}")
+        reduced = order["remaining_count"]
+        order.update(status="canceled", remaining_count=0,
+                     last_update_time=_iso(time.time_ns()))
+        self._fp(order)
+        return {"order": order, "reduced_by": reduced}
+
+    def _crossing(self, ticker: str, side: str, action: str, price: int, count: int
+                  ) -> list[tuple[int, int]]:
+        """(price in the order's side's cents, qty) the order takes, best first."""
+        book = self.books[ticker]
+        if action == "buy":  # a buy of `side` at p takes other-side bids q with 100-q <= p
+            other = "no" if side == "yes" else "yes"
+            levels = [(100 - q, n) for q, n in sorted(book[other].items(), reverse=True)]
+            ok = [(p, n) for p, n in levels if p <= price]
+        else:  # a sell of `side` at p takes same-side bids >= p
+            ok = [(q, n) for q, n in sorted(book[side].items(), reverse=True) if q >= price]
+        out, left = [], count
+        for p, n in ok:
+            if left == 0:
+                break
+            take = min(n, left)
+            out.append((p, take))
+            left -= take
+        return out
+
+    def _fill(self, order: dict[str, Any], price: int, qty: int, now: int) -> None:
+        side, other = order["side"], "no" if order["side"] == "yes" else "yes"
+        book_side, book_price = (other, 100 - price) if order["action"] == "buy" else (side, price)
+        self.set_level(order["ticker"], book_side, book_price,
+                       self.books[order["ticker"]][book_side][book_price] - qty)
+        order["fill_count"] += qty
+        order["remaining_count"] -= qty
+        yes_price = price if side == "yes" else 100 - price
+        fee = kalshi_fee(self.taker_fee_rate, Decimal(qty), Decimal(price) / 100)
+        trade_id = f"trd-{next(self._trade_ids):06d}"
+        self.fills.append({
+            "fill_id": trade_id, "trade_id": trade_id, "order_id": order["order_id"],
+            "client_order_id": order["client_order_id"], "ticker": order["ticker"],
+            "market_ticker": order["ticker"], "side": side, "action": order["action"],
+            "count": qty, "count_fp": f"{qty}.00", "yes_price": yes_price,
+            "no_price": 100 - yes_price, "yes_price_dollars": _dollars(yes_price),
+            "no_price_dollars": _dollars(100 - yes_price), "is_taker": True,
+            "fee_cost": f"{fee:.4f}", "created_time": _iso(now), "ts": now // 10**9})
+
+    @staticmethod
+    def _fp(order: dict[str, Any]) -> None:
+        for key in ("initial_count", "fill_count", "remaining_count"):
+            order[f"{key}_fp"] = f"{order[key]}.00"

@@ -1,0 +1,225 @@
+"""The local exchange's Trade API v2 REST server: a small HTTP/1.1 server on 127.0.0.1
+(one request per connection) that verifies RSA-PSS signatures on ``/portfolio`` paths,
+routes to the :class:`~.engine.LocalEngine` and applies scripted :class:`Fault` s."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from argus_venue_kalshi import constants as C
+from argus_venue_kalshi import signing
+from argus_venue_kalshi.testing.engine import LocalEngine, Rejected
+
+
+@attrs.frozen
+class Fault:
+    """What happens to the next matching request.
+
+    ``kind``: ``"refuse"`` (answer ``status`` without acting: a 502 before the exchange,
+    a 429), ``"reset"`` (drop the connection without acting), ``"lost"`` (act, then drop
+    the connection: the answer is lost), ``"late"`` (act, answer after ``delay_s``),
+    ``"after"`` (act, then answer ``status``: a 5xx after acting).
+    """
+
+    kind: str
+    status: int = 500
+    delay_s: float = 0.0
+
+@attrs.define
+class Received:
+    """One request the server received."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+
+Reply = tuple[int, Any]
+
+class LocalRest:
+    """REST server over ``engine``; ``public_key`` verifies signed requests."""
+
+    def __init__(self, engine: LocalEngine, key_id: str,
+                 public_key: rsa.RSAPublicKey | None) -> None:
+        self.engine = engine
+        self.key_id = key_id
+        self.public_key = public_key
+        self.requests: list[Received] = []
+        self.faults: dict[str, list[Fault]] = {}
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>`` (the venue's ``rest_url``)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def inject(self, route: str, fault: Fault) -> None:
+        """Apply ``fault`` to the next request of ``route`` (``"POST /portfolio/orders"``)."""
+        self.faults.setdefault(route, []).append(fault)
+
+    async def start(self) -> None:
+        """Listen on an ephemeral port."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1)
+
+    # -- HTTP ------------------------------------------------------------------------
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            req = await self._read(reader)
+            if req is None:
+                return
+            await self._handle(req, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _read(self, reader: asyncio.StreamReader) -> Received | None:
+        line = (await reader.readline()).decode()
+        if not line.strip():
+            return None
+        method, target, _ = line.split(" ", 2)
+        headers: dict[str, str] = {}
+        while (h := (await reader.readline()).decode()) not in ("\r\n", "\n", ""):
+            name, _, value = h.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        raw = await reader.readexactly(int(headers.get("content-length", "0")))
+        url = urllib.parse.urlsplit(target)
+        body = json.loads(raw) if raw else None
+        return Received(method, url.path, dict(urllib.parse.parse_qsl(url.query)), headers,
+                        body)
+
+    async def _handle(self, req: Received, writer: asyncio.StreamWriter) -> None:
+        self.requests.append(req)
+        route = f"{req.method} {req.path.removeprefix(C.API_PREFIX)}"
+        fault = next((self.faults[key].pop(0) for key in list(self.faults)
+                      if self.faults[key] and route.startswith(key)), None)
+        if fault is not None and fault.kind == "reset":
+            writer.transport.abort()
+            return
+        if fault is not None and fault.kind == "refuse":
+            await _write(writer, fault.status, {"error": {"code": "fault", "message":
+                                                          "scripted refusal"}})
+            return
+        status, payload = self._route(req)
+        if fault is not None and fault.kind == "lost":
+            writer.transport.abort()
+            return
+        if fault is not None and fault.kind == "late":
+            await asyncio.sleep(fault.delay_s)
+        if fault is not None and fault.kind == "after":
+            status, payload = fault.status, {"error": {"code": "internal_server_error",
+                                                       "message": "scripted 5xx"}}
+        await _write(writer, status, payload)
+
+    def _authorised(self, req: Received) -> bool:
+        if self.public_key is None:
+            return True
+        h = req.headers
+        return (h.get(C.HEADER_KEY.lower()) == self.key_id
+                and signing.verify(self.public_key, h.get(C.HEADER_SIGNATURE.lower(), ""),
+                                   h.get(C.HEADER_TIMESTAMP.lower(), ""), req.method, req.path))
+
+    def _route(self, req: Received) -> Reply:
+        path = req.path.removeprefix(C.API_PREFIX)
+        parts = [p for p in path.split("/") if p]
+        if parts[:1] == ["portfolio"] and not self._authorised(req):
+            return 401, {"error": {"code": "authentication_error",
+                                   "message": "invalid signature"}}
+        try:
+            handler = self._handler(req.method, parts)
+            return handler(req, parts) if handler else (404, {"error": {"code": "not_found"}})
+        except Rejected as exc:
+            return exc.status, {"error": {"code": exc.code, "message": exc.message}}
+
+    def _handler(self, method: str, parts: list[str]
+                 ) -> Callable[[Received, list[str]], Reply] | None:
+        table: dict[tuple[str, str, int], Callable[[Received, list[str]], Reply]] = {
+            ("GET", "markets", 1): self._markets, ("GET", "markets", 2): self._market,
+            ("GET", "markets", 3): self._orderbook, ("GET", "events", 2): self._event,
+            ("POST", "portfolio", 2): self._create, ("GET", "portfolio", 2): self._list,
+            ("GET", "portfolio", 3): self._order, ("DELETE", "portfolio", 3): self._cancel,
+        }
+        if not parts:
+            return None
+        return table.get((method, parts[0], len(parts)))
+
+    # -- routes ----------------------------------------------------------------------
+    def _markets(self, req: Received, parts: list[str]) -> Reply:
+        markets = list(self.engine.markets.values())
+        if "event_ticker" in req.query:
+            markets = [m for m in markets if m["event_ticker"] == req.query["event_ticker"]]
+        if "tickers" in req.query:
+            wanted = req.query["tickers"].split(",")
+            markets = [m for m in markets if m["ticker"] in wanted]
+        return 200, {"markets": markets, "cursor": ""}
+
+    def _market(self, req: Received, parts: list[str]) -> Reply:
+        market = self.engine.markets.get(parts[1])
+        return (200, {"market": market}) if market else (404, {"error": {"code": "not_found"}})
+
+    def _orderbook(self, req: Received, parts: list[str]) -> Reply:
+        if parts[2] != "orderbook" or parts[1] not in self.engine.books:
+            return 404, {"error": {"code": "not_found"}}
+        return 200, self.engine.orderbook_fp(parts[1])
+
+    def _event(self, req: Received, parts: list[str]) -> Reply:
+        event = self.engine.events.get(parts[1])
+        if event is None:
+            return 404, {"error": {"code": "not_found"}}
+        markets = [m for m in self.engine.markets.values() if m["event_ticker"] == parts[1]]
+        return 200, {"event": event, "markets": markets}
+
+    def _create(self, req: Received, parts: list[str]) -> Reply:
+        if parts[1] != "orders":
+            return 404, {"error": {"code": "not_found"}}
+        return 201, {"order": self.engine.create(req.body or {})}
+
+    def _list(self, req: Received, parts: list[str]) -> Reply:
+        if parts[1] == "fills":
+            fills = self.engine.fills
+            if "min_ts" in req.query:
+                fills = [f for f in fills if f["ts"] >= int(req.query["min_ts"])]
+            if "order_id" in req.query:
+                fills = [f for f in fills if f["order_id"] == req.query["order_id"]]
+            return 200, {"fills": list(reversed(fills)), "cursor": ""}
+        if parts[1] != "orders":
+            return 404, {"error": {"code": "not_found"}}
+        orders = list(self.engine.orders.values())
+        for key in ("status", "ticker"):
+            if key in req.query:
+                orders = [o for o in orders if o[key] == req.query[key]]
+        return 200, {"orders": list(reversed(orders)), "cursor": ""}
+
+    def _order(self, req: Received, parts: list[str]) -> Reply:
+        order = self.engine.orders.get(parts[2])
+        return (200, {"order": order}) if order else (404, {"error": {"code": "not_found"}})
+
+    def _cancel(self, req: Received, parts: list[str]) -> Reply:
+        return 200, self.engine.cancel(parts[2])
+
+async def _write(writer: asyncio.StreamWriter, status: int, payload: Any) -> None:
+    body = json.dumps(payload).encode()
+    head = (f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    writer.write(head + body)
+    await writer.drain()
+

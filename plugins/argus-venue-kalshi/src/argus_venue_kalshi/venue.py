@@ -1,0 +1,137 @@
+"""``KalshiVenue``: the core ``Venue`` assembled from the plugin's modules.
+
+Instruments come from ``GET /markets/{ticker}`` and ``GET /events/{event_ticker}``
+(:mod:`.instruments`), books from the websocket (:mod:`.data`), fees from
+:mod:`.fees`, orders from :mod:`.execution`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
+
+from argus_core import (
+    ConfigError,
+    Event,
+    FeeSchedule,
+    Fill,
+    Instrument,
+    MarketEvent,
+    Order,
+    OrderUpdate,
+    Venue,
+    VenueResume,
+)
+from argus_venue_kalshi import constants as C
+from argus_venue_kalshi.config import KalshiSettings
+from argus_venue_kalshi.data import BookStream, rest_books
+from argus_venue_kalshi.execution import KalshiExecution
+from argus_venue_kalshi.fees import KalshiFeeSchedule
+from argus_venue_kalshi.instruments import build, parse_instrument_id
+from argus_venue_kalshi.rest import KalshiRest
+from argus_venue_kalshi.schemas import KalshiEvent, Market
+
+
+class KalshiVenue(Venue):
+    """Kalshi: binary YES/NO contracts of the configured markets and events, websocket
+    books with sequence checks, limit / IOC / FOK / post-only orders by client order id."""
+
+    name = "kalshi"
+    supports_live_orders = True
+    supports_post_only = True
+    time_in_force = ("gtc", "ioc", "fok")
+    default_stale_after_s = 60.0
+
+    def __init__(self, settings: KalshiSettings | None = None) -> None:
+        self.settings = settings or KalshiSettings()
+        self.rest = KalshiRest(self.settings)
+        self.execution = KalshiExecution(self.settings, self.rest, KalshiFeeSchedule())
+        self._instruments: list[Instrument] = []
+        self._events: list[Event] = []
+        self._series: dict[str, str] = {}
+
+    async def instruments(self) -> Sequence[Instrument]:
+        """The YES and NO instruments of every configured market and event (cached)."""
+        if not self._instruments:
+            events = []
+            for ticker in self.settings.event_tickers:
+                raw = await self.rest.get(f"/events/{ticker}", {"with_nested_markets": "true"})
+                events.append(KalshiEvent.parse(raw["event"], raw.get("markets")))
+            markets = [Market.parse((await self.rest.get(f"/markets/{t}"))["market"])
+                       for t in self.settings.markets]
+            self._events, self._instruments = build(events, markets)
+            for inst in self._instruments:
+                self._series[inst.meta["ticker"]] = inst.meta.get("series_ticker", "")
+        return self._instruments
+
+    def tickers(self) -> list[str]:
+        """Market tickers of the loaded instruments, in order."""
+        return list(dict.fromkeys(i.meta["ticker"] for i in self._instruments))
+
+    async def stream(self) -> AsyncIterator[MarketEvent]:
+        """Events first, then websocket books and deltas until cancelled."""
+        await self.instruments()
+        for event in self._events:
+            yield event
+        async for item in BookStream(self.settings, self.rest, self.tickers()).events():
+            yield item
+
+    async def snapshot(self) -> list[MarketEvent]:
+        """Events and REST books of every market (for ``argus scan``)."""
+        await self.instruments()
+        books = await rest_books(self.rest, self.tickers())
+        return [*self._events, *books]
+
+    def fee_schedule(self, instrument_id: str) -> FeeSchedule:
+        """Kalshi's formula with the market's multipliers (index series, maker series)."""
+        s = self.settings
+        ticker, _ = parse_instrument_id(instrument_id)
+        series = self._series.get(ticker) or ticker.split("-", 1)[0]
+        taker = (s.index_taker_fee_rate if series.startswith(C.INDEX_SERIES_PREFIXES)
+                 else s.taker_fee_rate)
+        maker = s.maker_fee_rate if series in s.maker_fee_series else Decimal(0)
+        return KalshiFeeSchedule(taker_rate=taker, maker_rate=maker,
+                                 rounding=C.FEE_ROUNDING[s.fee_rounding])
+
+    def live_problems(self) -> list[str]:
+        """Missing or unreadable credentials, named by reference, never by value."""
+        s = self.settings
+        if not s.has_credentials:
+            return ["[plugins.kalshi] api_key_id and private_key must be set for live trading"]
+        try:
+            self.rest.signer()
+        except ConfigError as exc:
+            return [str(exc)]
+        return []
+
+    def resume(self, known: VenueResume) -> None:
+        """Learn this run's orders and booked fills."""
+        self.execution.resume(known)
+
+    async def submit(self, order: Order) -> list[Fill]:
+        """Send ``order`` exactly once."""
+        return await self.execution.submit(order)
+
+    async def submit_post_only(self, order: Order) -> list[Fill]:
+        """Send a post-only limit order (refused by Kalshi if it would cross)."""
+        return await self.execution.submit(order, post_only=True)
+
+    async def lookup(self, order: Order) -> OrderUpdate | None:
+        """What Kalshi knows of ``order`` by client order id."""
+        return await self.execution.lookup(order)
+
+    async def cancel(self, client_order_id: str) -> None:
+        """Cancel by client order id."""
+        await self.execution.cancel(client_order_id)
+
+    async def open_orders(self) -> list[Order]:
+        """Resting orders."""
+        return await self.execution.open_orders()
+
+    def executions(self) -> AsyncIterator[Fill | OrderUpdate]:
+        """Fills and order updates (polled)."""
+        return self.execution.executions()
+
+    async def close(self) -> None:
+        """Release the HTTP pool."""
+        await self.rest.close()
