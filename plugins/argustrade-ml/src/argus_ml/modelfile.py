@@ -1,0 +1,220 @@
+"""The safe model format: a fitted pipeline as plain JSON numbers, evaluated by numpy.
+
+A model file never holds code or pickled objects: loading it is ``json.loads`` plus
+validation of every field (known step kinds only, array shapes and finiteness), and
+predicting is a few lines of numpy below.  So a model file from an untrusted place can
+at worst be *wrong*, never run anything.  (skops would be the other safe choice; it is
+not a dependency of this plugin.)  ``tests/test_ml_training.py`` checks that a saved
+and reloaded model gives scikit-learn's own probabilities to 1e-12.
+
+Steps supported: ``standardize`` (StandardScaler), ``logistic`` (LogisticRegression,
+binary), ``gbm`` (GradientBoostingClassifier, binary, log loss: prior log-odds plus
+``learning_rate`` times the sum of regression-tree leaves; tree splits compare the
+feature as float32, as scikit-learn does), then the :class:`Calibrator`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from argus_core import DataError
+from argus_ml.calibration import Calibrator
+
+FORMAT = "argus-ml-model/1"
+MAX_NODES = 1_000_000  # refuse absurd files before allocating for them
+
+
+def _vec(d: dict[str, Any], key: str, n: int | None = None, dtype: Any = np.float64
+         ) -> np.ndarray:
+    try:
+        arr = np.asarray(d[key], dtype=dtype)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"model file: field {key!r} is missing or not numeric ({exc})") from None
+    if arr.ndim != 1 or (n is not None and arr.size != n) or arr.size > MAX_NODES:
+        raise DataError(f"model file: field {key!r} has the wrong shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise DataError(f"model file: field {key!r} holds NaN or infinity")
+    return arr
+
+
+def export_steps(pipeline: Any) -> list[dict[str, Any]]:
+    """The steps of a fitted scikit-learn pipeline (or bare estimator) as JSON-able dicts."""
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    estimators = [s for _, s in pipeline.steps] if hasattr(pipeline, "steps") else [pipeline]
+    out: list[dict[str, Any]] = []
+    for est in estimators:
+        if isinstance(est, StandardScaler):
+            out.append({"kind": "standardize", "mean": est.mean_.tolist(),
+                        "scale": est.scale_.tolist()})
+        elif isinstance(est, LogisticRegression):
+            out.append({"kind": "logistic", "coef": est.coef_[0].tolist(),
+                        "intercept": float(est.intercept_[0])})
+        elif isinstance(est, GradientBoostingClassifier):
+            prior = float(est.init_.class_prior_[1])
+            trees = []
+            for (tree,) in est.estimators_:
+                t = tree.tree_
+                trees.append({"left": t.children_left.tolist(),
+                              "right": t.children_right.tolist(),
+                              "feature": t.feature.tolist(), "threshold": t.threshold.tolist(),
+                              "value": t.value[:, 0, 0].tolist()})
+            out.append({"kind": "gbm", "init": float(np.log(prior / (1 - prior))),
+                        "learning_rate": float(est.learning_rate), "trees": trees})
+        else:
+            raise DataError(f"cannot export a {type(est).__name__}: only StandardScaler, "
+                            "LogisticRegression and GradientBoostingClassifier")
+    return out
+
+
+def _tree_sum(X32: np.ndarray, tree: dict[str, np.ndarray]) -> np.ndarray:
+    node = np.zeros(X32.shape[0], dtype=np.int64)
+    left, right, feat, thr = tree["left"], tree["right"], tree["feature"], tree["threshold"]
+    for _ in range(64):  # depth bound; validated trees are far shallower
+        inner = left[node] >= 0
+        if not inner.any():
+            break
+        rows = np.flatnonzero(inner)
+        n = node[rows]
+        go_left = X32[rows, feat[n]] <= thr[n]
+        node[rows] = np.where(go_left, left[n], right[n])
+    return tree["value"][node]  # type: ignore[no-any-return]
+
+
+class ProbabilityModel:
+    """A loaded model: raw P(up) from its steps, then calibration.  Built only from
+    validated JSON (:meth:`from_dict`)."""
+
+    def __init__(self, steps: list[dict[str, Any]], calibrator: Calibrator,
+                 features: tuple[str, ...], meta: dict[str, Any]) -> None:
+        self.steps = steps
+        self.calibrator = calibrator
+        self.features = features
+        self.meta = meta
+
+    def raw(self, X: np.ndarray) -> np.ndarray:
+        """Uncalibrated probabilities for rows ``X`` (columns in ``features`` order)."""
+        z = np.asarray(X, dtype=np.float64)
+        if z.ndim != 2 or z.shape[1] != len(self.features):
+            raise DataError(f"model expects {len(self.features)} features, got shape {z.shape}")
+        for step in self.steps:
+            if step["kind"] == "standardize":
+                z = (z - step["mean"]) / step["scale"]
+            elif step["kind"] == "logistic":
+                return 1.0 / (1.0 + np.exp(-(z @ step["coef"] + step["intercept"])))
+            else:  # gbm
+                X32 = z.astype(np.float32).astype(np.float64)
+                raw = np.full(z.shape[0], step["init"])
+                for tree in step["trees"]:
+                    raw += step["learning_rate"] * _tree_sum(X32, tree)
+                return 1.0 / (1.0 + np.exp(-raw))
+        raise DataError("model has no classifier step")
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated P(up) for rows ``X``."""
+        return self.calibrator(self.raw(X))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document (what :func:`save_model` writes)."""
+        return {"format": FORMAT, "features": list(self.features),
+                "steps": [_jsonable(s) for s in self.steps],
+                "calibrator": self.calibrator.to_dict(), "meta": self.meta}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ProbabilityModel:
+        """Validate a model document and build the model; ``DataError`` on anything odd."""
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise DataError(f"not an {FORMAT} document")
+        features = tuple(str(f) for f in doc.get("features", ()))
+        if not features:
+            raise DataError("model file names no features")
+        steps: list[dict[str, Any]] = []
+        width = len(features)
+        for i, s in enumerate(doc.get("steps", ())):
+            kind = s.get("kind") if isinstance(s, dict) else None
+            last = i == len(doc["steps"]) - 1
+            if kind == "standardize" and not last:
+                steps.append({"kind": kind, "mean": _vec(s, "mean", width),
+                              "scale": _vec(s, "scale", width)})
+                if np.any(steps[-1]["scale"] <= 0):
+                    raise DataError("model file: standardize scale must be > 0")
+            elif kind == "logistic" and last:
+                steps.append({"kind": kind, "coef": _vec(s, "coef", width),
+                              "intercept": float(_vec({"v": [s.get("intercept")]}, "v")[0])})
+            elif kind == "gbm" and last:
+                steps.append(_gbm_step(s, width))
+            else:
+                raise DataError(f"model file: step {i} kind {kind!r} is not allowed there")
+        if not steps or steps[-1]["kind"] not in ("logistic", "gbm"):
+            raise DataError("model file: the last step must be a classifier")
+        return cls(steps, Calibrator.from_dict(doc.get("calibrator", {"kind": "none"})),
+                   features, dict(doc.get("meta", {})))
+
+
+def _gbm_step(s: dict[str, Any], width: int) -> dict[str, Any]:
+    trees = []
+    for t in s.get("trees", ()):
+        left = _vec(t, "left", dtype=np.int64)
+        n = left.size
+        tree = {"left": left, "right": _vec(t, "right", n, np.int64),
+                "feature": _vec(t, "feature", n, np.int64),
+                "threshold": _vec(t, "threshold", n), "value": _vec(t, "value", n)}
+        inner = tree["left"] >= 0
+        for key in ("left", "right"):
+            if np.any(tree[key][inner] >= n) or np.any(tree[key][inner] <= 0):
+                raise DataError("model file: a tree child index is out of range")
+        if np.any(tree["right"][inner] < 0) or np.any(tree["feature"][inner] < 0) or \
+                np.any(tree["feature"][inner] >= width):
+            raise DataError("model file: a tree split is malformed")
+        trees.append(tree)
+    if not trees:
+        raise DataError("model file: gbm has no trees")
+    return {"kind": "gbm", "init": float(_vec({"v": [s.get("init")]}, "v")[0]),
+            "learning_rate": float(_vec({"v": [s.get("learning_rate")]}, "v")[0]),
+            "trees": trees}
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def model_bytes(model: ProbabilityModel) -> bytes:
+    """Canonical JSON bytes of a model (sorted keys): what is stored and hashed."""
+    return json.dumps(model.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+
+
+def model_sha256(model: ProbabilityModel) -> str:
+    """sha256 of :func:`model_bytes`."""
+    return hashlib.sha256(model_bytes(model)).hexdigest()
+
+
+def save_model(model: ProbabilityModel, path: Path) -> str:
+    """Write the model to ``path``; returns its sha256."""
+    data = model_bytes(model)
+    Path(path).write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_model(source: Path | bytes, expected_sha256: str | None = None) -> ProbabilityModel:
+    """Load a model file (or its bytes) safely, checking its hash when one is given."""
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
+        raise DataError("model file's sha256 differs from the registry's")
+    try:
+        doc = json.loads(data)
+    except ValueError as exc:
+        raise DataError(f"model file is not JSON: {exc}") from None
+    return ProbabilityModel.from_dict(doc)
