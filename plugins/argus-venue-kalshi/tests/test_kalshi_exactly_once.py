@@ -1,0 +1,164 @@
+"""Exactly-once submission under every ambiguous outcome, rejections, post-only,
+look-ups after a restart, and a signed request made with the wrong key."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+from argus_venue_kalshi.execution import order_body, wire_client_id
+from argus_venue_kalshi.testing import Fault
+from argus_venue_kalshi.venue import KalshiVenue
+
+from argus_core import (
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUnknown,
+    Side,
+    TimeInForce,
+    VenueError,
+)
+
+YES = "kalshi:KXHIGHNY-24JAN01-T60/YES"
+NO = "kalshi:KXHIGHNY-24JAN01-T60/NO"
+ROUTE = "POST /portfolio/orders"
+
+
+def buy(coid: str, limit: str = "0.45", qty: int = 2, tif: TimeInForce = TimeInForce.IOC,
+        iid: str = YES) -> Order:
+    return Order(coid, "kalshi", iid, Side.BUY, D(qty), D(limit), OrderType.LIMIT, tif, "t")
+
+
+def held(exchange, coid: str) -> int:
+    return len(exchange.engine.by_client_id(wire_client_id(coid)))
+
+
+def posts(exchange) -> int:
+    return sum(1 for r in exchange.rest.requests
+               if r.method == "POST" and r.path.endswith("/portfolio/orders"))
+
+
+@pytest.mark.parametrize("fault", [
+    Fault("lost"),                 # acted, connection dropped: the answer is lost
+    Fault("late", delay_s=1.0),    # acted, answered after the client's 0.5 s timeout
+    Fault("after", 500),           # acted, then a 5xx
+    Fault("after", 503),           # acted, then a 503 (found: never re-sent)
+])
+async def test_an_ambiguous_outcome_after_acting_is_found_not_resent(exchange, local_settings,
+                                                                     fault) -> None:
+    venue = KalshiVenue(local_settings())
+    try:
+        exchange.rest.inject(ROUTE, fault)
+        assert await venue.submit(buy("amb-1")) == []
+        assert held(exchange, "amb-1") == 1 and posts(exchange) == 1
+        assert venue.execution.venue_ids["amb-1"].startswith("ord-")
+    finally:
+        await venue.close()
+
+
+@pytest.mark.parametrize("status", [429, 502, 503])
+async def test_a_refusal_before_acting_is_proven_then_sent_once_more(exchange, local_settings,
+                                                                     status) -> None:
+    venue = KalshiVenue(local_settings())
+    try:
+        exchange.rest.inject(ROUTE, Fault("refuse", status))
+        await venue.submit(buy("ref-1"))
+        assert held(exchange, "ref-1") == 1 and posts(exchange) == 2
+        # the look-up came between the two sends
+        kinds = [(r.method, r.path.rsplit("/", 1)[-1]) for r in exchange.rest.requests]
+        assert kinds == [("POST", "orders"), ("GET", "orders"), ("POST", "orders")]
+    finally:
+        await venue.close()
+
+
+async def test_a_reset_with_no_order_found_is_order_unknown_never_resent(exchange,
+                                                                         local_settings) -> None:
+    venue = KalshiVenue(local_settings())
+    try:
+        exchange.rest.inject(ROUTE, Fault("reset"))
+        with pytest.raises(OrderUnknown) as info:
+            await venue.submit(buy("reset-1"))
+        assert info.value.client_order_ids == ["reset-1"]
+        assert held(exchange, "reset-1") == 0 and posts(exchange) == 1
+    finally:
+        await venue.close()
+
+
+async def test_a_definite_refusal_is_rejected_without_a_lookup(exchange, local_settings) -> None:
+    venue = KalshiVenue(local_settings())
+    try:
+        with pytest.raises(VenueError, match="404"):
+            await venue.submit(buy("bad-1", iid="kalshi:NOPE-1/YES"))
+        assert posts(exchange) == 1 and len(exchange.rest.requests) == 1
+        update = venue.execution._queue.get_nowait()
+        assert update.status is OrderStatus.REJECTED
+    finally:
+        await venue.close()
+
+
+async def test_post_only_that_would_cross_is_refused(exchange, local_settings) -> None:
+    venue = KalshiVenue(local_settings())
+    try:
+        with pytest.raises(VenueError, match="post_only"):
+            await venue.submit_post_only(buy("po-1", tif=TimeInForce.GTC))
+        await venue.submit_post_only(buy("po-2", limit="0.30", qty=1, tif=TimeInForce.GTC))
+        assert exchange.engine.by_client_id("po-2")[0]["status"] == "resting"
+    finally:
+        await venue.close()
+
+
+async def test_fok_and_no_side_orders(exchange, local_settings) -> None:
+    venue = KalshiVenue(local_settings())
+    try:
+        await venue.submit(buy("fok-1", limit="0.42", qty=31, tif=TimeInForce.FOK))
+        order = exchange.engine.by_client_id("fok-1")[0]
+        assert (order["status"], order["fill_count"]) == ("canceled", 0)
+        # NO asks: 1 - YES bids = 0.60 (13), 0.61 (10), 0.62 (25)
+        await venue.submit(buy("no-1", limit="0.61", qty=20, iid=NO))
+        order = exchange.engine.by_client_id("no-1")[0]
+        assert (order["side"], order["fill_count"], order["status"]) == ("no", 20, "executed")
+        body = order_body(buy("x", limit="0.61", iid=NO))
+        assert (body["side"], body["no_price"], body["action"]) == ("no", 61, "buy")
+    finally:
+        await venue.close()
+
+
+async def test_lookup_after_a_restart(exchange, local_settings) -> None:
+    first = KalshiVenue(local_settings())
+    await first.submit(buy("keep-1", limit="0.30", qty=1, tif=TimeInForce.GTC))
+    await first.close()
+    venue = KalshiVenue(local_settings())
+    try:
+        found = await venue.lookup(buy("keep-1", limit="0.30", qty=1, tif=TimeInForce.GTC))
+        assert found is not None and found.status is OrderStatus.OPEN
+        assert found.venue_order_id == exchange.engine.by_client_id("keep-1")[0]["order_id"]
+        never = await venue.lookup(buy("never-1"))
+        assert never is not None and never.status is OrderStatus.CANCELLED
+    finally:
+        await venue.close()
+
+
+async def test_a_request_signed_with_another_key_is_refused(exchange, local_settings,
+                                                           monkeypatch) -> None:
+    monkeypatch.setenv("KALSHI_TEST_KEY_ID", "someone-else")
+    venue = KalshiVenue(local_settings())
+    try:
+        with pytest.raises(VenueError, match="401"):
+            await venue.submit(buy("auth-1"))
+        assert held(exchange, "auth-1") == 0
+    finally:
+        await venue.close()
+
+
+def test_wire_client_ids_are_kalshi_safe_and_stable() -> None:
+    assert wire_client_id("run1-7-strategy-0") == "run1-7-strategy-0"
+    odd = wire_client_id("x" * 80)
+    assert odd == wire_client_id("x" * 80) and len(odd) <= 64
+    assert wire_client_id("a b") != "a b"
+
+
+def test_live_problems_name_references_not_values(local_settings, monkeypatch) -> None:
+    assert KalshiVenue(local_settings()).live_problems() == []
+    from argus_venue_kalshi.config import KalshiSettings
+    assert "api_key_id" in KalshiVenue(KalshiSettings()).live_problems()[0]
