@@ -11,8 +11,10 @@ that another process is writing), 8 sandbox error and 9 orchestrator error
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata as md
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -30,7 +32,7 @@ from rich.table import Table
 from argus_core.config import Config, load_config
 from argus_core.errors import ArgusError, ConfigError, LedgerError, PluginError, RiskHalted
 from argus_core.ledger import LEDGER_FILE, Ledger
-from argus_core.plugins import PluginHost, fenced_call
+from argus_core.plugins import PluginHost, command_entry_points, fenced_call
 
 console = Console(stderr=True)
 out = Console()
@@ -38,7 +40,31 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 class ArgusGroup(click.Group):
-    """A click group that turns ArgusErrors into one-line messages and stable exit codes."""
+    """A click group that turns ArgusErrors into one-line messages and stable exit codes,
+    and adds the sub-commands plugins declare (entry-point group ``argus.commands``),
+    importing a plugin's command only when it runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *command_entry_points()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        ep = command_entry_points().get(cmd_name)
+        return None if ep is None else _load_command(ep)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Two sections, the core's and the plugins'; a plugin's line is its
+        distribution's summary, so listing them imports no plugin code."""
+        limit = formatter.width - 6 - max(map(len, self.list_commands(ctx)), default=0)
+        own = [(n, c.get_short_help_str(limit)) for n, c in sorted(self.commands.items())
+               if not c.hidden]
+        theirs = [(n, _summary(ep, limit)) for n, ep in sorted(command_entry_points().items())
+                  if n not in self.commands]
+        for title, rows in (("Commands", own), ("Plugin commands", theirs)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -329,25 +355,30 @@ def scan_cmd(config_path: Path, once: bool, as_json: bool, interval: float,
                          max_scans=max_scans, out=out))
 
 
-def _load_plugin_commands() -> None:
-    """Let installed plugins add sub-commands (register_commands)."""
-    host = PluginHost()
+def _summary(ep: md.EntryPoint, limit: int) -> str:
+    """``distribution: its summary``, shortened, read from installed metadata."""
+    if ep.dist is None:
+        return ep.value
+    summary = re.sub(r"^Argus[^:]*:\s*", "", ep.dist.metadata["Summary"] or "")
+    return click.utils.make_default_short_help(f"{ep.dist.name}: {summary}", limit)
+
+
+def _load_command(ep: md.EntryPoint) -> click.Command:
+    """Import a plugin's command; a broken one is a PluginError naming it (exit 3)."""
+    dist = ep.dist.name if ep.dist else "?"
     try:
-        host.load(None)
-    except ArgusError as exc:
-        console.print(f"[yellow]warning:[/] plugin commands unavailable: {exc}")
-        return
-    for impl in host.pm.hook.register_commands.get_hookimpls():
-        try:
-            impl.function(cli)
-        except Exception as exc:
-            console.print(f"[yellow]warning:[/] plugin {impl.plugin_name!r} failed to add "
-                          f"commands: {type(exc).__name__}: {exc}")
+        command = ep.load()
+    except Exception as exc:
+        raise PluginError(f"command {ep.name!r} of {dist} ({ep.value}) failed to import: "
+                          f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(command, click.Command):
+        raise PluginError(f"command {ep.name!r} of {dist}: {ep.value} is a "
+                          f"{type(command).__name__}, not a click command")
+    return command
 
 
 def main() -> None:
     """Console entry point."""
-    _load_plugin_commands()
     cli(prog_name="argus")
 
 

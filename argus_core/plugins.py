@@ -21,6 +21,9 @@ from argus_core import hookspecs
 from argus_core.errors import PluginError
 
 ENTRY_POINT_GROUP = "argus"
+#: ``argus`` sub-commands, one entry point each (``name = "module:click_command"``): listed
+#: from installed metadata and imported only when that command runs.
+COMMANDS_GROUP = "argus.commands"
 BLOCK_ENV = "ARGUS_BLOCK_PLUGINS"
 
 #: Registration hook -> component kind.
@@ -90,6 +93,22 @@ def component_base(kind: str) -> type:
 def blocked_plugins() -> set[str]:
     """Names listed in ``ARGUS_BLOCK_PLUGINS`` (comma separated)."""
     return {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
+
+
+def command_entry_points() -> dict[str, md.EntryPoint]:
+    """Sub-commands installed plugins declare in ``argus.commands`` (nothing imported).
+
+    A command is left out when its distribution's plugin is blocked
+    (``ARGUS_BLOCK_PLUGINS``), so blocking a plugin hides its commands too."""
+    blocked = blocked_plugins()
+    out: dict[str, md.EntryPoint] = {}
+    for ep in md.entry_points(group=COMMANDS_GROUP):
+        plugins = {p.name for p in (ep.dist.entry_points if ep.dist else ())
+                   if p.group == ENTRY_POINT_GROUP}
+        if ep.name in blocked or plugins & blocked:
+            continue
+        out.setdefault(ep.name, ep)
+    return out
 
 
 def remedy_for(name: str) -> str:

@@ -17,8 +17,8 @@ import empyrical
 import numpy as np
 import pandas as pd
 import pytest
+from argus_lab.commands import headline_figures
 from argus_lab.gates import regime_stress
-from argus_lab.plugin import headline_figures
 from argus_lab.sweep import RESULTS_VERSION, PointTask, run_point
 from argus_lab.walkforward import walk_forward, walk_forward_splits
 from argus_test_helpers import ROOT

@@ -81,8 +81,10 @@ def test_public_api_shape() -> None:
 
 
 def _cli() -> click.Group:
+    from argus_gpu_heston.cli import heston
+
     group = click.Group("argus")
-    plugin.register_commands(group)
+    group.add_command(heston)
     return group
 
 

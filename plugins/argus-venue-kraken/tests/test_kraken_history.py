@@ -75,16 +75,13 @@ def test_rest_pages_report_holes(load):
 def test_kraken_bars_command_writes_replayable_ndjson(tmp_path: Path):
     import json
 
-    import click
-    from argus_venue_kraken import plugin
+    from argus_venue_kraken.commands import kraken_bars
     from click.testing import CliRunner
 
     from argus_core.serde import load_event
 
-    group = click.Group("argus")
-    plugin.register_commands(group)
     out = tmp_path / "btc.ndjson"
-    result = CliRunner().invoke(group, ["kraken-bars", str(CSV), "--out", str(out)])
+    result = CliRunner().invoke(kraken_bars, [str(CSV), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "400 bars of 3600s, 136 gaps (690 missing bars)" in result.output
     events = [load_event(json.loads(line)) for line in out.read_text().splitlines()]

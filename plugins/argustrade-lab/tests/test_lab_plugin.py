@@ -50,7 +50,7 @@ def test_the_entry_point_loads_the_plugin_from_this_distribution() -> None:
     host.load(["lab"])
     (row,) = [r for r in host.info() if r.name == "lab"]
     assert row.distribution == "argustrade-lab"
-    assert {"register_commands", "register_migrations", "report_sections"} <= set(row.hooks)
+    assert {"config_class", "register_migrations", "report_sections"} <= set(row.hooks)
 
 
 def test_without_the_plugin_a_lab_table_names_the_remedy_and_the_commands_are_absent(

@@ -1,0 +1,32 @@
+"""``argus kraken-bars`` (entry point ``argus.commands``: imported only when it runs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command("kraken-bars")
+@click.argument("csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--symbol", default="BTC/USD", show_default=True,
+              help="WS v2 pair name the bars belong to.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="NDJSON file of bars (replayable recording).")
+def kraken_bars(csv_path: Path, symbol: str, out_path: Path) -> None:
+    """Convert a Kraken OHLCVT CSV into a replayable NDJSON recording; report gaps."""
+    from argus_core import dump_event
+    from argus_venue_kraken.history import load_ohlcvt_csv
+    from argus_venue_kraken.instruments import instrument_id
+
+    bars, report = load_ohlcvt_csv(csv_path, instrument_id(symbol))
+    with out_path.open("w") as handle:
+        for bar in bars:
+            handle.write(json.dumps(dump_event(bar), separators=(",", ":")) + "\n")
+    click.echo(report.summary())
+    for gap in report.gaps[:10]:
+        click.echo(f"  gap: {gap.missing} bars from {gap.start_ns // 10**9} "
+                   f"to {gap.end_ns // 10**9}")
+    if len(report.gaps) > 10:
+        click.echo(f"  ... {len(report.gaps) - 10} more gaps")
