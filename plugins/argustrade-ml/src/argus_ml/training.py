@@ -196,9 +196,16 @@ def train(ds: Dataset, spec: TrainSpec, *,
     }
     cb, kb = report["oof_calibrated"]["brier"], report["climatology"]["brier"]
     report["brier_skill_vs_climatology"] = 1.0 - cb / kb if kb > 0 else 0.0
+    # the calibrated out-of-fold record itself: what the promotion gates replay
+    report["oof"] = {"p": [round(float(v), 6) for v in calibrated[has_cal]],
+                     "y": [int(v) for v in yc]}
+    from argus_ml.drift import reference_bins
+
     meta = {"label": {"kind": ds.label.kind, "horizon_bars": ds.label.horizon_bars},
             "feature_spec": list(ds.feature_spec), "params": params,
-            "model": spec.model, "calibration": spec.calibration}
+            "model": spec.model, "calibration": spec.calibration,
+            "oof_brier": report["oof_calibrated"]["brier"],
+            "reference": {k: reference_bins(X[:, j]) for j, k in enumerate(ds.keys)}}
     model = ProbabilityModel(export_steps(final), final_cal, ds.keys, meta)
     return TrainResult(model, report, oof_idx, oof_raw, calibrated, oof_clim)
 
