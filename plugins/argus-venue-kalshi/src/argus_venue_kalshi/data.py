@@ -147,7 +147,7 @@ class BookStream:
             log.warning("kalshi websocket: %s; resubscribing sid %s", exc, sid)
             for status in _stale(state.sid_tickers.get(sid, []), f"book integrity: {exc}"):
                 yield status
-            await self._resubscribe(ws, [sid], state)  # type: ignore[list-item]
+            await self._resubscribe(ws, [sid], state)
             return
         for event in events:
             yield event
@@ -156,12 +156,12 @@ class BookStream:
         ticker = msg["market_ticker"]
         now = time.time_ns()
         if kind == "orderbook_snapshot":
-            ladders = state.ladders[ticker] = Ladders(ticker)
-            ladders.load(msg.get("yes_dollars_fp") or [], msg.get("no_dollars_fp") or [])
-            return list(ladders.books(now))
-        ladders = state.ladders.get(ticker)
-        if ladders is None:
+            fresh = state.ladders[ticker] = Ladders(ticker)
+            fresh.load(msg.get("yes_dollars_fp") or [], msg.get("no_dollars_fp") or [])
+            return list(fresh.books(now))
+        if ticker not in state.ladders:
             raise DataError(f"delta for {ticker} before its snapshot")
+        ladders = state.ladders[ticker]
         side, price = msg["side"], _dec(msg["price_dollars"], "price_dollars")
         size = ladders.apply(side, price, _dec(msg["delta_fp"], "delta_fp"))
         return list(ladders.deltas(side, price, size, now))
