@@ -82,3 +82,14 @@ def test_market_and_event_build_instruments_and_events() -> None:
     assert binary.exhaustive and binary.outcomes[0].yes_instrument_id == yes.id
     group = next(e for e in events if e.event_id == "KXHIGHNY-24JAN01")
     assert len(group.outcomes) == 3 and not group.exhaustive
+
+
+def test_a_resolved_market_settles_both_sides() -> None:
+    from argus_venue_kalshi.instruments import settlements_of
+    raw = load_payload("market_KXHIGHNY-24JAN01-T60.json", PAYLOADS)["market"]
+    assert settlements_of(Market.parse(raw), 1) == []  # still active
+    done = Market.parse(dict(raw, status="finalized", result="no"))
+    yes, no = settlements_of(done, 7)
+    assert (yes.instrument_id, yes.price) == ("kalshi:KXHIGHNY-24JAN01-T60/YES", 0)
+    assert (no.instrument_id, no.price, no.ts_ns) == ("kalshi:KXHIGHNY-24JAN01-T60/NO", 1, 7)
+    assert settlements_of(Market.parse(dict(raw, status="finalized", result="void")), 1) == []

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from argus_core import Event, Instrument, Outcome
+from argus_core import Event, Instrument, Outcome, Settlement
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.schemas import KalshiEvent, Market
 
@@ -105,6 +105,21 @@ def group_event(event: KalshiEvent) -> Event | None:
                  outcomes=outcomes, neg_risk=False, exhaustive=False,
                  closed=not any(tradeable(m) for m in event.markets),
                  end_ts_ns=max(ends) if ends else None)
+
+
+#: Market statuses after the outcome is known.
+RESOLVED_STATUSES = ("determined", "settled", "finalized")
+
+
+def settlements_of(market: Market, ts_ns: int) -> list[Settlement]:
+    """A resolved market's YES and NO settlements ($1 to the winning side, $0 to the
+    other); nothing while the result is unknown (or "void"/"scalar": not handled yet)."""
+    if market.status not in RESOLVED_STATUSES or market.result not in ("yes", "no"):
+        return []
+    yes_pays = Decimal(1) if market.result == "yes" else Decimal(0)
+    reason = f"kalshi market {market.ticker} resolved {market.result}"
+    return [Settlement(instrument_id(market.ticker, YES), ts_ns, yes_pays, reason),
+            Settlement(instrument_id(market.ticker, NO), ts_ns, 1 - yes_pays, reason)]
 
 
 def build(events: list[KalshiEvent], markets: list[Market]

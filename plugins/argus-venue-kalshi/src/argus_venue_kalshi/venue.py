@@ -7,6 +7,7 @@ Instruments come from ``GET /markets/{ticker}`` and ``GET /events/{event_ticker}
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 
@@ -27,7 +28,7 @@ from argus_venue_kalshi.config import KalshiSettings
 from argus_venue_kalshi.data import BookStream, rest_books
 from argus_venue_kalshi.execution import KalshiExecution
 from argus_venue_kalshi.fees import KalshiFeeSchedule
-from argus_venue_kalshi.instruments import build, parse_instrument_id
+from argus_venue_kalshi.instruments import build, parse_instrument_id, settlements_of
 from argus_venue_kalshi.rest import KalshiRest
 from argus_venue_kalshi.schemas import KalshiEvent, Market
 
@@ -49,6 +50,7 @@ class KalshiVenue(Venue):
         self._instruments: list[Instrument] = []
         self._events: list[Event] = []
         self._series: dict[str, str] = {}
+        self._markets: list[Market] = []
 
     async def instruments(self) -> Sequence[Instrument]:
         """The YES and NO instruments of every configured market and event (cached)."""
@@ -60,6 +62,7 @@ class KalshiVenue(Venue):
             markets = [Market.parse((await self.rest.get(f"/markets/{t}"))["market"])
                        for t in self.settings.markets]
             self._events, self._instruments = build(events, markets)
+            self._markets = [*(m for ev in events for m in ev.markets), *markets]
             for inst in self._instruments:
                 self._series[inst.meta["ticker"]] = inst.meta.get("series_ticker", "")
         return self._instruments
@@ -69,9 +72,10 @@ class KalshiVenue(Venue):
         return list(dict.fromkeys(i.meta["ticker"] for i in self._instruments))
 
     async def stream(self) -> AsyncIterator[MarketEvent]:
-        """Events first, then websocket books and deltas until cancelled."""
+        """Events and resolved markets' settlements first, then websocket books and
+        deltas until cancelled."""
         await self.instruments()
-        for event in self._events:
+        for event in [*self._events, *self._settlements()]:
             yield event
         async for item in BookStream(self.settings, self.rest, self.tickers()).events():
             yield item
@@ -80,7 +84,11 @@ class KalshiVenue(Venue):
         """Events and REST books of every market (for ``argus scan``)."""
         await self.instruments()
         books = await rest_books(self.rest, self.tickers())
-        return [*self._events, *books]
+        return [*self._events, *self._settlements(), *books]
+
+    def _settlements(self) -> list[MarketEvent]:
+        now = time.time_ns()
+        return [s for m in self._markets for s in settlements_of(m, now)]
 
     def fee_schedule(self, instrument_id: str) -> FeeSchedule:
         """Kalshi's formula with the market's multipliers (index series, maker series)."""
