@@ -1,0 +1,247 @@
+"""``argus ml features | dataset | train | evaluate | models | promote | demote``.
+
+Every command works on files named on the command line: bars (a Kraken OHLCVT CSV),
+a dataset folder, and the registry (a ledger file holding the ``ml`` tables).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from argus_core import ArgusError
+
+_registry_opt = click.option("--registry", "registry_path", required=True,
+                             type=click.Path(dir_okay=False, path_type=Path),
+                             help="Ledger file holding the model registry (created if new).")
+
+
+def _bars_opts(fn: Any) -> Any:
+    for opt in reversed([
+        click.option("--bars", "bars_path", required=True,
+                     type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Kraken OHLCVT CSV (time, open, high, low, close, volume, trades)."),
+        click.option("--start", type=int, default=None, help="First bar (unix s, inclusive)."),
+        click.option("--end", type=int, default=None, help="Last bar (unix s, exclusive)."),
+        click.option("--features", "feature_keys", default=None,
+                     help="Comma-separated name[@version] (default: every feature, latest)."),
+        click.option("--horizon", type=click.IntRange(min=1), default=1,
+                     help="Label horizon in bars (up/down over this many bars)."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+def _dataset(bars_path: Path, start: int | None, end: int | None, feature_keys: str | None,
+             horizon: int) -> Any:
+    from argus_ml.bars import read_ohlcvt_csv
+    from argus_ml.dataset import build_dataset
+    from argus_ml.features import FeatureRegistry
+    from argus_ml.labels import LabelSpec
+
+    keys = [k.strip() for k in feature_keys.split(",")] if feature_keys else None
+    fs = FeatureRegistry.default().select(keys)
+    return build_dataset(read_ohlcvt_csv(bars_path, start_s=start, end_s=end), fs,
+                         LabelSpec("up", horizon))
+
+
+def _fail(exc: ArgusError) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+def _gates(edge: float, half_spread: float, fee_rate: float) -> Any:
+    from argus_ml.market import BinaryMarket
+    from argus_ml.registry import GateSettings
+
+    return GateSettings(edge_threshold=edge, market=BinaryMarket(half_spread, fee_rate))
+
+
+def _gate_opts(fn: Any) -> Any:
+    for opt in reversed([
+        click.option("--edge", type=float, default=0.02, show_default=True,
+                     help="Edge over ask + fee a bet needs."),
+        click.option("--half-spread", type=float, default=0.01, show_default=True,
+                     help="Binary market model: ask = 0.5 + this."),
+        click.option("--fee-rate", type=float, default=0.02, show_default=True,
+                     help="Binary market model: fee as a share of the price paid."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+def build_group() -> click.Group:
+    """The ``argus ml`` click group."""
+
+    @click.group("ml")
+    def ml() -> None:
+        """The probability layer: features, datasets, training, models and their status."""
+
+    @ml.command("features")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    def features(as_json: bool) -> None:
+        """List every registered feature definition (name@version, lookback, meaning)."""
+        from argus_ml.features import FeatureRegistry
+
+        rows = [{"key": f.key, "lookback": f.lookback, "lag": f.lag,
+                 "description": f.description} for f in FeatureRegistry.default().all()]
+        if as_json:
+            click.echo(json.dumps(rows, indent=1))
+            return
+        for r in rows:
+            click.echo(f"{r['key']:<20} lookback {r['lookback']:>3}  {r['description']}")
+
+    @ml.command("dataset")
+    @_bars_opts
+    @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+                  help="Folder for data.ndjson and manifest.json.")
+    def dataset(bars_path: Path, start: int | None, end: int | None, feature_keys: str | None,
+                horizon: int, out_dir: Path) -> None:
+        """Build a leakage-checked dataset and export it with a hashed manifest."""
+        from argus_ml.dataset import export_dataset
+
+        try:
+            man = export_dataset(_dataset(bars_path, start, end, feature_keys, horizon),
+                                 out_dir)
+        except ArgusError as exc:
+            raise _fail(exc) from None
+        click.echo(f"{man['rows']} rows, {len(man['features'])} features, label up@{horizon}; "
+                   f"dataset {man['dataset_hash'][:16]} -> {out_dir}")
+
+    @ml.command("train")
+    @_bars_opts
+    @_registry_opt
+    @click.option("--model", type=click.Choice(["logreg", "gbm"]), default="logreg",
+                  show_default=True)
+    @click.option("--calibration", type=click.Choice(["isotonic", "platt", "none"]),
+                  default="isotonic", show_default=True)
+    @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True)
+    @click.option("--embargo", type=click.IntRange(min=0), default=24, show_default=True,
+                  help="Embargo after each test block, in rows (bars).")
+    @click.option("--name", default="updown", show_default=True)
+    @click.option("--report-dir", type=click.Path(path_type=Path), default=None,
+                  help="Write report.json and reliability.png here.")
+    def train_cmd(bars_path: Path, start: int | None, end: int | None,
+                  feature_keys: str | None, horizon: int, registry_path: Path, model: str,
+                  calibration: str, folds: int, embargo: int, name: str,
+                  report_dir: Path | None) -> None:
+        """Train under purged walk-forward CV, calibrate out of fold, register as shadow."""
+        from rich.progress import Progress
+
+        from argus_ml import training
+        from argus_ml.registry import ModelRegistry, open_registry
+
+        try:
+            ds = _dataset(bars_path, start, end, feature_keys, horizon)
+            spec = training.TrainSpec(model, calibration, n_folds=folds, embargo_rows=embargo)
+            with Progress(transient=True) as bar:
+                task = bar.add_task(f"training {model}", total=folds + 2)
+                result = training.train(
+                    ds, spec, progress=lambda done, total: bar.update(task, completed=done,
+                                                                      total=total))
+            with open_registry(registry_path) as ledger:
+                mid = ModelRegistry(ledger).register(
+                    result.model, result.report, name=name, dataset_hash=ds.content_hash(),
+                    source_sha256=ds.source_sha256, code_version=training.code_version())
+        except ArgusError as exc:
+            raise _fail(exc) from None
+        rep = result.report
+        if report_dir is not None:
+            report_dir.mkdir(parents=True, exist_ok=True)
+            summary = {k: v for k, v in rep.items() if k != "oof"}
+            (report_dir / "report.json").write_text(json.dumps(summary, indent=1,
+                                                               sort_keys=True))
+            training.write_reliability(result, ds, report_dir / "reliability.png")
+        click.echo(f"model {mid} (shadow): {len(ds)} rows, params {rep['params']}")
+        for key in ("oof_calibrated", "oof_raw", "climatology", "market_0.5"):
+            s = rep[key]
+            click.echo(f"  {key:<15} Brier {s['brier']:.5f}  rel {s['reliability']:.5f}  "
+                       f"res {s['resolution']:.5f}  logloss {s['log_loss']:.5f}  "
+                       f"AUC {s['auc']:.4f}")
+
+    @ml.command("evaluate")
+    @_registry_opt
+    @click.argument("model_id")
+    @_gate_opts
+    def evaluate(registry_path: Path, model_id: str, edge: float, half_spread: float,
+                 fee_rate: float) -> None:
+        """Judge a model's out-of-sample record against the promotion gates (changes nothing)."""
+        from argus_ml.registry import ModelRegistry, check_gates, open_registry
+
+        try:
+            with open_registry(registry_path) as ledger:
+                verdict = check_gates(ModelRegistry(ledger).report(model_id),
+                                      _gates(edge, half_spread, fee_rate))
+        except ArgusError as exc:
+            raise _fail(exc) from None
+        click.echo(("PASS" if verdict.passed else "FAIL") + f" {model_id}")
+        for k, v in verdict.figures.items():
+            click.echo(f"  {k:<24} {v:.5g}")
+        for f in verdict.failures:
+            click.echo(f"  - {f}")
+
+    @ml.command("models")
+    @_registry_opt
+    @click.option("--json", "as_json", is_flag=True)
+    @click.option("--events", is_flag=True, help="Also list every status change.")
+    def models(registry_path: Path, as_json: bool, events: bool) -> None:
+        """List registered models (and their status history)."""
+        from argus_ml.registry import ModelRegistry, open_registry
+
+        with open_registry(registry_path) as ledger:
+            reg = ModelRegistry(ledger)
+            rows, evs = reg.models(), reg.events() if events else []
+        if as_json:
+            click.echo(json.dumps({"models": rows, "events": evs}, indent=1))
+            return
+        for r in rows:
+            click.echo(f"{r['model_id']}  {r['status']:<6} {r['name']:<10} {r['model_kind']:<6} "
+                       f"{r['features_json']}  data {r['dataset_hash'][:12]}  "
+                       f"code {r['code_version']}")
+        for e in evs:
+            click.echo(f"  {e['model_id']} {e['event']:<10} {e['from_status']} -> "
+                       f"{e['to_status']} ({e['actor']}): {e['reason']}")
+
+    @ml.command("promote")
+    @_registry_opt
+    @click.argument("model_id")
+    @click.option("--to", "to_status", type=click.Choice(["paper", "live"]), required=True)
+    @click.option("--reason", default="", help="Why (recorded with the gate figures).")
+    @_gate_opts
+    def promote(registry_path: Path, model_id: str, to_status: str, reason: str, edge: float,
+                half_spread: float, fee_rate: float) -> None:
+        """Promote one step (shadow -> paper -> live) if the gates pass; refusals are recorded."""
+        from argus_ml.registry import ModelRegistry, open_registry
+
+        try:
+            with open_registry(registry_path) as ledger:
+                ModelRegistry(ledger).promote(model_id, to_status,
+                                              _gates(edge, half_spread, fee_rate),
+                                              reason=reason)
+        except ArgusError as exc:
+            raise _fail(exc) from None
+        click.echo(f"{model_id} -> {to_status}")
+
+    @ml.command("demote")
+    @_registry_opt
+    @click.argument("model_id")
+    @click.option("--to", "to_status", type=click.Choice(["shadow", "paper"]), default="shadow")
+    @click.option("--reason", required=True)
+    def demote(registry_path: Path, model_id: str, to_status: str, reason: str) -> None:
+        """Demote a model, recording why."""
+        from argus_ml.registry import ModelRegistry, open_registry
+
+        try:
+            with open_registry(registry_path) as ledger:
+                ModelRegistry(ledger).demote(model_id, to_status, reason)
+        except ArgusError as exc:
+            raise _fail(exc) from None
+        click.echo(f"{model_id} -> {to_status}")
+
+    return ml
+
+
+#: The group the ``argus.commands`` entry point names.
+ml = build_group()
