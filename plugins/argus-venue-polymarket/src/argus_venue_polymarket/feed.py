@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from decimal import Decimal
 
 from py_clob_client_v2.clob_types import OpenOrderParams, TradeParams
@@ -238,7 +238,7 @@ class ExecutionsFeed(OrderTracker):
             self._durable.clear()
 
     async def _executions(self, poll_s: float, after: int
-                          ) -> AsyncIterator[Fill | OrderUpdate]:
+                          ) -> AsyncGenerator[Fill | OrderUpdate, None]:
         """The loop of :meth:`executions` (which marks each item taken by its consumer)."""
         loop = asyncio.get_running_loop()
         next_poll = loop.time()

@@ -5,8 +5,13 @@ fills itself (``Venue.resume``); the plugin never reads core tables."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from argus_core import Register, hookimpl
 from argus_venue_polymarket.config import PolymarketSettings
+
+if TYPE_CHECKING:
+    from argus_venue_polymarket.venue import PolymarketVenue
 
 
 @hookimpl
@@ -19,7 +24,7 @@ def config_class() -> type:
 def register_venues(register: Register) -> None:
     """Register the ``polymarket`` venue."""
 
-    def factory(settings: PolymarketSettings | None):  # type: ignore[no-untyped-def]
+    def factory(settings: PolymarketSettings | None) -> PolymarketVenue:
         from argus_venue_polymarket.venue import PolymarketVenue
 
         return PolymarketVenue(settings)

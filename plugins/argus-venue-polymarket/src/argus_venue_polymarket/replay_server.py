@@ -173,6 +173,7 @@ class SnapshotServer:
     def url(self) -> str:
         """``http://127.0.0.1:PORT``."""
         host, port = self._httpd.server_address[:2]
+        assert isinstance(host, str)  # bound AF_INET socket: getsockname() gives (str, int)
         return f"http://{host}:{port}"
 
     @property
@@ -297,7 +298,7 @@ class SnapshotServer:
 
     def _events(self, query: dict[str, list[str]]) -> list[dict[str, Any]]:
         def flag(name: str) -> bool | None:
-            v = (query.get(name) or [None])[0]
+            v = _first(query, name)
             return None if v is None else v.lower() == "true"
 
         limit = int((query.get("limit") or ["100"])[0])
@@ -313,7 +314,7 @@ class SnapshotServer:
     def _markets(self, query: dict[str, list[str]]) -> list[dict[str, Any]]:
         """``GET /markets`` filtered by ``condition_ids`` (repeated) and ``closed``."""
         wanted = set(query.get("condition_ids") or [])
-        closed = (query.get("closed") or [None])[0]
+        closed = _first(query, "closed")
         limit = int((query.get("limit") or ["500"])[0])
         with self._lock:
             markets = [self._market_view(e, m) for e in self.events for m in e.get("markets", [])]
@@ -350,6 +351,12 @@ class SnapshotServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _first(query: dict[str, list[str]], name: str) -> str | None:
+    """The first value of query parameter ``name``, or ``None`` when it is absent."""
+    values = query.get(name)
+    return values[0] if values else None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import attrs
 from eth_account import Account
+from eth_typing import ChecksumAddress
 from py_clob_client_v2.config import get_contract_config
 from web3 import Web3
 
@@ -160,7 +161,9 @@ class SettlementClient:
         block = self.w3.eth.get_block("latest")
         base = int(block.get("baseFeePerGas", 0) or 0)
         tip = int(self.w3.eth.max_priority_fee)
-        tx.update(gas=int(gas * gas_margin), nonce=self.w3.eth.get_transaction_count(sender),
+        # cast: sender is a hex address string; web3 validates it at runtime.
+        nonce = self.w3.eth.get_transaction_count(cast(ChecksumAddress, sender))
+        tx.update(gas=int(gas * gas_margin), nonce=nonce,
                   maxPriorityFeePerGas=tip, maxFeePerGas=2 * base + tip)
         return tx
 

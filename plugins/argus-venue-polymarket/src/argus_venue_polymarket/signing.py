@@ -51,7 +51,7 @@ def verify_signed_order(signed: SignedOrderV2, *, exchange: str, chain_id: int, 
     from the signature and compares token, side and the 6-decimal maker /
     taker amounts with ``price`` x ``size``.
     """
-    builder = ExchangeOrderBuilderV2(exchange, chain_id, None)  # type: ignore[arg-type]
+    builder = ExchangeOrderBuilderV2(exchange, chain_id, None)
     typed = builder.build_order_typed_data(signed)
     recovered = Account.recover_message(encode_typed_data(full_message=typed),
                                         signature=signed.signature)

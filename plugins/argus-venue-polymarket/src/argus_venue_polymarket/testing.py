@@ -299,7 +299,7 @@ class LocalClob:
         if self.hold_posts:
             self.post_received.set()
             self._release.wait(60)
-        answer: Any = answers if path == "/orders" else (answers or [None])[0]
+        answer: Any = answers if path == "/orders" else (answers[0] if answers else None)
         if fault is None:
             return 200, answer
         if fault.delay_s:
@@ -444,7 +444,8 @@ class LocalClob:
 
     def _trades(self, query: Mapping[str, list[str]]) -> dict[str, Any]:
         after = int((query.get("after") or ["0"])[0])
-        wanted = (query.get("id") or [None])[0]
+        ids = query.get("id")
+        wanted = ids[0] if ids else None
         rows = [dict(t) for t in self.trades
                 if int(t["match_time"]) >= after and (wanted is None or t["id"] == wanted)]
         return {"data": rows, "next_cursor": "LTE=", "limit": 100, "count": len(rows)}

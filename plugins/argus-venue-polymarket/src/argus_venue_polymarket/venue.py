@@ -160,8 +160,8 @@ class PolymarketVenue(Venue):
         """
         if self._events is None:
             await self.discover()
-        for ev in self._events or []:
-            yield ev
+        for discovered in self._events or []:
+            yield discovered
         tokens = self._live_tokens()
         followed = {instrument_id(t) for t in tokens}
         self._stream = stream = MarketStream(self.settings, tokens, self.rest)

@@ -208,9 +208,9 @@ def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
     inc, cand = runs["incumbent"], runs["candidate"]
     details: dict[str, Any] = {"incumbent": _summary(inc), "candidate": _summary(cand),
                                "window": settings.backtest}
-    for name, counter in counters.items():
-        details[name].update(intents=counter.intents, unsized_intents=counter.unsized,
-                             cancels=counter.cancels, orders=runs[name].summary.orders)
+    for name, proven_run in counters.items():
+        details[name].update(intents=proven_run.intents, unsized_intents=proven_run.unsized,
+                             cancels=proven_run.cancels, orders=runs[name].summary.orders)
     kills: list[str] = []
     holds: list[str] = []
     if "candidate" in failures:

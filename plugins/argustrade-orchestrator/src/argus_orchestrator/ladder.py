@@ -306,17 +306,17 @@ class Orchestrator:
         self.cycle_started_at[cycle_id] = self.events
         source, incumbent_id = self.incumbent_source, self.incumbent_id
         self._trim_equity_marks()
-        kwargs = {"incumbent_id": incumbent_id, "incumbent_source": source,
-                  "incumbent_factory": lambda: self.build(source), "handover_state": state,
-                  "instrument_id": self._instrument or "replay:BTC/USD",
-                  "recent_equity": list(self.equity_marks)}  # a copy: the loop goes on
         self.stage = "cycle"
         # The cycle runs on the worker thread (its backtests start their own event loops,
         # which cannot nest in the running one).  A replay waits for it right here: the
         # loop thread is parked, so the cycle may use the runner's ledger connection and
         # the replay stays reproducible.  Paper/live keep trading; the cycle (with its own
         # ledger connection) is collected at the first safe point after it is done.
-        self._future = self._pool.submit(self.cycles.run, cycle_id, **kwargs)
+        self._future = self._pool.submit(
+            self.cycles.run, cycle_id, incumbent_id=incumbent_id, incumbent_source=source,
+            incumbent_factory=lambda: self.build(source), handover_state=state,
+            instrument_id=self._instrument or "replay:BTC/USD",
+            recent_equity=list(self.equity_marks))  # a copy: the loop goes on
         if self.blocking:
             concurrent.futures.wait([self._future])
 
@@ -377,7 +377,7 @@ class Orchestrator:
 
     def _reject_shadow(self, reason: str, result: dict[str, Any] | None = None) -> None:
         if self.candidate_id is not None:
-            extra = {"shadow": result} if result else {}
+            extra: dict[str, Any] = {"shadow": result} if result else {}
             self.versions.set_status(self.candidate_id, "rejected", reason, **extra)
             self.echo(f"{self.candidate_id} rejected: {reason}")
         self._drop_candidate()

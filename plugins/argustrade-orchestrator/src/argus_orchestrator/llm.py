@@ -87,17 +87,19 @@ class ModelClient:
         """One Messages API call; ``OrchestratorError`` (already spooled) when it fails."""
         seq = self.spool.next_seq(cycle_id)
         thought_id = f"{cycle_id}-{seq:02d}-{purpose}"
-        base = {"thought_id": thought_id, "cycle_id": cycle_id, "seq": seq, "purpose": purpose,
-                "model": model, "system_prompt": system, "prompt": prompt,
-                "response_text": None, "response_json": None, "stop_reason": None,
-                "input_tokens": 0, "output_tokens": 0, "cost_usd": Decimal(0),
-                "request_id": None, "ts_ns": self.clock()}
+        # The call's row before it is made; every outcome below records an evolved copy
+        # (status "pending" is always replaced, never stored).
+        base = Thought(thought_id=thought_id, cycle_id=cycle_id, seq=seq, purpose=purpose,
+                       model=model, system_prompt=system, prompt=prompt,
+                       response_text=None, response_json=None, stop_reason=None,
+                       input_tokens=0, output_tokens=0, cost_usd=Decimal(0),
+                       status="pending", error=None, request_id=None, ts_ns=self.clock())
         day = self._day()
         leaked = find_key_shaped(system + "\n" + prompt)
         if leaked:
-            self.spool.record(Thought(**base, status="refused",
-                                      error=f"{len(leaked)} key-shaped string(s) in the "
-                                            f"prompt; call refused"), day=day)
+            self.spool.record(attrs.evolve(base, status="refused",
+                                           error=f"{len(leaked)} key-shaped string(s) in the "
+                                                 f"prompt; call refused"), day=day)
             raise OrchestratorError(f"{purpose} prompt contains {len(leaked)} key-shaped "
                                     f"string(s); refusing to send it")
         self._check_budget(cycle_id, day, model, system + prompt, max_tokens, base)
@@ -107,29 +109,29 @@ class ModelClient:
                 messages=[{"role": "user", "content": prompt}])
         except anthropic.APIStatusError as exc:
             error = f"{type(exc).__name__} (HTTP {exc.status_code}): {_api_message(exc)}"
-            self.spool.record(Thought(**{**base, "request_id": exc.request_id},
-                                      status="error", error=error), day=day)
+            self.spool.record(attrs.evolve(base, request_id=exc.request_id,
+                                           status="error", error=error), day=day)
             raise OrchestratorError(f"{purpose} call failed: {redact(error)}") from None
         except anthropic.APIError as exc:
             error = f"{type(exc).__name__}: {exc}"
-            self.spool.record(Thought(**base, status="error", error=error), day=day)
+            self.spool.record(attrs.evolve(base, status="error", error=error), day=day)
             raise OrchestratorError(f"{purpose} call failed: {redact(error)}") from None
         text = "".join(block.text for block in message.content if block.type == "text")
         usage = message.usage
         cost = self.settings.cost(message.model, usage.input_tokens, usage.output_tokens)
-        thought = Thought(**{**base, "response_text": text,
-                             "response_json": message.model_dump_json(),
-                             "stop_reason": message.stop_reason,
-                             "input_tokens": usage.input_tokens,
-                             "output_tokens": usage.output_tokens, "cost_usd": cost,
-                             "request_id": getattr(message, "_request_id", None)},
-                          status="ok", error=None)
+        thought = attrs.evolve(base, response_text=text,
+                               response_json=message.model_dump_json(),
+                               stop_reason=message.stop_reason,
+                               input_tokens=usage.input_tokens,
+                               output_tokens=usage.output_tokens, cost_usd=cost,
+                               request_id=getattr(message, "_request_id", None),
+                               status="ok", error=None)
         self.spool.record(thought, day=day)
         return ModelReply(text, message.stop_reason, message.model, usage.input_tokens,
                           usage.output_tokens, cost, thought_id)
 
     def _check_budget(self, cycle_id: str, day: str, model: str, text: str, max_tokens: int,
-                      base: dict) -> None:  # type: ignore[type-arg]
+                      base: Thought) -> None:
         b = self.settings.budget
         worst_in = estimate_tokens(text)
         worst_tokens = worst_in + max_tokens
@@ -151,8 +153,8 @@ class ModelClient:
                             f"${b.day_max_cost_usd}")
         if problems:
             reason = "budget: " + "; ".join(problems)
-            self.spool.record(Thought(**base, status="budget", error=reason), day=day)
-            raise BudgetExceeded(f"{base['purpose']} call not made: {reason}")
+            self.spool.record(attrs.evolve(base, status="budget", error=reason), day=day)
+            raise BudgetExceeded(f"{base.purpose} call not made: {reason}")
 
 
 def _api_message(exc: anthropic.APIStatusError) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -69,8 +69,11 @@ class ThoughtSpool:
             # Exact decimal sums (SQLite has no decimal type): read, add, write back.
             prev = conn.execute("select calls, tokens, cost_usd from budgets where day = ?",
                                 (day,)).fetchall()
-            calls, spent_tokens, spent = (prev[0][0], prev[0][1], Decimal(prev[0][2])) \
-                if prev else (0, 0, Decimal(0))
+            calls, spent_tokens, spent = 0, 0, Decimal(0)
+            if prev:
+                # cast: budgets is (calls integer, tokens integer, cost_usd text) not null.
+                calls, spent_tokens = cast(int, prev[0][0]), cast(int, prev[0][1])
+                spent = Decimal(cast(str, prev[0][2]))
             conn.execute("insert or replace into budgets (day, calls, tokens, cost_usd) "
                          "values (?, ?, ?, ?)", (day, calls + 1, spent_tokens + tokens,
                                                  str(spent + t.cost_usd)))
@@ -80,7 +83,8 @@ class ThoughtSpool:
                                (t.cycle_id,)).fetchall()
             if cyc:
                 conn.execute("update orchestrator_cycles set cost_usd = ? where cycle_id = ?",
-                             (str(Decimal(cyc[0][0]) + t.cost_usd), t.cycle_id))
+                             # cast: orchestrator_cycles.cost_usd is text not null.
+                             (str(Decimal(cast(str, cyc[0][0])) + t.cost_usd), t.cycle_id))
 
     def day_totals(self, day: str) -> tuple[int, Decimal]:
         """(tokens, cost) spent on ``day``."""

@@ -8,6 +8,7 @@ Every change is one ``strategy_events`` row with its reason and actor.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from typing import Any
@@ -66,7 +67,8 @@ class VersionStore:
         return self.ledger.query("select * from strategy_versions where slot = ? order by "
                                  "created_ns, rowid", (slot,))
 
-    def events(self, version_id: str) -> list[dict[str, Any]]:
+    # ``builtins.list``: the ``list`` method above shadows the builtin in this class body.
+    def events(self, version_id: str) -> builtins.list[dict[str, Any]]:
         """Status history of one version."""
         return self.ledger.query("select * from strategy_events where version_id = ? "
                                  "order by id", (version_id,))

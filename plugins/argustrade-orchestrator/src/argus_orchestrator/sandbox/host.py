@@ -441,7 +441,8 @@ class SandboxedStrategy(Strategy):
         """What the current worker reported as active at start-up."""
         return active_protections(self.worker.report if self.worker else {})
 
-    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
+    def on_event(self, event: MarketEvent, ctx: StrategyContext
+                 ) -> Sequence[Intent | CancelIntent]:
         """Proxy ``event`` to the worker; validated intents, or ``WorkerFailure``."""
         if self.failure is not None:
             return ()  # dead until replaced; the failure was already raised once

@@ -40,7 +40,7 @@ import re
 import time
 import tokenize
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -319,7 +319,10 @@ def _validate(source: str, deadline: float) -> ValidationResult:
     findings.extend(token_findings)
     try:
         # As the worker compiles it (dont_inherit: no __future__ flags of this module).
-        tree = compile(source, "<strategy>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        # cast: compile(..., "exec", PyCF_ONLY_AST) always returns an ast.Module; typeshed
+        # only says ast.AST.
+        tree = cast(ast.Module,
+                    compile(source, "<strategy>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True))
     except SyntaxError as exc:
         syntax = Finding(exc.lineno or 0, exc.offset or 0, f"syntax error: {exc.msg}")
         return ValidationResult(False, (*findings, syntax), n_lines, 0)
