@@ -49,17 +49,15 @@ class BarColumns:
         """One column by name (``ts_ns``, ``open``, ``high``, ``low``, ``close``, ``volume``)."""
         if name not in COLUMNS:
             raise DataError(f"unknown bar column {name!r}; one of {COLUMNS}")
-        return getattr(self, name)  # type: ignore[no-any-return]
+        return getattr(self, name)
 
     def head(self, n: int) -> BarColumns:
         """The first ``n`` bars: the history as it stood when bar ``n - 1`` closed."""
-        return BarColumns(*(getattr(self, c)[:n] for c in COLUMNS),
-                          source_sha256=self.source_sha256)
+        return _columns([getattr(self, c)[:n] for c in COLUMNS], self.source_sha256)
 
     def slice(self, start: int, stop: int) -> BarColumns:
         """Bars ``start`` to ``stop`` (exclusive)."""
-        return BarColumns(*(getattr(self, c)[start:stop] for c in COLUMNS),
-                          source_sha256=self.source_sha256)
+        return _columns([getattr(self, c)[start:stop] for c in COLUMNS], self.source_sha256)
 
     def bars(self, instrument_id: str) -> list[Bar]:
         """The rows as core :class:`~argus_core.Bar` events (for the incremental path)."""
@@ -70,9 +68,14 @@ class BarColumns:
     @classmethod
     def from_bars(cls, bars: Sequence[Bar]) -> BarColumns:
         """Columns of core bars (one instrument, time order)."""
-        return cls(np.array([b.ts_ns for b in bars], dtype=np.int64),
-                   *(np.array([getattr(b, c) for b in bars], dtype=np.float64)
-                     for c in COLUMNS[1:]))
+        return _columns([np.array([b.ts_ns for b in bars], dtype=np.int64)]
+                        + [np.array([getattr(b, c) for b in bars], dtype=np.float64)
+                           for c in COLUMNS[1:]])
+
+
+def _columns(cols: list[np.ndarray], source_sha256: str = "") -> BarColumns:
+    ts, o, h, lo, c, v = cols
+    return BarColumns(ts, o, h, lo, c, v, source_sha256=source_sha256)
 
 
 def read_ohlcvt_csv(path: Path, *, bar_seconds: int = 3600, start_s: int | None = None,
@@ -95,6 +98,6 @@ def read_ohlcvt_csv(path: Path, *, bar_seconds: int = 3600, start_s: int | None 
     if end_s is not None:
         keep &= t < end_s
     table, t = table[keep], t[keep]
-    return BarColumns((t + bar_seconds) * 10**9, *(np.ascontiguousarray(table[:, i])
-                                                   for i in range(1, 6)),
-                      source_sha256=hashlib.sha256(raw).hexdigest())
+    return _columns([(t + bar_seconds) * 10**9]
+                    + [np.ascontiguousarray(table[:, i]) for i in range(1, 6)],
+                    hashlib.sha256(raw).hexdigest())

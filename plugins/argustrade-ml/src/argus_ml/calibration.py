@@ -26,7 +26,7 @@ CLIP = 1e-3
 
 def _logit(p: np.ndarray) -> np.ndarray:
     q = np.clip(p, 1e-9, 1 - 1e-9)
-    return np.log(q / (1 - q))  # type: ignore[no-any-return]
+    return np.log(q / (1 - q))
 
 
 @attrs.frozen
@@ -48,7 +48,7 @@ class Calibrator:
             out = 1.0 / (1.0 + np.exp(-(self.a * _logit(raw) + self.b)))
         else:
             out = raw
-        return np.clip(out, CLIP, 1 - CLIP)  # type: ignore[no-any-return]
+        return np.clip(out, CLIP, 1 - CLIP)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able parameters."""
@@ -78,12 +78,12 @@ def fit_calibrator(kind: str, raw: np.ndarray, y: np.ndarray) -> Calibrator:
     if raw.size < 20 or len(np.unique(y)) < 2:
         raise DataError(f"calibration needs >= 20 forecasts with both outcomes; got {raw.size}")
     if kind == "isotonic":
-        from sklearn.isotonic import IsotonicRegression
+        from sklearn.isotonic import IsotonicRegression  # type: ignore[import-untyped]
 
         iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
         return Calibrator("isotonic", tuple(map(float, iso.X_thresholds_)),
                           tuple(map(float, iso.y_thresholds_)))
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     lr = LogisticRegression(C=1e6).fit(_logit(raw)[:, None], y)
     return Calibrator("platt", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))

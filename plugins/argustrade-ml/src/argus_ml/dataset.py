@@ -34,7 +34,7 @@ def _eq(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(a, b, equal_nan=True))
 
 
-_arr = attrs.field(eq=attrs.cmp_using(eq=_eq))
+_arr: Any = attrs.field(eq=attrs.cmp_using(eq=_eq))
 
 
 @attrs.frozen

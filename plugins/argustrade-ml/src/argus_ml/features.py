@@ -179,7 +179,8 @@ class FeatureEngine:
                 known.append(-1)
                 continue
             lo = end - f.lookback + 1
-            windows = {c: rows[lo:end + 1, i][None, :] for i, c in enumerate(COLUMNS[1:])}
+            windows: dict[str, np.ndarray] = {
+                c: rows[lo:end + 1, i][None, :] for i, c in enumerate(COLUMNS[1:])}
             windows["ts_ns"] = stamps[lo:end + 1][None, :]
             v = float(_compute(f, windows)[0])
             values.append(v)
@@ -208,13 +209,13 @@ class FeatureEngine:
 def _log_return(k: int) -> FeatureFn:
     def fn(w: Mapping[str, np.ndarray]) -> np.ndarray:
         c = w["close"]
-        return np.log(c[:, -1] / c[:, 0])  # type: ignore[no-any-return]
+        return np.log(c[:, -1] / c[:, 0])
     return fn
 
 
 def _realised_vol(w: Mapping[str, np.ndarray]) -> np.ndarray:
     r = np.diff(np.log(w["close"]), axis=1)
-    return r.std(axis=1, ddof=1)  # type: ignore[no-any-return]
+    return r.std(axis=1, ddof=1)
 
 
 def _zscore(w: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -226,7 +227,7 @@ def _zscore(w: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def _range(w: Mapping[str, np.ndarray]) -> np.ndarray:
-    return (w["high"][:, -1] - w["low"][:, -1]) / w["close"][:, -1]  # type: ignore[no-any-return]
+    return (w["high"][:, -1] - w["low"][:, -1]) / w["close"][:, -1]
 
 
 def _volume_ratio(w: Mapping[str, np.ndarray]) -> np.ndarray:

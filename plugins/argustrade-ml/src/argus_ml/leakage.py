@@ -71,9 +71,9 @@ def check_leakage(features: FeatureSet, bars: BarColumns, *, samples: int = 32,
         cut = features.batch(bars.head(int(t) + 1)).values[int(t)]
         full = m.values[int(t)]
         same = np.isclose(cut, full, rtol=RTOL, atol=0.0, equal_nan=True)
-        for j in np.flatnonzero(~same):
-            changed.setdefault(m.keys[j], int(t))
-    for key, t in changed.items():
-        problems.append(f"{key}: value at row {t} changes when the bars after it are removed "
+        for col in np.flatnonzero(~same):
+            changed.setdefault(m.keys[int(col)], int(t))
+    for key, row in changed.items():
+        problems.append(f"{key}: value at row {row} changes when the bars after it are removed "
                         "(it reads the future)")
     return LeakageReport(tuple(problems), int(rows.size))

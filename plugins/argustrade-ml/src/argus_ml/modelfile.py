@@ -44,9 +44,9 @@ def _vec(d: dict[str, Any], key: str, n: int | None = None, dtype: Any = np.floa
 
 def export_steps(pipeline: Any) -> list[dict[str, Any]]:
     """The steps of a fitted scikit-learn pipeline (or bare estimator) as JSON-able dicts."""
-    from sklearn.ensemble import GradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.ensemble import GradientBoostingClassifier  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
 
     estimators = [s for _, s in pipeline.steps] if hasattr(pipeline, "steps") else [pipeline]
     out: list[dict[str, Any]] = []
@@ -85,7 +85,7 @@ def _tree_sum(X32: np.ndarray, tree: dict[str, np.ndarray]) -> np.ndarray:
         n = node[rows]
         go_left = X32[rows, feat[n]] <= thr[n]
         node[rows] = np.where(go_left, left[n], right[n])
-    return tree["value"][node]  # type: ignore[no-any-return]
+    return tree["value"][node]
 
 
 class ProbabilityModel:

@@ -166,7 +166,7 @@ class ModelRegistry:
 
     def report(self, model_id: str) -> dict[str, Any]:
         """The model's CV report."""
-        return json.loads(self.get(model_id)["cv_json"])  # type: ignore[no-any-return]
+        return json.loads(self.get(model_id)["cv_json"])
 
     def models(self) -> list[dict[str, Any]]:
         """Every model (no model documents), newest first."""

@@ -83,7 +83,7 @@ class BrierDecomposition:
 
 def _groups(p: np.ndarray, bins: int | None) -> np.ndarray:
     if bins is None:
-        return np.unique(p, return_inverse=True)[1]  # type: ignore[no-any-return]
+        return np.unique(p, return_inverse=True)[1]
     return np.minimum((p * bins).astype(np.int64), bins - 1)
 
 

@@ -69,10 +69,10 @@ class TrainSpec:
 
 def make_pipeline(kind: str, params: dict[str, Any], seed: int = 0) -> Any:
     """A fresh scikit-learn pipeline of ``kind`` with ``params``."""
-    from sklearn.ensemble import GradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.ensemble import GradientBoostingClassifier  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
+    from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
 
     if kind == "logreg":
         return Pipeline([("scale", StandardScaler()),
@@ -86,7 +86,7 @@ def _fit_predict(kind: str, params: dict[str, Any], seed: int, X: np.ndarray, y:
                  X_test: np.ndarray) -> np.ndarray:
     if len(np.unique(y)) < 2:  # one class only: the base rate is all there is to learn
         return np.full(X_test.shape[0], float(y.mean()))
-    return make_pipeline(kind, params, seed).fit(X, y).predict_proba(X_test)[:, 1]  # type: ignore[no-any-return]
+    return make_pipeline(kind, params, seed).fit(X, y).predict_proba(X_test)[:, 1]
 
 
 def _splits(n: int, folds: int, purge: int, embargo: int, mode: str) -> list[Any]:
