@@ -1,0 +1,184 @@
+"""Market states for tests, examples and the benchmark: a builder of constructed books,
+and the bundled FOMC data (``shared/data/polymarket/fomc_timeseries``) folded into a
+:class:`~argus_core.MarketState` at a chosen time.
+
+The FOMC files are trade prints, not quotes: :func:`fomc_market` turns each token's last
+print at or before ``at_s`` into a one-level book (ask = bid + 1 tick around the print;
+see its docstring), which is what "priced at" means for the tests on real data.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import attrs
+import numpy as np
+
+from argus_core import (
+    Event,
+    FeeSchedule,
+    Instrument,
+    MarketState,
+    OrderBook,
+    Outcome,
+    Settlement,
+)
+
+VENUE = "polymarket"
+Levels = Sequence[tuple[float, float]]
+
+
+def _arr(levels: Levels) -> np.ndarray:
+    return np.asarray(levels, dtype=np.float64).reshape(-1, 2)
+
+
+class MarketBuilder:
+    """Builds a :class:`MarketState` of Polymarket-shaped events and books by hand."""
+
+    def __init__(self, fees: FeeSchedule | None = None, *, stale_after_ns: int = 0) -> None:
+        schedule = fees or FeeSchedule()
+        self.market = MarketState(stale_after_ns=stale_after_ns, fees=lambda iid: schedule)
+
+    def event(self, eid: str, names: Sequence[str], *, questions: Sequence[str] | None = None,
+              neg_risk: bool = True, exhaustive: bool = True, end_ts_ns: int | None = None,
+              min_size: str = "5", tick: str = "0.01",
+              meta: dict[str, object] | None = None) -> list[tuple[str, str]]:
+        """A negRisk event (or, with ``neg_risk=False``, one binary market per name, each its
+        own event ``<eid>:<i>``); returns the (YES, NO) instrument ids per outcome."""
+        qs = list(questions or names)
+        ids = [(f"{VENUE}:{eid}-{i}-y", f"{VENUE}:{eid}-{i}-n") for i in range(len(names))]
+        for (yes, no), name, q in zip(ids, names, qs, strict=True):
+            for iid, other, is_yes in ((yes, no, True), (no, yes, False)):
+                self.market.add_instruments([Instrument(
+                    VENUE, iid.split(":", 1)[1], kind="binary", tick_size=tick, lot_size="0.01",
+                    min_size=min_size, meta={"question": q, "outcome": name, "is_yes": is_yes,
+                                             "complement": other, "event_id": eid,
+                                             **(meta or {})})])
+        if neg_risk:
+            self.market.apply(Event(VENUE, eid, eid, tuple(
+                Outcome(n, y, no) for n, (y, no) in zip(names, ids, strict=True)),
+                neg_risk=True, exhaustive=exhaustive, end_ts_ns=end_ts_ns))
+        else:
+            for i, ((yes, no), q) in enumerate(zip(ids, qs, strict=True)):
+                self.market.apply(Event(VENUE, f"{eid}:{i}", q,
+                                        (Outcome("Yes", yes, no), Outcome("No", no, yes)),
+                                        neg_risk=False, exhaustive=exhaustive,
+                                        end_ts_ns=end_ts_ns))
+        return ids
+
+    def book(self, iid: str, bids: Levels = (), asks: Levels = (), ts_ns: int = 1) -> None:
+        """Load a full book snapshot for ``iid``."""
+        self.market.apply(OrderBook(iid, ts_ns, _arr(bids), _arr(asks)))
+
+    def settle(self, iid: str, price: Decimal | str | int, ts_ns: int = 1, reason: str = "resolved"
+               ) -> None:
+        """The venue reports ``iid`` resolved at ``price``."""
+        self.market.apply(Settlement(iid, ts_ns, price, reason))
+
+
+# --- the bundled FOMC data ---------------------------------------------------------------------
+
+def data_dir() -> Path:
+    """``<repo>/../shared/data/polymarket`` (the bundled real Polymarket data)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        cand = parent / "shared" / "data" / "polymarket"
+        if cand.is_dir():
+            return cand
+        cand = parent.parent / "shared" / "data" / "polymarket"
+        if cand.is_dir():
+            return cand
+    return here.parents[5] / "shared" / "data" / "polymarket"
+
+
+def _unquote(field: str) -> str:
+    return field.strip().strip('"').strip()
+
+
+@attrs.frozen
+class FomcMarket:
+    """One row of ``fomc_tokens.csv``: a market of an FOMC event and how it resolved."""
+
+    event_slug: str
+    slug: str
+    title: str
+    yes: str
+    no: str
+    outcome_yes: Decimal
+    outcome_no: Decimal
+
+    @property
+    def question(self) -> str:
+        """The market's question as text: its slug's words and its title."""
+        return f"{self.slug.replace('-', ' ')} | {self.title}"
+
+
+def fomc_markets(directory: Path | None = None) -> list[FomcMarket]:
+    """Every market of ``fomc_tokens.csv`` in file order."""
+    path = (directory or data_dir() / "fomc_timeseries") / "fomc_tokens.csv"
+    with path.open(newline="") as fh:
+        return [FomcMarket(r["event_slug"], r["slug"], r["marketTitle"].strip(),
+                           _unquote(r["Yes"]), _unquote(r["No"]),
+                           Decimal(_unquote(r["outcomeYes"])), Decimal(_unquote(r["outcomeNo"])))
+                for r in csv.DictReader(fh)]
+
+
+def fomc_prints(files: Iterable[Path]) -> list[tuple[int, str, float, float]]:
+    """(timestamp s, token, price, shares) of every print in ``files``, in time order."""
+    rows = []
+    for path in files:
+        with path.open(newline="") as fh:
+            for r in csv.DictReader(fh):
+                rows.append((int(r["timestamp"]), _unquote(r["asset"]), float(r["price"]),
+                             float(r["tokenVolume"])))
+    rows.sort(key=lambda t: t[0])
+    return rows
+
+
+def fomc_market(markets: Sequence[FomcMarket], prints: Sequence[tuple[int, str, float, float]],
+                at_s: int | None, *, end_s: dict[str, int] | None = None,
+                settle: bool = False, fees: FeeSchedule | None = None,
+                tick: float = 0.001) -> MarketState:
+    """A market state of ``markets`` (one negRisk event per ``event_slug``, not exhaustive:
+    the early events were grouped binaries) with each token's last print at or before
+    ``at_s`` as its book: an ask at the print price and a bid one ``tick`` below, both of
+    the print's size (no book where the token has no print).  ``end_s`` gives events'
+    end times (unix s); ``settle`` adds each token's resolution as a ``Settlement``."""
+    b = MarketBuilder(fees)
+    by_event: dict[str, list[FomcMarket]] = {}
+    for m in markets:
+        by_event.setdefault(m.event_slug, []).append(m)
+    for slug, ms in by_event.items():
+        end = (end_s or {}).get(slug)
+        outcomes = []
+        for m in ms:
+            y, n = f"{VENUE}:{m.yes}", f"{VENUE}:{m.no}"
+            outcomes.append(Outcome(m.title, y, n))
+            for tok, other, is_yes in ((m.yes, m.no, True), (m.no, m.yes, False)):
+                b.market.add_instruments([Instrument(
+                    VENUE, tok, kind="binary", tick_size=str(tick), lot_size="0.01",
+                    min_size="0", meta={"question": m.question, "outcome": m.title,
+                                        "is_yes": is_yes, "complement": f"{VENUE}:{other}",
+                                        "event_id": slug})])
+        b.market.apply(Event(VENUE, slug, slug, tuple(outcomes), neg_risk=True,
+                             exhaustive=False,
+                             end_ts_ns=end * 10**9 if end is not None else None))
+    known = {f"{VENUE}:{t}" for m in markets for t in (m.yes, m.no)}
+    last: dict[str, tuple[int, float, float]] = {}
+    for ts, tok, price, size in prints:
+        if at_s is not None and ts > at_s:
+            break
+        last[f"{VENUE}:{tok}"] = (ts, price, size)
+    for iid, (ts, price, size) in sorted(last.items()):
+        if iid not in known:
+            continue
+        bid = round(price - tick, 6)
+        b.book(iid, [(bid, size)] if bid > 0 else [], [(price, size)], ts * 10**9)
+    if settle:
+        for m in markets:
+            b.settle(f"{VENUE}:{m.yes}", m.outcome_yes, reason="fomc_tokens.csv outcomeYes")
+            b.settle(f"{VENUE}:{m.no}", m.outcome_no, reason="fomc_tokens.csv outcomeNo")
+    return b.market

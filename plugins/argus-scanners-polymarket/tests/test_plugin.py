@@ -1,0 +1,51 @@
+"""The plugin is found through the ``argus`` entry-point group, registers its scanners, and
+validates ``[plugins.pmscanners]`` with ranges and clear errors."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from importlib.metadata import entry_points
+
+import pytest
+from argus_scanners_polymarket import plugin
+from argus_scanners_polymarket.config import PmScannersSettings
+
+from argus_core import ConfigError, Scanner, structure
+
+
+def test_entry_point_and_registered_scanners() -> None:
+    eps = {ep.name: ep.value for ep in entry_points(group="argus")}
+    assert eps["pmscanners"] == "argus_scanners_polymarket.plugin"
+    assert plugin.config_class() is PmScannersSettings
+    registered: dict[str, object] = {}
+    plugin.register_scanners(lambda name, factory: registered.__setitem__(name, factory))
+    assert set(registered) == set(plugin.SCANNERS)
+    for name, factory in registered.items():
+        scanner = factory(None)  # type: ignore[operator]
+        assert isinstance(scanner, Scanner) and scanner.name == name
+        assert type(scanner).__doc__ and type(scanner).scan.__doc__
+
+
+def test_settings_sub_tables_validate() -> None:
+    s = structure({"resolution": {"near_certain_price": "0.97", "max_size": 50}},
+                  PmScannersSettings, "c.toml", prefix="plugins.pmscanners")
+    assert s.resolution.near_certain_price == Decimal("0.97")
+    assert s.resolution.max_size == Decimal(50)
+    assert s.correlation.max_per_event == 3  # untouched tables keep their defaults
+
+
+@pytest.mark.parametrize(("table", "needle"), [
+    ({"resolution": {"near_certain_price": "1.2"}}, "near_certain_price = 1.2 is outside"),
+    ({"resolution": {"max_hours_to_expiry": "0"}}, "max_hours_to_expiry = 0 is outside"),
+    ({"correlation": {"similarity_threshold": 1.5}}, "similarity_threshold = 1.5 is outside"),
+    ({"stale": {"persistence_scans": 0}}, "persistence_scans = 0 is outside"),
+    ({"spike": {"reversion_fraction": "0"}}, "reversion_fraction = 0 is outside"),
+    ({"maker": {"max_skew": "-0.01"}}, "max_skew = -0.01 is outside"),
+    ({"resolution": {"bogus": 1}}, "unknown key(s) (bogus)"),
+    ({"nope": {}}, "unknown key(s) (nope)"),
+])
+def test_settings_out_of_range_or_unknown_are_refused_by_name(table: dict[str, object],
+                                                              needle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        structure(table, PmScannersSettings, "c.toml", prefix="plugins.pmscanners")
+    assert needle in str(info.value) and str(info.value).startswith("c.toml")
