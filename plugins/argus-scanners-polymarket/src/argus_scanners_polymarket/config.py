@@ -64,6 +64,9 @@ class CorrelationSettings:
         min_liquidity: shares available at both touched levels, at least.
         max_per_event: at most this many flags per event (the best first).
         max_candidates: cap on candidate pairs kept per scan structure (most similar first).
+        trade_proven: report violations of *proven* constraints (nested numeric thresholds
+            of one subject) in the executable lane as risk-free; off: everything is a
+            research flag.
     """
 
     similarity_threshold: float = attrs.field(default=0.3, validator=in_range(0, 1))
@@ -71,6 +74,7 @@ class CorrelationSettings:
     min_liquidity: Decimal = attrs.field(default=Decimal("10"), validator=NON_NEGATIVE)
     max_per_event: int = attrs.field(default=3, validator=AT_LEAST_ONE)
     max_candidates: int = attrs.field(default=20_000, validator=AT_LEAST_ONE)
+    trade_proven: bool = False
 
 
 @attrs.frozen

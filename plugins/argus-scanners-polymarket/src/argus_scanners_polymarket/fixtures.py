@@ -142,8 +142,9 @@ def fomc_market(markets: Sequence[FomcMarket], prints: Sequence[tuple[int, str, 
                 at_s: int | None, *, end_s: dict[str, int] | None = None,
                 settle: bool = False, fees: FeeSchedule | None = None,
                 tick: float = 0.001) -> MarketState:
-    """A market state of ``markets`` (one negRisk event per ``event_slug``, not exhaustive:
-    the early events were grouped binaries) with each token's last print at or before
+    """A market state of ``markets`` (one negRisk event per ``event_slug``, not exhaustive;
+    the 2022 "rates above X%" events, nested rather than exclusive, as one binary event per
+    market, ``<slug>#<i>``) with each token's last print at or before
     ``at_s`` as its book: an ask at the print price and a bid one ``tick`` below, both of
     the print's size (no book where the token has no print).  ``end_s`` gives events'
     end times (unix s); ``settle`` adds each token's resolution as a ``Settlement``."""
@@ -163,9 +164,17 @@ def fomc_market(markets: Sequence[FomcMarket], prints: Sequence[tuple[int, str, 
                     min_size="0", meta={"question": m.question, "outcome": m.title,
                                         "is_yes": is_yes, "complement": f"{VENUE}:{other}",
                                         "event_id": slug})])
-        b.market.apply(Event(VENUE, slug, slug, tuple(outcomes), neg_risk=True,
-                             exhaustive=False,
-                             end_ts_ns=end * 10**9 if end is not None else None))
+        end_ns = end * 10**9 if end is not None else None
+        if any(m.title.lower().startswith(("above", ">")) for m in ms):
+            # "rates above X%" markets are nested, not exclusive: grouped binaries
+            for i, (m, o) in enumerate(zip(ms, outcomes, strict=True)):
+                b.market.apply(Event(VENUE, f"{slug}#{i}", m.question, (
+                    Outcome("Yes", o.yes_instrument_id, o.no_instrument_id),
+                    Outcome("No", o.no_instrument_id, o.yes_instrument_id)),
+                    neg_risk=False, exhaustive=False, end_ts_ns=end_ns))
+        else:
+            b.market.apply(Event(VENUE, slug, slug, tuple(outcomes), neg_risk=True,
+                                 exhaustive=False, end_ts_ns=end_ns))
     known = {f"{VENUE}:{t}" for m in markets for t in (m.yes, m.no)}
     last: dict[str, tuple[int, float, float]] = {}
     for ts, tok, price, size in prints:

@@ -11,6 +11,7 @@ from argus_scanners_polymarket.config import PmScannersSettings
 #: Registered name -> (module, class); modules import on first use (scikit-learn is heavy).
 SCANNERS: dict[str, tuple[str, str]] = {
     "resolution": ("argus_scanners_polymarket.resolution", "ResolutionScanner"),
+    "correlation": ("argus_scanners_polymarket.correlation", "CorrelationScanner"),
 }
 
 
