@@ -371,7 +371,7 @@ def test_cli_exits_2_and_names_the_key(tmp_path: Path, command: str, extra: str,
 
 
 def test_orchestrate_refuses_a_negative_cycle_count(tmp_path: Path) -> None:
-    from argus_orchestrator.plugin import orchestrate_cmd
+    from argus_orchestrator.commands import orchestrate_cmd
 
     result = CliRunner().invoke(orchestrate_cmd, ["--config", str(tmp_path / "c.toml"),
                                                   "--cycles", "-1"])

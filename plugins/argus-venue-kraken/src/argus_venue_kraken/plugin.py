@@ -1,8 +1,8 @@
 """Argus hooks of the Kraken venue plugin (entry point ``kraken``).
 
 The ``argus kraken-bars`` command is in :mod:`argus_venue_kraken.commands` (entry point
-group ``argus.commands``).  No ``on_startup`` hook: a restarted live venue learns the run's orders from the core
-through :meth:`KrakenVenue.resume`, never by reading the core's tables.
+group ``argus.commands``).  No ``on_startup`` hook: a restarted live venue learns the run's
+orders from the core through :meth:`KrakenVenue.resume`, never by reading the core's tables.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from argus_lab.trials import open_lab_ledger
-from argus_orchestrator.plugin import strategies_group, thoughts_cmd
+from argus_orchestrator.commands import strategies_group, thoughts_cmd
 from argus_orchestrator.session import run_orchestrated
 from click.testing import CliRunner
 

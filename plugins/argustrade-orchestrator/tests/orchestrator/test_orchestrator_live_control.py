@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from argus_orchestrator import plugin as orchestrator_plugin
+from argus_orchestrator import commands as orchestrator_commands
 from argus_orchestrator.cycle import CycleRunner
 from argus_orchestrator.ladder import Orchestrator
 from argus_orchestrator.session import run_orchestrated
@@ -134,7 +134,7 @@ poll_every_events = 10
 
 
 def _cli(*args: str) -> None:
-    result = CliRunner().invoke(orchestrator_plugin.strategies_group, list(args))
+    result = CliRunner().invoke(orchestrator_commands.strategies_group, list(args))
     assert result.exit_code == 0, result.output
 
 
@@ -147,7 +147,7 @@ def test_a_persons_promote_and_rollback_are_applied_by_the_running_loop(
 
     def person_promotes() -> None:
         # A version from an earlier session stands in for a cycle's candidate.
-        with orchestrator_plugin._open_ledger(run_dir) as ledger:
+        with orchestrator_commands._open_ledger(run_dir) as ledger:
             store = VersionStore(ledger)
             seed_id = store.list()[0]["version_id"]
             added["v2"] = store.add(slot="ma_cross", source=BUY_AND_HOLD, parent_id=seed_id,
@@ -296,7 +296,7 @@ def test_a_version_that_shadowed_keeps_its_own_state_on_promotion(
     ids: dict[str, str] = {}
 
     def person_shadows() -> None:
-        with orchestrator_plugin._open_ledger(run_dir) as ledger:
+        with orchestrator_commands._open_ledger(run_dir) as ledger:
             store = VersionStore(ledger)
             seed_id = store.list()[0]["version_id"]
             ids["v2"] = store.add(slot="ma_cross", source=COUNTER, parent_id=seed_id,

@@ -252,7 +252,7 @@ def test_time_limit_and_internal_failures_are_rejections(
 
 
 def test_cli_gives_a_json_verdict_and_no_traceback_for_any_input(tmp_path: Path) -> None:
-    from argus_orchestrator.plugin import sandbox_group
+    from argus_orchestrator.commands import sandbox_group
     from click.testing import CliRunner
 
     runner = CliRunner()

@@ -310,7 +310,7 @@ def test_worker_exposes_exactly_the_allowed_builtins() -> None:
 
 
 def test_cli_sandbox_check(tmp_path: Path) -> None:
-    from argus_orchestrator.plugin import sandbox_group
+    from argus_orchestrator.commands import sandbox_group
     from click.testing import CliRunner
 
     good = tmp_path / "good.py"
