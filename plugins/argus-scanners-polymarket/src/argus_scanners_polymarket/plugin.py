@@ -12,6 +12,8 @@ from argus_scanners_polymarket.config import PmScannersSettings
 SCANNERS: dict[str, tuple[str, str]] = {
     "resolution": ("argus_scanners_polymarket.resolution", "ResolutionScanner"),
     "correlation": ("argus_scanners_polymarket.correlation", "CorrelationScanner"),
+    "stale": ("argus_scanners_polymarket.stale", "StaleQuoteScanner"),
+    "spike": ("argus_scanners_polymarket.stale", "SpikeScanner"),
 }
 
 
