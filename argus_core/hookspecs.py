@@ -24,8 +24,6 @@ import pluggy
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import click
-
     from argus_core.config import Config
     from argus_core.migrations import Migrations
     from argus_core.models import Fill, Opportunity
@@ -133,14 +131,6 @@ def register_pricers(register: RegisterPricer) -> None:
     ``Pricer.probability_of_profit`` with :class:`argus_core.OptionLeg` and model
     parameters by name; ``Pricer.supports`` says which a pricer answers), falling
     back when none is installed or it cannot answer.
-
-    .. versionadded:: 0.1
-    """
-
-
-@hookspec
-def register_commands(cli: click.Group) -> None:
-    """Add sub-commands to the ``argus`` command line (a :class:`click.Group`).
 
     .. versionadded:: 0.1
     """

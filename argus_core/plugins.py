@@ -56,6 +56,7 @@ BUILTINS = (
     ("risk", "argus_core.builtins.risk_checks"),
     ("sizing", "argus_core.builtins.sizers"),
     ("example", "argus_core.builtins.example_strategies"),
+    ("journal", "argus_core.builtins.journal"),
 )
 BUILTIN_NAMES = frozenset(name for name, _ in BUILTINS)
 

@@ -356,7 +356,8 @@ def test_the_readme_shows_the_template_file_for_file() -> None:
     shipped = {p.relative_to(TEMPLATE).as_posix() for p in TEMPLATE.rglob("*")
                if p.is_file() and not local & set(p.parts)
                and not any(part.endswith(".egg-info") for part in p.parts)}
-    assert shipped == {*TEMPLATE_FILES, "README.md"}
+    # py.typed: the empty typing marker the README's prose mentions (nothing to show).
+    assert shipped == {*TEMPLATE_FILES, "README.md", "src/argus_strategy_mine/py.typed"}
     meta = tomllib.loads(files["pyproject.toml"])
     assert meta["build-system"]["build-backend"] == "hatchling.build"  # pip can build it
     assert (meta["project"]["version"], meta["project"]["dependencies"]) == (
