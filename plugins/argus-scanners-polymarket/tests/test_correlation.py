@@ -186,3 +186,31 @@ def test_fomc_final_prices_violate_june_2022_by_3e_7() -> None:
     assert opp.expected_profit == D(100) * (1 - cost)
     assert D("3.0e-7") < 1 - cost < D("3.1e-7")
     assert CorrelationScanner().scan(market, 1) == []  # below the default min_violation
+
+
+def test_blocked_candidates_equal_the_full_similarity_matrix(monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    import random
+
+    import numpy as np
+    from argus_scanners_polymarket import correlation
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    rng = random.Random(3)
+    words = ["fed", "cut", "rates", "march", "june", "bps", "election", "trump", "wins",
+             "nomination", "senate"]
+    texts = [" ".join(rng.choice(words) for _ in range(6)) for _ in range(40)]
+    monkeypatch.setattr(correlation, "_BLOCK", 7)
+    got = correlation.candidate_pairs(texts, 0.3, 10_000)
+    x = TfidfVectorizer(stop_words="english", ngram_range=(1, 2), sublinear_tf=True,
+                        token_pattern=r"(?u)\b\w[\w.]*\b").fit_transform(texts)
+    full = np.asarray((x @ x.T).todense())
+    want = {(i, j) for i in range(40) for j in range(i + 1, 40) if full[i, j] >= 0.3}
+    assert {(i, j) for i, j, _ in got} == want and len(got) == len(want)
+    sims = [v for *_, v in got]
+    assert sims == sorted(sims, reverse=True)
+    capped = correlation.candidate_pairs(texts, 0.3, 10_000, per_row=2)
+    per_row: dict[int, int] = {}
+    for i, _, _ in capped:
+        per_row[i] = per_row.get(i, 0) + 1
+    assert max(per_row.values()) == 2

@@ -40,7 +40,7 @@ def test_settings_sub_tables_validate() -> None:
     ({"correlation": {"similarity_threshold": 1.5}}, "similarity_threshold = 1.5 is outside"),
     ({"stale": {"persistence_scans": 0}}, "persistence_scans = 0 is outside"),
     ({"spike": {"reversion_fraction": "0"}}, "reversion_fraction = 0 is outside"),
-    ({"maker": {"max_skew": "-0.01"}}, "max_skew = -0.01 is outside"),
+    ({"maker": {}}, "unknown key(s) (maker)"),  # no maker scanner yet
     ({"resolution": {"bogus": 1}}, "unknown key(s) (bogus)"),
     ({"nope": {}}, "unknown key(s) (nope)"),
 ])

@@ -64,6 +64,7 @@ class CorrelationSettings:
         min_liquidity: shares available at both touched levels, at least.
         max_per_event: at most this many flags per event (the best first).
         max_candidates: cap on candidate pairs kept per scan structure (most similar first).
+        max_neighbors: candidate partners kept per market (most similar first).
         trade_proven: report violations of *proven* constraints (nested numeric thresholds
             of one subject) in the executable lane as risk-free; off: everything is a
             research flag.
@@ -74,6 +75,7 @@ class CorrelationSettings:
     min_liquidity: Decimal = attrs.field(default=Decimal("10"), validator=NON_NEGATIVE)
     max_per_event: int = attrs.field(default=3, validator=AT_LEAST_ONE)
     max_candidates: int = attrs.field(default=20_000, validator=AT_LEAST_ONE)
+    max_neighbors: int = attrs.field(default=50, validator=AT_LEAST_ONE)
     trade_proven: bool = False
 
 
@@ -118,30 +120,6 @@ class SpikeSettings:
 
 
 @attrs.frozen
-class MakerSettings:
-    """``[plugins.pmscanners.maker]``.
-
-    Attributes:
-        min_spread: quote only books whose spread is at least this (price units).
-        adverse_selection: expected adverse move per filled share, as a fraction of the
-            half-spread captured (0: none, 1: the whole half-spread).
-        quote_size: shares per quote (raised to the instrument's ``min_size``).
-        inventory_limit: shares of inventory at which the skew reaches a full tick-rounded
-            ``max_skew``.
-        max_skew: the most the quotes move (price units) against inventory.
-        min_edge: smallest expected edge per filled share (after fees, adverse selection,
-            plus rewards) worth reporting.
-    """
-
-    min_spread: Decimal = attrs.field(default=Decimal("0.02"), validator=in_range(0, 1))
-    adverse_selection: Decimal = attrs.field(default=Decimal("0.5"), validator=in_range(0, 1))
-    quote_size: Decimal = attrs.field(default=Decimal("20"), validator=POSITIVE)
-    inventory_limit: Decimal = attrs.field(default=Decimal("500"), validator=POSITIVE)
-    max_skew: Decimal = attrs.field(default=Decimal("0.02"), validator=in_range(0, 1))
-    min_edge: Decimal = attrs.field(default=Decimal("0.001"), validator=in_range(0, 1))
-
-
-@attrs.frozen
 class PmScannersSettings:
     """``[plugins.pmscanners]``: one sub-table per scanner (each optional)."""
 
@@ -149,4 +127,3 @@ class PmScannersSettings:
     correlation: CorrelationSettings = attrs.field(factory=CorrelationSettings)
     stale: StaleSettings = attrs.field(factory=StaleSettings)
     spike: SpikeSettings = attrs.field(factory=SpikeSettings)
-    maker: MakerSettings = attrs.field(factory=MakerSettings)

@@ -4,7 +4,8 @@
    (instrument ``meta['question']``, else the event title and outcome name) is embedded by
    scikit-learn's ``TfidfVectorizer`` (English stop words, word 1-2 grams, sublinear tf);
    pairs of markets with cosine similarity ``>= similarity_threshold`` are candidates
-   (at most ``max_candidates``, most similar first), never two outcomes of one negRisk
+   (at most ``max_neighbors`` per market and ``max_candidates`` in all, most similar
+   first; computed in row blocks, so memory stays bounded), never two outcomes of one negRisk
    event (exclusive by construction: the negRisk scanner's business) nor the two tokens
    of one market.
 2. **Validation**: a candidate becomes a constraint ``A => B`` (so ``P(A) <= P(B)``) only
@@ -46,6 +47,8 @@ from argus_scanners_polymarket.common import (
 from argus_scanners_polymarket.config import CorrelationSettings, PmScannersSettings
 from argus_scanners_polymarket.constraints import Constraint, implication
 
+_BLOCK = 512
+
 
 @attrs.frozen
 class Proposition:
@@ -80,10 +83,10 @@ def propositions(market: MarketState) -> list[Proposition]:
     return out
 
 
-def candidate_pairs(texts: list[str], threshold: float, limit: int
+def candidate_pairs(texts: list[str], threshold: float, limit: int, per_row: int = 0
                     ) -> list[tuple[int, int, float]]:
     """(i, j, cosine) with i < j for TF-IDF cosine similarity >= ``threshold``, most
-    similar first, at most ``limit``."""
+    similar first, at most ``limit`` in all and ``per_row`` (0: any) per first market."""
     if len(texts) < 2:
         return []
     from sklearn.feature_extraction.text import (  # type: ignore[import-untyped]
@@ -96,9 +99,30 @@ def candidate_pairs(texts: list[str], threshold: float, limit: int
         x = vec.fit_transform(texts)
     except ValueError:  # every text was stop words only
         return []
-    sim = (x @ x.T).tocoo()
-    keep = (sim.row < sim.col) & (sim.data >= threshold)
-    rows, cols, vals = sim.row[keep], sim.col[keep], sim.data[keep]
+    # Row blocks of the cosine matrix, dense per block: memory stays O(block x n) however
+    # alike the questions are; each row keeps its ``per_row`` most similar partners.
+    xt = x.T.tocsc()
+    rows_l: list[np.ndarray] = []
+    cols_l: list[np.ndarray] = []
+    vals_l: list[np.ndarray] = []
+    n = x.shape[0]
+    for start in range(0, n, _BLOCK):
+        block = np.asarray((x[start:start + _BLOCK] @ xt).todense())
+        r, c = np.nonzero(block >= threshold)
+        gi = r + start
+        keep = gi < c
+        r, c, gi = r[keep], c[keep], gi[keep]
+        v = block[r, c]
+        if per_row and len(v):
+            order = np.lexsort((-v, gi))  # by row, most similar first
+            r, c, gi, v = r[order], c[order], gi[order], v[order]
+            first = np.searchsorted(gi, gi, side="left")
+            keep = (np.arange(len(gi)) - first) < per_row
+            c, gi, v = c[keep], gi[keep], v[keep]
+        rows_l.append(gi)
+        cols_l.append(c)
+        vals_l.append(v)
+    rows, cols, vals = (np.concatenate(a) for a in (rows_l, cols_l, vals_l))
     order = np.argsort(-vals, kind="stable")[:limit]
     return [(int(rows[k]), int(cols[k]), float(vals[k])) for k in order]
 
@@ -172,7 +196,7 @@ class CorrelationScanner(Scanner):
         s = self.settings
         self.props = propositions(market)
         pairs = candidate_pairs([p.text for p in self.props], s.similarity_threshold,
-                                s.max_candidates)
+                                s.max_candidates, s.max_neighbors)
         self.candidates = len(pairs)
         found: dict[tuple[str, str], Constraint] = {}
         for i, j, _sim in pairs:
