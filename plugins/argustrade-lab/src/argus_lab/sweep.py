@@ -77,8 +77,11 @@ def run_point(task: PointTask) -> PointOutcome:
     strategies = copy.deepcopy(task.strategies) if task.strategies else None
     if task.fresh:
         shutil.rmtree(task.run_dir, ignore_errors=True)
+    # The lab's and the orchestrator's own tables configure the study, not the backtest
+    # (and the point's run need not load those plugins).
+    config = task.config.without_plugins("lab", "orchestrator")
     try:
-        res = run_backtest(task.config, Path(task.run_dir), overrides=task.overrides,
+        res = run_backtest(config, Path(task.run_dir), overrides=task.overrides,
                            strategies=strategies)
     except Exception as exc:  # one bad point must not sink a sweep; it is recorded
         return PointOutcome(task.point_id, {}, np.empty(0), np.empty(0, dtype=np.int64),
