@@ -10,7 +10,6 @@ that another process is writing), 8 sandbox error and 9 orchestrator error
 
 from __future__ import annotations
 
-import asyncio
 import importlib.metadata as md
 import json
 import logging
@@ -21,21 +20,49 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from argus_core.config import Config, load_config
+from argus_core.discovery import command_entry_points
 from argus_core.errors import ArgusError, ConfigError, LedgerError, PluginError, RiskHalted
-from argus_core.ledger import LEDGER_FILE, Ledger
-from argus_core.plugins import PluginHost, command_entry_points, fenced_call
 
-console = Console(stderr=True)
-out = Console()
+if TYPE_CHECKING:
+    from argus_core.config import Config
+    from argus_core.ledger import Ledger
+
+# The domain model, the ledger, pluggy, numpy and asyncio are imported by the commands
+# that use them, not here: `argus --help` and a plugin's command pay only for click and rich.
+
+def load_config(path: Path) -> Config:
+    """:func:`argus_core.config.load_config`, imported on first use."""
+    from argus_core.config import load_config as load
+
+    return load(path)
+
+
+class _Console:
+    """A rich ``Console`` made on first use (importing rich.console costs ~50 ms that
+    ``argus --help`` does not need)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._kwargs = kwargs
+        self._console: Any = None
+
+    def get(self) -> Any:
+        """The rich ``Console`` itself (to hand to rich objects)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._kwargs)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+console: Any = _Console(stderr=True)
+out: Any = _Console()
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -72,6 +99,8 @@ class ArgusGroup(click.Group):
         except ArgusError as exc:
             if ctx.meta.get("argus.traceback"):
                 raise
+            from rich.markup import escape
+
             # escape: an error naming "[table]" or "pkg[extra]" must print as written
             console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
                           markup=True, soft_wrap=True)
@@ -107,6 +136,8 @@ def cli(ctx: click.Context, traceback: bool, verbose: int) -> None:
               help="Load only the plugins this config names.")
 def plugins_cmd(as_json: bool, config_path: Path | None) -> None:
     """List every loaded plugin: name, distribution, version, hooks and registrations."""
+    from argus_core.plugins import PluginHost
+
     host = PluginHost()
     host.load(load_config(config_path).argus.plugins if config_path else None, tolerant=True)
     rows = host.info()
@@ -117,6 +148,8 @@ def plugins_cmd(as_json: bool, config_path: Path | None) -> None:
              for r in rows]
             + [{"name": name, "error": why} for name, why in host.broken.items()]))
     else:
+        from rich.table import Table
+
         table = Table("plugin", "distribution", "version", "hooks", "registered")
         for r in rows:
             table.add_row(r.name, r.distribution or "-", r.version or "-", ", ".join(r.hooks),
@@ -134,9 +167,11 @@ def _progress(label: str, enabled: bool) -> Iterator[Any]:
     if not enabled:
         yield None
         return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
                   TextColumn("{task.completed:,} events"), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
+                  console=console.get(), transient=True) as progress:
         task = progress.add_task(label, total=None)
         yield lambda n: progress.update(task, completed=n)
 
@@ -152,6 +187,8 @@ def _run(config: Config, run_dir: Path, *, live: bool, show_progress: bool,
 
 
 def _print_summary(summary: Any, metrics: dict[str, Any] | None = None) -> None:
+    from rich.table import Table
+
     table = Table(title=f"Argus run {summary.run_id}", show_header=False)
     rows = [
         ("run directory", str(summary.run_dir)), ("mode", summary.mode),
@@ -214,6 +251,7 @@ def _exit_if_halted(summary: Any) -> None:
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def demo_cmd(run_dir: Path | None, no_progress: bool) -> None:
     """Offline demo: `argus run` on the bundled examples/demo.toml, then `argus report`."""
+    from argus_core.ledger import Ledger
     from argus_core.metrics import compute_metrics
     from argus_core.report import write_report
 
@@ -248,6 +286,7 @@ def backtest_cmd(config_path: Path, run_dir: Path | None, sets: tuple[str, ...],
                  no_progress: bool) -> None:
     """Replay a config as a backtest, then write the report and print the metrics."""
     from argus_core.config import apply_overrides, parse_overrides
+    from argus_core.ledger import Ledger
     from argus_core.metrics import compute_metrics
     from argus_core.report import write_report
 
@@ -267,6 +306,8 @@ def backtest_cmd(config_path: Path, run_dir: Path | None, sets: tuple[str, ...],
 
 def _report_sections(config: Config, run_dir: Path) -> dict[str, str]:
     """Extra report sections from plugins that describe their own modelling."""
+    from argus_core.plugins import PluginHost, fenced_call
+
     sections: dict[str, str] = {}
     host = PluginHost()
     host.load(config.argus.plugins)
@@ -287,6 +328,8 @@ def report_cmd(run_dir: Path) -> None:
 
 # -- kill / resume -------------------------------------------------------------------
 def _control_ledger(run_dir: Path) -> Ledger:
+    from argus_core.ledger import LEDGER_FILE, Ledger
+
     if not (run_dir / LEDGER_FILE).exists():
         raise LedgerError(f"{run_dir}: no {LEDGER_FILE}; is this a run directory?")
     return Ledger.in_dir(run_dir)
@@ -331,6 +374,8 @@ def resume_cmd(run_dir: Path) -> None:
 def record_cmd(config_path: Path, out_path: Path, duration: float,
                max_events: int | None) -> None:
     """Record the configured venue's normalised stream to NDJSON for later replay."""
+    import asyncio
+
     from argus_core.recorder import record
 
     config = load_config(config_path)
@@ -348,11 +393,13 @@ def record_cmd(config_path: Path, out_path: Path, duration: float,
 def scan_cmd(config_path: Path, once: bool, as_json: bool, interval: float,
              max_scans: int | None) -> None:
     """Snapshot the configured venues and run the configured scanners."""
+    import asyncio
+
     from argus_core.scan import run_scan
 
     config = load_config(config_path)
     asyncio.run(run_scan(config, once=once, as_json=as_json, interval_s=interval,
-                         max_scans=max_scans, out=out))
+                         max_scans=max_scans, out=out.get()))
 
 
 def _summary(ep: md.EntryPoint, limit: int) -> str:

@@ -25,11 +25,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from argus_core.config import Config
+    from argus_core.interfaces import Pricer, RiskCheck, Scanner, Sizer, Strategy, Venue
     from argus_core.migrations import Migrations
     from argus_core.models import Fill, Opportunity
     from argus_core.runtime import RunContext
-
-from argus_core.interfaces import Pricer, RiskCheck, Scanner, Sizer, Strategy, Venue
 
 hookspec = pluggy.HookspecMarker("argus")
 hookimpl = pluggy.HookimplMarker("argus")
@@ -37,14 +36,15 @@ hookimpl = pluggy.HookimplMarker("argus")
 #: ``register(name, factory)``: the callback every ``register_*`` hook receives.  The
 #: factory is called as ``factory(settings)`` and must build the hook's component type
 #: (a class of that type is checked when it registers, anything else when it builds;
-#: either way the error names the plugin).
+#: either way the error names the plugin).  The component types are forward references so
+#: that ``from argus_core import hookimpl`` (every plugin module) imports no domain model.
 Register = Callable[[str, Callable[[Any], Any]], None]
-RegisterVenue = Callable[[str, Callable[[Any], Venue]], None]
-RegisterScanner = Callable[[str, Callable[[Any], Scanner]], None]
-RegisterStrategy = Callable[[str, Callable[[Any], Strategy]], None]
-RegisterRiskCheck = Callable[[str, Callable[[Any], RiskCheck]], None]
-RegisterSizer = Callable[[str, Callable[[Any], Sizer]], None]
-RegisterPricer = Callable[[str, Callable[[Any], Pricer]], None]
+RegisterVenue = Callable[[str, Callable[[Any], "Venue"]], None]
+RegisterScanner = Callable[[str, Callable[[Any], "Scanner"]], None]
+RegisterStrategy = Callable[[str, Callable[[Any], "Strategy"]], None]
+RegisterRiskCheck = Callable[[str, Callable[[Any], "RiskCheck"]], None]
+RegisterSizer = Callable[[str, Callable[[Any], "Sizer"]], None]
+RegisterPricer = Callable[[str, Callable[[Any], "Pricer"]], None]
 
 
 @hookspec

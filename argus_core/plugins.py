@@ -10,7 +10,6 @@ added and removed while a runner is live; the registry is rebuilt each time.
 from __future__ import annotations
 
 import importlib.metadata as md
-import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,13 +17,13 @@ import attrs
 import pluggy
 
 from argus_core import hookspecs
+from argus_core.discovery import BLOCK_ENV as BLOCK_ENV
+from argus_core.discovery import COMMANDS_GROUP as COMMANDS_GROUP
+from argus_core.discovery import CORE_DISTRIBUTION as CORE_DISTRIBUTION
+from argus_core.discovery import ENTRY_POINT_GROUP, blocked_plugins, remedy_for
+from argus_core.discovery import KNOWN_DISTRIBUTIONS as KNOWN_DISTRIBUTIONS
+from argus_core.discovery import command_entry_points as command_entry_points
 from argus_core.errors import PluginError
-
-ENTRY_POINT_GROUP = "argus"
-#: ``argus`` sub-commands, one entry point each (``name = "module:click_command"``): listed
-#: from installed metadata and imported only when that command runs.
-COMMANDS_GROUP = "argus.commands"
-BLOCK_ENV = "ARGUS_BLOCK_PLUGINS"
 
 #: Registration hook -> component kind.
 KINDS = {
@@ -36,21 +35,7 @@ KINDS = {
     "register_pricers": "pricer",
 }
 
-#: Where the first-party plugins come from, for "not installed" remedies.
-KNOWN_DISTRIBUTIONS = {
-    "polymarket": "argus-venue-polymarket",
-    "kraken": "argus-venue-kraken",
-    "negrisk": "argus-scanner-negrisk",
-    "vrp": "argus-strategy-vrp",
-    "heston": "argus-gpu-heston",
-    "lab": "argustrade-lab",
-    "orchestrator": "argustrade-orchestrator",
-}
-
 #: Builtin plugins: (name, module path).  They register through the same hooks.
-#: The core's distribution name on the package registry (``argus-core`` there is an
-#: unrelated product; the import package stays ``argus_core``).
-CORE_DISTRIBUTION = "argustrade-core"
 BUILTINS = (
     ("replay", "argus_core.builtins.replay_venue"),
     ("risk", "argus_core.builtins.risk_checks"),
@@ -89,36 +74,6 @@ def component_base(kind: str) -> type:
     return {"venue": interfaces.Venue, "scanner": interfaces.Scanner,
             "strategy": interfaces.Strategy, "risk_check": interfaces.RiskCheck,
             "sizer": interfaces.Sizer, "pricer": interfaces.Pricer}[kind]
-
-
-def blocked_plugins() -> set[str]:
-    """Names listed in ``ARGUS_BLOCK_PLUGINS`` (comma separated)."""
-    return {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
-
-
-def command_entry_points() -> dict[str, md.EntryPoint]:
-    """Sub-commands installed plugins declare in ``argus.commands`` (nothing imported).
-
-    A command is left out when its distribution's plugin is blocked
-    (``ARGUS_BLOCK_PLUGINS``), so blocking a plugin hides its commands too."""
-    blocked = blocked_plugins()
-    out: dict[str, md.EntryPoint] = {}
-    for ep in md.entry_points(group=COMMANDS_GROUP):
-        plugins = {p.name for p in (ep.dist.entry_points if ep.dist else ())
-                   if p.group == ENTRY_POINT_GROUP}
-        if ep.name in blocked or plugins & blocked:
-            continue
-        out.setdefault(ep.name, ep)
-    return out
-
-
-def remedy_for(name: str) -> str:
-    """What to tell a user whose config names a plugin that is not installed."""
-    dist = KNOWN_DISTRIBUTIONS.get(name)
-    if dist:
-        return f"pip install {dist} (or pip install -e plugins/{dist} from a checkout)"
-    return (f"install the distribution that declares "
-            f"[project.entry-points.{ENTRY_POINT_GROUP}] {name} = ...")
 
 
 class PluginHost:

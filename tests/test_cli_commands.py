@@ -72,3 +72,23 @@ def test_core_commands_win_over_a_plugin_command_of_the_same_name(
     monkeypatch.setattr(cli_module, "command_entry_points", lambda: {"demo": shadow})
     command = cli_module.cli.get_command(click.Context(cli_module.cli), "demo")
     assert command is cli_module.cli.commands["demo"]
+
+
+@pytest.mark.parametrize("statement", [
+    "import argus_core",
+    "from argus_core import hookimpl, RegisterStrategy",
+    "import argus_core.cli",
+])
+def test_start_up_imports_stay_light(statement: str) -> None:
+    """A plugin module's ``from argus_core import hookimpl`` and the CLI's start-up import
+    no domain model, numpy, pluggy or asyncio (the public names load on first use)."""
+    heavy = ("numpy", "asyncio", "pluggy", "argus_core.models", "argus_core.runner",
+             "argus_core.ledger", "rich.console")
+    res = _python(f"import sys\n{statement}\nprint(sorted(m for m in {heavy!r} "
+                  f"if m in sys.modules))")
+    assert res.returncode == 0, res.stderr
+    leaked = res.stdout.strip()
+    if statement.startswith("from argus_core import hookimpl"):
+        assert leaked == "['pluggy']", leaked  # hookimpl is a pluggy marker
+    else:
+        assert leaked == "[]", leaked
