@@ -353,12 +353,14 @@ class Ledger:
                           (name, instrument_id, ts_ns, value))
 
     def insert_opportunity(self, opportunity_id: str, scanner: str, ts_ns: int, kind: str,
-                           expected_profit: Decimal, risk_free: bool, body: str) -> bool:
-        """Store a scanner's opportunity once; False when it was seen before."""
+                           expected_profit: Decimal, risk_free: bool, body: str,
+                           status: str = "seen") -> bool:
+        """Store a scanner's opportunity once (``status`` ``seen``, or ``research`` for one
+        the runner must not trade); False when it was seen before."""
         self.conn.execute(
             "insert or ignore into opportunities values (?,?,?,?,?,?,?,?)",
             (opportunity_id, scanner, ts_ns, kind, str(expected_profit), int(risk_free),
-             "seen", body))
+             status, body))
         return self.conn.changes() == 1
 
     def append_equity(self, rows: Sequence[tuple[int, str, str, str]]) -> None:

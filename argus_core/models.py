@@ -384,9 +384,20 @@ def _legs(value: Iterable[Leg]) -> tuple[Leg, ...]:
     return tuple(value)
 
 
+#: Opportunity lanes: traded by the runner, or reported only.
+EXECUTABLE, RESEARCH = "executable", "research"
+LANES = (EXECUTABLE, RESEARCH)
+
+
 @attrs.frozen
 class Opportunity:
-    """A scanner's finding: legs, size, edge after costs, and why it exists."""
+    """A scanner's finding: legs, size, edge after costs, and why it exists.
+
+    ``lane``: ``"executable"`` findings are traded by the runner (as one IOC basket);
+    ``"research"`` ones are stored, shown by ``argus scan`` and observers, and never
+    traded.  The scanner decides (e.g. an unproven relation is research), so listing a
+    research scanner in a paper or live config cannot send its guesses to a venue.
+    """
 
     opportunity_id: str
     scanner: str
@@ -400,6 +411,7 @@ class Opportunity:
     reason: str = ""
     risk_free: bool = True
     event_id: str = ""
+    lane: str = attrs.field(default=EXECUTABLE, validator=attrs.validators.in_(LANES))
 
 
 @attrs.frozen

@@ -45,6 +45,8 @@ from argus_core.execution import ExecutionEngine
 from argus_core.interfaces import RiskCheck, RiskContext, Strategy, StrategyContext
 from argus_core.market_state import MarketState
 from argus_core.models import (
+    EXECUTABLE,
+    RESEARCH,
     Bar,
     BookDelta,
     Intent,
@@ -465,13 +467,15 @@ class Runner:
 
     def _on_opportunity(self, opp: Opportunity, ts: int) -> None:
         body = json.dumps(converter.unstructure(opp), sort_keys=True)
+        tradeable = opp.lane == EXECUTABLE
         if not self.ledger.insert_opportunity(opp.opportunity_id, opp.scanner, opp.ts_ns,
                                               opp.kind, opp.expected_profit, opp.risk_free,
-                                              body):
+                                              body, "seen" if tradeable else RESEARCH):
             return  # already acted on (a resumed run, or the same opportunity next cycle)
         self._dirty = True
         self._notify("on_opportunity", opportunity=opp, ctx=self.ctx)
-        self.engine.submit_opportunity(opp, ts)
+        if tradeable:  # research findings are stored and observed, never traded
+            self.engine.submit_opportunity(opp, ts)
 
     # -- failures, swaps, state ----------------------------------------------------
     def _notify(self, hook_name: str, *, fail: bool = False, **kwargs: Any) -> None:

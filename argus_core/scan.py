@@ -42,9 +42,10 @@ async def snapshot_and_scan(config: Config) -> list[Opportunity]:
 
 
 def _table(opps: list[Opportunity]) -> Table:
-    table = Table("kind", "event", "legs", "size", "edge/unit", "profit", "risk-free", "reason")
+    table = Table("lane", "kind", "event", "legs", "size", "edge/unit", "profit", "risk-free",
+                  "reason")
     for o in opps:
-        table.add_row(o.kind, o.event_id, str(len(o.legs)), f"{o.max_size}",
+        table.add_row(o.lane, o.kind, o.event_id, str(len(o.legs)), f"{o.max_size}",
                       f"{o.edge_per_unit:.4f}", f"{o.expected_profit:.2f}",
                       "yes" if o.risk_free else "NO", o.reason)
     return table

@@ -91,9 +91,9 @@ def on_opportunity(opportunity: Opportunity, ctx: RunContext) -> None:
               "legs": len(o.legs), "max_size": str(o.max_size),
               "edge_per_unit": str(o.edge_per_unit),
               "expected_profit": str(o.expected_profit), "costs": str(o.costs),
-              "risk_free": o.risk_free, "reason": o.reason, "ts_ns": o.ts_ns}
-    log.info("opportunity %s %s %s: %s legs x %s, edge %s/unit, expected profit %s%s",
-             o.scanner, o.kind, o.event_id, len(o.legs), o.max_size, o.edge_per_unit,
+              "risk_free": o.risk_free, "lane": o.lane, "reason": o.reason, "ts_ns": o.ts_ns}
+    log.info("opportunity %s %s %s [%s]: %s legs x %s, edge %s/unit, expected profit %s%s",
+             o.scanner, o.kind, o.event_id, o.lane, len(o.legs), o.max_size, o.edge_per_unit,
              o.expected_profit, "" if o.risk_free else " (NOT risk-free)",
              extra={"journal": {"kind": "opportunity", **fields}})
 

@@ -145,6 +145,7 @@ def test_fomc_nested_pairs_are_exactly_the_2022_level_markets() -> None:
     assert all(c.proven and c.rule == "nested_threshold" for c in scanner.constraints)
 
 
+@pytest.mark.slow
 @needs_data
 def test_fomc_prints_violate_no_nested_pair() -> None:
     """The time series (Dec 2022 - Jul 2024) has no print of a 2022 "above X%" token, so no

@@ -1,11 +1,10 @@
 """What every scanner here shares: lanes, the token -> event map, exact book walks.
 
-Lanes.  The core's :class:`~argus_core.Opportunity` has no metadata field, so a scanner
-here states its lane at the front of ``reason``: ``"lane=executable: ..."`` (risk-free, or
-gated by configured thresholds: what a runner may trade) or ``"lane=research: ..."``
-(reported, never traded).  Every research opportunity also has ``risk_free=False``;
-:func:`lane_of` reads the lane back.  (The core should grow an ``Opportunity.lane`` and a
-``metadata`` mapping; see the README's "Status".)
+Lanes.  Every opportunity here sets the core's ``Opportunity.lane``: ``executable``
+(risk-free, or gated by configured thresholds: the runner trades it) or ``research``
+(stored and reported, never traded by the runner), and also states it at the front of
+``reason`` (``"lane=research: ..."``) for people reading a table.  Every research
+opportunity also has ``risk_free=False``; :func:`lane_of` reads the lane back.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import numpy as np
 
 from argus_core import Event, FeeSchedule, Leg, MarketState, Outcome, Side
 
-EXECUTABLE = "executable"
+EXECUTABLE = "executable"  # the values of argus_core.Opportunity.lane
 RESEARCH = "research"
 LANES = (EXECUTABLE, RESEARCH)
 NS_PER_YEAR = 365 * 24 * 3600 * 10**9
@@ -36,6 +35,9 @@ def lane_reason(lane: str, text: str) -> str:
 
 def lane_of(reason_or_opportunity: object) -> str:
     """The lane an opportunity (or its ``reason``) was reported in ("" when none)."""
+    lane = getattr(reason_or_opportunity, "lane", None)
+    if isinstance(lane, str):
+        return lane
     reason = getattr(reason_or_opportunity, "reason", reason_or_opportunity)
     if isinstance(reason, str) and reason.startswith("lane="):
         return reason[5:].split(":", 1)[0]

@@ -241,6 +241,7 @@ class CorrelationScanner(Scanner):
                       Leg(a.no, Side.BUY, walk.limits[1], walk.quantity)),
                 edge_per_unit=edge(profit, walk.quantity), max_size=walk.quantity,
                 expected_profit=profit, costs=walk.fees,
+                lane=EXECUTABLE if executable else RESEARCH,
                 reason=lane_reason(EXECUTABLE if executable else RESEARCH, (
                     f"{c.rule} ({'proven' if c.proven else 'not proven'}): {c.detail}; "
                     f"'{a.text}' => '{b.text}' but YES(B) + NO(A) cost "

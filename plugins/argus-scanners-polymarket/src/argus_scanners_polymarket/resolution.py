@@ -117,6 +117,7 @@ class ResolutionScanner(Scanner):
                 scanner=self.name, ts_ns=ts_ns, kind=kind, legs=(buy_leg(iid, walk),),
                 edge_per_unit=edge(profit, walk.quantity), max_size=walk.quantity,
                 expected_profit=profit, costs=walk.fees,
+                lane=lane,
                 reason=lane_reason(lane, (
                     f"buy {walk.quantity} of {name!r} at avg {avg:.6f} (limit {walk.limit}), "
                     f"pays {payout}; {why}; {float(rate):.1%} annualised over "

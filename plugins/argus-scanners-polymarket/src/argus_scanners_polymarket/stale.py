@@ -129,6 +129,7 @@ class StaleQuoteScanner(Scanner):
                     edge_per_unit=edge(profit, walk.quantity), max_size=walk.quantity,
                     expected_profit=profit, costs=walk.fees, risk_free=False,
                     event_id=ev.event_id,
+                    lane=RESEARCH,
                     reason=lane_reason(RESEARCH, (
                         f"{side} of {o.name!r} quoted {age_s:.0f}s ago while the other "
                         f"outcomes moved {others - st[1]:+.4f}; fair {value} (1 - others' "
@@ -196,6 +197,7 @@ class SpikeScanner(Scanner):
                 costs=fees, risk_free=False,
                 event_id=str(market.instruments[iid].meta.get("event_id", ""))
                 if iid in market.instruments else "",
+                lane=RESEARCH,
                 reason=lane_reason(RESEARCH, (
                     f"mid {mid:.4f} fell {ref - mid:.4f} below its {s.window_s:g}s EMA "
                     f"{ref:.4f} on a thin ask ({top_size:g} shares) for {int(count)} scans; "

@@ -1,0 +1,88 @@
+"""Opportunity lanes: the runner trades only a scanner's executable findings; research
+findings are stored (status ``research``) and observed, never sent, so listing a research
+scanner in a paper or live config cannot trade its guesses."""
+
+from __future__ import annotations
+
+import sys
+import types
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from argus_test_helpers import BUNDLED_BARS
+
+from argus_core import Leg, Opportunity, Scanner, Side, hookimpl
+from argus_core.config import parse_config
+from argus_core.ledger import Ledger
+from argus_core.runner import Runner
+
+
+class OneLegScanner(Scanner):
+    """Every scan: one buy of 0.01 BTC up to 1% over the last close, in the configured
+    lane."""
+
+    name = "one_leg"
+
+    def __init__(self, lane: str) -> None:
+        self.lane = lane
+
+    def scan(self, market: Any, ts_ns: int) -> list[Opportunity]:
+        bar = market.bars.get(next(iter(market.instruments)))
+        if bar is None:
+            return []
+        limit = (Decimal(str(bar.close)) * Decimal("1.01")).quantize(Decimal("0.1"))
+        return [Opportunity(f"opp-{ts_ns}", self.name, ts_ns, "test",
+                            (Leg(bar.instrument_id, Side.BUY, limit, Decimal("0.01")),),
+                            Decimal("0.1"), Decimal("0.01"), Decimal("0.001"), Decimal(0),
+                            reason="constructed", lane=self.lane)]
+
+
+@pytest.fixture
+def scanner_plugin(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    from argus_core import plugins
+
+    module = types.ModuleType("argus_test_lanes")
+    module.seen = []  # type: ignore[attr-defined]
+    module.register_scanners = hookimpl(  # type: ignore[attr-defined]
+        lambda register: [register(f"one_leg_{lane}", lambda s, lane=lane: OneLegScanner(lane))
+                          for lane in ("executable", "research")])
+    module.on_opportunity = hookimpl(  # type: ignore[attr-defined]
+        lambda opportunity: module.seen.append(opportunity.lane))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "argus_test_lanes", module)
+    monkeypatch.setattr(plugins, "BUILTINS", (*plugins.BUILTINS, ("lanes", "argus_test_lanes")))
+    return module
+
+
+def _config(tmp_path: Path, scanner: str) -> Any:
+    return parse_config({
+        "argus": {"plugins": []},
+        "run": {"venue": "replay", "strategies": [], "scanners": [scanner],
+                "scan_every_events": 100, "sizer": "fixed_fraction"},
+        "plugins": {"replay": {"bars_csv": str(BUNDLED_BARS), "start": "2022-01-01",
+                               "end": "2022-01-10"}}}, tmp_path / "c.toml")
+
+
+@pytest.mark.parametrize(("lane", "traded"), [("executable", True), ("research", False)])
+def test_only_the_executable_lane_is_traded(tmp_path: Path, scanner_plugin: types.ModuleType,
+                                            lane: str, traded: bool) -> None:
+    summary = Runner(_config(tmp_path, f"one_leg_{lane}"), tmp_path / "run").run_sync()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        found = ledger.query("select status from opportunities")
+        orders = ledger.query("select basket_id from orders")
+    assert len(found) >= 2 and set(scanner_plugin.seen) == {lane}
+    assert {r["status"] for r in found} == ({"seen"} if traded else {"research"})
+    if traded:
+        assert len(orders) == len(found) and summary.fills > 0
+        assert all(r["basket_id"].startswith("opp-") for r in orders)
+    else:
+        assert orders == [] and summary.fills == 0
+
+
+def test_an_unknown_lane_is_refused_where_the_opportunity_is_made() -> None:
+    base = Opportunity("o", "s", 1, "k", (), Decimal(0), Decimal(0), Decimal(0), Decimal(0))
+    assert base.lane == "executable"
+    with pytest.raises(ValueError, match="lane"):
+        attrs.evolve(base, lane="maybe")
