@@ -11,8 +11,12 @@ import zipfile
 from email.parser import Parser
 from pathlib import Path
 
+import pytest
+
 from argus_core.ledger import Ledger
 from argus_core.plugins import CORE_DISTRIBUTION
+
+pytestmark = pytest.mark.slow  # builds wheels; runs the core's demo in a fresh venv
 
 ROOT = Path(__file__).resolve().parent.parent
 DISTRIBUTIONS = [ROOT, *sorted(p.parent for p in ROOT.glob("plugins/*/pyproject.toml"))]

@@ -54,6 +54,8 @@ from kill9_support import (
     quiet_http_errors,
 )
 
+pytestmark = pytest.mark.slow  # each test kills and restarts `argus run --live` 20+ times
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # -- Kraken ------------------------------------------------------------------------------

@@ -426,6 +426,7 @@ def _bars(folder: Path) -> None:
     shutil.copy(BUNDLED_BARS, folder / "bars.csv")
 
 
+@pytest.mark.slow
 def test_the_readme_is_followed_exactly_from_an_empty_folder(tmp_path: Path) -> None:
     """Write the README's files, copy the bars, run the README's commands."""
     folder = tmp_path / "argus-strategy-mine"

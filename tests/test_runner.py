@@ -207,6 +207,7 @@ with Ledger(Path(sys.argv[1])):
 """
 
 
+@pytest.mark.slow
 def test_processes_opening_a_new_ledger_at_once_all_succeed(tmp_path: Path) -> None:
     """`argus run` and `argus kill` (or two runs) may create the same ledger together:
     migrations run once, WAL is switched on once, nobody fails."""

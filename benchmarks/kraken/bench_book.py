@@ -35,18 +35,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-SNAPSHOT = (ROOT / "plugins/argus-venue-kraken/tests/fixtures/"
-            "kraken_ws_v2_book_checksum_example.json")
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/machine.py
-from argus_venue_kraken.book import ChecksumBook  # noqa: E402
-from argus_venue_kraken.testing import (  # noqa: E402
+from argus_venue_kraken.book import ChecksumBook
+from argus_venue_kraken.testing import (
     ReferenceBook,
     book_frame,
     random_book_messages,
 )
-from machine import cpu_model, pin_to_one_core  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/machine.py
+from machine import cpu_model, pin_to_one_core
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAPSHOT = (ROOT / "plugins/argus-venue-kraken/tests/fixtures/"
+            "kraken_ws_v2_book_checksum_example.json")
 
 
 def recording(n: int, seed: int, cache: Path) -> tuple[dict[str, Any], list[str]]:

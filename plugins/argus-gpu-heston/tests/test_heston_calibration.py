@@ -23,6 +23,7 @@ def spx_fit():
     return chain, calibrate(chain)
 
 
+@pytest.mark.slow
 def test_bundled_chain_filters(spx_fit) -> None:
     chain, _ = spx_fit
     assert str(chain.trade_date) == "2011-01-03"

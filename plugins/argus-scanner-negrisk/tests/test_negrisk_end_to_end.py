@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-pm = pytest.importorskip("argus_venue_polymarket")
+from argus_core.config import parse_config
+from argus_core.scan import snapshot_and_scan
 
-from argus_venue_polymarket.replay_server import SnapshotServer  # noqa: E402
-
-from argus_core.config import parse_config  # noqa: E402
-from argus_core.scan import snapshot_and_scan  # noqa: E402
+# Skipped when the Polymarket venue plugin is not installed.
+SnapshotServer = pytest.importorskip("argus_venue_polymarket.replay_server").SnapshotServer
 
 SNAPSHOT = Path(__file__).parents[3] / "examples" / "polymarket" / "snapshot"
 

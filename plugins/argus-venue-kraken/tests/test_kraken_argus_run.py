@@ -345,6 +345,7 @@ async def test_argus_run_live_sends_signed_orders_and_books_executions(rest_serv
     assert_order_states(run, rest_server)
 
 
+@pytest.mark.slow
 async def test_argus_run_live_with_lost_answers_places_each_order_once(rest_server, bars,
                                                                         tmp_path: Path):
     """Kraken acts on the first three AddOrders but their answers are lost (a 503, a reset
@@ -380,6 +381,7 @@ async def test_argus_run_live_with_lost_answers_places_each_order_once(rest_serv
     assert_order_states(run, rest_server)
 
 
+@pytest.mark.slow
 async def test_a_restarted_live_run_books_the_fills_it_missed_under_core_ids(
         rest_server, bars, tmp_path: Path):
     """Run 1 dies (stops) while Kraken's executions for its last orders are held back; run 2

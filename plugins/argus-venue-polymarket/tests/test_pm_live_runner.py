@@ -418,6 +418,7 @@ async def test_restart_after_a_persisted_unacknowledged_order_does_not_resend_it
     assert risk == [] and summary.resumed_from == 0
 
 
+@pytest.mark.slow
 async def test_restart_after_an_executed_unacknowledged_basket_books_its_fills_once(
         venue_servers: Any, tmp_path: Path) -> None:
     """The venue executed the FOK batch but the run died before the answer: after the

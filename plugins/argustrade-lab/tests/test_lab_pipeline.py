@@ -79,6 +79,7 @@ def _verdict_row(lab_dir: Path) -> dict:
     return rows[0]
 
 
+@pytest.mark.slow
 def test_gates_cli_locally_and_on_a_local_dask_cluster_agree(tmp_path):
     pytest.importorskip("distributed")
     local = _argus("lab", "gates", "--config", str(EXAMPLE), *_sets(tmp_path / "a"),
@@ -108,6 +109,7 @@ def test_gates_cli_locally_and_on_a_local_dask_cluster_agree(tmp_path):
         pytest.approx(0.25 * 1.5)
 
 
+@pytest.mark.slow
 def test_backtest_cli_report_has_equity_drawdown_trades_and_the_verdict(tmp_path):
     run_dir = tmp_path / "run"
     out = _argus("backtest", "--config", str(EXAMPLE), "--run-dir", str(run_dir),

@@ -26,7 +26,10 @@ def _mp_psr(sr, sr_star, n, skew, kurt):
 def _mp_sr0(n_trials, var):
     mpmath.mp.dps = 50
     g = mpmath.euler
-    inv = lambda p: mpmath.sqrt(2) * mpmath.erfinv(2 * p - 1)  # noqa: E731
+
+    def inv(p):
+        return mpmath.sqrt(2) * mpmath.erfinv(2 * p - 1)
+
     return float(mpmath.sqrt(var) * ((1 - g) * inv(1 - mpmath.mpf(1) / n_trials)
                                      + g * inv(1 - 1 / (n_trials * mpmath.e))))
 

@@ -49,9 +49,11 @@ def implied_vol_put(price: float, s: float, k: float, t: float, r: float) -> flo
     intrinsic = max(k * math.exp(-r * t) - s, 0.0)
     if not price > intrinsic or price >= k * math.exp(-r * t):
         return None
-    f = lambda v: float(bs_put(s, k, t, r, v)) - price  # noqa: E731
+    def excess(v: float) -> float:
+        return float(bs_put(s, k, t, r, v)) - price
+
     try:
-        return float(optimize.brentq(f, 1e-4, 5.0, xtol=1e-8))
+        return float(optimize.brentq(excess, 1e-4, 5.0, xtol=1e-8))
     except ValueError:
         return None
 

@@ -210,9 +210,13 @@ class OrderSender(OrderTracker):
         client = self.client
         if batch:
             args = [PostOrdersV2Args(order=p.signed, orderType=p.order_type) for p in posts]
-            call: Callable[[], Any] = lambda: client.post_orders(args)  # noqa: E731
+
+            def call() -> Any:
+                return client.post_orders(args)
         else:
-            call = lambda: client.post_order(posts[0].signed, posts[0].order_type)  # noqa: E731
+            def call() -> Any:
+                return client.post_order(posts[0].signed, posts[0].order_type)
+
         try:
             answer = await asyncio.to_thread(call)
         except Exception as exc:  # the client raises its own exception types

@@ -98,6 +98,7 @@ def test_the_bundled_file_is_the_scripts_search_on_the_proving_window() -> None:
         {"orchestrator"}
 
 
+@pytest.mark.slow
 def test_a_prior_variant_reproduces_its_recorded_figures() -> None:
     """Re-run one variant (the cheapest) through the script: the figures are measured."""
     script, data = _script(), _file()

@@ -584,7 +584,7 @@ def main() -> int:
         __import__(name)
     # Loaded now so that, once the file system is gone, failures come from the OS layer
     # (socket.create_connection needs the idna codec) rather than from a missing module.
-    import encodings.idna  # noqa: F401
+    import encodings.idna  # noqa: F401  (imported for its side effect: the codec is loaded)
 
     report: dict[str, Any] = {}
     try:
