@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from argus_core.config import (
         AT_LEAST_ONE,
         BPS,
+        FINITE,
         FRACTION,
         NON_NEGATIVE,
         POSITIVE,
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
         Venue,
     )
     from argus_core.ledger import (
+        LEDGER_FILE,
         Ledger,
     )
     from argus_core.market_state import (
@@ -117,6 +119,8 @@ if TYPE_CHECKING:
     from argus_core.risk import (
         TradingState,
     )
+    from argus_core.runner import Runner
+    from argus_core.runtime import build_venue
     from argus_core.secrets import (
         Secret,
         find_key_shaped,
@@ -136,6 +140,10 @@ _EXPORTS: dict[str, str] = {
     "BacktestResult": "argus_core.backtest",
     "run_backtest": "argus_core.backtest",
     "AT_LEAST_ONE": "argus_core.config",
+    "FINITE": "argus_core.config",
+    "LEDGER_FILE": "argus_core.ledger",
+    "Runner": "argus_core.runner",
+    "build_venue": "argus_core.runtime",
     "BPS": "argus_core.config",
     "FRACTION": "argus_core.config",
     "NON_NEGATIVE": "argus_core.config",
@@ -224,7 +232,13 @@ _EXPORTS: dict[str, str] = {
 }
 
 
+#: Public submodules, used as namespaces (``from argus_core import metrics``).
+_SUBMODULES = ("metrics",)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"argus_core.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'argus_core' has no attribute {name!r}")
@@ -234,13 +248,15 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})
 
 
 __all__ = [
     "AT_LEAST_ONE",
     "BPS",
+    "FINITE",
     "FRACTION",
+    "LEDGER_FILE",
     "NON_NEGATIVE",
     "POSITIVE",
     "PROBABILITY",
@@ -297,6 +313,7 @@ __all__ = [
     "RiskContext",
     "RiskDecision",
     "RiskHalted",
+    "Runner",
     "Scanner",
     "Secret",
     "Settlement",
@@ -313,6 +330,7 @@ __all__ = [
     "VenueResume",
     "__version__",
     "apply_overrides",
+    "build_venue",
     "canonical_json",
     "converter",
     "dump_event",
@@ -320,6 +338,7 @@ __all__ = [
     "hookimpl",
     "in_range",
     "load_config",
+    "metrics",
     "optional",
     "parse_overrides",
     "plugin_settings",

@@ -236,6 +236,16 @@ class Config:
         """Folder relative paths in this config are resolved against."""
         return self.path.parent if self.path else Path.cwd()
 
+    def get(self, dotted: str) -> Any:
+        """The value at a dotted key (``"plugins.vrp.spread_scale"``) as the config file
+        would write it; ``KeyError`` naming the key when it is not set."""
+        node: Any = config_converter.unstructure(self)
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise KeyError(dotted)
+            node = node[part]
+        return node
+
     def without_plugins(self, *names: str) -> Config:
         """A copy without the ``[plugins.NAME]`` tables of ``names`` (e.g. the lab's own
         settings, which do not change what a backtest computes)."""

@@ -79,6 +79,14 @@ def run_id_for(config: Config) -> str:
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:12]
 
 
+def build_venue(config: Config) -> Venue:
+    """The configured venue, built with its plugin's validated settings (e.g. to read a
+    replay's bars outside a run)."""
+    host = load_host(config)
+    venue: Venue = build(host, validate_settings(config, host), "venue", config.run.venue)
+    return venue
+
+
 def load_host(config: Config) -> PluginHost:
     """Load builtins and the plugins the config names."""
     host = PluginHost()

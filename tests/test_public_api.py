@@ -17,23 +17,12 @@ from argus_core.plugins import PluginHost
 from argus_core.runtime import assemble
 
 ROOT = Path(__file__).resolve().parent.parent
-#: Modules of the core a first-party plugin may still import besides ``argus_core``:
-#: the pytest kit (a pytest plugin, kept out of the runtime namespace).
-ALLOWED = {"argus_core.testing"}
+#: Modules of the core a first-party plugin may import besides ``argus_core``: the pytest
+#: kit (a pytest plugin, kept out of the runtime namespace) and the public submodules
+#: (``argus_core.metrics``: performance metrics of a run, a namespace of its own).
+ALLOWED = {"argus_core.testing", *(f"argus_core.{m}" for m in argus_core._SUBMODULES)}
 #: Per plugin folder, core internals it still needs until the core makes them public.
-#: The lab left the core with these dependencies; each line says why.
-ALLOWED_FOR = {
-    "argustrade-lab": {
-        "argus_core.config",      # config_converter: a sweep point is an unstructured config
-        "argus_core.ledger",      # LEDGER_FILE: where a point's run keeps its ledger
-        "argus_core.metrics",     # annualisation and the play / round-trip metrics of a run
-        "argus_core.runtime",     # build the configured venue to classify regimes from bars
-    },
-    "argustrade-orchestrator": {
-        "argus_core.metrics",     # the truth benchmarks of a cycle (equity, drawdown, returns)
-        "argus_core.runner",      # Runner: the orchestrator supervises and hot-swaps a live loop
-    },
-}
+ALLOWED_FOR: dict[str, set[str]] = {}
 
 
 def _core_imports(path: Path) -> list[tuple[int, str]]:

@@ -48,6 +48,7 @@ import numpy as np
 
 from argus_core import (
     AT_LEAST_ONE,
+    FINITE,
     FRACTION,
     NON_NEGATIVE,
     POSITIVE,
@@ -59,7 +60,6 @@ from argus_core import (
     optional,
     structure,
 )
-from argus_core.config import FINITE
 from argus_lab.executor import ExecutorSettings
 from argus_lab.walkforward import MODES
 

@@ -23,7 +23,6 @@ import attrs
 import numpy as np
 
 from argus_core import ArgusError, Bar, Config, ConfigError, Ledger, Strategy, canonical_json
-from argus_core.config import config_converter
 from argus_core.metrics import annualisation_note, observations_per_year
 from argus_lab import stats
 from argus_lab.bootstrap import BootstrapPaths, batch_tasks, bootstrap_batch, summarise
@@ -61,7 +60,7 @@ def recorded_regime_labels(run_dir: Path, signal: str, instrument_id: str
     """(ts_ns, label) of the ``signal`` the run itself saw (the runner stores every Signal
     in the ``signals`` table): the regime exactly as the strategy and the risk checks
     knew it, stamp by stamp, with no lookahead.  Empty when the run recorded none."""
-    from argus_core.ledger import LEDGER_FILE
+    from argus_core import LEDGER_FILE
 
     if not (run_dir / LEDGER_FILE).exists():
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
@@ -78,10 +77,9 @@ def regime_labels(config: Config, instrument_id: str, settings: LabSettings
     """(ts_ns, vol regime) per bar of ``instrument_id`` from the configured venue's replay
     (classified here from the bars' closes; the fallback when the run recorded no regime
     signal)."""
-    from argus_core.runtime import build, load_host, validate_settings
+    from argus_core import build_venue
 
-    host = load_host(config)
-    venue = build(host, validate_settings(config, host), "venue", config.run.venue)
+    venue = build_venue(config)
 
     async def closes() -> list[tuple[int, float]]:
         out = []
@@ -129,12 +127,7 @@ def regime_stress(returns: np.ndarray, ts_ns: np.ndarray, label_ts: np.ndarray,
 
 def config_value(config: Config, dotted: str) -> Any:
     """The value at a dotted key of ``config`` (``KeyError`` naming the key if unset)."""
-    node: Any = config_converter.unstructure(config)
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise KeyError(dotted)
-        node = node[part]
-    return node
+    return config.get(dotted)
 
 
 def cost_overrides(config: Config, settings: LabSettings, multiplier: Decimal

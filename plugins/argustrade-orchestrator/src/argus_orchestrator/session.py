@@ -22,7 +22,7 @@ def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
                      max_cycles: int | None = None,
                      echo: Callable[[str], None] = print) -> str:
     """Run the configured loop with the orchestrator; returns a short text report."""
-    from argus_core.runner import Runner
+    from argus_core import Runner
 
     config = load_config(config_path)
     settings = orchestrator_settings(config)
