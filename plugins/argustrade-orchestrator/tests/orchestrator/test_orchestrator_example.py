@@ -16,6 +16,9 @@ from click.testing import CliRunner
 from argus_core.ledger import Ledger
 
 EXAMPLE = Path(__file__).parents[4] / "examples" / "orchestrator" / "orchestrate.toml"
+#: Three cycles of the example, every event of every proving backtest a round trip to a
+#: sandboxed worker: minutes.
+pytestmark = pytest.mark.slow
 
 
 def ledger_trials(run_dir: Path) -> dict[str, float]:
