@@ -77,8 +77,9 @@ def register_scanners(register: RegisterScanner) -> None:
     """Register scanner factories returning :class:`argus_core.interfaces.Scanner`.
 
     A scanner reads the whole market state once per cycle and returns
-    opportunities; the runner routes them through risk, sizing and execution
-    and calls :func:`on_opportunity` for each.  Fees come from the market state:
+    opportunities; the runner calls :func:`on_opportunity` for each and routes the
+    ``executable`` ones through risk, sizing and execution (``research`` ones, e.g. an
+    unproven relation, are stored and shown, never traded).  Fees come from the market state:
     ``market.fee_schedule(instrument_id)`` is what fills there pay (price a fill with
     ``FeeSchedule.fee``, a per-unit estimate with ``FeeSchedule.unit_fee``).
 
