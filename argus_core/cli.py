@@ -407,7 +407,11 @@ def _summary(ep: md.EntryPoint, limit: int) -> str:
     if ep.dist is None:
         return ep.value
     summary = re.sub(r"^Argus[^:]*:\s*", "", ep.dist.metadata["Summary"] or "")
-    return click.utils.make_default_short_help(f"{ep.dist.name}: {summary}", limit)
+    text = f"{ep.dist.name}: {summary}"
+    # click's own shortener is deprecated from click 8.5: the same rule, on words.
+    if len(text) <= limit:
+        return text
+    return text[:max(limit - 3, 0)].rsplit(" ", 1)[0].rstrip(",;:") + "..."
 
 
 def _load_command(ep: md.EntryPoint) -> click.Command:
