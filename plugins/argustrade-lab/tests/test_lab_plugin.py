@@ -77,3 +77,29 @@ def test_without_the_plugin_a_lab_table_names_the_remedy_and_the_commands_are_ab
                 if line.startswith("  ") and line.split()}
     assert "lab" not in commands and "demo" in commands
     assert "  lab " in with_lab.stdout
+
+
+def test_cost_overrides_scale_named_keys_and_name_bad_ones(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from argus_lab.config import lab_settings
+    from argus_lab.gates import cost_overrides
+
+    def overrides(example: str, scaled: str) -> dict:
+        path = tmp_path / "c.toml"
+        path.write_text(f"[argus]\nplugins = []\n[plugins.example]\n{example}\n"
+                        f"[plugins.lab.gates]\nscale_with_costs = [\"{scaled}\"]\n")
+        config = load_config(path)
+        return cost_overrides(config, lab_settings(config), Decimal("1.5"))
+
+    out = overrides("fast = 10", "plugins.example.fast")
+    assert out == {"paper.cost_multiplier": "1.5", "plugins.example.fast": 15.0}
+    with pytest.raises(ConfigError, match=r"plugins\.lab\.gates\.scale_with_costs names "
+                                          r"'plugins\.example\.slow', which the config does "
+                                          r"not set"):
+        overrides("fast = 10", "plugins.example.slow")
+    with pytest.raises(ConfigError, match=r"scale_with_costs: plugins\.example\.fast = True "
+                                          r"is not a number"):
+        overrides("fast = true", "plugins.example.fast")
+    with pytest.raises(ConfigError, match=r"= 'ten' is not a number"):
+        overrides("fast = 'ten'", "plugins.example.fast")

@@ -125,33 +125,28 @@ def regime_stress(returns: np.ndarray, ts_ns: np.ndarray, label_ts: np.ndarray,
     return out
 
 
-def config_value(config: Config, dotted: str) -> Any:
-    """The value at a dotted key of ``config`` (``KeyError`` naming the key if unset)."""
-    return config.get(dotted)
-
-
 def cost_overrides(config: Config, settings: LabSettings, multiplier: Decimal
                    ) -> dict[str, Any]:
     """Overrides of one cost point: ``[paper] cost_multiplier`` (fees and slippage) times
-    ``multiplier``, and every ``[plugins.lab.gates] scale_with_costs`` key (e.g. a quote model's
-    spread) times ``multiplier``."""
+    ``multiplier``, and every ``[plugins.lab.gates] scale_with_costs`` key (e.g. a quote
+    model's spread) times ``multiplier``."""
     where = str(config.path) if config.path else "<config>"
     out: dict[str, Any] = {"paper.cost_multiplier": str(config.paper.cost_multiplier
                                                          * multiplier)}
     for key in settings.gates.scale_with_costs:
         try:
-            value = config_value(config, key)
+            value = config.get(key)
         except KeyError:
-            raise ConfigError(f"{where}: lab.gates.scale_with_costs names {key!r}, which the "
-                              f"config does not set; set it explicitly") from None
+            raise ConfigError(f"{where}: plugins.lab.gates.scale_with_costs names {key!r}, "
+                              f"which the config does not set; set it explicitly") from None
+        not_a_number = ConfigError(f"{where}: plugins.lab.gates.scale_with_costs: {key} = "
+                                   f"{value!r} is not a number")
         if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-            raise ConfigError(f"{where}: lab.gates.scale_with_costs: {key} = {value!r} is not "
-                              f"a number")
+            raise not_a_number
         try:
             scaled = Decimal(str(value)) * multiplier
         except ArithmeticError:
-            raise ConfigError(f"{where}: lab.gates.scale_with_costs: {key} = {value!r} is not "
-                              f"a number") from None
+            raise not_a_number from None
         out[key] = str(scaled) if isinstance(value, str | Decimal) else float(scaled)
     return out
 
