@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         parse_overrides,
         plugin_settings,
         structure,
+        url_scheme,
     )
     from argus_core.errors import (
         ArgusError,
@@ -159,6 +160,7 @@ _EXPORTS: dict[str, str] = {
     "parse_overrides": "argus_core.config",
     "plugin_settings": "argus_core.config",
     "structure": "argus_core.config",
+    "url_scheme": "argus_core.config",
     "ArgusError": "argus_core.errors",
     "BasketIncomplete": "argus_core.errors",
     "ConfigError": "argus_core.errors",
@@ -346,4 +348,5 @@ __all__ = [
     "run_backtest",
     "structure",
     "to_decimal",
+    "url_scheme",
 ]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,18 @@ def in_range(lo: Number | None = None, hi: Number | None = None, *, lo_open: boo
     """An attrs validator for a numeric setting, e.g. ``in_range(0, 1, lo_open=True)`` is a
     fraction in (0, 1]; errors name the key, the value and the range."""
     return Range(lo, hi, lo_open, hi_open, optional)
+
+
+def url_scheme(*schemes: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """An attrs validator for an endpoint setting: a string starting with one of
+    ``schemes`` (``url_scheme("ws", "wss")``); the error names the key and the schemes."""
+    prefixes = tuple(f"{s}://" for s in schemes)
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, str) or not value.startswith(prefixes):
+            raise ValueError(f"{attribute.name}: {value!r} must start with "
+                             f"{' or '.join(prefixes)}")
+    return check
 
 
 def optional(rng: Range) -> Range:

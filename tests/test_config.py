@@ -89,3 +89,18 @@ def test_key_shaped_strings_are_found_and_redacted() -> None:
     text = f"use {key} now; secret = 'abcdefgh12345'"
     assert key in find_key_shaped(text)
     assert key not in redact(text) and "abcdefgh12345" not in redact(text)
+
+
+def test_url_scheme_accepts_its_schemes_and_names_the_key_otherwise() -> None:
+    import attrs
+
+    from argus_core import url_scheme
+
+    @attrs.frozen
+    class Endpoints:
+        ws_url: str = attrs.field(default="wss://x", validator=url_scheme("ws", "wss"))
+
+    assert Endpoints("ws://127.0.0.1:8080").ws_url == "ws://127.0.0.1:8080"
+    for bad in ("https://x", "wsx://x", "", 8080):
+        with pytest.raises(ValueError, match=r"ws_url: .* must start with ws:// or wss://"):
+            Endpoints(bad)  # type: ignore[arg-type]  # the wrong type on purpose

@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from argus_core import Secret, to_decimal
+from argus_core import Secret, to_decimal, url_scheme
 from argus_venue_kalshi import constants as C
 
 #: Market and event tickers: upper-case letters, digits, '-', '.', '_'.
@@ -32,14 +32,6 @@ def _tickers(instance: Any, attribute: attrs.Attribute[Any], value: list[str]) -
                              f"'KXHIGHNY-24JAN01-T60'")
     if len(set(value)) != len(value):
         raise ValueError(f"{attribute.name}: a ticker is listed twice")
-
-
-def _url(*schemes: str) -> Any:
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
-        if not isinstance(value, str) or not value.startswith(tuple(f"{s}://" for s in schemes)):
-            raise ValueError(f"{attribute.name}: {value!r} must start with "
-                             f"{' or '.join(s + '://' for s in schemes)}")
-    return check
 
 
 def _between(low: float, high: float, *, low_open: bool = False) -> Any:
@@ -77,9 +69,9 @@ class KalshiSettings:
     """
 
     #: REST origin; paths under ``/trade-api/v2`` are appended (and signed) as Kalshi's.
-    rest_url: str = attrs.field(default=C.REST_URL, validator=_url("http", "https"))
+    rest_url: str = attrs.field(default=C.REST_URL, validator=url_scheme("http", "https"))
     #: Websocket endpoint (its handshake is signed over ``/trade-api/ws/v2``).
-    ws_url: str = attrs.field(default=C.WS_URL, validator=_url("ws", "wss"))
+    ws_url: str = attrs.field(default=C.WS_URL, validator=url_scheme("ws", "wss"))
     #: Market tickers to trade.
     markets: list[str] = attrs.field(factory=list, validator=_tickers)
     #: Event tickers: every market of each event is traded.

@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from argus_core import Secret, to_decimal
+from argus_core import Secret, to_decimal, url_scheme
 from argus_venue_kraken import constants as C
 
 _PAIR = re.compile(r"^[A-Z0-9.]{1,12}/[A-Z0-9.]{1,12}$")
@@ -55,14 +55,6 @@ def _check_channels(instance: Any, attribute: attrs.Attribute[Any], value: list[
         if channel not in C.PUBLIC_CHANNELS:
             raise ValueError(f"channels: unknown channel {channel!r} "
                              f"(choose from {', '.join(C.PUBLIC_CHANNELS)})")
-
-
-def _url(*schemes: str) -> Any:
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
-        if not isinstance(value, str) or not value.startswith(tuple(f"{s}://" for s in schemes)):
-            raise ValueError(f"{attribute.name}: {value!r} must start with "
-                             f"{' or '.join(s + '://' for s in schemes)}")
-    return check
 
 
 def _between(low: float, high: float, *, low_open: bool = False) -> Any:
@@ -137,11 +129,11 @@ class KrakenSettings:
     """
 
     #: REST base URL (public ``/0/public/*`` and private ``/0/private/*`` live under it).
-    rest_url: str = attrs.field(default=C.REST_URL, validator=_url("http", "https"))
+    rest_url: str = attrs.field(default=C.REST_URL, validator=url_scheme("http", "https"))
     #: Public WebSocket v2 endpoint.
-    ws_url: str = attrs.field(default=C.WS_URL, validator=_url("ws", "wss"))
+    ws_url: str = attrs.field(default=C.WS_URL, validator=url_scheme("ws", "wss"))
     #: Authenticated WebSocket v2 endpoint (``executions``).
-    ws_auth_url: str = attrs.field(default=C.WS_AUTH_URL, validator=_url("ws", "wss"))
+    ws_auth_url: str = attrs.field(default=C.WS_AUTH_URL, validator=url_scheme("ws", "wss"))
     #: Pairs in WS v2 spelling (``BTC/USD``); ``XBT/USD`` is accepted and normalised.
     pairs: list[str] = attrs.field(factory=lambda: ["BTC/USD"], converter=_normalise_pairs,
                                    validator=_check_pairs)
