@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         BacktestResult,
         run_backtest,
     )
+    from argus_core.builtins.sizers import kelly_binary
     from argus_core.config import (
         AT_LEAST_ONE,
         BPS,
@@ -140,6 +141,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "BacktestResult": "argus_core.backtest",
     "run_backtest": "argus_core.backtest",
+    "kelly_binary": "argus_core.builtins.sizers",
     "AT_LEAST_ONE": "argus_core.config",
     "FINITE": "argus_core.config",
     "LEDGER_FILE": "argus_core.ledger",
@@ -339,6 +341,7 @@ __all__ = [
     "find_key_shaped",
     "hookimpl",
     "in_range",
+    "kelly_binary",
     "load_config",
     "metrics",
     "optional",

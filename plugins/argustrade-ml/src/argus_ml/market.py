@@ -13,6 +13,8 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
+from argus_core import kelly_binary
+
 
 @attrs.frozen
 class BinaryMarket:
@@ -48,8 +50,6 @@ class BinaryMarket:
 
 
 def kelly_fraction(p_win: float, cost: float) -> float:
-    """Full binary Kelly stake as a share of wealth: ``(p - c) / (1 - c)`` for a contract
-    costing ``c`` that pays 1 (the core's ``kelly`` sizer uses the same formula)."""
-    if not 0.0 < cost < 1.0:
-        return 0.0
-    return max(0.0, (p_win - cost) / (1.0 - cost))
+    """Full binary Kelly stake as a share of wealth (:func:`argus_core.kelly_binary`, the
+    core's ``kelly`` sizer's formula); no bet when the contract's all-in cost leaves (0, 1)."""
+    return kelly_binary(p_win, cost) if 0.0 < cost < 1.0 else 0.0
