@@ -233,6 +233,7 @@ async def test_a_request_that_may_still_be_acted_on_is_never_resent(
     (update,) = ex._reports
     assert isinstance(update, OrderUpdate) and update.status is OrderStatus.CANCELLED
     assert update.client_order_id == "fok" and "never placed" in update.reason
+    assert update.venue_order_id and update.venue_order_id.startswith("0x")  # its hash
     await ex.close()
 
 

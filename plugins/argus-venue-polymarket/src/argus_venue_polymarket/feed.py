@@ -207,8 +207,10 @@ class ExecutionsFeed(OrderTracker):
                 self._adopt_found(u.post, found)
             elif time.time() >= u.give_up_at_s:
                 del self.unknown[coid]
+                # The hash is this order's venue id whether or not the post got through (a
+                # kill can leave it placed and later cancelled by the heartbeat): record it.
                 self._report([OrderUpdate(
-                    coid, OrderStatus.CANCELLED, time.time_ns(), None,
+                    coid, OrderStatus.CANCELLED, time.time_ns(), u.post.order_hash,
                     f"never placed: no trace at the venue {self.settings.order_give_up_s:g}s "
                     f"after an ambiguous post ({u.problem})")])
 
