@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from argus_venue_polymarket import sending
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.execution import PolymarketExecution
 from argus_venue_polymarket.replay_server import SnapshotServer
@@ -372,6 +373,70 @@ async def test_the_hash_is_recorded_before_the_order_is_sent(
     assert first.venue_order_id == ex.venue_ids["fok"] and posts_then == 0
     assert [type(i).__name__ for i, _ in rest][:2] == ["OrderUpdate", "Fill"]  # OPEN, fill
     assert local.orders[first.venue_order_id]["metadata"] and fill.quantity == 100
+    await ex.close()
+
+
+async def test_an_order_whose_hash_is_not_recorded_is_never_sent(
+        clob: tuple[SnapshotServer, LocalClob], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resumed venue (the core will consume its executions) never posts an order whose
+    hash the core has not recorded: a crash could leave it at the venue with nothing to
+    find it by.  A consumer that does not take the hash in time, or that has stopped:
+    ``VenueError`` (provably never placed), no post, no stray PENDING update left."""
+    monkeypatch.setattr(sending, "_ANNOUNCE_S", 0.2)
+    srv, local = clob
+    ex = _exec(srv.url)
+    ex.resume(VenueResume(()))  # the consumer is expected, and never comes
+    with pytest.raises(VenueError, match="not sent: the core did not record its hash"):
+        await ex.submit(_order("stalled", TOKEN_A, "100", "0.64", TimeInForce.FOK))
+    assert not local.attempts and not ex._reports and "stalled" not in ex.venue_ids
+
+    async def consume() -> None:
+        async for _item in ex.executions(0.05, 60):
+            pass
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.1)
+    task.cancel()  # the consumer stops: nothing will record a hash again
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    with pytest.raises(VenueError, match="not sent: the executions stream has stopped"):
+        await ex.submit(_order("late", TOKEN_A, "100", "0.64", TimeInForce.FOK))
+    assert not local.attempts
+    await ex.close()
+
+
+async def test_slow_look_ups_do_not_hold_up_the_hash_of_a_new_order(
+        clob: tuple[SnapshotServer, LocalClob], monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a kill, hundreds of orders may be looked for again; that round of look-ups
+    (here one that takes 3 s) must not keep a new order's hash from being recorded (the
+    post would wait, then be refused)."""
+    monkeypatch.setattr(sending, "_ANNOUNCE_S", 1.0)
+    srv, local = clob
+    ex = _exec(srv.url)
+    ex.resume(VenueResume(()))
+    looking = asyncio.Event()
+
+    async def slow_round() -> None:
+        looking.set()
+        await asyncio.sleep(3)
+
+    monkeypatch.setattr(ex, "poll_unknown", slow_round)
+    taken: list[Fill | OrderUpdate] = []
+
+    async def consume() -> None:
+        async for item in ex.executions(0.05, 60):
+            taken.append(item)
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(looking.wait(), 2)
+    (fill,) = await ex.submit(_order("fok", TOKEN_A, "100", "0.64", TimeInForce.FOK))
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert fill.quantity == 100 and len(local.attempts) == 1
+    first = taken[0]
+    assert isinstance(first, OrderUpdate) and first.status is OrderStatus.PENDING
+    assert first.venue_order_id == ex.venue_ids["fok"]
     await ex.close()
 
 

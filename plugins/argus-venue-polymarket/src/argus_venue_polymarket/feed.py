@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 
 from py_clob_client_v2.clob_types import OpenOrderParams, TradeParams
@@ -221,58 +221,56 @@ class ExecutionsFeed(OrderTracker):
         a minute of overlap each time: trades can appear late; de-duplicated by fill id),
         then :meth:`poll_ended` for orders that left the book and :meth:`poll_unknown`
         for orders whose post stayed ambiguous.  After a restart the first poll starts at
-        the newest booked fill when that is older than ``lookback_s``."""
+        the newest booked fill when that is older than ``lookback_s``.
+
+        The polls run in a task of their own: a round of look-ups (hundreds of orders left
+        pending by a kill) never delays what a post announces (its hash, which must be
+        recorded before the post goes out).  Once the consumer stops no order is sent."""
         after = int(time.time()) - lookback_s
         if self.resume_after_s is not None:
             after = min(after, self.resume_after_s)
         if self.heartbeat is not None:
             self.heartbeat.ensure_running()  # orders resting since before a restart
-        self._consuming = True
+        self._consumer = "running"
+        poller = asyncio.get_running_loop().create_task(self._poll_forever(poll_s, after))
         try:
-            async with contextlib.aclosing(self._executions(poll_s, after)) as items:
-                async for item in items:
+            while True:
+                self._wake.clear()
+                while self._reports:
+                    item = self._reports.popleft()
                     yield item
                     self._delivered(item)  # the consumer has recorded it
+                if poller.done():
+                    poller.result()  # its error, if it died of one
+                    return
+                await self._wake.wait()
         finally:
-            self._consuming = False
-            for event in self._durable.values():
-                event.set()  # nobody will record them now: let the posts go
+            self._consumer = "ended"
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+            for taken in self._durable.values():
+                if not taken.done():
+                    taken.set_result(False)  # nobody will record them now: not sent
             self._durable.clear()
 
-    async def _executions(self, poll_s: float, after: int
-                          ) -> AsyncGenerator[Fill | OrderUpdate, None]:
-        """The loop of :meth:`executions` (which marks each item taken by its consumer)."""
-        loop = asyncio.get_running_loop()
-        next_poll = loop.time()
+    async def _poll_forever(self, poll_s: float, after: int) -> None:
+        """The polls of :meth:`executions`, every ``poll_s``: what they find is queued in
+        venue order (an order's fills before its end)."""
         while True:
-            self._wake.clear()
-            while self._reports:
-                yield self._reports.popleft()
-            if loop.time() >= next_poll:
-                try:
-                    fills = await self.poll_trades(after)
-                except (VenueError, DataError, PolyApiException) as exc:
-                    log.warning("polymarket: trades poll failed: %s", exc)
-                    fills = []
-                for fill in fills:
-                    yield fill
-                while self._reports:  # e.g. venue ids learnt while mapping the trades
-                    yield self._reports.popleft()
-                for update in await self.poll_ended():
-                    yield update
-                await self.poll_unknown()
-                if self._seen_trades:
-                    after = max(after, max(self._seen_trades.values()) - 60)
-                    # Remember a bounded number of fill ids (oldest forgotten first); the
-                    # runner de-duplicates against the ledger as well.
-                    excess = len(self._seen_trades) - _SEEN_TRADES_MAX
-                    for key in list(itertools.islice(self._seen_trades, max(excess, 0))):
-                        del self._seen_trades[key]
-                next_poll = loop.time() + poll_s
-            if not self._reports:
-                # asyncio.timeout, not wait_for inside suppress(TimeoutError): on Python 3.11
-                # wait_for can turn the consumer's cancel into a TimeoutError, which the
-                # suppress then swallowed, so the stream outlived its cancel.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(max(next_poll - loop.time(), 0)):
-                        await self._wake.wait()
+            try:
+                fills = await self.poll_trades(after)
+            except (VenueError, DataError, PolyApiException) as exc:
+                log.warning("polymarket: trades poll failed: %s", exc)
+                fills = []
+            self._report(fills, counted=True)
+            self._report(await self.poll_ended())
+            await self.poll_unknown()
+            if self._seen_trades:
+                after = max(after, max(self._seen_trades.values()) - 60)
+                # Remember a bounded number of fill ids (oldest forgotten first); the
+                # runner de-duplicates against the ledger as well.
+                excess = len(self._seen_trades) - _SEEN_TRADES_MAX
+                for key in list(itertools.islice(self._seen_trades, max(excess, 0))):
+                    del self._seen_trades[key]
+            await asyncio.sleep(poll_s)

@@ -43,6 +43,8 @@ class Reconciliation(OrderTracker):
         never sent (its hash is recorded first), and is CANCELLED after ``order_give_up_s``
         unless the venue's open orders or trades name it by ``metadata`` meanwhile.
         """
+        if self._consumer == "none":
+            self._consumer = "expected"  # the core resumes a venue, then consumes executions()
         now = time.time()
         since_s = int(now) - self.settings.trades_lookback_s
         if known.newest_fill_ts_ns is not None:

@@ -36,6 +36,7 @@ library's own ``retry_on_error`` (a blind re-post after a 5xx) stays off.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -248,26 +249,41 @@ class OrderSender(OrderTracker):
                 return found
             await asyncio.sleep(min(s.order_lookup_interval_s, s.order_settle_s - elapsed))
 
-    async def _announce(self, posts: Sequence[SignedPost]) -> None:
+    async def _announce(self, posts: Sequence[SignedPost]) -> str | None:
         """Tell the core each order's hash before it is sent (a PENDING update with the
         venue order id), and wait until ``executions()``'s consumer has taken it: after a
         crash mid-post the ledger then holds the hash, and a restarted venue asks the
-        exchange for exactly that order.  Without a consumer (or if it stalls) the post
-        goes out anyway; a restart then searches by ``metadata`` instead."""
-        if not self._consuming:
-            return
-        now, events = time.time_ns(), []
+        exchange for exactly that order.  Returns why the posts must not go out (the
+        consumer stopped, or did not take the hashes within ``_ANNOUNCE_S``: a post whose
+        hash is not recorded could not be found again after a crash), None to send.  A
+        venue used bare (no ``resume``, no consumer: nothing records anything) sends."""
+        if self._consumer == "none":
+            return None
+        if self._consumer == "ended":
+            return "not sent: the executions stream has stopped, so its hash cannot be recorded"
+        now = time.time_ns()
+        loop = asyncio.get_running_loop()
+        updates, taken = [], []
         for p in posts:
             update = OrderUpdate(p.client_order_id, OrderStatus.PENDING, now, p.order_hash,
                                  "signed; being sent")
-            events.append(self._durable.setdefault(id(update), asyncio.Event()))
+            updates.append(update)
+            taken.append(self._durable.setdefault(id(update), loop.create_future()))
             self._report([update])
         try:
-            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), _ANNOUNCE_S)
+            async with asyncio.timeout(_ANNOUNCE_S):
+                if all(await asyncio.gather(*taken)):
+                    return None
+            why = "the executions stream stopped before it recorded its hash"
         except TimeoutError:
-            log.warning("polymarket: the executions consumer did not take the hashes of %s "
-                        "within %gs; sending anyway", ", ".join(p.client_order_id
-                                                                for p in posts), _ANNOUNCE_S)
+            why = f"the core did not record its hash within {_ANNOUNCE_S:g}s"
+        for update in updates:
+            self._durable.pop(id(update), None)
+            with contextlib.suppress(ValueError):
+                self._reports.remove(update)  # not taken: the ledger need not hear of it
+        log.error("polymarket: not sending %s: %s", ", ".join(p.client_order_id for p in posts),
+                  why)
+        return f"not sent: {why}"
 
     async def _send(self, posts: Sequence[SignedPost], batch: bool) -> SendResult:
         """Send ``posts`` (one order, or one batch) exactly once: see the module docstring.
@@ -276,10 +292,12 @@ class OrderSender(OrderTracker):
         (:meth:`_announce`), and trades of these orders map to their client ids at once
         (they wait in the trades feed while the post is undecided)."""
         s = self.settings
+        refused = await self._announce(posts)
+        if refused is not None:
+            return SendResult(unplaced={p.client_order_id: refused for p in posts})
         for p in posts:
             self._orders[p.client_order_id] = p.order
             self.venue_ids[p.client_order_id] = p.order_hash
-        await self._announce(posts)
         hashes = {p.order_hash for p in posts}
         self._in_flight |= hashes
         self.posts_in_flight += 1

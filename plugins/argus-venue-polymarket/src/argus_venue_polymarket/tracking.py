@@ -82,10 +82,14 @@ class OrderTracker:
         self.unknown: dict[str, UnknownOrder] = {}
         #: Orders pending at a restart with no venue order id recorded: when to give up.
         self.unidentified: dict[str, float] = {}
-        #: Announced order hashes (PENDING updates) -> set once ``executions()``'s consumer
-        #: has taken the update (the core has recorded the hash) — before the post goes out.
-        self._durable: dict[int, asyncio.Event] = {}
-        self._consuming = False  # an executions() consumer is running
+        #: Announced order hashes (PENDING updates) -> True once ``executions()``'s consumer
+        #: has taken the update (the core has recorded the hash), False if it stopped
+        #: first: the post goes out only on True.
+        self._durable: dict[int, asyncio.Future[bool]] = {}
+        #: The executions consumer: "none" (the venue is used bare: nothing records hashes),
+        #: "expected" (``resume`` ran: the core's consumer is about to start), "running",
+        #: "ended" (nothing will record a hash again: no order may be sent).
+        self._consumer = "none"
         self._looked_up: set[str] = set()  # venue order ids already asked about (GET order)
         self._seen_trades: dict[str, int] = {}  # fill id -> match time (s), for de-duplication
         #: Where the first trades poll starts after a restart (newest booked fill, seconds).
@@ -137,10 +141,11 @@ class OrderTracker:
 
     # --- reporting (what ``executions()`` yields) -------------------------------------------
 
-    def _report(self, items: Sequence[Fill | OrderUpdate]) -> None:
-        """Queue fills and order updates for ``executions()``, in this order."""
+    def _report(self, items: Sequence[Fill | OrderUpdate], *, counted: bool = False) -> None:
+        """Queue fills and order updates for ``executions()``, in this order (``counted``:
+        the fills' quantities are in ``reported`` already)."""
         for item in items:
-            if isinstance(item, Fill):
+            if isinstance(item, Fill) and not counted:
                 self._count(item)
             self._reports.append(item)
         if items:
@@ -161,9 +166,9 @@ class OrderTracker:
 
     def _delivered(self, item: Fill | OrderUpdate) -> None:
         """``executions()``'s consumer is done with ``item`` (it asked for the next one)."""
-        event = self._durable.pop(id(item), None)
-        if event is not None:
-            event.set()
+        taken = self._durable.pop(id(item), None)
+        if taken is not None and not taken.done():
+            taken.set_result(True)
 
     # --- trades and orders found at the venue ----------------------------------------------
 
