@@ -1,7 +1,10 @@
 """``argus report``: a self-contained HTML page (equity, drawdown, trades, metrics).
 
 Plots are rendered with matplotlib's Agg backend and embedded as base64 PNG,
-so the report opens in any browser with no network and no extra files.
+so the report opens in any browser with no network and no extra files.  Long series are
+drawn min/max-decimated to the figure's pixel width (:mod:`argus_core.downsample`) with
+numpy datetime64 stamps, so 700k bars plot about as fast as 4,000 with every peak and
+trough intact; the numbers (metrics, tables) always come from the full series.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from argus_core.downsample import envelope_indices
 from argus_core.errors import LedgerError
 from argus_core.ledger import LEDGER_FILE, Ledger
 from argus_core.metrics import (
@@ -34,18 +38,43 @@ from argus_core.metrics import (
 )
 
 REPORT_FILE = "report.html"
+DPI = 110
 
 
 def _png(fig: Any) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _dates(ts_ns: np.ndarray) -> np.ndarray:
-    # An object array of datetimes: matplotlib's date units convert it as they did the list.
-    return np.array([datetime.fromtimestamp(t / 1e9, UTC) for t in ts_ns], dtype=object)
+def _envelope(fig: Any, ts_ns: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(datetime64 stamps, values)`` to draw: decimated to the figure's full width in
+    pixels, an upper bound on the axes' width (finer columns only keep more points)."""
+    keep = envelope_indices(ts_ns, values, int(fig.get_figwidth() * DPI))
+    # datetime64 converts in one cast; matplotlib converts Python datetimes one by one.
+    return ts_ns[keep].astype("datetime64[ns]"), values[keep]
+
+
+def _minute(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _plots(ts_ns: np.ndarray, equity: np.ndarray) -> str:
+    """The equity and drawdown figures as ``<img>`` tags ("" with no equity rows)."""
+    if not len(equity):
+        return ""
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    ax.plot(*_envelope(fig, ts_ns, equity), color="#1f6feb", lw=1.2)
+    ax.set_title("Equity")
+    ax.grid(alpha=0.3)
+    plots = f'<img alt="equity curve" src="data:image/png;base64,{_png(fig)}">'
+    fig, ax = plt.subplots(figsize=(10, 2.6))
+    ax.fill_between(*_envelope(fig, ts_ns, -100 * drawdown(equity)), 0, color="#d73a49",
+                    alpha=0.5)
+    ax.set_title("Drawdown (%)")
+    ax.grid(alpha=0.3)
+    return plots + f'<img alt="drawdown" src="data:image/png;base64,{_png(fig)}">'
 
 
 def _fmt(value: Any) -> str:
@@ -73,27 +102,14 @@ def write_report(run_dir: Path, extra_sections: dict[str, str] | None = None) ->
         risk_rows = ledger.query("select check_name, action, count(*) as n, min(reason) as "
                                  "example from risk_events group by 1, 2 order by n desc")
         opp_count = ledger.query("select count(*) as n from opportunities")[0]["n"]
-    plots = ""
-    if len(eq):
-        dates = _dates(ts)
-        fig, ax = plt.subplots(figsize=(10, 3.6))
-        ax.plot(dates, eq, color="#1f6feb", lw=1.2)
-        ax.set_title("Equity")
-        ax.grid(alpha=0.3)
-        plots += f'<img alt="equity curve" src="data:image/png;base64,{_png(fig)}">'
-        fig, ax = plt.subplots(figsize=(10, 2.6))
-        ax.fill_between(dates, -100 * drawdown(eq), 0, color="#d73a49", alpha=0.5)
-        ax.set_title("Drawdown (%)")
-        ax.grid(alpha=0.3)
-        plots += f'<img alt="drawdown" src="data:image/png;base64,{_png(fig)}">'
+    plots = _plots(ts, eq)
     annualisation = annualisation_note(float(metrics.get("obs_per_year", 0.0)))
     metric_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>"
                           for k, v in metrics.items())
     trade_rows = "".join(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{:,.2f}</td><td class=n>{:,.2f}</td>"
         "</tr>".format(html.escape(" + ".join(t["instruments"])),
-                       _dates(np.array([t["opened_ns"]]))[0].strftime("%Y-%m-%d %H:%M"),
-                       _dates(np.array([t["closed_ns"]]))[0].strftime("%Y-%m-%d %H:%M"),
+                       _minute(t["opened_ns"]), _minute(t["closed_ns"]),
                        float(t["pnl"]), float(t["fees"]))
         for t in trips[-500:])
     risk_table = "".join(f"<tr><td>{html.escape(r['check_name'])}</td><td>{r['action']}</td>"
