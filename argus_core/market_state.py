@@ -4,6 +4,11 @@ Books are kept as two ``dict[price, size]`` ladders per instrument.  A dict
 write is the cheapest correct structure for level updates in Python; sorted
 views are built lazily and cached until the next change, because scanners
 read far less often than venues write.
+
+Every change to a book (through ``L2Book``'s methods or :meth:`MarketState.apply`)
+adds its instrument id to one set the state shares with its books: a set.add on
+the hot path.  Consumers ask :meth:`MarketState.changes_since` with their own
+stamp, so a scan costs what changed rather than a read of every book.
 """
 
 from __future__ import annotations
@@ -36,11 +41,13 @@ _NO_FEES = FeeSchedule()
 class L2Book:
     """A mutable price-level book for one instrument."""
 
-    __slots__ = ("_ask_view", "_bid_view", "asks", "bids", "instrument_id", "live", "stale_reason",
-                 "ts_ns", "version")
+    __slots__ = ("_ask_view", "_bid_view", "_changed", "asks", "bids", "instrument_id", "live",
+                 "stale_reason", "ts_ns", "version")
 
-    def __init__(self, instrument_id: str) -> None:
+    def __init__(self, instrument_id: str, changed: set[str] | None = None) -> None:
         self.instrument_id = instrument_id
+        # The owning MarketState's set of changed ids (a private one for a standalone book).
+        self._changed = changed if changed is not None else set()
         self.bids: dict[float, float] = {}
         self.asks: dict[float, float] = {}
         self.ts_ns = 0
@@ -61,6 +68,7 @@ class L2Book:
         self.stale_reason = ""
         self._bid_view = self._ask_view = None
         self.version += 1
+        self._changed.add(self.instrument_id)
 
     def apply(self, side: Side, price: float, size: float, ts_ns: int) -> None:
         """Set one level (``size == 0`` deletes it)."""
@@ -71,6 +79,7 @@ class L2Book:
             ladder.pop(price, None)
         self.ts_ns = ts_ns
         self.version += 1
+        self._changed.add(self.instrument_id)
         if side is Side.BUY:
             self._bid_view = None
         else:
@@ -90,6 +99,7 @@ class L2Book:
         self.ts_ns = ts_ns
         self._bid_view = self._ask_view = None
         self.version += 1
+        self._changed.add(self.instrument_id)
 
     def bid_levels(self) -> np.ndarray:
         """Bids as an (n, 2) array, best (highest) first."""
@@ -141,6 +151,12 @@ class MarketState:
         self.instruments: dict[str, Instrument] = {}
         self.settled: dict[str, Settlement] = {}
         self.now_ns = 0
+        self._changed: set[str] = set()  # books changed since the last changes_since call
+        # instrument id -> stamp of its book's last change, oldest first (re-inserted on change)
+        self._stamps: dict[str, int] = {}
+        self._stamp = 0
+        #: bumped whenever :meth:`apply` stores an ``Event``: scanners rebuild their baskets
+        self.events_version = 0
 
     def add_instruments(self, instruments: Iterable[Instrument]) -> None:
         """Make instruments known (tick sizes, minimum sizes) to scanners and the broker."""
@@ -151,8 +167,34 @@ class MarketState:
         """The book of ``instrument_id`` (created empty and not live when unseen)."""
         book = self.books.get(instrument_id)
         if book is None:
-            book = self.books[instrument_id] = L2Book(instrument_id)
+            book = self.books[instrument_id] = L2Book(instrument_id, self._changed)
+            self._changed.add(instrument_id)  # a new book is news to every consumer
         return book
+
+    def changes_since(self, stamp: int) -> tuple[list[str], int]:
+        """Instrument ids whose book changed after ``stamp``, and the stamp to pass next.
+
+        Start from ``stamp=0`` (every book ever changed or created).  Each consumer keeps its
+        own stamp, so several scanners read one state independently; a book changed twice
+        is listed once.  Read the books *after* this call: a change made later (even while
+        the caller is still reading) is listed by the next call.  Counts changes made
+        through ``L2Book``'s methods and :meth:`apply`; writing a book's attributes
+        directly bypasses it.
+        """
+        changed, stamps = self._changed, self._stamps
+        if changed:
+            self._stamp += 1
+            now = self._stamp
+            for iid in list(changed):
+                stamps.pop(iid, None)
+                stamps[iid] = now
+            changed.clear()  # clear, not pop: it also shrinks the table (pop scans it)
+        out = []
+        for iid in reversed(stamps):  # newest first: stop at the first one already seen
+            if stamps[iid] <= stamp:
+                break
+            out.append(iid)
+        return out, self._stamp
 
     def apply(self, event: MarketEvent) -> None:
         """Fold one market event into the state.  Time never goes backwards."""
@@ -173,8 +215,10 @@ class MarketState:
             book.live = event.live and book.live
             book.stale_reason = "" if book.live else (event.reason or "marked stale by venue")
             book.version += 1
+            self._changed.add(event.instrument_id)
         elif isinstance(event, Event):
             self.events[event.event_id] = event
+            self.events_version += 1
         elif isinstance(event, Settlement):
             self.settled[event.instrument_id] = event
         elif isinstance(event, Signal):

@@ -2,7 +2,9 @@
 
 Books are packed row-wise: ``prices[r, :nlev[r]]`` / ``sizes[r, ...]`` best
 level first (asks ascending for buy legs, bids descending for sell legs).
-A basket is the CSR slice ``leg_rows[leg_start[b]:leg_start[b + 1]]``.
+A basket is the CSR slice ``leg_rows[leg_start[b]:leg_start[b + 1]]``; only the
+baskets listed in ``selected`` are walked (the others' outputs are left as they were,
+so a scan re-walks just the baskets whose books changed).
 
 Walk: every leg starts at its best level.  The marginal cost of one more
 basket unit is the sum of the legs' current prices plus their per-share
@@ -28,25 +30,24 @@ from numba import njit
 def walk_baskets(prices: np.ndarray, sizes: np.ndarray, level_fees: np.ndarray,
                  nlev: np.ndarray,
                  usable: np.ndarray, leg_start: np.ndarray, leg_rows: np.ndarray,
-                 payout: np.ndarray, is_sell: np.ndarray,
+                 payout: np.ndarray, is_sell: np.ndarray, selected: np.ndarray,
                  max_qty: np.ndarray, out_qty: np.ndarray, out_value: np.ndarray,
                  out_fee: np.ndarray, out_depth: np.ndarray) -> int:
-    """Walk every basket; returns how many have a profitable size.
+    """Walk the ``selected`` baskets; returns how many of them have a profitable size.
 
-    Outputs per basket ``b``: ``out_qty`` units, ``out_value`` = sum of leg
+    Outputs per walked basket ``b``: ``out_qty`` units, ``out_value`` = sum of leg
     prices x units, ``out_fee`` = taker fees; per leg ``k``: ``out_depth[k]``
     = index of the deepest level used.
     """
-    n_baskets = leg_start.shape[0] - 1
     max_legs = 0
-    for b in range(n_baskets):
+    for b in selected:
         width = leg_start[b + 1] - leg_start[b]
         if width > max_legs:
             max_legs = width
     ptr = np.zeros(max_legs, dtype=np.int64)
     rem = np.zeros(max_legs, dtype=np.float64)
     hits = 0
-    for b in range(n_baskets):
+    for b in selected:
         s = leg_start[b]
         e = leg_start[b + 1]
         out_qty[b] = 0.0

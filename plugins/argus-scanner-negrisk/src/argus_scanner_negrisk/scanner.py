@@ -14,12 +14,14 @@ Baskets (each pays a fixed amount whatever the outcome):
   only; loses the basket cost if an omitted outcome wins, so it is reported
   with ``risk_free=False`` and the tail's probability.
 
-The scan packs the books it needs into fixed-depth numpy arrays (a book is
-repacked only when its ``L2Book.version`` changed since the last scan) and walks every
-basket's legs jointly in a numba kernel (:mod:`argus_scanner_negrisk.kernel`).
-The few baskets with a profitable size are then recomputed exactly in
-``Decimal`` at the lot-rounded size, with tick size, minimum order size,
-taker fees and gas.
+The scan packs the books it needs into fixed-depth numpy arrays and walks the
+baskets' legs jointly in a numba kernel (:mod:`argus_scanner_negrisk.kernel`).  It
+is incremental: the core lists the books changed since the scanner's last call
+(:meth:`MarketState.changes_since`), only those are repacked, and only the baskets
+with a changed (or newly stale) book are walked again; every other basket keeps its
+last result.  The few baskets with a profitable size are then recomputed exactly in
+``Decimal`` at the lot-rounded size, with tick size, minimum order size, taker fees
+and gas (reused while none of the basket's books changed).
 
 Fees come from the venue, never from a copy of its formula here: each leg's
 :class:`~argus_core.FeeSchedule` in force is ``market.fee_schedule(instrument)``
@@ -124,12 +126,13 @@ def _opp_id(basket: Basket, market: MarketState) -> str:
 
 
 class _Packed:
-    """Book rows packed for the kernel, repacked only for books whose version changed.
+    """Book rows packed for the kernel, repacked only for books that changed.
 
-    Rows are (instrument, side) pairs; several rows may share one book.  Each
-    scan reads every needed book's ``L2Book.version`` (one attribute per book,
-    bumped by the core on every level or liveness change) and repacks, and
-    re-reads the liveness and timestamp of, only the books whose version moved.
+    Rows are (instrument, side) pairs; several rows may share one book.  Each scan
+    asks the core which books changed since this packing's stamp and repacks, and
+    re-reads the liveness and timestamp of, only those.  ``full`` refreshes read every
+    book's ``L2Book.version`` instead (the pre-dirty-set scan, kept for the benchmark
+    and as the tests' reference).
     """
 
     def __init__(self, keys: list[tuple[str, Side]], depth: int,
@@ -152,6 +155,7 @@ class _Packed:
         for iid, _side in keys:
             book_index.setdefault(iid, len(book_index))
         self.book_ids = list(book_index)
+        self.book_pos = book_index
         nb = len(self.book_ids)
         #: row -> index of its book; book -> its rows
         self.row_book = np.fromiter((book_index[iid] for iid, _ in keys), dtype=np.int64,
@@ -164,51 +168,86 @@ class _Packed:
         self.book_live = np.zeros(nb, dtype=np.bool_)
         self.book_ts = np.zeros(nb, dtype=np.int64)
         self._missing = list(range(nb))
+        self.stamp = -1  # MarketState.changes_since stamp; -1: nothing packed yet
+        self.book_usable = np.zeros(nb, dtype=np.bool_)
+        self.usable = np.zeros(n, dtype=np.bool_)  # per row: its book is tradeable
         self.repacked = 0  # books repacked by the last refresh (tests, benchmark)
 
-    def refresh(self, market: MarketState) -> np.ndarray:
-        """Repack changed books; returns the per-row usable (tradeable) mask."""
+    def refresh(self, market: MarketState, full: bool = False) -> np.ndarray | None:
+        """Repack changed books and update :attr:`usable`; returns the books whose rows
+        changed (levels or usability), or None for "all of them" (a full refresh)."""
         books = self.books
-        if self._missing:
-            get = market.books.get
-            for i in self._missing:
-                books[i] = get(self.book_ids[i])
-            self._missing = [i for i in self._missing if books[i] is None]
-        if self._missing:
-            versions = np.fromiter((b.version if b is not None else -1 for b in books),
-                                   dtype=np.int64, count=len(books))
+        everything = full or self.stamp < 0
+        if everything:
+            if not full:
+                # Stamp first, read after: a change made while we read is listed next time.
+                self.stamp = market.changes_since(0)[1]
+            if self._missing:
+                get = market.books.get
+                for i in self._missing:
+                    books[i] = get(self.book_ids[i])
+                self._missing = [i for i in self._missing if books[i] is None]
+            if self._missing:
+                versions = np.fromiter((b.version if b is not None else -1 for b in books),
+                                       dtype=np.int64, count=len(books))
+            else:
+                versions = np.fromiter(map(_VERSION, books), dtype=np.int64,
+                                       count=len(books))
+            changed = np.flatnonzero(versions != self.seen_version).tolist()
         else:
-            versions = np.fromiter(map(_VERSION, books), dtype=np.int64, count=len(books))
-        changed = np.flatnonzero(versions != self.seen_version).tolist()
+            ids, self.stamp = market.changes_since(self.stamp)
+            pos, get = self.book_pos, market.books.get
+            changed = [pos[iid] for iid in ids if iid in pos]
+            for i in changed:
+                books[i] = get(self.book_ids[i])
+        read: list[int] = []
+        versions_read: list[int] = []
+        live_read: list[bool] = []
+        ts_read: list[int] = []
         for i in changed:
             book = books[i]
             if book is None:
                 continue
+            # The version before the levels: a change made while packing leaves the
+            # recorded version behind, so the next scan repacks and recomputes.
+            read.append(i)
+            versions_read.append(book.version)
             for row in self.book_rows[i]:
-                levels = book.ask_levels() if self.keys[row][1] is Side.SELL else \
-                    book.bid_levels()
-                self._pack(row, levels)
-            self.book_live[i] = book.live
-            self.book_ts[i] = book.ts_ns
-        self.seen_version = versions
+                if self.keys[row][1] is Side.SELL:
+                    self._pack(row, book.asks, ascending=True)
+                else:
+                    self._pack(row, book.bids, ascending=False)
+            live_read.append(book.live)
+            ts_read.append(book.ts_ns)
+        self.seen_version[read] = versions_read
+        self.book_live[read] = live_read
+        self.book_ts[read] = ts_read
         self.repacked = len(changed)
         live = self.book_live
         if market.stale_after_ns:
             live = live & ((market.now_ns - self.book_ts) <= market.stale_after_ns)
-        return live[self.row_book]
+        np.take(live, self.row_book, out=self.usable)
+        if everything:
+            self.book_usable = live.copy()
+            return None
+        # Books whose usability moved without a change: gone stale as time passed.
+        flipped = np.flatnonzero(live != self.book_usable)
+        self.book_usable = live.copy()
+        return np.union1d(np.asarray(changed, dtype=np.int64), flipped)
 
-    def _pack(self, row: int, levels: np.ndarray) -> None:
-        n = min(len(levels), self.depth)
-        self.prices[row, :n] = levels[:n, 0]
-        self.sizes[row, :n] = levels[:n, 1]
+    def _pack(self, row: int, ladder: dict[float, float], ascending: bool) -> None:
+        # Straight from the book's price -> size dict: the same levels, best first, as
+        # L2Book.ask_levels / bid_levels give, without building an array per book.
+        prices = sorted(ladder, reverse=not ascending)[:self.depth]
+        n = len(prices)
+        self.prices[row, :n] = prices
+        self.sizes[row, :n] = [ladder[price] for price in prices]
         self.nlev[row] = n
         schedule, memo = self.row_fees[row]
-        fees = self.fees[row]
-        for k, price in enumerate(levels[:n, 0].tolist()):
-            fee = memo.get(price)
-            if fee is None:
-                fee = memo[price] = float(schedule.unit_fee(Decimal(repr(price))))
-            fees[k] = fee
+        for price in prices:
+            if price not in memo:
+                memo[price] = float(schedule.unit_fee(Decimal(repr(price))))
+        self.fees[row, :n] = [memo[price] for price in prices]
 
 
 class _Compiled:
@@ -233,11 +272,31 @@ class _Compiled:
         self.out_value = np.zeros(nb, dtype=np.float64)
         self.out_fee = np.zeros(nb, dtype=np.float64)
         self.out_depth = np.zeros(len(rows), dtype=np.int64)
+        self.all_baskets = np.arange(nb, dtype=np.int64)
+        self.walked = np.zeros(nb, dtype=np.bool_)  # baskets walked by the last scan
+        # book -> the baskets with a leg on it, as CSR: leg_basket[by_book[book_start[i]:...]]
+        leg_book = packed.row_book[self.leg_rows]
+        self._by_book = np.argsort(leg_book, kind="stable")
+        self._leg_basket = np.repeat(np.arange(nb, dtype=np.int64), np.diff(self.leg_start))
+        self._book_start = np.searchsorted(leg_book[self._by_book],
+                                           np.arange(len(packed.book_ids) + 1))
 
-    def run(self, packed: _Packed, usable: np.ndarray) -> np.ndarray:
-        """Walk every basket; indices of those with a profitable size."""
+    def baskets_of(self, books: np.ndarray) -> np.ndarray:
+        """The baskets with a leg on any of ``books`` (packed book indices), ascending."""
+        starts = self._book_start[books]
+        counts = self._book_start[books + 1] - starts
+        # every leg index of those books, without a Python loop: starts repeated, plus 0..n-1
+        offsets = np.repeat(starts - np.cumsum(counts) + counts, counts)
+        legs = self._by_book[offsets + np.arange(int(counts.sum()))]
+        return np.unique(self._leg_basket[legs])
+
+    def run(self, packed: _Packed, usable: np.ndarray,
+            selected: np.ndarray | None = None) -> np.ndarray:
+        """Walk the ``selected`` baskets (default all); indices of every basket whose last
+        walk found a profitable size."""
         walk_baskets(packed.prices, packed.sizes, packed.fees, packed.nlev, usable,
                      self.leg_start, self.leg_rows, self.payout, self.is_sell,
+                     self.all_baskets if selected is None else selected,
                      self.max_qty, self.out_qty, self.out_value, self.out_fee, self.out_depth)
         return np.flatnonzero(self.out_qty > 0)
 
@@ -247,9 +306,13 @@ class NegRiskScanner(Scanner):
 
     name: ClassVar[str] = "negrisk"
 
-    def __init__(self, settings: NegRiskSettings | None = None) -> None:
+    def __init__(self, settings: NegRiskSettings | None = None, *,
+                 incremental: bool = True) -> None:
         self.settings = settings or NegRiskSettings()
-        self._key: tuple[int, ...] | None = None
+        #: False: read every book's version and walk every basket on each scan (the
+        #: pre-dirty-set path; the benchmark and the tests compare against it)
+        self.incremental = incremental
+        self._key: tuple[int, int] | None = None
         self._market_id = 0
         self._packed: _Packed | None = None
         self._static: _Compiled | None = None
@@ -258,6 +321,8 @@ class NegRiskScanner(Scanner):
         self._dec: dict[float, Decimal] = {}  # price float -> exact Decimal (tick grid repeats)
         #: basket -> (its books' versions, the opportunity computed from them)
         self._opp_cache: dict[Basket, tuple[bytes, Opportunity | None]] = {}
+        #: static basket index -> its opportunity at the last scan that found it a hit
+        self._static_opps: dict[int, Opportunity | None] = {}
 
     # --- structure ------------------------------------------------------------------------
 
@@ -284,9 +349,10 @@ class NegRiskScanner(Scanner):
             self._static.max_qty[:] = float(cap)
         self._large = large
         self._opp_cache.clear()
+        self._static_opps.clear()
 
     def _ensure(self, market: MarketState) -> None:
-        key = tuple(map(id, market.events.values()))
+        key = (market.events_version, len(market.events))
         if key != self._key or id(market) != self._market_id or self._packed is None:
             self._rebuild(market)
             self._key = key
@@ -299,10 +365,22 @@ class NegRiskScanner(Scanner):
         self._ensure(market)
         packed, static = self._packed, self._static
         assert packed is not None and static is not None
-        usable = packed.refresh(market)
+        touched = packed.refresh(market, full=not self.incremental)
+        usable = packed.usable
+        selected = None if touched is None else static.baskets_of(touched)
+        walked = static.walked
+        walked[:] = selected is None
+        if selected is not None:
+            walked[selected] = True
         found: list[Opportunity] = []
-        for b in static.run(packed, usable):
-            opp = self._cached_opportunity(static, int(b), packed, market, ts_ns)
+        last = self._static_opps
+        for b in static.run(packed, usable, selected).tolist():
+            if not walked[b] and b in last:
+                # None of its books changed since the last scan, which found it a hit too.
+                opp = last[b]
+                opp = None if opp is None else attrs.evolve(opp, ts_ns=ts_ns)
+            else:
+                opp = last[b] = self._cached_opportunity(static, b, packed, market, ts_ns)
             if opp is not None:
                 found.append(opp)
         if self._large:

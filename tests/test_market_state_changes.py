@@ -1,0 +1,68 @@
+"""``MarketState.changes_since``: every way a book can change is listed, once, to every
+consumer, each with its own stamp."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from argus_core.market_state import L2Book, MarketState
+from argus_core.models import BookDelta, BookStatus, Event, OrderBook, Outcome, Side
+
+
+def _snapshot(iid: str, ask: float = 0.5) -> OrderBook:
+    return OrderBook(iid, 1, np.array([[ask - 0.1, 10.0]]), np.array([[ask, 10.0]]))
+
+
+def test_each_consumer_has_its_own_stamp() -> None:
+    market = MarketState()
+    market.apply(_snapshot("a"))
+    market.apply(_snapshot("b"))
+    first, stamp_1 = market.changes_since(0)
+    assert sorted(first) == ["a", "b"]
+    market.apply(BookDelta("a", 2, Side.SELL, 0.6, 5.0))
+    market.apply(BookDelta("a", 3, Side.SELL, 0.7, 5.0))  # changed twice: listed once
+    changed, stamp_2 = market.changes_since(stamp_1)
+    assert changed == ["a"] and stamp_2 > stamp_1
+    assert market.changes_since(stamp_2) == ([], stamp_2)  # nothing new
+    # a second consumer that last looked at stamp_1 still sees "a"; one from 0 sees all
+    assert market.changes_since(stamp_1)[0] == ["a"]
+    assert sorted(market.changes_since(0)[0]) == ["a", "b"]
+    market.apply(BookStatus("b", 4, False, "hash mismatch"))
+    assert market.changes_since(stamp_2)[0] == ["b"]
+    assert sorted(market.changes_since(stamp_1)[0]) == ["a", "b"]
+
+
+def test_changes_that_skip_market_state_apply_are_listed() -> None:
+    """A naive dirty set fed only by ``MarketState.apply`` would miss these."""
+    market = MarketState()
+    market.apply(_snapshot("a"))
+    market.apply(_snapshot("b"))
+    market.apply(_snapshot("c"))
+    _, stamp = market.changes_since(0)
+    market.books["a"].apply_many(np.array([False]), np.array([0.55]), np.array([3.0]), 5)
+    market.books["b"].load_snapshot(_snapshot("b", ask=0.4))  # a snapshot reload
+    market.books["c"].apply(Side.BUY, 0.1, 0.0, 6)  # a level removed
+    changed, stamp = market.changes_since(stamp)
+    assert sorted(changed) == ["a", "b", "c"]
+    market.book("new")  # a new instrument, empty: still news to a consumer
+    assert market.changes_since(stamp)[0] == ["new"]
+
+
+def test_a_change_while_the_consumer_reads_is_listed_next_time() -> None:
+    market = MarketState()
+    market.apply(_snapshot("a"))
+    changed, stamp = market.changes_since(0)
+    for iid in changed:  # the consumer reads the book... and it changes under it
+        market.apply(BookDelta(iid, 2, Side.SELL, 0.9, 1.0))
+        market.books[iid].ask_levels()
+    assert market.changes_since(stamp)[0] == ["a"]
+
+
+def test_events_bump_events_version_and_a_standalone_book_still_works() -> None:
+    market = MarketState()
+    before = market.events_version
+    market.apply(Event("polymarket", "E", "e", (Outcome("x", "polymarket:1", "polymarket:2"),)))
+    assert market.events_version == before + 1
+    book = L2Book("solo")
+    book.apply(Side.SELL, 0.5, 1.0, 1)
+    assert book.best_ask() == 0.5 and book.version == 1
