@@ -100,6 +100,9 @@ class KalshiSettings:
     #: Access tier, for the local model of Kalshi's per-second rate limits.
     rate_limit_tier: str = attrs.field(default="basic",
                                        validator=attrs.validators.in_(tuple(C.RATE_LIMIT_TIERS)))
+    #: Items per page of Kalshi's paged lists (``limit``; Kalshi's default is 100, its
+    #: portfolio lists take at most 200).
+    page_limit: int = attrs.field(default=100, validator=_between(1, 200))
     #: Seconds to wait for a REST answer.
     request_timeout_s: float = attrs.field(default=10.0, validator=_between(0, 300, low_open=True))
     #: Retries of refused-but-harmless requests (429, 5xx on reads) and of look-ups.

@@ -9,8 +9,8 @@ with a refusal before acting (429, 502, 503) -> sent once more with the same id 
 refuses a second open order with one client id); not found after silence -> raise
 ``OrderUnknown`` and let ``executions()`` settle it.
 
-``executions()`` polls ``GET /portfolio/fills`` and ``GET /portfolio/orders`` every
-``poll_interval_s``: fills (by ``trade_id``, mapped to client ids through the order
+``executions()`` polls ``GET /portfolio/fills`` and ``GET /portfolio/orders`` (every
+page) every ``poll_interval_s``: fills (by ``trade_id``, mapped to client ids through the order
 ids this venue learned), OPEN with the venue order id when an order rests, CANCELLED
 when it is cancelled.  A failed poll is a dropped feed: it is retried, and fills seen
 again carry the same id and contents.
@@ -51,7 +51,7 @@ from argus_venue_kalshi.instruments import (
     parse_time_ns,
     probability_to_cents,
 )
-from argus_venue_kalshi.rest import KalshiHttpError, KalshiRest
+from argus_venue_kalshi.rest import KalshiHttpError, KalshiPagingError, KalshiRest
 from argus_venue_kalshi.schemas import count, price
 
 log = logging.getLogger(__name__)
@@ -190,12 +190,11 @@ class KalshiExecution:
         + 1 times; None when Kalshi answers that it has none."""
         for attempt in range(self.settings.max_retries + 1):
             try:
-                answer = await self.rest.get("/portfolio/orders", signed=True)
-            except (KalshiHttpError, httpx.TransportError):
+                orders = await self.rest.pages("/portfolio/orders", "orders", signed=True)
+            except (KalshiHttpError, KalshiPagingError, httpx.TransportError):
                 await asyncio.sleep(0.05 * 2 ** attempt)
                 continue
-            return next((o for o in answer.get("orders", [])
-                         if o.get("client_order_id") == wire_id), None)
+            return next((o for o in orders if o.get("client_order_id") == wire_id), None)
         raise OrderUnknown(f"kalshi: cannot ask for order {wire_id}",
                            [self.client_ids.get(wire_id, wire_id)])
 
@@ -225,10 +224,10 @@ class KalshiExecution:
 
     async def open_orders(self) -> list[Order]:
         """Resting orders carrying a client order id, as core orders."""
-        answer = await self.rest.get("/portfolio/orders", {"status": C.STATUS_RESTING},
-                                     signed=True)
+        resting = await self.rest.pages("/portfolio/orders", "orders",
+                                        {"status": C.STATUS_RESTING}, signed=True)
         out = []
-        for raw in answer.get("orders", []):
+        for raw in resting:
             wire = raw.get("client_order_id") or ""
             if not wire:
                 continue
@@ -244,6 +243,12 @@ class KalshiExecution:
                 ts_ns=parse_time_ns(raw.get("created_time")) or 0, status=OrderStatus.OPEN))
         return out
 
+    async def settlements(self) -> list[dict[str, Any]]:
+        """This account's settled positions (``GET /portfolio/settlements``, every page),
+        as Kalshi's objects: ``ticker``, ``market_result``, counts, ``revenue``."""
+        return list(await self.rest.pages("/portfolio/settlements", "settlements",
+                                          signed=True))
+
     # -- the executions feed ---------------------------------------------------------
     async def executions(self) -> AsyncIterator[Fill | OrderUpdate]:
         """Acknowledgements, fills and cancels, polled; runs until cancelled."""
@@ -253,7 +258,7 @@ class KalshiExecution:
             try:
                 for item in await self._poll():
                     yield item
-            except (KalshiHttpError, httpx.TransportError) as exc:
+            except (KalshiHttpError, KalshiPagingError, httpx.TransportError) as exc:
                 log.warning("kalshi executions poll failed (%s); retrying", exc)
             while not self._queue.empty():
                 yield self._queue.get_nowait()
@@ -266,8 +271,7 @@ class KalshiExecution:
 
     async def _poll(self) -> list[Fill | OrderUpdate]:
         out: list[Fill | OrderUpdate] = []
-        orders = await self.rest.get("/portfolio/orders", signed=True)
-        for raw in orders.get("orders", []):
+        for raw in await self.rest.pages("/portfolio/orders", "orders", signed=True):
             coid = self.client_ids.get(raw.get("client_order_id") or "")
             if coid is None:
                 continue
@@ -275,8 +279,9 @@ class KalshiExecution:
             self._report(coid, raw)
         while not self._queue.empty():
             out.append(self._queue.get_nowait())
-        fills = await self.rest.get("/portfolio/fills", {"min_ts": self._min_ts_s}, signed=True)
-        for raw in reversed(fills.get("fills", [])):  # newest first on the wire
+        fills = await self.rest.pages("/portfolio/fills", "fills", {"min_ts": self._min_ts_s},
+                                      signed=True)
+        for raw in reversed(fills):  # newest first on the wire
             fill = self._fill(raw)
             if fill is not None:
                 self._booked.add(fill.fill_id)

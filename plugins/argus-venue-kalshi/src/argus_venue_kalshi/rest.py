@@ -2,6 +2,8 @@
 
 Reads (GET) are retried on 429 / 5xx / transport errors (``max_retries``); writes are
 sent exactly once here and their ambiguous outcomes are resolved by ``execution``.
+Lists are read whole through :meth:`KalshiRest.pages` (Kalshi's ``cursor`` / ``limit``
+pagination: docs getting_started/pagination).
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ class KalshiHttpError(VenueError):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(f"kalshi: HTTP {status} {code}: {message}")
         self.status, self.code = status, code
+
+
+class KalshiPagingError(VenueError):
+    """A paged list answered a cursor it had already given: reading on would never end."""
 
 
 class KalshiRest:
@@ -82,6 +88,26 @@ class KalshiRest:
                     raise
             attempt += 1
             await asyncio.sleep(min(0.05 * 2 ** attempt, 2.0))
+
+    async def pages(self, path: str, key: str, params: dict[str, Any] | None = None, *,
+                    signed: bool = False) -> list[Any]:
+        """Every item under ``key`` of a cursor-paged list: ``limit`` is
+        ``settings.page_limit``; pages are read until the cursor comes back empty.  A
+        cursor seen before raises :class:`KalshiPagingError` (an endless loop otherwise)."""
+        items: list[Any] = []
+        seen: set[str] = set()
+        query: dict[str, Any] = {**(params or {}), "limit": self.settings.page_limit}
+        while True:
+            answer = await self.get(path, query, signed=signed)
+            items.extend(answer.get(key) or [])
+            cursor = answer.get("cursor") or ""
+            if not cursor:
+                return items
+            if cursor in seen:
+                raise KalshiPagingError(f"kalshi: GET {path} answered cursor {cursor!r} "
+                                        f"twice; stopped after {len(seen) + 1} pages")
+            seen.add(cursor)
+            query["cursor"] = cursor
 
     async def close(self) -> None:
         """Close the connection pool."""

@@ -1,8 +1,8 @@
 """``KalshiVenue``: the core ``Venue`` assembled from the plugin's modules.
 
-Instruments come from ``GET /markets/{ticker}`` and ``GET /events/{event_ticker}``
-(:mod:`.instruments`), books from the websocket (:mod:`.data`), fees from
-:mod:`.fees`, orders from :mod:`.execution`.
+Instruments come from ``GET /markets?tickers=`` and ``GET /events/{event_ticker}`` with
+``GET /markets?event_ticker=`` (every page; :mod:`.instruments`), books from the
+websocket (:mod:`.data`), fees from :mod:`.fees`, orders from :mod:`.execution`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from argus_core import (
     Order,
     OrderUpdate,
     Venue,
+    VenueError,
     VenueResume,
 )
 from argus_venue_kalshi import constants as C
@@ -57,15 +58,29 @@ class KalshiVenue(Venue):
         if not self._instruments:
             events = []
             for ticker in self.settings.event_tickers:
-                raw = await self.rest.get(f"/events/{ticker}", {"with_nested_markets": "true"})
-                events.append(KalshiEvent.parse(raw["event"], raw.get("markets")))
-            markets = [Market.parse((await self.rest.get(f"/markets/{t}"))["market"])
-                       for t in self.settings.markets]
+                raw = await self.rest.get(f"/events/{ticker}")
+                # an event's markets may be many: read them from the paged list
+                nested = await self.rest.pages("/markets", "markets", {"event_ticker": ticker})
+                events.append(KalshiEvent.parse(raw["event"], nested))
+            markets = await self._markets_by_ticker(self.settings.markets)
             self._events, self._instruments = build(events, markets)
             self._markets = [*(m for ev in events for m in ev.markets), *markets]
             for inst in self._instruments:
                 self._series[inst.meta["ticker"]] = inst.meta.get("series_ticker", "")
         return self._instruments
+
+    async def _markets_by_ticker(self, tickers: list[str]) -> list[Market]:
+        """The configured markets from ``GET /markets?tickers=...`` (every page), in the
+        configured order; a ticker Kalshi does not list is an error."""
+        if not tickers:
+            return []
+        listed = {raw.get("ticker"): raw for raw in await self.rest.pages(
+            "/markets", "markets", {"tickers": ",".join(tickers)})}
+        missing = [t for t in tickers if t not in listed]
+        if missing:
+            raise VenueError(f"kalshi: market(s) {', '.join(missing)} not found; check "
+                             f"[plugins.kalshi] markets")
+        return [Market.parse(listed[t]) for t in tickers]
 
     def tickers(self) -> list[str]:
         """Market tickers of the loaded instruments, in order."""

@@ -47,6 +47,8 @@ class LocalEngine:
         self.books: dict[str, dict[str, dict[int, int]]] = {}
         self.orders: dict[str, dict[str, Any]] = {}
         self.fills: list[dict[str, Any]] = []
+        #: ``GET /portfolio/settlements`` objects, oldest first.
+        self.settlements: list[dict[str, Any]] = []
         self.taker_fee_rate = taker_fee_rate
         self.listeners: list[BookListener] = []
         self._order_ids = itertools.count(1)
@@ -71,6 +73,18 @@ class LocalEngine:
         if delta:
             for listener in list(self.listeners):
                 listener(ticker, side, cents, delta)
+
+    def settle(self, ticker: str, result: str) -> None:
+        """Resolve ``ticker`` ("yes" / "no"): record the account's settlement of it."""
+        held = {"yes": 0, "no": 0}
+        for fill in self.fills:
+            if fill["ticker"] == ticker:
+                held[fill["side"]] += fill["count"] if fill["action"] == "buy" else -fill["count"]
+        self.markets[ticker].update(status="settled", result=result)
+        self.settlements.append({
+            "ticker": ticker, "market_result": result, "yes_count": held["yes"],
+            "no_count": held["no"], "revenue": 100 * held[result],
+            "settled_time": _iso(time.time_ns())})
 
     # -- views -----------------------------------------------------------------------
     def orderbook_fp(self, ticker: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ routes to the :class:`~.engine.LocalEngine` and applies scripted :class:`Fault` 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import urllib.parse
@@ -55,6 +56,10 @@ class LocalRest:
         self.public_key = public_key
         self.requests: list[Received] = []
         self.faults: dict[str, list[Fault]] = {}
+        #: Most items per page of every paged list (a request's ``limit`` may ask fewer).
+        self.page_size = 100
+        #: Fault: every paged list answers the first page's cursor again and again.
+        self.repeat_cursor = False
         self.port = 0
         self._server: asyncio.Server | None = None
 
@@ -170,7 +175,7 @@ class LocalRest:
         if "tickers" in req.query:
             wanted = req.query["tickers"].split(",")
             markets = [m for m in markets if m["ticker"] in wanted]
-        return 200, {"markets": markets, "cursor": ""}
+        return 200, self._page(req, "markets", markets)
 
     def _market(self, req: Received, parts: list[str]) -> Reply:
         market = self.engine.markets.get(parts[1])
@@ -200,14 +205,29 @@ class LocalRest:
                 fills = [f for f in fills if f["ts"] >= int(req.query["min_ts"])]
             if "order_id" in req.query:
                 fills = [f for f in fills if f["order_id"] == req.query["order_id"]]
-            return 200, {"fills": list(reversed(fills)), "cursor": ""}
+            return 200, self._page(req, "fills", list(reversed(fills)))
+        if parts[1] == "settlements":
+            return 200, self._page(req, "settlements", list(reversed(self.engine.settlements)))
         if parts[1] != "orders":
             return 404, {"error": {"code": "not_found"}}
         orders = list(self.engine.orders.values())
         for key in ("status", "ticker"):
             if key in req.query:
                 orders = [o for o in orders if o[key] == req.query[key]]
-        return 200, {"orders": list(reversed(orders)), "cursor": ""}
+        return 200, self._page(req, "orders", list(reversed(orders)))
+
+    def _page(self, req: Received, key: str, items: list[Any]) -> dict[str, Any]:
+        """One page of ``items`` after the request's ``cursor`` (an opaque offset), at
+        most ``limit`` (<= ``page_size``) long; the cursor is "" after the last page."""
+        cursor = req.query.get("cursor", "")
+        start = int(base64.urlsafe_b64decode(cursor).decode().split(":")[1]) if cursor else 0
+        size = min(int(req.query.get("limit", 100)), self.page_size)
+        end = start + size
+        if self.repeat_cursor:
+            end = size  # always "the second page next"
+        after = "" if end >= len(items) else \
+            base64.urlsafe_b64encode(f"offset:{end}".encode()).decode()
+        return {key: items[start:start + size], "cursor": after}
 
     def _order(self, req: Received, parts: list[str]) -> Reply:
         order = self.engine.orders.get(parts[2])
