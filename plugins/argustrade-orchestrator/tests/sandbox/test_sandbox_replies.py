@@ -204,3 +204,61 @@ end = "2022-01-02"
     (event,) = events
     assert event["action"] == "reducing"
     assert "WorkerFailure" in event["reason"] and "nested deeper than" in event["reason"]
+
+
+@pytest.mark.parametrize("number", [
+    b"1e999", b"1E+400", b"-1e0309", b"9" * 400 + b".0", b"1" + b"0" * 309,
+    b"0." + b"0" * 200 + b"1e600",
+])
+def test_numbers_that_overflow_a_float_are_refused(number: bytes) -> None:
+    """Frames parse with the C scanner's float conversion unless a number could overflow
+    (a 150-digit run or a three-digit exponent): each way of writing one is checked."""
+    body = b'{"state": {"x": ' + number + b"}}"
+    if b"." not in number and b"e" not in number.lower():
+        assert decode_body(body)["state"]["x"] == int(number)  # an int stays exact
+        body = b'{"state": {"x": ' + number + b".0}}"
+    with pytest.raises(FrameError, match="out of range"):
+        decode_body(body)
+    assert decode_body(b'{"x": 1e308, "y": 1.5e-300, "z": 2.5}') == \
+        {"x": 1e308, "y": 1.5e-300, "z": 2.5}
+
+
+STATEFUL = '''
+class Strategy:
+    EVENTS = ("bar",)
+
+    def on_event(self, event, state, portfolio):
+        assert isinstance(state.get("pair", []), list)
+        state["seen"] = state.get("seen", []) + [event["close"]]
+        state["pair"] = (1, 2)  # a tuple: the host gets (and the next call sees) a list
+        return []
+'''
+
+
+def test_the_worker_continues_from_the_state_the_host_holds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The state goes to a worker once (fresh, or after ``set_state``); later calls leave
+    it out and the worker continues from what it last replied, read back from its JSON,
+    so it is exactly the host's copy (a tuple there comes back a list, as before)."""
+    s = SandboxedStrategy(STATEFUL, name="slot", policy=POLICY)
+    assert s.worker is not None
+    sent: list[bool] = []
+    call = s.worker.call
+    monkeypatch.setattr(s.worker, "call", lambda req, *a: sent.append("state" in req)
+                        or call(req, *a))
+    try:
+        for close in (1.0, 2.0, 3.0):
+            s.on_event(attrs_evolve(BAR, close), CTX)
+        assert s.get_state() == {"seen": [1.0, 2.0, 3.0], "pair": [1, 2]}
+        s.set_state({"seen": [9.0]})
+        s.on_event(attrs_evolve(BAR, 4.0), CTX)
+        assert s.get_state() == {"seen": [9.0, 4.0], "pair": [1, 2]}
+        assert sent == [True, False, False, True]
+    finally:
+        s.close()
+
+
+def attrs_evolve(bar: Bar, close: float) -> Bar:
+    import attrs
+
+    return attrs.evolve(bar, open=close, high=close, low=close, close=close)

@@ -151,6 +151,7 @@ class WorkerProcess:
         self.report: dict[str, Any] = {}
         self.events: list[str] = []
         self.cpu_s = 0.0
+        self.last_frame_bytes = 0  # body size of the last frame received
         self._next_id = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._root: str | None = None
@@ -175,6 +176,10 @@ class WorkerProcess:
                 env={}, cwd=self._root, close_fds=True, start_new_session=True)
         finally:
             os.close(child_err)
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        # Non-blocking both ways: try the pipe first, poll only when it is not ready.
+        os.set_blocking(self._proc.stdin.fileno(), False)
+        os.set_blocking(self._proc.stdout.fileno(), False)
         init = {"op": "init", "source": self.source, "policy": {
             "root": self._root, "cpu_seconds": p.cpu_seconds, "memory_mb": p.memory_mb,
             "max_open_files": p.max_open_files, "max_file_bytes": p.max_file_bytes,
@@ -267,9 +272,12 @@ class WorkerProcess:
 
     # -- calls --------------------------------------------------------------------------------
     def call(self, request: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
-        """Send one request and return the reply; ``WorkerFailure`` (worker killed) otherwise."""
-        if not self.alive:
-            raise WorkerFailure("crash", f"sandbox worker is not running{self._exit_note()}")
+        """Send one request and return the reply; ``WorkerFailure`` (worker killed) otherwise.
+
+        A worker that died since its last reply is found by the pipe (``crash``, with its
+        exit status), not by polling the process on every call."""
+        if self._proc is None:
+            raise WorkerFailure("crash", "sandbox worker is not running (killed)")
         deadline = time.monotonic() + (timeout_s or self.policy.call_timeout_s)
         self._next_id += 1
         self._send({**request, "id": self._next_id}, deadline, during="call")
@@ -309,18 +317,16 @@ class WorkerProcess:
         assert self._proc is not None and self._proc.stdin is not None
         data = wire.encode_frame(obj)
         fd = self._proc.stdin.fileno()
-        os.set_blocking(fd, False)
         view = memoryview(data)
         while view:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise self._fail("timeout", f"did not accept input within the deadline "
-                                            f"({during})")
-            if not _ready(fd, select.POLLOUT, remaining):
-                continue
             try:
                 written = os.write(fd, view)
-            except BlockingIOError:
+            except BlockingIOError:  # the pipe is full: wait until it drains
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise self._fail("timeout", f"did not accept input within the deadline "
+                                                f"({during})") from None
+                _ready(fd, select.POLLOUT, remaining)
                 continue
             except (BrokenPipeError, OSError):
                 raise self._fail("crash", f"closed its input ({during})") from None
@@ -333,6 +339,7 @@ class WorkerProcess:
             raise self._fail("malformed", f"sent a frame of {length} bytes (limit "
                                           f"{self.policy.max_frame_bytes})")
         body = self._read_exact(length, deadline, during)
+        self.last_frame_bytes = length
         try:
             return wire.decode_body(body, self.policy.max_frame_depth)
         except wire.FrameError as exc:
@@ -344,14 +351,17 @@ class WorkerProcess:
         chunks: list[bytes] = []
         got = 0
         while got < n:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                limit = (self.policy.call_timeout_s if during == "call"
-                         else self.policy.start_timeout_s)
-                raise self._fail("timeout", f"no reply within {limit}s ({during})")
-            if not _ready(fd, select.POLLIN, remaining):
+            try:
+                chunk = os.read(fd, n - got)
+            except BlockingIOError:  # nothing yet: wait for it, within the deadline
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    limit = (self.policy.call_timeout_s if during == "call"
+                             else self.policy.start_timeout_s)
+                    raise self._fail("timeout", f"no reply within {limit}s ({during})") \
+                        from None
+                _ready(fd, select.POLLIN, remaining)
                 continue
-            chunk = os.read(fd, n - got)
             if not chunk:
                 # Give the kernel a moment to reap so the exit status names the signal.
                 if self._proc is not None:
@@ -422,6 +432,10 @@ class SandboxedStrategy(Strategy):
         self.failure: WorkerFailure | None = None
         self.calls = 0
         self._seen: set[str] = set()
+        #: The worker that holds ``state`` as it is (it keeps what it last replied): calls
+        #: to it leave the state out; any other worker (fresh, or after ``set_state``)
+        #: is sent the state first.
+        self._state_held_by: WorkerProcess | None = None
         self.worker: WorkerProcess | None = WorkerProcess(source, self.policy)
         self.events = frozenset(self.worker.events)
 
@@ -454,8 +468,10 @@ class SandboxedStrategy(Strategy):
             return ()
         self._ensure_worker()
         assert self.worker is not None
-        request = {"op": "call", "event": payload, "state": self.state,
-                   "portfolio": plain_portfolio(ctx.portfolio)}
+        request = {"op": "call", "event": payload, "portfolio": plain_portfolio(ctx.portfolio)}
+        if self._state_held_by is not self.worker:
+            request["state"] = self.state
+        self._state_held_by = None  # until the reply is accepted
         try:
             reply = self.worker.call(request)
             intents, state = self._validate(reply)
@@ -469,6 +485,7 @@ class SandboxedStrategy(Strategy):
             self._failed(failure)
             raise failure from None
         self.state = state
+        self._state_held_by = self.worker
         self.calls += 1
         return intents
 
@@ -498,7 +515,13 @@ class SandboxedStrategy(Strategy):
         raw, state = reply["intents"], reply.get("state")
         if not isinstance(state, dict):
             raise self._malformed("state must be a JSON object")
-        if _json_size(state) > self.policy.max_state_bytes:
+        # The frame bounds the state's size: a number re-encodes at most 4.5x longer
+        # ("1e15" -> "1000000000000000.0"), a string at most 3x; measure only when that
+        # bound does not settle it.
+        w = self.worker
+        frame_bytes = w.last_frame_bytes if w is not None else self.policy.max_state_bytes
+        if frame_bytes * 5 > self.policy.max_state_bytes and \
+                _json_size(state) > self.policy.max_state_bytes:
             raise self._malformed(f"state exceeds {self.policy.max_state_bytes} bytes")
         if len(raw) > self.policy.max_intents:
             raise self._malformed(f"{len(raw)} intents for one event (limit "
@@ -577,6 +600,7 @@ class SandboxedStrategy(Strategy):
             raise SandboxError(f"strategy {self.name!r}: state must be a JSON object of at "
                                f"most {self.policy.max_state_bytes} bytes")
         self.state = json.loads(json.dumps(state))
+        self._state_held_by = None
 
     def close(self) -> None:
         """Stop the worker."""

@@ -96,14 +96,21 @@ def json_depth(body: bytes) -> int:
                default=0)
 
 
+# What a JSON number needs to overflow a float: mantissa digits + exponent > 308, so a
+# run of 150 digits or a three-digit exponent.  Bodies without either parse with the C
+# scanner's own float conversion (no Python call per number); the rest are checked.
+_MAYBE_HUGE = re.compile(rb"\d{150}|[eE][+-]?\d{3}")
+
+
 def decode_body(body: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Any]:
     """Parse a frame body; ``FrameError`` unless it is a JSON object within the limits."""
     # Cheap bound first: nesting can never exceed the number of opening brackets.
     if body.count(b"[") + body.count(b"{") > max_depth and json_depth(body) > max_depth:
         raise FrameError(f"frame is nested deeper than {max_depth} levels")
     try:
+        checked = _finite_float if _MAYBE_HUGE.search(body) else float
         obj = json.loads(body.decode("utf-8"), parse_constant=_no_constants,
-                         parse_float=_finite_float)
+                         parse_float=checked)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FrameError(f"frame is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(obj, dict):
@@ -613,6 +620,10 @@ def main() -> int:
                                 "report": report}))
         return 4
     out.write(encode_frame({"op": "ready", "report": report, "events": events}))
+    # The state as last sent to the host, read back from its JSON (exactly the host's
+    # copy): a call without "state" continues from it, so an unchanged hand-over is not
+    # sent both ways on every event.
+    kept: dict[str, Any] | None = None
     while True:
         msg = read_frame(stdin, max_frame, max_depth)
         if msg is None or msg.get("op") == "shutdown":
@@ -622,11 +633,18 @@ def main() -> int:
             out.write(encode_frame({"id": call_id, "ok": True, "cpu_s": time.process_time()}))
             continue
         try:
-            state = msg["state"]
+            state = msg.get("state", kept)
+            kept = None
+            if not isinstance(state, dict):
+                raise ValueError("no state: the host sends it with the first call")
             intents = strategy.on_event(msg["event"], state, msg["portfolio"])
-            reply = {"id": call_id, "ok": True, "intents": intents, "state": state,
-                     "cpu_s": time.process_time()}
-            frame = encode_frame(reply)
+            state_json = json.dumps(state, separators=(",", ":"), allow_nan=False)
+            head = json.dumps({"id": call_id, "ok": True, "intents": intents,
+                               "cpu_s": time.process_time()},
+                              separators=(",", ":"), allow_nan=False)
+            body = f'{head[:-1]},"state":{state_json}}}'.encode()
+            frame = HEADER.pack(len(body)) + body
+            kept = json.loads(state_json)
         except BaseException as exc:
             frame = encode_frame({"id": call_id, "ok": False,
                                   "error": f"{type(exc).__name__}: {exc}"[:2000],
