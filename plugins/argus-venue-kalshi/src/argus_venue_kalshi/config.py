@@ -59,6 +59,16 @@ def _dec_index_taker(value: Any) -> Decimal:
 _fee_rate = _between(0, 1)
 
 
+def _per_second(instance: Any, attribute: attrs.Attribute[Any], value: int | None) -> None:
+    top = max(w for _, w in C.RATE_LIMIT_TIERS.values())
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or not 1 <= value <= top):
+        raise ValueError(f"{attribute.name}: must be a whole number of requests per second "
+                         f"from 1 to {top} (Kalshi's tiers: basic 20 reads / 10 writes, "
+                         f"prime {top}), got {value!r}; leave it out to use "
+                         f"rate_limit_tier's")
+
+
 @attrs.frozen
 class KalshiSettings:
     """Settings of the Kalshi venue (``[plugins.kalshi]``).
@@ -97,12 +107,18 @@ class KalshiSettings:
     #: "centicent" (direct members).
     fee_rounding: str = attrs.field(default="cent",
                                     validator=attrs.validators.in_(tuple(C.FEE_ROUNDING)))
-    #: Access tier, for the local model of Kalshi's per-second rate limits.
+    #: Access tier ("basic", "advanced", "premier", "prime"): the per-second read and write
+    #: limits the venue keeps to (docs getting_started/rate_limits).
     rate_limit_tier: str = attrs.field(default="basic",
                                        validator=attrs.validators.in_(tuple(C.RATE_LIMIT_TIERS)))
     #: Items per page of Kalshi's paged lists (``limit``; Kalshi's default is 100, its
     #: portfolio lists take at most 200).
     page_limit: int = attrs.field(default=100, validator=_between(1, 200))
+    #: Reads per second, overriding the tier's (None: the tier's); 1..400.
+    reads_per_s: int | None = attrs.field(default=None, validator=_per_second)
+    #: Writes per second (an order, a cancel; each leg of a batch counts one), overriding
+    #: the tier's (None: the tier's); 1..400.
+    writes_per_s: int | None = attrs.field(default=None, validator=_per_second)
     #: Seconds to wait for a REST answer.
     request_timeout_s: float = attrs.field(default=10.0, validator=_between(0, 300, low_open=True))
     #: Retries of refused-but-harmless requests (429, 5xx on reads) and of look-ups.
@@ -115,6 +131,12 @@ class KalshiSettings:
                                              validator=_between(0, 300, low_open=True))
     #: Seconds between polls of fills and orders for ``executions()``.
     poll_interval_s: float = attrs.field(default=1.0, validator=_between(0, 60, low_open=True))
+
+    @property
+    def limits_per_s(self) -> tuple[int, int]:
+        """(reads, writes) per second: the overrides, else ``rate_limit_tier``'s."""
+        reads, writes = C.RATE_LIMIT_TIERS[self.rate_limit_tier]
+        return (self.reads_per_s or reads, self.writes_per_s or writes)
 
     @property
     def has_credentials(self) -> bool:

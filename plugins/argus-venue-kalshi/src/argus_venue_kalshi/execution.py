@@ -5,8 +5,9 @@ client order id (``client_order_id``).  A definite answer (201, or a 4xx refusal
 it.  Anything ambiguous (a timeout, a reset, a lost or late answer, a 5xx, a 429) is
 resolved by asking Kalshi for the order by client order id (``GET /portfolio/orders``),
 never by sending blind: found -> acknowledged; not found and the exchange *answered*
-with a refusal before acting (429, 502, 503) -> sent once more with the same id (Kalshi
-refuses a second open order with one client id); not found after silence -> raise
+with a refusal before acting (429, 502, 503) -> sent again with the same id after the
+429's Retry-After or a back-off, at most ``max_retries`` times, each time after a
+look-up (Kalshi refuses a second open order with one client id); not found after silence -> raise
 ``OrderUnknown`` and let ``executions()`` settle it.
 
 ``executions()`` polls ``GET /portfolio/fills`` and ``GET /portfolio/orders`` (every
@@ -51,7 +52,7 @@ from argus_venue_kalshi.instruments import (
     parse_time_ns,
     probability_to_cents,
 )
-from argus_venue_kalshi.rest import KalshiHttpError, KalshiPagingError, KalshiRest
+from argus_venue_kalshi.rest import KalshiHttpError, KalshiPagingError, KalshiRest, backoff_s
 from argus_venue_kalshi.schemas import count, price
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ class KalshiExecution:
             body["post_only"] = True
         coid = order.client_order_id
         self.learn(coid)
-        for _attempt in range(2):
+        for _attempt in range(self.settings.max_retries + 1):
             try:
                 answer = await self.rest.send("POST", "/portfolio/orders", body=body,
                                               signed=True)
@@ -145,7 +146,10 @@ class KalshiExecution:
                         self._acknowledge(coid, found)
                         return []
                     if exc.status in _REFUSED_BEFORE_ACTING:
-                        continue  # provably not placed: send once more, same client id
+                        # provably not placed: send once more, same client id, once the
+                        # exchange's Retry-After (or a back-off) has passed
+                        await asyncio.sleep(backoff_s(exc, _attempt + 1))
+                        continue
                     raise OrderUnknown(f"kalshi: order {coid}: HTTP {exc.status} and no "
                                        f"order found", [coid]) from exc
                 self._queue.put_nowait(OrderUpdate(coid, OrderStatus.REJECTED, time.time_ns(),
@@ -160,7 +164,8 @@ class KalshiExecution:
                                    f"by client order id", [coid]) from exc
             self._acknowledge(coid, answer["order"])
             return []
-        raise OrderUnknown(f"kalshi: order {coid}: refused twice before acting", [coid])
+        raise OrderUnknown(f"kalshi: order {coid}: refused {self.settings.max_retries + 1} "
+                           f"times before acting", [coid])
 
     def _acknowledge(self, coid: str, order: dict[str, Any]) -> None:
         self.learn(coid, order["order_id"])

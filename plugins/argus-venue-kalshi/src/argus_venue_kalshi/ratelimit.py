@@ -1,30 +1,50 @@
 """Kalshi's per-second request limits (reads and writes counted apart, by access tier),
-modelled locally so the venue waits instead of collecting 429s."""
+modelled locally so the venue waits instead of collecting 429s.
+
+A sliding window, not a token bucket: at most ``limit`` requests start in any
+``window_s + headroom_s`` seconds, so no one-second window at the exchange ever holds
+more than the tier allows (a bucket that is full again after a burst would let twice
+the limit through in one window).  The headroom absorbs network jitter that bunches
+requests up on the way.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 
 
 class RateLimiter:
-    """A token bucket: ``per_second`` requests per second, bursts up to ``per_second``."""
+    """At most ``limit`` request weights in any ``window_s + headroom_s`` seconds."""
 
-    def __init__(self, per_second: float) -> None:
-        self.per_second = per_second
-        self._tokens = per_second
-        self._at = time.monotonic()
+    def __init__(self, limit: int, window_s: float = 1.0, headroom_s: float = 0.1) -> None:
+        if limit < 1:
+            raise ValueError(f"rate limit must be at least 1 request per window, got {limit}")
+        self.limit, self.span_s = limit, window_s + headroom_s
+        self._sent: collections.deque[float] = collections.deque()  # one entry per weight
+        self._resume_at = 0.0
         self._lock = asyncio.Lock()
 
-    async def acquire(self) -> None:
-        """Wait until one more request fits."""
+    async def acquire(self, weight: int = 1) -> None:
+        """Wait until ``weight`` more requests fit (a batch of n orders weighs n)."""
+        if weight > self.limit:
+            raise ValueError(f"{weight} requests at once exceed the limit of {self.limit} "
+                             f"per window")
         async with self._lock:
             while True:
                 now = time.monotonic()
-                self._tokens = min(self.per_second,
-                                   self._tokens + (now - self._at) * self.per_second)
-                self._at = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
+                while self._sent and self._sent[0] <= now - self.span_s:
+                    self._sent.popleft()
+                wait = self._resume_at - now
+                if wait <= 0 and len(self._sent) + weight <= self.limit:
+                    self._sent.extend([now] * weight)
                     return
-                await asyncio.sleep((1 - self._tokens) / self.per_second)
+                if wait <= 0:
+                    wait = self._sent[len(self._sent) + weight - self.limit - 1] \
+                        + self.span_s - now
+                await asyncio.sleep(max(wait, 0.001))
+
+    def hold(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` (the exchange answered 429 with Retry-After)."""
+        self._resume_at = max(self._resume_at, time.monotonic() + seconds)

@@ -1,7 +1,9 @@
 """The Trade API v2 REST client: public market data and signed portfolio calls.
 
-Reads (GET) are retried on 429 / 5xx / transport errors (``max_retries``); writes are
-sent exactly once here and their ambiguous outcomes are resolved by ``execution``.
+Every request waits for the local rate limiter first (:mod:`.ratelimit`).  Reads (GET)
+are retried on 429 (after its ``Retry-After`` when given) / 5xx / transport errors
+(``max_retries``); writes are sent exactly once here and their ambiguous outcomes are
+resolved by ``execution``.
 Lists are read whole through :meth:`KalshiRest.pages` (Kalshi's ``cursor`` / ``limit``
 pagination: docs getting_started/pagination).
 """
@@ -23,9 +25,27 @@ from argus_venue_kalshi.ratelimit import RateLimiter
 class KalshiHttpError(VenueError):
     """Kalshi answered with an HTTP error; ``status`` and ``code`` say which."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str,
+                 retry_after_s: float | None = None) -> None:
         super().__init__(f"kalshi: HTTP {status} {code}: {message}")
-        self.status, self.code = status, code
+        self.status, self.code, self.retry_after_s = status, code, retry_after_s
+
+
+def retry_after(value: str | None) -> float | None:
+    """A ``Retry-After`` header's delay in seconds (capped at a minute); None when absent
+    or given as an HTTP date (the caller then backs off on its own)."""
+    try:
+        return min(max(float(value), 0.0), 60.0) if value else None
+    except ValueError:
+        return None
+
+
+def backoff_s(exc: KalshiHttpError | None, attempt: int) -> float:
+    """How long to wait before retry ``attempt`` (1, 2, ...): Retry-After when the
+    exchange gave one, else an exponential back-off."""
+    if exc is not None and exc.retry_after_s is not None:
+        return exc.retry_after_s
+    return min(0.05 * 2 ** attempt, 2.0)
 
 
 class KalshiPagingError(VenueError):
@@ -40,8 +60,8 @@ class KalshiRest:
         self._client = httpx.AsyncClient(base_url=settings.rest_url,
                                          timeout=settings.request_timeout_s)
         self._signer: signing.Signer | None = None
-        reads, writes = C.RATE_LIMIT_TIERS[settings.rate_limit_tier]
-        self._reads, self._writes = RateLimiter(reads), RateLimiter(writes)
+        reads, writes = settings.limits_per_s
+        self.reads, self.writes = RateLimiter(reads), RateLimiter(writes)
 
     def signer(self) -> signing.Signer:
         """The request signer (reads the key references on first use)."""
@@ -55,12 +75,15 @@ class KalshiRest:
         return self._signer
 
     async def send(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                   body: dict[str, Any] | None = None, signed: bool = False) -> Any:
-        """One request; the decoded body, or :class:`KalshiHttpError`.  Transport errors
-        (timeouts, resets) propagate as ``httpx`` exceptions."""
+                   body: dict[str, Any] | None = None, signed: bool = False,
+                   weight: int = 1) -> Any:
+        """One request (``weight`` writes for a batch); the decoded body, or
+        :class:`KalshiHttpError` (a 429 also pauses this limiter for its Retry-After).
+        Transport errors (timeouts, resets) propagate as ``httpx`` exceptions."""
         full = C.API_PREFIX + path
+        limiter = self.reads if method == "GET" else self.writes
+        await limiter.acquire(weight)
         headers = self.signer().headers(method, full) if signed else {}
-        await (self._reads if method == "GET" else self._writes).acquire()
         resp = await self._client.request(method, full, params=params, json=body,
                                           headers=headers)
         try:
@@ -69,25 +92,30 @@ class KalshiRest:
             payload = None
         if resp.status_code >= 400:
             err = (payload or {}).get("error", {}) if isinstance(payload, dict) else {}
+            wait = retry_after(resp.headers.get("retry-after"))
+            if resp.status_code == 429 and wait:
+                limiter.hold(wait)
             raise KalshiHttpError(resp.status_code, str(err.get("code", "")),
-                                  str(err.get("message", resp.text[:200])))
+                                  str(err.get("message", resp.text[:200])), wait)
         return payload
 
     async def get(self, path: str, params: dict[str, Any] | None = None, *,
                   signed: bool = False) -> Any:
-        """A GET, retried on 429, 5xx and transport errors."""
+        """A GET, retried on 429 (after its Retry-After), 5xx and transport errors."""
         attempt = 0
         while True:
+            refusal: KalshiHttpError | None = None
             try:
                 return await self.send("GET", path, params=params, signed=signed)
             except KalshiHttpError as exc:
                 if (exc.status != 429 and exc.status < 500) or attempt >= self.settings.max_retries:
                     raise
+                refusal = exc
             except httpx.TransportError:
                 if attempt >= self.settings.max_retries:
                     raise
             attempt += 1
-            await asyncio.sleep(min(0.05 * 2 ** attempt, 2.0))
+            await asyncio.sleep(backoff_s(refusal, attempt))
 
     async def pages(self, path: str, key: str, params: dict[str, Any] | None = None, *,
                     signed: bool = False) -> list[Any]:

@@ -9,6 +9,6 @@ malformed frames) are scripted per request or per frame.
 
 from argus_venue_kalshi.testing.engine import LocalEngine
 from argus_venue_kalshi.testing.exchange import LocalKalshi
-from argus_venue_kalshi.testing.rest import Fault
+from argus_venue_kalshi.testing.rest import Fault, RateLimit
 
-__all__ = ["Fault", "LocalEngine", "LocalKalshi"]
+__all__ = ["Fault", "LocalEngine", "LocalKalshi", "RateLimit"]

@@ -8,6 +8,8 @@ import asyncio
 import base64
 import contextlib
 import json
+import math
+import time
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +35,18 @@ class Fault:
     kind: str
     status: int = 500
     delay_s: float = 0.0
+
+@attrs.frozen
+class RateLimit:
+    """The exchange's limits: at most ``reads`` GETs and ``writes`` writes (a batch weighs
+    its number of orders) in any ``window_s`` seconds; over that, 429 (with
+    ``Retry-After`` in whole seconds when ``retry_after``)."""
+
+    reads: int | None = None
+    writes: int | None = None
+    window_s: float = 1.0
+    retry_after: bool = True
+
 
 @attrs.define
 class Received:
@@ -60,6 +74,11 @@ class LocalRest:
         self.page_size = 100
         #: Fault: every paged list answers the first page's cursor again and again.
         self.repeat_cursor = False
+        #: Rate limits (None: unlimited); requests let through, as (monotonic s, "read" |
+        #: "write", weight); how many were answered 429.
+        self.limits: RateLimit | None = None
+        self.admitted: list[tuple[float, str, int]] = []
+        self.limited = 0
         self.port = 0
         self._server: asyncio.Server | None = None
 
@@ -71,6 +90,28 @@ class LocalRest:
     def inject(self, route: str, fault: Fault) -> None:
         """Apply ``fault`` to the next request of ``route`` (``"POST /portfolio/orders"``)."""
         self.faults.setdefault(route, []).append(fault)
+
+    def most_in_window(self, kind: str) -> int:
+        """The largest weight of ``kind`` requests let through in any ``window_s``."""
+        window = self.limits.window_s if self.limits else 1.0
+        times = [(t, w) for t, k, w in self.admitted if k == kind]
+        return max((sum(w for u, w in times if t <= u < t + window) for t, _ in times),
+                   default=0)
+
+    def _over_limit(self, req: Received) -> float | None:
+        """None when ``req`` fits the limits (and is counted), else seconds to wait."""
+        kind = "read" if req.method == "GET" else "write"
+        weight = len((req.body or {}).get("orders") or [1]) if kind == "write" else 1
+        limits = self.limits
+        limit = None if limits is None else (limits.reads if kind == "read" else limits.writes)
+        now = time.monotonic()
+        if limits is not None and limit is not None:
+            recent = sorted(t for t, k, w in self.admitted
+                            if k == kind and t > now - limits.window_s for _ in range(w))
+            if len(recent) + weight > limit:
+                return recent[len(recent) + weight - limit - 1] + limits.window_s - now
+        self.admitted.append((now, kind, weight))
+        return None
 
     async def start(self) -> None:
         """Listen on an ephemeral port."""
@@ -115,6 +156,14 @@ class LocalRest:
     async def _handle(self, req: Received, writer: asyncio.StreamWriter) -> None:
         self.requests.append(req)
         route = f"{req.method} {req.path.removeprefix(C.API_PREFIX)}"
+        wait = self._over_limit(req)
+        if wait is not None:
+            self.limited += 1
+            headers = {"Retry-After": str(max(1, math.ceil(wait)))} \
+                if self.limits and self.limits.retry_after else {}
+            await _write(writer, 429, {"error": {"code": "too_many_requests",
+                                                 "message": "rate limit exceeded"}}, headers)
+            return
         fault = next((self.faults[key].pop(0) for key in list(self.faults)
                       if self.faults[key] and route.startswith(key)), None)
         if fault is not None and fault.kind == "reset":
@@ -236,9 +285,11 @@ class LocalRest:
     def _cancel(self, req: Received, parts: list[str]) -> Reply:
         return 200, self.engine.cancel(parts[2])
 
-async def _write(writer: asyncio.StreamWriter, status: int, payload: Any) -> None:
+async def _write(writer: asyncio.StreamWriter, status: int, payload: Any,
+                 headers: dict[str, str] | None = None) -> None:
     body = json.dumps(payload).encode()
-    head = (f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    head = (f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra}"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
     writer.write(head + body)
     await writer.drain()
