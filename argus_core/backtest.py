@@ -59,7 +59,7 @@ def load_result(run_dir: Path, summary: RunSummary, config: Config) -> BacktestR
         ts, eq = equity_series(ledger)
         rows = ledger.fills()
         baskets = basket_map(ledger)
-        metrics = compute_metrics(ledger, config.run.starting_cash)
+        metrics = compute_metrics(ledger, config.run.starting_cash, series=(ts, eq))
     fills = [Fill(r["fill_id"], r["client_order_id"], r["venue"], r["instrument_id"],
                   Side(r["side"]), r["price"], r["quantity"], r["fee"],
                   Liquidity(r["liquidity"]), r["ts_ns"]) for r in rows]

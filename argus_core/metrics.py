@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
-from typing import Any, cast
+from operator import itemgetter
+from typing import Any
 
 import numpy as np
 
@@ -30,9 +31,9 @@ _YEAR_NS = YEAR_S * 1e9
 def equity_series(ledger: Ledger) -> tuple[np.ndarray, np.ndarray]:
     """``(ts_ns int64, equity float64)`` in time order."""
     rows = ledger.conn.execute("select ts_ns, equity from equity order by ts_ns").fetchall()
-    ts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    eq = np.fromiter((float(cast("str | float", r[1])) for r in rows), dtype=np.float64,
-                     count=len(rows))
+    # map/itemgetter: the iteration stays in C (equity is stored as exact decimal text).
+    ts = np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=len(rows))
+    eq = np.fromiter(map(float, map(itemgetter(1), rows)), dtype=np.float64, count=len(rows))
     return ts, eq
 
 
@@ -104,10 +105,14 @@ def basket_map(ledger: Ledger) -> dict[str, str | None]:
         "select client_order_id, basket_id from orders")}
 
 
-def compute_metrics(ledger: Ledger, starting_cash: Decimal) -> dict[str, Any]:
+def compute_metrics(ledger: Ledger, starting_cash: Decimal, *,
+                    series: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
     """Sharpe, Sortino, drawdown, CAGR, win rate, fees, turnover and friends for one run
-    (annualised figures come with ``obs_per_year``, see :func:`annualisation_note`)."""
-    ts, eq = equity_series(ledger)
+    (annualised figures come with ``obs_per_year``, see :func:`annualisation_note`).
+
+    ``series``: this ledger's :func:`equity_series`, when the caller has read it already
+    (reading 700k rows costs about a second)."""
+    ts, eq = series if series is not None else equity_series(ledger)
     fills = ledger.fills()
     trips = plays(round_trips(fills, basket_map(ledger)))
     pnls = np.array([float(t["pnl"]) for t in trips], dtype=np.float64)

@@ -96,8 +96,8 @@ def write_report(run_dir: Path, extra_sections: dict[str, str] | None = None) ->
         run = runs[0]
         cfg = json.loads(run["config_json"])
         start = Decimal(str(cfg["run"]["starting_cash"]))
-        metrics = compute_metrics(ledger, start)
         ts, eq = equity_series(ledger)
+        metrics = compute_metrics(ledger, start, series=(ts, eq))
         trips = plays(round_trips(ledger.fills(), basket_map(ledger)))
         risk_rows = ledger.query("select check_name, action, count(*) as n, min(reason) as "
                                  "example from risk_events group by 1, 2 order by n desc")
