@@ -64,6 +64,9 @@ RATE_LIMIT_TIERS: Final = {
     "prime": (400, 400),
 }
 
+#: Orders per ``POST /portfolio/orders/batched`` (docs: batch create orders).
+BATCH_MAX_ORDERS: Final = 20
+
 #: Client order ids: at most 64 characters of ``[-\w:+=/]`` (FIX ClOrdID rules; the REST
 #: field has the same uniqueness role).
 CLIENT_ORDER_ID_MAX: Final = 64

@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 
 _WIRE_ID = re.compile(r"^[-\w:+=/]{1,64}$")
 #: Refusals that prove the exchange did not act (answered before reaching the engine).
-_REFUSED_BEFORE_ACTING = (429, 502, 503)
+REFUSED_BEFORE_ACTING = (429, 502, 503)
 
 
 def wire_client_id(client_order_id: str) -> str:
@@ -139,13 +139,13 @@ class KalshiExecution:
                 answer = await self.rest.send("POST", "/portfolio/orders", body=body,
                                               signed=True)
             except KalshiHttpError as exc:
-                if exc.status == 409 or exc.status in _REFUSED_BEFORE_ACTING \
+                if exc.status == 409 or exc.status in REFUSED_BEFORE_ACTING \
                         or exc.status >= 500:
                     found = await self._find(body["client_order_id"])
                     if found is not None:
                         self._acknowledge(coid, found)
                         return []
-                    if exc.status in _REFUSED_BEFORE_ACTING:
+                    if exc.status in REFUSED_BEFORE_ACTING:
                         # provably not placed: send once more, same client id, once the
                         # exchange's Retry-After (or a back-off) has passed
                         await asyncio.sleep(backoff_s(exc, _attempt + 1))
@@ -293,10 +293,12 @@ class KalshiExecution:
                 out.append(fill)
         return out
 
-    def _fill(self, raw: dict[str, Any]) -> Fill | None:
+    def _fill(self, raw: dict[str, Any], *, again: bool = False) -> Fill | None:
+        """A core fill of ``raw``; None when not ours, or already booked (unless
+        ``again``)."""
         fill_id = str(raw.get("trade_id") or raw.get("fill_id") or "")
         coid = self.order_ids.get(raw.get("order_id", ""))
-        if not fill_id or fill_id in self._booked or coid is None:
+        if not fill_id or (fill_id in self._booked and not again) or coid is None:
             return None
         side = raw["side"]
         fill_price = price(raw, f"{side}_price")

@@ -25,9 +25,9 @@ from argus_core import (
     VenueResume,
 )
 from argus_venue_kalshi import constants as C
+from argus_venue_kalshi.baskets import KalshiBasketExecution
 from argus_venue_kalshi.config import KalshiSettings
 from argus_venue_kalshi.data import BookStream, rest_books
-from argus_venue_kalshi.execution import KalshiExecution
 from argus_venue_kalshi.fees import KalshiFeeSchedule
 from argus_venue_kalshi.instruments import build, parse_instrument_id, settlements_of
 from argus_venue_kalshi.rest import KalshiRest
@@ -36,18 +36,20 @@ from argus_venue_kalshi.schemas import KalshiEvent, Market
 
 class KalshiVenue(Venue):
     """Kalshi: binary YES/NO contracts of the configured markets and events, websocket
-    books with sequence checks, limit / IOC / FOK / post-only orders by client order id."""
+    books with sequence checks, limit / IOC / FOK / post-only orders by client order id,
+    baskets in one batch."""
 
     name = "kalshi"
     supports_live_orders = True
     supports_post_only = True
+    supports_baskets = True
     time_in_force = ("gtc", "ioc", "fok")
     default_stale_after_s = 60.0
 
     def __init__(self, settings: KalshiSettings | None = None) -> None:
         self.settings = settings or KalshiSettings()
         self.rest = KalshiRest(self.settings)
-        self.execution = KalshiExecution(self.settings, self.rest, KalshiFeeSchedule())
+        self.execution = KalshiBasketExecution(self.settings, self.rest, KalshiFeeSchedule())
         self._instruments: list[Instrument] = []
         self._events: list[Event] = []
         self._series: dict[str, str] = {}
@@ -134,6 +136,10 @@ class KalshiVenue(Venue):
     async def submit(self, order: Order) -> list[Fill]:
         """Send ``order`` exactly once."""
         return await self.execution.submit(order)
+
+    async def submit_basket(self, orders: list[Order]) -> list[Fill]:
+        """Send every leg FOK in one batch, exactly once (:mod:`.baskets`)."""
+        return await self.execution.submit_basket(orders)
 
     async def submit_post_only(self, order: Order) -> list[Fill]:
         """Send a post-only limit order (refused by Kalshi if it would cross)."""

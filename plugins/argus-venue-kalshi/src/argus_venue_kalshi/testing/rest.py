@@ -29,12 +29,14 @@ class Fault:
     ``kind``: ``"refuse"`` (answer ``status`` without acting: a 502 before the exchange,
     a 429), ``"reset"`` (drop the connection without acting), ``"lost"`` (act, then drop
     the connection: the answer is lost), ``"late"`` (act, answer after ``delay_s``),
-    ``"after"`` (act, then answer ``status``: a 5xx after acting).
+    ``"after"`` (act, then answer ``status``: a 5xx after acting).  ``legs``: on a
+    batch, act on only its first ``legs`` orders (the exchange stopped part-way).
     """
 
     kind: str
     status: int = 500
     delay_s: float = 0.0
+    legs: int | None = None
 
 @attrs.frozen
 class RateLimit:
@@ -173,6 +175,8 @@ class LocalRest:
             await _write(writer, fault.status, {"error": {"code": "fault", "message":
                                                           "scripted refusal"}})
             return
+        if fault is not None and fault.legs is not None and isinstance(req.body, dict):
+            req.body = {**req.body, "orders": (req.body.get("orders") or [])[:fault.legs]}
         status, payload = self._route(req)
         if fault is not None and fault.kind == "lost":
             writer.transport.abort()
@@ -209,7 +213,8 @@ class LocalRest:
         table: dict[tuple[str, str, int], Callable[[Received, list[str]], Reply]] = {
             ("GET", "markets", 1): self._markets, ("GET", "markets", 2): self._market,
             ("GET", "markets", 3): self._orderbook, ("GET", "events", 2): self._event,
-            ("POST", "portfolio", 2): self._create, ("GET", "portfolio", 2): self._list,
+            ("POST", "portfolio", 2): self._create, ("POST", "portfolio", 3): self._batch,
+            ("GET", "portfolio", 2): self._list,
             ("GET", "portfolio", 3): self._order, ("DELETE", "portfolio", 3): self._cancel,
         }
         if not parts:
@@ -246,6 +251,25 @@ class LocalRest:
         if parts[1] != "orders":
             return 404, {"error": {"code": "not_found"}}
         return 201, {"order": self.engine.create(req.body or {})}
+
+    def _batch(self, req: Received, parts: list[str]) -> Reply:
+        """``POST /portfolio/orders/batched``: each order created alone; per-leg answers."""
+        if parts[1:] != ["orders", "batched"]:
+            return 404, {"error": {"code": "not_found"}}
+        orders = (req.body or {}).get("orders")
+        if not isinstance(orders, list) or not 1 <= len(orders) <= C.BATCH_MAX_ORDERS:
+            return 400, {"error": {"code": "invalid_parameters", "message":
+                                   f"orders must hold 1..{C.BATCH_MAX_ORDERS} orders"}}
+        answers = []
+        for body in orders:
+            coid = body.get("client_order_id") if isinstance(body, dict) else None
+            try:
+                answers.append({"client_order_id": coid, "order": self.engine.create(body),
+                                "error": None})
+            except Rejected as exc:
+                answers.append({"client_order_id": coid, "order": None, "error": {
+                    "code": exc.code, "message": exc.message, "details": ""}})
+        return 201, {"orders": answers}
 
     def _list(self, req: Received, parts: list[str]) -> Reply:
         if parts[1] == "fills":
