@@ -129,6 +129,9 @@ class KalshiSettings:
     #: Treat the socket as dead after this long without a frame (Kalshi pings every 10 s).
     heartbeat_timeout_s: float = attrs.field(default=30.0,
                                              validator=_between(0, 300, low_open=True))
+    #: Also take fills from the websocket's private ``fill`` channel (needs credentials);
+    #: the REST poll runs either way.
+    ws_fills: bool = True
     #: Seconds between polls of fills and orders for ``executions()``.
     poll_interval_s: float = attrs.field(default=1.0, validator=_between(0, 60, low_open=True))
 

@@ -14,7 +14,9 @@ look-up (Kalshi refuses a second open order with one client id); not found after
 page) every ``poll_interval_s``: fills (by ``trade_id``, mapped to client ids through the order
 ids this venue learned), OPEN with the venue order id when an order rests, CANCELLED
 when it is cancelled.  A failed poll is a dropped feed: it is retried, and fills seen
-again carry the same id and contents.
+again carry the same id and contents.  Fills also arrive over the websocket ``fill``
+channel (:mod:`.fills`) as they happen; the poll stays on beside it (the socket does not
+replay what it missed while down) and every fill is reported once, by ``trade_id``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 import httpx
 
 from argus_core import (
+    DataError,
     Fill,
     Liquidity,
     Order,
@@ -46,6 +49,7 @@ from argus_core import (
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.config import KalshiSettings
 from argus_venue_kalshi.fees import KalshiFeeSchedule
+from argus_venue_kalshi.fills import FillStream
 from argus_venue_kalshi.instruments import (
     instrument_id,
     parse_instrument_id,
@@ -108,6 +112,9 @@ class KalshiExecution:
         self._announced: dict[str, str] = {}  # core client id -> last status reported
         self._queue: asyncio.Queue[Fill | OrderUpdate] = asyncio.Queue()
         self._min_ts_s = 0
+        self.fill_stream: FillStream | None = None
+        #: Ids of fills first seen on the websocket (the rest came from the poll).
+        self.ws_fill_ids: set[str] = set()
 
     # -- bookkeeping -----------------------------------------------------------------
     def learn(self, client_order_id: str, venue_order_id: str | None = None) -> None:
@@ -256,20 +263,53 @@ class KalshiExecution:
 
     # -- the executions feed ---------------------------------------------------------
     async def executions(self) -> AsyncIterator[Fill | OrderUpdate]:
-        """Acknowledgements, fills and cancels, polled; runs until cancelled."""
+        """Acknowledgements, fills and cancels, polled, with fills also from the
+        websocket ``fill`` channel (``ws_fills``); runs until cancelled."""
+        stream = None
+        if self.settings.ws_fills and self.settings.has_credentials:
+            self.fill_stream = FillStream(self.settings, self.rest, self._on_ws_fill)
+            stream = asyncio.get_running_loop().create_task(self.fill_stream.run())
+        try:
+            async for item in self._polled():
+                yield item
+        finally:
+            if stream is not None:
+                stream.cancel()
+
+    def _on_ws_fill(self, raw: dict[str, Any]) -> None:
+        """A websocket fill: queued unless booked already (by the poll or the socket);
+        a fill of an order not yet known here is left to the poll."""
+        try:
+            fill = self._fill(raw)
+        except (DataError, KeyError, TypeError, ValueError) as exc:
+            log.warning("kalshi fill websocket: unusable fill %s (%s); left to the poll",
+                        raw.get("trade_id"), exc)
+            return
+        if fill is not None:
+            self._booked.add(fill.fill_id)
+            self.ws_fill_ids.add(fill.fill_id)
+            self._queue.put_nowait(fill)
+
+    async def _polled(self) -> AsyncIterator[Fill | OrderUpdate]:
+        """Queued news as it comes, and a REST poll every ``poll_interval_s`` (on a
+        clock: news in between does not bring a poll forward)."""
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time()
         while True:
+            if loop.time() >= next_poll:
+                try:
+                    for item in await self._poll():
+                        yield item
+                except (KalshiHttpError, KalshiPagingError, httpx.TransportError) as exc:
+                    log.warning("kalshi executions poll failed (%s); retrying", exc)
+                next_poll = loop.time() + self.settings.poll_interval_s
             while not self._queue.empty():
                 yield self._queue.get_nowait()
             try:
-                for item in await self._poll():
-                    yield item
-            except (KalshiHttpError, KalshiPagingError, httpx.TransportError) as exc:
-                log.warning("kalshi executions poll failed (%s); retrying", exc)
-            while not self._queue.empty():
-                yield self._queue.get_nowait()
-            try:
-                item = await asyncio.wait_for(self._queue.get(),
-                                              self.settings.poll_interval_s)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel
+                # that lands as the websocket's fill completes the get
+                async with asyncio.timeout(max(0.0, next_poll - loop.time())):
+                    item = await self._queue.get()
             except TimeoutError:
                 continue
             yield item
@@ -297,7 +337,8 @@ class KalshiExecution:
         """A core fill of ``raw``; None when not ours, or already booked (unless
         ``again``)."""
         fill_id = str(raw.get("trade_id") or raw.get("fill_id") or "")
-        coid = self.order_ids.get(raw.get("order_id", ""))
+        coid = (self.order_ids.get(raw.get("order_id", ""))
+                or self.client_ids.get(raw.get("client_order_id") or ""))
         if not fill_id or (fill_id in self._booked and not again) or coid is None:
             return None
         side = raw["side"]

@@ -18,6 +18,7 @@ from typing import Any
 from argus_venue_kalshi.fees import kalshi_fee
 
 BookListener = Callable[[str, str, int, int], None]
+FillListener = Callable[[dict[str, Any]], None]
 
 
 def _iso(ts_ns: int) -> str:
@@ -51,6 +52,8 @@ class LocalEngine:
         self.settlements: list[dict[str, Any]] = []
         self.taker_fee_rate = taker_fee_rate
         self.listeners: list[BookListener] = []
+        #: Called with every new fill (a ``GET /portfolio/fills`` object).
+        self.fill_listeners: list[FillListener] = []
         self._order_ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
 
@@ -193,6 +196,8 @@ class LocalEngine:
             "no_price": 100 - yes_price, "yes_price_dollars": _dollars(yes_price),
             "no_price_dollars": _dollars(100 - yes_price), "is_taker": True,
             "fee_cost": f"{fee:.4f}", "created_time": _iso(now), "ts": now // 10**9})
+        for listener in list(self.fill_listeners):
+            listener(self.fills[-1])
 
     @staticmethod
     def _fp(order: dict[str, Any]) -> None:

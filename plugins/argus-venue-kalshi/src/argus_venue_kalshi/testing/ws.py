@@ -1,11 +1,13 @@
 """The local exchange's websocket server: Kalshi's command protocol (``subscribe`` /
-``unsubscribe`` with ``id``; ``subscribed`` answers with a ``sid``) and the
+``unsubscribe`` with ``id``; ``subscribed`` answers with a ``sid``), the
 ``orderbook_delta`` channel (an ``orderbook_snapshot`` per market, then
-``orderbook_delta`` frames, ``seq`` counting up by one per subscription).
+``orderbook_delta`` frames, ``seq`` counting up by one per subscription) and the private
+``fill`` channel (every fill of the account, as it happens; nothing replayed).
 
 The handshake must be signed over ``GET /trade-api/ws/v2`` (401 otherwise).  Faults:
 :meth:`LocalWs.skip_seq` (a sequence gap), :meth:`LocalWs.send_malformed` (a frame
-that is not JSON), :meth:`LocalWs.drop` (every socket dies).
+that is not JSON), :meth:`LocalWs.drop` (every socket dies), :attr:`LocalWs.accepting` (False:
+handshakes are refused with 503).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class _Conn:
     def __init__(self, ws: ServerConnection) -> None:
         self.ws = ws
         self.subs: dict[int, _Sub] = {}
+        self.fill_sids: list[int] = []  # subscriptions to the private ``fill`` channel
         self.out: asyncio.Queue[str] = asyncio.Queue()
 
 
@@ -56,7 +59,10 @@ class LocalWs:
         self._sids = itertools.count(1)
         self._skip = 0
         self._server: Server | None = None
+        #: Fault: refuse every handshake (503) while False, as an exchange that is down.
+        self.accepting = True
         engine.listeners.append(self._on_book)
+        engine.fill_listeners.append(self._on_fill)
 
     @property
     def url(self) -> str:
@@ -98,6 +104,9 @@ class LocalWs:
     # -- protocol --------------------------------------------------------------------
     def _check_signature(self, connection: ServerConnection, request: Request
                          ) -> Response | None:
+        if not self.accepting:
+            self.refused_handshakes += 1
+            return connection.respond(503, "unavailable\n")
         if self.public_key is None:
             return None
         h: Headers = request.headers
@@ -130,7 +139,12 @@ class LocalWs:
     def _command(self, conn: _Conn, cmd: dict[str, Any]) -> None:
         self.commands.append(cmd)
         params = cmd.get("params") or {}
-        if cmd.get("cmd") == "subscribe":
+        if cmd.get("cmd") == "subscribe" and "fill" in (params.get("channels") or []):
+            sid = next(self._sids)
+            conn.fill_sids.append(sid)
+            _put(conn, {"id": cmd.get("id"), "type": "subscribed",
+                        "msg": {"channel": "fill", "sid": sid}})
+        elif cmd.get("cmd") == "subscribe":
             tickers = params.get("market_tickers") or [params.get("market_ticker")]
             sub = _Sub(next(self._sids), [t for t in tickers if t in self.engine.books])
             conn.subs[sub.sid] = sub
@@ -163,6 +177,20 @@ class LocalWs:
                             "msg": {"market_ticker": ticker, "side": side,
                                     "price_dollars": f"{Decimal(cents) / 100:.4f}",
                                     "delta_fp": f"{delta}.00"}})
+
+
+    def fill_subscriptions(self) -> int:
+        """Live ``fill`` subscriptions across connections."""
+        return sum(len(c.fill_sids) for c in self.connections)
+
+    def _on_fill(self, fill: dict[str, Any]) -> None:
+        msg = {key: fill[key] for key in (
+            "trade_id", "order_id", "client_order_id", "market_ticker", "is_taker", "side",
+            "action", "count", "count_fp", "yes_price", "no_price", "yes_price_dollars",
+            "no_price_dollars", "ts")}
+        for conn in self.connections:
+            for sid in conn.fill_sids:
+                _put(conn, {"type": "fill", "sid": sid, "msg": msg})
 
 
 def _put(conn: _Conn, frame: dict[str, Any]) -> None:
