@@ -25,13 +25,12 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import attrs
-import numpy as np
 
 from argus_core.errors import ConfigError, DataError
 from argus_core.hookspecs import RegisterVenue, hookimpl
@@ -78,14 +77,22 @@ class ReplaySettings:
 
 def read_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
                   start_s: int | None = None, end_s: int | None = None) -> list[Bar]:
-    """Parse an OHLCVT CSV into bars stamped at their close time; ``DataError`` names the line."""
+    """Every bar of an OHLCVT CSV (see :func:`iter_bars_csv`) as a list."""
+    return list(iter_bars_csv(path, instrument_id, bar_seconds, start_s, end_s))
+
+
+def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
+                  start_s: int | None = None, end_s: int | None = None) -> Iterator[Bar]:
+    """Parse an OHLCVT CSV into bars stamped at their close time, one at a time (memory
+    stays flat in the number of bars); ``DataError`` names the line, including a bar out
+    of time order; the number of gaps is logged once the file is read."""
     try:
         with open(path, newline="") as fh:
             first = fh.readline()
     except OSError as exc:
         raise DataError(f"{path}: cannot read bars: {exc.strerror}") from None
     has_header = any(c.isalpha() for c in first)
-    rows: list[Bar] = []
+    last_ts, gaps, step = -1, 0, bar_seconds * 10**9
     with open(path, newline="") as fh:
         reader = csv.reader(fh)
         cols: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
@@ -109,20 +116,23 @@ def read_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
                 raise DataError(f"{path}:{lineno}: malformed bar row {row!r}") from None
             if (start_s is not None and ts_s < start_s) or (end_s is not None and ts_s >= end_s):
                 continue
+            ts_ns = (ts_s + bar_seconds) * 10**9
+            if ts_ns <= last_ts:
+                raise DataError(f"{path}:{lineno}: bars are not in strictly increasing time "
+                                f"order")
+            gaps += last_ts >= 0 and ts_ns - last_ts > step
+            last_ts = ts_ns
             try:
-                rows.append(Bar(instrument_id, (ts_s + bar_seconds) * 10**9, o, h, lo, c, v))
+                yield Bar(instrument_id, ts_ns, o, h, lo, c, v)
             except DataError as exc:
                 raise DataError(f"{path}:{lineno}: {exc}") from None
-    ts = np.fromiter((b.ts_ns for b in rows), dtype=np.int64, count=len(rows))
-    if len(ts) > 1 and np.any(np.diff(ts) <= 0):
-        bad = int(np.argmax(np.diff(ts) <= 0)) + 1
-        raise DataError(f"{path}: bars are not in strictly increasing time order near row {bad}")
-    gaps = int(np.sum(np.diff(ts) > bar_seconds * 10**9)) if len(ts) > 1 else 0
     if gaps:
         log.warning("%s: %d gaps in the bar series (missing intervals are not filled)", path,
                     gaps)
-    return rows
 
+
+#: era_rules per (file, size, mtime, instrument, bar seconds, window), for this process.
+_ERA_CACHE: dict[tuple[object, ...], tuple[Decimal, Decimal]] = {}
 
 #: The finest steps inferred: beyond 8 decimals a price or volume is float noise, not a rule.
 MAX_DECIMALS = 8
@@ -150,21 +160,26 @@ def era_step(values: Iterator[float]) -> Decimal:
     return Decimal(1).scaleb(-min(most, MAX_DECIMALS))
 
 
-def era_rules(events: Sequence[MarketEvent], instrument_id: str) -> tuple[Decimal, Decimal]:
+def era_rules(events: Iterable[MarketEvent], instrument_id: str) -> tuple[Decimal, Decimal]:
     """``(tick, lot)`` the replayed data itself shows for ``instrument_id``: the finest
-    decimal step of its prices (bars' OHLC, trades) and of its volumes / trade sizes."""
-    prices: list[float] = []
-    sizes: list[float] = []
+    decimal step of its prices (bars' OHLC, trades) and of its volumes / trade sizes.
+    One pass, nothing kept: ``events`` may be a stream."""
+    prices = sizes = -1  # the most decimals seen (-1: nothing seen)
     for ev in events:
         if type(ev) is Bar and ev.instrument_id == instrument_id:
-            prices += (ev.open, ev.high, ev.low, ev.close)
-            sizes.append(ev.volume)
+            p: tuple[float, ...] = (ev.open, ev.high, ev.low, ev.close)
+            q = ev.volume
         elif type(ev) is Trade and ev.instrument_id == instrument_id:
-            prices.append(float(ev.price))
-            sizes.append(float(ev.size))
-    if not prices:
+            p, q = (float(ev.price),), float(ev.size)
+        else:
+            continue
+        prices, sizes = max(prices, *map(decimals, p)), max(sizes, decimals(q))
+        if prices >= MAX_DECIMALS and sizes >= MAX_DECIMALS:
+            break
+    if prices < 0:
         return Decimal("1e-8"), Decimal("1e-8")  # nothing to learn from: no rounding
-    return era_step(iter(prices)), era_step(iter(sizes))
+    return (Decimal(1).scaleb(-min(prices, MAX_DECIMALS)),
+            Decimal(1).scaleb(-min(sizes, MAX_DECIMALS)))
 
 
 def read_ndjson(path: Path) -> Iterator[MarketEvent]:
@@ -214,7 +229,6 @@ class ReplayVenue(Venue):
         self.s = settings
         self.instrument_id = f"{settings.venue}:{settings.symbol}"
         self._instrument: Instrument | None = None
-        self._bars: list[Bar] | None = None
         self._header: RecordingHeader | None = (
             read_header(settings.ndjson) if settings.ndjson is not None else None)
 
@@ -230,9 +244,7 @@ class ReplayVenue(Venue):
             s = self.s
             tick, lot = s.tick_size, s.lot_size
             if tick is None or lot is None:
-                events: Sequence[MarketEvent] = (
-                    self._read_bars() if s.bars_csv is not None else list(self._recorded()))
-                era_tick, era_lot = era_rules(events, self.instrument_id)
+                era_tick, era_lot = self._era_rules()
                 tick, lot = tick or era_tick, lot or era_lot
                 log.info("replay %s: tick %s, lot %s (%s)", self.instrument_id, tick, lot,
                          "inferred from the data" if s.tick_size is None else "configured")
@@ -246,13 +258,25 @@ class ReplayVenue(Venue):
             return list(self._header.instruments)
         return [self.instrument]
 
-    def _read_bars(self) -> list[Bar]:
-        # Read once: the era inference and the replay see the same bars.
-        if self._bars is None:
-            assert self.s.bars_csv is not None
-            self._bars = read_bars_csv(self.s.bars_csv, self.instrument_id, self.s.bar_seconds,
-                                       _to_epoch_s(self.s.start), _to_epoch_s(self.s.end))
-        return self._bars
+    def _era_rules(self) -> tuple[Decimal, Decimal]:
+        """:func:`era_rules` of the data: a first pass over the file (streamed; the replay
+        reads it again), remembered per file version and window for this process (a lab
+        sweep or the orchestrator replays one file many times)."""
+        path = self.s.bars_csv or self.s.ndjson
+        assert path is not None
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, self.instrument_id,
+               self.s.bar_seconds, self.s.start, self.s.end)
+        if key not in _ERA_CACHE:
+            _ERA_CACHE[key] = era_rules(self._data(), self.instrument_id)
+        return _ERA_CACHE[key]
+
+    def _data(self) -> Iterator[MarketEvent]:
+        """The configured bars or recording, streamed from the file."""
+        if self.s.bars_csv is not None:
+            return iter_bars_csv(self.s.bars_csv, self.instrument_id, self.s.bar_seconds,
+                                 _to_epoch_s(self.s.start), _to_epoch_s(self.s.end))
+        return self._recorded()
 
     def _recorded(self) -> Iterator[MarketEvent]:
         assert self.s.ndjson is not None
@@ -260,10 +284,7 @@ class ReplayVenue(Venue):
 
     def events(self) -> Iterator[MarketEvent]:
         """The replayed events, synchronously (backtests and benchmarks use this)."""
-        if self.s.bars_csv is not None:
-            yield from self._read_bars()
-        else:
-            yield from self._recorded()
+        return self._data()
 
     async def stream(self) -> AsyncIterator[MarketEvent]:
         for event in self.events():
