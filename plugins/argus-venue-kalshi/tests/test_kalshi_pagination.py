@@ -10,7 +10,7 @@ import pytest
 from argus_venue_kalshi.rest import KalshiPagingError
 from argus_venue_kalshi.venue import KalshiVenue
 
-from argus_core import Fill, Order, OrderType, Side, TimeInForce
+from argus_core import Fill, Order, OrderType, Side, TimeInForce, VenueError
 
 from .conftest import MARKET
 
@@ -59,7 +59,7 @@ async def test_market_discovery_pages_and_names_a_missing_ticker(exchange, local
         await venue.close()
     venue = KalshiVenue(local_settings(markets=["KXNOPE-1"]))
     try:
-        with pytest.raises(Exception, match="KXNOPE-1 not found"):
+        with pytest.raises(VenueError, match="KXNOPE-1 not found"):
             await venue.instruments()
     finally:
         await venue.close()
