@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -35,7 +35,7 @@ def equity_series(ledger: Ledger) -> tuple[np.ndarray, np.ndarray]:
     # would be ~100 MiB), in one read transaction so the count and both columns see the
     # same rows; map/itemgetter keep the iteration in C (equity is exact decimal text).
     with conn:
-        n = conn.execute("select count(*) from equity").fetchall()[0][0]
+        n = cast(int, conn.execute("select count(*) from equity").fetchall()[0][0])
         ts = np.fromiter(map(itemgetter(0), conn.execute(
             "select ts_ns from equity order by ts_ns")), dtype=np.int64, count=n)
         eq = np.fromiter(map(float, map(itemgetter(0), conn.execute(
