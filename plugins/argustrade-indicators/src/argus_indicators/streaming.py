@@ -1,0 +1,409 @@
+"""Streaming indicators: one bar in, the value at that bar out (``None`` while warming up).
+
+Each class does, bar by bar, exactly the arithmetic of the batch function of the same
+name, so ``[s.update(b) for b in bars]`` equals the batch array (``None`` where it has
+NaN).  A bar with a non-finite input is ignored (``None``, state unchanged), as the batch
+functions skip such rows.
+
+``get_state()`` returns a JSON-able dict (floats survive ``json`` exactly); an indicator
+built with the same parameters and given it by ``set_state()`` continues as if never
+interrupted, so a strategy that keeps indicators can put their states in its own
+``get_state()`` and survive checkpoints and hot-swaps::
+
+    def get_state(self):
+        return {"rsi": self.rsi.get_state()}
+
+    def set_state(self, state):
+        self.rsi.set_state(state["rsi"])
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any, NamedTuple, Protocol
+
+from argus_core import ConfigError, DataError
+from argus_indicators.batch import DAY_NS, check_period
+
+
+class BarLike(Protocol):
+    """What the streaming classes read from a bar; :class:`argus_core.Bar` is one."""
+
+    @property
+    def ts_ns(self) -> int: ...
+    @property
+    def high(self) -> float: ...
+    @property
+    def low(self) -> float: ...
+    @property
+    def close(self) -> float: ...
+    @property
+    def volume(self) -> float: ...
+
+
+class MACDValue(NamedTuple):
+    """One bar's MACD line, signal and histogram."""
+
+    macd: float
+    signal: float
+    histogram: float
+
+
+class BollingerValue(NamedTuple):
+    """One bar's middle, upper and lower Bollinger band."""
+
+    middle: float
+    upper: float
+    lower: float
+
+
+def _finite(*values: float) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
+class _Indicator:
+    """State plumbing shared by the streaming classes: ``kind`` and ``params`` travel in
+    the state so a state is never loaded into an indicator it does not belong to."""
+
+    kind = ""
+
+    def _params(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _values(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _load(self, values: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def get_state(self) -> dict[str, Any]:
+        """JSON-able state: hand it to :meth:`set_state` of an indicator with the same
+        parameters to continue where this one is."""
+        return {"kind": self.kind, "params": self._params(), **self._values()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`get_state` result (after a JSON round trip or not)."""
+        if state.get("kind") != self.kind or state.get("params") != self._params():
+            raise DataError(f"{self.kind}: state is for {state.get('kind')} "
+                            f"{state.get('params')}, not {self.kind} {self._params()}; "
+                            f"build the indicator with the parameters it was saved with")
+        self._load(state)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class EMA(_Indicator):
+    """Exponential moving average of closes; see :func:`argus_indicators.ema`."""
+
+    kind = "ema"
+
+    def __init__(self, period: int) -> None:
+        self.period = check_period("period", period)
+        self.alpha = 2.0 / (self.period + 1.0)
+        self.count = 0
+        self.seed_sum = 0.0
+        self.value: float | None = None
+
+    def update(self, bar: BarLike) -> float | None:
+        """Feed one bar; its close's EMA, or None while warming up."""
+        return self.update_value(bar.close)
+
+    def update_value(self, x: float) -> float | None:
+        """Feed one number (a close, or any series such as the MACD line)."""
+        if not math.isfinite(x):
+            return None
+        if self.value is not None:
+            self.value += self.alpha * (x - self.value)
+            return self.value
+        self.count += 1
+        self.seed_sum += x
+        if self.count == self.period:
+            self.value = self.seed_sum / self.period
+        return self.value
+
+    def _params(self) -> dict[str, Any]:
+        return {"period": self.period}
+
+    def _values(self) -> dict[str, Any]:
+        return {"count": self.count, "seed_sum": self.seed_sum, "value": self.value}
+
+    def _load(self, values: dict[str, Any]) -> None:
+        self.count, self.seed_sum = int(values["count"]), float(values["seed_sum"])
+        self.value = None if values["value"] is None else float(values["value"])
+
+
+class RSI(_Indicator):
+    """Wilder's RSI of closes; see :func:`argus_indicators.rsi`."""
+
+    kind = "rsi"
+
+    def __init__(self, period: int = 14) -> None:
+        self.period = check_period("period", period)
+        self.prev_close: float | None = None
+        self.count = 0  # changes seen while warming up
+        self.avg_gain = 0.0  # the sums while warming up, then Wilder's averages
+        self.avg_loss = 0.0
+
+    def update(self, bar: BarLike) -> float | None:
+        """Feed one bar; RSI at its close, or None while warming up."""
+        return self.update_value(bar.close)
+
+    def update_value(self, x: float) -> float | None:
+        """Feed one close."""
+        if not math.isfinite(x):
+            return None
+        prev, self.prev_close = self.prev_close, x
+        if prev is None:
+            return None
+        change = x - prev
+        gain = change if change > 0.0 else 0.0
+        loss = -change if change < 0.0 else 0.0
+        n = self.period
+        if self.count < n:
+            self.count += 1
+            self.avg_gain += gain
+            self.avg_loss += loss
+            if self.count < n:
+                return None
+            self.avg_gain /= n
+            self.avg_loss /= n
+        else:
+            self.avg_gain = (self.avg_gain * (n - 1) + gain) / n
+            self.avg_loss = (self.avg_loss * (n - 1) + loss) / n
+        total = self.avg_gain + self.avg_loss
+        return 50.0 if total == 0.0 else 100.0 * self.avg_gain / total
+
+    def _params(self) -> dict[str, Any]:
+        return {"period": self.period}
+
+    def _values(self) -> dict[str, Any]:
+        return {"prev_close": self.prev_close, "count": self.count,
+                "avg_gain": self.avg_gain, "avg_loss": self.avg_loss}
+
+    def _load(self, values: dict[str, Any]) -> None:
+        prev = values["prev_close"]
+        self.prev_close = None if prev is None else float(prev)
+        self.count = int(values["count"])
+        self.avg_gain, self.avg_loss = float(values["avg_gain"]), float(values["avg_loss"])
+
+
+class MACD(_Indicator):
+    """MACD of closes; see :func:`argus_indicators.macd`.  ``update`` returns None until
+    the signal line is defined (bar ``slow + signal - 1``), even though the MACD line
+    itself is defined from bar ``slow``."""
+
+    kind = "macd"
+
+    def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
+        self.fast, self.slow = EMA(fast), EMA(slow)
+        self.signal = EMA(signal)
+        if self.fast.period >= self.slow.period:
+            raise ConfigError(f"MACD fast period ({fast}) must be shorter than slow ({slow})")
+
+    def update(self, bar: BarLike) -> MACDValue | None:
+        """Feed one bar; (line, signal, histogram), or None while warming up."""
+        return self.update_value(bar.close)
+
+    def update_value(self, x: float) -> MACDValue | None:
+        """Feed one close."""
+        fast, slow = self.fast.update_value(x), self.slow.update_value(x)
+        if fast is None or slow is None:
+            return None
+        line = fast - slow
+        signal = self.signal.update_value(line)
+        return None if signal is None else MACDValue(line, signal, line - signal)
+
+    def _params(self) -> dict[str, Any]:
+        return {"fast": self.fast.period, "slow": self.slow.period,
+                "signal": self.signal.period}
+
+    def _values(self) -> dict[str, Any]:
+        return {"fast_ema": self.fast.get_state(), "slow_ema": self.slow.get_state(),
+                "signal_ema": self.signal.get_state()}
+
+    def _load(self, values: dict[str, Any]) -> None:
+        self.fast.set_state(values["fast_ema"])
+        self.slow.set_state(values["slow_ema"])
+        self.signal.set_state(values["signal_ema"])
+
+
+class BollingerBands(_Indicator):
+    """Bollinger bands of closes; see :func:`argus_indicators.bollinger`."""
+
+    kind = "bollinger"
+
+    def __init__(self, period: int = 20, num_std: float = 2.0) -> None:
+        self.period = check_period("period", period)
+        if not math.isfinite(num_std) or num_std < 0:
+            raise ConfigError(f"num_std must be a finite number >= 0, got {num_std!r}")
+        self.num_std = float(num_std)
+        self.window: deque[float] = deque(maxlen=self.period)
+
+    def update(self, bar: BarLike) -> BollingerValue | None:
+        """Feed one bar; (middle, upper, lower), or None while warming up."""
+        return self.update_value(bar.close)
+
+    def update_value(self, x: float) -> BollingerValue | None:
+        """Feed one close."""
+        if not math.isfinite(x):
+            return None
+        self.window.append(x)
+        if len(self.window) < self.period:
+            return None
+        mean, std = _mean_std(self.window, 0)
+        return BollingerValue(mean, mean + self.num_std * std, mean - self.num_std * std)
+
+    def _params(self) -> dict[str, Any]:
+        return {"period": self.period, "num_std": self.num_std}
+
+    def _values(self) -> dict[str, Any]:
+        return {"window": list(self.window)}
+
+    def _load(self, values: dict[str, Any]) -> None:
+        self.window = deque((float(v) for v in values["window"]), maxlen=self.period)
+
+
+class ATR(_Indicator):
+    """Wilder's average true range; see :func:`argus_indicators.atr`."""
+
+    kind = "atr"
+
+    def __init__(self, period: int = 14) -> None:
+        self.period = check_period("period", period)
+        self.prev_close: float | None = None
+        self.count = 0
+        self.value = 0.0  # the sum of true ranges while warming up, then the ATR
+
+    def update(self, bar: BarLike) -> float | None:
+        """Feed one bar; the ATR at its close, or None while warming up."""
+        high, low, close = bar.high, bar.low, bar.close
+        if not _finite(high, low, close):
+            return None
+        tr = high - low
+        if self.prev_close is not None:
+            tr = max(tr, abs(high - self.prev_close), abs(low - self.prev_close))
+        self.prev_close = close
+        n = self.period
+        if self.count < n:
+            self.count += 1
+            self.value += tr
+            if self.count < n:
+                return None
+            self.value /= n
+        else:
+            self.value = (self.value * (n - 1) + tr) / n
+        return self.value
+
+    def _params(self) -> dict[str, Any]:
+        return {"period": self.period}
+
+    def _values(self) -> dict[str, Any]:
+        return {"prev_close": self.prev_close, "count": self.count, "value": self.value}
+
+    def _load(self, values: dict[str, Any]) -> None:
+        prev = values["prev_close"]
+        self.prev_close = None if prev is None else float(prev)
+        self.count, self.value = int(values["count"]), float(values["value"])
+
+
+class VWAP(_Indicator):
+    """Session VWAP of the typical price; see :func:`argus_indicators.vwap` for the
+    session rule.  None while the session has had no volume."""
+
+    kind = "vwap"
+
+    def __init__(self, session_offset_ns: int = 0, session_ns: int = DAY_NS) -> None:
+        self.session_ns = check_period("session_ns", session_ns)
+        self.session_offset_ns = int(session_offset_ns)
+        self.session: int | None = None
+        self.last_ts_ns: int | None = None
+        self.price_volume = 0.0
+        self.volume = 0.0
+
+    def update(self, bar: BarLike) -> float | None:
+        """Feed one bar (``ts_ns`` is its close time); the session VWAP so far."""
+        high, low, close, volume = bar.high, bar.low, bar.close, bar.volume
+        if not _finite(high, low, close, volume):
+            return None
+        if volume < 0:
+            raise DataError(f"vwap: negative volume at {bar.ts_ns}")
+        if self.last_ts_ns is not None and bar.ts_ns < self.last_ts_ns:
+            raise DataError(f"vwap: bar at {bar.ts_ns} is older than the last one "
+                            f"({self.last_ts_ns}); feed bars in time order")
+        self.last_ts_ns = bar.ts_ns
+        session = (bar.ts_ns - 1 - self.session_offset_ns) // self.session_ns
+        if session != self.session:
+            self.session, self.price_volume, self.volume = session, 0.0, 0.0
+        self.price_volume += (high + low + close) / 3.0 * volume
+        self.volume += volume
+        return self.price_volume / self.volume if self.volume > 0.0 else None
+
+    def _params(self) -> dict[str, Any]:
+        return {"session_offset_ns": self.session_offset_ns, "session_ns": self.session_ns}
+
+    def _values(self) -> dict[str, Any]:
+        return {"session": self.session, "last_ts_ns": self.last_ts_ns,
+                "price_volume": self.price_volume, "volume": self.volume}
+
+    def _load(self, values: dict[str, Any]) -> None:
+        self.session, self.last_ts_ns = values["session"], values["last_ts_ns"]
+        self.price_volume, self.volume = float(values["price_volume"]), float(values["volume"])
+
+
+class RollingVolatility(_Indicator):
+    """Rolling volatility of log returns; see :func:`argus_indicators.rolling_volatility`."""
+
+    kind = "rolling_volatility"
+
+    def __init__(self, period: int = 20, periods_per_year: float = 1.0) -> None:
+        self.period = check_period("period", period, minimum=2)
+        if not math.isfinite(periods_per_year) or periods_per_year <= 0:
+            raise ConfigError(f"periods_per_year must be > 0, got {periods_per_year!r}")
+        self.periods_per_year = float(periods_per_year)
+        self.scale = math.sqrt(self.periods_per_year)
+        self.prev_close: float | None = None
+        self.returns: deque[float] = deque(maxlen=self.period)
+
+    def update(self, bar: BarLike) -> float | None:
+        """Feed one bar; the volatility at its close, or None while warming up."""
+        return self.update_value(bar.close)
+
+    def update_value(self, x: float) -> float | None:
+        """Feed one close (> 0)."""
+        if not math.isfinite(x):
+            return None
+        if x <= 0:
+            raise DataError(f"rolling_volatility: prices must be > 0, got {x!r}")
+        prev, self.prev_close = self.prev_close, x
+        if prev is None:
+            return None
+        self.returns.append(math.log(x / prev))
+        if len(self.returns) < self.period:
+            return None
+        return _mean_std(self.returns, 1)[1] * self.scale
+
+    def _params(self) -> dict[str, Any]:
+        return {"period": self.period, "periods_per_year": self.periods_per_year}
+
+    def _values(self) -> dict[str, Any]:
+        return {"prev_close": self.prev_close, "returns": list(self.returns)}
+
+    def _load(self, values: dict[str, Any]) -> None:
+        prev = values["prev_close"]
+        self.prev_close = None if prev is None else float(prev)
+        self.returns = deque((float(v) for v in values["returns"]), maxlen=self.period)
+
+
+def _mean_std(window: deque[float], ddof: int) -> tuple[float, float]:
+    """Two-pass mean and std, summed in order, as ``_kernels.rolling_mean_std`` does."""
+    total = 0.0
+    for v in window:
+        total += v
+    mean = total / len(window)
+    squares = 0.0
+    for v in window:
+        squares += (v - mean) * (v - mean)
+    return mean, math.sqrt(squares / (len(window) - ddof))
