@@ -134,6 +134,14 @@ class KalshiSettings:
     ws_fills: bool = True
     #: Seconds between polls of fills and orders for ``executions()``.
     poll_interval_s: float = attrs.field(default=1.0, validator=_between(0, 60, low_open=True))
+    #: How often ``stream()`` asks ``GET /markets?tickers=`` whether a followed market has
+    #: settled (status ``finalized`` / ``settled`` with ``result`` yes/no); each becomes
+    #: ``Settlement`` events.  0 turns the poll off (the websocket ``market_lifecycle_v2``
+    #: channel's ``settled`` event still settles).
+    settlement_poll_s: float = attrs.field(default=30.0, validator=_between(0, 86_400))
+    #: End ``stream()`` once every followed market has settled (for runs that should stop
+    #: with their markets); otherwise it runs until cancelled.
+    end_when_resolved: bool = False
 
     @property
     def limits_per_s(self) -> tuple[int, int]:

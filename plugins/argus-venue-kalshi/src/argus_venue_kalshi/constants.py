@@ -70,3 +70,7 @@ BATCH_MAX_ORDERS: Final = 20
 #: Client order ids: at most 64 characters of ``[-\w:+=/]`` (FIX ClOrdID rules; the REST
 #: field has the same uniqueness role).
 CLIENT_ORDER_ID_MAX: Final = 64
+
+#: The websocket channel of market lifecycle events (docs: websockets/market & event
+#: lifecycle): ``determined`` carries the result, ``settled`` follows the payout.
+WS_LIFECYCLE_CHANNEL: Final = "market_lifecycle_v2"

@@ -4,6 +4,11 @@ The websocket stream subscribes ``orderbook_delta`` for every market, loads each
 ``orderbook_snapshot``, applies ``orderbook_delta`` frames while ``seq`` counts up by one
 per subscription, and emits core books and deltas for the YES and NO instruments.
 
+The same session subscribes ``market_lifecycle_v2`` (every market's lifecycle; Kalshi
+takes no ticker filter): a followed market's ``settled`` event becomes ``Settlement``
+events (its ``result``, else the one its ``determined`` event carried, else the
+market's from REST).  The venue de-duplicates them against the REST poll.
+
 Integrity: a sequence gap, a delta that cannot apply (a level going negative) or a
 malformed frame marks the affected books untradeable (``BookStatus(live=False)``) and
 resubscribes them, so a fresh snapshot makes them live again; a dropped or silent
@@ -24,13 +29,20 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from argus_core import BookStatus, DataError, MarketEvent, OrderBook
+from argus_core import BookStatus, DataError, MarketEvent, OrderBook, Settlement
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.books import Ladders, SequenceCheck, SequenceGap
 from argus_venue_kalshi.config import KalshiSettings
-from argus_venue_kalshi.instruments import NO, YES, instrument_id
+from argus_venue_kalshi.instruments import (
+    NO,
+    YES,
+    instrument_id,
+    settlement_pair,
+    settlement_price,
+    settlements_of,
+)
 from argus_venue_kalshi.rest import KalshiRest
-from argus_venue_kalshi.schemas import _dec
+from argus_venue_kalshi.schemas import Market, _dec
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +72,8 @@ class BookStream:
         self.settings, self.rest, self.tickers = settings, rest, tickers
         self._ids = itertools.count(1)
         self.reconnects = 0
+        #: ticker -> the result its ``determined`` lifecycle event announced.
+        self.determined: dict[str, str] = {}
 
     async def events(self) -> AsyncIterator[MarketEvent]:
         """Market events until cancelled; reconnects forever."""
@@ -110,6 +124,9 @@ class BookStream:
     async def _session(self, ws: ClientConnection) -> AsyncIterator[MarketEvent]:
         state = _Session()
         await self._subscribe(ws, self.tickers, state.pending)
+        state.lifecycle_cmd = next(self._ids)
+        await ws.send(json.dumps({"id": state.lifecycle_cmd, "cmd": "subscribe",
+                                  "params": {"channels": [C.WS_LIFECYCLE_CHANNEL]}}))
         while True:
             raw = await asyncio.wait_for(ws.recv(), self.settings.heartbeat_timeout_s)
             try:
@@ -128,6 +145,12 @@ class BookStream:
     async def _frame(self, ws: ClientConnection, frame: dict[str, Any], state: _Session
                      ) -> AsyncIterator[MarketEvent]:
         kind = frame.get("type")
+        if kind == "subscribed" and frame.get("id") == state.lifecycle_cmd:
+            return
+        if kind == C.WS_LIFECYCLE_CHANNEL:
+            for settlement in await self._lifecycle(frame.get("msg")):
+                yield settlement
+            return
         if kind == "subscribed":
             tickers = state.pending.pop(frame.get("id"), [])  # type: ignore[arg-type]
             state.sid_tickers[int(frame["msg"]["sid"])] = tickers
@@ -152,6 +175,28 @@ class BookStream:
         for event in events:
             yield event
 
+    async def _lifecycle(self, msg: Any) -> list[Settlement]:
+        """Settlements for a followed market's ``settled`` lifecycle event."""
+        if not isinstance(msg, dict) or msg.get("market_ticker") not in self.tickers:
+            return []
+        ticker, event_type = msg["market_ticker"], msg.get("event_type")
+        if event_type == "determined" and isinstance(msg.get("result"), str):
+            self.determined[ticker] = msg["result"]
+            return []
+        if event_type != "settled":
+            return []
+        result = msg.get("result") or self.determined.get(ticker)
+        if not result:  # the event did not say: ask for the market itself
+            market = Market.parse((await self.rest.get(f"/markets/{ticker}"))["market"])
+            return settlements_of(market, time.time_ns())
+        yes_pays = settlement_price(ticker, result, f"{C.WS_LIFECYCLE_CHANNEL} result")
+        if yes_pays is None:
+            return []
+        settled_s = msg.get("settled_ts")
+        ts_ns = int(settled_s) * 10**9 if isinstance(settled_s, int) else time.time_ns()
+        return settlement_pair(ticker, yes_pays, ts_ns,
+                               f"kalshi market {ticker} settled {result} (websocket)")
+
     def _apply(self, kind: str, msg: dict[str, Any], state: _Session) -> list[MarketEvent]:
         ticker = msg["market_ticker"]
         now = time.time_ns()
@@ -174,3 +219,4 @@ class _Session:
         self.pending: dict[int, list[str]] = {}
         self.sid_tickers: dict[int, list[str]] = {}
         self.dead: set[int] = set()
+        self.lifecycle_cmd = 0

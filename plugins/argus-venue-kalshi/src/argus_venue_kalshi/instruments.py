@@ -14,12 +14,15 @@ Mapping:
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from decimal import Decimal
 
-from argus_core import Event, Instrument, Outcome, Settlement
+from argus_core import DataError, Event, Instrument, Outcome, Settlement
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.schemas import KalshiEvent, Market
+
+log = logging.getLogger(__name__)
 
 YES, NO = "YES", "NO"
 
@@ -107,19 +110,51 @@ def group_event(event: KalshiEvent) -> Event | None:
                  end_ts_ns=max(ends) if ends else None)
 
 
-#: Market statuses after the outcome is known.
-RESOLVED_STATUSES = ("determined", "settled", "finalized")
+#: Market statuses once Kalshi has paid positions out (``GET /markets`` reports
+#: ``finalized``; ``settled`` is the ``?status=`` filter's name for it).  ``determined``
+#: is not enough: a determined result may be disputed and amended before it pays.
+SETTLED_STATUSES = ("settled", "finalized")
+#: ``result`` values Kalshi documents that are not a $1 / $0 binary payout: "void"
+#: (positions returned at cost) and "scalar" (paid at a settlement value); not modelled.
+UNMODELLED_RESULTS = ("void", "scalar")
+
+
+def settlement_price(ticker: str, result: object, field: str = "result") -> Decimal | None:
+    """What one YES contract of ``ticker`` pays for ``result`` ("yes" -> 1, "no" -> 0);
+    None for an unmodelled ("void" / "scalar") result; a ``DataError`` naming the market
+    and the field for anything else, so no payout is ever guessed."""
+    if result == "yes":
+        return Decimal(1)
+    if result == "no":
+        return Decimal(0)
+    if result in UNMODELLED_RESULTS:
+        log.warning("kalshi: market %s settled %r, which is not settled here (positions "
+                    "stay open)", ticker, result)
+        return None
+    raise DataError(f"kalshi: market {ticker} settled with {field} {result!r}; expected "
+                    f"'yes' or 'no' ('void' / 'scalar' are not modelled)")
+
+
+def settlement_pair(ticker: str, yes_pays: Decimal, ts_ns: int, reason: str
+                    ) -> list[Settlement]:
+    """The YES and NO settlements of one market (NO pays ``1 - yes_pays``)."""
+    return [Settlement(instrument_id(ticker, YES), ts_ns, yes_pays, reason),
+            Settlement(instrument_id(ticker, NO), ts_ns, 1 - yes_pays, reason)]
 
 
 def settlements_of(market: Market, ts_ns: int) -> list[Settlement]:
-    """A resolved market's YES and NO settlements ($1 to the winning side, $0 to the
-    other); nothing while the result is unknown (or "void"/"scalar": not handled yet)."""
-    if market.status not in RESOLVED_STATUSES or market.result not in ("yes", "no"):
+    """A settled market's YES and NO settlements ($1 to the winning side, $0 to the
+    other), stamped with Kalshi's ``settlement_ts`` when given (else ``ts_ns``); nothing
+    while it is unsettled or for a "void" / "scalar" result; a ``DataError`` for a settled
+    market whose ``result`` is missing or unknown."""
+    if market.status not in SETTLED_STATUSES:
         return []
-    yes_pays = Decimal(1) if market.result == "yes" else Decimal(0)
-    reason = f"kalshi market {market.ticker} resolved {market.result}"
-    return [Settlement(instrument_id(market.ticker, YES), ts_ns, yes_pays, reason),
-            Settlement(instrument_id(market.ticker, NO), ts_ns, 1 - yes_pays, reason)]
+    yes_pays = settlement_price(market.ticker, market.result)
+    if yes_pays is None:
+        return []
+    reason = f"kalshi market {market.ticker} settled {market.result}"
+    return settlement_pair(market.ticker, yes_pays,
+                           parse_time_ns(market.settlement_ts) or ts_ns, reason)
 
 
 def build(events: list[KalshiEvent], markets: list[Market]

@@ -72,6 +72,7 @@ class Market:
     tick_size: Decimal = _CENT
     result: str = ""
     rules: str = ""
+    settlement_ts: str | None = None
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> Market:
@@ -86,6 +87,7 @@ class Market:
             close_time=raw.get("close_time"),
             tick_size=_dec(tick, "tick_size") * _CENT if tick else _CENT,
             result=str(raw.get("result") or ""), rules=str(raw.get("rules_primary") or ""),
+            settlement_ts=raw.get("settlement_ts"),
         )
 
 

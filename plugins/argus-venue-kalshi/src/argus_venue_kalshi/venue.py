@@ -7,12 +7,15 @@ websocket (:mod:`.data`), fees from :mod:`.fees`, orders from :mod:`.execution`.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 
 from argus_core import (
     ConfigError,
+    DataError,
     Event,
     FeeSchedule,
     Fill,
@@ -20,6 +23,7 @@ from argus_core import (
     MarketEvent,
     Order,
     OrderUpdate,
+    Settlement,
     Venue,
     VenueError,
     VenueResume,
@@ -29,9 +33,27 @@ from argus_venue_kalshi.baskets import KalshiBasketExecution
 from argus_venue_kalshi.config import KalshiSettings
 from argus_venue_kalshi.data import BookStream, rest_books
 from argus_venue_kalshi.fees import KalshiFeeSchedule
-from argus_venue_kalshi.instruments import build, parse_instrument_id, settlements_of
+from argus_venue_kalshi.instruments import (
+    YES,
+    build,
+    instrument_id,
+    parse_instrument_id,
+    settlements_of,
+)
 from argus_venue_kalshi.rest import KalshiRest
 from argus_venue_kalshi.schemas import KalshiEvent, Market
+
+log = logging.getLogger(__name__)
+
+
+async def _pump(events: AsyncIterator[MarketEvent],
+                queue: asyncio.Queue[MarketEvent | BaseException]) -> None:
+    """Copy ``events`` into ``queue``; an error ends the stream through the queue."""
+    try:
+        async for event in events:
+            queue.put_nowait(event)
+    except Exception as exc:
+        queue.put_nowait(exc)
 
 
 class KalshiVenue(Venue):
@@ -54,6 +76,8 @@ class KalshiVenue(Venue):
         self._events: list[Event] = []
         self._series: dict[str, str] = {}
         self._markets: list[Market] = []
+        #: instrument id -> settlement price, for every instrument settled in this stream.
+        self.settled: dict[str, Decimal] = {}
 
     async def instruments(self) -> Sequence[Instrument]:
         """The YES and NO instruments of every configured market and event (cached)."""
@@ -89,13 +113,81 @@ class KalshiVenue(Venue):
         return list(dict.fromkeys(i.meta["ticker"] for i in self._instruments))
 
     async def stream(self) -> AsyncIterator[MarketEvent]:
-        """Events and resolved markets' settlements first, then websocket books and
-        deltas until cancelled."""
+        """Events and already settled markets' settlements first, then websocket books
+        and deltas, with ``Settlement`` events for markets that settle meanwhile (the
+        websocket ``market_lifecycle_v2`` channel, and ``GET /markets`` polled every
+        ``settlement_poll_s``), each instrument settled once.
+
+        With ``end_when_resolved`` the stream ends once every followed market has
+        settled; otherwise it runs until cancelled.  A settled market whose result is
+        malformed ends it with a ``DataError`` naming the market and the field.
+        """
         await self.instruments()
-        for event in [*self._events, *self._settlements()]:
+        for event in self._events:
             yield event
-        async for item in BookStream(self.settings, self.rest, self.tickers()).events():
-            yield item
+        for settlement in self._settlements():
+            if self._first(settlement):
+                yield settlement
+        if self._all_settled():
+            return
+        queue: asyncio.Queue[MarketEvent | BaseException] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        books = BookStream(self.settings, self.rest, self.tickers())
+        tasks = [loop.create_task(_pump(books.events(), queue))]
+        if self.settings.settlement_poll_s > 0:
+            tasks.append(loop.create_task(self._poll_settlements(queue)))
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, Settlement) and not self._first(item):
+                    continue  # the websocket and the poll both report a settlement
+                yield item
+                if isinstance(item, Settlement) and self._all_settled():
+                    log.info("kalshi: every followed market has settled; stream ends")
+                    return
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _first(self, settlement: Settlement) -> bool:
+        """Whether ``settlement`` is the first for its instrument (and remember it)."""
+        if settlement.instrument_id in self.settled:
+            return False
+        self.settled[settlement.instrument_id] = settlement.price
+        return True
+
+    def _all_settled(self) -> bool:
+        return self.settings.end_when_resolved and bool(self._instruments) and all(
+            i.id in self.settled for i in self._instruments)
+
+    async def _poll_settlements(self, queue: asyncio.Queue[MarketEvent | BaseException]
+                                ) -> None:
+        """Ask ``GET /markets?tickers=`` every ``settlement_poll_s`` which followed markets
+        have settled; a failed read is retried at the next poll, a malformed result ends
+        the stream."""
+        while True:
+            await asyncio.sleep(self.settings.settlement_poll_s)
+            pending = [t for t in self.tickers()
+                       if instrument_id(t, YES) not in self.settled]
+            if not pending:
+                return
+            try:
+                raw = await self.rest.pages("/markets", "markets", {"tickers": ",".join(pending)})
+            except VenueError as exc:
+                log.warning("kalshi: settlement poll failed: %s (retrying in %gs)", exc,
+                            self.settings.settlement_poll_s)
+                continue
+            try:
+                now = time.time_ns()
+                for market in (Market.parse(m) for m in raw):
+                    for settlement in settlements_of(market, now):
+                        queue.put_nowait(settlement)
+            except DataError as exc:
+                queue.put_nowait(exc)
+                return
 
     async def snapshot(self) -> list[MarketEvent]:
         """Events and REST books of every market (for ``argus scan``)."""
@@ -103,7 +195,7 @@ class KalshiVenue(Venue):
         books = await rest_books(self.rest, self.tickers())
         return [*self._events, *self._settlements(), *books]
 
-    def _settlements(self) -> list[MarketEvent]:
+    def _settlements(self) -> list[Settlement]:
         now = time.time_ns()
         return [s for m in self._markets for s in settlements_of(m, now)]
 

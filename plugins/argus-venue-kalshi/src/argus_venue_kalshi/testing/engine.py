@@ -19,6 +19,7 @@ from argus_venue_kalshi.fees import kalshi_fee
 
 BookListener = Callable[[str, str, int, int], None]
 FillListener = Callable[[dict[str, Any]], None]
+LifecycleListener = Callable[[dict[str, Any]], None]
 
 
 def _iso(ts_ns: int) -> str:
@@ -54,6 +55,8 @@ class LocalEngine:
         self.listeners: list[BookListener] = []
         #: Called with every new fill (a ``GET /portfolio/fills`` object).
         self.fill_listeners: list[FillListener] = []
+        #: Called with every ``market_lifecycle_v2`` message (``determined``, ``settled``).
+        self.lifecycle_listeners: list[LifecycleListener] = []
         self._order_ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
 
@@ -77,17 +80,34 @@ class LocalEngine:
             for listener in list(self.listeners):
                 listener(ticker, side, cents, delta)
 
-    def settle(self, ticker: str, result: str) -> None:
-        """Resolve ``ticker`` ("yes" / "no"): record the account's settlement of it."""
+    def settle(self, ticker: str, result: str, *, publish: bool = True,
+               result_in_settled: bool = True) -> None:
+        """Resolve ``ticker`` ("yes" / "no"; anything else is served as given, for
+        malformed-payload tests): the market becomes ``finalized`` with ``result`` and
+        ``settlement_ts``, the account's settlement of it is recorded, and (``publish``)
+        the lifecycle channel sends ``determined`` then ``settled`` (carrying ``result``
+        only when ``result_in_settled``)."""
         held = {"yes": 0, "no": 0}
         for fill in self.fills:
             if fill["ticker"] == ticker:
                 held[fill["side"]] += fill["count"] if fill["action"] == "buy" else -fill["count"]
-        self.markets[ticker].update(status="settled", result=result)
+        now = time.time_ns()
+        self.markets[ticker].update(status="finalized", result=result,
+                                    settlement_ts=_iso(now))
         self.settlements.append({
             "ticker": ticker, "market_result": result, "yes_count": held["yes"],
-            "no_count": held["no"], "revenue": 100 * held[result],
-            "settled_time": _iso(time.time_ns())})
+            "no_count": held["no"], "revenue": 100 * held.get(result, 0),
+            "settled_time": _iso(now)})
+        if not publish:
+            return
+        settled: dict[str, Any] = {"market_ticker": ticker, "event_type": "settled",
+                                   "settled_ts": now // 10**9}
+        if result_in_settled:
+            settled["result"] = result
+        for msg in ({"market_ticker": ticker, "event_type": "determined", "result": result,
+                     "determination_ts": now // 10**9}, settled):
+            for listener in list(self.lifecycle_listeners):
+                listener(msg)
 
     # -- views -----------------------------------------------------------------------
     def orderbook_fp(self, ticker: str) -> dict[str, Any]:

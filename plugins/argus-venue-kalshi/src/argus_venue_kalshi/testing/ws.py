@@ -1,8 +1,9 @@
 """The local exchange's websocket server: Kalshi's command protocol (``subscribe`` /
 ``unsubscribe`` with ``id``; ``subscribed`` answers with a ``sid``), the
 ``orderbook_delta`` channel (an ``orderbook_snapshot`` per market, then
-``orderbook_delta`` frames, ``seq`` counting up by one per subscription) and the private
-``fill`` channel (every fill of the account, as it happens; nothing replayed).
+``orderbook_delta`` frames, ``seq`` counting up by one per subscription), the
+``market_lifecycle_v2`` channel (every market's ``determined`` / ``settled`` events) and
+the private ``fill`` channel (every fill of the account, as it happens; nothing replayed).
 
 The handshake must be signed over ``GET /trade-api/ws/v2`` (401 otherwise).  Faults:
 :meth:`LocalWs.skip_seq` (a sequence gap), :meth:`LocalWs.send_malformed` (a frame
@@ -43,6 +44,7 @@ class _Conn:
         self.ws = ws
         self.subs: dict[int, _Sub] = {}
         self.fill_sids: list[int] = []  # subscriptions to the private ``fill`` channel
+        self.lifecycle_sids: list[int] = []  # subscriptions to ``market_lifecycle_v2``
         self.out: asyncio.Queue[str] = asyncio.Queue()
 
 
@@ -63,6 +65,7 @@ class LocalWs:
         self.accepting = True
         engine.listeners.append(self._on_book)
         engine.fill_listeners.append(self._on_fill)
+        engine.lifecycle_listeners.append(self._on_lifecycle)
 
     @property
     def url(self) -> str:
@@ -144,6 +147,12 @@ class LocalWs:
             conn.fill_sids.append(sid)
             _put(conn, {"id": cmd.get("id"), "type": "subscribed",
                         "msg": {"channel": "fill", "sid": sid}})
+        elif cmd.get("cmd") == "subscribe" and \
+                C.WS_LIFECYCLE_CHANNEL in (params.get("channels") or []):
+            sid = next(self._sids)
+            conn.lifecycle_sids.append(sid)
+            _put(conn, {"id": cmd.get("id"), "type": "subscribed",
+                        "msg": {"channel": C.WS_LIFECYCLE_CHANNEL, "sid": sid}})
         elif cmd.get("cmd") == "subscribe":
             tickers = params.get("market_tickers") or [params.get("market_ticker")]
             sub = _Sub(next(self._sids), [t for t in tickers if t in self.engine.books])
@@ -191,6 +200,16 @@ class LocalWs:
         for conn in self.connections:
             for sid in conn.fill_sids:
                 _put(conn, {"type": "fill", "sid": sid, "msg": msg})
+
+
+    def send_lifecycle(self, msg: dict[str, Any]) -> None:
+        """Send every lifecycle subscriber a ``market_lifecycle_v2`` frame carrying ``msg``."""
+        self._on_lifecycle(msg)
+
+    def _on_lifecycle(self, msg: dict[str, Any]) -> None:
+        for conn in self.connections:
+            for sid in conn.lifecycle_sids:
+                _put(conn, {"type": C.WS_LIFECYCLE_CHANNEL, "sid": sid, "msg": msg})
 
 
 def _put(conn: _Conn, frame: dict[str, Any]) -> None:
