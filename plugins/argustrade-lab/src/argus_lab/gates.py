@@ -22,14 +22,24 @@ from typing import Any, cast
 import attrs
 import numpy as np
 
-from argus_core import ArgusError, Bar, Config, ConfigError, Ledger, Strategy, canonical_json
+from argus_core import (
+    ArgusError,
+    BacktestResult,
+    Bar,
+    Config,
+    ConfigError,
+    Ledger,
+    Strategy,
+    apply_overrides,
+    canonical_json,
+)
 from argus_core.metrics import annualisation_note, observations_per_year
 from argus_lab import stats
 from argus_lab.bootstrap import BootstrapPaths, batch_tasks, bootstrap_batch, summarise
 from argus_lab.config import LabSettings, family_of, lab_dir, lab_settings
 from argus_lab.executor import Executor, SerialExecutor, make_executor
 from argus_lab.regime import REGIME_NAMES, vol_regimes
-from argus_lab.sweep import PointTask, returns_matrix, run_point, run_sweep
+from argus_lab.sweep import PointTask, outcome_of, returns_matrix, run_point, run_sweep
 from argus_lab.trials import open_lab_ledger, record_trial, store_summary, trial_stats
 from argus_lab.walkforward import walk_forward, walk_forward_splits
 
@@ -161,11 +171,20 @@ def cost_tasks(config: Config, settings: LabSettings, folder: Path,
             for m in settings.gates.cost_multipliers]
 
 
+@attrs.frozen
+class BaseRun:
+    """A backtest the caller already ran of the code under test: the config it ran
+    (its own ``[plugins.lab]`` / ``[plugins.orchestrator]`` tables aside) and its result."""
+
+    config: Config
+    result: BacktestResult
+
+
 def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = None,
                    family: str, ledger: Ledger | None = None,
                    executor: Executor | None = None,
                    progress: GateProgress | None = None,
-                   variant: str | None = None) -> GateVerdict:
+                   variant: str | None = None, reuse: BaseRun | None = None) -> GateVerdict:
     """Run every gate on ``config`` (its strategies, or the injected ``strategies``) and
     store the verdict in the lab ledger (``ledger`` or ``[plugins.lab] dir``/lab.db).
 
@@ -173,6 +192,9 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
     ``variant`` names injected strategies' code (e.g. an AI-written version id) so their
     backtests and sweep points never mix with another variant's under the same config;
     injected strategies without one get a fresh variant per call (no reuse).
+    ``reuse``: the caller's own backtest of the same code (the orchestrator's proving run),
+    taken as the base cost point when its config is exactly that point's (by canonical
+    hash), so it is not run twice; run again otherwise.
     """
     say: GateProgress = progress or (lambda _stage, _done, _total: None)
     settings, folder, own_ledger = open_lab(config)
@@ -200,8 +222,15 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
 
     try:
         tasks = cost_tasks(config, settings, folder, strategies, tag)
+        reused = None
+        if reuse is not None and canonical_hash(reuse.config) == canonical_hash(
+                apply_overrides(tasks[0].config, tasks[0].overrides)):
+            reused = outcome_of(tasks[0].point_id, reuse.result)
+            tasks = tasks[1:]
         costs = executor.map(run_point, tasks,
                              progress=stage("cost sensitivity backtests", len(tasks)))
+        costs = [reused, *costs] if reused is not None else costs
+        details["base_reused"] = reused is not None
         for c in costs:
             if c.error:
                 raise ArgusError(f"gate backtest {c.point_id} failed: {c.error}")

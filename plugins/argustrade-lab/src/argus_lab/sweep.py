@@ -28,7 +28,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from argus_core import Config, Ledger, Strategy, canonical_json
+from argus_core import BacktestResult, Config, Ledger, Strategy, canonical_json
 from argus_core.metrics import basket_map, plays, round_trips
 from argus_lab.executor import Executor
 from argus_lab.trials import record_trial
@@ -86,12 +86,17 @@ def run_point(task: PointTask) -> PointOutcome:
     except Exception as exc:  # one bad point must not sink a sweep; it is recorded
         return PointOutcome(task.point_id, {}, np.empty(0), np.empty(0, dtype=np.int64),
                             np.empty(0), f"{type(exc).__name__}: {exc}")
+    return outcome_of(task.point_id, res)
+
+
+def outcome_of(point_id: str, res: BacktestResult) -> PointOutcome:
+    """What the lab keeps of a finished backtest."""
     with Ledger.in_dir(res.run_dir) as ledger:
         plays = play_pnls(ledger)
     metrics = {k: (float(v) if isinstance(v, int | float | Decimal) else v)
                for k, v in res.metrics.items()}
     metrics["results_version"] = RESULTS_VERSION
-    return PointOutcome(task.point_id, metrics, np.asarray(res.returns, dtype=np.float64),
+    return PointOutcome(point_id, metrics, np.asarray(res.returns, dtype=np.float64),
                         np.asarray(res.equity_ts_ns[1:], dtype=np.int64), plays)
 
 

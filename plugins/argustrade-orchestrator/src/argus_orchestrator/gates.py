@@ -261,7 +261,8 @@ def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
                                                                    "already kill it"]}
     elif settings.lab_gates:
         lab_verdict = _lab_gates(proving_config(config, settings, work_dir), settings, slot,
-                                 candidate, candidate_id)
+                                 candidate, candidate_id,
+                                 base=(apply_overrides(config, settings.backtest), cand))
     with open_lab_ledger(lab_path) as lab:
         with lab.transaction() as conn:
             conn.execute("delete from lab_trials where family = ? and variant_id like "
@@ -283,7 +284,8 @@ def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
                                 "reasons": list(lab_verdict.reasons),
                                 **{k: lab_verdict.details[k] for k in
                                    ("dsr", "bootstrap", "walkforward", "reality_check",
-                                    "costs", "n_plays") if k in lab_verdict.details}}
+                                    "costs", "n_plays", "base_reused")
+                                   if k in lab_verdict.details}}
         if lab_verdict.verdict == "kill":
             kills.extend(f"lab: {r}" for r in lab_verdict.reasons)
         elif lab_verdict.verdict == "hold":
@@ -293,10 +295,13 @@ def prove(config: Config, settings: OrchestratorSettings, *, candidate_id: str,
 
 
 def _lab_gates(config: Config, settings: OrchestratorSettings, slot: str,
-               candidate: Callable[[], Strategy], candidate_id: str) -> GateOutcome | None:
+               candidate: Callable[[], Strategy], candidate_id: str,
+               base: tuple[Config, BacktestResult]) -> GateOutcome | None:
     """The robustness lab's deploy gates on ``config`` (the proving window), when that
     module is installed; the version id keeps this candidate's backtests and sweep points
-    apart from every other variant's (and lets an interrupted evaluation resume)."""
+    apart from every other variant's (and lets an interrupted evaluation resume).
+    ``base``: the candidate's proving backtest, which the lab takes as its base cost point
+    when the configs agree (one backtest less per cycle)."""
     try:
         gates = importlib.import_module("argus_lab.gates")
     except ImportError:
@@ -304,7 +309,8 @@ def _lab_gates(config: Config, settings: OrchestratorSettings, slot: str,
     strategy = candidate()
     try:
         v = gates.evaluate_gates(config, strategies={slot: strategy},
-                                 family=settings.trial_family, variant=candidate_id)
+                                 family=settings.trial_family, variant=candidate_id,
+                                 reuse=gates.BaseRun(*base))
     finally:
         close = getattr(strategy, "close", None)
         if callable(close):

@@ -52,6 +52,9 @@ def test_cycle_one_is_hot_swapped_through_the_ladder(example_run: tuple[Path, st
         # the lab's absolute gates ran (lab_gates is on) on the proving window and said so
         lab = gates["lab_gates"]
         assert lab["verdict"] == "deploy" and lab["n_plays"] >= 20
+        # its base cost point is the proving backtest itself (same config), not a rerun
+        assert lab["base_reused"] is True
+        assert lab["costs"]["cost-1"]["sharpe"] == pytest.approx(gates["candidate"]["sharpe"])
         # The example's bar is 0.85 (README, "Trials"): the answer's honest DSR after 16
         # trials is about 0.895, held at the lab's default 0.95.
         assert 0.85 <= lab["dsr"]["dsr"] < 0.95 and lab["bootstrap"]["fragile"] is False
