@@ -1,18 +1,15 @@
 """The ``argus`` command line.
 
-Exit codes are stable: 0 success, 1 generic Argus error, 2 config error,
-3 plugin error, 4 data error, 5 venue error, 6 trading halted (a run that ends
-HALTED, after printing its summary), 7 ledger error (including a run directory
-that another process is writing), 8 sandbox error and 9 orchestrator error
-(both from argustrade-orchestrator), 130 interrupted.  Errors print one clear line;
-``--traceback`` shows the Python traceback too.
+Exit codes are stable and listed in :data:`EXIT_CODES` (shown by ``argus --help``).
+Every refusal prints one line through :func:`fail`, ``error: <message>`` on stderr;
+``--traceback`` shows the Python traceback too.  User text (messages, paths, plugin
+names, venue data) is never read as rich markup: both consoles have markup off.
 """
 
 from __future__ import annotations
 
 import importlib.metadata as md
 import json
-import logging
 import re
 import sys
 import time
@@ -20,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -61,8 +58,25 @@ class _Console:
         return getattr(self.get(), name)
 
 
-console: Any = _Console(stderr=True)
-out: Any = _Console()
+# markup=False: "[run] scanners is empty" or a plugin named "x[extra]" prints as written.
+console: Any = _Console(stderr=True, markup=False, highlight=False)
+out: Any = _Console(markup=False)
+#: Every exit code the CLI uses (8 and 9 come from argustrade-orchestrator's errors).
+EXIT_CODES = {0: "success", 1: "Argus error", 2: "config error or bad command-line usage",
+              3: "plugin error (also: `argus plugins` found a broken plugin)", 4: "data error",
+              5: "venue error", 6: "trading halted (a run that ends HALTED, after its summary)",
+              7: "ledger error (also: another process is writing the run directory)",
+              8: "sandbox error", 9: "orchestrator error", 130: "interrupted"}
+
+
+def fail(message: str, exit_code: int) -> NoReturn:
+    """Refuse: print ``error: <message>`` (verbatim) on stderr and exit with ``exit_code``."""
+    from rich.text import Text
+
+    console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+    raise SystemExit(exit_code)
+
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -100,22 +114,37 @@ class ArgusGroup(click.Group):
         except ArgusError as exc:
             if ctx.meta.get("argus.traceback"):
                 raise
-            from rich.markup import escape
-
-            # escape: an error naming "[table]" or "pkg[extra]" must print as written
-            console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
-                          markup=True, soft_wrap=True)
-            ctx.exit(exc.exit_code)
+            fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
-            console.print("interrupted")
-            ctx.exit(130)
+            fail("interrupted", 130)
 
 
-@click.group(cls=ArgusGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """The core's version and each installed plugin distribution's, from metadata only."""
+    if not value or ctx.resilient_parsing:
+        return
+    from argus_core.discovery import CORE_DISTRIBUTION, ENTRY_POINT_GROUP
+
+    click.echo(f"argus {md.version(CORE_DISTRIBUTION)}")
+    dists = {ep.dist.name: ep.dist.version for ep in md.entry_points(group=ENTRY_POINT_GROUP)
+             if ep.dist is not None and ep.dist.name != CORE_DISTRIBUTION}
+    for name, version in sorted(dists.items()):
+        click.echo(f"  {name} {version}")
+    ctx.exit(0)
+
+
+@click.group(cls=ArgusGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="\b\nExit codes:\n" + "\n".join(f"  {code:<4} {what}"
+                                                    for code, what in EXIT_CODES.items()))
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_version, help="Show the core's and plugins' versions.")
 @click.option("--traceback", is_flag=True, help="Show Python tracebacks on errors.")
-@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.option("-v", "--verbose", count=True,
+              help="-v Argus's decisions (INFO), -vv Argus's DEBUG, -vvv everyone's DEBUG.")
+@click.option("--log-json", is_flag=True, envvar="ARGUS_LOG_JSON",
+              help="Log JSON lines to stderr (ts, level, logger, message, run_id).")
 @click.pass_context
-def cli(ctx: click.Context, traceback: bool, verbose: int) -> None:
+def cli(ctx: click.Context, traceback: bool, verbose: int, log_json: bool) -> None:
     """Argus: one loop for replay, paper and live trading, driven by plugins.
 
     \b
@@ -125,9 +154,10 @@ def cli(ctx: click.Context, traceback: bool, verbose: int) -> None:
       argus run --config C --run-dir D   run (or resume) a config; live needs --live
       argus report D                     write D/report.html with plots and metrics
     """
+    from argus_core.logs import configure
+
     ctx.meta["argus.traceback"] = traceback
-    logging.basicConfig(level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)],
-                        format="%(levelname)s %(name)s: %(message)s")
+    configure(verbose, log_json)
 
 
 # -- plugins -------------------------------------------------------------------------
@@ -150,16 +180,17 @@ def plugins_cmd(as_json: bool, config_path: Path | None) -> None:
             + [{"name": name, "error": why} for name, why in host.broken.items()]))
     else:
         from rich.table import Table
+        from rich.text import Text
 
         table = Table("plugin", "distribution", "version", "hooks", "registered")
         for r in rows:
             table.add_row(r.name, r.distribution or "-", r.version or "-", ", ".join(r.hooks),
                           "; ".join(f"{k}: {', '.join(v)}" for k, v in r.registered.items()))
         for name, why in host.broken.items():
-            table.add_row(f"[red]{name}[/red]", "-", "-", "[red]BROKEN[/red]", why)
+            table.add_row(Text(name, style="red"), "-", "-", Text("BROKEN", style="red"), why)
         out.print(table)
     if host.broken:  # listed, but a broken plugin is still an error for scripts
-        raise SystemExit(PluginError.exit_code)
+        fail(f"plugin(s) failed to load: {', '.join(host.broken)}", PluginError.exit_code)
 
 
 # -- run / demo / backtest ----------------------------------------------------------
@@ -168,22 +199,29 @@ def _progress(label: str, enabled: bool) -> Iterator[Any]:
     if not enabled:
         yield None
         return
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    import rich.progress as rp
 
-    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-                  TextColumn("{task.completed:,} events"), TimeElapsedColumn(),
-                  console=console.get(), transient=True) as progress:
+    # Percentage and ETA fill in once ``bar(n, total)`` gives a total; a count until then.
+    with rp.Progress(rp.SpinnerColumn(), rp.TextColumn("{task.description}", style="bold",
+                                                       markup=False),
+                     rp.BarColumn(), rp.TaskProgressColumn(),
+                     rp.TextColumn("{task.completed:,} events"), rp.TimeElapsedColumn(),
+                     rp.TextColumn("eta"), rp.TimeRemainingColumn(),
+                     console=console.get(), transient=True) as progress:
         task = progress.add_task(label, total=None)
-        yield lambda n: progress.update(task, completed=n)
+        yield lambda n, total=None: progress.update(task, completed=n, total=total)
 
 
 def _run(config: Config, run_dir: Path, *, live: bool, show_progress: bool,
          max_events: int | None = None) -> Any:
     from argus_core.runner import Runner
 
-    with _progress(f"{config.argus.mode} {run_dir.name}", show_progress) as progress:
-        runner = Runner(config, run_dir, live_confirmed=live, progress=progress,
+    with _progress(f"{config.argus.mode} {run_dir.name}", show_progress) as bar:
+        runner = Runner(config, run_dir, live_confirmed=live, progress=bar,
                         max_events=max_events)
+        if bar is not None:
+            bar(0, min(filter(None, (max_events, runner.asm.venue.expected_events())),
+                       default=None))
         return runner.run_sync()
 
 
@@ -240,10 +278,8 @@ def run_cmd(config_path: Path, run_dir: Path, live: bool, max_events: int | None
 def _exit_if_halted(summary: Any) -> None:
     """A run that ended HALTED exits 6 (after its summary): scripts must not read it as ok."""
     if summary.trading_state == "halted":
-        console.print(f"[bold red]halted:[/] trading in {summary.run_dir} is HALTED; "
-                      f"`argus resume --run-dir {summary.run_dir}` clears it",
-                      highlight=False, soft_wrap=True)
-        raise SystemExit(RiskHalted.exit_code)
+        fail(f"trading in {summary.run_dir} is HALTED; "
+             f"`argus resume --run-dir {summary.run_dir}` clears it", RiskHalted.exit_code)
 
 
 @cli.command("demo")

@@ -120,6 +120,11 @@ class Venue(abc.ABC):
         """Fees for ``instrument_id`` (default: none)."""
         return FeeSchedule()
 
+    def expected_events(self) -> int | None:
+        """How many events ``stream()`` will yield, when cheap to know (a replay of a file);
+        the CLI's progress bar shows a percentage and an ETA from it.  Default: unknown."""
+        return None
+
     def live_problems(self) -> list[str]:
         """What stops this venue, as configured, from trading live (missing credentials, a
         secret that does not resolve...).  Checked before a live run starts, so a bad live

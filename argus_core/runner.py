@@ -43,6 +43,7 @@ from argus_core.config import Config, canonical_json
 from argus_core.errors import ArgusError, ConfigError
 from argus_core.execution import ExecutionEngine
 from argus_core.interfaces import RiskCheck, RiskContext, Strategy, StrategyContext
+from argus_core.logs import RUN_ID
 from argus_core.market_state import MarketState
 from argus_core.models import (
     EXECUTABLE,
@@ -220,6 +221,10 @@ class Runner:
     async def run(self) -> RunSummary:
         """Run until the venue's stream ends (replay) or the task is cancelled."""
         started = time.perf_counter()
+        RUN_ID.set(self.ctx.run_id)  # JSON log lines carry it from here on
+        log.info("run %s starts: mode %s, venue %s, strategies %s, run directory %s",
+                 self.ctx.run_id, self.ctx.mode, self.config.run.venue,
+                 ", ".join(self.config.run.strategies) or "none", self.run_dir)
         self._start_run_row()
         instruments = await self.asm.venue.instruments()
         self.market.add_instruments(instruments)

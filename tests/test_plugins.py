@@ -191,6 +191,7 @@ def test_argus_plugins_lists_the_rest_when_one_plugin_is_broken(
     monkeypatch.setattr(plugins.md, "entry_points", with_ghost)
     result = CliRunner().invoke(cli, ["plugins", "--json"])
     assert result.exit_code == 3
-    listed = {row["name"]: row for row in json.loads(result.output)}
+    assert result.stderr.startswith("error: plugin(s) failed to load: ghost")  # stdout: JSON only
+    listed = {row["name"]: row for row in json.loads(result.stdout)}
     assert "ModuleNotFoundError" in listed["ghost"]["error"]
     assert listed["replay"]["error"] is None and "venue" in listed["replay"]["registered"]

@@ -23,6 +23,7 @@ bars, configure the rules.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -75,6 +76,29 @@ class ReplaySettings:
             raise ValueError("set only one of bars_csv or ndjson")
 
 
+#: Header names :func:`iter_bars_csv` accepts for the bar's open time (unix seconds).
+TIME_COLUMNS = ("timestamp", "time", "unix_time_s", "ts")
+
+
+def count_bars_csv(path: Path, start_s: int | None = None, end_s: int | None = None) -> int:
+    """How many bars :func:`iter_bars_csv` yields in the window, from the time column alone
+    (a quick pass for a progress bar's total; bad lines are skipped here, refused there)."""
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        first = next(reader, [])
+        has_header = any(c.isalpha() for c in "".join(first))
+        ts_col = next((i for i, h in enumerate(first) if h.strip().lower() in TIME_COLUMNS),
+                      0) if has_header else 0
+        n = 0
+        for row in reader if has_header else itertools.chain([first], reader):
+            try:
+                ts_s = int(float(row[ts_col]))
+            except (ValueError, IndexError):
+                continue
+            n += (start_s is None or ts_s >= start_s) and (end_s is None or ts_s < end_s)
+    return n
+
+
 def read_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
                   start_s: int | None = None, end_s: int | None = None) -> list[Bar]:
     """Every bar of an OHLCVT CSV (see :func:`iter_bars_csv`) as a list."""
@@ -99,8 +123,7 @@ def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
         if has_header:
             header = [h.strip().lower() for h in next(reader)]
             try:
-                ts_col = next(i for i, h in enumerate(header)
-                              if h in ("timestamp", "time", "unix_time_s", "ts"))
+                ts_col = next(i for i, h in enumerate(header) if h in TIME_COLUMNS)
                 cols = (ts_col, *(header.index(h) for h in
                                   ("open", "high", "low", "close", "volume")))
             except (StopIteration, ValueError):
@@ -289,6 +312,16 @@ class ReplayVenue(Venue):
     async def stream(self) -> AsyncIterator[MarketEvent]:
         for event in self.events():
             yield event
+
+    def expected_events(self) -> int | None:
+        """The bars in the window (:func:`count_bars_csv`); a recording's non-blank lines
+        after its header."""
+        if self.s.bars_csv is not None:
+            return count_bars_csv(self.s.bars_csv, _to_epoch_s(self.s.start),
+                                  _to_epoch_s(self.s.end))
+        assert self.s.ndjson is not None
+        with open(self.s.ndjson, "rb") as fh:
+            return sum(1 for line in fh if line.strip()) - (self._header is not None)
 
     def fee_schedule(self, instrument_id: str) -> FeeSchedule:
         """The recorded schedule of a recorded instrument, else the configured bps."""
