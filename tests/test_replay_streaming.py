@@ -99,3 +99,16 @@ def test_the_era_pass_is_remembered_per_file_version(tmp_path: Path,
     _write_bars(path, 200)  # rewritten: a new version (size or mtime) is read again
     path.write_text(path.read_text().replace(",100.0,", ",100.05,", 1))
     assert tick() == Decimal("0.01") and len(passes) == 2
+
+
+def test_gaps_are_reported_once_per_replay(tmp_path: Path,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    path = _write_bars(tmp_path / "gappy.csv", 100)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:40] + lines[50:]) + "\n")  # one 10-minute hole
+    venue = ReplayVenue(ReplaySettings(bars_csv=path, symbol="X/USD", bar_seconds=60))
+    with caplog.at_level("WARNING"):
+        assert venue.instrument.tick_size == Decimal("0.1")  # the era pass: silent
+        assert sum(1 for _ in venue.events()) == 90
+    assert [r.getMessage() for r in caplog.records if "gaps" in r.getMessage()] == [
+        f"{path}: 1 gaps in the bar series (missing intervals are not filled)"]

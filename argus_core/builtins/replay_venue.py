@@ -106,10 +106,12 @@ def read_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
 
 
 def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
-                  start_s: int | None = None, end_s: int | None = None) -> Iterator[Bar]:
+                  start_s: int | None = None, end_s: int | None = None, *,
+                  warn_gaps: bool = True) -> Iterator[Bar]:
     """Parse an OHLCVT CSV into bars stamped at their close time, one at a time (memory
     stays flat in the number of bars); ``DataError`` names the line, including a bar out
-    of time order; the number of gaps is logged once the file is read."""
+    of time order; the number of gaps is logged once the file is read (``warn_gaps``:
+    the replay's first pass leaves that to the replay itself)."""
     try:
         with open(path, newline="") as fh:
             first = fh.readline()
@@ -149,7 +151,7 @@ def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
                 yield Bar(instrument_id, ts_ns, o, h, lo, c, v)
             except DataError as exc:
                 raise DataError(f"{path}:{lineno}: {exc}") from None
-    if gaps:
+    if gaps and warn_gaps:
         log.warning("%s: %d gaps in the bar series (missing intervals are not filled)", path,
                     gaps)
 
@@ -291,14 +293,15 @@ class ReplayVenue(Venue):
         key = (str(path.resolve()), st.st_size, st.st_mtime_ns, self.instrument_id,
                self.s.bar_seconds, self.s.start, self.s.end)
         if key not in _ERA_CACHE:
-            _ERA_CACHE[key] = era_rules(self._data(), self.instrument_id)
+            _ERA_CACHE[key] = era_rules(self._data(first_pass=True), self.instrument_id)
         return _ERA_CACHE[key]
 
-    def _data(self) -> Iterator[MarketEvent]:
+    def _data(self, *, first_pass: bool = False) -> Iterator[MarketEvent]:
         """The configured bars or recording, streamed from the file."""
         if self.s.bars_csv is not None:
             return iter_bars_csv(self.s.bars_csv, self.instrument_id, self.s.bar_seconds,
-                                 _to_epoch_s(self.s.start), _to_epoch_s(self.s.end))
+                                 _to_epoch_s(self.s.start), _to_epoch_s(self.s.end),
+                                 warn_gaps=not first_pass)
         return self._recorded()
 
     def _recorded(self) -> Iterator[MarketEvent]:
