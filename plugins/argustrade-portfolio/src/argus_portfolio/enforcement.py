@@ -1,0 +1,161 @@
+"""The allocator in the order path: the ``portfolio_caps`` risk check and the
+``portfolio_weight`` sizer, both configured by ``[plugins.portfolio]``.
+
+The check judges the position an order would *leave*, not the order: many orders each
+under 7% of equity cannot build a position over 7%.  Reduce-only orders and orders that
+only shrink a position always pass, so no cap can keep a position open.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, Decimal
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from argus_core import (
+    FeeSchedule,
+    Instrument,
+    Intent,
+    Portfolio,
+    RiskAction,
+    RiskCheck,
+    RiskContext,
+    RiskDecision,
+    Sizer,
+)
+from argus_portfolio.allocation import Allocation, allocate, allocate_on, model_covariance
+from argus_portfolio.settings import PortfolioSettings
+
+_QUANTUM = Decimal("1e-8")
+
+
+def _dec(value: float) -> Decimal:
+    return Decimal(repr(value))
+
+
+def position_room(held: Decimal, sign: int, cap_units: Decimal) -> Decimal:
+    """Largest quantity an order on side ``sign`` (+1 buy, -1 sell) may have so that the
+    resulting position ``held + sign * q`` stays within ``±cap_units`` (0 when none)."""
+    along = held * sign  # > 0: the order adds to the position
+    room = cap_units - along if along >= 0 else -along + cap_units
+    return max(room, Decimal(0))
+
+
+def shrinks_position(intent: Intent, quantity: Decimal, portfolio: Portfolio) -> bool:
+    """True when the order only moves the current position towards flat."""
+    held = portfolio.position(intent.instrument_id).quantity
+    signed = quantity * intent.side.sign
+    return held != 0 and (held > 0) != (signed > 0) and abs(signed) <= abs(held)
+
+
+class PortfolioCaps(RiskCheck):
+    """Trims an order so the resulting position stays within the per-play cap
+    (``per_play_fraction``, tightened per instrument by ``instrument_caps``), its family's
+    cap and the aggregate cap (``max_gross_fraction``), all as fractions of equity at
+    the order's reference price; vetoes it when no room is left."""
+
+    name = "portfolio_caps"
+
+    def __init__(self, settings: PortfolioSettings | None) -> None:
+        self.s = settings or PortfolioSettings()
+
+    def _others(self, portfolio: Portfolio, iid: str, family: str | None) -> Decimal:
+        """Marked gross exposure of the other instruments (of ``family`` when given)."""
+        return sum((abs(p.quantity * portfolio.mark(i)) for i, p in portfolio.positions.items()
+                    if i != iid and (family is None or self.s.families.get(i) == family)),
+                   Decimal(0))
+
+    def room(self, intent: Intent, price: Decimal, portfolio: Portfolio) -> tuple[Decimal, str]:
+        """The largest quantity allowed and the name of the cap that binds."""
+        iid, equity = intent.instrument_id, portfolio.equity
+        held, sign = portfolio.position(iid).quantity, intent.side.sign
+        play = min(self.s.per_play_fraction, self.s.instrument_caps.get(iid, 1.0))
+        limits = {f"per-play cap {play:.2%} of equity on {iid}": equity * _dec(play)}
+        family = self.s.families.get(iid)
+        if family is not None:
+            cap = _dec(self.s.cap_of_family(family))
+            limits[f"family {family!r} cap {cap:.2%}"] = \
+                equity * cap - self._others(portfolio, iid, family)
+        limits[f"aggregate cap {self.s.max_gross_fraction:.2%}"] = \
+            equity * _dec(self.s.max_gross_fraction) - self._others(portfolio, iid, None)
+        rooms = {why: position_room(held, sign, max(notional, Decimal(0)) / price)
+                 for why, notional in limits.items()}
+        binding = min(rooms, key=lambda k: rooms[k])
+        return rooms[binding].quantize(_QUANTUM, ROUND_DOWN), binding
+
+    def check(self, intent: Intent, quantity: Decimal, price: Decimal,
+              portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
+        """Allow, trim to the room left under the tightest cap, or veto."""
+        if intent.reduce_only or shrinks_position(intent, quantity, portfolio):
+            return RiskDecision.allow(self.name)
+        if price <= 0 or portfolio.equity <= 0:
+            return RiskDecision.veto(self.name, f"cannot value a position in "
+                                                f"{intent.instrument_id} (price {price}, "
+                                                f"equity {portfolio.equity})")
+        room, binding = self.room(intent, price, portfolio)
+        if room >= quantity:
+            return RiskDecision.allow(self.name)
+        if room <= 0:
+            return RiskDecision.veto(self.name, f"no room under the {binding}")
+        return RiskDecision(RiskAction.SHRINK, self.name,
+                            f"resulting position would pass the {binding}", room)
+
+
+class PortfolioWeight(Sizer):
+    """Sizes an intent towards its strategy's allocated position: ``weight x equity``
+    (times the forecast's confidence), never above the per-play cap, less what the
+    instrument already holds on that side.
+
+    Weights start from the model in ``[plugins.portfolio.strategies]`` (volatilities, a
+    constant correlation, forecasts, health); :meth:`rebalance` replaces them from
+    observed returns, moving each at most ``max_step``.  A strategy without an entry
+    gets no capital.
+    """
+
+    name = "portfolio_weight"
+
+    def __init__(self, settings: PortfolioSettings | None) -> None:
+        self.s = settings or PortfolioSettings()
+        self.names = sorted(self.s.strategies)
+        self.weights: dict[str, float] = {}
+        if self.names:
+            models = [self.s.strategies[n] for n in self.names]
+            self._adopt(allocate_on(
+                model_covariance([m.vol for m in models], self.s.correlation),
+                [m.forecast for m in models], [m.health for m in models], self.s,
+                families=self._families()))
+
+    def _families(self) -> list[str | None]:
+        return [self.s.strategies[n].family or self.s.families.get(n) for n in self.names]
+
+    def _adopt(self, allocation: Allocation) -> Allocation:
+        self.weights = dict(zip(self.names, allocation.weights.tolist(), strict=True))
+        return allocation
+
+    def rebalance(self, returns: ArrayLike, forecasts: ArrayLike, health: ArrayLike
+                  ) -> Allocation:
+        """Re-allocate from observed per-period returns (columns in sorted strategy-name
+        order), each weight moving at most ``max_step`` from the current one."""
+        previous = np.array([self.weights.get(n, 0.0) for n in self.names])
+        return self._adopt(allocate(returns, forecasts, health, self.s, previous=previous,
+                                    families=self._families()))
+
+    def size(self, intent: Intent, price: Decimal, portfolio: Portfolio,
+             instrument: Instrument | None, fees: FeeSchedule | None = None) -> Decimal:
+        """Units to trade towards the strategy's target position (0 when there)."""
+        weight = self.weights.get(intent.strategy, 0.0)
+        if price <= 0 or weight <= 0 or portfolio.equity <= 0:
+            return Decimal(0)
+        confidence = intent.forecast.confidence if intent.forecast is not None else 1.0
+        fraction = min(weight * confidence, self.s.per_play_fraction)
+        target = portfolio.equity * _dec(fraction) / price
+        along = portfolio.position(intent.instrument_id).quantity * intent.side.sign
+        qty = target - along
+        if qty <= 0:
+            return Decimal(0)
+        if instrument is None:
+            return qty.quantize(_QUANTUM, ROUND_DOWN)
+        lots = (qty / instrument.lot_size).to_integral_value(rounding=ROUND_DOWN)
+        qty = lots * instrument.lot_size
+        return qty if qty >= instrument.min_size else Decimal(0)

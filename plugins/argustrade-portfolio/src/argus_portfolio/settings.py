@@ -1,0 +1,82 @@
+"""``[plugins.portfolio]``: every setting of the allocator and its caps, range-checked.
+
+Fractions are of current equity; volatilities are annualised.  An out-of-range value is
+refused at start-up with a :class:`argus_core.RangeError` naming the key (dict entries as
+``key.entry``), before any order can exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from argus_core import FRACTION, POSITIVE, PROBABILITY, RangeError, in_range
+
+#: A cap on a sum of weights or of position notionals: a multiple of equity, above 0.
+_MULTIPLE = in_range(0, 100, lo_open=True)
+
+
+def _each(rng: Any) -> Any:
+    """An attrs validator applying ``rng`` to every value of a dict, naming ``key.entry``."""
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: dict[str, Any]) -> None:
+        for entry, item in value.items():
+            if isinstance(item, bool) or not isinstance(item, int | float) \
+                    or not rng.contains(item):
+                raise RangeError(f"{attribute.name}.{entry}", item, str(rng))
+
+    return check
+
+
+@attrs.frozen
+class StrategyModel:
+    """``[plugins.portfolio.strategies.NAME]``: what the allocator assumes of one strategy
+    until observed returns replace it: its annualised volatility, its forecast (expected
+    Sharpe ratio; negative counts as 0), its health in [0, 1] and an optional family."""
+
+    vol: float = attrs.field(default=0.2, validator=in_range(0, 10, lo_open=True))
+    forecast: float = attrs.field(default=1.0, validator=in_range(-100, 100))
+    health: float = attrs.field(default=1.0, validator=PROBABILITY)
+    family: str | None = None
+
+
+@attrs.frozen
+class PortfolioSettings:
+    """``[plugins.portfolio]``: the allocator's targets and every cap (see the README)."""
+
+    # Position caps, enforced by the ``portfolio_caps`` risk check on the resulting position.
+    per_play_fraction: float = attrs.field(default=0.07, validator=FRACTION)
+    instrument_caps: dict[str, float] = attrs.field(factory=dict, validator=_each(FRACTION))
+    max_gross_fraction: float = attrs.field(default=1.0, validator=_MULTIPLE)
+    # instrument id or strategy name -> family; a family's positions (or weights) sum to at
+    # most family_caps[family], else family_cap
+    families: dict[str, str] = attrs.field(factory=dict)
+    family_cap: float = attrs.field(default=0.25, validator=_MULTIPLE)
+    family_caps: dict[str, float] = attrs.field(factory=dict, validator=_each(_MULTIPLE))
+    # Strategy weights, computed by the allocator and used by the ``portfolio_weight`` sizer.
+    target_vol: float = attrs.field(default=0.10, validator=in_range(0, 5, lo_open=True))
+    max_leverage: float = attrs.field(default=1.0, validator=_MULTIPLE)
+    max_strategy_weight: float = attrs.field(default=0.5, validator=_MULTIPLE)
+    max_budget_share: float = attrs.field(default=1.0, validator=FRACTION)
+    # strategies closer than this correlation distance (1 - rho, average linkage) cluster
+    cluster_distance: float = attrs.field(default=0.3, validator=in_range(0, 2))
+    cluster_cap: float = attrs.field(default=0.6, validator=_MULTIPLE)
+    max_step: float = attrs.field(default=0.1, validator=FRACTION)
+    periods_per_year: float = attrs.field(default=252.0, validator=POSITIVE)
+    # the model the sizer allocates on until observed returns are fed to it
+    strategies: dict[str, StrategyModel] = attrs.field(factory=dict)
+    correlation: float = attrs.field(default=0.0, validator=in_range(-1, 1, lo_open=True,
+                                                                       hi_open=True))
+    min_history: int = attrs.field(default=20, validator=in_range(2))
+
+    def cap_of_family(self, family: str) -> float:
+        """The cap of ``family`` (its own entry, else ``family_cap``)."""
+        return self.family_caps.get(family, self.family_cap)
+
+    def __attrs_post_init__(self) -> None:
+        n = len(self.strategies)
+        if n > 1 and self.correlation <= -1.0 / (n - 1):
+            # a constant correlation matrix is positive definite only above -1/(n-1)
+            raise RangeError("correlation", self.correlation, f"(-1/{n - 1}, 1) for {n} "
+                                                              f"strategies")
