@@ -1,0 +1,119 @@
+"""The Prometheus collector: every metric is computed when scraped, in the scrape thread,
+from the probe (what the hooks noted) and a read-only look at the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from argus_core import TradingState
+from argus_monitor.ledger_view import read_snapshot
+from argus_monitor.probe import LoopProbe
+
+_NS = 1e9
+
+
+class RunCollector(Collector):
+    """Metrics of one run (names, types and labels are listed in the README)."""
+
+    def __init__(self, probe: LoopProbe, run_dir: Path, *, run_id: str, mode: str,
+                 venue: str, book_stale_after_s: float, event_stale_after_s: float) -> None:
+        self.probe = probe
+        self.run_dir = Path(run_dir)
+        self.run_id, self.mode, self.venue = run_id, mode, venue
+        self.book_stale_after_s = book_stale_after_s  # 0: books never go stale
+        self.event_stale_after_s = event_stale_after_s
+
+    def collect(self) -> Iterator[Metric]:
+        """Called by prometheus-client for each scrape."""
+        probe, snap = self.probe, read_snapshot(self.run_dir)
+        info = GaugeMetricFamily("argus_run_info", "The run this process serves (value 1).",
+                                 labels=["run_id", "mode", "venue"])
+        info.add_metric([self.run_id, self.mode, self.venue], 1)
+        yield info
+        for name, value, text in (
+                ("argus_equity", snap.equity, "Equity at the last committed equity row."),
+                ("argus_cash", snap.cash, "Cash at the last committed equity row."),
+                ("argus_gross_exposure", snap.gross_exposure,
+                 "Gross exposure at the last committed equity row.")):
+            if value is not None:
+                yield GaugeMetricFamily(name, text, value=value)
+        orders = GaugeMetricFamily("argus_orders", "Orders in the ledger by status.",
+                                   labels=["status"])
+        for status, n in sorted(snap.orders_by_status.items()):
+            orders.add_metric([status], n)
+        yield orders
+        yield CounterMetricFamily("argus_fills", "Fills committed to the ledger.",
+                                  value=snap.fills)
+        rejections = CounterMetricFamily(
+            "argus_rejections", "Refused orders: vetoed by a risk check or rejected by the "
+            "venue.", labels=["source"])
+        rejections.add_metric(["risk"], snap.risk_vetoes)
+        rejections.add_metric(["venue"], snap.orders_by_status.get("rejected", 0))
+        yield rejections
+        risk = CounterMetricFamily("argus_risk_events", "Risk events by check.",
+                                   labels=["check"])
+        for check, n in sorted(snap.risk_events_by_check.items()):
+            risk.add_metric([check], n)
+        yield risk
+        opportunities = CounterMetricFamily("argus_opportunities",
+                                            "Opportunities stored, by scanner.",
+                                            labels=["scanner"])
+        for scanner, n in sorted(dict(probe.opportunities).items()):
+            opportunities.add_metric([scanner], n)
+        yield opportunities
+        state = GaugeMetricFamily("argus_trading_state",
+                                  "1 for the run's trading state, 0 for the others.",
+                                  labels=["state"])
+        for candidate in TradingState:
+            state.add_metric([candidate.value], float(snap.trading_state == candidate.value))
+        yield state
+        yield from self._loop_metrics()
+
+    def _loop_metrics(self) -> Iterator[Metric]:
+        probe = self.probe
+        now_ns = probe.clock_ns()
+        events, last_wall, last_ts = probe.events, probe.last_event_wall_ns, \
+            probe.last_event_ts_ns
+        yield CounterMetricFamily("argus_events", "Market events that left the venue's "
+                                  "stream.", value=events)
+        if last_wall is not None:
+            yield GaugeMetricFamily("argus_last_event_age_seconds", "Wall-clock seconds "
+                                    "since the last market event.",
+                                    value=(now_ns - last_wall) / _NS)
+            elapsed = (last_wall - probe.started_ns) / _NS
+            if elapsed > 0:
+                yield GaugeMetricFamily("argus_events_per_second", "Events per second of "
+                                        "wall clock, averaged over the run so far.",
+                                        value=events / elapsed)
+            if self.mode != "replay" and last_ts is not None:
+                yield GaugeMetricFamily("argus_loop_lag_seconds", "Wall clock minus the "
+                                        "last event's own time stamp, when it arrived.",
+                                        value=(last_wall - last_ts) / _NS)
+        # Replay: a book's age in event time (the wall clock says nothing about a replay).
+        ref_ns = last_ts if self.mode == "replay" else now_ns
+        ages = GaugeMetricFamily("argus_book_age_seconds", "Age of the newest book per "
+                                 "instrument.", labels=["instrument"])
+        live = stale = 0
+        for instrument, ts in sorted(dict(probe.book_ts_ns).items()):
+            age_s = max(0.0, ((ref_ns or ts) - ts) / _NS)
+            ages.add_metric([instrument], age_s)
+            if self.book_stale_after_s and age_s > self.book_stale_after_s:
+                stale += 1
+            else:
+                live += 1
+        yield ages
+        books = GaugeMetricFamily("argus_venue_books", "Books by freshness.",
+                                  labels=["venue", "state"])
+        books.add_metric([self.venue, "live"], live)
+        books.add_metric([self.venue, "stale"], stale)
+        yield books
+        up = GaugeMetricFamily("argus_venue_up", "1 while the venue's stream delivers "
+                               "(an event within stale_after_s), else 0.", labels=["venue"])
+        fresh = (last_wall is not None and not probe.stopped
+                 and (now_ns - last_wall) / _NS <= self.event_stale_after_s)
+        up.add_metric([self.venue], float(fresh))
+        yield up

@@ -1,0 +1,72 @@
+"""What the loop's own thread records for the scrape thread to read.
+
+The core has no per-event observer hook, so the probe wraps the run's venue stream
+(``on_startup`` may prepare the venue) and notes each event as it leaves the stream: a
+few attribute writes, no lock, no I/O.  The scrape thread only reads these fields; a
+stale read is harmless (the next scrape sees the newer value).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from argus_core import BookDelta, Fill, MarketEvent, Opportunity, OrderBook, Venue
+
+_BOOKS = (OrderBook, BookDelta)
+
+
+class LoopProbe:
+    """Counters and clocks the observer hooks and the stream wrapper update."""
+
+    def __init__(self, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self.clock_ns = clock_ns
+        self.started_ns = clock_ns()
+        self.stopped = False
+        self.events = 0
+        self.last_event_ts_ns: int | None = None  # the event's own time stamp
+        self.last_event_wall_ns: int | None = None  # when it left the stream
+        self.fills_seen = 0
+        self.opportunities: dict[str, int] = {}
+        #: instrument id -> time stamp of its newest book (snapshot or delta)
+        self.book_ts_ns: dict[str, int] = {}
+
+    def watch_venue(self, venue: Venue) -> bool:
+        """Wrap ``venue.stream`` so every event is noted; False when the venue object
+        does not allow it (then the loop metrics stay empty, the rest still works)."""
+        original = venue.stream
+
+        def stream() -> AsyncIterator[MarketEvent]:
+            return self.watch(original())
+
+        try:
+            setattr(venue, "stream", stream)  # noqa: B010  (an instance attribute, on purpose)
+        except (AttributeError, TypeError):
+            return False
+        return True
+
+    async def watch(self, events: AsyncIterator[MarketEvent]) -> AsyncIterator[MarketEvent]:
+        """Yield ``events`` unchanged, noting each one."""
+        async for event in events:
+            self.note(event)
+            yield event
+
+    def note(self, event: Any) -> None:
+        """Record one market event."""
+        self.events += 1
+        self.last_event_wall_ns = self.clock_ns()
+        ts = getattr(event, "ts_ns", None)
+        if isinstance(ts, int):
+            self.last_event_ts_ns = ts
+            if isinstance(event, _BOOKS):
+                self.book_ts_ns[event.instrument_id] = ts
+
+    def on_fill(self, fill: Fill) -> None:
+        """A committed fill."""
+        self.fills_seen += 1
+
+    def on_opportunity(self, opportunity: Opportunity) -> None:
+        """A stored opportunity."""
+        self.opportunities[opportunity.scanner] = \
+            self.opportunities.get(opportunity.scanner, 0) + 1
