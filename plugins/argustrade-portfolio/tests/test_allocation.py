@@ -140,6 +140,8 @@ def test_budgets_follow_forecast_times_health_and_the_share_cap():
     assert risk_budgets([1, 1, 2], [1, 0.5, 1]) == pytest.approx([1 / 3.5, 0.5 / 3.5, 2 / 3.5])
     assert risk_budgets([-1, 0, 3], [1, 1, 1]) == pytest.approx([0, 0, 1])
     assert risk_budgets([-1, 0], [1, 1]).tolist() == [0.0, 0.0]
+    assert risk_budgets([1e-13, 1.0], [1, 1]).tolist() == [0.0, 1.0]  # negligible
+    assert risk_budgets([1e-11, 1.0], [1, 1])[0] > 0  # just past the floor
     capped = risk_budgets([100, 1, 1, 2], [1, 1, 1, 1], max_share=0.4)
     assert capped.max() == pytest.approx(0.4) and capped.sum() == pytest.approx(1.0)
     assert capped[1:] == pytest.approx(np.array([1, 1, 2]) * 0.6 / 4)

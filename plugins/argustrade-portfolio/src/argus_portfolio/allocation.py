@@ -93,14 +93,18 @@ def equal_risk_weights(cov: ArrayLike, budgets: ArrayLike | None = None, *,
     if b.shape != (n,) or np.any(b <= 0):
         raise DataError(f"budgets: need {n} positive values, got {b.tolist()}")
     b = b / b.sum()
-    y = np.sqrt(b / np.diag(sigma))  # the exact answer when Σ is diagonal
+    # Solve on the correlation matrix: y_i = y'_i / sd_i keeps y_i (Σy)_i = b_i, and unit
+    # variances keep Newton well conditioned whatever the strategies' scales.
+    sd = np.sqrt(np.diag(sigma))
+    corr = sigma / np.outer(sd, sd)
+    y = np.sqrt(b)  # the exact answer when Σ is diagonal
 
     def objective(v: Vector) -> float:
-        return float(0.5 * v @ sigma @ v - b @ np.log(v))
+        return float(0.5 * v @ corr @ v - b @ np.log(v))
 
     for _ in range(max_iter):
-        grad = sigma @ y - b / y
-        step = np.linalg.solve(sigma + np.diag(b / (y * y)), grad)
+        grad = corr @ y - b / y
+        step = np.linalg.solve(corr + np.diag(b / (y * y)), grad)
         decrement = float(grad @ step)
         if decrement / 2 <= tol * tol:
             break
@@ -111,6 +115,7 @@ def equal_risk_weights(cov: ArrayLike, budgets: ArrayLike | None = None, *,
         while objective(y - t * step) > f0 - 0.25 * t * decrement and t > 1e-12:
             t *= 0.5
         y = y - t * step
+    y = y / sd
     w = y / y.sum()
     if not np.allclose(risk_contributions(w, sigma), b, rtol=1e-8, atol=1e-12):
         raise DataError("equal_risk_weights: Newton's method did not converge")
@@ -126,14 +131,17 @@ def inverse_vol_weights(vols: ArrayLike) -> Vector:
 
 
 def risk_budgets(forecasts: ArrayLike, health: ArrayLike, max_share: float = 1.0) -> Vector:
-    """Budgets ``∝ max(forecast, 0) * health`` summing to 1 (all 0 when none is positive),
-    none above ``max_share`` while enough strategies share the rest (water-filling)."""
+    """Budgets ``∝ max(forecast, 0) * health`` summing to 1 (all 0 when none is positive;
+    below 1e-12 of the largest counts as 0), none above ``max_share`` while enough strategies share the rest (water-filling)."""
     f, h = _finite("forecasts", forecasts, 1), _finite("health", health, 1)
     if f.shape != h.shape:
         raise DataError(f"forecasts and health differ in length ({len(f)} vs {len(h)})")
     if np.any((h < 0) | (h > 1)):
         raise DataError(f"health: every value must lie in [0, 1], got {h.tolist()}")
     raw = np.clip(f, 0.0, None) * h
+    # a budget a trillion times smaller than the largest is none: it would need a weight
+    # whose square underflows in the solver, and it could never be traded anyway
+    raw[raw < raw.max() * 1e-12] = 0.0
     if raw.sum() <= 0:
         return np.zeros_like(raw)
     b = raw / raw.sum()
