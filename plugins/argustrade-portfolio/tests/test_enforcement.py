@@ -28,7 +28,8 @@ def book(cash: str, **held: tuple[str, str]) -> Portfolio:
     """A portfolio holding ``{name: (quantity, mark)}`` (names: BTC, ETH, SOL)."""
     ids = {"BTC": BTC, "ETH": ETH, "SOL": SOL}
     return Portfolio(Decimal(cash),
-                     {ids[k]: Position(ids[k], Decimal(q), Decimal(m)) for k, (q, m) in held.items()},
+                     {ids[k]: Position(ids[k], Decimal(q), Decimal(m))
+                      for k, (q, m) in held.items()},
                      {ids[k]: Decimal(m) for k, (q, m) in held.items()})
 
 
@@ -52,7 +53,7 @@ def test_the_order_under_7pct_that_would_take_the_position_past_7pct_is_trimmed(
     p = book("94000", BTC=("60", "100"))
     assert p.equity == 100_000
     d = judge(PortfolioCaps(None), Side.BUY, "20", p)
-    assert 20 * 100 < Decimal("0.07") * p.equity
+    assert Decimal("0.07") * p.equity > 20 * 100  # the order alone is under 7%
     assert d.action is RiskAction.SHRINK and d.quantity == 10 and "per-play" in d.reason
     # the order that fits passes; at the cap, the next unit is refused
     assert judge(PortfolioCaps(None), Side.BUY, "10", p).action is RiskAction.ALLOW

@@ -132,7 +132,8 @@ def inverse_vol_weights(vols: ArrayLike) -> Vector:
 
 def risk_budgets(forecasts: ArrayLike, health: ArrayLike, max_share: float = 1.0) -> Vector:
     """Budgets ``∝ max(forecast, 0) * health`` summing to 1 (all 0 when none is positive;
-    below 1e-12 of the largest counts as 0), none above ``max_share`` while enough strategies share the rest (water-filling)."""
+    below 1e-12 of the largest counts as 0), none above ``max_share`` while enough
+    strategies share the rest (water-filling)."""
     f, h = _finite("forecasts", forecasts, 1), _finite("health", health, 1)
     if f.shape != h.shape:
         raise DataError(f"forecasts and health differ in length ({len(f)} vs {len(h)})")
