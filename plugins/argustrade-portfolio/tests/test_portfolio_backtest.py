@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
 from argus_core import (
     Bar,
     Config,
@@ -68,7 +66,6 @@ def max_position_share(run_dir: Path) -> float:
     return worst
 
 
-@pytest.mark.slow
 def test_no_position_ever_passes_its_cap_in_a_backtest(tmp_path: Path) -> None:
     capped = run_backtest(config(["per_play_cap", "portfolio_caps"]), tmp_path / "capped",
                           strategies={"accumulate": Accumulate()})
