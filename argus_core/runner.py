@@ -132,6 +132,10 @@ class Runner:
         self.seq = 0
         self.resumed_from = 0
         self._dirty = False
+        #: The trading-state latch as this run last read or wrote it (raw ledger value), and
+        #: the state it held then: anything else in the ledger is a person's kill or resume.
+        self._control_seen: str | None = None
+        self._state_seen = TradingState.ACTIVE.value
         # Replay re-derives everything after the last checkpoint identically, so orders and
         # fills only need to be durable together with it; paper and live commit at once
         # (their data cannot be replayed).  A hot-swap is never re-derivable: always at once.
@@ -172,9 +176,10 @@ class Runner:
         """Set the state (escalation by the system, or any change by a person) durably."""
         if by_person:
             self.risk.ctx.trading_state, self.risk.ctx.state_reason = state.value, reason
+            self._write_control()
         else:
             escalate(self.risk.ctx, state, reason)
-        self._write_control()
+            self._persist_state_change()  # never over a person's unread kill
 
     # -- what the ExecutionEngine needs from the loop (LoopPort) ---------------------
     def between_events(self, *, commit_now: bool = False
@@ -526,10 +531,20 @@ class Runner:
             future.set_result(None)
 
     def _persist_state_change(self) -> None:
+        """Store a state a check escalated to since the latch was last read or written.
+        A person's ``argus kill`` / ``argus resume`` written since then is the base (a kill
+        is never overwritten by an older, milder state); this run's new escalation goes on
+        top only where it is more severe."""
         ctx = self.risk.ctx
-        if self.ledger.get_control(CONTROL_STATE) != ctx.trading_state and \
-                ctx.trading_state != TradingState.ACTIVE.value:
-            self._write_control()
+        fresh, why = ctx.trading_state, ctx.state_reason
+        if fresh == self._state_seen or fresh == TradingState.ACTIVE.value:
+            return  # nothing escalated (states relax only by a person)
+        if self.ledger.get_control(CONTROL_STATE) != self._control_seen:
+            self._read_control()
+            escalate(ctx, TradingState(fresh), why)
+            if ctx.trading_state == self._state_seen:
+                return  # the person's state already covers it
+        self._write_control()
 
     def _write_control(self, *, flatten: bool = False) -> None:
         ctx = self.risk.ctx
@@ -538,6 +553,7 @@ class Runner:
         value = json.dumps({"state": ctx.trading_state, "reason": ctx.state_reason,
                             "flatten": flatten})
         self.ledger.put_control(CONTROL_STATE, value, self.market.now_ns)
+        self._control_seen, self._state_seen = value, ctx.trading_state
         self._dirty = True
         self._apply_control(flatten)
 
@@ -549,6 +565,7 @@ class Runner:
             self.risk.ctx.trading_state = data["state"]
             self.risk.ctx.state_reason = data.get("reason", "")
             flatten = bool(data.get("flatten"))
+        self._control_seen, self._state_seen = raw, self.risk.ctx.trading_state
         self._apply_control(flatten)
 
     def _apply_control(self, flatten: bool) -> None:

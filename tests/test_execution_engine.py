@@ -334,3 +334,48 @@ def _locked(run_dir: Path) -> bool:
     except LedgerError:
         return True
     return False
+
+
+class PersonActsMidRun(Strategy):
+    """Trades every bar; the loop is REDUCING from bar 3 (a check's escalation); at bar 6
+    a person's ``argus kill`` (or ``resume``) lands in the ledger, not yet read by the
+    loop (between its reads, as from another process); with ``escalate_to`` the loop
+    escalates again at bar 8."""
+
+    name = "probe"
+
+    def __init__(self, written: str, escalate_to: TradingState | None = None) -> None:
+        self.runner: Runner | None = None
+        self.written, self.escalate_to, self.bars = written, escalate_to, 0
+
+    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
+        if not isinstance(event, Bar) or self.runner is None:
+            return ()
+        self.bars += 1
+        if self.bars == 3:
+            self.runner.set_trading_state(TradingState.REDUCING, "a check escalated")
+        if self.bars == 6:
+            self.runner.ledger.put_control("trading_state", json.dumps(
+                {"state": self.written, "reason": "a person", "flatten": False}), 1)
+        if self.bars == 8 and self.escalate_to is not None:
+            self.runner.set_trading_state(self.escalate_to, "a later escalation")
+        side = Side.BUY if self.bars % 2 else Side.SELL
+        return [Intent(self.name, event.instrument_id, side, Decimal("0.01"))]
+
+
+@pytest.mark.parametrize(("written", "escalate_to", "final"), [
+    ("halted", None, "halted"),        # the kill is never overwritten by the older REDUCING
+    ("active", None, "active"),        # nor the person's resume
+    ("active", TradingState.HALTED, "halted"),  # a fresh escalation after it still counts
+    ("halted", TradingState.REDUCING, "halted"),  # a milder one does not undo the kill
+])
+def test_a_persons_kill_or_resume_is_never_overwritten_by_the_loops_older_state(
+        tmp_path: Path, written: str, escalate_to: TradingState | None, final: str) -> None:
+    cfg = load_config(_config(tmp_path, own_strategies=True, end="2022-01-03"))
+    probe = PersonActsMidRun(written, escalate_to)
+    runner = Runner(cfg, tmp_path / "run", strategies={"probe": probe})
+    probe.runner = runner
+    summary = runner.run_sync()
+    assert summary.trading_state == final
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        assert json.loads(ledger.get_control("trading_state") or "{}")["state"] == final
