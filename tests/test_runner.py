@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import apsw
 import pytest
 from argus_test_helpers import BUNDLED_BARS, demo_toml
 from click.testing import CliRunner
@@ -60,15 +59,19 @@ def _wait_for_fills(db: Path, at_least: int, proc: subprocess.Popen, timeout_s: 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
         if db.exists():
-            # A plain read-only connection: opening a Ledger sets pragmas that want the
+            # A plain read-only connection (apsw's, like the ledger's: never a second
+            # SQLite copy in one process): opening a Ledger sets pragmas that want the
             # write lock, which the replay's writer holds almost all the time, so under
             # load such reads kept failing until the run was over.
             try:
-                with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True,
-                                                        timeout=0.5)) as conn:
+                conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+                try:
+                    conn.set_busy_timeout(500)
                     if conn.execute("select count(*) from fills").fetchone()[0] >= at_least:
                         return
-            except sqlite3.Error:  # not created yet, or locked for an instant
+                finally:
+                    conn.close()
+            except apsw.Error:  # not created yet, or locked for an instant
                 pass
         time.sleep(0.02)
 

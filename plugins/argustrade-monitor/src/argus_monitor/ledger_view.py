@@ -2,16 +2,22 @@
 
 The hooks do not carry order statuses, risk events, equity or the trading state, so the
 scrape thread reads what the loop has committed.  In WAL mode a reader never blocks the
-loop's writer; each scrape opens and closes its own connection (``mode=ro``), so no
+loop's writer; each scrape opens and closes its own read-only connection, so no
 connection is shared between threads and none can write.
+
+The connection is apsw's, like the ledger's, never the standard library's ``sqlite3``:
+two copies of SQLite in one process do not see each other's POSIX locks, so closing one
+drops the other's, and its WAL index can be reset under the writer (SQLite's "How To
+Corrupt" page, section 2.2; seen here as a bus error in the loop's thread).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
+from typing import cast
 
+import apsw
 import attrs
 
 from argus_core import LEDGER_FILE, RiskAction, TradingState
@@ -37,20 +43,21 @@ def read_snapshot(run_dir: Path, timeout_s: float = 2.0) -> LedgerSnapshot:
     path = Path(run_dir) / LEDGER_FILE
     if not path.exists():
         return LedgerSnapshot()
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout_s)
+    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    conn.set_busy_timeout(int(timeout_s * 1000))
     try:
         # One read transaction: every figure below comes from the same commit.
         conn.execute("begin")
         equity_row = conn.execute(
             "select cash, equity, gross_exposure from equity order by ts_ns desc limit 1"
         ).fetchone()
-        orders = dict(conn.execute("select status, count(*) from orders group by status"))
-        (fills,) = conn.execute("select count(*) from fills").fetchone()
-        checks = dict(conn.execute(
-            "select check_name, count(*) from risk_events group by check_name"))
-        (vetoes,) = conn.execute(
-            "select count(*) from risk_events where action = ?", (RiskAction.VETO.value,)
-        ).fetchone()
+        orders = {str(k): int(cast(int, n)) for k, n in conn.execute(
+            "select status, count(*) from orders group by status")}
+        fills = _count(conn, "select count(*) from fills")
+        checks = {str(k): int(cast(int, n)) for k, n in conn.execute(
+            "select check_name, count(*) from risk_events group by check_name")}
+        vetoes = _count(conn, "select count(*) from risk_events where action = ?",
+                        (RiskAction.VETO.value,))
         control = conn.execute(
             "select value from control where key = 'trading_state'").fetchone()
         conn.execute("commit")
@@ -62,6 +69,10 @@ def read_snapshot(run_dir: Path, timeout_s: float = 2.0) -> LedgerSnapshot:
     cash = equity = gross = None
     if equity_row is not None:
         cash, equity, gross = (float(v) for v in equity_row)
-    return LedgerSnapshot(equity, cash, gross, {str(k): int(v) for k, v in orders.items()},
-                          int(fills), {str(k): int(v) for k, v in checks.items()},
-                          int(vetoes), state)
+    return LedgerSnapshot(equity, cash, gross, orders, fills, checks, vetoes, state)
+
+
+def _count(conn: apsw.Connection, sql: str, params: tuple[str, ...] = ()) -> int:
+    """The single count a ``select count(*)`` returns."""
+    row = conn.execute(sql, params).fetchone()
+    return int(cast(int, row[0])) if row is not None else 0
