@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 import threading
 import types
 from pathlib import Path
 from typing import Any
 
+import apsw
 import httpx
 import pytest
 from argus_monitor import MonitorServer, MonitorSettings
@@ -66,11 +66,15 @@ def health(port: int) -> tuple[int, dict[str, Any]]:
 def ledger_figures(run_dir: Path) -> tuple[int, float, str]:
     """Fills, the last equity row and the trading state, read independently of the
     monitor (no control row: ACTIVE)."""
-    with sqlite3.connect(f"file:{run_dir / 'argus.db'}?mode=ro", uri=True) as conn:
+    # apsw, like the ledger: a second SQLite copy in this process could drop its locks.
+    conn = apsw.Connection(str(run_dir / "argus.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
         (fills,) = conn.execute("select count(*) from fills").fetchone()
         row = conn.execute("select equity from equity order by ts_ns desc limit 1").fetchone()
         control = conn.execute("select value from control where key = 'trading_state'"
                                ).fetchone()
+    finally:
+        conn.close()
     state = json.loads(control[0])["state"] if control else "active"
     return int(fills), float(row[0]), state
 
@@ -119,6 +123,7 @@ def test_scrapes_during_and_after_a_run_match_the_ledger_and_a_kill_turns_health
     assert after["argus_equity"] == pytest.approx(equity_end, abs=0.005)
     assert after["argus_equity"] == pytest.approx(float(result.summary.final_equity),
                                                   abs=0.005)
+    assert state_end == "halted"  # the loop never overwrites a person's kill
     for state in ("active", "reducing", "halted"):
         assert after[f'argus_trading_state{{state="{state}"}}'] == (state == state_end)
     assert after["argus_events_total"] == result.summary.events
