@@ -51,7 +51,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import csv
-import gc
 import io
 import logging
 import math
@@ -60,7 +59,6 @@ import pstats
 import shutil
 import sys
 import tempfile
-import time
 from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
@@ -75,7 +73,7 @@ from argus_core.models import Bar, BookDelta, Side
 from argus_core.runner import Runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/machine.py
-from machine import cpu_model, pin_to_one_core
+from machine import cpu_model, pin_to_one_core, timed
 
 ROOT = Path(__file__).resolve().parents[2]
 BARS_CSV = ROOT / "examples/data/kraken_XBTUSD_60.csv"
@@ -86,18 +84,6 @@ CASH = 100_000.0
 TICK = 0.1
 LOT = 1e-8
 MIN_SIZE = 1e-4
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    """Seconds ``fn`` takes with the cyclic GC off (it only adds noise here), and its result."""
-    gc.collect()
-    gc.disable()
-    try:
-        t0 = time.perf_counter()
-        out = fn()
-        return time.perf_counter() - t0, out
-    finally:
-        gc.enable()
 
 
 def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:

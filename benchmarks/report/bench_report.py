@@ -24,18 +24,15 @@ runs, interleaved.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import platform
 import re
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -45,7 +42,7 @@ from argus_core.ledger import Ledger
 from argus_core.metrics import drawdown, equity_series
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/machine.py
-from machine import cpu_model, pin_to_one_core
+from machine import cpu_model, pin_to_one_core, timed
 
 MINUTE_NS = 60 * 10**9
 TARGET_S = 1.0
@@ -94,18 +91,6 @@ def naive_report() -> Iterator[None]:
         yield
     finally:
         report._plots = shipped
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    """Seconds ``fn`` takes with the cyclic GC off (it only adds noise here), and its result."""
-    gc.collect()
-    gc.disable()
-    try:
-        t0 = time.perf_counter()
-        out = fn()
-        return time.perf_counter() - t0, out
-    finally:
-        gc.enable()
 
 
 def main() -> int:
