@@ -249,10 +249,13 @@ class ExecutionEngine:
         """Write the order row before anything can send it; None (with a risk event) when
         the client order id already exists."""
         coid = self._next_client_order_id(intent.strategy)
+        arrival, spread = self._arrival(intent.instrument_id)
         order = Order(coid, self.venue_name, intent.instrument_id, intent.side, qty,
                       intent.limit_price, intent.order_type, intent.time_in_force,
                       intent.strategy, ts, OrderStatus.PENDING, intent.basket_id,
-                      intent.reduce_only)
+                      intent.reduce_only, intent.reason,
+                      intent.decision_price if intent.decision_price is not None else arrival,
+                      arrival, spread)
         if not self.ledger.insert_order(order, self.run_id):
             reason = (f"client order id {coid} already exists in the ledger; the order is "
                       f"not sent (ids must be unique per run, slot and event)")
@@ -263,6 +266,18 @@ class ExecutionEngine:
         self.risk.ctx.order_times_ns.append(ts)
         self.loop.mark_dirty()
         return order
+
+    def _arrival(self, instrument_id: str) -> tuple[Decimal | None, Decimal | None]:
+        """The market as the order goes out: a live two-sided book's mid and spread, else
+        the last bar's close (spread unknown)."""
+        book = self.market.books.get(instrument_id)
+        if book is not None and book.live:
+            bid, ask = book.best_bid(), book.best_ask()
+            if bid is not None and ask is not None:
+                bid_d, ask_d = to_decimal(bid), to_decimal(ask)
+                return (bid_d + ask_d) / 2, ask_d - bid_d
+        bar = self.market.bars.get(instrument_id)
+        return (to_decimal(bar.close) if bar is not None else None), None
 
     def _send_paper(self, order: Order, ts: int) -> None:
         coid = order.client_order_id

@@ -91,6 +91,14 @@ def core_migrations(migrations: Migrations) -> None:
         # Why an order ended as it did (the venue's cancel/expiry/reject reason).
         conn.execute("alter table orders add column status_reason text")
 
+    @core
+    def m003_order_costs(conn: apsw.Connection) -> None:
+        # What transaction-cost analysis measures fills against (see Order).
+        conn.execute("alter table orders add column reason text not null default '';"
+                     "alter table orders add column decision_price text;"
+                     "alter table orders add column arrival_price text;"
+                     "alter table orders add column arrival_spread text")
+
 
 class Ledger:
     """An open run ledger.  Use as a context manager or call :meth:`close`."""
@@ -212,11 +220,14 @@ class Ledger:
         self.conn.execute(
             "insert or ignore into orders (client_order_id, run_id, venue, instrument_id, side,"
             " quantity, limit_price, order_type, time_in_force, strategy, ts_ns, status,"
-            " basket_id, reduce_only) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " basket_id, reduce_only, reason, decision_price, arrival_price, arrival_spread)"
+            " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (order.client_order_id, run_id, order.venue, order.instrument_id, order.side.value,
              str(order.quantity), _sql(order.limit_price), order.order_type.value,
              order.time_in_force.value, order.strategy, order.ts_ns, order.status.value,
-             order.basket_id, int(order.reduce_only)))
+             order.basket_id, int(order.reduce_only), order.reason,
+             _sql(order.decision_price), _sql(order.arrival_price),
+             _sql(order.arrival_spread)))
         return self.conn.changes() == 1
 
     def order_exists(self, client_order_id: str) -> bool:
@@ -432,7 +443,9 @@ def _order(r: dict[str, Any]) -> Order:
     return Order(r["client_order_id"], r["venue"], r["instrument_id"], Side(r["side"]),
                  r["quantity"], r["limit_price"], OrderType(r["order_type"]),
                  TimeInForce(r["time_in_force"]), r["strategy"], r["ts_ns"],
-                 OrderStatus(r["status"]), r["basket_id"], bool(r["reduce_only"]))
+                 OrderStatus(r["status"]), r["basket_id"], bool(r["reduce_only"]),
+                 r.get("reason") or "", r.get("decision_price"), r.get("arrival_price"),
+                 r.get("arrival_spread"))
 
 
 def _sql(value: Any) -> Any:

@@ -110,6 +110,14 @@ def _dec_quantity(value: DecimalLike) -> Decimal:
     return to_decimal(value, field="quantity")
 
 
+def _dec_decision_price(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="decision_price")
+
+
+def _dec_arrival(value: DecimalLike) -> Decimal:
+    return to_decimal(value, field="arrival price or spread")
+
+
 def _dec_edge_per_unit(value: DecimalLike) -> Decimal:
     return to_decimal(value, field="edge_per_unit")
 
@@ -450,7 +458,10 @@ class Forecast:
 class Intent:
     """What a strategy wants: side and size on an instrument, before risk and sizing.
 
-    ``quantity`` of ``None`` asks the configured sizer to decide.
+    ``quantity`` of ``None`` asks the configured sizer to decide.  ``decision_price`` is
+    the price the decision was made at (e.g. the close a signal used), for transaction-cost
+    analysis; without it the engine records the market price when it received the intent.
+    ``reason`` is stored with the order.
     """
 
     strategy: str
@@ -468,6 +479,8 @@ class Intent:
     forecast: Forecast | None = None
     basket_id: str | None = None
     reduce_only: bool = False
+    decision_price: Decimal | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_dec_decision_price))
 
     def __attrs_post_init__(self) -> None:
         if self.quantity is not None and self.quantity <= 0:
@@ -480,7 +493,13 @@ class Intent:
 
 @attrs.frozen
 class Order:
-    """An order as persisted in the ledger before it is sent."""
+    """An order as persisted in the ledger before it is sent.
+
+    The cost fields record what transaction-cost analysis measures fills against: the
+    intent's ``reason`` and ``decision_price``, and the market when the order was sent
+    (``arrival_price``: the book's mid, else the last bar's close; ``arrival_spread``:
+    ask minus bid, None without a two-sided book).
+    """
 
     client_order_id: str
     venue: str
@@ -497,6 +516,13 @@ class Order:
     status: OrderStatus = OrderStatus.PENDING
     basket_id: str | None = None
     reduce_only: bool = False
+    reason: str = ""
+    decision_price: Decimal | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_dec_decision_price))
+    arrival_price: Decimal | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_dec_arrival))
+    arrival_spread: Decimal | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_dec_arrival))
 
 
 @attrs.frozen
