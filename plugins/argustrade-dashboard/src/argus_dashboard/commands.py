@@ -1,0 +1,91 @@
+"""``argus serve RUN_DIR...``: the live dashboard (entry-point group ``argus.commands``)."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import socket
+from pathlib import Path
+
+import click
+
+from argus_core import ArgusError, ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an IP address or ``localhost``) stays on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; an ``ArgusError`` naming the port when taken."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host}: cannot resolve it ({exc.strerror})") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ArgusError(f"port {port} on {host} is already in use; pick another with "
+                             f"--port (0: any free port)") from None
+        raise ArgusError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
+@click.command("serve")
+@click.argument("run_dirs", nargs=-1, required=True,
+                type=click.Path(path_type=Path, file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback needs --token for reads too.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port (0: any free port, printed at start).")
+@click.option("--token", "token_specs", multiple=True, metavar="[HOLDER=]REF",
+              help="A secret reference ($env:NAME or $file:PATH) whose value unlocks the "
+                   "controls; HOLDER (default 'operator') is the name each action records. "
+                   "Repeat for several people.")
+@click.option("--poll", "poll_s", default=1.0, show_default=True,
+              type=click.FloatRange(0.05, 60.0), help="Seconds between ledger polls.")
+def serve(run_dirs: tuple[Path, ...], host: str, port: int, token_specs: tuple[str, ...],
+          poll_s: float) -> None:
+    """A local web dashboard over RUN_DIR... (live over server-sent events): trading
+    state, equity and drawdown, positions, working orders, fills, risk events, signals,
+    strategy versions, thoughts and lab verdicts; kill, kill and flatten, resume, promote
+    and roll back behind --token, each recorded with who and why."""
+    import uvicorn
+
+    from argus_dashboard.app import create_app
+    from argus_dashboard.app import run_dirs as keyed
+    from argus_dashboard.controls import Tokens
+
+    for run_dir in run_dirs:
+        if not run_dir.is_dir():
+            raise ConfigError(f"{run_dir}: no such run directory")
+    tokens = Tokens(token_specs)
+    reads_need_token = not is_loopback(host)
+    if reads_need_token and not tokens.enabled:
+        raise ConfigError(f"--host {host} listens beyond this machine: give --token too "
+                          f"(it then guards the pages as well as the controls)")
+    sock = bind(host, port)
+    runs = keyed(run_dirs)
+    app = create_app(runs, tokens, poll_s=poll_s, reads_need_token=reads_need_token)
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(f"argus serve: http://{shown_host}:{sock.getsockname()[1]}/ "
+               f"({len(runs)} run{'s' if len(runs) != 1 else ''}; controls "
+               f"{'for ' + ', '.join(tokens.holders) if tokens.enabled else 'off (no --token)'})")
+    # No access log: a page opened with ?token= would otherwise write it to the log.
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])

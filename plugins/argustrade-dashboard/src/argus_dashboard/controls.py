@@ -1,0 +1,237 @@
+"""The dashboard's controls: who may act (tokens) and what an action writes.
+
+Kill, kill-and-flatten and resume write the trading-state latch exactly as ``argus
+kill`` / ``argus resume`` do, plus ``"by"`` (the token's holder); the running loop adopts
+it at its next commit.  The loop keeps only ``state``, ``reason`` and ``flatten`` of it
+and records no risk event for a person's change, and the row is overwritten by the next
+action, so every action also appends a row to ``dashboard_audit`` (who, what, why,
+when, outcome) in the same transaction: the trail lives in the run's own ledger, next
+to what it explains, and survives the control row.  The table is the plugin's
+migration set ``dashboard`` (applied when this process opens the ledger to write).
+
+Promote and roll back go through the orchestrator's version store (as ``argus
+strategies promote|rollback`` do), with the token's holder as the actor; they exist
+only where the orchestrator is installed and the run's ledger has its tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import importlib
+import json
+import re
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import apsw
+import attrs
+
+from argus_core import (
+    LEDGER_FILE,
+    ArgusError,
+    ConfigError,
+    Ledger,
+    LedgerError,
+    Migrations,
+    Secret,
+    TradingState,
+)
+
+#: Every control, by the name its URL and button use.
+ACTIONS = ("kill", "kill_flatten", "resume", "promote", "rollback")
+#: The statuses a person may promote a version to (as ``argus strategies promote --to``).
+PROMOTE_TO = ("shadow", "canary", "full")
+#: Longest reason kept (a reason is for people; a novel belongs elsewhere).
+MAX_REASON = 500
+_HOLDER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+#: The holder of a token given without a name.
+DEFAULT_HOLDER = "operator"
+
+
+def dashboard_migrations(migrations: Migrations) -> None:
+    """The dashboard's table (migration set ``dashboard``): one row per control action."""
+    dashboard = migrations.set("dashboard")
+
+    @dashboard
+    def m001_dashboard_audit(conn: apsw.Connection) -> None:
+        conn.execute("""
+        create table dashboard_audit (
+            id integer primary key autoincrement, ts_ns integer not null,
+            action text not null, actor text not null, reason text not null,
+            detail_json text not null, outcome text not null);
+        """)
+
+
+class ControlError(ArgusError):
+    """A control that cannot be carried out as asked; ``status`` is the HTTP answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@attrs.frozen(repr=False)
+class Token:
+    """One holder's token: the holder's name and the resolved value (never shown)."""
+
+    holder: str
+    value: bytes
+
+    def __repr__(self) -> str:
+        return f"Token(holder={self.holder!r})"
+
+
+class Tokens:
+    """The tokens that unlock controls, resolved once at start-up from secret references.
+
+    Each spec is ``$env:NAME``, ``$file:PATH`` or ``HOLDER=<reference>``; ``HOLDER``
+    (default ``operator``) is the name every action taken with that token records.
+    """
+
+    def __init__(self, specs: Sequence[str] = ()) -> None:
+        self._tokens: list[Token] = []
+        for spec in specs:
+            holder, ref = DEFAULT_HOLDER, spec
+            if "=" in spec and not spec.startswith("$"):
+                holder, ref = spec.split("=", 1)
+            if not _HOLDER.match(holder):
+                raise ConfigError(f"--token {holder}=...: the holder's name must be 1-64 "
+                                  f"letters, digits or '_.@-'")
+            if any(t.holder == holder for t in self._tokens):
+                raise ConfigError(f"--token: two tokens for holder {holder!r}; give each "
+                                  f"holder one token (HOLDER=$env:NAME)")
+            try:
+                value = Secret(ref).reveal()
+            except ConfigError as exc:
+                raise ConfigError(f"--token {ref if ref.startswith('$') else '<inline>'}: "
+                                  f"{exc}") from None
+            if len(value) < 8:
+                raise ConfigError(f"--token {ref}: the token is shorter than 8 characters")
+            self._tokens.append(Token(holder, value.encode()))
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any token was given (without one, every control is refused)."""
+        return bool(self._tokens)
+
+    @property
+    def holders(self) -> list[str]:
+        """The holders' names (safe to show)."""
+        return [t.holder for t in self._tokens]
+
+    def holder_of(self, presented: str | None) -> str | None:
+        """The holder whose token ``presented`` is, or None.  Every token is compared in
+        constant time, and all of them always, so timing tells nothing about any."""
+        if not presented:
+            return None
+        candidate = presented.encode()
+        found = None
+        for token in self._tokens:
+            if hmac.compare_digest(candidate, token.value):
+                found = token.holder
+        return found
+
+    def __repr__(self) -> str:
+        return f"Tokens(holders={self.holders!r})"
+
+
+def orchestrator_store() -> Any:
+    """The orchestrator's ``VersionStore`` class, or None when it is not installed."""
+    try:
+        return importlib.import_module("argus_orchestrator.versions").VersionStore
+    except ImportError:
+        return None
+
+
+def _ledger(run_dir: Path) -> Ledger:
+    if not (Path(run_dir) / LEDGER_FILE).exists():
+        raise ControlError(f"{run_dir}: no {LEDGER_FILE} yet; nothing to control", 409)
+    migrations = Migrations()
+    dashboard_migrations(migrations)
+    return Ledger.in_dir(run_dir, migrations)
+
+
+@contextlib.contextmanager
+def _immediate(ledger: Ledger) -> Iterator[None]:
+    """One write transaction taken at once (``begin immediate``): a transaction that read
+    first could not write after the loop committed meanwhile."""
+    ledger.begin()
+    try:
+        yield
+    except BaseException:
+        ledger.rollback()
+        raise
+    ledger.commit()
+
+
+def _audit(ledger: Ledger, action: str, actor: str, reason: str, detail: dict[str, Any],
+           outcome: str) -> None:
+    ledger.insert("dashboard_audit", {
+        "ts_ns": time.time_ns(), "action": action, "actor": actor, "reason": reason,
+        "detail_json": json.dumps(detail, sort_keys=True), "outcome": outcome})
+
+
+def apply_control(run_dir: Path, action: str, actor: str, reason: str, *,
+                  version_id: str | None = None, to_status: str | None = None,
+                  slot: str | None = None) -> dict[str, Any]:
+    """Carry out ``action`` on the run in ``run_dir`` for ``actor`` and record it.
+
+    Blocking (it takes the ledger's write lock, waiting up to its busy timeout while the
+    loop commits): call it from a worker thread, never on an event loop.  Returns what
+    was written; raises :class:`ControlError` for a control that cannot apply here.
+    """
+    if action not in ACTIONS:
+        raise ControlError(f"unknown control {action!r}; one of {', '.join(ACTIONS)}", 404)
+    reason = " ".join(reason.split())[:MAX_REASON] or f"{action} from the dashboard"
+    detail: dict[str, Any] = {}
+    try:
+        with _ledger(run_dir) as ledger:
+            if action in ("kill", "kill_flatten", "resume"):
+                return _set_state(ledger, action, actor, reason)
+            store_class = orchestrator_store()
+            present = {r["name"] for r in ledger.query(
+                "select name from sqlite_master where type = 'table'")}
+            if store_class is None or "strategy_versions" not in present:
+                raise ControlError(f"{run_dir}: no orchestrator here (argustrade-orchestrator "
+                                   f"not installed, or the run has no strategy versions)", 409)
+            store = store_class(ledger, clock=time.time_ns)
+            with _immediate(ledger):  # the store's own transactions nest (savepoints)
+                if action == "promote":
+                    if not version_id or to_status not in PROMOTE_TO:
+                        raise ControlError("promote needs version_id and to (one of "
+                                           f"{', '.join(PROMOTE_TO)})")
+                    detail = {"version_id": version_id, "to": to_status}
+                    store.request(version_id, to_status, reason, actor=actor)
+                else:
+                    if not slot:
+                        raise ControlError("rollback needs slot")
+                    rolled, parent = store.rollback(slot, reason, actor=actor)
+                    detail = {"slot": slot, "rolled_back": rolled, "reinstated": parent}
+                _audit(ledger, action, actor, reason, detail, "done")
+            return {"ok": True, "action": action, "by": actor, "reason": reason, **detail}
+    except ControlError:
+        raise
+    except LedgerError as exc:
+        raise ControlError(f"{run_dir}: {exc}", 503) from None
+    except apsw.BusyError:
+        raise ControlError(f"{run_dir}: the ledger stayed locked; try again", 503) from None
+    except ArgusError as exc:  # the version store's refusals name the known ids
+        raise ControlError(str(exc), 409) from None
+
+
+def _set_state(ledger: Ledger, action: str, actor: str, reason: str) -> dict[str, Any]:
+    """Write the trading-state latch as ``argus kill`` / ``argus resume`` do, plus ``by``."""
+    value: dict[str, Any]
+    if action == "resume":
+        value = {"state": TradingState.ACTIVE.value, "reason": reason, "by": actor}
+    else:
+        value = {"state": TradingState.HALTED.value, "reason": reason,
+                 "flatten": action == "kill_flatten", "by": actor}
+    with _immediate(ledger):
+        ledger.put_control("trading_state", json.dumps(value), time.time_ns())
+        _audit(ledger, action, actor, reason, {"trading_state": value}, "done")
+    return {"ok": True, "action": action, "by": actor, "reason": reason,
+            "trading_state": value}

@@ -1,0 +1,266 @@
+"""Everything the dashboard shows, read from a run's ledger, read-only.
+
+Each read opens its own read-only apsw connection, runs a handful of short queries in
+one read transaction (so every figure comes from the same commit) and closes it.  In
+WAL mode a reader never blocks the loop's writer, and no read transaction outlives one
+call, so the WAL can always be checkpointed.  Never the standard library's ``sqlite3``:
+two SQLite copies in one process drop each other's POSIX locks (see argus_monitor).
+
+Money and quantities are shown exactly as the ledger stores them (decimal text); only
+drawdown, an analytic, is computed in floats.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import apsw
+
+from argus_core import LEDGER_FILE, OrderStatus, TradingState
+
+#: Rows of each list a full read returns (newest first); the SSE stream adds the rest.
+RECENT = 200
+#: Points of the equity chart (the curve is thinned evenly; the newest point is kept).
+CHART_POINTS = 1000
+
+#: Open or partly filled orders (``OrderStatus.PENDING/OPEN/PARTIALLY_FILLED``).
+WORKING_STATUSES = (OrderStatus.PENDING.value, OrderStatus.OPEN.value,
+                    OrderStatus.PARTIALLY_FILLED.value)
+
+
+@contextmanager
+def read_only(run_dir: Path, busy_timeout_ms: int = 2000) -> Iterator[apsw.Connection]:
+    """A read-only connection on ``run_dir/argus.db`` inside one short read transaction."""
+    conn = apsw.Connection(str(Path(run_dir) / LEDGER_FILE), flags=apsw.SQLITE_OPEN_READONLY)
+    conn.set_busy_timeout(busy_timeout_ms)
+    try:
+        conn.execute("begin")
+        try:
+            yield conn
+        finally:
+            conn.execute("commit")
+    finally:
+        conn.close()
+
+
+def rows(conn: apsw.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Rows of ``sql`` as dicts."""
+    cursor = conn.execute(sql, params)
+    try:
+        names = [d[0] for d in cursor.getdescription()]
+    except apsw.ExecutionCompleteError:
+        return []
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def tables(conn: apsw.Connection) -> set[str]:
+    """Names of the ledger's tables (plugins add theirs; show them only when present)."""
+    return {str(r[0]) for r in conn.execute("select name from sqlite_master where type = 'table'")}
+
+
+def trading_state(conn: apsw.Connection) -> dict[str, Any]:
+    """The trading-state latch: ``state``, ``reason``, ``flatten``, ``by`` and ``ts_ns``
+    (ACTIVE with no reason while no one and nothing has set it)."""
+    row = conn.execute("select value, ts_ns from control where key = 'trading_state'"
+                       ).fetchone()
+    out: dict[str, Any] = {"state": TradingState.ACTIVE.value, "reason": "", "flatten": False,
+                           "by": None, "ts_ns": None}
+    if row is not None:
+        try:
+            data = json.loads(str(row[0]))
+        except json.JSONDecodeError:
+            data = {"state": "unknown", "reason": f"unreadable control row: {row[0]!r}"}
+        out.update({k: data.get(k, out[k]) for k in ("state", "reason", "flatten", "by")})
+        out["ts_ns"] = row[1]
+    return out
+
+
+def equity_curve(conn: apsw.Connection, since_ts_ns: int | None = None
+                 ) -> list[tuple[int, str, str, str]]:
+    """Equity rows ``(ts_ns, cash, equity, gross_exposure)``, oldest first."""
+    sql = "select ts_ns, cash, equity, gross_exposure from equity"
+    params: tuple[Any, ...] = ()
+    if since_ts_ns is not None:
+        sql, params = sql + " where ts_ns > ?", (since_ts_ns,)
+    return [(int(r[0]), str(r[1]), str(r[2]), str(r[3]))
+            for r in conn.execute(sql + " order by ts_ns", params)]
+
+
+def drawdown(values: list[float], peak: float = 0.0, max_dd: float = 0.0
+             ) -> tuple[float, float, float]:
+    """``(peak, current drawdown, max drawdown)`` of an equity series, as fractions of the
+    running peak; ``peak`` and ``max_dd`` carry on from an earlier part of the series."""
+    current = 0.0
+    for v in values:
+        peak = max(peak, v)
+        current = (peak - v) / peak if peak > 0 else 0.0
+        max_dd = max(max_dd, current)
+    return peak, current, max_dd
+
+
+def thin(points: list[Any], limit: int = CHART_POINTS) -> list[Any]:
+    """At most ``limit`` evenly spaced points, the last one always among them."""
+    if len(points) <= limit:
+        return points
+    step = len(points) / (limit - 1)
+    return [points[int(i * step)] for i in range(limit - 1)] + [points[-1]]
+
+
+def run_row(conn: apsw.Connection) -> dict[str, Any] | None:
+    """The ``runs`` row (without its config text), or None before the run starts."""
+    found = rows(conn, "select run_id, mode, seed, status, started_ns, ended_ns, config_hash "
+                       "from runs order by started_ns desc limit 1")
+    return found[0] if found else None
+
+
+def last_write_age_s(run_dir: Path) -> float | None:
+    """Seconds since the ledger (or its WAL) was last written: a health signal that does
+    not depend on the run's simulated clock."""
+    ages = []
+    for name in (LEDGER_FILE, LEDGER_FILE + "-wal"):
+        try:
+            ages.append(time.time() - os.stat(Path(run_dir) / name).st_mtime)
+        except OSError:
+            continue
+    return round(min(ages), 3) if ages else None
+
+
+def high_water(conn: apsw.Connection) -> dict[str, Any]:
+    """The marks the live stream compares against: what changed since the last look."""
+    def one(sql: str) -> Any:
+        row = conn.execute(sql).fetchone()
+        return row[0] if row is not None else None
+
+    return {
+        "fills": one("select max(rowid) from fills") or 0,
+        "equity": one("select max(ts_ns) from equity") or 0,
+        "risk_events": one("select max(id) from risk_events") or 0,
+        # Orders change status in place: count, newest row and total filled quantity of
+        # the working ones together notice a new order, a fill and a cancel.
+        "orders": [*(conn.execute(
+            "select count(*), max(rowid), group_concat(status || ':' || filled_quantity) "
+            "from orders where status in (?, ?, ?)", WORKING_STATUSES).fetchone() or ()),
+            one("select count(*) from orders")],
+        "positions": [one("select count(*) from positions"),
+                      one("select max(ts_ns) from positions"),
+                      one("select group_concat(quantity) from positions")],
+        "control": one("select ts_ns || value from control where key = 'trading_state'"),
+        "run": one("select status from runs limit 1"),
+    }
+
+
+def fills_since(conn: apsw.Connection, rowid: int, limit: int = RECENT) -> list[dict[str, Any]]:
+    """Fills booked after ``rowid`` (oldest first, at most ``limit``: the newest)."""
+    found = rows(conn, "select rowid as seq, fill_id, client_order_id, venue, instrument_id, "
+                       "side, price, quantity, fee, liquidity, ts_ns from fills "
+                       "where rowid > ? order by rowid desc limit ?", (rowid, limit))
+    return found[::-1]
+
+
+def risk_events_since(conn: apsw.Connection, event_id: int, limit: int = RECENT
+                      ) -> list[dict[str, Any]]:
+    """Risk events after ``event_id`` (oldest first, at most ``limit``: the newest)."""
+    found = rows(conn, "select id, ts_ns, check_name, action, reason, instrument_id, strategy "
+                       "from risk_events where id > ? order by id desc limit ?",
+                 (event_id, limit))
+    return found[::-1]
+
+
+def working_orders(conn: apsw.Connection) -> list[dict[str, Any]]:
+    """Open, pending and partly filled orders, oldest first."""
+    return rows(conn, "select client_order_id, venue, instrument_id, side, quantity, "
+                      "limit_price, order_type, time_in_force, strategy, ts_ns, status, "
+                      "filled_quantity, reduce_only from orders where status in (?, ?, ?) "
+                      "order by ts_ns, client_order_id", WORKING_STATUSES)
+
+
+def positions(conn: apsw.Connection) -> list[dict[str, Any]]:
+    """Every instrument's latest position (flat ones included: their realised P&L)."""
+    return rows(conn, "select instrument_id, quantity, avg_price, realized_pnl, ts_ns "
+                      "from positions order by instrument_id")
+
+
+def summary(conn: apsw.Connection) -> dict[str, Any]:
+    """Counts and the newest equity row."""
+    def count(sql: str) -> int:
+        row = conn.execute(sql).fetchone()
+        return int(row[0]) if row is not None else 0
+
+    last = conn.execute("select ts_ns, cash, equity, gross_exposure from equity "
+                        "order by ts_ns desc limit 1").fetchone()
+    return {
+        "fills": count("select count(*) from fills"),
+        "orders": count("select count(*) from orders"),
+        "working_orders": len(working_orders(conn)),
+        "risk_events": count("select count(*) from risk_events"),
+        "equity_ts_ns": int(last[0]) if last else None,
+        "cash": str(last[1]) if last else None,
+        "equity": str(last[2]) if last else None,
+        "gross_exposure": str(last[3]) if last else None,
+    }
+
+
+def signals(conn: apsw.Connection) -> list[dict[str, Any]]:
+    """The latest value of each published signal (regimes are signals too)."""
+    return rows(conn, "select s.name, s.instrument_id, s.ts_ns, s.value from signals s join "
+                      "(select name, instrument_id, max(ts_ns) as ts from signals group by "
+                      "name, instrument_id) m on s.name = m.name and s.instrument_id = "
+                      "m.instrument_id and s.ts_ns = m.ts order by s.name, s.instrument_id")
+
+
+def plugin_sections(conn: apsw.Connection, present: set[str]) -> dict[str, Any]:
+    """The orchestrator's and the lab's tables, each only when the ledger has it."""
+    out: dict[str, Any] = {}
+    if "strategy_versions" in present:
+        out["strategy_versions"] = rows(
+            conn, "select version_id, slot, status, parent_id, model, cycle_id, reason, "
+                  "created_ns, updated_ns from strategy_versions order by created_ns, rowid")
+    if "thoughts" in present:
+        out["thoughts"] = rows(
+            conn, "select thought_id, cycle_id, seq, purpose, model, status, stop_reason, "
+                  "input_tokens, output_tokens, cost_usd, ts_ns, substr(prompt, 1, 2000) as "
+                  "prompt, substr(response_text, 1, 4000) as response_text, error "
+                  "from thoughts order by ts_ns desc, seq desc limit 50")
+    if "lab_gate_verdicts" in present:
+        out["lab_verdicts"] = rows(
+            conn, "select id, family, ts_ns, verdict, reasons_json, config_hash "
+                  "from lab_gate_verdicts order by id desc limit 50")
+    return out
+
+
+def audit(conn: apsw.Connection, present: set[str], limit: int = 50) -> list[dict[str, Any]]:
+    """The dashboard's control audit trail, newest first (empty before the first action)."""
+    if "dashboard_audit" not in present:
+        return []
+    return rows(conn, "select id, ts_ns, action, actor, reason, detail_json, outcome "
+                      "from dashboard_audit order by id desc limit ?", (limit,))
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    """Everything the run page shows, from one commit of the ledger."""
+    run_dir = Path(run_dir)
+    if not (run_dir / LEDGER_FILE).exists():
+        return {"ledger": False, "run_dir": str(run_dir)}
+    with read_only(run_dir) as conn:
+        present = tables(conn)
+        curve = equity_curve(conn)
+        out: dict[str, Any] = {
+            "ledger": True, "run_dir": str(run_dir), "run": run_row(conn),
+            "trading_state": trading_state(conn), "summary": summary(conn),
+            "positions": positions(conn), "working_orders": working_orders(conn),
+            "fills": fills_since(conn, 0)[::-1], "risk_events": risk_events_since(conn, 0)[::-1],
+            "signals": signals(conn), "audit": audit(conn, present),
+            "marks": high_water(conn), **plugin_sections(conn, present)}
+    values = [float(e) for _, _, e, _ in curve]
+    peak, current, max_dd = drawdown(values)
+    out["drawdown"] = {"peak": peak if values else None, "current": current, "max": max_dd}
+    out["equity_curve"] = [[ts, float(e)] for ts, _, e, _ in thin(curve)]
+    out["health"] = {"last_write_age_s": last_write_age_s(run_dir),
+                     "run_status": (out["run"] or {}).get("status")}
+    return out

@@ -1,0 +1,107 @@
+"""What changed in a ledger since the last look: the server-sent events' payloads.
+
+:class:`LiveCursor` keeps high-water marks (fill rowid, equity time stamp, risk event
+id) and fingerprints of what changes in place (working orders, positions, the trading
+state, the audit trail, strategy versions).  Each :meth:`LiveCursor.poll` is one short
+read-only transaction (:func:`argus_dashboard.ledger_view.read_only`) and answers only
+the events whose data changed; the first poll answers every whole-section event, so a
+page that connects late is brought up to date.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from argus_core import LEDGER_FILE
+from argus_dashboard import ledger_view as lv
+
+
+class LiveCursor:
+    """Where one live stream has got to in one run's ledger."""
+
+    def __init__(self, run_dir: Path, *, fills: int | None = None, equity: int | None = None,
+                 risk_events: int | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        #: None: start from the ledger's current end (only what is new from now on).
+        self.fills, self.equity, self.risk_events = fills, equity, risk_events
+        self._seen: dict[str, Any] = {}
+        self._peak: float = 0.0
+        self._max_dd: float = 0.0
+        self._current_dd: float = 0.0
+        self._curve_read = False
+
+    def poll(self) -> list[tuple[str, Any]]:
+        """``(event name, data)`` for everything that changed since the last poll."""
+        if not (self.run_dir / LEDGER_FILE).exists():
+            return []
+        out: list[tuple[str, Any]] = []
+        with lv.read_only(self.run_dir) as conn:
+            marks = lv.high_water(conn)
+            present = lv.tables(conn)
+            if not self._curve_read:
+                # Drawdown needs the whole curve once; later polls carry it on.
+                values = [float(e) for _, _, e, _ in lv.equity_curve(conn)]
+                self._peak, self._current_dd, self._max_dd = lv.drawdown(values)
+                self._curve_read = True
+                if self.equity is None:
+                    self.equity = marks["equity"]
+            if self.fills is None:
+                self.fills = marks["fills"]
+            if self.risk_events is None:
+                self.risk_events = marks["risk_events"]
+            if marks["equity"] != self.equity:
+                rows = lv.equity_curve(conn, self.equity)
+                if rows:
+                    values = [float(e) for _, _, e, _ in rows]
+                    self._peak, self._current_dd, self._max_dd = lv.drawdown(
+                        values, self._peak, self._max_dd)
+                    self.equity = rows[-1][0]
+                    out.append(("equity", {"points": [[ts, float(e)] for ts, _, e, _ in
+                                                      lv.thin(rows)], "mark": self.equity}))
+            if marks["fills"] != self.fills:
+                fills = lv.fills_since(conn, self.fills or 0)
+                if fills:
+                    self.fills = int(fills[-1]["seq"])
+                    out.append(("fills", {"rows": fills, "mark": self.fills}))
+            if marks["risk_events"] != self.risk_events:
+                events = lv.risk_events_since(conn, self.risk_events or 0)
+                if events:
+                    self.risk_events = int(events[-1]["id"])
+                    out.append(("risk_events", {"rows": events, "mark": self.risk_events}))
+            self._whole(out, "orders", marks["orders"], lambda: lv.working_orders(conn))
+            self._whole(out, "positions", marks["positions"], lambda: lv.positions(conn))
+            audit_mark = (conn.execute("select max(id) from dashboard_audit").fetchone()
+                          if "dashboard_audit" in present else None)
+            self._whole(out, "audit", audit_mark, lambda: lv.audit(conn, present))
+            if "strategy_versions" in present:
+                versions_mark = conn.execute("select count(*), max(updated_ns) from "
+                                             "strategy_versions").fetchone()
+                self._whole(out, "strategy_versions", versions_mark, lambda: lv.plugin_sections(
+                    conn, {"strategy_versions"})["strategy_versions"])
+            signals_mark = conn.execute("select count(*), max(ts_ns) from signals").fetchone()
+            self._whole(out, "signals", signals_mark, lambda: lv.signals(conn))
+            state_mark = (marks["control"], marks["run"])
+            if state_mark != self._seen.get("state"):
+                self._seen["state"] = state_mark
+                out.append(("state", {"trading_state": lv.trading_state(conn),
+                                      "health": {"run_status": marks["run"],
+                                                 "last_write_age_s": None}}))
+            if out or "summary" not in self._seen:
+                self._seen["summary"] = True
+                out.append(("summary", {"summary": lv.summary(conn), "drawdown": {
+                    "peak": self._peak or None, "current": self._current_dd,
+                    "max": self._max_dd}}))
+        for i, (name, data) in enumerate(out):
+            if name == "state":
+                data["health"]["last_write_age_s"] = lv.last_write_age_s(self.run_dir)
+                out[i] = (name, data)
+        return out
+
+    def _whole(self, out: list[tuple[str, Any]], name: str, mark: Any, read: Any) -> None:
+        """Send section ``name`` whole when its fingerprint moved (always the first time)."""
+        mark = list(mark) if isinstance(mark, tuple) else mark
+        if name in self._seen and self._seen[name] == mark:
+            return
+        self._seen[name] = mark
+        out.append((name, {"rows": read()}))
