@@ -1,0 +1,227 @@
+"""Trades and per-strategy P&L from a run's fills, in exact Decimals.
+
+Each strategy keeps its own book per instrument (the strategy is the one on the fill's
+order, ``orders.strategy``), so two strategies trading one instrument never net against
+each other.  A **trade** is one round trip of such a book, from flat back to flat, as
+the core's :func:`argus_core.metrics.round_trips` counts them: its P&L is the cash it
+moved (notional and every fee); a fill that flips a position through zero closes one
+trade and opens the next, its quantity and fee split pro rata.
+
+A strategy's **net P&L** is its fills' cash flows plus its open positions at the final
+marks.  Cash flows and positions add across strategies, so the strategies' net P&L
+sums exactly (not just to the cent) to the account's: ``final equity - starting cash``
+whenever the final equity row is marked at the same prices (the runner's final marks).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from argus_core import Fill, Liquidity, Position, Side
+
+ZERO = Decimal(0)
+
+
+@attrs.frozen
+class Trade:
+    """One round trip of one strategy in one instrument (flat -> flat)."""
+
+    strategy: str
+    instrument_id: str
+    side: str  # "long" or "short"
+    quantity: Decimal  # total quantity opened
+    entry_price: Decimal  # volume-weighted over the opening fills
+    exit_price: Decimal  # volume-weighted over the closing fills
+    opened_ns: int
+    closed_ns: int
+    pnl: Decimal  # net of every fee of the trade
+    fees: Decimal
+    entry_reason: str
+    exit_reason: str
+
+    @property
+    def return_fraction(self) -> Decimal:
+        """Net P&L over the entry notional (quantity x entry price)."""
+        notional = self.quantity * self.entry_price
+        return self.pnl / notional if notional else ZERO
+
+    @property
+    def holding_ns(self) -> int:
+        """Nanoseconds from the first opening fill to the last closing fill."""
+        return self.closed_ns - self.opened_ns
+
+
+@attrs.frozen
+class OpenPosition:
+    """A strategy's position still open at the end of the run, at the final mark."""
+
+    strategy: str
+    instrument_id: str
+    quantity: Decimal  # signed: negative is short
+    avg_price: Decimal
+    mark: Decimal
+    marked: bool  # False: no mark recorded, valued at its average price (as the core does)
+    opened_ns: int
+    entry_reason: str
+
+    @property
+    def unrealised(self) -> Decimal:
+        """``quantity x (mark - average price)``."""
+        return self.quantity * (self.mark - self.avg_price)
+
+
+@attrs.frozen
+class StrategyPnl:
+    """One strategy's money: realised (gross of fees), unrealised, fees, net."""
+
+    strategy: str
+    realised: Decimal
+    unrealised: Decimal
+    fees: Decimal
+    net: Decimal  # cash flows (notional and fees) + open positions x final mark
+    traded_notional: Decimal
+    n_fills: int
+
+
+@attrs.define
+class _OpenTrade:
+    side: str
+    opened_ns: int
+    entry_reason: str
+    open_qty: Decimal = ZERO
+    open_notional: Decimal = ZERO
+    close_qty: Decimal = ZERO
+    close_notional: Decimal = ZERO
+    cash: Decimal = ZERO
+    fees: Decimal = ZERO
+    exit_reason: str = ""
+
+
+@attrs.define
+class _Book:
+    position: Position
+    cash: Decimal = ZERO
+    fees: Decimal = ZERO
+    notional: Decimal = ZERO
+    n_fills: int = 0
+    trade: _OpenTrade | None = None
+
+
+@attrs.frozen
+class RunBook:
+    """Trades, open positions and per-strategy P&L of one run (see the module doc)."""
+
+    trades: list[Trade]
+    open_positions: list[OpenPosition]
+    strategies: list[StrategyPnl]
+    #: strategy -> its fills (ledger rows), for the core's round-trip statistics
+    fills_by_strategy: dict[str, list[dict[str, Any]]]
+
+    @property
+    def total(self) -> StrategyPnl:
+        """The strategies' rows added up (exact)."""
+        rows = self.strategies
+        return StrategyPnl("total", sum((s.realised for s in rows), ZERO),
+                           sum((s.unrealised for s in rows), ZERO),
+                           sum((s.fees for s in rows), ZERO), sum((s.net for s in rows), ZERO),
+                           sum((s.traded_notional for s in rows), ZERO),
+                           sum(s.n_fills for s in rows))
+
+
+def _fill(row: Mapping[str, Any]) -> Fill:
+    return Fill(str(row["fill_id"]), str(row["client_order_id"]), str(row["venue"]),
+                str(row["instrument_id"]), Side(row["side"]), Decimal(row["price"]),
+                Decimal(row["quantity"]), Decimal(row["fee"]), Liquidity(row["liquidity"]),
+                int(row["ts_ns"]))
+
+
+def build_books(fills: Iterable[Mapping[str, Any]], orders: Mapping[str, Mapping[str, Any]],
+                marks: Mapping[str, Decimal]) -> RunBook:
+    """Walk ``fills`` (ledger order) through one book per (strategy, instrument).
+
+    ``orders``: client order id -> order row (its ``strategy`` and ``reason``);
+    ``marks``: instrument -> final mark (an open position without one is valued at its
+    average price, as :meth:`argus_core.Portfolio` valuation does)."""
+    books: dict[tuple[str, str], _Book] = {}
+    trades: list[Trade] = []
+    by_strategy: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in fills:
+        order = orders.get(str(row["client_order_id"]), {})
+        strategy = str(order.get("strategy") or "(unknown)")
+        reason = str(order.get("reason") or "")
+        by_strategy[strategy].append(dict(row))
+        fill = _fill(row)
+        key = (strategy, fill.instrument_id)
+        book = books.get(key)
+        if book is None:
+            book = books[key] = _Book(Position(fill.instrument_id))
+        _apply(book, fill, reason, strategy, trades)
+    open_positions: list[OpenPosition] = []
+    per: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO, ZERO, ZERO, ZERO])
+    counts: dict[str, int] = defaultdict(int)
+    for (strategy, inst), book in books.items():
+        qty = book.position.quantity
+        mark = marks.get(inst, book.position.avg_price)
+        unrealised = ZERO
+        if qty and book.trade is not None:
+            pos = OpenPosition(strategy, inst, qty, book.position.avg_price, mark,
+                               inst in marks, book.trade.opened_ns, book.trade.entry_reason)
+            open_positions.append(pos)
+            unrealised = pos.unrealised
+        acc = per[strategy]
+        acc[0] += book.position.realized_pnl
+        acc[1] += unrealised
+        acc[2] += book.fees
+        acc[3] += book.cash + qty * mark
+        acc[4] += book.notional
+        counts[strategy] += book.n_fills
+    strategies = [StrategyPnl(s, realised=v[0], unrealised=v[1], fees=v[2], net=v[3],
+                              traded_notional=v[4], n_fills=counts[s])
+                  for s, v in sorted(per.items())]
+    return RunBook(trades, open_positions, strategies, dict(by_strategy))
+
+
+def _apply(book: _Book, fill: Fill, reason: str, strategy: str, trades: list[Trade]) -> None:
+    """Book one fill: cash, fees, position (the core's :meth:`Position.apply`) and the
+    round trip it opens, extends, closes or flips."""
+    sign = fill.side.sign
+    book.cash -= sign * fill.notional + fill.fee
+    book.fees += fill.fee
+    book.notional += fill.notional
+    book.n_fills += 1
+    held = book.position.quantity
+    book.position = book.position.apply(fill)
+    closing = ZERO
+    if held and (held > 0) != (sign > 0):
+        closing = min(abs(held), fill.quantity)
+    opening = fill.quantity - closing
+    close_fee = fill.fee * closing / fill.quantity if closing else ZERO
+    if closing:
+        trade = book.trade
+        assert trade is not None  # a held position always has its trade open
+        trade.close_qty += closing
+        trade.close_notional += closing * fill.price
+        trade.cash -= sign * closing * fill.price + close_fee
+        trade.fees += close_fee
+        trade.exit_reason = reason
+        if closing == abs(held):  # flat, or flipped through zero
+            trades.append(Trade(
+                strategy, fill.instrument_id, trade.side, trade.open_qty,
+                trade.open_notional / trade.open_qty, trade.close_notional / trade.close_qty,
+                trade.opened_ns, fill.ts_ns, trade.cash, trade.fees, trade.entry_reason,
+                trade.exit_reason))
+            book.trade = None
+    if opening:
+        if book.trade is None:
+            book.trade = _OpenTrade("long" if sign > 0 else "short", fill.ts_ns, reason)
+        trade = book.trade
+        open_fee = fill.fee - close_fee
+        trade.open_qty += opening
+        trade.open_notional += opening * fill.price
+        trade.cash -= sign * opening * fill.price + open_fee
+        trade.fees += open_fee
