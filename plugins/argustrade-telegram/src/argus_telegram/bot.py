@@ -1,0 +1,439 @@
+"""The bot: its own thread and asyncio loop beside the trading loop, never blocking it.
+
+Three tasks share the bot's loop:
+
+* the **sender** takes batched notifications from the :class:`~argus_telegram.outbox.Outbox`
+  (critical ones at once, the rest once per ``batch_interval_s``), spaces and caps them
+  (:class:`~argus_telegram.outbox.RateLimiter`), and on a 429 waits the Bot API's
+  ``retry_after`` and sends the same message again; a network error is retried too, so a
+  HALTED notice is never lost to a hiccup;
+* the **watcher** reads the ledger read-only every ``ledger_poll_s`` for state changes,
+  risk events, drift alarms and rollbacks (:class:`~argus_telegram.ledger_view.LedgerWatcher`);
+* the **poller** long-polls ``getUpdates`` (confirming each update with ``offset``) and
+  answers commands from the configured chats; any other chat is refused and logged.
+
+Fills arrive from the loop's thread through :meth:`TelegramBot.notify` (a locked queue).
+The token is read once, at :meth:`TelegramBot.start`, and never logged: ``httpx`` logs
+every request's URL, which holds the token, so a filter masks it on that logger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dtm
+import enum
+import functools
+import logging
+import threading
+import warnings
+from collections.abc import Awaitable, Callable
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from telegram import Bot, Message, Update
+from telegram.error import (
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.request import HTTPXRequest
+
+from argus_core import ConfigError, Fill
+from argus_telegram import commands
+from argus_telegram.config import TelegramSettings
+from argus_telegram.ledger_view import LedgerWatcher, describe_state
+from argus_telegram.outbox import Notice, Outbox, RateLimiter
+
+log = logging.getLogger(__name__)
+PARSE_MODE = "HTML"
+#: Delays between retries of a failed send or poll (seconds), the last one repeating.
+BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
+#: A message to the chats is given up after this many failed tries (never a critical one
+#: while the bot runs; at shutdown the flush deadline ends it).
+MAX_TRIES = 8
+
+
+class Outcome(enum.Enum):
+    """What became of one Bot API call."""
+
+    SENT = "sent"
+    REFUSED = "refused"  # a 4xx that retrying cannot fix (bad request, blocked by the user)
+    FAILED = "failed"  # still failing after MAX_TRIES (network, 5xx): worth queueing again
+
+
+class TokenMask(logging.Filter):
+    """Replaces the bot token in log records of the loggers it is attached to."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the token in the message and its arguments; keep the record."""
+        if self.token:
+            message = record.getMessage()
+            if self.token in message:
+                record.msg, record.args = message.replace(self.token, "<token>"), None
+        return True
+
+
+#: Loggers that may print request URLs (``.../bot<token>/sendMessage``).
+_URL_LOGGERS = ("httpx", "httpcore", "telegram", "telegram.Bot")
+
+
+def retry_after_s(exc: RetryAfter) -> float:
+    """``exc.retry_after`` in seconds (an int or a timedelta, depending on PTB settings)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PTB 22 warns that the int form is deprecated
+        value = exc.retry_after
+    if isinstance(value, dtm.timedelta):
+        return value.total_seconds()
+    return float(value)
+
+
+def fill_notice(fill: Fill) -> Notice:
+    """A fill as one notice line."""
+    side, liquidity = escape(fill.side.value.upper()), escape(fill.liquidity.value)
+    return Notice("fills", f"✅ Fill {side} {fill.quantity} {escape(fill.instrument_id)} @ "
+                           f"{fill.price} (fee {fill.fee}, {liquidity})")
+
+
+class TelegramBot:
+    """One run's bot: :meth:`start` (raises ``ConfigError`` for a refused token),
+    :meth:`notify` from any thread, :meth:`stop` flushes and ends the thread."""
+
+    def __init__(self, settings: TelegramSettings, run_dir: Path, *, run_id: str,
+                 mode: str) -> None:
+        self.settings, self.run_dir = settings, Path(run_dir)
+        self.run_id, self.mode = run_id, mode
+        self.outbox = Outbox(settings.max_pending)
+        self.limiter = RateLimiter(settings.max_messages_per_minute,
+                                   settings.min_message_interval_s)
+        self.watcher = LedgerWatcher(self.run_dir)
+        self.username: str | None = None
+        self.refused: list[tuple[int, str, str]] = []  # (chat id, user, command) refused
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._mask: TokenMask | None = None
+        self._offset: int | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._flushing = False  # at shutdown: send what is queued without batching
+
+    # -- the loop's side ------------------------------------------------------------------
+    def start(self) -> None:
+        """Read the token, ask the Bot API who we are (``getMe``) and start the thread;
+        ``ConfigError`` naming ``[plugins.telegram] token`` when the token is refused."""
+        assert self.settings.token is not None
+        token = self.settings.token.reveal()
+        self._mask = TokenMask(token)
+        for name in _URL_LOGGERS:
+            logging.getLogger(name).addFilter(self._mask)
+        self.watcher.prime()
+        self._thread = threading.Thread(target=self._run_thread, args=(token,),
+                                        name=f"argus-telegram-{self.run_id[:12]}",
+                                        daemon=True)
+        self._thread.start()
+        if not self._ready.wait(self.settings.startup_timeout_s + 5):
+            self.stop()
+            raise ConfigError(f"[plugins.telegram] base_url {self.settings.base_url}: no "
+                              f"answer to getMe within {self.settings.startup_timeout_s} s")
+        if self._startup_error is not None:
+            error = self._startup_error
+            self._unmask()
+            raise error
+
+    def notify(self, notice: Notice) -> None:
+        """Queue a notification (any thread), if its kind is configured."""
+        if self.settings.wants(notice.kind):
+            self.outbox.put(notice)
+
+    def stop(self) -> None:
+        """Read the ledger one last time, deliver what is pending (up to
+        ``shutdown_flush_s``), then stop polling and end the thread."""
+        loop, stopping = self._loop, self._stopping
+        if loop is not None and stopping is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop ended meanwhile
+                loop.call_soon_threadsafe(stopping.set)
+        if self._thread is not None:
+            self._thread.join(self.settings.shutdown_flush_s + 10)
+            if self._thread.is_alive():
+                log.warning("telegram: the bot thread did not stop in time; left running "
+                            "as a daemon")
+        self._unmask()
+
+    def _unmask(self) -> None:
+        if self._mask is not None:
+            for name in _URL_LOGGERS:
+                logging.getLogger(name).removeFilter(self._mask)
+
+    # -- the bot's thread ---------------------------------------------------------------
+    def _run_thread(self, token: str) -> None:
+        try:
+            asyncio.run(self._main(token))
+        except BaseException as exc:  # a thread must not die silently
+            if not self._ready.is_set():
+                self._startup_error = exc
+                self._ready.set()
+            else:
+                log.error("telegram: the bot stopped: %s", exc)
+
+    def _bot(self, token: str) -> Bot:
+        s = self.settings
+        # Long polls hold their connection for poll_timeout_s: a pool of their own.
+        return Bot(token, base_url=s.base_url, base_file_url=s.base_file_url,
+                   request=HTTPXRequest(connection_pool_size=8, read_timeout=15.0,
+                                        write_timeout=30.0, connect_timeout=10.0,
+                                        media_write_timeout=60.0),
+                   get_updates_request=HTTPXRequest(connection_pool_size=1,
+                                                    read_timeout=10.0,
+                                                    connect_timeout=10.0))
+
+    async def _main(self, token: str) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        bot = self._bot(token)
+        try:
+            try:
+                # initialize() asks getMe: the token is checked before the run trades.
+                await asyncio.wait_for(bot.initialize(), self.settings.startup_timeout_s)
+            except InvalidToken:
+                raise ConfigError(
+                    f"[plugins.telegram] token ({self._token_ref()}): the Bot API at "
+                    f"{self.settings.base_url} refused it (401 Unauthorized); check the "
+                    f"token @BotFather gave") from None
+            except (TelegramError, TimeoutError) as exc:
+                raise ConfigError(
+                    f"[plugins.telegram] base_url {self.settings.base_url}: getMe failed "
+                    f"({type(exc).__name__}: {self._masked(str(exc), token)})") from None
+            await self._serve(bot)
+        finally:
+            with contextlib.suppress(Exception):  # closing the HTTP pool is best effort
+                await bot.shutdown()
+
+    async def _serve(self, bot: Bot) -> None:
+        self.username = bot.bot.username
+        self._ready.set()
+        log.info("telegram: bot @%s serving run %s to %d chat(s)", self.username, self.run_id,
+                 len(self.settings.chat_ids))
+        self.notify(Notice("run", f"▶️ Argus run <code>{escape(self.run_id)}</code> "
+                                  f"({escape(self.mode)}) started; /help lists the commands"))
+        poller = asyncio.create_task(self._poll_updates(bot))
+        watcher = asyncio.create_task(self._watch_ledger())
+        sender = asyncio.create_task(self._send_loop(bot))
+        try:
+            assert self._stopping is not None
+            await self._stopping.wait()
+            poller.cancel()
+            watcher.cancel()
+            await asyncio.gather(poller, watcher, return_exceptions=True)
+            await self._final_read()
+            self.notify(Notice("run", f"⏹ Argus run <code>{escape(self.run_id)}</code> "
+                                      f"stopped"))
+            await self._flush(sender)
+        finally:
+            for task in (poller, watcher, sender, *self._tasks):
+                task.cancel()
+            await asyncio.gather(poller, watcher, sender, *self._tasks,
+                                 return_exceptions=True)
+
+    def _token_ref(self) -> str:
+        return self.settings.token.reference if self.settings.token else "unset"
+
+    @staticmethod
+    def _masked(text: str, token: str) -> str:
+        return text.replace(token, "<token>") if token else text
+
+    async def _flush(self, sender: asyncio.Task[None]) -> None:
+        """Let the sender deliver what is queued, up to ``shutdown_flush_s``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_flush_s
+        self._flushing = True
+        while len(self.outbox) and not sender.done() and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if len(self.outbox):
+            log.warning("telegram: %d notification(s) undelivered at shutdown",
+                        len(self.outbox))
+
+    async def _final_read(self) -> None:
+        try:
+            for notice in await asyncio.to_thread(self.watcher.poll):
+                self.notify(notice)
+        except Exception as exc:  # the run is ending; say so and go on
+            log.warning("telegram: last ledger read failed: %s", exc)
+
+    # -- notifications ------------------------------------------------------------------
+    async def _watch_ledger(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.ledger_poll_s)
+            try:
+                for notice in await asyncio.to_thread(self.watcher.poll):
+                    self.notify(notice)
+            except Exception as exc:  # a busy or missing ledger must not end the bot
+                log.warning("telegram: cannot read the ledger: %s", exc)
+
+    async def _send_loop(self, bot: Bot) -> None:
+        while True:
+            due = self.outbox.due_in(0.0 if self._flushing else self.settings.batch_interval_s)
+            if due is None or due > 0:
+                await asyncio.sleep(min(due or 0.05, 0.25))
+                continue
+            # The per-minute cap holds back batches, never a state change or a rollback
+            # (a real flood answer, 429, still holds everything back).
+            wait = self.limiter.wait_s(capped=not self.outbox.has_critical())
+            if wait > 0:
+                # A critical notice that arrives meanwhile rides in this message.
+                await asyncio.sleep(min(wait, 0.25))
+                continue
+            text = self.outbox.take()
+            if text is not None and not await self._deliver(bot, text):
+                self.outbox.put_back(text)
+
+    async def _deliver(self, bot: Bot, text: str) -> bool:
+        """Send ``text`` to every chat; False when no chat got it for a reason that may
+        pass (the message is then queued again, first)."""
+        outcomes = [await self._call(functools.partial(
+            bot.send_message, chat_id, text, parse_mode=PARSE_MODE),
+            what=f"sendMessage to {chat_id}") for chat_id in self.settings.chat_ids]
+        self.limiter.sent()
+        return any(o is not Outcome.FAILED for o in outcomes)
+
+    async def _call(self, make: Callable[[], Awaitable[Any]], *, what: str) -> Outcome:
+        """Await ``make()``, honouring a 429's ``retry_after`` and retrying network errors
+        and 5xx answers, up to MAX_TRIES."""
+        for attempt in range(MAX_TRIES):
+            wait = self.limiter.wait_s(capped=False)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                await make()
+                return Outcome.SENT
+            except RetryAfter as exc:
+                delay = retry_after_s(exc)
+                log.warning("telegram: %s: flood control, retrying after %.1f s", what, delay)
+                self.limiter.pause(delay)
+            except (Forbidden, InvalidToken) as exc:
+                log.error("telegram: %s refused: %s", what, exc)
+                return Outcome.REFUSED
+            except NetworkError as exc:  # includes TimedOut and 5xx answers
+                delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
+                log.warning("telegram: %s failed (%s); retrying in %.1f s", what, exc, delay)
+                await asyncio.sleep(delay)
+            except TelegramError as exc:  # BadRequest and the like: retrying cannot help
+                log.error("telegram: %s refused: %s", what, exc)
+                return Outcome.REFUSED
+        log.error("telegram: %s failed %d times", what, MAX_TRIES)
+        return Outcome.FAILED
+
+    # -- commands -------------------------------------------------------------------------
+    async def _poll_updates(self, bot: Bot) -> None:
+        failures = 0
+        while True:
+            try:
+                updates = await bot.get_updates(
+                    offset=self._offset, timeout=self.settings.poll_timeout_s,
+                    allowed_updates=["message"],
+                    read_timeout=self.settings.poll_timeout_s + 10.0)
+                failures = 0
+            except RetryAfter as exc:
+                await asyncio.sleep(retry_after_s(exc))
+                continue
+            except InvalidToken:
+                log.error("telegram: the Bot API refused the token ([plugins.telegram] "
+                          "token %s) while polling; commands stop", self._token_ref())
+                return
+            except TelegramError as exc:
+                delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
+                failures += 1
+                log.warning("telegram: getUpdates failed (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            for update in updates:
+                self._offset = update.update_id + 1  # confirms it: never handled twice
+                try:
+                    await self._handle(bot, update)
+                except Exception as exc:  # one bad command must not stop the bot
+                    log.exception("telegram: handling update %s failed: %s",
+                                  update.update_id, exc)
+
+    async def _handle(self, bot: Bot, update: Update) -> None:
+        message = update.effective_message
+        if message is None or not message.text or message.chat is None:
+            return
+        user = message.from_user
+        name = (user.username or user.first_name or str(user.id)) if user else "unknown"
+        command = commands.parse(message.text, message.chat.id, name, self.username)
+        if command is None:
+            return
+        if message.chat.id not in self.settings.chat_ids:
+            self.refused.append((message.chat.id, name, command.name))
+            log.warning("telegram: refused /%s from chat %s (%s): not in [plugins.telegram] "
+                        "chat_ids", command.name, message.chat.id, name)
+            await self._reply(bot, message, "This chat may not use this bot.")
+            return
+        log.info("telegram: /%s from chat %s (%s)", command.name, message.chat.id, name)
+        if command.name in commands.CONTROL_COMMANDS:
+            await self._control(bot, message, command)
+        elif command.name == "report":
+            task = asyncio.create_task(self._report(bot, message))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif command.name in commands.READ_COMMANDS:
+            await self._reply(bot, message, await asyncio.to_thread(self._read, command.name))
+        else:
+            await self._reply(bot, message, f"Unknown command. Try:\n{commands.HELP}")
+
+    def _read(self, name: str) -> str:
+        readers: dict[str, Callable[[Path], str]] = {
+            "status": commands.status_text, "positions": commands.positions_text,
+            "pnl": commands.pnl_text, "thoughts": commands.thoughts_text}
+        if name in readers:
+            try:
+                return readers[name](self.run_dir)
+            except Exception as exc:  # answer the person rather than stay silent
+                log.warning("telegram: /%s failed: %s", name, exc)
+                return f"/{name} failed: cannot read the ledger ({type(exc).__name__})"
+        return commands.HELP
+
+    async def _control(self, bot: Bot, message: Message, command: commands.Command) -> None:
+        try:
+            latch = await asyncio.to_thread(commands.set_trading_state, self.run_dir, command)
+        except Exception as exc:
+            log.error("telegram: /%s could not write the ledger: %s", command.name, exc)
+            await self._reply(bot, message, f"/{command.name} FAILED: {type(exc).__name__}: "
+                                            f"{exc}"[:500], html=False)
+            return
+        log.warning("telegram: trading state set to %s by %s (%s)", latch["state"],
+                    command.by, latch["reason"])
+        await self._reply(bot, message, "Done: trading " + describe_state(latch)
+                          + "; the loop adopts it at its next commit.")
+
+    async def _report(self, bot: Bot, message: Message) -> None:
+        await self._reply(bot, message, "Writing the report…")
+        try:
+            path = await asyncio.to_thread(commands.write_report, self.run_dir,
+                                           self.settings.report_timeout_s)
+        except Exception as exc:
+            log.warning("telegram: /report failed: %s", exc)
+            await self._reply(bot, message, f"/report failed: {exc}"[:500], html=False)
+            return
+        data = await asyncio.to_thread(path.read_bytes)
+        await self._call(functools.partial(
+            bot.send_document, message.chat.id, data,
+            filename=f"argus-report-{self.run_id[:12]}.html",
+            caption=f"Report of run {self.run_id}"), what="sendDocument")
+        self.limiter.sent(capped=False)
+
+    async def _reply(self, bot: Bot, message: Message, text: str, *, html: bool = True
+                     ) -> None:
+        # A person asked: replies skip the batch and the per-minute cap, keep the spacing.
+        await self._call(functools.partial(
+            bot.send_message, message.chat.id, text, parse_mode=PARSE_MODE if html else None),
+            what=f"reply to {message.chat.id}")
+        self.limiter.sent(capped=False)

@@ -1,0 +1,165 @@
+"""The bot's commands: what each one reads or writes and the HTML it answers.
+
+Read commands (``/status``, ``/positions``, ``/pnl``, ``/thoughts``) read the ledger
+read-only (:mod:`argus_telegram.ledger_view`).  ``/kill``, ``/flatten`` and ``/resume``
+write the trading state latch exactly as ``argus kill [--flatten]`` / ``argus resume`` do,
+through a connection of their own (``argus_core.Ledger``), never the loop's; the running
+loop adopts it at its next commit.  Every function here blocks: the bot calls them through
+``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from argus_core import LEDGER_FILE, Ledger, LedgerError, TradingState
+from argus_telegram import ledger_view
+from argus_telegram.ledger_view import CONTROL_STATE
+
+HELP = ("/status: trading state, equity, open orders, last event\n"
+        "/positions: open positions\n"
+        "/pnl: realised and unrealised P&amp;L, fees\n"
+        "/report: the run's HTML report as a file\n"
+        "/thoughts: the orchestrator's latest thoughts\n"
+        "/kill [reason]: HALT trading (working orders cancelled)\n"
+        "/flatten [reason]: HALT and close every position\n"
+        "/resume [reason]: trading ACTIVE again")
+#: Commands that change the run (everything else only reads).
+CONTROL_COMMANDS = ("kill", "flatten", "resume")
+READ_COMMANDS = ("status", "positions", "pnl", "report", "thoughts", "help", "start")
+
+
+@attrs.frozen
+class Command:
+    """A parsed command: ``/kill@argus_bot spreads blew out`` -> ``kill``, the reason."""
+
+    name: str
+    args: str
+    chat_id: int
+    user: str  # username, or the first name, or the user id
+
+    @property
+    def by(self) -> str:
+        """Who asked, as stored in the latch: ``telegram:<chat id>/<username>``."""
+        return f"telegram:{self.chat_id}/{self.user}"
+
+
+def parse(text: str, chat_id: int, user: str, bot_username: str | None) -> Command | None:
+    """The command in a message's text; None when it is not one, or addressed to another
+    bot (``/status@other_bot``)."""
+    if not text.startswith("/"):
+        return None
+    head, _, args = text.strip().partition(" ")
+    name, _, addressee = head[1:].partition("@")
+    if addressee and bot_username and addressee.lower() != bot_username.lower():
+        return None
+    return Command(name.lower(), args.strip(), chat_id, user)
+
+
+def set_trading_state(run_dir: Path, command: Command) -> dict[str, Any]:
+    """Write the latch for ``/kill``, ``/flatten`` or ``/resume`` as ``argus kill`` does,
+    plus who asked; returns what was written."""
+    if not (Path(run_dir) / LEDGER_FILE).exists():
+        raise LedgerError(f"{run_dir}: no {LEDGER_FILE}; is the run started?")
+    if command.name == "resume":
+        latch: dict[str, Any] = {
+            "state": TradingState.ACTIVE.value,
+            "reason": command.args or "cleared by a person with /resume on Telegram"}
+    else:
+        latch = {"state": TradingState.HALTED.value,
+                 "reason": command.args or f"killed by a person with /{command.name} on "
+                                           f"Telegram",
+                 "flatten": command.name == "flatten"}
+    latch["by"] = command.by
+    with Ledger.in_dir(run_dir) as ledger:
+        ledger.set_control(CONTROL_STATE, json.dumps(latch), time.time_ns())
+    return latch
+
+
+def _when(ts_ns: int | None) -> str:
+    if ts_ns is None:
+        return "none yet"
+    return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _money(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{Decimal(str(value)):,.2f}"
+
+
+def status_text(run_dir: Path) -> str:
+    """``/status``."""
+    s = ledger_view.status(run_dir)
+    run = s["run"] or {}
+    return "\n".join([
+        f"<b>Run</b> {escape(str(run.get('run_id', '?')))} "
+        f"({escape(str(run.get('mode', '?')))}, {escape(str(run.get('status', '?')))})",
+        "Trading " + ledger_view.describe_state(s["latch"]),
+        f"Equity {_money(s['equity'])} (cash {_money(s['cash'])})",
+        f"Open orders {s['open_orders']}, fills {s['fills']}",
+        f"Last event {_when(s['last_event_ns'])}"])
+
+
+def positions_text(run_dir: Path) -> str:
+    """``/positions``."""
+    held = ledger_view.positions(run_dir)
+    if not held:
+        return "No open positions."
+    return "<b>Positions</b>\n" + "\n".join(
+        f"{escape(str(p['instrument_id']))}: {escape(str(p['quantity']))} @ "
+        f"{escape(str(p['avg_price']))} (realised {_money(p['realized_pnl'])})"
+        for p in held)
+
+
+def pnl_text(run_dir: Path) -> str:
+    """``/pnl``."""
+    p = ledger_view.pnl(run_dir)
+    return "\n".join([
+        "<b>P&amp;L</b>",
+        f"Realised {_money(p['realised'])} (before fees)",
+        f"Unrealised {_money(p['unrealised'])}",
+        f"Fees {_money(p['fees'])}",
+        f"Total {_money(p['total'])} (equity against starting cash "
+        f"{_money(p['starting_cash'])})"])
+
+
+def thoughts_text(run_dir: Path) -> str:
+    """``/thoughts``."""
+    entries = ledger_view.thoughts(run_dir)
+    if entries is None:
+        return "The orchestrator is not running on this run (no thought spool in its ledger)."
+    if not entries:
+        return "The orchestrator has not thought anything yet."
+    lines = ["<b>Latest thoughts</b>"]
+    for t in entries:
+        said = str(t["response_text"] or t["error"] or "")
+        if len(said) > 300:
+            said = said[:300] + "…"
+        lines.append(f"{_when(t['ts_ns'])} {escape(str(t['purpose']))} "
+                     f"({escape(str(t['model']))}, {escape(str(t['status']))}): "
+                     f"{escape(said)}")
+    return "\n".join(lines)
+
+
+def write_report(run_dir: Path, timeout_s: float) -> Path:
+    """Run ``argus report RUN_DIR`` in a subprocess (the report is the core's CLI, not a
+    public API; a subprocess also keeps plotting out of the trading process) and return
+    the HTML file it wrote."""
+    done = subprocess.run([sys.executable, "-m", "argus_core.cli", "report", str(run_dir)],
+                          capture_output=True, text=True, timeout=timeout_s, check=False)
+    path = Path(run_dir) / "report.html"
+    if done.returncode != 0 or not path.exists():
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"argus report exited {done.returncode}: {tail[0]}")
+    return path

@@ -1,0 +1,260 @@
+"""Read a run's ledger from the bot's thread: read-only, one short connection per read.
+
+The hooks carry fills, but not trading state changes, risk events, rollbacks or drift
+alarms, so the bot reads what the loop (and the orchestrator, and the ML registry) have
+committed, past a high-water mark per table.  In WAL mode a reader never blocks the loop's
+writer.  The connection is apsw's, like the ledger's, never the standard library's
+``sqlite3``: two SQLite copies in one process drop each other's POSIX locks
+(``tests/test_one_sqlite.py``).
+
+Writes (``/kill``, ``/resume``) do not happen here: they go through ``argus_core.Ledger``
+exactly as ``argus kill`` does (:mod:`argus_telegram.commands`).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import apsw
+import attrs
+
+from argus_core import LEDGER_FILE, OrderStatus, TradingState
+from argus_telegram.outbox import Notice
+
+#: Order statuses that still work at the venue.
+OPEN_STATUSES = (OrderStatus.PENDING.value, OrderStatus.OPEN.value,
+                 OrderStatus.PARTIALLY_FILLED.value)
+#: A risk event of this many or more of one check and action in one read is one line.
+AGGREGATE_AFTER = 3
+#: The loop's control key of the trading state latch (``argus kill`` writes it too).
+CONTROL_STATE = "trading_state"
+
+
+@contextlib.contextmanager
+def read_only(run_dir: Path, timeout_s: float = 2.0) -> Iterator[apsw.Connection]:
+    """A read-only connection to ``run_dir``'s ledger, one read transaction long."""
+    path = Path(run_dir) / LEDGER_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir}: no {LEDGER_FILE} (is the run started?)")
+    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    conn.set_busy_timeout(int(timeout_s * 1000))
+    try:
+        # One read transaction: every figure of one answer comes from the same commit.
+        conn.execute("begin")
+        yield conn
+        conn.execute("commit")
+    finally:
+        conn.close()
+
+
+def rows(conn: apsw.Connection, sql: str, params: tuple[Any, ...] = ()
+         ) -> list[dict[str, Any]]:
+    """Rows of ``sql`` as dicts."""
+    cursor = conn.execute(sql, params)
+    try:
+        names = [d[0] for d in cursor.getdescription()]
+    except apsw.ExecutionCompleteError:
+        return []
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def has_table(conn: apsw.Connection, name: str) -> bool:
+    """Whether the ledger has table ``name`` (a plugin's tables exist once it ran)."""
+    return conn.execute("select 1 from sqlite_master where type = 'table' and name = ?",
+                        (name,)).fetchone() is not None
+
+
+def trading_state(conn: apsw.Connection) -> dict[str, Any]:
+    """The trading state latch as stored (``{"state": "active"}`` while unset)."""
+    row = conn.execute("select value from control where key = ?", (CONTROL_STATE,)
+                       ).fetchone()
+    if row is None:
+        return {"state": TradingState.ACTIVE.value}
+    try:
+        value = json.loads(str(row[0]))
+    except json.JSONDecodeError:
+        return {"state": "unknown", "reason": "unreadable control row"}
+    return value if isinstance(value, dict) else {"state": "unknown"}
+
+
+def describe_state(latch: dict[str, Any]) -> str:
+    """``HALTED (reason; flattening; by telegram:1/alice)`` as HTML."""
+    parts = [escape(str(latch.get("reason") or ""))]
+    if latch.get("flatten"):
+        parts.append("flattening every position")
+    if latch.get("by"):
+        parts.append("by " + escape(str(latch["by"])))
+    detail = "; ".join(p for p in parts if p)
+    state = escape(str(latch.get("state", "unknown")).upper())
+    return f"<b>{state}</b>" + (f" ({detail})" if detail else "")
+
+
+@attrs.define
+class LedgerWatcher:
+    """Turns what was committed since the last :meth:`poll` into notices.
+
+    High-water marks: the last ``risk_events.id`` and ``strategy_events.id`` seen, and the
+    last trading-state latch (its JSON text: the loop stamps it with the simulated clock,
+    so its ``ts_ns`` cannot order it).  :meth:`prime` sets them to what exists, so a
+    resumed run does not replay its history."""
+
+    run_dir: Path
+    risk_id: int = 0
+    strategy_event_id: int = 0
+    latch: str | None = None
+
+    def prime(self) -> None:
+        """Start from what the ledger holds now."""
+        with read_only(self.run_dir) as conn:
+            self.risk_id = _max_id(conn, "risk_events")
+            if has_table(conn, "strategy_events"):
+                self.strategy_event_id = _max_id(conn, "strategy_events")
+            self.latch = _latch_text(conn)
+
+    def poll(self) -> list[Notice]:
+        """Notices for state changes, risk events, drift alarms and rollbacks since the
+        last poll, in that order."""
+        notices: list[Notice] = []
+        with read_only(self.run_dir) as conn:
+            latch = _latch_text(conn)
+            if latch != self.latch:
+                self.latch = latch
+                notices.append(Notice("states", "🚦 Trading " + describe_state(
+                    trading_state(conn)), critical=True))
+            events = rows(conn, "select * from risk_events where id > ? order by id",
+                          (self.risk_id,))
+            if events:
+                self.risk_id = int(events[-1]["id"])
+            notices.extend(_risk_notices(events))
+            if has_table(conn, "strategy_events"):
+                changes = rows(conn, "select * from strategy_events where id > ? order by id",
+                               (self.strategy_event_id,))
+                if changes:
+                    self.strategy_event_id = int(changes[-1]["id"])
+                notices.extend(Notice(
+                    "rollbacks",
+                    f"↩️ <b>Rollback</b>: strategy version {escape(str(c['version_id']))} "
+                    f"rolled back ({escape(str(c['reason']))}; by {escape(str(c['actor']))})",
+                    critical=True) for c in changes if c["to_status"] == "rolled_back")
+        return notices
+
+
+def _max_id(conn: apsw.Connection, table: str) -> int:
+    row = conn.execute(f"select coalesce(max(id), 0) from {table}").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def _latch_text(conn: apsw.Connection) -> str | None:
+    row = conn.execute("select value from control where key = ?", (CONTROL_STATE,)
+                       ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def is_drift(check_name: str) -> bool:
+    """Whether a risk event is a drift alarm (``ml_drift`` and any other ``*drift*``)."""
+    return "drift" in check_name.lower()
+
+
+def _risk_notices(events: list[dict[str, Any]]) -> list[Notice]:
+    """One line per event; a run of one check's vetoes (every intent while HALTED is one)
+    is one line with its count and last reason."""
+    groups: collections.OrderedDict[tuple[str, str], list[dict[str, Any]]] = (
+        collections.OrderedDict())
+    for event in events:
+        groups.setdefault((str(event["check_name"]), str(event["action"])), []).append(event)
+    notices = []
+    for (check, action), group in groups.items():
+        drift = is_drift(check)
+        kind, icon, label = ("drift", "📉", "Drift alarm") if drift else ("risk", "⚠️", "Risk")
+        where = _where(group[-1])
+        reason = escape(str(group[-1]["reason"]))
+        if len(group) >= AGGREGATE_AFTER:
+            text = (f"{icon} <b>{label}</b> {escape(check)} {escape(action)} ×{len(group)}"
+                    f"{where}: last: {reason}")
+        else:
+            text = "\n".join(f"{icon} <b>{label}</b> {escape(check)} {escape(action)}"
+                             f"{_where(e)}: {escape(str(e['reason']))}" for e in group)
+        notices.append(Notice(kind, text, critical=drift))
+    return notices
+
+
+def _where(event: dict[str, Any]) -> str:
+    bits = [str(event[k]) for k in ("instrument_id", "strategy") if event.get(k)]
+    return f" [{escape(', '.join(bits))}]" if bits else ""
+
+
+# -- answers to commands ------------------------------------------------------------------
+def _dec(value: Any) -> Decimal:
+    return Decimal(str(value)) if value is not None else Decimal(0)
+
+
+def status(run_dir: Path) -> dict[str, Any]:
+    """What ``/status`` shows: state, equity, open orders, fills, last event time."""
+    with read_only(run_dir) as conn:
+        latch = trading_state(conn)
+        run = rows(conn, "select run_id, mode, status from runs limit 1")
+        equity = rows(conn, "select ts_ns, cash, equity from equity order by ts_ns desc "
+                            "limit 1")
+        marks = ",".join("?" * len(OPEN_STATUSES))
+        (open_orders,) = conn.execute(f"select count(*) from orders where status in ({marks})",
+                                      OPEN_STATUSES).fetchone() or (0,)
+        (fills, last_fill_ns) = conn.execute(
+            "select count(*), max(ts_ns) from fills").fetchone() or (0, None)
+    last = max((int(v) for v in (last_fill_ns, equity[0]["ts_ns"] if equity else None)
+                if v is not None), default=None)
+    return {"latch": latch, "run": run[0] if run else None,
+            "equity": equity[0]["equity"] if equity else None,
+            "cash": equity[0]["cash"] if equity else None,
+            "open_orders": int(open_orders), "fills": int(fills), "last_event_ns": last}
+
+
+def positions(run_dir: Path) -> list[dict[str, Any]]:
+    """Open positions: instrument, quantity, average price, realised P&L."""
+    with read_only(run_dir) as conn:
+        held = rows(conn, "select instrument_id, quantity, avg_price, realized_pnl "
+                          "from positions order by instrument_id")
+    return [p for p in held if _dec(p["quantity"]) != 0]
+
+
+def pnl(run_dir: Path) -> dict[str, Decimal | None]:
+    """Realised and unrealised P&L and fees paid, exactly from the ledger.
+
+    Realised P&L is the positions' (before fees; fees come off cash separately).  The
+    open positions' market value is ``equity - cash``, so unrealised P&L is that less their
+    cost (``quantity * avg_price``).  Total is equity against the starting cash."""
+    with read_only(run_dir) as conn:
+        held = rows(conn, "select quantity, avg_price, realized_pnl from positions")
+        fees = rows(conn, "select fee from fills")
+        equity = rows(conn, "select cash, equity from equity order by ts_ns desc limit 1")
+        run = rows(conn, "select config_json from runs limit 1")
+    realised = sum((_dec(p["realized_pnl"]) for p in held), Decimal(0))
+    fees_paid = sum((_dec(f["fee"]) for f in fees), Decimal(0))
+    unrealised = total = start = None
+    if equity:
+        cost = sum((_dec(p["quantity"]) * _dec(p["avg_price"]) for p in held), Decimal(0))
+        unrealised = _dec(equity[0]["equity"]) - _dec(equity[0]["cash"]) - cost
+    if run:
+        with contextlib.suppress(KeyError, TypeError, ValueError, ArithmeticError):
+            start = _dec(json.loads(str(run[0]["config_json"]))["run"]["starting_cash"])
+    if equity and start is not None:
+        total = _dec(equity[0]["equity"]) - start
+    return {"realised": realised, "unrealised": unrealised, "fees": fees_paid,
+            "total": total, "starting_cash": start}
+
+
+def thoughts(run_dir: Path, limit: int = 5) -> list[dict[str, Any]] | None:
+    """The orchestrator's latest thought spool entries, newest first; None when its tables
+    do not exist in this ledger (the orchestrator is not running on this run)."""
+    with read_only(run_dir) as conn:
+        if not has_table(conn, "thoughts"):
+            return None
+        return rows(conn, "select cycle_id, seq, purpose, model, status, response_text, "
+                          "error, ts_ns from thoughts order by ts_ns desc, seq desc limit ?",
+                    (limit,))

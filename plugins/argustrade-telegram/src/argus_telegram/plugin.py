@@ -1,0 +1,58 @@
+"""Argus hooks of the Telegram plugin (entry point ``telegram``).
+
+``on_startup`` starts the bot (when ``[plugins.telegram] token`` is set): a refused token
+stops the run before it trades, with an error naming the key.  ``on_fill`` queues a fill
+notification (the loop's thread only appends to a locked queue); ``on_shutdown`` reads the
+ledger one last time, delivers what is pending and stops the bot.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from argus_core import Fill, hookimpl
+from argus_telegram.bot import TelegramBot, fill_notice
+from argus_telegram.config import TelegramSettings
+
+log = logging.getLogger(__name__)
+PLUGIN = "telegram"
+_bots: dict[int, TelegramBot] = {}  # id(RunContext) -> its run's bot
+
+
+@hookimpl
+def config_class() -> type:
+    """``[plugins.telegram]`` is validated by :class:`TelegramSettings`."""
+    return TelegramSettings
+
+
+@hookimpl
+def on_startup(ctx: Any) -> None:
+    """Start this run's bot, if a token is configured."""
+    settings = ctx.settings.get(PLUGIN) or TelegramSettings()
+    if not settings.enabled:
+        return
+    bot = TelegramBot(settings, ctx.run_dir, run_id=ctx.run_id, mode=ctx.mode)
+    bot.start()
+    _bots[id(ctx)] = bot
+
+
+@hookimpl
+def on_fill(fill: Fill, ctx: Any) -> None:
+    """Queue a fill notification for the bot's thread."""
+    bot = _bots.get(id(ctx))
+    if bot is not None:
+        bot.notify(fill_notice(fill))
+
+
+@hookimpl
+def on_shutdown(ctx: Any) -> None:
+    """Deliver what is pending (the final state included) and stop the bot."""
+    bot = _bots.pop(id(ctx), None)
+    if bot is not None:
+        bot.stop()
+
+
+def bot_of(ctx: Any) -> TelegramBot | None:
+    """The bot of a running run (for tests and embedding)."""
+    return _bots.get(id(ctx))
