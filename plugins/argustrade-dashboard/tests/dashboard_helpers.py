@@ -1,0 +1,87 @@
+"""Helpers of the dashboard's tests: configs, reading the ledger independently of the
+dashboard, and a dashboard served by uvicorn on a free port."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import apsw
+import uvicorn
+from starlette.applications import Starlette
+
+ROOT = Path(__file__).resolve().parents[3]
+BARS = ROOT / "examples" / "data" / "kraken_XBTUSD_60.csv"
+TOKEN = "alice-secret-token-1"
+TOKEN_ENV = "ARGUS_DASHBOARD_TEST_TOKEN"
+
+
+def replay_config(plugins: list[str] | None = None) -> dict[str, Any]:
+    """Two months of the bundled bars with the example strategy (16 fills, REDUCING)."""
+    return {"argus": {"plugins": plugins or []},
+            "run": {"venue": "replay", "strategies": ["ma_cross"], "sizer": "fixed_fraction"},
+            "plugins": {"replay": {"bars_csv": str(BARS), "start": "2022-01-01",
+                                   "end": "2022-03-01"},
+                        "example": {"fast": 5, "slow": 20}}}
+
+
+def query(run_dir: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Rows read straight from the ledger (read-only apsw), not through the dashboard."""
+    conn = apsw.Connection(str(run_dir / "argus.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        cursor = conn.execute(sql, params)
+        try:
+            names = [d[0] for d in cursor.getdescription()]
+        except apsw.ExecutionCompleteError:
+            return []
+        return [dict(zip(names, r, strict=True)) for r in cursor]
+    finally:
+        conn.close()
+
+
+def control_value(run_dir: Path) -> dict[str, Any] | None:
+    """The trading-state control row, parsed."""
+    found = query(run_dir, "select value from control where key = 'trading_state'")
+    return json.loads(found[0]["value"]) if found else None
+
+
+def free_port() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """A dashboard served by uvicorn on 127.0.0.1 in a thread."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                access_log=False, lifespan="off", timeout_graceful_shutdown=1)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the dashboard did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
