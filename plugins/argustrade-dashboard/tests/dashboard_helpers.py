@@ -14,6 +14,8 @@ import apsw
 import uvicorn
 from starlette.applications import Starlette
 
+from argus_core import Ledger
+
 ROOT = Path(__file__).resolve().parents[3]
 BARS = ROOT / "examples" / "data" / "kraken_XBTUSD_60.csv"
 TOKEN = "alice-secret-token-1"
@@ -85,3 +87,18 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
+def add_fill(run_dir: Path, n: int, price: str = "123.45") -> str:
+    """Book one more order and fill in the ledger, as the loop would; its fill id."""
+    with Ledger.in_dir(run_dir) as ledger, ledger.transaction():
+        coid = f"extra-{n}"
+        ledger.insert("orders", {
+            "client_order_id": coid, "run_id": "r", "venue": "replay",
+            "instrument_id": "replay:BTC/USD", "side": "buy", "quantity": "1",
+            "order_type": "market", "time_in_force": "ioc", "strategy": "test",
+            "ts_ns": 2 * 10**18 + n, "status": "filled", "filled_quantity": "1"})
+        ledger.insert("fills", {
+            "fill_id": f"{coid}-1", "client_order_id": coid, "venue": "replay",
+            "instrument_id": "replay:BTC/USD", "side": "buy", "price": price,
+            "quantity": "1", "fee": "0.5", "liquidity": "taker", "ts_ns": 2 * 10**18 + n})
+        ledger.append_equity([(2 * 10**18 + n, "1", "50000.5", "0")])
+    return f"{coid}-1"

@@ -14,7 +14,14 @@ import pytest
 from argus_dashboard import RunDir, Tokens, create_app
 from argus_dashboard.controls import apply_control
 from argus_dashboard.live import LiveCursor
-from dashboard_helpers import TOKEN, TOKEN_ENV, control_value, query, replay_config
+from dashboard_helpers import (
+    TOKEN,
+    TOKEN_ENV,
+    add_fill,
+    control_value,
+    query,
+    replay_config,
+)
 from starlette.testclient import TestClient
 
 from argus_core import ConfigError, Ledger
@@ -334,23 +341,6 @@ def test_tokens_are_references_resolved_once_and_never_shown(
     monkeypatch.setenv("ARGUS_SHORT", "abc")
     with pytest.raises(ConfigError, match="shorter than 8"):
         Tokens(["$env:ARGUS_SHORT"])
-
-
-def add_fill(run_dir: Path, n: int, price: str = "123.45") -> str:
-    """Book one more order and fill in the ledger, as the loop would; its fill id."""
-    with Ledger.in_dir(run_dir) as ledger, ledger.transaction():
-        coid = f"extra-{n}"
-        ledger.insert("orders", {
-            "client_order_id": coid, "run_id": "r", "venue": "replay",
-            "instrument_id": "replay:BTC/USD", "side": "buy", "quantity": "1",
-            "order_type": "market", "time_in_force": "ioc", "strategy": "test",
-            "ts_ns": 2 * 10**18 + n, "status": "filled", "filled_quantity": "1"})
-        ledger.insert("fills", {
-            "fill_id": f"{coid}-1", "client_order_id": coid, "venue": "replay",
-            "instrument_id": "replay:BTC/USD", "side": "buy", "price": price,
-            "quantity": "1", "fee": "0.5", "liquidity": "taker", "ts_ns": 2 * 10**18 + n})
-        ledger.append_equity([(2 * 10**18 + n, "1", "50000.5", "0")])
-    return f"{coid}-1"
 
 
 def test_the_live_cursor_sends_only_what_changed(finished_run: Path) -> None:

@@ -72,8 +72,11 @@ def serve(run_dirs: tuple[Path, ...], host: str, port: int, token_specs: tuple[s
     from argus_dashboard.controls import Tokens
 
     for run_dir in run_dirs:
-        if not run_dir.is_dir():
+        if not run_dir.exists():
             raise ConfigError(f"{run_dir}: no such run directory")
+        if not run_dir.is_dir():
+            raise ConfigError(f"{run_dir}: not a directory (pass the run directory, the "
+                              f"folder holding argus.db)")
     tokens = Tokens(token_specs)
     reads_need_token = not is_loopback(host)
     if reads_need_token and not tokens.enabled:
