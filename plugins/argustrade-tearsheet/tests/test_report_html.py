@@ -1,0 +1,73 @@
+"""The sections in the core's report page: plotly.js embedded once and nothing loaded
+from the network, human labels, reasons shown or "—", user text escaped."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from argus_tearsheet.plugin import report_sections, tearsheet_sections
+from argus_tearsheet.render import SECTIONS, TITLE
+from tearsheet_ledger import build_ledger
+
+from argus_core import Ledger
+from argus_core.config import parse_config
+from argus_core.report import write_report
+
+
+def without_scripts(html: str) -> str:
+    """The HTML a reader sees (script bodies, plotly.js included, removed)."""
+    return re.sub(r"<script.*?</script>", "", html, flags=re.S)
+
+
+def test_page_embeds_plotly_once_and_loads_nothing(constructed_run: Path) -> None:
+    sections = tearsheet_sections(constructed_run)
+    assert list(sections) == [f"{TITLE}: {name}" for name in SECTIONS]
+    page = write_report(constructed_run, sections).read_text()
+    assert page.count("plotly.js v") == 1  # the library's licence header
+    assert page.count("Copyright 2012-") == 1
+    assert not re.search(r"<script[^>]*\bsrc\s*=", page)  # every script inline
+    assert not re.search(r"""<link[^>]*href\s*=\s*["']?https?:""", page)
+    assert page.count('class="plotly-graph-div"') == 2  # equity/drawdown, monthly heat map
+    for title in sections:
+        assert f"<h2>{title.replace(chr(39), '&#x27;')}</h2>" in page
+
+
+def test_labels_are_for_people(constructed_run: Path) -> None:
+    html = without_scripts(tearsheet_sections(constructed_run)[f"{TITLE}: performance"])
+    labels = re.findall(r"<tr><td>(.*?)</td>", html)
+    assert "Sharpe (annualised, 8,766 obs/yr measured from timestamps, risk-free 0)" in labels
+    assert "Exposure (share of time with a position)" in labels
+    assert not [label for label in labels if re.search(r"\b[a-z]+_[a-z_]+\b", label)]
+    assert "<td class=n>80.00%</td>" in html  # exposure
+    assert "<td class=n>66.67%</td>" in html  # win rate
+    assert "<td class=n>3.44</td>" in html  # profit factor 17.999 / 5.235
+    assert "<td class=n>4.25</td>" in html  # expectancy 12.764 / 3
+    assert "<td class=n>4h</td>" in html  # longest drawdown: 10,015 at 6h regained at 10h
+    assert "No buy-and-hold benchmark" in html
+
+
+def test_reasons_shown_or_dashed(tmp_path: Path, constructed_run: Path) -> None:
+    trades = without_scripts(tearsheet_sections(constructed_run)[f"{TITLE}: trades"])
+    assert "<td>fast crossed above slow → fast crossed below slow</td>" in trades
+    assert "<td>— → stop</td>" in trades  # an order without a reason
+    old = build_ledger(tmp_path / "old", reason_column=False)
+    trades = tearsheet_sections(old)[f"{TITLE}: trades"]
+    assert "fast crossed" not in trades
+    assert trades.count("<td>—</td>") == 3
+    assert "orders carry no reason column" in trades
+
+
+def test_user_text_is_escaped(constructed_run: Path) -> None:
+    with Ledger.in_dir(constructed_run) as ledger:
+        ledger.conn.execute("update orders set reason = '<img src=x onerror=alert(1)>', "
+                            "strategy = 'a&b' where client_order_id = 'b1'")
+    html = "".join(tearsheet_sections(constructed_run).values())
+    assert "<img src=x" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<td>a&amp;b</td>" in html
+
+
+def test_hook_skips_a_directory_without_ledger(tmp_path: Path) -> None:
+    config = parse_config({}, tmp_path / "config.toml")
+    assert report_sections(config, tmp_path) is None
