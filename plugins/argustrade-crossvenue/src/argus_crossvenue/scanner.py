@@ -1,0 +1,292 @@
+"""The ``crossvenue`` scanner: one outcome bought on Kalshi, its complement on Polymarket.
+
+For every mapped pair (:mod:`argus_crossvenue.mapping`) let ``A`` be the pair's outcome:
+``K_A`` / ``K_notA`` the Kalshi contracts (the mapped side and the other side of the
+market), ``P_A`` / ``P_notA`` the Polymarket tokens (the mapped token when the relation is
+``same``, its complement when it is ``complement``, and the other token of the market).
+A basket of one unit of ``A`` on one venue and one unit of ``not A`` on the other pays
+exactly $1 whatever happens -- when both venues resolve the same way.  Two baskets per
+pair are priced, each only with the two ask ladders it buys from:
+
+* ``K_A + P_notA`` and ``K_notA + P_A``.
+
+Buying ``not A`` is how "sell high" is done without inventory: a Kalshi YES bid at ``b``
+is a NO ask at ``1 - b``, a Polymarket YES bid a NO-token ask; so "the same outcome's bid
+on one venue above its ask on the other" is priced as the complementary basket too.
+
+**Capacity.**  Both ask ladders are walked together, level against level, in segments of
+``q = min(left at Kalshi level, left at Polymarket level)`` units; a segment is taken while
+its marginal profit per unit after fees::
+
+    1 - a_K - a_P - f_K(a_K) - f_P(a_P)  >  min_edge   (and > 0)
+
+where ``f_V(p)`` is venue ``V``'s per-unit taker fee at price ``p`` (``FeeSchedule.unit_fee``:
+Kalshi ``0.07 p (1 - p)``, Polymarket ``rate (p (1 - p))^exponent``).  Every segment end
+``Q`` (floored to both venues' lot sizes, at least both minimum sizes) is then priced
+exactly as the fills would be -- one fill per price level on each venue, each fill's fee
+from the venue's schedule and rounded as the venue rounds it (Kalshi up to the cent,
+Polymarket down to 0.00001)::
+
+    profit(Q) = Q - sum(price x qty) - sum(fee(price, qty))    over both venues' fills
+
+and the ``Q`` of the largest exact profit (the smallest such ``Q`` on a tie) is the
+opportunity's ``max_size``; ``expected_profit = profit(Q)``, ``costs`` = both venues'
+fees, ``edge_per_unit = profit(Q) / Q``.  Legs are IOC limit buys at the worst level each
+venue's walk reached (on its tick grid), thinner book first (``first_leg``): a live
+composite venue sends that leg first and sizes the second by its fill.
+
+**Risk.**  A pair whose resolution sources or settlement dates differ is reported with
+``risk_free = False`` and the reason; it is traded only with ``trade_not_risk_free``,
+otherwise it lands in the research lane.  Text similarity never makes a pair: only the
+mapping file does.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from pathlib import Path
+from typing import ClassVar
+
+import attrs
+import numpy as np
+
+from argus_core import (
+    FeeSchedule,
+    Instrument,
+    Leg,
+    MarketState,
+    Opportunity,
+    Scanner,
+    Side,
+    to_decimal,
+)
+from argus_crossvenue.config import POLYMARKET, CrossVenueSettings
+from argus_crossvenue.mapping import SAME, Pair, load_mapping
+
+log = logging.getLogger(__name__)
+
+ONE = Decimal(1)
+ZERO = Decimal(0)
+Ladder = list[tuple[Decimal, Decimal]]
+
+
+@attrs.frozen
+class VenueLeg:
+    """One side of a priced basket: an instrument, its ask ladder and its fees."""
+
+    instrument_id: str
+    asks: Ladder
+    fees: FeeSchedule
+    tick_size: Decimal = Decimal("0.01")
+    lot_size: Decimal = Decimal(1)
+    min_size: Decimal = ZERO
+
+    @property
+    def venue(self) -> str:
+        """The owning venue (the instrument id's prefix)."""
+        return self.instrument_id.partition(":")[0]
+
+
+@attrs.frozen
+class Priced:
+    """A basket priced at size ``quantity``: each leg's fills (price, qty), limit and fees."""
+
+    quantity: Decimal
+    profit: Decimal
+    fees: Decimal
+    cost: Decimal
+    limits: tuple[Decimal, Decimal]
+    fills: tuple[Ladder, Ladder]
+
+
+def take(asks: Ladder, quantity: Decimal) -> Ladder:
+    """The fills of a buy of ``quantity`` walking ``asks``: one (price, qty) per level."""
+    out: Ladder = []
+    left = quantity
+    for price, size in asks:
+        if left <= 0:
+            break
+        qty = min(size, left)
+        out.append((price, qty))
+        left -= qty
+    return out
+
+
+def price_at(a: VenueLeg, b: VenueLeg, quantity: Decimal) -> Priced:
+    """The exact basket of ``quantity`` units: fills per level, fees per fill as each
+    venue's schedule charges them (with its rounding)."""
+    fa, fb = take(a.asks, quantity), take(b.asks, quantity)
+    cost = sum((p * q for p, q in (*fa, *fb)), ZERO)
+    fees = (sum((a.fees.fee(p, q, maker=False) for p, q in fa), ZERO)
+            + sum((b.fees.fee(p, q, maker=False) for p, q in fb), ZERO))
+    limits = (_on_tick(fa[-1][0], a.tick_size), _on_tick(fb[-1][0], b.tick_size))
+    return Priced(quantity, quantity - cost - fees, fees, cost, limits, (fa, fb))
+
+
+def _on_tick(price: Decimal, tick: Decimal) -> Decimal:
+    """A buy limit on the tick grid (up: never below the level it must reach)."""
+    return (price / tick).to_integral_value(rounding=ROUND_CEILING) * tick
+
+
+def _floor(qty: Decimal, step: Decimal) -> Decimal:
+    return (qty / step).to_integral_value(rounding=ROUND_FLOOR) * step
+
+
+def segment_ends(a: VenueLeg, b: VenueLeg, min_edge: Decimal = ZERO) -> list[Decimal]:
+    """Cumulative sizes at the end of every jointly walked segment whose marginal profit
+    per unit after fees is ``> 0`` and ``> min_edge`` (see the module docstring)."""
+    ends: list[Decimal] = []
+    i = j = 0
+    left_a = a.asks[0][1] if a.asks else ZERO
+    left_b = b.asks[0][1] if b.asks else ZERO
+    total = ZERO
+    while i < len(a.asks) and j < len(b.asks):
+        pa, pb = a.asks[i][0], b.asks[j][0]
+        margin = ONE - pa - pb - a.fees.unit_fee(pa) - b.fees.unit_fee(pb)
+        if margin <= 0 or margin <= min_edge:
+            break
+        q = min(left_a, left_b)
+        total += q
+        ends.append(total)
+        left_a -= q
+        left_b -= q
+        if left_a <= 0:
+            i += 1
+            left_a = a.asks[i][1] if i < len(a.asks) else ZERO
+        if left_b <= 0:
+            j += 1
+            left_b = b.asks[j][1] if j < len(b.asks) else ZERO
+    return ends
+
+
+def best_basket(a: VenueLeg, b: VenueLeg, min_edge: Decimal = ZERO) -> Priced | None:
+    """The most profitable exact basket over the walk's segment ends, or None when no size
+    (on both lot grids, at least both minimum sizes) makes money after fees."""
+    step = max(a.lot_size, b.lot_size)
+    floor_size = max(a.min_size, b.min_size, step)
+    best: Priced | None = None
+    for end in segment_ends(a, b, min_edge):
+        qty = _floor(end, step)
+        if qty < floor_size or (best is not None and qty <= best.quantity):
+            continue
+        priced = price_at(a, b, qty)
+        if priced.profit > 0 and (best is None or priced.profit > best.profit):
+            best = priced
+    return best
+
+
+def ladder(levels: np.ndarray) -> Ladder:
+    """A book side (float (n, 2) array, best first) as exact (price, size) pairs."""
+    return [(to_decimal(p), to_decimal(q)) for p, q in levels.tolist() if q > 0]
+
+
+class CrossVenueScanner(Scanner):
+    """Kalshi x Polymarket arbitrage over the mapped pairs (see the module docstring)."""
+
+    name: ClassVar[str] = "crossvenue"
+
+    def __init__(self, settings: CrossVenueSettings | None = None,
+                 pairs: list[Pair] | None = None) -> None:
+        self.settings = settings or CrossVenueSettings()
+        if pairs is None:
+            mapping: Path | None = self.settings.mapping
+            pairs = load_mapping(mapping) if mapping is not None else []
+        self.pairs = pairs
+        self._warned: set[str] = set()
+
+    def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """Every profitable basket of every mapped pair, most profitable first."""
+        found: list[Opportunity] = []
+        for pair in self.pairs:
+            for route in self._routes(pair, market):
+                opp = self._price(pair, route, market, ts_ns)
+                if opp is not None:
+                    found.append(opp)
+        found.sort(key=lambda o: o.expected_profit, reverse=True)
+        return found
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning("crossvenue: %s", message)
+
+    def _routes(self, pair: Pair, market: MarketState) -> list[tuple[str, str]]:
+        """(Kalshi instrument, Polymarket instrument) of each complementary basket."""
+        mapped = market.instruments.get(pair.polymarket.instrument_id)
+        if mapped is None:
+            self._warn_once(pair.name, f"pair {pair.name!r}: Polymarket token "
+                            f"{pair.polymarket.token_id} is not among the venue's instruments")
+            return []
+        other = mapped.meta.get("complement")
+        if not isinstance(other, str):
+            self._warn_once(pair.name, f"pair {pair.name!r}: no complement token known for "
+                            f"{pair.polymarket.instrument_id}")
+            return []
+        seen = str(mapped.meta.get("token_outcome", pair.polymarket.outcome))
+        if seen.strip().lower() != pair.polymarket.outcome.strip().lower():
+            self._warn_once(pair.name, f"pair {pair.name!r}: token {pair.polymarket.token_id} "
+                            f"is outcome {seen!r} at Polymarket, the mapping says "
+                            f"{pair.polymarket.outcome!r}; pair skipped")
+            return []
+        p_a, p_not_a = ((mapped.id, other) if pair.relation == SAME else (other, mapped.id))
+        k_a, k_not_a = pair.kalshi.instrument_id, pair.kalshi.complement_id
+        return [(k_a, p_not_a), (k_not_a, p_a)]
+
+    def _leg(self, market: MarketState, instrument_id: str) -> VenueLeg | None:
+        ok, _why = market.tradeable(instrument_id)
+        if not ok:
+            return None
+        asks = ladder(market.books[instrument_id].ask_levels())
+        if not asks:
+            return None
+        inst: Instrument | None = market.instruments.get(instrument_id)
+        if inst is None:
+            return VenueLeg(instrument_id, asks, market.fee_schedule(instrument_id))
+        if inst.meta.get("tradeable") is False:
+            return None
+        return VenueLeg(instrument_id, asks, market.fee_schedule(instrument_id),
+                        inst.tick_size, inst.lot_size, inst.min_size)
+
+    def _price(self, pair: Pair, route: tuple[str, str], market: MarketState, ts_ns: int
+               ) -> Opportunity | None:
+        k_leg, p_leg = (self._leg(market, iid) for iid in route)
+        if k_leg is None or p_leg is None:
+            return None
+        basket = best_basket(k_leg, p_leg, self.settings.min_edge)
+        if basket is None:
+            return None
+        qty = basket.quantity
+        legs = [Leg(k_leg.instrument_id, Side.BUY, basket.limits[0], qty),
+                Leg(p_leg.instrument_id, Side.BUY, basket.limits[1], qty)]
+        if self._polymarket_first(k_leg, p_leg, basket):
+            legs.reverse()
+        why_not = pair.differences()
+        fills = "; ".join(
+            f"{leg.venue} " + " + ".join(f"{q}@{p}" for p, q in f)
+            for leg, f in zip((k_leg, p_leg), basket.fills, strict=True))
+        reason = (f"{pair.name}: buy {route[0]} and {route[1]} ({pair.relation} pair): "
+                  f"{qty} x $1 payout - cost {basket.cost} - fees {basket.fees} = "
+                  f"{basket.profit} [{fills}]")
+        if why_not:
+            reason += "; NOT risk-free: " + "; ".join(why_not)
+        executable = not why_not or self.settings.trade_not_risk_free
+        newest = max(market.books[iid].ts_ns for iid in route)
+        return Opportunity(
+            opportunity_id=f"crossvenue:{pair.name}:{route[0]}:{route[1]}:{newest}",
+            scanner=self.name, ts_ns=ts_ns, kind="cross_complementary", legs=tuple(legs),
+            edge_per_unit=basket.profit / qty, max_size=qty,
+            expected_profit=basket.profit, costs=basket.fees, reason=reason,
+            risk_free=not why_not, event_id=pair.name,
+            lane="executable" if executable else "research")
+
+    def _polymarket_first(self, k_leg: VenueLeg, p_leg: VenueLeg, basket: Priced) -> bool:
+        """Whether the Polymarket leg goes first (``first_leg``; "thinner": the book with
+        less depth up to its limit, ties to Kalshi)."""
+        first = self.settings.first_leg
+        if first != "thinner":
+            return first == POLYMARKET
+        depth = [sum((q for p, q in leg.asks if p <= limit), ZERO)
+                 for leg, limit in zip((k_leg, p_leg), basket.limits, strict=True)]
+        return depth[1] < depth[0]
+
