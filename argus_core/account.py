@@ -1,22 +1,112 @@
-"""The account: cash, positions, marks and fees, updated fill by fill (exact Decimals)."""
+"""The account: cash, positions, marks and fees, updated fill by fill (exact Decimals),
+and inside it one book per strategy slot.
+
+Each configured strategy slot has its own capital (``[run] capital``, else an equal
+share of the starting cash), and a fill lands in the book of the slot that sent its order
+(a scanner's in a book of its own, starting at 0).  The engine's own orders that close
+positions for everyone (the kill switch's flattening, settlements) are shared among the
+books that hold the instrument, in proportion to their signed positions, fees in
+proportion to the quantity each takes, the last book taking the rounding remainder: the
+books' cash, quantities and fees always sum to the account's exactly.  Books are valued at
+the account's marks (the last fill price when the account is flat but books offset), so
+per-strategy equity sums to the total to the cent.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
+from argus_core.errors import ConfigError
 from argus_core.models import Fill, Portfolio, Position
+
+#: Order slots that act for every book: their fills are shared by the holders.
+HOUSE_SLOTS = frozenset({"flatten", "settlement"})
+# Shares of a shared fill are cut at 1e-12: fine enough for any lot or fee, coarse enough
+# that a book's cash (28 significant digits) stays exact, so the books sum exactly.
+_SHARE = Decimal("1e-12")
+
+
+def capital_split(cash: Decimal, shares: dict[str, Decimal], slots: list[str]
+                  ) -> dict[str, Decimal]:
+    """Each slot's starting capital: its ``[run] capital`` share of ``cash``, slots not
+    named sharing the rest equally (the last takes the rounding remainder); cash no slot
+    holds stays in an ``unallocated`` book, so the books always sum to ``cash``."""
+    unknown = sorted(set(shares) - set(slots))
+    if unknown:
+        raise ConfigError(f"[run] capital names {unknown}, which are not strategy slots "
+                          f"of this run ({sorted(slots)})")
+    out = {slot: cash * shares[slot] for slot in slots if slot in shares}
+    rest = [slot for slot in slots if slot not in shares]
+    left = cash - sum(out.values(), Decimal(0))
+    for n, slot in enumerate(rest):
+        out[slot] = left - left / len(rest) * (len(rest) - 1) if n == len(rest) - 1 \
+            else left / len(rest)
+    if not rest and left > 0:
+        out["unallocated"] = left
+    return out
 
 
 class Account:
     """Mutable book-keeping behind the immutable :class:`Portfolio` snapshots."""
 
-    def __init__(self, cash: Decimal) -> None:
+    def __init__(self, cash: Decimal, capital: dict[str, Decimal] | None = None) -> None:
         self.cash = cash
         self.positions: dict[str, Position] = {}
         self.marks: dict[str, Decimal] = {}
         self.fees_paid = Decimal(0)
         self._snapshot: Portfolio | None = None
+        self.last_price: dict[str, Decimal] = {}
+        #: The strategy slots' books (slot -> its own Account), with their capital.
+        self.books = {slot: Account(c) for slot, c in (capital or {}).items()}
+
+    def book(self, slot: str) -> Account:
+        """The book of ``slot`` (created empty, with no capital, on its first fill)."""
+        if slot not in self.books:
+            self.books[slot] = Account(Decimal(0))
+        return self.books[slot]
+
+    def apply_to_books(self, fill: Fill, slot: str) -> None:
+        """Book ``fill`` (of an order sent by ``slot``) in the strategies' books."""
+        inst, sign = fill.instrument_id, fill.side.sign
+        holders = {s: b.positions[inst].quantity for s, b in self.books.items()
+                   if inst in b.positions and b.positions[inst].quantity != 0}
+        held = sum(holders.values(), Decimal(0))
+        if slot not in HOUSE_SLOTS or held == 0 or held * sign > 0:
+            self.book(slot).apply(fill)
+            return
+        signed_left, fee_left = fill.quantity * sign, fill.fee
+        weight = sum(abs(q) for q in holders.values())
+        for n, (name, q) in enumerate(sorted(holders.items()), 1):
+            last = n == len(holders)
+            signed = signed_left if last else (fill.quantity * sign * q / held).quantize(_SHARE)
+            fee = fee_left if last else (fill.fee * abs(q) / weight).quantize(_SHARE)
+            signed_left, fee_left = signed_left - signed, fee_left - fee
+            if signed:
+                side = fill.side if signed * sign > 0 else fill.side.opposite()
+                self.books[name].apply(attrs.evolve(fill, side=side, quantity=abs(signed),
+                                                    fee=fee))
+
+    def book_equity(self) -> dict[str, Decimal]:
+        """Each book's equity at the account's marks."""
+        out = {}
+        for slot, book in self.books.items():
+            equity = book.cash
+            for inst, pos in book.positions.items():
+                if pos.quantity:
+                    equity += pos.quantity * self.marks.get(inst, self.last_price[inst])
+            out[slot] = equity
+        return out
+
+    def book_portfolio(self, slot: str) -> Portfolio:
+        """What ``slot``'s sizer sees: its own cash and positions at the account's marks
+        (the whole account when the run keeps no books)."""
+        if slot not in self.books:
+            return self.portfolio()
+        book = self.books[slot]
+        return Portfolio(book.cash, dict(book.positions), dict(self.marks), book.fees_paid)
 
     def apply(self, fill: Fill) -> Position:
         """Book a fill: position, cash (notional and fee) and fees paid.
@@ -32,6 +122,7 @@ class Account:
         self.positions[inst] = pos
         self.cash -= fill.side.sign * fill.notional + fill.fee
         self.fees_paid += fill.fee
+        self.last_price[inst] = fill.price
         if pos.quantity == 0:
             self.marks.pop(inst, None)
         elif before.quantity == 0 or inst not in self.marks:
@@ -79,6 +170,8 @@ class Account:
             "marks": {k: str(v) for k, v in self.marks.items()},
             "positions": {k: [str(p.quantity), str(p.avg_price), str(p.realized_pnl)]
                           for k, p in self.positions.items()},
+            "last_price": {k: str(v) for k, v in self.last_price.items()},
+            "books": {slot: book.get_state() for slot, book in self.books.items()},
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -89,4 +182,7 @@ class Account:
         # Checkpoints written before flat marks were dropped may still hold stale ones.
         self.marks = {k: Decimal(v) for k, v in state["marks"].items()
                       if k in self.positions and self.positions[k].quantity != 0}
+        self.last_price = {k: Decimal(v) for k, v in state.get("last_price", {}).items()}
+        for slot, book_state in state.get("books", {}).items():
+            self.book(slot).set_state(book_state)
         self._snapshot = None

@@ -194,6 +194,14 @@ class ArgusSection:
     seed: int = attrs.field(default=0, validator=in_range(0, 2**63 - 1))  # numpy needs >= 0
 
 
+def _capital_shares(_inst: object, _attr: object, shares: dict[str, Decimal]) -> None:
+    for slot, share in shares.items():
+        if not 0 < share <= 1:
+            raise RangeError(f"capital.{slot}", share, "(0, 1]")
+    if sum(shares.values(), Decimal(0)) > 1:
+        raise RangeError("the sum of [run] capital", sum(shares.values()), "(0, 1]")
+
+
 @attrs.frozen
 class RunSection:
     """``[run]``: what the loop wires together."""
@@ -213,6 +221,9 @@ class RunSection:
     # trade: wide enough to get out of a moving book, bounded so no unwind goes at any price.
     unwind_slippage_bps: Decimal = attrs.field(default=Decimal("500"),
                                                validator=in_range(0, 5000))
+    # Each strategy slot's share of the starting cash (slots not named share what is
+    # left equally; none named: equal shares).  Every slot keeps its own book.
+    capital: dict[str, Decimal] = attrs.field(factory=dict, validator=_capital_shares)
 
 
 @attrs.frozen

@@ -201,7 +201,8 @@ class ExecutionEngine:
                 return []
             inst = self.market.instruments.get(intent.instrument_id)
             qty = intent.quantity if intent.quantity is not None else self._size(
-                intent, price, portfolio, inst)
+                intent, price, portfolio if self.sizer.whole_account
+                else self.account.book_portfolio(intent.strategy), inst)
             if qty <= 0:  # say so: a strategy that never trades should be able to see why
                 self.risk_event(ts, "sizing", "skip", f"sizer {self.sizer.name!r} sized "
                                 f"the intent to 0 (no forecast, or below one lot)", intent)
@@ -376,6 +377,8 @@ class ExecutionEngine:
         """Ledger, account, position row, order status, risk observers."""
         self.ledger.insert_fill(fill)
         pos = self.account.apply(fill)
+        row = self.ledger.order_row(fill.client_order_id)
+        self.account.apply_to_books(fill, row["strategy"] if row else "")
         self.ledger.upsert_position(pos, fill.ts_ns)
         status, filled = self.broker.status(fill.client_order_id)
         if filled >= 0:

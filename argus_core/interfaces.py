@@ -230,7 +230,8 @@ class StrategyContext:
 
     @property
     def portfolio(self) -> Portfolio:
-        """The account as of this event."""
+        """The strategy's own book as of this event (the whole account when the run
+        keeps one book)."""
         p = self._portfolio
         if not isinstance(p, Portfolio):
             p = self._portfolio = p()
@@ -313,9 +314,15 @@ class Sizer(abc.ABC):
     instrument's :class:`FeeSchedule` in force (what its fills will pay; see
     ``MarketState.fee_schedule``), e.g. to size a binary bet on the price plus
     ``fees.unit_fee(price)``.  A sizer without the parameter is called as before.
+
+    ``portfolio`` is the intent's strategy slot's own book (its capital, cash and
+    positions; the whole account when the run keeps one book).  A sizer that allocates
+    the whole account across strategies itself sets ``whole_account = True`` and is
+    given the account.
     """
 
     name: ClassVar[str] = ""
+    whole_account: ClassVar[bool] = False
 
     @abc.abstractmethod
     def size(self, intent: Intent, price: Decimal, portfolio: Portfolio,

@@ -99,6 +99,12 @@ def core_migrations(migrations: Migrations) -> None:
                      "alter table orders add column arrival_price text;"
                      "alter table orders add column arrival_spread text")
 
+    @core
+    def m004_book_equity(conn: apsw.Connection) -> None:
+        # Each strategy slot's book (see argus_core.account), when a run keeps several.
+        conn.execute("create table book_equity (ts_ns integer not null, slot text not null,"
+                     " cash text not null, equity text not null, primary key (slot, ts_ns))")
+
 
 class Ledger:
     """An open run ledger.  Use as a context manager or call :meth:`close`."""
@@ -377,6 +383,11 @@ class Ledger:
     def append_equity(self, rows: Sequence[tuple[int, str, str, str]]) -> None:
         """Equity rows ``(ts_ns, cash, equity, gross exposure)``."""
         self.conn.executemany("insert or replace into equity values (?,?,?,?)", rows)
+
+    def append_book_equity(self, rows: Sequence[tuple[int, str, str, str]]) -> None:
+        """Per-slot ``(ts_ns, slot, cash, equity)`` rows (a resumed run rewrites its own)."""
+        self.conn.executemany("insert or replace into book_equity (ts_ns, slot, cash, equity)"
+                              " values (?,?,?,?)", rows)
 
     def venue_resume(self, venue: str) -> VenueResume:
         """What a restarted ``venue`` needs to know of this run's orders and fills."""

@@ -33,12 +33,13 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from argus_core.account import Account
+from argus_core.account import Account, capital_split
 from argus_core.config import Config, canonical_json
 from argus_core.errors import ArgusError, ConfigError
 from argus_core.execution import ExecutionEngine
@@ -119,7 +120,8 @@ class Runner:
         if stale_s is None:
             stale_s = self.asm.venue.default_stale_after_s
         self.market = MarketState(int(stale_s * 1e9))
-        self.account = Account(config.run.starting_cash)
+        self.account = Account(config.run.starting_cash, capital_split(
+            config.run.starting_cash, config.run.capital, list(self.asm.strategies)))
         self.broker = PaperBroker(self.market, self.asm.venue.fee_schedule, config.paper)
         # Scanners and sizers price fees with what fills will pay: the venue's schedule
         # live, the paper broker's (the venue's with any [paper] overrides) otherwise.
@@ -142,6 +144,7 @@ class Runner:
         self._commit_each_change = config.argus.mode != "replay"
         self._swapped = False
         self._equity_rows: list[tuple[int, str, str, str]] = []
+        self._book_rows: list[tuple[int, str, str, str]] = []
         self._fills_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._swaps: list[tuple[str, Strategy, str, asyncio.Future[None]]] = []
@@ -401,8 +404,13 @@ class Runner:
             account.mark(event.instrument_id, event.close)  # type: ignore[union-attr]
             self._equity_row(ts)
         if self.asm.strategies:
+            # One book: the account is that book.  Several: each slot sees its own.
+            shared = len(account.books) < 2
             sctx = StrategyContext(ts, account.portfolio, market, self.asm.pricers)
             for slot, strategy in self.asm.strategies.items():
+                if not shared:
+                    sctx = StrategyContext(ts, partial(account.book_portfolio, slot), market,
+                                           self.asm.pricers)
                 try:
                     intents = strategy.on_event(event, sctx)
                 except Exception as exc:
@@ -460,6 +468,10 @@ class Runner:
         equity, gross = self.account.valuation()
         self._equity_rows.append((ts, str(self.account.cash), str(equity.quantize(_CENT_E6)),
                                   str(gross.quantize(_CENT_E6))))
+        if len(self.account.books) > 1:  # one book: the total is that book
+            self._book_rows.extend((ts, slot, str(book.cash), str(value.quantize(_CENT_E6)))
+                                   for slot, value in self.account.book_equity().items()
+                                   for book in (self.account.books[slot],))
 
     # -- scanners ------------------------------------------------------------------
     def _scan(self) -> None:
@@ -616,6 +628,9 @@ class Runner:
         if self._equity_rows:
             self.ledger.append_equity(self._equity_rows)
             self._equity_rows = []
+        if self._book_rows:
+            self.ledger.append_book_equity(self._book_rows)
+            self._book_rows = []
         self.ledger.save_checkpoint(CHECKPOINT, self.seq, self.market.now_ns, self._state())
         self.ledger.commit()
         self._read_control()  # a person may have run `argus kill` / `argus resume`

@@ -110,10 +110,12 @@ class PortfolioWeight(Sizer):
     Weights start from the model in ``[plugins.portfolio.strategies]`` (volatilities, a
     constant correlation, forecasts, health); :meth:`rebalance` replaces them from
     observed returns, moving each at most ``max_step``.  A strategy without an entry
-    gets no capital.
+    gets no capital.  It sizes on the whole account (``whole_account``), not on the
+    slot's own book: the weights are its capital allocation.
     """
 
     name = "portfolio_weight"
+    whole_account = True  # it allocates the account across strategies itself
 
     def __init__(self, settings: PortfolioSettings | None) -> None:
         self.s = settings or PortfolioSettings()
