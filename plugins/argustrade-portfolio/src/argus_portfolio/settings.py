@@ -42,6 +42,40 @@ class StrategyModel:
 
 
 @attrs.frozen
+class DriftSettings:
+    """``[plugins.portfolio.drift]``: the live-vs-backtest slippage drift monitor (the
+    ``slippage_drift`` risk check; see :mod:`argus_portfolio.drift` and the README).
+
+    A strategy is moved to REDUCING when, over its last ``window`` taker fills (at least
+    ``min_fills``), the mean slippage beyond the half-spread exceeds the assumed slippage
+    by more than ``k`` standard errors and by more than ``min_excess_bps``.
+    """
+
+    min_fills: int = attrs.field(default=20, validator=in_range(2, 100_000))
+    window: int = attrs.field(default=50, validator=in_range(2, 100_000))
+    # k >= 1: one outlier alone can never trip the guard (its t-statistic tends to 1).
+    k: float = attrs.field(default=3.0, validator=in_range(1, 100))
+    min_excess_bps: float = attrs.field(default=1.0, validator=in_range(0, 10_000))
+    # None: the run's [paper] slippage_bps x cost_multiplier (what the replay charges)
+    assumed_slippage_bps: float | None = attrs.field(default=None,
+                                                     validator=in_range(0, 10_000,
+                                                                        optional=True))
+    # per strategy slot, overriding assumed_slippage_bps
+    strategy_slippage_bps: dict[str, float] = attrs.field(factory=dict,
+                                                          validator=_each(in_range(0, 10_000)))
+    # None: the run's [paper] bar_spread_bps, the half-spread a bar replay charges; used
+    # for fills whose order had no quoted spread at arrival (bar data, one-sided book)
+    bar_half_spread_bps: float | None = attrs.field(default=None,
+                                                    validator=in_range(0, 10_000,
+                                                                       optional=True))
+
+    def __attrs_post_init__(self) -> None:
+        if self.window < self.min_fills:
+            raise RangeError("window", self.window,
+                             f"[{self.min_fills}, 100000] (at least min_fills)")
+
+
+@attrs.frozen
 class PortfolioSettings:
     """``[plugins.portfolio]``: the allocator's targets and every cap (see the README)."""
 
@@ -69,6 +103,8 @@ class PortfolioSettings:
     correlation: float = attrs.field(default=0.0, validator=in_range(-1, 1, lo_open=True,
                                                                        hi_open=True))
     min_history: int = attrs.field(default=20, validator=in_range(2))
+    # the slippage drift monitor (the ``slippage_drift`` risk check)
+    drift: DriftSettings = attrs.field(factory=DriftSettings)
 
     def cap_of_family(self, family: str) -> float:
         """The cap of ``family`` (its own entry, else ``family_cap``)."""

@@ -1,0 +1,95 @@
+"""The ``argus tca`` commands (entry point group ``argus.commands``: imported only when
+one runs).
+
+* ``argus tca RUN_DIR [--daily] [--json]``: each order's costs (or the daily roll-ups);
+* ``argus tca-calibrate RUN_DIR [RUN_DIR...] [--out FILE] [--min-fills N]``: the
+  ``[paper] slippage_bps`` that reproduces the runs' measured slippage in a replay.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from argus_core import ArgusError
+
+
+def _num(value: Decimal | float | None, places: int = 2) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{places}f}"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+@click.command("tca")
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--daily", is_flag=True, help="Daily (UTC) roll-ups per strategy and "
+                                             "instrument instead of one line per order.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (money as exact strings).")
+def tca(run_dir: Path, daily: bool, as_json: bool) -> None:
+    """Transaction-cost analysis of a run: per order, the filled quantity, VWAP, fees,
+    spread paid, slippage vs arrival and implementation shortfall vs decision price."""
+    from argus_portfolio.tca import daily_rollups, jsonable, order_costs, read_run
+
+    try:
+        run = read_run(run_dir)
+    except ArgusError as exc:
+        raise click.ClickException(str(exc)) from None
+    costs = order_costs(run.orders, run.fills)
+    records: list[Any] = list(daily_rollups(costs)) if daily else list(costs)
+    if as_json:
+        click.echo(json.dumps([jsonable(r) for r in records], indent=1))
+        return
+    if not records:
+        click.echo(f"{run_dir}: no orders")
+        return
+    if daily:
+        click.echo(_table(
+            ["day", "strategy", "instrument", "orders", "filled", "notional", "fees",
+             "shortfall", "shortfall_bps", "slip_mean_bps", "slip_std_bps"],
+            [[r.day, r.strategy, r.instrument_id, str(r.orders), str(r.filled_orders),
+              _num(r.notional), _num(r.fees), _num(r.shortfall), _num(r.shortfall_bps),
+              _num(r.mean_slippage_bps), _num(r.std_slippage_bps)] for r in records]))
+        return
+    click.echo(_table(
+        ["day", "order", "strategy", "side", "filled/qty", "vwap", "fees", "spread_bps",
+         "slip_bps", "shortfall", "shortfall_bps"],
+        [[c.day, c.client_order_id, c.strategy, c.side, f"{c.filled_quantity}/{c.quantity}",
+          _num(c.vwap), _num(c.fees), _num(c.spread_paid_bps), _num(c.slippage_bps),
+          _num(c.shortfall), _num(c.shortfall_bps)] for c in records]))
+
+
+@click.command("tca-calibrate")
+@click.argument("run_dirs", nargs=-1, required=True,
+                type=click.Path(path_type=Path, file_okay=False))
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the [paper] TOML snippet to this file.")
+@click.option("--min-fills", default=30, show_default=True, type=click.IntRange(2),
+              help="Refuse with fewer taker fills than this.")
+def tca_calibrate(run_dirs: tuple[Path, ...], out: Path | None, min_fills: int) -> None:
+    """Measure realised slippage in live / paper runs and print the replay's
+    ``[paper] slippage_bps`` that reproduces it (a TOML snippet and a --set line)."""
+    from argus_portfolio.tca import calibrate, read_run
+
+    try:
+        result = calibrate([read_run(d) for d in run_dirs], min_fills=min_fills)
+    except ArgusError as exc:
+        raise click.ClickException(str(exc)) from None
+    snippet = result.toml()
+    click.echo(snippet, nl=False)
+    click.echo(result.set_line())
+    if out is not None:
+        out.write_text(snippet)
+        click.echo(f"wrote {out}")
