@@ -32,7 +32,8 @@ EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "example"
 class ExampleServers:
     """Both local exchanges of the example: ``with ExampleServers() as ex:``; ``ex.urls``
     for the configs, ``ex.settle()`` resolves the event on both venues (Kalshi's
-    lifecycle ``settled`` frame, Polymarket's ``market_resolved`` frames)."""
+    lifecycle ``settled`` frame; Polymarket's Gamma serves the market resolved, which
+    the venue's resolution poll picks up)."""
 
     def __init__(self, example_dir: Path = EXAMPLE_DIR) -> None:
         self.example_dir = Path(example_dir)
