@@ -236,7 +236,10 @@ class CrossVenue(Venue):
         return await self._legged(orders[0], orders[1])
 
     async def _legged(self, first: Order, second: Order) -> list[Fill]:
-        self._start_pumps()
+        if self._start_pumps():
+            # let both executions streams connect before the first leg can trade
+            for _ in range(3):
+                await asyncio.sleep(0)
         try:
             got_first = await self._send_and_follow(first)
         except OrderUnknown:
@@ -341,13 +344,15 @@ class CrossVenue(Venue):
         return [o for part in parts for o in part]
 
     # -- executions --------------------------------------------------------------------
-    def _start_pumps(self) -> None:
+    def _start_pumps(self) -> bool:
+        """Start following both venues' executions (once); whether this call started it."""
         if self._executions is not None:
-            return
+            return False
         self._executions = asyncio.Queue()
         loop = asyncio.get_running_loop()
         self._pumps = [loop.create_task(self._follow(name, venue))
                        for name, venue in self.inner.items()]
+        return True
 
     async def _follow(self, name: str, venue: Venue) -> None:
         """One venue's executions: remembered for legging, then queued for the engine."""
