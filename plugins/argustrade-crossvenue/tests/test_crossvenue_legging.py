@@ -16,8 +16,8 @@ from argus_crossvenue.venue import CrossVenue, merge
 
 from argus_core import (
     BasketIncomplete,
-    Fill,
     FeeSchedule,
+    Fill,
     Instrument,
     Liquidity,
     Order,

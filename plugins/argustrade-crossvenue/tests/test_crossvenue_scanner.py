@@ -8,6 +8,7 @@ from collections.abc import Callable
 from decimal import ROUND_CEILING, ROUND_DOWN
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argus_crossvenue.config import CrossVenueSettings
@@ -32,9 +33,8 @@ def p_fee(qty: int | str, price: str) -> D:
     return (D("0.05") * D(qty) * p * (1 - p)).quantize(D("0.00001"), rounding=ROUND_DOWN)
 
 
-def scan(market: MarketState, mapping: Path, **settings: object) -> list[Opportunity]:
-    return CrossVenueScanner(CrossVenueSettings(mapping=mapping, **settings)).scan(  # type: ignore[arg-type]
-        market, 2_000)
+def scan(market: MarketState, mapping: Path, **settings: Any) -> list[Opportunity]:
+    return CrossVenueScanner(CrossVenueSettings(mapping=mapping, **settings)).scan(market, 2_000)
 
 
 # The example's planted books: Kalshi YES asks 0.42 x 50, 0.43 x 30, 0.44 x 200;
