@@ -176,6 +176,17 @@ def test_5xx_answers_and_dropped_connections_are_retried(
     reply_to(api, 4242, "/status", "Equity", timeout_s=15)  # polling recovered
 
 
+def test_html_the_api_refuses_is_sent_again_as_plain_text(
+        api: BotApiStandIn, start_bot: Callable[..., TelegramBot]) -> None:
+    bot = start_bot()
+    bot.notify(Notice("states", "🚦 Trading <b>HALTED (a tag left open", critical=True))
+    assert api.wait_for(lambda: any("HALTED (a tag left open" in (m.text or "")
+                                    for m in api.messages(4242)))
+    plain = next(m for m in api.messages(4242) if "left open" in (m.text or ""))
+    assert plain.parse_mode is None and plain.text == "🚦 Trading HALTED (a tag left open"
+    assert ("sendMessage", 400) in api.refusals
+
+
 def test_a_burst_is_batched_and_the_per_minute_cap_holds(
         api: BotApiStandIn, start_bot: Callable[..., TelegramBot]) -> None:
     bot = start_bot(max_messages_per_minute=3, batch_interval_s=0.3,

@@ -4,6 +4,8 @@ pauses everything, and an over-long line is cut to valid text."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from argus_telegram.outbox import MAX_MESSAGE_CHARS, Notice, Outbox, RateLimiter, cut_html
 
@@ -90,7 +92,7 @@ def test_the_rate_limiter_spaces_messages_and_caps_them_per_minute() -> None:
             limiter.sent()
             sent_at.append(clock.time())
         clock.advance(0.25)
-    gaps = [b - a for a, b in zip(sent_at, sent_at[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(sent_at)]
     assert min(gaps) >= 1.0
     for t in sent_at:  # never more than 3 in any 60 s window
         assert sum(t <= u < t + 60 for u in sent_at) <= 3

@@ -25,10 +25,11 @@ import datetime as dtm
 import enum
 import functools
 import logging
+import re
 import threading
 import warnings
 from collections.abc import Awaitable, Callable
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from argus_telegram.ledger_view import LedgerWatcher, describe_state
 from argus_telegram.outbox import Notice, Outbox, RateLimiter
 
 log = logging.getLogger(__name__)
+_TAG = re.compile(r"<[^>]*>")
 PARSE_MODE = "HTML"
 #: Delays between retries of a failed send or poll (seconds), the last one repeating.
 BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
@@ -93,6 +95,11 @@ def retry_after_s(exc: RetryAfter) -> float:
     if isinstance(value, dtm.timedelta):
         return value.total_seconds()
     return float(value)
+
+
+def plain_text(html: str) -> str:
+    """``html`` without its tags and entities (a fallback when Telegram refuses the HTML)."""
+    return unescape(_TAG.sub("", html))
 
 
 def fill_notice(fill: Fill) -> Notice:
@@ -298,9 +305,17 @@ class TelegramBot:
     async def _deliver(self, bot: Bot, text: str) -> bool:
         """Send ``text`` to every chat; False when no chat got it for a reason that may
         pass (the message is then queued again, first)."""
-        outcomes = [await self._call(functools.partial(
-            bot.send_message, chat_id, text, parse_mode=PARSE_MODE),
-            what=f"sendMessage to {chat_id}") for chat_id in self.settings.chat_ids]
+        outcomes = []
+        for chat_id in self.settings.chat_ids:
+            outcome = await self._call(functools.partial(
+                bot.send_message, chat_id, text, parse_mode=PARSE_MODE),
+                what=f"sendMessage to {chat_id}")
+            if outcome is Outcome.REFUSED:
+                # Refused as it is (HTML that does not parse?): the words still matter.
+                outcome = await self._call(functools.partial(
+                    bot.send_message, chat_id, plain_text(text)),
+                    what=f"plain sendMessage to {chat_id}")
+            outcomes.append(outcome)
         self.limiter.sent()
         return any(o is not Outcome.FAILED for o in outcomes)
 
@@ -338,8 +353,7 @@ class TelegramBot:
             try:
                 updates = await bot.get_updates(
                     offset=self._offset, timeout=self.settings.poll_timeout_s,
-                    allowed_updates=["message"],
-                    read_timeout=self.settings.poll_timeout_s + 10.0)
+                    allowed_updates=["message"])  # PTB adds timeout to read_timeout
                 failures = 0
             except RetryAfter as exc:
                 await asyncio.sleep(retry_after_s(exc))

@@ -22,6 +22,7 @@ import email.parser
 import email.policy
 import itertools
 import json
+import re
 import threading
 import time
 import urllib.parse
@@ -67,6 +68,7 @@ class BotApiStandIn:
         self.calls: list[tuple[str, float, dict[str, Any]]] = []  # (method, at, params)
         self.refusals: list[tuple[str, int]] = []  # (method, error code) answered
         self._updates: list[dict[str, Any]] = []
+        self._chats: dict[int, dict[str, Any]] = {}  # chats seen in injected updates
         self._update_ids = itertools.count(100)
         self._message_ids = itertools.count(1)
         self._faults: dict[str, collections.deque[Fault]] = collections.defaultdict(
@@ -126,6 +128,7 @@ class BotApiStandIn:
             chat.update(first_name=user["first_name"], username=username)
         else:
             chat["title"] = "Argus desk"
+        self._chats[chat_id] = chat
         update_id = next(self._update_ids)
         message = {"message_id": next(self._message_ids), "from": user, "chat": chat,
                    "date": int(time.time()), "text": text}
@@ -229,7 +232,8 @@ class BotApiStandIn:
 
     def _message(self, chat_id: int, **fields: Any) -> dict[str, Any]:
         return {"message_id": next(self._message_ids), "date": int(time.time()),
-                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
+                "chat": self._chats.get(chat_id) or {
+                    "id": chat_id, "type": "private" if chat_id > 0 else "group"},
                 "from": {"id": BOT_ID, "is_bot": True, "first_name": "Argus",
                          "username": BOT_USERNAME}, **fields}
 
@@ -241,6 +245,9 @@ class BotApiStandIn:
         if len(str(text)) > 4096:
             return self._error("sendMessage", 400, "Bad Request: message is too long")
         chat_id = int(params["chat_id"])
+        if params.get("parse_mode") == "HTML" and (problem := html_problem(str(text))):
+            return self._error("sendMessage", 400, f"Bad Request: can't parse entities: "
+                                                   f"{problem}")
         with self._cond:
             self.sent.append(Sent("sendMessage", chat_id, str(text),
                                   params.get("parse_mode"), time.monotonic()))
@@ -322,6 +329,41 @@ class BotApiStandIn:
         return Handler
 
 
+#: Tags the Bot API's HTML parse mode accepts ("Formatting options", HTML style).
+HTML_TAGS = frozenset({"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span",
+                       "tg-spoiler", "a", "code", "pre", "blockquote", "tg-emoji"})
+_ENTITY = re.compile(r"&(lt|gt|amp|quot|#[0-9]+|#x[0-9a-fA-F]+);")
+
+
+def html_problem(text: str) -> str | None:
+    """Why Telegram would refuse ``text`` with ``parse_mode=HTML`` (None: it parses): an
+    unsupported or unbalanced tag, a bare ``<`` or ``&``, an unknown named entity."""
+    stack: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "&":
+            if not _ENTITY.match(text, i):
+                return f"Unsupported character entity at byte offset {i}"
+        elif char == "<":
+            end = text.find(">", i)
+            if end < 0:
+                return f"unclosed start tag at byte offset {i}"
+            tag = text[i + 1:end].strip()
+            closing = tag.startswith("/")
+            name = tag.lstrip("/").split(" ", 1)[0].lower()
+            if name not in HTML_TAGS:
+                return f'Unsupported start tag "{name}" at byte offset {i}'
+            if closing:
+                if not stack or stack.pop() != name:
+                    return f'unexpected end tag "{name}" at byte offset {i}'
+            else:
+                stack.append(name)
+            i = end
+        i += 1
+    return f'can\'t find end tag corresponding to start tag "{stack[-1]}"' if stack else None
+
+
 def parse_body(content_type: str, body: bytes, params: dict[str, Any],
                files: dict[str, tuple[str | None, bytes]]) -> None:
     """Merge a request body's parameters into ``params`` and its files into ``files``."""
@@ -336,7 +378,8 @@ def parse_body(content_type: str, body: bytes, params: dict[str, Any],
             f"Content-Type: {content_type}\r\n\r\n".encode() + body)
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
-            data = part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
             if part.get_filename() is not None:
                 files[str(name)] = (part.get_filename(), data)
             else:
