@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     )
     from argus_core.hookspecs import (
         Register,
+        RegisterForecaster,
         RegisterPricer,
         RegisterRiskCheck,
         RegisterScanner,
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     )
     from argus_core.interfaces import (
         FeeSchedule,
+        Forecaster,
         ModelParams,
         OptionLeg,
         Pricer,
@@ -146,10 +148,10 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
         "parse_overrides plugin_settings structure url_scheme"),
     "errors": ("ArgusError BasketIncomplete ConfigError DataError LedgerError OrderUnknown "
         "PluginError RiskHalted VenueError"),
-    "hookspecs": ("Register RegisterPricer RegisterRiskCheck RegisterScanner RegisterSizer "
-        "RegisterStrategy RegisterVenue hookimpl"),
-    "interfaces": ("FeeSchedule ModelParams OptionLeg Pricer PricingResult RiskCheck RiskContext "
-        "Scanner Sizer Strategy StrategyContext Venue"),
+    "hookspecs": ("Register RegisterForecaster RegisterPricer RegisterRiskCheck RegisterScanner "
+        "RegisterSizer RegisterStrategy RegisterVenue hookimpl"),
+    "interfaces": ("FeeSchedule Forecaster ModelParams OptionLeg Pricer PricingResult RiskCheck "
+        "RiskContext Scanner Sizer Strategy StrategyContext Venue"),
     "ledger": "LEDGER_FILE Ledger",
     "market_state": "L2Book MarketState",
     "migrations": "Migrations",
@@ -188,16 +190,16 @@ __all__ = [
     "AT_LEAST_ONE", "BPS", "FINITE", "FRACTION", "LEDGER_FILE", "NON_NEGATIVE", "POSITIVE",
     "PROBABILITY", "ArgusError", "BacktestResult", "Bar", "BasketIncomplete", "BookDelta",
     "BookStatus", "CancelIntent", "Config", "ConfigError", "DataError", "Event", "FeeSchedule",
-    "Fill", "Forecast", "Instrument", "Intent", "KnownOrder", "L2Book", "Ledger", "LedgerError",
-    "Leg", "Liquidity", "MarketEvent", "MarketState", "Migrations", "ModelParams", "Opportunity",
-    "OptionLeg", "Order", "OrderBook", "OrderStatus", "OrderType", "OrderUnknown", "OrderUpdate",
-    "Outcome", "PluginError", "Portfolio", "Position", "Pricer", "PricingResult", "RangeError",
-    "Register", "RegisterPricer", "RegisterRiskCheck", "RegisterScanner", "RegisterSizer",
-    "RegisterStrategy", "RegisterVenue", "RiskAction", "RiskCheck", "RiskContext", "RiskDecision",
-    "RiskHalted", "Runner", "Scanner", "Secret", "Settlement", "Side", "Signal", "Sizer",
-    "Strategy", "StrategyContext", "TimeInForce", "Trade", "TradingState", "Venue", "VenueError",
-    "VenueResume", "__version__", "apply_overrides", "build_venue", "canonical_json", "converter",
-    "dump_event", "find_key_shaped", "hookimpl", "in_range", "kelly_binary", "load_config",
-    "metrics", "optional", "parse_overrides", "plugin_settings", "redact", "run_backtest",
-    "structure", "to_decimal", "url_scheme",
+    "Fill", "Forecast", "Forecaster", "Instrument", "Intent", "KnownOrder", "L2Book", "Ledger",
+    "LedgerError", "Leg", "Liquidity", "MarketEvent", "MarketState", "Migrations", "ModelParams",
+    "Opportunity", "OptionLeg", "Order", "OrderBook", "OrderStatus", "OrderType", "OrderUnknown",
+    "OrderUpdate", "Outcome", "PluginError", "Portfolio", "Position", "Pricer", "PricingResult",
+    "RangeError", "Register", "RegisterForecaster", "RegisterPricer", "RegisterRiskCheck",
+    "RegisterScanner", "RegisterSizer", "RegisterStrategy", "RegisterVenue", "RiskAction",
+    "RiskCheck", "RiskContext", "RiskDecision", "RiskHalted", "Runner", "Scanner", "Secret",
+    "Settlement", "Side", "Signal", "Sizer", "Strategy", "StrategyContext", "TimeInForce", "Trade",
+    "TradingState", "Venue", "VenueError", "VenueResume", "__version__", "apply_overrides",
+    "build_venue", "canonical_json", "converter", "dump_event", "find_key_shaped", "hookimpl",
+    "in_range", "kelly_binary", "load_config", "metrics", "optional", "parse_overrides",
+    "plugin_settings", "redact", "run_backtest", "structure", "to_decimal", "url_scheme",
 ]

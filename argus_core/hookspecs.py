@@ -25,7 +25,15 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from argus_core.config import Config
-    from argus_core.interfaces import Pricer, RiskCheck, Scanner, Sizer, Strategy, Venue
+    from argus_core.interfaces import (
+        Forecaster,
+        Pricer,
+        RiskCheck,
+        Scanner,
+        Sizer,
+        Strategy,
+        Venue,
+    )
     from argus_core.migrations import Migrations
     from argus_core.models import Fill, Opportunity
     from argus_core.runtime import RunContext
@@ -45,6 +53,7 @@ RegisterStrategy = Callable[[str, Callable[[Any], "Strategy"]], None]
 RegisterRiskCheck = Callable[[str, Callable[[Any], "RiskCheck"]], None]
 RegisterSizer = Callable[[str, Callable[[Any], "Sizer"]], None]
 RegisterPricer = Callable[[str, Callable[[Any], "Pricer"]], None]
+RegisterForecaster = Callable[[str, Callable[[Any], "Forecaster"]], None]
 
 
 @hookspec
@@ -134,6 +143,19 @@ def register_pricers(register: RegisterPricer) -> None:
     back when none is installed or it cannot answer.
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_forecasters(register: RegisterForecaster) -> None:
+    """Register probability models returning :class:`argus_core.interfaces.Forecaster`.
+
+    Strategies and scanners find them by name on the market state
+    (``market.forecasters["baseline"]``; a strategy's ``ctx.market``), built on first
+    use, and ask ``Forecaster.forecast(instrument_id, market, ts_ns)`` for a
+    :class:`argus_core.Forecast` (``p_win`` for a binary outcome) or None.
+
+    .. versionadded:: 0.2
     """
 
 

@@ -22,6 +22,7 @@ import attrs
 from argus_core.models import (
     CancelIntent,
     Fill,
+    Forecast,
     Instrument,
     Intent,
     MarketEvent,
@@ -211,7 +212,8 @@ class Strategy(abc.ABC):
 
 
 class StrategyContext:
-    """What a strategy may read: the time, its portfolio, the market state and pricers.
+    """What a strategy may read: the time, its portfolio, the market state (with the
+    run's forecasters), pricers and the run's mode.
 
     ``portfolio`` may be given as a snapshot or as a zero-argument callable that builds
     one; the loop passes the account's snapshot method, so a strategy that never looks
@@ -219,14 +221,16 @@ class StrategyContext:
     attribute is computed on first read).
     """
 
-    __slots__ = ("_portfolio", "market", "pricers", "ts_ns")
+    __slots__ = ("_portfolio", "market", "mode", "pricers", "ts_ns")
 
     def __init__(self, ts_ns: int, portfolio: Portfolio | Callable[[], Portfolio],
-                 market: MarketState, pricers: Mapping[str, Pricer] | None = None) -> None:
+                 market: MarketState, pricers: Mapping[str, Pricer] | None = None,
+                 mode: str = "replay") -> None:
         self.ts_ns = ts_ns
         self._portfolio = portfolio
         self.market = market
         self.pricers: Mapping[str, Pricer] = pricers if pricers is not None else {}
+        self.mode = mode  # "replay" | "paper" | "live": e.g. a model gated to paper
 
     @property
     def portfolio(self) -> Portfolio:
@@ -328,6 +332,20 @@ class Sizer(abc.ABC):
     def size(self, intent: Intent, price: Decimal, portfolio: Portfolio,
              instrument: Instrument | None, fees: FeeSchedule | None = None) -> Decimal:
         """Quantity to trade (0 to skip); ``fees`` is the instrument's fee schedule."""
+
+
+class Forecaster(abc.ABC):
+    """A probability model: the market state as of ``ts_ns`` -> a :class:`Forecast` for
+    one instrument (``p_win`` for a binary outcome, ``mu``/``sigma`` for a return), or
+    None when it has no view.  It must read nothing stamped after ``ts_ns``, and say in
+    ``Forecast.confidence`` how far to trust it."""
+
+    name: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def forecast(self, instrument_id: str, market: MarketState, ts_ns: int
+                 ) -> Forecast | None:
+        """The forecast for ``instrument_id`` at ``ts_ns``."""
 
 
 #: A pricing model's parameters by name, e.g. Heston's ``{"v0": 0.04, "kappa": 2.0,

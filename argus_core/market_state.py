@@ -13,13 +13,13 @@ stamp, so a scan costs what changed rather than a read of every book.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 from argus_core.errors import DataError
-from argus_core.interfaces import FeeSchedule
+from argus_core.interfaces import FeeSchedule, Forecaster
 from argus_core.models import (
     Bar,
     BookDelta,
@@ -148,6 +148,8 @@ class MarketState:
         self.trades: dict[str, Trade] = {}
         self.events: dict[str, Event] = {}
         self.signals: dict[tuple[str, str], Signal] = {}
+        #: the run's forecasters by name (``register_forecasters``), built on first use
+        self.forecasters: Mapping[str, Forecaster] = {}
         self.instruments: dict[str, Instrument] = {}
         self.settled: dict[str, Settlement] = {}
         self.now_ns = 0

@@ -33,6 +33,7 @@ KINDS = {
     "register_risk_checks": "risk_check",
     "register_sizers": "sizer",
     "register_pricers": "pricer",
+    "register_forecasters": "forecaster",
 }
 
 #: Builtin plugins: (name, module path).  They register through the same hooks.
@@ -73,7 +74,8 @@ def component_base(kind: str) -> type:
 
     return {"venue": interfaces.Venue, "scanner": interfaces.Scanner,
             "strategy": interfaces.Strategy, "risk_check": interfaces.RiskCheck,
-            "sizer": interfaces.Sizer, "pricer": interfaces.Pricer}[kind]
+            "sizer": interfaces.Sizer, "pricer": interfaces.Pricer,
+            "forecaster": interfaces.Forecaster}[kind]
 
 
 class PluginHost:

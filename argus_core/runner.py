@@ -120,6 +120,7 @@ class Runner:
         if stale_s is None:
             stale_s = self.asm.venue.default_stale_after_s
         self.market = MarketState(int(stale_s * 1e9))
+        self.market.forecasters = self.asm.forecasters
         self.account = Account(config.run.starting_cash, capital_split(
             config.run.starting_cash, config.run.capital, list(self.asm.strategies)))
         self.broker = PaperBroker(self.market, self.asm.venue.fee_schedule, config.paper)
@@ -406,11 +407,12 @@ class Runner:
         if self.asm.strategies:
             # One book: the account is that book.  Several: each slot sees its own.
             shared = len(account.books) < 2
-            sctx = StrategyContext(ts, account.portfolio, market, self.asm.pricers)
+            mode = self.config.argus.mode
+            sctx = StrategyContext(ts, account.portfolio, market, self.asm.pricers, mode)
             for slot, strategy in self.asm.strategies.items():
                 if not shared:
                     sctx = StrategyContext(ts, partial(account.book_portfolio, slot), market,
-                                           self.asm.pricers)
+                                           self.asm.pricers, mode)
                 try:
                     intents = strategy.on_event(event, sctx)
                 except Exception as exc:

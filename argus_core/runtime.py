@@ -10,17 +10,28 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
 from argus_core.config import Config, canonical_json, plugin_settings
 from argus_core.errors import ConfigError, PluginError
-from argus_core.interfaces import Pricer, RiskCheck, Scanner, Sizer, Strategy, Venue
+from argus_core.interfaces import (
+    Forecaster,
+    Pricer,
+    RiskCheck,
+    Scanner,
+    Sizer,
+    Strategy,
+    Venue,
+)
 from argus_core.ledger import Ledger
 from argus_core.migrations import Migrations
 from argus_core.plugins import PluginHost, component_base, fenced_call, remedy_for
+
+T = TypeVar("T")
 
 
 @attrs.define
@@ -37,15 +48,16 @@ class RunContext:
     venue: Venue | None = None  # the run's venue (plugins' on_startup may prepare it)
 
 
-class LazyPricers(Mapping[str, Pricer]):
-    """Pricers built on first use (a GPU engine should not start unless asked for)."""
+class Lazy(Mapping[str, T]):
+    """Components built on first use (a GPU engine or a model should not start unless
+    asked for): the run's pricers and forecasters."""
 
-    def __init__(self, build: Callable[[str], Pricer], names: list[str]) -> None:
+    def __init__(self, build: Callable[[str], T], names: list[str]) -> None:
         self._build = build
         self._names = names
-        self._cache: dict[str, Pricer] = {}
+        self._cache: dict[str, T] = {}
 
-    def __getitem__(self, name: str) -> Pricer:
+    def __getitem__(self, name: str) -> T:
         if name not in self._names:
             raise KeyError(name)
         if name not in self._cache:
@@ -69,7 +81,8 @@ class Assembly:
     scanners: list[Scanner]
     sizer: Sizer
     risk_checks: list[RiskCheck]
-    pricers: LazyPricers
+    pricers: Lazy[Pricer]
+    forecasters: Lazy[Forecaster]
     #: the registered name of each of ``risk_checks`` (their checkpoint keys), in order
     risk_check_names: list[str] = attrs.Factory(list)
 
@@ -146,11 +159,11 @@ def assemble(config: Config, run_dir: Path, *, host: PluginHost | None = None,
     check_names = run.risk_checks if run.risk_checks is not None else sorted(
         host.registry["risk_check"])
     checks = [build(host, settings, "risk_check", name) for name in check_names]
-    pricers = LazyPricers(lambda n: build(host, settings, "pricer", n),
-                          sorted(host.registry["pricer"]))
+    pricers, forecasters = (Lazy(partial(build, host, settings, kind),
+                                 sorted(host.registry[kind])) for kind in ("pricer", "forecaster"))
     ctx = RunContext(config, host, run_dir, run_id_for(config), config.argus.mode,
                      settings=settings, venue=venue)
-    return Assembly(ctx, venue, strategy_objs, scanners, sizer, checks, pricers,
+    return Assembly(ctx, venue, strategy_objs, scanners, sizer, checks, pricers, forecasters,
                     list(check_names))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from functools import partial
 from typing import Any
 
 from rich.console import Console
@@ -14,7 +15,7 @@ from argus_core.config import Config
 from argus_core.errors import ConfigError
 from argus_core.market_state import MarketState
 from argus_core.models import Opportunity
-from argus_core.runtime import build, load_host, validate_settings
+from argus_core.runtime import Lazy, build, load_host, validate_settings
 from argus_core.serde import converter
 
 
@@ -29,6 +30,8 @@ async def snapshot_and_scan(config: Config) -> list[Opportunity]:
     scanners = [build(host, settings, "scanner", name) for name in config.run.scanners]
     try:
         market = MarketState(fees=venue.fee_schedule)
+        market.forecasters = Lazy(partial(build, host, settings, "forecaster"),
+                                  sorted(host.registry["forecaster"]))
         market.add_instruments(await venue.instruments())
         for event in await venue.snapshot():
             market.apply(event)
