@@ -35,6 +35,7 @@ from typing import Any
 
 from telegram import Bot, Message, Update
 from telegram.error import (
+    BadRequest,
     Forbidden,
     InvalidToken,
     NetworkError,
@@ -333,7 +334,8 @@ class TelegramBot:
                 delay = retry_after_s(exc)
                 log.warning("telegram: %s: flood control, retrying after %.1f s", what, delay)
                 self.limiter.pause(delay)
-            except (Forbidden, InvalidToken) as exc:
+            except (BadRequest, Forbidden, InvalidToken) as exc:
+                # (BadRequest subclasses NetworkError in PTB: caught first, never retried.)
                 log.error("telegram: %s refused: %s", what, exc)
                 return Outcome.REFUSED
             except NetworkError as exc:  # includes TimedOut and 5xx answers
