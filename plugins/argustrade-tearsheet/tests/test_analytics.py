@@ -24,10 +24,10 @@ from argus_tearsheet.analytics import (
 )
 from argus_tearsheet.downsample import envelope
 from argus_tearsheet.plugin import tearsheet_sections
-from argus_tearsheet.run_data import load_run
+from argus_tearsheet.run_data import load_run, read_equity
 from tearsheet_ledger import EXPOSED_HOURS, HOUR_NS, T0
 
-from argus_core import DataError, Ledger
+from argus_core import DataError, Ledger, metrics
 from argus_core.config import parse_config
 
 REL = 1e-9
@@ -77,6 +77,34 @@ def test_strategy_and_benchmark_figures_equal_empyrical(tmp_path: Path) -> None:
     assert f"<td class=n>{reference['cagr'] * 100:,.2f}%</td>" in html
     assert f"<td class=n>{reference['max_drawdown'] * 100:,.2f}%</td>" in html
     assert f"Sharpe (annualised, {ann:,.0f} obs/yr measured from timestamps" in html
+
+
+def test_equity_read_back_bit_for_bit_as_the_core_reads_it(tmp_path: Path,
+                                                          constructed_run: Path) -> None:
+    # Long decimals, as Decimal arithmetic leaves them: SQLite's own text->real cast
+    # rounds ~15 of these 20,000 to the wrong double (SQLite 3.54); float() does not.
+    rng = np.random.default_rng(11)
+    hard = tmp_path / "hard"
+    with Ledger.in_dir(hard) as ledger:
+        ledger.start_run("hard", "replay", 0, "{}")
+        values = [f"{int(a)}.{int(b):016d}" for a, b in zip(
+            rng.integers(10**4, 10**6, 20_000), rng.integers(0, 10**16, 20_000), strict=True)]
+        with ledger.transaction():
+            ledger.append_equity([(T0 + i * HOUR_NS, "0", v, "0" if i % 3 else "5.5")
+                                  for i, v in enumerate(values)])
+    for run_dir in (hard, constructed_run, random_walk_run(tmp_path / "walk")):
+        with Ledger.in_dir(run_dir) as ledger:
+            ts, eq, exposed = read_equity(ledger)
+            core_ts, core_eq = metrics.equity_series(ledger)
+            flags = [float(r["gross_exposure"]) > 0 for r in ledger.query(
+                "select gross_exposure from equity order by ts_ns")]
+        assert ts.dtype == np.int64 and eq.dtype == np.float64
+        assert np.array_equal(ts, core_ts)
+        assert np.array_equal(eq, core_eq)  # bit for bit, not approximately
+        assert exposed.tolist() == flags
+    with Ledger.in_dir(tmp_path / "none") as ledger:
+        ts, eq, exposed = read_equity(ledger)
+    assert len(ts) == len(eq) == len(exposed) == 0
 
 
 def test_drawdown_duration_by_hand() -> None:

@@ -71,3 +71,15 @@ def test_user_text_is_escaped(constructed_run: Path) -> None:
 def test_hook_skips_a_directory_without_ledger(tmp_path: Path) -> None:
     config = parse_config({}, tmp_path / "config.toml")
     assert report_sections(config, tmp_path) is None
+
+
+def test_a_missing_bars_csv_leaves_a_note_not_an_error(constructed_run: Path,
+                                                       tmp_path: Path) -> None:
+    # `argus report` rebuilds the config from the ledger: a relative bars path may not
+    # resolve from where it runs.  The report still comes, saying why there is no benchmark.
+    config = parse_config({"run": {"venue": "replay"},
+                           "plugins": {"replay": {"bars_csv": "gone.csv"}}},
+                          tmp_path / "config.toml")
+    html = without_scripts(tearsheet_sections(constructed_run, config)[f"{TITLE}: performance"])
+    assert "No buy-and-hold benchmark: " in html
+    assert "gone.csv: cannot read bars" in html

@@ -1,15 +1,16 @@
 """Everything the trader's report reads from a run directory, read once.
 
-The ledger is read through :class:`argus_core.Ledger` and the core's own
-:func:`argus_core.metrics.equity_series` (the report's numbers and the core's come from
-the same arrays).  Nothing here writes to the ledger.
+The ledger is read through :class:`argus_core.Ledger`; the equity series is the very
+array :func:`argus_core.metrics.equity_series` returns (read faster, see
+:func:`read_equity`), and the core's :func:`~argus_core.metrics.compute_metrics` computes
+the metrics they share.  Nothing here writes to the ledger.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from decimal import Decimal
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
 
@@ -64,16 +65,17 @@ def ledger_path(run_dir: Path) -> Path:
 def load_run(run_dir: Path) -> RunData:
     """Read ``run_dir``'s ledger; ``LedgerError`` when there is no ledger or no run."""
     ledger_path(run_dir)
-    with Ledger.in_dir(run_dir) as ledger:
+    # One read transaction: every figure below comes from the same commit, even while a
+    # paper or live run keeps writing.
+    with Ledger.in_dir(run_dir) as ledger, ledger.transaction():
         runs = ledger.query("select * from runs")
         if not runs:
             raise LedgerError(f"{run_dir}/{LEDGER_FILE} has no run recorded")
         run = runs[0]
         config = json.loads(run["config_json"])
         starting_cash = Decimal(str(config.get("run", {}).get("starting_cash", "100000")))
-        ts, eq = metrics.equity_series(ledger)
+        ts, eq, exposed = read_equity(ledger)
         core = metrics.compute_metrics(ledger, starting_cash, series=(ts, eq))
-        exposed = _exposed(ledger, len(ts))
         last = ledger.query("select equity from equity order by ts_ns desc limit 1")
         columns = {r["name"] for r in ledger.query("pragma table_info(orders)")}
         orders = {r["client_order_id"]: r for r in ledger.query(
@@ -90,11 +92,43 @@ def load_run(run_dir: Path) -> RunData:
                    has_reason="reason" in columns, core_metrics=core)
 
 
-def _exposed(ledger: Ledger, n: int) -> NDArray[np.bool_]:
-    """Per equity row (time order), whether gross exposure was above zero; streamed into
-    an array like ``equity_series`` (a 700k-row list of tuples would cost ~100 MiB)."""
-    with ledger.conn:
-        rows = ledger.conn.execute(
-            "select cast(gross_exposure as real) > 0 from equity order by ts_ns")
-        flags = np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=n)
-    return cast(NDArray[np.bool_], flags.astype(bool))
+def read_equity(ledger: Ledger) -> tuple[NDArray[np.int64], NDArray[np.float64],
+                                         NDArray[np.bool_]]:
+    """``(ts_ns, equity, exposed)`` of every equity row in time order: the same arrays,
+    bit for bit, as :func:`argus_core.metrics.equity_series` (a test holds them equal),
+    plus whether gross exposure was above zero at each row.
+
+    Read about twice as fast: SQLite joins each column into one newline-separated string
+    in a single scan (``ts_ns`` is the table's integer primary key, so the scan runs in
+    time order), and Arrow's CSV parser turns the decimal text into float64, correctly
+    rounded like Python's ``float()``; 700k rows of Python ``float()`` calls cost more
+    than the whole rest of the report.  ``cast(equity as real)`` would be quicker still
+    but SQLite's conversion is not correctly rounded for long decimals; the exposure flag
+    uses it safely, since only the sign matters."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    row = ledger.conn.execute(
+        "select count(*), group_concat(ts_ns, char(10)), group_concat(equity, char(10)),"
+        " group_concat(flag, '') from (select ts_ns, equity,"
+        " cast(gross_exposure as real) > 0 as flag from equity order by ts_ns)").fetchone()
+    if row is None or not row[0]:
+        return (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64),
+                np.empty(0, dtype=bool))
+    n = int(row[0])
+    ts = _column(pacsv, str(row[1]), pa.int64())
+    equity = _column(pacsv, str(row[2]), pa.float64())
+    exposed = np.frombuffer(str(row[3]).encode("ascii"), dtype=np.uint8) == ord("1")
+    if not len(ts) == len(equity) == len(exposed) == n:
+        raise LedgerError(f"{ledger.path}: equity rows could not be read back whole")
+    return (cast(NDArray[np.int64], ts), cast(NDArray[np.float64], equity),
+            cast(NDArray[np.bool_], exposed))
+
+
+def _column(pacsv: Any, text: str, kind: Any) -> NDArray[Any]:
+    """One newline-separated column of numbers parsed by Arrow into a numpy array."""
+    options = pacsv.ConvertOptions(column_types={"v": kind})
+    table = pacsv.read_csv(io.BytesIO(text.encode("ascii")),
+                           read_options=pacsv.ReadOptions(column_names=["v"]),
+                           convert_options=options)
+    return cast(NDArray[Any], table.column("v").to_numpy())
