@@ -377,3 +377,21 @@ def test_a_run_with_the_plugin_loaded_has_the_audit_table_from_the_start(
     assert query(tmp_path / "run", "select * from _argus_migrations where migration_set = "
                                    "'dashboard'") == [{"migration_set": "dashboard",
                                                        "name": "m001_dashboard_audit"}]
+
+
+def test_lab_verdicts_show_from_a_lab_ledger_and_runs_answer_by_folder_name(
+        finished_run: Path, tokens: Tokens, tmp_path: Path) -> None:
+    from argus_lab.trials import open_lab_ledger
+
+    lab_db = tmp_path / "lab" / "lab.db"
+    with open_lab_ledger(lab_db) as ledger, ledger.transaction():
+        ledger.insert("lab_gate_verdicts", {
+            "family": "ma_cross", "ts_ns": 5, "verdict": "reject",
+            "reasons_json": json.dumps(["deflated Sharpe 0.41 < 0.95"]),
+            "details_json": "{}", "config_hash": "abc"})
+    app = create_app([RunDir("0", "replay-run", finished_run, lab_db)], tokens)
+    page = Page(TestClient(app).get("/runs/replay-run").text)
+    (verdict,) = page.tables["lab-verdicts"]
+    assert verdict["verdict"][0] == "reject" and verdict["family"][0] == "ma_cross"
+    assert "deflated Sharpe 0.41" in verdict["reasons_json"][0]
+    assert "lab-verdicts" not in Page(client([finished_run], tokens).get("/").text).tables

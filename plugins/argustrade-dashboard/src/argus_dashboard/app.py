@@ -60,11 +60,14 @@ class RunDir:
     key: str
     name: str
     path: Path
+    #: A lab ledger (``[plugins.lab] dir``/lab.db) whose deploy-gate verdicts to show.
+    lab_db: Path | None = None
 
 
-def run_dirs(paths: Sequence[Path]) -> list[RunDir]:
+def run_dirs(paths: Sequence[Path], lab_db: Path | None = None) -> list[RunDir]:
     """Key each directory by its position; name it by its folder name."""
-    return [RunDir(str(i), Path(p).name or str(p), Path(p)) for i, p in enumerate(paths)]
+    return [RunDir(str(i), Path(p).name or str(p), Path(p), lab_db)
+            for i, p in enumerate(paths)]
 
 
 def _jsonable(value: Any) -> Any:
@@ -95,8 +98,15 @@ def create_app(runs: Sequence[RunDir], tokens: Tokens | None = None, *, poll_s: 
         return (tokens.holder_of(request.cookies.get(TOKEN_COOKIE)) is not None
                 or holder(request) is not None)
 
+    by_name = {r.name: r for r in runs}
+
     def run_of(request: Request) -> RunDir | None:
-        return by_key.get(str(request.path_params.get("key", "0")))
+        """The run by key (its position), or by its folder name where that is unique."""
+        key = str(request.path_params.get("key", "0"))
+        found = by_key.get(key)
+        if found is None and len(by_name) == len(runs):
+            found = by_name.get(key)
+        return found
 
     def refused_read() -> Response:
         return JSONResponse({"error": f"this dashboard needs a token to read: send it in "
@@ -132,7 +142,7 @@ def create_app(runs: Sequence[RunDir], tokens: Tokens | None = None, *, poll_s: 
         run = run_of(request)
         if run is None:
             return not_found(request)
-        data = await anyio.to_thread.run_sync(lv.read_run, run.path)
+        data = await anyio.to_thread.run_sync(lv.read_run, run.path, run.lab_db)
         return HTMLResponse(run_page(
             run.key, run.name, data, runs=[(r.key, r.name) for r in runs],
             can_promote=can_promote(data), controls_enabled=tokens.enabled, poll_s=poll_s))
@@ -148,7 +158,7 @@ def create_app(runs: Sequence[RunDir], tokens: Tokens | None = None, *, poll_s: 
         run = run_of(request)
         if run is None:
             return not_found(request)
-        data = await anyio.to_thread.run_sync(lv.read_run, run.path)
+        data = await anyio.to_thread.run_sync(lv.read_run, run.path, run.lab_db)
         data["controls"] = {"enabled": tokens.enabled, "promote": can_promote(data),
                             "actions": [a for a in ACTIONS if can_promote(data)
                                         or a not in ("promote", "rollback")]}

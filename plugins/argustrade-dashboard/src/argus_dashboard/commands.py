@@ -57,10 +57,13 @@ def bind(host: str, port: int) -> socket.socket:
               help="A secret reference ($env:NAME or $file:PATH) whose value unlocks the "
                    "controls; HOLDER (default 'operator') is the name each action records. "
                    "Repeat for several people.")
+@click.option("--lab", "lab_path", type=click.Path(path_type=Path),
+              help="A lab folder ([plugins.lab] dir) or its lab.db: show its deploy-gate "
+                   "verdicts beside each run.")
 @click.option("--poll", "poll_s", default=1.0, show_default=True,
               type=click.FloatRange(0.05, 60.0), help="Seconds between ledger polls.")
 def serve(run_dirs: tuple[Path, ...], host: str, port: int, token_specs: tuple[str, ...],
-          poll_s: float) -> None:
+          lab_path: Path | None, poll_s: float) -> None:
     """A local web dashboard over RUN_DIR... (live over server-sent events): trading
     state, equity and drawdown, positions, working orders, fills, risk events, signals,
     strategy versions, thoughts and lab verdicts; kill, kill and flatten, resume, promote
@@ -77,13 +80,18 @@ def serve(run_dirs: tuple[Path, ...], host: str, port: int, token_specs: tuple[s
         if not run_dir.is_dir():
             raise ConfigError(f"{run_dir}: not a directory (pass the run directory, the "
                               f"folder holding argus.db)")
+    lab_db = None
+    if lab_path is not None:
+        lab_db = lab_path / "lab.db" if lab_path.is_dir() else lab_path
+        if not lab_db.is_file():
+            raise ConfigError(f"--lab {lab_path}: no lab ledger (lab.db) there")
     tokens = Tokens(token_specs)
     reads_need_token = not is_loopback(host)
     if reads_need_token and not tokens.enabled:
         raise ConfigError(f"--host {host} listens beyond this machine: give --token too "
                           f"(it then guards the pages as well as the controls)")
     sock = bind(host, port)
-    runs = keyed(run_dirs)
+    runs = keyed(run_dirs, lab_db)
     app = create_app(runs, tokens, poll_s=poll_s, reads_need_token=reads_need_token)
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"argus serve: http://{shown_host}:{sock.getsockname()[1]}/ "

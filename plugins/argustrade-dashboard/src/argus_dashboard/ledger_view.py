@@ -228,10 +228,28 @@ def plugin_sections(conn: apsw.Connection, present: set[str]) -> dict[str, Any]:
                   "prompt, substr(response_text, 1, 4000) as response_text, error "
                   "from thoughts order by ts_ns desc, seq desc limit 50")
     if "lab_gate_verdicts" in present:
-        out["lab_verdicts"] = rows(
-            conn, "select id, family, ts_ns, verdict, reasons_json, config_hash "
-                  "from lab_gate_verdicts order by id desc limit 50")
+        out["lab_verdicts"] = _verdicts(conn)
     return out
+
+
+def _verdicts(conn: apsw.Connection) -> list[dict[str, Any]]:
+    return rows(conn, "select id, family, ts_ns, verdict, reasons_json, config_hash "
+                      "from lab_gate_verdicts order by id desc limit 50")
+
+
+def lab_verdicts(lab_db: Path) -> list[dict[str, Any]] | None:
+    """The deploy-gate verdicts in a lab ledger (``[plugins.lab] dir``/lab.db), newest
+    first; None when it has none."""
+    if not Path(lab_db).is_file():
+        return None
+    conn = apsw.Connection(str(lab_db), flags=apsw.SQLITE_OPEN_READONLY)
+    conn.set_busy_timeout(2000)
+    try:
+        if "lab_gate_verdicts" not in tables(conn):
+            return None
+        return _verdicts(conn)
+    finally:
+        conn.close()
 
 
 def audit(conn: apsw.Connection, present: set[str], limit: int = 50) -> list[dict[str, Any]]:
@@ -242,8 +260,9 @@ def audit(conn: apsw.Connection, present: set[str], limit: int = 50) -> list[dic
                       "from dashboard_audit order by id desc limit ?", (limit,))
 
 
-def read_run(run_dir: Path) -> dict[str, Any]:
-    """Everything the run page shows, from one commit of the ledger."""
+def read_run(run_dir: Path, lab_db: Path | None = None) -> dict[str, Any]:
+    """Everything the run page shows, from one commit of the ledger; the lab's verdicts
+    from ``lab_db`` (a lab ledger) when the run's own ledger has none."""
     run_dir = Path(run_dir)
     if not (run_dir / LEDGER_FILE).exists():
         return {"ledger": False, "run_dir": str(run_dir)}
@@ -261,6 +280,10 @@ def read_run(run_dir: Path) -> dict[str, Any]:
     peak, current, max_dd = drawdown(values)
     out["drawdown"] = {"peak": peak if values else None, "current": current, "max": max_dd}
     out["equity_curve"] = [[ts, float(e)] for ts, _, e, _ in thin(curve)]
+    if "lab_verdicts" not in out and lab_db is not None:
+        verdicts = lab_verdicts(lab_db)
+        if verdicts is not None:
+            out["lab_verdicts"] = verdicts
     out["health"] = {"last_write_age_s": last_write_age_s(run_dir),
                      "run_status": (out["run"] or {}).get("status")}
     return out

@@ -349,9 +349,11 @@ _SCRIPT = r"""
                                    risk_events: marks.risk_events});
     const source = new EventSource("/api/runs/" + encodeURIComponent(key) + "/stream?" + q);
     source.onopen = () => { live.dataset.status = "live"; live.textContent = "live"; };
-    source.onerror = () => {
+    source.onerror = () => {  // reconnect from the marks reached, never from the first
+      source.close();
       live.dataset.status = "reconnecting";
       live.textContent = "reconnecting";
+      setTimeout(connect, 2000);
     };
     const on = (name, fn) => source.addEventListener(name, (e) => fn(JSON.parse(e.data)));
     on("state", (d) => {
