@@ -228,6 +228,17 @@ def test_a_bad_token_fails_at_start_up_naming_the_key_never_the_token(
     assert all(wrong not in r.getMessage() for r in caplog.records)
 
 
+def test_an_unset_token_variable_is_named_with_the_key(
+        api: BotApiStandIn, run_dir: Path, make_settings: Callable[..., TelegramSettings],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ARGUS_TEST_TELEGRAM_TOKEN")
+    bot = TelegramBot(make_settings(api), run_dir, run_id="run-1", mode="paper")
+    with pytest.raises(ConfigError, match=r"\[plugins.telegram\] token: .*"
+                                          r"ARGUS_TEST_TELEGRAM_TOKEN is not set"):
+        bot.start()
+    assert not api.calls  # nothing was asked of the API
+
+
 def test_the_token_never_reaches_the_logs(
         api: BotApiStandIn, start_bot: Callable[..., TelegramBot],
         caplog: pytest.LogCaptureFixture) -> None:

@@ -138,8 +138,12 @@ class TelegramBot:
     def start(self) -> None:
         """Read the token, ask the Bot API who we are (``getMe``) and start the thread;
         ``ConfigError`` naming ``[plugins.telegram] token`` when the token is refused."""
-        assert self.settings.token is not None
-        token = self.settings.token.reveal()
+        if self.settings.token is None:
+            raise ConfigError("[plugins.telegram] token: not set; the bot cannot start")
+        try:
+            token = self.settings.token.reveal()
+        except ConfigError as exc:
+            raise ConfigError(f"[plugins.telegram] token: {exc}") from None
         self._mask = TokenMask(token)
         for name in _URL_LOGGERS:
             logging.getLogger(name).addFilter(self._mask)
