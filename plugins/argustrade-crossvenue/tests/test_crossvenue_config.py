@@ -63,7 +63,7 @@ def test_the_inner_venues_are_built_by_their_own_plugins_from_their_tables(
                                   base_dir=tmp_path)
     inner = build_inner(settings)
     assert isinstance(inner["kalshi"], KalshiVenue)
-    assert inner["kalshi"].settings.markets == ["KXFEDCUT-26SEP"]  # type: ignore[attr-defined]
+    assert inner["kalshi"].settings.markets == ["KXFEDCUT-26SEP"]  # type: ignore[attr-defined]  # a KalshiVenue (checked above)
     assert isinstance(inner["polymarket"], PolymarketVenue)
     with pytest.raises(ConfigError, match=r"plugins\.crossvenue\.kalshi.*unknown key"):
         build_inner(CrossVenueSettings(kalshi={"colour": "red"}))

@@ -263,7 +263,7 @@ class CrossVenueScanner(Scanner):
             legs.reverse()
         why_not = pair.differences()
         fills = "; ".join(
-            f"{leg.venue} " + " + ".join(f"{q}@{p}" for p, q in f)
+            f"{leg.venue} " + " + ".join(f"{q.normalize():f}@{p.normalize():f}" for p, q in f)
             for leg, f in zip((k_leg, p_leg), basket.fills, strict=True))
         reason = (f"{pair.name}: buy {route[0]} and {route[1]} ({pair.relation} pair): "
                   f"{qty} x $1 payout - cost {basket.cost} - fees {basket.fees} = "
