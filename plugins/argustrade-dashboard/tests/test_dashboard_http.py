@@ -256,6 +256,12 @@ def orchestrated_run(run_dir: Path) -> tuple[str, str]:
                            reason="seed")
         child = store.add(slot="main", source="# v2", parent_id=parent, status="shadow",
                           reason="proposed")
+        with ledger.transaction():
+            ledger.insert("thoughts", {
+                "thought_id": "t1", "cycle_id": "c1", "seq": 1, "purpose": "generate",
+                "model": "claude-test", "system_prompt": "s", "prompt": "write <v2>",
+                "prompt_hash": "h", "response_text": "class V2: ...", "status": "ok",
+                "ts_ns": 7})
     return parent, child
 
 
@@ -266,6 +272,8 @@ def test_promote_and_roll_back_go_through_the_orchestrators_store_naming_the_hol
     page = Page(c.get("/").text)
     assert {"promote-button", "rollback-button", "strategy-versions"} <= set(page.by_id)
     assert [r["version_id"][0] for r in page.tables["strategy-versions"]] == [parent, child]
+    thoughts = page.text("thoughts")
+    assert "claude-test" in thoughts and "write <v2>" in thoughts and "class V2" in thoughts
     assert c.get("/api/runs/0").json()["controls"]["actions"] == [
         "kill", "kill_flatten", "resume", "promote", "rollback"]
     answer = c.post("/api/runs/0/promote", headers=alice(),

@@ -99,4 +99,7 @@ def serve(run_dirs: tuple[Path, ...], host: str, port: int, token_specs: tuple[s
                f"{'for ' + ', '.join(tokens.holders) if tokens.enabled else 'off (no --token)'})")
     # No access log: a page opened with ?token= would otherwise write it to the log.
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
+        click.echo("argus serve: stopped")
