@@ -8,7 +8,7 @@ of the Bot API for tests is in :mod:`argus_telegram.testing`.
 
 from __future__ import annotations
 
-from argus_telegram.bot import TelegramBot
 from argus_telegram.config import TelegramSettings
 
-__all__ = ["TelegramBot", "TelegramSettings"]
+# The bot (python-telegram-bot) is imported on demand: argus_telegram.bot.TelegramBot.
+__all__ = ["TelegramSettings"]

@@ -44,7 +44,7 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
-from argus_core import ConfigError, Fill
+from argus_core import ConfigError
 from argus_telegram import commands
 from argus_telegram.config import TelegramSettings
 from argus_telegram.ledger_view import LedgerWatcher, describe_state
@@ -84,8 +84,8 @@ class TokenMask(logging.Filter):
         return True
 
 
-#: Loggers that may print request URLs (``.../bot<token>/sendMessage``).
-_URL_LOGGERS = ("httpx", "httpcore", "telegram", "telegram.Bot")
+#: Loggers that may print request URLs (``.../bot<token>/sendMessage``) or errors quoting them.
+_URL_LOGGERS = ("httpx", "httpcore", "telegram", "telegram.Bot", __name__)
 
 
 def retry_after_s(exc: RetryAfter) -> float:
@@ -101,13 +101,6 @@ def retry_after_s(exc: RetryAfter) -> float:
 def plain_text(html: str) -> str:
     """``html`` without its tags and entities (a fallback when Telegram refuses the HTML)."""
     return unescape(_TAG.sub("", html))
-
-
-def fill_notice(fill: Fill) -> Notice:
-    """A fill as one notice line."""
-    side, liquidity = escape(fill.side.value.upper()), escape(fill.liquidity.value)
-    return Notice("fills", f"✅ Fill {side} {fill.quantity} {escape(fill.instrument_id)} @ "
-                           f"{fill.price} (fee {fill.fee}, {liquidity})")
 
 
 class TelegramBot:

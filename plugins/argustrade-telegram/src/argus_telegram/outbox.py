@@ -14,8 +14,11 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from html import escape
 
 import attrs
+
+from argus_core import Fill
 
 #: Telegram refuses messages over 4096 characters; keep room for the header.
 MAX_MESSAGE_CHARS = 3800
@@ -151,3 +154,10 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         """Send nothing for ``seconds`` (the Bot API's ``retry_after``)."""
         self._paused_until = max(self._paused_until, self.clock() + seconds)
+
+
+def fill_notice(fill: Fill) -> Notice:
+    """A fill as one notice line."""
+    side, liquidity = escape(fill.side.value.upper()), escape(fill.liquidity.value)
+    return Notice("fills", f"✅ Fill {side} {fill.quantity} {escape(fill.instrument_id)} @ "
+                           f"{fill.price} (fee {fill.fee}, {liquidity})")

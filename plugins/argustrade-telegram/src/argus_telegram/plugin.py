@@ -9,11 +9,14 @@ ledger one last time, delivers what is pending and stops the bot.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from argus_core import Fill, hookimpl
-from argus_telegram.bot import TelegramBot, fill_notice
 from argus_telegram.config import TelegramSettings
+from argus_telegram.outbox import fill_notice
+
+if TYPE_CHECKING:
+    from argus_telegram.bot import TelegramBot
 
 log = logging.getLogger(__name__)
 PLUGIN = "telegram"
@@ -32,6 +35,9 @@ def on_startup(ctx: Any) -> None:
     settings = ctx.settings.get(PLUGIN) or TelegramSettings()
     if not settings.enabled:
         return
+    # Imported here: python-telegram-bot costs ~0.3 s, paid only by runs that use it.
+    from argus_telegram.bot import TelegramBot
+
     bot = TelegramBot(settings, ctx.run_dir, run_id=ctx.run_id, mode=ctx.mode)
     bot.start()
     _bots[id(ctx)] = bot
