@@ -31,6 +31,7 @@ import numpy as np
 from argus_tearsheet.plugin import tearsheet_sections
 from argus_tearsheet.render import analyse, sections
 from argus_tearsheet.run_data import load_run
+from plotly.offline import get_plotlyjs
 
 from argus_core import Ledger
 from argus_core.config import parse_config
@@ -123,7 +124,7 @@ def main() -> int:
         rows = {
             "tearsheet sections, all (read + analyse + render)":
                 lambda: tearsheet_sections(run_dir, config),
-            "  read the ledger (load_run; core equity_series + compute_metrics)":
+            "  read the ledger (equity rows, compute_metrics)":
                 lambda: load_run(run_dir),
             "  analyse (trades, per strategy, buy-and-hold)": lambda: analyse(data, config),
             "  render (tables, downsampled Plotly charts, HTML)": lambda: sections(report),
@@ -142,7 +143,9 @@ def main() -> int:
         print(f"sections / core write_report: {sections_s / core_s:.2f}x")
         page = sections(report)
         size = sum(len(v) for v in page.values())
-        print(f"sections' HTML: {size / 1e6:.1f} MB (plotly.js {4.8:.1f} MB of it, once)")
+        library = len(get_plotlyjs())
+        print(f"sections' HTML: {size / 1e6:.1f} MB (plotly.js {library / 1e6:.1f} MB of it, "
+              f"once)")
     return 0
 
 
