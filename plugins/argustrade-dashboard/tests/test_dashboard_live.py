@@ -163,6 +163,11 @@ def test_serve_serves_until_stopped(finished_run: Path, monkeypatch: pytest.Monk
     assert served["port"] == port and served["access_log"] is False
     from starlette.testclient import TestClient
 
-    answer = TestClient(served["app"]).post("/api/runs/0/kill", headers={
-        "X-Argus-Token": TOKEN}, json={"reason": "cli"})
+    local = TestClient(served["app"], base_url="http://127.0.0.1:8765")
+    answer = local.post("/api/runs/0/kill", headers={"X-Argus-Token": TOKEN},
+                        json={"reason": "cli"})
     assert answer.status_code == 200 and answer.json()["by"] == "bob"
+    assert TestClient(served["app"], base_url="http://localhost").get("/").status_code == 200
+    # a page elsewhere that rebinds its own name to 127.0.0.1 is not answered
+    assert TestClient(served["app"], base_url="http://evil.example").get(
+        "/api/runs/0").status_code == 400

@@ -33,6 +33,8 @@ import anyio
 import attrs
 from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -76,9 +78,12 @@ def _jsonable(value: Any) -> Any:
 
 
 def create_app(runs: Sequence[RunDir], tokens: Tokens | None = None, *, poll_s: float = 1.0,
-               reads_need_token: bool = False) -> Starlette:
+               reads_need_token: bool = False,
+               allowed_hosts: Sequence[str] | None = None) -> Starlette:
     """The dashboard over ``runs``; controls need one of ``tokens`` (none: all refused),
-    reads too when ``reads_need_token``."""
+    reads too when ``reads_need_token``; with ``allowed_hosts``, a request naming any
+    other ``Host`` is refused (a web page cannot reach a loopback dashboard through a
+    DNS name it rebinds to 127.0.0.1)."""
     tokens = tokens or Tokens()
     by_key = {r.key: r for r in runs}
 
@@ -220,7 +225,9 @@ def create_app(runs: Sequence[RunDir], tokens: Tokens | None = None, *, poll_s: 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True, "runs": len(runs)})
 
-    return Starlette(routes=[
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+                  ] if allowed_hosts else []
+    return Starlette(middleware=middleware, routes=[
         Route("/", page),
         Route("/runs/{key}", page),
         Route("/healthz", healthz),

@@ -92,7 +92,11 @@ def serve(run_dirs: tuple[Path, ...], host: str, port: int, token_specs: tuple[s
                           f"(it then guards the pages as well as the controls)")
     sock = bind(host, port)
     runs = keyed(run_dirs, lab_db)
-    app = create_app(runs, tokens, poll_s=poll_s, reads_need_token=reads_need_token)
+    # On loopback the pages are open: only requests that name this machine are answered.
+    allowed = ["127.0.0.1", "localhost", host] if not reads_need_token and ":" not in host \
+        else None
+    app = create_app(runs, tokens, poll_s=poll_s, reads_need_token=reads_need_token,
+                     allowed_hosts=allowed)
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"argus serve: http://{shown_host}:{sock.getsockname()[1]}/ "
                f"({len(runs)} run{'s' if len(runs) != 1 else ''}; controls "
