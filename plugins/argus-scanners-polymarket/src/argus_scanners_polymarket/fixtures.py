@@ -10,6 +10,7 @@ see its docstring), which is what "priced at" means for the tests on real data.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -191,3 +192,19 @@ def fomc_market(markets: Sequence[FomcMarket], prints: Sequence[tuple[int, str, 
             b.settle(f"{VENUE}:{m.yes}", m.outcome_yes, reason="fomc_tokens.csv outcomeYes")
             b.settle(f"{VENUE}:{m.no}", m.outcome_no, reason="fomc_tokens.csv outcomeNo")
     return b.market
+
+
+# --- the recorded websocket book ----------------------------------------------------------------
+
+#: The recorded CLOB ``book`` message (the Trump 2024 market's No token, 2024-10-13).
+TRUMP_NO_BOOK = "clob_ws_book_trump2024_no_token.json"
+
+
+def ws_book(name: str = TRUMP_NO_BOOK, *, directory: Path | None = None) -> OrderBook:
+    """A recorded CLOB websocket ``book`` message as an ``OrderBook`` of
+    ``polymarket:<asset_id>`` stamped with its ``timestamp`` (ms -> ns)."""
+    raw = json.loads(((directory or data_dir()) / name).read_text())
+    bids = sorted(((float(x["price"]), float(x["size"])) for x in raw["bids"]), reverse=True)
+    asks = sorted((float(x["price"]), float(x["size"])) for x in raw["asks"])
+    return OrderBook(f"{VENUE}:{raw['asset_id']}", int(raw["timestamp"]) * 10**6,
+                     _arr(bids), _arr(asks))

@@ -1,0 +1,220 @@
+"""Order-flow imbalance (OFI) per token, from consecutive L2 book states and signed trades.
+
+**Book OFI** (Cont, Kukanov & Stoikov 2014, "The price impact of order book events").  For
+two consecutive states ``n-1``, ``n`` of one token, with level-``m`` bid price/size
+``B_m, b_m`` and ask price/size ``A_m, a_m``:
+
+    e_n(m) =  b_m(n)   1{B_m(n) >= B_m(n-1)}  -  b_m(n-1) 1{B_m(n) <= B_m(n-1)}
+            - a_m(n)   1{A_m(n) <= A_m(n-1)}  +  a_m(n-1) 1{A_m(n) >= A_m(n-1)}
+
+(bids added or improved, and asks removed or lifted, push the price up: positive).  A
+missing bid level counts as price 0 size 0 and a missing ask level as price +inf size 0,
+so a level that appears or vanishes counts in full.  Multi-level OFI (Xu, Gould & Howison
+2018) weights level ``m`` (1 = the touch) by ``level_decay ** (m - 1)``:
+``e_n = sum_{m<=levels} level_decay**(m-1) e_n(m)``; ``levels = 1`` is CKS at the touch.
+
+**Trade flow**: ``TF = sum(+size for a taker buy, -size for a taker sell)``.
+
+Over a window of ``window_s`` seconds ending now (book transitions and trades stamped in
+``(now - window_s, now]``):
+
+    OFI        = sum e_n                       (shares)
+    flow       = OFI + trade_weight * TF       (shares)
+    gross      = sum |e_n| + trade_weight * sum |trade size|
+    imbalance  = flow / gross      in [-1, 1]  (0 when nothing happened)
+    depth      = mean over the window's states of (b_1 + a_1) / 2
+    per_depth  = flow / depth                  (CKS: the mid moves ~ c * tick * OFI/depth)
+
+``imbalance`` is the normalised signal the scanners and the ranking use; ``per_depth`` is
+CKS's price-impact regressor.  A trade that the sampled book states also show (a lifted
+ask) is counted in both terms; with ``trade_weight = 1`` the tape weighs as much as the
+book, and states sampled once per scan miss trades between samples, which the tape keeps.
+
+Two ways in:
+
+* :class:`OfiTracker`, stateful: fed event by event (``on_book`` / ``on_trade`` /
+  ``on_event``, what a strategy does) or by :meth:`OfiTracker.observe` (what a scanner
+  does once per scan: every book changed since its last look, via
+  ``MarketState.changes_since``, and each token's newest trade).
+* :func:`market_ofi`: the imbalance for one token from a tracker, or else the published
+  ``Signal`` named ``"ofi"`` in the market state (``OfiTracker.signals`` makes them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable
+
+import attrs
+import numpy as np
+
+from argus_core import BookDelta, MarketEvent, MarketState, OrderBook, Side, Signal, Trade
+
+#: Name of the published signal carrying :attr:`OfiReading.imbalance`.
+SIGNAL = "ofi"
+_NS = 10**9
+
+
+def _level(levels: np.ndarray, m: int, *, bid: bool) -> tuple[float, float]:
+    if m < len(levels):
+        return float(levels[m, 0]), float(levels[m, 1])
+    return (0.0, 0.0) if bid else (math.inf, 0.0)
+
+
+def ofi_step(prev_bids: np.ndarray, prev_asks: np.ndarray, bids: np.ndarray,
+             asks: np.ndarray, *, levels: int = 1, level_decay: float = 1.0) -> float:
+    """``e_n`` between two book states (``(k, 2)`` price/size arrays, best first)."""
+    total = 0.0
+    for m in range(levels):
+        pb0, qb0 = _level(prev_bids, m, bid=True)
+        pb1, qb1 = _level(bids, m, bid=True)
+        pa0, qa0 = _level(prev_asks, m, bid=False)
+        pa1, qa1 = _level(asks, m, bid=False)
+        e = ((qb1 if pb1 >= pb0 else 0.0) - (qb0 if pb1 <= pb0 else 0.0)
+             - (qa1 if pa1 <= pa0 else 0.0) + (qa0 if pa1 >= pa0 else 0.0))
+        total += level_decay ** m * e
+    return total
+
+
+@attrs.frozen
+class OfiReading:
+    """One token's order flow over the window (see the module docstring for each field)."""
+
+    book_ofi: float
+    trade_flow: float
+    flow: float
+    gross: float
+    imbalance: float
+    depth: float
+    per_depth: float
+    transitions: int
+    trades: int
+
+
+def _top(levels: np.ndarray, n: int) -> np.ndarray:
+    return np.array(levels[:n], dtype=np.float64).reshape(-1, 2)
+
+
+class OfiTracker:
+    """Keeps each token's last book state and its window of OFI terms and signed trades."""
+
+    def __init__(self, window_s: float = 60.0, *, levels: int = 1, level_decay: float = 0.5,
+                 trade_weight: float = 1.0) -> None:
+        if window_s <= 0 or levels < 1 or not 0 < level_decay <= 1 or trade_weight < 0:
+            raise ValueError("OfiTracker: window_s > 0, levels >= 1, level_decay in (0, 1], "
+                             f"trade_weight >= 0; got {window_s}, {levels}, {level_decay}, "
+                             f"{trade_weight}")
+        self.window_ns = int(window_s * _NS)
+        self.levels = levels
+        self.level_decay = level_decay
+        self.trade_weight = trade_weight
+        self._last: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        #: token -> (ts_ns, e_n, touch depth of state n, 1 for a transition / 0 the first state)
+        self._steps: dict[str, deque[tuple[int, float, float, int]]] = {}
+        #: token -> (ts_ns, signed size)
+        self._trades: dict[str, deque[tuple[int, float]]] = {}
+        self._seen_trade: dict[str, Trade] = {}
+        self._stamp = 0
+
+    # -- feeding -------------------------------------------------------------------------
+    def on_book(self, iid: str, bids: np.ndarray, asks: np.ndarray, ts_ns: int) -> None:
+        """A new state of ``iid``'s book (best-first ``(k, 2)`` arrays)."""
+        bids, asks = _top(bids, self.levels), _top(asks, self.levels)
+        depth = (_level(bids, 0, bid=True)[1] + _level(asks, 0, bid=False)[1]) / 2
+        prev = self._last.get(iid)
+        steps = self._steps.setdefault(iid, deque())
+        if prev is not None:
+            if np.array_equal(prev[0], bids) and np.array_equal(prev[1], asks):
+                return  # nothing at the top levels moved: no transition
+            e = ofi_step(prev[0], prev[1], bids, asks, levels=self.levels,
+                         level_decay=self.level_decay)
+            steps.append((ts_ns, e, depth, 1))
+        else:
+            steps.append((ts_ns, 0.0, depth, 0))  # the first state: depth only, no e_n
+        self._last[iid] = (bids, asks)
+
+    def on_trade(self, trade: Trade) -> None:
+        """A print: ``+size`` for a taker buy, ``-size`` for a taker sell."""
+        size = float(trade.size)
+        signed = size if trade.aggressor is Side.BUY else -size
+        self._trades.setdefault(trade.instrument_id, deque()).append((trade.ts_ns, signed))
+        self._seen_trade[trade.instrument_id] = trade
+
+    def on_event(self, event: MarketEvent, market: MarketState | None = None) -> None:
+        """Feed one market event: an ``OrderBook`` snapshot, a ``Trade``, or a ``BookDelta``
+        (read from ``market``'s book after the delta was applied)."""
+        if isinstance(event, OrderBook):
+            self.on_book(event.instrument_id, event.bids, event.asks, event.ts_ns)
+        elif isinstance(event, Trade):
+            self.on_trade(event)
+        elif isinstance(event, BookDelta) and market is not None:
+            book = market.books.get(event.instrument_id)
+            if book is not None:
+                self.on_book(event.instrument_id, book.bid_levels(), book.ask_levels(),
+                             event.ts_ns)
+
+    def observe(self, market: MarketState) -> None:
+        """Read every book changed since the last call, and each token's newest trade."""
+        changed, self._stamp = market.changes_since(self._stamp)
+        for iid in reversed(changed):  # oldest change first
+            book = market.books[iid]
+            self.on_book(iid, book.bid_levels(), book.ask_levels(), book.ts_ns)
+        for iid, trade in market.trades.items():
+            if self._seen_trade.get(iid) != trade:
+                self.on_trade(trade)
+
+    # -- reading -------------------------------------------------------------------------
+    def reading(self, iid: str, now_ns: int) -> OfiReading | None:
+        """``iid``'s flow over ``(now - window, now]``; None if the token was never seen."""
+        steps, trades = self._steps.get(iid), self._trades.get(iid)
+        if steps is None and trades is None:
+            return None
+        lo = now_ns - self.window_ns
+        for q in (steps, trades):
+            while q and q[0][0] <= lo:
+                q.popleft()
+        in_steps = [s for s in (steps or ()) if s[0] <= now_ns]
+        in_trades = [t for t in (trades or ()) if t[0] <= now_ns]
+        book = sum(s[1] for s in in_steps)
+        tape = sum(q for _, q in in_trades)
+        flow = book + self.trade_weight * tape
+        gross = (sum(abs(s[1]) for s in in_steps)
+                 + self.trade_weight * sum(abs(q) for _, q in in_trades))
+        if in_steps:
+            depth = sum(s[2] for s in in_steps) / len(in_steps)
+        else:
+            last = self._last.get(iid)
+            depth = ((_level(last[0], 0, bid=True)[1] + _level(last[1], 0, bid=False)[1]) / 2
+                     if last is not None else 0.0)
+        return OfiReading(
+            book_ofi=book, trade_flow=tape, flow=flow, gross=gross,
+            imbalance=flow / gross if gross > 0 else 0.0, depth=depth,
+            per_depth=flow / depth if depth > 0 else 0.0,
+            transitions=sum(s[3] for s in in_steps),
+            trades=len(in_trades))
+
+    def imbalance(self, iid: str, now_ns: int) -> float:
+        """:attr:`OfiReading.imbalance` of ``iid`` (0 when unseen or quiet)."""
+        r = self.reading(iid, now_ns)
+        return r.imbalance if r is not None else 0.0
+
+    def tokens(self) -> Iterable[str]:
+        """Every token seen so far."""
+        return set(self._steps) | set(self._trades)
+
+    def signals(self, now_ns: int) -> list[Signal]:
+        """One ``Signal("ofi", token, now, imbalance)`` per token seen, for publishing."""
+        return [Signal(SIGNAL, iid, now_ns, self.imbalance(iid, now_ns))
+                for iid in sorted(self.tokens())]
+
+
+def market_ofi(market: MarketState, iid: str, now_ns: int,
+               tracker: OfiTracker | None = None) -> float | None:
+    """The OFI imbalance of ``iid`` in [-1, 1]: from ``tracker`` (after it observes
+    ``market``) when given, else the published ``"ofi"`` signal, else None."""
+    if tracker is not None:
+        tracker.observe(market)
+        r = tracker.reading(iid, now_ns)
+        return r.imbalance if r is not None else None
+    return market.signal(SIGNAL, iid)
