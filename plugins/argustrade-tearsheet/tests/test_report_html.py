@@ -68,6 +68,16 @@ def test_user_text_is_escaped(constructed_run: Path) -> None:
     assert "<td>a&amp;b</td>" in html
 
 
+def test_an_empty_run_renders(tmp_path: Path) -> None:
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        ledger.start_run("empty", "replay", 0, "{}")
+    sections = tearsheet_sections(tmp_path / "run")
+    assert "No fills: no strategy traded." in sections[f"{TITLE}: strategies"]
+    assert "No closed trades." in sections[f"{TITLE}: trades"]
+    assert "No equity rows to chart." in sections[f"{TITLE}: performance"]
+    assert "Not enough equity rows" in sections[f"{TITLE}: monthly returns"]
+
+
 def test_hook_skips_a_directory_without_ledger(tmp_path: Path) -> None:
     config = parse_config({}, tmp_path / "config.toml")
     assert report_sections(config, tmp_path) is None

@@ -31,7 +31,7 @@ def envelope(x: NDArray[np.int64], y: NDArray[np.float64],
     starts = np.flatnonzero(np.diff(bucket, prepend=-1))  # x sorted: runs of one bucket
     ends = np.append(starts[1:], n) - 1
     sizes = ends - starts + 1
-    # NaN-safe extremes: reduceat per run, then the first index where each is hit.
+    # Each bucket's extremes (reduceat per run of one bucket), then the first row hitting each.
     lows = np.repeat(np.minimum.reduceat(y, starts), sizes)
     highs = np.repeat(np.maximum.reduceat(y, starts), sizes)
     keep = [starts, ends]
