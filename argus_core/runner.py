@@ -145,6 +145,7 @@ class Runner:
         self._commit_each_change = config.argus.mode != "replay"
         self._swapped = False
         self._equity_rows: list[tuple[int, str, str, str]] = []
+        self._equity_ts: int | None = None  # a bar's timestamp whose row is still due
         self._book_rows: list[tuple[int, str, str, str]] = []
         self._fills_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -379,8 +380,11 @@ class Runner:
 
     def _on_event(self, event: MarketEvent) -> None:
         market, account, engine = self.market, self.account, self.engine
-        market.apply(event)
+        market.apply(event)  # moves the clock; marks and fills come below
         ts = market.now_ns
+        if self._equity_ts is not None and ts != self._equity_ts:
+            self._equity_row(self._equity_ts)  # that timestamp's events are all in
+            self._equity_ts = None
         self.risk.ctx.ts_ns = ts
         kind = type(event)
         marked = False
@@ -403,7 +407,7 @@ class Runner:
         if kind is Bar:
             # A position this bar's fills opened is worth the bar's close, like the rest.
             account.mark(event.instrument_id, event.close)  # type: ignore[union-attr]
-            self._equity_row(ts)
+            self._equity_ts = ts  # one row per timestamp, however many bars share it
         if self.asm.strategies:
             # One book: the account is that book.  Several: each slot sees its own.
             shared = len(account.books) < 2
@@ -627,6 +631,8 @@ class Runner:
         ``reopen`` starts the next transaction at once (replay, and mid-event)."""
         if not self.ledger.in_transaction:
             self._begin()
+        if self._equity_ts is not None:  # written now, rewritten if more of it follows
+            self._equity_row(self._equity_ts)
         if self._equity_rows:
             self.ledger.append_equity(self._equity_rows)
             self._equity_rows = []
