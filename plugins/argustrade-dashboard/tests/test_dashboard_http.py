@@ -403,3 +403,19 @@ def test_lab_verdicts_show_from_a_lab_ledger_and_runs_answer_by_folder_name(
     assert verdict["verdict"][0] == "reject" and verdict["family"][0] == "ma_cross"
     assert "deflated Sharpe 0.41" in verdict["reasons_json"][0]
     assert "lab-verdicts" not in Page(client([finished_run], tokens).get("/").text).tables
+
+
+def test_a_ledger_still_being_created_reads_as_no_ledger_yet(tmp_path: Path,
+                                                             tokens: Tokens) -> None:
+    import apsw
+
+    run_dir = tmp_path / "starting"
+    run_dir.mkdir()
+    conn = apsw.Connection(str(run_dir / "argus.db"))  # a file without the core's tables
+    conn.execute("pragma journal_mode=wal; create table _argus_migrations (x)")
+    conn.close()
+    c = client([run_dir], tokens)
+    assert c.get("/api/runs/0").json()["ledger"] is False
+    assert 'id="no-ledger"' in c.get("/").text
+    assert c.get("/api/runs").json()[0]["trading_state"] is None
+    assert LiveCursor(run_dir).poll() == []

@@ -262,6 +262,9 @@ def _listing(runs: Sequence[RunDir]) -> list[dict[str, Any]]:
                                  "trading_state": None, "equity": None, "fills": None}
         if (run.path / lv.LEDGER_FILE).exists():
             with lv.read_only(run.path) as conn:
+                if not lv.ready(conn):
+                    out.append(entry)
+                    continue
                 summary = lv.summary(conn)
                 entry.update(trading_state=lv.trading_state(conn)["state"],
                              equity=summary["equity"], fills=summary["fills"])

@@ -64,6 +64,16 @@ def tables(conn: apsw.Connection) -> set[str]:
     return {str(r[0]) for r in conn.execute("select name from sqlite_master where type = 'table'")}
 
 
+#: The core tables every read needs; a ledger still being created lacks some.
+CORE_TABLES = frozenset({"runs", "orders", "fills", "positions", "equity", "risk_events",
+                         "signals", "control"})
+
+
+def ready(conn: apsw.Connection) -> bool:
+    """Whether the core's schema is in place (not a ledger mid-creation)."""
+    return tables(conn) >= CORE_TABLES
+
+
 def trading_state(conn: apsw.Connection) -> dict[str, Any]:
     """The trading-state latch: ``state``, ``reason``, ``flatten``, ``by`` and ``ts_ns``
     (ACTIVE with no reason while no one and nothing has set it)."""
@@ -268,6 +278,8 @@ def read_run(run_dir: Path, lab_db: Path | None = None) -> dict[str, Any]:
         return {"ledger": False, "run_dir": str(run_dir)}
     with read_only(run_dir) as conn:
         present = tables(conn)
+        if not present >= CORE_TABLES:
+            return {"ledger": False, "run_dir": str(run_dir)}
         curve = equity_curve(conn)
         out: dict[str, Any] = {
             "ledger": True, "run_dir": str(run_dir), "run": run_row(conn),

@@ -37,8 +37,10 @@ class LiveCursor:
             return []
         out: list[tuple[str, Any]] = []
         with lv.read_only(self.run_dir) as conn:
-            marks = lv.high_water(conn)
             present = lv.tables(conn)
+            if not present >= lv.CORE_TABLES:
+                return []  # the ledger is being created
+            marks = lv.high_water(conn)
             if not self._curve_read:
                 # Drawdown needs the whole curve once; later polls carry it on.
                 values = [float(e) for _, _, e, _ in lv.equity_curve(conn)]
