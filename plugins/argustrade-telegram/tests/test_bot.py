@@ -199,7 +199,8 @@ def test_a_burst_is_batched_and_the_per_minute_cap_holds(
         bot.notify(Notice("fills", f"fill {i:03d} {padding}"))
         if i % 50 == 49:
             time.sleep(0.3)
-    time.sleep(2.0)
+    assert api.wait_for(lambda: len(api.messages(4242)) >= 3, 10)
+    time.sleep(1.5)  # ten times the spacing: a fourth message would have gone by now
     messages = api.messages(4242)
     assert len(messages) == 3  # the cap: no fourth message inside the minute
     assert all(len(m.text or "") <= 4096 for m in messages)
