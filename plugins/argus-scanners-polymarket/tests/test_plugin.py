@@ -40,7 +40,11 @@ def test_settings_sub_tables_validate() -> None:
     ({"correlation": {"similarity_threshold": 1.5}}, "similarity_threshold = 1.5 is outside"),
     ({"stale": {"persistence_scans": 0}}, "persistence_scans = 0 is outside"),
     ({"spike": {"reversion_fraction": "0"}}, "reversion_fraction = 0 is outside"),
-    ({"maker": {}}, "unknown key(s) (maker)"),  # no maker scanner yet
+    ({"maker": {"adverse_floor": "-0.1"}}, "adverse_floor = -0.1 is outside"),
+    ({"value": {"executable_min_confidence": 2}}, "executable_min_confidence = 2.0 is outside"),
+    ({"latency": {"default_vol": 0}}, "default_vol = 0.0 is outside"),
+    ({"ranked": {"w_edge": -1}}, "w_edge = -1.0 is outside"),
+    ({"baseline": {"confidence": "1.5"}}, "confidence = 1.5 is outside"),
     ({"resolution": {"bogus": 1}}, "unknown key(s) (bogus)"),
     ({"nope": {}}, "unknown key(s) (nope)"),
 ])

@@ -18,7 +18,15 @@ from decimal import Decimal
 
 import attrs
 
-from argus_core import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, in_range, optional
+from argus_core import (
+    AT_LEAST_ONE,
+    FINITE,
+    FRACTION,
+    NON_NEGATIVE,
+    POSITIVE,
+    in_range,
+    optional,
+)
 
 #: A price strictly inside (0, 1).
 PRICE = in_range(0, 1, lo_open=True, hi_open=True)
@@ -120,6 +128,148 @@ class SpikeSettings:
 
 
 @attrs.frozen
+class BaselineSettings:
+    """``[plugins.pmscanners.baseline]``: the ``baseline`` forecaster.
+
+    Attributes:
+        max_trade_age_s: the token's last trade counts when at most this old.
+        confidence: the ``Forecast.confidence`` it reports (low: it is the market's own
+            price, so it can only flag a book out of line with its own last trade).
+    """
+
+    max_trade_age_s: float = attrs.field(default=300.0, validator=POSITIVE)
+    confidence: float = attrs.field(default=0.1, validator=in_range(0, 1))
+
+
+@attrs.frozen
+class ValueSettings:
+    """``[plugins.pmscanners.value]``.
+
+    Attributes:
+        forecaster: the registered forecaster (``register_forecasters``) asked for
+            ``p_win`` of each token.
+        min_edge: each ask level is taken while ``p - ask - unit fee >= min_edge``.
+        max_size: cap on the shares per token (None: the book's depth).
+        executable_min_edge: with ``executable_min_confidence``, the gate to the executable
+            lane: edge per share and forecast confidence at least these.  Unset: research.
+        executable_min_confidence: see ``executable_min_edge``.
+    """
+
+    forecaster: str = "baseline"
+    min_edge: Decimal = attrs.field(default=Decimal("0.02"), validator=in_range(0, 1))
+    max_size: Decimal | None = attrs.field(default=None, validator=optional(POSITIVE))
+    executable_min_edge: Decimal | None = attrs.field(default=None,
+                                                      validator=optional(in_range(0, 1)))
+    executable_min_confidence: float | None = attrs.field(default=None,
+                                                          validator=optional(in_range(0, 1)))
+
+
+@attrs.frozen
+class MakerSettings:
+    """``[plugins.pmscanners.maker]``.
+
+    Attributes:
+        quote_size: shares per quote; raised to the instrument's ``min_size`` (and to the
+            rewards' minimum when rewards are counted), rounded up to its lot.
+        min_edge: a side is reported when its edge per share exceeds this.
+        adverse_floor: expected adverse selection per filled share with no flow against
+            the quote (price units).
+        adverse_per_flow: extra adverse selection per unit of OFI imbalance against the
+            quote (price units; imbalance in [-1, 1]).
+        ofi_window_s: the OFI window; ``ofi_levels``: book levels in it.
+        reward_per_share: liquidity reward per filled share (price units), when the venue's
+            instrument ``meta`` gives no rewards program.
+        reward_pool_share: the share of a market's daily rewards pool (``meta
+            ["rewards_daily_rate"]``) a quote expects; with ``expected_daily_fills`` it
+            makes the reward per filled share.  0: only ``reward_per_share``.
+        expected_daily_fills: shares a quote expects to fill per day.
+        inventory: held shares per token id (the scanner sees no portfolio); a published
+            ``Signal`` named ``inventory_signal`` for the token overrides it.
+        inventory_signal: the signal name read for the inventory.
+        skew_per_share: the reservation price moves this much (price units) per share held.
+        max_inventory: no further bid at or above this many shares held, no ask at or
+            below minus it.
+    """
+
+    quote_size: Decimal = attrs.field(default=Decimal("0"), validator=NON_NEGATIVE)
+    min_edge: Decimal = attrs.field(default=Decimal("0.001"), validator=in_range(0, 1))
+    adverse_floor: Decimal = attrs.field(default=Decimal("0.005"), validator=in_range(0, 1))
+    adverse_per_flow: Decimal = attrs.field(default=Decimal("0.02"), validator=in_range(0, 1))
+    ofi_window_s: float = attrs.field(default=60.0, validator=POSITIVE)
+    ofi_levels: int = attrs.field(default=1, validator=AT_LEAST_ONE)
+    reward_per_share: Decimal = attrs.field(default=Decimal("0"), validator=in_range(0, 1))
+    reward_pool_share: float = attrs.field(default=0.0, validator=in_range(0, 1))
+    expected_daily_fills: Decimal = attrs.field(default=Decimal("1000"), validator=POSITIVE)
+    inventory: dict[str, Decimal] = attrs.field(factory=dict)
+    inventory_signal: str = "inventory"
+    skew_per_share: Decimal = attrs.field(default=Decimal("0.0001"), validator=NON_NEGATIVE)
+    max_inventory: Decimal | None = attrs.field(default=None, validator=optional(POSITIVE))
+
+
+@attrs.frozen
+class LatencySettings:
+    """``[plugins.pmscanners.latency]``.
+
+    Attributes:
+        pairs: underlying (instrument ``meta["underlying"]``, e.g. ``"BTC"``) or token id ->
+            the spot instrument id in the same market state (e.g. ``"kraken:BTC/USD"``).
+        min_edge: flagged when ``P - ask - unit fee`` is at least this (the threshold
+            beyond fees).
+        vol_window_s: realised volatility over the spot samples of this many seconds.
+        default_vol: annualised volatility used until ``min_vol_samples`` returns exist.
+        min_vol_samples: returns needed before the realised volatility is used.
+        max_size: cap on the shares per token.
+        executable_min_edge: gate to the executable lane (unset: research only).
+    """
+
+    pairs: dict[str, str] = attrs.field(factory=dict)
+    min_edge: Decimal = attrs.field(default=Decimal("0.03"), validator=in_range(0, 1))
+    vol_window_s: float = attrs.field(default=3600.0, validator=POSITIVE)
+    default_vol: float = attrs.field(default=0.6, validator=POSITIVE)
+    min_vol_samples: int = attrs.field(default=10, validator=AT_LEAST_ONE)
+    max_size: Decimal | None = attrs.field(default=None, validator=optional(POSITIVE))
+    executable_min_edge: Decimal | None = attrs.field(default=None,
+                                                      validator=optional(in_range(0, 1)))
+
+
+@attrs.frozen
+class RankingSettings:
+    """``[plugins.pmscanners.ranked]``: one ranking across scanners (README, "ranked").
+
+    Attributes:
+        scanners: this plugin's scanners the ranking runs (empty: all but ``ranked``).
+        w_edge, w_capacity, w_confidence, w_persistence, w_ofi, w_competition: the weights
+            of the score's terms.
+        edge_scale: edge per share that scores 1 (edges above it score 1 too).
+        capacity_scale: notional (price x size) scoring 1 on the log scale.
+        persistence_cap: consecutive scans scoring 1.
+        competition_cap: other findings on the same instruments scoring 1.
+        executable_min_score, executable_min_confidence, executable_min_persistence: the
+            gate for a finding that is not risk-free: executable only when all three are
+            set and met (and its scanner did not rule it out).  Unset: research.
+        ofi_window_s: the OFI window used for the ``w_ofi`` term.
+    """
+
+    scanners: list[str] = attrs.field(factory=list)
+    w_edge: float = attrs.field(default=0.35, validator=NON_NEGATIVE)
+    w_capacity: float = attrs.field(default=0.15, validator=NON_NEGATIVE)
+    w_confidence: float = attrs.field(default=0.25, validator=NON_NEGATIVE)
+    w_persistence: float = attrs.field(default=0.10, validator=NON_NEGATIVE)
+    w_ofi: float = attrs.field(default=0.10, validator=NON_NEGATIVE)
+    w_competition: float = attrs.field(default=0.05, validator=NON_NEGATIVE)
+    edge_scale: float = attrs.field(default=0.05, validator=POSITIVE)
+    capacity_scale: float = attrs.field(default=1000.0, validator=POSITIVE)
+    persistence_cap: int = attrs.field(default=5, validator=AT_LEAST_ONE)
+    competition_cap: int = attrs.field(default=3, validator=AT_LEAST_ONE)
+    executable_min_score: float | None = attrs.field(default=None, validator=optional(FINITE))
+    executable_min_confidence: float | None = attrs.field(default=None,
+                                                          validator=optional(in_range(0, 1)))
+    executable_min_persistence: int | None = attrs.field(default=None,
+                                                         validator=optional(AT_LEAST_ONE))
+    ofi_window_s: float = attrs.field(default=60.0, validator=POSITIVE)
+
+
+@attrs.frozen
 class PmScannersSettings:
     """``[plugins.pmscanners]``: one sub-table per scanner (each optional)."""
 
@@ -127,3 +277,8 @@ class PmScannersSettings:
     correlation: CorrelationSettings = attrs.field(factory=CorrelationSettings)
     stale: StaleSettings = attrs.field(factory=StaleSettings)
     spike: SpikeSettings = attrs.field(factory=SpikeSettings)
+    baseline: BaselineSettings = attrs.field(factory=BaselineSettings)
+    value: ValueSettings = attrs.field(factory=ValueSettings)
+    maker: MakerSettings = attrs.field(factory=MakerSettings)
+    latency: LatencySettings = attrs.field(factory=LatencySettings)
+    ranked: RankingSettings = attrs.field(factory=RankingSettings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from argus_core import Register, Scanner, hookimpl
+from argus_core import Forecaster, Register, RegisterForecaster, Scanner, hookimpl
 from argus_scanners_polymarket.config import PmScannersSettings
 
 #: Registered name -> (module, class); modules import on first use (scikit-learn is heavy).
@@ -14,6 +14,12 @@ SCANNERS: dict[str, tuple[str, str]] = {
     "correlation": ("argus_scanners_polymarket.correlation", "CorrelationScanner"),
     "stale": ("argus_scanners_polymarket.stale", "StaleQuoteScanner"),
     "spike": ("argus_scanners_polymarket.stale", "SpikeScanner"),
+    "value": ("argus_scanners_polymarket.value", "ValueScanner"),
+}
+
+#: Registered forecaster name -> (module, class).
+FORECASTERS: dict[str, tuple[str, str]] = {
+    "baseline": ("argus_scanners_polymarket.value", "BaselineForecaster"),
 }
 
 
@@ -37,3 +43,19 @@ def register_scanners(register: Register) -> None:
     """Register every scanner of this plugin under its own name."""
     for name, (module, cls) in SCANNERS.items():
         register(name, _factory(module, cls))
+
+
+def _forecaster(module: str, cls: str) -> Callable[[PmScannersSettings | None], Forecaster]:
+    def factory(settings: PmScannersSettings | None) -> Forecaster:
+        made: Forecaster = getattr(importlib.import_module(module), cls)(
+            settings or PmScannersSettings())
+        return made
+
+    return factory
+
+
+@hookimpl
+def register_forecasters(register: RegisterForecaster) -> None:
+    """Register ``baseline`` (the market's own price, low confidence; see ``value``)."""
+    for name, (module, cls) in FORECASTERS.items():
+        register(name, _forecaster(module, cls))
