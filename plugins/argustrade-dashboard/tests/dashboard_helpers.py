@@ -3,10 +3,13 @@ dashboard, and a dashboard served by uvicorn on a free port."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,19 @@ import apsw
 import uvicorn
 from starlette.applications import Starlette
 
-from argus_core import Ledger
+from argus_core import (
+    Bar,
+    Intent,
+    Ledger,
+    MarketEvent,
+    Register,
+    Runner,
+    Side,
+    Strategy,
+    hookimpl,
+)
+from argus_core.config import parse_config
+from argus_core.testing import FakeLiveVenue, extra_plugins
 
 ROOT = Path(__file__).resolve().parents[3]
 BARS = ROOT / "examples" / "data" / "kraken_XBTUSD_60.csv"
@@ -102,3 +117,95 @@ def add_fill(run_dir: Path, n: int, price: str = "123.45") -> str:
             "quantity": "1", "fee": "0.5", "liquidity": "taker", "ts_ns": 2 * 10**18 + n})
         ledger.append_equity([(2 * 10**18 + n, "1", "50000.5", "0")])
     return f"{coid}-1"
+
+
+# -- a paper run on a live local feed ----------------------------------------------------------
+
+IID = "fake:X/USD"
+
+
+class PacedFeed(FakeLiveVenue):
+    """A live local data feed: a bar of ``fake:X/USD`` every 50 ms, stamped with the wall
+    clock, until ``stop`` is set (or a minute has passed)."""
+
+    stop = threading.Event()
+
+    async def stream(self) -> AsyncIterator[MarketEvent]:
+        started = time.monotonic()
+        i = 0
+        while not self.stop.is_set() and time.monotonic() - started < 60:
+            i += 1
+            price = 100.0 + (i % 7) * 0.25
+            yield Bar(IID, time.time_ns(), price, price * 1.002, price * 0.998, price, 1000.0)
+            await asyncio.sleep(0.05)
+
+
+class Flip(Strategy):
+    """Buys one unit when flat and sells it when long, every fourth bar: it trades for as
+    long as it may."""
+
+    name = "flip"
+
+    def __init__(self) -> None:
+        self.bars = 0
+
+    def on_event(self, event: MarketEvent, ctx: Any) -> Sequence[Intent]:
+        if not isinstance(event, Bar):
+            return []
+        self.bars += 1
+        if self.bars % 4:
+            return []
+        held = ctx.portfolio.position(IID).quantity
+        if held == 0:
+            return [Intent("flip", IID, Side.BUY, quantity="1", reason="flat")]
+        return [Intent("flip", IID, Side.SELL, quantity=held, reduce_only=True,
+                       reason="long")]
+
+
+class PaperPlugin:
+    """The test plugin: venue ``paced`` and strategy ``flip``."""
+
+    @hookimpl
+    def register_venues(self, register: Register) -> None:
+        register("paced", PacedFeed)
+
+    @hookimpl
+    def register_strategies(self, register: Register) -> None:
+        register("flip", lambda settings: Flip())
+
+
+class PaperRun:
+    """A paper run in a thread: its runner, and its summary once it has ended."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.summary: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.summary = self.runner.run_sync()
+        except BaseException as exc:  # re-raised by the test's thread
+            self.error = exc
+
+
+@contextlib.contextmanager
+def paper_run(run_dir: Path) -> Iterator[PaperRun]:
+    """A paper run of ``flip`` on the ``paced`` feed, trading while the block runs; on
+    leaving, the feed stops, the run ends and its summary is ready."""
+    PacedFeed.stop = threading.Event()
+    config = parse_config({"argus": {"plugins": [], "mode": "paper"},
+                           "run": {"venue": "paced", "strategies": ["flip"],
+                                   "risk_checks": []}}, run_dir.parent / "config.toml")
+    with extra_plugins({"paced_paper": PaperPlugin()}):
+        run = PaperRun(Runner(config, run_dir))
+        thread = threading.Thread(target=run.run, daemon=True)
+        thread.start()
+        try:
+            yield run
+        finally:
+            PacedFeed.stop.set()
+            thread.join(timeout=20)
+    if run.error is not None:
+        raise run.error
+    assert run.summary is not None, "the paper run did not end"

@@ -10,20 +10,14 @@ not installed (``apt-get install -y chromium chromium-driver``).
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_helpers import TOKEN, add_fill, control_value, query
-
-from argus_core import Bar, Intent, MarketEvent, Register, Runner, Side, Strategy, hookimpl
-from argus_core.config import parse_config
-from argus_core.testing import FakeLiveVenue, extra_plugins
+from dashboard_helpers import IID, TOKEN, add_fill, control_value, paper_run, query
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -34,7 +28,6 @@ pytestmark = [
                        reason="headless browser tests need Debian's chromium and "
                               "chromium-driver (apt-get install -y chromium chromium-driver)"),
 ]
-IID = "fake:X/USD"
 
 
 @pytest.fixture(scope="module")
@@ -111,107 +104,37 @@ def test_the_page_renders_the_ledgers_numbers_and_follows_it_live(
     assert browser.find_element("id", "equity").text == "50000.5"
 
 
-class PacedFeed(FakeLiveVenue):
-    """A live local data feed: a bar of ``fake:X/USD`` every 50 ms, stamped with the wall
-    clock, until ``stop`` is set (or a minute has passed)."""
-
-    stop = threading.Event()
-
-    async def stream(self) -> AsyncIterator[MarketEvent]:
-        started = time.monotonic()
-        i = 0
-        while not self.stop.is_set() and time.monotonic() - started < 60:
-            i += 1
-            price = 100.0 + (i % 7) * 0.25
-            yield Bar(IID, time.time_ns(), price, price * 1.002, price * 0.998, price, 1000.0)
-            await asyncio.sleep(0.05)
-
-
-class Flip(Strategy):
-    """Buys one unit when flat and sells it when long, every fourth bar: it trades for as
-    long as it may."""
-
-    name = "flip"
-
-    def __init__(self) -> None:
-        self.bars = 0
-
-    def on_event(self, event: MarketEvent, ctx: Any) -> Sequence[Intent]:
-        if not isinstance(event, Bar):
-            return []
-        self.bars += 1
-        if self.bars % 4:
-            return []
-        held = ctx.portfolio.position(IID).quantity
-        if held == 0:
-            return [Intent("flip", IID, Side.BUY, quantity="1", reason="flat")]
-        return [Intent("flip", IID, Side.SELL, quantity=held, reduce_only=True,
-                       reason="long")]
-
-
-class PaperPlugin:
-    """The test plugin: venue ``paced`` and strategy ``flip``."""
-
-    @hookimpl
-    def register_venues(self, register: Register) -> None:
-        register("paced", PacedFeed)
-
-    @hookimpl
-    def register_strategies(self, register: Register) -> None:
-        register("flip", lambda settings: Flip())
-
-
 def test_clicking_kill_on_the_page_halts_a_running_paper_run(
         tmp_path: Path, serve: Any, browser: Any) -> None:
     run_dir = tmp_path / "paper-run"
-    PacedFeed.stop = threading.Event()
-    config = parse_config({"argus": {"plugins": [], "mode": "paper"},
-                           "run": {"venue": "paced", "strategies": ["flip"],
-                                   "risk_checks": []}}, tmp_path / "config.toml")
-    outcome: dict[str, Any] = {}
-    with extra_plugins({"paced_paper": PaperPlugin()}):
-        runner = Runner(config, run_dir)
-
-        def run() -> None:
-            try:
-                outcome["summary"] = runner.run_sync()
-            except BaseException as exc:  # reported by the main thread
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        try:
-            wait_for(lambda: (run_dir / "argus.db").exists() and len(query(
-                run_dir, "select 1 from fills")) >= 2, 20, "the paper run to trade")
-            server = serve(run_dir, poll_s=0.25)
-            browser.get(server.url + "/")
-            assert browser.find_element("id", "trading-state").text == "ACTIVE"
-            assert attr(browser, "run-mode") == "paper"
-            wait_for(lambda: attr(browser, "live-status", "data-status") == "live", 10,
-                     "the stream")
-            # the page follows the running loop: its fill count grows without a reload
-            shown = int(attr(browser, "fill-count"))
-            wait_for(lambda: int(attr(browser, "fill-count")) > shown, 10,
-                     "the fill count to grow live")
-            assert runner.trading_state.value == "active"
-            browser.find_element("id", "token").send_keys(TOKEN)
-            browser.find_element("id", "reason").send_keys("halt from the page")
-            browser.find_element("id", "kill-button").click()
-            wait_for(lambda: attr(browser, "control-result", "data-status") == "ok", 10,
-                     "the kill to be accepted")
-            assert "done by alice" in browser.find_element("id", "control-result").text
-            # the running loop adopts it at its next commit
-            wait_for(lambda: runner.trading_state.value == "halted", 10, "the loop to halt")
-            wait_for(lambda: browser.find_element("id", "trading-state").text == "HALTED",
-                     5, "the page to show HALTED")
-            assert attr(browser, "state-by") == "alice"
-            halted_ns = time.time_ns()
-            time.sleep(1.5)  # ~30 more bars of a live market: every buy is now vetoed
-        finally:
-            PacedFeed.stop.set()
-            thread.join(timeout=20)
-    assert "error" not in outcome, outcome.get("error")
-    summary = outcome["summary"]
+    with paper_run(run_dir) as run:
+        wait_for(lambda: (run_dir / "argus.db").exists() and len(query(
+            run_dir, "select 1 from fills")) >= 2, 20, "the paper run to trade")
+        server = serve(run_dir, poll_s=0.25)
+        browser.get(server.url + "/")
+        assert browser.find_element("id", "trading-state").text == "ACTIVE"
+        assert attr(browser, "run-mode") == "paper"
+        wait_for(lambda: attr(browser, "live-status", "data-status") == "live", 10,
+                 "the stream")
+        # the page follows the running loop: its fill count grows without a reload
+        shown = int(attr(browser, "fill-count"))
+        wait_for(lambda: int(attr(browser, "fill-count")) > shown, 10,
+                 "the fill count to grow live")
+        assert run.runner.trading_state.value == "active"
+        browser.find_element("id", "token").send_keys(TOKEN)
+        browser.find_element("id", "reason").send_keys("halt from the page")
+        browser.find_element("id", "kill-button").click()
+        wait_for(lambda: attr(browser, "control-result", "data-status") == "ok", 10,
+                 "the kill to be accepted")
+        assert "done by alice" in browser.find_element("id", "control-result").text
+        # the running loop adopts it at its next commit
+        wait_for(lambda: run.runner.trading_state.value == "halted", 10, "the loop to halt")
+        wait_for(lambda: browser.find_element("id", "trading-state").text == "HALTED",
+                 5, "the page to show HALTED")
+        assert attr(browser, "state-by") == "alice"
+        halted_ns = time.time_ns()
+        time.sleep(1.5)  # ~30 more bars of a live market: every buy is now vetoed
+    summary = run.summary
     assert summary.trading_state == "halted" and summary.fills >= 2
     assert control_value(run_dir) == {"state": "halted", "reason": "halt from the page",
                                       "flatten": False, "by": "alice"}

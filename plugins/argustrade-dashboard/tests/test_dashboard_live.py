@@ -9,13 +9,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner
-from dashboard_helpers import TOKEN, TOKEN_ENV, add_fill, free_port
+from dashboard_helpers import IID, TOKEN, TOKEN_ENV, add_fill, free_port, paper_run, query
 
 from argus_core.cli import cli
 
@@ -86,6 +87,39 @@ def test_a_new_fill_and_a_kill_arrive_over_the_stream_within_seconds(
     done.set()
     add_fill(finished_run, 2)  # wakes the listener so it can leave
     thread.join(timeout=10)
+
+
+def test_kill_and_flatten_over_http_closes_a_running_paper_runs_position_and_halts_it(
+        tmp_path: Path, serve: Any) -> None:
+    run_dir = tmp_path / "paper-run"
+
+    def long_now() -> bool:
+        rows = query(run_dir, "select quantity from positions where instrument_id = ?", (IID,))
+        return bool(rows) and Decimal(rows[0]["quantity"]) > 0
+
+    with paper_run(run_dir) as run:
+        deadline = time.monotonic() + 20
+        while not ((run_dir / "argus.db").exists() and long_now()):
+            assert time.monotonic() < deadline, "the paper run never held a position"
+            time.sleep(0.02)
+        server = serve(run_dir)
+        answer = httpx.post(f"{server.url}/api/runs/0/kill_flatten", timeout=10,
+                            headers={"X-Argus-Token": TOKEN}, json={"reason": "flatten now"})
+        assert answer.status_code == 200, answer.text
+        deadline = time.monotonic() + 10
+        while run.runner.trading_state.value != "halted" or long_now():
+            assert time.monotonic() < deadline, "the loop did not halt flat"
+            time.sleep(0.05)
+        time.sleep(0.5)
+    assert run.summary.trading_state == "halted"
+    (position,) = query(run_dir, "select quantity from positions where instrument_id = ?",
+                        (IID,))
+    assert Decimal(position["quantity"]) == 0
+    flattening = query(run_dir, "select side, reduce_only from orders order by ts_ns desc "
+                                "limit 1")
+    assert flattening == [{"side": "sell", "reduce_only": 1}]
+    assert query(run_dir, "select action, actor from dashboard_audit") == [
+        {"action": "kill_flatten", "actor": "alice"}]
 
 
 def test_the_page_over_a_real_port_has_the_numbers(finished_run: Path, serve: Any) -> None:
