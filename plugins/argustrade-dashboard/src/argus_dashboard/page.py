@@ -424,9 +424,10 @@ def _page(title: str, nav: str, body: str, key: str, poll_s: float, reload_s: in
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>{refresh}
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <style>{_STYLE}</style></head>
 <body data-run-key="{esc(key)}" data-poll-s="{poll_s}">
-<header><h1><a href="/">Argus</a> <span id="title">{esc(title)}</span></h1>
+<header><h1><a href="/">Argus</a> <span id="title">{esc(title.removeprefix("Argus: "))}</span></h1>
 <nav id="runs-nav">{nav}</nav></header>
 <main>{body}</main>
 <script>{_SCRIPT}</script>
