@@ -169,8 +169,9 @@ class MakerSettings:
     """``[plugins.pmscanners.maker]``.
 
     Attributes:
-        quote_size: shares per quote; raised to the instrument's ``min_size`` (and to the
-            rewards' minimum when rewards are counted), rounded up to its lot.
+        quote_size: shares per quote (5: Polymarket's usual ``orderMinSize``); raised to the
+            instrument's ``min_size`` (and to the rewards program's ``rewards_min_size``
+            when rewards are counted), rounded up to its lot.
         min_edge: a side is reported when its edge per share exceeds this.
         adverse_floor: expected adverse selection per filled share with no flow against
             the quote (price units).
@@ -191,7 +192,7 @@ class MakerSettings:
             below minus it.
     """
 
-    quote_size: Decimal = attrs.field(default=Decimal("0"), validator=NON_NEGATIVE)
+    quote_size: Decimal = attrs.field(default=Decimal("5"), validator=POSITIVE)
     min_edge: Decimal = attrs.field(default=Decimal("0.001"), validator=in_range(0, 1))
     adverse_floor: Decimal = attrs.field(default=Decimal("0.005"), validator=in_range(0, 1))
     adverse_per_flow: Decimal = attrs.field(default=Decimal("0.02"), validator=in_range(0, 1))

@@ -208,3 +208,76 @@ def ws_book(name: str = TRUMP_NO_BOOK, *, directory: Path | None = None) -> Orde
     asks = sorted((float(x["price"]), float(x["size"])) for x in raw["asks"])
     return OrderBook(f"{VENUE}:{raw['asset_id']}", int(raw["timestamp"]) * 10**6,
                      _arr(bids), _arr(asks))
+
+
+#: The Gamma snapshot of the 2024 presidential negRisk event (17 outcomes, 2024-10-31).
+PRESIDENTIAL_EVENT = "gamma_event_presidential-election-winner-2024.json"
+
+
+def rewards_meta(market: dict[str, object]) -> dict[str, object]:
+    """A Gamma market's liquidity-rewards program as instrument ``meta`` keys
+    (``rewards_daily_rate`` USD/day summed over its ``clobRewards``, ``rewards_min_size``
+    shares, ``rewards_max_spread`` cents); empty without a program."""
+    programs = market.get("clobRewards") or []
+    assert isinstance(programs, list)
+    rate = sum(float(p["rewardsDailyRate"]) for p in programs)
+    if not rate:
+        return {}
+    return {"rewards_daily_rate": rate, "rewards_min_size": market.get("rewardsMinSize", 0),
+            "rewards_max_spread": market.get("rewardsMaxSpread", 0)}
+
+
+def presidential_market(*, top_size: float = 1000.0, fees: FeeSchedule | None = None,
+                        directory: Path | None = None) -> MarketState:
+    """The Gamma presidential event as one negRisk event whose YES tokens have one-level
+    books at the snapshot's ``bestBid`` / ``bestAsk`` (Gamma gives no sizes: ``top_size``
+    each, an assumption), stamped at the markets' ``updatedAt``; NO tokens have no book.
+    Tick and minimum size are the market's; rewards programs are in ``meta``."""
+    import datetime as _dt
+
+    raw = json.loads(((directory or data_dir()) / PRESIDENTIAL_EVENT).read_text())
+    b = MarketBuilder(fees)
+    outcomes = []
+    books = []
+    for m in raw["markets"]:
+        yes, no = json.loads(m["clobTokenIds"])
+        y, n = f"{VENUE}:{yes}", f"{VENUE}:{no}"
+        outcomes.append(Outcome(m["groupItemTitle"], y, n))
+        for tok, other, is_yes in ((yes, n, True), (no, y, False)):
+            b.market.add_instruments([Instrument(
+                VENUE, tok, kind="binary", tick_size=str(m["orderPriceMinTickSize"]),
+                lot_size="0.01", min_size=str(m["orderMinSize"]),
+                meta={"question": m["question"], "outcome": m["groupItemTitle"],
+                      "is_yes": is_yes, "complement": other, "event_id": str(raw["id"]),
+                      **rewards_meta(m)})])
+        ts = int(_dt.datetime.fromisoformat(m["updatedAt"].replace("Z", "+00:00"))
+                 .timestamp() * 1e9)
+        bid, ask = m.get("bestBid"), m.get("bestAsk")
+        books.append((y, [(float(bid), top_size)] if bid else [],
+                      [(float(ask), top_size)] if ask else [], ts))
+    b.market.apply(Event(VENUE, str(raw["id"]), raw["title"], tuple(outcomes), neg_risk=True,
+                         exhaustive=False))
+    for iid, bids, asks, ts in books:
+        b.book(iid, bids, asks, ts_ns=ts)
+    return b.market
+
+
+def trump_no_market(*, with_rewards: bool = True, fees: FeeSchedule | None = None
+                    ) -> MarketState:
+    """The recorded Trump No book (:func:`ws_book`) with its instrument as Gamma describes
+    the market (tick 0.001, minimum size 5, its rewards program in ``meta`` unless
+    ``with_rewards`` is False)."""
+    raw = json.loads((data_dir() / PRESIDENTIAL_EVENT).read_text())
+    book = ws_book()
+    token = book.instrument_id.split(":", 1)[1]
+    (m,) = [m for m in raw["markets"] if token in json.loads(m["clobTokenIds"])]
+    yes = json.loads(m["clobTokenIds"])[0]
+    b = MarketBuilder(fees)
+    b.market.add_instruments([Instrument(
+        VENUE, token, kind="binary", tick_size=str(m["orderPriceMinTickSize"]),
+        lot_size="0.01", min_size=str(m["orderMinSize"]),
+        meta={"question": m["question"], "outcome": "No", "is_yes": False,
+              "complement": f"{VENUE}:{yes}", "event_id": str(raw["id"]),
+              **(rewards_meta(m) if with_rewards else {})})])
+    b.market.apply(book)
+    return b.market

@@ -15,6 +15,7 @@ SCANNERS: dict[str, tuple[str, str]] = {
     "stale": ("argus_scanners_polymarket.stale", "StaleQuoteScanner"),
     "spike": ("argus_scanners_polymarket.stale", "SpikeScanner"),
     "value": ("argus_scanners_polymarket.value", "ValueScanner"),
+    "maker": ("argus_scanners_polymarket.maker", "MakerScanner"),
 }
 
 #: Registered forecaster name -> (module, class).

@@ -1,0 +1,163 @@
+"""``maker``: resting quotes one tick inside the spread where they leave an edge.
+
+For each binary token with a two-sided, tradeable book (best bid ``b``, best ask ``a``,
+tick ``t`` from the instrument, mid ``m = (a + b) / 2``):
+
+* **Prices**: ``bid_q = b + t`` when it stays below ``a``; ``ask_q = a - t`` when it stays
+  above ``b`` (both on the tick grid: ``b`` is floored and ``a`` ceiled to it first).  When
+  the spread is two ticks both land on the mid; only the side with the larger edge stays.
+* **Size**: ``quote_size``, raised to the instrument's ``min_size`` (and to the rewards
+  program's ``rewards_min_size`` when rewards are counted), rounded up to the lot.
+* **Inventory** ``q`` (shares held): the published ``Signal`` named ``inventory_signal``
+  for the token when there is one, else ``inventory[token]`` from the settings, else 0
+  (a scanner sees the market state, not the portfolio).  Reservation price
+  ``r = m - skew_per_share * q`` (long: quote lower; short: higher).  No bid when
+  ``q >= max_inventory``, no ask when ``q <= -max_inventory``.
+* **Liquidity reward** ``rho`` per filled share: with a rewards program in the instrument's
+  ``meta`` (``rewards_daily_rate`` USD/day, ``rewards_max_spread`` in cents,
+  ``rewards_min_size``) and ``reward_pool_share > 0``: ``rho = rewards_daily_rate *
+  reward_pool_share / expected_daily_fills`` for a quote within ``rewards_max_spread / 100``
+  of ``m``, else 0; without a program ``rho = reward_per_share``.
+* **Adverse selection** per filled share, from the token's order-flow imbalance ``I`` in
+  [-1, 1] (:mod:`argus_scanners_polymarket.ofi`, book OFI plus signed trades over
+  ``ofi_window_s``; the published ``"ofi"`` signal when this scanner's own tracker has no
+  flow for the token):
+
+      AS_bid = adverse_floor + adverse_per_flow * max(0, -I)    (selling pressure hits bids)
+      AS_ask = adverse_floor + adverse_per_flow * max(0,  I)
+
+* **Edge** per share, with ``f_m(p)`` the maker fee per share (``FeeSchedule.fee(p, size,
+  maker=True) / size``):
+
+      edge_bid = (r - bid_q) + rho - AS_bid - f_m(bid_q)
+      edge_ask = (ask_q - r) + rho - AS_ask - f_m(ask_q)
+
+  (``r - bid_q`` is the half-spread captured, ``m - bid_q``, less the inventory skew).  A
+  side is reported when its edge exceeds ``min_edge``.
+
+Each side is one research-lane opportunity (``kind`` ``maker_bid`` / ``maker_ask``) with
+a GTC limit leg at the quote price (a maker ask is a SELL of the token: it needs the
+shares); ``expected_profit = edge * size`` per full fill, ``costs`` the maker fee.  Never
+executable here: quoting needs the maker lifecycle of the execution engine.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import ClassVar
+
+from argus_core import Instrument, Leg, MarketState, Opportunity, Scanner, Side
+from argus_scanners_polymarket.common import EDGE_QUANTUM, RESEARCH, dec, lane_reason
+from argus_scanners_polymarket.config import MakerSettings, PmScannersSettings
+from argus_scanners_polymarket.ofi import SIGNAL, OfiTracker
+
+
+def _ceil_to(value: Decimal, step: Decimal) -> Decimal:
+    return (value / step).to_integral_value(ROUND_CEILING) * step
+
+
+def _floor_to(value: Decimal, step: Decimal) -> Decimal:
+    return (value / step).to_integral_value(ROUND_FLOOR) * step
+
+
+class MakerScanner(Scanner):
+    """Quotes one tick inside the spread that the spread, the rewards, the expected adverse
+    selection and the fees leave an edge for; inventory-skewed."""
+
+    name: ClassVar[str] = "maker"
+
+    def __init__(self, settings: PmScannersSettings | MakerSettings | None = None) -> None:
+        if isinstance(settings, PmScannersSettings):
+            settings = settings.maker
+        self.settings = settings or MakerSettings()
+        self.ofi = OfiTracker(self.settings.ofi_window_s, levels=self.settings.ofi_levels)
+
+    def flow(self, market: MarketState, iid: str, ts_ns: int) -> float:
+        """``I``: this scanner's OFI imbalance of ``iid``, else the ``"ofi"`` signal, else 0."""
+        r = self.ofi.reading(iid, ts_ns)
+        if r is not None and (r.transitions or r.trades):
+            return r.imbalance
+        published = market.signal(SIGNAL, iid)
+        return published if published is not None else 0.0
+
+    def inventory(self, market: MarketState, iid: str) -> Decimal:
+        """``q``: the inventory signal for ``iid``, else the configured inventory, else 0."""
+        published = market.signal(self.settings.inventory_signal, iid)
+        if published is not None:
+            return dec(published)
+        return self.settings.inventory.get(iid, Decimal(0))
+
+    def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """Every quote side with an edge above ``min_edge``, best first."""
+        self.ofi.observe(market)
+        found: list[Opportunity] = []
+        for iid, book in market.books.items():
+            inst = market.instruments.get(iid)
+            if inst is None or inst.kind != "binary" or not book.bids or not book.asks:
+                continue
+            if not market.tradeable(iid)[0]:
+                continue
+            found.extend(self._token(market, inst, ts_ns))
+        found.sort(key=lambda o: o.expected_profit, reverse=True)
+        return found
+
+    def _token(self, market: MarketState, inst: Instrument, ts_ns: int) -> list[Opportunity]:
+        s = self.settings
+        iid = inst.id
+        book = market.books[iid]
+        best_bid, best_ask = book.best_bid(), book.best_ask()
+        assert best_bid is not None and best_ask is not None
+        tick = inst.tick_size
+        b, a = _floor_to(dec(best_bid), tick), _ceil_to(dec(best_ask), tick)
+        mid = (dec(best_bid) + dec(best_ask)) / 2
+        q = self.inventory(market, iid)
+        reservation = mid - s.skew_per_share * q
+        flow = self.flow(market, iid, ts_ns)
+        size = max(s.quote_size, inst.min_size)
+        rate = inst.meta.get("rewards_daily_rate")
+        program = rate is not None and s.reward_pool_share > 0
+        program_rho = Decimal(0)
+        if rate is not None and program:
+            size = max(size, dec(float(inst.meta.get("rewards_min_size", 0))))
+            program_rho = dec(float(rate)) * dec(s.reward_pool_share) / s.expected_daily_fills
+        max_spread = dec(float(inst.meta.get("rewards_max_spread", 0))) / 100
+        size = _ceil_to(size, inst.lot_size)
+        schedule = market.fee_schedule(iid)
+
+        def reward(price: Decimal) -> Decimal:
+            if not program:
+                return s.reward_per_share
+            return program_rho if abs(price - mid) <= max_spread else Decimal(0)
+
+        sides: list[tuple[str, Side, Decimal, Decimal, Decimal, Decimal]] = []
+        bid_q, ask_q = b + tick, a - tick
+        if bid_q < a and bid_q > 0 and (s.max_inventory is None or q < s.max_inventory):
+            adverse = s.adverse_floor + s.adverse_per_flow * dec(max(0.0, -flow))
+            fee = schedule.fee(bid_q, size, maker=True)
+            e = (reservation - bid_q) + reward(bid_q) - adverse - fee / size
+            sides.append(("bid", Side.BUY, bid_q, e, adverse, fee))
+        if ask_q > b and ask_q < 1 and (s.max_inventory is None or q > -s.max_inventory):
+            adverse = s.adverse_floor + s.adverse_per_flow * dec(max(0.0, flow))
+            fee = schedule.fee(ask_q, size, maker=True)
+            e = (ask_q - reservation) + reward(ask_q) - adverse - fee / size
+            sides.append(("ask", Side.SELL, ask_q, e, adverse, fee))
+        if len(sides) == 2 and bid_q >= ask_q:  # a two-tick spread: one price, one side
+            sides = [max(sides, key=lambda x: x[3])]
+        out = []
+        for label, side, price, e, adverse, fee in sides:
+            if e <= s.min_edge:
+                continue
+            per_share = e.quantize(EDGE_QUANTUM, rounding=ROUND_FLOOR)
+            lane = RESEARCH
+            out.append(Opportunity(
+                opportunity_id=f"maker:{label}:{iid}:{book.ts_ns}", scanner=self.name,
+                ts_ns=ts_ns, kind=f"maker_{label}", legs=(Leg(iid, side, price, size),),
+                edge_per_unit=per_share, max_size=size, expected_profit=e * size,
+                costs=fee, risk_free=False, event_id=str(inst.meta.get("event_id", "")),
+                lane=lane,
+                reason=lane_reason(lane, (
+                    f"quote {label} {size} @ {price} inside {b}/{a} (tick {tick}): mid {mid}, "
+                    f"inventory {q} -> reservation {reservation}, reward "
+                    f"{reward(price):.6f}, adverse {adverse:.6f} (OFI {flow:+.3f}), "
+                    f"maker fee {fee / size:.6f}/share; needs the maker lifecycle"))))
+        return out
