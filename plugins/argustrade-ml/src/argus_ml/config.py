@@ -1,4 +1,6 @@
-"""``[plugins.ml]``: where models live and how the ``ml_updown`` strategy trades."""
+"""``[plugins.ml]``: where models live, the ``ml`` forecaster, the ``updown_replay``
+venue's binary market model and the rules of the ``ml_updown`` / ``ml_near_expiry``
+strategies (one table: every component of the plugin is built from it)."""
 
 from __future__ import annotations
 
@@ -18,11 +20,14 @@ class MLSettings:
     # the model the strategy uses: a registry model id, or None for the newest model
     # whose status allows the run's mode
     model_id: str | None = None
+    # the forecaster the strategies ask (``ctx.market.forecasters[forecaster]``)
+    forecaster: str = "ml"
     # strategy: trade only when P(up) beats the binary's ask plus fees by this much
     edge_threshold: float = attrs.field(default=0.02, validator=PROBABILITY)
-    # the synthetic binary market: half-spread around the fair 0.5 price (no quotes recorded)
+    # the stated binary market (no quotes recorded): half-spread around the fair 0.5 price;
+    # the updown_replay venue quotes with it and the promotion gates price bets with it
     half_spread: float = attrs.field(default=0.01, validator=in_range(0.0, 0.49))
-    # fee per contract as a share of the price paid
+    # fee per contract as a share of the price paid (the venue's fee schedule)
     fee_rate: float = attrs.field(default=0.02, validator=in_range(0.0, 0.5))
     # multiplier on full binary Kelly, and the cap on the share of equity per bet
     kelly_fraction: float = attrs.field(default=0.25, validator=FRACTION)
@@ -34,3 +39,24 @@ class MLSettings:
     brier_margin: float = attrs.field(default=0.02, validator=NON_NEGATIVE)
     psi_limit: float = attrs.field(default=0.25, validator=POSITIVE)
     drift_min_obs: int = attrs.field(default=200, validator=optional(POSITIVE))
+    # the updown_replay venue: a Kraken OHLCVT CSV (no header), its bar length, and the
+    # window (bar open times in unix seconds: start inclusive, end exclusive)
+    bars_csv: Path | None = None
+    symbol: str = "BTC/USD"
+    bar_seconds: int = attrs.field(default=3600, validator=POSITIVE)
+    bars_start: int | None = None
+    bars_end: int | None = None
+    # bars per up/down window (the model's label horizon should match it)
+    window_bars: int = attrs.field(default=1, validator=POSITIVE)
+    # contracts shown at the ask and at the bid of each stated book (one level)
+    depth: int = attrs.field(default=1000, validator=POSITIVE)
+    # ml_near_expiry: buy a binary priced within [min_price, max_price] at most
+    # expiry_window_s before its scheduled resolution when p_win - ask - fee > near_edge
+    min_price: float = attrs.field(default=0.85, validator=PROBABILITY)
+    max_price: float = attrs.field(default=0.95, validator=PROBABILITY)
+    expiry_window_s: float = attrs.field(default=3600.0, validator=POSITIVE)
+    near_edge: float = attrs.field(default=0.01, validator=PROBABILITY)
+
+    def __attrs_post_init__(self) -> None:
+        if self.min_price > self.max_price:
+            raise ValueError(f"min_price {self.min_price} > max_price {self.max_price}")

@@ -64,6 +64,14 @@ class BrierEMA:
                     f"{self.baseline:.4f} + {self.margin} after {self.n} outcomes")
         return None
 
+    @property
+    def health(self) -> float:
+        """1 while the EMA is at or below the baseline, falling linearly to 0 at the alarm
+        level (baseline + margin): how far the model's recent record still backs it."""
+        if self.margin <= 0:
+            return 1.0 if self.value <= self.baseline else 0.0
+        return min(1.0, max(0.0, 1.0 - (self.value - self.baseline) / self.margin))
+
 
 class FeatureDrift:
     """PSI of the last ``window`` feature rows against the training reference."""
@@ -100,7 +108,9 @@ class DriftMonitor:
 
     def _trip(self, reason: str, ts_ns: int) -> str:
         self.tripped = reason
-        if self.registry is not None:
+        # a shadow model is already where a demotion would put it: the alarm is kept only
+        if self.registry is not None and \
+                self.registry.get(self.model_id)["status"] != "shadow":
             self.registry.demote(self.model_id, "shadow", f"drift: {reason}", ts_ns=ts_ns,
                                  actor="drift-monitor")
         return reason
@@ -118,3 +128,19 @@ class DriftMonitor:
             return None
         reason = self.brier.update(p, outcome)
         return self._trip(reason, ts_ns) if reason else None
+
+    def get_state(self) -> dict[str, Any]:
+        """JSON state for checkpoints: the Brier EMA and its count, the PSI window's rows
+        and the alarm (a resumed run keeps its EMAs instead of starting over)."""
+        return {"brier_value": self.brier.value, "brier_n": self.brier.n,
+                "rows": [list(r) for r in self.features.rows], "tripped": self.tripped}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`get_state` (demotes nothing again: the registry already has it)."""
+        self.brier.value = float(state.get("brier_value", self.brier.baseline))
+        self.brier.n = int(state.get("brier_n", 0))
+        self.features.rows.clear()
+        for r in state.get("rows", []):
+            self.features.rows.append(tuple(float(x) for x in r))
+        tripped = state.get("tripped")
+        self.tripped = str(tripped) if tripped else None

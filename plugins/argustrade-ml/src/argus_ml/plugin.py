@@ -1,11 +1,21 @@
-"""Plugin ``ml`` (distribution ``argustrade-ml``): settings, ledger tables and the
-``ml_updown`` strategy.  The ``argus ml`` commands are declared in the ``argus.commands``
-entry-point group (:mod:`argus_ml.cli`), so ``argus --help`` imports nothing heavy;
-scikit-learn and matplotlib load only when used."""
+"""Plugin ``ml`` (distribution ``argustrade-ml``): settings, ledger tables, the ``ml``
+forecaster, the ``updown_replay`` venue, the ``ml_updown`` and ``ml_near_expiry``
+strategies and the backtest report's binary-market section.  The ``argus ml`` commands
+are declared in the ``argus.commands`` entry-point group (:mod:`argus_ml.cli`), so
+``argus --help`` imports nothing heavy; scikit-learn and matplotlib load only when used."""
 
 from __future__ import annotations
 
-from argus_core import Migrations, RegisterStrategy, hookimpl
+from pathlib import Path
+
+from argus_core import (
+    Config,
+    Migrations,
+    RegisterForecaster,
+    RegisterStrategy,
+    RegisterVenue,
+    hookimpl,
+)
 
 
 @hookimpl
@@ -25,8 +35,37 @@ def register_migrations(migrations: Migrations) -> None:
 
 
 @hookimpl
+def register_forecasters(register: RegisterForecaster) -> None:
+    """``ml``: the registry model named in ``[plugins.ml]`` as a core forecaster."""
+    from argus_ml.forecaster import MLForecaster
+
+    register(MLForecaster.name, MLForecaster)
+
+
+@hookimpl
+def register_venues(register: RegisterVenue) -> None:
+    """``updown_replay``: bars plus the stated binary up/down market over them."""
+    from argus_ml.venue import UpDownReplayVenue
+
+    register(UpDownReplayVenue.name, UpDownReplayVenue)
+
+
+@hookimpl
 def register_strategies(register: RegisterStrategy) -> None:
-    """``ml_updown``: binary up/down bets from a registered model's P(up)."""
+    """``ml_updown`` (binary up/down bets) and ``ml_near_expiry`` (near-resolution
+    binaries the forecaster prices above their ask and fee)."""
+    from argus_ml.near_expiry import MLNearExpiry
     from argus_ml.strategy import MLUpDown
 
     register(MLUpDown.name, MLUpDown)
+    register(MLNearExpiry.name, MLNearExpiry)
+
+
+@hookimpl
+def report_sections(config: Config, run_dir: Path) -> dict[str, str] | None:
+    """A run on the ``updown_replay`` venue: the stated market model and the bets."""
+    if config.run.venue != "updown_replay":
+        return None
+    from argus_ml.report import binary_market_section
+
+    return binary_market_section(config, run_dir)

@@ -1,0 +1,255 @@
+"""The ``ml`` forecaster: a registry model as a core :class:`argus_core.Forecaster`.
+
+Strategies find it as ``ctx.market.forecasters["ml"]`` (scanners: ``market.forecasters``)
+and ask ``forecast(instrument_id, market, ts_ns)``:
+
+* for the underlying (a spot instrument with bars): ``p_win`` = the model's P(close
+  ``h`` bars after the newest bar is higher), ``h`` = the model's label horizon;
+* for a binary up/down contract (an instrument whose ``meta`` names ``underlying``,
+  ``outcome`` "up"/"down", ``opens_ns`` and ``window_bars``, as the ``updown_replay``
+  venue lists them): P(up) or 1 - P(up) -- but only at the window's opening (its
+  reference close is the newest bar); later in a window the model has no view (None).
+
+Point in time: the features come from the bars the market state holds, fed to a
+:class:`~argus_ml.features.FeatureEngine` as they appear (``market.bars`` keeps only the
+newest bar, so the forecaster must be asked on every bar of the underlying -- the
+strategies do; a bar it is never shown is a gap in its history).  It never reads a bar
+stamped after ``ts_ns``.
+
+Status gate.  A model's registry status decides who may trade on it: ``shadow`` --
+forecasts are computed, recorded (counted, logged at DEBUG) and drift-monitored, never
+traded; ``paper`` -- only in ``replay`` and ``paper`` runs; ``live`` -- in any mode.  The
+forecaster cannot see the run's mode, so the gate is :meth:`MLForecaster.allows`, which
+strategies call through :func:`gated_forecast` with ``ctx.mode``; a shadow model's
+forecasts also carry ``confidence`` 0, so a confidence-shrunk sizer stakes nothing on
+them either way.
+
+Confidence.  For a paper/live model, ``confidence`` is the drift monitor's health: 1
+while the online Brier EMA is at or below the model's out-of-fold Brier, falling
+linearly to 0 at the alarm level (OOF + ``brier_margin``).  Sizers shrink binary Kelly
+by it.
+
+Drift.  Every forecast of the underlying is scored when its window ends (Brier EMA) and
+every feature row goes into the PSI window; an alarm demotes the model to shadow in the
+registry (event row + ``ml_drift`` risk event) and from then on :meth:`allows` says no.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from argus_core import ConfigError, Forecast, Forecaster, MarketState, StrategyContext
+from argus_ml.config import MLSettings
+from argus_ml.drift import DriftMonitor
+from argus_ml.features import FeatureEngine, FeatureRegistry
+from argus_ml.modelfile import ProbabilityModel
+from argus_ml.registry import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+#: The run modes each registry status may trade in.
+MODES_BY_STATUS: dict[str, tuple[str, ...]] = {
+    "shadow": (), "paper": ("replay", "paper"), "live": ("replay", "paper", "live")}
+
+
+class _Track:
+    """Per underlying: its feature engine, bar count, unsettled forecasts and the newest
+    forecast ``(bar ts_ns, P(up))``."""
+
+    def __init__(self, engine: FeatureEngine) -> None:
+        self.engine = engine
+        self.bar_index = 0
+        self.pending: deque[tuple[int, float, float]] = deque()  # (due bar, P, close)
+        self.latest: tuple[int, float | None] = (-1, None)
+
+
+class MLForecaster(Forecaster):
+    """A registry model's P(up) for strategies, scanners and sizers (module docstring:
+    what it answers, the status gate, confidence and drift)."""
+
+    name = "ml"
+
+    def __init__(self, settings: MLSettings | None,
+                 registry: ModelRegistry | None = None) -> None:
+        self.s = settings or MLSettings()
+        self.registry = registry
+        self.model: ProbabilityModel | None = None
+        self.model_id = ""
+        self.status = "shadow"
+        self.horizon = 1
+        self.monitor: DriftMonitor | None = None
+        self.tracks: dict[str, _Track] = {}
+        self.stats = {"forecasts": 0, "shadow_forecasts": 0, "outcomes": 0}
+
+    # -- loading -----------------------------------------------------------------------
+    def load(self) -> ProbabilityModel:
+        """Load the model (once): ``[plugins.ml] model_id``, else the newest model whose
+        status is paper or live.  ``ConfigError`` names the file and the remedy."""
+        if self.model is not None:
+            return self.model
+        if self.registry is None:
+            from argus_ml.registry import open_registry
+
+            if self.s.registry is None:
+                raise ConfigError("the ml forecaster needs [plugins.ml] registry = the model "
+                                  "registry file (argus ml train --registry FILE)")
+            self.registry = ModelRegistry(open_registry(self.s.registry))
+        model_id = self.s.model_id or next(iter(self.registry.usable("paper")), None)
+        if model_id is None:
+            raise ConfigError(f"{self.registry.ledger.path}: no model with status paper or "
+                              "live; promote one with `argus ml promote`, or name a shadow "
+                              "model with [plugins.ml] model_id to record its forecasts")
+        model = self.registry.load(model_id)
+        self.model, self.model_id = model, model_id
+        self.status = str(self.registry.get(model_id)["status"])
+        self.horizon = int(model.meta.get("label", {}).get("horizon_bars", 1))
+        self.monitor = DriftMonitor(
+            model_id, self.registry, baseline_brier=float(model.meta.get("oof_brier", 0.25)),
+            reference=model.meta.get("reference", {}), keys=model.features,
+            alpha=self.s.brier_ema_alpha, margin=self.s.brier_margin,
+            psi_limit=self.s.psi_limit, min_obs=self.s.drift_min_obs)
+        if self.status == "shadow":
+            log.info("model %s is shadow: its forecasts are recorded and monitored, "
+                     "never traded", model_id)
+        return model
+
+    # -- the gate ------------------------------------------------------------------------
+    def allows(self, mode: str) -> bool:
+        """Whether a strategy in a run of ``mode`` may trade on this model's forecasts."""
+        self.load()
+        tripped = self.monitor is not None and self.monitor.tripped
+        return not tripped and mode in MODES_BY_STATUS.get(self.status, ())
+
+    @property
+    def confidence(self) -> float:
+        """0 for a shadow (or drift-demoted) model, else the drift monitor's health."""
+        if self.status == "shadow" or self.monitor is None or self.monitor.tripped:
+            return 0.0
+        return self.monitor.brier.health
+
+    # -- forecasts -----------------------------------------------------------------------
+    def forecast(self, instrument_id: str, market: MarketState, ts_ns: int
+                 ) -> Forecast | None:
+        """P(up) of the underlying's next ``h`` bars, or of a binary window at its opening
+        (module docstring); None without a view."""
+        self.load()
+        inst = market.instruments.get(instrument_id)
+        meta: Mapping[str, Any] = inst.meta if inst is not None else {}
+        underlying = str(meta.get("underlying", instrument_id))
+        bar_ts, p_up = self._observe(underlying, market, ts_ns)
+        if p_up is None:
+            return None
+        if "outcome" in meta:
+            window = int(meta.get("window_bars", 0))
+            if window != self.horizon:
+                raise ConfigError(
+                    f"model {self.model_id} forecasts up/down over {self.horizon} bars but "
+                    f"{instrument_id} is a {window}-bar window; set [plugins.ml] "
+                    f"window_bars = {self.horizon} (or train with --horizon {window})")
+            if int(meta.get("opens_ns", -1)) != bar_ts:
+                return None  # the window opened before the newest bar: no view on it
+            p_up = p_up if meta["outcome"] == "up" else 1.0 - p_up
+        return Forecast(p_win=p_up, confidence=self.confidence)
+
+    def _observe(self, underlying: str, market: MarketState, ts_ns: int
+                 ) -> tuple[int, float | None]:
+        """Feed the underlying's newest bar (if new) to its engine, score forecasts whose
+        window it ends, forecast from it; the newest ``(bar ts_ns, P(up))``."""
+        assert self.model is not None and self.monitor is not None
+        bar = market.bars.get(underlying)
+        if bar is None or bar.ts_ns > ts_ns:
+            return -1, None
+        track = self.tracks.get(underlying)
+        if track is None:
+            features = FeatureRegistry.default().select(list(self.model.features))
+            track = self.tracks[underlying] = _Track(FeatureEngine(features))
+        if bar.ts_ns == track.latest[0]:
+            return track.latest
+        i = track.bar_index
+        track.bar_index += 1
+        row = track.engine.update(bar)
+        track.latest = (bar.ts_ns, None)  # this bar is consumed, whatever happens below
+        while track.pending and track.pending[0][0] <= i:
+            _, p_old, close0 = track.pending.popleft()
+            self.stats["outcomes"] += 1
+            self.monitor.observe_outcome(p_old, 1.0 if bar.close > close0 else 0.0, bar.ts_ns)
+        p: float | None = None
+        if row.complete:
+            p = float(self.model.predict(np.array([row.values]))[0])
+            track.pending.append((i + self.horizon, p, bar.close))
+            self.monitor.observe_features(row.values, bar.ts_ns)
+            self.stats["forecasts"] += 1
+            if self.status == "shadow" or self.monitor.tripped:
+                self.stats["shadow_forecasts"] += 1
+                log.debug("shadow forecast %s %s@%d: P(up) %.4f", self.model_id, underlying,
+                          bar.ts_ns, p)
+        if self.monitor.tripped and self.status != "shadow":
+            self.status = "shadow"  # the monitor demoted it in the registry
+        track.latest = (bar.ts_ns, p)
+        return track.latest
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """JSON state: each underlying's feature window, unsettled forecasts and the drift
+        monitor's EMAs (the strategies store it in their checkpoints)."""
+        return {"model_id": self.model_id,
+                "tracks": {k: {"engine": t.engine.get_state(), "bar_index": t.bar_index,
+                               "pending": [list(p) for p in t.pending],
+                               "latest": list(t.latest)} for k, t in self.tracks.items()},
+                "drift": self.monitor.get_state() if self.monitor is not None else None,
+                "stats": dict(self.stats)}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`get_state` for the same model (another model's state is ignored)."""
+        self.load()
+        assert self.model is not None and self.monitor is not None
+        if state.get("model_id") != self.model_id:
+            log.warning("forecaster state is for model %s, not %s: starting afresh",
+                        state.get("model_id"), self.model_id)
+            return
+        features = FeatureRegistry.default().select(list(self.model.features))
+        self.tracks = {}
+        for key, t in state.get("tracks", {}).items():
+            track = self.tracks[key] = _Track(FeatureEngine(features))
+            track.engine.set_state(t["engine"])
+            track.bar_index = int(t["bar_index"])
+            track.pending = deque((int(a), float(b), float(c)) for a, b, c in t["pending"])
+            ts, p = t["latest"]
+            track.latest = (int(ts), None if p is None else float(p))
+        if state.get("drift"):
+            self.monitor.set_state(state["drift"])
+            if self.monitor.tripped:
+                self.status = "shadow"
+        self.stats.update(state.get("stats", {}))
+
+
+def gated_forecast(forecaster: Forecaster, instrument_id: str, ctx: StrategyContext
+                   ) -> tuple[Forecast | None, str]:
+    """A forecast a strategy may trade on in ``ctx.mode``, or ``(None, why not)``.
+
+    The forecaster is asked either way (so a shadow model's forecasts are still
+    recorded and monitored); a forecaster with an ``allows(mode)`` method (the ``ml``
+    one) decides whether its forecast may be used; one without is always usable."""
+    fc = forecaster.forecast(instrument_id, ctx.market, ctx.ts_ns)
+    if fc is None:
+        return None, "no forecast"
+    allows = getattr(forecaster, "allows", None)
+    if callable(allows) and not allows(ctx.mode):
+        status = getattr(forecaster, "status", "?")
+        return None, f"model status {status} may not trade in a {ctx.mode} run"
+    return fc, ""
+
+
+def find_forecaster(ctx: StrategyContext, name: str, who: str) -> Forecaster:
+    """``ctx.market.forecasters[name]``, or ``ConfigError`` naming the ones there are."""
+    try:
+        return ctx.market.forecasters[name]
+    except KeyError:
+        raise ConfigError(f"{who}: no forecaster {name!r} in this run (registered: "
+                          f"{', '.join(ctx.market.forecasters) or 'none'}); set "
+                          f"[plugins.ml] forecaster") from None
