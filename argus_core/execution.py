@@ -194,6 +194,11 @@ class ExecutionEngine:
         portfolio = self.account.portfolio()
         sized: list[tuple[Intent, Decimal, Decimal]] = []
         for intent in legs:
+            if (intent.time_in_force is TimeInForce.POST_ONLY and self.live
+                    and not self.venue.supports_post_only):
+                self.risk_event(ts, "venue", "veto", f"venue {self.venue_name!r} takes no "
+                                f"post-only orders", intent)
+                return []
             price = self.reference_price(intent)
             if price is None or price <= 0:
                 self.risk_event(ts, "pricing", "veto", "no reference price (no book, bar or "

@@ -24,16 +24,8 @@ import pluggy
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from argus_core import interfaces
     from argus_core.config import Config
-    from argus_core.interfaces import (
-        Forecaster,
-        Pricer,
-        RiskCheck,
-        Scanner,
-        Sizer,
-        Strategy,
-        Venue,
-    )
     from argus_core.migrations import Migrations
     from argus_core.models import Fill, Opportunity
     from argus_core.runtime import RunContext
@@ -47,13 +39,13 @@ hookimpl = pluggy.HookimplMarker("argus")
 #: either way the error names the plugin).  The component types are forward references so
 #: that ``from argus_core import hookimpl`` (every plugin module) imports no domain model.
 Register = Callable[[str, Callable[[Any], Any]], None]
-RegisterVenue = Callable[[str, Callable[[Any], "Venue"]], None]
-RegisterScanner = Callable[[str, Callable[[Any], "Scanner"]], None]
-RegisterStrategy = Callable[[str, Callable[[Any], "Strategy"]], None]
-RegisterRiskCheck = Callable[[str, Callable[[Any], "RiskCheck"]], None]
-RegisterSizer = Callable[[str, Callable[[Any], "Sizer"]], None]
-RegisterPricer = Callable[[str, Callable[[Any], "Pricer"]], None]
-RegisterForecaster = Callable[[str, Callable[[Any], "Forecaster"]], None]
+RegisterVenue = Callable[[str, Callable[[Any], "interfaces.Venue"]], None]
+RegisterScanner = Callable[[str, Callable[[Any], "interfaces.Scanner"]], None]
+RegisterStrategy = Callable[[str, Callable[[Any], "interfaces.Strategy"]], None]
+RegisterRiskCheck = Callable[[str, Callable[[Any], "interfaces.RiskCheck"]], None]
+RegisterSizer = Callable[[str, Callable[[Any], "interfaces.Sizer"]], None]
+RegisterPricer = Callable[[str, Callable[[Any], "interfaces.Pricer"]], None]
+RegisterForecaster = Callable[[str, Callable[[Any], "interfaces.Forecaster"]], None]
 
 
 @hookspec

@@ -188,6 +188,7 @@ class TimeInForce(enum.StrEnum):
     GTD = "gtd"
     IOC = "ioc"
     FOK = "fok"
+    POST_ONLY = "post_only"  # a resting maker order, refused if it would take liquidity
 
 
 class Liquidity(enum.StrEnum):

@@ -163,8 +163,9 @@ class PaperBroker:
         order = work.order
         if work.remaining <= 0:
             self._finish(work, OrderStatus.FILLED)
-        elif order.order_type is OrderType.LIMIT and order.time_in_force in (TimeInForce.GTC,
-                                                                          TimeInForce.GTD):
+        elif work.status is OrderStatus.REJECTED:
+            self._finish(work, OrderStatus.REJECTED)
+        elif order.order_type is OrderType.LIMIT and order.time_in_force in _RESTING:
             work.resting = True
         else:
             self._finish(work, OrderStatus.PARTIALLY_FILLED if work.filled > 0
@@ -175,6 +176,10 @@ class PaperBroker:
         order = work.order
         limit = float(order.limit_price) if order.limit_price is not None else None
         inst = self.market.instruments.get(order.instrument_id)
+        if order.time_in_force is TimeInForce.POST_ONLY:  # never takes: rests or is refused
+            if limit is None or (levels and _within(order.side, levels[0][0], limit)):
+                work.status = OrderStatus.REJECTED
+            return []
         if order.time_in_force is TimeInForce.FOK:
             available = sum(q for p, q in levels if limit is None or _within(order.side, p, limit))
             if Decimal(repr(available)) < work.remaining:
@@ -250,6 +255,9 @@ class PaperBroker:
     def _close(self, work: Working, status: OrderStatus) -> None:
         work.status = status
         self.closed[work.order.client_order_id] = (status, work.filled)
+
+
+_RESTING = (TimeInForce.GTC, TimeInForce.GTD, TimeInForce.POST_ONLY)
 
 
 def _within(side: Side, price: float, limit: float) -> bool:

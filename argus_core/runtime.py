@@ -18,15 +18,7 @@ import attrs
 
 from argus_core.config import Config, canonical_json, plugin_settings
 from argus_core.errors import ConfigError, PluginError
-from argus_core.interfaces import (
-    Forecaster,
-    Pricer,
-    RiskCheck,
-    Scanner,
-    Sizer,
-    Strategy,
-    Venue,
-)
+from argus_core.interfaces import Forecaster, Pricer, RiskCheck, Scanner, Sizer, Strategy, Venue
 from argus_core.ledger import Ledger
 from argus_core.migrations import Migrations
 from argus_core.plugins import PluginHost, component_base, fenced_call, remedy_for

@@ -96,3 +96,24 @@ def test_arrival_is_the_live_books_mid_and_spread_else_the_last_close(tmp_path: 
     assert engine._arrival(IID) == (Decimal("100.5"), None)
     assert engine._arrival("kraken:ETH/USD") == (None, None)
     runner.ledger.close()
+
+
+def test_a_post_only_order_never_reaches_a_live_venue_that_cannot_hold_it(
+        tmp_path: Path) -> None:
+    from argus_core.models import OrderType, TimeInForce
+
+    runner = Runner(load_config(_config(tmp_path, "[]")), tmp_path / "run")
+    engine = runner.engine
+    assert not runner.asm.venue.supports_post_only
+    runner.market.apply(Bar(IID, 10**9, 100.0, 101.0, 99.0, 100.5, 3.0))
+    engine.live = True  # as in a live run on this venue
+    runner.ledger.begin()
+    engine.submit([Intent("s", IID, Side.BUY, quantity=Decimal(1), limit_price=Decimal(99),
+                          order_type=OrderType.LIMIT, time_in_force=TimeInForce.POST_ONLY)],
+                  10**9, "s")
+    runner.ledger.commit()
+    assert runner.ledger.query("select * from orders") == []
+    (event,) = runner.ledger.query("select * from risk_events")
+    assert (event["check_name"], event["action"]) == ("venue", "veto")
+    assert "post-only" in event["reason"]
+    runner.ledger.close()

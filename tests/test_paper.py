@@ -128,3 +128,19 @@ def test_stale_book_cancels_ioc_orders() -> None:
     market.apply(BookStatus(INST.id, 2, False, "checksum mismatch"))
     assert b.submit(order(Side.BUY, "1"), 3) == []
     assert b.status("o1")[0] is OrderStatus.CANCELLED
+
+
+def test_post_only_rests_as_a_maker_or_is_refused_when_it_would_take() -> None:
+    b, _ = broker()
+    # A buy at 101 would take the ask: refused, nothing filled.
+    assert b.submit(order(Side.BUY, "1", limit="101.00", tif=TimeInForce.POST_ONLY), 10) == []
+    assert b.status("o1") == (OrderStatus.REJECTED, Decimal(0))
+    assert "o1" not in b.working
+    # Inside the spread it rests, and fills only when the market trades through it.
+    assert b.submit(order(Side.BUY, "1", limit="100.00", tif=TimeInForce.POST_ONLY,
+                          coid="o2"), 11) == []
+    assert b.working["o2"].resting
+    assert b.on_event(Trade(INST.id, 12, 100.0, 5.0, Side.SELL)) == []  # at, not through
+    (fill,) = b.on_event(Trade(INST.id, 13, 99.5, 5.0, Side.SELL))
+    assert (fill.price, fill.liquidity) == (Decimal("100.00"), Liquidity.MAKER)
+    assert fill.fee == Decimal("100.00") * Decimal("0.001")  # the maker rate

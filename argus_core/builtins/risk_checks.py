@@ -131,26 +131,26 @@ class MaxDrawdownKill(_BuiltinCheck):
 
     name = "max_drawdown"
 
-    def _update(self, portfolio: Portfolio, ctx: RiskContext) -> Decimal:
+    def _trip(self, portfolio: Portfolio, ctx: RiskContext) -> str | None:
+        """Raise the peak; past the limit, HALT and return the reason."""
         equity = portfolio.equity
-        ctx.peak_equity = max(ctx.peak_equity, equity)
-        return (ctx.peak_equity - equity) / ctx.peak_equity if ctx.peak_equity > 0 else Decimal(0)
+        ctx.peak_equity = peak = max(ctx.peak_equity, equity)
+        drawdown = (peak - equity) / peak if peak > 0 else Decimal(0)
+        if drawdown <= self.s.max_drawdown_fraction:
+            return None
+        reason = f"drawdown {drawdown:.2%} exceeds the kill switch at " \
+                 f"{self.s.max_drawdown_fraction:.2%}"
+        escalate(ctx, TradingState.HALTED, reason)
+        return reason
 
     def check(self, intent: Intent, quantity: Decimal, price: Decimal,
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
-        drawdown = self._update(portfolio, ctx)
-        if drawdown > self.s.max_drawdown_fraction:
-            reason = f"drawdown {drawdown:.2%} exceeds the kill switch at " \
-                     f"{self.s.max_drawdown_fraction:.2%}"
-            escalate(ctx, TradingState.HALTED, reason)
-            return RiskDecision.veto(self.name, reason)
-        return RiskDecision.allow(self.name)
+        reason = self._trip(portfolio, ctx)
+        return RiskDecision.allow(self.name) if reason is None else RiskDecision.veto(
+            self.name, reason)
 
     def on_fill(self, fill: Fill, portfolio: Portfolio, ctx: RiskContext) -> None:
-        drawdown = self._update(portfolio, ctx)
-        if drawdown > self.s.max_drawdown_fraction:
-            escalate(ctx, TradingState.HALTED, f"drawdown {drawdown:.2%} exceeds the kill "
-                                               f"switch at {self.s.max_drawdown_fraction:.2%}")
+        self._trip(portfolio, ctx)
 
     def on_equity(self, equity: Decimal, ctx: RiskContext) -> str | None:
         """Every mark: the reason to flatten and halt once the drawdown passes the limit."""

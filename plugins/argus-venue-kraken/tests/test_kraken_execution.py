@@ -54,6 +54,8 @@ def test_add_order_params_follow_the_pair_rules(btc):
         add_order_params(order(quantity=Decimal("0.00001")), btc)
     with pytest.raises(VenueError, match="FOK"):
         add_order_params(order(time_in_force=TimeInForce.FOK), btc)
+    post = add_order_params(order(time_in_force=TimeInForce.POST_ONLY), btc)
+    assert (post["timeinforce"], post["oflags"]) == ("GTC", "post")
 
 
 @pytest.fixture

@@ -124,6 +124,29 @@ async def test_expired_and_user_cancelled_orders_carry_the_reason(exchange, make
         OrderStatus.CANCELLED, "User requested")
 
 
+async def test_a_post_only_order_rests_or_is_cancelled_rather_than_take(exchange, make_settings):
+    session = [AwaitSubscribe("executions"), ForwardExecutions(exchange)]
+    async with LocalKrakenWs([session], token=TOKEN) as ws:
+        venue = KrakenVenue(make_settings(rest_url=exchange.url, ws_auth_url=ws.url,
+                                          credentials=True))
+        try:
+            async with contextlib.aclosing(venue.executions()) as items:
+                got = asyncio.ensure_future(take(items, updates=3))
+                await ws.wait_for(lambda: bool(ws.subscriptions("executions")))
+                # 37500 is the best ask: a post-only buy there would take it.
+                assert await venue.submit(order(1, "0.5", limit="37500.0",
+                                                tif=TimeInForce.POST_ONLY)) == []
+                await venue.submit(order(2, "0.5", limit="36900.0", tif=TimeInForce.POST_ONLY))
+                updates = await got
+        finally:
+            await venue.close()
+    final = {u.client_order_id: u for u in updates if u.status is not OrderStatus.OPEN}
+    assert (final[core_id(1)].status, final[core_id(1)].reason) == (
+        OrderStatus.CANCELLED, "Post only order")
+    assert core_id(2) not in final  # resting, as a maker
+    assert txid_of(exchange, core_id(2)) in exchange.orders
+
+
 async def test_order_events_of_foreign_orders_are_dropped_and_txid_only_events_map(
         exchange, make_settings):
     async with LocalKrakenWs([], token=TOKEN) as ws:

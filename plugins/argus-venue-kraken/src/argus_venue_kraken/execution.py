@@ -130,12 +130,14 @@ def add_order_params(order: Order, pair: PairInfo, *, validate: bool = False) ->
             raise VenueError(f"{where}: price {price} is not a multiple of the tick size "
                              f"{pair.tick_size}")
         params["price"] = format(price.quantize(Decimal(1).scaleb(-pair.price_decimals)), "f")
-        tif = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.GTD: "GTD"}.get(
-            order.time_in_force)
+        tif = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.GTD: "GTD",
+               TimeInForce.POST_ONLY: "GTC"}.get(order.time_in_force)
         if tif is None:
             raise VenueError(f"{where}: Kraken spot has no {order.time_in_force.value.upper()} "
-                             f"time in force (use gtc, ioc or gtd)")
+                             f"time in force (use gtc, ioc, gtd or post_only)")
         params["timeinforce"] = tif
+        if order.time_in_force is TimeInForce.POST_ONLY:
+            params["oflags"] = "post"  # Kraken cancels it rather than let it take liquidity
     if validate:
         params["validate"] = True
     return params
@@ -295,7 +297,7 @@ class KrakenExecution:
                         cl_ord_id, outcome)
         self._txid_core[txid] = order.client_order_id
         if still_open and order.order_type is OrderType.LIMIT and order.time_in_force in (
-                TimeInForce.GTC, TimeInForce.GTD):
+                TimeInForce.GTC, TimeInForce.GTD, TimeInForce.POST_ONLY):
             self.resting[cl_ord_id] = RestingOrder(order.client_order_id, cl_ord_id, txid,
                                                    pair.altname, self.trading.now())
             self._ensure_dead_man()

@@ -58,7 +58,7 @@ class KrakenVenue(Venue):
 
     name: ClassVar[str] = C.VENUE
     supports_live_orders: ClassVar[bool] = True
-    supports_post_only: ClassVar[bool] = False
+    supports_post_only: ClassVar[bool] = True
     time_in_force: ClassVar[tuple[str, ...]] = ("gtc", "ioc", "gtd")
     #: A book without an update for this long is stale.  Kraken sends a heartbeat every
     #: ~1 s on a quiet socket, and the feed marks every book not live once the socket is

@@ -125,6 +125,9 @@ def order_terms(order: Order, inst: Instrument | None) -> OrderTerms:
     if order.order_type is CoreOrderType.MARKET and order.time_in_force not in (
             TimeInForce.FOK, TimeInForce.IOC):
         raise VenueError("polymarket: a MARKET order must be FOK or IOC (FAK)")
+    if order.time_in_force not in CLOB_ORDER_TYPE:
+        raise VenueError(f"polymarket: no {order.time_in_force.value.upper()} orders through "
+                         f"the CLOB client (use gtc, gtd, ioc or fok)")
     order_type = CLOB_ORDER_TYPE[order.time_in_force]
     neg_risk = bool(inst.meta.get("neg_risk", False))
     return OrderTerms(token, tick_str, price, size, order_type, neg_risk)

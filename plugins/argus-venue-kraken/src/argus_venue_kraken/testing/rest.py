@@ -477,6 +477,11 @@ class LocalKrakenRest:
         buy = form["type"] == "buy"
         levels = book[1] if buy else book[0]
         limit = Decimal(form["price"]) if form["ordertype"] == "limit" else None
+        if "post" in form.get("oflags", "").split(",") and limit is not None and any(
+                price <= limit if buy else price >= limit for price, _ in levels):
+            # Kraken accepts a post-only order and cancels it when it would take liquidity.
+            self._close_order(txid, "canceled", "Post only order")
+            return
         remaining = Decimal(form["volume"])
         cum_qty, cum_cost = Decimal(0), Decimal(0)
         left: list[tuple[Decimal, Decimal]] = []
