@@ -19,6 +19,7 @@ import attrs
 import numpy as np
 
 from argus_core import (
+    Bar,
     Event,
     FeeSchedule,
     Instrument,
@@ -281,3 +282,38 @@ def trump_no_market(*, with_rewards: bool = True, fees: FeeSchedule | None = Non
               **(rewards_meta(m) if with_rewards else {})})])
     b.market.apply(book)
     return b.market
+
+
+# --- the bundled Kraken minute bars (spot for up/down markets) ----------------------------------
+
+#: 721 one-minute XBT/USDT bars (2025-11-10 12:17 -> 2025-11-11 00:17 UTC), Kraken REST.
+KRAKEN_MINUTES = "kraken_rest_ohlc_1m_XBTUSDT.json"
+
+
+def kraken_minute_bars(instrument_id: str = "kraken:XBT/USDT", *,
+                       directory: Path | None = None) -> list[Bar]:
+    """The bundled Kraken REST OHLC capture as ``Bar`` events stamped at their *close*
+    (open time + 60 s), in time order."""
+    path = directory or data_dir().parent / "crypto"
+    raw = json.loads((path / KRAKEN_MINUTES).read_text())
+    (rows,) = [v for k, v in raw["result"].items() if k != "last"]
+    return [Bar(instrument_id, (int(r[0]) + 60) * 10**9, float(r[1]), float(r[2]),
+                float(r[3]), float(r[4]), float(r[6])) for r in rows]
+
+
+def updown_pair(builder: MarketBuilder, name: str, underlying: str, start_ns: int,
+                end_ns: int, open_price: float | None = None) -> tuple[str, str]:
+    """An up/down market as two binary tokens (``direction`` up / down) over
+    ``[start_ns, end_ns)``; returns (up, down) instrument ids."""
+    up, down = f"{VENUE}:{name}-up", f"{VENUE}:{name}-down"
+    for iid, other, direction in ((up, down, "up"), (down, up, "down")):
+        meta: dict[str, object] = {"underlying": underlying, "window_start_ns": start_ns,
+                                   "window_end_ns": end_ns, "direction": direction,
+                                   "complement": other, "event_id": name,
+                                   "question": f"{underlying} up or down, {name}"}
+        if open_price is not None:
+            meta["open_price"] = open_price
+        builder.market.add_instruments([Instrument(
+            VENUE, iid.split(":", 1)[1], kind="binary", tick_size="0.01", lot_size="0.01",
+            min_size="5", meta=meta)])
+    return up, down

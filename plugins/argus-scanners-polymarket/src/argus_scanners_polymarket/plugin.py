@@ -16,6 +16,7 @@ SCANNERS: dict[str, tuple[str, str]] = {
     "spike": ("argus_scanners_polymarket.stale", "SpikeScanner"),
     "value": ("argus_scanners_polymarket.value", "ValueScanner"),
     "maker": ("argus_scanners_polymarket.maker", "MakerScanner"),
+    "latency": ("argus_scanners_polymarket.latency", "LatencyScanner"),
 }
 
 #: Registered forecaster name -> (module, class).

@@ -1,0 +1,221 @@
+"""``latency``: short-dated crypto up/down markets whose price lags the spot move.
+
+**Which markets.**  A binary token is an up/down token when its instrument ``meta`` has
+``underlying`` (e.g. ``"BTC"``), ``window_start_ns`` and ``window_end_ns`` (the window the
+market resolves over) and ``direction`` (``"up"``: pays 1 if the spot ends the window above
+its opening price; ``"down"``: the reverse).  ``pairs`` in the settings maps the
+underlying (or the token id itself, which wins) to the spot instrument in the same market
+state, e.g. ``{"BTC" = "kraken:BTC/USD"}``; a token without a mapping is skipped.
+
+**Spot.**  ``S`` = the newest of the spot instrument's last trade price, last bar close and
+book mid stamped at or before now.  Every scan appends ``(ts, S)`` to the pair's samples
+when ``ts`` advanced (kept for ``vol_window_s``).  The opening price ``S0`` is ``meta
+["open_price"]`` when the venue gives it (Polymarket's "price to beat"), else the last
+sample at or before ``window_start_ns`` (else the first after it), fixed once found.
+
+**Model** (stated): the log spot is a driftless Brownian motion with the realised
+volatility ``sigma``, so with ``tau`` the years left in the window
+
+    P(up) = Phi( ln(S / S0) / (sigma sqrt(tau)) )
+
+(the ``-sigma^2 tau / 2`` Ito term is dropped: it is negligible over minutes), ``Phi`` the
+standard normal CDF.  ``sigma`` (annualised) = ``sqrt(sum r_i^2 / (t_last - t_first) *
+seconds per year)`` over the samples' log returns ``r_i`` when there are at least
+``min_vol_samples`` of them, else ``default_vol``.  Fair value of an up token ``P(up)``, of
+a down token ``1 - P(up)``.
+
+**Flag.**  Ask level ``k`` is taken while ``fair - a_k - f(a_k) >= min_edge`` (``f`` the
+taker unit fee): the market lags by more than fees + threshold.  ``expected_profit = fair
+Q - sum a q - costs``.  Research lane (a model, not a certainty) unless
+``executable_min_edge`` is set and the edge per share reaches it.  Reported confidence
+(for the ranking): 0.5 with realised volatility, 0.3 with ``default_vol``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from argus_core import Instrument, MarketState, Opportunity, Scanner
+from argus_scanners_polymarket.common import (
+    EXECUTABLE,
+    RESEARCH,
+    buy_leg,
+    dec,
+    edge,
+    lane_reason,
+    walk_asks,
+)
+from argus_scanners_polymarket.config import LatencySettings, PmScannersSettings
+
+SECONDS_PER_YEAR = 365 * 24 * 3600
+_NS = 10**9
+
+
+def normal_cdf(x: float) -> float:
+    """``Phi(x)``, the standard normal CDF."""
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def p_up(spot: float, open_price: float, sigma_annual: float, tau_years: float) -> float:
+    """``Phi(ln(spot / open) / (sigma sqrt(tau)))``; a step at ``tau = 0``."""
+    move = math.log(spot / open_price)
+    scale = sigma_annual * math.sqrt(max(tau_years, 0.0))
+    if scale <= 0:
+        return 1.0 if move > 0 else 0.0 if move < 0 else 0.5
+    return normal_cdf(move / scale)
+
+
+def realised_vol(samples: list[tuple[int, float]]) -> tuple[float, int]:
+    """Annualised volatility of ``(ts_ns, price)`` samples and the number of returns."""
+    if len(samples) < 2 or samples[-1][0] <= samples[0][0]:
+        return 0.0, 0
+    sq = sum(math.log(b / a) ** 2 for (_, a), (_, b) in itertools.pairwise(samples))
+    seconds = (samples[-1][0] - samples[0][0]) / _NS
+    return math.sqrt(sq / seconds * SECONDS_PER_YEAR), len(samples) - 1
+
+
+def spot_price(market: MarketState, pair: str, ts_ns: int) -> tuple[int, float] | None:
+    """The newest of the pair's last trade, bar close and book mid at or before ``ts_ns``."""
+    seen: list[tuple[int, float]] = []
+    trade = market.trades.get(pair)
+    if trade is not None and trade.ts_ns <= ts_ns:
+        seen.append((trade.ts_ns, float(trade.price)))
+    bar = market.bars.get(pair)
+    if bar is not None and bar.ts_ns <= ts_ns:
+        seen.append((bar.ts_ns, bar.close))
+    book = market.books.get(pair)
+    if book is not None and book.bids and book.asks and book.ts_ns <= ts_ns:
+        bid, ask = book.best_bid(), book.best_ask()
+        assert bid is not None and ask is not None
+        seen.append((book.ts_ns, (bid + ask) / 2))
+    return max(seen) if seen else None
+
+
+class LatencyScanner(Scanner):
+    """Up/down markets whose price lags the spot move (driftless log-normal P(up))."""
+
+    name: ClassVar[str] = "latency"
+
+    def __init__(self, settings: PmScannersSettings | LatencySettings | None = None) -> None:
+        if isinstance(settings, PmScannersSettings):
+            settings = settings.latency
+        self.settings = settings or LatencySettings()
+        self._samples: dict[str, deque[tuple[int, float]]] = {}
+        self._open: dict[str, float] = {}
+        #: opportunity id -> confidence (read by the ``ranked`` scanner)
+        self.confidences: dict[str, float] = {}
+
+    def get_state(self) -> dict[str, Any]:
+        """JSON-able state: spot samples and opening prices found."""
+        return {"samples": {k: [list(x) for x in v] for k, v in self._samples.items()},
+                "open": dict(self._open)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state`'s output."""
+        self._samples = {k: deque((int(t), float(p)) for t, p in v)
+                         for k, v in state.get("samples", {}).items()}
+        self._open = {k: float(v) for k, v in state.get("open", {}).items()}
+
+    def _pair(self, inst: Instrument) -> str | None:
+        pairs = self.settings.pairs
+        return pairs.get(inst.id) or pairs.get(str(inst.meta.get("underlying", "")))
+
+    def _sample(self, market: MarketState, pair: str, ts_ns: int) -> None:
+        got = spot_price(market, pair, ts_ns)
+        if got is None:
+            return
+        samples = self._samples.setdefault(pair, deque())
+        if not samples or got[0] > samples[-1][0]:
+            samples.append(got)
+
+    def _open_price(self, inst: Instrument, pair: str, start_ns: int) -> float | None:
+        if "open_price" in inst.meta:
+            return float(inst.meta["open_price"])
+        if inst.id in self._open:
+            return self._open[inst.id]
+        samples = self._samples.get(pair, ())
+        before = [p for t, p in samples if t <= start_ns]
+        after = [p for t, p in samples if t > start_ns]
+        found = before[-1] if before else after[0] if after else None
+        if found is not None:
+            self._open[inst.id] = found
+        return found
+
+    def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """Every up/down token whose asks lag the model's fair value, best first."""
+        s = self.settings
+        tokens = []
+        for iid, inst in market.instruments.items():
+            meta = inst.meta
+            if inst.kind != "binary" or "window_end_ns" not in meta or "underlying" not in meta:
+                continue
+            pair = self._pair(inst)
+            if pair is not None:
+                tokens.append((iid, inst, pair))
+        for pair in {p for _, _, p in tokens}:
+            self._sample(market, pair, ts_ns)
+            samples = self._samples.get(pair)
+            while samples and samples[0][0] < ts_ns - s.vol_window_s * _NS:
+                samples.popleft()  # an opening price is fixed on the first scan in its window
+        self.confidences = {}
+        found: list[Opportunity] = []
+        for iid, inst, pair in tokens:
+            opp = self._token(market, iid, inst, pair, ts_ns)
+            if opp is not None:
+                found.append(opp)
+        found.sort(key=lambda o: o.expected_profit, reverse=True)
+        return found
+
+    def _token(self, market: MarketState, iid: str, inst: Instrument, pair: str, ts_ns: int
+               ) -> Opportunity | None:
+        s = self.settings
+        start, end = int(inst.meta["window_start_ns"]), int(inst.meta["window_end_ns"])
+        book = market.books.get(iid)
+        if ts_ns < start or ts_ns >= end or book is None or not book.asks:
+            return None
+        if not market.tradeable(iid)[0]:
+            return None
+        spot = spot_price(market, pair, ts_ns)
+        open_price = self._open_price(inst, pair, start)
+        if spot is None or open_price is None:
+            return None
+        sigma, n = realised_vol(list(self._samples.get(pair, ())))
+        realised = n >= s.min_vol_samples and sigma > 0
+        if not realised:
+            sigma = s.default_vol
+        tau = (end - ts_ns) / _NS / SECONDS_PER_YEAR
+        up = p_up(spot[1], open_price, sigma, tau)
+        direction = str(inst.meta.get("direction", "up")).lower()
+        fair_f = up if direction == "up" else 1.0 - up
+        fair = dec(round(fair_f, 9))
+
+        def keep(price: Decimal, unit_fee: Decimal) -> bool:
+            return fair - price - unit_fee >= s.min_edge
+
+        walk = walk_asks(book.ask_levels(), market.fee_schedule(iid), keep=keep,
+                         max_qty=s.max_size)
+        if walk.quantity <= 0 or walk.quantity < inst.min_size:
+            return None
+        profit = fair * walk.quantity - walk.value - walk.fees
+        if profit <= 0:
+            return None
+        per_share = edge(profit, walk.quantity)
+        gated = s.executable_min_edge is not None and per_share >= s.executable_min_edge
+        lane = EXECUTABLE if gated else RESEARCH
+        oid = f"latency:{iid}:{book.ts_ns}:{spot[0]}"
+        self.confidences[oid] = 0.5 if realised else 0.3
+        return Opportunity(
+            opportunity_id=oid, scanner=self.name, ts_ns=ts_ns, kind="latency",
+            legs=(buy_leg(iid, walk),), edge_per_unit=per_share, max_size=walk.quantity,
+            expected_profit=profit, costs=walk.fees, risk_free=False,
+            event_id=str(inst.meta.get("event_id", "")), lane=lane,
+            reason=lane_reason(lane, (
+                f"{direction} token of {inst.meta['underlying']}: spot {spot[1]:g} vs open "
+                f"{open_price:g} ({math.log(spot[1] / open_price):+.5f} log), sigma "
+                f"{sigma:.3f} ({'realised' if realised else 'default'}), "
+                f"{(end - ts_ns) / _NS:.0f}s left -> fair {fair}; {walk.quantity} asked up "
+                f"to {walk.limit}")))
