@@ -117,6 +117,7 @@ class TelegramBot:
         self.watcher = LedgerWatcher(self.run_dir)
         self.username: str | None = None
         self.refused: list[tuple[int, str, str]] = []  # (chat id, user, command) refused
+        self._told: set[int] = set()  # chats told they may not use the bot
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -388,7 +389,9 @@ class TelegramBot:
             self.refused.append((message.chat.id, name, command.name))
             log.warning("telegram: refused /%s from chat %s (%s): not in [plugins.telegram] "
                         "chat_ids", command.name, message.chat.id, name)
-            await self._reply(bot, message, "This chat may not use this bot.")
+            if message.chat.id not in self._told:  # once per chat: a flood costs nothing
+                self._told.add(message.chat.id)
+                await self._reply(bot, message, "This chat may not use this bot.")
             return
         log.info("telegram: /%s from chat %s (%s)", command.name, message.chat.id, name)
         if command.name in commands.CONTROL_COMMANDS:
