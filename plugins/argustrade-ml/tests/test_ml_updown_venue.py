@@ -136,6 +136,7 @@ def test_updown_trained_promoted_and_backtested_pays_the_binary_payoff(
     assert len(demoted) == 1 and demoted[0]["actor"] == "drift-monitor", demoted
     assert "PSI" in demoted[0]["reason"] and len(risk) == 1
     assert max(int(o["ts_ns"]) for o in orders) < demoted[0]["ts_ns"]
+    assert f"Model {good}" in report and "drift-monitor" in report  # the report says so
 
 
 def test_a_shadow_model_never_trades_but_its_forecasts_are_recorded(

@@ -5,6 +5,7 @@ model, in words, and the bets as the run's ledger booked them (read with
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -59,6 +60,8 @@ def binary_market_section(config: Config, run_dir: Path) -> dict[str, str]:
     with Ledger.in_dir(run_dir) as ledger:
         bets = binary_bets(r for r in ledger.fills() if "-UP-" in r["instrument_id"]
                            or "-DOWN-" in r["instrument_id"])
+        checkpoint = ledger.query("select state_json from checkpoints where name = 'runner'")
+    model_id = _model_of_run(checkpoint[0]["state_json"] if checkpoint else "{}")
     settled = [b for b in bets if b.pnl is not None]
     wins = sum(1 for b in settled if b.settlement == 1)
     pnl = sum((b.pnl for b in settled if b.pnl is not None), Decimal(0))
@@ -79,5 +82,34 @@ def binary_market_section(config: Config, run_dir: Path) -> dict[str, str]:
         "<th>P&amp;L</th><th>fees</th></tr>"
         f"<tr><td>{len(bets)}</td><td>{len(settled)}</td><td>{wins}</td>"
         f"<td>{(wins / len(settled) if settled else 0.0):.1%}</td>"
-        f"<td>{html.escape(str(pnl))}</td><td>{html.escape(str(fees))}</td></tr></table>")
-    return {"Binary up/down market (stated model)": model + table}
+        f"<td>{pnl:.2f}</td><td>{fees:.2f}</td></tr></table>")
+    return {"Binary up/down market (stated model)": model + table
+            + _model_history(s, model_id)}
+
+
+def _model_of_run(state_json: str) -> str:
+    """The model id the run's ``ml_updown`` forecaster used (from its checkpoint)."""
+    state = json.loads(state_json)
+    for strategy in (state.get("strategies") or {}).values():
+        fc = strategy.get("forecaster") if isinstance(strategy, dict) else None
+        if isinstance(fc, dict) and fc.get("model_id"):
+            return str(fc["model_id"])
+    return ""
+
+
+def _model_history(s: MLSettings, model_id: str) -> str:
+    """The model and its status changes (a drift demotion stops the bets)."""
+    if not model_id or s.registry is None or not Path(s.registry).exists():
+        return ""
+    from argus_ml.registry import ModelRegistry, open_registry
+
+    with open_registry(Path(s.registry)) as ledger:
+        events = ModelRegistry(ledger).events(model_id)
+    rows = "".join(
+        f"<tr><td>{html.escape(str(e['event']))}</td><td>{e['from_status']} -&gt; "
+        f"{e['to_status']}</td><td>{html.escape(str(e['actor']))}</td>"
+        f"<td>{html.escape(str(e['reason']))}</td></tr>" for e in events)
+    return (f"<p>Model {html.escape(model_id)} from {html.escape(str(s.registry))}; "
+            "its status history (a demotion by the drift monitor ends its bets):</p>"
+            f"<table><tr><th>event</th><th>status</th><th>by</th><th>reason</th></tr>{rows}"
+            "</table>")
