@@ -17,6 +17,7 @@ SCANNERS: dict[str, tuple[str, str]] = {
     "value": ("argus_scanners_polymarket.value", "ValueScanner"),
     "maker": ("argus_scanners_polymarket.maker", "MakerScanner"),
     "latency": ("argus_scanners_polymarket.latency", "LatencyScanner"),
+    "ranked": ("argus_scanners_polymarket.ranking", "RankedScanner"),
 }
 
 #: Registered forecaster name -> (module, class).

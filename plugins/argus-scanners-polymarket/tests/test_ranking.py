@@ -1,0 +1,164 @@
+"""``ranked``: the score's terms by hand (edge, capacity, confidence, persistence, OFI,
+competition), the lane rule and its reasons, ranking order; the FOMC July 2024 prints."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from argus_scanners_polymarket.common import EXECUTABLE, RESEARCH, lane_of
+from argus_scanners_polymarket.config import PmScannersSettings, RankingSettings, ValueSettings
+from argus_scanners_polymarket.fixtures import (
+    MarketBuilder,
+    data_dir,
+    fomc_market,
+    fomc_markets,
+    fomc_prints,
+)
+from argus_scanners_polymarket.ranking import RankedScanner
+from argus_scanners_polymarket.value import BaselineForecaster
+
+from argus_core import ConfigError, Forecast, Forecaster, MarketState
+
+D = Decimal
+H = 3600 * 10**9
+NOW = 1_000 * H
+LOG1001 = math.log10(1001)
+
+
+class Fixed(Forecaster):
+    """P = 0.58 for one token, confidence 0.6."""
+
+    name = "fixed"
+
+    def __init__(self, iid: str) -> None:
+        self.iid = iid
+
+    def forecast(self, instrument_id: str, market: MarketState, ts_ns: int
+                 ) -> Forecast | None:
+        return Forecast(p_win=0.58, confidence=0.6) if instrument_id == self.iid else None
+
+
+def _market(v_bids: list[tuple[float, float]] | None = None) -> tuple[MarketBuilder, str, str]:
+    b = MarketBuilder()
+    (a, _), _ = b.event("R", ["A", "B"], end_ts_ns=NOW - H)
+    b.book(a, [], [(0.97, 100)], ts_ns=NOW)
+    b.settle(a, 1)                                  # resolved: risk-free 0.03 x 100
+    ((v, _),) = b.event("V", ["T"], neg_risk=False)
+    b.book(v, v_bids or [], [(0.45, 100), (0.50, 50)], ts_ns=NOW)
+    b.market.forecasters = {"fixed": Fixed(v)}
+    return b, a, v
+
+
+def _settings(scanners: list[str] | None = None, gate: tuple[Decimal, float] | None = None,
+              **ranked: Any) -> PmScannersSettings:
+    """Components (default resolution + value, value asking ``fixed``; ``gate``: value's
+    executable edge and confidence) and ranking knobs."""
+    edge, confidence = gate if gate else (None, None)
+    return PmScannersSettings(
+        value=ValueSettings(forecaster="fixed", executable_min_edge=edge,
+                            executable_min_confidence=confidence),
+        ranked=RankingSettings(scanners=scanners or ["resolution", "value"], **ranked))
+
+
+def test_score_terms_and_lanes_by_hand() -> None:
+    b, a, v = _market()
+    ranked = RankedScanner(_settings())
+    # value (edge 0.113, clipped to 1) outscores the resolved one: best score first
+    val, res = ranked.scan(b.market, NOW)
+    assert res.legs[0].instrument_id == a and val.legs[0].instrument_id == v
+    r, w = ranked.scores[res.opportunity_id], ranked.scores[val.opportunity_id]
+    # resolution: edge 0.03/0.05; notional 97; risk-free; 1 scan of 5; no flow; alone
+    assert (r.edge, r.confidence, r.persistence, r.ofi, r.competition) == (
+        pytest.approx(0.6), 1.0, 0.2, 0.0, 0.0)
+    assert r.capacity == pytest.approx(math.log10(98) / LOG1001)
+    assert r.score == pytest.approx(0.35 * 0.6 + 0.15 * math.log10(98) / LOG1001 + 0.25 + 0.02)
+    assert (r.lane, r.why) == (EXECUTABLE, "risk-free")
+    assert lane_of(res) == EXECUTABLE and res.risk_free
+    assert res.reason.startswith("lane=executable: risk-free; score 0.")
+    # value: 150 shares, edge 17/150 = 0.1133 (clipped to 1); notional 0.50 * 150 = 75
+    assert (w.edge, w.confidence) == (1.0, 0.6)
+    assert w.score == pytest.approx(0.35 + 0.15 * math.log10(76) / LOG1001 + 0.15 + 0.02)
+    assert lane_of(val) == RESEARCH and not val.risk_free
+    assert val.reason.startswith("lane=research: value reports it as research; score ")
+    assert "fixed says P=0.58" in val.reason  # the scanner's own reason follows
+
+
+def test_persistence_ofi_and_competition() -> None:
+    b, _a, v = _market([(0.30, 100)])
+    ranked = RankedScanner(_settings(scanners=["value", "maker"]))
+    first = ranked.scan(b.market, NOW)
+    # value + maker bid 0.31 + maker ask 0.44 on one token: two others each -> X = 2/3
+    assert sorted(o.kind for o in first) == ["maker_ask", "maker_bid", "value"]
+    for o in first:
+        sc = ranked.scores[o.opportunity_id]
+        assert sc.competition == pytest.approx(2 / 3) and sc.persistence == 0.2
+        if o.kind.startswith("maker_"):
+            assert lane_of(o) == RESEARCH and "needs the maker lifecycle" in o.reason
+    # 60 shares bid added at the touch: e = +60, imbalance +1 for the next scan
+    b.book(v, [(0.30, 160)], [(0.45, 100), (0.50, 50)], ts_ns=NOW + 1)
+    second = {o.kind: ranked.scores[o.opportunity_id] for o in ranked.scan(b.market, NOW + 1)}
+    assert second["value"].ofi == 1.0 and second["maker_bid"].ofi == 1.0
+    assert second["maker_ask"].ofi == -1.0
+    assert {s.persistence for s in second.values()} == {0.4}
+
+
+def test_executable_only_through_thresholds() -> None:
+    gate = (D("0.1"), 0.5)
+    b, _a, _v = _market()
+    ranked = RankedScanner(_settings(scanners=["value"], gate=gate))
+    (o,) = ranked.scan(b.market, NOW)  # value's own gate met, no ranking thresholds
+    assert lane_of(o) == EXECUTABLE and not o.risk_free
+    assert "value's thresholds and the ranking's met" in o.reason
+    ranked = RankedScanner(_settings(scanners=["value"], gate=gate,
+                                     executable_min_persistence=2))
+    (o,) = ranked.scan(b.market, NOW)
+    assert lane_of(o) == RESEARCH and "seen 1 scans < 2" in o.reason
+    (o,) = ranked.scan(b.market, NOW + 1)
+    assert lane_of(o) == EXECUTABLE
+    for thresholds, needle in (({"executable_min_score": 0.99}, "score 0."),
+                               ({"executable_min_confidence": 0.7}, "confidence 0.6 < 0.7")):
+        (o,) = RankedScanner(_settings(scanners=["value"], gate=gate,
+                                       **thresholds)).scan(b.market, NOW)
+        assert lane_of(o) == RESEARCH and needle in o.reason
+
+
+def test_weights_reorder_and_unknown_components_are_refused() -> None:
+    b, a, v = _market()
+    only_capacity = _settings(w_edge=0, w_confidence=0, w_persistence=0, w_ofi=0,
+                              w_competition=0)
+    first = RankedScanner(only_capacity).scan(b.market, NOW)[0]
+    assert first.legs[0].instrument_id == a  # notional 97 > 75
+    only_edge = _settings(w_capacity=0, w_confidence=0, w_persistence=0, w_ofi=0,
+                          w_competition=0)
+    assert RankedScanner(only_edge).scan(b.market, NOW)[0].legs[0].instrument_id == v
+    with pytest.raises(ConfigError, match=r"unknown \['nope', 'ranked'\]"):
+        RankedScanner(_settings(scanners=["value", "nope", "ranked"]))
+
+
+FOMC = data_dir() / "fomc_timeseries"
+needs_data = pytest.mark.skipif(not FOMC.is_dir(), reason="bundled Polymarket data missing")
+
+
+@needs_data
+def test_fomc_july_2024_after_the_decision_all_components() -> None:
+    """Every component over the resolved July 2024 event: only the four resolved winners
+    (risk-free, executable); the baseline value and the maker find nothing on one-tick
+    books; the ranking keeps them executable."""
+    markets = [m for m in fomc_markets() if m.event_slug == "fed-interest-rates-july-2024"]
+    prints = fomc_prints([FOMC / "Fed_Interest_Rates_2024_07_July.csv"])
+    market = fomc_market(markets, prints, None, settle=True)
+    market.forecasters = {"baseline": BaselineForecaster()}
+    ranked = RankedScanner(PmScannersSettings())
+    assert {c.name for c in ranked.components} == {
+        "resolution", "correlation", "stale", "spike", "value", "maker", "latency"}
+    opps = ranked.scan(market, market.now_ns)
+    winners = {f"polymarket:{m.yes}" if m.outcome_yes == 1 else f"polymarket:{m.no}"
+               for m in markets}
+    assert {o.legs[0].instrument_id for o in opps} == winners
+    assert all(o.kind == "resolved" and lane_of(o) == EXECUTABLE and o.risk_free
+               and "risk-free; score" in o.reason for o in opps)
+    scores = [ranked.scores[o.opportunity_id].score for o in opps]
+    assert scores == sorted(scores, reverse=True)
