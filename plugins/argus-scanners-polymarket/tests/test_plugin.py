@@ -3,14 +3,19 @@ validates ``[plugins.pmscanners]`` with ranges and clear errors."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from importlib.metadata import entry_points
 
 import pytest
 from argus_scanners_polymarket import plugin
-from argus_scanners_polymarket.config import PmScannersSettings
+from argus_scanners_polymarket.config import PmScannersSettings, RankingSettings
+from argus_scanners_polymarket.fixtures import MarketBuilder
+from argus_scanners_polymarket.ranking import RankedScanner
+from argus_scanners_polymarket.value import BaselineForecaster
 
-from argus_core import ConfigError, Scanner, structure
+from argus_core import ConfigError, Forecaster, Scanner, structure
+from argus_core.testing import PluginHost
 
 
 def test_entry_point_and_registered_scanners() -> None:
@@ -53,3 +58,40 @@ def test_settings_out_of_range_or_unknown_are_refused_by_name(table: dict[str, o
     with pytest.raises(ConfigError) as info:
         structure(table, PmScannersSettings, "c.toml", prefix="plugins.pmscanners")
     assert needle in str(info.value) and str(info.value).startswith("c.toml")
+
+
+def test_host_registers_the_scanners_and_the_baseline_forecaster(
+        argus_host: PluginHost, register_plugin: Callable[[object, str], None]) -> None:
+    register_plugin(plugin, "pmscanners")
+    for name in ("value", "maker", "latency", "ranked"):
+        assert argus_host.get("scanner", name).plugin == "pmscanners"
+    reg = argus_host.get("forecaster", "baseline")
+    assert reg.plugin == "pmscanners"
+    assert isinstance(reg.factory(None), Forecaster)
+
+
+def test_argus_scan_table_shows_each_lane_and_its_reason() -> None:
+    """``argus scan`` prints the core's table (``argus_core.scan``): lane, kind, ..., reason;
+    the ``ranked`` scanner's reasons start with the lane's reason and the score."""
+    from rich.console import Console
+
+    from argus_core.scan import _table
+
+    b = MarketBuilder()
+    (a, _), _ = b.event("R", ["A", "B"], end_ts_ns=10)
+    b.book(a, [], [(0.97, 100)], ts_ns=20)
+    b.settle(a, 1)
+    ((v, _),) = b.event("V", ["T"], neg_risk=False)
+    b.book(v, [(0.30, 100)], [(0.45, 100)], ts_ns=20)
+    b.market.forecasters = {"baseline": BaselineForecaster()}
+    opps = RankedScanner(PmScannersSettings(ranked=RankingSettings(
+        scanners=["resolution", "maker"]))).scan(b.market, 30)
+    assert {(o.kind, o.lane) for o in opps} == {("resolved", "executable"),
+                                                ("maker_bid", "research"),
+                                                ("maker_ask", "research")}
+    console = Console(width=400, record=True)
+    console.print(_table(opps))
+    text = console.export_text()
+    assert "lane" in text.splitlines()[1] and "reason" in text.splitlines()[1]
+    assert "lane=executable: risk-free; score" in text
+    assert "lane=research: maker quote: needs the maker lifecycle; score" in text
