@@ -296,7 +296,7 @@ def demo_cmd(run_dir: Path | None, no_progress: bool) -> None:
     run_dir = run_dir or _default_run_dir("demo")
     config = load_config(demo)
     summary = _run(config, run_dir, live=False, show_progress=not no_progress)
-    report = write_report(run_dir)
+    report = write_report(run_dir, config)
     with Ledger.in_dir(run_dir) as ledger:
         metrics = compute_metrics(ledger, config.run.starting_cash)
     _print_summary(summary, metrics)
@@ -332,26 +332,12 @@ def backtest_cmd(config_path: Path, run_dir: Path | None, sets: tuple[str, ...],
         raise ConfigError(f"{config_path}: a backtest cannot run in mode 'live'")
     run_dir = run_dir or _default_run_dir("backtest")
     summary = _run(config, run_dir, live=False, show_progress=not no_progress)
-    sections = _report_sections(config, run_dir)
-    report = write_report(run_dir, sections)
+    report = write_report(run_dir, config)
     with Ledger.in_dir(run_dir) as ledger:
         metrics = compute_metrics(ledger, config.run.starting_cash)
     _print_summary(summary, metrics)
     out.print(f"report: {report}")
     _exit_if_halted(summary)
-
-
-def _report_sections(config: Config, run_dir: Path) -> dict[str, str]:
-    """Extra report sections from plugins that describe their own modelling."""
-    from argus_core.plugins import PluginHost, fenced_call
-
-    sections: dict[str, str] = {}
-    host = PluginHost()
-    host.load(config.argus.plugins)
-    for impl in host.pm.hook.report_sections.get_hookimpls():
-        sections.update(fenced_call(impl.plugin_name, "report_sections", impl.function,
-                                    config, run_dir) or {})
-    return sections
 
 
 @cli.command("report")

@@ -16,16 +16,15 @@ BLOCK_ENV = "ARGUS_BLOCK_PLUGINS"
 
 #: Where the first-party plugins come from, for "not installed" remedies.
 KNOWN_DISTRIBUTIONS = {
-    "polymarket": "argus-venue-polymarket",
-    "kraken": "argus-venue-kraken",
-    "negrisk": "argus-scanner-negrisk",
-    "vrp": "argus-strategy-vrp",
-    "heston": "argus-gpu-heston",
-    "lab": "argustrade-lab",
-    "orchestrator": "argustrade-orchestrator",
-    "kalshi": "argus-venue-kalshi",
-    "ml": "argustrade-ml",
-    "pmscanners": "argus-scanners-polymarket",
+    "polymarket": "argus-venue-polymarket", "kraken": "argus-venue-kraken",
+    "kalshi": "argus-venue-kalshi", "negrisk": "argus-scanner-negrisk",
+    "pmscanners": "argus-scanners-polymarket", "vrp": "argus-strategy-vrp",
+    "heston": "argus-gpu-heston", "lab": "argustrade-lab",
+    "orchestrator": "argustrade-orchestrator", "ml": "argustrade-ml",
+    "portfolio": "argustrade-portfolio", "overnight": "argustrade-overnight",
+    "monitor": "argustrade-monitor", "crossvenue": "argustrade-crossvenue",
+    "tearsheet": "argustrade-tearsheet", "dashboard": "argustrade-dashboard",
+    "telegram": "argustrade-telegram",
 }
 
 #: The core's distribution name on the package registry (``argus-core`` there is an

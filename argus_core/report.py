@@ -13,6 +13,7 @@ import base64
 import html
 import io
 import json
+import logging
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from argus_core.config import Config, parse_config
 from argus_core.downsample import envelope_indices
 from argus_core.errors import LedgerError
 from argus_core.ledger import LEDGER_FILE, Ledger
@@ -36,8 +38,10 @@ from argus_core.metrics import (
     plays,
     round_trips,
 )
+from argus_core.plugins import PluginHost, fenced_call
 
 REPORT_FILE = "report.html"
+log = logging.getLogger(__name__)
 DPI = 110
 
 
@@ -83,8 +87,23 @@ def _fmt(value: Any) -> str:
     return html.escape(str(value))
 
 
-def write_report(run_dir: Path, extra_sections: dict[str, str] | None = None) -> Path:
-    """Write ``run_dir/report.html`` and return its path."""
+def plugin_sections(config: Config, run_dir: Path) -> dict[str, str]:
+    """Every loaded plugin's ``report_sections`` (a plugin the config names that is no
+    longer installed is left out, with a warning: an old run still gets its report)."""
+    host = PluginHost()
+    host.load(config.argus.plugins, tolerant=True)
+    for name, why in host.broken.items():
+        log.warning("report: plugin %r left out: %s", name, why)
+    sections: dict[str, str] = {}
+    for impl in host.pm.hook.report_sections.get_hookimpls():
+        sections.update(fenced_call(impl.plugin_name, "report_sections", impl.function,
+                                    config, run_dir) or {})
+    return sections
+
+
+def write_report(run_dir: Path, config: Config | None = None) -> Path:
+    """Write ``run_dir/report.html`` with the plugins' sections (for ``config``, else the
+    config the run recorded) and return its path."""
     run_dir = Path(run_dir)
     if not (run_dir / LEDGER_FILE).exists():
         raise LedgerError(f"{run_dir}: no {LEDGER_FILE} here; run `argus run` or `argus demo` "
@@ -102,6 +121,7 @@ def write_report(run_dir: Path, extra_sections: dict[str, str] | None = None) ->
         risk_rows = ledger.query("select check_name, action, count(*) as n, min(reason) as "
                                  "example from risk_events group by 1, 2 order by n desc")
         opp_count = ledger.query("select count(*) as n from opportunities")[0]["n"]
+    extra_sections = plugin_sections(config or parse_config(cfg), run_dir)
     plots = _plots(ts, eq)
     annualisation = annualisation_note(float(metrics.get("obs_per_year", 0.0)))
     metric_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>"
@@ -116,7 +136,7 @@ def write_report(run_dir: Path, extra_sections: dict[str, str] | None = None) ->
                          f"<td class=n>{r['n']}</td><td>{html.escape(r['example'])}</td></tr>"
                          for r in risk_rows) or "<tr><td colspan=4>none</td></tr>"
     extra = "".join(f"<h2>{html.escape(title)}</h2>{body}"
-                    for title, body in (extra_sections or {}).items())
+                    for title, body in extra_sections.items())
     page = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>Argus report {html.escape(run['run_id'])}</title>
 <style>body{{font:14px system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}

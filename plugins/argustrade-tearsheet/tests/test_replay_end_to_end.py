@@ -89,9 +89,6 @@ def test_replay_export_matches_the_ledger(backtest: tuple[Path, str], tmp_path: 
         assert sum(1 for _ in fh) == n_equity + 1
 
 
-@pytest.mark.xfail(strict=True, reason="the core's `argus report` does not yet collect "
-                   "report_sections (only `argus backtest` does); remove this mark with "
-                   "that core change")
 def test_argus_report_includes_the_sections(backtest: tuple[Path, str]) -> None:
     run_dir, _ = backtest
     (run_dir / "report.html").unlink()
