@@ -176,3 +176,28 @@ def test_kraken_minutes_frozen_quotes_lag_and_are_flagged() -> None:
         per_minute.setdefault(i, set()).add(iid.rsplit("-", 1)[0])
         assert D("0.03") <= e <= D("0.49")
     assert all(len(v) == 1 for v in per_minute.values())
+
+
+def test_window_and_direction_from_other_meta_shapes() -> None:
+    from argus_core import Event, Instrument, Outcome
+
+    b = MarketBuilder()
+    ids = []
+    for sym, outcome in (("u", "Up"), ("d", "Down")):
+        b.market.add_instruments([Instrument(
+            "polymarket", sym, kind="binary", tick_size="0.01", lot_size="0.01",
+            meta={"underlying": "BTC", "window_start_s": T0 // S, "outcome": outcome,
+                  "event_id": "E", "open_price": 100.0})])
+        ids.append(f"polymarket:{sym}")
+    b.market.apply(Event("polymarket", "E", "BTC up or down", (Outcome("Up", *ids),),
+                         neg_risk=False, end_ts_ns=T0 + 900 * S))
+    up, down = ids
+    sc = LatencyScanner(BTC)
+    assert sc.window(b.market, b.market.instruments[up]) == (T0, T0 + 900 * S)
+    assert (sc.direction(b.market.instruments[up]),
+            sc.direction(b.market.instruments[down])) == ("up", "down")
+    b.market.apply(_bar(T0 + 290 * S, 99.0))  # spot fell 1%: the down token is cheap
+    b.book(up, [(0.30, 100)], [(0.60, 100)], ts_ns=T0 + 300 * S)
+    b.book(down, [(0.30, 100)], [(0.60, 100)], ts_ns=T0 + 300 * S)
+    (opp,) = sc.scan(b.market, T0 + 300 * S)
+    assert opp.legs[0].instrument_id == down and "down token" in opp.reason

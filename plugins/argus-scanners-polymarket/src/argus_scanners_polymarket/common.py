@@ -15,7 +15,7 @@ from decimal import ROUND_DOWN, Decimal
 import attrs
 import numpy as np
 
-from argus_core import Event, FeeSchedule, Leg, MarketState, Outcome, Side
+from argus_core import Event, FeeSchedule, Instrument, Leg, MarketState, Outcome, Side
 
 EXECUTABLE = "executable"  # the values of argus_core.Opportunity.lane
 RESEARCH = "research"
@@ -139,3 +139,15 @@ def top(market: MarketState, iid: str) -> tuple[float | None, float | None, floa
     ask = float(asks[0, 0]) if len(asks) else None
     return (bid, ask, float(bids[0, 1]) if len(bids) else 0.0,
             float(asks[0, 1]) if len(asks) else 0.0)
+
+
+def instrument_of(market: MarketState, iid: str) -> Instrument | None:
+    """``iid``'s instrument; for an unknown ``polymarket:`` id a stand-in with
+    Polymarket's usual rules (binary, tick 0.01, lot 0.01, no minimum); else None."""
+    inst = market.instruments.get(iid)
+    if inst is not None:
+        return inst
+    venue, _, symbol = iid.partition(":")
+    if venue != "polymarket" or not symbol:
+        return None
+    return Instrument(venue, symbol, kind="binary", tick_size="0.01", lot_size="0.01")

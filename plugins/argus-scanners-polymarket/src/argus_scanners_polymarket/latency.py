@@ -1,11 +1,14 @@
 """``latency``: short-dated crypto up/down markets whose price lags the spot move.
 
 **Which markets.**  A binary token is an up/down token when its instrument ``meta`` has
-``underlying`` (e.g. ``"BTC"``), ``window_start_ns`` and ``window_end_ns`` (the window the
-market resolves over) and ``direction`` (``"up"``: pays 1 if the spot ends the window above
-its opening price; ``"down"``: the reverse).  ``pairs`` in the settings maps the
-underlying (or the token id itself, which wins) to the spot instrument in the same market
-state, e.g. ``{"BTC" = "kraken:BTC/USD"}``; a token without a mapping is skipped.
+``underlying`` (e.g. ``"BTC"``) and the window the market resolves over:
+``window_start_ns`` (or ``window_start_s``) and ``window_end_ns`` (or ``window_end_s``, else
+its event's ``end_ts_ns``).  ``direction`` ``"up"`` pays 1 if the spot ends the window above
+its opening price, ``"down"`` the reverse; without it, an ``outcome`` /
+``token_outcome`` of "Up" / "Down" says, else the YES token (``is_yes``) is up.
+``pairs`` in the settings maps the underlying (or the token id itself, which wins) to the
+spot instrument in the same market state, e.g. ``{"BTC" = "kraken:BTC/USD"}``; a token
+without a mapping is skipped.
 
 **Spot.**  ``S`` = the newest of the spot instrument's last trade price, last bar close and
 book mid stamped at or before now.  Every scan appends ``(ts, S)`` to the pair's samples
@@ -120,6 +123,29 @@ class LatencyScanner(Scanner):
                          for k, v in state.get("samples", {}).items()}
         self._open = {k: float(v) for k, v in state.get("open", {}).items()}
 
+    @staticmethod
+    def window(market: MarketState, inst: Instrument) -> tuple[int, int] | None:
+        """``(start_ns, end_ns)`` of an up/down token from its ``meta`` (module docstring)."""
+        meta = inst.meta
+        start = (int(meta["window_start_ns"]) if "window_start_ns" in meta else
+                 int(float(meta["window_start_s"]) * _NS) if "window_start_s" in meta else None)
+        end = (int(meta["window_end_ns"]) if "window_end_ns" in meta else
+               int(float(meta["window_end_s"]) * _NS) if "window_end_s" in meta else None)
+        if end is None:
+            ev = market.events.get(str(meta.get("event_id", "")))
+            end = ev.end_ts_ns if ev is not None else None
+        return (start, end) if start is not None and end is not None else None
+
+    @staticmethod
+    def direction(inst: Instrument) -> str:
+        """``"up"`` or ``"down"`` (module docstring)."""
+        meta = inst.meta
+        for key in ("direction", "token_outcome", "outcome"):
+            text = str(meta.get(key, "")).strip().lower()
+            if text in ("up", "down"):
+                return text
+        return "up" if meta.get("is_yes", True) else "down"
+
     def _pair(self, inst: Instrument) -> str | None:
         pairs = self.settings.pairs
         return pairs.get(inst.id) or pairs.get(str(inst.meta.get("underlying", "")))
@@ -150,30 +176,29 @@ class LatencyScanner(Scanner):
         s = self.settings
         tokens = []
         for iid, inst in market.instruments.items():
-            meta = inst.meta
-            if inst.kind != "binary" or "window_end_ns" not in meta or "underlying" not in meta:
+            if inst.kind != "binary" or "underlying" not in inst.meta:
                 continue
-            pair = self._pair(inst)
-            if pair is not None:
-                tokens.append((iid, inst, pair))
-        for pair in {p for _, _, p in tokens}:
+            pair, window = self._pair(inst), self.window(market, inst)
+            if pair is not None and window is not None:
+                tokens.append((iid, inst, pair, window))
+        for pair in {t[2] for t in tokens}:
             self._sample(market, pair, ts_ns)
             samples = self._samples.get(pair)
             while samples and samples[0][0] < ts_ns - s.vol_window_s * _NS:
                 samples.popleft()  # an opening price is fixed on the first scan in its window
         self.confidences = {}
         found: list[Opportunity] = []
-        for iid, inst, pair in tokens:
-            opp = self._token(market, iid, inst, pair, ts_ns)
+        for iid, inst, pair, window in tokens:
+            opp = self._token(market, iid, inst, pair, window, ts_ns)
             if opp is not None:
                 found.append(opp)
         found.sort(key=lambda o: o.expected_profit, reverse=True)
         return found
 
-    def _token(self, market: MarketState, iid: str, inst: Instrument, pair: str, ts_ns: int
-               ) -> Opportunity | None:
+    def _token(self, market: MarketState, iid: str, inst: Instrument, pair: str,
+               window: tuple[int, int], ts_ns: int) -> Opportunity | None:
         s = self.settings
-        start, end = int(inst.meta["window_start_ns"]), int(inst.meta["window_end_ns"])
+        start, end = window
         book = market.books.get(iid)
         if ts_ns < start or ts_ns >= end or book is None or not book.asks:
             return None
@@ -189,7 +214,7 @@ class LatencyScanner(Scanner):
             sigma = s.default_vol
         tau = (end - ts_ns) / _NS / SECONDS_PER_YEAR
         up = p_up(spot[1], open_price, sigma, tau)
-        direction = str(inst.meta.get("direction", "up")).lower()
+        direction = self.direction(inst)
         fair_f = up if direction == "up" else 1.0 - up
         fair = dec(round(fair_f, 9))
 

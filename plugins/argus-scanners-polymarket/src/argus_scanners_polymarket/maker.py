@@ -47,7 +47,13 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import ClassVar
 
 from argus_core import Instrument, Leg, MarketState, Opportunity, Scanner, Side
-from argus_scanners_polymarket.common import EDGE_QUANTUM, RESEARCH, dec, lane_reason
+from argus_scanners_polymarket.common import (
+    EDGE_QUANTUM,
+    RESEARCH,
+    dec,
+    instrument_of,
+    lane_reason,
+)
 from argus_scanners_polymarket.config import MakerSettings, PmScannersSettings
 from argus_scanners_polymarket.ofi import SIGNAL, OfiTracker
 
@@ -92,7 +98,7 @@ class MakerScanner(Scanner):
         self.ofi.observe(market)
         found: list[Opportunity] = []
         for iid, book in market.books.items():
-            inst = market.instruments.get(iid)
+            inst = instrument_of(market, iid)
             if inst is None or inst.kind != "binary" or not book.bids or not book.asks:
                 continue
             if not market.tradeable(iid)[0]:

@@ -45,6 +45,7 @@ from argus_scanners_polymarket.common import (
     buy_leg,
     dec,
     edge,
+    instrument_of,
     lane_reason,
     walk_asks,
 )
@@ -113,7 +114,7 @@ class ValueScanner(Scanner):
         self.confidences = {}
         found: list[Opportunity] = []
         for iid, book in market.books.items():
-            inst = market.instruments.get(iid)
+            inst = instrument_of(market, iid)
             if inst is None or inst.kind != "binary" or not book.asks:
                 continue
             if not market.tradeable(iid)[0]:
