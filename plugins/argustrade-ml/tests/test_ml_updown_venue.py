@@ -120,6 +120,13 @@ def test_updown_trained_promoted_and_backtested_pays_the_binary_payoff(
         assert bet.settlement == payoff and bet.pnl == expected, bet
         assert q <= 1000 and q == q.to_integral_value()  # within the stated depth, whole lots
         total += expected
+    # the outcome labels of the run's trades are the same bets, known at the settlement
+    from argus_ml.outcomes import trade_labels
+
+    labels = trade_labels(run)
+    assert [(lb.instrument_id, lb.pnl) for lb in labels] == [(b.instrument_id, b.pnl)
+                                                             for b in bets]
+    assert all(lb.strategy == "ml_updown" and lb.horizon_ns == 3_600 * 10**9 for lb in labels)
     # every bet settled inside the data, so the run's P&L is exactly the sum of the bets
     assert Decimal(equity[0]["equity"]) == Decimal(100000) + total
     report = (run / "report.html").read_text()
