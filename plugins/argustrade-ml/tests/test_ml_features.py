@@ -99,3 +99,43 @@ def test_dataset_export_is_deterministic_and_verified(kraken_bars: BarColumns,
     data.write_bytes(data.read_bytes().replace(b'"y":1.0', b'"y":0.0', 1))
     with pytest.raises(DataError, match="sha256"):
         read_dataset(tmp_path / "a")
+
+
+def test_parquet_export_has_the_same_content_hash_and_is_verified(kraken_bars: BarColumns,
+                                                                 tmp_path: Path) -> None:
+    import hashlib
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fs = FeatureRegistry.default().select()
+    ds = build_dataset(kraken_bars.head(800), fs, LabelSpec("up", 2))
+    nd = export_dataset(ds, tmp_path / "n")
+    pqm = export_dataset(ds, tmp_path / "p", fmt="parquet")
+    again = export_dataset(build_dataset(kraken_bars.head(800), fs, LabelSpec("up", 2)),
+                           tmp_path / "p2", fmt="parquet")
+    # the dataset hash is the content hash over canonical rows: equal for both formats
+    assert pqm["dataset_hash"] == nd["dataset_hash"] == ds.content_hash()
+    assert list(pqm["files"]) == ["data.parquet"]
+    # same inputs, same pyarrow: same bytes, and the manifest holds their sha256
+    data = (tmp_path / "p/data.parquet").read_bytes()
+    assert data == (tmp_path / "p2/data.parquet").read_bytes() and pqm == again
+    assert pqm["files"]["data.parquet"] == hashlib.sha256(data).hexdigest()
+    table = pq.read_table(tmp_path / "p/data.parquet")
+    assert table.column_names == ["ts_ns", "label_end_ts_ns", "y", "forward_return",
+                                  *ds.keys]
+    assert read_dataset(tmp_path / "p") == ds == read_dataset(tmp_path / "n")
+    # a tampered file is refused by its sha256 ...
+    (tmp_path / "p/data.parquet").write_bytes(data[:-8] + b"\0" * 8)
+    with pytest.raises(DataError, match="sha256"):
+        read_dataset(tmp_path / "p")
+    # ... and a rewritten one whose manifest sha256 was updated, by the content hash
+    changed = table.set_column(2, "y", pa.array(1.0 - table.column("y").to_numpy()))
+    pq.write_table(changed, tmp_path / "p/data.parquet")
+    man = json.loads((tmp_path / "p/manifest.json").read_text())
+    man["files"]["data.parquet"] = hashlib.sha256(
+        (tmp_path / "p/data.parquet").read_bytes()).hexdigest()
+    (tmp_path / "p/manifest.json").write_text(json.dumps(man))
+    with pytest.raises(DataError, match="content hash"):
+        read_dataset(tmp_path / "p")

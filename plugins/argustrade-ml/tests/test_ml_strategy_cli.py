@@ -58,6 +58,11 @@ def test_cli_lists_features_and_exports_a_dataset(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     man = json.loads((tmp_path / "ds/manifest.json").read_text())
     assert man["label"] == {"kind": "up", "horizon_bars": 2, "purge_rows": 2}
+    out = cli.invoke(ml, ["dataset", "--bars", str(csv), "--out", str(tmp_path / "pq"),
+                          "--horizon", "2", "--format", "parquet"])
+    assert out.exit_code == 0, out.output
+    pq_man = json.loads((tmp_path / "pq/manifest.json").read_text())
+    assert pq_man["dataset_hash"] == man["dataset_hash"] and "data.parquet" in pq_man["files"]
 
 
 def test_cli_refuses_a_gate_failure_and_records_it(tmp_path: Path) -> None:

@@ -96,15 +96,18 @@ def build_group() -> click.Group:
     @ml.command("dataset")
     @_bars_opts
     @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
-                  help="Folder for data.ndjson and manifest.json.")
+                  help="Folder for the data file and manifest.json.")
+    @click.option("--format", "fmt", type=click.Choice(["ndjson", "parquet"]),
+                  default="ndjson", show_default=True,
+                  help="data.ndjson (canonical bytes) or data.parquet (same content hash).")
     def dataset(bars_path: Path, start: int | None, end: int | None, feature_keys: str | None,
-                horizon: int, out_dir: Path) -> None:
+                horizon: int, out_dir: Path, fmt: str) -> None:
         """Build a leakage-checked dataset and export it with a hashed manifest."""
         from argus_ml.dataset import export_dataset
 
         try:
             man = export_dataset(_dataset(bars_path, start, end, feature_keys, horizon),
-                                 out_dir)
+                                 out_dir, fmt=fmt)
         except ArgusError as exc:
             raise _fail(exc) from None
         click.echo(f"{man['rows']} rows, {len(man['features'])} features, label up@{horizon}; "

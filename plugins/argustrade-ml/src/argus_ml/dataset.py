@@ -7,6 +7,16 @@ the same inputs give the same bytes on every machine), beside ``manifest.json``:
 features with versions, the label and its horizon, the source data's sha256, the data
 file's sha256 and the dataset hash.  :func:`read_dataset` refuses a file whose hash
 does not match its manifest.
+
+Parquet (``export_dataset(..., fmt="parquet")``, pyarrow): the same rows as columns
+``ts_ns, label_end_ts_ns, y, forward_return`` and one float64 column per feature (named
+by its ``name@version`` key), uncompressed, no dictionary encoding, one row group.  Its
+bytes are the same for the same inputs *with the same pyarrow version* (the file records
+the writer's version), so the manifest's ``dataset_hash`` is a content hash over the
+canonical columns instead: the sha256 of the canonical NDJSON of the same rows, equal
+for both formats and across library versions.  ``files`` holds the Parquet file's own
+sha256, checked on reading like the NDJSON's, and reading also recomputes the content
+hash and refuses a mismatch.
 """
 
 from __future__ import annotations
@@ -27,6 +37,8 @@ from argus_ml.leakage import check_leakage
 
 FORMAT = "argus-ml-dataset/1"
 DATA_FILE = "data.ndjson"
+PARQUET_FILE = "data.parquet"
+FIXED_COLUMNS = ("ts_ns", "label_end_ts_ns", "y", "forward_return")
 MANIFEST_FILE = "manifest.json"
 
 
@@ -97,25 +109,57 @@ def to_ndjson(ds: Dataset) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def manifest(ds: Dataset, data_sha256: str) -> dict[str, Any]:
-    """The manifest describing an export."""
+def manifest(ds: Dataset, data_sha256: str, data_file: str = DATA_FILE) -> dict[str, Any]:
+    """The manifest describing an export (``dataset_hash``: :meth:`Dataset.content_hash`)."""
     return {"format": FORMAT, "rows": len(ds), "features": list(ds.keys),
             "feature_spec": list(ds.feature_spec),
             "label": {"kind": ds.label.kind, "horizon_bars": ds.label.horizon_bars,
                       "purge_rows": ds.purge_rows},
             "source_sha256": ds.source_sha256,
             "first_ts_ns": int(ds.ts_ns[0]), "last_ts_ns": int(ds.ts_ns[-1]),
-            "files": {DATA_FILE: data_sha256}, "dataset_hash": data_sha256}
+            "files": {data_file: data_sha256}, "dataset_hash": ds.content_hash()}
 
 
-def export_dataset(ds: Dataset, out_dir: Path) -> dict[str, Any]:
-    """Write ``data.ndjson`` and ``manifest.json`` under ``out_dir``; returns the manifest."""
+def to_parquet(ds: Dataset) -> bytes:
+    """The rows as Parquet bytes (module docstring: the layout and what is deterministic)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = {"ts_ns": pa.array(ds.ts_ns, pa.int64()),
+               "label_end_ts_ns": pa.array(ds.label_end_ts_ns, pa.int64()),
+               "y": pa.array(ds.y, pa.float64()),
+               "forward_return": pa.array(ds.forward_return, pa.float64())}
+    for j, key in enumerate(ds.keys):
+        columns[key] = pa.array(np.ascontiguousarray(ds.X[:, j]), pa.float64())
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table(columns), sink, compression="none", use_dictionary=False,
+                   row_group_size=max(len(ds), 1), write_statistics=False)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _from_parquet(data: bytes, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(pa.BufferReader(data))
+    missing = [c for c in (*FIXED_COLUMNS, *keys) if c not in table.column_names]
+    if missing:
+        raise DataError(f"{PARQUET_FILE}: columns {missing} missing")
+    return {c: table.column(c).to_numpy() for c in (*FIXED_COLUMNS, *keys)}
+
+
+def export_dataset(ds: Dataset, out_dir: Path, *, fmt: str = "ndjson") -> dict[str, Any]:
+    """Write the data file (``data.ndjson``, or ``data.parquet`` for ``fmt="parquet"``) and
+    ``manifest.json`` under ``out_dir``; returns the manifest."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = to_ndjson(ds)
+    if fmt not in ("ndjson", "parquet"):
+        raise DataError(f"dataset format {fmt!r}: use ndjson or parquet")
+    data = to_ndjson(ds) if fmt == "ndjson" else to_parquet(ds)
+    name = DATA_FILE if fmt == "ndjson" else PARQUET_FILE
     digest = hashlib.sha256(data).hexdigest()
-    (out_dir / DATA_FILE).write_bytes(data)
-    man = manifest(ds, digest)
+    (out_dir / name).write_bytes(data)
+    man = manifest(ds, digest, name)
     (out_dir / MANIFEST_FILE).write_text(json.dumps(man, sort_keys=True, indent=1) + "\n")
     return man
 
@@ -125,13 +169,20 @@ def read_dataset(out_dir: Path) -> Dataset:
     out_dir = Path(out_dir)
     try:
         man = json.loads((out_dir / MANIFEST_FILE).read_text())
-        data = (out_dir / DATA_FILE).read_bytes()
+        name = PARQUET_FILE if PARQUET_FILE in man.get("files", {}) else DATA_FILE
+        data = (out_dir / name).read_bytes()
     except (OSError, ValueError) as exc:
         raise DataError(f"{out_dir}: not a readable dataset export: {exc}") from None
     if man.get("format") != FORMAT:
         raise DataError(f"{out_dir}: manifest format {man.get('format')!r} is not {FORMAT}")
-    if hashlib.sha256(data).hexdigest() != man["files"][DATA_FILE]:
-        raise DataError(f"{out_dir / DATA_FILE}: sha256 differs from the manifest's")
+    if hashlib.sha256(data).hexdigest() != man["files"][name]:
+        raise DataError(f"{out_dir / name}: sha256 differs from the manifest's")
+    if name == PARQUET_FILE:
+        ds = _parquet_dataset(man, _from_parquet(data, tuple(man["features"])))
+        if ds.content_hash() != man["dataset_hash"]:
+            raise DataError(f"{out_dir / name}: content hash differs from the manifest's "
+                            "dataset_hash")
+        return ds
     rows = [json.loads(line) for line in data.decode().splitlines() if line]
     return Dataset(tuple(man["features"]), LabelSpec(man["label"]["kind"],
                                                      man["label"]["horizon_bars"]),
@@ -140,4 +191,15 @@ def read_dataset(out_dir: Path) -> Dataset:
                    np.array([r["y"] for r in rows]),
                    np.array([r["forward_return"] for r in rows]),
                    np.array([r["label_end_ts_ns"] for r in rows], dtype=np.int64),
+                   tuple(man.get("feature_spec", ())), man.get("source_sha256", ""))
+
+
+def _parquet_dataset(man: dict[str, Any], cols: dict[str, np.ndarray]) -> Dataset:
+    keys = tuple(man["features"])
+    n = int(cols["ts_ns"].size)
+    x = np.column_stack([cols[k] for k in keys]) if keys else np.empty((n, 0))
+    return Dataset(keys, LabelSpec(man["label"]["kind"], man["label"]["horizon_bars"]),
+                   cols["ts_ns"].astype(np.int64), x.astype(np.float64),
+                   cols["y"].astype(np.float64), cols["forward_return"].astype(np.float64),
+                   cols["label_end_ts_ns"].astype(np.int64),
                    tuple(man.get("feature_spec", ())), man.get("source_sha256", ""))
