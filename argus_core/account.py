@@ -41,10 +41,11 @@ def capital_split(cash: Decimal, shares: dict[str, Decimal], slots: list[str]
     out = {slot: cash * shares[slot] for slot in slots if slot in shares}
     rest = [slot for slot in slots if slot not in shares]
     left = cash - sum(out.values(), Decimal(0))
-    for n, slot in enumerate(rest):
-        out[slot] = left - left / len(rest) * (len(rest) - 1) if n == len(rest) - 1 \
-            else left / len(rest)
-    if not rest and left > 0:
+    share = left / len(rest) if rest else left
+    out.update(dict.fromkeys(rest, share))
+    if rest:
+        out[rest[-1]] = left - share * (len(rest) - 1)
+    elif left > 0:
         out["unallocated"] = left
     return out
 
@@ -91,14 +92,10 @@ class Account:
 
     def book_equity(self) -> dict[str, Decimal]:
         """Each book's equity at the account's marks."""
-        out = {}
-        for slot, book in self.books.items():
-            equity = book.cash
-            for inst, pos in book.positions.items():
-                if pos.quantity:
-                    equity += pos.quantity * self.marks.get(inst, self.last_price[inst])
-            out[slot] = equity
-        return out
+        return {slot: book.cash + sum((p.quantity * self.marks.get(i, self.last_price[i])
+                                       for i, p in book.positions.items() if p.quantity),
+                                      Decimal(0))
+                for slot, book in self.books.items()}
 
     def book_portfolio(self, slot: str) -> Portfolio:
         """What ``slot``'s sizer sees: its own cash and positions at the account's marks

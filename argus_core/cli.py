@@ -288,19 +288,23 @@ def _exit_if_halted(summary: Any) -> None:
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def demo_cmd(run_dir: Path | None, no_progress: bool) -> None:
     """Offline demo: `argus run` on the bundled examples/demo.toml, then `argus report`."""
+    _backtest(load_config(_find_example("demo.toml")), run_dir or _default_run_dir("demo"),
+              not no_progress)
+
+
+def _backtest(config: Config, run_dir: Path, show_progress: bool) -> Any:
+    """Replay ``config`` into ``run_dir``, write the report, print the summary."""
     from argus_core.ledger import Ledger
     from argus_core.metrics import compute_metrics
     from argus_core.report import write_report
 
-    demo = _find_example("demo.toml")
-    run_dir = run_dir or _default_run_dir("demo")
-    config = load_config(demo)
-    summary = _run(config, run_dir, live=False, show_progress=not no_progress)
+    summary = _run(config, run_dir, live=False, show_progress=show_progress)
     report = write_report(run_dir, config)
     with Ledger.in_dir(run_dir) as ledger:
         metrics = compute_metrics(ledger, config.run.starting_cash)
     _print_summary(summary, metrics)
     out.print(f"report: {report}")
+    return summary
 
 
 def _find_example(name: str) -> Path:
@@ -323,21 +327,12 @@ def backtest_cmd(config_path: Path, run_dir: Path | None, sets: tuple[str, ...],
                  no_progress: bool) -> None:
     """Replay a config as a backtest, then write the report and print the metrics."""
     from argus_core.config import apply_overrides, parse_overrides
-    from argus_core.ledger import Ledger
-    from argus_core.metrics import compute_metrics
-    from argus_core.report import write_report
 
     config = apply_overrides(load_config(config_path), parse_overrides(sets))
     if config.argus.mode == "live":
         raise ConfigError(f"{config_path}: a backtest cannot run in mode 'live'")
-    run_dir = run_dir or _default_run_dir("backtest")
-    summary = _run(config, run_dir, live=False, show_progress=not no_progress)
-    report = write_report(run_dir, config)
-    with Ledger.in_dir(run_dir) as ledger:
-        metrics = compute_metrics(ledger, config.run.starting_cash)
-    _print_summary(summary, metrics)
-    out.print(f"report: {report}")
-    _exit_if_halted(summary)
+    _exit_if_halted(_backtest(config, run_dir or _default_run_dir("backtest"),
+                              not no_progress))
 
 
 @cli.command("report")

@@ -72,7 +72,7 @@ from argus_core.models import (
     to_decimal,
 )
 from argus_core.paper import PaperBroker
-from argus_core.risk import RiskEngine, TradingState, intent_json
+from argus_core.risk import RiskEngine, TradingState, escalate, intent_json
 
 log = logging.getLogger(__name__)
 FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
@@ -390,7 +390,12 @@ class ExecutionEngine:
             self.ledger.set_order_status(fill.client_order_id, status, filled)
         portfolio = self.account.portfolio()
         for check in self.risk.checks:
-            check.on_fill(fill, portfolio, self.risk.ctx)
+            try:
+                check.on_fill(fill, portfolio, self.risk.ctx)
+            except Exception as exc:  # the fill stands; a check that missed it fails safe
+                why = f"failed on fill {fill.fill_id}: {type(exc).__name__}: {exc}"
+                escalate(self.risk.ctx, TradingState.REDUCING, f"risk check {check.name!r} {why}")
+                self.risk_event(fill.ts_ns, check.name or "risk_check", "error", why, None)
         self.loop.persist_state_change()
         self.n_fills += 1
         self.loop.mark_dirty()

@@ -143,7 +143,13 @@ class RiskEngine:
         for check in self.checks:
             if exit_only and not check.checks_exits:
                 continue
-            decision = check.check(intent, quantity, price, portfolio, self.ctx)
+            try:
+                decision = check.check(intent, quantity, price, portfolio, self.ctx)
+            except Exception as exc:  # a broken check fails closed, but never holds an exit
+                why = f"check raised {type(exc).__name__}: {exc}"
+                decision = RiskDecision(RiskAction.ALLOW if exit_only else RiskAction.VETO,
+                                        check.name or type(check).__name__, why)
+                decisions.append(decision)
             if decision.action is not RiskAction.ALLOW:
                 decisions.append(decision)
             if decision.action is RiskAction.SHRINK and decision.quantity is not None:

@@ -50,9 +50,9 @@ class Lazy(Mapping[str, T]):
         self._cache: dict[str, T] = {}
 
     def __getitem__(self, name: str) -> T:
-        if name not in self._names:
-            raise KeyError(name)
         if name not in self._cache:
+            if name not in self._names:
+                raise KeyError(name)
             self._cache[name] = self._build(name)
         return self._cache[name]
 
