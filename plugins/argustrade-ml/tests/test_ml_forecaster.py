@@ -176,3 +176,30 @@ def test_the_forecasters_state_survives_a_checkpoint(
     assert resumed.monitor.brier.value == whole.monitor.brier.value
     assert resumed.monitor.brier.n == whole.monitor.brier.n > 100
     assert list(resumed.monitor.features.rows) == list(whole.monitor.features.rows)
+
+
+def test_ml_updown_resumed_from_its_checkpoint_decides_as_if_never_stopped(
+        kraken_registry: tuple[Path, str, str], tmp_path: Path) -> None:
+    reg, _refused, good = kraken_registry
+    s = MLSettings(registry=_registry_copy(reg, tmp_path / "r.db"), model_id=good,
+                   psi_limit=100.0, **WINDOW)  # type: ignore[arg-type]
+    expected = _drive(s, "replay")
+    venue = UpDownReplayVenue(s)
+    market = MarketState()
+    market.add_instruments(asyncio.run(venue.instruments()))
+    market.forecasters = {"ml": MLForecaster(s)}
+    strategy = MLUpDown(s)
+    events = list(venue.events())
+    cut = len(events) // 2
+    got: list[Intent] = []
+    for i, event in enumerate(events):
+        if i == cut:  # a restart: new forecaster and strategy, state from the checkpoint
+            state = json.loads(json.dumps(strategy.get_state()))
+            market.forecasters = {"ml": MLForecaster(s)}
+            strategy = MLUpDown(s)
+            strategy.set_state(state)
+        market.apply(event)
+        ctx = StrategyContext(market.now_ns, Portfolio(Decimal(100_000)), market, None,
+                              "replay")
+        got += strategy.on_event(event, ctx)
+    assert got == expected and len(expected) > 5
