@@ -15,6 +15,7 @@ from argus_core import (
     OrderStatus,
     OrderType,
     OrderUnknown,
+    OrderUpdate,
     Side,
     TimeInForce,
     VenueError,
@@ -97,13 +98,68 @@ async def test_a_definite_refusal_is_rejected_without_a_lookup(exchange, local_s
         await venue.close()
 
 
-async def test_post_only_that_would_cross_is_refused(exchange, local_settings) -> None:
+def queued(venue: KalshiVenue) -> list[OrderUpdate]:
+    out = []
+    while not venue.execution._queue.empty():
+        out.append(venue.execution._queue.get_nowait())
+    return out
+
+
+def test_post_only_maps_to_a_gtc_post_only_limit_order() -> None:
+    body = order_body(buy("po", tif=TimeInForce.POST_ONLY))
+    assert (body["time_in_force"], body["post_only"], body["yes_price"]) == (
+        "good_till_canceled", True, 45)
+    assert "post_only" not in order_body(buy("gtc", tif=TimeInForce.GTC))
+    market = Order("m", "kalshi", YES, Side.BUY, D(1), None, OrderType.MARKET,
+                   TimeInForce.POST_ONLY, "t")
+    with pytest.raises(VenueError, match="post-only order needs a limit price"):
+        order_body(market)
+    assert "post_only" in KalshiVenue.time_in_force and KalshiVenue.supports_post_only
+
+
+async def test_post_only_that_would_cross_is_cancelled_with_the_reason(exchange,
+                                                                      local_settings) -> None:
     venue = KalshiVenue(local_settings())
     try:
-        with pytest.raises(VenueError, match="post_only"):
-            await venue.submit_post_only(buy("po-1", tif=TimeInForce.GTC))
-        await venue.submit_post_only(buy("po-2", limit="0.30", qty=1, tif=TimeInForce.GTC))
-        assert exchange.engine.by_client_id("po-2")[0]["status"] == "resting"
+        # YES asks start at 0.42: a post-only buy at 0.45 would take them
+        assert await venue.submit(buy("po-1", tif=TimeInForce.POST_ONLY)) == []
+        order = exchange.engine.by_client_id("po-1")[0]
+        assert (order["status"], order["fill_count"], order["last_update_reason"]) == (
+            "canceled", 0, "PostOnlyCrossCancel")
+        assert exchange.engine.fills == [] and exchange.engine.books[
+            "KXHIGHNY-24JAN01-T60"]["no"] == {55: 30, 57: 8, 58: 20}  # nothing taken
+        updates = queued(venue)
+        assert [(u.status, u.reason) for u in updates] == [
+            (OrderStatus.OPEN, ""), (OrderStatus.CANCELLED, "PostOnlyCrossCancel")]
+        # one below the best ask rests, as a maker
+        await venue.submit(buy("po-2", limit="0.41", qty=1, tif=TimeInForce.POST_ONLY))
+        order = exchange.engine.by_client_id("po-2")[0]
+        assert (order["status"], order["fill_count"]) == ("resting", 0)
+        assert [u.status for u in queued(venue)] == [OrderStatus.OPEN]
+        sent = [r.body for r in exchange.rest.requests if r.method == "POST"]
+        assert all(b["post_only"] is True and b["time_in_force"] == "good_till_canceled"
+                   for b in sent)
+    finally:
+        await venue.close()
+
+
+@pytest.mark.parametrize("fault", [Fault("lost"), Fault("late", delay_s=1.0),
+                                   Fault("after", 500), Fault("refuse", 503)])
+@pytest.mark.parametrize("limit,status", [("0.41", "resting"), ("0.45", "canceled")])
+async def test_post_only_orders_are_exactly_once_under_faults(exchange, local_settings,
+                                                              fault, limit, status) -> None:
+    venue = KalshiVenue(local_settings())
+    try:
+        exchange.rest.inject(ROUTE, fault)
+        await venue.submit(buy("po-x", limit=limit, qty=1, tif=TimeInForce.POST_ONLY))
+        placed = exchange.engine.by_client_id("po-x")
+        assert [o["status"] for o in placed] == [status]  # one order, never a second
+        assert posts(exchange) == (2 if fault.kind == "refuse" else 1)
+        assert exchange.engine.fills == []
+        assert venue.execution.venue_ids["po-x"] == placed[0]["order_id"]
+        final = queued(venue)[-1]
+        assert final.status is (OrderStatus.OPEN if status == "resting"
+                                else OrderStatus.CANCELLED)
     finally:
         await venue.close()
 

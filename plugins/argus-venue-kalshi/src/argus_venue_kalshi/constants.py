@@ -47,7 +47,10 @@ FEE_ROUNDING: Final = {"cent": Decimal("0.01"), "centicent": Decimal("0.0001")}
 
 #: Order vocabulary of ``POST /portfolio/orders``.
 TIME_IN_FORCE: Final = {"gtc": "good_till_canceled", "ioc": "immediate_or_cancel",
-                        "fok": "fill_or_kill"}
+                        "fok": "fill_or_kill", "post_only": "good_till_canceled"}
+#: ``last_update_reason`` of a post-only order Kalshi cancelled because it would have
+#: crossed the book (docs changelog, June 4 2026: "Post Only Cross Cancel").
+POST_ONLY_CROSS_CANCEL: Final = "PostOnlyCrossCancel"
 #: Order statuses Kalshi reports.
 STATUS_RESTING: Final = "resting"
 STATUS_CANCELED: Final = "canceled"

@@ -82,7 +82,11 @@ def order_body(order: Order) -> dict[str, Any]:
     if qty != qty.to_integral() or qty < 1:
         raise VenueError(f"kalshi: {order.client_order_id}: quantity {qty} is not a whole "
                          f"number of contracts")
+    post_only = order.time_in_force is TimeInForce.POST_ONLY
     if order.order_type is OrderType.MARKET or order.limit_price is None:
+        if post_only:
+            raise VenueError(f"kalshi: {order.client_order_id}: a post-only order needs a "
+                             f"limit price")
         cents, tif = (99 if order.side is Side.BUY else 1), "immediate_or_cancel"
     else:
         try:
@@ -92,10 +96,13 @@ def order_body(order: Order) -> dict[str, Any]:
         tif = C.TIME_IN_FORCE.get(order.time_in_force.value, "")
         if not tif:
             raise VenueError(f"kalshi: time in force {order.time_in_force} is not supported")
-    return {"ticker": ticker, "client_order_id": wire_client_id(order.client_order_id),
-            "side": side, "action": "buy" if order.side is Side.BUY else "sell",
-            "count": int(qty), "type": "limit", f"{side}_price": cents,
-            "time_in_force": tif}
+    body: dict[str, Any] = {
+        "ticker": ticker, "client_order_id": wire_client_id(order.client_order_id),
+        "side": side, "action": "buy" if order.side is Side.BUY else "sell",
+        "count": int(qty), "type": "limit", f"{side}_price": cents, "time_in_force": tif}
+    if post_only:  # a GTC order Kalshi cancels (PostOnlyCrossCancel) rather than let take
+        body["post_only"] = True
+    return body
 
 
 class KalshiExecution:
@@ -107,7 +114,6 @@ class KalshiExecution:
         self.client_ids: dict[str, str] = {}  # wire client id -> core client id
         self.order_ids: dict[str, str] = {}  # venue order id -> core client id
         self.venue_ids: dict[str, str] = {}  # core client id -> venue order id
-        self.post_only: set[str] = set()
         self._booked: set[str] = set()
         self._announced: dict[str, str] = {}  # core client id -> last status reported
         self._queue: asyncio.Queue[Fill | OrderUpdate] = asyncio.Queue()
@@ -133,12 +139,10 @@ class KalshiExecution:
             self._min_ts_s = max(0, known.newest_fill_ts_ns // 10**9 - 60)
 
     # -- submission ------------------------------------------------------------------
-    async def submit(self, order: Order, *, post_only: bool = False) -> list[Fill]:
+    async def submit(self, order: Order) -> list[Fill]:
         """Send ``order`` exactly once (see the module docstring); fills come through
         ``executions()``."""
         body = order_body(order)
-        if post_only:
-            body["post_only"] = True
         coid = order.client_order_id
         self.learn(coid)
         for _attempt in range(self.settings.max_retries + 1):
@@ -190,8 +194,10 @@ class KalshiExecution:
                 self._queue.put_nowait(OrderUpdate(coid, OrderStatus.OPEN, time.time_ns(),
                                                    order["order_id"]))
             self._announced[coid] = "cancelled"
+            # e.g. "PostOnlyCrossCancel": a post-only order that would have crossed
             self._queue.put_nowait(OrderUpdate(coid, OrderStatus.CANCELLED, time.time_ns(),
-                                               order["order_id"]))
+                                               order["order_id"],
+                                               reason=str(order.get("last_update_reason") or "")))
         elif status == C.STATUS_EXECUTED and last is None:
             self._announced[coid] = "executed"
             self._queue.put_nowait(OrderUpdate(coid, OrderStatus.OPEN, time.time_ns(),

@@ -65,7 +65,7 @@ class KalshiVenue(Venue):
     supports_live_orders = True
     supports_post_only = True
     supports_baskets = True
-    time_in_force = ("gtc", "ioc", "fok")
+    time_in_force = ("gtc", "ioc", "fok", "post_only")
     default_stale_after_s = 60.0
 
     def __init__(self, settings: KalshiSettings | None = None) -> None:
@@ -232,10 +232,6 @@ class KalshiVenue(Venue):
     async def submit_basket(self, orders: list[Order]) -> list[Fill]:
         """Send every leg FOK in one batch, exactly once (:mod:`.baskets`)."""
         return await self.execution.submit_basket(orders)
-
-    async def submit_post_only(self, order: Order) -> list[Fill]:
-        """Send a post-only limit order (refused by Kalshi if it would cross)."""
-        return await self.execution.submit(order, post_only=True)
 
     async def lookup(self, order: Order) -> OrderUpdate | None:
         """What Kalshi knows of ``order`` by client order id."""

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.fees import kalshi_fee
 
 BookListener = Callable[[str, str, int, int], None]
@@ -141,8 +142,11 @@ class LocalEngine:
             raise Rejected(409, "order_already_exists", "client_order_id is in use")
         tif = body.get("time_in_force") or "good_till_canceled"
         fills = self._crossing(ticker, side, action, price, count)
+        reason = ""
         if body.get("post_only") and fills:
-            raise Rejected(400, "post_only_cross", "post-only order would cross")
+            # Kalshi accepts a crossing post-only order and cancels it at once, saying
+            # why in ``last_update_reason`` (docs changelog, June 4 2026)
+            fills, reason = [], C.POST_ONLY_CROSS_CANCEL
         if tif == "fill_or_kill" and sum(q for _, q in fills) < count:
             fills = []
         now = time.time_ns()
@@ -161,8 +165,10 @@ class LocalEngine:
             self._fill(order, level_price, qty, now)
         if order["remaining_count"] == 0:
             order["status"] = "executed"
-        elif tif != "good_till_canceled":
+        elif tif != "good_till_canceled" or reason:
             order["status"] = "canceled"
+        if reason:
+            order["last_update_reason"] = reason
         self._fp(order)
         return order
 
