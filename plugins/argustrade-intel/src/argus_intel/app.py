@@ -1,0 +1,559 @@
+"""The intelligence API: a read-only FastAPI app over run ledgers and the plugins' analytics.
+
+Every endpoint is under ``/v1`` and needs an API key (``Authorization: Bearer KEY`` or
+``X-API-Key: KEY``): a missing, malformed, unknown or wrong key is refused with 401, a
+revoked one with 403.  Then the key's token bucket (429 with ``Retry-After``, seconds
+until a token is back) and its daily quota (429 naming the quota, ``Retry-After`` until
+the next UTC midnight, when it resets) are checked, in that order; only a request that
+passes both counts against the quota.  Answers carry ``X-RateLimit-Limit``,
+``X-RateLimit-Remaining``, ``X-Quota-Limit`` and ``X-Quota-Remaining``.  The OpenAPI
+document (``/openapi.json``) and its pages (``/docs``) need no key.
+
+Errors are JSON: ``{"error": {"code": "...", "message": "..."}}``.  Lists are keyset
+pages (``limit``, ``cursor``): ``{"data": [...], "next_cursor": C, "next": URL}``, with
+``next`` and ``next_cursor`` null on the last page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from argus_core import (
+    ArgusError,
+    ConfigError,
+    DataError,
+    LedgerError,
+    OptionLeg,
+    PluginError,
+    Pricer,
+)
+from argus_intel import regimes as regime_mod
+from argus_intel import spreads as spread_mod
+from argus_intel import surface
+from argus_intel.bars import BarSeries, bars_of_config
+from argus_intel.keys import ApiKey, KeyStore
+from argus_intel.ledger_view import (
+    EQUITY,
+    OPPORTUNITIES,
+    SIGNALS,
+    Page,
+    RunLedger,
+    decode_cursor,
+    encode_cursor,
+)
+from argus_intel.limits import RateLimiter, seconds_to_utc_midnight, utc_day
+from argus_intel.pricers import build_pricer
+
+log = logging.getLogger("argus.intel")
+
+API_VERSION = "v1"
+DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+MAX_PATHS = 2_000_000
+MAX_QUOTES = 5000
+MAX_CLOSES = 1_000_000
+
+
+class ApiError(Exception):
+    """An error answered as JSON with ``status`` and a stable ``code``."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None
+           ) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
+                        headers=headers)
+
+
+# -- request and response bodies (they are the OpenAPI document's schemas) -----------
+
+class PageOut(BaseModel):
+    """One page of rows; ``next`` (a URL) and ``next_cursor`` are null on the last page."""
+
+    data: list[dict[str, Any]]
+    next_cursor: str | None = None
+    next: str | None = None
+
+
+class RegimesIn(BaseModel):
+    """Closes to classify (``closes``, optional ``ts_ns``), or a served run's bars
+    (``run_id``, and ``instrument_id`` when the run has several instruments)."""
+
+    closes: list[float] | None = Field(None, min_length=2, max_length=MAX_CLOSES)
+    ts_ns: list[int] | None = None
+    run_id: str | None = None
+    instrument_id: str | None = None
+    hazard_lambda: float = Field(250.0, gt=1, description="expected bars between changes")
+    window: int = Field(10, ge=0, lt=500, description="P(change) = P(run started within "
+                                                      "the last `window` bars)")
+    threshold: float = Field(0.5, gt=0, le=1, description="change point: P(change) rises "
+                                                          "through this")
+    warmup_bars: int = Field(0, ge=0)
+    vol_window: int = Field(20, ge=2)
+    lookback: int = Field(252, ge=2)
+    periods_per_year: float = Field(252.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RegimesIn:
+        if (self.closes is None) == (self.run_id is None):
+            raise ValueError("give either closes or run_id")
+        if self.ts_ns is not None and (self.closes is None or
+                                       len(self.ts_ns) != len(self.closes)):
+            raise ValueError("ts_ns must have one time stamp per close")
+        return self
+
+
+class RegimesOut(PageOut):
+    """A page of per-bar regime figures, and every change point of the series."""
+
+    n_bars: int
+    change_points: list[dict[str, Any]]
+
+
+class LegIn(BaseModel):
+    """One European option leg: ``quantity`` per unit of underlying (< 0: short)."""
+
+    kind: Literal["call", "put"]
+    strike: float = Field(gt=0)
+    quantity: float = Field(1.0, allow_inf_nan=False)
+
+
+class HestonIn(BaseModel):
+    """Heston parameters (annualised variances: 0.04 = 20% vol)."""
+
+    v0: float = Field(gt=0, le=25)
+    kappa: float = Field(gt=0, le=100)
+    theta: float = Field(gt=0, le=25)
+    sigma: float = Field(gt=0, le=20, description="vol of variance")
+    rho: float = Field(gt=-1, lt=1)
+
+
+class PopIn(BaseModel):
+    """A position held to expiry (``leg`` or ``legs``) and the Heston model to price it."""
+
+    leg: LegIn | None = None
+    legs: list[LegIn] | None = Field(None, min_length=1, max_length=8)
+    spot: float = Field(gt=0, allow_inf_nan=False)
+    t_years: float = Field(gt=0, le=30)
+    premium: float = Field(0.0, allow_inf_nan=False,
+                           description="net credit per unit of underlying (> 0 received)")
+    rate: float = Field(0.0, ge=-1, le=1)
+    dividend_yield: float = Field(0.0, ge=-1, le=1)
+    model: HestonIn
+    paths: int = Field(100_000, ge=2, le=MAX_PATHS)
+    seed: int = Field(0, ge=0, lt=2**63)
+
+    @model_validator(mode="after")
+    def _one_of_leg_legs(self) -> PopIn:
+        if (self.leg is None) == (self.legs is None):
+            raise ValueError("give either leg or legs")
+        return self
+
+
+class PopOut(BaseModel):
+    """The pricer's answer (``argus_core.PricingResult``)."""
+
+    pricer: str
+    backend: str
+    p_profit: float
+    stderr: float
+    expected_pnl: float | None
+    paths: int
+    details: dict[str, Any]
+
+
+class OptionQuoteIn(BaseModel):
+    """A posted quote; prices per unit of underlying."""
+
+    expiry: dt.date
+    strike: float = Field(gt=0)
+    kind: Literal["call", "put"] = "put"
+    bid: float = Field(ge=0, allow_inf_nan=False)
+    ask: float = Field(ge=0, allow_inf_nan=False)
+
+
+class AnomaliesIn(BaseModel):
+    """A chain to judge: quotes of one underlying on ``as_of``."""
+
+    spot: float = Field(gt=0)
+    as_of: dt.date
+    rate: float = Field(0.0, ge=-1, le=1)
+    dividend_yield: float = Field(0.0, ge=-1, le=1)
+    k: float = Field(3.0, gt=0, description="flag quotes this many standard deviations off")
+    min_quotes: int = Field(5, ge=4)
+    min_sigma: float = Field(0.002, ge=0)
+    quotes: list[OptionQuoteIn] = Field(min_length=1, max_length=MAX_QUOTES)
+
+
+class PutQuoteIn(BaseModel):
+    """A posted put; prices per share, sizes in contracts (default: not limiting)."""
+
+    expiry: dt.date
+    strike: float = Field(gt=0)
+    bid: float = Field(ge=0, allow_inf_nan=False)
+    ask: float = Field(ge=0, allow_inf_nan=False)
+    bid_size: float = Field(1e9, gt=0)
+    ask_size: float = Field(1e9, gt=0)
+
+
+class SpreadsIn(BaseModel):
+    """A put chain; ``settings`` overrides the VRP strategy's ``[plugins.vrp]`` rules."""
+
+    underlying: str = Field("SPY", min_length=1, max_length=16, pattern=r"^[A-Za-z0-9.]+$")
+    spot: float = Field(gt=0)
+    as_of: dt.date
+    realised_vol: float | None = Field(None, ge=0)
+    equity: float | None = Field(None, gt=0)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    quotes: list[PutQuoteIn] = Field(min_length=1, max_length=MAX_QUOTES)
+
+
+# -- the app ---------------------------------------------------------------------------
+
+class Runs:
+    """The served run directories by run id, and their bars (read once, on first ask)."""
+
+    def __init__(self, run_dirs: Sequence[Path], data_dirs: Sequence[Path]) -> None:
+        self.data_dirs = [Path(d) for d in data_dirs]
+        self.ledgers: dict[str, RunLedger] = {}
+        for run_dir in run_dirs:
+            ledger = RunLedger(Path(run_dir))
+            run_id = str(ledger.run()["run_id"])
+            if run_id in self.ledgers:
+                raise ConfigError(f"{run_dir} and {self.ledgers[run_id].run_dir} hold the same "
+                                  f"run {run_id} (one config, run twice); serve one of them")
+            self.ledgers[run_id] = ledger
+        self._bars: dict[str, list[BarSeries]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, run_id: str) -> RunLedger:
+        """The run's ledger; 404 when it is not served."""
+        ledger = self.ledgers.get(run_id)
+        if ledger is None:
+            raise ApiError(404, "run_not_found", f"no run {run_id!r} is served here (see "
+                                                 f"/{API_VERSION}/runs)")
+        return ledger
+
+    def bars(self, run_id: str, instrument_id: str | None) -> BarSeries:
+        """One instrument's bars of the run (``instrument_id`` may be left out when the
+        run has one)."""
+        ledger = self.get(run_id)
+        with self._lock:
+            if run_id not in self._bars:
+                config = json.loads(str(ledger.run()["config_json"]))
+                try:
+                    self._bars[run_id] = bars_of_config(config, self.data_dirs)
+                except DataError as exc:
+                    raise ApiError(404, "bars_unavailable", f"run {run_id}: {exc}") from None
+            series = self._bars[run_id]
+        names = [s.instrument_id for s in series]
+        if instrument_id is None and len(series) == 1:
+            return series[0]
+        for s in series:
+            if s.instrument_id == instrument_id:
+                return s
+        raise ApiError(404, "instrument_not_found",
+                       f"run {run_id} has bars of {', '.join(names) or 'no instrument'}; "
+                       f"name one with instrument_id")
+
+
+def _page_out(request: Request, page: Page) -> dict[str, Any]:
+    nxt = None
+    if page.next_cursor is not None:
+        nxt = str(request.url.include_query_params(cursor=page.next_cursor))
+    return {"data": page.rows, "next_cursor": page.next_cursor, "next": nxt}
+
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows per page")]
+Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+
+
+def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[Path] = (),
+               clock: Callable[[], float] = time.time,
+               pricer_factory: Callable[[], Pricer] = build_pricer) -> FastAPI:
+    """The API over ``run_dirs`` (each with an ``argus.db``), keyed by ``keys``.
+
+    ``clock`` (unix seconds) drives the token buckets and the quota day (tests move it);
+    ``pricer_factory`` builds the Heston pricer on first use.
+    """
+    runs = Runs(run_dirs, data_dirs)
+    limiter = RateLimiter(clock)
+    pricer_lock = threading.Lock()
+    pricer_box: list[Pricer] = []
+    regime_cache: dict[tuple[Any, ...], tuple[BarSeries, regime_mod.RegimeSeries]] = {}
+
+    def pricer() -> Pricer:
+        with pricer_lock:
+            if not pricer_box:
+                pricer_box.append(pricer_factory())
+            return pricer_box[0]
+
+    def require_key(response: Response,
+                    authorization: Annotated[str | None, Header()] = None,
+                    x_api_key: Annotated[str | None, Header()] = None) -> ApiKey:
+        presented = x_api_key
+        if presented is None and authorization is not None:
+            scheme, _, token = authorization.partition(" ")
+            presented = token.strip() if scheme.lower() == "bearer" else None
+        challenge = {"WWW-Authenticate": "Bearer"}
+        if not presented:
+            raise ApiError(401, "missing_key", "an API key is required: send "
+                           "'Authorization: Bearer KEY' or 'X-API-Key: KEY'", challenge)
+        verdict = keys.verify(presented)
+        if verdict.outcome == "revoked" and verdict.key is not None:
+            log.info("refused revoked key %s", verdict.key.key_id)
+            raise ApiError(403, "key_revoked", f"API key {verdict.key.key_id} "
+                           f"({verdict.key.name}) was revoked")
+        if verdict.key is None:
+            log.info("refused a %s API key", verdict.outcome)  # never the key itself
+            raise ApiError(401, "invalid_key", "the API key is not valid", challenge)
+        key = verdict.key
+        allowed, left, wait = limiter.take(key.key_id, key.rate_per_s, key.burst)
+        rate_headers = {"X-RateLimit-Limit": f"{key.rate_per_s:g}/s",
+                        "X-RateLimit-Remaining": str(int(left))}
+        if not allowed:
+            raise ApiError(429, "rate_limited",
+                           f"rate limit of {key.rate_per_s:g} requests/s (burst "
+                           f"{key.burst:g}) exceeded for key {key.key_id}; retry after "
+                           f"{wait:.2f} s", {**rate_headers,
+                                             "Retry-After": str(max(1, math.ceil(wait)))})
+        now = clock()
+        if key.quota_per_day is not None:
+            count = keys.count_request(key.key_id, utc_day(now), key.quota_per_day)
+            if count is None:
+                reset = seconds_to_utc_midnight(now)
+                raise ApiError(429, "quota_exceeded",
+                               f"daily quota of {key.quota_per_day} requests exceeded for "
+                               f"key {key.key_id}; it resets at 00:00 UTC (in {reset} s)",
+                               {**rate_headers, "Retry-After": str(reset),
+                                "X-Quota-Limit": str(key.quota_per_day),
+                                "X-Quota-Remaining": "0"})
+            rate_headers.update({"X-Quota-Limit": str(key.quota_per_day),
+                                 "X-Quota-Remaining": str(key.quota_per_day - count)})
+        else:
+            keys.count_request(key.key_id, utc_day(now), None)
+        response.headers.update(rate_headers)
+        return key
+
+    app = FastAPI(title="Argus intelligence API", version="1.0.0",
+                  description=__doc__ or "", openapi_url="/openapi.json", docs_url="/docs",
+                  redoc_url=None)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+                 for e in exc.errors()]
+        return _error(422, "invalid_request", "; ".join(parts))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+
+    @app.exception_handler(ArgusError)
+    async def _argus(request: Request, exc: ArgusError) -> JSONResponse:
+        if isinstance(exc, LedgerError):
+            return _error(503, "ledger_unavailable", str(exc))
+        if isinstance(exc, PluginError):
+            return _error(503, "plugin_unavailable", str(exc))
+        code = "invalid_data" if isinstance(exc, DataError) else "invalid_request"
+        return _error(422, code, str(exc))
+
+    v1 = APIRouter(prefix=f"/{API_VERSION}", dependencies=[Depends(require_key)])
+
+    @v1.get("/runs", response_model=PageOut, summary="The served runs")
+    def list_runs(request: Request, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+                  ) -> dict[str, Any]:
+        """Every served run (ordered by run id): mode, status, start/end, the run
+        directory and its row counts."""
+        ids = sorted(runs.ledgers)
+        if cursor is not None:
+            (after,) = decode_cursor(cursor, 1)
+            ids = [i for i in ids if i > str(after)]
+        rows = []
+        for run_id in ids[:limit]:
+            ledger = runs.ledgers[run_id]
+            run = ledger.run()
+            rows.append({"run_id": run_id, "mode": run["mode"], "status": run["status"],
+                         "seed": run["seed"], "started_ns": run["started_ns"],
+                         "ended_ns": run["ended_ns"], "run_dir": str(ledger.run_dir),
+                         "counts": ledger.counts()})
+        more = len(ids) > limit
+        nxt = encode_cursor([rows[-1]["run_id"]]) if more and rows else None
+        return _page_out(request, Page(rows, nxt))
+
+    @v1.get("/runs/{run_id}", summary="One run")
+    def get_run(run_id: str) -> dict[str, Any]:
+        """The run's row (with its recorded config) and row counts."""
+        ledger = runs.get(run_id)
+        run = ledger.run()
+        return {**{k: v for k, v in run.items() if k != "config_json"},
+                "config": json.loads(str(run["config_json"])), "run_dir": str(ledger.run_dir),
+                "counts": ledger.counts()}
+
+    @v1.get("/runs/{run_id}/bars", response_model=PageOut, summary="A run's bars")
+    def get_bars(request: Request, run_id: str, instrument_id: str | None = None,
+                 limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> dict[str, Any]:
+        """The bars the run replayed (from its recorded config's data file), by close
+        time; ``ts_ns`` is each bar's close."""
+        series = runs.bars(run_id, instrument_id)
+        start = 0
+        if cursor is not None:
+            (after,) = decode_cursor(cursor, 1)
+            start = int(np.searchsorted(series.ts_ns, int(after), side="right"))
+        end = min(start + limit, len(series))
+        rows = [series.row(i) for i in range(start, end)]
+        nxt = encode_cursor([rows[-1]["ts_ns"]]) if end < len(series) and rows else None
+        return _page_out(request, Page(rows, nxt))
+
+    @v1.get("/runs/{run_id}/equity", response_model=PageOut, summary="A run's equity curve")
+    def get_equity(request: Request, run_id: str, limit: Limit = DEFAULT_LIMIT,
+                   cursor: Cursor = None) -> dict[str, Any]:
+        """Equity rows by time: cash, equity and gross exposure as the ledger's exact
+        decimal text."""
+        return _page_out(request, runs.get(run_id).page(EQUITY, limit, cursor))
+
+    @v1.get("/runs/{run_id}/opportunities", response_model=PageOut,
+            summary="A run's scanner opportunities")
+    def get_opportunities(request: Request, run_id: str, scanner: str | None = None,
+                          kind: str | None = None, status: str | None = None,
+                          limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+                          ) -> dict[str, Any]:
+        """Opportunities by time (then id), each with its stored body decoded."""
+        page = runs.get(run_id).page(OPPORTUNITIES, limit, cursor,
+                                     {"scanner": scanner, "kind": kind, "status": status})
+        for row in page.rows:
+            row["risk_free"] = bool(row["risk_free"])
+            row["body"] = json.loads(row.pop("body_json"))
+        return _page_out(request, page)
+
+    @v1.get("/runs/{run_id}/signals", response_model=PageOut, summary="A run's signals")
+    def get_signals(request: Request, run_id: str, name: str | None = None,
+                    instrument_id: str | None = None, limit: Limit = DEFAULT_LIMIT,
+                    cursor: Cursor = None) -> dict[str, Any]:
+        """Published signals (regime features, forecasts...) by time, then name."""
+        return _page_out(request, runs.get(run_id).page(
+            SIGNALS, limit, cursor, {"name": name, "instrument_id": instrument_id}))
+
+    @v1.post("/regimes", response_model=RegimesOut, summary="Regimes and change points")
+    def post_regimes(request: Request, body: RegimesIn, limit: Limit = DEFAULT_LIMIT,
+                     cursor: Cursor = None) -> dict[str, Any]:
+        """Per bar: BOCPD probability of a change within ``window`` bars and run length,
+        the volatility regime and realised vol (argus_lab.regime); change points where
+        P(change) rises through ``threshold``.  Closes posted, or a served run's bars."""
+        params = regime_mod.RegimeParams(
+            body.hazard_lambda, body.window, body.threshold, body.warmup_bars,
+            body.vol_window, body.lookback, body.periods_per_year)
+        if body.run_id is not None:
+            key = (body.run_id, body.instrument_id, params)
+            if key not in regime_cache:
+                series = runs.bars(body.run_id, body.instrument_id)
+                if len(regime_cache) >= 16:
+                    regime_cache.pop(next(iter(regime_cache)))
+                regime_cache[key] = (series, regime_mod.regimes(series.close, params))
+            series, result = regime_cache[key]
+            ts: list[int] | None = [int(t) for t in series.ts_ns]
+            closes = [float(c) for c in series.close]
+        else:
+            assert body.closes is not None  # the model's validator
+            closes, ts = body.closes, body.ts_ns
+            result = regime_mod.regimes(np.asarray(closes, dtype=np.float64), params)
+        start = 0
+        if cursor is not None:
+            (start,) = decode_cursor(cursor, 1)
+            start = int(start)
+        end = min(start + limit, len(closes))
+        rows = [result.row(i, ts[i] if ts else None, closes[i]) for i in range(start, end)]
+        out = _page_out(request, Page(rows, encode_cursor([end]) if end < len(closes)
+                                      else None))
+        out["next"] = None  # a POST: send the same body with ?cursor=next_cursor
+        out["n_bars"] = len(closes)
+        out["change_points"] = [{"index": int(i), "ts_ns": ts[int(i)] if ts else None,
+                                 "p_change": float(result.p_change[int(i)])}
+                                for i in result.change_points]
+        return out
+
+    @v1.post("/options/pop", response_model=PopOut,
+             summary="Heston probability of profit of an option position")
+    def post_pop(body: PopIn) -> dict[str, Any]:
+        """Risk-neutral Heston Monte Carlo probability that the legs held to expiry plus
+        ``premium`` end with a profit, from the ``heston`` pricer (argus-gpu-heston) through
+        the core's ``Pricer.probability_of_profit``; ``stderr`` is the binomial standard
+        error."""
+        legs = [body.leg] if body.leg is not None else list(body.legs or [])
+        try:
+            core_legs = [OptionLeg(leg.kind, leg.strike, leg.quantity) for leg in legs]
+        except ValueError as exc:
+            raise ApiError(422, "invalid_request", f"legs: {exc}") from None
+        res = pricer().probability_of_profit(
+            core_legs, body.spot, body.t_years, body.premium, rate=body.rate,
+            dividend_yield=body.dividend_yield, model=body.model.model_dump(),
+            paths=body.paths, seed=body.seed)
+        if res.p_profit is None:
+            raise ApiError(502, "pricer_error", f"pricer {res.pricer!r} gave no p_profit")
+        return {"pricer": res.pricer, "backend": res.backend, "p_profit": res.p_profit,
+                "stderr": res.stderr, "expected_pnl": res.expected_pnl, "paths": res.paths,
+                "details": _jsonable(dict(res.details))}
+
+    @v1.post("/options/iv-anomalies", summary="IV-surface anomalies of a posted chain")
+    def post_anomalies(body: AnomaliesIn) -> dict[str, Any]:
+        """Each quote's Black-Scholes implied vol (brentq on the mid), a quadratic smile
+        per expiry fitted robustly in log-moneyness, and the quotes more than ``k``
+        standard deviations off it."""
+        quotes = [surface.Quote(q.expiry, q.strike, q.kind, q.bid, q.ask) for q in body.quotes]
+        return surface.anomalies(quotes, body.spot, body.as_of, rate=body.rate,
+                                 dividend_yield=body.dividend_yield, k=body.k,
+                                 min_quotes=body.min_quotes, min_sigma=body.min_sigma)
+
+    @v1.post("/options/spreads", summary="VRP put credit spread candidates of a posted chain")
+    def post_spreads(body: SpreadsIn) -> dict[str, Any]:
+        """The VRP strategy's expiry and short-strike choice on the posted puts, and every
+        candidate spread (credit and max loss per contract, short leg's IV, |delta| and
+        lognormal probability of profit)."""
+        settings = spread_mod.settings_of(body.settings)
+        quotes = [spread_mod.PutQuote(q.expiry, q.strike, q.bid, q.ask, q.bid_size,
+                                      q.ask_size) for q in body.quotes]
+        pricers: dict[str, Pricer] = {}
+        if settings.selection == "pop":
+            pricers["heston"] = pricer()
+        return spread_mod.candidates(body.underlying, body.spot, body.as_of, quotes,
+                                     settings, realised_vol=body.realised_vol,
+                                     equity=body.equity, pricers=pricers)
+
+    app.include_router(v1)
+    app.state.runs = runs
+    return app
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars and non-string dict keys made JSON-ready."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,172 @@
+"""A run's bars, from the data its recorded config replayed.
+
+The ledger stores the run's config (``runs.config_json``) but not its bars; a replay of
+the builtin ``replay`` venue names them in ``[plugins.replay]``: ``bars_csv`` (a Kraken
+OHLCVT CSV, with or without a header) or ``ndjson`` (an ``argus record`` file).  This
+module reads that file the way the replay does: a CSV row's time is the bar's *open*
+(unix seconds) and the bar is stamped at its close (``open + bar_seconds``), rows outside
+``start``/``end`` (open time, end exclusive) are left out, and a recording's ``bar``
+events are taken as they are.
+
+Relative paths in the recorded config were relative to the config file, which the
+ledger does not record; they are resolved against the ``data_dirs`` the server was
+given (``argus intel serve --data-dir``), then the working directory, first match wins.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from argus_core import Bar, DataError, converter
+
+TIME_COLUMNS = ("timestamp", "time", "unix_time_s", "ts")
+
+
+@attrs.frozen
+class BarSeries:
+    """One instrument's bars, in time order (``ts_ns`` is each bar's close time)."""
+
+    instrument_id: str
+    ts_ns: NDArray[np.int64]
+    open: NDArray[np.float64]
+    high: NDArray[np.float64]
+    low: NDArray[np.float64]
+    close: NDArray[np.float64]
+    volume: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.ts_ns.shape[0])
+
+    def row(self, i: int) -> dict[str, Any]:
+        """Bar ``i`` as a JSON-ready dict."""
+        return {"instrument_id": self.instrument_id, "ts_ns": int(self.ts_ns[i]),
+                "open": float(self.open[i]), "high": float(self.high[i]),
+                "low": float(self.low[i]), "close": float(self.close[i]),
+                "volume": float(self.volume[i])}
+
+
+def _epoch_s(value: Any) -> int | None:
+    """A replay window bound (ISO date or unix seconds) as unix seconds."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
+    except ValueError:
+        raise DataError(f"replay window bound {value!r} is not an ISO date or unix "
+                        f"seconds") from None
+
+
+def resolve(value: str, data_dirs: Sequence[Path]) -> Path:
+    """An absolute path of a file the recorded config names."""
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        candidates = [path]
+    else:
+        candidates = [(d / path).resolve() for d in [*data_dirs, Path.cwd()]]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    tried = ", ".join(str(c) for c in candidates)
+    raise DataError(f"the run's data file {value!r} is not found (tried {tried}); start the "
+                    f"server with --data-dir set to the folder of the run's config file")
+
+
+def bars_of_config(config: dict[str, Any], data_dirs: Sequence[Path]) -> list[BarSeries]:
+    """Every instrument's bars of a run whose recorded config is ``config``."""
+    venue = config.get("run", {}).get("venue", "replay")
+    replay = config.get("plugins", {}).get("replay", {})
+    if venue != "replay" or not (replay.get("bars_csv") or replay.get("ndjson")):
+        raise DataError(f"bars are served for runs of the builtin replay venue with "
+                        f"[plugins.replay] bars_csv or ndjson; this run's venue is {venue!r}")
+    if replay.get("bars_csv"):
+        instrument_id = f"{replay.get('venue', 'replay')}:{replay.get('symbol', 'BTC/USD')}"
+        rows = _csv_rows(resolve(str(replay["bars_csv"]), data_dirs),
+                         int(replay.get("bar_seconds", 3600)), _epoch_s(replay.get("start")),
+                         _epoch_s(replay.get("end")))
+        return [_series(instrument_id, list(rows))]
+    by_instrument: dict[str, list[tuple[int, float, float, float, float, float]]] = {}
+    for bar in _ndjson_bars(resolve(str(replay["ndjson"]), data_dirs)):
+        by_instrument.setdefault(bar.instrument_id, []).append(
+            (bar.ts_ns, bar.open, bar.high, bar.low, bar.close, bar.volume))
+    return [_series(k, v) for k, v in sorted(by_instrument.items())]
+
+
+def _series(instrument_id: str, rows: list[tuple[int, float, float, float, float, float]]
+            ) -> BarSeries:
+    arr = np.array([r[1:] for r in rows], dtype=np.float64).reshape(-1, 5)
+    ts = np.array([r[0] for r in rows], dtype=np.int64)
+    return BarSeries(instrument_id, ts, arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy(),
+                     arr[:, 3].copy(), arr[:, 4].copy())
+
+
+def _csv_rows(path: Path, bar_seconds: int, start_s: int | None, end_s: int | None
+              ) -> Iterator[tuple[int, float, float, float, float, float]]:
+    """``(close ts_ns, o, h, l, c, v)`` of each row in the window; ``DataError`` names the
+    line of a malformed or out-of-order row."""
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        first = next(reader, None)
+        if first is None:
+            return
+        cols: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
+        pending: list[tuple[int, list[str]]] = []
+        if any(c.isalpha() for c in "".join(first)):
+            header = [h.strip().lower() for h in first]
+            try:
+                ts_col = next(i for i, h in enumerate(header) if h in TIME_COLUMNS)
+                cols = (ts_col, *(header.index(h)
+                                  for h in ("open", "high", "low", "close", "volume")))
+            except (StopIteration, ValueError):
+                raise DataError(f"{path}: header must name timestamp/time, open, high, low, "
+                                f"close and volume; got {header}") from None
+        else:
+            pending.append((1, first))
+        last = -1
+        numbered = ((n, r) for n, r in enumerate(reader, start=2))
+        for lineno, row in [*pending, *numbered]:
+            if not row or not "".join(row).strip():
+                continue
+            try:
+                ts_s = int(float(row[cols[0]]))
+                o, h, lo, c, v = (float(row[i]) for i in cols[1:])
+            except (ValueError, IndexError):
+                raise DataError(f"{path}:{lineno}: malformed bar row {row!r}") from None
+            if (start_s is not None and ts_s < start_s) or (end_s is not None and ts_s >= end_s):
+                continue
+            ts_ns = (ts_s + bar_seconds) * 10**9
+            if ts_ns <= last:
+                raise DataError(f"{path}:{lineno}: bars are not in strictly increasing time "
+                                f"order")
+            last = ts_ns
+            yield ts_ns, o, h, lo, c, v
+
+
+def _ndjson_bars(path: Path) -> Iterator[Bar]:
+    """The ``bar`` events of an ``argus record`` file."""
+    with open(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
+            if not isinstance(data, dict) or data.get("type") != "bar":
+                continue
+            payload = {k: v for k, v in data.items() if k != "type"}
+            try:
+                yield converter.structure(payload, Bar)
+            except (DataError, ValueError, TypeError, KeyError, ExceptionGroup) as exc:
+                raise DataError(f"{path}:{lineno}: invalid bar: {exc}") from None

@@ -1,0 +1,107 @@
+"""The ``argus intel`` commands (entry point group ``argus.commands``: imported only when
+one runs): ``serve RUN_DIR...`` starts the API on uvicorn; ``keys add|list|revoke``
+manage its API keys (``add`` prints the new key once; the file keeps only its hash).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+#: Where keys live unless ``--keys`` says otherwise.
+DEFAULT_KEYS = Path("~/.argus/intel-keys.db")
+
+_keys_opt = click.option("--keys", "keys_path", type=click.Path(dir_okay=False,
+                                                                 path_type=Path),
+                         default=str(DEFAULT_KEYS), show_default=True,
+                         help="The API keys file (SQLite; hashes only).")
+
+
+@click.group()
+def intel() -> None:
+    """Read-only intelligence API over run ledgers: serve it, manage its keys."""
+
+
+@intel.command()
+@click.argument("run_dirs", nargs=-1, required=True,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on ('0.0.0.0': every interface).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True)
+@_keys_opt
+@click.option("--data-dir", "data_dirs", multiple=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder the runs' relative data paths (bars_csv, ndjson) are relative "
+                   "to: the folder of the run's config file (repeatable).")
+def serve(run_dirs: tuple[Path, ...], host: str, port: int, keys_path: Path,
+          data_dirs: tuple[Path, ...]) -> None:
+    """Serve the API over RUN_DIRS (each holding an argus.db) until interrupted."""
+    import uvicorn
+
+    from argus_intel.app import create_app
+    from argus_intel.keys import KeyStore
+
+    keys = KeyStore(keys_path.expanduser())
+    live = [k for k in keys.list() if not k.revoked]
+    if not live:
+        click.echo(f"warning: {keys.path} has no live key; every request will be refused "
+                   f"until `argus intel keys add NAME --keys {keys.path}`", err=True)
+    app = create_app(run_dirs, keys, data_dirs=data_dirs)
+    click.echo(f"serving {len(run_dirs)} run(s) on http://{host}:{port}/v1 "
+               f"(docs: http://{host}:{port}/docs)")
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+@intel.group()
+def keys() -> None:
+    """Manage API keys (stored hashed; a key is shown once, when added)."""
+
+
+@keys.command("add")
+@click.argument("name")
+@click.option("--rate", default="5/s", show_default=True,
+              help="Sustained request rate, e.g. 5/s or 300/min.")
+@click.option("--burst", type=click.FloatRange(min=1), default=None,
+              help="Requests allowed at once (default: the per-second rate, at least 1).")
+@click.option("--quota", default="10000/day", show_default=True,
+              help="Requests per UTC day, e.g. 10000/day; 'none' for no quota.")
+@_keys_opt
+def keys_add(name: str, rate: str, burst: float | None, quota: str, keys_path: Path) -> None:
+    """Create a key called NAME and print it (once: only its hash is kept)."""
+    from argus_intel.keys import KeyStore, parse_quota, parse_rate
+
+    store = KeyStore(keys_path.expanduser())
+    record, key = store.add(
+        name, rate_per_s=parse_rate(rate), burst=burst,
+        quota_per_day=None if quota.strip().lower() == "none" else parse_quota(quota))
+    quota_text = "no quota" if record.quota_per_day is None else \
+        f"{record.quota_per_day}/day"
+    click.echo(f"key {record.key_id} ({record.name}): {record.rate_per_s:g}/s, burst "
+               f"{record.burst:g}, {quota_text}", err=True)
+    click.echo("store it now; it cannot be shown again:", err=True)
+    click.echo(key)
+
+
+@keys.command("list")
+@_keys_opt
+def keys_list(keys_path: Path) -> None:
+    """List keys (ids, names, limits, revoked or not; never secrets)."""
+    from argus_intel.keys import KeyStore
+
+    for k in KeyStore(keys_path.expanduser()).list():
+        quota = "none" if k.quota_per_day is None else f"{k.quota_per_day}/day"
+        state = "revoked" if k.revoked else "live"
+        click.echo(f"{k.key_id}  {k.name}  rate {k.rate_per_s:g}/s  burst {k.burst:g}  "
+                   f"quota {quota}  {state}")
+
+
+@keys.command("revoke")
+@click.argument("key_id_or_name")
+@_keys_opt
+def keys_revoke(key_id_or_name: str, keys_path: Path) -> None:
+    """Revoke a key by id, or every live key with that name (answers 403 from then on)."""
+    from argus_intel.keys import KeyStore
+
+    for k in KeyStore(keys_path.expanduser()).revoke(key_id_or_name):
+        click.echo(f"revoked {k.key_id} ({k.name})")

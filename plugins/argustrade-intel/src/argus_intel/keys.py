@@ -1,0 +1,245 @@
+"""API keys: stored hashed, checked in constant time, with per-key rate and quota.
+
+A key looks like ``argi_<key_id>_<secret>``.  ``key_id`` (public, 12 hex digits) finds
+the row; ``secret`` (32 random bytes, URL-safe base64) is never stored: the store keeps
+``scrypt(secret, salt)`` (RFC 7914, n=2**14, r=8, p=1, a random 16-byte salt per key)
+and compares with :func:`hmac.compare_digest`.  The full key is printed once, by
+``argus intel keys add``, and appears nowhere else: not in the store, not in a log.
+
+scrypt costs tens of milliseconds by design, so a verified key is remembered for the
+life of the process under an HMAC of the presented key with a random per-process secret
+(never written anywhere); revocation is still read from the store on every request.
+
+The store is a small SQLite file (apsw, WAL) beside nothing else: ``keys`` (one row per
+key) and ``usage`` (requests served per key per UTC day, so a restart does not reset a
+daily quota).  Key management (``argus intel keys``) and the server may use it at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import apsw
+import attrs
+
+from argus_core import ConfigError
+
+KEY_PREFIX = "argi"
+_KEY_RE = re.compile(rf"^{KEY_PREFIX}_([0-9a-f]{{12}})_([A-Za-z0-9_-]{{43}})$")
+#: scrypt cost: 16 MiB of memory and ~50 ms per derivation (OWASP's interactive minimum).
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+
+_SCHEMA = """
+create table if not exists keys (
+    key_id text primary key, name text not null, salt blob not null, hash blob not null,
+    rate_per_s real not null, burst real not null, quota_per_day integer,
+    created_ns integer not null, revoked_ns integer);
+create table if not exists usage (
+    key_id text not null, day text not null, requests integer not null,
+    primary key (key_id, day));
+"""
+
+
+def _hash(secret: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(secret.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
+                          maxmem=64 * 1024 * 1024, dklen=32)
+
+
+def parse_rate(text: str) -> float:
+    """``"5/s"``, ``"300/min"``, ``"5"`` (per second) -> requests per second."""
+    value, _, unit = text.strip().partition("/")
+    seconds = {"": 1.0, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0}.get(
+        unit.strip().lower())
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = -1.0
+    if seconds is None or not rate > 0:
+        raise ConfigError(f"--rate {text!r}: expected a positive number of requests per "
+                          f"second or minute, like 5/s or 300/min")
+    return rate / seconds
+
+
+def parse_quota(text: str) -> int:
+    """``"10000/day"`` or ``"10000"`` -> requests per UTC day."""
+    value, _, unit = text.strip().partition("/")
+    if unit.strip().lower() not in ("", "day", "d") or not value.strip().isdigit() \
+            or int(value) < 1:
+        raise ConfigError(f"--quota {text!r}: expected a positive whole number of requests "
+                          f"per day, like 10000/day")
+    return int(value)
+
+
+@attrs.frozen
+class ApiKey:
+    """A stored key's public record (no secret, no hash)."""
+
+    key_id: str
+    name: str
+    rate_per_s: float
+    burst: float
+    quota_per_day: int | None
+    created_ns: int
+    revoked_ns: int | None = None
+
+    @property
+    def revoked(self) -> bool:
+        """Whether the key was revoked (it is then refused with 403)."""
+        return self.revoked_ns is not None
+
+
+@attrs.frozen
+class Verdict:
+    """What :meth:`KeyStore.verify` found: the key, or why there is none."""
+
+    key: ApiKey | None
+    #: "ok", "malformed", "unknown", "wrong", "revoked"
+    outcome: str
+
+
+class KeyStore:
+    """The keys file (an SQLite database).  Safe to share between threads: every call
+    opens its own connection (cheap next to a request; none is shared)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._pepper = secrets.token_bytes(32)  # per process, never stored
+        self._verified: dict[bytes, str] = {}  # HMAC(pepper, presented key) -> key_id
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = apsw.Connection(str(self.path))
+            try:
+                conn.execute("pragma journal_mode=wal")
+                conn.execute(_SCHEMA)
+            finally:
+                conn.close()
+        except (apsw.Error, OSError) as exc:
+            raise ConfigError(f"{self.path}: cannot open the API keys file: {exc}") from None
+        self.path.chmod(0o600)  # hashes only, but nobody else needs to read them
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[apsw.Connection]:
+        """A connection of its own, one transaction, closed afterwards."""
+        conn = apsw.Connection(str(self.path))
+        try:
+            conn.set_busy_timeout(5000)
+            with conn:
+                yield conn
+        finally:
+            conn.close()
+
+    # -- management ----------------------------------------------------------------
+    def add(self, name: str, *, rate_per_s: float = 5.0, burst: float | None = None,
+            quota_per_day: int | None = 10_000) -> tuple[ApiKey, str]:
+        """Create a key; returns its record and the full key (shown once, stored hashed)."""
+        if not name.strip():
+            raise ConfigError("a key needs a non-empty name")
+        if not rate_per_s > 0:
+            raise ConfigError(f"rate must be > 0 requests per second, got {rate_per_s}")
+        burst = max(1.0, rate_per_s) if burst is None else burst
+        if not burst >= 1:
+            raise ConfigError(f"burst must be >= 1 request, got {burst}")
+        if quota_per_day is not None and quota_per_day < 1:
+            raise ConfigError(f"quota must be >= 1 request per day, got {quota_per_day}")
+        key_id = secrets.token_hex(6)
+        secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        salt = secrets.token_bytes(16)
+        record = ApiKey(key_id, name, float(rate_per_s), float(burst), quota_per_day,
+                        time.time_ns())
+        with self._connect() as conn:
+            conn.execute("insert into keys values (?,?,?,?,?,?,?,?,null)",
+                         (key_id, name, salt, _hash(secret, salt), record.rate_per_s,
+                          record.burst, quota_per_day, record.created_ns))
+        return record, f"{KEY_PREFIX}_{key_id}_{secret}"
+
+    def revoke(self, key_id_or_name: str) -> list[ApiKey]:
+        """Revoke the key with this id, or every live key with this name; returns them."""
+        with self._connect() as conn:
+            conn.execute("update keys set revoked_ns = ? where revoked_ns is null and "
+                         "(key_id = ? or name = ?)",
+                         (time.time_ns(), key_id_or_name, key_id_or_name))
+            if not conn.changes():
+                raise ConfigError(f"{self.path}: no live key with id or name "
+                                  f"{key_id_or_name!r}")
+        return [k for k in self.list() if key_id_or_name in (k.key_id, k.name)]
+
+    def list(self) -> list[ApiKey]:
+        """Every key (live and revoked), oldest first."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "select key_id, name, rate_per_s, burst, quota_per_day, created_ns, "
+                "revoked_ns from keys order by created_ns, key_id").fetchall()
+        return [_record(r) for r in rows]
+
+    def get(self, key_id: str) -> ApiKey | None:
+        """The record of ``key_id``, or None."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "select key_id, name, rate_per_s, burst, quota_per_day, created_ns, "
+                "revoked_ns from keys where key_id = ?", (key_id,)).fetchone()
+        return _record(row) if row is not None else None
+
+    # -- checking --------------------------------------------------------------------
+    def verify(self, presented: str) -> Verdict:
+        """Check a presented key: found, right secret, not revoked."""
+        match = _KEY_RE.match(presented)
+        if match is None:
+            return Verdict(None, "malformed")
+        key_id, secret = match.groups()
+        tag = hmac.new(self._pepper, presented.encode(), hashlib.sha256).digest()
+        with self._connect() as conn:
+            row = conn.execute(
+                "select key_id, name, rate_per_s, burst, quota_per_day, created_ns, "
+                "revoked_ns, salt, hash from keys where key_id = ?", (key_id,)).fetchone()
+        if row is None:
+            return Verdict(None, "unknown")
+        record = _record(row[:7])
+        if self._verified.get(tag) != key_id:
+            salt, stored = cast(bytes, row[7]), cast(bytes, row[8])
+            if not hmac.compare_digest(_hash(secret, salt), stored):
+                return Verdict(None, "wrong")
+            self._verified[tag] = key_id
+        if record.revoked:
+            return Verdict(record, "revoked")
+        return Verdict(record, "ok")
+
+    def count_request(self, key_id: str, day: str, quota: int | None) -> int | None:
+        """Count one request of ``key_id`` on UTC ``day`` unless that would exceed
+        ``quota``; returns the day's count after it, or None when the quota is spent.
+        One statement, so two servers on one keys file cannot both take the last one."""
+        with self._connect() as conn:
+            if quota is None:
+                conn.execute("insert into usage values (?, ?, 1) on conflict(key_id, day) "
+                             "do update set requests = requests + 1", (key_id, day))
+            else:
+                conn.execute("insert into usage select ?, ?, 1 where ? >= 1 "
+                             "on conflict(key_id, day) do update set requests = requests + 1"
+                             " where requests < ?", (key_id, day, quota, quota))
+                if not conn.changes():
+                    return None
+            row = conn.execute("select requests from usage where key_id = ? and day = ?",
+                               (key_id, day)).fetchone()
+        return int(cast(int, row[0])) if row is not None else None
+
+    def used(self, key_id: str, day: str) -> int:
+        """Requests of ``key_id`` served on UTC ``day``."""
+        with self._connect() as conn:
+            row = conn.execute("select requests from usage where key_id = ? and day = ?",
+                               (key_id, day)).fetchone()
+        return int(cast(int, row[0])) if row is not None else 0
+
+
+def _record(row: Any) -> ApiKey:
+    key_id, name, rate, burst, quota, created, revoked = row
+    return ApiKey(str(key_id), str(name), float(cast(float, rate)), float(cast(float, burst)),
+                  None if quota is None else int(cast(int, quota)), int(cast(int, created)),
+                  None if revoked is None else int(cast(int, revoked)))

@@ -1,0 +1,152 @@
+"""Read-only views of run ledgers, one page at a time in a stable order.
+
+Every read opens its own read-only apsw connection on the run's ``argus.db`` and
+closes it, so a request never holds a lock a running loop needs, no connection is
+shared between the server's threads, and none can write.  It is apsw's, like the
+ledger's, never the standard library's ``sqlite3`` (two copies of SQLite in one
+process do not see each other's POSIX locks; see ``argus_monitor.ledger_view``).
+
+Pages are keyset pages: rows come in the order of a unique key (``equity``: its
+``ts_ns`` primary key; ``opportunities``: ``(ts_ns, opportunity_id)``; ``signals``:
+``(ts_ns, name, instrument_id)``) and the cursor is the last row's key, so a walk visits
+every row exactly once even while a running loop appends rows behind it.  Money stays
+the ledger's exact decimal text.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import apsw
+import attrs
+
+from argus_core import LEDGER_FILE, DataError, LedgerError
+
+
+def encode_cursor(key: Sequence[Any]) -> str:
+    """An opaque cursor for the row key ``key`` (URL-safe base64 of its JSON)."""
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, arity: int) -> list[Any]:
+    """The row key in ``cursor``; ``DataError`` when it is not one of ours."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        key = None
+    if not isinstance(key, list) or len(key) != arity or \
+            not all(isinstance(k, int | str) for k in key):
+        raise DataError(f"cursor {cursor!r} is not a cursor this API handed out; pass the "
+                        f"'next_cursor' of the previous page, or none for the first")
+    return key
+
+
+@attrs.frozen
+class Page:
+    """One page of rows and the cursor of the next (None: this was the last)."""
+
+    rows: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+@attrs.frozen
+class Table:
+    """How to page one ledger table: its columns, its unique order key and filters."""
+
+    name: str
+    columns: tuple[str, ...]
+    key: tuple[str, ...]
+    filters: tuple[str, ...] = ()
+
+
+EQUITY = Table("equity", ("ts_ns", "cash", "equity", "gross_exposure"), ("ts_ns",))
+OPPORTUNITIES = Table(
+    "opportunities", ("opportunity_id", "scanner", "ts_ns", "kind", "expected_profit",
+                      "risk_free", "status", "body_json"),
+    ("ts_ns", "opportunity_id"), ("scanner", "kind", "status"))
+SIGNALS = Table("signals", ("name", "instrument_id", "ts_ns", "value"),
+                ("ts_ns", "name", "instrument_id"), ("name", "instrument_id"))
+
+
+@attrs.frozen
+class RunLedger:
+    """One run directory's ledger, read-only."""
+
+    run_dir: Path
+
+    @property
+    def path(self) -> Path:
+        """``run_dir/argus.db``."""
+        return self.run_dir / LEDGER_FILE
+
+    def _connect(self) -> apsw.Connection:
+        if not self.path.is_file():
+            raise LedgerError(f"{self.run_dir}: no {LEDGER_FILE} here; pass a directory "
+                              f"`argus run` or `argus backtest` wrote")
+        try:
+            conn = apsw.Connection(str(self.path), flags=apsw.SQLITE_OPEN_READONLY)
+        except apsw.Error as exc:
+            raise LedgerError(f"{self.path}: cannot open read-only: {exc}") from None
+        conn.set_busy_timeout(2000)
+        return conn
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of ``sql`` as dicts, in one read transaction."""
+        conn = self._connect()
+        try:
+            cursor = conn.execute(sql, params)
+            try:
+                names = [d[0] for d in cursor.get_description()]
+            except apsw.ExecutionCompleteError:
+                return []
+            return [dict(zip(names, row, strict=True)) for row in cursor]
+        except apsw.SQLError as exc:
+            raise LedgerError(f"{self.path}: {exc} (a ledger older than this plugin?)") \
+                from None
+        finally:
+            conn.close()
+
+    def run(self) -> dict[str, Any]:
+        """The ``runs`` row (one run per directory)."""
+        rows = self.query("select run_id, mode, seed, config_json, config_hash, status, "
+                          "started_ns, ended_ns from runs")
+        if not rows:
+            raise LedgerError(f"{self.path} has no run recorded")
+        return rows[0]
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table the API serves."""
+        out: dict[str, int] = {}
+        for table in ("orders", "fills", "equity", "opportunities", "signals"):
+            out[table] = int(self.query(f"select count(*) as n from {table}")[0]["n"])
+        return out
+
+    def page(self, table: Table, limit: int, cursor: str | None = None,
+             where: dict[str, Any] | None = None) -> Page:
+        """Up to ``limit`` rows of ``table`` after ``cursor``, in key order."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (where or {}).items():
+            if column not in table.filters:
+                raise DataError(f"{table.name} cannot be filtered by {column!r}")
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if cursor is not None:
+            after = decode_cursor(cursor, len(table.key))
+            cols = ", ".join(table.key)
+            marks = ", ".join("?" for _ in table.key)
+            clauses.append(f"({cols}) > ({marks})")  # row values: SQLite >= 3.15
+            params.extend(after)
+        sql = (f"select {', '.join(table.columns)} from {table.name}"
+               + (f" where {' and '.join(clauses)}" if clauses else "")
+               + f" order by {', '.join(table.key)} limit ?")
+        rows = self.query(sql, [*params, limit + 1])
+        more = len(rows) > limit
+        rows = rows[:limit]
+        nxt = encode_cursor([rows[-1][k] for k in table.key]) if more and rows else None
+        return Page(rows, nxt)
