@@ -93,3 +93,55 @@ def tca_calibrate(run_dirs: tuple[Path, ...], out: Path | None, min_fills: int) 
     if out is not None:
         out.write_text(snippet)
         click.echo(f"wrote {out}")
+
+
+@click.group("league")
+def league() -> None:
+    """The strategy league: reference distributions for its degradation detector, and a
+    run's league events."""
+
+
+@league.command("reference")
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--slot", required=True, help="The strategy slot whose book to measure.")
+@click.option("--window", default=168, show_default=True, type=click.IntRange(2),
+              help="Rolling window in equity rows (the live league uses the same).")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the reference JSON here (else print it).")
+def league_reference(run_dir: Path, slot: str, window: int, out: Path | None) -> None:
+    """Measure a backtest's book equity for SLOT: the mean and SD of its rolling Sharpe
+    and its drawdown percentiles, as the JSON [plugins.portfolio.league] references
+    names."""
+    from argus_portfolio.league import book_rows, reference_from_equity
+
+    try:
+        ts, equity = book_rows(run_dir, slot)
+        ref = reference_from_equity(ts, equity, window, slot=slot, source=str(run_dir))
+    except ArgusError as exc:
+        raise click.ClickException(str(exc)) from None
+    text = json.dumps(ref.to_json(), indent=1)
+    if out is None:
+        click.echo(text)
+        return
+    out.write_text(text + "\n")
+    click.echo(f"{slot}: {ref.periods} returns, rolling Sharpe {ref.sharpe_mean:.2f} +- "
+               f"{ref.sharpe_std:.2f} over {window} rows, drawdown q99 "
+               f"{ref.drawdown_quantile(0.99):.2%}, deepest {ref.max_drawdown:.2%}; "
+               f"wrote {out}")
+
+
+@league.command("events")
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+def league_events(run_dir: Path) -> None:
+    """A run's league transitions (quarantined, killed, ineligible) with their reasons."""
+    from argus_portfolio.league import read_league_events
+
+    try:
+        rows = read_league_events(run_dir)
+    except ArgusError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not rows:
+        click.echo(f"{run_dir}: no league events")
+    for r in rows:
+        click.echo(f"{r['ts_ns']}  {r['slot']}  {r['from_status']} -> {r['to_status']}  "
+                   f"{r['reason']}")

@@ -8,6 +8,8 @@ only shrink a position always pass, so no cap can keep a position open.
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Collection, Mapping
 from decimal import ROUND_DOWN, Decimal
 
 import numpy as np
@@ -28,6 +30,17 @@ from argus_portfolio.allocation import Allocation, allocate, allocate_on, model_
 from argus_portfolio.settings import PortfolioSettings
 
 _QUANTUM = Decimal("1e-8")
+
+#: Each live ``portfolio_weight`` sizer by ``id`` of the settings object it was built
+#: from, so that the plugin's ``on_startup`` can hand this run's sizer to this run's
+#: ``league`` check (both are built from the same object; see :mod:`argus_portfolio.drift`).
+_SIZERS: weakref.WeakValueDictionary[int, PortfolioWeight] = weakref.WeakValueDictionary()
+
+
+def sizer_for(settings: object) -> PortfolioWeight | None:
+    """The ``portfolio_weight`` sizer built from ``settings`` (this very object), if any."""
+    sizer = _SIZERS.get(id(settings))
+    return sizer if sizer is not None and sizer.s is settings else None
 
 
 def _dec(value: float) -> Decimal:
@@ -121,6 +134,10 @@ class PortfolioWeight(Sizer):
         self.s = settings or PortfolioSettings()
         self.names = sorted(self.s.strategies)
         self.weights: dict[str, float] = {}
+        #: the league's smoothed health per strategy (multiplies the model's health)
+        self.league_health: dict[str, float] = {}
+        if settings is not None:
+            _SIZERS[id(settings)] = self
         if self.names:
             models = [self.s.strategies[n] for n in self.names]
             self._adopt(allocate_on(
@@ -142,6 +159,27 @@ class PortfolioWeight(Sizer):
         previous = np.array([self.weights.get(n, 0.0) for n in self.names])
         return self._adopt(allocate(returns, forecasts, health, self.s, previous=previous,
                                     families=self._families()))
+
+    def set_health(self, health: Mapping[str, float], blocked: Collection[str] = ()
+                   ) -> Allocation | None:
+        """Re-allocate on the configured model with each strategy's health multiplied by
+        the league's ``health`` (in [0, 1]), each weight moving at most ``max_step``;
+        ``blocked`` strategies (quarantined, killed, ineligible) get weight 0 at once."""
+        self.league_health.update({k: min(1.0, max(0.0, float(v))) for k, v in health.items()})
+        allocation = None
+        if self.names:
+            models = [self.s.strategies[n] for n in self.names]
+            previous = np.array([self.weights.get(n, 0.0) for n in self.names])
+            allocation = self._adopt(allocate_on(
+                model_covariance([m.vol for m in models], self.s.correlation),
+                [m.forecast for m in models],
+                [m.health * self.league_health.get(n, 1.0)
+                 for n, m in zip(self.names, models, strict=True)],
+                self.s, previous=previous, families=self._families()))
+        for name in blocked:
+            if name in self.weights:
+                self.weights[name] = 0.0
+        return allocation
 
     def size(self, intent: Intent, price: Decimal, portfolio: Portfolio,
              instrument: Instrument | None, fees: FeeSchedule | None = None) -> Decimal:

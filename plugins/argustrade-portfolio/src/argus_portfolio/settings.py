@@ -75,6 +75,62 @@ class DriftSettings:
                              f"[{self.min_fills}, 100000] (at least min_fills)")
 
 
+_VERDICTS = ("pass", "fail", "unknown", "deploy", "hold", "kill")
+
+
+def _verdicts(instance: Any, attribute: attrs.Attribute[Any], value: dict[str, str]) -> None:
+    for slot, verdict in value.items():
+        if verdict not in _VERDICTS:
+            raise RangeError(f"{attribute.name}.{slot}", verdict, " / ".join(_VERDICTS))
+
+
+@attrs.frozen
+class LeagueSettings:
+    """``[plugins.portfolio.league]``: the strategy league (the ``league`` risk check; see
+    :mod:`argus_portfolio.league` and the README).
+
+    Eligibility: each slot's lab verdict (``verdicts`` pins one by hand, else the newest
+    stored in ``lab_dir``'s ``lab.db`` for the slot's family); ``unknown`` passes only with
+    ``allow_unknown``.  Degradation: a slot's rolling Sharpe and drawdown from its own book
+    against its reference (``references``, written by ``argus league reference``).
+    """
+
+    allow_unknown: bool = True
+    # slot -> pass / fail / unknown (or the lab's deploy / hold / kill), overriding the lab
+    verdicts: dict[str, str] = attrs.field(factory=dict, validator=_verdicts)
+    # the lab folder ([plugins.lab] dir) or its lab.db, relative to the config file
+    lab_dir: str | None = None
+    # slot -> the lab family its verdicts are stored under (default: the slot's name)
+    lab_families: dict[str, str] = attrs.field(factory=dict)
+    # slot -> reference JSON (argus league reference), relative to the config file
+    references: dict[str, str] = attrs.field(factory=dict)
+    # > 0: a slot without a reference file takes its first N periods in this run as one
+    baseline_periods: int = attrs.field(default=0, validator=in_range(0, 10_000_000))
+    # rolling window (periods = book-equity rows) of a baseline taken in-run
+    window: int = attrs.field(default=168, validator=in_range(5, 1_000_000))
+    # QUARANTINE: rolling Sharpe at least z_quarantine reference SDs below its mean AND the
+    # drawdown past max(dd_multiple x the reference's dd_quantile, min_drawdown)
+    z_quarantine: float = attrs.field(default=3.0, validator=in_range(0.5, 100))
+    dd_quantile: float = attrs.field(default=0.99, validator=FRACTION)
+    dd_multiple: float = attrs.field(default=1.0, validator=in_range(0.1, 100))
+    min_drawdown: float = attrs.field(default=0.01, validator=FRACTION)
+    # KILL: drawdown past kill_dd_multiple x max(the reference's deepest, min_drawdown)
+    kill_dd_multiple: float = attrs.field(default=3.0, validator=in_range(1, 100))
+    # a reference SD of rolling Sharpe below this counts as this (a near-constant backtest)
+    min_sharpe_std: float = attrs.field(default=0.25, validator=in_range(0, 1000,
+                                                                         lo_open=True))
+    # smoothed health: h += clip(alpha x (score - h), +-max_health_step) per period
+    alpha: float = attrs.field(default=0.05, validator=FRACTION)
+    max_health_step: float = attrs.field(default=0.02, validator=FRACTION)
+    # periods between health-driven re-allocations of the portfolio_weight sizer
+    rebalance_every: int = attrs.field(default=24, validator=in_range(1, 1_000_000))
+
+    def __attrs_post_init__(self) -> None:
+        if 0 < self.baseline_periods < 2 * self.window:
+            raise RangeError("baseline_periods", self.baseline_periods,
+                             f"0 or at least 2 x window = {2 * self.window}")
+
+
 @attrs.frozen
 class PortfolioSettings:
     """``[plugins.portfolio]``: the allocator's targets and every cap (see the README)."""
@@ -105,6 +161,8 @@ class PortfolioSettings:
     min_history: int = attrs.field(default=20, validator=in_range(2))
     # the slippage drift monitor (the ``slippage_drift`` risk check)
     drift: DriftSettings = attrs.field(factory=DriftSettings)
+    # the strategy league (the ``league`` risk check)
+    league: LeagueSettings = attrs.field(factory=LeagueSettings)
 
     def cap_of_family(self, family: str) -> float:
         """The cap of ``family`` (its own entry, else ``family_cap``)."""

@@ -1,0 +1,785 @@
+"""The strategy league: which strategy slots may trade, how healthy each is, and when one
+is quarantined or killed — the ``league`` risk check.
+
+Per strategy slot:
+
+* **Eligibility** (the lab's verdict): ``[plugins.portfolio.league] verdicts`` pins one,
+  else the newest ``lab_gate_verdicts`` row stored for the slot's family in the lab's
+  ``lab.db`` (``deploy`` passes; ``hold`` and ``kill`` fail; none stored is ``unknown``,
+  which passes only with ``allow_unknown``).  A slot that fails is INELIGIBLE: it never
+  trades.  :func:`eligibility` is the same gate as a function, for the orchestrator's
+  candidates.
+* **Health** from its own book's equity (the ledger's ``book_equity`` rows; the
+  ``equity`` rows when the run keeps one book), updated row by row: the rolling Sharpe
+  of the last ``window`` per-row returns (running sums), the drawdown from the book's
+  peak and the hit rate (share of rising rows among those that moved).
+* **Degradation** against the slot's own backtest distribution, a :class:`Reference`
+  (``argus league reference RUN_DIR --slot NAME`` writes it from a backtest's book
+  equity; ``baseline_periods`` takes one from the slot's first rows in this run instead):
+  with ``z = (sharpe - sharpe_mean) / max(sharpe_std, min_sharpe_std)`` and the drawdown
+  ``dd``, the slot is QUARANTINED when ``z <= -z_quarantine`` *and*
+  ``dd >= max(dd_multiple x the reference's dd_quantile drawdown, min_drawdown)`` (either
+  alone is ordinary noise somewhere in a long run), and KILLED when
+  ``dd >= kill_dd_multiple x max(the reference's deepest drawdown, min_drawdown)``.
+* **States**: ACTIVE -> QUARANTINED -> KILLED (and INELIGIBLE).  Outside ACTIVE the
+  slot's intents that open or add to a position of its own are vetoed with the reason,
+  orders that shrink it pass (reduce-only exits skip exposure checks anyway), so the
+  strategy's own exits close its book; its weight in the ``portfolio_weight`` sizer is 0.
+  Nothing returns a slot to ACTIVE within a run.  Each transition is recorded in the
+  transaction where it is decided: a ``league`` risk event (action ``quarantined``,
+  ``killed`` or ``ineligible``) and a ``league_events`` row with the figures.
+* **Smoothed weights**: each row's score (1 when healthy, falling to 0 as ``z`` reaches
+  ``-z_quarantine`` or the drawdown the kill level) moves the slot's health by
+  ``alpha x (score - health)``, at most ``max_health_step`` per row; every
+  ``rebalance_every`` rows (and at a transition) the health is handed to the run's
+  ``portfolio_weight`` sizer, which re-allocates bounded by its ``max_step``.
+
+Where the book equity comes from: the check reads the run's ledger (handed over by the
+plugin's ``on_startup``, as ``slippage_drift`` does) each time it runs (every intent, every
+fill), taking the rows committed so far that are older than the current event (a row of
+the current timestamp may still be rewritten).  Rows reach the ledger with each commit:
+every ``checkpoint_every_events`` events in a replay, after every event with an order or a
+fill in paper and live mode.  So the league judges with at most that lag; a replay that
+wants it tight sets ``checkpoint_every_events`` small (the example: 24 hourly bars).
+Because it reads only committed rows, a resumed replay sees exactly what the uninterrupted
+one saw.  The check's state (windows, running sums, peaks, health, states and reasons,
+tracked positions) is in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import math
+import weakref
+from collections import deque
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import apsw
+import attrs
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from argus_core import (
+    LEDGER_FILE,
+    ConfigError,
+    DataError,
+    Fill,
+    Intent,
+    Ledger,
+    Portfolio,
+    RiskCheck,
+    RiskContext,
+    RiskDecision,
+)
+from argus_portfolio.settings import LeagueSettings, PortfolioSettings
+
+log = logging.getLogger(__name__)
+
+_YEAR_NS = 365.25 * 24 * 3600 * 1e9
+#: Slots whose orders act for every book (the kill switch's flattening, settlements).
+_HOUSE = frozenset({"flatten", "settlement", "unallocated"})
+_SD_FLOOR = 1e-12  # a window whose returns vary less than this is flat: Sharpe 0
+
+
+class Status(enum.StrEnum):
+    """A slot's standing in the league."""
+
+    ACTIVE = "active"
+    QUARANTINED = "quarantined"  # no new exposure, weight 0; exits pass
+    KILLED = "killed"            # the same, for good, with a harder reason
+    INELIGIBLE = "ineligible"    # failed the eligibility gate: never trades
+
+
+# -- eligibility -------------------------------------------------------------------------
+
+@attrs.frozen
+class Eligibility:
+    """The eligibility gate's answer: ``verdict`` is pass / fail / unknown."""
+
+    eligible: bool
+    verdict: str
+    reason: str
+
+
+#: The lab's deploy-gate verdicts in the league's terms.
+_LAB_VERDICTS = {"deploy": "pass", "hold": "fail", "kill": "fail", "pass": "pass",
+                 "fail": "fail", "unknown": "unknown"}
+
+
+def eligibility(verdict: str | None, *, allow_unknown: bool, source: str = "") -> Eligibility:
+    """The eligibility gate on a lab verdict (``deploy`` / ``hold`` / ``kill``, or the
+    league's ``pass`` / ``fail`` / ``unknown``; None: no verdict).  ``deploy`` passes,
+    ``hold`` and ``kill`` fail, none passes only with ``allow_unknown``.  The orchestrator
+    gives its candidates' gate verdicts to this same function."""
+    raw = "unknown" if verdict is None else str(verdict).lower()
+    if raw not in _LAB_VERDICTS:
+        raise DataError(f"league: verdict {verdict!r}{' from ' + source if source else ''} "
+                        f"is none of {', '.join(_LAB_VERDICTS)}")
+    mapped = _LAB_VERDICTS[raw]
+    where = f" ({source})" if source else ""
+    if mapped == "pass":
+        return Eligibility(True, mapped, f"lab verdict {raw}{where}")
+    if mapped == "fail":
+        return Eligibility(False, mapped, f"lab verdict {raw}{where}: not eligible")
+    if allow_unknown:
+        return Eligibility(True, mapped, f"no lab verdict{where}; unknown is allowed")
+    return Eligibility(False, mapped, f"no lab verdict{where} and allow_unknown is false")
+
+
+def lab_db_path(lab_dir: Path) -> Path:
+    """The lab ledger: ``lab_dir`` itself when it is a file, else ``lab_dir/lab.db``."""
+    return lab_dir if lab_dir.suffix == ".db" else lab_dir / "lab.db"
+
+
+def stored_verdict(lab_dir: Path, family: str) -> str | None:
+    """The newest deploy-gate verdict the lab stored for ``family`` (None when there is no
+    lab ledger, no verdict table or no verdict), read through a read-only connection."""
+    path = lab_db_path(lab_dir)
+    if not path.is_file():
+        return None
+    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        rows = list(conn.execute("select verdict from lab_gate_verdicts where family = ? "
+                                 "order by id desc limit 1", (family,)))
+    except apsw.SQLError:  # a lab ledger without the verdict table: nothing stored
+        return None
+    finally:
+        conn.close()
+    return str(rows[0][0]) if rows else None
+
+
+# -- the reference distribution ----------------------------------------------------------
+
+_PERCENTILES = np.linspace(0.0, 100.0, 101)
+
+
+def period_returns(equity: ArrayLike) -> NDArray[np.float64]:
+    """Simple returns between consecutive equity values (0 where equity was not > 0)."""
+    e = np.asarray(equity, dtype=np.float64)
+    prev = e[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(prev > 0, e[1:] / np.where(prev > 0, prev, 1.0) - 1.0, 0.0)
+    return r.astype(np.float64)
+
+
+def rolling_sharpe(returns: ArrayLike, window: int, periods_per_year: float
+                   ) -> NDArray[np.float64]:
+    """Annualised Sharpe (mean / sample SD x sqrt(periods_per_year)) of every full window
+    of ``window`` returns; a flat window (SD < 1e-12) counts 0."""
+    r = np.asarray(returns, dtype=np.float64)
+    if len(r) < window:
+        return np.zeros(0)
+    views = np.lib.stride_tricks.sliding_window_view(r, window)
+    mean = views.mean(axis=1)
+    sd = views.std(axis=1, ddof=1)
+    out = np.where(sd >= _SD_FLOOR, mean / np.where(sd >= _SD_FLOOR, sd, 1.0), 0.0)
+    return (out * math.sqrt(periods_per_year)).astype(np.float64)
+
+
+def drawdowns(equity: ArrayLike) -> NDArray[np.float64]:
+    """Drawdown from the running peak at every row, as a fraction of the peak."""
+    e = np.asarray(equity, dtype=np.float64)
+    peak = np.maximum.accumulate(e)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dd = np.where(peak > 0, 1.0 - e / np.where(peak > 0, peak, 1.0), 0.0)
+    return np.maximum(dd, 0.0).astype(np.float64)
+
+
+def periods_per_year(ts_ns: ArrayLike) -> float:
+    """Rows per year from the median spacing of the timestamps."""
+    ts = np.asarray(ts_ns, dtype=np.float64)
+    gaps = np.diff(ts)
+    gaps = gaps[gaps > 0]
+    if not len(gaps):
+        raise DataError("league: the equity rows need at least two distinct timestamps")
+    return float(_YEAR_NS / np.median(gaps))
+
+
+@attrs.frozen
+class Reference:
+    """A strategy's backtest distribution: the mean and SD of its rolling Sharpe over
+    every full ``window`` of rows, the percentiles 0..100 of its drawdown from peak at
+    every row, and its hit rate.  ``periods_per_year`` annualises the Sharpe (live rows
+    are annualised with the same figure)."""
+
+    slot: str
+    window: int
+    periods: int
+    periods_per_year: float
+    sharpe_mean: float
+    sharpe_std: float
+    drawdown_percentiles: tuple[float, ...]
+    hit_rate: float | None = None
+    source: str = ""
+
+    def drawdown_quantile(self, q: float) -> float:
+        """The drawdown at quantile ``q`` in [0, 1] (interpolated between percentiles)."""
+        return float(np.interp(q * 100.0, _PERCENTILES, self.drawdown_percentiles))
+
+    @property
+    def max_drawdown(self) -> float:
+        """The deepest drawdown in the backtest."""
+        return self.drawdown_percentiles[-1]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able form (what ``argus league reference`` writes)."""
+        return {"version": 1, "slot": self.slot, "window": self.window,
+                "periods": self.periods, "periods_per_year": self.periods_per_year,
+                "sharpe_mean": self.sharpe_mean, "sharpe_std": self.sharpe_std,
+                "drawdown_percentiles": list(self.drawdown_percentiles),
+                "hit_rate": self.hit_rate, "source": self.source}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], where: str = "<reference>") -> Reference:
+        """Parse :meth:`to_json` output, naming ``where`` and the key on any error."""
+        try:
+            pct = tuple(float(x) for x in data["drawdown_percentiles"])
+            ref = cls(str(data["slot"]), int(data["window"]), int(data["periods"]),
+                      float(data["periods_per_year"]), float(data["sharpe_mean"]),
+                      float(data["sharpe_std"]), pct,
+                      None if data.get("hit_rate") is None else float(data["hit_rate"]),
+                      str(data.get("source", "")))
+        except KeyError as exc:
+            raise ConfigError(f"{where}: league reference lacks key {exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: league reference is malformed: {exc}") from None
+        if len(pct) != len(_PERCENTILES) or list(pct) != sorted(pct) or pct[0] < 0:
+            raise ConfigError(f"{where}: drawdown_percentiles must be 101 ascending "
+                              f"values >= 0")
+        numbers = (ref.periods_per_year, ref.sharpe_mean, ref.sharpe_std, *pct)
+        if not all(math.isfinite(x) for x in numbers) or ref.periods_per_year <= 0 \
+                or ref.sharpe_std < 0 or ref.window < 2:
+            raise ConfigError(f"{where}: league reference has a non-finite or out-of-range "
+                              f"figure (window >= 2, periods_per_year > 0, sharpe_std >= 0)")
+        return ref
+
+    @classmethod
+    def load(cls, path: Path) -> Reference:
+        """Read a reference JSON file."""
+        try:
+            data = json.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"league reference {path}: cannot read it ({exc.strerror}); "
+                              f"write it with `argus league reference RUN_DIR --slot NAME "
+                              f"--out {path}`") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"league reference {path}: not JSON ({exc})") from None
+        return cls.from_json(data, str(path))
+
+
+def reference_from_equity(ts_ns: Sequence[int], equity: Sequence[float], window: int, *,
+                          slot: str, source: str = "",
+                          ppy: float | None = None) -> Reference:
+    """The :class:`Reference` of one book's equity rows: rolling Sharpe over every full
+    ``window`` of per-row returns, drawdown from peak at every row."""
+    if window < 2:
+        raise DataError(f"league reference: window must be >= 2, got {window}")
+    if len(equity) != len(ts_ns):
+        raise DataError("league reference: timestamps and equity differ in length")
+    if len(equity) < window + 2:
+        raise DataError(f"league reference for {slot!r}: {len(equity)} equity rows, need "
+                        f"at least window + 2 = {window + 2} (a shorter window, or a "
+                        f"longer backtest)")
+    e = np.asarray(equity, dtype=np.float64)
+    if not np.all(np.isfinite(e)):
+        raise DataError(f"league reference for {slot!r}: non-finite equity")
+    per_year = ppy if ppy is not None else periods_per_year(ts_ns)
+    r = period_returns(e)
+    sharpe = rolling_sharpe(r, window, per_year)
+    moved = r[r != 0]
+    return Reference(slot, window, len(r), per_year, float(sharpe.mean()),
+                     float(sharpe.std(ddof=1)) if len(sharpe) > 1 else 0.0,
+                     tuple(float(x) for x in np.percentile(drawdowns(e), _PERCENTILES)),
+                     float((moved > 0).mean()) if len(moved) else None, source)
+
+
+def book_rows(run_dir: Path, slot: str) -> tuple[list[int], list[float]]:
+    """``slot``'s equity rows from a run's ledger (read-only): its ``book_equity`` rows,
+    or the ``equity`` rows when the run kept one book."""
+    path = Path(run_dir) / LEDGER_FILE
+    if not path.is_file():
+        raise DataError(f"{run_dir}: no ledger ({LEDGER_FILE}) in this folder")
+    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        rows = list(conn.execute("select ts_ns, equity from book_equity where slot = ? "
+                                 "order by ts_ns", (slot,)))
+        if not rows:
+            slots = sorted(str(s) for (s,) in conn.execute(
+                "select distinct slot from book_equity"))
+            if slots:
+                raise DataError(f"{run_dir}: no book named {slot!r} (books: "
+                                f"{', '.join(slots)})")
+            rows = list(conn.execute("select ts_ns, equity from equity order by ts_ns"))
+    finally:
+        conn.close()
+    return [int(t) for t, _ in rows], [float(e) for _, e in rows]
+
+
+def read_league_events(run_dir: Path) -> list[dict[str, Any]]:
+    """A run's ``league_events`` rows, oldest first (none when the table is absent)."""
+    path = Path(run_dir) / LEDGER_FILE
+    if not path.is_file():
+        raise DataError(f"{run_dir}: no ledger ({LEDGER_FILE}) in this folder")
+    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        cursor = conn.execute("select * from league_events order by id")
+        names = [d[0] for d in cursor.getdescription()]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+    except apsw.SQLError:  # the run never loaded the league
+        return []
+    finally:
+        conn.close()
+
+
+# -- health, row by row ------------------------------------------------------------------
+
+class SlotHealth:
+    """One book's health, updated row by row: the last ``window`` returns with their
+    running sums, the peak and drawdown, the hit counts, the smoothed health."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.returns: deque[float] = deque()
+        self.s1 = 0.0
+        self.s2 = 0.0
+        self.ups = 0
+        self.downs = 0
+        self.peak = 0.0
+        self.equity: float | None = None
+        self.rows = 0
+        self.health = 1.0
+
+    def observe(self, equity: float) -> None:
+        """Add one equity row."""
+        self.rows += 1
+        prev, self.equity = self.equity, equity
+        self.peak = max(self.peak, equity)
+        if prev is None:
+            return
+        r = equity / prev - 1.0 if prev > 0 else 0.0
+        self.returns.append(r)
+        self.s1 += r
+        self.s2 += r * r
+        self.ups += r > 0
+        self.downs += r < 0
+        if len(self.returns) > self.window:
+            old = self.returns.popleft()
+            self.s1 -= old
+            self.s2 -= old * old
+            self.ups -= old > 0
+            self.downs -= old < 0
+
+    @property
+    def full(self) -> bool:
+        """Whether a whole window of returns is in."""
+        return len(self.returns) >= self.window
+
+    def sharpe(self, per_year: float) -> float:
+        """Annualised Sharpe of the window (0 when flat)."""
+        n = len(self.returns)
+        if n < 2:
+            return 0.0
+        var = (self.s2 - self.s1 * self.s1 / n) / (n - 1)
+        sd = math.sqrt(var) if var > 0 else 0.0
+        return self.s1 / n / sd * math.sqrt(per_year) if sd >= _SD_FLOOR else 0.0
+
+    @property
+    def drawdown(self) -> float:
+        """Drawdown from the peak, as a fraction of it."""
+        if self.equity is None or self.peak <= 0:
+            return 0.0
+        return max(0.0, 1.0 - self.equity / self.peak)
+
+    @property
+    def hit_rate(self) -> float | None:
+        """Share of rising rows among the window's rows that moved."""
+        moved = self.ups + self.downs
+        return self.ups / moved if moved else None
+
+    def get_state(self) -> dict[str, Any]:
+        """Exact JSON state (floats round-trip through JSON exactly)."""
+        return {"returns": list(self.returns), "s1": self.s1, "s2": self.s2,
+                "ups": self.ups, "downs": self.downs, "peak": self.peak,
+                "equity": self.equity, "rows": self.rows, "health": self.health}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`get_state` output."""
+        self.returns = deque(float(x) for x in state["returns"])
+        self.s1, self.s2 = float(state["s1"]), float(state["s2"])
+        self.ups, self.downs = int(state["ups"]), int(state["downs"])
+        self.peak = float(state["peak"])
+        self.equity = None if state["equity"] is None else float(state["equity"])
+        self.rows, self.health = int(state["rows"]), float(state["health"])
+
+
+def smooth(health: float, score: float, alpha: float, max_step: float) -> float:
+    """One smoothing step: ``health + clip(alpha x (score - health), +-max_step)``."""
+    step = alpha * (score - health)
+    return health + max(-max_step, min(max_step, step))
+
+
+@attrs.define
+class Judgement:
+    """The detector's figures for one slot at one row, and its finding."""
+
+    sharpe: float
+    z: float
+    drawdown: float
+    quarantine_dd: float
+    kill_dd: float
+    score: float
+    finding: Status | None = None
+
+
+def judge(h: SlotHealth, ref: Reference, s: LeagueSettings) -> Judgement:
+    """Compare ``h`` with ``ref``: the health score, and QUARANTINED / KILLED when the
+    rules of the module docstring say so (None otherwise)."""
+    sharpe = h.sharpe(ref.periods_per_year)
+    z = (sharpe - ref.sharpe_mean) / max(ref.sharpe_std, s.min_sharpe_std)
+    dd = h.drawdown
+    q_dd = max(s.dd_multiple * ref.drawdown_quantile(s.dd_quantile), s.min_drawdown)
+    k_dd = max(s.kill_dd_multiple * max(ref.max_drawdown, s.min_drawdown), q_dd)
+    sharpe_score = min(1.0, max(0.0, 1.0 + min(z, 0.0) / s.z_quarantine)) if h.full else 1.0
+    score = min(sharpe_score, max(0.0, 1.0 - dd / k_dd))
+    out = Judgement(sharpe, z, dd, q_dd, k_dd, score)
+    if dd >= k_dd:
+        out.finding = Status.KILLED
+    elif h.full and z <= -s.z_quarantine and dd >= q_dd:
+        out.finding = Status.QUARANTINED
+    return out
+
+
+# -- the risk check ----------------------------------------------------------------------
+
+#: Each live league check by ``id`` of the settings object it was built from (as in
+#: :mod:`argus_portfolio.drift`): the plugin's ``on_startup`` finds this run's check.
+_LEAGUES: weakref.WeakValueDictionary[int, League] = weakref.WeakValueDictionary()
+
+
+def league_for(settings: object) -> League | None:
+    """The ``league`` check built from ``settings`` (this very object), if any."""
+    check = _LEAGUES.get(id(settings))
+    return check if check is not None and check.s is settings else None
+
+
+class SlotState:
+    """Everything the league holds about one slot."""
+
+    def __init__(self, window: int) -> None:
+        self.status = Status.ACTIVE
+        self.reason = ""
+        self.verdict: str | None = None  # pass / fail / unknown, once looked up
+        self.recorded = False  # the ineligible event is in the ledger
+        self.health = SlotHealth(window)
+        self.reference: Reference | None = None
+        self.baseline: list[tuple[int, float]] = []  # rows for an in-run reference
+        self.last_ts = -1  # the newest book-equity row consumed
+
+    def get_state(self) -> dict[str, Any]:
+        """JSON state."""
+        return {"status": self.status.value, "reason": self.reason, "verdict": self.verdict,
+                "recorded": self.recorded, "health": self.health.get_state(),
+                "reference": None if self.reference is None else self.reference.to_json(),
+                "baseline": [list(x) for x in self.baseline], "last_ts": self.last_ts}
+
+
+class League(RiskCheck):
+    """The strategy league (see the module docstring): eligibility, health, degradation,
+    quarantine and kill per strategy slot."""
+
+    name = "league"
+
+    def __init__(self, settings: PortfolioSettings | None) -> None:
+        self.s = settings or PortfolioSettings()
+        self.ls = self.s.league
+        self.ledger: Ledger | None = None
+        self.config: Any = None
+        self.sizer: Any = None  # the run's portfolio_weight sizer, if it is the sizer
+        self.slots: dict[str, SlotState] = {}
+        self.positions: dict[str, dict[str, Decimal]] = {}
+        self.rows_seen = 0  # distinct row timestamps consumed (the rebalance clock)
+        self._single_book: bool | None = None
+        self._files: dict[str, Reference] = {}
+        self._warned = False
+        if settings is not None:
+            _LEAGUES[id(settings)] = self
+
+    # -- wiring ------------------------------------------------------------------------
+    def attach(self, ledger: Ledger | None, config: Any = None, sizer: Any = None) -> None:
+        """Give the league the run's ledger, its config (to resolve reference and lab
+        paths against the config file, and to know the slots) and the run's
+        ``portfolio_weight`` sizer (or None); reference files are read now, so a
+        missing or malformed one stops the run before it trades."""
+        self.ledger, self.config, self.sizer = ledger, config, sizer
+        self._files = {slot: Reference.load(self._path(p))
+                       for slot, p in self.ls.references.items()}
+        for slot, ref in self._files.items():  # slots restored before the files were read
+            if slot in self.slots:
+                self.slots[slot].health.window = ref.window
+                if self.slots[slot].reference is None:
+                    self.slots[slot].reference = ref
+        for slot in self._configured_slots():
+            self._slot(slot)
+        self.feed_sizer()
+
+    def _path(self, value: str) -> Path:
+        if self.config is not None and hasattr(self.config, "resolve_path"):
+            return Path(self.config.resolve_path(value))
+        return Path(value)
+
+    def _configured_slots(self) -> list[str]:
+        strategies = list(getattr(getattr(self.config, "run", None), "strategies", []) or [])
+        return sorted({*strategies, *self.ls.references, *self.ls.verdicts})
+
+    def _slot(self, slot: str) -> SlotState:
+        st = self.slots.get(slot)
+        if st is None:
+            st = self.slots[slot] = SlotState(self._window(slot))
+            st.reference = self._files.get(slot)
+        if st.verdict is None:
+            gate = self.gate(slot)
+            st.verdict = gate.verdict
+            if not gate.eligible and st.status is Status.ACTIVE:
+                st.status, st.reason = Status.INELIGIBLE, f"ineligible: {gate.reason}"
+                st.health.health = 0.0
+        return st
+
+    def _window(self, slot: str) -> int:
+        ref = self._files.get(slot)
+        return ref.window if ref is not None else self.ls.window
+
+    def gate(self, slot: str) -> Eligibility:
+        """The eligibility gate for ``slot``: its pinned verdict, else the lab's."""
+        if slot in self.ls.verdicts:
+            return eligibility(self.ls.verdicts[slot], allow_unknown=self.ls.allow_unknown,
+                               source="pinned in [plugins.portfolio.league] verdicts")
+        family = self.ls.lab_families.get(slot, slot)
+        if self.ls.lab_dir is None:
+            return eligibility(None, allow_unknown=self.ls.allow_unknown,
+                               source="no lab_dir configured")
+        lab = self._path(self.ls.lab_dir)
+        return eligibility(stored_verdict(lab, family), allow_unknown=self.ls.allow_unknown,
+                           source=f"family {family!r} in {lab_db_path(lab)}")
+
+    # -- reading the books ---------------------------------------------------------------
+    def _rows(self, slot: str, after: int, before: int) -> list[tuple[int, float]]:
+        assert self.ledger is not None
+        rows = self.ledger.query("select ts_ns, equity from book_equity where slot = ? and "
+                                 "ts_ns > ? and ts_ns < ? order by ts_ns",
+                                 (slot, after, before))
+        if not rows and self._one_book():
+            rows = self.ledger.query("select ts_ns, equity from equity where ts_ns > ? and "
+                                     "ts_ns < ? order by ts_ns", (after, before))
+        return [(int(r["ts_ns"]), float(r["equity"])) for r in rows]
+
+    def _one_book(self) -> bool:
+        """True when the run keeps one book (then the ``equity`` rows are that book's)."""
+        if self._single_book is None:
+            assert self.ledger is not None
+            if self.ledger.query("select 1 from book_equity limit 1"):
+                self._single_book = False
+            elif len([s for s in self.slots if s not in _HOUSE]) > 1:
+                return False  # several slots and no book rows yet: wait for them
+            elif self.ledger.query("select 1 from equity limit 1"):
+                self._single_book = True
+        return bool(self._single_book)
+
+    def update(self, now_ns: int) -> None:
+        """Consume every slot's book-equity rows committed before ``now_ns``, judge each
+        slot row by row, and record the transitions (at ``now_ns``, when they take
+        effect)."""
+        if self.ledger is None:
+            if not self._warned:
+                log.warning("%s: no run ledger attached (the portfolio plugin's on_startup "
+                            "did not run); strategy health is not judged", self.name)
+                self._warned = True
+            return
+        by_ts: dict[int, list[tuple[str, float]]] = {}
+        for slot, st in self.slots.items():
+            if slot in _HOUSE:
+                continue
+            for ts, equity in self._rows(slot, st.last_ts, now_ns):
+                by_ts.setdefault(ts, []).append((slot, equity))
+        changed = False
+        for ts in sorted(by_ts):
+            for slot, equity in by_ts[ts]:
+                changed |= self._row(slot, ts, equity, now_ns)
+            self.rows_seen += 1
+            if self.rows_seen % self.ls.rebalance_every == 0:
+                changed = True
+        if changed:
+            self.feed_sizer()
+
+    def _row(self, slot: str, ts: int, equity: float, now_ns: int) -> bool:
+        """One book-equity row of ``slot``; True when its state changed."""
+        st = self.slots[slot]
+        st.last_ts = ts
+        h = st.health
+        h.observe(equity)
+        if st.reference is None and self.ls.baseline_periods:
+            st.baseline.append((ts, equity))
+            if len(st.baseline) > self.ls.baseline_periods:
+                st.reference = reference_from_equity(
+                    [t for t, _ in st.baseline], [e for _, e in st.baseline],
+                    self.ls.window, slot=slot,
+                    source=f"this run's first {self.ls.baseline_periods} rows")
+                st.baseline = []
+                log.info("league: %s's in-run reference: rolling Sharpe %.2f +- %.2f, "
+                         "drawdown q%g %.2f%%", slot, st.reference.sharpe_mean,
+                         st.reference.sharpe_std, self.ls.dd_quantile * 100,
+                         100 * st.reference.drawdown_quantile(self.ls.dd_quantile))
+            return False
+        if st.status is not Status.ACTIVE and st.status is not Status.QUARANTINED:
+            h.health = 0.0
+            return False
+        if st.reference is None:
+            return False
+        j = judge(h, st.reference, self.ls)
+        if st.status is Status.QUARANTINED:
+            h.health = 0.0
+            if j.finding is Status.KILLED:
+                self._transition(slot, Status.KILLED, j, ts, now_ns)
+                return True
+            return False
+        h.health = smooth(h.health, j.score, self.ls.alpha, self.ls.max_health_step)
+        if j.finding is not None:
+            self._transition(slot, j.finding, j, ts, now_ns)
+            return True
+        return False
+
+    def _transition(self, slot: str, to: Status, j: Judgement, row_ts: int,
+                    now_ns: int) -> None:
+        st = self.slots[slot]
+        ref = st.reference
+        assert ref is not None
+        before = st.status
+        when = datetime.fromtimestamp(row_ts / 1e9, UTC).strftime("%Y-%m-%d %H:%M")
+        killed = (f"drawdown {j.drawdown:.2%} >= kill level {j.kill_dd:.2%} "
+                  f"({self.ls.kill_dd_multiple:g} x the larger of the reference's deepest "
+                  f"{ref.max_drawdown:.2%} and the floor {self.ls.min_drawdown:.2%})")
+        rule = (killed if to is Status.KILLED else
+                f"rolling Sharpe {j.sharpe:.2f} over {ref.window} rows is {j.z:.1f} SD "
+                f"from the reference's {ref.sharpe_mean:.2f} +- {ref.sharpe_std:.2f} "
+                f"(limit -{self.ls.z_quarantine:g}) and drawdown {j.drawdown:.2%} >= "
+                f"{j.quarantine_dd:.2%} (reference q{self.ls.dd_quantile:g} "
+                f"{ref.drawdown_quantile(self.ls.dd_quantile):.2%} x {self.ls.dd_multiple:g}"
+                f", floor {self.ls.min_drawdown:.2%})")
+        st.status = to
+        st.reason = (f"league: strategy {slot!r} {to.value} as of its book row of {when} "
+                     f"UTC: {rule}")
+        st.health.health = 0.0
+        log.warning(st.reason)
+        self._record(now_ns, slot, before, to, st.reason, j)
+
+    def _record(self, ts_ns: int, slot: str, before: Status, to: Status, reason: str,
+                j: Judgement | None) -> None:
+        assert self.ledger is not None
+        self.ledger.record_risk_event(ts_ns, self.name, to.value, reason, None, slot)
+        self.ledger.insert("league_events", {
+            "ts_ns": ts_ns, "slot": slot, "from_status": before.value,
+            "to_status": to.value, "reason": reason,
+            "sharpe": None if j is None else j.sharpe, "sharpe_z": None if j is None else j.z,
+            "drawdown": None if j is None else j.drawdown,
+            "verdict": self.slots[slot].verdict})
+
+    def feed_sizer(self) -> None:
+        """Hand the slots' smoothed health to the run's ``portfolio_weight`` sizer."""
+        if self.sizer is None:
+            return
+        health = {slot: st.health.health for slot, st in self.slots.items()
+                  if slot not in _HOUSE}
+        blocked = {slot for slot, st in self.slots.items() if st.status is not Status.ACTIVE}
+        self.sizer.set_health(health, blocked)
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Each slot's standing and figures (for reports and tests)."""
+        out: dict[str, dict[str, Any]] = {}
+        for slot, st in self.slots.items():
+            h = st.health
+            ref = st.reference
+            out[slot] = {"status": st.status.value, "reason": st.reason,
+                         "verdict": st.verdict, "health": h.health,
+                         "sharpe": h.sharpe(ref.periods_per_year) if ref else None,
+                         "drawdown": h.drawdown, "hit_rate": h.hit_rate, "rows": h.rows}
+        return out
+
+    # -- RiskCheck -------------------------------------------------------------------------
+    def on_fill(self, fill: Fill, portfolio: Portfolio, ctx: RiskContext) -> None:
+        """Track each slot's own position (from its order row) and judge the books."""
+        if self.ledger is None:
+            return
+        row = self.ledger.order_row(fill.client_order_id)
+        if row is not None:
+            slot = str(row["strategy"])
+            held = self.positions.setdefault(slot, {})
+            iid = fill.instrument_id
+            held[iid] = held.get(iid, Decimal(0)) + fill.side.sign * fill.quantity
+        self.update(fill.ts_ns)
+
+    def reduces_own_position(self, intent: Intent, quantity: Decimal) -> bool:
+        """True when the order only shrinks the slot's own position towards flat."""
+        held = self.positions.get(intent.strategy, {}).get(intent.instrument_id, Decimal(0))
+        signed = quantity * intent.side.sign
+        return held != 0 and (held > 0) != (signed > 0) and abs(signed) <= abs(held)
+
+    def check(self, intent: Intent, quantity: Decimal, price: Decimal,
+              portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
+        """Veto new exposure of a slot that is not ACTIVE; allow everything else."""
+        st = self._slot(intent.strategy)
+        if st.status is Status.INELIGIBLE and not st.recorded and self.ledger is not None:
+            st.recorded = True
+            self._record(ctx.ts_ns, intent.strategy, Status.ACTIVE, Status.INELIGIBLE,
+                         st.reason, None)
+            self.feed_sizer()
+        self.update(ctx.ts_ns)
+        if st.status is Status.ACTIVE or self.reduces_own_position(intent, quantity):
+            return RiskDecision.allow(self.name)
+        return RiskDecision.veto(self.name, f"strategy {intent.strategy!r} is "
+                                            f"{st.status.value.upper()} ({st.reason}); only "
+                                            f"orders that reduce its own position pass")
+
+    def get_state(self) -> dict[str, Any]:
+        """Every slot's state, tracked positions and the rebalance clock (JSON-able)."""
+        return {"slots": {k: v.get_state() for k, v in self.slots.items()},
+                "positions": {k: {i: str(q) for i, q in v.items()}
+                              for k, v in self.positions.items()},
+                "rows_seen": self.rows_seen}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state` output."""
+        for slot, saved in state.get("slots", {}).items():
+            st = self.slots.get(slot) or SlotState(self._window(slot))
+            self.slots[slot] = st
+            st.status = Status(saved["status"])
+            st.reason, st.verdict = str(saved["reason"]), saved["verdict"]
+            st.recorded = bool(saved["recorded"])
+            st.health.set_state(saved["health"])
+            ref = saved.get("reference")
+            st.reference = None if ref is None else Reference.from_json(
+                ref, f"checkpointed league reference of {slot!r}")
+            st.baseline = [(int(t), float(e)) for t, e in saved.get("baseline", [])]
+            st.last_ts = int(saved["last_ts"])
+        self.positions = {k: {i: Decimal(q) for i, q in v.items()}
+                          for k, v in state.get("positions", {}).items()}
+        self.rows_seen = int(state.get("rows_seen", 0))
+        self.feed_sizer()
+
+
+def league_migrations(migrations: Any) -> None:
+    """The ``portfolio`` migration set: the ``league_events`` table (one row per league
+    transition, with its reason and figures)."""
+    portfolio = migrations.set("portfolio")
+
+    @portfolio
+    def m001_league_events(conn: apsw.Connection) -> None:
+        conn.execute("create table league_events (id integer primary key autoincrement, "
+                     "ts_ns integer not null, slot text not null, from_status text not null,"
+                     " to_status text not null, reason text not null, sharpe real, "
+                     "sharpe_z real, drawdown real, verdict text)")
+
