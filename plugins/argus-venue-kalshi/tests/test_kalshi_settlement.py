@@ -16,6 +16,7 @@ import pytest
 from argus_venue_kalshi.venue import KalshiVenue
 
 from argus_core import (
+    BookStatus,
     CancelIntent,
     DataError,
     Intent,
@@ -189,15 +190,115 @@ async def test_a_settled_event_without_its_result_uses_the_determined_one(
     assert [(s.instrument_id, s.price) for s in settlements(items)] == [(YES, 0), (NO, 1)]
 
 
-def test_void_is_not_settled_and_an_unknown_result_is_refused() -> None:
+def test_unsettled_void_and_unknown_results() -> None:
     from argus_venue_kalshi.instruments import settlements_of
     from argus_venue_kalshi.schemas import Market
 
     base = {"ticker": TICKER, "event_ticker": "E", "title": "t"}
     assert settlements_of(Market.parse(dict(base, status="determined", result="yes")), 1) == []
+    # void settles at each holder's cost, which the market does not say: the venue asks
     assert settlements_of(Market.parse(dict(base, status="finalized", result="void")), 1) == []
     with pytest.raises(DataError, match=f"market {TICKER} settled with result ''"):
         settlements_of(Market.parse(dict(base, status="finalized", result="")), 1)
+    scalar = Market.parse(dict(base, status="finalized", result="scalar",
+                               settlement_value_dollars="0.3700", expiration_value="37"))
+    assert [(s.price, s.reason) for s in settlements_of(scalar, 1)] == [
+        (D("0.37"), f"kalshi market {TICKER} settled scalar 0.3700"),
+        (D("0.63"), f"kalshi market {TICKER} settled scalar 0.3700")]
+    for bad in ({}, {"settlement_value_dollars": "1.5"}):
+        with pytest.raises(DataError, match=f"market {TICKER} settled scalar with "
+                                            f"settlement_value_dollars"):
+            settlements_of(Market.parse(dict(base, status="finalized", result="scalar",
+                                             **bad)), 1)
+
+
+@pytest.mark.parametrize("path", ["websocket", "poll"])
+async def test_a_scalar_market_settles_at_its_settlement_value(exchange, local_settings,
+                                                               path: str) -> None:
+    poll = 0 if path == "websocket" else 0.03
+    venue = KalshiVenue(local_settings(settlement_poll_s=poll, end_when_resolved=True))
+    try:
+        items = await settle_after_books(exchange, venue, "scalar", lambda items: False,
+                                         value=D("0.37"), publish=path == "websocket")
+    finally:
+        await venue.close()
+    assert [(s.instrument_id, s.price) for s in settlements(items)] == [
+        (YES, D("0.37")), (NO, D("0.63"))]
+    assert venue.resolved == {TICKER: "scalar 0.3700"}
+
+
+def buy_on_exchange(exchange: Any, side: str, cents: int, count: int) -> None:
+    """This account buys ``count`` ``side`` contracts at up to ``cents`` on the exchange."""
+    exchange.engine.create({"ticker": TICKER, "side": side, "action": "buy", "count": count,
+                            f"{side}_price": cents, "client_order_id": f"own-{side}",
+                            "time_in_force": "immediate_or_cancel"})
+
+
+@pytest.mark.parametrize("path", ["websocket", "poll"])
+async def test_a_voided_market_returns_the_accounts_positions_at_cost(
+        exchange, local_settings, path: str) -> None:
+    buy_on_exchange(exchange, "yes", 43, 25)  # 20 at 0.42 and 5 at 0.43: cost 10.55
+    buy_on_exchange(exchange, "no", 60, 5)    # at 0.60: cost 3.00
+    poll = 0 if path == "websocket" else 0.03
+    venue = KalshiVenue(local_settings(settlement_poll_s=poll, end_when_resolved=True))
+    try:
+        items = await settle_after_books(exchange, venue, "void", lambda items: False,
+                                         publish=path == "websocket")
+    finally:
+        await venue.close()
+    got = settlements(items)
+    assert [(s.instrument_id, s.price) for s in got] == [
+        (YES, D("0.422")), (NO, D("0.60"))]
+    assert "voided" in got[0].reason and "returned at cost" in got[0].reason
+    asked = [r for r in exchange.rest.requests if r.path.endswith("/portfolio/settlements")]
+    assert asked and all(r.query.get("ticker") == TICKER for r in asked)
+
+
+async def test_a_voided_market_the_account_never_held_is_reported_not_settled(
+        exchange, local_settings, caplog) -> None:
+    venue = KalshiVenue(local_settings(settlement_poll_s=0, end_when_resolved=True))
+    try:
+        with caplog.at_level("ERROR"):
+            items = await settle_after_books(exchange, venue, "void", lambda items: False)
+    finally:
+        await venue.close()
+    assert settlements(items) == []
+    statuses = [i for i in items if isinstance(i, BookStatus) and "voided" in i.reason]
+    assert {s.instrument_id for s in statuses} == {YES, NO}
+    assert not any(s.live for s in statuses)
+    assert any(TICKER in r.getMessage() and "voided" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("path", ["websocket", "poll"])
+async def test_an_amended_result_is_reported_loudly_never_settled_again(
+        exchange, local_settings, caplog, path: str) -> None:
+    venue = KalshiVenue(local_settings(settlement_poll_s=0 if path == "websocket" else 0.03))
+    items: list[Any] = []
+
+    async def run() -> None:
+        async for item in venue.stream():
+            items.append(item)
+
+    task = asyncio.get_running_loop().create_task(run())
+    try:
+        await wait_for(lambda: has_books(items), "the first books")
+        exchange.engine.settle(TICKER, "yes", publish=path == "websocket")
+        await wait_for(lambda: len(settlements(items)) == 2, "the settlement")
+        with caplog.at_level("ERROR"):
+            exchange.engine.settle(TICKER, "no", publish=path == "websocket")
+            await wait_for(lambda: bool(venue.amended), "the amendment")
+            await wait_for(lambda: any(isinstance(i, BookStatus) for i in items),
+                           "the amendment's book statuses")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await venue.close()
+    assert [(s.instrument_id, s.price) for s in settlements(items)] == [(YES, 1), (NO, 0)]
+    assert venue.amended == {TICKER: ("yes", "no")}
+    status = next(i for i in items if isinstance(i, BookStatus))
+    assert not status.live and "amended" in status.reason and TICKER in status.reason
+    assert any(TICKER in r.getMessage() and "amended" in r.getMessage() and
+               r.levelname == "ERROR" for r in caplog.records)
 
 
 # --- through the core: a held position closes at the payout ----------------------------
@@ -251,8 +352,11 @@ def kalshi_config(exchange: Any, key_file: Path, **extra: Any) -> dict[str, Any]
             "plugins": {"kalshi": kalshi}}
 
 
+@pytest.mark.parametrize("result,value,pays", [("yes", None, D(1)),
+                                               ("scalar", D("0.37"), D("0.37"))])
 async def test_a_held_position_closes_at_the_payout_through_the_runner(
-        exchange, key_files: Path, make_settings, tmp_path: Path) -> None:
+        exchange, key_files: Path, make_settings, tmp_path: Path, result: str,
+        value: D | None, pays: D) -> None:
     # (``make_settings`` puts the test key id in $KALSHI_TEST_KEY_ID)
     run_dir = tmp_path / "run"
     config = kalshi_config(exchange, key_files)
@@ -260,17 +364,17 @@ async def test_a_held_position_closes_at_the_payout_through_the_runner(
         run_and_collect, config, run_dir, strategies={"buyer": BuyYesOnce()}))
     await wait_for(lambda: len(ledger_fills(run_dir)) == 1 or run.done(), "the paper fill",
                    timeout_s=30)
-    exchange.engine.settle(TICKER, "yes")
-    result = await asyncio.wait_for(run, 30)
-    assert len(result.fills) == 2
-    settle, = (f for f in result.fills if f.liquidity.value == "settlement")
-    buy, = (f for f in result.fills if f is not settle)
+    exchange.engine.settle(TICKER, result, value=value)
+    done = await asyncio.wait_for(run, 30)
+    assert len(done.fills) == 2
+    settle, = (f for f in done.fills if f.liquidity.value == "settlement")
+    buy, = (f for f in done.fills if f is not settle)
     assert (buy.instrument_id, buy.side, buy.quantity, buy.price) == (YES, Side.BUY, 5,
                                                                       D("0.42"))
     assert (settle.instrument_id, settle.side, settle.quantity, settle.price,
-            settle.liquidity.value) == (YES, Side.SELL, 5, 1, "settlement")
-    assert result.positions[YES] == 0
+            settle.liquidity.value) == (YES, Side.SELL, 5, pays, "settlement")
+    assert done.positions[YES] == 0
     # A restart of the same run directory settles nothing twice.
     again = await asyncio.wait_for(asyncio.to_thread(
         run_and_collect, config, run_dir, strategies={"buyer": BuyYesOnce()}), 30)
-    assert again.fills == result.fills and again.positions[YES] == 0
+    assert again.fills == done.fills and again.positions[YES] == 0

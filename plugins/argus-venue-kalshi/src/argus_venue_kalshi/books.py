@@ -17,7 +17,7 @@ import numpy as np
 from argus_core import BookDelta, DataError, OrderBook, Side
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.instruments import NO, YES, instrument_id
-from argus_venue_kalshi.schemas import _dec
+from argus_venue_kalshi.schemas import dec
 
 
 class SequenceGap(Exception):
@@ -38,7 +38,7 @@ class Ladders:
             for level in levels:
                 if not isinstance(level, list | tuple) or len(level) != 2:
                     raise DataError(f"kalshi: book level {level!r} is not [price, count]")
-                price, size = _dec(level[0], "price"), _dec(level[1], "count")
+                price, size = dec(level[0], "price"), dec(level[1], "count")
                 if not (0 < price < 1) or size < 0:
                     raise DataError(f"kalshi: book level {level!r} out of range")
                 if size > 0:

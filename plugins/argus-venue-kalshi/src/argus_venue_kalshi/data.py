@@ -23,26 +23,28 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import attrs
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from argus_core import BookStatus, DataError, MarketEvent, OrderBook, Settlement
+from argus_core import BookStatus, DataError, MarketEvent, OrderBook
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.books import Ladders, SequenceCheck, SequenceGap
 from argus_venue_kalshi.config import KalshiSettings
 from argus_venue_kalshi.instruments import (
     NO,
+    SCALAR,
+    VOID,
     YES,
     instrument_id,
-    settlement_pair,
     settlement_price,
     settlements_of,
 )
 from argus_venue_kalshi.rest import KalshiRest
-from argus_venue_kalshi.schemas import Market, _dec
+from argus_venue_kalshi.schemas import Market, dec
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +67,22 @@ def _stale(tickers: list[str], reason: str) -> list[BookStatus]:
             for t in tickers for side in (YES, NO)]
 
 
+#: Turns a settled market into events: ``resolve(market, ts_ns, how)`` (the venue's
+#: knows void costs and amendments; ``how`` is appended to the settlements' reason).
+Resolver = Callable[[Market, int, str], Awaitable[list[MarketEvent]]]
+
+
+async def _settle_plain(market: Market, ts_ns: int, how: str) -> list[MarketEvent]:
+    return [attrs.evolve(s, reason=s.reason + how) for s in settlements_of(market, ts_ns)]
+
+
 class BookStream:
     """One websocket session after another, yielding market events until cancelled."""
 
-    def __init__(self, settings: KalshiSettings, rest: KalshiRest, tickers: list[str]) -> None:
+    def __init__(self, settings: KalshiSettings, rest: KalshiRest, tickers: list[str],
+                 resolve: Resolver | None = None) -> None:
         self.settings, self.rest, self.tickers = settings, rest, tickers
+        self.resolve: Resolver = resolve or _settle_plain
         self._ids = itertools.count(1)
         self.reconnects = 0
         #: ticker -> the result its ``determined`` lifecycle event announced.
@@ -175,8 +188,11 @@ class BookStream:
         for event in events:
             yield event
 
-    async def _lifecycle(self, msg: Any) -> list[Settlement]:
-        """Settlements for a followed market's ``settled`` lifecycle event."""
+    async def _lifecycle(self, msg: Any) -> list[MarketEvent]:
+        """Settlements for a followed market's ``settled`` lifecycle event: a yes / no
+        result from the event itself; a scalar or void result (which needs the market's
+        settlement value or the account's costs), or none at all, from the market read
+        over REST.  ``resolve`` (the venue's) turns the market into events."""
         if not isinstance(msg, dict) or msg.get("market_ticker") not in self.tickers:
             return []
         ticker, event_type = msg["market_ticker"], msg.get("event_type")
@@ -186,17 +202,17 @@ class BookStream:
         if event_type != "settled":
             return []
         result = msg.get("result") or self.determined.get(ticker)
-        if not result:  # the event did not say: ask for the market itself
+        if result in ("yes", "no"):
+            settled_s = msg.get("settled_ts")
+            ts_ns = int(settled_s) * 10**9 if isinstance(settled_s, int) else time.time_ns()
+            market = Market(ticker, "", "", "finalized", result=result)
+            how = " (websocket)"
+        else:
+            if result not in (None, "", SCALAR, VOID):  # no payout is ever guessed
+                settlement_price(ticker, result, f"{C.WS_LIFECYCLE_CHANNEL} result")
             market = Market.parse((await self.rest.get(f"/markets/{ticker}"))["market"])
-            return settlements_of(market, time.time_ns())
-        yes_pays = settlement_price(ticker, result, f"{C.WS_LIFECYCLE_CHANNEL} result")
-        if yes_pays is None:
-            return []
-        settled_s = msg.get("settled_ts")
-        ts_ns = int(settled_s) * 10**9 if isinstance(settled_s, int) else time.time_ns()
-        return settlement_pair(ticker, yes_pays, ts_ns,
-                               f"kalshi market {ticker} settled {result} (websocket)")
-
+            ts_ns, how = time.time_ns(), ""
+        return await self.resolve(market, ts_ns, how)
     def _apply(self, kind: str, msg: dict[str, Any], state: _Session) -> list[MarketEvent]:
         ticker = msg["market_ticker"]
         now = time.time_ns()
@@ -207,8 +223,8 @@ class BookStream:
         if ticker not in state.ladders:
             raise DataError(f"delta for {ticker} before its snapshot")
         ladders = state.ladders[ticker]
-        side, price = msg["side"], _dec(msg["price_dollars"], "price_dollars")
-        size = ladders.apply(side, price, _dec(msg["delta_fp"], "delta_fp"))
+        side, price = msg["side"], dec(msg["price_dollars"], "price_dollars")
+        size = ladders.apply(side, price, dec(msg["delta_fp"], "delta_fp"))
         return list(ladders.deltas(side, price, size, now))
 
 

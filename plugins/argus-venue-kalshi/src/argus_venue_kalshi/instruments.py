@@ -17,10 +17,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from argus_core import DataError, Event, Instrument, Outcome, Settlement
 from argus_venue_kalshi import constants as C
-from argus_venue_kalshi.schemas import KalshiEvent, Market
+from argus_venue_kalshi.schemas import KalshiEvent, Market, count, dec
 
 log = logging.getLogger(__name__)
 
@@ -114,25 +115,44 @@ def group_event(event: KalshiEvent) -> Event | None:
 #: ``finalized``; ``settled`` is the ``?status=`` filter's name for it).  ``determined``
 #: is not enough: a determined result may be disputed and amended before it pays.
 SETTLED_STATUSES = ("settled", "finalized")
-#: ``result`` values Kalshi documents that are not a $1 / $0 binary payout: "void"
-#: (positions returned at cost) and "scalar" (paid at a settlement value); not modelled.
-UNMODELLED_RESULTS = ("void", "scalar")
+#: ``result`` "void": the market was voided and every position is returned at its
+#: original cost (docs: the ``GET /portfolio/settlements`` object's ``market_result``).
+VOID = "void"
+#: ``result`` "scalar": YES pays ``settlement_value_dollars``, NO the rest of $1 (docs:
+#: Market ``result`` / ``settlement_value_dollars``; ``expiration_value`` is the figure
+#: it was read from).
+SCALAR = "scalar"
 
 
-def settlement_price(ticker: str, result: object, field: str = "result") -> Decimal | None:
-    """What one YES contract of ``ticker`` pays for ``result`` ("yes" -> 1, "no" -> 0);
-    None for an unmodelled ("void" / "scalar") result; a ``DataError`` naming the market
-    and the field for anything else, so no payout is ever guessed."""
+def settlement_price(ticker: str, result: object, field: str = "result",
+                     value: Decimal | None = None) -> Decimal | None:
+    """What one YES contract of ``ticker`` pays for ``result``: "yes" -> 1, "no" -> 0,
+    "scalar" -> ``value`` (the market's ``settlement_value_dollars``); None for "void"
+    (each position is returned at its own cost: :func:`void_settlements`).  Anything
+    else, or a scalar result without a value in [0, 1], is a ``DataError`` naming the
+    market and the field, so no payout is ever guessed."""
     if result == "yes":
         return Decimal(1)
     if result == "no":
         return Decimal(0)
-    if result in UNMODELLED_RESULTS:
-        log.warning("kalshi: market %s settled %r, which is not settled here (positions "
-                    "stay open)", ticker, result)
+    if result == SCALAR:
+        if value is None or not Decimal(0) <= value <= Decimal(1):
+            raise DataError(f"kalshi: market {ticker} settled scalar with "
+                            f"settlement_value_dollars {value!r}; expected a value in "
+                            f"[0, 1] dollars")
+        return value
+    if result == VOID:
         return None
     raise DataError(f"kalshi: market {ticker} settled with {field} {result!r}; expected "
-                    f"'yes' or 'no' ('void' / 'scalar' are not modelled)")
+                    f"'yes', 'no', 'scalar' or 'void'")
+
+
+def outcome(market: Market) -> str:
+    """A settled market's result as one comparable word ("yes", "no", "void", or
+    "scalar 0.3700"): two reports of one market that differ here are an amendment."""
+    if market.result == SCALAR:
+        return f"{SCALAR} {market.settlement_value}"
+    return market.result
 
 
 def settlement_pair(ticker: str, yes_pays: Decimal, ts_ns: int, reason: str
@@ -142,19 +162,57 @@ def settlement_pair(ticker: str, yes_pays: Decimal, ts_ns: int, reason: str
             Settlement(instrument_id(ticker, NO), ts_ns, 1 - yes_pays, reason)]
 
 
+def settlement_ts(market: Market, ts_ns: int) -> int:
+    """Kalshi's ``settlement_ts`` when given (stable across restarts), else ``ts_ns``."""
+    return parse_time_ns(market.settlement_ts) or ts_ns
+
+
 def settlements_of(market: Market, ts_ns: int) -> list[Settlement]:
     """A settled market's YES and NO settlements ($1 to the winning side, $0 to the
-    other), stamped with Kalshi's ``settlement_ts`` when given (else ``ts_ns``); nothing
-    while it is unsettled or for a "void" / "scalar" result; a ``DataError`` for a settled
-    market whose ``result`` is missing or unknown."""
+    other; a scalar market's ``settlement_value_dollars`` to YES and the rest to NO),
+    stamped with :func:`settlement_ts`; nothing while it is unsettled or for "void"
+    (settled at cost by :func:`void_settlements`); a ``DataError`` for a settled market
+    whose ``result`` is missing or unknown."""
     if market.status not in SETTLED_STATUSES:
         return []
-    yes_pays = settlement_price(market.ticker, market.result)
+    yes_pays = settlement_price(market.ticker, market.result, value=market.settlement_value)
     if yes_pays is None:
         return []
-    reason = f"kalshi market {market.ticker} settled {market.result}"
-    return settlement_pair(market.ticker, yes_pays,
-                           parse_time_ns(market.settlement_ts) or ts_ns, reason)
+    reason = f"kalshi market {market.ticker} settled {outcome(market)}"
+    return settlement_pair(market.ticker, yes_pays, settlement_ts(market, ts_ns), reason)
+
+
+def void_settlements(ticker: str, account: dict[str, Any] | None, ts_ns: int
+                     ) -> list[Settlement]:
+    """A voided market's settlements from this account's ``GET /portfolio/settlements``
+    object: each side the account held closes at its cost per contract
+    (``<side>_total_cost_dollars / <side>_count_fp``, so the round trip nets zero before
+    fees); a side held at none gets no settlement (there is no price that is right for
+    every holder)."""
+    out = []
+    for side in (YES, NO):
+        key = side.lower()
+        held = count(account, f"{key}_count", default=Decimal(0)) if account else Decimal(0)
+        if held <= 0 or account is None:
+            continue
+        cost = _cost(account, f"{key}_total_cost")
+        out.append(Settlement(instrument_id(ticker, side), ts_ns, cost / held,
+                              f"kalshi market {ticker} voided: {held} {side} returned at "
+                              f"cost {cost}"))
+    return out
+
+
+def _cost(payload: dict[str, Any], name: str) -> Decimal:
+    """Money field ``name + "_dollars"`` (a string) or ``name`` (cents), non-negative."""
+    if payload.get(f"{name}_dollars") is not None:
+        value = dec(payload[f"{name}_dollars"], f"{name}_dollars")
+    elif payload.get(name) is not None:
+        value = dec(payload[name], name) * C.CENT
+    else:
+        raise DataError(f"kalshi: {name} / {name}_dollars missing in {sorted(payload)}")
+    if value < 0:
+        raise DataError(f"kalshi: {name} {value} is negative")
+    return value
 
 
 def build(events: list[KalshiEvent], markets: list[Market]

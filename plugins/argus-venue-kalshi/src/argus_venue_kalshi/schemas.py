@@ -18,7 +18,8 @@ from argus_core import DataError
 _CENT = Decimal("0.01")
 
 
-def _dec(value: Any, what: str) -> Decimal:
+def dec(value: Any, what: str) -> Decimal:
+    """``value`` as an exact, finite Decimal; a ``DataError`` naming ``what`` otherwise."""
     try:
         out = Decimal(str(value))
     except (InvalidOperation, ValueError):
@@ -31,9 +32,9 @@ def _dec(value: Any, what: str) -> Decimal:
 def price(payload: dict[str, Any], name: str, *, required: bool = True) -> Decimal | None:
     """Price field ``name`` in dollars: ``name + "_dollars"`` (a string) or ``name`` (cents)."""
     if payload.get(f"{name}_dollars") is not None:
-        value = _dec(payload[f"{name}_dollars"], f"{name}_dollars")
+        value = dec(payload[f"{name}_dollars"], f"{name}_dollars")
     elif payload.get(name) is not None:
-        value = _dec(payload[name], name) * _CENT
+        value = dec(payload[name], name) * _CENT
     elif required:
         raise DataError(f"kalshi: {name} / {name}_dollars missing in {sorted(payload)}")
     else:
@@ -47,9 +48,9 @@ def count(payload: dict[str, Any], name: str = "count", *, default: Decimal | No
           ) -> Decimal:
     """Contract count ``name + "_fp"`` (a string) or ``name`` (an integer)."""
     if payload.get(f"{name}_fp") is not None:
-        value = _dec(payload[f"{name}_fp"], f"{name}_fp")
+        value = dec(payload[f"{name}_fp"], f"{name}_fp")
     elif payload.get(name) is not None:
-        value = _dec(payload[name], name)
+        value = dec(payload[name], name)
     elif default is not None:
         return default
     else:
@@ -57,6 +58,17 @@ def count(payload: dict[str, Any], name: str = "count", *, default: Decimal | No
     if value < 0:
         raise DataError(f"kalshi: {name} {value} is negative")
     return value.normalize() if value == value.to_integral() else value
+
+
+def _settlement_value(raw: dict[str, Any]) -> Decimal | None:
+    """``settlement_value_dollars`` (or ``yes_settlement_value_dollars``, or legacy cents
+    ``settlement_value``), unchecked: the settlement names the market when it is wrong."""
+    for name, scale in (("settlement_value_dollars", Decimal(1)),
+                        ("yes_settlement_value_dollars", Decimal(1)),
+                        ("settlement_value", _CENT)):
+        if raw.get(name) is not None:
+            return dec(raw[name], name) * scale
+    return None
 
 
 @attrs.frozen
@@ -73,6 +85,11 @@ class Market:
     result: str = ""
     rules: str = ""
     settlement_ts: str | None = None
+    #: What one YES contract pays, in dollars, once a scalar market settles
+    #: (``settlement_value_dollars``; None before determination).
+    settlement_value: Decimal | None = None
+    #: The figure the market settled on (``expiration_value``), for messages.
+    expiration_value: str = ""
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> Market:
@@ -85,9 +102,11 @@ class Market:
             title=str(raw.get("title") or ""), status=str(raw.get("status") or ""),
             subtitle=str(raw.get("yes_sub_title") or raw.get("subtitle") or ""),
             close_time=raw.get("close_time"),
-            tick_size=_dec(tick, "tick_size") * _CENT if tick else _CENT,
+            tick_size=dec(tick, "tick_size") * _CENT if tick else _CENT,
             result=str(raw.get("result") or ""), rules=str(raw.get("rules_primary") or ""),
             settlement_ts=raw.get("settlement_ts"),
+            settlement_value=_settlement_value(raw),
+            expiration_value=str(raw.get("expiration_value") or ""),
         )
 
 

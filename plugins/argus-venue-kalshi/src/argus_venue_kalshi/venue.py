@@ -12,8 +12,13 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
+from typing import Any
+
+import attrs
+import httpx
 
 from argus_core import (
+    BookStatus,
     ConfigError,
     DataError,
     Event,
@@ -34,11 +39,18 @@ from argus_venue_kalshi.config import KalshiSettings
 from argus_venue_kalshi.data import BookStream, rest_books
 from argus_venue_kalshi.fees import KalshiFeeSchedule
 from argus_venue_kalshi.instruments import (
+    NO,
+    SETTLED_STATUSES,
+    VOID,
     YES,
     build,
     instrument_id,
+    outcome,
     parse_instrument_id,
+    settlement_price,
+    settlement_ts,
     settlements_of,
+    void_settlements,
 )
 from argus_venue_kalshi.rest import KalshiRest
 from argus_venue_kalshi.schemas import KalshiEvent, Market
@@ -78,6 +90,10 @@ class KalshiVenue(Venue):
         self._markets: list[Market] = []
         #: instrument id -> settlement price, for every instrument settled in this stream.
         self.settled: dict[str, Decimal] = {}
+        #: market ticker -> the outcome it was settled at ("yes", "scalar 0.37", ...).
+        self.resolved: dict[str, str] = {}
+        #: market ticker -> (outcome settled at, amended outcome reported later).
+        self.amended: dict[str, tuple[str, str]] = {}
 
     async def instruments(self) -> Sequence[Instrument]:
         """The YES and NO instruments of every configured market and event (cached)."""
@@ -116,7 +132,7 @@ class KalshiVenue(Venue):
         """Events and already settled markets' settlements first, then websocket books
         and deltas, with ``Settlement`` events for markets that settle meanwhile (the
         websocket ``market_lifecycle_v2`` channel, and ``GET /markets`` polled every
-        ``settlement_poll_s``), each instrument settled once.
+        ``settlement_poll_s``), each market resolved once (:meth:`resolve`).
 
         With ``end_when_resolved`` the stream ends once every followed market has
         settled; otherwise it runs until cancelled.  A settled market whose result is
@@ -125,14 +141,14 @@ class KalshiVenue(Venue):
         await self.instruments()
         for event in self._events:
             yield event
-        for settlement in self._settlements():
-            if self._first(settlement):
-                yield settlement
+        for known in await self._resolve_loaded():
+            if not isinstance(known, Settlement) or self._first(known):
+                yield known
         if self._all_settled():
             return
         queue: asyncio.Queue[MarketEvent | BaseException] = asyncio.Queue()
         loop = asyncio.get_running_loop()
-        books = BookStream(self.settings, self.rest, self.tickers())
+        books = BookStream(self.settings, self.rest, self.tickers(), self.resolve)
         tasks = [loop.create_task(_pump(books.events(), queue))]
         if self.settings.settlement_poll_s > 0:
             tasks.append(loop.create_task(self._poll_settlements(queue)))
@@ -144,7 +160,8 @@ class KalshiVenue(Venue):
                 if isinstance(item, Settlement) and not self._first(item):
                     continue  # the websocket and the poll both report a settlement
                 yield item
-                if isinstance(item, Settlement) and self._all_settled():
+                # a resolution's events reach the queue together: wait for the last one
+                if queue.empty() and self._all_settled():
                     log.info("kalshi: every followed market has settled; stream ends")
                     return
         finally:
@@ -161,21 +178,82 @@ class KalshiVenue(Venue):
 
     def _all_settled(self) -> bool:
         return self.settings.end_when_resolved and bool(self._instruments) and all(
-            i.id in self.settled for i in self._instruments)
+            t in self.resolved for t in self.tickers())
+
+    async def resolve(self, market: Market, ts_ns: int, how: str = "") -> list[MarketEvent]:
+        """Events for one report of ``market`` (from the load, the poll or the websocket;
+        ``how`` is appended to the reason): nothing while it is unsettled or once
+        resolved with the same outcome; its settlements the first time (yes / no /
+        scalar at the documented payout; void at this account's cost, see
+        :func:`void_settlements`); and when a later report differs from the outcome it
+        was settled at (an amended result), an ERROR log naming the market and both
+        outcomes plus ``BookStatus(live=False)`` for its instruments, never a second
+        settlement.  A malformed result is a ``DataError``."""
+        if market.status not in SETTLED_STATUSES:
+            return []
+        settlement_price(market.ticker, market.result, value=market.settlement_value)
+        ticker, now = market.ticker, outcome(market)
+        before = self.resolved.get(ticker)
+        if before is not None:
+            return [] if before == now else self._amended(ticker, before, now)
+        events: list[MarketEvent]
+        if market.result == VOID:
+            account = await self._account_settlement(ticker)
+            if account is False:
+                return []  # Kalshi could not be asked: the next poll tries again
+            events = list(void_settlements(ticker, account if isinstance(account, dict)
+                                           else None,
+                                           settlement_ts(market, ts_ns)))
+            if not events:
+                reason = (f"kalshi market {ticker} voided; this account held none of it, "
+                          f"so nothing is settled here (Kalshi returns each position at "
+                          f"its cost, which it knows only for its own positions)")
+                log.error("%s; a paper position on it stays open", reason)
+                events = self._untradeable(ticker, reason)
+        else:
+            events = [attrs.evolve(s, reason=s.reason + how)
+                      for s in settlements_of(market, ts_ns)]
+        self.resolved[ticker] = now
+        return events
+
+    def _amended(self, ticker: str, before: str, now: str) -> list[MarketEvent]:
+        self.amended[ticker] = (before, now)
+        reason = (f"kalshi market {ticker}: result amended after it settled here, from "
+                  f"{before!r} to {now!r}; not settled again: check its positions and "
+                  f"P&L against GET /portfolio/settlements (reconcile_settlements)")
+        log.error(reason)
+        return self._untradeable(ticker, reason)
+
+    @staticmethod
+    def _untradeable(ticker: str, reason: str) -> list[MarketEvent]:
+        now = time.time_ns()
+        return [BookStatus(instrument_id(ticker, side), now, False, reason)
+                for side in (YES, NO)]
+
+    async def _account_settlement(self, ticker: str) -> dict[str, Any] | bool | None:
+        """This account's ``GET /portfolio/settlements`` object for ``ticker``; None when
+        it has none (or no credentials); False when Kalshi could not be asked."""
+        if not self.settings.has_credentials:
+            return None
+        try:
+            listed = await self.rest.pages("/portfolio/settlements", "settlements",
+                                           {"ticker": ticker}, signed=True)
+        except (VenueError, httpx.TransportError) as exc:
+            log.warning("kalshi: cannot read the settlement of voided market %s (%s); "
+                        "retrying at the next poll", ticker, exc)
+            return False
+        return next((s for s in listed if s.get("ticker") == ticker), None)
 
     async def _poll_settlements(self, queue: asyncio.Queue[MarketEvent | BaseException]
                                 ) -> None:
-        """Ask ``GET /markets?tickers=`` every ``settlement_poll_s`` which followed markets
-        have settled; a failed read is retried at the next poll, a malformed result ends
-        the stream."""
+        """Ask ``GET /markets?tickers=`` every ``settlement_poll_s`` about every followed
+        market: the unsettled may have settled, the settled may have been amended; a
+        failed read is retried at the next poll, a malformed result ends the stream."""
         while True:
             await asyncio.sleep(self.settings.settlement_poll_s)
-            pending = [t for t in self.tickers()
-                       if instrument_id(t, YES) not in self.settled]
-            if not pending:
-                return
             try:
-                raw = await self.rest.pages("/markets", "markets", {"tickers": ",".join(pending)})
+                raw = await self.rest.pages("/markets", "markets",
+                                            {"tickers": ",".join(self.tickers())})
             except VenueError as exc:
                 log.warning("kalshi: settlement poll failed: %s (retrying in %gs)", exc,
                             self.settings.settlement_poll_s)
@@ -183,8 +261,8 @@ class KalshiVenue(Venue):
             try:
                 now = time.time_ns()
                 for market in (Market.parse(m) for m in raw):
-                    for settlement in settlements_of(market, now):
-                        queue.put_nowait(settlement)
+                    for event in await self.resolve(market, now):
+                        queue.put_nowait(event)
             except DataError as exc:
                 queue.put_nowait(exc)
                 return
@@ -193,11 +271,11 @@ class KalshiVenue(Venue):
         """Events and REST books of every market (for ``argus scan``)."""
         await self.instruments()
         books = await rest_books(self.rest, self.tickers())
-        return [*self._events, *self._settlements(), *books]
+        return [*self._events, *await self._resolve_loaded(), *books]
 
-    def _settlements(self) -> list[Settlement]:
+    async def _resolve_loaded(self) -> list[MarketEvent]:
         now = time.time_ns()
-        return [s for m in self._markets for s in settlements_of(m, now)]
+        return [e for m in self._markets for e in await self.resolve(m, now)]
 
     def fee_schedule(self, instrument_id: str) -> FeeSchedule:
         """Kalshi's formula with the market's multipliers (index series, maker series)."""

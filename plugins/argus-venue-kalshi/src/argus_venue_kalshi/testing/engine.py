@@ -81,24 +81,51 @@ class LocalEngine:
             for listener in list(self.listeners):
                 listener(ticker, side, cents, delta)
 
-    def settle(self, ticker: str, result: str, *, publish: bool = True,
-               result_in_settled: bool = True) -> None:
-        """Resolve ``ticker`` ("yes" / "no"; anything else is served as given, for
-        malformed-payload tests): the market becomes ``finalized`` with ``result`` and
-        ``settlement_ts``, the account's settlement of it is recorded, and (``publish``)
-        the lifecycle channel sends ``determined`` then ``settled`` (carrying ``result``
-        only when ``result_in_settled``)."""
-        held = {"yes": 0, "no": 0}
+    def settle(self, ticker: str, result: str, *, value: Decimal | None = None,
+               publish: bool = True, result_in_settled: bool = True) -> None:
+        """Resolve ``ticker``: "yes" / "no"; "scalar" with ``value`` (what one YES pays, in
+        dollars); "void" (every position returned at its cost); anything else is served
+        as given, for malformed-payload tests.  The market becomes ``finalized`` with
+        ``result`` (and ``settlement_value_dollars``) and ``settlement_ts``, the
+        account's settlement of it is recorded, and (``publish``) the lifecycle channel
+        sends ``determined`` then ``settled`` (carrying ``result`` only when
+        ``result_in_settled``).  Called again, it amends the result."""
+        held = {"yes": Decimal(0), "no": Decimal(0)}
+        bought = {"yes": [Decimal(0), Decimal(0)], "no": [Decimal(0), Decimal(0)]}
         for fill in self.fills:
             if fill["ticker"] == ticker:
-                held[fill["side"]] += fill["count"] if fill["action"] == "buy" else -fill["count"]
+                qty = Decimal(fill["count"])
+                held[fill["side"]] += qty if fill["action"] == "buy" else -qty
+                if fill["action"] == "buy":
+                    price = Decimal(fill[f"{fill['side']}_price"]) / 100
+                    bought[fill["side"]][0] += qty
+                    bought[fill["side"]][1] += qty * price
+        # cost basis of what is held: the average buying price
+        cost = {k: (bought[k][1] / bought[k][0] * held[k] if bought[k][0] else Decimal(0))
+                for k in held}
+        yes_pays = {"yes": Decimal(1), "no": Decimal(0)}.get(result, value)
+        if result == "void":
+            revenue = cost["yes"] + cost["no"]
+        elif yes_pays is not None:
+            revenue = held["yes"] * yes_pays + held["no"] * (1 - yes_pays)
+        else:
+            revenue = Decimal(0)
         now = time.time_ns()
         self.markets[ticker].update(status="finalized", result=result,
                                     settlement_ts=_iso(now))
+        if result == "scalar" and value is not None:
+            self.markets[ticker].update(settlement_value_dollars=f"{value:.4f}",
+                                        expiration_value=f"{value * 100:.2f}")
         self.settlements.append({
-            "ticker": ticker, "market_result": result, "yes_count": held["yes"],
-            "no_count": held["no"], "revenue": 100 * held.get(result, 0),
-            "settled_time": _iso(now)})
+            "ticker": ticker, "event_ticker": self.markets[ticker].get("event_ticker", ""),
+            "market_result": result, "yes_count": int(held["yes"]),
+            "yes_count_fp": f"{held['yes']:.2f}", "no_count": int(held["no"]),
+            "no_count_fp": f"{held['no']:.2f}",
+            "yes_total_cost_dollars": f"{cost['yes']:.4f}",
+            "no_total_cost_dollars": f"{cost['no']:.4f}",
+            "revenue": int((revenue * 100).to_integral_value()),
+            "value": None if yes_pays is None else int(yes_pays * 100),
+            "fee_cost": "0.0000", "settled_time": _iso(now)})
         if not publish:
             return
         settled: dict[str, Any] = {"market_ticker": ticker, "event_type": "settled",

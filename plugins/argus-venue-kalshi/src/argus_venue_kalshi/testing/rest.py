@@ -280,7 +280,10 @@ class LocalRest:
                 fills = [f for f in fills if f["order_id"] == req.query["order_id"]]
             return 200, self._page(req, "fills", list(reversed(fills)))
         if parts[1] == "settlements":
-            return 200, self._page(req, "settlements", list(reversed(self.engine.settlements)))
+            settled = list(reversed(self.engine.settlements))
+            if "ticker" in req.query:
+                settled = [x for x in settled if x["ticker"] == req.query["ticker"]]
+            return 200, self._page(req, "settlements", settled)
         if parts[1] != "orders":
             return 404, {"error": {"code": "not_found"}}
         orders = list(self.engine.orders.values())
