@@ -263,3 +263,19 @@ def test_settings_just_inside_their_ranges_pass():
                   PortfolioSettings, "argus.toml", "plugins.portfolio")
     assert s.correlation == -0.49 and s.cap_of_family("crypto") == 0.01
     assert s.cap_of_family("other") == s.family_cap
+
+
+def test_equal_risk_converges_with_very_unequal_budgets() -> None:
+    """A case the property test found: near the optimum the objective's change falls
+    below float resolution, and a backtracking line search on it stalled Newton at
+    ~1e-10, short of the 1e-8 relative check on the smaller budget."""
+    import numpy as np
+
+    from argus_portfolio.allocation import equal_risk_weights, risk_contributions
+
+    sigma = np.array([[0.02470506761474075, -0.00281725285367577],
+                      [-0.00281725285367577, 0.27771130002019023]])
+    budgets = np.array([0.9967715451347517, 0.00322845486524825])
+    w = equal_risk_weights(sigma, budgets)
+    assert np.allclose(risk_contributions(w, sigma), budgets / budgets.sum(),
+                       rtol=1e-12, atol=1e-15)

@@ -111,10 +111,17 @@ def equal_risk_weights(cov: ArrayLike, budgets: ArrayLike | None = None, *,
         t = 1.0
         while np.any(y - t * step <= 0):
             t *= 0.5
-        f0 = objective(y)
-        while objective(y - t * step) > f0 - 0.25 * t * decrement and t > 1e-12:
-            t *= 0.5
-        y = y - t * step
+        # Far from the optimum, backtrack on the objective; near it (a small Newton
+        # decrement) the full step is the quadratic-convergence step, and the objective's
+        # change falls below float resolution, so comparing it would stall the solver.
+        if decrement > 0.1:
+            f0 = objective(y)
+            while objective(y - t * step) > f0 - 0.25 * t * decrement and t > 1e-12:
+                t *= 0.5
+        y_next = y - t * step
+        if np.array_equal(y_next, y):
+            break  # no float left to move
+        y = y_next
     y = y / sd
     w = y / y.sum()
     if not np.allclose(risk_contributions(w, sigma), b, rtol=1e-8, atol=1e-12):
