@@ -270,7 +270,6 @@ def test_equal_risk_converges_with_very_unequal_budgets() -> None:
     below float resolution, and a backtracking line search on it stalled Newton at
     ~1e-10, short of the 1e-8 relative check on the smaller budget."""
     import numpy as np
-
     from argus_portfolio.allocation import equal_risk_weights, risk_contributions
 
     sigma = np.array([[0.02470506761474075, -0.00281725285367577],
