@@ -135,24 +135,29 @@ def sweep_cmd(config_path: Path, executor: str | None, address: str | None,
     config = _load(config_path, executor, address, sets)
     settings, folder, ledger = open_lab(config)
     grid = settings.sweep.grid()
+    notes: list[str] = []
     try:
         with StageProgress() as bar, _executor(config, local_cluster) as ex:
             points = run_sweep(config, grid, ledger=ledger, lab_dir=folder, executor=ex,
                                family=family_of(config, settings),
-                               progress=lambda d, t: bar("sweep backtests", d, t))
+                               progress=lambda d, t: bar("sweep backtests", d, t),
+                               engine=settings.sweep.engine, report=notes.append)
     finally:
         ledger.close()
     table = Table(title=f"sweep ({len(points)} points)")
     for col in ("point", "params", "status", "sharpe (ann.)", "return", "max dd",
-                "trades"):
+                "trades", "engine"):
         table.add_column(col)
     for p in points:
         m = p.metrics
         table.add_row(p.point_id, json.dumps(p.params), p.status,
                       f"{m.get('sharpe', 0):.2f}", f"{m.get('total_return', 0):+.2%}",
-                      f"{m.get('max_drawdown', 0):.2%}", str(int(m.get("n_trades", 0))))
+                      f"{m.get('max_drawdown', 0):.2%}", str(int(m.get("n_trades", 0))),
+                      str(m.get("engine", "")))
     con = _console()
     con.print(table)
+    for note in notes or ["engine: every point was already done (resumed)"]:
+        con.print(note)
     con.print(f"Sharpe {_annualisation(points)}")
 
 @lab.command("walkforward")
@@ -177,11 +182,13 @@ def walkforward_cmd(config_path: Path, executor: str | None, address: str | None
     settings, folder, ledger = open_lab(config)
     family = family_of(config, settings)
     w = settings.walkforward
+    notes: list[str] = []
     try:
         with StageProgress() as bar, _executor(config, local_cluster) as ex:
             points = run_sweep(config, settings.sweep.grid(), ledger=ledger,
                                lab_dir=folder, executor=ex, family=family,
-                               progress=lambda d, t: bar("sweep backtests", d, t))
+                               progress=lambda d, t: bar("sweep backtests", d, t),
+                               engine=settings.sweep.engine, report=notes.append)
             _ts, matrix, ok = returns_matrix(points)
             splits = walk_forward_splits(matrix.shape[0], mode=w.mode,
                                          train_bars=w.train_bars, test_bars=w.test_bars,
@@ -205,6 +212,8 @@ def walkforward_cmd(config_path: Path, executor: str | None, address: str | None
                       f"{annualise(f.oos_sharpe, per_year):.2f}", f"{f.oos_return:+.2%}")
     con = _console()
     con.print(table)
+    for note in notes:
+        con.print(f"sweep {note}")
     con.print(f"stitched OOS: return {res.oos_equity[-1] - 1:+.2%}, Sharpe "
               f"{res.oos_sharpe_annualised:.2f} ({res.oos_sharpe:.3f} per bar), positive "
               f"folds {res.positive_share:.0%}, efficiency {res.efficiency:.2f}")
@@ -302,6 +311,8 @@ def headline_figures(d: dict[str, Any]) -> list[str]:
     if "costs" in d:
         lines.append("cost sensitivity: " + ", ".join(
             f"{k} Sharpe {v.get('sharpe') or 0:.2f}" for k, v in d["costs"].items()))
+    if "sweep_engine" in d:
+        lines.append(f"sweep {d['sweep_engine']}")
     if "walkforward" in d:
         wf = d["walkforward"]
         annualised = (f"Sharpe {wf['oos_sharpe_annualised']:.2f} ({wf['oos_sharpe']:.3f} per "

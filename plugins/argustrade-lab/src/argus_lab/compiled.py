@@ -41,7 +41,7 @@ The tests compare both paths' fill lists, final equity and metrics
 from __future__ import annotations
 
 import hashlib
-import math
+import json
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -68,9 +68,10 @@ from argus_core import (
 #: Registered strategy name -> kernel name.  A strategy class can declare itself too,
 #: with a class attribute ``vectorisable = "sma_cross"``.
 VECTORISABLE: dict[str, str] = {"ma_cross": "sma_cross"}
-#: Kernels this lab has, and the strategy class each one reproduces (module, class).
-KERNELS: dict[str, tuple[str, str]] = {
-    "sma_cross": ("argus_core.builtins.example_strategies", "MovingAverageCross")}
+#: Kernels this lab has: the strategy class each one reproduces (module, class) and the
+#: settings table its (fast, slow) live in.
+KERNELS: dict[str, tuple[str, str, str]] = {
+    "sma_cross": ("argus_core.builtins.example_strategies", "MovingAverageCross", "example")}
 
 COMPILED, EVENT_LOOP = "compiled", "event loop"
 _FAST, _SLOW = "fast", "slow"
@@ -192,7 +193,7 @@ def declared_kernel(strategy: object, name: str) -> str | None:
     kernel = getattr(type(strategy), "vectorisable", None) or VECTORISABLE.get(name)
     if kernel not in KERNELS:
         return None
-    module, cls = KERNELS[kernel]
+    module, cls, _table = KERNELS[kernel]
     kind = type(strategy)
     if (kind.__module__, kind.__name__) != (module, cls):
         return None  # a different class under the same name: not what the kernel mirrors
@@ -220,7 +221,7 @@ def prepare(config: Config) -> Prepared:
     name = run.strategies[0]
     strategy = parts["strategies"][name]
     kernel = declared_kernel(strategy, name)
-    if kernel is None:
+    if kernel is None or parts["plugins"][name] != KERNELS[kernel][2]:
         raise NotVectorisable(f"strategy {name!r} declares no kernel")
     settings = strategy.s
     venue = parts["venue"]
@@ -262,8 +263,8 @@ def prepare(config: Config) -> Prepared:
         raise NotVectorisable("starting cash beyond the kernel's integer headroom")
     fee_num, fee_den = _ratio(fees.taker_bps * paper.cost_multiplier, 10 ** (pt + 4))
     frac_num, frac_den = _ratio(sizer.s.fraction)
-    ints = {"per_play": 0, "pp": (0, 1), "consec": 0, "max_losses": 0}
-    floats = [-1.0, -1.0, -1.0]
+    per_play, pp_num, pp_den, consec, max_losses = 0, 0, 1, 0, 0
+    floats = [-1.0, -1.0, -1.0]  # watched limits; -1: check not enabled
     for check in parts["checks"]:
         cname = check.name
         if type(check).__module__ != "argus_core.builtins.risk_checks" or \
@@ -271,9 +272,10 @@ def prepare(config: Config) -> Prepared:
             raise NotVectorisable(f"risk check {cname!r} is not modelled by the kernel")
         s = check.s
         if cname == "per_play_cap":
-            ints["per_play"], ints["pp"] = 1, _ratio(s.per_play_fraction)
+            per_play = 1
+            pp_num, pp_den = _ratio(s.per_play_fraction)
         elif cname == "consecutive_losses":
-            ints["consec"], ints["max_losses"] = 1, s.max_consecutive_losses
+            consec, max_losses = 1, s.max_consecutive_losses
         elif cname == "max_position" and (s.max_position_qty is not None
                                           or s.max_position_notional is not None):
             raise NotVectorisable("max_position has a limit set")
@@ -285,7 +287,6 @@ def prepare(config: Config) -> Prepared:
             floats[1] = float(s.daily_loss_fraction)
         elif cname == "gross_exposure":
             floats[2] = float(s.max_gross_exposure_fraction)
-    pp_num, pp_den = ints["pp"]  # type: ignore[misc]
     max_t = int(close_t.max())
     if (fee_num * fee_den >= _MAX_I64 or frac_num * frac_den * max_t >= _MAX_I64
             or pp_num * pp_den * max_t >= _MAX_I64 or fee_num > 10**6):
@@ -300,7 +301,7 @@ def prepare(config: Config) -> Prepared:
         _ladder(opens, half_spread, slip, pt, Side.SELL),
         _depths(volume, paper.bar_depth_fraction, lot8),
         np.array([int(cash0), lot8, min8, 10**pt, fee_num, fee_den, frac_num, frac_den,
-                  ints["per_play"], pp_num, pp_den, ints["consec"], ints["max_losses"],
+                  per_play, pp_num, pp_den, consec, max_losses,
                   latency_ns], dtype=np.int64),
         np.array(floats, dtype=np.float64), pt, run.starting_cash)
 
@@ -323,15 +324,47 @@ class KernelPoint:
 
 
 def run_kernel(prep: Prepared, params: Sequence[tuple[int, int]], *,
-               want_equity: bool = True, capacity: int = 0) -> list[KernelPoint]:
-    """Run the kernel for every (fast, slow); points whose buffers filled up are rerun
-    with room."""
+               want_equity: bool = True, chunk: int = 64) -> list[KernelPoint]:
+    """Run the kernel for every (fast, slow), ``chunk`` points per call (bounded
+    memory); points whose fill buffers filled up run again with room."""
+    out: list[KernelPoint] = []
+    cap = max(64, prep.ts.size // 8)
+    for lo in range(0, len(params), chunk):
+        part = list(params[lo:lo + chunk])
+        got = _kernel_call(prep, part, want_equity, cap)
+        full = [i for i, kp in enumerate(got) if kp is None]
+        if full:
+            room = max(int(got_n) for got_n in _counts(prep, [part[i] for i in full])) + 1
+            again = _kernel_call(prep, [part[i] for i in full], want_equity, room)
+            for i, kp in zip(full, again, strict=True):
+                got[i] = kp
+        out.extend(kp for kp in got if kp is not None)
+    return out
+
+
+def _counts(prep: Prepared, params: list[tuple[int, int]]) -> list[int]:
+    """Fills and trips each point needs (a run without equity rows and no buffer)."""
+    from argus_lab.sma_kernel import simulate_grid
+
+    m = len(params)
+    n_fills = np.zeros(m, dtype=np.int64)
+    n_trips = np.zeros(m, dtype=np.int64)
+    simulate_grid(prep.close, prep.close_t, prep.ts, prep.buy_px, prep.sell_px, prep.depth8,
+                  np.array([p[0] for p in params], dtype=np.int64),
+                  np.array([p[1] for p in params], dtype=np.int64), prep.ints, prep.floats,
+                  False, 0, np.zeros((m, 0), dtype=np.int64),
+                  np.zeros((m, 0, 5), dtype=np.int64), n_fills,
+                  np.zeros((m, 0), dtype=np.int64), n_trips,
+                  np.zeros((m, 5), dtype=np.int64), np.zeros(m, dtype=np.int64))
+    return [max(int(a), int(b)) for a, b in zip(n_fills, n_trips, strict=True)]
+
+
+def _kernel_call(prep: Prepared, params: list[tuple[int, int]], want_equity: bool,
+                 cap: int) -> list[KernelPoint | None]:
+    """One kernel call; None for a point whose buffers were too small."""
     from argus_lab.sma_kernel import FULL, simulate_grid
 
     m, n = len(params), prep.ts.size
-    cap = capacity or max(64, n // 40)
-    fasts = np.array([p[0] for p in params], dtype=np.int64)
-    slows = np.array([p[1] for p in params], dtype=np.int64)
     equity8 = np.zeros((m, n) if want_equity else (m, 0), dtype=np.int64)
     fills = np.zeros((m, cap, 5), dtype=np.int64)
     trips = np.zeros((m, cap), dtype=np.int64)
@@ -340,19 +373,12 @@ def run_kernel(prep: Prepared, params: Sequence[tuple[int, int]], *,
     totals = np.zeros((m, 5), dtype=np.int64)
     status = np.zeros(m, dtype=np.int64)
     simulate_grid(prep.close, prep.close_t, prep.ts, prep.buy_px, prep.sell_px, prep.depth8,
-                  fasts, slows, prep.ints, prep.floats, want_equity, cap, equity8, fills,
-                  n_fills, trips, n_trips, totals, status)
-    out = []
-    for i in range(m):
-        if status[i] == FULL:
-            room = int(max(n_fills[i], n_trips[i])) + 1
-            out.append(run_kernel(prep, [params[i]], want_equity=want_equity,
-                                  capacity=room)[0])
-            continue
-        out.append(KernelPoint(int(status[i]), fills[i, :n_fills[i]].copy(),
-                               trips[i, :n_trips[i]].copy(),
-                               equity8[i].copy() if want_equity else None, totals[i].copy()))
-    return out
+                  np.array([p[0] for p in params], dtype=np.int64),
+                  np.array([p[1] for p in params], dtype=np.int64), prep.ints, prep.floats,
+                  want_equity, cap, equity8, fills, n_fills, trips, n_trips, totals, status)
+    return [None if status[i] == FULL else KernelPoint(
+        int(status[i]), fills[i, :n_fills[i]].copy(), trips[i, :n_trips[i]].copy(),
+        equity8[i].copy() if want_equity else None, totals[i].copy()) for i in range(m)]
 
 
 def point_metrics(prep: Prepared, kp: KernelPoint) -> tuple[dict[str, Any], np.ndarray,
@@ -405,18 +431,13 @@ def final_equity(prep: Prepared, kp: KernelPoint) -> Decimal:
 _PREPARED: dict[str, Prepared] = {}  # per process: a worker prepares a series once
 
 
-def _strategy_keys(config: Config) -> tuple[str, ...]:
-    """Dotted keys of the fast/slow parameters of the config's one strategy."""
-    return tuple(f"plugins.example.{k}" for k in (_FAST, _SLOW))
-
-
 def group_key(overrides: dict[str, Any], strategy_table: str) -> str:
     """Overrides other than the strategy's (fast, slow): points sharing them share a
     prepared series."""
     rest = {k: v for k, v in overrides.items()
             if k not in (f"plugins.{strategy_table}.{_FAST}",
                          f"plugins.{strategy_table}.{_SLOW}")}
-    return canonical_json(rest) if rest else ""
+    return json.dumps(rest, sort_keys=True, default=str) if rest else ""
 
 
 def prepared(config: Config) -> Prepared:
@@ -424,7 +445,8 @@ def prepared(config: Config) -> Prepared:
     key = hashlib.sha256(canonical_json(config.without_plugins("lab", "orchestrator")
                                         ).encode()).hexdigest()
     if key not in _PREPARED:
-        _PREPARED.clear()  # one series at a time is plenty
+        if len(_PREPARED) >= 4:  # a few series at a time is plenty
+            _PREPARED.pop(next(iter(_PREPARED)))
         _PREPARED[key] = prepare(config)
     return _PREPARED[key]
 
@@ -438,6 +460,110 @@ def base_config(config: Config, overrides: dict[str, Any]) -> Config:
     return cfg
 
 
-def is_power_exact(x: float) -> bool:
-    """True when ``x`` is a finite float (helper kept for callers' validation)."""
-    return math.isfinite(x)
+# -- the sweep's compiled path ----------------------------------------------------------
+
+
+@attrs.frozen
+class CompiledChunk:
+    """Points of one sweep that share a bar series and every setting but (fast, slow)
+    (picklable: a Dask worker prepares the series once and runs the chunk)."""
+
+    config: Config
+    overrides: dict[str, Any]  # the group's overrides (fast/slow aside)
+    points: list[tuple[str, int, int]]  # (point id, fast, slow)
+
+
+@attrs.frozen
+class ChunkResult:
+    """Outcomes of a chunk's points the kernel vouches for, and the others with why."""
+
+    outcomes: list[Any]  # argus_lab.sweep.PointOutcome
+    refused: list[tuple[str, str]]  # (point id, reason): run these on the event loop
+
+
+def run_compiled_chunk(chunk: CompiledChunk) -> ChunkResult:
+    """Run a chunk through the kernel (top level, so executors can ship it)."""
+    from argus_lab.sma_kernel import OK, STATUS_REASONS
+    from argus_lab.sweep import RESULTS_VERSION, PointOutcome
+
+    prep = prepared(base_config(chunk.config, chunk.overrides))
+    kps = run_kernel(prep, [(f, s) for _pid, f, s in chunk.points])
+    outcomes, refused = [], []
+    for (pid, _f, _s), kp in zip(chunk.points, kps, strict=True):
+        if kp.status != OK:
+            refused.append((pid, STATUS_REASONS.get(kp.status, f"status {kp.status}")))
+            continue
+        m, returns, ts, pnls = point_metrics(prep, kp)
+        metrics_out: dict[str, Any] = {k: (float(v) if isinstance(v, int | float | Decimal)
+                                           else v) for k, v in m.items()}
+        metrics_out["results_version"] = RESULTS_VERSION
+        metrics_out["engine"] = COMPILED
+        outcomes.append(PointOutcome(pid, metrics_out, returns, ts, pnls))
+    return ChunkResult(outcomes, refused)
+
+
+@attrs.frozen
+class SweepPlan:
+    """Which points of a sweep run compiled (in chunks) and which on the event loop."""
+
+    chunks: list[CompiledChunk]
+    loop_ids: dict[str, str]  # point id -> why it runs on the event loop
+
+    @property
+    def n_compiled(self) -> int:
+        """Points planned for the kernel."""
+        return sum(len(c.points) for c in self.chunks)
+
+
+def plan_sweep(config: Config, points: Sequence[tuple[str, dict[str, Any]]], *,
+               chunk_size: int = 64) -> SweepPlan:
+    """Split a sweep's ``(point id, overrides)`` into kernel chunks and event-loop points."""
+    groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    loop_ids: dict[str, str] = {}
+    table = _strategy_table(config)
+    for pid, overrides in points:
+        groups.setdefault(group_key(overrides, table), []).append((pid, overrides))
+    chunks: list[CompiledChunk] = []
+    for members in groups.values():
+        rest = {k: v for k, v in members[0][1].items()
+                if k not in (f"plugins.{table}.{_FAST}", f"plugins.{table}.{_SLOW}")}
+        try:
+            prep = prepared(base_config(config, rest))
+        except NotVectorisable as exc:
+            loop_ids.update((pid, str(exc)) for pid, _ in members)
+            continue
+        except Exception as exc:  # an invalid base config: the loop records each point's error
+            loop_ids.update((pid, f"the config does not build: {exc}") for pid, _ in members)
+            continue
+        todo: list[tuple[str, int, int]] = []
+        for pid, overrides in members:
+            try:
+                fast, slow = point_params(prep, base_config(config, overrides))
+            except Exception as exc:  # the loop runs it and records the error
+                loop_ids[pid] = f"invalid parameters: {exc}"
+                continue
+            todo.append((pid, fast, slow))
+        chunks += [CompiledChunk(config, rest, todo[i:i + chunk_size])
+                   for i in range(0, len(todo), chunk_size)]
+    return SweepPlan(chunks, loop_ids)
+
+
+def _strategy_table(config: Config) -> str:
+    """The settings table of the config's strategy's declared kernel ("" when none)."""
+    names = list(config.run.strategies)
+    kernel = VECTORISABLE.get(names[0]) if len(names) == 1 else None
+    return KERNELS[kernel][2] if kernel in KERNELS else ""
+
+
+def engine_note(plan: SweepPlan, refused: dict[str, str], total: int) -> str:
+    """One line saying which engine ran how many points, and why any fell back."""
+    compiled = plan.n_compiled - len(refused)
+    why = {**plan.loop_ids, **refused}
+    if not why:
+        return f"engine: {COMPILED} for all {total} points"
+    reasons: dict[str, int] = {}
+    for reason in why.values():
+        reasons[reason] = reasons.get(reason, 0) + 1
+    listed = "; ".join(f"{n} x {r}" for r, n in sorted(reasons.items(), key=lambda x: -x[1]))
+    return (f"engine: {COMPILED} for {compiled} of {total} points, {EVENT_LOOP} for "
+            f"{len(why)} ({listed})")

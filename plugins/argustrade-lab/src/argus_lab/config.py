@@ -12,6 +12,9 @@ Example::
     max_workers = 2
     # address = "tcp://127.0.0.1:8786"   (kind = "dask")
 
+    [plugins.lab.sweep]
+    engine = "auto"                # auto (compiled where the strategy qualifies) | event_loop
+
     [plugins.lab.sweep.params]
     "plugins.vrp.min_vrp" = { linear = [0.0, 0.04, 3] }       # start, stop, count
     "plugins.vrp.stop_multiple" = { log = [1.5, 3.0, 2] }      # geometric
@@ -127,6 +130,10 @@ class SweepSettings:
 
     params: dict[str, ParamRange] = attrs.Factory(dict)
     max_points: int = attrs.field(default=1000, validator=AT_LEAST_ONE)
+    # auto: a strategy that declares a kernel runs compiled (argus_lab.compiled), with
+    # results identical to the event loop's; event_loop: always a full backtest per point
+    engine: str = attrs.field(default="auto",
+                              validator=attrs.validators.in_(("auto", "event_loop")))
 
     def grid(self) -> list[dict[str, Any]]:
         """Cartesian product of the ranges, in a deterministic order (keys sorted)."""

@@ -254,9 +254,12 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
         # Sweep (resumable) -> the variant set for walk-forward and the reality check.
         grid = settings.sweep.grid()
         if settings.sweep.params:
+            notes: list[str] = []
             points = run_sweep(config, grid, ledger=lab_ledger, lab_dir=folder,
                                executor=executor, family=family, strategies=strategies,
-                               progress=stage("sweep backtests", len(grid)), variant=variant)
+                               progress=stage("sweep backtests", len(grid)), variant=variant,
+                               engine=settings.sweep.engine, report=notes.append)
+            details["sweep_engine"] = "; ".join(notes) or "every point already done"
             _ts, matrix, _ok = returns_matrix(points)
         else:
             matrix = base.returns[:, None]

@@ -94,10 +94,11 @@ def _want_long(close: np.ndarray, prefix: np.ndarray, b: int, fast: int, slow: i
     ws = prefix[b + 1] - prefix[b + 1 - slow]
     d = wf * slow - ws * fast  # exact: (avg_fast - avg_slow) * fast * slow, in ticks
     if d != 0:
-        gap = abs(float(d)) / (float(fast) * float(slow))
-        # Bound on how far the loop's float averages can sit from the exact ones:
-        # representation and left-to-right summation errors, (w + 1) units of 2**-52 each.
-        err = (float(wf) / fast * (fast + 1) + float(ws) / slow * (slow + 1)) * 2.0**-50
+        # |avg_fast - avg_slow| against a bound on how far the loop's float averages can
+        # sit from the exact ones (representation and left-to-right summation errors,
+        # (w + 1) units of 2**-52 each, here 4x over), both scaled by fast * slow.
+        gap = abs(float(d))
+        err = (float(wf) * (fast + 1) * slow + float(ws) * (slow + 1) * fast) * 2.0**-50
         if gap > err:
             return d > 0
     # Too close to call (or an exact tie): sum the floats exactly as the loop does.

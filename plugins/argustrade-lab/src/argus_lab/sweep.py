@@ -11,6 +11,12 @@ Each point's metrics carry :data:`RESULTS_VERSION`; points stored by an older ve
 (valued or annualised differently) are run again afresh rather than mixed with new
 ones, under the same ids, so they are not counted as new trials.  Annualised figures
 follow the one rule of :func:`argus_core.metrics.observations_per_year`.
+
+Engines: points of a strategy that declares a kernel (:mod:`argus_lab.compiled`) run
+through it, a whole chunk of the grid per call, with results identical to the event
+loop's; every other point -- and any point the kernel cannot vouch for -- runs a full
+backtest on the event loop.  Each point's metrics say which (``engine``), and the
+sweep reports one line saying how many ran where and why any fell back.
 """
 
 from __future__ import annotations
@@ -30,8 +36,11 @@ import numpy as np
 
 from argus_core import BacktestResult, Config, Ledger, Strategy, canonical_json
 from argus_core.metrics import basket_map, plays, round_trips
-from argus_lab.executor import Executor
+from argus_lab.executor import DaskExecutor, Executor, SerialExecutor
 from argus_lab.trials import record_trial
+
+#: ``[plugins.lab.sweep] engine``: the kernel where a strategy qualifies, or never.
+ENGINES = ("auto", "event_loop")
 
 #: Bump when how a backtest is valued or summarised changes, so stored points are redone.
 #: 2: marks of flat instruments dropped (no stale re-entry marks); annualisation measured
@@ -96,6 +105,7 @@ def outcome_of(point_id: str, res: BacktestResult) -> PointOutcome:
     metrics = {k: (float(v) if isinstance(v, int | float | Decimal) else v)
                for k, v in res.metrics.items()}
     metrics["results_version"] = RESULTS_VERSION
+    metrics["engine"] = "event loop"
     return PointOutcome(point_id, metrics, np.asarray(res.returns, dtype=np.float64),
                         np.asarray(res.equity_ts_ns[1:], dtype=np.int64), plays)
 
@@ -130,11 +140,15 @@ class SweepPoint:
 def run_sweep(config: Config, grid: list[dict[str, Any]], *, ledger: Ledger, lab_dir: Path,
               executor: Executor, family: str, strategies: dict[str, Strategy] | None = None,
               progress: Callable[[int, int], None] | None = None,
-              variant: str = "") -> list[SweepPoint]:
+              variant: str = "", engine: str = "auto",
+              report: Callable[[str], None] | None = None) -> list[SweepPoint]:
     """Run every not-yet-done point of ``grid``, store each, return all points in grid order.
 
     Injected ``strategies`` are code the config does not name: give each a distinct
     ``variant`` (e.g. its version id), or one candidate would resume another's points.
+    ``engine``: ``"auto"`` runs points of a vectorisable strategy through its kernel
+    (:mod:`argus_lab.compiled`), ``"event_loop"`` never; ``report(line)`` is told
+    which engine ran how many points and why any fell back.
     """
     sid = sweep_id(config, grid, variant)
     done: set[str] = set()
@@ -173,11 +187,52 @@ def run_sweep(config: Config, grid: list[dict[str, Any]], *, ledger: Ledger, lab
                              int(outcome.returns.size), source="sweep")
 
     n_done = len(grid) - len(tasks)
+    finished = n_done
     if progress:
         progress(n_done, len(grid))
-    executor.map(run_point, tasks, on_result=store,
-                 progress=(lambda d, _t: progress(n_done + d, len(grid))) if progress else None)
+
+    def advance(count: int) -> None:
+        nonlocal finished
+        finished += count
+        if progress:
+            progress(finished, len(grid))
+
+    loop_tasks = tasks
+    if tasks and engine == "auto" and strategies is None:
+        loop_tasks = _run_compiled(config, tasks, executor, store, advance, report)
+    elif report is not None and tasks:
+        why = "injected strategies" if strategies is not None else "engine = event_loop"
+        report(f"engine: event loop for all {len(tasks)} points ({why})")
+    def stored(index: int, outcome: PointOutcome) -> None:
+        store(index, outcome)
+        advance(1)
+
+    executor.map(run_point, loop_tasks, on_result=stored)
     return load_sweep(ledger, sid)
+
+
+def _run_compiled(config: Config, tasks: list[PointTask], executor: Executor,
+                  store: Callable[[int, PointOutcome], None], advance: Callable[[int], None],
+                  report: Callable[[str], None] | None) -> list[PointTask]:
+    """Run the tasks the kernel takes, store them; return those left for the event loop."""
+    from argus_lab.compiled import ChunkResult, engine_note, plan_sweep, run_compiled_chunk
+
+    plan = plan_sweep(config, [(t.point_id, t.overrides) for t in tasks])
+    refused: dict[str, str] = {}
+
+    def landed(_index: int, result: ChunkResult) -> None:
+        for outcome in result.outcomes:
+            store(0, outcome)
+        refused.update(result.refused)
+        advance(len(result.outcomes))
+
+    # The kernel is parallel itself (numba threads): chunks go to other machines only
+    # when there is a cluster; local worker processes would only add start-up time.
+    runner = executor if isinstance(executor, DaskExecutor) else SerialExecutor()
+    runner.map(run_compiled_chunk, plan.chunks, on_result=landed)
+    if report is not None:
+        report(engine_note(plan, refused, len(tasks)))
+    return [t for t in tasks if t.point_id in plan.loop_ids or t.point_id in refused]
 
 
 def load_sweep(ledger: Ledger, sid: str) -> list[SweepPoint]:
