@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
-from operator import itemgetter
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -30,17 +29,16 @@ _YEAR_NS = YEAR_S * 1e9
 
 def equity_series(ledger: Ledger) -> tuple[np.ndarray, np.ndarray]:
     """``(ts_ns int64, equity float64)`` in time order."""
-    conn = ledger.conn
-    # Streamed a column at a time straight into arrays (no list of row tuples: 700k rows
-    # would be ~100 MiB), in one read transaction so the count and both columns see the
-    # same rows; map/itemgetter keep the iteration in C (equity is exact decimal text).
-    with conn:
-        n = cast(int, conn.execute("select count(*) from equity").fetchall()[0][0])
-        ts = np.fromiter(map(itemgetter(0), conn.execute(
-            "select ts_ns from equity order by ts_ns")), dtype=np.int64, count=n)
-        eq = np.fromiter(map(float, map(itemgetter(0), conn.execute(
-            "select equity from equity order by ts_ns"))), dtype=np.float64, count=n)
-    return ts, eq
+    # SQLite joins each column into one comma-separated text and numpy parses it in C:
+    # no Python object per row (700k rows: ~0.5 s against ~0.9 s row by row); one query,
+    # so both columns see the same rows.  Equity is exact decimal text, parsed correctly
+    # rounded like float() (a test compares the two).
+    rows = ledger.conn.execute(  # aggregate ORDER BY: SQLite >= 3.44 (apsw >= 3.45)
+        "select group_concat(ts_ns, ',' order by ts_ns), "
+        "group_concat(equity, ',' order by ts_ns) from equity").fetchall()
+    ts_text, eq_text = (str(v or "") for v in rows[0])
+    return (np.fromstring(ts_text, dtype=np.int64, sep=","),
+            np.fromstring(eq_text, dtype=np.float64, sep=","))
 
 
 def drawdown(equity: np.ndarray) -> np.ndarray:

@@ -149,3 +149,24 @@ def test_play_stamps_read_as_before() -> None:
     ts_ns = 1_700_000_000 * 10**9 + 59 * MINUTE_NS + 999_999_999
     old = datetime.fromtimestamp(np.array([ts_ns])[0] / 1e9, UTC).strftime("%Y-%m-%d %H:%M")
     assert report._minute(ts_ns) == old == "2023-11-14 23:12"
+
+
+def test_the_equity_series_is_the_ledgers_text_parsed_like_float_in_time_order(
+        tmp_path: Path) -> None:
+    """The series is read as two joined texts parsed by numpy: every value must equal
+    float() of the stored decimal text, in time order whatever the insertion order."""
+    from argus_core.metrics import equity_series
+
+    rng = np.random.default_rng(7)
+    stamps = rng.permutation(5_000) * 60_000_000_000 + 1_600_000_000_000_000_000
+    texts = [f"{v:.8f}" for v in 100_000 * np.exp(np.cumsum(rng.normal(0, 1e-3, 5_000)))]
+    texts[17] = "99999.999999999999999"  # more digits than a double: rounded like float()
+    with Ledger.in_dir(tmp_path) as ledger:
+        assert [len(a) for a in equity_series(ledger)] == [0, 0]  # an empty run
+        with ledger.transaction():
+            ledger.append_equity([(int(t), "0", e, "0") for t, e in zip(stamps, texts,
+                                                                          strict=True)])
+        ts, eq = equity_series(ledger)
+    order = np.argsort(stamps)
+    assert np.array_equal(ts, stamps[order])
+    assert eq.tolist() == [float(texts[i]) for i in order]

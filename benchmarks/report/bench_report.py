@@ -57,7 +57,8 @@ def make_run(run_dir: Path, bars: int, seed: int) -> None:
     equity = 100_000 * np.exp(np.cumsum(rng.normal(0, 1e-3, bars)))
     ts = 1_600_000_000 * 10**9 + np.arange(bars, dtype=np.int64) * MINUTE_NS
     with Ledger.in_dir(run_dir) as ledger:
-        ledger.start_run("bench", "replay", seed, json.dumps({"run": {"starting_cash": "100000"}}))
+        ledger.start_run("bench", "replay", seed, json.dumps(  # builtins only: the core report
+            {"argus": {"plugins": []}, "run": {"starting_cash": "100000"}}))
         with ledger.transaction():
             ledger.append_equity([(int(t), "0", repr(float(e)), "0")
                                   for t, e in zip(ts, equity, strict=True)])
