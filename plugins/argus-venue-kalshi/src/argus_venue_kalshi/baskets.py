@@ -40,7 +40,6 @@ from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.execution import (
     REFUSED_BEFORE_ACTING,
     KalshiExecution,
-    order_body,
     wire_client_id,
 )
 from argus_venue_kalshi.rest import KalshiHttpError, KalshiPagingError, backoff_s
@@ -59,7 +58,7 @@ class KalshiBasketExecution(KalshiExecution):
             raise VenueError(f"kalshi: basket {basket_id} has {len(legs)} legs; a batch takes "
                              f"at most {C.BATCH_MAX_ORDERS} orders and "
                              f"{self.rest.writes.limit} writes per second at this tier")
-        bodies = {leg.client_order_id: order_body(_fok(leg)) for leg in legs}
+        bodies = {leg.client_order_id: self.body(_fok(leg)) for leg in legs}
         for coid in bodies:
             self.learn(coid)
         placed, refused = await self._send_batch(basket_id, bodies)

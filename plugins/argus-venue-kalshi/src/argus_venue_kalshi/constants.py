@@ -33,6 +33,34 @@ HEADER_TIMESTAMP: Final = "KALSHI-ACCESS-TIMESTAMP"
 CENT: Final = Decimal("0.01")
 PAYOUT: Final = Decimal(1)
 
+#: Price grids by ``price_level_structure`` (docs getting_started/fixed_point_migration):
+#: (start, end, step) bands in dollars.  A market's ``price_ranges`` is the source of
+#: truth; this table serves a market that names its structure without the ranges.
+_EDGES = {"whole": "0.01", "half": "0.005", "quint": "0.002", "deci": "0.001",
+          "centi": "0.0001"}
+
+
+def _bands(center: str, edge: str, low: str = "0.10", high: str = "0.90"
+           ) -> tuple[tuple[Decimal, Decimal, Decimal], ...]:
+    c, e = Decimal(_EDGES[center]), Decimal(_EDGES[edge])
+    if c == e:
+        return ((Decimal(0), Decimal(1), c),)
+    return ((Decimal(0), Decimal(low), e), (Decimal(low), Decimal(high), c),
+            (Decimal(high), Decimal(1), e))
+
+
+PRICE_LEVEL_STRUCTURES: Final = {
+    "linear_cent": _bands("whole", "whole"),
+    "deci_cent": _bands("deci", "deci"),
+    "tapered_deci_cent": _bands("whole", "deci"),
+    **{f"center_{c}_edge_{e}_cent": _bands(c, e) for c, e in (
+        ("whole", "half"), ("whole", "quint"), ("half", "half"), ("half", "quint"),
+        ("half", "deci"), ("quint", "quint"), ("quint", "deci"), ("centi", "centi"))},
+    "center_deci_edge_centi_cent": _bands("deci", "centi", "0.01", "0.99"),
+}
+#: Fixed-point dollar strings carry at most this many decimals in requests.
+PRICE_DECIMALS: Final = 4
+
 #: Fee multipliers of the fee schedule: ``fee = round_up(rate * C * P * (1 - P))``.
 TAKER_FEE_RATE: Final = Decimal("0.07")
 #: Markets with maker fees (certain sports and economics series) charge makers this.

@@ -54,10 +54,11 @@ from argus_venue_kalshi.instruments import (
     instrument_id,
     parse_instrument_id,
     parse_time_ns,
-    probability_to_cents,
 )
 from argus_venue_kalshi.rest import KalshiHttpError, KalshiPagingError, KalshiRest, backoff_s
-from argus_venue_kalshi.schemas import count, price
+from argus_venue_kalshi.schemas import count, on_grid, price
+
+PriceRanges = tuple[tuple[Decimal, Decimal, Decimal], ...]
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,17 @@ def wire_client_id(client_order_id: str) -> str:
     return "argus-" + hashlib.sha256(client_order_id.encode()).hexdigest()[:40]
 
 
-def order_body(order: Order) -> dict[str, Any]:
-    """The ``POST /portfolio/orders`` body of a core order (market orders become IOC
-    limits at the worst price: 99 cents to buy, 1 cent to sell)."""
+#: The grid of a market that says nothing else: whole cents.
+WHOLE_CENTS = ((Decimal(0), Decimal(1), C.CENT),)
+_DOLLARS = Decimal(1).scaleb(-C.PRICE_DECIMALS)
+
+
+def order_body(order: Order, price_ranges: PriceRanges | None = None) -> dict[str, Any]:
+    """The ``POST /portfolio/orders`` body of a core order: the price as the documented
+    fixed-point dollar string (``yes_price_dollars`` / ``no_price_dollars``, 4 decimals,
+    exact), plus the legacy integer cents when the price is a whole cent; a price off the
+    market's grid (``price_ranges``; whole cents when not given) is refused here.  Market
+    orders become IOC limits at the worst whole-cent price (0.99 to buy, 0.01 to sell)."""
     ticker, side = parse_instrument_id(order.instrument_id)
     qty = order.quantity
     if qty != qty.to_integral() or qty < 1:
@@ -87,19 +96,26 @@ def order_body(order: Order) -> dict[str, Any]:
         if post_only:
             raise VenueError(f"kalshi: {order.client_order_id}: a post-only order needs a "
                              f"limit price")
-        cents, tif = (99 if order.side is Side.BUY else 1), "immediate_or_cancel"
+        limit, tif = (Decimal("0.99") if order.side is Side.BUY else C.CENT), \
+            "immediate_or_cancel"
     else:
-        try:
-            cents = probability_to_cents(order.limit_price)
-        except ValueError as exc:
-            raise VenueError(f"kalshi: {order.client_order_id}: {exc}") from None
+        limit = order.limit_price
+        grid = price_ranges or WHOLE_CENTS
+        if not on_grid(limit, grid) or limit != limit.quantize(_DOLLARS):
+            bands = ", ".join(f"{a}-{b} step {c}" for a, b, c in grid)
+            raise VenueError(f"kalshi: {order.client_order_id}: price {limit} is not on "
+                             f"{ticker}'s price grid ({bands})")
         tif = C.TIME_IN_FORCE.get(order.time_in_force.value, "")
         if not tif:
             raise VenueError(f"kalshi: time in force {order.time_in_force} is not supported")
     body: dict[str, Any] = {
         "ticker": ticker, "client_order_id": wire_client_id(order.client_order_id),
         "side": side, "action": "buy" if order.side is Side.BUY else "sell",
-        "count": int(qty), "type": "limit", f"{side}_price": cents, "time_in_force": tif}
+        "count": int(qty), "type": "limit",
+        f"{side}_price_dollars": f"{limit.quantize(_DOLLARS)}", "time_in_force": tif}
+    cents = limit / C.CENT
+    if cents == cents.to_integral():  # the legacy field, for whole cents only
+        body[f"{side}_price"] = int(cents)
     if post_only:  # a GTC order Kalshi cancels (PostOnlyCrossCancel) rather than let take
         body["post_only"] = True
     return body
@@ -119,6 +135,8 @@ class KalshiExecution:
         self._queue: asyncio.Queue[Fill | OrderUpdate] = asyncio.Queue()
         self._min_ts_s = 0
         self.fill_stream: FillStream | None = None
+        #: ticker -> the market's price grid (set by the venue as it loads markets).
+        self.grids: dict[str, PriceRanges] = {}
         #: Ids of fills first seen on the websocket (the rest came from the poll).
         self.ws_fill_ids: set[str] = set()
 
@@ -139,10 +157,15 @@ class KalshiExecution:
             self._min_ts_s = max(0, known.newest_fill_ts_ns // 10**9 - 60)
 
     # -- submission ------------------------------------------------------------------
+    def body(self, order: Order) -> dict[str, Any]:
+        """:func:`order_body` on the grid of ``order``'s market."""
+        ticker, _ = parse_instrument_id(order.instrument_id)
+        return order_body(order, self.grids.get(ticker))
+
     async def submit(self, order: Order) -> list[Fill]:
         """Send ``order`` exactly once (see the module docstring); fills come through
         ``executions()``."""
-        body = order_body(order)
+        body = self.body(order)
         coid = order.client_order_id
         self.learn(coid)
         for _attempt in range(self.settings.max_retries + 1):

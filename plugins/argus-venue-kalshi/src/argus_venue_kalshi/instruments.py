@@ -84,7 +84,9 @@ def instruments_of(market: Market, event: KalshiEvent | None = None) -> list[Ins
                   "side": side.lower(), "is_yes": side == YES,
                   "complement": instrument_id(market.ticker, other),
                   "close_time": market.close_time, "rules": market.rules,
-                  "tradeable": tradeable(market), "status": market.status},
+                  "tradeable": tradeable(market), "status": market.status,
+                  "price_level_structure": market.price_level_structure,
+                  "price_ranges": [[str(v) for v in band] for band in market.price_ranges]},
         ))
     return out
 

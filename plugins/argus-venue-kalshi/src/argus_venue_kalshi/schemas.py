@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from argus_core import DataError
+from argus_venue_kalshi import constants as C
 
 _CENT = Decimal("0.01")
 
@@ -60,6 +61,38 @@ def count(payload: dict[str, Any], name: str = "count", *, default: Decimal | No
     return value.normalize() if value == value.to_integral() else value
 
 
+def _price_ranges(raw: dict[str, Any], legacy_tick: Decimal
+                  ) -> tuple[tuple[Decimal, Decimal, Decimal], ...]:
+    """A market's price grid: ``price_ranges`` (``[{start, end, step}]`` in dollars), else
+    the documented bands of a known ``price_level_structure``, else ``tick_size``."""
+    ticker = raw.get("ticker")
+    listed = raw.get("price_ranges")
+    if listed:
+        out = []
+        for band in listed:
+            try:
+                start, end, step = (dec(band[k], f"{ticker} price_ranges {k}")
+                                    for k in ("start", "end", "step"))
+            except (KeyError, TypeError):
+                raise DataError(f"kalshi: market {ticker}: price_ranges entry {band!r} is "
+                                f"not {{start, end, step}}") from None
+            if not (0 <= start < end <= 1 and step > 0):
+                raise DataError(f"kalshi: market {ticker}: price range {band!r} is invalid")
+            out.append((start, end, step))
+        return tuple(out)
+    structure = raw.get("price_level_structure")
+    if structure in C.PRICE_LEVEL_STRUCTURES:
+        return C.PRICE_LEVEL_STRUCTURES[structure]
+    return ((Decimal(0), Decimal(1), legacy_tick),)
+
+
+def on_grid(price: Decimal, ranges: tuple[tuple[Decimal, Decimal, Decimal], ...]) -> bool:
+    """Whether ``price`` is strictly between 0 and 1 and on the step of a band holding it
+    (a price on the border of two bands is valid on either's grid)."""
+    return 0 < price < 1 and any(start <= price <= end and (price - start) % step == 0
+                                 for start, end, step in ranges)
+
+
 def _settlement_value(raw: dict[str, Any]) -> Decimal | None:
     """``settlement_value_dollars`` (or ``yes_settlement_value_dollars``, or legacy cents
     ``settlement_value``), unchecked: the settlement names the market when it is wrong."""
@@ -82,6 +115,11 @@ class Market:
     subtitle: str = ""
     close_time: str | None = None
     tick_size: Decimal = _CENT
+    #: Valid prices: (start, end, step) bands in dollars (``price_ranges``, else the
+    #: documented bands of ``price_level_structure``, else whole cents).
+    price_ranges: tuple[tuple[Decimal, Decimal, Decimal], ...] = ((Decimal(0), Decimal(1),
+                                                                   _CENT),)
+    price_level_structure: str = ""
     result: str = ""
     rules: str = ""
     settlement_ts: str | None = None
@@ -97,12 +135,15 @@ class Market:
         if not isinstance(raw.get("ticker"), str) or not raw["ticker"]:
             raise DataError(f"kalshi: market without a ticker: {sorted(raw)}")
         tick = raw.get("tick_size")
+        legacy = dec(tick, "tick_size") * _CENT if tick else _CENT
+        ranges = _price_ranges(raw, legacy)
         return cls(
             ticker=raw["ticker"], event_ticker=str(raw.get("event_ticker") or ""),
             title=str(raw.get("title") or ""), status=str(raw.get("status") or ""),
             subtitle=str(raw.get("yes_sub_title") or raw.get("subtitle") or ""),
             close_time=raw.get("close_time"),
-            tick_size=dec(tick, "tick_size") * _CENT if tick else _CENT,
+            tick_size=min(step for _, _, step in ranges), price_ranges=ranges,
+            price_level_structure=str(raw.get("price_level_structure") or ""),
             result=str(raw.get("result") or ""), rules=str(raw.get("rules_primary") or ""),
             settlement_ts=raw.get("settlement_ts"),
             settlement_value=_settlement_value(raw),

@@ -109,6 +109,8 @@ class KalshiVenue(Venue):
             self._markets = [*(m for ev in events for m in ev.markets), *markets]
             for inst in self._instruments:
                 self._series[inst.meta["ticker"]] = inst.meta.get("series_ticker", "")
+            for market in self._markets:
+                self.execution.grids[market.ticker] = market.price_ranges
         return self._instruments
 
     async def _markets_by_ticker(self, tickers: list[str]) -> list[Market]:

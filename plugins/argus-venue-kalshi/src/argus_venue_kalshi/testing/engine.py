@@ -12,13 +12,13 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.fees import kalshi_fee
+from argus_venue_kalshi.schemas import on_grid
 
-BookListener = Callable[[str, str, int, int], None]
 FillListener = Callable[[dict[str, Any]], None]
 LifecycleListener = Callable[[dict[str, Any]], None]
 
@@ -28,8 +28,24 @@ def _iso(ts_ns: int) -> str:
         f".{ts_ns % 1_000_000_000 // 1000:06d}Z"
 
 
-def _dollars(cents: int) -> str:
+#: A price in cents: an int for whole cents (as the legacy fields), else an exact Decimal.
+Cents = int | Decimal
+
+
+BookListener = Callable[[str, str, Cents, int], None]
+
+
+def _cents(value: Decimal) -> Cents:
+    return int(value) if value == value.to_integral() else value.normalize()
+
+
+def _dollars(cents: Cents) -> str:
     return f"{Decimal(cents) / 100:.4f}"
+
+
+def _legacy(cents: Cents) -> int | None:
+    """The legacy integer-cent field: None (null) for a sub-cent price it cannot hold."""
+    return cents if isinstance(cents, int) else None
 
 
 class Rejected(Exception):
@@ -47,7 +63,7 @@ class LocalEngine:
         self.markets: dict[str, dict[str, Any]] = {}
         self.events: dict[str, dict[str, Any]] = {}
         #: ticker -> {"yes": {cents: count}, "no": {cents: count}} (bids only).
-        self.books: dict[str, dict[str, dict[int, int]]] = {}
+        self.books: dict[str, dict[str, dict[Cents, int]]] = {}
         self.orders: dict[str, dict[str, Any]] = {}
         self.fills: list[dict[str, Any]] = []
         #: ``GET /portfolio/settlements`` objects, oldest first.
@@ -69,7 +85,7 @@ class LocalEngine:
         if event is not None:
             self.events.setdefault(event["event_ticker"], event)
 
-    def set_level(self, ticker: str, side: str, cents: int, count: int) -> None:
+    def set_level(self, ticker: str, side: str, cents: Cents, count: int) -> None:
         """Set one bid level of the outside book (0 removes it), publishing the delta."""
         ladder = self.books[ticker][side]
         delta = count - ladder.get(cents, 0)
@@ -97,7 +113,7 @@ class LocalEngine:
                 qty = Decimal(fill["count"])
                 held[fill["side"]] += qty if fill["action"] == "buy" else -qty
                 if fill["action"] == "buy":
-                    price = Decimal(fill[f"{fill['side']}_price"]) / 100
+                    price = Decimal(fill[f"{fill['side']}_price_dollars"])
                     bought[fill["side"]][0] += qty
                     bought[fill["side"]][1] += qty * price
         # cost basis of what is held: the average buying price
@@ -161,9 +177,7 @@ class LocalEngine:
         count = body.get("count")
         if not isinstance(count, int) or count < 1:
             raise Rejected(400, "invalid_parameters", "count must be a positive integer")
-        price = body.get(f"{side}_price")
-        if not isinstance(price, int) or not 1 <= price <= 99:
-            raise Rejected(400, "invalid_parameters", f"{side}_price must be 1..99 cents")
+        price = self._price(ticker, side, body)
         coid = body.get("client_order_id") or ""
         if coid and any(o["status"] == "resting" for o in self.by_client_id(coid)):
             raise Rejected(409, "order_already_exists", "client_order_id is in use")
@@ -180,13 +194,13 @@ class LocalEngine:
         order_id = f"ord-{next(self._order_ids):06d}"
         order = {"order_id": order_id, "user_id": "local-user", "client_order_id": coid,
                  "ticker": ticker, "side": side, "action": action, "type": "limit",
-                 "yes_price": price if side == "yes" else 100 - price,
-                 "no_price": price if side == "no" else 100 - price,
+                 "yes_price": _legacy(price if side == "yes" else 100 - price),
+                 "no_price": _legacy(price if side == "no" else 100 - price),
                  "initial_count": count, "fill_count": 0, "remaining_count": count,
                  "status": "resting", "time_in_force": tif,
                  "created_time": _iso(now), "last_update_time": _iso(now)}
-        for key in ("yes_price", "no_price"):
-            order[f"{key}_dollars"] = _dollars(order[key])
+        order["yes_price_dollars"] = _dollars(price if side == "yes" else 100 - price)
+        order["no_price_dollars"] = _dollars(price if side == "no" else 100 - price)
         self.orders[order_id] = order
         for level_price, qty in fills:
             self._fill(order, level_price, qty, now)
@@ -198,6 +212,38 @@ class LocalEngine:
             order["last_update_reason"] = reason
         self._fp(order)
         return order
+
+    def _price(self, ticker: str, side: str, body: dict[str, Any]) -> Cents:
+        """The order's price in cents: ``<side>_price_dollars`` (a fixed-point string,
+        exact) or the legacy integer ``<side>_price`` (both given: they must match), on
+        the market's grid (``price_ranges``, else whole cents)."""
+        dollars, cents = body.get(f"{side}_price_dollars"), body.get(f"{side}_price")
+        if cents is not None and (not isinstance(cents, int) or isinstance(cents, bool)):
+            raise Rejected(400, "invalid_parameters", f"{side}_price must be whole cents")
+        if dollars is not None:
+            try:
+                exact = Decimal(dollars) if isinstance(dollars, str) else None
+            except InvalidOperation:
+                exact = None
+            if exact is None or not exact.is_finite() or exact != exact.quantize(
+                    Decimal("0.0001")):
+                raise Rejected(400, "invalid_parameters",
+                               f"{side}_price_dollars must be a dollar string with at "
+                               f"most 4 decimals")
+            if cents is not None and exact * 100 != cents:
+                raise Rejected(400, "invalid_parameters",
+                               f"{side}_price and {side}_price_dollars differ")
+        elif cents is not None:
+            exact = Decimal(cents) / 100
+        else:
+            raise Rejected(400, "invalid_parameters", f"{side}_price_dollars is required")
+        bands = [(Decimal(b["start"]), Decimal(b["end"]), Decimal(b["step"]))
+                 for b in self.markets[ticker].get("price_ranges") or []] or \
+            [(Decimal(0), Decimal(1), Decimal("0.01"))]
+        if not on_grid(exact, tuple(bands)):
+            raise Rejected(400, "invalid_price", f"price {exact} is not on the market's "
+                                                 f"price grid")
+        return _cents(exact * 100)
 
     def cancel(self, order_id: str) -> dict[str, Any]:
         """``DELETE /portfolio/orders/{order_id}``."""
@@ -212,8 +258,8 @@ class LocalEngine:
         self._fp(order)
         return {"order": order, "reduced_by": reduced}
 
-    def _crossing(self, ticker: str, side: str, action: str, price: int, count: int
-                  ) -> list[tuple[int, int]]:
+    def _crossing(self, ticker: str, side: str, action: str, price: Cents, count: int
+                  ) -> list[tuple[Cents, int]]:
         """(price in the order's side's cents, qty) the order takes, best first."""
         book = self.books[ticker]
         if action == "buy":  # a buy of `side` at p takes other-side bids q with 100-q <= p
@@ -231,7 +277,7 @@ class LocalEngine:
             left -= take
         return out
 
-    def _fill(self, order: dict[str, Any], price: int, qty: int, now: int) -> None:
+    def _fill(self, order: dict[str, Any], price: Cents, qty: int, now: int) -> None:
         side, other = order["side"], "no" if order["side"] == "yes" else "yes"
         book_side, book_price = (other, 100 - price) if order["action"] == "buy" else (side, price)
         self.set_level(order["ticker"], book_side, book_price,
@@ -245,8 +291,8 @@ class LocalEngine:
             "fill_id": trade_id, "trade_id": trade_id, "order_id": order["order_id"],
             "client_order_id": order["client_order_id"], "ticker": order["ticker"],
             "market_ticker": order["ticker"], "side": side, "action": order["action"],
-            "count": qty, "count_fp": f"{qty}.00", "yes_price": yes_price,
-            "no_price": 100 - yes_price, "yes_price_dollars": _dollars(yes_price),
+            "count": qty, "count_fp": f"{qty}.00", "yes_price": _legacy(yes_price),
+            "no_price": _legacy(100 - yes_price), "yes_price_dollars": _dollars(yes_price),
             "no_price_dollars": _dollars(100 - yes_price), "is_taker": True,
             "fee_cost": f"{fee:.4f}", "created_time": _iso(now), "ts": now // 10**9})
         for listener in list(self.fill_listeners):

@@ -175,7 +175,7 @@ class LocalWs:
                 "msg": {"market_ticker": ticker, "yes_dollars_fp": book["yes_dollars"],
                         "no_dollars_fp": book["no_dollars"]}}
 
-    def _on_book(self, ticker: str, side: str, cents: int, delta: int) -> None:
+    def _on_book(self, ticker: str, side: str, cents: int | Decimal, delta: int) -> None:
         for conn in self.connections:
             for sub in conn.subs.values():
                 if ticker not in sub.tickers:
