@@ -270,9 +270,56 @@ class RankingSettings:
     ofi_window_s: float = attrs.field(default=60.0, validator=POSITIVE)
 
 
+#: ``time_in_force`` values of :class:`MakerStrategySettings`.
+MAKER_TIME_IN_FORCE = ("auto", "post_only", "gtc")
+
+
+@attrs.frozen
+class MakerStrategySettings:
+    """``[plugins.pmscanners.pm_maker]``: the ``pm_maker`` strategy's lifecycle (its prices,
+    sizes and edges come from ``[plugins.pmscanners.maker]``, the maker scanner's table).
+
+    Attributes:
+        tokens: instrument ids (``"polymarket:<token id>"``) or bare token ids to quote;
+            empty: every binary instrument with a two-sided book.
+        max_inventory: shares held at which the bid stops (and, with ``allow_short``,
+            short shares at which the ask stops); a bid is sized so that a full fill
+            stays within it.  Then only the reducing side is quoted.
+        allow_short: quote an ask without holding the shares (off: an ask sells only
+            shares held, as on Polymarket, where a SELL needs the tokens).
+        cancel_ofi: cancel (and do not post) the bid while the OFI imbalance is at or
+            below ``-cancel_ofi`` (selling pressure), the ask while it is at or above
+            ``+cancel_ofi``.
+        min_requote_s: a quote is moved (cancel, then post) or re-posted after a cancel
+            at most once per this many seconds; cancels for risk (adverse OFI, the
+            inventory limit, a negative edge, a quote that would cross, a stale book)
+            never wait.
+        refresh_s: a quote resting this long is cancelled and posted afresh (it
+            reconciles orders the core or the venue ended unseen: a HALT, a rejected
+            post-only order); 0: never.
+        time_in_force: ``post_only`` (refused if it would cross; the paper broker and
+            venues with ``supports_post_only``), ``gtc`` (a limit priced not to cross), or
+            ``auto``: post-only in replay and paper, GTC live (the Polymarket venue takes
+            no post-only orders).
+        cancel_when_stale: cancel the token's quotes while its book is not tradeable (a
+            disconnect, a checksum failure, a quiet feed): a maker does not rest blind.
+    """
+
+    tokens: list[str] = attrs.field(factory=list)
+    max_inventory: Decimal = attrs.field(default=Decimal("50"), validator=POSITIVE)
+    allow_short: bool = False
+    cancel_ofi: float = attrs.field(default=0.6, validator=in_range(0, 1, lo_open=True))
+    min_requote_s: float = attrs.field(default=2.0, validator=NON_NEGATIVE)
+    refresh_s: float = attrs.field(default=300.0, validator=NON_NEGATIVE)
+    time_in_force: str = attrs.field(default="auto",
+                                     validator=attrs.validators.in_(MAKER_TIME_IN_FORCE))
+    cancel_when_stale: bool = True
+
+
 @attrs.frozen
 class PmScannersSettings:
-    """``[plugins.pmscanners]``: one sub-table per scanner (each optional)."""
+    """``[plugins.pmscanners]``: one sub-table per scanner (each optional), and
+    ``pm_maker`` for the maker strategy."""
 
     resolution: ResolutionSettings = attrs.field(factory=ResolutionSettings)
     correlation: CorrelationSettings = attrs.field(factory=CorrelationSettings)
@@ -283,3 +330,4 @@ class PmScannersSettings:
     maker: MakerSettings = attrs.field(factory=MakerSettings)
     latency: LatencySettings = attrs.field(factory=LatencySettings)
     ranked: RankingSettings = attrs.field(factory=RankingSettings)
+    pm_maker: MakerStrategySettings = attrs.field(factory=MakerStrategySettings)

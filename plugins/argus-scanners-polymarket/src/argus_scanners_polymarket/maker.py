@@ -46,7 +46,17 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import ClassVar
 
-from argus_core import Instrument, Leg, MarketState, Opportunity, Scanner, Side
+import attrs
+
+from argus_core import (
+    FeeSchedule,
+    Instrument,
+    Leg,
+    MarketState,
+    Opportunity,
+    Scanner,
+    Side,
+)
 from argus_scanners_polymarket.common import (
     EDGE_QUANTUM,
     RESEARCH,
@@ -113,57 +123,119 @@ class MakerScanner(Scanner):
         book = market.books[iid]
         best_bid, best_ask = book.best_bid(), book.best_ask()
         assert best_bid is not None and best_ask is not None
-        tick = inst.tick_size
-        b, a = _floor_to(dec(best_bid), tick), _ceil_to(dec(best_ask), tick)
-        mid = (dec(best_bid) + dec(best_ask)) / 2
         q = self.inventory(market, iid)
-        reservation = mid - s.skew_per_share * q
         flow = self.flow(market, iid, ts_ns)
-        size = max(s.quote_size, inst.min_size)
-        rate = inst.meta.get("rewards_daily_rate")
-        program = rate is not None and s.reward_pool_share > 0
-        program_rho = Decimal(0)
-        if rate is not None and program:
-            size = max(size, dec(float(inst.meta.get("rewards_min_size", 0))))
-            program_rho = dec(float(rate)) * dec(s.reward_pool_share) / s.expected_daily_fills
-        max_spread = dec(float(inst.meta.get("rewards_max_spread", 0))) / 100
-        size = _ceil_to(size, inst.lot_size)
-        schedule = market.fee_schedule(iid)
-
-        def reward(price: Decimal) -> Decimal:
-            if not program:
-                return s.reward_per_share
-            return program_rho if abs(price - mid) <= max_spread else Decimal(0)
-
-        sides: list[tuple[str, Side, Decimal, Decimal, Decimal, Decimal]] = []
-        bid_q, ask_q = b + tick, a - tick
-        if bid_q < a and bid_q > 0 and (s.max_inventory is None or q < s.max_inventory):
-            adverse = s.adverse_floor + s.adverse_per_flow * dec(max(0.0, -flow))
-            fee = schedule.fee(bid_q, size, maker=True)
-            e = (reservation - bid_q) + reward(bid_q) - adverse - fee / size
-            sides.append(("bid", Side.BUY, bid_q, e, adverse, fee))
-        if ask_q > b and ask_q < 1 and (s.max_inventory is None or q > -s.max_inventory):
-            adverse = s.adverse_floor + s.adverse_per_flow * dec(max(0.0, flow))
-            fee = schedule.fee(ask_q, size, maker=True)
-            e = (ask_q - reservation) + reward(ask_q) - adverse - fee / size
-            sides.append(("ask", Side.SELL, ask_q, e, adverse, fee))
-        if len(sides) == 2 and bid_q >= ask_q:  # a two-tick spread: one price, one side
-            sides = [max(sides, key=lambda x: x[3])]
+        plan = quote_sides(s, inst, dec(best_bid), dec(best_ask), q, flow,
+                           market.fee_schedule(iid), max_inventory=s.max_inventory)
         out = []
-        for label, side, price, e, adverse, fee in sides:
+        for quote in plan.quotes:
+            e = quote.edge
             if e <= s.min_edge:
                 continue
             per_share = e.quantize(EDGE_QUANTUM, rounding=ROUND_FLOOR)
             lane = RESEARCH
             out.append(Opportunity(
-                opportunity_id=f"maker:{label}:{iid}:{book.ts_ns}", scanner=self.name,
-                ts_ns=ts_ns, kind=f"maker_{label}", legs=(Leg(iid, side, price, size),),
-                edge_per_unit=per_share, max_size=size, expected_profit=e * size,
-                costs=fee, risk_free=False, event_id=str(inst.meta.get("event_id", "")),
+                opportunity_id=f"maker:{quote.label}:{iid}:{book.ts_ns}", scanner=self.name,
+                ts_ns=ts_ns, kind=f"maker_{quote.label}",
+                legs=(Leg(iid, quote.side, quote.price, quote.size),),
+                edge_per_unit=per_share, max_size=quote.size, expected_profit=e * quote.size,
+                costs=quote.fee, risk_free=False, event_id=str(inst.meta.get("event_id", "")),
                 lane=lane,
-                reason=lane_reason(lane, (
-                    f"quote {label} {size} @ {price} inside {b}/{a} (tick {tick}): mid {mid}, "
-                    f"inventory {q} -> reservation {reservation}, reward "
-                    f"{reward(price):.6f}, adverse {adverse:.6f} (OFI {flow:+.3f}), "
-                    f"maker fee {fee / size:.6f}/share; needs the maker lifecycle"))))
+                reason=lane_reason(lane, quote.explain(plan) + "; needs the maker lifecycle")))
         return out
+
+
+@attrs.frozen
+class MakerQuote:
+    """One side of a maker quote and the terms of its edge (per share, price units).
+
+    ``edge = half_spread + reward - adverse - fee / size`` (module docstring, "Edge")."""
+
+    label: str  # "bid" | "ask"
+    side: Side
+    price: Decimal
+    size: Decimal
+    edge: Decimal
+    reward: Decimal
+    adverse: Decimal
+    fee: Decimal  # the maker fee of a full fill of ``size``
+
+    def explain(self, plan: QuotePlan) -> str:
+        """One line saying where the quote and its edge come from."""
+        return (f"quote {self.label} {self.size} @ {self.price} inside {plan.bid}/{plan.ask} "
+                f"(tick {plan.tick}): mid {plan.mid}, inventory {plan.inventory} -> "
+                f"reservation {plan.reservation}, reward {self.reward:.6f}, adverse "
+                f"{self.adverse:.6f} (OFI {plan.flow:+.3f}), maker fee "
+                f"{self.fee / self.size:.6f}/share, edge {self.edge:.6f}")
+
+
+@attrs.frozen
+class QuotePlan:
+    """The touch a quote was priced against and the candidate sides (any edge)."""
+
+    bid: Decimal  # best bid floored to the tick
+    ask: Decimal  # best ask ceiled to the tick
+    tick: Decimal
+    mid: Decimal
+    inventory: Decimal
+    reservation: Decimal
+    flow: float
+    quotes: tuple[MakerQuote, ...]
+
+    def side(self, label: str) -> MakerQuote | None:
+        """The candidate ``"bid"`` or ``"ask"``, if the spread and inventory allow one."""
+        return next((q for q in self.quotes if q.label == label), None)
+
+
+def quote_size(settings: MakerSettings, inst: Instrument) -> Decimal:
+    """``quote_size`` raised to the instrument's ``min_size`` (and the rewards program's
+    ``rewards_min_size`` when rewards are counted), rounded up to the lot."""
+    size = max(settings.quote_size, inst.min_size)
+    if inst.meta.get("rewards_daily_rate") is not None and settings.reward_pool_share > 0:
+        size = max(size, dec(float(inst.meta.get("rewards_min_size", 0))))
+    return _ceil_to(size, inst.lot_size)
+
+
+def quote_sides(settings: MakerSettings, inst: Instrument, best_bid: Decimal,
+                best_ask: Decimal, inventory: Decimal, flow: float, schedule: FeeSchedule,
+                *, max_inventory: Decimal | None) -> QuotePlan:
+    """The maker's candidate quotes one tick inside ``best_bid``/``best_ask`` with their
+    edges (the module docstring's formulas; the scanner and the ``pm_maker`` strategy both
+    price through here).  Sides the spread or ``max_inventory`` rule out are absent; sides
+    with any edge are returned, the caller compares them with ``min_edge``."""
+    s = settings
+    tick = inst.tick_size
+    b, a = _floor_to(best_bid, tick), _ceil_to(best_ask, tick)
+    mid = (best_bid + best_ask) / 2
+    q = inventory
+    reservation = mid - s.skew_per_share * q
+    size = quote_size(s, inst)
+    rate = inst.meta.get("rewards_daily_rate")
+    program = rate is not None and s.reward_pool_share > 0
+    program_rho = Decimal(0)
+    if rate is not None and program:
+        program_rho = dec(float(rate)) * dec(s.reward_pool_share) / s.expected_daily_fills
+    max_spread = dec(float(inst.meta.get("rewards_max_spread", 0))) / 100
+
+    def reward(price: Decimal) -> Decimal:
+        if not program:
+            return s.reward_per_share
+        return program_rho if abs(price - mid) <= max_spread else Decimal(0)
+
+    sides: list[MakerQuote] = []
+    bid_q, ask_q = b + tick, a - tick
+    if bid_q < a and bid_q > 0 and (max_inventory is None or q < max_inventory):
+        adverse = s.adverse_floor + s.adverse_per_flow * dec(max(0.0, -flow))
+        fee = schedule.fee(bid_q, size, maker=True)
+        rho = reward(bid_q)
+        e = (reservation - bid_q) + rho - adverse - fee / size
+        sides.append(MakerQuote("bid", Side.BUY, bid_q, size, e, rho, adverse, fee))
+    if ask_q > b and ask_q < 1 and (max_inventory is None or q > -max_inventory):
+        adverse = s.adverse_floor + s.adverse_per_flow * dec(max(0.0, flow))
+        fee = schedule.fee(ask_q, size, maker=True)
+        rho = reward(ask_q)
+        e = (ask_q - reservation) + rho - adverse - fee / size
+        sides.append(MakerQuote("ask", Side.SELL, ask_q, size, e, rho, adverse, fee))
+    if len(sides) == 2 and bid_q >= ask_q:  # a two-tick spread: one price, one side
+        sides = [max(sides, key=lambda x: x.edge)]
+    return QuotePlan(b, a, tick, mid, q, reservation, flow, tuple(sides))

@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
 import numpy as np
@@ -163,6 +164,29 @@ class OfiTracker:
         for iid, trade in market.trades.items():
             if self._seen_trade.get(iid) != trade:
                 self.on_trade(trade)
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """JSON-able state of what :meth:`on_book` / :meth:`on_trade` were fed (each
+        token's last top levels and its window), so a strategy resumed from a checkpoint
+        reads the same imbalance as one never stopped.  What :meth:`observe` remembers of
+        a market state (its stamp, the last trade seen) is not kept: a new market state
+        is read afresh."""
+        return {
+            "last": {iid: [b.tolist(), a.tolist()] for iid, (b, a) in self._last.items()},
+            "steps": {iid: [list(x) for x in q] for iid, q in self._steps.items()},
+            "trades": {iid: [list(x) for x in q] for iid, q in self._trades.items()},
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state` output."""
+        self._last = {iid: (_top(np.array(b, dtype=np.float64), self.levels),
+                            _top(np.array(a, dtype=np.float64), self.levels))
+                      for iid, (b, a) in state.get("last", {}).items()}
+        self._steps = {iid: deque((int(t), float(e), float(d), int(f)) for t, e, d, f in q)
+                       for iid, q in state.get("steps", {}).items()}
+        self._trades = {iid: deque((int(t), float(x)) for t, x in q)
+                        for iid, q in state.get("trades", {}).items()}
 
     # -- reading -------------------------------------------------------------------------
     def reading(self, iid: str, now_ns: int) -> OfiReading | None:

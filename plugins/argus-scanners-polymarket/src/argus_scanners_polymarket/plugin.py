@@ -5,7 +5,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from argus_core import Forecaster, Register, RegisterForecaster, Scanner, hookimpl
+from argus_core import (
+    Forecaster,
+    Register,
+    RegisterForecaster,
+    RegisterStrategy,
+    Scanner,
+    Strategy,
+    hookimpl,
+)
 from argus_scanners_polymarket.config import PmScannersSettings
 
 #: Registered name -> (module, class); modules import on first use (scikit-learn is heavy).
@@ -62,3 +70,15 @@ def register_forecasters(register: RegisterForecaster) -> None:
     """Register ``baseline`` (the market's own price, low confidence; see ``value``)."""
     for name, (module, cls) in FORECASTERS.items():
         register(name, _forecaster(module, cls))
+
+
+def _maker_strategy(settings: PmScannersSettings | None) -> Strategy:
+    from argus_scanners_polymarket.maker_strategy import MakerStrategy
+
+    return MakerStrategy(settings)
+
+
+@hookimpl
+def register_strategies(register: RegisterStrategy) -> None:
+    """Register ``pm_maker``, the maker lifecycle (``[plugins.pmscanners.pm_maker]``)."""
+    register("pm_maker", _maker_strategy)

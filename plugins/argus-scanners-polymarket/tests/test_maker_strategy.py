@@ -1,0 +1,363 @@
+"""``pm_maker`` through the real core loop on constructed recordings (NDJSON of
+``OrderBook`` / ``Trade`` events with a header carrying a binary instrument and its fee
+schedule, replayed by the replay venue's ``ndjson`` setting; paper fills by the core's
+queue-conservative rule): posts one tick inside, moves a quote by cancel-then-post with
+never two working per side, cancels on adverse OFI, stops adding at the inventory limit
+and quotes the reducing side, books partial fills once with maker fees, posts nothing
+without an edge, does not spin while HALTED, and resumes from a checkpoint to the same
+ledger.  Every assertion reads the ledger."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argus_scanners_polymarket.config import (
+    MakerSettings,
+    MakerStrategySettings,
+    PmScannersSettings,
+)
+from argus_scanners_polymarket.maker_strategy import MakerStrategy
+
+from argus_core import (
+    CancelIntent,
+    FeeSchedule,
+    Instrument,
+    Intent,
+    MarketEvent,
+    OrderBook,
+    Side,
+    StrategyContext,
+    Trade,
+    TradingState,
+)
+from argus_core.config import parse_config
+from argus_core.ledger import Ledger
+from argus_core.recorder import dump_header
+from argus_core.runner import Runner
+from argus_core.serde import dump_event
+
+D = Decimal
+S = 10**9
+T0 = 1_786_000_000 * S
+INST = Instrument("polymarket", "TOK", "binary", D("0.01"), D("0.01"), D("5"))
+IID = INST.id
+MAKER_BPS = D("100")  # 1 % maker fee, so the booked fees are visible
+
+
+class _RecordedVenue:
+    """What ``dump_header`` reads of a venue: its name and fee schedules."""
+
+    name = "polymarket"
+
+    def fee_schedule(self, instrument_id: str) -> FeeSchedule:
+        return FeeSchedule(maker_bps=MAKER_BPS, taker_bps=D("200"))
+
+
+def book(t: float, bids: list[tuple[float, float]], asks: list[tuple[float, float]]
+         ) -> OrderBook:
+    """A snapshot ``t`` seconds in."""
+    return OrderBook(IID, T0 + int(t * S), bids, asks)
+
+
+def trade(t: float, price: str, size: str, aggressor: Side = Side.SELL) -> Trade:
+    """A print ``t`` seconds in."""
+    return Trade(IID, T0 + int(t * S), D(price), D(size), aggressor)
+
+
+def record(path: Path, events: Sequence[MarketEvent]) -> Path:
+    """A recording: the header (instrument, fee schedule), then one event per line."""
+    with path.open("w") as fh:
+        fh.write(json.dumps(dump_header(_RecordedVenue(), [INST])) + "\n")  # type: ignore[arg-type]
+        for event in events:
+            fh.write(json.dumps(dump_event(event)) + "\n")
+    return path
+
+
+def settings(maker: dict[str, Any] | None = None, **pm_maker: Any) -> PmScannersSettings:
+    """Pricing as the maker scanner's defaults unless given; lifecycle from ``pm_maker``."""
+    lifecycle = {"min_requote_s": 0.0, **pm_maker}
+    pricing = {k: D(v) if isinstance(v, str) else v for k, v in (maker or {}).items()}
+    return PmScannersSettings(maker=MakerSettings(**pricing),
+                              pm_maker=MakerStrategySettings(**lifecycle))
+
+
+class Watched(MakerStrategy):
+    """The strategy, plus a look at the paper broker's working orders before each event
+    (what the previous event's intents left): never two on one side."""
+
+    def __init__(self, s: PmScannersSettings) -> None:
+        super().__init__(s)
+        self.runner: Runner | None = None
+        self.most_per_side = 0
+        self.intents: list[tuple[int, list[Intent | CancelIntent]]] = []
+
+    def on_event(self, event: MarketEvent, ctx: StrategyContext
+                 ) -> Sequence[Intent | CancelIntent]:
+        assert self.runner is not None
+        per_side = Counter((w.order.instrument_id, w.order.side)
+                           for w in self.runner.broker.working.values())
+        self.most_per_side = max([self.most_per_side, *per_side.values()])
+        out = super().on_event(event, ctx)
+        if out:
+            self.intents.append((ctx.ts_ns, list(out)))
+        return out
+
+
+def run(tmp_path: Path, events: Sequence[MarketEvent], s: PmScannersSettings, *,
+        name: str = "run", max_events: int | None = None,
+        strategy: MakerStrategy | None = None) -> tuple[Path, MakerStrategy]:
+    """Replay ``events`` with ``pm_maker`` in slot ``pm_maker``; returns the run directory."""
+    recording = record(tmp_path / f"{name}.ndjson", events)
+    config = parse_config({
+        "argus": {"plugins": ["pmscanners"], "mode": "replay"},
+        "run": {"venue": "replay", "strategies": ["pm_maker"], "risk_checks": [],
+                "stale_after_s": 0, "starting_cash": "1000", "checkpoint_every_events": 1},
+        "plugins": {"replay": {"ndjson": str(recording)}}}, tmp_path / "c.toml")
+    strategy = strategy or Watched(s)
+    runner = Runner(config, tmp_path / name, strategies={"pm_maker": strategy},
+                    max_events=max_events)
+    if isinstance(strategy, Watched):
+        strategy.runner = runner
+    runner.run_sync()
+    return tmp_path / name, strategy
+
+
+def ledger_rows(run_dir: Path, sql: str) -> list[dict[str, Any]]:
+    with Ledger.in_dir(run_dir) as ledger:
+        return list(ledger.query(sql))
+
+
+def orders(run_dir: Path) -> list[dict[str, Any]]:
+    """Orders in the order they were created (event number, then counter)."""
+    rows = ledger_rows(run_dir, "select * from orders")
+
+    def key(r: dict[str, Any]) -> tuple[int, int]:
+        seq, k = r["client_order_id"].rsplit("-", 3)[1::2]
+        return int(seq), int(k)
+
+    return sorted(rows, key=key)
+
+
+def fills(run_dir: Path) -> list[dict[str, Any]]:
+    return ledger_rows(run_dir, "select * from fills order by ts_ns, fill_id")
+
+
+def test_posts_a_post_only_bid_one_tick_inside_and_no_ask_without_shares(
+        tmp_path: Path) -> None:
+    run_dir, _ = run(tmp_path, [book(1, [(0.40, 100)], [(0.50, 100)])], settings())
+    (order,) = orders(run_dir)
+    # mid 0.45: bid 0.41 earns 0.04 - 0.005 adverse - 0.0041 fee; no ask (nothing held)
+    assert (order["side"], D(order["limit_price"]), D(order["quantity"]),
+            order["time_in_force"], order["status"], order["strategy"]) == (
+        "buy", D("0.41"), D(5), "post_only", "pending", "pm_maker")
+    assert "edge 0.030900" in order["reason"]
+
+
+def test_with_short_quoting_both_sides_go_one_tick_inside(tmp_path: Path) -> None:
+    run_dir, _ = run(tmp_path, [book(1, [(0.40, 100)], [(0.50, 100)])],
+                     settings(allow_short=True))
+    assert [(o["side"], D(o["limit_price"]), o["reduce_only"]) for o in orders(run_dir)] == [
+        ("buy", D("0.41"), 0), ("sell", D("0.49"), 0)]
+
+
+def test_no_quote_when_the_edge_is_negative(tmp_path: Path) -> None:
+    # a 4-tick spread earns 0.02 a side; an adverse selection of 0.03 leaves a loss
+    events = [book(1, [(0.40, 100)], [(0.44, 100)]), book(2, [(0.40, 90)], [(0.44, 100)])]
+    run_dir, strategy = run(tmp_path, events, settings({"adverse_floor": "0.03"},
+                                                       allow_short=True))
+    assert orders(run_dir) == [] and strategy.intents == []  # type: ignore[attr-defined]
+
+
+def test_a_move_cancels_the_old_quote_before_posting_the_new_one(tmp_path: Path) -> None:
+    events = [book(1, [(0.40, 100)], [(0.50, 100)]),
+              book(2, [(0.43, 10), (0.40, 100)], [(0.50, 100)]),  # someone bids above us
+              book(3, [(0.43, 10), (0.40, 100)], [(0.50, 100)]),  # nothing new: no churn
+              book(4, [(0.38, 100)], [(0.50, 100)])]  # the touch falls away: follow it
+    run_dir, strategy = run(tmp_path, events, settings())
+    rows = orders(run_dir)
+    assert [(D(o["limit_price"]), o["status"]) for o in rows] == [
+        (D("0.41"), "cancelled"), (D("0.44"), "cancelled"), (D("0.39"), "pending")]
+    assert "pm_maker: bid 0.41 -> 0.44" in rows[0]["status_reason"]
+    assert "pm_maker: bid 0.44 -> 0.39" in rows[1]["status_reason"]
+    # each move is one list: the cancel first, then the new quote
+    moves = [i for _, i in strategy.intents[1:]]  # type: ignore[attr-defined]
+    assert [[type(x).__name__ for x in m] for m in moves] == [["CancelIntent", "Intent"]] * 2
+    assert strategy.most_per_side == 1  # type: ignore[attr-defined]
+
+
+def test_a_move_waits_for_the_minimum_requote_interval(tmp_path: Path) -> None:
+    events = [book(1, [(0.40, 100)], [(0.50, 100)]),
+              book(2, [(0.43, 10), (0.40, 100)], [(0.50, 100)]),
+              book(3.5, [(0.43, 10), (0.40, 100)], [(0.50, 100)]),
+              book(6, [(0.43, 10), (0.40, 100)], [(0.50, 100)])]
+    run_dir, _ = run(tmp_path, events, settings(min_requote_s=4.0))
+    rows = orders(run_dir)
+    assert [(D(o["limit_price"]), o["ts_ns"]) for o in rows] == [
+        (D("0.41"), T0 + 1 * S), (D("0.44"), T0 + 6 * S)]  # 5 s after the first post
+
+
+def test_adverse_order_flow_cancels_the_bid_at_once(tmp_path: Path) -> None:
+    events = [book(1, [(0.40, 100)], [(0.50, 100)]),
+              book(2, [(0.40, 90)], [(0.50, 110)]),  # bids pulled, asks added: selling
+              book(3, [(0.40, 30)], [(0.50, 300)])]
+    run_dir, strategy = run(tmp_path, events, settings(min_requote_s=60.0, cancel_ofi=0.9))
+    (order,) = orders(run_dir)
+    assert order["status"] == "cancelled"
+    assert "adverse OFI -1.000 against the bid" in order["status_reason"]
+    (t_cancel, (cancel,)), = strategy.intents[1:]  # type: ignore[attr-defined]
+    assert isinstance(cancel, CancelIntent) and t_cancel == T0 + 2 * S  # not held back
+
+
+def test_partial_fills_are_booked_once_with_maker_fees_and_never_re_posted(
+        tmp_path: Path) -> None:
+    events = [book(1, [(0.40, 100)], [(0.50, 100)]),
+              # more bids arrive (so the flow is not all one way), then prints go through
+              # our 0.41 bid: 4 of 10, then the other 6
+              book(2, [(0.40, 200)], [(0.50, 100)]), trade(2, "0.40", "4"),
+              book(3, [(0.40, 300)], [(0.50, 100)]), trade(3, "0.40", "4"),
+              book(4, [(0.40, 400)], [(0.50, 100)]), trade(4, "0.39", "50")]
+    run_dir, strategy = run(tmp_path, events, settings({"quote_size": "10"},
+                                                       cancel_ofi=1.0))
+    rows = orders(run_dir)
+    bid = rows[0]
+    booked = fills(run_dir)
+    assert [(f["client_order_id"], D(f["quantity"]), D(f["price"]), f["liquidity"],
+             D(f["fee"])) for f in booked] == [
+        (bid["client_order_id"], D(4), D("0.41"), "maker", D("0.0164")),
+        (bid["client_order_id"], D(4), D("0.41"), "maker", D("0.0164")),
+        (bid["client_order_id"], D(2), D("0.41"), "maker", D("0.0082"))]
+    assert len({f["fill_id"] for f in booked}) == 3
+    assert (bid["status"], D(bid["filled_quantity"])) == ("filled", D(10))
+    # no second bid while the first rested partly filled (4 held: below the minimum
+    # size, no ask yet); at 8 held the ask offers them, reduce-only; once the bid filled
+    # in full a new one goes out, and the partly sized ask is left alone
+    later = rows[1:]
+    assert [(o["ts_ns"], o["side"], D(o["quantity"]), D(o["limit_price"]), o["reduce_only"])
+            for o in later] == [(T0 + 3 * S, "sell", D(8), D("0.49"), 1),
+                                (T0 + 4 * S, "buy", D(10), D("0.41"), 0)]
+    (pos,) = ledger_rows(run_dir, "select * from positions")
+    assert D(pos["quantity"]) == 10
+    assert strategy.most_per_side == 1  # type: ignore[attr-defined]
+
+
+def test_at_the_inventory_limit_only_the_reducing_side_is_quoted(tmp_path: Path) -> None:
+    events = [book(1, [(0.40, 100)], [(0.50, 100)]),
+              book(2, [(0.40, 200)], [(0.50, 100)]), trade(2, "0.40", "5"),
+              book(3, [(0.40, 300)], [(0.50, 100)]), trade(3, "0.40", "5"),  # 10 held
+              book(4, [(0.42, 10), (0.40, 300)], [(0.48, 100)]),  # the touch moves
+              trade(5, "0.48", "5", Side.BUY)]  # through our 0.47 ask: 5 held
+    run_dir, strategy = run(tmp_path, events, settings(max_inventory=D(10),
+                                                       cancel_ofi=1.0))
+    rows = orders(run_dir)
+    (pos,) = ledger_rows(run_dir, "select * from positions")
+    assert D(pos["quantity"]) == 5
+    buys = [(o["ts_ns"], D(o["quantity"]), o["status"]) for o in rows if o["side"] == "buy"]
+    sells = [(o["ts_ns"], D(o["limit_price"]), D(o["quantity"]), o["reduce_only"],
+              o["status"]) for o in rows if o["side"] == "sell"]
+    # bids of 5 while under the limit (sized so a full fill stays within it); none while
+    # 10 were held, though the touch moved; one again once the ask sold 5
+    assert buys == [(T0 + 1 * S, D(5), "filled"), (T0 + 2 * S, D(5), "filled"),
+                    (T0 + 5 * S, D(5), "pending")]
+    # the ask sells shares held, reduce-only, and follows the touch at the limit
+    assert sells == [(T0 + 2 * S, D("0.49"), D(5), 1, "cancelled"),
+                     (T0 + 4 * S, D("0.47"), D(5), 1, "filled"),
+                     (T0 + 5 * S, D("0.47"), D(5), 1, "pending")]
+    held = Decimal(0)
+    for f in fills(run_dir):  # never past the limit at any fill
+        held += D(f["quantity"]) * (1 if f["side"] == "buy" else -1)
+        assert held <= 10
+    assert strategy.most_per_side == 1  # type: ignore[attr-defined]
+
+
+def test_a_bid_working_when_the_limit_is_reached_is_cancelled(tmp_path: Path) -> None:
+    """The limit falls on a resting bid (a hot-swap handed over a smaller limit): the bid
+    is cancelled at once, the reducing ask stays quoted."""
+    events = [book(1, [(0.40, 100)], [(0.50, 100)]),
+              book(2, [(0.40, 200)], [(0.50, 100)]), trade(2, "0.40", "5"),
+              book(3, [(0.40, 250)], [(0.50, 100)])]
+    s = settings(max_inventory=D(20), cancel_ofi=1.0)
+    tight = settings(max_inventory=D(5), cancel_ofi=1.0).pm_maker
+
+    class Tighten(Watched):
+        def on_event(self, event: MarketEvent, ctx: StrategyContext
+                     ) -> Sequence[Intent | CancelIntent]:
+            if ctx.ts_ns >= T0 + 3 * S:
+                self.settings = tight
+            return super().on_event(event, ctx)
+
+    strategy = Tighten(s)
+    run_dir, _ = run(tmp_path, events, s, strategy=strategy)
+    rows = orders(run_dir)
+    bid2 = [o for o in rows if o["side"] == "buy"][1]
+    assert bid2["status"] == "cancelled"
+    assert "inventory 5 at its limit 5" in bid2["status_reason"]
+    last = rows[-1]  # the ask, posted again at once after the token-wide cancel
+    assert (last["side"], last["ts_ns"], last["reduce_only"], last["status"]) == (
+        "sell", T0 + 3 * S, 1, "pending")
+
+
+class HaltAt(Watched):
+    """Halts trading (as a person's ``argus kill`` would) at the given time."""
+
+    halt_ns = T0 + 2 * S
+
+    def on_event(self, event: MarketEvent, ctx: StrategyContext
+                 ) -> Sequence[Intent | CancelIntent]:
+        assert self.runner is not None
+        if ctx.ts_ns >= self.halt_ns and self.runner.trading_state is TradingState.ACTIVE:
+            self.runner.set_trading_state(TradingState.HALTED, "test kill", by_person=True)
+        return super().on_event(event, ctx)
+
+
+def test_halted_the_strategy_does_not_spin(tmp_path: Path) -> None:
+    # the touch moves on every event for 20 s; HALTED from 2 s on
+    events = [book(1 + k * 0.5, [(0.30 + 0.01 * (k % 5), 100)], [(0.60, 100)])
+              for k in range(40)]
+    s = settings(min_requote_s=5.0)
+    run_dir, strategy = run(tmp_path, events, s, strategy=HaltAt(s))
+    vetoes = ledger_rows(run_dir, "select * from risk_events where action = 'veto'")
+    rows = orders(run_dir)
+    assert rows[0]["status"] == "cancelled"  # the HALT cancelled the working bid
+    assert len(rows) == 1  # nothing else reached the ledger
+    # at most one attempt per min_requote_s over the 18 s HALTED, each vetoed once
+    assert 1 <= len(vetoes) <= 4
+    assert all(v["check_name"] == "trading_state" for v in vetoes)
+
+
+def _resume_events() -> list[MarketEvent]:
+    return [book(1, [(0.40, 100)], [(0.50, 100)]),
+            book(2, [(0.40, 200)], [(0.50, 100)]), trade(2, "0.40", "3"),
+            book(3, [(0.42, 10), (0.40, 200)], [(0.50, 100)]),
+            book(4, [(0.42, 10), (0.40, 150)], [(0.50, 120)]), trade(4, "0.405", "20"),
+            book(5, [(0.38, 100)], [(0.50, 100)]),
+            book(6, [(0.38, 100)], [(0.47, 100)]), trade(6, "0.48", "5", Side.BUY)]
+
+
+@pytest.mark.parametrize("stop_after", [3, 6])
+def test_resumed_from_a_checkpoint_the_ledger_is_the_uninterrupted_one(
+        tmp_path: Path, stop_after: int) -> None:
+    s = settings({"quote_size": "10"}, cancel_ofi=1.0)
+    whole, _ = run(tmp_path, _resume_events(), s, name="whole", strategy=MakerStrategy(s))
+    run(tmp_path, _resume_events(), s, name="cut", max_events=stop_after,
+        strategy=MakerStrategy(s))
+    cut, _ = run(tmp_path, _resume_events(), s, name="cut", strategy=MakerStrategy(s))
+
+    def essence(run_dir: Path) -> tuple[list[Any], list[Any]]:
+        keep = ("client_order_id", "side", "quantity", "limit_price", "status",
+                "filled_quantity", "ts_ns")
+        return ([tuple(o[k] for k in keep) for o in orders(run_dir)],
+                [(f["client_order_id"], f["quantity"], f["price"], f["fee"])
+                 for f in fills(run_dir)])
+
+    w_orders, w_fills = essence(whole)
+    c_orders, c_fills = essence(cut)
+    strip = [(o[0].split("-", 1)[1], *o[1:]) for o in w_orders]
+    assert strip == [(o[0].split("-", 1)[1], *o[1:]) for o in c_orders]
+    assert [f[1:] for f in w_fills] == [f[1:] for f in c_fills]
+    assert len(w_fills) >= 2 and len(w_orders) >= 3
