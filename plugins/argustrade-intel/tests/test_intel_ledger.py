@@ -42,7 +42,7 @@ def test_runs_lists_both_runs_with_their_counts(client: TestClient, key: str,
     assert r.status_code == 404 and r.json()["error"]["code"] == "run_not_found"
 
 
-@pytest.mark.parametrize("limit", [1, 7, 100, 1000])
+@pytest.mark.parametrize("limit", [3, 100, 1000])
 def test_equity_pages_walk_every_row_once_equal_to_the_ledger(
         client: TestClient, key: str, replay_run: RunResult, limit: int) -> None:
     run_id = replay_run.summary.run_id
@@ -78,7 +78,7 @@ def test_signals_filter_and_page(client: TestClient, key: str, built_run: Path) 
     assert rows == _ledger_rows(built_run, "select name, instrument_id, ts_ns, value from "
                                            "signals order by ts_ns, name, instrument_id")
     eth, _ = walk(client, f"/v1/runs/{BUILT}/signals?name=vol_regime&instrument_id="
-                          f"replay:ETH/USD&limit=11", auth(key))
+                          f"replay:ETH/USD&limit=1", auth(key))
     assert [r["ts_ns"] for r in eth] == [10_000 + t for t in range(SIGNAL_TIMES)]
     assert {(r["name"], r["instrument_id"]) for r in eth} == {("vol_regime", "replay:ETH/USD")}
 
@@ -160,3 +160,25 @@ def test_ledger_is_opened_read_only(tmp_path: Path, built_run: Path) -> None:
 
     with pytest.raises(apsw.ReadOnlyError):
         view.query("delete from equity")
+
+
+def test_bars_of_a_recording_per_instrument(tmp_path: Path, keystore: KeyStore, key: str
+                                            ) -> None:
+    from argus_core import Bar, Trade, dump_event
+
+    bars = [Bar(inst, 3_600_000_000_000 * (i + 1), 10.0 + i, 11.0 + i, 9.0 + i, 10.5 + i,
+                float(i)) for i in range(30) for inst in ("rec:AAA", "rec:BBB")]
+    lines = [json.dumps(dump_event(b)) for b in bars]
+    lines.insert(5, json.dumps(dump_event(Trade("rec:AAA", 1, "10", "1"))))
+    (tmp_path / "tape.ndjson").write_text("\n".join(lines) + "\n")
+    run_dir = tmp_path / "run"
+    with Ledger.in_dir(run_dir) as ledger:
+        ledger.start_run("recorded0001", "replay", 0, json.dumps(
+            {"run": {"venue": "replay"}, "plugins": {"replay": {"ndjson": "tape.ndjson"}}}))
+    with TestClient(create_app([run_dir], keystore, data_dirs=[tmp_path])) as client:
+        r = client.get("/v1/runs/recorded0001/bars", headers=auth(key))
+        assert r.status_code == 404 and "rec:AAA, rec:BBB" in r.json()["error"]["message"]
+        rows, _ = walk(client, "/v1/runs/recorded0001/bars?instrument_id=rec:BBB&limit=7",
+                       auth(key))
+    assert [(r["ts_ns"], r["close"]) for r in rows] == [
+        (b.ts_ns, b.close) for b in bars if b.instrument_id == "rec:BBB"]

@@ -95,3 +95,33 @@ def test_the_api_over_uvicorn(served: tuple[str, str], replay_run: RunResult) ->
         limited = [b for b in burst if b.status_code == 429]
         assert limited and int(limited[0].headers["Retry-After"]) >= 1
         assert limited[0].json()["error"]["code"] == "rate_limited"
+
+
+def test_argus_intel_serve_runs_as_a_command(built_run: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    keys_file = tmp_path / "keys.db"
+    _, key = KeyStore(keys_file).add("cmd", rate_per_s=10, quota_per_day=None)
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "argus_core.cli", "intel", "serve",
+                             str(built_run), "--port", str(port), "--keys", str(keys_file)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/v1/runs", headers=auth(key),
+                              timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.communicate()[0]
+                assert time.monotonic() < deadline, "argus intel serve did not start"
+                time.sleep(0.1)
+        assert r.status_code == 200
+        assert [x["run_id"] for x in r.json()["data"]] == ["built0000001"]
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=10)[0]
+    assert key.rsplit("_", 1)[1] not in output  # not in uvicorn's access log either
+    assert "/v1/runs" in output

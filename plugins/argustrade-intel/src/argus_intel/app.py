@@ -299,6 +299,7 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
     limiter = RateLimiter(clock)
     pricer_lock = threading.Lock()
     pricer_box: list[Pricer] = []
+    regime_lock = threading.Lock()
     regime_cache: dict[tuple[Any, ...], tuple[BarSeries, regime_mod.RegimeSeries]] = {}
 
     def pricer() -> Pricer:
@@ -469,12 +470,13 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
             body.vol_window, body.lookback, body.periods_per_year)
         if body.run_id is not None:
             key = (body.run_id, body.instrument_id, params)
-            if key not in regime_cache:
-                series = runs.bars(body.run_id, body.instrument_id)
-                if len(regime_cache) >= 16:
-                    regime_cache.pop(next(iter(regime_cache)))
-                regime_cache[key] = (series, regime_mod.regimes(series.close, params))
-            series, result = regime_cache[key]
+            with regime_lock:  # pages of one walk reuse one computation
+                if key not in regime_cache:
+                    series = runs.bars(body.run_id, body.instrument_id)
+                    if len(regime_cache) >= 16:
+                        regime_cache.pop(next(iter(regime_cache)))
+                    regime_cache[key] = (series, regime_mod.regimes(series.close, params))
+                series, result = regime_cache[key]
             ts: list[int] | None = [int(t) for t in series.ts_ns]
             closes = [float(c) for c in series.close]
         else:
