@@ -40,3 +40,24 @@ def snapshot_server() -> Iterator[Callable[..., SnapshotServer]]:
     yield make
     for srv in started:
         srv.stop()
+
+
+@pytest.fixture
+def local_chain(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A fresh :class:`pm_chain.LocalChain` (eth-tester + the redemption contracts); the
+    signer key is given as ``$env:PM_CHAIN_KEY`` only."""
+    import importlib.util
+    import sys
+
+    from argus_venue_polymarket.testing import HARDHAT_KEY
+
+    monkeypatch.setenv("PM_CHAIN_KEY", HARDHAT_KEY)
+    module = sys.modules.get("pm_chain")
+    if module is None:
+        spec = importlib.util.spec_from_file_location("pm_chain",
+                                                      Path(__file__).parent / "pm_chain.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["pm_chain"] = module
+        spec.loader.exec_module(module)
+    return module.LocalChain()

@@ -91,6 +91,27 @@ class PolymarketSettings:
             the venue provably never saw the previous one (see ``execution``).
         order_give_up_s: an order whose outcome stayed unknown (``OrderUnknown``) is looked
             for by ``executions()`` this long; then it is reported CANCELLED as never placed.
+        conditional_tokens: ConditionalTokens (CTF) address (None: py-clob-client-v2's for
+            the chain); with ``neg_risk_adapter`` and ``collateral``, what redemption calls.
+        redeem: live mode redeems resolved positions on chain (see ``redemption``); paper and
+            replay record the same payouts as ``simulated``.
+        redeem_delay_s: wait this long after a market's first settlement fill before redeeming,
+            so every token of the resolution goes into one transaction.
+        redeem_poll_s: how often the worker asks the chain for a receipt, or whether a
+            condition the venue reported resolved has its payouts on chain yet.
+        redeem_receipt_timeout_s: a sent transaction with no receipt after this long is
+            replaced (same nonce, fees bumped by ``redeem_fee_bump``).
+        redeem_resolve_timeout_s: give up (a ``failed`` row) when the condition's payouts are
+            still not on chain this long after the venue reported the resolution.
+        redeem_max_attempts: signed transactions per redemption at most (retries after nonce,
+            underpriced-replacement and gas errors, and replacements, included).
+        redeem_fee_bump: fee multiplier per retry after an underpriced / fee / stuck answer
+            (at least 1.1: nodes refuse a replacement under +10 %).
+        redeem_max_fee_gwei: cap on ``maxFeePerGas``; a retry that would exceed it fails the
+            redemption instead.
+        redeem_gas_margin: gas limit = estimate x this (x 1.25 more after a gas-limit error).
+        redeem_shutdown_wait_s: at the end of a run, wait this long for redemptions under
+            way; what is left is resumed at the next start of the run.
 
     Every numeric setting is range-checked; the error names the key and the range.
     """
@@ -135,6 +156,21 @@ class PolymarketSettings:
                                                  validator=_range(0, 10, low_open=True))
     order_max_attempts: int = attrs.field(default=3, validator=_range(1, 10))
     order_give_up_s: float = attrs.field(default=300.0, validator=_range(0, 86_400, low_open=True))
+    conditional_tokens: str | None = None
+    redeem: bool = True
+    redeem_delay_s: float = attrs.field(default=2.0, validator=_range(0, 3600))
+    redeem_poll_s: float = attrs.field(default=2.0, validator=_range(0, 300, low_open=True))
+    redeem_receipt_timeout_s: float = attrs.field(default=180.0,
+                                                  validator=_range(0, 86_400, low_open=True))
+    redeem_resolve_timeout_s: float = attrs.field(default=6 * 3600.0,
+                                                  validator=_range(0, 30 * 86_400))
+    redeem_max_attempts: int = attrs.field(default=5, validator=_range(1, 20))
+    redeem_fee_bump: Decimal = attrs.field(default=Decimal("1.25"),
+                                           validator=_range(Decimal("1.1"), 10))
+    redeem_max_fee_gwei: Decimal = attrs.field(default=Decimal("1000"),
+                                               validator=_range(0, 1_000_000, low_open=True))
+    redeem_gas_margin: Decimal = attrs.field(default=Decimal("1.2"), validator=_range(1, 10))
+    redeem_shutdown_wait_s: float = attrs.field(default=120.0, validator=_range(0, 3600))
 
     def __attrs_post_init__(self) -> None:
         if self.reconnect_min_s > self.reconnect_max_s:

@@ -44,8 +44,12 @@ PLACEHOLDER_TITLE_PATTERN: Final = (
 )
 
 # --- ABI fragments used by settlement.py (only the functions we call) -------------------------
+# Checked against the contracts' sources (see tests/fixtures/SOURCES.md): gnosis
+# conditional-tokens-contracts ``contracts/ConditionalTokens.sol`` and Polymarket
+# neg-risk-ctf-adapter ``src/NegRiskAdapter.sol``; tests recompute every selector.
 
-#: gnosis ConditionalTokens.redeemPositions (selector 0x01b7037c).
+#: gnosis ConditionalTokens: redeemPositions (selector 0x01b7037c), the ERC1155 balance and
+#: approval, the resolution (payout vector) and the PayoutRedemption event.
 CTF_ABI: Final = [
     {
         "name": "redeemPositions",
@@ -66,9 +70,44 @@ CTF_ABI: Final = [
         "inputs": [{"name": "owner", "type": "address"}, {"name": "id", "type": "uint256"}],
         "outputs": [{"name": "", "type": "uint256"}],
     },
+    {  # public mapping(bytes32 => uint) getter: non-zero once the condition has resolved
+        "name": "payoutDenominator",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [{"name": "", "type": "bytes32"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {  # public mapping(bytes32 => uint[]) getter: (conditionId, outcome index)
+        "name": "payoutNumerators",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [{"name": "", "type": "bytes32"}, {"name": "", "type": "uint256"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {  # ERC1155: the NegRiskAdapter pulls the position tokens, so it must be approved
+        "name": "isApprovedForAll",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [{"name": "owner", "type": "address"}, {"name": "operator", "type": "address"}],
+        "outputs": [{"name": "", "type": "bool"}],
+    },
+    {
+        "name": "PayoutRedemption",
+        "type": "event",
+        "anonymous": False,
+        "inputs": [
+            {"name": "redeemer", "type": "address", "indexed": True},
+            {"name": "collateralToken", "type": "address", "indexed": True},
+            {"name": "parentCollectionId", "type": "bytes32", "indexed": True},
+            {"name": "conditionId", "type": "bytes32", "indexed": False},
+            {"name": "indexSets", "type": "uint256[]", "indexed": False},
+            {"name": "payout", "type": "uint256", "indexed": False},
+        ],
+    },
 ]
 
-#: Polymarket NegRiskAdapter: redeemPositions (0xdbeccb23) and convertPositions.
+#: Polymarket NegRiskAdapter: redeemPositions (0xdbeccb23), convertPositions (0xc64748c4) and
+#: its PayoutRedemption event.
 NEG_RISK_ADAPTER_ABI: Final = [
     {
         "name": "redeemPositions",
@@ -90,6 +129,17 @@ NEG_RISK_ADAPTER_ABI: Final = [
             {"name": "_amount", "type": "uint256"},
         ],
         "outputs": [],
+    },
+    {
+        "name": "PayoutRedemption",
+        "type": "event",
+        "anonymous": False,
+        "inputs": [
+            {"name": "redeemer", "type": "address", "indexed": True},
+            {"name": "conditionId", "type": "bytes32", "indexed": True},
+            {"name": "amounts", "type": "uint256[]", "indexed": False},
+            {"name": "payout", "type": "uint256", "indexed": False},
+        ],
     },
 ]
 

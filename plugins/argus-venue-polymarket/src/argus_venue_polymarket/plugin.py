@@ -1,13 +1,18 @@
 """Argus hooks of the Polymarket venue plugin (entry point ``polymarket``).
 
-No ``on_startup``: after a restart the core hands the venue the run's orders and booked
-fills itself (``Venue.resume``); the plugin never reads core tables."""
+After a restart the core hands the venue the run's orders and booked fills itself
+(``Venue.resume``); the plugin never reads core tables for that.  The lifecycle hooks
+drive redemption of resolved positions (:mod:`argus_venue_polymarket.redemption`):
+``on_startup`` starts it (and resumes what a previous process left unfinished),
+``on_fill`` hands it each settlement fill, ``on_shutdown`` lets it finish what is under
+way; its steps are rows of the plugin's own ``pm_redemptions`` table
+(``register_migrations``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from argus_core import Register, hookimpl
+from argus_core import Fill, Migrations, Register, hookimpl
 from argus_venue_polymarket.config import PolymarketSettings
 
 if TYPE_CHECKING:
@@ -30,3 +35,45 @@ def register_venues(register: Register) -> None:
         return PolymarketVenue(settings)
 
     register("polymarket", factory)
+
+
+@hookimpl
+def register_migrations(migrations: Migrations) -> None:
+    """The ``polymarket`` migration set: the ``pm_redemptions`` table."""
+    from argus_venue_polymarket.redemption import register
+
+    register(migrations)
+
+
+def _venue(ctx: Any) -> PolymarketVenue | None:
+    """The run's venue when it is this plugin's (another venue's run has nothing to redeem)."""
+    from argus_venue_polymarket.venue import PolymarketVenue
+
+    venue = getattr(ctx, "venue", None)
+    return venue if isinstance(venue, PolymarketVenue) else None
+
+
+@hookimpl
+def on_startup(ctx: Any) -> None:
+    """Start the run's redemptions: the worker in live mode (resuming unfinished ones),
+    simulated records in paper and replay."""
+    venue = _venue(ctx)
+    if venue is not None and ctx.ledger is not None:
+        venue.start_redemptions(ctx.mode, ctx.ledger)
+
+
+@hookimpl
+def on_fill(fill: Fill, ctx: Any) -> None:
+    """Hand a committed settlement fill to the redemptions (other fills are ignored)."""
+    venue = _venue(ctx)
+    if venue is not None and venue.redemptions is not None:
+        venue.redemptions.on_fill(fill)
+
+
+@hookimpl
+def on_shutdown(ctx: Any) -> None:
+    """Wait up to ``redeem_shutdown_wait_s`` for redemptions under way, then stop the
+    worker; what is left resumes at the next start of the run."""
+    venue = _venue(ctx)
+    if venue is not None and venue.redemptions is not None:
+        venue.redemptions.close()

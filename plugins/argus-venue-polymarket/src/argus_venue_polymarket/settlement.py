@@ -29,6 +29,7 @@ from eth_account import Account
 from eth_typing import ChecksumAddress
 from py_clob_client_v2.config import get_contract_config
 from web3 import Web3
+from web3.exceptions import ContractLogicError
 
 from argus_core import ConfigError, Instrument, Settlement, VenueError
 from argus_venue_polymarket import constants as C
@@ -102,7 +103,8 @@ class SettlementClient:
                                                request_kwargs={"timeout":
                                                                settings.request_timeout_s}))
         cfg = get_contract_config(settings.chain_id)
-        self.ctf_address = Web3.to_checksum_address(cfg.conditional_tokens)
+        self.ctf_address = Web3.to_checksum_address(settings.conditional_tokens
+                                                    or cfg.conditional_tokens)
         self.adapter_address = Web3.to_checksum_address(settings.neg_risk_adapter
                                                         or cfg.neg_risk_adapter)
         self.collateral = Web3.to_checksum_address(settings.collateral or cfg.collateral)
@@ -147,22 +149,31 @@ class SettlementClient:
                               "transactions need a signer key reference")
         return Account.from_key(self.settings.private_key.reveal())
 
+    def signer_address(self) -> str:
+        """The address of the configured signer key (the key itself is never returned)."""
+        return str(self._account().address)
+
     def build_transaction(self, to: str, data: str, *, sender: str | None = None,
-                          gas_margin: float = 1.2) -> dict[str, Any]:
-        """A complete EIP-1559 transaction: nonce, fees and an estimated gas limit."""
+                          gas_margin: float = 1.2, nonce: int | None = None) -> dict[str, Any]:
+        """A complete EIP-1559 transaction: nonce (the sender's pending count unless given),
+        fees and an estimated gas limit.  A reverting call raises ``ContractLogicError``
+        (web3's, carrying the revert reason); other estimation failures ``VenueError``."""
         sender = sender or self._account().address
         tx: dict[str, Any] = {"from": sender, "to": to, "data": data, "value": 0,
                               "chainId": self.w3.eth.chain_id}
         try:
             gas = self.w3.eth.estimate_gas(tx)  # type: ignore[arg-type]
-        except Exception as exc:  # web3 raises ContractLogicError, ValueError, ...
+        except ContractLogicError:
+            raise  # a revert: the caller records its reason
+        except Exception as exc:  # web3 raises ValueError, Web3RPCError, connection errors...
             raise VenueError(f"polymarket: gas estimation for {data[:10]} on {to} failed: "
                              f"{exc}") from None
         block = self.w3.eth.get_block("latest")
         base = int(block.get("baseFeePerGas", 0) or 0)
         tip = int(self.w3.eth.max_priority_fee)
         # cast: sender is a hex address string; web3 validates it at runtime.
-        nonce = self.w3.eth.get_transaction_count(cast(ChecksumAddress, sender))
+        if nonce is None:
+            nonce = self.w3.eth.get_transaction_count(cast(ChecksumAddress, sender), "pending")
         tx.update(gas=int(gas * gas_margin), nonce=nonce,
                   maxPriorityFeePerGas=tip, maxFeePerGas=2 * base + tip)
         return tx
@@ -172,6 +183,12 @@ class SettlementClient:
         key = private_key or self.settings.private_key.reveal()  # type: ignore[union-attr]
         unsigned = {k: v for k, v in tx.items() if k != "from"}
         return bytes(Account.sign_transaction(unsigned, key).raw_transaction)
+
+    @staticmethod
+    def tx_hash(raw_tx: bytes) -> str:
+        """The hash a signed transaction will have (keccak of its raw bytes), known before
+        it is sent, so it can be recorded first."""
+        return "0x" + bytes(Web3.keccak(raw_tx)).hex()
 
     def send(self, raw_tx: bytes) -> str:
         """Broadcast a signed transaction (live only); returns its hash."""

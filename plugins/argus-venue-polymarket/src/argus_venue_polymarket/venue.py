@@ -11,12 +11,15 @@ from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import ClassVar
 
+from web3 import Web3
+
 from argus_core import (
     ArgusError,
     DataError,
     Event,
     Fill,
     Instrument,
+    Ledger,
     MarketEvent,
     Order,
     OrderUpdate,
@@ -37,7 +40,9 @@ from argus_venue_polymarket.data import (
 from argus_venue_polymarket.execution import PolymarketExecution
 from argus_venue_polymarket.fees import PolymarketFeeSchedule
 from argus_venue_polymarket.instruments import instrument_id
+from argus_venue_polymarket.redemption import Redemptions
 from argus_venue_polymarket.schemas import FeeCurve
+from argus_venue_polymarket.settlement import SettlementClient
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +84,25 @@ class PolymarketVenue(Venue):
         self.discovery_ttl_s = 60.0
         #: Tokens settled so far by ``stream()`` (instrument id -> settlement price).
         self.settled: dict[str, Decimal] = {}
+        #: This run's redemptions of resolved positions (``start_redemptions``).
+        self.redemptions: Redemptions | None = None
+        #: The chain redemptions use; None: ``rpc_url`` (tests put a local chain here).
+        self.chain: Web3 | None = None
+
+    def start_redemptions(self, mode: str, ledger: Ledger) -> Redemptions | None:
+        """Redeem this run's resolved positions (the plugin's ``on_startup``): on chain by a
+        worker thread in live mode, recorded as simulated in paper and replay; rows in
+        ``pm_redemptions`` (see :mod:`argus_venue_polymarket.redemption`).  None when
+        ``redeem`` is off."""
+        if not self.settings.redeem:
+            return None
+        if self.redemptions is not None:
+            self.redemptions.close(0)
+        self.redemptions = Redemptions(
+            self.settings, mode, ledger, self._instruments.get,
+            lambda: SettlementClient(self.settings, self.chain))
+        self.redemptions.start()
+        return self.redemptions
 
     def live_problems(self) -> list[str]:
         """A live run needs a resolvable signer key (a 32-byte hex private key) and, when
@@ -258,7 +282,10 @@ class PolymarketVenue(Venue):
         return await self.execution.open_orders()
 
     async def close(self) -> None:
-        """Close the stream, the heartbeat and the HTTP pool."""
+        """Close the stream, the heartbeat, the HTTP pool and the redemption worker (what it
+        has not finished resumes at the next start of the run)."""
+        if self.redemptions is not None:
+            self.redemptions.close(0)
         if self._stream is not None:
             await self._stream.close()
         await self.execution.close()
