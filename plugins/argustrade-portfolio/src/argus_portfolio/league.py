@@ -84,7 +84,10 @@ log = logging.getLogger(__name__)
 _YEAR_NS = 365.25 * 24 * 3600 * 1e9
 #: Slots whose orders act for every book (the kill switch's flattening, settlements).
 _HOUSE = frozenset({"flatten", "settlement", "unallocated"})
-_SD_FLOOR = 1e-12  # a window whose returns vary less than this is flat: Sharpe 0
+# Returns varying less than this per row (0.01 bps) are measured as if they varied this much:
+# a flat window has Sharpe 0, a constant loss a large finite negative one, and rounding in
+# the running sums (~1e-10) never reads as a real spread.
+_SD_FLOOR = 1e-6
 
 
 class Status(enum.StrEnum):
@@ -171,15 +174,14 @@ def period_returns(equity: ArrayLike) -> NDArray[np.float64]:
 def rolling_sharpe(returns: ArrayLike, window: int, periods_per_year: float
                    ) -> NDArray[np.float64]:
     """Annualised Sharpe (mean / sample SD x sqrt(periods_per_year)) of every full window
-    of ``window`` returns; a flat window (SD < 1e-12) counts 0."""
+    of ``window`` returns, the SD at least 1e-6 (a flat window counts 0)."""
     r = np.asarray(returns, dtype=np.float64)
     if len(r) < window:
         return np.zeros(0)
     views = np.lib.stride_tricks.sliding_window_view(r, window)
     mean = views.mean(axis=1)
-    sd = views.std(axis=1, ddof=1)
-    out = np.where(sd >= _SD_FLOOR, mean / np.where(sd >= _SD_FLOOR, sd, 1.0), 0.0)
-    return (out * math.sqrt(periods_per_year)).astype(np.float64)
+    sd = np.maximum(views.std(axis=1, ddof=1), _SD_FLOOR)
+    return (mean / sd * math.sqrt(periods_per_year)).astype(np.float64)
 
 
 def drawdowns(equity: ArrayLike) -> NDArray[np.float64]:
@@ -221,6 +223,15 @@ class Reference:
     def drawdown_quantile(self, q: float) -> float:
         """The drawdown at quantile ``q`` in [0, 1] (interpolated between percentiles)."""
         return float(np.interp(q * 100.0, _PERCENTILES, self.drawdown_percentiles))
+
+    @property
+    def sampling_sd(self) -> float:
+        """The standard error of one window's annualised Sharpe, ``sqrt(periods_per_year /
+        window x (1 + SR^2 / 2))`` with ``SR`` the per-row Sharpe (Lo, 2002): a backtest's
+        overlapping windows understate how far a window's Sharpe strays by chance, so
+        ``z`` is never measured in a smaller SD than this."""
+        per_row = self.sharpe_mean / math.sqrt(self.periods_per_year)
+        return math.sqrt(self.periods_per_year / self.window * (1 + per_row ** 2 / 2))
 
     @property
     def max_drawdown(self) -> float:
@@ -386,8 +397,8 @@ class SlotHealth:
         if n < 2:
             return 0.0
         var = (self.s2 - self.s1 * self.s1 / n) / (n - 1)
-        sd = math.sqrt(var) if var > 0 else 0.0
-        return self.s1 / n / sd * math.sqrt(per_year) if sd >= _SD_FLOOR else 0.0
+        sd = max(math.sqrt(var) if var > 0 else 0.0, _SD_FLOOR)
+        return self.s1 / n / sd * math.sqrt(per_year)
 
     @property
     def drawdown(self) -> float:
@@ -441,7 +452,7 @@ def judge(h: SlotHealth, ref: Reference, s: LeagueSettings) -> Judgement:
     """Compare ``h`` with ``ref``: the health score, and QUARANTINED / KILLED when the
     rules of the module docstring say so (None otherwise)."""
     sharpe = h.sharpe(ref.periods_per_year)
-    z = (sharpe - ref.sharpe_mean) / max(ref.sharpe_std, s.min_sharpe_std)
+    z = (sharpe - ref.sharpe_mean) / max(ref.sharpe_std, ref.sampling_sd, s.min_sharpe_std)
     dd = h.drawdown
     q_dd = max(s.dd_multiple * ref.drawdown_quantile(s.dd_quantile), s.min_drawdown)
     k_dd = max(s.kill_dd_multiple * max(ref.max_drawdown, s.min_drawdown), q_dd)
@@ -480,13 +491,15 @@ class SlotState:
         self.reference: Reference | None = None
         self.baseline: list[tuple[int, float]] = []  # rows for an in-run reference
         self.last_ts = -1  # the newest book-equity row consumed
+        self.streak = 0  # consecutive rows the quarantine rule has held
 
     def get_state(self) -> dict[str, Any]:
         """JSON state."""
         return {"status": self.status.value, "reason": self.reason, "verdict": self.verdict,
                 "recorded": self.recorded, "health": self.health.get_state(),
                 "reference": None if self.reference is None else self.reference.to_json(),
-                "baseline": [list(x) for x in self.baseline], "last_ts": self.last_ts}
+                "baseline": [list(x) for x in self.baseline], "last_ts": self.last_ts,
+                "streak": self.streak}
 
 
 class League(RiskCheck):
@@ -648,8 +661,10 @@ class League(RiskCheck):
                 return True
             return False
         h.health = smooth(h.health, j.score, self.ls.alpha, self.ls.max_health_step)
-        if j.finding is not None:
-            self._transition(slot, j.finding, j, ts, now_ns)
+        # quarantine only on a finding that persists (a chance dip is brief); kill at once
+        st.streak = st.streak + 1 if j.finding is Status.QUARANTINED else 0
+        if j.finding is Status.KILLED or st.streak >= self.ls.confirm_rows:
+            self._transition(slot, j.finding or Status.QUARANTINED, j, ts, now_ns)
             return True
         return False
 
@@ -765,6 +780,7 @@ class League(RiskCheck):
                 ref, f"checkpointed league reference of {slot!r}")
             st.baseline = [(int(t), float(e)) for t, e in saved.get("baseline", [])]
             st.last_ts = int(saved["last_ts"])
+            st.streak = int(saved.get("streak", 0))
         self.positions = {k: {i: Decimal(q) for i, q in v.items()}
                           for k, v in state.get("positions", {}).items()}
         self.rows_seen = int(state.get("rows_seen", 0))

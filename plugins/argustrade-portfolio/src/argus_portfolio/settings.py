@@ -113,9 +113,11 @@ class LeagueSettings:
     z_quarantine: float = attrs.field(default=3.0, validator=in_range(0.5, 100))
     dd_quantile: float = attrs.field(default=0.99, validator=FRACTION)
     dd_multiple: float = attrs.field(default=1.0, validator=in_range(0.1, 100))
+    # ... on this many consecutive rows (a chance dip is brief; a lost edge persists)
+    confirm_rows: int = attrs.field(default=48, validator=in_range(1, 1_000_000))
     min_drawdown: float = attrs.field(default=0.01, validator=FRACTION)
     # KILL: drawdown past kill_dd_multiple x max(the reference's deepest, min_drawdown)
-    kill_dd_multiple: float = attrs.field(default=3.0, validator=in_range(1, 100))
+    kill_dd_multiple: float = attrs.field(default=4.0, validator=in_range(1, 100))
     # a reference SD of rolling Sharpe below this counts as this (a near-constant backtest)
     min_sharpe_std: float = attrs.field(default=0.25, validator=in_range(0, 1000,
                                                                          lo_open=True))
