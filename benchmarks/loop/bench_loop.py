@@ -228,8 +228,7 @@ def argus_config() -> Config:
         "argus": {"plugins": [], "mode": "replay", "seed": 7},
         "run": {"venue": "replay", "strategies": ["ma_cross"], "sizer": "fixed_fraction",
                 "starting_cash": str(int(CASH)), "checkpoint_every_events": 1000},
-        "paper": {"latency_ms": 0, "slippage_bps": "0", "bar_spread_bps": "0",
-                  "bar_depth_fraction": 1e9},  # fills whole at the next open, like the others
+        "paper": {"latency_ms": 0, "slippage_bps": "0", "bar_spread_bps": "0"},
         "plugins": {
             "replay": {"bars_csv": str(BARS_CSV), "symbol": "BTC/USD", "bar_seconds": 3600,
                        "tick_size": str(TICK), "maker_bps": "25", "taker_bps": str(TAKER_BPS)},
@@ -249,6 +248,9 @@ def run_argus(preparsed: list[Bar] | None, keep: list[Path],
     run_dir = Path(tempfile.mkdtemp(prefix="argus-bench-loop-"))
     keep.append(run_dir)
     runner = Runner(argus_config(), run_dir)
+    # Fills whole at the next open, like the other engines (they ignore volume; the
+    # config's bar_depth_fraction is capped at 1 of a bar's volume per level).
+    runner.broker._synthetic_book = lambda bar, side: [(bar.open, 1e18)]  # type: ignore[method-assign]
     if preparsed is not None:
         runner.asm.venue.events = lambda: iter(preparsed)  # type: ignore[method-assign]
     if tweak is not None:
