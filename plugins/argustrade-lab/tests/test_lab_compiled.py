@@ -15,8 +15,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from argus_core import Config, apply_overrides, load_config, run_backtest
 from argus_lab import compiled
 from argus_lab.executor import SerialExecutor
 from argus_lab.gates import open_lab
@@ -28,6 +26,8 @@ from argus_lab.sma_kernel import (
     _sign_of_difference,
 )
 from argus_lab.sweep import run_sweep
+
+from argus_core import Config, apply_overrides, load_config, run_backtest
 
 BARS = Path(__file__).resolve().parents[3] / "examples" / "data" / "kraken_XBTUSD_60.csv"
 
@@ -183,6 +183,7 @@ engine = "{engine}"
 
 
 def sweep(tmp_path: Path, engine: str, extra: str = "") -> tuple[list[Any], list[str]]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / f"{engine}.toml"
     path.write_text(SWEEP.format(lab=tmp_path / f"lab-{engine}", engine=engine) + extra)
     config = load_config(path)
@@ -225,3 +226,28 @@ def test_a_strategy_without_a_kernel_falls_back(tmp_path: Path) -> None:
                                              'choices = ["kelly"]\n')
     assert notes == ["engine: compiled for 0 of 6 points, event loop for 6 (6 x sizer 'kelly' "
                      "(the kernel sizes fixed_fraction only))"]
+
+
+@pytest.mark.slow
+def test_a_dask_cluster_gives_the_same_sweep(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    from argus_lab.executor import DaskExecutor
+
+    local, _notes = sweep(tmp_path / "local", "auto")
+    path = tmp_path / "dask.toml"
+    path.write_text(SWEEP.format(lab=tmp_path / "lab-dask", engine="auto"))
+    config = load_config(path)
+    settings, folder, ledger = open_lab(config)
+    notes: list[str] = []
+    try:
+        with (distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None) as cluster,
+              DaskExecutor(cluster.scheduler_address) as ex):
+            remote = run_sweep(config, settings.sweep.grid(), ledger=ledger, lab_dir=folder,
+                               executor=ex, family="ma", report=notes.append)
+    finally:
+        ledger.close()
+    assert notes[0].startswith("engine: compiled for 5 of 6 points")
+    for a, b in zip(local, remote, strict=True):
+        assert a.metrics == b.metrics
+        assert np.array_equal(a.returns, b.returns)

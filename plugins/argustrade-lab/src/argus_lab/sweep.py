@@ -217,7 +217,12 @@ def _run_compiled(config: Config, tasks: list[PointTask], executor: Executor,
     """Run the tasks the kernel takes, store them; return those left for the event loop."""
     from argus_lab.compiled import ChunkResult, engine_note, plan_sweep, run_compiled_chunk
 
-    plan = plan_sweep(config, [(t.point_id, t.overrides) for t in tasks])
+    chunk_size = 64  # points per kernel call: bounded memory, the kernel's threads busy
+    if isinstance(executor, DaskExecutor):  # a few chunks per worker, so all take part
+        workers = max(1, len(executor.client.scheduler_info().get("workers", {})))
+        chunk_size = max(1, min(chunk_size, -(-len(tasks) // (2 * workers))))
+    plan = plan_sweep(config, [(t.point_id, t.overrides) for t in tasks],
+                      chunk_size=chunk_size)
     refused: dict[str, str] = {}
 
     def landed(_index: int, result: ChunkResult) -> None:
