@@ -406,6 +406,7 @@ class Opportunity:
     ``"research"`` ones are stored, shown by ``argus scan`` and observers, and never
     traded.  The scanner decides (e.g. an unproven relation is research), so listing a
     research scanner in a paper or live config cannot send its guesses to a venue.
+    ``score``: a ranking's score (higher first in ``argus scan``; None: unranked).
     """
 
     opportunity_id: str
@@ -421,6 +422,7 @@ class Opportunity:
     risk_free: bool = True
     event_id: str = ""
     lane: str = attrs.field(default=EXECUTABLE, validator=attrs.validators.in_(LANES))
+    score: float | None = None
 
 
 @attrs.frozen

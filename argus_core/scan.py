@@ -40,15 +40,16 @@ async def snapshot_and_scan(config: Config) -> list[Opportunity]:
     found: list[Opportunity] = []
     for scanner in scanners:
         found.extend(scanner.scan(market, market.now_ns))
-    found.sort(key=lambda o: o.expected_profit, reverse=True)
+    found.sort(key=lambda o: (o.score is None, -(o.score or 0.0), -o.expected_profit))
     return found
 
 
 def _table(opps: list[Opportunity]) -> Table:
-    table = Table("lane", "kind", "event", "legs", "size", "edge/unit", "profit", "risk-free",
-                  "reason")
+    table = Table("lane", "score", "kind", "event", "legs", "size", "edge/unit", "profit",
+                  "risk-free", "reason")
     for o in opps:
-        table.add_row(o.lane, o.kind, o.event_id, str(len(o.legs)), f"{o.max_size}",
+        table.add_row(o.lane, "" if o.score is None else f"{o.score:.3f}", o.kind, o.event_id,
+                      str(len(o.legs)), f"{o.max_size}",
                       f"{o.edge_per_unit:.4f}", f"{o.expected_profit:.2f}",
                       "yes" if o.risk_free else "NO", o.reason)
     return table

@@ -86,3 +86,33 @@ def test_an_unknown_lane_is_refused_where_the_opportunity_is_made() -> None:
     assert base.lane == "executable"
     with pytest.raises(ValueError, match="lane"):
         attrs.evolve(base, lane="maybe")
+
+
+def test_argus_scan_lists_ranked_findings_best_score_first_then_by_profit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from argus_core import plugins
+    from argus_core.scan import _table, snapshot_and_scan
+
+    def opp(oid: str, profit: str, score: float | None) -> Opportunity:
+        return Opportunity(oid, "fixed", 0, "k", (), Decimal(0), Decimal(0), Decimal(profit),
+                           Decimal(0), score=score)
+
+    class Fixed(Scanner):
+        name = "fixed"
+
+        def scan(self, market: Any, ts_ns: int) -> list[Opportunity]:
+            return [opp("a", "5", None), opp("b", "1", 0.9), opp("c", "9", 0.2),
+                    opp("d", "7", None)]
+
+    module = types.ModuleType("argus_test_scores")
+    module.register_scanners = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fixed", lambda s: Fixed()))
+    monkeypatch.setitem(sys.modules, "argus_test_scores", module)
+    monkeypatch.setattr(plugins, "BUILTINS", (*plugins.BUILTINS, ("scores", "argus_test_scores")))
+    found = asyncio.run(snapshot_and_scan(_config(tmp_path, "fixed")))
+    assert [o.opportunity_id for o in found] == ["b", "c", "d", "a"]
+    table = _table(found)
+    assert table.columns[1].header == "score"
+    assert list(table.columns[1].cells) == ["0.900", "0.200", "", ""]

@@ -182,7 +182,7 @@ class RankedScanner(Scanner):
                      f"{k:.3f} + {s.w_confidence:g}*conf {c:.3f} + {s.w_persistence:g}*persist "
                      f"{p:.3f} + {s.w_ofi:g}*ofi {ofi:+.3f} - {s.w_competition:g}*comp {x:.3f}")
             out.append((score, attrs.evolve(
-                o, lane=lane, risk_free=o.risk_free and lane == EXECUTABLE,
+                o, lane=lane, risk_free=o.risk_free and lane == EXECUTABLE, score=score,
                 reason=lane_reason(lane, f"{why}; {terms}; {_strip_lane(o.reason)}"))))
         out.sort(key=lambda t: (-t[0], t[1].opportunity_id))
         return [o for _, o in out]
