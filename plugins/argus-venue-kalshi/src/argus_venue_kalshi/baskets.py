@@ -54,10 +54,12 @@ class KalshiBasketExecution(KalshiExecution):
         if not legs:
             raise VenueError("kalshi: empty basket")
         basket_id = legs[0].basket_id or legs[0].client_order_id
-        if len(legs) > min(C.BATCH_MAX_ORDERS, self.rest.writes.limit):
-            raise VenueError(f"kalshi: basket {basket_id} has {len(legs)} legs; a batch takes "
-                             f"at most {C.BATCH_MAX_ORDERS} orders and "
-                             f"{self.rest.writes.limit} writes per second at this tier")
+        tokens = self.rest.cost("POST", "/portfolio/orders/batched", len(legs))
+        if len(legs) > C.BATCH_MAX_ORDERS or tokens > self.rest.writes.limit:
+            raise VenueError(f"kalshi: basket {basket_id} has {len(legs)} legs ({tokens} "
+                             f"tokens); a batch takes at most {C.BATCH_MAX_ORDERS} orders "
+                             f"and {self.rest.writes.limit} write tokens per second at "
+                             f"this tier")
         bodies = {leg.client_order_id: self.body(_fok(leg)) for leg in legs}
         for coid in bodies:
             self.learn(coid)
@@ -94,7 +96,7 @@ class KalshiBasketExecution(KalshiExecution):
         for attempt in range(self.settings.max_retries + 1):
             try:
                 answer = await self.rest.send(
-                    "POST", "/portfolio/orders/batched", signed=True, weight=len(pending),
+                    "POST", "/portfolio/orders/batched", signed=True, items=len(pending),
                     body={"orders": [bodies[c] for c in pending]})
             except KalshiHttpError as exc:
                 if not (exc.status == 409 or exc.status in REFUSED_BEFORE_ACTING

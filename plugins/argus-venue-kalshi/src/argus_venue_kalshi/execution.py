@@ -135,6 +135,8 @@ class KalshiExecution:
         self._queue: asyncio.Queue[Fill | OrderUpdate] = asyncio.Queue()
         self._min_ts_s = 0
         self.fill_stream: FillStream | None = None
+        self._cancels: list[tuple[str, str, asyncio.Future[None]]] = []
+        self._cancelling: asyncio.Task[None] | None = None
         #: ticker -> the market's price grid (set by the venue as it loads markets).
         self.grids: dict[str, PriceRanges] = {}
         #: Ids of fills first seen on the websocket (the rest came from the poll).
@@ -241,7 +243,11 @@ class KalshiExecution:
 
     # -- cancels, look-ups, open orders ----------------------------------------------
     async def cancel(self, client_order_id: str) -> None:
-        """``DELETE /portfolio/orders/{order_id}``; the CANCELLED update follows."""
+        """Cancel by client order id; the CANCELLED update follows.  Cancels asked for
+        together (the engine cancels every working order at once when trading HALTs) go
+        out as one ``DELETE /portfolio/orders/batched`` per :data:`C.BATCH_MAX_ORDERS`,
+        billed 2 tokens an order instead of 10 a request; a lone one as
+        ``DELETE /portfolio/orders/{order_id}``."""
         venue_id = self.venue_ids.get(client_order_id)
         if venue_id is None:
             found = await self._find(wire_client_id(client_order_id))
@@ -249,8 +255,47 @@ class KalshiExecution:
                 raise VenueError(f"kalshi: no order {client_order_id} to cancel")
             venue_id = found["order_id"]
             self.learn(client_order_id, venue_id)
-        answer = await self.rest.send("DELETE", f"/portfolio/orders/{venue_id}", signed=True)
-        self._report(client_order_id, answer["order"])
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._cancels.append((client_order_id, venue_id, done))
+        if self._cancelling is None or self._cancelling.done():
+            self._cancelling = asyncio.get_running_loop().create_task(self._send_cancels())
+        await done
+
+    async def _send_cancels(self) -> None:
+        """Send the cancels queued so far: the engine's other cancel tasks of this tick
+        queue theirs first (they are scheduled before this task)."""
+        await asyncio.sleep(0)
+        while self._cancels:
+            batch = self._cancels[:C.BATCH_MAX_ORDERS]
+            del self._cancels[:len(batch)]
+            try:
+                if len(batch) == 1:
+                    coid, venue_id, done = batch[0]
+                    answer = await self.rest.send("DELETE", f"/portfolio/orders/{venue_id}",
+                                                  signed=True)
+                    self._report(coid, answer["order"])
+                    done.set_result(None)
+                    continue
+                answer = await self.rest.send(
+                    "DELETE", "/portfolio/orders/batched", signed=True, items=len(batch),
+                    body={"orders": [{"order_id": v} for _, v, _ in batch]})
+            except Exception as exc:  # every waiting cancel learns why
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc if isinstance(exc, VenueError | httpx.HTTPError)
+                                           else VenueError(f"kalshi: cancel failed: {exc}"))
+                continue
+            by_id = {item.get("order_id"): item for item in (answer or {}).get("orders") or []}
+            for coid, venue_id, done in batch:
+                item = by_id.get(venue_id) or {}
+                if item.get("order"):
+                    self._report(coid, item["order"])
+                    done.set_result(None)
+                else:
+                    err = item.get("error") or {"message": "no answer in the batch"}
+                    done.set_exception(VenueError(
+                        f"kalshi: cancel of {coid} refused: {err.get('code', '')} "
+                        f"{err.get('message', '')}".strip()))
 
     async def lookup(self, order: Order) -> OrderUpdate | None:
         """OPEN with the venue order id when Kalshi has (or had) it, CANCELLED when not."""

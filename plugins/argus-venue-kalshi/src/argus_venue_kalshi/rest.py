@@ -11,15 +11,18 @@ pagination: docs getting_started/pagination).
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import httpx
 
-from argus_core import ConfigError, VenueError
+from argus_core import ConfigError, DataError, VenueError
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi import signing
 from argus_venue_kalshi.config import KalshiSettings
-from argus_venue_kalshi.ratelimit import RateLimiter
+from argus_venue_kalshi.ratelimit import DEFAULT_COST, EndpointCosts, RateLimiter
+
+log = logging.getLogger(__name__)
 
 
 class KalshiHttpError(VenueError):
@@ -61,7 +64,11 @@ class KalshiRest:
                                          timeout=settings.request_timeout_s)
         self._signer: signing.Signer | None = None
         reads, writes = settings.limits_per_s
-        self.reads, self.writes = RateLimiter(reads), RateLimiter(writes)
+        # budgets in tokens: the settings count requests at the default cost
+        self.reads = RateLimiter(reads * DEFAULT_COST)
+        self.writes = RateLimiter(writes * DEFAULT_COST)
+        #: What each request costs (documented defaults until :meth:`load_costs`).
+        self.costs = EndpointCosts()
 
     def signer(self) -> signing.Signer:
         """The request signer (reads the key references on first use)."""
@@ -74,15 +81,30 @@ class KalshiRest:
                                           signing.load_private_key(s.private_key.reveal()))
         return self._signer
 
+    async def load_costs(self) -> None:
+        """Read ``GET /account/endpoint_costs`` (signed) into :attr:`costs`; on failure
+        keep the documented costs and say so."""
+        try:
+            self.costs = EndpointCosts.from_payload(
+                await self.get("/account/endpoint_costs", signed=True))
+        except (VenueError, DataError, httpx.TransportError) as exc:
+            log.warning("kalshi: endpoint costs unavailable (%s); using the documented "
+                        "costs (default %d tokens)", exc, self.costs.default)
+
+    def cost(self, method: str, path: str, items: int = 1) -> int:
+        """Tokens one request costs (see :class:`EndpointCosts`)."""
+        return self.costs.cost(method, path.split("?", 1)[0], items)
+
     async def send(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                    body: dict[str, Any] | None = None, signed: bool = False,
-                   weight: int = 1) -> Any:
-        """One request (``weight`` writes for a batch); the decoded body, or
+                   items: int = 1) -> Any:
+        """One request (a batch of ``items`` orders); the decoded body, or
         :class:`KalshiHttpError` (a 429 also pauses this limiter for its Retry-After).
-        Transport errors (timeouts, resets) propagate as ``httpx`` exceptions."""
+        The limiter is charged the request's token cost first.  Transport errors
+        (timeouts, resets) propagate as ``httpx`` exceptions."""
         full = C.API_PREFIX + path
         limiter = self.reads if method == "GET" else self.writes
-        await limiter.acquire(weight)
+        await limiter.acquire(self.cost(method, path, items))
         headers = self.signer().headers(method, full) if signed else {}
         resp = await self._client.request(method, full, params=params, json=body,
                                           headers=headers)

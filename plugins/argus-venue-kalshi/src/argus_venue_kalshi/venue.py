@@ -98,6 +98,8 @@ class KalshiVenue(Venue):
     async def instruments(self) -> Sequence[Instrument]:
         """The YES and NO instruments of every configured market and event (cached)."""
         if not self._instruments:
+            if self.settings.has_credentials:
+                await self.rest.load_costs()  # what each request costs this account
             events = []
             for ticker in self.settings.event_tickers:
                 raw = await self.rest.get(f"/events/{ticker}")

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi import signing
+from argus_venue_kalshi.ratelimit import DEFAULT_COST, EndpointCosts
 from argus_venue_kalshi.testing.engine import LocalEngine, Rejected
 
 
@@ -40,9 +41,11 @@ class Fault:
 
 @attrs.frozen
 class RateLimit:
-    """The exchange's limits: at most ``reads`` GETs and ``writes`` writes (a batch weighs
-    its number of orders) in any ``window_s`` seconds; over that, 429 (with
-    ``Retry-After`` in whole seconds when ``retry_after``)."""
+    """The exchange's limits, in requests at the default cost: at most ``reads * 10``
+    read tokens and ``writes * 10`` write tokens (each request costs its endpoint's
+    tokens, a batch its per-order cost per order: :attr:`LocalRest.costs`) in any
+    ``window_s`` seconds; over that, 429 (with ``Retry-After`` in whole seconds when
+    ``retry_after``)."""
 
     reads: int | None = None
     writes: int | None = None
@@ -81,6 +84,8 @@ class LocalRest:
         self.limits: RateLimit | None = None
         self.admitted: list[tuple[float, str, int]] = []
         self.limited = 0
+        #: What each request costs (``GET /account/endpoint_costs`` serves it).
+        self.costs = EndpointCosts()
         self.port = 0
         self._server: asyncio.Server | None = None
 
@@ -93,19 +98,26 @@ class LocalRest:
         """Apply ``fault`` to the next request of ``route`` (``"POST /portfolio/orders"``)."""
         self.faults.setdefault(route, []).append(fault)
 
-    def most_in_window(self, kind: str) -> int:
-        """The largest weight of ``kind`` requests let through in any ``window_s``."""
+    def most_tokens_in_window(self, kind: str) -> int:
+        """The most tokens of ``kind`` requests let through in any ``window_s``."""
         window = self.limits.window_s if self.limits else 1.0
         times = [(t, w) for t, k, w in self.admitted if k == kind]
         return max((sum(w for u, w in times if t <= u < t + window) for t, _ in times),
                    default=0)
 
+    def most_in_window(self, kind: str) -> float:
+        """:meth:`most_tokens_in_window` in requests at the default cost."""
+        return self.most_tokens_in_window(kind) / DEFAULT_COST
+
     def _over_limit(self, req: Received) -> float | None:
         """None when ``req`` fits the limits (and is counted), else seconds to wait."""
         kind = "read" if req.method == "GET" else "write"
-        weight = len((req.body or {}).get("orders") or [1]) if kind == "write" else 1
+        body = req.body if isinstance(req.body, dict) else {}
+        items = len(body.get("orders") or body.get("ids") or [1])
+        weight = self.costs.cost(req.method, req.path.removeprefix(C.API_PREFIX), items)
         limits = self.limits
         limit = None if limits is None else (limits.reads if kind == "read" else limits.writes)
+        limit = None if limit is None else limit * DEFAULT_COST
         now = time.monotonic()
         if limits is not None and limit is not None:
             recent = sorted(t for t, k, w in self.admitted
@@ -199,7 +211,7 @@ class LocalRest:
     def _route(self, req: Received) -> Reply:
         path = req.path.removeprefix(C.API_PREFIX)
         parts = [p for p in path.split("/") if p]
-        if parts[:1] == ["portfolio"] and not self._authorised(req):
+        if parts[:1] in (["portfolio"], ["account"]) and not self._authorised(req):
             return 401, {"error": {"code": "authentication_error",
                                    "message": "invalid signature"}}
         try:
@@ -216,6 +228,7 @@ class LocalRest:
             ("POST", "portfolio", 2): self._create, ("POST", "portfolio", 3): self._batch,
             ("GET", "portfolio", 2): self._list,
             ("GET", "portfolio", 3): self._order, ("DELETE", "portfolio", 3): self._cancel,
+            ("GET", "account", 2): self._endpoint_costs,
         }
         if not parts:
             return None
@@ -310,7 +323,34 @@ class LocalRest:
         return (200, {"order": order}) if order else (404, {"error": {"code": "not_found"}})
 
     def _cancel(self, req: Received, parts: list[str]) -> Reply:
-        return 200, self.engine.cancel(parts[2])
+        if parts[2] != "batched":
+            return 200, self.engine.cancel(parts[2])
+        # DELETE /portfolio/orders/batched: {"orders": [{"order_id"}]} (or the deprecated
+        # {"ids": [...]}); one answer per order, an error for those that cannot be
+        body = req.body if isinstance(req.body, dict) else {}
+        ids = [o.get("order_id") for o in body.get("orders") or [] if isinstance(o, dict)] \
+            or list(body.get("ids") or [])
+        if not ids:
+            return 400, {"error": {"code": "invalid_parameters",
+                                   "message": "orders must name at least one order"}}
+        answers = []
+        for order_id in ids:
+            try:
+                done = self.engine.cancel(str(order_id))
+                answers.append({"order_id": order_id, "order": done["order"],
+                                "reduced_by_fp": f"{done['reduced_by']}.00", "error": None})
+            except Rejected as exc:
+                answers.append({"order_id": order_id, "order": None, "reduced_by_fp": "0.00",
+                                "error": {"code": exc.code, "message": exc.message}})
+        return 200, {"orders": answers}
+
+    def _endpoint_costs(self, req: Received, parts: list[str]) -> Reply:
+        """``GET /account/endpoint_costs``: the non-default costs of :attr:`costs`."""
+        if parts[1] != "endpoint_costs":
+            return 404, {"error": {"code": "not_found"}}
+        listed = [{"method": m, "path": C.API_PREFIX + p, "cost": c}
+                  for (m, p), c in self.costs.exact.items() if c != self.costs.default]
+        return 200, {"default_cost": self.costs.default, "endpoint_costs": listed}
 
 async def _write(writer: asyncio.StreamWriter, status: int, payload: Any,
                  headers: dict[str, str] | None = None) -> None:
