@@ -52,7 +52,7 @@ class ScriptedProvider(EthereumTesterProvider):
         self.faults: list[Fault] = []
         self.sent: list[str] = []
 
-    def make_request(self, method: Any, params: Any) -> Any:  # noqa: D102  (web3's own API)
+    def make_request(self, method: Any, params: Any) -> Any:
         if method == "eth_sendRawTransaction":
             if self.faults:
                 message, before = self.faults.pop(0)

@@ -74,12 +74,18 @@ import apsw
 import attrs
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound
+from web3.exceptions import TransactionNotFound
 
 from argus_core import Fill, Instrument, Ledger, Liquidity, Migrations, Side, VenueError
 from argus_venue_polymarket import constants as C
 from argus_venue_polymarket.config import PolymarketSettings
-from argus_venue_polymarket.settlement import SettlementClient, to_base_units
+from argus_venue_polymarket.settlement import (
+    SettlementClient,
+    TransactionReverted,
+    is_revert,
+    revert_reason,
+    to_base_units,
+)
 
 log = logging.getLogger(__name__)
 
@@ -536,9 +542,9 @@ class _Worker:
             try:
                 tx = client.build_transaction(to, data, sender=self.account, nonce=nonce,
                                               gas_margin=float(s.redeem_gas_margin * gas_mult))
-            except ContractLogicError as exc:
+            except TransactionReverted as exc:
                 self.record(job, FAILED, tokens_json=amounts, detail=(
-                    f"{job.contract} redeemPositions reverts: {_reason(exc)}"))
+                    f"{job.contract} redeemPositions reverts: {exc}"))
                 return False
             except VenueError as exc:  # the RPC, not the contract: try again shortly
                 errors += 1
@@ -700,10 +706,8 @@ class _Worker:
             tx = self.w3.eth.get_transaction(_hash(tx_hash))
             self.w3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"]},
                              block_identifier=max(0, block - 1))
-        except ContractLogicError as exc:
-            return _reason(exc)
-        except Exception as exc:  # the replay itself failed
-            return f"status 0 (replay failed: {exc})"
+        except Exception as exc:  # the revert, or the replay itself failed
+            return revert_reason(exc) if is_revert(exc) else f"status 0 (replay failed: {exc})"
         return "status 0 (the replay succeeds: ran out of gas or state changed)"
 
 
@@ -711,7 +715,3 @@ def _hash(tx_hash: str) -> HexBytes:
     """A 0x hex transaction hash as the bytes web3's typed API takes."""
     return HexBytes(tx_hash)
 
-
-def _reason(exc: ContractLogicError) -> str:
-    """A revert's reason as the node gave it ("execution reverted: ...")."""
-    return str(exc.message or exc)

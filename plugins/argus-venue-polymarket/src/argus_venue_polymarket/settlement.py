@@ -87,6 +87,24 @@ def plan_redemptions(positions: Mapping[str, Decimal], instruments: Mapping[str,
     return plans
 
 
+class TransactionReverted(VenueError):
+    """The contract refuses the call (a revert at gas estimation); the message is the
+    reason the node gave ("execution reverted: ...")."""
+
+
+def is_revert(exc: BaseException) -> bool:
+    """A revert: web3's ``ContractLogicError`` from a node, or eth-tester's
+    ``TransactionFailed`` ("execution reverted: ...") from a local chain."""
+    return isinstance(exc, ContractLogicError) or "execution reverted" in str(exc).lower()
+
+
+def revert_reason(exc: BaseException) -> str:
+    """The reason of a revert as the node gave it."""
+    if isinstance(exc, ContractLogicError) and exc.message:
+        return str(exc.message)
+    return str(exc)
+
+
 def settlement_events(winning_token: str, token_ids: list[str], ts_ns: int,
                       reason: str = "") -> list[Settlement]:
     """Settlement events for a resolved market: winner at 1, every other token at 0."""
@@ -156,16 +174,17 @@ class SettlementClient:
     def build_transaction(self, to: str, data: str, *, sender: str | None = None,
                           gas_margin: float = 1.2, nonce: int | None = None) -> dict[str, Any]:
         """A complete EIP-1559 transaction: nonce (the sender's pending count unless given),
-        fees and an estimated gas limit.  A reverting call raises ``ContractLogicError``
-        (web3's, carrying the revert reason); other estimation failures ``VenueError``."""
+        fees and an estimated gas limit.  A reverting call raises
+        :class:`TransactionReverted` with the revert reason; other estimation failures (the
+        RPC, the network) ``VenueError``."""
         sender = sender or self._account().address
         tx: dict[str, Any] = {"from": sender, "to": to, "data": data, "value": 0,
                               "chainId": self.w3.eth.chain_id}
         try:
             gas = self.w3.eth.estimate_gas(tx)  # type: ignore[arg-type]
-        except ContractLogicError:
-            raise  # a revert: the caller records its reason
         except Exception as exc:  # web3 raises ValueError, Web3RPCError, connection errors...
+            if is_revert(exc):
+                raise TransactionReverted(revert_reason(exc)) from None
             raise VenueError(f"polymarket: gas estimation for {data[:10]} on {to} failed: "
                              f"{exc}") from None
         block = self.w3.eth.get_block("latest")
