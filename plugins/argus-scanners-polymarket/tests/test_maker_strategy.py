@@ -320,7 +320,7 @@ def test_halted_the_strategy_does_not_spin(tmp_path: Path) -> None:
     events = [book(1 + k * 0.5, [(0.30 + 0.01 * (k % 5), 100)], [(0.60, 100)])
               for k in range(40)]
     s = settings(min_requote_s=5.0)
-    run_dir, strategy = run(tmp_path, events, s, strategy=HaltAt(s))
+    run_dir, _ = run(tmp_path, events, s, strategy=HaltAt(s))
     vetoes = ledger_rows(run_dir, "select * from risk_events where action = 'veto'")
     rows = orders(run_dir)
     assert rows[0]["status"] == "cancelled"  # the HALT cancelled the working bid

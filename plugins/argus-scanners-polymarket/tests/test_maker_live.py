@@ -1,0 +1,207 @@
+"""``pm_maker`` live, through the real core ``Runner`` and the Polymarket venue, against the
+venue plugin's local exchange (``SnapshotServer`` + ``LocalClob``: Gamma, CLOB REST and
+the market websocket on 127.0.0.1; signed orders matched against the books).
+
+The first quote's post is executed by the exchange and its answer lost (the connection
+reset mid-answer); a maker fill takes part of it; the market websocket then drops: the
+book goes stale, the strategy cancels its quote, and after the reconnect's snapshot
+posts a new one, which is partly filled too.  The exchange's record and the ledger must
+agree: each order acted on once and booked once, each maker fill booked once, the
+cancelled order ended with its partial fill, one working quote at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("argus_venue_polymarket")
+
+from argus_venue_polymarket.replay_server import SnapshotServer
+from argus_venue_polymarket.signing import client_order_metadata
+from argus_venue_polymarket.testing import (
+    HARDHAT_KEY,
+    Fault,
+    LocalClob,
+    make_book,
+)
+
+from argus_core.config import parse_config
+from argus_core.ledger import Ledger
+from argus_core.runner import Runner
+
+ROOT = Path(__file__).resolve().parents[3]
+SNAPSHOT = ROOT / "examples" / "polymarket" / "snapshot"
+API_KEY, API_PASSPHRASE = "maker-key-1", "maker-pass"
+API_SECRET = base64.urlsafe_b64encode(b"argus-local-clob-test-secret-32b").decode()
+FED = "481717"
+
+
+@pytest.fixture(autouse=True)
+def _live_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The throwaway key and API credentials, referenced only as ``$env:``."""
+    monkeypatch.setenv("PM_LIVE_KEY", HARDHAT_KEY)
+    monkeypatch.setenv("PM_LIVE_API_KEY", API_KEY)
+    monkeypatch.setenv("PM_LIVE_API_SECRET", API_SECRET)
+    monkeypatch.setenv("PM_LIVE_API_PASSPHRASE", API_PASSPHRASE)
+
+
+@pytest.fixture
+def exchange() -> Iterator[tuple[SnapshotServer, LocalClob, str, dict[str, Any]]]:
+    """The example snapshot with the Fed "no change" token's book widened to
+    0.60 / 0.66 (room for a quote inside); returns the servers, the token and its book."""
+    events = json.loads((SNAPSHOT / "events.json").read_text())
+    books = json.loads((SNAPSHOT / "books.json").read_text())
+    fed = next(e for e in events if e["id"] == FED)
+    market = fed["markets"][2]
+    token = json.loads(market["clobTokenIds"])[0]
+    wide = _wide(token, market["conditionId"])
+    books = [wide if b["asset_id"] == token else b for b in books]
+    clob = LocalClob({b["asset_id"]: b for b in books}, api_key=API_KEY,
+                     api_secret=API_SECRET, api_passphrase=API_PASSPHRASE)
+    srv = SnapshotServer(events, books, ws_port=0, clob=clob).start()
+    try:
+        yield srv, clob, token, wide
+    finally:
+        srv.stop()
+
+
+def _wide(token: str, condition_id: str) -> dict[str, Any]:
+    """The token's book at 0.60 / 0.66, stamped now (the core judges staleness by it)."""
+    return make_book(token, condition_id, [("0.60", "150")], [("0.66", "150")], tick="0.01",
+                     neg_risk=True, last="0.63", timestamp=str(time.time_ns() // 10**6))
+
+
+def _config(srv: SnapshotServer, token: str) -> Any:
+    return parse_config({
+        "argus": {"plugins": ["polymarket", "pmscanners"], "mode": "live"},
+        "run": {"venue": "polymarket", "strategies": ["pm_maker"], "risk_checks": [],
+                "starting_cash": "1000"},
+        "plugins": {
+            "polymarket": {
+                "gamma_url": srv.url, "clob_url": srv.url, "ws_url": srv.ws_url,
+                "private_key": "$env:PM_LIVE_KEY", "api_key": "$env:PM_LIVE_API_KEY",
+                "api_secret": "$env:PM_LIVE_API_SECRET",
+                "api_passphrase": "$env:PM_LIVE_API_PASSPHRASE",
+                "settlement_poll_s": 0, "trades_poll_s": 0.05, "heartbeat_interval_s": 0.1,
+                "reconnect_min_s": 0.2, "reconnect_max_s": 0.5},
+            "pmscanners": {"pm_maker": {"tokens": [token], "min_requote_s": 0.1}}}},
+        Path("live.toml"))
+
+
+async def _until(condition: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def _orders(runner: Runner) -> list[dict[str, Any]]:
+    return list(runner.ledger.query("select * from orders order by ts_ns, client_order_id"))
+
+
+def _vid(clob: LocalClob, client_order_id: str) -> str:
+    (vid,) = [v for v, r in clob.orders.items()
+              if r["metadata"] == client_order_metadata(client_order_id)]
+    return vid
+
+
+@pytest.mark.slow
+async def test_disconnects_and_partial_fills_book_every_order_and_fill_once(
+        exchange: Any, tmp_path: Path) -> None:
+    srv, clob, token, wide = exchange
+    iid = f"polymarket:{token}"
+    clob.faults.append(Fault(reset=True))  # the first quote: acted on, answer lost
+    runner = Runner(_config(srv, token), tmp_path / "run", live_confirmed=True)
+    strategy: Any = runner.asm.strategies["pm_maker"]
+    task = asyncio.create_task(runner.run())
+
+    def book_frame() -> int:
+        """The token's book again, stamped now (as the channel sends after any change on
+        it); also what a reconnect's subscription is answered with."""
+        fresh = srv.books[token] = _wide(token, wide["market"])
+        return srv.push([dict(fresh, event_type="book")])
+
+    def statuses() -> list[str]:
+        return [o["status"] for o in _orders(runner)]
+
+    # 1. the quote goes out once; the lost answer is resolved by asking the exchange
+    await _until(lambda: statuses() == ["open"], "the first quote acknowledged")
+    (first,) = _orders(runner)
+    vid1 = _vid(clob, first["client_order_id"])
+    assert (first["side"], Decimal(first["limit_price"]), Decimal(first["quantity"]),
+            first["time_in_force"]) == ("buy", Decimal("0.61"), Decimal(5), "gtc")
+    # 2. a maker fill takes 2 of 5; the strategy keeps the remaining 3 resting
+    trade1 = clob.fill_resting(vid1, "2")
+    await _until(lambda: runner.n_fills == 1, "the first maker fill")
+    book_frame()
+    await _until(lambda: strategy.books[iid].bid is not None
+                 and strategy.books[iid].bid.filled == 2, "the strategy seeing the fill")
+    assert len(clob.posts) == 1  # no second quote after the partial fill
+    # 3. the market websocket drops: stale book -> the quote is cancelled; after the
+    #    reconnect's snapshot a new quote goes out
+    for conn in list(srv._ws_conns):  # (a thread: the close handshake needs this loop)
+        await asyncio.to_thread(conn.close)
+    await _until(lambda: statuses()[:1] == ["cancelled"], "the quote cancelled while blind")
+    assert len(clob.posts) == 1  # nothing posted while the book was stale
+    # reconnected, the channel's snapshot and later changes make the book live again
+    for _ in range(100):
+        if len(clob.posts) == 2:
+            break
+        book_frame()
+        await asyncio.sleep(0.2)
+    assert len(clob.posts) == 2, "no new quote after the reconnect"
+    await _until(lambda: statuses() == ["cancelled", "open"], "the new quote acknowledged")
+    second = _orders(runner)[1]
+    vid2 = _vid(clob, second["client_order_id"])
+    # 4. the new quote is partly filled too
+    trade2 = clob.fill_resting(vid2, "1")
+    await _until(lambda: runner.n_fills == 2, "the second maker fill")
+    book_frame()
+    await _until(lambda: strategy.books[iid].bid is not None
+                 and strategy.books[iid].bid.filled == 1, "the strategy seeing it")
+    polls = clob.count("GET", "/data/trades")
+    await _until(lambda: clob.count("GET", "/data/trades") >= polls + 3, "three more polls")
+    runner.max_events = runner.seq + 1
+    assert book_frame() == 1
+    summary = await asyncio.wait_for(task, 20)
+
+    # the exchange's record
+    assert len(clob.attempts) == 2 and len(clob.posts) == 2  # nothing re-sent
+    assert sorted(clob.accepted.values()) == [1, 1]  # each order acted on once
+    assert all(item["orderType"] == "GTC" for _, items in clob.posts for item in items)
+    assert clob.orders[vid1]["status"] == "CANCELED"
+    assert [v for v, r in clob.orders.items() if r["status"] == "LIVE"] == [vid2]
+    assert clob.bad_signatures == [] and clob.auth_failures == []
+    # ... and the ledger agree
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        orders = list(ledger.query("select * from orders order by ts_ns, client_order_id"))
+        fills = list(ledger.query("select * from fills order by ts_ns"))
+        positions = list(ledger.query("select * from positions"))
+        risk = list(ledger.query("select check_name, action, reason from risk_events"))
+    assert [(o["venue_order_id"], o["status"], o["filled_quantity"]) for o in orders] == [
+        (vid1, "cancelled", "2"), (vid2, "partially_filled", "1")]
+    for o in orders:
+        assert Decimal(o["filled_quantity"]) == Decimal(clob.orders[o["venue_order_id"]]
+                                                        ["size_matched"])
+    assert [(f["fill_id"], f["client_order_id"], Decimal(f["quantity"]), Decimal(f["price"]),
+             f["liquidity"]) for f in fills] == [
+        (f"{trade1}:{vid1}", first["client_order_id"], 2, Decimal("0.61"), "maker"),
+        (f"{trade2}:{vid2}", second["client_order_id"], 1, Decimal("0.61"), "maker")]
+    schedule = runner.asm.venue.fee_schedule(iid)
+    assert [Decimal(f["fee"]) for f in fills] == [
+        schedule.fee(Decimal("0.61"), Decimal(q), maker=True) for q in (2, 1)]
+    assert [(p["instrument_id"], Decimal(p["quantity"])) for p in positions] == [(iid, 3)]
+    assert "book not tradeable" in (orders[0]["status_reason"] or "")
+    assert not [r for r in risk if r["action"] in ("unknown_order", "unknown_fill")]
+    assert summary.fills == 2 and summary.trading_state == "active"
