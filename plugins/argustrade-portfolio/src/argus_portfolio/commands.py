@@ -145,3 +145,27 @@ def league_events(run_dir: Path) -> None:
     for r in rows:
         click.echo(f"{r['ts_ns']}  {r['slot']}  {r['from_status']} -> {r['to_status']}  "
                    f"{r['reason']}")
+
+
+@league.command("books")
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (money as exact strings).")
+def league_books(run_dir: Path, as_json: bool) -> None:
+    """Per-strategy and portfolio views of a run: each book's start and end equity,
+    return, Sharpe, maximum drawdown, fills and league standing."""
+    from argus_portfolio.books import HEADERS, books_table, jsonable, read_books
+
+    try:
+        books = read_books(run_dir)
+    except ArgusError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(jsonable(books), indent=1))
+        return
+    if not books:
+        click.echo(f"{run_dir}: no equity rows")
+        return
+    click.echo(_table(HEADERS, books_table(books)))
+    for b in books:
+        if b.reason:
+            click.echo(b.reason)

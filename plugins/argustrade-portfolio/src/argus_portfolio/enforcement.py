@@ -19,6 +19,7 @@ from argus_core import (
     FeeSchedule,
     Instrument,
     Intent,
+    Ledger,
     Portfolio,
     RiskAction,
     RiskCheck,
@@ -118,7 +119,8 @@ class PortfolioCaps(RiskCheck):
 class PortfolioWeight(Sizer):
     """Sizes an intent towards its strategy's allocated position: ``weight x equity``
     (times the forecast's confidence), never above the per-play cap, less what the
-    instrument already holds on that side.
+    strategy already holds on that side (its own fills, once the run's ledger is attached;
+    the instrument's account position otherwise).
 
     Weights start from the model in ``[plugins.portfolio.strategies]`` (volatilities, a
     constant correlation, forecasts, health); :meth:`rebalance` replaces them from
@@ -136,6 +138,8 @@ class PortfolioWeight(Sizer):
         self.weights: dict[str, float] = {}
         #: the league's smoothed health per strategy (multiplies the model's health)
         self.league_health: dict[str, float] = {}
+        #: the run's ledger (set by the plugin's on_startup): a strategy's own position
+        self.ledger: Ledger | None = None
         if settings is not None:
             _SIZERS[id(settings)] = self
         if self.names:
@@ -181,6 +185,19 @@ class PortfolioWeight(Sizer):
                 self.weights[name] = 0.0
         return allocation
 
+    def held(self, intent: Intent, portfolio: Portfolio) -> Decimal:
+        """The position the intent's strategy holds in its instrument: summed from the
+        ledger's fills of that slot's orders when the run's ledger is attached (the
+        account holds every strategy's positions together), else the account's."""
+        if self.ledger is None:
+            return portfolio.position(intent.instrument_id).quantity
+        rows = self.ledger.query(
+            "select f.side, f.quantity from fills f join orders o using (client_order_id) "
+            "where o.strategy = ? and f.instrument_id = ?",
+            (intent.strategy, intent.instrument_id))
+        return sum((Decimal(r["quantity"]) * (1 if r["side"] == "buy" else -1) for r in rows),
+                   Decimal(0))
+
     def size(self, intent: Intent, price: Decimal, portfolio: Portfolio,
              instrument: Instrument | None, fees: FeeSchedule | None = None) -> Decimal:
         """Units to trade towards the strategy's target position (0 when there)."""
@@ -190,7 +207,7 @@ class PortfolioWeight(Sizer):
         confidence = intent.forecast.confidence if intent.forecast is not None else 1.0
         fraction = min(weight * confidence, self.s.per_play_fraction)
         target = portfolio.equity * _dec(fraction) / price
-        along = portfolio.position(intent.instrument_id).quantity * intent.side.sign
+        along = self.held(intent, portfolio) * intent.side.sign
         qty = target - along
         if qty <= 0:
             return Decimal(0)

@@ -4,9 +4,10 @@ sizer and the ``league_events`` table."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from argus_core import Migrations, RegisterRiskCheck, RegisterSizer, hookimpl
+from argus_core import Config, Migrations, RegisterRiskCheck, RegisterSizer, hookimpl
 from argus_portfolio.drift import SlippageDrift, check_for
 from argus_portfolio.enforcement import PortfolioCaps, PortfolioWeight, sizer_for
 from argus_portfolio.league import League, league_for, league_migrations
@@ -45,14 +46,25 @@ def register_sizers(register: RegisterSizer) -> None:
 def on_startup(ctx: Any) -> None:
     """Hand the run's ledger and ``[paper]`` section to this run's ``slippage_drift``
     check (the one built from this run's settings object), so that its ``on_fill`` can
-    read each fill's order row; and the ledger, config and ``portfolio_weight`` sizer to
-    this run's ``league`` check (the sizer only when it is the run's sizer)."""
+    read each fill's order row; the ledger to this run's ``portfolio_weight`` sizer (when it
+    is the run's sizer: each strategy's own position); and the ledger, config and that
+    sizer to this run's ``league`` check."""
     for settings in ctx.settings.values():
         check = check_for(settings)
         if check is not None:
             check.attach(ctx.ledger, ctx.config.paper)
+        sizer = sizer_for(settings) if ctx.config.run.sizer == PortfolioWeight.name else None
+        if sizer is not None:
+            sizer.ledger = ctx.ledger
         league = league_for(settings)
         if league is not None:
-            sizer = sizer_for(settings) if ctx.config.run.sizer == PortfolioWeight.name \
-                else None
             league.attach(ctx.ledger, ctx.config, sizer)
+
+
+@hookimpl
+def report_sections(config: Config, run_dir: Path) -> dict[str, str] | None:
+    """The per-strategy and portfolio views (each book's figures and league standing)
+    of a run that kept several books."""
+    from argus_portfolio.books import report_section
+
+    return report_section(run_dir)

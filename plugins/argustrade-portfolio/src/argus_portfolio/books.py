@@ -1,0 +1,136 @@
+"""Per-strategy and portfolio views of a run: each strategy book's equity curve summarised
+(start, end, return, Sharpe, maximum drawdown, fills) beside the whole account's, with
+the league's standing of each slot — for ``argus league books`` and the run's report.
+
+Read from the run's ledger through a read-only apsw connection (safe beside a running
+writer): the ``book_equity`` rows (a run with one book has none: its account is the
+book), the ``equity`` rows, the orders and fills, and the ``league_events`` if any.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import apsw
+import attrs
+import numpy as np
+
+from argus_core import LEDGER_FILE, DataError
+from argus_portfolio.league import drawdowns, period_returns, periods_per_year
+
+
+@attrs.frozen
+class BookSummary:
+    """One book's (or the portfolio's, ``slot`` = "portfolio") figures over the run."""
+
+    slot: str
+    start_equity: Decimal
+    end_equity: Decimal
+    sharpe: float | None
+    max_drawdown: float
+    fills: int
+    status: str = ""  # the league's: active / quarantined / killed / ineligible ("" none)
+    reason: str = ""
+
+    @property
+    def total_return(self) -> float:
+        """End over start equity, minus one."""
+        return float(self.end_equity / self.start_equity - 1) if self.start_equity else 0.0
+
+
+def _summary(slot: str, ts: list[int], equity: list[Decimal], fills: int) -> BookSummary:
+    values = np.array([float(e) for e in equity])
+    sharpe = None
+    if len(values) > 2:
+        r = period_returns(values)
+        sd = float(r.std(ddof=1))
+        if sd > 0:
+            sharpe = float(r.mean() / sd * math.sqrt(periods_per_year(ts)))
+    return BookSummary(slot, equity[0], equity[-1], sharpe,
+                       float(drawdowns(values).max()) if len(values) else 0.0, fills)
+
+
+def read_books(run_dir: Path) -> list[BookSummary]:
+    """Each strategy book's summary (sorted by slot), then the portfolio's; empty when
+    the run has no equity rows."""
+    path = Path(run_dir) / LEDGER_FILE
+    if not path.is_file():
+        raise DataError(f"{run_dir}: no ledger ({LEDGER_FILE}) in this folder")
+    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        books: dict[str, tuple[list[int], list[Decimal]]] = {}
+        for slot, ts, eq in conn.execute("select slot, ts_ns, equity from book_equity "
+                                         "order by slot, ts_ns"):
+            t, e = books.setdefault(str(slot), ([], []))
+            t.append(int(ts))
+            e.append(Decimal(eq))
+        total = list(conn.execute("select ts_ns, equity from equity order by ts_ns"))
+        fills = {str(s): int(n) for s, n in conn.execute(
+            "select o.strategy, count(*) from fills f join orders o using (client_order_id) "
+            "group by o.strategy")}
+        try:
+            events = list(conn.execute("select slot, to_status, reason from league_events "
+                                       "order by id"))
+        except apsw.SQLError:  # the league never ran here
+            events = []
+    finally:
+        conn.close()
+    if not total:
+        return []
+    standing = {str(slot): (str(to), str(why)) for slot, to, why in events}
+    out = []
+    for slot in sorted(books):
+        ts, eq = books[slot]
+        status, reason = standing.get(slot, ("active" if events else "", ""))
+        out.append(attrs.evolve(_summary(slot, ts, eq, fills.get(slot, 0)), status=status,
+                                reason=reason))
+    out.append(_summary("portfolio", [int(t) for t, _ in total],
+                        [Decimal(e) for _, e in total], sum(fills.values())))
+    return out
+
+
+def books_table(books: list[BookSummary]) -> list[list[str]]:
+    """Rows of text: slot, start, end, return, Sharpe, max drawdown, fills, league."""
+    return [[b.slot, f"{b.start_equity:,.2f}", f"{b.end_equity:,.2f}",
+             f"{b.total_return:+.2%}", "-" if b.sharpe is None else f"{b.sharpe:.2f}",
+             f"{b.max_drawdown:.2%}", str(b.fills), b.status or "-"] for b in books]
+
+
+HEADERS = ["book", "start", "end", "return", "sharpe", "max_dd", "fills", "league"]
+
+
+def books_html(books: list[BookSummary]) -> str:
+    """The report section: the table, and each league transition's reason."""
+    head = "".join(f"<th>{h}</th>" for h in HEADERS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                   for row in books_table(books))
+    reasons = "".join(f"<li>{html.escape(b.reason)}</li>" for b in books if b.reason)
+    note = ("<p>Each strategy's own book (its <code>[run.capital]</code> share, its "
+            "fills, marked at the account's marks); the books sum to the portfolio at "
+            "every equity row.  Sharpe is annualised from the rows' spacing; the "
+            "portfolio's fills count every book's.</p>")
+    return (f"{note}<table><tr>{head}</tr>{body}</table>"
+            + (f"<p>League:</p><ul>{reasons}</ul>" if reasons else ""))
+
+
+def report_section(run_dir: Path) -> dict[str, str] | None:
+    """``{"Strategy books": html}`` for a run with several books, else None."""
+    try:
+        books = read_books(run_dir)
+    except DataError:
+        return None
+    if len(books) < 3:  # one book and the portfolio: the report's own figures say it all
+        return None
+    return {"Strategy books": books_html(books)}
+
+
+def jsonable(books: list[BookSummary]) -> list[dict[str, Any]]:
+    """Books as JSON-able dicts (money as exact strings)."""
+    return [{"slot": b.slot, "start_equity": str(b.start_equity),
+             "end_equity": str(b.end_equity), "total_return": b.total_return,
+             "sharpe": b.sharpe, "max_drawdown": b.max_drawdown, "fills": b.fills,
+             "league": b.status or None, "reason": b.reason or None} for b in books]
