@@ -25,12 +25,16 @@ from argus_scanners_polymarket.config import (
 from argus_scanners_polymarket.maker_strategy import MakerStrategy
 
 from argus_core import (
+    BookStatus,
     CancelIntent,
     FeeSchedule,
     Instrument,
     Intent,
     MarketEvent,
+    MarketState,
     OrderBook,
+    Portfolio,
+    Position,
     Side,
     StrategyContext,
     Trade,
@@ -361,3 +365,86 @@ def test_resumed_from_a_checkpoint_the_ledger_is_the_uninterrupted_one(
     assert strip == [(o[0].split("-", 1)[1], *o[1:]) for o in c_orders]
     assert [f[1:] for f in w_fills] == [f[1:] for f in c_fills]
     assert len(w_fills) >= 2 and len(w_orders) >= 3
+
+
+# -- the strategy on its own: live-only rules, state ------------------------------------
+
+def _ctx(market: MarketState, ts: float, held: int = 0, mode: str = "live") -> StrategyContext:
+    portfolio = Portfolio(D(1000), {IID: Position(IID, D(held))} if held else {})
+    return StrategyContext(T0 + int(ts * S), portfolio, market, mode=mode)
+
+
+def _market(*events: MarketEvent) -> MarketState:
+    market = MarketState()
+    market.add_instruments([INST])
+    for event in events:
+        market.apply(event)
+    return market
+
+
+def _kinds(out: Sequence[Intent | CancelIntent]) -> list[tuple[str, ...]]:
+    return [("cancel",) if isinstance(x, CancelIntent) else
+            (x.side.value, str(x.limit_price), str(x.quantity), x.time_in_force.value)
+            for x in out]
+
+
+def test_live_our_own_quote_in_the_book_is_not_chased() -> None:
+    """Live, the venue's book shows our resting bid: a level that is only ours is left
+    out of the touch, so the quote does not climb over itself; a level where others
+    joined us is a real touch."""
+    strategy = MakerStrategy(settings())
+    first = book(1, [(0.40, 100)], [(0.50, 100)])
+    market = _market(first)
+    assert _kinds(strategy.on_event(first, _ctx(market, 1))) == [
+        ("buy", "0.41", "5", "gtc")]  # live: GTC priced not to cross
+    ours = book(2, [(0.41, 5), (0.40, 100)], [(0.50, 100)])
+    market.apply(ours)
+    assert list(strategy.on_event(ours, _ctx(market, 2))) == []
+    joined = book(3, [(0.41, 12), (0.40, 100)], [(0.50, 100)])
+    market.apply(joined)
+    assert _kinds(strategy.on_event(joined, _ctx(market, 3))) == [
+        ("cancel",), ("buy", "0.42", "5", "gtc")]
+
+
+def test_a_stale_book_cancels_and_nothing_is_posted_until_it_is_live() -> None:
+    strategy = MakerStrategy(settings())
+    first = book(1, [(0.40, 100)], [(0.50, 100)])
+    market = _market(first)
+    strategy.on_event(first, _ctx(market, 1))
+    gone = BookStatus(IID, T0 + 2 * S, False, "websocket disconnected")
+    market.apply(gone)
+    (cancel,) = strategy.on_event(gone, _ctx(market, 2))
+    assert isinstance(cancel, CancelIntent) and "websocket disconnected" in cancel.reason
+    assert list(strategy.on_event(gone, _ctx(market, 2.5))) == []  # no spinning while blind
+    back = book(3, [(0.40, 100)], [(0.50, 100)])
+    market.apply(back)
+    assert _kinds(strategy.on_event(back, _ctx(market, 3))) == [("buy", "0.41", "5", "gtc")]
+
+
+def test_state_round_trips_as_json_and_a_live_restart_starts_clean() -> None:
+    """A restored strategy keeps its quotes and fills (replay and paper: the broker's
+    state matches); restarted live, its first event for a token cancels, then posts."""
+    s = settings({"quote_size": "10"})
+    strategy = MakerStrategy(s)
+    first = book(1, [(0.40, 100)], [(0.50, 100)])
+    market = _market(first)
+    strategy.on_event(first, _ctx(market, 1))
+    later = book(2, [(0.40, 100)], [(0.50, 90)])  # asks thinning: no flow against the bid
+    market.apply(later)
+    strategy.on_event(later, _ctx(market, 2, held=4))  # 4 of the 10 filled
+    state = json.loads(json.dumps(strategy.get_state()))
+    assert state["tokens"][IID]["bid"] == {"price": "0.41", "quantity": "10",
+                                           "posted_ns": T0 + S, "filled": "4"}
+    assert state["ofi"]["steps"][IID]  # the OFI window travels with it
+
+    paper = MakerStrategy(s)
+    paper.set_state(state)
+    assert paper.get_state() == state
+    same = book(3, [(0.40, 100)], [(0.50, 90)])
+    market.apply(same)
+    assert list(paper.on_event(same, _ctx(market, 3, held=4, mode="paper"))) == []  # no re-post
+    live = MakerStrategy(s)
+    live.set_state(state)
+    assert _kinds(live.on_event(same, _ctx(market, 3, held=4))) == [
+        ("cancel",), ("buy", "0.41", "10", "gtc")]
+    assert list(live.on_event(same, _ctx(market, 4, held=4))) == []  # once per token
