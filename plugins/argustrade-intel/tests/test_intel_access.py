@@ -16,7 +16,7 @@ from argus_core import ConfigError
 ENDPOINTS = {
     ("get", "/v1/runs"), ("get", "/v1/runs/{run_id}"), ("get", "/v1/runs/{run_id}/bars"),
     ("get", "/v1/runs/{run_id}/equity"), ("get", "/v1/runs/{run_id}/opportunities"),
-    ("get", "/v1/runs/{run_id}/signals"), ("post", "/v1/regimes"),
+    ("get", "/v1/runs/{run_id}/signals"), ("post", "/v1/regimes"), ("get", "/v1/regimes"),
     ("post", "/v1/options/pop"), ("post", "/v1/options/iv-anomalies"),
     ("post", "/v1/options/spreads"),
 }

@@ -74,6 +74,8 @@ def test_regimes_of_a_served_run_equal_those_of_its_posted_closes(
                      body={"closes": [b["close"] for b in bars],
                            "ts_ns": [b["ts_ns"] for b in bars], "lookback": 50})
     assert by_run == posted and len(by_run) == len(bars)
+    got, pages = walk(client, f"/v1/regimes?run_id={run_id}&lookback=50&limit=300", auth(key))
+    assert got == by_run and pages == 2  # GET pages follow their next links
 
 
 @pytest.mark.parametrize("body", [{}, {"closes": [1.0]}, {"closes": [1.0, -2.0]},

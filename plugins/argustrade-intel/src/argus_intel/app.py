@@ -383,6 +383,13 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
         code = "invalid_data" if isinstance(exc, DataError) else "invalid_request"
         return _error(422, code, str(exc))
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The traceback goes to the server's log (request bodies and headers do not).
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return _error(500, "internal_error", f"{type(exc).__name__} while answering "
+                      f"{request.method} {request.url.path}; see the server's log")
+
     v1 = APIRouter(prefix=f"/{API_VERSION}", dependencies=[Depends(require_key)])
 
     @v1.get("/runs", response_model=PageOut, summary="The served runs")
@@ -459,12 +466,8 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
         return _page_out(request, runs.get(run_id).page(
             SIGNALS, limit, cursor, {"name": name, "instrument_id": instrument_id}))
 
-    @v1.post("/regimes", response_model=RegimesOut, summary="Regimes and change points")
-    def post_regimes(request: Request, body: RegimesIn, limit: Limit = DEFAULT_LIMIT,
-                     cursor: Cursor = None) -> dict[str, Any]:
-        """Per bar: BOCPD probability of a change within ``window`` bars and run length,
-        the volatility regime and realised vol (argus_lab.regime); change points where
-        P(change) rises through ``threshold``.  Closes posted, or a served run's bars."""
+    def regimes_page(request: Request, body: RegimesIn, limit: int, cursor: str | None,
+                     *, link: bool) -> dict[str, Any]:
         params = regime_mod.RegimeParams(
             body.hazard_lambda, body.window, body.threshold, body.warmup_bars,
             body.vol_window, body.lookback, body.periods_per_year)
@@ -491,12 +494,42 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
         rows = [result.row(i, ts[i] if ts else None, closes[i]) for i in range(start, end)]
         out = _page_out(request, Page(rows, encode_cursor([end]) if end < len(closes)
                                       else None))
-        out["next"] = None  # a POST: send the same body with ?cursor=next_cursor
+        if not link:
+            out["next"] = None  # a POST: send the same body with ?cursor=next_cursor
         out["n_bars"] = len(closes)
         out["change_points"] = [{"index": int(i), "ts_ns": ts[int(i)] if ts else None,
                                  "p_change": float(result.p_change[int(i)])}
                                 for i in result.change_points]
         return out
+
+    @v1.post("/regimes", response_model=RegimesOut, summary="Regimes and change points")
+    def post_regimes(request: Request, body: RegimesIn, limit: Limit = DEFAULT_LIMIT,
+                     cursor: Cursor = None) -> dict[str, Any]:
+        """Per bar: BOCPD probability of a change within ``window`` bars and run length,
+        the volatility regime and realised vol (argus_lab.regime); change points where
+        P(change) rises through ``threshold``.  Closes posted, or a served run's bars
+        (``run_id``).  Pages: send the same body again with ``?cursor=next_cursor``."""
+        return regimes_page(request, body, limit, cursor, link=False)
+
+    @v1.get("/regimes", response_model=RegimesOut,
+            summary="Regimes and change points of a served run's bars")
+    def get_regimes(request: Request, run_id: str, instrument_id: str | None = None,
+                    hazard_lambda: Annotated[float, Query(gt=1)] = 250.0,
+                    window: Annotated[int, Query(ge=0, lt=500)] = 10,
+                    threshold: Annotated[float, Query(gt=0, le=1)] = 0.5,
+                    warmup_bars: Annotated[int, Query(ge=0)] = 0,
+                    vol_window: Annotated[int, Query(ge=2)] = 20,
+                    lookback: Annotated[int, Query(ge=2)] = 252,
+                    periods_per_year: Annotated[float, Query(gt=0)] = 252.0,
+                    limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> dict[str, Any]:
+        """The POST's answer for a served run, with the parameters in the query (and
+        ``next`` links)."""
+        body = RegimesIn.model_validate({
+            "run_id": run_id, "instrument_id": instrument_id, "hazard_lambda": hazard_lambda,
+            "window": window, "threshold": threshold, "warmup_bars": warmup_bars,
+            "vol_window": vol_window, "lookback": lookback,
+            "periods_per_year": periods_per_year})
+        return regimes_page(request, body, limit, cursor, link=True)
 
     @v1.post("/options/pop", response_model=PopOut,
              summary="Heston probability of profit of an option position")
