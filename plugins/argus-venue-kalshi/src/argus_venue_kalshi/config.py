@@ -114,9 +114,11 @@ class KalshiSettings:
     #: Items per page of Kalshi's paged lists (``limit``; Kalshi's default is 100, its
     #: portfolio lists take at most 200).
     page_limit: int = attrs.field(default=100, validator=_between(1, 200))
-    #: Reads per second, overriding the tier's (None: the tier's); 1..400.
+    #: Reads per second at the default cost of 10 tokens (the read budget is 10x this),
+    #: overriding the tier's (None: the tier's); 1..400.
     reads_per_s: int | None = attrs.field(default=None, validator=_per_second)
-    #: Writes per second (an order, a cancel; each leg of a batch counts one), overriding
+    #: Writes per second at the default cost (the write budget is 10x this; an order
+    #: costs what ``GET /account/endpoint_costs`` says, a batch per order), overriding
     #: the tier's (None: the tier's); 1..400.
     writes_per_s: int | None = attrs.field(default=None, validator=_per_second)
     #: Seconds to wait for a REST answer.
@@ -135,9 +137,10 @@ class KalshiSettings:
     #: Seconds between polls of fills and orders for ``executions()``.
     poll_interval_s: float = attrs.field(default=1.0, validator=_between(0, 60, low_open=True))
     #: How often ``stream()`` asks ``GET /markets?tickers=`` whether a followed market has
-    #: settled (status ``finalized`` / ``settled`` with ``result`` yes/no); each becomes
-    #: ``Settlement`` events.  0 turns the poll off (the websocket ``market_lifecycle_v2``
-    #: channel's ``settled`` event still settles).
+    #: settled (status ``finalized`` / ``settled``; result yes / no / scalar / void) or
+    #: had its result amended; each settles once as ``Settlement`` events.  0 turns the
+    #: poll off (the websocket ``market_lifecycle_v2`` channel's ``settled`` event still
+    #: settles).
     settlement_poll_s: float = attrs.field(default=30.0, validator=_between(0, 86_400))
     #: End ``stream()`` once every followed market has settled (for runs that should stop
     #: with their markets); otherwise it runs until cancelled.
