@@ -11,6 +11,7 @@ import pytest
 from argus_scanners_polymarket import plugin
 from argus_scanners_polymarket.config import PmScannersSettings, RankingSettings
 from argus_scanners_polymarket.fixtures import MarketBuilder
+from argus_scanners_polymarket.maker_strategy import MakerStrategy
 from argus_scanners_polymarket.ranking import RankedScanner
 from argus_scanners_polymarket.value import BaselineForecaster
 
@@ -52,6 +53,11 @@ def test_settings_sub_tables_validate() -> None:
     ({"baseline": {"confidence": "1.5"}}, "confidence = 1.5 is outside"),
     ({"resolution": {"bogus": 1}}, "unknown key(s) (bogus)"),
     ({"nope": {}}, "unknown key(s) (nope)"),
+    ({"pm_maker": {"max_inventory": "0"}}, "max_inventory = 0 is outside"),
+    ({"pm_maker": {"cancel_ofi": 0}}, "cancel_ofi = 0.0 is outside"),
+    ({"pm_maker": {"min_requote_s": -1}}, "min_requote_s = -1.0 is outside"),
+    ({"pm_maker": {"time_in_force": "ioc"}}, "time_in_force"),
+    ({"pm_maker": {"bogus": 1}}, "unknown key(s) (bogus)"),
 ])
 def test_settings_out_of_range_or_unknown_are_refused_by_name(table: dict[str, object],
                                                               needle: str) -> None:
@@ -65,6 +71,10 @@ def test_host_registers_the_scanners_and_the_baseline_forecaster(
     register_plugin(plugin, "pmscanners")
     for name in ("value", "maker", "latency", "ranked"):
         assert argus_host.get("scanner", name).plugin == "pmscanners"
+    strategy = argus_host.get("strategy", "pm_maker")
+    assert strategy.plugin == "pmscanners"
+    made = strategy.factory(PmScannersSettings())
+    assert isinstance(made, MakerStrategy) and made.name == "pm_maker"
     reg = argus_host.get("forecaster", "baseline")
     assert reg.plugin == "pmscanners"
     assert isinstance(reg.factory(None), Forecaster)
