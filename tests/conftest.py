@@ -1,4 +1,4 @@
-"""Shared fixtures of the core test suite (the argus_core.testing plugin adds more)."""
+"""Shared fixtures of the core test suite (the argus_testkit plugin adds more)."""
 
 from __future__ import annotations
 

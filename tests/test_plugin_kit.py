@@ -1,4 +1,4 @@
-"""The plugin kit: ``argus_core.testing`` (fake venue, clock, payloads, running a config, the
+"""The plugin kit: ``argus_testkit`` (fake venue, clock, payloads, running a config, the
 venue conformance suite), the plugin template in ``plugins/_template`` and the README's
 "Writing a plugin", each followed from a temporary directory as a stranger would."""
 
@@ -19,6 +19,17 @@ from typing import Any
 
 import pytest
 from argus_test_helpers import BUNDLED_BARS
+from argus_testkit import (
+    ConfigRunner,
+    FakeClock,
+    FakeExchange,
+    FakeLiveVenue,
+    FakeVenueHarness,
+    PayloadLoader,
+    VenueConformance,
+    fake_venue_plugin,
+    load_payload,
+)
 
 from argus_core.config import Config
 from argus_core.errors import DataError, OrderUnknown
@@ -33,17 +44,6 @@ from argus_core.models import (
     OrderStatus,
     OrderUpdate,
     Side,
-)
-from argus_core.testing import (
-    ConfigRunner,
-    FakeClock,
-    FakeExchange,
-    FakeLiveVenue,
-    FakeVenueHarness,
-    PayloadLoader,
-    VenueConformance,
-    fake_venue_plugin,
-    load_payload,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,9 +1,9 @@
-"""The breakout strategy, tested with the fixtures of ``argus_core.testing``."""
+"""The breakout strategy, tested with the fixtures of ``argus_testkit``."""
 
 from collections.abc import Callable
 from pathlib import Path
 
-from argus_core.testing import ConfigRunner, PluginHost
+from argus_testkit import ConfigRunner, PluginHost
 
 
 def test_breakout_trades_under_kelly(run_config: ConfigRunner, bars_csv: Path) -> None:

@@ -1,4 +1,4 @@
-"""The core's venue conformance suite (argus_core.testing.VenueConformance) against the
+"""The core's venue conformance suite (argus_testkit.VenueConformance) against the
 local Kraken exchange: submit/ack/fill, cancel, a repeated fill after a reconnect,
 restart through resume(), exactly-once under a lost answer."""
 
@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
+from argus_testkit import VenueConformance, VenueHarness
 from argus_venue_kraken.execution import cl_ord_id_for
 from argus_venue_kraken.testing import (
     AwaitSubscribe,
@@ -19,7 +20,6 @@ from argus_venue_kraken.venue import KrakenVenue
 
 from argus_core.interfaces import Venue
 from argus_core.models import Order, OrderType, Side, TimeInForce
-from argus_core.testing import VenueConformance, VenueHarness
 
 TOKEN = "local-ws-token"
 BIDS = [(Decimal("37400.0"), Decimal("1.0"))]

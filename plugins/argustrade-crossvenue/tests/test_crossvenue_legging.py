@@ -1,5 +1,5 @@
 """Legged cross-venue baskets: the composite venue over two fakes of the Venue contract
-(``argus_core.testing.FakeLiveVenue`` on scripted exchanges, one per venue).  The first
+(``argus_testkit.FakeLiveVenue`` on scripted exchanges, one per venue).  The first
 leg's fill sizes the second; an unfilled second leg raises ``BasketIncomplete`` with the
 first leg's fills, and through the core's live loop the engine unwinds the naked leg."""
 
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from argus_crossvenue.config import CrossVenueSettings
 from argus_crossvenue.venue import CrossVenue, merge
+from argus_testkit import ConfigRunner, FakeExchange, FakeLiveVenue
 
 from argus_core import (
     BasketIncomplete,
@@ -31,7 +32,6 @@ from argus_core import (
     TimeInForce,
     hookimpl,
 )
-from argus_core.testing import ConfigRunner, FakeExchange, FakeLiveVenue
 
 TICKER = "KXFEDCUT-26SEP"
 K_YES, K_NO = f"kalshi:{TICKER}/YES", f"kalshi:{TICKER}/NO"

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 from argus_dashboard import RunDir, Tokens, create_app
-
-from argus_core.testing import run_and_collect
+from argus_testkit import run_and_collect
 
 # --import-mode=importlib puts a test module's folder on sys.path only when it imports the
 # module, after this conftest loaded: the helpers' folder goes on it here.

@@ -15,6 +15,7 @@ from typing import Any
 
 import apsw
 import uvicorn
+from argus_testkit import FakeLiveVenue, extra_plugins
 from starlette.applications import Starlette
 
 from argus_core import (
@@ -29,7 +30,6 @@ from argus_core import (
     hookimpl,
 )
 from argus_core.config import parse_config
-from argus_core.testing import FakeLiveVenue, extra_plugins
 
 ROOT = Path(__file__).resolve().parents[3]
 BARS = ROOT / "examples" / "data" / "kraken_XBTUSD_60.csv"

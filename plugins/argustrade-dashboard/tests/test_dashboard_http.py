@@ -14,6 +14,7 @@ import pytest
 from argus_dashboard import RunDir, Tokens, create_app
 from argus_dashboard.controls import apply_control
 from argus_dashboard.live import LiveCursor
+from argus_testkit import run_and_collect
 from dashboard_helpers import (
     TOKEN,
     TOKEN_ENV,
@@ -25,7 +26,6 @@ from dashboard_helpers import (
 from starlette.testclient import TestClient
 
 from argus_core import ConfigError, Ledger
-from argus_core.testing import run_and_collect
 
 
 class Page(HTMLParser):

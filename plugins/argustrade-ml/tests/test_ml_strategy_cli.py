@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from argus_ml.cli import ml
 from argus_ml.synthetic import synthetic_bars
+from argus_testkit import ConfigRunner
 from click.testing import CliRunner
-
-from argus_core.testing import ConfigRunner
 
 
 def _write_csv(path: Path, n: int, seed: int) -> Path:

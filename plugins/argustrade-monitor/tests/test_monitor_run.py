@@ -16,12 +16,12 @@ import httpx
 import pytest
 from argus_monitor import MonitorServer, MonitorSettings
 from argus_monitor.probe import LoopProbe
+from argus_testkit import FakeClock, run_and_collect
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 from argus_core import ArgusError, hookimpl
 from argus_core.cli import cli
-from argus_core.testing import FakeClock, run_and_collect
 
 ROOT = Path(__file__).resolve().parents[3]
 BARS = ROOT / "examples" / "data" / "kraken_XBTUSD_60.csv"

@@ -6,8 +6,9 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from argus_testkit import ConfigRunner
+
 from argus_core import run_backtest
-from argus_core.testing import ConfigRunner
 
 
 def test_backtest_runs_end_to_end_with_fees(run_config: ConfigRunner, kraken_csv: Path) -> None:

@@ -8,8 +8,7 @@ import itertools
 
 import pytest
 from argus_telegram.outbox import MAX_MESSAGE_CHARS, Notice, Outbox, RateLimiter, cut_html
-
-from argus_core.testing import FakeClock
+from argus_testkit import FakeClock
 
 
 def test_notices_wait_for_the_batch_interval_then_go_as_one_message() -> None:

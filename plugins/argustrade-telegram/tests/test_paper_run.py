@@ -14,10 +14,10 @@ from typing import Any
 import apsw
 import pytest
 from argus_telegram.testing import BotApiStandIn
+from argus_testkit import RunResult, run_and_collect
 
 from argus_core import MarketEvent
 from argus_core.builtins.replay_venue import ReplayVenue
-from argus_core.testing import RunResult, run_and_collect
 
 ConfigFor = Callable[[dict[str, Any] | None], dict[str, Any]]
 

@@ -16,9 +16,9 @@ import pytest
 from argus_telegram.bot import TelegramBot
 from argus_telegram.config import TelegramSettings
 from argus_telegram.testing import BotApiStandIn
+from argus_testkit import run_and_collect
 
 from argus_core import ArgusError, hookimpl
-from argus_core.testing import run_and_collect
 
 STRANGER = 6666
 ConfigFor = Callable[[dict[str, Any] | None], dict[str, Any]]
