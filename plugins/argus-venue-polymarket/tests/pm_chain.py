@@ -10,6 +10,10 @@ the ``local_chain`` fixture in ``conftest.py``.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
+import tempfile
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -28,11 +32,21 @@ UNIT = 10 ** 6
 
 @functools.cache
 def compiled(name: str) -> tuple[list[dict[str, Any]], str]:
-    """(abi, bytecode) of ``contracts/<name>.vy``, compiled once per process."""
+    """(abi, bytecode) of ``contracts/<name>.vy``: compiled by Vyper, cached in the temp
+    directory under the source's and the compiler's hash (compiling takes seconds)."""
+    import vyper
     from vyper.compiler import compile_code
 
-    out = compile_code((CONTRACTS / f"{name}.vy").read_text(),
-                       output_formats=["abi", "bytecode"])
+    source = (CONTRACTS / f"{name}.vy").read_text()
+    key = hashlib.sha256(f"{vyper.__version__}\n{source}".encode()).hexdigest()[:16]
+    cache = Path(tempfile.gettempdir()) / f"argus-pm-vyper-{name}-{key}.json"
+    if cache.exists():
+        abi, bytecode = json.loads(cache.read_text())
+        return abi, bytecode
+    out = compile_code(source, output_formats=["abi", "bytecode"])
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps([out["abi"], out["bytecode"]]))
+    tmp.replace(cache)  # atomic: parallel workers never read half a file
     return out["abi"], out["bytecode"]
 
 

@@ -341,3 +341,32 @@ def test_the_abis_are_the_contracts_real_selectors() -> None:
     assert adapter.events.PayoutRedemption.topic == "0x" + bytes(Web3.keccak(
         text="PayoutRedemption(address,bytes32,uint256[],uint256)")).hex()
     assert HARDHAT_ADDRESS  # the redeemer of every chain test
+
+
+def test_a_settlement_fill_booked_but_never_queued_is_redeemed_at_the_next_start(
+        local_chain: Any, ledger: Ledger) -> None:
+    """The process died between committing the settlement fill and ``on_fill``: the next
+    start finds the fill in the run's ledger with no ``queued`` row and redeems it."""
+    from argus_core import Order, OrderStatus, OrderType, TimeInForce
+
+    chain = local_chain
+    inst = chain.market(COND_A, YES_A, NO_A, {YES_A: Decimal("12")}, neg_risk=False)
+    chain.resolve(COND_A, [1, 0])
+    fill = _fill(YES_A, "12", 1)
+    ledger.start_run("run1", "live", 0, "{}")
+    with ledger.transaction():
+        ledger.insert_order(Order(fill.client_order_id, "polymarket", fill.instrument_id,
+                                  Side.SELL, Decimal(12), None, OrderType.MARKET,
+                                  TimeInForce.IOC, "settlement", fill.ts_ns,
+                                  OrderStatus.FILLED), "run1")
+        ledger.insert_fill(fill)
+    other = _fill(YES_B, "1", 1, 2)  # a fill of an instrument the venue does not know
+    r = _make(chain, ledger, inst)
+    r.start()
+    r.on_fill(other)
+    r.close()
+    assert _steps(ledger, COND_A) == ["queued", "signed", "sent", "mined"]
+    assert _rows(ledger, COND_A)[0]["fill_id"] == fill.fill_id
+    assert chain.shares(YES_A) == 0
+    (unknown,) = _rows(ledger, "unknown")
+    assert unknown["step"] == "failed" and "is not known to the venue" in unknown["detail"]
