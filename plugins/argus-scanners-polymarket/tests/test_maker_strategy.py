@@ -25,6 +25,7 @@ from argus_scanners_polymarket.config import (
 from argus_scanners_polymarket.maker_strategy import MakerStrategy
 
 from argus_core import (
+    BookDelta,
     BookStatus,
     CancelIntent,
     FeeSchedule,
@@ -193,6 +194,35 @@ def test_a_move_cancels_the_old_quote_before_posting_the_new_one(tmp_path: Path)
     moves = [i for _, i in strategy.intents[1:]]  # type: ignore[attr-defined]
     assert [[type(x).__name__ for x in m] for m in moves] == [["CancelIntent", "Intent"]] * 2
     assert strategy.most_per_side == 1  # type: ignore[attr-defined]
+
+
+def test_book_deltas_move_the_quote_and_a_print_through_it_fills_it(tmp_path: Path) -> None:
+    events = [book(1, [(0.40, 100)], [(0.50, 100)]),
+              BookDelta(IID, T0 + 2 * S, Side.BUY, D("0.43"), D(10)),  # bettered
+              BookDelta(IID, T0 + 3 * S, Side.BUY, D("0.43"), D(0)),  # gone again
+              trade(4, "0.40", "5")]
+    run_dir, strategy = run(tmp_path, events, settings())
+    assert [(D(o["limit_price"]), o["status"], D(o["filled_quantity"]))
+            for o in orders(run_dir)] == [(D("0.41"), "cancelled", 0),
+                                          (D("0.44"), "cancelled", 0),
+                                          (D("0.41"), "filled", 5),
+                                          (D("0.41"), "pending", 0),  # a new bid, and
+                                          (D("0.49"), "pending", 0)]  # the 5 offered
+    (fill,) = fills(run_dir)
+    assert (D(fill["price"]), fill["liquidity"], D(fill["fee"])) == (
+        D("0.41"), "maker", D("0.0205"))
+    assert strategy.most_per_side == 1  # type: ignore[attr-defined]
+
+
+def test_a_short_ask_fills_on_a_buy_print_through_it(tmp_path: Path) -> None:
+    events = [book(1, [(0.40, 100)], [(0.50, 100)]),
+              trade(2, "0.495", "3", Side.BUY)]  # through our 0.49 ask, not our bid
+    run_dir, _ = run(tmp_path, events, settings(allow_short=True))
+    (fill,) = fills(run_dir)
+    assert (fill["side"], D(fill["quantity"]), D(fill["price"]), fill["liquidity"],
+            D(fill["fee"])) == ("sell", D(3), D("0.49"), "maker", D("0.0147"))
+    (pos,) = ledger_rows(run_dir, "select * from positions")
+    assert D(pos["quantity"]) == -3
 
 
 def test_a_move_waits_for_the_minimum_requote_interval(tmp_path: Path) -> None:

@@ -16,7 +16,9 @@ Per quoted token, on every event of that token (book snapshot or delta, trade, b
    rewards, OFI adverse selection, the maker fee from the instrument's
    ``FeeSchedule``) against the *others'* touch: live, the venue's book shows our own
    resting quote, so a level that is only ours is left out (else the quote would chase
-   itself up the book).  A side is wanted when its edge exceeds ``min_edge``.
+   itself up the book).  A side is wanted when its edge exceeds ``min_edge``.  While the
+   others' book is one-sided (or crossed mid-way through a run of deltas) nothing
+   changes.
 4. **Limits.**  No bid at ``position >= max_inventory``, and the bid is sized so a full
    fill stays within it; the ask sells only shares held (unless ``allow_short``) and is
    ``reduce_only`` when it only shrinks the position, so it keeps working in REDUCING
@@ -181,8 +183,8 @@ class MakerStrategy(Strategy):
             return ()
         touch = self._others_touch(st, book.bid_levels(), book.ask_levels(), ctx.mode)
         if touch is None:
-            if st.bid or st.ask or st.reset:
-                return self._cancel(st, iid, now, "one-sided book: no touch to quote inside")
+            # One-sided (for others) or crossed for a moment, as a book mid-way through a
+            # run of deltas can be: nothing to price against, so nothing changes.
             return ()
         plan = quote_sides(self.pricing, inst, touch[0], touch[1], position,
                            self.ofi.imbalance(iid, now), market.fee_schedule(iid),
