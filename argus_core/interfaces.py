@@ -251,6 +251,15 @@ class Scanner(abc.ABC):
     def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """All opportunities in the current state, best first."""
 
+    def get_state(self) -> dict[str, Any]:
+        """JSON-able state a scanner keeps across scans (windows, persistence streaks),
+        stored in every checkpoint under its configured name and handed to
+        :meth:`set_state` when the run resumes.  Default: none."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:  # noqa: B027  (stateless default)
+        """Restore state produced by ``get_state`` (possibly by an older version)."""
+
 
 class RiskCheck(abc.ABC):
     """A pre-trade check: every check runs on every intent; any veto wins.

@@ -43,7 +43,7 @@ from argus_core.account import Account, capital_split
 from argus_core.config import Config, canonical_json
 from argus_core.errors import ArgusError, ConfigError
 from argus_core.execution import ExecutionEngine
-from argus_core.interfaces import RiskCheck, RiskContext, Strategy, StrategyContext
+from argus_core.interfaces import RiskCheck, RiskContext, Scanner, Strategy, StrategyContext
 from argus_core.logs import RUN_ID
 from argus_core.market_state import MarketState
 from argus_core.models import (
@@ -606,6 +606,9 @@ class Runner:
             "risk_checks": {name: state for name, state in (
                 (name, check.get_state()) for name, check in self._risk_checks_by_name())
                 if state},
+            "scanners": {name: state for name, state in (
+                (name, scanner.get_state()) for name, scanner in self._scanners_by_name())
+                if state},
             "broker": self.broker.get_state(),
             "account": self.account.get_state(),
             "risk": {"peak_equity": str(rctx.peak_equity), "day": rctx.day,
@@ -617,6 +620,13 @@ class Runner:
             "n_fills": self.engine.n_fills,
             "flatten": self.engine.flatten_reason,
         }
+
+    def _scanners_by_name(self) -> list[tuple[str, Scanner]]:
+        """Each scanner with its configured name (its key in checkpoints)."""
+        names = list(self.config.run.scanners)
+        if len(names) != len(self.asm.scanners):  # an Assembly built by hand
+            names = [s.name or type(s).__name__ for s in self.asm.scanners]
+        return list(zip(names, self.asm.scanners, strict=True))
 
     def _risk_checks_by_name(self) -> list[tuple[str, RiskCheck]]:
         """Each risk check with its registered name (its key in checkpoints)."""
@@ -663,6 +673,10 @@ class Runner:
         for name, st in state.get("risk_checks", {}).items():
             if name in checks:
                 checks[name].set_state(st)
+        scanners = dict(self._scanners_by_name())
+        for name, st in state.get("scanners", {}).items():
+            if name in scanners:
+                scanners[name].set_state(st)
         self.broker.set_state(state["broker"])
         self.account.set_state(state["account"])
         r = state["risk"]

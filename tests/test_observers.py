@@ -80,3 +80,53 @@ def test_a_failing_on_startup_stops_the_run_naming_the_plugin(
     observer_plugin.on_startup = hookimpl(on_startup)  # type: ignore[attr-defined]
     with pytest.raises(PluginError, match="'observers' failed in hook on_startup"):
         Runner(_config(tmp_path, []), tmp_path / "run").run_sync()
+
+
+class CountingScanner(Scanner):
+    """Counts its scans; the count is its state."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.scans = 0
+
+    def scan(self, market: Any, ts_ns: int) -> list[Opportunity]:
+        self.scans += 1
+        return []
+
+    def get_state(self) -> dict[str, Any]:
+        return {"scans": self.scans}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.scans = int(state["scans"])
+
+
+def test_a_scanners_state_survives_a_restart(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from argus_core import plugins
+
+    built: list[CountingScanner] = []
+
+    def make(settings: Any) -> CountingScanner:
+        built.append(CountingScanner())
+        return built[-1]
+
+    module = types.ModuleType("argus_test_counting")
+    module.register_scanners = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("counting", make))
+    monkeypatch.setitem(sys.modules, "argus_test_counting", module)
+    monkeypatch.setattr(plugins, "BUILTINS", (*plugins.BUILTINS,
+                                              ("counting", "argus_test_counting")))
+    config = parse_config({
+        "argus": {"plugins": []},
+        "run": {"venue": "replay", "strategies": [], "scanners": ["counting"],
+                "scan_every_events": 100, "checkpoint_every_events": 100},
+        "plugins": {"replay": {"bars_csv": str(BUNDLED_BARS), "start": "2022-01-01",
+                               "end": "2022-03-01"}}}, tmp_path / "c.toml")
+    whole = Runner(config, tmp_path / "whole").run_sync()
+    total = built[-1].scans
+    assert total == whole.events // 100 == 14
+    Runner(config, tmp_path / "split", max_events=700).run_sync()
+    assert built[-1].scans == 7
+    Runner(config, tmp_path / "split").run_sync()  # resumes at the checkpoint
+    assert built[-1].scans == total  # 7 restored + 7 more, not 7 alone
