@@ -6,6 +6,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+from argus_testkit import load_payload
 from argus_venue_kalshi.config import KalshiSettings
 from argus_venue_kalshi.instruments import (
     build,
@@ -17,7 +18,6 @@ from argus_venue_kalshi.instruments import (
 from argus_venue_kalshi.schemas import KalshiEvent, Market, count, price
 
 from argus_core import ConfigError, DataError, Secret, plugin_settings
-from argus_core.testing import load_payload
 
 PAYLOADS = Path(__file__).parent / "payloads"
 

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import pytest
+from argus_testkit import VenueConformance, VenueHarness
 from argus_venue_kalshi.config import KalshiSettings
 from argus_venue_kalshi.execution import wire_client_id
 from argus_venue_kalshi.testing import Fault, LocalKalshi
 from argus_venue_kalshi.venue import KalshiVenue
 
 from argus_core import Order, OrderType, Side, TimeInForce, Venue
-from argus_core.testing import VenueConformance, VenueHarness
 
 YES = "kalshi:KXHIGHNY-24JAN01-T60/YES"
 

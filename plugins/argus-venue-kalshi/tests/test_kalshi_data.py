@@ -9,11 +9,11 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+from argus_testkit import load_payload
 from argus_venue_kalshi.books import Ladders, SequenceCheck, SequenceGap
 from argus_venue_kalshi.venue import KalshiVenue
 
 from argus_core import BookDelta, BookStatus, DataError, Event, OrderBook, Side
-from argus_core.testing import load_payload
 
 PAYLOADS = Path(__file__).parent / "payloads"
 YES = "kalshi:KXHIGHNY-24JAN01-T60/YES"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from argus_testkit import run_and_collect
 from argus_venue_kalshi.venue import KalshiVenue
 
 from argus_core import (
@@ -27,7 +28,6 @@ from argus_core import (
     Strategy,
     StrategyContext,
 )
-from argus_core.testing import run_and_collect
 
 TICKER = "KXHIGHNY-24JAN01-T60"
 YES = f"kalshi:{TICKER}/YES"

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 from decimal import Decimal as D
 
 import pytest
+from argus_testkit import eventually
 from argus_venue_kalshi.venue import KalshiVenue
 
 from argus_core import Fill, Order, OrderType, Side, TimeInForce
-from argus_core.testing import eventually
 
 YES = "kalshi:KXHIGHNY-24JAN01-T60/YES"
 
