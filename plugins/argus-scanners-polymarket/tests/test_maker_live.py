@@ -205,3 +205,40 @@ async def test_disconnects_and_partial_fills_book_every_order_and_fill_once(
     assert "book not tradeable" in (orders[0]["status_reason"] or "")
     assert not [r for r in risk if r["action"] in ("unknown_order", "unknown_fill")]
     assert summary.fills == 2 and summary.trading_state == "active"
+
+
+@pytest.mark.slow
+async def test_a_restarted_live_run_cancels_its_old_quote_before_posting_one(
+        exchange: Any, tmp_path: Path) -> None:
+    """Stopped with a quote resting and started again on the same run directory: the
+    restored strategy cancels the quote the ledger holds open, then posts one — never a
+    second working bid, every order acted on and booked once."""
+    srv, clob, token, wide = exchange
+    config = _config(srv, token)
+
+    async def stop(runner: Runner, task: asyncio.Task[Any]) -> Any:
+        runner.max_events = runner.seq + 1
+        fresh = srv.books[token] = _wide(token, wide["market"])
+        assert srv.push([dict(fresh, event_type="book")]) == 1
+        return await asyncio.wait_for(task, 20)
+
+    first = Runner(config, tmp_path / "run", live_confirmed=True)
+    task = asyncio.create_task(first.run())
+    await _until(lambda: [o["status"] for o in _orders(first)] == ["open"], "the first quote")
+    await stop(first, task)
+    assert len(clob.posts) == 1
+
+    second = Runner(config, tmp_path / "run", live_confirmed=True)
+    task = asyncio.create_task(second.run())
+    await _until(lambda: [o["status"] for o in _orders(second)] == ["cancelled", "open"],
+                 "the old quote cancelled and a new one acknowledged")
+    summary = await stop(second, task)
+
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        orders = list(ledger.query("select * from orders order by ts_ns, client_order_id"))
+    vids = [_vid(clob, o["client_order_id"]) for o in orders]
+    assert [o["venue_order_id"] for o in orders] == vids
+    assert [clob.orders[v]["status"] for v in vids] == ["CANCELED", "LIVE"]
+    assert len(clob.attempts) == 2 and sorted(clob.accepted.values()) == [1, 1]
+    assert "restarted live" in orders[0]["status_reason"]
+    assert summary.resumed_from is not None and summary.trading_state == "active"

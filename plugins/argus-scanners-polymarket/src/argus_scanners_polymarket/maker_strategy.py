@@ -107,7 +107,7 @@ class TokenBook:
     bid: Resting | None = None
     ask: Resting | None = None
     last_change_ns: int | None = None  # last cancel or post
-    reset: bool = False  # cancel everything before the next post
+    reset: str = ""  # why everything is cancelled before the next post ("": no reset)
 
     def quote(self, label: str) -> Resting | None:
         """The ``"bid"`` or ``"ask"`` believed working."""
@@ -171,9 +171,8 @@ class MakerStrategy(Strategy):
             st = self.books[iid] = TokenBook(position)
         self._book_fills(st, position)
         if self._restored and ctx.mode == "live" and iid not in self._reconciled:
-            # the venue may have ended our orders while we were down: start clean
             self._reconciled.add(iid)
-            st.reset = True
+            st.reset = "restarted live: the venue may have ended our orders meanwhile"
         now = ctx.ts_ns
         ok, why = market.tradeable(iid)
         book = market.books.get(iid)
@@ -215,7 +214,7 @@ class MakerStrategy(Strategy):
 
         self.books = {iid: TokenBook(Decimal(raw["position"]), quote(raw.get("bid")),
                                      quote(raw.get("ask")), raw.get("last_change_ns"),
-                                     bool(raw.get("reset", False)))
+                                     str(raw.get("reset") or ""))
                       for iid, raw in state.get("tokens", {}).items()}
         self.ofi.set_state(state.get("ofi", {}))
         self._restored, self._reconciled = True, set()
@@ -237,7 +236,7 @@ class MakerStrategy(Strategy):
         quote = st.quote(label)
         size = abs(change)
         if quote is None or size > quote.remaining:
-            st.reset = True  # something else moved the position: start clean
+            st.reset = "position changed by something other than our quotes"
             if quote is None:
                 return
             size = quote.remaining
@@ -313,7 +312,7 @@ class MakerStrategy(Strategy):
             elif s.refresh_s and now - have.posted_ns >= s.refresh_s * _NS:
                 moves.append(f"{label} {have.price} refreshed after {s.refresh_s:g}s")
         if st.reset:
-            urgent.append("position changed by something other than our quotes")
+            urgent.append(st.reset)
         working = {label for label in _SIDES if st.quote(label) is not None}
         out: list[Intent | CancelIntent] = []
         if urgent or (moves and waited):
@@ -335,7 +334,7 @@ class MakerStrategy(Strategy):
     def _cancel(self, st: TokenBook, iid: str, now: int, reason: str) -> list[CancelIntent]:
         """Cancel every working order of the slot on ``iid`` and forget the quotes."""
         st.bid = st.ask = None
-        st.reset = False
+        st.reset = ""
         st.last_change_ns = now
         return [CancelIntent(self.name, iid, f"pm_maker: {reason}")]
 
