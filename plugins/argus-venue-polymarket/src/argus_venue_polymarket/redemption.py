@@ -183,10 +183,13 @@ def claim_of(fill: Fill, instrument: Instrument | None) -> tuple[str, bool, Clai
         token, bool(instrument.meta.get("is_yes")), fill.quantity, fill.price)
 
 
-def row(condition_id: str, step: str, contract: str, **values: Any) -> dict[str, Any]:
-    """A ``pm_redemptions`` row (the columns not given take their defaults)."""
-    out: dict[str, Any] = {"ts_ns": time.time_ns(), "condition_id": condition_id,
-                           "step": step, "contract": contract}
+def row(condition_id: str, step: str, contract: str, *, ts_ns: int | None = None,
+        **values: Any) -> dict[str, Any]:
+    """A ``pm_redemptions`` row (the columns not given take their defaults).  Rows written
+    from a fill carry the fill's time, so a replay writes the same rows byte for byte;
+    the worker's carry the wall clock."""
+    out: dict[str, Any] = {"ts_ns": time.time_ns() if ts_ns is None else ts_ns,
+                           "condition_id": condition_id, "step": step, "contract": contract}
     for key, value in values.items():
         if value is None:
             continue
@@ -266,7 +269,8 @@ class Redemptions:
         if fill.liquidity is Liquidity.SETTLEMENT and fill.side is Side.SELL and \
                 fill.instrument_id.startswith(f"{C.VENUE}:") and instrument is None:
             cond = "unknown"
-            self.ledger.insert(TABLE, row(cond, FAILED, "ctf", fill_id=fill.fill_id, detail=(
+            self.ledger.insert(TABLE, row(cond, FAILED, "ctf", ts_ns=fill.ts_ns,
+                                          fill_id=fill.fill_id, detail=(
                 f"settlement fill {fill.fill_id}: instrument {fill.instrument_id} is not known "
                 f"to the venue, so its condition cannot be redeemed automatically")))
             return
@@ -276,14 +280,14 @@ class Redemptions:
         condition, neg_risk, claim = got
         job = Job(condition, neg_risk, {claim.token_id: claim})
         self.ledger.insert(TABLE, row(
-            condition, QUEUED, job.contract, fill_id=fill.fill_id,
+            condition, QUEUED, job.contract, ts_ns=fill.ts_ns, fill_id=fill.fill_id,
             tokens_json={claim.token_id: claim.as_json()}, expected_payout=job.expected_payout,
             detail=f"settlement fill {fill.fill_id}: {claim.quantity} shares of token "
                    f"{claim.token_id} settled at {claim.price}"))
         if not self.live:
             payout = claim.quantity * claim.price
             self.ledger.insert(TABLE, row(
-                condition, SIMULATED, job.contract, fill_id=fill.fill_id,
+                condition, SIMULATED, job.contract, ts_ns=fill.ts_ns, fill_id=fill.fill_id,
                 tokens_json={claim.token_id: _units(claim.quantity)},
                 expected_payout=payout, payout=payout,
                 detail=f"{self.mode}: no chain; the settlement fill paid {payout} pUSD, what "
