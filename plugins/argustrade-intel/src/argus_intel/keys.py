@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,13 +108,15 @@ class Verdict:
 
 
 class KeyStore:
-    """The keys file (an SQLite database).  Safe to share between threads: every call
-    opens its own connection (cheap next to a request; none is shared)."""
+    """The keys file (an SQLite database).  Safe to share between threads: calls take
+    turns on one connection (each a short transaction)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._pepper = secrets.token_bytes(32)  # per process, never stored
         self._verified: dict[bytes, str] = {}  # HMAC(pepper, presented key) -> key_id
+        self._conn: apsw.Connection | None = None
+        self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = apsw.Connection(str(self.path))
@@ -128,14 +131,27 @@ class KeyStore:
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[apsw.Connection]:
-        """A connection of its own, one transaction, closed afterwards."""
-        conn = apsw.Connection(str(self.path))
-        try:
-            conn.set_busy_timeout(5000)
-            with conn:
-                yield conn
-        finally:
-            conn.close()
+        """The store's connection, inside one transaction, for one thread at a time.
+
+        One connection for the store's life: closing the last connection of a WAL
+        database checkpoints it (an fsync per request).  A new transaction sees what
+        other processes committed (``argus intel keys revoke`` while serving)."""
+        with self._lock:
+            if self._conn is None:
+                self._conn = apsw.Connection(str(self.path))
+                self._conn.set_busy_timeout(5000)
+                # WAL + NORMAL: no fsync per commit (a request's usage count is one); a
+                # power cut may lose the last few counts, an application crash loses none.
+                self._conn.execute("pragma synchronous=normal")
+            with self._conn:
+                yield self._conn
+
+    def close(self) -> None:
+        """Close the store's connection (it reopens on next use)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     # -- management ----------------------------------------------------------------
     def add(self, name: str, *, rate_per_s: float = 5.0, burst: float | None = None,
