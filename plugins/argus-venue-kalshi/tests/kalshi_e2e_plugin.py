@@ -1,6 +1,7 @@
 """The test plugin of ``test_kalshi_argus_run.py``: strategy ``kalshi_e2e`` buys
-``quantity`` YES contracts once, IOC at ``limit``, on the first YES book, and places one
-post-only GTC buy at ``rest_limit`` beside it (it rests: a maker order that never takes).
+``quantity`` YES contracts once, IOC at ``limit``, on the first YES book, and places
+``rests`` post-only buys from ``rest_limit`` down beside it (they rest: maker orders that
+never take).
 
 Child processes load it through a real ``argus`` entry point (a ``*.dist-info`` written
 next to a ``PYTHONPATH`` entry, as ``tests/kill9_support.py`` does), so they run the
@@ -39,6 +40,8 @@ class Settings:
     quantity: Decimal = attrs.field(default=Decimal(5), converter=Decimal)
     limit: Decimal = attrs.field(default=Decimal("0.45"), converter=Decimal)
     rest_limit: Decimal = attrs.field(default=Decimal("0.30"), converter=Decimal)
+    #: post-only buys to rest, one a cent below the other from ``rest_limit`` down
+    rests: int = 1
 
 
 class BuyOnce(Strategy):
@@ -56,12 +59,14 @@ class BuyOnce(Strategy):
                 event.instrument_id != self.s.instrument_id:
             return []
         self.done = True
-        return [Intent(PLUGIN_NAME, self.s.instrument_id, Side.BUY, quantity=self.s.quantity,
-                       limit_price=self.s.limit, order_type=OrderType.LIMIT,
-                       time_in_force=TimeInForce.IOC, reason="e2e: take"),
-                Intent(PLUGIN_NAME, self.s.instrument_id, Side.BUY, quantity=Decimal(1),
-                       limit_price=self.s.rest_limit, order_type=OrderType.LIMIT,
-                       time_in_force=TimeInForce.POST_ONLY, reason="e2e: rest")]
+        take = Intent(PLUGIN_NAME, self.s.instrument_id, Side.BUY, quantity=self.s.quantity,
+                      limit_price=self.s.limit, order_type=OrderType.LIMIT,
+                      time_in_force=TimeInForce.IOC, reason="e2e: take")
+        return [take, *(Intent(PLUGIN_NAME, self.s.instrument_id, Side.BUY,
+                               quantity=Decimal(1),
+                               limit_price=self.s.rest_limit - Decimal("0.01") * k,
+                               order_type=OrderType.LIMIT, time_in_force=TimeInForce.POST_ONLY,
+                               reason=f"e2e: rest {k}") for k in range(self.s.rests))]
 
     def get_state(self) -> dict[str, Any]:
         """Whether it traded (checkpointed, so a resumed run does not trade again)."""

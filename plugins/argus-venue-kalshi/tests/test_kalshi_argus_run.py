@@ -95,7 +95,7 @@ def write_config(path: Path, exchange: LocalKalshi, key_file: Path, mode: str) -
         f'[argus]\nplugins = ["kalshi", "kalshi_e2e"]\nmode = "{mode}"\n\n'
         '[run]\nvenue = "kalshi"\nstrategies = ["kalshi_e2e"]\nstarting_cash = "1000"\n\n'
         f'[plugins.kalshi_e2e]\ninstrument_id = "{YES}"\nquantity = "5"\nlimit = "0.45"\n'
-        'rest_limit = "0.30"\n\n'
+        'rest_limit = "0.30"\nrests = 3\n\n'
         f'[plugins.kalshi]\nrest_url = "{exchange.rest.url}"\nws_url = "{exchange.ws.url}"\n'
         f'markets = ["{TICKER}"]\napi_key_id = "$env:KALSHI_TEST_KEY_ID"\n'
         f'private_key = "$file:{key_file}"\nend_when_resolved = true\n'
@@ -118,10 +118,16 @@ def rows(run_dir: Path, sql: str) -> list[sqlite3.Row]:
         conn.close()
 
 
+def argus(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "argus_core.cli", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
 def run_until_settled(tmp_path: Path, thread: ExchangeThread, key_file: Path, mode: str
                       ) -> Path:
-    """``argus run`` (``--live`` for live) until the strategy's fill is in the ledger;
-    settle the market "yes" on the exchange; the run must then end by itself, cleanly."""
+    """``argus run`` (``--live`` for live) until the strategy's fill is in the ledger and
+    its post-only orders rest; live, ``argus kill`` the run (HALTED cancels every working
+    order); settle the market "yes" on the exchange; the run must then end by itself."""
     config = write_config(tmp_path / f"{mode}.toml", thread.exchange, key_file, mode)
     run_dir = tmp_path / f"run-{mode}"
     env = {**os.environ, "PYTHONPATH": install_plugin(tmp_path / "site"),
@@ -139,9 +145,26 @@ def run_until_settled(tmp_path: Path, thread: ExchangeThread, key_file: Path, mo
                 assert proc.poll() is None, log.read_text()[-4000:]
                 assert time.monotonic() < deadline, log.read_text()[-4000:]
                 time.sleep(0.05)
-            time.sleep(0.5)  # let the resting order be acknowledged too
+            if mode == "live":
+                while len(rows(run_dir, "select * from orders where status = 'open' and "
+                                        "time_in_force = 'post_only'")) < 3:
+                    assert proc.poll() is None, log.read_text()[-4000:]
+                    assert time.monotonic() < deadline, log.read_text()[-4000:]
+                    time.sleep(0.05)
+                killed = argus(env, tmp_path, "kill", "--run-dir", str(run_dir))
+                assert killed.returncode == 0, killed.stdout + killed.stderr
+                while rows(run_dir, "select * from orders where status = 'open'"):
+                    # a book change is an event: the loop commits and reads the kill
+                    thread.call(lambda: thread.exchange.engine.set_level(TICKER, "yes", 30, 1))
+                    thread.call(lambda: thread.exchange.engine.set_level(TICKER, "yes", 30, 0))
+                    assert proc.poll() is None, log.read_text()[-4000:]
+                    assert time.monotonic() < deadline, log.read_text()[-4000:]
+                    time.sleep(0.1)
+            else:
+                time.sleep(0.5)  # let the resting orders be placed too
             thread.call(lambda: thread.exchange.engine.settle(TICKER, "yes"))
-            assert proc.wait(60) == 0, log.read_text()[-4000:]
+            # a run that ends HALTED says so with exit status 6 (argus resume clears it)
+            assert proc.wait(60) == (6 if mode == "live" else 0), log.read_text()[-4000:]
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -158,8 +181,8 @@ def test_argus_run_paper_then_live_against_the_local_exchange(
     assert [(f["side"], D(f["quantity"]), D(f["price"]), f["liquidity"]) for f in fills] == [
         ("buy", 5, D("0.42"), "taker"), ("sell", 5, 1, "settlement")]
     assert engine.orders == {} and engine.fills == []
-    rest, = rows(paper, "select * from orders where time_in_force = 'post_only'")
-    assert rest["status"] in ("pending", "open")  # rests as a maker: it never crossed
+    rests = rows(paper, "select * from orders where time_in_force = 'post_only'")
+    assert len(rests) == 3 and all(r["status"] in ("pending", "open") for r in rests)
 
     # live: a fresh market, orders sent to the exchange, the ledger equal to it
     venue_exchange.call(lambda: (engine.markets[TICKER].update(
@@ -177,9 +200,18 @@ def test_argus_run_paper_then_live_against_the_local_exchange(
             theirs["action"], theirs["initial_count"], theirs["order_id"])
         assert D(row["filled_quantity"]) == theirs["fill_count"]
     take = next(o for o in orders.values() if o["time_in_force"] == "ioc")
-    post = next(o for o in orders.values() if o["time_in_force"] == "post_only")
-    assert take["status"] == "filled" and post["status"] == "open"
-    assert at_exchange[wire_client_id(post["client_order_id"])]["status"] == "resting"
+    posts = [o for o in orders.values() if o["time_in_force"] == "post_only"]
+    assert take["status"] == "filled" and len(posts) == 3
+    # argus kill: HALTED cancelled every working order, in one batch cancel
+    assert all(o["status"] == "cancelled" for o in posts)
+    assert all(at_exchange[wire_client_id(o["client_order_id"])]["status"] == "canceled"
+               for o in posts)
+    deletes = venue_exchange.call(lambda: [(r.path, r.body) for r in
+                                           venue_exchange.exchange.rest.requests
+                                           if r.method == "DELETE"])
+    assert [path.rsplit("/", 1)[-1] for path, _ in deletes] == ["batched"]
+    assert sorted(o["order_id"] for o in deletes[0][1]["orders"]) == sorted(
+        o["venue_order_id"] for o in posts)
     ledger_fills = rows(live, "select * from fills where liquidity != 'settlement' "
                               "order by fill_id")
     exchange_fills = venue_exchange.call(lambda: [dict(f) for f in engine.fills])
