@@ -37,6 +37,7 @@ from argus_core import (
     Portfolio,
     Position,
     Side,
+    Signal,
     StrategyContext,
     Trade,
     TradingState,
@@ -246,6 +247,15 @@ def test_adverse_order_flow_cancels_the_bid_at_once(tmp_path: Path) -> None:
     assert "adverse OFI -1.000 against the bid" in order["status_reason"]
     (t_cancel, (cancel,)), = strategy.intents[1:]  # type: ignore[attr-defined]
     assert isinstance(cancel, CancelIntent) and t_cancel == T0 + 2 * S  # not held back
+
+
+def test_a_published_ofi_signal_counts_when_the_own_window_is_quiet(tmp_path: Path) -> None:
+    events = [book(1, [(0.40, 100)], [(0.50, 100)]),
+              Signal("ofi", IID, T0 + 2 * S, -0.9)]
+    run_dir, _ = run(tmp_path, events, settings({"ofi_window_s": 1.0}))
+    (order,) = orders(run_dir)
+    assert order["status"] == "cancelled"
+    assert "adverse OFI -0.900 against the bid" in order["status_reason"]
 
 
 def test_partial_fills_are_booked_once_with_maker_fees_and_never_re_posted(

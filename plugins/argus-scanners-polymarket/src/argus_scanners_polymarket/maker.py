@@ -76,6 +76,16 @@ def _floor_to(value: Decimal, step: Decimal) -> Decimal:
     return (value / step).to_integral_value(ROUND_FLOOR) * step
 
 
+def flow_of(tracker: OfiTracker, market: MarketState, iid: str, ts_ns: int) -> float:
+    """``I`` of ``iid``: ``tracker``'s OFI imbalance when it saw flow in its window, else
+    the published ``"ofi"`` signal, else 0."""
+    r = tracker.reading(iid, ts_ns)
+    if r is not None and (r.transitions or r.trades):
+        return r.imbalance
+    published = market.signal(SIGNAL, iid)
+    return published if published is not None else 0.0
+
+
 class MakerScanner(Scanner):
     """Quotes one tick inside the spread that the spread, the rewards, the expected adverse
     selection and the fees leave an edge for; inventory-skewed."""
@@ -90,11 +100,7 @@ class MakerScanner(Scanner):
 
     def flow(self, market: MarketState, iid: str, ts_ns: int) -> float:
         """``I``: this scanner's OFI imbalance of ``iid``, else the ``"ofi"`` signal, else 0."""
-        r = self.ofi.reading(iid, ts_ns)
-        if r is not None and (r.transitions or r.trades):
-            return r.imbalance
-        published = market.signal(SIGNAL, iid)
-        return published if published is not None else 0.0
+        return flow_of(self.ofi, market, iid, ts_ns)
 
     def inventory(self, market: MarketState, iid: str) -> Decimal:
         """``q``: the inventory signal for ``iid``, else the configured inventory, else 0."""

@@ -23,7 +23,9 @@ Per quoted token, on every event of that token (book snapshot or delta, trade, b
    fill stays within it; the ask sells only shares held (unless ``allow_short``) and is
    ``reduce_only`` when it only shrinks the position, so it keeps working in REDUCING
    (and HALTED: the core passes exits) while the bid is vetoed.  No bid while the OFI
-   imbalance is at or below ``-cancel_ofi``, no ask at or above ``+cancel_ofi``.
+   imbalance is at or below ``-cancel_ofi``, no ask at or above ``+cancel_ofi`` (the
+   strategy's own OFI tracker, fed every event of the token; the published ``"ofi"``
+   signal when its window saw no flow, as the scanner does).
 5. **Actions.**  A ``CancelIntent`` cancels every working order of the slot on the
    token, so any change is *cancel, then post* the wanted sides, in that order, in
    one list (the engine handles them in order): never two working quotes on a side.
@@ -64,6 +66,7 @@ from argus_core import (
     OrderBook,
     OrderType,
     Settlement,
+    Signal,
     Strategy,
     StrategyContext,
     TimeInForce,
@@ -75,8 +78,8 @@ from argus_scanners_polymarket.config import (
     MakerStrategySettings,
     PmScannersSettings,
 )
-from argus_scanners_polymarket.maker import MakerQuote, QuotePlan, quote_sides
-from argus_scanners_polymarket.ofi import OfiTracker
+from argus_scanners_polymarket.maker import MakerQuote, QuotePlan, flow_of, quote_sides
+from argus_scanners_polymarket.ofi import SIGNAL, OfiTracker
 
 _NS = 10**9
 _SIDES = ("bid", "ask")
@@ -150,7 +153,8 @@ class MakerStrategy(Strategy):
     def on_event(self, event: MarketEvent, ctx: StrategyContext
                  ) -> Sequence[Intent | CancelIntent]:
         """One token's lifecycle step (fills, stale book, prices, limits, actions)."""
-        if not isinstance(event, OrderBook | BookDelta | Trade | BookStatus | Settlement):
+        if not isinstance(event, OrderBook | BookDelta | Trade | BookStatus | Settlement
+                          | Signal) or (isinstance(event, Signal) and event.name != SIGNAL):
             return ()
         iid = event.instrument_id
         market = ctx.market
@@ -186,7 +190,7 @@ class MakerStrategy(Strategy):
             # run of deltas can be: nothing to price against, so nothing changes.
             return ()
         plan = quote_sides(self.pricing, inst, touch[0], touch[1], position,
-                           self.ofi.imbalance(iid, now), market.fee_schedule(iid),
+                           flow_of(self.ofi, market, iid, now), market.fee_schedule(iid),
                            max_inventory=self.settings.max_inventory)
         verdicts = {label: self._wanted(plan, label, position, inst) for label in _SIDES}
         wanted = {label: v[0] for label, v in verdicts.items()}
