@@ -251,3 +251,30 @@ def test_a_dask_cluster_gives_the_same_sweep(tmp_path: Path) -> None:
     for a, b in zip(local, remote, strict=True):
         assert a.metrics == b.metrics
         assert np.array_equal(a.returns, b.returns)
+
+
+def test_the_commands_say_which_engine_ran(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from argus_lab.commands import lab
+
+    path = tmp_path / "sweep.toml"
+    path.write_text(SWEEP.format(lab=tmp_path / "lab", engine="auto").replace(
+        "[5, 10, 40]", "[5, 10]"))
+    out = CliRunner().invoke(lab, ["sweep", "--config", str(path)], terminal_width=200)
+    assert out.exit_code == 0, out.output
+    assert "engine: compiled for all 4 points" in out.output
+    out = CliRunner().invoke(lab, ["sweep", "--config", str(path)], terminal_width=200)
+    assert "engine: every point was already done (resumed)" in out.output
+
+
+def test_the_gates_record_the_sweep_engine(tmp_path: Path) -> None:
+    from argus_lab.gates import evaluate_config
+
+    path = tmp_path / "gates.toml"
+    path.write_text(SWEEP.format(lab=tmp_path / "lab", engine="auto").replace(
+        "[5, 10, 40]", "[5, 10]") + '[plugins.lab.gates]\ncost_multipliers = ["1"]\n'
+        "rc_reps = 50\n[plugins.lab.bootstrap]\nn_paths = 200\nbatches = 1\n"
+        "[plugins.lab.walkforward]\ntrain_bars = 400\ntest_bars = 200\n")
+    verdict = evaluate_config(load_config(path), executor=SerialExecutor())
+    assert verdict.details["sweep_engine"] == "engine: compiled for all 4 points"

@@ -225,6 +225,8 @@ def prepare(config: Config) -> Prepared:
         raise NotVectorisable(f"strategy {name!r} declares no kernel")
     settings = strategy.s
     venue = parts["venue"]
+    if type(venue).__module__ != "argus_core.builtins.replay_venue":
+        raise NotVectorisable(f"venue {run.venue!r} is not the core's replay venue")
     if getattr(venue.s, "bars_csv", None) is None:
         raise NotVectorisable("the replay is not of bars_csv")
     instrument = parts["instrument"]
