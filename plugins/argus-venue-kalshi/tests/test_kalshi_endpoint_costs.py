@@ -118,3 +118,27 @@ async def test_a_batch_reports_each_refused_cancel_and_a_lone_cancel_goes_alone(
         assert last.path.endswith(venue.execution.venue_ids["c"])
     finally:
         await venue.close()
+
+
+async def test_batches_of_cancels_fit_the_write_budget_and_a_request_never_can(
+        exchange, local_settings) -> None:
+    costly = {("DELETE", "/portfolio/orders/batched"): 20, ("POST", "/portfolio/orders"): 10}
+    exchange.rest.costs = EndpointCosts(10, costly)
+    venue = KalshiVenue(local_settings(writes_per_s=5))  # 50 tokens: 2 cancels a batch
+    coids = [f"chunk-{k}" for k in range(5)]
+    try:
+        await venue.instruments()
+        for coid in coids:
+            await venue.submit(order(coid))
+        await asyncio.wait_for(asyncio.gather(*(venue.execution.cancel(c) for c in coids)), 10)
+        deletes = [r for r in exchange.rest.requests if r.method == "DELETE"]
+        assert [len(r.body["orders"]) if r.body else 1 for r in deletes] == [2, 2, 1]
+        assert all(exchange.engine.by_client_id(c)[0]["status"] == "canceled" for c in coids)
+        # an order costing more than the whole budget is refused here, never sent
+        venue.rest.costs = EndpointCosts(10, {("POST", "/portfolio/orders"): 60})
+        posts = len([r for r in exchange.rest.requests if r.method == "POST"])
+        with pytest.raises(VenueError, match="costs 60 tokens, more than the 50-token"):
+            await venue.submit(order("too-dear"))
+        assert len([r for r in exchange.rest.requests if r.method == "POST"]) == posts
+    finally:
+        await venue.close()

@@ -203,8 +203,11 @@ def test_unsettled_void_and_unknown_results() -> None:
     scalar = Market.parse(dict(base, status="finalized", result="scalar",
                                settlement_value_dollars="0.3700", expiration_value="37"))
     assert [(s.price, s.reason) for s in settlements_of(scalar, 1)] == [
-        (D("0.37"), f"kalshi market {TICKER} settled scalar 0.3700"),
-        (D("0.63"), f"kalshi market {TICKER} settled scalar 0.3700")]
+        (D("0.37"), f"kalshi market {TICKER} settled scalar 0.37"),
+        (D("0.63"), f"kalshi market {TICKER} settled scalar 0.37")]
+    from argus_venue_kalshi.instruments import outcome
+    legacy = Market.parse(dict(base, status="finalized", result="scalar", settlement_value=37))
+    assert outcome(legacy) == outcome(scalar) == "scalar 0.37"  # one value, two spellings
     for bad in ({}, {"settlement_value_dollars": "1.5"}):
         with pytest.raises(DataError, match=f"market {TICKER} settled scalar with "
                                             f"settlement_value_dollars"):
@@ -224,7 +227,7 @@ async def test_a_scalar_market_settles_at_its_settlement_value(exchange, local_s
         await venue.close()
     assert [(s.instrument_id, s.price) for s in settlements(items)] == [
         (YES, D("0.37")), (NO, D("0.63"))]
-    assert venue.resolved == {TICKER: "scalar 0.3700"}
+    assert venue.resolved == {TICKER: "scalar 0.37"}
 
 
 def buy_on_exchange(exchange: Any, side: str, cents: int, count: int) -> None:

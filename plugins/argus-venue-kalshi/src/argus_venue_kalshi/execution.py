@@ -245,8 +245,9 @@ class KalshiExecution:
     async def cancel(self, client_order_id: str) -> None:
         """Cancel by client order id; the CANCELLED update follows.  Cancels asked for
         together (the engine cancels every working order at once when trading HALTs) go
-        out as one ``DELETE /portfolio/orders/batched`` per :data:`C.BATCH_MAX_ORDERS`,
-        billed 2 tokens an order instead of 10 a request; a lone one as
+        out as ``DELETE /portfolio/orders/batched`` (at most 20 orders, and no more
+        tokens than the write budget, a batch), billed 2 tokens an order instead of 10 a
+        request; a lone one as
         ``DELETE /portfolio/orders/{order_id}``."""
         venue_id = self.venue_ids.get(client_order_id)
         if venue_id is None:
@@ -265,8 +266,11 @@ class KalshiExecution:
         """Send the cancels queued so far: the engine's other cancel tasks of this tick
         queue theirs first (they are scheduled before this task)."""
         await asyncio.sleep(0)
+        # as many as one batch may carry: 20, and no more tokens than the write budget
+        each = max(1, self.rest.cost("DELETE", "/portfolio/orders/batched", 1))
+        size = max(1, min(C.BATCH_MAX_ORDERS, self.rest.writes.limit // each))
         while self._cancels:
-            batch = self._cancels[:C.BATCH_MAX_ORDERS]
+            batch = self._cancels[:size]
             del self._cancels[:len(batch)]
             try:
                 if len(batch) == 1:

@@ -152,8 +152,9 @@ def settlement_price(ticker: str, result: object, field: str = "result",
 def outcome(market: Market) -> str:
     """A settled market's result as one comparable word ("yes", "no", "void", or
     "scalar 0.3700"): two reports of one market that differ here are an amendment."""
-    if market.result == SCALAR:
-        return f"{SCALAR} {market.settlement_value}"
+    if market.result == SCALAR:  # normalised: "0.3700" and 37 cents are one value
+        value = market.settlement_value
+        return f"{SCALAR} {value if value is None else f'{value.normalize():f}'}"
     return market.result
 
 

@@ -104,7 +104,12 @@ class KalshiRest:
         (timeouts, resets) propagate as ``httpx`` exceptions."""
         full = C.API_PREFIX + path
         limiter = self.reads if method == "GET" else self.writes
-        await limiter.acquire(self.cost(method, path, items))
+        tokens = self.cost(method, path, items)
+        if tokens > limiter.limit:  # Kalshi would refuse it every time: never sent
+            raise VenueError(f"kalshi: {method} {path} costs {tokens} tokens, more than the "
+                             f"{limiter.limit}-token budget per second; raise "
+                             f"[plugins.kalshi] rate_limit_tier or reads_per_s / writes_per_s")
+        await limiter.acquire(tokens)
         headers = self.signer().headers(method, full) if signed else {}
         resp = await self._client.request(method, full, params=params, json=body,
                                           headers=headers)
