@@ -254,9 +254,8 @@ def test_a_dask_cluster_gives_the_same_sweep(tmp_path: Path) -> None:
 
 
 def test_the_commands_say_which_engine_ran(tmp_path: Path) -> None:
-    from click.testing import CliRunner
-
     from argus_lab.commands import lab
+    from click.testing import CliRunner
 
     path = tmp_path / "sweep.toml"
     path.write_text(SWEEP.format(lab=tmp_path / "lab", engine="auto").replace(
