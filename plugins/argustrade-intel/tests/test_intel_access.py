@@ -27,6 +27,8 @@ def test_openapi_lists_every_endpoint_and_docs_need_no_key(client: TestClient) -
     assert doc.status_code == 200
     listed = {(m, p) for p, ops in doc.json()["paths"].items() for m in ops}
     assert listed == ENDPOINTS
+    schemes = doc.json()["components"]["securitySchemes"]
+    assert {s["type"] for s in schemes.values()} == {"http", "apiKey"}
     for path, ops in doc.json()["paths"].items():
         assert path.startswith("/v1/")
         for op in ops.values():

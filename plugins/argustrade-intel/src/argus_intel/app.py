@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -283,6 +284,10 @@ def _page_out(request: Request, page: Page) -> dict[str, Any]:
     return {"data": page.rows, "next_cursor": page.next_cursor, "next": nxt}
 
 
+#: The two ways to present a key (declared so that the OpenAPI document lists them).
+BEARER = HTTPBearer(auto_error=False, description="Authorization: Bearer KEY")
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
+                              description="X-API-Key: KEY")
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows per page")]
 Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
 
@@ -309,12 +314,9 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
             return pricer_box[0]
 
     def require_key(response: Response,
-                    authorization: Annotated[str | None, Header()] = None,
-                    x_api_key: Annotated[str | None, Header()] = None) -> ApiKey:
-        presented = x_api_key
-        if presented is None and authorization is not None:
-            scheme, _, token = authorization.partition(" ")
-            presented = token.strip() if scheme.lower() == "bearer" else None
+                    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+                    x_api_key: Annotated[str | None, Depends(API_KEY_HEADER)]) -> ApiKey:
+        presented = x_api_key or (bearer.credentials.strip() if bearer is not None else None)
         challenge = {"WWW-Authenticate": "Bearer"}
         if not presented:
             raise ApiError(401, "missing_key", "an API key is required: send "
