@@ -36,6 +36,7 @@ from argus_core import (
     OrderBook,
     Portfolio,
     Position,
+    Settlement,
     Side,
     Signal,
     StrategyContext,
@@ -143,9 +144,11 @@ def orders(run_dir: Path) -> list[dict[str, Any]]:
     """Orders in the order they were created (event number, then counter)."""
     rows = ledger_rows(run_dir, "select * from orders")
 
-    def key(r: dict[str, Any]) -> tuple[int, int]:
-        seq, k = r["client_order_id"].rsplit("-", 3)[1::2]
-        return int(seq), int(k)
+    def key(r: dict[str, Any]) -> tuple[int, int, int]:
+        parts = r["client_order_id"].split("-")  # <run>-<event>-<slot>-<n>
+        if len(parts) == 4 and parts[1].isdigit() and parts[3].isdigit():
+            return r["ts_ns"], int(parts[1]), int(parts[3])
+        return r["ts_ns"], 1 << 62, 0  # the core's own (settlement) orders
 
     return sorted(rows, key=key)
 
@@ -344,6 +347,21 @@ def test_a_bid_working_when_the_limit_is_reached_is_cancelled(tmp_path: Path) ->
     last = rows[-1]  # the ask, posted again at once after the token-wide cancel
     assert (last["side"], last["ts_ns"], last["reduce_only"], last["status"]) == (
         "sell", T0 + 3 * S, 1, "pending")
+
+
+def test_a_settled_market_cancels_the_quotes_and_is_not_quoted_again(tmp_path: Path) -> None:
+    events = [book(1, [(0.40, 100)], [(0.50, 100)]),
+              book(2, [(0.40, 200)], [(0.50, 100)]), trade(2, "0.40", "5"),  # 5 held
+              Settlement(IID, T0 + 3 * S, D(1), "resolved YES"),
+              book(4, [(0.40, 100)], [(0.50, 100)])]
+    run_dir, _ = run(tmp_path, events, settings(cancel_ofi=1.0))
+    mine = [o for o in orders(run_dir) if o["strategy"] == "pm_maker"]
+    assert all(o["ts_ns"] <= T0 + 2 * S for o in mine)  # nothing after the settlement
+    assert {o["status"] for o in mine} == {"filled", "cancelled"}
+    assert all("market settled" in o["status_reason"] for o in mine
+               if o["status"] == "cancelled")
+    (pos,) = ledger_rows(run_dir, "select * from positions")
+    assert D(pos["quantity"]) == 0
 
 
 class HaltAt(Watched):

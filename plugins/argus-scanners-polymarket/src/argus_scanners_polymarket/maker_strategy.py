@@ -168,7 +168,7 @@ class MakerStrategy(Strategy):
             if st is None:
                 return ()
             del self.books[iid]  # resolved: nothing more to quote
-            return (CancelIntent(self.name, iid, "market settled"),) \
+            return (CancelIntent(self.name, iid, "pm_maker: market settled"),) \
                 if st.bid or st.ask else ()
         position = ctx.portfolio.position(iid).quantity
         if st is None:
