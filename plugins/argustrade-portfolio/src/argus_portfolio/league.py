@@ -342,6 +342,8 @@ def read_league_events(run_dir: Path) -> list[dict[str, Any]]:
         cursor = conn.execute("select * from league_events order by id")
         names = [d[0] for d in cursor.getdescription()]
         return [dict(zip(names, row, strict=True)) for row in cursor]
+    except apsw.ExecutionCompleteError:  # no rows
+        return []
     except apsw.SQLError:  # the run never loaded the league
         return []
     finally:
