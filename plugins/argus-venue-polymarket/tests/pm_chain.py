@@ -65,8 +65,13 @@ class ScriptedProvider(EthereumTesterProvider):
         super().__init__()
         self.faults: list[Fault] = []
         self.sent: list[str] = []
+        #: method -> how many more calls fail as if the connection dropped
+        self.down: dict[str, int] = {}
 
     def make_request(self, method: Any, params: Any) -> Any:
+        if self.down.get(method, 0) > 0:
+            self.down[method] -= 1
+            raise ConnectionError(f"connection refused ({method})")
         if method == "eth_sendRawTransaction":
             if self.faults:
                 message, before = self.faults.pop(0)

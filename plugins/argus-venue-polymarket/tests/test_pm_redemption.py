@@ -370,3 +370,16 @@ def test_a_settlement_fill_booked_but_never_queued_is_redeemed_at_the_next_start
     assert chain.shares(YES_A) == 0
     (unknown,) = _rows(ledger, "unknown")
     assert unknown["step"] == "failed" and "is not known to the venue" in unknown["detail"]
+
+
+def test_an_rpc_that_is_down_is_retried_then_the_redemption_goes_through(
+        local_chain: Any, ledger: Ledger) -> None:
+    chain = local_chain
+    inst = chain.market(COND_A, YES_A, NO_A, {YES_A: Decimal("2")}, neg_risk=False)
+    chain.resolve(COND_A, [1, 0])
+    chain.provider.down["eth_call"] = 2  # the first two reads of the chain fail
+    _run(_make(chain, ledger, inst), _fill(YES_A, "2", 1))
+    rows = _rows(ledger, COND_A)
+    assert [r["step"] for r in rows] == ["queued", "retry", "retry", "signed", "sent", "mined"]
+    assert "connection refused" in rows[1]["detail"] and "error 1 of 5" in rows[1]["detail"]
+    assert len(chain.redeem_transactions()) == 1

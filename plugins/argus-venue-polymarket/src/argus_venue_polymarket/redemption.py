@@ -35,8 +35,10 @@ Live: one worker thread
        nonce (after step 1 again: the nonce may be our own mined redemption), *replacement
        underpriced* / fee / gas errors bump the fees by ``redeem_fee_bump`` (capped at
        ``redeem_max_fee_gwei``) and the gas limit, a transaction with no receipt after
-       ``redeem_receipt_timeout_s`` is replaced with the same nonce and higher fees; at most
-       ``redeem_max_attempts`` signed transactions, then ``failed``.
+       ``redeem_receipt_timeout_s`` is replaced with the same nonce and higher fees, an RPC
+       error while reading the chain is a ``retry`` and another go ``redeem_poll_s`` later;
+       at most ``redeem_max_attempts`` signed transactions (and as many errors), then
+       ``failed``.
 
 Threads and the ledger
     The core's ledger connection belongs to the loop's thread, and the loop holds its write
@@ -149,6 +151,7 @@ class Job:
     due_at: float = 0.0  # monotonic
     queued_at: float = attrs.Factory(time.monotonic)
     waiting_recorded: bool = False
+    errors: int = 0  # unexpected failures (RPC down...) so far
 
     @property
     def contract(self) -> str:
@@ -391,11 +394,19 @@ class Redemptions:
                     again = worker.redeem(job)
                 except _Stopped:
                     return
-                except Exception as exc:  # a bug or a dead RPC: recorded; next start retries
-                    log.exception("polymarket: redemption of %s failed", job.condition_id)
-                    self.errors.append(f"{job.condition_id}: {exc}")
-                    worker.record(job, FAILED, detail=f"worker error: {exc}")
-                    again = False
+                except Exception as exc:  # an RPC that is down, a bug: retried, then failed
+                    job.errors += 1
+                    most = self.settings.redeem_max_attempts
+                    if job.errors >= most:
+                        log.exception("polymarket: redemption of %s failed", job.condition_id)
+                        self.errors.append(f"{job.condition_id}: {exc}")
+                        worker.record(job, FAILED, detail=f"gave up after {job.errors} "
+                                      f"errors; last: {type(exc).__name__}: {exc}")
+                        again = False
+                    else:
+                        worker.record(job, RETRY, detail=f"{type(exc).__name__}: {exc} "
+                                      f"(error {job.errors} of {most})")
+                        again = True
                 with self._cond:
                     self._busy = None
                     if again and not self._stop.is_set():
