@@ -65,12 +65,8 @@ async def _until(condition: Callable[[], bool], what: str, timeout_s: float = 30
         await asyncio.sleep(0.02)
 
 
-async def _run_and_resolve(mode: str, srv: SnapshotServer, events: list[dict[str, Any]],
-                           run_dir: Path, chain: Any) -> tuple[Any, list[dict[str, Any]],
-                                                               list[dict[str, Any]]]:
-    """Buy the basket, resolve the Fed's first market YES, wait for its redemption to end,
-    stop; returns (summary, pm_redemptions rows, settlement fills)."""
-    cond, yes, no = _fed_market(events, 0)
+def _runner(mode: str, srv: SnapshotServer, run_dir: Path, chain: Any,
+            **settings: Any) -> Runner:
     pm = {"gamma_url": srv.url, "clob_url": srv.url, "ws_url": srv.ws_url,
           "private_key": "$env:PM_LIVE_KEY", "api_key": "$env:PM_LIVE_API_KEY",
           "api_secret": "$env:PM_LIVE_API_SECRET",
@@ -81,33 +77,59 @@ async def _run_and_resolve(mode: str, srv: SnapshotServer, events: list[dict[str
     config = parse_config({
         "argus": {"plugins": ["polymarket", "negrisk"], "mode": mode},
         "run": {"venue": "polymarket", "scanners": ["negrisk"], "starting_cash": "10000"},
-        "plugins": {"polymarket": pm,
+        "plugins": {"polymarket": pm | settings,
                     "negrisk": {"min_edge": "0.001", "gas_usd_per_leg": "0"}}})
     runner = Runner(config, run_dir, live_confirmed=mode == "live")
     runner.asm.venue.chain = chain.w3  # the chain redemption talks to (else rpc_url)
-    task = asyncio.create_task(runner.run())
-    await _until(lambda: runner.n_fills >= 5, "the basket's five fills")
+    return runner
+
+
+def _steps(runner: Runner) -> list[str]:
+    return [r["step"] for r in runner.ledger.query("select step from pm_redemptions order by seq")]
+
+
+def _resolve(srv: SnapshotServer, events: list[dict[str, Any]]) -> None:
+    """The websocket reports the Fed's first market resolved YES."""
+    cond, yes, no = _fed_market(events, 0)
     assert srv.push({"event_type": "market_resolved", "market": cond, "assets_ids": [yes, no],
                      "outcomes": ["Yes", "No"], "winning_asset_id": yes,
                      "winning_outcome": "Yes", "timestamp": "1786875500000"}) == 1
 
-    def redeemed() -> bool:
-        steps = [r["step"] for r in runner.ledger.query(
-            "select step from pm_redemptions order by seq")]
-        return any(s in ("mined", "simulated", "failed", "skipped") for s in steps)
 
-    await _until(redeemed, "the redemption's end")
-    runner.max_events = runner.seq + 1  # one more frame ends the run
+async def _stop(runner: Runner, task: asyncio.Task[Any], srv: SnapshotServer,
+                events: list[dict[str, Any]]) -> Any:
+    """One more websocket frame is the run's last event."""
+    cond, yes, _no = _fed_market(events, 0)
+    runner.max_events = runner.seq + 1
     assert srv.push({"event_type": "last_trade_price", "asset_id": yes, "market": cond,
                      "price": "0.5", "size": "1", "side": "BUY", "fee_rate_bps": "0",
                      "timestamp": "1786875600000"}) == 1
-    summary = await asyncio.wait_for(task, 30)
+    return await asyncio.wait_for(task, 30)
+
+
+def _read(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(pm_redemptions rows, settlement fills) of a finished run."""
     from argus_core import Ledger
 
     with Ledger.in_dir(run_dir) as led:
         rows = led.query("select * from pm_redemptions order by seq")
         fills = [f for f in led.fills() if f["liquidity"] == "settlement"]
-    return summary, rows, fills
+    return rows, fills
+
+
+async def _run_and_resolve(mode: str, srv: SnapshotServer, events: list[dict[str, Any]],
+                           run_dir: Path, chain: Any) -> tuple[Any, list[dict[str, Any]],
+                                                               list[dict[str, Any]]]:
+    """Buy the basket, resolve the Fed's first market YES, wait for its redemption to end,
+    stop; returns (summary, pm_redemptions rows, settlement fills)."""
+    runner = _runner(mode, srv, run_dir, chain)
+    task = asyncio.create_task(runner.run())
+    await _until(lambda: runner.n_fills >= 5, "the basket's five fills")
+    _resolve(srv, events)
+    await _until(lambda: bool({"mined", "simulated", "failed", "skipped"} & set(
+        _steps(runner))), "the redemption's end")
+    summary = await _stop(runner, task, srv, events)
+    return (summary, *_read(run_dir))
 
 
 async def test_a_resolution_during_a_live_run_is_redeemed_on_chain_and_paper_books_the_same(
@@ -142,3 +164,41 @@ async def test_a_resolution_during_a_live_run_is_redeemed_on_chain_and_paper_boo
     # the same cash flows: the settlement fill pays the position at 1 in both modes
     assert paper.final_equity == live.final_equity
     assert paper.fills == live.fills == 6
+
+
+async def test_a_run_stopped_after_the_send_resumes_the_redemption_without_sending_again(
+        servers: Any, local_chain: Any, tmp_path: Path) -> None:
+    """The run ends while the redemption's transaction waits in the pool (no receipt); the
+    next start of the same run directory finds its hash, waits for it, and records it mined:
+    one redemption on chain."""
+    srv, events = servers
+    chain = local_chain
+    cond, yes, no = _fed_market(events, 0)
+    chain.market(cond, yes, no, {yes: Decimal(150)}, neg_risk=True)
+    chain.resolve(cond, [1, 0])
+    before = chain.collateral()
+    chain.tester.disable_auto_mine_transactions()
+    run_dir = tmp_path / "run"
+    first = _runner("live", srv, run_dir, chain, redeem_shutdown_wait_s=0.2)
+    task = asyncio.create_task(first.run())
+    await _until(lambda: first.n_fills >= 5, "the basket's five fills")
+    _resolve(srv, events)
+    await _until(lambda: "sent" in _steps(first), "the redemption sent")
+    await _stop(first, task, srv, events)  # waits 0.2 s for the receipt, then stops
+    assert _read(run_dir)[0][-1]["step"] == "sent"
+
+    second = _runner("live", srv, run_dir, chain, redeem_shutdown_wait_s=0.2)  # same config
+    task = asyncio.create_task(second.run())
+
+    def resumed() -> bool:
+        redemptions = second.asm.venue.redemptions
+        return redemptions is not None and not redemptions.idle()
+
+    await _until(resumed, "the unfinished redemption taken up again")
+    chain.tester.mine_blocks(1)  # the first run's transaction is mined now
+    await _until(lambda: "mined" in _steps(second), "the redemption mined")
+    await _stop(second, task, srv, events)
+    rows, fills = _read(run_dir)
+    assert [r["step"] for r in rows] == ["queued", "signed", "sent", "mined"]
+    assert len(fills) == 1 and len(chain.provider.sent) == 1
+    assert len(chain.redeem_transactions()) == 1 and chain.collateral() - before == 150
