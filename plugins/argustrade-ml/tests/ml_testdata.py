@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[3]
 KRAKEN = REPO / "examples" / "data" / "kraken_XBTUSD_60.csv"
 
@@ -13,3 +15,14 @@ KRAKEN = REPO / "examples" / "data" / "kraken_XBTUSD_60.csv"
 #: (its out-of-fold Brier loses to climatology), which proves the refusal path.
 TRAIN_START = 1_609_459_200
 TRAIN_END = TRAIN_START + 6000 * 3600
+
+
+def tripled_volatility(rows: np.ndarray, anchor: int) -> np.ndarray:
+    """Kraken OHLCVT rows whose every log move from row ``anchor`` on is three times the
+    real one (prices ``c0 * (x / c0) ** 3`` around the anchor row's open ``c0``, so each
+    bar's return, range and realised volatility triple; earlier rows unchanged): a real
+    volatility regime shift built from ordinary bars."""
+    out = np.array(rows, dtype=np.float64, copy=True)
+    c0 = out[anchor, 1]
+    out[anchor:, 1:5] = c0 * (out[anchor:, 1:5] / c0) ** 3
+    return out

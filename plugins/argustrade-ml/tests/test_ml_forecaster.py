@@ -134,6 +134,7 @@ def test_drift_on_shifted_inputs_demotes_the_model_and_closes_the_gate(
     # the Brier alarm would fire first (the forecasts go wild); here the inputs alone do it
     s = MLSettings(registry=copy, model_id=good, drift_min_obs=10_000)
     fc = MLForecaster(s)
+    fc.bind_mode("paper")  # a paper run demotes (a replay would only record the alarm)
     market = MarketState()
     assert fc.allows("paper") and fc.confidence > 0
     for bar in _shifted_bars(TRAIN_END * 10**9, 560, seed=3):

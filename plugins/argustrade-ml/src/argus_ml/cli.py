@@ -126,10 +126,16 @@ def build_group() -> click.Group:
     @click.option("--name", default="updown", show_default=True)
     @click.option("--report-dir", type=click.Path(path_type=Path), default=None,
                   help="Write report.json and reliability.png here.")
+    @click.option("--drift-window", type=click.IntRange(min=1), default=500,
+                  show_default=True,
+                  help="Rows per PSI window the drift thresholds are calibrated on.")
+    @click.option("--drift-quantile", type=click.FloatRange(0.0, 1.0, min_open=True),
+                  default=0.99, show_default=True,
+                  help="Quantile of the training windows' PSI that is a feature's threshold.")
     def train_cmd(bars_path: Path, start: int | None, end: int | None,
                   feature_keys: str | None, horizon: int, registry_path: Path, model: str,
                   calibration: str, folds: int, embargo: int, name: str,
-                  report_dir: Path | None) -> None:
+                  report_dir: Path | None, drift_window: int, drift_quantile: float) -> None:
         """Train under purged walk-forward CV, calibrate out of fold, register as shadow."""
         from rich.progress import Progress
 
@@ -138,7 +144,8 @@ def build_group() -> click.Group:
 
         try:
             ds = _dataset(bars_path, start, end, feature_keys, horizon)
-            spec = training.TrainSpec(model, calibration, n_folds=folds, embargo_rows=embargo)
+            spec = training.TrainSpec(model, calibration, n_folds=folds, embargo_rows=embargo,
+                                      drift_window=drift_window, drift_quantile=drift_quantile)
             with Progress(transient=True) as bar:
                 task = bar.add_task(f"training {model}", total=folds + 2)
                 result = training.train(
@@ -147,7 +154,8 @@ def build_group() -> click.Group:
             with open_registry(registry_path) as ledger:
                 mid = ModelRegistry(ledger).register(
                     result.model, result.report, name=name, dataset_hash=ds.content_hash(),
-                    source_sha256=ds.source_sha256, code_version=training.code_version())
+                    source_sha256=ds.source_sha256, code_version=training.code_version(),
+                    drift=result.drift)
         except ArgusError as exc:
             raise _fail(exc) from None
         rep = result.report
@@ -163,6 +171,14 @@ def build_group() -> click.Group:
             click.echo(f"  {key:<15} Brier {s['brier']:.5f}  rel {s['reliability']:.5f}  "
                        f"res {s['resolution']:.5f}  logloss {s['log_loss']:.5f}  "
                        f"AUC {s['auc']:.4f}")
+        if result.drift is None:
+            click.echo(f"  drift: {len(ds)} rows < 2 x {drift_window}: no PSI thresholds "
+                       "calibrated (the monitor will use its fixed limit)")
+        else:
+            click.echo(f"  drift: PSI thresholds (q{drift_quantile:g} of "
+                       f"{result.drift['windows']} {drift_window}-row training windows): "
+                       + ", ".join(f"{k} {v['threshold']:.3f}"
+                                   for k, v in result.drift["features"].items()))
 
     @ml.command("evaluate")
     @_registry_opt

@@ -37,8 +37,19 @@ class MLSettings:
     # drift: EMA weight of the online Brier score, and the limits that demote to shadow
     brier_ema_alpha: float = attrs.field(default=0.02, validator=FRACTION)
     brier_margin: float = attrs.field(default=0.02, validator=NON_NEGATIVE)
+    # PSI: the floor under each feature's calibrated threshold (the model's registry
+    # row), and the whole limit for a model trained before thresholds were calibrated
     psi_limit: float = attrs.field(default=0.25, validator=POSITIVE)
+    # PSI window in rows; None = the window the model's thresholds were calibrated on
+    # (500 for a model without them).  Another length than the calibrated one is refused.
+    psi_window: int | None = attrs.field(default=None, validator=optional(POSITIVE))
+    # a feature alarms after its PSI is above its threshold on this many checks in a row
+    psi_consecutive: int = attrs.field(default=1, validator=POSITIVE)
     drift_min_obs: int = attrs.field(default=200, validator=optional(POSITIVE))
+    # whether a drift alarm in a replay (backtest) run demotes the model in the registry;
+    # off by default: a backtest on old data must not demote a model that trades live.
+    # The alarm is recorded either way (risk event, report) and closes the run's gate.
+    demote_in_replay: bool = False
     # the updown_replay venue: a Kraken OHLCVT CSV (no header), its bar length, and the
     # window (bar open times in unix seconds: start inclusive, end exclusive)
     bars_csv: Path | None = None

@@ -30,8 +30,16 @@ linearly to 0 at the alarm level (OOF + ``brier_margin``).  Sizers shrink binary
 by it.
 
 Drift.  Every forecast of the underlying is scored when its window ends (Brier EMA) and
-every feature row goes into the PSI window; an alarm demotes the model to shadow in the
-registry (event row + ``ml_drift`` risk event) and from then on :meth:`allows` says no.
+every feature row goes into the PSI window, checked against each feature's threshold
+calibrated at training time (the registry row; a model without one gets the fixed
+``psi_limit``, said in a log line).  An alarm closes the gate for the rest of the run
+(:meth:`allows` says no, confidence 0) and is written as an ``ml_drift`` risk event in the
+run's ledger.  In a ``paper`` or ``live`` run it also demotes the model to shadow in the
+registry (event row + risk event there); in a ``replay`` run -- or outside any run, where
+the mode is unknown -- it does not, unless ``[plugins.ml] demote_in_replay = true``: a
+backtest on old data must not demote a model that trades live.  The mode comes from the
+run (the plugin's ``on_startup`` hook) or from the strategy's context
+(:func:`find_forecaster`, :func:`gated_forecast`, :meth:`MLForecaster.bind_mode`).
 """
 
 from __future__ import annotations
@@ -39,11 +47,12 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from argus_core import ConfigError, Forecast, Forecaster, MarketState, StrategyContext
+from argus_core import ConfigError, Forecast, Forecaster, Ledger, MarketState, StrategyContext
 from argus_ml.config import MLSettings
 from argus_ml.drift import DriftMonitor
 from argus_ml.features import FeatureEngine, FeatureRegistry
@@ -55,6 +64,21 @@ log = logging.getLogger(__name__)
 #: The run modes each registry status may trade in.
 MODES_BY_STATUS: dict[str, tuple[str, ...]] = {
     "shadow": (), "paper": ("replay", "paper"), "live": ("replay", "paper", "live")}
+
+#: PSI window of a model whose thresholds were never calibrated (and the training default).
+DEFAULT_PSI_WINDOW = 500
+
+
+class RunInfo(NamedTuple):
+    """The run a forecaster serves: its mode and its ledger (where drift alarms go)."""
+
+    mode: str
+    ledger: Ledger | None
+
+
+#: Set by the plugin's ``on_startup`` for the run's task (a context variable: each run's
+#: asyncio task has its own, so two runs in one process never see each other's).
+CURRENT_RUN: ContextVar[RunInfo | None] = ContextVar("argus_ml_current_run", default=None)
 
 
 class _Track:
@@ -83,6 +107,7 @@ class MLForecaster(Forecaster):
         self.status = "shadow"
         self.horizon = 1
         self.monitor: DriftMonitor | None = None
+        self.mode: str | None = None  # the run's mode when a strategy told us (bind_mode)
         self.tracks: dict[str, _Track] = {}
         self.stats = {"forecasts": 0, "shadow_forecasts": 0, "outcomes": 0}
 
@@ -108,15 +133,63 @@ class MLForecaster(Forecaster):
         self.model, self.model_id = model, model_id
         self.status = str(self.registry.get(model_id)["status"])
         self.horizon = int(model.meta.get("label", {}).get("horizon_bars", 1))
+        window, thresholds = self._psi_thresholds(model_id)
         self.monitor = DriftMonitor(
             model_id, self.registry, baseline_brier=float(model.meta.get("oof_brier", 0.25)),
             reference=model.meta.get("reference", {}), keys=model.features,
             alpha=self.s.brier_ema_alpha, margin=self.s.brier_margin,
-            psi_limit=self.s.psi_limit, min_obs=self.s.drift_min_obs)
+            psi_limit=self.s.psi_limit, min_obs=self.s.drift_min_obs, window=window,
+            thresholds=thresholds, consecutive=self.s.psi_consecutive)
+        self._sync_monitor()
         if self.status == "shadow":
             log.info("model %s is shadow: its forecasts are recorded and monitored, "
                      "never traded", model_id)
         return model
+
+    def _psi_thresholds(self, model_id: str) -> tuple[int, dict[str, float] | None]:
+        """The PSI window and each feature's threshold from the model's registry row."""
+        assert self.registry is not None
+        calibration = self.registry.drift_calibration(model_id)
+        if calibration is None:
+            window = self.s.psi_window or DEFAULT_PSI_WINDOW
+            log.warning("model %s has no calibrated PSI thresholds (registered before them, "
+                        "or trained on fewer than two %d-row windows): its drift monitor "
+                        "uses the fixed limit psi_limit = %s for every feature",
+                        model_id, window, self.s.psi_limit)
+            return window, None
+        window = int(calibration["window"])
+        if self.s.psi_window is not None and self.s.psi_window != window:
+            raise ConfigError(
+                f"[plugins.ml] psi_window = {self.s.psi_window}, but model {model_id}'s PSI "
+                f"thresholds were calibrated on {window}-row windows; remove psi_window, or "
+                f"retrain with `argus ml train --drift-window {self.s.psi_window}`")
+        return window, {k: float(v["threshold"])
+                        for k, v in calibration.get("features", {}).items()}
+
+    # -- the run's mode --------------------------------------------------------------------
+    def bind_mode(self, mode: str) -> None:
+        """Tell the forecaster the run's mode (strategies do, from ``ctx.mode``): a drift
+        alarm demotes the registry's model only in ``paper`` and ``live`` runs (and in
+        ``replay`` with ``demote_in_replay``)."""
+        self.mode = mode
+        self._sync_monitor()
+
+    @property
+    def run_mode(self) -> str | None:
+        """The run's mode: bound by a strategy, else the run's own, else None (unknown)."""
+        run = CURRENT_RUN.get()
+        return self.mode or (run.mode if run is not None else None)
+
+    @property
+    def demotes_on_drift(self) -> bool:
+        """Whether a drift alarm may demote the model in the registry in this run."""
+        return self.run_mode in ("paper", "live") or self.s.demote_in_replay
+
+    def _sync_monitor(self) -> None:
+        if self.monitor is not None:
+            run = CURRENT_RUN.get()
+            self.monitor.demote = self.demotes_on_drift
+            self.monitor.run_ledger = run.ledger if run is not None else None
 
     # -- the gate ------------------------------------------------------------------------
     def allows(self, mode: str) -> bool:
@@ -170,6 +243,7 @@ class MLForecaster(Forecaster):
             track = self.tracks[underlying] = _Track(FeatureEngine(features))
         if bar.ts_ns == track.latest[0]:
             return track.latest
+        self._sync_monitor()  # the run may have started since the model loaded
         i = track.bar_index
         track.bar_index += 1
         row = track.engine.update(bar)
@@ -189,7 +263,9 @@ class MLForecaster(Forecaster):
                 log.debug("shadow forecast %s %s@%d: P(up) %.4f", self.model_id, underlying,
                           bar.ts_ns, p)
         if self.monitor.tripped and self.status != "shadow":
-            self.status = "shadow"  # the monitor demoted it in the registry
+            # the gate closes for this run; the registry changed only if the monitor
+            # demoted the model there (paper/live, or demote_in_replay)
+            self.status = "shadow"
         track.latest = (bar.ts_ns, p)
         return track.latest
 
@@ -235,6 +311,7 @@ def gated_forecast(forecaster: Forecaster, instrument_id: str, ctx: StrategyCont
     The forecaster is asked either way (so a shadow model's forecasts are still
     recorded and monitored); a forecaster with an ``allows(mode)`` method (the ``ml``
     one) decides whether its forecast may be used; one without is always usable."""
+    _bind_mode(forecaster, ctx.mode)
     fc = forecaster.forecast(instrument_id, ctx.market, ctx.ts_ns)
     if fc is None:
         return None, "no forecast"
@@ -246,10 +323,19 @@ def gated_forecast(forecaster: Forecaster, instrument_id: str, ctx: StrategyCont
 
 
 def find_forecaster(ctx: StrategyContext, name: str, who: str) -> Forecaster:
-    """``ctx.market.forecasters[name]``, or ``ConfigError`` naming the ones there are."""
+    """``ctx.market.forecasters[name]``, or ``ConfigError`` naming the ones there are;
+    a forecaster with ``bind_mode`` (the ``ml`` one) learns the run's mode."""
     try:
-        return ctx.market.forecasters[name]
+        forecaster = ctx.market.forecasters[name]
     except KeyError:
         raise ConfigError(f"{who}: no forecaster {name!r} in this run (registered: "
                           f"{', '.join(ctx.market.forecasters) or 'none'}); set "
                           f"[plugins.ml] forecaster") from None
+    _bind_mode(forecaster, ctx.mode)
+    return forecaster
+
+
+def _bind_mode(forecaster: Forecaster, mode: str) -> None:
+    bind = getattr(forecaster, "bind_mode", None)
+    if callable(bind):
+        bind(mode)

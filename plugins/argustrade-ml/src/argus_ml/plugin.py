@@ -7,6 +7,7 @@ are declared in the ``argus.commands`` entry-point group (:mod:`argus_ml.cli`), 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from argus_core import (
     Config,
@@ -69,3 +70,21 @@ def report_sections(config: Config, run_dir: Path) -> dict[str, str] | None:
     from argus_ml.report import binary_market_section
 
     return binary_market_section(config, run_dir)
+
+
+@hookimpl
+def on_startup(ctx: Any) -> None:
+    """Tell the ``ml`` forecaster the run it serves: the mode (a replay's drift alarm
+    demotes no registry model unless ``demote_in_replay``) and the run's ledger (where
+    drift alarms are recorded as ``ml_drift`` risk events)."""
+    from argus_ml.forecaster import CURRENT_RUN, RunInfo
+
+    CURRENT_RUN.set(RunInfo(str(ctx.mode), ctx.ledger))
+
+
+@hookimpl
+def on_shutdown(ctx: Any) -> None:
+    """The run's ledger is about to close: forget it."""
+    from argus_ml.forecaster import CURRENT_RUN
+
+    CURRENT_RUN.set(None)

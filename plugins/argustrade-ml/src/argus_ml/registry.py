@@ -4,8 +4,9 @@ statuses with promotion gates, and every status change a row with its reason.
 Tables (migration set ``ml``, so they never collide with the core's or another
 plugin's): ``ml_models`` (one row per model: the model document itself, its sha256,
 features with versions, label, dataset hash, source data hash, code version, the CV
-report, status) and ``ml_model_events`` (registered / promoted / demoted / refused, with
-from, to, reason, actor and time).
+report, status, and the per-feature PSI thresholds calibrated on the training rows)
+and ``ml_model_events`` (registered / promoted / demoted / refused, with from, to,
+reason, actor and time).
 
 Statuses: ``shadow`` (forecasts logged, never used), ``paper`` (may drive paper and
 replay trading), ``live``.  Promotion goes one step at a time and only through
@@ -53,6 +54,12 @@ def ml_migrations(migrations: Migrations) -> None:
             to_status text, reason text not null, actor text not null,
             details_json text not null);
         """)
+
+    @ml
+    def m002_drift_thresholds(conn: apsw.Connection) -> None:
+        # per-feature PSI thresholds calibrated on the training rows (drift.calibrate_psi);
+        # NULL for models registered before them: their monitor uses the fixed limit
+        conn.execute("alter table ml_models add column drift_json text")
 
 
 def open_registry(path: Path) -> Ledger:
@@ -134,8 +141,11 @@ class ModelRegistry:
             "details_json": json.dumps(details or {}, sort_keys=True)})
 
     def register(self, model: ProbabilityModel, report: dict[str, Any], *, name: str,
-                 dataset_hash: str, source_sha256: str, code_version: str) -> str:
-        """Store a model as ``shadow``; returns its id (the first 16 hex of its sha256)."""
+                 dataset_hash: str, source_sha256: str, code_version: str,
+                 drift: dict[str, Any] | None = None) -> str:
+        """Store a model as ``shadow``; returns its id (the first 16 hex of its sha256).
+        ``drift``: its PSI thresholds from training (:func:`argus_ml.drift.calibrate_psi`),
+        kept with its lineage for the drift monitor."""
         sha = model_sha256(model)
         model_id = sha[:16]
         if self.ledger.query("select 1 from ml_models where model_id = ?", (model_id,)):
@@ -148,7 +158,8 @@ class ModelRegistry:
                 "label_json": json.dumps(model.meta.get("label", {}), sort_keys=True),
                 "dataset_hash": dataset_hash, "source_sha256": source_sha256,
                 "code_version": code_version, "cv_json": json.dumps(report, sort_keys=True),
-                "model_json": model_bytes(model).decode(), "model_sha256": sha})
+                "model_json": model_bytes(model).decode(), "model_sha256": sha,
+                "drift_json": json.dumps(drift, sort_keys=True) if drift else None})
             self._event(model_id, "registered", None, "shadow", "trained", "train", None)
         return model_id
 
@@ -163,6 +174,12 @@ class ModelRegistry:
         """The model, loaded safely and checked against its stored sha256."""
         row = self.get(model_id)
         return load_model(row["model_json"].encode(), expected_sha256=row["model_sha256"])
+
+    def drift_calibration(self, model_id: str) -> dict[str, Any] | None:
+        """The model's PSI thresholds from training, or None for a model registered
+        without them (before they existed, or trained on too few rows)."""
+        raw = self.get(model_id).get("drift_json")
+        return json.loads(raw) if raw else None
 
     def report(self, model_id: str) -> dict[str, Any]:
         """The model's CV report."""

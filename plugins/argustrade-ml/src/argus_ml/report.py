@@ -61,6 +61,8 @@ def binary_market_section(config: Config, run_dir: Path) -> dict[str, str]:
         bets = binary_bets(r for r in ledger.fills() if "-UP-" in r["instrument_id"]
                            or "-DOWN-" in r["instrument_id"])
         checkpoint = ledger.query("select state_json from checkpoints where name = 'runner'")
+        alarms = ledger.query("select ts_ns, action, reason from risk_events"
+                              " where check_name = 'ml_drift' order by ts_ns")
     model_id = _model_of_run(checkpoint[0]["state_json"] if checkpoint else "{}")
     settled = [b for b in bets if b.pnl is not None]
     wins = sum(1 for b in settled if b.settlement == 1)
@@ -84,7 +86,22 @@ def binary_market_section(config: Config, run_dir: Path) -> dict[str, str]:
         f"<td>{(wins / len(settled) if settled else 0.0):.1%}</td>"
         f"<td>{pnl:.2f}</td><td>{fees:.2f}</td></tr></table>")
     return {"Binary up/down market (stated model)": model + table
-            + _model_history(s, model_id)}
+            + _drift_alarms(alarms) + _model_history(s, model_id)}
+
+
+def _drift_alarms(alarms: list[dict[str, Any]]) -> str:
+    """The run's drift alarms (``ml_drift`` risk events): when, and whether the registry's
+    model was demoted or only the run's gate closed (a replay, by default)."""
+    if not alarms:
+        return "<p>Drift monitor: no alarm in this run.</p>"
+    rows = "".join(
+        f"<tr><td>{int(a['ts_ns']) // 10**9}</td><td>{html.escape(str(a['action']))}</td>"
+        f"<td>{html.escape(str(a['reason']))}</td></tr>" for a in alarms)
+    return ("<p>Drift monitor alarms (no bet after one; <i>demote</i>: the model was "
+            "demoted in the registry, <i>alert</i>: the registry was left as it was, as a "
+            "replay does unless <code>demote_in_replay</code> is set):</p>"
+            "<table><tr><th>time (unix s)</th><th>action</th><th>reason</th></tr>"
+            f"{rows}</table>")
 
 
 def _model_of_run(state_json: str) -> str:

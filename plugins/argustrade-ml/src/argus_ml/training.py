@@ -17,6 +17,10 @@ The procedure, every step forward in time and out of sample:
    known before it); the market baseline is 0.5 (a fair up/down price, no quotes).
 5. The final model: the inner search on all rows, a fit on all rows, and a calibrator
    fitted on every OOF forecast.
+6. Drift references: each feature's training deciles (in the model) and its PSI
+   threshold, the ``drift_quantile`` of the PSI of every rolling ``drift_window``-row
+   slice of the training rows against those deciles (:func:`argus_ml.drift.calibrate_psi`;
+   :attr:`TrainResult.drift`, stored in the registry with the model's lineage).
 """
 
 from __future__ import annotations
@@ -61,6 +65,11 @@ class TrainSpec:
     inner_folds: int = attrs.field(default=3, validator=attrs.validators.ge(2))
     grid: tuple[dict[str, Any], ...] | None = None
     seed: int = 0
+    # drift thresholds: rows per PSI window (the live monitor's window) and the quantile
+    # of the training windows' PSI that becomes each feature's threshold
+    drift_window: int = attrs.field(default=500, validator=attrs.validators.ge(1))
+    drift_quantile: float = attrs.field(default=0.99, validator=[attrs.validators.gt(0.0),
+                                                                 attrs.validators.le(1.0)])
 
     def params_grid(self) -> list[dict[str, Any]]:
         """The grid searched (``grid`` or the model's default)."""
@@ -124,6 +133,9 @@ class TrainResult:
     oof_raw: np.ndarray
     oof_calibrated: np.ndarray  # NaN in fold 0 (no earlier folds to calibrate on)
     climatology: np.ndarray
+    #: per-feature PSI thresholds (:func:`argus_ml.drift.calibrate_psi`); None when the
+    #: dataset has fewer than two drift windows of rows
+    drift: dict[str, Any] | None = None
 
 
 def code_version() -> str:
@@ -199,15 +211,18 @@ def train(ds: Dataset, spec: TrainSpec, *,
     # the calibrated out-of-fold record itself: what the promotion gates replay
     report["oof"] = {"p": [round(float(v), 6) for v in calibrated[has_cal]],
                      "y": [int(v) for v in yc]}
-    from argus_ml.drift import reference_bins
+    from argus_ml.drift import calibrate_psi, reference_bins
 
+    reference = {k: reference_bins(X[:, j]) for j, k in enumerate(ds.keys)}
+    drift = calibrate_psi(X, ds.keys, reference, window=spec.drift_window,
+                          quantile=spec.drift_quantile)
     meta = {"label": {"kind": ds.label.kind, "horizon_bars": ds.label.horizon_bars},
             "feature_spec": list(ds.feature_spec), "params": params,
             "model": spec.model, "calibration": spec.calibration,
             "oof_brier": report["oof_calibrated"]["brier"],
-            "reference": {k: reference_bins(X[:, j]) for j, k in enumerate(ds.keys)}}
+            "reference": reference}
     model = ProbabilityModel(export_steps(final), final_cal, ds.keys, meta)
-    return TrainResult(model, report, oof_idx, oof_raw, calibrated, oof_clim)
+    return TrainResult(model, report, oof_idx, oof_raw, calibrated, oof_clim, drift)
 
 
 def write_reliability(result: TrainResult, ds: Dataset, path: Path) -> Path:
