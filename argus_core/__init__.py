@@ -124,7 +124,7 @@ if TYPE_CHECKING:
         TradingState,
     )
     from argus_core.runner import Runner
-    from argus_core.runtime import build_venue
+    from argus_core.runtime import build_pricer, build_venue
     from argus_core.secrets import (
         Secret,
         find_key_shaped,
@@ -161,7 +161,7 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
         "Settlement Side Signal TimeInForce Trade VenueResume to_decimal"),
     "risk": "TradingState",
     "runner": "Runner",
-    "runtime": "build_venue",
+    "runtime": "build_pricer build_venue",
     "secrets": "Secret find_key_shaped redact",
     "serde": "converter dump_event",
 }.items() for name in names.split()}
@@ -199,7 +199,8 @@ __all__ = [
     "RiskCheck", "RiskContext", "RiskDecision", "RiskHalted", "Runner", "Scanner", "Secret",
     "Settlement", "Side", "Signal", "Sizer", "Strategy", "StrategyContext", "TimeInForce", "Trade",
     "TradingState", "Venue", "VenueError", "VenueResume", "__version__", "apply_overrides",
-    "build_venue", "canonical_json", "converter", "dump_event", "find_key_shaped", "hookimpl",
-    "in_range", "kelly_binary", "load_config", "metrics", "optional", "parse_overrides",
-    "plugin_settings", "redact", "run_backtest", "structure", "to_decimal", "url_scheme",
+    "build_pricer", "build_venue", "canonical_json", "converter", "dump_event", "find_key_shaped",
+    "hookimpl", "in_range", "kelly_binary", "load_config", "metrics", "optional",
+    "parse_overrides", "plugin_settings", "redact", "run_backtest", "structure", "to_decimal",
+    "url_scheme",
 ]

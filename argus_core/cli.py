@@ -345,6 +345,16 @@ def report_cmd(run_dir: Path) -> None:
 
 
 # -- kill / resume -------------------------------------------------------------------
+def _who() -> str:
+    """Who ran the command, for the audit trail: ``cli:<login>``."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "cli"
+
+
 def _control_ledger(run_dir: Path) -> Ledger:
     from argus_core.ledger import LEDGER_FILE, Ledger
 
@@ -365,7 +375,8 @@ def kill_cmd(run_dir: Path, reason: str, flatten: bool) -> None:
     The running loop picks it up at its next commit (a run started later, at its start)."""
     with _control_ledger(run_dir) as ledger:
         ledger.set_control("trading_state", json.dumps(
-            {"state": "halted", "reason": reason, "flatten": flatten}), time.time_ns())
+            {"state": "halted", "reason": reason, "flatten": flatten, "by": _who()}),
+            time.time_ns())
     out.print(f"{run_dir}: trading HALTED ({reason})"
               + ("; flattening every position" if flatten else ""))
 
@@ -376,7 +387,8 @@ def resume_cmd(run_dir: Path) -> None:
     """Clear HALTED or REDUCING in a run: a person's decision, recorded in the ledger."""
     with _control_ledger(run_dir) as ledger:
         ledger.set_control("trading_state", json.dumps(
-            {"state": "active", "reason": "cleared by a person with `argus resume`"}),
+            {"state": "active", "reason": "cleared by a person with `argus resume`",
+             "by": _who()}),
             time.time_ns())
     out.print(f"{run_dir}: trading ACTIVE")
 

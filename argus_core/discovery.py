@@ -24,7 +24,7 @@ KNOWN_DISTRIBUTIONS = {
     "portfolio": "argustrade-portfolio", "overnight": "argustrade-overnight",
     "monitor": "argustrade-monitor", "crossvenue": "argustrade-crossvenue",
     "tearsheet": "argustrade-tearsheet", "dashboard": "argustrade-dashboard",
-    "telegram": "argustrade-telegram",
+    "telegram": "argustrade-telegram", "intel": "argustrade-intel",
 }
 
 #: The core's distribution name on the package registry (``argus-core`` there is an

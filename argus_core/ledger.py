@@ -105,6 +105,11 @@ def core_migrations(migrations: Migrations) -> None:
         conn.execute("create table book_equity (ts_ns integer not null, slot text not null,"
                      " cash text not null, equity text not null, primary key (slot, ts_ns))")
 
+    @core
+    def m005_run_config_path(conn: apsw.Connection) -> None:
+        # The config file's path: relative data paths in config_json resolve against it.
+        conn.execute("alter table runs add column config_path text")
+
 
 class Ledger:
     """An open run ledger.  Use as a context manager or call :meth:`close`."""
@@ -180,7 +185,8 @@ class Ledger:
         self.conn.execute("rollback")
 
     # -- runs ----------------------------------------------------------------------
-    def start_run(self, run_id: str, mode: str, seed: int, config_json: str) -> None:
+    def start_run(self, run_id: str, mode: str, seed: int, config_json: str,
+                  config_path: str | None = None) -> None:
         """Mark ``run_id`` running (a new row, or a resumed one); refuses a directory that
         holds a run of another config."""
         rows = self.query("select run_id from runs")
@@ -194,7 +200,8 @@ class Ledger:
             else:
                 self.insert("runs", {"run_id": run_id, "mode": mode, "seed": seed,
                                      "config_json": config_json, "config_hash": run_id,
-                                     "status": "running", "started_ns": time.time_ns()})
+                                     "status": "running", "started_ns": time.time_ns(),
+                                     "config_path": config_path})
 
     def finish_run(self, run_id: str) -> None:
         """Mark ``run_id`` finished."""
@@ -438,6 +445,15 @@ class Ledger:
         """A control flag's value."""
         rows = self.conn.execute("select value from control where key = ?", (key,)).fetchall()
         return cast(str, rows[0][0]) if rows else None  # a TEXT column
+
+    def record_control_adopted(self, key: str, state: str, reason: str) -> None:
+        """A ``control`` risk event for the control row ``key`` as it stands (at that row's
+        time, once: a resumed run adopting the same row again adds nothing)."""
+        self.conn.execute(
+            "insert into risk_events (ts_ns, check_name, action, reason) select c.ts_ns,"
+            " 'control', ?, ? from control c where c.key = ? and not exists (select 1 from"
+            " risk_events r where r.check_name = 'control' and r.ts_ns = c.ts_ns and"
+            " r.action = ? and r.reason = ?)", (state, reason, key, state, reason))
 
     def record_risk_event(self, ts_ns: int, check: str, action: str, reason: str,
                           instrument_id: str | None = None, strategy: str | None = None,

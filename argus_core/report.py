@@ -121,7 +121,10 @@ def write_report(run_dir: Path, config: Config | None = None) -> Path:
         risk_rows = ledger.query("select check_name, action, count(*) as n, min(reason) as "
                                  "example from risk_events group by 1, 2 order by n desc")
         opp_count = ledger.query("select count(*) as n from opportunities")[0]["n"]
-    extra_sections = plugin_sections(config or parse_config(cfg), run_dir)
+    if config is None:  # the recorded config, its relative paths against its own folder
+        recorded = run.get("config_path")
+        config = parse_config(cfg, Path(recorded) if recorded else None)
+    extra_sections = plugin_sections(config, run_dir)
     plots = _plots(ts, eq)
     annualisation = annualisation_note(float(metrics.get("obs_per_year", 0.0)))
     metric_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>"

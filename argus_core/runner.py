@@ -569,7 +569,7 @@ class Runner:
         flatten = flatten or (self.engine.flatten_reason is not None
                               and ctx.trading_state == TradingState.HALTED.value)
         value = json.dumps({"state": ctx.trading_state, "reason": ctx.state_reason,
-                            "flatten": flatten})
+                            "flatten": flatten, "by": "argus"})
         self.ledger.put_control(CONTROL_STATE, value, self.market.now_ns)
         self._control_seen, self._state_seen = value, ctx.trading_state
         self._dirty = True
@@ -583,6 +583,11 @@ class Runner:
             self.risk.ctx.trading_state = data["state"]
             self.risk.ctx.state_reason = data.get("reason", "")
             flatten = bool(data.get("flatten"))
+            by = data.get("by", "a person")
+            if raw != self._control_seen and by != "argus":  # a person's decision, audited
+                self.ledger.record_control_adopted(
+                    CONTROL_STATE, data["state"], f"{by}: {data.get('reason', '')}"
+                    + (" (and flatten)" if flatten else ""))
         self._control_seen, self._state_seen = raw, self.risk.ctx.trading_state
         self._apply_control(flatten)
 
@@ -695,8 +700,10 @@ class Runner:
 
     def _start_run_row(self) -> None:
         # The run id is the config's hash: another config in this directory is refused.
+        path = self.config.path
         self.ledger.start_run(self.ctx.run_id, self.ctx.mode, self.config.argus.seed,
-                              canonical_json(self.config))
+                              canonical_json(self.config),
+                              str(Path(path).resolve()) if path else None)
 
     def _finish_run_row(self) -> None:
         self.ledger.finish_run(self.ctx.run_id)

@@ -92,6 +92,14 @@ def build_venue(config: Config) -> Venue:
     return venue
 
 
+def build_pricer(config: Config, name: str) -> Pricer:
+    """A registered pricer built with its plugin's validated settings (e.g. for a service
+    that prices outside a run)."""
+    host = load_host(config)
+    pricer: Pricer = build(host, validate_settings(config, host), "pricer", name)
+    return pricer
+
+
 def load_host(config: Config) -> PluginHost:
     """Load builtins and the plugins the config names."""
     host = PluginHost()

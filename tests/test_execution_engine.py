@@ -379,3 +379,25 @@ def test_a_persons_kill_or_resume_is_never_overwritten_by_the_loops_older_state(
     assert summary.trading_state == final
     with Ledger.in_dir(tmp_path / "run") as ledger:
         assert json.loads(ledger.get_control("trading_state") or "{}")["state"] == final
+
+
+def test_a_persons_kill_and_resume_are_audited_once_with_who_and_why(tmp_path: Path) -> None:
+    cfg = load_config(_config(tmp_path, own_strategies=True))
+    run_dir = tmp_path / "run"
+    Runner(cfg, run_dir, strategies={"hold": BuyOnceAndHold()}, max_events=50).run_sync()
+    result = CliRunner().invoke(cli, ["kill", "--run-dir", str(run_dir), "--reason",
+                                      "spreads blew out", "--flatten"])
+    assert result.exit_code == 0, result.output
+    Runner(cfg, run_dir, strategies={"hold": BuyOnceAndHold()}, max_events=100).run_sync()
+    # A second restart adopts the same kill again: still one audit row.
+    Runner(cfg, run_dir, strategies={"hold": BuyOnceAndHold()}, max_events=150).run_sync()
+    assert CliRunner().invoke(cli, ["resume", "--run-dir", str(run_dir)]).exit_code == 0
+    Runner(cfg, run_dir, strategies={"hold": BuyOnceAndHold()}, max_events=200).run_sync()
+    with Ledger.in_dir(run_dir) as ledger:
+        audit = ledger.query("select action, reason from risk_events "
+                             "where check_name = 'control' order by id")
+        latch = json.loads(ledger.get_control("trading_state") or "{}")
+    assert [a["action"] for a in audit] == ["halted", "active"]
+    assert audit[0]["reason"].startswith("cli") and "spreads blew out (and flatten)" in \
+        audit[0]["reason"]
+    assert latch["state"] == "active" and latch["by"].startswith("cli")

@@ -234,3 +234,42 @@ def test_processes_opening_a_new_ledger_at_once_all_succeed(tmp_path: Path) -> N
             names = [r["name"] for r in ledger.query("select name from _argus_migrations")]
             assert len(names) == len(set(names)) and "m001_initial" in names
     assert errors == []
+
+
+def test_the_run_records_its_config_file_so_relative_paths_resolve_later(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``argus report`` (and any tool reading a run) parses the recorded config against
+    the config file's own folder, not the current directory."""
+    import shutil
+    import types
+    from typing import Any
+
+    from argus_core import hookimpl, plugins
+    from argus_core.builtins.replay_venue import ReplaySettings
+    from argus_core.config import plugin_settings
+    from argus_core.ledger import Ledger
+    from argus_core.report import write_report
+
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    shutil.copy(BUNDLED_BARS, folder / "bars.csv")
+    (folder / "run.toml").write_text(demo_toml(Path("bars.csv"), end="2022-02-01"))
+    Runner(load_config(folder / "run.toml"), tmp_path / "run").run_sync()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        (row,) = ledger.query("select config_path from runs")
+    assert row["config_path"] == str((folder / "run.toml").resolve())
+
+    seen: list[Path] = []
+    module = types.ModuleType("argus_test_sections")
+
+    def report_sections(config: Any, run_dir: Path) -> dict[str, str]:
+        seen.append(plugin_settings(config, "replay", ReplaySettings).bars_csv)
+        return {}
+
+    module.report_sections = hookimpl(report_sections)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "argus_test_sections", module)
+    monkeypatch.setattr(plugins, "BUILTINS", (*plugins.BUILTINS,
+                                              ("sections", "argus_test_sections")))
+    monkeypatch.chdir(tmp_path)  # somewhere the relative path does not exist
+    write_report(tmp_path / "run")
+    assert seen == [folder / "bars.csv"] and seen[0].exists()

@@ -105,8 +105,8 @@ _SAMPLE_BARS = """\
 __all__ = [
     "ConfigRunner", "ExecutionTape", "FakeClock", "FakeExchange", "FakeLiveVenue",
     "FakeVenueHarness", "PayloadLoader", "PluginHost", "RunResult", "VenueConformance",
-    "VenueHarness", "extra_plugins", "fake_venue_plugin", "load_payload", "read_result",
-    "run_and_collect", "venue_session", "within",
+    "VenueHarness", "eventually", "extra_plugins", "fake_venue_plugin", "load_payload",
+    "read_result", "run_and_collect", "venue_session", "within",
 ]
 _T = TypeVar("_T")
 _FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
