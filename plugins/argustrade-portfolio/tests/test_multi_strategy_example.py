@@ -15,6 +15,8 @@ from league_helpers import rows
 
 from argus_core import Runner, load_config
 
+pytest.importorskip("argus_overnight")  # the example's second strategy
+
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "multi_strategy"
 SLOTS = ("ma_cross", "overnight_session")
 
