@@ -153,3 +153,20 @@ def test_the_league_survives_a_resumed_run(tmp_path: Path,
         assert rows(split, "select ts_ns, check_name, action, strategy, reason from "
                            "risk_events order by id") == want_events
         assert rows(split, "select * from orders order by client_order_id") == want_orders
+
+
+def test_an_in_run_baseline_stands_in_for_a_reference(tmp_path: Path) -> None:
+    """No reference file: each slot's first 400 rows (Mar 1-17) are its reference."""
+    config = replay_config("2021-03-01", "2021-05-01",
+                           {"baseline_periods": 400, "window": 72}, every=EVERY)
+    Runner(config, tmp_path / "run", strategies={
+        "a": Oracle(decay_ns=ns(DECAY)), "b": Oracle(quantity="0.3")}).run_sync()
+    events = rows(tmp_path / "run", "select * from league_events order by id")
+    assert events and events[0]["slot"] == "a" and events[0]["to_status"] == "quarantined"
+    assert {e["slot"] for e in events} == {"a"}
+    assert ns(DECAY) < events[0]["ts_ns"] < ns(DECAY) + 5 * 86_400 * 10**9
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        saved = ledger.load_checkpoint("runner")
+    assert saved is not None
+    ref = saved[2]["risk_checks"]["league"]["slots"]["b"]["reference"]
+    assert ref["source"] == "this run's first 400 rows" and ref["window"] == 72
