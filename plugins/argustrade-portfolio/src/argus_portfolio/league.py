@@ -615,6 +615,9 @@ class League(RiskCheck):
                             "did not run); strategy health is not judged", self.name)
                 self._warned = True
             return
+        if not self.ls.baseline_periods and all(st.reference is None
+                                                for st in self.slots.values()):
+            return  # nothing to judge against: the league only gates
         by_ts: dict[int, list[tuple[str, float]]] = {}
         for slot, st in self.slots.items():
             if slot in _HOUSE:
