@@ -213,7 +213,7 @@ class Strategy(abc.ABC):
 
 class StrategyContext:
     """What a strategy may read: the time, its portfolio, the market state (with the
-    run's forecasters), pricers and the run's mode.
+    run's forecasters), pricers, the run's mode and the trading state.
 
     ``portfolio`` may be given as a snapshot or as a zero-argument callable that builds
     one; the loop passes the account's snapshot method, so a strategy that never looks
@@ -221,16 +221,18 @@ class StrategyContext:
     attribute is computed on first read).
     """
 
-    __slots__ = ("_portfolio", "market", "mode", "pricers", "ts_ns")
+    __slots__ = ("_portfolio", "market", "mode", "pricers", "trading_state", "ts_ns")
 
     def __init__(self, ts_ns: int, portfolio: Portfolio | Callable[[], Portfolio],
                  market: MarketState, pricers: Mapping[str, Pricer] | None = None,
-                 mode: str = "replay") -> None:
+                 mode: str = "replay", trading_state: str = "active") -> None:
         self.ts_ns = ts_ns
         self._portfolio = portfolio
         self.market = market
         self.pricers: Mapping[str, Pricer] = pricers if pricers is not None else {}
         self.mode = mode  # "replay" | "paper" | "live": e.g. a model gated to paper
+        #: "active" | "reducing" | "halted": what the risk engine will let through now
+        self.trading_state = trading_state
 
     @property
     def portfolio(self) -> Portfolio:

@@ -411,12 +411,12 @@ class Runner:
         if self.asm.strategies:
             # One book: the account is that book.  Several: each slot sees its own.
             shared = len(account.books) < 2
-            mode = self.config.argus.mode
-            sctx = StrategyContext(ts, account.portfolio, market, self.asm.pricers, mode)
+            mode, state = self.config.argus.mode, self.risk.ctx.trading_state
+            sctx = StrategyContext(ts, account.portfolio, market, self.asm.pricers, mode, state)
             for slot, strategy in self.asm.strategies.items():
                 if not shared:
                     sctx = StrategyContext(ts, partial(account.book_portfolio, slot), market,
-                                           self.asm.pricers, mode)
+                                           self.asm.pricers, mode, state)
                 try:
                     intents = strategy.on_event(event, sctx)
                 except Exception as exc:

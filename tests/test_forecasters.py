@@ -123,3 +123,28 @@ def test_argus_scan_hands_scanners_the_forecasters(
 
     assert asyncio.run(snapshot_and_scan(_config(tmp_path, ["counts"]))) == []
     assert LastBarUp.built == 1 and len(Counts.asked) == 1
+
+
+def test_a_strategy_sees_the_trading_state(tmp_path: Path) -> None:
+    """A strategy can stand aside while HALTED or REDUCING instead of proposing orders
+    the risk engine will veto (a maker would otherwise re-quote into vetoes)."""
+    from argus_core.ledger import Ledger
+
+    class Watches(Strategy):
+        name = "watches"
+
+        def __init__(self) -> None:
+            self.states: list[str] = []
+
+        def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
+            self.states.append(ctx.trading_state)
+            return ()
+
+    config = _config(tmp_path, [])
+    first = Watches()
+    Runner(config, tmp_path / "run", strategies={"watches": first}, max_events=100).run_sync()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        ledger.set_control("trading_state", '{"state": "halted", "reason": "test"}', 1)
+    second = Watches()
+    Runner(config, tmp_path / "run", strategies={"watches": second}).run_sync()
+    assert set(first.states) == {"active"} and set(second.states) == {"halted"}
