@@ -122,6 +122,25 @@ def test_randomised_configs_match(base: Config) -> None:
         assert_same(cfg, [(fast, fast + rng.randint(1, 80))])
 
 
+EXAMPLES = BARS.parents[1]
+
+
+@pytest.mark.parametrize(("name", "why", "window"), [
+    ("demo.toml", "sizer 'kelly'", {"plugins.replay.end": "2021-04-01"}),
+    ("orchestrator/orchestrate.toml", "sizer 'kelly'", {}),
+    ("multi_strategy/multi_strategy.toml", "2 strategy slots", None),
+    ("multi_strategy/reference.toml", "2 strategy slots", None),
+])
+def test_every_example_config_runs_compiled_or_says_why_not(
+        name: str, why: str, window: dict[str, Any] | None) -> None:
+    config = compiled.base_config(load_config(EXAMPLES / name), {})
+    with pytest.raises(compiled.NotVectorisable, match=why):
+        compiled.prepare(config)
+    if window is not None:  # sized by fixed_fraction, the same config runs compiled
+        assert_same(apply_overrides(config, {"run.sizer": "fixed_fraction", **window}),
+                    [(24, 120), (10, 40)])
+
+
 def test_near_the_kill_switch_the_point_is_refused(base: Config) -> None:
     cfg = apply_overrides(base, {"plugins.risk.max_drawdown_fraction": "0.001",
                                  "plugins.sizing.fraction": "0.5"})
@@ -219,6 +238,18 @@ def test_sweep_results_are_identical_on_either_engine(tmp_path: Path) -> None:
         assert np.array_equal(a.returns, b.returns) and np.array_equal(a.ts_ns, b.ts_ns)
     assert [p.metrics.get("engine") for p in fast] == [
         "compiled", "compiled", "compiled", "compiled", None, "compiled"]
+
+
+def test_points_the_kernel_refuses_run_on_the_event_loop(tmp_path: Path) -> None:
+    kill = '[plugins.risk]\nmax_drawdown_fraction = "0.0185"\n'
+    fast, notes = sweep(tmp_path / "auto", "auto", kill)
+    slow, _notes = sweep(tmp_path / "loop", "event_loop", kill)
+    assert "within reach of the max_drawdown kill switch" in notes[0]
+    engines = [p.metrics.get("engine") for p in fast]
+    assert "event loop" in engines and "compiled" in engines
+    for a, b in zip(fast, slow, strict=True):
+        assert without_engine(a.metrics) == without_engine(b.metrics)
+        assert np.array_equal(a.returns, b.returns)
 
 
 def test_a_strategy_without_a_kernel_falls_back(tmp_path: Path) -> None:
