@@ -3,7 +3,9 @@ numba call, fill for fill the event loop's.
 
 **Declaration.**  :data:`VECTORISABLE` maps a registered strategy name to its kernel
 (today ``ma_cross`` -> :mod:`argus_lab.sma_kernel`); a strategy class may also say
-``vectorisable = "<kernel>"``.  Anything else runs on the event loop.
+``vectorisable = "<kernel>"``.  Each kernel in :data:`KERNELS` names the one class whose
+behaviour it reproduces, so a subclass or a look-alike registered under the same name
+never borrows it.  Anything else runs on the event loop.
 
 **When a config qualifies** (:func:`plan`; otherwise the reason is given):
 one strategy slot, a declared strategy (the core's own class), no scanners, no
@@ -66,7 +68,8 @@ from argus_core import (
 )
 
 #: Registered strategy name -> kernel name.  A strategy class can declare itself too,
-#: with a class attribute ``vectorisable = "sma_cross"``.
+#: with a class attribute ``vectorisable = "<kernel>"`` (honoured for the class the
+#: kernel names in KERNELS).
 VECTORISABLE: dict[str, str] = {"ma_cross": "sma_cross"}
 #: Kernels this lab has: the strategy class each one reproduces (module, class) and the
 #: settings table its (fast, slow) live in.
@@ -89,7 +92,6 @@ class NotVectorisable(Exception):
 class Prepared:
     """One bar series and everything about a config that does not vary with (fast, slow)."""
 
-    key: str
     strategy_table: str  # the strategy's settings table, e.g. "example"
     settings_class: type
     ts: np.ndarray
@@ -295,10 +297,8 @@ def prepare(config: Config) -> Prepared:
         raise NotVectorisable("fee or fractions beyond the kernel's integer headroom")
     slip = paper.slippage_bps * paper.cost_multiplier / Decimal(10_000)
     half_spread = float(paper.bar_spread_bps) / 10_000.0
-    key = hashlib.sha256(canonical_json(config.without_plugins("lab", "orchestrator")
-                                        ).encode()).hexdigest()[:16]
     return Prepared(
-        key, parts["plugins"][name], type(settings), ts, close, close_t,
+        parts["plugins"][name], type(settings), ts, close, close_t,
         _ladder(opens, half_spread, slip, pt, Side.BUY),
         _ladder(opens, half_spread, slip, pt, Side.SELL),
         _depths(volume, paper.bar_depth_fraction, lot8),
