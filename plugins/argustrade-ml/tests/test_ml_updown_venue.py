@@ -10,6 +10,7 @@ import shutil
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 from argus_ml.config import MLSettings
 from argus_ml.report import binary_bets
@@ -131,19 +132,50 @@ def test_updown_trained_promoted_and_backtested_pays_the_binary_payoff(
     assert Decimal(equity[0]["equity"]) == Decimal(100000) + total
     report = (run / "report.html").read_text()
     assert "stated model" in report and "ask 0.5100" in report
-    # Out of sample the volatility regime moved (vol_24's PSI passes 0.25 once 500 rows
-    # are in): the drift monitor demoted the model in the registry, and no bet followed.
+    # Out of sample the volatility regime moved (vol_24's PSI passes 1; the old fixed
+    # limit 0.25 demoted the model after about 500 bars), but no further from the
+    # training deciles than the training data's own windows went: no alarm, still paper.
     from argus_ml.registry import ModelRegistry, open_registry
 
     with open_registry(tmp_path / "registry.db") as reg_ledger:
         registry = ModelRegistry(reg_ledger)
-        assert registry.get(good)["status"] == "shadow"
-        demoted = [e for e in registry.events(good) if e["event"] == "demoted"]
-        risk = reg_ledger.query("select * from risk_events where check_name = 'ml_drift'")
-    assert len(demoted) == 1 and demoted[0]["actor"] == "drift-monitor", demoted
-    assert "PSI" in demoted[0]["reason"] and len(risk) == 1
-    assert max(int(o["ts_ns"]) for o in orders) < demoted[0]["ts_ns"]
-    assert f"Model {good}" in report and "drift-monitor" in report  # the report says so
+        assert registry.get(good)["status"] == "paper"
+        assert not [e for e in registry.events(good) if e["event"] == "demoted"]
+    with Ledger.in_dir(run) as ledger:
+        assert not ledger.query("select * from risk_events where check_name = 'ml_drift'")
+        runner = json.loads(ledger.query(
+            "select state_json from checkpoints where name = 'runner'")[0]["state_json"])
+    drift = runner["strategies"]["ml_updown"]["forecaster"]["drift"]
+    assert drift["tripped"] is None and drift["peaks"]["vol_24@1"] > 1.0
+    assert f"Model {good}" in report and "Drift monitor: no alarm" in report
+
+
+def test_a_backtest_on_shifted_bars_records_drift_and_leaves_the_registry_alone(
+        kraken_registry: tuple[Path, str, str], tmp_path: Path) -> None:
+    reg, _refused, good = kraken_registry
+    from argus_ml.registry import ModelRegistry, open_registry
+    from ml_testdata import tripled_volatility
+
+    table = np.loadtxt(KRAKEN, delimiter=",", ndmin=2)
+    start, end = TRAIN_END - 100 * 3600, TRAIN_END + 1000 * 3600
+    rows = tripled_volatility(table[(table[:, 0] >= start) & (table[:, 0] < end)], 100)
+    shifted = tmp_path / "shifted.csv"
+    shifted.write_text("".join(f"{int(r[0])}," + ",".join(repr(float(x)) for x in r[1:])
+                               + "\n" for r in rows))
+    run = tmp_path / "run"
+    _backtest(_config(tmp_path, reg, bars_csv=str(shifted)), run)
+    with Ledger.in_dir(run) as ledger:
+        alarms = ledger.query("select * from risk_events where check_name = 'ml_drift'")
+        orders = ledger.query("select * from orders where strategy = 'ml_updown'")
+    assert len(alarms) == 1 and alarms[0]["action"] == "alert", alarms
+    assert "registry unchanged" in alarms[0]["reason"]
+    # the run's gate closed at the alarm: no bet after it
+    assert all(int(o["ts_ns"]) <= int(alarms[0]["ts_ns"]) for o in orders)
+    with open_registry(tmp_path / "registry.db") as reg_ledger:  # a replay demotes nothing
+        assert ModelRegistry(reg_ledger).get(good)["status"] == "paper"
+        assert not reg_ledger.query("select * from risk_events")
+    report = (run / "report.html").read_text()
+    assert "Drift monitor alarms" in report and "alert" in report
 
 
 def test_a_shadow_model_never_trades_but_its_forecasts_are_recorded(
