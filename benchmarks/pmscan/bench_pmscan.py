@@ -34,9 +34,11 @@ import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 from argus_scanner_negrisk.reference import reference_scan
 from argus_scanner_negrisk.scanner import NegRiskScanner
@@ -53,7 +55,7 @@ from argus_scanners_polymarket.value import BaselineForecaster, ValueScanner
 from argus_core import BookDelta, Event, FeeSchedule, MarketState, Outcome, Side, Trade
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/machine.py
-from machine import cpu_model, pin_to_one_core, timed  # noqa: E402  (sys.path set up first)
+from machine import cpu_model, pin_to_one_core, timed
 
 NOW_NS = 10**18
 HOUR_NS = 3600 * 10**9
@@ -167,6 +169,11 @@ def _live(market: MarketState, iid: str) -> bool:
     return book is not None and book.live
 
 
+def _below(limit: float, price: float) -> bool:
+    """Whether ``price`` plus its taker fee is at most ``limit``."""
+    return price * (1 + TAKER) <= limit
+
+
 def _walk(asks: list[tuple[float, float]], keep: Callable[[float], bool],
           value: float) -> tuple[float, float]:
     """(quantity, profit against ``value`` a share) buying while ``keep(price)``."""
@@ -241,8 +248,7 @@ def plain_value(market: MarketState, iids: Any) -> dict[str, float]:
         if trade is not None and market.now_ns - trade.ts_ns <= 300 * 10**9:
             est.append(float(trade.price))
         p = sum(est) / len(est)
-        qty, profit = _walk(_asks(market, iid), lambda a, p=p: p - a * (1 + TAKER) >= min_edge,
-                            p)
+        qty, profit = _walk(_asks(market, iid), partial(_below, p - min_edge), p)
         if qty >= 5 and profit > 0:
             out[iid] = profit
     return out
@@ -282,8 +288,8 @@ def plain_latency(market: MarketState, iids: Any) -> dict[str, float]:
         tau = (int(meta["window_end_ns"]) - market.now_ns) / YEAR_NS
         up = _p_up(spot, float(meta["open_price"]), s.default_vol, tau)
         fair = up if meta["direction"] == "up" else 1 - up
-        qty, profit = _walk(_asks(market, iid),
-                            lambda a, f=fair: f - a * (1 + TAKER) >= float(s.min_edge), fair)
+        qty, profit = _walk(_asks(market, iid), partial(_below, fair - float(s.min_edge)),
+                            fair)
         if qty >= 5 and profit > 0:
             out[iid] = profit
     return out
@@ -297,6 +303,8 @@ def plain_correlation(market: MarketState, pairs: list[tuple[str, str]]) -> dict
     out = {}
     for a, b in pairs:
         no_a = str(market.instruments[a].meta["complement"])
+        if b not in market.books or no_a not in market.books:
+            continue
         legs = [_asks(market, b), _asks(market, no_a)]
         i = j = 0
         left = [legs[0][0][1], legs[1][0][1]] if legs[0] and legs[1] else [0.0, 0.0]
@@ -356,8 +364,7 @@ class PlainStale:
             hits = {}
             for iid, value in ((o.yes_instrument_id, 1 - others), (o.no_instrument_id, others)):
                 limit = value - float(s.min_gap)
-                qty, profit = _walk(_asks(market, iid), lambda p, x=limit: p * (1 + TAKER) <= x,
-                                    value)
+                qty, profit = _walk(_asks(market, iid), partial(_below, limit), value)
                 if qty >= max(float(s.min_depth), 0.01):
                     hits[iid] = profit
             st[2] = st[2] + 1 if hits else 0
@@ -438,26 +445,26 @@ class Plain:
         }
         if self.name in per_book:
             fn = per_book[self.name]
-            return {iid: (lambda iid=iid: fn([iid])) for iid in books}
+            return {iid: partial(fn, [iid]) for iid in books}
         if self.name == "spike":
             # an unchanged book's EMA only drifts toward its unchanged mid: updated (exactly,
             # the decay composes) when the book next changes; a spike in progress stays cached
-            return {iid: (lambda iid=iid: self.spike.token(m, iid)) for iid in books}
+            return {iid: partial(self.spike.token, m, iid) for iid in books}
         if self.name == "latency":
-            if changed is not None and SPOT not in changed:
-                books = [i for i in changed if "underlying" in m.instruments.get(i, _NOMETA).meta]
-            else:
-                books = [i for i, inst in m.instruments.items() if "underlying" in inst.meta]
-            return {iid: (lambda iid=iid: plain_latency(m, [iid])) for iid in books}
+            updown = [i for i, inst in m.instruments.items() if "underlying" in inst.meta]
+            # a spot move reprices every up/down token; a token's own book only itself
+            books = (updown if changed is None or SPOT in changed
+                     else sorted(set(changed) & set(updown)))
+            return {iid: partial(plain_latency, m, [iid]) for iid in books}
         if self.name == "correlation":
             pairs = (self.constraints if changed is None else
                      list({p for iid in changed for p in self.by_leg.get(iid, ())}))
-            return {f"{a}=>{b}": (lambda p=(a, b): plain_correlation(m, [p])) for a, b in pairs}
+            return {f"{a}=>{b}": partial(plain_correlation, m, [(a, b)]) for a, b in pairs}
         if self.name == "stale":
             events = (self.neg_risk if changed is None else
                       list({self.event_of[i].event_id: self.event_of[i] for i in changed
                             if i in self.event_of}.values()))
-            return {ev.event_id: (lambda ev=ev: self.stale.event(m, ev)) for ev in events}
+            return {ev.event_id: partial(self.stale.event, m, ev) for ev in events}
         raise ValueError(self.name)
 
     def full(self) -> int:
@@ -472,13 +479,6 @@ class Plain:
         for key, fn in self._units(changed).items():
             self.cache[key] = fn()
         return sum(len(v) for v in self.cache.values())
-
-
-class _NoMeta:
-    meta: dict[str, object] = {}
-
-
-_NOMETA = _NoMeta()
 
 
 # --- the run ---------------------------------------------------------------------------
@@ -502,6 +502,84 @@ def move_books(market: MarketState, ids: list[str], n: int, rng: np.random.Gener
             market.apply(BookDelta(ids[k], ts_ns, Side.BUY, Decimal(repr(bid)), Decimal(0)))
 
 
+@attrs.frozen
+class Row:
+    """One scanner's medians (seconds) and findings; ``plain_*`` None where it has no twin."""
+
+    name: str
+    full: float
+    incremental: float
+    plain_full: float | None
+    plain_incremental: float | None
+    found: int
+    plain_found: int | None
+
+
+def correlation_structure(market: MarketState) -> tuple[CorrelationScanner, float, float]:
+    """A correlation scanner with its structure built, the build's seconds, and the
+    seconds of the rebuild after one event is added to ``market``."""
+    corr = CorrelationScanner(S)
+    CorrelationScanner(S).scan(MarketState(), NOW_NS)  # import scikit-learn before timing
+    t_struct, _ = timed(lambda: corr.scan(market, NOW_NS))
+    extra = MarketBuilder(FeeSchedule(taker_bps=Decimal(100)))
+    extra.market = market
+    extra.event("E-new", ["a", "b"], questions=["Will the Fed cut rates by 25+ bps in 2031?",
+                                                "Will the Fed cut rates by 50+ bps in 2031?"],
+                neg_risk=False)
+    t_rebuild, _ = timed(lambda: corr.scan(market, NOW_NS))
+    return corr, t_struct, t_rebuild
+
+
+def measure(market: MarketState, corr: CorrelationScanner, *, changed: int, scans: int,
+            only: list[str] | None = None) -> list[Row]:
+    """Time every scanner (or those in ``only``) and its plain twin on ``market``: the
+    median of ``scans`` full scans, then of ``scans`` incremental ones (``changed`` books
+    moved before each)."""
+    constraints = [(c.antecedent, c.consequent) for c in corr.constraints]
+    scanners: dict[str, Callable[[], Any]] = {
+        "resolution": partial(ResolutionScanner, S), "correlation": lambda: corr,
+        "stale": partial(StaleQuoteScanner, S), "spike": partial(SpikeScanner, S),
+        "value": partial(ValueScanner, S), "maker": partial(MakerScanner, S),
+        "latency": partial(LatencyScanner, S), "ranked": partial(RankedScanner, S),
+        "negrisk": NegRiskScanner,
+    }
+    ids = [i for i in market.books if i != SPOT]
+    rng = np.random.default_rng(1)
+    rows = []
+    ts = max(market.now_ns, NOW_NS)
+    for name in only or list(scanners):
+        scanner = scanners[name]()
+        plain = None if name in ("ranked", "negrisk") else Plain(market, name, constraints)
+        scanner.scan(market, ts)  # warm-up: numba load, packing, first states
+        if plain is not None:
+            plain.full()
+        full, pfull, inc, pinc = [], [], [], []
+        found, pfound = 0, None
+        for _ in range(scans):
+            t, out = timed(partial(scanner.scan, market, ts))
+            full.append(t)
+            found = len(out)
+            if plain is not None:
+                t, pfound = timed(plain.full)
+                pfull.append(t)
+            elif name == "negrisk":
+                t, hits = timed(lambda: plain_negrisk(market))
+                pfull.append(t)
+                pfound = len(hits)
+        for _ in range(scans):
+            ts += 10**9
+            move_books(market, ids, changed, rng, ts)
+            t, out = timed(partial(scanner.scan, market, ts))
+            inc.append(t)
+            if plain is not None:
+                t, _ = timed(plain.incremental)
+                pinc.append(t)
+        rows.append(Row(name, statistics.median(full), statistics.median(inc),
+                        statistics.median(pfull) if pfull else None,
+                        statistics.median(pinc) if pinc else None, found, pfound))
+    return rows
+
+
 def main() -> None:
     """Build the snapshot, time every scanner and its plain-Python twin, print the table."""
     ap = argparse.ArgumentParser()
@@ -522,82 +600,29 @@ def main() -> None:
     print(f"snapshot: {args.events} events ({len(market.events)} core events), {n_books} books "
           f"+ 1 spot book, 10 levels a side ({build_s:.1f} s to build); incremental scans "
           f"after {args.changed} books moved; median of {args.scans} scans")
-
-    # correlation's structure (TF-IDF candidates + rules): once per change of the event set
-    corr = CorrelationScanner(S)
-    CorrelationScanner(S).scan(MarketState(), NOW_NS)  # import scikit-learn before timing
-    t_struct, _ = timed(lambda: corr.scan(market, NOW_NS))
-    constraints = [(c.antecedent, c.consequent) for c in corr.constraints]
-    extra = MarketBuilder(FeeSchedule(taker_bps=Decimal(100)))
-    extra.market = market
-    extra.event("E-new", ["a", "b"], questions=["Will the Fed cut rates by 25+ bps in 2031?",
-                                                "Will the Fed cut rates by 50+ bps in 2031?"],
-                neg_risk=False)
-    t_rebuild, _ = timed(lambda: corr.scan(market, NOW_NS))
-    print(f"correlation structure (TF-IDF + rules, {len(constraints)} constraints): "
+    corr, t_struct, t_rebuild = correlation_structure(market)
+    print(f"correlation structure (TF-IDF + rules, {len(corr.constraints)} constraints): "
           f"{t_struct * 1e3:.0f} ms first build, {t_rebuild * 1e3:.0f} ms rebuilt after one "
           f"event was added")
-
-    def latency() -> LatencyScanner:
-        return LatencyScanner(S)
-
-    scanners: dict[str, Callable[[], Any]] = {
-        "resolution": lambda: ResolutionScanner(S), "correlation": lambda: corr,
-        "stale": lambda: StaleQuoteScanner(S), "spike": lambda: SpikeScanner(S),
-        "value": lambda: ValueScanner(S), "maker": lambda: MakerScanner(S),
-        "latency": latency, "ranked": lambda: RankedScanner(S), "negrisk": NegRiskScanner,
-    }
-    only = [n for n in args.only.split(",") if n] or list(scanners)
-    ids = [i for i in market.books if i != SPOT]
-    rng = np.random.default_rng(1)
-    rows = []
-    ts = NOW_NS
-    for name in only:
-        scanner = scanners[name]()
-        plain = None if name in ("ranked", "negrisk") else Plain(market, name, constraints)
-        scanner.scan(market, ts)  # warm-up: numba load, packing, first states
-        if plain is not None:
-            plain.full()
-        full, pfull, inc, pinc = [], [], [], []
-        found = pfound = 0
-        for _ in range(args.scans):
-            t, out = timed(lambda s=scanner, t=ts: s.scan(market, t))
-            full.append(t)
-            found = len(out)
-            if plain is not None:
-                t, pfound = timed(plain.full)
-                pfull.append(t)
-            elif name == "negrisk":
-                t, out = timed(lambda: plain_negrisk(market))
-                pfull.append(t)
-                pfound = len(out)
-        for _ in range(args.scans):
-            ts += 10**9
-            move_books(market, ids, args.changed, rng, ts)
-            t, out = timed(lambda s=scanner, t=ts: s.scan(market, t))
-            inc.append(t)
-            if plain is not None:
-                t, _ = timed(plain.incremental)
-                pinc.append(t)
-        rows.append((name, statistics.median(full), statistics.median(inc),
-                     statistics.median(pfull) if pfull else None,
-                     statistics.median(pinc) if pinc else None, found, pfound))
-
+    rows = measure(market, corr, changed=args.changed, scans=args.scans,
+                   only=[n for n in args.only.split(",") if n] or None)
     print()
     print(f"{'scanner':12s} {'full ms':>9s} {'incr ms':>9s} {'plain full':>11s} "
           f"{'plain incr':>11s} {'plain/full':>11s} {'plain/incr':>11s} {'found':>6s} "
           f"{'plain':>6s} {'<10 ms':>7s}")
-    plain_sum = sum(r[3] for r in rows if r[3] is not None and r[0] != "negrisk")
-    for name, f, i, pf, pi, found, pfound in rows:
-        if name == "ranked":  # its plain twin: the sum of the components' plain scans
-            pf, pfound = plain_sum, 0
-        cells = [f"{f * 1e3:9.2f}", f"{i * 1e3:9.2f}",
+    plain_sum = sum(r.plain_full for r in rows
+                    if r.plain_full is not None and r.name not in ("negrisk", "ranked"))
+    for r in rows:
+        pf = plain_sum if r.name == "ranked" else r.plain_full
+        pi = r.plain_incremental
+        cells = [f"{r.full * 1e3:9.2f}", f"{r.incremental * 1e3:9.2f}",
                  f"{pf * 1e3:11.2f}" if pf is not None else f"{'-':>11s}",
                  f"{pi * 1e3:11.2f}" if pi is not None else f"{'-':>11s}",
-                 f"{pf / f:10.2f}x" if pf else f"{'-':>11s}",
-                 f"{pi / i:10.2f}x" if pi else f"{'-':>11s}"]
-        print(f"{name:12s} {' '.join(cells)} {found:6d} "
-              f"{pfound if name != 'ranked' else '-':>6} {'yes' if f < 0.010 else 'NO':>7s}")
+                 f"{pf / r.full:10.2f}x" if pf else f"{'-':>11s}",
+                 f"{pi / r.incremental:10.2f}x" if pi else f"{'-':>11s}"]
+        plain_found = "-" if r.plain_found is None else str(r.plain_found)
+        print(f"{r.name:12s} {' '.join(cells)} {r.found:6d} {plain_found:>6s} "
+              f"{'yes' if r.full < 0.010 else 'NO':>7s}")
     print("\nplain/full, plain/incr: the plain-Python twin's time over the scanner's (above 1:"
           " the scanner is faster; ranked's twin is the sum of the components' plain full "
           "scans); '<10 ms': the scanner's full scan meets the issue's target here.")
