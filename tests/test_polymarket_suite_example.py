@@ -10,6 +10,7 @@ the README must show them exactly as written here, so the two cannot drift apart
 from __future__ import annotations
 
 import json
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -131,3 +132,31 @@ def test_a_paper_run_trades_the_executable_lane_through_settlement(tmp_path: Pat
     assert ("resolution", "near_certain", "research") in opps
     assert ("maker", "maker_bid", "research") in opps
     assert all(Decimal(p["quantity"]) == 0 for p in positions)
+
+
+@pytest.mark.slow  # ~20 s on a loaded 2-core machine: scikit-learn, numba, gc per timing
+def test_the_scan_benchmark_runs_and_its_plain_twins_agree() -> None:
+    """benchmarks/pmscan on a small snapshot: every row runs, and the plain-Python twins
+    find what the scanners find wherever both are stateless (so the ratios compare like
+    with like)."""
+    pytest.importorskip("argus_scanners_polymarket")
+    pytest.importorskip("argus_scanner_negrisk")
+    sys.path[:0] = [str(ROOT / "benchmarks" / "pmscan"), str(ROOT / "benchmarks")]
+    try:
+        import bench_pmscan
+    finally:
+        del sys.path[:2]
+    market = bench_pmscan.synthetic(40)
+    assert len(market.books) == 40 * 10 + 1  # ten books an event, and the spot book
+    corr, _, _ = bench_pmscan.correlation_structure(market)
+    rows = {r.name: r for r in bench_pmscan.measure(market, corr, changed=10, scans=1)}
+    assert set(rows) == {"resolution", "correlation", "stale", "spike", "value", "maker",
+                         "latency", "ranked", "negrisk"}
+    # planted: 1 resolved + 2 near-certain events, 1 nested violation, 2 stale up/down
+    # quotes, 1 negRisk arbitrage, and trades above the ask
+    expected = {"resolution": 3, "correlation": 1, "latency": 2, "negrisk": 1}
+    for name, row in rows.items():
+        if name in expected:
+            assert row.found >= expected[name], (name, row)
+        if name in ("resolution", "correlation", "value", "latency", "negrisk"):
+            assert row.found == row.plain_found, (name, row)
