@@ -223,6 +223,12 @@ class Runner:
         self._swaps.append((slot, strategy, version_id, future))
         return future
 
+    def close(self) -> None:
+        """Give back a runner that will not run (its ledger and its run-directory lock),
+        e.g. one built only to inspect its assembled components."""
+        self.ledger.close()
+        self._lock.release()
+
     def run_sync(self) -> RunSummary:
         """``asyncio.run(self.run())``."""
         return asyncio.run(self.run())

@@ -273,3 +273,13 @@ def test_the_run_records_its_config_file_so_relative_paths_resolve_later(
     monkeypatch.chdir(tmp_path)  # somewhere the relative path does not exist
     write_report(tmp_path / "run")
     assert seen == [folder / "bars.csv"] and seen[0].exists()
+
+
+def test_a_runner_that_never_runs_gives_its_directory_back_on_close(tmp_path: Path) -> None:
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(demo_toml(BUNDLED_BARS, end="2022-01-05"))
+    inspected = Runner(load_config(cfg), tmp_path / "run")
+    assert inspected.asm.strategies  # built only to look at its components
+    inspected.close()
+    inspected.close()  # idempotent
+    assert Runner(load_config(cfg), tmp_path / "run").run_sync().events > 0

@@ -123,8 +123,7 @@ def _runner_parts(config: Config) -> dict[str, Any]:
                     "sizer": asm.sizer, "checks": list(asm.risk_checks),
                     "scanners": list(asm.scanners), "instrument": instrument, "fees": fees}
         finally:
-            runner.ledger.close()
-            runner._lock.release()  # a Runner that never runs: give its folder back
+            runner.close()  # a Runner that never runs: give its folder back
 
 
 def _power_of_ten(step: Decimal, what: str) -> int:
