@@ -47,7 +47,8 @@ DPI = 110
 
 def _png(fig: Any) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    # Constrained layout fits the labels in one render; bbox_inches="tight" renders twice.
+    fig.savefig(buf, format="png", dpi=DPI)
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
@@ -68,12 +69,12 @@ def _plots(ts_ns: np.ndarray, equity: np.ndarray) -> str:
     """The equity and drawdown figures as ``<img>`` tags ("" with no equity rows)."""
     if not len(equity):
         return ""
-    fig, ax = plt.subplots(figsize=(10, 3.6))
+    fig, ax = plt.subplots(figsize=(10, 3.6), layout="constrained")
     ax.plot(*_envelope(fig, ts_ns, equity), color="#1f6feb", lw=1.2)
     ax.set_title("Equity")
     ax.grid(alpha=0.3)
     plots = f'<img alt="equity curve" src="data:image/png;base64,{_png(fig)}">'
-    fig, ax = plt.subplots(figsize=(10, 2.6))
+    fig, ax = plt.subplots(figsize=(10, 2.6), layout="constrained")
     ax.fill_between(*_envelope(fig, ts_ns, -100 * drawdown(equity)), 0, color="#d73a49",
                     alpha=0.5)
     ax.set_title("Drawdown (%)")
