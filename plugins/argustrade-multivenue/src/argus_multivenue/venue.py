@@ -1,0 +1,330 @@
+"""``MultiVenue``: several registered venues as the one venue of a run.
+
+The core runs one venue per run (``[run] venue``).  The composite owns the venues named
+in ``[plugins.multivenue] venues``, each built by its own plugin with the core's
+``build_venue`` from its usual ``[plugins.<plugin>]`` table, and presents them as one:
+
+* instruments: every inner venue's, kept under their own ids (ids already carry their
+  venue, ``replay:BTC/USD``, ``vrp_options:SPY-...``); an id two venues both serve is
+  refused at start, naming both;
+* stream: in ``replay`` mode a k-way merge by ``ts_ns`` (:func:`merge_by_time`): lazy, one
+  pending event per venue, ties broken by the order of ``venues`` then by each venue's
+  own order; in paper and live modes events are passed on as they arrive;
+* fee schedule, orders, look-ups and cancels: the venue owning the instrument;
+* ``default_stale_after_s``: the strictest inner default; ``expected_events``: the sum
+  when every inner venue knows its own; ``close()`` closes them all.
+
+Where the inner tables come from: a venue factory receives only its own plugin's
+settings, so ``[plugins.multivenue] config`` names the config file (normally the run's
+own) and the composite builds each inner venue from it with
+``build_venue(apply_overrides(config, {"run.venue": name}))`` — the inner venue sees
+exactly the config a single-venue run of it would.  The plugin's ``on_startup`` hook then
+checks that the run's config (with any ``--set`` overrides) gives the inner venues' plugins
+the same tables, and stops the run before it trades when it does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+from argus_core import (
+    Config,
+    ConfigError,
+    DataError,
+    FeeSchedule,
+    Fill,
+    Instrument,
+    MarketEvent,
+    Order,
+    OrderUpdate,
+    Venue,
+    VenueError,
+    VenueResume,
+    apply_overrides,
+    build_venue,
+    load_config,
+)
+from argus_multivenue.config import MultiVenueSettings
+
+log = logging.getLogger(__name__)
+
+_END = object()  # an arrival-order source ended
+
+
+async def merge_by_time(sources: Sequence[tuple[str, AsyncIterator[MarketEvent]]]
+                        ) -> AsyncIterator[MarketEvent]:
+    """Events of every ``(name, stream)`` in ``ts_ns`` order, ties in ``sources`` order
+    (then each stream's own order).
+
+    Lazy: it holds one pending event per stream, so an endless stream still interleaves
+    with the others.  An event without a time (an ``Event`` listing) keeps its stream's
+    latest time.  A stream whose times go backwards raises ``DataError``: the merge could
+    not be in order.
+    """
+    heap: list[tuple[int, int, MarketEvent]] = []
+    last = [0] * len(sources)
+
+    async def pull(i: int) -> None:
+        name, stream = sources[i]
+        try:
+            event = await anext(stream)
+        except StopAsyncIteration:
+            return
+        ts = getattr(event, "ts_ns", None)
+        ts = last[i] if ts is None else ts
+        if ts < last[i]:
+            raise DataError(f"multivenue: venue {name!r}'s stream goes back in time "
+                            f"({ts} after {last[i]}); a time-ordered merge needs each "
+                            f"inner stream in time order")
+        last[i] = ts
+        # (ts, source index) is unique among pending entries: one per source
+        heapq.heappush(heap, (ts, i, event))
+
+    try:
+        for i in range(len(sources)):
+            await pull(i)
+        while heap:
+            _ts, i, event = heapq.heappop(heap)
+            yield event
+            await pull(i)
+    finally:
+        for _name, stream in sources:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+async def _pump(name: str, source: AsyncIterator[Any], queue: asyncio.Queue[Any]) -> None:
+    """Copy ``source`` into ``queue``; its end and its error go through the queue too."""
+    try:
+        async for item in source:
+            queue.put_nowait(item)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        queue.put_nowait(exc if isinstance(exc, VenueError) else VenueError(
+            f"multivenue: venue {name!r} failed: {exc}"))
+    finally:
+        queue.put_nowait(_END)
+
+
+async def merge_by_arrival(sources: Sequence[tuple[str, AsyncIterator[Any]]]
+                           ) -> AsyncIterator[Any]:
+    """Items of every source as they arrive (live feeds, executions); ends when every
+    source has ended and raises the first error any of them raises."""
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(_pump(name, src, queue)) for name, src in sources]
+    running = len(tasks)
+    try:
+        while running:
+            item = await queue.get()
+            if item is _END:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def build_inner(config: Config, names: Sequence[str]) -> dict[str, Venue]:
+    """Each named venue built by its plugin from ``config``, as a run of ``config`` with
+    ``[run] venue = NAME`` would build it."""
+    return {name: build_venue(apply_overrides(config, {"run.venue": name})) for name in names}
+
+
+class MultiVenue(Venue):
+    """Several venues as one (module docstring).  ``config`` replaces reading
+    ``settings.config`` and ``inner`` replaces the built venues (tests use both)."""
+
+    name: ClassVar[str] = "multivenue"
+    # Orders are routed per instrument; a live run is refused at build time unless every
+    # inner venue has live order entry (see __init__), so the class may claim it.
+    supports_live_orders: ClassVar[bool] = True
+
+    def __init__(self, settings: MultiVenueSettings | None = None, *,
+                 config: Config | None = None,
+                 inner: Mapping[str, Venue] | None = None) -> None:
+        self.settings = settings or MultiVenueSettings()
+        self.config = config
+        if self.config is None and inner is None:
+            if self.settings.config is None:
+                raise ConfigError("[plugins.multivenue] config: name the config file that "
+                                  "holds the inner venues' [plugins.*] tables (normally this "
+                                  "file itself, e.g. config = \"all_three.toml\")")
+            self.config = load_config(self.settings.config)
+        if inner is None:
+            assert self.config is not None
+            if not self.settings.venues:
+                raise ConfigError("[plugins.multivenue] venues: name the registered venues "
+                                  "to run together, e.g. [\"replay\", \"vrp_options\"]")
+            inner = build_inner(self.config, self.settings.venues)
+        if not inner:
+            raise ConfigError("multivenue: no inner venues")
+        self.inner: dict[str, Venue] = dict(inner)
+        self.mode = self.config.argus.mode if self.config is not None else "replay"
+        if self.mode == "live":
+            lacking = [n for n, v in self.inner.items() if not v.supports_live_orders]
+            if lacking:
+                raise ConfigError(f"multivenue: mode 'live' needs live order entry on every "
+                                  f"inner venue; {', '.join(lacking)} has none (run it in "
+                                  f"replay or paper mode)")
+        # ClassVars of the contract that depend on the inner venues: set per instance.
+        vars(self)["default_stale_after_s"] = min(
+            v.default_stale_after_s for v in self.inner.values())
+        vars(self)["time_in_force"] = tuple(
+            t for t in Venue.time_in_force
+            if all(t in v.time_in_force for v in self.inner.values()))
+        vars(self)["supports_post_only"] = all(
+            v.supports_post_only for v in self.inner.values())
+        self._owner: dict[str, str] = {}  # instrument id -> inner venue name
+        self._order_owner: dict[str, str] = {}  # client order id -> inner venue name
+
+    # -- routing ---------------------------------------------------------------------
+    def _learn(self, name: str, instruments: Sequence[Instrument]) -> None:
+        for inst in instruments:
+            other = self._owner.get(inst.id)
+            if other is not None and other != name:
+                raise ConfigError(f"multivenue: instrument id {inst.id!r} is served by both "
+                                  f"venue {other!r} and venue {name!r}; ids must be unique "
+                                  f"across [plugins.multivenue] venues (configure one of "
+                                  f"them under another venue prefix)")
+            self._owner[inst.id] = name
+
+    def owner_name(self, instrument_id: str) -> str:
+        """Name of the inner venue serving ``instrument_id``; ``VenueError`` if none."""
+        name = self._owner.get(instrument_id)
+        if name is None:
+            # Before instruments() is known: a prefix equal to an inner venue's name.
+            prefix = instrument_id.partition(":")[0]
+            if prefix in self.inner:
+                return prefix
+            raise VenueError(f"multivenue: instrument {instrument_id!r} is served by none of "
+                             f"{', '.join(self.inner)}")
+        return name
+
+    def owner(self, instrument_id: str) -> Venue:
+        """The inner venue serving ``instrument_id``."""
+        return self.inner[self.owner_name(instrument_id)]
+
+    # -- market data -----------------------------------------------------------------
+    async def instruments(self) -> Sequence[Instrument]:
+        """Every inner venue's instruments; an id two venues serve is refused."""
+        lists = await asyncio.gather(*(v.instruments() for v in self.inner.values()))
+        self._owner = {}
+        for name, found in zip(self.inner, lists, strict=True):
+            self._learn(name, found)
+        return [inst for found in lists for inst in found]
+
+    async def snapshot(self) -> list[MarketEvent]:
+        """Every inner venue's snapshot, in ``venues`` order."""
+        parts = await asyncio.gather(*(v.snapshot() for v in self.inner.values()))
+        return [event for part in parts for event in part]
+
+    async def stream(self) -> AsyncIterator[MarketEvent]:
+        """Time-ordered merge in replay mode, arrival order otherwise (module docstring)."""
+        sources = [(n, aiter(v.stream())) for n, v in self.inner.items()]
+        merged = (merge_by_time(sources) if self.mode == "replay"
+                  else merge_by_arrival(sources))
+        async for event in merged:
+            yield event
+
+    def expected_events(self) -> int | None:
+        """The inner venues' counts summed, when each knows its own."""
+        total = 0
+        for venue in self.inner.values():
+            n = venue.expected_events()
+            if n is None:
+                return None
+            total += n
+        return total
+
+    def fee_schedule(self, instrument_id: str) -> FeeSchedule:
+        """The owning venue's schedule for ``instrument_id``."""
+        return self.owner(instrument_id).fee_schedule(instrument_id)
+
+    def live_problems(self) -> list[str]:
+        """Every inner venue's problems, each named by its venue."""
+        return [f"{name}: {p}" for name, v in self.inner.items() for p in v.live_problems()]
+
+    # -- orders (live mode) ----------------------------------------------------------
+    def resume(self, known: VenueResume) -> None:
+        """Hand each inner venue its own orders and their booked fills."""
+        for name, venue in self.inner.items():
+            orders = tuple(k for k in known.orders
+                           if self.owner_name(k.order.instrument_id) == name)
+            ids = {k.order.client_order_id for k in orders}
+            for coid in ids:
+                self._order_owner[coid] = name
+            venue.resume(VenueResume(orders, {f: c for f, c in known.fill_ids.items()
+                                              if c in ids}, known.newest_fill_ts_ns))
+
+    async def submit(self, order: Order) -> list[Fill]:
+        """Send ``order`` through the venue serving its instrument."""
+        name = self.owner_name(order.instrument_id)
+        self._order_owner[order.client_order_id] = name
+        return await self.inner[name].submit(order)
+
+    async def lookup(self, order: Order) -> OrderUpdate | None:
+        """The owning venue's answer."""
+        name = self.owner_name(order.instrument_id)
+        self._order_owner[order.client_order_id] = name
+        return await self.inner[name].lookup(order)
+
+    async def cancel(self, client_order_id: str) -> None:
+        """Cancel through the venue the order went to."""
+        name = self._order_owner.get(client_order_id)
+        if name is None:
+            raise VenueError(f"multivenue: order {client_order_id} is not one this venue "
+                             f"sent or was told about (resume)")
+        await self.inner[name].cancel(client_order_id)
+
+    async def open_orders(self) -> list[Order]:
+        """Every inner venue's open orders."""
+        parts = await asyncio.gather(*(v.open_orders() for v in self.inner.values()))
+        return [o for part in parts for o in part]
+
+    async def executions(self) -> AsyncIterator[Fill | OrderUpdate]:
+        """Every inner venue's fills and order updates as they arrive."""
+        async for item in merge_by_arrival([(n, aiter(v.executions()))
+                                            for n, v in self.inner.items()]):
+            yield item
+
+    async def close(self) -> None:
+        """Close every inner venue (the others still close when one fails)."""
+        errors = []
+        for name, venue in self.inner.items():
+            try:
+                await venue.close()
+            except Exception as exc:
+                errors.append(f"{name}: {exc}")
+        if errors:
+            log.warning("multivenue: closing: %s", "; ".join(errors))
+
+    # -- config checks ---------------------------------------------------------------
+    def check_run_config(self, run_config: Config, plugin_of: Mapping[str, str]) -> None:
+        """``ConfigError`` when the run's config gives an inner venue's plugin other
+        settings than the file the composite read (e.g. a ``--set`` override):
+        the inner venue would silently ignore them.  ``plugin_of``: venue -> plugin."""
+        if self.config is None:
+            return
+        for venue_name in self.inner:
+            plugin = plugin_of.get(venue_name)
+            if plugin is None:
+                continue
+            mine = self.config.plugins.get(plugin, {})
+            theirs = run_config.plugins.get(plugin, {})
+            if mine != theirs:
+                raise ConfigError(
+                    f"multivenue: the run's [plugins.{plugin}] differs from the one in "
+                    f"{self.config.path} that built venue {venue_name!r} (a --set override "
+                    f"or another file?); the inner venues read [plugins.multivenue] config "
+                    f"— change that file instead")
