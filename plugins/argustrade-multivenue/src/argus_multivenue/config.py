@@ -23,9 +23,6 @@ def _venue_names(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> 
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ValueError(f"{attribute.name}: must be a list of registered venue names, "
                          f"got {value!r}")
-    if not value:
-        raise ValueError(f"{attribute.name}: name at least one venue, e.g. "
-                         f"[\"replay\", \"vrp_options\"]")
     dupes = sorted({v for v in value if value.count(v) > 1})
     if dupes:
         raise ValueError(f"{attribute.name}: {', '.join(dupes)} listed more than once")
