@@ -33,8 +33,8 @@ from argus_core import (
 
 
 def _bar(iid: str, ts: int, close: str = "100") -> Bar:
-    c = Decimal(close)
-    return Bar(iid, ts, c, c, c, c, Decimal(1))
+    c = float(close)
+    return Bar(iid, ts, c, c, c, c, 1.0)
 
 
 class FakeVenue(Venue):
@@ -102,7 +102,7 @@ def _collect(venue: Venue, limit: int | None = None) -> list[MarketEvent]:
     return asyncio.run(go())
 
 
-def _key(event: MarketEvent) -> tuple[str, int, Decimal]:
+def _key(event: MarketEvent) -> tuple[str, int, float]:
     assert isinstance(event, Bar)
     return (event.instrument_id, event.ts_ns, event.close)
 
@@ -112,14 +112,14 @@ def test_the_merge_is_in_time_order_and_ties_follow_the_venues_order() -> None:
     b = [_bar("b:X", 2), _bar("b:X", 3, "9"), _bar("b:X", 4)]
     got = [_key(e) for e in _collect(MultiVenue(inner={"a": FakeVenue("a", a),
                                                        "b": FakeVenue("b", b)}))]
-    assert got == [("a:X", 1, Decimal(100)), ("b:X", 2, Decimal(100)),
-                   ("a:X", 3, Decimal(1)), ("a:X", 3, Decimal(2)), ("b:X", 3, Decimal(9)),
-                   ("b:X", 4, Decimal(100)), ("a:X", 5, Decimal(100))]
+    assert got == [("a:X", 1, 100.0), ("b:X", 2, 100.0),
+                   ("a:X", 3, 1.0), ("a:X", 3, 2.0), ("b:X", 3, 9.0),
+                   ("b:X", 4, 100.0), ("a:X", 5, 100.0)]
     # Listing b first puts b's events first on the tie, each venue's own order kept.
     swapped = [_key(e) for e in _collect(MultiVenue(inner={"b": FakeVenue("b", b),
                                                            "a": FakeVenue("a", a)}))]
-    assert [k for k in swapped if k[1] == 3] == [("b:X", 3, Decimal(9)),
-                                                 ("a:X", 3, Decimal(1)), ("a:X", 3, Decimal(2))]
+    assert [k for k in swapped if k[1] == 3] == [("b:X", 3, 9.0),
+                                                 ("a:X", 3, 1.0), ("a:X", 3, 2.0)]
 
 
 def test_the_merge_is_lazy_an_endless_stream_still_interleaves() -> None:
