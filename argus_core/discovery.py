@@ -25,6 +25,7 @@ KNOWN_DISTRIBUTIONS = {
     "monitor": "argustrade-monitor", "crossvenue": "argustrade-crossvenue",
     "tearsheet": "argustrade-tearsheet", "dashboard": "argustrade-dashboard",
     "telegram": "argustrade-telegram", "intel": "argustrade-intel",
+    "multivenue": "argustrade-multivenue",
 }
 
 #: The core's distribution name on the package registry (``argus-core`` there is an
