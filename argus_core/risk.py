@@ -109,6 +109,10 @@ class RiskEngine:
         if market is None:
             return None
         iid = intent.instrument_id
+        settled = market.settled.get(iid)
+        if settled is not None:  # its positions closed at the settlement: no new ones
+            return RiskDecision.veto("market_state", f"{iid} has settled at {settled.price}"
+                                     f" ({settled.reason or 'resolved'}); it trades no more")
         if iid in market.books:
             ok, why = market.tradeable(iid)
             if not ok:

@@ -401,3 +401,22 @@ def test_a_persons_kill_and_resume_are_audited_once_with_who_and_why(tmp_path: P
     assert audit[0]["reason"].startswith("cli") and "spreads blew out (and flatten)" in \
         audit[0]["reason"]
     assert latch["state"] == "active" and latch["by"].startswith("cli")
+
+
+def test_a_settled_instrument_trades_no_more_even_while_its_book_looks_live() -> None:
+    """A resolved market whose book is still quoted (a venue that keeps serving it) must
+    not be bought again: its positions were closed at the settlement, a new one would
+    never settle (found by the Polymarket suite example: 17 orders, -26 USD)."""
+    from argus_core.models import Settlement
+
+    market = MarketState(stale_after_ns=0)
+    market.apply(OrderBook(IID, 10**9, bids=((0.98, 10.0),), asks=((0.99, 10.0),)))
+    engine = RiskEngine([], RiskContext(market=market))
+    buy = Intent("s", IID, Side.BUY, quantity=Decimal(1))
+    flat = Portfolio(Decimal(1000))
+    assert engine.evaluate(buy, Decimal(1), Decimal("0.99"), flat).allowed
+    market.apply(Settlement(IID, 2 * 10**9, Decimal(1), "resolved YES"))
+    market.apply(OrderBook(IID, 3 * 10**9, bids=((0.98, 10.0),), asks=((0.99, 10.0),)))
+    verdict = engine.evaluate(buy, Decimal(1), Decimal("0.99"), flat)
+    assert not verdict.allowed
+    assert "has settled at 1 (resolved YES)" in verdict.decisions[0].reason
