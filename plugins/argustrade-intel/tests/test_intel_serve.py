@@ -35,7 +35,7 @@ def test_keys_add_prints_the_key_once_and_list_never_shows_it(tmp_path: Path) ->
     assert store.verify(key).outcome == "ok"
     listed = runner.invoke(cli, ["intel", "keys", "list", "--keys", str(keys_file)])
     assert listed.exit_code == 0 and record.key_id in listed.output
-    assert key.rsplit("_", 1)[1] not in listed.output and "live" in listed.output
+    assert key.split("_", 2)[2] not in listed.output and "live" in listed.output
     assert keys_file.stat().st_mode & 0o077 == 0  # only the owner reads the hashes
     revoked = runner.invoke(cli, ["intel", "keys", "revoke", record.key_id,
                                   "--keys", str(keys_file)])
@@ -123,5 +123,5 @@ def test_argus_intel_serve_runs_as_a_command(built_run: Path, tmp_path: Path) ->
     finally:
         proc.terminate()
         output = proc.communicate(timeout=10)[0]
-    assert key.rsplit("_", 1)[1] not in output  # not in uvicorn's access log either
+    assert key.split("_", 2)[2] not in output  # not in uvicorn's access log either
     assert "/v1/runs" in output
