@@ -32,11 +32,13 @@ from argus_tearsheet.analytics import (
     series_stats,
 )
 from argus_tearsheet.downsample import envelope
+from argus_tearsheet.opportunities import follow
 from argus_tearsheet.run_data import RunData
 from argus_tearsheet.trades import RunBook, build_books
 
 TITLE = "Trader's report"
-SECTIONS = ("performance", "strategies", "trades", "open positions", "monthly returns")
+SECTIONS = ("performance", "strategies", "trades", "open positions", "monthly returns",
+            "opportunities")
 MAX_TRADES_SHOWN = 500
 DASH = "—"
 CENT = Decimal("0.01")
@@ -82,7 +84,7 @@ def sections(report: Report) -> dict[str, str]:
     # One inline copy of plotly.js for the whole page; every figure below omits it.
     library = f'<script type="text/javascript">{get_plotlyjs()}</script>'
     bodies = (library + _performance(report), _strategies(report), _trades(report),
-              _open_positions(report), _monthly(report))
+              _open_positions(report), _monthly(report), _opportunities(report))
     return {f"{TITLE}: {name}": body for name, body in zip(SECTIONS, bodies, strict=True)}
 
 
@@ -335,6 +337,32 @@ def _open_positions(report: Report) -> str:
                    "mark", "unrealised P&L", "opened", "reason"], rows, text_columns=3) + (
         "<p class=note>Marked at the account's last marks (the runner's final "
         "checkpoint), the prices of the last equity row.</p>")
+
+
+# -- opportunities -------------------------------------------------------------------
+def _opportunities(report: Report) -> str:
+    found = follow(report.data)
+    if not found:
+        return "<p class=note>No scanner findings in this run.</p>"
+    shown = found[-MAX_TRADES_SHOWN:]
+    rows = []
+    for o in shown:
+        pnl = DASH if o.pnl is None else money(o.pnl) + (
+            f" (open: {', '.join(_e(i) for i in o.open_instruments)} at the last mark)"
+            if o.open_instruments else "")
+        rows.append([stamp(o.ts_ns), _e(o.scanner), _e(o.kind), _e(o.lane), _e(o.status),
+                     money(o.expected_profit), str(o.orders), str(o.fills), money(o.fees),
+                     pnl, _e(o.opportunity_id)])
+    traded = [o for o in found if o.pnl is not None]
+    made = sum((o.pnl for o in traded if o.pnl is not None), Decimal(0))
+    expected = sum((o.expected_profit for o in traded), Decimal(0))
+    return (f"<p class=note>{len(found):,} findings, {len(traded):,} traded: expected "
+            f"{money(expected)}, made {money(made)} (fills' cash, fees included, plus what a "
+            f"basket still holds at its settlement price, or at the last mark while open). "
+            f"Research findings are never traded.</p>"
+            + _table(["found", "scanner", "kind", "lane", "status", "expected profit",
+                      "orders", "fills", "fees", "P&L", "opportunity"], rows,
+                     text_columns=5))
 
 
 # -- monthly returns -----------------------------------------------------------------

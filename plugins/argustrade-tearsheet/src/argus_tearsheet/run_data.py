@@ -47,6 +47,8 @@ class RunData:
     has_reason: bool
     #: the core's metrics for the whole run (``metrics.compute_metrics``)
     core_metrics: dict[str, Any]
+    #: the scanners' findings in time order (``opportunities`` rows)
+    opportunities: list[dict[str, Any]] = attrs.Factory(list)
 
 
 def ledger_path(run_dir: Path) -> Path:
@@ -81,6 +83,8 @@ def load_run(run_dir: Path) -> RunData:
         orders = {r["client_order_id"]: r for r in ledger.query(
             "select * from orders order by ts_ns, client_order_id")}
         fills = ledger.fills()
+        opportunities = ledger.query("select * from opportunities order by ts_ns, "
+                                     "opportunity_id")
         saved = ledger.load_checkpoint(RUNNER_CHECKPOINT)
     marks: dict[str, Decimal] = {}
     if saved is not None:
@@ -89,7 +93,8 @@ def load_run(run_dir: Path) -> RunData:
                    equity=eq, exposed=exposed,
                    final_equity=Decimal(last[0]["equity"]) if last else None,
                    fills=fills, orders=orders, marks=marks,
-                   has_reason="reason" in columns, core_metrics=core)
+                   has_reason="reason" in columns, core_metrics=core,
+                   opportunities=opportunities)
 
 
 def read_equity(ledger: Ledger) -> tuple[NDArray[np.int64], NDArray[np.float64],
