@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from argus_scanners_polymarket.common import RESEARCH, lane_of
 from argus_scanners_polymarket.config import MakerSettings
 from argus_scanners_polymarket.fixtures import (
     MarketBuilder,
+    data_dir,
     presidential_market,
     trump_no_market,
 )
@@ -18,6 +20,8 @@ from argus_scanners_polymarket.maker import MakerScanner
 from argus_core import FeeSchedule, Opportunity, Side, Signal
 
 D = Decimal
+needs_data = pytest.mark.skipif(not data_dir().is_dir(),
+                                reason="bundled Polymarket data (../shared/data) missing")
 S = 10**9
 NOW = 100 * S
 
@@ -103,6 +107,7 @@ def test_tight_books_give_nothing_and_two_ticks_quote_one_side() -> None:
         "maker_bid": (Side.BUY, D("0.43"), D(5), D("0.005"))}
 
 
+@needs_data
 def test_recorded_trump_no_book_needs_rewards_to_quote() -> None:
     """The recorded book (0.511 x 1304.72 / 0.514 x 20230.87, tick 0.001): quotes at 0.512
     and 0.513 capture 0.0005 against the 0.005 adverse floor: nothing.  The market's
@@ -119,6 +124,7 @@ def test_recorded_trump_no_book_needs_rewards_to_quote() -> None:
         market, market.now_ns) == []
 
 
+@needs_data
 def test_gamma_presidential_snapshot_gives_nothing() -> None:
     """Trump 0.654/0.655 and Harris 0.346/0.347 are one tick wide, the 15 long shots have
     no bid: no quote fits inside, rewards or not."""

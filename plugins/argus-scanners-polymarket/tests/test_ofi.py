@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from argus_scanners_polymarket.fixtures import MarketBuilder, ws_book
+from argus_scanners_polymarket.fixtures import MarketBuilder, data_dir, ws_book
 from argus_scanners_polymarket.ofi import SIGNAL, OfiTracker, market_ofi, ofi_step
 
 from argus_core import OrderBook, Side, Trade
@@ -109,6 +109,8 @@ def test_observe_reads_the_market_state_and_publishes_signals() -> None:
     assert market_ofi(b.market, n, 4 * S) is None
 
 
+@pytest.mark.skipif(not data_dir().is_dir(),
+                    reason="bundled Polymarket data (../shared/data) missing")
 def test_recorded_real_book_has_no_flow_until_it_changes() -> None:
     book = ws_book()
     bids, asks = book.bids, book.asks

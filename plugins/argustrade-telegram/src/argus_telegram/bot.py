@@ -240,6 +240,7 @@ class TelegramBot:
             watcher.cancel()
             await asyncio.gather(poller, watcher, return_exceptions=True)
             await self._final_read()
+            await self._flush(sender)  # what the run said goes out before "stopped"
             self.notify(Notice("run", f"⏹ Argus run <code>{escape(self.run_id)}</code> "
                                       f"stopped"))
             await self._flush(sender)
