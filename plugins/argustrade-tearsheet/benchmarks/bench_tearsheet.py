@@ -26,6 +26,7 @@ import platform
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from argus_tearsheet.plugin import tearsheet_sections
@@ -42,6 +43,12 @@ from machine import cpu_model, pin_to_one_core, timed
 
 MINUTE_S = 60
 T0_S = 1_600_000_000
+
+
+def config_raw(bars_csv: Path) -> dict[str, Any]:
+    """The run's config as a mapping (a replay of the written bars)."""
+    return {"run": {"venue": "replay"},
+            "plugins": {"replay": {"bars_csv": str(bars_csv), "bar_seconds": MINUTE_S}}}
 
 
 def make_run(run_dir: Path, bars: int, trades: int, seed: int) -> Path:
@@ -114,13 +121,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="argus-bench-tearsheet-") as tmp:
         run_dir = Path(tmp) / "run"
         bars_csv = make_run(run_dir, args.bars, args.trades, args.seed)
-        config = parse_config({"run": {"venue": "replay"},
-                               "plugins": {"replay": {"bars_csv": str(bars_csv),
-                                                      "bar_seconds": MINUTE_S}}},
-                              Path(tmp) / "config.toml")
+        config = parse_config(config_raw(bars_csv), Path(tmp) / "config.toml")
         tearsheet_sections(run_dir, config)  # warm: imports, plotly.js read once
         data = load_run(run_dir)
         report = analyse(data, config)
+        # write_report collects every loaded plugin's sections: builtins only for the
+        # core's own row, the tearsheet alone for the whole trader's report.
+        core_only = parse_config({"argus": {"plugins": []}, **config_raw(bars_csv)},
+                                 Path(tmp) / "config.toml")
+        with_tearsheet = parse_config({"argus": {"plugins": ["tearsheet"]},
+                                       **config_raw(bars_csv)}, Path(tmp) / "config.toml")
         rows = {
             "tearsheet sections, all (read + analyse + render)":
                 lambda: tearsheet_sections(run_dir, config),
@@ -128,7 +138,10 @@ def main() -> int:
                 lambda: load_run(run_dir),
             "  analyse (trades, per strategy, buy-and-hold)": lambda: analyse(data, config),
             "  render (tables, downsampled Plotly charts, HTML)": lambda: sections(report),
-            "core write_report (no plugin sections)": lambda: write_report(run_dir),
+            "core write_report (no plugin sections)":
+                lambda: write_report(run_dir, core_only),
+            "whole report (core + the tearsheet's sections)":
+                lambda: write_report(run_dir, with_tearsheet),
         }
         best: dict[str, float] = {}
         for _ in range(args.repeat):  # interleaved, so drift hits every row alike

@@ -117,8 +117,24 @@ def books_html(books: list[BookSummary]) -> str:
             + (f"<p>League:</p><ul>{reasons}</ul>" if reasons else ""))
 
 
+def _keeps_books(run_dir: Path) -> bool:
+    """Whether the run wrote per-book equity (several books), without reading it all."""
+    path = Path(run_dir) / LEDGER_FILE
+    if not path.is_file():
+        return False
+    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        return bool(conn.execute("select exists (select 1 from book_equity)").fetchall()[0][0])
+    except apsw.SQLError:  # a ledger from before per-book equity
+        return False
+    finally:
+        conn.close()
+
+
 def report_section(run_dir: Path) -> dict[str, str] | None:
     """``{"Strategy books": html}`` for a run with several books, else None."""
+    if not _keeps_books(run_dir):  # one book: the report's own figures say it all
+        return None
     try:
         books = read_books(run_dir)
     except DataError:
