@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         BacktestResult,
         run_backtest,
     )
+    from argus_core.builtins.replay_venue import iter_bars_csv
     from argus_core.builtins.sizers import kelly_binary
     from argus_core.config import (
         AT_LEAST_ONE,
@@ -142,6 +143,7 @@ __version__ = "0.1.0"
 #: a plugin that needs only ``hookimpl`` never pays for numpy or the runner.
 _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
     "backtest": "BacktestResult run_backtest",
+    "builtins.replay_venue": "iter_bars_csv",
     "builtins.sizers": "kelly_binary",
     "config": ("AT_LEAST_ONE BPS Config FINITE FRACTION NON_NEGATIVE POSITIVE PROBABILITY "
         "RangeError apply_overrides canonical_json in_range load_config optional "
@@ -200,7 +202,7 @@ __all__ = [
     "Settlement", "Side", "Signal", "Sizer", "Strategy", "StrategyContext", "TimeInForce", "Trade",
     "TradingState", "Venue", "VenueError", "VenueResume", "__version__", "apply_overrides",
     "build_pricer", "build_venue", "canonical_json", "converter", "dump_event", "find_key_shaped",
-    "hookimpl", "in_range", "kelly_binary", "load_config", "metrics", "optional",
+    "hookimpl", "in_range", "iter_bars_csv", "kelly_binary", "load_config", "metrics", "optional",
     "parse_overrides", "plugin_settings", "redact", "run_backtest", "structure", "to_decimal",
     "url_scheme",
 ]

@@ -3,7 +3,8 @@
 The ledger stores the run's config (``runs.config_json``) but not its bars; a replay of
 the builtin ``replay`` venue names them in ``[plugins.replay]``: ``bars_csv`` (a Kraken
 OHLCVT CSV, with or without a header) or ``ndjson`` (an ``argus record`` file).  This
-module reads that file the way the replay does: a CSV row's time is the bar's *open*
+module reads that file with the replay's own reader (``argus_core.iter_bars_csv``): a CSV
+row's time is the bar's *open*
 (unix seconds) and the bar is stamped at its close (``open + bar_seconds``), rows outside
 ``start``/``end`` (open time, end exclusive) are left out, and a recording's ``bar``
 events are taken as they are.
@@ -15,7 +16,6 @@ given (``argus intel serve --data-dir``), then the working directory, first matc
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -26,9 +26,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from argus_core import Bar, DataError, converter
-
-TIME_COLUMNS = ("timestamp", "time", "unix_time_s", "ts")
+from argus_core import Bar, DataError, converter, iter_bars_csv
 
 
 @attrs.frozen
@@ -92,10 +90,12 @@ def bars_of_config(config: dict[str, Any], data_dirs: Sequence[Path]) -> list[Ba
                         f"[plugins.replay] bars_csv or ndjson; this run's venue is {venue!r}")
     if replay.get("bars_csv"):
         instrument_id = f"{replay.get('venue', 'replay')}:{replay.get('symbol', 'BTC/USD')}"
-        rows = _csv_rows(resolve(str(replay["bars_csv"]), data_dirs),
-                         int(replay.get("bar_seconds", 3600)), _epoch_s(replay.get("start")),
-                         _epoch_s(replay.get("end")))
-        return [_series(instrument_id, list(rows))]
+        bars = iter_bars_csv(resolve(str(replay["bars_csv"]), data_dirs), instrument_id,
+                             int(replay.get("bar_seconds", 3600)),
+                             _epoch_s(replay.get("start")), _epoch_s(replay.get("end")),
+                             warn_gaps=False)
+        return [_series(instrument_id, [(b.ts_ns, b.open, b.high, b.low, b.close, b.volume)
+                                        for b in bars])]
     by_instrument: dict[str, list[tuple[int, float, float, float, float, float]]] = {}
     for bar in _ndjson_bars(resolve(str(replay["ndjson"]), data_dirs)):
         by_instrument.setdefault(bar.instrument_id, []).append(
@@ -109,48 +109,6 @@ def _series(instrument_id: str, rows: list[tuple[int, float, float, float, float
     ts = np.array([r[0] for r in rows], dtype=np.int64)
     return BarSeries(instrument_id, ts, arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy(),
                      arr[:, 3].copy(), arr[:, 4].copy())
-
-
-def _csv_rows(path: Path, bar_seconds: int, start_s: int | None, end_s: int | None
-              ) -> Iterator[tuple[int, float, float, float, float, float]]:
-    """``(close ts_ns, o, h, l, c, v)`` of each row in the window; ``DataError`` names the
-    line of a malformed or out-of-order row."""
-    with open(path, newline="") as fh:
-        reader = csv.reader(fh)
-        first = next(reader, None)
-        if first is None:
-            return
-        cols: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
-        pending: list[tuple[int, list[str]]] = []
-        if any(c.isalpha() for c in "".join(first)):
-            header = [h.strip().lower() for h in first]
-            try:
-                ts_col = next(i for i, h in enumerate(header) if h in TIME_COLUMNS)
-                cols = (ts_col, *(header.index(h)
-                                  for h in ("open", "high", "low", "close", "volume")))
-            except (StopIteration, ValueError):
-                raise DataError(f"{path}: header must name timestamp/time, open, high, low, "
-                                f"close and volume; got {header}") from None
-        else:
-            pending.append((1, first))
-        last = -1
-        numbered = ((n, r) for n, r in enumerate(reader, start=2))
-        for lineno, row in [*pending, *numbered]:
-            if not row or not "".join(row).strip():
-                continue
-            try:
-                ts_s = int(float(row[cols[0]]))
-                o, h, lo, c, v = (float(row[i]) for i in cols[1:])
-            except (ValueError, IndexError):
-                raise DataError(f"{path}:{lineno}: malformed bar row {row!r}") from None
-            if (start_s is not None and ts_s < start_s) or (end_s is not None and ts_s >= end_s):
-                continue
-            ts_ns = (ts_s + bar_seconds) * 10**9
-            if ts_ns <= last:
-                raise DataError(f"{path}:{lineno}: bars are not in strictly increasing time "
-                                f"order")
-            last = ts_ns
-            yield ts_ns, o, h, lo, c, v
 
 
 def _ndjson_bars(path: Path) -> Iterator[Bar]:
