@@ -37,6 +37,7 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any, ClassVar
 
 import attrs
+from argus_multivenue.venue import merge_by_arrival
 
 from argus_core import (
     BasketIncomplete,
@@ -60,7 +61,6 @@ from argus_crossvenue.config import INNER_VENUES, CrossVenueSettings
 log = logging.getLogger(__name__)
 
 _FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
-_END = object()  # a merged stream's source ended
 
 
 def venue_of(instrument_id: str) -> str:
@@ -84,40 +84,12 @@ def build_inner(settings: CrossVenueSettings) -> dict[str, Venue]:
     return inner
 
 
-async def _pump(name: str, source: AsyncIterator[Any], queue: asyncio.Queue[Any]) -> None:
-    """Copy ``source`` into ``queue``; its end and its error go through the queue too."""
-    try:
-        async for item in source:
-            queue.put_nowait(item)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        queue.put_nowait(VenueError(f"crossvenue: the {name} venue's stream failed: {exc}")
-                         if not isinstance(exc, VenueError) else exc)
-    finally:
-        queue.put_nowait(_END)
-
-
 async def merge(sources: Mapping[str, AsyncIterator[Any]]) -> AsyncIterator[Any]:
     """Items of every source as they arrive; ends when every source has ended, and
-    raises the first error any of them raises (the others are cancelled)."""
-    queue: asyncio.Queue[Any] = asyncio.Queue()
-    loop = asyncio.get_running_loop()
-    tasks = [loop.create_task(_pump(name, src, queue)) for name, src in sources.items()]
-    running = len(tasks)
-    try:
-        while running:
-            item = await queue.get()
-            if item is _END:
-                running -= 1
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                yield item
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    raises the first error any of them raises (the others are cancelled): the generic
+    composite's merge (``argus_multivenue``)."""
+    async for item in merge_by_arrival(list(sources.items()), who="crossvenue"):
+        yield item
 
 
 @attrs.define

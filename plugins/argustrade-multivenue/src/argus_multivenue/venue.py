@@ -98,7 +98,8 @@ async def merge_by_time(sources: Sequence[tuple[str, AsyncIterator[MarketEvent]]
                 await aclose()
 
 
-async def _pump(name: str, source: AsyncIterator[Any], queue: asyncio.Queue[Any]) -> None:
+async def _pump(name: str, source: AsyncIterator[Any], queue: asyncio.Queue[Any],
+                who: str) -> None:
     """Copy ``source`` into ``queue``; its end and its error go through the queue too."""
     try:
         async for item in source:
@@ -107,18 +108,19 @@ async def _pump(name: str, source: AsyncIterator[Any], queue: asyncio.Queue[Any]
         raise
     except Exception as exc:
         queue.put_nowait(exc if isinstance(exc, VenueError) else VenueError(
-            f"multivenue: venue {name!r} failed: {exc}"))
+            f"{who}: venue {name!r} failed: {exc}"))
     finally:
         queue.put_nowait(_END)
 
 
-async def merge_by_arrival(sources: Sequence[tuple[str, AsyncIterator[Any]]]
-                           ) -> AsyncIterator[Any]:
+async def merge_by_arrival(sources: Sequence[tuple[str, AsyncIterator[Any]]],
+                           who: str = "multivenue") -> AsyncIterator[Any]:
     """Items of every source as they arrive (live feeds, executions); ends when every
-    source has ended and raises the first error any of them raises."""
+    source has ended and raises the first error any of them raises (a ``VenueError``
+    naming ``who`` and the source).  Other composites (crossvenue) use it too."""
     queue: asyncio.Queue[Any] = asyncio.Queue()
     loop = asyncio.get_running_loop()
-    tasks = [loop.create_task(_pump(name, src, queue)) for name, src in sources]
+    tasks = [loop.create_task(_pump(name, src, queue, who)) for name, src in sources]
     running = len(tasks)
     try:
         while running:
