@@ -86,7 +86,7 @@ def test_an_outlier_masks_drift_until_it_leaves_the_window() -> None:
 
 def test_reducing_vetoes_the_strategys_new_exposure_only() -> None:
     check = guard(assumed_slippage_bps=0.0, min_fills=2, window=2)
-    check.positions = {"a": {IID: Decimal("0.5")}, "b": {IID: Decimal("0.5")}}
+    check.positions.held = {"a": {IID: Decimal("0.5")}, "b": {IID: Decimal("0.5")}}
     check.observe("a", 50.0)
     assert check.observe("a", 60.0) is not None
     ctx, p = RiskContext(), _portfolio()
@@ -107,7 +107,7 @@ def test_reducing_vetoes_the_strategys_new_exposure_only() -> None:
 
 def test_state_round_trips_through_json() -> None:
     check = guard(min_fills=3, window=4, assumed_slippage_bps=0.0)
-    check.positions = {"a": {IID: Decimal("0.25")}}
+    check.positions.held = {"a": {IID: Decimal("0.25")}}
     for x in (10.0, 11.0, 12.0):
         check.observe("a", x)
     check.observe("b", 1.0)
@@ -138,7 +138,7 @@ def test_on_fill_reads_the_order_row_and_records_the_drift(tmp_path: Path) -> No
         check.on_fill(Fill("f2", "o2", "v", IID, Side.SELL, Decimal("99.80"), Decimal(1),
                            Decimal(0), Liquidity.TAKER, 2), p, ctx)
         assert list(check.windows["a"]) == pytest.approx([20.0, 18.0])
-        assert check.positions["a"][IID] == 0  # bought 1, sold 1
+        assert check.positions.held["a"][IID] == 0  # bought 1, sold 1
         (event,) = ledger.query("select * from risk_events")
     assert (event["check_name"], event["action"], event["strategy"], event["ts_ns"]) == (
         "slippage_drift", "reducing", "a", 2)
@@ -154,7 +154,7 @@ def test_maker_fills_are_not_judged(tmp_path: Path) -> None:
                                   arrival_price="100"), "r")
         check.on_fill(Fill("f1", "o1", "v", IID, Side.BUY, Decimal("105"), Decimal(1),
                            Decimal(0), Liquidity.MAKER, 1), _portfolio(), RiskContext())
-    assert check.windows == {} and check.positions["a"][IID] == 1
+    assert check.windows == {} and check.positions.held["a"][IID] == 1
 
 
 def test_the_assumption_defaults_to_the_runs_paper_slippage() -> None:

@@ -332,9 +332,9 @@ def test_the_check_on_hand_written_book_rows(tmp_path: Path) -> None:
         assert start_weights["a"] > 0 and sizer.weights["a"] == 0.0
         assert sizer.weights["b"] >= start_weights["b"] > 0
         # a sell that shrinks a's own position passes; one that opens a short does not
-        league.positions["a"] = {"replay:BTC/USD": Decimal(2)}
+        league.positions.held["a"] = {"replay:BTC/USD": Decimal(2)}
         assert decide(league, "a", 200 * HOUR_NS, Side.SELL) is RiskAction.ALLOW
-        league.positions["a"] = {}
+        league.positions.held["a"] = {}
         assert decide(league, "a", 200 * HOUR_NS, Side.SELL) is RiskAction.VETO
         # state through JSON: a fresh check decides the same and records nothing new
         fresh = League(settings)

@@ -49,6 +49,7 @@ from argus_core import (
     RiskContext,
     RiskDecision,
 )
+from argus_portfolio.own_positions import OwnPositions
 from argus_portfolio.settings import PortfolioSettings
 from argus_portfolio.tca import half_spread_bps, mean_std, slippage_bps
 
@@ -80,7 +81,7 @@ class SlippageDrift(RiskCheck):
         self.paper_half_spread_bps = 2.0
         self.windows: dict[str, deque[float]] = {}
         self.reducing: dict[str, str] = {}  # strategy slot -> why
-        self.positions: dict[str, dict[str, Decimal]] = {}  # slot -> instrument -> units
+        self.positions = OwnPositions()
         self._warned = False
         if settings is not None:
             _CHECKS[id(settings)] = self
@@ -147,9 +148,8 @@ class SlippageDrift(RiskCheck):
         if row is None:
             return
         strategy = str(row["strategy"])
-        held = self.positions.setdefault(strategy, {})
+        self.positions.add(strategy, fill)
         iid = fill.instrument_id
-        held[iid] = held.get(iid, Decimal(0)) + fill.side.sign * fill.quantity
         arrival = row.get("arrival_price")
         if fill.liquidity is not Liquidity.TAKER or arrival is None:
             return  # the replay charges slippage on taker fills only
@@ -166,17 +166,11 @@ class SlippageDrift(RiskCheck):
             self.ledger.record_risk_event(fill.ts_ns, self.name, "reducing", reason, iid,
                                           strategy)
 
-    def reduces_own_position(self, intent: Intent, quantity: Decimal) -> bool:
-        """True when the order only shrinks the strategy's own position towards flat."""
-        held = self.positions.get(intent.strategy, {}).get(intent.instrument_id, Decimal(0))
-        signed = quantity * intent.side.sign
-        return held != 0 and (held > 0) != (signed > 0) and abs(signed) <= abs(held)
-
     def check(self, intent: Intent, quantity: Decimal, price: Decimal,
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
         """Veto a drifting strategy's intents that open or add to its own exposure."""
         reason = self.reducing.get(intent.strategy)
-        if reason is None or self.reduces_own_position(intent, quantity):
+        if reason is None or self.positions.reduces(intent, quantity):
             return RiskDecision.allow(self.name)
         return RiskDecision.veto(self.name, f"strategy {intent.strategy!r} is REDUCING "
                                             f"({reason}); only orders that reduce its own "
@@ -186,13 +180,11 @@ class SlippageDrift(RiskCheck):
         """Windows, REDUCING strategies and tracked positions (JSON-able)."""
         return {"windows": {k: list(v) for k, v in self.windows.items()},
                 "reducing": dict(self.reducing),
-                "positions": {k: {i: str(q) for i, q in v.items()}
-                              for k, v in self.positions.items()}}
+                "positions": self.positions.get_state()}
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`get_state` output (a changed ``window`` keeps the newest)."""
         self.windows = {k: deque((float(x) for x in v), maxlen=self.d.window)
                         for k, v in state.get("windows", {}).items()}
         self.reducing = {str(k): str(v) for k, v in state.get("reducing", {}).items()}
-        self.positions = {k: {i: Decimal(q) for i, q in v.items()}
-                          for k, v in state.get("positions", {}).items()}
+        self.positions.set_state(state.get("positions", {}))

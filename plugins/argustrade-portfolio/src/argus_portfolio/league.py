@@ -77,6 +77,7 @@ from argus_core import (
     RiskContext,
     RiskDecision,
 )
+from argus_portfolio.own_positions import OwnPositions
 from argus_portfolio.settings import LeagueSettings, PortfolioSettings
 
 log = logging.getLogger(__name__)
@@ -517,7 +518,7 @@ class League(RiskCheck):
         self.config: Any = None
         self.sizer: Any = None  # the run's portfolio_weight sizer, if it is the sizer
         self.slots: dict[str, SlotState] = {}
-        self.positions: dict[str, dict[str, Decimal]] = {}
+        self.positions = OwnPositions()
         self.rows_seen = 0  # distinct row timestamps consumed (the rebalance clock)
         self._single_book: bool | None = None
         self._files: dict[str, Reference] = {}
@@ -736,17 +737,8 @@ class League(RiskCheck):
             return
         row = self.ledger.order_row(fill.client_order_id)
         if row is not None:
-            slot = str(row["strategy"])
-            held = self.positions.setdefault(slot, {})
-            iid = fill.instrument_id
-            held[iid] = held.get(iid, Decimal(0)) + fill.side.sign * fill.quantity
+            self.positions.add(str(row["strategy"]), fill)
         self.update(fill.ts_ns)
-
-    def reduces_own_position(self, intent: Intent, quantity: Decimal) -> bool:
-        """True when the order only shrinks the slot's own position towards flat."""
-        held = self.positions.get(intent.strategy, {}).get(intent.instrument_id, Decimal(0))
-        signed = quantity * intent.side.sign
-        return held != 0 and (held > 0) != (signed > 0) and abs(signed) <= abs(held)
 
     def check(self, intent: Intent, quantity: Decimal, price: Decimal,
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
@@ -758,7 +750,7 @@ class League(RiskCheck):
                          st.reason, None)
             self.feed_sizer()
         self.update(ctx.ts_ns)
-        if st.status is Status.ACTIVE or self.reduces_own_position(intent, quantity):
+        if st.status is Status.ACTIVE or self.positions.reduces(intent, quantity):
             return RiskDecision.allow(self.name)
         return RiskDecision.veto(self.name, f"strategy {intent.strategy!r} is "
                                             f"{st.status.value.upper()} ({st.reason}); only "
@@ -767,8 +759,7 @@ class League(RiskCheck):
     def get_state(self) -> dict[str, Any]:
         """Every slot's state, tracked positions and the rebalance clock (JSON-able)."""
         return {"slots": {k: v.get_state() for k, v in self.slots.items()},
-                "positions": {k: {i: str(q) for i, q in v.items()}
-                              for k, v in self.positions.items()},
+                "positions": self.positions.get_state(),
                 "rows_seen": self.rows_seen}
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -786,8 +777,7 @@ class League(RiskCheck):
             st.baseline = [(int(t), float(e)) for t, e in saved.get("baseline", [])]
             st.last_ts = int(saved["last_ts"])
             st.streak = int(saved.get("streak", 0))
-        self.positions = {k: {i: Decimal(q) for i, q in v.items()}
-                          for k, v in state.get("positions", {}).items()}
+        self.positions.set_state(state.get("positions", {}))
         self.rows_seen = int(state.get("rows_seen", 0))
         self.feed_sizer()
 
