@@ -125,6 +125,9 @@ class ExecutionEngine:
         self.live_tasks: set[asyncio.Task[None]] = set()
         self._halt_enforced = False
         self.flatten_reason: str | None = None  # set while HALTED with flatten
+        #: live orders a cancel was asked for while they were still pending (by id: why);
+        #: in memory only — after a restart the strategy or the halt asks again
+        self.cancel_on_ack: dict[str, str] = {}
 
     # -- entry points ---------------------------------------------------------------
     def submit(self, intents: Sequence[Intent | CancelIntent], ts: int, slot: str) -> None:
@@ -135,7 +138,8 @@ class ExecutionEngine:
             if isinstance(intent, CancelIntent):
                 self.cancel_working(slot, intent.instrument_id,
                                     f"cancelled by strategy {slot!r}"
-                                    + (f": {intent.reason}" if intent.reason else ""))
+                                    + (f": {intent.reason}" if intent.reason else ""),
+                                    intent.side)
                 continue
             if intent.strategy != slot:  # the ledger and the ids know the configured slot
                 intent = attrs.evolve(intent, strategy=slot)
@@ -434,23 +438,43 @@ class ExecutionEngine:
         self.cancel_working(None, None,
                             f"trading HALTED ({ctx.state_reason}): working orders cancelled")
 
-    def cancel_working(self, slot: str | None, instrument_id: str | None, reason: str) -> None:
-        """Cancel working orders (of ``slot`` / on ``instrument_id`` when given): paper
-        orders at once, live ones through ``venue.cancel``."""
-        def wanted(order_slot: str, order_instrument: str) -> bool:
+    def cancel_working(self, slot: str | None, instrument_id: str | None, reason: str,
+                       side: Side | None = None) -> None:
+        """Cancel working orders (of ``slot`` / on ``instrument_id`` / on ``side`` when
+        given): paper orders at once, live ones through ``venue.cancel``; a live order
+        still pending (sent, not acknowledged) is cancelled when its acknowledgement
+        arrives."""
+        def wanted(order_slot: str, order_instrument: str, order_side: Side | None) -> bool:
             return (slot is None or order_slot == slot) and \
-                (instrument_id is None or order_instrument == instrument_id)
+                (instrument_id is None or order_instrument == instrument_id) and \
+                (side is None or order_side is side)
 
         if not self.live:
             for coid, work in list(self.broker.working.items()):
-                if wanted(work.order.strategy, work.order.instrument_id):
+                if wanted(work.order.strategy, work.order.instrument_id, work.order.side):
                     self.broker.cancel(coid)
                     self.ledger.set_order_status(coid, OrderStatus.CANCELLED, reason=reason)
                     self.loop.mark_dirty()
             return
         for coid, order_slot, order_instrument in self.ledger.working_orders():
-            if wanted(order_slot, order_instrument):
+            if wanted(order_slot, order_instrument, side and self._side_of(coid)):
                 self._spawn(self._cancel_live(coid, reason))
+        for coid in self.ledger.order_ids_in(OrderStatus.PENDING):
+            row = self.ledger.order_row(coid)
+            if row is not None and wanted(row["strategy"], row["instrument_id"],
+                                          Side(row["side"])):
+                self.cancel_on_ack[coid] = reason
+
+    def _side_of(self, coid: str) -> Side | None:
+        row = self.ledger.order_row(coid)
+        return Side(row["side"]) if row is not None else None
+
+    def _acknowledged(self, coid: str) -> None:
+        """An order that was pending is now known to the venue (acknowledged, filled or
+        refused): a cancel asked for meanwhile goes out now, if the order still works."""
+        reason = self.cancel_on_ack.pop(coid, None)
+        if reason is not None and self.ledger.order_status(coid) in WORKING:
+            self._spawn(self._cancel_live(coid, reason))
 
     async def _cancel_live(self, coid: str, reason: str) -> None:
         try:
@@ -513,6 +537,8 @@ class ExecutionEngine:
             for fill in fills:
                 self.book_live_fill(fill)
             for order in orders:
+                self._acknowledged(order.client_order_id)
+            for order in orders:
                 self._settle_basket(order.basket_id)
             self.loop.mark_dirty()
 
@@ -560,6 +586,9 @@ class ExecutionEngine:
                 self.ledger.move_order_status(order.client_order_id, OrderStatus.REJECTED,
                                               (OrderStatus.PENDING,), str(exc))
                 self._settle_basket(order.basket_id)
+        if not isinstance(exc, OrderUnknown):
+            for order in orders:
+                self._acknowledged(order.client_order_id)
         self.loop.mark_dirty()
 
     async def consume_executions(self) -> None:
@@ -591,6 +620,7 @@ class ExecutionEngine:
             return
         self.ledger.set_order_status(update.client_order_id, update.status,
                                      reason=update.reason or None)
+        self._acknowledged(update.client_order_id)
         if update.status in FINAL:
             self._settle_basket(self.ledger.basket_of(update.client_order_id))
         if update.status is OrderStatus.REJECTED:
@@ -618,6 +648,7 @@ class ExecutionEngine:
         elif status not in FINAL:  # a fill reported after the cancel of the rest
             status = OrderStatus.PARTIALLY_FILLED
         self.ledger.set_order_status(fill.client_order_id, status, min(filled, total))
+        self._acknowledged(fill.client_order_id)
         if status in FINAL and row["basket_id"]:
             self._settle_basket(row["basket_id"])
 

@@ -427,13 +427,16 @@ class Opportunity:
 
 @attrs.frozen
 class CancelIntent:
-    """A strategy's request to cancel its own working orders (all of them, or those on
-    ``instrument_id``): returned among its intents.  A cancel only removes risk, so it
-    passes in every trading state, HALTED included, and needs no sizing."""
+    """A strategy's request to cancel its own working orders (all of them, those on
+    ``instrument_id``, those on one ``side``, or both): returned among its intents.  A
+    cancel only removes risk, so it passes in every trading state, HALTED included, and
+    needs no sizing.  An order sent but not yet acknowledged is cancelled as soon as the
+    venue acknowledges it (a cancel cannot overtake the order it cancels)."""
 
     strategy: str
     instrument_id: str | None = None
     reason: str = ""
+    side: Side | None = None
 
 
 @attrs.frozen

@@ -17,6 +17,7 @@ import pytest
 from argus_core import plugins
 from argus_core.builtins.risk_checks import ConsecutiveLosses, RiskSettings
 from argus_core.config import PaperSection, parse_config
+from argus_core.errors import VenueError
 from argus_core.hookspecs import hookimpl
 from argus_core.interfaces import FeeSchedule, RiskCheck, RiskContext, Strategy, Venue
 from argus_core.ledger import Ledger
@@ -742,7 +743,6 @@ def test_a_venue_without_baskets_gets_legs_one_by_one_and_the_core_evens_them_ou
     """Legs sent one by one; the second is refused, the first fills later through the
     executions stream: only once every leg is final does the unwind go out (an ordinary
     reduce-only order, booked to its own row), exactly once."""
-    from argus_core.errors import VenueError
 
     class NoBaskets(FakeLiveVenue):
         supports_baskets = False
@@ -769,3 +769,132 @@ def test_a_venue_without_baskets_gets_legs_one_by_one_and_the_core_evens_them_ou
         assert unwind["status"] == "filled"
         assert Decimal(ledger.query("select quantity from positions where instrument_id = ?",
                                     (IID,))[0]["quantity"]) == 0
+
+
+class TwoSided(Strategy):
+    """Rests a bid at 50 and an offer at 150 on the first X bar, cancels the bid side on
+    the third: a maker pulling one side of its quote."""
+
+    name = "two_sided"
+
+    def __init__(self) -> None:
+        self.bars = 0
+
+    def on_event(self, event: MarketEvent, ctx: Any) -> list[Any]:
+        from argus_core.models import CancelIntent
+
+        if not isinstance(event, Bar) or event.instrument_id != IID:
+            return []
+        self.bars += 1
+        if self.bars == 1:
+            return [Intent(self.name, IID, side, quantity="1", order_type=OrderType.LIMIT,
+                           limit_price=price, time_in_force=TimeInForce.GTC)
+                    for side, price in ((Side.BUY, "50"), (Side.SELL, "150"))]
+        if self.bars == 3:
+            return [CancelIntent(self.name, IID, reason="pull the bid", side=Side.BUY)]
+        return []
+
+
+class Quiet(RestingMarket):
+    """Bars that never trade through 50 or 150."""
+
+    async def bars(self) -> AsyncIterator[tuple[int, Bar]]:
+        for i in range(6):
+            yield i, Bar(IID, (i + 1) * 10**9, 100.0, 101.0, 99.0, 100.0, 1000.0)
+            for _ in range(5):
+                await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("mode", ["paper", "live"])
+def test_a_cancel_intent_can_pull_one_side_only(tmp_path: Path, fake_plugin: None,
+                                                mode: str) -> None:
+    RestingMarket.cancelled = cancelled = []
+    module = sys.modules["argus_test_fake_live"]
+    module.register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fake", Quiet))
+    module.register_strategies = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("two_sided", lambda s: TwoSided()))
+    config = parse_config({"argus": {"plugins": [], "mode": mode},
+                           "run": {"venue": "fake", "strategies": ["two_sided"],
+                                   "risk_checks": []}}, tmp_path / "c.toml")
+    runner = Runner(config, tmp_path / "run", live_confirmed=mode == "live")
+    runner.run_sync()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        rows = {r["side"]: r for r in ledger.query(
+            "select client_order_id, side, status, status_reason from orders")}
+    assert rows["buy"]["status"] == "cancelled" and "pull the bid" in rows["buy"]["status_reason"]
+    assert rows["sell"]["status"] != "cancelled"  # the offer still works
+    if mode == "live":
+        assert cancelled == [rows["buy"]["client_order_id"]]
+    else:
+        assert list(runner.broker.working) == [rows["sell"]["client_order_id"]]
+
+
+class SlowAck(RestingMarket):
+    """Acknowledges (or refuses) an order only three bars after it was sent: a cancel
+    asked for in between finds the order still pending."""
+
+    refuse: ClassVar[bool] = False
+    log: ClassVar[list[str]] = []
+
+    async def submit(self, order: Order) -> list[Fill]:
+        for _ in range(40):  # about three bars of the stream
+            await asyncio.sleep(0)
+        if SlowAck.refuse:
+            SlowAck.log.append("refused")
+            raise VenueError("fake: insufficient balance")
+        SlowAck.log.append("acknowledged")
+        return []
+
+    async def cancel(self, client_order_id: str) -> None:
+        SlowAck.log.append("cancel")
+        await super().cancel(client_order_id)
+
+
+class SendThenCancel(RestingBuy):
+    """Sends a resting buy on the first bar and cancels it on the next."""
+
+    name = "send_then_cancel"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bars = 0
+
+    def on_event(self, event: MarketEvent, ctx: Any) -> list[Any]:
+        from argus_core.models import CancelIntent
+
+        if not isinstance(event, Bar) or event.instrument_id != IID:
+            return []
+        self.bars += 1
+        if self.bars == 2:
+            return [CancelIntent(self.name, IID, reason="changed my mind")]
+        return super().on_event(event, ctx)
+
+
+@pytest.mark.parametrize("refuse", [False, True])
+def test_a_cancel_of_a_pending_order_goes_out_once_the_venue_knows_it(
+        tmp_path: Path, fake_plugin: None, refuse: bool) -> None:
+    """The cancel waits for the acknowledgement (it cannot overtake the order at the
+    venue), then goes out once; a refused order needs no cancel."""
+    RestingMarket.cancelled = cancelled = []
+    SlowAck.refuse, SlowAck.log = refuse, []
+    module = sys.modules["argus_test_fake_live"]
+    module.register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fake", SlowAck))
+    module.register_strategies = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("send_then_cancel", lambda s: SendThenCancel()))
+    config = parse_config({"argus": {"plugins": [], "mode": "live"},
+                           "run": {"venue": "fake", "strategies": ["send_then_cancel"],
+                                   "risk_checks": []}}, tmp_path / "c.toml")
+    runner = Runner(config, tmp_path / "run", live_confirmed=True)
+    runner.run_sync()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        (order,) = ledger.query("select client_order_id, status, status_reason from orders")
+    if refuse:
+        assert SlowAck.log == ["refused"] and cancelled == []
+        assert order["status"] == "rejected" and "insufficient balance" in order["status_reason"]
+    else:
+        assert SlowAck.log == ["acknowledged", "cancel"]
+        assert cancelled == [order["client_order_id"]]
+        assert order["status"] == "cancelled" and "changed my mind" in order["status_reason"]
+    assert runner.engine.cancel_on_ack == {}
