@@ -1,0 +1,397 @@
+"""The loop's speed-ups (issue 14 item 2) change no ledger row: every example config and
+two multi-instrument scenarios, replayed, give exactly the ledgers the loop wrote before
+them.
+
+The digests below were computed from the code *before* the speed work (commit 3ed3e11)
+with ``python tests/test_loop_speed_ledgers.py`` (it prints them); a digest is a SHA-256
+of every row of one table in primary-key order, with the run id (a hash of the config,
+which holds absolute paths) replaced by ``RUN`` so the digests hold in any checkout.
+The ``runs`` table keeps only its deterministic columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import random
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from argus_core.builtins.example_strategies import ExampleSettings, MovingAverageCross
+from argus_core.config import Config, load_config, parse_config
+from argus_core.interfaces import Strategy, StrategyContext
+from argus_core.ledger import Ledger
+from argus_core.models import (
+    Bar,
+    BookDelta,
+    Intent,
+    MarketEvent,
+    OrderBook,
+    OrderType,
+    Side,
+    TimeInForce,
+    Trade,
+)
+from argus_core.runner import Runner
+from argus_core.serde import dump_event
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+#: table -> the columns that order its rows (its primary key, or every column).
+TABLES = {
+    "orders": "client_order_id", "fills": "fill_id", "positions": "instrument_id",
+    "equity": "ts_ns", "book_equity": "slot, ts_ns", "opportunities": "opportunity_id",
+    "risk_events": "id", "checkpoints": "name", "signals": "name, instrument_id, ts_ns",
+    "control": "key",
+}
+RUNS_COLUMNS = "mode, seed, status"
+
+#: Example configs replayed as they are (relative to ``examples/``), and the plugins each
+#: needs installed.
+EXAMPLE_CONFIGS = {
+    "demo": ("demo.toml", ()),
+    "multi_strategy": ("multi_strategy/multi_strategy.toml", ("argus_portfolio",)),
+    "reference": ("multi_strategy/reference.toml", ("argus_portfolio",)),
+    "all_three": ("multi_strategy/all_three.toml", ("argus_multivenue", "argus_strategy_vrp",
+                                                    "argus_portfolio")),
+    "vrp_league": ("multi_strategy/vrp_league.toml", ("argus_strategy_vrp", "argus_portfolio")),
+    "vrp": ("vrp/vrp.toml", ("argus_strategy_vrp", "argus_lab")),
+}
+
+GOLDEN: dict[str, dict[str, str]] = {
+    "all_three": {
+        "book_equity": "6408:39c084748f080ddec2f15dda5ec2d02d",
+        "checkpoints": "1:cd2f360614347461273b0fcea359a8db",
+        "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "equity": "2136:da50bfb54948213e68dea31e94887b28",
+        "fills": "110:21e3687a68badbf9ab72ba6ec94ffb6f",
+        "opportunities": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "orders": "111:cd3a911106cdf3109f3349b5792d1aca",
+        "positions": "13:d9ff6c32546905fc0e0014c234420cbf",
+        "risk_events": "1:f7318790bc0be9b237bed89d343493ec",
+        "runs": "1:bca7dc3c241c03eb397e951d069837e5",
+        "signals": "915:8a14b622b8452418d21b15889b6d62dc",
+    },
+    "bench": {
+        "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "checkpoints": "1:c374520d0eccf956c27599eeaaad50c0",
+        "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "equity": "70253:6009511fe223b4da5c96dcd1651ed8ab",
+        "fills": "6672:28ee9501f349fd560d3c4def39e401b7",
+        "opportunities": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "orders": "2273:0ce8bc51ca068a5a31f00d240aaa891b",
+        "positions": "1:2c55ed1309ac8b56d93c5aadbe944d98",
+        "risk_events": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "runs": "1:bca7dc3c241c03eb397e951d069837e5",
+        "signals": "0:e3b0c44298fc1c149afbf4c8996fb924",
+    },
+    "books": {
+        "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "checkpoints": "1:870131901e17854d1737b604825af3ba",
+        "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "fills": "154:afee6207e9f9b69cc4287ae7ed0022bc",
+        "opportunities": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "orders": "266:05cae2674ddee35f3daf17a2ce27ce40",
+        "positions": "2:7266b05a12d90ca47e45b10281d8e277",
+        "risk_events": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "runs": "1:a311da873308204ec4dddaafdefbb87e",
+        "signals": "0:e3b0c44298fc1c149afbf4c8996fb924",
+    },
+    "demo": {
+        "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "checkpoints": "1:fb7a35f03d211dde384383f5b72f9744",
+        "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "equity": "17668:f1f684b1e65cac0e87ed9fecaca11fe1",
+        "fills": "205:9485540bc3ed944d3b8a6d4ed07ec072",
+        "opportunities": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "orders": "205:dcbacfedf0b5907c36fee2807144c1a8",
+        "positions": "1:043ce8267d69b3fbc323677592bcea5d",
+        "risk_events": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "runs": "1:bca7dc3c241c03eb397e951d069837e5",
+        "signals": "0:e3b0c44298fc1c149afbf4c8996fb924",
+    },
+    "multi_bars": {
+        "book_equity": "12000:84405cce116ea785483755a7029de459",
+        "checkpoints": "1:51c04df12f7e43544d9a27df0bc27938",
+        "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "equity": "3000:ae1bcfa5acc388050193c5b29c4db8e4",
+        "fills": "2110:6591a19b7b56dc190c4afaa2e41fbdb8",
+        "opportunities": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "orders": "784:0dbf646dd40835235100a58d276c58bc",
+        "positions": "4:3f8244413ba3b99f0f5cd136794cdee7",
+        "risk_events": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "runs": "1:973be55b94e3bd4ba1fec26a7b7a7e6f",
+        "signals": "0:e3b0c44298fc1c149afbf4c8996fb924",
+    },
+    "multi_strategy": {
+        "book_equity": "26630:525be1075c5fa8d872c4b1313a6b61f4",
+        "checkpoints": "1:162b421104ac60b0c5ed61d50bb28022",
+        "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "equity": "13315:1fc44843110a544fb15ed3c8457b432f",
+        "fills": "546:6aeec74c855b1a48d7681d724ec0efb2",
+        "opportunities": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "orders": "546:2cd97cfd7727db8c8ea9b74b626f67d9",
+        "positions": "1:16412787acc84cf3ad4b90923ed22034",
+        "risk_events": "303:93035ae208d7a2eb4feed66e10132321",
+        "runs": "1:bca7dc3c241c03eb397e951d069837e5",
+        "signals": "0:e3b0c44298fc1c149afbf4c8996fb924",
+    },
+    "reference": {
+        "book_equity": "8686:cdfcb88885eed60e144defc6b31c166e",
+        "checkpoints": "1:cbf7878680d226cae21713ab589a56a0",
+        "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "equity": "4343:21c89d5b99598e9dab27cd0e48c1ad21",
+        "fills": "252:b85078e6a2367019fb69983ad28d6e79",
+        "opportunities": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "orders": "253:f992bde2e902ff0f1eb7b9249b0028b5",
+        "positions": "1:859d923ba7c338c028951efb9830e2c8",
+        "risk_events": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "runs": "1:bca7dc3c241c03eb397e951d069837e5",
+        "signals": "0:e3b0c44298fc1c149afbf4c8996fb924",
+    },
+    "vrp": {
+        "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "checkpoints": "1:eabb189c8b2b2bf2d7059af42d0ac7f4",
+        "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "equity": "2326:df7d5e0e4ae006c432651264a03d13b5",
+        "fills": "808:96ed44fe73b1969d7c1d076324fe35f7",
+        "opportunities": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "orders": "808:7636dad5f561de94c4e4e29c2c78ba46",
+        "positions": "369:9dd14f8e615280aa02900d06f301e3f3",
+        "risk_events": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "runs": "1:bca7dc3c241c03eb397e951d069837e5",
+        "signals": "34890:59e039ccc1ef03b2bbbe38920e49e386",
+    },
+    "vrp_league": {
+        "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "checkpoints": "1:a0967e577181622ad066c1a2d21c6cac",
+        "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "equity": "2326:df7d5e0e4ae006c432651264a03d13b5",
+        "fills": "808:96ed44fe73b1969d7c1d076324fe35f7",
+        "opportunities": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "orders": "808:7636dad5f561de94c4e4e29c2c78ba46",
+        "positions": "369:9dd14f8e615280aa02900d06f301e3f3",
+        "risk_events": "0:e3b0c44298fc1c149afbf4c8996fb924",
+        "runs": "1:bca7dc3c241c03eb397e951d069837e5",
+        "signals": "34890:59e039ccc1ef03b2bbbe38920e49e386",
+    },
+}
+
+
+def digest_ledger(run_dir: Path) -> dict[str, str]:
+    """Per table, the SHA-256 of its rows in key order (run id replaced by ``RUN``)."""
+    out: dict[str, str] = {}
+    with Ledger.in_dir(run_dir) as ledger:
+        run_id = ledger.query("select run_id from runs")[0]["run_id"]
+        tables = {r["name"] for r in ledger.query(
+            "select name from sqlite_master where type = 'table'")}
+        queries = {"runs": f"select {RUNS_COLUMNS} from runs"}
+        queries.update({t: f"select * from {t} order by {key}" for t, key in TABLES.items()
+                        if t in tables})
+        for table, sql in queries.items():
+            h = hashlib.sha256()
+            n = 0
+            for row in ledger.conn.execute(sql):
+                h.update(repr(row).replace(run_id, "RUN").encode())
+                h.update(b"\n")
+                n += 1
+            out[table] = f"{n}:{h.hexdigest()[:32]}"
+    return out
+
+
+# -- the two multi-instrument scenarios --------------------------------------------------
+
+def _write(path: Path, events: Sequence[MarketEvent]) -> Path:
+    with path.open("w") as fh:
+        for event in events:
+            fh.write(json.dumps(dump_event(event)) + "\n")
+    return path
+
+
+def multi_bars_events(n_symbols: int = 4, n_bars: int = 3000, seed: int = 11) -> list[Bar]:
+    """Seeded hourly random walks, one bar per symbol per timestamp."""
+    rng = random.Random(seed)
+    prices = [100.0 * (k + 1) for k in range(n_symbols)]
+    out = []
+    for t in range(n_bars):
+        ts = (1_600_000_000 + 3600 * (t + 1)) * 10**9
+        for k in range(n_symbols):
+            o = prices[k]
+            c = round(o * (1 + rng.gauss(0, 0.01)), 2)
+            hi, lo = round(max(o, c) * 1.002, 2), round(min(o, c) * 0.998, 2)
+            out.append(Bar(f"replay:S{k}/USD", ts, o, hi, lo, c, round(rng.uniform(5, 50), 4)))
+            prices[k] = c
+    return out
+
+
+def multi_bars_run(tmp: Path, run_dir: Path) -> Runner:
+    """Four symbols, one ``ma_cross`` slot per symbol (four books), fixed fraction."""
+    recording = _write(tmp / "multi.ndjson", multi_bars_events())
+    config = parse_config({
+        "argus": {"plugins": [], "mode": "replay", "seed": 3},
+        "run": {"venue": "replay", "strategies": [], "sizer": "fixed_fraction",
+                "starting_cash": "100000", "checkpoint_every_events": 500},
+        "paper": {"slippage_bps": "1", "bar_spread_bps": "2", "bar_depth_fraction": 0.5},
+        "plugins": {"replay": {"ndjson": str(recording)},
+                    "sizing": {"fraction": "0.2"},
+                    "risk": {"max_consecutive_losses": 1000, "per_play_fraction": "0.3",
+                             "max_drawdown_fraction": "0.9", "daily_loss_fraction": "0.9"}},
+    }, tmp / "multi.toml")
+    slots: dict[str, Strategy] = {
+        f"ma_{k}": MovingAverageCross(ExampleSettings(5, 20, f"replay:S{k}/USD"))
+        for k in range(4)}
+    return Runner(config, run_dir, strategies=slots)
+
+
+class BookTrader(Strategy):
+    """Alternates market buys and resting limit sells (and a cancel) on two books."""
+
+    name = "book_trader"
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Any]:
+        if type(event) is not Trade:
+            return ()
+        self.n += 1
+        iid = event.instrument_id
+        held = ctx.portfolio.position(iid).quantity
+        if self.n % 6 == 0 and held > 0:
+            return (Intent(self.name, iid, Side.SELL, quantity=held,
+                           limit_price=Decimal(str(round(float(event.price) * 1.001, 2))),
+                           order_type=OrderType.LIMIT, time_in_force=TimeInForce.GTC,
+                           reduce_only=True),)
+        if self.n % 3 == 0:
+            return (Intent(self.name, iid, Side.BUY, quantity=Decimal("0.7"),
+                           order_type=OrderType.MARKET, time_in_force=TimeInForce.IOC),)
+        return ()
+
+    def get_state(self) -> dict[str, Any]:
+        return {"n": self.n}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.n = int(state.get("n", 0))
+
+
+def book_events(n: int = 4000, seed: int = 5) -> list[MarketEvent]:
+    """Two instruments: a snapshot each, then seeded level updates and trades."""
+    rng = random.Random(seed)
+    ids = ["replay:A/USD", "replay:B/USD"]
+    mids = {iid: 50.0 + 25 * k for k, iid in enumerate(ids)}
+    t0 = 1_650_000_000 * 10**9
+    out: list[MarketEvent] = []
+    for iid in ids:
+        m = mids[iid]
+        out.append(OrderBook(iid, t0, [(round(m - 0.01 * (j + 1), 2), 3.0) for j in range(10)],
+                             [(round(m + 0.01 * (j + 1), 2), 3.0) for j in range(10)]))
+    for i in range(n):
+        iid = ids[i % 2]
+        ts = t0 + (i + 1) * 10**8
+        m = mids[iid]
+        if i % 5 == 4:
+            out.append(Trade(iid, ts, Decimal(str(round(m + rng.choice((-1, 1)) * 0.03, 2))),
+                             Decimal("1.5"), Side.BUY))
+            continue
+        side = Side.BUY if rng.random() < 0.5 else Side.SELL
+        dist = rng.randint(1, 10) * 0.01
+        price = round(m - dist if side is Side.BUY else m + dist, 2)
+        size = 0.0 if rng.random() < 0.2 else round(rng.uniform(0.5, 4.0), 3)
+        out.append(BookDelta(iid, ts, side, price, size))
+    return out
+
+
+def book_run(tmp: Path, run_dir: Path) -> Runner:
+    """Books, deltas and trades on two instruments: walking fills, resting limit fills."""
+    recording = _write(tmp / "books.ndjson", book_events())
+    config = parse_config({
+        "argus": {"plugins": [], "mode": "replay", "seed": 4},
+        "run": {"venue": "replay", "strategies": [], "sizer": "fixed_fraction",
+                "starting_cash": "10000", "checkpoint_every_events": 300,
+                "stale_after_s": 0},
+        "paper": {"slippage_bps": "0"},
+        "plugins": {"replay": {"ndjson": str(recording)},
+                    "risk": {"max_consecutive_losses": 1000, "per_play_fraction": "0.5",
+                             "max_drawdown_fraction": "0.9", "daily_loss_fraction": "0.9",
+                             "max_orders_per_minute": 1000}},
+    }, tmp / "books.toml")
+    return Runner(config, run_dir, strategies={"book_trader": BookTrader()})
+
+
+def bench_run(tmp: Path, run_dir: Path) -> Runner:
+    """The loop benchmark's Argus job (all 70k bundled bars, fixed fraction, every check)."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_loop", ROOT / "benchmarks" / "loop" / "bench_loop.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bench_loop", bench)
+    spec.loader.exec_module(bench)
+    config: Config = bench.argus_config()
+    return Runner(config, run_dir)
+
+
+SCENARIOS = {"multi_bars": multi_bars_run, "books": book_run, "bench": bench_run}
+
+
+def run_example(name: str, run_dir: Path) -> dict[str, str]:
+    """Replay one example config into ``run_dir`` and digest its ledger."""
+    rel, needs = EXAMPLE_CONFIGS[name]
+    for module in needs:
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed")
+    config = load_config(EXAMPLES / rel)
+    Runner(config, run_dir).run_sync()
+    return digest_ledger(run_dir)
+
+
+def run_scenario(name: str, tmp: Path) -> dict[str, str]:
+    """Run one scenario in ``tmp`` and digest its ledger."""
+    SCENARIOS[name](tmp, tmp / "run").run_sync()
+    return digest_ledger(tmp / "run")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(EXAMPLE_CONFIGS))
+def test_example_ledgers_are_unchanged(name: str, tmp_path: Path) -> None:
+    assert run_example(name, tmp_path / "run") == GOLDEN[name]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_scenario_ledgers_are_unchanged(name: str, tmp_path: Path) -> None:
+    assert run_scenario(name, tmp_path) == GOLDEN[name]
+
+
+def test_the_digest_sees_a_changed_row(tmp_path: Path) -> None:
+    """A digest is not blind: one cent more in one fill changes it."""
+    book_run(tmp_path, tmp_path / "run").run_sync()
+    before = digest_ledger(tmp_path / "run")
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        fill_id, price = ledger.conn.execute(
+            "select fill_id, price from fills order by fill_id limit 1").fetchall()[0]
+        ledger.conn.execute("update fills set price = ? where fill_id = ?",
+                            (str(Decimal(str(price)) + Decimal("0.01")), fill_id))
+    after = digest_ledger(tmp_path / "run")
+    assert after["fills"] != before["fills"]
+    assert {k: v for k, v in after.items() if k != "fills"} == \
+        {k: v for k, v in before.items() if k != "fills"}
+
+
+if __name__ == "__main__":  # print the digests of the code as it stands
+    import tempfile
+
+    digests: dict[str, dict[str, str]] = {}
+    for example in sorted(EXAMPLE_CONFIGS):
+        with tempfile.TemporaryDirectory() as d:
+            digests[example] = run_example(example, Path(d) / "run")
+    for scenario in sorted(SCENARIOS):
+        with tempfile.TemporaryDirectory() as d:
+            digests[scenario] = run_scenario(scenario, Path(d))
+    print(json.dumps(digests, indent=4, sort_keys=True))
