@@ -140,7 +140,7 @@ def run_until_settled(tmp_path: Path, thread: ExchangeThread, key_file: Path, mo
                                                             else [])],
             env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 120
             while not rows(run_dir, "select * from fills where liquidity != 'settlement'"):
                 assert proc.poll() is None, log.read_text()[-4000:]
                 assert time.monotonic() < deadline, log.read_text()[-4000:]
@@ -164,7 +164,12 @@ def run_until_settled(tmp_path: Path, thread: ExchangeThread, key_file: Path, mo
                 time.sleep(0.5)  # let the resting orders be placed too
             thread.call(lambda: thread.exchange.engine.settle(TICKER, "yes"))
             # a run that ends HALTED says so with exit status 6 (argus resume clears it)
-            assert proc.wait(60) == (6 if mode == "live" else 0), log.read_text()[-4000:]
+            try:
+                code = proc.wait(120)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("the run did not end after the settlement:\n"
+                                     + log.read_text()[-4000:]) from None
+            assert code == (6 if mode == "live" else 0), log.read_text()[-4000:]
         finally:
             if proc.poll() is None:
                 proc.kill()

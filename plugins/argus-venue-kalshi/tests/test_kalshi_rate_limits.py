@@ -18,8 +18,11 @@ from argus_venue_kalshi.venue import KalshiVenue
 from argus_core import Order, OrderType, Side, TimeInForce
 
 TICKER = "KXHIGHNY-24JAN01-T60"
-#: The window the local exchange counts bursts over in the burst tests (the venue's is 1 s).
-JITTER_WINDOW_S = 0.7
+#: The window the local exchange counts bursts over in the burst tests (the venue's is 1 s):
+#: requests the venue spaced by a second can arrive bunched on a loaded machine (signing,
+#: scheduling); half a second of jitter is tolerated, while an unlimited burst (every
+#: request within milliseconds) is still caught.
+JITTER_WINDOW_S = 0.5
 
 
 def order(coid: str) -> Order:
@@ -28,9 +31,7 @@ def order(coid: str) -> Order:
 
 
 async def test_a_burst_of_reads_stays_within_the_limit(exchange, local_settings) -> None:
-    # The exchange counts over 0.7 s, not 1 s: requests the venue spaced by a second can
-    # arrive bunched when the machine is loaded (signing, scheduling); 0.4 s of jitter is
-    # tolerated, a burst past the limit is not.
+    # The exchange counts over JITTER_WINDOW_S, not 1 s (see there).
     exchange.rest.limits = RateLimit(reads=4, window_s=JITTER_WINDOW_S)
     venue = KalshiVenue(local_settings(reads_per_s=4))
     try:
