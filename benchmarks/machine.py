@@ -26,6 +26,22 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def load_average() -> str:
+    """The 1/5/15-minute load averages ("n/a" where the OS has none)."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def machine_line(extra: str = "") -> str:
+    """One line naming the machine, its CPUs, its load and Python: every benchmark prints
+    it before its figures, so a reader sees what the ratios were measured on."""
+    line = (f"machine: {cpu_model()} | {os.cpu_count()} cpus | load average "
+            f"{load_average()} | python {platform.python_version()}")
+    return f"{line} | {extra}" if extra else line
+
+
 def pin_to_one_core() -> bool:
     """Run this process on its first allowed CPU (one-core figures); False where the OS
     cannot pin."""

@@ -20,10 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from argus_gpu_heston import HestonParams, HestonPricer
@@ -31,6 +31,9 @@ from argus_gpu_heston.backends import get_backend
 from argus_gpu_heston.errors import BackendUnavailableError
 from argus_gpu_heston.mc_common import make_spec
 from argus_gpu_heston.pricer import HestonSettings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/machine.py
+from machine import machine_line
 
 FO = HestonParams(v0=0.0175, kappa=1.5768, theta=0.0398, sigma=0.5751, rho=-0.5711)
 Z99 = 2.5758293035489004  # two-sided 99% normal quantile
@@ -245,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     if not names:
         print(f"no backend to run (asked for {args.backends!r})", file=sys.stderr)
         return 2
-    print(f"python {platform.python_version()} on {platform.machine()}; backends: {names}")
+    print(machine_line(f"backends: {names}"))
     rows: list[dict[str, Any]] = []
     vr: list[dict[str, Any]] = []
     tta: list[dict[str, Any]] = []

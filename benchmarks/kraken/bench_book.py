@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -43,7 +42,7 @@ from argus_venue_kraken.testing import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/machine.py
-from machine import cpu_model, pin_to_one_core
+from machine import machine_line, pin_to_one_core
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOT = (ROOT / "plugins/argus-venue-kraken/tests/fixtures/"
@@ -147,8 +146,7 @@ def main() -> int:
     ref_rate = results[-1][1] / results[-1][2]
     levels = sum(len(d["bids"]) + len(d["asks"]) for d in decoded) / len(decoded)
     print()
-    print(f"machine: {cpu_model()} | {platform.python_implementation()} "
-          f"{platform.python_version()} | pinned to 1 core: {not args.no_pin}")
+    print(machine_line(f"pinned to 1 core: {not args.no_pin}"))
     print(f"updates: {args.n:,} book messages, {levels:.2f} level changes each, "
           f"checksum verified on every message")
     print()

@@ -6,13 +6,16 @@ Run: ``python benchmarks/lab/bench_bootstrap.py`` (prints a ratio table).
 
 from __future__ import annotations
 
-import os
-import platform
+import sys
 import time
+from pathlib import Path
 
 import numba
 import numpy as np
 from argus_lab.bootstrap import BootstrapSpec, bootstrap_numpy, bootstrap_paths
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/machine.py
+from machine import machine_line
 
 
 def best_of(fn, repeats: int) -> float:
@@ -35,8 +38,7 @@ def main() -> None:
         rows.append((f"numba, {threads} thread(s)", t))
     t_np = best_of(lambda: bootstrap_numpy(pnl, spec), 2)
     rows.append(("plain numpy", t_np))
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"python {platform.python_version()}, numba {numba.__version__}, numpy {np.__version__}")
+    print(machine_line(f"numba {numba.__version__} | numpy {np.__version__}"))
     print(f"{'implementation':<24}{'seconds':>10}{'x numpy':>10}")
     for name, t in rows:
         print(f"{name:<24}{t:>10.3f}{t_np / t:>10.1f}")

@@ -14,8 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +23,9 @@ from argus_lab.executor import DaskExecutor, LocalExecutor, SerialExecutor
 from argus_lab.gates import evaluate_config
 
 from argus_core.config import apply_overrides, load_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/machine.py
+from machine import machine_line
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vrp" / "vrp.toml"
 
@@ -55,8 +57,8 @@ def main() -> None:
               DaskExecutor(cluster.scheduler_address) as ex):
             run(f"Dask LocalCluster, {args.workers} workers", ex)
     base = rows[0][1]
-    print(f"deploy gates on {EXAMPLE.name} ({platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, Python {platform.python_version()})")
+    print(machine_line())
+    print(f"deploy gates on {EXAMPLE.name}")
     print(f"{'executor':<32}{'seconds':>9}{'x first':>9}")
     for name, secs, _ in rows:
         print(f"{name:<32}{secs:>9.1f}{base / secs:>9.2f}")
