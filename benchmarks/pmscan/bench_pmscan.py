@@ -44,111 +44,23 @@ from argus_scanner_negrisk.reference import reference_scan
 from argus_scanner_negrisk.scanner import NegRiskScanner
 from argus_scanners_polymarket.config import LatencySettings, PmScannersSettings
 from argus_scanners_polymarket.correlation import CorrelationScanner
-from argus_scanners_polymarket.fixtures import MarketBuilder, updown_pair
+from argus_scanners_polymarket.fixtures import MarketBuilder
 from argus_scanners_polymarket.latency import LatencyScanner
 from argus_scanners_polymarket.maker import MakerScanner
 from argus_scanners_polymarket.ranking import RankedScanner
 from argus_scanners_polymarket.resolution import ResolutionScanner
 from argus_scanners_polymarket.stale import SpikeScanner, StaleQuoteScanner
-from argus_scanners_polymarket.value import BaselineForecaster, ValueScanner
+from argus_scanners_polymarket.synthetic import NOW_NS, SPOT, p_up_of, synthetic
+from argus_scanners_polymarket.value import ValueScanner
 
-from argus_core import BookDelta, Event, FeeSchedule, MarketState, Outcome, Side, Trade
+from argus_core import BookDelta, Event, FeeSchedule, MarketState, Side
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/machine.py
 from machine import cpu_model, pin_to_one_core, timed
 
-NOW_NS = 10**18
 HOUR_NS = 3600 * 10**9
 YEAR_NS = 365 * 24 * HOUR_NS
 TAKER = 0.01  # the synthetic taker fee: 1 % of notional (FeeSchedule(taker_bps=100))
-SPOT = "kraken:BTC/USD"
-WORDS = ["election", "senate", "house", "governor", "bitcoin", "ethereum", "price", "above",
-         "below", "fed", "cut", "rates", "march", "june", "july", "champion", "league",
-         "final", "winner", "oscar", "film", "album", "chart", "tariff", "court", "ruling",
-         "war", "ceasefire", "deal", "summit", "launch", "approve", "inflation", "jobs"]
-MONTHS = ["january", "march", "may", "june", "july", "september", "november", "december"]
-
-
-# --- the synthetic snapshot ------------------------------------------------------------
-
-def _ladder(best: float, step: float, sizes: np.ndarray) -> list[tuple[float, float]]:
-    """Ten levels from ``best`` one tick apart (``step`` -0.01 bids, +0.01 asks), in (0, 1)."""
-    out = []
-    for k, size in enumerate(sizes.tolist()):
-        price = round(best + step * k, 2)
-        if 0.001 < price < 0.999:
-            out.append((price, size))
-    return out
-
-
-def _quote(b: MarketBuilder, rng: np.random.Generator, yes: str, no: str, p: float,
-           *, half_spread: float = 0.01, ts_ns: int = NOW_NS - 60 * 10**9) -> None:
-    """YES books around ``p`` (bid p - half_spread, ask p + half_spread) and NO mirrored."""
-    sizes = rng.uniform(10, 500, 10).round(2)
-    for iid, mid in ((yes, p), (no, round(1 - p, 2))):
-        b.book(iid, _ladder(round(mid - half_spread, 2), -0.01, sizes),
-               _ladder(round(mid + half_spread, 2), 0.01, sizes), ts_ns=ts_ns)
-
-
-def synthetic(n_events: int, seed: int = 0) -> MarketState:
-    """The snapshot of the module docstring."""
-    rng = np.random.default_rng(seed)
-    b = MarketBuilder(FeeSchedule(taker_bps=Decimal(100)))
-    spot = 100_000.0
-    b.book(SPOT, [(spot - 5, 2.0)], [(spot + 5, 2.0)], ts_ns=NOW_NS - 10**9)
-    for e in range(n_events):
-        if e % 20 == 0:  # nested thresholds: P(cut >= 50) <= P(cut >= 25) <= ...
-            month, year = MONTHS[e // 20 % 8], 2026 + e // 160
-            qs = [f"Will the Fed cut rates by {k}+ bps at the {month} {year} meeting?"
-                  for k in (25, 50, 75, 100, 125)]
-            ids = b.event(f"E{e}", [f"{k}+" for k in (25, 50, 75, 100, 125)], questions=qs,
-                          neg_risk=False, end_ts_ns=NOW_NS + 400 * HOUR_NS)
-            probs = [0.70, 0.45, 0.25, 0.12, 0.05]
-            if e % 60 == 0:
-                probs[0], probs[1] = 0.40, 0.50  # the market says 50+ is likelier than 25+
-            for (yes, no), p in zip(ids, probs, strict=True):
-                _quote(b, rng, yes, no, p)
-            continue
-        if e % 20 == 10:  # BTC up/down windows over the spot book
-            for k in range(5):
-                start, end = NOW_NS - 600 * 10**9, NOW_NS + 300 * 10**9
-                open_price = spot * (1 + float(rng.uniform(-0.004, 0.004)))
-                up, down = updown_pair(b, f"E{e}-{k}", "BTC", start, end, open_price)
-                b.market.apply(Event("polymarket", f"E{e}-{k}", f"BTC up or down {e}-{k}",
-                                     (Outcome("Up", up, down), Outcome("Down", down, up)),
-                                     neg_risk=False, end_ts_ns=end))
-                fair = _p_up(spot, open_price, 0.6, 300 / (365 * 24 * 3600))
-                p = 0.50 if k == 0 else min(max(round(fair, 2), 0.03), 0.97)
-                _quote(b, rng, up, down, p)
-            continue
-        near = e % 25 == 1
-        end = NOW_NS + (48 if near else int(rng.integers(100, 2000))) * HOUR_NS
-        ids = b.event(f"E{e}", [f"o{i}" for i in range(5)],
-                      questions=[" ".join(rng.choice(WORDS, 8)) + f" {e} {i}?"
-                                 for i in range(5)], end_ts_ns=end)
-        probs = rng.dirichlet(np.ones(5)).tolist()
-        if near or e % 50 == 3:
-            probs = [0.97, 0.01, 0.01, 0.005, 0.005]
-        arb = e % 50 == 7
-        for i, ((yes, no), p) in enumerate(zip(ids, probs, strict=True)):
-            p = float(np.clip(round(p, 2), 0.02, 0.97))
-            if arb:
-                p = max(round(p - 0.03, 2), 0.02)
-            wide = rng.random() < 0.05
-            _quote(b, rng, yes, no, p, half_spread=0.02 if wide else 0.01)
-            if rng.random() < 0.01:  # a print above the ask: what the baseline flags
-                b.market.apply(Trade(yes, NOW_NS - 30 * 10**9, Decimal(repr(round(p + 0.08, 2))),
-                                     Decimal(25)))
-            if e % 50 == 3 and i == 0:
-                b.settle(yes, 1, ts_ns=NOW_NS - 120 * 10**9)
-    b.market.now_ns = NOW_NS
-    b.market.forecasters = {"baseline": BaselineForecaster()}
-    return b.market
-
-
-def _p_up(spot: float, open_price: float, sigma: float, tau_years: float) -> float:
-    scale = sigma * math.sqrt(tau_years)
-    return 0.5 * (1 + math.erf(math.log(spot / open_price) / scale / math.sqrt(2)))
 
 
 # --- plain-Python implementations of the same formulas ---------------------------------
@@ -286,7 +198,7 @@ def plain_latency(market: MarketState, iids: Any) -> dict[str, float]:
             continue
         meta = inst.meta
         tau = (int(meta["window_end_ns"]) - market.now_ns) / YEAR_NS
-        up = _p_up(spot, float(meta["open_price"]), s.default_vol, tau)
+        up = p_up_of(spot, float(meta["open_price"]), s.default_vol, tau)
         fair = up if meta["direction"] == "up" else 1 - up
         qty, profit = _walk(_asks(market, iid), partial(_below, fair - float(s.min_edge)),
                             fair)

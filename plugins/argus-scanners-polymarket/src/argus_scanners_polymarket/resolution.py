@@ -30,19 +30,25 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import ClassVar
 
+import numpy as np
+
 from argus_core import MarketState, Opportunity, Scanner
 from argus_scanners_polymarket.common import (
     EXECUTABLE,
     NS_PER_HOUR,
     NS_PER_YEAR,
     RESEARCH,
+    TokenRef,
     buy_leg,
+    by_profit,
     edge,
+    event_id_for,
     lane_reason,
     token_map,
     walk_asks,
 )
 from argus_scanners_polymarket.config import PmScannersSettings, ResolutionSettings
+from argus_scanners_polymarket.touch import EPS, RowCache, keys_of, stamped, touch_table
 
 
 def annualized(edge_per_share: Decimal, cost_per_share: Decimal, horizon_ns: int) -> Decimal:
@@ -52,76 +58,125 @@ def annualized(edge_per_share: Decimal, cost_per_share: Decimal, horizon_ns: int
 
 
 class ResolutionScanner(Scanner):
-    """Resolved or near-certain tokens quoted below payout net of fees and time."""
+    """Resolved or near-certain tokens quoted below payout net of fees and time.
+
+    ``incremental=True`` (the default): a vectorised float pre-check over the shared
+    :class:`~argus_scanners_polymarket.touch.TouchTable` (every book, every scan) selects
+    the tokens whose best ask passes the test with a margin of :data:`EPS`; the exact
+    ``Decimal`` walk builds their findings, reused while the row and (near-certain) the
+    scan time are unchanged.  ``incremental=False``: the per-book reference loop."""
 
     name: ClassVar[str] = "resolution"
 
-    def __init__(self, settings: PmScannersSettings | ResolutionSettings | None = None) -> None:
+    def __init__(self, settings: PmScannersSettings | ResolutionSettings | None = None, *,
+                 incremental: bool = True) -> None:
         if isinstance(settings, PmScannersSettings):
             settings = settings.resolution
         self.settings = settings or ResolutionSettings()
+        self.incremental = incremental
+        self.cache = RowCache()
 
     def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """Every decided token with a profitable ask ladder, most profitable first."""
+        if not self.incremental:
+            return self.reference_scan(market, ts_ns)
         s = self.settings
-        refs = token_map(market)
+        t = touch_table(market)
         now = max(ts_ns, market.now_ns)
         delay_ns = int(s.redemption_delay_hours * NS_PER_HOUR)
         floor_ns = int(s.min_horizon_hours * NS_PER_HOUR)
-        max_to_expiry_ns = int(s.max_hours_to_expiry * NS_PER_HOUR)
+        ok = t.usable(market) & ~np.isnan(t.ask)
+        settled = ~np.isnan(t.settle)
+        to_end = t.end_ts - now
+        with np.errstate(invalid="ignore"):
+            near = (ok & ~settled & (t.event >= 0) & (t.end_ts != -1) & ~t.closed
+                    & (to_end <= int(s.max_hours_to_expiry * NS_PER_HOUR))
+                    & (t.bid >= float(s.near_certain_price)))
+            resolved = ok & settled & (t.settle > 0)
+        payout = np.where(resolved, t.settle, 1.0)
+        horizon = np.maximum(np.where(resolved, delay_ns, np.maximum(to_end, 0) + delay_ns),
+                             floor_ns).astype(np.float64)
+        cost = t.ask + t.ask_fee
+        e_up = payout - cost + EPS  # an upper bound of the exact first-level edge
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate_up = e_up / cost * (NS_PER_YEAR / horizon) * (1 + 1e-9)
+            pre = ((resolved | near) & (e_up > 0) & (e_up >= float(s.min_edge))
+                   & (rate_up >= float(s.min_annualized_return)))
+        rows = np.flatnonzero(pre)
+        refs, ids = t.refs, t.ids
+        # near-certain findings depend on the time to the end: keyed by the scan time too
+        keys = keys_of(t.row_gen[rows], np.where(resolved[rows], 0, now))
+
+        def build(r: int) -> list[Opportunity]:
+            return self._token(market, ids[r], refs.get(ids[r]), now, ts_ns)
+
+        out = self.cache.collect(rows, keys, build)
+        return stamped(out, ts_ns)
+
+    def reference_scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """The per-book loop over ``market.books`` (the reference of the tests)."""
+        refs = token_map(market)
+        now = max(ts_ns, market.now_ns)
         found: list[Opportunity] = []
-        for iid, book in market.books.items():
-            if not book.asks or not market.tradeable(iid)[0]:
-                continue
-            ref = refs.get(iid)
-            settled = market.settled.get(iid)
-            if settled is not None:
-                if settled.price <= 0:
-                    continue
-                kind, payout, horizon = "resolved", settled.price, delay_ns
-                lane, risk_free = EXECUTABLE, True
-                why = f"resolved upstream at {settled.price} ({settled.reason or 'settlement'})"
-            else:
-                if ref is None or ref.event.end_ts_ns is None or ref.event.closed:
-                    continue
-                to_end = ref.event.end_ts_ns - now
-                bid = book.best_bid()
-                if to_end > max_to_expiry_ns or bid is None or bid < float(s.near_certain_price):
-                    continue
-                kind, payout, horizon = "near_certain", Decimal(1), max(to_end, 0) + delay_ns
-                lane, risk_free = RESEARCH, False
-                why = (f"best bid {bid} >= {s.near_certain_price} with "
-                       f"{max(to_end, 0) / NS_PER_HOUR:.1f}h to the event's end; can still lose")
-            horizon = max(horizon, floor_ns)
+        for iid in market.books:
+            found.extend(self._token(market, iid, refs.get(iid), now, ts_ns))
+        return by_profit(found)
 
-            def keep(price: Decimal, unit_fee: Decimal, payout: Decimal = payout,
-                     horizon: int = horizon) -> bool:
-                e = payout - price - unit_fee
-                return (e > 0 and e >= s.min_edge
-                        and annualized(e, price + unit_fee, horizon) >= s.min_annualized_return)
+    def _token(self, market: MarketState, iid: str, ref: TokenRef | None, now: int,
+               ts_ns: int) -> list[Opportunity]:
+        s = self.settings
+        book = market.books[iid]
+        delay_ns = int(s.redemption_delay_hours * NS_PER_HOUR)
+        floor_ns = int(s.min_horizon_hours * NS_PER_HOUR)
+        max_to_expiry_ns = int(s.max_hours_to_expiry * NS_PER_HOUR)
+        if not book.asks or not market.tradeable(iid)[0]:
+            return []
+        settled = market.settled.get(iid)
+        if settled is not None:
+            if settled.price <= 0:
+                return []
+            kind, payout, horizon = "resolved", settled.price, delay_ns
+            lane, risk_free = EXECUTABLE, True
+            why = f"resolved upstream at {settled.price} ({settled.reason or 'settlement'})"
+        else:
+            if ref is None or ref.event.end_ts_ns is None or ref.event.closed:
+                return []
+            to_end = ref.event.end_ts_ns - now
+            bid = book.best_bid()
+            if to_end > max_to_expiry_ns or bid is None or bid < float(s.near_certain_price):
+                return []
+            kind, payout, horizon = "near_certain", Decimal(1), max(to_end, 0) + delay_ns
+            lane, risk_free = RESEARCH, False
+            why = (f"best bid {bid} >= {s.near_certain_price} with "
+                   f"{max(to_end, 0) / NS_PER_HOUR:.1f}h to the event's end; can still lose")
+        horizon = max(horizon, floor_ns)
 
-            walk = walk_asks(book.ask_levels(), market.fee_schedule(iid), keep=keep,
-                             max_qty=s.max_size)
-            inst = market.instruments.get(iid)
-            if walk.quantity <= 0 or (inst is not None and walk.quantity < inst.min_size):
-                continue
-            profit = payout * walk.quantity - walk.value - walk.fees
-            if profit <= 0:
-                continue
-            avg = walk.value / walk.quantity
-            rate = annualized(profit / walk.quantity, (walk.value + walk.fees) / walk.quantity,
-                              horizon)
-            name = ref.outcome.name if ref is not None else iid
-            found.append(Opportunity(
-                opportunity_id=f"resolution:{kind}:{iid}:{book.ts_ns}",
-                scanner=self.name, ts_ns=ts_ns, kind=kind, legs=(buy_leg(iid, walk),),
-                edge_per_unit=edge(profit, walk.quantity), max_size=walk.quantity,
-                expected_profit=profit, costs=walk.fees,
-                lane=lane,
-                reason=lane_reason(lane, (
-                    f"buy {walk.quantity} of {name!r} at avg {avg:.6f} (limit {walk.limit}), "
-                    f"pays {payout}; {why}; {float(rate):.1%} annualised over "
-                    f"{horizon / NS_PER_HOUR:.1f}h")),
-                risk_free=risk_free, event_id=ref.event.event_id if ref is not None else ""))
-        found.sort(key=lambda o: o.expected_profit, reverse=True)
-        return found
+        def keep(price: Decimal, unit_fee: Decimal) -> bool:
+            e = payout - price - unit_fee
+            return (e > 0 and e >= s.min_edge
+                    and annualized(e, price + unit_fee, horizon) >= s.min_annualized_return)
+
+        walk = walk_asks(book.ask_levels(), market.fee_schedule(iid), keep=keep,
+                         max_qty=s.max_size)
+        inst = market.instruments.get(iid)
+        if walk.quantity <= 0 or (inst is not None and walk.quantity < inst.min_size):
+            return []
+        profit = payout * walk.quantity - walk.value - walk.fees
+        if profit <= 0:
+            return []
+        avg = walk.value / walk.quantity
+        rate = annualized(profit / walk.quantity, (walk.value + walk.fees) / walk.quantity,
+                          horizon)
+        name = ref.outcome.name if ref is not None else iid
+        return [Opportunity(
+            opportunity_id=f"resolution:{kind}:{iid}:{book.ts_ns}",
+            scanner=self.name, ts_ns=ts_ns, kind=kind, legs=(buy_leg(iid, walk),),
+            edge_per_unit=edge(profit, walk.quantity), max_size=walk.quantity,
+            expected_profit=profit, costs=walk.fees,
+            lane=lane,
+            reason=lane_reason(lane, (
+                f"buy {walk.quantity} of {name!r} at avg {avg:.6f} (limit {walk.limit}), "
+                f"pays {payout}; {why}; {float(rate):.1%} annualised over "
+                f"{horizon / NS_PER_HOUR:.1f}h")),
+            risk_free=risk_free,
+            event_id=event_id_for(market, iid, ref.event.event_id if ref is not None else ""))]

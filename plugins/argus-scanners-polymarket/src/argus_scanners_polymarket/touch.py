@@ -1,0 +1,320 @@
+"""The packed touch table: every book's top of book as numpy columns, shared by the scanners.
+
+One :class:`TouchTable` per :class:`~argus_core.MarketState` (:func:`touch_table`), so the
+seven scanners and ``ranked`` share one update per scan.  A row per book, in the order of
+``market.books``; columns (float64 unless noted):
+
+* per book, refreshed only for the books ``MarketState.changes_since`` lists: ``bid``,
+  ``ask`` (NaN for an empty side), ``bid_size``, ``ask_size``, ``ts`` (int64), ``live``
+  (bool), ``version`` (int64), ``ask_fee`` (the taker ``FeeSchedule.unit_fee`` at the best
+  ask, memoised per schedule and price);
+* per token, rebuilt when ``events_version`` or the instrument count changes: ``binary``
+  (bool: ``instrument_of(...).kind == "binary"``), ``tick``, ``min_size``, ``event``
+  (int64 index into :attr:`TouchTable.event_refs`, -1 for none), ``end_ts`` (int64, -1
+  for none), ``closed`` (bool);
+* from dicts the core does not report changes of, compared by identity on each refresh:
+  ``trade_price`` / ``trade_ts`` (last trade, NaN / -1 without) and ``settle`` (the
+  settlement price, NaN when unsettled).
+
+Every change stamps the row's :attr:`TouchTable.row_gen` with a new generation; a scanner
+keeps the generation it last read and asks :meth:`TouchTable.changed_rows` (a vectorised
+compare, not a walk), so each consumer reads exactly what changed since *its* last scan.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+
+import numpy as np
+
+from argus_core import FeeSchedule, MarketState, Opportunity
+from argus_scanners_polymarket.common import (
+    TokenRef,
+    by_profit,
+    dec,
+    instrument_of,
+    restamp,
+    token_map,
+)
+
+#: Margin of every float pre-check, in price units: a float rounding (1e-16) or the 9-digit
+#: rounding of a forecast (5e-10) can never drop a finding the exact ``Decimal`` code keeps.
+EPS = 1e-8
+
+_TABLES: weakref.WeakKeyDictionary[MarketState, TouchTable] = weakref.WeakKeyDictionary()
+
+
+def touch_table(market: MarketState) -> TouchTable:
+    """The table of ``market``, refreshed (made on first use; one per market state)."""
+    table = _TABLES.get(market)
+    if table is None:
+        table = _TABLES[market] = TouchTable()
+    table.refresh(market)
+    return table
+
+
+_COLUMNS: tuple[tuple[str, type, object], ...] = (
+    ("bid", np.float64, np.nan), ("ask", np.float64, np.nan),
+    ("bid_size", np.float64, 0.0), ("ask_size", np.float64, 0.0),
+    ("ts", np.int64, 0), ("live", np.bool_, False), ("version", np.int64, -1),
+    ("ask_fee", np.float64, 0.0), ("binary", np.bool_, False),
+    ("tick", np.float64, 0.01), ("min_size", np.float64, 0.0),
+    ("event", np.int64, -1), ("end_ts", np.int64, -1), ("closed", np.bool_, False),
+    ("trade_price", np.float64, np.nan), ("trade_ts", np.int64, -1),
+    ("settle", np.float64, np.nan), ("row_gen", np.int64, 0))
+
+
+class TouchTable:
+    """Top of book, fees and token facts of every book of one market state (module doc)."""
+
+    bid: np.ndarray
+    ask: np.ndarray
+    bid_size: np.ndarray
+    ask_size: np.ndarray
+    ts: np.ndarray
+    live: np.ndarray
+    version: np.ndarray
+    ask_fee: np.ndarray
+    binary: np.ndarray
+    tick: np.ndarray
+    min_size: np.ndarray
+    event: np.ndarray
+    end_ts: np.ndarray
+    closed: np.ndarray
+    trade_price: np.ndarray
+    trade_ts: np.ndarray
+    settle: np.ndarray
+    row_gen: np.ndarray
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.index: dict[str, int] = {}
+        self.gen = 0
+        self.stamp = 0
+        self.static_key: tuple[int, int] = (-1, -1)
+        self.static_gen = 0  # generation of the last token-facts rebuild
+        self.refs: dict[str, TokenRef] = {}
+        self.event_refs: list[TokenRef] = []
+        self.schedules: list[FeeSchedule] = []
+        # One price -> unit fee memo per distinct schedule object (kept alive beside it).
+        self._memos: dict[int, tuple[FeeSchedule, dict[float, float]]] = {}
+        self._trades: dict[str, object] = {}
+        self._settled: dict[str, object] = {}
+        self._alloc(0)
+
+    # -- storage -------------------------------------------------------------------------
+    def _alloc(self, n: int) -> None:
+        def grow(old: np.ndarray | None, dtype: type, fill: object) -> np.ndarray:
+            new: np.ndarray = np.full(n, fill, dtype=dtype)
+            if old is not None:
+                new[:len(old)] = old[:n]
+            return new
+
+        get = self.__dict__.get
+        for name, dtype, fill in _COLUMNS:
+            setattr(self, name, grow(get(name), dtype, fill))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    # -- refresh -------------------------------------------------------------------------
+    def refresh(self, market: MarketState) -> None:
+        """Bring the table up to ``market``: new books appended, changed books repacked,
+        token facts rebuilt when the events or instruments changed, trades and
+        settlements compared.  Costs what changed (plus one pass over the trade and
+        settlement dicts)."""
+        changed_ids, self.stamp = market.changes_since(self.stamp)
+        touched: list[int] = []
+        if len(market.books) > len(self.ids):
+            new = list(market.books)[len(self.ids):]  # market.books only grows, in order
+            start = len(self.ids)
+            self.ids.extend(new)
+            self.index.update((iid, start + k) for k, iid in enumerate(new))
+            self._alloc(len(self.ids))
+            self._static(market, range(start, len(self.ids)))
+            touched.extend(range(start, len(self.ids)))
+        key = (market.events_version, len(market.instruments))
+        if key != self.static_key:
+            self.static_key = key
+            self._static(market, range(len(self.ids)))
+            touched.extend(range(len(self.ids)))
+            self.static_gen = self.gen + 1
+        index = self.index
+        rows = [index[i] for i in changed_ids if i in index]
+        self._pack(market, rows)
+        touched.extend(rows)
+        touched.extend(self._dicts(market))
+        if touched:
+            self.gen += 1
+            self.row_gen[np.asarray(touched, dtype=np.int64)] = self.gen
+
+    def _static(self, market: MarketState, rows: range) -> None:
+        self.refs = refs = token_map(market)
+        events: dict[str, int] = {}
+        self.event_refs = []
+        self.schedules += [FeeSchedule()] * (len(self.ids) - len(self.schedules))
+        for r in rows:
+            iid = self.ids[r]
+            inst = instrument_of(market, iid)
+            self.binary[r] = inst is not None and inst.kind == "binary"
+            self.tick[r] = float(inst.tick_size) if inst is not None else 0.01
+            self.min_size[r] = float(inst.min_size) if inst is not None else 0.0
+            self.schedules[r] = market.fee_schedule(iid)
+            ref = refs.get(iid)
+            self.event[r] = -1
+            self.end_ts[r] = -1
+            self.closed[r] = False
+            if ref is not None:
+                self.end_ts[r] = ref.event.end_ts_ns if ref.event.end_ts_ns is not None else -1
+                self.closed[r] = ref.event.closed
+            trade = market.trades.get(iid)
+            self._trades[iid] = trade
+            self.trade_price[r] = float(trade.price) if trade is not None else np.nan
+            self.trade_ts[r] = trade.ts_ns if trade is not None else -1
+            settled = market.settled.get(iid)
+            self._settled[iid] = settled
+            self.settle[r] = float(settled.price) if settled is not None else np.nan
+        for r, iid in enumerate(self.ids):  # event index over every row (cheap dict work)
+            ref = refs.get(iid)
+            if ref is not None:
+                k = events.get(ref.event.event_id)
+                if k is None:
+                    k = events[ref.event.event_id] = len(self.event_refs)
+                    self.event_refs.append(ref)
+                self.event[r] = k
+        self._pack(market, list(rows))
+
+    def _pack(self, market: MarketState, rows: list[int]) -> None:
+        books, ids = market.books, self.ids
+        for r in rows:
+            book = books.get(ids[r])
+            if book is None:
+                continue
+            bids, asks = book.bids, book.asks
+            if bids:
+                b = max(bids)
+                self.bid[r], self.bid_size[r] = b, bids[b]
+            else:
+                self.bid[r], self.bid_size[r] = np.nan, 0.0
+            if asks:
+                a = min(asks)
+                self.ask[r], self.ask_size[r] = a, asks[a]
+                self.ask_fee[r] = self.unit_fee_at(r, a)
+            else:
+                self.ask[r], self.ask_size[r], self.ask_fee[r] = np.nan, 0.0, 0.0
+            self.ts[r] = book.ts_ns
+            self.live[r] = book.live
+            self.version[r] = book.version
+
+    def _dicts(self, market: MarketState) -> list[int]:
+        out = []
+        index, seen = self.index, self._trades
+        for iid, trade in market.trades.items():
+            if seen.get(iid) is not trade:
+                seen[iid] = trade
+                r = index.get(iid)
+                if r is not None:
+                    self.trade_price[r] = float(trade.price)
+                    self.trade_ts[r] = trade.ts_ns
+                    out.append(r)
+        settled = self._settled
+        for iid, s in market.settled.items():
+            if settled.get(iid) is not s:
+                settled[iid] = s
+                r = index.get(iid)
+                if r is not None:
+                    self.settle[r] = float(s.price)
+                    out.append(r)
+        return out
+
+    # -- reading -------------------------------------------------------------------------
+    def changed_rows(self, since_gen: int) -> np.ndarray:
+        """Rows changed after generation ``since_gen`` (all rows for -1)."""
+        return np.flatnonzero(self.row_gen > since_gen)
+
+    def usable(self, market: MarketState) -> np.ndarray:
+        """``market.tradeable(iid)[0]`` of every row at ``market.now_ns``, vectorised."""
+        ok = self.live.copy()
+        if market.stale_after_ns:
+            ok &= (market.now_ns - self.ts) <= market.stale_after_ns
+        return ok
+
+    def unit_fee_at(self, row: int, price: float) -> float:
+        """Taker ``unit_fee`` of ``row``'s schedule at ``price`` (memoised)."""
+        schedule = self.schedules[row]
+        memo = self._memos.get(id(schedule))
+        if memo is None or memo[0] is not schedule:
+            memo = self._memos[id(schedule)] = (schedule, {})
+        fee = memo[1].get(price)
+        if fee is None:
+            fee = memo[1][price] = float(schedule.unit_fee(dec(price)))
+        return fee
+
+    def fee_of(self, row: int, price: Decimal, size: Decimal, *, maker: bool) -> Decimal:
+        """``FeeSchedule.fee`` of ``row``'s schedule."""
+        return self.schedules[row].fee(price, size, maker=maker)
+
+
+class RowCache:
+    """Exact findings per row, reused while the key they were built for is unchanged.
+
+    A key is a row of int64 (floats by their bit pattern: ``keys_of``) naming every input
+    of the exact code: the row's generation in the table, and whatever scan-time quantity
+    the findings depend on.  The keys of all candidates are compared in one vectorised
+    step; only rows whose key moved are built again."""
+
+    def __init__(self) -> None:
+        self.found: dict[int, list[Opportunity]] = {}
+        self._keys = np.zeros((0, 0), dtype=np.int64)
+        self._built = np.zeros(0, dtype=np.bool_)
+        self.built = 0  # rows built by the exact code in the last scan (tests, benchmark)
+
+    def collect(self, rows: np.ndarray, keys: np.ndarray, build: Callable[[int], list[Opportunity]]
+                ) -> list[list[Opportunity]]:
+        """The findings of each of ``rows`` (ascending), building those whose ``keys``
+        (one row of int64 per row) differ from the cached ones."""
+        n = int(rows[-1]) + 1 if len(rows) else 0
+        width = keys.shape[1] if keys.ndim == 2 else 0
+        if n > len(self._built) or width != self._keys.shape[1]:
+            size = max(n, len(self._built))
+            old_keys, old_built = self._keys, self._built
+            self._keys = np.zeros((size, width), dtype=np.int64)
+            self._built = np.zeros(size, dtype=np.bool_)
+            if width == old_keys.shape[1]:
+                self._keys[:len(old_keys)] = old_keys
+                self._built[:len(old_built)] = old_built
+        moved = ~self._built[rows] | (self._keys[rows] != keys).any(axis=1)
+        stale = rows[moved]
+        found = self.found
+        for r in stale.tolist():
+            found[r] = build(r)
+        self._keys[stale] = keys[moved]
+        self._built[stale] = True
+        self.built = len(stale)
+        return [found[r] for r in rows.tolist()]
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self.found.clear()
+        self._built[:] = False
+
+
+def keys_of(*columns: np.ndarray | int) -> np.ndarray:
+    """One int64 key row per candidate from int64 or float64 columns (floats by their bit
+    pattern, so equal keys mean bit-identical inputs) or scalars."""
+    cols = []
+    size = max((len(c) for c in columns if isinstance(c, np.ndarray)), default=0)
+    for c in columns:
+        if isinstance(c, np.ndarray):
+            cols.append(c.view(np.int64) if c.dtype == np.float64 else c.astype(np.int64))
+        else:
+            cols.append(np.full(size, c, dtype=np.int64))
+    return np.column_stack(cols) if cols else np.zeros((size, 0), dtype=np.int64)
+
+
+def stamped(lists: Iterable[list[Opportunity]], ts_ns: int) -> list[Opportunity]:
+    """Every finding of ``lists`` restamped to ``ts_ns``, most profitable first (ties in
+    row order, as the per-book loops returned them)."""
+    return by_profit([restamp(o, ts_ns) for found in lists for o in found])
