@@ -16,7 +16,7 @@ from argus_testkit import run_and_collect
 # --import-mode=importlib puts a test module's folder on sys.path only when it imports the
 # module, after this conftest loaded: the helpers' folder goes on it here.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dashboard_helpers import TOKEN, TOKEN_ENV, LiveServer, replay_config
+from dashboard_helpers import TOKEN, TOKEN_ENV, LiveServer, chromium, replay_config
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +34,13 @@ def finished_run(finished_run_template: Path, tmp_path: Path) -> Path:
     run_dir = tmp_path / "replay-run"
     shutil.copytree(finished_run_template, run_dir)
     return run_dir
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (one per test module), through Debian's chromedriver."""
+    with chromium() as driver:
+        yield driver
 
 
 @pytest.fixture

@@ -13,9 +13,11 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import apsw
+import pytest
 import uvicorn
 from argus_testkit import FakeLiveVenue, extra_plugins
+from paper_processes import query
+from paper_processes import wait_for as wait_for  # the test modules' too
 from starlette.applications import Starlette
 
 from argus_core import (
@@ -35,6 +37,13 @@ ROOT = Path(__file__).resolve().parents[3]
 BARS = ROOT / "examples" / "data" / "kraken_XBTUSD_60.csv"
 TOKEN = "alice-secret-token-1"
 TOKEN_ENV = "ARGUS_DASHBOARD_TEST_TOKEN"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+#: Browser tests run only where Debian's Chromium and its driver are installed.
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+    reason="headless browser tests need Debian's chromium and chromium-driver "
+           "(apt-get install -y chromium chromium-driver)")
 
 
 def replay_config(plugins: list[str] | None = None) -> dict[str, Any]:
@@ -46,24 +55,35 @@ def replay_config(plugins: list[str] | None = None) -> dict[str, Any]:
                         "example": {"fast": 5, "slow": 20}}}
 
 
-def query(run_dir: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    """Rows read straight from the ledger (read-only apsw), not through the dashboard."""
-    conn = apsw.Connection(str(run_dir / "argus.db"), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        cursor = conn.execute(sql, params)
-        try:
-            names = [d[0] for d in cursor.getdescription()]
-        except apsw.ExecutionCompleteError:
-            return []
-        return [dict(zip(names, r, strict=True)) for r in cursor]
-    finally:
-        conn.close()
-
-
 def control_value(run_dir: Path) -> dict[str, Any] | None:
     """The trading-state control row, parsed."""
     found = query(run_dir, "select value from control where key = 'trading_state'")
     return json.loads(found[0]["value"]) if found else None
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Headless Chromium through Debian's chromedriver (Selenium)."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,1000"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def attr(browser: Any, ident: str, name: str = "data-value") -> str:
+    """An element's attribute, read from the live DOM."""
+    return str(browser.find_element("id", ident).get_attribute(name))
 
 
 def free_port() -> int:

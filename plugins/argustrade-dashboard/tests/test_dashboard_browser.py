@@ -11,63 +11,24 @@ not installed (``apt-get install -y chromium chromium-driver``).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_helpers import IID, TOKEN, add_fill, control_value, paper_run, query
+from dashboard_helpers import (
+    IID,
+    NEEDS_CHROMIUM,
+    TOKEN,
+    add_fill,
+    attr,
+    control_value,
+    paper_run,
+    query,
+    wait_for,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-                       reason="headless browser tests need Debian's chromium and "
-                              "chromium-driver (apt-get install -y chromium chromium-driver)"),
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Chromium through Debian's chromedriver."""
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,1000"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def wait_for(predicate: Any, timeout_s: float = 10.0, what: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something true; fail naming ``what``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            value = predicate()
-        except Exception:  # an element not there yet, a stale one: try again
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def attr(browser: Any, ident: str, name: str = "data-value") -> str:
-    """An element's attribute, read from the live DOM."""
-    return str(browser.find_element("id", ident).get_attribute(name))
+pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
 
 
 def test_the_page_renders_the_ledgers_numbers_and_follows_it_live(
