@@ -196,7 +196,11 @@ def plugins_cmd(as_json: bool, config_path: Path | None) -> None:
 # -- run / demo / backtest ----------------------------------------------------------
 @contextmanager
 def _progress(label: str, enabled: bool) -> Iterator[Any]:
-    if not enabled:
+    """A progress bar's ``update(n, total=None)``, or ``None`` when nothing would show:
+    disabled, or stderr is not a terminal (rich draws no live bar into a file or a pipe,
+    so a script, CI or a benchmark would only pay for the bar's total, an extra pass
+    over the replayed file)."""
+    if not enabled or not console.is_terminal:
         yield None
         return
     import rich.progress as rp

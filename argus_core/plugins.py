@@ -101,11 +101,16 @@ class PluginHost:
             for name, module in BUILTINS:
                 if name not in blocked:
                     self.add_plugin(_import(name, module, None), name, rebuild=False)
-        eps = {ep.name: ep for ep in md.entry_points(group=ENTRY_POINT_GROUP)}
-        wanted = list(eps) if names is None else list(names)
-        for name in wanted:
-            if name in blocked or (name in BUILTIN_NAMES and self.pm.has_plugin(name)):
-                continue
+
+        def skipped(name: str) -> bool:
+            return name in blocked or (name in BUILTIN_NAMES and self.pm.has_plugin(name))
+
+        wanted = None if names is None else [n for n in names if not skipped(n)]
+        # Installed metadata is read only when entry-point plugins are wanted: a
+        # builtins-only config (the demo's ``plugins = []``) reads none of it.
+        eps = ({ep.name: ep for ep in md.entry_points(group=ENTRY_POINT_GROUP)}
+               if wanted is None or wanted else {})
+        for name in [n for n in eps if not skipped(n)] if wanted is None else wanted:
             ep = eps.get(name)
             if ep is None:
                 raise PluginError(f"plugin {name!r} is not installed; {remedy_for(name)}")
