@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from argus_core.config import Config
     from argus_core.migrations import Migrations
     from argus_core.models import Fill, Opportunity
+    from argus_core.report import ReportData
     from argus_core.runtime import RunContext
 
 hookspec = pluggy.HookspecMarker("argus")
@@ -164,14 +165,29 @@ def register_migrations(migrations: Migrations) -> None:
 
 
 @hookspec
-def report_sections(config: Config, run_dir: Path) -> dict[str, str] | None:
+def report_sections(config: Config, run_dir: Path,
+                    report: ReportData) -> dict[str, str] | None:
     """Return extra HTML sections for a run's report, as ``{title: html}``.
 
     Used to state modelling assumptions plainly (e.g. how option quotes were
     synthesised) and to show plugin-specific results (e.g. a deploy-gate
     verdict).  Results of every plugin are collected.
 
+    ``report`` is what the core's report already read from the run's ledger, in one
+    read transaction (:class:`argus_core.report.ReportData`): the equity series as
+    numpy arrays (``ts_ns`` int64, ``equity`` float64, ``exposed`` bool, ``stamps`` as
+    ``datetime64[ns]``; read-only), ``final_equity``, ``starting_cash``, the ``runs``
+    row, the core's ``metrics``, the ``fills`` and their ``plays``.  Take it rather than
+    reading the equity rows again (700k of them cost more than the rest of a report);
+    like every argument it is optional: a plugin names only the arguments it uses.
+
+    A section titled ``Equity and drawdown`` (``argus_core.report.EQUITY_SECTION``)
+    takes the place of the core's own equity and drawdown plots, at the top of the
+    page, and the core then draws none (an interactive chart of the same series is not
+    drawn twice).
+
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 the ``report`` argument; the ``Equity and drawdown`` title
     """
 
 

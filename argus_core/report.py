@@ -1,10 +1,14 @@
 """``argus report``: a self-contained HTML page (equity, drawdown, trades, metrics).
 
-Plots are rendered with matplotlib's Agg backend and embedded as base64 PNG,
-so the report opens in any browser with no network and no extra files.  Long series are
-drawn min/max-decimated to the figure's pixel width (:mod:`argus_core.downsample`) with
-numpy datetime64 stamps, so 700k bars plot about as fast as 4,000 with every peak and
-trough intact; the numbers (metrics, tables) always come from the full series.
+The ledger is read once, into a :class:`ReportData` (equity series, metrics, fills,
+plays) that every plugin's ``report_sections`` may take as ``report=`` instead of reading
+the run again.  Plots are rendered with matplotlib's Agg backend and embedded as base64
+PNG, so the report opens in any browser with no network and no extra files; a plugin
+section titled :data:`EQUITY_SECTION` (an interactive chart) takes their place, and then
+matplotlib is not even imported.  Long series are drawn min/max-decimated to the
+figure's pixel width (:mod:`argus_core.downsample`) with numpy datetime64 stamps, so 700k
+bars plot about as fast as 4,000 with every peak and trough intact; the numbers
+(metrics, tables) always come from the full series.
 """
 
 from __future__ import annotations
@@ -19,11 +23,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+import attrs
 import numpy as np
+from numpy.typing import NDArray
 
 from argus_core.config import Config, parse_config
 from argus_core.downsample import envelope_indices
@@ -32,19 +34,84 @@ from argus_core.ledger import LEDGER_FILE, Ledger
 from argus_core.metrics import (
     annualisation_note,
     basket_map,
-    compute_metrics,
     drawdown,
-    equity_series,
+    equity_exposure_series,
+    metrics_of,
     plays,
     round_trips,
 )
 from argus_core.plugins import PluginHost, fenced_call
 
 REPORT_FILE = "report.html"
+#: The title of the core's equity and drawdown plots: a plugin section with this title
+#: (say, an interactive chart of the same series) is shown in their place.
+EQUITY_SECTION = "Equity and drawdown"
 log = logging.getLogger(__name__)
 DPI = 110
 #: Room for the title, date ticks and six-figure equity labels at the figures' sizes.
 _MARGINS = {"left": 0.085, "right": 0.99, "top": 0.88, "bottom": 0.14}
+
+
+@attrs.frozen(eq=False)
+class ReportData:
+    """What the report read from a run's ledger, in one read transaction: handed to
+    every plugin's ``report_sections`` as ``report`` so that no section reads the run's
+    equity rows again.  The arrays are read-only (every section shares them)."""
+
+    #: the ``runs`` row (``run_id``, ``mode``, ``seed``, ``status``, ``config_json``, ...)
+    run: dict[str, Any]
+    starting_cash: Decimal
+    #: equity row stamps (int64 ns since the epoch, UTC) and equity (float64), time order
+    ts_ns: NDArray[np.int64]
+    equity: NDArray[np.float64]
+    #: per equity row: whether any position was held (gross exposure > 0)
+    exposed: NDArray[np.bool_]
+    #: the last equity row's exact value (``None`` with no equity rows)
+    final_equity: Decimal | None
+    #: :func:`argus_core.metrics.compute_metrics` of the run
+    metrics: dict[str, Any]
+    #: every fill, ledger rows in ledger order (``Ledger.fills``)
+    fills: list[dict[str, Any]]
+    #: round trips with each basket's legs joined (``metrics.plays``), by closing time
+    plays: list[dict[str, Any]]
+
+    @property
+    def stamps(self) -> NDArray[np.datetime64]:
+        """``ts_ns`` as numpy ``datetime64[ns]`` (a view, no copy)."""
+        return self.ts_ns.view("datetime64[ns]")
+
+
+def read_report_data(ledger: Ledger) -> ReportData:
+    """Read a run's :class:`ReportData` in one read transaction (``LedgerError`` when
+    the ledger has no run)."""
+    with ledger.transaction():
+        runs = ledger.query("select * from runs")
+        if not runs:
+            raise LedgerError(f"{ledger.path} has no run recorded")
+        run = runs[0]
+        start = Decimal(str(json.loads(run["config_json"]).get("run", {}).get(
+            "starting_cash", Config().run.starting_cash)))
+        ts, eq, exposed = equity_exposure_series(ledger)
+        last = ledger.query("select equity from equity order by ts_ns desc limit 1")
+        fills = ledger.fills()
+        trips = plays(round_trips(fills, basket_map(ledger)))
+    for array in (ts, eq, exposed):
+        array.flags.writeable = False
+    return ReportData(run=run, starting_cash=start, ts_ns=ts, equity=eq, exposed=exposed,
+                      final_equity=Decimal(last[0]["equity"]) if last else None,
+                      metrics=metrics_of(ts, eq, fills, trips, start), fills=fills,
+                      plays=trips)
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend, imported only when the core draws (a
+    plugin's interactive chart in its place spares the import, ~0.3 s)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _png(fig: Any) -> str:
@@ -52,7 +119,7 @@ def _png(fig: Any) -> str:
     # Fixed margins (set where the figure is made) render once; bbox_inches="tight" and a
     # layout engine each lay the figure out with a draw of their own first.
     fig.savefig(buf, format="png", dpi=DPI)
-    plt.close(fig)
+    _pyplot().close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
 
@@ -72,6 +139,7 @@ def _plots(ts_ns: np.ndarray, equity: np.ndarray) -> str:
     """The equity and drawdown figures as ``<img>`` tags ("" with no equity rows)."""
     if not len(equity):
         return ""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 3.6), gridspec_kw=_MARGINS)
     ax.plot(*_envelope(fig, ts_ns, equity), color="#1f6feb", lw=1.2)
     ax.set_title("Equity")
@@ -91,45 +159,56 @@ def _fmt(value: Any) -> str:
     return html.escape(str(value))
 
 
-def plugin_sections(config: Config, run_dir: Path) -> dict[str, str]:
+def plugin_sections(config: Config, run_dir: Path,
+                    report: ReportData | None = None) -> dict[str, str]:
     """Every loaded plugin's ``report_sections`` (a plugin the config names that is no
-    longer installed is left out, with a warning: an old run still gets its report)."""
+    longer installed is left out, with a warning: an old run still gets its report).
+
+    Each implementation gets the arguments it names (pluggy's rule: any subset of the
+    hookspec's), so a plugin written before ``report`` existed is called as before;
+    ``report`` is the core's :class:`ReportData` (``None`` when the caller read none)."""
     host = PluginHost()
     host.load(config.argus.plugins, tolerant=True)
     for name, why in host.broken.items():
         log.warning("report: plugin %r left out: %s", name, why)
+    given = {"config": config, "run_dir": run_dir, "report": report}
     sections: dict[str, str] = {}
     for impl in host.pm.hook.report_sections.get_hookimpls():
         sections.update(fenced_call(impl.plugin_name, "report_sections", impl.function,
-                                    config, run_dir) or {})
+                                    *(given[name] for name in impl.argnames)) or {})
     return sections
 
 
 def write_report(run_dir: Path, config: Config | None = None) -> Path:
     """Write ``run_dir/report.html`` with the plugins' sections (for ``config``, else the
     config the run recorded) and return its path."""
+    return write_report_data(run_dir, config)[0]
+
+
+def write_report_data(run_dir: Path, config: Config | None = None) -> tuple[Path, ReportData]:
+    """:func:`write_report`, and the :class:`ReportData` it read (its ``metrics`` are
+    the run's :func:`~argus_core.metrics.compute_metrics`: a caller printing them need
+    not read the ledger again)."""
     run_dir = Path(run_dir)
     if not (run_dir / LEDGER_FILE).exists():
         raise LedgerError(f"{run_dir}: no {LEDGER_FILE} here; run `argus run` or `argus demo` "
                           f"first, or pass the run directory it printed")
     with Ledger.in_dir(run_dir) as ledger:
-        runs = ledger.query("select * from runs")
-        if not runs:
-            raise LedgerError(f"{run_dir}/{LEDGER_FILE} has no run recorded")
-        run = runs[0]
-        cfg = json.loads(run["config_json"])
-        start = Decimal(str(cfg["run"]["starting_cash"]))
-        ts, eq = equity_series(ledger)
-        metrics = compute_metrics(ledger, start, series=(ts, eq))
-        trips = plays(round_trips(ledger.fills(), basket_map(ledger)))
+        data = read_report_data(ledger)
         risk_rows = ledger.query("select check_name, action, count(*) as n, min(reason) as "
                                  "example from risk_events group by 1, 2 order by n desc")
         opp_count = ledger.query("select count(*) as n from opportunities")[0]["n"]
+    run, start, metrics, trips = data.run, data.starting_cash, data.metrics, data.plays
     if config is None:  # the recorded config, its relative paths against its own folder
         recorded = run.get("config_path")
-        config = parse_config(cfg, Path(recorded) if recorded else None)
-    extra_sections = plugin_sections(config, run_dir)
-    plots = _plots(ts, eq)
+        config = parse_config(json.loads(run["config_json"]),
+                              Path(recorded) if recorded else None)
+    extra_sections = plugin_sections(config, run_dir, data)
+    # A plugin's chart of the same series replaces the core's plots: never drawn twice.
+    plots = extra_sections.pop(EQUITY_SECTION, None)
+    if plots is None:
+        plots = _plots(data.ts_ns, data.equity)
+    plots = f"<h2>{html.escape(EQUITY_SECTION)}</h2>{plots}" if plots else ""
     annualisation = annualisation_note(float(metrics.get("obs_per_year", 0.0)))
     metric_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>"
                           for k, v in metrics.items())
@@ -168,4 +247,4 @@ spread, an arbitrage) opened together joined into one.</p>
 {trade_rows}</table></body></html>"""
     out = run_dir / REPORT_FILE
     out.write_text(page)
-    return out
+    return out, data

@@ -24,10 +24,10 @@ from argus_tearsheet.analytics import (
 )
 from argus_tearsheet.downsample import envelope
 from argus_tearsheet.plugin import tearsheet_sections
-from argus_tearsheet.run_data import load_run, read_equity
+from argus_tearsheet.run_data import load_run
 from tearsheet_ledger import EXPOSED_HOURS, HOUR_NS, T0
 
-from argus_core import DataError, Ledger, metrics
+from argus_core import DataError, Ledger
 from argus_core.config import parse_config
 
 REL = 1e-9
@@ -79,8 +79,8 @@ def test_strategy_and_benchmark_figures_equal_empyrical(tmp_path: Path) -> None:
     assert f"Sharpe (annualised, {ann:,.0f} obs/yr measured from timestamps" in html
 
 
-def test_equity_read_back_bit_for_bit_as_the_core_reads_it(tmp_path: Path,
-                                                          constructed_run: Path) -> None:
+def test_equity_read_back_bit_for_bit_as_float_reads_it(tmp_path: Path,
+                                                        constructed_run: Path) -> None:
     # Long decimals, as Decimal arithmetic leaves them: SQLite's own text->real cast
     # rounds ~15 of these 20,000 to the wrong double (SQLite 3.54); float() does not.
     rng = np.random.default_rng(11)
@@ -93,18 +93,18 @@ def test_equity_read_back_bit_for_bit_as_the_core_reads_it(tmp_path: Path,
             ledger.append_equity([(T0 + i * HOUR_NS, "0", v, "0" if i % 3 else "5.5")
                                   for i, v in enumerate(values)])
     for run_dir in (hard, constructed_run, random_walk_run(tmp_path / "walk")):
-        with Ledger.in_dir(run_dir) as ledger:
-            ts, eq, exposed = read_equity(ledger)
-            core_ts, core_eq = metrics.equity_series(ledger)
-            flags = [float(r["gross_exposure"]) > 0 for r in ledger.query(
-                "select gross_exposure from equity order by ts_ns")]
-        assert ts.dtype == np.int64 and eq.dtype == np.float64
-        assert np.array_equal(ts, core_ts)
-        assert np.array_equal(eq, core_eq)  # bit for bit, not approximately
-        assert exposed.tolist() == flags
+        data = load_run(run_dir)
+        with Ledger.in_dir(run_dir) as ledger:  # the plain reference: row by row, float()
+            rows = ledger.query("select ts_ns, equity, gross_exposure from equity "
+                                "order by ts_ns")
+        assert data.ts_ns.dtype == np.int64 and data.equity.dtype == np.float64
+        assert data.ts_ns.tolist() == [r["ts_ns"] for r in rows]
+        assert data.equity.tolist() == [float(r["equity"]) for r in rows]  # bit for bit
+        assert data.exposed.tolist() == [float(r["gross_exposure"]) > 0 for r in rows]
     with Ledger.in_dir(tmp_path / "none") as ledger:
-        ts, eq, exposed = read_equity(ledger)
-    assert len(ts) == len(eq) == len(exposed) == 0
+        ledger.start_run("none", "replay", 0, "{}")
+    data = load_run(tmp_path / "none")
+    assert len(data.ts_ns) == len(data.equity) == len(data.exposed) == 0
 
 
 def test_drawdown_duration_by_hand() -> None:

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from argus_tearsheet.plugin import report_sections, tearsheet_sections
-from argus_tearsheet.render import SECTIONS, TITLE
+from argus_tearsheet.render import EQUITY_SECTION, SECTIONS, TITLE
 from tearsheet_ledger import build_ledger
 
 from argus_core import Ledger
@@ -22,9 +22,11 @@ def without_scripts(html: str) -> str:
 
 def test_page_embeds_plotly_once_and_loads_nothing(constructed_run: Path) -> None:
     sections = tearsheet_sections(constructed_run)
-    assert list(sections) == [f"{TITLE}: {name}" for name in SECTIONS]
+    assert list(sections) == [EQUITY_SECTION, *(f"{TITLE}: {name}" for name in SECTIONS)]
     page = write_report(constructed_run).read_text()  # the recorded config loads every plugin
     assert page.count("plotly.js v") == 1  # the library's licence header
+    # ...in the first section on the page, before any chart that needs it
+    assert page.index("plotly.js v") < page.index("Plotly.newPlot(")
     assert page.count("Copyright 2012-") == 1
     assert not re.search(r"<script[^>]*\bsrc\s*=", page)  # every script inline
     assert not re.search(r"""<link[^>]*href\s*=\s*["']?https?:""", page)
@@ -74,13 +76,13 @@ def test_an_empty_run_renders(tmp_path: Path) -> None:
     sections = tearsheet_sections(tmp_path / "run")
     assert "No fills: no strategy traded." in sections[f"{TITLE}: strategies"]
     assert "No closed trades." in sections[f"{TITLE}: trades"]
-    assert "No equity rows to chart." in sections[f"{TITLE}: performance"]
+    assert "No equity rows to chart." in sections[EQUITY_SECTION]
     assert "Not enough equity rows" in sections[f"{TITLE}: monthly returns"]
 
 
 def test_hook_skips_a_directory_without_ledger(tmp_path: Path) -> None:
     config = parse_config({}, tmp_path / "config.toml")
-    assert report_sections(config, tmp_path) is None
+    assert report_sections(config, tmp_path, None) is None
 
 
 def test_a_missing_bars_csv_leaves_a_note_not_an_error(constructed_run: Path,

@@ -3,7 +3,10 @@
 Plotly draws the charts; plotly.js itself (from the ``plotly`` package) is embedded once,
 in a ``<script>`` block at the top of the first section, and every figure is written as a
 ``<div>`` plus a ``Plotly.newPlot`` call without it, so the page opens with no network
-and carries the library once however many charts it has.
+and carries the library once however many charts it has.  The first section is the
+interactive equity and drawdown chart, titled as the core's own plots
+(:data:`EQUITY_SECTION`) so that the core shows it in their place, at the top of the
+page, and draws no static copy of the same series.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ from argus_tearsheet.run_data import RunData
 from argus_tearsheet.trades import RunBook, build_books
 
 TITLE = "Trader's report"
+#: The core's title for its equity and drawdown plots (``argus_core.report.EQUITY_SECTION``,
+#: not yet a public name): a section so titled replaces them.
+EQUITY_SECTION = "Equity and drawdown"
 SECTIONS = ("performance", "strategies", "trades", "open positions", "monthly returns",
             "opportunities")
 MAX_TRADES_SHOWN = 500
@@ -78,14 +84,17 @@ def analyse(data: RunData, config: Config | None) -> Report:
 
 
 def sections(report: Report) -> dict[str, str]:
-    """``{title: html}`` for the core's report, in page order."""
+    """``{title: html}`` for the core's report, in page order: the equity chart
+    (:data:`EQUITY_SECTION`), then the trader's report (:data:`SECTIONS`)."""
     from plotly.offline import get_plotlyjs
 
-    # One inline copy of plotly.js for the whole page; every figure below omits it.
+    # One inline copy of plotly.js for the whole page, in its first section (the core puts
+    # the equity section at the top); every figure omits it.
     library = f'<script type="text/javascript">{get_plotlyjs()}</script>'
-    bodies = (library + _performance(report), _strategies(report), _trades(report),
+    bodies = (_performance(report), _strategies(report), _trades(report),
               _open_positions(report), _monthly(report), _opportunities(report))
-    return {f"{TITLE}: {name}": body for name, body in zip(SECTIONS, bodies, strict=True)}
+    return {EQUITY_SECTION: library + _equity_chart(report),
+            **{f"{TITLE}: {name}": body for name, body in zip(SECTIONS, bodies, strict=True)}}
 
 
 # -- formatting ----------------------------------------------------------------------
@@ -159,7 +168,7 @@ def _performance(report: Report) -> str:
     fees = sum((s.fees for s in report.book.strategies), Decimal(0))
     net = (data.final_equity - data.starting_cash) if data.final_equity is not None \
         else Decimal(0)
-    plays = metrics.plays(metrics.round_trips(data.fills, _baskets(data)))
+    plays = data.plays
     pnls = [float(p["pnl"]) for p in plays]
 
     def both(key: str, fmt: Any = pct) -> list[str]:
@@ -197,7 +206,7 @@ def _performance(report: Report) -> str:
     note = (f"<p class=note>Returns are simple returns between consecutive equity rows "
             f"({len(eq):,} rows); {_e(metrics.annualisation_note(per_year))}. "
             f"{_e(report.benchmark_note)} Money in the run's quote currency.</p>")
-    return table + note + _equity_chart(report)
+    return table + note
 
 
 def _baskets(data: RunData) -> dict[str, str | None]:
@@ -230,7 +239,8 @@ def _line(ts: NDArray[np.int64], values: NDArray[np.float64], **style: Any) -> d
 
 
 def _equity_chart(report: Report) -> str:
-    """Equity, buy-and-hold and drawdown, min/max-decimated (numbers use every row)."""
+    """Equity, buy-and-hold and drawdown, min/max-decimated (numbers use every row): the
+    core's own plots plus buy-and-hold, interactive."""
     ts, eq = report.data.ts_ns, report.data.equity
     if len(eq) < 2:
         return "<p class=note>No equity rows to chart.</p>"

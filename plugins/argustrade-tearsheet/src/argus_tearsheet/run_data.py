@@ -1,18 +1,18 @@
 """Everything the trader's report reads from a run directory, read once.
 
-The ledger is read through :class:`argus_core.Ledger`; the equity series is the very
-array :func:`argus_core.metrics.equity_series` returns (read faster, see
-:func:`read_equity`), and the core's :func:`~argus_core.metrics.compute_metrics` computes
-the metrics they share.  Nothing here writes to the ledger.
+Inside the core's report the equity series, metrics, fills and plays come from the
+core's own read of the ledger (the ``report`` argument of ``report_sections``, see
+:func:`from_report`); this module reads only what the core does not hand over (orders,
+final marks, opportunities).  On its own (:func:`load_run`, ``tearsheet_sections``) it
+reads the same things with the same core functions.  Nothing here writes to the ledger.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import attrs
 import numpy as np
@@ -47,8 +47,20 @@ class RunData:
     has_reason: bool
     #: the core's metrics for the whole run (``metrics.compute_metrics``)
     core_metrics: dict[str, Any]
+    #: the core's plays: round trips, each basket's legs joined (``metrics.plays``)
+    plays: list[dict[str, Any]]
     #: the scanners' findings in time order (``opportunities`` rows)
     opportunities: list[dict[str, Any]] = attrs.Factory(list)
+
+
+@attrs.frozen
+class _Extra:
+    """What the core's report does not read: orders, final marks, opportunities."""
+
+    orders: dict[str, dict[str, Any]]
+    marks: dict[str, Decimal]
+    has_reason: bool
+    opportunities: list[dict[str, Any]]
 
 
 def ledger_path(run_dir: Path) -> Path:
@@ -64,6 +76,21 @@ def ledger_path(run_dir: Path) -> Path:
     return path
 
 
+def from_report(report: Any, run_dir: Path) -> RunData:
+    """The run as the core's report read it (``report``: its ``ReportData``, taken
+    duck-typed), plus orders, marks and opportunities read here.  Orders are committed
+    before their fills, so reading them after the core read the fills finds every one."""
+    ledger_path(run_dir)
+    with Ledger.in_dir(run_dir) as ledger, ledger.transaction():
+        extra = _read_extra(ledger)
+    return RunData(run_dir=Path(run_dir), run=report.run, starting_cash=report.starting_cash,
+                   ts_ns=report.ts_ns, equity=report.equity, exposed=report.exposed,
+                   final_equity=report.final_equity, fills=report.fills,
+                   orders=extra.orders, marks=extra.marks, has_reason=extra.has_reason,
+                   core_metrics=report.metrics, opportunities=extra.opportunities,
+                   plays=report.plays)
+
+
 def load_run(run_dir: Path) -> RunData:
     """Read ``run_dir``'s ledger; ``LedgerError`` when there is no ledger or no run."""
     ledger_path(run_dir)
@@ -76,64 +103,27 @@ def load_run(run_dir: Path) -> RunData:
         run = runs[0]
         config = json.loads(run["config_json"])
         starting_cash = Decimal(str(config.get("run", {}).get("starting_cash", "100000")))
-        ts, eq, exposed = read_equity(ledger)
-        core = metrics.compute_metrics(ledger, starting_cash, series=(ts, eq))
+        ts, eq, exposed = metrics.equity_exposure_series(ledger)
         last = ledger.query("select equity from equity order by ts_ns desc limit 1")
-        columns = {r["name"] for r in ledger.query("pragma table_info(orders)")}
-        orders = {r["client_order_id"]: r for r in ledger.query(
-            "select * from orders order by ts_ns, client_order_id")}
         fills = ledger.fills()
-        opportunities = ledger.query("select * from opportunities order by ts_ns, "
-                                     "opportunity_id")
-        saved = ledger.load_checkpoint(RUNNER_CHECKPOINT)
-    marks: dict[str, Decimal] = {}
-    if saved is not None:
-        marks = {k: Decimal(v) for k, v in saved[2].get("account", {}).get("marks", {}).items()}
+        plays = metrics.plays(metrics.round_trips(fills, metrics.basket_map(ledger)))
+        extra = _read_extra(ledger)
     return RunData(run_dir=Path(run_dir), run=run, starting_cash=starting_cash, ts_ns=ts,
                    equity=eq, exposed=exposed,
                    final_equity=Decimal(last[0]["equity"]) if last else None,
-                   fills=fills, orders=orders, marks=marks,
-                   has_reason="reason" in columns, core_metrics=core,
-                   opportunities=opportunities)
+                   fills=fills, orders=extra.orders, marks=extra.marks,
+                   has_reason=extra.has_reason,
+                   core_metrics=metrics.metrics_of(ts, eq, fills, plays, starting_cash),
+                   opportunities=extra.opportunities, plays=plays)
 
 
-def read_equity(ledger: Ledger) -> tuple[NDArray[np.int64], NDArray[np.float64],
-                                         NDArray[np.bool_]]:
-    """``(ts_ns, equity, exposed)`` of every equity row in time order: the same arrays,
-    bit for bit, as :func:`argus_core.metrics.equity_series` (a test holds them equal),
-    plus whether gross exposure was above zero at each row.
-
-    Read about twice as fast: SQLite joins each column into one newline-separated string
-    in a single scan (``ts_ns`` is the table's integer primary key, so the scan runs in
-    time order), and Arrow's CSV parser turns the decimal text into float64, correctly
-    rounded like Python's ``float()``; 700k rows of Python ``float()`` calls cost more
-    than the whole rest of the report.  ``cast(equity as real)`` would be quicker still
-    but SQLite's conversion is not correctly rounded for long decimals; the exposure flag
-    uses it safely, since only the sign matters."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    row = ledger.conn.execute(
-        "select count(*), group_concat(ts_ns, char(10)), group_concat(equity, char(10)),"
-        " group_concat(flag, '') from (select ts_ns, equity,"
-        " cast(gross_exposure as real) > 0 as flag from equity order by ts_ns)").fetchone()
-    if row is None or not row[0]:
-        return (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64),
-                np.empty(0, dtype=bool))
-    n = int(row[0])
-    ts = _column(pacsv, str(row[1]), pa.int64())
-    equity = _column(pacsv, str(row[2]), pa.float64())
-    exposed = np.frombuffer(str(row[3]).encode("ascii"), dtype=np.uint8) == ord("1")
-    if not len(ts) == len(equity) == len(exposed) == n:
-        raise LedgerError(f"{ledger.path}: equity rows could not be read back whole")
-    return (cast(NDArray[np.int64], ts), cast(NDArray[np.float64], equity),
-            cast(NDArray[np.bool_], exposed))
-
-
-def _column(pacsv: Any, text: str, kind: Any) -> NDArray[Any]:
-    """One newline-separated column of numbers parsed by Arrow into a numpy array."""
-    options = pacsv.ConvertOptions(column_types={"v": kind})
-    table = pacsv.read_csv(io.BytesIO(text.encode("ascii")),
-                           read_options=pacsv.ReadOptions(column_names=["v"]),
-                           convert_options=options)
-    return cast(NDArray[Any], table.column("v").to_numpy())
+def _read_extra(ledger: Ledger) -> _Extra:
+    columns = {r["name"] for r in ledger.query("pragma table_info(orders)")}
+    orders = {r["client_order_id"]: r for r in ledger.query(
+        "select * from orders order by ts_ns, client_order_id")}
+    opportunities = ledger.query("select * from opportunities order by ts_ns, opportunity_id")
+    saved = ledger.load_checkpoint(RUNNER_CHECKPOINT)
+    marks: dict[str, Decimal] = {}
+    if saved is not None:
+        marks = {k: Decimal(v) for k, v in saved[2].get("account", {}).get("marks", {}).items()}
+    return _Extra(orders, marks, "reason" in columns, opportunities)
