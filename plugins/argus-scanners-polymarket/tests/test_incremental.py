@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from argus_scanners_polymarket.config import LatencySettings, PmScannersSettings
 from argus_scanners_polymarket.fixtures import MarketBuilder
+from argus_scanners_polymarket.maker import MakerScanner
 from argus_scanners_polymarket.resolution import ResolutionScanner
 from argus_scanners_polymarket.synthetic import NOW_NS, SPOT, quote, synthetic
+from argus_scanners_polymarket.value import ValueScanner
 
 from argus_core import (
     BookDelta,
@@ -23,6 +25,7 @@ from argus_core import (
     Scanner,
     Settlement,
     Side,
+    Signal,
     Trade,
 )
 
@@ -75,7 +78,11 @@ def step(market: MarketState, rng: np.random.Generator, ts: int, k: int) -> None
             spot = 100_000.0 * (1 + float(rng.uniform(-0.003, 0.003)))
             market.apply(OrderBook(SPOT, ts, np.array([[spot - 5, 2.0]]),
                                    np.array([[spot + 5, 2.0]])))
-        elif op < 0.82:  # a new negRisk event (events_version moves)
+        elif op < 0.84:  # a published order-flow or inventory signal
+            name = "ofi" if rng.random() < 0.5 else "inventory"
+            value = float(rng.uniform(-1, 1)) if name == "ofi" else float(rng.integers(-60, 60))
+            market.apply(Signal(name, iid, ts, value))
+        elif op < 0.86:  # a new negRisk event (events_version moves)
             b = MarketBuilder(FeeSchedule(taker_bps=Decimal(100)))
             b.market = market
             pairs = b.event(f"N{k}", ["x", "y"], questions=[
@@ -108,4 +115,16 @@ def check(make: Callable[[bool], Scanner], *, steps: int, seed: int, events: int
 @pytest.mark.parametrize("seed", [1, 2])
 def test_resolution_equals_reference(seed: int) -> None:
     seen = check(lambda inc: ResolutionScanner(SETTINGS, incremental=inc), steps=60, seed=seed)
+    assert seen > 0
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_value_equals_reference(seed: int) -> None:
+    seen = check(lambda inc: ValueScanner(SETTINGS, incremental=inc), steps=60, seed=seed)
+    assert seen > 0
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_maker_equals_reference(seed: int) -> None:
+    seen = check(lambda inc: MakerScanner(SETTINGS, incremental=inc), steps=50, seed=seed)
     assert seen > 0

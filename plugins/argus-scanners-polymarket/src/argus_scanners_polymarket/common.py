@@ -9,6 +9,7 @@ opportunity also has ``risk_free=False``; :func:`lane_of` reads the lane back.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
 
@@ -77,6 +78,24 @@ def token_map(market: MarketState) -> dict[str, TokenRef]:
             if ev.neg_risk:
                 out.setdefault(o.no_instrument_id, TokenRef(ev, o, False))
     return out
+
+
+_REFS: weakref.WeakKeyDictionary[MarketState, tuple[int, dict[str, TokenRef]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def token_refs(market: MarketState) -> dict[str, TokenRef]:
+    """:func:`token_map` of ``market``, memoised until its ``events_version`` moves."""
+    hit = _REFS.get(market)
+    if hit is None or hit[0] != market.events_version:
+        hit = _REFS[market] = (market.events_version, token_map(market))
+    return hit[1]
+
+
+def core_event_id(market: MarketState, iid: str) -> str:
+    """The key of ``market.events`` of the event listing ``iid`` ("" when none)."""
+    ref = token_refs(market).get(iid)
+    return ref.event.event_id if ref is not None else ""
 
 
 def complement_of(market: MarketState, ref: TokenRef | None, iid: str) -> str | None:
@@ -201,6 +220,16 @@ def restamp(o: Opportunity, ts_ns: int) -> Opportunity:
     that reuses thousands of cached findings stay within milliseconds.  ``o`` is never
     mutated (it may be held by a previous scan's caller)."""
     return o if o.ts_ns == ts_ns else _restamp(o, ts_ns)
+
+
+def reworded(o: Opportunity, reason: str) -> Opportunity:
+    """A copy of ``o`` with another ``reason`` (fields copied as :func:`restamp` does)."""
+    new = _restamp(o, o.ts_ns)
+    _set_reason(new, reason)
+    return new
+
+
+_set_reason = Opportunity.reason.__set__  # type: ignore[attr-defined]  # an attrs slot
 
 
 def by_profit(found: list[Opportunity]) -> list[Opportunity]:

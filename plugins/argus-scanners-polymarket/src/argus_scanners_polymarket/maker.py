@@ -47,6 +47,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import ClassVar
 
 import attrs
+import numpy as np
 
 from argus_core import (
     FeeSchedule,
@@ -60,12 +61,18 @@ from argus_core import (
 from argus_scanners_polymarket.common import (
     EDGE_QUANTUM,
     RESEARCH,
+    by_profit,
+    core_event_id,
     dec,
+    event_id_for,
     instrument_of,
     lane_reason,
 )
 from argus_scanners_polymarket.config import MakerSettings, PmScannersSettings
-from argus_scanners_polymarket.ofi import SIGNAL, OfiTracker
+from argus_scanners_polymarket.ofi import FlowColumn, OfiTracker, flow_of
+from argus_scanners_polymarket.touch import EPS, RowCache, TouchTable, keys_of, stamped, touch_table
+
+__all__ = ["MakerQuote", "MakerScanner", "QuotePlan", "flow_of", "quote_sides", "quote_size"]
 
 
 def _ceil_to(value: Decimal, step: Decimal) -> Decimal:
@@ -76,27 +83,29 @@ def _floor_to(value: Decimal, step: Decimal) -> Decimal:
     return (value / step).to_integral_value(ROUND_FLOOR) * step
 
 
-def flow_of(tracker: OfiTracker, market: MarketState, iid: str, ts_ns: int) -> float:
-    """``I`` of ``iid``: ``tracker``'s OFI imbalance when it saw flow in its window, else
-    the published ``"ofi"`` signal, else 0."""
-    r = tracker.reading(iid, ts_ns)
-    if r is not None and (r.transitions or r.trades):
-        return r.imbalance
-    published = market.signal(SIGNAL, iid)
-    return published if published is not None else 0.0
-
-
 class MakerScanner(Scanner):
     """Quotes one tick inside the spread that the spread, the rewards, the expected adverse
-    selection and the fees leave an edge for; inventory-skewed."""
+    selection and the fees leave an edge for; inventory-skewed.
+
+    ``incremental=True``: an upper bound of each side's edge (the adverse-selection floor,
+    the largest reward, no fee; on the tick grid; margin :data:`EPS`) over every row of the
+    shared touch table selects the candidates; the exact ``Decimal`` pricing
+    (:func:`quote_sides`) builds their findings, reused while the row, its OFI imbalance
+    (a :class:`~argus_scanners_polymarket.ofi.FlowColumn`) and its inventory are
+    unchanged.  ``incremental=False``: the per-book reference loop."""
 
     name: ClassVar[str] = "maker"
 
-    def __init__(self, settings: PmScannersSettings | MakerSettings | None = None) -> None:
+    def __init__(self, settings: PmScannersSettings | MakerSettings | None = None, *,
+                 incremental: bool = True) -> None:
         if isinstance(settings, PmScannersSettings):
             settings = settings.maker
         self.settings = settings or MakerSettings()
+        self.incremental = incremental
         self.ofi = OfiTracker(self.settings.ofi_window_s, levels=self.settings.ofi_levels)
+        self.flows = FlowColumn(self.ofi)
+        self.cache = RowCache()
+        self._rho: tuple[int, int, np.ndarray] = (-1, -1, np.zeros(0))
 
     def flow(self, market: MarketState, iid: str, ts_ns: int) -> float:
         """``I``: this scanner's OFI imbalance of ``iid``, else the ``"ofi"`` signal, else 0."""
@@ -112,6 +121,69 @@ class MakerScanner(Scanner):
     def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """Every quote side with an edge above ``min_edge``, best first."""
         self.ofi.observe(market)
+        if not self.incremental:
+            return self.reference_scan(market, ts_ns)
+        s = self.settings
+        t = touch_table(market)
+        flow = self.flows.update(market, t.ids, t.index, ts_ns)
+        q = self._inventories(market, t)
+        bid, ask, tick = t.bid, t.ask, t.tick
+        with np.errstate(invalid="ignore"):
+            ok = t.binary & t.usable(market) & ~np.isnan(bid) & ~np.isnan(ask)
+            nb, na = bid / tick, ask / tick
+            bf, ac = np.rint(nb), np.rint(na)
+            # off the tick grid (never on Polymarket): always a candidate, the exact code decides
+            on_grid = (np.abs(nb - bf) < 1e-6) & (np.abs(na - ac) < 1e-6)
+            bid_q, ask_q = (bf + 1) * tick, (ac - 1) * tick
+            reservation = (bid + ask) / 2 - float(s.skew_per_share) * q
+            lim = float(s.max_inventory) if s.max_inventory is not None else np.inf
+            bound = self._rho_max(t) - float(s.adverse_floor) + EPS - float(s.min_edge)
+            bid_side = (bf + 1 < ac) & (bf + 1 > 0) & (q < lim + 1e-9) & (
+                reservation - bid_q + bound > 0)
+            ask_side = (ac - 1 > bf) & (ask_q < 1 + 1e-9) & (q > -lim - 1e-9) & (
+                ask_q - reservation + bound > 0)
+            pre = ok & (~on_grid | bid_side | ask_side)
+        rows = np.flatnonzero(pre)
+        insts = t.instruments
+
+        def build(r: int) -> list[Opportunity]:
+            inst = insts[r]
+            assert inst is not None
+            return self._token(market, inst, ts_ns, flow=float(flow[r]))
+
+        return stamped(self.cache.collect(rows, keys_of(t.row_gen[rows], flow[rows], q[rows]),
+                                          build), ts_ns)
+
+    def _inventories(self, market: MarketState, t: TouchTable) -> np.ndarray:
+        """``q`` of every row as floats (the configured inventory, then published signals)."""
+        q = np.zeros(len(t), dtype=np.float64)
+        index = t.index
+        for iid, v in self.settings.inventory.items():
+            if iid in index:
+                q[index[iid]] = float(v)
+        name = self.settings.inventory_signal
+        for (sig_name, iid), sig in market.signals.items():
+            if sig_name == name and iid in index:
+                q[index[iid]] = float(dec(sig.value))
+        return q
+
+    def _rho_max(self, t: TouchTable) -> np.ndarray | float:
+        """The largest reward per share either side can earn, per row."""
+        s = self.settings
+        if s.reward_pool_share <= 0:
+            return float(s.reward_per_share)
+        if self._rho[:2] != (t.static_gen, len(t)):
+            rho = np.full(len(t), float(s.reward_per_share))
+            for r, inst in enumerate(t.instruments):
+                rate = inst.meta.get("rewards_daily_rate") if inst is not None else None
+                if rate is not None:
+                    rho[r] = float(dec(float(rate)) * dec(s.reward_pool_share)
+                                   / s.expected_daily_fills)
+            self._rho = (t.static_gen, len(t), rho)
+        return self._rho[2]
+
+    def reference_scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """The per-book loop over ``market.books`` (the reference of the tests)."""
         found: list[Opportunity] = []
         for iid, book in market.books.items():
             inst = instrument_of(market, iid)
@@ -120,17 +192,20 @@ class MakerScanner(Scanner):
             if not market.tradeable(iid)[0]:
                 continue
             found.extend(self._token(market, inst, ts_ns))
-        found.sort(key=lambda o: o.expected_profit, reverse=True)
-        return found
+        return by_profit(found)
 
-    def _token(self, market: MarketState, inst: Instrument, ts_ns: int) -> list[Opportunity]:
+    def _token(self, market: MarketState, inst: Instrument, ts_ns: int,
+               flow: float | None = None) -> list[Opportunity]:
         s = self.settings
         iid = inst.id
         book = market.books[iid]
+        if inst.kind != "binary" or not book.bids or not book.asks:
+            return []
         best_bid, best_ask = book.best_bid(), book.best_ask()
         assert best_bid is not None and best_ask is not None
         q = self.inventory(market, iid)
-        flow = self.flow(market, iid, ts_ns)
+        if flow is None:
+            flow = self.flow(market, iid, ts_ns)
         plan = quote_sides(s, inst, dec(best_bid), dec(best_ask), q, flow,
                            market.fee_schedule(iid), max_inventory=s.max_inventory)
         out = []
@@ -145,7 +220,8 @@ class MakerScanner(Scanner):
                 ts_ns=ts_ns, kind=f"maker_{quote.label}",
                 legs=(Leg(iid, quote.side, quote.price, quote.size),),
                 edge_per_unit=per_share, max_size=quote.size, expected_profit=e * quote.size,
-                costs=quote.fee, risk_free=False, event_id=str(inst.meta.get("event_id", "")),
+                costs=quote.fee, risk_free=False,
+                event_id=event_id_for(market, iid, core_event_id(market, iid)),
                 lane=lane,
                 reason=lane_reason(lane, quote.explain(plan) + "; needs the maker lifecycle")))
         return out

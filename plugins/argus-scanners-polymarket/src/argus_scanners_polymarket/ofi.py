@@ -117,6 +117,10 @@ class OfiTracker:
         self._trades: dict[str, deque[tuple[int, float]]] = {}
         self._seen_trade: dict[str, Trade] = {}
         self._stamp = 0
+        #: token -> (computed at, valid until, reading): what :meth:`reading_at` reuses
+        self._memo: dict[str, tuple[int, float, OfiReading | None]] = {}
+        #: tokens fed since the last :meth:`take_fed` (a scanner's dirty set)
+        self.fed: set[str] = set()
 
     # -- feeding -------------------------------------------------------------------------
     def on_book(self, iid: str, bids: np.ndarray, asks: np.ndarray, ts_ns: int) -> None:
@@ -134,6 +138,8 @@ class OfiTracker:
         else:
             steps.append((ts_ns, 0.0, depth, 0))  # the first state: depth only, no e_n
         self._last[iid] = (bids, asks)
+        self._memo.pop(iid, None)
+        self.fed.add(iid)
 
     def on_trade(self, trade: Trade) -> None:
         """A print: ``+size`` for a taker buy, ``-size`` for a taker sell."""
@@ -141,6 +147,8 @@ class OfiTracker:
         signed = size if trade.aggressor is Side.BUY else -size
         self._trades.setdefault(trade.instrument_id, deque()).append((trade.ts_ns, signed))
         self._seen_trade[trade.instrument_id] = trade
+        self._memo.pop(trade.instrument_id, None)
+        self.fed.add(trade.instrument_id)
 
     def on_event(self, event: MarketEvent, market: MarketState | None = None) -> None:
         """Feed one market event: an ``OrderBook`` snapshot, a ``Trade``, or a ``BookDelta``
@@ -187,6 +195,7 @@ class OfiTracker:
                        for iid, q in state.get("steps", {}).items()}
         self._trades = {iid: deque((int(t), float(x)) for t, x in q)
                         for iid, q in state.get("trades", {}).items()}
+        self._memo = {}
 
     # -- reading -------------------------------------------------------------------------
     def reading(self, iid: str, now_ns: int) -> OfiReading | None:
@@ -218,6 +227,34 @@ class OfiTracker:
             transitions=sum(s[3] for s in in_steps),
             trades=len(in_trades))
 
+    def reading_at(self, iid: str, now_ns: int) -> OfiReading | None:
+        """:meth:`reading`, reused while it cannot change: until the token is fed again,
+        the oldest term in its window leaves it, or a term stamped after the last read
+        enters it (time going backwards reads afresh).  What a scanner asks for thousands
+        of quiet tokens every scan."""
+        hit = self._memo.get(iid)
+        if hit is not None and hit[0] <= now_ns < hit[1]:
+            return hit[2]
+        r = self.reading(iid, now_ns)
+        until = math.inf
+        for q in (self._steps.get(iid), self._trades.get(iid)):
+            for entry in q or ():
+                t = entry[0]
+                # a term in the window leaves at t + window; a later one enters at t
+                until = min(until, t + self.window_ns if t <= now_ns else t)
+        self._memo[iid] = (now_ns, until, r)
+        return r
+
+    def valid_until(self, iid: str) -> float:
+        """Until when (ns) :meth:`reading_at`'s last answer for ``iid`` holds (-inf: none)."""
+        hit = self._memo.get(iid)
+        return hit[1] if hit is not None else -math.inf
+
+    def take_fed(self) -> set[str]:
+        """The tokens fed since the last call (and forget them)."""
+        fed, self.fed = self.fed, set()
+        return fed
+
     def imbalance(self, iid: str, now_ns: int) -> float:
         """:attr:`OfiReading.imbalance` of ``iid`` (0 when unseen or quiet)."""
         r = self.reading(iid, now_ns)
@@ -242,3 +279,63 @@ def market_ofi(market: MarketState, iid: str, now_ns: int,
         r = tracker.reading(iid, now_ns)
         return r.imbalance if r is not None else None
     return market.signal(SIGNAL, iid)
+
+
+def flow_of(tracker: OfiTracker, market: MarketState, iid: str, ts_ns: int) -> float:
+    """``I`` of ``iid``: ``tracker``'s OFI imbalance when it saw flow in its window, else
+    the published ``"ofi"`` signal, else 0."""
+    r = tracker.reading(iid, ts_ns)
+    if r is not None and (r.transitions or r.trades):
+        return r.imbalance
+    published = market.signal(SIGNAL, iid)
+    return published if published is not None else 0.0
+
+
+class FlowColumn:
+    """:func:`flow_of` for every row of a touch table, as a numpy column, recomputed only
+    for the rows whose value can have moved since the last scan: tokens the tracker was
+    fed, tokens whose window lost or gained a term (:meth:`OfiTracker.valid_until`), and
+    tokens whose published ``"ofi"`` signal changed."""
+
+    def __init__(self, tracker: OfiTracker) -> None:
+        self.tracker = tracker
+        self.values = np.zeros(0, dtype=np.float64)
+        self._until = np.zeros(0, dtype=np.float64)
+        self._at = np.zeros(0, dtype=np.int64)
+        self._signals: dict[str, float] = {}
+        self.recomputed = 0  # rows recomputed by the last update (tests, benchmark)
+
+    def update(self, market: MarketState, ids: list[str], index: dict[str, int], ts_ns: int
+               ) -> np.ndarray:
+        """The column at ``ts_ns`` for the rows ``ids`` (``index``: id -> row)."""
+        n = len(ids)
+        if n > len(self.values):
+            grow = n - len(self.values)
+            self.values = np.concatenate([self.values, np.zeros(grow)])
+            self._until = np.concatenate([self._until, np.full(grow, -math.inf)])
+            self._at = np.concatenate([self._at, np.zeros(grow, dtype=np.int64)])
+        dirty = self.tracker.take_fed()
+        signals = {iid: sig.value for (name, iid), sig in market.signals.items()
+                   if name == SIGNAL}
+        if signals != self._signals:
+            old = self._signals
+            dirty |= {i for i in signals.keys() | old.keys() if signals.get(i) != old.get(i)}
+            self._signals = signals
+        mask = (self._until <= ts_ns) | (self._at > ts_ns)
+        rows = [index[i] for i in dirty if i in index]
+        mask[rows] = True
+        tracker = self.tracker
+        values, until, at = self.values, self._until, self._at
+        recompute = np.flatnonzero(mask).tolist()
+        for r in recompute:
+            iid = ids[r]
+            reading = tracker.reading_at(iid, ts_ns)
+            if reading is not None and (reading.transitions or reading.trades):
+                values[r] = reading.imbalance
+            else:
+                published = signals.get(iid)
+                values[r] = published if published is not None else 0.0
+            until[r] = tracker.valid_until(iid)
+            at[r] = ts_ns
+        self.recomputed = len(recompute)
+        return values

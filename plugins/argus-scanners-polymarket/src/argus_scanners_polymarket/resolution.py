@@ -27,6 +27,7 @@ unchanged book reports the same opportunity (the core acts on an id once).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import ClassVar
 
@@ -44,6 +45,7 @@ from argus_scanners_polymarket.common import (
     edge,
     event_id_for,
     lane_reason,
+    reworded,
     token_map,
     walk_asks,
 )
@@ -75,6 +77,9 @@ class ResolutionScanner(Scanner):
         self.settings = settings or ResolutionSettings()
         self.incremental = incremental
         self.cache = RowCache()
+        #: near-certain token -> what its last exact walk decided and wrote that depends on
+        #: the time to the event's end (``_holds`` re-checks it at a later scan time)
+        self._timed: dict[str, _Timed] = {}
 
     def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """Every decided token with a profitable ask ladder, most profitable first."""
@@ -104,14 +109,49 @@ class ResolutionScanner(Scanner):
                    & (rate_up >= float(s.min_annualized_return)))
         rows = np.flatnonzero(pre)
         refs, ids = t.refs, t.ids
-        # near-certain findings depend on the time to the end: keyed by the scan time too
-        keys = keys_of(t.row_gen[rows], np.where(resolved[rows], 0, now))
 
         def build(r: int) -> list[Opportunity]:
             return self._token(market, ids[r], refs.get(ids[r]), now, ts_ns)
 
-        out = self.cache.collect(rows, keys, build)
+        def still(r: int, cached: list[Opportunity]) -> bool | list[Opportunity]:
+            # a near-certain finding depends on the time to the event's end
+            return bool(resolved[r]) or self._holds(ids[r], now, cached)
+
+        out = self.cache.collect(rows, keys_of(t.row_gen[rows]), build, still)
         return stamped(out, ts_ns)
+
+    def _horizon(self, end_ns: int, now: int) -> int:
+        s = self.settings
+        return max(max(end_ns - now, 0) + int(s.redemption_delay_hours * NS_PER_HOUR),
+                   int(s.min_horizon_hours * NS_PER_HOUR))
+
+    @staticmethod
+    def _texts(end_ns: int, now: int, horizon: int, rate: Decimal) -> tuple[str, str, str]:
+        """The figures of a near-certain reason that move with time."""
+        return (f"{max(end_ns - now, 0) / NS_PER_HOUR:.1f}", f"{float(rate):.1%}",
+                f"{horizon / NS_PER_HOUR:.1f}")
+
+    def _holds(self, iid: str, now: int, cached: list[Opportunity]
+               ) -> bool | list[Opportunity]:
+        """Whether ``iid``'s near-certain walk, built at an earlier scan time on the same
+        book, decides every level alike at ``now`` (False: build it again); if so, the
+        cached finding (True) or, when its reason's figures moved, a re-worded copy."""
+        timed = self._timed.get(iid)
+        if timed is None:
+            return False
+        end_ns, decisions, per_share, texts, reason = timed
+        horizon = self._horizon(end_ns, now)
+        floor = self.settings.min_annualized_return
+        for e, cost, taken in decisions:
+            if (annualized(e, cost, horizon) >= floor) != taken:
+                return False
+        if per_share is None or reason is None or len(cached) != 1:
+            return per_share is None and not cached
+        new_texts = self._texts(end_ns, now, horizon, annualized(*per_share, horizon))
+        if new_texts == texts:
+            return True
+        self._timed[iid] = (end_ns, decisions, per_share, new_texts, reason)
+        return [reworded(cached[0], reason(new_texts))]
 
     def reference_scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """The per-book loop over ``market.books`` (the reference of the tests)."""
@@ -147,17 +187,24 @@ class ResolutionScanner(Scanner):
                 return []
             kind, payout, horizon = "near_certain", Decimal(1), max(to_end, 0) + delay_ns
             lane, risk_free = RESEARCH, False
-            why = (f"best bid {bid} >= {s.near_certain_price} with "
-                   f"{max(to_end, 0) / NS_PER_HOUR:.1f}h to the event's end; can still lose")
+            why = ""  # written by reason() below: its hours move with time
         horizon = max(horizon, floor_ns)
+        decisions: list[tuple[Decimal, Decimal, bool]] = []
 
         def keep(price: Decimal, unit_fee: Decimal) -> bool:
             e = payout - price - unit_fee
-            return (e > 0 and e >= s.min_edge
-                    and annualized(e, price + unit_fee, horizon) >= s.min_annualized_return)
+            if not (e > 0 and e >= s.min_edge):
+                return False
+            taken = annualized(e, price + unit_fee, horizon) >= s.min_annualized_return
+            decisions.append((e, price + unit_fee, taken))  # the part that moves with time
+            return taken
 
         walk = walk_asks(book.ask_levels(), market.fee_schedule(iid), keep=keep,
                          max_qty=s.max_size)
+        timed = kind == "near_certain" and ref is not None and ref.event.end_ts_ns is not None
+        if timed:
+            assert ref is not None and ref.event.end_ts_ns is not None
+            self._timed[iid] = (ref.event.end_ts_ns, decisions, None, None, None)
         inst = market.instruments.get(iid)
         if walk.quantity <= 0 or (inst is not None and walk.quantity < inst.min_size):
             return []
@@ -165,18 +212,38 @@ class ResolutionScanner(Scanner):
         if profit <= 0:
             return []
         avg = walk.value / walk.quantity
-        rate = annualized(profit / walk.quantity, (walk.value + walk.fees) / walk.quantity,
-                          horizon)
+        per_share = (profit / walk.quantity, (walk.value + walk.fees) / walk.quantity)
+        rate = annualized(*per_share, horizon)
         name = ref.outcome.name if ref is not None else iid
+        head = (f"buy {walk.quantity} of {name!r} at avg {avg:.6f} (limit {walk.limit}), "
+                f"pays {payout}; ")
+        if kind == "near_certain":
+            bid_text = (f"best bid {book.best_bid()} >= {s.near_certain_price} with ")
+
+            def reason(texts: tuple[str, str, str]) -> str:
+                hours, rate_text, horizon_text = texts
+                return lane_reason(lane, (
+                    f"{head}{bid_text}{hours}h to the event's end; can still lose; "
+                    f"{rate_text} annualised over {horizon_text}h"))
+        else:
+            def reason(texts: tuple[str, str, str]) -> str:
+                return lane_reason(lane, f"{head}{why}; {texts[1]} annualised over {texts[2]}h")
+        texts = ("", f"{float(rate):.1%}", f"{horizon / NS_PER_HOUR:.1f}")
+        if timed:
+            assert ref is not None and ref.event.end_ts_ns is not None
+            end_ns = ref.event.end_ts_ns
+            texts = self._texts(end_ns, now, horizon, rate)
+            self._timed[iid] = (end_ns, decisions, per_share, texts, reason)
         return [Opportunity(
             opportunity_id=f"resolution:{kind}:{iid}:{book.ts_ns}",
             scanner=self.name, ts_ns=ts_ns, kind=kind, legs=(buy_leg(iid, walk),),
             edge_per_unit=edge(profit, walk.quantity), max_size=walk.quantity,
             expected_profit=profit, costs=walk.fees,
-            lane=lane,
-            reason=lane_reason(lane, (
-                f"buy {walk.quantity} of {name!r} at avg {avg:.6f} (limit {walk.limit}), "
-                f"pays {payout}; {why}; {float(rate):.1%} annualised over "
-                f"{horizon / NS_PER_HOUR:.1f}h")),
-            risk_free=risk_free,
+            lane=lane, reason=reason(texts), risk_free=risk_free,
             event_id=event_id_for(market, iid, ref.event.event_id if ref is not None else ""))]
+
+
+#: a near-certain token's time-dependent parts: (event end, [(edge, cost, taken) per level
+#: walked], (profit, cost) per share or None, the reason's moving figures, the reason)
+_Timed = tuple[int, list[tuple[Decimal, Decimal, bool]], tuple[Decimal, Decimal] | None,
+               tuple[str, str, str] | None, Callable[[tuple[str, str, str]], str] | None]

@@ -29,7 +29,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from argus_core import FeeSchedule, MarketState, Opportunity
+from argus_core import FeeSchedule, Instrument, MarketState, Opportunity
 from argus_scanners_polymarket.common import (
     TokenRef,
     by_profit,
@@ -98,6 +98,7 @@ class TouchTable:
         self.refs: dict[str, TokenRef] = {}
         self.event_refs: list[TokenRef] = []
         self.schedules: list[FeeSchedule] = []
+        self.instruments: list[Instrument | None] = []  # instrument_of(market, row's id)
         # One price -> unit fee memo per distinct schedule object (kept alive beside it).
         self._memos: dict[int, tuple[FeeSchedule, dict[float, float]]] = {}
         self._trades: dict[str, object] = {}
@@ -155,9 +156,10 @@ class TouchTable:
         events: dict[str, int] = {}
         self.event_refs = []
         self.schedules += [FeeSchedule()] * (len(self.ids) - len(self.schedules))
+        self.instruments += [None] * (len(self.ids) - len(self.instruments))
         for r in rows:
             iid = self.ids[r]
-            inst = instrument_of(market, iid)
+            inst = self.instruments[r] = instrument_of(market, iid)
             self.binary[r] = inst is not None and inst.kind == "binary"
             self.tick[r] = float(inst.tick_size) if inst is not None else 0.01
             self.min_size[r] = float(inst.min_size) if inst is not None else 0.0
@@ -271,10 +273,14 @@ class RowCache:
         self._built = np.zeros(0, dtype=np.bool_)
         self.built = 0  # rows built by the exact code in the last scan (tests, benchmark)
 
-    def collect(self, rows: np.ndarray, keys: np.ndarray, build: Callable[[int], list[Opportunity]]
+    def collect(self, rows: np.ndarray, keys: np.ndarray,
+                build: Callable[[int], list[Opportunity]],
+                still: Callable[[int, list[Opportunity]], bool | list[Opportunity]] | None = None
                 ) -> list[list[Opportunity]]:
         """The findings of each of ``rows`` (ascending), building those whose ``keys``
-        (one row of int64 per row) differ from the cached ones."""
+        (one row of int64 per row) differ from the cached ones.  ``still(row, cached)``
+        (when given) re-checks a cached row: True keeps it, False builds it again, a list
+        replaces it (the same findings re-worded, say)."""
         n = int(rows[-1]) + 1 if len(rows) else 0
         width = keys.shape[1] if keys.ndim == 2 else 0
         if n > len(self._built) or width != self._keys.shape[1]:
@@ -286,6 +292,14 @@ class RowCache:
                 self._keys[:len(old_keys)] = old_keys
                 self._built[:len(old_built)] = old_built
         moved = ~self._built[rows] | (self._keys[rows] != keys).any(axis=1)
+        if still is not None:
+            for k in np.flatnonzero(~moved).tolist():
+                r = int(rows[k])
+                verdict = still(r, self.found[r])
+                if verdict is False:
+                    moved[k] = True
+                elif verdict is not True:
+                    self.found[r] = verdict
         stale = rows[moved]
         found = self.found
         for r in stale.tolist():

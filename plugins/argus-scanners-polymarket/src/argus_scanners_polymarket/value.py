@@ -31,6 +31,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import ClassVar
 
+import numpy as np
+
 from argus_core import (
     ConfigError,
     Forecast,
@@ -43,13 +45,17 @@ from argus_scanners_polymarket.common import (
     EXECUTABLE,
     RESEARCH,
     buy_leg,
+    by_profit,
+    core_event_id,
     dec,
     edge,
+    event_id_for,
     instrument_of,
     lane_reason,
     walk_asks,
 )
 from argus_scanners_polymarket.config import BaselineSettings, PmScannersSettings, ValueSettings
+from argus_scanners_polymarket.touch import EPS, RowCache, keys_of, stamped, touch_table
 
 
 class BaselineForecaster(Forecaster):
@@ -96,61 +102,110 @@ def forecaster_named(market: MarketState, name: str, scanner: str) -> Forecaster
 
 
 class ValueScanner(Scanner):
-    """Asks priced below a forecaster's probability, net of fees."""
+    """Asks priced below a forecaster's probability, net of fees.
+
+    ``incremental=True`` with the ``baseline`` forecaster: its ``p`` is computed for every
+    token at once over the shared touch table (the same float formula), a float pre-check
+    at the best ask (margin :data:`EPS`) selects the candidates, and the exact ``Decimal``
+    walk builds their findings, reused while the row and ``p`` are unchanged.  Any other
+    forecaster is asked token by token (``forecast`` is its only interface): the
+    per-book reference loop, which ``incremental=False`` always runs."""
 
     name: ClassVar[str] = "value"
 
-    def __init__(self, settings: PmScannersSettings | ValueSettings | None = None) -> None:
+    def __init__(self, settings: PmScannersSettings | ValueSettings | None = None, *,
+                 incremental: bool = True) -> None:
         if isinstance(settings, PmScannersSettings):
             settings = settings.value
         self.settings = settings or ValueSettings()
+        self.incremental = incremental
+        self.cache = RowCache()
         #: opportunity id -> the forecast's confidence (read by the ``ranked`` scanner)
         self.confidences: dict[str, float] = {}
+        self._confidence: dict[str, float] = {}
 
     def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """Every token whose asks sit ``min_edge`` below the forecast, best first."""
+        forecaster = forecaster_named(market, self.settings.forecaster, self.name)
+        if not self.incremental or type(forecaster) is not BaselineForecaster:
+            return self.reference_scan(market, ts_ns)
         s = self.settings
-        forecaster = forecaster_named(market, s.forecaster, self.name)
-        self.confidences = {}
-        found: list[Opportunity] = []
-        for iid, book in market.books.items():
-            inst = instrument_of(market, iid)
-            if inst is None or inst.kind != "binary" or not book.asks:
-                continue
-            if not market.tradeable(iid)[0]:
-                continue
-            f = forecaster.forecast(iid, market, ts_ns)
-            if f is None or f.p_win is None:
-                continue
-            p = dec(round(f.p_win, 9))
+        base = forecaster.settings
+        t = touch_table(market)
+        usable = t.usable(market)
+        has_ask = ~np.isnan(t.ask)
+        two = usable & has_ask & ~np.isnan(t.bid) & (t.ts <= ts_ns)
+        mid = (t.bid + t.ask) / 2
+        age = ts_ns - t.trade_ts
+        recent = (t.trade_ts >= 0) & (age >= 0) & (age <= base.max_trade_age_s * 1e9)
+        p = np.where(two & recent, (mid + t.trade_price) / 2,
+                     np.where(two, mid, np.where(recent, t.trade_price, np.nan)))
+        p = np.minimum(np.maximum(p, 0.0), 1.0)
+        with np.errstate(invalid="ignore"):
+            pre = (t.binary & has_ask & usable
+                   & (p - t.ask - t.ask_fee + EPS >= float(s.min_edge)))
+        rows = np.flatnonzero(pre)
+        ids = t.ids
 
-            def keep(price: Decimal, unit_fee: Decimal, p: Decimal = p) -> bool:
-                return p - price - unit_fee >= s.min_edge
+        def build(r: int) -> list[Opportunity]:
+            return self._token(market, ids[r], forecaster, ts_ns)
 
-            walk = walk_asks(book.ask_levels(), market.fee_schedule(iid), keep=keep,
-                             max_qty=s.max_size)
-            if walk.quantity <= 0 or walk.quantity < inst.min_size:
-                continue
-            profit = p * walk.quantity - walk.value - walk.fees
-            if profit <= 0:
-                continue
-            per_share = edge(profit, walk.quantity)
-            gated = (s.executable_min_edge is not None and s.executable_min_confidence is not None
-                     and per_share >= s.executable_min_edge
-                     and f.confidence >= s.executable_min_confidence)
-            lane = EXECUTABLE if gated else RESEARCH
-            why = ("edge and confidence reach the executable thresholds" if gated else
-                   "a forecast, not a certainty")
-            oid = f"value:{s.forecaster}:{iid}:{book.ts_ns}"
-            self.confidences[oid] = f.confidence
-            found.append(Opportunity(
-                opportunity_id=oid, scanner=self.name, ts_ns=ts_ns, kind="value",
-                legs=(buy_leg(iid, walk),), edge_per_unit=per_share, max_size=walk.quantity,
-                expected_profit=profit, costs=walk.fees, risk_free=False,
-                event_id=str(inst.meta.get("event_id", "")), lane=lane,
-                reason=lane_reason(lane, (
-                    f"{s.forecaster} says P={p} (confidence {f.confidence:g}); "
-                    f"{walk.quantity} asked up to {walk.limit} net of {walk.fees} fees; "
-                    f"{why}"))))
-        found.sort(key=lambda o: o.expected_profit, reverse=True)
+        out = self.cache.collect(rows, keys_of(t.row_gen[rows], p[rows]), build)
+        found = stamped(out, ts_ns)
+        conf = self._confidence
+        self.confidences = {o.opportunity_id: conf[o.opportunity_id] for o in found}
         return found
+
+    def reference_scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """The per-book loop over ``market.books`` (the reference of the tests)."""
+        forecaster = forecaster_named(market, self.settings.forecaster, self.name)
+        found: list[Opportunity] = []
+        for iid in market.books:
+            found.extend(self._token(market, iid, forecaster, ts_ns))
+        self.confidences = {o.opportunity_id: self._confidence[o.opportunity_id]
+                            for o in found}
+        return by_profit(found)
+
+    def _token(self, market: MarketState, iid: str, forecaster: Forecaster, ts_ns: int
+               ) -> list[Opportunity]:
+        s = self.settings
+        book = market.books[iid]
+        inst = instrument_of(market, iid)
+        if inst is None or inst.kind != "binary" or not book.asks:
+            return []
+        if not market.tradeable(iid)[0]:
+            return []
+        f = forecaster.forecast(iid, market, ts_ns)
+        if f is None or f.p_win is None:
+            return []
+        p = dec(round(f.p_win, 9))
+
+        def keep(price: Decimal, unit_fee: Decimal) -> bool:
+            return p - price - unit_fee >= s.min_edge
+
+        walk = walk_asks(book.ask_levels(), market.fee_schedule(iid), keep=keep,
+                         max_qty=s.max_size)
+        if walk.quantity <= 0 or walk.quantity < inst.min_size:
+            return []
+        profit = p * walk.quantity - walk.value - walk.fees
+        if profit <= 0:
+            return []
+        per_share = edge(profit, walk.quantity)
+        gated = (s.executable_min_edge is not None and s.executable_min_confidence is not None
+                 and per_share >= s.executable_min_edge
+                 and f.confidence >= s.executable_min_confidence)
+        lane = EXECUTABLE if gated else RESEARCH
+        why = ("edge and confidence reach the executable thresholds" if gated else
+               "a forecast, not a certainty")
+        oid = f"value:{s.forecaster}:{iid}:{book.ts_ns}"
+        self._confidence[oid] = f.confidence
+        return [Opportunity(
+            opportunity_id=oid, scanner=self.name, ts_ns=ts_ns, kind="value",
+            legs=(buy_leg(iid, walk),), edge_per_unit=per_share, max_size=walk.quantity,
+            expected_profit=profit, costs=walk.fees, risk_free=False,
+            event_id=event_id_for(market, iid, core_event_id(market, iid)), lane=lane,
+            reason=lane_reason(lane, (
+                f"{s.forecaster} says P={p} (confidence {f.confidence:g}); "
+                f"{walk.quantity} asked up to {walk.limit} net of {walk.fees} fees; "
+                f"{why}")))]
+
