@@ -4,6 +4,7 @@ the foreign scripts it writes still compile (they run only where the extras exis
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from types import ModuleType
@@ -45,3 +46,25 @@ def test_the_foreign_scripts_compile(name: str) -> None:
     source = getattr(_bench(), name)
     compile(source, f"{name.lower()}_job.py", "exec")
     assert "START_S" in source and "json.dump" in source  # same window; writes its result
+
+
+def test_the_vectorbt_comparison_runs_its_argus_side_and_rule_checks(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    sys.path[:0] = [str(ROOT / "benchmarks" / "loop"), str(ROOT / "benchmarks")]
+    try:
+        import bench_vectorbt
+    finally:
+        del sys.path[:2]
+    # Exit 0 only when Argus's final equity equals its rules' plain-Python figure.
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    try:
+        assert bench_vectorbt.main(["--bars", "800", "--repeat", "1", "--skip-vectorbt"]) == 0
+    finally:  # the benchmark pins its process to one core; this is pytest's process
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
+    out = capsys.readouterr().out
+    assert re.search(r"^Argus loop \(pre-parsed bars\)\s+800\s", out, re.M), out
+    assert "plain Python: " in out and "-> same" in out
+    assert "skipped (--skip-vectorbt)" in out
+    # vectorbt's own rules, reproduced in plain Python, still make trades on these bars.
+    assert bench_vectorbt.vectorbt_rules(bench_vectorbt.bench_loop.read_bars()[:800]) != 100_000
