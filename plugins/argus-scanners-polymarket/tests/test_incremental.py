@@ -13,6 +13,7 @@ from argus_scanners_polymarket.config import LatencySettings, PmScannersSettings
 from argus_scanners_polymarket.fixtures import MarketBuilder
 from argus_scanners_polymarket.maker import MakerScanner
 from argus_scanners_polymarket.resolution import ResolutionScanner
+from argus_scanners_polymarket.stale import SpikeScanner, StaleQuoteScanner
 from argus_scanners_polymarket.synthetic import NOW_NS, SPOT, quote, synthetic
 from argus_scanners_polymarket.value import ValueScanner
 
@@ -92,7 +93,8 @@ def step(market: MarketState, rng: np.random.Generator, ts: int, k: int) -> None
                 quote(b, rng, yes, no, round(float(rng.uniform(0.05, 0.95)), 2), ts_ns=ts)
 
 
-def check(make: Callable[[bool], Scanner], *, steps: int, seed: int, events: int = 40) -> int:
+def check(make: Callable[[bool], Scanner], *, steps: int, seed: int, events: int = 40,
+          stateful: bool = False) -> int:
     """Run the incremental scanner and the reference side by side; the findings seen."""
     market = synthetic(events, seed=seed)
     if seed % 2 == 0:  # books go stale with time alone (no change listed)
@@ -104,8 +106,11 @@ def check(make: Callable[[bool], Scanner], *, steps: int, seed: int, events: int
     for k in range(steps):
         got, want = fast.scan(market, ts), ref.scan(market, ts)
         assert got == want, f"step {k}: {len(got)} findings vs {len(want)}"
-        again = fast.scan(market, ts)  # a full scan of the unchanged state
-        assert again == want
+        if hasattr(ref, "get_state"):  # stateful: the same state, to the bit
+            assert fast.get_state() == ref.get_state(), f"step {k}"
+        if not stateful:
+            again = fast.scan(market, ts)  # a full scan of the unchanged state
+            assert again == want
         seen += len(want)
         ts += int(rng.choice([S // 2, 2 * S, 40 * S, 400 * S]))
         step(market, rng, ts, k)
@@ -127,4 +132,18 @@ def test_value_equals_reference(seed: int) -> None:
 @pytest.mark.parametrize("seed", [5, 6])
 def test_maker_equals_reference(seed: int) -> None:
     seen = check(lambda inc: MakerScanner(SETTINGS, incremental=inc), steps=50, seed=seed)
+    assert seen > 0
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_spike_equals_reference(seed: int) -> None:
+    seen = check(lambda inc: SpikeScanner(SETTINGS, incremental=inc), steps=80, seed=seed,
+                 stateful=True)
+    assert seen > 0
+
+
+@pytest.mark.parametrize("seed", [9, 12])
+def test_stale_equals_reference(seed: int) -> None:
+    seen = check(lambda inc: StaleQuoteScanner(SETTINGS, incremental=inc), steps=80,
+                 seed=seed, stateful=True)
     assert seen > 0

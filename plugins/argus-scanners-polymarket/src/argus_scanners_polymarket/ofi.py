@@ -57,15 +57,20 @@ SIGNAL = "ofi"
 _NS = 10**9
 
 
-def _level(levels: np.ndarray, m: int, *, bid: bool) -> tuple[float, float]:
+Top = tuple[tuple[float, float], ...]  # a side's best levels, best first
+
+
+def _level(levels: np.ndarray | Top, m: int, *, bid: bool) -> tuple[float, float]:
     if m < len(levels):
-        return float(levels[m, 0]), float(levels[m, 1])
+        return float(levels[m][0]), float(levels[m][1])
     return (0.0, 0.0) if bid else (math.inf, 0.0)
 
 
-def ofi_step(prev_bids: np.ndarray, prev_asks: np.ndarray, bids: np.ndarray,
-             asks: np.ndarray, *, levels: int = 1, level_decay: float = 1.0) -> float:
-    """``e_n`` between two book states (``(k, 2)`` price/size arrays, best first)."""
+def ofi_step(prev_bids: np.ndarray | Top, prev_asks: np.ndarray | Top,
+             bids: np.ndarray | Top, asks: np.ndarray | Top, *, levels: int = 1,
+             level_decay: float = 1.0) -> float:
+    """``e_n`` between two book states (``(k, 2)`` price/size arrays or tuples of
+    ``(price, size)``, best first)."""
     total = 0.0
     for m in range(levels):
         pb0, qb0 = _level(prev_bids, m, bid=True)
@@ -93,8 +98,19 @@ class OfiReading:
     trades: int
 
 
-def _top(levels: np.ndarray, n: int) -> np.ndarray:
-    return np.array(levels[:n], dtype=np.float64).reshape(-1, 2)
+def _top(levels: np.ndarray | list[list[float]], n: int) -> Top:
+    return tuple((float(p), float(q)) for p, q in np.asarray(levels, dtype=np.float64)
+                 .reshape(-1, 2)[:n].tolist())
+
+
+def _dict_top(ladder: dict[float, float], n: int, *, bid: bool) -> Top:
+    """The ``n`` best levels of a book side's price -> size dict (no sorted view built)."""
+    if not ladder:
+        return ()
+    if n == 1:
+        best = max(ladder) if bid else min(ladder)
+        return ((best, ladder[best]),)
+    return tuple(sorted(ladder.items(), reverse=bid)[:n])
 
 
 class OfiTracker:
@@ -110,7 +126,7 @@ class OfiTracker:
         self.levels = levels
         self.level_decay = level_decay
         self.trade_weight = trade_weight
-        self._last: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._last: dict[str, tuple[Top, Top]] = {}
         #: token -> (ts_ns, e_n, touch depth of state n, 1 for a transition / 0 the first state)
         self._steps: dict[str, deque[tuple[int, float, float, int]]] = {}
         #: token -> (ts_ns, signed size)
@@ -125,12 +141,14 @@ class OfiTracker:
     # -- feeding -------------------------------------------------------------------------
     def on_book(self, iid: str, bids: np.ndarray, asks: np.ndarray, ts_ns: int) -> None:
         """A new state of ``iid``'s book (best-first ``(k, 2)`` arrays)."""
-        bids, asks = _top(bids, self.levels), _top(asks, self.levels)
+        self._on_top(iid, _top(bids, self.levels), _top(asks, self.levels), ts_ns)
+
+    def _on_top(self, iid: str, bids: Top, asks: Top, ts_ns: int) -> None:
         depth = (_level(bids, 0, bid=True)[1] + _level(asks, 0, bid=False)[1]) / 2
         prev = self._last.get(iid)
         steps = self._steps.setdefault(iid, deque())
         if prev is not None:
-            if np.array_equal(prev[0], bids) and np.array_equal(prev[1], asks):
+            if prev[0] == bids and prev[1] == asks:
                 return  # nothing at the top levels moved: no transition
             e = ofi_step(prev[0], prev[1], bids, asks, levels=self.levels,
                          level_decay=self.level_decay)
@@ -166,11 +184,15 @@ class OfiTracker:
     def observe(self, market: MarketState) -> None:
         """Read every book changed since the last call, and each token's newest trade."""
         changed, self._stamp = market.changes_since(self._stamp)
+        n = self.levels
         for iid in reversed(changed):  # oldest change first
             book = market.books[iid]
-            self.on_book(iid, book.bid_levels(), book.ask_levels(), book.ts_ns)
+            self._on_top(iid, _dict_top(book.bids, n, bid=True),
+                         _dict_top(book.asks, n, bid=False), book.ts_ns)
+        seen = self._seen_trade
         for iid, trade in market.trades.items():
-            if self._seen_trade.get(iid) != trade:
+            last = seen.get(iid)
+            if last is not trade and last != trade:
                 self.on_trade(trade)
 
     # -- checkpoints ---------------------------------------------------------------------
@@ -181,15 +203,15 @@ class OfiTracker:
         a market state (its stamp, the last trade seen) is not kept: a new market state
         is read afresh."""
         return {
-            "last": {iid: [b.tolist(), a.tolist()] for iid, (b, a) in self._last.items()},
+            "last": {iid: [[list(x) for x in b], [list(x) for x in a]]
+                     for iid, (b, a) in self._last.items()},
             "steps": {iid: [list(x) for x in q] for iid, q in self._steps.items()},
             "trades": {iid: [list(x) for x in q] for iid, q in self._trades.items()},
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`get_state` output."""
-        self._last = {iid: (_top(np.array(b, dtype=np.float64), self.levels),
-                            _top(np.array(a, dtype=np.float64), self.levels))
+        self._last = {iid: (_top(b, self.levels), _top(a, self.levels))
                       for iid, (b, a) in state.get("last", {}).items()}
         self._steps = {iid: deque((int(t), float(e), float(d), int(f)) for t, e, d, f in q)
                        for iid, q in state.get("steps", {}).items()}
