@@ -12,7 +12,10 @@ endless market until it is sent SIGTERM or SIGINT: after each subscriber's ``boo
 close and the next bar's ``ohlc`` frame (which completes the previous bar).  The closes
 zigzag, so ``ma_cross`` with ``fast = 2, slow = 3`` buys and sells every few bars and the
 paper broker fills its market orders on the served book.  While the file ``--hold``
-names exists, no new bar comes (a test holds the market still, e.g. while long).
+names exists, no new bar comes (a test holds the market still, e.g. while long); the
+file ``--events`` names holds the number of market events sent so far (frames the venue
+turns into an event: each book frame, each ohlc update), so a test knows when the run
+has caught up.
 
 The bars are stamped an hour apart from a fixed start (a replayed market, not the wall
 clock): the paper run's clock is the stream's.
@@ -92,7 +95,23 @@ def ohlc_frame(i: int, kind: str) -> str:
             f'"timestamp":"{rfc3339(begin + HOUR_S * 10**9)}"}}]}}')
 
 
-def session(rest: LocalKrakenRest, every_s: float, hold: Path | None) -> Iterator[Step]:
+class EventCount:
+    """Market events sent, over every connection; written to ``path`` after each."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path, self.n = path, 0
+
+    def add(self, n: int) -> None:
+        """``n`` more events have been sent."""
+        self.n += n
+        if self.path is not None:
+            partial = self.path.with_suffix(".partial")
+            partial.write_text(str(self.n))
+            partial.replace(self.path)
+
+
+def session(rest: LocalKrakenRest, every_s: float, hold: Path | None,
+            sent: EventCount) -> Iterator[Step]:
     """One connection's endless script (steps made as the server asks for them, so each
     wait is measured from the step before it)."""
     ref = ReferenceBook(10, 1, 8)
@@ -108,7 +127,8 @@ def session(rest: LocalKrakenRest, every_s: float, hold: Path | None) -> Iterato
     yield AwaitSubscribe("book")
     yield AwaitSubscribe("ohlc")
     yield from book("snapshot", close_of(0), START_S * 10**9)
-    yield Send(ohlc_frame(0, "snapshot"))
+    yield Send(ohlc_frame(0, "snapshot"))  # the first bar, not complete: no event yet
+    yield Call(lambda: sent.add(1))
     i = 0
     while True:
         due = time.monotonic() + every_s
@@ -118,13 +138,16 @@ def session(rest: LocalKrakenRest, every_s: float, hold: Path | None) -> Iterato
         i += 1
         # The book moves to the last close a second before the next bar starts.
         yield from book("update", close_of(i - 1), (START_S + i * HOUR_S - 1) * 10**9)
-        yield Send(ohlc_frame(i, "update"))
+        yield Send(ohlc_frame(i, "update"))  # completes bar i - 1
+        yield Call(lambda: sent.add(2))
 
 
-async def serve(ready: Path, every_s: float, hold: Path | None) -> None:
+async def serve(ready: Path, every_s: float, hold: Path | None, events: Path | None
+                ) -> None:
     """Serve until SIGTERM or SIGINT; write the URLs to ``ready`` once listening."""
     rest = LocalKrakenRest({"AssetPairs": ASSET_PAIRS}).start()
-    sessions: list[Any] = [session(rest, every_s, hold) for _ in range(SESSIONS)]
+    sent = EventCount(events)
+    sessions: list[Any] = [session(rest, every_s, hold, sent) for _ in range(SESSIONS)]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -141,7 +164,8 @@ async def serve(ready: Path, every_s: float, hold: Path | None) -> None:
 
 
 def main() -> None:
-    """``python kraken_paper_market.py --ready PATH [--every SECONDS] [--hold PATH]``."""
+    """``python kraken_paper_market.py --ready PATH [--every S] [--hold PATH]
+    [--events PATH]``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ready", type=Path, required=True,
                         help="file to write the servers' URLs to once they listen")
@@ -149,8 +173,10 @@ def main() -> None:
                         help="seconds between two bars (wall clock)")
     parser.add_argument("--hold", type=Path, default=None,
                         help="while this file exists, no new bar is played")
+    parser.add_argument("--events", type=Path, default=None,
+                        help="file to keep the number of market events sent in")
     args = parser.parse_args()
-    asyncio.run(serve(args.ready, args.every, args.hold))
+    asyncio.run(serve(args.ready, args.every, args.hold, args.events))
 
 
 if __name__ == "__main__":

@@ -131,15 +131,17 @@ class Child:
 
 
 class KrakenMarket(Child):
-    """The local Kraken exchange process (:mod:`kraken_paper_market`): REST and WS URLs.
-    Create ``hold_path`` to pause the market (no new bars) and delete it to go on."""
+    """The local Kraken exchange process (:mod:`kraken_paper_market`): REST and WS URLs;
+    :meth:`hold` pauses the market (no new bars), :meth:`release` lets it go on."""
 
     def __init__(self, tmp: Path, every_s: float = 0.2) -> None:
         self.ready = tmp / "market.json"
         self.hold_path = tmp / "market.hold"
+        self.events_path = tmp / "market.events"
         super().__init__("the local Kraken exchange",
                          [sys.executable, str(MARKET_SCRIPT), "--ready", str(self.ready),
-                          "--every", str(every_s), "--hold", str(self.hold_path)],
+                          "--every", str(every_s), "--hold", str(self.hold_path),
+                          "--events", str(self.events_path)],
                          tmp / "market.log")
         try:
             urls = wait_for(lambda: self.ready.exists() and json.loads(self.ready.read_text()),
@@ -157,6 +159,24 @@ class KrakenMarket(Child):
     def release(self) -> None:
         """Go on with the market."""
         self.hold_path.unlink(missing_ok=True)
+
+    def events_sent(self) -> int:
+        """Market events sent so far (each book frame, each completed bar)."""
+        return int(self.events_path.read_text()) if self.events_path.exists() else 0
+
+    def settle(self, run_dir: Path, quiet_s: float = 0.5, timeout_s: float = 20) -> None:
+        """Hold the market and wait until neither the market nor the run has moved for
+        ``quiet_s``: the bar in flight as the hold came has been sent and handled.  (The
+        run's checkpoint is its only outside mark of progress, and an event that changes
+        nothing commits without one: quiet, not a count, is the sign.)"""
+        self.hold()
+
+        def quiet() -> bool:
+            before = (self.events_sent(), seq(run_dir))
+            time.sleep(quiet_s)
+            return (self.events_sent(), seq(run_dir)) == before
+
+        wait_for(quiet, timeout_s, "the held market and the run to settle", poll_s=0)
 
 
 def paper_config(path: Path, market: KrakenMarket, *, plugins: list[str],

@@ -18,7 +18,6 @@ The ledger is read with apsw, read-only, independently of the dashboard.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -83,18 +82,6 @@ def long_quantity(run_dir: Path) -> Decimal:
     return Decimal(rows[0]["quantity"]) if rows else Decimal(0)
 
 
-def settled(run_dir: Path, quiet_s: float = 0.6) -> int:
-    """Wait until the loop has committed no new event for ``quiet_s`` (the market is
-    held); the last event it committed."""
-    last = seq(run_dir)
-    while True:
-        time.sleep(quiet_s)
-        now = seq(run_dir)
-        if now == last:
-            return now
-        last = now
-
-
 def click(browser: Any, button: str, token: str, reason: str) -> tuple[str, str]:
     """Fill in the token and the reason, click ``button``; the page's answer (status,
     text) once it is back."""
@@ -143,12 +130,14 @@ def test_a_wrong_token_is_refused_and_kill_on_the_page_halts_the_running_paper_r
     follow_live(paper, browser)
 
     # The market holds still: the page catches up with the ledger, figure for figure.
-    paper.market.hold()
-    settled(run_dir)
-    fills = count(run_dir, "fills")
-    wait_for(lambda: attr(browser, "fill-count") == str(fills), 10, "the page to catch up")
-    last = query(run_dir, "select equity, cash from equity order by ts_ns desc limit 1")[0]
-    assert (attr(browser, "equity"), attr(browser, "cash")) == (last["equity"], last["cash"])
+    paper.market.settle(run_dir)
+
+    def figures_match() -> bool:
+        last = query(run_dir, "select equity, cash from equity order by ts_ns desc limit 1")
+        return [attr(browser, "fill-count"), attr(browser, "equity"), attr(browser, "cash")
+                ] == [str(count(run_dir, "fills")), last[0]["equity"], last[0]["cash"]]
+
+    wait_for(figures_match, 10, "the page's fills, equity and cash to equal the ledger's")
 
     # A wrong token: refused, and nothing changes.
     status, text = click(browser, "kill-button", "not-the-token-1", "should not stop")
@@ -188,11 +177,9 @@ def test_a_wrong_token_is_refused_and_kill_on_the_page_halts_the_running_paper_r
         {"action": "kill", "actor": "alice", "reason": "halt from the browser"}]
 
     # The page follows the loop's vetoes too (held market: a settled ledger).
-    paper.market.hold()
-    settled(run_dir)
-    risk_events = count(run_dir, "risk_events")
-    wait_for(lambda: attr(browser, "risk-event-count") == str(risk_events), 10,
-             "the page's risk events to catch up")
+    paper.market.settle(run_dir)
+    wait_for(lambda: attr(browser, "risk-event-count") == str(count(run_dir, "risk_events")),
+             10, "the page's risk events to catch up")
     assert page_state(browser) == "HALTED"
 
     code = paper.run.interrupt()
@@ -212,8 +199,7 @@ def test_kill_and_flatten_on_the_page_closes_the_running_paper_runs_position(
     held = Decimal(0)
     for _ in range(10):
         wait_for(lambda: long_quantity(run_dir) > 0, 30, "the run to hold a position")
-        paper.market.hold()
-        settled(run_dir)
+        paper.market.settle(run_dir)
         held = long_quantity(run_dir)
         if held > 0:
             break
@@ -252,13 +238,10 @@ def test_kill_and_flatten_on_the_page_closes_the_running_paper_runs_position(
     assert count(run_dir, "orders") == orders_before + len(later)
 
     # The page shows the flat position.
-    paper.market.hold()
-    settled(run_dir)
-    (position,) = query(run_dir, "select quantity from positions where instrument_id = ?",
-                        (INSTRUMENT,))
+    paper.market.settle(run_dir)
     cell = f'#positions tbody tr[data-key="{INSTRUMENT}"] td[data-field="quantity"]'
-    wait_for(lambda: browser.find_element("css selector", cell).get_attribute("data-value")
-             == position["quantity"], 10, "the page to show the flat position")
+    wait_for(lambda: Decimal(browser.find_element("css selector", cell).get_attribute(
+        "data-value")) == long_quantity(run_dir) == 0, 10, "the page to show the flat position")
     assert page_state(browser) == "HALTED"
 
     code = paper.run.interrupt()
