@@ -298,15 +298,12 @@ def demo_cmd(run_dir: Path | None, no_progress: bool) -> None:
 
 def _backtest(config: Config, run_dir: Path, show_progress: bool) -> Any:
     """Replay ``config`` into ``run_dir``, write the report, print the summary."""
-    from argus_core.ledger import Ledger
-    from argus_core.metrics import compute_metrics
-    from argus_core.report import write_report
+    from argus_core.report import write_report_data
 
     summary = _run(config, run_dir, live=False, show_progress=show_progress)
-    report = write_report(run_dir, config)
-    with Ledger.in_dir(run_dir) as ledger:
-        metrics = compute_metrics(ledger, config.run.starting_cash)
-    _print_summary(summary, metrics)
+    # The report's read of the run carries its metrics: the ledger is not read twice.
+    report, data = write_report_data(run_dir, config)
+    _print_summary(summary, data.metrics)
     out.print(f"report: {report}")
     return summary
 

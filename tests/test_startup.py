@@ -126,3 +126,23 @@ def test_without_a_terminal_a_run_draws_no_bar_and_counts_no_bars(
                                                  "--run-dir", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     assert "orders / fills" in result.output
+
+
+def test_backtest_prints_the_metrics_of_its_ledger(tmp_path: Path) -> None:
+    """The summary's metrics come from the report's one read of the run; they are still
+    exactly what compute_metrics reads from the ledger afterwards."""
+    from argus_core.ledger import Ledger
+    from argus_core.metrics import compute_metrics
+
+    config = _tiny_demo(tmp_path, rows=600)
+    run_dir = tmp_path / "bt"
+    result = CliRunner().invoke(cli_module.cli, ["backtest", "--config", str(config),
+                                                 "--run-dir", str(run_dir), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    with Ledger.in_dir(run_dir) as ledger:
+        metrics = compute_metrics(ledger, cli_module.load_config(config).run.starting_cash)
+    assert metrics["n_trades"] > 0
+    assert f"{metrics['sharpe']:.2f} (" in result.output
+    assert f"{metrics['max_drawdown']:.2%}" in result.output
+    assert f"{metrics['n_trades']} / {metrics['win_rate']:.1%}" in result.output
+    assert (run_dir / "report.html").exists()
