@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from argus_scanners_polymarket.config import LatencySettings, PmScannersSettings
 from argus_scanners_polymarket.fixtures import MarketBuilder
+from argus_scanners_polymarket.latency import LatencyScanner
 from argus_scanners_polymarket.maker import MakerScanner
 from argus_scanners_polymarket.resolution import ResolutionScanner
 from argus_scanners_polymarket.stale import SpikeScanner, StaleQuoteScanner
@@ -106,6 +107,8 @@ def check(make: Callable[[bool], Scanner], *, steps: int, seed: int, events: int
     for k in range(steps):
         got, want = fast.scan(market, ts), ref.scan(market, ts)
         assert got == want, f"step {k}: {len(got)} findings vs {len(want)}"
+        if hasattr(ref, "confidences"):
+            assert fast.confidences == ref.confidences
         if hasattr(ref, "get_state"):  # stateful: the same state, to the bit
             assert fast.get_state() == ref.get_state(), f"step {k}"
         if not stateful:
@@ -146,4 +149,11 @@ def test_spike_equals_reference(seed: int) -> None:
 def test_stale_equals_reference(seed: int) -> None:
     seen = check(lambda inc: StaleQuoteScanner(SETTINGS, incremental=inc), steps=80,
                  seed=seed, stateful=True)
+    assert seen > 0
+
+
+@pytest.mark.parametrize("seed", [13, 14])
+def test_latency_equals_reference(seed: int) -> None:
+    seen = check(lambda inc: LatencyScanner(SETTINGS, incremental=inc), steps=60, seed=seed,
+                 events=60, stateful=True)
     assert seen > 0

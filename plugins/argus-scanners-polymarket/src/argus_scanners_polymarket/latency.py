@@ -42,20 +42,27 @@ from collections import deque
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import numpy as np
+
 from argus_core import Instrument, MarketState, Opportunity, Scanner
 from argus_scanners_polymarket.common import (
     EXECUTABLE,
     RESEARCH,
     buy_leg,
+    by_profit,
+    core_event_id,
     dec,
     edge,
+    event_id_for,
     lane_reason,
     walk_asks,
 )
 from argus_scanners_polymarket.config import LatencySettings, PmScannersSettings
+from argus_scanners_polymarket.touch import EPS, touch_table
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
 _NS = 10**9
+_erf = np.frompyfunc(math.erf, 1, 1)  # numpy has no erf; the pre-check's margin covers ulps
 
 
 def normal_cdf(x: float) -> float:
@@ -99,14 +106,26 @@ def spot_price(market: MarketState, pair: str, ts_ns: int) -> tuple[int, float] 
 
 
 class LatencyScanner(Scanner):
-    """Up/down markets whose price lags the spot move (driftless log-normal P(up))."""
+    """Up/down markets whose price lags the spot move (driftless log-normal P(up)).
+
+    ``incremental=True``: the up/down tokens are listed once per change of the
+    instruments or events, the spot, volatility and opening prices are read once per pair
+    (not per token), ``P(up)`` is computed for every token at once, and a float pre-check
+    at the best ask (margin :data:`EPS`) selects the tokens the exact ``Decimal`` walk
+    prices.  Every finding moves with time (``tau``), so candidates are priced every
+    scan.  ``incremental=False``: the per-token reference loop."""
 
     name: ClassVar[str] = "latency"
 
-    def __init__(self, settings: PmScannersSettings | LatencySettings | None = None) -> None:
+    def __init__(self, settings: PmScannersSettings | LatencySettings | None = None, *,
+                 incremental: bool = True) -> None:
         if isinstance(settings, PmScannersSettings):
             settings = settings.latency
         self.settings = settings or LatencySettings()
+        self.incremental = incremental
+        self._tokens_key: tuple[int, int, int] | None = None
+        self._tokens_list: list[tuple[str, Instrument, str, tuple[int, int]]] = []
+        self._layout: tuple[Any, ...] | None = None
         self._samples: dict[str, deque[tuple[int, float]]] = {}
         self._open: dict[str, float] = {}
         #: opportunity id -> confidence (read by the ``ranked`` scanner)
@@ -171,9 +190,93 @@ class LatencyScanner(Scanner):
             self._open[inst.id] = found
         return found
 
+    def _tokens(self, market: MarketState) -> list[tuple[str, Instrument, str, tuple[int, int]]]:
+        """Every up/down token with a mapped pair and a window (memoised until the
+        instruments or the events change)."""
+        key = (len(market.instruments), market.events_version, id(market))
+        if self._tokens_key != key:
+            tokens = []
+            for iid, inst in market.instruments.items():
+                if inst.kind != "binary" or "underlying" not in inst.meta:
+                    continue
+                pair, window = self._pair(inst), self.window(market, inst)
+                if pair is not None and window is not None:
+                    tokens.append((iid, inst, pair, window))
+            self._tokens_list, self._tokens_key = tokens, key
+            self._layout = None
+        return self._tokens_list
+
+    def _sample_pairs(self, market: MarketState, pairs: set[str], ts_ns: int) -> None:
+        for pair in pairs:
+            self._sample(market, pair, ts_ns)
+            samples = self._samples.get(pair)
+            while samples and samples[0][0] < ts_ns - self.settings.vol_window_s * _NS:
+                samples.popleft()  # an opening price is fixed on the first scan in its window
+
     def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """Every up/down token whose asks lag the model's fair value, best first."""
+        if not self.incremental:
+            return self.reference_scan(market, ts_ns)
         s = self.settings
+        tokens = self._tokens(market)
+        pairs = sorted({tk[2] for tk in tokens})
+        self._sample_pairs(market, set(pairs), ts_ns)
+        self.confidences = {}
+        t = touch_table(market)
+        if not tokens or not len(t):
+            return []
+        lay = self._layout
+        if lay is None or lay[0] != (t.static_gen, len(t)):
+            rows = np.array([t.index.get(tk[0], -1) for tk in tokens], dtype=np.int64)
+            meta_open = np.array([float(tk[1].meta["open_price"]) if "open_price" in tk[1].meta
+                                  else np.nan for tk in tokens])
+            lay = self._layout = (
+                (t.static_gen, len(t)), rows, np.array([tk[3][0] for tk in tokens]),
+                np.array([tk[3][1] for tk in tokens]),
+                np.array([pairs.index(tk[2]) for tk in tokens]),
+                np.array([self.direction(tk[1]) == "up" for tk in tokens]), meta_open)
+        _, rows, start, end, pair_of, up_token, meta_open = lay
+        has_row = rows >= 0
+        r = np.where(has_row, rows, 0)
+        usable = t.usable(market)
+        eligible = (has_row & (ts_ns >= start) & (ts_ns < end) & ~np.isnan(t.ask[r])
+                    & usable[r])
+        opens = meta_open.copy()
+        for k in np.flatnonzero(eligible & np.isnan(opens)).tolist():
+            iid, inst, pair, window = tokens[k]
+            got = self._open_price(inst, pair, window[0])  # fixed once found, as the loop does
+            opens[k] = got if got is not None else np.nan
+        spots, sigmas, vols = [], [], []
+        for pair in pairs:
+            spot = spot_price(market, pair, ts_ns)
+            spots.append(spot[1] if spot is not None else np.nan)
+            vol = realised_vol(list(self._samples.get(pair, ())))
+            vols.append(vol)
+            sigma, n = vol
+            sigmas.append(sigma if n >= s.min_vol_samples and sigma > 0 else s.default_vol)
+        spot_k = np.array(spots)[pair_of]
+        sigma_k = np.array(sigmas)[pair_of]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            move = np.log(spot_k / opens)
+            tau = (end - ts_ns) / _NS / SECONDS_PER_YEAR
+            scale = sigma_k * np.sqrt(np.maximum(tau, 0.0))
+            z = np.where(scale > 0, move / np.where(scale > 0, scale, 1.0), 0.0)
+            phi = 0.5 * (1.0 + np.asarray(_erf(z / math.sqrt(2.0)), dtype=np.float64))
+            p = np.where(scale > 0, phi, np.where(move > 0, 1.0, np.where(move < 0, 0.0, 0.5)))
+            fair = np.where(up_token, p, 1.0 - p)
+            pre = (eligible & ~np.isnan(fair)
+                   & (fair - t.ask[r] - t.ask_fee[r] + EPS >= float(s.min_edge)))
+        found: list[Opportunity] = []
+        for k in np.flatnonzero(pre).tolist():
+            iid, inst, pair, window = tokens[k]
+            opp = self._token(market, iid, inst, pair, window, ts_ns,
+                              vol=vols[pairs.index(pair)])
+            if opp is not None:
+                found.append(opp)
+        return by_profit(found)
+
+    def reference_scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """The per-token reference loop over ``market.instruments``."""
         tokens = []
         for iid, inst in market.instruments.items():
             if inst.kind != "binary" or "underlying" not in inst.meta:
@@ -181,22 +284,18 @@ class LatencyScanner(Scanner):
             pair, window = self._pair(inst), self.window(market, inst)
             if pair is not None and window is not None:
                 tokens.append((iid, inst, pair, window))
-        for pair in {t[2] for t in tokens}:
-            self._sample(market, pair, ts_ns)
-            samples = self._samples.get(pair)
-            while samples and samples[0][0] < ts_ns - s.vol_window_s * _NS:
-                samples.popleft()  # an opening price is fixed on the first scan in its window
+        self._sample_pairs(market, {tk[2] for tk in tokens}, ts_ns)
         self.confidences = {}
         found: list[Opportunity] = []
         for iid, inst, pair, window in tokens:
             opp = self._token(market, iid, inst, pair, window, ts_ns)
             if opp is not None:
                 found.append(opp)
-        found.sort(key=lambda o: o.expected_profit, reverse=True)
-        return found
+        return by_profit(found)
 
     def _token(self, market: MarketState, iid: str, inst: Instrument, pair: str,
-               window: tuple[int, int], ts_ns: int) -> Opportunity | None:
+               window: tuple[int, int], ts_ns: int, vol: tuple[float, int] | None = None
+               ) -> Opportunity | None:
         s = self.settings
         start, end = window
         book = market.books.get(iid)
@@ -208,7 +307,7 @@ class LatencyScanner(Scanner):
         open_price = self._open_price(inst, pair, start)
         if spot is None or open_price is None:
             return None
-        sigma, n = realised_vol(list(self._samples.get(pair, ())))
+        sigma, n = vol if vol is not None else realised_vol(list(self._samples.get(pair, ())))
         realised = n >= s.min_vol_samples and sigma > 0
         if not realised:
             sigma = s.default_vol
@@ -237,7 +336,7 @@ class LatencyScanner(Scanner):
             opportunity_id=oid, scanner=self.name, ts_ns=ts_ns, kind="latency",
             legs=(buy_leg(iid, walk),), edge_per_unit=per_share, max_size=walk.quantity,
             expected_profit=profit, costs=walk.fees, risk_free=False,
-            event_id=str(inst.meta.get("event_id", "")), lane=lane,
+            event_id=event_id_for(market, iid, core_event_id(market, iid)), lane=lane,
             reason=lane_reason(lane, (
                 f"{direction} token of {inst.meta['underlying']}: spot {spot[1]:g} vs open "
                 f"{open_price:g} ({math.log(spot[1] / open_price):+.5f} log), sigma "
