@@ -2,9 +2,9 @@
 
 Kill, kill-and-flatten and resume write the trading-state latch exactly as ``argus
 kill`` / ``argus resume`` do, plus ``"by"`` (the token's holder); the running loop adopts
-it at its next commit.  The loop keeps only ``state``, ``reason`` and ``flatten`` of it
-and records no risk event for a person's change, and the row is overwritten by the next
-action, so every action also appends a row to ``dashboard_audit`` (who, what, why,
+it at its next commit (and records a ``control`` risk event of what it adopted: only the
+last of two changes between its commits).  The row is overwritten by the next action,
+so every action also appends a row to ``dashboard_audit`` (who, what, why,
 when, outcome) in the same transaction: the trail lives in the run's own ledger, next
 to what it explains, and survives the control row.  The table is the plugin's
 migration set ``dashboard`` (applied when this process opens the ledger to write).
