@@ -6,35 +6,44 @@ Prints the time per full scan for the numba scanner (end to end through
 plain-Python reference scan, with the ratios.
 
 Then, at 30,000 and 120,000 books (``--sizes``, in events), the median scan time with
-``--changed`` books updated between scans (through ``MarketState.apply``, before the
-clock starts) for the old path, which reads every book's version and walks every
-basket (``NegRiskScanner(incremental=False)``), and for the dirty-set path (the
-default), checking after every scan that both return the same opportunities.
+0 and ``--changed`` books updated between scans (through ``MarketState.apply``, before
+the clock starts) for, in one run: the scanner as it was before (``--before``, loaded
+from git): its full path, which reads every book's version and walks every basket
+(``NegRiskScanner(incremental=False)``), and its dirty-set path; and the scanner now,
+packing every level (``first_levels=None``) and by default (a few levels per book until
+a walk needs more).  After every scan all paths must return the same opportunities.
+Target lines (issue 14: 30,000 books under 3 ms, 120,000 under 10 ms at 300 changes per
+scan) say MET or NOT MET.
 
     python benchmarks/negrisk/bench_scan.py [--events 3000] [--repeat 20]
-        [--sizes 3000,12000] [--changed 300] [--scans 40]
+        [--sizes 3000,12000] [--changed 300] [--scans 40] [--before REV]
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
+import gc
+import importlib
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import attrs
 import numpy as np
 from argus_scanner_negrisk.reference import reference_scan
 from argus_scanner_negrisk.scanner import NegRiskScanner
 
-from argus_core import FeeSchedule
+from argus_core import FeeSchedule, Opportunity
 from argus_core.market_state import MarketState
 from argus_core.models import BookDelta, Event, Instrument, OrderBook, Outcome, Side
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/machine.py
-from machine import cpu_model, pin_to_one_core
+from machine import load_average, machine_line, pin_to_one_core
 
 
 def synthetic_market(n_events: int, levels: int, seed: int = 0,
@@ -74,7 +83,7 @@ def synthetic_market(n_events: int, levels: int, seed: int = 0,
     return market
 
 
-def timed(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
+def best_of(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
     """Best-of-``repeat`` seconds per call (after one warm-up call)."""
     fn()
     best = float("inf")
@@ -85,32 +94,75 @@ def timed(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
     return best
 
 
-def dirty_vs_full(n_events: int, levels: int, changed: int, scans: int) -> tuple[int, float,
-                                                                                float]:
-    """Median seconds per scan, old full path and dirty-set path, with ``changed`` books
-    updated between scans; returns (books, full median, dirty median)."""
+#: The scanner as it was before the partial-depth packing and batched writes (the
+#: dirty-set commit), loaded from git for the before/after table.
+BEFORE_REV = "01d569f"
+_PLUGIN_SRC = "plugins/argus-scanner-negrisk/src/argus_scanner_negrisk"
+
+
+def load_before(rev: str) -> Any:
+    """The plugin's ``scanner`` module at ``rev`` (as package ``negrisk_before``, from
+    ``git show``), or None when git or the revision is not there."""
+    root = Path(__file__).resolve().parents[2]
+    pkg = Path(tempfile.mkdtemp(prefix="negrisk_before_")) / "negrisk_before"
+    pkg.mkdir()
+    for name in ("__init__.py", "config.py", "kernel.py", "scanner.py"):
+        try:
+            text = subprocess.run(["git", "show", f"{rev}:{_PLUGIN_SRC}/{name}"], cwd=root,
+                                  check=True, capture_output=True, text=True).stdout
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        (pkg / name).write_text(text.replace("argus_scanner_negrisk", "negrisk_before"))
+    sys.path.insert(0, str(pkg.parent))
+    return importlib.import_module("negrisk_before.scanner")
+
+
+def _unscored(opps: list[Opportunity]) -> list[Opportunity]:
+    # the scanner before this change set no score: compare everything else
+    return [attrs.evolve(o, score=None) for o in opps]
+
+
+def dirty_set_medians(n_events: int, levels: int, changed: int, scans: int,
+                      before: Any) -> tuple[int, dict[str, float]]:
+    """Median seconds per scan of each path with ``changed`` books updated (through
+    ``MarketState.apply``, untimed) before every scan; asserts after every scan that all
+    paths return the same opportunities.  Returns (books, {path: median}).
+
+    As in a live loop, the updates arrive just before the scan (each writes one level of
+    its book, the deepest ask, resized in place) and the cyclic GC runs between cycles,
+    not inside a scan: a full collection before each round, after the last round's
+    scans and before its updates."""
     market = synthetic_market(n_events, levels)
-    full, dirty = NegRiskScanner(incremental=False), NegRiskScanner()
-    assert full.scan(market, 1) == dirty.scan(market, 1)  # JIT, first packing
+    paths: dict[str, Any] = {}
+    if before is not None:
+        paths["full path (before)"] = before.NegRiskScanner(incremental=False)
+        paths["dirty set (before)"] = before.NegRiskScanner()
+    paths["now, all levels"] = NegRiskScanner(first_levels=None)
+    paths["now"] = NegRiskScanner()
+    for scanner in paths.values():
+        scanner.scan(market, 1)  # JIT, first packing
     ids = list(market.books)
+    deepest = [max(market.books[iid].asks) for iid in ids]  # resized in place, never moved
     rng = np.random.default_rng(2)
-    t_full: list[float] = []
-    t_dirty: list[float] = []
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    names = list(paths)
     for scan in range(scans):
         ts = 2 + scan
+        gc.collect()
+        gc.disable()
         for k in rng.choice(len(ids), size=changed, replace=False).tolist():
-            book = market.books[ids[k]]
-            price = float(book.ask_levels()[-1, 0])  # the deepest ask: resized, kept
-            market.apply(BookDelta(ids[k], ts, Side.SELL, price, 1.0 + float(rng.random())))
-        # alternate which scanner goes first, so neither always finds a warmer cache
-        order = [(full, t_full), (dirty, t_dirty)][:: 1 if scan % 2 else -1]
-        found = []
-        for scanner, times in order:
+            market.apply(BookDelta(ids[k], ts, Side.SELL, deepest[k],
+                                   1.0 + float(rng.random())))
+        found = {}
+        # rotate which path goes first, so none always finds a warmer cache
+        for name in names[scan % len(names):] + names[:scan % len(names)]:
             t0 = time.perf_counter()
-            found.append(scanner.scan(market, ts))
-            times.append(time.perf_counter() - t0)
-        assert found[0] == found[1], "dirty-set scan differs from the full scan"
-    return len(ids), statistics.median(t_full), statistics.median(t_dirty)
+            found[name] = paths[name].scan(market, ts)
+            times[name].append(time.perf_counter() - t0)
+        gc.enable()
+        want = _unscored(found["now"])
+        assert all(_unscored(got) == want for got in found.values()), "paths differ"
+    return len(ids), {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -126,8 +178,11 @@ def main() -> None:
     ap.add_argument("--changed", type=int, default=300,
                     help="books updated between scans in the dirty-set comparison")
     ap.add_argument("--scans", type=int, default=40, help="scans timed per size")
+    ap.add_argument("--before", default=BEFORE_REV,
+                    help="git revision of the scanner to compare with ('': none)")
     args = ap.parse_args()
     pinned = pin_to_one_core()
+    print(machine_line("pinned to one core" if pinned else "not pinned"), flush=True)
     market = synthetic_market(args.events, args.levels,
                               fees=FeeSchedule(taker_bps=Decimal(repr(args.fee_bps))))
     n_books = len(market.books)
@@ -137,8 +192,8 @@ def main() -> None:
     t_first = time.perf_counter() - t_first
     comp, packed = scanner._static, scanner._packed
     usable = packed.usable
-    t_scan = timed(lambda: scanner.scan(market, 1), args.repeat)
-    t_kernel = timed(lambda: comp.run(packed, usable), args.repeat)
+    t_scan = best_of(lambda: scanner.scan(market, 1), args.repeat)
+    t_kernel = best_of(lambda: comp.run(packed, usable), args.repeat)
     # 1% of the books change between scans (a busy live cycle).  Only the scan is timed:
     # the changes are applied through the public L2Book API before the clock starts.
     ids = list(market.books)
@@ -164,10 +219,8 @@ def main() -> None:
     scanner.scan(market, 2)
     repacked = scanner._packed.repacked
     t_busy = busy_scan_time()
-    t_ref = timed(lambda: reference_scan(market), max(3, args.repeat // 5))
+    t_ref = best_of(lambda: reference_scan(market), max(3, args.repeat // 5))
     ref = reference_scan(market)
-    print(f"machine: {cpu_model()} | python {platform.python_version()} | "
-          f"{'pinned to one core' if pinned else 'not pinned'}")
     print(f"snapshot: {args.events} events, {n_books} books, {args.levels} levels a side; "
           f"{len(comp.baskets)} baskets; {len(opps)} opportunities "
           f"(reference: {len(ref)} profitable baskets)")
@@ -180,13 +233,32 @@ def main() -> None:
     for label, t in rows:
         print(f"{label:52s} {t * 1e3:10.3f} {t_ref / t:17.1f}x")
     sizes = [int(n) for n in args.sizes.split(",") if int(n) > 0]
-    if sizes:
-        print(f"\nmedian of {args.scans} scans, {args.changed} books updated between scans "
-              f"(opportunities identical after every scan):")
-        print(f"{'books':>8s} {'full path ms':>13s} {'dirty set ms':>13s} {'full / dirty':>13s}")
-    for n_events in sizes:
-        n, t_full, t_dirty = dirty_vs_full(n_events, args.levels, args.changed, args.scans)
-        print(f"{n:8d} {t_full * 1e3:13.3f} {t_dirty * 1e3:13.3f} {t_full / t_dirty:12.1f}x")
+    before = load_before(args.before) if sizes and args.before else None
+    targets = {30_000: 3e-3, 120_000: 10e-3}  # issue 14's, by book count (within 5 %)
+    verdicts = []
+    for changed in (0, args.changed):
+        for n_events in sizes:
+            n, medians = dirty_set_medians(n_events, args.levels, changed, args.scans, before)
+            if n_events == sizes[0]:
+                print(f"\nmedian of {args.scans} scans, {changed} books updated between "
+                      f"scans (opportunities identical after every scan), ms; "
+                      f"before = {args.before if before is not None else 'n/a'}:")
+                print(f"{'books':>8s} " + " ".join(f"{name:>19s}" for name in medians)
+                      + f" {'dirty before / now':>19s}")
+            ratio = (f"{medians['dirty set (before)'] / medians['now']:18.1f}x"
+                     if "dirty set (before)" in medians else "")
+            print(f"{n:8d} " + " ".join(f"{t * 1e3:19.3f}" for t in medians.values())
+                  + f" {ratio}", flush=True)
+            goal = next((t for books, t in targets.items() if abs(n - books) < books / 20),
+                        None)
+            if changed and goal is not None:
+                verdicts.append(f"target {n} books, {changed} changes per scan: median < "
+                                f"{goal * 1e3:.0f} ms -- "
+                                f"{'MET' if medians['now'] < goal else 'NOT MET'} "
+                                f"({medians['now'] * 1e3:.2f} ms)")
+    for line in verdicts:
+        print(line)
+    print(f"load average at the end: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The dirty-set scan (only books the core lists as changed are repacked, only their
 baskets walked again) returns exactly what a from-scratch scan returns, after every step
-of seeded random update sequences, including the updates a naive dirty set would miss."""
+of seeded random update sequences, including the updates a naive dirty set would miss;
+so does a scan that packs a level or a few per book until a walk needs more, against one
+that packs every level."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from argus_core.models import BookDelta, BookStatus, Event, Instrument, OrderBoo
 def _levels(rng: random.Random, best: float, up: bool) -> np.ndarray:
     step = 0.01 if up else -0.01
     rows = [(round(best + step * k, 2), float(rng.choice([5, 20, 60, 150])))
-            for k in range(rng.randint(1, 4))]
+            for k in range(rng.randint(1, 7))]
     return np.array([r for r in rows if 0.01 <= r[0] <= 0.99] or [(best, 10.0)])
 
 
@@ -54,12 +56,21 @@ def _random_update(market: MarketState, rng: random.Random, ids: list[str], ts: 
     roll = rng.random()
     if roll < 0.45:  # one level set or removed, through MarketState.apply
         book = market.book(iid)
-        levels = list(book.asks) or [0.5]
-        price = rng.choice(levels) if rng.random() < 0.5 else round(rng.uniform(0.05, 0.95), 2)
+        levels = sorted(book.asks) or [0.5]
+        pick = rng.random()
+        if pick < 0.2:  # the best level goes: the next ones move up into the top
+            price = levels[0]
+        elif pick < 0.4:  # a level beyond the first few (packed only once a walk needs it)
+            price = levels[-1] if len(levels) < 3 else rng.choice(levels[2:])
+        elif pick < 0.7:
+            price = rng.choice(levels)
+        else:
+            price = round(rng.uniform(0.05, 0.95), 2)
         bid = book.best_bid()
         if bid is not None and price <= bid:
             price = round(bid + 0.01, 2)
-        market.apply(BookDelta(iid, ts, Side.SELL, price, rng.choice([0.0, 0.0, 7.0, 90.0])))
+        size = 0.0 if pick < 0.2 else rng.choice([0.0, 0.0, 7.0, 90.0])
+        market.apply(BookDelta(iid, ts, Side.SELL, price, size))
     elif roll < 0.6:  # a batch straight on the L2Book (a venue adapter's fast path)
         book = market.book(iid)
         price = round((book.best_ask() or 0.5) + 0.01 * rng.randint(-1, 2), 2)
@@ -85,6 +96,7 @@ def test_dirty_set_scan_equals_a_full_scan_after_every_step(seed: int) -> None:
     dirty = NegRiskScanner(settings)
     full = NegRiskScanner(settings, incremental=False)
     slow = NegRiskScanner(settings)  # a second consumer of the same state, scanning less often
+    shallow = NegRiskScanner(settings, first_levels=1)  # the best level until a walk needs more
     hits = 0
     for step in range(2, 80):
         market.now_ns = max(market.now_ns, step)  # books also go stale by time alone
@@ -94,8 +106,9 @@ def test_dirty_set_scan_equals_a_full_scan_after_every_step(seed: int) -> None:
             pending = _add_event(market, rng, f"N{step}", step, with_books=False)
             ids += pending
         got = dirty.scan(market, step)
-        want = NegRiskScanner(settings).scan(market, step)
-        assert got == want == full.scan(market, step), step
+        # the reference: a fresh scanner packing every level of every book
+        want = NegRiskScanner(settings, first_levels=None).scan(market, step)
+        assert got == want == full.scan(market, step) == shallow.scan(market, step), step
         if step % 7 == 0:
             assert slow.scan(market, step) == want
         hits += len(got)
@@ -103,6 +116,8 @@ def test_dirty_set_scan_equals_a_full_scan_after_every_step(seed: int) -> None:
         if step > 2 and step % 25:  # (the first scan and a new event pack everything)
             assert packed is not None and packed.repacked <= 6
     assert hits > 20  # the sequences do find opportunities to compare
+    # the shallow scanner did have to pack rows deeper, and then saw them change
+    assert shallow._packed is not None and shallow._packed.deepened > 0
 
 
 @attrs.frozen

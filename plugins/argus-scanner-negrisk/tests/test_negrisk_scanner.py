@@ -11,11 +11,20 @@ import numpy as np
 import pytest
 from argus_scanner_negrisk.config import NegRiskSettings
 from argus_scanner_negrisk.reference import reference_scan
-from argus_scanner_negrisk.scanner import NegRiskScanner
+from argus_scanner_negrisk.scanner import NegRiskScanner, restamped
 
 from argus_core import FeeSchedule
 from argus_core.market_state import MarketState
-from argus_core.models import BookStatus, Event, Instrument, OrderBook, Outcome, Side
+from argus_core.models import (
+    BookStatus,
+    Event,
+    Instrument,
+    Leg,
+    Opportunity,
+    OrderBook,
+    Outcome,
+    Side,
+)
 
 D = Decimal
 
@@ -131,6 +140,8 @@ def test_hand_computed_opportunities_without_fees() -> None:
         (ev["E1"][1][0], Side.BUY, D("0.31"), D("80")),
         (ev["E1"][2][0], Side.BUY, D("0.35"), D("80"))]
     assert long.risk_free and long.costs == 0 and long.ts_ns == 7
+    # score: USD of expected profit, edge after costs x executable size (0.04625 x 80)
+    assert long.score == 3.7 == float(long.edge_per_unit * long.max_size)
     # the id names the book state (newest leg book update, ts 1), not the scan time: scanned
     # again before a book changed (orders in flight) it is the same opportunity, which the
     # core acts on once; a changed book makes it a new one
@@ -153,6 +164,10 @@ def test_hand_computed_opportunities_without_fees() -> None:
     assert binary.max_size == D("30")
     assert binary.expected_profit == D("30") - (D("10") * D("0.98") + D("20") * D("0.99"))
     assert [leg.limit_price for leg in binary.legs] == [D("0.45"), D("0.54")]
+    # scores by hand: short 20 - (9.45 + 9.55) = 1.0; binary 30 - (9.8 + 19.8) = 0.4
+    assert (short.score, binary.score) == (1.0, 0.4)
+    ranked = NegRiskScanner().scan(b.market, 7)
+    assert [o.score for o in ranked] == sorted((o.score or 0 for o in ranked), reverse=True)
 
 
 def test_hand_computed_long_rebalance_with_fees_and_gas() -> None:
@@ -172,6 +187,8 @@ def test_hand_computed_long_rebalance_with_fees_and_gas() -> None:
     assert long.expected_profit == D("80") - D("76.3") - fees - D("0.03")
     assert long.expected_profit == D("1.07415")
     assert long.edge_per_unit == D("0.01342687")
+    # scored after fees and gas: 80 - 76.3 - 2.59585 (fees) - 0.03 (gas)
+    assert fees == D("2.59585") and long.score == 1.07415
     # with fees the binary's first step costs 0.98 + f(.45) + f(.53) = 1.00483 > 1: gone
     assert 0.98 + float(f("0.45") + f("0.53")) > 1 and "binary:E3" not in opps
     assert "short_rebalance:E2" in opps
@@ -320,3 +337,90 @@ def test_incremental_scan_repacks_only_changed_books_and_matches_a_fresh_scan() 
         reused += sum(1 for o in got if o.event_id not in {i.split(":")[1][:2] for i in touched})
         assert packed.repacked == len(touched & set(packed.book_ids))
     assert reused > 10  # opportunities of untouched events were served from the cache
+
+
+def test_a_finding_reports_the_instruments_gamma_event_id() -> None:
+    """``event_id`` is the legs' ``meta["event_id"]`` (the Gamma event) when non-empty, else
+    the core event's id; the opportunity id keeps the core event id, so two binary markets
+    of one Gamma event found at the same book time do not share an id."""
+    b = Book()
+    markets = []
+    for m in ("m1", "m2"):
+        # the Polymarket venue's shape: each binary market is its own core event
+        eid = f"G77:{m}"
+        yes, no = f"polymarket:{m}y", f"polymarket:{m}n"
+        b.market.apply(Event("polymarket", eid, eid, (Outcome("Yes", yes, no),
+                                                       Outcome("No", no, yes))))
+        b.market.add_instruments(
+            attrs.evolve(_inst(iid), meta={"event_id": "G77", "market_id": m})
+            for iid in (yes, no))
+        b.asks(yes, [(0.45, 30)])
+        b.asks(no, [(0.53, 10)])
+        markets.append(eid)
+    ids = b.event("E9", ["a", "b"])  # no meta: the core id
+    b.asks(ids[0][0], [(0.40, 10)])
+    b.asks(ids[1][0], [(0.50, 10)])
+    empty = b.event("E10", ["a", "b"])  # an empty meta id: the core id
+    b.market.add_instruments(attrs.evolve(_inst(iid), meta={"event_id": ""})
+                             for pair in empty for iid in pair)
+    b.asks(empty[0][0], [(0.40, 10)])
+    b.asks(empty[1][0], [(0.50, 10)])
+    opps = NegRiskScanner(NegRiskSettings(pairs=False)).scan(b.market, 3)
+    got = sorted((o.kind, o.event_id, o.opportunity_id) for o in opps)
+    assert got == [("binary", "G77", "negrisk:binary:G77:m1:1"),
+                   ("binary", "G77", "negrisk:binary:G77:m2:1"),
+                   ("long_rebalance", "E10", "negrisk:long_rebalance:E10:1"),
+                   ("long_rebalance", "E9", "negrisk:long_rebalance:E9:1")]
+
+
+def test_restamped_is_evolve_of_the_time() -> None:
+    o = Opportunity("x", "negrisk", 1, "binary", (Leg("polymarket:a", Side.BUY, D("0.3"),
+                                                      D("10")),), D("0.01"), D("10"),
+                    D("0.1"), D("0.02"), "why", risk_free=False, event_id="G",
+                    lane="research", score=0.1)
+    assert restamped(o, 9) == attrs.evolve(o, ts_ns=9) and restamped(o, 9).ts_ns == 9
+    assert {f.name for f in attrs.fields(Opportunity)} == {
+        "opportunity_id", "scanner", "ts_ns", "kind", "legs", "edge_per_unit", "max_size",
+        "expected_profit", "costs", "reason", "risk_free", "event_id", "lane", "score"}
+
+
+def test_partial_depth_packs_deeper_only_where_a_walk_needs_it() -> None:
+    """A basket whose walk runs past the packed levels has those rows packed deeper and
+    walked again (same findings as packing every level); levels changed beyond the packed
+    ones, and deeper levels that move up when the best goes, are seen."""
+    from argus_core.models import BookDelta
+
+    b, ev = _hand_book(fee="0.02")
+    (u, _), (w, _) = dull = b.event("E11", ["u", "w"])  # 1.05 at the top: no walk goes on
+    b.asks(u, [(0.55, 10), (0.56, 10), (0.57, 10)])
+    b.asks(w, [(0.50, 10), (0.51, 10)])
+    for _, no in dull:
+        b.asks(no, [(0.6, 10), (0.7, 10)])
+    shallow = NegRiskScanner(first_levels=1)
+    assert shallow.scan(b.market, 1) == NegRiskScanner(first_levels=None).scan(b.market, 1)
+    packed = shallow._packed
+    assert packed is not None
+    (a, _), (bb, _), (c, _) = ev["E1"]
+    rows = {iid: packed.index[(iid, Side.SELL)] for iid in (a, bb, c)}
+    # E1's long rebalance walks 2 levels of each leg: its rows were packed deeper ...
+    assert all(packed.nlev[r] == 2 and not packed.more[r] for r in rows.values())
+    # ... and books no walk went deep in keep their best level only
+    for iid in (u, w):
+        assert packed.nlev[packed.index[(iid, Side.SELL)]] == 1
+        assert packed.more[packed.index[(iid, Side.SELL)]]
+    steps = [
+        BookDelta(c, 2, Side.SELL, 0.36, 500.0),  # a third level of C
+        BookDelta(a, 3, Side.SELL, 0.30, 0.0),  # A's best goes: 0.32 moves up
+        BookDelta(bb, 4, Side.SELL, 0.305, 20.0),  # a new level inside B's top
+        BookDelta(c, 5, Side.SELL, 0.35, 0.0),  # C's best goes too
+        BookDelta(w, 6, Side.SELL, 0.51, 0.0),  # an unpacked level of W goes
+        BookDelta(u, 7, Side.SELL, 0.55, 0.0),  # U's best goes: 0.56 + 0.50 = 1.06
+        BookDelta(w, 8, Side.SELL, 0.40, 10.0),  # W's new best: 0.96 + fees, for 10
+    ]
+    for step in steps:
+        b.market.apply(step)
+        got = shallow.scan(b.market, step.ts_ns)
+        assert got == NegRiskScanner(first_levels=None).scan(b.market, step.ts_ns), step
+        if step.ts_ns == 8:  # the walk of E11 now runs past U's packed level
+            assert any(o.event_id == "E11" for o in got)
+    assert packed.deepened >= 4

@@ -6,6 +6,12 @@ A basket is the CSR slice ``leg_rows[leg_start[b]:leg_start[b + 1]]``; only the
 baskets listed in ``selected`` are walked (the others' outputs are left as they were,
 so a scan re-walks just the baskets whose books changed).
 
+Rows may be packed partially: ``more[r]`` says book row ``r`` has levels beyond the
+``nlev[r]`` packed (most walks stop at the best level, so the scanner packs a few
+levels first).  A walk that runs off the end of such a row stops and sets
+``out_short[b]``: its result is incomplete, and the scanner packs those rows deeper and
+walks the basket again.
+
 Walk: every leg starts at its best level.  The marginal cost of one more
 basket unit is the sum of the legs' current prices plus their per-share
 taker fees (``level_fees[r, level]``: the venue's ``FeeSchedule.unit_fee`` at that
@@ -28,16 +34,17 @@ from numba import njit
 
 @njit(cache=True, nogil=True)
 def walk_baskets(prices: np.ndarray, sizes: np.ndarray, level_fees: np.ndarray,
-                 nlev: np.ndarray,
+                 nlev: np.ndarray, more: np.ndarray,
                  usable: np.ndarray, leg_start: np.ndarray, leg_rows: np.ndarray,
                  payout: np.ndarray, is_sell: np.ndarray, selected: np.ndarray,
                  max_qty: np.ndarray, out_qty: np.ndarray, out_value: np.ndarray,
-                 out_fee: np.ndarray, out_depth: np.ndarray) -> int:
+                 out_fee: np.ndarray, out_depth: np.ndarray, out_short: np.ndarray) -> int:
     """Walk the ``selected`` baskets; returns how many of them have a profitable size.
 
     Outputs per walked basket ``b``: ``out_qty`` units, ``out_value`` = sum of leg
     prices x units, ``out_fee`` = taker fees; per leg ``k``: ``out_depth[k]``
-    = index of the deepest level used.
+    = index of the deepest level used; ``out_short[b]``: the walk ran off the packed
+    levels of a row with ``more`` levels (the outputs are then a lower bound).
     """
     max_legs = 0
     for b in selected:
@@ -53,6 +60,7 @@ def walk_baskets(prices: np.ndarray, sizes: np.ndarray, level_fees: np.ndarray,
         out_qty[b] = 0.0
         out_value[b] = 0.0
         out_fee[b] = 0.0
+        out_short[b] = False
         ok = e > s
         for k in range(s, e):
             r = leg_rows[k]
@@ -97,6 +105,8 @@ def walk_baskets(prices: np.ndarray, sizes: np.ndarray, level_fees: np.ndarray,
                     ptr[j] += 1
                     if ptr[j] >= nlev[r]:
                         exhausted = True
+                        if more[r]:
+                            out_short[b] = True
                     else:
                         rem[j] = sizes[r, ptr[j]]
             if exhausted or (cap > 0.0 and qty >= cap):

@@ -55,7 +55,45 @@ from argus_scanner_negrisk.config import NegRiskSettings
 from argus_scanner_negrisk.kernel import walk_baskets
 
 LOT = Decimal("0.01")
+#: Levels packed per book side until a walk needs more (most walks stop at the best level).
+FIRST_LEVELS = 4
 _VERSION = attrgetter("version")
+# Opportunity's slots: a re-stamped copy is built field by field (attrs.evolve re-runs
+# every converter and validator, ~3x slower, on values that were validated already).
+_OPP_SLOTS = tuple(vars(Opportunity)[f.name] for f in attrs.fields(Opportunity))
+_OPP_TS = vars(Opportunity)["ts_ns"]
+
+
+def restamped(opp: Opportunity, ts_ns: int) -> Opportunity:
+    """``attrs.evolve(opp, ts_ns=ts_ns)``, without re-validating the unchanged fields."""
+    new = object.__new__(Opportunity)
+    for slot in _OPP_SLOTS:
+        slot.__set__(new, slot.__get__(opp))
+    _OPP_TS.__set__(new, ts_ns)
+    return new
+
+
+def score(expected_profit: Decimal) -> float:
+    """A finding's score: its expected profit in USD (pUSD), i.e. the edge per unit after
+    taker fees and gas times the executable (lot-rounded, depth-walked) size.  A
+    risk-free basket's profit is what it locks in; a ``bounded_long`` one's is its
+    expectation under the omitted tail's priced probability."""
+    return float(expected_profit)
+
+
+def gamma_event_id(basket: Basket, market: MarketState) -> str:
+    """The event id a finding reports: the legs' venue event id (``meta["event_id"]``, the
+    Gamma event on Polymarket) when an instrument carries a non-empty one, else the core
+    event's id.  The Polymarket venue makes each binary market its own core event
+    (``<gamma id>:<market id>``), so every scanner reports the Gamma id to agree."""
+    instruments = market.instruments
+    for iid in basket.instrument_ids:
+        inst = instruments.get(iid)
+        if inst is not None:
+            eid = inst.meta.get("event_id")
+            if eid is not None and str(eid):
+                return str(eid)
+    return basket.event_id
 
 
 @attrs.frozen
@@ -133,10 +171,16 @@ class _Packed:
     re-reads the liveness and timestamp of, only those.  ``full`` refreshes read every
     book's ``L2Book.version`` instead (the pre-dirty-set scan, kept for the benchmark
     and as the tests' reference).
+
+    A row is packed ``first_levels`` deep at first (most walks stop at the best level);
+    ``more`` marks rows whose book has levels beyond those packed, and :meth:`deepen`
+    packs a row ``depth`` deep once a walk runs off its packed levels.  A deepened row
+    stays deep when its book is repacked (a basket that reached its depth once is
+    likely to again).
     """
 
     def __init__(self, keys: list[tuple[str, Side]], depth: int,
-                 schedules: dict[str, FeeSchedule]) -> None:
+                 schedules: dict[str, FeeSchedule], first_levels: int | None = None) -> None:
         self.keys = keys
         self.index = {k: i for i, k in enumerate(keys)}
         n = len(keys)
@@ -151,6 +195,12 @@ class _Packed:
         self.row_fees = [memos.setdefault(schedules[iid], (schedules[iid], {}))
                          for iid, _side in keys]
         self.nlev = np.zeros(n, dtype=np.int64)
+        #: per row: the book has levels beyond the packed ones (and below ``depth``)
+        self.more = np.zeros(n, dtype=np.bool_)
+        first = depth if first_levels is None else min(first_levels, depth)
+        #: per row: how many levels to pack (``first_levels``, or ``depth`` once deepened)
+        self.want = [first] * n
+        self.is_ask = [side is Side.SELL for _iid, side in keys]
         book_index: dict[str, int] = {}
         for iid, _side in keys:
             book_index.setdefault(iid, len(book_index))
@@ -172,6 +222,7 @@ class _Packed:
         self.book_usable = np.zeros(nb, dtype=np.bool_)
         self.usable = np.zeros(n, dtype=np.bool_)  # per row: its book is tradeable
         self.repacked = 0  # books repacked by the last refresh (tests, benchmark)
+        self.deepened = 0  # rows packed deeper since this packing was built (tests)
 
     def refresh(self, market: MarketState, full: bool = False) -> np.ndarray | None:
         """Repack changed books and update :attr:`usable`; returns the books whose rows
@@ -196,14 +247,21 @@ class _Packed:
             changed = np.flatnonzero(versions != self.seen_version).tolist()
         else:
             ids, self.stamp = market.changes_since(self.stamp)
-            pos, get = self.book_pos, market.books.get
-            changed = [pos[iid] for iid in ids if iid in pos]
-            for i in changed:
-                books[i] = get(self.book_ids[i])
+            pos = self.book_pos.get
+            changed = [i for i in map(pos, ids) if i is not None]
+            if self._missing:
+                # (a book, once there, stays the same object: MarketState never replaces it)
+                get = market.books.get
+                for i in changed:
+                    if books[i] is None:
+                        books[i] = get(self.book_ids[i])
         read: list[int] = []
         versions_read: list[int] = []
         live_read: list[bool] = []
         ts_read: list[int] = []
+        rows: list[int] = []
+        ladders: list[dict[float, float]] = []
+        book_rows, is_ask = self.book_rows, self.is_ask
         for i in changed:
             book = books[i]
             if book is None:
@@ -212,17 +270,21 @@ class _Packed:
             # recorded version behind, so the next scan repacks and recomputes.
             read.append(i)
             versions_read.append(book.version)
-            for row in self.book_rows[i]:
-                if self.keys[row][1] is Side.SELL:
-                    self._pack(row, book.asks, ascending=True)
-                else:
-                    self._pack(row, book.bids, ascending=False)
             live_read.append(book.live)
             ts_read.append(book.ts_ns)
+            for row in book_rows[i]:
+                rows.append(row)
+                ladders.append(book.asks if is_ask[row] else book.bids)
+        self._pack(rows, ladders)
         self.seen_version[read] = versions_read
         self.book_live[read] = live_read
         self.book_ts[read] = ts_read
         self.repacked = len(changed)
+        if not market.stale_after_ns and not everything:
+            # No staleness window: only the books just read can have changed usability.
+            self.book_usable[read] = live_read
+            self.usable[rows] = self.book_live[self.row_book[rows]]
+            return np.asarray(changed, dtype=np.int64)
         live = self.book_live
         if market.stale_after_ns:
             live = live & ((market.now_ns - self.book_ts) <= market.stale_after_ns)
@@ -235,19 +297,63 @@ class _Packed:
         self.book_usable = live.copy()
         return np.union1d(np.asarray(changed, dtype=np.int64), flipped)
 
-    def _pack(self, row: int, ladder: dict[float, float], ascending: bool) -> None:
-        # Straight from the book's price -> size dict: the same levels, best first, as
-        # L2Book.ask_levels / bid_levels give, without building an array per book.
-        prices = sorted(ladder, reverse=not ascending)[:self.depth]
-        n = len(prices)
-        self.prices[row, :n] = prices
-        self.sizes[row, :n] = [ladder[price] for price in prices]
-        self.nlev[row] = n
-        schedule, memo = self.row_fees[row]
-        for price in prices:
-            if price not in memo:
-                memo[price] = float(schedule.unit_fee(Decimal(repr(price))))
-        self.fees[row, :n] = [memo[price] for price in prices]
+    def deepen(self, rows: list[int]) -> bool:
+        """Pack ``rows`` (those with :attr:`more` levels) ``depth`` deep from their books
+        now; False when none of them had more.  The books' recorded versions stay as
+        they were: a book changed since it was read is listed, and repacked, next scan."""
+        rows = [row for row in rows if self.more[row]]
+        if not rows:
+            return False
+        books, row_book, is_ask = self.books, self.row_book, self.is_ask
+        ladders = []
+        for row in rows:
+            self.want[row] = self.depth
+            book = books[row_book[row]]
+            assert book is not None  # a packed row has a book
+            ladders.append(book.asks if is_ask[row] else book.bids)
+        self._pack(rows, ladders)
+        self.deepened += len(rows)
+        return True
+
+    def _pack(self, rows: list[int], ladders: list[dict[float, float]]) -> None:
+        """Pack each row's best ``want[row]`` levels from its book's price -> size dict
+        (the same levels, best first, as ``L2Book.ask_levels`` / ``bid_levels`` give,
+        without building an array per book), with their unit fees; one write per array
+        for all the rows."""
+        depth, want, is_ask, row_fees = self.depth, self.want, self.is_ask, self.row_fees
+        flat: list[int] = []  # index of each packed level in the flattened arrays
+        prices_out: list[float] = []
+        sizes_out: list[float] = []
+        fees_out: list[float] = []
+        counts: list[int] = []
+        more: list[bool] = []
+        for row, ladder in zip(rows, ladders, strict=True):
+            # A full C sort beats a partial one (heapq) at these book sizes.
+            prices = sorted(ladder) if is_ask[row] else sorted(ladder, reverse=True)
+            k = want[row]
+            deeper = len(prices) > k
+            if deeper:
+                del prices[k:]
+            more.append(deeper and k < depth)
+            counts.append(len(prices))
+            base = row * depth
+            flat.extend(range(base, base + len(prices)))
+            prices_out.extend(prices)
+            sizes_out.extend(map(ladder.__getitem__, prices))
+            schedule, memo = row_fees[row]
+            try:
+                fees_out.extend(map(memo.__getitem__, prices))
+            except KeyError:  # a price this schedule has not priced yet
+                del fees_out[len(sizes_out) - len(prices):]
+                for price in prices:
+                    if price not in memo:
+                        memo[price] = float(schedule.unit_fee(Decimal(repr(price))))
+                fees_out.extend(map(memo.__getitem__, prices))
+        np.put(self.prices, flat, prices_out)
+        np.put(self.sizes, flat, sizes_out)
+        np.put(self.fees, flat, fees_out)
+        self.nlev[rows] = counts
+        self.more[rows] = more
 
 
 class _Compiled:
@@ -272,6 +378,7 @@ class _Compiled:
         self.out_value = np.zeros(nb, dtype=np.float64)
         self.out_fee = np.zeros(nb, dtype=np.float64)
         self.out_depth = np.zeros(len(rows), dtype=np.int64)
+        self.out_short = np.zeros(nb, dtype=np.bool_)  # walk ran off a partly packed row
         self.all_baskets = np.arange(nb, dtype=np.int64)
         self.walked = np.zeros(nb, dtype=np.bool_)  # baskets walked by the last scan
         # book -> the baskets with a leg on it, as CSR: leg_basket[by_book[book_start[i]:...]]
@@ -293,11 +400,20 @@ class _Compiled:
     def run(self, packed: _Packed, usable: np.ndarray,
             selected: np.ndarray | None = None) -> np.ndarray:
         """Walk the ``selected`` baskets (default all); indices of every basket whose last
-        walk found a profitable size."""
-        walk_baskets(packed.prices, packed.sizes, packed.fees, packed.nlev, usable,
-                     self.leg_start, self.leg_rows, self.payout, self.is_sell,
-                     self.all_baskets if selected is None else selected,
-                     self.max_qty, self.out_qty, self.out_value, self.out_fee, self.out_depth)
+        walk found a profitable size.  A walk that ran off a partly packed row has that
+        row packed deeper (:meth:`_Packed.deepen`) and is walked again."""
+        walk = self.all_baskets if selected is None else selected
+        while len(walk):
+            walk_baskets(packed.prices, packed.sizes, packed.fees, packed.nlev, packed.more,
+                         usable, self.leg_start, self.leg_rows, self.payout, self.is_sell,
+                         walk, self.max_qty, self.out_qty, self.out_value, self.out_fee,
+                         self.out_depth, self.out_short)
+            walk = walk[self.out_short[walk]]
+            starts, ends = self.leg_start[walk].tolist(), self.leg_start[walk + 1].tolist()
+            rows = [row for a, b in zip(starts, ends, strict=True)
+                    for row in self.leg_rows[a:b].tolist()]
+            if not packed.deepen(rows):
+                break  # (cannot happen: a short walk has a row with more levels)
         return np.flatnonzero(self.out_qty > 0)
 
 
@@ -307,11 +423,14 @@ class NegRiskScanner(Scanner):
     name: ClassVar[str] = "negrisk"
 
     def __init__(self, settings: NegRiskSettings | None = None, *,
-                 incremental: bool = True) -> None:
+                 incremental: bool = True, first_levels: int | None = FIRST_LEVELS) -> None:
         self.settings = settings or NegRiskSettings()
         #: False: read every book's version and walk every basket on each scan (the
         #: pre-dirty-set path; the benchmark and the tests compare against it)
         self.incremental = incremental
+        #: levels packed per book side until a walk needs more (None: ``max_levels``
+        #: always, the tests' and the benchmark's reference)
+        self.first_levels = first_levels
         self._key: tuple[int, int] | None = None
         self._market_id = 0
         self._packed: _Packed | None = None
@@ -319,8 +438,8 @@ class NegRiskScanner(Scanner):
         self._large: list[Event] = []
         self._schedules: dict[str, FeeSchedule] = {}
         self._dec: dict[float, Decimal] = {}  # price float -> exact Decimal (tick grid repeats)
-        #: basket -> (its books' versions, the opportunity computed from them)
-        self._opp_cache: dict[Basket, tuple[bytes, Opportunity | None]] = {}
+        #: basket -> (the walk's inputs, the opportunity computed from them)
+        self._opp_cache: dict[Basket, tuple[tuple[bytes, ...], Opportunity | None]] = {}
         #: static basket index -> its opportunity at the last scan that found it a hit
         self._static_opps: dict[int, Opportunity | None] = {}
 
@@ -342,7 +461,8 @@ class NegRiskScanner(Scanner):
                 keys[(o.yes_instrument_id, Side.BUY)] = None  # bids: tail probability fallback
                 ids[o.yes_instrument_id] = None
         self._schedules = {iid: market.fee_schedule(iid) for iid in ids}
-        self._packed = _Packed(list(keys), self.settings.max_levels, self._schedules)
+        self._packed = _Packed(list(keys), self.settings.max_levels, self._schedules,
+                               self.first_levels)
         self._static = _Compiled(baskets, self._packed)
         cap = self.settings.max_basket_size
         if cap is not None:
@@ -378,7 +498,7 @@ class NegRiskScanner(Scanner):
             if not walked[b] and b in last:
                 # None of its books changed since the last scan, which found it a hit too.
                 opp = last[b]
-                opp = None if opp is None else attrs.evolve(opp, ts_ns=ts_ns)
+                opp = None if opp is None else restamped(opp, ts_ns)
             else:
                 opp = last[b] = self._cached_opportunity(static, b, packed, market, ts_ns)
             if opp is not None:
@@ -428,19 +548,34 @@ class NegRiskScanner(Scanner):
 
     def _cached_opportunity(self, comp: _Compiled, b: int, packed: _Packed,
                             market: MarketState, ts_ns: int) -> Opportunity | None:
-        """:meth:`_opportunity`, reused (re-stamped) while none of the basket's books changed:
-        the same book versions give the same walk, so the exact recomputation is skipped."""
+        """:meth:`_opportunity`, reused while the walk's inputs are unchanged: the kernel's
+        size and, on every leg, the levels the exact walk can read (those the kernel used
+        and the next one).  A change deeper in a leg's book (most of a busy book's
+        updates) leaves them as they were, so the exact recomputation is skipped; only
+        the id, which names the legs' newest book update, and the time are renewed."""
         basket = comp.baskets[b]
-        rows = comp.leg_rows[comp.leg_start[b]:comp.leg_start[b + 1]]
-        versions = packed.seen_version[packed.row_book[rows]].tobytes()
+        lo, hi = int(comp.leg_start[b]), int(comp.leg_start[b + 1])
+        rows = comp.leg_rows[lo:hi]
+        reach = np.minimum(comp.out_depth[lo:hi] + 2, packed.nlev[rows])
+        prices, sizes = packed.prices, packed.sizes
+        key = [comp.out_qty[b].tobytes()]
+        for row, n in zip(rows.tolist(), reach.tolist(), strict=True):
+            key.append(prices[row, :n].tobytes())
+            key.append(sizes[row, :n].tobytes())
+        inputs = tuple(key)
         cached = self._opp_cache.get(basket)
-        if cached is not None and cached[0] == versions:
+        opp: Opportunity | None
+        if cached is not None and cached[0] == inputs:
             prev = cached[1]
             if prev is None:
                 return None
-            return attrs.evolve(prev, ts_ns=ts_ns)  # same books: same opportunity id
-        opp = self._opportunity(comp, b, packed, market, ts_ns)
-        self._opp_cache[basket] = (versions, opp)
+            opp_id = _opp_id(basket, market)
+            if opp_id == prev.opportunity_id:
+                return restamped(prev, ts_ns)
+            opp = attrs.evolve(prev, opportunity_id=opp_id, ts_ns=ts_ns)
+        else:
+            opp = self._opportunity(comp, b, packed, market, ts_ns)
+        self._opp_cache[basket] = (inputs, opp)
         return opp
 
     def _opportunity(self, comp: _Compiled, b: int, packed: _Packed, market: MarketState,
@@ -505,7 +640,8 @@ class NegRiskScanner(Scanner):
             opportunity_id=_opp_id(basket, market),
             scanner=self.name, ts_ns=ts_ns, kind=basket.kind, legs=tuple(legs),
             edge_per_unit=edge, max_size=qty, expected_profit=profit, costs=fees + gas,
-            reason=reason, risk_free=basket.risk_free, event_id=basket.event_id)
+            reason=reason, risk_free=basket.risk_free,
+            event_id=gamma_event_id(basket, market), score=score(profit))
 
     @staticmethod
     def _inst_min(market: MarketState, iid: str) -> Decimal:
