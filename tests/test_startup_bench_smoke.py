@@ -28,7 +28,7 @@ def test_tiny_mode_runs_every_argus_row_and_prints_the_targets(
     assert bench.main(["--tiny", "--skip", "backtrader", "--skip", "vectorbt"]) == 0
     out = capsys.readouterr().out
     rows = {m.group(1).strip(): m.group(2) for m in
-            re.finditer(r"^(argus [a-z-]+(?: \(demo\))?)\s+([\d.]+)\s+[\d.]+", out, re.M)}
+            re.finditer(r"^(argus [a-z-]+(?: \(demo\))?)\s+([\d.]+)\s+[\d.]+\s+[\d.]+", out, re.M)}
     assert set(rows) == {"argus --help", "argus --version", "argus backtest (demo)",
                          "argus run (demo)"}, out
     # The backtest and the run replay the same tiny job: same orders and final equity.
