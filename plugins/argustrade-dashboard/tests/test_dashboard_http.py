@@ -376,6 +376,43 @@ def test_the_live_cursor_sends_only_what_changed(finished_run: Path) -> None:
     assert len(dict(behind.poll())["fills"]["rows"]) == 17
 
 
+def test_the_page_says_whether_the_loop_has_adopted_the_latch(finished_run: Path,
+                                                              tokens: Tokens) -> None:
+    def shown() -> tuple[str, str, Any]:
+        page = Page(client([finished_run], tokens).get("/").text)
+        api = client([finished_run], tokens).get("/api/runs/0").json()["trading_state"]
+        return page.value("trading-state"), page.value("state-adopted"), api["adopted"]
+
+    # The replay's own check escalated it: the loop wrote the latch, so it holds.
+    assert control_value(finished_run)["by"] == "argus"
+    assert shown() == ("reducing", "yes", True)
+    cursor = LiveCursor(finished_run)
+    assert dict(cursor.poll())["state"]["trading_state"]["adopted"] is True
+    # A kill the loop has not taken up (this run has ended): said so, on the page too.
+    apply_control(finished_run, "kill", "alice", "stop")
+    assert shown() == ("halted", "no", False)
+    assert "not yet" in Page(client([finished_run], tokens).get("/").text).text(
+        "state-adopted")
+    assert dict(cursor.poll())["state"]["trading_state"]["adopted"] is False
+    assert cursor.poll() == []
+    # The loop adopts it (its record, as the runner writes it at its next commit): the
+    # stream sends the state again though the latch itself has not changed.
+    with Ledger.in_dir(finished_run) as ledger, ledger.transaction():
+        ledger.record_control_adopted("trading_state", "halted", "alice: stop")
+    (state,) = [d for name, d in cursor.poll() if name == "state"]
+    assert state["trading_state"]["adopted"] is True
+    assert shown() == ("halted", "yes", True)
+    # A resume is a new latch, not adopted until the loop records it too.
+    apply_control(finished_run, "resume", "alice", "go on")
+    assert shown() == ("active", "no", False)
+    assert dict(cursor.poll())["state"]["trading_state"]["adopted"] is False
+    # A kill adopted between two polls: the first poll that sees it sees it adopted.
+    apply_control(finished_run, "kill", "alice", "again")
+    with Ledger.in_dir(finished_run) as ledger, ledger.transaction():
+        ledger.record_control_adopted("trading_state", "halted", "alice: again")
+    assert dict(cursor.poll())["state"]["trading_state"]["adopted"] is True
+
+
 def test_a_run_with_the_plugin_loaded_has_the_audit_table_from_the_start(
         tmp_path: Path) -> None:
     result = run_and_collect(replay_config(["dashboard"]), tmp_path / "run")

@@ -11,7 +11,8 @@ a process of its own speaking real protocols:
 The page shows the run ACTIVE with its fill count growing; a wrong token is refused and
 changes nothing; Kill (or Kill and flatten) clicked with the token halts it: the run's
 ledger shows the control row naming who and why, the loop's own record that it adopted
-it, and every later entry vetoed; the page shows HALTED; the process keeps running,
+it, and every later entry vetoed; the page shows HALTED, not adopted while the market
+is held (no event, no commit), then adopted; the process keeps running,
 halted, until SIGINT, when it exits 130 ("interrupted", the CLI's documented code).
 The ledger is read with apsw, read-only, independently of the dashboard.
 """
@@ -154,12 +155,16 @@ def test_a_wrong_token_is_refused_and_kill_on_the_page_halts_the_running_paper_r
     wait_for(lambda: page_state(browser) == "HALTED", 10, "the page to show HALTED")
     assert attr(browser, "state-by") == "alice"
     assert attr(browser, "state-reason") == "halt from the browser"
+    # The held market brings no event, so the loop has not committed since: not yet.
+    assert attr(browser, "state-adopted") == "no"
 
     # The market goes on; the loop adopts the kill at its next commit and vetoes entries.
     orders_before = count(run_dir, "orders")
     paper.market.release()
     adoption = adopted(run_dir, "alice: halt from the browser")
     assert adoption["action"] == "halted"
+    wait_for(lambda: attr(browser, "state-adopted") == "yes", 10,
+             "the page to show the loop adopted the kill")
     adopted_at = seq(run_dir)
     wait_for(lambda: count(run_dir, "risk_events", "check_name = 'trading_state' and "
                                                    "action = 'veto' and id > ?",
@@ -212,11 +217,14 @@ def test_kill_and_flatten_on_the_page_closes_the_running_paper_runs_position(
                                 "flatten": True, "by": "alice"}
     wait_for(lambda: page_state(browser) == "HALTED", 10, "the page to show HALTED")
     assert attr(browser, "state-flatten") == "yes"
+    assert attr(browser, "state-adopted") == "no"
 
     orders_before = count(run_dir, "orders")
     paper.market.release()
     adoption = adopted(run_dir, "alice: flatten from the browser (and flatten)")
     assert adoption["action"] == "halted"
+    wait_for(lambda: attr(browser, "state-adopted") == "yes", 10,
+             "the page to show the loop adopted the kill")
     wait_for(lambda: long_quantity(run_dir) == 0, 20, "the position to be closed")
     later = query(run_dir, "select strategy, side, quantity, reduce_only, status, reason "
                            "from orders where rowid > ?", (orders_before,))

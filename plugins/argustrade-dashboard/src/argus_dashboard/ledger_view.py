@@ -74,9 +74,10 @@ def ready(conn: apsw.Connection) -> bool:
     return tables(conn) >= CORE_TABLES
 
 
-def trading_state(conn: apsw.Connection) -> dict[str, Any]:
+def trading_state(conn: apsw.Connection, adopted_after_id: int = 0) -> dict[str, Any]:
     """The trading-state latch: ``state``, ``reason``, ``flatten``, ``by`` and ``ts_ns``
-    (ACTIVE with no reason while no one and nothing has set it)."""
+    (ACTIVE with no reason while no one and nothing has set it), and ``adopted``: whether
+    the run's loop has taken it up (see :func:`adopted`)."""
     row = conn.execute("select value, ts_ns from control where key = 'trading_state'"
                        ).fetchone()
     out: dict[str, Any] = {"state": TradingState.ACTIVE.value, "reason": "", "flatten": False,
@@ -88,7 +89,32 @@ def trading_state(conn: apsw.Connection) -> dict[str, Any]:
             data = {"state": "unknown", "reason": f"unreadable control row: {row[0]!r}"}
         out.update({k: data.get(k, out[k]) for k in ("state", "reason", "flatten", "by")})
         out["ts_ns"] = row[1]
+    out["adopted"] = adopted(conn, out, adopted_after_id)
     return out
+
+
+#: Who the loop names when it writes the latch itself (an escalation by a risk check).
+LOOP_ACTOR = "argus"
+
+
+def adopted(conn: apsw.Connection, state: dict[str, Any], after_id: int = 0) -> bool | None:
+    """Whether the loop has taken up the latch ``state`` (:func:`trading_state`): None when
+    no one has set one; True when the loop wrote it itself; otherwise whether the loop
+    recorded adopting it, a ``control`` risk event at the latch's own time stamp with its
+    state (the core's ``Ledger.record_control_adopted``).  A kill written while the loop
+    is stopped, stuck, or between two commits is not adopted yet: the page says so.
+
+    ``after_id``: look only at risk events after this id (a live stream knows the kill
+    came after the events it had already seen; the scan runs newest first either way)."""
+    if state["ts_ns"] is None:
+        return None
+    if state["by"] == LOOP_ACTOR:
+        return True
+    found = conn.execute(
+        "select 1 from risk_events where id > ? and check_name = 'control' and ts_ns = ? "
+        "and action = ? order by id desc limit 1",
+        (after_id, state["ts_ns"], state["state"])).fetchone()
+    return found is not None
 
 
 def equity_curve(conn: apsw.Connection, since_ts_ns: int | None = None

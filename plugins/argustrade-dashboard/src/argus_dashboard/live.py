@@ -30,6 +30,12 @@ class LiveCursor:
         self._max_dd: float = 0.0
         self._current_dd: float = 0.0
         self._curve_read = False
+        #: The latch as last seen, whether the loop had adopted it, and the newest risk
+        #: event id of the poll before it changed (its adoption can only come later).
+        self._control: Any = None
+        self._adopted: bool | None = None
+        self._adoption_floor = 0
+        self._risk_max = 0
 
     def poll(self) -> list[tuple[str, Any]]:
         """``(event name, data)`` for everything that changed since the last poll."""
@@ -83,12 +89,22 @@ class LiveCursor:
                     conn, {"strategy_versions"})["strategy_versions"])
             signals_mark = conn.execute("select count(*), max(ts_ns) from signals").fetchone()
             self._whole(out, "signals", signals_mark, lambda: lv.signals(conn))
-            state_mark = (marks["control"], marks["run"])
+            state = None
+            if marks["control"] != self._control or "state" not in self._seen:
+                self._control = marks["control"]
+                self._adoption_floor = self._risk_max  # the latch came after that poll
+                state = lv.trading_state(conn, self._adoption_floor)
+            elif self._adopted is False:  # a person's change the loop has not taken up
+                state = lv.trading_state(conn, self._adoption_floor)
+            if state is not None:
+                self._adopted = state["adopted"]
+            state_mark = (marks["control"], marks["run"], self._adopted)
             if state_mark != self._seen.get("state"):
                 self._seen["state"] = state_mark
-                out.append(("state", {"trading_state": lv.trading_state(conn),
+                out.append(("state", {"trading_state": state or lv.trading_state(conn),
                                       "health": {"run_status": marks["run"],
                                                  "last_write_age_s": None}}))
+            self._risk_max = marks["risk_events"]
             if out or "summary" not in self._seen:
                 self._seen["summary"] = True
                 out.append(("summary", {"summary": lv.summary(conn), "drawdown": {

@@ -102,6 +102,16 @@ def _figure(ident: str, label: str, value: Any, shown: str | None = None) -> str
             f' data-value="{esc(value)}">{text}</dd></div>')
 
 
+#: How the page says whether the loop has taken up the latch (``data-value`` -> text).
+ADOPTED_TEXT = {"yes": "yes", "no": "not yet (at the loop's next commit)", "": ""}
+
+
+def _adopted(value: bool | None) -> str:
+    """``adopted`` (:func:`argus_dashboard.ledger_view.adopted`) as ``yes``, ``no`` or
+    empty (no latch set)."""
+    return "" if value is None else ("yes" if value else "no")
+
+
 def percent(fraction: float | None) -> str:
     """``0.0123`` as ``1.23%``."""
     return "" if fraction is None else f"{fraction * 100:.2f}%"
@@ -134,6 +144,8 @@ def run_page(key: str, name: str, data: dict[str, Any], *, runs: list[tuple[str,
 {_figure("state-by", "By", state["by"])}
 {_figure("state-flatten", "Flatten", "yes" if state["flatten"] else "no")}
 {_figure("state-since", "Since", state["ts_ns"], iso(state["ts_ns"]))}
+{_figure("state-adopted", "Adopted by the loop", _adopted(state["adopted"]),
+         ADOPTED_TEXT[_adopted(state["adopted"])])}
 {_figure("run-id", "Run", run.get("run_id"))}
 {_figure("run-mode", "Mode", run.get("mode"))}
 {_figure("run-status", "Run status", health["run_status"])}
@@ -181,7 +193,7 @@ def run_page(key: str, name: str, data: dict[str, Any], *, runs: list[tuple[str,
         sections.append(_thoughts(data["thoughts"]))
     marks = data["marks"]
     body = "\n".join(sections) + _json_script("equity-data", data["equity_curve"]) + \
-        _json_script("columns", COLUMNS) + \
+        _json_script("columns", COLUMNS) + _json_script("adopted-text", ADOPTED_TEXT) + \
         _json_script("marks", {"fills": marks["fills"], "equity": marks["equity"],
                                "risk_events": marks["risk_events"]})
     return _page(f"Argus: {name}", nav, body, key, poll_s)
@@ -284,6 +296,7 @@ _SCRIPT = r"""
   const columnsEl = byId("columns");
   if (!columnsEl) return;
   const COLUMNS = JSON.parse(columnsEl.textContent);
+  const ADOPTED_TEXT = JSON.parse(byId("adopted-text").textContent);
   const marks = JSON.parse(byId("marks").textContent);
   const points = JSON.parse(byId("equity-data").textContent);
   const MAX_ROWS = 200, MAX_POINTS = 4000;
@@ -363,6 +376,9 @@ _SCRIPT = r"""
       setFigure("state-reason", s.reason); setFigure("state-by", s.by);
       setFigure("state-flatten", s.flatten ? "yes" : "no");
       setFigure("state-since", s.ts_ns, s.ts_ns ? iso(s.ts_ns) : "");
+      const adopted = s.adopted === null || s.adopted === undefined ? ""
+        : (s.adopted ? "yes" : "no");
+      setFigure("state-adopted", adopted, ADOPTED_TEXT[adopted]);
       setFigure("run-status", d.health.run_status);
       setFigure("last-write-age", d.health.last_write_age_s,
                 d.health.last_write_age_s === null ? "" : d.health.last_write_age_s + " s ago");
