@@ -68,7 +68,7 @@ def test_hand_computed_violation_with_fees() -> None:
     assert opp.expected_profit == D(100) - D(92) - D("0.92") == D("7.08")
     assert [(leg.instrument_id, leg.side, leg.limit_price, leg.quantity) for leg in opp.legs] \
         == [(bb[0], Side.BUY, D("0.40"), D(100)), (a[1], Side.BUY, D("0.55"), D(100))]
-    assert opp.kind == "implication" and opp.event_id == "A:0"
+    assert opp.kind == "implication" and opp.event_id == "A"  # the Gamma event (meta)
     assert not opp.risk_free and lane_of(opp) == RESEARCH
     assert opp.opportunity_id == f"correlation:{a[0]}:{bb[0]}:7"
     (proven,) = CorrelationScanner(CorrelationSettings(trade_proven=True)).scan(b.market, 9)

@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
+import attrs
 import numpy as np
 import pytest
 from argus_scanners_polymarket.config import LatencySettings, PmScannersSettings
+from argus_scanners_polymarket.correlation import CorrelationScanner
 from argus_scanners_polymarket.fixtures import MarketBuilder
 from argus_scanners_polymarket.latency import LatencyScanner
 from argus_scanners_polymarket.maker import MakerScanner
@@ -89,7 +91,8 @@ def step(market: MarketState, rng: np.random.Generator, ts: int, k: int) -> None
             b.market = market
             pairs = b.event(f"N{k}", ["x", "y"], questions=[
                 f"Will the Fed cut rates by 25+ bps in {2040 + k}?",
-                f"Will the Fed cut rates by 50+ bps in {2040 + k}?"], end_ts_ns=ts + 40 * 3600 * S)
+                f"Will the Fed cut rates by 50+ bps in {2040 + k}?"], end_ts_ns=ts + 40 * 3600 * S,
+                neg_risk=k % 2 == 0)  # binary markets: a new nested pair for correlation
             for yes, no in pairs:
                 quote(b, rng, yes, no, round(float(rng.uniform(0.05, 0.95)), 2), ts_ns=ts)
 
@@ -157,3 +160,44 @@ def test_latency_equals_reference(seed: int) -> None:
     seen = check(lambda inc: LatencyScanner(SETTINGS, incremental=inc), steps=60, seed=seed,
                  events=60, stateful=True)
     assert seen > 0
+
+
+@pytest.mark.parametrize("seed", [15, 16])
+def test_correlation_equals_reference(seed: int) -> None:
+    seen = check(lambda inc: CorrelationScanner(SETTINGS, incremental=inc), steps=60,
+                 seed=seed, events=60)
+    assert seen > 0
+
+
+def test_correlation_extends_its_index_and_refits_by_its_rule() -> None:
+    market = synthetic(40, seed=1)
+    scanner = CorrelationScanner(SETTINGS)
+    scanner.scan(market, NOW_NS)
+    assert scanner.refits == 1
+    before = len(scanner.constraints)
+    b = MarketBuilder(FeeSchedule(taker_bps=Decimal(100)))
+    b.market = market
+    b.event("X", ["25", "50"], neg_risk=False, questions=[
+        "Will the Fed cut rates by 25+ bps at the june 2033 meeting?",
+        "Will the Fed cut rates by 50+ bps at the june 2033 meeting?"])
+    scanner.scan(market, NOW_NS)
+    assert scanner.refits == 1  # transformed against the fitted vocabulary, appended
+    new = {(c.antecedent, c.consequent) for c in scanner.constraints}
+    assert len(new) == before + 1
+    assert ("polymarket:X-1-y", "polymarket:X-0-y") in new  # 50+ => 25+
+    # a closed event leaves the structure with its constraints
+    ev = market.events["X:0"]
+    market.apply(attrs.evolve(ev, closed=True))
+    scanner.scan(market, NOW_NS)
+    assert len(scanner.constraints) == before and scanner.refits == 1
+    # many new questions (>= 25 % of the fitted corpus): refitted
+    for k in range(12):
+        b.event(f"Y{k}", [f"{j}" for j in range(5)], neg_risk=False,
+                questions=[f"Will the ECB cut rates by {25 * (j + 1)}+ bps in {2050 + k}?"
+                           for j in range(5)])
+    scanner.scan(market, NOW_NS)
+    assert scanner.refits == 2
+    fresh = CorrelationScanner(SETTINGS)
+    fresh.scan(market, NOW_NS)
+    assert {(c.antecedent, c.consequent) for c in scanner.constraints} == {
+        (c.antecedent, c.consequent) for c in fresh.constraints}

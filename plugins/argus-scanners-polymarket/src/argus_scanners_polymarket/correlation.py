@@ -30,7 +30,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -42,12 +42,17 @@ from argus_scanners_polymarket.common import (
     RESEARCH,
     dec,
     edge,
+    event_id_for,
     lane_reason,
+    restamp,
 )
 from argus_scanners_polymarket.config import CorrelationSettings, PmScannersSettings
 from argus_scanners_polymarket.constraints import Constraint, implication
+from argus_scanners_polymarket.touch import EPS, RowCache, keys_of, touch_table
 
 _BLOCK = 512
+REFIT_GROWTH = 0.25
+REFIT_OOV = 0.30
 
 
 @attrs.frozen
@@ -83,48 +88,151 @@ def propositions(market: MarketState) -> list[Proposition]:
     return out
 
 
+def _vectorizer() -> Any:
+    from sklearn.feature_extraction.text import (  # type: ignore[import-untyped]
+        TfidfVectorizer,  # heavy import: only when a scanner builds its structure
+    )
+
+    return TfidfVectorizer(stop_words="english", ngram_range=(1, 2), sublinear_tf=True,
+                           token_pattern=r"(?u)\b\w[\w.]*\b")
+
+
+def similar_pairs(x: Any, first: int, threshold: float, limit: int, per_row: int = 0,
+                  ) -> list[tuple[int, int, float]]:
+    """(i, j, cosine) with ``first <= j``, ``i < j`` and cosine >= ``threshold`` among the
+    L2-normalised rows of the sparse ``x`` (rows ``first:`` are the ones asked about, each
+    against every row before and after it), most similar first, at most ``limit`` in all
+    and ``per_row`` (0: any) per first market.
+
+    Row blocks of the product stay sparse (thresholded on the product's own entries, no
+    dense block), and each block is multiplied only by the columns at or after its first
+    row: the upper triangle, half the products of the full matrix."""
+    n = x.shape[0]
+    rows_l: list[np.ndarray] = []
+    cols_l: list[np.ndarray] = []
+    vals_l: list[np.ndarray] = []
+    xt = x.T.tocsc()
+    # pairs (old i, new j): the new rows' products with every earlier row, by new row
+    if first > 0 and first < n:
+        for start in range(first, n, _BLOCK):
+            blk = (x[start:start + _BLOCK] @ xt[:, :start + _BLOCK]).tocoo()
+            r, c, v = blk.row + start, blk.col, blk.data
+            keep = (c < r) & (v >= threshold)
+            # (c, r): the earlier market first, as i < j
+            rows_l.append(c[keep])
+            cols_l.append(r[keep])
+            vals_l.append(v[keep])
+    else:
+        for start in range(0, n, _BLOCK):
+            blk = (x[start:start + _BLOCK] @ xt[:, start:]).tocoo()
+            gi, c, v = blk.row + start, blk.col + start, blk.data
+            keep = (gi < c) & (v >= threshold)
+            rows_l.append(gi[keep])
+            cols_l.append(c[keep])
+            vals_l.append(v[keep])
+    if not rows_l:
+        return []
+    rows, cols, vals = (np.concatenate(a) for a in (rows_l, cols_l, vals_l))
+    order = np.lexsort((cols, rows))  # row-major: the order ties keep below
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    if per_row and len(vals):
+        order = np.lexsort((cols, -vals, rows))  # by row, most similar first
+        rows, cols, vals = rows[order], cols[order], vals[order]
+        start_of = np.searchsorted(rows, rows, side="left")
+        keep = (np.arange(len(rows)) - start_of) < per_row
+        rows, cols, vals = rows[keep], cols[keep], vals[keep]
+        back = np.lexsort((cols, rows))  # row-major again: ties below keep that order
+        rows, cols, vals = rows[back], cols[back], vals[back]
+    order = np.argsort(-vals, kind="stable")[:limit]
+    return [(int(rows[k]), int(cols[k]), float(vals[k])) for k in order]
+
+
 def candidate_pairs(texts: list[str], threshold: float, limit: int, per_row: int = 0
                     ) -> list[tuple[int, int, float]]:
     """(i, j, cosine) with i < j for TF-IDF cosine similarity >= ``threshold``, most
     similar first, at most ``limit`` in all and ``per_row`` (0: any) per first market."""
     if len(texts) < 2:
         return []
-    from sklearn.feature_extraction.text import (  # type: ignore[import-untyped]
-        TfidfVectorizer,  # heavy import: only when a scanner builds its structure
-    )
-
-    vec = TfidfVectorizer(stop_words="english", ngram_range=(1, 2), sublinear_tf=True,
-                          token_pattern=r"(?u)\b\w[\w.]*\b")
     try:
-        x = vec.fit_transform(texts)
+        x = _vectorizer().fit_transform(texts)
     except ValueError:  # every text was stop words only
         return []
-    # Row blocks of the cosine matrix, dense per block: memory stays O(block x n) however
-    # alike the questions are; each row keeps its ``per_row`` most similar partners.
-    xt = x.T.tocsc()
-    rows_l: list[np.ndarray] = []
-    cols_l: list[np.ndarray] = []
-    vals_l: list[np.ndarray] = []
-    n = x.shape[0]
-    for start in range(0, n, _BLOCK):
-        block = np.asarray((x[start:start + _BLOCK] @ xt).todense())
-        r, c = np.nonzero(block >= threshold)
-        gi = r + start
-        keep = gi < c
-        r, c, gi = r[keep], c[keep], gi[keep]
-        v = block[r, c]
-        if per_row and len(v):
-            order = np.lexsort((-v, gi))  # by row, most similar first
-            r, c, gi, v = r[order], c[order], gi[order], v[order]
-            first = np.searchsorted(gi, gi, side="left")
-            keep = (np.arange(len(gi)) - first) < per_row
-            c, gi, v = c[keep], gi[keep], v[keep]
-        rows_l.append(gi)
-        cols_l.append(c)
-        vals_l.append(v)
-    rows, cols, vals = (np.concatenate(a) for a in (rows_l, cols_l, vals_l))
-    order = np.argsort(-vals, kind="stable")[:limit]
-    return [(int(rows[k]), int(cols[k]), float(vals[k])) for k in order]
+    return similar_pairs(x, 0, threshold, limit, per_row)
+
+
+class CandidateIndex:
+    """The TF-IDF rows of every market's question, fitted once and extended.
+
+    :meth:`fit` fits the vectoriser on all the texts and returns every candidate pair;
+    :meth:`extend` transforms only new texts against the fitted vocabulary and IDF,
+    appends their rows and returns the pairs involving them (each new row against every
+    earlier one and the other new ones; ``per_row`` and ``limit`` apply per extension).
+
+    **Refit rule** (:meth:`drifted`): the vocabulary and IDF of the fit stop describing
+    the corpus when the texts added since the fit reach :data:`REFIT_GROWTH` (25 %) of
+    those it was fitted on, or when more than :data:`REFIT_OOV` (30 %) of the added texts'
+    words are unknown to it (a new subject whose words cannot match anything); then the
+    scanner refits everything."""
+
+    def __init__(self, threshold: float, limit: int, per_row: int) -> None:
+        self.threshold, self.limit, self.per_row = threshold, limit, per_row
+        self.vectorizer: Any = None
+        self.x: Any = None
+        self.fitted = 0
+        self.added = 0
+        self._words = 0
+        self._unknown = 0
+
+    def __len__(self) -> int:
+        return 0 if self.x is None else int(self.x.shape[0])
+
+    def fit(self, texts: list[str]) -> list[tuple[int, int, float]]:
+        """Fit on ``texts`` (row ``k`` is ``texts[k]``); every candidate pair."""
+        self.vectorizer, self.x = _vectorizer(), None
+        self.fitted, self.added, self._words, self._unknown = len(texts), 0, 0, 0
+        if not texts:
+            return []
+        try:
+            self.x = self.vectorizer.fit_transform(texts)
+        except ValueError:  # every text was stop words only
+            self.vectorizer = None
+            return []
+        return similar_pairs(self.x, 0, self.threshold, self.limit, self.per_row)
+
+    def drifted(self, texts: list[str]) -> bool:
+        """Whether adding ``texts`` would break the refit rule (class docstring)."""
+        if self.vectorizer is None or self.x is None:
+            return True
+        if self.added + len(texts) >= REFIT_GROWTH * max(self.fitted, 1):
+            return True
+        vocab = self.vectorizer.vocabulary_
+        analyze = self.vectorizer.build_analyzer()
+        words = unknown = 0
+        for text in texts:
+            for term in analyze(text):
+                if " " not in term:  # unigrams: bigrams of known words are often new
+                    words += 1
+                    unknown += term not in vocab
+        return self._unknown + unknown > REFIT_OOV * max(self._words + words, 1)
+
+    def extend(self, texts: list[str]) -> list[tuple[int, int, float]]:
+        """Append ``texts`` as rows ``len(self):``; the pairs with a new row."""
+        from scipy.sparse import vstack  # scikit-learn's own dependency
+
+        if not texts:
+            return []
+        assert self.vectorizer is not None and self.x is not None
+        analyze = self.vectorizer.build_analyzer()
+        vocab = self.vectorizer.vocabulary_
+        for text in texts:
+            for term in analyze(text):
+                if " " not in term:
+                    self._words += 1
+                    self._unknown += term not in vocab
+        first = len(self)
+        self.x = vstack([self.x, self.vectorizer.transform(texts)], format="csr")
+        self.added += len(texts)
+        return similar_pairs(self.x, first, self.threshold, self.limit, self.per_row)
 
 
 @attrs.frozen
@@ -175,80 +283,145 @@ def walk_pair(ladders: tuple[np.ndarray, np.ndarray],
 
 
 class CorrelationScanner(Scanner):
-    """Cross-market implication constraints (TF-IDF candidates, rule-validated)."""
+    """Cross-market implication constraints (TF-IDF candidates, rule-validated).
+
+    The structure is a :class:`CandidateIndex`: fitted on the first scan, then, when the
+    set of events changes, only the new markets' questions are transformed and paired
+    (markets gone are dropped with their constraints); it is refitted by its rule.
+    ``incremental=True`` prices the constraints with a vectorised float pre-check of both
+    legs' best asks over the shared touch table (margin :data:`EPS`) and the exact joint
+    walk for the candidates, reused while neither leg's row changed;
+    ``incremental=False`` walks every constraint (the reference)."""
 
     name: ClassVar[str] = "correlation"
 
-    def __init__(self, settings: PmScannersSettings | CorrelationSettings | None = None
-                 ) -> None:
+    def __init__(self, settings: PmScannersSettings | CorrelationSettings | None = None, *,
+                 incremental: bool = True) -> None:
         if isinstance(settings, PmScannersSettings):
             settings = settings.correlation
         self.settings = settings or CorrelationSettings()
-        self._key: tuple[int, ...] | None = None
-        self.props: list[Proposition] = []
+        self.incremental = incremental
+        self._key: tuple[int, int] | None = None
+        self.props: list[Proposition] = []  # every row of the index, alive or not
+        self.alive: list[bool] = []
+        self.by_yes: dict[str, int] = {}  # YES token -> its alive row
+        self.index = CandidateIndex(self.settings.similarity_threshold,
+                                    self.settings.max_candidates, self.settings.max_neighbors)
+        self._found: dict[tuple[str, str], tuple[Constraint, int, int]] = {}
         self.constraints: list[Constraint] = []
-        self.candidates = 0  # candidate pairs of the last structure build (tests, benchmark)
+        self.candidates = 0  # candidate pairs in the structure (tests, benchmark)
+        self.refits = 0  # full fits so far (tests, benchmark)
+        self.cache = RowCache()
+        self._legs: tuple[tuple[int, int, int], np.ndarray, np.ndarray] | None = None
 
     def _ensure(self, market: MarketState) -> None:
-        key = (id(market), *map(id, market.events.values()))
+        key = (id(market), market.events_version)
         if key == self._key:
             return
-        s = self.settings
-        self.props = propositions(market)
-        pairs = candidate_pairs([p.text for p in self.props], s.similarity_threshold,
-                                s.max_candidates, s.max_neighbors)
+        current = propositions(market)
+        rows = {p: k for k, p in enumerate(self.props) if self.alive[k]}
+        new = [p for p in current if p not in rows]
+        if self._key is None or self._key[0] != key[0] or self.index.drifted(
+                [p.text for p in new]):
+            self._fit(current)
+        else:
+            keep = set(current)
+            for p, k in rows.items():
+                if p not in keep:
+                    self.alive[k] = False
+            first = len(self.props)
+            self.props.extend(new)
+            self.alive.extend([True] * len(new))
+            pairs = self.index.extend([p.text for p in new])
+            self.candidates += len(pairs)
+            self._validate(pairs)
+            assert len(self.props) == first + len(new)
+        self.by_yes = {p.yes: k for k, p in enumerate(self.props) if self.alive[k]}
+        alive = self.alive
+        self.constraints = [c for c, i, j in self._found.values() if alive[i] and alive[j]]
+        self._legs = None
+        self.cache.clear()
+        self._key = key
+
+    def _fit(self, props: list[Proposition]) -> None:
+        self.props, self.alive = list(props), [True] * len(props)
+        self._found = {}
+        pairs = self.index.fit([p.text for p in props])
         self.candidates = len(pairs)
-        found: dict[tuple[str, str], Constraint] = {}
+        self.refits += 1
+        self._validate(pairs)
+
+    def _validate(self, pairs: list[tuple[int, int, float]]) -> None:
         for i, j, _sim in pairs:
             a, b = self.props[i], self.props[j]
+            if not (self.alive[i] and self.alive[j]):
+                continue
             if a.event_id == b.event_id and a.neg_risk:
                 continue  # exclusive outcomes of one negRisk event
             c = implication(a.yes, a.text, b.yes, b.text)
-            if c is not None:
-                found.setdefault((c.antecedent, c.consequent), c)
-        self.constraints = list(found.values())
-        self._key = key
+            if c is None:
+                continue
+            old = self._found.get((c.antecedent, c.consequent))
+            if old is None or not (self.alive[old[1]] and self.alive[old[2]]):
+                self._found[(c.antecedent, c.consequent)] = (
+                    c, self.by_yes_row(c.antecedent, i, j), self.by_yes_row(c.consequent, i, j))
+
+    def by_yes_row(self, yes: str, i: int, j: int) -> int:
+        """Which of rows ``i``, ``j`` is the market of ``yes``."""
+        return i if self.props[i].yes == yes else j
 
     def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """Every violated constraint with enough depth, most profitable first."""
         self._ensure(market)
+        if not self.incremental:
+            return self.reference_scan(market, ts_ns)
         s = self.settings
-        by_yes = {p.yes: p for p in self.props}
+        t = touch_table(market)
+        if self._legs is None or self._legs[0] != (t.static_gen, len(t), len(self.constraints)):
+            props, by_yes, index = self.props, self.by_yes, t.index
+            b_rows = [index.get(props[by_yes[c.consequent]].yes, -1) for c in self.constraints]
+            na_rows = [index.get(props[by_yes[c.antecedent]].no, -1) for c in self.constraints]
+            self._legs = ((t.static_gen, len(t), len(self.constraints)),
+                          np.array(b_rows, dtype=np.int64), np.array(na_rows, dtype=np.int64))
+        _, rb, rna = self._legs
+        if not len(rb) or not len(t):
+            return []
+        both = (rb >= 0) & (rna >= 0)
+        b, na = np.where(both, rb, 0), np.where(both, rna, 0)
+        usable = t.usable(market)
+        with np.errstate(invalid="ignore"):
+            unit = 1 - t.ask[b] - t.ask[na] - t.ask_fee[b] - t.ask_fee[na] + EPS
+            pre = both & usable[b] & usable[na] & (unit > 0) & (unit >= float(s.min_violation))
+        cands = np.flatnonzero(pre)
+        constraints = self.constraints
+
+        def build(k: int) -> list[Opportunity]:
+            found = self._price(market, constraints[k], ts_ns)
+            return [found[0]] if found is not None else []
+
+        lists = self.cache.collect(cands, keys_of(t.row_gen[b[cands]], t.row_gen[na[cands]]),
+                                   build)
+        found = [(restamp(o, ts_ns), k) for k, opps in zip(cands.tolist(), lists, strict=True)
+                 for o in opps]
+        return self._capped([(o, self._events(constraints[k])) for o, k in found])
+
+    def reference_scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """Every constraint walked (the reference of the tests)."""
+        self._ensure(market)
         found: list[tuple[Opportunity, tuple[str, str]]] = []
         for c in self.constraints:
-            a, b = by_yes[c.antecedent], by_yes[c.consequent]
-            legs_ids = (b.yes, a.no)
-            books = [market.books.get(i) for i in legs_ids]
-            if any(bk is None or not market.tradeable(bk.instrument_id)[0] for bk in books):
-                continue
-            ladders = (books[0].ask_levels(), books[1].ask_levels())  # type: ignore[union-attr]
-            walk = walk_pair(ladders, (market.fee_schedule(b.yes), market.fee_schedule(a.no)),
-                             s.min_violation)
-            mins = [market.instruments[i].min_size for i in legs_ids
-                    if i in market.instruments]
-            if walk.quantity <= 0 or walk.quantity < s.min_liquidity or \
-                    any(walk.quantity < m for m in mins):
-                continue
-            profit = walk.quantity - walk.value - walk.fees
-            if profit <= 0:
-                continue
-            executable = c.proven and s.trade_proven
-            newest = max(bk.ts_ns for bk in books if bk is not None)
-            opp = Opportunity(
-                opportunity_id=f"correlation:{a.yes}:{b.yes}:{newest}",
-                scanner=self.name, ts_ns=ts_ns, kind="implication",
-                legs=(Leg(b.yes, Side.BUY, walk.limits[0], walk.quantity),
-                      Leg(a.no, Side.BUY, walk.limits[1], walk.quantity)),
-                edge_per_unit=edge(profit, walk.quantity), max_size=walk.quantity,
-                expected_profit=profit, costs=walk.fees,
-                lane=EXECUTABLE if executable else RESEARCH,
-                reason=lane_reason(EXECUTABLE if executable else RESEARCH, (
-                    f"{c.rule} ({'proven' if c.proven else 'not proven'}): {c.detail}; "
-                    f"'{a.text}' => '{b.text}' but YES(B) + NO(A) cost "
-                    f"{(walk.value + walk.fees) / walk.quantity:.6f} < 1 for "
-                    f"{walk.quantity}")),
-                risk_free=executable, event_id=a.event_id)
-            found.append((opp, (a.event_id, b.event_id)))
+            priced = self._price(market, c, ts_ns)
+            if priced is not None:
+                found.append((priced[0], self._events(c)))
+        return self._capped(found)
+
+    def _events(self, c: Constraint) -> tuple[str, str]:
+        props, by_yes = self.props, self.by_yes
+        return props[by_yes[c.antecedent]].event_id, props[by_yes[c.consequent]].event_id
+
+    def _capped(self, found: list[tuple[Opportunity, tuple[str, str]]]) -> list[Opportunity]:
+        """Most profitable first, at most ``max_per_event`` per event."""
+        s = self.settings
         found.sort(key=lambda t: t[0].expected_profit, reverse=True)
         per_event: dict[str, int] = {}
         out = []
@@ -259,3 +432,38 @@ class CorrelationScanner(Scanner):
                 per_event[e] = per_event.get(e, 0) + 1
             out.append(opp)
         return out
+
+    def _price(self, market: MarketState, c: Constraint, ts_ns: int
+               ) -> tuple[Opportunity] | None:
+        s = self.settings
+        a, b = self.props[self.by_yes[c.antecedent]], self.props[self.by_yes[c.consequent]]
+        legs_ids = (b.yes, a.no)
+        books = [market.books.get(i) for i in legs_ids]
+        if any(bk is None or not market.tradeable(bk.instrument_id)[0] for bk in books):
+            return None
+        ladders = (books[0].ask_levels(), books[1].ask_levels())  # type: ignore[union-attr]
+        walk = walk_pair(ladders, (market.fee_schedule(b.yes), market.fee_schedule(a.no)),
+                         s.min_violation)
+        mins = [market.instruments[i].min_size for i in legs_ids if i in market.instruments]
+        if walk.quantity <= 0 or walk.quantity < s.min_liquidity or \
+                any(walk.quantity < m for m in mins):
+            return None
+        profit = walk.quantity - walk.value - walk.fees
+        if profit <= 0:
+            return None
+        executable = c.proven and s.trade_proven
+        newest = max(bk.ts_ns for bk in books if bk is not None)
+        return (Opportunity(
+            opportunity_id=f"correlation:{a.yes}:{b.yes}:{newest}",
+            scanner=self.name, ts_ns=ts_ns, kind="implication",
+            legs=(Leg(b.yes, Side.BUY, walk.limits[0], walk.quantity),
+                  Leg(a.no, Side.BUY, walk.limits[1], walk.quantity)),
+            edge_per_unit=edge(profit, walk.quantity), max_size=walk.quantity,
+            expected_profit=profit, costs=walk.fees,
+            lane=EXECUTABLE if executable else RESEARCH,
+            reason=lane_reason(EXECUTABLE if executable else RESEARCH, (
+                f"{c.rule} ({'proven' if c.proven else 'not proven'}): {c.detail}; "
+                f"'{a.text}' => '{b.text}' but YES(B) + NO(A) cost "
+                f"{(walk.value + walk.fees) / walk.quantity:.6f} < 1 for "
+                f"{walk.quantity}")),
+            risk_free=executable, event_id=event_id_for(market, a.yes, a.event_id)),)
