@@ -15,6 +15,7 @@ from argus_scanners_polymarket.correlation import CorrelationScanner
 from argus_scanners_polymarket.fixtures import MarketBuilder
 from argus_scanners_polymarket.latency import LatencyScanner
 from argus_scanners_polymarket.maker import MakerScanner
+from argus_scanners_polymarket.ranking import RankedScanner
 from argus_scanners_polymarket.resolution import ResolutionScanner
 from argus_scanners_polymarket.stale import SpikeScanner, StaleQuoteScanner
 from argus_scanners_polymarket.synthetic import NOW_NS, SPOT, quote, synthetic
@@ -110,6 +111,8 @@ def check(make: Callable[[bool], Scanner], *, steps: int, seed: int, events: int
     for k in range(steps):
         got, want = fast.scan(market, ts), ref.scan(market, ts)
         assert got == want, f"step {k}: {len(got)} findings vs {len(want)}"
+        if hasattr(ref, "scores"):
+            assert fast.scores == ref.scores
         if hasattr(ref, "confidences"):
             assert fast.confidences == ref.confidences
         if hasattr(ref, "get_state"):  # stateful: the same state, to the bit
@@ -201,3 +204,10 @@ def test_correlation_extends_its_index_and_refits_by_its_rule() -> None:
     fresh.scan(market, NOW_NS)
     assert {(c.antecedent, c.consequent) for c in scanner.constraints} == {
         (c.antecedent, c.consequent) for c in fresh.constraints}
+
+
+@pytest.mark.parametrize("seed", [17, 18])
+def test_ranked_equals_reference(seed: int) -> None:
+    seen = check(lambda inc: RankedScanner(SETTINGS, incremental=inc), steps=40, seed=seed,
+                 events=60, stateful=True)
+    assert seen > 0

@@ -42,14 +42,16 @@ from __future__ import annotations
 import importlib
 import logging
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import attrs
 
 from argus_core import ConfigError, MarketState, Opportunity, Scanner, Side
-from argus_scanners_polymarket.common import EXECUTABLE, RESEARCH, lane_reason
+from argus_scanners_polymarket.common import EXECUTABLE, RESEARCH, lane_reason, restamp
 from argus_scanners_polymarket.config import PmScannersSettings, RankingSettings
-from argus_scanners_polymarket.ofi import SIGNAL, OfiTracker
+from argus_scanners_polymarket.ofi import SIGNAL, FlowColumn, OfiTracker
+from argus_scanners_polymarket.touch import touch_table
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +95,8 @@ class RankedScanner(Scanner):
 
     name: ClassVar[str] = "ranked"
 
-    def __init__(self, settings: PmScannersSettings | None = None) -> None:
+    def __init__(self, settings: PmScannersSettings | None = None, *,
+                 incremental: bool = True) -> None:
         from argus_scanners_polymarket.plugin import SCANNERS
 
         full = settings or PmScannersSettings()
@@ -107,9 +110,15 @@ class RankedScanner(Scanner):
         self.components: list[Scanner] = []
         for n in names:
             module, cls = SCANNERS[n]
-            self.components.append(getattr(importlib.import_module(module), cls)(full))
+            self.components.append(getattr(importlib.import_module(module), cls)(
+                full, incremental=incremental))
+        self.incremental = incremental
         self.ofi = OfiTracker(self.settings.ofi_window_s)
+        self.flows = FlowColumn(self.ofi)
         self._streak: dict[Key, int] = {}
+        self._keys: dict[str, Key] = {}
+        #: opportunity id -> (the component's finding, the score's inputs, Score, scored)
+        self._scored: dict[str, tuple[Opportunity, tuple[Any, ...], Score, Opportunity]] = {}
         #: opportunity id -> its :class:`Score` in the last scan
         self.scores: dict[str, Score] = {}
 
@@ -139,7 +148,12 @@ class RankedScanner(Scanner):
         return DEFAULT_CONFIDENCE.get(o.kind, FALLBACK_CONFIDENCE)
 
     def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
-        """Every component's findings, scored, laned, best score first."""
+        """Every component's findings, scored, laned, best score first.
+
+        Incremental (the default): a finding whose component returned it unchanged (the
+        same field objects: a restamped cached finding) with the same score inputs
+        (streak as far as it counts, confidence, legs' OFI, competition) keeps its scored
+        copy; the legs' OFI comes from a :class:`FlowColumn` over the touch table."""
         s = self.settings
         self.ofi.observe(market)
         found: list[tuple[Scanner, Opportunity]] = []
@@ -151,41 +165,83 @@ class RankedScanner(Scanner):
             except Exception as exc:  # fenced: one component's bug must not hide the rest
                 log.error("ranked: scanner %r failed: %s: %s", comp.name, type(exc).__name__,
                           exc)
+        keys = self._keys
+        if self.incremental:
+            keys = {o.opportunity_id: keys.get(o.opportunity_id) or _key(o) for _, o in found}
+            self._keys = keys
+            key_of = [keys[o.opportunity_id] for _, o in found]
+        else:
+            key_of = [_key(o) for _, o in found]
+        old_streak = self._streak
         streak = {}
-        for _, o in found:
-            key = _key(o)
-            streak[key] = self._streak.get(key, 0) + 1
+        for key in key_of:
+            streak[key] = old_streak.get(key, 0) + 1
         self._streak = streak
         users: dict[str, int] = {}
         for _, o in found:
             for iid in {leg.instrument_id for leg in o.legs}:
                 users[iid] = users.get(iid, 0) + 1
+        imbalance = self._imbalances(market, ts_ns)
+        counts = max(s.persistence_cap, s.executable_min_persistence or 0)
+        cache = self._scored if self.incremental else {}
+        scored: dict[str, tuple[Opportunity, tuple[Any, ...], Score, Opportunity]] = {}
         self.scores = {}
         out: list[tuple[float, Opportunity]] = []
-        for comp, o in found:
-            e = min(max(float(o.edge_per_unit) / s.edge_scale, 0.0), 1.0)
-            notional = sum(float(leg.limit_price * leg.quantity) for leg in o.legs)
-            k = min(1.0, math.log10(1 + notional) / math.log10(1 + s.capacity_scale))
+        for (comp, o), key in zip(found, key_of, strict=True):
+            run = streak[key]
             c = self._confidence(comp, o)
-            p = min(streak[_key(o)], s.persistence_cap) / s.persistence_cap
-            flows = [(1.0 if leg.side is Side.BUY else -1.0)
-                     * self._imbalance(market, leg.instrument_id, ts_ns) for leg in o.legs]
-            ofi = sum(flows) / len(flows) if flows else 0.0
+            flows = tuple((1.0 if leg.side is Side.BUY else -1.0)
+                          * imbalance(leg.instrument_id) for leg in o.legs)
             iids = {leg.instrument_id for leg in o.legs}
             others = max((users[i] - 1 for i in iids), default=0)
-            x = min(others, s.competition_cap) / s.competition_cap
-            score = (s.w_edge * e + s.w_capacity * k + s.w_confidence * c
-                     + s.w_persistence * p + s.w_ofi * ofi - s.w_competition * x)
-            lane, why = self._lane(o, score, c, streak[_key(o)])
-            self.scores[o.opportunity_id] = Score(e, k, c, p, ofi, x, score, lane, why)
-            terms = (f"score {score:.4f} = {s.w_edge:g}*edge {e:.3f} + {s.w_capacity:g}*cap "
-                     f"{k:.3f} + {s.w_confidence:g}*conf {c:.3f} + {s.w_persistence:g}*persist "
-                     f"{p:.3f} + {s.w_ofi:g}*ofi {ofi:+.3f} - {s.w_competition:g}*comp {x:.3f}")
-            out.append((score, attrs.evolve(
-                o, lane=lane, risk_free=o.risk_free and lane == EXECUTABLE, score=score,
-                reason=lane_reason(lane, f"{why}; {terms}; {_strip_lane(o.reason)}"))))
+            inputs = (min(run, counts), c, flows, others)
+            hit = cache.get(o.opportunity_id)
+            if (hit is not None and hit[1] == inputs and hit[0].legs is o.legs
+                    and hit[0].reason is o.reason and hit[0].edge_per_unit is o.edge_per_unit
+                    and hit[0].lane is o.lane and hit[0].risk_free is o.risk_free):
+                entry = hit
+            else:
+                score_, ranked = self._score(o, run, c, flows, others)
+                entry = (o, inputs, score_, ranked)
+            scored[o.opportunity_id] = entry
+            self.scores[o.opportunity_id] = entry[2]
+            out.append((entry[2].score, restamp(entry[3], ts_ns)))
+        self._scored = scored
         out.sort(key=lambda t: (-t[0], t[1].opportunity_id))
         return [o for _, o in out]
+
+    def _imbalances(self, market: MarketState, ts_ns: int) -> Callable[[str], float]:
+        """``I`` of a leg's token: the flow column's value (incremental), else a read."""
+        if not self.incremental:
+            return lambda iid: self._imbalance(market, iid, ts_ns)
+        t = touch_table(market)
+        values = self.flows.update(market, t.ids, t.index, ts_ns)
+        index = t.index
+
+        def at(iid: str) -> float:
+            r = index.get(iid)
+            return float(values[r]) if r is not None else self._imbalance(market, iid, ts_ns)
+
+        return at
+
+    def _score(self, o: Opportunity, run: int, c: float, flows: tuple[float, ...],
+               others: int) -> tuple[Score, Opportunity]:
+        s = self.settings
+        e = min(max(float(o.edge_per_unit) / s.edge_scale, 0.0), 1.0)
+        notional = sum(float(leg.limit_price * leg.quantity) for leg in o.legs)
+        k = min(1.0, math.log10(1 + notional) / math.log10(1 + s.capacity_scale))
+        p = min(run, s.persistence_cap) / s.persistence_cap
+        ofi = sum(flows) / len(flows) if flows else 0.0
+        x = min(others, s.competition_cap) / s.competition_cap
+        score = (s.w_edge * e + s.w_capacity * k + s.w_confidence * c
+                 + s.w_persistence * p + s.w_ofi * ofi - s.w_competition * x)
+        lane, why = self._lane(o, score, c, run)
+        terms = (f"score {score:.4f} = {s.w_edge:g}*edge {e:.3f} + {s.w_capacity:g}*cap "
+                 f"{k:.3f} + {s.w_confidence:g}*conf {c:.3f} + {s.w_persistence:g}*persist "
+                 f"{p:.3f} + {s.w_ofi:g}*ofi {ofi:+.3f} - {s.w_competition:g}*comp {x:.3f}")
+        return Score(e, k, c, p, ofi, x, score, lane, why), attrs.evolve(
+            o, lane=lane, risk_free=o.risk_free and lane == EXECUTABLE, score=score,
+            reason=lane_reason(lane, f"{why}; {terms}; {_strip_lane(o.reason)}"))
 
     def _lane(self, o: Opportunity, score: float, confidence: float, streak: int
               ) -> tuple[str, str]:
