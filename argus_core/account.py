@@ -58,7 +58,9 @@ class Account:
         self.positions: dict[str, Position] = {}
         self.marks: dict[str, Decimal] = {}
         self.fees_paid = Decimal(0)
+        # Both cached until the next fill or mark (every change below resets them).
         self._snapshot: Portfolio | None = None
+        self._valuation: tuple[Decimal, Decimal] | None = None
         self.last_price: dict[str, Decimal] = {}
         #: The strategy slots' books (slot -> its own Account), with their capital.
         self.books = {slot: Account(c) for slot, c in (capital or {}).items()}
@@ -124,7 +126,7 @@ class Account:
             self.marks.pop(inst, None)
         elif before.quantity == 0 or inst not in self.marks:
             self.marks[inst] = fill.price
-        self._snapshot = None
+        self._snapshot = self._valuation = None
         return pos
 
     def mark(self, instrument_id: str, price: float | Decimal) -> None:
@@ -133,7 +135,7 @@ class Account:
         if pos is not None and pos.quantity != 0:
             # Prices reaching here were validated at the edge (finite, positive).
             self.marks[instrument_id] = price if type(price) is Decimal else Decimal(repr(price))
-            self._snapshot = None
+            self._snapshot = self._valuation = None
 
     def portfolio(self) -> Portfolio:
         """An immutable snapshot (cached until the next fill or mark)."""
@@ -149,7 +151,10 @@ class Account:
     def valuation(self) -> tuple[Decimal, Decimal]:
         """``(equity, gross exposure)`` straight from the books: the per-bar equity row
         needs only these, and a Portfolio snapshot per bar would cost more than the rest
-        of the loop."""
+        of the loop.  Cached until the next fill or mark: the drawdown watch and the
+        timestamp's equity row share one computation."""
+        if self._valuation is not None:
+            return self._valuation
         equity, gross = self.cash, Decimal(0)
         for instrument_id, pos in self.positions.items():
             qty = pos.quantity
@@ -158,7 +163,8 @@ class Account:
                 value = qty * (mark if mark is not None else pos.avg_price)
                 equity += value
                 gross += abs(value)
-        return equity, gross
+        self._valuation = (equity, gross)
+        return self._valuation
 
     def get_state(self) -> dict[str, Any]:
         """JSON state for checkpoints."""
@@ -182,4 +188,4 @@ class Account:
         self.last_price = {k: Decimal(v) for k, v in state.get("last_price", {}).items()}
         for slot, book_state in state.get("books", {}).items():
             self.book(slot).set_state(book_state)
-        self._snapshot = None
+        self._snapshot = self._valuation = None

@@ -5,6 +5,11 @@ transaction (an order before it is sent, its fills, a checkpoint) survives a
 crash or SIGKILL.  Money is stored as exact decimal text.  All writes go
 through explicit transactions (:meth:`Ledger.transaction`); nothing
 auto-commits half of a change.
+
+Deferred rows (``defer_writes``, set by a replay, whose rows only need to be durable
+with its checkpoint): fills and position rows are kept in memory and written with one
+``executemany`` each when the transaction commits, or before any read through this
+class could miss them; a rollback drops them with the rest of the transaction.
 """
 
 from __future__ import annotations
@@ -122,6 +127,12 @@ class Ledger:
         except (apsw.Error, OSError) as exc:
             raise LedgerError(f"cannot open ledger {self.path}: {exc}") from None
         self.conn.setbusytimeout(5000)
+        #: Buffer fill and position rows until the commit (see the module docstring).
+        self.defer_writes = False
+        self._fills: list[tuple[Any, ...]] = []
+        self._positions: dict[str, tuple[Any, ...]] = {}
+        # The last status written by set_order_status: the same write again is skipped.
+        self._status_written: tuple[Any, ...] | None = None
         self._enable_wal()
         self.conn.execute("pragma synchronous=full")
         self.conn.execute("pragma foreign_keys=on")
@@ -177,12 +188,24 @@ class Ledger:
         self.conn.execute("begin immediate")
 
     def commit(self) -> None:
-        """Commit the open transaction."""
+        """Commit the open transaction (with the deferred rows)."""
+        self.flush()
         self.conn.execute("commit")
 
     def rollback(self) -> None:
-        """Abandon the open transaction."""
+        """Abandon the open transaction (and the deferred rows)."""
+        self._fills, self._positions, self._status_written = [], {}, None
         self.conn.execute("rollback")
+
+    def flush(self) -> None:
+        """Write the deferred fill and position rows now (inside the open transaction)."""
+        if self._fills:
+            self.conn.executemany("insert into fills values (?,?,?,?,?,?,?,?,?,?)", self._fills)
+            self._fills = []
+        if self._positions:
+            self.conn.executemany("insert or replace into positions values (?,?,?,?,?)",
+                                  self._positions.values())
+            self._positions = {}
 
     # -- runs ----------------------------------------------------------------------
     def start_run(self, run_id: str, mode: str, seed: int, config_json: str,
@@ -210,7 +233,8 @@ class Ledger:
                               ("finished", time.time_ns(), run_id))
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
-        """Rows of ``sql`` as dicts."""
+        """Rows of ``sql`` as dicts (deferred rows written first: the SQL may read them)."""
+        self.flush()
         cursor = self.conn.execute(sql, params)
         try:
             names = [d[0] for d in cursor.getdescription()]
@@ -251,7 +275,14 @@ class Ledger:
     def set_order_status(self, client_order_id: str, status: OrderStatus,
                          filled_quantity: Decimal | None = None, reason: str | None = None
                          ) -> None:
-        """Update an order's status (and cumulative filled quantity, and why)."""
+        """Update an order's status (and cumulative filled quantity, and why).  The very
+        write this method made last, asked for again before anything else was written on
+        this connection, is skipped (booking a paper fill writes the status, and the
+        order path then asks for the same)."""
+        filled = None if filled_quantity is None else str(filled_quantity)
+        written = (client_order_id, status, filled, reason)
+        if self._status_written == (*written, self.conn.total_changes()):
+            return
         if reason is not None:
             self.conn.execute("update orders set status_reason = ? where client_order_id = ?",
                               (reason, client_order_id))
@@ -261,7 +292,8 @@ class Ledger:
         else:
             self.conn.execute("update orders set status = ?, filled_quantity = ? "
                               "where client_order_id = ?",
-                              (status.value, str(filled_quantity), client_order_id))
+                              (status.value, filled, client_order_id))
+        self._status_written = (*written, self.conn.total_changes())
 
     def move_order_status(self, client_order_id: str, status: OrderStatus,
                           from_: Sequence[OrderStatus], reason: str | None = None) -> None:
@@ -275,23 +307,31 @@ class Ledger:
 
     def insert_fill(self, fill: Fill) -> None:
         """One row per fill."""
-        self.conn.execute(
-            "insert into fills values (?,?,?,?,?,?,?,?,?,?)",
-            (fill.fill_id, fill.client_order_id, fill.venue, fill.instrument_id,
-             fill.side.value, str(fill.price), str(fill.quantity), str(fill.fee),
-             fill.liquidity.value, fill.ts_ns))
+        row = (fill.fill_id, fill.client_order_id, fill.venue, fill.instrument_id,
+               fill.side.value, str(fill.price), str(fill.quantity), str(fill.fee),
+               fill.liquidity.value, fill.ts_ns)
+        if self.defer_writes:
+            self._fills.append(row)
+        else:
+            self.conn.execute("insert into fills values (?,?,?,?,?,?,?,?,?,?)", row)
 
     def upsert_position(self, position: Position, ts_ns: int) -> None:
         """Store the latest position of an instrument."""
-        self.conn.execute(
-            "insert or replace into positions values (?,?,?,?,?)",
-            (position.instrument_id, str(position.quantity), str(position.avg_price),
-             str(position.realized_pnl), ts_ns))
+        row = (position.instrument_id, str(position.quantity), str(position.avg_price),
+               str(position.realized_pnl), ts_ns)
+        if self.defer_writes:
+            self._positions[position.instrument_id] = row
+        else:
+            self.conn.execute("insert or replace into positions values (?,?,?,?,?)", row)
 
     def order_row(self, client_order_id: str) -> dict[str, Any] | None:
         """The order's row, or None when the ledger does not know the id."""
-        rows = self.query("select * from orders where client_order_id = ?", (client_order_id,))
-        return rows[0] if rows else None
+        # Not through query(): the orders table holds no deferred rows, nothing to flush.
+        cursor = self.conn.execute("select * from orders where client_order_id = ?",
+                                   (client_order_id,))
+        for row in cursor:
+            return dict(zip((d[0] for d in cursor.getdescription()), row, strict=True))
+        return None
 
     def order_status(self, client_order_id: str) -> OrderStatus | None:
         """The order's status, or None when the ledger does not know the id."""
@@ -327,11 +367,13 @@ class Ledger:
 
     def fill_exists(self, fill_id: str) -> bool:
         """Whether a fill with this id is booked."""
+        self.flush()
         return bool(self.conn.execute("select 1 from fills where fill_id = ?",
                                       (fill_id,)).fetchall())
 
     def filled_quantity(self, client_order_id: str, side: Side) -> Decimal:
         """Quantity booked on ``client_order_id``'s own side (exact)."""
+        self.flush()
         return sum((Decimal(r[0]) for r in self.conn.execute(
             "select quantity from fills where client_order_id = ? and side = ?",
             (client_order_id, side.value))), Decimal(0))
@@ -361,6 +403,7 @@ class Ledger:
 
     def basket_fills(self, basket_id: str) -> dict[str, tuple[Decimal, Decimal]]:
         """Per leg order of a basket: ``(quantity filled on its own side, average price)``."""
+        self.flush()
         out: dict[str, tuple[Decimal, Decimal]] = {}
         for coid, qty, price in self.conn.execute(
                 "select o.client_order_id, f.quantity, f.price from orders o join "

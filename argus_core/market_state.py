@@ -200,6 +200,19 @@ class MarketState:
 
     def apply(self, event: MarketEvent) -> None:
         """Fold one market event into the state.  Time never goes backwards."""
+        kind = type(event)
+        if kind is BookDelta or kind is Bar:  # the hot ones first, without the chain below
+            ts = event.ts_ns  # type: ignore[union-attr]
+            if ts > self.now_ns:
+                self.now_ns = ts
+            iid = event.instrument_id  # type: ignore[union-attr]
+            if kind is Bar:
+                self.bars[iid] = event  # type: ignore[assignment]
+                return
+            book = self.books.get(iid) or self.book(iid)
+            book.apply(event.side, float(event.price), float(event.size),  # type: ignore[union-attr]
+                       ts)
+            return
         ts = getattr(event, "ts_ns", None)
         if ts is not None and ts > self.now_ns:
             self.now_ns = ts

@@ -31,7 +31,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -40,6 +40,7 @@ from typing import Any
 import attrs
 
 from argus_core.account import Account, capital_split
+from argus_core.builtins.replay_venue import ReplayVenue
 from argus_core.config import Config, canonical_json
 from argus_core.errors import ArgusError, ConfigError
 from argus_core.execution import ExecutionEngine
@@ -143,9 +144,12 @@ class Runner:
         # fills only need to be durable together with it; paper and live commit at once
         # (their data cannot be replayed).  A hot-swap is never re-derivable: always at once.
         self._commit_each_change = config.argus.mode != "replay"
+        self._mode = config.argus.mode
         self._swapped = False
         self._equity_rows: list[tuple[int, str, str, str]] = []
         self._equity_ts: int | None = None  # a bar's timestamp whose row is still due
+        self._row_valued: tuple[Decimal, Decimal] | None = None  # the last row's valuation
+        self._row_text = ("", "", "")  # ... and its text
         self._book_rows: list[tuple[int, str, str, str]] = []
         self._fills_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -153,6 +157,7 @@ class Runner:
         self.risk_trigger_listeners: list[Callable[[str], None]] = []
         self.versions: dict[str, str] = {}
         self.ledger = open_ledger(self.ctx)
+        self.ledger.defer_writes = not self._commit_each_change  # see _commit_each_change
         self.engine = ExecutionEngine(
             loop=self, ledger=self.ledger, run_id=self.ctx.run_id, venue=self.asm.venue,
             venue_name=self.asm.venue.name or config.run.venue, market=self.market,
@@ -260,31 +265,35 @@ class Runner:
         scan_every = max(1, self.config.run.scan_every_events)
         self._loop = asyncio.get_running_loop()
         try:
-            async for event in self._events():
-                if event is _IDLE:
-                    self._release()  # nothing queued: commit and hold no lock while waiting
+            async for batch in self._batches():
+                for event in batch:
+                    if event is _IDLE:
+                        self._release()  # nothing queued: commit, hold no lock while waiting
+                        continue
+                    self.seq += 1
+                    if self.seq <= self.resumed_from:
+                        self.market.apply(event)
+                        continue
+                    if not self.ledger.in_transaction:
+                        self._begin()
+                    self.engine.seq = self.seq
+                    self._on_event(event)
+                    if self.asm.scanners and self.seq % scan_every == 0:
+                        self._scan()
+                    if self._swaps:
+                        self._apply_swaps()
+                    if (self._dirty and self._commit_each_change) or self._swapped \
+                            or self.seq % every == 0:
+                        self._commit(reopen=False)  # the next event opens the next one
+                    if self.seq % 1000 == 0:
+                        if self.progress is not None:
+                            self.progress(self.seq)
+                        await asyncio.sleep(0)  # let swaps, kills and observers in (replays)
+                    if self.max_events is not None and self.seq >= self.max_events:
+                        break
+                else:
                     continue
-                self.seq += 1
-                if self.seq <= self.resumed_from:
-                    self.market.apply(event)
-                    continue
-                if not self.ledger.in_transaction:
-                    self._begin()
-                self.engine.seq = self.seq
-                self._on_event(event)
-                if self.asm.scanners and self.seq % scan_every == 0:
-                    self._scan()
-                if self._swaps:
-                    self._apply_swaps()
-                if (self._dirty and self._commit_each_change) or self._swapped \
-                        or self.seq % every == 0:
-                    self._commit(reopen=False)  # the next event opens the next one
-                if self.seq % 1000 == 0:
-                    if self.progress is not None:
-                        self.progress(self.seq)
-                    await asyncio.sleep(0)  # let swaps, kills and observers in during replays
-                if self.max_events is not None and self.seq >= self.max_events:
-                    break
+                break  # max_events reached
             if self.engine.live_tasks:  # acknowledgements of orders already sent
                 await asyncio.gather(*list(self.engine.live_tasks), return_exceptions=True)
             self._raise_if_fills_failed()
@@ -320,6 +329,19 @@ class Runner:
                           self.resumed_from, self.n_orders, self.n_fills,
                           self.account.fees_paid, starting_equity, self.account.equity(),
                           self.risk.state.value, time.perf_counter() - started)
+
+    async def _batches(self) -> AsyncIterator[Iterable[Any]]:
+        """The events in iterables the loop drains one event at a time.  A replay of the
+        builtin replay venue reads its file synchronously, all in one iterable (pulled
+        lazily, nothing read ahead): an async generator per event would cost more than
+        the market-state update; every other source yields one event at a time."""
+        venue = self.asm.venue
+        if not self._commit_each_change and isinstance(venue, ReplayVenue) \
+                and type(venue).stream is ReplayVenue.stream:
+            yield venue.events()
+            return
+        async for event in self._events():
+            yield (event,)
 
     async def _events(self) -> AsyncIterator[Any]:
         """The venue's events; in paper and live mode with ``_IDLE`` whenever none is
@@ -393,36 +415,55 @@ class Runner:
             self._equity_ts = None
         self.risk.ctx.ts_ns = ts
         kind = type(event)
-        marked = False
         if kind is Bar:
-            account.mark(event.instrument_id, event.close)  # type: ignore[union-attr]
-            marked = self._held(event.instrument_id)  # type: ignore[union-attr]
-        elif kind is Trade:
-            account.mark(event.instrument_id, event.price)  # type: ignore[union-attr]
-            marked = self._held(event.instrument_id)  # type: ignore[union-attr]
-        elif kind is OrderBook or kind is BookDelta:
-            marked = self._mark_mid(event.instrument_id)  # type: ignore[union-attr]
-        elif kind is Settlement:
-            engine.settle(event)  # type: ignore[arg-type]
-        elif kind is Signal:
-            self.ledger.record_signal(event.name, event.instrument_id,  # type: ignore[union-attr]
-                                      event.ts_ns, event.value)  # type: ignore[union-attr]
-        if marked:
-            self._watch_equity()
-        engine.on_market_event(event)
-        if kind is Bar:
-            # A position this bar's fills opened is worth the bar's close, like the rest.
-            account.mark(event.instrument_id, event.close)  # type: ignore[union-attr]
+            iid = event.instrument_id  # type: ignore[union-attr]
+            close = Decimal(repr(event.close))  # type: ignore[union-attr]
+            n_fills = engine.n_fills
+            pos = account.positions.get(iid)
+            if pos is not None and pos.quantity:
+                account.mark(iid, close)
+                self._watch_equity()
+            if self.broker.working or engine.flatten_reason is not None:
+                engine.on_market_event(event)  # working orders, a flatten in progress
+            if engine.n_fills != n_fills:
+                # A position this bar's fills opened is worth the bar's close, like the rest.
+                account.mark(iid, close)
             self._equity_ts = ts  # one row per timestamp, however many bars share it
-        if self.asm.strategies:
+        else:
+            marked = False
+            if kind is Trade:
+                account.mark(event.instrument_id, event.price)  # type: ignore[union-attr]
+                marked = self._held(event.instrument_id)  # type: ignore[union-attr]
+            elif kind is OrderBook or kind is BookDelta:
+                marked = self._mark_mid(event.instrument_id)  # type: ignore[union-attr]
+            elif kind is Settlement:
+                engine.settle(event)  # type: ignore[arg-type]
+            elif kind is Signal:
+                self.ledger.record_signal(
+                    event.name, event.instrument_id, event.ts_ns,  # type: ignore[union-attr]
+                    event.value)  # type: ignore[union-attr]
+            if marked:
+                self._watch_equity()
+            engine.on_market_event(event)
+        strategies = self.asm.strategies
+        if strategies:
             # One book: the account is that book.  Several: each slot sees its own.
-            shared = len(account.books) < 2
-            mode, state = self.config.argus.mode, self.risk.ctx.trading_state
-            sctx = StrategyContext(ts, account.portfolio, market, self.asm.pricers, mode, state)
-            for slot, strategy in self.asm.strategies.items():
-                if not shared:
-                    sctx = StrategyContext(ts, partial(account.book_portfolio, slot), market,
-                                           self.asm.pricers, mode, state)
+            mode, state = self._mode, self.risk.ctx.trading_state
+            if len(account.books) < 2:
+                sctx = StrategyContext(ts, account.portfolio, market, self.asm.pricers, mode,
+                                       state)
+                for slot, strategy in strategies.items():
+                    try:
+                        intents = strategy.on_event(event, sctx)
+                    except Exception as exc:
+                        self._strategy_failed(slot, exc)
+                        continue
+                    if intents:
+                        engine.submit(list(intents), ts, slot)
+                return
+            for slot, strategy in strategies.items():
+                sctx = StrategyContext(ts, partial(account.book_portfolio, slot), market,
+                                       self.asm.pricers, mode, state)
                 try:
                     intents = strategy.on_event(event, sctx)
                 except Exception as exc:
@@ -477,13 +518,20 @@ class Runner:
 
     def _equity_row(self, ts: int) -> None:
         # Buffered and written with the next commit: same transaction, one executemany.
-        equity, gross = self.account.valuation()
-        self._equity_rows.append((ts, str(self.account.cash), str(equity.quantize(_CENT_E6)),
-                                  str(gross.quantize(_CENT_E6))))
-        if len(self.account.books) > 1:  # one book: the total is that book
+        # The account's valuation is one cached tuple until the next fill or mark, so a
+        # flat stretch formats its row once.
+        account = self.account
+        valued = account.valuation()
+        if valued is not self._row_valued:
+            equity, gross = valued
+            self._row_valued = valued
+            self._row_text = (str(account.cash), str(equity.quantize(_CENT_E6)),
+                              str(gross.quantize(_CENT_E6)))
+        self._equity_rows.append((ts, *self._row_text))
+        if len(account.books) > 1:  # one book: the total is that book
             self._book_rows.extend((ts, slot, str(book.cash), str(value.quantize(_CENT_E6)))
-                                   for slot, value in self.account.book_equity().items()
-                                   for book in (self.account.books[slot],))
+                                   for slot, value in account.book_equity().items()
+                                   for book in (account.books[slot],))
 
     # -- scanners ------------------------------------------------------------------
     def _scan(self) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from itertools import islice
 from typing import Any
 
 import attrs
@@ -41,20 +40,23 @@ class MovingAverageCross(Strategy):
     def __init__(self, settings: ExampleSettings | None) -> None:
         self.s = settings or ExampleSettings()
         self.closes: deque[float] = deque(maxlen=self.s.slow)
+        # The fast window's closes kept apart: summing it does not walk the slow window.
+        self._recent: deque[float] = deque(maxlen=self.s.fast)
         self.long = False
 
     def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
-        if type(event) is not Bar or (self.s.instrument_id
-                                      and event.instrument_id != self.s.instrument_id):
+        s = self.s
+        if type(event) is not Bar or (s.instrument_id and event.instrument_id != s.instrument_id):
             return ()
         closes = self.closes
         closes.append(event.close)
-        if len(closes) < self.s.slow:
+        self._recent.append(event.close)
+        if len(closes) < s.slow:
             return ()
-        # Sums recomputed from the window (no running sum whose rounding drifts over
-        # years of bars): cheap for windows this size.
-        fast = sum(islice(closes, self.s.slow - self.s.fast, None)) / self.s.fast
-        slow = sum(closes) / self.s.slow
+        # Sums recomputed from the window, oldest first (no running sum whose rounding
+        # drifts over years of bars): cheap for windows this size.
+        fast = sum(self._recent) / s.fast
+        slow = sum(closes) / s.slow
         want_long = fast > slow
         if want_long == self.long:
             return ()
@@ -76,6 +78,7 @@ class MovingAverageCross(Strategy):
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.closes = deque((float(c) for c in state.get("closes", [])), maxlen=self.s.slow)
+        self._recent = deque(self.closes, maxlen=self.s.fast)
         self.long = bool(state.get("long", False))
 
 
