@@ -534,10 +534,11 @@ def main() -> None:
                  f"{pi / r.incremental:10.2f}x" if pi else f"{'-':>11s}"]
         plain_found = "-" if r.plain_found is None else str(r.plain_found)
         print(f"{r.name:12s} {' '.join(cells)} {r.found:6d} {plain_found:>6s} "
-              f"{'yes' if r.full < 0.010 else 'NO':>7s}")
+              f"{'yes' if max(r.full, r.incremental) < 0.010 else 'NO':>7s}")
     print("\nplain/full, plain/incr: the plain-Python twin's time over the scanner's (above 1:"
           " the scanner is faster; ranked's twin is the sum of the components' plain full "
-          "scans); '<10 ms': the scanner's full scan meets the issue's target here.")
+          "scans); '<10 ms': the scanner's full and incremental scans both meet the issue's "
+          "target here.")
 
 
 if __name__ == "__main__":

@@ -211,3 +211,44 @@ def test_ranked_equals_reference(seed: int) -> None:
     seen = check(lambda inc: RankedScanner(SETTINGS, incremental=inc), steps=40, seed=seed,
                  events=60, stateful=True)
     assert seen > 0
+
+
+def test_one_event_id_across_scanners() -> None:
+    """Every scanner (and ``ranked``) names a finding's event by the Gamma event of its
+    market (instrument ``meta["event_id"]``), never the per-market core event the
+    Polymarket venue makes of a binary market: findings on one Gamma event share one id."""
+    market = synthetic(60, seed=19)
+    names = ["resolution", "correlation", "stale", "spike", "value", "maker", "latency",
+             "ranked"]
+    from argus_scanners_polymarket.plugin import SCANNERS
+
+    scanners = [getattr(__import__(SCANNERS[n][0], fromlist=["x"]), SCANNERS[n][1])(SETTINGS)
+                for n in names]
+    rng = np.random.default_rng(19)
+    ts = NOW_NS
+    by_scanner: dict[str, int] = {}
+    gamma_ids: dict[str, set[str]] = {}
+    for k in range(40):
+        for scanner in scanners:
+            for o in scanner.scan(market, ts):
+                # the market the finding is about: an implication's A is its NO leg
+                anchor = o.legs[-1] if o.kind == "implication" else o.legs[0]
+                gamma = str(market.instruments[anchor.instrument_id].meta["event_id"])
+                assert o.event_id == gamma, (o.scanner, o.event_id, gamma)
+                by_scanner[o.scanner] = by_scanner.get(o.scanner, 0) + 1
+                gamma_ids.setdefault(gamma, set()).add(o.event_id)
+        ts += int(rng.choice([2 * S, 40 * S]))
+        step(market, rng, ts, k)
+    assert set(by_scanner) == set(names) - {"ranked"}  # ranked reports as its components
+    assert all(len(ids) == 1 for ids in gamma_ids.values())
+
+
+def test_event_id_falls_back_to_the_core_event() -> None:
+    from argus_scanners_polymarket.common import event_id_for
+
+    b = MarketBuilder()
+    (yes, _no), = b.event("G", ["x"], neg_risk=False)
+    assert event_id_for(b.market, yes, "G:0") == "G"
+    b.market.instruments[yes] = attrs.evolve(b.market.instruments[yes], meta={})
+    assert event_id_for(b.market, yes, "G:0") == "G:0"
+    assert event_id_for(b.market, "polymarket:unknown", "core") == "core"
