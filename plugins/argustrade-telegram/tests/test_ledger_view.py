@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from argus_orchestrator.plugin import register_migrations
-from argus_telegram import commands
+from argus_telegram import commands, ledger_view
 from argus_telegram.ledger_view import LedgerWatcher
 
 from argus_core import Ledger, Migrations
@@ -53,6 +53,44 @@ def test_the_watcher_reports_what_was_committed_since_its_last_read(tmp_path: Pa
         assert "Drift alarm" in drift and "PSI 0.4" in drift
         assert "v7 rolled back (loss limit; by monitor)" in rollback
         assert watcher.poll() == []  # each thing once
+
+
+def test_the_loops_adoption_of_a_persons_latch_is_announced_and_shown_by_status(
+        tmp_path: Path) -> None:
+    with Ledger.in_dir(tmp_path) as ledger:
+        watcher = LedgerWatcher(tmp_path)
+        watcher.prime()
+        assert ledger_view.status(tmp_path)["adopted"] is None  # nobody set a state
+        assert "adopted" not in commands.status_text(tmp_path)
+        # A person's /kill: written, not yet taken up by the loop.
+        latch = {"state": "halted", "reason": "spreads", "flatten": False,
+                 "by": "telegram:1/alice"}
+        ledger.set_control("trading_state", json.dumps(latch), 77)
+        assert ledger_view.status(tmp_path)["adopted"] is False
+        assert "HALTED</b> (spreads; by telegram:1/alice), not yet adopted by the loop" in \
+            commands.status_text(tmp_path)
+        assert [n.kind for n in watcher.poll()] == ["states"]
+        # The loop's record at its next commit (as the runner writes it), and its vetoes.
+        with ledger.transaction():
+            ledger.record_control_adopted("trading_state", "halted", "telegram:1/alice: spreads")
+            ledger.record_risk_event(78, "trading_state", "veto", "trading is HALTED")
+        adoption, veto = watcher.poll()
+        assert (adoption.kind, adoption.critical) == ("states", True)
+        assert adoption.html == ("☑️ The loop adopted <b>HALTED</b> "
+                                 "(telegram:1/alice: spreads)")
+        assert (veto.kind, veto.critical) == ("risk", False)
+        assert ledger_view.status(tmp_path)["adopted"] is True
+        assert "(spreads; by telegram:1/alice), adopted by the loop" in \
+            commands.status_text(tmp_path)
+        # A later /resume is a new latch: not adopted until the loop records it too.
+        ledger.set_control("trading_state", json.dumps(
+            {"state": "active", "reason": "go", "by": "telegram:1/alice"}), 79)
+        assert ledger_view.status(tmp_path)["adopted"] is False
+        # A state the loop wrote itself (a check escalated) holds by construction.
+        ledger.set_control("trading_state", json.dumps(
+            {"state": "reducing", "reason": "8 losing trades", "flatten": False,
+             "by": "argus"}), 80)
+        assert ledger_view.status(tmp_path)["adopted"] is True
 
 
 def test_thoughts_come_from_the_orchestrators_spool_or_say_it_is_not_running(

@@ -10,7 +10,8 @@ process of its own speaking real protocols:
 
 A stranger's ``/kill`` is refused and changes nothing; ``/kill`` from the allowed chat
 writes the latch naming the chat, the loop adopts it (its ``control`` risk event) and
-vetoes every later entry, the HALTED notification arrives, ``/status`` reports HALTED,
+vetoes every later entry, the HALTED notification arrives and then the loop's adoption,
+``/status`` reports HALTED, adopted,
 and the process keeps running, halted, until SIGINT (exit 130, "interrupted"); every fill
 was announced and the last message says the run stopped.
 """
@@ -113,14 +114,17 @@ def test_kill_from_telegram_halts_a_running_argus_run_process(
                          (orders_before,))
         assert all(o["reduce_only"] == 1 for o in later), later
 
-        # The state change is announced, and /status reports it.
+        # The state change is announced, then the loop's adoption; /status reports both.
         halted = f"🚦 Trading <b>HALTED</b> (spreads blew out; by {BY})"
         assert api.wait_for(lambda: any(halted in t for t in texts(api, ALLOWED)), 10)
+        taken_up = f"☑️ The loop adopted <b>HALTED</b> ({BY}: spreads blew out)"
+        assert api.wait_for(lambda: any(taken_up in t for t in texts(api, ALLOWED)), 10)
         api.send_command(ALLOWED, "/status")
         assert api.wait_for(lambda: any(t.startswith("<b>Run</b>")
                                         for t in texts(api, ALLOWED)), 10)
         status = next(t for t in texts(api, ALLOWED) if t.startswith("<b>Run</b>"))
-        assert f"Trading <b>HALTED</b> (spreads blew out; by {BY})" in status
+        assert f"Trading <b>HALTED</b> (spreads blew out; by {BY}), adopted by the loop" \
+            in status
         (row,) = pp.query(run_dir, "select run_id, mode from runs")
         assert f"{row['run_id']} (paper, running)" in status
         assert texts(api, STRANGER) == ["This chat may not use this bot."]

@@ -34,6 +34,9 @@ HELP = ("/status: trading state, equity, open orders, last event\n"
         "/kill [reason]: HALT trading (working orders cancelled)\n"
         "/flatten [reason]: HALT and close every position\n"
         "/resume [reason]: trading ACTIVE again")
+#: What ``/status`` adds to the state: whether the loop has taken it up.
+ADOPTION = {None: "", True: ", adopted by the loop",
+            False: ", not yet adopted by the loop (at its next commit)"}
 #: Commands that change the run (everything else only reads).
 CONTROL_COMMANDS = ("kill", "flatten", "resume")
 READ_COMMANDS = ("status", "positions", "pnl", "report", "thoughts", "help", "start")
@@ -105,7 +108,7 @@ def status_text(run_dir: Path) -> str:
     return "\n".join([
         f"<b>Run</b> {escape(str(run.get('run_id', '?')))} "
         f"({escape(str(run.get('mode', '?')))}, {escape(str(run.get('status', '?')))})",
-        "Trading " + ledger_view.describe_state(s["latch"]),
+        "Trading " + ledger_view.describe_state(s["latch"]) + ADOPTION[s["adopted"]],
         f"Equity {_money(s['equity'])} (cash {_money(s['cash'])})",
         f"Open orders {s['open_orders']}, fills {s['fills']}",
         f"Last event {_when(s['last_event_ns'])}"])

@@ -71,6 +71,36 @@ def has_table(conn: apsw.Connection, name: str) -> bool:
                         (name,)).fetchone() is not None
 
 
+#: Who the loop names when it writes the latch itself (an escalation by a risk check).
+LOOP_ACTOR = "argus"
+#: The risk event check the loop records when it takes up a person's latch.
+ADOPTED_CHECK = "control"
+
+
+def adopted(conn: apsw.Connection) -> bool | None:
+    """Whether the loop has taken up the latch as it stands: None when no one has set it;
+    True when the loop wrote it or recorded adopting it (a ``control`` risk event at the
+    latch's time stamp, with its state); False while a person's change waits for the
+    loop's next commit (or the loop is stopped)."""
+    row = conn.execute("select value, ts_ns from control where key = ?", (CONTROL_STATE,)
+                       ).fetchone()
+    if row is None:
+        return None
+    try:
+        latch = json.loads(str(row[0]))
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(latch, dict):
+        return None
+    if latch.get("by") == LOOP_ACTOR:
+        return True
+    # Newest first: the loop records it right after the latch was written.
+    found = conn.execute(
+        "select 1 from risk_events where check_name = ? and ts_ns = ? and action = ? "
+        "order by id desc limit 1", (ADOPTED_CHECK, row[1], latch.get("state"))).fetchone()
+    return found is not None
+
+
 def trading_state(conn: apsw.Connection) -> dict[str, Any]:
     """The trading state latch as stored (``{"state": "active"}`` while unset)."""
     row = conn.execute("select value from control where key = ?", (CONTROL_STATE,)
@@ -169,8 +199,13 @@ def _risk_notices(events: list[dict[str, Any]]) -> list[Notice]:
         collections.OrderedDict())
     for event in events:
         groups.setdefault((str(event["check_name"]), str(event["action"])), []).append(event)
-    notices = []
+    notices: list[Notice] = []
     for (check, action), group in groups.items():
+        if check == ADOPTED_CHECK:  # the loop took up a person's kill / resume: it holds
+            notices.extend(Notice(
+                "states", f"☑️ The loop adopted <b>{escape(action.upper())}</b> "
+                          f"({escape(str(e['reason']))})", critical=True) for e in group)
+            continue
         drift = is_drift(check)
         kind, icon, label = ("drift", "📉", "Drift alarm") if drift else ("risk", "⚠️", "Risk")
         where = _where(group[-1])
@@ -196,9 +231,11 @@ def _dec(value: Any) -> Decimal:
 
 
 def status(run_dir: Path) -> dict[str, Any]:
-    """What ``/status`` shows: state, equity, open orders, fills, last event time."""
+    """What ``/status`` shows: state (and whether the loop has adopted it), equity, open
+    orders, fills, last event time."""
     with read_only(run_dir) as conn:
         latch = trading_state(conn)
+        taken_up = adopted(conn)
         run = rows(conn, "select run_id, mode, status from runs limit 1")
         equity = rows(conn, "select ts_ns, cash, equity from equity order by ts_ns desc "
                             "limit 1")
@@ -209,7 +246,7 @@ def status(run_dir: Path) -> dict[str, Any]:
             "select count(*), max(ts_ns) from fills").fetchone() or (0, None)
     last = max((int(v) for v in (last_fill_ns, equity[0]["ts_ns"] if equity else None)
                 if v is not None), default=None)
-    return {"latch": latch, "run": run[0] if run else None,
+    return {"latch": latch, "adopted": taken_up, "run": run[0] if run else None,
             "equity": equity[0]["equity"] if equity else None,
             "cash": equity[0]["cash"] if equity else None,
             "open_orders": int(open_orders), "fills": int(fills), "last_event_ns": last}
