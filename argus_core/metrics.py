@@ -198,20 +198,37 @@ def return_stats(returns: np.ndarray, ts_ns: np.ndarray) -> dict[str, float]:
     """Sharpe (per observation and annualised), Sortino, volatility, skew and (non-excess)
     kurtosis of ``returns``; ``ts_ns`` are the stamps of the series the returns come from
     (annualised with :func:`observations_per_year` of them)."""
+    out = ratio_stats(returns, ts_ns)
+    tail = {key: out.pop(key) for key in ("n_obs", "obs_per_year")}
+    return {**out, **moment_stats(returns), **tail}  # the report's rows keep their order
+
+
+def _flat(returns: np.ndarray) -> bool:
+    return len(returns) < 2 or float(np.std(returns)) == 0.0
+
+
+def ratio_stats(returns: np.ndarray, ts_ns: np.ndarray) -> dict[str, float]:
+    """:func:`return_stats` without skew and kurtosis (their third and fourth powers are
+    most of its cost on long series: 700k returns, ~0.1 s of ~0.15 s)."""
     per_year = observations_per_year(ts_ns)
-    if len(returns) < 2 or float(np.std(returns)) == 0.0:
+    if _flat(returns):
         return {"sharpe": 0.0, "sharpe_per_obs": 0.0, "sortino": 0.0, "volatility": 0.0,
-                "skew": 0.0, "kurtosis": 3.0, "n_obs": float(len(returns)),
-                "obs_per_year": per_year}
+                "n_obs": float(len(returns)), "obs_per_year": per_year}
     mu, sd = float(np.mean(returns)), float(np.std(returns, ddof=1))
     # Downside deviation: root mean square of the returns below zero (over all returns).
     downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
-    z = (returns - mu) / float(np.std(returns))
     return {"sharpe_per_obs": mu / sd, "sharpe": annualise(mu / sd, per_year),
             "sortino": annualise(mu / downside, per_year) if downside > 0 else 0.0,
             "volatility": annualise(sd, per_year),
-            "skew": float(np.mean(z**3)), "kurtosis": float(np.mean(z**4)),
             "n_obs": float(len(returns)), "obs_per_year": per_year}
+
+
+def moment_stats(returns: np.ndarray) -> dict[str, float]:
+    """Skew and (non-excess) kurtosis of ``returns`` (0 and 3 when they are flat)."""
+    if _flat(returns):
+        return {"skew": 0.0, "kurtosis": 3.0}
+    z = (returns - float(np.mean(returns))) / float(np.std(returns))
+    return {"skew": float(np.mean(z**3)), "kurtosis": float(np.mean(z**4))}
 
 
 def growth_stats(equity: np.ndarray, ts_ns: np.ndarray, max_dd: float) -> dict[str, float]:

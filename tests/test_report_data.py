@@ -193,3 +193,37 @@ def test_write_report_data_gives_the_metrics_a_caller_prints(demo_run: Path) -> 
     config = load_config(ROOT / "examples" / "demo.toml")
     with Ledger.in_dir(demo_run) as ledger:
         assert data.metrics == compute_metrics(ledger, config.run.starting_cash)
+
+
+def _return_stats_as_it_was(returns: np.ndarray, ts_ns: np.ndarray) -> dict[str, float]:
+    """``metrics.return_stats`` before it was split into ratios and moments (a copy)."""
+    from argus_core.metrics import annualise, observations_per_year
+
+    per_year = observations_per_year(ts_ns)
+    if len(returns) < 2 or float(np.std(returns)) == 0.0:
+        return {"sharpe": 0.0, "sharpe_per_obs": 0.0, "sortino": 0.0, "volatility": 0.0,
+                "skew": 0.0, "kurtosis": 3.0, "n_obs": float(len(returns)),
+                "obs_per_year": per_year}
+    mu, sd = float(np.mean(returns)), float(np.std(returns, ddof=1))
+    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
+    z = (returns - mu) / float(np.std(returns))
+    return {"sharpe_per_obs": mu / sd, "sharpe": annualise(mu / sd, per_year),
+            "sortino": annualise(mu / downside, per_year) if downside > 0 else 0.0,
+            "volatility": annualise(sd, per_year),
+            "skew": float(np.mean(z**3)), "kurtosis": float(np.mean(z**4)),
+            "n_obs": float(len(returns)), "obs_per_year": per_year}
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 5_000])
+def test_split_return_stats_equal_the_old_ones_exactly_in_order(n: int) -> None:
+    from argus_core.metrics import moment_stats, ratio_stats, return_stats
+
+    rng = np.random.default_rng(n)
+    ts = T0 + np.cumsum(rng.integers(1, 5, n + 1)) * HOUR_NS
+    for returns in (rng.normal(0, 1e-3, n), np.zeros(n)):  # flat: the early return
+        old = _return_stats_as_it_was(returns, ts)
+        new = return_stats(returns, ts)
+        assert list(new.items()) == list(old.items())  # same keys, order, bits
+        ratios = ratio_stats(returns, ts)
+        assert ratios == {k: v for k, v in old.items() if k not in ("skew", "kurtosis")}
+        assert {**ratios, **moment_stats(returns)} == old

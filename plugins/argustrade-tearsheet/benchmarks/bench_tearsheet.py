@@ -1,4 +1,6 @@
-"""Wall time of the trader's report sections on a 700k-bar run, beside the core's report.
+"""Wall time of the whole trader's report on a 700k-bar run: the core's report with the
+tearsheet's sections, sharing one read of the run, against the old shape (two reads, two
+sets of plots) in the same run.
 
 Usage (from the repository root)::
 
@@ -8,41 +10,57 @@ Usage (from the repository root)::
 Builds a run directory whose ledger holds ``--bars`` one-minute equity rows (a seeded
 random walk from $100,000, written with ``Ledger.append_equity``), ``--trades`` round
 trips of one strategy (two fills each, with fees and reasons) and a matching bars CSV
-for the buy-and-hold benchmark, then times in the same process, best of ``--repeat``:
+for the buy-and-hold benchmark, then times in the same process, interleaved, the median
+of ``--repeat`` runs of each row:
 
-* the sections: ``tearsheet_sections`` (ledger read, metrics, trades, benchmark,
-  downsampled Plotly charts, HTML), and its parts;
-* the core's ``write_report`` without them (matplotlib PNGs, metrics, plays).
+* the whole report as ``argus backtest`` writes it: ``write_report`` with every installed
+  plugin (the target: under 1 s); the core reads the run once and hands the sections its
+  ``ReportData``; the tearsheet's interactive chart replaces the core's PNGs;
+* the old shape, today's code: the core's report with builtins only (its matplotlib PNGs
+  and its own read) plus ``tearsheet_sections`` reading the run itself;
+* the parts: the core's read (``read_report_data``), the sections given it, and the
+  sections reading the run themselves.
 
-It prints the times and their ratio; it asserts nothing (CONTRIBUTING: speed claims are
-ratios measured in one run).  The process pins itself to one CPU unless ``--no-pin``.
+Each row shows wall seconds and the process's CPU seconds (on a shared machine the CPU
+time is the closer guess at an idle core's wall time).  It asserts nothing (CONTRIBUTING:
+speed claims are ratios measured in one run).  The process pins itself to one CPU unless
+``--no-pin``; the cyclic GC is off while timing; the load average is printed before and
+after.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import platform
+import statistics
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from argus_tearsheet.plugin import tearsheet_sections
 from argus_tearsheet.render import analyse, sections
-from argus_tearsheet.run_data import load_run
+from argus_tearsheet.run_data import from_report
 from plotly.offline import get_plotlyjs
 
 from argus_core import Ledger
 from argus_core.config import parse_config
-from argus_core.report import write_report
+from argus_core.report import read_report_data, write_report
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))  # machine.py
-from machine import cpu_model, pin_to_one_core, timed
+from machine import cpu_model, pin_to_one_core
 
 MINUTE_S = 60
 T0_S = 1_600_000_000
+TARGET_S = 1.0
+WHOLE = "whole report, every installed plugin (one read, shared)"
+OLD = "old shape: core report (PNGs) + sections reading the run"
 
 
 def config_raw(bars_csv: Path) -> dict[str, Any]:
@@ -104,62 +122,102 @@ def make_run(run_dir: Path, bars: int, trades: int, seed: int) -> Path:
     return bars_csv
 
 
+def pin_every_thread() -> bool:
+    """Pin every thread of this process to the main thread's CPU: ``pin_to_one_core``
+    pins the calling thread, and threads started before it (thread pools made at import)
+    would keep running on the other cores, beside it."""
+    cpus = os.sched_getaffinity(0)
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            os.sched_setaffinity(int(tid), cpus)
+    except OSError:
+        return False
+    return True
+
+
+def both_times(fn: Callable[[], Any]) -> tuple[float, float]:
+    """``(wall, CPU)`` seconds of ``fn``, the cyclic GC collected first and off while it
+    runs (as :func:`machine.timed`, which times wall only)."""
+    gc.collect()
+    gc.disable()
+    try:
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        return time.perf_counter() - wall, time.process_time() - cpu
+    finally:
+        gc.enable()
+
+
 def main() -> int:
     """Build the run, time the rows and print the table."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--bars", type=int, default=700_000)
     parser.add_argument("--trades", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=20261202)
-    parser.add_argument("--repeat", type=int, default=2, help="best of N runs per row")
+    parser.add_argument("--repeat", type=int, default=5, help="median of N runs per row")
     parser.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
     args = parser.parse_args()
     if not args.no_pin:
         pin_to_one_core()
+        pin_every_thread()
     print(f"machine: {cpu_model()} | {platform.python_implementation()} "
           f"{platform.python_version()} | pinned to 1 core: {not args.no_pin} | "
-          f"best of {args.repeat} | {args.bars:,} equity rows, {args.trades:,} trades")
+          f"median of {args.repeat} | {args.bars:,} equity rows, {args.trades:,} trades")
     with tempfile.TemporaryDirectory(prefix="argus-bench-tearsheet-") as tmp:
         run_dir = Path(tmp) / "run"
         bars_csv = make_run(run_dir, args.bars, args.trades, args.seed)
-        config = parse_config(config_raw(bars_csv), Path(tmp) / "config.toml")
-        tearsheet_sections(run_dir, config)  # warm: imports, plotly.js read once
-        data = load_run(run_dir)
-        report = analyse(data, config)
-        # write_report collects every loaded plugin's sections: builtins only for the
-        # core's own row, the tearsheet alone for the whole trader's report.
-        core_only = parse_config({"argus": {"plugins": []}, **config_raw(bars_csv)},
-                                 Path(tmp) / "config.toml")
-        with_tearsheet = parse_config({"argus": {"plugins": ["tearsheet"]},
-                                       **config_raw(bars_csv)}, Path(tmp) / "config.toml")
-        rows = {
-            "tearsheet sections, all (read + analyse + render)":
-                lambda: tearsheet_sections(run_dir, config),
-            "  read the ledger (equity rows, compute_metrics)":
-                lambda: load_run(run_dir),
-            "  analyse (trades, per strategy, buy-and-hold)": lambda: analyse(data, config),
-            "  render (tables, downsampled Plotly charts, HTML)": lambda: sections(report),
-            "core write_report (no plugin sections)":
+        path = Path(tmp) / "config.toml"
+        # No [argus] plugins list: every installed plugin, as `argus backtest` loads them.
+        every = parse_config(config_raw(bars_csv), path)
+        core_only = parse_config({"argus": {"plugins": []}, **config_raw(bars_csv)}, path)
+        with Ledger.in_dir(run_dir) as ledger:
+            data = read_report_data(ledger)
+
+        def read() -> Any:
+            with Ledger.in_dir(run_dir) as ledger:
+                return read_report_data(ledger)
+
+        rows: dict[str, Callable[[], Any]] = {
+            WHOLE: lambda: write_report(run_dir, every),
+            OLD: lambda: (write_report(run_dir, core_only), tearsheet_sections(run_dir, every)),
+            "  core report, builtins only (matplotlib PNGs)":
                 lambda: write_report(run_dir, core_only),
-            "whole report (core + the tearsheet's sections)":
-                lambda: write_report(run_dir, with_tearsheet),
+            "  core read of the run (read_report_data)": read,
+            "  sections given the core's read": lambda: sections(analyse(
+                from_report(data, run_dir), every)),
+            "  sections reading the run themselves": lambda: tearsheet_sections(run_dir, every),
         }
-        best: dict[str, float] = {}
+        for fn in rows.values():  # warm: imports, plotly.js read once, page cache
+            fn()
+        load_before = os.getloadavg()
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in rows}
         for _ in range(args.repeat):  # interleaved, so drift hits every row alike
             for name, fn in rows.items():
-                seconds, _out = timed(fn)
-                best[name] = min(best.get(name, seconds), seconds)
-        width = max(map(len, best))
-        for name, seconds in best.items():
-            print(f"{name:<{width}}  {seconds:7.3f} s")
-        sections_s = best["tearsheet sections, all (read + analyse + render)"]
-        core_s = best["core write_report (no plugin sections)"]
-        print(f"sections / core write_report: {sections_s / core_s:.2f}x")
-        page = sections(report)
-        size = sum(len(v) for v in page.values())
-        library = len(get_plotlyjs())
-        print(f"sections' HTML: {size / 1e6:.1f} MB (plotly.js {library / 1e6:.1f} MB of it, "
-              f"once)")
+                times[name].append(both_times(fn))
+        load_after = os.getloadavg()
+        width = max(map(len, rows))
+        print(f"load average (1, 5, 15 min): before {_load(load_before)}, after "
+              f"{_load(load_after)}\n")
+        print(f"{'':<{width}}  {'wall s':>7}  {'CPU s':>7}")
+        med = {name: (statistics.median(w for w, _c in runs),
+                      statistics.median(c for _w, c in runs)) for name, runs in times.items()}
+        for name, (wall, cpu) in med.items():
+            print(f"{name:<{width}}  {wall:7.3f}  {cpu:7.3f}")
+        print(f"\nold shape / whole report: {med[OLD][0] / med[WHOLE][0]:.2f}x wall, "
+              f"{med[OLD][1] / med[WHOLE][1]:.2f}x CPU")
+        wall, cpu = med[WHOLE]
+        print(f"target {args.bars:,} bars in < {TARGET_S:.0f} s: "
+              f"{'MET' if wall < TARGET_S else 'NOT MET'} in wall time here ({wall:.3f} s); "
+              f"CPU {cpu:.3f} s")
+        html = sections(analyse(from_report(data, run_dir), every))
+        size = sum(len(v) for v in html.values())
+        print(f"sections' HTML: {size / 1e6:.1f} MB (plotly.js {len(get_plotlyjs()) / 1e6:.1f} "
+              f"MB of it, once)")
     return 0
+
+
+def _load(avg: tuple[float, float, float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in avg)
 
 
 if __name__ == "__main__":

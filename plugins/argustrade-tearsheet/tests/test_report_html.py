@@ -95,3 +95,34 @@ def test_a_missing_bars_csv_leaves_a_note_not_an_error(constructed_run: Path,
     html = without_scripts(tearsheet_sections(constructed_run, config)[f"{TITLE}: performance"])
     assert "No buy-and-hold benchmark: " in html
     assert "gone.csv: cannot read bars" in html
+
+
+def _same_ids(sections: dict[str, str]) -> dict[str, str]:
+    """Sections with each chart's random element id replaced by one placeholder."""
+    return {k: re.sub(r"argus-tearsheet-[0-9a-f]{12}", "ID", v) for k, v in sections.items()}
+
+
+def test_sections_from_the_core_read_equal_the_sections_reading_the_run(
+        constructed_run: Path, tmp_path: Path) -> None:
+    # The core's ReportData (what the core's report read) against the plugin's own read.
+    from argus_core.report import read_report_data
+
+    for run_dir in (constructed_run, build_ledger(tmp_path / "old", reason_column=False)):
+        config = parse_config({}, tmp_path / "config.toml")
+        with Ledger.in_dir(run_dir) as ledger:
+            shared = read_report_data(ledger)
+        given = report_sections(config, run_dir, shared)
+        assert given is not None
+        assert _same_ids(given) == _same_ids(tearsheet_sections(run_dir, config))
+        assert _same_ids(given) == _same_ids(report_sections(config, run_dir, None) or {})
+
+
+def test_the_interactive_chart_replaces_the_core_plots(constructed_run: Path) -> None:
+    from argus_core.report import EQUITY_SECTION as CORE_TITLE
+
+    assert EQUITY_SECTION == CORE_TITLE  # the core's title, spelled out here until public
+    page = write_report(constructed_run).read_text()
+    assert 'alt="equity curve"' not in page and 'alt="drawdown"' not in page  # drawn once
+    top = page.index(f"<h2>{EQUITY_SECTION}</h2>")
+    assert top < page.index('class="plotly-graph-div"') < page.index("<h2>Metrics</h2>")
+    assert page.count(f"<h2>{EQUITY_SECTION}</h2>") == 1
