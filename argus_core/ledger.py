@@ -133,6 +133,7 @@ class Ledger:
         self._positions: dict[str, tuple[Any, ...]] = {}
         # The last status written by set_order_status: the same write again is skipped.
         self._status_written: tuple[Any, ...] | None = None
+        self._order_columns: tuple[str, ...] | None = None
         self._enable_wal()
         self.conn.execute("pragma synchronous=full")
         self.conn.execute("pragma foreign_keys=on")
@@ -326,12 +327,17 @@ class Ledger:
 
     def order_row(self, client_order_id: str) -> dict[str, Any] | None:
         """The order's row, or None when the ledger does not know the id."""
-        # Not through query(): the orders table holds no deferred rows, nothing to flush.
+        # Not through query(): the orders table holds no deferred rows, nothing to flush;
+        # its column names are read once (booking a fill asks for its order's row).
         cursor = self.conn.execute("select * from orders where client_order_id = ?",
                                    (client_order_id,))
-        for row in cursor:
-            return dict(zip((d[0] for d in cursor.getdescription()), row, strict=True))
-        return None
+        if self._order_columns is None:
+            try:
+                self._order_columns = tuple(d[0] for d in cursor.getdescription())
+            except apsw.ExecutionCompleteError:
+                return None  # no such order
+        rows = cursor.fetchall()
+        return dict(zip(self._order_columns, rows[0], strict=True)) if rows else None
 
     def order_status(self, client_order_id: str) -> OrderStatus | None:
         """The order's status, or None when the ledger does not know the id."""

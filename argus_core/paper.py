@@ -69,6 +69,10 @@ class PaperBroker:
         self._fee_schedule = fee_schedule
         self.working: dict[str, Working] = {}
         self.closed: dict[str, tuple[OrderStatus, Decimal]] = {}  # status, filled
+        s = self.settings
+        self._overrides = {k: v for k, v in (("maker_bps", s.maker_bps),
+                                             ("taker_bps", s.taker_bps),
+                                             ("fixed_per_fill", s.fixed_fee)) if v is not None}
         m = self.settings.cost_multiplier
         self._slip = self.settings.slippage_bps * m / Decimal(10_000)
         self._half_spread = float(self.settings.bar_spread_bps) / 10_000.0
@@ -77,11 +81,8 @@ class PaperBroker:
     def fees(self, instrument_id: str) -> FeeSchedule:
         """The fee schedule in force: the venue's, with any ``[paper]`` overrides."""
         base = self._fee_schedule(instrument_id)
-        s = self.settings
-        overrides = {k: v for k, v in (("maker_bps", s.maker_bps), ("taker_bps", s.taker_bps),
-                                       ("fixed_per_fill", s.fixed_fee)) if v is not None}
         # evolve keeps a venue's FeeSchedule subclass (price-dependent formulas) intact.
-        return attrs.evolve(base, **overrides) if overrides else base
+        return attrs.evolve(base, **self._overrides) if self._overrides else base
 
     def submit(self, order: Order, ts_ns: int) -> list[Fill]:
         """Accept an order; fill what is possible now (latency 0 and a live book)."""

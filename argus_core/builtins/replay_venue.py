@@ -256,6 +256,8 @@ class ReplayVenue(Venue):
         self._instrument: Instrument | None = None
         self._header: RecordingHeader | None = (
             read_header(settings.ndjson) if settings.ndjson is not None else None)
+        # The settings are frozen: one schedule serves every fill (the broker asks per fill).
+        self._fees = FeeSchedule(settings.maker_bps, settings.taker_bps)
 
     @property
     def header(self) -> RecordingHeader | None:
@@ -332,7 +334,7 @@ class ReplayVenue(Venue):
             recorded = self._header.fee_schedules.get(instrument_id)
             if recorded is not None:
                 return recorded
-        return FeeSchedule(self.s.maker_bps, self.s.taker_bps)
+        return self._fees
 
 
 @hookimpl

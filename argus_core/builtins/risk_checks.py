@@ -40,6 +40,20 @@ class RiskSettings:
     max_orders_per_minute: int = attrs.field(default=60, validator=AT_LEAST_ONE)
 
 
+class _LastEquity:
+    """``portfolio.equity`` of the last snapshot asked about: every check of one order
+    judges the same immutable snapshot, and its equity is a sum over the positions."""
+
+    portfolio: Portfolio | None = None
+    equity = Decimal(0)
+
+    @classmethod
+    def of(cls, portfolio: Portfolio) -> Decimal:
+        if portfolio is not cls.portfolio:
+            cls.portfolio, cls.equity = portfolio, portfolio.equity
+        return cls.equity
+
+
 def _shrink(check: str, qty: Decimal, reason: str) -> RiskDecision:
     if qty <= 0:
         return RiskDecision.veto(check, reason)
@@ -82,7 +96,7 @@ class PerPlayCap(_BuiltinCheck):
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
         if reduces_position(intent, quantity, portfolio) or price <= 0:
             return RiskDecision.allow(self.name)
-        cap = portfolio.equity * self.s.per_play_fraction
+        cap = _LastEquity.of(portfolio) * self.s.per_play_fraction
         if quantity * price > cap:
             return _shrink(self.name, (cap / price).quantize(Decimal("1e-8"), "ROUND_DOWN"),
                            f"order notional {quantity * price:.2f} exceeds the per-play cap "
@@ -99,7 +113,7 @@ class GrossExposure(_BuiltinCheck):
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
         if reduces_position(intent, quantity, portfolio):
             return RiskDecision.allow(self.name)
-        cap = portfolio.equity * self.s.max_gross_exposure_fraction
+        cap = _LastEquity.of(portfolio) * self.s.max_gross_exposure_fraction
         room = cap - portfolio.gross_exposure
         if quantity * price > room:
             return _shrink(self.name, room / price if price > 0 else Decimal(0),
@@ -115,9 +129,10 @@ class DailyLossLimit(_BuiltinCheck):
     def check(self, intent: Intent, quantity: Decimal, price: Decimal,
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
         day = ctx.ts_ns // DAY_NS
+        equity = _LastEquity.of(portfolio)
         if day != ctx.day:
-            ctx.day, ctx.day_start_equity = day, portfolio.equity
-        loss = ctx.day_start_equity - portfolio.equity
+            ctx.day, ctx.day_start_equity = day, equity
+        loss = ctx.day_start_equity - equity
         if (ctx.day_start_equity > 0 and loss > ctx.day_start_equity * self.s.daily_loss_fraction
                 and not reduces_position(intent, quantity, portfolio)):
             return RiskDecision.veto(self.name,
@@ -133,7 +148,7 @@ class MaxDrawdownKill(_BuiltinCheck):
 
     def _trip(self, portfolio: Portfolio, ctx: RiskContext) -> str | None:
         """Raise the peak; past the limit, HALT and return the reason."""
-        equity = portfolio.equity
+        equity = _LastEquity.of(portfolio)
         ctx.peak_equity = peak = max(ctx.peak_equity, equity)
         drawdown = (peak - equity) / peak if peak > 0 else Decimal(0)
         if drawdown <= self.s.max_drawdown_fraction:
