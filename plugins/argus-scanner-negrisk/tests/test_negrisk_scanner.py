@@ -373,12 +373,14 @@ def test_a_finding_reports_the_instruments_gamma_event_id() -> None:
                    ("long_rebalance", "E9", "negrisk:long_rebalance:E9:1")]
 
 
-def test_restamped_is_evolve_of_the_time() -> None:
+def test_restamped_is_evolve_of_the_time_and_id() -> None:
     o = Opportunity("x", "negrisk", 1, "binary", (Leg("polymarket:a", Side.BUY, D("0.3"),
                                                       D("10")),), D("0.01"), D("10"),
                     D("0.1"), D("0.02"), "why", risk_free=False, event_id="G",
                     lane="research", score=0.1)
     assert restamped(o, 9) == attrs.evolve(o, ts_ns=9) and restamped(o, 9).ts_ns == 9
+    assert restamped(o, 9, "y") == attrs.evolve(o, ts_ns=9, opportunity_id="y")
+    assert o.ts_ns == 1 and o.opportunity_id == "x"  # the original is left as it was
     assert {f.name for f in attrs.fields(Opportunity)} == {
         "opportunity_id", "scanner", "ts_ns", "kind", "legs", "edge_per_unit", "max_size",
         "expected_profit", "costs", "reason", "risk_free", "event_id", "lane", "score"}

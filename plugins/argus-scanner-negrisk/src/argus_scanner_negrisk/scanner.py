@@ -19,9 +19,15 @@ baskets' legs jointly in a numba kernel (:mod:`argus_scanner_negrisk.kernel`).  
 is incremental: the core lists the books changed since the scanner's last call
 (:meth:`MarketState.changes_since`), only those are repacked, and only the baskets
 with a changed (or newly stale) book are walked again; every other basket keeps its
-last result.  The few baskets with a profitable size are then recomputed exactly in
-``Decimal`` at the lot-rounded size, with tick size, minimum order size, taker fees
-and gas (reused while none of the basket's books changed).
+last result.  A book side is packed a few levels deep (``FIRST_LEVELS``) until a walk
+runs off them, then ``max_levels`` deep.  The few baskets with a profitable size are
+then recomputed exactly in ``Decimal`` at the lot-rounded size, with tick size, minimum
+order size, taker fees and gas (reused while the levels the walk reads are unchanged).
+
+Each finding's ``score`` is its expected profit in USD (edge after fees and gas times
+the executable size) and its ``event_id`` the legs' venue event id
+(``Instrument.meta["event_id"]``, the Gamma event) when they carry one, else the core
+event's.
 
 Fees come from the venue, never from a copy of its formula here: each leg's
 :class:`~argus_core.FeeSchedule` in force is ``market.fee_schedule(instrument)``
@@ -34,6 +40,7 @@ when a book is repacked); the exact recomputation charges each leg-level fill
 from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
+from itertools import chain
 from operator import attrgetter
 from typing import ClassVar
 
@@ -58,18 +65,25 @@ LOT = Decimal("0.01")
 #: Levels packed per book side until a walk needs more (most walks stop at the best level).
 FIRST_LEVELS = 4
 _VERSION = attrgetter("version")
+_BOOK_STATE = attrgetter("version", "live", "ts_ns")
 # Opportunity's slots: a re-stamped copy is built field by field (attrs.evolve re-runs
 # every converter and validator, ~3x slower, on values that were validated already).
-_OPP_SLOTS = tuple(vars(Opportunity)[f.name] for f in attrs.fields(Opportunity))
-_OPP_TS = vars(Opportunity)["ts_ns"]
+_OPP_FIELDS = tuple(f.name for f in attrs.fields(Opportunity))
+_OPP_VALUES = attrgetter(*_OPP_FIELDS)
+_OPP_SETTERS = tuple(vars(Opportunity)[name].__set__ for name in _OPP_FIELDS)
+_OPP_SET_TS = vars(Opportunity)["ts_ns"].__set__
+_OPP_SET_ID = vars(Opportunity)["opportunity_id"].__set__
 
 
-def restamped(opp: Opportunity, ts_ns: int) -> Opportunity:
-    """``attrs.evolve(opp, ts_ns=ts_ns)``, without re-validating the unchanged fields."""
+def restamped(opp: Opportunity, ts_ns: int, opportunity_id: str | None = None) -> Opportunity:
+    """``attrs.evolve(opp, ts_ns=ts_ns)`` (and ``opportunity_id``, when given), without
+    re-validating the unchanged fields."""
     new = object.__new__(Opportunity)
-    for slot in _OPP_SLOTS:
-        slot.__set__(new, slot.__get__(opp))
-    _OPP_TS.__set__(new, ts_ns)
+    for setter, value in zip(_OPP_SETTERS, _OPP_VALUES(opp), strict=True):
+        setter(new, value)
+    _OPP_SET_TS(new, ts_ns)
+    if opportunity_id is not None:
+        _OPP_SET_ID(new, opportunity_id)
     return new
 
 
@@ -194,6 +208,7 @@ class _Packed:
         memos: dict[FeeSchedule, tuple[FeeSchedule, dict[float, float]]] = {}
         self.row_fees = [memos.setdefault(schedules[iid], (schedules[iid], {}))
                          for iid, _side in keys]
+        self.row_fee_of = [memo.__getitem__ for _schedule, memo in self.row_fees]
         self.nlev = np.zeros(n, dtype=np.int64)
         #: per row: the book has levels beyond the packed ones (and below ``depth``)
         self.more = np.zeros(n, dtype=np.bool_)
@@ -255,30 +270,20 @@ class _Packed:
                 for i in changed:
                     if books[i] is None:
                         books[i] = get(self.book_ids[i])
-        read: list[int] = []
-        versions_read: list[int] = []
-        live_read: list[bool] = []
-        ts_read: list[int] = []
-        rows: list[int] = []
-        ladders: list[dict[float, float]] = []
+        read = [i for i in changed if books[i] is not None]
+        live_books = [book for book in map(books.__getitem__, read) if book is not None]
+        # The versions before the levels: a change made while packing leaves the recorded
+        # version behind, so the next scan repacks and recomputes.
+        state = np.array(list(map(_BOOK_STATE, live_books)), dtype=np.int64).reshape(-1, 3)
         book_rows, is_ask = self.book_rows, self.is_ask
-        for i in changed:
-            book = books[i]
-            if book is None:
-                continue
-            # The version before the levels: a change made while packing leaves the
-            # recorded version behind, so the next scan repacks and recomputes.
-            read.append(i)
-            versions_read.append(book.version)
-            live_read.append(book.live)
-            ts_read.append(book.ts_ns)
-            for row in book_rows[i]:
-                rows.append(row)
-                ladders.append(book.asks if is_ask[row] else book.bids)
-        self._pack(rows, ladders)
-        self.seen_version[read] = versions_read
+        pairs = [(row, book) for i, book in zip(read, live_books, strict=True)
+                 for row in book_rows[i]]
+        rows = [row for row, _book in pairs]
+        self._pack(rows, [book.asks if is_ask[row] else book.bids for row, book in pairs])
+        self.seen_version[read] = state[:, 0]
+        live_read = state[:, 1] != 0
         self.book_live[read] = live_read
-        self.book_ts[read] = ts_read
+        self.book_ts[read] = state[:, 2]
         self.repacked = len(changed)
         if not market.stale_after_ns and not everything:
             # No staleness window: only the books just read can have changed usability.
@@ -318,42 +323,39 @@ class _Packed:
     def _pack(self, rows: list[int], ladders: list[dict[float, float]]) -> None:
         """Pack each row's best ``want[row]`` levels from its book's price -> size dict
         (the same levels, best first, as ``L2Book.ask_levels`` / ``bid_levels`` give,
-        without building an array per book), with their unit fees; one write per array
-        for all the rows."""
-        depth, want, is_ask, row_fees = self.depth, self.want, self.is_ask, self.row_fees
-        flat: list[int] = []  # index of each packed level in the flattened arrays
-        prices_out: list[float] = []
-        sizes_out: list[float] = []
-        fees_out: list[float] = []
-        counts: list[int] = []
-        more: list[bool] = []
-        for row, ladder in zip(rows, ladders, strict=True):
-            # A full C sort beats a partial one (heapq) at these book sizes.
-            prices = sorted(ladder) if is_ask[row] else sorted(ladder, reverse=True)
-            k = want[row]
-            deeper = len(prices) > k
-            if deeper:
-                del prices[k:]
-            more.append(deeper and k < depth)
-            counts.append(len(prices))
-            base = row * depth
-            flat.extend(range(base, base + len(prices)))
-            prices_out.extend(prices)
-            sizes_out.extend(map(ladder.__getitem__, prices))
-            schedule, memo = row_fees[row]
-            try:
-                fees_out.extend(map(memo.__getitem__, prices))
-            except KeyError:  # a price this schedule has not priced yet
-                del fees_out[len(sizes_out) - len(prices):]
-                for price in prices:
+        without building an array per book), with their unit fees: every level of every
+        row read first, then one write per array for all the rows."""
+        depth, want, is_ask = self.depth, self.want, self.is_ask
+        # A full C sort beats a partial one (heapq) at book sizes; comprehensions, not a
+        # loop with appends: the per-row Python overhead is most of a repack.
+        tops = [sorted(ladder)[:want[row]] if is_ask[row]
+                else sorted(ladder, reverse=True)[:want[row]]
+                for row, ladder in zip(rows, ladders, strict=True)]
+        more = [len(ladder) > want[row] and want[row] < depth
+                for row, ladder in zip(rows, ladders, strict=True)]
+        prices = list(chain.from_iterable(tops))
+        sizes = list(chain.from_iterable(map(map, [ladder.__getitem__ for ladder in ladders],
+                                             tops)))
+        fee_of = self.row_fee_of
+        try:
+            fees = list(chain.from_iterable(map(map, [fee_of[row] for row in rows], tops)))
+        except KeyError:  # a price a schedule has not priced yet
+            for row, top in zip(rows, tops, strict=True):
+                schedule, memo = self.row_fees[row]
+                for price in top:
                     if price not in memo:
                         memo[price] = float(schedule.unit_fee(Decimal(repr(price))))
-                fees_out.extend(map(memo.__getitem__, prices))
-        np.put(self.prices, flat, prices_out)
-        np.put(self.sizes, flat, sizes_out)
-        np.put(self.fees, flat, fees_out)
-        self.nlev[rows] = counts
-        self.more[rows] = more
+            fees = list(chain.from_iterable(map(map, [fee_of[row] for row in rows], tops)))
+        counts = np.fromiter(map(len, tops), dtype=np.int64, count=len(tops))
+        at = np.asarray(rows, dtype=np.int64)
+        # each level's index in the flattened (rows, depth) arrays
+        flat = np.repeat(at * depth - (np.cumsum(counts) - counts), counts) + np.arange(
+            len(prices))
+        np.put(self.prices, flat, prices)
+        np.put(self.sizes, flat, sizes)
+        np.put(self.fees, flat, fees)
+        self.nlev[at] = counts
+        self.more[at] = more
 
 
 class _Compiled:
@@ -572,7 +574,7 @@ class NegRiskScanner(Scanner):
             opp_id = _opp_id(basket, market)
             if opp_id == prev.opportunity_id:
                 return restamped(prev, ts_ns)
-            opp = attrs.evolve(prev, opportunity_id=opp_id, ts_ns=ts_ns)
+            opp = restamped(prev, ts_ns, opp_id)
         else:
             opp = self._opportunity(comp, b, packed, market, ts_ns)
         self._opp_cache[basket] = (inputs, opp)
