@@ -372,9 +372,15 @@ class CorrelationScanner(Scanner):
 
     def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """Every violated constraint with enough depth, most profitable first."""
-        self._ensure(market)
         if not self.incremental:
             return self.reference_scan(market, ts_ns)
+        return [restamp(o, ts_ns) for o in self.unstamped(market, ts_ns)]
+
+    def unstamped(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """The incremental scan's findings as cached (``ts_ns`` of the scan that built
+        each), capped per event, most profitable first: what :meth:`scan` restamps, and
+        what ``ranked`` reads to recognise an unchanged finding by identity."""
+        self._ensure(market)
         s = self.settings
         t = touch_table(market)
         if self._legs is None or self._legs[0] != (t.static_gen, len(t), len(self.constraints)):
@@ -401,8 +407,7 @@ class CorrelationScanner(Scanner):
 
         lists = self.cache.collect(cands, keys_of(t.row_gen[b[cands]], t.row_gen[na[cands]]),
                                    build)
-        found = [(restamp(o, ts_ns), k) for k, opps in zip(cands.tolist(), lists, strict=True)
-                 for o in opps]
+        found = [(o, k) for k, opps in zip(cands.tolist(), lists, strict=True) for o in opps]
         return self._capped([(o, self._events(constraints[k])) for o, k in found])
 
     def reference_scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:

@@ -58,7 +58,7 @@ from argus_scanners_polymarket.common import (
     walk_asks,
 )
 from argus_scanners_polymarket.config import LatencySettings, PmScannersSettings
-from argus_scanners_polymarket.touch import EPS, touch_table
+from argus_scanners_polymarket.touch import EPS, RowCache, keys_of, stamped, touch_table
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
 _NS = 10**9
@@ -130,6 +130,8 @@ class LatencyScanner(Scanner):
         self._open: dict[str, float] = {}
         #: opportunity id -> confidence (read by the ``ranked`` scanner)
         self.confidences: dict[str, float] = {}
+        self._confidence: dict[str, float] = {}
+        self.cache = RowCache()
 
     def get_state(self) -> dict[str, Any]:
         """JSON-able state: spot samples and opening prices found."""
@@ -217,6 +219,12 @@ class LatencyScanner(Scanner):
         """Every up/down token whose asks lag the model's fair value, best first."""
         if not self.incremental:
             return self.reference_scan(market, ts_ns)
+        return stamped([self.unstamped(market, ts_ns)], ts_ns)
+
+    def unstamped(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """The incremental scan's findings as cached (``ts_ns`` of the scan that built
+        each), in row order: what :meth:`scan` restamps and sorts, and what ``ranked``
+        reads to recognise an unchanged finding by identity."""
         s = self.settings
         tokens = self._tokens(market)
         pairs = sorted({tk[2] for tk in tokens})
@@ -243,13 +251,14 @@ class LatencyScanner(Scanner):
                     & usable[r])
         opens = meta_open.copy()
         for k in np.flatnonzero(eligible & np.isnan(opens)).tolist():
-            iid, inst, pair, window = tokens[k]
+            _iid, inst, pair, window = tokens[k]
             got = self._open_price(inst, pair, window[0])  # fixed once found, as the loop does
             opens[k] = got if got is not None else np.nan
-        spots, sigmas, vols = [], [], []
+        spots, spot_ts, sigmas, vols = [], [], [], []
         for pair in pairs:
             spot = spot_price(market, pair, ts_ns)
             spots.append(spot[1] if spot is not None else np.nan)
+            spot_ts.append(spot[0] if spot is not None else -1)
             vol = realised_vol(list(self._samples.get(pair, ())))
             vols.append(vol)
             sigma, n = vol
@@ -266,14 +275,24 @@ class LatencyScanner(Scanner):
             fair = np.where(up_token, p, 1.0 - p)
             pre = (eligible & ~np.isnan(fair)
                    & (fair - t.ask[r] - t.ask_fee[r] + EPS >= float(s.min_edge)))
-        found: list[Opportunity] = []
-        for k in np.flatnonzero(pre).tolist():
+        cands = np.flatnonzero(pre)
+        # every input of a finding: the book, the scan time, the pair's spot and volatility
+        # (as used and as counted) and the opening price
+        keys = keys_of(rows[cands], t.row_gen[r[cands]], np.full(len(cands), ts_ns),
+                       np.array(spot_ts)[pair_of[cands]], spot_k[cands], sigma_k[cands],
+                       np.array([vols[pairs.index(tokens[k][2])][1] for k in cands.tolist()],
+                                dtype=np.int64), opens[cands])
+
+        def build(k: int) -> list[Opportunity]:
             iid, inst, pair, window = tokens[k]
             opp = self._token(market, iid, inst, pair, window, ts_ns,
                               vol=vols[pairs.index(pair)])
-            if opp is not None:
-                found.append(opp)
-        return by_profit(found)
+            return [opp] if opp is not None else []
+
+        found = [o for opps in self.cache.collect(cands, keys, build) for o in opps]
+        conf = self._confidence
+        self.confidences = {o.opportunity_id: conf[o.opportunity_id] for o in found}
+        return found
 
     def reference_scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """The per-token reference loop over ``market.instruments``."""
@@ -331,7 +350,7 @@ class LatencyScanner(Scanner):
         gated = s.executable_min_edge is not None and per_share >= s.executable_min_edge
         lane = EXECUTABLE if gated else RESEARCH
         oid = f"latency:{iid}:{book.ts_ns}:{spot[0]}"
-        self.confidences[oid] = 0.5 if realised else 0.3
+        self._confidence[oid] = self.confidences[oid] = 0.5 if realised else 0.3
         return Opportunity(
             opportunity_id=oid, scanner=self.name, ts_ns=ts_ns, kind="latency",
             legs=(buy_leg(iid, walk),), edge_per_unit=per_share, max_size=walk.quantity,

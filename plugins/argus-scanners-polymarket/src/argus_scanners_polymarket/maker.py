@@ -120,12 +120,18 @@ class MakerScanner(Scanner):
 
     def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """Every quote side with an edge above ``min_edge``, best first."""
-        self.ofi.observe(market)
         if not self.incremental:
+            self.ofi.observe(market)
             return self.reference_scan(market, ts_ns)
+        return stamped([self.unstamped(market, ts_ns)], ts_ns)
+
+    def unstamped(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """The incremental scan's findings as cached (``ts_ns`` of the scan that built
+        each), in row order: what :meth:`scan` restamps and sorts, and what ``ranked``
+        reads to recognise an unchanged finding by identity."""
+        self.ofi.observe(market)
         s = self.settings
         t = touch_table(market)
-        flow = self.flows.update(market, t.ids, t.index, ts_ns)
         q = self._inventories(market, t)
         bid, ask, tick = t.bid, t.ask, t.tick
         with np.errstate(invalid="ignore"):
@@ -144,6 +150,7 @@ class MakerScanner(Scanner):
                 ask_q - reservation + bound > 0)
             pre = ok & (~on_grid | bid_side | ask_side)
         rows = np.flatnonzero(pre)
+        flow = self.flows.update(market, t.ids, t.index, ts_ns, rows)
         insts = t.instruments
 
         def build(r: int) -> list[Opportunity]:
@@ -151,8 +158,8 @@ class MakerScanner(Scanner):
             assert inst is not None
             return self._token(market, inst, ts_ns, flow=float(flow[r]))
 
-        return stamped(self.cache.collect(rows, keys_of(t.row_gen[rows], flow[rows], q[rows]),
-                                          build), ts_ns)
+        return [o for found in self.cache.collect(
+            rows, keys_of(t.row_gen[rows], flow[rows], q[rows]), build) for o in found]
 
     def _inventories(self, market: MarketState, t: TouchTable) -> np.ndarray:
         """``q`` of every row as floats (the configured inventory, then published signals)."""

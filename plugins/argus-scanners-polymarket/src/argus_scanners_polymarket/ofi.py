@@ -314,42 +314,47 @@ def flow_of(tracker: OfiTracker, market: MarketState, iid: str, ts_ns: int) -> f
 
 
 class FlowColumn:
-    """:func:`flow_of` for every row of a touch table, as a numpy column, recomputed only
-    for the rows whose value can have moved since the last scan: tokens the tracker was
-    fed, tokens whose window lost or gained a term (:meth:`OfiTracker.valid_until`), and
-    tokens whose published ``"ofi"`` signal changed."""
+    """:func:`flow_of` for the rows of a touch table, as a numpy column, recomputed only
+    where asked and only for rows whose value can have moved since it was computed:
+    tokens the tracker was fed, tokens whose window lost or gained a term
+    (:meth:`OfiTracker.valid_until`), and tokens whose published ``"ofi"`` signal changed.
+    A row not asked about stays marked until it is."""
 
     def __init__(self, tracker: OfiTracker) -> None:
         self.tracker = tracker
         self.values = np.zeros(0, dtype=np.float64)
         self._until = np.zeros(0, dtype=np.float64)
         self._at = np.zeros(0, dtype=np.int64)
+        self._dirty = np.zeros(0, dtype=np.bool_)
         self._signals: dict[str, float] = {}
         self.recomputed = 0  # rows recomputed by the last update (tests, benchmark)
 
-    def update(self, market: MarketState, ids: list[str], index: dict[str, int], ts_ns: int
-               ) -> np.ndarray:
-        """The column at ``ts_ns`` for the rows ``ids`` (``index``: id -> row)."""
+    def update(self, market: MarketState, ids: list[str], index: dict[str, int], ts_ns: int,
+               rows: np.ndarray | None = None) -> np.ndarray:
+        """The column at ``ts_ns`` (``ids``: the table's rows, ``index``: id -> row), exact
+        for ``rows`` (every row when None)."""
         n = len(ids)
         if n > len(self.values):
             grow = n - len(self.values)
             self.values = np.concatenate([self.values, np.zeros(grow)])
             self._until = np.concatenate([self._until, np.full(grow, -math.inf)])
             self._at = np.concatenate([self._at, np.zeros(grow, dtype=np.int64)])
-        dirty = self.tracker.take_fed()
-        signals = {iid: sig.value for (name, iid), sig in market.signals.items()
-                   if name == SIGNAL}
+            self._dirty = np.concatenate([self._dirty, np.ones(grow, dtype=np.bool_)])
+        fed = self.tracker.take_fed()
+        signals = ({iid: sig.value for (name, iid), sig in market.signals.items()
+                    if name == SIGNAL} if market.signals else {})
         if signals != self._signals:
             old = self._signals
-            dirty |= {i for i in signals.keys() | old.keys() if signals.get(i) != old.get(i)}
+            fed |= {i for i in signals.keys() | old.keys() if signals.get(i) != old.get(i)}
             self._signals = signals
-        mask = (self._until <= ts_ns) | (self._at > ts_ns)
-        rows = [index[i] for i in dirty if i in index]
-        mask[rows] = True
+        if fed:
+            self._dirty[[index[i] for i in fed if i in index]] = True
+        if rows is None:
+            rows = np.arange(n)
+        stale = rows[self._dirty[rows] | (self._until[rows] <= ts_ns) | (self._at[rows] > ts_ns)]
         tracker = self.tracker
         values, until, at = self.values, self._until, self._at
-        recompute = np.flatnonzero(mask).tolist()
-        for r in recompute:
+        for r in stale.tolist():
             iid = ids[r]
             reading = tracker.reading_at(iid, ts_ns)
             if reading is not None and (reading.transitions or reading.trades):
@@ -359,5 +364,6 @@ class FlowColumn:
                 values[r] = published if published is not None else 0.0
             until[r] = tracker.valid_until(iid)
             at[r] = ts_ns
-        self.recomputed = len(recompute)
+        self._dirty[stale] = False
+        self.recomputed = len(stale)
         return values

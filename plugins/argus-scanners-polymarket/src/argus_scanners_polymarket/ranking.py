@@ -119,6 +119,7 @@ class RankedScanner(Scanner):
         self._keys: dict[str, Key] = {}
         #: opportunity id -> (the component's finding, the score's inputs, Score, scored)
         self._scored: dict[str, tuple[Opportunity, tuple[Any, ...], Score, Opportunity]] = {}
+        self.rescored = 0  # findings scored afresh by the last scan (tests, benchmark)
         #: opportunity id -> its :class:`Score` in the last scan
         self.scores: dict[str, Score] = {}
 
@@ -150,16 +151,20 @@ class RankedScanner(Scanner):
     def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """Every component's findings, scored, laned, best score first.
 
-        Incremental (the default): a finding whose component returned it unchanged (the
-        same field objects: a restamped cached finding) with the same score inputs
+        Incremental (the default): a finding its component returned unchanged (the same
+        cached object, read through the component's ``unstamped``) with the same inputs
         (streak as far as it counts, confidence, legs' OFI, competition) keeps its scored
         copy; the legs' OFI comes from a :class:`FlowColumn` over the touch table."""
         s = self.settings
         self.ofi.observe(market)
         found: list[tuple[Scanner, Opportunity]] = []
         for comp in self.components:
+            # incremental: the components' cached findings as they are (not restamped), so
+            # an unchanged one is recognised by identity below
+            read = getattr(comp, "unstamped", None) if self.incremental else None
             try:
-                found.extend((comp, o) for o in comp.scan(market, ts_ns))
+                found.extend((comp, o) for o in (read(market, ts_ns) if read is not None
+                                                 else comp.scan(market, ts_ns)))
             except ConfigError:
                 raise
             except Exception as exc:  # fenced: one component's bug must not hide the rest
@@ -186,6 +191,7 @@ class RankedScanner(Scanner):
         cache = self._scored if self.incremental else {}
         scored: dict[str, tuple[Opportunity, tuple[Any, ...], Score, Opportunity]] = {}
         self.scores = {}
+        self.rescored = 0
         out: list[tuple[float, Opportunity]] = []
         for (comp, o), key in zip(found, key_of, strict=True):
             run = streak[key]
@@ -196,13 +202,12 @@ class RankedScanner(Scanner):
             others = max((users[i] - 1 for i in iids), default=0)
             inputs = (min(run, counts), c, flows, others)
             hit = cache.get(o.opportunity_id)
-            if (hit is not None and hit[1] == inputs and hit[0].legs is o.legs
-                    and hit[0].reason is o.reason and hit[0].edge_per_unit is o.edge_per_unit
-                    and hit[0].lane is o.lane and hit[0].risk_free is o.risk_free):
+            if hit is not None and hit[0] is o and hit[1] == inputs:
                 entry = hit
             else:
                 score_, ranked = self._score(o, run, c, flows, others)
                 entry = (o, inputs, score_, ranked)
+                self.rescored += 1
             scored[o.opportunity_id] = entry
             self.scores[o.opportunity_id] = entry[2]
             out.append((entry[2].score, restamp(entry[3], ts_ns)))

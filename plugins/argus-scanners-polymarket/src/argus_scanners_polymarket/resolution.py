@@ -85,6 +85,12 @@ class ResolutionScanner(Scanner):
         """Every decided token with a profitable ask ladder, most profitable first."""
         if not self.incremental:
             return self.reference_scan(market, ts_ns)
+        return stamped([self.unstamped(market, ts_ns)], ts_ns)
+
+    def unstamped(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """The incremental scan's findings as cached (``ts_ns`` of the scan that built
+        each), in row order: what :meth:`scan` restamps and sorts, and what ``ranked``
+        reads to recognise an unchanged finding by identity."""
         s = self.settings
         t = touch_table(market)
         now = max(ts_ns, market.now_ns)
@@ -118,7 +124,7 @@ class ResolutionScanner(Scanner):
             return bool(resolved[r]) or self._holds(ids[r], now, cached)
 
         out = self.cache.collect(rows, keys_of(t.row_gen[rows]), build, still)
-        return stamped(out, ts_ns)
+        return [o for found in out for o in found]
 
     def _horizon(self, end_ns: int, now: int) -> int:
         s = self.settings

@@ -129,6 +129,15 @@ class ValueScanner(Scanner):
         forecaster = forecaster_named(market, self.settings.forecaster, self.name)
         if not self.incremental or type(forecaster) is not BaselineForecaster:
             return self.reference_scan(market, ts_ns)
+        return stamped([self.unstamped(market, ts_ns)], ts_ns)
+
+    def unstamped(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """The incremental scan's findings as cached (``ts_ns`` of the scan that built
+        each), in row order: what :meth:`scan` restamps and sorts, and what ``ranked``
+        reads to recognise an unchanged finding by identity."""
+        forecaster = forecaster_named(market, self.settings.forecaster, self.name)
+        if type(forecaster) is not BaselineForecaster:
+            return self.reference_scan(market, ts_ns)  # asked token by token
         s = self.settings
         base = forecaster.settings
         t = touch_table(market)
@@ -151,7 +160,7 @@ class ValueScanner(Scanner):
             return self._token(market, ids[r], forecaster, ts_ns)
 
         out = self.cache.collect(rows, keys_of(t.row_gen[rows], p[rows]), build)
-        found = stamped(out, ts_ns)
+        found = [o for opps in out for o in opps]
         conf = self._confidence
         self.confidences = {o.opportunity_id: conf[o.opportunity_id] for o in found}
         return found
