@@ -356,7 +356,7 @@ def report_targets(med: dict[str, Sample]) -> int:
         m = med[label]
         if bt is None:
             print(f"target {label} >= {SPEEDUP_TARGET:g}x faster than backtrader: "
-                  f"not measured (backtrader not installed)")
+                  f"not measured (no backtrader row: not installed or skipped)")
         else:
             line(f"{label} >= {SPEEDUP_TARGET:g}x faster than backtrader",
                  bt.wall / m.wall >= SPEEDUP_TARGET,
