@@ -22,6 +22,7 @@ def _bench() -> ModuleType:
     return bench_process
 
 
+@pytest.mark.slow  # five real processes, one a backtest with its report: 4-10 s on a busy box
 def test_tiny_mode_runs_every_argus_row_and_prints_the_targets(
         capsys: pytest.CaptureFixture[str]) -> None:
     bench = _bench()
