@@ -19,7 +19,7 @@ from argus_scanners_polymarket.ranking import RankedScanner
 from argus_scanners_polymarket.resolution import ResolutionScanner
 from argus_scanners_polymarket.stale import SpikeScanner, StaleQuoteScanner
 from argus_scanners_polymarket.synthetic import NOW_NS, SPOT, quote, synthetic
-from argus_scanners_polymarket.value import ValueScanner
+from argus_scanners_polymarket.value import BaselineForecaster, ValueScanner
 
 from argus_core import (
     BookDelta,
@@ -252,3 +252,19 @@ def test_event_id_falls_back_to_the_core_event() -> None:
     b.market.instruments[yes] = attrs.evolve(b.market.instruments[yes], meta={})
     assert event_id_for(b.market, yes, "G:0") == "G:0"
     assert event_id_for(b.market, "polymarket:unknown", "core") == "core"
+
+
+def test_a_finding_on_the_threshold_survives_the_float_pre_check() -> None:
+    """Bid 0.01, ask 0.21, a trade at 0.35: p = (0.11 + 0.35) / 2 is 0.22999999999999998 in
+    floats, so the float edge over the 0.21 ask falls short of min_edge 0.02; the exact one
+    (p rounded to 9 digits: 0.23) meets it.  The pre-check's margin keeps the finding."""
+    b = MarketBuilder()
+    ((yes, _no),) = b.event("T", ["x"], neg_risk=False)
+    b.book(yes, [(0.01, 50)], [(0.21, 50)], ts_ns=NOW_NS - S)
+    b.market.apply(Trade(yes, NOW_NS - S, Decimal("0.35"), Decimal(1), Side.BUY))
+    b.market.forecasters = {"baseline": BaselineForecaster()}
+    b.market.now_ns = NOW_NS
+    assert ((0.01 + 0.21) / 2 + 0.35) / 2 - 0.21 < 0.02
+    want = ValueScanner(SETTINGS, incremental=False).scan(b.market, NOW_NS)
+    assert len(want) == 1 and want[0].edge_per_unit == Decimal("0.02")
+    assert ValueScanner(SETTINGS).scan(b.market, NOW_NS) == want
