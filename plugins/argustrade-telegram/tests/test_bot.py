@@ -217,6 +217,23 @@ def test_a_burst_is_batched_and_the_per_minute_cap_holds(
     assert time.monotonic() - t0 < 30
 
 
+def test_the_end_of_a_run_delivers_what_is_pending_past_the_per_minute_cap(
+        api: BotApiStandIn, start_bot: Callable[..., TelegramBot]) -> None:
+    bot = start_bot(max_messages_per_minute=2, batch_interval_s=0.1,
+                    min_message_interval_s=0.05, shutdown_flush_s=5.0)
+    assert api.wait_for(lambda: len(api.messages(4242)) == 1)  # "started": one of two
+    bot.notify(Notice("fills", "fill 1"))
+    assert api.wait_for(lambda: len(api.messages(4242)) == 2)  # the cap is spent
+    bot.notify(Notice("fills", "fill 2"))
+    time.sleep(0.6)
+    assert len(api.messages(4242)) == 2  # held back by the cap while the run goes on
+    bot.stop()
+    # The run is over: what it said goes out now, in order, then that it stopped (the
+    # cap would have held both for a minute, long past shutdown_flush_s).
+    texts = [m.text or "" for m in api.messages(4242)]
+    assert texts[2:] == ["fill 2", "⏹ Argus run <code>run-1</code> stopped"]
+
+
 def test_a_bad_token_fails_at_start_up_naming_the_key_never_the_token(
         api: BotApiStandIn, run_dir: Path, make_settings: Callable[..., TelegramSettings],
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:

@@ -136,6 +136,6 @@ def test_kill_from_telegram_halts_a_running_argus_run_process(
     assert "interrupted" in run.output
     # At the end, every fill was announced, then the run's stop.
     assert len(fill_lines(api)) == pp.count(run_dir, "fills")
-    assert "stopped" in texts(api, ALLOWED)[-1]
+    assert "stopped" in texts(api, ALLOWED)[-1], run.output[-3000:]
     assert pp.control(run_dir) == {"state": "halted", "reason": "spreads blew out",
                                    "flatten": False, "by": BY}

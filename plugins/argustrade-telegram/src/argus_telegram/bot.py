@@ -126,7 +126,7 @@ class TelegramBot:
         self._mask: TokenMask | None = None
         self._offset: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._flushing = False  # at shutdown: send what is queued without batching
+        self._flushing = False  # at shutdown: send what is queued, unbatched and uncapped
 
     # -- the loop's side ------------------------------------------------------------------
     def start(self) -> None:
@@ -291,9 +291,12 @@ class TelegramBot:
             if due is None or due > 0:
                 await asyncio.sleep(min(due or 0.05, 0.25))
                 continue
-            # The per-minute cap holds back batches, never a state change or a rollback
-            # (a real flood answer, 429, still holds everything back).
-            wait = self.limiter.wait_s(capped=not self.outbox.has_critical())
+            # The per-minute cap holds back batches, never a state change or a rollback,
+            # nor what is left when the run ends (the cap would hold it past the flush
+            # deadline, and the "stopped" notice with it); a real flood answer, 429,
+            # still holds everything back, and the spacing still applies.
+            wait = self.limiter.wait_s(
+                capped=not (self.outbox.has_critical() or self._flushing))
             if wait > 0:
                 # A critical notice that arrives meanwhile rides in this message.
                 await asyncio.sleep(min(wait, 0.25))
