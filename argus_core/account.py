@@ -93,11 +93,17 @@ class Account:
                                                     fee=fee))
 
     def book_equity(self) -> dict[str, Decimal]:
-        """Each book's equity at the account's marks."""
-        return {slot: book.cash + sum((p.quantity * self.marks.get(i, self.last_price[i])
-                                       for i, p in book.positions.items() if p.quantity),
-                                      Decimal(0))
-                for slot, book in self.books.items()}
+        """Each book's equity at the account's marks (one row per book per timestamp)."""
+        marks, last = self.marks, self.last_price
+        out = {}
+        for slot, book in self.books.items():
+            held = Decimal(0)  # summed first, then added to the cash, as sum() did
+            for i, p in book.positions.items():
+                if p.quantity:
+                    mark = marks.get(i)
+                    held += p.quantity * (mark if mark is not None else last[i])
+            out[slot] = book.cash + held
+        return out
 
     def book_portfolio(self, slot: str) -> Portfolio:
         """What ``slot``'s sizer sees: its own cash and positions at the account's marks

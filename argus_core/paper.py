@@ -68,6 +68,9 @@ class PaperBroker:
         self.settings = settings or PaperSection()
         self._fee_schedule = fee_schedule
         self.working: dict[str, Working] = {}
+        # How many working orders each instrument has: an event of an instrument with none
+        # skips the walk over every working order (many symbols, a few orders each).
+        self._working_on: dict[str, int] = {}
         self.closed: dict[str, tuple[OrderStatus, Decimal]] = {}  # status, filled
         s = self.settings
         self._overrides = {k: v for k, v in (("maker_bps", s.maker_bps),
@@ -87,14 +90,14 @@ class PaperBroker:
     def submit(self, order: Order, ts_ns: int) -> list[Fill]:
         """Accept an order; fill what is possible now (latency 0 and a live book)."""
         work = Working(order, ts_ns + self.settings.latency_ms * 1_000_000, order.quantity)
-        self.working[order.client_order_id] = work
+        self._hold(work)
         if order.instrument_id in self.market.books and ts_ns >= work.activate_ns:
             return self._activate_on_book(work, ts_ns)
         return []
 
     def cancel(self, client_order_id: str) -> bool:
         """Cancel a working order; False when it is no longer working."""
-        work = self.working.pop(client_order_id, None)
+        work = self._release(client_order_id)
         if work is None:
             return False
         self._close(work, OrderStatus.CANCELLED)
@@ -109,10 +112,10 @@ class PaperBroker:
 
     def on_event(self, event: MarketEvent) -> list[Fill]:
         """Let market data reach working orders: activation after latency, resting fills."""
-        if not self.working:
+        inst_id = getattr(event, "instrument_id", None)
+        if not self.has_working(inst_id):
             return []
         fills: list[Fill] = []
-        inst_id = getattr(event, "instrument_id", None)
         ts = getattr(event, "ts_ns", 0)
         for work in list(self.working.values()):
             if work.order.instrument_id != inst_id:
@@ -138,12 +141,17 @@ class PaperBroker:
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore ``get_state`` output."""
-        self.working = {}
+        self.working, self._working_on = {}, {}
         for w in state.get("working", []):
             order = converter.structure(w["order"], Order)
-            self.working[order.client_order_id] = Working(
+            self._hold(Working(
                 order, w["activate_ns"], Decimal(w["remaining"]), Decimal(w["filled"]),
-                w["n_fills"], w["resting"], OrderStatus(w["status"]))
+                w["n_fills"], w["resting"], OrderStatus(w["status"])))
+
+    def has_working(self, instrument_id: str | None) -> bool:
+        """Whether any order on ``instrument_id`` is working (what :meth:`on_event` acts
+        on; ``None``: events of no instrument reach no order)."""
+        return instrument_id is not None and self._working_on.get(instrument_id, 0) > 0
 
     # -- internals -----------------------------------------------------------------
     def _activate_on_book(self, work: Working, ts_ns: int) -> list[Fill]:
@@ -151,7 +159,7 @@ class PaperBroker:
         if not ok:
             if work.order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
                 self._close(work, OrderStatus.CANCELLED)
-                self.working.pop(work.order.client_order_id, None)
+                self._release(work.order.client_order_id)
             return []  # GTC/GTD waits for a live book
         book = self.market.books[work.order.instrument_id]
         ladder = book.asks if work.order.side is Side.BUY else book.bids
@@ -249,8 +257,19 @@ class PaperBroker:
         return [(bar.open * (1.0 + sign * self._half_spread * (2 * k + 1)), depth)
                 for k in range(SYNTHETIC_LEVELS)]
 
+    def _hold(self, work: Working) -> None:
+        iid = work.order.instrument_id
+        self.working[work.order.client_order_id] = work
+        self._working_on[iid] = self._working_on.get(iid, 0) + 1
+
+    def _release(self, client_order_id: str) -> Working | None:
+        work = self.working.pop(client_order_id, None)
+        if work is not None:
+            self._working_on[work.order.instrument_id] -= 1
+        return work
+
     def _finish(self, work: Working, status: OrderStatus) -> None:
-        self.working.pop(work.order.client_order_id, None)
+        self._release(work.order.client_order_id)
         self._close(work, status)
 
     def _close(self, work: Working, status: OrderStatus) -> None:

@@ -56,6 +56,7 @@ from argus_core.models import (
     MarketEvent,
     Opportunity,
     OrderBook,
+    Portfolio,
     Settlement,
     Signal,
     Trade,
@@ -150,6 +151,9 @@ class Runner:
         self._equity_ts: int | None = None  # a bar's timestamp whose row is still due
         self._row_valued: tuple[Decimal, Decimal] | None = None  # the last row's valuation
         self._row_text = ("", "", "")  # ... and its text
+        self._routes: dict[str | None, list[str]] = {}  # see _route
+        self._routed = -1  # the number of slots the routes were made for
+        self._book_views: dict[str, Callable[[], Portfolio]] = {}  # each slot's portfolio
         self._book_rows: list[tuple[int, str, str, str]] = []
         self._fills_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -423,7 +427,7 @@ class Runner:
             if pos is not None and pos.quantity:
                 account.mark(iid, close)
                 self._watch_equity()
-            if self.broker.working or engine.flatten_reason is not None:
+            if self.broker.has_working(iid) or engine.flatten_reason is not None:
                 engine.on_market_event(event)  # working orders, a flatten in progress
             if engine.n_fills != n_fills:
                 # A position this bar's fills opened is worth the bar's close, like the rest.
@@ -446,31 +450,46 @@ class Runner:
                 self._watch_equity()
             engine.on_market_event(event)
         strategies = self.asm.strategies
-        if strategies:
-            # One book: the account is that book.  Several: each slot sees its own.
-            mode, state = self._mode, self.risk.ctx.trading_state
-            if len(account.books) < 2:
-                sctx = StrategyContext(ts, account.portfolio, market, self.asm.pricers, mode,
-                                       state)
-                for slot, strategy in strategies.items():
-                    try:
-                        intents = strategy.on_event(event, sctx)
-                    except Exception as exc:
-                        self._strategy_failed(slot, exc)
-                        continue
-                    if intents:
-                        engine.submit(list(intents), ts, slot)
-                return
-            for slot, strategy in strategies.items():
-                sctx = StrategyContext(ts, partial(account.book_portfolio, slot), market,
-                                       self.asm.pricers, mode, state)
-                try:
-                    intents = strategy.on_event(event, sctx)
-                except Exception as exc:
-                    self._strategy_failed(slot, exc)
-                    continue
-                if intents:
-                    engine.submit(list(intents), ts, slot)
+        if not strategies:
+            return
+        iid = getattr(event, "instrument_id", None)
+        slots = self._routes.get(iid) if len(strategies) == self._routed else None
+        if slots is None:
+            slots = self._route(iid)
+        if not slots:
+            return
+        # One book: the account is that book.  Several: each slot sees its own.
+        mode, state, pricers = self._mode, self.risk.ctx.trading_state, self.asm.pricers
+        shared = len(account.books) < 2
+        sctx = StrategyContext(ts, account.portfolio, market, pricers, mode, state)
+        for slot in slots:
+            if not shared:
+                view = self._book_views.get(slot)
+                if view is None:
+                    view = self._book_views[slot] = partial(account.book_portfolio, slot)
+                sctx = StrategyContext(ts, view, market, pricers, mode, state)
+            try:
+                intents = strategies[slot].on_event(event, sctx)
+            except Exception as exc:
+                self._strategy_failed(slot, exc)
+                continue
+            if intents:
+                engine.submit(list(intents), ts, slot)
+
+    def _route(self, instrument_id: str | None) -> list[str]:
+        """The slots an event of ``instrument_id`` goes to, in slot order: a strategy
+        with a ``listens_to`` set of instrument ids hears only theirs (and events of no
+        instrument), so one slot per symbol costs one call per event, not one per slot.
+        Remembered until the slots change (a swap, or a slot added)."""
+        strategies = self.asm.strategies
+        if len(strategies) != self._routed:
+            self._routes, self._routed = {}, len(strategies)
+        slots = [slot for slot, strategy in strategies.items()
+                 if instrument_id is None
+                 or (wanted := getattr(strategy, "listens_to", None)) is None
+                 or instrument_id in wanted]
+        self._routes[instrument_id] = slots
+        return slots
 
     def _watch_equity(self) -> None:
         """A held instrument was re-valued: the drawdown watch sees every mark, so the
@@ -598,6 +617,7 @@ class Runner:
                                                 f"{exc}"))
                 continue
             self.asm.strategies[slot] = strategy
+            self._routes = {}  # the new strategy may listen to other instruments
             self.versions[slot] = version_id
             self._dirty = self._swapped = True
             future.set_result(None)

@@ -39,6 +39,8 @@ class MovingAverageCross(Strategy):
 
     def __init__(self, settings: ExampleSettings | None) -> None:
         self.s = settings or ExampleSettings()
+        #: The loop hands this strategy only its instrument's events (see Runner._route).
+        self.listens_to = frozenset({self.s.instrument_id}) if self.s.instrument_id else None
         self.closes: deque[float] = deque(maxlen=self.s.slow)
         # The fast window's closes kept apart: summing it does not walk the slow window.
         self._recent: deque[float] = deque(maxlen=self.s.fast)
