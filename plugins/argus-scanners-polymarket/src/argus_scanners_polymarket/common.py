@@ -80,16 +80,35 @@ def token_map(market: MarketState) -> dict[str, TokenRef]:
     return out
 
 
-_REFS: weakref.WeakKeyDictionary[MarketState, tuple[int, dict[str, TokenRef]]] = (
+_EventRefs = dict[str, tuple[Event, list[tuple[str, TokenRef]]]]
+_REFS: weakref.WeakKeyDictionary[MarketState, tuple[int, dict[str, TokenRef], _EventRefs]] = (
     weakref.WeakKeyDictionary())
 
 
 def token_refs(market: MarketState) -> dict[str, TokenRef]:
-    """:func:`token_map` of ``market``, memoised until its ``events_version`` moves."""
+    """:func:`token_map` of ``market``, memoised until its ``events_version`` moves, and then
+    rebuilt reusing the :class:`TokenRef` objects of every event object left unchanged
+    (so a consumer can tell a token whose event changed by identity)."""
     hit = _REFS.get(market)
-    if hit is None or hit[0] != market.events_version:
-        hit = _REFS[market] = (market.events_version, token_map(market))
-    return hit[1]
+    if hit is not None and hit[0] == market.events_version:
+        return hit[1]
+    old: _EventRefs = hit[2] if hit is not None else {}
+    per_event: _EventRefs = {}
+    out: dict[str, TokenRef] = {}
+    for eid, ev in market.events.items():
+        cached = old.get(eid)
+        if cached is None or cached[0] is not ev:
+            entries = []
+            for o in ev.outcomes:
+                entries.append((o.yes_instrument_id, TokenRef(ev, o, True)))
+                if ev.neg_risk:
+                    entries.append((o.no_instrument_id, TokenRef(ev, o, False)))
+            cached = (ev, entries)
+        per_event[eid] = cached
+        for iid, ref in cached[1]:
+            out.setdefault(iid, ref)  # token_map's rule: the first event listing it
+    _REFS[market] = (market.events_version, out, per_event)
+    return out
 
 
 def core_event_id(market: MarketState, iid: str) -> str:

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
-from argus_core import FeeSchedule, Leg, MarketState, Opportunity, Scanner, Side
+from argus_core import Event, FeeSchedule, Leg, MarketState, Opportunity, Scanner, Side
 from argus_scanners_polymarket.common import (
     EXECUTABLE,
     LOT,
@@ -66,25 +66,39 @@ class Proposition:
     text: str
 
 
-def propositions(market: MarketState) -> list[Proposition]:
+def propositions(market: MarketState, memo: dict[str, tuple[Event, list[Proposition]]]
+                 | None = None) -> list[Proposition]:
     """Every market of every open event, once (a binary market's YES is its first
-    outcome's token)."""
+    outcome's token).  ``memo`` (event id -> (event, its propositions)), when given, is
+    read for the events whose object is unchanged and rewritten."""
     out: list[Proposition] = []
     seen: set[str] = set()
-    for ev in market.events.values():
+    fresh: dict[str, tuple[Event, list[Proposition]]] = {}
+    for eid, ev in market.events.items():
         if ev.closed:
             continue
-        outcomes = ev.outcomes if ev.neg_risk else ev.outcomes[:1]
-        for o in outcomes:
-            if o.placeholder or o.yes_instrument_id in seen:
+        hit = memo.get(eid) if memo is not None else None
+        if hit is None or hit[0] is not ev:
+            made = []
+            for o in ev.outcomes if ev.neg_risk else ev.outcomes[:1]:
+                if o.placeholder:
+                    continue
+                inst = market.instruments.get(o.yes_instrument_id)
+                question = str(inst.meta.get("question", "")) if inst is not None else ""
+                text = question or (f"{ev.title} {o.name}" if ev.neg_risk else ev.title)
+                made.append(Proposition(o.yes_instrument_id, o.no_instrument_id, ev.event_id,
+                                        ev.neg_risk, text))
+            hit = (ev, made)
+        fresh[eid] = hit
+        for p in hit[1]:
+            if p.yes in seen:
                 continue
-            seen.add(o.yes_instrument_id)
-            seen.add(o.no_instrument_id)
-            inst = market.instruments.get(o.yes_instrument_id)
-            question = str(inst.meta.get("question", "")) if inst is not None else ""
-            text = question or (f"{ev.title} {o.name}" if ev.neg_risk else ev.title)
-            out.append(Proposition(o.yes_instrument_id, o.no_instrument_id, ev.event_id,
-                                   ev.neg_risk, text))
+            seen.add(p.yes)
+            seen.add(p.no)
+            out.append(p)
+    if memo is not None:
+        memo.clear()
+        memo.update(fresh)
     return out
 
 
@@ -305,6 +319,7 @@ class CorrelationScanner(Scanner):
         self.props: list[Proposition] = []  # every row of the index, alive or not
         self.alive: list[bool] = []
         self.by_yes: dict[str, int] = {}  # YES token -> its alive row
+        self._memo: dict[str, tuple[Event, list[Proposition]]] = {}
         self.index = CandidateIndex(self.settings.similarity_threshold,
                                     self.settings.max_candidates, self.settings.max_neighbors)
         self._found: dict[tuple[str, str], tuple[Constraint, int, int]] = {}
@@ -318,16 +333,24 @@ class CorrelationScanner(Scanner):
         key = (id(market), market.events_version)
         if key == self._key:
             return
-        current = propositions(market)
-        rows = {p: k for k, p in enumerate(self.props) if self.alive[k]}
-        new = [p for p in current if p not in rows]
+        if self._key is not None and self._key[0] != key[0]:
+            self._memo = {}  # another market state
+        current = propositions(market, self._memo)
+        props, by_yes = self.props, self.by_yes
+        new: list[Proposition] = []
+        still: set[int] = set()
+        for p in current:
+            k = by_yes.get(p.yes)
+            if k is not None and props[k] == p:
+                still.add(k)
+            else:
+                new.append(p)
         if self._key is None or self._key[0] != key[0] or self.index.drifted(
                 [p.text for p in new]):
             self._fit(current)
         else:
-            keep = set(current)
-            for p, k in rows.items():
-                if p not in keep:
+            for k in by_yes.values():
+                if k not in still:
                     self.alive[k] = False
             first = len(self.props)
             self.props.extend(new)

@@ -36,7 +36,7 @@ from argus_scanners_polymarket.common import (
     dec,
     instrument_of,
     restamp,
-    token_map,
+    token_refs,
 )
 
 #: Margin of every float pre-check, in price units: a float rounding (1e-16) or the 9-digit
@@ -93,8 +93,11 @@ class TouchTable:
         self.index: dict[str, int] = {}
         self.gen = 0
         self.stamp = 0
-        self.static_key: tuple[int, int] = (-1, -1)
-        self.static_gen = 0  # generation of the last token-facts rebuild
+        self._n_instruments = -1
+        self._events_version = -1
+        self.static_gen = 0  # generation of the last change of instrument or event facts
+        self._row_refs: list[TokenRef | None] = []
+        self._event_k: dict[str, int] = {}
         self.refs: dict[str, TokenRef] = {}
         self.event_refs: list[TokenRef] = []
         self.schedules: list[FeeSchedule] = []
@@ -123,54 +126,94 @@ class TouchTable:
     # -- refresh -------------------------------------------------------------------------
     def refresh(self, market: MarketState) -> None:
         """Bring the table up to ``market``: new books appended, changed books repacked,
-        token facts rebuilt when the events or instruments changed, trades and
-        settlements compared.  Costs what changed (plus one pass over the trade and
-        settlement dicts)."""
+        instrument facts re-read when the instruments changed, event facts for the
+        tokens whose event changed when ``events_version`` moved, trades and settlements
+        compared.  Costs what changed (plus one pass over the trade and settlement
+        dicts, and one identity check per row when the events changed)."""
         changed_ids, self.stamp = market.changes_since(self.stamp)
         touched: list[int] = []
-        if len(market.books) > len(self.ids):
+        grown = len(market.books) > len(self.ids)
+        if grown:
             new = list(market.books)[len(self.ids):]  # market.books only grows, in order
             start = len(self.ids)
             self.ids.extend(new)
             self.index.update((iid, start + k) for k, iid in enumerate(new))
             self._alloc(len(self.ids))
-            self._static(market, range(start, len(self.ids)))
-            touched.extend(range(start, len(self.ids)))
-        key = (market.events_version, len(market.instruments))
-        if key != self.static_key:
-            self.static_key = key
-            self._static(market, range(len(self.ids)))
-            touched.extend(range(len(self.ids)))
+            self.schedules += [FeeSchedule()] * len(new)
+            self.instruments += [None] * len(new)
+            self._row_refs += [None] * len(new)
+            rows = range(start, len(self.ids))
+            self._instrument_facts(market, rows)
+            self._dict_facts(market, rows)
+            self._pack(market, list(rows))
+            touched.extend(rows)
+        if len(market.instruments) != self._n_instruments:
+            self._n_instruments = len(market.instruments)
+            touched.extend(self._instrument_facts(market, range(len(self.ids))))
+            self.static_gen = self.gen + 1
+        if grown or market.events_version != self._events_version:
+            self._events_version = market.events_version
+            touched.extend(self._event_facts(market))
             self.static_gen = self.gen + 1
         index = self.index
-        rows = [index[i] for i in changed_ids if i in index]
-        self._pack(market, rows)
-        touched.extend(rows)
+        rows_changed = [index[i] for i in changed_ids if i in index]
+        self._pack(market, rows_changed)
+        touched.extend(rows_changed)
         touched.extend(self._dicts(market))
         if touched:
             self.gen += 1
             self.row_gen[np.asarray(touched, dtype=np.int64)] = self.gen
 
-    def _static(self, market: MarketState, rows: range) -> None:
-        self.refs = refs = token_map(market)
-        events: dict[str, int] = {}
-        self.event_refs = []
-        self.schedules += [FeeSchedule()] * (len(self.ids) - len(self.schedules))
-        self.instruments += [None] * (len(self.ids) - len(self.instruments))
+    def _instrument_facts(self, market: MarketState, rows: range) -> list[int]:
+        """Re-read the instruments and fee schedules of ``rows``; the rows whose changed
+        (their best ask's unit fee repacked)."""
+        changed = []
+        known = market.instruments
         for r in rows:
             iid = self.ids[r]
-            inst = self.instruments[r] = instrument_of(market, iid)
+            inst = known.get(iid)
+            schedule = market.fee_schedule(iid)
+            if inst is not None and inst is self.instruments[r] and schedule is self.schedules[r]:
+                continue
+            if inst is None:
+                inst = instrument_of(market, iid)  # a stand-in for an unknown polymarket id
+            self.instruments[r], self.schedules[r] = inst, schedule
             self.binary[r] = inst is not None and inst.kind == "binary"
             self.tick[r] = float(inst.tick_size) if inst is not None else 0.01
             self.min_size[r] = float(inst.min_size) if inst is not None else 0.0
-            self.schedules[r] = market.fee_schedule(iid)
+            changed.append(r)
+        self._pack(market, changed)
+        return changed
+
+    def _event_facts(self, market: MarketState) -> list[int]:
+        """Event index, end and closed flag of the rows whose token's event changed."""
+        self.refs = refs = token_refs(market)
+        changed = []
+        row_refs, events = self._row_refs, self._event_k
+        for r, iid in enumerate(self.ids):
             ref = refs.get(iid)
-            self.event[r] = -1
-            self.end_ts[r] = -1
-            self.closed[r] = False
-            if ref is not None:
-                self.end_ts[r] = ref.event.end_ts_ns if ref.event.end_ts_ns is not None else -1
-                self.closed[r] = ref.event.closed
+            if ref is row_refs[r]:
+                continue
+            row_refs[r] = ref
+            changed.append(r)
+            if ref is None:
+                self.event[r], self.end_ts[r], self.closed[r] = -1, -1, False
+                continue
+            ev = ref.event
+            k = events.get(ev.event_id)
+            if k is None:
+                k = events[ev.event_id] = len(self.event_refs)
+                self.event_refs.append(ref)
+            self.event_refs[k] = ref
+            self.event[r] = k
+            self.end_ts[r] = ev.end_ts_ns if ev.end_ts_ns is not None else -1
+            self.closed[r] = ev.closed
+        return changed
+
+    def _dict_facts(self, market: MarketState, rows: range) -> None:
+        """Last trade and settlement of new ``rows``."""
+        for r in rows:
+            iid = self.ids[r]
             trade = market.trades.get(iid)
             self._trades[iid] = trade
             self.trade_price[r] = float(trade.price) if trade is not None else np.nan
@@ -178,15 +221,6 @@ class TouchTable:
             settled = market.settled.get(iid)
             self._settled[iid] = settled
             self.settle[r] = float(settled.price) if settled is not None else np.nan
-        for r, iid in enumerate(self.ids):  # event index over every row (cheap dict work)
-            ref = refs.get(iid)
-            if ref is not None:
-                k = events.get(ref.event.event_id)
-                if k is None:
-                    k = events[ref.event.event_id] = len(self.event_refs)
-                    self.event_refs.append(ref)
-                self.event[r] = k
-        self._pack(market, list(rows))
 
     def _pack(self, market: MarketState, rows: list[int]) -> None:
         books, ids = market.books, self.ids
