@@ -18,6 +18,7 @@ from typing import Any
 import apsw
 import attrs
 import numpy as np
+from numpy.typing import NDArray
 
 from argus_core import LEDGER_FILE, DataError
 from argus_portfolio.league import drawdowns, period_returns, periods_per_year
@@ -42,54 +43,107 @@ class BookSummary:
         return float(self.end_equity / self.start_equity - 1) if self.start_equity else 0.0
 
 
-def _summary(slot: str, ts: list[int], equity: list[Decimal], fills: int) -> BookSummary:
-    values = np.array([float(e) for e in equity])
+def _summary(slot: str, ts: NDArray[np.int64], values: NDArray[np.float64], start: Decimal,
+             end: Decimal, fills: int) -> BookSummary:
     sharpe = None
     if len(values) > 2:
         r = period_returns(values)
         sd = float(r.std(ddof=1))
         if sd > 0:
             sharpe = float(r.mean() / sd * math.sqrt(periods_per_year(ts)))
-    return BookSummary(slot, equity[0], equity[-1], sharpe,
+    return BookSummary(slot, start, end, sharpe,
                        float(drawdowns(values).max()) if len(values) else 0.0, fills)
 
 
-def read_books(run_dir: Path) -> list[BookSummary]:
+@attrs.frozen(eq=False)
+class _Series:
+    """One equity series: stamps, values as float64 (each the correctly rounded
+    ``float()`` of its exact text) and its first and last values exact."""
+
+    ts: NDArray[np.int64]
+    values: NDArray[np.float64]
+    first: Decimal
+    last: Decimal
+
+
+def _read_series(conn: apsw.Connection, table: str, slot: str | None) -> _Series | None:
+    """``table``'s equity rows (of ``slot`` in ``book_equity``) in time order, or None.
+
+    SQLite joins each column into one text and numpy parses it in C (no Python object
+    per row: 700k rows of ``Decimal`` cost seconds).  A book is read by scanning the
+    table in storage order (``+slot`` keeps SQLite off the (slot, ts_ns) index, whose
+    row-by-row lookups cost ~8x more) and put in time order here; the first and last
+    rows, exact, are two seeks on that index."""
+    where, args = (" where +slot = ?", (slot,)) if slot is not None else ("", ())
+    n, ts_text, eq_text = conn.execute(
+        f"select count(*), group_concat(ts_ns, ','), group_concat(equity, ',') from "
+        f"(select ts_ns, equity from {table}{where})", args).fetchall()[0]
+    if not n:
+        return None
+    ts = np.fromstring(str(ts_text), dtype=np.int64, sep=",")
+    values = np.fromstring(str(eq_text), dtype=np.float64, sep=",")
+    if not len(ts) == len(values) == int(n):
+        raise DataError(f"{table}: {n} equity rows could not be read back whole")
+    if len(ts) > 1 and not bool(np.all(ts[1:] > ts[:-1])):  # one scan: both aligned
+        order = np.argsort(ts, kind="stable")
+        ts, values = ts[order], values[order]
+    where = where.replace("+slot", "slot")
+    ends = [conn.execute(f"select equity from {table}{where} order by ts_ns {way} limit 1",
+                         args).fetchall()[0][0] for way in ("asc", "desc")]
+    return _Series(ts, values, Decimal(str(ends[0])), Decimal(str(ends[1])))
+
+
+def _slots(conn: apsw.Connection) -> list[str]:
+    """The book slots, each found by one index seek ((slot, ts_ns) is the key)."""
+    slots: list[str] = []
+    while True:
+        after = conn.execute("select min(slot) from book_equity where slot > ?",
+                             (slots[-1] if slots else "",)).fetchall()[0][0]
+        if after is None:
+            return slots
+        slots.append(str(after))
+
+
+def read_books(run_dir: Path, portfolio: Any = None) -> list[BookSummary]:
     """Each strategy book's summary (sorted by slot), then the portfolio's; empty when
-    the run has no equity rows."""
+    the run has no equity rows.  ``portfolio``: the core report's ``ReportData`` (its
+    ``ts_ns`` and ``equity``, read already), when there is one."""
     path = Path(run_dir) / LEDGER_FILE
     if not path.is_file():
         raise DataError(f"{run_dir}: no ledger ({LEDGER_FILE}) in this folder")
     conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
     try:
-        books: dict[str, tuple[list[int], list[Decimal]]] = {}
-        for slot, ts, eq in conn.execute("select slot, ts_ns, equity from book_equity "
-                                         "order by slot, ts_ns"):
-            t, e = books.setdefault(str(slot), ([], []))
-            t.append(int(ts))
-            e.append(Decimal(eq))
-        total = list(conn.execute("select ts_ns, equity from equity order by ts_ns"))
-        fills = {str(s): int(n) for s, n in conn.execute(
-            "select o.strategy, count(*) from fills f join orders o using (client_order_id) "
-            "group by o.strategy")}
-        try:
-            events = list(conn.execute("select slot, to_status, reason from league_events "
-                                       "order by id"))
-        except apsw.SQLError:  # the league never ran here
-            events = []
+        with conn:  # one read transaction: the books and the account from one commit
+            books = {slot: _read_series(conn, "book_equity", slot) for slot in _slots(conn)}
+            if portfolio is None:
+                total = _read_series(conn, "equity", None)
+            elif len(portfolio.equity):
+                first = conn.execute("select equity from equity order by ts_ns limit 1")
+                total = _Series(portfolio.ts_ns, portfolio.equity,
+                                Decimal(str(first.fetchall()[0][0])), portfolio.final_equity)
+            else:
+                total = None
+            fills = {str(s): int(n) for s, n in conn.execute(
+                "select o.strategy, count(*) from fills f join orders o "
+                "using (client_order_id) group by o.strategy")}
+            try:
+                events = list(conn.execute("select slot, to_status, reason from "
+                                           "league_events order by id"))
+            except apsw.SQLError:  # the league never ran here
+                events = []
     finally:
         conn.close()
-    if not total:
+    if total is None:
         return []
     standing = {str(slot): (str(to), str(why)) for slot, to, why in events}
     out = []
-    for slot in sorted(books):
-        ts, eq = books[slot]
+    for slot, book in sorted(books.items()):
+        assert book is not None  # a slot is only found where it has rows
         status, reason = standing.get(slot, ("active" if events else "", ""))
-        out.append(attrs.evolve(_summary(slot, ts, eq, fills.get(slot, 0)), status=status,
-                                reason=reason))
-    out.append(_summary("portfolio", [int(t) for t, _ in total],
-                        [Decimal(e) for _, e in total], sum(fills.values())))
+        out.append(attrs.evolve(_summary(slot, book.ts, book.values, book.first, book.last,
+                                         fills.get(slot, 0)), status=status, reason=reason))
+    out.append(_summary("portfolio", total.ts, total.values, total.first, total.last,
+                        sum(fills.values())))
     return out
 
 
@@ -131,12 +185,13 @@ def _keeps_books(run_dir: Path) -> bool:
         conn.close()
 
 
-def report_section(run_dir: Path) -> dict[str, str] | None:
-    """``{"Strategy books": html}`` for a run with several books, else None."""
+def report_section(run_dir: Path, report: Any = None) -> dict[str, str] | None:
+    """``{"Strategy books": html}`` for a run with several books, else None; ``report``
+    is the core report's ``ReportData`` (the account's series, read already)."""
     if not _keeps_books(run_dir):  # one book: the report's own figures say it all
         return None
     try:
-        books = read_books(run_dir)
+        books = read_books(run_dir, report)
     except DataError:
         return None
     if len(books) < 3:  # one book and the portfolio: the report's own figures say it all

@@ -62,9 +62,10 @@ def on_startup(ctx: Any) -> None:
 
 
 @hookimpl
-def report_sections(config: Config, run_dir: Path) -> dict[str, str] | None:
+def report_sections(config: Config, run_dir: Path, report: Any) -> dict[str, str] | None:
     """The per-strategy and portfolio views (each book's figures and league standing)
-    of a run that kept several books."""
+    of a run that kept several books (``report``: the core report's read of the run,
+    whose account series the portfolio row uses)."""
     from argus_portfolio.books import report_section
 
-    return report_section(run_dir)
+    return report_section(run_dir, report)

@@ -1,0 +1,114 @@
+"""The portfolio plugin's "Strategy books" report section reads each book's equity as
+joined texts (no ``Decimal`` per row) and takes the account's series from the core's
+read: the books are the very ones the row-by-row read gave, to the bit."""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+from pathlib import Path
+
+import attrs
+import numpy as np
+import pytest
+
+argus_portfolio = pytest.importorskip("argus_portfolio")
+from argus_portfolio.books import BookSummary, read_books, report_section  # noqa: E402 -- after the skip: the plugin may not be installed
+from argus_portfolio.league import drawdowns, period_returns, periods_per_year  # noqa: E402 -- same
+
+from argus_core.ledger import Ledger  # noqa: E402 -- same
+from argus_core.report import read_report_data  # noqa: E402 -- same
+
+T0 = 1_600_000_000 * 10**9
+MINUTE_NS = 60 * 10**9
+E8 = Decimal("1E-8")
+
+
+def _old_summary(slot: str, ts: list[int], equity: list[Decimal], fills: int) -> BookSummary:
+    """``books._summary`` as it was (copied): one ``Decimal`` per row."""
+    values = np.array([float(e) for e in equity])
+    sharpe = None
+    if len(values) > 2:
+        r = period_returns(values)
+        sd = float(r.std(ddof=1))
+        if sd > 0:
+            sharpe = float(r.mean() / sd * math.sqrt(periods_per_year(ts)))
+    return BookSummary(slot, equity[0], equity[-1], sharpe,
+                       float(drawdowns(values).max()) if len(values) else 0.0, fills)
+
+
+def _old_books(ledger: Ledger) -> list[BookSummary]:
+    """``books.read_books`` as it was (copied, without the league): row by row."""
+    books: dict[str, tuple[list[int], list[Decimal]]] = {}
+    for r in ledger.query("select slot, ts_ns, equity from book_equity order by slot, ts_ns"):
+        t, e = books.setdefault(r["slot"], ([], []))
+        t.append(int(r["ts_ns"]))
+        e.append(Decimal(r["equity"]))
+    total = ledger.query("select ts_ns, equity from equity order by ts_ns")
+    fills = {r["strategy"]: r["n"] for r in ledger.query(
+        "select o.strategy, count(*) as n from fills f join orders o using "
+        "(client_order_id) group by o.strategy")}
+    portfolio = _old_summary("portfolio", [r["ts_ns"] for r in total],
+                             [Decimal(r["equity"]) for r in total], sum(fills.values()))
+    return [*(_old_summary(slot, *books[slot], fills.get(slot, 0)) for slot in sorted(books)),
+            portfolio]
+
+
+def _books_run(run_dir: Path, n: int = 5_000) -> Path:
+    """A run of two strategy books ("fast", "slow") whose equity adds up to the
+    account's at every row, stored out of time order, and a few fills each."""
+    rng = np.random.default_rng(5)
+    walks = {slot: 50_000 * np.exp(np.cumsum(rng.normal(0, 2e-3, n))) for slot in
+             ("fast", "slow")}
+    steps = np.where(rng.random(n) < 0.01, 30, 1) * MINUTE_NS
+    ts = T0 + np.cumsum(steps)
+    order = rng.permutation(n)
+    books = {slot: [Decimal(repr(float(v))).quantize(E8) for v in w]
+             for slot, w in walks.items()}
+    with Ledger.in_dir(run_dir) as ledger:
+        ledger.start_run("books", "replay", 5, json.dumps(
+            {"argus": {"plugins": ["portfolio"]}, "run": {"starting_cash": "100000"}}))
+        with ledger.transaction():
+            ledger.append_equity([(int(ts[i]), "0", str(books["fast"][i] + books["slow"][i]),
+                                   "1") for i in order])
+            ledger.append_book_equity([(int(ts[i]), slot, "0", str(books[slot][i]))
+                                       for slot in books for i in order])
+            for k, slot in enumerate(["fast", "fast", "slow"]):
+                ledger.insert("orders", {
+                    "client_order_id": f"o{k}", "run_id": "books", "venue": "replay",
+                    "instrument_id": "replay:BTC/USD", "side": "buy", "quantity": "1",
+                    "order_type": "market", "time_in_force": "ioc", "strategy": slot,
+                    "ts_ns": int(ts[k]), "status": "filled", "filled_quantity": "1"})
+                ledger.insert("fills", {
+                    "fill_id": f"f{k}", "client_order_id": f"o{k}", "venue": "replay",
+                    "instrument_id": "replay:BTC/USD", "side": "buy", "price": "100",
+                    "quantity": "1", "fee": "0.1", "liquidity": "taker", "ts_ns": int(ts[k])})
+    return run_dir
+
+
+def test_books_are_what_the_row_by_row_read_gave(tmp_path: Path) -> None:
+    run_dir = _books_run(tmp_path / "run")
+    with Ledger.in_dir(run_dir) as ledger:
+        old = _old_books(ledger)
+        shared = read_report_data(ledger)
+    assert [b.slot for b in old] == ["fast", "slow", "portfolio"]
+    assert [b.fills for b in old] == [2, 1, 3] and all(b.sharpe for b in old)
+    assert read_books(run_dir) == old  # every figure, exactly
+    assert read_books(run_dir, shared) == old  # the account's series from the core's read
+    assert old[-1].end_equity == shared.final_equity
+
+
+def test_the_section_takes_the_core_read(tmp_path: Path) -> None:
+    run_dir = _books_run(tmp_path / "run")
+    with Ledger.in_dir(run_dir) as ledger:
+        shared = read_report_data(ledger)
+    section = report_section(run_dir, shared)
+    assert section is not None and section == report_section(run_dir)
+    # The portfolio row is the core's series: a crash in it shows in the section.
+    crashed = shared.equity.copy()
+    crashed[len(crashed) // 2] /= 2
+    html = report_section(run_dir, attrs.evolve(shared, equity=crashed))
+    assert html is not None and html != section
+    worst = f"<td>{drawdowns(crashed).max():.2%}</td><td>3</td>"  # the portfolio's max dd
+    assert drawdowns(crashed).max() > 0.5 and worst in html["Strategy books"]
