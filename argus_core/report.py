@@ -159,14 +159,13 @@ def _fmt(value: Any) -> str:
     return html.escape(str(value))
 
 
-def plugin_sections(config: Config, run_dir: Path,
-                    report: ReportData | None = None) -> dict[str, str]:
+def plugin_sections(config: Config, run_dir: Path, report: ReportData) -> dict[str, str]:
     """Every loaded plugin's ``report_sections`` (a plugin the config names that is no
     longer installed is left out, with a warning: an old run still gets its report).
 
     Each implementation gets the arguments it names (pluggy's rule: any subset of the
     hookspec's), so a plugin written before ``report`` existed is called as before;
-    ``report`` is the core's :class:`ReportData` (``None`` when the caller read none)."""
+    ``report`` is what the core read of the run (:class:`ReportData`)."""
     host = PluginHost()
     host.load(config.argus.plugins, tolerant=True)
     for name, why in host.broken.items():
