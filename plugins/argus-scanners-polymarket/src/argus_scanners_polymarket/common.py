@@ -166,6 +166,61 @@ def walk_asks(levels: np.ndarray, schedule: FeeSchedule, *,
     return Walk(qty, value, fees, limit, used)
 
 
+#: one ask level as a walk reads it: price, taker unit fee, lot-rounded size, fee of it all
+Level = tuple[Decimal, Decimal, Decimal, Decimal]
+
+
+class Ladders:
+    """Each book's ask ladder converted once per book version for :func:`walk_ladder`
+    (the ``Decimal`` prices, unit fees, lot-rounded sizes and their fees), so a scanner
+    re-walking an unchanged book against a new value (a fair price that moves with time)
+    pays comparisons, not fee arithmetic."""
+
+    def __init__(self, lot: Decimal = LOT) -> None:
+        self.lot = lot
+        self._cache: dict[str, tuple[int, FeeSchedule, list[Level]]] = {}
+
+    def get(self, iid: str, version: int, levels: np.ndarray, schedule: FeeSchedule
+            ) -> list[Level]:
+        """The ladder of ``iid`` at book ``version``."""
+        hit = self._cache.get(iid)
+        if hit is not None and hit[0] == version and hit[1] is schedule:
+            return hit[2]
+        out = []
+        for price_f, size_f in levels.tolist():
+            price = dec(price_f)
+            take = dec(size_f).quantize(self.lot, rounding=ROUND_DOWN)
+            out.append((price, schedule.unit_fee(price), take,
+                        schedule.fee(price, take, maker=False)))
+        self._cache[iid] = (version, schedule, out)
+        return out
+
+
+def walk_ladder(ladder: list[Level], schedule: FeeSchedule, *,
+                keep: Callable[[Decimal, Decimal], bool], max_qty: Decimal | None = None
+                ) -> Walk:
+    """:func:`walk_asks` over a :class:`Ladders` ladder: the same walk, to the digit."""
+    qty = value = fees = Decimal(0)
+    limit = Decimal(0)
+    used = 0
+    for price, unit_fee, size, fee in ladder:
+        if not keep(price, unit_fee):
+            break
+        take = size
+        if max_qty is not None:
+            take = min(take, max_qty - qty)
+        if take <= 0:
+            break
+        qty += take
+        value += price * take
+        fees += fee if take == size else schedule.fee(price, take, maker=False)
+        limit = price
+        used += 1
+        if max_qty is not None and qty >= max_qty:
+            break
+    return Walk(qty, value, fees, limit, used)
+
+
 def buy_leg(iid: str, walk: Walk) -> Leg:
     """The IOC buy leg that takes ``walk``."""
     return Leg(iid, Side.BUY, walk.limit, walk.quantity)

@@ -48,6 +48,7 @@ from argus_core import Instrument, MarketState, Opportunity, Scanner
 from argus_scanners_polymarket.common import (
     EXECUTABLE,
     RESEARCH,
+    Ladders,
     buy_leg,
     by_profit,
     core_event_id,
@@ -56,6 +57,7 @@ from argus_scanners_polymarket.common import (
     event_id_for,
     lane_reason,
     walk_asks,
+    walk_ladder,
 )
 from argus_scanners_polymarket.config import LatencySettings, PmScannersSettings
 from argus_scanners_polymarket.touch import EPS, RowCache, keys_of, stamped, touch_table
@@ -123,6 +125,7 @@ class LatencyScanner(Scanner):
             settings = settings.latency
         self.settings = settings or LatencySettings()
         self.incremental = incremental
+        self.ladders = Ladders()
         self._tokens_key: tuple[int, int, int] | None = None
         self._tokens_list: list[tuple[str, Instrument, str, tuple[int, int]]] = []
         self._layout: tuple[Any, ...] | None = None
@@ -339,8 +342,12 @@ class LatencyScanner(Scanner):
         def keep(price: Decimal, unit_fee: Decimal) -> bool:
             return fair - price - unit_fee >= s.min_edge
 
-        walk = walk_asks(book.ask_levels(), market.fee_schedule(iid), keep=keep,
-                         max_qty=s.max_size)
+        schedule = market.fee_schedule(iid)
+        if self.incremental:  # the ladder converted once per book version
+            walk = walk_ladder(self.ladders.get(iid, book.version, book.ask_levels(), schedule),
+                               schedule, keep=keep, max_qty=s.max_size)
+        else:
+            walk = walk_asks(book.ask_levels(), schedule, keep=keep, max_qty=s.max_size)
         if walk.quantity <= 0 or walk.quantity < inst.min_size:
             return None
         profit = fair * walk.quantity - walk.value - walk.fees

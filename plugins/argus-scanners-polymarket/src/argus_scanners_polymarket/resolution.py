@@ -39,6 +39,7 @@ from argus_scanners_polymarket.common import (
     NS_PER_HOUR,
     NS_PER_YEAR,
     RESEARCH,
+    Ladders,
     TokenRef,
     buy_leg,
     by_profit,
@@ -48,6 +49,7 @@ from argus_scanners_polymarket.common import (
     reworded,
     token_map,
     walk_asks,
+    walk_ladder,
 )
 from argus_scanners_polymarket.config import PmScannersSettings, ResolutionSettings
 from argus_scanners_polymarket.touch import EPS, RowCache, keys_of, stamped, touch_table
@@ -76,6 +78,7 @@ class ResolutionScanner(Scanner):
             settings = settings.resolution
         self.settings = settings or ResolutionSettings()
         self.incremental = incremental
+        self.ladders = Ladders()
         self.cache = RowCache()
         #: near-certain token -> what its last exact walk decided and wrote that depends on
         #: the time to the event's end (``_holds`` re-checks it at a later scan time)
@@ -205,8 +208,12 @@ class ResolutionScanner(Scanner):
             decisions.append((e, price + unit_fee, taken))  # the part that moves with time
             return taken
 
-        walk = walk_asks(book.ask_levels(), market.fee_schedule(iid), keep=keep,
-                         max_qty=s.max_size)
+        schedule = market.fee_schedule(iid)
+        if self.incremental:  # the ladder converted once per book version
+            walk = walk_ladder(self.ladders.get(iid, book.version, book.ask_levels(), schedule),
+                               schedule, keep=keep, max_qty=s.max_size)
+        else:
+            walk = walk_asks(book.ask_levels(), schedule, keep=keep, max_qty=s.max_size)
         timed = kind == "near_certain" and ref is not None and ref.event.end_ts_ns is not None
         if timed:
             assert ref is not None and ref.event.end_ts_ns is not None

@@ -38,6 +38,7 @@ import numpy as np
 from argus_core import Event, Leg, MarketState, Opportunity, Outcome, Scanner, Side
 from argus_scanners_polymarket.common import (
     RESEARCH,
+    Ladders,
     Walk,
     by_profit,
     core_event_id,
@@ -46,6 +47,7 @@ from argus_scanners_polymarket.common import (
     event_id_for,
     lane_reason,
     walk_asks,
+    walk_ladder,
 )
 from argus_scanners_polymarket.config import PmScannersSettings, SpikeSettings, StaleSettings
 from argus_scanners_polymarket.touch import EPS, TouchTable, touch_table
@@ -78,6 +80,7 @@ class StaleQuoteScanner(Scanner):
             settings = settings.stale
         self.settings = settings or StaleSettings()
         self.incremental = incremental
+        self.ladders = Ladders()
         #: YES token -> [its books' versions, R_i, consecutive scans the condition held]
         #: (the reference loop's state, and what the columns below are loaded from)
         self._state: dict[str, list[Any]] = {}
@@ -201,7 +204,12 @@ class StaleQuoteScanner(Scanner):
             def keep(p: Decimal, f: Decimal, limit: Decimal = limit) -> bool:
                 return p + f <= limit
 
-            walk = walk_asks(book.ask_levels(), market.fee_schedule(iid), keep=keep)
+            schedule = market.fee_schedule(iid)
+            if self.incremental:  # the ladder converted once per book version
+                walk = walk_ladder(self.ladders.get(iid, book.version, book.ask_levels(),
+                                                    schedule), schedule, keep=keep)
+            else:
+                walk = walk_asks(book.ask_levels(), schedule, keep=keep)
             if walk.quantity >= max(s.min_depth, Decimal("0.01")):
                 hits.append((iid, value, walk))
         return hits

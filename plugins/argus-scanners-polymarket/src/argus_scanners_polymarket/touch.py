@@ -223,7 +223,12 @@ class TouchTable:
             self.settle[r] = float(settled.price) if settled is not None else np.nan
 
     def _pack(self, market: MarketState, rows: list[int]) -> None:
+        """Read the touch of ``rows``' books into the columns (one vectorised write per
+        column: a numpy scalar write per cell would cost as much as the read)."""
         books, ids = market.books, self.ids
+        nan = np.nan
+        packed: list[tuple[int, float, float, float, float, float, int, bool, int]] = []
+        fee_at = self.unit_fee_at
         for r in rows:
             book = books.get(ids[r])
             if book is None:
@@ -231,18 +236,24 @@ class TouchTable:
             bids, asks = book.bids, book.asks
             if bids:
                 b = max(bids)
-                self.bid[r], self.bid_size[r] = b, bids[b]
+                bid, bid_size = b, bids[b]
             else:
-                self.bid[r], self.bid_size[r] = np.nan, 0.0
+                bid, bid_size = nan, 0.0
             if asks:
                 a = min(asks)
-                self.ask[r], self.ask_size[r] = a, asks[a]
-                self.ask_fee[r] = self.unit_fee_at(r, a)
+                ask, ask_size, fee = a, asks[a], fee_at(r, a)
             else:
-                self.ask[r], self.ask_size[r], self.ask_fee[r] = np.nan, 0.0, 0.0
-            self.ts[r] = book.ts_ns
-            self.live[r] = book.live
-            self.version[r] = book.version
+                ask, ask_size, fee = nan, 0.0, 0.0
+            packed.append((r, bid, bid_size, ask, ask_size, fee, book.ts_ns, book.live,
+                           book.version))
+        if not packed:
+            return
+        cols = list(zip(*packed, strict=True))
+        at = np.array(cols[0], dtype=np.int64)
+        for name, col in zip(("bid", "bid_size", "ask", "ask_size", "ask_fee", "ts", "live",
+                              "version"), cols[1:], strict=True):
+            column = getattr(self, name)
+            column[at] = np.array(col, dtype=column.dtype)
 
     def _dicts(self, market: MarketState) -> list[int]:
         out = []

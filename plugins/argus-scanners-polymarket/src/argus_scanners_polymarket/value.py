@@ -44,6 +44,7 @@ from argus_core import (
 from argus_scanners_polymarket.common import (
     EXECUTABLE,
     RESEARCH,
+    Ladders,
     buy_leg,
     by_profit,
     core_event_id,
@@ -53,6 +54,7 @@ from argus_scanners_polymarket.common import (
     instrument_of,
     lane_reason,
     walk_asks,
+    walk_ladder,
 )
 from argus_scanners_polymarket.config import BaselineSettings, PmScannersSettings, ValueSettings
 from argus_scanners_polymarket.touch import EPS, RowCache, keys_of, stamped, touch_table
@@ -119,6 +121,7 @@ class ValueScanner(Scanner):
             settings = settings.value
         self.settings = settings or ValueSettings()
         self.incremental = incremental
+        self.ladders = Ladders()
         self.cache = RowCache()
         #: opportunity id -> the forecast's confidence (read by the ``ranked`` scanner)
         self.confidences: dict[str, float] = {}
@@ -192,8 +195,12 @@ class ValueScanner(Scanner):
         def keep(price: Decimal, unit_fee: Decimal) -> bool:
             return p - price - unit_fee >= s.min_edge
 
-        walk = walk_asks(book.ask_levels(), market.fee_schedule(iid), keep=keep,
-                         max_qty=s.max_size)
+        schedule = market.fee_schedule(iid)
+        if self.incremental:  # the ladder converted once per book version
+            walk = walk_ladder(self.ladders.get(iid, book.version, book.ask_levels(), schedule),
+                               schedule, keep=keep, max_qty=s.max_size)
+        else:
+            walk = walk_asks(book.ask_levels(), schedule, keep=keep, max_qty=s.max_size)
         if walk.quantity <= 0 or walk.quantity < inst.min_size:
             return []
         profit = p * walk.quantity - walk.value - walk.fees
