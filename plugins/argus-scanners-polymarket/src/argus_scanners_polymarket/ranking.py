@@ -184,32 +184,46 @@ class RankedScanner(Scanner):
         self._streak = streak
         users: dict[str, int] = {}
         for _, o in found:
-            for iid in {leg.instrument_id for leg in o.legs}:
+            legs = o.legs
+            if len(legs) == 1:
+                iid = legs[0].instrument_id
+                users[iid] = users.get(iid, 0) + 1
+                continue
+            for iid in {leg.instrument_id for leg in legs}:
                 users[iid] = users.get(iid, 0) + 1
         imbalance = self._imbalances(market, ts_ns)
         counts = max(s.persistence_cap, s.executable_min_persistence or 0)
         cache = self._scored if self.incremental else {}
         scored: dict[str, tuple[Opportunity, tuple[Any, ...], Score, Opportunity]] = {}
-        self.scores = {}
+        self.scores = scores = {}
         self.rescored = 0
         out: list[tuple[float, Opportunity]] = []
+        buy = Side.BUY
         for (comp, o), key in zip(found, key_of, strict=True):
+            oid = o.opportunity_id
             run = streak[key]
             c = self._confidence(comp, o)
-            flows = tuple((1.0 if leg.side is Side.BUY else -1.0)
-                          * imbalance(leg.instrument_id) for leg in o.legs)
-            iids = {leg.instrument_id for leg in o.legs}
-            others = max((users[i] - 1 for i in iids), default=0)
+            legs = o.legs
+            if len(legs) == 1:
+                leg = legs[0]
+                flows: tuple[float, ...] = (
+                    (1.0 if leg.side is buy else -1.0) * imbalance(leg.instrument_id),)
+                others = users[leg.instrument_id] - 1
+            else:
+                flows = tuple((1.0 if leg.side is buy else -1.0) * imbalance(leg.instrument_id)
+                              for leg in legs)
+                others = max((users[i] - 1 for i in {leg.instrument_id for leg in legs}),
+                             default=0)
             inputs = (min(run, counts), c, flows, others)
-            hit = cache.get(o.opportunity_id)
+            hit = cache.get(oid)
             if hit is not None and hit[0] is o and hit[1] == inputs:
                 entry = hit
             else:
                 score_, ranked = self._score(o, run, c, flows, others)
                 entry = (o, inputs, score_, ranked)
                 self.rescored += 1
-            scored[o.opportunity_id] = entry
-            self.scores[o.opportunity_id] = entry[2]
+            scored[oid] = entry
+            scores[oid] = entry[2]
             out.append((entry[2].score, restamp(entry[3], ts_ns)))
         self._scored = scored
         out.sort(key=lambda t: (-t[0], t[1].opportunity_id))
