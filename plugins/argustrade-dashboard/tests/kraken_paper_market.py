@@ -111,7 +111,7 @@ class EventCount:
 
 
 def session(rest: LocalKrakenRest, every_s: float, hold: Path | None,
-            sent: EventCount) -> Iterator[Step]:
+            sent: EventCount, stopping: asyncio.Event) -> Iterator[Step]:
     """One connection's endless script (steps made as the server asks for them, so each
     wait is measured from the step before it)."""
     ref = ReferenceBook(10, 1, 8)
@@ -132,9 +132,10 @@ def session(rest: LocalKrakenRest, every_s: float, hold: Path | None,
     i = 0
     while True:
         due = time.monotonic() + every_s
-        yield Until(lambda due=due: time.monotonic() >= due
-                    and not (hold is not None and hold.exists()),
-                    timeout_s=3600, poll_s=0.02)
+        # Stopping ends a hold too: the server waits for every session to end.
+        yield Until(lambda due=due: stopping.is_set() or (
+            time.monotonic() >= due and not (hold is not None and hold.exists())),
+            timeout_s=3600, poll_s=0.02)
         i += 1
         # The book moves to the last close a second before the next bar starts.
         yield from book("update", close_of(i - 1), (START_S + i * HOUR_S - 1) * 10**9)
@@ -146,9 +147,8 @@ async def serve(ready: Path, every_s: float, hold: Path | None, events: Path | N
                 ) -> None:
     """Serve until SIGTERM or SIGINT; write the URLs to ``ready`` once listening."""
     rest = LocalKrakenRest({"AssetPairs": ASSET_PAIRS}).start()
-    sent = EventCount(events)
-    sessions: list[Any] = [session(rest, every_s, hold, sent) for _ in range(SESSIONS)]
-    stop = asyncio.Event()
+    sent, stop = EventCount(events), asyncio.Event()
+    sessions: list[Any] = [session(rest, every_s, hold, sent, stop) for _ in range(SESSIONS)]
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)

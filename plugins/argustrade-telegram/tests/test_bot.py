@@ -234,6 +234,18 @@ def test_the_end_of_a_run_delivers_what_is_pending_past_the_per_minute_cap(
     assert texts[2:] == ["fill 2", "⏹ Argus run <code>run-1</code> stopped"]
 
 
+def test_the_stopped_notice_is_not_lost_when_its_first_send_fails(
+        api: BotApiStandIn, start_bot: Callable[..., TelegramBot]) -> None:
+    bot = start_bot(shutdown_flush_s=5.0)
+    assert api.wait_for(lambda: len(api.messages(4242)) == 1)  # "started"
+    # The last message's first try is lost: the retry (after a back-off) still goes out
+    # before the bot ends, although nothing is queued any more meanwhile.
+    api.fail_next("sendMessage", "drop")
+    bot.stop()
+    texts = [m.text or "" for m in api.messages(4242)]
+    assert texts[-1] == "⏹ Argus run <code>run-1</code> stopped"
+
+
 def test_a_bad_token_fails_at_start_up_naming_the_key_never_the_token(
         api: BotApiStandIn, run_dir: Path, make_settings: Callable[..., TelegramSettings],
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:

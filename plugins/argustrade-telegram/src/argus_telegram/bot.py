@@ -127,6 +127,7 @@ class TelegramBot:
         self._offset: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._flushing = False  # at shutdown: send what is queued, unbatched and uncapped
+        self._delivering = False  # a message taken from the outbox is still being sent
 
     # -- the loop's side ------------------------------------------------------------------
     def start(self) -> None:
@@ -262,11 +263,14 @@ class TelegramBot:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.shutdown_flush_s
         self._flushing = True
-        while len(self.outbox) and not sender.done() and loop.time() < deadline:
+        # Until the message in hand is sent too: the outbox empties when the sender takes
+        # it, and cancelling the sender mid-send (a retry's back-off) would lose it.
+        while (len(self.outbox) or self._delivering) and not sender.done() \
+                and loop.time() < deadline:
             await asyncio.sleep(0.05)
-        if len(self.outbox):
+        if len(self.outbox) or self._delivering:
             log.warning("telegram: %d notification(s) undelivered at shutdown",
-                        len(self.outbox))
+                        len(self.outbox) + self._delivering)
 
     async def _final_read(self) -> None:
         try:
@@ -302,8 +306,14 @@ class TelegramBot:
                 await asyncio.sleep(min(wait, 0.25))
                 continue
             text = self.outbox.take()
-            if text is not None and not await self._deliver(bot, text):
-                self.outbox.put_back(text)
+            if text is None:
+                continue
+            self._delivering = True  # set with the take, no await between: _flush sees it
+            try:
+                if not await self._deliver(bot, text):
+                    self.outbox.put_back(text)
+            finally:
+                self._delivering = False
 
     async def _deliver(self, bot: Bot, text: str) -> bool:
         """Send ``text`` to every chat; False when no chat got it for a reason that may
