@@ -216,8 +216,8 @@ def test_scanner_prices_fees_with_the_venues_fee_schedule() -> None:
     assert packed is not None
     for row in range(len(packed.keys)):
         for level in range(int(packed.nlev[row])):
-            price = Decimal(repr(float(packed.prices[row, level])))
-            assert packed.fees[row, level] == pytest.approx(
+            price = Decimal(repr(float(packed.prices[level, row])))
+            assert packed.fees[level, row] == pytest.approx(
                 float(curved.curve.per_share(price)), rel=1e-12)
 
 

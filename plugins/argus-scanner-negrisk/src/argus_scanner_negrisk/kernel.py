@@ -1,7 +1,9 @@
 """The numba kernel: a joint walk of every basket's leg books over a packed level array.
 
-Books are packed row-wise: ``prices[r, :nlev[r]]`` / ``sizes[r, ...]`` best
-level first (asks ascending for buy legs, bids descending for sell legs).
+Book rows are packed level-major: row ``r``'s levels are ``prices[:nlev[r], r]`` /
+``sizes[:nlev[r], r]``, best level first (asks ascending for buy legs, bids descending
+for sell legs), so the first levels of every row, which most walks read alone, lie
+together in memory.
 A basket is the CSR slice ``leg_rows[leg_start[b]:leg_start[b + 1]]``; only the
 baskets listed in ``selected`` are walked (the others' outputs are left as they were,
 so a scan re-walks just the baskets whose books changed).
@@ -14,7 +16,7 @@ walks the basket again.
 
 Walk: every leg starts at its best level.  The marginal cost of one more
 basket unit is the sum of the legs' current prices plus their per-share
-taker fees (``level_fees[r, level]``: the venue's ``FeeSchedule.unit_fee`` at that
+taker fees (``level_fees[level, r]``: the venue's ``FeeSchedule.unit_fee`` at that
 level's price, packed by the scanner -- the kernel holds no fee formula).
 While it is below the payout (above, for a sell basket), take the largest
 step every leg can fill at its current level -- the smallest remaining
@@ -71,7 +73,7 @@ def walk_baskets(prices: np.ndarray, sizes: np.ndarray, level_fees: np.ndarray,
             continue
         for j in range(e - s):
             ptr[j] = 0
-            rem[j] = sizes[leg_rows[s + j], 0]
+            rem[j] = sizes[0, leg_rows[s + j]]
         sell = is_sell[b]
         qty = 0.0
         value = 0.0
@@ -83,9 +85,9 @@ def walk_baskets(prices: np.ndarray, sizes: np.ndarray, level_fees: np.ndarray,
             step = np.inf
             for j in range(e - s):
                 r = leg_rows[s + j]
-                p = prices[r, ptr[j]]
+                p = prices[ptr[j], r]
                 unit += p
-                unit_fee += level_fees[r, ptr[j]]
+                unit_fee += level_fees[ptr[j], r]
                 if rem[j] < step:
                     step = rem[j]
             profitable = unit - unit_fee > payout[b] if sell else unit + unit_fee < payout[b]
@@ -108,7 +110,7 @@ def walk_baskets(prices: np.ndarray, sizes: np.ndarray, level_fees: np.ndarray,
                         if more[r]:
                             out_short[b] = True
                     else:
-                        rem[j] = sizes[r, ptr[j]]
+                        rem[j] = sizes[ptr[j], r]
             if exhausted or (cap > 0.0 and qty >= cap):
                 break
         out_qty[b] = qty

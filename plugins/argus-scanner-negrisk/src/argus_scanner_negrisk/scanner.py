@@ -199,10 +199,13 @@ class _Packed:
         self.index = {k: i for i, k in enumerate(keys)}
         n = len(keys)
         self.depth = depth
-        self.prices = np.zeros((n, depth), dtype=np.float64)
-        self.sizes = np.zeros((n, depth), dtype=np.float64)
+        # Level-major (level, row): the first levels of all rows, all that most walks read,
+        # are contiguous, and the deep levels of rows never packed deep are never written
+        # (their zero pages are never touched, so they take no memory).
+        self.prices = np.zeros((depth, n), dtype=np.float64)
+        self.sizes = np.zeros((depth, n), dtype=np.float64)
         #: taker fee per share at each packed level (``FeeSchedule.unit_fee``)
-        self.fees = np.zeros((n, depth), dtype=np.float64)
+        self.fees = np.zeros((depth, n), dtype=np.float64)
         # One price -> unit fee memo per distinct schedule (instruments share schedules and
         # prices sit on a tick grid, so the schedule is asked once per price level).
         memos: dict[FeeSchedule, tuple[FeeSchedule, dict[float, float]]] = {}
@@ -348,9 +351,9 @@ class _Packed:
             fees = list(chain.from_iterable(map(map, [fee_of[row] for row in rows], tops)))
         counts = np.fromiter(map(len, tops), dtype=np.int64, count=len(tops))
         at = np.asarray(rows, dtype=np.int64)
-        # each level's index in the flattened (rows, depth) arrays
-        flat = np.repeat(at * depth - (np.cumsum(counts) - counts), counts) + np.arange(
-            len(prices))
+        # each level's index in the flattened (depth, rows) arrays: level * rows + row
+        level = np.arange(len(prices)) - np.repeat(np.cumsum(counts) - counts, counts)
+        flat = level * len(self.keys) + np.repeat(at, counts)
         np.put(self.prices, flat, prices)
         np.put(self.sizes, flat, sizes)
         np.put(self.fees, flat, fees)
@@ -526,9 +529,9 @@ class NegRiskScanner(Scanner):
                 ask = packed.index[(o.yes_instrument_id, Side.SELL)]
                 bid = packed.index[(o.yes_instrument_id, Side.BUY)]
                 if packed.nlev[ask] > 0 and usable[ask]:
-                    p = Decimal(repr(float(packed.prices[ask, 0])))
+                    p = Decimal(repr(float(packed.prices[0, ask])))
                 elif packed.nlev[bid] > 0 and usable[bid]:
-                    p = Decimal(repr(float(packed.prices[bid, 0])))  # no ask: bid as estimate
+                    p = Decimal(repr(float(packed.prices[0, bid])))  # no ask: bid as estimate
                 else:
                     p = None
                 probs.append((p, o))
@@ -562,8 +565,8 @@ class NegRiskScanner(Scanner):
         prices, sizes = packed.prices, packed.sizes
         key = [comp.out_qty[b].tobytes()]
         for row, n in zip(rows.tolist(), reach.tolist(), strict=True):
-            key.append(prices[row, :n].tobytes())
-            key.append(sizes[row, :n].tobytes())
+            key.append(prices[:n, row].tobytes())
+            key.append(sizes[:n, row].tobytes())
         inputs = tuple(key)
         cached = self._opp_cache.get(basket)
         opp: Opportunity | None
@@ -602,10 +605,11 @@ class NegRiskScanner(Scanner):
             need = qty
             limit = Decimal(0)
             level = 0
-            prices = packed.prices[row].tolist()
-            sizes = packed.sizes[row].tolist()
+            nlev = int(packed.nlev[row])
+            prices = packed.prices[:nlev, row].tolist()
+            sizes = packed.sizes[:nlev, row].tolist()
             dec = self._dec
-            while need > 0 and level < packed.nlev[row]:
+            while need > 0 and level < nlev:
                 price = dec.get(prices[level])
                 if price is None:
                     price = dec[prices[level]] = Decimal(repr(prices[level]))
