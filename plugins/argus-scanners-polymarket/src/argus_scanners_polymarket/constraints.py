@@ -19,6 +19,7 @@ trade):
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal
 
@@ -82,6 +83,7 @@ class Bound:
     value: Decimal
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a question is paired with up to max_neighbors others
 def parse_bound(text: str) -> Bound | None:
     """The bound a question states, or None (an exact bucket states none)."""
     t = normalize(text)
@@ -120,6 +122,7 @@ def bound_implies(a: Bound, b: Bound) -> bool:
     return a.value > b.value if a.op == ">" else a.value < b.value
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _presidential(text: str) -> tuple[str, str, str] | None:
     m = _PRESIDENCY.search(normalize(text))
     if not m:

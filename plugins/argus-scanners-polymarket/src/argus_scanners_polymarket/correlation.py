@@ -51,6 +51,8 @@ from argus_scanners_polymarket.constraints import Constraint, implication
 from argus_scanners_polymarket.touch import EPS, RowCache, keys_of, touch_table
 
 _BLOCK = 512
+#: a term in this many questions or more is multiplied densely (see ``similar_pairs``)
+HEAVY_DF = 200
 REFIT_GROWTH = 0.25
 REFIT_OOV = 0.30
 
@@ -115,37 +117,44 @@ def similar_pairs(x: Any, first: int, threshold: float, limit: int, per_row: int
                   ) -> list[tuple[int, int, float]]:
     """(i, j, cosine) with ``first <= j``, ``i < j`` and cosine >= ``threshold`` among the
     L2-normalised rows of the sparse ``x`` (rows ``first:`` are the ones asked about, each
-    against every row before and after it), most similar first, at most ``limit`` in all
-    and ``per_row`` (0: any) per first market.
+    against every row before it and the other asked rows), most similar first, at most
+    ``limit`` in all and ``per_row`` (0: any) per first market.
 
-    Row blocks of the product stay sparse (thresholded on the product's own entries, no
-    dense block), and each block is multiplied only by the columns at or after its first
-    row: the upper triangle, half the products of the full matrix."""
+    The product is split by term frequency: the few terms in :data:`HEAVY_DF` or more
+    questions (common words, which make almost every pair overlap and all but the whole
+    cost of a sparse product) are multiplied as a dense block with BLAS, the rest
+    sparsely, and the two added before the threshold.  Row blocks keep memory bounded;
+    only the upper triangle is computed."""
     n = x.shape[0]
+    if n < 2 or first >= n:
+        return []
+    df = np.bincount(x.indices, minlength=x.shape[1])
+    heavy = df >= HEAVY_DF
+    xh = np.asarray(x[:, np.flatnonzero(heavy)].todense())
+    xl = x[:, np.flatnonzero(~heavy)].tocsr()
+    xlt = xl.T.tocsc()
     rows_l: list[np.ndarray] = []
     cols_l: list[np.ndarray] = []
     vals_l: list[np.ndarray] = []
-    xt = x.T.tocsc()
-    # pairs (old i, new j): the new rows' products with every earlier row, by new row
-    if first > 0 and first < n:
-        for start in range(first, n, _BLOCK):
-            blk = (x[start:start + _BLOCK] @ xt[:, :start + _BLOCK]).tocoo()
-            r, c, v = blk.row + start, blk.col, blk.data
-            keep = (c < r) & (v >= threshold)
-            # (c, r): the earlier market first, as i < j
-            rows_l.append(c[keep])
-            cols_l.append(r[keep])
-            vals_l.append(v[keep])
-    else:
-        for start in range(0, n, _BLOCK):
-            blk = (x[start:start + _BLOCK] @ xt[:, start:]).tocoo()
-            gi, c, v = blk.row + start, blk.col + start, blk.data
-            keep = (gi < c) & (v >= threshold)
+    for start in range(first, n, _BLOCK):
+        stop = min(start + _BLOCK, n)
+        # first == 0: a block against the columns from its first row on (the upper
+        # triangle); else the new rows against every row up to the block's end
+        lo, hi = (start, n) if first == 0 else (0, stop)
+        block = xh[start:stop] @ xh[lo:hi].T
+        light = (xl[start:stop] @ xlt[:, lo:hi]).tocoo()
+        block[light.row, light.col] += light.data
+        r, c = np.nonzero(block >= threshold)
+        gi, gc = r + start, c + lo
+        keep = gi < gc if first == 0 else gc < gi
+        v = block[r[keep], c[keep]]
+        if first == 0:
             rows_l.append(gi[keep])
-            cols_l.append(c[keep])
-            vals_l.append(v[keep])
-    if not rows_l:
-        return []
+            cols_l.append(gc[keep])
+        else:  # (earlier, new): the earlier market first, as i < j
+            rows_l.append(gc[keep])
+            cols_l.append(gi[keep])
+        vals_l.append(v)
     rows, cols, vals = (np.concatenate(a) for a in (rows_l, cols_l, vals_l))
     order = np.lexsort((cols, rows))  # row-major: the order ties keep below
     rows, cols, vals = rows[order], cols[order], vals[order]
@@ -155,7 +164,7 @@ def similar_pairs(x: Any, first: int, threshold: float, limit: int, per_row: int
         start_of = np.searchsorted(rows, rows, side="left")
         keep = (np.arange(len(rows)) - start_of) < per_row
         rows, cols, vals = rows[keep], cols[keep], vals[keep]
-        back = np.lexsort((cols, rows))  # row-major again: ties below keep that order
+        back = np.lexsort((cols, rows))  # row-major again
         rows, cols, vals = rows[back], cols[back], vals[back]
     order = np.argsort(-vals, kind="stable")[:limit]
     return [(int(rows[k]), int(cols[k]), float(vals[k])) for k in order]
