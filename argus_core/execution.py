@@ -262,7 +262,10 @@ class ExecutionEngine:
         arrival, spread = self._arrival(intent.instrument_id)
         order = Order(coid, self.venue_name, intent.instrument_id, intent.side, qty,
                       intent.limit_price, intent.order_type, intent.time_in_force,
-                      intent.strategy, ts, OrderStatus.PENDING, intent.basket_id,
+                      # paper: the broker takes it within this transaction, so no reader
+                      # ever sees it unacknowledged; it works (open) until it fills
+                      intent.strategy, ts,
+                      OrderStatus.PENDING if self.live else OrderStatus.OPEN, intent.basket_id,
                       intent.reduce_only, intent.reason,
                       intent.decision_price if intent.decision_price is not None else arrival,
                       arrival, spread)

@@ -164,7 +164,7 @@ def test_posts_a_post_only_bid_one_tick_inside_and_no_ask_without_shares(
     # mid 0.45: bid 0.41 earns 0.04 - 0.005 adverse - 0.0041 fee; no ask (nothing held)
     assert (order["side"], D(order["limit_price"]), D(order["quantity"]),
             order["time_in_force"], order["status"], order["strategy"]) == (
-        "buy", D("0.41"), D(5), "post_only", "pending", "pm_maker")
+        "buy", D("0.41"), D(5), "post_only", "open", "pm_maker")
     assert "edge 0.030900" in order["reason"]
 
 
@@ -191,7 +191,7 @@ def test_a_move_cancels_the_old_quote_before_posting_the_new_one(tmp_path: Path)
     run_dir, strategy = run(tmp_path, events, settings())
     rows = orders(run_dir)
     assert [(D(o["limit_price"]), o["status"]) for o in rows] == [
-        (D("0.41"), "cancelled"), (D("0.44"), "cancelled"), (D("0.39"), "pending")]
+        (D("0.41"), "cancelled"), (D("0.44"), "cancelled"), (D("0.39"), "open")]
     assert "pm_maker: bid 0.41 -> 0.44" in rows[0]["status_reason"]
     assert "pm_maker: bid 0.44 -> 0.39" in rows[1]["status_reason"]
     # each move is one list: the cancel first, then the new quote
@@ -210,8 +210,8 @@ def test_book_deltas_move_the_quote_and_a_print_through_it_fills_it(tmp_path: Pa
             for o in orders(run_dir)] == [(D("0.41"), "cancelled", 0),
                                           (D("0.44"), "cancelled", 0),
                                           (D("0.41"), "filled", 5),
-                                          (D("0.41"), "pending", 0),  # a new bid, and
-                                          (D("0.49"), "pending", 0)]  # the 5 offered
+                                          (D("0.41"), "open", 0),  # a new bid, and
+                                          (D("0.49"), "open", 0)]  # the 5 offered
     (fill,) = fills(run_dir)
     assert (D(fill["price"]), fill["liquidity"], D(fill["fee"])) == (
         D("0.41"), "maker", D("0.0205"))
@@ -310,11 +310,11 @@ def test_at_the_inventory_limit_only_the_reducing_side_is_quoted(tmp_path: Path)
     # bids of 5 while under the limit (sized so a full fill stays within it); none while
     # 10 were held, though the touch moved; one again once the ask sold 5
     assert buys == [(T0 + 1 * S, D(5), "filled"), (T0 + 2 * S, D(5), "filled"),
-                    (T0 + 5 * S, D(5), "pending")]
+                    (T0 + 5 * S, D(5), "open")]
     # the ask sells shares held, reduce-only, and follows the touch at the limit
     assert sells == [(T0 + 2 * S, D("0.49"), D(5), 1, "cancelled"),
                      (T0 + 4 * S, D("0.47"), D(5), 1, "filled"),
-                     (T0 + 5 * S, D("0.47"), D(5), 1, "pending")]
+                     (T0 + 5 * S, D("0.47"), D(5), 1, "open")]
     held = Decimal(0)
     for f in fills(run_dir):  # never past the limit at any fill
         held += D(f["quantity"]) * (1 if f["side"] == "buy" else -1)
@@ -346,7 +346,7 @@ def test_a_bid_working_when_the_limit_is_reached_is_cancelled(tmp_path: Path) ->
     assert "inventory 5 at its limit 5" in bid2["status_reason"]
     last = rows[-1]  # the ask, posted again at once after the token-wide cancel
     assert (last["side"], last["ts_ns"], last["reduce_only"], last["status"]) == (
-        "sell", T0 + 3 * S, 1, "pending")
+        "sell", T0 + 3 * S, 1, "open")
 
 
 def test_a_settled_market_cancels_the_quotes_and_is_not_quoted_again(tmp_path: Path) -> None:
