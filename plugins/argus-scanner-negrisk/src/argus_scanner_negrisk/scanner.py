@@ -19,8 +19,8 @@ baskets' legs jointly in a numba kernel (:mod:`argus_scanner_negrisk.kernel`).  
 is incremental: the core lists the books changed since the scanner's last call
 (:meth:`MarketState.changes_since`), only those are repacked, and only the baskets
 with a changed (or newly stale) book are walked again; every other basket keeps its
-last result.  A book side is packed a few levels deep (``FIRST_LEVELS``) until a walk
-runs off them, then ``max_levels`` deep.  The few baskets with a profitable size are
+last result.  A book side is packed to its best level (``FIRST_LEVELS``) until a walk
+runs off it, then ``max_levels`` deep.  The few baskets with a profitable size are
 then recomputed exactly in ``Decimal`` at the lot-rounded size, with tick size, minimum
 order size, taker fees and gas (reused while the levels the walk reads are unchanged).
 
@@ -62,8 +62,9 @@ from argus_scanner_negrisk.config import NegRiskSettings
 from argus_scanner_negrisk.kernel import walk_baskets
 
 LOT = Decimal("0.01")
-#: Levels packed per book side until a walk needs more (most walks stop at the best level).
-FIRST_LEVELS = 4
+#: Levels packed per book side until a walk needs more: most walks stop at the best level
+#: (measured at 300 changes per scan, 30k books: 1 level ~10 % faster than 4, 20 % than 8).
+FIRST_LEVELS = 1
 _VERSION = attrgetter("version")
 _BOOK_STATE = attrgetter("version", "live", "ts_ns")
 # Opportunity's slots: a re-stamped copy is built field by field (attrs.evolve re-runs
