@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import uvicorn
 from argus_testkit import FakeLiveVenue, extra_plugins
-from paper_processes import query
-from paper_processes import wait_for as wait_for  # the test modules' too
+from argus_testkit.processes import query
+from argus_testkit.processes import wait_for as wait_for  # the test modules' too
 from starlette.applications import Starlette
 
 from argus_core import (

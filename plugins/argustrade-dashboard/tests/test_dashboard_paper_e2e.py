@@ -1,8 +1,8 @@
 """A person follows a real paper run live in the browser and halts it there, every part
 a process of its own speaking real protocols:
 
-* the local Kraken exchange (``kraken_paper_market.py``): Kraken's REST ``AssetPairs``
-  and its WS v2 ``book`` / ``ohlc`` channels on 127.0.0.1, a bar every 0.2 s;
+* the local Kraken exchange (``argus_venue_kraken.testing.paper_market``): Kraken's REST
+  ``AssetPairs`` and its WS v2 ``book`` / ``ohlc`` channels on 127.0.0.1, a bar every 0.2 s;
 * ``argus run`` (the CLI, ``mode = "paper"``): the Kraken venue plugin on that exchange,
   ``ma_cross`` trading through the paper broker on the served book;
 * ``argus serve`` on a free port, with a token for ``alice``;
@@ -25,20 +25,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_helpers import NEEDS_CHROMIUM, TOKEN, TOKEN_ENV, attr
-from paper_processes import (
+from argus_testkit.processes import (
     EXIT_INTERRUPTED,
-    INSTRUMENT,
     ArgusRun,
     ArgusServe,
-    KrakenMarket,
     control,
     count,
-    paper_config,
     query,
     seq,
     wait_for,
 )
+from argus_venue_kraken.testing.paper import INSTRUMENT, KrakenMarket, paper_config
+from dashboard_helpers import NEEDS_CHROMIUM, TOKEN, TOKEN_ENV, attr
 
 pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
 

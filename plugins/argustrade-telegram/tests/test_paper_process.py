@@ -1,7 +1,7 @@
 """A person follows a real paper run on Telegram and halts it from there, every part a
 process of its own speaking real protocols:
 
-* the local Kraken exchange (the dashboard's ``kraken_paper_market.py``): Kraken's REST
+* the local Kraken exchange (``argus_venue_kraken.testing.paper_market``): Kraken's REST
   ``AssetPairs`` and WS v2 ``book`` / ``ohlc`` on 127.0.0.1, a bar every 0.2 s;
 * ``argus run`` (the CLI, ``mode = "paper"``) on it with the Kraken venue plugin, the
   paper broker and this plugin, ``[plugins.telegram] base_url`` pointing at
@@ -19,7 +19,6 @@ was announced and the last message says the run stopped.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,16 +26,10 @@ from typing import Any
 import pytest
 from argus_telegram.testing import BotApiStandIn
 
-ROOT = Path(__file__).resolve().parents[3]
-# The processes and the exchange live with the dashboard's end-to-end tests (one copy).
-DASHBOARD_TESTS = ROOT / "plugins" / "argustrade-dashboard" / "tests"
-if (DASHBOARD_TESTS / "paper_processes.py").exists() and \
-        str(DASHBOARD_TESTS) not in sys.path:
-    sys.path.insert(0, str(DASHBOARD_TESTS))
 pytest.importorskip("argus_venue_kraken.testing",
                     reason="the local Kraken exchange needs argus-venue-kraken installed")
-pp = pytest.importorskip("paper_processes", reason=f"needs {DASHBOARD_TESTS}/paper_processes.py "
-                                                   f"(a checkout of the whole repository)")
+from argus_testkit import processes as pp
+from argus_venue_kraken.testing.paper import KrakenMarket, paper_config
 
 pytestmark = pytest.mark.slow
 ALLOWED, STRANGER = 4242, 6666
@@ -46,7 +39,7 @@ BY = f"telegram:{ALLOWED}/alice"
 @pytest.fixture
 def market(tmp_path: Path) -> Iterator[Any]:
     """The local Kraken exchange process."""
-    exchange = pp.KrakenMarket(tmp_path)
+    exchange = KrakenMarket(tmp_path)
     try:
         yield exchange
     finally:
@@ -74,7 +67,7 @@ def telegram_table(values: dict[str, Any]) -> str:
 def test_kill_from_telegram_halts_a_running_argus_run_process(
         api: BotApiStandIn, market: Any, tmp_path: Path,
         make_table: Callable[..., dict[str, Any]]) -> None:
-    config = pp.paper_config(tmp_path / "paper.toml", market, plugins=["telegram"],
+    config = paper_config(tmp_path / "paper.toml", market, plugins=["telegram"],
                              extra=telegram_table(make_table(api)))
     run = pp.ArgusRun(config, tmp_path / "paper-run")
     run_dir = run.run_dir

@@ -2,20 +2,21 @@
 of a paper run that a person follows live and halts (the dashboard's browser tests and
 the Telegram plugin's bot test run it).
 
-Run as ``python kraken_paper_market.py --ready PATH``: it serves Kraken's REST API
-(``AssetPairs`` for BTC/USD, :class:`~argus_venue_kraken.testing.LocalKrakenRest`) and
-its WS v2 public feed (:class:`~argus_venue_kraken.testing.LocalKrakenWs`) on 127.0.0.1,
-writes ``{"rest_url": ..., "ws_url": ...}`` to PATH once both listen, then plays an
-endless market until it is sent SIGTERM or SIGINT: after each subscriber's ``book`` and
-``ohlc`` subscriptions, a checksummed book snapshot and the first hourly bar, then every
-``--every`` seconds (wall clock) a book update that recentres the ladder on the last
-close and the next bar's ``ohlc`` frame (which completes the previous bar).  The closes
-zigzag, so ``ma_cross`` with ``fast = 2, slow = 3`` buys and sells every few bars and the
-paper broker fills its market orders on the served book.  While the file ``--hold``
-names exists, no new bar comes (a test holds the market still, e.g. while long); the
-file ``--events`` names holds the number of market events sent so far (frames the venue
-turns into an event: each book frame, each ohlc update), so a test knows when the run
-has caught up.
+Run as ``python -m argus_venue_kraken.testing.paper_market --ready PATH`` (or through
+:class:`argus_venue_kraken.testing.paper.KrakenMarket`, which starts it and reads its
+URLs): it serves Kraken's REST API (``AssetPairs`` for BTC/USD,
+:class:`~argus_venue_kraken.testing.LocalKrakenRest`) and its WS v2 public feed
+(:class:`~argus_venue_kraken.testing.LocalKrakenWs`) on 127.0.0.1, writes ``{"rest_url":
+..., "ws_url": ...}`` to PATH once both listen, then plays an endless market until it is
+sent SIGTERM or SIGINT: after each subscriber's ``book`` and ``ohlc`` subscriptions, a
+checksummed book snapshot and the first hourly bar, then every ``--every`` seconds (wall
+clock) a book update that recentres the ladder on the last close and the next bar's
+``ohlc`` frame (which completes the previous bar). The closes zigzag, so ``ma_cross``
+with ``fast = 2, slow = 3`` buys and sells every few bars and the paper broker fills its
+market orders on the served book. While the file ``--hold`` names exists, no new bar
+comes (a test holds the market still, e.g. while long); the file ``--events`` names
+holds the number of market events sent so far (frames the venue turns into an event:
+each book frame, each ohlc update), so a test knows when the run has caught up.
 
 The bars are stamped an hour apart from a fixed start (a replayed market, not the wall
 clock): the paper run's clock is the stream's.
@@ -30,7 +31,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -65,6 +66,15 @@ ASSET_PAIRS = {"error": [], "result": {"XXBTZUSD": {
     "tick_size": "0.1", "status": "online"}}}
 #: Reconnections served (each connection plays a fresh session from a snapshot).
 SESSIONS = 20
+
+
+def _next_bar_due(due: float, stopping: asyncio.Event, hold: Path | None
+                  ) -> Callable[[], bool]:
+    """True once the market is stopping, or ``due`` has passed and no hold is on."""
+    def ready() -> bool:
+        return stopping.is_set() or (
+            time.monotonic() >= due and not (hold is not None and hold.exists()))
+    return ready
 
 
 def close_of(i: int) -> Decimal:
@@ -131,11 +141,9 @@ def session(rest: LocalKrakenRest, every_s: float, hold: Path | None,
     yield Call(lambda: sent.add(1))
     i = 0
     while True:
-        due = time.monotonic() + every_s
         # Stopping ends a hold too: the server waits for every session to end.
-        yield Until(lambda due=due: stopping.is_set() or (
-            time.monotonic() >= due and not (hold is not None and hold.exists())),
-            timeout_s=3600, poll_s=0.02)
+        yield Until(_next_bar_due(time.monotonic() + every_s, stopping, hold),
+                    timeout_s=3600, poll_s=0.02)
         i += 1
         # The book moves to the last close a second before the next bar starts.
         yield from book("update", close_of(i - 1), (START_S + i * HOUR_S - 1) * 10**9)
@@ -164,8 +172,8 @@ async def serve(ready: Path, every_s: float, hold: Path | None, events: Path | N
 
 
 def main() -> None:
-    """``python kraken_paper_market.py --ready PATH [--every S] [--hold PATH]
-    [--events PATH]``."""
+    """``python -m argus_venue_kraken.testing.paper_market --ready PATH [--every S]
+    [--hold PATH] [--events PATH]``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ready", type=Path, required=True,
                         help="file to write the servers' URLs to once they listen")
