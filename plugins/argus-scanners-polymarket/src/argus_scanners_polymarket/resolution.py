@@ -83,6 +83,7 @@ class ResolutionScanner(Scanner):
         #: near-certain token -> what its last exact walk decided and wrote that depends on
         #: the time to the event's end (``_holds`` re-checks it at a later scan time)
         self._timed: dict[str, _Timed] = {}
+        self._checked: dict[str, int] = {}  # token -> the time its walk last held at
 
     def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """Every decided token with a profitable ask ladder, most profitable first."""
@@ -145,6 +146,8 @@ class ResolutionScanner(Scanner):
         """Whether ``iid``'s near-certain walk, built at an earlier scan time on the same
         book, decides every level alike at ``now`` (False: build it again); if so, the
         cached finding (True) or, when its reason's figures moved, a re-worded copy."""
+        if self._checked.get(iid) == now:
+            return True  # built or checked at this very time (a full scan again)
         timed = self._timed.get(iid)
         if timed is None:
             return False
@@ -155,8 +158,12 @@ class ResolutionScanner(Scanner):
             if (annualized(e, cost, horizon) >= floor) != taken:
                 return False
         if per_share is None or reason is None or len(cached) != 1:
-            return per_share is None and not cached
+            holds = per_share is None and not cached
+            if holds:
+                self._checked[iid] = now
+            return holds
         new_texts = self._texts(end_ns, now, horizon, annualized(*per_share, horizon))
+        self._checked[iid] = now
         if new_texts == texts:
             return True
         self._timed[iid] = (end_ns, decisions, per_share, new_texts, reason)
@@ -218,6 +225,7 @@ class ResolutionScanner(Scanner):
         if timed:
             assert ref is not None and ref.event.end_ts_ns is not None
             self._timed[iid] = (ref.event.end_ts_ns, decisions, None, None, None)
+            self._checked[iid] = now
         inst = market.instruments.get(iid)
         if walk.quantity <= 0 or (inst is not None and walk.quantity < inst.min_size):
             return []
