@@ -67,6 +67,7 @@ LOT = Decimal("0.01")
 FIRST_LEVELS = 1
 _VERSION = attrgetter("version")
 _BOOK_STATE = attrgetter("version", "live", "ts_ns")
+_PROFIT = attrgetter("expected_profit")
 # Opportunity's slots: a re-stamped copy is built field by field (attrs.evolve re-runs
 # every converter and validator, ~3x slower, on values that were validated already).
 _OPP_FIELDS = tuple(f.name for f in attrs.fields(Opportunity))
@@ -517,7 +518,7 @@ class NegRiskScanner(Scanner):
                     opp = self._cached_opportunity(comp, int(b), packed, market, ts_ns)
                     if opp is not None:
                         found.append(opp)
-        found.sort(key=lambda o: o.expected_profit, reverse=True)
+        found.sort(key=_PROFIT, reverse=True)
         return found
 
     def _bounded_baskets(self, packed: _Packed, usable: np.ndarray) -> list[Basket]:
