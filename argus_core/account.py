@@ -27,6 +27,7 @@ HOUSE_SLOTS = frozenset({"flatten", "settlement"})
 # Shares of a shared fill are cut at 1e-12: fine enough for any lot or fee, coarse enough
 # that a book's cash (28 significant digits) stays exact, so the books sum exactly.
 _SHARE = Decimal("1e-12")
+_ZERO = Decimal(0)
 
 
 def capital_split(cash: Decimal, shares: dict[str, Decimal], slots: list[str]
@@ -61,6 +62,11 @@ class Account:
         # Both cached until the next fill or mark (every change below resets them).
         self._snapshot: Portfolio | None = None
         self._valuation: tuple[Decimal, Decimal] | None = None
+        # Each held position's marked value, in the positions' order: a mark re-values its
+        # own instrument only, so N instruments cost one product per mark, not N.
+        self._values: dict[str, Decimal] = {}
+        # A book's held (instrument, quantity) pairs: what book_equity multiplies out.
+        self._held: list[tuple[str, Decimal]] = []
         self.last_price: dict[str, Decimal] = {}
         #: The strategy slots' books (slot -> its own Account), with their capital.
         self.books = {slot: Account(c) for slot, c in (capital or {}).items()}
@@ -98,10 +104,9 @@ class Account:
         out = {}
         for slot, book in self.books.items():
             held = Decimal(0)  # summed first, then added to the cash, as sum() did
-            for i, p in book.positions.items():
-                if p.quantity:
-                    mark = marks.get(i)
-                    held += p.quantity * (mark if mark is not None else last[i])
+            for i, qty in book._held:
+                mark = marks.get(i)
+                held += qty * (mark if mark is not None else last[i])
             out[slot] = book.cash + held
         return out
 
@@ -132,15 +137,25 @@ class Account:
             self.marks.pop(inst, None)
         elif before.quantity == 0 or inst not in self.marks:
             self.marks[inst] = fill.price
-        self._snapshot = self._valuation = None
+        self._revalue()
         return pos
+
+    def _revalue(self) -> None:
+        """Every held position's value afresh (after a fill or a restore)."""
+        marks = self.marks
+        self._values = {i: p.quantity * marks.get(i, p.avg_price)
+                        for i, p in self.positions.items() if p.quantity}
+        self._held = [(i, p.quantity) for i, p in self.positions.items() if p.quantity]
+        self._snapshot = self._valuation = None
 
     def mark(self, instrument_id: str, price: float | Decimal) -> None:
         """Update the mark of an instrument we hold (marks of flat instruments are not kept)."""
         pos = self.positions.get(instrument_id)
         if pos is not None and pos.quantity != 0:
             # Prices reaching here were validated at the edge (finite, positive).
-            self.marks[instrument_id] = price if type(price) is Decimal else Decimal(repr(price))
+            mark = price if type(price) is Decimal else Decimal(repr(price))
+            self.marks[instrument_id] = mark
+            self._values[instrument_id] = pos.quantity * mark
             self._snapshot = self._valuation = None
 
     def portfolio(self) -> Portfolio:
@@ -161,15 +176,9 @@ class Account:
         timestamp's equity row share one computation."""
         if self._valuation is not None:
             return self._valuation
-        equity, gross = self.cash, Decimal(0)
-        for instrument_id, pos in self.positions.items():
-            qty = pos.quantity
-            if qty:
-                mark = self.marks.get(instrument_id)
-                value = qty * (mark if mark is not None else pos.avg_price)
-                equity += value
-                gross += abs(value)
-        self._valuation = (equity, gross)
+        values = self._values.values()
+        # Summed in the positions' order from the cash (and from 0), as a loop over them.
+        self._valuation = (sum(values, self.cash), sum(map(abs, values), _ZERO))
         return self._valuation
 
     def get_state(self) -> dict[str, Any]:
@@ -194,4 +203,4 @@ class Account:
         self.last_price = {k: Decimal(v) for k, v in state.get("last_price", {}).items()}
         for slot, book_state in state.get("books", {}).items():
             self.book(slot).set_state(book_state)
-        self._snapshot = self._valuation = None
+        self._revalue()

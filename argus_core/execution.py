@@ -128,6 +128,10 @@ class ExecutionEngine:
         #: live orders a cancel was asked for while they were still pending (by id: why);
         #: in memory only — after a restart the strategy or the halt asks again
         self.cancel_on_ack: dict[str, str] = {}
+        #: The slot of each paper order this process sent and the broker may still fill
+        #: (booking a fill needs it); a miss — an order from before a restart, a
+        #: settlement — reads the ledger's row.
+        self._slot_of: dict[str, str] = {}
 
     # -- entry points ---------------------------------------------------------------
     def submit(self, intents: Sequence[Intent | CancelIntent], ts: int, slot: str) -> None:
@@ -276,6 +280,8 @@ class ExecutionEngine:
             self.risk_event(ts, "order_id", "veto", reason, intent)
             return None
         self.n_orders += 1
+        if not self.live:
+            self._slot_of[coid] = intent.strategy
         self.risk.ctx.order_times_ns.append(ts)
         self.loop.mark_dirty()
         return order
@@ -294,11 +300,15 @@ class ExecutionEngine:
 
     def _send_paper(self, order: Order, ts: int) -> None:
         coid = order.client_order_id
-        for fill in self.broker.submit(order, ts):
-            self.book_fill(fill)
+        fills = self.broker.submit(order, ts)
+        for fill in fills:
+            self.book_fill(fill)  # each writes the order's status as the broker left it
+        if fills:
+            return
         status, filled = self.broker.status(coid)
-        if status is not OrderStatus.OPEN or filled > 0:
+        if status is not OrderStatus.OPEN:  # refused or cancelled unfilled
             self.ledger.set_order_status(coid, status, filled if filled >= 0 else None)
+            self._slot_of.pop(coid, None)
 
     # -- unwinds and flattening ------------------------------------------------------
     def _settle_basket(self, basket: str | None) -> None:
@@ -385,16 +395,24 @@ class ExecutionEngine:
         return price if price is not None else self.account.marks.get(instrument_id)
 
     # -- fills and settlement --------------------------------------------------------
-    def book_fill(self, fill: Fill) -> None:
-        """Ledger, account, position row, order status, risk observers."""
+    def book_fill(self, fill: Fill, slot: str | None = None) -> None:
+        """Ledger, account, position row, order status, risk observers (``slot``: the
+        order's, when the caller has read its row)."""
+        coid = fill.client_order_id
         self.ledger.insert_fill(fill)
         pos = self.account.apply(fill)
-        row = self.ledger.order_row(fill.client_order_id)
-        self.account.apply_to_books(fill, row["strategy"] if row else "")
+        if slot is None:
+            slot = self._slot_of.get(coid)
+        if slot is None:
+            row = self.ledger.order_row(coid)
+            slot = row["strategy"] if row else ""
+        self.account.apply_to_books(fill, slot)
         self.ledger.upsert_position(pos, fill.ts_ns)
-        status, filled = self.broker.status(fill.client_order_id)
+        status, filled = self.broker.status(coid)
         if filled >= 0:
-            self.ledger.set_order_status(fill.client_order_id, status, filled)
+            self.ledger.set_order_status(coid, status, filled)
+            if coid not in self.broker.working:
+                self._slot_of.pop(coid, None)  # the broker holds it no more
         portfolio = self.account.portfolio()
         for check in self.risk.checks:
             try:
@@ -456,6 +474,7 @@ class ExecutionEngine:
             for coid, work in list(self.broker.working.items()):
                 if wanted(work.order.strategy, work.order.instrument_id, work.order.side):
                     self.broker.cancel(coid)
+                    self._slot_of.pop(coid, None)
                     self.ledger.set_order_status(coid, OrderStatus.CANCELLED, reason=reason)
                     self.loop.mark_dirty()
             return
@@ -642,7 +661,7 @@ class ExecutionEngine:
                             f"({fill.side} {fill.quantity} {fill.instrument_id} @ "
                             f"{fill.price})", None)
             return
-        self.book_fill(fill)
+        self.book_fill(fill, row["strategy"])
         filled = self.ledger.filled_quantity(fill.client_order_id, Side(row["side"]))
         total = Decimal(row["quantity"])
         status = OrderStatus(row["status"])

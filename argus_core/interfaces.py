@@ -196,6 +196,10 @@ class Strategy(abc.ABC):
     """
 
     name: ClassVar[str] = ""
+    #: The instrument ids whose events this strategy needs (None: every event); events
+    #: of no instrument always arrive.  The loop routes by it, so one slot per symbol
+    #: costs one strategy call per event, not one per slot.
+    listens_to: frozenset[str] | None = None
 
     @abc.abstractmethod
     def on_event(self, event: MarketEvent, ctx: StrategyContext

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 import attrs
@@ -44,6 +44,7 @@ class TradingState(enum.StrEnum):
     HALTED = "halted"
 
 
+_HALTED = TradingState.HALTED.value
 _SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 
 
@@ -80,6 +81,9 @@ class RiskEngine:
     def __init__(self, checks: Sequence[RiskCheck], ctx: RiskContext | None = None) -> None:
         self.checks = list(checks)
         self.ctx = ctx or RiskContext()
+        # The checks' on_equity watches, collected once (again if the checks change).
+        self._watches: list[Callable[[Decimal, RiskContext], str | None]] = []
+        self._watched: tuple[list[RiskCheck], int] | None = None
 
     @property
     def state(self) -> TradingState:
@@ -93,12 +97,14 @@ class RiskEngine:
         ctx = self.ctx
         if equity > ctx.peak_equity:
             ctx.peak_equity = equity
-        for check in self.checks:
-            watch = getattr(check, "on_equity", None)
-            if watch is None:
-                continue
-            reason: str | None = watch(equity, ctx)
-            if reason and ctx.trading_state != TradingState.HALTED.value:
+        checks, watched = self.checks, self._watched
+        if watched is None or watched[0] is not checks or watched[1] != len(checks):
+            self._watches = [w for c in checks if (w := getattr(c, "on_equity", None))
+                             is not None]
+            self._watched = (checks, len(checks))
+        for watch in self._watches:
+            reason = watch(equity, ctx)
+            if reason and ctx.trading_state != _HALTED:
                 ctx.trading_state, ctx.state_reason = TradingState.HALTED.value, reason
                 return reason
         return None

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from decimal import Decimal
@@ -151,6 +152,9 @@ class Runner:
         self._equity_ts: int | None = None  # a bar's timestamp whose row is still due
         self._row_valued: tuple[Decimal, Decimal] | None = None  # the last row's valuation
         self._row_text = ("", "", "")  # ... and its text
+        self._cash_text: tuple[Decimal | None, str] = (None, "")  # the cash as last written
+        #: each book's last row: (cash, equity, cash text, equity text)
+        self._book_text: dict[str, tuple[Decimal, Decimal, str, str]] = {}
         self._routes: dict[str | None, list[str]] = {}  # see _route
         self._routed = -1  # the number of slots the routes were made for
         self._book_views: dict[str, Callable[[], Portfolio]] = {}  # each slot's portfolio
@@ -268,32 +272,34 @@ class Runner:
         every = max(1, self.config.run.checkpoint_every_events)
         scan_every = max(1, self.config.run.scan_every_events)
         self._loop = asyncio.get_running_loop()
+        conn, engine, on_event = self.ledger.conn, self.engine, self._on_event
+        scanners, each_change = self.asm.scanners, self._commit_each_change
+        stop_at = self.max_events if self.max_events is not None else sys.maxsize
         try:
             async for batch in self._batches():
                 for event in batch:
                     if event is _IDLE:
                         self._release()  # nothing queued: commit, hold no lock while waiting
                         continue
-                    self.seq += 1
-                    if self.seq <= self.resumed_from:
+                    seq = self.seq = self.seq + 1
+                    if seq <= self.resumed_from:
                         self.market.apply(event)
                         continue
-                    if not self.ledger.in_transaction:
+                    if not conn.in_transaction:
                         self._begin()
-                    self.engine.seq = self.seq
-                    self._on_event(event)
-                    if self.asm.scanners and self.seq % scan_every == 0:
+                    engine.seq = seq
+                    on_event(event)
+                    if scanners and seq % scan_every == 0:
                         self._scan()
                     if self._swaps:
                         self._apply_swaps()
-                    if (self._dirty and self._commit_each_change) or self._swapped \
-                            or self.seq % every == 0:
+                    if (self._dirty and each_change) or self._swapped or seq % every == 0:
                         self._commit(reopen=False)  # the next event opens the next one
-                    if self.seq % 1000 == 0:
+                    if seq % 1000 == 0:
                         if self.progress is not None:
-                            self.progress(self.seq)
+                            self.progress(seq)
                         await asyncio.sleep(0)  # let swaps, kills and observers in (replays)
-                    if self.max_events is not None and self.seq >= self.max_events:
+                    if seq >= stop_at:
                         break
                 else:
                     continue
@@ -421,17 +427,16 @@ class Runner:
         kind = type(event)
         if kind is Bar:
             iid = event.instrument_id  # type: ignore[union-attr]
-            close = Decimal(repr(event.close))  # type: ignore[union-attr]
             n_fills = engine.n_fills
             pos = account.positions.get(iid)
             if pos is not None and pos.quantity:
-                account.mark(iid, close)
+                account.mark(iid, Decimal(repr(event.close)))  # type: ignore[union-attr]
                 self._watch_equity()
             if self.broker.has_working(iid) or engine.flatten_reason is not None:
                 engine.on_market_event(event)  # working orders, a flatten in progress
-            if engine.n_fills != n_fills:
-                # A position this bar's fills opened is worth the bar's close, like the rest.
-                account.mark(iid, close)
+                if engine.n_fills != n_fills:
+                    # A position this bar's fills opened is worth the bar's close too.
+                    account.mark(iid, Decimal(repr(event.close)))  # type: ignore[union-attr]
             self._equity_ts = ts  # one row per timestamp, however many bars share it
         else:
             marked = False
@@ -461,7 +466,8 @@ class Runner:
         # One book: the account is that book.  Several: each slot sees its own.
         mode, state, pricers = self._mode, self.risk.ctx.trading_state, self.asm.pricers
         shared = len(account.books) < 2
-        sctx = StrategyContext(ts, account.portfolio, market, pricers, mode, state)
+        if shared:
+            sctx = StrategyContext(ts, account.portfolio, market, pricers, mode, state)
         for slot in slots:
             if not shared:
                 view = self._book_views.get(slot)
@@ -486,6 +492,7 @@ class Runner:
             self._routes, self._routed = {}, len(strategies)
         slots = [slot for slot, strategy in strategies.items()
                  if instrument_id is None
+                 # getattr: a duck-typed strategy (no Strategy base) may not declare it
                  or (wanted := getattr(strategy, "listens_to", None)) is None
                  or instrument_id in wanted]
         self._routes[instrument_id] = slots
@@ -543,14 +550,24 @@ class Runner:
         valued = account.valuation()
         if valued is not self._row_valued:
             equity, gross = valued
+            cash, cash_text = self._cash_text
+            if cash is not account.cash:  # the cash moves with fills only
+                cash, cash_text = self._cash_text = (account.cash, str(account.cash))
             self._row_valued = valued
-            self._row_text = (str(account.cash), str(equity.quantize(_CENT_E6)),
+            self._row_text = (cash_text, str(equity.quantize(_CENT_E6)),
                               str(gross.quantize(_CENT_E6)))
         self._equity_rows.append((ts, *self._row_text))
-        if len(account.books) > 1:  # one book: the total is that book
-            self._book_rows.extend((ts, slot, str(book.cash), str(value.quantize(_CENT_E6)))
-                                   for slot, value in account.book_equity().items()
-                                   for book in (account.books[slot],))
+        books = account.books
+        if len(books) > 1:  # one book: the total is that book
+            rows, texts = self._book_rows, self._book_text
+            for slot, value in account.book_equity().items():
+                cash = books[slot].cash
+                text = texts.get(slot)
+                # compare_total: the same digits and exponent, so the same text
+                if text is None or text[0] is not cash or text[1].compare_total(value):
+                    text = texts[slot] = (cash, value, str(cash),
+                                          str(value.quantize(_CENT_E6)))
+                rows.append((ts, slot, text[2], text[3]))
 
     # -- scanners ------------------------------------------------------------------
     def _scan(self) -> None:
