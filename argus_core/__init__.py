@@ -121,6 +121,7 @@ if TYPE_CHECKING:
         VenueResume,
         to_decimal,
     )
+    from argus_core.report import EQUITY_SECTION, ReportData
     from argus_core.risk import (
         TradingState,
     )
@@ -136,7 +137,7 @@ if TYPE_CHECKING:
         dump_event,
     )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: Public name -> the module defining it.  Imported on first use (PEP 562), so that
 #: ``import argus_core`` (every plugin module, ``argus --help``) costs almost nothing and
@@ -161,6 +162,7 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
         "KnownOrder Leg Liquidity MarketEvent Opportunity Order OrderBook OrderStatus "
         "OrderType OrderUpdate Outcome Portfolio Position RiskAction RiskDecision "
         "Settlement Side Signal TimeInForce Trade VenueResume to_decimal"),
+    "report": "EQUITY_SECTION ReportData",
     "risk": "TradingState",
     "runner": "Runner",
     "runtime": "build_pricer build_venue",
@@ -189,7 +191,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "AT_LEAST_ONE", "BPS", "FINITE", "FRACTION", "LEDGER_FILE", "NON_NEGATIVE", "POSITIVE",
+    "AT_LEAST_ONE", "BPS", "EQUITY_SECTION", "FINITE", "FRACTION", "LEDGER_FILE", "NON_NEGATIVE",
+    "POSITIVE",
     "PROBABILITY", "ArgusError", "BacktestResult", "Bar", "BasketIncomplete", "BookDelta",
     "BookStatus", "CancelIntent", "Config", "ConfigError", "DataError", "Event", "FeeSchedule",
     "Fill", "Forecast", "Forecaster", "Instrument", "Intent", "KnownOrder", "L2Book", "Ledger",
@@ -197,7 +200,8 @@ __all__ = [
     "Opportunity", "OptionLeg", "Order", "OrderBook", "OrderStatus", "OrderType", "OrderUnknown",
     "OrderUpdate", "Outcome", "PluginError", "Portfolio", "Position", "Pricer", "PricingResult",
     "RangeError", "Register", "RegisterForecaster", "RegisterPricer", "RegisterRiskCheck",
-    "RegisterScanner", "RegisterSizer", "RegisterStrategy", "RegisterVenue", "RiskAction",
+    "RegisterScanner", "RegisterSizer", "RegisterStrategy", "RegisterVenue", "ReportData",
+    "RiskAction",
     "RiskCheck", "RiskContext", "RiskDecision", "RiskHalted", "Runner", "Scanner", "Secret",
     "Settlement", "Side", "Signal", "Sizer", "Strategy", "StrategyContext", "TimeInForce", "Trade",
     "TradingState", "Venue", "VenueError", "VenueResume", "__version__", "apply_overrides",

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 argus_portfolio = pytest.importorskip("argus_portfolio")
-from argus_portfolio.books import BookSummary, read_books, report_section  # noqa: E402 -- after the skip: the plugin may not be installed
-from argus_portfolio.league import drawdowns, period_returns, periods_per_year  # noqa: E402 -- same
+from argus_portfolio.books import BookSummary, read_books, report_section  # noqa: E402  (after the skip: the plugin may not be installed)
+from argus_portfolio.league import drawdowns, period_returns, periods_per_year  # noqa: E402  (after the skip above)
 
-from argus_core.ledger import Ledger  # noqa: E402 -- same
-from argus_core.report import read_report_data  # noqa: E402 -- same
+from argus_core.ledger import Ledger  # noqa: E402  (after the skip above)
+from argus_core.report import read_report_data  # noqa: E402  (after the skip above)
 
 T0 = 1_600_000_000 * 10**9
 MINUTE_NS = 60 * 10**9

@@ -7,7 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from argus_core import Config, Migrations, RegisterRiskCheck, RegisterSizer, hookimpl
+from argus_core import (
+    Config,
+    Migrations,
+    RegisterRiskCheck,
+    RegisterSizer,
+    ReportData,
+    hookimpl,
+)
 from argus_portfolio.drift import SlippageDrift, check_for
 from argus_portfolio.enforcement import PortfolioCaps, PortfolioWeight, sizer_for
 from argus_portfolio.league import League, league_for, league_migrations
@@ -62,7 +69,8 @@ def on_startup(ctx: Any) -> None:
 
 
 @hookimpl
-def report_sections(config: Config, run_dir: Path, report: Any) -> dict[str, str] | None:
+def report_sections(config: Config, run_dir: Path, report: ReportData | None
+                    ) -> dict[str, str] | None:
     """The per-strategy and portfolio views (each book's figures and league standing)
     of a run that kept several books (``report``: the core report's read of the run,
     whose account series the portfolio row uses)."""

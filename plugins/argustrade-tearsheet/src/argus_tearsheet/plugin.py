@@ -10,15 +10,15 @@ declared separately, in the ``argus.commands`` entry-point group.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from argus_core import LEDGER_FILE, Config, hookimpl
+from argus_core import LEDGER_FILE, Config, ReportData, hookimpl
 from argus_tearsheet.render import analyse, sections
 from argus_tearsheet.run_data import from_report, load_run
 
 
 @hookimpl
-def report_sections(config: Config, run_dir: Path, report: Any) -> dict[str, str] | None:
+def report_sections(config: Config, run_dir: Path, report: ReportData | None
+                    ) -> dict[str, str] | None:
     """The trader's report sections for ``run_dir`` (none without a ledger: the core's
     report says what is missing).  ``report`` is the core's ``ReportData`` (what it read
     of the run: the equity series, metrics, fills); ``None`` from a caller that read

@@ -23,7 +23,12 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from argus_core import Config, DataError, metrics
+from argus_core import (
+    EQUITY_SECTION,  # the core's title: a section so titled replaces its plots
+    Config,
+    DataError,
+    metrics,
+)
 from argus_tearsheet.analytics import (
     Benchmark,
     buy_and_hold,
@@ -40,9 +45,6 @@ from argus_tearsheet.run_data import RunData
 from argus_tearsheet.trades import RunBook, build_books
 
 TITLE = "Trader's report"
-#: The core's title for its equity and drawdown plots (``argus_core.report.EQUITY_SECTION``,
-#: not yet a public name): a section so titled replaces them.
-EQUITY_SECTION = "Equity and drawdown"
 SECTIONS = ("performance", "strategies", "trades", "open positions", "monthly returns",
             "opportunities")
 MAX_TRADES_SHOWN = 500
