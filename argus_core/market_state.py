@@ -210,15 +210,26 @@ class MarketState:
                 self.bars[iid] = event  # type: ignore[assignment]
                 return
             book = self.books.get(iid) or self.book(iid)
-            book.apply(event.side, float(event.price), float(event.size),  # type: ignore[union-attr]
-                       ts)
+            # L2Book.apply inlined (the hot path of a book feed)
+            if event.side is Side.BUY:  # type: ignore[union-attr]
+                ladder, book._bid_view = book.bids, None
+            else:
+                ladder, book._ask_view = book.asks, None
+            size = event.size_f  # type: ignore[union-attr]
+            if size > 0:
+                ladder[event.price_f] = size  # type: ignore[union-attr]
+            else:
+                ladder.pop(event.price_f, None)  # type: ignore[union-attr]
+            book.ts_ns = ts
+            book.version += 1
+            book._changed.add(iid)
             return
         ts = getattr(event, "ts_ns", None)
         if ts is not None and ts > self.now_ns:
             self.now_ns = ts
         if isinstance(event, BookDelta):
-            self.book(event.instrument_id).apply(event.side, float(event.price),
-                                                 float(event.size), event.ts_ns)
+            self.book(event.instrument_id).apply(event.side, event.price_f, event.size_f,
+                                                 event.ts_ns)
         elif isinstance(event, OrderBook):
             self.book(event.instrument_id).load_snapshot(event)
         elif isinstance(event, Bar):

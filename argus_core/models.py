@@ -31,6 +31,8 @@ def to_decimal(value: Any, *, field: str = "value") -> Decimal:
     """
     if isinstance(value, Decimal):
         dec = value
+    elif type(value) is float:  # the common case first (a float subclass goes below)
+        dec = Decimal(repr(value))
     elif isinstance(value, bool):
         raise DataError(f"{field}: expected a number, got a bool")
     elif isinstance(value, int):
@@ -283,15 +285,49 @@ class Trade:
     aggressor: Side = Side.BUY
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class BookDelta:
-    """One level change: ``size == 0`` removes the level."""
+    """One level change: ``size == 0`` removes the level.
+
+    ``price_f`` / ``size_f``: the same as floats, what market state keeps (not part of
+    equality or the serialised form).  A delta built from floats keeps them as given
+    (``float(Decimal(repr(x))) == x``), so a float feed converts nothing twice.
+    """
 
     instrument_id: str
     ts_ns: int
     side: Side
-    price: Decimal = attrs.field(converter=_dec_price, validator=_positive)
-    size: Decimal = attrs.field(converter=_dec_size, validator=_non_negative)
+    price: Decimal
+    size: Decimal
+    price_f: float = attrs.field(init=False, eq=False, repr=False)
+    size_f: float = attrs.field(init=False, eq=False, repr=False)
+
+    # Written out (not attrs-generated) to keep the floats it was given; it converts and
+    # validates as the generated one would, with the same messages.
+    def __init__(self, instrument_id: str, ts_ns: int, side: Side, price: DecimalLike,
+                 size: DecimalLike) -> None:
+        if type(price) is float and 0.0 < price < _INF:
+            price_d, price_f = Decimal(repr(price)), price
+        else:
+            price_d = _dec_price(price)
+            if price_d <= 0:
+                raise DataError(f"BookDelta.price: {price_d} must be > 0")
+            price_f = float(price_d)
+        if type(size) is float and 0.0 <= size < _INF:
+            size_d, size_f = Decimal(repr(size)), size
+        else:
+            size_d = _dec_size(size)
+            if size_d < 0:
+                raise DataError(f"BookDelta.size: {size_d} is negative")
+            size_f = float(size_d)
+        set_ = object.__setattr__
+        set_(self, "instrument_id", instrument_id)
+        set_(self, "ts_ns", ts_ns)
+        set_(self, "side", side)
+        set_(self, "price", price_d)
+        set_(self, "size", size_d)
+        set_(self, "price_f", price_f)
+        set_(self, "size_f", size_f)
 
 
 def _levels(value: Any) -> np.ndarray:

@@ -131,13 +131,15 @@ def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
             except (StopIteration, ValueError):
                 raise DataError(f"{path}: header must name timestamp/time, open, high, low, "
                                 f"close and volume; got {header}") from None
+        t_i, o_i, h_i, l_i, c_i, v_i = cols
         for lineno, row in enumerate(reader, start=2 if has_header else 1):
-            if not row or not "".join(row).strip():
-                continue
             try:
-                ts_s = int(float(row[cols[0]]))
-                o, h, lo, c, v = (float(row[i]) for i in cols[1:])
+                ts_s = int(float(row[t_i]))
+                o, h, lo = float(row[o_i]), float(row[h_i]), float(row[l_i])
+                c, v = float(row[c_i]), float(row[v_i])
             except (ValueError, IndexError):
+                if not "".join(row).strip():
+                    continue  # a blank line
                 raise DataError(f"{path}:{lineno}: malformed bar row {row!r}") from None
             if (start_s is not None and ts_s < start_s) or (end_s is not None and ts_s >= end_s):
                 continue
