@@ -3,6 +3,7 @@ with the independent plain-Python reference on random books."""
 
 from __future__ import annotations
 
+import math
 import random
 from decimal import ROUND_DOWN, Decimal
 
@@ -140,8 +141,10 @@ def test_hand_computed_opportunities_without_fees() -> None:
         (ev["E1"][1][0], Side.BUY, D("0.31"), D("80")),
         (ev["E1"][2][0], Side.BUY, D("0.35"), D("80"))]
     assert long.risk_free and long.costs == 0 and long.ts_ns == 7
-    # score: USD of expected profit, edge after costs x executable size (0.04625 x 80)
-    assert long.score == 3.7 == float(long.edge_per_unit * long.max_size)
+    # score on the pmscanners ranking's scale: 0.35 E + 0.15 K + 0.25 (risk-free), with
+    # E = 0.04625 / 0.05 and K = log10(1 + 80 x (0.30 + 0.31 + 0.35)) / log10(1001)
+    assert long.score == pytest.approx(0.35 * 0.925 + 0.15 * math.log10(77.8) / math.log10(1001)
+                                       + 0.25) == pytest.approx(0.6682845, abs=1e-6)
     # the id names the book state (newest leg book update, ts 1), not the scan time: scanned
     # again before a book changed (orders in flight) it is the same opportunity, which the
     # core acts on once; a changed book makes it a new one
@@ -164,8 +167,13 @@ def test_hand_computed_opportunities_without_fees() -> None:
     assert binary.max_size == D("30")
     assert binary.expected_profit == D("30") - (D("10") * D("0.98") + D("20") * D("0.99"))
     assert [leg.limit_price for leg in binary.legs] == [D("0.45"), D("0.54")]
-    # scores by hand: short 20 - (9.45 + 9.55) = 1.0; binary 30 - (9.8 + 19.8) = 0.4
-    assert (short.score, binary.score) == (1.0, 0.4)
+    # scores by hand: short edge 1.0 / 10 = 0.1 (E capped at 1), notional 10 x 1.91;
+    # binary edge 0.4 / 30, notional 30 x 0.99
+    assert short.score == pytest.approx(0.35 + 0.15 * math.log10(20.1) / math.log10(1001)
+                                        + 0.25) == pytest.approx(0.66515, abs=1e-5)
+    assert binary.score == pytest.approx(0.35 * (0.4 / 30 / 0.05) + 0.15 * math.log10(30.7)
+                                         / math.log10(1001) + 0.25)
+    assert binary.score == pytest.approx(0.41768, abs=1e-5)
     ranked = NegRiskScanner().scan(b.market, 7)
     assert [o.score for o in ranked] == sorted((o.score or 0 for o in ranked), reverse=True)
 
@@ -187,8 +195,10 @@ def test_hand_computed_long_rebalance_with_fees_and_gas() -> None:
     assert long.expected_profit == D("80") - D("76.3") - fees - D("0.03")
     assert long.expected_profit == D("1.07415")
     assert long.edge_per_unit == D("0.01342687")
-    # scored after fees and gas: 80 - 76.3 - 2.59585 (fees) - 0.03 (gas)
-    assert fees == D("2.59585") and long.score == 1.07415
+    # scored after fees and gas: edge 1.07415 / 80 per unit, notional 80 x 0.96
+    assert fees == D("2.59585")
+    assert long.score == pytest.approx(0.35 * (0.01342687 / 0.05) + 0.15 * math.log10(77.8)
+                                       / math.log10(1001) + 0.25, abs=1e-9)
     # with fees the binary's first step costs 0.98 + f(.45) + f(.53) = 1.00483 > 1: gone
     assert 0.98 + float(f("0.45") + f("0.53")) > 1 and "binary:E3" not in opps
     assert "short_rebalance:E2" in opps

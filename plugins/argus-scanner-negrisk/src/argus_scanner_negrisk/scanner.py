@@ -24,8 +24,8 @@ runs off it, then ``max_levels`` deep.  The few baskets with a profitable size a
 then recomputed exactly in ``Decimal`` at the lot-rounded size, with tick size, minimum
 order size, taker fees and gas (reused while the levels the walk reads are unchanged).
 
-Each finding's ``score`` is its expected profit in USD (edge after fees and gas times
-the executable size) and its ``event_id`` the legs' venue event id
+Each finding's ``score`` is on the ``pmscanners`` ranking's 0-1 scale (:func:`score`)
+and its ``event_id`` the legs' venue event id
 (``Instrument.meta["event_id"]``, the Gamma event) when they carry one, else the core
 event's.
 
@@ -39,6 +39,7 @@ when a book is repacked); the exact recomputation charges each leg-level fill
 
 from __future__ import annotations
 
+import math
 from decimal import ROUND_DOWN, Decimal
 from itertools import chain
 from operator import attrgetter
@@ -89,12 +90,25 @@ def restamped(opp: Opportunity, ts_ns: int, opportunity_id: str | None = None) -
     return new
 
 
-def score(expected_profit: Decimal) -> float:
-    """A finding's score: its expected profit in USD (pUSD), i.e. the edge per unit after
-    taker fees and gas times the executable (lot-rounded, depth-walked) size.  A
-    risk-free basket's profit is what it locks in; a ``bounded_long`` one's is its
-    expectation under the omitted tail's priced probability."""
-    return float(expected_profit)
+#: The ``pmscanners`` ranking's default weights and scales (its ``RankingSettings``), so
+#: that a negRisk finding sorts beside the ranking's findings on one 0-1 scale in
+#: ``argus scan`` and the report: edge, capacity and confidence; a basket has no
+#: persistence, order-flow or competition term here (they score 0).
+W_EDGE, W_CAPACITY, W_CONFIDENCE = 0.35, 0.15, 0.25
+EDGE_SCALE, CAPACITY_SCALE = 0.05, 1000.0
+#: Confidence of a basket that is not risk-free (``bounded_long``: the omitted tail).
+BOUNDED_CONFIDENCE = 0.5
+
+
+def score(edge_per_unit: Decimal, notional: Decimal, risk_free: bool) -> float:
+    """A finding's score in [0, 0.75]: ``0.35 E + 0.15 K + 0.25 C`` with
+    ``E = clip(edge_per_unit / 0.05, 0, 1)`` (edge per unit after taker fees and gas),
+    ``K = min(1, log10(1 + notional) / log10(1 + 1000))`` (the legs' limit x quantity)
+    and ``C`` 1 for a risk-free basket, 0.5 for a ``bounded_long`` one."""
+    e = min(1.0, max(0.0, float(edge_per_unit) / EDGE_SCALE))
+    k = min(1.0, math.log10(1.0 + float(notional)) / math.log10(1.0 + CAPACITY_SCALE))
+    c = 1.0 if risk_free else BOUNDED_CONFIDENCE
+    return W_EDGE * e + W_CAPACITY * k + W_CONFIDENCE * c
 
 
 def gamma_event_id(basket: Basket, market: MarketState) -> str:
@@ -649,7 +663,9 @@ class NegRiskScanner(Scanner):
             scanner=self.name, ts_ns=ts_ns, kind=basket.kind, legs=tuple(legs),
             edge_per_unit=edge, max_size=qty, expected_profit=profit, costs=fees + gas,
             reason=reason, risk_free=basket.risk_free,
-            event_id=gamma_event_id(basket, market), score=score(profit))
+            event_id=gamma_event_id(basket, market),
+            score=score(edge, sum((leg.limit_price * leg.quantity for leg in legs),
+                                  Decimal(0)), basket.risk_free))
 
     @staticmethod
     def _inst_min(market: MarketState, iid: str) -> Decimal:
