@@ -167,20 +167,22 @@ def test_each_section_gets_the_arguments_it_names(
 def test_a_plugin_equity_chart_takes_the_place_of_the_core_plots(
         demo_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     drawn: list[Any] = []
-    monkeypatch.setattr(report_module, "_png", lambda fig: drawn.append(fig) or "PNG")
+    chart = report_module._chart
+    monkeypatch.setattr(report_module, "_chart",
+                        lambda *args, **kw: drawn.append(args[0]) or chart(*args, **kw))
     config = parse_config(NO_PLUGINS, None)
     page = write_report(demo_run, config).read_text()  # builtins only: the core draws
-    assert len(drawn) == 2 and page.count('src="data:image/png;base64,PNG"') == 2
+    assert drawn == ["equity curve", "drawdown"] and page.count('<svg class="plot"') == 2
     assert page.index(f"<h2>{EQUITY_SECTION}</h2>") < page.index("<h2>Metrics</h2>")
 
-    def chart(run_dir: Path, report: ReportData) -> dict[str, str]:
+    def interactive(run_dir: Path, report: ReportData) -> dict[str, str]:
         return {"Before": "b", EQUITY_SECTION: f"<div id=chart>{len(report.equity)}</div>",
                 "After": "a"}
 
-    _sections_plugin(monkeypatch, report_sections=chart)
+    _sections_plugin(monkeypatch, report_sections=interactive)
     drawn.clear()
     page = write_report(demo_run, config).read_text()
-    assert drawn == [] and "data:image/png" not in page  # nothing drawn twice
+    assert drawn == [] and "<svg" not in page  # nothing drawn twice
     assert page.count(f"<h2>{EQUITY_SECTION}</h2>") == 1
     top = page.index(f"<h2>{EQUITY_SECTION}</h2><div id=chart>")
     assert top < page.index("<h2>Metrics</h2>") < page.index("<h2>Before</h2>")
