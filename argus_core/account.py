@@ -79,11 +79,14 @@ class Account:
 
     def apply_to_books(self, fill: Fill, slot: str) -> None:
         """Book ``fill`` (of an order sent by ``slot``) in the strategies' books."""
+        if slot not in HOUSE_SLOTS:  # a slot's own order: its own book
+            self.book(slot).apply(fill)
+            return
         inst, sign = fill.instrument_id, fill.side.sign
         holders = {s: b.positions[inst].quantity for s, b in self.books.items()
                    if inst in b.positions and b.positions[inst].quantity != 0}
         held = sum(holders.values(), Decimal(0))
-        if slot not in HOUSE_SLOTS or held == 0 or held * sign > 0:
+        if held == 0 or held * sign > 0:
             self.book(slot).apply(fill)
             return
         signed_left, fee_left = fill.quantity * sign, fill.fee

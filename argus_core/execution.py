@@ -128,10 +128,10 @@ class ExecutionEngine:
         #: live orders a cancel was asked for while they were still pending (by id: why);
         #: in memory only — after a restart the strategy or the halt asks again
         self.cancel_on_ack: dict[str, str] = {}
-        #: The slot of each paper order this process sent and the broker may still fill
-        #: (booking a fill needs it); a miss — an order from before a restart, a
+        #: Each paper order this process sent and the broker may still fill (booking a
+        #: fill needs its slot and basket); a miss — an order from before a restart, a
         #: settlement — reads the ledger's row.
-        self._slot_of: dict[str, str] = {}
+        self._sent: dict[str, Order] = {}
 
     # -- entry points ---------------------------------------------------------------
     def submit(self, intents: Sequence[Intent | CancelIntent], ts: int, slot: str) -> None:
@@ -166,8 +166,11 @@ class ExecutionEngine:
         """Market data reaches working paper orders; a pending flatten is retried."""
         if self.broker.working:
             for fill in self.broker.on_event(event):  # type: ignore[arg-type]
+                coid = fill.client_order_id
+                sent = self._sent.get(coid)  # (book_fill forgets a finished order)
+                basket = sent.basket_id if sent is not None else self.ledger.basket_of(coid)
                 self.book_fill(fill)
-                self._settle_basket(self.ledger.basket_of(fill.client_order_id))
+                self._settle_basket(basket)
         if self.flatten_reason is not None:
             self._flatten_step()
 
@@ -281,7 +284,7 @@ class ExecutionEngine:
             return None
         self.n_orders += 1
         if not self.live:
-            self._slot_of[coid] = intent.strategy
+            self._sent[coid] = order
         self.risk.ctx.order_times_ns.append(ts)
         self.loop.mark_dirty()
         return order
@@ -308,7 +311,7 @@ class ExecutionEngine:
         status, filled = self.broker.status(coid)
         if status is not OrderStatus.OPEN:  # refused or cancelled unfilled
             self.ledger.set_order_status(coid, status, filled if filled >= 0 else None)
-            self._slot_of.pop(coid, None)
+            self._sent.pop(coid, None)
 
     # -- unwinds and flattening ------------------------------------------------------
     def _settle_basket(self, basket: str | None) -> None:
@@ -402,7 +405,8 @@ class ExecutionEngine:
         self.ledger.insert_fill(fill)
         pos = self.account.apply(fill)
         if slot is None:
-            slot = self._slot_of.get(coid)
+            sent = self._sent.get(coid)
+            slot = sent.strategy if sent is not None else None
         if slot is None:
             row = self.ledger.order_row(coid)
             slot = row["strategy"] if row else ""
@@ -412,7 +416,7 @@ class ExecutionEngine:
         if filled >= 0:
             self.ledger.set_order_status(coid, status, filled)
             if coid not in self.broker.working:
-                self._slot_of.pop(coid, None)  # the broker holds it no more
+                self._sent.pop(coid, None)  # the broker holds it no more
         portfolio = self.account.portfolio()
         for check in self.risk.checks:
             try:
@@ -474,7 +478,7 @@ class ExecutionEngine:
             for coid, work in list(self.broker.working.items()):
                 if wanted(work.order.strategy, work.order.instrument_id, work.order.side):
                     self.broker.cancel(coid)
-                    self._slot_of.pop(coid, None)
+                    self._sent.pop(coid, None)
                     self.ledger.set_order_status(coid, OrderStatus.CANCELLED, reason=reason)
                     self.loop.mark_dirty()
             return

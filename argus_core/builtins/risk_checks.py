@@ -167,13 +167,21 @@ class MaxDrawdownKill(_BuiltinCheck):
     def on_fill(self, fill: Fill, portfolio: Portfolio, ctx: RiskContext) -> None:
         self._trip(portfolio, ctx)
 
+    #: (peak, the lowest equity judged within the limit at that peak)
+    _safe: tuple[Decimal, Decimal] | None = None
+
     def on_equity(self, equity: Decimal, ctx: RiskContext) -> str | None:
         """Every mark: the reason to flatten and halt once the drawdown passes the limit."""
-        peak = ctx.peak_equity
+        peak, safe = ctx.peak_equity, self._safe
+        # The rounded drawdown never falls as equity falls: at the same peak, an equity at
+        # or above one already judged within the limit is within it too.
+        if safe is not None and safe[0] is peak and equity >= safe[1]:
+            return None
         drawdown = (peak - equity) / peak if peak > 0 else Decimal(0)
         if drawdown > self.s.max_drawdown_fraction:
             return (f"drawdown {drawdown:.2%} exceeds the kill switch at "
                     f"{self.s.max_drawdown_fraction:.2%}: flattening")
+        self._safe = (peak, equity)
         return None
 
 
