@@ -1,0 +1,150 @@
+"""The second pass of the loop's speed work (issue 14 item 2) against the plain paths it
+replaced: each cached or shortcut path is checked here against the straightforward
+computation, kept as the reference.
+"""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from test_loop_speed_ledgers import digest_ledger, multi_bars_run
+
+from argus_core.account import Account
+from argus_core.builtins.risk_checks import MaxDrawdownKill, RiskSettings
+from argus_core.interfaces import RiskCheck, RiskContext
+from argus_core.market_state import L2Book, MarketState
+from argus_core.models import (
+    BookDelta,
+    DecimalLike,
+    Fill,
+    Intent,
+    Liquidity,
+    MarketEvent,
+    Portfolio,
+    RiskDecision,
+    Side,
+)
+from argus_core.risk import RiskEngine
+from argus_core.serde import dump_event, load_event
+
+INSTRUMENTS = [f"v:S{k}" for k in range(16)]
+
+
+def _reference_valuation(acct: Account) -> tuple[Decimal, Decimal]:
+    """The plain loop the account's cached per-instrument values replaced."""
+    equity, gross = acct.cash, Decimal(0)
+    for iid, pos in acct.positions.items():
+        if pos.quantity:
+            mark = acct.marks.get(iid)
+            value = pos.quantity * (mark if mark is not None else pos.avg_price)
+            equity += value
+            gross += abs(value)
+    return equity, gross
+
+
+def _reference_book_equity(acct: Account) -> dict[str, Decimal]:
+    out = {}
+    for slot, book in acct.books.items():
+        held = Decimal(0)
+        for iid, p in book.positions.items():
+            if p.quantity:
+                mark = acct.marks.get(iid)
+                held += p.quantity * (mark if mark is not None else acct.last_price[iid])
+        out[slot] = book.cash + held
+    return out
+
+
+def test_cached_valuation_equals_the_plain_loop_over_many_instruments() -> None:
+    rng = random.Random(14)
+    slots = [f"s{k}" for k in range(4)]
+    acct = Account(Decimal(1_000_000), {s: Decimal(250_000) for s in slots})
+    n = 0
+    for step in range(3000):
+        iid = rng.choice(INSTRUMENTS)
+        price = Decimal(rng.randint(9_000, 11_000)) / 100
+        if rng.random() < 0.3:  # a fill: opens, adds, closes or flips
+            n += 1
+            qty = Decimal(rng.randint(1, 400)) / 100
+            fill = Fill(f"f{n}", f"o{n}", "v", iid, rng.choice([Side.BUY, Side.SELL]), price,
+                        qty, Decimal("0.01"), Liquidity.TAKER, step)
+            acct.apply(fill)
+            acct.apply_to_books(fill, rng.choice([*slots, "flatten"]))
+        else:
+            acct.mark(iid, price if rng.random() < 0.5 else float(price))
+        assert acct.valuation() == _reference_valuation(acct)
+        assert acct.book_equity() == _reference_book_equity(acct)
+    restored = Account(Decimal(0))
+    restored.set_state(acct.get_state())
+    assert restored.valuation() == _reference_valuation(acct)
+
+
+def test_the_drawdown_shortcut_trips_exactly_where_the_division_does() -> None:
+    rng = random.Random(3)
+    check = MaxDrawdownKill(RiskSettings(max_drawdown_fraction=Decimal("0.25")))
+    ctx = RiskContext()
+    ctx.peak_equity = Decimal(1000)
+    for _ in range(5000):
+        if rng.random() < 0.02:
+            ctx.peak_equity = Decimal(rng.randint(900, 1100))
+        equity = Decimal(rng.randint(700_000, 1_100_000)) / 1000
+        peak = ctx.peak_equity
+        plain = (peak - equity) / peak > Decimal("0.25")
+        assert (check.on_equity(equity, ctx) is not None) is plain, (peak, equity)
+
+
+def test_the_risk_engine_sees_a_watch_added_after_its_first_mark() -> None:
+    class Trips(RiskCheck):
+        name = "trips"
+
+        def check(self, intent: Intent, quantity: Decimal, price: Decimal,
+                  portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
+            return RiskDecision.allow(self.name)
+
+        def on_equity(self, equity: Decimal, ctx: RiskContext) -> str | None:
+            return "tripped"
+
+    engine = RiskEngine([])
+    assert engine.on_equity(Decimal(100)) is None
+    engine.checks.append(Trips())
+    assert engine.on_equity(Decimal(100)) == "tripped"
+
+
+@pytest.mark.parametrize("price, size", [(30_000.1, 0.5), ("0.53", "12"),
+                                         (Decimal("101.25"), 0), (7, 3)])
+def test_a_book_delta_carries_its_floats_and_applies_as_the_plain_path(
+        price: DecimalLike, size: DecimalLike) -> None:
+    delta = BookDelta("v:X", 5, Side.SELL, price, size)
+    assert (delta.price_f, delta.size_f) == (float(delta.price), float(delta.size))
+    again = load_event(dump_event(delta))
+    assert isinstance(again, BookDelta)
+    assert again == delta and again.price_f == delta.price_f
+    assert "price_f" not in dump_event(delta)
+    market = MarketState()
+    market.apply(BookDelta("v:X", 4, Side.SELL, 1e9, 1.0))
+    market.apply(delta)
+    plain = L2Book("v:X")  # the reference: the book's own apply, with float(Decimal)
+    plain.apply(Side.SELL, 1e9, 1.0, 4)
+    plain.apply(Side.SELL, float(delta.price), float(delta.size), 5)
+    got = market.books["v:X"]
+    assert (got.asks, got.bids, got.ts_ns, got.version) == (plain.asks, plain.bids, 5, 2)
+
+
+def test_fills_of_orders_the_engine_does_not_remember_book_from_the_ledger(
+        tmp_path: Path) -> None:
+    """A fill of an order sent before a restart finds its slot (and basket) in the
+    ledger: forgetting every sent order before each event gives the same ledger."""
+    plain = multi_bars_run(tmp_path, tmp_path / "plain")
+    plain.run_sync()
+    forgetful = multi_bars_run(tmp_path, tmp_path / "forgetful")
+    on_event = forgetful._on_event
+
+    def forget_then(event: MarketEvent) -> None:
+        forgetful.engine._sent.clear()
+        on_event(event)
+
+    forgetful._on_event = forget_then  # type: ignore[method-assign]  # the test's wrapper
+    forgetful.run_sync()
+    assert digest_ledger(tmp_path / "forgetful") == digest_ledger(tmp_path / "plain")
