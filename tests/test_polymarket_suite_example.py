@@ -29,13 +29,13 @@ README = (EXAMPLE / "README.md").read_text()
 # (lane, score, kind, event, size, edge/unit, profit, risk-free) per finding, best first:
 # the README's scan table.
 SCAN_ROWS = [
-    ("research", "0.486", "near_certain", "900000:90002", "450.00", "0.0190", "8.56", "NO"),
-    ("executable", "0.485", "implication", "900000:90002", "150.00", "0.0153", "2.29", "yes"),
+    ("research", "0.486", "near_certain", "900000", "450.00", "0.0190", "8.56", "NO"),
+    ("executable", "0.485", "implication", "900000", "150.00", "0.0153", "2.29", "yes"),
+    ("executable", "0.391", "long_rebalance", "481717", "150.00", "0.0047", "0.70", "yes"),
     ("research", "0.201", "maker_ask", "900000", "5", "0.0050", "0.02", "NO"),
     ("research", "0.200", "maker_bid", "900000", "5", "0.0050", "0.02", "NO"),
     ("research", "0.173", "maker_ask", "900000", "5", "0.0050", "0.02", "NO"),
     ("research", "0.171", "maker_bid", "900000", "5", "0.0050", "0.02", "NO"),
-    ("executable", "", "long_rebalance", "481717", "150.00", "0.0047", "0.70", "yes"),
 ]
 
 
