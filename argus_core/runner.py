@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from decimal import Decimal
@@ -274,7 +273,6 @@ class Runner:
         self._loop = asyncio.get_running_loop()
         conn, engine, on_event = self.ledger.conn, self.engine, self._on_event
         scanners, each_change = self.asm.scanners, self._commit_each_change
-        stop_at = self.max_events if self.max_events is not None else sys.maxsize
         try:
             async for batch in self._batches():
                 for event in batch:
@@ -299,7 +297,8 @@ class Runner:
                         if self.progress is not None:
                             self.progress(seq)
                         await asyncio.sleep(0)  # let swaps, kills and observers in (replays)
-                    if seq >= stop_at:
+                    # read each time: a caller may move the stop while the run goes on
+                    if self.max_events is not None and seq >= self.max_events:
                         break
                 else:
                     continue

@@ -283,3 +283,18 @@ def test_a_runner_that_never_runs_gives_its_directory_back_on_close(tmp_path: Pa
     inspected.close()
     inspected.close()  # idempotent
     assert Runner(load_config(cfg), tmp_path / "run").run_sync().events > 0
+
+
+def test_a_stop_moved_while_the_run_goes_on_is_obeyed(demo_config: Path, tmp_path: Path
+                                                      ) -> None:
+    """``max_events`` is read at every event, not once at the start: a caller (a test, a
+    supervisor) may set or move it while the loop runs."""
+    runner = Runner(load_config(demo_config), tmp_path / "run")
+
+    def progress(seq: int) -> None:  # called every 1,000 events
+        if runner.max_events is None:
+            runner.max_events = seq + 10
+
+    runner.progress = progress
+    runner.run_sync()
+    assert runner.seq == 1_010
