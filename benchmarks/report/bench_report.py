@@ -1,4 +1,4 @@
-"""Wall time of ``argus report`` (``write_report``) on a 700k-bar run, new plots vs naive.
+"""Wall time of ``argus report`` (``write_report``) on a 700k-bar run, SVG plots vs PNGs.
 
 Usage::
 
@@ -8,8 +8,11 @@ Usage::
 Builds a run directory whose ledger holds ``--bars`` equity rows (a seeded random walk
 from $100,000 on one-minute stamps, no fills) and times, in the same process:
 
-* ``write_report`` with builtins only, as shipped: numpy datetime64 stamps, plots
-  min/max-decimated to the figure's pixel width (``argus_core.downsample``);
+* ``write_report`` with builtins only, as shipped: the plots min/max-decimated to their
+  width in pixels (``argus_core.downsample``) and written as inline SVG by hand;
+* ``write_report`` with the matplotlib PNGs it drew before (:func:`png_plots`, copied
+  here only): the same decimated points, datetime64 stamps, rendered by matplotlib's Agg
+  backend and embedded as base64 PNG;
 * ``write_report`` with the naive plots (:func:`naive_plots`, the report's plotting
   before issue 14 item 4, kept here only): one Python ``datetime`` per point, shared
   by both plots, and every point handed to matplotlib;
@@ -22,16 +25,21 @@ from $100,000 on one-minute stamps, no fills) and times, in the same process:
   has no trades and no bars file, so ``plugins/argustrade-tearsheet/benchmarks`` is the
   fuller trader's-report benchmark).
 
-Both builtins-only pages are checked identical apart from their PNGs, and both reads
-equal.  The process pins every thread to one CPU, turns the cyclic GC off while timing
-and reports the median of ``--repeat`` interleaved runs of each row, wall and CPU
-seconds, and the load average before and after.
+The builtins-only pages are checked identical apart from their plots, and both reads
+equal.  The matplotlib rows need matplotlib (no longer a dependency of the core; they are
+left out without it) and time it already imported: a whole process also pays ~0.3-0.5 s
+to import it (``benchmarks/loop/bench_process.py`` measures that).  The process pins
+every thread to one CPU, turns the cyclic GC off while timing and reports the median of
+``--repeat`` interleaved runs of each row, wall and CPU seconds, and the load average
+before and after.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import gc
+import io
 import json
 import os
 import platform
@@ -46,11 +54,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from argus_core import report
 from argus_core.config import parse_config
+from argus_core.downsample import envelope_indices
 from argus_core.ledger import Ledger
 from argus_core.metrics import drawdown, equity_series
 
@@ -59,9 +67,13 @@ from machine import cpu_model, pin_to_one_core
 
 MINUTE_NS = 60 * 10**9
 TARGET_S = 1.0
-NAIVE, SHIPPED = "write_report, naive plots", "write_report, shipped"
+NAIVE, PNG = "write_report, naive plots", "write_report, matplotlib PNGs (min/max)"
+SHIPPED = "write_report, shipped (SVG)"
 NAIVE_PLOTS = "plots alone, naive (datetimes, every point)"
-PLOTS = "plots alone, shipped (datetime64, min/max)"
+PNG_PLOTS = "plots alone, matplotlib PNGs (min/max)"
+PLOTS = "plots alone, shipped (SVG, min/max)"
+NEEDS_MATPLOTLIB = (NAIVE, PNG, NAIVE_PLOTS, PNG_PLOTS)
+DPI = 110  # the PNGs' resolution: 10-inch figures, 1,100 pixel columns
 OLD_READ = "equity read, as it was (aggregate ORDER BY)"
 READ = "equity read, shipped (rowid-order scan)"
 EVERY = "write_report, every installed plugin"
@@ -111,33 +123,84 @@ def make_run(run_dir: Path, bars: int, seed: int) -> None:
         ledger.finish_run("bench")
 
 
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (benchmark only)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig: Any) -> str:
+    """The figure as base64 PNG, as the report rendered it (fixed margins, one draw)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    _pyplot().close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def png_plots(ts_ns: np.ndarray, equity: np.ndarray) -> str:
+    """The report's plots as they were before the SVG (copied, benchmark only): the same
+    min/max envelope at the figures' pixel width, rendered by matplotlib."""
+    if not len(equity):
+        return ""
+    plt = _pyplot()
+    margins = {"left": 0.085, "right": 0.99, "top": 0.88, "bottom": 0.14}
+    parts = []
+    for height, values, title in ((3.6, equity, "Equity"),
+                                  (2.6, -100 * drawdown(equity), "Drawdown (%)")):
+        fig, ax = plt.subplots(figsize=(10, height), gridspec_kw=margins)
+        keep = envelope_indices(ts_ns, values, int(fig.get_figwidth() * DPI))
+        if title == "Equity":
+            ax.plot(ts_ns[keep].astype("datetime64[ns]"), values[keep], color="#1f6feb", lw=1.2)
+        else:
+            ax.fill_between(ts_ns[keep].astype("datetime64[ns]"), values[keep], 0,
+                            color="#d73a49", alpha=0.5)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        parts.append(f'<img alt="{title}" src="data:image/png;base64,{_png(fig)}">')
+    return "".join(parts)
+
+
 def naive_plots(ts_ns: np.ndarray, equity: np.ndarray) -> str:
     """The report's plots as they were before issue 14 item 4 (copied, benchmark only):
     one Python datetime per point, shared by both plots, and every point drawn."""
     if not len(equity):
         return ""
+    plt = _pyplot()
     dates = np.array([datetime.fromtimestamp(t / 1e9, UTC) for t in ts_ns], dtype=object)
     fig, ax = plt.subplots(figsize=(10, 3.6))
     ax.plot(dates, equity, color="#1f6feb", lw=1.2)
     ax.set_title("Equity")
     ax.grid(alpha=0.3)
-    plots = f'<img alt="equity curve" src="data:image/png;base64,{report._png(fig)}">'
+    plots = f'<img alt="equity curve" src="data:image/png;base64,{_png(fig)}">'
     fig, ax = plt.subplots(figsize=(10, 2.6))
     ax.fill_between(dates, -100 * drawdown(equity), 0, color="#d73a49", alpha=0.5)
     ax.set_title("Drawdown (%)")
     ax.grid(alpha=0.3)
-    return plots + f'<img alt="drawdown" src="data:image/png;base64,{report._png(fig)}">'
+    return plots + f'<img alt="drawdown" src="data:image/png;base64,{_png(fig)}">'
 
 
 @contextmanager
-def naive_report() -> Iterator[None]:
-    """``write_report`` with :func:`naive_plots` in place of its own."""
+def plotted_by(plots: Callable[[np.ndarray, np.ndarray], str]) -> Iterator[None]:
+    """``write_report`` with ``plots`` in place of its own."""
     shipped = report._plots
-    report._plots = naive_plots
+    report._plots = plots
     try:
         yield
     finally:
         report._plots = shipped
+
+
+def has_matplotlib() -> bool:
+    """Whether matplotlib can be imported (a benchmark-only extra now)."""
+    try:
+        import matplotlib  # noqa: F401 -- imported only to see whether it is installed
+    except ImportError:
+        return False
+    return True
 
 
 def main() -> int:
@@ -162,9 +225,11 @@ def main() -> int:
         def page() -> str:
             return report.write_report(run_dir).read_text()
 
-        def naive_page() -> str:
-            with naive_report():
-                return page()
+        def page_by(plots: Callable[[np.ndarray, np.ndarray], str]) -> Callable[[], str]:
+            def run() -> str:
+                with plotted_by(plots):
+                    return page()
+            return run
 
         def read(how: Callable[[Ledger], Any]) -> Any:
             with Ledger.in_dir(run_dir) as ledger:
@@ -172,11 +237,15 @@ def main() -> int:
 
         ts, eq = read(equity_series)
         rows: dict[str, Callable[[], Any]] = {
-            NAIVE: naive_page, SHIPPED: page,
-            NAIVE_PLOTS: lambda: naive_plots(ts, eq), PLOTS: lambda: report._plots(ts, eq),
+            NAIVE: page_by(naive_plots), PNG: page_by(png_plots), SHIPPED: page,
+            NAIVE_PLOTS: lambda: naive_plots(ts, eq), PNG_PLOTS: lambda: png_plots(ts, eq),
+            PLOTS: lambda: report._plots(ts, eq),
             OLD_READ: lambda: read(old_equity_read), READ: lambda: read(equity_series),
             EVERY: lambda: report.write_report(run_dir, every),
         }
+        if not has_matplotlib():
+            print("matplotlib is not installed: its rows are left out")
+            rows = {k: v for k, v in rows.items() if k not in NEEDS_MATPLOTLIB}
         for fn in rows.values():  # warm: plugin imports (`argus backtest` has them loaded)
             fn()
         load_before = os.getloadavg()
@@ -186,24 +255,32 @@ def main() -> int:
             for label, fn in rows.items():
                 runs[label].append(timed_both(fn))
         load_after = os.getloadavg()
-    texts = [re.sub(r"base64,[^\"]*\"", "", runs[k][-1][2]) for k in (SHIPPED, NAIVE)]
-    assert texts[0] == texts[1], "the pages' text differs"
+    texts = {re.sub(r"<img [^>]*>|<svg .*?</svg>", "", runs[k][-1][2], flags=re.S)
+             for k in (SHIPPED, PNG, NAIVE) if k in runs}
+    assert len(texts) == 1, "the pages' text differs"
     (old_ts, old_eq), (new_ts, new_eq) = runs[OLD_READ][-1][2], runs[READ][-1][2]
     assert np.array_equal(old_ts, new_ts) and np.array_equal(old_eq, new_eq), "reads differ"
     med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v))
            for k, v in runs.items()}
-    columns = int(10 * report.DPI)
+    columns = report.WIDTH
     print(f"load average (1, 5, 15 min): before {', '.join(f'{v:.2f}' for v in load_before)}"
           f", after {', '.join(f'{v:.2f}' for v in load_after)}")
     print(f"\n{args.bars:,} equity rows (seeded random walk, one-minute stamps); plots "
-          f"decimated to {columns:,} columns; both pages identical apart from their PNGs\n")
+          f"decimated to {columns:,} columns; the pages identical apart from their plots\n")
     print(f"{'':<46} {'wall s':>8} {'CPU s':>7} {'x old':>7}")
-    for label, base in ((NAIVE, NAIVE), (SHIPPED, NAIVE), (NAIVE_PLOTS, NAIVE_PLOTS),
+    for label, base in ((NAIVE, NAIVE), (PNG, NAIVE), (SHIPPED, NAIVE),
+                        (NAIVE_PLOTS, NAIVE_PLOTS), (PNG_PLOTS, NAIVE_PLOTS),
                         (PLOTS, NAIVE_PLOTS), (OLD_READ, OLD_READ), (READ, OLD_READ),
                         (EVERY, None)):
+        if label not in med:
+            continue
         wall, cpu = med[label]
-        ratio = f"{med[base][0] / wall:>6.1f}x" if base else ""
+        ratio = f"{med[base][0] / wall:>6.1f}x" if base in med else ""
         print(f"{label:<46} {wall:>8.3f} {cpu:>7.3f} {ratio:>7}")
+    if PNG in med:
+        print(f"\nSVG against matplotlib's PNGs (already imported), CPU: whole report "
+              f"{med[PNG][1] / med[SHIPPED][1]:.1f}x, plots alone "
+              f"{med[PNG_PLOTS][1] / med[PLOTS][1]:.1f}x less")
     whole, plots = med[SHIPPED][0], med[PLOTS][0]
     print(f"\ntarget {args.bars:,} bars in < {TARGET_S:.0f} s (wall, this machine): plots "
           f"{'MET' if plots < TARGET_S else 'NOT MET'} ({plots:.2f} s); core report "
