@@ -189,7 +189,8 @@ def test_demo_command_writes_ledger_and_report(tmp_path: Path) -> None:
                                       "--no-progress"])
     assert result.exit_code == 0, result.output
     page = (tmp_path / "d" / "report.html").read_text()
-    assert page.count("data:image/png;base64") == 2 and "alt=\"drawdown\"" in page
+    assert page.count('<svg class="plot" role="img"') == 2  # the equity and drawdown plots
+    assert 'aria-label="equity curve"' in page and 'aria-label="drawdown"' in page
     assert "sharpe" in page and "max_drawdown" in page
     assert "fees paid" in result.output
 
