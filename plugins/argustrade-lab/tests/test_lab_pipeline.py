@@ -117,7 +117,8 @@ def test_backtest_cli_report_has_equity_drawdown_trades_and_the_verdict(tmp_path
                  *_sets(tmp_path / "lab", **{"plugins.lab.executor.kind": "serial"}),
                  cwd=tmp_path).stdout
     html = (run_dir / "report.html").read_text()
-    assert 'alt="equity curve"' in html and 'alt="drawdown"' in html and "Plays (" in html
+    assert 'aria-label="equity curve"' in html and 'aria-label="drawdown"' in html
+    assert "Plays (" in html
     row = _verdict_row(tmp_path / "lab")  # backtest_gates = true ran and stored it
     assert row["config_hash"] == canonical_hash(_short_config(tmp_path / "lab"))
     assert f"verdict: {row['verdict']}" in html

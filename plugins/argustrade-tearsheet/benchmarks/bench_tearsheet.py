@@ -15,8 +15,8 @@ of ``--repeat`` runs of each row:
 
 * the whole report as ``argus backtest`` writes it: ``write_report`` with every installed
   plugin (the target: under 1 s); the core reads the run once and hands the sections its
-  ``ReportData``; the tearsheet's interactive chart replaces the core's PNGs;
-* the old shape, today's code: the core's report with builtins only (its matplotlib PNGs
+  ``ReportData``; the tearsheet's interactive chart replaces the core's plots;
+* the old shape, today's code: the core's report with builtins only (its SVG plots
   and its own read) plus ``tearsheet_sections`` reading the run itself;
 * the parts: the core's read (``read_report_data``), the sections given it, and the
   sections reading the run themselves.
@@ -60,7 +60,7 @@ MINUTE_S = 60
 T0_S = 1_600_000_000
 TARGET_S = 1.0
 WHOLE = "whole report, every installed plugin (one read, shared)"
-OLD = "old shape: core report (PNGs) + sections reading the run"
+OLD = "old shape: core report (its plots) + sections reading the run"
 
 
 def config_raw(bars_csv: Path) -> dict[str, Any]:
@@ -180,7 +180,7 @@ def main() -> int:
         rows: dict[str, Callable[[], Any]] = {
             WHOLE: lambda: write_report(run_dir, every),
             OLD: lambda: (write_report(run_dir, core_only), tearsheet_sections(run_dir, every)),
-            "  core report, builtins only (matplotlib PNGs)":
+            "  core report, builtins only (SVG plots)":
                 lambda: write_report(run_dir, core_only),
             "  core read of the run (read_report_data)": read,
             "  sections given the core's read": lambda: sections(analyse(

@@ -122,7 +122,8 @@ def test_the_interactive_chart_replaces_the_core_plots(constructed_run: Path) ->
 
     assert EQUITY_SECTION == CORE_TITLE  # the core's title, spelled out here until public
     page = write_report(constructed_run).read_text()
-    assert 'alt="equity curve"' not in page and 'alt="drawdown"' not in page  # drawn once
+    # drawn once: the core's own plots are left out
+    assert 'aria-label="equity curve"' not in page and 'aria-label="drawdown"' not in page
     top = page.index(f"<h2>{EQUITY_SECTION}</h2>")
     assert top < page.index('class="plotly-graph-div"') < page.index("<h2>Metrics</h2>")
     assert page.count(f"<h2>{EQUITY_SECTION}</h2>") == 1
