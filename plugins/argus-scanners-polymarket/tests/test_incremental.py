@@ -10,11 +10,19 @@ from decimal import Decimal
 import attrs
 import numpy as np
 import pytest
-from argus_scanners_polymarket.config import LatencySettings, PmScannersSettings
+from argus_scanners_polymarket.common import EXECUTABLE, RESEARCH
+from argus_scanners_polymarket.config import (
+    LatencySettings,
+    MakerSettings,
+    PmScannersSettings,
+    RankingSettings,
+    ValueSettings,
+)
 from argus_scanners_polymarket.correlation import CorrelationScanner
 from argus_scanners_polymarket.fixtures import MarketBuilder
 from argus_scanners_polymarket.latency import LatencyScanner
 from argus_scanners_polymarket.maker import MakerScanner
+from argus_scanners_polymarket.ofi import shared_flows
 from argus_scanners_polymarket.ranking import RankedScanner
 from argus_scanners_polymarket.resolution import ResolutionScanner
 from argus_scanners_polymarket.stale import SpikeScanner, StaleQuoteScanner
@@ -26,6 +34,7 @@ from argus_core import (
     BookStatus,
     FeeSchedule,
     MarketState,
+    Opportunity,
     OrderBook,
     Scanner,
     Settlement,
@@ -268,3 +277,72 @@ def test_a_finding_on_the_threshold_survives_the_float_pre_check() -> None:
     want = ValueScanner(SETTINGS, incremental=False).scan(b.market, NOW_NS)
     assert len(want) == 1 and want[0].edge_per_unit == Decimal("0.02")
     assert ValueScanner(SETTINGS).scan(b.market, NOW_NS) == want
+
+
+def _twice(fast: RankedScanner, ref: RankedScanner, *, steps: int, seed: int,
+           events: int = 60) -> list[Opportunity]:
+    """``check`` for ``ranked`` with each state scanned twice (the second scan: the same
+    findings, their streaks one longer); every finding of the reference returned."""
+    market = synthetic(events, seed=seed)
+    rng = np.random.default_rng(seed)
+    ts = NOW_NS
+    seen: list[Opportunity] = []
+    for k in range(steps):
+        for _ in range(2):
+            got, want = fast.scan(market, ts), ref.scan(market, ts)
+            assert got == want, f"step {k}"
+            assert dict(fast.scores) == ref.scores, f"step {k}"
+            seen += want
+        ts += int(rng.choice([S // 2, 2 * S, 40 * S]))
+        step(market, rng, ts, k)
+    return seen
+
+
+def test_ranked_columns_equal_reference_with_gates_and_rescans() -> None:
+    """Every lane rule (maker, reported research, risk-free, each ranking threshold), a
+    short persistence cap, a maker on its own OFI levels (no shared tracker), key ids
+    forgotten every scan: the column scoring equals the per-finding reference after each
+    scan, ties in score broken by id as the reference does."""
+    settings = PmScannersSettings(
+        latency=LatencySettings(pairs={"BTC": SPOT}, executable_min_edge=Decimal("0.01")),
+        value=ValueSettings(executable_min_edge=Decimal("0.01"),
+                            executable_min_confidence=0.0),
+        maker=MakerSettings(ofi_levels=2),
+        ranked=RankingSettings(persistence_cap=2, executable_min_score=0.3,
+                               executable_min_confidence=0.05,
+                               executable_min_persistence=3))
+    fast = RankedScanner(settings)
+    fast._columns.compact_slack = 0
+    ref = RankedScanner(settings, incremental=False)
+    seen = _twice(fast, ref, steps=30, seed=21)
+    lanes = {(o.kind, o.lane) for o in seen}
+    assert ("value", EXECUTABLE) in lanes and ("value", RESEARCH) in lanes
+    assert any(k.startswith("maker_") for k, _ in lanes)
+    assert any("seen 1 scans < 3" in o.reason for o in seen)
+    scores = [o.score for o in seen]
+    assert len(set(scores)) < len(scores)  # ties: the order by id is exercised
+    maker = next(c for c in fast.components if c.name == "maker")
+    assert maker.ofi is not fast.ofi  # levels 2 vs the ranking's 1: one tracker each
+
+
+def test_maker_and_ranked_share_one_ofi_tracker() -> None:
+    """Same window and levels: ``ranked``, its ``maker`` and a maker scanning the same market
+    state read one tracker (each book transition fed once); the reference keeps its own."""
+    market = synthetic(20, seed=22)
+    ranked, maker = RankedScanner(SETTINGS), MakerScanner(SETTINGS)
+    ref = RankedScanner(SETTINGS, incremental=False)
+    ranked.scan(market, NOW_NS)
+    maker.scan(market, NOW_NS)
+    inner = next(c for c in ranked.components if c.name == "maker")
+    assert ranked.ofi is inner.ofi is maker.ofi is shared_flows(market, 60.0).tracker
+    ref.scan(market, NOW_NS)
+    assert ref.ofi is not ranked.ofi
+    iid = next(iter(market.books))
+    book = market.books[iid]
+    market.apply(BookDelta(iid, NOW_NS + S, Side.BUY, Decimal(repr(max(book.bids))),
+                           Decimal(0)))
+    ranked.scan(market, NOW_NS + S)
+    steps = ranked.ofi._steps[iid]
+    assert len(steps) == 2 and steps[-1][3] == 1  # the first state, then one transition
+    maker.scan(market, NOW_NS + S)
+    assert len(ranked.ofi._steps[iid]) == 2  # not fed twice

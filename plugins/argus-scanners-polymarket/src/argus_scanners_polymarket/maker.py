@@ -69,7 +69,7 @@ from argus_scanners_polymarket.common import (
     lane_reason,
 )
 from argus_scanners_polymarket.config import MakerSettings, PmScannersSettings
-from argus_scanners_polymarket.ofi import FlowColumn, OfiTracker, flow_of
+from argus_scanners_polymarket.ofi import FlowColumn, OfiTracker, flow_of, shared_flows
 from argus_scanners_polymarket.touch import EPS, RowCache, TouchTable, keys_of, stamped, touch_table
 
 __all__ = ["MakerQuote", "MakerScanner", "QuotePlan", "flow_of", "quote_sides", "quote_size"]
@@ -91,8 +91,10 @@ class MakerScanner(Scanner):
     the largest reward, no fee; on the tick grid; margin :data:`EPS`) over every row of the
     shared touch table selects the candidates; the exact ``Decimal`` pricing
     (:func:`quote_sides`) builds their findings, reused while the row, its OFI imbalance
-    (a :class:`~argus_scanners_polymarket.ofi.FlowColumn`) and its inventory are
-    unchanged.  ``incremental=False``: the per-book reference loop."""
+    (a :class:`~argus_scanners_polymarket.ofi.FlowColumn`, the one ``ranked`` and every
+    other incremental maker on the market state share, ``ofi.shared_flows``) and its
+    inventory are unchanged.  ``incremental=False``: the
+    per-book reference loop, with this scanner's own tracker."""
 
     name: ClassVar[str] = "maker"
 
@@ -129,8 +131,11 @@ class MakerScanner(Scanner):
         """The incremental scan's findings as cached (``ts_ns`` of the scan that built
         each), in row order: what :meth:`scan` restamps and sorts, and what ``ranked``
         reads to recognise an unchanged finding by identity."""
-        self.ofi.observe(market)
         s = self.settings
+        # one tracker and flow column per market state, shared with ``ranked`` (ofi.py)
+        self.flows = shared_flows(market, s.ofi_window_s, s.ofi_levels)
+        self.ofi = self.flows.tracker
+        self.ofi.observe(market)
         t = touch_table(market)
         q = self._inventories(market, t)
         bid, ask, tick = t.bid, t.ask, t.tick

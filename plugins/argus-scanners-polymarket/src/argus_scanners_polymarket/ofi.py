@@ -43,6 +43,7 @@ Two ways in:
 from __future__ import annotations
 
 import math
+import weakref
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -367,3 +368,26 @@ class FlowColumn:
         self._dirty[stale] = False
         self.recomputed = len(stale)
         return values
+
+
+_SHARED: weakref.WeakKeyDictionary[MarketState, dict[tuple[int, int], FlowColumn]] = (
+    weakref.WeakKeyDictionary())
+
+
+def shared_flows(market: MarketState, window_s: float, levels: int = 1) -> FlowColumn:
+    """The :class:`FlowColumn` (and its :class:`OfiTracker`, ``.tracker``) that every
+    incremental scanner reading ``market`` with this window and these levels shares, like
+    the touch table: ``maker`` and ``ranked`` (same window by default) feed one tracker and
+    read one column, so each book transition is read and each reading computed once.
+
+    The tracker is made on the first call for ``market`` and these parameters and fed by
+    every sharer's :meth:`OfiTracker.observe` (idempotent: a second call in one scan reads
+    nothing new), so its history starts at the first sharer's first scan."""
+    columns = _SHARED.get(market)
+    if columns is None:
+        columns = _SHARED[market] = {}
+    key = (int(window_s * _NS), levels)
+    column = columns.get(key)
+    if column is None:
+        column = columns[key] = FlowColumn(OfiTracker(window_s, levels=levels))
+    return column

@@ -42,7 +42,7 @@ from __future__ import annotations
 import importlib
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -50,48 +50,32 @@ import attrs
 from argus_core import ConfigError, MarketState, Opportunity, Scanner, Side
 from argus_scanners_polymarket.common import EXECUTABLE, RESEARCH, lane_reason, restamp
 from argus_scanners_polymarket.config import PmScannersSettings, RankingSettings
-from argus_scanners_polymarket.ofi import SIGNAL, FlowColumn, OfiTracker
+from argus_scanners_polymarket.ofi import SIGNAL, OfiTracker, shared_flows
+from argus_scanners_polymarket.scoring import (
+    DEFAULT_CONFIDENCE,
+    FALLBACK_CONFIDENCE,
+    Key,
+    Score,
+    ScoreColumns,
+    finding_key,
+    strip_lane,
+)
 from argus_scanners_polymarket.touch import touch_table
+
+__all__ = ["DEFAULT_CONFIDENCE", "FALLBACK_CONFIDENCE", "RankedScanner", "Score"]
 
 log = logging.getLogger(__name__)
 
-#: Confidence of a finding that is not risk-free when its scanner reports none, by kind.
-DEFAULT_CONFIDENCE: dict[str, float] = {
-    "resolved": 1.0, "near_certain": 0.8, "implication": 0.6, "stale_quote": 0.4,
-    "spike_fade": 0.3, "maker_bid": 0.5, "maker_ask": 0.5, "value": 0.1, "latency": 0.3,
-}
-FALLBACK_CONFIDENCE = 0.3
-
-Key = tuple[str, str, tuple[tuple[str, str], ...]]
-
-
-@attrs.frozen
-class Score:
-    """One finding's terms, score, lane and the lane's reason."""
-
-    edge: float
-    capacity: float
-    confidence: float
-    persistence: float
-    ofi: float
-    competition: float
-    score: float
-    lane: str
-    why: str
-
-
-def _strip_lane(reason: str) -> str:
-    if reason.startswith("lane="):
-        return reason.split(": ", 1)[1] if ": " in reason else ""
-    return reason
-
-
-def _key(o: Opportunity) -> Key:
-    return (o.scanner, o.kind, tuple((leg.instrument_id, leg.side.value) for leg in o.legs))
-
 
 class RankedScanner(Scanner):
-    """Runs this plugin's scanners, scores every finding on one scale and sets its lane."""
+    """Runs this plugin's scanners, scores every finding on one scale and sets its lane.
+
+    ``incremental=True`` (the default): the components run incrementally and the findings
+    are scored in columns (:class:`~argus_scanners_polymarket.scoring.ScoreColumns`),
+    rescoring only the findings that are new or whose score inputs moved; the legs' OFI
+    comes from the flow column shared with ``maker`` (``ofi.shared_flows``).
+    ``incremental=False``: :meth:`reference_scan`, one finding at a time, with its own
+    OFI tracker (the reference of the tests)."""
 
     name: ClassVar[str] = "ranked"
 
@@ -114,14 +98,15 @@ class RankedScanner(Scanner):
                 full, incremental=incremental))
         self.incremental = incremental
         self.ofi = OfiTracker(self.settings.ofi_window_s)
-        self.flows = FlowColumn(self.ofi)
         self._streak: dict[Key, int] = {}
-        self._keys: dict[str, Key] = {}
-        #: opportunity id -> (the component's finding, the score's inputs, Score, scored)
-        self._scored: dict[str, tuple[Opportunity, tuple[Any, ...], Score, Opportunity]] = {}
-        self.rescored = 0  # findings scored afresh by the last scan (tests, benchmark)
+        self._columns = ScoreColumns(self.settings, self._lane)
         #: opportunity id -> its :class:`Score` in the last scan
-        self.scores: dict[str, Score] = {}
+        self.scores: Mapping[str, Score] = {}
+
+    @property
+    def rescored(self) -> int:
+        """Findings the last incremental scan scored afresh (tests, benchmark)."""
+        return self._columns.rescored
 
     def get_state(self) -> dict[str, Any]:
         """The components' states (those that keep one)."""
@@ -148,35 +133,37 @@ class RankedScanner(Scanner):
             return float(reported)
         return DEFAULT_CONFIDENCE.get(o.kind, FALLBACK_CONFIDENCE)
 
-    def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
-        """Every component's findings, scored, laned, best score first.
+    def _run(self, comp: Scanner, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """One component's findings (incremental: as cached, not restamped, so an
+        unchanged one is recognised by identity); a failure is logged, not raised."""
+        read = getattr(comp, "unstamped", None) if self.incremental else None
+        try:
+            return list(read(market, ts_ns) if read is not None else comp.scan(market, ts_ns))
+        except ConfigError:
+            raise
+        except Exception as exc:  # fenced: one component's bug must not hide the rest
+            log.error("ranked: scanner %r failed: %s: %s", comp.name, type(exc).__name__, exc)
+            return []
 
-        Incremental (the default): a finding its component returned unchanged (the same
-        cached object, read through the component's ``unstamped``) with the same inputs
-        (streak as far as it counts, confidence, legs' OFI, competition) keeps its scored
-        copy; the legs' OFI comes from a :class:`FlowColumn` over the touch table."""
-        s = self.settings
+    def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """Every component's findings, scored, laned, best score first (ties by id)."""
+        if not self.incremental:
+            return self.reference_scan(market, ts_ns)
+        flows = shared_flows(market, self.settings.ofi_window_s)
+        self.ofi = flows.tracker
         self.ofi.observe(market)
-        found: list[tuple[Scanner, Opportunity]] = []
-        for comp in self.components:
-            # incremental: the components' cached findings as they are (not restamped), so
-            # an unchanged one is recognised by identity below
-            read = getattr(comp, "unstamped", None) if self.incremental else None
-            try:
-                found.extend((comp, o) for o in (read(market, ts_ns) if read is not None
-                                                 else comp.scan(market, ts_ns)))
-            except ConfigError:
-                raise
-            except Exception as exc:  # fenced: one component's bug must not hide the rest
-                log.error("ranked: scanner %r failed: %s: %s", comp.name, type(exc).__name__,
-                          exc)
-        keys = self._keys
-        if self.incremental:
-            keys = {o.opportunity_id: keys.get(o.opportunity_id) or _key(o) for _, o in found}
-            self._keys = keys
-            key_of = [keys[o.opportunity_id] for _, o in found]
-        else:
-            key_of = [_key(o) for _, o in found]
+        found = [(k, self._run(comp, market, ts_ns)) for k, comp in enumerate(self.components)]
+        out = self._columns.rank(market, ts_ns, self.components, found, touch_table(market),
+                                 flows, lambda iid: self._imbalance(market, iid, ts_ns))
+        self.scores = self._columns.view()
+        return out
+
+    def reference_scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """The per-finding loop (the reference of the tests): every finding scored with
+        :meth:`_score` and its legs' OFI read from this scanner's own tracker."""
+        self.ofi.observe(market)
+        found = [(comp, o) for comp in self.components for o in self._run(comp, market, ts_ns)]
+        key_of = [finding_key(o) for _, o in found]
         old_streak = self._streak
         streak = {}
         for key in key_of:
@@ -184,64 +171,25 @@ class RankedScanner(Scanner):
         self._streak = streak
         users: dict[str, int] = {}
         for _, o in found:
-            legs = o.legs
-            if len(legs) == 1:
-                iid = legs[0].instrument_id
+            for iid in {leg.instrument_id for leg in o.legs}:
                 users[iid] = users.get(iid, 0) + 1
-                continue
-            for iid in {leg.instrument_id for leg in legs}:
-                users[iid] = users.get(iid, 0) + 1
-        imbalance = self._imbalances(market, ts_ns)
-        counts = max(s.persistence_cap, s.executable_min_persistence or 0)
-        cache = self._scored if self.incremental else {}
-        scored: dict[str, tuple[Opportunity, tuple[Any, ...], Score, Opportunity]] = {}
-        self.scores = scores = {}
-        self.rescored = 0
+        scores: dict[str, Score] = {}
         out: list[tuple[float, Opportunity]] = []
         buy = Side.BUY
         for (comp, o), key in zip(found, key_of, strict=True):
-            oid = o.opportunity_id
             run = streak[key]
             c = self._confidence(comp, o)
-            legs = o.legs
-            if len(legs) == 1:
-                leg = legs[0]
-                flows: tuple[float, ...] = (
-                    (1.0 if leg.side is buy else -1.0) * imbalance(leg.instrument_id),)
-                others = users[leg.instrument_id] - 1
-            else:
-                flows = tuple((1.0 if leg.side is buy else -1.0) * imbalance(leg.instrument_id)
-                              for leg in legs)
-                others = max((users[i] - 1 for i in {leg.instrument_id for leg in legs}),
-                             default=0)
-            inputs = (min(run, counts), c, flows, others)
-            hit = cache.get(oid)
-            if hit is not None and hit[0] is o and hit[1] == inputs:
-                entry = hit
-            else:
-                score_, ranked = self._score(o, run, c, flows, others)
-                entry = (o, inputs, score_, ranked)
-                self.rescored += 1
-            scored[oid] = entry
-            scores[oid] = entry[2]
-            out.append((entry[2].score, restamp(entry[3], ts_ns)))
-        self._scored = scored
+            flows = tuple((1.0 if leg.side is buy else -1.0)
+                          * self._imbalance(market, leg.instrument_id, ts_ns)
+                          for leg in o.legs)
+            others = max((users[i] - 1 for i in {leg.instrument_id for leg in o.legs}),
+                         default=0)
+            score_, ranked = self._score(o, run, c, flows, others)
+            scores[o.opportunity_id] = score_
+            out.append((score_.score, restamp(ranked, ts_ns)))
+        self.scores = scores
         out.sort(key=lambda t: (-t[0], t[1].opportunity_id))
         return [o for _, o in out]
-
-    def _imbalances(self, market: MarketState, ts_ns: int) -> Callable[[str], float]:
-        """``I`` of a leg's token: the flow column's value (incremental), else a read."""
-        if not self.incremental:
-            return lambda iid: self._imbalance(market, iid, ts_ns)
-        t = touch_table(market)
-        values = self.flows.update(market, t.ids, t.index, ts_ns)
-        index = t.index
-
-        def at(iid: str) -> float:
-            r = index.get(iid)
-            return float(values[r]) if r is not None else self._imbalance(market, iid, ts_ns)
-
-        return at
 
     def _score(self, o: Opportunity, run: int, c: float, flows: tuple[float, ...],
                others: int) -> tuple[Score, Opportunity]:
@@ -260,7 +208,7 @@ class RankedScanner(Scanner):
                  f"{p:.3f} + {s.w_ofi:g}*ofi {ofi:+.3f} - {s.w_competition:g}*comp {x:.3f}")
         return Score(e, k, c, p, ofi, x, score, lane, why), attrs.evolve(
             o, lane=lane, risk_free=o.risk_free and lane == EXECUTABLE, score=score,
-            reason=lane_reason(lane, f"{why}; {terms}; {_strip_lane(o.reason)}"))
+            reason=lane_reason(lane, f"{why}; {terms}; {strip_lane(o.reason)}"))
 
     def _lane(self, o: Opportunity, score: float, confidence: float, streak: int
               ) -> tuple[str, str]:

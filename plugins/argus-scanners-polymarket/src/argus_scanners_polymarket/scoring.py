@@ -1,0 +1,476 @@
+"""``ranked``'s incremental scoring in columns (the formulas are in :mod:`.ranking`).
+
+:class:`ScoreColumns` keeps one row per finding of the last scan, in the order the
+components returned them, as numpy columns: what depends on the finding alone (edge and
+capacity terms, its streak key's id, its lane class, its legs' instrument codes and
+sides, the text of its reason that does not move), built once per finding *object* (a
+component returns an unchanged finding as the same object), and the score's inputs of the
+last scan.  Each scan:
+
+* gathers the columns of the findings seen before (by identity) and builds the new ones';
+* computes the streaks (per key id: the previous scan's run plus one), the confidences
+  (fixed per finding, or read from the components that report them), the legs' OFI from
+  the shared :class:`~argus_scanners_polymarket.ofi.FlowColumn` (only the legs' rows), the
+  competition counts (one ``bincount``) and every score with one vectorised formula, the
+  same IEEE operations in the same order as the per-finding reference, so bit-identical;
+* builds a scored copy (lane, reason, score) only for findings that are new or whose
+  inputs changed (streak as far as it counts, confidence, legs' OFI, competition), and
+  restamps the others' copies;
+* orders best score first, ties by opportunity id, with a rank of the ids kept across
+  scans (new ids are placed by bisection, not the whole list re-sorted).
+
+:meth:`ScoreColumns.view` is the scan's ``scores`` mapping, whose :class:`Score` objects are
+made when read.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import repeat
+from typing import Any
+
+import attrs
+import numpy as np
+
+from argus_core import MarketState, Opportunity, Scanner, Side
+from argus_scanners_polymarket.common import EXECUTABLE, RESEARCH, field_copier, restamp
+from argus_scanners_polymarket.config import RankingSettings
+from argus_scanners_polymarket.ofi import FlowColumn
+from argus_scanners_polymarket.touch import TouchTable
+
+#: Confidence of a finding that is not risk-free when its scanner reports none, by kind.
+DEFAULT_CONFIDENCE: dict[str, float] = {
+    "resolved": 1.0, "near_certain": 0.8, "implication": 0.6, "stale_quote": 0.4,
+    "spike_fade": 0.3, "maker_bid": 0.5, "maker_ask": 0.5, "value": 0.1, "latency": 0.3,
+}
+FALLBACK_CONFIDENCE = 0.3
+
+#: A finding's identity across scans for its streak: scanner, kind, legs' instruments and sides
+Key = tuple[str, str, tuple[tuple[str, str], ...]]
+
+
+@attrs.frozen
+class Score:
+    """One finding's terms, score, lane and the lane's reason."""
+
+    edge: float
+    capacity: float
+    confidence: float
+    persistence: float
+    ofi: float
+    competition: float
+    score: float
+    lane: str
+    why: str
+
+
+def strip_lane(reason: str) -> str:
+    """``reason`` without its ``"lane=...: "`` prefix."""
+    if reason.startswith("lane="):
+        return reason.split(": ", 1)[1] if ": " in reason else ""
+    return reason
+
+
+def finding_key(o: Opportunity) -> Key:
+    """The :data:`Key` of ``o``."""
+    return (o.scanner, o.kind, tuple((leg.instrument_id, leg.side.value) for leg in o.legs))
+
+#: lane classes: the lane rule's first three cases fix the lane; the fourth reads thresholds
+MAKER, REPORTED_RESEARCH, RISK_FREE, GATED = 0, 1, 2, 3
+
+_scored_copy = field_copier("ts_ns", "lane", "risk_free", "score", "reason")
+
+
+def _take(column: np.ndarray, src: np.ndarray, fill: Any) -> np.ndarray:
+    """``column[src]`` with ``fill`` where ``src`` is -1 (a finding not seen before)."""
+    if len(column) == 0:
+        return np.full((len(src), *column.shape[1:]), fill, dtype=column.dtype)
+    out = column[src]
+    out[src < 0] = fill
+    return out
+
+
+def _widen(column: np.ndarray, width: int, fill: Any) -> np.ndarray:
+    """A ``(n, w)`` column padded with ``fill`` to ``width`` columns."""
+    if column.shape[1] >= width:
+        return column
+    pad = np.full((len(column), width - column.shape[1]), fill, dtype=column.dtype)
+    return np.concatenate([column, pad], axis=1)
+
+
+class ScoreView(Mapping[str, Score]):
+    """Opportunity id -> :class:`~argus_scanners_polymarket.ranking.Score` of one scan, made
+    from its columns when first read."""
+
+    def __init__(self, build: Callable[[], dict[str, Score]]) -> None:
+        self._build = build
+        self._scores: dict[str, Score] | None = None
+
+    def _all(self) -> dict[str, Score]:
+        if self._scores is None:
+            self._scores = self._build()
+        return self._scores
+
+    def __getitem__(self, oid: str) -> Score:
+        return self._all()[oid]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __repr__(self) -> str:
+        return f"ScoreView({self._all()!r})"
+
+
+class ScoreColumns:
+    """The incremental ``ranked``'s state: the last scan's findings as columns (module
+    docstring); :meth:`rank` scores, lanes and orders one scan's findings."""
+
+    def __init__(self, settings: RankingSettings,
+                 lane_of: Callable[[Opportunity, float, float, int], tuple[str, str]]) -> None:
+        """``lane_of(finding, score, confidence, streak)``: the lane rule's thresholds, for
+        the findings whose lane they decide (reported executable, not risk-free)."""
+        self.s = settings
+        self._lane_of = lane_of
+        self.rescored = 0  # findings scored afresh by the last scan (tests, benchmark)
+        #: key ids beyond 4 per finding before the absent keys' ids are forgotten (tests: 0)
+        self.compact_slack = 4096
+        self._scan = 0
+        self._ts: int | None = None  # the last scan's time
+        # the last scan, aligned by position
+        self._pos: dict[int, int] = {}  # id(finding) -> position (the findings are held)
+        self._objs: list[Opportunity] = []
+        self._out: list[Opportunity] = []  # scored copies
+        self._whys: list[str] = []
+        self._text: list[tuple[str, str, str]] = []  # (opportunity id, " = edge.. cap..", tail)
+        self._keys: list[Key] = []
+        # per finding, fixed: key id, E, K, lane class, confidence (NaN: ask the component),
+        # legs: count, instrument codes (-1 pad), sides (+-1, 0 pad), distinct codes (-1 pad)
+        self._kid = np.zeros(0, dtype=np.int64)
+        self._e = np.zeros(0)
+        self._k = np.zeros(0)
+        self._cls = np.zeros(0, dtype=np.int8)
+        self._cfix = np.zeros(0)
+        self._nlegs = np.zeros(0, dtype=np.int64)
+        self._code = np.zeros((0, 1), dtype=np.int64)
+        self._sign = np.zeros((0, 1))
+        self._uniq = np.zeros((0, 1), dtype=np.int64)
+        self._rank = np.zeros(0, dtype=np.int64)  # order of the opportunity ids
+        # per finding, the last scan's inputs and terms
+        self._runc = np.zeros(0, dtype=np.int64)
+        self._c = np.zeros(0)
+        self._flows = np.zeros((0, 1))
+        self._others = np.zeros(0, dtype=np.int64)
+        self._terms_cols: tuple[np.ndarray, ...] = ()
+        # streak per key id: its run and the scan it was last seen in
+        self._kids: dict[Key, int] = {}
+        self._kstreak = np.zeros(0, dtype=np.int64)
+        self._kscan = np.full(0, -1, dtype=np.int64)
+        # instrument codes and their touch-table rows
+        self._codes: dict[str, int] = {}
+        self._iids: list[str] = []
+        self._code_row = np.zeros(0, dtype=np.int64)
+        self._rows_for: tuple[TouchTable | None, int, int] = (None, -1, -1)
+        self._mid: dict[tuple[float, float, float, float], str] = {}
+
+    # -- findings seen for the first time ----------------------------------------------------
+    def _code_of(self, iid: str) -> int:
+        code = self._codes.get(iid)
+        if code is None:
+            code = self._codes[iid] = len(self._iids)
+            self._iids.append(iid)
+        return code
+
+    def _kid_of(self, key: Key) -> int:
+        kid = self._kids.get(key)
+        if kid is None:
+            kid = self._kids[key] = len(self._kids)
+        return kid
+
+    def _new_findings(self, objs: list[Opportunity], comps: list[Scanner],
+                      comp_of: np.ndarray, miss: np.ndarray, text: list[Any],
+                      keys: list[Any]) -> None:
+        """Fill the fixed columns (already gathered, ``miss`` rows unset) of new findings."""
+        s = self.s
+        rows = miss.tolist()
+        width = max((len(objs[i].legs) for i in rows), default=1)
+        if width > self._code.shape[1]:
+            self._code = _widen(self._code, width, -1)
+            self._uniq = _widen(self._uniq, width, -1)
+            self._sign = _widen(self._sign, width, 0.0)
+            self._flows = _widen(self._flows, width, 0.0)
+        kid, e, k, cls, cfix, nlegs = [], [], [], [], [], []
+        code = np.full((len(rows), self._code.shape[1]), -1, dtype=np.int64)
+        uniq = code.copy()
+        sign = np.zeros((len(rows), self._code.shape[1]))
+        buy = Side.BUY
+        for j, i in enumerate(rows):
+            o = objs[i]
+            key = finding_key(o)
+            keys[i] = key
+            kid.append(self._kid_of(key))
+            # E and K depend on the finding alone (the reference's formulas)
+            ei = min(max(float(o.edge_per_unit) / s.edge_scale, 0.0), 1.0)
+            notional = sum(float(leg.limit_price * leg.quantity) for leg in o.legs)
+            ki = min(1.0, math.log10(1 + notional) / math.log10(1 + s.capacity_scale))
+            e.append(ei)
+            k.append(ki)
+            text[i] = (o.opportunity_id,
+                       f" = {s.w_edge:g}*edge {ei:.3f} + {s.w_capacity:g}*cap {ki:.3f}",
+                       strip_lane(o.reason))
+            if o.kind.startswith("maker_"):
+                cls.append(MAKER)
+            elif o.lane != EXECUTABLE:
+                cls.append(REPORTED_RESEARCH)
+            elif o.risk_free:
+                cls.append(RISK_FREE)
+            else:
+                cls.append(GATED)
+            if o.risk_free:
+                cfix.append(1.0)
+            elif hasattr(comps[comp_of[i]], "confidences"):
+                cfix.append(np.nan)  # read each scan: the component may report another
+            else:
+                cfix.append(DEFAULT_CONFIDENCE.get(o.kind, FALLBACK_CONFIDENCE))
+            nlegs.append(len(o.legs))
+            seen: list[int] = []
+            for m, leg in enumerate(o.legs):
+                c = self._code_of(leg.instrument_id)
+                code[j, m] = c
+                sign[j, m] = 1.0 if leg.side is buy else -1.0
+                if c not in seen:
+                    uniq[j, len(seen)] = c
+                    seen.append(c)
+        self._kid[miss] = kid
+        self._e[miss] = e
+        self._k[miss] = k
+        self._cls[miss] = cls
+        self._cfix[miss] = cfix
+        self._nlegs[miss] = nlegs
+        self._code[miss] = code
+        self._uniq[miss] = uniq
+        self._sign[miss] = sign
+
+    # -- one scan ------------------------------------------------------------------------
+    def rank(self, market: MarketState, ts_ns: int, comps: list[Scanner],
+             found: Sequence[tuple[int, list[Opportunity]]], table: TouchTable,
+             flows: FlowColumn, fallback: Callable[[str], float]) -> list[Opportunity]:
+        """``found`` (component index, its unstamped findings) scored, laned, ordered."""
+        s = self.s
+        self._scan += 1
+        objs: list[Opportunity] = []
+        lens = []
+        for ci, lst in found:
+            objs.extend(lst)
+            lens.append((ci, len(lst)))
+        n = len(objs)
+        comp_of = np.repeat(np.array([ci for ci, _ in lens], dtype=np.int64),
+                            np.array([m for _, m in lens], dtype=np.int64))
+        src = np.fromiter(map(self._pos.get, map(id, objs), repeat(-1)), dtype=np.int64,
+                          count=n)
+        miss = np.flatnonzero(src < 0)
+        # the same findings in the same places (a scan of an unchanged state): no gathers
+        same = n == len(self._objs) and bool((src == np.arange(n)).all())
+        text: list[Any]
+        keys: list[Any]
+        whys: list[Any]
+        prev_out: list[Any]
+        if same:
+            text, keys, prev_out, whys = (self._text, self._keys, list(self._out),
+                                          list(self._whys))
+        else:
+            srcl = src.tolist()
+            old_text, old_out, old_whys, old_keys = (self._text, self._out, self._whys,
+                                                     self._keys)
+            text = [old_text[j] if j >= 0 else None for j in srcl]
+            keys = [old_keys[j] if j >= 0 else None for j in srcl]
+            prev_out = [old_out[j] if j >= 0 else None for j in srcl]
+            whys = [old_whys[j] if j >= 0 else None for j in srcl]
+        old_inputs = (self._runc, self._c, self._flows, self._others)
+        self._kid = _take(self._kid, src, 0)
+        self._e, self._k = _take(self._e, src, 0.0), _take(self._k, src, 0.0)
+        self._cls = _take(self._cls, src, 0)
+        self._cfix = _take(self._cfix, src, 0.0)
+        self._nlegs = _take(self._nlegs, src, 0)
+        self._code, self._uniq = _take(self._code, src, -1), _take(self._uniq, src, -1)
+        self._sign = _take(self._sign, src, 0.0)
+        self._flows = old_inputs[2]
+        if len(miss):
+            self._new_findings(objs, comps, comp_of, miss, text, keys)
+        width = self._code.shape[1]
+        old_flows = _widen(self._flows, width, 0.0)
+
+        # streak: the previous scan's run of the key plus one
+        kid = self._kid
+        if len(self._kids) > len(self._kstreak):
+            grow = len(self._kids) - len(self._kstreak)
+            self._kstreak = np.concatenate([self._kstreak, np.zeros(grow, dtype=np.int64)])
+            self._kscan = np.concatenate([self._kscan, np.full(grow, -1, dtype=np.int64)])
+        run = np.where(self._kscan[kid] == self._scan - 1, self._kstreak[kid], 0) + 1
+        self._kstreak[kid] = run
+        self._kscan[kid] = self._scan
+        if len(self._kids) > 4 * n + self.compact_slack:
+            self._compact_keys(keys)
+
+        # confidence: fixed, or what the component reports
+        c = self._cfix.copy()
+        for i in np.flatnonzero(np.isnan(c)).tolist():
+            o = objs[i]
+            reported = getattr(comps[comp_of[i]], "confidences", {}).get(o.opportunity_id)
+            c[i] = (float(reported) if reported is not None
+                    else DEFAULT_CONFIDENCE.get(o.kind, FALLBACK_CONFIDENCE))
+
+        # the legs' OFI: the shared flow column at the legs' rows, else a reading
+        code = self._code
+        valid = code >= 0
+        rows = np.where(valid, self._rows_of(table)[np.maximum(code, 0)], -1)
+        values = flows.update(market, table.ids, table.index, ts_ns,
+                              np.unique(rows[rows >= 0]))
+        imb = np.where(rows >= 0, values[np.maximum(rows, 0)], 0.0)
+        for i, m in np.argwhere(valid & (rows < 0)).tolist():
+            imb[i, m] = fallback(self._iids[code[i, m]])
+        flow = np.where(valid, self._sign * imb, 0.0)
+        total = np.zeros(n)
+        for m in range(width):  # Python's sum(): 0.0 + f0 + f1 + ..., in leg order
+            total = total + flow[:, m]
+        ofi = np.where(self._nlegs > 0, total / np.maximum(self._nlegs, 1), 0.0)
+
+        # competition: the other findings on any of the same instruments
+        uniq = self._uniq
+        used = uniq >= 0
+        users = np.bincount(uniq[used], minlength=len(self._iids))
+        others = (np.where(used, users[np.maximum(uniq, 0)] - 1, 0).max(axis=1)
+                  if n else np.zeros(0, dtype=np.int64))
+
+        # the score, as the reference computes it (same operations, same order)
+        cap, ccap = s.persistence_cap, s.competition_cap
+        p = np.minimum(run, cap) / cap
+        x = np.minimum(others, ccap) / ccap
+        score = (s.w_edge * self._e + s.w_capacity * self._k + s.w_confidence * c
+                 + s.w_persistence * p + s.w_ofi * ofi - s.w_competition * x)
+
+        # rescore what is new or whose inputs moved; restamp the rest
+        runc = np.minimum(run, max(cap, s.executable_min_persistence or 0))
+        changed = src < 0
+        hit = ~changed
+        if hit.any():
+            h = src[hit]
+            changed[hit] = ((old_inputs[0][h] != runc[hit]) | (old_inputs[1][h] != c[hit])
+                            | (old_flows[h] != flow[hit]).any(axis=1)
+                            | (old_inputs[3][h] != others[hit]))
+        self._runc, self._c, self._flows, self._others = runc, c, flow, others
+        out: list[Any] = prev_out
+        redo = np.flatnonzero(changed)
+        self.rescored = len(redo)
+        if len(redo):
+            self._rescore(redo, objs, out, whys, text, ts_ns,
+                          (score, c, p, ofi, x, run))
+        if ts_ns != self._ts:  # the kept copies were stamped at the last scan's time
+            for i in np.flatnonzero(hit & ~changed).tolist():
+                out[i] = restamp(out[i], ts_ns)
+        self._ts = ts_ns
+
+        order = np.lexsort((self._order_ranks(src, miss, text), -score)).tolist()
+        self._objs, self._out, self._whys, self._text, self._keys = objs, out, whys, text, keys
+        if not same:
+            self._pos = {id(o): i for i, o in enumerate(objs)}
+        self._terms_cols = (self._e, self._k, c, p, ofi, x, score)
+        return [out[i] for i in order]
+
+    def _rescore(self, redo: np.ndarray, objs: list[Opportunity], out: list[Any],
+                 whys: list[Any], text: list[Any], ts_ns: int,
+                 cols: tuple[np.ndarray, ...]) -> None:
+        """New scored copies of the findings at ``redo``."""
+        score, c, p, ofi, x, run = (col[redo].tolist() for col in cols)
+        cls = self._cls[redo].tolist()
+        s = self.s
+        mid_memo = self._mid
+        if len(mid_memo) > 65536:
+            mid_memo.clear()
+        for j, i in enumerate(redo.tolist()):
+            o = objs[i]
+            sc = score[j]
+            kind = cls[j]
+            if kind == MAKER:
+                lane, why = RESEARCH, "maker quote: needs the maker lifecycle"
+            elif kind == REPORTED_RESEARCH:
+                lane, why = RESEARCH, f"{o.scanner} reports it as research"
+            elif kind == RISK_FREE:
+                lane, why = EXECUTABLE, "risk-free"
+            else:
+                lane, why = self._lane_of(o, sc, c[j], run[j])
+            inputs = (c[j], p[j], ofi[j], x[j])
+            mid = mid_memo.get(inputs) if c[j] != 0.0 else None  # -0.0 == 0.0 prints apart
+            if mid is None:
+                mid = mid_memo[inputs] = (
+                    f" + {s.w_confidence:g}*conf {c[j]:.3f} + {s.w_persistence:g}*persist "
+                    f"{p[j]:.3f} + {s.w_ofi:g}*ofi {ofi[j]:+.3f} - {s.w_competition:g}*comp "
+                    f"{x[j]:.3f}")
+            _oid, ek, tail = text[i]
+            out[i] = _scored_copy(
+                o, ts_ns, lane, o.risk_free and lane == EXECUTABLE, sc,
+                f"lane={lane}: {why}; score {sc:.4f}{ek}{mid}; {tail}")
+            whys[i] = why
+
+    def _order_ranks(self, src: np.ndarray, miss: np.ndarray, text: list[Any]) -> np.ndarray:
+        """A rank per finding that orders the opportunity ids (kept across scans: the
+        seen ones keep their relative order, new ones are placed by bisection)."""
+        n = len(src)
+        rank = _take(self._rank, src, -1)
+        if len(miss):
+            seen = np.flatnonzero(src >= 0)
+            by_rank = seen[np.argsort(rank[seen], kind="stable")]
+            ids = [text[i][0] for i in by_rank.tolist()]
+            new = sorted((text[i][0], i) for i in miss.tolist())
+            at = np.array([bisect.bisect_left(ids, oid) for oid, _ in new], dtype=np.int64)
+            rank = np.empty(n, dtype=np.int64)
+            # a seen id moves up by the new ids placed at or before it
+            rank[by_rank] = np.arange(len(by_rank)) + np.searchsorted(
+                at, np.arange(len(by_rank)), side="right")
+            rank[np.array([i for _, i in new], dtype=np.int64)] = at + np.arange(len(new))
+        self._rank = rank
+        return rank
+
+    def _compact_keys(self, keys: list[Key]) -> None:
+        """Forget the key ids of keys absent from this scan (their streak is over)."""
+        kids: dict[Key, int] = {}
+        for key in keys:
+            kids.setdefault(key, len(kids))
+        old = np.array([self._kids[key] for key in kids], dtype=np.int64)
+        self._kstreak, self._kscan = self._kstreak[old], self._kscan[old]
+        self._kid = np.array([kids[key] for key in keys], dtype=np.int64)
+        self._kids = kids
+
+    def _rows_of(self, table: TouchTable) -> np.ndarray:
+        """Each instrument code's row in ``table`` (-1: no book), re-read when the table or
+        its length or the codes changed."""
+        index = table.index
+        if self._rows_for[:2] != (table, len(table)):
+            self._rows_for = (table, len(table), 0)
+            self._code_row = np.zeros(0, dtype=np.int64)
+        done = self._rows_for[2]
+        if done < len(self._iids):  # new codes only
+            self._code_row = np.concatenate([self._code_row, np.array(
+                [index.get(iid, -1) for iid in self._iids[done:]], dtype=np.int64)])
+            self._rows_for = (table, len(table), len(self._iids))
+        return self._code_row
+
+    # -- the scores of the last scan ---------------------------------------------------------
+    def view(self) -> ScoreView:
+        """The last scan's ``opportunity id -> Score`` (made when read)."""
+        cols = self._terms_cols
+        text, out, whys = self._text, self._out, self._whys
+
+        def build() -> dict[str, Score]:
+            if not cols:
+                return {}
+            e, k, c, p, ofi, x, score = (col.tolist() for col in cols)
+            return {text[i][0]: Score(e[i], k[i], c[i], p[i], ofi[i], x[i], score[i],
+                                      out[i].lane, whys[i])
+                    for i in range(len(text))}
+
+        return ScoreView(build)
