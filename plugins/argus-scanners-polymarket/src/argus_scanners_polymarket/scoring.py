@@ -2,10 +2,10 @@
 
 :class:`ScoreColumns` keeps one row per finding of the last scan, in the order the
 components returned them, as numpy columns: what depends on the finding alone (edge and
-capacity terms, its streak key's id, its lane class, its legs' instrument codes and
-sides, the text of its reason that does not move), built once per finding *object* (a
-component returns an unchanged finding as the same object), and the score's inputs of the
-last scan.  Each scan:
+capacity terms, its streak key's id, its legs' instrument codes and sides, the lane when
+the finding alone fixes it, the text of its reason that does not move), built once per
+finding *object* (a component returns an unchanged finding as the same object), and the
+score's inputs of the last scan.  Each scan:
 
 * gathers the columns of the findings seen before (by identity) and builds the new ones';
 * computes the streaks (per key id: the previous scan's run plus one), the confidences
@@ -35,7 +35,7 @@ import attrs
 import numpy as np
 
 from argus_core import MarketState, Opportunity, Scanner, Side
-from argus_scanners_polymarket.common import EXECUTABLE, RESEARCH, field_copier, restamp
+from argus_scanners_polymarket.common import EXECUTABLE, RESEARCH, field_copier
 from argus_scanners_polymarket.config import RankingSettings
 from argus_scanners_polymarket.ofi import FlowColumn
 from argus_scanners_polymarket.touch import TouchTable
@@ -48,7 +48,7 @@ DEFAULT_CONFIDENCE: dict[str, float] = {
 FALLBACK_CONFIDENCE = 0.3
 
 #: A finding's identity across scans for its streak: scanner, kind, legs' instruments and sides
-Key = tuple[str, str, tuple[tuple[str, str], ...]]
+Key = tuple[str, str, tuple[tuple[str, Side], ...]]
 
 
 @attrs.frozen
@@ -75,12 +75,10 @@ def strip_lane(reason: str) -> str:
 
 def finding_key(o: Opportunity) -> Key:
     """The :data:`Key` of ``o``."""
-    return (o.scanner, o.kind, tuple((leg.instrument_id, leg.side.value) for leg in o.legs))
-
-#: lane classes: the lane rule's first three cases fix the lane; the fourth reads thresholds
-MAKER, REPORTED_RESEARCH, RISK_FREE, GATED = 0, 1, 2, 3
+    return (o.scanner, o.kind, tuple((leg.instrument_id, leg.side) for leg in o.legs))
 
 _scored_copy = field_copier("ts_ns", "lane", "risk_free", "score", "reason")
+_restamp = field_copier("ts_ns")
 
 
 def _take(column: np.ndarray, src: np.ndarray, fill: Any) -> np.ndarray:
@@ -146,14 +144,15 @@ class ScoreColumns:
         self._objs: list[Opportunity] = []
         self._out: list[Opportunity] = []  # scored copies
         self._whys: list[str] = []
-        self._text: list[tuple[str, str, str]] = []  # (opportunity id, " = edge.. cap..", tail)
+        #: (opportunity id, " = edge.. cap..", the finding's own reason, and for a lane the
+        #: finding fixes: lane, why, "lane=..: why; score ", risk_free of the scored copy)
+        self._text: list[tuple[Any, ...]] = []
         self._keys: list[Key] = []
-        # per finding, fixed: key id, E, K, lane class, confidence (NaN: ask the component),
+        # per finding, fixed: key id, E, K, confidence (NaN: ask the component),
         # legs: count, instrument codes (-1 pad), sides (+-1, 0 pad), distinct codes (-1 pad)
         self._kid = np.zeros(0, dtype=np.int64)
         self._e = np.zeros(0)
         self._k = np.zeros(0)
-        self._cls = np.zeros(0, dtype=np.int8)
         self._cfix = np.zeros(0)
         self._nlegs = np.zeros(0, dtype=np.int64)
         self._code = np.zeros((0, 1), dtype=np.int64)
@@ -203,7 +202,7 @@ class ScoreColumns:
             self._uniq = _widen(self._uniq, width, -1)
             self._sign = _widen(self._sign, width, 0.0)
             self._flows = _widen(self._flows, width, 0.0)
-        kid, e, k, cls, cfix, nlegs = [], [], [], [], [], []
+        kid, e, k, cfix, nlegs = [], [], [], [], []
         code = np.full((len(rows), self._code.shape[1]), -1, dtype=np.int64)
         uniq = code.copy()
         sign = np.zeros((len(rows), self._code.shape[1]))
@@ -219,17 +218,21 @@ class ScoreColumns:
             ki = min(1.0, math.log10(1 + notional) / math.log10(1 + s.capacity_scale))
             e.append(ei)
             k.append(ki)
+            lane: str | None
+            why: str | None
+            if o.kind.startswith("maker_"):
+                lane, why = RESEARCH, "maker quote: needs the maker lifecycle"
+            elif o.lane != EXECUTABLE:
+                lane, why = RESEARCH, f"{o.scanner} reports it as research"
+            elif o.risk_free:
+                lane, why = EXECUTABLE, "risk-free"
+            else:
+                lane = why = None  # the lane reads the score: decided when scored
             text[i] = (o.opportunity_id,
                        f" = {s.w_edge:g}*edge {ei:.3f} + {s.w_capacity:g}*cap {ki:.3f}",
-                       strip_lane(o.reason))
-            if o.kind.startswith("maker_"):
-                cls.append(MAKER)
-            elif o.lane != EXECUTABLE:
-                cls.append(REPORTED_RESEARCH)
-            elif o.risk_free:
-                cls.append(RISK_FREE)
-            else:
-                cls.append(GATED)
+                       strip_lane(o.reason), lane, why,
+                       None if lane is None else f"lane={lane}: {why}; score ",
+                       o.risk_free and lane == EXECUTABLE)
             if o.risk_free:
                 cfix.append(1.0)
             elif hasattr(comps[comp_of[i]], "confidences"):
@@ -248,7 +251,6 @@ class ScoreColumns:
         self._kid[miss] = kid
         self._e[miss] = e
         self._k[miss] = k
-        self._cls[miss] = cls
         self._cfix[miss] = cfix
         self._nlegs[miss] = nlegs
         self._code[miss] = code
@@ -270,11 +272,17 @@ class ScoreColumns:
         n = len(objs)
         comp_of = np.repeat(np.array([ci for ci, _ in lens], dtype=np.int64),
                             np.array([m for _, m in lens], dtype=np.int64))
-        src = np.fromiter(map(self._pos.get, map(id, objs), repeat(-1)), dtype=np.int64,
-                          count=n)
+        # the same findings in the same places (a scan of an unchanged state): no gathers.
+        # list == compares by identity first, in C; a finding equal but not identical to
+        # the one in its place is as good (everything kept is a function of its fields)
+        same = objs == self._objs
+        if same:
+            objs = self._objs  # the held ones: the identities in self._pos stay valid
+            src = np.arange(n)
+        else:
+            src = np.fromiter(map(self._pos.get, map(id, objs), repeat(-1)), dtype=np.int64,
+                              count=n)
         miss = np.flatnonzero(src < 0)
-        # the same findings in the same places (a scan of an unchanged state): no gathers
-        same = n == len(self._objs) and bool((src == np.arange(n)).all())
         text: list[Any]
         keys: list[Any]
         whys: list[Any]
@@ -293,7 +301,6 @@ class ScoreColumns:
         old_inputs = (self._runc, self._c, self._flows, self._others)
         self._kid = _take(self._kid, src, 0)
         self._e, self._k = _take(self._e, src, 0.0), _take(self._k, src, 0.0)
-        self._cls = _take(self._cls, src, 0)
         self._cfix = _take(self._cfix, src, 0.0)
         self._nlegs = _take(self._nlegs, src, 0)
         self._code, self._uniq = _take(self._code, src, -1), _take(self._uniq, src, -1)
@@ -370,8 +377,9 @@ class ScoreColumns:
             self._rescore(redo, objs, out, whys, text, ts_ns,
                           (score, c, p, ofi, x, run))
         if ts_ns != self._ts:  # the kept copies were stamped at the last scan's time
+            stamp = _restamp
             for i in np.flatnonzero(hit & ~changed).tolist():
-                out[i] = restamp(out[i], ts_ns)
+                out[i] = stamp(out[i], ts_ns)
         self._ts = ts_ns
 
         order = np.lexsort((self._order_ranks(src, miss, text), -score)).tolist()
@@ -386,23 +394,19 @@ class ScoreColumns:
                  cols: tuple[np.ndarray, ...]) -> None:
         """New scored copies of the findings at ``redo``."""
         score, c, p, ofi, x, run = (col[redo].tolist() for col in cols)
-        cls = self._cls[redo].tolist()
         s = self.s
         mid_memo = self._mid
         if len(mid_memo) > 65536:
             mid_memo.clear()
+        copy = _scored_copy
         for j, i in enumerate(redo.tolist()):
-            o = objs[i]
+            _oid, ek, tail, lane, why, prefix, rf = text[i]
             sc = score[j]
-            kind = cls[j]
-            if kind == MAKER:
-                lane, why = RESEARCH, "maker quote: needs the maker lifecycle"
-            elif kind == REPORTED_RESEARCH:
-                lane, why = RESEARCH, f"{o.scanner} reports it as research"
-            elif kind == RISK_FREE:
-                lane, why = EXECUTABLE, "risk-free"
-            else:
+            o = objs[i]
+            if lane is None:
                 lane, why = self._lane_of(o, sc, c[j], run[j])
+                prefix = f"lane={lane}: {why}; score "
+                rf = o.risk_free and lane == EXECUTABLE
             inputs = (c[j], p[j], ofi[j], x[j])
             mid = mid_memo.get(inputs) if c[j] != 0.0 else None  # -0.0 == 0.0 prints apart
             if mid is None:
@@ -410,10 +414,7 @@ class ScoreColumns:
                     f" + {s.w_confidence:g}*conf {c[j]:.3f} + {s.w_persistence:g}*persist "
                     f"{p[j]:.3f} + {s.w_ofi:g}*ofi {ofi[j]:+.3f} - {s.w_competition:g}*comp "
                     f"{x[j]:.3f}")
-            _oid, ek, tail = text[i]
-            out[i] = _scored_copy(
-                o, ts_ns, lane, o.risk_free and lane == EXECUTABLE, sc,
-                f"lane={lane}: {why}; score {sc:.4f}{ek}{mid}; {tail}")
+            out[i] = copy(o, ts_ns, lane, rf, sc, f"{prefix}{sc:.4f}{ek}{mid}; {tail}")
             whys[i] = why
 
     def _order_ranks(self, src: np.ndarray, miss: np.ndarray, text: list[Any]) -> np.ndarray:
