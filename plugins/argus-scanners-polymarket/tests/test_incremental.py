@@ -174,6 +174,16 @@ def test_latency_equals_reference(seed: int) -> None:
     assert seen > 0
 
 
+@pytest.mark.parametrize("seed", [13, 14])
+def test_latency_capped_size_equals_reference(seed: int) -> None:
+    # max_size cuts walks short: the memoised prefix walks' max_qty path
+    capped = PmScannersSettings(latency=LatencySettings(pairs={"BTC": SPOT},
+                                                        max_size=Decimal("30")))
+    seen = check(lambda inc: LatencyScanner(capped, incremental=inc), steps=60, seed=seed,
+                 events=60, stateful=True)
+    assert seen > 0
+
+
 @pytest.mark.parametrize("seed", [15, 16])
 def test_correlation_equals_reference(seed: int) -> None:
     seen = check(lambda inc: CorrelationScanner(SETTINGS, incremental=inc), steps=60,

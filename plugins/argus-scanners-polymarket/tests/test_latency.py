@@ -201,3 +201,38 @@ def test_window_and_direction_from_other_meta_shapes() -> None:
     b.book(down, [(0.30, 100)], [(0.60, 100)], ts_ns=T0 + 300 * S)
     (opp,) = sc.scan(b.market, T0 + 300 * S)
     assert opp.legs[0].instrument_id == down and "down token" in opp.reason
+
+
+@pytest.mark.parametrize("max_qty", [None, D("0.01"), D("25"), D("120.37")])
+def test_prefix_walks_equal_the_walk_for_every_fair_value(max_qty: Decimal | None) -> None:
+    # the incremental scan counts the leading levels passing the edge test and reads the
+    # memoised walk of that prefix: it must be walk_asks' walk, leg included, to the digit
+    import numpy as np
+    from argus_scanners_polymarket.common import Ladders, buy_leg, walk_asks
+    from argus_scanners_polymarket.latency import PrefixWalks
+
+    rng = np.random.default_rng(3)
+    schedule = FeeSchedule(taker_bps=D(100))
+    ladders, prefixes = Ladders(), PrefixWalks()
+    min_edge = D("0.03")
+    for version in range(30):
+        k = int(rng.integers(1, 8))
+        prices = np.round(np.sort(rng.uniform(0.01, 0.99, k)), 2)
+        sizes = rng.choice([0.004, 3.0, 17.5, 60.0, 250.0], k)  # 0.004 lot-rounds to 0
+        levels = np.column_stack([prices, sizes])
+        ladder = ladders.get("t", version, levels, schedule)
+        for fair_f in np.linspace(0.0, 1.05, 40).tolist():
+            fair = D(repr(round(fair_f, 9)))
+
+            def keep(price: Decimal, unit_fee: Decimal, fair: Decimal = fair) -> bool:
+                return fair - price - unit_fee >= min_edge
+
+            want = walk_asks(levels, schedule, keep=keep, max_qty=max_qty)
+            n = 0
+            for price, unit_fee, _size, _fee in ladder:
+                if not keep(price, unit_fee):
+                    break
+                n += 1
+            walk, leg = prefixes.get("t", version, ladder, schedule, n, max_qty)
+            assert walk == want
+            assert leg == (buy_leg("t", want) if want.quantity > 0 else None)

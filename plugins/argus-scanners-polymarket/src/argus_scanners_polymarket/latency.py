@@ -44,11 +44,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from argus_core import Instrument, MarketState, Opportunity, Scanner
+from argus_core import FeeSchedule, Instrument, Leg, MarketState, Opportunity, Scanner
 from argus_scanners_polymarket.common import (
     EXECUTABLE,
     RESEARCH,
     Ladders,
+    Level,
+    Walk,
     buy_leg,
     by_profit,
     core_event_id,
@@ -107,6 +109,37 @@ def spot_price(market: MarketState, pair: str, ts_ns: int) -> tuple[int, float] 
     return max(seen) if seen else None
 
 
+class PrefixWalks:
+    """The walk of each book's first ``n`` ask levels, memoised per book version, with its
+    buy leg.
+
+    A latency finding's fair value moves every scan (the time left), but the walk it buys
+    depends on it only through how many leading levels pass the edge test: the walk of
+    those ``n`` levels with every one kept is :func:`walk_ladder`'s walk to the digit (it
+    breaks at the first level failing the test, or earlier on ``max_qty``).  So a scan pays
+    the comparisons, not the ``Decimal`` sums and the ``Walk`` / ``Leg`` objects."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[int, FeeSchedule, Decimal | None,
+                                     dict[int, tuple[Walk, Leg | None]]]] = {}
+
+    def get(self, iid: str, version: int, ladder: list[Level], schedule: FeeSchedule,
+            n: int, max_qty: Decimal | None) -> tuple[Walk, Leg | None]:
+        """The walk of ``ladder[:n]`` (all kept) and its buy leg (None for an empty walk)."""
+        hit = self._cache.get(iid)
+        if hit is None or hit[0] != version or hit[1] is not schedule or hit[2] != max_qty:
+            hit = self._cache[iid] = (version, schedule, max_qty, {})
+        got = hit[3].get(n)
+        if got is None:
+            walk = walk_ladder(ladder[:n], schedule, keep=_always, max_qty=max_qty)
+            got = hit[3][n] = (walk, buy_leg(iid, walk) if walk.quantity > 0 else None)
+        return got
+
+
+def _always(price: Decimal, unit_fee: Decimal) -> bool:
+    return True
+
+
 class LatencyScanner(Scanner):
     """Up/down markets whose price lags the spot move (driftless log-normal P(up)).
 
@@ -126,6 +159,9 @@ class LatencyScanner(Scanner):
         self.settings = settings or LatencySettings()
         self.incremental = incremental
         self.ladders = Ladders()
+        self.prefixes = PrefixWalks()
+        #: iid -> the finding's event id, valid for ``_tokens_key``
+        self._event_ids: dict[str, tuple[Instrument | None, int, str]] = {}
         self._tokens_key: tuple[int, int, int] | None = None
         self._tokens_list: list[tuple[str, Instrument, str, tuple[int, int]]] = []
         self._layout: tuple[Any, ...] | None = None
@@ -208,6 +244,7 @@ class LatencyScanner(Scanner):
                 if pair is not None and window is not None:
                     tokens.append((iid, inst, pair, window))
             self._tokens_list, self._tokens_key = tokens, key
+            self._event_ids = {}
             self._layout = None
         return self._tokens_list
 
@@ -258,8 +295,9 @@ class LatencyScanner(Scanner):
             got = self._open_price(inst, pair, window[0])  # fixed once found, as the loop does
             opens[k] = got if got is not None else np.nan
         spots, spot_ts, sigmas, vols = [], [], [], []
+        spot_of: dict[str, tuple[int, float] | None] = {}  # read once per pair, not per token
         for pair in pairs:
-            spot = spot_price(market, pair, ts_ns)
+            spot = spot_of[pair] = spot_price(market, pair, ts_ns)
             spots.append(spot[1] if spot is not None else np.nan)
             spot_ts.append(spot[0] if spot is not None else -1)
             vol = realised_vol(list(self._samples.get(pair, ())))
@@ -289,7 +327,7 @@ class LatencyScanner(Scanner):
         def build(k: int) -> list[Opportunity]:
             iid, inst, pair, window = tokens[k]
             opp = self._token(market, iid, inst, pair, window, ts_ns,
-                              vol=vols[pairs.index(pair)])
+                              vol=vols[pairs.index(pair)], spot=spot_of[pair])
             return [opp] if opp is not None else []
 
         found = [o for opps in self.cache.collect(cands, keys, build) for o in opps]
@@ -315,9 +353,21 @@ class LatencyScanner(Scanner):
                 found.append(opp)
         return by_profit(found)
 
+    def _event_id(self, market: MarketState, iid: str) -> str:
+        """``Opportunity.event_id`` of ``iid`` (incremental: memoised per instrument object
+        and ``events_version``, the inputs of :func:`event_id_for`)."""
+        if not self.incremental:
+            return event_id_for(market, iid, core_event_id(market, iid))
+        inst, version = market.instruments.get(iid), market.events_version
+        hit = self._event_ids.get(iid)
+        if hit is None or hit[0] is not inst or hit[1] != version:
+            hit = self._event_ids[iid] = (inst, version,
+                                          event_id_for(market, iid, core_event_id(market, iid)))
+        return hit[2]
+
     def _token(self, market: MarketState, iid: str, inst: Instrument, pair: str,
-               window: tuple[int, int], ts_ns: int, vol: tuple[float, int] | None = None
-               ) -> Opportunity | None:
+               window: tuple[int, int], ts_ns: int, vol: tuple[float, int] | None = None,
+               spot: tuple[int, float] | None = None) -> Opportunity | None:
         s = self.settings
         start, end = window
         book = market.books.get(iid)
@@ -325,7 +375,8 @@ class LatencyScanner(Scanner):
             return None
         if not market.tradeable(iid)[0]:
             return None
-        spot = spot_price(market, pair, ts_ns)
+        if spot is None:
+            spot = spot_price(market, pair, ts_ns)
         open_price = self._open_price(inst, pair, start)
         if spot is None or open_price is None:
             return None
@@ -343,9 +394,15 @@ class LatencyScanner(Scanner):
             return fair - price - unit_fee >= s.min_edge
 
         schedule = market.fee_schedule(iid)
-        if self.incremental:  # the ladder converted once per book version
-            walk = walk_ladder(self.ladders.get(iid, book.version, book.ask_levels(), schedule),
-                               schedule, keep=keep, max_qty=s.max_size)
+        leg: Leg | None = None
+        if self.incremental:  # the ladder converted once per book version, its walks memoised
+            ladder = self.ladders.get(iid, book.version, book.ask_levels(), schedule)
+            n = 0
+            for price, unit_fee, _size, _fee in ladder:
+                if not keep(price, unit_fee):
+                    break
+                n += 1
+            walk, leg = self.prefixes.get(iid, book.version, ladder, schedule, n, s.max_size)
         else:
             walk = walk_asks(book.ask_levels(), schedule, keep=keep, max_qty=s.max_size)
         if walk.quantity <= 0 or walk.quantity < inst.min_size:
@@ -360,9 +417,9 @@ class LatencyScanner(Scanner):
         self._confidence[oid] = self.confidences[oid] = 0.5 if realised else 0.3
         return Opportunity(
             opportunity_id=oid, scanner=self.name, ts_ns=ts_ns, kind="latency",
-            legs=(buy_leg(iid, walk),), edge_per_unit=per_share, max_size=walk.quantity,
-            expected_profit=profit, costs=walk.fees, risk_free=False,
-            event_id=event_id_for(market, iid, core_event_id(market, iid)), lane=lane,
+            legs=(leg if leg is not None else buy_leg(iid, walk),), edge_per_unit=per_share,
+            max_size=walk.quantity, expected_profit=profit, costs=walk.fees, risk_free=False,
+            event_id=self._event_id(market, iid), lane=lane,
             reason=lane_reason(lane, (
                 f"{direction} token of {inst.meta['underlying']}: spot {spot[1]:g} vs open "
                 f"{open_price:g} ({math.log(spot[1] / open_price):+.5f} log), sigma "
