@@ -661,6 +661,10 @@ class Portfolio:
     positions: dict[str, Position] = attrs.field(factory=dict)
     marks: dict[str, Decimal] = attrs.field(factory=dict)
     fees_paid: Decimal = attrs.field(default=ZERO, converter=_dec_fees_paid)
+    # (equity, gross exposure), worked out on first use: every risk check and the sizer
+    # of one order read the same immutable snapshot, so its N positions are summed once.
+    _sums: tuple[Decimal, Decimal] | None = attrs.field(default=None, init=False, eq=False,
+                                                        repr=False)
 
     def position(self, instrument_id: str) -> Position:
         """The position in ``instrument_id`` (flat when none)."""
@@ -671,17 +675,32 @@ class Portfolio:
         mark = self.marks.get(instrument_id)
         return mark if mark is not None else self.position(instrument_id).avg_price
 
+    def _valued(self) -> tuple[Decimal, Decimal]:
+        """``(equity, gross exposure)``, summed once per snapshot in one pass."""
+        sums = self._sums
+        if sums is None:
+            marks = self.marks
+            held = gross = ZERO
+            # The same additions, in the same order, as sum() from ZERO over the positions
+            # (a flat position's term too), then the cash plus that sum: identical Decimals.
+            for i, p in self.positions.items():
+                mark = marks.get(i)
+                value = p.quantity * (mark if mark is not None else p.avg_price)
+                held += value
+                gross += abs(value)
+            sums = (self.cash + held, gross)
+            object.__setattr__(self, "_sums", sums)  # a cache, not state: frozen otherwise
+        return sums
+
     @property
     def equity(self) -> Decimal:
         """Cash plus positions marked to market."""
-        return self.cash + sum(
-            (p.quantity * self.mark(i) for i, p in self.positions.items()), ZERO
-        )
+        return self._valued()[0]
 
     @property
     def gross_exposure(self) -> Decimal:
         """Sum of absolute marked position values."""
-        return sum((abs(p.quantity * self.mark(i)) for i, p in self.positions.items()), ZERO)
+        return self._valued()[1]
 
 
 @attrs.frozen

@@ -24,6 +24,7 @@ from argus_core.models import (
     Liquidity,
     MarketEvent,
     Portfolio,
+    Position,
     RiskDecision,
     Side,
 )
@@ -148,3 +149,32 @@ def test_fills_of_orders_the_engine_does_not_remember_book_from_the_ledger(
     forgetful._on_event = forget_then  # type: ignore[method-assign]  # the test's wrapper
     forgetful.run_sync()
     assert digest_ledger(tmp_path / "forgetful") == digest_ledger(tmp_path / "plain")
+
+
+def _reference_portfolio_sums(p: Portfolio) -> tuple[Decimal, Decimal]:
+    """``Portfolio.equity`` and ``gross_exposure`` as written before the one-pass cache."""
+    equity = p.cash + sum((q.quantity * p.mark(i) for i, q in p.positions.items()),
+                          Decimal(0))
+    gross = sum((abs(q.quantity * p.mark(i)) for i, q in p.positions.items()), Decimal(0))
+    return equity, gross
+
+
+def test_portfolio_sums_once_and_to_the_digit_of_the_plain_sums() -> None:
+    rng = random.Random(3)
+    for _ in range(2000):
+        positions, marks = {}, {}
+        for iid in rng.sample(INSTRUMENTS, rng.randint(0, 16)):
+            # Flat positions (a zero term with its own exponent), long and short, and
+            # 28-digit products that round, so the order of the additions shows.
+            qty = Decimal(rng.choice([0, 1, -1]) * rng.randint(1, 10**12)).scaleb(
+                -rng.randint(0, 12))
+            avg = Decimal(rng.randint(1, 10**15)).scaleb(-rng.randint(0, 10))
+            positions[iid] = Position(iid, qty, avg)
+            if qty and rng.random() < 0.8:
+                marks[iid] = Decimal(rng.randint(1, 10**15)).scaleb(-rng.randint(0, 10))
+        cash = Decimal(rng.randint(-10**20, 10**20)).scaleb(-rng.randint(0, 8))
+        portfolio = Portfolio(cash, positions, marks)
+        equity, gross = _reference_portfolio_sums(portfolio)
+        assert (portfolio.equity.as_tuple(), portfolio.gross_exposure.as_tuple()) == (
+            equity.as_tuple(), gross.as_tuple())
+        assert portfolio == Portfolio(cash, positions, marks)  # the cache is not state
