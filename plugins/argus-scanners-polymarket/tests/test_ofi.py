@@ -126,3 +126,50 @@ def test_recorded_real_book_has_no_flow_until_it_changes() -> None:
     r = tracker.reading(book.instrument_id, ts + S)
     assert r is not None and r.imbalance == 1.0
     assert r.book_ofi == pytest.approx(20230.87 + 43551.96 * 0.5 + 28605.55 * 0.25)
+
+
+@pytest.mark.parametrize("decay", [0.5, 1.0])
+def test_observe_touch_fast_path_equals_the_per_level_path(decay: float) -> None:
+    # observe() with one level reads the touch without _dict_top/_on_top/ofi_step: it must
+    # feed what those give (every state, step term and depth, to the bit), empty sides and
+    # unchanged touches included; the reference feeds the same books through _on_top
+    from decimal import Decimal as D
+
+    from argus_scanners_polymarket.ofi import _dict_top
+
+    from argus_core import BookDelta
+
+    rng = np.random.default_rng(11)
+    b = MarketBuilder()
+    ids = [f"polymarket:t{k}" for k in range(6)]
+    for iid in ids:
+        b.book(iid, [(0.40, 50.0), (0.39, 10.0)], [(0.45, 20.0), (0.46, 5.0)], ts_ns=S)
+    market = b.market
+    fast = OfiTracker(60.0, levels=1, level_decay=decay)
+    ref = OfiTracker(60.0, levels=1, level_decay=decay)
+    stamp = empty = 0
+    for k in range(400):
+        ts = (2 + k) * S
+        iid = ids[int(rng.integers(len(ids)))]
+        side = Side.BUY if rng.random() < 0.5 else Side.SELL
+        price = round(float(rng.choice([0.38, 0.39, 0.40, 0.41, 0.44, 0.45, 0.46, 0.47])), 2)
+        size = float(rng.choice([0.0, 0.0, 7.5, 20.0, 55.25]))
+        market.apply(BookDelta(iid, ts, side, D(repr(price)), D(repr(size))))
+        if k % 37 == 0:  # a side emptied
+            book = market.books[iid]
+            for p in list(book.bids if side is Side.BUY else book.asks):
+                market.apply(BookDelta(iid, ts, side, D(repr(p)), D(0)))
+        fast.observe(market)
+        empty += not market.books[iid].bids or not market.books[iid].asks
+        changed, stamp = market.changes_since(stamp)
+        for cid in reversed(changed):
+            book = market.books[cid]
+            ref._on_top(cid, _dict_top(book.bids, 1, bid=True),
+                        _dict_top(book.asks, 1, bid=False), book.ts_ns)
+        assert fast._last == ref._last and fast.fed == ref.fed
+        assert {i: list(q) for i, q in fast._steps.items()} == {
+            i: list(q) for i, q in ref._steps.items()}
+    assert sum(s[3] for q in ref._steps.values() for s in q) > 50  # transitions
+    assert empty > 0  # a side emptied: the 0 / inf stand-ins
+    readings = [(fast.reading(i, 401 * S), ref.reading(i, 401 * S)) for i in ids]
+    assert all(a == b for a, b in readings)

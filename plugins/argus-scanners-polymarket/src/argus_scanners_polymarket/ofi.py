@@ -160,6 +160,43 @@ class OfiTracker:
         self._memo.pop(iid, None)
         self.fed.add(iid)
 
+    def _on_touch(self, iid: str, bids: dict[float, float], asks: dict[float, float],
+                  ts_ns: int) -> None:
+        """:meth:`_on_top` of one level read from a book's dicts: the same tuples, the same
+        step term and depth to the bit (``ofi_step``'s level-0 term is ``0.0 + 1.0 * e``),
+        one call instead of a dozen (what ``observe`` pays per changed book)."""
+        if bids:
+            pb1 = max(bids)
+            qb1 = bids[pb1]
+            top_b: Top = ((pb1, qb1),)
+            pb1, qb1 = float(pb1), float(qb1)
+        else:
+            top_b, pb1, qb1 = (), 0.0, 0.0
+        if asks:
+            pa1 = min(asks)
+            qa1 = asks[pa1]
+            top_a: Top = ((pa1, qa1),)
+            pa1, qa1 = float(pa1), float(qa1)
+        else:
+            top_a, pa1, qa1 = (), math.inf, 0.0
+        depth = (qb1 + qa1) / 2
+        prev = self._last.get(iid)
+        steps = self._steps.setdefault(iid, deque())
+        if prev is not None:
+            pbids, pasks = prev
+            if pbids == top_b and pasks == top_a:
+                return  # nothing at the touch moved: no transition
+            pb0, qb0 = (float(pbids[0][0]), float(pbids[0][1])) if pbids else (0.0, 0.0)
+            pa0, qa0 = (float(pasks[0][0]), float(pasks[0][1])) if pasks else (math.inf, 0.0)
+            e = ((qb1 if pb1 >= pb0 else 0.0) - (qb0 if pb1 <= pb0 else 0.0)
+                 - (qa1 if pa1 <= pa0 else 0.0) + (qa0 if pa1 >= pa0 else 0.0))
+            steps.append((ts_ns, 0.0 + self.level_decay ** 0 * e, depth, 1))
+        else:
+            steps.append((ts_ns, 0.0, depth, 0))  # the first state: depth only, no e_n
+        self._last[iid] = (top_b, top_a)
+        self._memo.pop(iid, None)
+        self.fed.add(iid)
+
     def on_trade(self, trade: Trade) -> None:
         """A print: ``+size`` for a taker buy, ``-size`` for a taker sell."""
         size = float(trade.size)
@@ -186,10 +223,16 @@ class OfiTracker:
         """Read every book changed since the last call, and each token's newest trade."""
         changed, self._stamp = market.changes_since(self._stamp)
         n = self.levels
-        for iid in reversed(changed):  # oldest change first
-            book = market.books[iid]
-            self._on_top(iid, _dict_top(book.bids, n, bid=True),
-                         _dict_top(book.asks, n, bid=False), book.ts_ns)
+        books = market.books
+        if n == 1:  # the default: the touch only, without the per-level helpers
+            for iid in reversed(changed):  # oldest change first
+                book = books[iid]
+                self._on_touch(iid, book.bids, book.asks, book.ts_ns)
+        else:
+            for iid in reversed(changed):
+                book = books[iid]
+                self._on_top(iid, _dict_top(book.bids, n, bid=True),
+                             _dict_top(book.asks, n, bid=False), book.ts_ns)
         seen = self._seen_trade
         for iid, trade in market.trades.items():
             last = seen.get(iid)
