@@ -65,8 +65,9 @@ class Account:
         # Each held position's marked value, in the positions' order: a mark re-values its
         # own instrument only, so N instruments cost one product per mark, not N.
         self._values: dict[str, Decimal] = {}
-        # A book's held (instrument, quantity) pairs: what book_equity multiplies out.
-        self._held: list[tuple[str, Decimal]] = []
+        #: The held (instrument, quantity) pairs, in the positions' order: what a book's
+        #: equity multiplies out (read-only outside; rebuilt on every fill).
+        self.held: list[tuple[str, Decimal]] = []
         self.last_price: dict[str, Decimal] = {}
         #: The strategy slots' books (slot -> its own Account), with their capital.
         self.books = {slot: Account(c) for slot, c in (capital or {}).items()}
@@ -107,7 +108,7 @@ class Account:
         out = {}
         for slot, book in self.books.items():
             held = Decimal(0)  # summed first, then added to the cash, as sum() did
-            for i, qty in book._held:
+            for i, qty in book.held:
                 mark = marks.get(i)
                 held += qty * (mark if mark is not None else last[i])
             out[slot] = book.cash + held
@@ -148,7 +149,7 @@ class Account:
         marks = self.marks
         self._values = {i: p.quantity * marks.get(i, p.avg_price)
                         for i, p in self.positions.items() if p.quantity}
-        self._held = [(i, p.quantity) for i, p in self.positions.items() if p.quantity]
+        self.held = [(i, p.quantity) for i, p in self.positions.items() if p.quantity]
         self._snapshot = self._valuation = None
 
     def mark(self, instrument_id: str, price: float | Decimal) -> None:

@@ -73,6 +73,7 @@ CHECKPOINT = "runner"
 _IDLE = object()  # the live event source has nothing waiting
 _END = object()  # the live event source ended
 _CENT_E6 = Decimal("1e-8")  # equity rows are kept to 1e-8 of the quote currency
+_ZERO = Decimal(0)
 CONTROL_STATE = "trading_state"
 
 
@@ -561,9 +562,19 @@ class Runner:
         books = account.books
         if len(books) > 1:  # one book: the total is that book
             rows, texts = self._book_rows, self._book_text
-            for slot, value in account.book_equity().items():
-                cash = books[slot].cash
-                text = texts.get(slot)
+            marks, last = account.marks, account.last_price
+            for slot, book in books.items():
+                cash, text = book.cash, texts.get(slot)
+                if text is not None and text[0] is cash and not book.held:
+                    # A flat book whose cash has not moved (every fill makes a new cash
+                    # object) is worth cash + 0 again: the same text.
+                    rows.append((ts, slot, text[2], text[3]))
+                    continue
+                held = _ZERO  # as Account.book_equity: summed first, then added to the cash
+                for i, qty in book.held:
+                    mark = marks.get(i)
+                    held += qty * (mark if mark is not None else last[i])
+                value = cash + held
                 # compare_total: the same digits and exponent, so the same text
                 if text is None or text[0] is not cash or text[1].compare_total(value):
                     text = texts[slot] = (cash, value, str(cash),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from test_loop_speed_ledgers import digest_ledger, multi_bars_run
@@ -29,6 +30,7 @@ from argus_core.models import (
     Side,
 )
 from argus_core.risk import RiskEngine
+from argus_core.runner import Runner
 from argus_core.serde import dump_event, load_event
 
 INSTRUMENTS = [f"v:S{k}" for k in range(16)]
@@ -178,3 +180,33 @@ def test_portfolio_sums_once_and_to_the_digit_of_the_plain_sums() -> None:
         assert (portfolio.equity.as_tuple(), portfolio.gross_exposure.as_tuple()) == (
             equity.as_tuple(), gross.as_tuple())
         assert portfolio == Portfolio(cash, positions, marks)  # the cache is not state
+
+
+def test_book_equity_rows_are_the_plain_book_equity_formatted() -> None:
+    """The runner's per-book rows (a flat book with unmoved cash reuses its text) against
+    ``Account.book_equity`` formatted afresh at every timestamp."""
+    rng = random.Random(15)
+    slots = [f"s{k}" for k in range(6)]
+    acct = Account(Decimal(600_000), {s: Decimal(100_000) for s in slots})
+    state = SimpleNamespace(account=acct, _row_valued=None, _row_text=("", "", ""),
+                            _cash_text=(None, ""), _book_text={}, _book_rows=[],
+                            _equity_rows=[])
+    n = 0
+    for step in range(3000):
+        iid = rng.choice(INSTRUMENTS[:6])
+        price = Decimal(rng.randint(9_000, 11_000)) / 100
+        if rng.random() < 0.2:  # a fill; a flattening one leaves books flat
+            n += 1
+            qty = Decimal(rng.randint(1, 400)) / 100
+            fill = Fill(f"f{n}", f"o{n}", "v", iid, rng.choice([Side.BUY, Side.SELL]), price,
+                        qty, Decimal("0.01"), Liquidity.TAKER, step)
+            acct.apply(fill)
+            acct.apply_to_books(fill, rng.choice([*slots, "flatten"]))
+        elif rng.random() < 0.7:
+            acct.mark(iid, price)
+        state._book_rows = []
+        Runner._equity_row(state, step)  # type: ignore[arg-type]  # the fields it reads
+        expected = [(step, slot, str(book.cash), str(value.quantize(Decimal("1e-8"))))
+                    for (slot, value), book in zip(acct.book_equity().items(),
+                                                   acct.books.values(), strict=True)]
+        assert state._book_rows == expected
