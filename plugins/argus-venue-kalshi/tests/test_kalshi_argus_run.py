@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argus_testkit.processes import query
 from argus_venue_kalshi.execution import wire_client_id
 from argus_venue_kalshi.testing import LocalKalshi
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -104,20 +104,6 @@ def write_config(path: Path, exchange: LocalKalshi, key_file: Path, mode: str) -
     return path
 
 
-def rows(run_dir: Path, sql: str) -> list[sqlite3.Row]:
-    path = run_dir / "argus.db"
-    if not path.exists():
-        return []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(sql).fetchall()
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
-
-
 def argus(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "argus_core.cli", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=60)
@@ -141,19 +127,19 @@ def run_until_settled(tmp_path: Path, thread: ExchangeThread, key_file: Path, mo
             env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
         try:
             deadline = time.monotonic() + 120
-            while not rows(run_dir, "select * from fills where liquidity != 'settlement'"):
+            while not query(run_dir, "select * from fills where liquidity != 'settlement'"):
                 assert proc.poll() is None, log.read_text()[-4000:]
                 assert time.monotonic() < deadline, log.read_text()[-4000:]
                 time.sleep(0.05)
             if mode == "live":
-                while len(rows(run_dir, "select * from orders where status = 'open' and "
+                while len(query(run_dir, "select * from orders where status = 'open' and "
                                         "time_in_force = 'post_only'")) < 3:
                     assert proc.poll() is None, log.read_text()[-4000:]
                     assert time.monotonic() < deadline, log.read_text()[-4000:]
                     time.sleep(0.05)
                 killed = argus(env, tmp_path, "kill", "--run-dir", str(run_dir))
                 assert killed.returncode == 0, killed.stdout + killed.stderr
-                while rows(run_dir, "select * from orders where status = 'open'"):
+                while query(run_dir, "select * from orders where status = 'open'"):
                     # a book change is an event: the loop commits and reads the kill
                     thread.call(lambda: thread.exchange.engine.set_level(TICKER, "yes", 30, 1))
                     thread.call(lambda: thread.exchange.engine.set_level(TICKER, "yes", 30, 0))
@@ -182,11 +168,11 @@ def test_argus_run_paper_then_live_against_the_local_exchange(
     engine = venue_exchange.exchange.engine
     # paper: the strategy trades against the exchange's books; nothing reaches it
     paper = run_until_settled(tmp_path, venue_exchange, key_files, "paper")
-    fills = rows(paper, "select * from fills order by liquidity = 'settlement', fill_id")
+    fills = query(paper, "select * from fills order by liquidity = 'settlement', fill_id")
     assert [(f["side"], D(f["quantity"]), D(f["price"]), f["liquidity"]) for f in fills] == [
         ("buy", 5, D("0.42"), "taker"), ("sell", 5, 1, "settlement")]
     assert engine.orders == {} and engine.fills == []
-    rests = rows(paper, "select * from orders where time_in_force = 'post_only'")
+    rests = query(paper, "select * from orders where time_in_force = 'post_only'")
     assert len(rests) == 3 and all(r["status"] in ("pending", "open") for r in rests)
 
     # live: a fresh market, orders sent to the exchange, the ledger equal to it
@@ -194,7 +180,7 @@ def test_argus_run_paper_then_live_against_the_local_exchange(
         status="active", result="", settlement_ts=None),
         engine.settlements.clear()))
     live = run_until_settled(tmp_path, venue_exchange, key_files, "live")
-    orders = {o["client_order_id"]: o for o in rows(
+    orders = {o["client_order_id"]: o for o in query(
         live, "select * from orders where strategy = 'kalshi_e2e'")}
     at_exchange = {o["client_order_id"]: o for o in venue_exchange.call(
         lambda: [dict(o) for o in engine.orders.values()])}
@@ -217,13 +203,13 @@ def test_argus_run_paper_then_live_against_the_local_exchange(
     assert [path.rsplit("/", 1)[-1] for path, _ in deletes] == ["batched"]
     assert sorted(o["order_id"] for o in deletes[0][1]["orders"]) == sorted(
         o["venue_order_id"] for o in posts)
-    ledger_fills = rows(live, "select * from fills where liquidity != 'settlement' "
+    ledger_fills = query(live, "select * from fills where liquidity != 'settlement' "
                               "order by fill_id")
     exchange_fills = venue_exchange.call(lambda: [dict(f) for f in engine.fills])
     assert [(f["fill_id"], D(f["price"]), D(f["quantity"]), D(f["fee"]))
             for f in ledger_fills] == [
         (f["trade_id"], D(f["yes_price_dollars"]), D(f["count"]), D(f["fee_cost"]))
         for f in sorted(exchange_fills, key=lambda f: f["trade_id"])]
-    settled = rows(live, "select * from fills where liquidity = 'settlement'")
+    settled = query(live, "select * from fills where liquidity = 'settlement'")
     assert [(s["instrument_id"], D(s["quantity"]), D(s["price"])) for s in settled] == [
         (YES, 5, 1)]
