@@ -231,19 +231,24 @@ class LatencyScanner(Scanner):
             self._open[inst.id] = found
         return found
 
+    def _list_tokens(self, market: MarketState
+                     ) -> list[tuple[str, Instrument, str, tuple[int, int]]]:
+        """Every up/down token with a mapped pair and a window, in instrument order."""
+        tokens = []
+        for iid, inst in market.instruments.items():
+            if inst.kind != "binary" or "underlying" not in inst.meta:
+                continue
+            pair, window = self._pair(inst), self.window(market, inst)
+            if pair is not None and window is not None:
+                tokens.append((iid, inst, pair, window))
+        return tokens
+
     def _tokens(self, market: MarketState) -> list[tuple[str, Instrument, str, tuple[int, int]]]:
         """Every up/down token with a mapped pair and a window (memoised until the
         instruments or the events change)."""
         key = (len(market.instruments), market.events_version, id(market))
         if self._tokens_key != key:
-            tokens = []
-            for iid, inst in market.instruments.items():
-                if inst.kind != "binary" or "underlying" not in inst.meta:
-                    continue
-                pair, window = self._pair(inst), self.window(market, inst)
-                if pair is not None and window is not None:
-                    tokens.append((iid, inst, pair, window))
-            self._tokens_list, self._tokens_key = tokens, key
+            self._tokens_list, self._tokens_key = self._list_tokens(market), key
             self._event_ids = {}
             self._layout = None
         return self._tokens_list
@@ -337,13 +342,7 @@ class LatencyScanner(Scanner):
 
     def reference_scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """The per-token reference loop over ``market.instruments``."""
-        tokens = []
-        for iid, inst in market.instruments.items():
-            if inst.kind != "binary" or "underlying" not in inst.meta:
-                continue
-            pair, window = self._pair(inst), self.window(market, inst)
-            if pair is not None and window is not None:
-                tokens.append((iid, inst, pair, window))
+        tokens = self._list_tokens(market)
         self._sample_pairs(market, {tk[2] for tk in tokens}, ts_ns)
         self.confidences = {}
         found: list[Opportunity] = []
