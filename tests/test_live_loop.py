@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import types
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -645,10 +645,28 @@ def test_a_kill_cancels_every_working_order(tmp_path: Path, fake_plugin: None,
     assert cancelled == ([order["client_order_id"]] if mode == "live" else [])
 
 
+def run_fake(tmp_path: Path, mode: str, venue: type, slot: str,
+             make: Callable[[], Strategy]) -> Runner:
+    """Run the fake plugin's ``venue`` with one strategy slot in ``mode`` (no risk
+    checks) into ``tmp_path / "run"``; returns the finished runner."""
+    module = sys.modules["argus_test_fake_live"]
+    module.register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fake", venue))
+    module.register_strategies = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register(slot, lambda s: make()))
+    config = parse_config({"argus": {"plugins": [], "mode": mode},
+                           "run": {"venue": "fake", "strategies": [slot],
+                                   "risk_checks": []}}, tmp_path / "c.toml")
+    runner = Runner(config, tmp_path / "run", live_confirmed=mode == "live")
+    runner.run_sync()
+    return runner
+
+
 class RestThenCancel(RestingBuy):
-    """Rests a GTC buy on the first X bar, cancels it on the third."""
+    """Rests a GTC buy on the first X bar, cancels it on bar ``cancel_on``."""
 
     name = "rest_then_cancel"
+    cancel_on, why = 3, "stale quote"
 
     def __init__(self) -> None:
         super().__init__()
@@ -660,8 +678,8 @@ class RestThenCancel(RestingBuy):
         if not isinstance(event, Bar) or event.instrument_id != IID:
             return []
         self.bars += 1
-        if self.bars == 3:
-            return [CancelIntent("rest_then_cancel", IID, reason="stale quote")]
+        if self.bars == self.cancel_on:
+            return [CancelIntent(self.name, IID, reason=self.why)]
         return super().on_event(event, ctx)
 
 
@@ -670,15 +688,7 @@ def test_a_strategy_cancels_its_own_working_orders(tmp_path: Path, fake_plugin: 
                                                    mode: str) -> None:
 
     RestingMarket.cancelled = cancelled = []
-    module = sys.modules["argus_test_fake_live"]
-    module.register_venues = hookimpl(  # type: ignore[attr-defined]
-        lambda register: register("fake", RestingMarket))
-    module.register_strategies = hookimpl(  # type: ignore[attr-defined]
-        lambda register: register("rest_then_cancel", lambda s: RestThenCancel()))
-    config = parse_config({"argus": {"plugins": [], "mode": mode},
-                           "run": {"venue": "fake", "strategies": ["rest_then_cancel"],
-                                   "risk_checks": []}}, tmp_path / "c.toml")
-    Runner(config, tmp_path / "run", live_confirmed=mode == "live").run_sync()
+    run_fake(tmp_path, mode, RestingMarket, "rest_then_cancel", RestThenCancel)
     with Ledger.in_dir(tmp_path / "run") as ledger:
         (order,) = ledger.query("select client_order_id, status, status_reason from orders")
         assert order["status"] == "cancelled" and "stale quote" in order["status_reason"]
@@ -809,16 +819,7 @@ class Quiet(RestingMarket):
 def test_a_cancel_intent_can_pull_one_side_only(tmp_path: Path, fake_plugin: None,
                                                 mode: str) -> None:
     RestingMarket.cancelled = cancelled = []
-    module = sys.modules["argus_test_fake_live"]
-    module.register_venues = hookimpl(  # type: ignore[attr-defined]
-        lambda register: register("fake", Quiet))
-    module.register_strategies = hookimpl(  # type: ignore[attr-defined]
-        lambda register: register("two_sided", lambda s: TwoSided()))
-    config = parse_config({"argus": {"plugins": [], "mode": mode},
-                           "run": {"venue": "fake", "strategies": ["two_sided"],
-                                   "risk_checks": []}}, tmp_path / "c.toml")
-    runner = Runner(config, tmp_path / "run", live_confirmed=mode == "live")
-    runner.run_sync()
+    runner = run_fake(tmp_path, mode, Quiet, "two_sided", TwoSided)
     with Ledger.in_dir(tmp_path / "run") as ledger:
         rows = {r["side"]: r for r in ledger.query(
             "select client_order_id, side, status, status_reason from orders")}
@@ -851,24 +852,11 @@ class SlowAck(RestingMarket):
         await super().cancel(client_order_id)
 
 
-class SendThenCancel(RestingBuy):
+class SendThenCancel(RestThenCancel):
     """Sends a resting buy on the first bar and cancels it on the next."""
 
     name = "send_then_cancel"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.bars = 0
-
-    def on_event(self, event: MarketEvent, ctx: Any) -> list[Any]:
-        from argus_core.models import CancelIntent
-
-        if not isinstance(event, Bar) or event.instrument_id != IID:
-            return []
-        self.bars += 1
-        if self.bars == 2:
-            return [CancelIntent(self.name, IID, reason="changed my mind")]
-        return super().on_event(event, ctx)
+    cancel_on, why = 2, "changed my mind"
 
 
 @pytest.mark.parametrize("refuse", [False, True])
@@ -878,16 +866,7 @@ def test_a_cancel_of_a_pending_order_goes_out_once_the_venue_knows_it(
     venue), then goes out once; a refused order needs no cancel."""
     RestingMarket.cancelled = cancelled = []
     SlowAck.refuse, SlowAck.log = refuse, []
-    module = sys.modules["argus_test_fake_live"]
-    module.register_venues = hookimpl(  # type: ignore[attr-defined]
-        lambda register: register("fake", SlowAck))
-    module.register_strategies = hookimpl(  # type: ignore[attr-defined]
-        lambda register: register("send_then_cancel", lambda s: SendThenCancel()))
-    config = parse_config({"argus": {"plugins": [], "mode": "live"},
-                           "run": {"venue": "fake", "strategies": ["send_then_cancel"],
-                                   "risk_checks": []}}, tmp_path / "c.toml")
-    runner = Runner(config, tmp_path / "run", live_confirmed=True)
-    runner.run_sync()
+    runner = run_fake(tmp_path, "live", SlowAck, "send_then_cancel", SendThenCancel)
     with Ledger.in_dir(tmp_path / "run") as ledger:
         (order,) = ledger.query("select client_order_id, status, status_reason from orders")
     if refuse:
