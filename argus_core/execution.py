@@ -469,7 +469,7 @@ class ExecutionEngine:
         given): paper orders at once, live ones through ``venue.cancel``; a live order
         still pending (sent, not acknowledged) is cancelled when its acknowledgement
         arrives."""
-        def wanted(order_slot: str, order_instrument: str, order_side: Side | None) -> bool:
+        def wanted(order_slot: str, order_instrument: str, order_side: Side) -> bool:
             return (slot is None or order_slot == slot) and \
                 (instrument_id is None or order_instrument == instrument_id) and \
                 (side is None or order_side is side)
@@ -482,18 +482,16 @@ class ExecutionEngine:
                     self.ledger.set_order_status(coid, OrderStatus.CANCELLED, reason=reason)
                     self.loop.mark_dirty()
             return
-        for coid, order_slot, order_instrument in self.ledger.working_orders():
-            if wanted(order_slot, order_instrument, side and self._side_of(coid)):
-                self._spawn(self._cancel_live(coid, reason))
-        for coid in self.ledger.order_ids_in(OrderStatus.PENDING):
+        for coid in [*(c for c, _, _ in self.ledger.working_orders()),
+                     *self.ledger.order_ids_in(OrderStatus.PENDING)]:
             row = self.ledger.order_row(coid)
-            if row is not None and wanted(row["strategy"], row["instrument_id"],
-                                          Side(row["side"])):
+            if row is None or not wanted(row["strategy"], row["instrument_id"],
+                                         Side(row["side"])):
+                continue
+            if row["status"] == OrderStatus.PENDING.value:
                 self.cancel_on_ack[coid] = reason
-
-    def _side_of(self, coid: str) -> Side | None:
-        row = self.ledger.order_row(coid)
-        return Side(row["side"]) if row is not None else None
+            else:
+                self._spawn(self._cancel_live(coid, reason))
 
     def _acknowledged(self, coid: str) -> None:
         """An order that was pending is now known to the venue (acknowledged, filled or
@@ -564,7 +562,6 @@ class ExecutionEngine:
                 self.book_live_fill(fill)
             for order in orders:
                 self._acknowledged(order.client_order_id)
-            for order in orders:
                 self._settle_basket(order.basket_id)
             self.loop.mark_dirty()
 
