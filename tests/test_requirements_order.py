@@ -7,9 +7,11 @@ argustrade-multivenue")."""
 
 from __future__ import annotations
 
-import re
 import tomllib
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,12 +21,12 @@ def _project(folder: Path) -> dict[str, object]:
 
 
 def _requirement_name(text: str) -> str:
-    return re.split(r"[\[<>=!~; ]", text, maxsplit=1)[0].strip().lower()
+    return canonicalize_name(Requirement(text).name)
 
 
 def test_requirements_dev_lists_every_first_party_dependency_before_its_dependents() -> None:
     folders = [ROOT, *sorted(p.parent for p in ROOT.glob("plugins/*/pyproject.toml"))]
-    name_of = {f.resolve(): str(_project(f)["name"]).lower() for f in folders}
+    name_of = {f.resolve(): canonicalize_name(str(_project(f)["name"])) for f in folders}
     first_party = set(name_of.values())
     listed: list[str] = []
     extras_of: dict[str, list[str]] = {}
