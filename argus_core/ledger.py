@@ -2,20 +2,27 @@
 
 Durability: WAL journal with ``synchronous=FULL``, so every committed
 transaction (an order before it is sent, its fills, a checkpoint) survives a
-crash or SIGKILL.  Money is stored as exact decimal text.  All writes go
-through explicit transactions (:meth:`Ledger.transaction`); nothing
-auto-commits half of a change.
+crash, SIGKILL or power loss.  A replay relaxes it to ``NORMAL`` while it runs
+(:meth:`Ledger.set_commit_sync`): its commits survive a crash or SIGKILL all the same,
+and a power loss can only take back its last few commits, each atomic with its
+checkpoint, which the resumed replay re-derives; its final commit is FULL again.
+Money is stored as exact decimal text.  All writes go through explicit transactions
+(:meth:`Ledger.transaction`); nothing auto-commits half of a change.
 
 Deferred rows (``defer_writes``, set by a replay, whose rows only need to be durable
-with its checkpoint): fills and position rows are kept in memory and written with one
-``executemany`` each when the transaction commits, or before any read through this
-class could miss them; a rollback drops them with the rest of the transaction.
+with its checkpoint): order, fill and position rows are kept in memory (an order's later
+status changes update its row there) and written with one ``executemany`` each when the
+transaction commits, or before any read through this class could miss them; a rollback
+drops them with the rest of the transaction.  An order row is still written before the
+order is sent: into the open transaction's buffer, committed with the checkpoint that
+covers the event that sent it, exactly as the rows it replaced.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
@@ -39,6 +46,17 @@ from argus_core.models import (
 )
 
 LEDGER_FILE = "argus.db"
+
+#: The core's ``orders`` columns, as a deferred order row holds them.
+ORDER_COLUMNS = ("client_order_id", "run_id", "venue", "instrument_id", "side", "quantity",
+                 "limit_price", "order_type", "time_in_force", "strategy", "ts_ns", "status",
+                 "basket_id", "reduce_only", "filled_quantity", "venue_order_id",
+                 "status_reason", "reason", "decision_price", "arrival_price",
+                 "arrival_spread")
+_STATUS, _FILLED, _VENUE_ID, _STATUS_REASON = (ORDER_COLUMNS.index(c) for c in (
+    "status", "filled_quantity", "venue_order_id", "status_reason"))
+_INSERT_ORDERS = (f"insert into orders ({', '.join(ORDER_COLUMNS)}) values "
+                  f"({','.join('?' * len(ORDER_COLUMNS))})")
 
 
 def core_migrations(migrations: Migrations) -> None:
@@ -129,6 +147,7 @@ class Ledger:
         self.conn.setbusytimeout(5000)
         #: Buffer fill and position rows until the commit (see the module docstring).
         self.defer_writes = False
+        self._orders: dict[str, list[Any]] = {}  # ORDER_COLUMNS values, by client id
         self._fills: list[tuple[Any, ...]] = []
         self._positions: dict[str, tuple[Any, ...]] = {}
         # The last status written by set_order_status: the same write again is skipped.
@@ -153,6 +172,22 @@ class Ledger:
             except apsw.BusyError:
                 time.sleep(0.05)
         raise LedgerError(f"{self.path}: locked by another process for 5 s while opening")
+
+    def set_commit_sync(self, *, full: bool) -> None:
+        """``synchronous=FULL`` (each commit fsyncs the WAL) or ``NORMAL`` (commits reach
+        the OS at once, the disk at the next WAL checkpoint or FULL commit; a power loss
+        can drop the newest commits, never half of one).  Outside a transaction only."""
+        self.conn.execute(f"pragma synchronous={'full' if full else 'normal'}")
+
+    def sync_wal(self) -> None:
+        """Make every commit so far durable now (fsync the WAL), whatever the setting."""
+        wal = Path(f"{self.path}-wal")
+        with contextlib.suppress(FileNotFoundError):
+            fd = os.open(wal, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     @classmethod
     def in_dir(cls, run_dir: Path, migrations: Migrations | None = None) -> Ledger:
@@ -195,11 +230,14 @@ class Ledger:
 
     def rollback(self) -> None:
         """Abandon the open transaction (and the deferred rows)."""
-        self._fills, self._positions, self._status_written = [], {}, None
+        self._orders, self._fills, self._positions, self._status_written = {}, [], {}, None
         self.conn.execute("rollback")
 
     def flush(self) -> None:
-        """Write the deferred fill and position rows now (inside the open transaction)."""
+        """Write the deferred order, fill and position rows now (inside the open
+        transaction; orders first: a fill refers to its order)."""
+        if self._orders:
+            self._flush_orders()
         if self._fills:
             self.conn.executemany("insert into fills values (?,?,?,?,?,?,?,?,?,?)", self._fills)
             self._fills = []
@@ -207,6 +245,12 @@ class Ledger:
             self.conn.executemany("insert or replace into positions values (?,?,?,?,?)",
                                   self._positions.values())
             self._positions = {}
+
+    def _flush_orders(self) -> None:
+        """Write the deferred order rows (before any read of the orders table)."""
+        if self._orders:
+            self.conn.executemany(_INSERT_ORDERS, self._orders.values())
+            self._orders = {}
 
     # -- runs ----------------------------------------------------------------------
     def start_run(self, run_id: str, mode: str, seed: int, config_json: str,
@@ -255,6 +299,18 @@ class Ledger:
     def insert_order(self, order: Order, run_id: str) -> bool:
         """Persist ``order`` before it is sent; False when that client id already exists
         (idempotency: a resumed run re-deriving the same order id sends nothing twice)."""
+        if self.defer_writes:
+            coid = order.client_order_id
+            if self.order_exists(coid):
+                return False
+            self._orders[coid] = [
+                coid, run_id, order.venue, order.instrument_id, order.side.value,
+                str(order.quantity), _sql(order.limit_price), order.order_type.value,
+                order.time_in_force.value, order.strategy, order.ts_ns, order.status.value,
+                order.basket_id, int(order.reduce_only), "0", None, None, order.reason,
+                _sql(order.decision_price), _sql(order.arrival_price),
+                _sql(order.arrival_spread)]
+            return True
         self.conn.execute(
             "insert or ignore into orders (client_order_id, run_id, venue, instrument_id, side,"
             " quantity, limit_price, order_type, time_in_force, strategy, ts_ns, status,"
@@ -270,8 +326,8 @@ class Ledger:
 
     def order_exists(self, client_order_id: str) -> bool:
         """Whether an order with this client id was ever persisted."""
-        return bool(self.conn.execute("select 1 from orders where client_order_id = ?",
-                                      (client_order_id,)).fetchall())
+        return client_order_id in self._orders or bool(self.conn.execute(
+            "select 1 from orders where client_order_id = ?", (client_order_id,)).fetchall())
 
     def set_order_status(self, client_order_id: str, status: OrderStatus,
                          filled_quantity: Decimal | None = None, reason: str | None = None
@@ -281,6 +337,14 @@ class Ledger:
         this connection, is skipped (booking a paper fill writes the status, and the
         order path then asks for the same)."""
         filled = None if filled_quantity is None else str(filled_quantity)
+        row = self._orders.get(client_order_id)
+        if row is not None:  # deferred: its row changes in memory
+            row[_STATUS] = status.value
+            if filled is not None:
+                row[_FILLED] = filled
+            if reason is not None:
+                row[_STATUS_REASON] = reason
+            return
         written = (client_order_id, status, filled, reason)
         if self._status_written == (*written, self.conn.total_changes()):
             return
@@ -300,6 +364,13 @@ class Ledger:
                           from_: Sequence[OrderStatus], reason: str | None = None) -> None:
         """Set ``status`` (and why) only while the order is in one of ``from_``: news that
         arrives late never undoes what the ledger already knows."""
+        row = self._orders.get(client_order_id)
+        if row is not None:  # deferred: as the SQL below, in memory
+            if row[_STATUS] in {s.value for s in from_}:
+                row[_STATUS] = status.value
+                if reason is not None:
+                    row[_STATUS_REASON] = reason
+            return
         marks = ",".join("?" * len(from_))
         self.conn.execute(
             f"update orders set status = ?, status_reason = coalesce(?, status_reason) "
@@ -327,8 +398,9 @@ class Ledger:
 
     def order_row(self, client_order_id: str) -> dict[str, Any] | None:
         """The order's row, or None when the ledger does not know the id."""
-        # Not through query(): the orders table holds no deferred rows, nothing to flush;
-        # its column names are read once (booking a fill asks for its order's row).
+        # Not through query(): only deferred orders need writing first, not fills; its
+        # column names are read once (booking a fill asks for its order's row).
+        self._flush_orders()
         cursor = self.conn.execute("select * from orders where client_order_id = ?",
                                    (client_order_id,))
         if self._order_columns is None:
@@ -341,12 +413,16 @@ class Ledger:
 
     def order_status(self, client_order_id: str) -> OrderStatus | None:
         """The order's status, or None when the ledger does not know the id."""
+        row = self._orders.get(client_order_id)
+        if row is not None:
+            return OrderStatus(row[_STATUS])
         rows = self.conn.execute("select status from orders where client_order_id = ?",
                                  (client_order_id,)).fetchall()
         return OrderStatus(cast(str, rows[0][0])) if rows else None  # a TEXT column
 
     def order_ids_in(self, status: OrderStatus) -> list[str]:
         """Client order ids of every order in ``status``, oldest first."""
+        self._flush_orders()
         return [r[0] for r in self.conn.execute(
             "select client_order_id from orders where status = ? order by ts_ns, "
             "client_order_id", (status.value,))]
@@ -354,6 +430,7 @@ class Ledger:
     def working_orders(self) -> list[tuple[str, str, str]]:
         """``(client_order_id, strategy, instrument_id)`` of every open or partly filled
         order."""
+        self._flush_orders()
         return [(r[0], r[1], r[2]) for r in self.conn.execute(
             "select client_order_id, strategy, instrument_id from orders where status in "
             "(?, ?) order by ts_ns, client_order_id",
@@ -361,6 +438,7 @@ class Ledger:
 
     def working_instruments(self, strategy: str) -> set[str]:
         """Instruments on which ``strategy`` has an order not yet final."""
+        self._flush_orders()
         return {r[0] for r in self.conn.execute(
             "select distinct instrument_id from orders where strategy = ? and status in "
             "(?, ?, ?)", (strategy, OrderStatus.PENDING.value, OrderStatus.OPEN.value,
@@ -368,6 +446,10 @@ class Ledger:
 
     def set_venue_order_id(self, client_order_id: str, venue_order_id: str) -> None:
         """Remember the venue's id of an acknowledged order."""
+        row = self._orders.get(client_order_id)
+        if row is not None:
+            row[_VENUE_ID] = venue_order_id
+            return
         self.conn.execute("update orders set venue_order_id = ? where client_order_id = ?",
                           (venue_order_id, client_order_id))
 
@@ -386,6 +468,9 @@ class Ledger:
 
     def basket_of(self, client_order_id: str) -> str | None:
         """The basket an order belongs to (None: a single order, or unknown)."""
+        row = self._orders.get(client_order_id)
+        if row is not None:
+            return cast("str | None", row[ORDER_COLUMNS.index("basket_id")])
         rows = self.conn.execute("select basket_id from orders where client_order_id = ?",
                                  (client_order_id,)).fetchall()
         return cast("str | None", rows[0][0]) if rows else None  # a nullable TEXT column
@@ -403,6 +488,7 @@ class Ledger:
 
     def basket_has_unwind(self, basket_id: str) -> bool:
         """Whether an unwind (a reduce-only order) was ever sent for this basket."""
+        self._flush_orders()
         return bool(self.conn.execute(
             "select 1 from orders where basket_id = ? and reduce_only = 1 limit 1",
             (basket_id,)).fetchall())

@@ -16,7 +16,9 @@ live mode also right after any event that produced an order or a fill (their
 data cannot be replayed), and after any hot-swap.  A crash rolls back to the
 last checkpoint; a resumed replay skips the events up to it and re-derives
 everything after it deterministically, with the same client order ids, so no
-order is lost or duplicated.
+order is lost or duplicated.  A replay's commits do not fsync each (see
+:meth:`Ledger.set_commit_sync`): a power loss can only take back its newest checkpoints,
+which the resumed replay re-derives; its final commit and any swap are made durable.
 
 Kill switch: every mark (bar, trade, book) of an instrument held re-values the account
 and feeds the risk engine's drawdown watch (:meth:`RiskEngine.on_equity`), so the
@@ -166,6 +168,11 @@ class Runner:
         self.versions: dict[str, str] = {}
         self.ledger = open_ledger(self.ctx)
         self.ledger.defer_writes = not self._commit_each_change  # see _commit_each_change
+        if not self._commit_each_change:
+            # A replay's commits need no fsync each: a power loss can only take back its
+            # newest checkpoints (each atomic with its rows), which a resumed replay
+            # re-derives.  Its last commit, and any swap's, are made durable (see run).
+            self.ledger.set_commit_sync(full=False)
         self.engine = ExecutionEngine(
             loop=self, ledger=self.ledger, run_id=self.ctx.run_id, venue=self.asm.venue,
             venue_name=self.asm.venue.name or config.run.venue, market=self.market,
@@ -324,6 +331,8 @@ class Runner:
                 await asyncio.gather(self._fills_task, return_exceptions=True)
             if self.ledger.in_transaction:
                 self.ledger.commit()
+            if not self._commit_each_change:
+                self.ledger.set_commit_sync(full=True)  # this commit fsyncs all before it
             self._finish_run_row()
             try:
                 self._notify("on_shutdown", ctx=self.ctx)
@@ -759,6 +768,8 @@ class Runner:
             self._book_rows = []
         self.ledger.save_checkpoint(CHECKPOINT, self.seq, self.market.now_ns, self._state())
         self.ledger.commit()
+        if self._swapped and not self._commit_each_change:
+            self.ledger.sync_wal()  # a swap is not re-derivable: durable now, even in replay
         self._read_control()  # a person may have run `argus kill` / `argus resume`
         if reopen:
             self._begin()
