@@ -162,3 +162,25 @@ def test_fomc_july_2024_after_the_decision_all_components() -> None:
                and "risk-free; score" in o.reason for o in opps)
     scores = [ranked.scores[o.opportunity_id].score for o in opps]
     assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("tail", ["plain reason", "a reason holding the separator \x1f here"])
+def test_batch_formatted_reasons_equal_the_reference_f_string(tail: str) -> None:
+    """``ScoreColumns`` formats every rescored reason in one ``%`` call split at a separator;
+    its text equals the reference's f-string (``ranking._score``) for each row, signed
+    zeros and rounding edges included, and a finding's own text holding the separator
+    falls back to one row at a time with the same result."""
+    from argus_scanners_polymarket.scoring import ScoreColumns
+
+    s = RankingSettings(w_confidence=0.3, w_ofi=0.125)
+    cols = ScoreColumns(s, RankedScanner(PmScannersSettings(ranked=s))._lane)
+    rows = [("lane=research: why; score ", 0.41585, " = 0.35*edge 0.204 + 0.15*cap 0.830",
+             c, p, ofi, x, tail)
+            for c, p, ofi, x in [(0.8, 0.2, 0.0, 0.0), (-0.0, 1.0, -0.0, 0.05),
+                                 (0.0005, 0.6, -0.00049, 0.2), (1.0, 0.4, 0.99951, 1.0)]]
+    got = cols._reasons(*(list(col) for col in zip(*rows, strict=True)))
+    want = [f"{pre}{sc:.4f}{ek} + {s.w_confidence:g}*conf {c:.3f} + {s.w_persistence:g}*"
+            f"persist {p:.3f} + {s.w_ofi:g}*ofi {ofi:+.3f} - {s.w_competition:g}*comp "
+            f"{x:.3f}; {t}" for pre, sc, ek, c, p, ofi, x, t in rows]
+    assert got == want
+    assert "conf -0.000" in got[1] and "ofi -0.000" in got[1]

@@ -28,7 +28,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any
 
 import attrs
@@ -79,6 +79,19 @@ def finding_key(o: Opportunity) -> Key:
 
 _scored_copy = field_copier("ts_ns", "lane", "risk_free", "score", "reason")
 _restamp = field_copier("ts_ns")
+_SEP = "\x1f"  # ASCII unit separator: ends each reason of a batch formatted in one call
+
+
+def reason_template(s: RankingSettings) -> str:
+    """A scored finding's ``reason`` as a ``%`` template ended by :data:`_SEP`: lane prefix,
+    score, the edge and capacity text, confidence, persistence, OFI and competition terms,
+    the finding's own reason.  ``%.4f`` / ``%+.3f`` print a float as the reference's
+    f-string specs ``:.4f`` / ``:+.3f`` do (one routine, the same digits, -0.0 included)."""
+    def w(v: float) -> str:
+        return f"{v:g}".replace("%", "%%")
+
+    return (f"%s%.4f%s + {w(s.w_confidence)}*conf %.3f + {w(s.w_persistence)}*persist "
+            f"%.3f + {w(s.w_ofi)}*ofi %+.3f - {w(s.w_competition)}*comp %.3f; %s{_SEP}")
 
 
 def _take(column: np.ndarray, src: np.ndarray, fill: Any) -> np.ndarray:
@@ -174,7 +187,7 @@ class ScoreColumns:
         self._iids: list[str] = []
         self._code_row = np.zeros(0, dtype=np.int64)
         self._rows_for: tuple[TouchTable | None, int, int] = (None, -1, -1)
-        self._mid: dict[tuple[float, float, float, float], str] = {}
+        self._template = reason_template(settings)
 
     # -- findings seen for the first time ----------------------------------------------------
     def _code_of(self, iid: str) -> int:
@@ -377,9 +390,10 @@ class ScoreColumns:
             self._rescore(redo, objs, out, whys, text, ts_ns,
                           (score, c, p, ofi, x, run))
         if ts_ns != self._ts:  # the kept copies were stamped at the last scan's time
-            stamp = _restamp
-            for i in np.flatnonzero(hit & ~changed).tolist():
-                out[i] = stamp(out[i], ts_ns)
+            keep = np.flatnonzero(hit & ~changed).tolist()
+            for i, o in zip(keep, map(_restamp, map(out.__getitem__, keep), repeat(ts_ns)),
+                            strict=True):
+                out[i] = o
         self._ts = ts_ns
 
         order = np.lexsort((self._order_ranks(src, miss, text), -score)).tolist()
@@ -392,30 +406,42 @@ class ScoreColumns:
     def _rescore(self, redo: np.ndarray, objs: list[Opportunity], out: list[Any],
                  whys: list[Any], text: list[Any], ts_ns: int,
                  cols: tuple[np.ndarray, ...]) -> None:
-        """New scored copies of the findings at ``redo``."""
+        """New scored copies of the findings at ``redo``: the lanes the score decides
+        first, then every reason formatted in one batch and the copies made by one
+        ``map`` (no per-finding Python loop but for those lanes)."""
         score, c, p, ofi, x, run = (col[redo].tolist() for col in cols)
-        s = self.s
-        mid_memo = self._mid
-        if len(mid_memo) > 65536:
-            mid_memo.clear()
-        copy = _scored_copy
-        for j, i in enumerate(redo.tolist()):
-            _oid, ek, tail, lane, why, prefix, rf = text[i]
-            sc = score[j]
-            o = objs[i]
-            if lane is None:
-                lane, why = self._lane_of(o, sc, c[j], run[j])
-                prefix = f"lane={lane}: {why}; score "
-                rf = o.risk_free and lane == EXECUTABLE
-            inputs = (c[j], p[j], ofi[j], x[j])
-            mid = mid_memo.get(inputs) if c[j] != 0.0 else None  # -0.0 == 0.0 prints apart
-            if mid is None:
-                mid = mid_memo[inputs] = (
-                    f" + {s.w_confidence:g}*conf {c[j]:.3f} + {s.w_persistence:g}*persist "
-                    f"{p[j]:.3f} + {s.w_ofi:g}*ofi {ofi[j]:+.3f} - {s.w_competition:g}*comp "
-                    f"{x[j]:.3f}")
-            out[i] = copy(o, ts_ns, lane, rf, sc, f"{prefix}{sc:.4f}{ek}{mid}; {tail}")
+        rows = redo.tolist()
+        sel = list(map(objs.__getitem__, rows))
+        _ids, eks, tails, lanes, new_whys, prefixes, rfs = map(
+            list, zip(*map(text.__getitem__, rows), strict=True))
+        for j in [j for j, lane in enumerate(lanes) if lane is None]:
+            o = sel[j]  # the lane reads the score (and confidence, streak): decided now
+            lane, why = self._lane_of(o, score[j], c[j], run[j])
+            lanes[j], new_whys[j] = lane, why
+            prefixes[j] = f"lane={lane}: {why}; score "
+            rfs[j] = o.risk_free and lane == EXECUTABLE
+        reasons = self._reasons(prefixes, score, eks, c, p, ofi, x, tails)
+        copies = map(_scored_copy, sel, repeat(ts_ns), lanes, rfs, score, reasons)
+        if len(rows) == len(out):  # every finding (the persistence ramp): whole lists
+            out[:] = copies
+            whys[:] = new_whys
+            return
+        for i, o, why in zip(rows, copies, new_whys, strict=True):
+            out[i] = o
             whys[i] = why
+
+    def _reasons(self, *columns: list[Any]) -> list[str]:
+        """Each row's reason: ``self._template`` over ``(prefix, score, edge-and-capacity
+        text, confidence, persistence, OFI, competition, own reason)``, all rows in one
+        ``%`` call split at :data:`_SEP` (one row at a time if some text holds it)."""
+        n = len(columns[0])
+        rows = zip(*columns, strict=True)
+        parts = (self._template * n % tuple(chain.from_iterable(rows))).split(_SEP)
+        if len(parts) == n + 1:
+            del parts[-1]  # after the last separator
+            return parts
+        one = self._template[:-len(_SEP)]
+        return [one % row for row in zip(*columns, strict=True)]
 
     def _order_ranks(self, src: np.ndarray, miss: np.ndarray, text: list[Any]) -> np.ndarray:
         """A rank per finding that orders the opportunity ids (kept across scans: the
