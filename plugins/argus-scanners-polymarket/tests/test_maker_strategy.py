@@ -2,10 +2,11 @@
 ``OrderBook`` / ``Trade`` events with a header carrying a binary instrument and its fee
 schedule, replayed by the replay venue's ``ndjson`` setting; paper fills by the core's
 queue-conservative rule): posts one tick inside, moves a quote by cancel-then-post with
-never two working per side, cancels on adverse OFI, stops adding at the inventory limit
+never two working per side, cancels and moves one side at a time (the other keeps
+resting in the paper broker), cancels on adverse OFI, stops adding at the inventory limit
 and quotes the reducing side, books partial fills once with maker fees, posts nothing
-without an edge, does not spin while HALTED, and resumes from a checkpoint to the same
-ledger.  Every assertion reads the ledger."""
+without an edge, posts only exits while REDUCING or HALTED (no vetoes), and resumes from
+a checkpoint to the same ledger.  Every assertion reads the ledger."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from argus_scanners_polymarket.config import (
     MakerStrategySettings,
     PmScannersSettings,
 )
-from argus_scanners_polymarket.maker_strategy import MakerStrategy
+from argus_scanners_polymarket.maker_strategy import MakerStrategy, Resting
 
 from argus_core import (
     BookDelta,
@@ -103,6 +104,17 @@ class Watched(MakerStrategy):
         self.runner: Runner | None = None
         self.most_per_side = 0
         self.intents: list[tuple[int, list[Intent | CancelIntent]]] = []
+        #: The paper broker's working order ids before each event.
+        self.working_before: list[tuple[int, set[str]]] = []
+
+    def working_at(self, t: float) -> set[str]:
+        """The broker's working order ids before the first event at ``t`` seconds in."""
+        return next(ids for ts, ids in self.working_before if ts >= T0 + int(t * S))
+
+    def cancels(self) -> list[tuple[int, Side | None, str]]:
+        """Every cancel returned: (time, side, reason)."""
+        return [(t, x.side, x.reason) for t, out in self.intents for x in out
+                if isinstance(x, CancelIntent)]
 
     def on_event(self, event: MarketEvent, ctx: StrategyContext
                  ) -> Sequence[Intent | CancelIntent]:
@@ -110,10 +122,17 @@ class Watched(MakerStrategy):
         per_side = Counter((w.order.instrument_id, w.order.side)
                            for w in self.runner.broker.working.values())
         self.most_per_side = max([self.most_per_side, *per_side.values()])
+        self.working_before.append((ctx.ts_ns, set(self.runner.broker.working)))
         out = super().on_event(event, ctx)
         if out:
             self.intents.append((ctx.ts_ns, list(out)))
         return out
+
+
+def watched(strategy: MakerStrategy) -> Watched:
+    """``run``'s strategy as the :class:`Watched` it is."""
+    assert isinstance(strategy, Watched)
+    return strategy
 
 
 def run(tmp_path: Path, events: Sequence[MarketEvent], s: PmScannersSettings, *,
@@ -252,6 +271,46 @@ def test_adverse_order_flow_cancels_the_bid_at_once(tmp_path: Path) -> None:
     assert isinstance(cancel, CancelIntent) and t_cancel == T0 + 2 * S  # not held back
 
 
+def test_adverse_order_flow_against_the_bid_leaves_the_ask_resting(tmp_path: Path) -> None:
+    """Both sides quoted (short allowed); selling pressure: exactly one cancel, on the
+    buy side, and the ask is the same order, still working, not cancelled and re-posted."""
+    events = [book(1, [(0.40, 100)], [(0.50, 100)]),
+              book(2, [(0.40, 90)], [(0.50, 110)]),  # bids pulled, asks added: selling
+              book(3, [(0.40, 90)], [(0.50, 110)])]
+    run_dir, strategy = run(tmp_path, events, settings(min_requote_s=60.0, cancel_ofi=0.9,
+                                                       allow_short=True))
+    bid, ask = orders(run_dir)
+    assert (bid["side"], bid["status"], ask["side"], ask["status"]) == (
+        "buy", "cancelled", "sell", "open")
+    assert "adverse OFI -1.000 against the bid" in bid["status_reason"]
+    w = watched(strategy)
+    assert [c[:2] for c in w.cancels()] == [(T0 + 2 * S, Side.BUY)]
+    assert [len(out) for _, out in w.intents] == [2, 1]  # the cancel alone, no re-post
+    assert w.working_at(3) == {ask["client_order_id"]}
+
+
+def test_a_requote_of_one_side_moves_only_that_side(tmp_path: Path) -> None:
+    """Someone bids above us while the flow nets out (the asks grew as much): the bid moves
+    (a buy-side cancel, then the new bid, in one list); the ask's price is still right, so
+    the ask keeps its order and its place."""
+    events = [book(1, [(0.40, 100)], [(0.50, 100)]),
+              book(2, [(0.43, 10), (0.40, 100)], [(0.50, 110)]),  # OFI +10 - 10 = 0
+              book(3, [(0.43, 10), (0.40, 100)], [(0.50, 110)])]
+    run_dir, strategy = run(tmp_path, events, settings(allow_short=True))
+    rows = orders(run_dir)
+    assert [(o["side"], D(o["limit_price"]), o["status"]) for o in rows] == [
+        ("buy", D("0.41"), "cancelled"), ("sell", D("0.49"), "open"),
+        ("buy", D("0.44"), "open")]
+    assert "pm_maker: bid 0.41 -> 0.44" in rows[0]["status_reason"]
+    w = watched(strategy)
+    (t, move), = w.intents[1:]
+    assert t == T0 + 2 * S and [type(x).__name__ for x in move] == ["CancelIntent", "Intent"]
+    assert isinstance(move[0], CancelIntent) and move[0].side is Side.BUY
+    assert isinstance(move[1], Intent) and move[1].side is Side.BUY
+    assert w.working_at(3) == {rows[1]["client_order_id"], rows[2]["client_order_id"]}
+    assert w.most_per_side == 1
+
+
 def test_a_published_ofi_signal_counts_when_the_own_window_is_quiet(tmp_path: Path) -> None:
     events = [book(1, [(0.40, 100)], [(0.50, 100)]),
               Signal("ofi", IID, T0 + 2 * S, -0.9)]
@@ -322,12 +381,14 @@ def test_at_the_inventory_limit_only_the_reducing_side_is_quoted(tmp_path: Path)
     assert strategy.most_per_side == 1  # type: ignore[attr-defined]
 
 
-def test_a_bid_working_when_the_limit_is_reached_is_cancelled(tmp_path: Path) -> None:
+def test_a_bid_working_when_the_limit_is_reached_is_cancelled_alone(tmp_path: Path) -> None:
     """The limit falls on a resting bid (a hot-swap handed over a smaller limit): the bid
-    is cancelled at once, the reducing ask stays quoted."""
+    is cancelled at once, on its side only; the reducing ask keeps resting untouched (the
+    same order, still working in the paper broker)."""
     events = [book(1, [(0.40, 100)], [(0.50, 100)]),
               book(2, [(0.40, 200)], [(0.50, 100)]), trade(2, "0.40", "5"),
-              book(3, [(0.40, 250)], [(0.50, 100)])]
+              book(3, [(0.40, 250)], [(0.50, 100)]),
+              book(4, [(0.40, 250)], [(0.50, 100)])]
     s = settings(max_inventory=D(20), cancel_ofi=1.0)
     tight = settings(max_inventory=D(5), cancel_ofi=1.0).pm_maker
 
@@ -344,9 +405,14 @@ def test_a_bid_working_when_the_limit_is_reached_is_cancelled(tmp_path: Path) ->
     bid2 = [o for o in rows if o["side"] == "buy"][1]
     assert bid2["status"] == "cancelled"
     assert "inventory 5 at its limit 5" in bid2["status_reason"]
-    last = rows[-1]  # the ask, posted again at once after the token-wide cancel
-    assert (last["side"], last["ts_ns"], last["reduce_only"], last["status"]) == (
-        "sell", T0 + 3 * S, 1, "open")
+    (ask,) = [o for o in rows if o["side"] == "sell"]  # posted once, never re-posted
+    assert (ask["ts_ns"], ask["reduce_only"], ask["status"]) == (T0 + 2 * S, 1, "open")
+    assert max(o["ts_ns"] for o in rows) == T0 + 2 * S  # nothing posted at the limit
+    (cancel,) = [x for x in strategy.cancels() if x[0] == T0 + 3 * S]
+    assert cancel[1] is Side.BUY
+    assert strategy.working_at(3) == {bid2["client_order_id"], ask["client_order_id"]}
+    assert strategy.working_at(4) == {ask["client_order_id"]}  # the ask kept resting
+    assert strategy.most_per_side == 1
 
 
 def test_a_settled_market_cancels_the_quotes_and_is_not_quoted_again(tmp_path: Path) -> None:
@@ -364,32 +430,102 @@ def test_a_settled_market_cancels_the_quotes_and_is_not_quoted_again(tmp_path: P
     assert D(pos["quantity"]) == 0
 
 
-class HaltAt(Watched):
-    """Halts trading (as a person's ``argus kill`` would) at the given time."""
+class StatesAt(Watched):
+    """Sets the trading state, as a person's ``argus kill`` / ``argus resume`` would, at
+    the given times (seconds in).  The event that sets it still saw the old state."""
 
-    halt_ns = T0 + 2 * S
+    def __init__(self, s: PmScannersSettings, states: list[tuple[float, TradingState]]
+                 ) -> None:
+        super().__init__(s)
+        self.states = states
 
     def on_event(self, event: MarketEvent, ctx: StrategyContext
                  ) -> Sequence[Intent | CancelIntent]:
         assert self.runner is not None
-        if ctx.ts_ns >= self.halt_ns and self.runner.trading_state is TradingState.ACTIVE:
-            self.runner.set_trading_state(TradingState.HALTED, "test kill", by_person=True)
+        due = [state for t, state in self.states if ctx.ts_ns >= T0 + int(t * S)]
+        if due and self.runner.trading_state is not due[-1]:
+            self.runner.set_trading_state(due[-1], "test", by_person=True)
         return super().on_event(event, ctx)
 
 
-def test_halted_the_strategy_does_not_spin(tmp_path: Path) -> None:
+def _risk_events(run_dir: Path) -> list[dict[str, Any]]:
+    return ledger_rows(run_dir, "select * from risk_events where action = 'veto'")
+
+
+def test_halted_flat_the_strategy_posts_nothing(tmp_path: Path) -> None:
+    """HALTED with nothing held: nothing to exit, so nothing is posted and nothing vetoed
+    (the strategy before it read the trading state tried once per ``min_requote_s``: 3
+    ``trading_state`` vetoes here), and no cancel follows the core's."""
     # the touch moves on every event for 20 s; HALTED from 2 s on
     events = [book(1 + k * 0.5, [(0.30 + 0.01 * (k % 5), 100)], [(0.60, 100)])
               for k in range(40)]
     s = settings(min_requote_s=5.0)
-    run_dir, _ = run(tmp_path, events, s, strategy=HaltAt(s))
-    vetoes = ledger_rows(run_dir, "select * from risk_events where action = 'veto'")
+    run_dir, strategy = run(tmp_path, events, s,
+                            strategy=StatesAt(s, [(2, TradingState.HALTED)]))
     rows = orders(run_dir)
-    assert rows[0]["status"] == "cancelled"  # the HALT cancelled the working bid
-    assert len(rows) == 1  # nothing else reached the ledger
-    # at most one attempt per min_requote_s over the 18 s HALTED, each vetoed once
-    assert 1 <= len(vetoes) <= 4
-    assert all(v["check_name"] == "trading_state" for v in vetoes)
+    assert [o["status"] for o in rows] == ["cancelled"]  # the HALT cancelled the bid
+    assert "HALTED" in rows[0]["status_reason"]
+    assert _risk_events(run_dir) == []
+    assert [t for t, _ in watched(strategy).intents] == [T0 + S]  # nothing after the post
+
+
+def _fill_then(*later: MarketEvent) -> list[MarketEvent]:
+    """A bid posted at 1 s and filled at 2 s (5 held: a reduce-only ask and a new bid go
+    out), then ``later``."""
+    return [book(1, [(0.40, 100)], [(0.50, 100)]),
+            book(2, [(0.40, 200)], [(0.50, 100)]), trade(2, "0.40", "5"), *later]
+
+
+def test_reducing_cancels_only_the_bid_and_quoting_resumes_when_active(
+        tmp_path: Path) -> None:
+    """REDUCING from 3 s to 6 s with 5 held: the bid (it would grow the position) is
+    cancelled on its side only, naming the state; the reduce-only ask keeps resting, the
+    same order throughout; nothing is posted, so nothing is vetoed; back in ACTIVE the bid
+    is posted again.  (The strategy before it read the trading state left the bid resting
+    through REDUCING, where a fill would grow the position, and re-tried a vetoed bid
+    whenever the touch moved.)"""
+    events = _fill_then(*(book(t, [(0.40, 300)], [(0.50, 100)]) for t in range(3, 9)))
+    s = settings(cancel_ofi=1.0, min_requote_s=1.0)
+    run_dir, strategy = run(tmp_path, events, s, strategy=StatesAt(
+        s, [(3, TradingState.REDUCING), (6, TradingState.ACTIVE)]))
+    w = watched(strategy)
+    rows = orders(run_dir)
+    assert [(o["ts_ns"], o["side"], o["reduce_only"], o["status"]) for o in rows] == [
+        (T0 + 1 * S, "buy", 0, "filled"), (T0 + 2 * S, "buy", 0, "cancelled"),
+        (T0 + 2 * S, "sell", 1, "open"), (T0 + 7 * S, "buy", 0, "open")]
+    bid, ask = rows[1], rows[2]
+    assert "trading is reducing: a bid would grow the position 5" in bid["status_reason"]
+    # the one action while REDUCING: the buy side's cancel, on the first event that saw it
+    assert [(t, [(type(x).__name__, x.side) for x in out]) for t, out in w.intents
+            if t > T0 + 2 * S] == [(T0 + 4 * S, [("CancelIntent", Side.BUY)]),
+                                   (T0 + 7 * S, [("Intent", Side.BUY)])]
+    assert all(ask["client_order_id"] in w.working_at(t) for t in range(3, 9))
+    assert _risk_events(run_dir) == []
+    assert w.most_per_side == 1
+
+
+def test_halted_with_shares_only_the_exit_is_posted_again(tmp_path: Path) -> None:
+    """HALTED at 3 s with 5 held: the core cancels both quotes; the strategy, seeing the
+    state change, forgets them without a second cancel, posts the reduce-only ask again
+    at once and moves it with the touch (each post passes: an exit); no bid, no veto."""
+    later = [book(3, [(0.40, 300)], [(0.50, 100)]), book(4, [(0.40, 300)], [(0.50, 100)]),
+             *(book(t, [(0.40, 300)], [(0.48, 150), (0.50, 100)]) for t in (5, 6, 7))]
+    s = settings(cancel_ofi=1.0, min_requote_s=1.0)
+    run_dir, strategy = run(tmp_path, _fill_then(*later), s,
+                            strategy=StatesAt(s, [(3, TradingState.HALTED)]))
+    w = watched(strategy)
+    rows = orders(run_dir)
+    assert [(o["ts_ns"], o["side"], D(o["limit_price"]), o["reduce_only"], o["status"])
+            for o in rows] == [
+        (T0 + 1 * S, "buy", D("0.41"), 0, "filled"),
+        (T0 + 2 * S, "buy", D("0.41"), 0, "cancelled"),
+        (T0 + 2 * S, "sell", D("0.49"), 1, "cancelled"),
+        (T0 + 4 * S, "sell", D("0.49"), 1, "cancelled"),  # the exit, at once
+        (T0 + 5 * S, "sell", D("0.47"), 1, "open")]  # following the touch
+    assert all("HALTED" in o["status_reason"] for o in rows[1:3])
+    assert [(c[0], c[1]) for c in w.cancels()] == [(T0 + 5 * S, Side.SELL)]
+    assert _risk_events(run_dir) == []
+    assert w.most_per_side == 1
 
 
 def _resume_events() -> list[MarketEvent]:
@@ -427,9 +563,11 @@ def test_resumed_from_a_checkpoint_the_ledger_is_the_uninterrupted_one(
 
 # -- the strategy on its own: live-only rules, state ------------------------------------
 
-def _ctx(market: MarketState, ts: float, held: int = 0, mode: str = "live") -> StrategyContext:
+def _ctx(market: MarketState, ts: float, held: int = 0, mode: str = "live",
+         state: str = "active") -> StrategyContext:
     portfolio = Portfolio(D(1000), {IID: Position(IID, D(held))} if held else {})
-    return StrategyContext(T0 + int(ts * S), portfolio, market, mode=mode)
+    return StrategyContext(T0 + int(ts * S), portfolio, market, mode=mode,
+                           trading_state=state)
 
 
 def _market(*events: MarketEvent) -> MarketState:
@@ -441,8 +579,10 @@ def _market(*events: MarketEvent) -> MarketState:
 
 
 def _kinds(out: Sequence[Intent | CancelIntent]) -> list[tuple[str, ...]]:
-    return [("cancel",) if isinstance(x, CancelIntent) else
-            (x.side.value, str(x.limit_price), str(x.quantity), x.time_in_force.value)
+    """Cancels as ("cancel", side or "both"); posts as (side, price, size, tif[, "exit"])."""
+    return [("cancel", x.side.value if x.side else "both") if isinstance(x, CancelIntent)
+            else (x.side.value, str(x.limit_price), str(x.quantity), x.time_in_force.value,
+                  *(("exit",) if x.reduce_only else ()))
             for x in out]
 
 
@@ -461,7 +601,7 @@ def test_live_our_own_quote_in_the_book_is_not_chased() -> None:
     joined = book(3, [(0.41, 12), (0.40, 100)], [(0.50, 100)])
     market.apply(joined)
     assert _kinds(strategy.on_event(joined, _ctx(market, 3))) == [
-        ("cancel",), ("buy", "0.42", "5", "gtc")]
+        ("cancel", "buy"), ("buy", "0.42", "5", "gtc")]
 
 
 def test_a_stale_book_cancels_and_nothing_is_posted_until_it_is_live() -> None:
@@ -504,5 +644,99 @@ def test_state_round_trips_as_json_and_a_live_restart_starts_clean() -> None:
     live = MakerStrategy(s)
     live.set_state(state)
     assert _kinds(live.on_event(same, _ctx(market, 3, held=4))) == [
-        ("cancel",), ("buy", "0.41", "10", "gtc")]
+        ("cancel", "both"), ("buy", "0.41", "10", "gtc")]
     assert list(live.on_event(same, _ctx(market, 4, held=4))) == []  # once per token
+
+
+def test_a_checkpoint_from_before_per_side_pacing_stamps_both_sides() -> None:
+    """A state as the strategy wrote it before the pacing was per side (one
+    ``last_change_ns`` per token, no ``changed_ns``) restores both quotes with that stamp:
+    a move of the bid waits ``min_requote_s`` from it, then moves the bid alone."""
+    old = {"tokens": {IID: {
+        "position": "0", "reset": "", "last_change_ns": T0 + 1 * S,
+        "bid": {"price": "0.41", "quantity": "5", "posted_ns": T0 + 1 * S, "filled": "0"},
+        "ask": {"price": "0.49", "quantity": "5", "posted_ns": T0 + 1 * S, "filled": "0"}}},
+        "ofi": {"last": {IID: [[[0.40, 100.0]], [[0.50, 100.0]]]},
+                "steps": {IID: [[T0 + 1 * S, 0.0, 100.0, 0]]}, "trades": {}}}
+    strategy = MakerStrategy(settings(allow_short=True, min_requote_s=4.0))
+    strategy.set_state(json.loads(json.dumps(old)))
+    st = strategy.books[IID]
+    assert (st.bid_changed_ns, st.ask_changed_ns) == (T0 + 1 * S, T0 + 1 * S)
+    written = strategy.get_state()["tokens"][IID]
+    assert written["changed_ns"] == {"bid": T0 + 1 * S, "ask": T0 + 1 * S}
+    assert written["last_change_ns"] == T0 + 1 * S  # still readable by the old code
+    # someone bids 0.43 while the asks grow as much (no net flow): the bid should move
+    bettered = book(3, [(0.43, 10), (0.40, 100)], [(0.50, 110)])
+    market = _market(bettered)
+    assert list(strategy.on_event(bettered, _ctx(market, 3, mode="paper"))) == []  # 2 s
+    again = book(5, [(0.43, 10), (0.40, 100)], [(0.50, 110)])
+    market.apply(again)
+    assert _kinds(strategy.on_event(again, _ctx(market, 5, mode="paper"))) == [
+        ("cancel", "buy"), ("buy", "0.44", "5", "post_only")]
+    assert strategy.books[IID].ask == Resting(D("0.49"), D(5), T0 + 1 * S)  # untouched
+
+
+def test_a_post_never_meets_our_own_other_quote() -> None:
+    """The bid may be posted (its interval passed) where our own ask still rests (its move
+    must wait): the ask moves with it, so we never quote against ourselves."""
+    s = settings(min_requote_s=5.0)
+    strategy = MakerStrategy(s)
+    first = book(1, [(0.40, 100)], [(0.50, 100)])
+    market = _market(first)
+    assert _kinds(strategy.on_event(first, _ctx(market, 1, mode="paper"))) == [
+        ("buy", "0.41", "5", "post_only")]
+    # filled: 5 held, so the ask goes out now; the bid must wait until 6 s (posted at 1)
+    assert _kinds(strategy.on_event(first, _ctx(market, 2, held=5, mode="paper"))) == [
+        ("sell", "0.49", "5", "post_only", "exit")]
+    sold = trade(5.9, "0.40", "150")  # sellers, so the flow below is not all one way
+    market.apply(sold)
+    assert list(strategy.on_event(sold, _ctx(market, 5.9, held=5, mode="paper"))) == []
+    up = book(6.5, [(0.48, 100)], [(0.60, 100)])  # the touch jumps to 0.48/0.60
+    market.apply(up)
+    # the bid (free since 6 s) goes to 0.49, where our ask (moved at 2 s: waits until
+    # 7 s) rests: the ask moves to 0.59 with it
+    out = strategy.on_event(up, _ctx(market, 6.5, held=5, mode="paper"))
+    assert _kinds(out) == [("cancel", "sell"), ("buy", "0.49", "5", "post_only"),
+                           ("sell", "0.59", "5", "post_only", "exit")]
+    assert "ask 0.49 moves with the bid 0.49" in out[0].reason
+
+
+def test_reducing_replaces_a_working_ask_that_would_go_short() -> None:
+    """Short allowed, 6 of the bid's 10 filled, the 10-share ask resting: in REDUCING the
+    bid would grow the position and the ask would sell through zero; both are cancelled
+    (each on its side), the ask posted again at once as a 6-share exit; back in ACTIVE the
+    bid returns and the exit keeps resting."""
+    strategy = MakerStrategy(settings({"quote_size": "10"}, allow_short=True, cancel_ofi=1.0))
+    first = book(1, [(0.40, 100)], [(0.50, 100)])
+    market = _market(first)
+    assert _kinds(strategy.on_event(first, _ctx(market, 1, mode="paper"))) == [
+        ("buy", "0.41", "10", "post_only"), ("sell", "0.49", "10", "post_only")]
+    assert list(strategy.on_event(first, _ctx(market, 2, held=6, mode="paper"))) == []
+    out = strategy.on_event(first, _ctx(market, 3, held=6, mode="paper", state="reducing"))
+    assert _kinds(out) == [("cancel", "buy"), ("cancel", "sell"),
+                           ("sell", "0.49", "6", "post_only", "exit")]
+    assert "trading is reducing: a bid would grow the position 6" in out[0].reason
+    assert "trading is reducing: ask 0.49 (10 left) would grow the position 6" in out[1].reason
+    assert list(strategy.on_event(first, _ctx(market, 4, held=6, mode="paper",
+                                              state="reducing"))) == []  # the exit rests
+    assert _kinds(strategy.on_event(first, _ctx(market, 5, held=6, mode="paper"))) == [
+        ("buy", "0.41", "10", "post_only")]
+
+
+def test_halted_after_a_restore_resets_before_posting_the_exit() -> None:
+    """A restored strategy cannot know whether the core's HALTED cancel came after its
+    quotes were posted: its first halted look cancels both sides, then posts the exit."""
+    strategy = MakerStrategy(settings(cancel_ofi=1.0))
+    first = book(1, [(0.40, 100)], [(0.50, 100)])
+    market = _market(first)
+    strategy.on_event(first, _ctx(market, 1, held=5, mode="paper"))
+    assert strategy.books[IID].bid is not None and strategy.books[IID].ask is not None
+    restored = MakerStrategy(settings(cancel_ofi=1.0))
+    restored.set_state(json.loads(json.dumps(strategy.get_state())))
+    out = restored.on_event(first, _ctx(market, 2, held=5, mode="paper", state="halted"))
+    assert _kinds(out) == [("cancel", "both"), ("sell", "0.49", "5", "post_only", "exit")]
+    assert "trading is halted" in out[0].reason
+    # a strategy that saw the state change forgets its quotes without a cancel
+    assert _kinds(strategy.on_event(first, _ctx(market, 2, held=5, mode="paper",
+                                                state="halted"))) == [
+        ("sell", "0.49", "5", "post_only", "exit")]

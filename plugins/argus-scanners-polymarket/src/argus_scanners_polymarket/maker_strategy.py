@@ -21,26 +21,44 @@ Per quoted token, on every event of that token (book snapshot or delta, trade, b
    changes.
 4. **Limits.**  No bid at ``position >= max_inventory``, and the bid is sized so a full
    fill stays within it; the ask sells only shares held (unless ``allow_short``) and is
-   ``reduce_only`` when it only shrinks the position, so it keeps working in REDUCING
-   (and HALTED: the core passes exits) while the bid is vetoed.  No bid while the OFI
-   imbalance is at or below ``-cancel_ofi``, no ask at or above ``+cancel_ofi`` (the
-   strategy's own OFI tracker, fed every event of the token; the published ``"ofi"``
-   signal when its window saw no flow, as the scanner does).
-5. **Actions.**  A ``CancelIntent`` cancels every working order of the slot on the
-   token, so any change is *cancel, then post* the wanted sides, in that order, in
-   one list (the engine handles them in order): never two working quotes on a side.
-   A side that is no longer wanted, or a quote that would now cross, is cancelled at
-   once; moving a quote to a new price, posting after a cancel, and refreshing a
-   quote older than ``refresh_s`` wait for ``min_requote_s`` since the last change.
+   ``reduce_only`` when it only shrinks the position.  No bid while the OFI imbalance is
+   at or below ``-cancel_ofi``, no ask at or above ``+cancel_ofi`` (the strategy's own
+   OFI tracker, fed every event of the token; the published ``"ofi"`` signal when its
+   window saw no flow, as the scanner does).
+5. **Trading state** (``ctx.trading_state``).  In ``"reducing"`` and ``"halted"`` only
+   the side that shrinks the position is wanted, sized to at most the position (so it
+   is a reduce-only exit the core passes); the other side is cancelled at once with the
+   state as its reason, and a working side whose remainder would carry the position
+   through zero is replaced by the exit.  Nothing the risk engine would veto for the
+   state is posted, so those states leave no ``trading_state`` vetoes.  Back in
+   ``"active"``, quoting resumes (a side cancelled for the state waits
+   ``min_requote_s`` like any other).  HALTED makes the core cancel every working order
+   once, when the state is entered: a token that saw the state change forgets its quotes
+   (no second cancel: live, it would race the core's and be refused) and posts its exit
+   at once; a token whose previous state is unknown (a fresh or restored strategy that
+   believes quotes) resets instead (cancel both, then post).
+6. **Actions, per side.**  A side that is no longer wanted, or a quote that would now
+   cross (or grow the position in REDUCING/HALTED), is cancelled at once; moving a quote
+   to a new price and refreshing a quote older than ``refresh_s`` wait for
+   ``min_requote_s`` since that side's last change, and so does posting a side again
+   after it was cancelled (no flapping).  Each is a ``CancelIntent`` with ``side=`` that
+   side only, followed by the side's new post in the same list (the engine handles them
+   in order: never two working quotes on a side); the other side keeps resting, with its
+   queue place.  A posted side never meets our own other quote: one that would (the
+   other side still waiting to move) moves the other side with it.  A reset (position
+   changed by something else, a live restart) cancels both sides (``side=None``), then
+   posts the wanted ones, a side that was working at once; a stale book and a settled
+   market cancel both sides too.
 
-What the strategy cannot see.  ``StrategyContext`` shows positions, not working orders
-or the trading state, so the strategy keeps its own belief of its quotes (in
-``get_state``, checkpointed with the ledger).  A post the risk engine vetoes (HALTED,
-REDUCING, a stale book) or the venue ends unseen stays believed until the quote is
-moved or refreshed: at most one attempt per side per ``min_requote_s``, each vetoed
-once with its risk event, so the strategy never spins.  Restarted live, it cancels and
-posts afresh on each token's first event (the venue may have dropped its orders while
-it was down); resumed in replay or paper, its state matches the broker's exactly.
+What the strategy cannot see.  ``StrategyContext`` shows positions and the trading
+state, not working orders, so the strategy keeps its own belief of its quotes (in
+``get_state``, checkpointed with the ledger).  A post the risk engine vetoes for another
+reason (a risk check, a stale book) or the venue ends unseen stays believed until the
+quote is moved or refreshed: at most one attempt per side per ``min_requote_s``, so the
+strategy never spins.  Restarted live, it cancels and posts afresh on each token's first
+event (the venue may have dropped its orders while it was down); resumed in replay or
+paper, its state matches the broker's exactly.  A checkpoint written before the pacing
+became per side (one ``last_change_ns`` per token) is read as that time for both sides.
 
 Queue position and rewards.  Fills come from the core's queue-conservative rule (a
 resting order fills only when a trade goes *through* its price); no queue position is
@@ -66,6 +84,7 @@ from argus_core import (
     OrderBook,
     OrderType,
     Settlement,
+    Side,
     Signal,
     Strategy,
     StrategyContext,
@@ -83,6 +102,9 @@ from argus_scanners_polymarket.ofi import SIGNAL, OfiTracker
 
 _NS = 10**9
 _SIDES = ("bid", "ask")
+_SIDE_OF = {"bid": Side.BUY, "ask": Side.SELL}
+_OTHER = {"bid": "ask", "ask": "bid"}
+_ACTIVE, _HALTED = "active", "halted"
 #: A book level at most this much larger than our own remainder is only ours (floats).
 _OWN_EPS = 1e-9
 
@@ -104,13 +126,17 @@ class Resting:
 
 @attrs.define
 class TokenBook:
-    """What the strategy knows of one token: its position at the last look, its quotes."""
+    """What the strategy knows of one token: its position at the last look, its quotes,
+    when each side last changed (a cancel or a post) and the trading state last seen."""
 
     position: Decimal
     bid: Resting | None = None
     ask: Resting | None = None
-    last_change_ns: int | None = None  # last cancel or post
+    bid_changed_ns: int | None = None
+    ask_changed_ns: int | None = None
     reset: str = ""  # why everything is cancelled before the next post ("": no reset)
+    # Not checkpointed: None after a restore, when whether HALTED's cancel came is unknown.
+    state_seen: str | None = None
 
     def quote(self, label: str) -> Resting | None:
         """The ``"bid"`` or ``"ask"`` believed working."""
@@ -122,6 +148,17 @@ class TokenBook:
             self.bid = value
         else:
             self.ask = value
+
+    def changed_ns(self, label: str) -> int | None:
+        """When the ``"bid"`` or ``"ask"`` was last cancelled or posted (None: never)."""
+        return self.bid_changed_ns if label == "bid" else self.ask_changed_ns
+
+    def set_changed(self, label: str, ts_ns: int | None) -> None:
+        """Stamp a cancel or post of the ``"bid"`` or ``"ask"``."""
+        if label == "bid":
+            self.bid_changed_ns = ts_ns
+        else:
+            self.ask_changed_ns = ts_ns
 
 
 @attrs.frozen
@@ -152,7 +189,8 @@ class MakerStrategy(Strategy):
     # -- the Strategy contract --------------------------------------------------------
     def on_event(self, event: MarketEvent, ctx: StrategyContext
                  ) -> Sequence[Intent | CancelIntent]:
-        """One token's lifecycle step (fills, stale book, prices, limits, actions)."""
+        """One token's lifecycle step (fills, stale book, prices, limits, trading state,
+        actions)."""
         if not isinstance(event, OrderBook | BookDelta | Trade | BookStatus | Settlement
                           | Signal) or (isinstance(event, Signal) and event.name != SIGNAL):
             return ()
@@ -177,12 +215,14 @@ class MakerStrategy(Strategy):
         if self._restored and ctx.mode == "live" and iid not in self._reconciled:
             self._reconciled.add(iid)
             st.reset = "restarted live: the venue may have ended our orders meanwhile"
+        state = ctx.trading_state
+        self._see_state(st, state)
         now = ctx.ts_ns
         ok, why = market.tradeable(iid)
         book = market.books.get(iid)
         if not ok or book is None:
             if self.settings.cancel_when_stale and (st.bid or st.ask or st.reset):
-                return self._cancel(st, iid, now, f"book not tradeable: {why}")
+                return [self._cancel_all(st, iid, now, f"book not tradeable: {why}")]
             return ()
         touch = self._others_touch(st, book.bid_levels(), book.ask_levels(), ctx.mode)
         if touch is None:
@@ -192,34 +232,46 @@ class MakerStrategy(Strategy):
         plan = quote_sides(self.pricing, inst, touch[0], touch[1], position,
                            flow_of(self.ofi, market, iid, now), market.fee_schedule(iid),
                            max_inventory=self.settings.max_inventory)
-        verdicts = {label: self._wanted(plan, label, position, inst) for label in _SIDES}
+        verdicts = {label: self._wanted(plan, label, position, inst, state)
+                    for label in _SIDES}
         wanted = {label: v[0] for label, v in verdicts.items()}
         why_not = {label: v[1] for label, v in verdicts.items()}
-        return self._act(st, iid, now, plan, wanted, why_not, touch, ctx.mode)
+        return self._act(st, iid, now, plan, wanted, why_not, touch, ctx.mode, state)
 
     def get_state(self) -> dict[str, Any]:
-        """Each token's position at the last look and believed quotes, and the OFI window."""
+        """Each token's position at the last look, believed quotes and when each side last
+        changed, and the OFI window."""
         def quote(r: Resting | None) -> dict[str, Any] | None:
             return None if r is None else {"price": str(r.price), "quantity": str(r.quantity),
                                            "posted_ns": r.posted_ns, "filled": str(r.filled)}
 
-        return {"tokens": {iid: {"position": str(st.position), "bid": quote(st.bid),
-                                 "ask": quote(st.ask), "last_change_ns": st.last_change_ns,
-                                 "reset": st.reset}
-                           for iid, st in sorted(self.books.items())},
+        def token(st: TokenBook) -> dict[str, Any]:
+            stamps = [t for t in (st.bid_changed_ns, st.ask_changed_ns) if t is not None]
+            return {"position": str(st.position), "bid": quote(st.bid), "ask": quote(st.ask),
+                    "changed_ns": {"bid": st.bid_changed_ns, "ask": st.ask_changed_ns},
+                    # the one stamp a strategy from before per-side pacing reads
+                    "last_change_ns": max(stamps) if stamps else None,
+                    "reset": st.reset}
+
+        return {"tokens": {iid: token(st) for iid, st in sorted(self.books.items())},
                 "ofi": self.ofi.get_state()}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`get_state` output (a resumed run, or a hot-swap hand-over)."""
+        """Restore :meth:`get_state` output (a resumed run, or a hot-swap hand-over); a
+        state from before per-side pacing (one ``last_change_ns``) stamps both sides."""
         def quote(raw: dict[str, Any] | None) -> Resting | None:
             return None if raw is None else Resting(
                 Decimal(raw["price"]), Decimal(raw["quantity"]), int(raw["posted_ns"]),
                 Decimal(raw.get("filled", "0")))
 
-        self.books = {iid: TokenBook(Decimal(raw["position"]), quote(raw.get("bid")),
-                                     quote(raw.get("ask")), raw.get("last_change_ns"),
-                                     str(raw.get("reset") or ""))
-                      for iid, raw in state.get("tokens", {}).items()}
+        def token(raw: dict[str, Any]) -> TokenBook:
+            old = raw.get("last_change_ns")
+            changed = raw.get("changed_ns") or {"bid": old, "ask": old}
+            return TokenBook(Decimal(raw["position"]), quote(raw.get("bid")),
+                             quote(raw.get("ask")), changed.get("bid"), changed.get("ask"),
+                             str(raw.get("reset") or ""))
+
+        self.books = {iid: token(raw) for iid, raw in state.get("tokens", {}).items()}
         self.ofi.set_state(state.get("ofi", {}))
         self._restored, self._reconciled = True, set()
 
@@ -248,6 +300,21 @@ class MakerStrategy(Strategy):
         if quote.remaining <= 0:
             st.set_quote(label, None)  # filled in full: that order is final
 
+    @staticmethod
+    def _see_state(st: TokenBook, state: str) -> None:
+        """Entering HALTED: the core cancelled every working order (once, as the state
+        was entered), so the quotes are forgotten and may go back at once; with the
+        previous state unknown (fresh or restored), a reset makes sure of it."""
+        if state == _HALTED and st.state_seen != _HALTED and (st.bid or st.ask):
+            if st.state_seen is None:
+                st.reset = st.reset or "trading is halted: every working order ends"
+            else:
+                for label in _SIDES:
+                    if st.quote(label) is not None:
+                        st.set_quote(label, None)
+                        st.set_changed(label, None)  # not our churn: no wait to post again
+        st.state_seen = state
+
     def _others_touch(self, st: TokenBook, bids: Any, asks: Any, mode: str
                       ) -> tuple[Decimal, Decimal] | None:
         """Best bid and ask without our own resting quotes (live only: a paper order is
@@ -265,11 +332,14 @@ class MakerStrategy(Strategy):
             return None
         return bid, ask
 
-    def _wanted(self, plan: QuotePlan, label: str, position: Decimal, inst: Instrument
-                ) -> tuple[Wanted | None, str]:
-        """The side to post now, sized within the limits, or None and why not (no edge,
-        adverse flow, the inventory limit, nothing to sell)."""
+    def _wanted(self, plan: QuotePlan, label: str, position: Decimal, inst: Instrument,
+                state: str) -> tuple[Wanted | None, str]:
+        """The side to post now, sized within the limits, or None and why not (the
+        trading state, no edge, adverse flow, the inventory limit, nothing to sell)."""
         s = self.settings
+        exit_only = state != _ACTIVE
+        if exit_only and (position >= 0 if label == "bid" else position <= 0):
+            return None, f"trading is {state}: a {label} would grow the position {position}"
         if label == "bid" and position >= s.max_inventory:
             return None, f"inventory {position} at its limit {s.max_inventory}"
         if label == "ask" and position <= (-s.max_inventory if s.allow_short else 0):
@@ -282,8 +352,11 @@ class MakerStrategy(Strategy):
         if (label == "bid" and plan.flow <= -s.cancel_ofi) or (
                 label == "ask" and plan.flow >= s.cancel_ofi):
             return None, f"adverse OFI {plan.flow:+.3f} against the {label}"
-        room = s.max_inventory - position if label == "bid" else (
-            position + s.max_inventory if s.allow_short else position)
+        if exit_only:  # an exit: at most the position, so the core passes it
+            room = abs(position)
+        else:
+            room = s.max_inventory - position if label == "bid" else (
+                position + s.max_inventory if s.allow_short else position)
         size = _floor_to(min(quote.size, room), inst.lot_size)
         if size <= 0 or size < inst.min_size:
             return None, f"{label} size {size} below the minimum {inst.min_size} (inventory)"
@@ -293,61 +366,89 @@ class MakerStrategy(Strategy):
             position < 0 and label == "bid" and size <= -position)
         return Wanted(quote, size, reduce_only), ""
 
+    def _side_step(self, st: TokenBook, label: str, now: int, want: Wanted | None,
+                   why_not: str, touch: tuple[Decimal, Decimal], state: str
+                   ) -> tuple[str, bool]:
+        """One side's action: why to cancel it now ("": keep it, or nothing to cancel) and
+        whether to post it now."""
+        s = self.settings
+        changed = st.changed_ns(label)
+        waited = changed is None or now - changed >= s.min_requote_s * _NS
+        have = st.quote(label)
+        if have is None:
+            return "", want is not None and waited
+        if want is None:
+            return f"{label} {have.price} cancelled: {why_not}", False
+        crosses = have.price >= touch[1] if label == "bid" else have.price <= touch[0]
+        if crosses:
+            return f"{label} {have.price} would cross the touch {touch[0]}/{touch[1]}", True
+        if state != _ACTIVE and have.remaining > abs(st.position):
+            return (f"trading is {state}: {label} {have.price} ({have.remaining} left) "
+                    f"would grow the position {st.position}"), True
+        if want.quote.price != have.price:
+            move = f"{label} {have.price} -> {want.quote.price}"
+        elif s.refresh_s and now - have.posted_ns >= s.refresh_s * _NS:
+            move = f"{label} {have.price} refreshed after {s.refresh_s:g}s"
+        else:
+            return "", False
+        return (move, True) if waited else ("", False)  # a better price waits its turn
+
     def _act(self, st: TokenBook, iid: str, now: int, plan: QuotePlan,
              wanted: dict[str, Wanted | None], why_not: dict[str, str],
-             touch: tuple[Decimal, Decimal], mode: str) -> list[Intent | CancelIntent]:
-        """Cancel, then post, as the rules in the module docstring say."""
-        s = self.settings
-        waited = st.last_change_ns is None or now - st.last_change_ns >= s.min_requote_s * _NS
-        urgent: list[str] = []  # reasons to cancel now
-        moves: list[str] = []  # reasons to cancel and post again once the interval passed
-        for label in _SIDES:
-            have, want = st.quote(label), wanted[label]
-            if have is None:
+             touch: tuple[Decimal, Decimal], mode: str, state: str
+             ) -> list[Intent | CancelIntent]:
+        """Cancel, then post, side by side, as the rules in the module docstring say."""
+        steps = {label: self._side_step(st, label, now, wanted[label], why_not[label],
+                                        touch, state) for label in _SIDES}
+        for label in _SIDES:  # never post onto our own other quote: move that one too
+            want, other = wanted[label], _OTHER[label]
+            rest = st.quote(other)
+            if not steps[label][1] or want is None or rest is None or steps[other][0]:
                 continue
-            crosses = have.price >= touch[1] if label == "bid" else have.price <= touch[0]
-            if want is None:
-                urgent.append(f"{label} {have.price} cancelled: {why_not[label]}")
-            elif crosses:
-                urgent.append(f"{label} {have.price} would cross the touch "
-                              f"{touch[0]}/{touch[1]}")
-            elif want.quote.price != have.price:
-                moves.append(f"{label} {have.price} -> {want.quote.price}")
-            elif s.refresh_s and now - have.posted_ns >= s.refresh_s * _NS:
-                moves.append(f"{label} {have.price} refreshed after {s.refresh_s:g}s")
-        if st.reset:
-            urgent.append(st.reset)
-        working = {label for label in _SIDES if st.quote(label) is not None}
+            price = want.quote.price
+            if (price >= rest.price) if label == "bid" else (price <= rest.price):
+                steps[other] = (f"{other} {rest.price} moves with the {label} {price}",
+                                wanted[other] is not None)
         out: list[Intent | CancelIntent] = []
-        if urgent or (moves and waited):
-            out.extend(self._cancel(st, iid, now, "; ".join(urgent + moves)))
-        elif moves:
-            return out  # a better price waits for min_requote_s
-        for label in _SIDES:
+        if st.reset:
+            working = {label for label in _SIDES if st.quote(label) is not None}
+            reasons = [why for why, _ in steps.values() if why] + [st.reset]
+            out.append(self._cancel_all(st, iid, now, "; ".join(reasons)))
+            # A side cancelled only because a reset covers the whole token goes back at
+            # once; any other waits as its own step said.
+            posts = [label for label in _SIDES if wanted[label] is not None
+                     and (label in working or steps[label][1])]
+        else:
+            for label in _SIDES:
+                why = steps[label][0]
+                if why:
+                    st.set_quote(label, None)
+                    st.set_changed(label, now)
+                    out.append(CancelIntent(self.name, iid, f"pm_maker: {why}",
+                                            side=_SIDE_OF[label]))
+            posts = [label for label in _SIDES if steps[label][1]]
+        for label in posts:
             want = wanted[label]
-            if want is None or st.quote(label) is not None:
-                continue
-            # A side cancelled just now only because the cancel covers the whole token
-            # goes back at once; a new side waits for the interval (no flapping).
-            if (out and label in working) or waited:
+            if want is not None:
                 out.append(self._post(st, iid, now, plan, label, want, mode))
-        if out:
-            st.last_change_ns = now
         return out
 
-    def _cancel(self, st: TokenBook, iid: str, now: int, reason: str) -> list[CancelIntent]:
-        """Cancel every working order of the slot on ``iid`` and forget the quotes."""
+    def _cancel_all(self, st: TokenBook, iid: str, now: int, reason: str) -> CancelIntent:
+        """Cancel every working order of the slot on ``iid`` (both sides) and forget the
+        quotes."""
         st.bid = st.ask = None
         st.reset = ""
-        st.last_change_ns = now
-        return [CancelIntent(self.name, iid, f"pm_maker: {reason}")]
+        st.bid_changed_ns = st.ask_changed_ns = now
+        return CancelIntent(self.name, iid, f"pm_maker: {reason}")
 
     def _post(self, st: TokenBook, iid: str, now: int, plan: QuotePlan, label: str,
               want: Wanted, mode: str) -> Intent:
+        """Post ``label`` as wanted and believe it working."""
         tif = self.settings.time_in_force
         post_only = tif == "post_only" or (tif == "auto" and mode != "live")
         quote = want.quote
         st.set_quote(label, Resting(quote.price, want.size, now))
+        st.set_changed(label, now)
         return Intent(self.name, iid, quote.side, quantity=want.size, limit_price=quote.price,
                       order_type=OrderType.LIMIT,
                       time_in_force=TimeInForce.POST_ONLY if post_only else TimeInForce.GTC,
