@@ -7,7 +7,9 @@ reset mid-answer); a maker fill takes part of it; the market websocket then drop
 book goes stale, the strategy cancels its quote, and after the reconnect's snapshot
 posts a new one, which is partly filled too.  The exchange's record and the ledger must
 agree: each order acted on once and booked once, each maker fill booked once, the
-cancelled order ended with its partial fill, one working quote at the end.
+cancelled order ended with its partial fill, one working quote at the end.  Quoting both
+sides (short allowed), flow against the bid cancels the bid alone at the
+exchange: the partly filled ask is the same order, still live, never cancelled.
 """
 
 from __future__ import annotations
@@ -74,13 +76,15 @@ def exchange() -> Iterator[tuple[SnapshotServer, LocalClob, str, dict[str, Any]]
         srv.stop()
 
 
-def _wide(token: str, condition_id: str) -> dict[str, Any]:
+def _wide(token: str, condition_id: str, bid_size: str = "150", ask_size: str = "150"
+          ) -> dict[str, Any]:
     """The token's book at 0.60 / 0.66, stamped now (the core judges staleness by it)."""
-    return make_book(token, condition_id, [("0.60", "150")], [("0.66", "150")], tick="0.01",
-                     neg_risk=True, last="0.63", timestamp=str(time.time_ns() // 10**6))
+    return make_book(token, condition_id, [("0.60", bid_size)], [("0.66", ask_size)],
+                     tick="0.01", neg_risk=True, last="0.63",
+                     timestamp=str(time.time_ns() // 10**6))
 
 
-def _config(srv: SnapshotServer, token: str) -> Any:
+def _config(srv: SnapshotServer, token: str, **pm_maker: Any) -> Any:
     return parse_config({
         "argus": {"plugins": ["polymarket", "pmscanners"], "mode": "live"},
         "run": {"venue": "polymarket", "strategies": ["pm_maker"], "risk_checks": [],
@@ -93,7 +97,8 @@ def _config(srv: SnapshotServer, token: str) -> Any:
                 "api_passphrase": "$env:PM_LIVE_API_PASSPHRASE",
                 "settlement_poll_s": 0, "trades_poll_s": 0.05, "heartbeat_interval_s": 0.1,
                 "reconnect_min_s": 0.2, "reconnect_max_s": 0.5},
-            "pmscanners": {"pm_maker": {"tokens": [token], "min_requote_s": 0.1}}}},
+            "pmscanners": {"pm_maker": {"tokens": [token], "min_requote_s": 0.1,
+                                        **pm_maker}}}},
         Path("live.toml"))
 
 
@@ -242,3 +247,65 @@ async def test_a_restarted_live_run_cancels_its_old_quote_before_posting_one(
     assert len(clob.attempts) == 2 and sorted(clob.accepted.values()) == [1, 1]
     assert "restarted live" in orders[0]["status_reason"]
     assert summary.resumed_from is not None and summary.trading_state == "active"
+
+
+@pytest.mark.slow
+async def test_a_one_sided_cancel_leaves_the_other_quote_live_at_the_exchange(
+        exchange: Any, tmp_path: Path) -> None:
+    """Both sides quoted (short allowed); the ask is partly filled; then bids are pulled
+    and asks added (OFI -1: the bid's adverse selection leaves it no edge, the ask's
+    rises by nothing): exactly one cancel request reaches the
+    exchange, for the bid, and the ask is the same order, still live with its remainder;
+    every order acted on once and every fill booked once."""
+    srv, clob, token, wide = exchange
+    iid = f"polymarket:{token}"
+    runner = Runner(_config(srv, token, allow_short=True), tmp_path / "run",
+                    live_confirmed=True)
+    strategy: Any = runner.asm.strategies["pm_maker"]
+    task = asyncio.create_task(runner.run())
+
+    def book_frame(bid_size: str = "150", ask_size: str = "150") -> int:
+        fresh = srv.books[token] = _wide(token, wide["market"], bid_size, ask_size)
+        return srv.push([dict(fresh, event_type="book")])
+
+    await _until(lambda: [o["status"] for o in _orders(runner)] == ["open", "open"],
+                 "both quotes acknowledged")
+    by_side = {o["side"]: o for o in _orders(runner)}
+    bid, ask = by_side["buy"], by_side["sell"]
+    assert (Decimal(bid["limit_price"]), Decimal(ask["limit_price"])) == (
+        Decimal("0.61"), Decimal("0.65"))
+    vid_bid, vid_ask = _vid(clob, bid["client_order_id"]), _vid(clob, ask["client_order_id"])
+    # another account lifts 2 of our 5 offered: the ask keeps resting with 3
+    trade = clob.fill_resting(vid_ask, "2")
+    await _until(lambda: runner.n_fills == 1, "the maker fill")
+    book_frame()
+    await _until(lambda: strategy.books[iid].ask is not None
+                 and strategy.books[iid].ask.filled == 2, "the strategy seeing the fill")
+    assert clob.count("DELETE", "/order") == 0
+    # selling pressure: bids pulled, asks added
+    book_frame(bid_size="50", ask_size="300")
+    await _until(lambda: clob.orders[vid_bid]["status"] == "CANCELED", "the bid cancelled")
+    for _ in range(5):  # later frames change nothing: the flow stays against the bid
+        book_frame(bid_size="50", ask_size="300")
+        await asyncio.sleep(0.1)
+    runner.max_events = runner.seq + 1
+    assert book_frame(bid_size="50", ask_size="300") == 1
+    summary = await asyncio.wait_for(task, 20)
+
+    assert clob.count("DELETE", "/order") == 1  # one cancel request, for the bid alone
+    assert clob.orders[vid_ask]["status"] == "LIVE"
+    assert Decimal(clob.orders[vid_ask]["size_matched"]) == 2
+    assert len(clob.posts) == 2 and sorted(clob.accepted.values()) == [1, 1]
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        orders = list(ledger.query("select * from orders order by ts_ns, client_order_id"))
+        fills = list(ledger.query("select * from fills"))
+        positions = list(ledger.query("select * from positions"))
+    assert sorted((o["venue_order_id"], o["status"], o["filled_quantity"]) for o in orders) \
+        == sorted([(vid_bid, "cancelled", "0"), (vid_ask, "partially_filled", "2")])
+    cancelled = next(o for o in orders if o["venue_order_id"] == vid_bid)
+    # OFI -1: the flow's adverse selection leaves the bid no edge
+    assert "pm_maker: bid 0.61 cancelled: bid edge -" in cancelled["status_reason"]
+    assert [(f["fill_id"], f["client_order_id"], Decimal(f["quantity"])) for f in fills] == [
+        (f"{trade}:{vid_ask}", ask["client_order_id"], 2)]
+    assert [(p["instrument_id"], Decimal(p["quantity"])) for p in positions] == [(iid, -2)]
+    assert summary.fills == 1 and summary.trading_state == "active"
