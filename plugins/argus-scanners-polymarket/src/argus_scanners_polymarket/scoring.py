@@ -206,29 +206,35 @@ class ScoreColumns:
     def _new_findings(self, objs: list[Opportunity], comps: list[Scanner],
                       comp_of: np.ndarray, miss: np.ndarray, text: list[Any],
                       keys: list[Any]) -> None:
-        """Fill the fixed columns (already gathered, ``miss`` rows unset) of new findings."""
+        """Fill the fixed columns (already gathered, ``miss`` rows unset) of new findings.
+
+        One Python pass collects plain lists (the legs' codes and sides flattened with
+        their row and column), written into the numpy columns once at the end."""
         s = self.s
         rows = miss.tolist()
-        width = max((len(objs[i].legs) for i in rows), default=1)
+        sel = list(map(objs.__getitem__, rows))
+        width = max((len(o.legs) for o in sel), default=1)
         if width > self._code.shape[1]:
             self._code = _widen(self._code, width, -1)
             self._uniq = _widen(self._uniq, width, -1)
             self._sign = _widen(self._sign, width, 0.0)
             self._flows = _widen(self._flows, width, 0.0)
+        reports = [hasattr(comp, "confidences") for comp in comps]
         kid, e, k, cfix, nlegs = [], [], [], [], []
-        code = np.full((len(rows), self._code.shape[1]), -1, dtype=np.int64)
-        uniq = code.copy()
-        sign = np.zeros((len(rows), self._code.shape[1]))
+        at_j, at_m, leg_code, leg_sign, u_j, u_m, u_code = [], [], [], [], [], [], []
         buy = Side.BUY
-        for j, i in enumerate(rows):
-            o = objs[i]
-            key = finding_key(o)
+        codes, code_of, kids, kid_of = self._codes, self._code_of, self._kids, self._kid_of
+        we, wk = f"{s.w_edge:g}", f"{s.w_capacity:g}"
+        log_cap = math.log10(1 + s.capacity_scale)
+        for j, (i, o, ci) in enumerate(zip(rows, sel, comp_of[miss].tolist(), strict=True)):
+            legs = o.legs
+            key = (o.scanner, o.kind, tuple([(leg.instrument_id, leg.side) for leg in legs]))
             keys[i] = key
-            kid.append(self._kid_of(key))
+            kid.append(kids[key] if key in kids else kid_of(key))
             # E and K depend on the finding alone (the reference's formulas)
             ei = min(max(float(o.edge_per_unit) / s.edge_scale, 0.0), 1.0)
-            notional = sum(float(leg.limit_price * leg.quantity) for leg in o.legs)
-            ki = min(1.0, math.log10(1 + notional) / math.log10(1 + s.capacity_scale))
+            notional = sum(float(leg.limit_price * leg.quantity) for leg in legs)
+            ki = min(1.0, math.log10(1 + notional) / log_cap)
             e.append(ei)
             k.append(ki)
             lane: str | None
@@ -241,26 +247,37 @@ class ScoreColumns:
                 lane, why = EXECUTABLE, "risk-free"
             else:
                 lane = why = None  # the lane reads the score: decided when scored
-            text[i] = (o.opportunity_id,
-                       f" = {s.w_edge:g}*edge {ei:.3f} + {s.w_capacity:g}*cap {ki:.3f}",
+            text[i] = (o.opportunity_id, f" = {we}*edge {ei:.3f} + {wk}*cap {ki:.3f}",
                        strip_lane(o.reason), lane, why,
                        None if lane is None else f"lane={lane}: {why}; score ",
                        o.risk_free and lane == EXECUTABLE)
             if o.risk_free:
                 cfix.append(1.0)
-            elif hasattr(comps[comp_of[i]], "confidences"):
+            elif reports[ci]:
                 cfix.append(np.nan)  # read each scan: the component may report another
             else:
                 cfix.append(DEFAULT_CONFIDENCE.get(o.kind, FALLBACK_CONFIDENCE))
-            nlegs.append(len(o.legs))
+            nlegs.append(len(legs))
             seen: list[int] = []
-            for m, leg in enumerate(o.legs):
-                c = self._code_of(leg.instrument_id)
-                code[j, m] = c
-                sign[j, m] = 1.0 if leg.side is buy else -1.0
+            for m, leg in enumerate(legs):
+                iid = leg.instrument_id
+                c = codes[iid] if iid in codes else code_of(iid)
+                at_j.append(j)
+                at_m.append(m)
+                leg_code.append(c)
+                leg_sign.append(1.0 if leg.side is buy else -1.0)
                 if c not in seen:
-                    uniq[j, len(seen)] = c
+                    u_j.append(j)
+                    u_m.append(len(seen))
+                    u_code.append(c)
                     seen.append(c)
+        code = np.full((len(rows), self._code.shape[1]), -1, dtype=np.int64)
+        uniq = code.copy()
+        sign = np.zeros((len(rows), self._code.shape[1]))
+        at = (np.array(at_j, dtype=np.int64), np.array(at_m, dtype=np.int64))
+        code[at] = leg_code
+        sign[at] = leg_sign
+        uniq[np.array(u_j, dtype=np.int64), np.array(u_m, dtype=np.int64)] = u_code
         self._kid[miss] = kid
         self._e[miss] = e
         self._k[miss] = k
