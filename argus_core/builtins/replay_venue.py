@@ -26,12 +26,15 @@ import csv
 import itertools
 import json
 import logging
+import warnings
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import attrs
+import numpy as np
 
 from argus_core.errors import ConfigError, DataError
 from argus_core.hookspecs import RegisterVenue, hookimpl
@@ -93,7 +96,7 @@ def count_bars_csv(path: Path, start_s: int | None = None, end_s: int | None = N
         for row in reader if has_header else itertools.chain([first], reader):
             try:
                 ts_s = int(float(row[ts_col]))
-            except (ValueError, IndexError):
+            except (ValueError, IndexError, OverflowError):
                 continue
             n += (start_s is None or ts_s >= start_s) and (end_s is None or ts_s < end_s)
     return n
@@ -120,10 +123,11 @@ def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
     has_header = any(c.isalpha() for c in first)
     last_ts, gaps, step = -1, 0, bar_seconds * 10**9
     with open(path, newline="") as fh:
-        reader = csv.reader(fh)
         cols: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
+        lineno = 1
         if has_header:
-            header = [h.strip().lower() for h in next(reader)]
+            header = [h.strip().lower() for h in next(csv.reader([fh.readline()]))]
+            lineno = 2
             try:
                 ts_col = next(i for i, h in enumerate(header) if h in TIME_COLUMNS)
                 cols = (ts_col, *(header.index(h) for h in
@@ -131,31 +135,96 @@ def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
             except (StopIteration, ValueError):
                 raise DataError(f"{path}: header must name timestamp/time, open, high, low, "
                                 f"close and volume; got {header}") from None
-        t_i, o_i, h_i, l_i, c_i, v_i = cols
-        for lineno, row in enumerate(reader, start=2 if has_header else 1):
-            try:
-                ts_s = int(float(row[t_i]))
-                o, h, lo = float(row[o_i]), float(row[h_i]), float(row[l_i])
-                c, v = float(row[c_i]), float(row[v_i])
-            except (ValueError, IndexError):
-                if not "".join(row).strip():
+        for first_line, rows in _numeric_rows(fh, cols, lineno, path):
+            for lineno, row in enumerate(rows, start=first_line):
+                if row is None:
                     continue  # a blank line
-                raise DataError(f"{path}:{lineno}: malformed bar row {row!r}") from None
-            if (start_s is not None and ts_s < start_s) or (end_s is not None and ts_s >= end_s):
-                continue
-            ts_ns = (ts_s + bar_seconds) * 10**9
-            if ts_ns <= last_ts:
-                raise DataError(f"{path}:{lineno}: bars are not in strictly increasing time "
-                                f"order")
-            gaps += last_ts >= 0 and ts_ns - last_ts > step
-            last_ts = ts_ns
-            try:
-                yield Bar(instrument_id, ts_ns, o, h, lo, c, v)
-            except DataError as exc:
-                raise DataError(f"{path}:{lineno}: {exc}") from None
+                ts_s, o, h, lo, c, v = row
+                if (start_s is not None and ts_s < start_s) or (
+                        end_s is not None and ts_s >= end_s):
+                    continue
+                ts_ns = (ts_s + bar_seconds) * 10**9
+                if ts_ns <= last_ts:
+                    raise DataError(f"{path}:{lineno}: bars are not in strictly increasing "
+                                    f"time order")
+                gaps += last_ts >= 0 and ts_ns - last_ts > step
+                last_ts = ts_ns
+                try:
+                    yield Bar(instrument_id, ts_ns, o, h, lo, c, v)
+                except DataError as exc:
+                    raise DataError(f"{path}:{lineno}: {exc}") from None
     if gaps and warn_gaps:
         log.warning("%s: %d gaps in the bar series (missing intervals are not filled)", path,
                     gaps)
+
+
+_Row = tuple[int, float, float, float, float, float]
+#: Lines parsed per batch: ~32 KiB of text (~500 bars), so memory stays flat and small.
+_BATCH_BYTES = 1 << 15
+#: Open times numpy hands over as int64 exactly as ``int(float(text))`` (far beyond any).
+_MAX_TIME_S = 1e15
+
+
+def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path
+                  ) -> Iterator[tuple[int, Iterable[_Row | None]]]:
+    """``(number of the batch's first line, its rows)``: each row ``(open time s, open,
+    high, low, close, volume)``, a blank line as None.  A batch of plain numeric
+    lines is parsed by numpy in C (the csv module plus six ``float()`` calls a row were
+    most of a replay's reading); anything else in a batch (quotes, blank lines, a ragged
+    or malformed row, a non-finite value) sends that batch through :func:`_parsed_row`,
+    the reference path, which accepts or refuses it with the line's number."""
+    while True:
+        lines = fh.readlines(_BATCH_BYTES)
+        if not lines:
+            return
+        rows: Iterable[_Row | None] | None = _fast_batch(lines, cols)
+        if rows is None:  # lazily: the bars before a bad line are replayed first
+            rows = (_parsed_row(line, cols, n, path)
+                    for n, line in enumerate(lines, start=lineno))
+        yield lineno, rows
+        lineno += len(lines)
+
+
+def _fast_batch(lines: list[str], cols: tuple[int, ...]) -> Iterable[_Row] | None:
+    """The batch's rows parsed by ``numpy.fromstring``, or None when any line is not
+    plainly numeric with the first line's number of fields (the caller falls back)."""
+    width = lines[0].count(",") + 1
+    if width <= max(cols):
+        return None
+    text = "".join(lines).replace("\n", ",").rstrip(", \r")
+    try:
+        with warnings.catch_warnings():
+            # At the first field it cannot read numpy raises (2.x) or warns and stops
+            # (1.x): then the count below is short.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            flat = np.fromstring(text, dtype=np.float64, sep=",")
+    except ValueError:
+        return None
+    if flat.size != len(lines) * width:
+        return None
+    table = flat.reshape(len(lines), width)
+    t_i, o_i, h_i, l_i, c_i, v_i = cols
+    if not np.isfinite(table[:, list(cols)]).all() or (
+            np.abs(table[:, t_i]) >= _MAX_TIME_S).any():
+        return None  # NaN or inf (numpy also reads "nan(1)"): the reference path words it
+    # int(float(text)) as the reference path does: truncation toward zero.
+    times = table[:, t_i].astype(np.int64)
+    return zip(times.tolist(), table[:, o_i].tolist(), table[:, h_i].tolist(),
+               table[:, l_i].tolist(), table[:, c_i].tolist(), table[:, v_i].tolist(),
+               strict=True)
+
+
+def _parsed_row(line: str, cols: tuple[int, ...], lineno: int, path: Path) -> _Row | None:
+    """One line through the csv module (the reference parser); None for a blank line."""
+    row = next(csv.reader([line]), [])
+    t_i, o_i, h_i, l_i, c_i, v_i = cols
+    try:
+        return (int(float(row[t_i])), float(row[o_i]), float(row[h_i]), float(row[l_i]),
+                float(row[c_i]), float(row[v_i]))
+    except (ValueError, IndexError, OverflowError):  # Overflow: an infinite open time
+        if not "".join(row).strip():
+            return None
+        raise DataError(f"{path}:{lineno}: malformed bar row {row!r}") from None
 
 
 #: era_rules per (file, size, mtime, instrument, bar seconds, window), for this process.
