@@ -226,7 +226,14 @@ def _run(config: Config, run_dir: Path, *, live: bool, show_progress: bool,
         if bar is not None:
             bar(0, min(filter(None, (max_events, runner.asm.venue.expected_events())),
                        default=None))
-        return runner.run_sync()
+        try:
+            return runner.run_sync()
+        except KeyboardInterrupt:
+            # The loop has closed the ledger: say where it stopped, then exit 130.
+            out.print(f"interrupted after event {runner.seq:,}, trading state "
+                      f"{runner.trading_state.value}; the ledger in {run_dir} holds "
+                      f"everything to its last commit, and the same command resumes it")
+            raise
 
 
 def _print_summary(summary: Any, metrics: dict[str, Any] | None = None) -> None:
