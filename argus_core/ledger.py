@@ -301,7 +301,7 @@ class Ledger:
         (idempotency: a resumed run re-deriving the same order id sends nothing twice)."""
         if self.defer_writes:
             coid = order.client_order_id
-            if self.order_exists(coid):
+            if self.order_exists(coid):  # the buffer, then the table
                 return False
             self._orders[coid] = [
                 coid, run_id, order.venue, order.instrument_id, order.side.value,

@@ -290,13 +290,13 @@ class MakerStrategySettings:
         cancel_ofi: cancel (and do not post) the bid while the OFI imbalance is at or
             below ``-cancel_ofi`` (selling pressure), the ask while it is at or above
             ``+cancel_ofi``.
-        min_requote_s: a quote is moved (cancel, then post) or re-posted after a cancel
-            at most once per this many seconds; cancels for risk (adverse OFI, the
-            inventory limit, a negative edge, a quote that would cross, a stale book)
-            never wait.
+        min_requote_s: per side, a quote is moved (cancel that side, then post) or
+            re-posted after a cancel at most once per this many seconds; cancels for risk
+            (adverse OFI, the inventory limit, a negative edge, a quote that would cross,
+            a stale book, the trading state) never wait.
         refresh_s: a quote resting this long is cancelled and posted afresh (it
-            reconciles orders the core or the venue ended unseen: a HALT, a rejected
-            post-only order); 0: never.
+            reconciles orders the venue ended unseen, such as a rejected post-only
+            order); 0: never.
         time_in_force: ``post_only`` (refused if it would cross; the paper broker and
             venues with ``supports_post_only``), ``gtc`` (a limit priced not to cross), or
             ``auto``: post-only in replay and paper, GTC live (the Polymarket venue takes
