@@ -46,6 +46,7 @@ from argus_core.builtins.replay_venue import ReplayVenue
 from argus_core.config import Config, canonical_json
 from argus_core.errors import ArgusError, ConfigError
 from argus_core.execution import ExecutionEngine
+from argus_core.gcfreeze import freeze_startup, thaw
 from argus_core.interfaces import RiskCheck, RiskContext, Scanner, Strategy, StrategyContext
 from argus_core.logs import RUN_ID
 from argus_core.market_state import MarketState
@@ -281,6 +282,7 @@ class Runner:
         self._loop = asyncio.get_running_loop()
         conn, engine, on_event = self.ledger.conn, self.engine, self._on_event
         scanners, each_change = self.asm.scanners, self._commit_each_change
+        freeze_startup()  # full collections skip what start-up built (see gcfreeze)
         try:
             async for batch in self._batches():
                 for event in batch:
@@ -340,6 +342,7 @@ class Runner:
                 try:
                     await self.asm.venue.close()
                 finally:
+                    thaw()
                     self.ledger.close()
                     self._lock.release()
         if self.progress is not None:

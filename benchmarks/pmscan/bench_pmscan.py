@@ -26,6 +26,7 @@ structure, rebuilt whenever the set of events changes, is timed on its own.
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
 import platform
@@ -531,11 +532,28 @@ def main() -> None:
                     help="books whose touch moves between incremental scans (1 %% of 30,000)")
     ap.add_argument("--scans", type=int, default=5, help="scans timed per row (median)")
     ap.add_argument("--only", default="", help="comma-separated scanner names (default all)")
+    ap.add_argument("--gc", choices=("run", "default"), default="run",
+                    help="run: freeze what start-up built, as `argus run` does "
+                         "(argus_core.gcfreeze; here the books too, which a live run "
+                         "fills in its loop); default: CPython's collector untouched")
     args = ap.parse_args()
     pinned = pin_to_one_core()
     t0 = time.perf_counter()
     market = synthetic(args.events)
     build_s = time.perf_counter() - t0
+    if args.gc == "run":
+        gc.freeze()
+    full_collections: list[float] = []
+    started: list[float] = []
+
+    def watch_gc(phase: str, info: dict[str, Any]) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                started.append(time.perf_counter())
+            else:
+                full_collections.append(time.perf_counter() - started.pop())
+
+    gc.callbacks.append(watch_gc)
     n_books = len(market.books) - 1  # the spot book aside
     print(f"machine: {cpu_model()} | {os.cpu_count()} cpus | load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} | python "
@@ -571,6 +589,12 @@ def main() -> None:
         plain_found = "-" if r.plain_found is None else str(r.plain_found)
         print(f"{r.name:12s} {' '.join(cells)} {r.found:6d} {plain_found:>6s} "
               f"{'yes' if max(r.full, r.incremental) < 0.010 else 'NO':>7s}")
+    # timed() collects before each timed call and times it with the collector off, so no
+    # figure above holds a collection; a run pays one now and then, each this long.
+    print(f"\nfull GC collections ({args.gc}): {len(full_collections)} (one before each timed "
+          f"call), median {statistics.median(full_collections or [0.0]) * 1e3:.1f} ms, "
+          f"longest {max(full_collections, default=0.0) * 1e3:.1f} ms: the pause a run "
+          f"takes whenever CPython runs one, not inside the figures above")
     for r in rows:
         if r.ramp is not None:
             print(f"\n{r.name}: scans 2-{S.ranked.persistence_cap} of an unchanged state (every "
