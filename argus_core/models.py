@@ -716,13 +716,22 @@ class RiskDecision:
 
     @classmethod
     def allow(cls, check: str) -> RiskDecision:
-        """Shorthand for an allow."""
-        return cls(RiskAction.ALLOW, check)
+        """Shorthand for an allow (one shared, immutable instance per check name: every
+        order asks each check, and an allow carries nothing else)."""
+        if cls is not RiskDecision:
+            return cls(RiskAction.ALLOW, check)
+        decision = _ALLOWS.get(check)
+        if decision is None:
+            decision = _ALLOWS[check] = cls(RiskAction.ALLOW, check)
+        return decision
 
     @classmethod
     def veto(cls, check: str, reason: str) -> RiskDecision:
         """Shorthand for a veto with its reason."""
         return cls(RiskAction.VETO, check, reason)
+
+
+_ALLOWS: dict[str, RiskDecision] = {}
 
 
 @attrs.frozen
