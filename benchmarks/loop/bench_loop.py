@@ -321,22 +321,30 @@ def run_symbols(bars: list[Bar], n_symbols: int, keep: list[Path]) -> dict[str, 
 
 def bench_symbols(n_bars: int, counts: tuple[int, ...], repeat: int
                   ) -> list[tuple[int, dict[str, Any], float]]:
-    """Cost per event against the number of symbols: ``n_bars`` seeded bars per symbol,
-    the same strategy per symbol; returns (symbols, result, median microseconds per event)
-    rows, timed inside the loop (start-up and closing are per run, not per event)."""
+    """Cost per event against the number of symbols: every row replays the same number of
+    events (``n_bars`` seeded bars per symbol at the most symbols; fewer symbols get more
+    bars each), the same strategy per symbol, the rows' runs interleaved (1, 16, 1, 16,
+    ...) so a slow spell of a shared machine hits each; returns (symbols, result, median
+    microseconds per event) rows, timed inside the loop (start-up and closing are per run,
+    not per event)."""
     keep: list[Path] = []
-    rows = []
+    events = n_bars * max(counts)
+    runs: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
     try:
+        bars = {n: seeded_bars(n, events // n, seed=20240601) for n in counts}
         for n in counts:
-            bars = seeded_bars(n, n_bars, seed=20240601)
-            run_symbols(bars[:3000 * n], n, keep)  # warm-up
-            runs = [run_symbols(bars, n, keep) for _ in range(max(1, repeat))]
-            us = sorted(r["us_per_event"] for r in runs)[len(runs) // 2]
-            cpu = sorted(r["cpu_us_per_event"] for r in runs)[len(runs) // 2]
-            rows.append((n, {**runs[0], "cpu_us_per_event": cpu}, us))
+            run_symbols(bars[n][:3000 * n], n, keep)  # warm-up
+        for _ in range(max(1, repeat)):
+            for n in counts:
+                runs[n].append(run_symbols(bars[n], n, keep))
     finally:
         for path in keep:
             shutil.rmtree(path, ignore_errors=True)
+    rows = []
+    for n in counts:
+        us = sorted(r["us_per_event"] for r in runs[n])[len(runs[n]) // 2]
+        cpu = sorted(r["cpu_us_per_event"] for r in runs[n])[len(runs[n]) // 2]
+        rows.append((n, {**runs[n][0], "cpu_us_per_event": cpu}, us))
     return rows
 
 
@@ -617,7 +625,8 @@ def main() -> int:
     parser.add_argument("--symbols", type=int, nargs="*", default=[1, 16],
                         help="symbol counts of the cost-per-event table (none: skip it)")
     parser.add_argument("--symbol-bars", type=int, default=20_000,
-                        help="seeded bars per symbol in the cost-per-event table")
+                        help="seeded bars per symbol at the most symbols of the "
+                             "cost-per-event table (every row replays as many events)")
     parser.add_argument("--skip-backtrader", action="store_true")
     parser.add_argument("--skip-nautilus", action="store_true")
     parser.add_argument("--profile", action="store_true", help="cProfile one Argus run")
