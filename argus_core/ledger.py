@@ -133,6 +133,13 @@ def core_migrations(migrations: Migrations) -> None:
         # The config file's path: relative data paths in config_json resolve against it.
         conn.execute("alter table runs add column config_path text")
 
+    @core
+    def m006_control_log(conn: apsw.Connection) -> None:
+        # Every control write, kept: `control` holds only the latest value per key, and
+        # an audit must say who killed or resumed a run, from where, and when.
+        conn.execute("create table control_log (id integer primary key autoincrement,"
+                     " key text not null, value text not null, ts_ns integer not null)")
+
 
 class Ledger:
     """An open run ledger.  Use as a context manager or call :meth:`close`."""
@@ -573,8 +580,17 @@ class Ledger:
             self.put_control(key, value, ts_ns)
 
     def put_control(self, key: str, value: str, ts_ns: int) -> None:
-        """Set a control flag inside the caller's open transaction."""
+        """Set a control flag inside the caller's open transaction (and append it to
+        ``control_log``, the trail of every write: :meth:`control_history`)."""
         self.conn.execute("insert or replace into control values (?,?,?)", (key, value, ts_ns))
+        self.conn.execute("insert into control_log (key, value, ts_ns) values (?,?,?)",
+                          (key, value, ts_ns))
+
+    def control_history(self, key: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The last ``limit`` writes of control flag ``key``, newest first: ``id``,
+        ``value``, ``ts_ns``."""
+        return self.query("select id, value, ts_ns from control_log where key = ? "
+                          "order by id desc limit ?", (key, limit))
 
     def get_control(self, key: str) -> str | None:
         """A control flag's value."""

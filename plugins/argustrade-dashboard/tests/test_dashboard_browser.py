@@ -98,7 +98,7 @@ def test_clicking_kill_on_the_page_halts_a_running_paper_run(
     summary = run.summary
     assert summary.trading_state == "halted" and summary.fills >= 2
     assert control_value(run_dir) == {"state": "halted", "reason": "halt from the page",
-                                      "flatten": False, "by": "alice"}
+                                      "flatten": False, "by": "alice", "via": "dashboard"}
     audit = query(run_dir, "select action, actor, reason from dashboard_audit")
     assert audit == [{"action": "kill", "actor": "alice", "reason": "halt from the page"}]
     # nothing but a reduce-only exit after the halt; the buys it wanted were vetoed

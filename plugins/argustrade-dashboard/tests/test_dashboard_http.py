@@ -5,6 +5,7 @@ why plus an audit row; reads need a token only where the app says so."""
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,6 +16,7 @@ from argus_dashboard import RunDir, Tokens, create_app
 from argus_dashboard.controls import apply_control
 from argus_dashboard.live import LiveCursor
 from argus_testkit import run_and_collect
+from click.testing import CliRunner
 from dashboard_helpers import (
     TOKEN,
     TOKEN_ENV,
@@ -26,6 +28,7 @@ from dashboard_helpers import (
 from starlette.testclient import TestClient
 
 from argus_core import ConfigError, Ledger
+from argus_core.cli import cli as core_cli
 
 
 class Page(HTMLParser):
@@ -211,18 +214,20 @@ def test_kill_flatten_and_resume_write_the_control_row_with_who_and_why_and_an_a
     assert answer.status_code == 200, answer.text
     assert answer.json()["by"] == "alice"
     assert control_value(finished_run) == {"state": "halted", "reason": "spread blew out",
-                                           "flatten": False, "by": "alice"}
+                                           "flatten": False, "by": "alice",
+                                           "via": "dashboard"}
     answer = c.post("/api/runs/0/kill_flatten", headers={"Authorization": f"Bearer {TOKEN}"},
                     json={"reason": "flatten it all"})
     assert answer.status_code == 200, answer.text
     assert control_value(finished_run) == {"state": "halted", "reason": "flatten it all",
-                                           "flatten": True, "by": "alice"}
+                                           "flatten": True, "by": "alice",
+                                           "via": "dashboard"}
     # a plain form post (no script): token as a field, back to the page
     answer = c.post("/api/runs/0/resume", data={"token": TOKEN, "reason": "all clear"},
                     headers={"Accept": "text/html"}, follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"] == "/runs/0"
     assert control_value(finished_run) == {"state": "active", "reason": "all clear",
-                                           "by": "alice"}
+                                           "by": "alice", "via": "dashboard"}
     audit = query(finished_run, "select * from dashboard_audit order by id")
     assert [(a["action"], a["actor"], a["reason"], a["outcome"]) for a in audit] == [
         ("kill", "alice", "spread blew out", "done"),
@@ -456,3 +461,34 @@ def test_a_ledger_still_being_created_reads_as_no_ledger_yet(tmp_path: Path,
     assert 'id="no-ledger"' in c.get("/").text
     assert c.get("/api/runs").json()[0]["trading_state"] is None
     assert LiveCursor(run_dir).poll() == []
+
+
+def test_the_audit_panel_shows_kills_and_resumes_made_elsewhere_once_each(
+        finished_run: Path, tokens: Tokens) -> None:
+    """`argus kill` and a Telegram /flatten write the latch without the dashboard: the core
+    keeps every write (control_log) and the panel lists them with the dashboard's own,
+    newest first, the dashboard's own once (its richer row), the loop's own never."""
+    c = client([finished_run], tokens)
+    assert c.post("/api/runs/0/kill", headers=alice(), json={"reason": "from the page"}
+                  ).status_code == 200
+    cursor = LiveCursor(finished_run)
+    cursor.poll()
+    cli = CliRunner().invoke(core_cli, ["kill", "--run-dir", str(finished_run),
+                                        "--reason", "from a shell"])
+    assert cli.exit_code == 0, cli.output
+    with Ledger.in_dir(finished_run) as ledger:
+        ledger.set_control("trading_state", json.dumps(
+            {"state": "halted", "reason": "from the phone", "flatten": True,
+             "by": "telegram:@bob"}), time.time_ns())
+        ledger.set_control("trading_state", json.dumps(
+            {"state": "reducing", "reason": "a check escalated", "by": "argus"}),
+            time.time_ns())
+    page = Page(c.get("/").text)
+    shown = [(r["action"][0], r["actor"][0], r["reason"][0]) for r in page.tables["audit"]]
+    assert shown[0] == ("kill_flatten", "telegram:@bob", "from the phone")
+    assert shown[1][0] == "kill" and shown[1][1].startswith("cli")
+    assert shown[1][2] == "from a shell"
+    assert shown[2] == ("kill", "alice", "from the page")
+    assert len(shown) == 3  # the dashboard's kill once; the loop's escalation not at all
+    pushed = dict(cursor.poll())["audit"]  # the open pages get them at once too
+    assert [r["actor"] for r in pushed["rows"]][:1] == ["telegram:@bob"]

@@ -149,7 +149,7 @@ def test_a_wrong_token_is_refused_and_kill_on_the_page_halts_the_running_paper_r
     status, text = click(browser, "kill-button", TOKEN, "halt from the browser")
     assert (status, text) == ("ok", "kill done by alice")
     assert control(run_dir) == {"state": "halted", "reason": "halt from the browser",
-                                "flatten": False, "by": "alice"}
+                                "flatten": False, "by": "alice", "via": "dashboard"}
     wait_for(lambda: page_state(browser) == "HALTED", 10, "the page to show HALTED")
     assert attr(browser, "state-by") == "alice"
     assert attr(browser, "state-reason") == "halt from the browser"
@@ -189,7 +189,7 @@ def test_a_wrong_token_is_refused_and_kill_on_the_page_halts_the_running_paper_r
     assert code == EXIT_INTERRUPTED, paper.run.output[-3000:]
     assert "interrupted" in paper.run.output
     assert control(run_dir) == {"state": "halted", "reason": "halt from the browser",
-                                "flatten": False, "by": "alice"}
+                                "flatten": False, "by": "alice", "via": "dashboard"}
     assert query(run_dir, "select status from runs") == [{"status": "finished"}]
 
 
@@ -212,7 +212,7 @@ def test_kill_and_flatten_on_the_page_closes_the_running_paper_runs_position(
     status, text = click(browser, "kill-flatten-button", TOKEN, "flatten from the browser")
     assert (status, text) == ("ok", "kill_flatten done by alice")
     assert control(run_dir) == {"state": "halted", "reason": "flatten from the browser",
-                                "flatten": True, "by": "alice"}
+                                "flatten": True, "by": "alice", "via": "dashboard"}
     wait_for(lambda: page_state(browser) == "HALTED", 10, "the page to show HALTED")
     assert attr(browser, "state-flatten") == "yes"
     assert attr(browser, "state-adopted") == "no"

@@ -225,11 +225,14 @@ def apply_control(run_dir: Path, action: str, actor: str, reason: str, *,
 def _set_state(ledger: Ledger, action: str, actor: str, reason: str) -> dict[str, Any]:
     """Write the trading-state latch as ``argus kill`` / ``argus resume`` do, plus ``by``."""
     value: dict[str, Any]
+    # ``via``: the core's control_log keeps this write too; the audit panel shows the
+    # dashboard's own, richer row for it (ledger_view.audit).
     if action == "resume":
-        value = {"state": TradingState.ACTIVE.value, "reason": reason, "by": actor}
+        value = {"state": TradingState.ACTIVE.value, "reason": reason, "by": actor,
+                 "via": "dashboard"}
     else:
         value = {"state": TradingState.HALTED.value, "reason": reason,
-                 "flatten": action == "kill_flatten", "by": actor}
+                 "flatten": action == "kill_flatten", "by": actor, "via": "dashboard"}
     with _immediate(ledger):
         ledger.put_control("trading_state", json.dumps(value), time.time_ns())
         _audit(ledger, action, actor, reason, {"trading_state": value}, "done")

@@ -288,12 +288,43 @@ def lab_verdicts(lab_db: Path) -> list[dict[str, Any]] | None:
         conn.close()
 
 
+#: A trading-state write made elsewhere, as an audit row: `argus kill`/`resume`, Telegram,
+#: anything writing the latch (the core keeps every write in ``control_log``); the
+#: dashboard's own writes (``via`` dashboard) and the loop's (``by`` argus) are left out.
+_OTHERS_CONTROLS = """
+select 'c' || id as id, ts_ns,
+       case json_extract(value, '$.state')
+           when 'halted' then iif(json_extract(value, '$.flatten'), 'kill_flatten', 'kill')
+           when 'active' then 'resume' else json_extract(value, '$.state') end as action,
+       coalesce(json_extract(value, '$.by'), 'a person') as actor,
+       coalesce(json_extract(value, '$.reason'), '') as reason,
+       json_object('trading_state', json(value)) as detail_json, 'done' as outcome
+from control_log
+where key = 'trading_state' and json_valid(value)
+  and coalesce(json_extract(value, '$.by'), '') != 'argus'
+  and coalesce(json_extract(value, '$.via'), '') != 'dashboard'
+"""
+
+
 def audit(conn: apsw.Connection, present: set[str], limit: int = 50) -> list[dict[str, Any]]:
-    """The dashboard's control audit trail, newest first (empty before the first action)."""
-    if "dashboard_audit" not in present:
+    """Every person's control of the run, newest first: the dashboard's own audit trail
+    and the trading-state writes made elsewhere (ids ``c<n>``: `argus kill`, Telegram)."""
+    parts = []
+    if "dashboard_audit" in present:
+        parts.append("select cast(id as text) as id, ts_ns, action, actor, reason, "
+                     "detail_json, outcome from dashboard_audit")
+    if "control_log" in present:
+        parts.append(_OTHERS_CONTROLS)
+    if not parts:
         return []
-    return rows(conn, "select id, ts_ns, action, actor, reason, detail_json, outcome "
-                      "from dashboard_audit order by id desc limit ?", (limit,))
+    return rows(conn, f"select * from ({' union all '.join(parts)}) "
+                      f"order by ts_ns desc, id desc limit ?", (limit,))
+
+
+def audit_mark(conn: apsw.Connection, present: set[str]) -> tuple[Any, ...]:
+    """What changes whenever :func:`audit` would."""
+    return tuple(conn.execute(f"select max(id) from {t}").fetchall()[0][0]
+                 for t in ("dashboard_audit", "control_log") if t in present)
 
 
 def read_run(run_dir: Path, lab_db: Path | None = None) -> dict[str, Any]:

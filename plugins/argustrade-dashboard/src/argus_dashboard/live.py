@@ -79,9 +79,8 @@ class LiveCursor:
                     out.append(("risk_events", {"rows": events, "mark": self.risk_events}))
             self._whole(out, "orders", marks["orders"], lambda: lv.working_orders(conn))
             self._whole(out, "positions", marks["positions"], lambda: lv.positions(conn))
-            audit_mark = (conn.execute("select max(id) from dashboard_audit").fetchone()
-                          if "dashboard_audit" in present else None)
-            self._whole(out, "audit", audit_mark, lambda: lv.audit(conn, present))
+            self._whole(out, "audit", lv.audit_mark(conn, present),
+                        lambda: lv.audit(conn, present))
             if "strategy_versions" in present:
                 versions_mark = conn.execute("select count(*), max(updated_ns) from "
                                              "strategy_versions").fetchone()
