@@ -12,6 +12,8 @@ from email.parser import Parser
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from argus_core.ledger import Ledger
 from argus_core.plugins import CORE_DISTRIBUTION
@@ -50,10 +52,9 @@ def _metadata(wheel: Path) -> tuple[dict[str, str], list[str], list[str]]:
         files = z.namelist()
         (meta,) = [n for n in files if n.endswith(".dist-info/METADATA")]
         msg = Parser().parsestr(z.read(meta).decode())
-    requires = [r.split(";")[0].strip() for r in msg.get_all("Requires-Dist") or []
-                if "extra ==" not in r]
-    names = [r.split("[")[0].split(">")[0].split("=")[0].split("<")[0].split("~")[0]
-             .split("!")[0].strip().lower() for r in requires]
+    requires = [Requirement(r) for r in msg.get_all("Requires-Dist") or []]
+    names = [canonicalize_name(r.name) for r in requires
+             if r.marker is None or "extra" not in str(r.marker)]
     return dict(msg.items()), names, files
 
 

@@ -6,7 +6,6 @@ payout through the core's runner (paper)."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable, Sequence
 from decimal import Decimal as D
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any, ClassVar
 
 import pytest
 from argus_testkit import run_and_collect
+from argus_testkit.processes import query
 from argus_venue_kalshi.venue import KalshiVenue
 
 from argus_core import (
@@ -330,18 +330,8 @@ class BuyYesOnce(Strategy):
         self.bought = bool(state.get("bought"))
 
 
-def ledger_fills(run_dir: Path) -> list[sqlite3.Row]:
-    path = run_dir / "argus.db"
-    if not path.exists():
-        return []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute("select * from fills order by ts_ns, fill_id").fetchall()
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
+def ledger_fills(run_dir: Path) -> list[dict[str, Any]]:
+    return query(run_dir, "select * from fills order by ts_ns, fill_id")
 
 
 def kalshi_config(exchange: Any, key_file: Path, **extra: Any) -> dict[str, Any]:

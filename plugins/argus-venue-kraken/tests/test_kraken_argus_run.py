@@ -4,7 +4,7 @@ signed REST API (AddOrder) and the private ``executions`` channel.
 
 The local WS server replays 60 real hourly BTC/USD bars (``ohlc``) and, before each
 bar, a checksummed ``book`` update that moves the ladder to the previous close, so the
-strategy's market orders meet a real book.  The ledger is then read with sqlite3.
+strategy's market orders meet a real book.  The ledger is then read with apsw.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import itertools
 import json
 import os
 import random
-import sqlite3
 import sys
 import urllib.parse
 import uuid
@@ -28,6 +27,7 @@ from typing import Any
 
 import attrs
 import pytest
+from argus_testkit.processes import query
 from argus_venue_kraken.execution import CL_ORD_NAMESPACE
 from argus_venue_kraken.testing import (
     AwaitSubscribe,
@@ -207,18 +207,10 @@ async def argus_run(config: Path, run_dir: Path, max_events: int, *live: str,
     return text
 
 
-def ledger_rows(run_dir: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-    path = run_dir / "argus.db"
-    if not path.exists():
-        return []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(sql, params).fetchall()
-    except sqlite3.OperationalError:  # schema not created yet
-        return []
-    finally:
-        conn.close()
+def ledger_rows(run_dir: Path, sql: str, params: tuple[Any, ...] = ()
+                ) -> list[dict[str, Any]]:
+    """Rows of the run's ledger (read-only apsw; none while it or the table is missing)."""
+    return query(run_dir, sql, params)
 
 
 def synced_with(run: Path, exchange: LocalKrakenRest) -> Callable[[int], Callable[[], bool]]:
@@ -244,7 +236,8 @@ def taker_fee(price: Decimal, qty: Decimal) -> Decimal:
     return price * qty * TAKER_BPS / Decimal(10_000)
 
 
-def assert_fills_on_the_served_book(fills: list[sqlite3.Row], script: MarketScript) -> None:
+def assert_fills_on_the_served_book(fills: list[dict[str, Any]], script: MarketScript
+                                    ) -> None:
     """Each fill is at a level of the book live when it happened, on the side it takes
     (buys at asks, sells at bids, so never at a mid), for no more than that level held."""
     for f in fills:
