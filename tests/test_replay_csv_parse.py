@@ -103,3 +103,18 @@ def test_a_bad_value_deep_in_the_file_names_its_line(tmp_path: Path) -> None:
     path.write_text("\n".join(rows) + "\n")
     with pytest.raises(DataError, match=r"bars\.csv:15001: malformed bar row"):
         list(iter_bars_csv(path, IID, 60))
+
+
+def test_a_byte_order_mark_is_not_data_and_a_date_is_named(tmp_path: Path) -> None:
+    rows = [f"{1_600_000_000 + 60 * k},10,11,9,10.5,1,1" for k in range(5)]
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + ("\r\n".join(rows) + "\r\n").encode())
+    assert len(list(iter_bars_csv(path, IID, 60))) == 5
+    with_header = tmp_path / "header.csv"
+    with_header.write_bytes(b"\xef\xbb\xbftimestamp,open,high,low,close,volume\n"
+                            b"1600000000,10,11,9,10.5,1\n")
+    assert len(list(iter_bars_csv(with_header, IID, 60))) == 1
+    dated = tmp_path / "dated.csv"
+    dated.write_text("time,open,high,low,close,volume\n2021-01-01 00:00:00,10,11,9,10.5,1\n")
+    with pytest.raises(DataError, match=r"dated\.csv:2: .*unix seconds, not a date"):
+        list(iter_bars_csv(dated, IID, 60))

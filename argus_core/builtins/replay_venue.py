@@ -86,7 +86,7 @@ TIME_COLUMNS = ("timestamp", "time", "unix_time_s", "ts")
 def count_bars_csv(path: Path, start_s: int | None = None, end_s: int | None = None) -> int:
     """How many bars :func:`iter_bars_csv` yields in the window, from the time column alone
     (a quick pass for a progress bar's total; bad lines are skipped here, refused there)."""
-    with open(path, newline="") as fh:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
         first = next(reader, [])
         has_header = any(c.isalpha() for c in "".join(first))
@@ -116,13 +116,13 @@ def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
     of time order; the number of gaps is logged once the file is read (``warn_gaps``:
     the replay's first pass leaves that to the replay itself)."""
     try:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             first = fh.readline()
     except OSError as exc:
         raise DataError(f"{path}: cannot read bars: {exc.strerror}") from None
     has_header = any(c.isalpha() for c in first)
     last_ts, gaps, step = -1, 0, bar_seconds * 10**9
-    with open(path, newline="") as fh:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
         cols: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
         lineno = 1
         if has_header:
@@ -224,7 +224,11 @@ def _parsed_row(line: str, cols: tuple[int, ...], lineno: int, path: Path) -> _R
     except (ValueError, IndexError, OverflowError):  # Overflow: an infinite open time
         if not "".join(row).strip():
             return None
-        raise DataError(f"{path}:{lineno}: malformed bar row {row!r}") from None
+        hint = ""
+        if len(row) > t_i and any(c in row[t_i] for c in "-:T") and \
+                not row[t_i].strip().lstrip("+-").replace(".", "", 1).isdigit():
+            hint = " (the time column holds unix seconds, not a date)"
+        raise DataError(f"{path}:{lineno}: malformed bar row {row!r}{hint}") from None
 
 
 #: era_rules per (file, size, mtime, instrument, bar seconds, window), for this process.
