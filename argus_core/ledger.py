@@ -152,7 +152,7 @@ class Ledger:
         except (apsw.Error, OSError) as exc:
             raise LedgerError(f"cannot open ledger {self.path}: {exc}") from None
         self.conn.setbusytimeout(5000)
-        #: Buffer fill and position rows until the commit (see the module docstring).
+        #: Buffer order, fill and position rows until the commit (see the module docstring).
         self.defer_writes = False
         self._orders: dict[str, list[Any]] = {}  # ORDER_COLUMNS values, by client id
         self._fills: list[tuple[Any, ...]] = []
