@@ -432,10 +432,13 @@ class ExecutionEngine:
 
     def settle(self, event: Settlement) -> None:
         """A resolved market or an expiry: the position closes at the settlement price
-        (0 for a worthless expiry) as a settlement fill, so round trips include it."""
+        (0 for a worthless expiry) as a settlement fill, so round trips include it.  A
+        voided market (``price`` None) closes at the position's own average cost; books
+        sharing it take their shares at that one price (their sum is exact)."""
         pos = self.account.positions.get(event.instrument_id)
         if pos is None or pos.quantity == 0:
             return
+        price = event.price if event.price is not None else pos.avg_price
         coid = f"settle-{self.run_id}-{event.instrument_id}-{event.ts_ns}"
         if self.ledger.order_exists(coid):
             return  # booked before a restart
@@ -444,7 +447,7 @@ class ExecutionEngine:
                       abs(pos.quantity), None, OrderType.MARKET, TimeInForce.IOC,
                       "settlement", event.ts_ns, OrderStatus.FILLED)
         self.ledger.insert_order(order, self.run_id)
-        fill = Fill(f"{coid}-1", coid, order.venue, event.instrument_id, side, event.price,
+        fill = Fill(f"{coid}-1", coid, order.venue, event.instrument_id, side, price,
                     abs(pos.quantity), Decimal(0), Liquidity.SETTLEMENT, event.ts_ns)
         self.book_fill(fill)
         self.ledger.set_order_status(coid, OrderStatus.FILLED, fill.quantity)

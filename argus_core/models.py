@@ -758,12 +758,21 @@ class BookStatus:
 @attrs.frozen
 class Settlement:
     """An instrument expired or resolved: positions close at ``price`` (options at
-    intrinsic value, a resolved prediction-market token at 1 or 0)."""
+    intrinsic value, a resolved prediction-market token at 1 or 0).  ``price`` None: the
+    market was voided, and every position is returned at its own cost (its average entry
+    price: the round trip nets zero before fees); see :attr:`void`."""
 
     instrument_id: str
     ts_ns: int
-    price: Decimal = attrs.field(converter=_dec_price, validator=_non_negative)
+    price: Decimal | None = attrs.field(
+        converter=attrs.converters.optional(_dec_price),
+        validator=attrs.validators.optional(_non_negative))
     reason: str = ""
+
+    @property
+    def void(self) -> bool:
+        """Voided: no outcome, positions returned at cost."""
+        return self.price is None
 
 
 #: Everything a venue stream or a recording may carry.

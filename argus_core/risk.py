@@ -117,7 +117,8 @@ class RiskEngine:
         iid = intent.instrument_id
         settled = market.settled.get(iid)
         if settled is not None:  # its positions closed at the settlement: no new ones
-            return RiskDecision.veto("market_state", f"{iid} has settled at {settled.price}"
+            how = "was voided" if settled.price is None else f"has settled at {settled.price}"
+            return RiskDecision.veto("market_state", f"{iid} {how}"
                                      f" ({settled.reason or 'resolved'}); it trades no more")
         if iid in market.books:
             ok, why = market.tradeable(iid)

@@ -455,7 +455,8 @@ class Runner:
         else:
             marked = False
             if kind is Trade:
-                account.mark(event.instrument_id, event.price)  # type: ignore[union-attr]
+                trade: Trade = event  # type: ignore[assignment]  # checked by `kind is`
+                account.mark(trade.instrument_id, trade.price)
                 marked = self._held(event.instrument_id)  # type: ignore[union-attr]
             elif kind is OrderBook or kind is BookDelta:
                 marked = self._mark_mid(event.instrument_id)  # type: ignore[union-attr]

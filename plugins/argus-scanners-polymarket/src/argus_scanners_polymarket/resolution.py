@@ -189,8 +189,8 @@ class ResolutionScanner(Scanner):
             return []
         settled = market.settled.get(iid)
         if settled is not None:
-            if settled.price <= 0:
-                return []
+            if settled.price is None or settled.price <= 0:
+                return []  # worthless, or voided (returned at cost: nothing to earn)
             kind, payout, horizon = "resolved", settled.price, delay_ns
             lane, risk_free = EXECUTABLE, True
             why = f"resolved upstream at {settled.price} ({settled.reason or 'settlement'})"

@@ -14,7 +14,7 @@ seven scanners and ``ranked`` share one update per scan.  A row per book, in the
   for none), ``closed`` (bool);
 * from dicts the core does not report changes of, compared by identity on each refresh:
   ``trade_price`` / ``trade_ts`` (last trade, NaN / -1 without) and ``settle`` (the
-  settlement price, NaN when unsettled).
+  settlement price, NaN when unsettled, -1 when voided: settled, with no payout).
 
 Every change stamps the row's :attr:`TouchTable.row_gen` with a new generation; a scanner
 keeps the generation it last read and asks :meth:`TouchTable.changed_rows` (a vectorised
@@ -29,7 +29,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from argus_core import FeeSchedule, Instrument, MarketState, Opportunity
+from argus_core import FeeSchedule, Instrument, MarketState, Opportunity, Settlement
 from argus_scanners_polymarket.common import (
     TokenRef,
     by_profit,
@@ -44,6 +44,13 @@ from argus_scanners_polymarket.common import (
 EPS = 1e-8
 
 _TABLES: weakref.WeakKeyDictionary[MarketState, TouchTable] = weakref.WeakKeyDictionary()
+
+
+def _settle_value(settled: Settlement | None) -> float:
+    """The ``settle`` column's value: the price, NaN unsettled, -1 voided."""
+    if settled is None:
+        return float("nan")
+    return -1.0 if settled.price is None else float(settled.price)
 
 
 def touch_table(market: MarketState) -> TouchTable:
@@ -220,7 +227,7 @@ class TouchTable:
             self.trade_ts[r] = trade.ts_ns if trade is not None else -1
             settled = market.settled.get(iid)
             self._settled[iid] = settled
-            self.settle[r] = float(settled.price) if settled is not None else np.nan
+            self.settle[r] = _settle_value(settled)
 
     def _pack(self, market: MarketState, rows: list[int]) -> None:
         """Read the touch of ``rows``' books into the columns (one vectorised write per
@@ -272,7 +279,7 @@ class TouchTable:
                 settled[iid] = s
                 r = index.get(iid)
                 if r is not None:
-                    self.settle[r] = float(s.price)
+                    self.settle[r] = _settle_value(s)
                     out.append(r)
         return out
 

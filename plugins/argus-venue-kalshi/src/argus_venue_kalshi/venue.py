@@ -89,7 +89,7 @@ class KalshiVenue(Venue):
         self._series: dict[str, str] = {}
         self._markets: list[Market] = []
         #: instrument id -> settlement price, for every instrument settled in this stream.
-        self.settled: dict[str, Decimal] = {}
+        self.settled: dict[str, Decimal | None] = {}  # None: voided
         #: market ticker -> the outcome it was settled at ("yes", "scalar 0.37", ...).
         self.resolved: dict[str, str] = {}
         #: market ticker -> (outcome settled at, amended outcome reported later).
@@ -205,15 +205,15 @@ class KalshiVenue(Venue):
             account = await self._account_settlement(ticker)
             if account is False:
                 return []  # Kalshi could not be asked: the next poll tries again
-            events = list(void_settlements(ticker, account if isinstance(account, dict)
-                                           else None,
-                                           settlement_ts(market, ts_ns)))
-            if not events:
-                reason = (f"kalshi market {ticker} voided; this account held none of it, "
-                          f"so nothing is settled here (Kalshi returns each position at "
-                          f"its cost, which it knows only for its own positions)")
-                log.error("%s; a paper position on it stays open", reason)
-                events = self._untradeable(ticker, reason)
+            at = settlement_ts(market, ts_ns)
+            held = void_settlements(ticker, account if isinstance(account, dict) else None,
+                                    at)
+            # A side this account did not hold (a paper run's, say) is void at each
+            # position's own cost: the core closes it at its average entry price.
+            covered = {s.instrument_id for s in held}
+            void = f"kalshi market {ticker} voided: returned at each position's own cost{how}"
+            events = [*held, *(Settlement(iid, at, None, void) for iid in (
+                instrument_id(ticker, side) for side in (YES, NO)) if iid not in covered)]
         else:
             events = [attrs.evolve(s, reason=s.reason + how)
                       for s in settlements_of(market, ts_ns)]

@@ -83,7 +83,7 @@ class PolymarketVenue(Venue):
         #: ``instruments()`` and then ``snapshot()`` on the same venue).
         self.discovery_ttl_s = 60.0
         #: Tokens settled so far by ``stream()`` (instrument id -> settlement price).
-        self.settled: dict[str, Decimal] = {}
+        self.settled: dict[str, Decimal | None] = {}
         #: This run's redemptions of resolved positions (``start_redemptions``).
         self.redemptions: Redemptions | None = None
         #: The chain redemptions use; None: ``rpc_url`` (tests put a local chain here).

@@ -58,7 +58,8 @@ def resolution_labels(settlements: Iterable[object],
     settled twice keeps its first settlement (a venue's repeat is not a new outcome)."""
     out: dict[str, ResolutionLabel] = {}
     for ev in settlements:
-        if isinstance(ev, Settlement) and ev.instrument_id not in out:
+        if isinstance(ev, Settlement) and ev.price is not None \
+                and ev.instrument_id not in out:  # a voided market has no outcome to learn
             out[ev.instrument_id] = ResolutionLabel(
                 ev.instrument_id, ev.price, ev.ts_ns,
                 (opened or {}).get(ev.instrument_id))

@@ -176,8 +176,8 @@ class MLUpDown(Strategy):
 
     def _settled(self, event: Settlement) -> None:
         state = self.bets.pop(event.instrument_id, None)
-        if state is None:
-            return
+        if state is None or event.price is None:
+            return  # no bet, or voided: returned at cost, neither a win nor a loss
         if event.price >= 1:
             self.stats["wins"] += 1
             self.losses = 0
