@@ -172,7 +172,7 @@ def read_header(path: Path) -> RecordingHeader | None:
     """The header of the recording at ``path``; None for a recording without one (older
     recordings: the replay venue then uses its configured instrument and fees)."""
     try:
-        with open(path) as fh:
+        with open(path, encoding="utf-8-sig") as fh:
             first = next((line for line in fh if line.strip()), "")
     except OSError as exc:
         raise DataError(f"{path}: cannot read recording: {exc.strerror}") from None

@@ -118,3 +118,19 @@ def test_a_byte_order_mark_is_not_data_and_a_date_is_named(tmp_path: Path) -> No
     dated.write_text("time,open,high,low,close,volume\n2021-01-01 00:00:00,10,11,9,10.5,1\n")
     with pytest.raises(DataError, match=r"dated\.csv:2: .*unix seconds, not a date"):
         list(iter_bars_csv(dated, IID, 60))
+
+
+def test_a_recording_with_a_byte_order_mark_replays(tmp_path: Path) -> None:
+    import json
+
+    from argus_core.builtins.replay_venue import read_ndjson
+    from argus_core.recorder import read_header
+    from argus_core.serde import dump_event
+
+    bars = [Bar(IID, (1_600_000_000 + 60 * k) * 10**9, 10.0, 11.0, 9.0, 10.5, 1.0)
+            for k in range(3)]
+    path = tmp_path / "rec.ndjson"
+    path.write_bytes(b"\xef\xbb\xbf" + "".join(json.dumps(dump_event(b)) + "\n"
+                                              for b in bars).encode())
+    assert read_header(path) is None
+    assert list(read_ndjson(path)) == bars

@@ -286,7 +286,7 @@ def read_ndjson(path: Path) -> Iterator[MarketEvent]:
     """Yield the events of a recording (not its header), failing with the file and line
     on bad data."""
     try:
-        fh = open(path)  # noqa: SIM115  (closed by the with-block below; open errors reported first)
+        fh = open(path, encoding="utf-8-sig")  # noqa: SIM115  (closed by the with-block below; open errors reported first)
     except OSError as exc:
         raise DataError(f"{path}: cannot read recording: {exc.strerror}") from None
     with fh:
