@@ -28,6 +28,36 @@ YEAR_S = 365.25 * 86_400
 _YEAR_NS = YEAR_S * 1e9
 
 
+#: Below this many units of 1e-8, an integer converts to a float exactly: one rounding.
+_EXACT_E8 = 2**53
+
+
+def decimal_column(text: str) -> np.ndarray:
+    """Comma-joined decimal texts (SQLite's ``group_concat``) as float64, each correctly
+    rounded as ``float()`` would round it.
+
+    The ledger writes equity with exactly 8 decimals (quantized to 1e-8): then the
+    digits, read as one integer each and divided by 1e8, give the correctly rounded
+    value with one rounding (the integer is exact below 2**53 units, the division
+    rounds once); numpy reads integers ~4x faster than decimals.  Any other text
+    (another number of decimals, an exponent, larger values) is read as decimals."""
+    if not text:
+        return np.empty(0, dtype=np.float64)
+    raw = text.encode("ascii", "replace")
+    chars = np.frombuffer(raw, dtype=np.uint8)
+    dots = np.flatnonzero(chars == ord("."))
+    ends = np.append(np.flatnonzero(chars == ord(",")), len(raw))
+    if len(dots) == len(ends) and bool(np.all(ends - dots == 9)) \
+            and (dots[0] > 0) and bool(np.all(dots[1:] - ends[:-1] > 1)):
+        try:
+            units = np.fromstring(text.replace(".", ""), dtype=np.int64, sep=",")
+        except ValueError:  # not digits after all: read as decimals below
+            units = np.empty(0, dtype=np.int64)
+        if len(units) == len(ends) and bool(np.all(np.abs(units) < _EXACT_E8)):
+            return units / 1e8
+    return np.fromstring(text, dtype=np.float64, sep=",")
+
+
 def equity_series(ledger: Ledger) -> tuple[np.ndarray, np.ndarray]:
     """``(ts_ns int64, equity float64)`` in time order."""
     ts, eq, _exposed = _equity_columns(ledger, exposure=False)
@@ -55,7 +85,7 @@ def _equity_columns(ledger: Ledger, *, exposure: bool) -> tuple[np.ndarray, np.n
         f"from equity").fetchall()[0]
     n = cast(int, row[0])  # count(*)
     ts = np.fromstring(str(row[1] or ""), dtype=np.int64, sep=",")
-    eq = np.fromstring(str(row[2] or ""), dtype=np.float64, sep=",")
+    eq = decimal_column(str(row[2] or ""))
     exposed = (np.frombuffer(str(row[3] or "").encode("ascii"), dtype=np.uint8) == ord("1")
                if exposure else np.zeros(n, dtype=bool))
     if not len(ts) == len(eq) == len(exposed) == n:

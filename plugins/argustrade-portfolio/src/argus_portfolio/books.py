@@ -20,7 +20,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from argus_core import LEDGER_FILE, DataError
+from argus_core import LEDGER_FILE, DataError, metrics
 from argus_portfolio.league import drawdowns, period_returns, periods_per_year
 
 
@@ -81,7 +81,7 @@ def _read_series(conn: apsw.Connection, table: str, slot: str | None) -> _Series
     if not n:
         return None
     ts = np.fromstring(str(ts_text), dtype=np.int64, sep=",")
-    values = np.fromstring(str(eq_text), dtype=np.float64, sep=",")
+    values = metrics.decimal_column(str(eq_text))  # the ledger's 8 decimals: read fast
     if not len(ts) == len(values) == int(n):
         raise DataError(f"{table}: {n} equity rows could not be read back whole")
     if len(ts) > 1 and not bool(np.all(ts[1:] > ts[:-1])):  # one scan: both aligned
