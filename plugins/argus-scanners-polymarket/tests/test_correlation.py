@@ -215,3 +215,21 @@ def test_blocked_candidates_equal_the_full_similarity_matrix(monkeypatch: pytest
     for i, _, _ in capped:
         per_row[i] = per_row.get(i, 0) + 1
     assert max(per_row.values()) == 2
+
+
+def test_the_per_event_cap_counts_the_gamma_event_of_nested_markets() -> None:
+    """The Polymarket venue makes each binary market its own core event; nested thresholds
+    of one Gamma event (meta ``event_id``) share one cap, as their findings share that
+    event id (six violated pairs of four markets in one event: three kept, the best)."""
+    b = MarketBuilder()
+    cuts = [CUT25.replace("at least 25 bps", "at least 100 bps"), CUT75, CUT50, CUT25]
+    markets = b.event("G", ["100+", "75+", "50+", "25+"], questions=cuts, neg_risk=False)
+    for k, (yes, no) in enumerate(markets):  # cheaper the further apart: distinct profits
+        b.book(yes, [], [(0.30 - 0.01 * k, 50)])
+        b.book(no, [], [(0.60 - 0.01 * k, 50)])
+    assert len({b.market.instruments[y].meta["event_id"] for y, _ in markets}) == 1
+    scanner = CorrelationScanner()
+    everything = CorrelationScanner(CorrelationSettings(max_per_event=10)).scan(b.market, 1)
+    assert len(everything) == 6 and len(scanner.scan(b.market, 1)) == 3
+    kept = scanner.scan(b.market, 1)
+    assert kept == everything[:3] and {o.event_id for o in kept} == {"G"}

@@ -70,7 +70,8 @@ class CorrelationSettings:
         min_violation: smallest ``bid(A) - ask(B) - fees`` (A implies B, so P(A) <= P(B))
             worth flagging, per share.
         min_liquidity: shares available at both touched levels, at least.
-        max_per_event: at most this many flags per event (the best first).
+        max_per_event: at most this many flags per event (the best first; the event a
+            finding names: the Gamma event, so nested markets of one event share it).
         max_candidates: cap on candidate pairs kept per scan structure (most similar first).
         max_neighbors: candidate partners kept per market (most similar first).
         trade_proven: report violations of *proven* constraints (nested numeric thresholds

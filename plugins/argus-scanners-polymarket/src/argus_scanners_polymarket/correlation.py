@@ -440,7 +440,7 @@ class CorrelationScanner(Scanner):
         lists = self.cache.collect(cands, keys_of(t.row_gen[b[cands]], t.row_gen[na[cands]]),
                                    build)
         found = [(o, k) for k, opps in zip(cands.tolist(), lists, strict=True) for o in opps]
-        return self._capped([(o, self._events(constraints[k])) for o, k in found])
+        return self._capped([(o, self._events(market, constraints[k])) for o, k in found])
 
     def reference_scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """Every constraint walked (the reference of the tests)."""
@@ -449,12 +449,16 @@ class CorrelationScanner(Scanner):
         for c in self.constraints:
             priced = self._price(market, c, ts_ns)
             if priced is not None:
-                found.append((priced[0], self._events(c)))
+                found.append((priced[0], self._events(market, c)))
         return self._capped(found)
 
-    def _events(self, c: Constraint) -> tuple[str, str]:
+    def _events(self, market: MarketState, c: Constraint) -> tuple[str, str]:
+        """The two legs' events as the cap counts them: each finding's event id (the
+        Gamma event, else the core event: :func:`event_id_for`), so nested thresholds of
+        one Gamma event share its cap."""
         props, by_yes = self.props, self.by_yes
-        return props[by_yes[c.antecedent]].event_id, props[by_yes[c.consequent]].event_id
+        a, b = props[by_yes[c.antecedent]], props[by_yes[c.consequent]]
+        return event_id_for(market, a.yes, a.event_id), event_id_for(market, b.yes, b.event_id)
 
     def _capped(self, found: list[tuple[Opportunity, tuple[str, str]]]) -> list[Opportunity]:
         """Most profitable first, at most ``max_per_event`` per event."""
