@@ -62,6 +62,7 @@ class Account:
         # Both cached until the next fill or mark (every change below resets them).
         self._snapshot: Portfolio | None = None
         self._valuation: tuple[Decimal, Decimal] | None = None
+        self._equity: Decimal | None = None  # valuation()'s equity alone (marked_equity)
         # Each held position's marked value, in the positions' order: a mark re-values its
         # own instrument only, so N instruments cost one product per mark, not N.
         self._values: dict[str, Decimal] = {}
@@ -150,7 +151,7 @@ class Account:
         self._values = {i: p.quantity * marks.get(i, p.avg_price)
                         for i, p in self.positions.items() if p.quantity}
         self.held = [(i, p.quantity) for i, p in self.positions.items() if p.quantity]
-        self._snapshot = self._valuation = None
+        self._snapshot = self._valuation = self._equity = None
 
     def mark(self, instrument_id: str, price: float | Decimal) -> None:
         """Update the mark of an instrument we hold (marks of flat instruments are not kept)."""
@@ -160,7 +161,7 @@ class Account:
             mark = price if type(price) is Decimal else Decimal(repr(price))
             self.marks[instrument_id] = mark
             self._values[instrument_id] = pos.quantity * mark
-            self._snapshot = self._valuation = None
+            self._snapshot = self._valuation = self._equity = None
 
     def portfolio(self) -> Portfolio:
         """An immutable snapshot (cached until the next fill or mark)."""
@@ -182,8 +183,17 @@ class Account:
             return self._valuation
         values = self._values.values()
         # Summed in the positions' order from the cash (and from 0), as a loop over them.
-        self._valuation = (sum(values, self.cash), sum(map(abs, values), _ZERO))
+        self._valuation = (self.marked_equity(), sum(map(abs, values), _ZERO))
         return self._valuation
+
+    def marked_equity(self) -> Decimal:
+        """:meth:`valuation`'s equity alone, the same Decimal (cached with it): the
+        drawdown watch sees every mark, but the gross exposure is wanted once per
+        timestamp (its equity row), so several instruments' marks at one timestamp sum
+        their positions' absolute values once, not once each."""
+        if self._equity is None:
+            self._equity = sum(self._values.values(), self.cash)
+        return self._equity
 
     def get_state(self) -> dict[str, Any]:
         """JSON state for checkpoints."""

@@ -516,7 +516,7 @@ class Runner:
     def _watch_equity(self) -> None:
         """A held instrument was re-valued: the drawdown watch sees every mark, so the
         kill switch trips between orders too, and flattens before it latches."""
-        equity, _gross = self.account.valuation()
+        equity = self.account.marked_equity()
         before = self.risk.ctx.trading_state
         flatten_reason = self.risk.on_equity(equity)
         if flatten_reason is not None:
