@@ -53,10 +53,11 @@ ORDER_COLUMNS = ("client_order_id", "run_id", "venue", "instrument_id", "side", 
                  "basket_id", "reduce_only", "filled_quantity", "venue_order_id",
                  "status_reason", "reason", "decision_price", "arrival_price",
                  "arrival_spread")
-_STATUS, _FILLED, _VENUE_ID, _STATUS_REASON = (ORDER_COLUMNS.index(c) for c in (
-    "status", "filled_quantity", "venue_order_id", "status_reason"))
+_STATUS, _BASKET, _FILLED, _VENUE_ID, _STATUS_REASON = (ORDER_COLUMNS.index(c) for c in (
+    "status", "basket_id", "filled_quantity", "venue_order_id", "status_reason"))
 _INSERT_ORDERS = (f"insert into orders ({', '.join(ORDER_COLUMNS)}) values "
                   f"({','.join('?' * len(ORDER_COLUMNS))})")
+_INSERT_ORDER_ONCE = _INSERT_ORDERS.replace("insert", "insert or ignore", 1)
 
 
 def core_migrations(migrations: Migrations) -> None:
@@ -243,8 +244,7 @@ class Ledger:
     def flush(self) -> None:
         """Write the deferred order, fill and position rows now (inside the open
         transaction; orders first: a fill refers to its order)."""
-        if self._orders:
-            self._flush_orders()
+        self._flush_orders()
         if self._fills:
             self.conn.executemany("insert into fills values (?,?,?,?,?,?,?,?,?,?)", self._fills)
             self._fills = []
@@ -306,29 +306,20 @@ class Ledger:
     def insert_order(self, order: Order, run_id: str) -> bool:
         """Persist ``order`` before it is sent; False when that client id already exists
         (idempotency: a resumed run re-deriving the same order id sends nothing twice)."""
+        coid = order.client_order_id
+        # ORDER_COLUMNS' values: not yet filled, no venue id, no status reason
+        row = [coid, run_id, order.venue, order.instrument_id, order.side.value,
+               str(order.quantity), _sql(order.limit_price), order.order_type.value,
+               order.time_in_force.value, order.strategy, order.ts_ns, order.status.value,
+               order.basket_id, int(order.reduce_only), "0", None, None, order.reason,
+               _sql(order.decision_price), _sql(order.arrival_price),
+               _sql(order.arrival_spread)]
         if self.defer_writes:
-            coid = order.client_order_id
             if self.order_exists(coid):  # the buffer, then the table
                 return False
-            self._orders[coid] = [
-                coid, run_id, order.venue, order.instrument_id, order.side.value,
-                str(order.quantity), _sql(order.limit_price), order.order_type.value,
-                order.time_in_force.value, order.strategy, order.ts_ns, order.status.value,
-                order.basket_id, int(order.reduce_only), "0", None, None, order.reason,
-                _sql(order.decision_price), _sql(order.arrival_price),
-                _sql(order.arrival_spread)]
+            self._orders[coid] = row
             return True
-        self.conn.execute(
-            "insert or ignore into orders (client_order_id, run_id, venue, instrument_id, side,"
-            " quantity, limit_price, order_type, time_in_force, strategy, ts_ns, status,"
-            " basket_id, reduce_only, reason, decision_price, arrival_price, arrival_spread)"
-            " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (order.client_order_id, run_id, order.venue, order.instrument_id, order.side.value,
-             str(order.quantity), _sql(order.limit_price), order.order_type.value,
-             order.time_in_force.value, order.strategy, order.ts_ns, order.status.value,
-             order.basket_id, int(order.reduce_only), order.reason,
-             _sql(order.decision_price), _sql(order.arrival_price),
-             _sql(order.arrival_spread)))
+        self.conn.execute(_INSERT_ORDER_ONCE, row)
         return self.conn.changes() == 1
 
     def order_exists(self, client_order_id: str) -> bool:
@@ -477,7 +468,7 @@ class Ledger:
         """The basket an order belongs to (None: a single order, or unknown)."""
         row = self._orders.get(client_order_id)
         if row is not None:
-            return cast("str | None", row[ORDER_COLUMNS.index("basket_id")])
+            return cast("str | None", row[_BASKET])
         rows = self.conn.execute("select basket_id from orders where client_order_id = ?",
                                  (client_order_id,)).fetchall()
         return cast("str | None", rows[0][0]) if rows else None  # a nullable TEXT column
