@@ -112,7 +112,7 @@ def split_levels(levels: list[tuple[Decimal, Decimal]], n: int
 
 def assert_order_states(run: Path, exchange: LocalKrakenRest) -> None:
     """Each ledger order ends as Kraken ended it, under Kraken's txid as venue order id."""
-    orders = ledger_rows(run, "select * from orders")
+    orders = query(run, "select * from orders")
     by_wire = {o["cl_ord_id"]: (txid, o) for txid, o in exchange.closed.items()}
     assert orders and not exchange.orders
     for row in orders:
@@ -207,26 +207,20 @@ async def argus_run(config: Path, run_dir: Path, max_events: int, *live: str,
     return text
 
 
-def ledger_rows(run_dir: Path, sql: str, params: tuple[Any, ...] = ()
-                ) -> list[dict[str, Any]]:
-    """Rows of the run's ledger (read-only apsw; none while it or the table is missing)."""
-    return query(run_dir, sql, params)
-
-
 def synced_with(run: Path, exchange: LocalKrakenRest) -> Callable[[int], Callable[[], bool]]:
     """``synced(n)()``: the run handled event ``n``, the exchange matched every order it
     sent, and every trade the exchange published to the feed is in the ledger."""
     def synced(event_number: int) -> Callable[[], bool]:
         def check() -> bool:
-            seq = ledger_rows(run, "select seq from checkpoints where name = 'runner'")
+            seq = query(run, "select seq from checkpoints where name = 'runner'")
             if not seq or seq[0]["seq"] < event_number:
                 return False
-            n_orders = len(ledger_rows(run, "select 1 from orders"))
+            n_orders = len(query(run, "select 1 from orders"))
             if len(exchange.closed) != n_orders:
                 return False
             if exchange.hold_executions:
                 return True  # held fills cannot reach the run
-            n_fills = len(ledger_rows(run, "select 1 from fills"))
+            n_fills = len(query(run, "select 1 from fills"))
             return n_fills == sum(e["exec_type"] == "trade" for e in exchange.executions)
         return check
     return synced
@@ -263,9 +257,9 @@ async def test_argus_run_paper_trades_ma_cross_on_the_kraken_stream(rest_server,
                               ws_url=ws.url, ws_auth_url=None, nonce=tmp_path / "nonce")
         await argus_run(config, tmp_path / "run", script.n_events, rest=rest_server)
     run = tmp_path / "run"
-    orders = ledger_rows(run, "select * from orders order by ts_ns, client_order_id")
-    fills = ledger_rows(run, "select * from fills order by ts_ns, fill_id")
-    equity = ledger_rows(run, "select * from equity order by ts_ns")
+    orders = query(run, "select * from orders order by ts_ns, client_order_id")
+    fills = query(run, "select * from fills order by ts_ns, fill_id")
+    equity = query(run, "select * from equity order by ts_ns")
     assert len(orders) >= 4 and {o["side"] for o in orders} == {"buy", "sell"}
     assert fills and {f["client_order_id"] for f in fills} <= {o["client_order_id"] for o in
                                                                orders}
@@ -290,8 +284,8 @@ async def test_argus_run_live_sends_signed_orders_and_books_executions(rest_serv
                               ws_url=ws.url, ws_auth_url=auth_ws.url,
                               nonce=tmp_path / "nonce")
         await argus_run(config, run, script.n_events, "--live", rest=rest_server)
-    orders = ledger_rows(run, "select * from orders order by ts_ns, client_order_id")
-    fills = ledger_rows(run, "select * from fills order by ts_ns, fill_id")
+    orders = query(run, "select * from orders order by ts_ns, client_order_id")
+    fills = query(run, "select * from fills order by ts_ns, fill_id")
     adds = rest_server.calls("AddOrder")
     assert len(orders) >= 4 and len(adds) == len(orders)
     # The executions alone (keyed by the core id) bring every order to its filled state.
@@ -327,14 +321,14 @@ async def test_argus_run_live_sends_signed_orders_and_books_executions(rest_serv
         config = write_config(tmp_path / "paper.toml", mode="paper", rest_url=rest_server.url,
                               ws_url=ws.url, ws_auth_url=None, nonce=tmp_path / "nonce")
         await argus_run(config, tmp_path / "paper", paper_script.n_events, rest=rest_server)
-    paper = ledger_rows(tmp_path / "paper", "select * from fills order by ts_ns, fill_id")
+    paper = query(tmp_path / "paper", "select * from fills order by ts_ns, fill_id")
     assert [(f["side"], f["price"], f["quantity"]) for f in paper] == [
         (f["side"], f["price"], f["quantity"]) for f in fills]
-    positions = ledger_rows(run, "select * from positions where instrument_id = ?", (BTC,))
+    positions = query(run, "select * from positions where instrument_id = ?", (BTC,))
     bought = sum(Decimal(f["quantity"]) for f in fills if f["side"] == "buy")
     sold = sum(Decimal(f["quantity"]) for f in fills if f["side"] == "sell")
     assert Decimal(positions[0]["quantity"]) == bought - sold
-    assert json.loads(ledger_rows(run, "select config_json from runs")[0]["config_json"])
+    assert json.loads(query(run, "select config_json from runs")[0]["config_json"])
     assert_order_states(run, rest_server)
 
 
@@ -356,8 +350,8 @@ async def test_argus_run_live_with_lost_answers_places_each_order_once(rest_serv
                               ws_url=ws.url, ws_auth_url=auth_ws.url,
                               nonce=tmp_path / "nonce")
         await argus_run(config, run, script.n_events, "--live", rest=rest_server)
-    orders = ledger_rows(run, "select * from orders")
-    fills = ledger_rows(run, "select * from fills")
+    orders = query(run, "select * from orders")
+    fills = query(run, "select * from fills")
     assert len(orders) >= 4 and not rest_server.injected["AddOrder"]  # every fault was used
     # Every row's order was sent; a second AddOrder for a row happens only when Kraken
     # provably did not place the first (on a loaded machine a request can reach the
@@ -370,7 +364,7 @@ async def test_argus_run_live_with_lost_answers_places_each_order_once(rest_serv
     assert len(wires) == len(set(wires)) == len(orders)  # one order at Kraken per row
     trades = {e["exec_id"] for e in rest_server.executions if e["exec_type"] == "trade"}
     assert [f["fill_id"] for f in fills] and sorted(f["fill_id"] for f in fills) == sorted(trades)
-    assert not ledger_rows(run, "select * from risk_events where action = 'unknown_fill'")
+    assert not query(run, "select * from risk_events where action = 'unknown_fill'")
     assert_order_states(run, rest_server)
 
 
@@ -395,7 +389,7 @@ async def test_a_restarted_live_run_books_the_fills_it_missed_under_core_ids(
                               ws_url=ws.url, ws_auth_url=auth_ws.url,
                               nonce=tmp_path / "nonce")
         await argus_run(config, run, script1.n_events, "--live", rest=rest_server)
-        booked_by_run1 = {r["fill_id"] for r in ledger_rows(run, "select fill_id from fills")}
+        booked_by_run1 = {r["fill_id"] for r in query(run, "select fill_id from fills")}
         trades_so_far = {e["exec_id"] for e in rest_server.executions
                          if e["exec_type"] == "trade"}
         missed = trades_so_far - booked_by_run1
@@ -403,14 +397,14 @@ async def test_a_restarted_live_run_books_the_fills_it_missed_under_core_ids(
         rest_server.hold_executions = False
         await argus_run(config, run, script1.n_events + script2.n_events, "--live",
                         rest=rest_server)
-    orders = {o["client_order_id"]: o for o in ledger_rows(run, "select * from orders")}
-    fills = ledger_rows(run, "select * from fills")
+    orders = {o["client_order_id"]: o for o in query(run, "select * from orders")}
+    fills = query(run, "select * from fills")
     trades = {e["exec_id"]: e for e in rest_server.executions if e["exec_type"] == "trade"}
     assert {f["fill_id"] for f in fills} == set(trades)  # none lost, none booked twice
     wire_to_core = {str(uuid.uuid5(CL_ORD_NAMESPACE, c)): c for c in orders}
     for f in fills:
         assert f["client_order_id"] == wire_to_core[trades[f["fill_id"]]["cl_ord_id"]]
-    assert not ledger_rows(run, "select * from risk_events where action = 'unknown_fill'")
+    assert not query(run, "select * from risk_events where action = 'unknown_fill'")
     assert len(rest_server.calls("AddOrder")) == len(orders)  # nothing sent twice
     assert rest_server.calls("TradesHistory")  # run 2 backfilled what the snapshot lacks
     assert_order_states(run, rest_server)
