@@ -60,6 +60,17 @@ def _reference_book_equity(acct: Account) -> dict[str, Decimal]:
     return out
 
 
+def _random_fill(rng: random.Random, acct: Account, slots: list[str], n: int, iid: str,
+                 price: Decimal, step: int) -> None:
+    """Fill ``n``: a random side and size, booked in the account and in a random slot's
+    book (or shared by the holders, as a flattening order is)."""
+    qty = Decimal(rng.randint(1, 400)) / 100
+    fill = Fill(f"f{n}", f"o{n}", "v", iid, rng.choice([Side.BUY, Side.SELL]), price,
+                qty, Decimal("0.01"), Liquidity.TAKER, step)
+    acct.apply(fill)
+    acct.apply_to_books(fill, rng.choice([*slots, "flatten"]))
+
+
 def test_cached_valuation_equals_the_plain_loop_over_many_instruments() -> None:
     rng = random.Random(14)
     slots = [f"s{k}" for k in range(4)]
@@ -70,11 +81,7 @@ def test_cached_valuation_equals_the_plain_loop_over_many_instruments() -> None:
         price = Decimal(rng.randint(9_000, 11_000)) / 100
         if rng.random() < 0.3:  # a fill: opens, adds, closes or flips
             n += 1
-            qty = Decimal(rng.randint(1, 400)) / 100
-            fill = Fill(f"f{n}", f"o{n}", "v", iid, rng.choice([Side.BUY, Side.SELL]), price,
-                        qty, Decimal("0.01"), Liquidity.TAKER, step)
-            acct.apply(fill)
-            acct.apply_to_books(fill, rng.choice([*slots, "flatten"]))
+            _random_fill(rng, acct, slots, n, iid, price, step)
         else:
             acct.mark(iid, price if rng.random() < 0.5 else float(price))
         want = _reference_valuation(acct)
@@ -201,11 +208,7 @@ def test_book_equity_rows_are_the_plain_book_equity_formatted() -> None:
         price = Decimal(rng.randint(9_000, 11_000)) / 100
         if rng.random() < 0.2:  # a fill; a flattening one leaves books flat
             n += 1
-            qty = Decimal(rng.randint(1, 400)) / 100
-            fill = Fill(f"f{n}", f"o{n}", "v", iid, rng.choice([Side.BUY, Side.SELL]), price,
-                        qty, Decimal("0.01"), Liquidity.TAKER, step)
-            acct.apply(fill)
-            acct.apply_to_books(fill, rng.choice([*slots, "flatten"]))
+            _random_fill(rng, acct, slots, n, iid, price, step)
         elif rng.random() < 0.7:
             acct.mark(iid, price)
         state._book_rows = []
