@@ -262,11 +262,17 @@ def run_argus(preparsed: list[Bar] | None, keep: list[Path],
 
 
 def seeded_bars(n_symbols: int, n_bars: int, seed: int) -> list[Bar]:
-    """``n_bars`` hourly random-walk bars per symbol (seeded, BTC-like prices on a 0.1
+    """``n_bars`` hourly bars per symbol (seeded, BTC-like prices on a 0.1
     tick), interleaved per timestamp: what a multi-symbol replay hands the loop."""
+    from scipy.signal import lfilter
+
     rng = np.random.default_rng(seed)
     steps = rng.normal(0.0, 0.01, (n_bars, n_symbols))
-    closes = np.round(30_000.0 * np.exp(np.cumsum(steps, axis=0)), 1)
+    # Log prices mean-revert slowly (AR(1), phi 0.9999: stationary sd ~0.7) so that a long
+    # single-symbol row stays in a BTC-like range; a plain random walk of 320k steps drifts
+    # to a price of zero and the bar is rejected.
+    log_moves = lfilter([1.0], [1.0, -0.9999], steps, axis=0)
+    closes = np.round(30_000.0 * np.exp(log_moves), 1)
     opens = np.vstack([closes[:1], closes[:-1]])
     out = []
     for t in range(n_bars):
