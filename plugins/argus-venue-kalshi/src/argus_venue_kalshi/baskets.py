@@ -7,11 +7,13 @@ read by ``order_id``) or an ``error`` (refused: REJECTED).  All legs filled: the
 Some filled and others killed or refused: ``BasketIncomplete`` with the filled legs'
 fills (the core evens the legs out with ordinary orders; nothing is unwound here).
 
-Exactly once: an ambiguous answer (lost, late, 5xx, reset) is resolved by looking
-every leg up by client order id before anything is re-sent.  Legs found are
-acknowledged; if the exchange refused the batch before acting (429, 502, 503), only the
-legs not found are sent again, in a new batch with the same ids; otherwise the legs not
-found raise ``OrderUnknown`` (never re-sent blind) and ``executions()`` settles them.
+Exactly once: an ambiguous answer (lost, late, 5xx, reset, a 2xx that is not JSON or
+not the documented shape) is resolved by looking every leg up by client order id before
+anything is re-sent.  Legs found are acknowledged; if the exchange refused the batch
+before acting (429: its rate limiter answers before the engine), only the legs not
+found are sent again, in a new batch with the same ids (refused every time: those legs
+are rejected); otherwise the legs not found raise ``OrderUnknown`` (never re-sent) and
+``executions()`` looks for them (``order_give_up_s``).
 """
 
 from __future__ import annotations
@@ -39,10 +41,11 @@ from argus_core import (
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.execution import (
     REFUSED_BEFORE_ACTING,
+    UNREACHABLE,
     KalshiExecution,
     wire_client_id,
 )
-from argus_venue_kalshi.rest import KalshiHttpError, KalshiPagingError, backoff_s
+from argus_venue_kalshi.rest import KalshiHttpError, KalshiMalformedAnswer, backoff_s
 from argus_venue_kalshi.schemas import count
 
 
@@ -93,11 +96,15 @@ class KalshiBasketExecution(KalshiExecution):
         placed: dict[str, dict[str, Any]] = {}
         refused: dict[str, str] = {}
         pending = list(bodies)
+        last = ""
         for attempt in range(self.settings.max_retries + 1):
             try:
                 answer = await self.rest.send(
                     "POST", "/portfolio/orders/batched", signed=True, items=len(pending),
                     body={"orders": [bodies[c] for c in pending]})
+                if not isinstance(answer.get("orders") or answer.get("responses"), list):
+                    raise KalshiMalformedAnswer("kalshi: POST /portfolio/orders/batched: "
+                                                "answer without a list of orders")
             except KalshiHttpError as exc:
                 if not (exc.status == 409 or exc.status in REFUSED_BEFORE_ACTING
                         or exc.status >= 500):
@@ -108,20 +115,31 @@ class KalshiBasketExecution(KalshiExecution):
                 if not pending:
                     return placed, refused
                 if exc.status in REFUSED_BEFORE_ACTING:
+                    last = str(exc)
                     await asyncio.sleep(backoff_s(exc, attempt + 1))
                     continue  # provably not placed: only the legs not found go again
+                self._await(pending)
                 raise OrderUnknown(f"kalshi: basket {basket_id}: HTTP {exc.status}; legs "
                                    f"{', '.join(pending)} not found", pending) from exc
-            except httpx.TransportError as exc:
+            except (KalshiMalformedAnswer, httpx.TransportError) as exc:
                 pending = await self._adopt_found(pending, placed)
                 if not pending:
                     return placed, refused
+                self._await(pending)
                 raise OrderUnknown(f"kalshi: basket {basket_id}: {type(exc).__name__}; legs "
                                    f"{', '.join(pending)} not found", pending) from exc
             self._read_answer(answer, pending, placed, refused)
             return placed, refused
-        raise OrderUnknown(f"kalshi: basket {basket_id}: refused "
-                           f"{self.settings.max_retries + 1} times before acting", pending)
+        for coid in pending:  # refused before acting every time, and never found
+            refused[coid] = (f"not placed: refused before acting "
+                             f"{self.settings.max_retries + 1} times ({last})")
+        return placed, refused
+
+    def _await(self, pending: list[str]) -> None:
+        """Legs whose fate is unknown: ``executions()`` looks for them."""
+        give_up = time.time() + self.settings.order_give_up_s
+        for coid in pending:
+            self.awaiting[coid] = give_up
 
     def _read_answer(self, answer: Any, pending: list[str], placed: dict[str, dict[str, Any]],
                      refused: dict[str, str]) -> None:
@@ -129,6 +147,8 @@ class KalshiBasketExecution(KalshiExecution):
         items = (answer or {}).get("orders") or (answer or {}).get("responses") or []
         by_wire = {wire_client_id(c): c for c in pending}
         for position, item in enumerate(items):
+            if not isinstance(item, dict):
+                continue
             order = item.get("order") or {}
             wire = item.get("client_order_id") or order.get("client_order_id")
             coid = by_wire.get(wire or "") or (pending[position] if position < len(pending)
@@ -153,12 +173,14 @@ class KalshiBasketExecution(KalshiExecution):
             try:
                 orders = await self.rest.pages("/portfolio/orders", "orders", signed=True)
                 break
-            except (KalshiHttpError, KalshiPagingError, httpx.TransportError):
+            except UNREACHABLE:
                 await asyncio.sleep(0.05 * 2 ** attempt)
         else:
+            self._await(pending)
             raise OrderUnknown(f"kalshi: cannot ask for basket legs {', '.join(pending)}",
                                pending)
-        by_wire = {o.get("client_order_id"): o for o in orders}
+        by_wire = {o.get("client_order_id"): o for o in orders
+                   if isinstance(o, dict) and o.get("order_id")}
         left = []
         for coid in pending:
             found = by_wire.get(wire_client_id(coid))

@@ -136,6 +136,12 @@ class KalshiSettings:
     ws_fills: bool = True
     #: Seconds between polls of fills and orders for ``executions()``.
     poll_interval_s: float = attrs.field(default=1.0, validator=_between(0, 60, low_open=True))
+    #: An order whose send stayed ambiguous (``OrderUnknown``), or that a restart found
+    #: pending and Kalshi does not list yet, is looked for by every poll for this long
+    #: (Kalshi's lists can lag its engine); found: acknowledged; still unseen after it:
+    #: CANCELLED, never placed.
+    order_give_up_s: float = attrs.field(default=60.0,
+                                         validator=_between(0, 3600, low_open=True))
     #: How often ``stream()`` asks ``GET /markets?tickers=`` whether a followed market has
     #: settled (status ``finalized`` / ``settled``; result yes / no / scalar / void) or
     #: had its result amended; each settles once as ``Settlement`` events.  0 turns the

@@ -1,22 +1,33 @@
 """Orders on Kalshi: exactly-once submission, cancels, look-ups, and the executions feed.
 
 Where an order goes: ``submit`` sends ``POST /portfolio/orders`` once with the core's
-client order id (``client_order_id``).  A definite answer (201, or a 4xx refusal) ends
-it.  Anything ambiguous (a timeout, a reset, a lost or late answer, a 5xx, a 429) is
-resolved by asking Kalshi for the order by client order id (``GET /portfolio/orders``),
-never by sending blind: found -> acknowledged; not found and the exchange *answered*
-with a refusal before acting (429, 502, 503) -> sent again with the same id after the
+client order id (``client_order_id``).  A definite answer (a readable 201, or a 4xx
+refusal) ends it.  Anything ambiguous (a timeout, a reset, a lost or late answer, a
+5xx, a 409 "client order id in use", a 2xx that is not JSON or not the documented
+shape) is resolved by asking Kalshi for the order by client order id (``GET
+/portfolio/orders``), never by sending blind: found -> acknowledged; not found ->
+``OrderUnknown``, and ``executions()`` keeps looking for it (Kalshi's lists can lag its
+engine) until ``order_give_up_s``: found -> acknowledged, never seen -> CANCELLED,
+never placed.  Only a 429 proves the exchange did not act (its rate limiter answers
+before the engine): not found, the order is sent again with the same id after the
 429's Retry-After or a back-off, at most ``max_retries`` times, each time after a
-look-up (Kalshi refuses a second open order with one client id); not found after silence -> raise
-``OrderUnknown`` and let ``executions()`` settle it.
+look-up; refused every time, it is rejected.  A 502 or 503 proves nothing (a gateway
+answers them after the engine acted too), and Kalshi refuses a second order with one
+client id only while the first rests, so a re-send could place a second order.
 
 ``executions()`` polls ``GET /portfolio/fills`` and ``GET /portfolio/orders`` (every
 page) every ``poll_interval_s``: fills (by ``trade_id``, mapped to client ids through the order
 ids this venue learned), OPEN with the venue order id when an order rests, CANCELLED
-when it is cancelled.  A failed poll is a dropped feed: it is retried, and fills seen
-again carry the same id and contents.  Fills also arrive over the websocket ``fill``
-channel (:mod:`.fills`) as they happen; the poll stays on beside it (the socket does not
-replay what it missed while down) and every fill is reported once, by ``trade_id``.
+when it is cancelled.  A failed or unreadable poll is a dropped feed: it is retried, and
+fills seen again carry the same id and contents; a fill that cannot be read is logged
+and left for a later poll, never guessed at.  Fills also arrive over the websocket
+``fill`` channel (:mod:`.fills`) as they happen; the poll stays on beside it (the socket
+does not replay what it missed while down) and every fill is reported once, by
+``trade_id``.
+
+A cancel whose answer is lost, late, a 5xx or unreadable is confirmed by asking for the
+order (``GET /portfolio/orders/{order_id}``): cancelled -> done; otherwise the cancel
+fails with what Kalshi says of the order (executed: the fill won the race).
 """
 
 from __future__ import annotations
@@ -55,7 +66,12 @@ from argus_venue_kalshi.instruments import (
     parse_instrument_id,
     parse_time_ns,
 )
-from argus_venue_kalshi.rest import KalshiHttpError, KalshiPagingError, KalshiRest, backoff_s
+from argus_venue_kalshi.rest import (
+    KalshiHttpError,
+    KalshiMalformedAnswer,
+    KalshiRest,
+    backoff_s,
+)
 from argus_venue_kalshi.schemas import count, on_grid, price
 
 PriceRanges = tuple[tuple[Decimal, Decimal, Decimal], ...]
@@ -63,8 +79,11 @@ PriceRanges = tuple[tuple[Decimal, Decimal, Decimal], ...]
 log = logging.getLogger(__name__)
 
 _WIRE_ID = re.compile(r"^[-\w:+=/]{1,64}$")
-#: Refusals that prove the exchange did not act (answered before reaching the engine).
-REFUSED_BEFORE_ACTING = (429, 502, 503)
+#: Refusals that prove the exchange did not act: its rate limiter answers before the
+#: engine.  (A 502 / 503 can come from a gateway after the engine acted.)
+REFUSED_BEFORE_ACTING = (429,)
+#: What a look-up or a poll may meet and try again after (Kalshi could not be asked).
+UNREACHABLE = (VenueError, httpx.TransportError)
 
 
 def wire_client_id(client_order_id: str) -> str:
@@ -141,6 +160,10 @@ class KalshiExecution:
         self.grids: dict[str, PriceRanges] = {}
         #: Ids of fills first seen on the websocket (the rest came from the poll).
         self.ws_fill_ids: set[str] = set()
+        #: Orders whose fate is unknown (an ambiguous send, or pending at a restart and not
+        #: listed yet): core client id -> when to give up looking (``time.time()``).
+        self.awaiting: dict[str, float] = {}
+        self._bad_fills: set[str] = set()  # fills that could not be read (logged once)
 
     # -- bookkeeping -----------------------------------------------------------------
     def learn(self, client_order_id: str, venue_order_id: str | None = None) -> None:
@@ -170,38 +193,58 @@ class KalshiExecution:
         body = self.body(order)
         coid = order.client_order_id
         self.learn(coid)
-        for _attempt in range(self.settings.max_retries + 1):
+        wire = body["client_order_id"]
+        last = ""
+        for attempt in range(self.settings.max_retries + 1):
             try:
                 answer = await self.rest.send("POST", "/portfolio/orders", body=body,
                                               signed=True)
+                placed = answer.get("order")
+                if not isinstance(placed, dict) or not placed.get("order_id"):
+                    raise KalshiMalformedAnswer(f"kalshi: POST /portfolio/orders: answer "
+                                                f"without an order ({sorted(answer)})")
             except KalshiHttpError as exc:
-                if exc.status == 409 or exc.status in REFUSED_BEFORE_ACTING \
-                        or exc.status >= 500:
-                    found = await self._find(body["client_order_id"])
-                    if found is not None:
+                if exc.status in REFUSED_BEFORE_ACTING:
+                    found = await self._find(wire)
+                    if found is not None:  # an earlier send of this order got through
                         self._acknowledge(coid, found)
                         return []
-                    if exc.status in REFUSED_BEFORE_ACTING:
-                        # provably not placed: send once more, same client id, once the
-                        # exchange's Retry-After (or a back-off) has passed
-                        await asyncio.sleep(backoff_s(exc, _attempt + 1))
-                        continue
-                    raise OrderUnknown(f"kalshi: order {coid}: HTTP {exc.status} and no "
-                                       f"order found", [coid]) from exc
+                    last = str(exc)
+                    log.warning("kalshi: order %s refused before acting (%s); sending it "
+                                "again", coid, exc)
+                    await asyncio.sleep(backoff_s(exc, attempt + 1))
+                    continue
+                if exc.status == 409 or exc.status >= 500:
+                    return await self._resolve(coid, wire, str(exc))
                 self._queue.put_nowait(OrderUpdate(coid, OrderStatus.REJECTED, time.time_ns(),
                                                    reason=str(exc)))
                 raise VenueError(f"kalshi: order {coid} refused: {exc}") from exc
+            except KalshiMalformedAnswer as exc:
+                return await self._resolve(coid, wire, str(exc))
             except httpx.TransportError as exc:
-                found = await self._find(body["client_order_id"])
-                if found is not None:
-                    self._acknowledge(coid, found)
-                    return []
-                raise OrderUnknown(f"kalshi: order {coid}: {type(exc).__name__} and not found "
-                                   f"by client order id", [coid]) from exc
-            self._acknowledge(coid, answer["order"])
+                return await self._resolve(coid, wire, f"{type(exc).__name__}: {exc}")
+            self._acknowledge(coid, placed)
             return []
-        raise OrderUnknown(f"kalshi: order {coid}: refused {self.settings.max_retries + 1} "
-                           f"times before acting", [coid])
+        raise VenueError(f"kalshi: order {coid} not placed: refused before acting "
+                         f"{self.settings.max_retries + 1} times, and Kalshi lists no order "
+                         f"with its client id (last: {last})")
+
+    async def _resolve(self, coid: str, wire: str, why: str) -> list[Fill]:
+        """After an ambiguous send: the order found by client id is acknowledged; not
+        found, ``OrderUnknown`` (never re-sent) and ``executions()`` keeps looking."""
+        log.warning("kalshi: order %s: outcome unknown (%s); asking Kalshi", coid, why)
+        try:
+            found = await self._find(wire)
+        except OrderUnknown:
+            self.awaiting[coid] = time.time() + self.settings.order_give_up_s
+            raise
+        if found is not None:
+            self._acknowledge(coid, found)
+            return []
+        self.awaiting[coid] = time.time() + self.settings.order_give_up_s
+        raise OrderUnknown(f"kalshi: order {coid}: {why}; Kalshi lists no order with its "
+                           f"client id yet; not sent again (executions() looks for it for "
+                           f"{self.settings.order_give_up_s:g}s)", [coid])
 
     def _acknowledge(self, coid: str, order: dict[str, Any]) -> None:
         self.learn(coid, order["order_id"])
@@ -234,11 +277,14 @@ class KalshiExecution:
         for attempt in range(self.settings.max_retries + 1):
             try:
                 orders = await self.rest.pages("/portfolio/orders", "orders", signed=True)
-            except (KalshiHttpError, KalshiPagingError, httpx.TransportError):
+            except UNREACHABLE as exc:
+                why = f"{type(exc).__name__}: {exc}"
                 await asyncio.sleep(0.05 * 2 ** attempt)
                 continue
-            return next((o for o in orders if o.get("client_order_id") == wire_id), None)
-        raise OrderUnknown(f"kalshi: cannot ask for order {wire_id}",
+            return next((o for o in orders if isinstance(o, dict)
+                         and o.get("client_order_id") == wire_id
+                         and o.get("order_id")), None)
+        raise OrderUnknown(f"kalshi: cannot ask for order {wire_id} ({why})",
                            [self.client_ids.get(wire_id, wire_id)])
 
     # -- cancels, look-ups, open orders ----------------------------------------------
@@ -272,27 +318,37 @@ class KalshiExecution:
         while self._cancels:
             batch = self._cancels[:size]
             del self._cancels[:len(batch)]
-            try:
-                if len(batch) == 1:
-                    coid, venue_id, done = batch[0]
+            if len(batch) == 1:
+                coid, venue_id, done = batch[0]
+                try:
                     answer = await self.rest.send("DELETE", f"/portfolio/orders/{venue_id}",
                                                   signed=True)
-                    self._report(coid, answer["order"])
-                    done.set_result(None)
+                    order = answer.get("order")
+                    if not isinstance(order, dict):
+                        raise KalshiMalformedAnswer(f"kalshi: DELETE /portfolio/orders/"
+                                                    f"{venue_id}: answer without an order")
+                except Exception as exc:  # what became of it is asked, then said
+                    await self._cancel_failed(coid, venue_id, done, exc)
                     continue
+                self._report(coid, order)
+                done.set_result(None)
+                continue
+            try:
                 answer = await self.rest.send(
                     "DELETE", "/portfolio/orders/batched", signed=True, items=len(batch),
                     body={"orders": [{"order_id": v} for _, v, _ in batch]})
+                items = answer.get("orders")
+                if not isinstance(items, list):
+                    raise KalshiMalformedAnswer("kalshi: DELETE /portfolio/orders/batched: "
+                                                "answer without a list of orders")
             except Exception as exc:  # every waiting cancel learns why
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc if isinstance(exc, VenueError | httpx.HTTPError)
-                                           else VenueError(f"kalshi: cancel failed: {exc}"))
+                for coid, venue_id, done in batch:
+                    await self._cancel_failed(coid, venue_id, done, exc)
                 continue
-            by_id = {item.get("order_id"): item for item in (answer or {}).get("orders") or []}
+            by_id = {item.get("order_id"): item for item in items if isinstance(item, dict)}
             for coid, venue_id, done in batch:
                 item = by_id.get(venue_id) or {}
-                if item.get("order"):
+                if isinstance(item.get("order"), dict):
                     self._report(coid, item["order"])
                     done.set_result(None)
                 else:
@@ -301,13 +357,44 @@ class KalshiExecution:
                         f"kalshi: cancel of {coid} refused: {err.get('code', '')} "
                         f"{err.get('message', '')}".strip()))
 
+    async def _cancel_failed(self, coid: str, venue_id: str, done: asyncio.Future[None],
+                             exc: Exception) -> None:
+        """A cancel that failed, or whose answer was lost, late or unreadable: Kalshi is
+        asked what the order is now.  Cancelled: the cancel is done (its update is
+        reported); anything else: the cancel fails, saying what the order is."""
+        why = f"{type(exc).__name__}: {exc}" if not isinstance(exc, VenueError) else str(exc)
+        try:
+            answer = await self.rest.get(f"/portfolio/orders/{venue_id}", signed=True)
+            order = answer.get("order")
+            status = order.get("status") if isinstance(order, dict) else None
+        except (*UNREACHABLE, DataError) as ask:
+            order, status = None, None
+            why += f"; and Kalshi could not be asked about the order ({ask})"
+        if isinstance(order, dict) and status == C.STATUS_CANCELED:
+            log.warning("kalshi: cancel of %s: %s; Kalshi shows it cancelled", coid, why)
+            self._report(coid, order)
+            done.set_result(None)
+            return
+        if isinstance(order, dict):
+            self._report(coid, order)  # e.g. executed: the fill won the race
+            why += f"; Kalshi shows the order {status}"
+        done.set_exception(VenueError(f"kalshi: cancel of {coid} ({venue_id}) failed: {why}"))
+
     async def lookup(self, order: Order) -> OrderUpdate | None:
-        """OPEN with the venue order id when Kalshi has (or had) it, CANCELLED when not."""
-        self.learn(order.client_order_id)
-        found = await self._find(wire_client_id(order.client_order_id))
+        """OPEN with the venue order id when Kalshi has (or had) it.  Not listed: CANCELLED
+        once the order is ``order_give_up_s`` old (never placed); younger, None — a send
+        cut short by the restart may not be listed yet — and ``executions()`` looks for it
+        until then."""
+        coid = order.client_order_id
+        self.learn(coid)
+        found = await self._find(wire_client_id(coid))
         now = time.time_ns()
         if found is None:
-            return OrderUpdate(order.client_order_id, OrderStatus.CANCELLED, now,
+            give_up = order.ts_ns / 1e9 + self.settings.order_give_up_s
+            if order.ts_ns and give_up > time.time():
+                self.awaiting[coid] = give_up
+                return None
+            return OrderUpdate(coid, OrderStatus.CANCELLED, now,
                                reason="kalshi has no order with this client order id")
         self.learn(order.client_order_id, found["order_id"])
         return OrderUpdate(order.client_order_id, OrderStatus.OPEN, now, found["order_id"])
@@ -378,7 +465,7 @@ class KalshiExecution:
                 try:
                     for item in await self._poll():
                         yield item
-                except (KalshiHttpError, KalshiPagingError, httpx.TransportError) as exc:
+                except (*UNREACHABLE, DataError) as exc:
                     log.warning("kalshi executions poll failed (%s); retrying", exc)
                 next_poll = loop.time() + self.settings.poll_interval_s
             while not self._queue.empty():
@@ -395,21 +482,57 @@ class KalshiExecution:
     async def _poll(self) -> list[Fill | OrderUpdate]:
         out: list[Fill | OrderUpdate] = []
         for raw in await self.rest.pages("/portfolio/orders", "orders", signed=True):
+            if not isinstance(raw, dict) or not raw.get("order_id"):
+                continue
             coid = self.client_ids.get(raw.get("client_order_id") or "")
             if coid is None:
                 continue
             self.learn(coid, raw["order_id"])
             self._report(coid, raw)
+        self._give_up_unseen()
         while not self._queue.empty():
             out.append(self._queue.get_nowait())
         fills = await self.rest.pages("/portfolio/fills", "fills", {"min_ts": self._min_ts_s},
                                       signed=True)
         for raw in reversed(fills):  # newest first on the wire
-            fill = self._fill(raw)
+            try:
+                fill = self._fill(raw)
+            except (DataError, KeyError, TypeError, ValueError, AttributeError,
+                    ArithmeticError) as exc:
+                self._unreadable_fill(raw, exc)
+                continue
             if fill is not None:
                 self._booked.add(fill.fill_id)
                 out.append(fill)
         return out
+
+    def _give_up_unseen(self) -> None:
+        """Orders awaited (an ambiguous send, or pending at a restart) that Kalshi now
+        lists are known (``learn``); those still unlisted after ``order_give_up_s`` end
+        CANCELLED, never placed."""
+        now = time.time()
+        for coid, give_up in list(self.awaiting.items()):
+            if coid in self.venue_ids:
+                del self.awaiting[coid]
+            elif now >= give_up:
+                del self.awaiting[coid]
+                log.error("kalshi: order %s: no order with its client id after %gs; "
+                          "never placed", coid, self.settings.order_give_up_s)
+                self._queue.put_nowait(OrderUpdate(
+                    coid, OrderStatus.CANCELLED, time.time_ns(),
+                    reason=f"never placed: Kalshi lists no order with its client id "
+                           f"{self.settings.order_give_up_s:g}s after an ambiguous send"))
+
+    def _unreadable_fill(self, raw: Any, exc: Exception) -> None:
+        """A fill the poll cannot read: logged (once per id) and left unbooked — asked
+        again every poll, never guessed at."""
+        fill_id = str(raw.get("trade_id") or raw.get("fill_id") or "?") \
+            if isinstance(raw, dict) else "?"
+        if fill_id in self._bad_fills:
+            return
+        self._bad_fills.add(fill_id)
+        log.error("kalshi: fill %s cannot be read (%s: %s); not booked, read again every "
+                  "poll", fill_id, type(exc).__name__, exc)
 
     def _fill(self, raw: dict[str, Any], *, again: bool = False) -> Fill | None:
         """A core fill of ``raw``; None when not ours, or already booked (unless

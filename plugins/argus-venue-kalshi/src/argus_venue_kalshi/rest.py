@@ -51,6 +51,11 @@ def backoff_s(exc: KalshiHttpError | None, attempt: int) -> float:
     return min(0.05 * 2 ** attempt, 2.0)
 
 
+class KalshiMalformedAnswer(VenueError):
+    """A 2xx answer whose body is not a JSON object (cut short, an HTML page) or not the
+    documented shape: for a write, whether Kalshi acted is unknown."""
+
+
 class KalshiPagingError(VenueError):
     """A paged list answered a cursor it had already given: reading on would never end."""
 
@@ -99,7 +104,8 @@ class KalshiRest:
                    body: dict[str, Any] | None = None, signed: bool = False,
                    items: int = 1) -> Any:
         """One request (a batch of ``items`` orders); the decoded body, or
-        :class:`KalshiHttpError` (a 429 also pauses this limiter for its Retry-After).
+        :class:`KalshiHttpError` (a 429 also pauses this limiter for its Retry-After), or
+        :class:`KalshiMalformedAnswer` for a 2xx whose body is not a JSON object.
         The limiter is charged the request's token cost first.  Transport errors
         (timeouts, resets) propagate as ``httpx`` exceptions."""
         full = C.API_PREFIX + path
@@ -124,11 +130,16 @@ class KalshiRest:
                 limiter.hold(wait)
             raise KalshiHttpError(resp.status_code, str(err.get("code", "")),
                                   str(err.get("message", resp.text[:200])), wait)
+        if not isinstance(payload, dict):
+            raise KalshiMalformedAnswer(f"kalshi: {method} {path}: HTTP {resp.status_code} "
+                                        f"with a body that is not a JSON object "
+                                        f"({len(resp.content)} bytes)")
         return payload
 
     async def get(self, path: str, params: dict[str, Any] | None = None, *,
                   signed: bool = False) -> Any:
-        """A GET, retried on 429 (after its Retry-After), 5xx and transport errors."""
+        """A GET, retried on 429 (after its Retry-After), 5xx, unreadable answers and
+        transport errors."""
         attempt = 0
         while True:
             refusal: KalshiHttpError | None = None
@@ -138,7 +149,7 @@ class KalshiRest:
                 if (exc.status != 429 and exc.status < 500) or attempt >= self.settings.max_retries:
                     raise
                 refusal = exc
-            except httpx.TransportError:
+            except (KalshiMalformedAnswer, httpx.TransportError):
                 if attempt >= self.settings.max_retries:
                     raise
             attempt += 1
@@ -154,8 +165,12 @@ class KalshiRest:
         query: dict[str, Any] = {**(params or {}), "limit": self.settings.page_limit}
         while True:
             answer = await self.get(path, query, signed=signed)
-            items.extend(answer.get(key) or [])
+            page = answer.get(key) or []
             cursor = answer.get("cursor") or ""
+            if not isinstance(page, list) or not isinstance(cursor, str):
+                raise KalshiMalformedAnswer(f"kalshi: GET {path}: '{key}' is not a list or "
+                                            f"'cursor' not a string")
+            items.extend(page)
             if not cursor:
                 return items
             if cursor in seen:

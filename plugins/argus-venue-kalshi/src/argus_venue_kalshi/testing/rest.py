@@ -30,14 +30,19 @@ class Fault:
     ``kind``: ``"refuse"`` (answer ``status`` without acting: a 502 before the exchange,
     a 429), ``"reset"`` (drop the connection without acting), ``"lost"`` (act, then drop
     the connection: the answer is lost), ``"late"`` (act, answer after ``delay_s``),
-    ``"after"`` (act, then answer ``status``: a 5xx after acting).  ``legs``: on a
-    batch, act on only its first ``legs`` orders (the exchange stopped part-way).
+    ``"after"`` (act, then answer ``status``: a 5xx after acting), ``"truncated"`` (act,
+    then answer ``status`` with the first half of the body: a framing that is complete
+    but JSON that is not), ``"shape"`` (act, then answer ``status`` with JSON of the
+    wrong shape).  ``legs``: on a batch, act on only its first ``legs`` orders (the
+    exchange stopped part-way).  ``retry_after``: the ``Retry-After`` header (seconds)
+    of a ``"refuse"``.
     """
 
     kind: str
     status: int = 500
     delay_s: float = 0.0
     legs: int | None = None
+    retry_after: float | None = None
 
 @attrs.frozen
 class RateLimit:
@@ -86,6 +91,10 @@ class LocalRest:
         self.limited = 0
         #: What each request costs (``GET /account/endpoint_costs`` serves it).
         self.costs = EndpointCosts()
+        #: Eventual consistency: an order shows in ``GET /portfolio/orders`` (and ``GET
+        #: /portfolio/orders/{id}``) only this many seconds after it was created.
+        self.visible_after_s = 0.0
+        self._created: dict[str, float] = {}  # order id -> monotonic time it was created
         self.port = 0
         self._server: asyncio.Server | None = None
 
@@ -185,11 +194,16 @@ class LocalRest:
             return
         if fault is not None and fault.kind == "refuse":
             await _write(writer, fault.status, {"error": {"code": "fault", "message":
-                                                          "scripted refusal"}})
+                                                          "scripted refusal"}},
+                         {"Retry-After": f"{fault.retry_after:g}"}
+                         if fault.retry_after is not None else None)
             return
         if fault is not None and fault.legs is not None and isinstance(req.body, dict):
             req.body = {**req.body, "orders": (req.body.get("orders") or [])[:fault.legs]}
+        before = set(self.engine.orders)
         status, payload = self._route(req)
+        for order_id in self.engine.orders.keys() - before:
+            self._created[order_id] = time.monotonic()
         if fault is not None and fault.kind == "lost":
             writer.transport.abort()
             return
@@ -198,6 +212,12 @@ class LocalRest:
         if fault is not None and fault.kind == "after":
             status, payload = fault.status, {"error": {"code": "internal_server_error",
                                                        "message": "scripted 5xx"}}
+        if fault is not None and fault.kind == "truncated":
+            body = json.dumps(payload).encode()
+            await _write(writer, fault.status, body[:len(body) // 2])
+            return
+        if fault is not None and fault.kind == "shape":
+            status, payload = fault.status, {"result": "ok", "orders": "none"}
         await _write(writer, status, payload)
 
     def _authorised(self, req: Received) -> bool:
@@ -299,7 +319,7 @@ class LocalRest:
             return 200, self._page(req, "settlements", settled)
         if parts[1] != "orders":
             return 404, {"error": {"code": "not_found"}}
-        orders = list(self.engine.orders.values())
+        orders = [o for o in self.engine.orders.values() if self._visible(o)]
         for key in ("status", "ticker"):
             if key in req.query:
                 orders = [o for o in orders if o[key] == req.query[key]]
@@ -320,7 +340,14 @@ class LocalRest:
 
     def _order(self, req: Received, parts: list[str]) -> Reply:
         order = self.engine.orders.get(parts[2])
-        return (200, {"order": order}) if order else (404, {"error": {"code": "not_found"}})
+        if order is None or not self._visible(order):
+            return 404, {"error": {"code": "not_found"}}
+        return 200, {"order": order}
+
+    def _visible(self, order: dict[str, Any]) -> bool:
+        """Whether reads show ``order`` yet (see :attr:`visible_after_s`)."""
+        born = self._created.get(order["order_id"])
+        return born is None or time.monotonic() - born >= self.visible_after_s
 
     def _cancel(self, req: Received, parts: list[str]) -> Reply:
         if parts[2] != "batched":
@@ -354,7 +381,7 @@ class LocalRest:
 
 async def _write(writer: asyncio.StreamWriter, status: int, payload: Any,
                  headers: dict[str, str] | None = None) -> None:
-    body = json.dumps(payload).encode()
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     head = (f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra}"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
