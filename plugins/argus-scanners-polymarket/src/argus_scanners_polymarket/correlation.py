@@ -45,6 +45,7 @@ from argus_scanners_polymarket.common import (
     event_id_for,
     lane_reason,
     restamp,
+    tradeable,
 )
 from argus_scanners_polymarket.config import CorrelationSettings, PmScannersSettings
 from argus_scanners_polymarket.constraints import Constraint, implication
@@ -480,7 +481,7 @@ class CorrelationScanner(Scanner):
         a, b = self.props[self.by_yes[c.antecedent]], self.props[self.by_yes[c.consequent]]
         legs_ids = (b.yes, a.no)
         books = [market.books.get(i) for i in legs_ids]
-        if any(bk is None or not market.tradeable(bk.instrument_id)[0] for bk in books):
+        if any(bk is None or not tradeable(market, bk.instrument_id) for bk in books):
             return None
         ladders = (books[0].ask_levels(), books[1].ask_levels())  # type: ignore[union-attr]
         walk = walk_pair(ladders, (market.fee_schedule(b.yes), market.fee_schedule(a.no)),

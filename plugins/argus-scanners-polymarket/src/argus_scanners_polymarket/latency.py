@@ -58,6 +58,7 @@ from argus_scanners_polymarket.common import (
     edge,
     event_id_for,
     lane_reason,
+    tradeable,
     walk_asks,
     walk_ladder,
 )
@@ -372,7 +373,7 @@ class LatencyScanner(Scanner):
         book = market.books.get(iid)
         if ts_ns < start or ts_ns >= end or book is None or not book.asks:
             return None
-        if not market.tradeable(iid)[0]:
+        if not tradeable(market, iid):
             return None
         if spot is None:
             spot = spot_price(market, pair, ts_ns)

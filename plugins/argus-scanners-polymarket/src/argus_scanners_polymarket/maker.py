@@ -67,6 +67,7 @@ from argus_scanners_polymarket.common import (
     event_id_for,
     instrument_of,
     lane_reason,
+    tradeable,
 )
 from argus_scanners_polymarket.config import MakerSettings, PmScannersSettings
 from argus_scanners_polymarket.ofi import FlowColumn, OfiTracker, flow_of, shared_flows
@@ -201,7 +202,7 @@ class MakerScanner(Scanner):
             inst = instrument_of(market, iid)
             if inst is None or inst.kind != "binary" or not book.bids or not book.asks:
                 continue
-            if not market.tradeable(iid)[0]:
+            if not tradeable(market, iid):
                 continue
             found.extend(self._token(market, inst, ts_ns))
         return by_profit(found)

@@ -48,6 +48,7 @@ from argus_scanners_polymarket.common import (
     lane_reason,
     reworded,
     token_map,
+    tradeable,
     walk_asks,
     walk_ladder,
 )
@@ -185,7 +186,7 @@ class ResolutionScanner(Scanner):
         delay_ns = int(s.redemption_delay_hours * NS_PER_HOUR)
         floor_ns = int(s.min_horizon_hours * NS_PER_HOUR)
         max_to_expiry_ns = int(s.max_hours_to_expiry * NS_PER_HOUR)
-        if not book.asks or not market.tradeable(iid)[0]:
+        if not book.asks or not tradeable(market, iid):
             return []
         settled = market.settled.get(iid)
         if settled is not None:

@@ -46,6 +46,7 @@ from argus_scanners_polymarket.common import (
     edge,
     event_id_for,
     lane_reason,
+    tradeable,
     walk_asks,
     walk_ladder,
 )
@@ -55,7 +56,7 @@ from argus_scanners_polymarket.touch import EPS, TouchTable, touch_table
 
 def _mid(market: MarketState, iid: str) -> float | None:
     book = market.books.get(iid)
-    if book is None or not book.bids or not book.asks or not market.tradeable(iid)[0]:
+    if book is None or not book.bids or not book.asks or not tradeable(market, iid):
         return None
     bid, ask = book.best_bid(), book.best_ask()
     assert bid is not None and ask is not None
@@ -197,7 +198,7 @@ class StaleQuoteScanner(Scanner):
         hits = []
         for iid, value in ((o.yes_instrument_id, fair), (o.no_instrument_id, 1 - fair)):
             book = market.books.get(iid)
-            if book is None or not book.asks or not market.tradeable(iid)[0]:
+            if book is None or not book.asks or not tradeable(market, iid):
                 continue
             limit = value - s.min_gap
 

@@ -7,9 +7,11 @@ seven scanners and ``ranked`` share one update per scan.  A row per book, in the
 * per book, refreshed only for the books ``MarketState.changes_since`` lists: ``bid``,
   ``ask`` (NaN for an empty side), ``bid_size``, ``ask_size``, ``ts`` (int64), ``live``
   (bool), ``version`` (int64), ``ask_fee`` (the taker ``FeeSchedule.unit_fee`` at the best
-  ask, memoised per schedule and price);
+  ask, memoised per schedule and price), ``sound`` (bool: no malformed level and not
+  crossed, :func:`~argus_scanners_polymarket.common.book_fault`);
 * per token, rebuilt when ``events_version`` or the instrument count changes: ``binary``
-  (bool: ``instrument_of(...).kind == "binary"``), ``tick``, ``min_size``, ``event``
+  (bool: ``instrument_of(...).kind == "binary"``), ``tick``, ``min_size``, ``accepting``
+  (bool: :func:`~argus_scanners_polymarket.common.accepting`), ``event``
   (int64 index into :attr:`TouchTable.event_refs`, -1 for none), ``end_ts`` (int64, -1
   for none), ``closed`` (bool);
 * from dicts the core does not report changes of, compared by identity on each refresh:
@@ -32,9 +34,11 @@ import numpy as np
 from argus_core import FeeSchedule, Instrument, MarketState, Opportunity, Settlement
 from argus_scanners_polymarket.common import (
     TokenRef,
+    accepting,
     by_profit,
     dec,
     instrument_of,
+    ladder_fault,
     restamp,
     token_refs,
 )
@@ -66,7 +70,8 @@ _COLUMNS: tuple[tuple[str, type, object], ...] = (
     ("bid", np.float64, np.nan), ("ask", np.float64, np.nan),
     ("bid_size", np.float64, 0.0), ("ask_size", np.float64, 0.0),
     ("ts", np.int64, 0), ("live", np.bool_, False), ("version", np.int64, -1),
-    ("ask_fee", np.float64, 0.0), ("binary", np.bool_, False),
+    ("ask_fee", np.float64, 0.0), ("sound", np.bool_, True), ("accepting", np.bool_, True),
+    ("binary", np.bool_, False),
     ("tick", np.float64, 0.01), ("min_size", np.float64, 0.0),
     ("event", np.int64, -1), ("end_ts", np.int64, -1), ("closed", np.bool_, False),
     ("trade_price", np.float64, np.nan), ("trade_ts", np.int64, -1),
@@ -84,6 +89,8 @@ class TouchTable:
     live: np.ndarray
     version: np.ndarray
     ask_fee: np.ndarray
+    sound: np.ndarray
+    accepting: np.ndarray
     binary: np.ndarray
     tick: np.ndarray
     min_size: np.ndarray
@@ -188,6 +195,7 @@ class TouchTable:
             self.binary[r] = inst is not None and inst.kind == "binary"
             self.tick[r] = float(inst.tick_size) if inst is not None else 0.01
             self.min_size[r] = float(inst.min_size) if inst is not None else 0.0
+            self.accepting[r] = accepting(inst)
             changed.append(r)
         self._pack(market, changed)
         return changed
@@ -234,13 +242,17 @@ class TouchTable:
         column: a numpy scalar write per cell would cost as much as the read)."""
         books, ids = market.books, self.ids
         nan = np.nan
-        packed: list[tuple[int, float, float, float, float, float, int, bool, int]] = []
+        packed: list[tuple[int, float, float, float, float, float, int, bool, int, bool]] = []
         fee_at = self.unit_fee_at
         for r in rows:
             book = books.get(ids[r])
             if book is None:
                 continue
             bids, asks = book.bids, book.asks
+            if ladder_fault(bids) or ladder_fault(asks):  # common.book_fault, inlined
+                packed.append((r, nan, 0.0, nan, 0.0, 0.0, book.ts_ns, book.live,
+                               book.version, False))
+                continue
             if bids:
                 b = max(bids)
                 bid, bid_size = b, bids[b]
@@ -252,13 +264,13 @@ class TouchTable:
             else:
                 ask, ask_size, fee = nan, 0.0, 0.0
             packed.append((r, bid, bid_size, ask, ask_size, fee, book.ts_ns, book.live,
-                           book.version))
+                           book.version, not (bids and asks and bid >= ask)))
         if not packed:
             return
         cols = list(zip(*packed, strict=True))
         at = np.array(cols[0], dtype=np.int64)
         for name, col in zip(("bid", "bid_size", "ask", "ask_size", "ask_fee", "ts", "live",
-                              "version"), cols[1:], strict=True):
+                              "version", "sound"), cols[1:], strict=True):
             column = getattr(self, name)
             column[at] = np.array(col, dtype=column.dtype)
 
@@ -289,8 +301,10 @@ class TouchTable:
         return np.flatnonzero(self.row_gen > since_gen)
 
     def usable(self, market: MarketState) -> np.ndarray:
-        """``market.tradeable(iid)[0]`` of every row at ``market.now_ns``, vectorised."""
-        ok = self.live.copy()
+        """:func:`~argus_scanners_polymarket.common.tradeable` of every row at
+        ``market.now_ns``, vectorised: live and not stale (``market.tradeable``), sound,
+        accepting orders, its event not closed."""
+        ok = self.live & self.sound & self.accepting & ~self.closed
         if market.stale_after_ns:
             ok &= (market.now_ns - self.ts) <= market.stale_after_ns
         return ok

@@ -53,6 +53,7 @@ from argus_scanners_polymarket.common import (
     event_id_for,
     instrument_of,
     lane_reason,
+    tradeable,
     walk_asks,
     walk_ladder,
 )
@@ -77,7 +78,7 @@ class BaselineForecaster(Forecaster):
         estimates: list[float] = []
         book = market.books.get(instrument_id)
         if (book is not None and book.bids and book.asks and book.ts_ns <= ts_ns
-                and market.tradeable(instrument_id)[0]):
+                and tradeable(market, instrument_id)):
             bid, ask = book.best_bid(), book.best_ask()
             assert bid is not None and ask is not None
             estimates.append((bid + ask) / 2)
@@ -185,7 +186,7 @@ class ValueScanner(Scanner):
         inst = instrument_of(market, iid)
         if inst is None or inst.kind != "binary" or not book.asks:
             return []
-        if not market.tradeable(iid)[0]:
+        if not tradeable(market, iid):
             return []
         f = forecaster.forecast(iid, market, ts_ns)
         if f is None or f.p_win is None:
