@@ -18,6 +18,7 @@ from typing import Any
 
 from argus_core import MarketState
 from argus_scanner_negrisk.config import NegRiskSettings
+from argus_scanner_negrisk.soundness import accepting, sound
 
 
 def best_size(books: list[list[tuple[float, float]]], fees: list[Callable[[float], float]],
@@ -66,9 +67,11 @@ def reference_scan(market: MarketState, settings: NegRiskSettings | None = None
 
     def levels(iid: str, bids: bool) -> list[tuple[float, float]] | None:
         ok, _ = market.tradeable(iid)
-        if not ok:
+        if not ok or not accepting(market.instruments.get(iid)):
             return None
         book = market.books[iid]
+        if not sound(book):
+            return None
         arr = book.bid_levels() if bids else book.ask_levels()
         return [(float(p), float(q)) for p, q in arr.tolist()[: s.max_levels]]
 

@@ -61,6 +61,7 @@ from argus_core import (
 )
 from argus_scanner_negrisk.config import NegRiskSettings
 from argus_scanner_negrisk.kernel import walk_baskets
+from argus_scanner_negrisk.soundness import accepting, sound
 
 LOT = Decimal("0.01")
 #: Levels packed per book side until a walk needs more: most walks stop at the best level
@@ -210,7 +211,8 @@ class _Packed:
     """
 
     def __init__(self, keys: list[tuple[str, Side]], depth: int,
-                 schedules: dict[str, FeeSchedule], first_levels: int | None = None) -> None:
+                 schedules: dict[str, FeeSchedule], first_levels: int | None = None,
+                 closed_ids: frozenset[str] = frozenset()) -> None:
         self.keys = keys
         self.index = {k: i for i, k in enumerate(keys)}
         n = len(keys)
@@ -248,6 +250,9 @@ class _Packed:
         for row, (iid, _side) in enumerate(keys):
             self.book_rows[book_index[iid]].append(row)
         self.books: list[L2Book | None] = [None] * nb
+        #: per book: its market takes orders (``closed_ids``: the instruments it does not)
+        self.accepting = np.fromiter((iid not in closed_ids for iid in self.book_ids),
+                                     dtype=np.bool_, count=nb)
         self.seen_version = np.full(nb, -1, dtype=np.int64)
         self.book_live = np.zeros(nb, dtype=np.bool_)
         self.book_ts = np.zeros(nb, dtype=np.int64)
@@ -295,12 +300,18 @@ class _Packed:
         # version behind, so the next scan repacks and recomputes.
         state = np.array(list(map(_BOOK_STATE, live_books)), dtype=np.int64).reshape(-1, 3)
         book_rows, is_ask = self.book_rows, self.is_ask
-        pairs = [(row, book) for i, book in zip(read, live_books, strict=True)
+        # soundness.sound: no malformed level, not crossed; an unsound book packs no level
+        # (its prices are never read, nor priced by its fee schedule)
+        ok = list(map(sound, live_books))
+        pairs = [(row, book, good) for i, book, good in zip(read, live_books, ok, strict=True)
                  for row in book_rows[i]]
-        rows = [row for row, _book in pairs]
-        self._pack(rows, [book.asks if is_ask[row] else book.bids for row, book in pairs])
+        rows = [row for row, _book, _good in pairs]
+        self._pack(rows, [(book.asks if is_ask[row] else book.bids) if good else {}
+                          for row, book, good in pairs])
         self.seen_version[read] = state[:, 0]
-        live_read = state[:, 1] != 0
+        # live, sound and accepting orders
+        live_read = (state[:, 1] != 0) & np.array(ok, dtype=np.bool_).reshape(-1)
+        live_read &= self.accepting[read]
         self.book_live[read] = live_read
         self.book_ts[read] = state[:, 2]
         self.repacked = len(changed)
@@ -482,8 +493,10 @@ class NegRiskScanner(Scanner):
                 keys[(o.yes_instrument_id, Side.BUY)] = None  # bids: tail probability fallback
                 ids[o.yes_instrument_id] = None
         self._schedules = {iid: market.fee_schedule(iid) for iid in ids}
+        instruments = market.instruments
+        closed = frozenset(iid for iid in ids if not accepting(instruments.get(iid)))
         self._packed = _Packed(list(keys), self.settings.max_levels, self._schedules,
-                               self.first_levels)
+                               self.first_levels, closed)
         self._static = _Compiled(baskets, self._packed)
         cap = self.settings.max_basket_size
         if cap is not None:
