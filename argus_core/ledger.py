@@ -141,6 +141,20 @@ def core_migrations(migrations: Migrations) -> None:
         conn.execute("create table control_log (id integer primary key autoincrement,"
                      " key text not null, value text not null, ts_ns integer not null)")
 
+    @core
+    def m007_book_equity_clustered(conn: apsw.Connection) -> None:
+        # The books' rows stored in their key's order (slot, ts_ns): one b-tree instead of
+        # a rowid table plus its key's index (a replay writes a row per book and
+        # timestamp: ~20% cheaper each), and a book read back is one contiguous range in
+        # time order (was: the whole table scanned and filtered per book, then sorted).
+        conn.execute("create table book_equity_m007 (ts_ns integer not null, slot text not"
+                     " null, cash text not null, equity text not null,"
+                     " primary key (slot, ts_ns)) without rowid;"
+                     "insert into book_equity_m007 (ts_ns, slot, cash, equity)"
+                     " select ts_ns, slot, cash, equity from book_equity;"
+                     "drop table book_equity;"
+                     "alter table book_equity_m007 rename to book_equity")
+
 
 class Ledger:
     """An open run ledger.  Use as a context manager or call :meth:`close`."""

@@ -112,3 +112,41 @@ def test_the_section_takes_the_core_read(tmp_path: Path) -> None:
     assert html is not None and html != section
     worst = f"<td>{drawdowns(crashed).max():.2%}</td><td>3</td>"  # the portfolio's max dd
     assert drawdowns(crashed).max() > 0.5 and worst in html["Strategy books"]
+
+
+def _unmigrate_book_equity(run_dir: Path) -> list[tuple[object, ...]]:
+    """Put ``book_equity`` back as migration m004 created it (a rowid table; its rows kept
+    in a shuffled storage order) and forget m007, as in a ledger written before it;
+    returns the rows in key order."""
+    import apsw
+
+    conn = apsw.Connection(str(run_dir / "argus.db"))
+    rows = list(conn.execute("select ts_ns, slot, cash, equity from book_equity "
+                             "order by slot, ts_ns"))
+    shuffled = [rows[i] for i in np.random.default_rng(3).permutation(len(rows))]
+    with conn:
+        conn.execute("drop table book_equity;"
+                     "create table book_equity (ts_ns integer not null, slot text not null,"
+                     " cash text not null, equity text not null, primary key (slot, ts_ns));"
+                     "delete from _argus_migrations where name = 'm007_book_equity_clustered'")
+        conn.executemany("insert into book_equity values (?,?,?,?)", shuffled)
+    assert "without rowid" not in str(conn.execute(
+        "select sql from sqlite_master where name = 'book_equity'").fetchall()[0][0]).lower()
+    conn.close()
+    return rows
+
+
+def test_books_of_a_ledger_written_before_m007(tmp_path: Path) -> None:
+    """A ledger from before the clustered ``book_equity`` (opened read-only: the report
+    never migrates) reads the same books; a writer that opens it migrates every row."""
+    run_dir = _books_run(tmp_path / "run")
+    clustered = read_books(run_dir)
+    rows = _unmigrate_book_equity(run_dir)
+    assert read_books(run_dir) == clustered  # scanned in storage order, sorted here
+    with Ledger.in_dir(run_dir) as ledger:  # a writer: migration m007 runs
+        assert ledger.applied == ["core.m007_book_equity_clustered"]
+        assert [tuple(r.values()) for r in ledger.query(
+            "select ts_ns, slot, cash, equity from book_equity order by slot, ts_ns")] == rows
+        sql = ledger.query("select sql from sqlite_master where name = 'book_equity'")
+        assert "without rowid" in sql[0]["sql"].lower()
+    assert read_books(run_dir) == clustered

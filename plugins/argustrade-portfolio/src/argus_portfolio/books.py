@@ -66,15 +66,20 @@ class _Series:
     last: Decimal
 
 
-def _read_series(conn: apsw.Connection, table: str, slot: str | None) -> _Series | None:
+def _read_series(conn: apsw.Connection, table: str, slot: str | None,
+                 clustered: bool = True) -> _Series | None:
     """``table``'s equity rows (of ``slot`` in ``book_equity``) in time order, or None.
 
     SQLite joins each column into one text and numpy parses it in C (no Python object
-    per row: 700k rows of ``Decimal`` cost seconds).  A book is read by scanning the
-    table in storage order (``+slot`` keeps SQLite off the (slot, ts_ns) index, whose
-    row-by-row lookups cost ~8x more) and put in time order here; the first and last
-    rows, exact, are two seeks on that index."""
-    where, args = (" where +slot = ?", (slot,)) if slot is not None else ("", ())
+    per row: 700k rows of ``Decimal`` cost seconds).  A book is one contiguous range of
+    ``book_equity`` in time order since the core stores it keyed (slot, ts_ns) without a
+    rowid (migration m007); a ledger not yet migrated (``clustered`` False: opened
+    read-only, never by a writer of this version) is scanned in storage order instead
+    (``+slot`` keeps SQLite off the (slot, ts_ns) index, whose row-by-row lookups cost
+    ~8x more) and put in time order here.  The first and last rows, exact, are two seeks
+    on the key."""
+    where, args = ("", ()) if slot is None else (
+        " where slot = ?" if clustered else " where +slot = ?", (slot,))
     n, ts_text, eq_text = conn.execute(
         f"select count(*), group_concat(ts_ns, ','), group_concat(equity, ',') from "
         f"(select ts_ns, equity from {table}{where})", args).fetchall()[0]
@@ -91,6 +96,13 @@ def _read_series(conn: apsw.Connection, table: str, slot: str | None) -> _Series
     ends = [conn.execute(f"select equity from {table}{where} order by ts_ns {way} limit 1",
                          args).fetchall()[0][0] for way in ("asc", "desc")]
     return _Series(ts, values, Decimal(str(ends[0])), Decimal(str(ends[1])))
+
+
+def _clustered(conn: apsw.Connection) -> bool:
+    """Whether ``book_equity`` is stored in key order (the core's migration m007)."""
+    sql = conn.execute("select sql from sqlite_master where type = 'table' and "
+                       "name = 'book_equity'").fetchall()
+    return bool(sql) and "without rowid" in str(sql[0][0]).lower()
 
 
 def _slots(conn: apsw.Connection) -> list[str]:
@@ -114,7 +126,9 @@ def read_books(run_dir: Path, portfolio: Any = None) -> list[BookSummary]:
     conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
     try:
         with conn:  # one read transaction: the books and the account from one commit
-            books = {slot: _read_series(conn, "book_equity", slot) for slot in _slots(conn)}
+            clustered = _clustered(conn)
+            books = {slot: _read_series(conn, "book_equity", slot, clustered)
+                     for slot in _slots(conn)}
             if portfolio is None:
                 total = _read_series(conn, "equity", None)
             elif len(portfolio.equity):
