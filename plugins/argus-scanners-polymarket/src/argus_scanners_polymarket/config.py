@@ -222,6 +222,9 @@ class LatencySettings:
         min_vol_samples: returns needed before the realised volatility is used.
         max_size: cap on the shares per token.
         executable_min_edge: gate to the executable lane (unset: research only).
+        max_spot_age_s: the spot is unknown when its newest print, bar or book is older
+            than this at the scan, and an opening price read from the samples must lie
+            within this of the window's start.
     """
 
     pairs: dict[str, str] = attrs.field(factory=dict)
@@ -232,6 +235,7 @@ class LatencySettings:
     max_size: Decimal | None = attrs.field(default=None, validator=optional(POSITIVE))
     executable_min_edge: Decimal | None = attrs.field(default=None,
                                                       validator=optional(in_range(0, 1)))
+    max_spot_age_s: float = attrs.field(default=120.0, validator=POSITIVE)
 
 
 @attrs.frozen

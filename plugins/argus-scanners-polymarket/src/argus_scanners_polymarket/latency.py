@@ -51,6 +51,7 @@ from argus_scanners_polymarket.common import (
     Ladders,
     Level,
     Walk,
+    book_fault,
     buy_leg,
     by_profit,
     core_event_id,
@@ -93,8 +94,11 @@ def realised_vol(samples: list[tuple[int, float]]) -> tuple[float, int]:
     return math.sqrt(sq / seconds * SECONDS_PER_YEAR), len(samples) - 1
 
 
-def spot_price(market: MarketState, pair: str, ts_ns: int) -> tuple[int, float] | None:
-    """The newest of the pair's last trade, bar close and book mid at or before ``ts_ns``."""
+def spot_price(market: MarketState, pair: str, ts_ns: int, max_age_ns: int | None = None
+               ) -> tuple[int, float] | None:
+    """The newest of the pair's last trade, bar close and book mid at or before ``ts_ns``
+    (the book only while ``market.tradeable`` and sound: live, not stale, not crossed);
+    None when there is none, or when the newest is more than ``max_age_ns`` old."""
     seen: list[tuple[int, float]] = []
     trade = market.trades.get(pair)
     if trade is not None and trade.ts_ns <= ts_ns:
@@ -103,11 +107,17 @@ def spot_price(market: MarketState, pair: str, ts_ns: int) -> tuple[int, float] 
     if bar is not None and bar.ts_ns <= ts_ns:
         seen.append((bar.ts_ns, bar.close))
     book = market.books.get(pair)
-    if book is not None and book.bids and book.asks and book.ts_ns <= ts_ns:
+    if book is not None and book.bids and book.asks and book.ts_ns <= ts_ns \
+            and market.tradeable(pair)[0] and not book_fault(book):
         bid, ask = book.best_bid(), book.best_ask()
         assert bid is not None and ask is not None
         seen.append((book.ts_ns, (bid + ask) / 2))
-    return max(seen) if seen else None
+    if not seen:
+        return None
+    newest = max(seen)
+    if max_age_ns is not None and ts_ns - newest[0] > max_age_ns:
+        return None  # the last word on the spot is too old to say where it is now
+    return newest
 
 
 class PrefixWalks:
@@ -225,8 +235,11 @@ class LatencyScanner(Scanner):
         if inst.id in self._open:
             return self._open[inst.id]
         samples = self._samples.get(pair, ())
-        before = [p for t, p in samples if t <= start_ns]
-        after = [p for t, p in samples if t > start_ns]
+        # a sample is the price to beat only when it lies near the window's start: the first
+        # one seen ten minutes in has moved with the market since
+        near = self.settings.max_spot_age_s * _NS
+        before = [p for t, p in samples if start_ns - near <= t <= start_ns]
+        after = [p for t, p in samples if start_ns < t <= start_ns + near]
         found = before[-1] if before else after[0] if after else None
         if found is not None:
             self._open[inst.id] = found
@@ -302,8 +315,9 @@ class LatencyScanner(Scanner):
             opens[k] = got if got is not None else np.nan
         spots, spot_ts, sigmas, vols = [], [], [], []
         spot_of: dict[str, tuple[int, float] | None] = {}  # read once per pair, not per token
+        max_age = int(s.max_spot_age_s * _NS)
         for pair in pairs:
-            spot = spot_of[pair] = spot_price(market, pair, ts_ns)
+            spot = spot_of[pair] = spot_price(market, pair, ts_ns, max_age)
             spots.append(spot[1] if spot is not None else np.nan)
             spot_ts.append(spot[0] if spot is not None else -1)
             vol = realised_vol(list(self._samples.get(pair, ())))
@@ -376,7 +390,7 @@ class LatencyScanner(Scanner):
         if not tradeable(market, iid):
             return None
         if spot is None:
-            spot = spot_price(market, pair, ts_ns)
+            spot = spot_price(market, pair, ts_ns, int(s.max_spot_age_s * _NS))
         open_price = self._open_price(inst, pair, start)
         if spot is None or open_price is None:
             return None
