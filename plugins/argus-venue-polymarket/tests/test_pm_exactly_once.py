@@ -293,7 +293,7 @@ def _transport(cls: type[httpx.RequestError]) -> Exception:
     (_transport(httpx.RemoteProtocolError), True, False, False),  # reset mid-exchange
     (_transport(httpx.ReadError), True, False, False),
     (_status(502), True, False, False),
-    (_status(503), True, True, False),
+    (_status(503), True, False, False),  # may follow acting: looked for, not one look
     (_status(504), False, False, False),
     (_status(429), True, True, False),
     (_status(400), True, False, True),  # a refusal is an answer

@@ -25,7 +25,9 @@ class PostOutcome:
     into ``{"success": false, "errorMsg": ...}``); without one the outcome is ambiguous
     and ``problem`` says why.  ``ended`` is False when the venue may still be acting on
     the request (our timeout, a ``504``); ``refused`` when the venue said it took nothing
-    (``429``, ``503``, no connection) — one clean look-up then suffices.
+    (``429``, no connection) — one clean look-up then suffices.  A ``503`` is not such
+    proof (a gateway answers it after the venue acted too, and the order may be listed
+    only later): it is looked for until ``order_settle_s`` like a ``502``.
     """
 
     answer: Any = None
@@ -128,7 +130,7 @@ def post_outcome(exc: Exception) -> PostOutcome:
                                retry_after_s=exc.retry_after_s
                                if isinstance(exc, ClobStatusError) else 0.0)
         if code == 503:
-            return PostOutcome(problem=f"venue unavailable (503: {msg})", refused=True)
+            return PostOutcome(problem=f"venue unavailable (503: {msg})")
         if code == 504:
             return PostOutcome(problem=f"gateway timeout (504: {msg})", ended=False)
         if code >= 500:

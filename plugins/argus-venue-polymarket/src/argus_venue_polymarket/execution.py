@@ -42,8 +42,10 @@ Exactly once: see :mod:`.sending`; baskets: see :mod:`.baskets`.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from py_clob_client_v2.clob_types import OrderPayload
+from py_clob_client_v2.exceptions import PolyApiException
 
 from argus_core import VenueError
 from argus_venue_polymarket.baskets import BasketSubmission
@@ -56,6 +58,8 @@ from argus_venue_polymarket.signing import client_order_metadata
 
 __all__ = ["PolymarketExecution", "client_order_metadata"]
 
+log = logging.getLogger(__name__)
+
 
 class PolymarketExecution(BasketSubmission, Reconciliation, ExecutionsFeed):
     """Live order entry for one account through py-clob-client-v2: ``submit`` /
@@ -64,17 +68,41 @@ class PolymarketExecution(BasketSubmission, Reconciliation, ExecutionsFeed):
     ``close`` (here)."""
 
     async def cancel(self, client_order_id: str) -> None:
-        """Cancel one order by our client order id."""
+        """Cancel one order by our client order id.
+
+        Confirmed only when the venue says so: its answer lists the order as cancelled,
+        or — after an answer that was lost, late, a 5xx, a 429 or unreadable — ``GET
+        /data/order/<id>`` shows it cancelled.  A refusal (``not_canceled``: it already
+        filled, say) or an order still open raises ``VenueError`` naming the order."""
         vid = self.venue_ids.get(client_order_id)
         if vid is None:
             raise VenueError(f"polymarket: no venue order id known for {client_order_id}")
         await self.ensure_api_creds()
-        resp = await asyncio.to_thread(self.client.cancel_order, OrderPayload(orderID=vid))
-        not_canceled = (resp or {}).get("not_canceled") if isinstance(resp, dict) else None
-        canceled = (resp or {}).get("canceled") if isinstance(resp, dict) else None
-        if not_canceled or (isinstance(canceled, list) and vid not in canceled):
-            raise VenueError(f"polymarket: cancel {client_order_id} refused: "
-                             f"{not_canceled or resp}")
+        why = ""
+        try:
+            resp = await asyncio.to_thread(self.client.cancel_order, OrderPayload(orderID=vid))
+        except PolyApiException as exc:
+            code = exc.status_code
+            if code is not None and 400 <= code < 500 and code != 429:
+                raise VenueError(f"polymarket: cancel {client_order_id} ({vid}) refused: "
+                                 f"HTTP {code} {exc.error_msg}") from None
+            resp, why = None, f"no usable answer ({exc.error_msg})"
+        not_canceled = resp.get("not_canceled") if isinstance(resp, dict) else None
+        canceled = resp.get("canceled") if isinstance(resp, dict) else None
+        if not_canceled:
+            raise VenueError(f"polymarket: cancel {client_order_id} ({vid}) refused: "
+                             f"{not_canceled}")
+        confirmed = isinstance(canceled, list) and vid.lower() in {
+            str(c).lower() for c in canceled}
+        if not confirmed:
+            why = why or f"an answer that does not list it cancelled ({str(resp)[:80]!r})"
+            status = await self._status_of(vid)
+            if status not in ("CANCELED", "CANCELED_MARKET_RESOLVED"):
+                raise VenueError(f"polymarket: cancel {client_order_id} ({vid}) not "
+                                 f"confirmed: {why}; the venue shows the order "
+                                 f"{status or 'unknown (it could not be asked)'}")
+            log.warning("polymarket: cancel %s: %s; the venue shows it %s", client_order_id,
+                        why, status)
         # Confirmed: CANCELLED goes out once the order's fills are all reported (the
         # watch compares them with the venue's size_matched), never before them.
         self.watched[client_order_id] = vid
@@ -82,6 +110,19 @@ class PolymarketExecution(BasketSubmission, Reconciliation, ExecutionsFeed):
         self._wake.set()
         if self.heartbeat is not None:
             self.heartbeat.resting.discard(client_order_id)
+
+    async def _status_of(self, vid: str) -> str | None:
+        """The venue's status of order ``vid`` (``GET /data/order/<id>``), None when it
+        cannot be read."""
+        try:
+            row = await asyncio.to_thread(self.client.get_order, vid)
+        except Exception as exc:  # the client raises its own exception types
+            log.warning("polymarket: GET order %s failed (%s)", vid, type(exc).__name__)
+            return None
+        row = row.get("order", row) if isinstance(row, dict) else None
+        if not isinstance(row, dict):
+            return None
+        return str(row.get("status") or "").upper() or None
 
     async def close(self) -> None:
         """Stop the heartbeat task and close the HTTP connections."""

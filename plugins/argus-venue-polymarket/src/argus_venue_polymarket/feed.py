@@ -263,6 +263,11 @@ class ExecutionsFeed(OrderTracker):
             except (VenueError, DataError, PolyApiException) as exc:
                 log.warning("polymarket: trades poll failed: %s", exc)
                 fills = []
+            except (TypeError, KeyError, ValueError, AttributeError) as exc:
+                # the library indexes each page: a body cut short or of the wrong shape
+                log.warning("polymarket: trades poll answered something unreadable (%s: "
+                            "%s); polling again", type(exc).__name__, exc)
+                fills = []
             self._report(fills, counted=True)
             self._report(await self.poll_ended())
             await self.poll_unknown()

@@ -79,6 +79,15 @@ _MAX_RETRY_AFTER_S = 10.0
 _ANNOUNCE_S = 5.0
 
 
+def _is_amount(value: Any) -> bool:
+    """Whether an answer's amount reads as a finite, non-negative number (absent: 0)."""
+    try:
+        amount = Decimal(str(value or "0"))
+    except ArithmeticError:
+        return False
+    return amount.is_finite() and amount >= 0
+
+
 def killed_by_venue(order_type: str, resp: Mapping[str, Any]) -> bool:
     """True when a refused post (``success: false``) is the venue killing a FOK/FAK order
     that could not (fully) match — the order's defined outcome, not a rejection."""
@@ -172,12 +181,24 @@ class OrderSender(OrderTracker):
     @staticmethod
     def _well_formed(answer: Any, count: int, batch: bool) -> list[dict[str, Any]] | None:
         """The per-order answers of a post, or None when the body is not the venue's shape
-        (then the outcome is ambiguous: the venue may have acted)."""
+        (then the outcome is ambiguous: the venue may have acted): each answer an object
+        with ``success``; a success names its ``orderID``, and a ``matched`` one carries
+        amounts that are numbers (a fill is booked from them)."""
         items = answer if batch else [answer]
         if not isinstance(items, list) or len(items) != count:
             return None
         if not all(isinstance(a, dict) and "success" in a for a in items):
             return None
+        for a in items:
+            if a.get("success") is not True:
+                if a.get("success") is not False:  # "true", 1, null...: not the venue's shape
+                    return None
+                continue
+            if not isinstance(a.get("orderID"), str) or not a["orderID"]:
+                return None
+            if str(a.get("status", "")).lower() == "matched" and not all(
+                    _is_amount(a.get(k)) for k in ("makingAmount", "takingAmount")):
+                return None
         return items
 
     def _accept(self, post: SignedPost, resp: dict[str, Any]) -> list[Fill]:

@@ -128,7 +128,8 @@ class Fault:
     is not the venue's shape), or the plain answer.  ``down_after``: from then on every
     private endpoint answers 503 (the venue cannot be asked) until ``clob.down = False``.
     ``delayed`` / ``delay_match_s``: those tokens' orders are answered ``"delayed"`` and
-    matched later (the venue's matching delay).
+    matched later (the venue's matching delay).  ``patch``: keys replaced in each order's
+    answer (None removes the key): a 200 of the wrong shape after acting.
     """
 
     act: bool = True
@@ -142,6 +143,7 @@ class Fault:
     #: ``"delayed"`` at once, matched (or killed) ``delay_match_s`` later.
     delayed: tuple[str, ...] = ()
     delay_match_s: float = 0.0
+    patch: tuple[tuple[str, Any], ...] = ()
 
 
 class LocalClob:
@@ -200,6 +202,18 @@ class LocalClob:
         self.accepted: Counter[str] = Counter()
         #: Every private endpoint answers 503 while set (a venue that cannot be asked).
         self.down = False
+        #: Scripted answers of the read and cancel endpoints, per route (``"GET
+        #: /data/order"`` for every ``/data/order/<id>``, ``"GET /data/orders"``, ``"GET
+        #: /data/trades"``, ``"DELETE /order"``), each used once, in order: ``("status",
+        #: code)`` answers that status without acting; ``("garbled", None)`` a 200 whose
+        #: body is cut short; ``("json", payload)`` a 200 with ``payload``;
+        #: ``("act_status", code)`` / ``("act_garbled", None)`` / ``("act_reset", None)``:
+        #: act (a cancel), then answer that.
+        self.read_faults: dict[str, deque[tuple[str, Any]]] = {}
+        #: Eventual consistency: an order (and the trades it took) shows in the read
+        #: endpoints only this many seconds after it was placed.
+        self.visible_after_s = 0.0
+        self._born: dict[str, float] = {}  # venue order id -> monotonic time placed
         self.hold_posts = False
         self.post_received = threading.Event()
         self._release = threading.Event()
@@ -264,21 +278,55 @@ class LocalClob:
         self.requests.append((method, path))
         if method == "POST" and path in ("/order", "/orders"):
             return self._post(path, body if path == "/orders" else [body])
+        route = f"{method} {'/data/order' if path.startswith('/data/order/') else path}"
         with self._lock:
-            if method == "DELETE" and path == "/order":
-                return 200, self._cancel(str(body.get("orderID", "")))
-            if method == "GET" and path == "/data/orders":
-                rows = [dict(r) for r in self.orders.values() if r["status"] == "LIVE"]
-                return 200, {"data": rows, "next_cursor": "LTE=", "limit": 500,
-                             "count": len(rows)}
-            if method == "GET" and path.startswith("/data/order/"):
-                rec = self.orders.get(path.rsplit("/", 1)[1])
-                return (200, dict(rec)) if rec else (404, {"error": "order not found"})
-            if method == "GET" and path == "/data/trades":
-                return 200, self._trades(query)
-            if method == "POST" and path == "/v1/heartbeats":
-                self.heartbeats += 1
-                return 200, {"heartbeat_id": f"hb-{self.heartbeats}"}
+            scripted = self.read_faults.get(route)
+            fault = scripted.popleft() if scripted else None
+        if fault is not None:
+            kind, value = fault
+            if kind == "status":
+                return int(value), {"error": f"test fault: HTTP {value}"}
+            if kind == "garbled":
+                return 200, b'{"data": [{"id": "0x'
+            if kind == "json":
+                return 200, value
+        with self._lock:
+            answer = self._route(method, path, query, body)
+        if fault is not None:
+            kind, value = fault
+            if kind == "act_status":
+                return int(value), {"error": f"test fault: HTTP {value}"}
+            if kind == "act_garbled":
+                return 200, json.dumps(answer[1]).encode()[:10]
+            if kind == "act_reset":
+                return 200, Reset(json.dumps(answer[1]).encode()[:8])
+        return answer
+
+    def _hidden(self, vid: str) -> bool:
+        """Whether the read endpoints do not show order ``vid`` yet (``visible_after_s``)."""
+        born = self._born.get(vid)
+        return born is not None and time.monotonic() - born < self.visible_after_s
+
+    def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any
+               ) -> tuple[int, Any]:
+        """The plain answer of a read or cancel endpoint (call with the lock held)."""
+        if method == "DELETE" and path == "/order":
+            return 200, self._cancel(str(body.get("orderID", "")))
+        if method == "GET" and path == "/data/orders":
+            rows = [dict(r) for r in self.orders.values()
+                    if r["status"] == "LIVE" and not self._hidden(r["id"])]
+            return 200, {"data": rows, "next_cursor": "LTE=", "limit": 500,
+                         "count": len(rows)}
+        if method == "GET" and path.startswith("/data/order/"):
+            rec = self.orders.get(path.rsplit("/", 1)[1])
+            if rec is None or self._hidden(rec["id"]):
+                return 404, {"error": "order not found"}
+            return 200, dict(rec)
+        if method == "GET" and path == "/data/trades":
+            return 200, self._trades(query)
+        if method == "POST" and path == "/v1/heartbeats":
+            self.heartbeats += 1
+            return 200, {"heartbeat_id": f"hb-{self.heartbeats}"}
         return 404, {"error": f"no route {method} {path}"}
 
     def _post(self, path: str, items: list[dict[str, Any]]) -> tuple[int, Any]:
@@ -299,6 +347,13 @@ class LocalClob:
         if self.hold_posts:
             self.post_received.set()
             self._release.wait(60)
+        if fault is not None and fault.patch:
+            for one in answers:
+                for key, value in fault.patch:
+                    if value is None:
+                        one.pop(key, None)
+                    else:
+                        one[key] = value
         answer: Any = answers if path == "/orders" else (answers[0] if answers else None)
         if fault is None:
             return 200, answer
@@ -365,6 +420,7 @@ class LocalClob:
         signer, vid = recover_order_signer(order, self._exchanges[neg_risk], self.chain_id)
         self.signers.append(signer)
         self.accepted[vid] += 1
+        self._born[vid] = time.monotonic()
         if signer.lower() != str(order["signer"]).lower() or \
                 signer.lower() != str(order["maker"]).lower() or item.get("owner") != self.api_key:
             self.bad_signatures.append(vid)
@@ -447,7 +503,8 @@ class LocalClob:
         ids = query.get("id")
         wanted = ids[0] if ids else None
         rows = [dict(t) for t in self.trades
-                if int(t["match_time"]) >= after and (wanted is None or t["id"] == wanted)]
+                if int(t["match_time"]) >= after and (wanted is None or t["id"] == wanted)
+                and not self._hidden(t["taker_order_id"])]
         return {"data": rows, "next_cursor": "LTE=", "limit": 100, "count": len(rows)}
 
     def _trade(self, tid: str, taker_order: str, token: str, side: str, size: Decimal,
