@@ -147,3 +147,38 @@ def test_stale_quote_after_the_other_outcomes_moved(a_requoted: bool) -> None:
     assert opp.legs[0].instrument_id == a_no and opp.max_size == D(100)
     assert opp.legs[0].limit_price == D("0.51") and opp.expected_profit == D("19.00")
     assert not opp.risk_free
+
+
+@pytest.mark.parametrize(("size", "taken"), [(3.337, None), (7.339, D("7.33"))])
+def test_a_spike_fade_is_an_order_the_venue_takes(size: float, taken: Decimal | None) -> None:
+    """The fade bought the top ask's size as read: 3.337 shares, off the 0.01 lot and under
+    the instrument's minimum of 5.  Now whole lots, at least the minimum: nothing for 3.337,
+    7.33 of 7.339."""
+    b, yes = _spike_market()
+    inc, ref = SpikeScanner(), SpikeScanner(incremental=False)
+    for ts in (NOW, NOW + 60 * S):
+        inc.scan(b.market, ts), ref.scan(b.market, ts)
+    b.book(yes, [(0.35, size)], [(0.37, size)], ts_ns=NOW + 90 * S)
+    inc.scan(b.market, NOW + 120 * S), ref.scan(b.market, NOW + 120 * S)
+    found = inc.scan(b.market, NOW + 180 * S)
+    assert found == ref.scan(b.market, NOW + 180 * S)
+    assert [(o.max_size, o.legs[0].quantity) for o in found] == (
+        [(taken, taken)] if taken is not None else [])
+
+
+def test_a_stale_quote_below_the_minimum_order_size_is_not_reported() -> None:
+    """The stale NO of the scenario above, 12 shares deep (over min_depth 10) on a market
+    whose minimum order is 15: not an order the venue takes."""
+    b = MarketBuilder()
+    ids = b.event("T", ["a", "b", "c"], min_size="15")
+    for (yes, no), (bid, ask) in zip(ids, [(0.49, 0.51), (0.29, 0.31), (0.19, 0.21)],
+                                     strict=True):
+        b.book(yes, [(bid, 100)], [(ask, 100)], ts_ns=NOW)
+        b.book(no, [(round(1 - ask, 2), 12)], [(round(1 - bid, 2), 12)], ts_ns=NOW)
+    inc, ref = StaleQuoteScanner(), StaleQuoteScanner(incremental=False)
+    inc.scan(b.market, NOW), ref.scan(b.market, NOW)
+    t1 = NOW + 10 * S
+    for (yes, _no), (bid, ask) in zip(ids[1:], [(0.39, 0.41), (0.29, 0.31)], strict=True):
+        b.book(yes, [(bid, 100)], [(ask, 100)], ts_ns=t1)
+    for ts in (t1, NOW + 60 * S, NOW + 120 * S):
+        assert inc.scan(b.market, ts) == ref.scan(b.market, ts) == []

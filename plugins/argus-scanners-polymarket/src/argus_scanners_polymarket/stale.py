@@ -30,13 +30,14 @@ does not checkpoint scanners yet).
 from __future__ import annotations
 
 import math
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, ClassVar
 
 import numpy as np
 
 from argus_core import Event, Leg, MarketState, Opportunity, Outcome, Scanner, Side
 from argus_scanners_polymarket.common import (
+    LOT,
     RESEARCH,
     Ladders,
     Walk,
@@ -211,7 +212,9 @@ class StaleQuoteScanner(Scanner):
                                                     schedule), schedule, keep=keep)
             else:
                 walk = walk_asks(book.ask_levels(), schedule, keep=keep)
-            if walk.quantity >= max(s.min_depth, Decimal("0.01")):
+            inst = market.instruments.get(iid)
+            floor = max(s.min_depth, LOT, inst.min_size if inst is not None else LOT)
+            if walk.quantity >= floor:  # deep enough, and an order the venue takes
                 hits.append((iid, value, walk))
         return hits
 
@@ -418,7 +421,11 @@ class SpikeScanner(Scanner):
         ask_levels = book.ask_levels()
         top_size = float(ask_levels[0, 1])
         ask = dec(ask_levels[0, 0])
-        qty = dec(top_size)
+        # an order the venue takes: whole lots, at least the instrument's minimum size
+        qty = dec(top_size).quantize(LOT, rounding=ROUND_DOWN)
+        inst = market.instruments.get(iid)
+        if inst is not None and qty < inst.min_size:
+            return None
         schedule = market.fee_schedule(iid)
         exit_value = dec(round(mid + float(s.reversion_fraction) * (ref - mid), 9))
         fees = schedule.fee(ask, qty, maker=False)
