@@ -294,8 +294,8 @@ async def test_a_restart_looks_up_an_unacknowledged_order_instead_of_resending(
         exchange, make_venue, fake_time):
     """An order persisted before a crash, never acknowledged: ``lookup`` finds it closed at
     Kraken (OPEN with its txid; the backfill brings its fills), or proves it never placed
-    once its deadline has passed (CANCELLED), or, before that, cannot tell yet (None).
-    Nothing is sent."""
+    once its deadline has passed (CANCELLED; before that, it waits the deadline out and
+    asks again), or, for an order of unknown time, cannot tell (None).  Nothing is sent."""
     kind = KINDS[0]
     placed = make_venue()
     exchange.inject("AddOrder", ("lost", None))
@@ -307,7 +307,10 @@ async def test_a_restart_looks_up_an_unacknowledged_order_instead_of_resending(
     assert found is not None and found.status is OrderStatus.OPEN
     assert found.venue_order_id == txid and txid in restarted.execution.unsettled_txids
     never = order_of(kind, "argus-never")
-    assert await restarted.lookup(attrs.evolve(never, ts_ns=now)) is None  # may still arrive
+    assert await restarted.lookup(never) is None  # no time: it may still arrive
+    waited = await restarted.lookup(attrs.evolve(never, ts_ns=now))  # asked again after
+    assert waited is not None and waited.status is OrderStatus.CANCELLED  # the deadline
+    assert fake_time.sleeps and fake_time.sleeps[-1] > 2.0
     gone = await restarted.lookup(attrs.evolve(never, ts_ns=now - 10**10))  # deadline passed
     assert gone is not None and gone.status is OrderStatus.CANCELLED
     assert "never placed" in gone.reason

@@ -45,7 +45,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -99,6 +99,18 @@ def cl_ord_id_for(client_order_id: str) -> str:
         return str(uuid.UUID(client_order_id))
     except ValueError:
         return str(uuid.uuid5(CL_ORD_NAMESPACE, client_order_id))
+
+
+def txid_of(result: Any) -> str:
+    """The txid of an AddOrder ``result`` (``{"descr": ..., "txid": ["O..."]}``); an answer
+    of any other shape raises ``MalformedAnswerError``: whether Kraken placed the order
+    is then unknown (never take a letter of a string, or ``None``, for a txid)."""
+    txids = result.get("txid") if isinstance(result, dict) else None
+    if (not isinstance(txids, list) or not txids
+            or not all(isinstance(t, str) and t for t in txids)):
+        raise MalformedAnswerError(f"Kraken AddOrder: answer without a txid list "
+                                   f"({str(result)[:120]!r})")
+    return txids[0]
 
 
 def _on_grid(value: Decimal, step: Decimal) -> bool:
@@ -270,7 +282,7 @@ class KrakenExecution:
             sends += 1
             try:
                 result = await self.rest.add_order({**params, "deadline": rfc3339(deadline_ns)})
-                txid = str(result["txid"][0])
+                txid = txid_of(result)
                 break
             except KrakenApiError as exc:
                 if exc.has(C.ORDER_NOT_PLACED_ERRORS) and not isinstance(exc,
@@ -281,8 +293,6 @@ class KrakenExecution:
                 outcome = str(exc)
             except (TransientVenueError, MalformedAnswerError) as exc:
                 outcome = str(exc)
-            except (KeyError, IndexError, TypeError):
-                outcome = "answer without a txid"
             found = await self._resolve(order.client_order_id, cl_ord_id, deadline_ns, outcome)
             if found is not None:
                 txid, status = found
@@ -338,7 +348,7 @@ class KrakenExecution:
             for query in (self.rest.open_orders, self.rest.closed_orders):
                 # Checked here too: an order with another cl_ord_id is never ours.
                 hits = sorted((float(raw.get("opentm") or 0), txid, str(raw.get("status", "")))
-                              for txid, raw in (await query(cl_ord_id=cl_ord_id)).items()
+                              for txid, raw in (await self._ask(query, cl_ord_id)).items()
                               if isinstance(raw, dict) and raw.get("cl_ord_id") == cl_ord_id)
                 if len(hits) > 1:
                     log.error("Kraken holds %d orders with cl_ord_id %s: %s", len(hits),
@@ -353,17 +363,56 @@ class KrakenExecution:
             ) from None
         return None
 
+    async def _ask(self, query: Callable[..., Awaitable[dict[str, Any]]], cl_ord_id: str
+                   ) -> dict[str, Any]:
+        """One look-up (OpenOrders / ClosedOrders by ``cl_ord_id``), asked again when its
+        answer cannot be read (the REST layer already retries 5xx, resets and throttling)."""
+        for attempt in range(self.settings.max_retries + 1):
+            try:
+                return await query(cl_ord_id=cl_ord_id)
+            except MalformedAnswerError as exc:
+                if attempt >= self.settings.max_retries:
+                    raise
+                log.warning("%s; asking again", exc)
+                await self._sleep(min(self.settings.reconnect_max_s,
+                                      self.settings.reconnect_base_s * 2 ** attempt))
+        raise AssertionError("unreachable")  # pragma: no cover  (the loop returns or raises)
+
     async def cancel(self, client_order_id: str) -> None:
-        """Cancel by core client order id (Kraken cancels by our cl_ord_id)."""
+        """Cancel by core client order id (Kraken cancels by our cl_ord_id).
+
+        A CancelOrder that cancelled nothing (``count`` 0 or ``EOrder:Unknown order`` —
+        the order filled first, or an earlier attempt whose answer was lost already
+        cancelled it) or whose answer cannot be read is settled by looking the order up:
+        cancelled (or expired) there, the cancel is done; otherwise ``VenueError`` says
+        what Kraken shows (``closed``: it filled, and its fills arrive on executions)."""
         cl_ord_id = self.remember(client_order_id)
         resting = self.resting.get(cl_ord_id)
         if resting is not None:
             penalty = self.trading.cancel_penalty(self.trading.now() - resting.placed_at)
             await self.trading.acquire(resting.pair, penalty)
+        why = ""
         try:
-            await self.rest.cancel_order(cl_ord_id=cl_ord_id)
+            result = await self.rest.cancel_order(cl_ord_id=cl_ord_id)
+            if int(result.get("count", 0)) > 0:
+                return
+            why = "Kraken cancelled nothing (count 0)"
+        except KrakenApiError as exc:
+            if not exc.has(("EOrder:Unknown order",)):
+                raise
+            why = str(exc)
+        except (MalformedAnswerError, TypeError, ValueError) as exc:
+            why = f"unreadable answer ({exc})"
         finally:
             self.forget(cl_ord_id)
+        found = await self.lookup(client_order_id, cl_ord_id, why)
+        if found is not None and found[1] in ("canceled", "expired"):
+            log.warning("Kraken CancelOrder %s: %s; the order is %s", client_order_id, why,
+                        found[1])
+            return
+        raise VenueError(f"Kraken CancelOrder {client_order_id}: {why}; Kraken shows the order "
+                         + (f"{found[1]} ({found[0]})" if found else "in neither open nor "
+                            "closed orders"))
 
     async def cancel_all(self) -> int:
         """CancelAll; forget every resting order."""

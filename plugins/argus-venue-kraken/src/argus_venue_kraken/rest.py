@@ -158,8 +158,8 @@ class KrakenRestClient:
         ``EAPI:Invalid nonce`` is retried with a fresh nonce (Kraken checks it
         before anything else, so it did nothing); rate-limit refusals are retried
         after a back-off unless ``retry_rate_limit`` is False (then the counter is
-        saturated and the refusal raised); transport errors and 5xx only when
-        ``retry_transient`` (default: for read-only methods).
+        saturated and the refusal raised); transport errors, 5xx and unreadable bodies only
+        when ``retry_transient`` (default: for read-only methods).
         """
         params = dict(params or {})
         if retry_transient is None:
@@ -183,7 +183,8 @@ class KrakenRestClient:
                 delay = max(self._backoff(attempt), self.rest_limiter.counter.wait_for(1))
                 log.warning("%s; backing off %.2fs", exc, delay)
                 await self._sleep(delay)
-            except TransientVenueError as exc:
+            except (TransientVenueError, MalformedAnswerError) as exc:
+                # an unreadable body is a failed exchange like a 5xx: for a read, ask again
                 if not retry_transient or attempt >= self.settings.max_retries:
                     raise
                 delay = self._backoff(attempt)
@@ -296,11 +297,16 @@ class KrakenRestClient:
 
     async def cancel_order(self, *, txid: str | None = None, cl_ord_id: str | None = None
                            ) -> dict[str, Any]:
-        """CancelOrder by Kraken txid or by client order id."""
+        """CancelOrder by Kraken txid or by client order id (asked again after a 5xx, reset
+        or unreadable answer: a second cancel of one order cancels nothing more)."""
         if (txid is None) == (cl_ord_id is None):
             raise ValueError("cancel_order needs exactly one of txid, cl_ord_id")
         params = {"txid": txid} if txid else {"cl_ord_id": cl_ord_id}
-        return dict(await self.private("CancelOrder", params, retry_transient=True))
+        result = await self.private("CancelOrder", params, retry_transient=True)
+        if not isinstance(result, dict):
+            raise MalformedAnswerError(f"Kraken CancelOrder: result is not an object: "
+                                       f"{str(result)[:80]!r}")
+        return dict(result)
 
     async def cancel_all(self) -> int:
         """CancelAll; returns how many orders were cancelled."""

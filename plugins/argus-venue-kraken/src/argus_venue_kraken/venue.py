@@ -250,19 +250,32 @@ class KrakenVenue(Venue):
         ``cl_ord_id`` (open or closed) it is OPEN with its txid, and the next backfill asks
         QueryOrders for its fills and final state; not found once its AddOrder
         ``deadline`` (plus ``lookup_settle_s``) has passed, Kraken provably never placed it
-        (its matching engine refuses an order past the deadline): CANCELLED.  Before that,
-        None: it may still arrive.  ``OrderUnknown`` when Kraken cannot be asked."""
+        (its matching engine refuses an order past the deadline): CANCELLED.  A restart
+        inside that window waits it out and asks again (a process killed mid-send may
+        have left the request queued at Kraken), so the order ends OPEN or CANCELLED
+        rather than pending with nothing left to settle it.  None only for an order of
+        unknown time (``ts_ns`` 0).  ``OrderUnknown`` when Kraken cannot be asked."""
         coid = order.client_order_id
         cl_ord_id = self.execution.remember(coid)
         found = await self.execution.lookup(coid, cl_ord_id, "restart")
+        settle_ns = int((self.settings.order_deadline_s + self.settings.lookup_settle_s) * 1e9)
+        window_ends = order.ts_ns + settle_ns
+        now = self._clock_ns()
+        passed = bool(order.ts_ns) and now > window_ends
+        if found is None and order.ts_ns and not passed:
+            wait_s = (window_ends - now) / 1e9
+            log.info("Kraken: order %s not found yet; asking again in %.1fs, after its "
+                     "deadline", coid, wait_s)
+            await self.execution._sleep(wait_s)
+            found = await self.execution.lookup(coid, cl_ord_id, "restart")
+            passed = True
         now = self._clock_ns()
         if found is not None:
             txid, _status = found
             self.execution.adopt_txid(coid, txid)
             self.execution.unsettled_txids.add(txid)
             return OrderUpdate(coid, OrderStatus.OPEN, now, txid)
-        settle_ns = int((self.settings.order_deadline_s + self.settings.lookup_settle_s) * 1e9)
-        if order.ts_ns and now > order.ts_ns + settle_ns:
+        if passed:
             return OrderUpdate(coid, OrderStatus.CANCELLED, now,
                                reason="never placed at Kraken: in neither open nor closed "
                                       "orders after its deadline")

@@ -81,6 +81,10 @@ class LocalKrakenRest:
         self.injected: dict[str, list[tuple[str, Any]]] = {}
         self.orders: dict[str, dict[str, Any]] = {}
         self.last_nonce = 0
+        #: Eventual consistency: an order shows in OpenOrders / ClosedOrders / QueryOrders
+        #: only this many seconds (of ``wall_ns``) after Kraken placed it.
+        self.visible_after_s = 0.0
+        self._placed_ns: dict[str, int] = {}  # txid -> wall_ns when placed
         self.dead_man: list[int] = []
         self.balance = {"ZUSD": "10000.0000", "XXBT": "0.5000000000"}
         self._txids = itertools.count(1)
@@ -153,6 +157,10 @@ class LocalKrakenRest:
         then a reset; ``("lost_raw", text)``: a non-JSON body; ``("late", s)``:
         answer only ``s`` seconds later (after the client's timeout).
 
+        ``("lost_result", value)``: act, then answer ``{"error": [], "result": value}``
+        (a 200 of the wrong shape); ``value`` ``"txid-as-text"`` answers the real result
+        with its ``txid`` list flattened to a string.
+
         ``("act_late", s)``: authenticate at once, act ``s`` seconds later (the
         client has given up by then), then answer; an AddOrder whose
         ``deadline`` has passed by then is refused with ``EService:Deadline
@@ -195,7 +203,7 @@ class LocalKrakenRest:
         kind, value = response if response is not None else ("", None)
         status, payload = 200, None
         try:
-            if kind in ("lost", "lost_reset", "lost_raw", "late"):
+            if kind in ("lost", "lost_reset", "lost_raw", "late", "lost_result"):
                 # Kraken acts; what goes wrong is the answer.
                 status, payload = self._private(method, split.path, body, form, headers,
                                                 arrived_ns)
@@ -203,6 +211,11 @@ class LocalKrakenRest:
                     status, payload = 503, {"error": ["EService:Unavailable"]}
                 elif kind == "lost_raw":
                     status, payload = 200, str(value)
+                elif kind == "lost_result":
+                    result = payload.get("result") if isinstance(payload, dict) else None
+                    if value == "txid-as-text" and isinstance(result, dict):
+                        value = {**result, "txid": ",".join(result.get("txid") or [])}
+                    status, payload = 200, {"error": [], "result": value}
                 elif kind == "late":
                     time.sleep(float(value))
             elif kind == "act_late":
@@ -332,6 +345,7 @@ class LocalKrakenRest:
                 if cl and any(o.get("cl_ord_id") == cl for o in self.orders.values()):
                     raise _Refused(["EOrder:Duplicate order"])
                 txid = f"O{next(self._txids):05d}-LOCAL-KRKN"
+                self._placed_ns[txid] = self.wall_ns()
                 self.orders[txid] = {
                     "cl_ord_id": cl, "status": "open",
                     "opentm": float(Decimal(self.clock_ns()) / 10**9),
@@ -363,20 +377,27 @@ class LocalKrakenRest:
             if method == "OpenOrders":
                 cl = form.get("cl_ord_id")
                 return {"open": {t: o for t, o in self.orders.items()
-                                 if cl is None or o.get("cl_ord_id") == cl}}
+                                 if (cl is None or o.get("cl_ord_id") == cl)
+                                 and self._visible(t)}}
             if method == "ClosedOrders":
                 cl = form.get("cl_ord_id")
                 closed = {t: o for t, o in self.closed.items()
-                          if cl is None or o.get("cl_ord_id") == cl}
+                          if (cl is None or o.get("cl_ord_id") == cl) and self._visible(t)}
                 newest = sorted(closed, key=lambda t: closed[t]["closetm"], reverse=True)
                 return {"closed": {t: closed[t] for t in newest[:50]}, "count": len(closed)}
             if method == "QueryOrders":
                 known = {**self.closed, **self.orders}
-                return {t: known[t] for t in form.get("txid", "").split(",") if t in known}
+                return {t: known[t] for t in form.get("txid", "").split(",")
+                        if t in known and self._visible(t)}
             if method == "TradesHistory":
                 return self._trades_history_page(form)
         raise ValueError(f"unknown private method {method}")
 
+
+    def _visible(self, txid: str) -> bool:
+        """Whether the order lists show ``txid`` yet (see ``visible_after_s``)."""
+        placed = self._placed_ns.get(txid)
+        return placed is None or self.wall_ns() - placed >= self.visible_after_s * 1e9
 
     # -- matching engine and the executions feed (call with self._lock held) --
     def set_book(self, symbol: str, bids: list[tuple[Decimal, Decimal]],
