@@ -348,3 +348,24 @@ async def test_killed_mid_send_with_the_order_showing_late(exchange, local_setti
         assert posts(exchange) == 1
     finally:
         await restarted.close()
+
+
+async def test_a_429_then_kalshi_unreachable_is_looked_for_by_the_poll(exchange,
+                                                                       venue) -> None:
+    """Refused with a 429, and the look-up that must precede a re-send cannot be made:
+    not sent again, ``OrderUnknown``, and ``executions()`` ends it (never placed) after
+    ``order_give_up_s`` instead of leaving it pending for good."""
+    exchange.rest.inject(ROUTE, Fault("refuse", 429, retry_after=0.01))
+    for _ in range(12):
+        exchange.rest.inject(LIST, Fault("refuse", 503))
+    with pytest.raises(OrderUnknown):
+        await venue.submit(buy("rl-3"))
+    assert posts(exchange) == 1 and "rl-3" in venue.execution.awaiting
+    exchange.rest.faults.clear()
+
+    def ended(items: list[Fill | OrderUpdate]) -> bool:
+        return any(isinstance(i, OrderUpdate) for i in items)
+
+    (update,) = await collect(venue, ended)
+    assert isinstance(update, OrderUpdate) and update.status is OrderStatus.CANCELLED
+    assert posts(exchange) == 1

@@ -205,7 +205,11 @@ class KalshiExecution:
                                                 f"without an order ({sorted(answer)})")
             except KalshiHttpError as exc:
                 if exc.status in REFUSED_BEFORE_ACTING:
-                    found = await self._find(wire)
+                    try:
+                        found = await self._find(wire)
+                    except OrderUnknown:  # executions() looks for it
+                        self.awaiting[coid] = time.time() + self.settings.order_give_up_s
+                        raise
                     if found is not None:  # an earlier send of this order got through
                         self._acknowledge(coid, found)
                         return []
