@@ -38,13 +38,15 @@ def test_every_text_reads_as_float_reads_it(seed: int) -> None:
     try:
         want = np.array([float(t) for t in texts])
     except ValueError:  # "12a..." is no number: both refuse it
-        with pytest.raises(ValueError):
-            decimal_column(text)
+        for given in (text, text.encode("ascii")):
+            with pytest.raises(ValueError):
+                decimal_column(given)
         return
-    got = decimal_column(text)
-    assert got.dtype == np.float64 and len(got) == len(want)
-    assert np.array_equal(got, want, equal_nan=True)
-    assert np.array_equal(np.signbit(got), np.signbit(want))  # -0.0 stays -0.0
+    for given in (text, text.encode("ascii")):  # the ledger reads hand over bytes
+        got = decimal_column(given)
+        assert got.dtype == np.float64 and len(got) == len(want)
+        assert np.array_equal(got, want, equal_nan=True)
+        assert np.array_equal(np.signbit(got), np.signbit(want))  # -0.0 stays -0.0
 
 
 def test_the_ledgers_own_texts_take_the_integer_path(monkeypatch: pytest.MonkeyPatch
@@ -62,4 +64,4 @@ def test_the_ledgers_own_texts_take_the_integer_path(monkeypatch: pytest.MonkeyP
     got = decimal_column(",".join(texts))
     assert calls == [np.int64]
     assert np.array_equal(got, np.array([float(t) for t in texts]))
-    assert len(decimal_column("")) == 0
+    assert len(decimal_column("")) == 0 and len(decimal_column(b"")) == 0

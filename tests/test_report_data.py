@@ -87,7 +87,7 @@ def test_columns_out_of_order_are_sorted_together() -> None:
 
     class Answer:
         def fetchall(self) -> list[tuple[Any, ...]]:
-            return [(3, "30,10,20", "3.5,1.5,2.5", "100")]
+            return [(3, b"30,10,20", b"3.5,1.5,2.5", b"100")]  # the query casts to blob
 
     class Conn:
         def execute(self, sql: str) -> Answer:
