@@ -50,7 +50,7 @@ import attrs
 
 from argus_core.account import Account
 from argus_core.builtins.sizers import round_to_lot
-from argus_core.errors import BasketIncomplete, OrderUnknown
+from argus_core.errors import BasketIncomplete, OrderUnknown, VenueError
 from argus_core.interfaces import Sizer, Venue
 from argus_core.ledger import Ledger
 from argus_core.market_state import MarketState
@@ -99,6 +99,26 @@ class LoopPort(Protocol):
 
     def persist_state_change(self) -> None:
         """Store the risk context's trading state if a check escalated it."""
+
+
+def outcome_unknown(exc: BaseException) -> bool:
+    """Whether a submission that raised ``exc`` may still have reached the venue.
+
+    A venue adapter says "the venue did not act" with a :class:`VenueError` (a refusal)
+    and "cannot tell" with :class:`OrderUnknown`; ``NotImplementedError`` is a venue with
+    no order entry (nothing was sent).  Anything else is the adapter failing, possibly
+    while reading the answer to an order the venue took (a ``KeyError`` on an answer of
+    an unexpected shape): unknown, like ``OrderUnknown``, so the order stays pending for
+    the executions stream or a restart's look-up instead of being marked REJECTED while
+    it works at the venue."""
+    if isinstance(exc, OrderUnknown):
+        return True
+    return not isinstance(exc, (VenueError, NotImplementedError))
+
+
+def _unknown_why(exc: BaseException) -> str:
+    return (f"the venue adapter failed with {type(exc).__name__}: {exc} (not a refusal: the "
+            f"venue may have acted)")
 
 
 class ExecutionEngine:
@@ -574,12 +594,15 @@ class ExecutionEngine:
         except OrderUnknown:
             raise
         except Exception as exc:
+            if outcome_unknown(exc):  # the basket's next legs must wait as for OrderUnknown
+                raise OrderUnknown(_unknown_why(exc), [order.client_order_id]) from exc
             with self.loop.between_events():
                 self._record_refusal([order], exc)
             return []
 
     def _record_refusal(self, orders: list[Order], exc: BaseException) -> None:
         ids = ", ".join(o.client_order_id for o in orders)
+        unknown = outcome_unknown(exc)
         ts = self.market.now_ns
         if isinstance(exc, BasketIncomplete):
             # Some legs executed, others did not: book what happened, even the legs out
@@ -600,8 +623,9 @@ class ExecutionEngine:
             self.risk_event(ts, "basket", "reducing", reason, None)
             self.loop.set_trading_state(TradingState.REDUCING, reason)
             self._settle_basket(orders[0].basket_id)
-        elif isinstance(exc, OrderUnknown):
-            reason = (f"venue could not confirm or deny order(s) {ids}: {exc}; left pending "
+        elif unknown:
+            why = exc if isinstance(exc, OrderUnknown) else _unknown_why(exc)
+            reason = (f"venue could not confirm or deny order(s) {ids}: {why}; left pending "
                       f"(never re-sent blind), resolved by the venue's executions or a "
                       f"restart's reconciliation")
             log.error(reason)
@@ -612,7 +636,7 @@ class ExecutionEngine:
                 self.ledger.move_order_status(order.client_order_id, OrderStatus.REJECTED,
                                               (OrderStatus.PENDING,), str(exc))
                 self._settle_basket(order.basket_id)
-        if not isinstance(exc, OrderUnknown):
+        if not unknown:
             for order in orders:
                 self._acknowledged(order.client_order_id)
         self.loop.mark_dirty()

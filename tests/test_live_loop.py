@@ -781,6 +781,55 @@ def test_a_venue_without_baskets_gets_legs_one_by_one_and_the_core_evens_them_ou
                                     (IID,))[0]["quantity"]) == 0
 
 
+@pytest.mark.parametrize("failure", [KeyError("orderID"), TypeError("'NoneType' object is "
+                                                                 "not subscriptable")])
+def test_an_adapter_failing_after_the_venue_acted_leaves_the_order_pending(
+        tmp_path: Path, fake_plugin: None, failure: Exception) -> None:
+    """A venue adapter that raises something other than a refusal (``VenueError``) --
+    here after the venue executed the order, reading an answer of an unexpected shape --
+    may have reached the venue: the leg is not REJECTED but left pending (a risk event
+    says why), the next leg is not sent, and the executions stream settles the first:
+    filled, booked once."""
+
+    class Garbled(FakeLiveVenue):
+        supports_baskets = False
+
+        async def submit(self, order: Order) -> list[Fill]:
+            FakeLiveVenue.submitted.append(order)
+            self._execute(order)  # the venue took it ...
+            if not order.reduce_only:
+                raise failure  # ... and the adapter failed reading the answer
+            return []
+
+    sys.modules["argus_test_fake_live"].register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fake", Garbled))
+    _runner(tmp_path, "pair").run_sync()
+    first = [o for o in FakeLiveVenue.submitted if not o.reduce_only]
+    assert [o.instrument_id for o in first] == [IID]  # the second leg never went out
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        rows = {r["instrument_id"] + r["side"]: r for r in ledger.query(
+            "select * from orders where reduce_only = 0")}
+        assert rows[IID + "buy"]["status"] == "filled"  # by the executions stream
+        assert rows[IID2 + "sell"]["status"] == "cancelled"
+        assert "unknown" in rows[IID2 + "sell"]["status_reason"]
+        fills = ledger.query("select * from fills where client_order_id = ?",
+                             (rows[IID + "buy"]["client_order_id"],))
+        assert len(fills) == 1  # reported twice by the stream, booked once
+        why = ledger.query("select reason from risk_events where action = 'order_unknown'")
+        assert len(why) == 1 and type(failure).__name__ in why[0]["reason"]
+        assert "may have acted" in why[0]["reason"]
+
+
+def test_a_refusal_is_still_rejected_and_the_rule_is_written_down() -> None:
+    from argus_core.errors import OrderUnknown
+    from argus_core.execution import outcome_unknown
+
+    assert not outcome_unknown(VenueError("EOrder:Insufficient funds"))
+    assert not outcome_unknown(NotImplementedError("no live order entry"))
+    assert outcome_unknown(OrderUnknown("timeout", ["o1"]))
+    assert outcome_unknown(KeyError("orderID")) and outcome_unknown(ValueError("bad json"))
+
+
 class TwoSided(Strategy):
     """Rests a bid at 50 and an offer at 150 on the first X bar, cancels the bid side on
     the third: a maker pulling one side of its quote."""
