@@ -142,7 +142,11 @@ class Venue(abc.ABC):
         live mode.  An ambiguous outcome (timeout, lost answer, 5xx, reset) must be
         resolved by asking the venue whether it has the order (by client order id, across
         open and closed orders and trades), and re-sent only when it provably never saw
-        it; when that cannot be decided, raise :class:`~argus_core.errors.OrderUnknown`."""
+        it; when that cannot be decided, raise :class:`~argus_core.errors.OrderUnknown`.
+        Raise :class:`~argus_core.errors.VenueError` only for a refusal (the venue did not
+        act: the order is marked REJECTED); any other exception counts as an unknown
+        outcome (the order stays pending until the venue's executions or a restart's
+        look-up settle it; see ``argus_core.execution.outcome_unknown``)."""
         raise NotImplementedError(f"venue {self.name!r} has no live order entry")
 
     async def submit_basket(self, orders: list[Order]) -> list[Fill]:
