@@ -39,7 +39,7 @@ import math
 import re
 import time
 import tokenize
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import attrs
@@ -206,6 +206,9 @@ _ANNOTATION_NODES: frozenset[type] = frozenset({
 })
 _EVENT_TYPES = frozenset({"bar", "trade", "book", "book_delta", "signal", "settlement",
                           "event", "book_status"})
+#: An f-string field's conversion (``!s``, ``!r``, ``!a``; -1 for none) as a function.
+_CONVERSIONS: dict[int, Callable[[Any], Any]] = {-1: lambda value: value, ord("s"): str,
+                                                ord("r"): repr, ord("a"): ascii}
 _PADDING_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
 _CODING = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.ASCII)
 _PREFIX_TOKENS = frozenset({"not", "lambda", "await", "~"})
@@ -547,11 +550,12 @@ class _Checker:
         self._prepass()
         self._check_module_shape()
         stack: list[tuple[ast.AST, _Ctx]] = [(self.tree, _Ctx())]
-        n = 0
         while stack:
             node, ctx = stack.pop()
-            n += 1
-            if n % 256 == 0 and time.monotonic() > self.deadline:
+            # At every node (a clock read is ~50 ns): one node's folding can take long, and
+            # a small module has fewer than a batch of nodes, so a check every 256 nodes
+            # let a 200-node module run for 45 s.
+            if time.monotonic() > self.deadline:
                 raise _Overtime
             children = self._check(node, ctx)
             stack.extend(reversed(children))
@@ -950,6 +954,42 @@ class _Checker:
                         self.fail(part, f"format width {width} exceeds {MAX_FORMAT_WIDTH}")
                     elif isinstance(width, str) and _format_problem(width, spec=True):
                         self.fail(part, str(_format_problem(width, spec=True)))
+            # Each piece may be small while the spec they spell is not: f"{x:{999}{999}}".
+            text = self._spec_text(spec)
+            problem = _format_problem(text, spec=True) if text is not None else None
+            if problem:
+                self.fail(spec, f"{problem} (the format spec {str(text)[:40]!r} is put "
+                                f"together from constant pieces)")
+
+    def _spec_text(self, spec: ast.JoinedStr) -> str | None:
+        """The text of a format spec whose every piece is constant, or None.
+
+        Only small pieces are put together: a nested field's own spec must pass the
+        width check before it is applied (it is refused on its own otherwise), so
+        nothing large is ever formatted here.
+        """
+        pieces: list[str] = []
+        for part in spec.values:
+            if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                pieces.append(part.value)
+                continue
+            if not isinstance(part, ast.FormattedValue):
+                return None
+            value = self._fold(part.value)
+            if not isinstance(value, int | float | str) or _weight(value) > MAX_FORMAT_WIDTH:
+                return None
+            inner = ""
+            if isinstance(part.format_spec, ast.JoinedStr):
+                nested = self._spec_text(part.format_spec)
+                if nested is None or _format_problem(nested, spec=True):
+                    return None
+                inner = nested
+            try:
+                converted = _CONVERSIONS[part.conversion](value)
+                pieces.append(format(converted, inner))
+            except (KeyError, ValueError, TypeError, OverflowError):
+                return None
+        return "".join(pieces)
 
     # -- constant folding with size guards ---------------------------------------------------
     def _fold(self, node: ast.AST) -> Any:
@@ -984,6 +1024,14 @@ class _Checker:
 
     def _build(self, node: ast.AST, items: list[Any]) -> Any:
         kind = {ast.Tuple: tuple, ast.List: list, ast.Set: set}[type(node)]
+        weight = 0
+        for item in items:  # before building: a set hashes every item through its nesting
+            weight += max(1, _weight(item, MAX_FOLD_ITEMS - weight))
+            if weight > MAX_FOLD_ITEMS:
+                self.fail(node, f"constant expression would build a huge value (a "
+                                f"{kind.__name__} holding more than {MAX_FOLD_ITEMS} items "
+                                f"through its nesting)")
+                return _FAILED
         return self._apply(node, lambda: kind(items))
 
     def _fold_binop(self, node: ast.AST, op: ast.operator, left_node: ast.AST,
@@ -1023,6 +1071,10 @@ class _Checker:
             self.fail(node, f"constant expression builds a {value.bit_length()}-bit integer "
                             f"(limit {MAX_INT_BITS})")
             return _FAILED
+        if size is not None and _weight(value) > MAX_FOLD_ITEMS:
+            self.fail(node, f"constant expression would build a huge value (more than "
+                            f"{MAX_FOLD_ITEMS} items or characters through its nesting)")
+            return _FAILED
         return value
 
 
@@ -1032,7 +1084,76 @@ def _length(value: Any) -> int | None:
     return None
 
 
-_PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
+def _weight(value: Any, limit: int = MAX_FOLD_ITEMS) -> int:
+    """The work of hashing, comparing or printing a folded value, counted without doing it.
+
+    Characters of a string, and the items of a container through every level of its
+    nesting: ``((1,) * 99_999,) * 99_999`` is two small tuples in memory, but hashing
+    or printing it visits 10**10 items, so it weighs 10**10.  An integer weighs a
+    machine word per 64 bits.  Counting stops once past ``limit`` (about ``limit``
+    steps at most, however large the value).
+    """
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            total += max(1, len(item))
+        elif isinstance(item, int):
+            total += 1 + item.bit_length() // 64
+        elif isinstance(item, tuple | list | set | frozenset):
+            total += not item
+            stack.extend(item)
+        elif isinstance(item, dict):
+            total += not item
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        else:
+            total += 1
+    return total
+
+
+def _percent_fields(text: str) -> list[str]:
+    """Widths and precisions of the ``%`` fields in ``text`` (``'*'`` for a star), read as
+    ``str % args`` reads them: ``%%`` is a literal percent, and a ``(key)`` ends at its
+    matching parenthesis (``'%(()x)9s'`` has the key ``()x`` and the width 9).
+
+    One pass over the text: a regular expression for this took quadratic time on
+    ``'%(' * 50_000`` (each unclosed key was scanned to the end again).
+    """
+    numbers: list[str] = []
+    n = len(text)
+    i = text.find("%")
+    while 0 <= i < n - 1:
+        j = i + 1
+        if text[j] == "%":
+            i = text.find("%", j + 1)
+            continue
+        if text[j] == "(":
+            depth, j = 1, j + 1
+            while j < n and depth:
+                depth += {"(": 1, ")": -1}.get(text[j], 0)
+                j += 1
+            if depth:
+                break  # an unclosed key: '%' raises there, and no field follows
+        while j < n and text[j] in "-+ #0":
+            j += 1
+        for dot in (False, True):
+            if dot:
+                if j >= n or text[j] != ".":
+                    break
+                j += 1
+            if j < n and text[j] == "*":
+                numbers.append("*")
+                j += 1
+                continue
+            first = j
+            while j < n and "0" <= text[j] <= "9":
+                j += 1
+            if j > first:
+                numbers.append(text[first:j])
+        i = text.find("%", j + 1)  # past the conversion character
+    return numbers
 
 
 def _format_problem(text: str, spec: bool) -> str | None:
@@ -1040,8 +1161,7 @@ def _format_problem(text: str, spec: bool) -> str | None:
 
     ``'%0999999999d' % 1`` and ``f"{1:>999999999}"`` build a gigabyte from a few bytes.
     """
-    numbers = re.findall(r"\d+", text) if spec else [
-        n for m in _PERCENT_FIELD.finditer(text) for n in m.groups() if n]
+    numbers = re.findall(r"\d+", text) if spec else _percent_fields(text)
     if "*" in numbers:
         return "'*' widths in % formats are not allowed"
     if any(n.isdigit() and (len(n) > 9 or int(n) > MAX_FORMAT_WIDTH) for n in numbers):
@@ -1061,18 +1181,20 @@ def _check_size(op: ast.operator, left: Any, right: Any) -> None:
             raise _TooBig(f"{left} << {right}")
     elif isinstance(op, ast.Mult):
         for seq, count in ((left, right), (right, left)):
-            n = _length(seq)
-            if n is not None and isinstance(count, int) and count > 0 and n > 0 \
+            # Weight, not length: (big,) * n repeats every item nested in 'big' n times.
+            n = _weight(seq) if _length(seq) is not None else None
+            if n is not None and isinstance(count, int) and count > 0 \
                     and count > MAX_FOLD_ITEMS // n:
-                raise _TooBig(f"a sequence of {n} repeated {count} times")
+                raise _TooBig(f"a sequence of {n} items (through its nesting) repeated "
+                              f"{count} times")
         if ints and left.bit_length() + right.bit_length() > MAX_INT_BITS:
             raise _TooBig("integer product")
     elif isinstance(op, ast.Mod) and isinstance(left, str) and _format_problem(left, False):
         raise _TooBig("a '%' format with a huge width")
-    elif isinstance(op, ast.Add):
-        a, b = _length(left), _length(right)
-        if a is not None and b is not None and a + b > MAX_FOLD_ITEMS:
-            raise _TooBig(f"{a + b} items")
+    elif isinstance(op, ast.Add) and _length(left) is not None and _length(right) is not None:
+        total = _weight(left) + _weight(right)
+        if total > MAX_FOLD_ITEMS:
+            raise _TooBig(f"{total} items (through their nesting)")
 
 
 def _unary(op: ast.unaryop, operand: Any) -> Any:
@@ -1097,8 +1219,11 @@ _BINARY = {
 
 def _binary(op: ast.operator, left: Any, right: Any) -> Any:
     if isinstance(left, str) and isinstance(op, ast.Mod):
-        # '%' formatting of a constant: widths were checked; bound the result anyway.
+        # '%' formatting of a constant: each width was checked; bound the result, every
+        # field's padding included, before building it (20,000 '%999d' fields would
+        # make 20 MB).  The arguments' weight is bounded, so their reprs are small.
         args = right if isinstance(right, tuple) else (right,)
-        if len(left) + sum(len(repr(a)) for a in args) > MAX_FOLD_ITEMS:
+        padding = sum(int(n) for n in _percent_fields(left) if n.isdigit())
+        if len(left) + padding + sum(len(repr(a)) for a in args) > MAX_FOLD_ITEMS:
             raise _TooBig("formatted string")
     return _BINARY[type(op)](left, right)
