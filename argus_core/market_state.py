@@ -35,6 +35,7 @@ from argus_core.models import (
 )
 
 _EMPTY = np.empty((0, 2), dtype=np.float64)
+_INF = float("inf")
 _NO_FEES = FeeSchedule()
 
 
@@ -71,7 +72,12 @@ class L2Book:
         self._changed.add(self.instrument_id)
 
     def apply(self, side: Side, price: float, size: float, ts_ns: int) -> None:
-        """Set one level (``size == 0`` deletes it)."""
+        """Set one level (``size == 0`` deletes it); ``DataError`` for a price that is not
+        finite and positive or a size that is not finite and >= 0 (NaN fails both), as a
+        ``BookDelta`` refuses them: scanners read these levels as they are."""
+        if not (0.0 < price < _INF and 0.0 <= size < _INF):
+            raise DataError(f"{self.instrument_id}: book level {price!r} x {size!r}: the "
+                            f"price must be finite and > 0, the size finite and >= 0")
         ladder = self.bids if side is Side.BUY else self.asks
         if size > 0:
             ladder[price] = size
@@ -87,10 +93,19 @@ class L2Book:
 
     def apply_many(self, is_bid: np.ndarray, prices: np.ndarray, sizes: np.ndarray,
                    ts_ns: int) -> None:
-        """Apply a batch of level updates (the fast path for venue adapters)."""
+        """Apply a batch of level updates (the fast path for venue adapters); a level
+        :meth:`apply` would refuse raises ``DataError`` with the levels before it applied
+        (as the same updates one by one would leave the book)."""
         bids, asks = self.bids, self.asks
         for bid, price, size in zip(is_bid.tolist(), prices.tolist(), sizes.tolist(),
                                     strict=True):
+            if not (0.0 < price < _INF and 0.0 <= size < _INF):
+                self.ts_ns = ts_ns
+                self._bid_view = self._ask_view = None
+                self.version += 1
+                self._changed.add(self.instrument_id)
+                raise DataError(f"{self.instrument_id}: book level {price!r} x {size!r}: "
+                                f"the price must be finite and > 0, the size finite and >= 0")
             ladder = bids if bid else asks
             if size > 0:
                 ladder[price] = size

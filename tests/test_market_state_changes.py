@@ -4,6 +4,7 @@ consumer, each with its own stamp."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from argus_core.market_state import L2Book, MarketState
 from argus_core.models import BookDelta, BookStatus, Event, OrderBook, Outcome, Side
@@ -66,3 +67,24 @@ def test_events_bump_events_version_and_a_standalone_book_still_works() -> None:
     book = L2Book("solo")
     book.apply(Side.SELL, 0.5, 1.0, 1)
     assert book.best_ask() == 0.5 and book.version == 1
+
+
+@pytest.mark.parametrize("price, size", [(float("nan"), 1.0), (0.5, float("nan")),
+                                         (float("inf"), 1.0), (0.5, float("inf")),
+                                         (-0.5, 1.0), (0.0, 1.0), (0.5, -1.0)])
+def test_a_book_refuses_levels_a_delta_would_refuse(price: float, size: float) -> None:
+    """``L2Book.apply`` / ``apply_many`` (the raw-float paths) refuse what ``BookDelta``
+    refuses: scanners read the levels as they are (a NaN size once crashed one)."""
+    from argus_core.errors import DataError
+    from argus_core.market_state import L2Book
+
+    book = L2Book("pm:x")
+    book.apply(Side.BUY, 0.40, 10.0, 1)
+    with pytest.raises(DataError, match="pm:x"):
+        book.apply(Side.SELL, price, size, 2)
+    with pytest.raises(DataError, match="finite"):
+        book.apply_many(np.array([False, True]), np.array([0.6, price]), np.array([5.0, size]),
+                        3)
+    assert book.bids == {0.40: 10.0} and book.asks == {0.6: 5.0}  # the level before it stands
+    assert all(np.isfinite(p) and p > 0 and np.isfinite(q) and q > 0
+               for ladder in (book.bids, book.asks) for p, q in ladder.items())
