@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from argus_scanners_polymarket.config import (
     MakerSettings,
@@ -617,6 +618,23 @@ def test_a_stale_book_cancels_and_nothing_is_posted_until_it_is_live() -> None:
     back = book(3, [(0.40, 100)], [(0.50, 100)])
     market.apply(back)
     assert _kinds(strategy.on_event(back, _ctx(market, 3))) == [("buy", "0.41", "5", "gtc")]
+
+
+@pytest.mark.parametrize("meta", [{"accepting_orders": False}, {"tradeable": False},
+                                  {"closed": True}])
+def test_quotes_are_pulled_when_the_market_stops_taking_orders(meta: dict[str, Any]) -> None:
+    """Polymarket stops accepting orders (or closes the market) while the book stays live:
+    the maker cancels both sides and posts nothing more (the scanners' rule)."""
+    strategy = MakerStrategy(settings())
+    first = book(1, [(0.40, 100)], [(0.50, 100)])
+    market = _market(first)
+    assert _kinds(strategy.on_event(first, _ctx(market, 1))) == [("buy", "0.41", "5", "gtc")]
+    market.add_instruments([attrs.evolve(INST, meta=meta)])
+    later = book(2, [(0.40, 100)], [(0.50, 100)])
+    market.apply(later)
+    (cancel,) = strategy.on_event(later, _ctx(market, 2))
+    assert isinstance(cancel, CancelIntent) and "takes no orders" in cancel.reason
+    assert list(strategy.on_event(later, _ctx(market, 3))) == []  # nothing posted
 
 
 def test_state_round_trips_as_json_and_a_live_restart_starts_clean() -> None:

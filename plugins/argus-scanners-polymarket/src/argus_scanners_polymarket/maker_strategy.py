@@ -81,6 +81,7 @@ from argus_core import (
     Instrument,
     Intent,
     MarketEvent,
+    MarketState,
     OrderBook,
     OrderType,
     Settlement,
@@ -91,7 +92,7 @@ from argus_core import (
     TimeInForce,
     Trade,
 )
-from argus_scanners_polymarket.common import dec
+from argus_scanners_polymarket.common import accepting, dec, token_refs
 from argus_scanners_polymarket.config import (
     MakerSettings,
     MakerStrategySettings,
@@ -170,6 +171,18 @@ class Wanted:
     reduce_only: bool
 
 
+def _takes_orders(market: MarketState, iid: str, inst: Instrument) -> tuple[bool, str]:
+    """Whether ``iid``'s market takes orders now, and why not: the scanners' rule
+    (:func:`~argus_scanners_polymarket.common.accepting`, and the event not closed), so
+    quotes are pulled when Polymarket stops accepting orders or closes the event."""
+    if not accepting(inst):
+        return False, "the market takes no orders (closed or not accepting orders)"
+    ref = token_refs(market).get(iid)
+    if ref is not None and ref.event.closed:
+        return False, f"its event {ref.event.event_id} is closed"
+    return True, ""
+
+
 class MakerStrategy(Strategy):
     """Posts, requotes and cancels maker quotes one tick inside (see the module docstring
     for every rule)."""
@@ -219,6 +232,8 @@ class MakerStrategy(Strategy):
         self._see_state(st, state)
         now = ctx.ts_ns
         ok, why = market.tradeable(iid)
+        if ok:
+            ok, why = _takes_orders(market, iid, inst)
         book = market.books.get(iid)
         if not ok or book is None:
             if self.settings.cancel_when_stale and (st.bid or st.ask or st.reset):
