@@ -9,8 +9,9 @@ Per quoted token, on every event of that token (book snapshot or delta, trade, b
    second order after a partial).  A change no working side explains (a flattening
    order, a settlement) makes the next action a full reset: cancel, then post.
 2. **Stale book.**  When the book is not tradeable (a disconnect, a checksum failure,
-   a quiet feed) the token's quotes are cancelled (``cancel_when_stale``) and nothing is
-   posted until a fresh snapshot.
+   a quiet feed), or its market takes no orders (instrument ``meta`` says not accepting
+   or closed, or its event is closed), the token's quotes are cancelled
+   (``cancel_when_stale``) and nothing is posted until that changes.
 3. **Prices.**  :func:`argus_scanners_polymarket.maker.quote_sides` (the maker
    scanner's formulas: one tick inside, reservation price skewed by the position,
    rewards, OFI adverse selection, the maker fee from the instrument's
