@@ -71,6 +71,18 @@ CANCEL_KEYS = frozenset({"cancel", "instrument_id", "reason"})
 INTENT_KEYS = frozenset({"instrument_id", "side", "quantity", "limit_price", "order_type",
                          "time_in_force", "reason", "reduce_only", "forecast"})
 
+#: Bounds on the numbers an intent may carry, inside which every sizer and risk check
+#: computes finite values: a quantity or price outside them, a number sent as a string
+#: (``"1e999999"`` is a finite Decimal that overflows the risk checks' arithmetic and
+#: prints as a million digits), or a forecast whose Kelly ratio ``mu / sigma**2`` leaves
+#: the floats (``sigma = 1e-200`` squares to 0.0: the sizer divided by zero and the
+#: running loop stopped) is a malformed reply, refused here before the core sees it.
+QUANTITY_RANGE = (1e-12, 1e15)  # quantity and limit_price
+FORECAST_RANGES = {"mu": (-1e6, 1e6), "sigma": (1e-150, 1e6), "confidence": (0.0, 1.0),
+                   "p_win": (0.0, 1.0), "payoff": (-1e6, 1e6)}
+#: Most CPU seconds a worker may report (it reports its own; the host only reads it).
+MAX_CPU_REPORT = 1e9
+
 
 class WorkerFailure(SandboxError):
     """A worker timed out, crashed, answered nonsense or broke policy; it has been killed.
@@ -196,8 +208,10 @@ class WorkerProcess:
         if reply.get("op") != "ready":
             stage = reply.get("stage", "?")
             self.kill()
-            raise WorkerFailure("startup", f"sandbox worker failed during {stage}: "
-                                           f"{redact(str(reply.get('error', reply)))}")
+            # The worker's words, bounded: strategy code at import could have forged them.
+            error = redact(str(reply.get("error", reply))[:4000])[:2000]
+            raise WorkerFailure("startup", f"sandbox worker failed during "
+                                           f"{str(stage)[:40]}: {error}")
         self.report = reply.get("report") or {}
         events = reply.get("events")
         self.events = [e for e in events if isinstance(e, str)] if isinstance(events, list) \
@@ -210,7 +224,8 @@ class WorkerProcess:
             raise WorkerFailure("startup", f"sandbox protections required by policy are not "
                                            f"active on this machine: {', '.join(missing)}; "
                                            f"refusing to run the strategy uncontained "
-                                           f"(worker report: {json.dumps(self.report)})")
+                                           f"(worker report: "
+                                           f"{json.dumps(self.report)[:2000]})")
 
     @property
     def alive(self) -> bool:
@@ -282,7 +297,7 @@ class WorkerProcess:
         self._next_id += 1
         self._send({**request, "id": self._next_id}, deadline, during="call")
         reply = self._receive(deadline, during="call")
-        if reply.get("id") != self._next_id:
+        if type(reply.get("id")) is not int or reply["id"] != self._next_id:
             raise self._fail("malformed", f"reply id {str(reply.get('id'))[:40]!r} does not "
                                           f"match request {self._next_id} (forged frame?)")
         assert self._proc is not None and self._proc.stdout is not None
@@ -290,7 +305,12 @@ class WorkerProcess:
             # Bytes beyond the one reply: a forged or desynchronised stream.
             raise self._fail("malformed", "wrote more than one reply to one request")
         cpu = reply.get("cpu_s")
-        if isinstance(cpu, int | float):
+        if cpu is not None:
+            # float() of a 400-digit integer raised OverflowError here, out of the host's
+            # reach of WorkerFailure (and with the worker left running).
+            problem = _number_problem("cpu_s", cpu, 0.0, MAX_CPU_REPORT)
+            if problem:
+                raise self._fail("malformed", f"reply's {problem}")
             self.cpu_s = float(cpu)
         return reply
 
@@ -406,6 +426,48 @@ def plain_portfolio(portfolio: Portfolio) -> dict[str, Any]:
     return {"cash": float(portfolio.cash), "equity": float(portfolio.equity),
             "positions": {iid: float(p.quantity) for iid, p in portfolio.positions.items()
                           if p.quantity != 0}}
+
+
+def _number_problem(name: str, value: Any, low: float, high: float) -> str | None:
+    """Why ``value`` is not a JSON number in ``[low, high]``, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{name} must be a JSON number, not {type(value).__name__}"
+    if not low <= value <= high:  # exact for integers of any size: no float() overflow
+        return f"{name} {str(value)[:40]} is outside [{low:g}, {high:g}]"
+    return None
+
+
+def _intent_problem(item: dict[str, Any]) -> str | None:
+    """Why an intent's values are not what the contract says (numbers within their
+    bounds, a text reason, a boolean reduce_only), or None.  Types are checked here
+    because the converter is lenient: it turns ``"1e999999"`` into a Decimal, a list
+    reason into its repr (neither redacted nor shortened) and ``"no"`` into True."""
+    for name in ("quantity", "limit_price"):
+        if item.get(name) is not None:
+            problem = _number_problem(name, item[name], *QUANTITY_RANGE)
+            if problem:
+                return problem
+    if "reason" in item and not isinstance(item["reason"], str):
+        return f"reason must be text, not {type(item['reason']).__name__}"
+    if "reduce_only" in item and not isinstance(item["reduce_only"], bool):
+        return f"reduce_only must be true or false, not {type(item['reduce_only']).__name__}"
+    forecast = item.get("forecast")
+    if forecast is None:
+        return None
+    if not isinstance(forecast, dict):
+        return f"forecast must be an object, not {type(forecast).__name__}"
+    for name, value in forecast.items():
+        bounds = FORECAST_RANGES.get(name)
+        if bounds is None:
+            return f"forecast has the unknown key {str(name)[:40]!r}"
+        if value is None and name in ("p_win", "payoff"):
+            continue
+        if name == "sigma" and value == 0 and not isinstance(value, bool):
+            continue  # no spread given: the sizer sizes it to zero
+        problem = _number_problem(f"forecast.{name}", value, *bounds)
+        if problem:
+            return problem + (" (or 0)" if name == "sigma" else "")
+    return None
 
 
 def _json_size(obj: Any) -> int:
@@ -536,12 +598,15 @@ class SandboxedStrategy(Strategy):
             extra = set(item) - INTENT_KEYS
             if extra:
                 raise self._malformed(f"intent {i} has unknown keys {sorted(extra)}")
+            problem = _intent_problem(item)
+            if problem:
+                raise self._malformed(f"intent {i} is invalid: {problem}")
             if not self._known(item.get("instrument_id")):
                 raise self._malformed(f"intent {i} names instrument "
                                       f"{str(item.get('instrument_id'))[:80]!r} that this "
                                       f"strategy has not received events for")
-            if isinstance(item.get("reason"), str):
-                item = {**item, "reason": redact(item["reason"])[:200]}
+            if "reason" in item:  # a string (checked above): redacted and short
+                item = {**item, "reason": redact(item["reason"][:1000])[:200]}
             try:
                 intents.append(converter.structure({**item, "strategy": self.name}, Intent))
             except (DataError, cattrs.BaseValidationError, TypeError, ValueError,
