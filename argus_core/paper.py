@@ -6,12 +6,19 @@ Rules (each one tested):
   limit (VWAP), partially fill, and never take more than the displayed depth;
   what they take is removed from the local book so a second order cannot
   reuse it.
-* When an instrument has only bars, an order waits for the *next* bar and
-  walks a synthetic book around that bar's open (half-spread + depth per
-  level from ``[paper]``), because the close it was decided on is already
-  gone.  There are no mid-price fills anywhere.
+* When an instrument has only bars, an order waits for the *next* bar that
+  opened after it was sent and walks a synthetic book around that bar's open
+  (half-spread + depth per level from ``[paper]``), because the close it was
+  decided on is already gone.  An order sent between two of the instrument's
+  bars (on another instrument's event) skips the bar in progress: that bar's
+  open is a price from before the order existed.  There are no mid-price fills
+  anywhere.
 * Resting limit orders fill, as maker, only when the market trades *through*
-  them (a trade or a bar's range strictly beyond the limit).
+  them (a trade or a bar's range strictly beyond the limit); a bar that opens
+  beyond the limit fills at its open (the gap price: the bar shows no trade at
+  the limit).
+* A crossed book (best bid >= best ask: a feed that missed updates) is not
+  traded: an IOC/FOK order is cancelled, a resting one waits, as on a stale book.
 * Fees come from the venue's schedule (or ``[paper]`` overrides) and, like
   slippage, scale with ``cost_multiplier``.  Latency delays activation.
 """
@@ -57,6 +64,11 @@ class Working:
     n_fills: int = 0
     resting: bool = False
     status: OrderStatus = OrderStatus.OPEN
+    #: When the order was sent (before latency).
+    sent_ns: int = 0
+    #: Close time of the instrument's latest bar the order has seen (None: none yet): a
+    #: bar may fill the order only if the bar before it closed at or after ``sent_ns``.
+    bar_ns: int | None = None
 
 
 class PaperBroker:
@@ -89,7 +101,9 @@ class PaperBroker:
 
     def submit(self, order: Order, ts_ns: int) -> list[Fill]:
         """Accept an order; fill what is possible now (latency 0 and a live book)."""
-        work = Working(order, ts_ns + self.settings.latency_ms * 1_000_000, order.quantity)
+        last_bar = self.market.bars.get(order.instrument_id)
+        work = Working(order, ts_ns + self.settings.latency_ms * 1_000_000, order.quantity,
+                       sent_ns=ts_ns, bar_ns=last_bar.ts_ns if last_bar is not None else None)
         self._hold(work)
         if order.instrument_id in self.market.books and ts_ns >= work.activate_ns:
             return self._activate_on_book(work, ts_ns)
@@ -120,33 +134,45 @@ class PaperBroker:
         for work in list(self.working.values()):
             if work.order.instrument_id != inst_id:
                 continue
-            if not work.resting and ts >= work.activate_ns:
+            if not work.resting:
                 if isinstance(event, Bar) and inst_id not in self.market.books:
-                    fills += self._walk(work, self._synthetic_book(event, work.order.side),
-                                        ts, from_bar=True)
-                    self._after_taker(work)
-                elif inst_id in self.market.books:
+                    # Every bar counts for "opened after sent", latency or not.
+                    if self._opened_after_sent(work, event) and ts >= work.activate_ns:
+                        fills += self._walk(work, self._synthetic_book(event,
+                                                                       work.order.side),
+                                            ts, from_bar=True)
+                        self._after_taker(work)
+                elif ts >= work.activate_ns and inst_id in self.market.books:
                     fills += self._activate_on_book(work, ts)
-            elif work.resting:
+            else:
                 fills += self._rest_fill(work, event)
         return fills
 
     def get_state(self) -> dict[str, Any]:
         """JSON state for checkpoints: working orders and their progress."""
-        return {"working": [
-            {"order": converter.unstructure(w.order), "activate_ns": w.activate_ns,
-             "remaining": str(w.remaining), "filled": str(w.filled), "n_fills": w.n_fills,
-             "resting": w.resting, "status": w.status.value}
-            for w in self.working.values()]}
+        return {"working": [self._work_state(w) for w in self.working.values()]}
+
+    @staticmethod
+    def _work_state(w: Working) -> dict[str, Any]:
+        state = {"order": converter.unstructure(w.order), "activate_ns": w.activate_ns,
+                 "remaining": str(w.remaining), "filled": str(w.filled),
+                 "n_fills": w.n_fills, "resting": w.resting, "status": w.status.value}
+        if w.bar_ns is not None and w.bar_ns < w.sent_ns:
+            # Only an order waiting out the bar in progress needs them: restored without
+            # them, any next bar may fill it (checkpoints of every other order unchanged).
+            state["sent_ns"], state["bar_ns"] = w.sent_ns, w.bar_ns
+        return state
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore ``get_state`` output."""
         self.working, self._working_on = {}, {}
         for w in state.get("working", []):
             order = converter.structure(w["order"], Order)
+            # Without sent_ns/bar_ns (see _work_state) any next bar may fill the order.
             self._hold(Working(
                 order, w["activate_ns"], Decimal(w["remaining"]), Decimal(w["filled"]),
-                w["n_fills"], w["resting"], OrderStatus(w["status"])))
+                w["n_fills"], w["resting"], OrderStatus(w["status"]),
+                w.get("sent_ns", 0), w.get("bar_ns")))
 
     def has_working(self, instrument_id: str | None) -> bool:
         """Whether any order on ``instrument_id`` is working (what :meth:`on_event` acts
@@ -154,8 +180,24 @@ class PaperBroker:
         return instrument_id is not None and self._working_on.get(instrument_id, 0) > 0
 
     # -- internals -----------------------------------------------------------------
+    @staticmethod
+    def _opened_after_sent(work: Working, bar: Bar) -> bool:
+        """Whether ``bar`` opened after ``work`` was sent: the bar before it closed at or
+        after the send.  A bar is stamped at its close, so the bar in progress when an
+        order is sent between two bars (on another instrument's event) opened earlier,
+        at a price from before the order: it is skipped, and the order waits for the
+        next one.  With no bar seen before the order the open time is unknown and the
+        bar may fill it (nothing shows it began earlier)."""
+        seen, work.bar_ns = work.bar_ns, bar.ts_ns
+        return seen is None or seen >= work.sent_ns
+
     def _activate_on_book(self, work: Working, ts_ns: int) -> list[Fill]:
         ok, _why = self.market.tradeable(work.order.instrument_id)
+        if ok:
+            book = self.market.books[work.order.instrument_id]
+            bid, ask = book.best_bid(), book.best_ask()
+            # A crossed book is a feed that missed updates: its "prices" were never offered.
+            ok = bid is None or ask is None or bid < ask
         if not ok:
             if work.order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
                 self._close(work, OrderStatus.CANCELLED)
@@ -228,11 +270,18 @@ class PaperBroker:
             return []
         if not through:
             return []
-        qty = _lot_floor(min(work.remaining, available),
-                         self.market.instruments.get(order.instrument_id))
+        inst = self.market.instruments.get(order.instrument_id)
+        qty = _lot_floor(min(work.remaining, available), inst)
         if qty <= 0:
             return []
-        fill = self._fill(work, order.limit_price, qty, event.ts_ns, Liquidity.MAKER)
+        price = order.limit_price
+        if isinstance(event, Bar) and _within(order.side, event.open, limit) \
+                and event.open != limit:
+            # Opened beyond the limit (a gap): the bar shows no trade at the limit, its
+            # first price is the open.  On the tick, never past the limit.
+            gap = _tick_round(Decimal(repr(event.open)), order.side, inst)
+            price = min(gap, price) if order.side is Side.BUY else max(gap, price)
+        fill = self._fill(work, price, qty, event.ts_ns, Liquidity.MAKER)
         if work.remaining <= 0:
             self._finish(work, OrderStatus.FILLED)
         return [fill]
