@@ -22,6 +22,7 @@ loop goes on (the strategy REDUCING, as for any other strategy error).
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -212,3 +213,70 @@ def test_a_forged_start_up_failure_is_reported_briefly() -> None:
     with pytest.raises(WorkerFailure) as info:
         WorkerProcess(source, WorkerPolicy(python_guards=False))
     assert info.value.kind == "startup" and len(str(info.value)) < 2200
+
+
+EXIT_AFTER_REPLY = '''
+import json, os, struct, sys, time
+
+STARTS = []
+
+
+class Strategy:
+    EVENTS = ("bar",)
+
+    def __init__(self):
+        time.sleep(0.5)  # every start-up costs the host this much (up to its deadline)
+
+    def on_event(self, event, state, portfolio):
+        call_id = sys._getframe(1).f_locals["call_id"]  # the worker's loop: guards are off
+        body = json.dumps({"id": call_id, "ok": True, "intents": [], "state": {}}).encode()
+        os.write(3, struct.pack(">I", len(body)) + body)
+        os._exit(0)  # a valid reply, then gone before the next request
+'''
+
+
+def test_a_worker_that_exits_between_calls_is_a_crash_not_a_quiet_restart() -> None:
+    """Before, the host restarted a worker it found dead on the next event, silently: a
+    worker that answered and exited cost a fresh start (up to the 15 s start-up deadline)
+    on every event, and no failure was ever recorded."""
+    seen: list[WorkerFailure] = []
+    s = SandboxedStrategy(EXIT_AFTER_REPLY, name="slot", on_failure=seen.append,
+                          policy=WorkerPolicy(call_timeout_s=2.0, python_guards=False))
+    first = s.worker
+    try:
+        assert list(s.on_event(BAR, CTX)) == []  # the forged reply is a valid one
+        assert first is not None
+        for _ in range(500):  # let it be gone before the next event, as between bars
+            if not first.alive:
+                break
+            time.sleep(0.01)
+        with pytest.raises(WorkerFailure) as info:
+            s.on_event(BAR, CTX)
+        assert info.value.kind == "crash" and "exited between calls" in str(info.value)
+        assert s.worker is first and not first.alive  # no second worker was started
+        assert seen == [info.value] and s.on_event(BAR, CTX) == ()
+    finally:
+        s.close()
+
+
+def test_a_worker_that_cannot_restart_fails_once_not_on_every_event(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recycle whose new worker fails to start is recorded once: the strategy is then
+    dead until replaced, instead of paying a start-up (and its deadline) per event."""
+    s = SandboxedStrategy(TEMPLATE.format(body="{}"), name="slot", policy=POLICY)
+    starts: list[int] = []
+    try:
+        assert s.worker is not None
+        s.worker.cpu_s = POLICY.cpu_seconds  # due for a recycle
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            starts.append(1)
+            raise WorkerFailure("startup", "sandbox worker failed during load: refused")
+
+        monkeypatch.setattr("argus_orchestrator.sandbox.host.WorkerProcess", refuse)
+        with pytest.raises(WorkerFailure):
+            s.on_event(BAR, CTX)
+        assert s.on_event(BAR, CTX) == () and s.on_event(BAR, CTX) == ()
+        assert starts == [1] and s.failure is not None
+    finally:
+        s.close()

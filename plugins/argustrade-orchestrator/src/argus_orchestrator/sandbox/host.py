@@ -528,13 +528,15 @@ class SandboxedStrategy(Strategy):
         payload = plain_event(event)
         if payload["type"] not in self.events:
             return ()
-        self._ensure_worker()
-        assert self.worker is not None
         request = {"op": "call", "event": payload, "portfolio": plain_portfolio(ctx.portfolio)}
-        if self._state_held_by is not self.worker:
-            request["state"] = self.state
-        self._state_held_by = None  # until the reply is accepted
         try:
+            # Inside the try: a worker that cannot be (re)started, or that died by itself,
+            # is this strategy's failure, recorded once (not retried on every event).
+            self._ensure_worker()
+            assert self.worker is not None
+            if self._state_held_by is not self.worker:
+                request["state"] = self.state
+            self._state_held_by = None  # until the reply is accepted
             reply = self.worker.call(request)
             intents, state = self._validate(reply)
         except WorkerFailure as exc:
@@ -553,7 +555,13 @@ class SandboxedStrategy(Strategy):
 
     def _ensure_worker(self) -> None:
         w = self.worker
-        if w is None or not w.alive:
+        if w is not None and not w.alive:
+            # Only the host ends a worker (close, or kill with the failure recorded), so one
+            # that exited by itself between calls crashed.  Restarting it quietly let a
+            # worker that replied and then exited cost a fresh start (up to the start-up
+            # deadline) on every event, with no failure ever recorded.
+            raise w._fail("crash", "exited between calls")
+        if w is None:
             self.worker = WorkerProcess(self.source, self.policy)
         elif w.cpu_s > self.policy.recycle_cpu_fraction * self.policy.cpu_seconds:
             # Long-lived live workers would hit RLIMIT_CPU: restart early with the same state.
