@@ -5,7 +5,10 @@
   *open* times) or a CSV with a header containing ``timestamp/time, open,
   high, low, close, volume``.  Each bar is emitted stamped with its *close*
   time, the first instant its values are knowable — so no strategy can act on
-  a bar before it has finished.
+  a bar before it has finished.  Open times in milliseconds, microseconds or
+  nanoseconds are told from seconds by magnitude; a date there is refused by
+  its line.  Every row must have as many fields as the first bar row (a line
+  cut short, or a thousands separator, would move values between columns).
 * ``ndjson``: a recording written by ``argus record`` (one serialised market
   event per line); malformed lines fail with the file and line number.  Its
   header (see :mod:`argus_core.recorder`) supplies the recorded instruments and
@@ -46,15 +49,23 @@ from argus_core.serde import load_event
 log = logging.getLogger(__name__)
 
 
-def _to_epoch_s(value: str | None) -> int | None:
+def _to_epoch_s(value: str | int | None) -> int | None:
+    """``start`` / ``end``: unix seconds (a TOML integer or text) or an ISO date, read as
+    UTC unless it names its own offset (``2022-01-03T00:00+05:00`` is 19:00 UTC)."""
     if value is None:
         return None
-    if value.strip().isdigit():
-        return int(value)
+    if isinstance(value, int):
+        return value
+    text = value.strip()
+    if text.lstrip("+-").isdigit():
+        return int(text)
     try:
-        return int(datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp())
+        when = datetime.fromisoformat(text)
     except ValueError:
         raise DataError(f"replay: {value!r} is not an ISO date or unix seconds") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp())
 
 
 @attrs.frozen
@@ -82,6 +93,49 @@ class ReplaySettings:
 #: Header names :func:`iter_bars_csv` accepts for the bar's open time (unix seconds).
 TIME_COLUMNS = ("timestamp", "time", "unix_time_s", "ts")
 
+#: Open times at or above these magnitudes are milliseconds, microseconds, nanoseconds
+#: (1e11 s is the year 5138, 1e11 ms 1973): exchanges export all four (Binance klines
+#: in ms, since 2025 in us).  Each value is read by its own magnitude.
+_MS, _US, _NS, _TOO_BIG = 1e11, 1e14, 1e17, 1e20
+
+
+def _time_s(text: str) -> int:
+    """A time column's text as unix seconds (truncated toward zero, as ``int(float)``);
+    seconds, ms, us or ns by magnitude.  ``ValueError`` / ``OverflowError`` when it is
+    not a finite number in range."""
+    value = float(text)
+    size = abs(value)
+    if size < _MS:
+        return int(value)
+    if size < _NS:
+        return int(value / (1e3 if size < _US else 1e6))  # as the numpy path computes it
+    if size < _TOO_BIG:
+        digits = text.strip()
+        # Nanoseconds lie beyond a float's 53 bits: an integer is divided exactly.
+        return int(digits) // 10**9 if digits.lstrip("+-").isdigit() else int(value / 1e9)
+    raise ValueError(text)
+
+
+def _is_header(fields: list[str]) -> bool:
+    """Whether the first line names columns: a field with a letter that is neither a
+    number (``nan``, ``inf``, ``1e-3``: data a later check refuses or reads) nor a date
+    (a date where unix seconds belong is refused by its line, not as a bad header); a
+    field without letters (``1,000.5``) is malformed data, refused by its line."""
+    for field in fields:
+        text = field.strip()
+        if not any(c.isalpha() for c in text):
+            continue
+        try:
+            float(text)
+            continue
+        except ValueError:
+            pass
+        try:
+            datetime.fromisoformat(text.rstrip("Zz"))
+        except ValueError:
+            return True
+    return False
+
 
 def count_bars_csv(path: Path, start_s: int | None = None, end_s: int | None = None) -> int:
     """How many bars :func:`iter_bars_csv` yields in the window, from the time column alone
@@ -89,13 +143,13 @@ def count_bars_csv(path: Path, start_s: int | None = None, end_s: int | None = N
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
         first = next(reader, [])
-        has_header = any(c.isalpha() for c in "".join(first))
+        has_header = _is_header(first)
         ts_col = next((i for i, h in enumerate(first) if h.strip().lower() in TIME_COLUMNS),
                       0) if has_header else 0
         n = 0
         for row in reader if has_header else itertools.chain([first], reader):
             try:
-                ts_s = int(float(row[ts_col]))
+                ts_s = _time_s(row[ts_col])
             except (ValueError, IndexError, OverflowError):
                 continue
             n += (start_s is None or ts_s >= start_s) and (end_s is None or ts_s < end_s)
@@ -113,14 +167,16 @@ def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
                   warn_gaps: bool = True) -> Iterator[Bar]:
     """Parse an OHLCVT CSV into bars stamped at their close time, one at a time (memory
     stays flat in the number of bars); ``DataError`` names the line, including a bar out
-    of time order; the number of gaps is logged once the file is read (``warn_gaps``:
-    the replay's first pass leaves that to the replay itself)."""
+    of time order and a row whose number of fields differs from the first bar row's;
+    the number of gaps is logged once the file is read (``warn_gaps``: the replay's
+    first pass leaves that to the replay itself).  The time column holds unix seconds,
+    or milliseconds / microseconds / nanoseconds (told apart by magnitude)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             first = fh.readline()
     except OSError as exc:
         raise DataError(f"{path}: cannot read bars: {exc.strerror}") from None
-    has_header = any(c.isalpha() for c in first)
+    has_header = _is_header(next(csv.reader([first]), []))
     last_ts, gaps, step = -1, 0, bar_seconds * 10**9
     with open(path, newline="", encoding="utf-8-sig") as fh:
         cols: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
@@ -161,8 +217,6 @@ def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
 _Row = tuple[int, float, float, float, float, float]
 #: Lines parsed per batch: ~32 KiB of text (~500 bars), so memory stays flat and small.
 _BATCH_BYTES = 1 << 15
-#: Open times numpy hands over as int64 exactly as ``int(float(text))`` (far beyond any).
-_MAX_TIME_S = 1e15
 
 
 def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path
@@ -171,15 +225,21 @@ def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path
     high, low, close, volume)``, a blank line as None.  A batch of plain numeric
     lines is parsed by numpy in C (the csv module plus six ``float()`` calls a row were
     most of a replay's reading); anything else in a batch (quotes, blank lines, a ragged
-    or malformed row, a non-finite value) sends that batch through :func:`_parsed_row`,
-    the reference path, which accepts or refuses it with the line's number."""
+    or malformed row, a non-finite value, a row as wide as the first bar row's but not
+    the file's first) sends that batch through :func:`_parsed_row`, the reference
+    path, which accepts or refuses it with the line's number."""
+    width = 0  # fields of the file's first bar row: every row must have as many
     while True:
         lines = fh.readlines(_BATCH_BYTES)
         if not lines:
             return
-        rows: Iterable[_Row | None] | None = _fast_batch(lines, cols)
+        if not width:
+            width = next((len(row) for row in csv.reader(lines) if "".join(row).strip()), 0)
+        rows: Iterable[_Row | None] | None = None
+        if lines[0].count(",") + 1 == width:
+            rows = _fast_batch(lines, cols)
         if rows is None:  # lazily: the bars before a bad line are replayed first
-            rows = (_parsed_row(line, cols, n, path)
+            rows = (_parsed_row(line, cols, n, path, width)
                     for n, line in enumerate(lines, start=lineno))
         yield lineno, rows
         lineno += len(lines)
@@ -188,8 +248,11 @@ def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path
 def _fast_batch(lines: list[str], cols: tuple[int, ...]) -> Iterable[_Row] | None:
     """The batch's rows parsed by ``numpy.fromstring``, or None when any line is not
     plainly numeric with the first line's number of fields (the caller falls back)."""
-    width = lines[0].count(",") + 1
-    if width <= max(cols):
+    commas = lines[0].count(",")
+    width = commas + 1
+    # Each line's own count: a short line and a long one would fill the table's total
+    # and shift every value between them into the wrong column.
+    if width <= max(cols) or any(line.count(",") != commas for line in lines):
         return None
     text = "".join(lines).replace("\n", ",").rstrip(", \r")
     try:
@@ -204,26 +267,39 @@ def _fast_batch(lines: list[str], cols: tuple[int, ...]) -> Iterable[_Row] | Non
         return None
     table = flat.reshape(len(lines), width)
     t_i, o_i, h_i, l_i, c_i, v_i = cols
-    if not np.isfinite(table[:, list(cols)]).all() or (
-            np.abs(table[:, t_i]) >= _MAX_TIME_S).any():
-        return None  # NaN or inf (numpy also reads "nan(1)"): the reference path words it
-    # int(float(text)) as the reference path does: truncation toward zero.
-    times = table[:, t_i].astype(np.int64)
+    stamps = table[:, t_i]
+    size = np.abs(stamps)
+    if not np.isfinite(table[:, list(cols)]).all() or (size >= _NS).any():
+        return None  # NaN or inf (numpy also reads "nan(1)"), ns: the reference path
+    # _time_s as the reference path computes it: seconds, ms or us by magnitude, the
+    # same float division, truncation toward zero.
+    if (size >= _MS).any():
+        stamps = stamps / np.where(size < _MS, 1.0, np.where(size < _US, 1e3, 1e6))
+    times = stamps.astype(np.int64)
     return zip(times.tolist(), table[:, o_i].tolist(), table[:, h_i].tolist(),
                table[:, l_i].tolist(), table[:, c_i].tolist(), table[:, v_i].tolist(),
                strict=True)
 
 
-def _parsed_row(line: str, cols: tuple[int, ...], lineno: int, path: Path) -> _Row | None:
-    """One line through the csv module (the reference parser); None for a blank line."""
+def _parsed_row(line: str, cols: tuple[int, ...], lineno: int, path: Path,
+                width: int) -> _Row | None:
+    """One line through the csv module (the reference parser); None for a blank line.
+    A row of another number of fields than ``width`` (the first bar row's) is refused:
+    a line cut short, or a thousands separator that moved every value a column."""
     row = next(csv.reader([line]), [])
     t_i, o_i, h_i, l_i, c_i, v_i = cols
     try:
-        return (int(float(row[t_i])), float(row[o_i]), float(row[h_i]), float(row[l_i]),
+        if len(row) != width:
+            raise ValueError(row)
+        return (_time_s(row[t_i]), float(row[o_i]), float(row[h_i]), float(row[l_i]),
                 float(row[c_i]), float(row[v_i]))
     except (ValueError, IndexError, OverflowError):  # Overflow: an infinite open time
         if not "".join(row).strip():
             return None
+        if len(row) != width:
+            raise DataError(f"{path}:{lineno}: {len(row)} fields where the first bar row "
+                            f"has {width} (a line cut short, or a comma inside a number?): "
+                            f"{row!r}") from None
         hint = ""
         if len(row) > t_i and any(c in row[t_i] for c in "-:T") and \
                 not row[t_i].strip().lstrip("+-").replace(".", "", 1).isdigit():
@@ -304,11 +380,12 @@ def read_ndjson(path: Path) -> Iterator[MarketEvent]:
                 continue  # instruments and fees: read_header
             first = False
             event = load_event(data, where=f"{path}:{lineno}")
-            ts = getattr(event, "ts_ns", 0)
-            if ts < last_ts:
-                raise DataError(f"{path}:{lineno}: event time goes backwards "
-                                f"({ts} < {last_ts})")
-            last_ts = ts
+            ts = getattr(event, "ts_ns", None)
+            if ts is not None:  # an Event (market metadata) has no time of its own
+                if ts < last_ts:
+                    raise DataError(f"{path}:{lineno}: event time goes backwards "
+                                    f"({ts} < {last_ts})")
+                last_ts = ts
             yield event
 
 
@@ -366,7 +443,10 @@ class ReplayVenue(Venue):
         sweep or the orchestrator replays one file many times)."""
         path = self.s.bars_csv or self.s.ndjson
         assert path is not None
-        st = path.stat()
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read the replay's data: {exc.strerror}") from None
         key = (str(path.resolve()), st.st_size, st.st_mtime_ns, self.instrument_id,
                self.s.bar_seconds, self.s.start, self.s.end)
         if key not in _ERA_CACHE:
@@ -400,8 +480,12 @@ class ReplayVenue(Venue):
             return count_bars_csv(self.s.bars_csv, _to_epoch_s(self.s.start),
                                   _to_epoch_s(self.s.end))
         assert self.s.ndjson is not None
-        with open(self.s.ndjson, "rb") as fh:
-            return sum(1 for line in fh if line.strip()) - (self._header is not None)
+        try:
+            with open(self.s.ndjson, "rb") as fh:
+                return sum(1 for line in fh if line.strip()) - (self._header is not None)
+        except OSError as exc:
+            raise DataError(f"{self.s.ndjson}: cannot read recording: {exc.strerror}"
+                            ) from None
 
     def fee_schedule(self, instrument_id: str) -> FeeSchedule:
         """The recorded schedule of a recorded instrument, else the configured bps."""
