@@ -43,7 +43,7 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Coroutine, Sequence
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any, Protocol
 
 import attrs
@@ -79,6 +79,7 @@ FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
 WORKING = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
 FLATTEN_SLOT = "flatten"
 _BPS = Decimal(10_000)
+_LOT_1E8 = Decimal("1e-8")  # no instrument known: the ledger's finest unit
 
 
 class LoopPort(Protocol):
@@ -99,6 +100,15 @@ class LoopPort(Protocol):
 
     def persist_state_change(self) -> None:
         """Store the risk context's trading state if a check escalated it."""
+
+
+def _on_lot(quantity: Decimal, instrument: Instrument | None) -> Decimal:
+    """An explicit quantity rounded down onto the instrument's lot grid (no minimum size
+    here: an exit of a position below it is the venue's to refuse, not ours to block)."""
+    lot = instrument.lot_size if instrument is not None else _LOT_1E8
+    if quantity % lot == 0:  # the usual case: already on the grid, returned as given
+        return quantity
+    return (quantity / lot).to_integral_value(rounding=ROUND_DOWN) * lot
 
 
 def outcome_unknown(exc: BaseException) -> bool:
@@ -236,9 +246,28 @@ class ExecutionEngine:
                                 "limit) for the intent", intent)
                 return []
             inst = self.market.instruments.get(intent.instrument_id)
-            qty = intent.quantity if intent.quantity is not None else self._size(
-                intent, price, portfolio if self.sizer.whole_account
-                else self.account.book_portfolio(intent.strategy), inst)
+            if intent.quantity is not None:
+                try:
+                    qty = _on_lot(intent.quantity, inst)
+                except ArithmeticError:  # e.g. 1E+999999: no lot count exists for it
+                    qty = Decimal(-1)
+                if qty < 0:
+                    self.risk_event(ts, "sizing", "veto", f"quantity {intent.quantity:.6G} "
+                                    f"cannot be put on the lot grid of "
+                                    f"{intent.instrument_id}", intent)
+                    return []
+                if qty == 0:
+                    self.risk_event(ts, "sizing", "skip", f"quantity {intent.quantity:.6G} "
+                                    f"is below one lot of {intent.instrument_id}", intent)
+                    return []
+            else:
+                try:
+                    qty = self._size(intent, price, portfolio if self.sizer.whole_account
+                                     else self.account.book_portfolio(intent.strategy), inst)
+                except Exception as exc:  # a sizer's failure vetoes this intent, not the run
+                    self.risk_event(ts, "sizing", "veto", f"sizer {self.sizer.name!r} failed: "
+                                    f"{type(exc).__name__}: {str(exc)[:200]}", intent)
+                    return []
             if qty <= 0:  # say so: a strategy that never trades should be able to see why
                 self.risk_event(ts, "sizing", "skip", f"sizer {self.sizer.name!r} sized "
                                 f"the intent to 0 (no forecast, or below one lot)", intent)

@@ -420,3 +420,62 @@ def test_a_settled_instrument_trades_no_more_even_while_its_book_looks_live() ->
     verdict = engine.evaluate(buy, Decimal(1), Decimal("0.99"), flat)
     assert not verdict.allowed
     assert "has settled at 1 (resolved YES)" in verdict.decisions[0].reason
+
+
+# -- absurd intents and failing sizers (held-out sandbox audit) ---------------------------
+class OneIntent(Strategy):
+    """One intent on the first bar, as given."""
+
+    name = "one"
+
+    def __init__(self, **intent: object) -> None:
+        self.intent = intent
+        self.sent = False
+
+    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
+        if type(event) is not Bar or self.sent:
+            return ()
+        self.sent = True
+        return (Intent(self.name, event.instrument_id, Side.BUY, order_type=OrderType.MARKET,
+                       **self.intent),)  # type: ignore[arg-type]  # the test's fields
+
+
+@pytest.mark.parametrize("quantity, status, reason", [
+    ("0.123456789123", "0.12345678", None),  # onto the 1e-8 lot grid, down
+    ("1E-300", None, "below one lot"),  # was an order of 1E-300
+    ("1E+999999", None, "cannot be put on the lot grid"),  # was an ArithmeticError escaping
+])
+def test_an_explicit_quantity_goes_onto_the_lot_grid(
+        tmp_path: Path, quantity: str, status: str | None, reason: str | None) -> None:
+    cfg = load_config(_config(tmp_path, own_strategies=True, end="2022-01-03"))
+    Runner(cfg, tmp_path / "run", strategies={"one": OneIntent(
+        quantity=Decimal(quantity))}).run_sync()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        orders = ledger.query("select quantity from orders")
+        events = ledger.query("select reason from risk_events where check_name = 'sizing'")
+    if status is not None:
+        assert [o["quantity"] for o in orders] == [status] and not events
+    else:
+        assert orders == [] and len(events) == 1 and reason in events[0]["reason"]
+        assert len(events[0]["reason"]) < 200  # no million-digit reason
+
+
+def test_a_failing_sizer_vetoes_the_intent_and_the_run_goes_on(tmp_path: Path) -> None:
+    """A sizer raising (here kelly on a forecast whose sigma**2 underflowed, which used
+    to raise ZeroDivisionError out of the loop) is a risk event, not the end of the run."""
+    from argus_core.models import Forecast
+
+    cfg = load_config(_config(tmp_path, own_strategies=True, end="2022-01-03"))
+    runner = Runner(cfg, tmp_path / "run", strategies={"one": OneIntent(
+        forecast=Forecast(mu=0.01, sigma=0.02))})
+
+    def broken(*args: object, **kw: object) -> Decimal:
+        raise ZeroDivisionError("float division by zero")
+
+    runner.engine.sizer.size = broken  # type: ignore[method-assign]
+    summary = runner.run_sync()
+    assert summary.events > 10 and summary.orders == 0
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        (event,) = ledger.query("select action, reason from risk_events where check_name = "
+                                "'sizing'")
+    assert event["action"] == "veto" and "ZeroDivisionError" in event["reason"]

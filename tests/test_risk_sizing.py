@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import types
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
@@ -168,3 +169,28 @@ def test_allowed_live_orders_are_persisted_before_they_are_sent(
         assert ids == {o.client_order_id for o in CountingVenue.submitted}
         assert ledger.query("select count(*) as n from risk_events where action = 'shrink'"
                             )[0]["n"] == 5
+
+
+def test_kelly_on_an_underflowing_sigma_is_capped_not_an_error() -> None:
+    """sigma**2 underflows to 0 below ~1e-154 (a ZeroDivisionError out of the loop); an
+    unbounded leverage times confidence 0 was NaN. Capped at max_fraction / no bet."""
+    from argus_core.builtins.sizers import Kelly, SizingSettings, kelly_continuous
+    from argus_core.models import Forecast
+
+    assert kelly_continuous(0.01, 1e-200) == math.inf
+    assert kelly_continuous(-0.01, 1e-200) == -math.inf and kelly_continuous(0.0, 1e-200) == 0
+    kelly = Kelly(SizingSettings(max_fraction=0.25))
+    for confidence, want in ((0.5, 0.25), (0.0, 0.0)):
+        intent = Intent("s", "x:Y/Z", Side.BUY, forecast=Forecast(
+            mu=0.01, sigma=1e-200, confidence=confidence))
+        assert kelly.fraction(intent, Decimal(100)) == want
+    huge = Intent("s", "x:Y/Z", Side.BUY, forecast=Forecast(mu=1e300, sigma=1e-10,
+                                                            confidence=0.0))
+    assert kelly.fraction(huge, Decimal(100)) == 0.0  # inf * 0 was NaN
+
+
+def test_risk_reasons_print_absurd_notionals_short() -> None:
+    from argus_core.builtins.risk_checks import _money
+
+    assert _money(Decimal("1234.5678")) == "1234.57"
+    assert _money(Decimal("1E+999999")) == "1.000000E+999999"

@@ -54,6 +54,15 @@ class _LastEquity:
         return cls.equity
 
 
+_HUGE = Decimal("1e15")
+
+
+def _money(amount: Decimal) -> str:
+    """``amount`` to the cent, or in scientific notation from 1e15 on: an absurd notional
+    (a quantity of 1E+999999) would otherwise print a million digits into the ledger."""
+    return f"{amount:.2f}" if abs(amount) < _HUGE else f"{amount:.6E}"
+
+
 def _shrink(check: str, qty: Decimal, reason: str) -> RiskDecision:
     if qty <= 0:
         return RiskDecision.veto(check, reason)
@@ -99,8 +108,8 @@ class PerPlayCap(_BuiltinCheck):
         cap = _LastEquity.of(portfolio) * self.s.per_play_fraction
         if quantity * price > cap:
             return _shrink(self.name, (cap / price).quantize(Decimal("1e-8"), "ROUND_DOWN"),
-                           f"order notional {quantity * price:.2f} exceeds the per-play cap "
-                           f"{cap:.2f} ({self.s.per_play_fraction:%} of equity)")
+                           f"order notional {_money(quantity * price)} exceeds the per-play "
+                           f"cap {_money(cap)} ({self.s.per_play_fraction:%} of equity)")
         return RiskDecision.allow(self.name)
 
 
@@ -117,7 +126,7 @@ class GrossExposure(_BuiltinCheck):
         room = cap - portfolio.gross_exposure
         if quantity * price > room:
             return _shrink(self.name, room / price if price > 0 else Decimal(0),
-                           f"gross exposure would exceed {cap:.2f}")
+                           f"gross exposure would exceed {_money(cap)}")
         return RiskDecision.allow(self.name)
 
 
@@ -136,7 +145,7 @@ class DailyLossLimit(_BuiltinCheck):
         if (ctx.day_start_equity > 0 and loss > ctx.day_start_equity * self.s.daily_loss_fraction
                 and not reduces_position(intent, quantity, portfolio)):
             return RiskDecision.veto(self.name,
-                                     f"daily loss {loss:.2f} exceeds "
+                                     f"daily loss {_money(loss)} exceeds "
                                      f"{self.s.daily_loss_fraction:%} of day-start equity")
         return RiskDecision.allow(self.name)
 

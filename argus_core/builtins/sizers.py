@@ -36,7 +36,10 @@ def kelly_continuous(mu: float, sigma: float, fraction: float = 1.0) -> float:
     """Fractional Kelly leverage for a return forecast: ``fraction * mu / sigma**2``."""
     if sigma <= 0 or not math.isfinite(sigma):
         raise DataError(f"kelly_continuous: sigma {sigma} must be a positive number")
-    return fraction * mu / (sigma * sigma)
+    variance = sigma * sigma
+    if variance == 0.0:  # sigma below ~1e-154 underflows: the leverage is unbounded
+        return math.copysign(math.inf, fraction * mu) if mu and fraction else 0.0
+    return fraction * mu / variance
 
 
 def vol_target_scale(sigma: float, target_vol: float, max_scale: float = 1.0) -> float:
@@ -123,7 +126,11 @@ class Kelly(Sizer):
             f = abs(kelly_continuous(fc.mu, fc.sigma, self.s.kelly_fraction))
             if self.s.target_vol is not None:
                 f *= vol_target_scale(fc.sigma, self.s.target_vol, max_scale=1.0)
-        f *= fc.confidence
+        # An unbounded leverage (a tiny sigma) is capped below; with no confidence it is
+        # no bet at all (inf * 0 would be NaN, which no comparison caps).
+        f = f * fc.confidence if fc.confidence else 0.0
+        if math.isnan(f):
+            return 0.0
         return min(max(f, 0.0), self.s.max_fraction)
 
     def size(self, intent: Intent, price: Decimal, portfolio: Portfolio,
