@@ -14,9 +14,11 @@ Rules (each one tested):
   open is a price from before the order existed.  There are no mid-price fills
   anywhere.
 * Resting limit orders fill, as maker, only when the market trades *through*
-  them (a trade or a bar's range strictly beyond the limit); a bar that opens
-  beyond the limit fills at its open (the gap price: the bar shows no trade at
-  the limit).
+  them (a trade or a bar's range strictly beyond the limit), at the limit: also
+  when a bar opens beyond it, since in a continuous market the first trade past
+  the limit meets the resting order at its price (a gap fill at the open would
+  flatter the backtest).  An order that arrives after the gap is a taker at the
+  next bar's open instead.
 * A crossed book (best bid >= best ask: a feed that missed updates) is not
   traded: an IOC/FOK order is cancelled, a resting one waits, as on a stale book.
 * Fees come from the venue's schedule (or ``[paper]`` overrides) and, like
@@ -270,18 +272,13 @@ class PaperBroker:
             return []
         if not through:
             return []
-        inst = self.market.instruments.get(order.instrument_id)
-        qty = _lot_floor(min(work.remaining, available), inst)
+        qty = _lot_floor(min(work.remaining, available),
+                         self.market.instruments.get(order.instrument_id))
         if qty <= 0:
             return []
-        price = order.limit_price
-        if isinstance(event, Bar) and _within(order.side, event.open, limit) \
-                and event.open != limit:
-            # Opened beyond the limit (a gap): the bar shows no trade at the limit, its
-            # first price is the open.  On the tick, never past the limit.
-            gap = _tick_round(Decimal(repr(event.open)), order.side, inst)
-            price = min(gap, price) if order.side is Side.BUY else max(gap, price)
-        fill = self._fill(work, price, qty, event.ts_ns, Liquidity.MAKER)
+        # At the limit even when the bar opened beyond it: the resting order was in the
+        # book, so the first trade past the limit was with it, at its price.
+        fill = self._fill(work, order.limit_price, qty, event.ts_ns, Liquidity.MAKER)
         if work.remaining <= 0:
             self._finish(work, OrderStatus.FILLED)
         return [fill]

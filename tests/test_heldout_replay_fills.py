@@ -110,22 +110,23 @@ def test_a_limit_the_next_bar_gaps_through_fills_at_the_open() -> None:
     assert (fill.price, fill.liquidity) == (Decimal("95.0"), Liquidity.TAKER)
 
 
-def test_a_resting_limit_a_later_bar_gaps_through_fills_at_the_gap_price() -> None:
-    """Resting buy at 98 (bar 2 never went below 99); bar 3 opens at 95 and stays under
-    97: it shows no trade at 98, so the fill is at 95, the first price after the gap."""
+def test_a_resting_limit_a_later_bar_gaps_through_fills_at_its_limit() -> None:
+    """Resting buy at 98 (bar 2 never went below 99); bar 3 opens at 95: in a continuous
+    market the first sell at or under 98 met the resting bid, at 98 (a fill at the open,
+    95, would flatter the backtest by the gap).  A resting sell at 100 that a bar opening
+    at 103 gaps through fills at 100 likewise."""
     b, market = _bars_broker()
     _feed(b, market, _bar(1, 100.0, 101.0, 99.0, 100.5))
     b.submit(_order(Side.BUY, "1", limit="98", tif=TimeInForce.GTC), 1 * HOUR)
     assert _feed(b, market, _bar(2, 100.0, 101.0, 99.0, 100.0)) == []
     assert b.working["o1"].resting
     (fill,) = _feed(b, market, _bar(3, 95.0, 97.0, 94.0, 96.0))
-    assert (fill.price, fill.liquidity) == (Decimal("95.00"), Liquidity.MAKER)
-    assert fill.fee == Decimal("95.00") * Decimal("0.001")
-    # A sell limit gapped through upwards fills at that bar's open too.
+    assert (fill.price, fill.liquidity) == (Decimal("98"), Liquidity.MAKER)
+    assert fill.fee == Decimal("98") * Decimal("0.001")
     b.submit(_order(Side.SELL, "1", limit="100", tif=TimeInForce.GTC, coid="o2"), 3 * HOUR)
     assert _feed(b, market, _bar(4, 96.0, 99.0, 95.0, 98.0)) == []
     (fill,) = _feed(b, market, _bar(5, 103.0, 104.0, 102.0, 103.5))
-    assert fill.price == Decimal("103.00")
+    assert fill.price == Decimal("100")
 
 
 def test_a_resting_limit_inside_the_bar_fills_at_the_limit_and_a_touch_does_not() -> None:
