@@ -108,6 +108,18 @@ def test_a_trailing_partial_line_is_named(tmp_path: Path,
         next(bars)
 
 
+def test_bars_closer_than_bar_seconds_are_refused(tmp_path: Path) -> None:
+    """Minute bars replayed with the default ``bar_seconds = 3600`` were each stamped 59
+    minutes after their real close, after the next bars had opened: an order decided on
+    one filled at a price from before its stamp (and other instruments' events in
+    between were seen first)."""
+    path = _write(tmp_path, _rows([str(T0 + 60 * k) for k in range(3)]))
+    with pytest.raises(DataError, match=r"bars\.csv:2: this bar opened 60 s after the "
+                       r"previous one, under bar_seconds = 3600: the bars would overlap"):
+        list(iter_bars_csv(path, IID, 3600))
+    assert len(list(iter_bars_csv(path, IID, 60))) == 3  # the file's own bar length
+
+
 @pytest.mark.parametrize(("first", "expected"), [
     (f"{T0},1e2,1.1e2,9e1,1e2,1e-3,1", [(T0, 100.0, 110.0, 90.0, 100.0, 0.001)]),
     (f"{T0},nan,11,9,10,1,1", "bars.csv:1: Bar.open: nan is not finite"),

@@ -27,7 +27,17 @@ from argus_core.config import load_config, parse_config
 from argus_core.errors import DataError
 from argus_core.interfaces import Strategy, StrategyContext
 from argus_core.ledger import Ledger
-from argus_core.models import Bar, Intent, MarketEvent, OrderType, Side, TimeInForce
+from argus_core.models import (
+    Bar,
+    BookDelta,
+    Intent,
+    MarketEvent,
+    OrderBook,
+    OrderType,
+    Side,
+    TimeInForce,
+    Trade,
+)
 from argus_core.runner import Runner
 from argus_core.serde import dump_event
 
@@ -241,3 +251,48 @@ def test_a_run_stopped_by_bad_data_is_not_recorded_as_finished(tmp_path: Path) -
     with Ledger.in_dir(run_dir) as ledger:
         (run,) = ledger.query("select status from runs")
     assert run["status"] != "finished"
+
+
+class _BuyOnce(Strategy):
+    """Buys 290 units (29% of the cash) at the first book it sees."""
+
+    name = "buy_once"
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
+        if self.done or type(event) is not OrderBook:
+            return ()
+        self.done = True
+        return (Intent(self.name, event.instrument_id, Side.BUY, quantity=Decimal(290),
+                       order_type=OrderType.MARKET, time_in_force=TimeInForce.IOC),)
+
+
+@pytest.mark.xfail(strict=True, reason="runner.py marks a held instrument at every Trade "
+                   "print, even one outside its live book: a bad print at 0.5 under a "
+                   "99/101 book marks 29% of the equity away and trips the drawdown kill "
+                   "switch, which flattens; it should mark a booked instrument at its mid "
+                   "and use prints only without a book (H6 report)")
+def test_a_print_outside_the_book_does_not_trip_the_drawdown_kill(tmp_path: Path) -> None:
+    iid = "replay:BTC/USD"
+    events: list[MarketEvent] = [
+        OrderBook(iid, 1 * 10**9, [[99.0, 500.0]], [[101.0, 500.0]]),
+        Trade(iid, 2 * 10**9, "0.5", "0.01", Side.SELL),  # no level of the book shows it
+        BookDelta(iid, 3 * 10**9, Side.BUY, "99.5", "1"),
+    ]
+    config = parse_config({
+        "argus": {"plugins": [], "mode": "replay", "seed": 1},
+        "run": {"venue": "replay", "strategies": [], "sizer": "fixed_fraction",
+                "starting_cash": str(START_CASH), "stale_after_s": 0},
+        "plugins": {"replay": {"ndjson": str(_recording(tmp_path, events)),
+                               "tick_size": "0.01", "lot_size": "0.0001"},
+                    "risk": {"per_play_fraction": "0.3", "max_drawdown_fraction": "0.2",
+                             "daily_loss_fraction": "0.9"}},
+    }, tmp_path / "c.toml")
+    Runner(config, tmp_path / "run", strategies={"buy_once": _BuyOnce()}).run_sync()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        fills = ledger.query("select side, price, quantity from fills")
+        kills = ledger.query("select * from risk_events where check_name = 'max_drawdown'")
+    assert fills[0] == {"side": "buy", "price": "101.0", "quantity": "290"}
+    assert kills == [] and len(fills) == 1  # no halt, no flattening sale

@@ -203,6 +203,13 @@ def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
                 if ts_ns <= last_ts:
                     raise DataError(f"{path}:{lineno}: bars are not in strictly increasing "
                                     f"time order")
+                if ts_ns - last_ts < step and last_ts >= 0:
+                    # Stamped bar_seconds after its open, such a bar would be stamped after
+                    # the next one opened: its fills would take later prices.
+                    raise DataError(
+                        f"{path}:{lineno}: this bar opened {(ts_ns - last_ts) / 1e9:g} s after "
+                        f"the previous one, under bar_seconds = {bar_seconds}: the bars would "
+                        f"overlap (set [plugins.replay] bar_seconds to the file's bar length)")
                 gaps += last_ts >= 0 and ts_ns - last_ts > step
                 last_ts = ts_ns
                 try:
