@@ -120,6 +120,22 @@ def test_bars_closer_than_bar_seconds_are_refused(tmp_path: Path) -> None:
     assert len(list(iter_bars_csv(path, IID, 60))) == 3  # the file's own bar length
 
 
+@pytest.mark.parametrize("text", ["", "timestamp,open,high,low,close,volume\n",
+                                  _rows([str(T0)])])
+def test_a_replay_of_no_bars_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                     text: str) -> None:
+    """An empty file, a header alone, a window past the data: a backtest of nothing used
+    to report a flat equity line without a word."""
+    path = _write(tmp_path, text)
+    with caplog.at_level("WARNING", logger=replay_venue.__name__):
+        assert list(iter_bars_csv(path, IID, 60, start_s=T0 + 60)) == []
+    assert "bars.csv: no bars" in caplog.text and "nothing to replay" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger=replay_venue.__name__):
+        list(iter_bars_csv(path, IID, 60, start_s=T0 + 60, warn_gaps=False))  # first pass
+    assert "no bars" not in caplog.text
+
+
 @pytest.mark.parametrize(("first", "expected"), [
     (f"{T0},1e2,1.1e2,9e1,1e2,1e-3,1", [(T0, 100.0, 110.0, 90.0, 100.0, 0.001)]),
     (f"{T0},nan,11,9,10,1,1", "bars.csv:1: Bar.open: nan is not finite"),

@@ -8,7 +8,8 @@
   a bar before it has finished.  Open times in milliseconds, microseconds or
   nanoseconds are told from seconds by magnitude; a date there is refused by
   its line.  Every row must have as many fields as the first bar row (a line
-  cut short, or a thousands separator, would move values between columns).
+  cut short, or a thousands separator, would move values between columns), and
+  bars may not open closer together than ``bar_seconds`` (they would overlap).
 * ``ndjson``: a recording written by ``argus record`` (one serialised market
   event per line); malformed lines fail with the file and line number.  Its
   header (see :mod:`argus_core.recorder`) supplies the recorded instruments and
@@ -219,6 +220,12 @@ def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
     if gaps and warn_gaps:
         log.warning("%s: %d gaps in the bar series (missing intervals are not filled)", path,
                     gaps)
+    if last_ts < 0 and warn_gaps:
+        # An empty file, a header alone or a window past the data: a backtest of nothing
+        # would otherwise report a flat equity line as if it had run.
+        window = "" if start_s is None and end_s is None else \
+            f" in the window [{start_s}, {end_s}) (unix seconds)"
+        log.warning("%s: no bars%s: nothing to replay", path, window)
 
 
 _Row = tuple[int, float, float, float, float, float]
