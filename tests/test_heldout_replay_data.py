@@ -186,6 +186,8 @@ def test_a_missing_data_file_is_a_data_error_naming_it(tmp_path: Path, kind: str
         venue.instrument  # noqa: B018  (the property reads the file: the error under test)
     with pytest.raises(DataError, match=r"nope\.data: cannot read"):
         list(venue.events())
+    with pytest.raises(DataError, match=r"nope\.data: cannot read"):
+        venue.expected_events()  # the progress bar's count
 
 
 # -- the same checks as before, on inputs no other test feeds -------------------------------

@@ -141,7 +141,11 @@ def _is_header(fields: list[str]) -> bool:
 def count_bars_csv(path: Path, start_s: int | None = None, end_s: int | None = None) -> int:
     """How many bars :func:`iter_bars_csv` yields in the window, from the time column alone
     (a quick pass for a progress bar's total; bad lines are skipped here, refused there)."""
-    with open(path, newline="", encoding="utf-8-sig") as fh:
+    try:
+        fh = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115  (closed by the with-block below; open errors reported first)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read bars: {exc.strerror}") from None
+    with fh:
         reader = csv.reader(fh)
         first = next(reader, [])
         has_header = _is_header(first)
