@@ -191,7 +191,8 @@ class PaperBroker:
         next one.  With no bar seen before the order the open time is unknown and the
         bar may fill it (nothing shows it began earlier)."""
         seen, work.bar_ns = work.bar_ns, bar.ts_ns
-        return seen is None or seen >= work.sent_ns
+        # A bar stamped at the send itself (a duplicate of the bar decided on) closed then.
+        return (seen is None or seen >= work.sent_ns) and bar.ts_ns > work.sent_ns
 
     def _activate_on_book(self, work: Working, ts_ns: int) -> list[Fill]:
         ok, _why = self.market.tradeable(work.order.instrument_id)

@@ -286,6 +286,13 @@ def test_held_out_recordings(tmp_path: Path) -> None:
     backwards = _recording(tmp_path, [_line(snap), _line(delta)])
     with pytest.raises(DataError, match=r"rec\.ndjson:2: event time goes backwards"):
         list(read_ndjson(backwards))
+    # Two bars of one instrument at one time (a repeated line): refused by line; another
+    # instrument's bar at that time is fine.
+    twice = _recording(tmp_path, [_line(Bar("v:X", 60, 10.0, 11.0, 9.0, 10.5, 1.0)),
+                                  _line(Bar("v:Y", 60, 10.0, 11.0, 9.0, 10.5, 1.0)),
+                                  _line(Bar("v:X", 60, 10.0, 11.0, 9.0, 10.5, 1.0))])
+    with pytest.raises(DataError, match=r"rec\.ndjson:3: a second bar of v:X at 60"):
+        list(read_ndjson(twice))
     bar = json.loads(_line(Bar("v:X", 60, 10.0, 11.0, 9.0, 10.5, 1.0)))
     bar["high"] = 8.0
     with pytest.raises(DataError, match=r"rec\.ndjson:1: .*high/low"):

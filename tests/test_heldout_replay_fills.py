@@ -81,6 +81,18 @@ def test_an_order_sent_between_bars_skips_the_bar_in_progress() -> None:
     assert fill.price == Decimal("109.5")  # bar 3 opened at 2:00, after the order
 
 
+def test_a_repeat_of_the_bar_decided_on_does_not_fill() -> None:
+    """A bar stamped at the send itself closed then: a recording that repeats bar 1 (or a
+    second feed of it) must not fill an order decided on bar 1 at bar 1's own open."""
+    b, market = _bars_broker()
+    first = _bar(1, 100.0, 101.0, 99.0, 100.5)
+    _feed(b, market, first)
+    b.submit(_order(Side.BUY, "1"), 1 * HOUR)
+    assert _feed(b, market, first) == []
+    (fill,) = _feed(b, market, _bar(2, 104.0, 106.0, 103.0, 105.0))
+    assert fill.price == Decimal("104.0")
+
+
 def test_the_wait_for_the_next_bar_survives_a_checkpoint() -> None:
     b, market = _bars_broker()
     _feed(b, market, _bar(1, 100.0, 101.0, 99.0, 100.5))

@@ -385,6 +385,7 @@ def read_ndjson(path: Path) -> Iterator[MarketEvent]:
         raise DataError(f"{path}: cannot read recording: {exc.strerror}") from None
     with fh:
         last_ts = -1
+        last_bar: dict[str, int] = {}  # each instrument's bars: strictly increasing
         first = True
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -404,6 +405,13 @@ def read_ndjson(path: Path) -> Iterator[MarketEvent]:
                     raise DataError(f"{path}:{lineno}: event time goes backwards "
                                     f"({ts} < {last_ts})")
                 last_ts = ts
+                if type(event) is Bar:
+                    iid = event.instrument_id
+                    if last_bar.get(iid, -1) >= ts:
+                        raise DataError(f"{path}:{lineno}: a second bar of {iid} at {ts}: "
+                                        f"each instrument's bars must be in strictly "
+                                        f"increasing time order")
+                    last_bar[iid] = ts
             yield event
 
 
