@@ -4,15 +4,23 @@ Exit codes are stable and listed in :data:`EXIT_CODES` (shown by ``argus --help`
 Every refusal prints one line through :func:`fail`, ``error: <message>`` on stderr;
 ``--traceback`` shows the Python traceback too.  User text (messages, paths, plugin
 names, venue data) is never read as rich markup: both consoles have markup off.
+
+Nothing the CLI prints about a failure shows a secret: messages and tracebacks pass
+through :func:`argus_core.secrets.redact` (an exception from a venue client may echo a
+URL or a request header).  A file or folder that cannot be read or written exits 1 with
+its path and the reason, a damaged ledger 7, and anything unexpected (a bug) prints its
+redacted traceback and exits 1.
 """
 
 from __future__ import annotations
 
 import importlib.metadata as md
 import json
+import math
 import re
 import sys
 import time
+import traceback as tb
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -62,7 +70,10 @@ class _Console:
 console: Any = _Console(stderr=True, markup=False, highlight=False)
 out: Any = _Console(markup=False)
 #: Every exit code the CLI uses (8 and 9 come from argustrade-orchestrator's errors).
-EXIT_CODES = {0: "success", 1: "Argus error", 2: "config error or bad command-line usage",
+EXIT_CODES = {0: "success",
+              1: "Argus error (also: a file or folder that cannot be read or written, or a "
+                 "bug: its traceback is printed)",
+              2: "config error or bad command-line usage",
               3: "plugin error (also: `argus plugins` found a broken plugin)", 4: "data error",
               5: "venue error", 6: "trading halted (a run that ends HALTED, after its summary)",
               7: "ledger error (also: another process is writing the run directory)",
@@ -70,14 +81,75 @@ EXIT_CODES = {0: "success", 1: "Argus error", 2: "config error or bad command-li
 
 
 def fail(message: str, exit_code: int) -> NoReturn:
-    """Refuse: print ``error: <message>`` (verbatim) on stderr and exit with ``exit_code``."""
+    """Refuse: print ``error: <message>`` (verbatim, secrets redacted) on stderr and exit
+    with ``exit_code``."""
     from rich.text import Text
 
-    console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+    from argus_core.secrets import redact
+
+    console.print(Text.assemble(("error:", "bold red"), " ", redact(message)), soft_wrap=True)
     raise SystemExit(exit_code)
 
 
+def _print_traceback(exc: BaseException) -> None:
+    """The traceback of ``exc`` (with its causes) on stderr, secrets redacted: an
+    exception from a venue client may carry a signed URL or a header in its message."""
+    from argus_core.secrets import redact
+
+    click.echo(redact("".join(tb.format_exception(exc))).rstrip("\n"), err=True)
+
+
+def _is_ledger_error(exc: BaseException) -> bool:
+    # apsw is imported by the commands that open a ledger, never here (start-up cost).
+    apsw = sys.modules.get("apsw")
+    return apsw is not None and isinstance(exc, apsw.Error)
+
+
+@contextmanager
+def _ledger_of(run_dir: Path) -> Iterator[None]:
+    """SQLite refusing ``run_dir``'s ledger (a damaged or foreign file) is a
+    ``LedgerError`` naming the file (exit 7), not an apsw traceback."""
+    try:
+        yield
+    except Exception as exc:
+        if _is_ledger_error(exc):
+            raise LedgerError(f"{run_dir / 'argus.db'} cannot be used: {type(exc).__name__}: "
+                              f"{exc} (a damaged file, or not an Argus ledger)") from exc
+        raise
+
+
+def _os_error_message(exc: OSError) -> str:
+    """``<path>: <reason>`` for a file or folder the command could not use."""
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    reason = exc.strerror or str(exc)
+    return f"{paths}: {reason}" if paths else reason
+
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+class Seconds(click.ParamType):
+    """A finite number of seconds in (0, 1e9]: ``nan``, ``inf``, ``-1`` and 0 are usage
+    errors (``--duration -1`` recorded anyway, ``nan`` forever)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        """``value`` as seconds, or a usage error naming the option."""
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not (math.isfinite(seconds) and 0 < seconds <= 1e9):
+            self.fail(f"{value!r} is not a number of seconds in (0, 1e9]", param, ctx)
+        return seconds
+
+
+#: Run directories: an existing file is a usage error, not a FileExistsError traceback.
+RUN_DIR = click.Path(file_okay=False, path_type=Path)
+#: Counts such as --max-events: 0 ran every event, -5 too.
+COUNT = click.IntRange(min=1)
 
 
 class ArgusGroup(click.Group):
@@ -111,12 +183,29 @@ class ArgusGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit,
+                click.exceptions.Abort):
+            raise  # usage errors (exit 2) and --help/--version: click prints them
         except ArgusError as exc:
             if ctx.meta.get("argus.traceback"):
-                raise
+                _print_traceback(exc)
             fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except OSError as exc:  # a run dir, an output file or a folder that cannot be used
+            if ctx.meta.get("argus.traceback"):
+                _print_traceback(exc)
+            fail(_os_error_message(exc), ArgusError.exit_code)
+        except Exception as exc:
+            if _is_ledger_error(exc):  # SQLite refused the ledger file (damaged, foreign)
+                if ctx.meta.get("argus.traceback"):
+                    _print_traceback(exc)
+                fail(f"the ledger cannot be used: {type(exc).__name__}: {exc} (a damaged "
+                     f"file, or not an Argus ledger)", LedgerError.exit_code)
+            # A bug: the traceback helps whoever reports it; secrets are redacted from it.
+            _print_traceback(exc)
+            fail(f"unexpected {type(exc).__name__}: {exc} (a bug in Argus or a plugin; the "
+                 f"traceback above shows where)", ArgusError.exit_code)
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -270,18 +359,19 @@ def _default_run_dir(prefix: str) -> Path:
 @cli.command("run")
 @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path),
               help="TOML config file.")
-@click.option("--run-dir", type=click.Path(path_type=Path), required=True,
+@click.option("--run-dir", type=RUN_DIR, required=True,
               help="Run directory (ledger argus.db); an existing one is resumed.")
 @click.option("--live", is_flag=True, help="Confirm live trading when the config's mode is "
                                            "'live'. Never the default.")
-@click.option("--max-events", type=int, default=None, help="Stop after N events.")
+@click.option("--max-events", type=COUNT, default=None, help="Stop after N events.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def run_cmd(config_path: Path, run_dir: Path, live: bool, max_events: int | None,
             no_progress: bool) -> None:
     """Run a config through the loop (replay, paper or live), resuming RUN_DIR if it exists."""
     config = load_config(config_path)
-    summary = _run(config, run_dir, live=live, show_progress=not no_progress,
-                   max_events=max_events)
+    with _ledger_of(run_dir):
+        summary = _run(config, run_dir, live=live, show_progress=not no_progress,
+                       max_events=max_events)
     _print_summary(summary)
     _exit_if_halted(summary)
 
@@ -294,7 +384,7 @@ def _exit_if_halted(summary: Any) -> None:
 
 
 @cli.command("demo")
-@click.option("--run-dir", type=click.Path(path_type=Path), default=None,
+@click.option("--run-dir", type=RUN_DIR, default=None,
               help="Where to write the run (default: argus-runs/demo-<time>).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def demo_cmd(run_dir: Path | None, no_progress: bool) -> None:
@@ -307,9 +397,10 @@ def _backtest(config: Config, run_dir: Path, show_progress: bool) -> Any:
     """Replay ``config`` into ``run_dir``, write the report, print the summary."""
     from argus_core.report import write_report_data
 
-    summary = _run(config, run_dir, live=False, show_progress=show_progress)
-    # The report's read of the run carries its metrics: the ledger is not read twice.
-    report, data = write_report_data(run_dir, config)
+    with _ledger_of(run_dir):
+        summary = _run(config, run_dir, live=False, show_progress=show_progress)
+        # The report's read of the run carries its metrics: the ledger is not read twice.
+        report, data = write_report_data(run_dir, config)
     _print_summary(summary, data.metrics)
     out.print(f"report: {report}")
     return summary
@@ -326,7 +417,7 @@ def _find_example(name: str) -> Path:
 
 @cli.command("backtest")
 @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
-@click.option("--run-dir", type=click.Path(path_type=Path), default=None,
+@click.option("--run-dir", type=RUN_DIR, default=None,
               help="Default: argus-runs/backtest-<time>.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a config value, e.g. --set plugins.example.fast=12 (repeatable).")
@@ -349,7 +440,8 @@ def report_cmd(run_dir: Path) -> None:
     """Write RUN_DIR/report.html: equity and drawdown plots, trades, metrics."""
     from argus_core.report import write_report
 
-    out.print(f"report: {write_report(run_dir)}")
+    with _ledger_of(run_dir):
+        out.print(f"report: {write_report(run_dir)}")
 
 
 # -- kill / resume -------------------------------------------------------------------
@@ -368,7 +460,8 @@ def _control_ledger(run_dir: Path) -> Ledger:
 
     if not (run_dir / LEDGER_FILE).exists():
         raise LedgerError(f"{run_dir}: no {LEDGER_FILE}; is this a run directory?")
-    return Ledger.in_dir(run_dir)
+    with _ledger_of(run_dir):
+        return Ledger.in_dir(run_dir)
 
 
 @cli.command("kill")
@@ -381,7 +474,10 @@ def kill_cmd(run_dir: Path, reason: str, flatten: bool) -> None:
     """HALT trading in a run: working orders are cancelled and nothing but reduce-only
     exits passes until `argus resume`; with --flatten every position is closed first.
     The running loop picks it up at its next commit (a run started later, at its start)."""
-    with _control_ledger(run_dir) as ledger:
+    from argus_core.secrets import redact
+
+    reason = redact(reason)  # free text stored in the ledger and shown by every reader
+    with _control_ledger(run_dir) as ledger, _ledger_of(run_dir):
         ledger.set_control("trading_state", json.dumps(
             {"state": "halted", "reason": reason, "flatten": flatten, "by": _who()}),
             time.time_ns())
@@ -393,7 +489,7 @@ def kill_cmd(run_dir: Path, reason: str, flatten: bool) -> None:
 @click.option("--run-dir", required=True, type=click.Path(path_type=Path))
 def resume_cmd(run_dir: Path) -> None:
     """Clear HALTED or REDUCING in a run: a person's decision, recorded in the ledger."""
-    with _control_ledger(run_dir) as ledger:
+    with _control_ledger(run_dir) as ledger, _ledger_of(run_dir):
         ledger.set_control("trading_state", json.dumps(
             {"state": "active", "reason": "cleared by a person with `argus resume`",
              "by": _who()}),
@@ -404,11 +500,12 @@ def resume_cmd(run_dir: Path) -> None:
 # -- record / scan -------------------------------------------------------------------
 @cli.command("record")
 @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
-@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path),
+@click.option("--out", "out_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
               help="NDJSON file to write (one serialised market event per line).")
-@click.option("--duration", type=float, default=60.0, show_default=True,
+@click.option("--duration", type=Seconds(), default=60.0, show_default=True,
               help="Seconds to record.")
-@click.option("--max-events", type=int, default=None, help="Stop after N events.")
+@click.option("--max-events", type=COUNT, default=None, help="Stop after N events.")
 def record_cmd(config_path: Path, out_path: Path, duration: float,
                max_events: int | None) -> None:
     """Record the configured venue's normalised stream to NDJSON for later replay."""
@@ -425,9 +522,9 @@ def record_cmd(config_path: Path, out_path: Path, duration: float,
 @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
 @click.option("--once", is_flag=True, help="One snapshot, one scan, then exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print opportunities as a JSON list.")
-@click.option("--interval", type=float, default=5.0, show_default=True,
+@click.option("--interval", type=Seconds(), default=5.0, show_default=True,
               help="Seconds between scans (continuous mode).")
-@click.option("--max-scans", type=int, default=None, help="Stop after N scans.")
+@click.option("--max-scans", type=COUNT, default=None, help="Stop after N scans.")
 def scan_cmd(config_path: Path, once: bool, as_json: bool, interval: float,
              max_scans: int | None) -> None:
     """Snapshot the configured venues and run the configured scanners."""

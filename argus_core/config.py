@@ -29,17 +29,18 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import attrs
 import cattrs
+from cattrs.cols import is_sequence, list_structure_factory
 from cattrs.v import format_exception
 
 from argus_core.errors import ArgusError, ConfigError
-from argus_core.secrets import Secret
+from argus_core.secrets import Secret, redact
 from argus_core.serde import converter as _base_converter
 
 MODES = ("replay", "paper", "live")
@@ -81,12 +82,61 @@ def _structure_bool(value: Any, _: type) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
+def _structure_str(value: Any, _: type) -> str:
+    # cattrs' default is str(value): sizer = ["kelly"] became the name "['kelly']" and
+    # venue = true the name "True".  Numbers pass as their text: an override such as
+    # --set plugins.replay.symbol=2024 arrives as JSON.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"expected text, got {_kind(value)}")
+
+
+def _structure_path(value: Any, _: type) -> Path:
+    # Path("") is ".", the config's own folder: an empty setting must not read a directory.
+    if not isinstance(value, str | Path):
+        raise ValueError(f"expected a path (text), got {_kind(value)}")
+    if not str(value).strip():
+        raise ValueError("expected a path, got an empty string")
+    return Path(value)
+
+
+def _kind(value: Any) -> str:
+    """How a wrongly typed value reads in an error (never the value itself: a secret put
+    in the wrong key must not be echoed)."""
+    kinds = {bool: "true/false", str: "text", dict: "a table", list: "a list",
+             type(None): "nothing"}
+    return next((k for t, k in kinds.items() if isinstance(value, t)),
+                "a number" if isinstance(value, int | float | Decimal)
+                else type(value).__name__)
+
+
+def _is_list(type_: Any) -> bool:
+    return is_sequence(type_) and getattr(type_, "__origin__", None) is not tuple
+
+
+def _list_factory(type_: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    # cattrs builds a list from any iterable: strategies = "ma_cross" became the strategies
+    # 'm', 'a', ... and a table its keys.  A list must be written as one.
+    inner = list_structure_factory(type_, converter)
+
+    def structure_list(value: Any, cl: Any) -> Any:
+        if isinstance(value, str | bytes | Mapping):
+            example = f' (write ["{value}"])' if isinstance(value, str) else ""
+            raise ValueError(f"expected a list, got {_kind(value)}{example}")
+        return inner(value, cl)
+    return structure_list
+
+
+config_converter.register_structure_hook(str, _structure_str)
 config_converter.register_structure_hook(int, _structure_int)
 config_converter.register_structure_hook(bool, _structure_bool)
 config_converter.register_structure_hook(Secret, _structure_secret)
 config_converter.register_unstructure_hook(Secret, lambda s: s.reference)
-config_converter.register_structure_hook(Path, lambda v, _: Path(v))
+config_converter.register_structure_hook(Path, _structure_path)
 config_converter.register_unstructure_hook(Path, str)
+config_converter.register_structure_hook_factory(_is_list, _list_factory)
 
 
 def _in(*choices: str) -> Any:
@@ -124,6 +174,8 @@ class Range:
 
     def __str__(self) -> str:
         def show(bound: Number) -> str:
+            if isinstance(bound, int) and bound >= 10**6 and str(bound).rstrip("0") == "1":
+                return f"1e{len(str(bound)) - 1}"  # 10**15 reads 1e15, not 16 digits
             return f"{bound:g}" if isinstance(bound, float) else str(bound)
         left = "(-inf" if self.lo is None else f"{'(' if self.lo_open else '['}{show(self.lo)}"
         right = "inf)" if self.hi is None else f"{show(self.hi)}{')' if self.hi_open else ']'}"
@@ -211,10 +263,15 @@ class RunSection:
     scanners: list[str] = attrs.Factory(list)
     sizer: str = "fixed_fraction"
     risk_checks: list[str] | None = None  # None = every registered check
-    starting_cash: Decimal = attrs.field(default=Decimal("100000"), validator=POSITIVE)
+    # At most 1e15: equity is kept to 1e-6 in 28-digit decimal arithmetic (1e999999 was
+    # accepted and failed the first equity row with decimal.InvalidOperation).
+    starting_cash: Decimal = attrs.field(default=Decimal("100000"),
+                                         validator=[POSITIVE, in_range(0, 10**15, lo_open=True)])
     # Seconds without data after which an instrument's book counts as stale.  None: the
     # venue's own default_stale_after_s; 0: never stale (given explicitly, e.g. bar replays).
-    stale_after_s: float | None = attrs.field(default=None, validator=optional(NON_NEGATIVE))
+    # At most 1e9 s (31 years): it is held in int64 nanoseconds (1e300 overflowed).
+    stale_after_s: float | None = attrs.field(
+        default=None, validator=[optional(NON_NEGATIVE), optional(in_range(0, 10**9))])
     scan_every_events: int = attrs.field(default=1, validator=AT_LEAST_ONE)
     checkpoint_every_events: int = attrs.field(default=500, validator=AT_LEAST_ONE)
     # How far past a leg's fill price (bps) the unwind order of an incomplete basket may
@@ -287,12 +344,23 @@ MOVED_TABLES = ("lab", "orchestrator")
 
 
 def load_config(path: str | Path) -> Config:
-    """Read and validate a TOML config file."""
+    """Read and validate a TOML config file; every way it can fail is a ``ConfigError``
+    naming the file (missing, a directory, unreadable, not UTF-8, not TOML)."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+        raw = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: "
+                          f"{exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+                          f"line {line}); TOML files are UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return parse_config(raw, path)
@@ -312,31 +380,41 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> Config:
 
 
 def structure(data: Any, cls: type, where: str, prefix: str = "") -> Any:
-    """Structure ``data`` into ``cls``; errors name ``where`` and the dotted key."""
+    """Structure ``data`` into ``cls``; errors name ``where`` and the dotted key.  Their text
+    is redacted: a key pasted into the wrong setting is echoed by "expected ..., got ..."."""
     try:
         return config_converter.structure(data, cls)
     except cattrs.BaseValidationError as exc:
         messages = cattrs.transform_error(exc, path=prefix or "$",
                                           format_exception=_format_exception)
-        raise ConfigError(f"{where}: " + "; ".join(_clean(m) for m in messages)) from None
+        message = f"{where}: " + "; ".join(_clean(m) for m in messages)
     except RangeError as exc:  # a validator of ``cls`` itself: same shape as cattrs' errors
-        raise ConfigError(f"{where}: {exc} @ {prefix or 'config'}") from None
+        message = f"{where}: {exc} @ {prefix or 'config'}"
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {prefix}: {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {prefix or 'config'}: {exc}") from None
+        message = f"{where}: {prefix}: {exc}"
+    except (TypeError, ValueError, AttributeError) as exc:
+        message = f"{where}: {prefix or 'config'}: {exc}"
+    raise ConfigError(redact(message))
 
 
 def _format_exception(exc: BaseException, type_: type | None) -> str:
     # Our own validators already say what was expected; cattrs' default hides it.
     if isinstance(exc, ValueError | ArgusError):
         return str(exc.args[0]) if exc.args else str(exc)
+    if (type_ is not None and attrs.has(type_)
+            and isinstance(exc, TypeError | AttributeError)):
+        # cattrs reads a table with .keys(): a scalar or a list where a table belongs gave
+        # "invalid value for type, expected RunSection" or "unknown error (...)".
+        return "expected a table (a [section] or { key = value, ... })"
     return format_exception(exc, type_)
 
 
 def _clean(message: str) -> str:
     # cattrs says "extra fields found (x) @ $.run"; make it read like advice.
-    return message.replace("extra fields found", "unknown key(s)").replace("$.", "")
+    message = message.replace("extra fields found", "unknown key(s)")
+    if message.endswith(" @ $"):
+        message = message[:-4] + " at the top level"
+    return message.replace("$.", "")
 
 
 def plugin_settings(config: Config, plugin: str, cls: type | None) -> Any:
@@ -355,13 +433,21 @@ def plugin_settings(config: Config, plugin: str, cls: type | None) -> Any:
 
 
 def _resolve_paths(settings: Any, config: Config) -> Any:
-    """Make ``Path`` fields absolute relative to the config file's folder."""
+    """Make ``Path`` fields and ``$file:`` secrets absolute relative to the config file's
+    folder (a relative ``$file:keys/kraken`` read from the shell's working directory
+    before, so the same command from another folder read another file or none)."""
+    if not attrs.has(type(settings)):
+        return settings
     attrs.resolve_types(type(settings))
-    changes = {}
+    changes: dict[str, Path | Secret] = {}
     for field in attrs.fields(type(settings)):
         value = getattr(settings, field.name)
         if isinstance(value, Path) and not value.is_absolute():
             changes[field.name] = config.resolve_path(value)
+        elif isinstance(value, Secret):
+            resolved = value.resolved(config.base_dir)
+            if resolved is not value:
+                changes[field.name] = resolved
     return attrs.evolve(settings, **changes) if changes else settings
 
 
@@ -373,6 +459,9 @@ def parse_overrides(sets: tuple[str, ...] | list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. plugins.example.fast=12")
+        if not all(part.strip() for part in key.split(".")):
+            raise ConfigError(f"--set {key!r}: an empty part in the dotted key (e.g. "
+                              f"plugins.example.fast=12)")
         try:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:

@@ -4,7 +4,9 @@
 ``argus.journal``, every ``argus_*`` plugin), ``-vv`` Argus's DEBUG, ``-vvv`` everyone's
 DEBUG; third-party loggers (matplotlib's font manager...) stay at WARNING below that.
 ``--log-json`` (or ``ARGUS_LOG_JSON=1``) writes one JSON object per line to stderr.
-Every line, text or JSON, passes through :func:`argus_core.secrets.redact`.
+Every line, text or JSON, passes through :func:`argus_core.secrets.redact`, and so do the
+tracebacks Python itself prints for an exception nothing caught (in the main thread or
+another one: a venue's or a bot's).
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
+import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import TracebackType
 
 from argus_core.secrets import redact
 
@@ -48,6 +53,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line)
 
 
+def _excepthook(kind: type[BaseException], exc: BaseException,
+                tb: TracebackType | None) -> None:
+    """``sys.excepthook``: the default traceback, redacted."""
+    sys.stderr.write(redact("".join(traceback.format_exception(kind, exc, tb))))
+
+
+def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    """``threading.excepthook``: the default report of a thread's uncaught exception,
+    redacted (a venue or bot thread's error may carry a URL with a token in it)."""
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    text = "".join(traceback.format_exception(args.exc_type, args.exc_value,
+                                              args.exc_traceback))
+    sys.stderr.write(redact(f"Exception in thread {name}:\n{text}"))
+
+
+def install_excepthooks() -> None:
+    """Redact the tracebacks Python prints for uncaught exceptions (idempotent)."""
+    sys.excepthook = _excepthook
+    threading.excepthook = _thread_excepthook
+
+
 def configure(verbosity: int, as_json: bool) -> logging.Handler:
     """Install the CLI's one stderr handler on the root logger (replacing a previous one,
     so repeated invocations in one process do not print twice) and return it."""
@@ -64,4 +92,5 @@ def configure(verbosity: int, as_json: bool) -> logging.Handler:
                          else RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(min(argus_level, other_level))
+    install_excepthooks()
     return handler

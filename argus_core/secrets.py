@@ -2,12 +2,20 @@
 
 A :class:`Secret` holds only the reference; the value is read when a client
 needs it and never appears in ``repr``, logs, the ledger or the thought spool.
+
+Every value :meth:`Secret.reveal` reads is remembered (in this process only), and
+:func:`redact` replaces it wherever it appears, whatever its shape: an exception that
+echoes a URL or a request header, a traceback, a log line.  Text that merely looks like a
+credential (:data:`KEY_SHAPES`: Anthropic keys, EVM private keys, long base64 secrets, PEM
+private keys, Telegram bot tokens, ``api_key=...`` / ``"secret": "..."`` / ``Authorization:
+Bearer ...`` assignments) is replaced too, revealed here or not.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 
 import attrs
@@ -15,6 +23,11 @@ import attrs
 from argus_core.errors import ConfigError
 
 _REF = re.compile(r"^\$(env|file):(.+)$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Shorter values are not remembered: redacting a 4-letter word everywhere would garble
+#: every message, and no venue issues credentials that short.
+MIN_REMEMBERED = 8
+_MASK = "[REDACTED]"
 
 
 @attrs.frozen(repr=False)
@@ -24,46 +37,146 @@ class Secret:
     reference: str
 
     def __attrs_post_init__(self) -> None:
-        if not _REF.match(self.reference):
+        ref = self.reference
+        if not isinstance(ref, str) or not _REF.match(ref):
             raise ConfigError("secrets must be references like '$env:KRAKEN_API_SECRET' or "
                               "'$file:/path/to/secret'; inline secret values are refused")
+        kind, target = _REF.match(ref).groups()  # type: ignore[union-attr]  # matched above
+        if kind == "env" and not _ENV_NAME.match(target):
+            raise ConfigError(f"secret {ref!r}: {target!r} is not an environment variable "
+                              f"name (letters, digits and '_', not starting with a digit)")
+
+    @property
+    def kind(self) -> str:
+        """``"env"`` or ``"file"``."""
+        return self._parts()[0]
+
+    @property
+    def target(self) -> str:
+        """The environment variable's name or the file's path, as written."""
+        return self._parts()[1]
+
+    def _parts(self) -> tuple[str, str]:
+        kind, target = _REF.match(self.reference).groups()  # type: ignore[union-attr]  # checked in __attrs_post_init__
+        return kind, target
 
     def reveal(self) -> str:
-        """Resolve the reference now; ``ConfigError`` when it cannot be read."""
-        kind, target = _REF.match(self.reference).groups()  # type: ignore[union-attr]
+        """Resolve the reference now; ``ConfigError`` when it cannot be read or is empty.
+
+        The value is remembered so that :func:`redact` hides it from then on."""
+        kind, target = self._parts()
         if kind == "env":
             value = os.environ.get(target)
             if value is None:
                 raise ConfigError(f"secret {self.reference}: environment variable {target} "
                                   f"is not set")
-            return value
+            where = f"environment variable {target}"
+        else:
+            path = Path(target).expanduser()
+            try:
+                value = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"secret {self.reference}: cannot read {path}: "
+                                  f"{exc.strerror}") from None
+            except UnicodeDecodeError:
+                raise ConfigError(f"secret {self.reference}: {path} is not UTF-8 text (a "
+                                  f"binary key file? store it as text, e.g. PEM)") from None
+            where = str(path)
+        if not value.strip():
+            raise ConfigError(f"secret {self.reference}: {where} is empty")
+        remember(value)
+        return value
+
+    def resolved(self, base_dir: Path) -> Secret:
+        """This reference with a relative ``$file:`` path made absolute against
+        ``base_dir`` (the config file's folder, as for every other path in a config)."""
+        kind, target = self._parts()
+        if kind != "file":
+            return self
         path = Path(target).expanduser()
-        try:
-            return path.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"secret {self.reference}: cannot read {path}: "
-                              f"{exc.strerror}") from None
+        return self if path.is_absolute() else Secret(f"$file:{(base_dir / path).resolve()}")
 
     def __repr__(self) -> str:
         return f"Secret({self.reference!r})"
 
 
+# -- values revealed in this process -----------------------------------------------------------
+_lock = threading.Lock()
+_remembered: frozenset[str] = frozenset()
+_remembered_re: re.Pattern[str] | None = None
+
+
+def remember(value: str) -> None:
+    """Treat ``value`` as a secret from now on: :func:`redact` replaces it and
+    :func:`find_key_shaped` reports it.  :meth:`Secret.reveal` calls it for every value it
+    reads; a client calls it for a credential it derives (a session token, say).  A
+    multi-line value (a PEM key) is remembered line by line too, so one line of it in a
+    traceback is hidden as well."""
+    global _remembered, _remembered_re
+    parts = {value, value.strip()}
+    parts.update(line.strip() for line in value.splitlines())
+    new = {p for p in parts if len(p) >= MIN_REMEMBERED and not p.startswith("-----")}
+    with _lock:
+        if new <= _remembered:
+            return
+        _remembered = _remembered | new
+        # Longest first: a value that contains another is replaced whole.
+        alternatives = sorted(_remembered, key=len, reverse=True)
+        _remembered_re = re.compile("|".join(map(re.escape, alternatives)))
+
+
+def forget_all() -> None:
+    """Forget every remembered value (tests)."""
+    global _remembered, _remembered_re
+    with _lock:
+        _remembered, _remembered_re = frozenset(), None
+
+
+#: Names under which a credential is assigned in code, config, JSON, a query string or an
+#: HTTP header (``API-Key``, ``API-Sign``, ``KALSHI-ACCESS-SIGNATURE``, ``POLY_PASSPHRASE``,
+#: ``x-api-key``, ``Authorization``).  A left boundary of anything but a letter or digit lets
+#: ``client_secret`` and ``POLY_API_KEY`` match; ``token`` alone must end there (a
+#: ``token_id`` is a market, not a credential).
+_NAMES = (r"(?:api[_-]?(?:key|secret|sign|passphrase)|(?:client[_-]?)?secret|passphrase"
+          r"|passw(?:or)?d|private[_-]?key|access[_-]?(?:key|token)|(?:auth|bot|refresh)"
+          r"[_-]?token|signature|authorization)[\w-]*|token(?![\w-])")
 #: Shapes of keys and tokens that must never be logged or stored (orchestrator scans use it).
 KEY_SHAPES = (
     re.compile(r"sk-ant-[A-Za-z0-9_\-]{20,}"),
     re.compile(r"0x[0-9a-fA-F]{64}\b"),  # raw EVM private keys
     re.compile(r"\b[A-Za-z0-9+/]{80,}={0,2}"),  # base64 API secrets (Kraken: 88 chars)
-    re.compile(r"(?i)\b(api[_-]?key|secret|passphrase|private[_-]?key)\s*[:=]\s*['\"][^'\"]{8,}"),
+    # PEM private keys (Kalshi's RSA key), whole or cut short (then to the end of the text).
+    re.compile(r"-----BEGIN[A-Z ]* PRIVATE KEY-----[\s\S]*?"
+               r"(?:-----END[A-Z ]* PRIVATE KEY-----|\Z)"),
+    # Telegram bot tokens, also inside the Bot API's URLs (.../bot<id>:<secret>/getMe).
+    re.compile(r"(?<!\d)\d{5,12}:[A-Za-z0-9_-]{30,}"),
+    # "name": "value", name = 'value', "Authorization": "Bearer v": any quoted value.
+    re.compile(r"(?i)(?<![A-Za-z0-9])(?:" + _NAMES + r")[\"']?\s*[:=]\s*[\"']"
+               r"(?:(?:bearer|basic|token)\s+)?(?!\$(?:env|file):)(?!\[REDACTED\])"
+               r"(?:[^\s\"']{8,})"),
+    # name=value&... (a query string), Name: value (a header): an unquoted value only with a
+    # digit in it, so code such as ``signature = inspect.signature(f)`` is no credential.
+    re.compile(r"(?i)(?<![A-Za-z0-9])(?:" + _NAMES + r")\s*[:=]\s*"
+               r"(?:(?:bearer|basic|token)\s+)?(?!\$(?:env|file):)(?!\[REDACTED\])"
+               r"(?:(?=[^\s\"'&,;{}()\[\]<>]*\d)[^\s\"'&,;{}()\[\]<>]{8,})"),
 )
 
 
 def find_key_shaped(text: str) -> list[str]:
-    """Substrings of ``text`` that look like credentials."""
-    return [m.group(0) for pattern in KEY_SHAPES for m in pattern.finditer(text)]
+    """Substrings of ``text`` that look like credentials or are a revealed secret."""
+    found = [m.group(0) for pattern in KEY_SHAPES for m in pattern.finditer(text)]
+    remembered = _remembered_re
+    if remembered is not None:
+        found += [m.group(0) for m in remembered.finditer(text)]
+    return found
 
 
 def redact(text: str) -> str:
-    """``text`` with every key-shaped substring replaced by ``[REDACTED]``."""
+    """``text`` with every revealed secret and key-shaped substring replaced by
+    ``[REDACTED]``."""
+    remembered = _remembered_re
+    if remembered is not None:
+        text = remembered.sub(_MASK, text)
     for pattern in KEY_SHAPES:
-        text = pattern.sub("[REDACTED]", text)
+        text = pattern.sub(_MASK, text)
     return text
