@@ -46,6 +46,8 @@ from argus_core.models import (
 )
 
 LEDGER_FILE = "argus.db"
+#: How a run can end (``runs.status``; ``running`` while it runs).
+RUN_ENDS = ("finished", "stopped", "failed")
 
 #: The core's ``orders`` columns, as a deferred order row holds them.
 ORDER_COLUMNS = ("client_order_id", "run_id", "venue", "instrument_id", "side", "quantity",
@@ -292,11 +294,15 @@ class Ledger:
                                      "status": "running", "started_ns": time.time_ns(),
                                      "config_path": config_path})
 
-    def finish_run(self, run_id: str) -> None:
-        """Mark ``run_id`` finished."""
+    def finish_run(self, run_id: str, status: str = "finished") -> None:
+        """Mark ``run_id`` ended: ``finished`` (its data ran out, or its event limit),
+        ``stopped`` (Ctrl-C, cancelled) or ``failed`` (an error ended it); a resumed run
+        is ``running`` again."""
+        if status not in RUN_ENDS:
+            raise LedgerError(f"finish_run: status {status!r} is not one of {RUN_ENDS}")
         with self.transaction():
             self.conn.execute("update runs set status = ?, ended_ns = ? where run_id = ?",
-                              ("finished", time.time_ns(), run_id))
+                              (status, time.time_ns(), run_id))
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         """Rows of ``sql`` as dicts (deferred rows written first: the SQL may read them)."""

@@ -263,27 +263,31 @@ class Runner:
                  self.ctx.run_id, self.ctx.mode, self.config.run.venue,
                  ", ".join(self.config.run.strategies) or "none", self.run_dir)
         self._start_run_row()
-        instruments = await self.asm.venue.instruments()
-        self.market.add_instruments(instruments)
-        self._restore()
-        starting_equity = self.config.run.starting_cash
-        self._notify("on_startup", fail=True, ctx=self.ctx)
-        if self.ctx.mode != "replay":
-            # A live stream starts afresh after a restart: nothing to skip, but the event
-            # numbering (and so the client order ids) continues where it stopped — set
-            # before reconciliation, whose commits checkpoint the current number.
-            self.seq, self.resumed_from = self.resumed_from, 0
-            self.engine.seq = self.seq
-        if self.live:
-            self._fills_task = await self.engine.start_live()
-            self._fills_task.add_done_callback(self._on_fills_stream_end)
-        every = max(1, self.config.run.checkpoint_every_events)
-        scan_every = max(1, self.config.run.scan_every_events)
-        self._loop = asyncio.get_running_loop()
-        conn, engine, on_event = self.ledger.conn, self.engine, self._on_event
-        scanners, each_change = self.asm.scanners, self._commit_each_change
-        freeze_startup()  # full collections skip what start-up built (see gcfreeze)
+        # How the run ended, for its row: "failed" unless it gets to the end ("finished")
+        # or a person / the caller stops it ("stopped": resumable as any other).
+        ended, frozen = "failed", False
         try:
+            instruments = await self.asm.venue.instruments()
+            self.market.add_instruments(instruments)
+            self._restore()
+            starting_equity = self.config.run.starting_cash
+            self._notify("on_startup", fail=True, ctx=self.ctx)
+            if self.ctx.mode != "replay":
+                # A live stream starts afresh after a restart: nothing to skip, but the event
+                # numbering (and so the client order ids) continues where it stopped — set
+                # before reconciliation, whose commits checkpoint the current number.
+                self.seq, self.resumed_from = self.resumed_from, 0
+                self.engine.seq = self.seq
+            if self.live:
+                self._fills_task = await self.engine.start_live()
+                self._fills_task.add_done_callback(self._on_fills_stream_end)
+            every = max(1, self.config.run.checkpoint_every_events)
+            scan_every = max(1, self.config.run.scan_every_events)
+            self._loop = asyncio.get_running_loop()
+            conn, engine, on_event = self.ledger.conn, self.engine, self._on_event
+            scanners, each_change = self.asm.scanners, self._commit_each_change
+            freeze_startup()  # full collections skip what start-up built (see gcfreeze)
+            frozen = True
             async for batch in self._batches():
                 for event in batch:
                     if event is _IDLE:
@@ -322,6 +326,12 @@ class Runner:
                     future.set_exception(ArgusError(f"the run ended before {version_id} could "
                                                     f"be swapped in"))
             self._swaps = []
+            ended = "finished"
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            ended = "stopped"
+            if self.ledger.in_transaction:
+                self.ledger.rollback()
+            raise
         except BaseException:
             if self.ledger.in_transaction:
                 self.ledger.rollback()
@@ -335,14 +345,15 @@ class Runner:
                 self.ledger.commit()
             if not self._commit_each_change:
                 self.ledger.set_commit_sync(full=True)  # this commit fsyncs all before it
-            self._finish_run_row()
+            self.ledger.finish_run(self.ctx.run_id, ended)
             try:
                 self._notify("on_shutdown", ctx=self.ctx)
             finally:
                 try:
                     await self.asm.venue.close()
                 finally:
-                    thaw()
+                    if frozen:
+                        thaw()
                     self.ledger.close()
                     self._lock.release()
         if self.progress is not None:
@@ -456,8 +467,12 @@ class Runner:
             marked = False
             if kind is Trade:
                 trade: Trade = event  # type: ignore[assignment]  # checked by `kind is`
-                account.mark(trade.instrument_id, trade.price)
-                marked = self._held(event.instrument_id)  # type: ignore[union-attr]
+                # A live two-sided book marks its instrument at the mid; a print marks
+                # only without one (a bad print outside the book once tripped the
+                # drawdown kill switch and flattened a sound position).
+                if self._mid(trade.instrument_id) is None:
+                    account.mark(trade.instrument_id, trade.price)
+                    marked = self._held(trade.instrument_id)
             elif kind is OrderBook or kind is BookDelta:
                 marked = self._mark_mid(event.instrument_id)  # type: ignore[union-attr]
             elif kind is Settlement:
@@ -546,16 +561,24 @@ class Runner:
         pos = self.account.positions.get(instrument_id)
         return pos is not None and pos.quantity != 0
 
+    def _mid(self, instrument_id: str) -> float | None:
+        """The mid of a live, two-sided, uncrossed book of ``instrument_id``, else None (a
+        crossed book is a feed that missed updates: its mid is no price)."""
+        book = self.market.books.get(instrument_id)
+        if book is None or not book.live or not book.bids or not book.asks:
+            return None
+        bid, ask = max(book.bids), min(book.asks)
+        return (bid + ask) / 2 if bid < ask else None
+
     def _mark_mid(self, instrument_id: str) -> bool:
         pos = self.account.positions.get(instrument_id)
         if pos is None or pos.quantity == 0:
             return False
-        book = self.market.books[instrument_id]
-        bid, ask = book.best_bid(), book.best_ask()
-        if bid is not None and ask is not None:
-            self.account.mark(instrument_id, (bid + ask) / 2)
-            return True
-        return False
+        mid = self._mid(instrument_id)
+        if mid is None:
+            return False
+        self.account.mark(instrument_id, mid)
+        return True
 
     def _equity_row(self, ts: int) -> None:
         # Buffered and written with the next commit: same transaction, one executemany.
@@ -823,5 +846,3 @@ class Runner:
                               canonical_json(self.config),
                               str(Path(path).resolve()) if path else None)
 
-    def _finish_run_row(self) -> None:
-        self.ledger.finish_run(self.ctx.run_id)

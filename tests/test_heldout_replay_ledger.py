@@ -243,9 +243,6 @@ def test_a_bad_tick_mid_file_stops_the_replay_keeping_what_was_committed(
     assert checkpoint is not None and checkpoint[1] < bad_ts
 
 
-@pytest.mark.xfail(strict=True, reason="runner.py: Runner.run's finally block calls "
-                   "_finish_run_row, so a run a DataError stopped is recorded as "
-                   "'finished'; it should be recorded as failed (H6 report)")
 def test_a_run_stopped_by_bad_data_is_not_recorded_as_finished(tmp_path: Path) -> None:
     run_dir, _ = _bad_bar_run(tmp_path)
     with Ledger.in_dir(run_dir) as ledger:
@@ -269,11 +266,6 @@ class _BuyOnce(Strategy):
                        order_type=OrderType.MARKET, time_in_force=TimeInForce.IOC),)
 
 
-@pytest.mark.xfail(strict=True, reason="runner.py marks a held instrument at every Trade "
-                   "print, even one outside its live book: a bad print at 0.5 under a "
-                   "99/101 book marks 29% of the equity away and trips the drawdown kill "
-                   "switch, which flattens; it should mark a booked instrument at its mid "
-                   "and use prints only without a book (H6 report)")
 def test_a_print_outside_the_book_does_not_trip_the_drawdown_kill(tmp_path: Path) -> None:
     iid = "replay:BTC/USD"
     events: list[MarketEvent] = [

@@ -97,7 +97,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "books": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:e0d382164c4e5343535f9e0b8434475d",
+        "checkpoints": "1:5565124f3f5f57ba049c154157430c49",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "fills": "154:afee6207e9f9b69cc4287ae7ed0022bc",

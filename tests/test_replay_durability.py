@@ -32,8 +32,8 @@ def _watched(runner: Runner, monkeypatch: pytest.MonkeyPatch
     commit, finish = ledger.commit, ledger.finish_run
     monkeypatch.setattr(ledger, "commit", lambda: (at_commits.append(_sync(ledger)),
                                                    commit())[1])
-    monkeypatch.setattr(ledger, "finish_run", lambda run_id: (at_finish.append(_sync(ledger)),
-                                                              finish(run_id))[1])
+    monkeypatch.setattr(ledger, "finish_run", lambda *a: (at_finish.append(_sync(ledger)),
+                                                          finish(*a))[1])
     sync_wal = ledger.sync_wal
     monkeypatch.setattr(ledger, "sync_wal", lambda: (synced.append("wal"), sync_wal())[1])
     return at_commits, at_finish, synced
