@@ -44,6 +44,7 @@ from argus_core.models import (
     TimeInForce,
     VenueResume,
 )
+from argus_core.secrets import redact
 
 LEDGER_FILE = "argus.db"
 #: How a run can end (``runs.status``; ``running`` while it runs).
@@ -355,6 +356,8 @@ class Ledger:
         this connection, is skipped (booking a paper fill writes the status, and the
         order path then asks for the same)."""
         filled = None if filled_quantity is None else str(filled_quantity)
+        if reason:  # a venue's words: an exception's text may echo a key or a signed URL
+            reason = redact(reason)
         row = self._orders.get(client_order_id)
         if row is not None:  # deferred: its row changes in memory
             row[_STATUS] = status.value
@@ -382,6 +385,8 @@ class Ledger:
                           from_: Sequence[OrderStatus], reason: str | None = None) -> None:
         """Set ``status`` (and why) only while the order is in one of ``from_``: news that
         arrives late never undoes what the ledger already knows."""
+        if reason:
+            reason = redact(reason)
         row = self._orders.get(client_order_id)
         if row is not None:  # deferred: as the SQL below, in memory
             if row[_STATUS] in {s.value for s in from_}:
@@ -611,6 +616,7 @@ class Ledger:
     def record_control_adopted(self, key: str, state: str, reason: str) -> None:
         """A ``control`` risk event for the control row ``key`` as it stands (at that row's
         time, once: a resumed run adopting the same row again adds nothing)."""
+        reason = redact(reason)
         self.conn.execute(
             "insert into risk_events (ts_ns, check_name, action, reason) select c.ts_ns,"
             " 'control', ?, ? from control c where c.key = ? and not exists (select 1 from"
@@ -620,7 +626,11 @@ class Ledger:
     def record_risk_event(self, ts_ns: int, check: str, action: str, reason: str,
                           instrument_id: str | None = None, strategy: str | None = None,
                           intent_json: str | None = None) -> None:
-        """One row per denial or shrink, with its reason."""
+        """One row per denial or shrink, with its reason (secrets redacted: a venue's
+        exception text may echo a key)."""
+        reason = redact(reason)
+        if intent_json:
+            intent_json = redact(intent_json)
         self.conn.execute(
             "insert into risk_events (ts_ns, check_name, action, reason, instrument_id,"
             " strategy, intent_json) values (?,?,?,?,?,?,?)",

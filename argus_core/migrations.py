@@ -65,6 +65,16 @@ class Migrations:
             )
             done = {(s, n) for s, n in conn.execute(
                 "select migration_set, name from _argus_migrations")}
+            # A migration this version does not know, in a set it does: the ledger was
+            # written by a newer Argus (or plugin) whose schema this code cannot honour.
+            # (A set of a plugin not loaded here is left alone: its tables are its own.)
+            unknown = sorted(f"{s}.{n}" for s, n in done if s in self.sets
+                             and all(n != known for known, _ in self.sets[s].migrations))
+            if unknown:
+                raise LedgerError(
+                    f"this ledger was written by a newer version (migration "
+                    f"{', '.join(unknown)} is unknown here): upgrade argus and its plugins "
+                    f"to open it; nothing was changed")
             for set_name, mset in self.sets.items():
                 for name, fn in mset.migrations:
                     if (set_name, name) in done:

@@ -305,9 +305,6 @@ def test_a_kill_reason_is_redacted_before_the_ledger_stores_it(
     assert key not in stored and "[REDACTED]" in json.loads(stored)["reason"]
 
 
-@pytest.mark.xfail(strict=True, reason="argus_core/ledger.py writes free text as given: "
-                   "record_risk_event and set_order_status(reason=...) should pass it "
-                   "through argus_core.secrets.redact (venue exceptions reach both)")
 def test_free_text_the_ledger_stores_is_redacted(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     key = reveal(monkeypatch, "ARGUS_TEST_K", KRAKEN_KEY)
