@@ -131,6 +131,7 @@ if TYPE_CHECKING:
         Secret,
         find_key_shaped,
         redact,
+        remember,
     )
     from argus_core.serde import (
         converter,
@@ -166,7 +167,7 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
     "risk": "TradingState",
     "runner": "Runner",
     "runtime": "build_pricer build_venue",
-    "secrets": "Secret find_key_shaped redact",
+    "secrets": "Secret find_key_shaped redact remember",
     "serde": "converter dump_event",
 }.items() for name in names.split()}
 
@@ -207,6 +208,7 @@ __all__ = [
     "TradingState", "Venue", "VenueError", "VenueResume", "__version__", "apply_overrides",
     "build_pricer", "build_venue", "canonical_json", "converter", "dump_event", "find_key_shaped",
     "hookimpl", "in_range", "iter_bars_csv", "kelly_binary", "load_config", "metrics", "optional",
-    "parse_overrides", "plugin_settings", "redact", "run_backtest", "structure", "to_decimal",
+    "parse_overrides", "plugin_settings", "redact", "remember", "run_backtest", "structure",
+    "to_decimal",
     "url_scheme",
 ]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from argus_core import Bar, ConfigError, DataError, OrderBook, Trade, VenueError
+from argus_core import Bar, ConfigError, DataError, OrderBook, Trade, VenueError, remember
 from argus_venue_kraken import constants as C
 from argus_venue_kraken.config import KrakenSettings
 
@@ -381,6 +381,7 @@ class KrakenRestClient:
         token = result.get("token") if isinstance(result, dict) else None
         if not isinstance(token, str):
             raise VenueError("Kraken GetWebSocketsToken: answer has no token")
+        remember(token)  # a credential: redacted wherever it could be printed or stored
         return token
 
 
