@@ -203,3 +203,17 @@ def test_capital_naming_no_slot_is_refused(tmp_path: Path) -> None:
                                .replace("[paper]", '[run.capital]\nnot_a_slot = "0.5"\n\n[paper]')))
     with pytest.raises(ConfigError, match="not_a_slot"):
         Runner(config, tmp_path / "run")
+
+
+def test_a_replay_start_that_is_no_date_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    """It was a data error (exit 4) when the run first read it, naming no key."""
+    from argus_core.builtins.replay_venue import ReplaySettings
+    from argus_core.config import plugin_settings
+
+    config = load_config(write(tmp_path, '[plugins.replay]\nstart = "yesterday"\n'))
+    with pytest.raises(ConfigError, match=r"start = 'yesterday' is not an ISO date.*"
+                                          r"plugins\.replay"):
+        plugin_settings(config, "replay", ReplaySettings)
+    config = load_config(write(tmp_path, '[plugins.replay]\nstart = "2022-01-03T00:00+05:00"'
+                                         '\nend = "1700000000"\n'))
+    assert plugin_settings(config, "replay", ReplaySettings).start == "2022-01-03T00:00+05:00"

@@ -69,6 +69,16 @@ def _to_epoch_s(value: str | int | None) -> int | None:
     return int(when.timestamp())
 
 
+def _when(key: str, value: str | int | None) -> None:
+    """``start`` / ``end`` checked where the config is read (a ``ValueError`` there names
+    the key ``plugins.replay.<key>``), not when the run first reads them."""
+    try:
+        _to_epoch_s(value)
+    except DataError:
+        raise ValueError(f"{key} = {value!r} is not an ISO date (2022-01-03, 2022-01-03T09:30, "
+                         f"with an optional +05:00) or unix seconds") from None
+
+
 @attrs.frozen
 class ReplaySettings:
     """``[plugins.replay]``: what to replay and the venue's trading rules and fees."""
@@ -78,8 +88,9 @@ class ReplaySettings:
     venue: str = "replay"
     symbol: str = "BTC/USD"
     bar_seconds: int = attrs.field(default=3600, validator=attrs.validators.gt(0))
-    start: str | None = None  # ISO date or unix seconds (bar open time, inclusive)
-    end: str | None = None  # exclusive
+    # ISO date or unix seconds (bar open time): start inclusive, end exclusive
+    start: str | None = attrs.field(default=None, validator=lambda _s, a, v: _when(a.name, v))
+    end: str | None = attrs.field(default=None, validator=lambda _s, a, v: _when(a.name, v))
     tick_size: Decimal | None = None  # None: inferred from the replayed prices' decimals
     lot_size: Decimal | None = None  # None: inferred from the replayed volumes' decimals
     min_size: Decimal = Decimal("0.0001")
