@@ -305,6 +305,24 @@ def _progress(label: str, enabled: bool) -> Iterator[Any]:
         yield lambda n, total=None: progress.update(task, completed=n, total=total)
 
 
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``docker stop``, systemd, Kubernetes) stops a run as Ctrl-C does: drained,
+    its row ``stopped``, shutdown hooks run, resumable (Python's default ends the process
+    at once, the row left ``running``).  Main thread only (where signals are handled)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run(config: Config, run_dir: Path, *, live: bool, show_progress: bool,
          max_events: int | None = None) -> Any:
     from argus_core.runner import Runner
@@ -316,7 +334,8 @@ def _run(config: Config, run_dir: Path, *, live: bool, show_progress: bool,
             bar(0, min(filter(None, (max_events, runner.asm.venue.expected_events())),
                        default=None))
         try:
-            return runner.run_sync()
+            with _sigterm_as_interrupt():
+                return runner.run_sync()
         except KeyboardInterrupt:
             # The loop has closed the ledger: say where it stopped, then exit 130.
             out.print(f"interrupted after event {runner.seq:,}, trading state "

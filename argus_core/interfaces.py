@@ -97,6 +97,10 @@ class Venue(abc.ABC):
     supports_live_orders: ClassVar[bool] = False
     supports_post_only: ClassVar[bool] = False
     supports_baskets: ClassVar[bool] = False  # ``submit_basket`` sends all legs at once
+    #: Its stream starts again from the first recorded event on every run (a file, a
+    #: recording): a resumed run skips, by number, the events it has already seen, in
+    #: paper mode too.  A live stream (False) starts afresh where the market is now.
+    replays_recording: ClassVar[bool] = False
     time_in_force: ClassVar[tuple[str, ...]] = ("gtc", "ioc", "fok")
     #: Seconds after which a book with no update is not tradeable (``[run] stale_after_s``
     #: overrides it; 0 there means never).  Venues set what fits their feed's heartbeat.

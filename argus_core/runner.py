@@ -272,10 +272,13 @@ class Runner:
             self._restore()
             starting_equity = self.config.run.starting_cash
             self._notify("on_startup", fail=True, ctx=self.ctx)
-            if self.ctx.mode != "replay":
+            if self.ctx.mode != "replay" and not getattr(self.asm.venue, "replays_recording",
+                                                         False):
                 # A live stream starts afresh after a restart: nothing to skip, but the event
                 # numbering (and so the client order ids) continues where it stopped — set
-                # before reconciliation, whose commits checkpoint the current number.
+                # before reconciliation, whose commits checkpoint the current number.  A
+                # recording replayed in paper mode starts from its first event again: its
+                # seen events are skipped by number, as in a replay.
                 self.seq, self.resumed_from = self.resumed_from, 0
                 self.engine.seq = self.seq
             if self.live:

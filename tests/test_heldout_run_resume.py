@@ -1,18 +1,17 @@
 """Held-out faults against "a crash or a stop resumes without loss": stops and kills at
 random points of replay and paper runs, then the same command again.
 
-Found (``xfail(strict=True)``: the fix is in files this audit does not own):
+Found and fixed (each test failed before):
 
 * a paper run on recorded data (``mode = "paper"`` with the replay venue) that stopped
   — Ctrl-C, ``--max-events``, SIGKILL — and was started again replayed its file from the
   first event on top of the restored state: every bar before the stop was traded a
-  second time (time went backwards; 1,416 bars became 1,916 events, 105 orders 124,
-  equity -9.7% instead of -2.4%).  ``Runner.run`` restarts the event numbering for every
-  non-replay mode ("a live stream starts afresh"), which is right for a live stream but
-  not for a replayable one;
+  second time (1,416 bars became 1,916 events, 105 orders 124).  ``Runner.run``
+  restarted the event numbering for every non-replay mode; a venue whose stream replays
+  a recording (``Venue.replays_recording``) now skips its seen events by number;
 * SIGTERM (what ``docker stop``, systemd and Kubernetes send) ended ``argus run`` at
   once: exit -15, no message, the run row left ``running``, no on_shutdown, no drain of
-  live answers in flight — where Ctrl-C stops cleanly (exit 130, ``stopped``).
+  live answers in flight; it now stops as Ctrl-C does (exit 130, ``stopped``).
 
 Held: Ctrl-C mid-replay stops cleanly and the resumed ledger equals an uninterrupted
 run's; three SIGKILLs at random moments of one replay (mid-commit included) then a
@@ -133,14 +132,9 @@ def test_three_sigkills_at_random_moments_then_resume_equal_an_uninterrupted_rep
     assert dump(run_dir) == dump(tmp_path / "reference")
 
 
-# -- found ---------------------------------------------------------------------------------
-PAPER_REPLAYS_FROM_THE_START = (
-    "runner.py: Runner.run sets `self.seq, self.resumed_from = self.resumed_from, 0` for "
-    "every mode but replay, so a paper run on the replay venue replays its file from the "
-    "first event on top of the restored state after a restart")
+# -- found -------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=PAPER_REPLAYS_FROM_THE_START)
 def test_a_paper_run_on_recorded_data_resumes_where_it_stopped(tmp_path: Path) -> None:
     cfg = load_config(_config(tmp_path, mode="paper"))
     reference = Runner(cfg, tmp_path / "reference").run_sync()
@@ -151,7 +145,6 @@ def test_a_paper_run_on_recorded_data_resumes_where_it_stopped(tmp_path: Path) -
     assert dump(tmp_path / "run") == dump(tmp_path / "reference")
 
 
-@pytest.mark.xfail(strict=True, reason=PAPER_REPLAYS_FROM_THE_START)
 def test_a_sigkilled_paper_run_on_recorded_data_resumes_to_the_same_ledger(
         tmp_path: Path) -> None:
     cfg = _config(tmp_path, mode="paper")
@@ -169,10 +162,6 @@ def test_a_sigkilled_paper_run_on_recorded_data_resumes_to_the_same_ledger(
     assert dump(run_dir) == dump(tmp_path / "reference")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cli.py: SIGTERM has Python's default action (the process ends at once); `_run` should "
-    "route it through the Ctrl-C path, e.g. signal.signal(signal.SIGTERM, lambda *_: "
-    "signal.raise_signal(signal.SIGINT)) around runner.run_sync()"))
 def test_sigterm_mid_run_is_a_clean_stop_that_resumes(tmp_path: Path) -> None:
     cfg = _config(tmp_path, start="2019-01-01", end=None)
     run_dir = tmp_path / "run"

@@ -435,6 +435,7 @@ class ReplayVenue(Venue):
     """
 
     name = "replay"
+    replays_recording = True
 
     def __init__(self, settings: ReplaySettings | None) -> None:
         if settings is None or (settings.bars_csv is None and settings.ndjson is None):
