@@ -79,7 +79,9 @@ FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
 WORKING = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
 FLATTEN_SLOT = "flatten"
 _BPS = Decimal(10_000)
-_LOT_1E8 = Decimal("1e-8")  # no instrument known: the ledger's finest unit
+_LOT_1E8 = Decimal("1e-8")
+#: A halt's cancel the venue failed is asked again at most this often (market time).
+HALT_CANCEL_RETRY_NS = 2 * 10**9  # no instrument known: the ledger's finest unit
 
 
 class LoopPort(Protocol):
@@ -154,6 +156,7 @@ class ExecutionEngine:
         self.pending_fills: list[Fill] = []
         self.live_tasks: set[asyncio.Task[None]] = set()
         self._halt_enforced = False
+        self._halt_retry_ns = 0  # market time before which a failed halt cancel waits
         self.flatten_reason: str | None = None  # set while HALTED with flatten
         #: live orders a cancel was asked for while they were still pending (by id: why);
         #: in memory only — after a restart the strategy or the halt asks again
@@ -272,6 +275,10 @@ class ExecutionEngine:
                 self.risk_event(ts, "sizing", "skip", f"sizer {self.sizer.name!r} sized "
                                 f"the intent to 0 (no forecast, or below one lot)", intent)
                 return []
+            if intent.reduce_only:
+                qty = self._exit_room(intent, qty, portfolio, ts)
+                if qty <= 0:
+                    return []
             sized.append((intent, qty, price))
         allowed: list[Decimal] = []
         for intent, qty, price in sized:
@@ -304,6 +311,35 @@ class ExecutionEngine:
             if len(orders) > 1:
                 self._settle_basket(orders[0].basket_id)
         return orders
+
+    def _exit_room(self, intent: Intent, qty: Decimal, portfolio: Portfolio, ts: int
+                   ) -> Decimal:
+        """``qty`` of a reduce-only intent, less what exits already working on that
+        instrument will sell (or buy) back: a strategy's exit beside the kill switch's
+        flatten (or a second exit of the same position) would otherwise trade the
+        position twice and open the other way, HALTED included.  0 (with a risk event)
+        when the working exits cover the position."""
+        held = portfolio.position(intent.instrument_id).quantity
+        if held == 0 or (held > 0) == (intent.side is Side.BUY):
+            return qty  # not an exit of this position: the risk pass judges it
+        if self.live:
+            working = self.ledger.working_exits(intent.instrument_id, intent.side.value)
+        elif self.broker.has_working(intent.instrument_id):
+            working = sum((w.remaining for w in self.broker.working.values()
+                           if w.order.instrument_id == intent.instrument_id
+                           and w.order.reduce_only and w.order.side is intent.side),
+                          Decimal(0))
+        else:
+            return qty
+        room = abs(held) - working
+        if room >= qty:
+            return qty
+        if room <= 0:
+            self.risk_event(ts, "reduce_only", "veto", f"exits already working on "
+                            f"{intent.instrument_id} ({working:f}) cover the position "
+                            f"({held:f})", intent)
+            return Decimal(0)
+        return room
 
     def _next_client_order_id(self, slot: str) -> str:
         if self._seq_of_k != self.seq:
@@ -509,7 +545,7 @@ class ExecutionEngine:
             self._halt_enforced = False
             self.flatten_reason = None
             return
-        if self._halt_enforced:
+        if self._halt_enforced or self.market.now_ns < self._halt_retry_ns:
             return
         self._halt_enforced = True
         self.cancel_working(None, None,
@@ -557,8 +593,13 @@ class ExecutionEngine:
             await self.venue.cancel(coid)
         except Exception as exc:
             with self.loop.between_events():
+                halted = self.risk.ctx.trading_state == TradingState.HALTED.value
                 self.risk_event(self.market.now_ns, "cancel", "cancel_failed",
-                                f"could not cancel {coid} at the venue: {exc}", None)
+                                f"could not cancel {coid} at the venue: {exc}"
+                                + ("; asked again while HALTED" if halted else ""), None)
+                if halted:  # the halt's cancel is owed until the order is final
+                    self._halt_enforced = False
+                    self._halt_retry_ns = self.market.now_ns + HALT_CANCEL_RETRY_NS
             return
         with self.loop.between_events():  # the venue's own update may have said it already
             self.ledger.move_order_status(coid, OrderStatus.CANCELLED, WORKING, reason)
@@ -754,6 +795,7 @@ class ExecutionEngine:
             if coid in held:
                 with self.loop.between_events(commit_now=True):
                     self.ledger.set_order_status(coid, OrderStatus.OPEN)
+                    self._acknowledged(coid)  # a cancel parked for it (a halt's) goes now
                 continue
             row = self.ledger.order_row(coid)
             order = self.ledger.as_order(row) if row else None

@@ -459,6 +459,19 @@ class Ledger:
             "(?, ?) order by ts_ns, client_order_id",
             (OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value))]
 
+    def working_exits(self, instrument_id: str, side: str) -> Decimal:
+        """What reduce-only orders on ``instrument_id`` and ``side`` not yet final still
+        want to trade (their quantity less what filled), summed."""
+        self._flush_orders()
+        total = Decimal(0)
+        for qty, filled in self.conn.execute(
+                "select quantity, filled_quantity from orders where instrument_id = ? and "
+                "side = ? and reduce_only = 1 and status in (?, ?, ?)",
+                (instrument_id, side, OrderStatus.PENDING.value, OrderStatus.OPEN.value,
+                 OrderStatus.PARTIALLY_FILLED.value)):
+            total += Decimal(qty) - Decimal(filled or 0)
+        return total
+
     def working_instruments(self, strategy: str) -> set[str]:
         """Instruments on which ``strategy`` has an order not yet final."""
         self._flush_orders()

@@ -222,8 +222,11 @@ class PaperBroker:
         elif order.order_type is OrderType.LIMIT and order.time_in_force in _RESTING:
             work.resting = True
         else:
-            self._finish(work, OrderStatus.PARTIALLY_FILLED if work.filled > 0
-                         else OrderStatus.CANCELLED)
+            # An IOC/FOK/market order's unfilled rest is cancelled: the order is final
+            # (CANCELLED with its filled quantity, as a venue reports it).  Left
+            # PARTIALLY_FILLED, the core kept it working for ever: a partly filled
+            # flatten was never re-sent and a basket with such a leg never unwound.
+            self._finish(work, OrderStatus.CANCELLED)
 
     def _walk(self, work: Working, levels: list[tuple[float, float]], ts_ns: int, *,
               from_bar: bool, book: L2Book | None = None) -> list[Fill]:

@@ -809,11 +809,15 @@ class Runner:
             self._notify("on_fill", fill=fill, ctx=self.ctx)
 
     def _restore(self) -> None:
-        self._read_control()
         saved = self.ledger.load_checkpoint(CHECKPOINT)
-        if saved is None:
-            return
-        seq, ts, state = saved
+        if saved is not None:
+            self._restore_checkpoint(*saved)
+        # After the checkpoint: a kill written while the run was stopped must see the
+        # broker's working orders (to cancel them) and the account's positions (to
+        # flatten them); read before, it found neither and latched as done.
+        self._read_control()
+
+    def _restore_checkpoint(self, seq: int, ts: int, state: dict[str, Any]) -> None:
         self.resumed_from = seq
         for slot, st in state["strategies"].items():
             if slot in self.asm.strategies:
