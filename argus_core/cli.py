@@ -372,7 +372,19 @@ def _print_summary(summary: Any, metrics: dict[str, Any] | None = None) -> None:
 
 
 def _default_run_dir(prefix: str) -> Path:
-    return Path("argus-runs") / f"{prefix}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    """A new folder ``argus-runs/<prefix>-<time>`` (``-2``, ``-3``... when one exists):
+    created here, atomically, so two commands started in the same second never share it
+    (the second was refused by the first's lock, exit 7)."""
+    base = Path("argus-runs") / f"{prefix}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise click.UsageError(f"no free run folder next to {base}: pass --run-dir")
 
 
 @cli.command("run")

@@ -189,3 +189,15 @@ def test_a_plugins_migrations_not_loaded_here_do_not_refuse_the_ledger(tmp_path:
     mine.set("kraken")  # loaded here, knowing none of its migrations
     with pytest.raises(LedgerError, match=r"newer version .*kraken\.m009_later"):
         Ledger.in_dir(run_dir, mine)
+
+
+def test_default_run_folders_of_one_second_are_distinct(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two backtests started in the same second each get a folder (the second one used to
+    pick the first's and be refused by its lock, exit 7)."""
+    from argus_core import cli as cli_module
+
+    monkeypatch.chdir(tmp_path)
+    made = [cli_module._default_run_dir("backtest") for _ in range(3)]
+    assert len(set(made)) == 3 and all(p.is_dir() for p in made)
+    assert made[1].name == made[0].name + "-2" or made[1].name != made[0].name
