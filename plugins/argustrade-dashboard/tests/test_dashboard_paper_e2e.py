@@ -190,7 +190,7 @@ def test_a_wrong_token_is_refused_and_kill_on_the_page_halts_the_running_paper_r
     assert "interrupted" in paper.run.output
     assert control(run_dir) == {"state": "halted", "reason": "halt from the browser",
                                 "flatten": False, "by": "alice", "via": "dashboard"}
-    assert query(run_dir, "select status from runs") == [{"status": "finished"}]
+    assert query(run_dir, "select status from runs") == [{"status": "stopped"}]  # Ctrl-C
 
 
 def test_kill_and_flatten_on_the_page_closes_the_running_paper_runs_position(
