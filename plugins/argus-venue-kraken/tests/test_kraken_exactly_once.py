@@ -169,7 +169,9 @@ async def test_kraken_acted_after_the_client_gave_up_is_found_after_the_deadline
     txid = await venue.execution.submit(order_of(kind))
     assert len(exchange.calls("AddOrder")) == 1
     assert_exactly_one(exchange, kind, txid)
-    assert venue.execution.lookups == 2 and venue.execution.resent == 0
+    # Usually the first look-up sees nothing and the one after the deadline finds it; on a
+    # loaded box the first may already come after the exchange acted.  Never re-sent.
+    assert venue.execution.lookups in (1, 2) and venue.execution.resent == 0
 
 
 async def test_a_request_queued_past_its_deadline_is_refused_by_kraken_and_sent_again(
