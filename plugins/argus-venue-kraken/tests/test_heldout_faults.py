@@ -55,9 +55,12 @@ async def make_venue(exchange, make_settings, fake_time
     venues: list[KrakenVenue] = []
 
     def make(*, real_time: bool = False, **overrides: Any) -> KrakenVenue:
+        # As in test_kraken_exactly_once: fake-clock venues get 10 s of deadline, so a
+        # request slowed by a loaded box still reaches the exchange inside Kraken's window.
+        overrides.setdefault("order_deadline_s", 2.0 if real_time else 10.0)
         settings = make_settings(rest_url=exchange.url, credentials=True,
-                                 request_timeout_s=TIMEOUT_S, order_deadline_s=2.0,
-                                 lookup_settle_s=0.3, **overrides)
+                                 request_timeout_s=TIMEOUT_S, lookup_settle_s=0.3,
+                                 **overrides)
         venue = (KrakenVenue(settings) if real_time else
                  KrakenVenue(settings, sleep=fake_time.sleep, clock=fake_time.clock))
         venues.append(venue)
@@ -115,7 +118,9 @@ async def test_an_order_listed_only_after_a_delay_is_found_not_resent(exchange,
     exchange.inject("AddOrder", ("lost", None))
     txid = await venue.execution.submit(market())
     assert list(held(exchange, "argus-h1")) == [txid]
-    assert len(exchange.calls("AddOrder")) == 1 and venue.execution.lookups == 2
+    # The first look-up usually misses it (the second finds it); on a loaded box the first
+    # may come after it became visible.  One order either way.
+    assert len(exchange.calls("AddOrder")) == 1 and venue.execution.lookups in (1, 2)
 
 
 async def test_a_lookup_that_never_answers_is_order_unknown_and_never_resent(
