@@ -13,6 +13,7 @@ stamp, so a scan costs what changed rather than a read of every book.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -35,6 +36,16 @@ from argus_core.models import (
 )
 
 _EMPTY = np.empty((0, 2), dtype=np.float64)
+
+
+def _ladder_fault(ladder: dict[float, float]) -> bool:
+    """A price or size NaN, infinite or not positive (``sum`` is NaN or infinite if any one
+    is: C loops, no Python per level)."""
+    if not ladder:
+        return False
+    sizes = ladder.values()
+    return not (math.isfinite(sum(ladder)) and math.isfinite(sum(sizes))
+                and min(ladder) > 0 and min(sizes) > 0)
 _INF = float("inf")
 _NO_FEES = FeeSchedule()
 
@@ -133,6 +144,22 @@ class L2Book:
     def snapshot(self) -> OrderBook:
         """An immutable, validated copy (raises ``DataError`` if the book is crossed)."""
         return OrderBook(self.instrument_id, self.ts_ns, self.bid_levels(), self.ask_levels())
+
+    def malformed(self) -> bool:
+        """A level no validated input could hold on either side (see :meth:`fault`)."""
+        return _ladder_fault(self.bids) or _ladder_fault(self.asks)
+
+    def fault(self) -> str:
+        """Why this book cannot be read as one ("" when it can): a level no validated input
+        could hold (a price or size NaN, infinite or not positive: written into the dicts
+        directly, past :meth:`apply`'s checks), or a crossed touch (best bid >= best ask,
+        which a snapshot refuses but a run of deltas can leave behind)."""
+        bids, asks = self.bids, self.asks
+        if self.malformed():
+            return "malformed level (NaN, infinite or non-positive price or size)"
+        if bids and asks and max(bids) >= min(asks):
+            return f"crossed book (best bid {max(bids)} >= best ask {min(asks)})"
+        return ""
 
     def best_bid(self) -> float | None:
         """Highest bid price."""

@@ -220,6 +220,12 @@ class RiskAction(enum.StrEnum):
     VETO = "veto"
 
 
+#: Instrument ``meta`` entries saying its market takes no orders (:attr:`Instrument.takes_orders`).
+NOT_ACCEPTING: tuple[tuple[str, bool], ...] = (
+    ("tradeable", False), ("accepting_orders", False), ("acceptingOrders", False),
+    ("closed", True))
+
+
 @attrs.frozen
 class Instrument:
     """A tradeable thing on one venue, with its trading rules."""
@@ -241,6 +247,15 @@ class Instrument:
     def id(self) -> str:
         """Globally unique id: ``venue:symbol``."""
         return f"{self.venue}:{self.symbol}"
+
+    @property
+    def takes_orders(self) -> bool:
+        """False when ``meta`` says the market takes no orders (:data:`NOT_ACCEPTING`: the
+        Polymarket venue's ``tradeable``, Gamma's ``acceptingOrders`` / ``closed`` as a
+        venue may copy them; compared by identity with the bool, so a missing key or any
+        other value takes orders)."""
+        meta = self.meta
+        return not any(meta.get(key) is value for key, value in NOT_ACCEPTING)
 
 
 @attrs.frozen

@@ -88,3 +88,23 @@ def test_a_book_refuses_levels_a_delta_would_refuse(price: float, size: float) -
     assert book.bids == {0.40: 10.0} and book.asks == {0.6: 5.0}  # the level before it stands
     assert all(np.isfinite(p) and p > 0 and np.isfinite(q) and q > 0
                for ladder in (book.bids, book.asks) for p, q in ladder.items())
+
+
+def test_a_book_says_why_it_cannot_be_read_and_an_instrument_whether_it_takes_orders() -> None:
+    """The one rule every scanner applies (it was restated in two plugins)."""
+    from argus_core.models import Instrument
+
+    book = L2Book("pm:x")
+    book.apply(Side.BUY, 0.40, 10.0, 1)
+    book.apply(Side.SELL, 0.50, 10.0, 1)
+    assert book.fault() == "" and not book.malformed()
+    book.apply(Side.BUY, 0.55, 1.0, 2)  # a run of deltas left it crossed
+    assert book.fault().startswith("crossed book") and not book.malformed()
+    book.bids[0.30] = float("nan")  # written past apply's checks
+    assert book.malformed() and book.fault().startswith("malformed level")
+    inst = Instrument("polymarket", "T", "binary", "0.01", "0.01")
+    assert inst.takes_orders
+    for meta in ({"tradeable": False}, {"acceptingOrders": False}, {"closed": True}):
+        assert not Instrument("polymarket", "T", "binary", "0.01", "0.01", meta=meta).takes_orders
+    assert Instrument("polymarket", "T", "binary", "0.01", "0.01",
+                      meta={"tradeable": "false"}).takes_orders  # only the bool counts

@@ -18,7 +18,6 @@ from typing import Any
 
 from argus_core import MarketState
 from argus_scanner_negrisk.config import NegRiskSettings
-from argus_scanner_negrisk.soundness import accepting, sound
 
 
 def best_size(books: list[list[tuple[float, float]]], fees: list[Callable[[float], float]],
@@ -67,10 +66,11 @@ def reference_scan(market: MarketState, settings: NegRiskSettings | None = None
 
     def levels(iid: str, bids: bool) -> list[tuple[float, float]] | None:
         ok, _ = market.tradeable(iid)
-        if not ok or not accepting(market.instruments.get(iid)):
+        inst = market.instruments.get(iid)
+        if not ok or (inst is not None and not inst.takes_orders):
             return None
         book = market.books[iid]
-        if not sound(book):
+        if book.fault():  # a malformed level, or crossed
             return None
         arr = book.bid_levels() if bids else book.ask_levels()
         return [(float(p), float(q)) for p, q in arr.tolist()[: s.max_levels]]

@@ -61,7 +61,6 @@ from argus_core import (
 )
 from argus_scanner_negrisk.config import NegRiskSettings
 from argus_scanner_negrisk.kernel import walk_baskets
-from argus_scanner_negrisk.soundness import accepting, sound
 
 LOT = Decimal("0.01")
 #: Levels packed per book side until a walk needs more: most walks stop at the best level
@@ -300,9 +299,9 @@ class _Packed:
         # version behind, so the next scan repacks and recomputes.
         state = np.array(list(map(_BOOK_STATE, live_books)), dtype=np.int64).reshape(-1, 3)
         book_rows, is_ask = self.book_rows, self.is_ask
-        # soundness.sound: no malformed level, not crossed; an unsound book packs no level
-        # (its prices are never read, nor priced by its fee schedule)
-        ok = list(map(sound, live_books))
+        # L2Book.fault: a malformed level or crossed; such a book packs no level (its
+        # prices are never read, nor priced by its fee schedule)
+        ok = [not book.fault() for book in live_books]
         pairs = [(row, book, good) for i, book, good in zip(read, live_books, ok, strict=True)
                  for row in book_rows[i]]
         rows = [row for row, _book, _good in pairs]
@@ -494,7 +493,8 @@ class NegRiskScanner(Scanner):
                 ids[o.yes_instrument_id] = None
         self._schedules = {iid: market.fee_schedule(iid) for iid in ids}
         instruments = market.instruments
-        closed = frozenset(iid for iid in ids if not accepting(instruments.get(iid)))
+        closed = frozenset(iid for iid in ids if (inst := instruments.get(iid)) is not None
+                           and not inst.takes_orders)
         self._packed = _Packed(list(keys), self.settings.max_levels, self._schedules,
                                self.first_levels, closed)
         self._static = _Compiled(baskets, self._packed)

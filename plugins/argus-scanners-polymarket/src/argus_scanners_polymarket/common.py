@@ -9,7 +9,6 @@ opportunity also has ``risk_free=False``; :func:`lane_of` reads the lane back.
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
@@ -21,7 +20,6 @@ from argus_core import (
     Event,
     FeeSchedule,
     Instrument,
-    L2Book,
     Leg,
     MarketState,
     Opportunity,
@@ -119,52 +117,16 @@ def core_event_id(market: MarketState, iid: str) -> str:
     return ref.event.event_id if ref is not None else ""
 
 
-#: instrument ``meta`` entries saying the market takes no orders (the Polymarket venue's
-#: ``tradeable``; Gamma's ``acceptingOrders`` / ``closed`` as a venue might copy them)
-NOT_ACCEPTING: tuple[tuple[str, bool], ...] = (
-    ("tradeable", False), ("accepting_orders", False), ("acceptingOrders", False),
-    ("closed", True))
-
-
-def accepting(inst: Instrument | None) -> bool:
-    """False when ``inst``'s ``meta`` says its market takes no orders (:data:`NOT_ACCEPTING`,
-    compared by identity with the bool: a missing key or any other value accepts)."""
-    if inst is None:
-        return True
-    meta = inst.meta
-    return not any(meta.get(key) is value for key, value in NOT_ACCEPTING)
-
-
-def ladder_fault(ladder: dict[float, float]) -> bool:
-    """True when a ladder holds a level no validated snapshot could: a price or size that
-    is NaN, infinite or not positive (``sum`` is NaN or infinite if any one is; C loops)."""
-    if not ladder:
-        return False
-    sizes = ladder.values()
-    return not (math.isfinite(sum(ladder)) and math.isfinite(sum(sizes))
-                and min(ladder) > 0 and min(sizes) > 0)
-
-
-def book_fault(book: L2Book) -> str:
-    """Why ``book`` cannot be read as a book ("" when it can): a malformed level
-    (:func:`ladder_fault`) or a crossed touch (best bid >= best ask, which the core refuses
-    in a snapshot but a stream of deltas can leave behind)."""
-    bids, asks = book.bids, book.asks
-    if ladder_fault(bids) or ladder_fault(asks):
-        return "malformed level (NaN, infinite or non-positive price or size)"
-    if bids and asks and max(bids) >= min(asks):
-        return f"crossed book (best bid {max(bids)} >= best ask {min(asks)})"
-    return ""
-
-
 def tradeable(market: MarketState, iid: str) -> bool:
     """Whether a scanner may use ``iid``'s book now: ``market.tradeable`` (live, not stale),
-    its levels sound (:func:`book_fault`), its market accepting orders (:func:`accepting`)
-    and its event not closed.  The reference loops ask this per book; the touch table's
+    its levels sound and not crossed (``L2Book.fault``), its market taking orders
+    (``Instrument.takes_orders``) and its event not closed.  The reference loops ask this
+    per book; the touch table's
     :meth:`~argus_scanners_polymarket.touch.TouchTable.usable` is the same, vectorised."""
-    if not market.tradeable(iid)[0] or book_fault(market.books[iid]):
+    if not market.tradeable(iid)[0] or market.books[iid].fault():
         return False
-    if not accepting(market.instruments.get(iid)):
+    inst = market.instruments.get(iid)
+    if inst is not None and not inst.takes_orders:
         return False
     ref = token_refs(market).get(iid)
     return ref is None or not ref.event.closed

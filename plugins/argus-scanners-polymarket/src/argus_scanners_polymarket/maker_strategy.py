@@ -93,7 +93,7 @@ from argus_core import (
     TimeInForce,
     Trade,
 )
-from argus_scanners_polymarket.common import accepting, dec, token_refs
+from argus_scanners_polymarket.common import dec, token_refs
 from argus_scanners_polymarket.config import (
     MakerSettings,
     MakerStrategySettings,
@@ -174,9 +174,9 @@ class Wanted:
 
 def _takes_orders(market: MarketState, iid: str, inst: Instrument) -> tuple[bool, str]:
     """Whether ``iid``'s market takes orders now, and why not: the scanners' rule
-    (:func:`~argus_scanners_polymarket.common.accepting`, and the event not closed), so
+    (``Instrument.takes_orders``, and the event not closed), so
     quotes are pulled when Polymarket stops accepting orders or closes the event."""
-    if not accepting(inst):
+    if not inst.takes_orders:
         return False, "the market takes no orders (closed or not accepting orders)"
     ref = token_refs(market).get(iid)
     if ref is not None and ref.event.closed:

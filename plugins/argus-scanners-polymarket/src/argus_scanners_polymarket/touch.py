@@ -8,10 +8,10 @@ seven scanners and ``ranked`` share one update per scan.  A row per book, in the
   ``ask`` (NaN for an empty side), ``bid_size``, ``ask_size``, ``ts`` (int64), ``live``
   (bool), ``version`` (int64), ``ask_fee`` (the taker ``FeeSchedule.unit_fee`` at the best
   ask, memoised per schedule and price), ``sound`` (bool: no malformed level and not
-  crossed, :func:`~argus_scanners_polymarket.common.book_fault`);
+  crossed, ``L2Book.fault``);
 * per token, rebuilt when ``events_version`` or the instrument count changes: ``binary``
   (bool: ``instrument_of(...).kind == "binary"``), ``tick``, ``min_size``, ``accepting``
-  (bool: :func:`~argus_scanners_polymarket.common.accepting`), ``event``
+  (bool: ``Instrument.takes_orders``), ``event``
   (int64 index into :attr:`TouchTable.event_refs`, -1 for none), ``end_ts`` (int64, -1
   for none), ``closed`` (bool);
 * from dicts the core does not report changes of, compared by identity on each refresh:
@@ -34,11 +34,9 @@ import numpy as np
 from argus_core import FeeSchedule, Instrument, MarketState, Opportunity, Settlement
 from argus_scanners_polymarket.common import (
     TokenRef,
-    accepting,
     by_profit,
     dec,
     instrument_of,
-    ladder_fault,
     restamp,
     token_refs,
 )
@@ -195,7 +193,7 @@ class TouchTable:
             self.binary[r] = inst is not None and inst.kind == "binary"
             self.tick[r] = float(inst.tick_size) if inst is not None else 0.01
             self.min_size[r] = float(inst.min_size) if inst is not None else 0.0
-            self.accepting[r] = accepting(inst)
+            self.accepting[r] = inst is None or inst.takes_orders
             changed.append(r)
         self._pack(market, changed)
         return changed
@@ -249,7 +247,7 @@ class TouchTable:
             if book is None:
                 continue
             bids, asks = book.bids, book.asks
-            if ladder_fault(bids) or ladder_fault(asks):  # common.book_fault, inlined
+            if book.malformed():  # L2Book.fault's first half; the cross is read below
                 packed.append((r, nan, 0.0, nan, 0.0, 0.0, book.ts_ns, book.live,
                                book.version, False))
                 continue
