@@ -13,6 +13,7 @@ import attrs
 import pytest
 from argus_venue_kraken.config import KrakenSettings
 from argus_venue_kraken.testing import LocalKrakenRest
+from argus_venue_kraken.venue import KrakenVenue
 
 from argus_core.models import Fill, KnownOrder, Order, VenueResume
 from argus_core.secrets import Secret
@@ -141,3 +142,37 @@ def venue_resume(orders: Sequence[Order], fills: Sequence[Fill] = (), *,
 def resume_of() -> Callable[..., VenueResume]:
     """``resume_of(orders, fills=(), venue_order_ids=None)``: see :func:`venue_resume`."""
     return venue_resume
+
+
+#: The client timeout of the fault tests' venues (a lost answer costs this much).
+FAULT_TIMEOUT_S = 0.5
+
+
+@pytest.fixture
+async def make_venue(exchange, make_settings, fake_time
+                     ) -> AsyncIterator[Callable[..., KrakenVenue]]:
+    """``make_venue(real_time=False, **settings)``: a live venue on the module's
+    ``exchange`` (the fault tests' fixture).
+
+    By default waits (back-offs, the wait past the deadline) only advance a fake clock, so
+    a fault that Kraken never acted on costs no real time; ``real_time`` when Kraken acts
+    later in real time (the exchange's own thread)."""
+    venues: list[KrakenVenue] = []
+
+    def make(*, real_time: bool = False, **overrides: Any) -> KrakenVenue:
+        # Kraken refuses an AddOrder that arrives less than 1 s before its deadline: on a
+        # loaded machine a request can take that long to reach the local exchange, which
+        # then does not act (and the client, rightly, sends again).  With the fake clock
+        # the wait past the deadline costs no real time, so those tests get 10 s of slack.
+        overrides.setdefault("order_deadline_s", 2.0 if real_time else 10.0)
+        settings = make_settings(rest_url=exchange.url, credentials=True,
+                                 request_timeout_s=FAULT_TIMEOUT_S, lookup_settle_s=0.3,
+                                 **overrides)
+        venue = (KrakenVenue(settings) if real_time else
+                 KrakenVenue(settings, sleep=fake_time.sleep, clock=fake_time.clock))
+        venues.append(venue)
+        return venue
+
+    yield make
+    for venue in venues:
+        await venue.close()

@@ -9,7 +9,6 @@ Each ends with one order at Kraken (never a second), the right txid, and a clear
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -17,14 +16,12 @@ import attrs
 import pytest
 from argus_venue_kraken.execution import cl_ord_id_for
 from argus_venue_kraken.testing import LocalKrakenRest
-from argus_venue_kraken.venue import KrakenVenue
 
 from argus_core.errors import OrderUnknown, VenueError
 from argus_core.models import Order, OrderStatus, OrderType, Side, TimeInForce
 
 BIDS = [(Decimal("37400.0"), Decimal("1.0"))]
 ASKS = [(Decimal("37500.0"), Decimal("0.4")), (Decimal("37510.5"), Decimal("2.0"))]
-TIMEOUT_S = 0.5
 
 
 def market(cid: str = "argus-h1", qty: str = "0.1") -> Order:
@@ -47,28 +44,6 @@ def held(exchange: LocalKrakenRest, cid: str) -> dict[str, dict[str, Any]]:
 def exchange(rest_server: LocalKrakenRest) -> LocalKrakenRest:
     rest_server.set_book("BTC/USD", BIDS, ASKS)
     return rest_server
-
-
-@pytest.fixture
-async def make_venue(exchange, make_settings, fake_time
-                     ) -> AsyncIterator[Callable[..., KrakenVenue]]:
-    venues: list[KrakenVenue] = []
-
-    def make(*, real_time: bool = False, **overrides: Any) -> KrakenVenue:
-        # As in test_kraken_exactly_once: fake-clock venues get 10 s of deadline, so a
-        # request slowed by a loaded box still reaches the exchange inside Kraken's window.
-        overrides.setdefault("order_deadline_s", 2.0 if real_time else 10.0)
-        settings = make_settings(rest_url=exchange.url, credentials=True,
-                                 request_timeout_s=TIMEOUT_S, lookup_settle_s=0.3,
-                                 **overrides)
-        venue = (KrakenVenue(settings) if real_time else
-                 KrakenVenue(settings, sleep=fake_time.sleep, clock=fake_time.clock))
-        venues.append(venue)
-        return venue
-
-    yield make
-    for venue in venues:
-        await venue.close()
 
 
 # -- answers of the wrong shape ---------------------------------------------------------------

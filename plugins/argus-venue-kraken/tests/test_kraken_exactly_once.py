@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -27,7 +27,6 @@ from argus_venue_kraken.testing import (
     LocalKrakenRest,
     LocalKrakenWs,
 )
-from argus_venue_kraken.venue import KrakenVenue
 
 from argus_core.errors import OrderUnknown, VenueError
 from argus_core.models import Fill, Order, OrderStatus, OrderType, OrderUpdate, Side, TimeInForce
@@ -35,7 +34,6 @@ from argus_core.models import Fill, Order, OrderStatus, OrderType, OrderUpdate, 
 BIDS = [(Decimal("37400.0"), Decimal("1.0"))]
 ASKS = [(Decimal("37500.0"), Decimal("0.4")), (Decimal("37510.5"), Decimal("2.0"))]
 #: The client gives up after this long; "late" answers come well after it.
-TIMEOUT_S = 0.5
 LATE_S = 1.0
 
 
@@ -107,35 +105,6 @@ def assert_exactly_one(exchange: LocalKrakenRest, kind: Kind, txid: str,
 def exchange(rest_server: LocalKrakenRest) -> LocalKrakenRest:
     rest_server.set_book("BTC/USD", BIDS, ASKS)
     return rest_server
-
-
-@pytest.fixture
-async def make_venue(exchange, make_settings, fake_time
-                     ) -> AsyncIterator[Callable[..., KrakenVenue]]:
-    """``make_venue(real_time=False, **settings)``: a live venue on the local exchange.
-
-    By default waits (back-offs, the wait past the deadline) only advance a fake clock, so
-    a fault that Kraken never acted on costs no real time; ``real_time`` when Kraken acts
-    later in real time (the exchange's own thread)."""
-    venues: list[KrakenVenue] = []
-
-    def make(*, real_time: bool = False, **overrides: Any) -> KrakenVenue:
-        # Kraken refuses an AddOrder that arrives less than 1 s before its deadline: on a
-        # loaded machine a request can take that long to reach the local exchange, which
-        # then does not act (and the client, rightly, sends again).  With the fake clock
-        # the wait past the deadline costs no real time, so those tests get 10 s of slack.
-        overrides.setdefault("order_deadline_s", 2.0 if real_time else 10.0)
-        settings = make_settings(rest_url=exchange.url, credentials=True,
-                                 request_timeout_s=TIMEOUT_S, lookup_settle_s=0.3,
-                                 **overrides)
-        venue = (KrakenVenue(settings) if real_time else
-                 KrakenVenue(settings, sleep=fake_time.sleep, clock=fake_time.clock))
-        venues.append(venue)
-        return venue
-
-    yield make
-    for venue in venues:
-        await venue.close()
 
 
 def lookups(exchange: LocalKrakenRest, method: str) -> list[str]:
