@@ -88,12 +88,18 @@ def _steps(runner: Runner) -> list[str]:
     return [r["step"] for r in runner.ledger.query("select step from pm_redemptions order by seq")]
 
 
-def _resolve(srv: SnapshotServer, events: list[dict[str, Any]]) -> None:
+async def _push(srv: SnapshotServer, frame: dict[str, Any]) -> None:
+    """Send ``frame`` once a websocket client is connected (on a loaded box the venue's
+    socket may still be connecting, or reconnecting, when the test gets here)."""
+    await _until(lambda: srv.push(frame) >= 1, "a connected websocket client")
+
+
+async def _resolve(srv: SnapshotServer, events: list[dict[str, Any]]) -> None:
     """The websocket reports the Fed's first market resolved YES."""
     cond, yes, no = _fed_market(events, 0)
-    assert srv.push({"event_type": "market_resolved", "market": cond, "assets_ids": [yes, no],
-                     "outcomes": ["Yes", "No"], "winning_asset_id": yes,
-                     "winning_outcome": "Yes", "timestamp": "1786875500000"}) == 1
+    await _push(srv, {"event_type": "market_resolved", "market": cond, "assets_ids": [yes, no],
+                      "outcomes": ["Yes", "No"], "winning_asset_id": yes,
+                      "winning_outcome": "Yes", "timestamp": "1786875500000"})
 
 
 async def _stop(runner: Runner, task: asyncio.Task[Any], srv: SnapshotServer,
@@ -101,10 +107,17 @@ async def _stop(runner: Runner, task: asyncio.Task[Any], srv: SnapshotServer,
     """One more websocket frame is the run's last event."""
     cond, yes, _no = _fed_market(events, 0)
     runner.max_events = runner.seq + 1
-    assert srv.push({"event_type": "last_trade_price", "asset_id": yes, "market": cond,
-                     "price": "0.5", "size": "1", "side": "BUY", "fee_rate_bps": "0",
-                     "timestamp": "1786875600000"}) == 1
-    return await asyncio.wait_for(task, 30)
+    frame = {"event_type": "last_trade_price", "asset_id": yes, "market": cond,
+             "price": "0.5", "size": "1", "side": "BUY", "fee_rate_bps": "0",
+             "timestamp": "1786875600000"}
+    # pushed again until the run ends: a frame sent to a socket the server has not yet seen
+    # closed reaches no one (a price print twice is harmless; the run stops at the first)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not task.done() and loop.time() < deadline:
+        srv.push(frame)
+        await asyncio.wait([task], timeout=0.5)
+    return await asyncio.wait_for(task, 1)
 
 
 def _read(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -125,7 +138,7 @@ async def _run_and_resolve(mode: str, srv: SnapshotServer, events: list[dict[str
     runner = _runner(mode, srv, run_dir, chain)
     task = asyncio.create_task(runner.run())
     await _until(lambda: runner.n_fills >= 5, "the basket's five fills")
-    _resolve(srv, events)
+    await _resolve(srv, events)
     await _until(lambda: bool({"mined", "simulated", "failed", "skipped"} & set(
         _steps(runner))), "the redemption's end")
     summary = await _stop(runner, task, srv, events)
@@ -182,7 +195,7 @@ async def test_a_run_stopped_after_the_send_resumes_the_redemption_without_sendi
     first = _runner("live", srv, run_dir, chain, redeem_shutdown_wait_s=0.2)
     task = asyncio.create_task(first.run())
     await _until(lambda: first.n_fills >= 5, "the basket's five fills")
-    _resolve(srv, events)
+    await _resolve(srv, events)
     await _until(lambda: "sent" in _steps(first), "the redemption sent")
     await _stop(first, task, srv, events)  # waits 0.2 s for the receipt, then stops
     assert _read(run_dir)[0][-1]["step"] == "sent"
