@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -394,7 +395,45 @@ def structure(data: Any, cls: type, where: str, prefix: str = "") -> Any:
         message = f"{where}: {prefix}: {exc}"
     except (TypeError, ValueError, AttributeError) as exc:
         message = f"{where}: {prefix or 'config'}: {exc}"
-    raise ConfigError(redact(message))
+    raise ConfigError(redact(_with_lines(message, where)))
+
+
+_AT_KEY = re.compile(r" @ ([\w.\[\]-]+)")
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_ASSIGN = re.compile(r"^\s*([A-Za-z0-9_\-.\"' ]+?)\s*=")
+
+
+def _with_lines(message: str, where: str) -> str:
+    """Add the config file's line to each "... @ dotted.key" of ``message``: the key's own
+    line, else its nearest table's (an inline table), so an error says where as well as
+    what.  tomllib keeps no positions, hence this scan of the text by key paths."""
+    try:
+        text = Path(where).read_text(encoding="utf-8")
+    except (OSError, ValueError):  # "<config>", a vanished file: the dotted key must do
+        return message
+    lines: dict[str, int] = {}
+    table: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if header := _HEADER.match(line):
+            table = _key_parts(header.group(1))
+            lines.setdefault(".".join(table), number)
+        elif assign := _ASSIGN.match(line):  # a dotted key opens its sub-tables here too
+            key = table + _key_parts(assign.group(1))
+            for n in range(len(table) + 1, len(key) + 1):
+                lines.setdefault(".".join(key[:n]), number)
+
+    def line_of(match: re.Match[str]) -> str:
+        parts = re.sub(r"\[\d+\]", "", match.group(1)).split(".")
+        for n in range(len(parts), 0, -1):
+            if (found := lines.get(".".join(parts[:n]))) is not None:
+                return f"{match.group(0)} (line {found})"
+        return match.group(0)
+
+    return _AT_KEY.sub(line_of, message)
+
+
+def _key_parts(key: str) -> list[str]:
+    return [part.strip().strip("\"'") for part in key.split(".")]
 
 
 def _format_exception(exc: BaseException, type_: type | None) -> str:

@@ -1,0 +1,45 @@
+"""A config error names the file, the dotted key and the line it stands on (tomllib keeps no
+positions; the config module finds the key's line in the text)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from argus_core.config import load_config
+from argus_core.errors import ConfigError
+
+HEAD = '[argus]\nplugins = []\nmode = "replay"\n\n[run]\nstrategies = ["ma_cross"]\n'
+
+
+def error_of(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return str(info.value)
+
+
+def test_a_bad_value_names_its_own_line(tmp_path: Path) -> None:
+    message = error_of(tmp_path, HEAD + "# cash\nstarting_cash = \"abc\"\n")
+    assert message.endswith("@ run.starting_cash (line 8)"), message
+
+
+def test_a_dotted_or_quoted_key_is_found(tmp_path: Path) -> None:
+    text = HEAD.replace("[run]\n", "[run]\n\"starting_cash\" = \"x\"\n")
+    assert error_of(tmp_path, text).endswith("@ run.starting_cash (line 6)")
+    text = HEAD + "[paper]\n\n\nlatency_ms = 2.5\n"
+    assert error_of(tmp_path, text).endswith("@ paper.latency_ms (line 10)")
+    text = '\npaper.latency_ms = 2.5\n' + HEAD  # a dotted key opens its table on its line
+    assert error_of(tmp_path, text).endswith("@ paper.latency_ms (line 2)")
+
+
+def test_an_inline_table_points_at_its_line_and_an_unknown_key_at_its_table(
+        tmp_path: Path) -> None:
+    text = HEAD + "\npaper = { latency_ms = 2.5 }\n"  # run.paper: an unknown key of [run]
+    assert error_of(tmp_path, text).endswith("@ run (line 5)")
+    text = 'run = { starting_cash = "x" }\n[argus]\nplugins = []\n'
+    assert error_of(tmp_path, text).endswith("@ run.starting_cash (line 1)")
+    message = error_of(tmp_path, HEAD + "colour = 1\n")
+    assert "unknown key(s) (colour) @ run (line 5)" in message, message
