@@ -209,9 +209,13 @@ def test_fee_in_the_base_asset_is_booked_in_the_quote_currency():
     fill = parse_execution(item, "kraken:BTC/USD", "executions[0]")
     assert fill is not None and fill.fee == Decimal("4.00000")  # 0.0001 BTC at 40,000
     assert fill.liquidity is Liquidity.MAKER
-    with pytest.raises(DataError, match=r"fees\[0\].*EUR"):
-        parse_execution({**item, "fees": [{"asset": "EUR", "qty": "1"}]}, "kraken:BTC/USD",
-                        "executions[0]")
+    # A fee in neither asset never drops the fill (its position must be booked):
+    # fee_usd_equiv values it on a USD pair, else it is booked without the fee.
+    odd = {**item, "fees": [{"asset": "KFEE", "qty": "250"}]}
+    fill = parse_execution({**odd, "fee_usd_equiv": "2.5"}, "kraken:BTC/USD", "executions[0]")
+    assert fill is not None and (fill.quantity, fill.fee) == (Decimal("0.5"), Decimal("2.5"))
+    fill = parse_execution(odd, "kraken:BTC/USD", "executions[0]")
+    assert fill is not None and (fill.quantity, fill.fee) == (Decimal("0.5"), Decimal(0))
     with pytest.raises(DataError, match="exec_id"):
         parse_execution({**item, "exec_id": None}, "kraken:BTC/USD", "executions[0]")
 

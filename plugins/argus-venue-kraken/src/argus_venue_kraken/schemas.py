@@ -7,6 +7,7 @@ decoded with ``parse_float=str`` so prices keep their exact decimal text.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -29,6 +30,8 @@ from argus_core import (
 from argus_venue_kraken import constants as C
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+log = logging.getLogger(__name__)
 
 
 class KrakenApiError(VenueError):
@@ -284,8 +287,12 @@ def parse_execution(item: dict[str, Any], instrument_id: str, where: str) -> Fil
 
     The fee is booked in the pair's quote currency (the core's money): a fee
     charged in the quote asset is taken as is, one charged in the base asset
-    (Kraken's ``fcib`` preference) is converted at the fill price.  Anything
-    else is refused rather than guessed.
+    (Kraken's ``fcib`` preference) is converted at the fill price; a negative
+    fee (a maker rebate) is a credit.  A fee the fill cannot be valued in the
+    quote by (another asset such as ``KFEE`` credits, an unreadable entry) never
+    drops the fill — the trade happened, and its position must be booked — :
+    ``fee_usd_equiv`` values it when the quote is USD, otherwise it is booked
+    without that part and a warning names it (see :func:`fee_in_quote`).
     """
     if item.get("exec_type") != "trade":
         return None
@@ -294,21 +301,7 @@ def parse_execution(item: dict[str, Any], instrument_id: str, where: str) -> Fil
         raise DataError(f"{where}: side must be buy or sell")
     price = to_decimal(_req(item, "last_price", where), field=f"{where}.last_price")
     quantity = to_decimal(_req(item, "last_qty", where), field=f"{where}.last_qty")
-    base, _, quote = instrument_id.partition(":")[2].partition("/")
-    fee = Decimal(0)
-    for k, entry in enumerate(item.get("fees") or []):
-        qty = to_decimal(_req(entry, "qty", where), field=f"{where}.fees[{k}].qty")
-        asset = str(_req(entry, "asset", where)).upper()
-        asset = C.ASSET_ALIASES.get(asset, asset)
-        if asset == quote:
-            fee += qty
-        elif asset == base:
-            fee += qty * price
-        else:
-            raise DataError(f"{where}.fees[{k}]: fee in {asset}, neither the base ({base}) nor "
-                            f"the quote ({quote}) of {instrument_id}")
-    if not item.get("fees") and item.get("fee_usd_equiv") is not None and quote == "USD":
-        fee = to_decimal(item["fee_usd_equiv"], field=f"{where}.fee_usd_equiv")
+    fee = fee_in_quote(item, instrument_id, price, where)
     liquidity = Liquidity.MAKER if item.get("liquidity_ind") == "m" else Liquidity.TAKER
     fill_id = str(item.get("exec_id") or item.get("trade_id") or "")
     if not fill_id:
@@ -321,6 +314,45 @@ def parse_execution(item: dict[str, Any], instrument_id: str, where: str) -> Fil
         fee=fee, liquidity=liquidity,
         ts_ns=rfc3339_ns(_req(item, "timestamp", where), where=f"{where}.timestamp"),
     )
+
+
+def fee_in_quote(item: dict[str, Any], instrument_id: str, price: Decimal, where: str
+                 ) -> Decimal:
+    """The fee of an ``executions`` trade in the pair's quote currency.
+
+    ``fees`` entries in the quote are summed, entries in the base are valued at the
+    fill price.  Entries in any other asset, or unreadable ones, are valued by
+    ``fee_usd_equiv`` when the quote is USD (it covers the whole fee), else left out
+    with a warning: the fill is booked all the same (a fill dropped for its fee would
+    leave the position wrong); the cash then differs from Kraken's by that fee."""
+    base, _, quote = instrument_id.partition(":")[2].partition("/")
+    fee = Decimal(0)
+    odd: list[str] = []
+    for k, entry in enumerate(item.get("fees") or []):
+        try:
+            qty = to_decimal(_req(entry, "qty", where), field=f"{where}.fees[{k}].qty")
+            asset = str(_req(entry, "asset", where)).upper()
+        except (DataError, TypeError, AttributeError) as exc:
+            odd.append(f"fees[{k}] unreadable ({exc})")
+            continue
+        asset = C.ASSET_ALIASES.get(asset, asset)
+        if asset == quote:
+            fee += qty
+        elif asset == base:
+            fee += qty * price
+        else:
+            odd.append(f"{qty} {asset}")
+    usd = item.get("fee_usd_equiv")
+    if usd is not None and quote == "USD" and (odd or not item.get("fees")):
+        try:
+            return to_decimal(usd, field=f"{where}.fee_usd_equiv")
+        except DataError as exc:
+            odd.append(f"fee_usd_equiv unreadable ({exc})")
+    if odd:
+        log.warning("%s: fill %s: fee %s is neither in %s nor in %s; the fill is booked "
+                    "without it (cash differs from Kraken's by that fee)", where,
+                    item.get("exec_id") or item.get("trade_id"), ", ".join(odd), quote, base)
+    return fee
 
 
 #: ``order_status`` of a v2 ``executions`` item -> the core status an OrderUpdate carries.

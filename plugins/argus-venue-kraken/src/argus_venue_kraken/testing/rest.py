@@ -474,6 +474,42 @@ class LocalKrakenRest:
         with self._lock:
             self._close_order(txid, "expired", "Order expired")
 
+    def fill_resting(self, txid: str, qty: Decimal, *, maker_bps: Decimal = Decimal(25),
+                     fee_asset: str | None = None) -> dict[str, Any]:
+        """Another trader takes ``qty`` of a resting order at its limit (a maker fill; a
+        negative ``maker_bps`` is a rebate).  The fee is charged in the quote asset, or in
+        ``fee_asset`` (e.g. ``KFEE`` credits, 100 a USD) with ``fee_usd_equiv`` beside it.
+        The trade is published on executions and kept in TradesHistory (fee in USD); the
+        order closes when filled.  Returns the trade's executions item."""
+        with self._lock:
+            order = self.orders[txid]
+            info = self._pair_info(order["descr"]["pair"])
+            price = Decimal(order["descr"]["price"])
+            cum_qty = Decimal(order["vol_exec"]) + qty
+            cum_cost = Decimal(order.get("cost", "0")) + price * qty
+            order["vol_exec"], order["cost"] = format(cum_qty, "f"), format(cum_cost, "f")
+            fee = (price * qty * maker_bps / 10_000).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+            trade_no = next(self._exec_ids)
+            done = cum_qty >= Decimal(order["vol"])
+            item = self._order_item(txid, order, "trade",
+                                    "filled" if done else "partially_filled")
+            item.update(exec_id=f"T{trade_no:05d}-LOCAL-EXEC", trade_id=trade_no,
+                        last_qty=_jnum(qty), last_price=_jnum(price), liquidity_ind="m",
+                        cost=_jnum(price * qty), fee_usd_equiv=_jnum(fee),
+                        fees=[{"asset": info["quote"], "qty": _jnum(fee)} if fee_asset is None
+                              else {"asset": fee_asset, "qty": _jnum(fee * 100)}])
+            self.trades_history[item["exec_id"]] = {
+                "ordertxid": txid, "pair": info["key"],
+                "time": float((Decimal(self.clock_ns()) / 10**9).quantize(Decimal("0.0001"))),
+                "type": order["descr"]["type"], "ordertype": order["descr"]["ordertype"],
+                "price": format(price, "f"), "cost": format(price * qty, "f"),
+                "fee": format(fee, "f"), "vol": format(qty, "f"), "trade_id": trade_no,
+                "maker": True}
+            self._publish([item])
+            if done:
+                self._close_order(txid, "filled")
+            return item
+
     def _trades_history_page(self, form: dict[str, str]) -> dict[str, Any]:
         """Kraken's TradesHistory: newest first, ``start``/``end`` exclusive Unix seconds,
         50 per page from ``ofs``, ``count`` of every match."""

@@ -18,7 +18,9 @@ from argus_venue_kraken.testing.rest import LocalKrakenRest
 
 @attrs.frozen
 class Send:
-    """Send a frame: a dict (JSON-encoded) or a str (sent verbatim, e.g. malformed)."""
+    """Send a frame: a dict (JSON-encoded) or a str (sent verbatim, e.g. malformed), or a
+    callable returning one, called when the script gets here (a frame built from what
+    the exchange did meanwhile)."""
 
     frame: Any
 
@@ -124,7 +126,7 @@ class LocalKrakenWs:
         try:
             for step in steps:
                 if isinstance(step, Send):
-                    frame = step.frame
+                    frame = step.frame() if callable(step.frame) else step.frame
                     await ws.send(frame if isinstance(frame, str) else json.dumps(frame))
                 elif isinstance(step, AwaitSubscribe):
                     def seen(step: AwaitSubscribe = step) -> bool:
