@@ -82,6 +82,19 @@ FORECAST_RANGES = {"mu": (-1e6, 1e6), "sigma": (1e-150, 1e6), "confidence": (0.0
                    "p_win": (0.0, 1.0), "payoff": (-1e6, 1e6)}
 #: Most CPU seconds a worker may report (it reports its own; the host only reads it).
 MAX_CPU_REPORT = 1e9
+#: Most characters of a worker's text the host redacts at once, and of a failure's message.
+#: ``redact`` (the core's) takes time quadratic in some texts ('-secret' * n: 56 KB took
+#: 20 s), so a reply's text is cut *before* it is redacted: a 3.5 MB cancel reason held
+#: the running loop for hours.  The cut keeps a key that starts within what is kept whole.
+MAX_REDACTED = 1000
+MAX_MESSAGE = 4000
+
+
+def _shown(names: Any, limit: int = 3) -> str:
+    """A few of a reply's key names, each cut short (a key may be megabytes long)."""
+    items = sorted(str(n)[:40] for n in names)
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return f"{items[:limit]}{more}"
 
 
 class WorkerFailure(SandboxError):
@@ -92,6 +105,10 @@ class WorkerFailure(SandboxError):
     """
 
     def __init__(self, kind: str, message: str) -> None:
+        # Bounded here, once for every path: the message goes to the log and the ledger's
+        # risk events, each of which redacts it (see MAX_REDACTED).
+        if len(message) > MAX_MESSAGE:
+            message = f"{message[:MAX_MESSAGE]}... [{len(message) - MAX_MESSAGE} more characters]"
         super().__init__(message)
         self.kind = kind
 
@@ -578,8 +595,8 @@ class SandboxedStrategy(Strategy):
         if reply.get("ok") is False:
             if self.worker is not None:
                 self.worker.kill()
-            raise WorkerFailure("exception", f"strategy {self.name!r} raised "
-                                             f"{redact(str(reply.get('error')))[:500]}")
+            error = redact(str(reply.get("error"))[:MAX_REDACTED])[:500]
+            raise WorkerFailure("exception", f"strategy {self.name!r} raised {error}")
         if reply.get("ok") is not True or not isinstance(reply.get("intents"), list):
             raise self._malformed("reply is not {ok: true, intents: [...], state: {...}}")
         raw, state = reply["intents"], reply.get("state")
@@ -605,7 +622,7 @@ class SandboxedStrategy(Strategy):
                 continue
             extra = set(item) - INTENT_KEYS
             if extra:
-                raise self._malformed(f"intent {i} has unknown keys {sorted(extra)}")
+                raise self._malformed(f"intent {i} has unknown keys {_shown(extra)}")
             problem = _intent_problem(item)
             if problem:
                 raise self._malformed(f"intent {i} is invalid: {problem}")
@@ -614,7 +631,7 @@ class SandboxedStrategy(Strategy):
                                       f"{str(item.get('instrument_id'))[:80]!r} that this "
                                       f"strategy has not received events for")
             if "reason" in item:  # a string (checked above): redacted and short
-                item = {**item, "reason": redact(item["reason"][:1000])[:200]}
+                item = {**item, "reason": redact(item["reason"][:MAX_REDACTED])[:200]}
             try:
                 intents.append(converter.structure({**item, "strategy": self.name}, Intent))
             except (DataError, cattrs.BaseValidationError, TypeError, ValueError,
@@ -630,7 +647,7 @@ class SandboxedStrategy(Strategy):
         strategy's own working orders (never anyone else's: the strategy is the host's)."""
         extra = set(item) - CANCEL_KEYS
         if extra:
-            raise self._malformed(f"intent {i} (a cancel) has unknown keys {sorted(extra)}")
+            raise self._malformed(f"intent {i} (a cancel) has unknown keys {_shown(extra)}")
         if item["cancel"] is not True:
             raise self._malformed(f"intent {i}: cancel must be true")
         instrument = item.get("instrument_id")
@@ -640,7 +657,7 @@ class SandboxedStrategy(Strategy):
         reason = item.get("reason", "")
         if not isinstance(reason, str):
             raise self._malformed(f"intent {i}: reason must be text")
-        return CancelIntent(self.name, instrument, redact(reason)[:200])
+        return CancelIntent(self.name, instrument, redact(reason[:MAX_REDACTED])[:200])
 
     def _known(self, instrument: Any) -> bool:
         """An instrument id this strategy has received events for (any JSON may come in)."""
