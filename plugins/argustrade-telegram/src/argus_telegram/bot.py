@@ -44,11 +44,11 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
-from argus_core import ConfigError
+from argus_core import ConfigError, redact
 from argus_telegram import commands
 from argus_telegram.config import TelegramSettings
 from argus_telegram.ledger_view import LedgerWatcher, describe_state
-from argus_telegram.outbox import Notice, Outbox, RateLimiter
+from argus_telegram.outbox import MAX_MESSAGE_CHARS, Notice, Outbox, RateLimiter, cut_html
 
 log = logging.getLogger(__name__)
 _TAG = re.compile(r"<[^>]*>")
@@ -58,6 +58,11 @@ BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 #: A message to the chats is given up after this many failed tries (never a critical one
 #: while the bot runs; at shutdown the flush deadline ends it).
 MAX_TRIES = 8
+#: Updates asked for: new messages only (an edit, a channel post or a button press is
+#: never a command; :meth:`TelegramBot._handle` ignores them should they come anyway).
+ALLOWED_UPDATES = ["message"]
+#: At most this many getUpdates pages are skipped at start-up (100 updates each).
+MAX_STALE_PAGES = 20
 
 
 class Outcome(enum.Enum):
@@ -69,18 +74,21 @@ class Outcome(enum.Enum):
 
 
 class TokenMask(logging.Filter):
-    """Replaces the bot token in log records of the loggers it is attached to."""
+    """Replaces the bot token, and anything else credential-shaped (``argus_core.redact``:
+    a key a person pasted into a command, which PTB's debug log of ``getUpdates``
+    repeats), in log records of the loggers it is attached to."""
 
     def __init__(self, token: str) -> None:
         super().__init__()
         self.token = token
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Mask the token in the message and its arguments; keep the record."""
-        if self.token:
-            message = record.getMessage()
-            if self.token in message:
-                record.msg, record.args = message.replace(self.token, "<token>"), None
+        """Mask the token and credentials in the message and its arguments; keep the
+        record."""
+        message = record.getMessage()
+        masked = redact(message.replace(self.token, "<token>") if self.token else message)
+        if masked != message:
+            record.msg, record.args = masked, None
         return True
 
 
@@ -117,7 +125,10 @@ class TelegramBot:
         self.watcher = LedgerWatcher(self.run_dir)
         self.username: str | None = None
         self.refused: list[tuple[int, str, str]] = []  # (chat id, user, command) refused
-        self._told: set[int] = set()  # chats told they may not use the bot
+        self._told: set[tuple[int, int | None]] = set()  # (chat, user) told they may not
+        #: Commands from allowed chats left waiting before this bot started: not obeyed
+        #: (a /resume typed for an earlier run, a kill the last process already handled).
+        self.stale: list[tuple[int, str]] = []  # (chat id, command)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -219,10 +230,41 @@ class TelegramBot:
                 raise ConfigError(
                     f"[plugins.telegram] base_url {self.settings.base_url}: getMe failed "
                     f"({type(exc).__name__}: {self._masked(str(exc), token)})") from None
+            await self._skip_stale_updates(bot)
             await self._serve(bot)
         finally:
             with contextlib.suppress(Exception):  # closing the HTTP pool is best effort
                 await bot.shutdown()
+
+    async def _skip_stale_updates(self, bot: Bot) -> None:
+        """Confirm, without obeying, every update waiting before this bot started.
+
+        Telegram keeps unconfirmed updates for a day: a ``/resume`` typed for an earlier
+        run, or a ``/kill`` the previous process of this run handled but had not yet
+        confirmed when it stopped, would otherwise be obeyed (again) now.  Runs before
+        the bot says it is ready, so a command sent after start-up is never skipped."""
+        seen: set[int] = set()
+        for _ in range(MAX_STALE_PAGES):
+            try:
+                updates = await bot.get_updates(offset=self._offset, timeout=0,
+                                                allowed_updates=ALLOWED_UPDATES)
+            except TelegramError as exc:
+                log.warning("telegram: could not skip the updates left from before start-up "
+                            "(%s); they may be obeyed", type(exc).__name__)
+                return
+            if not updates:
+                return
+            for update in updates:
+                self._offset = update.update_id + 1
+                message = update.message
+                if message is not None and message.text and message.chat is not None \
+                        and message.text.startswith("/") \
+                        and message.chat.id in self.settings.chat_ids \
+                        and update.update_id not in seen:  # one sent twice is one
+                    seen.add(update.update_id)
+                    self.stale.append((message.chat.id, commands.shown(message.text)))
+            log.warning("telegram: skipped %d update(s) sent before this bot started",
+                        len(updates))
 
     async def _serve(self, bot: Bot) -> None:
         self.username = bot.bot.username
@@ -231,6 +273,11 @@ class TelegramBot:
                  len(self.settings.chat_ids))
         self.notify(Notice("run", f"▶️ Argus run <code>{escape(self.run_id)}</code> "
                                   f"({escape(self.mode)}) started; /help lists the commands"))
+        if self.stale:  # to every chat (whatever ``events`` says): a person is waiting
+            self.outbox.put(Notice("run", f"⚠️ Not obeyed: {len(self.stale)} command(s) sent "
+                                          f"before this bot started (for an earlier run, or "
+                                          f"already handled); send again what you still "
+                                          f"want", critical=True))
         poller = asyncio.create_task(self._poll_updates(bot))
         watcher = asyncio.create_task(self._watch_ledger())
         sender = asyncio.create_task(self._send_loop(bot))
@@ -319,6 +366,7 @@ class TelegramBot:
         """Send ``text`` to every chat; False when no chat got it for a reason that may
         pass (the message is then queued again, first)."""
         outcomes = []
+        text = redact(text)  # a credential quoted in a ledger row never reaches a chat
         for chat_id in self.settings.chat_ids:
             outcome = await self._call(functools.partial(
                 bot.send_message, chat_id, text, parse_mode=PARSE_MODE),
@@ -367,7 +415,7 @@ class TelegramBot:
             try:
                 updates = await bot.get_updates(
                     offset=self._offset, timeout=self.settings.poll_timeout_s,
-                    allowed_updates=["message"])  # PTB adds timeout to read_timeout
+                    allowed_updates=ALLOWED_UPDATES)  # PTB adds timeout to read_timeout
                 failures = 0
             except RetryAfter as exc:
                 await asyncio.sleep(retry_after_s(exc))
@@ -383,6 +431,10 @@ class TelegramBot:
                 await asyncio.sleep(delay)
                 continue
             for update in updates:
+                if self._offset is not None and update.update_id < self._offset:
+                    # Sent again (a replay, a server that ignored the offset): handled once.
+                    log.warning("telegram: update %d seen before; ignored", update.update_id)
+                    continue
                 self._offset = update.update_id + 1  # confirms it: never handled twice
                 try:
                     await self._handle(bot, update)
@@ -391,23 +443,44 @@ class TelegramBot:
                                   update.update_id, exc)
 
     async def _handle(self, bot: Bot, update: Update) -> None:
-        message = update.effective_message
-        if message is None or not message.text or message.chat is None:
+        message = update.message
+        if message is None:
+            # An edit (of /status into /kill), a channel post (no sender), a button press:
+            # never a command.  Only new messages are asked for; this is the guard.
+            kinds = [k for k in ("edited_message", "channel_post", "edited_channel_post",
+                                 "callback_query") if getattr(update, k, None) is not None]
+            log.warning("telegram: update %d ignored (%s: not a new message)",
+                        update.update_id, ", ".join(kinds) or "no message")
+            return
+        if not message.text or message.chat is None:
             return
         user = message.from_user
         name = (user.username or user.first_name or str(user.id)) if user else "unknown"
         command = commands.parse(message.text, message.chat.id, name, self.username)
         if command is None:
             return
-        if message.chat.id not in self.settings.chat_ids:
-            self.refused.append((message.chat.id, name, command.name))
-            log.warning("telegram: refused /%s from chat %s (%s): not in [plugins.telegram] "
-                        "chat_ids", command.name, message.chat.id, name)
-            if message.chat.id not in self._told:  # once per chat: a flood costs nothing
-                self._told.add(message.chat.id)
-                await self._reply(bot, message, "This chat may not use this bot.")
+        chat_id, user_id = message.chat.id, (user.id if user else None)
+        shown = f"/{command.name}" if command.name else \
+            commands.shown(message.text.split(maxsplit=1)[0])
+        why = self._refusal(chat_id, user_id)
+        if why is not None:
+            self.refused.append((chat_id, command.user, command.name or shown))
+            log.warning("telegram: refused %s from chat %s (user %s, %s): %s", shown,
+                        chat_id, user_id, commands.shown(command.user), why)
+            if (chat_id, user_id) not in self._told:  # once each: a flood costs nothing
+                self._told.add((chat_id, user_id))
+                await self._reply(bot, message, "This chat may not use this bot."
+                                  if chat_id not in self.settings.chat_ids
+                                  else "You may not use this bot.")
             return
-        log.info("telegram: /%s from chat %s (%s)", command.name, message.chat.id, name)
+        if message.forward_origin is not None or message.is_automatic_forward:
+            # Someone else's words: a forwarded /kill is not this person asking.
+            log.warning("telegram: forwarded %s in chat %s not obeyed", shown, chat_id)
+            await self._reply(bot, message, "Forwarded commands are not obeyed; send the "
+                                            "command yourself.")
+            return
+        log.info("telegram: %s from chat %s (%s)", shown, chat_id,
+                 commands.shown(command.user))
         if command.name in commands.CONTROL_COMMANDS:
             await self._control(bot, message, command)
         elif command.name == "report":
@@ -418,6 +491,14 @@ class TelegramBot:
             await self._reply(bot, message, await asyncio.to_thread(self._read, command.name))
         else:
             await self._reply(bot, message, f"Unknown command. Try:\n{commands.HELP}")
+
+    def _refusal(self, chat_id: int, user_id: int | None) -> str | None:
+        """Why a command from ``user_id`` in ``chat_id`` is not obeyed, or None."""
+        if chat_id not in self.settings.chat_ids:
+            return "not in [plugins.telegram] chat_ids"
+        if self.settings.user_ids and user_id not in self.settings.user_ids:
+            return "not in [plugins.telegram] user_ids"
+        return None
 
     def _read(self, name: str) -> str:
         readers: dict[str, Callable[[Path], str]] = {
@@ -433,14 +514,21 @@ class TelegramBot:
 
     async def _control(self, bot: Bot, message: Message, command: commands.Command) -> None:
         try:
-            latch = await asyncio.to_thread(commands.set_trading_state, self.run_dir, command)
+            latch, written = await asyncio.to_thread(commands.set_trading_state,
+                                                     self.run_dir, command)
         except Exception as exc:
             log.error("telegram: /%s could not write the ledger: %s", command.name, exc)
             await self._reply(bot, message, f"/{command.name} FAILED: {type(exc).__name__}: "
                                             f"{exc}"[:500], html=False)
             return
+        if not written:
+            log.info("telegram: /%s by %s changed nothing (trading already %s)",
+                     command.name, commands.shown(command.by), latch.get("state"))
+            await self._reply(bot, message, "Nothing changed: trading is already "
+                              + describe_state(latch) + ".")
+            return
         log.warning("telegram: trading state set to %s by %s (%s)", latch["state"],
-                    command.by, latch["reason"])
+                    commands.shown(command.by), commands.shown(latch["reason"], 200))
         await self._reply(bot, message, "Done: trading " + describe_state(latch)
                           + "; the loop adopts it at its next commit.")
 
@@ -463,6 +551,10 @@ class TelegramBot:
     async def _reply(self, bot: Bot, message: Message, text: str, *, html: bool = True
                      ) -> None:
         # A person asked: replies skip the batch and the per-minute cap, keep the spacing.
+        text = redact(text)
+        if len(text) > MAX_MESSAGE_CHARS:  # Telegram refuses longer ones: cut, still answer
+            text = cut_html(text, MAX_MESSAGE_CHARS) if html else \
+                text[:MAX_MESSAGE_CHARS - 1] + "…"
         await self._call(functools.partial(
             bot.send_message, message.chat.id, text, parse_mode=PARSE_MODE if html else None),
             what=f"reply to {message.chat.id}")

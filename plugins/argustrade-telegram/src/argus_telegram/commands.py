@@ -11,9 +11,11 @@ loop adopts it at its next commit.  Every function here blocks: the bot calls th
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
+import unicodedata
 from datetime import UTC, datetime
 from decimal import Decimal
 from html import escape
@@ -22,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from argus_core import LEDGER_FILE, Ledger, LedgerError, TradingState
+from argus_core import LEDGER_FILE, Ledger, LedgerError, TradingState, redact
 from argus_telegram import ledger_view
 from argus_telegram.ledger_view import CONTROL_STATE
 
@@ -40,6 +42,14 @@ ADOPTION = {None: "", True: ", adopted by the loop",
 #: Commands that change the run (everything else only reads).
 CONTROL_COMMANDS = ("kill", "flatten", "resume")
 READ_COMMANDS = ("status", "positions", "pnl", "report", "thoughts", "help", "start")
+#: Longest reason kept (as the dashboard's): a reason is for people, and a reply quoting a
+#: longer one would pass Telegram's 4096-character limit and never arrive.
+MAX_REASON = 500
+#: Longest name of a person kept in the latch's ``by``.
+MAX_NAME = 64
+#: Bot API command names: ASCII letters, digits and ``_``, 1-32 of them.  Anything else
+#: (``/ｋｉｌｌ``, a Kelvin sign that ``str.lower`` turns into ``k``) is no command of ours.
+_NAME = re.compile(r"[A-Za-z0-9_]{1,32}")
 
 
 @attrs.frozen
@@ -59,34 +69,86 @@ class Command:
 
 def parse(text: str, chat_id: int, user: str, bot_username: str | None) -> Command | None:
     """The command in a message's text; None when it is not one, or addressed to another
-    bot (``/status@other_bot``)."""
+    bot (``/status@other_bot``).  A name that is not plain ASCII (a look-alike such as
+    ``/ｋｉｌｌ``) parses as the empty name, which no command has: it is answered as an
+    unknown command, never obeyed."""
     if not text.startswith("/"):
         return None
-    head, _, args = text.strip().partition(" ")
+    parts = text.split(maxsplit=1)  # any white space ends the name: "/kill\nreason" too
+    head, args = parts[0], (parts[1] if len(parts) > 1 else "")
     name, _, addressee = head[1:].partition("@")
     if addressee and bot_username and addressee.lower() != bot_username.lower():
         return None
-    return Command(name.lower(), args.strip(), chat_id, user)
+    name = name.lower() if _NAME.fullmatch(name) else ""
+    return Command(name, args.strip(), chat_id, clean_text(user, MAX_NAME) or "unknown")
 
 
-def set_trading_state(run_dir: Path, command: Command) -> dict[str, Any]:
+def clean_text(text: str, limit: int) -> str:
+    """``text`` as one line a person can read: control and format characters (escape
+    sequences, NULs, bidi overrides) become spaces, runs of white space one space,
+    credentials ``[REDACTED]`` (``argus_core.redact``, as ``argus kill`` does), and at
+    most ``limit`` characters (the last an ellipsis when cut)."""
+    text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
+    text = redact(" ".join(text.split()))
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """``text`` for a log line: escaped (no forged lines), cut."""
+    return ascii(text[:limit])
+
+
+def _current(ledger: Ledger) -> dict[str, Any] | None:
+    """The latch as stored, or None when unset or unreadable."""
+    raw = ledger.get_control(CONTROL_STATE)
+    try:
+        value = json.loads(raw) if raw is not None else None
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def unchanged_by(name: str, current: dict[str, Any] | None) -> bool:
+    """Whether ``/name`` would change nothing: ``/resume`` while ACTIVE, ``/kill`` while
+    HALTED, ``/flatten`` while HALTED and flattening (a second one is handled once)."""
+    state = (current or {}).get("state", TradingState.ACTIVE.value)
+    if name == "resume":
+        return bool(state == TradingState.ACTIVE.value)
+    if state != TradingState.HALTED.value:
+        return False
+    return name == "kill" or bool(current and current.get("flatten"))
+
+
+def set_trading_state(run_dir: Path, command: Command) -> tuple[dict[str, Any], bool]:
     """Write the latch for ``/kill``, ``/flatten`` or ``/resume`` as ``argus kill`` does,
-    plus who asked; returns what was written."""
+    plus who asked; returns the latch now in force and whether this command wrote it
+    (False: it would have changed nothing, see :func:`unchanged_by`, and nothing was
+    written).  The reason is cleaned (:func:`clean_text`) before it is stored."""
     if not (Path(run_dir) / LEDGER_FILE).exists():
         raise LedgerError(f"{run_dir}: no {LEDGER_FILE}; is the run started?")
+    reason = clean_text(command.args, MAX_REASON)
     if command.name == "resume":
         latch: dict[str, Any] = {
             "state": TradingState.ACTIVE.value,
-            "reason": command.args or "cleared by a person with /resume on Telegram"}
+            "reason": reason or "cleared by a person with /resume on Telegram"}
     else:
         latch = {"state": TradingState.HALTED.value,
-                 "reason": command.args or f"killed by a person with /{command.name} on "
-                                           f"Telegram",
+                 "reason": reason or f"killed by a person with /{command.name} on Telegram",
                  "flatten": command.name == "flatten"}
     latch["by"] = command.by
     with Ledger.in_dir(run_dir) as ledger:
-        ledger.set_control(CONTROL_STATE, json.dumps(latch), time.time_ns())
-    return latch
+        ledger.begin()  # read and write in one transaction: no change slips in between
+        try:
+            current = _current(ledger)
+            if unchanged_by(command.name, current):
+                ledger.rollback()
+                return current or {"state": TradingState.ACTIVE.value}, False
+            ledger.put_control(CONTROL_STATE, json.dumps(latch), time.time_ns())
+        except BaseException:
+            ledger.rollback()
+            raise
+        ledger.commit()
+    return latch, True
 
 
 def _when(ts_ns: int | None) -> str:

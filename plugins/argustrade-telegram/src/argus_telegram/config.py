@@ -25,10 +25,10 @@ EVENT_KINDS = ("fills", "states", "risk", "rollbacks", "drift", "run")
 def _check_chat_ids(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, list) or not all(
             isinstance(c, int) and not isinstance(c, bool) for c in value):
-        raise ValueError(f"{attribute.name}: a list of integer chat ids, e.g. [123456789] "
-                         f"(a group's id is negative), not {value!r}")
+        raise ValueError(f"{attribute.name}: a list of integer ids, e.g. [123456789] "
+                         f"(a group's chat id is negative), not {value!r}")
     if len(set(value)) != len(value):
-        raise ValueError(f"{attribute.name}: a chat id is listed twice")
+        raise ValueError(f"{attribute.name}: an id is listed twice")
 
 
 def _check_events(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -55,6 +55,9 @@ class TelegramSettings:
             ``$file:PATH``); read at start-up and never logged.
         chat_ids: chats that receive notifications and whose commands are obeyed; commands
             from any other chat are refused and logged.
+        user_ids: when set, only these people's commands are obeyed, and only in the
+            chats of ``chat_ids`` (in an allowed group, anyone else is refused); empty, the
+            default: anyone who can write in an allowed chat.
         base_url: the Bot API's base URL (the token and ``/method`` follow it); point it at a
             local stand-in (``argus_telegram.testing``) for offline tests.
         base_file_url: the Bot API's base URL for file downloads.
@@ -77,6 +80,7 @@ class TelegramSettings:
 
     token: Secret | None = attrs.field(default=None, validator=_check_token)
     chat_ids: list[int] = attrs.field(factory=list, validator=_check_chat_ids)
+    user_ids: list[int] = attrs.field(factory=list, validator=_check_chat_ids)
     base_url: str = attrs.field(default="https://api.telegram.org/bot",
                                 validator=url_scheme("http", "https"))
     base_file_url: str = attrs.field(default="https://api.telegram.org/file/bot",

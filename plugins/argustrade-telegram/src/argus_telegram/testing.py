@@ -120,6 +120,14 @@ class BotApiStandIn:
     def send_command(self, chat_id: int, text: str, *, username: str = "alice",
                      user_id: int | None = None, chat_type: str = "private") -> int:
         """A person types ``text`` in chat ``chat_id``: queue the update; its id."""
+        return self.push_update({"message": self.make_message(
+            chat_id, text, username=username, user_id=user_id, chat_type=chat_type)})[0]
+
+    def make_message(self, chat_id: int, text: str, *, username: str = "alice",
+                     user_id: int | None = None, chat_type: str = "private",
+                     **fields: Any) -> dict[str, Any]:
+        """A Message object as the Bot API sends it (``fields`` added: a
+        ``forward_origin``, ``sender_chat``...), for :meth:`push_update`."""
         command = text.split(" ", 1)[0]
         user = {"id": user_id or abs(chat_id), "is_bot": False, "first_name": username.title(),
                 "username": username, "language_code": "en"}
@@ -129,16 +137,29 @@ class BotApiStandIn:
         else:
             chat["title"] = "Argus desk"
         self._chats[chat_id] = chat
-        update_id = next(self._update_ids)
         message = {"message_id": next(self._message_ids), "from": user, "chat": chat,
-                   "date": int(time.time()), "text": text}
+                   "date": int(time.time()), "text": text, **fields}
         if text.startswith("/"):
             message["entities"] = [{"offset": 0, "length": len(command),
                                     "type": "bot_command"}]
+        return message
+
+    def push_update(self, *updates: dict[str, Any]) -> list[int]:
+        """Queue raw Updates at once (an ``edited_message``, a ``channel_post``, a
+        ``callback_query``, or one whose ``update_id`` was sent before, as a replay);
+        each without an ``update_id`` gets the next.  Returns their ids."""
+        queued = [dict(u) for u in updates]
+        for update in queued:
+            if "update_id" not in update:
+                update["update_id"] = self.next_update_id()
         with self._cond:
-            self._updates.append({"update_id": update_id, "message": message})
+            self._updates.extend(queued)
             self._cond.notify_all()
-        return update_id
+        return [int(u["update_id"]) for u in queued]
+
+    def next_update_id(self) -> int:
+        """A fresh update id (to push one update twice under it)."""
+        return next(self._update_ids)
 
     def fail_next(self, method: str, kind: str, *, retry_after: int = 1, status: int = 502,
                   times: int = 1) -> None:
