@@ -34,6 +34,10 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _INV53 = 1.0 / 9007199254740992.0  # 2**-53
+#: A resampled path is flat (Sharpe 0) when its P&L's standard deviation is at most this
+#: share of its root mean square: the kernel's one-pass variance of n equal P&Ls is not
+#: 0 but rounding noise of ~1e-8 of their size (a per-trade Sharpe of ~1e8 was reported).
+_FLAT_SD = 1e-5
 
 
 @numba.njit(cache=True, inline="always")
@@ -106,7 +110,9 @@ def _bootstrap_kernel(pnl: np.ndarray, n_paths: int, n_trades: int, p_new: float
         ruined[i] = ruin
         mean = s1 / n_trades
         var = (s2 - n_trades * mean * mean) / (n_trades - 1) if n_trades > 1 else 0.0
-        sharpe[i] = mean / math.sqrt(var) if var > 0 else 0.0
+        # Flat paths (sd within rounding of the one-pass sums) have Sharpe 0, not ~1e8.
+        flat = var <= _FLAT_SD * _FLAT_SD * (s2 / n_trades)
+        sharpe[i] = 0.0 if flat else mean / math.sqrt(var)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -218,8 +224,9 @@ def path_stats_numpy(pnl: np.ndarray, indices: np.ndarray, initial: float,
     max_dd = np.maximum(dd.max(axis=1), 0.0)
     ruined = np.asarray((equity <= ruin_level).any(axis=1))
     sd = draws.std(axis=1, ddof=1) if draws.shape[1] > 1 else np.zeros(draws.shape[0])
+    rms = np.sqrt(np.mean(draws * draws, axis=1))
     with np.errstate(divide="ignore", invalid="ignore"):
-        sharpe = np.where(sd > 0, draws.mean(axis=1) / sd, 0.0)
+        sharpe = np.where(sd > _FLAT_SD * rms, draws.mean(axis=1) / sd, 0.0)
     return BootstrapPaths(max_dd, equity[:, -1].copy(), ruined, sharpe)
 
 

@@ -38,8 +38,17 @@ from argus_lab import stats
 from argus_lab.bootstrap import BootstrapPaths, batch_tasks, bootstrap_batch, summarise
 from argus_lab.config import LabSettings, family_of, lab_dir, lab_settings
 from argus_lab.executor import Executor, SerialExecutor, make_executor
+from argus_lab.ratios import per_obs_sharpe
 from argus_lab.regime import REGIME_NAMES, vol_regimes
-from argus_lab.sweep import PointTask, outcome_of, returns_matrix, run_point, run_sweep
+from argus_lab.sweep import (
+    PointTask,
+    gate_sharpe,
+    outcome_of,
+    returns_matrix,
+    run_point,
+    run_sweep,
+    trial_sharpe,
+)
 from argus_lab.trials import open_lab_ledger, record_trial, store_summary, trial_stats
 from argus_lab.walkforward import walk_forward, walk_forward_splits
 
@@ -113,12 +122,22 @@ def regime_stress(returns: np.ndarray, ts_ns: np.ndarray, label_ts: np.ndarray,
     """Per regime: bars, annualised Sharpe, compounded return and max drawdown of the
     returns whose period *started* in that regime (the label known when it began).
 
+    ``ts_ns`` are the returns' end stamps: return ``i`` starts at ``ts_ns[i - 1]``, so its
+    regime is the last label stamped at or before that; the first return's start is
+    not given, so it takes the last label stamped strictly before its end.  (Counting
+    back two labels from the end stamp, as this did, is the same only when every equity
+    row has a label: with rows of another instrument between the labelled bars it gave
+    the regime of the bar before.)  A flat subset has Sharpe 0
+    (:func:`argus_lab.ratios.is_flat`).
+
     ``periods`` is observations per year, measured from the whole record's timestamps
     (:func:`~argus_core.metrics.observations_per_year`): a regime's returns are a subset
     of one series, so they share its sampling rate."""
     if label_ts.size == 0 or returns.size == 0:
         return {}
-    pos = np.searchsorted(label_ts, ts_ns, side="right") - 2  # label at the previous bar
+    pos = np.empty(ts_ns.size, dtype=np.int64)
+    pos[0] = np.searchsorted(label_ts, ts_ns[0], side="left") - 1
+    pos[1:] = np.searchsorted(label_ts, ts_ns[:-1], side="right") - 1
     lab = np.where(pos >= 0, labels[np.clip(pos, 0, None)], -1)
     out = {}
     for code, name in REGIME_NAMES.items():
@@ -127,9 +146,8 @@ def regime_stress(returns: np.ndarray, ts_ns: np.ndarray, label_ts: np.ndarray,
             continue
         eq = np.cumprod(1.0 + r)
         peak = np.maximum.accumulate(np.concatenate([[1.0], eq]))[1:]
-        sd = float(r.std(ddof=1))
         out[name] = {"bars": int(r.size),
-                     "sharpe": float(r.mean() / sd * math.sqrt(periods)) if sd > 0 else 0.0,
+                     "sharpe": per_obs_sharpe(r) * math.sqrt(periods),
                      "total_return": float(eq[-1] - 1.0),
                      "max_drawdown": float(np.max((peak - eq) / peak))}
     return out
@@ -240,16 +258,17 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
                             for c in costs}
         details["cost_overrides"] = {t.point_id: t.overrides for t in tasks}
         worst = costs[-1]
-        if float(worst.metrics.get("sharpe", 0.0)) < g.min_sharpe_at_max_cost:
-            kill.append(f"cost sensitivity: annualised Sharpe {worst.metrics.get('sharpe', 0):.2f}"
+        worst_sharpe = gate_sharpe(worst)
+        if not worst_sharpe >= g.min_sharpe_at_max_cost:  # NaN (a ruined run) fails too
+            kill.append(f"cost sensitivity: annualised Sharpe {worst_sharpe:.2f}"
                         f" at {worst.point_id} is below {g.min_sharpe_at_max_cost}")
         n_plays = int(base.trade_pnls.size)
         details["n_plays"] = n_plays
         if n_plays < g.min_trades:
             hold.append(f"evidence: {n_plays} realised plays < {g.min_trades}")
-        record_trial(lab_ledger, family, f"base:{tag}", float(base.metrics.get("sharpe_per_obs",
-                                                                               0.0)),
-                     int(base.returns.size), source="gates")
+        record_trial(lab_ledger, family, f"base:{tag}",
+                     trial_sharpe(base.metrics, base.returns), int(base.returns.size),
+                     source="gates")
 
         # Sweep (resumable) -> the variant set for walk-forward and the reality check.
         grid = settings.sweep.grid()
@@ -288,7 +307,7 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
                 kill.append(f"walk-forward: only {wf.positive_share:.0%} of "
                             f"{len(wf.folds)} folds made money out of sample "
                             f"(need {wf_cfg.min_positive_share:.0%})")
-            if wf.oos_sharpe < wf_cfg.min_oos_sharpe:
+            if not wf.oos_sharpe >= wf_cfg.min_oos_sharpe:  # NaN fails
                 kill.append(f"walk-forward: stitched out-of-sample Sharpe {wf.oos_sharpe:.3f} "
                             f"per bar ({wf.oos_sharpe_annualised:.2f} annualised) < "
                             f"{wf_cfg.min_oos_sharpe} per bar")
@@ -321,7 +340,7 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
             details["dsr"] = {"dsr": dsr, "sharpe_per_obs": mom.sharpe, "n_obs": mom.n_obs,
                               "skew": mom.skew, "kurtosis": mom.kurtosis,
                               "n_trials": n_trials, "var_trials_sr": var_sr}
-            if dsr < g.dsr_kill:
+            if not dsr >= g.dsr_kill:  # NaN fails
                 kill.append(f"DSR {dsr:.3f} < {g.dsr_kill} after {n_trials} trials")
             elif dsr < g.dsr_deploy:
                 hold.append(f"DSR {dsr:.3f} < {g.dsr_deploy} after {n_trials} trials")
@@ -365,10 +384,10 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
             details["regimes"] = per
             details["regime_source"] = source
             for name, r in per.items():
-                if r["max_drawdown"] > g.max_regime_drawdown:
+                if not r["max_drawdown"] <= g.max_regime_drawdown:  # NaN fails
                     kill.append(f"regime stress: {name} regime drawdown {r['max_drawdown']:.1%} "
                                 f"> {g.max_regime_drawdown:.0%}")
-                if r["sharpe"] < g.min_regime_sharpe:
+                if not r["sharpe"] >= g.min_regime_sharpe:  # NaN fails
                     kill.append(f"regime stress: {name} regime annualised Sharpe "
                                 f"{r['sharpe']:.2f} < {g.min_regime_sharpe}")
             if not per:

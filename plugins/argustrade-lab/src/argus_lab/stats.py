@@ -39,6 +39,7 @@ import numpy as np
 from scipy import stats as _st
 
 from argus_core import DataError
+from argus_lab.ratios import is_flat
 
 #: Euler-Mascheroni constant (used by the expected maximum of N Gaussian draws).
 EULER_GAMMA = 0.5772156649015329
@@ -141,16 +142,17 @@ def return_moments(returns: Sequence[float] | np.ndarray) -> ReturnMoments:
     """Sharpe (per observation, ddof=1 std), skew and non-excess kurtosis of ``returns``.
 
     Skew and kurtosis are the population (biased) standardised moments, as in the
-    papers' code.  A flat series has Sharpe 0, skew 0 and kurtosis 3.
+    papers' code.  A flat series (:func:`argus_lab.ratios.is_flat`: constant up to float
+    rounding) has Sharpe 0, skew 0 and kurtosis 3.
     """
     r = np.asarray(returns, dtype=np.float64)
     r = r[np.isfinite(r)]
     n = int(r.size)
     if n < 2:
         raise DataError(f"need at least 2 returns for Sharpe statistics (got {n})")
-    sd = float(r.std(ddof=1))
-    if sd == 0.0:
+    if is_flat(r):
         return ReturnMoments(0.0, 0.0, 3.0, n)
+    sd = float(r.std(ddof=1))
     return ReturnMoments(float(r.mean() / sd), float(_st.skew(r)),
                          float(_st.kurtosis(r, fisher=False)), n)
 

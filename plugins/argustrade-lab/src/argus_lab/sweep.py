@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ import numpy as np
 from argus_core import BacktestResult, Config, Ledger, Strategy, canonical_json
 from argus_core.metrics import basket_map, plays, round_trips
 from argus_lab.executor import DaskExecutor, Executor, SerialExecutor
+from argus_lab.ratios import is_flat, per_obs_sharpe
 from argus_lab.trials import record_trial
 
 #: ``[plugins.lab.sweep] engine``: the kernel where a strategy qualifies, or never.
@@ -70,6 +72,28 @@ class PointOutcome:
     ts_ns: np.ndarray  # end stamp of each return
     trade_pnls: np.ndarray  # per play (legs of a basket summed)
     error: str | None = None
+
+
+def trial_sharpe(metrics: dict[str, Any], returns: np.ndarray) -> float:
+    """The per-observation Sharpe ratio a point enters the trial registry with: the
+    backtest's ``sharpe_per_obs``, except 0 when its returns are flat up to rounding
+    (the core's figure is then ~1e15, which would swamp the variance of the family's
+    Sharpe ratios and deflate every other variant to nothing), and the Sharpe ratio of
+    its finite returns when the core's is not a number (a run whose equity reached 0
+    has 0/0 returns after it; recording NaN is refused and sank the whole sweep)."""
+    value = float(metrics.get("sharpe_per_obs", 0.0))
+    r = np.asarray(returns, dtype=np.float64)
+    if math.isfinite(value) and not is_flat(r):
+        return value
+    return per_obs_sharpe(r[np.isfinite(r)])
+
+
+def gate_sharpe(outcome: PointOutcome) -> float:
+    """A backtest's annualised Sharpe ratio for a gate: ``metrics["sharpe"]``, 0 when its
+    returns are flat up to rounding (:func:`argus_lab.ratios.is_flat`), NaN as it is (a
+    gate must fail it: compare with ``not sharpe >= bar``)."""
+    value = float(outcome.metrics.get("sharpe", 0.0))
+    return 0.0 if is_flat(outcome.returns) else value
 
 
 def play_pnls(ledger: Ledger) -> np.ndarray:
@@ -183,7 +207,7 @@ def run_sweep(config: Config, grid: list[dict[str, Any]], *, ledger: Ledger, lab
                  outcome.error, time.time_ns(), sid, outcome.point_id))
             if not outcome.error and outcome.returns.size > 1:  # same commit (savepoint)
                 record_trial(ledger, family, f"sweep:{sid}:{outcome.point_id}",
-                             float(outcome.metrics.get("sharpe_per_obs", 0.0)),
+                             trial_sharpe(outcome.metrics, outcome.returns),
                              int(outcome.returns.size), source="sweep")
 
     n_done = len(grid) - len(tasks)

@@ -32,6 +32,7 @@ import numpy as np
 
 from argus_core import ConfigError, DataError
 from argus_core.metrics import annualisation_note, annualise
+from argus_lab.ratios import per_obs_sharpe
 
 MODES = ("rolling", "anchored", "purged_kfold")
 
@@ -103,10 +104,7 @@ def walk_forward_splits(n_bars: int, *, mode: str = "rolling", train_bars: int =
 
 
 def _sharpe(r: np.ndarray) -> float:
-    if r.size < 2:
-        return 0.0
-    sd = float(r.std(ddof=1))
-    return float(r.mean() / sd) if sd > 0 else 0.0
+    return per_obs_sharpe(r)  # 0 when flat, constant up to rounding included
 
 
 @attrs.frozen
