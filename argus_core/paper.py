@@ -11,18 +11,39 @@ Rules (each one tested):
   (half-spread + depth per level from ``[paper]``), because the close it was
   decided on is already gone.  An order sent between two of the instrument's
   bars (on another instrument's event) skips the bar in progress: that bar's
-  open is a price from before the order existed.  There are no mid-price fills
+  open is a price from before the order existed.  So does an order sent, once
+  market data was flowing, before its instrument's *first* bar: a bar is
+  stamped at its close and its open time is unknown, so that bar may have
+  opened before the order (an order sent before any market data at all, time
+  0, knew nothing and may fill on the first bar).  There are no mid-price fills
   anywhere.
+* When an instrument has only trade prints (no book, no bar), an order waits
+  for the first print stamped *after* it was sent and takes up to that print's
+  size at its price moved against the trader by the synthetic half-spread and
+  slippage (a print shows a price and a size that traded, not the depth behind
+  them); what it cannot take is cancelled (IOC/market) or rests.
 * Resting limit orders fill, as maker, only when the market trades *through*
-  them (a trade or a bar's range strictly beyond the limit), at the limit: also
-  when a bar opens beyond it, since in a continuous market the first trade past
-  the limit meets the resting order at its price (a gap fill at the open would
-  flatter the backtest).  An order that arrives after the gap is a taker at the
-  next bar's open instead.
+  them (a trade or a bar's range strictly beyond the limit; a touch at exactly
+  the limit does not fill: the queue ahead of the order may have taken it), at
+  the limit: also when a bar opens beyond it, since in a continuous market the
+  first trade past the limit meets the resting order at its price (a gap fill
+  at the open would flatter the backtest).  An order that arrives after the gap
+  is a taker at the next bar's open instead.  A limit order that did not cross
+  at the open (or the print) it arrived on rests from then on, so the rest of
+  *that* bar's range (or that print) may fill it too, with what is left of the
+  bar's depth (``volume x bar_depth_fraction``, less what the order took).
+* Fills never exceed the data's liquidity: a bar's synthetic book shows
+  ``volume x bar_depth_fraction`` per level over five levels each one
+  half-spread worse, a resting order takes at most ``volume x
+  bar_depth_fraction`` of a bar or a print's size; a bar of zero volume fills
+  nothing (an IOC/market order is cancelled, a limit keeps resting).
 * A crossed book (best bid >= best ask: a feed that missed updates) is not
   traded: an IOC/FOK order is cancelled, a resting one waits, as on a stale book.
 * Fees come from the venue's schedule (or ``[paper]`` overrides) and, like
-  slippage, scale with ``cost_multiplier``.  Latency delays activation.
+  slippage, scale with ``cost_multiplier``.  Each fill's fee is kept to 1e-8 of
+  the quote currency (the ledger's unit; half to even) but a positive fee is
+  never rounded to zero: under 5e-9 it is charged as 1e-8.  Latency delays
+  activation.
 """
 
 from __future__ import annotations
@@ -53,6 +74,9 @@ from argus_core.models import (
 from argus_core.serde import converter
 
 SYNTHETIC_LEVELS = 5
+#: ``Working.bar_ns`` of an order sent while market data was flowing but before its
+#: instrument's first bar: that bar may have opened before the order, so it is skipped.
+NO_BAR_YET = -1
 
 
 @attrs.define
@@ -68,8 +92,9 @@ class Working:
     status: OrderStatus = OrderStatus.OPEN
     #: When the order was sent (before latency).
     sent_ns: int = 0
-    #: Close time of the instrument's latest bar the order has seen (None: none yet): a
-    #: bar may fill the order only if the bar before it closed at or after ``sent_ns``.
+    #: Close time of the instrument's latest bar the order has seen (None: none, and the
+    #: order was sent before any market data; ``NO_BAR_YET``: none, sent on other data):
+    #: a bar may fill the order only if the bar before it closed at or after ``sent_ns``.
     bar_ns: int | None = None
 
 
@@ -104,8 +129,15 @@ class PaperBroker:
     def submit(self, order: Order, ts_ns: int) -> list[Fill]:
         """Accept an order; fill what is possible now (latency 0 and a live book)."""
         last_bar = self.market.bars.get(order.instrument_id)
+        # Before the instrument's first bar: that bar's open time is unknown (bars are
+        # stamped at their close), so unless the order was sent before any market data
+        # (it knew nothing) that bar is treated as the bar in progress.  An order
+        # on a book never fills on bars (its checkpoint stays as it was).
+        bar_ns = last_bar.ts_ns if last_bar is not None else (
+            NO_BAR_YET if self.market.now_ns > 0 and order.instrument_id not in self.market.books
+            else None)
         work = Working(order, ts_ns + self.settings.latency_ms * 1_000_000, order.quantity,
-                       sent_ns=ts_ns, bar_ns=last_bar.ts_ns if last_bar is not None else None)
+                       sent_ns=ts_ns, bar_ns=bar_ns)
         self._hold(work)
         if order.instrument_id in self.market.books and ts_ns >= work.activate_ns:
             return self._activate_on_book(work, ts_ns)
@@ -140,12 +172,17 @@ class PaperBroker:
                 if isinstance(event, Bar) and inst_id not in self.market.books:
                     # Every bar counts for "opened after sent", latency or not.
                     if self._opened_after_sent(work, event) and ts >= work.activate_ns:
-                        fills += self._walk(work, self._synthetic_book(event,
-                                                                       work.order.side),
-                                            ts, from_bar=True)
-                        self._after_taker(work)
+                        fills += self._take_then_rest(
+                            work, self._synthetic_book(event, work.order.side), event)
                 elif ts >= work.activate_ns and inst_id in self.market.books:
                     fills += self._activate_on_book(work, ts)
+                elif (isinstance(event, Trade) and inst_id not in self.market.books
+                      and inst_id not in self.market.bars
+                      and ts > work.sent_ns and ts >= work.activate_ns):
+                    # Prints only (no book, no bar): the first print after the send.  One
+                    # stamped at the send itself may be the print the order was decided on.
+                    fills += self._take_then_rest(
+                        work, self._print_book(event, work.order.side), event)
             else:
                 fills += self._rest_fill(work, event)
         return fills
@@ -188,8 +225,10 @@ class PaperBroker:
         after the send.  A bar is stamped at its close, so the bar in progress when an
         order is sent between two bars (on another instrument's event) opened earlier,
         at a price from before the order: it is skipped, and the order waits for the
-        next one.  With no bar seen before the order the open time is unknown and the
-        bar may fill it (nothing shows it began earlier)."""
+        next one.  An order sent before its instrument's first bar (``NO_BAR_YET``)
+        skips that bar likewise: its open time is unknown, maybe before the order.  Only
+        an order sent before any market data (``bar_ns`` None) may fill on the first
+        bar, and a restored order from a checkpoint that did not need to say."""
         seen, work.bar_ns = work.bar_ns, bar.ts_ns
         # A bar stamped at the send itself (a duplicate of the bar decided on) closed then.
         return (seen is None or seen >= work.sent_ns) and bar.ts_ns > work.sent_ns
@@ -211,6 +250,18 @@ class PaperBroker:
         levels = sorted(ladder.items(), reverse=work.order.side is Side.SELL)
         fills = self._walk(work, levels, ts_ns, from_bar=False, book=book)
         self._after_taker(work)
+        return fills
+
+    def _take_then_rest(self, work: Working, levels: list[tuple[float, float]],
+                        event: Bar | Trade) -> list[Fill]:
+        """A taker attempt on the bar's open (or the print); a limit order left resting
+        is then checked against the rest of that bar's range (or that print), which
+        traded after the order was in the book, with the liquidity the taker part left."""
+        fills = self._walk(work, levels, event.ts_ns, from_bar=True)
+        self._after_taker(work)
+        if work.resting:
+            taken = sum((f.quantity for f in fills), Decimal(0))
+            fills += self._rest_fill(work, event, taken=taken)
         return fills
 
     def _after_taker(self, work: Working) -> None:
@@ -261,7 +312,10 @@ class PaperBroker:
                            book.ts_ns)
         return fills
 
-    def _rest_fill(self, work: Working, event: MarketEvent) -> list[Fill]:
+    def _rest_fill(self, work: Working, event: MarketEvent, *,
+                   taken: Decimal = Decimal(0)) -> list[Fill]:
+        """A maker fill at the limit when ``event`` trades through it, of at most the
+        event's liquidity less ``taken`` (what this order already took of it)."""
         order = work.order
         assert order.limit_price is not None
         limit = float(order.limit_price)
@@ -276,7 +330,7 @@ class PaperBroker:
             return []
         if not through:
             return []
-        qty = _lot_floor(min(work.remaining, available),
+        qty = _lot_floor(min(work.remaining, available - taken),
                          self.market.instruments.get(order.instrument_id))
         if qty <= 0:
             return []
@@ -296,9 +350,12 @@ class PaperBroker:
         work.status = OrderStatus.PARTIALLY_FILLED if work.remaining > 0 else OrderStatus.FILLED
         fee = self.fees(order.instrument_id).fee(price, qty, maker=liquidity is Liquidity.MAKER)
         fee *= self.settings.cost_multiplier  # the cost-sensitivity gates scale every fee
+        kept = fee.quantize(_FEE_UNIT)
+        if fee > 0 and kept <= 0:  # fees always: a fee under half a unit is one unit
+            kept = _FEE_UNIT
         return Fill(f"{order.client_order_id}-{work.n_fills}", order.client_order_id,
                     order.venue, order.instrument_id, order.side, price, qty,
-                    fee.quantize(Decimal("1e-8")), liquidity, ts_ns)
+                    kept, liquidity, ts_ns)
 
     def _synthetic_book(self, bar: Bar, side: Side) -> list[tuple[float, float]]:
         # A ladder around the next bar's open: the first price anyone could have traded at.
@@ -306,6 +363,12 @@ class PaperBroker:
         sign = 1.0 if side is Side.BUY else -1.0
         return [(bar.open * (1.0 + sign * self._half_spread * (2 * k + 1)), depth)
                 for k in range(SYNTHETIC_LEVELS)]
+
+    def _print_book(self, trade: Trade, side: Side) -> list[tuple[float, float]]:
+        """One level at the print's price, a half-spread against the trader, of the
+        print's size: what a print shows of the market (no depth behind it)."""
+        sign = 1.0 if side is Side.BUY else -1.0
+        return [(float(trade.price) * (1.0 + sign * self._half_spread), float(trade.size))]
 
     def _hold(self, work: Working) -> None:
         iid = work.order.instrument_id
@@ -328,6 +391,8 @@ class PaperBroker:
 
 
 _RESTING = (TimeInForce.GTC, TimeInForce.GTD, TimeInForce.POST_ONLY)
+#: The ledger keeps fees to 1e-8 of the quote currency.
+_FEE_UNIT = Decimal("1e-8")
 
 
 def _within(side: Side, price: float, limit: float) -> bool:
