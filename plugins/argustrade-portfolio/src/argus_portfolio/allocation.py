@@ -153,14 +153,19 @@ def risk_budgets(forecasts: ArrayLike, health: ArrayLike, max_share: float = 1.0
     if raw.sum() <= 0:
         return np.zeros_like(raw)
     b = raw / raw.sum()
+    # A budget once held to the cap stays there and takes no share of a later excess (it
+    # used to be counted as free again, pushed back over the cap, and the loop ended
+    # after n rounds with a budget still over it and the others short of their share):
+    # the result is b_i = min(max_share, lam * raw_i) summing to 1.
+    capped = np.zeros(len(b), dtype=bool)
     for _ in range(len(b)):
-        over = b > max_share
-        free = (b > 0) & ~over
+        over = ~capped & (b > max_share)
+        free = (b > 0) & ~capped & ~over
         if not over.any() or not free.any():
             break
-        excess = float(np.sum(b[over] - max_share))
-        b[over] = max_share
-        b[free] += excess * b[free] / b[free].sum()
+        capped |= over
+        b[capped] = max_share
+        b[free] *= (1.0 - max_share * int(capped.sum())) / float(b[free].sum())
     return b
 
 
