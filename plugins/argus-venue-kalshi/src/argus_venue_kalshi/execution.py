@@ -164,6 +164,13 @@ class KalshiExecution:
         #: listed yet): core client id -> when to give up looking (``time.time()``).
         self.awaiting: dict[str, float] = {}
         self._bad_fills: set[str] = set()  # fills that could not be read (logged once)
+        #: Fills of orders this run never placed (another client on the account), each
+        #: handed to the core once (it records them as unknown fills, never as ours).
+        self.foreign_fill_ids: set[str] = set()
+        self._odd_fees: set[str] = set()  # fills whose fee_cost was unreadable (said once)
+        #: Fills booked from the socket, which states no fee (the formula's was booked),
+        #: until the poll shows Kalshi's ``fee_cost`` for them.
+        self._formula_fees: dict[str, Decimal] = {}
 
     # -- bookkeeping -----------------------------------------------------------------
     def learn(self, client_order_id: str, venue_order_id: str | None = None) -> None:
@@ -457,6 +464,8 @@ class KalshiExecution:
         if fill is not None:
             self._booked.add(fill.fill_id)
             self.ws_fill_ids.add(fill.fill_id)
+            if raw.get("fee_cost") is None:  # the socket states no fee: the formula's
+                self._formula_fees[fill.fill_id] = fill.fee
             self._queue.put_nowait(fill)
 
     async def _polled(self) -> AsyncIterator[Fill | OrderUpdate]:
@@ -499,6 +508,8 @@ class KalshiExecution:
         fills = await self.rest.pages("/portfolio/fills", "fills", {"min_ts": self._min_ts_s},
                                       signed=True)
         for raw in reversed(fills):  # newest first on the wire
+            if self._formula_fees and isinstance(raw, dict):
+                self._check_fee(raw)
             try:
                 fill = self._fill(raw)
             except (DataError, KeyError, TypeError, ValueError, AttributeError,
@@ -508,7 +519,32 @@ class KalshiExecution:
             if fill is not None:
                 self._booked.add(fill.fill_id)
                 out.append(fill)
+            elif (foreign := self._foreign(raw)) is not None:
+                out.append(foreign)
         return out
+
+    def _foreign(self, raw: dict[str, Any]) -> Fill | None:
+        """A fill of an order this run never placed (a person, or another client on the
+        account; the orders list read just before names every order of ours): handed to
+        the core once, under Kalshi's order id, which records it as an unknown fill
+        without booking it, and logged.  None for one of ours or one said already."""
+        fill_id = str(raw.get("trade_id") or raw.get("fill_id") or "")
+        if (not fill_id or fill_id in self._booked or fill_id in self.foreign_fill_ids
+                or self.order_ids.get(raw.get("order_id", ""))
+                or self.client_ids.get(raw.get("client_order_id") or "")):
+            return None
+        try:
+            fill = self._fill(raw, owner=f"kalshi-order:{raw.get('order_id') or '?'}")
+        except (DataError, KeyError, TypeError, ValueError, AttributeError,
+                ArithmeticError) as exc:
+            self._unreadable_fill(raw, exc)
+            return None
+        self.foreign_fill_ids.add(fill_id)
+        if fill is not None:
+            log.warning("kalshi: fill %s (%s %s %s) belongs to order %s, which this run did "
+                        "not place; not booked as ours", fill_id, fill.side.value,
+                        fill.quantity, fill.instrument_id, raw.get("order_id"))
+        return fill
 
     def _give_up_unseen(self) -> None:
         """Orders awaited (an ambiguous send, or pending at a restart) that Kalshi now
@@ -538,12 +574,13 @@ class KalshiExecution:
         log.error("kalshi: fill %s cannot be read (%s: %s); not booked, read again every "
                   "poll", fill_id, type(exc).__name__, exc)
 
-    def _fill(self, raw: dict[str, Any], *, again: bool = False) -> Fill | None:
-        """A core fill of ``raw``; None when not ours, or already booked (unless
-        ``again``)."""
+    def _fill(self, raw: dict[str, Any], *, again: bool = False, owner: str | None = None
+              ) -> Fill | None:
+        """A core fill of ``raw``; None when not ours (unless ``owner`` names whose it
+        is), or already booked (unless ``again``)."""
         fill_id = str(raw.get("trade_id") or raw.get("fill_id") or "")
-        coid = (self.order_ids.get(raw.get("order_id", ""))
-                or self.client_ids.get(raw.get("client_order_id") or ""))
+        coid = owner or (self.order_ids.get(raw.get("order_id", ""))
+                         or self.client_ids.get(raw.get("client_order_id") or ""))
         if not fill_id or (fill_id in self._booked and not again) or coid is None:
             return None
         side = raw["side"]
@@ -551,10 +588,49 @@ class KalshiExecution:
         qty = count(raw)
         maker = not raw.get("is_taker", True)
         assert fill_price is not None
-        fee = (Decimal(str(raw["fee_cost"])) if raw.get("fee_cost") is not None
-               else self.fees.fee(fill_price, qty, maker=maker))
+        fee = self._fee(raw, fill_id, fill_price, qty, maker)
         ts = parse_time_ns(raw.get("created_time")) or int(raw.get("ts", 0)) * 10**9
         return Fill(fill_id, coid, C.VENUE, instrument_id(raw.get("ticker")
                                                           or raw["market_ticker"], side.upper()),
                     Side.BUY if raw["action"] == "buy" else Side.SELL, fill_price, qty, fee,
                     Liquidity.MAKER if maker else Liquidity.TAKER, ts)
+
+    def _fee(self, raw: dict[str, Any], fill_id: str, fill_price: Decimal, qty: Decimal,
+             maker: bool) -> Decimal:
+        """The fill's ``fee_cost`` (negative: a rebate), else the fee schedule's.  An
+        unreadable ``fee_cost`` never keeps the fill from being booked (the contracts
+        changed hands; its position must be booked): the schedule's fee is taken, said
+        once per fill."""
+        given = raw.get("fee_cost")
+        if given is not None:
+            try:
+                fee = Decimal(str(given))
+            except ArithmeticError:
+                fee = Decimal("NaN")
+            if fee.is_finite():
+                return fee
+        schedule = self.fees.fee(fill_price, qty, maker=maker)
+        if given is not None and fill_id not in self._odd_fees:
+            self._odd_fees.add(fill_id)
+            log.warning("kalshi: fill %s: fee_cost %r is not a number; booked with the fee "
+                        "schedule's %s", fill_id, str(given)[:40], schedule)
+        return schedule
+
+    def _check_fee(self, raw: dict[str, Any]) -> None:
+        """A fill booked from the socket with the formula's fee, now listed with Kalshi's
+        ``fee_cost``: a difference (a rebate, Kalshi's per-order rounding) is said once;
+        the ledger keeps the fill as booked (the core has no way to amend a fill's fee),
+        so the cash differs from Kalshi's by that much."""
+        fill_id = str(raw.get("trade_id") or raw.get("fill_id") or "")
+        booked = self._formula_fees.get(fill_id)
+        if booked is None or raw.get("fee_cost") is None:
+            return
+        del self._formula_fees[fill_id]
+        try:
+            charged = Decimal(str(raw["fee_cost"]))
+        except ArithmeticError:
+            return
+        if charged.is_finite() and charged != booked:
+            log.warning("kalshi: fill %s was booked from the websocket with the fee formula's "
+                        "%s; Kalshi charged %s (fee_cost): the cash differs from Kalshi's by "
+                        "%s", fill_id, booked, charged, booked - charged)

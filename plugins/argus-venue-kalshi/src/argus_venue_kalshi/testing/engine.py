@@ -298,6 +298,38 @@ class LocalEngine:
         for listener in list(self.fill_listeners):
             listener(self.fills[-1])
 
+    def fill_resting(self, order_id: str, qty: int, *, fee_cost: Any = "0.0000",
+                     extra: int = 0) -> dict[str, Any]:
+        """Another trader takes ``qty`` of a resting order at its price (a maker fill):
+        ``fee_cost`` as Kalshi states it (``None`` leaves the field out; a negative one is
+        a rebate); ``extra`` contracts beyond what the order has left (an overfill).
+        Returns the fill (a ``GET /portfolio/fills`` object), also sent to listeners."""
+        order = self.orders[order_id]
+        side = order["side"]
+        cents = _cents(Decimal(order[f"{side}_price_dollars"]) * 100)
+        yes = cents if side == "yes" else 100 - cents
+        now = time.time_ns()
+        order["fill_count"] += qty + extra
+        order["remaining_count"] = max(0, order["remaining_count"] - qty - extra)
+        if order["remaining_count"] == 0:
+            order["status"] = "executed"
+        order["last_update_time"] = _iso(now)
+        self._fp(order)
+        trade_id = f"trd-{next(self._trade_ids):06d}"
+        fill = {"fill_id": trade_id, "trade_id": trade_id, "order_id": order_id,
+                "client_order_id": order["client_order_id"], "ticker": order["ticker"],
+                "market_ticker": order["ticker"], "side": side, "action": order["action"],
+                "count": qty + extra, "count_fp": f"{qty + extra}.00",
+                "yes_price": _legacy(yes), "no_price": _legacy(100 - yes),
+                "yes_price_dollars": _dollars(yes), "no_price_dollars": _dollars(100 - yes),
+                "is_taker": False, "created_time": _iso(now), "ts": now // 10**9}
+        if fee_cost is not None:
+            fill["fee_cost"] = fee_cost
+        self.fills.append(fill)
+        for listener in list(self.fill_listeners):
+            listener(fill)
+        return fill
+
     @staticmethod
     def _fp(order: dict[str, Any]) -> None:
         for key in ("initial_count", "fill_count", "remaining_count"):
