@@ -40,7 +40,7 @@ from argus_venue_kraken.venue import KrakenVenue
 from argus_core.account import Account
 from argus_core.builtins.sizers import FixedFraction
 from argus_core.execution import ExecutionEngine
-from argus_core.interfaces import RiskContext
+from argus_core.interfaces import RiskContext, Venue
 from argus_core.ledger import Ledger
 from argus_core.market_state import MarketState
 from argus_core.models import (
@@ -74,13 +74,13 @@ class EngineHarness:
     the same directory: the account is rebuilt from the ledger's fills, as the Runner's
     checkpoint (committed with them) restores it."""
 
-    def __init__(self, run_dir: Path, venue: KrakenVenue, instrument: Instrument) -> None:
+    def __init__(self, run_dir: Path, venue: Venue, instrument: Instrument, mark: D) -> None:
         self.ledger = Ledger.in_dir(run_dir)
-        self.venue = venue
+        self.venue, self.iid, self.mark = venue, instrument.id, mark
         self.market = MarketState(0)
         self.market.add_instruments([instrument])
-        self.market.bars[instrument.id] = Bar(instrument.id, 1, 37500.0, 37500.0, 37500.0,
-                                              37500.0, 1.0)
+        px = float(mark)
+        self.market.bars[instrument.id] = Bar(instrument.id, 1, px, px, px, px, 1.0)
         self.account = Account(CASH)
         for row in self.ledger.fills():
             self.account.apply(fill_of(row))
@@ -138,8 +138,8 @@ class EngineHarness:
               tif: TimeInForce = TimeInForce.IOC) -> str:
         """Route one intent through the engine (risk, ledger, venue); its client id."""
         self.engine.seq = seq
-        intent = Intent("s", IID, side, quantity=D(qty),
-                        limit_price=D(limit) if limit else D("37500.0"),
+        intent = Intent("s", self.iid, side, quantity=D(qty),
+                        limit_price=D(limit) if limit else self.mark,
                         order_type=OrderType.LIMIT if limit else OrderType.MARKET,
                         time_in_force=tif)
         with self.between_events():
@@ -148,7 +148,7 @@ class EngineHarness:
 
     async def cancel(self, coid: str) -> None:
         with self.between_events():
-            self.engine.cancel_working(None, IID, "cancelled by the test")
+            self.engine.cancel_working(None, self.iid, f"cancelled by the test ({coid})")
         await self.settle()
 
     async def settle(self) -> None:
@@ -217,7 +217,7 @@ async def harness(exchange: LocalKrakenRest, make_settings: Callable[..., Any],
                                           credentials=True, **overrides))
         if not instrument:
             instrument.extend(await venue.instruments())
-        h = EngineHarness(tmp_path / "run", venue, instrument[0])
+        h = EngineHarness(tmp_path / "run", venue, instrument[0], D("37500.0"))
         made.append(h)
         await h.start()
         return h
