@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.parse
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,9 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from argus_core import redact
 from argus_dashboard import ledger_view as lv
 from argus_dashboard.controls import (
     ACTIONS,
@@ -53,6 +56,61 @@ from argus_dashboard.page import index_page, run_page
 log = logging.getLogger(__name__)
 TOKEN_HEADER = "X-Argus-Token"
 TOKEN_COOKIE = "argus_token"
+#: Largest control request body read (a reason is at most 500 characters).
+MAX_BODY = 64 * 1024
+#: The fields a control reads; anything else in a body is ignored.
+FIELDS = ("token", "reason", "version_id", "to", "slot")
+#: Sent with every answer: no framing (a Kill button under a decoy), no sniffing, no
+#: Referer (an address opened with ``?token=``), no caching of pages with figures.
+SECURITY_HEADERS = [(b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-store")]
+
+
+class BodyError(Exception):
+    """A control request whose body cannot be read as asked; ``status`` is the answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class SecurityHeaders:
+    """ASGI middleware adding :data:`SECURITY_HEADERS` (streams pass untouched)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Add the headers to the answer's start."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *(
+                    h for h in SECURITY_HEADERS if h[0] not in names)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def cross_origin(request: Request) -> str | None:
+    """Why a control request comes from another web site, or None.  A browser names the
+    page that sent it (``Origin``, ``Sec-Fetch-Site``); a script such as curl sends
+    neither.  A token in the form could only have been typed into our own page, but a
+    control is refused from anywhere else all the same."""
+    site = request.headers.get("sec-fetch-site")
+    if site in ("cross-site", "same-site"):
+        return f"Sec-Fetch-Site: {site}"
+    origin = request.headers.get("origin")
+    if origin is None:
+        return None
+    netloc = urllib.parse.urlsplit(origin).netloc.lower() if origin != "null" else ""
+    if not netloc or netloc != request.headers.get("host", "").lower():
+        return f"Origin: {origin[:100]}"
+    return None
 
 
 @attrs.frozen
@@ -73,8 +131,19 @@ def run_dirs(paths: Sequence[Path], lab_db: Path | None = None) -> list[RunDir]:
 
 
 def _jsonable(value: Any) -> Any:
-    """JSON for the API: a ledger's bytes never reach it (no table here has them)."""
-    return json.loads(json.dumps(value, default=str))
+    """JSON for the API: a ledger's bytes never reach it (no table here has them), nor
+    anything credential-shaped a row may quote (``argus_core.redact``)."""
+    return _redacted(json.loads(json.dumps(value, default=str)))
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def create_app(runs: Sequence[RunDir], tokens: Tokens | None = None, *, poll_s: float = 1.0,
@@ -201,23 +270,35 @@ def create_app(runs: Sequence[RunDir], tokens: Tokens | None = None, *, poll_s: 
         if run is None:
             return not_found(request)
         action = str(request.path_params["action"])
-        form = await _body(request)
+        foreign = cross_origin(request)
+        if foreign is not None:
+            log.warning("dashboard: %r refused on %s: cross-origin (%r)", action, run.path,
+                        foreign)
+            return JSONResponse({"error": f"cross-origin control refused ({foreign}): "
+                                          f"use the dashboard's own page, or a client "
+                                          f"that is not a browser"}, status_code=403)
+        try:
+            form = await _body(request)
+        except BodyError as exc:
+            log.warning("dashboard: %r on %s: unreadable body (%s)", action, run.path, exc)
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
         wants_html = "application/json" not in request.headers.get("content-type", "") and \
             "text/html" in request.headers.get("accept", "")
         who = holder(request, form)
         if who is None:
             why = ("controls are off: the dashboard was started without --token"
                    if not tokens.enabled else "a valid token is required for controls")
-            log.warning("dashboard: %s refused on %s (no valid token)", action, run.path)
+            log.warning("dashboard: %r refused on %s (no valid token)", action, run.path)
             return JSONResponse({"error": why}, status_code=403)
         try:
             done = await anyio.to_thread.run_sync(lambda: apply_control(
-                run.path, action, who, str(form.get("reason") or ""),
+                run.path, action, who, form.get("reason") or "",
                 version_id=form.get("version_id"), to_status=form.get("to"),
                 slot=form.get("slot")))
         except ControlError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
-        log.info("dashboard: %s on %s by %s", action, run.path, who)
+        log.info("dashboard: %s on %s by %s%s", action, run.path, who,
+                 "" if done.get("changed", True) else " (nothing changed)")
         if wants_html:  # a plain form post (no script): back to the page
             return RedirectResponse(f"/runs/{run.key}", status_code=303)
         return JSONResponse(_jsonable(done))
@@ -225,8 +306,9 @@ def create_app(runs: Sequence[RunDir], tokens: Tokens | None = None, *, poll_s: 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True, "runs": len(runs)})
 
-    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
-                  ] if allowed_hosts else []
+    middleware = [Middleware(SecurityHeaders)]
+    if allowed_hosts:
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)))
     return Starlette(middleware=middleware, routes=[
         Route("/", page),
         Route("/runs/{key}", page),
@@ -238,20 +320,50 @@ def create_app(runs: Sequence[RunDir], tokens: Tokens | None = None, *, poll_s: 
     ])
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    """A control request's fields, from JSON or a form."""
-    kind = request.headers.get("content-type", "")
-    if "application/json" in kind:
+async def _body(request: Request) -> dict[str, str]:
+    """A control request's fields (:data:`FIELDS`), from JSON or a urlencoded form; an
+    empty body has none.  :class:`BodyError` for a body over :data:`MAX_BODY` (413), of
+    another type (415), not JSON or not an object (400), or a field that is not text."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    declared = request.headers.get("content-length", "")
+    if declared and (not declared.isdigit() or int(declared) > MAX_BODY):
+        raise BodyError(413, f"the body is over {MAX_BODY // 1024} kB; a control needs a "
+                             f"token and a reason")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise BodyError(413, f"the body is over {MAX_BODY // 1024} kB; a control needs "
+                                 f"a token and a reason")
+    if not raw.strip():
+        return {}
+    fields: list[tuple[str, Any]]
+    if kind == "application/json" or kind.endswith("+json"):
         try:
-            data = await request.json()
-        except ValueError:
-            return {}
-        return {str(k): (None if v is None else str(v)) for k, v in data.items()} \
-            if isinstance(data, dict) else {}
-    if "form" in kind:
-        form = await request.form()
-        return {k: str(v) for k, v in form.items() if isinstance(v, str)}
-    return {}
+            data = json.loads(bytes(raw))
+        except (ValueError, UnicodeDecodeError):
+            raise BodyError(400, "the body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise BodyError(400, "the body must be a JSON object, e.g. "
+                                 '{"reason": "spreads blew out"}')
+        fields = list(data.items())
+    elif kind == "application/x-www-form-urlencoded":
+        try:
+            fields = urllib.parse.parse_qsl(raw.decode("utf-8"), keep_blank_values=True,
+                                            errors="strict", max_num_fields=len(FIELDS) * 4)
+        except (UnicodeDecodeError, ValueError):
+            raise BodyError(400, "the form is not UTF-8 urlencoded fields") from None
+    else:
+        raise BodyError(415, f"unsupported content type {kind or 'none'!r}: send "
+                             f"application/json or application/x-www-form-urlencoded")
+    out: dict[str, str] = {}
+    for name, value in fields:
+        if name not in FIELDS or value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise BodyError(400, f"{name}: text expected, not {type(value).__name__}")
+        out[name] = str(value)
+    return out
 
 
 def _listing(runs: Sequence[RunDir]) -> list[dict[str, Any]]:

@@ -25,6 +25,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def loopback_hosts(host: str) -> list[str]:
+    """The ``Host`` names a loopback dashboard answers: this machine's, as a browser on it
+    writes them (an IPv6 address in brackets, as in ``http://[::1]:8765/``)."""
+    names = ["127.0.0.1", "localhost", "[::1]"]
+    shown = f"[{host}]" if ":" in host else host.lower()
+    return names if shown in names else [*names, shown]
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port``; an ``ArgusError`` naming the port when taken."""
     try:
@@ -92,9 +100,9 @@ def serve(run_dirs: tuple[Path, ...], host: str, port: int, token_specs: tuple[s
                           f"(it then guards the pages as well as the controls)")
     sock = bind(host, port)
     runs = keyed(run_dirs, lab_db)
-    # On loopback the pages are open: only requests that name this machine are answered.
-    allowed = ["127.0.0.1", "localhost", host] if not reads_need_token and ":" not in host \
-        else None
+    # On loopback the pages are open: only requests that name this machine are answered
+    # (a page on a DNS name rebound to 127.0.0.1 names that name).
+    allowed = loopback_hosts(host) if not reads_need_token else None
     app = create_app(runs, tokens, poll_s=poll_s, reads_need_token=reads_need_token,
                      allowed_hosts=allowed)
     shown_host = f"[{host}]" if ":" in host else host

@@ -15,6 +15,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from argus_core import redact
 from argus_dashboard.controls import PROMOTE_TO
 
 #: Per table: the row's key field, then ``(field, heading)`` per column.
@@ -57,7 +58,7 @@ SOURCES = {"positions": "positions", "working-orders": "working_orders", "fills"
 
 def esc(value: Any) -> str:
     """HTML-escaped text of ``value`` (None as empty)."""
-    return "" if value is None else html.escape(str(value), quote=True)
+    return "" if value is None else html.escape(redact(str(value)), quote=True)
 
 
 def show(field: str, value: Any) -> str:
@@ -118,7 +119,9 @@ def percent(fraction: float | None) -> str:
 
 
 def _json_script(ident: str, data: Any) -> str:
-    text = json.dumps(data).replace("</", "<\\/")
+    # No "<" at all inside the script element: neither "</script" nor "<!--" can end or
+    # re-open it, whatever text a ledger row holds.
+    text = json.dumps(data).replace("<", "\\u003c")
     return f'<script id="{ident}" type="application/json">{text}</script>'
 
 
@@ -425,8 +428,9 @@ _SCRIPT = r"""
       const data = await answer.json();
       result.dataset.status = answer.ok ? "ok" : "error";
       result.dataset.action = action;
-      result.textContent = answer.ok ? action + " done by " + data.by
-                                     : (data.error || answer.statusText);
+      result.textContent = !answer.ok ? (data.error || answer.statusText)
+        : data.changed === false ? action + ": " + data.message
+        : action + " done by " + data.by + (data.message ? " (" + data.message + ")" : "");
     } catch (err) {
       result.dataset.status = "error"; result.textContent = String(err);
     }
