@@ -17,6 +17,7 @@ after which the loop is REDUCING until a person clears it.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import threading
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import apsw
+import attrs
 
 from argus_core import (
     ArgusError,
@@ -40,11 +42,45 @@ from argus_core import (
 )
 from argus_orchestrator.config import OrchestratorSettings
 from argus_orchestrator.cycle import CycleResult, CycleRunner
+from argus_orchestrator.errors import SandboxError
 from argus_orchestrator.sandbox import SandboxedStrategy, WorkerFailure, validate_source
 from argus_orchestrator.versions import VersionStore
 
 #: Past this many unwritten equity marks, drop those the ledger holds by now.
 _MARKS_TRIM_AT = 4096
+#: The orchestrator's fields a hot-swap changes: restored as they were when it fails.
+_SWAP_FIELDS = ("stage", "stage_events", "candidate", "candidate_id", "candidate_source",
+                "running_id", "fallback_id", "live_ai_id", "incumbent_id", "incumbent_source")
+
+
+@attrs.frozen
+class _PendingSwap:
+    """A swap the runner has been asked for and applies between two events: its outcome
+    (the runner's future) and what the orchestrator looked like before it."""
+
+    future: asyncio.Future[None]
+    version_id: str
+    strategy: Strategy
+    before: dict[str, Any]
+
+
+def _close(strategy: Strategy | None) -> None:
+    """Stop the worker under ``strategy`` (through CanaryCap/Supervised wrappers)."""
+    while strategy is not None:
+        close = getattr(strategy, "close", None)
+        if callable(close):
+            close()
+            return
+        strategy = getattr(strategy, "inner", None)
+
+
+def _wraps(outer: Strategy | None, inner: Strategy) -> bool:
+    """Whether ``inner`` is ``outer`` or inside its wrappers."""
+    while outer is not None:
+        if outer is inner:
+            return True
+        outer = getattr(outer, "inner", None)
+    return False
 
 
 class Supervised(Strategy):
@@ -210,6 +246,7 @@ class Orchestrator:
         self._loop_thread: int | None = None
         self._reader: apsw.Connection | None = None
         self._request_cursor = 0
+        self._pending_swap: _PendingSwap | None = None
         # (ts_ns, equity) at every bar the loop has seen and maybe not yet written: the
         # loop writes its equity rows when it commits, and a cycle's truth benchmarks
         # must describe the same trades as the fills it reads (see truth_benchmarks).
@@ -226,6 +263,7 @@ class Orchestrator:
 
     def close(self) -> None:
         """Stop the candidate worker, the cycle thread and the request reader."""
+        self._check_swap()  # a swap the run ended before (or failed at the last event)
         close = getattr(self.candidate, "close", None)
         if callable(close):
             close()
@@ -239,6 +277,7 @@ class Orchestrator:
         """Start or collect a cycle, apply persons' requests, promote along the ladder."""
         if self._loop_thread is None:
             self._loop_thread = threading.get_ident()
+        self._check_swap()  # the runner applied the last swap after the last event
         self.events += 1
         self.stage_events += 1
         iid = getattr(event, "instrument_id", None)
@@ -338,16 +377,32 @@ class Orchestrator:
         self.stage = stage
         self.stage_events = 0
 
-    def _new_candidate(self, version_id: str, source: str) -> Strategy:
-        strategy: Strategy = SandboxedStrategy(source, name=self.s.slot,
-                                               policy=self.s.sandbox.policy())
-        if self.runner is not None:
-            strategy.set_state(self.runner.asm.strategies[self.s.slot].get_state())
+    def _new_candidate(self, version_id: str, source: str) -> Strategy | None:
+        """Start ``version_id``'s worker with the slot's state; None (the version
+        rejected, with the reason) when it cannot start or cannot take that state.
+
+        Such a failure is the candidate's, not the incumbent's: raised from this tick it
+        reached the runner as the slot's strategy failing (the loop went REDUCING, the
+        incumbent's event was lost and the request was never answered)."""
+        strategy: SandboxedStrategy | None = None
+        try:
+            strategy = SandboxedStrategy(source, name=self.s.slot,
+                                         policy=self.s.sandbox.policy())
+            if self.runner is not None:
+                strategy.set_state(self.runner.asm.strategies[self.s.slot].get_state())
+        except SandboxError as exc:
+            _close(strategy)
+            reason = f"could not start in the running loop: {str(exc)[:500]}"
+            self.versions.set_status(version_id, "rejected", reason)
+            self.echo(f"{version_id} rejected: {reason}")
+            return None
         self.candidate, self.candidate_id, self.candidate_source = strategy, version_id, source
         return strategy
 
     def _start_shadow(self, version_id: str, source: str, reason: str) -> None:
-        self._new_candidate(version_id, source)
+        if self._new_candidate(version_id, source) is None:
+            self._set_stage("idle")
+            return
         notional = self.s.ladder.canary_notional
         self.shadow = {k: ShadowBook(notional, self.s.ladder.shadow_fee_bps)
                        for k in ("incumbent", "candidate")}
@@ -409,6 +464,8 @@ class Orchestrator:
         if self._loop_thread is not None and threading.get_ident() != self._loop_thread:
             # Runner.request_swap is not thread-safe: only the loop's thread may call it.
             raise ArgusError(f"swap of {version_id} requested off the loop's thread")
+        self._check_swap()
+        before = {name: getattr(self, name) for name in _SWAP_FIELDS}
         if version_id != self.running_id:
             self.fallback_id = self.running_id
         self.running_id = version_id
@@ -416,13 +473,53 @@ class Orchestrator:
         self.monitor_peak = 0.0
         self.monitor_losses = 0
         if self.runner is not None:
-            self.runner.request_swap(self.s.slot, Supervised(strategy, self,
-                                                             keep_own_state=keep_own_state),
-                                     version_id=version_id)
+            future = self.runner.request_swap(
+                self.s.slot, Supervised(strategy, self, keep_own_state=keep_own_state),
+                version_id=version_id)
+            self._pending_swap = _PendingSwap(future, version_id, strategy, before)
             # Commit the swap's ledger rows with this event, not at the next checkpoint,
             # so a CLI writing to the ledger never waits on the loop's write lock.
             # (Runner has no public "commit after this event" yet: see the lead's list.)
             self.runner.request_commit()
+
+    def _check_swap(self) -> None:
+        """Act on the outcome of the last swap once the runner has applied it.
+
+        The runner applies a swap between two events and reports a failed one (the state
+        hand-over raised: a version that shadowed keeps its own state and takes the
+        incumbent's other keys, which together can pass the state limit) only through
+        its future; unread, the ledger said the new version traded while the old one
+        went on trading, and the new version's worker was never stopped."""
+        pending = self._pending_swap
+        if pending is None or not pending.future.done():
+            return
+        self._pending_swap = None
+        error = (ArgusError("the swap was cancelled") if pending.future.cancelled()
+                 else pending.future.exception())
+        if error is not None:
+            self._swap_failed(pending, error)
+
+    def _swap_failed(self, pending: _PendingSwap, error: BaseException) -> None:
+        """The runner kept the slot's strategy: say so in the ledger, stop the version that
+        never came in, and put the orchestrator back as it was before the swap."""
+        failed, before = pending.version_id, pending.before
+        kept = before["running_id"]
+        why = f"hot-swap of {failed} failed: {str(error)[:300]}; {kept} kept trading"
+        for name, value in before.items():
+            setattr(self, name, value)
+        if failed == kept:  # a canary that was to become full: it is still the canary
+            self.versions.set_status(failed, "canary", why)
+        else:
+            self.versions.set_status(failed, "rejected", why)
+            if self.versions.get(kept)["status"] != "full":
+                self.versions.set_status(kept, "full", why)
+            slot = self.runner.asm.strategies.get(self.s.slot) if self.runner else None
+            if not _wraps(slot, pending.strategy):
+                _close(pending.strategy)
+            if self.candidate_id == failed:
+                self._drop_candidate(stop=False)  # stopped just above
+                self._set_stage("idle")
+        self.echo(f"hot-swap failed: {why}")
 
     # -- persons' requests (argus strategies promote | rollback) --------------------------------
     def _read_requests(self) -> list[dict[str, Any]]:
@@ -480,8 +577,10 @@ class Orchestrator:
             if to == "shadow":
                 self._start_shadow(version_id, source, why)
                 return
-            self._new_candidate(version_id, source)
+            started = self._new_candidate(version_id, source)
             self._set_stage("idle")
+            if started is None:
+                return
         if to == "shadow":
             self.versions.set_status(version_id, "shadow", why)
         elif to == "canary":
