@@ -144,3 +144,36 @@ def test_constant_prices_everywhere_are_refused_with_a_reason():
     """Every strategy flat (constant prices): no covariance to allocate on."""
     with pytest.raises(DataError, match="not positive definite"):
         allocate(np.zeros((60, 3)), [1, 1, 1], [1, 1, 1], PortfolioSettings())
+
+
+@needs_data
+def test_book_sharpe_is_the_reports_sharpe_on_daily_bars_with_gaps():
+    """The books table's Sharpe of an equity curve equals the core report's for the same
+    rows.  Before: annualised by the median spacing (1 day: 365.25 a year) where the
+    report measures ~252 a year over the span, so 1.2x the report's figure."""
+    from decimal import Decimal
+
+    from argus_portfolio.books import _summary
+
+    from argus_core import metrics
+
+    raw = np.genfromtxt(DATA / "equity" / "lean_spy_daily.csv", delimiter=",", dtype=str,
+                        usecols=(0, 4))
+    days = np.array([f"{d[:4]}-{d[4:6]}-{d[6:8]}" for d in raw[:, 0]], dtype="datetime64[D]")
+    ts = days.astype("datetime64[ns]").astype(np.int64)
+    equity = raw[:, 1].astype(np.float64) / 1e4 * 1000
+    book = _summary("portfolio", ts, equity, Decimal(1), Decimal(1), 0)
+    report = metrics.return_stats(np.diff(equity) / equity[:-1], ts)
+    # e1/e0 - 1 here, (e1 - e0)/e0 there: the same to rounding
+    assert book.sharpe == pytest.approx(report["sharpe"], rel=1e-12)
+
+
+def test_book_sharpe_of_a_constant_return_is_none():
+    """Equity compounding at a fixed rate has no Sharpe ratio (before: ~1e14)."""
+    from decimal import Decimal
+
+    from argus_portfolio.books import _summary
+
+    ts = np.arange(300, dtype=np.int64) * 86_400 * 10**9
+    book = _summary("carry", ts, 100.0 * 1.0004 ** np.arange(300), Decimal(100), Decimal(1), 0)
+    assert book.sharpe is None

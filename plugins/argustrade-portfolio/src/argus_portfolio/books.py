@@ -10,7 +10,6 @@ book), the ``equity`` rows, the orders and fills, and the ``league_events`` if a
 from __future__ import annotations
 
 import html
-import math
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from argus_core import LEDGER_FILE, DataError, metrics
-from argus_portfolio.league import drawdowns, period_returns, periods_per_year
+from argus_portfolio.league import drawdowns, period_returns
 
 
 @attrs.frozen
@@ -43,14 +42,24 @@ class BookSummary:
         return float(self.end_equity / self.start_equity - 1) if self.start_equity else 0.0
 
 
+#: A book's returns are flat (no Sharpe ratio) when their standard deviation is at most
+#: this share of their largest: a constant return's rounding noise (std ~1e-19) is not risk.
+_FLAT = 1e-9
+
+
 def _summary(slot: str, ts: NDArray[np.int64], values: NDArray[np.float64], start: Decimal,
              end: Decimal, fills: int) -> BookSummary:
+    """Annualised with the core's one rule (observations per year measured over the rows'
+    span, :func:`argus_core.metrics.observations_per_year`), as the report's own Sharpe:
+    the median spacing used before gave daily bars with weekends 365 a year, not ~252,
+    and the portfolio's row a Sharpe ratio 1.2x the report's for the same equity."""
     sharpe = None
     if len(values) > 2:
         r = period_returns(values)
         sd = float(r.std(ddof=1))
-        if sd > 0:
-            sharpe = float(r.mean() / sd * math.sqrt(periods_per_year(ts)))
+        if sd > _FLAT * float(np.max(np.abs(r))):
+            sharpe = metrics.annualise(float(r.mean()) / sd,
+                                       metrics.observations_per_year(ts))
     return BookSummary(slot, start, end, sharpe,
                        float(drawdowns(values).max()) if len(values) else 0.0, fills)
 
