@@ -1,0 +1,361 @@
+"""Held-out fault audit of the fill side, through the core's ExecutionEngine in live mode
+over a real ledger, against the local CLOB (signed posts, matching, ``GET /data/trades``).
+
+Each scenario ends with every match booked exactly once (the post answer's ``<order
+hash>:0`` and the trades feed's ``<trade id>:<order hash>`` never both), the account's
+position and cash equal to what the CLOB's trades say, and a clear record of anything odd.
+Scenarios: a taker match reported by the post answer and again by every trades poll; a
+match listed by the trades feed before the post's answer arrives; a trade of an order this
+run never placed (a person on the same account); a partial fill whose rest fills while
+the cancel's answer is lost; a match listed after the order was marked cancelled; the
+process killed after a fill arrived and before it was committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argus_venue_polymarket.config import PolymarketSettings
+from argus_venue_polymarket.replay_server import SnapshotServer
+from argus_venue_polymarket.testing import HARDHAT_KEY, LocalClob, make_book
+from argus_venue_polymarket.venue import PolymarketVenue
+
+from argus_core.account import Account
+from argus_core.builtins.sizers import FixedFraction
+from argus_core.execution import ExecutionEngine
+from argus_core.interfaces import RiskContext, Venue
+from argus_core.ledger import Ledger
+from argus_core.market_state import MarketState
+from argus_core.models import (
+    Bar,
+    Fill,
+    Instrument,
+    Intent,
+    Liquidity,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from argus_core.paper import PaperBroker
+from argus_core.risk import RiskEngine, TradingState, escalate
+from argus_core.secrets import Secret
+
+TOKEN = "1234"
+IID = f"polymarket:{TOKEN}"
+API_KEY, API_PASSPHRASE = "key-1", "pass"
+API_SECRET = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+CASH = D(100_000)
+RUN = "3f2a9c1b7d4e-heldout"
+META = {"neg_risk": True, "fee_rate": "0.05", "fee_exponent": "1", "fee_taker_only": True}
+INSTRUMENT = Instrument("polymarket", TOKEN, kind="binary", tick_size="0.01",
+                        lot_size="0.01", min_size="5", meta=META)
+
+
+class Killed(Exception):
+    """The process died (here: before the fill's transaction committed)."""
+
+
+class EngineHarness:
+    """The core's ExecutionEngine in live mode over a ledger in ``run_dir``, wired as the
+    Runner wires it (the engine's LoopPort is this object).  A restart is a new harness on
+    the same directory: the account is rebuilt from the ledger's fills, as the Runner's
+    checkpoint (committed with them) restores it."""
+
+    def __init__(self, run_dir: Path, venue: Venue, instrument: Instrument, mark: D) -> None:
+        self.ledger = Ledger.in_dir(run_dir)
+        self.venue, self.iid, self.mark = venue, instrument.id, mark
+        self.market = MarketState(0)
+        self.market.add_instruments([instrument])
+        px = float(mark)
+        self.market.bars[instrument.id] = Bar(instrument.id, 1, px, px, px, px, 1.0)
+        self.account = Account(CASH)
+        for row in self.ledger.fills():
+            self.account.apply(fill_of(row))
+        self.risk = RiskEngine([], RiskContext(market=self.market))
+        self.engine = ExecutionEngine(
+            loop=self, ledger=self.ledger, run_id=RUN, venue=venue, venue_name=venue.name,
+            market=self.market, account=self.account,
+            broker=PaperBroker(self.market, venue.fee_schedule), risk=self.risk,
+            sizer=FixedFraction(None), live=True)
+        self.kill_before_commit = False
+        self.consumer: asyncio.Task[None] | None = None
+        self._book = self.engine.book_live_fill
+        self.engine.book_live_fill = self._book_or_die  # type: ignore[method-assign]
+
+    def _book_or_die(self, fill: Fill) -> None:
+        self._book(fill)
+        if self.kill_before_commit:
+            raise Killed(f"killed after booking {fill.fill_id}, before the commit")
+
+    # -- LoopPort ------------------------------------------------------------------
+    @contextlib.contextmanager
+    def between_events(self, *, commit_now: bool = False) -> Iterator[None]:
+        idle = not self.ledger.in_transaction
+        if idle:
+            self.ledger.begin()
+        try:
+            yield
+        except BaseException:
+            self.ledger.rollback()  # a death mid-transaction: nothing of it is durable
+            raise
+        if idle or commit_now:
+            self.ledger.commit()
+            if not idle:
+                self.ledger.begin()
+
+    def commit_now(self) -> None:
+        if self.ledger.in_transaction:
+            self.ledger.commit()
+            self.ledger.begin()
+
+    def mark_dirty(self) -> None:
+        pass
+
+    def set_trading_state(self, state: TradingState, reason: str) -> None:
+        escalate(self.risk.ctx, state, reason)
+
+    def persist_state_change(self) -> None:
+        pass
+
+    # -- driving ---------------------------------------------------------------------
+    async def start(self) -> None:
+        self.consumer = await self.engine.start_live()
+
+    def order(self, seq: int, side: Side, qty: str, limit: str | None = None,
+              tif: TimeInForce = TimeInForce.IOC) -> str:
+        """Route one intent through the engine (risk, ledger, venue); its client id."""
+        self.engine.seq = seq
+        intent = Intent("s", self.iid, side, quantity=D(qty),
+                        limit_price=D(limit) if limit else self.mark,
+                        order_type=OrderType.LIMIT if limit else OrderType.MARKET,
+                        time_in_force=tif)
+        with self.between_events():
+            (order,) = self.engine._route([intent], 1)
+        return order.client_order_id
+
+    async def cancel(self, coid: str) -> None:
+        with self.between_events():
+            self.engine.cancel_working(None, self.iid, f"cancelled by the test ({coid})")
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Let acknowledgements and cancels in flight land."""
+        await self.engine.drain(10)
+
+    def fills(self) -> list[dict[str, Any]]:
+        return self.ledger.fills()
+
+    def status(self, coid: str) -> tuple[OrderStatus | None, D]:
+        row = self.ledger.order_row(coid)
+        return (OrderStatus(row["status"]) if row else None,
+                D(row["filled_quantity"]) if row else D(0))
+
+    def events(self, action: str) -> list[dict[str, Any]]:
+        return self.ledger.query("select * from risk_events where action = ?", (action,))
+
+    async def close(self) -> None:
+        if self.consumer is not None:
+            self.consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Killed):
+                await self.consumer
+        await self.venue.close()
+        self.ledger.close()
+
+
+def fill_of(row: dict[str, Any]) -> Fill:
+    return Fill(row["fill_id"], row["client_order_id"], row["venue"], row["instrument_id"],
+                Side(row["side"]), D(row["price"]), D(row["quantity"]), D(row["fee"]),
+                Liquidity(row["liquidity"]), row["ts_ns"])
+
+
+def venue_truth(clob: LocalClob, venue: PolymarketVenue) -> tuple[D, D, set[str]]:
+    """(position, cash, fill ids) from the CLOB's trades of our account: our taker orders
+    and our maker orders in others' trades (fees by the market's schedule: the CLOB's
+    trades carry ``fee_rate_bps`` only)."""
+    schedule = venue.fee_schedule(IID)
+    pos, cash, ids = D(0), CASH, set()
+    for t in clob.trades:
+        legs = []
+        if t["trader_side"] == "TAKER" and t["owner"] == API_KEY:
+            legs.append((t["taker_order_id"], t["side"], D(t["size"]), D(t["price"]), False))
+        legs += [(m["order_id"], m["side"], D(m["matched_amount"]), D(m["price"]), True)
+                 for m in t["maker_orders"] if m["owner"] == API_KEY]
+        for vid, side, qty, price, maker in legs:
+            sign = 1 if side == "BUY" else -1
+            pos += sign * qty
+            cash -= sign * qty * price + schedule.fee(price, qty, maker=maker)
+            ids.add(vid)
+    return pos, cash, ids
+
+
+def assert_matches_venue(h: EngineHarness, clob: LocalClob) -> None:
+    pos, cash, vids = venue_truth(clob, h.venue)  # type: ignore[arg-type]
+    booked = h.fills()
+    assert len({f["fill_id"] for f in booked}) == len(booked)
+    assert {f["fill_id"].rpartition(":")[2] if not f["fill_id"].endswith(":0")
+            else f["fill_id"][:-2] for f in booked} == vids
+    assert h.account.positions[IID].quantity == pos
+    assert h.account.cash == cash
+
+
+@pytest.fixture(autouse=True)
+def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PM_TEST_KEY", HARDHAT_KEY)
+    monkeypatch.setenv("PM_K", API_KEY)
+    monkeypatch.setenv("PM_S", API_SECRET)
+    monkeypatch.setenv("PM_P", API_PASSPHRASE)
+
+
+@pytest.fixture
+def clob() -> Iterator[tuple[SnapshotServer, LocalClob]]:
+    """A local CLOB: asks 40 @ 0.64 and 100 @ 0.66, bids 150 @ 0.60."""
+    books = [make_book(TOKEN, "0xcond-a", [("0.60", "150")],
+                       [("0.64", "40"), ("0.66", "100")])]
+    local = LocalClob({b["asset_id"]: b for b in books}, api_key=API_KEY,
+                      api_secret=API_SECRET, api_passphrase=API_PASSPHRASE)
+    srv = SnapshotServer([], books, clob=local).start()
+    try:
+        yield srv, local
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+async def harness(clob: tuple[SnapshotServer, LocalClob], tmp_path: Path
+                  ) -> AsyncIterator[Callable[..., Any]]:
+    """``await harness(**settings)``: an engine on a Polymarket venue of the local CLOB."""
+    made: list[EngineHarness] = []
+
+    async def make(**overrides: Any) -> EngineHarness:
+        timings: dict[str, Any] = {"request_timeout_s": 2.0, "order_settle_s": 2.0,
+                                   "order_lookup_interval_s": 0.05, "trades_poll_s": 0.05,
+                                   "heartbeat_interval_s": 0.1, "order_give_up_s": 5.0}
+        settings = PolymarketSettings(
+            clob_url=clob[0].url, private_key=Secret("$env:PM_TEST_KEY"),
+            api_key=Secret("$env:PM_K"), api_secret=Secret("$env:PM_S"),
+            api_passphrase=Secret("$env:PM_P"), **(timings | overrides))
+        venue = PolymarketVenue(settings)
+        venue._instruments[IID] = INSTRUMENT
+        h = EngineHarness(tmp_path / "run", venue, INSTRUMENT, D("0.64"))
+        made.append(h)
+        await h.start()
+        return h
+
+    yield make
+    for h in made:
+        with contextlib.suppress(Exception):
+            await h.close()
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+def vid_of(h: EngineHarness, coid: str) -> str:
+    row = h.ledger.order_row(coid)
+    assert row is not None and row["venue_order_id"]
+    return str(row["venue_order_id"])
+
+
+async def test_a_taker_match_in_the_answer_and_in_every_trades_poll_is_booked_once(
+        clob, harness):
+    _, local = clob
+    h = await harness()
+    coid = h.order(1, Side.BUY, "60", "0.66")  # FAK: 40 @ 0.64 and 20 @ 0.66
+    await until(lambda: h.status(coid) == (OrderStatus.FILLED, D(60)))
+    await h.settle()
+    await asyncio.sleep(0.3)  # several trades polls re-read the match
+    assert [f["fill_id"] for f in h.fills()] == [f"{vid_of(h, coid)}:0"]
+    assert_matches_venue(h, local)
+
+
+async def test_a_match_listed_before_the_posts_answer_is_booked_once(clob, harness):
+    _, local = clob
+    local.hold_posts = True  # executed at once; the answer waits
+    h = await harness()
+    coid = h.order(1, Side.BUY, "30", "0.64")
+    await until(lambda: bool(local.trades))
+    await asyncio.sleep(0.3)  # trades polls see the match of an order still in flight
+    assert h.fills() == []
+    local.release_all()
+    await until(lambda: h.status(coid) == (OrderStatus.FILLED, D(30)))
+    await h.settle()
+    await asyncio.sleep(0.3)
+    assert len(h.fills()) == 1
+    assert_matches_venue(h, local)
+
+
+async def test_a_trade_of_an_order_this_run_never_placed_is_said_once(clob, harness, caplog):
+    _, local = clob
+    caplog.set_level(logging.WARNING)
+    h = await harness()
+    local.trades.append(local._trade("trade-manual", "0x" + "ee" * 32, TOKEN, "BUY", D(5),
+                                     D("0.64"), "TAKER", owner=API_KEY, makers=[]))
+    await until(lambda: bool(h.events("unknown_fill")))
+    await asyncio.sleep(0.3)  # more polls read it again: said once
+    (event,) = h.events("unknown_fill")
+    assert "trade-manual" in event["reason"] and "unknown order" in event["reason"]
+    assert h.fills() == [] and IID not in h.account.positions
+
+
+async def test_rest_fills_while_the_cancel_answer_is_lost(clob, harness):
+    _, local = clob
+    h = await harness()
+    coid = h.order(1, Side.BUY, "50", "0.64", TimeInForce.GTC)  # 40 at once, 10 rest
+    await until(lambda: h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D(40)))
+    await h.settle()
+    local.fill_resting(vid_of(h, coid), "10")
+    local.read_faults.setdefault("DELETE /order", deque()).append(("status", 503))
+    await h.cancel(coid)
+    (failed,) = h.events("cancel_failed")
+    assert coid in failed["reason"] and "MATCHED" in failed["reason"]
+    await until(lambda: h.status(coid) == (OrderStatus.FILLED, D(50)))
+    assert_matches_venue(h, local)
+
+
+async def test_a_match_listed_after_the_order_was_marked_cancelled_is_booked(clob, harness):
+    _, local = clob
+    h = await harness()
+    coid = h.order(1, Side.BUY, "20", "0.60", TimeInForce.GTC)  # rests
+    await until(lambda: h.status(coid)[0] is OrderStatus.OPEN)
+    await h.settle()
+    vid = vid_of(h, coid)
+    await h.cancel(coid)
+    await until(lambda: h.status(coid)[0] is OrderStatus.CANCELLED)
+    # A maker match made just before the cancel, listed only now.
+    local.fill_resting(vid, "7")
+    await until(lambda: len(h.fills()) == 1)
+    assert h.status(coid) == (OrderStatus.CANCELLED, D(7))
+    assert_matches_venue(h, local)
+
+
+async def test_killed_after_the_fill_arrived_before_the_commit_books_it_once_on_restart(
+        clob, harness):
+    _, local = clob
+    first = await harness()
+    first.kill_before_commit = True
+    coid = first.order(1, Side.BUY, "60", "0.66")
+    assert first.consumer is not None
+    with pytest.raises(Killed):
+        async with asyncio.timeout(10):
+            await first.consumer
+    await first.settle()
+    assert first.fills() == []
+    await first.close()
+
+    second = await harness()
+    await until(lambda: second.status(coid) == (OrderStatus.FILLED, D(60)))
+    await asyncio.sleep(0.3)  # more trades polls re-read the match
+    assert len(second.fills()) == 1
+    assert_matches_venue(second, local)
