@@ -432,3 +432,38 @@ async def test_an_overfill_is_booked_as_the_venue_reports_it_and_said(exchange, 
         assert h.account.positions[IID].quantity == D("0.7")  # what the venue says
         assert_matches_venue(h, exchange)
         assert h.events("overfill"), "an overfill must be said"
+
+
+async def test_fills_out_of_order_and_repeated_are_booked_once_in_full(exchange, harness):
+    """Kraken (or a backfill) reports an order's second trade before its first, then both
+    again: each booked once, the order FILLED only once both are in."""
+    orders: list[str] = []
+
+    def frame(*numbers: int) -> dict[str, Any]:
+        txid = orders[0]
+        items = []
+        for n, qty, ts in ((1, 0.2, "2024-01-02T03:04:05Z"), (2, 0.3, "2024-01-02T03:04:06Z")):
+            if n in numbers:
+                items.append({"exec_type": "trade", "order_id": txid,
+                              "exec_id": f"TOOO-{n:05d}", "trade_id": 700 + n,
+                              "symbol": "BTC/USD", "side": "buy", "last_qty": qty,
+                              "last_price": 37000.0, "liquidity_ind": "m",
+                              "fees": [{"asset": "USD", "qty": 1.0}], "timestamp": ts})
+        return {"channel": "executions", "type": "update", "sequence": 50, "data": items}
+
+    placed = asyncio.Event()
+    script = [AwaitSubscribe("executions"), Until(placed.is_set), Send(lambda: frame(2)),
+              Send(lambda: frame(2, 1)), Send(lambda: frame(1, 2))]
+    async with LocalKrakenWs([script], token="local-ws-token") as ws:
+        h = await harness(ws)
+        await ws.wait_for(lambda: bool(ws.subscriptions("executions")))
+        coid = h.order(1, Side.BUY, "0.5", "37000.0", TimeInForce.GTC)
+        await h.settle()
+        orders.extend(exchange.orders)
+        placed.set()
+        await until(lambda: len(h.fills()) == 2)
+        await asyncio.sleep(0.2)  # the repeats are in by now
+        assert sorted(f["fill_id"] for f in h.fills()) == ["TOOO-00001", "TOOO-00002"]
+        assert h.status(coid) == (OrderStatus.FILLED, D("0.5"))
+        assert h.account.positions[IID].quantity == D("0.5")
+        assert h.account.cash == CASH - D("0.5") * D(37000) - D(2)
