@@ -33,6 +33,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from argus_core import (
     ArgusError,
@@ -42,6 +43,7 @@ from argus_core import (
     OptionLeg,
     PluginError,
     Pricer,
+    redact,
 )
 from argus_intel import regimes as regime_mod
 from argus_intel import spreads as spread_mod
@@ -67,6 +69,80 @@ DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 MAX_PATHS = 2_000_000
 MAX_QUOTES = 5000
 MAX_CLOSES = 1_000_000
+#: Largest request body read: a million closes with their time stamps as JSON is ~40 MB.
+MAX_BODY = 64 * 1024 * 1024
+#: Query parameters a client might put a key in; a key is never accepted there (a URL is
+#: logged, kept in histories and sent on in Referer headers), and the refusal says so.
+QUERY_KEY_NAMES = ("api_key", "apikey", "key", "token", "access_token", "x-api-key")
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` is answered 413 before the app
+    reads it (a declared ``Content-Length``), or as soon as the count passes it (chunked),
+    so a huge body never sits in memory whole."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on with its body, or answer 413."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length", b"")
+        if declared and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._too_large(scope, receive, send)
+            return
+        if declared:
+            await self.app(scope, receive, send)  # the server stops at the declared length
+            return
+        # No length declared (chunked): read it here, counting, then hand it on.
+        chunks: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            chunks.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return chunks.pop(0) if chunks else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _error(413, "body_too_large", f"the request body is over "
+                     f"{self.max_bytes // (1024 * 1024)} MB")(scope, receive, send)
+
+
+class QueryHidden(logging.Filter):
+    """Drops the query string from uvicorn's access log lines: a client that puts a key
+    in the URL (refused, but sent all the same) must not have it written to the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep the record, with ``path?query`` shown as ``path?…``."""
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) \
+                and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0] + "?…", *args[3:])
+        return True
+
+
+def redacted(value: Any) -> Any:
+    """``value`` (decoded JSON) with every string passed through ``argus_core.redact``."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redacted(v) for v in value]
+    return value
 
 
 class ApiError(Exception):
@@ -313,11 +389,18 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
                 pricer_box.append(pricer_factory())
             return pricer_box[0]
 
-    def require_key(response: Response,
+    def require_key(request: Request, response: Response,
                     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
                     x_api_key: Annotated[str | None, Depends(API_KEY_HEADER)]) -> ApiKey:
         presented = x_api_key or (bearer.credentials.strip() if bearer is not None else None)
         challenge = {"WWW-Authenticate": "Bearer"}
+        in_url = [q for q in request.query_params if q.lower() in QUERY_KEY_NAMES]
+        if not presented and in_url:
+            log.info("refused a key sent in the URL (%s)", ", ".join(map(repr, in_url)))
+            raise ApiError(401, "key_in_url", f"API keys are accepted only in a header "
+                           f"('Authorization: Bearer KEY' or 'X-API-Key: KEY'), never in the "
+                           f"URL ({in_url[0]}=): a URL is logged and kept in histories, so "
+                           f"revoke that key and make another", challenge)
         if not presented:
             raise ApiError(401, "missing_key", "an API key is required: send "
                            "'Authorization: Bearer KEY' or 'X-API-Key: KEY'", challenge)
@@ -388,7 +471,7 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # The traceback goes to the server's log (request bodies and headers do not).
-        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        log.error("%s %r failed", request.method, request.url.path, exc_info=exc)
         return _error(500, "internal_error", f"{type(exc).__name__} while answering "
                       f"{request.method} {request.url.path}; see the server's log")
 
@@ -420,9 +503,11 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
         """The run's row (with its recorded config) and row counts."""
         ledger = runs.get(run_id)
         run = ledger.run()
+        # The config holds references ($env:...), never secret values; any text in it
+        # that looks like a credential is hidden all the same.
         return {**{k: v for k, v in run.items() if k != "config_json"},
-                "config": json.loads(str(run["config_json"])), "run_dir": str(ledger.run_dir),
-                "counts": ledger.counts()}
+                "config": redacted(json.loads(str(run["config_json"]))),
+                "run_dir": str(ledger.run_dir), "counts": ledger.counts()}
 
     @v1.get("/runs/{run_id}/bars", response_model=PageOut, summary="A run's bars")
     def get_bars(request: Request, run_id: str, instrument_id: str | None = None,
@@ -581,6 +666,7 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
                                      equity=body.equity, pricers=pricers)
 
     app.include_router(v1)
+    app.add_middleware(BodyLimit)
     app.state.runs = runs
     return app
 

@@ -37,9 +37,11 @@ def intel() -> None:
 def serve(run_dirs: tuple[Path, ...], host: str, port: int, keys_path: Path,
           data_dirs: tuple[Path, ...]) -> None:
     """Serve the API over RUN_DIRS (each holding an argus.db) until interrupted."""
+    import logging
+
     import uvicorn
 
-    from argus_intel.app import create_app
+    from argus_intel.app import QueryHidden, create_app
     from argus_intel.keys import KeyStore
 
     keys = KeyStore(keys_path.expanduser())
@@ -50,7 +52,11 @@ def serve(run_dirs: tuple[Path, ...], host: str, port: int, keys_path: Path,
     app = create_app(run_dirs, keys, data_dirs=data_dirs)
     click.echo(f"serving {len(run_dirs)} run(s) on http://{host}:{port}/v1 "
                f"(docs: http://{host}:{port}/docs)")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    config = uvicorn.Config(app, host=host, port=port, log_level="info")
+    # After the Config (it sets up uvicorn's logging): the access log shows paths, never
+    # query strings (a key put in a URL by mistake).
+    logging.getLogger("uvicorn.access").addFilter(QueryHidden())
+    uvicorn.Server(config).run()
 
 
 @intel.group()
