@@ -226,6 +226,24 @@ def _zscore(w: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.where(sd > 0, z, 0.0)
 
 
+#: Closes whose standard deviation is at most this share of their largest are flat.
+FLAT_TOLERANCE = 1e-9
+
+
+def _zscore_flat(w: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Version 2 of ``zscore_24``: 0 when the closes are flat up to rounding.  Version 1
+    tests ``sd > 0``, but the std of 24 equal closes is not always 0 (for ~15% of price
+    levels it is ~1e-13), and then z is rounding noise divided by rounding noise: any
+    value, e.g. -4.8, from a market whose price did not move.  Version 1 stays, so models
+    trained on it reload with the values they were trained on."""
+    c = w["close"]
+    sd = c.std(axis=1, ddof=1)
+    flat = sd <= FLAT_TOLERANCE * np.abs(c).max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (c[:, -1] - c.mean(axis=1)) / sd
+    return np.where(flat, 0.0, z)
+
+
 def _range(w: Mapping[str, np.ndarray]) -> np.ndarray:
     return (w["high"][:, -1] - w["low"][:, -1]) / w["close"][:, -1]
 
@@ -246,13 +264,15 @@ def _hour_angle(fn: Callable[[np.ndarray], np.ndarray]) -> FeatureFn:
 
 
 def builtin_features() -> list[Feature]:
-    """The features this plugin ships (each version 1)."""
+    """The features this plugin ships (version 1 of each; ``zscore_24`` also version 2)."""
     return [
         Feature("ret_1", 1, 2, _log_return(1), "log return of the last bar"),
         Feature("ret_4", 1, 5, _log_return(4), "log return over the last 4 bars"),
         Feature("ret_24", 1, 25, _log_return(24), "log return over the last 24 bars"),
         Feature("vol_24", 1, 25, _realised_vol, "stdev of the last 24 bar log returns"),
         Feature("zscore_24", 1, 24, _zscore, "close vs mean of last 24 closes, in stdevs"),
+        Feature("zscore_24", 2, 24, _zscore_flat,
+                "close vs mean of last 24 closes, in stdevs; 0 when flat up to rounding"),
         Feature("range_1", 1, 1, _range, "(high - low) / close of the last bar"),
         Feature("volume_ratio_24", 1, 24, _volume_ratio, "last volume / mean of last 24"),
         Feature("hour_sin", 1, 1, _hour_angle(np.sin), "sin of the bar's UTC hour"),
