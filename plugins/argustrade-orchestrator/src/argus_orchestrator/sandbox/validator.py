@@ -340,7 +340,7 @@ def _validate(source: str, deadline: float) -> ValidationResult:
                                 f"code is nested more than {MAX_DEPTH} levels deep"))
     if n_nodes > MAX_NODES or depth > MAX_DEPTH:
         return ValidationResult(False, tuple(findings), n_lines, n_nodes)
-    checker = _Checker(tree, deadline)
+    checker = _Checker(tree, deadline, None if source.isascii() else source)
     checker.run()
     findings.extend(checker.findings)
     unique = sorted(set(findings), key=lambda f: (f.line, f.col, f.message))
@@ -525,9 +525,13 @@ class _Ctx:
 class _Checker:
     """One pass over a parsed module: prepass for bindings, then an iterative check."""
 
-    def __init__(self, tree: ast.Module, deadline: float) -> None:
+    def __init__(self, tree: ast.Module, deadline: float, source: str | None = None) -> None:
         self.tree = tree
         self.deadline = deadline
+        # Lines as UTF-8 (node columns count bytes), kept only for a non-ASCII source: the
+        # parser NFKC-normalises identifiers, and inside an f-string (one STRING token to
+        # the token pre-check) 'ｅｖａｌ' is only seen here, already spelled 'eval'.
+        self.raw_lines = source.encode("utf-8").splitlines() if source is not None else None
         self.findings: list[Finding] = []
         self.bound: dict[str, int] = {}  # name -> number of binding sites
         self.module_aliases: dict[str, str] = {}  # alias -> module
@@ -540,6 +544,18 @@ class _Checker:
         self.approved: set[int] = set()  # ids of module Names used as module.member
         self.folded: dict[int, Any] = {}
         self.fold_total = 0  # items built by folding so far (the validator builds them too)
+
+    def _spelled_non_ascii(self, node: ast.Name | ast.Attribute) -> str | None:
+        """How an identifier is written in the source, when that is not ASCII (the tree
+        holds its NFKC-normalised form); None otherwise."""
+        if self.raw_lines is None or node.end_lineno != node.lineno \
+                or node.end_col_offset is None or not 0 < node.lineno <= len(self.raw_lines):
+            return None
+        raw = self.raw_lines[node.lineno - 1][node.col_offset:node.end_col_offset]
+        text = raw.decode("utf-8", "replace")
+        if isinstance(node, ast.Attribute):
+            text = text.rsplit(".", 1)[-1].strip()
+        return None if text.isascii() else text
 
     def fail(self, node: ast.AST, message: str) -> None:
         self.findings.append(Finding(getattr(node, "lineno", 0),
@@ -856,6 +872,10 @@ class _Checker:
     # expressions --------------------------------------------------------------------------
     def _check_Name(self, node: ast.Name, ctx: _Ctx) -> list[tuple[ast.AST, _Ctx]]:
         name = node.id
+        spelled = self._spelled_non_ascii(node)
+        if spelled is not None:
+            self.fail(node, f"non-ASCII identifier {spelled!r} (read as {name!r}) is not "
+                            f"allowed (identifiers are ASCII only)")
         if isinstance(node.ctx, ast.Store | ast.Del):
             self._binding(node, name)
             return []
@@ -881,6 +901,10 @@ class _Checker:
     def _check_Attribute(self, node: ast.Attribute, ctx: _Ctx) -> list[tuple[ast.AST, _Ctx]]:
         attr = node.attr
         value = node.value
+        spelled = self._spelled_non_ascii(node)
+        if spelled is not None:
+            self.fail(node, f"non-ASCII identifier {spelled!r} (read as {attr!r}) is not "
+                            f"allowed (identifiers are ASCII only)")
         if isinstance(value, ast.Name) and value.id in self.module_aliases:
             module = self.module_aliases[value.id]
             self.approved.add(id(value))
