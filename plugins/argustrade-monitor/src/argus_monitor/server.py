@@ -4,6 +4,7 @@ thread of its own so that a slow scrape never delays an event."""
 from __future__ import annotations
 
 import errno
+import ipaddress
 import json
 import logging
 import socket
@@ -28,8 +29,20 @@ _servers: list[MonitorServer] = []  # every server this process started
 _servers_lock = threading.Lock()
 
 
+#: Seconds a client may take to send its request: a half-sent one (slowloris) holds a
+#: thread no longer than this.
+REQUEST_TIMEOUT_S = 10.0
+#: ``Host`` names a loopback monitor answers (a web page on a DNS name rebound to
+#: 127.0.0.1 names that name, and is refused).
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True  # a hung client never keeps the process alive
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out or hung up: one debug line, not a traceback on stderr.
+        log.debug("monitor: request from %s failed", client_address, exc_info=True)
 
 
 class _ThreadingServer6(_ThreadingServer):
@@ -37,8 +50,18 @@ class _ThreadingServer6(_ThreadingServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
+    timeout = REQUEST_TIMEOUT_S
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("monitor: " + format, *args)
+
+
+def host_name(header: str) -> str:
+    """The host of a ``Host`` header, lower case, without its port (``[::1]`` kept)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header.split("]", 1)[0] + "]"
+    return header.split(":", 1)[0]
 
 
 class MonitorServer:
@@ -55,6 +78,11 @@ class MonitorServer:
         self._metrics_app = make_wsgi_app(self.registry)
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
+        bind = ipaddress.ip_address(settings.bind)
+        #: On loopback, the Host names answered; None (any) when it listens wider.
+        self.allowed_hosts: tuple[str, ...] | None = (
+            (*LOOPBACK_NAMES, f"[{bind}]" if bind.version == 6 else str(bind))
+            if bind.is_loopback else None)
 
     @property
     def port(self) -> int:
@@ -119,6 +147,11 @@ class MonitorServer:
     def _app(self, environ: dict[str, Any], start_response: StartResponse
              ) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if self.allowed_hosts is not None and \
+                host_name(environ.get("HTTP_HOST", "")) not in self.allowed_hosts:
+            start_response("400 Bad Request", [("Content-Type", "text/plain")])
+            return [b"unexpected Host header: this monitor answers only 127.0.0.1, localhost "
+                    b"and [::1]\n"]
         if path == "/metrics":
             result: Iterable[bytes] = self._metrics_app(environ, start_response)
             return result
