@@ -763,6 +763,11 @@ class ExecutionEngine:
         filled = self.ledger.filled_quantity(fill.client_order_id, Side(row["side"]))
         total = Decimal(row["quantity"])
         status = OrderStatus(row["status"])
+        if filled > total:  # booked as the venue reports it (its position is the truth), said
+            self.risk_event(fill.ts_ns, "reconcile", "overfill",
+                            f"order {fill.client_order_id} is filled {filled} of {total} "
+                            f"{fill.instrument_id} (fill {fill.fill_id}): the venue filled "
+                            f"more than was sent", None)
         if filled >= total:
             status = OrderStatus.FILLED
         elif status not in FINAL:  # a fill reported after the cancel of the rest

@@ -9,7 +9,7 @@ a socket dropped while the order fills; a fill of another client's order (said o
 never booked as ours); a partial fill whose rest fills while the cancel's answer is lost;
 a fill after the order was marked cancelled; a maker rebate, a missing and an unreadable
 ``fee_cost``; the process killed after a fill arrived and before it was committed; an
-overfill (the core records no event yet: strict xfail).
+overfill (booked as the venue reports it, and said: an `overfill` risk event).
 """
 
 from __future__ import annotations
@@ -382,9 +382,6 @@ async def test_killed_after_the_fill_arrived_before_the_commit_books_it_once_on_
     assert_matches_venue(second, exchange)
 
 
-@pytest.mark.xfail(strict=True, reason="core: ExecutionEngine.book_live_fill books an "
-                   "overfill silently (filled_quantity capped at the order quantity, no "
-                   "risk event); it should record an 'overfill' risk event")
 async def test_an_overfill_is_booked_as_the_venue_reports_it_and_said(exchange, harness):
     h = await harness()
     coid = h.order(1, Side.BUY, "5", "0.40", TimeInForce.GTC)

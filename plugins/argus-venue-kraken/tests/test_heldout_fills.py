@@ -9,8 +9,8 @@ before the AddOrder answer; a socket gap during which the order filled (reconnec
 + TradesHistory backfill + the same trade sent again); a fill of another client's order;
 a partial fill whose rest fills while the cancel's answer is lost; a fill after the order
 was marked cancelled; fees in another asset and a maker rebate; the process killed after
-a fill arrived and before it was committed; an overfill (the core records no event yet:
-strict xfail).
+a fill arrived and before it was committed; an overfill (booked as the venue reports it, and
+said: an `overfill` risk event).
 """
 
 from __future__ import annotations
@@ -416,9 +416,6 @@ async def test_killed_after_the_fill_arrived_before_the_commit_books_it_once_on_
         assert cl_ord_id_for(coid) != coid  # mapped back through the ledger
 
 
-@pytest.mark.xfail(strict=True, reason="core: ExecutionEngine.book_live_fill books an "
-                   "overfill silently (filled_quantity capped at the order quantity, no "
-                   "risk event); it should record an 'overfill' risk event")
 async def test_an_overfill_is_booked_as_the_venue_reports_it_and_said(exchange, harness):
     async with LocalKrakenWs([session(exchange)], token="local-ws-token") as ws:
         h = await harness(ws)
