@@ -27,7 +27,8 @@ ALLOWED_FOR: dict[str, set[str]] = {"argustrade-testkit": {
     "argus_core.config", "argus_core.errors", "argus_core.hookspecs", "argus_core.interfaces",
     "argus_core.models", "argus_core.plugins", "argus_core.runner", "argus_core.ledger",
     "argus_core.runtime", "argus_core.serde", "argus_core.builtins.replay_venue",
-    "argus_core.market_state", "argus_core.execution", "argus_core.paper"}}
+    "argus_core.market_state", "argus_core.execution", "argus_core.paper",
+    "argus_core.account", "argus_core.builtins.sizers", "argus_core.risk"}}
 
 
 def _core_imports(path: Path) -> list[tuple[int, str]]:

@@ -17,158 +17,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
 import pytest
+from argus_testkit.engine import CASH, RUN, EngineHarness, Killed
 from argus_venue_kalshi.testing import Fault, LocalKalshi
 from argus_venue_kalshi.venue import KalshiVenue
 
-from argus_core.account import Account
-from argus_core.builtins.sizers import FixedFraction
-from argus_core.execution import ExecutionEngine
-from argus_core.interfaces import RiskContext, Venue
-from argus_core.ledger import Ledger
-from argus_core.market_state import MarketState
 from argus_core.models import (
-    Bar,
-    Fill,
-    Instrument,
-    Intent,
-    Liquidity,
     OrderStatus,
-    OrderType,
     Side,
     TimeInForce,
 )
-from argus_core.paper import PaperBroker
-from argus_core.risk import RiskEngine, TradingState, escalate
 
 TICKER = "KXHIGHNY-24JAN01-T60"
 IID = f"kalshi:{TICKER}/YES"
-CASH = D(100_000)
-RUN = "3f2a9c1b7d4e-heldout"
 ROUTE = "POST /portfolio/orders"
 DELETE = "DELETE /portfolio/orders/"
-
-
-class Killed(Exception):
-    """The process died (here: before the fill's transaction committed)."""
-
-
-class EngineHarness:
-    """The core's ExecutionEngine in live mode over a ledger in ``run_dir``, wired as the
-    Runner wires it (the engine's LoopPort is this object).  A restart is a new harness on
-    the same directory: the account is rebuilt from the ledger's fills, as the Runner's
-    checkpoint (committed with them) restores it."""
-
-    def __init__(self, run_dir: Path, venue: Venue, instrument: Instrument, mark: D) -> None:
-        self.ledger = Ledger.in_dir(run_dir)
-        self.venue, self.iid, self.mark = venue, instrument.id, mark
-        self.market = MarketState(0)
-        self.market.add_instruments([instrument])
-        px = float(mark)
-        self.market.bars[instrument.id] = Bar(instrument.id, 1, px, px, px, px, 1.0)
-        self.account = Account(CASH)
-        for row in self.ledger.fills():
-            self.account.apply(fill_of(row))
-        self.risk = RiskEngine([], RiskContext(market=self.market))
-        self.engine = ExecutionEngine(
-            loop=self, ledger=self.ledger, run_id=RUN, venue=venue, venue_name=venue.name,
-            market=self.market, account=self.account,
-            broker=PaperBroker(self.market, venue.fee_schedule), risk=self.risk,
-            sizer=FixedFraction(None), live=True)
-        self.kill_before_commit = False
-        self.consumer: asyncio.Task[None] | None = None
-        self._book = self.engine.book_live_fill
-        self.engine.book_live_fill = self._book_or_die  # type: ignore[method-assign]
-
-    def _book_or_die(self, fill: Fill) -> None:
-        self._book(fill)
-        if self.kill_before_commit:
-            raise Killed(f"killed after booking {fill.fill_id}, before the commit")
-
-    # -- LoopPort ------------------------------------------------------------------
-    @contextlib.contextmanager
-    def between_events(self, *, commit_now: bool = False) -> Iterator[None]:
-        idle = not self.ledger.in_transaction
-        if idle:
-            self.ledger.begin()
-        try:
-            yield
-        except BaseException:
-            self.ledger.rollback()  # a death mid-transaction: nothing of it is durable
-            raise
-        if idle or commit_now:
-            self.ledger.commit()
-            if not idle:
-                self.ledger.begin()
-
-    def commit_now(self) -> None:
-        if self.ledger.in_transaction:
-            self.ledger.commit()
-            self.ledger.begin()
-
-    def mark_dirty(self) -> None:
-        pass
-
-    def set_trading_state(self, state: TradingState, reason: str) -> None:
-        escalate(self.risk.ctx, state, reason)
-
-    def persist_state_change(self) -> None:
-        pass
-
-    # -- driving ---------------------------------------------------------------------
-    async def start(self) -> None:
-        self.consumer = await self.engine.start_live()
-
-    def order(self, seq: int, side: Side, qty: str, limit: str | None = None,
-              tif: TimeInForce = TimeInForce.IOC) -> str:
-        """Route one intent through the engine (risk, ledger, venue); its client id."""
-        self.engine.seq = seq
-        intent = Intent("s", self.iid, side, quantity=D(qty),
-                        limit_price=D(limit) if limit else self.mark,
-                        order_type=OrderType.LIMIT if limit else OrderType.MARKET,
-                        time_in_force=tif)
-        with self.between_events():
-            (order,) = self.engine._route([intent], 1)
-        return order.client_order_id
-
-    async def cancel(self, coid: str) -> None:
-        with self.between_events():
-            self.engine.cancel_working(None, self.iid, f"cancelled by the test ({coid})")
-        await self.settle()
-
-    async def settle(self) -> None:
-        """Let acknowledgements and cancels in flight land."""
-        await self.engine.drain(10)
-
-    def fills(self) -> list[dict[str, Any]]:
-        return self.ledger.fills()
-
-    def status(self, coid: str) -> tuple[OrderStatus | None, D]:
-        row = self.ledger.order_row(coid)
-        return (OrderStatus(row["status"]) if row else None,
-                D(row["filled_quantity"]) if row else D(0))
-
-    def events(self, action: str) -> list[dict[str, Any]]:
-        return self.ledger.query("select * from risk_events where action = ?", (action,))
-
-    async def close(self) -> None:
-        if self.consumer is not None:
-            self.consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Killed):
-                await self.consumer
-        await self.venue.close()
-        self.ledger.close()
-
-
-def fill_of(row: dict[str, Any]) -> Fill:
-    return Fill(row["fill_id"], row["client_order_id"], row["venue"], row["instrument_id"],
-                Side(row["side"]), D(row["price"]), D(row["quantity"]), D(row["fee"]),
-                Liquidity(row["liquidity"]), row["ts_ns"])
 
 
 def venue_truth(exchange: LocalKalshi, ours: Callable[[dict[str, Any]], bool],
