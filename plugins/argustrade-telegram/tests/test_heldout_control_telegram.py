@@ -133,6 +133,13 @@ def test_user_ids_limit_who_may_command_in_an_allowed_group(
     assert latch_writes(run_dir) == 1  # the stranger's wrote nothing
 
 
+def test_an_empty_user_list_obeys_nobody(
+        api: BotApiStandIn, run_dir: Path, start_bot: Callable[..., TelegramBot]) -> None:
+    start_bot(user_ids=[])
+    assert ask(api, ALLOWED, "/kill", "may not") == "You may not use this bot."
+    assert latch(run_dir) is None
+
+
 def test_user_ids_are_integers_and_an_empty_chat_list_allows_nobody(
         api: BotApiStandIn, make_settings: Callable[..., TelegramSettings]) -> None:
     with pytest.raises(ValueError, match="user_ids"):

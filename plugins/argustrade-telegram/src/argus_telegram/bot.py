@@ -496,7 +496,7 @@ class TelegramBot:
         """Why a command from ``user_id`` in ``chat_id`` is not obeyed, or None."""
         if chat_id not in self.settings.chat_ids:
             return "not in [plugins.telegram] chat_ids"
-        if self.settings.user_ids and user_id not in self.settings.user_ids:
+        if self.settings.user_ids is not None and user_id not in self.settings.user_ids:
             return "not in [plugins.telegram] user_ids"
         return None
 

@@ -56,8 +56,9 @@ class TelegramSettings:
         chat_ids: chats that receive notifications and whose commands are obeyed; commands
             from any other chat are refused and logged.
         user_ids: when set, only these people's commands are obeyed, and only in the
-            chats of ``chat_ids`` (in an allowed group, anyone else is refused); empty, the
-            default: anyone who can write in an allowed chat.
+            chats of ``chat_ids`` (in an allowed group, anyone else is refused); ``[]``
+            obeys nobody (alerts only); unset, the default: anyone who can write in an
+            allowed chat.
         base_url: the Bot API's base URL (the token and ``/method`` follow it); point it at a
             local stand-in (``argus_telegram.testing``) for offline tests.
         base_file_url: the Bot API's base URL for file downloads.
@@ -80,7 +81,8 @@ class TelegramSettings:
 
     token: Secret | None = attrs.field(default=None, validator=_check_token)
     chat_ids: list[int] = attrs.field(factory=list, validator=_check_chat_ids)
-    user_ids: list[int] = attrs.field(factory=list, validator=_check_chat_ids)
+    user_ids: list[int] | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_check_chat_ids))
     base_url: str = attrs.field(default="https://api.telegram.org/bot",
                                 validator=url_scheme("http", "https"))
     base_file_url: str = attrs.field(default="https://api.telegram.org/file/bot",
