@@ -375,3 +375,32 @@ def test_a_sweep_survives_flat_ruined_and_failing_points(tmp_path):
     srs = [real[0].mean() / real[0].std(ddof=1), 0.0, finite.mean() / finite.std(ddof=1)]
     assert n == 3
     assert var == pytest.approx(np.var(srs, ddof=1), rel=1e-9)
+
+
+def test_a_huge_grid_is_refused_before_it_is_built():
+    """Three parameters of 100 choices (a million points) over max_points = 1,000: refused
+    without building them (before: every point was built first, a 192 MB peak here, and a
+    billion-point grid ran out of memory instead of being refused); a range asking for
+    1e12 values is refused before numpy allocates it."""
+    import tracemalloc
+
+    from argus_lab.config import ParamRange, SweepSettings
+
+    from argus_core import ConfigError
+
+    grid = SweepSettings({f"p{i}": ParamRange(choices=list(range(100))) for i in range(3)},
+                         max_points=1000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError, match="points, more than max_points"):
+            grid.grid()
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000
+    huge = SweepSettings({"a": ParamRange(linear=[0.0, 1.0, 1e12])}, max_points=1000)
+    with pytest.raises(ConfigError, match="values, more than max_points"):
+        huge.grid()
+    ok = SweepSettings({"a": ParamRange(linear=[1, 10, 50], integer=True),
+                        "b": ParamRange(choices=["x", "y"])}, max_points=20)
+    assert len(ok.grid()) == 20 and ok.grid()[0] == {"a": 1, "b": "x"}

@@ -108,6 +108,14 @@ class ParamRange:
         elif not self.choices:
             raise ValueError("choices must not be empty")
 
+    def declared_count(self) -> int:
+        """How many values the range asks for (``count``, or the number of choices): an
+        upper bound on :meth:`values` (integer ranges drop repeats)."""
+        if self.choices is not None:
+            return len(self.choices)
+        spec = self.linear if self.linear is not None else self.log
+        return int(spec[2])  # type: ignore[index]
+
     def values(self) -> list[Any]:
         """The grid values, in order."""
         if self.choices is not None:
@@ -136,13 +144,26 @@ class SweepSettings:
                               validator=attrs.validators.in_(("auto", "event_loop")))
 
     def grid(self) -> list[dict[str, Any]]:
-        """Cartesian product of the ranges, in a deterministic order (keys sorted)."""
+        """Cartesian product of the ranges, in a deterministic order (keys sorted).
+
+        The size is checked against ``max_points`` before anything is built: the product of
+        the ranges' sizes (each range's values are at most ``max_points`` plus a million,
+        so a ``[start, stop, 1e12]`` range is refused before numpy allocates it).  It used
+        to build every point first, so a grid of a billion points ran out of memory
+        rather than being refused."""
         keys = sorted(self.params)
-        points = [dict(zip(keys, combo, strict=True))
-                  for combo in itertools.product(*(self.params[k].values() for k in keys))]
-        if len(points) > self.max_points:
-            raise ConfigError(f"[plugins.lab.sweep] grid has {len(points)} points, more than "
+        ceiling = self.max_points + 1_000_000
+        for key in keys:
+            declared = self.params[key].declared_count()
+            if declared > ceiling:
+                raise ConfigError(f"[plugins.lab.sweep] {key} has {declared:,} values, more "
+                                  f"than max_points = {self.max_points}; narrow the range")
+        values = [self.params[k].values() for k in keys]
+        size = math.prod(len(v) for v in values)
+        if size > self.max_points:
+            raise ConfigError(f"[plugins.lab.sweep] grid has {size:,} points, more than "
                               f"max_points = {self.max_points}; narrow the ranges or raise it")
+        points = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
         return points or [{}]
 
 
