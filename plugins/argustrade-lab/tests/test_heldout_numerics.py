@@ -404,3 +404,39 @@ def test_a_huge_grid_is_refused_before_it_is_built():
     ok = SweepSettings({"a": ParamRange(linear=[1, 10, 50], integer=True),
                         "b": ParamRange(choices=["x", "y"])}, max_points=20)
     assert len(ok.grid()) == 20 and ok.grid()[0] == {"a": 1, "b": "x"}
+
+
+@pytest.mark.parametrize("wins", [1, 3])
+def test_a_strategy_that_trades_once_does_not_pass_the_dsr_gate(wins):
+    """1,000 bars idle but for ``wins`` winning bars: the asymptotic PSR says 0.977 (one
+    win) or 0.9997 (three), past the 0.95 deploy bar, where a coin toss is what one trade
+    tells.  The gate now holds such a record as too thin to judge."""
+    from argus_lab.config import GateSettings
+    from argus_lab.gates import DSR_MIN_ACTIVE, judge_dsr
+
+    r = np.zeros(1000)
+    r[np.linspace(100, 900, wins).astype(int)] = 0.05
+    mom = stats.return_moments(r)
+    assert stats.deflated_sharpe_ratio(mom.sharpe, mom.n_obs, mom.skew, mom.kurtosis,
+                                       1, 0.0) > 0.95  # the formula outside its regime
+    details, kill, hold = judge_dsr(r, 1, 0.0, GateSettings())
+    assert kill == [] and len(hold) == 1 and "too few to judge" in hold[0]
+    assert details["active_returns"] == wins < DSR_MIN_ACTIVE
+
+
+@needs_spy
+def test_dsr_gate_judges_a_real_record_as_before():
+    """SPY's daily record (5,819 non-zero returns) is judged by its DSR: 0.975 alone
+    (deploy), below the kill bar after 1,000 trials of V[SR] 0.002."""
+    from argus_lab.config import GateSettings
+    from argus_lab.gates import judge_dsr
+
+    _ts, close = spy_closes()
+    r = np.diff(close) / close[:-1]
+    details, kill, hold = judge_dsr(r, 1, 0.0, GateSettings())
+    mom = stats.return_moments(r)
+    assert details["dsr"] == stats.probabilistic_sharpe_ratio(mom.sharpe, 0.0, mom.n_obs,
+                                                              mom.skew, mom.kurtosis)
+    assert details["dsr"] == pytest.approx(0.9749, abs=1e-4) and (kill, hold) == ([], [])
+    details, kill, hold = judge_dsr(r, 1000, 0.002, GateSettings())
+    assert details["dsr"] < 0.5 and len(kill) == 1 and kill[0].startswith("DSR ")
