@@ -7,11 +7,19 @@
   time, the first instant its values are knowable — so no strategy can act on
   a bar before it has finished.  Open times in milliseconds, microseconds or
   nanoseconds are told from seconds by magnitude; a date there is refused by
-  its line.  Every row must have as many fields as the first bar row (a line
-  cut short, or a thousands separator, would move values between columns), and
-  bars may not open closer together than ``bar_seconds`` (they would overlap).
+  its line and column, an ISO one (``2023-01-03T00:00Z``) and a numeric one
+  (``20230103``, ``202301031530``, ``20230103153000``: read as unix seconds or
+  milliseconds they were bars of 1970, 1976 or 2611) alike, so no time zone or
+  daylight-saving rule is ever guessed.  Every row must have as many fields as
+  the first bar row (a line cut short, or a thousands separator, would move
+  values between columns), and bars may not open closer together than
+  ``bar_seconds`` (they would overlap).  A field that is not a number is named by
+  its line and column; a file that is not UTF-8 text (UTF-16 from a spreadsheet)
+  is refused by the line where that shows.
 * ``ndjson``: a recording written by ``argus record`` (one serialised market
-  event per line); malformed lines fail with the file and line number.  Its
+  event per line); malformed lines fail with the file and line number, so
+  does a time (``ts_ns``) that is not an integer of nanoseconds in 0 .. 2**63
+  (a float, text, a boolean: serde would truncate or coerce it).  Its
   header (see :mod:`argus_core.recorder`) supplies the recorded instruments and
   their fee schedules, so a replay pays what the recorded venue charged.
 
@@ -30,8 +38,9 @@ import csv
 import itertools
 import json
 import logging
+import re
 import warnings
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -128,25 +137,42 @@ def _time_s(text: str) -> int:
     raise ValueError(text)
 
 
+#: A time field written as a date in digits: yyyymmdd, yyyymmddHHMM or yyyymmddHHMMSS.
+_DATE_DIGITS = re.compile(r"\s*((?:19|20)\d{6}(?:\d{4}(?:\d{2})?)?)(?:\.0*)?\s*")
+_DATE_LAYOUTS = {8: ("%Y%m%d", "yyyymmdd"), 12: ("%Y%m%d%H%M", "yyyymmddHHMM"),
+                 14: ("%Y%m%d%H%M%S", "yyyymmddHHMMSS")}
+#: The magnitudes such dates of the years 1900-2099 have (half-open): the numpy path
+#: sends a batch with one of these to the reference path, which tells dates apart.
+_DATE_RANGES = [(19000101 * 10**(n - 8), 21000101 * 10**(n - 8)) for n in _DATE_LAYOUTS]
+
+
+def _numeric_date(text: str) -> str | None:
+    """The layout (``yyyymmdd``...) when ``text`` is a valid date of 1900-2099 written
+    in digits, else None.  As unix seconds ``20230103`` is 1970-08-23 and, as
+    milliseconds, ``20230103153000`` the year 2611: a date is never a time stamp."""
+    match = _DATE_DIGITS.fullmatch(text)  # the years 1900-2099
+    fmt, layout = _DATE_LAYOUTS[len(match.group(1))] if match else ("", "")
+    # Digits that are no date (month 13) are unix seconds as before.
+    return layout if match and _reads(lambda t: datetime.strptime(t, fmt), match.group(1)) \
+        else None
+
+
 def _is_header(fields: list[str]) -> bool:
     """Whether the first line names columns: a field with a letter that is neither a
     number (``nan``, ``inf``, ``1e-3``: data a later check refuses or reads) nor a date
     (a date where unix seconds belong is refused by its line, not as a bad header); a
     field without letters (``1,000.5``) is malformed data, refused by its line."""
-    for field in fields:
-        text = field.strip()
-        if not any(c.isalpha() for c in text):
-            continue
-        try:
-            float(text)
-            continue
-        except ValueError:
-            pass
-        try:
-            datetime.fromisoformat(text.rstrip("Zz"))
-        except ValueError:
-            return True
-    return False
+    return any(any(c.isalpha() for c in f) and not _reads(float, f.strip()) and
+               not _reads(datetime.fromisoformat, f.strip().rstrip("Zz")) for f in fields)
+
+
+def _reads(parse: Callable[[str], object], text: str) -> bool:
+    """Whether ``parse`` reads ``text`` (a number, a date, unix seconds)."""
+    try:
+        parse(text)
+    except (ValueError, OverflowError):
+        return False
+    return True
 
 
 def count_bars_csv(path: Path, start_s: int | None = None, end_s: int | None = None) -> int:
@@ -156,20 +182,45 @@ def count_bars_csv(path: Path, start_s: int | None = None, end_s: int | None = N
         fh = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115  (closed by the with-block below; open errors reported first)
     except OSError as exc:
         raise DataError(f"{path}: cannot read bars: {exc.strerror}") from None
+    n = 0
     with fh:
         reader = csv.reader(fh)
-        first = next(reader, [])
-        has_header = _is_header(first)
-        ts_col = next((i for i, h in enumerate(first) if h.strip().lower() in TIME_COLUMNS),
-                      0) if has_header else 0
-        n = 0
-        for row in reader if has_header else itertools.chain([first], reader):
-            try:
-                ts_s = _time_s(row[ts_col])
-            except (ValueError, IndexError, OverflowError):
-                continue
-            n += (start_s is None or ts_s >= start_s) and (end_s is None or ts_s < end_s)
+        try:
+            first = next(reader, [])
+            has_header = _is_header(first)
+            ts_col = next((i for i, h in enumerate(first) if h.strip(' "').lower() in
+                           TIME_COLUMNS), 0) if has_header else 0
+            for row in reader if has_header else itertools.chain([first], reader):
+                try:
+                    ts_s = _time_s(row[ts_col])
+                except (ValueError, IndexError, OverflowError):
+                    continue
+                n += (start_s is None or ts_s >= start_s) and (end_s is None or ts_s < end_s)
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: {_not_utf8(exc)}") from None
     return n
+
+
+def _not_utf8(exc: UnicodeDecodeError) -> str:
+    return f"not UTF-8 text ({exc.reason}; a UTF-16 export? save the file as UTF-8)"
+
+
+def _columns(path: Path, header: list[str]) -> tuple[int, ...]:
+    """The indices of (time, open, high, low, close, volume) a header names; DataError
+    when one is missing or the time is named twice (which one would it be?)."""
+    names = [h.strip(' "').lower() for h in header]  # stray spaces and quotes dropped
+    times = [i for i, h in enumerate(names) if h in TIME_COLUMNS]
+    if len(times) > 1:
+        raise DataError(f"{path}:1: the header names {len(times)} time columns "
+                        f"({', '.join(header[i].strip() for i in times)}): keep one")
+    try:
+        return (times[0], *(names.index(h) for h in _ROLES[1:]))
+    except (IndexError, ValueError):
+        # A row of numbers with one odd field (0x10) is read as a header: say both.
+        odd = [h for h in header if _what_is_wrong([h], (0,), ("open",))]
+        row = f" (or, as a bar row, {odd} are not numbers)" if len(odd) < len(header) else ""
+        raise DataError(f"{path}:1: header must name timestamp/time, open, high, low, "
+                        f"close and volume; got {names}{row}") from None
 
 
 def read_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
@@ -192,21 +243,16 @@ def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
             first = fh.readline()
     except OSError as exc:
         raise DataError(f"{path}: cannot read bars: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}:1: {_not_utf8(exc)}") from None
     has_header = _is_header(next(csv.reader([first]), []))
     last_ts, gaps, step = -1, 0, bar_seconds * 10**9
     with open(path, newline="", encoding="utf-8-sig") as fh:
         cols: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
         lineno = 1
         if has_header:
-            header = [h.strip().lower() for h in next(csv.reader([fh.readline()]))]
+            cols = _columns(path, next(csv.reader([fh.readline()])))
             lineno = 2
-            try:
-                ts_col = next(i for i, h in enumerate(header) if h in TIME_COLUMNS)
-                cols = (ts_col, *(header.index(h) for h in
-                                  ("open", "high", "low", "close", "volume")))
-            except (StopIteration, ValueError):
-                raise DataError(f"{path}: header must name timestamp/time, open, high, low, "
-                                f"close and volume; got {header}") from None
         for first_line, rows in _numeric_rows(fh, cols, lineno, path):
             for lineno, row in enumerate(rows, start=first_line):
                 if row is None:
@@ -259,7 +305,11 @@ def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path
     path, which accepts or refuses it with the line's number."""
     width = 0  # fields of the file's first bar row: every row must have as many
     while True:
-        lines = fh.readlines(_BATCH_BYTES)
+        try:
+            lines = fh.readlines(_BATCH_BYTES)
+        except UnicodeDecodeError as exc:  # named by the batch: ~500 lines at most
+            raise DataError(f"{path}:{lineno}: at or after this line: {_not_utf8(exc)}"
+                            ) from None
         if not lines:
             return
         if not width:
@@ -300,6 +350,8 @@ def _fast_batch(lines: list[str], cols: tuple[int, ...]) -> Iterable[_Row] | Non
     size = np.abs(stamps)
     if not np.isfinite(table[:, list(cols)]).all() or (size >= _NS).any():
         return None  # NaN or inf (numpy also reads "nan(1)"), ns: the reference path
+    if any(((stamps >= lo) & (stamps < hi)).any() for lo, hi in _DATE_RANGES):
+        return None  # maybe a date in digits: the reference path tells (and refuses)
     # _time_s as the reference path computes it: seconds, ms or us by magnitude, the
     # same float division, truncation toward zero.
     if (size >= _MS).any():
@@ -310,13 +362,24 @@ def _fast_batch(lines: list[str], cols: tuple[int, ...]) -> Iterable[_Row] | Non
                strict=True)
 
 
+_ROLES = ("time", "open", "high", "low", "close", "volume")
+
+
 def _parsed_row(line: str, cols: tuple[int, ...], lineno: int, path: Path,
                 width: int) -> _Row | None:
     """One line through the csv module (the reference parser); None for a blank line.
     A row of another number of fields than ``width`` (the first bar row's) is refused:
-    a line cut short, or a thousands separator that moved every value a column."""
+    a line cut short, or a thousands separator that moved every value a column.  A
+    field that is not a number, or a time written as a date, is refused naming its
+    line and column."""
     row = next(csv.reader([line]), [])
     t_i, o_i, h_i, l_i, c_i, v_i = cols
+    if len(row) == width and len(row) > t_i:
+        layout = _numeric_date(row[t_i])
+        if layout is not None:
+            raise DataError(f"{path}:{lineno}: column {t_i + 1} (time) holds {row[t_i]!r}, "
+                            f"a date written as {layout}, not unix seconds: convert it to "
+                            f"unix seconds (UTC); the replay guesses no time zone")
     try:
         if len(row) != width:
             raise ValueError(row)
@@ -329,11 +392,30 @@ def _parsed_row(line: str, cols: tuple[int, ...], lineno: int, path: Path,
             raise DataError(f"{path}:{lineno}: {len(row)} fields where the first bar row "
                             f"has {width} (a line cut short, or a comma inside a number?): "
                             f"{row!r}") from None
-        hint = ""
-        if len(row) > t_i and any(c in row[t_i] for c in "-:T") and \
-                not row[t_i].strip().lstrip("+-").replace(".", "", 1).isdigit():
-            hint = " (the time column holds unix seconds, not a date)"
-        raise DataError(f"{path}:{lineno}: malformed bar row {row!r}{hint}") from None
+        raise DataError(f"{path}:{lineno}: malformed bar row {row!r}"
+                        f"{_what_is_wrong(row, cols)}") from None
+
+
+def _what_is_wrong(row: list[str], cols: tuple[int, ...], roles: Sequence[str] = _ROLES
+                   ) -> str:
+    """`` (column N (role) = text: why)`` for the first field of ``row`` that cannot be
+    read, with a hint for the usual culprits (a date, another separator, a thousands
+    separator); empty when every field reads."""
+    for col, role in zip(cols, roles, strict=True):
+        text = row[col] if col < len(row) else ""
+        if _reads(_time_s if role == "time" else float, text):
+            continue
+        why = next((hint for chars, only, hint in _HINTS if role in only and
+                    any(c in text for c in chars)),
+                   "not unix seconds" if role == "time" else "not a number")
+        return f" (column {col + 1} ({role}) = {text!r}: {why})"
+    return ""
+
+
+#: (any of these characters, in these roles, the likely cause) for a field that fails.
+_HINTS = ((";\t", _ROLES, "the fields are separated by ';' or a tab; a CSV uses ','"),
+          (",", _ROLES, "a thousands separator or a decimal comma; write 1000.5"),
+          ("-:T/", ("time",), "the time column holds unix seconds, not a date"))
 
 
 #: era_rules per (file, size, mtime, instrument, bar seconds, window), for this process.
@@ -395,35 +477,45 @@ def read_ndjson(path: Path) -> Iterator[MarketEvent]:
     except OSError as exc:
         raise DataError(f"{path}: cannot read recording: {exc.strerror}") from None
     with fh:
-        last_ts = -1
+        last_ts = lineno = 0
         last_bar: dict[str, int] = {}  # each instrument's bars: strictly increasing
         first = True
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
-            if first and isinstance(data, dict) and data.get("type") == HEADER_TYPE:
+        try:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
+                if first and isinstance(data, dict) and data.get("type") == HEADER_TYPE:
+                    first = False
+                    continue  # instruments and fees: read_header
                 first = False
-                continue  # instruments and fees: read_header
-            first = False
-            event = load_event(data, where=f"{path}:{lineno}")
-            ts = getattr(event, "ts_ns", None)
-            if ts is not None:  # an Event (market metadata) has no time of its own
-                if ts < last_ts:
-                    raise DataError(f"{path}:{lineno}: event time goes backwards "
-                                    f"({ts} < {last_ts})")
-                last_ts = ts
-                if type(event) is Bar:
-                    iid = event.instrument_id
-                    if last_bar.get(iid, -1) >= ts:
-                        raise DataError(f"{path}:{lineno}: a second bar of {iid} at {ts}: "
-                                        f"each instrument's bars must be in strictly "
-                                        f"increasing time order")
-                    last_bar[iid] = ts
-            yield event
+                raw = data.get("ts_ns", 0) if isinstance(data, dict) else 0
+                # serde would truncate 1.7e18 (a float has lost the last digits) and read
+                # "10" or True as times; past 2**63 a time overflows the ledger.
+                if type(raw) is not int or not 0 <= raw < 2**63:
+                    raise DataError(f"{path}:{lineno}: ts_ns = {raw!r} is not an integer of "
+                                    f"nanoseconds in 0 .. 2**63")
+                event = load_event(data, where=f"{path}:{lineno}")
+                ts = getattr(event, "ts_ns", None)
+                if ts is not None:  # an Event (market metadata) has no time of its own
+                    if ts < last_ts:
+                        raise DataError(f"{path}:{lineno}: event time goes backwards "
+                                        f"({ts} < {last_ts})")
+                    last_ts = ts
+                    if type(event) is Bar:
+                        iid = event.instrument_id
+                        if last_bar.get(iid, -1) >= ts:
+                            raise DataError(f"{path}:{lineno}: a second bar of {iid} at "
+                                            f"{ts}: each instrument's bars must be in "
+                                            f"strictly increasing time order")
+                        last_bar[iid] = ts
+                yield event
+        except UnicodeDecodeError as exc:  # text is decoded in chunks: at or after the line
+            raise DataError(f"{path}:{lineno + 1}: at or after this line: {_not_utf8(exc)}"
+                            ) from None
 
 
 class ReplayVenue(Venue):
@@ -444,8 +536,10 @@ class ReplayVenue(Venue):
         self.s = settings
         self.instrument_id = f"{settings.venue}:{settings.symbol}"
         self._instrument: Instrument | None = None
-        self._header: RecordingHeader | None = (
-            read_header(settings.ndjson) if settings.ndjson is not None else None)
+        try:
+            self._header = read_header(settings.ndjson) if settings.ndjson else None
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{settings.ndjson}:1: {_not_utf8(exc)}") from None
         # The settings are frozen: one schedule serves every fill (the broker asks per fill).
         self._fees = FeeSchedule(settings.maker_bps, settings.taker_bps)
 
