@@ -440,3 +440,30 @@ def test_dsr_gate_judges_a_real_record_as_before():
     assert details["dsr"] == pytest.approx(0.9749, abs=1e-4) and (kill, hold) == ([], [])
     details, kill, hold = judge_dsr(r, 1000, 0.002, GateSettings())
     assert details["dsr"] < 0.5 and len(kill) == 1 and kill[0].startswith("DSR ")
+
+
+def test_reality_check_is_not_passed_by_variants_that_never_trade():
+    """Against cash, a variant that never trades has a flat zero excess; arch's bootstrap
+    ties with it and said p = 0 -- a grid of idle variants passed White's RC and Hansen's
+    SPA, and one idle variant among losers passed Hansen's SPA (p 0.0 < 0.10)."""
+    rng = np.random.default_rng(0)
+    cash = np.zeros(500)
+    idle = np.zeros((500, 2))
+    assert stats.white_reality_check(cash, idle, reps=300).pvalue == 1.0
+    assert stats.hansen_spa(cash, idle, reps=300).pvalue == 1.0
+    mixed = np.column_stack([np.zeros(500), rng.normal(-0.001, 0.01, 500)])
+    assert stats.hansen_spa(cash, mixed, reps=300).pvalue > 0.10
+    assert stats.white_reality_check(cash, mixed, reps=300).pvalue > 0.10
+
+
+def test_reality_check_of_live_variants_is_arch_itself():
+    """Where every variant moves, the p-values are arch's own (the reference)."""
+    from arch.bootstrap import SPA
+
+    rng = np.random.default_rng(8)
+    models = rng.normal(0.0008, 0.01, (400, 4))
+    got = stats.hansen_spa(np.zeros(400), models, reps=300, seed=3)
+    ref = SPA(-np.zeros(400), -models, reps=300, bootstrap="stationary", studentize=True,
+              nested=False, seed=np.random.default_rng(3))
+    ref.compute()
+    assert got.pvalue == float(ref.pvalues["consistent"])
