@@ -260,8 +260,7 @@ class PaperBroker:
         fills = self._walk(work, levels, event.ts_ns, from_bar=True)
         self._after_taker(work)
         if work.resting:
-            taken = sum((f.quantity for f in fills), Decimal(0))
-            fills += self._rest_fill(work, event, taken=taken)
+            fills += self._rest_fill(work, event, taken=sum(f.quantity for f in fills))
         return fills
 
     def _after_taker(self, work: Working) -> None:
@@ -313,7 +312,7 @@ class PaperBroker:
         return fills
 
     def _rest_fill(self, work: Working, event: MarketEvent, *,
-                   taken: Decimal = Decimal(0)) -> list[Fill]:
+                   taken: Decimal | int = 0) -> list[Fill]:
         """A maker fill at the limit when ``event`` trades through it, of at most the
         event's liquidity less ``taken`` (what this order already took of it)."""
         order = work.order
@@ -350,9 +349,8 @@ class PaperBroker:
         work.status = OrderStatus.PARTIALLY_FILLED if work.remaining > 0 else OrderStatus.FILLED
         fee = self.fees(order.instrument_id).fee(price, qty, maker=liquidity is Liquidity.MAKER)
         fee *= self.settings.cost_multiplier  # the cost-sensitivity gates scale every fee
-        kept = fee.quantize(_FEE_UNIT)
-        if fee > 0 and kept <= 0:  # fees always: a fee under half a unit is one unit
-            kept = _FEE_UNIT
+        # Fees always: a positive fee under half the unit is one unit, not zero.
+        kept = max(fee.quantize(_FEE_UNIT), _FEE_UNIT) if fee > 0 else fee.quantize(_FEE_UNIT)
         return Fill(f"{order.client_order_id}-{work.n_fills}", order.client_order_id,
                     order.venue, order.instrument_id, order.side, price, qty,
                     kept, liquidity, ts_ns)
