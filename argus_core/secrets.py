@@ -136,10 +136,13 @@ def forget_all() -> None:
 #: HTTP header (``API-Key``, ``API-Sign``, ``KALSHI-ACCESS-SIGNATURE``, ``POLY_PASSPHRASE``,
 #: ``x-api-key``, ``Authorization``).  A left boundary of anything but a letter or digit lets
 #: ``client_secret`` and ``POLY_API_KEY`` match; ``token`` alone must end there (a
-#: ``token_id`` is a market, not a credential).
+#: ``token_id`` is a market, not a credential).  What may follow a name is bounded and
+#: possessive, as is the digit look-ahead below: unbounded, each name in a long run of word
+#: characters (``-secret-secret...``) scanned the rest of the run again, quadratic in it
+#: (105 kB took two minutes, in the loop's thread, from text a strategy or a model wrote).
 _NAMES = (r"(?:api[_-]?(?:key|secret|sign|passphrase)|(?:client[_-]?)?secret|passphrase"
           r"|passw(?:or)?d|private[_-]?key|access[_-]?(?:key|token)|(?:auth|bot|refresh)"
-          r"[_-]?token|signature|authorization)[\w-]*|token(?![\w-])")
+          r"[_-]?token|signature|authorization)[\w-]{0,40}+|token(?![\w-])")
 #: Shapes of keys and tokens that must never be logged or stored (orchestrator scans use it).
 KEY_SHAPES = (
     re.compile(r"sk-ant-[A-Za-z0-9_\-]{20,}"),
@@ -158,7 +161,8 @@ KEY_SHAPES = (
     # digit in it, so code such as ``signature = inspect.signature(f)`` is no credential.
     re.compile(r"(?i)(?<![A-Za-z0-9])(?:" + _NAMES + r")\s*[:=]\s*"
                r"(?:(?:bearer|basic|token)\s+)?(?!\$(?:env|file):)(?!\[REDACTED\])"
-               r"(?:(?=[^\s\"'&,;{}()\[\]<>]*\d)[^\s\"'&,;{}()\[\]<>]{8,})"),
+               r"(?:(?=[^\s\"'&,;{}()\[\]<>]{0,255}?\d)"
+               r"[^\s\"'&,;{}()\[\]<>]{8,})"),
 )
 
 

@@ -155,10 +155,6 @@ print("done")
 """
 
 
-@pytest.mark.xfail(strict=True, reason="core: argus_core.secrets.redact is quadratic in a "
-                                       "run of '-secret' (the credential-name patterns' "
-                                       "[\\w-]* scans the rest of the run at each name); "
-                                       "reported, the host bounds what it hands it")
 def test_core_redact_answers_a_hostile_text_in_linear_time() -> None:
     """105 KB: about 70 s quadratic, milliseconds linear; a 5-CPU-second child separates
     'answers' from 'never answers' (not a timing assert)."""
