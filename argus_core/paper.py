@@ -43,7 +43,9 @@ Rules (each one tested):
   slippage, scale with ``cost_multiplier``.  Each fill's fee is kept to 1e-8 of
   the quote currency (the ledger's unit; half to even) but a positive fee is
   never rounded to zero: under 5e-9 it is charged as 1e-8.  Latency delays
-  activation.
+  activation; on bars an order that arrives within a bar's first
+  ``latency_ms`` still meets that bar's open (bars carry no later first price),
+  with the half-spread and slippage against it.
 """
 
 from __future__ import annotations

@@ -403,3 +403,18 @@ def test_a_zero_volume_bar_fills_no_resting_order_either() -> None:
     assert b.working["o1"].resting
     (fill,) = _feed(b, market, _bar(3, 99.0, 99.5, 97.0, 98.5))
     assert fill.price == Decimal("98")
+
+
+def test_an_order_decided_before_a_gap_of_days_fills_at_the_open_after_it() -> None:
+    """Kraken omits hours without trades: bar 3 comes 72 hours after bar 2.  A market
+    order decided on bar 2 fills at the first price after the gap (bar 3's open, 80); a
+    buy limit at 90 resting since bar 2 fills at its limit (the market passed through it
+    on the way down), never at the gapped open."""
+    b, market = _broker()
+    _feed(b, market, _bar(1, 100.0, 101.0, 99.0, 100.0))
+    b.submit(_order(Side.BUY, "1", limit="90", tif=TimeInForce.GTC, coid="rest"), 1 * HOUR)
+    assert _feed(b, market, _bar(2, 100.0, 100.5, 99.5, 100.0)) == []
+    b.submit(_order(Side.BUY, "1", coid="mkt"), 2 * HOUR)
+    fills = _feed(b, market, _bar(75, 80.0, 81.0, 79.0, 80.5))  # 72 hours later
+    assert sorted((f.client_order_id, f.price, f.liquidity) for f in fills) == [
+        ("mkt", Decimal("80.0"), Liquidity.TAKER), ("rest", Decimal("90"), Liquidity.MAKER)]
