@@ -467,3 +467,35 @@ def test_reality_check_of_live_variants_is_arch_itself():
               nested=False, seed=np.random.default_rng(3))
     ref.compute()
     assert got.pvalue == float(ref.pvalues["consistent"])
+
+
+@pytest.mark.parametrize("kind", ["constant", "drift"])
+def test_a_market_that_does_not_move_is_calm(kind):
+    """Constant closes (or a constant drift, whose realised vol is ~1e-15 of rounding):
+    before, every known bar was STRESSED -- among equally still windows today's vol sits
+    at the top of its lookback -- or a noise-driven mix of all three regimes."""
+    from argus_lab.regime import CALM, RegimeTracker, vol_regimes
+
+    steps = np.zeros(399) if kind == "constant" else np.full(399, 0.001)
+    close = 100.0 * np.exp(np.cumsum(np.r_[0.0, steps]))
+    v = vol_regimes(close)
+    known = v.regime >= 0
+    assert known.sum() > 100
+    assert np.all(v.regime[known] == CALM) and not v.vol_spike.any()
+    assert np.all(v.realised_vol[known] == 0.0)
+    tracker = RegimeTracker()
+    for i, c in enumerate(close):
+        state = tracker.update(i, float(c))
+    assert state.regime == CALM
+
+
+@needs_spy
+def test_vol_regimes_on_spy_never_see_a_flat_window():
+    """SPY's daily closes are never flat over 20 days, so the still-market rule leaves
+    its classification as it was (checked bit for bit against the old code, and on ETH
+    hourly, when this was written)."""
+    from argus_lab.regime import vol_regimes
+
+    _ts, close = spy_closes()
+    v = vol_regimes(close)
+    assert not np.any(v.realised_vol == 0.0)

@@ -38,6 +38,7 @@ import numba
 import numpy as np
 
 from argus_core import DataError, Signal
+from argus_lab.ratios import FLAT_TOLERANCE
 
 
 @attrs.frozen
@@ -293,10 +294,16 @@ class VolRegimes:
 
 
 def _rolling_std(r: np.ndarray, w: int) -> np.ndarray:
+    """Sample std of each window of ``w`` returns; exactly 0 where the window is flat up
+    to rounding (:data:`argus_lab.ratios.FLAT_TOLERANCE` of its largest return), so a
+    constant drift's ~1e-15 of noise is no volatility."""
     out = np.full(r.shape[0], np.nan)
     if r.shape[0] >= w:
         win = np.lib.stride_tricks.sliding_window_view(r, w)
-        out[w - 1:] = win.std(axis=1, ddof=1)
+        sd = win.std(axis=1, ddof=1)
+        with np.errstate(invalid="ignore"):
+            flat = sd <= FLAT_TOLERANCE * np.abs(win).max(axis=1)
+        out[w - 1:] = np.where(flat, 0.0, sd)
     return out
 
 
@@ -329,10 +336,16 @@ def vol_regimes(close: np.ndarray, params: VolRegimeParams | None = None) -> Vol
     known = ~np.isnan(pct)
     stressed = known & ((pct >= p.stress_percentile) | spike)
     calm = known & ~stressed & (pct < p.calm_percentile)
+    # No volatility at all (constant prices, a constant drift) is calm: ranked among
+    # equally still windows it sat at the top of its lookback (every one ties) and was
+    # classified STRESSED.
+    still = known & (rv == 0.0)
+    stressed &= ~still
+    calm |= still
     regime[known] = NORMAL
     regime[calm] = CALM
     regime[stressed] = STRESSED
-    return VolRegimes(rv, sv, pct, trend, spike & known, regime)
+    return VolRegimes(rv, sv, pct, trend, spike & known & ~still, regime)
 
 
 @attrs.frozen
