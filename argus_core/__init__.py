@@ -156,6 +156,7 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
         "RegisterSizer RegisterStrategy RegisterVenue hookimpl"),
     "interfaces": ("FeeSchedule Forecaster ModelParams OptionLeg Pricer PricingResult RiskCheck "
         "RiskContext Scanner Sizer Strategy StrategyContext Venue"),
+    "control": "changes_nothing clean_reason request_trading_state trading_latch",
     "ledger": "LEDGER_FILE Ledger",
     "market_state": "L2Book MarketState",
     "migrations": "Migrations",
@@ -206,9 +207,11 @@ __all__ = [
     "RiskCheck", "RiskContext", "RiskDecision", "RiskHalted", "Runner", "Scanner", "Secret",
     "Settlement", "Side", "Signal", "Sizer", "Strategy", "StrategyContext", "TimeInForce", "Trade",
     "TradingState", "Venue", "VenueError", "VenueResume", "__version__", "apply_overrides",
-    "build_pricer", "build_venue", "canonical_json", "converter", "dump_event", "find_key_shaped",
+    "build_pricer", "build_venue", "canonical_json", "changes_nothing", "clean_reason",
+    "converter", "dump_event", "find_key_shaped",
     "hookimpl", "in_range", "iter_bars_csv", "kelly_binary", "load_config", "metrics", "optional",
-    "parse_overrides", "plugin_settings", "redact", "remember", "run_backtest", "structure",
-    "to_decimal",
+    "parse_overrides", "plugin_settings", "redact", "remember", "request_trading_state",
+    "run_backtest", "structure",
+    "to_decimal", "trading_latch",
     "url_scheme",
 ]

@@ -19,7 +19,6 @@ import json
 import math
 import re
 import sys
-import time
 import traceback as tb
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -504,15 +503,14 @@ def _control_ledger(run_dir: Path) -> Ledger:
 def kill_cmd(run_dir: Path, reason: str, flatten: bool) -> None:
     """HALT trading in a run: working orders are cancelled and nothing but reduce-only
     exits passes until `argus resume`; with --flatten every position is closed first.
-    The running loop picks it up at its next commit (a run started later, at its start)."""
-    from argus_core.secrets import redact
-
-    reason = redact(reason)  # free text stored in the ledger and shown by every reader
-    with _control_ledger(run_dir) as ledger, _ledger_of(run_dir):
-        ledger.set_control("trading_state", json.dumps(
-            {"state": "halted", "reason": reason, "flatten": flatten, "by": _who()}),
-            time.time_ns())
-    out.print(f"{run_dir}: trading HALTED ({reason})"
+    The running loop picks it up at its next commit (a run started later, at its start).
+    A run already HALTED (and flattening, for --flatten) is left as it is."""
+    latch, changed = _request(run_dir, "flatten" if flatten else "kill", reason)
+    if not changed:
+        out.print(f"{run_dir}: trading is already HALTED ({latch.get('reason', '')}"
+                  + ("; flattening" if latch.get("flatten") else "") + "); nothing changed")
+        return
+    out.print(f"{run_dir}: trading HALTED ({latch['reason']})"
               + ("; flattening every position" if flatten else ""))
 
 
@@ -520,12 +518,15 @@ def kill_cmd(run_dir: Path, reason: str, flatten: bool) -> None:
 @click.option("--run-dir", required=True, type=click.Path(path_type=Path))
 def resume_cmd(run_dir: Path) -> None:
     """Clear HALTED or REDUCING in a run: a person's decision, recorded in the ledger."""
+    _, changed = _request(run_dir, "resume", "cleared by a person with `argus resume`")
+    out.print(f"{run_dir}: trading ACTIVE" + ("" if changed else " already; nothing changed"))
+
+
+def _request(run_dir: Path, action: str, reason: str) -> tuple[dict[str, Any], bool]:
+    from argus_core.control import request_trading_state
+
     with _control_ledger(run_dir) as ledger, _ledger_of(run_dir):
-        ledger.set_control("trading_state", json.dumps(
-            {"state": "active", "reason": "cleared by a person with `argus resume`",
-             "by": _who()}),
-            time.time_ns())
-    out.print(f"{run_dir}: trading ACTIVE")
+        return request_trading_state(ledger, action, reason, _who())
 
 
 # -- record / scan -------------------------------------------------------------------

@@ -44,6 +44,7 @@ import attrs
 from argus_core.account import Account, capital_split
 from argus_core.builtins.replay_venue import ReplayVenue
 from argus_core.config import Config, canonical_json
+from argus_core.control import CONTROL_STATE
 from argus_core.errors import ArgusError, ConfigError
 from argus_core.execution import ExecutionEngine
 from argus_core.gcfreeze import freeze_startup, thaw
@@ -77,7 +78,6 @@ _IDLE = object()  # the live event source has nothing waiting
 _END = object()  # the live event source ended
 _CENT_E6 = Decimal("1e-8")  # equity rows are kept to 1e-8 of the quote currency
 _ZERO = Decimal(0)
-CONTROL_STATE = "trading_state"
 
 
 @attrs.frozen

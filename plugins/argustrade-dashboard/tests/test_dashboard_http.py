@@ -465,7 +465,7 @@ def test_a_ledger_still_being_created_reads_as_no_ledger_yet(tmp_path: Path,
 
 def test_the_audit_panel_shows_kills_and_resumes_made_elsewhere_once_each(
         finished_run: Path, tokens: Tokens) -> None:
-    """`argus kill` and a Telegram /flatten write the latch without the dashboard: the core
+    """`argus resume` and a Telegram /flatten write the latch without the dashboard: the core
     keeps every write (control_log) and the panel lists them with the dashboard's own,
     newest first, the dashboard's own once (its richer row), the loop's own never."""
     c = client([finished_run], tokens)
@@ -473,8 +473,8 @@ def test_the_audit_panel_shows_kills_and_resumes_made_elsewhere_once_each(
                   ).status_code == 200
     cursor = LiveCursor(finished_run)
     cursor.poll()
-    cli = CliRunner().invoke(core_cli, ["kill", "--run-dir", str(finished_run),
-                                        "--reason", "from a shell"])
+    # (a second kill would change nothing, and write nothing: the shell resumes)
+    cli = CliRunner().invoke(core_cli, ["resume", "--run-dir", str(finished_run)])
     assert cli.exit_code == 0, cli.output
     with Ledger.in_dir(finished_run) as ledger:
         ledger.set_control("trading_state", json.dumps(
@@ -486,8 +486,8 @@ def test_the_audit_panel_shows_kills_and_resumes_made_elsewhere_once_each(
     page = Page(c.get("/").text)
     shown = [(r["action"][0], r["actor"][0], r["reason"][0]) for r in page.tables["audit"]]
     assert shown[0] == ("kill_flatten", "telegram:@bob", "from the phone")
-    assert shown[1][0] == "kill" and shown[1][1].startswith("cli")
-    assert shown[1][2] == "from a shell"
+    assert shown[1][0] == "resume" and shown[1][1].startswith("cli")
+    assert shown[1][2] == "cleared by a person with `argus resume`"
     assert shown[2] == ("kill", "alice", "from the page")
     assert len(shown) == 3  # the dashboard's kill once; the loop's escalation not at all
     pushed = dict(cursor.poll())["audit"]  # the open pages get them at once too

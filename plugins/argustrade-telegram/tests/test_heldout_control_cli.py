@@ -1,6 +1,6 @@
 """Held-out audit of ``argus kill`` / ``argus resume`` (the core's CLI, which the bot's
-/kill, /flatten and /resume mirror).  The CLI is the core's: what it gets wrong here is
-a strict xfail naming the change it needs (the bot and the dashboard already behave)."""
+/kill, /flatten and /resume mirror).  All three write the latch by the core's one rule
+(``argus_core.request_trading_state``)."""
 
 from __future__ import annotations
 
@@ -58,11 +58,6 @@ def test_a_kill_reason_with_a_secret_is_stored_redacted(run_dir: Path) -> None:
     assert stored is not None and secret not in stored["reason"]
 
 
-@pytest.mark.xfail(strict=True, reason="core: argus kill stores and prints a reason's "
-                   "control characters (ESC, NUL, newlines: terminal escape injection in "
-                   "`argus kill`'s echo and every reader) and any length; it should clean it "
-                   "as the bot and the dashboard do (control/format characters to spaces, "
-                   "500 characters)")
 def test_a_kill_reason_is_stored_as_one_clean_short_line(run_dir: Path) -> None:
     result = argus("kill", "--run-dir", str(run_dir), "--reason",
                    "red\x1b[31m\nforged line\x00 " + "word " * 1000)
@@ -73,10 +68,6 @@ def test_a_kill_reason_is_stored_as_one_clean_short_line(run_dir: Path) -> None:
     assert "\x1b" not in result.output
 
 
-@pytest.mark.xfail(strict=True, reason="core: `argus kill` after `argus kill --flatten` "
-                   "rewrites the latch with flatten false (a flatten not yet carried out is "
-                   "called off), and a second kill rewrites it at all; it should change "
-                   "nothing and say trading is already HALTED, as /kill and the dashboard do")
 def test_a_second_kill_never_takes_a_flatten_back(run_dir: Path) -> None:
     assert argus("kill", "--run-dir", str(run_dir), "--flatten", "--reason", "a"
                  ).exit_code == 0
@@ -86,9 +77,6 @@ def test_a_second_kill_never_takes_a_flatten_back(run_dir: Path) -> None:
     assert "already" in again.output
 
 
-@pytest.mark.xfail(strict=True, reason="core: `argus resume` on a run that is ACTIVE writes "
-                   "the latch anyway (a control_log row, a `control` adoption event); it "
-                   "should change nothing and say so, as /resume and the dashboard do")
 def test_resume_while_active_writes_nothing(run_dir: Path) -> None:
     result = argus("resume", "--run-dir", str(run_dir))
     assert result.exit_code == 0 and "already" in result.output

@@ -22,7 +22,6 @@ import importlib
 import json
 import re
 import time
-import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,8 +37,8 @@ from argus_core import (
     LedgerError,
     Migrations,
     Secret,
-    TradingState,
-    redact,
+    clean_reason,
+    request_trading_state,
 )
 
 #: Every control, by the name its URL and button use.
@@ -51,16 +50,6 @@ MAX_REASON = 500
 _HOLDER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 #: The holder of a token given without a name.
 DEFAULT_HOLDER = "operator"
-
-
-def clean_reason(text: str, limit: int = MAX_REASON) -> str:
-    """A reason as one line a person can read: control and format characters (escape
-    sequences, NULs, bidi overrides) become spaces, white space runs one space,
-    credentials ``[REDACTED]`` (``argus_core.redact``, as ``argus kill`` does), at most
-    ``limit`` characters."""
-    text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
-    text = redact(" ".join(text.split()))
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def dashboard_migrations(migrations: Migrations) -> None:
@@ -234,55 +223,27 @@ def apply_control(run_dir: Path, action: str, actor: str, reason: str, *,
         raise ControlError(str(exc), 409) from None
 
 
-def _unchanged_by(action: str, current: dict[str, Any] | None) -> bool:
-    """Whether ``action`` would change nothing: resume while ACTIVE, kill while HALTED,
-    kill-and-flatten while HALTED and flattening (a second click is handled once)."""
-    state = (current or {}).get("state", TradingState.ACTIVE.value)
-    if action == "resume":
-        return bool(state == TradingState.ACTIVE.value)
-    if state != TradingState.HALTED.value:
-        return False
-    return action == "kill" or bool(current and current.get("flatten"))
-
-
-def _latch(ledger: Ledger) -> dict[str, Any] | None:
-    raw = ledger.get_control("trading_state")
-    try:
-        value = json.loads(raw) if raw is not None else None
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def _set_state(ledger: Ledger, action: str, actor: str, reason: str) -> dict[str, Any]:
     """Write the trading-state latch as ``argus kill`` / ``argus resume`` do, plus ``by``;
     an action that would change nothing writes no latch (its audit row says
     ``unchanged``).  The answer says when the run is not running."""
-    value: dict[str, Any]
-    # ``via``: the core's control_log keeps this write too; the audit panel shows the
-    # dashboard's own, richer row for it (ledger_view.audit).
-    if action == "resume":
-        value = {"state": TradingState.ACTIVE.value, "reason": reason, "by": actor,
-                 "via": "dashboard"}
-    else:
-        value = {"state": TradingState.HALTED.value, "reason": reason,
-                 "flatten": action == "kill_flatten", "by": actor, "via": "dashboard"}
+    # The core's rule (argus_core.request_trading_state, as ``argus kill``); ``via``: the
+    # core's control_log keeps this write too, and the audit panel shows the dashboard's own,
+    # richer row for it (ledger_view.audit), written in the same transaction.
     with _immediate(ledger):
-        current = _latch(ledger)
-        changed = not _unchanged_by(action, current)
-        if changed:
-            ledger.put_control("trading_state", json.dumps(value), time.time_ns())
-        current = current or {"state": TradingState.ACTIVE.value}
-        _audit(ledger, action, actor, reason, {"trading_state": value if changed else current},
+        latch, changed = request_trading_state(
+            ledger, "flatten" if action == "kill_flatten" else action, reason, actor,
+            via="dashboard")
+        _audit(ledger, action, actor, reason, {"trading_state": latch},
                "done" if changed else "unchanged")
         runs = ledger.query("select status from runs limit 1")
     status = str(runs[0]["status"]) if runs else None
     answer: dict[str, Any] = {"ok": True, "action": action, "by": actor, "reason": reason,
                               "changed": changed, "run_status": status,
-                              "trading_state": value if changed else current}
+                              "trading_state": latch}
     notes = []
     if not changed:
-        state = str(current.get("state", "active")).upper()
+        state = str(latch.get("state", "active")).upper()
         notes.append(f"nothing changed: trading is already {state}")
     if status != "running":
         notes.append(f"the run is not running (status {status}); the loop takes this up "

@@ -10,12 +10,9 @@ loop adopts it at its next commit.  Every function here blocks: the bot calls th
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
-import time
-import unicodedata
 from datetime import UTC, datetime
 from decimal import Decimal
 from html import escape
@@ -24,9 +21,14 @@ from typing import Any
 
 import attrs
 
-from argus_core import LEDGER_FILE, Ledger, LedgerError, TradingState, redact
+from argus_core import (
+    LEDGER_FILE,
+    Ledger,
+    LedgerError,
+    clean_reason,
+    request_trading_state,
+)
 from argus_telegram import ledger_view
-from argus_telegram.ledger_view import CONTROL_STATE
 
 HELP = ("/status: trading state, equity, open orders, last event\n"
         "/positions: open positions\n"
@@ -80,17 +82,7 @@ def parse(text: str, chat_id: int, user: str, bot_username: str | None) -> Comma
     if addressee and bot_username and addressee.lower() != bot_username.lower():
         return None
     name = name.lower() if _NAME.fullmatch(name) else ""
-    return Command(name, args.strip(), chat_id, clean_text(user, MAX_NAME) or "unknown")
-
-
-def clean_text(text: str, limit: int) -> str:
-    """``text`` as one line a person can read: control and format characters (escape
-    sequences, NULs, bidi overrides) become spaces, runs of white space one space,
-    credentials ``[REDACTED]`` (``argus_core.redact``, as ``argus kill`` does), and at
-    most ``limit`` characters (the last an ellipsis when cut)."""
-    text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
-    text = redact(" ".join(text.split()))
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return Command(name, args.strip(), chat_id, clean_reason(user, MAX_NAME) or "unknown")
 
 
 def shown(text: str, limit: int = 40) -> str:
@@ -98,57 +90,18 @@ def shown(text: str, limit: int = 40) -> str:
     return ascii(text[:limit])
 
 
-def _current(ledger: Ledger) -> dict[str, Any] | None:
-    """The latch as stored, or None when unset or unreadable."""
-    raw = ledger.get_control(CONTROL_STATE)
-    try:
-        value = json.loads(raw) if raw is not None else None
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def unchanged_by(name: str, current: dict[str, Any] | None) -> bool:
-    """Whether ``/name`` would change nothing: ``/resume`` while ACTIVE, ``/kill`` while
-    HALTED, ``/flatten`` while HALTED and flattening (a second one is handled once)."""
-    state = (current or {}).get("state", TradingState.ACTIVE.value)
-    if name == "resume":
-        return bool(state == TradingState.ACTIVE.value)
-    if state != TradingState.HALTED.value:
-        return False
-    return name == "kill" or bool(current and current.get("flatten"))
-
-
 def set_trading_state(run_dir: Path, command: Command) -> tuple[dict[str, Any], bool]:
-    """Write the latch for ``/kill``, ``/flatten`` or ``/resume`` as ``argus kill`` does,
-    plus who asked; returns the latch now in force and whether this command wrote it
-    (False: it would have changed nothing, see :func:`unchanged_by`, and nothing was
-    written).  The reason is cleaned (:func:`clean_text`) before it is stored."""
+    """Write the latch for ``/kill``, ``/flatten`` or ``/resume`` by the core's rule
+    (:func:`argus_core.request_trading_state`, as ``argus kill`` does), plus who asked;
+    returns the latch now in force and whether this command wrote it (False: it would
+    have changed nothing, and nothing was written)."""
     if not (Path(run_dir) / LEDGER_FILE).exists():
         raise LedgerError(f"{run_dir}: no {LEDGER_FILE}; is the run started?")
-    reason = clean_text(command.args, MAX_REASON)
-    if command.name == "resume":
-        latch: dict[str, Any] = {
-            "state": TradingState.ACTIVE.value,
-            "reason": reason or "cleared by a person with /resume on Telegram"}
-    else:
-        latch = {"state": TradingState.HALTED.value,
-                 "reason": reason or f"killed by a person with /{command.name} on Telegram",
-                 "flatten": command.name == "flatten"}
-    latch["by"] = command.by
+    default = ("cleared by a person with /resume on Telegram" if command.name == "resume"
+               else f"killed by a person with /{command.name} on Telegram")
     with Ledger.in_dir(run_dir) as ledger:
-        ledger.begin()  # read and write in one transaction: no change slips in between
-        try:
-            current = _current(ledger)
-            if unchanged_by(command.name, current):
-                ledger.rollback()
-                return current or {"state": TradingState.ACTIVE.value}, False
-            ledger.put_control(CONTROL_STATE, json.dumps(latch), time.time_ns())
-        except BaseException:
-            ledger.rollback()
-            raise
-        ledger.commit()
-    return latch, True
+        return request_trading_state(ledger, command.name,
+                                     clean_reason(command.args) or default, command.by)
 
 
 def _when(ts_ns: int | None) -> str:

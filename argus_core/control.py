@@ -1,0 +1,92 @@
+"""A person's kill, flatten and resume: the trading-state latch in the ledger's ``control``
+table, written by ``argus kill`` / ``argus resume``, the Telegram bot and the dashboard by
+one rule.  The running loop adopts the latch at its next commit (:class:`Runner`).
+
+The rule: a request that would change nothing writes nothing (``resume`` while ACTIVE, a
+``kill`` while HALTED, a ``flatten`` while HALTED and flattening: a second press is
+handled once, and a ``kill`` never takes back a ``flatten`` still being carried out); the
+reason is one clean line (no escape sequences for a terminal or a chat to obey, no
+credentials, at most :data:`MAX_REASON` characters)."""
+
+from __future__ import annotations
+
+import json
+import time
+import unicodedata
+from typing import TYPE_CHECKING, Any
+
+from argus_core.risk import TradingState
+from argus_core.secrets import redact
+
+if TYPE_CHECKING:
+    from argus_core.ledger import Ledger
+
+#: The ``control`` key of the trading-state latch.
+CONTROL_STATE = "trading_state"
+#: Longest reason kept (a reason is for people; a novel belongs elsewhere).
+MAX_REASON = 500
+#: What a person may ask for.
+ACTIONS = ("kill", "flatten", "resume")
+
+
+def clean_reason(text: str, limit: int = MAX_REASON) -> str:
+    """``text`` as one line a person can read: control and format characters (escape
+    sequences, NULs, bidi overrides) become spaces, runs of white space one space,
+    credentials ``[REDACTED]``, at most ``limit`` characters (the last an ellipsis when
+    cut).  Cut before it is redacted as well as after: the text may be hostile."""
+    text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch
+                   for ch in text[:limit * 4])
+    text = redact(" ".join(text.split()))
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def trading_latch(ledger: Ledger) -> dict[str, Any] | None:
+    """The latch as stored (``state``, ``reason``, ``flatten``, ``by``, ...), or None when
+    unset or unreadable."""
+    raw = ledger.get_control(CONTROL_STATE)
+    try:
+        value = json.loads(raw) if raw is not None else None
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def changes_nothing(action: str, current: dict[str, Any] | None) -> bool:
+    """Whether ``action`` (:data:`ACTIONS`) would leave ``current`` as it is."""
+    state = (current or {}).get("state", TradingState.ACTIVE.value)
+    if action == "resume":
+        return bool(state == TradingState.ACTIVE.value)
+    if state != TradingState.HALTED.value:
+        return False
+    return action == "kill" or bool(current and current.get("flatten"))
+
+
+def request_trading_state(ledger: Ledger, action: str, reason: str, by: str,
+                          **extra: Any) -> tuple[dict[str, Any], bool]:
+    """Write the latch for a person's ``action`` unless it :func:`changes_nothing`; returns
+    the latch in force and whether this request wrote it.  The read and the write are one
+    transaction (taken here, or the caller's when one is open, so that a caller's own
+    audit row goes with it).  ``extra`` fields (``via``) are stored beside the rule's."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown control action {action!r}; expected one of {ACTIONS}")
+    latch: dict[str, Any] = {"state": (TradingState.ACTIVE if action == "resume"
+                                       else TradingState.HALTED).value,
+                             "reason": clean_reason(reason)}
+    if action != "resume":
+        latch["flatten"] = action == "flatten"
+    latch |= {"by": by, **extra}
+    own = not ledger.in_transaction
+    if own:
+        ledger.begin()
+    try:
+        current = trading_latch(ledger)
+        changed = not changes_nothing(action, current)
+        if changed:
+            ledger.put_control(CONTROL_STATE, json.dumps(latch), time.time_ns())
+    except BaseException:
+        if own:
+            ledger.rollback()
+        raise
+    if own:
+        ledger.commit()
+    return (latch if changed else current or {"state": TradingState.ACTIVE.value}), changed
