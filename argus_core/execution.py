@@ -216,14 +216,18 @@ class ExecutionEngine:
         return self._market_price(intent.instrument_id, intent.side)
 
     def _market_price(self, instrument_id: str, side: Side) -> Decimal | None:
-        """The touch ``side`` would take on a live book, else the last bar's close."""
+        """The touch ``side`` would take on a live book, else the last bar's close, else the
+        last print (an instrument recorded as prints only)."""
         book = self.market.books.get(instrument_id)
         if book is not None and book.live:
             best = book.best_ask() if side is Side.BUY else book.best_bid()
             if best is not None:
                 return to_decimal(best)
         bar = self.market.bars.get(instrument_id)
-        return to_decimal(bar.close) if bar is not None else None
+        if bar is not None:
+            return to_decimal(bar.close)
+        trade = self.market.trades.get(instrument_id)
+        return to_decimal(trade.price) if trade is not None else None
 
     def _size(self, intent: Intent, price: Decimal, portfolio: Portfolio,
               instrument: Instrument | None) -> Decimal:

@@ -124,8 +124,8 @@ class RiskEngine:
             ok, why = market.tradeable(iid)
             if not ok:
                 return RiskDecision.veto("market_state", f"{iid} is not tradeable: {why}")
-        elif iid not in market.bars:
-            return RiskDecision.veto("market_state", f"{iid} has no book and no bar yet")
+        elif iid not in market.bars and iid not in market.trades:
+            return RiskDecision.veto("market_state", f"{iid} has no book, bar or print yet")
         return None
 
     def evaluate(self, intent: Intent, quantity: Decimal, price: Decimal,

@@ -238,14 +238,6 @@ def _prints_run(tmp_path: Path, limit: Decimal | None) -> list[dict[str, object]
         return ledger.query("select price, quantity, liquidity, ts_ns, fee from fills")
 
 
-_CORE_PRINTS = ("core: risk.py RiskEngine.market_gate vetoes every intent on an instrument "
-                "with no book and no bar ('has no book and no bar yet'; it should accept one "
-                "with a print: market.trades), and execution.py reference_price knows no "
-                "print (a market intent is vetoed 'no reference price'; it should fall back "
-                "to market.trades[iid].price as the marks do).  The paper broker fills it")
-
-
-@pytest.mark.xfail(strict=True, reason=_CORE_PRINTS)
 def test_a_recording_of_prints_only_fills_through_the_runner(tmp_path: Path) -> None:
     """End to end: a limit IOC decided on the first print of a recording of prints fills
     at the next print (plus the 2 bps half-spread, rounded up to the tick)."""
@@ -256,23 +248,9 @@ def test_a_recording_of_prints_only_fills_through_the_runner(tmp_path: Path) -> 
     assert Decimal(str(fill["fee"])) == Decimal("0.53") * 10 * Decimal("0.004")
 
 
-@pytest.mark.xfail(strict=True, reason=_CORE_PRINTS)
 def test_a_market_order_on_prints_only_fills_through_the_runner(tmp_path: Path) -> None:
     (fill,) = _prints_run(tmp_path, None)
     assert (fill["price"], fill["ts_ns"]) == ("0.53", 2 * 10**9)
-
-
-def test_the_runner_never_leaves_an_order_on_prints_only_waiting_silently(
-        tmp_path: Path) -> None:
-    """Until the core accepts such orders they are refused with a risk event in the
-    ledger (once it does, the tests above check the fill)."""
-    if _prints_run(tmp_path, Decimal("0.60")):
-        return
-    with Ledger.in_dir(tmp_path / "run") as ledger:
-        (event,) = ledger.query("select check_name, action, reason from risk_events")
-        orders = ledger.query("select * from orders")
-    assert event["action"] == "veto" and "no book and no bar" in str(event["reason"])
-    assert orders == []
 
 
 # -- 3. an instrument's first bar -------------------------------------------------------------
