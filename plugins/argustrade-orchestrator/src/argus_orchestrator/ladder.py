@@ -602,13 +602,33 @@ class Orchestrator:
         self.running_id = target
         self.rollbacks.append(f"{version_id}: by a person: {reason}")
         if self.runner is not None:
-            self.runner.request_swap(self.s.slot, Supervised(self.build(row["source"]), self),
-                                     version_id=target)
+            if not self._reinstate(target, row["source"], version_id):
+                return
             self.runner.request_commit()
         self.versions.set_status(target, "full", f"swapped back in by the running loop after "
                                                  f"a person rolled back {version_id}")
         self.echo(f"person's rollback: {version_id} -> {target}")
         self._set_stage("idle")
+
+    def _reinstate(self, target: str, source: str, failed: str) -> bool:
+        """Swap ``target`` back into the slot; when its strategy cannot be built (its worker
+        does not start: under load, its start deadline), the slot keeps ``failed``'s
+        strategy, so the loop goes HALTED (working orders cancelled, only exits) for a
+        person to decide, instead of the error ending the run."""
+        assert self.runner is not None
+        try:
+            strategy = Supervised(self.build(source), self)
+        except Exception as exc:  # fenced: the rollback runs inside the loop's listeners
+            why = f"could not reinstate {target} after rolling back {failed}: " \
+                  f"{type(exc).__name__}: {exc}"
+            self.versions.set_status(target, "retired", why[:500])
+            self.runner.set_trading_state(TradingState.HALTED, why[:500])
+            self.runner.request_commit()
+            self.echo(f"ROLLBACK FAILED: {why}; loop is HALTED until a person decides")
+            self._set_stage("idle")
+            return False
+        self.runner.request_swap(self.s.slot, strategy, version_id=target)
+        return True
 
     # -- monitoring and rollback ----------------------------------------------------------------
     def _monitor(self, ctx: StrategyContext) -> None:
@@ -646,10 +666,9 @@ class Orchestrator:
             self.versions.set_status(target, "full", f"reinstated after rollback of {failed}")
             self.incumbent_id, self.incumbent_source = target, parent["source"]
             self.running_id, self.fallback_id = target, None
-            if self.runner is not None:
-                self.runner.request_swap(self.s.slot, Supervised(self.build(parent["source"]),
-                                                                 self),
-                                         version_id=target)
+            if self.runner is not None and not self._reinstate(target, parent["source"],
+                                                               failed):
+                return
         if self.runner is not None:
             self.runner.set_trading_state(TradingState.REDUCING,
                                           f"rolled back {failed}: {reason}")

@@ -264,3 +264,31 @@ def test_a_version_that_raises_on_its_first_event_is_rolled_back(
         state = json.loads(ledger.query("select state_json from checkpoints")[0]["state_json"])
         assert state["versions"]["ma_cross"] == ids["seed"]
     assert any(line.startswith("ROLLBACK:") for line in echoes), echoes
+
+
+def test_a_rollback_whose_previous_version_cannot_start_halts_instead_of_ending_the_run(
+        tmp_path: Path, gated: type[GatedReplay], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The version raises on its first event and is rolled back, but the seed's worker
+    does not start again (under load: its start deadline): the error escaped the risk
+    listener and ended the run.  Now the run goes on HALTED, the ledger saying why."""
+    seed_source = SEED.read_text()
+    real_init = SandboxedStrategy.__init__
+    built: list[str] = []
+
+    def init(self: SandboxedStrategy, source: str, *args: Any, **kwargs: Any) -> None:
+        if source == seed_source and built:
+            raise TimeoutError("the worker did not start within 15 s")
+        built.append(source)
+        real_init(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(SandboxedStrategy, "__init__", init)
+    run_dir, ids, echoes = _run(tmp_path, gated, {15: _promote("full", RAISES_ON_FIRST_EVENT)})
+    with Ledger.in_dir(run_dir) as ledger:
+        store = VersionStore(ledger)
+        assert store.get(ids["v2"])["status"] == "rolled_back"
+        seed = store.get(ids["seed"])
+        assert seed["status"] == "retired" and "could not reinstate" in seed["reason"], seed
+        assert _trading_state(ledger) == "halted"
+        (run,) = ledger.query("select status from runs")
+        assert run["status"] == "finished"  # the run went on to its end, halted
+    assert any(line.startswith("ROLLBACK FAILED:") for line in echoes), echoes
