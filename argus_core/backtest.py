@@ -18,7 +18,14 @@ from argus_core.config import Config, apply_overrides
 from argus_core.errors import ConfigError
 from argus_core.interfaces import Strategy
 from argus_core.ledger import Ledger
-from argus_core.metrics import basket_map, compute_metrics, equity_series, plays, round_trips
+from argus_core.metrics import (
+    basket_map,
+    compute_metrics,
+    equity_series,
+    plays,
+    round_trips,
+    simple_returns,
+)
 from argus_core.models import Fill, Liquidity, Side
 from argus_core.runner import Runner, RunSummary
 
@@ -65,5 +72,5 @@ def load_result(run_dir: Path, summary: RunSummary, config: Config) -> BacktestR
                   Liquidity(r["liquidity"]), r["ts_ns"]) for r in rows]
     pnls = np.array([float(t["pnl"]) for t in plays(round_trips(rows, baskets))],
                     dtype=np.float64)
-    returns = np.diff(eq) / eq[:-1] if len(eq) > 1 else np.empty(0)
+    returns = simple_returns(eq)
     return BacktestResult(run_dir, summary, eq, ts, returns, fills, pnls, metrics)

@@ -214,10 +214,19 @@ def metrics_of(ts: np.ndarray, eq: np.ndarray, fills: list[dict[str, Any]],
         "total_return": float(eq[-1] / float(starting_cash) - 1) if len(eq) else 0.0,
         "max_drawdown": float(drawdown(eq).max()) if len(eq) else 0.0,
     }
-    returns = np.diff(eq) / eq[:-1] if len(eq) > 1 else np.empty(0)
-    out.update(return_stats(returns, ts))
+    out.update(return_stats(simple_returns(eq), ts))
     out.update(growth_stats(eq, ts, out["max_drawdown"]))
     return out
+
+
+def simple_returns(equity: np.ndarray) -> np.ndarray:
+    """Per-row returns of an equity series; 0 after equity has reached 0 or below (a ruined
+    account earns nothing; 0/0 made every ratio of a ruined run NaN)."""
+    if len(equity) < 2:
+        return np.empty(0)
+    before = equity[:-1]
+    return np.divide(np.diff(equity), before, out=np.zeros(len(equity) - 1),
+                     where=before > 0)
 
 
 def observations_per_year(ts_ns: np.ndarray) -> float:
@@ -252,15 +261,28 @@ def return_stats(returns: np.ndarray, ts_ns: np.ndarray) -> dict[str, float]:
     return {**out, **moment_stats(returns), **tail}  # the report's rows keep their order
 
 
-def _flat(returns: np.ndarray) -> bool:
-    return len(returns) < 2 or float(np.std(returns)) == 0.0
+#: A return series is flat when ``std(ddof=1) <= FLAT_TOLERANCE * max |r|``: float
+#: rounding leaves a constant return (a riskless carry) a standard deviation of ~1e-19,
+#: which made a Sharpe ratio of ~1e16.  No real strategy comes near it (a per-observation
+#: Sharpe ratio of 1e9).
+FLAT_TOLERANCE = 1e-9
+
+
+def is_flat(returns: np.ndarray) -> bool:
+    """Whether ``returns`` has no variation beyond float rounding (or fewer than two
+    values): its Sharpe and Sortino ratios are 0.  NaN anywhere gives False."""
+    r = np.asarray(returns, dtype=np.float64)
+    if r.size < 2:
+        return True
+    return float(r.std(ddof=1)) <= FLAT_TOLERANCE * float(np.max(np.abs(r)))
+
 
 
 def ratio_stats(returns: np.ndarray, ts_ns: np.ndarray) -> dict[str, float]:
     """:func:`return_stats` without skew and kurtosis (their third and fourth powers are
     most of its cost on long series: 700k returns, ~0.1 s of ~0.15 s)."""
     per_year = observations_per_year(ts_ns)
-    if _flat(returns):
+    if is_flat(returns):
         return {"sharpe": 0.0, "sharpe_per_obs": 0.0, "sortino": 0.0, "volatility": 0.0,
                 "n_obs": float(len(returns)), "obs_per_year": per_year}
     mu, sd = float(np.mean(returns)), float(np.std(returns, ddof=1))
@@ -274,7 +296,7 @@ def ratio_stats(returns: np.ndarray, ts_ns: np.ndarray) -> dict[str, float]:
 
 def moment_stats(returns: np.ndarray) -> dict[str, float]:
     """Skew and (non-excess) kurtosis of ``returns`` (0 and 3 when they are flat)."""
-    if _flat(returns):
+    if is_flat(returns):
         return {"skew": 0.0, "kurtosis": 3.0}
     z = (returns - float(np.mean(returns))) / float(np.std(returns))
     return {"skew": float(np.mean(z**3)), "kurtosis": float(np.mean(z**4))}

@@ -15,7 +15,7 @@ import pytest
 
 argus_portfolio = pytest.importorskip("argus_portfolio")
 from argus_portfolio.books import BookSummary, read_books, report_section  # noqa: E402  (after the skip: the plugin may not be installed)
-from argus_portfolio.league import drawdowns, period_returns, periods_per_year  # noqa: E402  (after the skip above)
+from argus_portfolio.league import drawdowns, period_returns  # noqa: E402  (after the skip above)
 
 from argus_core.ledger import Ledger  # noqa: E402  (after the skip above)
 from argus_core.report import read_report_data  # noqa: E402  (after the skip above)
@@ -26,14 +26,16 @@ E8 = Decimal("1E-8")
 
 
 def _old_summary(slot: str, ts: list[int], equity: list[Decimal], fills: int) -> BookSummary:
-    """``books._summary`` as it was (copied): one ``Decimal`` per row."""
+    """``books._summary`` row by row: one ``Decimal`` per row, annualised by the core's
+    rule (observations per year over the rows' span, as the report's Sharpe)."""
     values = np.array([float(e) for e in equity])
     sharpe = None
     if len(values) > 2:
         r = period_returns(values)
         sd = float(r.std(ddof=1))
         if sd > 0:
-            sharpe = float(r.mean() / sd * math.sqrt(periods_per_year(ts)))
+            per_year = len(ts[1:]) / ((ts[-1] - ts[0]) / (365.25 * 86_400e9))
+            sharpe = float(r.mean() / sd * math.sqrt(per_year))
     return BookSummary(slot, equity[0], equity[-1], sharpe,
                        float(drawdowns(values).max()) if len(values) else 0.0, fills)
 

@@ -1,5 +1,5 @@
-"""Held-out audit of ``argus_core.metrics`` (read-only for the lab: what it gets wrong is
-a strict xfail here, to pass once the core is fixed) on SPY daily bars, whose weekends
+"""Held-out audit of ``argus_core.metrics`` (a constant return's Sharpe and a ruined
+run's ratios were fixed in the core after it) on SPY daily bars, whose weekends
 and holidays make the bars irregular in time."""
 
 from __future__ import annotations
@@ -80,9 +80,6 @@ def test_one_bar_and_empty_series_are_flat():
     assert got["sharpe"] == 0.0 and got["sortino"] == 0.0 and got["obs_per_year"] == 0.0
 
 
-@pytest.mark.xfail(strict=True, reason="argus_core.metrics._flat tests std == 0 exactly: a "
-                   "constant return's rounding noise (std 4e-19) gives Sharpe ~9e16; the "
-                   "lab's rule (argus_lab.ratios.is_flat) is the fix the core needs")
 @pytest.mark.parametrize("rate", [0.001, 0.1])
 def test_core_sharpe_of_a_constant_return_is_zero(rate):
     """252 daily returns of exactly ``rate``: no risk, no Sharpe ratio (the core's own
@@ -92,9 +89,6 @@ def test_core_sharpe_of_a_constant_return_is_zero(rate):
     assert got["sharpe"] == 0.0 and got["sharpe_per_obs"] == 0.0
 
 
-@pytest.mark.xfail(strict=True, reason="argus_core.metrics: returns after equity reaches 0 "
-                   "are 0/0 = NaN, so sharpe, volatility, skew and kurtosis of a ruined run "
-                   "are NaN (a comparison gate passes NaN); equity flat at 0 returns 0")
 def test_core_metrics_of_a_ruined_run_are_numbers():
     """Equity 100 -> 50 -> 0 and then flat at 0: the Sharpe ratio is a (negative) number."""
     from decimal import Decimal

@@ -403,7 +403,7 @@ def point_metrics(prep: Prepared, kp: KernelPoint) -> tuple[dict[str, Any], np.n
         "total_return": float(eq[-1] / float(start) - 1) if len(eq) else 0.0,
         "max_drawdown": float(metrics.drawdown(eq).max()) if len(eq) else 0.0,
     }
-    returns = np.diff(eq) / eq[:-1] if len(eq) > 1 else np.empty(0)
+    returns = metrics.simple_returns(eq)
     out.update(metrics.return_stats(returns, ts))
     out.update(metrics.growth_stats(eq, ts, out["max_drawdown"]))
     return out, returns, ts[1:].copy(), pnls

@@ -19,7 +19,13 @@ import attrs
 import numpy as np
 
 from argus_core import Config, Ledger, find_key_shaped
-from argus_core.metrics import compute_metrics, drawdown, equity_series, return_stats
+from argus_core.metrics import (
+    compute_metrics,
+    drawdown,
+    equity_series,
+    return_stats,
+    simple_returns,
+)
 from argus_orchestrator.config import OrchestratorSettings
 from argus_orchestrator.errors import OrchestratorError, SandboxError
 from argus_orchestrator.gates import ProvenRun, prove
@@ -63,7 +69,7 @@ def truth_benchmarks(ledger: Ledger, starting_cash: Decimal,
             metrics.update(total_pnl=float(eq[-1] - cash),
                            total_return=float(eq[-1] / cash - 1) if cash else 0.0,
                            max_drawdown=float(drawdown(eq).max()))
-            returns = np.diff(eq) / eq[:-1] if len(eq) > 1 else np.empty(0)
+            returns = simple_returns(eq)
             metrics.update(return_stats(returns, ts))
     return {k: metrics.get(k) for k in BENCHMARK_KEYS}
 

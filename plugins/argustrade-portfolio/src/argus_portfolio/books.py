@@ -42,11 +42,6 @@ class BookSummary:
         return float(self.end_equity / self.start_equity - 1) if self.start_equity else 0.0
 
 
-#: A book's returns are flat (no Sharpe ratio) when their standard deviation is at most
-#: this share of their largest: a constant return's rounding noise (std ~1e-19) is not risk.
-_FLAT = 1e-9
-
-
 def _summary(slot: str, ts: NDArray[np.int64], values: NDArray[np.float64], start: Decimal,
              end: Decimal, fills: int) -> BookSummary:
     """Annualised with the core's one rule (observations per year measured over the rows'
@@ -56,9 +51,8 @@ def _summary(slot: str, ts: NDArray[np.int64], values: NDArray[np.float64], star
     sharpe = None
     if len(values) > 2:
         r = period_returns(values)
-        sd = float(r.std(ddof=1))
-        if sd > _FLAT * float(np.max(np.abs(r))):
-            sharpe = metrics.annualise(float(r.mean()) / sd,
+        if not metrics.is_flat(r):  # a constant return's rounding noise is not risk
+            sharpe = metrics.annualise(float(r.mean()) / float(r.std(ddof=1)),
                                        metrics.observations_per_year(ts))
     return BookSummary(slot, start, end, sharpe,
                        float(drawdowns(values).max()) if len(values) else 0.0, fills)

@@ -185,7 +185,7 @@ def series_stats(ts_ns: NDArray[np.int64], equity: NDArray[np.float64]) -> dict[
     depth and total return (used for buy-and-hold; the strategy's come from
     ``compute_metrics`` and these same functions).  No skew or kurtosis: the report shows
     none for buy-and-hold, and their powers are most of the cost on 700k rows."""
-    returns = np.diff(equity) / equity[:-1] if len(equity) > 1 else np.empty(0)
+    returns = metrics.simple_returns(equity)
     max_dd = float(metrics.drawdown(equity).max()) if len(equity) else 0.0
     out: dict[str, float] = {"total_return": float(equity[-1] / equity[0] - 1)
                              if len(equity) else 0.0, "max_drawdown": max_dd}
