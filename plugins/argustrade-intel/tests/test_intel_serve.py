@@ -87,8 +87,11 @@ def test_the_api_over_uvicorn(served: tuple[str, str], replay_run: RunResult) ->
         r = http.get(f"/v1/runs/{replay_run.summary.run_id}/equity?limit=5",
                      headers=auth(key))
         assert r.status_code == 200 and len(r.json()["data"]) == 5
-        assert r.json()["next"].startswith(base)
+        assert r.json()["next"].startswith("/v1/runs/")  # relative: no Host in it
         follow = http.get(r.json()["next"], headers=auth(key))  # the link works as given
+        forged = http.get(f"/v1/runs/{replay_run.summary.run_id}/equity?limit=5",
+                          headers={**auth(key), "Host": "attacker.example"})
+        assert "attacker" not in (forged.json().get("next") or ""), forged.text
         assert follow.status_code == 200
         assert follow.json()["data"][0]["ts_ns"] > r.json()["data"][-1]["ts_ns"]
         burst = [http.get("/v1/runs", headers=auth(key)) for _ in range(3)]

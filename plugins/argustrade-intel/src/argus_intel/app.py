@@ -10,7 +10,7 @@ passes both counts against the quota.  Answers carry ``X-RateLimit-Limit``,
 document (``/openapi.json``) and its pages (``/docs``) need no key.
 
 Errors are JSON: ``{"error": {"code": "...", "message": "..."}}``.  Lists are keyset
-pages (``limit``, ``cursor``): ``{"data": [...], "next_cursor": C, "next": URL}``, with
+pages (``limit``, ``cursor``): ``{"data": [...], "next_cursor": C, "next": PATH}``, with
 ``next`` and ``next_cursor`` null on the last page.
 """
 
@@ -356,7 +356,10 @@ class Runs:
 def _page_out(request: Request, page: Page) -> dict[str, Any]:
     nxt = None
     if page.next_cursor is not None:
-        nxt = str(request.url.include_query_params(cursor=page.next_cursor))
+        # Relative (path and query): a link built from the request's Host header would send
+        # a client that follows it, key and all, wherever a forged or proxied Host says.
+        url = request.url.include_query_params(cursor=page.next_cursor)
+        nxt = f"{url.path}?{url.query}"
     return {"data": page.rows, "next_cursor": page.next_cursor, "next": nxt}
 
 
