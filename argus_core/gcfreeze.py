@@ -8,7 +8,8 @@ moves them to the permanent generation, which collections skip; the run's own ob
 are collected as before.  ``gc.unfreeze()`` when the run ends hands them back, so cyclic
 garbage among them (a finished runner, say) is collected after the run, never leaked
 across runs in one process (a lab sweep, the tests).  Runs nested or side by side in one
-process freeze with the first and thaw with the last.
+process freeze with the first and thaw with the last; a process that froze objects of
+its own before (an application embedding Argus) keeps them frozen: nothing is thawed.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ import threading
 
 _lock = threading.Lock()
 _holders = 0
+_theirs = False  # objects were frozen before the first holder: not ours to thaw
 
 
 def freeze_startup() -> None:
     """Freeze everything tracked now (the first holder in this process does)."""
-    global _holders
+    global _holders, _theirs
     with _lock:
         _holders += 1
         if _holders == 1:
+            _theirs = gc.get_freeze_count() > 0
             gc.freeze()
 
 
@@ -34,5 +37,5 @@ def thaw() -> None:
     global _holders
     with _lock:
         _holders -= 1
-        if _holders == 0:
+        if _holders == 0 and not _theirs:
             gc.unfreeze()

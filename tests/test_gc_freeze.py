@@ -71,3 +71,17 @@ def test_a_cycle_frozen_alive_is_collected_once_thawed() -> None:
     assert gc.get_freeze_count() == 0
     gc.collect()
     assert ref() is None  # thawed: collected, not leaked
+
+
+def test_what_the_application_froze_before_stays_frozen() -> None:
+    """An application embedding Argus froze its own objects first: a run's thaw must not
+    hand them back to the collector (gc.unfreeze cannot tell theirs from ours)."""
+    gc.freeze()
+    try:
+        theirs = gc.get_freeze_count()
+        assert theirs > 0
+        freeze_startup()
+        thaw()
+        assert gc.get_freeze_count() >= theirs
+    finally:
+        gc.unfreeze()
