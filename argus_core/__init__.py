@@ -95,6 +95,7 @@ if TYPE_CHECKING:
         CancelIntent,
         Event,
         Fill,
+        FillCorrection,
         Forecast,
         Instrument,
         Intent,
@@ -160,9 +161,9 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
     "ledger": "LEDGER_FILE Ledger",
     "market_state": "L2Book MarketState",
     "migrations": "Migrations",
-    "models": ("Bar BookDelta BookStatus CancelIntent Event Fill Forecast Instrument Intent "
-        "KnownOrder Leg Liquidity MarketEvent Opportunity Order OrderBook OrderStatus "
-        "OrderType OrderUpdate Outcome Portfolio Position RiskAction RiskDecision "
+    "models": ("Bar BookDelta BookStatus CancelIntent Event Fill FillCorrection Forecast "
+        "Instrument Intent KnownOrder Leg Liquidity MarketEvent Opportunity Order OrderBook "
+        "OrderStatus OrderType OrderUpdate Outcome Portfolio Position RiskAction RiskDecision "
         "Settlement Side Signal TimeInForce Trade VenueResume to_decimal"),
     "report": "EQUITY_SECTION ReportData",
     "risk": "TradingState",
@@ -197,7 +198,8 @@ __all__ = [
     "POSITIVE",
     "PROBABILITY", "ArgusError", "BacktestResult", "Bar", "BasketIncomplete", "BookDelta",
     "BookStatus", "CancelIntent", "Config", "ConfigError", "DataError", "Event", "FeeSchedule",
-    "Fill", "Forecast", "Forecaster", "Instrument", "Intent", "KnownOrder", "L2Book", "Ledger",
+    "Fill", "FillCorrection", "Forecast", "Forecaster", "Instrument", "Intent", "KnownOrder",
+    "L2Book", "Ledger",
     "LedgerError", "Leg", "Liquidity", "MarketEvent", "MarketState", "Migrations", "ModelParams",
     "Opportunity", "OptionLeg", "Order", "OrderBook", "OrderStatus", "OrderType", "OrderUnknown",
     "OrderUpdate", "Outcome", "PluginError", "Portfolio", "Position", "Pricer", "PricingResult",

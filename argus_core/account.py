@@ -145,6 +145,15 @@ class Account:
         self._revalue()
         return pos
 
+    def refund_fee(self, refund: Decimal, slot: str) -> None:
+        """A booked fill's fee corrected by the venue: ``refund`` (the old fee less the new)
+        back to the cash, here and in the book of ``slot``, whose order it was (a shared
+        house order's correction stays in its own book: the books still sum exactly)."""
+        for account in (self, self.book(slot)):
+            account.cash += refund
+            account.fees_paid -= refund
+            account._snapshot = account._valuation = account._equity = None
+
     def _revalue(self) -> None:
         """Every held position's value afresh (after a fill or a restore)."""
         marks = self.marks

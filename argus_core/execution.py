@@ -10,6 +10,20 @@ venue's order API::
            -> PaperBroker.submit (replay, paper) or venue.submit / submit_basket (live)
            -> acknowledgements, order updates, fills (venue.executions()), cancels
            -> ledger -> account -> risk on_fill -> on_fill observers (after commit)
+           -> fill corrections (venue.executions()): a final fee, a bust
+
+Fill corrections.  A venue may correct a fill it reported (:class:`FillCorrection`): a
+final fee is written over the fill's fee (every reader sees it) and the cash moves by
+old minus new; a busted trade is offset by an ordinary fill ``<fill id>:bust`` (the other
+side, same price and quantity, its fee refunded) booked through :meth:`book_fill`, so
+positions, cash, books, round trips and a restart net it out (the average price and
+realised P&L of a position traded since follow the order of the fills, as any offsetting
+entry).  The order's filled quantity drops by the busted quantity: a FILLED order that
+is no longer filled ends CANCELLED with the reason (it does not work at the venue again),
+a working one stays working; a basket whose legs are final and now filled unequally is
+evened out as any other (unless it was unwound before).  Each correction leaves a
+``fill_corrections`` row; a repeat changes nothing; one for a fill the ledger does not
+have is a risk event.
 
 Client order ids are ``<run id>-<event number>-<slot>-<n>``: the configured slot (not
 the strategy's class name) and a counter per event, so two slots running the same
@@ -57,6 +71,7 @@ from argus_core.market_state import MarketState
 from argus_core.models import (
     CancelIntent,
     Fill,
+    FillCorrection,
     Instrument,
     Intent,
     Liquidity,
@@ -73,6 +88,7 @@ from argus_core.models import (
 )
 from argus_core.paper import PaperBroker
 from argus_core.risk import RiskEngine, TradingState, escalate, intent_json
+from argus_core.secrets import redact
 
 log = logging.getLogger(__name__)
 FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
@@ -722,8 +738,52 @@ class ExecutionEngine:
             with self.loop.between_events(commit_now=True):
                 if isinstance(item, OrderUpdate):
                     self.apply_order_update(item)
+                elif isinstance(item, FillCorrection):
+                    self.apply_fill_correction(item)
                 else:
                     self.book_live_fill(item)
+
+    def apply_fill_correction(self, correction: FillCorrection) -> None:
+        """A venue's correction of a booked fill, applied once (see the module docstring)."""
+        c, row = correction, self.ledger.fill_row(correction.fill_id)
+        what = "a bust" if c.bust else f"fee {c.fee}"
+        if row is None:
+            why = (f"venue corrected fill {c.fill_id} ({what}: {c.reason}), which the ledger "
+                   f"does not have: nothing booked")
+            if not self.ledger.query("select 1 from risk_events where action = "
+                                     "'unknown_correction' and reason = ?", (redact(why),)):
+                self.risk_event(c.ts_ns, "reconcile", "unknown_correction", why, None)
+            return
+        coid, busted = row["client_order_id"], f"{c.fill_id}:bust"
+        order = self.ledger.order_row(coid)
+        assert order is not None  # a fill's order exists (a foreign key)
+        slot = order["strategy"]
+        if self.ledger.fill_exists(busted):
+            return  # busted already: nothing of it stands to correct
+        if c.fee is not None:
+            old = Decimal(row["fee"])
+            if c.fee != old:
+                self.ledger.correct_fill(c.fill_id, "fee", c.ts_ns, str(old), str(c.fee),
+                                         c.reason)
+                self.account.refund_fee(old - c.fee, slot)
+                self.loop.mark_dirty()
+            return
+        side = Side(row["side"])
+        self.book_fill(Fill(busted, coid, row["venue"], row["instrument_id"], side.opposite(),
+                            row["price"], row["quantity"], -Decimal(row["fee"]),
+                            Liquidity(row["liquidity"]), c.ts_ns), slot)
+        self.ledger.correct_fill(c.fill_id, "bust", c.ts_ns, row["quantity"], "0", c.reason)
+        self.risk_event(c.ts_ns, "reconcile", "bust", f"fill {c.fill_id} of order {coid} "
+                        f"({side} {row['quantity']} {row['instrument_id']} @ {row['price']}) "
+                        f"did not happen ({c.reason}): offset by {busted}", None, slot)
+        filled, status = self.ledger.filled_quantity(coid, side), OrderStatus(order["status"])
+        reason = None
+        if status is OrderStatus.FILLED and filled < Decimal(order["quantity"]):
+            status, reason = OrderStatus.CANCELLED, f"fill {c.fill_id} busted: {c.reason}"
+        elif status is OrderStatus.PARTIALLY_FILLED and filled <= 0:
+            status = OrderStatus.OPEN
+        self.ledger.set_order_status(coid, status, max(filled, Decimal(0)), reason)
+        self._settle_basket(order["basket_id"])  # a busted leg: the others are unwound
 
     def apply_order_update(self, update: OrderUpdate) -> None:
         """A venue's order-state news: never moves a final order back, never guesses

@@ -22,6 +22,7 @@ import attrs
 from argus_core.models import (
     CancelIntent,
     Fill,
+    FillCorrection,
     Forecast,
     Instrument,
     Intent,
@@ -161,12 +162,17 @@ class Venue(abc.ABC):
         reduce-only orders)."""
         raise NotImplementedError(f"venue {self.name!r} has no basket order entry")
 
-    async def executions(self) -> AsyncIterator[Fill | OrderUpdate]:
+    async def executions(self) -> AsyncIterator[Fill | OrderUpdate | FillCorrection]:
         """This account's executions as they happen (private stream or polling): fills, and
         order updates (acknowledged with a venue order id, cancelled, expired, rejected),
         each carrying the core's client order id, in the venue's order.  Consumed in live
         mode beside ``stream()``; a fill may be repeated (after a reconnect) and is booked
         once by ``fill_id``.
+
+        A :class:`~argus_core.models.FillCorrection` amends a fill reported earlier: its
+        final ``fee`` (a fee the first report did not state), or ``bust`` (the trade did
+        not happen).  Yield it after the fill it corrects; a repeat changes nothing, a
+        later different fee is a second correction.
 
         Default: no executions stream (every fill comes back from ``submit``).
         """

@@ -158,6 +158,15 @@ def core_migrations(migrations: Migrations) -> None:
                      "drop table book_equity;"
                      "alter table book_equity_m007 rename to book_equity")
 
+    @core
+    def m008_fill_corrections(conn: apsw.Connection) -> None:
+        # A venue's corrections of booked fills (a final fee, a bust), append-only: the
+        # fills row holds the corrected fee, this says what it was, when and why.
+        conn.execute("create table fill_corrections (id integer primary key autoincrement,"
+                     " fill_id text not null, kind text not null, ts_ns integer not null,"
+                     " old_value text not null, new_value text not null, reason text not null);"
+                     "create index fill_corrections_fill on fill_corrections(fill_id)")
+
 
 class Ledger:
     """An open run ledger.  Use as a context manager or call :meth:`close`."""
@@ -496,11 +505,27 @@ class Ledger:
                                       (fill_id,)).fetchall())
 
     def filled_quantity(self, client_order_id: str, side: Side) -> Decimal:
-        """Quantity booked on ``client_order_id``'s own side (exact)."""
+        """Quantity booked on ``client_order_id``'s own side (exact), less its busted fills
+        (each offset by a ``<fill id>:bust`` fill on the other side)."""
         self.flush()
-        return sum((Decimal(r[0]) for r in self.conn.execute(
-            "select quantity from fills where client_order_id = ? and side = ?",
-            (client_order_id, side.value))), Decimal(0))
+        return sum((Decimal(q) if s == side.value else -Decimal(q) for q, s in self.conn.execute(
+            "select quantity, side from fills where client_order_id = ? and (side = ? or "
+            "fill_id like '%:bust')", (client_order_id, side.value))), Decimal(0))
+
+    def fill_row(self, fill_id: str) -> dict[str, Any] | None:
+        """The ``fills`` row of ``fill_id``, or None when it was never booked."""
+        rows = self.query("select * from fills where fill_id = ?", (fill_id,))
+        return rows[0] if rows else None
+
+    def correct_fill(self, fill_id: str, kind: str, ts_ns: int, old: str, new: str,
+                     reason: str) -> None:
+        """Record a venue's correction of a booked fill (``fill_corrections``); a ``fee``
+        correction also sets the fill's fee to ``new`` in place."""
+        if kind == "fee":
+            self.conn.execute("update fills set fee = ? where fill_id = ?", (new, fill_id))
+        self.conn.execute("insert into fill_corrections (fill_id, kind, ts_ns, old_value,"
+                          " new_value, reason) values (?,?,?,?,?,?)",
+                          (fill_id, kind, ts_ns, old, new, redact(reason)))
 
     def basket_of(self, client_order_id: str) -> str | None:
         """The basket an order belongs to (None: a single order, or unknown)."""
@@ -530,13 +555,15 @@ class Ledger:
             (basket_id,)).fetchall())
 
     def basket_fills(self, basket_id: str) -> dict[str, tuple[Decimal, Decimal]]:
-        """Per leg order of a basket: ``(quantity filled on its own side, average price)``."""
+        """Per leg order of a basket: ``(quantity filled on its own side, average price)``
+        (busted fills left out)."""
         self.flush()
         out: dict[str, tuple[Decimal, Decimal]] = {}
         for coid, qty, price in self.conn.execute(
                 "select o.client_order_id, f.quantity, f.price from orders o join "
                 "fills f on f.client_order_id = o.client_order_id and f.side = o.side "
-                "where o.basket_id = ?", (basket_id,)):
+                "where o.basket_id = ? and not exists (select 1 from fills b where "
+                "b.fill_id = f.fill_id || ':bust')", (basket_id,)):
             q, p = Decimal(qty), Decimal(price)
             done, avg = out.get(coid, (Decimal(0), Decimal(0)))
             out[coid] = (done + q, (avg * done + p * q) / (done + q))
@@ -573,12 +600,15 @@ class Ledger:
         for r in self.query("select * from orders where venue = ? order by ts_ns, "
                             "client_order_id", (venue,)):
             known.append(KnownOrder(_order(r), r["venue_order_id"], r["filled_quantity"] or "0"))
-        fill_ids = {str(r["fill_id"]): str(r["client_order_id"]) for r in self.query(
-            "select fill_id, client_order_id from fills where venue = ?", (venue,))}
-        newest = self.query("select max(ts_ns) as ts from fills where venue = ?", (venue,))
+        fills = self.query("select fill_id, client_order_id, fee from fills where venue = ?",
+                           (venue,))
+        fill_ids = {str(r["fill_id"]): str(r["client_order_id"]) for r in fills}
+        newest = self.query("select max(ts_ns) as ts from fills where venue = ? and fill_id "
+                            "not like '%:bust'", (venue,))  # a bust: when it was said
         since = newest[0]["ts"] if newest and newest[0]["ts"] is not None else (
             known[0].order.ts_ns if known else None)
-        return VenueResume(tuple(known), fill_ids, since)
+        return VenueResume(tuple(known), fill_ids, since,
+                           {str(r["fill_id"]): Decimal(r["fee"]) for r in fills})
 
     def fills(self) -> list[dict[str, Any]]:
         """Every fill in ledger order."""

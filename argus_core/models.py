@@ -616,6 +616,32 @@ class OrderUpdate:
 
 
 @attrs.frozen
+class FillCorrection:
+    """A venue's correction of a fill it reported earlier, yielded by
+    :meth:`~argus_core.interfaces.Venue.executions` beside fills and order updates.
+
+    Exactly one of: ``fee``, the venue's final fee for fill ``fill_id`` (Kalshi lists
+    ``fee_cost`` only after its websocket reported the fill without one), or ``bust``,
+    the trade did not happen (a Polymarket trade that ended FAILED on chain).  The
+    ExecutionEngine applies it once (:meth:`~argus_core.execution.ExecutionEngine.
+    apply_fill_correction`): a fee is changed in place on the fill's row (cash moves by
+    old minus new), a bust is offset by a fill ``<fill_id>:bust`` (the opposite side,
+    same price and quantity, the fee refunded); each leaves a ``fill_corrections`` row.
+    A repeat changes nothing; a fill the ledger does not have is a risk event.
+    """
+
+    fill_id: str
+    ts_ns: int
+    reason: str = ""
+    fee: Decimal | None = attrs.field(default=None, converter=attrs.converters.optional(_dec_fee))
+    bust: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if (self.fee is not None) == self.bust:
+            raise DataError(f"FillCorrection {self.fill_id}: give exactly one of fee or bust")
+
+
+@attrs.frozen
 class KnownOrder:
     """What the ledger knows of one of this run's orders, handed to a restarted venue: the
     order as persisted, its venue order id (once acknowledged) and quantity filled so far."""
@@ -632,12 +658,15 @@ class VenueResume:
 
     ``fill_ids`` maps every fill id already booked to its client order id (so a repeated
     fill is not reported again); ``newest_fill_ts_ns`` is the newest booked fill's time
-    (or the first order's, before any fill): where a history backfill starts.
+    (or the first order's, before any fill): where a history backfill starts;
+    ``fill_fees`` is each booked fill's fee as it stands (a venue that later learns a
+    fill's final fee compares it, see :class:`FillCorrection`).
     """
 
     orders: tuple[KnownOrder, ...] = ()
     fill_ids: dict[str, str] = attrs.field(factory=dict)
     newest_fill_ts_ns: int | None = None
+    fill_fees: dict[str, Decimal] = attrs.field(factory=dict)
 
 
 @attrs.frozen

@@ -1,6 +1,7 @@
 """The core's ExecutionEngine in live mode over a real ledger, for venue plugins' fill and
 fault tests: an order routed through risk, the ledger and the venue; the executions
-stream consumed as the Runner consumes it; a "process killed before the commit" switch; a
+stream (fills, order updates, fill corrections) consumed as the Runner consumes it; a
+"process killed before the commit" switch (after a fill or a correction is applied); a
 restart is a new harness on the same run directory."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from argus_core import (
     Bar,
     Fill,
+    FillCorrection,
     Instrument,
     Intent,
     Ledger,
@@ -75,13 +77,19 @@ class EngineHarness:
             sizer=FixedFraction(None), live=True)
         self.kill_before_commit = False
         self.consumer: asyncio.Task[None] | None = None
-        self._book = self.engine.book_live_fill
+        self._book, self._correct = self.engine.book_live_fill, self.engine.apply_fill_correction
         self.engine.book_live_fill = self._book_or_die  # type: ignore[method-assign]
+        self.engine.apply_fill_correction = self._correct_or_die  # type: ignore[method-assign]
 
     def _book_or_die(self, fill: Fill) -> None:
         self._book(fill)
         if self.kill_before_commit:
             raise Killed(f"killed after booking {fill.fill_id}, before the commit")
+
+    def _correct_or_die(self, correction: FillCorrection) -> None:
+        self._correct(correction)
+        if self.kill_before_commit:
+            raise Killed(f"killed after correcting {correction.fill_id}, before the commit")
 
     # -- LoopPort ------------------------------------------------------------------
     @contextlib.contextmanager
@@ -148,6 +156,10 @@ class EngineHarness:
 
     def events(self, action: str) -> list[dict[str, Any]]:
         return self.ledger.query("select * from risk_events where action = ?", (action,))
+
+    def corrections(self) -> list[dict[str, Any]]:
+        """The ledger's ``fill_corrections`` rows, oldest first."""
+        return self.ledger.query("select * from fill_corrections order by id")
 
     async def close(self) -> None:
         if self.consumer is not None:
