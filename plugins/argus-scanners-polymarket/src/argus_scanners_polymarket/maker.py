@@ -43,6 +43,7 @@ executable here: quoting needs the maker lifecycle of the execution engine.
 
 from __future__ import annotations
 
+import math
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import ClassVar
 
@@ -114,11 +115,12 @@ class MakerScanner(Scanner):
         """``I``: this scanner's OFI imbalance of ``iid``, else the ``"ofi"`` signal, else 0."""
         return flow_of(self.ofi, market, iid, ts_ns)
 
-    def inventory(self, market: MarketState, iid: str) -> Decimal:
-        """``q``: the inventory signal for ``iid``, else the configured inventory, else 0."""
+    def inventory(self, market: MarketState, iid: str) -> Decimal | None:
+        """``q``: the inventory signal for ``iid``, else the configured inventory, else 0;
+        None when the signal is NaN or infinite (the inventory is unknown: no quote)."""
         published = market.signal(self.settings.inventory_signal, iid)
         if published is not None:
-            return dec(published)
+            return dec(published) if math.isfinite(published) else None
         return self.settings.inventory.get(iid, Decimal(0))
 
     def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
@@ -177,7 +179,9 @@ class MakerScanner(Scanner):
         name = self.settings.inventory_signal
         for (sig_name, iid), sig in market.signals.items():
             if sig_name == name and iid in index:
-                q[index[iid]] = float(dec(sig.value))
+                # NaN: unknown (no quote, as :meth:`inventory` decides); NaN fails every
+                # pre-check below
+                q[index[iid]] = float(dec(sig.value)) if math.isfinite(sig.value) else np.nan
         return q
 
     def _rho_max(self, t: TouchTable) -> np.ndarray | float:
@@ -217,6 +221,8 @@ class MakerScanner(Scanner):
         best_bid, best_ask = book.best_bid(), book.best_ask()
         assert best_bid is not None and best_ask is not None
         q = self.inventory(market, iid)
+        if q is None:
+            return []  # a published inventory that is not a number: quoting would guess
         if flow is None:
             flow = self.flow(market, iid, ts_ns)
         plan = quote_sides(s, inst, dec(best_bid), dec(best_ask), q, flow,

@@ -336,6 +336,16 @@ class OfiTracker:
                 for iid in sorted(self.tokens())]
 
 
+def published_imbalance(value: float | None) -> float | None:
+    """A published ``"ofi"`` signal's value as an imbalance: clipped to [-1, 1], and None
+    (no reading) when it is NaN or infinite.  ``Signal`` values are not validated by the
+    core, and one NaN would make every score it enters NaN (ranked first by a sort) and
+    an infinite one outweigh every other term."""
+    if value is None or not math.isfinite(value):
+        return None
+    return min(1.0, max(-1.0, float(value)))
+
+
 def market_ofi(market: MarketState, iid: str, now_ns: int,
                tracker: OfiTracker | None = None) -> float | None:
     """The OFI imbalance of ``iid`` in [-1, 1]: from ``tracker`` (after it observes
@@ -344,7 +354,7 @@ def market_ofi(market: MarketState, iid: str, now_ns: int,
         tracker.observe(market)
         r = tracker.reading(iid, now_ns)
         return r.imbalance if r is not None else None
-    return market.signal(SIGNAL, iid)
+    return published_imbalance(market.signal(SIGNAL, iid))
 
 
 def flow_of(tracker: OfiTracker, market: MarketState, iid: str, ts_ns: int) -> float:
@@ -353,7 +363,7 @@ def flow_of(tracker: OfiTracker, market: MarketState, iid: str, ts_ns: int) -> f
     r = tracker.reading(iid, ts_ns)
     if r is not None and (r.transitions or r.trades):
         return r.imbalance
-    published = market.signal(SIGNAL, iid)
+    published = published_imbalance(market.signal(SIGNAL, iid))
     return published if published is not None else 0.0
 
 
@@ -370,7 +380,7 @@ class FlowColumn:
         self._until = np.zeros(0, dtype=np.float64)
         self._at = np.zeros(0, dtype=np.int64)
         self._dirty = np.zeros(0, dtype=np.bool_)
-        self._signals: dict[str, float] = {}
+        self._signals: dict[str, float | None] = {}
         self.recomputed = 0  # rows recomputed by the last update (tests, benchmark)
 
     def update(self, market: MarketState, ids: list[str], index: dict[str, int], ts_ns: int,
@@ -385,7 +395,8 @@ class FlowColumn:
             self._at = np.concatenate([self._at, np.zeros(grow, dtype=np.int64)])
             self._dirty = np.concatenate([self._dirty, np.ones(grow, dtype=np.bool_)])
         fed = self.tracker.take_fed()
-        signals = ({iid: sig.value for (name, iid), sig in market.signals.items()
+        signals = ({iid: published_imbalance(sig.value)
+                    for (name, iid), sig in market.signals.items()
                     if name == SIGNAL} if market.signals else {})
         if signals != self._signals:
             old = self._signals

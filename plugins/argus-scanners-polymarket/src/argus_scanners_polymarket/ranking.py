@@ -42,15 +42,26 @@ from __future__ import annotations
 import importlib
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import attrs
 
 from argus_core import ConfigError, MarketState, Opportunity, Scanner, Side
-from argus_scanners_polymarket.common import EXECUTABLE, RESEARCH, lane_reason, restamp
+from argus_scanners_polymarket.common import (
+    EXECUTABLE,
+    RESEARCH,
+    field_copier,
+    lane_reason,
+    restamp,
+)
 from argus_scanners_polymarket.config import PmScannersSettings, RankingSettings
-from argus_scanners_polymarket.ofi import SIGNAL, OfiTracker, shared_flows
+from argus_scanners_polymarket.ofi import (
+    SIGNAL,
+    OfiTracker,
+    published_imbalance,
+    shared_flows,
+)
 from argus_scanners_polymarket.scoring import (
     DEFAULT_CONFIDENCE,
     FALLBACK_CONFIDENCE,
@@ -58,6 +69,9 @@ from argus_scanners_polymarket.scoring import (
     Score,
     ScoreColumns,
     finding_key,
+    reported_confidence,
+    streaks_from_json,
+    streaks_to_json,
     strip_lane,
 )
 from argus_scanners_polymarket.touch import touch_table
@@ -65,6 +79,9 @@ from argus_scanners_polymarket.touch import touch_table
 __all__ = ["DEFAULT_CONFIDENCE", "FALLBACK_CONFIDENCE", "RankedScanner", "Score"]
 
 log = logging.getLogger(__name__)
+
+#: :meth:`RankedScanner.get_state`'s key of the persistence streaks (no scanner's name)
+STREAKS = "ranked_streaks"
 
 
 class RankedScanner(Scanner):
@@ -109,29 +126,36 @@ class RankedScanner(Scanner):
         return self._columns.rescored
 
     def get_state(self) -> dict[str, Any]:
-        """The components' states (those that keep one)."""
-        return {c.name: c.get_state() for c in self.components if hasattr(c, "get_state")}
+        """The components' states (those that keep one) and, under :data:`STREAKS`, each
+        finding's persistence streak, so a run resumed from a checkpoint keeps counting
+        (a finding gated by ``executable_min_persistence`` is not sent back to research)."""
+        state: dict[str, Any] = {c.name: c.get_state() for c in self.components
+                                 if hasattr(c, "get_state")}
+        streaks = self._columns.streaks() if self.incremental else self._streak
+        state[STREAKS] = streaks_to_json(streaks)
+        return state
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`get_state`'s output."""
         for c in self.components:
             if c.name in state and hasattr(c, "set_state"):
                 c.set_state(state[c.name])
+        streaks = streaks_from_json(state.get(STREAKS, []))
+        self._streak = dict(streaks)
+        self._columns.restore_streaks(streaks)
 
     def _imbalance(self, market: MarketState, iid: str, ts_ns: int) -> float:
         r = self.ofi.reading(iid, ts_ns)
         if r is not None and (r.transitions or r.trades):
             return r.imbalance
-        published = market.signal(SIGNAL, iid)
+        published = published_imbalance(market.signal(SIGNAL, iid))
         return published if published is not None else 0.0
 
     def _confidence(self, comp: Scanner | None, o: Opportunity) -> float:
         if o.risk_free:
             return 1.0
-        reported = getattr(comp, "confidences", {}).get(o.opportunity_id)
-        if reported is not None:
-            return float(reported)
-        return DEFAULT_CONFIDENCE.get(o.kind, FALLBACK_CONFIDENCE)
+        return reported_confidence(
+            getattr(comp, "confidences", {}).get(o.opportunity_id), o.kind)
 
     def _run(self, comp: Scanner, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """One component's findings (incremental: as cached, not restamped, so an
@@ -155,7 +179,7 @@ class RankedScanner(Scanner):
         found = [(k, self._run(comp, market, ts_ns)) for k, comp in enumerate(self.components)]
         out = self._columns.rank(market, ts_ns, self.components, found, touch_table(market),
                                  flows, lambda iid: self._imbalance(market, iid, ts_ns))
-        self.scores = self._columns.view()
+        out, self.scores = one_taker_per_leg(out, self._columns.view())
         return out
 
     def reference_scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
@@ -187,9 +211,9 @@ class RankedScanner(Scanner):
             score_, ranked = self._score(o, run, c, flows, others)
             scores[o.opportunity_id] = score_
             out.append((score_.score, restamp(ranked, ts_ns)))
-        self.scores = scores
         out.sort(key=lambda t: (-t[0], t[1].opportunity_id))
-        return [o for _, o in out]
+        result, self.scores = one_taker_per_leg([o for _, o in out], scores)
+        return result
 
     def _score(self, o: Opportunity, run: int, c: float, flows: tuple[float, ...],
                others: int) -> tuple[Score, Opportunity]:
@@ -230,3 +254,55 @@ class RankedScanner(Scanner):
         if missed:
             return RESEARCH, "not risk-free and " + ", ".join(missed)
         return EXECUTABLE, f"{o.scanner}'s thresholds and the ranking's met"
+
+
+_relaned = field_copier("lane", "risk_free", "reason")
+
+
+class _Relaned(Mapping[str, Score]):
+    """A scan's scores with the lanes :func:`one_taker_per_leg` moved (read through)."""
+
+    def __init__(self, scores: Mapping[str, Score], moved: dict[str, str]) -> None:
+        self._scores, self._moved = scores, moved
+
+    def __getitem__(self, oid: str) -> Score:
+        score = self._scores[oid]
+        why = self._moved.get(oid)
+        return score if why is None else attrs.evolve(score, lane=RESEARCH, why=why)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._scores)
+
+    def __len__(self) -> int:
+        return len(self._scores)
+
+
+def one_taker_per_leg(ranked: list[Opportunity], scores: Mapping[str, Score]
+                      ) -> tuple[list[Opportunity], Mapping[str, Score]]:
+    """Executable findings in score order, each (instrument, side) taken by one only.
+
+    Two scanners can find the same opportunity (a resolved token's cheap ask is also
+    ``value``'s and ``stale``'s): the runner would send one IOC order per finding for the
+    same shares, a paper broker fill them twice.  The best-ranked executable finding on a
+    leg keeps it; a later executable one with any of the same legs goes to the research
+    lane, naming the finding that took them.  Returns the list (same order, demoted ones
+    copied) and the scores with those lanes moved."""
+    taken: dict[tuple[str, Side], Opportunity] = {}
+    moved: dict[str, str] = {}
+    out = ranked
+    for i, o in enumerate(ranked):
+        if o.lane != EXECUTABLE:
+            continue
+        legs = [(leg.instrument_id, leg.side) for leg in o.legs]
+        first = next((taken[k] for k in legs if k in taken), None)
+        if first is None:
+            taken.update(dict.fromkeys(legs, o))
+            continue
+        why = (f"duplicate: {first.scanner}'s {first.opportunity_id}, ranked higher, takes "
+               f"the same liquidity")
+        if out is ranked:
+            out = list(ranked)
+        out[i] = _relaned(o, RESEARCH, False,
+                          lane_reason(RESEARCH, f"{why}; {strip_lane(o.reason)}"))
+        moved[o.opportunity_id] = why
+    return out, (_Relaned(scores, moved) if moved else scores)

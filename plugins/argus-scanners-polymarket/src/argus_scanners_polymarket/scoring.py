@@ -66,6 +66,20 @@ class Score:
     why: str
 
 
+def reported_confidence(reported: object, kind: str) -> float:
+    """The confidence a component reported for a finding of ``kind``, in [0, 1]; the
+    kind's default when it reported none, or a value that is not a finite number (a NaN
+    would make the score NaN, which a sort can rank first)."""
+    if reported is not None:
+        try:
+            value = float(reported)  # type: ignore[arg-type]  # checked: a number or raises
+        except (TypeError, ValueError):
+            value = math.nan
+        if math.isfinite(value):
+            return min(1.0, max(0.0, value))
+    return DEFAULT_CONFIDENCE.get(kind, FALLBACK_CONFIDENCE)
+
+
 def strip_lane(reason: str) -> str:
     """``reason`` without its ``"lane=...: "`` prefix."""
     if reason.startswith("lane="):
@@ -76,6 +90,28 @@ def strip_lane(reason: str) -> str:
 def finding_key(o: Opportunity) -> Key:
     """The :data:`Key` of ``o``."""
     return (o.scanner, o.kind, tuple((leg.instrument_id, leg.side) for leg in o.legs))
+
+
+def streaks_to_json(streaks: Mapping[Key, int]) -> list[list[Any]]:
+    """Streaks as JSON rows ``[scanner, kind, [[instrument, side], ...], run]``, sorted
+    (the same state whichever path, and in whatever order, the findings were seen)."""
+    return sorted([scanner, kind, [[iid, str(side)] for iid, side in legs], int(run)]
+                  for (scanner, kind, legs), run in streaks.items())
+
+
+def streaks_from_json(rows: Any) -> dict[Key, int]:
+    """:func:`streaks_to_json`'s rows back as a ``Key -> run`` map; a malformed row (a
+    checkpoint from another version) is skipped: its finding starts a new streak."""
+    out: dict[Key, int] = {}
+    for row in rows if isinstance(rows, list) else ():
+        try:
+            scanner, kind, legs, run = row
+            key = (str(scanner), str(kind), tuple((str(i), Side(s)) for i, s in legs))
+            if int(run) >= 1:
+                out[key] = int(run)
+        except (TypeError, ValueError):
+            continue
+    return out
 
 _scored_copy = field_copier("ts_ns", "lane", "risk_free", "score", "reason")
 _restamp = field_copier("ts_ns")
@@ -188,6 +224,25 @@ class ScoreColumns:
         self._code_row = np.zeros(0, dtype=np.int64)
         self._rows_for: tuple[TouchTable | None, int, int] = (None, -1, -1)
         self._template = reason_template(settings)
+
+    # -- streaks across a restart ----------------------------------------------------------
+    def streaks(self) -> dict[Key, int]:
+        """The run of every key seen in the last scan (what a checkpoint keeps)."""
+        scan, kscan, kstreak = self._scan, self._kscan, self._kstreak
+        return {key: int(kstreak[kid]) for key, kid in self._kids.items()
+                if kscan[kid] == scan}
+
+    def restore_streaks(self, streaks: Mapping[Key, int]) -> None:
+        """Continue ``streaks`` (:meth:`streaks` of a checkpoint): the next scan counts as
+        the one after the scan they were taken at."""
+        for key, run in streaks.items():
+            kid = self._kid_of(key)
+            if kid >= len(self._kstreak):
+                grow = kid + 1 - len(self._kstreak)
+                self._kstreak = np.concatenate([self._kstreak, np.zeros(grow, dtype=np.int64)])
+                self._kscan = np.concatenate([self._kscan, np.full(grow, -1, dtype=np.int64)])
+            self._kstreak[kid] = run
+            self._kscan[kid] = self._scan
 
     # -- findings seen for the first time ----------------------------------------------------
     def _code_of(self, iid: str) -> int:
@@ -357,9 +412,8 @@ class ScoreColumns:
         c = self._cfix.copy()
         for i in np.flatnonzero(np.isnan(c)).tolist():
             o = objs[i]
-            reported = getattr(comps[comp_of[i]], "confidences", {}).get(o.opportunity_id)
-            c[i] = (float(reported) if reported is not None
-                    else DEFAULT_CONFIDENCE.get(o.kind, FALLBACK_CONFIDENCE))
+            c[i] = reported_confidence(
+                getattr(comps[comp_of[i]], "confidences", {}).get(o.opportunity_id), o.kind)
 
         # the legs' OFI: the shared flow column at the legs' rows, else a reading
         code = self._code

@@ -76,6 +76,14 @@ _COLUMNS: tuple[tuple[str, type, object], ...] = (
     ("settle", np.float64, np.nan), ("row_gen", np.int64, 0))
 
 
+def instruments_key(market: MarketState) -> tuple[int, int]:
+    """What tells a scanner the instruments changed: their count, and the core's
+    ``MarketState.instruments_version`` where it has one (an instrument replaced under the
+    same id, e.g. a market that stopped accepting orders, leaves the count as it was;
+    without the counter that change is not seen until the count moves)."""
+    return len(market.instruments), int(getattr(market, "instruments_version", -1))
+
+
 class TouchTable:
     """Top of book, fees and token facts of every book of one market state (module doc)."""
 
@@ -105,7 +113,7 @@ class TouchTable:
         self.index: dict[str, int] = {}
         self.gen = 0
         self.stamp = 0
-        self._n_instruments = -1
+        self._n_instruments: tuple[int, int] = (-1, -1)
         self._events_version = -1
         self.static_gen = 0  # generation of the last change of instrument or event facts
         self._row_refs: list[TokenRef | None] = []
@@ -159,8 +167,8 @@ class TouchTable:
             self._dict_facts(market, rows)
             self._pack(market, list(rows))
             touched.extend(rows)
-        if len(market.instruments) != self._n_instruments:
-            self._n_instruments = len(market.instruments)
+        if instruments_key(market) != self._n_instruments:
+            self._n_instruments = instruments_key(market)
             touched.extend(self._instrument_facts(market, range(len(self.ids))))
             self.static_gen = self.gen + 1
         if grown or market.events_version != self._events_version:
