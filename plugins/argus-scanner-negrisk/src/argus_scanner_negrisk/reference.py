@@ -18,6 +18,7 @@ from typing import Any
 
 from argus_core import MarketState
 from argus_scanner_negrisk.config import NegRiskSettings
+from argus_scanner_negrisk.events import repeats_a_token
 
 
 def best_size(books: list[list[tuple[float, float]]], fees: list[Callable[[float], float]],
@@ -89,7 +90,7 @@ def reference_scan(market: MarketState, settings: NegRiskSettings | None = None
                         "value": value, "fees": fees})
 
     for ev in market.events.values():
-        if ev.closed:
+        if ev.closed or repeats_a_token(ev):
             continue
         n = len(ev.outcomes)
         if ev.neg_risk:

@@ -39,6 +39,7 @@ when a book is repacked); the exact recomputation charges each leg-level fill
 
 from __future__ import annotations
 
+import logging
 import math
 from decimal import ROUND_DOWN, Decimal
 from itertools import chain
@@ -60,7 +61,10 @@ from argus_core import (
     Side,
 )
 from argus_scanner_negrisk.config import NegRiskSettings
+from argus_scanner_negrisk.events import repeats_a_token
 from argus_scanner_negrisk.kernel import walk_baskets
+
+log = logging.getLogger(__name__)
 
 LOT = Decimal("0.01")
 #: Levels packed per book side until a walk needs more: most walks stop at the best level
@@ -147,6 +151,10 @@ def static_baskets(events: list[Event], s: NegRiskSettings) -> tuple[list[Basket
     large: list[Event] = []
     for ev in events:
         if ev.closed:
+            continue
+        if repeats_a_token(ev):
+            log.warning("negrisk: event %s lists a token more than once; no basket from it",
+                        ev.event_id)
             continue
         names = tuple(o.name for o in ev.outcomes)
         n = len(ev.outcomes)
@@ -462,7 +470,7 @@ class NegRiskScanner(Scanner):
         #: levels packed per book side until a walk needs more (None: ``max_levels``
         #: always, the tests' and the benchmark's reference)
         self.first_levels = first_levels
-        self._key: tuple[int, int] | None = None
+        self._key: tuple[int, int, int, int] | None = None
         self._market_id = 0
         self._packed: _Packed | None = None
         self._static: _Compiled | None = None
@@ -506,7 +514,12 @@ class NegRiskScanner(Scanner):
         self._static_opps.clear()
 
     def _ensure(self, market: MarketState) -> None:
-        key = (market.events_version, len(market.events))
+        # the instruments too: a leg's market closing (Instrument.takes_orders) or its
+        # minimum size changing rebuilds; their count, and the core's
+        # MarketState.instruments_version where it has one (a replaced instrument leaves
+        # the count as it was)
+        key = (market.events_version, len(market.events), len(market.instruments),
+               int(getattr(market, "instruments_version", -1)))
         if key != self._key or id(market) != self._market_id or self._packed is None:
             self._rebuild(market)
             self._key = key
