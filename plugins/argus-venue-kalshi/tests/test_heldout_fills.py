@@ -8,8 +8,11 @@ odd.  Scenarios: a fill on the socket before the order's answer (and again by th
 a socket dropped while the order fills; a fill of another client's order (said once,
 never booked as ours); a partial fill whose rest fills while the cancel's answer is lost;
 a fill after the order was marked cancelled; a maker rebate, a missing and an unreadable
-``fee_cost``; the process killed after a fill arrived and before it was committed; an
-overfill (booked as the venue reports it, and said: an `overfill` risk event).
+``fee_cost``; a socket fill booked with the formula's fee, corrected to Kalshi's
+``fee_cost`` once the poll lists it (a ``FillCorrection``; also when the process died
+before the correction's commit); the process killed after a fill arrived and before it
+was committed; an overfill (booked as the venue reports it, and said: an `overfill` risk
+event).
 """
 
 from __future__ import annotations
@@ -198,26 +201,29 @@ async def test_a_rebate_a_missing_and_an_unreadable_fee_keep_every_fill(exchange
         f["trade_id"], maker))
 
 
-async def test_a_socket_fill_booked_with_the_formula_fee_then_listed_with_a_rebate_says_so(
-        exchange, harness, caplog):
+async def test_a_socket_fill_booked_with_the_formula_fee_is_corrected_to_the_rebate_once(
+        exchange, harness):
     """The socket states no fee, so a fill it brings first is booked with the formula's
-    fee; when the poll lists Kalshi's ``fee_cost`` (a rebate) the difference is said."""
-    caplog.set_level(logging.WARNING)
-    h = await harness(poll_interval_s=2.0)  # the socket is first by far
+    fee; when the poll lists Kalshi's ``fee_cost`` (a rebate) the fill's fee becomes it,
+    with one ``fill_corrections`` row, however many polls list it again."""
+    h = await harness(poll_interval_s=0.5)  # the socket is first by far
     await until(lambda: exchange.ws.fill_subscriptions() == 1)
     coid = h.order(1, Side.BUY, "3", "0.40", TimeInForce.GTC)
     await until(lambda: h.status(coid)[0] is OrderStatus.OPEN)
     rebate = exchange.engine.fill_resting(venue_id(exchange, h, coid), 3, fee_cost="-0.0100")
     await until(lambda: len(h.fills()) == 1)
     assert h.venue.execution.ws_fill_ids == {rebate["trade_id"]}  # type: ignore[attr-defined]
-    await until(lambda: "Kalshi charged -0.0100" in caplog.text)
+    formula = h.venue.fee_schedule(IID).fee(D("0.40"), D(3), maker=True)
+    await until(lambda: bool(h.corrections()))
+    await asyncio.sleep(1.2)  # two more polls list the same fee_cost
+    (fix,) = h.corrections()
+    assert (fix["fill_id"], fix["kind"], D(fix["old_value"]), D(fix["new_value"])) == (
+        rebate["trade_id"], "fee", formula, D("-0.01"))
+    assert [D(f["fee"]) for f in h.fills()] == [D("-0.01")]
     assert h.account.positions[IID].quantity == D(3)
+    assert_matches_venue(h, exchange)
 
 
-@pytest.mark.xfail(strict=True, reason="core: a booked fill's fee cannot be amended; a "
-                   "fee correction (e.g. a Fill-like fee adjustment booked to cash by "
-                   "fill_id) is needed for the socket's formula fee to become Kalshi's "
-                   "fee_cost")
 async def test_a_socket_fill_ends_with_kalshis_fee_in_the_cash(exchange, harness):
     h = await harness(poll_interval_s=1.0)  # the socket is first by far
     await until(lambda: exchange.ws.fill_subscriptions() == 1)
@@ -228,6 +234,33 @@ async def test_a_socket_fill_ends_with_kalshis_fee_in_the_cash(exchange, harness
     assert h.venue.execution.ws_fill_ids == {fill["trade_id"]}  # type: ignore[attr-defined]
     await asyncio.sleep(1.5)  # the poll has listed Kalshi's fee_cost by now
     assert_matches_venue(h, exchange)
+
+
+async def test_a_fee_correction_killed_before_its_commit_is_made_once_after_a_restart(
+        exchange, harness):
+    """The socket's fill is committed with the formula's fee; the process dies as the
+    poll's correction is applied, before its commit.  The restarted venue learns the
+    booked fee from the ledger and corrects it once."""
+    first = await harness(poll_interval_s=1.0)
+    await until(lambda: exchange.ws.fill_subscriptions() == 1)
+    coid = first.order(1, Side.BUY, "3", "0.40", TimeInForce.GTC)
+    await until(lambda: first.status(coid)[0] is OrderStatus.OPEN)
+    exchange.engine.fill_resting(venue_id(exchange, first, coid), 3, fee_cost="-0.0100")
+    await until(lambda: len(first.fills()) == 1)
+    first.kill_before_commit = True  # the next item applied (the correction) dies
+    assert first.consumer is not None
+    with pytest.raises(Killed, match="correcting"):
+        async with asyncio.timeout(10):
+            await first.consumer
+    assert first.corrections() == []
+    await first.close()
+
+    second = await harness(poll_interval_s=0.2)
+    await until(lambda: bool(second.corrections()))
+    await asyncio.sleep(0.6)  # more polls list the same fee_cost
+    assert len(second.corrections()) == 1
+    assert second.status(coid) == (OrderStatus.FILLED, D(3))
+    assert_matches_venue(second, exchange)
 
 
 async def test_killed_after_the_fill_arrived_before_the_commit_books_it_once_on_restart(

@@ -201,6 +201,9 @@ class KalshiBasketExecution(KalshiExecution):
             fill = self._fill(raw, again=True)
             if fill is not None:
                 self._booked.add(fill.fill_id)
+                # the socket may have booked it first, with the formula's fee: that one
+                # stands in the ledger until the poll corrects it
+                self.booked_fees.setdefault(fill.fill_id, fill.fee)
                 out.append(fill)
         return out
 

@@ -18,7 +18,10 @@ client id only while the first rests, so a re-send could place a second order.
 ``executions()`` polls ``GET /portfolio/fills`` and ``GET /portfolio/orders`` (every
 page) every ``poll_interval_s``: fills (by ``trade_id``, mapped to client ids through the order
 ids this venue learned), OPEN with the venue order id when an order rests, CANCELLED
-when it is cancelled.  A failed or unreadable poll is a dropped feed: it is retried, and
+when it is cancelled, and a ``FillCorrection`` with Kalshi's ``fee_cost`` for a booked
+fill whose fee differs (the socket's fills state none: they are booked with the fee
+formula's, then corrected once the poll lists them; after a restart too, from the fees
+the ledger hands back).  A failed or unreadable poll is a dropped feed: it is retried, and
 fills seen again carry the same id and contents; a fill that cannot be read is logged
 and left for a later poll, never guessed at.  Fills also arrive over the websocket
 ``fill`` channel (:mod:`.fills`) as they happen; the poll stays on beside it (the socket
@@ -46,6 +49,7 @@ import httpx
 from argus_core import (
     DataError,
     Fill,
+    FillCorrection,
     Liquidity,
     Order,
     OrderStatus,
@@ -168,9 +172,9 @@ class KalshiExecution:
         #: handed to the core once (it records them as unknown fills, never as ours).
         self.foreign_fill_ids: set[str] = set()
         self._odd_fees: set[str] = set()  # fills whose fee_cost was unreadable (said once)
-        #: Fills booked from the socket, which states no fee (the formula's was booked),
-        #: until the poll shows Kalshi's ``fee_cost`` for them.
-        self._formula_fees: dict[str, Decimal] = {}
+        #: The fee each booked fill of ours carries in the ledger (the socket's fills: the
+        #: formula's, it states none): a listed ``fee_cost`` that differs is corrected.
+        self.booked_fees: dict[str, Decimal] = {}
 
     # -- bookkeeping -----------------------------------------------------------------
     def learn(self, client_order_id: str, venue_order_id: str | None = None) -> None:
@@ -185,6 +189,7 @@ class KalshiExecution:
         for item in known.orders:
             self.learn(item.order.client_order_id, item.venue_order_id)
         self._booked.update(known.fill_ids)
+        self.booked_fees.update(known.fill_fees)
         if known.newest_fill_ts_ns:
             self._min_ts_s = max(0, known.newest_fill_ts_ns // 10**9 - 60)
 
@@ -438,9 +443,9 @@ class KalshiExecution:
                                           signed=True))
 
     # -- the executions feed ---------------------------------------------------------
-    async def executions(self) -> AsyncIterator[Fill | OrderUpdate]:
-        """Acknowledgements, fills and cancels, polled, with fills also from the
-        websocket ``fill`` channel (``ws_fills``); runs until cancelled."""
+    async def executions(self) -> AsyncIterator[Fill | OrderUpdate | FillCorrection]:
+        """Acknowledgements, fills, cancels and fee corrections, polled, with fills also
+        from the websocket ``fill`` channel (``ws_fills``); runs until cancelled."""
         stream = None
         if self.settings.ws_fills and self.settings.has_credentials:
             self.fill_stream = FillStream(self.settings, self.rest, self._on_ws_fill)
@@ -464,11 +469,10 @@ class KalshiExecution:
         if fill is not None:
             self._booked.add(fill.fill_id)
             self.ws_fill_ids.add(fill.fill_id)
-            if raw.get("fee_cost") is None:  # the socket states no fee: the formula's
-                self._formula_fees[fill.fill_id] = fill.fee
+            self.booked_fees[fill.fill_id] = fill.fee  # no fee_cost: the formula's
             self._queue.put_nowait(fill)
 
-    async def _polled(self) -> AsyncIterator[Fill | OrderUpdate]:
+    async def _polled(self) -> AsyncIterator[Fill | OrderUpdate | FillCorrection]:
         """Queued news as it comes, and a REST poll every ``poll_interval_s`` (on a
         clock: news in between does not bring a poll forward)."""
         loop = asyncio.get_running_loop()
@@ -492,8 +496,8 @@ class KalshiExecution:
                 continue
             yield item
 
-    async def _poll(self) -> list[Fill | OrderUpdate]:
-        out: list[Fill | OrderUpdate] = []
+    async def _poll(self) -> list[Fill | OrderUpdate | FillCorrection]:
+        out: list[Fill | OrderUpdate | FillCorrection] = []
         for raw in await self.rest.pages("/portfolio/orders", "orders", signed=True):
             if not isinstance(raw, dict) or not raw.get("order_id"):
                 continue
@@ -508,8 +512,6 @@ class KalshiExecution:
         fills = await self.rest.pages("/portfolio/fills", "fills", {"min_ts": self._min_ts_s},
                                       signed=True)
         for raw in reversed(fills):  # newest first on the wire
-            if self._formula_fees and isinstance(raw, dict):
-                self._check_fee(raw)
             try:
                 fill = self._fill(raw)
             except (DataError, KeyError, TypeError, ValueError, AttributeError,
@@ -518,7 +520,10 @@ class KalshiExecution:
                 continue
             if fill is not None:
                 self._booked.add(fill.fill_id)
+                self.booked_fees[fill.fill_id] = fill.fee
                 out.append(fill)
+            elif (fix := self._fee_correction(raw)) is not None:
+                out.append(fix)
             elif (foreign := self._foreign(raw)) is not None:
                 out.append(foreign)
         return out
@@ -616,21 +621,23 @@ class KalshiExecution:
                         "schedule's %s", fill_id, str(given)[:40], schedule)
         return schedule
 
-    def _check_fee(self, raw: dict[str, Any]) -> None:
-        """A fill booked from the socket with the formula's fee, now listed with Kalshi's
-        ``fee_cost``: a difference (a rebate, Kalshi's per-order rounding) is said once;
-        the ledger keeps the fill as booked (the core has no way to amend a fill's fee),
-        so the cash differs from Kalshi's by that much."""
+    def _fee_correction(self, raw: dict[str, Any]) -> FillCorrection | None:
+        """A booked fill of ours listed with a ``fee_cost`` other than the fee it was
+        booked with (the socket's fills are booked with the formula's: it states none;
+        a rebate, Kalshi's per-order rounding): Kalshi's fee, as a correction the core
+        writes over the booked one.  None when it agrees, is not stated or unreadable."""
         fill_id = str(raw.get("trade_id") or raw.get("fill_id") or "")
-        booked = self._formula_fees.get(fill_id)
+        booked = self.booked_fees.get(fill_id)
         if booked is None or raw.get("fee_cost") is None:
-            return
-        del self._formula_fees[fill_id]
+            return None
         try:
             charged = Decimal(str(raw["fee_cost"]))
         except ArithmeticError:
-            return
-        if charged.is_finite() and charged != booked:
-            log.warning("kalshi: fill %s was booked from the websocket with the fee formula's "
-                        "%s; Kalshi charged %s (fee_cost): the cash differs from Kalshi's by "
-                        "%s", fill_id, booked, charged, booked - charged)
+            return None
+        if not charged.is_finite() or charged == booked:
+            return None
+        self.booked_fees[fill_id] = charged
+        log.info("kalshi: fill %s was booked with fee %s; Kalshi charged %s (fee_cost): "
+                 "corrected", fill_id, booked, charged)
+        return FillCorrection(fill_id, time.time_ns(), f"kalshi fee_cost {charged} (was "
+                              f"booked with {booked})", fee=charged)

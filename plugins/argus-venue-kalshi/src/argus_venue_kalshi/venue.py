@@ -24,6 +24,7 @@ from argus_core import (
     Event,
     FeeSchedule,
     Fill,
+    FillCorrection,
     Instrument,
     MarketEvent,
     Order,
@@ -327,8 +328,8 @@ class KalshiVenue(Venue):
         """Resting orders."""
         return await self.execution.open_orders()
 
-    def executions(self) -> AsyncIterator[Fill | OrderUpdate]:
-        """Fills and order updates (polled)."""
+    def executions(self) -> AsyncIterator[Fill | OrderUpdate | FillCorrection]:
+        """Fills, order updates and fee corrections (polled; fills also by websocket)."""
         return self.execution.executions()
 
     async def close(self) -> None:
