@@ -43,6 +43,7 @@ mapping file does.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
@@ -176,6 +177,10 @@ def best_basket(a: VenueLeg, b: VenueLeg, min_edge: Decimal = ZERO) -> Priced | 
     return best
 
 
+def _utc_day(when: dt.datetime | None) -> dt.date | None:
+    return when.astimezone(dt.UTC).date() if when is not None else None
+
+
 def ladder(levels: np.ndarray) -> Ladder:
     """A book side (float (n, 2) array, best first) as exact (price, size) pairs."""
     return [(to_decimal(p), to_decimal(q)) for p, q in levels.tolist() if q > 0]
@@ -194,6 +199,8 @@ class CrossVenueScanner(Scanner):
             pairs = load_mapping(mapping) if mapping is not None else []
         self.pairs = pairs
         self._warned: set[str] = set()
+        #: (events_version, token -> its event's end_ts_ns, the market state it is of)
+        self._ends: tuple[int, dict[str, int], MarketState | None] = (-1, {}, None)
 
     def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """Every profitable basket of every mapped pair, most profitable first."""
@@ -231,19 +238,32 @@ class CrossVenueScanner(Scanner):
             return []
         p_a, p_not_a = ((mapped.id, other) if pair.relation == SAME else (other, mapped.id))
         k_a, k_not_a = pair.kalshi.instrument_id, pair.kalshi.complement_id
+        missing = [iid for iid in (k_a, k_not_a) if iid not in market.instruments]
+        if missing:
+            self._warn_once(pair.name, f"pair {pair.name!r}: Kalshi market "
+                            f"{pair.kalshi.ticker} is not among the venue's instruments "
+                            f"({', '.join(missing)}); pair skipped")
+            return []
         return [(k_a, p_not_a), (k_not_a, p_a)]
 
     def _leg(self, market: MarketState, instrument_id: str) -> VenueLeg | None:
+        """The leg's ask ladder, or None when it cannot be bought now: no live book, a
+        book crossed or with a malformed level (``L2Book.fault``), a market that takes no
+        orders (``Instrument.takes_orders``: closed, not accepting orders, not
+        tradeable), or one already resolved (a ``Settlement``: its quotes are left over)."""
         ok, _why = market.tradeable(instrument_id)
-        if not ok:
+        if not ok or instrument_id in market.settled:
             return None
-        asks = ladder(market.books[instrument_id].ask_levels())
+        book = market.books[instrument_id]
+        if book.fault():
+            return None
+        asks = ladder(book.ask_levels())
         if not asks:
             return None
         inst: Instrument | None = market.instruments.get(instrument_id)
         if inst is None:
             return VenueLeg(instrument_id, asks, market.fee_schedule(instrument_id))
-        if inst.meta.get("tradeable") is False:
+        if not inst.takes_orders:
             return None
         return VenueLeg(instrument_id, asks, market.fee_schedule(instrument_id),
                         inst.tick_size, inst.lot_size, inst.min_size)
@@ -261,7 +281,7 @@ class CrossVenueScanner(Scanner):
                 Leg(p_leg.instrument_id, Side.BUY, basket.limits[1], qty)]
         if self._polymarket_first(k_leg, p_leg, basket):
             legs.reverse()
-        why_not = pair.differences()
+        why_not = pair.differences() + self._listed_differences(pair, market)
         fills = "; ".join(
             f"{leg.venue} " + " + ".join(f"{q.normalize():f}@{p.normalize():f}" for p, q in f)
             for leg, f in zip((k_leg, p_leg), basket.fills, strict=True))
@@ -279,6 +299,49 @@ class CrossVenueScanner(Scanner):
             expected_profit=basket.profit, costs=basket.fees, reason=reason,
             risk_free=not why_not, event_id=pair.name,
             lane="executable" if executable else "research")
+
+    def _listed_differences(self, pair: Pair, market: MarketState) -> list[str]:
+        """Where the venues' own listings contradict the mapping's settlement dates: the
+        Kalshi market's ``close_time`` (instrument meta) and the end of the Polymarket
+        token's event (``Event.end_ts_ns``), compared as UTC days when the venue lists
+        one.  A mapping written for another meeting, or a market moved by its venue, is
+        then not risk-free, whatever the file says."""
+        out = []
+        listed = {"kalshi": _utc_day(self._kalshi_close(market, pair)),
+                  "polymarket": _utc_day(self._polymarket_end(market, pair))}
+        for venue, side in (("kalshi", pair.kalshi), ("polymarket", pair.polymarket)):
+            day = listed[venue]
+            if day is not None and day != side.settles:
+                out.append(f"{venue} lists the market ending {day.isoformat()}, the mapping "
+                           f"says it settles {side.settles.isoformat()}")
+        return out
+
+    @staticmethod
+    def _kalshi_close(market: MarketState, pair: Pair) -> dt.datetime | None:
+        inst = market.instruments.get(pair.kalshi.instrument_id)
+        raw = inst.meta.get("close_time") if inst is not None else None
+        if not isinstance(raw, str) or not raw.strip():
+            return None
+        try:
+            when = dt.datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+    def _polymarket_end(self, market: MarketState, pair: Pair) -> dt.datetime | None:
+        if self._ends[0] != market.events_version or self._ends[2] is not market:
+            ends: dict[str, int] = {}
+            for ev in market.events.values():
+                if ev.end_ts_ns is None:
+                    continue
+                for o in ev.outcomes:
+                    ends.setdefault(o.yes_instrument_id, ev.end_ts_ns)
+                    ends.setdefault(o.no_instrument_id, ev.end_ts_ns)
+            self._ends = (market.events_version, ends, market)
+        end_ns = self._ends[1].get(pair.polymarket.instrument_id)
+        if end_ns is None:
+            return None
+        return dt.datetime.fromtimestamp(end_ns / 1e9, tz=dt.UTC)
 
     def _polymarket_first(self, k_leg: VenueLeg, p_leg: VenueLeg, basket: Priced) -> bool:
         """Whether the Polymarket leg goes first (``first_leg``; "thinner": the book with

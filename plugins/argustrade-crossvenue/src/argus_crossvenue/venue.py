@@ -44,6 +44,7 @@ from argus_core import (
     Config,
     FeeSchedule,
     Fill,
+    FillCorrection,
     Instrument,
     MarketEvent,
     Order,
@@ -340,16 +341,30 @@ class CrossVenue(Venue):
             queue.put_nowait(VenueError(f"crossvenue: the {name} venue's executions "
                                         f"failed: {exc}"))
 
-    def _note(self, item: Fill | OrderUpdate) -> None:
-        leg = self._legs.setdefault(item.client_order_id, _Leg())
-        if isinstance(item, Fill):
-            leg.fills[item.fill_id] = item
-        elif item.status in _FINAL:
-            leg.final = item.status
+    def _note(self, item: Fill | OrderUpdate | FillCorrection) -> None:
+        if isinstance(item, FillCorrection):
+            # (it names the fill, not the order): a bust takes the fill off its leg (the
+            # leg filled less), a final fee replaces the fill's, so a republished fill
+            # carries it; the engine books the correction itself
+            for leg in self._legs.values():
+                fill = leg.fills.get(item.fill_id)
+                if fill is None:
+                    continue
+                if item.bust:
+                    del leg.fills[item.fill_id]
+                elif item.fee is not None:
+                    leg.fills[item.fill_id] = attrs.evolve(fill, fee=item.fee)
+                break
+        else:
+            leg = self._legs.setdefault(item.client_order_id, _Leg())
+            if isinstance(item, Fill):
+                leg.fills[item.fill_id] = item
+            elif item.status in _FINAL:
+                leg.final = item.status
         news, self._news = self._news, asyncio.Event()
         news.set()
 
-    async def executions(self) -> AsyncIterator[Fill | OrderUpdate]:
+    async def executions(self) -> AsyncIterator[Fill | OrderUpdate | FillCorrection]:
         """Both venues' fills and order updates as they arrive, with the composite's own
         updates (a second leg's unused quantity cancelled, a leg never sent)."""
         self._start_pumps()
