@@ -8,7 +8,9 @@ Scenarios: a taker match reported by the post answer and again by every trades p
 match listed by the trades feed before the post's answer arrives; a trade of an order this
 run never placed (a person on the same account); a partial fill whose rest fills while
 the cancel's answer is lost; a match listed after the order was marked cancelled; the
-process killed after a fill arrived and before it was committed.
+process killed after a fill arrived and before it was committed; a booked trade that
+ends FAILED on chain (busted: offset once, also across a restart and a kill before the
+bust's commit), MINED / CONFIRMED / RETRYING changing nothing.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ def venue_truth(clob: LocalClob, venue: PolymarketVenue) -> tuple[D, D, set[str]
     schedule = venue.fee_schedule(IID)
     pos, cash, ids = D(0), CASH, set()
     for t in clob.trades:
+        if t["status"] == "FAILED":
+            continue  # it did not happen
         legs = []
         if t["trader_side"] == "TAKER" and t["owner"] == API_KEY:
             legs.append((t["taker_order_id"], t["side"], D(t["size"]), D(t["price"]), False))
@@ -68,7 +72,10 @@ def venue_truth(clob: LocalClob, venue: PolymarketVenue) -> tuple[D, D, set[str]
 
 def assert_matches_venue(h: EngineHarness, clob: LocalClob) -> None:
     pos, cash, vids = venue_truth(clob, h.venue)  # type: ignore[arg-type]
-    booked = h.fills()
+    every = h.fills()
+    ids = {f["fill_id"] for f in every}
+    booked = [f for f in every if not f["fill_id"].endswith(":bust")
+              and f"{f['fill_id']}:bust" not in ids]  # a busted fill and its offset: none
     assert len({f["fill_id"] for f in booked}) == len(booked)
     assert {f["fill_id"].rpartition(":")[2] if not f["fill_id"].endswith(":0")
             else f["fill_id"][:-2] for f in booked} == vids
@@ -228,3 +235,82 @@ async def test_killed_after_the_fill_arrived_before_the_commit_books_it_once_on_
     await asyncio.sleep(0.3)  # more trades polls re-read the match
     assert len(second.fills()) == 1
     assert_matches_venue(second, local)
+
+
+async def test_a_maker_trade_that_fails_on_chain_is_busted_once_the_others_stand(
+        clob, harness, caplog):
+    _, local = clob
+    caplog.set_level(logging.WARNING)
+    h = await harness()
+    coid = h.order(1, Side.BUY, "20", "0.60", TimeInForce.GTC)  # rests
+    await until(lambda: h.status(coid)[0] is OrderStatus.OPEN)
+    await h.settle()
+    vid = vid_of(h, coid)
+    kept = local.fill_resting(vid, "5")
+    failed = local.fill_resting(vid, "7")
+    await until(lambda: h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D(12)))
+    for status in ("MINED", "CONFIRMED"):
+        local.set_trade_status(kept, status)
+    local.set_trade_status(failed, "RETRYING")
+    await asyncio.sleep(0.3)  # polls read them: nothing changes, RETRYING is said once
+    assert len(h.fills()) == 2 and h.corrections() == []
+    assert caplog.text.count(f"trade {failed} is RETRYING") == 1
+    local.set_trade_status(failed, "FAILED")
+    await until(lambda: bool(h.corrections()))
+    await asyncio.sleep(0.3)  # more polls read the FAILED trade again
+    (bust,) = h.corrections()
+    assert (bust["fill_id"], bust["kind"]) == (f"{failed}:{vid}", "bust")
+    assert "FAILED on chain" in bust["reason"]
+    assert len(h.fills()) == 3 and len(h.events("bust")) == 1
+    assert h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D(5))
+    assert_matches_venue(h, local)
+
+
+async def test_a_taker_match_of_the_post_answer_that_fails_cancels_its_order(clob, harness):
+    _, local = clob
+    h = await harness()
+    coid = h.order(1, Side.BUY, "30", "0.64")  # FAK: 30 @ 0.64, one trade
+    await until(lambda: h.status(coid) == (OrderStatus.FILLED, D(30)))
+    await h.settle()
+    (trade,) = local.trades
+    local.set_trade_status(trade["id"], "FAILED")
+    await until(lambda: bool(h.corrections()))
+    await asyncio.sleep(0.3)
+    assert [c["fill_id"] for c in h.corrections()] == [f"{vid_of(h, coid)}:0"]
+    assert h.status(coid) == (OrderStatus.CANCELLED, D(0))
+    row = h.ledger.order_row(coid)
+    assert row is not None and "FAILED on chain" in row["status_reason"]
+    assert h.account.positions[IID].quantity == 0 and h.account.cash == CASH
+    assert_matches_venue(h, local)
+
+
+async def test_a_bust_killed_before_its_commit_is_made_once_after_a_restart(clob, harness):
+    _, local = clob
+    first = await harness()
+    coid = first.order(1, Side.BUY, "20", "0.60", TimeInForce.GTC)  # rests
+    await until(lambda: first.status(coid)[0] is OrderStatus.OPEN)
+    await first.settle()
+    failed = local.fill_resting(vid_of(first, coid), "7")
+    await until(lambda: len(first.fills()) == 1)
+    first.kill_before_commit = True
+    local.set_trade_status(failed, "FAILED")
+    assert first.consumer is not None
+    with pytest.raises(Killed, match="correcting"):
+        async with asyncio.timeout(10):
+            await first.consumer
+    assert first.corrections() == [] and len(first.fills()) == 1
+    await first.close()
+
+    second = await harness()
+    await until(lambda: bool(second.corrections()))
+    await asyncio.sleep(0.3)  # more polls read the FAILED trade again
+    assert len(second.corrections()) == 1 and len(second.fills()) == 2
+    assert second.status(coid) == (OrderStatus.OPEN, D(0))
+    assert second.account.positions[IID].quantity == 0 and second.account.cash == CASH
+    await second.close()
+
+    third = await harness()  # the trade is still listed FAILED: nothing more
+    await asyncio.sleep(0.4)
+    assert len(third.corrections()) == 1 and len(third.fills()) == 2
+    assert third.account.cash == CASH
+    assert_matches_venue(third, local)

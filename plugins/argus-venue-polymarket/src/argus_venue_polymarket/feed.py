@@ -2,7 +2,9 @@
 updates as they happen.
 
 What order answers reported comes out at once; ``GET /data/trades`` is polled for
-everything else (resting orders' maker fills, late taker matches), then orders that left
+everything else (resting orders' maker fills, late taker matches, and a booked trade that
+ended FAILED on chain: a ``FillCorrection(bust=True)``; MINED / CONFIRMED change nothing,
+RETRYING is logged), then orders that left
 the book are ended (:meth:`ExecutionsFeed.poll_ended`) and orders whose post stayed
 ambiguous are looked for again (:meth:`ExecutionsFeed.poll_unknown`).
 """
@@ -20,7 +22,7 @@ from decimal import Decimal
 from py_clob_client_v2.clob_types import OpenOrderParams, TradeParams
 from py_clob_client_v2.exceptions import PolyApiException
 
-from argus_core import DataError, Fill, OrderStatus, OrderUpdate, VenueError
+from argus_core import DataError, Fill, FillCorrection, OrderStatus, OrderUpdate, VenueError
 from argus_venue_polymarket.lookup import Unreachable, find_order
 from argus_venue_polymarket.schemas import TRADE_BOOKED_STATUSES, ClobTrade
 from argus_venue_polymarket.signing import client_order_metadata
@@ -79,9 +81,10 @@ class ExecutionsFeed(OrderTracker):
                 self._report([OrderUpdate(coid, OrderStatus.OPEN, time.time_ns(), vid)])
                 log.info("polymarket: venue order %s is %s (placed before a restart)", vid, coid)
 
-    async def poll_trades(self, after_s: int) -> list[Fill]:
+    async def poll_trades(self, after_s: int) -> list[Fill | FillCorrection]:
         """One ``GET /data/trades?after=`` (py-clob-client-v2 ``get_trades``: L2 headers,
-        ``next_cursor`` paging): new fills only, each fill id reported once."""
+        ``next_cursor`` paging): new fills only, each fill id reported once, and a bust
+        for each reported fill whose trade ended FAILED on chain (:meth:`_busts`)."""
         await self.ensure_api_creds()
         rows = await asyncio.to_thread(self.client.get_trades, TradeParams(after=after_s))
         trades = []
@@ -94,14 +97,16 @@ class ExecutionsFeed(OrderTracker):
         # Trades of orders whose post is undecided (in flight, or unknown) wait: the answer
         # or the look-up reports them, after the order's OPEN, under the same fill ids.
         held = self._in_flight | {u.post.order_hash for u in self.unknown.values()}
-        out = []
+        out: list[Fill | FillCorrection] = []
         for trade in trades:
+            if trade.status == "FAILED":
+                out.extend(self._busts(trade))
             if trade.status not in TRADE_BOOKED_STATUSES:
-                if trade.status == "FAILED" and any(k.startswith(trade.trade_id + ":")
-                                                    for k in self._seen_trades):
-                    log.error("polymarket: trade %s FAILED on chain after it was booked; "
-                              "check positions", trade.trade_id)
                 continue
+            if trade.status == "RETRYING" and trade.trade_id not in self._retrying:
+                self._retrying.add(trade.trade_id)
+                log.warning("polymarket: trade %s is RETRYING on chain (booked when matched; "
+                            "a FAILED would undo it)", trade.trade_id)
             for fill in self.fills_of_trade(trade):
                 if fill.fill_id in self._seen_trades:
                     continue
@@ -115,6 +120,30 @@ class ExecutionsFeed(OrderTracker):
                 self._count(fill)
                 out.append(fill)
         return out
+
+    def _busts(self, trade: ClobTrade) -> list[FillCorrection]:
+        """``FillCorrection(bust=True)`` for each fill of ours reported from ``trade``,
+        which ended FAILED on chain (the trade did not happen), once per fill in this
+        process (the core applies a repeat as nothing).  A taker match the post answer
+        reported (``<order hash>:0``) is busted when the answer named this trade alone;
+        otherwise (one of several trades of the answer, or after a restart) the part
+        cannot be told apart from the rest of that fill: logged, not busted."""
+        why = f"polymarket trade {trade.trade_id} FAILED on chain"
+        ours = [f.fill_id for f in self.fills_of_trade(trade)
+                if f.fill_id in self._seen_trades and not f.client_order_id.startswith("pm:")]
+        vid = trade.taker_order_id
+        if trade.trader_side == "TAKER" and vid in self.taker_reported:
+            if self.answer_trades.get(vid) == (trade.trade_id,):
+                ours.append(f"{vid}:0")
+            elif f"{vid}:0" not in self.busted:
+                self.busted.add(f"{vid}:0")
+                log.error("polymarket: %s; it is part of fill %s:0 (the post answer's), "
+                          "which cannot be busted in part: check the position", why, vid)
+        fresh = [fid for fid in ours if fid not in self.busted]
+        self.busted.update(fresh)
+        if fresh:
+            log.error("polymarket: %s after it was booked: busting %s", why, ", ".join(fresh))
+        return [FillCorrection(fid, time.time_ns(), why, bust=True) for fid in fresh]
 
     async def poll_ended(self) -> list[OrderUpdate]:
         """CANCELLED for each watched order that has left the book without filling fully.
@@ -215,7 +244,7 @@ class ExecutionsFeed(OrderTracker):
                     f"after an ambiguous post ({u.problem})")])
 
     async def executions(self, poll_s: float, lookback_s: int
-                         ) -> AsyncIterator[Fill | OrderUpdate]:
+                         ) -> AsyncIterator[Fill | OrderUpdate | FillCorrection]:
         """This account's fills and order updates as they happen, in venue order: what
         order answers reported (at once), ``GET /data/trades`` every ``poll_s`` (re-reading
         a minute of overlap each time: trades can appear late; de-duplicated by fill id),

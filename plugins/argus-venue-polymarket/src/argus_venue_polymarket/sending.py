@@ -216,6 +216,8 @@ class OrderSender(OrderTracker):
             # The post response already reported this order's immediate (taker) matches;
             # the trades feed must not report them again under the trades' ids.
             self.taker_reported.add(self.venue_ids.get(coid, ""))
+            self.answer_trades[self.venue_ids.get(coid, "")] = tuple(
+                str(t) for t in resp.get("tradeIDs") or ())
         self._report(self._post_reports(order, post.order_type, resp, fills))
         if not resp.get("success", True):
             log.warning("polymarket: order %s not placed: %s", coid,

@@ -24,6 +24,7 @@ from py_clob_client_v2.clob_types import ApiCreds, OrderType
 from argus_core import (
     ConfigError,
     Fill,
+    FillCorrection,
     Instrument,
     Liquidity,
     Order,
@@ -95,7 +96,7 @@ class OrderTracker:
         #: Where the first trades poll starts after a restart (newest booked fill, seconds).
         self.resume_after_s: int | None = None
         #: What ``executions()`` reports next (fills and ``OrderUpdate``s, in venue order).
-        self._reports: deque[Fill | OrderUpdate] = deque()
+        self._reports: deque[Fill | OrderUpdate | FillCorrection] = deque()
         self._wake = asyncio.Event()
         #: Orders that may still trade (resting, or answered "delayed"): client order id ->
         #: venue order id, watched until they leave the venue's open orders.
@@ -105,6 +106,12 @@ class OrderTracker:
         self._lookup_failures: dict[str, int] = {}  # venue order id -> failed GET order count
         #: Own-side quantity reported per client order id (responses, trades, the ledger).
         self.reported: dict[str, Decimal] = {}
+        #: Venue order id -> the trade ids its post answer reported as one ``<id>:0`` fill
+        #: (a FAILED trade busts that fill only when it is the answer's one trade).
+        self.answer_trades: dict[str, tuple[str, ...]] = {}
+        #: Fill ids whose trade FAILED and whose bust was reported (or said impossible).
+        self.busted: set[str] = set()
+        self._retrying: set[str] = set()  # trade ids said RETRYING (logged once each)
 
     # --- client ---------------------------------------------------------------------------
 
@@ -141,7 +148,8 @@ class OrderTracker:
 
     # --- reporting (what ``executions()`` yields) -------------------------------------------
 
-    def _report(self, items: Sequence[Fill | OrderUpdate], *, counted: bool = False) -> None:
+    def _report(self, items: Sequence[Fill | OrderUpdate | FillCorrection], *,
+                counted: bool = False) -> None:
         """Queue fills and order updates for ``executions()``, in this order (``counted``:
         the fills' quantities are in ``reported`` already)."""
         for item in items:
@@ -164,7 +172,7 @@ class OrderTracker:
         if self.heartbeat is not None:
             self.heartbeat.resting.discard(client_order_id)
 
-    def _delivered(self, item: Fill | OrderUpdate) -> None:
+    def _delivered(self, item: Fill | OrderUpdate | FillCorrection) -> None:
         """``executions()``'s consumer is done with ``item`` (it asked for the next one)."""
         taken = self._durable.pop(id(item), None)
         if taken is not None and not taken.done():

@@ -18,6 +18,7 @@ from argus_core import (
     DataError,
     Event,
     Fill,
+    FillCorrection,
     Instrument,
     Ledger,
     MarketEvent,
@@ -261,14 +262,15 @@ class PolymarketVenue(Venue):
         """
         return await self.execution.submit_basket(orders)
 
-    async def executions(self) -> AsyncIterator[Fill | OrderUpdate]:
+    async def executions(self) -> AsyncIterator[Fill | OrderUpdate | FillCorrection]:
         """This account's fills and order updates, each with the core client order id, in
         venue order (see ``PolymarketExecution.executions``): what order answers said
         (OPEN with the venue order id, the matches, CANCELLED for a FOK/FAK order's killed
         rest, REJECTED with the venue's ``errorMsg``), resting orders' maker fills and late
         taker matches from ``GET /data/trades`` every ``trades_poll_s``, and CANCELLED for
         an order that left the book unfilled (our cancel, the venue's, a GTD's expiry) —
-        each update after its order's fills."""
+        each update after its order's fills — and a ``FillCorrection(bust=True)`` for a
+        booked trade that ended FAILED on chain."""
         async for item in self.execution.executions(self.settings.trades_poll_s,
                                                     self.settings.trades_lookback_s):
             yield item
