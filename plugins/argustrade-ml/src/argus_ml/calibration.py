@@ -58,13 +58,26 @@ class Calibrator:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Calibrator:
         """Rebuild from :meth:`to_dict` (validating every number)."""
-        x = tuple(float(v) for v in d.get("x", ()))
-        y = tuple(float(v) for v in d.get("y", ()))
+        try:
+            x = tuple(float(v) for v in d.get("x", ()))
+            y = tuple(float(v) for v in d.get("y", ()))
+            a, b = float(d.get("a", 1.0)), float(d.get("b", 0.0))
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"calibrator: a parameter is not a number ({exc})") from None
         if len(x) != len(y) or not np.all(np.isfinite(x + y)):
             raise DataError("calibrator: thresholds malformed")
+        if d.get("kind") not in KINDS:
+            raise DataError(f"calibrator: kind {d.get('kind')!r} is not one of {KINDS}")
         if d["kind"] == "isotonic" and (not x or np.any(np.diff(x) < 0)):
             raise DataError("calibrator: isotonic thresholds must be non-empty and sorted")
-        return cls(d["kind"], x, y, float(d.get("a", 1.0)), float(d.get("b", 0.0)))
+        if d["kind"] == "isotonic" and not all(0.0 <= v <= 1.0 for v in y):
+            # a map to "probabilities" outside [0, 1] is a broken fit, not one to clip
+            raise DataError("calibrator: isotonic values must be probabilities in [0, 1]")
+        if not (np.isfinite(a) and np.isfinite(b)):
+            # a NaN slope made every forecast NaN (refused only at inference, every bar)
+            raise DataError(f"calibrator: platt slope and intercept must be finite, got "
+                            f"a={a}, b={b}")
+        return cls(d["kind"], x, y, a, b)
 
 
 def fit_calibrator(kind: str, raw: np.ndarray, y: np.ndarray) -> Calibrator:

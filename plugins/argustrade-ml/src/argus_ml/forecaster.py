@@ -45,6 +45,7 @@ run (the plugin's ``on_startup`` hook) or from the strategy's context
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -52,7 +53,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from argus_core import ConfigError, Forecast, Forecaster, Ledger, MarketState, StrategyContext
+from argus_core import (
+    ConfigError,
+    DataError,
+    Forecast,
+    Forecaster,
+    Ledger,
+    MarketState,
+    StrategyContext,
+)
 from argus_ml.config import MLSettings
 from argus_ml.drift import DriftMonitor
 from argus_ml.features import FeatureEngine, FeatureRegistry
@@ -110,6 +119,7 @@ class MLForecaster(Forecaster):
         self.mode: str | None = None  # the run's mode when a strategy told us (bind_mode)
         self.tracks: dict[str, _Track] = {}
         self.stats = {"forecasts": 0, "shadow_forecasts": 0, "outcomes": 0}
+        self._refused: set[str] = set()  # underlyings a refusal was logged for
 
     # -- loading -----------------------------------------------------------------------
     def load(self) -> ProbabilityModel:
@@ -130,6 +140,12 @@ class MLForecaster(Forecaster):
                               "live; promote one with `argus ml promote`, or name a shadow "
                               "model with [plugins.ml] model_id to record its forecasts")
         model = self.registry.load(model_id)
+        try:  # refuse now, not on the first bar: features this version does not define
+            FeatureRegistry.default().select(list(model.features))
+        except DataError as exc:
+            raise ConfigError(f"model {model_id} needs features this version of argus-ml "
+                              f"does not define: {exc}; retrain it with `argus ml train`"
+                              ) from None
         self.model, self.model_id = model, model_id
         self.status = str(self.registry.get(model_id)["status"])
         self.horizon = int(model.meta.get("label", {}).get("horizon_bars", 1))
@@ -253,8 +269,15 @@ class MLForecaster(Forecaster):
             self.stats["outcomes"] += 1
             self.monitor.observe_outcome(p_old, 1.0 if bar.close > close0 else 0.0, bar.ts_ns)
         p: float | None = None
-        if row.complete:
+        if row.complete and not all(map(math.isfinite, row.values)):
+            # an infinite feature: no imputation, no forecast (said once per underlying)
+            self._refuse(underlying, bar.ts_ns, f"features {row.values} are not finite")
+        elif row.complete:
             p = float(self.model.predict(np.array([row.values]))[0])
+            if not 0.0 <= p <= 1.0:  # NaN too: a model file validated, yet broken
+                self._refuse(underlying, bar.ts_ns, f"the model gave P(up) = {p}")
+                track.latest = (bar.ts_ns, None)
+                return track.latest
             track.pending.append((i + self.horizon, p, bar.close))
             self.monitor.observe_features(row.values, bar.ts_ns)
             self.stats["forecasts"] += 1
@@ -268,6 +291,14 @@ class MLForecaster(Forecaster):
             self.status = "shadow"
         track.latest = (bar.ts_ns, p)
         return track.latest
+
+    def _refuse(self, underlying: str, ts_ns: int, why: str) -> None:
+        """No forecast at this bar; counted, and logged once per underlying."""
+        self.stats["refused"] = self.stats.get("refused", 0) + 1
+        if underlying not in self._refused:
+            self._refused.add(underlying)
+            log.error("model %s: no forecast for %s at %d: %s (refused, not imputed; "
+                      "counted in stats['refused'])", self.model_id, underlying, ts_ns, why)
 
     # -- checkpoints ---------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:

@@ -10,10 +10,13 @@ report and the README say so.
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import numpy as np
 
 from argus_core import kelly_binary
+from argus_ml.calibration import CLIP
 
 
 @attrs.frozen
@@ -51,5 +54,11 @@ class BinaryMarket:
 
 def kelly_fraction(p_win: float, cost: float) -> float:
     """Full binary Kelly stake as a share of wealth (:func:`argus_core.kelly_binary`, the
-    core's ``kelly`` sizer's formula); no bet when the contract's all-in cost leaves (0, 1)."""
-    return kelly_binary(p_win, cost) if 0.0 < cost < 1.0 else 0.0
+    core's ``kelly`` sizer's formula); no bet when the contract's all-in cost leaves (0, 1).
+
+    ``p_win`` is first held inside ``[CLIP, 1 - CLIP]`` (the calibration's clip): at
+    ``p_win = 1`` Kelly stakes everything (``(1 - c) / (1 - c)``), and no forecaster's 1
+    is a certainty; a ``p_win`` that is not a number stakes nothing."""
+    if not (0.0 < cost < 1.0) or not math.isfinite(p_win):
+        return 0.0
+    return kelly_binary(min(max(p_win, CLIP), 1.0 - CLIP), cost)

@@ -130,8 +130,12 @@ class ProbabilityModel:
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> ProbabilityModel:
         """Validate a model document and build the model; ``DataError`` on anything odd."""
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        if not isinstance(doc, dict):
             raise DataError(f"not an {FORMAT} document")
+        if doc.get("format") != FORMAT:
+            raise DataError(f"model file format {doc.get('format')!r} is not {FORMAT} "
+                            "(another version's file, or not a model): retrain it with "
+                            "`argus ml train`")
         features = tuple(str(f) for f in doc.get("features", ()))
         if not features:
             raise DataError("model file names no features")
