@@ -226,3 +226,26 @@ def test_the_factory_builds_each_inner_venue_from_its_usual_table(tmp_path: Path
     assert [i.id for i in asyncio.run(venue.instruments())] == ["replay:X/USD"]
     assert venue.expected_events() == 5 and len(_collect(venue)) == 5
     assert venue.fee_schedule("replay:X/USD").taker_bps == Decimal(40)
+
+
+def test_resume_hands_each_inner_venue_its_own_orders_fills_and_fees() -> None:
+    """After a restart each inner venue gets the orders it sent and their booked fills and
+    fees (a venue that later learns a fill's final fee compares it with the booked one)."""
+    from argus_core import KnownOrder, VenueResume
+
+    seen: dict[str, VenueResume] = {}
+
+    class Resumed(FakeVenue):
+        def resume(self, known: VenueResume) -> None:
+            seen[self.venue] = known
+
+    venue = MultiVenue(inner={"a": Resumed("a"), "b": Resumed("b")})
+
+    def known(coid: str, iid: str) -> KnownOrder:
+        return KnownOrder(Order(coid, iid.partition(":")[0], iid, Side.BUY, Decimal(1)))
+
+    venue.resume(VenueResume((known("oa", "a:X"), known("ob", "b:X")),
+                             {"fa": "oa", "fb": "ob"}, 5,
+                             {"fa": Decimal("0.1"), "fb": Decimal("0.2")}))
+    assert (seen["a"].fill_ids, seen["a"].fill_fees) == ({"fa": "oa"}, {"fa": Decimal("0.1")})
+    assert (seen["b"].fill_ids, seen["b"].fill_fees) == ({"fb": "ob"}, {"fb": Decimal("0.2")})

@@ -181,8 +181,10 @@ class CrossVenue(Venue):
             ids = {k.order.client_order_id for k in orders}
             for coid in ids:
                 self._owner_of[coid] = name
-            venue.resume(VenueResume(orders, {f: c for f, c in known.fill_ids.items()
-                                              if c in ids}, known.newest_fill_ts_ns))
+            fills = {f: c for f, c in known.fill_ids.items() if c in ids}
+            venue.resume(VenueResume(orders, fills, known.newest_fill_ts_ns,
+                                     {f: fee for f, fee in known.fill_fees.items()
+                                      if f in fills}))
 
     async def submit(self, order: Order) -> list[Fill]:
         """Send ``order`` through its owning venue (exactly once, by that venue's rules)."""

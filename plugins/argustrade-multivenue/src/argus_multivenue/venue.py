@@ -37,6 +37,7 @@ from argus_core import (
     DataError,
     FeeSchedule,
     Fill,
+    FillCorrection,
     Instrument,
     MarketEvent,
     Order,
@@ -266,8 +267,10 @@ class MultiVenue(Venue):
             ids = {k.order.client_order_id for k in orders}
             for coid in ids:
                 self._order_owner[coid] = name
-            venue.resume(VenueResume(orders, {f: c for f, c in known.fill_ids.items()
-                                              if c in ids}, known.newest_fill_ts_ns))
+            fills = {f: c for f, c in known.fill_ids.items() if c in ids}
+            venue.resume(VenueResume(orders, fills, known.newest_fill_ts_ns,
+                                     {f: fee for f, fee in known.fill_fees.items()
+                                      if f in fills}))
 
     async def submit(self, order: Order) -> list[Fill]:
         """Send ``order`` through the venue serving its instrument."""
@@ -294,8 +297,8 @@ class MultiVenue(Venue):
         parts = await asyncio.gather(*(v.open_orders() for v in self.inner.values()))
         return [o for part in parts for o in part]
 
-    async def executions(self) -> AsyncIterator[Fill | OrderUpdate]:
-        """Every inner venue's fills and order updates as they arrive."""
+    async def executions(self) -> AsyncIterator[Fill | OrderUpdate | FillCorrection]:
+        """Every inner venue's fills, order updates and fill corrections as they arrive."""
         async for item in merge_by_arrival([(n, aiter(v.executions()))
                                             for n, v in self.inner.items()]):
             yield item

@@ -73,6 +73,7 @@ from argus_core.interfaces import FeeSchedule, Strategy, Venue
 from argus_core.models import (
     Bar,
     Fill,
+    FillCorrection,
     Instrument,
     KnownOrder,
     Liquidity,
@@ -854,20 +855,25 @@ class VenueHarness(abc.ABC):
 
 class ExecutionTape:
     """What the core would book from a venue: each fill once by ``fill_id`` (a repeat
-    must be identical, else it is a conflict), order updates in arrival order."""
+    must be identical, else it is a conflict), order updates and fill corrections in
+    arrival order."""
 
     def __init__(self) -> None:
         self.fills: dict[str, Fill] = {}
         self.repeats: list[Fill] = []
         self.conflicts: list[tuple[Fill, Fill]] = []
         self.updates: list[OrderUpdate] = []
+        self.corrections: list[FillCorrection] = []
         self.error: BaseException | None = None
         self.ended = False  # executions() returned: a live venue's stream never should
 
-    def add(self, item: Fill | OrderUpdate) -> None:
+    def add(self, item: Fill | OrderUpdate | FillCorrection) -> None:
         """Book one item."""
         if isinstance(item, OrderUpdate):
             self.updates.append(item)
+            return
+        if isinstance(item, FillCorrection):
+            self.corrections.append(item)
             return
         seen = self.fills.get(item.fill_id)
         if seen is None:
@@ -877,7 +883,7 @@ class ExecutionTape:
         else:
             self.conflicts.append((seen, item))
 
-    def add_all(self, items: Iterable[Fill | OrderUpdate]) -> None:
+    def add_all(self, items: Iterable[Fill | OrderUpdate | FillCorrection]) -> None:
         """Book what ``submit`` returned."""
         for item in items:
             self.add(item)
