@@ -77,12 +77,24 @@ from argus_scanners_polymarket.touch import EPS, RowCache, TouchTable, keys_of, 
 __all__ = ["MakerQuote", "MakerScanner", "QuotePlan", "flow_of", "quote_sides", "quote_size"]
 
 
+#: A price within this many ticks of the grid is on it (the incremental pre-check's
+#: ``on_grid`` tolerance): a float written as ``0.99 - 0.3 - 0.01`` is 0.6799999999999999,
+#: the tick 0.68, not a price below it to floor to 0.67 (a "quote inside" that joins the bid).
+GRID_TOLERANCE = Decimal("1e-6")
+
+
+def _ticks(value: Decimal, step: Decimal) -> Decimal:
+    n = value / step
+    nearest = n.to_integral_value()
+    return nearest if abs(n - nearest) < GRID_TOLERANCE else n
+
+
 def _ceil_to(value: Decimal, step: Decimal) -> Decimal:
-    return (value / step).to_integral_value(ROUND_CEILING) * step
+    return _ticks(value, step).to_integral_value(ROUND_CEILING) * step
 
 
 def _floor_to(value: Decimal, step: Decimal) -> Decimal:
-    return (value / step).to_integral_value(ROUND_FLOOR) * step
+    return _ticks(value, step).to_integral_value(ROUND_FLOOR) * step
 
 
 class MakerScanner(Scanner):

@@ -6,8 +6,10 @@ of an exhaustive negRisk event whose every outcome has a two-sided YES book (mid
     fair_i = 1 - sum_{j != i} m_j            (the others' implied probabilities)
 
 The scanner remembers ``R_i = sum_{j != i} m_j`` as of the last change of ``i``'s own
-books (YES and NO).  Token ``i`` is *stale* when its books are at least ``min_age_s`` old
-and ``|sum_{j != i} m_j - R_i| >= move_threshold``.  Then each of its ask ladders is bought
+books (YES and NO), or of the event's outcome set (a market added or removed changes the
+sum without any quote moving: the reference is taken afresh).  Token ``i`` is *stale* when
+its books are at least ``min_age_s`` old and ``|sum_{j != i} m_j - R_i| >=
+move_threshold``.  Then each of its ask ladders is bought
 while ``p + f(p) <= v - min_gap``, with ``v = fair_i`` for YES and ``1 - fair_i`` for NO
 (``f = FeeSchedule.unit_fee``); reported when the condition held on ``persistence_scans``
 consecutive scans and the size is at least ``min_depth``.  ``expected_profit = sum q (v -
@@ -30,6 +32,7 @@ does not checkpoint scanners yet).
 from __future__ import annotations
 
 import math
+import zlib
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, ClassVar
 
@@ -167,6 +170,7 @@ class StaleQuoteScanner(Scanner):
         if any(m is None for m in mids):
             return []
         total = sum(m for m in mids if m is not None)
+        sig = outcome_signature(ev)
         out = []
         for o, m in zip(ev.outcomes, mids, strict=True):
             assert m is not None
@@ -175,8 +179,8 @@ class StaleQuoteScanner(Scanner):
             versions = [b.version if b is not None else -1 for b in books]
             newest = max(b.ts_ns for b in books if b is not None)
             st = self._state.get(o.yes_instrument_id)
-            if st is None or st[0] != versions:
-                self._state[o.yes_instrument_id] = [versions, others, 0]
+            if st is None or st[0] != versions or not _same_outcomes(st, sig):
+                self._state[o.yes_instrument_id] = [versions, others, 0, sig]
                 continue
             age_s = (ts_ns - newest) / 1e9
             if age_s < s.min_age_s or abs(others - st[1]) < float(s.move_threshold):
@@ -244,6 +248,21 @@ def _eligible(ev: Event) -> bool:
     return ev.neg_risk and ev.exhaustive and not ev.closed and len(ev.outcomes) >= 2
 
 
+def outcome_signature(ev: Event) -> int:
+    """A checksum of ``ev``'s outcome set (its YES ids in order).  ``R_i`` is a sum over
+    the *other* outcomes: a market added to (or removed from) the event changes that sum
+    without any quote moving, so a reference taken over another outcome set is dropped
+    and taken afresh (else listing a new outcome at 0.05 reads as "the others moved
+    +0.05" and flags every old outcome stale)."""
+    return zlib.crc32("\x1f".join(o.yes_instrument_id for o in ev.outcomes).encode())
+
+
+def _same_outcomes(st: list[Any], sig: int) -> bool:
+    """Whether a token's state was taken over the outcome set ``sig`` (a state from
+    before the signature was kept has three fields: taken as the same)."""
+    return len(st) < 4 or st[3] == sig
+
+
 class _Layout:
     """The outcomes of the eligible events as touch-table rows, with the stale scanner's
     state as columns (one slot per outcome, events contiguous in ``market.events`` order)."""
@@ -254,6 +273,7 @@ class _Layout:
         self.outcomes: list[Outcome] = []
         self.event_ids: list[str] = []
         yes, no, event = [], [], []
+        sigs: list[int] = []
         index = t.index
         n_events = 0
         for ev in market.events.values():
@@ -261,7 +281,9 @@ class _Layout:
                 continue
             if any(o.yes_instrument_id not in index for o in ev.outcomes):
                 continue  # a YES without a book: no mid, the loop skips the event too
+            sig = outcome_signature(ev)
             for o in ev.outcomes:
+                sigs.append(sig)
                 self.outcomes.append(o)
                 self.event_ids.append(event_id_for(market, o.yes_instrument_id, ev.event_id))
                 yes.append(index[o.yes_instrument_id])
@@ -278,17 +300,18 @@ class _Layout:
         self.r = np.zeros(n)
         self.count = np.zeros(n, dtype=np.int64)
         self.has = np.zeros(n, dtype=np.bool_)
+        self.sigs = sigs  # per slot: its event's outcome_signature
         for k, o in enumerate(self.outcomes):
             st = state.pop(o.yes_instrument_id, None)
-            if st is not None:
-                (self.vy[k], self.vn[k]), self.r[k], self.count[k] = st
+            if st is not None and _same_outcomes(st, sigs[k]):
+                (self.vy[k], self.vn[k]), self.r[k], self.count[k] = st[:3]
                 self.has[k] = True
 
     def state(self) -> dict[str, list[Any]]:
         """The slots' state in :meth:`StaleQuoteScanner.get_state`'s shape."""
         return {self.outcomes[k].yes_instrument_id: [
-            [int(self.vy[k]), int(self.vn[k])], float(self.r[k]), int(self.count[k])]
-            for k in np.flatnonzero(self.has).tolist()}
+            [int(self.vy[k]), int(self.vn[k])], float(self.r[k]), int(self.count[k]),
+            self.sigs[k]] for k in np.flatnonzero(self.has).tolist()}
 
 
 class SpikeScanner(Scanner):
