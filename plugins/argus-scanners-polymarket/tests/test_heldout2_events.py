@@ -1,21 +1,34 @@
 """Second held-out audit (issue 15): event structure and prices that change under the
 stateful scanners -- a negRisk market listed or withdrawn mid-run (the stale scanner's
-reference sums are over the event's other outcomes) -- and float prices a hair off the
-tick grid (the maker's incremental pre-check and its exact quote must read them alike).
+reference sums are over the event's other outcomes) -- float prices a hair off the tick
+grid (the maker's incremental pre-check and its exact quote must read them alike), and a
+market's tick size changed by the venue mid-run (the maker and ``pm_maker`` quote on the
+tick in force).
 Incremental and reference paths side by side."""
 
 from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from argus_scanners_polymarket.config import PmScannersSettings
+from argus_scanners_polymarket.config import MakerStrategySettings, PmScannersSettings
 from argus_scanners_polymarket.fixtures import MarketBuilder
 from argus_scanners_polymarket.maker import MakerScanner
+from argus_scanners_polymarket.maker_strategy import MakerStrategy
 from argus_scanners_polymarket.stale import StaleQuoteScanner
 
-from argus_core import Event
+from argus_core import (
+    CancelIntent,
+    Event,
+    Instrument,
+    MarketState,
+    OrderBook,
+    Portfolio,
+    Signal,
+    StrategyContext,
+)
 
 D = Decimal
 S = 10**9
@@ -112,3 +125,45 @@ def test_float_prices_a_hair_off_the_tick_grid(incremental: bool) -> None:
     assert found == other
     assert {o.kind: o.legs[0].limit_price for o in found} == {
         "maker_bid": D("0.69"), "maker_ask": D("0.74")}
+
+
+@pytest.mark.parametrize("incremental", [True, False])
+def test_the_maker_scanner_quotes_on_the_tick_in_force(incremental: bool) -> None:
+    """A market listed with tick 0.001 (0.40/0.46: quotes 0.401 / 0.459); the venue then
+    says the tick is 0.01 (``Signal("polymarket.tick_size", ...)``, what its websocket's
+    ``tick_size_change`` becomes).  Before: still 0.401 / 0.459, prices the venue refuses
+    on a 0.01 grid.  Now 0.41 / 0.45, in both paths."""
+    b = MarketBuilder()
+    ((yes, _no),) = b.event("M", ["m"], neg_risk=False, tick="0.001")
+    b.book(yes, [(0.40, 100)], [(0.46, 100)], ts_ns=NOW)
+    scanner = MakerScanner(PmScannersSettings(), incremental=incremental)
+    assert {o.kind: o.legs[0].limit_price for o in scanner.scan(b.market, NOW)} == {
+        "maker_bid": D("0.401"), "maker_ask": D("0.459")}
+    b.market.apply(Signal("polymarket.tick_size", yes, NOW + S, 0.01))
+    assert {o.kind: o.legs[0].limit_price for o in scanner.scan(b.market, NOW + 2 * S)} == {
+        "maker_bid": D("0.41"), "maker_ask": D("0.45")}
+
+
+def test_pm_maker_moves_its_quote_to_the_tick_in_force() -> None:
+    """``pm_maker`` live on a 0.001-tick market posts its bid at 0.401; after the venue's
+    tick change to 0.01 the next book moves it to 0.41 (cancel, then post), never a
+    0.001-step price the venue would refuse."""
+    inst = Instrument("polymarket", "TOK", "binary", D("0.001"), D("0.01"), D("5"))
+    market = MarketState()
+    market.add_instruments([inst])
+    strategy = MakerStrategy(PmScannersSettings(
+        pm_maker=MakerStrategySettings(min_requote_s=0.0)))
+
+    def ctx(t: int) -> StrategyContext:
+        return StrategyContext(NOW + t * S, Portfolio(D(1000)), market, mode="live")
+
+    def posts(event: Any, t: int) -> list[tuple[str, Decimal | None]]:
+        market.apply(event)
+        return [("cancel", None) if isinstance(x, CancelIntent) else
+                (x.side.value, x.limit_price) for x in strategy.on_event(event, ctx(t))]
+
+    first = OrderBook(inst.id, NOW + S, [(0.40, 100)], [(0.50, 100)])
+    assert posts(first, 1) == [("buy", D("0.401"))]
+    assert posts(Signal("polymarket.tick_size", inst.id, NOW + 2 * S, 0.01), 2) == []
+    later = OrderBook(inst.id, NOW + 3 * S, [(0.40, 100)], [(0.50, 100)])
+    assert posts(later, 3) == [("cancel", None), ("buy", D("0.41"))]

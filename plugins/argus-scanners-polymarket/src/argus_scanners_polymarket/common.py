@@ -9,6 +9,7 @@ opportunity also has ``risk_free=False``; :func:`lane_of` reads the lane back.
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
@@ -268,6 +269,22 @@ def instrument_of(market: MarketState, iid: str) -> Instrument | None:
     if venue != "polymarket" or not symbol:
         return None
     return Instrument(venue, symbol, kind="binary", tick_size="0.01", lot_size="0.01")
+
+
+#: The signal a venue publishes when a market's tick size changes (the Polymarket venue's
+#: websocket ``tick_size_change``: ``Signal("polymarket.tick_size", token, ts, new tick)``).
+TICK_SIGNAL = "polymarket.tick_size"
+
+
+def tick_in_force(market: MarketState, inst: Instrument) -> Decimal:
+    """``inst``'s tick size now: the newest :data:`TICK_SIGNAL` for it when the venue
+    published one (a positive number below 1), else the instrument's.  Polymarket moves a
+    market's tick between 0.01 and 0.001 as its price nears the ends; a quote on the old
+    grid is refused by the venue (0.001 steps on a 0.01 market) or misses the touch."""
+    value = market.signal(TICK_SIGNAL, inst.id)
+    if value is not None and math.isfinite(value) and 0.0 < value < 1.0:
+        return dec(value)
+    return inst.tick_size
 
 
 def event_id_for(market: MarketState, iid: str, core_event_id: str = "") -> str:

@@ -68,6 +68,7 @@ from argus_scanners_polymarket.common import (
     event_id_for,
     instrument_of,
     lane_reason,
+    tick_in_force,
     tradeable,
 )
 from argus_scanners_polymarket.config import MakerSettings, PmScannersSettings
@@ -238,7 +239,8 @@ class MakerScanner(Scanner):
         if flow is None:
             flow = self.flow(market, iid, ts_ns)
         plan = quote_sides(s, inst, dec(best_bid), dec(best_ask), q, flow,
-                           market.fee_schedule(iid), max_inventory=s.max_inventory)
+                           market.fee_schedule(iid), max_inventory=s.max_inventory,
+                           tick=tick_in_force(market, inst))
         out = []
         for quote in plan.quotes:
             e = quote.edge
@@ -311,13 +313,13 @@ def quote_size(settings: MakerSettings, inst: Instrument) -> Decimal:
 
 def quote_sides(settings: MakerSettings, inst: Instrument, best_bid: Decimal,
                 best_ask: Decimal, inventory: Decimal, flow: float, schedule: FeeSchedule,
-                *, max_inventory: Decimal | None) -> QuotePlan:
+                *, max_inventory: Decimal | None, tick: Decimal | None = None) -> QuotePlan:
     """The maker's candidate quotes one tick inside ``best_bid``/``best_ask`` with their
     edges (the module docstring's formulas; the scanner and the ``pm_maker`` strategy both
     price through here).  Sides the spread or ``max_inventory`` rule out are absent; sides
     with any edge are returned, the caller compares them with ``min_edge``."""
     s = settings
-    tick = inst.tick_size
+    tick = inst.tick_size if tick is None else tick  # the tick in force (tick_in_force)
     b, a = _floor_to(best_bid, tick), _ceil_to(best_ask, tick)
     mid = (best_bid + best_ask) / 2
     q = inventory

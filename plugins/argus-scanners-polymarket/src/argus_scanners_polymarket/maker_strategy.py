@@ -93,7 +93,7 @@ from argus_core import (
     TimeInForce,
     Trade,
 )
-from argus_scanners_polymarket.common import dec, token_refs
+from argus_scanners_polymarket.common import dec, tick_in_force, token_refs
 from argus_scanners_polymarket.config import (
     MakerSettings,
     MakerStrategySettings,
@@ -247,7 +247,8 @@ class MakerStrategy(Strategy):
             return ()
         plan = quote_sides(self.pricing, inst, touch[0], touch[1], position,
                            flow_of(self.ofi, market, iid, now), market.fee_schedule(iid),
-                           max_inventory=self.settings.max_inventory)
+                           max_inventory=self.settings.max_inventory,
+                           tick=tick_in_force(market, inst))
         verdicts = {label: self._wanted(plan, label, position, inst, state)
                     for label in _SIDES}
         wanted = {label: v[0] for label, v in verdicts.items()}

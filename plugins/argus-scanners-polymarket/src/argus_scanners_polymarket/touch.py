@@ -33,11 +33,13 @@ import numpy as np
 
 from argus_core import FeeSchedule, Instrument, MarketState, Opportunity, Settlement
 from argus_scanners_polymarket.common import (
+    TICK_SIGNAL,
     TokenRef,
     by_profit,
     dec,
     instrument_of,
     restamp,
+    tick_in_force,
     token_refs,
 )
 
@@ -126,6 +128,7 @@ class TouchTable:
         self._memos: dict[int, tuple[FeeSchedule, dict[float, float]]] = {}
         self._trades: dict[str, object] = {}
         self._settled: dict[str, object] = {}
+        self._ticks: dict[str, object] = {}  # token -> its tick signal as last read
         self._alloc(0)
 
     # -- storage -------------------------------------------------------------------------
@@ -199,7 +202,7 @@ class TouchTable:
                 inst = instrument_of(market, iid)  # a stand-in for an unknown polymarket id
             self.instruments[r], self.schedules[r] = inst, schedule
             self.binary[r] = inst is not None and inst.kind == "binary"
-            self.tick[r] = float(inst.tick_size) if inst is not None else 0.01
+            self.tick[r] = float(tick_in_force(market, inst)) if inst is not None else 0.01
             self.min_size[r] = float(inst.min_size) if inst is not None else 0.0
             self.accepting[r] = inst is None or inst.takes_orders
             changed.append(r)
@@ -298,6 +301,15 @@ class TouchTable:
                 r = index.get(iid)
                 if r is not None:
                     self.settle[r] = _settle_value(s)
+                    out.append(r)
+        ticks = self._ticks
+        for (name, iid), sig in market.signals.items():  # a venue's tick size change
+            if name == TICK_SIGNAL and ticks.get(iid) is not sig:
+                ticks[iid] = sig
+                r = index.get(iid)
+                inst = self.instruments[r] if r is not None else None
+                if r is not None and inst is not None:
+                    self.tick[r] = float(tick_in_force(market, inst))
                     out.append(r)
         return out
 
