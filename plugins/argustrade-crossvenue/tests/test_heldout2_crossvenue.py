@@ -184,3 +184,19 @@ def test_fill_corrections_in_the_legging_record() -> None:
     assert [(f.fill_id, f.fee) for f in leg.fills.values()] == [("f1", D("0.55"))]
     assert list(venue._legs) == ["c1"]
 
+
+
+def test_a_book_in_cents_is_skipped_and_said_once(make_market: Callable[..., MarketState],
+                                                  write_mapping: Callable[..., Path],
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """Kalshi's YES book written in cents (asks 42): a $1 contract is never worth 42, so the
+    leg is skipped with one warning naming the instrument and the likely cause (before:
+    skipped in silence, the margin being negative)."""
+    books = _books()
+    books[K_YES] = ([(40.0, 100)], [(42.0, 100)])
+    market = make_market(books)
+    scanner = CrossVenueScanner(CrossVenueSettings(mapping=write_mapping()))
+    with caplog.at_level(logging.WARNING, logger="argus_crossvenue.scanner"):
+        assert scanner.scan(market, 1) == [] and scanner.scan(market, 2) == []
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and K_YES in said[0] and "in cents" in said[0]

@@ -260,6 +260,13 @@ class CrossVenueScanner(Scanner):
         asks = ladder(book.ask_levels())
         if not asks:
             return None
+        if asks[0][0] >= ONE:
+            # a contract paying $1 asked at $1 or more: a book in cents (Kalshi's REST
+            # gives both), or a malformed one; said once, never priced
+            self._warn_once(f"units:{instrument_id}", (
+                f"{instrument_id}: best ask {asks[0][0]} is not below $1 (prices in cents, "
+                "not dollars?); leg skipped"))
+            return None
         inst: Instrument | None = market.instruments.get(instrument_id)
         if inst is None:
             return VenueLeg(instrument_id, asks, market.fee_schedule(instrument_id))
