@@ -80,7 +80,15 @@ class PolymarketSettings:
             ``market_resolved`` still settles).
         end_when_resolved: end ``stream()`` once every followed token has settled (nothing is
             left to trade; a run over a fixed set of markets then finishes by itself).
-        trades_poll_s: how often ``executions()`` polls ``GET /data/trades`` (live mode).
+        trades_poll_s: how often ``executions()`` polls ``GET /data/trades`` (live mode)
+            while the user channel is down (or off).
+        user_channel: live mode follows the CLOB's authenticated websocket user channel
+            (``trade`` and ``order`` events: fills at once); the trades poll stays as the
+            reconciler.
+        user_ws_url: the user channel's URL; None: ``ws_url`` with its ``/ws/market`` path
+            replaced by ``/ws/user`` (a ``ws_url`` without that path needs it set).
+        trades_reconcile_s: how often ``GET /data/trades`` runs while the user channel is up
+            (it also runs after every (re)connect); None: 15 x ``trades_poll_s`` (30 s).
         trades_lookback_s: how far back the first ``GET /data/trades`` poll looks (after a
             restart: from the newest booked fill, if that is older).
         order_settle_s: after an ambiguous order post (timeout, lost or malformed answer, 5xx,
@@ -150,6 +158,10 @@ class PolymarketSettings:
     settlement_poll_s: float = attrs.field(default=30.0, validator=_range(0, 86_400))
     end_when_resolved: bool = True
     trades_poll_s: float = attrs.field(default=2.0, validator=_range(0, 300, low_open=True))
+    user_channel: bool = True
+    user_ws_url: str | None = attrs.field(default=None, validator=attrs.validators.optional(_url))
+    trades_reconcile_s: float | None = attrs.field(
+        default=None, validator=_range(0, 3600, low_open=True, optional=True))
     trades_lookback_s: int = attrs.field(default=3600, validator=_range(0, 30 * 86_400))
     order_settle_s: float = attrs.field(default=5.0, validator=_range(0, 120, low_open=True))
     order_lookup_interval_s: float = attrs.field(default=0.5,
@@ -171,6 +183,21 @@ class PolymarketSettings:
                                                validator=_range(0, 1_000_000, low_open=True))
     redeem_gas_margin: Decimal = attrs.field(default=Decimal("1.2"), validator=_range(1, 10))
     redeem_shutdown_wait_s: float = attrs.field(default=120.0, validator=_range(0, 3600))
+
+    def user_channel_url(self) -> str | None:
+        """Where the user channel is: ``user_ws_url``, else ``ws_url`` with ``/ws/market``
+        replaced by ``/ws/user``; None when neither says (or ``user_channel`` is off)."""
+        if not self.user_channel:
+            return None
+        if self.user_ws_url:
+            return self.user_ws_url
+        base = self.ws_url.rstrip("/")
+        return base[: -len("/ws/market")] + "/ws/user" if base.endswith("/ws/market") else None
+
+    def reconcile_interval_s(self) -> float:
+        """The trades poll's interval while the user channel is up."""
+        return self.trades_reconcile_s if self.trades_reconcile_s is not None else \
+            15 * self.trades_poll_s
 
     def __attrs_post_init__(self) -> None:
         if self.reconnect_min_s > self.reconnect_max_s:

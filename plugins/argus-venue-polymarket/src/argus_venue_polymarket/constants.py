@@ -16,6 +16,8 @@ VENUE: Final = "polymarket"
 GAMMA_URL: Final = "https://gamma-api.polymarket.com"
 CLOB_URL: Final = "https://clob.polymarket.com"
 WS_MARKET_URL: Final = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
+#: The authenticated user channel (this account's trades and orders).
+WS_USER_URL: Final = "wss://ws-subscriptions-clob.polymarket.com/ws/user"
 POLYGON_RPC_URL: Final = "https://polygon-rpc.com"
 
 POLYGON: Final = 137

@@ -11,6 +11,8 @@ their own modules:
 * :mod:`.tracking` — the order state, the report queue, trades -> fills;
 * :mod:`.lookup` — asking the venue whether it holds an order we sent;
 * :mod:`.feed` — ``executions()``: the trades poll, ended and ambiguous orders;
+* :mod:`.user_channel` / :mod:`.user_events` — the websocket user channel: fills and order
+  events as they happen;
 * :mod:`.reconcile` — ``resume`` and ``open_orders`` after a restart;
 * :mod:`.heartbeat` — the dead-man's switch for resting orders.
 
@@ -50,22 +52,22 @@ from py_clob_client_v2.exceptions import PolyApiException
 from argus_core import VenueError
 from argus_venue_polymarket.baskets import BasketSubmission
 from argus_venue_polymarket.clob import ClobHttpClient
-from argus_venue_polymarket.feed import ExecutionsFeed
 from argus_venue_polymarket.reconcile import Reconciliation
 
 # Re-exported: tests/test_kill9_live.py reads it from this module.
 from argus_venue_polymarket.signing import client_order_metadata
+from argus_venue_polymarket.user_events import UserChannelFeed
 
 __all__ = ["PolymarketExecution", "client_order_metadata"]
 
 log = logging.getLogger(__name__)
 
 
-class PolymarketExecution(BasketSubmission, Reconciliation, ExecutionsFeed):
+class PolymarketExecution(BasketSubmission, Reconciliation, UserChannelFeed):
     """Live order entry for one account through py-clob-client-v2: ``submit`` /
     ``submit_basket`` (:mod:`.sending`, :mod:`.baskets`), ``executions()``
-    (:mod:`.feed`), ``resume`` / ``open_orders`` (:mod:`.reconcile`), ``cancel`` and
-    ``close`` (here)."""
+    (:mod:`.feed`, :mod:`.user_events`), ``resume`` / ``open_orders`` (:mod:`.reconcile`),
+    ``cancel`` and ``close`` (here)."""
 
     async def cancel(self, client_order_id: str) -> None:
         """Cancel one order by our client order id.
@@ -78,6 +80,14 @@ class PolymarketExecution(BasketSubmission, Reconciliation, ExecutionsFeed):
         if vid is None:
             raise VenueError(f"polymarket: no venue order id known for {client_order_id}")
         await self.ensure_api_creds()
+        self.cancelling.add(client_order_id)  # the user channel's CANCELLATION: ours
+        try:
+            await self._cancel(client_order_id, vid)
+        finally:
+            self.cancelling.discard(client_order_id)
+
+    async def _cancel(self, client_order_id: str, vid: str) -> None:
+        """:meth:`cancel` of order ``vid``, once its id is known."""
         why = ""
         try:
             resp = await asyncio.to_thread(self.client.cancel_order, OrderPayload(orderID=vid))
@@ -108,6 +118,7 @@ class PolymarketExecution(BasketSubmission, Reconciliation, ExecutionsFeed):
         self.watched[client_order_id] = vid
         self._ending[client_order_id] = "cancelled at our request"
         self._wake.set()
+        self._nudge.set()  # the poll task ends it (after its fills) at once
         if self.heartbeat is not None:
             self.heartbeat.resting.discard(client_order_id)
 

@@ -1,12 +1,12 @@
 """The executions feed: :class:`ExecutionsFeed` yields this account's fills and order
 updates as they happen.
 
-What order answers reported comes out at once; ``GET /data/trades`` is polled for
-everything else (resting orders' maker fills, late taker matches, and a booked trade that
-ended FAILED on chain: a ``FillCorrection(bust=True)``; MINED / CONFIRMED change nothing,
-RETRYING is logged), then orders that left
-the book are ended (:meth:`ExecutionsFeed.poll_ended`) and orders whose post stayed
-ambiguous are looked for again (:meth:`ExecutionsFeed.poll_unknown`).
+What order answers reported comes out at once, and so does what the user channel pushes
+(:mod:`.user_events`); ``GET /data/trades`` is polled for everything else (resting
+orders' maker fills, late taker matches, and a booked trade that ended FAILED on chain: a
+``FillCorrection(bust=True)``; MINED / CONFIRMED change nothing, RETRYING is logged),
+then orders that left the book are ended (:meth:`ExecutionsFeed.poll_ended`) and orders
+whose post stayed ambiguous are looked for again (:meth:`ExecutionsFeed.poll_unknown`).
 """
 
 from __future__ import annotations
@@ -94,10 +94,19 @@ class ExecutionsFeed(OrderTracker):
             except DataError as exc:
                 log.warning("polymarket: skipping malformed trade: %s", exc)
         await self._identify(trades)
+        out, _undecided = self._book_trades(trades)
+        return out
+
+    def _book_trades(self, trades: Sequence[ClobTrade]
+                     ) -> tuple[list[Fill | FillCorrection], list[ClobTrade]]:
+        """New fills and busts of ``trades`` (from the poll or the user channel: the same
+        fill ids either way), each fill id once, and the trades with a fill left for later
+        (its order's post is undecided, or may be an answer still on its way)."""
         # Trades of orders whose post is undecided (in flight, or unknown) wait: the answer
         # or the look-up reports them, after the order's OPEN, under the same fill ids.
         held = self._in_flight | {u.post.order_hash for u in self.unknown.values()}
         out: list[Fill | FillCorrection] = []
+        later: list[ClobTrade] = []
         for trade in trades:
             if trade.status == "FAILED":
                 out.extend(self._busts(trade))
@@ -110,16 +119,17 @@ class ExecutionsFeed(OrderTracker):
             for fill in self.fills_of_trade(trade):
                 if fill.fill_id in self._seen_trades:
                     continue
-                if fill.fill_id.rpartition(":")[2] in held:
-                    continue  # its post is undecided: the answer or the look-up books it
-                if fill.client_order_id.startswith("pm:") and self.posts_in_flight:
-                    # Possibly an order whose post response has not arrived yet (the trade
-                    # can be listed first): decide on a later poll, once its id is known.
+                if fill.fill_id.rpartition(":")[2] in held or (
+                        fill.client_order_id.startswith("pm:") and self.posts_in_flight):
+                    # Its post is undecided (the answer or the look-up books it), or it is
+                    # possibly an order whose post response has not arrived yet (the trade
+                    # can be listed first): decide later, once its id is known.
+                    later.append(trade)
                     continue
                 self._seen_trades[fill.fill_id] = trade.match_time_s
                 self._count(fill)
                 out.append(fill)
-        return out
+        return out, later
 
     def _busts(self, trade: ClobTrade) -> list[FillCorrection]:
         """``FillCorrection(bust=True)`` for each fill of ours reported from ``trade``,
@@ -145,11 +155,12 @@ class ExecutionsFeed(OrderTracker):
             log.error("polymarket: %s after it was booked: busting %s", why, ", ".join(fresh))
         return [FillCorrection(fid, time.time_ns(), why, bust=True) for fid in fresh]
 
-    async def poll_ended(self) -> list[OrderUpdate]:
+    async def poll_ended(self, *, full: bool = True) -> list[OrderUpdate]:
         """CANCELLED for each watched order that has left the book without filling fully.
 
-        An order we cancelled (confirmed), or one ``GET /data/orders`` no longer lists, is
-        looked up (``GET /data/order/<id>``): still LIVE/DELAYED -> watched on; fully
+        An order we cancelled (confirmed), one the user channel said was cancelled, or
+        (``full``) one ``GET /data/orders`` no longer lists, is looked up (``GET
+        /data/order/<id>``): still LIVE/DELAYED -> watched on; fully
         matched -> its fills say FILLED, nothing to add; otherwise CANCELLED with why
         (our cancel, the venue's status, a GTD's expiry) — but only once the fills of its
         ``size_matched`` have all been reported, so the update follows them.
@@ -157,8 +168,9 @@ class ExecutionsFeed(OrderTracker):
         if not self.watched:
             return []
         ended = {c: r for c, r in self._ending.items() if c in self.watched}
+        ended.update({c: "" for c in self.said_ended if c in self.watched and c not in ended})
         unexplained = [c for c in self.watched if c not in ended]
-        if unexplained:
+        if unexplained and full:
             try:
                 rows = await asyncio.to_thread(self.client.get_open_orders, OpenOrderParams())
             except Exception as exc:  # the client raises its own exception types
@@ -243,11 +255,27 @@ class ExecutionsFeed(OrderTracker):
                     f"never placed: no trace at the venue {self.settings.order_give_up_s:g}s "
                     f"after an ambiguous post ({u.problem})")])
 
+    def channel_up(self) -> bool:
+        """Whether fills arrive as they happen (the user channel is subscribed); the trades
+        poll then runs every ``trades_reconcile_s`` instead of ``trades_poll_s``."""
+        return False
+
+    def start_channel(self) -> asyncio.Task[None] | None:
+        """Start what pushes fills as they happen (none here); see ``UserChannelFeed``."""
+        return None
+
+    def reconcile_soon(self) -> None:
+        """Run the trades poll (and the open-orders check) at the poll task's next turn."""
+        self._reconcile_wanted = True
+        self._nudge.set()
+
     async def executions(self, poll_s: float, lookback_s: int
                          ) -> AsyncIterator[Fill | OrderUpdate | FillCorrection]:
         """This account's fills and order updates as they happen, in venue order: what
-        order answers reported (at once), ``GET /data/trades`` every ``poll_s`` (re-reading
-        a minute of overlap each time: trades can appear late; de-duplicated by fill id),
+        order answers reported (at once), the user channel's events (at once, when it is
+        up), ``GET /data/trades`` every ``poll_s`` while the channel is down (every
+        ``trades_reconcile_s`` and after each (re)connect while it is up; re-reading a
+        minute of overlap each time: trades can appear late; de-duplicated by fill id),
         then :meth:`poll_ended` for orders that left the book and :meth:`poll_unknown`
         for orders whose post stayed ambiguous.  After a restart the first poll starts at
         the newest booked fill when that is older than ``lookback_s``.
@@ -262,6 +290,7 @@ class ExecutionsFeed(OrderTracker):
             self.heartbeat.ensure_running()  # orders resting since before a restart
         self._consumer = "running"
         poller = asyncio.get_running_loop().create_task(self._poll_forever(poll_s, after))
+        channel = self.start_channel()
         try:
             while True:
                 self._wake.clear()
@@ -275,30 +304,36 @@ class ExecutionsFeed(OrderTracker):
                 await self._wake.wait()
         finally:
             self._consumer = "ended"
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+            for task in (poller, channel):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             for taken in self._durable.values():
                 if not taken.done():
                     taken.set_result(False)  # nobody will record them now: not sent
             self._durable.clear()
 
     async def _poll_forever(self, poll_s: float, after: int) -> None:
-        """The polls of :meth:`executions`, every ``poll_s``: what they find is queued in
-        venue order (an order's fills before its end)."""
+        """The polls of :meth:`executions`: what they find is queued in venue order (an
+        order's fills before its end).  Every ``poll_s``: the trades poll and the
+        open-orders check while the user channel is down, otherwise when due
+        (``trades_reconcile_s``) or asked for (:meth:`reconcile_soon`); the channel's
+        trades left for later; ended orders; ambiguous posts."""
+        next_full = 0.0
         while True:
-            try:
-                fills = await self.poll_trades(after)
-            except (VenueError, DataError, PolyApiException) as exc:
-                log.warning("polymarket: trades poll failed: %s", exc)
-                fills = []
-            except (TypeError, KeyError, ValueError, AttributeError) as exc:
-                # the library indexes each page: a body cut short or of the wrong shape
-                log.warning("polymarket: trades poll answered something unreadable (%s: "
-                            "%s); polling again", type(exc).__name__, exc)
-                fills = []
-            self._report(fills, counted=True)
-            self._report(await self.poll_ended())
+            self._nudge.clear()
+            now = time.monotonic()
+            full = self._reconcile_wanted or not self.channel_up() or now >= next_full
+            if full:
+                self._reconcile_wanted = False
+                next_full = now + self.settings.reconcile_interval_s()
+                self._report(await self._poll_trades_logged(after), counted=True)
+            if self.deferred:
+                items, later = self._book_trades(list(self.deferred.values()))
+                self.deferred = {t.trade_id: t for t in later}
+                self._report(items, counted=True)
+            self._report(await self.poll_ended(full=full))
             await self.poll_unknown()
             if self._seen_trades:
                 after = max(after, max(self._seen_trades.values()) - 60)
@@ -307,4 +342,17 @@ class ExecutionsFeed(OrderTracker):
                 excess = len(self._seen_trades) - _SEEN_TRADES_MAX
                 for key in list(itertools.islice(self._seen_trades, max(excess, 0))):
                     del self._seen_trades[key]
-            await asyncio.sleep(poll_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nudge.wait(), poll_s)
+
+    async def _poll_trades_logged(self, after: int) -> list[Fill | FillCorrection]:
+        """:meth:`poll_trades`, a failure logged (nothing found this time)."""
+        try:
+            return await self.poll_trades(after)
+        except (VenueError, DataError, PolyApiException) as exc:
+            log.warning("polymarket: trades poll failed: %s", exc)
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            # the library indexes each page: a body cut short or of the wrong shape
+            log.warning("polymarket: trades poll answered something unreadable (%s: "
+                        "%s); polling again", type(exc).__name__, exc)
+        return []

@@ -36,12 +36,14 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 from websockets.sync.server import ServerConnection, serve
 
 Handler = Callable[[str, str, dict[str, list[str]], Any], tuple[int, Any] | None]
@@ -71,7 +73,9 @@ class SnapshotServer:
     (e.g. :class:`argus_venue_polymarket.testing.LocalClob`) runs before them and
     also sees headers and the raw body.  A handler answering a :class:`Reset` payload
     gets the connection reset instead of an answer (fault injection).  :meth:`push` sends a
-    frame to every websocket client.
+    frame to every market-channel client.  The websocket port also serves ``/ws/user``
+    (the user channel) when ``clob`` has ``serve_user_channel``; otherwise that path is
+    closed with 1008.
     """
 
     def __init__(self, events: list[dict[str, Any]], books: list[dict[str, Any]],
@@ -152,7 +156,8 @@ class SnapshotServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self._thread: threading.Thread | None = None
         self.headers_seen: list[dict[str, str]] = []
-        self._ws = (serve(self._ws_handler, "127.0.0.1", ws_port, ping_interval=None)
+        self._ws = (serve(self._ws_handler, "127.0.0.1", ws_port, ping_interval=None,
+                          process_request=self._ws_admit)
                     if ws_port is not None else None)
         self._ws_thread: threading.Thread | None = None
 
@@ -183,6 +188,11 @@ class SnapshotServer:
             raise RuntimeError("this server was started without a websocket (ws_port=None)")
         host, port = self._ws.socket.getsockname()[:2]
         return f"ws://{host}:{port}/ws/market"
+
+    @property
+    def user_ws_url(self) -> str:
+        """``ws://127.0.0.1:PORT/ws/user``: the user channel (needs ``ws_port``)."""
+        return self.ws_url.removesuffix("/ws/market") + "/ws/user"
 
     # --- resolution ---------------------------------------------------------------------
 
@@ -232,9 +242,25 @@ class SnapshotServer:
 
     # --- websocket market channel -------------------------------------------------------
 
+    def _ws_admit(self, conn: ServerConnection, request: Request) -> Response | None:
+        """Refuse the user channel's handshake (503) while the ``clob`` says it is down."""
+        if urlsplit(request.path).path.rstrip("/").endswith("/ws/user") and \
+                getattr(self.clob, "user_down", False):
+            return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "user channel down (test)\n")
+        return None
+
     def _ws_handler(self, conn: ServerConnection) -> None:
-        """Subscribe -> one ``book`` frame (a JSON array) for the subscribed tokens, then
+        """``/ws/user``: the ``clob``'s user channel.  Anything else is the market channel:
+        subscribe -> one ``book`` frame (a JSON array) for the subscribed tokens, then
         (``resolve_after_books``) ``market_resolved`` frames; then answer ``PING``."""
+        path = conn.request.path if conn.request is not None else ""
+        if urlsplit(path).path.rstrip("/").endswith("/ws/user"):
+            serve = getattr(self.clob, "serve_user_channel", None)
+            if serve is None:
+                conn.close(1008, "no user channel here")
+                return
+            serve(conn)
+            return
         self._ws_conns.add(conn)
         try:
             raw = conn.recv()

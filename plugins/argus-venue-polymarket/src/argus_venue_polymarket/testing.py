@@ -29,6 +29,8 @@ from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 from py_clob_client_v2.clob_types import OrderBookSummary, OrderSummary
 from py_clob_client_v2.utilities import generate_orderbook_summary_hash
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.server import ServerConnection
 
 from argus_venue_polymarket.replay_server import Reset
 
@@ -219,6 +221,24 @@ class LocalClob:
         self._release = threading.Event()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        # --- the websocket user channel (``serve_user_channel``) ---
+        self._user_conns: dict[ServerConnection, set[str]] = {}  # connection -> markets
+        self._user_lock = threading.Lock()  # around every send: one writer per socket
+        #: The credentials the user channel accepts (None: the REST ones); set others and
+        #: ours are wrong for the socket only.
+        self.ws_auth: tuple[str, str, str] | None = None
+        #: Every subscription received (its ``auth`` left out) and how many were refused.
+        self.user_subscriptions: list[dict[str, Any]] = []
+        self.user_refused = 0
+        #: While set, the user channel's handshake is answered 503 (the channel is down).
+        self.user_down = False
+        #: What happens to the next user-channel events, one per event in order: ``"drop"``
+        #: (never sent), ``"repeat"`` (sent twice), ``"malformed"`` (a frame that is not
+        #: JSON first, then the event), ``"garbled"`` (the event cut short instead of it),
+        #: ``"close"`` (sent, then every user socket closed).
+        self.user_faults: deque[str] = deque()
+        #: Every user-channel event produced, sent or not.
+        self.user_events: list[dict[str, Any]] = []
 
     # --- test controls ------------------------------------------------------------------
 
@@ -251,14 +271,111 @@ class LocalClob:
                 Decimal(rec["price"]), "MAKER", owner="other-account",
                 makers=[self._maker(order_id, self.api_key, self.address, rec["asset_id"],
                                     rec["side"], Decimal(rec["price"]), qty)]))
+            self._user_event(self._trade_event(self.trades[-1]))
+            self._user_event(self._order_event(rec, "UPDATE"))
             return tid
 
     def set_trade_status(self, trade_id: str, status: str) -> None:
-        """Move a trade on (``MINED``, ``CONFIRMED``, ``FAILED``): reported again, same id."""
+        """Move a trade on (``MINED``, ``CONFIRMED``, ``FAILED``): reported again, same id
+        (by ``GET /data/trades`` and as a user-channel ``trade`` event)."""
         with self._lock:
             for t in self.trades:
                 if t["id"] == trade_id:
                     t["status"], t["last_update"] = status, str(int(time.time()))
+                    self._user_event(self._trade_event(t))
+
+    # --- the websocket user channel ---------------------------------------------------------
+
+    def serve_user_channel(self, conn: ServerConnection) -> None:
+        """One user-channel connection (``SnapshotServer`` routes ``/ws/user`` here): the
+        first message must be ``{"auth": {apiKey, secret, passphrase}, "markets": [...],
+        "type": "user"}`` with this account's credentials, else the socket is closed (1008
+        ``INVALID AUTH``; the venue closes it too, documenting no error message); then
+        this account's ``trade`` / ``order`` events of those markets (all when empty), and
+        ``PONG`` for each ``PING``."""
+        try:
+            sub = json.loads(conn.recv(timeout=10))
+            auth = sub.get("auth") if isinstance(sub, dict) else None
+            got = (auth.get("apiKey"), auth.get("secret"), auth.get("passphrase")) \
+                if isinstance(auth, dict) else None
+            want = self.ws_auth or (self.api_key, self.api_secret, self.api_passphrase)
+            if isinstance(sub, dict):
+                self.user_subscriptions.append({k: v for k, v in sub.items() if k != "auth"})
+            if not isinstance(sub, dict) or str(sub.get("type", "")).lower() != "user" or \
+                    got != want:
+                self.user_refused += 1
+                conn.close(1008, "INVALID AUTH")
+                return
+            with self._user_lock:
+                self._user_conns[conn] = {str(m) for m in sub.get("markets") or []}
+            for msg in conn:
+                if msg == "PING":
+                    with self._user_lock:
+                        conn.send("PONG")
+        except (ConnectionClosed, ValueError, TimeoutError):
+            return
+        finally:
+            with self._user_lock:
+                self._user_conns.pop(conn, None)
+
+    def drop_user_sockets(self) -> int:
+        """Close every user-channel socket (1001, going away); returns how many.  Each close
+        runs in a thread of its own: its handshake needs the client's loop, which may be
+        the caller's."""
+        with self._user_lock:
+            conns = list(self._user_conns)
+            self._user_conns.clear()
+        for conn in conns:
+            threading.Thread(target=conn.close, args=(1001, "going away (test)"),
+                             daemon=True).start()
+        return len(conns)
+
+    @property
+    def user_sockets(self) -> int:
+        """How many user-channel sockets are subscribed."""
+        with self._user_lock:
+            return len(self._user_conns)
+
+    def _user_event(self, event: dict[str, Any]) -> None:
+        """Send one event to the subscribed user sockets of its market, through the next
+        ``user_faults`` entry."""
+        event = dict(event, timestamp=str(int(time.time() * 1000)))
+        with self._user_lock:
+            self.user_events.append(event)
+            fault = self.user_faults.popleft() if self.user_faults else None
+            if fault == "drop":
+                return
+            text = json.dumps(event)
+            frames = {"repeat": [text, text], "malformed": ['{"event_type": "trade", "id": ', text],
+                      "garbled": [text[: len(text) // 2]]}.get(fault or "", [text])
+            for conn, markets in list(self._user_conns.items()):
+                if markets and event.get("market") not in markets:
+                    continue
+                try:
+                    for frame in frames:
+                        conn.send(frame)
+                except ConnectionClosed:
+                    self._user_conns.pop(conn, None)
+        if fault == "close":
+            self.drop_user_sockets()
+
+    def _trade_event(self, trade: Mapping[str, Any]) -> dict[str, Any]:
+        """A ``trade`` event of the user channel: the trade's fields (``owner``: the API key
+        of the event's owner, ours; ``trade_owner``: the trade's)."""
+        return dict(trade, event_type="trade", type="TRADE", owner=self.api_key,
+                    trade_owner=trade["owner"], maker_orders=[dict(m) for m in
+                                                              trade["maker_orders"]])
+
+    def _order_event(self, rec: Mapping[str, Any], kind: str) -> dict[str, Any]:
+        """An ``order`` event (``kind``: PLACEMENT, UPDATE, CANCELLATION) of one order."""
+        return {"event_type": "order", "type": kind, "id": rec["id"], "owner": self.api_key,
+                "order_owner": self.api_key, "market": rec.get("market", ""),
+                "asset_id": rec["asset_id"], "side": rec["side"],
+                "original_size": rec["original_size"], "size_matched": rec["size_matched"],
+                "price": rec["price"], "associate_trades": list(rec["associate_trades"]) or None,
+                "outcome": rec.get("outcome", "Yes"), "created_at": str(rec.get("created_at", "")),
+                "expiration": rec.get("expiration", "0"), "order_type": rec["order_type"],
+                "status": rec["status"], "maker_address": rec.get("maker_address", self.address)}
 
     # --- request routing ------------------------------------------------------------------
 
@@ -472,6 +589,10 @@ class LocalClob:
             record["status"] = "MATCHED"
         elif order_type not in ("GTC", "GTD"):
             record["status"] = "CANCELED"  # a FAK's unfilled rest
+        if got > 0:
+            self._user_event(self._trade_event(self.trades[-1]))
+        if record["status"] == "LIVE":
+            self._user_event(self._order_event(record, "PLACEMENT"))
         return answer
 
     def _crossing(self, token: str, side: str, price: Decimal, size: Decimal
@@ -496,6 +617,7 @@ class LocalClob:
         if rec is None or rec["status"] != "LIVE":
             return {"canceled": [], "not_canceled": {order_id: "order not found or not open"}}
         rec["status"] = "CANCELED"
+        self._user_event(self._order_event(rec, "CANCELLATION"))
         return {"canceled": [order_id], "not_canceled": {}}
 
     def _trades(self, query: Mapping[str, list[str]]) -> dict[str, Any]:

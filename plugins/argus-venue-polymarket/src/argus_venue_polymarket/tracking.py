@@ -112,6 +112,16 @@ class OrderTracker:
         #: Fill ids whose trade FAILED and whose bust was reported (or said impossible).
         self.busted: set[str] = set()
         self._retrying: set[str] = set()  # trade ids said RETRYING (logged once each)
+        #: User-channel trades with a fill left for later (see ``ExecutionsFeed._book_trades``):
+        #: decided again at each turn of the poll task, without asking the venue.
+        self.deferred: dict[str, ClobTrade] = {}
+        #: Watched orders the user channel said were cancelled: ended (after their fills)
+        #: without waiting for the open-orders check.
+        self.said_ended: set[str] = set()
+        #: Orders whose cancel of ours is under way (its answer gives the reason).
+        self.cancelling: set[str] = set()
+        self._reconcile_wanted = False  # the poll task runs the trades poll next turn
+        self._nudge = asyncio.Event()  # wakes the poll task before its interval ends
 
     # --- client ---------------------------------------------------------------------------
 
@@ -169,6 +179,7 @@ class OrderTracker:
     def _forget(self, client_order_id: str) -> None:
         self.watched.pop(client_order_id, None)
         self._ending.pop(client_order_id, None)
+        self.said_ended.discard(client_order_id)
         if self.heartbeat is not None:
             self.heartbeat.resting.discard(client_order_id)
 
