@@ -193,6 +193,7 @@ class MarketState:
         #: the run's forecasters by name (``register_forecasters``), built on first use
         self.forecasters: Mapping[str, Forecaster] = {}
         self.instruments: dict[str, Instrument] = {}
+        self.instruments_version = 0  # moves with every add_instruments
         self.settled: dict[str, Settlement] = {}
         self.now_ns = 0
         self._changed: set[str] = set()  # books changed since the last changes_since call
@@ -203,9 +204,12 @@ class MarketState:
         self.events_version = 0
 
     def add_instruments(self, instruments: Iterable[Instrument]) -> None:
-        """Make instruments known (tick sizes, minimum sizes) to scanners and the broker."""
+        """Make instruments known (tick sizes, minimum sizes) to scanners and the broker;
+        :attr:`instruments_version` moves, so a scanner that packed them sees a replaced
+        one (a market that stopped taking orders, a new tick size) under the same id."""
         for inst in instruments:
             self.instruments[inst.id] = inst
+        self.instruments_version += 1
 
     def book(self, instrument_id: str) -> L2Book:
         """The book of ``instrument_id`` (created empty and not live when unseen)."""

@@ -119,10 +119,6 @@ def test_books_that_arrive_before_their_event() -> None:
     assert opp.kind == "long_rebalance" and opp.expected_profit == 10 and opp.max_size == 100
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core: MarketState has no instruments_version; an instrument replaced under the same "
-    "id (its market stops accepting orders) is not seen by the scanner's packing until the "
-    "count of instruments moves (the scanner reads the counter once the core has it)"))
 def test_a_leg_closed_mid_run_by_its_instrument() -> None:
     m = Market()
     ids = _event_at(m, [0.30, 0.30, 0.30])

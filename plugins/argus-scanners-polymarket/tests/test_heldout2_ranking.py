@@ -195,11 +195,6 @@ def test_lane_thresholds_met_exactly_are_met(incremental: bool) -> None:
     assert above.scan(b.market, 1)[0].lane == "research"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core: MarketState has no instruments_version; an instrument replaced under the same "
-    "id (its market stops accepting orders) is not seen by the incremental touch table "
-    "until the count of instruments moves (touch.instruments_key reads the counter once "
-    "the core has it)"))
 def test_an_instrument_replaced_mid_run_is_seen_by_the_incremental_scan() -> None:
     b = MarketBuilder()
     (a, _), = b.event("E", ["A"], neg_risk=False)

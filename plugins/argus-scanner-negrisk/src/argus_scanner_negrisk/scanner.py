@@ -515,11 +515,10 @@ class NegRiskScanner(Scanner):
 
     def _ensure(self, market: MarketState) -> None:
         # the instruments too: a leg's market closing (Instrument.takes_orders) or its
-        # minimum size changing rebuilds; their count, and the core's
-        # MarketState.instruments_version where it has one (a replaced instrument leaves
-        # the count as it was)
+        # minimum size changing rebuilds: the core's MarketState.instruments_version moves
+        # with every add_instruments (a replaced instrument leaves the count as it was)
         key = (market.events_version, len(market.events), len(market.instruments),
-               int(getattr(market, "instruments_version", -1)))
+               market.instruments_version)
         if key != self._key or id(market) != self._market_id or self._packed is None:
             self._rebuild(market)
             self._key = key

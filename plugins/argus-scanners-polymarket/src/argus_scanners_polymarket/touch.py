@@ -79,11 +79,11 @@ _COLUMNS: tuple[tuple[str, type, object], ...] = (
 
 
 def instruments_key(market: MarketState) -> tuple[int, int]:
-    """What tells a scanner the instruments changed: their count, and the core's
-    ``MarketState.instruments_version`` where it has one (an instrument replaced under the
-    same id, e.g. a market that stopped accepting orders, leaves the count as it was;
-    without the counter that change is not seen until the count moves)."""
-    return len(market.instruments), int(getattr(market, "instruments_version", -1))
+    """What tells a scanner the instruments changed: their count and the core's
+    ``MarketState.instruments_version``, which moves with every ``add_instruments`` (an
+    instrument replaced under the same id, e.g. a market that stopped accepting orders,
+    leaves the count as it was)."""
+    return len(market.instruments), market.instruments_version
 
 
 class TouchTable:
