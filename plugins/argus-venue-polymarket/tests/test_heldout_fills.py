@@ -118,7 +118,8 @@ async def harness(clob: tuple[SnapshotServer, LocalClob], tmp_path: Path
         settings = PolymarketSettings(
             clob_url=clob[0].url, private_key=Secret("$env:PM_TEST_KEY"),
             api_key=Secret("$env:PM_K"), api_secret=Secret("$env:PM_S"),
-            api_passphrase=Secret("$env:PM_P"), **(timings | overrides))
+            api_passphrase=Secret("$env:PM_P"), user_channel=False,  # the poll's path
+            **(timings | overrides))
         venue = PolymarketVenue(settings)
         venue._instruments[IID] = INSTRUMENT
         h = EngineHarness(tmp_path / "run", venue, INSTRUMENT, D("0.64"))

@@ -91,7 +91,7 @@ def _exec(url: str, **overrides: Any) -> PolymarketExecution:
     settings = PolymarketSettings(
         clob_url=url, private_key=Secret("$env:PM_TEST_KEY"), api_key=Secret("$env:PM_K"),
         api_secret=Secret("$env:PM_S"), api_passphrase=Secret("$env:PM_P"),
-        **(timings | overrides))
+        user_channel=False, **(timings | overrides))  # the poll's path, no host looked up
     meta = {"neg_risk": True, "fee_rate": "0.05", "fee_exponent": "1", "fee_taker_only": True}
     instruments = {f"polymarket:{t}": Instrument("polymarket", t, kind="binary",
                                                  tick_size="0.01", lot_size="0.01",

@@ -44,7 +44,7 @@ def _exec(url: str = "http://127.0.0.1:9", creds: bool = True) -> PolymarketExec
     extra = ({"api_key": Secret("$env:PM_API_KEY"), "api_secret": Secret("$env:PM_API_SECRET"),
               "api_passphrase": Secret("$env:PM_API_PASSPHRASE")} if creds else {})
     settings = PolymarketSettings(clob_url=url, private_key=Secret("$env:PM_TEST_KEY"),
-                                  heartbeat_interval_s=0.05, **extra)
+                                  heartbeat_interval_s=0.05, user_channel=False, **extra)
     return PolymarketExecution(settings, _instruments().get)
 
 

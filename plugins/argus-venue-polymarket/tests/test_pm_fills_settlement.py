@@ -48,7 +48,7 @@ def _venue(url: str) -> PolymarketVenue:
     settings = PolymarketSettings(
         clob_url=url, private_key=Secret("$env:PM_TEST_KEY"), api_key=Secret("$env:PM_K"),
         api_secret=Secret("$env:PM_S"), api_passphrase=Secret("$env:PM_P"),
-        trades_poll_s=0.02, heartbeat_interval_s=0.05)
+        trades_poll_s=0.02, heartbeat_interval_s=0.05, user_channel=False)
     venue = PolymarketVenue(settings)
     meta = {"neg_risk": True, "fee_rate": "0.05", "fee_exponent": "1", "fee_taker_only": True}
     for t in (TOKEN_A, TOKEN_B):

@@ -44,6 +44,7 @@ Exactly once: see :mod:`.sending`; baskets: see :mod:`.baskets`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from py_clob_client_v2.clob_types import OrderPayload
@@ -136,7 +137,12 @@ class PolymarketExecution(BasketSubmission, Reconciliation, UserChannelFeed):
         return str(row.get("status") or "").upper() or None
 
     async def close(self) -> None:
-        """Stop the heartbeat task and close the HTTP connections."""
+        """Stop the heartbeat and the user channel, and close the HTTP connections."""
+        channel, self._channel_task = self._channel_task, None
+        if channel is not None and not channel.done():
+            channel.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await channel
         if self.heartbeat is not None:
             await self.heartbeat.stop()
         if isinstance(self._client, ClobHttpClient):

@@ -290,7 +290,7 @@ class ExecutionsFeed(OrderTracker):
             self.heartbeat.ensure_running()  # orders resting since before a restart
         self._consumer = "running"
         poller = asyncio.get_running_loop().create_task(self._poll_forever(poll_s, after))
-        channel = self.start_channel()
+        channel = self._channel_task = self.start_channel()
         try:
             while True:
                 self._wake.clear()

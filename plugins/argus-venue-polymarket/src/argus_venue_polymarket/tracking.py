@@ -122,6 +122,9 @@ class OrderTracker:
         self.cancelling: set[str] = set()
         self._reconcile_wanted = False  # the poll task runs the trades poll next turn
         self._nudge = asyncio.Event()  # wakes the poll task before its interval ends
+        #: The task pushing fills as they happen (the user channel), while ``executions()``
+        #: runs; ``close()`` ends it too (a consumer that died leaves the stream unclosed).
+        self._channel_task: asyncio.Task[None] | None = None
 
     # --- client ---------------------------------------------------------------------------
 
