@@ -623,6 +623,10 @@ class Runner:
     # -- scanners ------------------------------------------------------------------
     def _scan(self) -> None:
         ts = self.market.now_ns
+        # The book side each executable finding sent this scan takes: a later finding of
+        # another scanner on the same side of a book (negRisk and a ranking both finding
+        # one basket) would chase liquidity already bought, so it is kept as research.
+        taken: dict[tuple[str, str], str] = {}
         for scanner in self.asm.scanners:
             try:
                 opportunities = scanner.scan(self.market, ts)
@@ -632,19 +636,27 @@ class Runner:
                 self._risk_event(ts, "scanner_error", "skipped", reason, None)
                 continue
             for opp in opportunities:
-                self._on_opportunity(opp, ts)
+                sides = [(leg.instrument_id, leg.side.value) for leg in opp.legs]
+                first = next((taken[s] for s in sides if s in taken), None)
+                if opp.lane == EXECUTABLE and first is not None:
+                    opp = attrs.evolve(opp, lane=RESEARCH, reason=f"{opp.reason} [research: "
+                                       f"{first} trades the same book side this scan]")
+                if self._on_opportunity(opp, ts):
+                    taken.update(dict.fromkeys(sides, opp.opportunity_id))
 
-    def _on_opportunity(self, opp: Opportunity, ts: int) -> None:
+    def _on_opportunity(self, opp: Opportunity, ts: int) -> bool:
+        """Store ``opp`` once and trade it if executable; whether it was sent."""
         body = json.dumps(converter.unstructure(opp), sort_keys=True)
         tradeable = opp.lane == EXECUTABLE
         if not self.ledger.insert_opportunity(opp.opportunity_id, opp.scanner, opp.ts_ns,
                                               opp.kind, opp.expected_profit, opp.risk_free,
                                               body, "seen" if tradeable else RESEARCH):
-            return  # already acted on (a resumed run, or the same opportunity next cycle)
+            return False  # already acted on (a resumed run, or the same one next cycle)
         self._dirty = True
         self._notify("on_opportunity", opportunity=opp, ctx=self.ctx)
         if tradeable:  # research findings are stored and observed, never traded
             self.engine.submit_opportunity(opp, ts)
+        return tradeable
 
     # -- failures, swaps, state ----------------------------------------------------
     def _notify(self, hook_name: str, *, fail: bool = False, **kwargs: Any) -> None:

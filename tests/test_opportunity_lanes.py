@@ -116,3 +116,42 @@ def test_argus_scan_lists_ranked_findings_best_score_first_then_by_profit(
     table = _table(found)
     assert table.columns[1].header == "score"
     assert list(table.columns[1].cells) == ["0.900", "0.200", "", ""]
+
+
+class TwinScanner(OneLegScanner):
+    """The same buy as :class:`OneLegScanner`, under its own ids (another scanner plugin
+    finding the same liquidity)."""
+
+    name = "twin"
+
+    def scan(self, market: Any, ts_ns: int) -> list[Opportunity]:
+        return [attrs.evolve(o, opportunity_id=f"twin-{ts_ns}", scanner=self.name)
+                for o in super().scan(market, ts_ns)]
+
+
+def test_two_scanners_finding_one_book_side_trade_it_once_per_scan(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """negRisk and a ranking (or any two scanners) finding the same basket in one scan:
+    the first configured trades it, the second is kept as research naming the first (it
+    would have chased liquidity already bought)."""
+    from argus_core import plugins
+
+    module = types.ModuleType("argus_test_twins")
+    module.register_scanners = hookimpl(  # type: ignore[attr-defined]
+        lambda register: [register("first", lambda s: OneLegScanner("executable")),
+                          register("twin", lambda s: TwinScanner("executable"))])
+    monkeypatch.setitem(sys.modules, "argus_test_twins", module)
+    monkeypatch.setattr(plugins, "BUILTINS", (*plugins.BUILTINS, ("twins", "argus_test_twins")))
+    config = _config(tmp_path, "first")
+    config = attrs.evolve(config, run=attrs.evolve(config.run, scanners=["first", "twin"]))
+    Runner(config, tmp_path / "run").run_sync()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        found = ledger.query("select opportunity_id, status, body_json from opportunities")
+        orders = ledger.query("select distinct basket_id from orders")
+    firsts = [r for r in found if r["opportunity_id"].startswith("opp-")]
+    twins = [r for r in found if r["opportunity_id"].startswith("twin-")]
+    assert len(firsts) >= 2 and len(twins) == len(firsts)
+    assert {r["status"] for r in firsts} == {"seen"} and {r["status"] for r in twins} == {
+        "research"}
+    assert all("trades the same book side this scan" in r["body_json"] for r in twins)
+    assert {r["basket_id"] for r in orders} == {r["opportunity_id"] for r in firsts}
