@@ -267,7 +267,9 @@ class PolymarketVenue(Venue):
         venue order (see ``PolymarketExecution.executions``): what order answers said
         (OPEN with the venue order id, the matches, CANCELLED for a FOK/FAK order's killed
         rest, REJECTED with the venue's ``errorMsg``), resting orders' maker fills and late
-        taker matches from ``GET /data/trades`` every ``trades_poll_s``, and CANCELLED for
+        taker matches as the websocket user channel pushes them (``GET /data/trades`` as the
+        reconciler: every ``trades_reconcile_s`` and after each (re)connect while the
+        channel is up, every ``trades_poll_s`` while it is down), and CANCELLED for
         an order that left the book unfilled (our cancel, the venue's, a GTD's expiry) —
         each update after its order's fills — and a ``FillCorrection(bust=True)`` for a
         booked trade that ended FAILED on chain."""
