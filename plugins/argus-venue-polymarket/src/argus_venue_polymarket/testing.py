@@ -168,8 +168,11 @@ class LocalClob:
     client killed meanwhile never hears it).  ``faults`` scripts what happens to the next
     order posts (:class:`Fault`: lost, late or malformed answers, 5xx, 429, resets, the
     venue acting after the client gave up); ``accepted`` counts how often each order hash
-    was acted on, ``attempts`` every post received.  Not thread-safe beyond one lock around the
-    state, which is all a test server needs.
+    was acted on, ``attempts`` every post received.  The websocket user channel
+    (:meth:`serve_user_channel`, served by the ``SnapshotServer``'s websocket port at
+    ``/ws/user``) pushes this account's ``trade`` and ``order`` events, through scripted
+    ``user_faults``.  Not thread-safe beyond one lock around the state (and one around the
+    user sockets), which is all a test server needs.
     """
 
     def __init__(self, books: Mapping[str, Mapping[str, Any]], *, api_key: str, api_secret: str,
