@@ -315,7 +315,18 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    def on_term(_signum: int, frame: Any) -> None:
+        # What Ctrl-C would run now: asyncio's handler (the main task cancelled: a drained
+        # stop) inside a run, else KeyboardInterrupt.  Not raise_signal(SIGINT): a job
+        # started in the background by a script (`argus run ... &`, nohup) has SIGINT
+        # ignored, so the run never stopped.
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:
+            signal.default_int_handler(signal.SIGINT, frame)
+
+    previous = signal.signal(signal.SIGTERM, on_term)
     try:
         yield
     finally:
@@ -547,6 +558,9 @@ def record_cmd(config_path: Path, out_path: Path, duration: float,
 
     config = load_config(config_path)
     n = asyncio.run(record(config, out_path, duration_s=duration, max_events=max_events))
+    if n == 0:  # a header-only file replays as a silent empty run
+        fail(f"recorded no events in {duration:g} s to {out_path} (its header only): is the "
+             f"venue streaming, and are its instruments configured?", 4)
     out.print(f"recorded {n:,} events to {out_path}")
 
 

@@ -201,3 +201,19 @@ def test_default_run_folders_of_one_second_are_distinct(tmp_path: Path,
     made = [cli_module._default_run_dir("backtest") for _ in range(3)]
     assert len(set(made)) == 3 and all(p.is_dir() for p in made)
     assert made[1].name == made[0].name + "-2" or made[1].name != made[0].name
+
+
+def test_a_recording_of_no_events_is_a_data_error(tmp_path: Path, config: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A venue that streamed nothing (unreachable, no instruments): the header-only file
+    replays as a silent empty run, so `argus record` says so and exits 4, not 0."""
+    import argus_core.recorder
+
+    async def nothing(*_args: object, **_kwargs: object) -> int:
+        return 0
+
+    monkeypatch.setattr(argus_core.recorder, "record", nothing)
+    result = CliRunner().invoke(cli, ["record", "--config", str(config), "--out",
+                                      str(tmp_path / "o.ndjson"), "--duration", "2"])
+    assert result.exit_code == 4, result.output
+    assert "recorded no events in 2 s" in result.output

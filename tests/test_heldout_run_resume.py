@@ -162,11 +162,16 @@ def test_a_sigkilled_paper_run_on_recorded_data_resumes_to_the_same_ledger(
     assert dump(run_dir) == dump(tmp_path / "reference")
 
 
-def test_sigterm_mid_run_is_a_clean_stop_that_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_sigterm_mid_run_is_a_clean_stop_that_resumes(tmp_path: Path, sigint: str) -> None:
+    """Also when SIGINT is ignored, as in a job a script started in the background (`argus
+    run ... &`, nohup): SIGTERM was turned into a SIGINT, which such a run ignored."""
     cfg = _config(tmp_path, start="2019-01-01", end=None)
     run_dir = tmp_path / "run"
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint == "ignored" \
+        else None
     proc = subprocess.Popen(_cmd(cfg, run_dir), env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, preexec_fn=ignore)
     _wait_for(run_dir, "fills", 20, proc)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
