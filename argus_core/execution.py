@@ -534,8 +534,13 @@ class ExecutionEngine:
         self.n_fills += 1
         self.loop.mark_dirty()
         self.pending_fills.append(fill)
+        settled = self.market.settled.get(fill.instrument_id)
+        if settled is not None and pos.quantity and fill.liquidity is not Liquidity.SETTLEMENT:
+            # A fill reported (or busted) after its instrument settled: what it leaves
+            # settles at that price too, never a position held on a market that is gone.
+            self.settle(settled, again=f"-after-{fill.fill_id}")
 
-    def settle(self, event: Settlement) -> None:
+    def settle(self, event: Settlement, again: str = "") -> None:
         """A resolved market or an expiry: the position closes at the settlement price
         (0 for a worthless expiry) as a settlement fill, so round trips include it.  A
         voided market (``price`` None) closes at the position's own average cost; books
@@ -544,7 +549,7 @@ class ExecutionEngine:
         if pos is None or pos.quantity == 0:
             return
         price = event.price if event.price is not None else pos.avg_price
-        coid = f"settle-{self.run_id}-{event.instrument_id}-{event.ts_ns}"
+        coid = f"settle-{self.run_id}-{event.instrument_id}-{event.ts_ns}" + again
         if self.ledger.order_exists(coid):
             return  # booked before a restart
         side = Side.SELL if pos.quantity > 0 else Side.BUY
