@@ -174,6 +174,9 @@ class ExecutionEngine:
         self._halt_enforced = False
         self._halt_retry_ns = 0  # market time before which a failed halt cancel waits
         self.flatten_reason: str | None = None  # set while HALTED with flatten
+        #: instruments whose flatten the venue refused: market time of the next attempt,
+        #: sent without the venue's reduce-only flag (sized to the position by the engine)
+        self.flatten_refused: dict[str, int] = {}
         #: live orders a cancel was asked for while they were still pending (by id: why);
         #: in memory only — after a restart the strategy or the halt asks again
         self.cancel_on_ack: dict[str, str] = {}
@@ -485,7 +488,7 @@ class ExecutionEngine:
         busy = self.ledger.working_instruments(FLATTEN_SLOT)
         ts = self.market.now_ns
         for instrument_id, pos in sorted(open_positions.items()):
-            if instrument_id in busy:
+            if instrument_id in busy or ts < self.flatten_refused.get(instrument_id, 0):
                 continue
             side = Side.SELL if pos.quantity > 0 else Side.BUY
             ref = self._mark_price(instrument_id, side)
@@ -665,7 +668,10 @@ class ExecutionEngine:
                         orders = orders[:k]
                         break
             else:
-                fills = await venue.submit(orders[0])
+                order = orders[0]
+                if order.strategy == FLATTEN_SLOT and order.instrument_id in self.flatten_refused:
+                    order = attrs.evolve(order, reduce_only=False)
+                fills = await venue.submit(order)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -694,6 +700,14 @@ class ExecutionEngine:
             with self.loop.between_events():
                 self._record_refusal([order], exc)
             return []
+
+    def _flatten_refused(self, instrument_id: str, coid: str, why: object) -> None:
+        """Never one refused flatten per event (a flood at the venue, the position never
+        closed): the next goes 2 s later, without the venue's reduce-only flag."""
+        ts = self.market.now_ns
+        self.flatten_refused[instrument_id] = ts + HALT_CANCEL_RETRY_NS
+        self.risk_event(ts, "flatten", "refused", f"venue refused flatten {coid}: {why}; "
+                        f"sent again in 2 s without the venue's reduce-only flag", None)
 
     def _record_refusal(self, orders: list[Order], exc: BaseException) -> None:
         ids = ", ".join(o.client_order_id for o in orders)
@@ -731,6 +745,8 @@ class ExecutionEngine:
                 self.ledger.move_order_status(order.client_order_id, OrderStatus.REJECTED,
                                               (OrderStatus.PENDING,), str(exc))
                 self._settle_basket(order.basket_id)
+                if order.strategy == FLATTEN_SLOT:
+                    self._flatten_refused(order.instrument_id, order.client_order_id, exc)
         if not unknown:
             for order in orders:
                 self._acknowledged(order.client_order_id)
@@ -815,6 +831,10 @@ class ExecutionEngine:
         if update.status is OrderStatus.REJECTED:
             self.risk_event(update.ts_ns, "venue", "rejected",
                             f"venue rejected {update.client_order_id}: {update.reason}", None)
+            row = self.ledger.order_row(update.client_order_id)
+            if row is not None and row["strategy"] == FLATTEN_SLOT:
+                self._flatten_refused(row["instrument_id"], update.client_order_id,
+                                      update.reason)
 
     def book_live_fill(self, fill: Fill) -> None:
         """Book a venue-reported fill once, and bring its order's status up to date."""

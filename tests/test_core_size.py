@@ -1,4 +1,4 @@
-"""The core stays small enough to read in an afternoon: under 6,685 lines of code.
+"""The core stays small enough to read in an afternoon: under 6,700 lines of code.
 
 (Issue 13 set 6,000 when the core was 5,570.  The held-out audits of 2026-12-03 put the
 guards they found missing into the core -- adapter failures as unknown outcomes, netted
@@ -11,7 +11,9 @@ rather than push those out of the order path; the next things to leave the core 
 `record` and `scan` commands and the report's SVG charts, ~400 lines, once a plugin
 distribution name for them is checked free on the registry.)  Fill corrections (a venue's
 final fee for a fill, a busted trade offset through the one order path, their audit table)
-added 83 lines that belong beside the fills they correct: 6,685.
+added 83 lines that belong beside the fills they correct: 6,685.  The third held-out
+audit's fixes (a fill reported after its market settled settles too; a refused flatten is
+retried plain, 2 s later, not once per event) added 11 in the order path: 6,700.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -26,7 +28,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 6_685
+BUDGET = 6_700
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

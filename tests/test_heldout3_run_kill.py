@@ -6,6 +6,7 @@ Found and fixed (each test failed before its fix): see each test's docstring.
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
@@ -18,14 +19,25 @@ from test_heldout_run_kill import (  # the scripted venue and its helpers
     X,
     Y,
     _bar,
+    _book,
     _cli,
     _position,
     _runner,
     venue,
 )
 
+from argus_core.errors import VenueError
+from argus_core.hookspecs import hookimpl
 from argus_core.ledger import Ledger
-from argus_core.models import FillCorrection, Settlement, Side
+from argus_core.models import (
+    Fill,
+    FillCorrection,
+    Order,
+    OrderStatus,
+    OrderUpdate,
+    Settlement,
+    Side,
+)
 
 __all__ = ["venue"]  # the fixture, imported for pytest
 
@@ -50,12 +62,8 @@ def _bust_flatten_fill(ts: int) -> None:
 
 def test_a_bust_of_the_flattens_fill_while_halted_is_flattened_again(
         tmp_path: Path, venue: type[ScriptVenue], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The flatten's sell filled (flat, the flatten done), then the venue busted that fill:
-    the position re-opened while HALTED and nothing flattened it again (the flatten had
-    ended; only a fresh ``argus kill --flatten`` or a restart would)."""
-    import sys
-
-    from argus_core.hookspecs import hookimpl
+    """Held: the flatten's sell filled (flat, the flatten done), then the venue busted
+    that fill: the position re-opened while HALTED is flattened again."""
     monkeypatch.setattr(sys.modules["argus_test_h7_venue"], "register_venues",
                         hookimpl(lambda register: register("h7", BustVenue)))
     run_dir = tmp_path / "run"
@@ -100,3 +108,49 @@ def test_a_fill_reported_after_its_instrument_settled_leaves_no_position(
         ("buy", 2), ("sell", 2), ("sell", 2), ("buy", 2)]  # bought, settled, sold, settled
     bought, sold = (Decimal(fills[k]["price"]) * 2 for k in (0, 2))
     assert cash == Decimal(10000) - bought + sold  # what truly happened: bought, then sold
+
+
+class RefusesReduceOnly(ScriptVenue):
+    """A venue that refuses reduce-only orders: at once (``submit`` raises) or, with
+    ``later``, through its executions stream (acknowledged, then REJECTED)."""
+
+    later: ClassVar[bool] = False
+
+    async def submit(self, order: Order) -> list[Fill]:
+        if not order.reduce_only:
+            return await super().submit(order)
+        ScriptVenue.submitted.append(order)
+        if not self.later:
+            raise VenueError("400 reduce-only is not supported for this market")
+        self._queue.put_nowait(OrderUpdate(order.client_order_id, OrderStatus.REJECTED, 1,
+                                           reason="reduce-only not supported"))
+        return []
+
+
+@pytest.mark.parametrize("later", [False, True], ids=["raised", "rejected-later"])
+def test_a_flatten_the_venue_refuses_as_reduce_only_is_sent_plain_not_every_event(
+        tmp_path: Path, venue: type[ScriptVenue], monkeypatch: pytest.MonkeyPatch,
+        later: bool) -> None:
+    """The venue refuses reduce-only: the flatten sent one refused order per market
+    event (27 in 27 events; hundreds a second on a live feed, a venue's rate limit) and
+    the position was never closed.  Now a refused flatten waits 2 s and goes without the
+    venue's flag (the engine sizes it to the position, less exits working)."""
+    monkeypatch.setattr(RefusesReduceOnly, "later", later)
+    monkeypatch.setattr(sys.modules["argus_test_h7_venue"], "register_venues",
+                        hookimpl(lambda register: register("h7", RefusesReduceOnly)))
+    run_dir = tmp_path / "run"
+    book = ([(99.0, 10.0)], [(101.0, 10.0)])
+    venue.script = [_book(X, 1, *book), _book(X, 2, *book),
+                    lambda: _cli("kill", "--run-dir", str(run_dir), "--flatten"),
+                    *[_book(X if t % 2 else Y, t, *book) for t in range(3, 30)]]
+    runner = _runner(tmp_path, "live", BuyFirst())
+    runner.run_sync()
+    assert runner.trading_state.value == "halted"
+    assert _position(run_dir) == 0
+    flattens = [o for o in venue.submitted if o.strategy == "flatten"]
+    assert [o.reduce_only for o in flattens] == [True, False]
+    with Ledger.in_dir(run_dir) as ledger:
+        (refused,) = ledger.query("select reason from risk_events where action = 'refused'")
+        rows = ledger.query("select reduce_only from orders where strategy = 'flatten'")
+    assert "reduce-only" in refused["reason"]
+    assert [r["reduce_only"] for r in rows] == [1, 1]  # still exits, for the HALTED gate
