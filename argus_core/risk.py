@@ -156,11 +156,14 @@ class RiskEngine:
                 continue
             try:
                 decision = check.check(intent, quantity, price, portfolio, self.ctx)
+                if not isinstance(decision, RiskDecision):  # None: a check forgot to return
+                    raise TypeError(f"returned {decision!r}, not a RiskDecision")
             except Exception as exc:  # a broken check fails closed, but never holds an exit
                 why = f"check raised {type(exc).__name__}: {exc}"
                 decision = RiskDecision(RiskAction.ALLOW if exit_only else RiskAction.VETO,
                                         check.name or type(check).__name__, why)
-                decisions.append(decision)
+                if exit_only:  # said although it passes (a veto is said once, below)
+                    decisions.append(decision)
             if decision.action is not RiskAction.ALLOW:
                 decisions.append(decision)
             if decision.action is RiskAction.SHRINK and decision.quantity is not None:

@@ -7,6 +7,7 @@ Found and fixed (each test failed before its fix): see each test's docstring.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
@@ -28,13 +29,18 @@ from test_heldout_run_kill import (  # the scripted venue and its helpers
 
 from argus_core.errors import VenueError
 from argus_core.hookspecs import hookimpl
+from argus_core.interfaces import RiskCheck, RiskContext, StrategyContext
 from argus_core.ledger import Ledger
 from argus_core.models import (
     Fill,
     FillCorrection,
+    Intent,
+    MarketEvent,
     Order,
     OrderStatus,
     OrderUpdate,
+    Portfolio,
+    RiskDecision,
     Settlement,
     Side,
 )
@@ -154,3 +160,46 @@ def test_a_flatten_the_venue_refuses_as_reduce_only_is_sent_plain_not_every_even
         rows = ledger.query("select reduce_only from orders where strategy = 'flatten'")
     assert "reduce-only" in refused["reason"]
     assert [r["reduce_only"] for r in rows] == [1, 1]  # still exits, for the HALTED gate
+
+
+class ReturnsNothing(RiskCheck):
+    """A check with a bug: it forgets to return its decision (guards exits too)."""
+
+    name = "returns_nothing"
+    checks_exits = True
+
+    def check(self, intent: Intent, quantity: Decimal, price: Decimal, portfolio: Portfolio,
+              ctx: RiskContext) -> RiskDecision:
+        return None  # type: ignore[return-value]  # the bug under test
+
+
+def test_a_check_that_returns_no_decision_vetoes_entries_and_never_holds_the_flatten(
+        tmp_path: Path, venue: type[ScriptVenue]) -> None:
+    """A check returning None (not raising) took the run down with an AttributeError at
+    the first order, the kill switch's flatten included: the position stayed open.  It
+    is a broken check like one that raises: entries vetoed, exits pass, the run goes on.
+    (A broken check's veto was also written to risk_events twice.)"""
+    run_dir = tmp_path / "run"
+    book = ([(99.0, 10.0)], [(101.0, 10.0)])
+    venue.script = [_book(X, 1, *book), _book(X, 2, *book),
+                    lambda: runner.risk.checks.append(ReturnsNothing()),
+                    _book(X, 3, *book),
+                    lambda: _cli("kill", "--run-dir", str(run_dir), "--flatten"),
+                    _book(X, 4, *book), _book(X, 5, *book)]
+
+    class BuyEvery(BuyFirst):
+        def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
+            if ctx.trading_state == "active" and event.ts_ns == 3 * S:  # type: ignore[attr-defined]
+                self.bought = False  # a second entry, after the check was added
+            return super().on_event(event, ctx)
+
+    runner = _runner(tmp_path, "live", BuyEvery())
+    runner.run_sync()
+    assert _position(run_dir) == 0
+    assert [(o.strategy, o.side) for o in venue.submitted] == [
+        ("buyer", Side.BUY), ("flatten", Side.SELL)]
+    with Ledger.in_dir(run_dir) as ledger:
+        events = ledger.query("select action, reason from risk_events "
+                              "where check_name = 'returns_nothing'")
+    assert [e["action"] for e in events] == ["veto", "allow"]  # the entry; the flatten
+    assert "returned None, not a RiskDecision" in events[0]["reason"]
