@@ -90,6 +90,24 @@ MAX_REDACTED = 1000
 MAX_MESSAGE = 4000
 
 
+def _plain(text: str) -> str:
+    """``text`` with its lone surrogates escaped (``'\\ud800'``), so it can be encoded.
+
+    JSON carries ``"\\ud800"`` and ``json.loads`` turns it into a lone surrogate, which
+    no UTF-8 writer accepts: a reason or an exception message made of ``chr(0xD800)``
+    raised ``UnicodeEncodeError`` out of the ledger (apsw) and stopped the running loop.
+    """
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _worker_text(text: str, keep: int, cut: int = MAX_REDACTED) -> str:
+    """A worker's text as the host may keep it: cut, made encodable, cut again (escapes
+    lengthen it), redacted (see MAX_REDACTED) and cut to ``keep``."""
+    return redact(_plain(text[:cut])[:cut])[:keep]
+
+
 def _shown(names: Any, limit: int = 3) -> str:
     """A few of a reply's key names, each cut short (a key may be megabytes long)."""
     items = sorted(str(n)[:40] for n in names)
@@ -107,8 +125,12 @@ class WorkerFailure(SandboxError):
     def __init__(self, kind: str, message: str) -> None:
         # Bounded here, once for every path: the message goes to the log and the ledger's
         # risk events, each of which redacts it (see MAX_REDACTED).
+        # Made encodable too: it may quote a worker's text (see ``_plain``).
         if len(message) > MAX_MESSAGE:
-            message = f"{message[:MAX_MESSAGE]}... [{len(message) - MAX_MESSAGE} more characters]"
+            message = (f"{_plain(message[:MAX_MESSAGE])[:MAX_MESSAGE]}... "
+                       f"[{len(message) - MAX_MESSAGE} more characters]")
+        else:
+            message = _plain(message)[:MAX_MESSAGE]
         super().__init__(message)
         self.kind = kind
 
@@ -226,7 +248,7 @@ class WorkerProcess:
             stage = reply.get("stage", "?")
             self.kill()
             # The worker's words, bounded: strategy code at import could have forged them.
-            error = redact(str(reply.get("error", reply))[:4000])[:2000]
+            error = _worker_text(str(reply.get("error", reply)), 2000, cut=4000)
             raise WorkerFailure("startup", f"sandbox worker failed during "
                                            f"{str(stage)[:40]}: {error}")
         self.report = reply.get("report") or {}
@@ -595,7 +617,7 @@ class SandboxedStrategy(Strategy):
         if reply.get("ok") is False:
             if self.worker is not None:
                 self.worker.kill()
-            error = redact(str(reply.get("error"))[:MAX_REDACTED])[:500]
+            error = _worker_text(str(reply.get("error")), 500)
             raise WorkerFailure("exception", f"strategy {self.name!r} raised {error}")
         if reply.get("ok") is not True or not isinstance(reply.get("intents"), list):
             raise self._malformed("reply is not {ok: true, intents: [...], state: {...}}")
@@ -631,7 +653,7 @@ class SandboxedStrategy(Strategy):
                                       f"{str(item.get('instrument_id'))[:80]!r} that this "
                                       f"strategy has not received events for")
             if "reason" in item:  # a string (checked above): redacted and short
-                item = {**item, "reason": redact(item["reason"][:MAX_REDACTED])[:200]}
+                item = {**item, "reason": _worker_text(item["reason"], 200)}
             try:
                 intents.append(converter.structure({**item, "strategy": self.name}, Intent))
             except (DataError, cattrs.BaseValidationError, TypeError, ValueError,
@@ -657,7 +679,7 @@ class SandboxedStrategy(Strategy):
         reason = item.get("reason", "")
         if not isinstance(reason, str):
             raise self._malformed(f"intent {i}: reason must be text")
-        return CancelIntent(self.name, instrument, redact(reason[:MAX_REDACTED])[:200])
+        return CancelIntent(self.name, instrument, _worker_text(reason, 200))
 
     def _known(self, instrument: Any) -> bool:
         """An instrument id this strategy has received events for (any JSON may come in)."""
