@@ -548,6 +548,8 @@ class ExecutionEngine:
         (0 for a worthless expiry) as a settlement fill, so round trips include it.  A
         voided market (``price`` None) closes at the position's own average cost; books
         sharing it take their shares at that one price (their sum is exact)."""
+        if not again:  # a market that is gone fills nothing more (venues cancel its orders)
+            self.cancel_working(None, event.instrument_id, f"market settled: {event.instrument_id}")
         pos = self.account.positions.get(event.instrument_id)
         if pos is None or pos.quantity == 0:
             return

@@ -38,11 +38,13 @@ from argus_core.models import (
     MarketEvent,
     Order,
     OrderStatus,
+    OrderType,
     OrderUpdate,
     Portfolio,
     RiskDecision,
     Settlement,
     Side,
+    TimeInForce,
 )
 
 __all__ = ["venue"]  # the fixture, imported for pytest
@@ -89,12 +91,22 @@ def test_a_bust_of_the_flattens_fill_while_halted_is_flattened_again(
     assert _position(run_dir) == 0
 
 
+class TooLate(ScriptVenue):
+    """Its cancels come too late: the order traded already (its fill not yet reported)."""
+
+    async def cancel(self, client_order_id: str) -> None:
+        ScriptVenue.cancelled.append(client_order_id)
+        raise VenueError("order already filled")
+
+
 def test_a_fill_reported_after_its_instrument_settled_leaves_no_position(
-        tmp_path: Path, venue: type[ScriptVenue]) -> None:
-    """The flatten's sell worked at the venue when the market resolved; its fill was
-    reported after the settlement had closed the position (at 1): the sell was booked on
-    top, a short of 2 on a market that trades no more, held for ever while HALTED (every
-    flatten attempt vetoed: "has settled").  What the late fill leaves settles too."""
+        tmp_path: Path, venue: type[ScriptVenue], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flatten's sell traded just before the market resolved; its fill was reported
+    after the settlement had closed the position (at 1): the sell was booked on top, a
+    short of 2 on a market that trades no more, held for ever while HALTED (every flatten
+    attempt vetoed: "has settled").  What the late fill leaves settles too."""
+    monkeypatch.setattr(sys.modules["argus_test_h7_venue"], "register_venues",
+                        hookimpl(lambda register: register("h7", TooLate)))
     run_dir = tmp_path / "run"
     venue.fill_at_once = False  # the venue works orders a while before they fill
     venue.script = [_bar(X, 1), "fill", _bar(X, 2),
@@ -203,3 +215,37 @@ def test_a_check_that_returns_no_decision_vetoes_entries_and_never_holds_the_fla
                               "where check_name = 'returns_nothing'")
     assert [e["action"] for e in events] == ["veto", "allow"]  # the entry; the flatten
     assert "returned None, not a RiskDecision" in events[0]["reason"]
+
+
+class RestLow(BuyFirst):
+    """A GTC buy of 1 at 50, far below the market, on the first X event: it rests."""
+
+    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
+        if getattr(event, "instrument_id", None) != X or self.bought:
+            return ()
+        self.bought = True
+        return (Intent(self.name, X, Side.BUY, quantity=Decimal(1), order_type=OrderType.LIMIT,
+                       limit_price=Decimal(50), time_in_force=TimeInForce.GTC),)
+
+
+@pytest.mark.parametrize("mode", ["paper", "live"])
+def test_an_order_resting_on_a_market_that_settles_is_cancelled_not_filled_later(
+        tmp_path: Path, venue: type[ScriptVenue], mode: str) -> None:
+    """Paper: a GTC buy at 50 rested when its market resolved (at 0); a later book at 40
+    filled it: a position bought on a market that no longer trades (held for ever, every
+    exit vetoed as settled), its fill dated after the settlement.  A settlement cancels
+    the working orders of its instrument (a venue does the same)."""
+    run_dir = tmp_path / "run"
+    venue.fill_at_once = False
+    book, low = ([(99.0, 10.0)], [(101.0, 10.0)]), ([(39.0, 10.0)], [(40.0, 10.0)])
+    venue.script = [_book(X, 1, *book), _book(X, 2, *book),
+                    Settlement(X, 3 * S, Decimal(0), "resolved NO"),
+                    _book(X, 4, *low), _bar(X, 5, 40.0), _book(Y, 6, *book)]
+    _runner(tmp_path, mode, RestLow()).run_sync()
+    with Ledger.in_dir(run_dir) as ledger:
+        (order,) = ledger.query("select status, status_reason from orders")
+        fills = ledger.query("select * from fills")
+    assert fills == [] and _position(run_dir) == 0
+    assert (order["status"], order["status_reason"]) == ("cancelled", f"market settled: {X}")
+    if mode == "live":
+        assert len(venue.cancelled) == 1 and venue.held == []
