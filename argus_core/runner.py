@@ -457,12 +457,15 @@ class Runner:
             iid = event.instrument_id  # type: ignore[union-attr]
             n_fills = engine.n_fills
             pos = account.positions.get(iid)
-            if pos is not None and pos.quantity:
+            # A live book's mid marks, as for prints (a bar beside it, a bad print, once
+            # tripped the drawdown kill switch); books.get: replays have none.
+            by_bar = market.books.get(iid) is None or self._mid(iid) is None
+            if pos is not None and pos.quantity and by_bar:
                 account.mark(iid, Decimal(repr(event.close)))  # type: ignore[union-attr]
                 self._watch_equity()
             if self.broker.has_working(iid) or engine.flatten_reason is not None:
                 engine.on_market_event(event)  # working orders, a flatten in progress
-                if engine.n_fills != n_fills:
+                if engine.n_fills != n_fills and by_bar:
                     # A position this bar's fills opened is worth the bar's close too.
                     account.mark(iid, Decimal(repr(event.close)))  # type: ignore[union-attr]
             self._equity_ts = ts  # one row per timestamp, however many bars share it

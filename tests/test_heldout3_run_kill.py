@@ -249,3 +249,24 @@ def test_an_order_resting_on_a_market_that_settles_is_cancelled_not_filled_later
     assert (order["status"], order["status_reason"]) == ("cancelled", f"market settled: {X}")
     if mode == "live":
         assert len(venue.cancelled) == 1 and venue.held == []
+
+
+def test_a_bar_far_from_a_live_book_does_not_mark_a_held_position(
+        tmp_path: Path, venue: type[ScriptVenue]) -> None:
+    """A feed that streams bars beside the book (Kraken's OHLC channel): a bar whose close
+    was a bad print (10 against a live 99/101 book) marked the held position at 10, the
+    equity curve dropped 45% for one row and the drawdown kill switch flattened a sound
+    position.  As for prints: a live two-sided book marks at its mid, a bar only without
+    one."""
+    run_dir = tmp_path / "run"
+    book = ([(99.0, 100.0)], [(101.0, 100.0)])
+    venue.script = [_book(X, 1, *book), _book(X, 2, *book), _bar(X, 3, 10.0),
+                    _book(X, 4, *book), _bar(X, 5, 100.5), _book(X, 6, *book)]
+    runner = _runner(tmp_path, "live", BuyFirst("50"), checks=["max_drawdown"],
+                     extra={"plugins": {"risk": {"max_drawdown_fraction": "0.05"}}})
+    runner.run_sync()
+    assert runner.trading_state.value == "active"
+    assert _position(run_dir) == 50
+    with Ledger.in_dir(run_dir) as ledger:
+        equity = [Decimal(r["equity"]) for r in ledger.query("select equity from equity")]
+    assert min(equity) > Decimal(9900), equity  # bought 50 at 101, marked at the mid 100
