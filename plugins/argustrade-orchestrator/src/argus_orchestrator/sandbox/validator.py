@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import importlib
 import io
 import keyword
@@ -330,7 +331,11 @@ def _validate(source: str, deadline: float) -> ValidationResult:
         syntax = Finding(exc.lineno or 0, exc.offset or 0, f"syntax error: {exc.msg}")
         return ValidationResult(False, (*findings, syntax), n_lines, 0)
     except (RecursionError, MemoryError, ValueError, OverflowError) as exc:
-        unsafe = Finding(0, 0, f"source cannot be parsed safely: {type(exc).__name__}")
+        at_line, at_col = _busiest_statement(source)
+        unsafe = Finding(at_line, at_col,
+                         f"source cannot be parsed safely ({type(exc).__name__}): an "
+                         f"expression is nested or chained too deeply for the parser; the "
+                         f"statement with the most operators starts here")
         return ValidationResult(False, (*findings, unsafe), n_lines, 0)
     n_nodes, depth, deepest = _measure(tree, deadline)
     if n_nodes > MAX_NODES:
@@ -439,21 +444,49 @@ def _fstring_problem(text: str) -> str | None:
 
 
 def _measure(tree: ast.AST, deadline: float) -> tuple[int, int, ast.AST | None]:
-    """Node count and maximum depth, iteratively (no recursion, stops past the limits)."""
-    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+    """Node count and maximum depth, iteratively (no recursion, stops past the limits).
+
+    The deepest node is reported by its nearest node with a position: the deepest
+    node itself is often a ``Load`` context or an operator, which has none (a chain of
+    3,000 ``.x`` was refused at line 0, column 0).
+    """
+    stack: list[tuple[ast.AST, int, ast.AST | None]] = [(tree, 1, None)]
     count = best = 0
     deepest: ast.AST | None = None
     while stack:
-        node, depth = stack.pop()
+        node, depth, located = stack.pop()
+        if hasattr(node, "lineno"):
+            located = node
         count += 1
         if count % 1024 == 0 and time.monotonic() > deadline:
             raise _Overtime
         if depth > best:
-            best, deepest = depth, node
+            best, deepest = depth, located
         if count > MAX_NODES or best > MAX_DEPTH:
             break
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+        stack.extend((child, depth + 1, located) for child in ast.iter_child_nodes(node))
     return count, best, deepest
+
+
+def _busiest_statement(source: str) -> tuple[int, int]:
+    """Where the logical line with the most operators starts ((0, 0) if none can be
+    found): the place to look when the parser itself gave up (``RecursionError``),
+    which says nothing about where."""
+    best, where = 0, (0, 0)
+    ops, start = 0, None
+    with contextlib.suppress(tokenize.TokenError, SyntaxError):
+        readline = io.StringIO(source, newline=None).readline
+        for tok in tokenize.generate_tokens(readline):
+            if tok.type == tokenize.NEWLINE:
+                ops, start = 0, None
+                continue
+            if tok.type in (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT):
+                continue
+            start = start or tok.start
+            ops += tok.type == tokenize.OP
+            if ops > best:
+                best, where = ops, start
+    return where
 
 
 def _is_docstring(stmt: ast.stmt, index: int) -> bool:
