@@ -341,7 +341,8 @@ class Ledger:
         row = [coid, run_id, order.venue, order.instrument_id, order.side.value,
                str(order.quantity), _sql(order.limit_price), order.order_type.value,
                order.time_in_force.value, order.strategy, order.ts_ns, order.status.value,
-               order.basket_id, int(order.reduce_only), "0", None, None, order.reason,
+               order.basket_id, int(order.reduce_only), "0", None, None,
+               redact(order.reason) if order.reason else order.reason,
                _sql(order.decision_price), _sql(order.arrival_price),
                _sql(order.arrival_spread)]
         if self.defer_writes:

@@ -177,7 +177,14 @@ def find_key_shaped(text: str) -> list[str]:
 
 def redact(text: str) -> str:
     """``text`` with every revealed secret and key-shaped substring replaced by
-    ``[REDACTED]``."""
+    ``[REDACTED]``, and made writable as UTF-8: a lone surrogate (JSON's ``"\\ud800"``
+    from a venue or a strategy) is written out as the six characters ``\\ud800`` (the
+    ledger's SQLite and a log handler refused the text, which stopped the run)."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     remembered = _remembered_re
     if remembered is not None:
         text = remembered.sub(_MASK, text)
