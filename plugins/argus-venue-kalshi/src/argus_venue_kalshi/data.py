@@ -129,6 +129,10 @@ class BookStream:
         for sid in sids:
             state.dead.add(sid)
             state.seq.forget(sid)
+        for ticker in tickers:
+            # A delta on the new subscription before its snapshot must not land on the old
+            # ladder (it would be emitted as if the book were whole): it is a resync again.
+            state.ladders.pop(ticker, None)
         await ws.send(json.dumps({"id": next(self._ids), "cmd": "unsubscribe",
                                   "params": {"sids": sids}}))
         if tickers:
@@ -146,7 +150,8 @@ class BookStream:
                 frame = json.loads(raw)
                 if not isinstance(frame, dict):
                     raise ValueError("not an object")
-            except ValueError:
+            except (ValueError, RecursionError):
+                # RecursionError: valid JSON nested thousands deep must not end the run.
                 log.warning("kalshi websocket: malformed frame; resubscribing every book")
                 for status in _stale(self.tickers, "malformed frame"):
                     yield status
@@ -161,12 +166,27 @@ class BookStream:
         if kind == "subscribed" and frame.get("id") == state.lifecycle_cmd:
             return
         if kind == C.WS_LIFECYCLE_CHANNEL:
-            for settlement in await self._lifecycle(frame.get("msg")):
+            try:
+                settlements = await self._lifecycle(frame.get("msg"))
+            except (DataError, KeyError, TypeError, ValueError, AttributeError) as exc:
+                log.warning("kalshi websocket: bad %s frame dropped: %s",
+                            C.WS_LIFECYCLE_CHANNEL, exc)
+                return
+            for settlement in settlements:
                 yield settlement
             return
         if kind == "subscribed":
-            tickers = state.pending.pop(frame.get("id"), [])  # type: ignore[arg-type]
-            state.sid_tickers[int(frame["msg"]["sid"])] = tickers
+            cmd_id, msg = frame.get("id"), frame.get("msg")
+            sub_sid = msg.get("sid") if isinstance(msg, dict) else None
+            if not isinstance(cmd_id, int) or not isinstance(sub_sid, int):
+                # Without its sid the subscription's frames cannot be checked: ask again.
+                log.warning("kalshi websocket: malformed subscribed ack %r; resubscribing",
+                            str(frame)[:200])
+                tickers = state.pending.pop(cmd_id, []) if isinstance(cmd_id, int) else []
+                if tickers:
+                    await self._subscribe(ws, tickers, state.pending)
+                return
+            state.sid_tickers[sub_sid] = state.pending.pop(cmd_id, [])
             return
         if kind == "error":
             log.warning("kalshi websocket error: %s", frame.get("msg"))
@@ -174,12 +194,12 @@ class BookStream:
         if kind not in ("orderbook_snapshot", "orderbook_delta"):
             return
         sid = frame.get("sid")
-        if sid in state.dead or sid not in state.sid_tickers:
-            return
+        if not isinstance(sid, int) or sid in state.dead or sid not in state.sid_tickers:
+            return  # not a subscription of ours (an unhashable sid must not raise here)
         try:
             state.seq.check(frame)
             events = self._apply(kind, frame.get("msg") or {}, state)
-        except (SequenceGap, DataError, KeyError, TypeError) as exc:
+        except (SequenceGap, DataError, KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("kalshi websocket: %s; resubscribing sid %s", exc, sid)
             for status in _stale(state.sid_tickers.get(sid, []), f"book integrity: {exc}"):
                 yield status
