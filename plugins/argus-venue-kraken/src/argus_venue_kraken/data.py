@@ -170,7 +170,8 @@ class WsSession(abc.ABC):
         """A frame as a dict (prices kept as exact text), or None when malformed."""
         try:
             msg = json.loads(raw, parse_float=str)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            # RecursionError: a frame nested thousands deep (valid JSON) must not end the run.
             self.malformed += 1
             log.warning("Kraken websocket: dropped a frame that is not JSON: %r", raw[:80])
             return None
@@ -303,7 +304,8 @@ class KrakenMarketFeed(WsSession):
                 return self._on_status(msg)
             if "method" in msg:
                 return self._on_ack(msg)
-        except (DataError, KeyError, TypeError, ValueError, IndexError) as exc:
+        except (DataError, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            # AttributeError: a data item that is not an object (``"data": [5]``).
             self.malformed += 1
             log.warning("Kraken websocket: bad %s frame: %s", channel or "unknown", exc)
             if channel == "book":
