@@ -317,7 +317,9 @@ class MarketStream:
                 if not isinstance(msg, dict):
                     raise DataError(f"frame item is {type(msg).__name__}, not an object")
                 self._on_message(msg)
-        except (DataError, ValueError, KeyError, TypeError) as exc:
+        except (DataError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            # RecursionError (valid JSON nested thousands deep) used to end this shard's task
+            # silently: its books then never updated nor went stale.
             # We cannot tell which book the frame was about: every book on this
             # connection is in doubt until a fresh REST snapshot.
             self.stats["malformed"] += 1
