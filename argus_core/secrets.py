@@ -180,11 +180,8 @@ def redact(text: str) -> str:
     ``[REDACTED]``, and made writable as UTF-8: a lone surrogate (JSON's ``"\\ud800"``
     from a venue or a strategy) is written out as the six characters ``\\ud800`` (the
     ledger's SQLite and a log handler refused the text, which stopped the run)."""
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if not text.isascii():  # only what UTF-8 cannot encode is written out
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     remembered = _remembered_re
     if remembered is not None:
         text = remembered.sub(_MASK, text)
