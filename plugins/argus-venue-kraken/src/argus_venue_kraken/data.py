@@ -26,11 +26,13 @@ import asyncio
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
@@ -49,6 +51,26 @@ from argus_venue_kraken.schemas import (
 )
 
 log = logging.getLogger(__name__)
+
+
+#: No venue frame nests deeper than a few levels; one nested ~100,000 deep can overflow
+#: the C stack inside ``json.loads`` (a segmentation fault, not a RecursionError, where the
+#: recursion limit is raised), so it is refused before it is parsed.
+MAX_FRAME_DEPTH = 200
+_NOT_BRACKETS = re.compile(rb'"(?:[^"\\]|\\.)*"|[^\[\]{}"]+')
+
+
+def loads_frame(raw: str | bytes, **kwargs: Any) -> Any:
+    """``json.loads(raw)``, refusing a frame nested deeper than :data:`MAX_FRAME_DEPTH`
+    with a ``JSONDecodeError`` (what a malformed frame raises)."""
+    data = raw.encode("utf-8", "replace") if isinstance(raw, str) else raw
+    if data.count(b"[") + data.count(b"{") > MAX_FRAME_DEPTH:
+        steps = np.frombuffer(_NOT_BRACKETS.sub(b"", data), dtype=np.uint8)
+        depth = np.cumsum(np.where((steps == 91) | (steps == 123), 1, -1))
+        if depth.size and int(depth.max()) > MAX_FRAME_DEPTH:
+            raise json.JSONDecodeError(f"nested deeper than {MAX_FRAME_DEPTH} levels",
+                                       "", 0)
+    return json.loads(raw, **kwargs)
 
 #: After this many consecutive failed resyncs of one book, drop the connection instead.
 MAX_RESYNCS = 5
@@ -169,7 +191,7 @@ class WsSession(abc.ABC):
     def decode(self, raw: str | bytes) -> dict[str, Any] | None:
         """A frame as a dict (prices kept as exact text), or None when malformed."""
         try:
-            msg = json.loads(raw, parse_float=str)
+            msg = loads_frame(raw, parse_float=str)
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             # RecursionError: a frame nested thousands deep (valid JSON) must not end the run.
             self.malformed += 1

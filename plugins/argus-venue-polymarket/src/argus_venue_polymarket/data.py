@@ -19,12 +19,14 @@ import contextlib
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import numpy as np
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
@@ -46,6 +48,26 @@ from argus_venue_polymarket.instruments import instrument_id
 from argus_venue_polymarket.schemas import ClobBook, GammaEvent, GammaMarket
 
 log = logging.getLogger(__name__)
+
+
+#: No venue frame nests deeper than a few levels; one nested ~100,000 deep can overflow
+#: the C stack inside ``json.loads`` (a segmentation fault, not a RecursionError, where the
+#: recursion limit is raised), so it is refused before it is parsed.
+MAX_FRAME_DEPTH = 200
+_NOT_BRACKETS = re.compile(rb'"(?:[^"\\]|\\.)*"|[^\[\]{}"]+')
+
+
+def loads_frame(raw: str | bytes, **kwargs: Any) -> Any:
+    """``json.loads(raw)``, refusing a frame nested deeper than :data:`MAX_FRAME_DEPTH`
+    with a ``JSONDecodeError`` (what a malformed frame raises)."""
+    data = raw.encode("utf-8", "replace") if isinstance(raw, str) else raw
+    if data.count(b"[") + data.count(b"{") > MAX_FRAME_DEPTH:
+        steps = np.frombuffer(_NOT_BRACKETS.sub(b"", data), dtype=np.uint8)
+        depth = np.cumsum(np.where((steps == 91) | (steps == 123), 1, -1))
+        if depth.size and int(depth.max()) > MAX_FRAME_DEPTH:
+            raise json.JSONDecodeError(f"nested deeper than {MAX_FRAME_DEPTH} levels",
+                                       "", 0)
+    return json.loads(raw, **kwargs)
 
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 
@@ -311,7 +333,7 @@ class MarketStream:
         if raw.strip() in ("PONG", "PING", ""):
             return
         try:
-            payload = json.loads(raw)
+            payload = loads_frame(raw)
             messages = payload if isinstance(payload, list) else [payload]
             for msg in messages:
                 if not isinstance(msg, dict):

@@ -43,7 +43,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from argus_core import DataError, redact
 from argus_venue_polymarket.config import PolymarketSettings
-from argus_venue_polymarket.data import backoff_delay
+from argus_venue_polymarket.data import backoff_delay, loads_frame
 from argus_venue_polymarket.schemas import ClobTrade
 
 log = logging.getLogger(__name__)
@@ -212,7 +212,7 @@ class UserChannel:
         if raw.strip() in ("PONG", "PING", ""):
             return
         try:
-            payload = json.loads(raw)
+            payload = loads_frame(raw)
             events = payload if isinstance(payload, list) else [payload]
             for event in events:
                 if not isinstance(event, dict):
