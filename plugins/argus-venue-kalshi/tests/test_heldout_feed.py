@@ -107,8 +107,6 @@ async def test_a_subscribed_ack_without_a_sid_resubscribes(make_settings, bad) -
 @pytest.mark.parametrize("frame", [
     {"type": "orderbook_delta", "sid": [1], "seq": 2, "msg": {}},
     {"type": "orderbook_delta", "sid": {"a": 1}, "seq": 2, "msg": {}},
-    {"type": "market_lifecycle_v2", "msg": {"market_ticker": TICKER, "event_type": "settled",
-                                            "result": "maybe"}},
     {"type": "market_lifecycle_v2", "msg": {"market_ticker": [TICKER]}},
     {"type": "some_new_type", "sid": 1, "seq": 2},
 ])

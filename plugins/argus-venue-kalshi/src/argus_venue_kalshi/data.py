@@ -190,7 +190,10 @@ class BookStream:
         if kind == C.WS_LIFECYCLE_CHANNEL:
             try:
                 settlements = await self._lifecycle(frame.get("msg"))
-            except (DataError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            except DataError:
+                raise  # a result we cannot read on a settled market is refused loudly
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                # a frame of the wrong shape: dropped (the settlement poll reads it again)
                 log.warning("kalshi websocket: bad %s frame dropped: %s",
                             C.WS_LIFECYCLE_CHANNEL, exc)
                 return
