@@ -170,7 +170,7 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
     "runner": "Runner",
     "runtime": "build_pricer build_venue",
     "secrets": "Secret find_key_shaped redact remember",
-    "serde": "converter dump_event",
+    "serde": "converter dump_event loads_frame",
 }.items() for name in names.split()}
 
 
@@ -211,7 +211,8 @@ __all__ = [
     "TradingState", "Venue", "VenueError", "VenueResume", "__version__", "apply_overrides",
     "build_pricer", "build_venue", "canonical_json", "changes_nothing", "clean_reason",
     "converter", "dump_event", "find_key_shaped",
-    "hookimpl", "in_range", "iter_bars_csv", "kelly_binary", "load_config", "metrics", "optional",
+    "hookimpl", "in_range", "iter_bars_csv", "kelly_binary", "load_config", "loads_frame",
+    "metrics", "optional",
     "parse_overrides", "plugin_settings", "redact", "remember", "request_trading_state",
     "run_backtest", "structure",
     "to_decimal", "trading_latch",

@@ -9,6 +9,7 @@ as strings (exact), order books as nested lists, and market events carry a
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -81,3 +82,26 @@ def _fmt(exc: BaseException, type_: type | None) -> str:
 def dumps(obj: Any) -> str:
     """Compact, key-sorted JSON of any attrs object (stable bytes for hashing and ledgers)."""
     return json.dumps(converter.unstructure(obj), sort_keys=True, separators=(",", ":"))
+
+
+#: No venue frame nests deeper than a few levels.  ``json.loads`` recurses once per level,
+#: and a frame nested ~100,000 deep overflowed the C stack (a segmentation fault that took
+#: the process, not a RecursionError), so :func:`loads_frame` measures the depth first.
+MAX_FRAME_DEPTH = 200
+# A JSON string as JSON tokenises it (linear); brackets: "[" "{" +1, "]" "}" -1 (int8).
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_DEPTH_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def loads_frame(raw: str | bytes, **kwargs: Any) -> Any:
+    """``json.loads(raw, **kwargs)`` of a venue's frame, refusing one nested deeper than
+    :data:`MAX_FRAME_DEPTH` with the ``JSONDecodeError`` a malformed frame raises (the
+    sandbox's worker, which imports no Argus code, keeps its own ``json_depth``)."""
+    data = raw.encode("utf-8", "replace") if isinstance(raw, str) else raw
+    if data.count(b"[") + data.count(b"{") > MAX_FRAME_DEPTH:  # the depth is at most this
+        steps = _JSON_STRING.sub(b"", data).translate(_DEPTH_STEPS, _NOT_BRACKETS)
+        depth = np.cumsum(np.frombuffer(steps, dtype=np.int8), dtype=np.int64)
+        if depth.size and int(depth.max()) > MAX_FRAME_DEPTH:
+            raise json.JSONDecodeError(f"nested deeper than {MAX_FRAME_DEPTH} levels", "", 0)
+    return json.loads(raw, **kwargs)

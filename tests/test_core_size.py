@@ -1,4 +1,4 @@
-"""The core stays small enough to read in an afternoon: under 6,700 lines of code.
+"""The core stays small enough to read in an afternoon: under 6,715 lines of code.
 
 (Issue 13 set 6,000 when the core was 5,570.  The held-out audits of 2026-12-03 put the
 guards they found missing into the core -- adapter failures as unknown outcomes, netted
@@ -14,6 +14,8 @@ final fee for a fill, a busted trade offset through the one order path, their au
 added 83 lines that belong beside the fills they correct: 6,685.  The third held-out
 audit's fixes (a fill reported after its market settled settles too; a refused flatten is
 retried plain, 2 s later, not once per event) added 11 in the order path: 6,700.
+``loads_frame`` (a venue frame's depth checked before ``json.loads``) moved here from three
+identical copies in the venue plugins: 6,715.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -28,7 +30,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 6_700
+BUDGET = 6_715
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

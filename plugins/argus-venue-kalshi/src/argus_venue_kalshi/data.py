@@ -22,17 +22,15 @@ import itertools
 import json
 import logging
 import random
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import attrs
-import numpy as np
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from argus_core import BookStatus, DataError, MarketEvent, OrderBook
+from argus_core import BookStatus, DataError, MarketEvent, OrderBook, loads_frame
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.books import Ladders, SequenceCheck, SequenceGap
 from argus_venue_kalshi.config import KalshiSettings
@@ -50,25 +48,6 @@ from argus_venue_kalshi.schemas import Market, dec
 
 log = logging.getLogger(__name__)
 
-
-#: No venue frame nests deeper than a few levels; one nested ~100,000 deep can overflow
-#: the C stack inside ``json.loads`` (a segmentation fault, not a RecursionError, where the
-#: recursion limit is raised), so it is refused before it is parsed.
-MAX_FRAME_DEPTH = 200
-_NOT_BRACKETS = re.compile(rb'"(?:[^"\\]|\\.)*"|[^\[\]{}"]+')
-
-
-def loads_frame(raw: str | bytes, **kwargs: Any) -> Any:
-    """``json.loads(raw)``, refusing a frame nested deeper than :data:`MAX_FRAME_DEPTH`
-    with a ``JSONDecodeError`` (what a malformed frame raises)."""
-    data = raw.encode("utf-8", "replace") if isinstance(raw, str) else raw
-    if data.count(b"[") + data.count(b"{") > MAX_FRAME_DEPTH:
-        steps = np.frombuffer(_NOT_BRACKETS.sub(b"", data), dtype=np.uint8)
-        depth = np.cumsum(np.where((steps == 91) | (steps == 123), 1, -1))
-        if depth.size and int(depth.max()) > MAX_FRAME_DEPTH:
-            raise json.JSONDecodeError(f"nested deeper than {MAX_FRAME_DEPTH} levels",
-                                       "", 0)
-    return json.loads(raw, **kwargs)
 
 
 async def rest_books(rest: KalshiRest, tickers: list[str]) -> list[OrderBook]:

@@ -26,17 +26,15 @@ import asyncio
 import json
 import logging
 import random
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from argus_core import BookStatus, DataError, MarketEvent, VenueError
+from argus_core import BookStatus, DataError, MarketEvent, VenueError, loads_frame
 from argus_venue_kraken.book import ChecksumBook
 from argus_venue_kraken.config import KrakenSettings
 from argus_venue_kraken.instruments import PairInfo, instrument_id
@@ -52,25 +50,6 @@ from argus_venue_kraken.schemas import (
 
 log = logging.getLogger(__name__)
 
-
-#: No venue frame nests deeper than a few levels; one nested ~100,000 deep can overflow
-#: the C stack inside ``json.loads`` (a segmentation fault, not a RecursionError, where the
-#: recursion limit is raised), so it is refused before it is parsed.
-MAX_FRAME_DEPTH = 200
-_NOT_BRACKETS = re.compile(rb'"(?:[^"\\]|\\.)*"|[^\[\]{}"]+')
-
-
-def loads_frame(raw: str | bytes, **kwargs: Any) -> Any:
-    """``json.loads(raw)``, refusing a frame nested deeper than :data:`MAX_FRAME_DEPTH`
-    with a ``JSONDecodeError`` (what a malformed frame raises)."""
-    data = raw.encode("utf-8", "replace") if isinstance(raw, str) else raw
-    if data.count(b"[") + data.count(b"{") > MAX_FRAME_DEPTH:
-        steps = np.frombuffer(_NOT_BRACKETS.sub(b"", data), dtype=np.uint8)
-        depth = np.cumsum(np.where((steps == 91) | (steps == 123), 1, -1))
-        if depth.size and int(depth.max()) > MAX_FRAME_DEPTH:
-            raise json.JSONDecodeError(f"nested deeper than {MAX_FRAME_DEPTH} levels",
-                                       "", 0)
-    return json.loads(raw, **kwargs)
 
 #: After this many consecutive failed resyncs of one book, drop the connection instead.
 MAX_RESYNCS = 5

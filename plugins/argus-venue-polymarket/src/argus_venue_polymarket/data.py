@@ -19,14 +19,12 @@ import contextlib
 import json
 import logging
 import random
-import re
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
 import httpx
-import numpy as np
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
@@ -41,6 +39,7 @@ from argus_core import (
     Signal,
     Trade,
     VenueError,
+    loads_frame,
 )
 from argus_venue_polymarket.books import hash_checkable, hash_ok, to_order_book
 from argus_venue_polymarket.config import PolymarketSettings
@@ -50,25 +49,6 @@ from argus_venue_polymarket.schemas import ClobBook, GammaEvent, GammaMarket
 log = logging.getLogger(__name__)
 
 
-#: No venue frame nests deeper than a few levels; one nested ~100,000 deep can overflow
-#: the C stack inside ``json.loads`` (a segmentation fault, not a RecursionError, where the
-#: recursion limit is raised), so it is refused before it is parsed.
-MAX_FRAME_DEPTH = 200
-_NOT_BRACKETS = re.compile(rb'"(?:[^"\\]|\\.)*"|[^\[\]{}"]+')
-
-
-def loads_frame(raw: str | bytes, **kwargs: Any) -> Any:
-    """``json.loads(raw)``, refusing a frame nested deeper than :data:`MAX_FRAME_DEPTH`
-    with a ``JSONDecodeError`` (what a malformed frame raises)."""
-    data = raw.encode("utf-8", "replace") if isinstance(raw, str) else raw
-    if data.count(b"[") + data.count(b"{") > MAX_FRAME_DEPTH:
-        steps = np.frombuffer(_NOT_BRACKETS.sub(b"", data), dtype=np.uint8)
-        depth = np.cumsum(np.where((steps == 91) | (steps == 123), 1, -1))
-        if depth.size and int(depth.max()) > MAX_FRAME_DEPTH:
-            raise json.JSONDecodeError(f"nested deeper than {MAX_FRAME_DEPTH} levels",
-                                       "", 0)
-    return json.loads(raw, **kwargs)
-
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
@@ -76,6 +56,19 @@ def backoff_delay(attempt: int, lo: float, hi: float, rng: random.Random) -> flo
     """Exponential backoff with "equal jitter": half fixed, half random, capped at ``hi``."""
     base = min(hi, lo * (2 ** attempt))
     return base / 2 + rng.uniform(0, base / 2)
+
+
+def frame_items(raw: str) -> Iterator[dict[str, Any]]:
+    """The objects of one websocket frame of either channel (an object or a list of them;
+    none for a keep-alive), in order; ``DataError`` or ``ValueError`` (``loads_frame``)
+    at the first item that is not an object, after the ones before it."""
+    if raw.strip() in ("PONG", "PING", ""):
+        return
+    payload = loads_frame(raw)
+    for item in payload if isinstance(payload, list) else [payload]:
+        if not isinstance(item, dict):
+            raise DataError(f"frame item is {type(item).__name__}, not an object")
+        yield item
 
 
 class PolymarketRest:
@@ -330,14 +323,8 @@ class MarketStream:
     async def _on_frame(self, raw: str | bytes, tokens: list[str]) -> None:
         if isinstance(raw, bytes):
             raw = raw.decode("utf-8", "replace")
-        if raw.strip() in ("PONG", "PING", ""):
-            return
         try:
-            payload = loads_frame(raw)
-            messages = payload if isinstance(payload, list) else [payload]
-            for msg in messages:
-                if not isinstance(msg, dict):
-                    raise DataError(f"frame item is {type(msg).__name__}, not an object")
+            for msg in frame_items(raw):
                 self._on_message(msg)
         except (DataError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             # RecursionError (valid JSON nested thousands deep) used to end this shard's task

@@ -43,7 +43,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from argus_core import DataError, redact
 from argus_venue_polymarket.config import PolymarketSettings
-from argus_venue_polymarket.data import backoff_delay, loads_frame
+from argus_venue_polymarket.data import backoff_delay, frame_items
 from argus_venue_polymarket.schemas import ClobTrade
 
 log = logging.getLogger(__name__)
@@ -209,14 +209,8 @@ class UserChannel:
         """Hand each event of one frame (an object or a list of them) to ``on_event``."""
         if isinstance(raw, bytes):
             raw = raw.decode("utf-8", "replace")
-        if raw.strip() in ("PONG", "PING", ""):
-            return
         try:
-            payload = loads_frame(raw)
-            events = payload if isinstance(payload, list) else [payload]
-            for event in events:
-                if not isinstance(event, dict):
-                    raise DataError(f"frame item is {type(event).__name__}, not an object")
+            for event in frame_items(raw):
                 self.stats["events"] += 1
                 await self._on_event(event)
         except (DataError, ValueError, KeyError, TypeError) as exc:
