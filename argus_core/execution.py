@@ -95,9 +95,10 @@ FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
 WORKING = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
 FLATTEN_SLOT = "flatten"
 _BPS = Decimal(10_000)
-_LOT_1E8 = Decimal("1e-8")
-#: A halt's cancel the venue failed is asked again at most this often (market time).
-HALT_CANCEL_RETRY_NS = 2 * 10**9  # no instrument known: the ledger's finest unit
+_LOT_1E8 = Decimal("1e-8")  # no instrument known: the ledger's finest unit
+#: A halt's cancel the venue failed, or a flatten it refused, is sent again at most this
+#: often (market time).
+HALT_CANCEL_RETRY_NS = 2 * 10**9
 
 
 class LoopPort(Protocol):
