@@ -157,7 +157,7 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
         "RegisterSizer RegisterStrategy RegisterVenue hookimpl"),
     "interfaces": ("FeeSchedule Forecaster ModelParams OptionLeg Pricer PricingResult RiskCheck "
         "RiskContext Scanner Sizer Strategy StrategyContext Venue"),
-    "control": "changes_nothing clean_reason request_trading_state trading_latch",
+    "control": "MAX_REASON changes_nothing clean_reason request_trading_state trading_latch",
     "ledger": "LEDGER_FILE Ledger",
     "market_state": "L2Book MarketState",
     "migrations": "Migrations",
@@ -194,7 +194,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "AT_LEAST_ONE", "BPS", "EQUITY_SECTION", "FINITE", "FRACTION", "LEDGER_FILE", "NON_NEGATIVE",
+    "AT_LEAST_ONE", "BPS", "EQUITY_SECTION", "FINITE", "FRACTION", "LEDGER_FILE", "MAX_REASON",
+    "NON_NEGATIVE",
     "POSITIVE",
     "PROBABILITY", "ArgusError", "BacktestResult", "Bar", "BasketIncomplete", "BookDelta",
     "BookStatus", "CancelIntent", "Config", "ConfigError", "DataError", "Event", "FeeSchedule",

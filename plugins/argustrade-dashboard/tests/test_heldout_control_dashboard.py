@@ -19,13 +19,12 @@ import httpx
 import pytest
 from argus_dashboard import RunDir, Tokens, create_app
 from argus_dashboard.commands import loopback_hosts
-from argus_dashboard.controls import MAX_REASON
 from argus_dashboard.live import LiveCursor
 from argus_testkit.processes import query
 from dashboard_helpers import TOKEN, control_value
 from starlette.testclient import TestClient
 
-from argus_core import Ledger
+from argus_core import MAX_REASON, Ledger
 
 ALICE = {"X-Argus-Token": TOKEN}
 #: The finished replay's own latch: its loop escalated to REDUCING (by argus).

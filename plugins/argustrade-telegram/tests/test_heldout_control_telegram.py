@@ -19,7 +19,7 @@ from argus_telegram.bot import TelegramBot
 from argus_telegram.config import TelegramSettings
 from argus_telegram.testing import BOT_USERNAME, BotApiStandIn
 
-from argus_core import Ledger, Secret
+from argus_core import MAX_REASON, Ledger, Secret
 
 ALLOWED, STRANGER, GROUP = 4242, 6666, -1001234
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
@@ -228,7 +228,7 @@ def test_a_hostile_reason_is_stored_clean_short_and_without_secrets_and_still_an
     stored = latch(run_dir)
     assert stored is not None and stored["state"] == "halted"
     kept = stored["reason"]
-    assert len(kept) <= commands.MAX_REASON and kept.endswith("…")
+    assert len(kept) <= MAX_REASON and kept.endswith("…")
     assert kept.startswith("<b>bold</b> & <a href='x'>link</a> [31m red nul evil ")
     assert not any(ch in kept for ch in "\x1b\x00\u202e")
     assert api.token not in kept and secret not in kept and "[REDACTED]" in kept

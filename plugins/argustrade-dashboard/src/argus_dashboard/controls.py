@@ -45,8 +45,6 @@ from argus_core import (
 ACTIONS = ("kill", "kill_flatten", "resume", "promote", "rollback")
 #: The statuses a person may promote a version to (as ``argus strategies promote --to``).
 PROMOTE_TO = ("shadow", "canary", "full")
-#: Longest reason kept (a reason is for people; a novel belongs elsewhere).
-MAX_REASON = 500
 _HOLDER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 #: The holder of a token given without a name.
 DEFAULT_HOLDER = "operator"

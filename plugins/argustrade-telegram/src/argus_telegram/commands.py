@@ -44,9 +44,6 @@ ADOPTION = {None: "", True: ", adopted by the loop",
 #: Commands that change the run (everything else only reads).
 CONTROL_COMMANDS = ("kill", "flatten", "resume")
 READ_COMMANDS = ("status", "positions", "pnl", "report", "thoughts", "help", "start")
-#: Longest reason kept (as the dashboard's): a reason is for people, and a reply quoting a
-#: longer one would pass Telegram's 4096-character limit and never arrive.
-MAX_REASON = 500
 #: Longest name of a person kept in the latch's ``by``.
 MAX_NAME = 64
 #: Bot API command names: ASCII letters, digits and ``_``, 1-32 of them.  Anything else
