@@ -34,7 +34,8 @@ class PolymarketHarness(VenueHarness):
             private_key=Secret("$env:PM_TEST_KEY"), api_key=Secret("$env:PM_K"),
             api_secret=Secret("$env:PM_S"), api_passphrase=Secret("$env:PM_P"),
             trades_poll_s=0.05, heartbeat_interval_s=0.1, request_timeout_s=0.4,
-            order_settle_s=1.0, order_lookup_interval_s=0.05))
+            order_settle_s=1.0, order_lookup_interval_s=0.05,
+            user_channel=False))  # this server has no websocket: else the production host
         self.venues.append(venue)
         return venue
 
