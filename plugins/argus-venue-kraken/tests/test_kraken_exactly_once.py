@@ -136,11 +136,15 @@ async def test_kraken_acted_after_the_client_gave_up_is_found_after_the_deadline
     venue = make_venue(real_time=True)
     exchange.inject("AddOrder", ("act_late", LATE_S))
     txid = await venue.execution.submit(order_of(kind))
-    assert len(exchange.calls("AddOrder")) == 1
-    assert_exactly_one(exchange, kind, txid)
     # Usually the first look-up sees nothing and the one after the deadline finds it; on a
-    # loaded box the first may already come after the exchange acted.  Never re-sent.
-    assert venue.execution.lookups in (1, 2) and venue.execution.resent == 0
+    # loaded box the first may already come after the exchange acted.  Never re-sent,
+    # unless the queued request overslept its deadline (a box loaded enough to wake the
+    # exchange's thread a second late) and Kraken's engine refused it: then once.
+    refused = exchange.deadline_refusals
+    assert refused in (0, 1)
+    assert len(exchange.calls("AddOrder")) == 1 + refused
+    assert_exactly_one(exchange, kind, txid)
+    assert venue.execution.lookups in (1, 2) and venue.execution.resent == refused
 
 
 async def test_a_request_queued_past_its_deadline_is_refused_by_kraken_and_sent_again(

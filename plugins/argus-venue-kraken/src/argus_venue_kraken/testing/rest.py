@@ -78,6 +78,8 @@ class LocalKrakenRest:
         self.hold_executions = False
         self._exec_ids = itertools.count(1)
         self.requests: list[RecordedRequest] = []
+        #: AddOrders the engine refused because they reached it after their ``deadline``.
+        self.deadline_refusals = 0
         self.injected: dict[str, list[tuple[str, Any]]] = {}
         self.orders: dict[str, dict[str, Any]] = {}
         self.last_nonce = 0
@@ -328,6 +330,7 @@ class LocalKrakenRest:
         if not arrived_ns + 1 * 10**9 <= deadline_ns <= arrived_ns + 61 * 10**9:
             raise _Refused(["EGeneral:Invalid arguments:deadline"])
         if self.wall_ns() > deadline_ns:
+            self.deadline_refusals += 1
             raise _Refused(["EService:Deadline elapsed"])
 
     def _private_result(self, method: str, form: dict[str, str], arrived_ns: int) -> Any:
