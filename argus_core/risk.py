@@ -132,16 +132,16 @@ class RiskEngine:
                  portfolio: Portfolio) -> Verdict:
         """Judge an intent sized at ``quantity`` with reference ``price``."""
         decisions: list[RiskDecision] = []
-        state = self.state
+        state = self.ctx.trading_state  # a StrEnum's member equals its text
         gate = self.market_gate(intent)
         if gate is not None:
             decisions.append(gate)
-        if state is TradingState.HALTED and not (
+        if state == TradingState.HALTED and not (
                 intent.reduce_only and reduces_position(intent, quantity, portfolio)):
             decisions.append(RiskDecision.veto(
                 "trading_state", f"trading is HALTED ({self.ctx.state_reason}); only "
                                  f"reduce-only exits pass until a person runs `argus resume`"))
-        elif state is TradingState.REDUCING and not reduces_position(intent, quantity,
+        elif state == TradingState.REDUCING and not reduces_position(intent, quantity,
                                                                      portfolio):
             decisions.append(RiskDecision.veto(
                 "trading_state", f"trading is REDUCING ({self.ctx.state_reason}); only "

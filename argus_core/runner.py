@@ -301,7 +301,7 @@ class Runner:
                         self.market.apply(event)
                         continue
                     if not conn.in_transaction:
-                        self._begin()
+                        self.ledger.begin()
                     engine.seq = seq
                     on_event(event)
                     if scanners and seq % scan_every == 0:
@@ -413,9 +413,6 @@ class Runner:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    def _begin(self) -> None:
-        self.ledger.begin()
-
     @contextlib.contextmanager
     def _between_events(self, *, commit_now: bool = False) -> Iterator[None]:
         """Writes that arrive between events (acknowledgements, executions, cancels): inside
@@ -423,7 +420,7 @@ class Runner:
         own, committed at once; ``commit_now`` commits either way."""
         idle = not self.ledger.in_transaction
         if idle:
-            self._begin()
+            self.ledger.begin()
         try:
             yield
         finally:
@@ -478,7 +475,8 @@ class Runner:
                 # drawdown kill switch and flattened a sound position).
                 if self._mid(trade.instrument_id) is None:
                     account.mark(trade.instrument_id, trade.price)
-                    marked = self._held(trade.instrument_id)
+                    pos = account.positions.get(trade.instrument_id)
+                    marked = pos is not None and pos.quantity != 0
             elif kind is OrderBook or kind is BookDelta:
                 marked = self._mark_mid(event.instrument_id)  # type: ignore[union-attr]
             elif kind is Settlement:
@@ -562,10 +560,6 @@ class Runner:
         task = self._fills_task
         if task is not None and task.done() and not task.cancelled() and task.exception():
             raise ArgusError(f"the venue's fills stream failed: {task.exception()}")
-
-    def _held(self, instrument_id: str) -> bool:
-        pos = self.account.positions.get(instrument_id)
-        return pos is not None and pos.quantity != 0
 
     def _mid(self, instrument_id: str) -> float | None:
         """The mid of a live, two-sided, uncrossed book of ``instrument_id``, else None (a
@@ -802,7 +796,7 @@ class Runner:
         """Checkpoint every component and commit everything since the last commit;
         ``reopen`` starts the next transaction at once (replay, and mid-event)."""
         if not self.ledger.in_transaction:
-            self._begin()
+            self.ledger.begin()
         if self._equity_ts is not None:  # written now, rewritten if more of it follows
             self._equity_row(self._equity_ts)
         if self._equity_rows:
@@ -817,7 +811,7 @@ class Runner:
             self.ledger.sync_wal()  # a swap is not re-derivable: durable now, even in replay
         self._read_control()  # a person may have run `argus kill` / `argus resume`
         if reopen:
-            self._begin()
+            self.ledger.begin()
         self._dirty = self._swapped = False
         fills, self.engine.pending_fills = self.engine.pending_fills, []
         for fill in fills:  # observers see only committed fills

@@ -13,6 +13,7 @@ Bearer ...`` assignments) is replaced too, revealed here or not.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -180,9 +181,16 @@ def redact(text: str) -> str:
     ``[REDACTED]``, and made writable as UTF-8: a lone surrogate (JSON's ``"\\ud800"``
     from a venue or a strategy) is written out as the six characters ``\\ud800`` (the
     ledger's SQLite and a log handler refused the text, which stopped the run)."""
+    # Short texts' answers are cached (an order's reason repeats on every order); the
+    # key includes the remembered values' pattern, so a value remembered since is honoured.
+    return (_redact if len(text) <= 256 else _redact.__wrapped__)(text, _remembered_re)
+
+
+@functools.lru_cache(maxsize=1024)
+def _redact(text: str, remembered: re.Pattern[str] | None) -> str:
+    """:func:`redact` with the pattern of the values remembered (None: none)."""
     if not text.isascii():  # only what UTF-8 cannot encode is written out
         text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    remembered = _remembered_re
     if remembered is not None:
         text = remembered.sub(_MASK, text)
     for pattern in KEY_SHAPES:

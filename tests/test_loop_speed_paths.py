@@ -217,3 +217,27 @@ def test_book_equity_rows_are_the_plain_book_equity_formatted() -> None:
                     for (slot, value), book in zip(acct.book_equity().items(),
                                                    acct.books.values(), strict=True)]
         assert state._book_rows == expected
+
+
+def test_redact_cache_answers_as_the_uncached_redaction() -> None:
+    """``redact`` caches short texts' answers (an order's reason repeats on every order):
+    each answer equals the uncached one, a value remembered after a text was cached is
+    redacted the next time, and forgetting it brings the text back."""
+    from argus_core import secrets
+
+    rng = random.Random(14)
+    pieces = ["fast SMA crossed above slow", "api_key=abcd1234efgh", "é", "\ud800", " ",
+              "Bearer tok123456789", "x" * 300, "secret: 'hunter22hunter'"]
+    secrets.forget_all()
+    try:
+        for _ in range(400):
+            text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 4)))
+            for _ in range(2):  # the second call is answered by the cache (if short)
+                assert secrets.redact(text) == secrets._redact.__wrapped__(text, None)
+        reason = "flatten: token-abcdef-1234 seen"
+        assert secrets.redact(reason) == reason  # cached, nothing to hide yet
+        secrets.remember("token-abcdef-1234")
+        assert secrets.redact(reason) == "flatten: [REDACTED] seen"
+    finally:
+        secrets.forget_all()
+    assert secrets.redact(reason) == reason
