@@ -33,7 +33,7 @@ class VrpSettings:
 
     # -- data and synthetic quotes (venue) ------------------------------------------
     symbols: list[str] = attrs.Factory(lambda: ["SPY", "QQQ"])
-    start: str = attrs.field(default="2010-01-04", converter=_date)
+    start: str = attrs.field(default="2012-01-03", converter=_date)
     end: str = attrs.field(default="2021-03-31", converter=_date)
     strike_step: float = attrs.field(default=5.0, validator=_pos)
     max_dte: int = attrs.field(default=50, validator=AT_LEAST_ONE)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import math
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
@@ -50,7 +51,10 @@ from argus_strategy_vrp.config import VrpSettings
 from argus_strategy_vrp.constants import (
     CLOSE_HOUR_UTC,
     LEAN_FILES,
+    MAX_DAILY_MOVE,
+    MAX_GAP_DAYS,
     MULTIPLIER,
+    SPLITS,
     VENUE,
     VIX_FILE,
     VIX_INSTRUMENT,
@@ -63,9 +67,14 @@ WARMUP_BARS = 400
 
 
 def load_lean_daily(symbol: str) -> dict[dt.date, DailyBar]:
-    """A bundled Lean daily file (prices in 1/10,000 dollars, raw/unadjusted)."""
+    """A bundled Lean daily file in dollars (the file: 1/10,000 dollars, unadjusted),
+    adjusted for the splits in :data:`SPLITS` (dividends are not adjusted: listed options
+    are not either).  Rows must be in strictly increasing date order with
+    ``0 < low <= open, close <= high``; after the splits no close may move by more than
+    :data:`MAX_DAILY_MOVE` from the one before (an unlisted split or a bad row)."""
     name = LEAN_FILES[symbol]
     out: dict[dt.date, DailyBar] = {}
+    lines: dict[dt.date, int] = {}
     with resources.files(__package__).joinpath("data", name).open() as fh:
         for n, row in enumerate(csv.reader(fh), start=1):
             if not row:
@@ -73,10 +82,42 @@ def load_lean_daily(symbol: str) -> dict[dt.date, DailyBar]:
             try:
                 day = dt.datetime.strptime(row[0].split()[0], "%Y%m%d").date()
                 o, h, lo, c = (int(x) / 10_000 for x in row[1:5])
-                out[day] = DailyBar(day, o, h, lo, c, float(row[5]))
+                bar = DailyBar(day, o, h, lo, c, float(row[5]))
             except (ValueError, IndexError):
                 raise DataError(f"{name} line {n}: not a Lean daily row: {row!r}") from None
-    return out
+            if out and day <= next(reversed(out)):
+                raise DataError(f"{name} line {n}: {day} does not follow "
+                                f"{next(reversed(out))} (rows must be in increasing date "
+                                f"order, one per day)")
+            if not 0 < lo <= min(o, c) <= max(o, c) <= h:
+                raise DataError(f"{name} line {n}: {day} prices do not satisfy "
+                                f"0 < low <= open, close <= high: {row!r}")
+            out[day] = bar
+            lines[day] = n
+    return _check_moves(name, _split_adjusted(symbol, out), lines)
+
+
+def _split_adjusted(symbol: str, bars: dict[dt.date, DailyBar]) -> dict[dt.date, DailyBar]:
+    """``bars`` with the prices before each of ``symbol``'s splits divided by its ratio."""
+    for first_day, ratio in SPLITS.get(symbol, ()):
+        split_day = dt.date.fromisoformat(first_day)
+        for day, b in bars.items():
+            if day < split_day:
+                bars[day] = DailyBar(day, b.open / ratio, b.high / ratio, b.low / ratio,
+                                     b.close / ratio, b.volume * ratio)
+    return bars
+
+
+def _check_moves(name: str, bars: dict[dt.date, DailyBar],
+                 lines: dict[dt.date, int]) -> dict[dt.date, DailyBar]:
+    days = list(bars)
+    for prev, day in itertools.pairwise(days):
+        move = bars[day].close / bars[prev].close
+        if not 1 / MAX_DAILY_MOVE <= move <= MAX_DAILY_MOVE:
+            raise DataError(f"{name} line {lines[day]}: close {bars[day].close:g} on {day} is "
+                            f"{move:.3f} x the close of {prev}: an unlisted split (add it to "
+                            f"constants.SPLITS) or a bad row")
+    return bars
 
 
 def load_vix() -> dict[dt.date, float]:
@@ -161,10 +202,26 @@ class VrpVenue(Venue):
             raise DataError(f"[plugins.vrp] {start}..{end}: fewer than 2 trading days with "
                             f"bars for {self.settings.symbols} and a VIX close (data: "
                             f"{self.all_days[0]}..{self.all_days[-1]})")
+        self._refuse_holes(start, end)
         self.expiries = monthly_expiries(self.days[0], self.days[-1] + dt.timedelta(days=60),
                                          self.all_days)
         self._plan: list[tuple[dt.date, dict[str, list[tuple[dt.date, int, np.ndarray]]],
                                dict[str, list[PutContract]]]] | None = None
+
+    def _refuse_holes(self, start: dt.date, end: dt.date) -> None:
+        """A replay may not span a hole in the data (a file's missing years would become one
+        overnight move); holidays and closures of up to MAX_GAP_DAYS are not holes."""
+        one = dt.timedelta(days=1)
+        edges = [start - one, *self.days, end + one]  # a hole at either end counts too
+        for prev, day in itertools.pairwise(edges):
+            if (day - prev).days > MAX_GAP_DAYS:
+                holes = [s for s in self.settings.symbols
+                         if not any(prev < d < day for d in self._bars[s])] or ["VIX"]
+                raise DataError(f"[plugins.vrp] {start}..{end}: no bars for "
+                                f"{', '.join(holes)} from {prev + one} to {day - one} (a "
+                                f"hole in the bundled data, which covers "
+                                f"{self.all_days[0]}..{self.all_days[-1]}); replay a range "
+                                f"without it")
 
     # -- the plan: which strikes are quoted each day (deterministic) -----------------
     def plan(self) -> list[tuple[dt.date, dict[str, list[tuple[dt.date, int, np.ndarray]]],
@@ -218,6 +275,12 @@ class VrpVenue(Venue):
         for sym in self.settings.symbols:
             tracker = RegimeTracker()
             history = [d for d in self.all_days if d < first][-WARMUP_BARS:]
+            # Warm up on the stretch before `first` only: across a hole in the data the
+            # tracker would read years of drift as one day's move.
+            for i in range(len(history) - 1, 0, -1):
+                if (history[i] - history[i - 1]).days > MAX_GAP_DAYS:
+                    history = history[i:]
+                    break
             for d in history:
                 tracker.update(close_ts_ns(d), self._bars[sym][d].close)
             trackers[sym] = tracker
