@@ -1,0 +1,201 @@
+"""A 127.0.0.1 HTTP proxy in front of a local exchange that applies a :class:`FaultPlan`'s
+draw to every request: the exchange acts or not, then the answer arrives, is lost, late,
+cut, or replaced by a 5xx / 429 / reset.
+
+Venue-agnostic: it forwards the request's bytes unchanged (signatures over the path and
+body still verify) on a fresh upstream connection, and answers each client connection
+once (``Connection: close``), so a fault never leaks into the next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import struct
+from collections.abc import Callable
+
+from argus_testkit.faults import FaultPlan, HttpFault
+
+#: A hook called with the request's key just before it is forwarded (e.g. the exchange
+#: fills an order the moment its cancel arrives).
+BeforeForward = Callable[[str], None]
+
+_REASONS = {200: "OK", 429: "Too Many Requests", 500: "Internal Server Error",
+            502: "Bad Gateway", 503: "Service Unavailable"}
+_GATEWAY_HTML = b"<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>"
+
+
+def _response(status: int, body: bytes, content_type: str = "application/json",
+              extra: tuple[tuple[str, str], ...] = (), length: int | None = None) -> bytes:
+    announced = len(body) if length is None else length
+    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+            f"Content-Type: {content_type}", f"Content-Length: {announced}",
+            "Connection: close", *(f"{k}: {v}" for k, v in extra)]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def _refusal(fault: HttpFault) -> bytes:
+    """The answer of a fault that does not reach the exchange."""
+    if fault is HttpFault.S500_JSON:
+        return _response(500, json.dumps({"error": "internal server error"}).encode())
+    if fault is HttpFault.S503_JSON:
+        return _response(503, json.dumps({"error": "service unavailable"}).encode())
+    if fault is HttpFault.S502_HTML:
+        return _response(502, _GATEWAY_HTML, "text/html")
+    if fault is HttpFault.S429_RETRY:
+        return _response(429, json.dumps({"error": "too many requests"}).encode(),
+                         extra=(("Retry-After", "0"),))
+    return _response(429, json.dumps({"error": "too many requests"}).encode())
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[bytes, str] | None:
+    """One request's bytes (head and body, by ``Content-Length``) and its key."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+    lines = head.decode("latin-1").split("\r\n")
+    method, target = lines[0].split(" ")[:2]
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    body = await reader.readexactly(length) if length else b""
+    return head + body, f"{method} {target.split('?', 1)[0]}"
+
+
+def _split(raw: bytes) -> tuple[int, bytes, bytes]:
+    """(status, head without the blank line, body) of an upstream response."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, head, body
+
+
+class FaultProxy:
+    """Proxy ``upstream`` (``http://127.0.0.1:PORT``) applying ``plan``'s draws.
+
+    ``late_s``: how long a LATE answer waits (longer than the client's timeout).
+    ``before_forward``: see :data:`BeforeForward`. ``seen``: every request key, in order.
+    """
+
+    def __init__(self, upstream: str, plan: FaultPlan, *, late_s: float = 0.4,
+                 before_forward: BeforeForward | None = None) -> None:
+        host_port = upstream.split("://", 1)[-1].rstrip("/")
+        host, _, port = host_port.partition(":")
+        self.upstream = (host, int(port or 80))
+        self.plan = plan
+        self.late_s = late_s
+        self.before_forward = before_forward
+        self.seen: list[str] = []
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` of the proxy."""
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def __aenter__(self) -> FaultProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            await self._one(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, OSError):
+            pass  # the client went away (after its timeout)
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await _read_request(reader)
+        if request is None:
+            return
+        raw, key = request
+        self.seen.append(key)
+        fault = self.plan.http(key)
+        if fault is HttpFault.RESET:
+            _reset(writer)
+            return
+        if not fault.acts:
+            writer.write(_refusal(fault))
+            await writer.drain()
+            return
+        if self.before_forward is not None:
+            self.before_forward(key)
+        answer = await self._forward(raw)
+        if fault is HttpFault.LOST:
+            _reset(writer)
+            return
+        status, head, body = _split(answer)
+        content_type = "application/json"
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.strip().lower() == "content-type":
+                content_type = value.strip()
+        if fault is HttpFault.AFTER_502:
+            writer.write(_response(502, _GATEWAY_HTML, "text/html"))
+        elif fault is HttpFault.TRUNCATED:
+            writer.write(_response(status, body[: len(body) // 2], content_type,
+                                   length=len(body)))
+            await writer.drain()
+            _reset(writer)
+            return
+        else:
+            if fault is HttpFault.LATE:
+                await asyncio.sleep(self.late_s)
+            writer.write(_response(status, body, content_type))
+        await writer.drain()
+
+    async def _forward(self, raw: bytes) -> bytes:
+        """Send ``raw`` upstream on a fresh connection; the whole answer (read to EOF, or by
+        its ``Content-Length``)."""
+        head, _, body = raw.partition(b"\r\n\r\n")
+        lines = [ln for ln in head.split(b"\r\n")
+                 if not ln.lower().startswith((b"connection:", b"keep-alive:"))]
+        request = b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + body
+        reader, writer = await asyncio.open_connection(*self.upstream)
+        try:
+            writer.write(request)
+            await writer.drain()
+            answer_head = await reader.readuntil(b"\r\n\r\n")
+            length = None
+            for line in answer_head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+            answer_body = (await reader.readexactly(length) if length is not None
+                           else await reader.read())
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+        return answer_head + answer_body
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close the client's connection with a TCP reset (SO_LINGER 0)."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
