@@ -68,26 +68,65 @@ def _date(text: str, where: str) -> date:
     raise DataError(f"{where}: cannot read date {text!r} (expected M/D/YY or YYYY-MM-DD)")
 
 
+#: Columns read from the chain (header names compared stripped and lower-cased).
+NEED = ("date", "option_expiration", "strike", "call/put", "bid", "iv", "forward_price",
+        "isinterpolated", "stock_price_close")
+
+
+def _positive(r: dict[str, str], col: str, where: str) -> float:
+    """Column ``col`` of a row: a finite number > 0, else a DataError naming it."""
+    text = (r.get(col) or "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise DataError(f"{where}: column {col!r} is {text!r}, not a positive number")
+    return value
+
+
+def _quote(r: dict[str, str], col: str) -> float:
+    """A bid, ask or implied vol: NaN when blank, not a number or not finite (the quote
+    is then not fitted, as a zero bid is not)."""
+    try:
+        value = float((r.get(col) or "").strip())
+    except ValueError:
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
+def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """``(line, row)`` of the CSV, header names stripped and lower-cased (exports spell
+    them ``Strike``, ``IV`` or `` bid``)."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            header = [h.strip().lower() for h in next(reader, [])]
+            out = [(reader.line_num, dict(zip(header, row, strict=False)))
+                   for row in reader if row]
+    except FileNotFoundError:
+        raise DataError(f"{path}: option chain file not found") from None
+    missing = sorted(set(NEED) - set(header))
+    if not out or missing:
+        raise DataError(f"{path}: not an iVolatility RawIV chain (missing columns "
+                        f"{missing or sorted(NEED)})")
+    return out
+
+
 def load_chain(path: str | Path | None = None, trade_date: str | date | None = None, *,
                min_days: int = 7, max_sd: float = 3.0) -> Chain:
     """Read an iVolatility RawIV CSV and keep the quotes worth fitting.
 
     Kept: the trade date (default: the first in the file), expiries at least
-    ``min_days`` away, out-of-the-money side only, not interpolated, bid > 0, iv > 0,
-    and |ln(K/F)| within ``max_sd`` ATM standard deviations.
+    ``min_days`` away, out-of-the-money side only, not interpolated, bid > 0, iv > 0
+    (a blank, NaN or infinite bid or iv is no quote), not crossed (ask >= bid when an
+    ``ask`` column is there), the first row of a repeated (expiry, strike, type), and
+    |ln(K/F)| within ``max_sd`` ATM standard deviations.  A strike, forward or spot that
+    is not a positive number is a ``DataError`` naming the file, line and column.
     """
     path = Path(path) if path is not None else bundled_chain()
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
-    except FileNotFoundError:
-        raise DataError(f"{path}: option chain file not found") from None
-    need = {"date", "option_expiration", "strike", "call/put", "bid", "iv", "forward_price",
-            "isinterpolated", "stock_price_close"}
-    if not rows or not need <= set(rows[0]):
-        missing = sorted(need - set(rows[0])) if rows else sorted(need)
-        raise DataError(f"{path}: not an iVolatility RawIV chain (missing columns {missing})")
-    dates = sorted({_date(r["date"], str(path)) for r in rows})
+    rows = _rows(path)
+    dates = sorted({_date(r["date"], f"{path}:{n}") for n, r in rows})
     if trade_date is None:
         wanted = dates[0]
     else:
@@ -96,22 +135,24 @@ def load_chain(path: str | Path | None = None, trade_date: str | date | None = N
             raise DataError(f"{path}: no quotes on {wanted}; dates in file: "
                             f"{', '.join(d.isoformat() for d in dates)}")
     recs = []
+    seen: set[tuple[date, float, bool]] = set()
     spot = math.nan
-    for i, r in enumerate(rows, start=2):
-        try:
-            if _date(r["date"], str(path)) != wanted:
-                continue
-            spot = float(r["stock_price_close"])
-            exp = _date(r["option_expiration"], f"{path}:{i}")
-            days = (exp - wanted).days
-            strike, iv, fwd = float(r["strike"]), float(r["iv"]), float(r["forward_price"])
-            bid = float(r["bid"])
-        except (ValueError, KeyError) as exc:
-            raise DataError(f"{path}:{i}: malformed row ({exc})") from None
-        is_call = r["call/put"].strip().upper().startswith("C")
-        if (days < min_days or r["isinterpolated"].strip() == "*" or bid <= 0 or iv <= 0
-                or (is_call and strike < fwd) or (not is_call and strike >= fwd)):
+    for i, r in rows:
+        where = f"{path}:{i}"
+        if _date(r["date"], where) != wanted:
             continue
+        spot = _positive(r, "stock_price_close", where)
+        exp = _date(r["option_expiration"], where)
+        days = (exp - wanted).days
+        strike, fwd = _positive(r, "strike", where), _positive(r, "forward_price", where)
+        iv, bid, ask = _quote(r, "iv"), _quote(r, "bid"), _quote(r, "ask")
+        is_call = r["call/put"].strip().upper().startswith("C")
+        if (days < min_days or r["isinterpolated"].strip() == "*" or not bid > 0
+                or not iv > 0 or ask < bid
+                or (is_call and strike < fwd) or (not is_call and strike >= fwd)
+                or (exp, strike, is_call) in seen):
+            continue
+        seen.add((exp, strike, is_call))
         recs.append((exp, days / 365.0, strike, is_call, iv, fwd))
     if not recs:
         raise DataError(f"{path}: no usable quotes on {wanted}")
