@@ -78,19 +78,41 @@ def _columns(cols: list[np.ndarray], source_sha256: str = "") -> BarColumns:
     return BarColumns(ts, o, h, lo, c, v, source_sha256=source_sha256)
 
 
+#: Kraken's OHLCVT files: ``time, open, high, low, close, volume`` and maybe ``trades``.
+OHLCVT_WIDTHS = (6, 7)
+#: A time at or above this is not seconds (milliseconds since 1970 are ~1.7e12; 1e11 s
+#: is the year 5138), and ``time * 1e9`` would wrap around int64 unnoticed.
+MAX_SECONDS = 10**11
+
+
 def read_ohlcvt_csv(path: Path, *, bar_seconds: int = 3600, start_s: int | None = None,
                     end_s: int | None = None) -> BarColumns:
     """Read a Kraken OHLCVT CSV (``time, open, high, low, close, volume[, trades]``, no
-    header) into columns stamped at close time; ``source_sha256`` is the file's hash."""
+    header, time in seconds) into columns stamped at close time; ``source_sha256`` is
+    the file's hash.
+
+    Refused with a ``DataError`` naming the file, line and what: a row that is not six or
+    seven numbers (Kraken's REST OHLC layout, ``time, open, high, low, close, vwap,
+    volume, count``, would read the vwap as the volume), a time not in seconds, prices
+    that are not finite and > 0 or not ``low <= open, close <= high``, a negative or
+    non-finite volume, and a time not after the row before (a duplicate or out of order).
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read bars: {exc.strerror}") from None
+    first = next((ln for ln in raw.splitlines() if ln.strip()), b"")
+    if len(first.split(b",")) not in OHLCVT_WIDTHS:
+        raise DataError(f"{path} line {_line_of(raw, 0)}: {len(first.split(b','))} columns; "
+                        f"a Kraken OHLCVT row has 6 or 7 (time, open, high, low, close, "
+                        f"volume[, trades]), no header")
     try:
         table = np.loadtxt(path, delimiter=",", ndmin=2, usecols=range(6))
     except ValueError as exc:
-        raise DataError(f"{path}: malformed OHLCVT row: {exc}") from None
+        raise DataError(f"{path}: malformed OHLCVT row: {exc} (rows counted from 0, "
+                        f"blank lines skipped)") from None
+    _check_rows(path, raw, table)
     t = table[:, 0].astype(np.int64)
     keep = np.ones(t.size, dtype=bool)
     if start_s is not None:
@@ -101,3 +123,36 @@ def read_ohlcvt_csv(path: Path, *, bar_seconds: int = 3600, start_s: int | None 
     return _columns([(t + bar_seconds) * 10**9]
                     + [np.ascontiguousarray(table[:, i]) for i in range(1, 6)],
                     hashlib.sha256(raw).hexdigest())
+
+
+def _check_rows(path: Path, raw: bytes, table: np.ndarray) -> None:
+    """The first row breaking a rule of :func:`read_ohlcvt_csv`, as a ``DataError``."""
+    t, o, h, lo, c, v = table.T
+    with np.errstate(invalid="ignore"):
+        rules = [
+            (~((t >= 0) & (t < MAX_SECONDS) & (t == np.floor(t))),
+             "time is not whole seconds since 1970 (milliseconds?)"),
+            (~(np.isfinite(table[:, 1:5]).all(axis=1) & (table[:, 1:5] > 0).all(axis=1)),
+             "a price is not a number > 0"),
+            (~((lo <= np.minimum(o, c)) & (np.maximum(o, c) <= h)),
+             "prices break low <= open, close <= high"),
+            (~(np.isfinite(v) & (v >= 0)), "volume is not a number >= 0"),
+            (np.r_[False, np.diff(t) <= 0],
+             "time is not after the row before (duplicate or out of order)"),
+        ]
+    for bad, what in rules:
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise DataError(f"{path} line {_line_of(raw, i)}: {what}: "
+                            f"{','.join(f'{x:.10g}' for x in table[i])}")
+
+
+def _line_of(raw: bytes, row: int) -> int:
+    """1-based line number of the ``row``-th non-blank line (what ``np.loadtxt`` reads)."""
+    seen = -1
+    for n, line in enumerate(raw.splitlines(), start=1):
+        if line.strip():
+            seen += 1
+            if seen == row:
+                return n
+    return 0

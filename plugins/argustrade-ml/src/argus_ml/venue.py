@@ -105,7 +105,10 @@ class UpDownReplayVenue(Venue):
         opens_ns = int(self.bars.ts_ns[window.open_index])
         common = {"underlying": self.spot_id, "opens_ns": opens_ns,
                   "window_bars": self.s.window_bars,
-                  "settles_ns": opens_ns + self.s.window_bars * self.s.bar_seconds * 10**9,
+                  # The resolving bar's close: a gap in the bars stretches the window
+                  # (module docstring), so window_bars x bar_seconds would state a time
+                  # before the settlement.
+                  "settles_ns": int(self.bars.ts_ns[window.resolve_index]),
                   "reference_close": float(self.bars.close[window.open_index])}
         out = []
         for iid, outcome, pair in ((up_id, "up", down_id), (down_id, "down", up_id)):
