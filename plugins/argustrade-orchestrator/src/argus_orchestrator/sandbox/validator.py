@@ -211,6 +211,9 @@ _EVENT_TYPES = frozenset({"bar", "trade", "book", "book_delta", "signal", "settl
 _CONVERSIONS: dict[int, Callable[[Any], Any]] = {-1: lambda value: value, ord("s"): str,
                                                 ord("r"): repr, ord("a"): ascii}
 _PADDING_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
+#: A quoted type in an annotation's brackets: dotted names joined by '|', nothing to run.
+_TYPE_NAME = re.compile(r"[A-Za-z_][\w.]*(?:\[[\w., \[\]|]*\])?(?:\s*\|\s*[A-Za-z_][\w.]*"
+                        r"(?:\[[\w., \[\]|]*\])?)*", re.ASCII)
 _CODING = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.ASCII)
 _PREFIX_TOKENS = frozenset({"not", "lambda", "await", "~"})
 _NESTING_TOKENS = frozenset({"**", "lambda", "not", "if", "else", ":=", "~", "await"})
@@ -794,7 +797,12 @@ class _Checker:
         allowed = ALLOWED_IMPORTS[module]
         for alias in node.names:
             bound = alias.asname or alias.name
-            if alias.name == "*":
+            if module == "__future__" and alias.asname is not None:
+                # A future import's alias binds a plain name, and it was never checked:
+                # 'annotations as __builtins__' replaced the module's builtins.
+                self.fail(node, f"'from __future__ import {alias.name}' takes no alias "
+                                f"('as {alias.asname}' binds a name no check covers)")
+            elif alias.name == "*":
                 self.fail(node, f"'from {module} import *' is not allowed")
             elif alias.name.startswith("_") or alias.name not in allowed:
                 self.fail(node, f"{module}.{alias.name} is not allowed")
@@ -985,6 +993,35 @@ class _Checker:
     def _check_UnaryOp(self, node: ast.UnaryOp, ctx: _Ctx) -> None:
         self._fold(node)
 
+    def _check_display(self, node: ast.Tuple | ast.List | ast.Set | ast.Dict,
+                       ctx: _Ctx) -> None:
+        # A display is built where it stands: '{[]}' raises there, and a dict of huge
+        # items is as huge as a tuple of them (unpacking targets build nothing).
+        if not isinstance(getattr(node, "ctx", None), ast.Store | ast.Del):
+            self._fold(node)
+
+    _check_Tuple = _check_List = _check_Set = _check_Dict = _check_display
+
+    def _check_Subscript(self, node: ast.Subscript, ctx: _Ctx) -> None:
+        if not ctx.annotation:
+            return
+        # Annotations run at import (without 'from __future__ import annotations'):
+        # "X: 'abc'[5]" raised there.  The base of a subscript names a type.
+        if not isinstance(node.value, ast.Name | ast.Attribute):
+            self.fail(node, f"annotations may only subscript a type name "
+                            f"({type(node.value).__name__} found)")
+        # typing compiles a string inside its brackets at import (typing.ForwardRef).
+        stack: list[ast.AST] = [node.slice]
+        while stack:
+            part = stack.pop()
+            if isinstance(part, ast.Constant) and isinstance(part.value, str) \
+                    and not _TYPE_NAME.fullmatch(part.value):
+                self.fail(part, f"a string inside an annotation's brackets is compiled at "
+                                f"import (typing.ForwardRef); quote only a type name, not "
+                                f"{part.value[:40]!r}")
+            elif isinstance(part, ast.Tuple | ast.List | ast.BinOp):
+                stack.extend(ast.iter_child_nodes(part))
+
     def _check_Call(self, node: ast.Call, ctx: _Ctx) -> None:
         func = node.func
         if isinstance(func, ast.Name) and func.id == "pow" and len(node.args) == 2 \
@@ -1064,8 +1101,11 @@ class _Checker:
             value = node.value
         elif isinstance(node, ast.Name) and node.id in self.constants:
             value = self._fold(self.constants[node.id])
-        elif isinstance(node, ast.Tuple | ast.List | ast.Set):
-            items = [self._fold(e) for e in node.elts]
+        elif isinstance(node, ast.Tuple | ast.List | ast.Set | ast.Dict):
+            # A dict folds as its keys then its values ('{**x}' has a None key: not const).
+            parts: list[ast.expr | None] = [*node.keys, *node.values] \
+                if isinstance(node, ast.Dict) else list(node.elts)
+            items = [self._fold(e) if e is not None else _NOT_CONST for e in parts]
             if not any(i is _NOT_CONST or i is _FAILED for i in items):
                 value = self._build(node, items)
             elif any(i is _FAILED for i in items):
@@ -1080,14 +1120,18 @@ class _Checker:
         return value
 
     def _build(self, node: ast.AST, items: list[Any]) -> Any:
-        kind = {ast.Tuple: tuple, ast.List: list, ast.Set: set}[type(node)]
+        kinds: dict[type, Callable[[list[Any]], Any]] = {
+            ast.Tuple: tuple, ast.List: list, ast.Set: set,
+            ast.Dict: lambda kv: dict(zip(kv[:len(kv) // 2], kv[len(kv) // 2:], strict=True)),
+        }
+        kind = kinds[type(node)]
         weight = 0
         for item in items:  # before building: a set hashes every item through its nesting
             weight += max(1, _weight(item, MAX_FOLD_ITEMS - weight))
             if weight > MAX_FOLD_ITEMS:
                 self.fail(node, f"constant expression would build a huge value (a "
-                                f"{kind.__name__} holding more than {MAX_FOLD_ITEMS} items "
-                                f"through its nesting)")
+                                f"{type(node).__name__.lower()} holding more than "
+                                f"{MAX_FOLD_ITEMS} items through its nesting)")
                 return _FAILED
         return self._apply(node, lambda: kind(items))
 
@@ -1281,6 +1325,13 @@ def _binary(op: ast.operator, left: Any, right: Any) -> Any:
         # make 20 MB).  The arguments' weight is bounded, so their reprs are small.
         args = right if isinstance(right, tuple) else (right,)
         padding = sum(int(n) for n in _percent_fields(left) if n.isdigit())
-        if len(left) + padding + sum(len(repr(a)) for a in args) > MAX_FOLD_ITEMS:
+        # ascii() is the longest a '%s', '%r' or '%a' field can write its argument.
+        filled = sum(len(ascii(a)) for a in args)
+        if isinstance(right, dict):
+            # '%(key)s' may name the same value in every field: count it once per field
+            # ('%(a)s' * 14_000 % {'a': 'x' * 50_000} is 700 MB from two small operands).
+            longest = max((len(ascii(v)) for v in right.values()), default=0)
+            filled = max(filled, left.count("%") * longest)
+        if len(left) + padding + filled > MAX_FOLD_ITEMS:
             raise _TooBig("formatted string")
     return _BINARY[type(op)](left, right)
