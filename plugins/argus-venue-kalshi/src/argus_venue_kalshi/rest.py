@@ -125,6 +125,8 @@ class KalshiRest:
             payload = None
         if resp.status_code >= 400:
             err = (payload or {}).get("error", {}) if isinstance(payload, dict) else {}
+            if not isinstance(err, dict):  # a proxy's {"error": "text"}: a message, no code
+                err = {"message": str(err)}
             wait = retry_after(resp.headers.get("retry-after"))
             if resp.status_code == 429 and wait:
                 limiter.hold(wait)
