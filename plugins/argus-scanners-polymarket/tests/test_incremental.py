@@ -10,7 +10,7 @@ from decimal import Decimal
 import attrs
 import numpy as np
 import pytest
-from argus_scanners_polymarket.common import EXECUTABLE, RESEARCH
+from argus_scanners_polymarket.common import EXECUTABLE, RESEARCH, field_copier
 from argus_scanners_polymarket.config import (
     LatencySettings,
     MakerSettings,
@@ -107,9 +107,42 @@ def step(market: MarketState, rng: np.random.Generator, ts: int, k: int) -> None
                 quote(b, rng, yes, no, round(float(rng.uniform(0.05, 0.95)), 2), ts_ns=ts)
 
 
+_at = field_copier("ts_ns")
+
+
+def unstamped(found: list[Opportunity]) -> list[Opportunity]:
+    """``found`` with every ``ts_ns`` set to 0 (to compare all the other fields)."""
+    return [_at(o, 0) for o in found]
+
+
+class ScanTimes:
+    """Checks ``ranked``'s ``ts_ns`` rule scan after scan: a finding new to the last scan's
+    output, or differing from it (under the same id) in any field but ``ts_ns``, is stamped
+    with this scan's time; one equal to it keeps the object it was, or is stamped anew."""
+
+    def __init__(self) -> None:
+        self.prev: dict[str, Opportunity] = {}
+        self.kept = self.fresh = 0  # findings returned as last scan's object / built anew
+
+    def check(self, found: list[Opportunity], ts: int, label: str = "") -> None:
+        """One scan's findings at scan time ``ts``."""
+        for o in found:
+            p = self.prev.get(o.opportunity_id)
+            if p is None or _at(p, 0) != _at(o, 0):
+                assert o.ts_ns == ts, (label, o.opportunity_id, o.ts_ns, ts)
+                self.fresh += 1
+            else:
+                assert o is p or o.ts_ns == ts, (label, o.opportunity_id, o.ts_ns, ts)
+                self.kept += o is p
+        self.prev = {o.opportunity_id: o for o in found}
+
+
 def check(make: Callable[[bool], Scanner], *, steps: int, seed: int, events: int = 40,
-          stateful: bool = False) -> int:
-    """Run the incremental scanner and the reference side by side; the findings seen."""
+          stateful: bool = False, times: ScanTimes | None = None) -> int:
+    """Run the incremental scanner and the reference side by side; the findings seen.
+    ``times``: the incremental scanner follows ``ranked``'s ``ts_ns`` rule (checked by it),
+    the reference stamps every finding with the scan's time (compared on every other field).
+    """
     market = synthetic(events, seed=seed)
     if seed % 2 == 0:  # books go stale with time alone (no change listed)
         market.stale_after_ns = 300 * S
@@ -119,6 +152,10 @@ def check(make: Callable[[bool], Scanner], *, steps: int, seed: int, events: int
     seen = 0
     for k in range(steps):
         got, want = fast.scan(market, ts), ref.scan(market, ts)
+        if times is not None:
+            times.check(got, ts, f"step {k}")
+            assert all(o.ts_ns == ts for o in want)
+            got, want = unstamped(got), unstamped(want)
         assert got == want, f"step {k}: {len(got)} findings vs {len(want)}"
         if hasattr(ref, "scores"):
             assert fast.scores == ref.scores
@@ -227,9 +264,11 @@ def test_correlation_extends_its_index_and_refits_by_its_rule() -> None:
 
 @pytest.mark.parametrize("seed", [17, 18])
 def test_ranked_equals_reference(seed: int) -> None:
+    times = ScanTimes()
     seen = check(lambda inc: RankedScanner(SETTINGS, incremental=inc), steps=40, seed=seed,
-                 events=60, stateful=True)
+                 events=60, stateful=True, times=times)
     assert seen > 0
+    assert times.kept > 0 and times.fresh > 0  # unchanged findings outlive a step as objects
 
 
 def test_one_event_id_across_scanners() -> None:
@@ -297,10 +336,12 @@ def _twice(fast: RankedScanner, ref: RankedScanner, *, steps: int, seed: int,
     rng = np.random.default_rng(seed)
     ts = NOW_NS
     seen: list[Opportunity] = []
+    times = ScanTimes()
     for k in range(steps):
         for _ in range(2):
             got, want = fast.scan(market, ts), ref.scan(market, ts)
-            assert got == want, f"step {k}"
+            times.check(got, ts, f"step {k}")
+            assert unstamped(got) == unstamped(want), f"step {k}"
             assert dict(fast.scores) == ref.scores, f"step {k}"
             seen += want
         ts += int(rng.choice([S // 2, 2 * S, 40 * S]))
@@ -356,3 +397,24 @@ def test_maker_and_ranked_share_one_ofi_tracker() -> None:
     assert len(steps) == 2 and steps[-1][3] == 1  # the first state, then one transition
     maker.scan(market, NOW_NS + S)
     assert len(ranked.ofi._steps[iid]) == 2  # not fed twice
+
+
+def test_ranked_keeps_unchanged_findings_as_objects() -> None:
+    """A finding whose component returned it unchanged and whose score inputs did not move
+    is returned as the same object at a later scan time (its ``ts_ns`` the scan that built
+    it), not restamped: the cost of a scan follows what changed, not the findings held."""
+    market = synthetic(40, seed=23)
+    fast = RankedScanner(SETTINGS)
+    ts = NOW_NS
+    for _ in range(SETTINGS.ranked.persistence_cap + 1):  # past the persistence ramp
+        before = fast.scan(market, ts)
+    later = fast.scan(market, ts + S)
+    prev = {o.opportunity_id: o for o in before}
+    kept = [o for o in later if o is prev.get(o.opportunity_id)]
+    assert len(kept) > len(later) // 2
+    assert all(o.ts_ns == ts for o in kept)
+    assert all(o.ts_ns == ts + S for o in later if o is not prev.get(o.opportunity_id))
+    ref = RankedScanner(SETTINGS, incremental=False)
+    for _ in range(SETTINGS.ranked.persistence_cap + 1):
+        ref.scan(market, ts)
+    assert unstamped(later) == unstamped(ref.scan(market, ts + S))

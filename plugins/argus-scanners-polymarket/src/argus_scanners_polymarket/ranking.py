@@ -179,7 +179,7 @@ class RankedScanner(Scanner):
         found = [(k, self._run(comp, market, ts_ns)) for k, comp in enumerate(self.components)]
         out = self._columns.rank(market, ts_ns, self.components, found, touch_table(market),
                                  flows, lambda iid: self._imbalance(market, iid, ts_ns))
-        out, self.scores = one_taker_per_leg(out, self._columns.view())
+        out, self.scores = one_taker_per_leg(out, self._columns.view(), ts_ns)
         return out
 
     def reference_scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
@@ -212,7 +212,7 @@ class RankedScanner(Scanner):
             scores[o.opportunity_id] = score_
             out.append((score_.score, restamp(ranked, ts_ns)))
         out.sort(key=lambda t: (-t[0], t[1].opportunity_id))
-        result, self.scores = one_taker_per_leg([o for _, o in out], scores)
+        result, self.scores = one_taker_per_leg([o for _, o in out], scores, ts_ns)
         return result
 
     def _score(self, o: Opportunity, run: int, c: float, flows: tuple[float, ...],
@@ -256,7 +256,7 @@ class RankedScanner(Scanner):
         return EXECUTABLE, f"{o.scanner}'s thresholds and the ranking's met"
 
 
-_relaned = field_copier("lane", "risk_free", "reason")
+_relaned = field_copier("ts_ns", "lane", "risk_free", "reason")
 
 
 class _Relaned(Mapping[str, Score]):
@@ -277,7 +277,7 @@ class _Relaned(Mapping[str, Score]):
         return len(self._scores)
 
 
-def one_taker_per_leg(ranked: list[Opportunity], scores: Mapping[str, Score]
+def one_taker_per_leg(ranked: list[Opportunity], scores: Mapping[str, Score], ts_ns: int
                       ) -> tuple[list[Opportunity], Mapping[str, Score]]:
     """Executable findings in score order, each (instrument, side) taken by one only.
 
@@ -286,7 +286,8 @@ def one_taker_per_leg(ranked: list[Opportunity], scores: Mapping[str, Score]
     same shares, a paper broker fill them twice.  The best-ranked executable finding on a
     leg keeps it; a later executable one with any of the same legs goes to the research
     lane, naming the finding that took them.  Returns the list (same order, demoted ones
-    copied) and the scores with those lanes moved."""
+    copied, stamped ``ts_ns``: this scan's form of the finding) and the scores with those
+    lanes moved."""
     taken: dict[tuple[str, Side], Opportunity] = {}
     moved: dict[str, str] = {}
     out = ranked
@@ -302,7 +303,7 @@ def one_taker_per_leg(ranked: list[Opportunity], scores: Mapping[str, Score]
                f"the same liquidity")
         if out is ranked:
             out = list(ranked)
-        out[i] = _relaned(o, RESEARCH, False,
+        out[i] = _relaned(o, ts_ns, RESEARCH, False,
                           lane_reason(RESEARCH, f"{why}; {strip_lane(o.reason)}"))
         moved[o.opportunity_id] = why
     return out, (_Relaned(scores, moved) if moved else scores)

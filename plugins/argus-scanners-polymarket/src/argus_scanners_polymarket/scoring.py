@@ -13,9 +13,10 @@ score's inputs of the last scan.  Each scan:
   the shared :class:`~argus_scanners_polymarket.ofi.FlowColumn` (only the legs' rows), the
   competition counts (one ``bincount``) and every score with one vectorised formula, the
   same IEEE operations in the same order as the per-finding reference, so bit-identical;
-* builds a scored copy (lane, reason, score) only for findings that are new or whose
-  inputs changed (streak as far as it counts, confidence, legs' OFI, competition), and
-  restamps the others' copies;
+* builds a scored copy (lane, reason, score, this scan's ``ts_ns``) only for findings that
+  are new or whose inputs changed (streak as far as it counts, confidence, legs' OFI,
+  competition); every other finding is returned as the same object as in the last scan,
+  its ``ts_ns`` the scan that built it (the plugin README's "Scan times");
 * orders best score first, ties by opportunity id, with a rank of the ids kept across
   scans (new ids are placed by bisection, not the whole list re-sorted).
 
@@ -114,7 +115,6 @@ def streaks_from_json(rows: Any) -> dict[Key, int]:
     return out
 
 _scored_copy = field_copier("ts_ns", "lane", "risk_free", "score", "reason")
-_restamp = field_copier("ts_ns")
 _SEP = "\x1f"  # ASCII unit separator: ends each reason of a batch formatted in one call
 
 
@@ -187,7 +187,6 @@ class ScoreColumns:
         #: key ids beyond 4 per finding before the absent keys' ids are forgotten (tests: 0)
         self.compact_slack = 4096
         self._scan = 0
-        self._ts: int | None = None  # the last scan's time
         # the last scan, aligned by position
         self._pos: dict[int, int] = {}  # id(finding) -> position (the findings are held)
         self._objs: list[Opportunity] = []
@@ -444,7 +443,7 @@ class ScoreColumns:
         score = (s.w_edge * self._e + s.w_capacity * self._k + s.w_confidence * c
                  + s.w_persistence * p + s.w_ofi * ofi - s.w_competition * x)
 
-        # rescore what is new or whose inputs moved; restamp the rest
+        # rescore what is new or whose inputs moved; the rest keep their objects
         runc = np.minimum(run, max(cap, s.executable_min_persistence or 0))
         changed = src < 0
         hit = ~changed
@@ -460,12 +459,6 @@ class ScoreColumns:
         if len(redo):
             self._rescore(redo, objs, out, whys, text, ts_ns,
                           (score, c, p, ofi, x, run))
-        if ts_ns != self._ts:  # the kept copies were stamped at the last scan's time
-            keep = np.flatnonzero(hit & ~changed).tolist()
-            for i, o in zip(keep, map(_restamp, map(out.__getitem__, keep), repeat(ts_ns)),
-                            strict=True):
-                out[i] = o
-        self._ts = ts_ns
 
         order = np.lexsort((self._order_ranks(src, miss, text), -score)).tolist()
         self._objs, self._out, self._whys, self._text, self._keys = objs, out, whys, text, keys
