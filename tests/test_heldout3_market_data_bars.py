@@ -16,7 +16,12 @@ Found and fixed (failed before):
 * ``updown_replay`` stated ``meta["settles_ns"] = open + window_bars x bar_seconds``
   but settles at the resolving bar's close, later when a gap stretches the window:
   ``ml_near_expiry`` reading the stated time would think a contract past resolution
-  while it was still trading.
+  while it was still trading;
+* a resolution table (``argus_ml.outcomes``) with a price of ``nan`` crashed with a bare
+  ``decimal.InvalidOperation``; times in seconds or milliseconds were taken as
+  nanoseconds (every outcome "known" in 1970, before every decision: the purge would
+  let labels leak into training); a market listed twice with two outcomes gave two
+  labels; line numbers skipped blank lines.
 
 Held: the indicators on the rescaled file equal the unscaled ones times the scale
 (RSI, realised vol and the ML features scale-free), gaps count as bars, zero-volume
@@ -26,6 +31,7 @@ bars leave VWAP on the last traded price, and a flat halt holds RSI and gives ze
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -163,3 +169,34 @@ def test_zero_volume_and_a_flat_halt(tmp_path):
             np.testing.assert_equal(v[i], v[i - 1])  # zero volume moves nothing
         else:
             assert np.isnan(v[i])  # a new session with no trade yet has no VWAP
+
+
+# -- resolved markets: the outcome table the ML labels read ------------------------------
+T0 = 1_717_200_000 * 10**9
+
+
+@pytest.mark.parametrize(("rows", "match"), [
+    ([f"pm:A,{T0},nan"], r"r.csv:2: price nan is not in \[0, 1\]"),
+    ([f"pm:A,{T0},Infinity"], r"r.csv:2: price Infinity is not in \[0, 1\]"),
+    (["pm:A,1717200000,1"], r"r.csv:2: a time before 1973 .* not seconds or milliseconds"),
+    (["pm:A,1717200000000,1"], r"r.csv:2: a time before 1973"),
+    (["", f"pm:A,{T0},1", "", f"pm:A,{T0},0"],
+     r"r.csv:5: pm:A resolved again, differently from line 3"),
+])
+def test_a_resolution_table_refuses_what_would_leak_or_crash(tmp_path, rows, match):
+    from argus_ml.outcomes import read_resolution_table
+
+    path = tmp_path / "r.csv"
+    path.write_text("instrument_id,known_ts_ns,price\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=match):
+        read_resolution_table(path)
+
+
+def test_a_resolution_repeated_identically_is_one_label(tmp_path):
+    from argus_ml.outcomes import ResolutionLabel, read_resolution_table
+
+    path = tmp_path / "r.csv"
+    path.write_text(f"instrument_id,known_ts_ns,price\npm:A,{T0},1\npm:B,{T0},0.5\n"
+                    f"pm:A,{T0},1\n")
+    assert read_resolution_table(path) == [ResolutionLabel("pm:A", Decimal(1), T0),
+                                           ResolutionLabel("pm:B", Decimal("0.5"), T0)]

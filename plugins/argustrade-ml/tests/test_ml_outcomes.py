@@ -45,21 +45,24 @@ def test_resolutions_from_a_venues_settlements_with_their_opening(tmp_path: Path
     assert again == [ResolutionLabel("x:y", Decimal(1), 5, None)] and again[0].horizon_ns is None
 
 
+T0 = 1_700_000_000 * 10**9  # times in the table are nanoseconds since 1970
+
+
 def test_a_resolution_table_is_read_and_bad_rows_are_named(tmp_path: Path) -> None:
     good = tmp_path / "r.csv"
     good.write_text("instrument_id,known_ts_ns,price,opened_ts_ns\n"
-                    "pm:A-YES,2000,1,500\npm:B-YES,3000,0.5,\n")
+                    f"pm:A-YES,{T0 + 2000},1,{T0 + 500}\npm:B-YES,{T0 + 3000},0.5,\n")
     assert read_resolution_table(good) == [
-        ResolutionLabel("pm:A-YES", Decimal(1), 2000, 500),
-        ResolutionLabel("pm:B-YES", Decimal("0.5"), 3000, None)]
+        ResolutionLabel("pm:A-YES", Decimal(1), T0 + 2000, T0 + 500),
+        ResolutionLabel("pm:B-YES", Decimal("0.5"), T0 + 3000, None)]
     bad = tmp_path / "bad.csv"
-    bad.write_text("instrument_id,known_ts_ns,price\npm:A,10,1.5\n")
+    bad.write_text(f"instrument_id,known_ts_ns,price\npm:A,{T0 + 10},1.5\n")
     with pytest.raises(DataError, match=r"bad.csv:2: price 1.5"):
         read_resolution_table(bad)
     bad.write_text("instrument_id,price\npm:A,1\n")
     with pytest.raises(DataError, match="header must name"):
         read_resolution_table(bad)
-    bad.write_text("instrument_id,known_ts_ns,price,opened_ts_ns\npm:A,10,1,20\n")
+    bad.write_text(f"instrument_id,known_ts_ns,price,opened_ts_ns\npm:A,{T0 + 10},1,{T0 + 20}\n")
     with pytest.raises(DataError, match="resolved before it opened"):
         read_resolution_table(bad)
 

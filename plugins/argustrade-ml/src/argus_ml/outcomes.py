@@ -66,9 +66,18 @@ def resolution_labels(settlements: Iterable[object],
     return list(out.values())
 
 
+#: A ``known_ts_ns`` below this (1973-03-03) is seconds or milliseconds, not nanoseconds:
+#: read as nanoseconds every outcome would be "known" in 1970, before every decision, and
+#: the purge and embargo would let the labels leak into training.
+MIN_TS_NS = 10**17
+
+
 def read_resolution_table(path: Path) -> list[ResolutionLabel]:
     """Labels from a CSV with a header naming ``instrument_id``, ``known_ts_ns``,
-    ``price`` and optionally ``opened_ts_ns``; ``DataError`` names the line."""
+    ``price`` and optionally ``opened_ts_ns``; ``DataError`` names the line (blank lines
+    counted) and what: a malformed or non-finite number, a price outside [0, 1], a time
+    that is not nanoseconds since 1970, a resolution before the opening, and a market
+    listed again with another outcome or time (an identical repeat is dropped)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -79,21 +88,29 @@ def read_resolution_table(path: Path) -> list[ResolutionLabel]:
     if not need <= set(reader.fieldnames or ()):
         raise DataError(f"{path}: header must name {', '.join(sorted(need))} "
                         f"(and optionally opened_ts_ns); got {reader.fieldnames}")
-    out = []
-    for lineno, row in enumerate(reader, start=2):
+    out: dict[str, tuple[int, ResolutionLabel]] = {}
+    for row in reader:
+        where = f"{path}:{reader.line_num}"
         try:
             price = Decimal(row["price"])
             opened = row.get("opened_ts_ns") or None
             label = ResolutionLabel(row["instrument_id"], price, int(row["known_ts_ns"]),
                                     None if opened is None else int(opened))
         except (ValueError, ArithmeticError, TypeError):
-            raise DataError(f"{path}:{lineno}: malformed resolution row {row!r}") from None
-        if not ZERO <= price <= 1:
-            raise DataError(f"{path}:{lineno}: price {price} is not in [0, 1]")
+            raise DataError(f"{where}: malformed resolution row {row!r}") from None
+        if not price.is_finite() or not ZERO <= price <= 1:
+            raise DataError(f"{where}: price {row['price']} is not in [0, 1]")
+        if min(label.known_ts_ns, label.opened_ts_ns or MIN_TS_NS) < MIN_TS_NS:
+            raise DataError(f"{where}: a time before 1973 ({row!r}): times are nanoseconds "
+                            f"since 1970, not seconds or milliseconds")
         if label.horizon_ns is not None and label.horizon_ns < 0:
-            raise DataError(f"{path}:{lineno}: resolved before it opened")
-        out.append(label)
-    return out
+            raise DataError(f"{where}: resolved before it opened")
+        first = out.get(label.instrument_id)
+        if first is not None and first[1] != label:
+            raise DataError(f"{where}: {label.instrument_id} resolved again, differently "
+                            f"from line {first[0]}")
+        out.setdefault(label.instrument_id, (reader.line_num, label))
+    return [label for _line, label in out.values()]
 
 
 @attrs.frozen
