@@ -418,3 +418,32 @@ def test_ranked_keeps_unchanged_findings_as_objects() -> None:
     for _ in range(SETTINGS.ranked.persistence_cap + 1):
         ref.scan(market, ts)
     assert unstamped(later) == unstamped(ref.scan(market, ts + S))
+
+
+def test_ranked_refreshes_the_touch_table_once_a_scan() -> None:
+    """``ranked`` refreshes the shared touch table once and holds it while its seven
+    components scan (each would refresh it again: a walk of the trade, settlement and
+    signal dicts); a change made after the hold is read by the next refresh."""
+    from argus_scanners_polymarket.touch import TouchTable, touch_table
+
+    market = synthetic(20, seed=24)
+    ranked = RankedScanner(SETTINGS)
+    calls: list[int] = []
+    original = TouchTable.refresh
+
+    def counting(self: TouchTable, m: MarketState) -> None:
+        calls.append(1)
+        original(self, m)
+
+    TouchTable.refresh = counting  # type: ignore[method-assign]  # counted for this test
+    try:
+        ranked.scan(market, NOW_NS)
+        assert len(calls) == 1
+        table = touch_table(market)
+        iid = next(i for i in market.books if i != SPOT)
+        with table.held():
+            market.apply(BookStatus(iid, NOW_NS, False, "test"))
+            assert touch_table(market).live[table.index[iid]]  # held: not re-read
+        assert not touch_table(market).live[table.index[iid]]
+    finally:
+        TouchTable.refresh = original  # type: ignore[method-assign]  # restored

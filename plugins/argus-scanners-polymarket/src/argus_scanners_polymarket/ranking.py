@@ -176,8 +176,11 @@ class RankedScanner(Scanner):
         flows = shared_flows(market, self.settings.ofi_window_s)
         self.ofi = flows.tracker
         self.ofi.observe(market)
-        found = [(k, self._run(comp, market, ts_ns)) for k, comp in enumerate(self.components)]
-        out = self._columns.rank(market, ts_ns, self.components, found, touch_table(market),
+        table = touch_table(market)
+        with table.held():  # the market does not change while the components scan it
+            found = [(k, self._run(comp, market, ts_ns))
+                     for k, comp in enumerate(self.components)]
+        out = self._columns.rank(market, ts_ns, self.components, found, table,
                                  flows, lambda iid: self._imbalance(market, iid, ts_ns))
         out, self.scores = one_taker_per_leg(out, self._columns.view(), ts_ns)
         return out

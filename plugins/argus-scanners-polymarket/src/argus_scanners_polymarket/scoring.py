@@ -418,8 +418,9 @@ class ScoreColumns:
         code = self._code
         valid = code >= 0
         rows = np.where(valid, self._rows_of(table)[np.maximum(code, 0)], -1)
-        values = flows.update(market, table.ids, table.index, ts_ns,
-                              np.unique(rows[rows >= 0]))
+        used_rows = rows[rows >= 0]  # np.unique's sorted distinct rows, by a bincount
+        values = flows.update(market, table.ids, table.index, ts_ns, np.flatnonzero(
+            np.bincount(used_rows, minlength=len(table)) if len(used_rows) else []))
         imb = np.where(rows >= 0, values[np.maximum(rows, 0)], 0.0)
         for i, m in np.argwhere(valid & (rows < 0)).tolist():
             imb[i, m] = fallback(self._iids[code[i, m]])

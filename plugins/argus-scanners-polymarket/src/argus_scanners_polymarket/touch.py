@@ -26,7 +26,8 @@ compare, not a walk), so each consumer reads exactly what changed since *its* la
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
 import numpy as np
@@ -58,11 +59,13 @@ def _settle_value(settled: Settlement | None) -> float:
 
 
 def touch_table(market: MarketState) -> TouchTable:
-    """The table of ``market``, refreshed (made on first use; one per market state)."""
+    """The table of ``market``, refreshed (made on first use; one per market state), unless
+    a caller holds it refreshed (:meth:`TouchTable.held`)."""
     table = _TABLES.get(market)
     if table is None:
         table = _TABLES[market] = TouchTable()
-    table.refresh(market)
+    if not table.holds:
+        table.refresh(market)
     return table
 
 
@@ -129,6 +132,7 @@ class TouchTable:
         self._trades: dict[str, object] = {}
         self._settled: dict[str, object] = {}
         self._ticks: dict[str, object] = {}  # token -> its tick signal as last read
+        self.holds = 0  # > 0: refreshed by a caller that scans an unchanging state
         self._alloc(0)
 
     # -- storage -------------------------------------------------------------------------
@@ -145,6 +149,18 @@ class TouchTable:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @contextmanager
+    def held(self) -> Iterator[TouchTable]:
+        """Skip the refresh of :func:`touch_table` while inside: for a caller that has just
+        refreshed the table and runs several scanners on a market state nothing changes
+        during (``ranked``: one refresh a scan instead of one per component; each refresh
+        walks the trade, settlement and signal dicts)."""
+        self.holds += 1
+        try:
+            yield self
+        finally:
+            self.holds -= 1
 
     # -- refresh -------------------------------------------------------------------------
     def refresh(self, market: MarketState) -> None:
