@@ -210,6 +210,13 @@ class KrakenExecution:
         #: Txids of orders a resumed run holds as not finished: a backfill asks
         #: Kraken how each ended (a cancel while we were away is in no trade history).
         self.unsettled_txids: set[str] = set()
+        #: Txids of orders this process placed and has not seen end: a reconnect's
+        #: backfill asks about them too (a cancel while the socket was down is in no
+        #: trade history and no snapshot).
+        self.placed_txids: set[str] = set()
+        #: Core ids a resumed run holds as working whose txid it never learnt (the answer
+        #: came, the ``new`` event did not): a backfill finds them by ``cl_ord_id`` first.
+        self.unsettled_ids: set[str] = set()
 
     # -- client order ids -----------------------------------------------------------------
     def remember(self, client_order_id: str) -> str:
@@ -306,6 +313,8 @@ class KrakenExecution:
             log.warning("Kraken AddOrder %s: Kraken never took it (%s); sending it again",
                         cl_ord_id, outcome)
         self._txid_core[txid] = order.client_order_id
+        if still_open:  # until an event or a backfill says how it ended
+            self.placed_txids.add(txid)
         if still_open and order.order_type is OrderType.LIMIT and order.time_in_force in (
                 TimeInForce.GTC, TimeInForce.GTD, TimeInForce.POST_ONLY):
             self.resting[cl_ord_id] = RestingOrder(order.client_order_id, cl_ord_id, txid,
@@ -482,7 +491,8 @@ class KrakenExecution:
             raise DataError(f"{where}: unexpected order shape ({exc})") from None
 
     # -- backfill -----------------------------------------------------------------------------
-    async def backfill(self) -> list[ExecutionReport | OrderEvent]:
+    async def backfill(self, *, reconnected: bool = False
+                       ) -> list[ExecutionReport | OrderEvent]:
         """Every trade of a known order since :attr:`backfill_from_ns`, from TradesHistory.
 
         The executions snapshot holds only the last 50 trades; whatever happened
@@ -499,6 +509,8 @@ class KrakenExecution:
         unfinished orders): first their acknowledgements (OPEN, with the txid as
         venue order id, which a process that died before ``new`` never wrote),
         then the fills, then cancellations and expiries with Kraken's reason.
+        After a ``reconnected`` socket, the orders this process placed and has not seen
+        end are asked about too.
         """
         if self.backfill_from_ns is None or not self.knows_orders:
             return []
@@ -510,7 +522,18 @@ class KrakenExecution:
         unknown = {str(t.get("ordertxid")) for t in trades.values()
                    if isinstance(t, dict) and t.get("ordertxid")
                    and str(t["ordertxid"]) not in self._txid_core}
-        ask = sorted(unknown | self.unsettled_txids)
+        for client_order_id in sorted(self.unsettled_ids):
+            try:
+                hit = await self.lookup(client_order_id, cl_ord_id_for(client_order_id),
+                                        "resumed without a txid")
+            except OrderUnknown as exc:  # asked again on the next connection
+                raise TransientVenueError(str(exc)) from None
+            self.unsettled_ids.discard(client_order_id)
+            if hit is not None:
+                self.adopt_txid(client_order_id, hit[0])
+                self.unsettled_txids.add(hit[0])
+        ask = sorted(unknown | self.unsettled_txids | (self.placed_txids if reconnected
+                                                        else set()))
         acks: list[OrderEvent] = []
         ends: list[OrderEvent] = []
         for k in range(0, len(ask), 50):
@@ -532,8 +555,10 @@ class KrakenExecution:
                                            seconds_ns(raw.get("closetm") or 0),
                                            str(cl) if cl else None, txid, reason))
                     self.unsettled_txids.discard(txid)
+                    self.placed_txids.discard(txid)
                 elif status == "closed":
                     self.unsettled_txids.discard(txid)
+                    self.placed_txids.discard(txid)
         reports: list[ExecutionReport] = []
         for trade_id, entry in trades.items():
             where = f"Kraken TradesHistory[{trade_id}]"
@@ -605,6 +630,7 @@ class KrakenExecutionsFeed(WsSession):
         self._seen: set[str] = set(known_fill_ids)
         #: Fills that came from TradesHistory rather than the socket.
         self.backfilled = 0
+        self._connections = 0  # subscribed connections so far (the first is no reconnect)
 
     async def prepare(self) -> None:
         """A fresh token for every connection (they are short-lived)."""
@@ -622,8 +648,9 @@ class KrakenExecutionsFeed(WsSession):
         snapshot and updates cover everything from the history call on)."""
         if self.execution is None:
             return []
+        self._connections += 1
         try:
-            reports = await self.execution.backfill()
+            reports = await self.execution.backfill(reconnected=self._connections > 1)
         except TransientVenueError as exc:
             # Reconnect and try again rather than go on with a hole in the fills.
             raise OSError(f"TradesHistory backfill failed: {exc}") from None
@@ -678,6 +705,8 @@ class KrakenExecutionsFeed(WsSession):
                 for key in (cl, order_id):
                     if key:
                         self.execution.forget(str(key))
+                if order_id:
+                    self.execution.placed_txids.discard(str(order_id))
             if event is not None:
                 out.append(event)
             if fill is None or not self._first(fill):

@@ -235,10 +235,13 @@ class KrakenVenue(Venue):
                 continue
             client_order_id = entry.order.client_order_id
             self.execution.remember(client_order_id)
+            working = entry.order.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
             if entry.venue_order_id:
                 self.execution.adopt_txid(client_order_id, entry.venue_order_id)
-                if entry.order.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED):
+                if working:
                     self.execution.unsettled_txids.add(entry.venue_order_id)
+            elif working:  # acknowledged by AddOrder's answer; Kraken's ``new`` never came
+                self.execution.unsettled_ids.add(client_order_id)
         self._booked_fill_ids.update(known.fill_ids)
         if known.newest_fill_ts_ns is not None:
             self.execution.note_time(int(known.newest_fill_ts_ns))
