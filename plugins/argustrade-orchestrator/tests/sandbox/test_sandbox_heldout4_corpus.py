@@ -9,6 +9,17 @@ is refused by the checker and contained by the OS layer alone
 also refused for its own technique (the reason names it, with a line), and
 run once more with the Python guards on, after which an ordinary strategy
 still runs.
+
+Held (refused by the allow-list before this audit, kept as samples): every
+``__subclasses__``/``__globals__``/``__self__``/frame walk, site builtins,
+decorator and comprehension-target tricks, NFKC spellings, codec cookies,
+``match``, ``async``, ``except*``, code objects, and every import outside the
+list (numpy, ctypes, pickle, sys, os...).  Accepted and harmless, so not
+samples: ``Fraction(1, 0, **{'_normalize': False})`` (an underscore keyword
+through ``**`` reaches only ``Fraction``'s own normalisation flag) and monkeypatching an imported class's plain attribute
+(``Fraction.limit_denominator = len``: the worker's own objects only).  Plain
+Python the checker accepts and only the worker stops, as the contract says:
+see the last test.
 """
 
 from __future__ import annotations
@@ -134,3 +145,26 @@ def test_each_technique_is_contained_with_the_guards_on(name: str,
     with WorkerProcess(GOOD, POLICY) as worker:
         reply = worker.call({**CALL, "event": host["event"]})
     assert reply["ok"] is True and reply["state"] == {"n": 1}
+
+
+#: Plain Python the checker accepts (it is not the boundary) that overflows the C stack
+#: of CPython 3.11: hash() of a tuple nested a million deep recurses in C unguarded.
+C_STACK_OVERFLOW = '''
+class Strategy:
+    def on_event(self, event, state, portfolio):
+        nested = ()
+        for _ in range(1_000_000):
+            nested = (nested,)
+        state["h"] = hash(nested)
+        return []
+'''
+
+
+def test_a_c_stack_overflow_at_run_time_is_a_contained_crash(host: dict[str, Any]) -> None:
+    assert validate_source(C_STACK_OVERFLOW).accepted  # runtime work: the worker's to stop
+    with WorkerProcess(C_STACK_OVERFLOW, POLICY) as worker, \
+            pytest.raises(WorkerFailure) as failure:
+        worker.call({**CALL, "event": host["event"]})
+    assert failure.value.kind in {"crash", "timeout"}
+    with WorkerProcess(GOOD, POLICY) as worker:
+        assert worker.call({**CALL, "event": host["event"]})["ok"] is True
