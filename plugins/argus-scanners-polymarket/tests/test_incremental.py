@@ -447,3 +447,47 @@ def test_ranked_refreshes_the_touch_table_once_a_scan() -> None:
         assert not touch_table(market).live[table.index[iid]]
     finally:
         TouchTable.refresh = original  # type: ignore[method-assign]  # restored
+
+
+def test_opportunity_builder_equals_the_constructor() -> None:
+    """``common.opportunity`` (no attrs converters for exact values) builds the object
+    ``Opportunity(...)`` builds, field for field; other values go through the constructor:
+    converted (a list of legs, a float, a string) or refused alike."""
+    from argus_scanners_polymarket.common import opportunity
+
+    from argus_core import DataError, Leg
+
+    rng = np.random.default_rng(25)
+    for k in range(300):
+        legs = tuple(Leg(f"polymarket:t{j}", Side.BUY if rng.random() < 0.5 else Side.SELL,
+                         Decimal(f"0.{int(rng.integers(1, 99)):02d}"),
+                         Decimal(int(rng.integers(1, 500))))
+                     for j in range(int(rng.integers(1, 4))))
+        amounts = [Decimal(repr(round(float(rng.uniform(-1, 50)), int(rng.integers(0, 9)))))
+                   for _ in range(4)]
+        amounts[1], amounts[3] = abs(amounts[1]), abs(amounts[3])  # max_size, costs >= 0
+        kw: dict[str, object] = dict(
+            opportunity_id=f"x:{k}", scanner="latency", ts_ns=k, kind="latency", legs=legs,
+            edge_per_unit=amounts[0], max_size=amounts[1], expected_profit=amounts[2],
+            costs=amounts[3], reason=f"r{k}", risk_free=bool(k % 2), event_id=f"E{k % 7}",
+            lane=EXECUTABLE if k % 3 else RESEARCH)
+        if k % 5 == 0:  # values the converters change: through the constructor
+            kw.update(legs=list(legs), edge_per_unit=float(amounts[0]), max_size=str(amounts[1]))
+        got, want = opportunity(**kw), Opportunity(**kw)  # type: ignore[arg-type]  # kw
+        assert type(got) is Opportunity and got == want
+        assert all(getattr(got, f) == getattr(want, f)
+                   and type(getattr(got, f)) is type(getattr(want, f))
+                   for f in attrs.fields_dict(Opportunity))
+    base: dict[str, object] = dict(
+        opportunity_id="x", scanner="s", ts_ns=1, kind="k", legs=(), edge_per_unit=Decimal(1),
+        max_size=Decimal(1), expected_profit=Decimal(1), costs=Decimal(0), reason="",
+        risk_free=True, event_id="", lane=EXECUTABLE)
+    for bad in ({"max_size": Decimal(-1)}, {"costs": Decimal("-0.01")},
+                {"expected_profit": Decimal("NaN")}, {"edge_per_unit": Decimal("Infinity")},
+                {"lane": "maybe"}):
+        errors = []
+        for make in (opportunity, Opportunity):
+            with pytest.raises((DataError, ValueError)) as info:
+                make(**{**base, **bad})  # type: ignore[arg-type]  # bad on purpose
+            errors.append(type(info.value))
+        assert errors[0] is errors[1]

@@ -323,6 +323,50 @@ def field_copier(*fields: str) -> Callable[..., Opportunity]:
 
 
 _restamp = field_copier("ts_ns")
+_FIELDS = ("opportunity_id", "scanner", "ts_ns", "kind", "legs", "edge_per_unit", "max_size",
+           "expected_profit", "costs", "reason", "risk_free", "event_id", "lane")
+
+
+def _slot_builder() -> Callable[..., Opportunity]:
+    """``build(*values)``: a new ``Opportunity`` with :data:`_FIELDS` set to ``values`` and
+    ``score`` None, slot by slot (generated like :func:`field_copier`)."""
+    names = [a.name for a in attrs.fields(Opportunity)]
+    if set(names) != {*_FIELDS, "score"}:
+        raise ImportError(f"argus_core.Opportunity's fields changed: {names}")
+    env: dict[str, object] = {"_new": object.__new__, "_cls": Opportunity}
+    env.update((f"_set_{n}", getattr(Opportunity, n).__set__) for n in names)
+    body = "".join(f"    _set_{n}(new, {n})\n" for n in _FIELDS) + "    _set_score(new, None)\n"
+    exec(  # generated from the class's own field names, no outside input
+        f"def build({', '.join(_FIELDS)}):\n    new = _new(_cls)\n{body}    return new\n", env)
+    fn: Callable[..., Opportunity] = env["build"]  # type: ignore[assignment]  # exec'd above
+    return fn
+
+
+_build = _slot_builder()
+
+
+def opportunity(opportunity_id: str, scanner: str, ts_ns: int, kind: str,
+                legs: tuple[Leg, ...], edge_per_unit: Decimal, max_size: Decimal,
+                expected_profit: Decimal, costs: Decimal, reason: str, risk_free: bool,
+                event_id: str, lane: str) -> Opportunity:
+    """``Opportunity(...)`` of these fields (keywords of the same names, ``score`` None),
+    without attrs' converters when the values are already what they would make: ``legs``
+    a tuple, the four amounts finite ``Decimal`` (``max_size`` and ``costs`` not
+    negative), ``lane`` one of :data:`LANES`.  The converters return such values
+    unchanged, so the object is the one the constructor builds, field for field; any
+    other value goes through the constructor (its conversion, or its error).  What a
+    scanner pays for each finding it rebuilds every scan."""
+    if (type(legs) is tuple and lane in LANES and type(edge_per_unit) is Decimal
+            and type(max_size) is Decimal and type(expected_profit) is Decimal
+            and type(costs) is Decimal and edge_per_unit.is_finite() and max_size.is_finite()
+            and expected_profit.is_finite() and costs.is_finite() and max_size >= 0
+            and costs >= 0):
+        return _build(opportunity_id, scanner, ts_ns, kind, legs, edge_per_unit, max_size,
+                      expected_profit, costs, reason, risk_free, event_id, lane)
+    return Opportunity(
+        opportunity_id=opportunity_id, scanner=scanner, ts_ns=ts_ns, kind=kind, legs=legs,
+        edge_per_unit=edge_per_unit, max_size=max_size, expected_profit=expected_profit,
+        costs=costs, reason=reason, risk_free=risk_free, event_id=event_id, lane=lane)
 
 
 def restamp(o: Opportunity, ts_ns: int) -> Opportunity:

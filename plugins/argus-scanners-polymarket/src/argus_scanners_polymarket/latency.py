@@ -58,6 +58,7 @@ from argus_scanners_polymarket.common import (
     edge,
     event_id_for,
     lane_reason,
+    opportunity,
     tradeable,
     walk_asks,
     walk_ladder,
@@ -346,7 +347,7 @@ class LatencyScanner(Scanner):
         def build(k: int) -> list[Opportunity]:
             iid, inst, pair, window = tokens[k]
             opp = self._token(market, iid, inst, pair, window, ts_ns,
-                              vol=vols[pairs.index(pair)], spot=spot_of[pair])
+                              vol=vols[pairs.index(pair)], spot=spot_of[pair], usable=True)
             return [opp] if opp is not None else []
 
         found = [o for opps in self.cache.collect(cands, keys, build) for o in opps]
@@ -380,13 +381,16 @@ class LatencyScanner(Scanner):
 
     def _token(self, market: MarketState, iid: str, inst: Instrument, pair: str,
                window: tuple[int, int], ts_ns: int, vol: tuple[float, int] | None = None,
-               spot: tuple[int, float] | None = None) -> Opportunity | None:
+               spot: tuple[int, float] | None = None, usable: bool = False
+               ) -> Opportunity | None:
+        """``iid``'s finding at ``ts_ns`` (``usable``: the caller found the book usable,
+        the touch table's vectorised :func:`tradeable`, so it is not asked again)."""
         s = self.settings
         start, end = window
         book = market.books.get(iid)
         if ts_ns < start or ts_ns >= end or book is None or not book.asks:
             return None
-        if not tradeable(market, iid):
+        if not usable and not tradeable(market, iid):
             return None
         if spot is None:
             spot = spot_price(market, pair, ts_ns, int(s.max_spot_age_s * _NS))
@@ -428,7 +432,10 @@ class LatencyScanner(Scanner):
         lane = EXECUTABLE if gated else RESEARCH
         oid = f"latency:{iid}:{book.ts_ns}:{spot[0]}"
         self._confidence[oid] = self.confidences[oid] = 0.5 if realised else 0.3
-        return Opportunity(
+        # the incremental path skips attrs' converters (the values are exact already); the
+        # reference keeps the constructor, so the equality tests compare the two
+        make = opportunity if self.incremental else Opportunity
+        return make(
             opportunity_id=oid, scanner=self.name, ts_ns=ts_ns, kind="latency",
             legs=(leg if leg is not None else buy_leg(iid, walk),), edge_per_unit=per_share,
             max_size=walk.quantity, expected_profit=profit, costs=walk.fees, risk_free=False,
