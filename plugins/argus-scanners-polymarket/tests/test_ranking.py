@@ -7,6 +7,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pytest
 from argus_scanners_polymarket.common import EXECUTABLE, RESEARCH, lane_of
 from argus_scanners_polymarket.config import PmScannersSettings, RankingSettings, ValueSettings
@@ -178,9 +179,14 @@ def test_batch_formatted_reasons_equal_the_reference_f_string(tail: str) -> None
              c, p, ofi, x, tail)
             for c, p, ofi, x in [(0.8, 0.2, 0.0, 0.0), (-0.0, 1.0, -0.0, 0.05),
                                  (0.0005, 0.6, -0.00049, 0.2), (1.0, 0.4, 0.99951, 1.0)]]
-    got = cols._reasons(*(list(col) for col in zip(*rows, strict=True)))
-    want = [f"{pre}{sc:.4f}{ek} + {s.w_confidence:g}*conf {c:.3f} + {s.w_persistence:g}*"
-            f"persist {p:.3f} + {s.w_ofi:g}*ofi {ofi:+.3f} - {s.w_competition:g}*comp "
-            f"{x:.3f}; {t}" for pre, sc, ek, c, p, ofi, x, t in rows]
-    assert got == want
-    assert "conf -0.000" in got[1] and "ofi -0.000" in got[1]
+    rows += [("lane=research: why; score ", 0.5, " = e", c, 0.2, 0.0, x, tail)
+             for c, x in [(0.8, 0.0), (0.0, -0.0), (0.0005, 0.05), (0.8, 0.0)]]
+    for batch in (rows[:4], rows[4:], rows):  # -0.0 in one column or another; repeats
+        pre, sc, ek, c, p, ofi, x, t = (list(col) for col in zip(*batch, strict=True))
+        got = cols._reasons(pre, sc, ek, cols._fixed3(np.array(c)), cols._fixed3(np.array(p)),
+                            ofi, cols._fixed3(np.array(x)), t)
+        want = [f"{pre}{sc:.4f}{ek} + {s.w_confidence:g}*conf {c:.3f} + {s.w_persistence:g}*"
+                f"persist {p:.3f} + {s.w_ofi:g}*ofi {ofi:+.3f} - {s.w_competition:g}*comp "
+                f"{x:.3f}; {t}" for pre, sc, ek, c, p, ofi, x, t in batch]
+        assert got == want
+    assert "conf -0.000" in want[1] and "ofi -0.000" in want[1] and "comp -0.000" in want[5]

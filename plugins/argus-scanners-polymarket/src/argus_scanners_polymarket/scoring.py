@@ -120,14 +120,23 @@ _SEP = "\x1f"  # ASCII unit separator: ends each reason of a batch formatted in 
 
 def reason_template(s: RankingSettings) -> str:
     """A scored finding's ``reason`` as a ``%`` template ended by :data:`_SEP`: lane prefix,
-    score, the edge and capacity text, confidence, persistence, OFI and competition terms,
-    the finding's own reason.  ``%.4f`` / ``%+.3f`` print a float as the reference's
-    f-string specs ``:.4f`` / ``:+.3f`` do (one routine, the same digits, -0.0 included)."""
+    score, the edge and capacity text, confidence, persistence, OFI and competition terms
+    (those three as texts already, ``ScoreColumns._fixed3``), the finding's own reason.
+    ``%.4f`` / ``%+.3f`` / ``%.3f`` print a float as the reference's f-string specs
+    ``:.4f`` / ``:+.3f`` / ``:.3f`` do (one routine, the same digits, -0.0 included)."""
     def w(v: float) -> str:
         return f"{v:g}".replace("%", "%%")
 
-    return (f"%s%.4f%s + {w(s.w_confidence)}*conf %.3f + {w(s.w_persistence)}*persist "
-            f"%.3f + {w(s.w_ofi)}*ofi %+.3f - {w(s.w_competition)}*comp %.3f; %s{_SEP}")
+    return (f"%s%.4f%s + {w(s.w_confidence)}*conf %s + {w(s.w_persistence)}*persist "
+            f"%s + {w(s.w_ofi)}*ofi %+.3f - {w(s.w_competition)}*comp %s; %s{_SEP}")
+
+
+class _Fixed3(dict[float, str]):
+    """float -> ``"%.3f"`` text, made on first read (not for -0.0: see ``_fixed3``)."""
+
+    def __missing__(self, value: float) -> str:
+        text = self[value] = f"{value:.3f}"
+        return text
 
 
 def _take(column: np.ndarray, src: np.ndarray, fill: Any) -> np.ndarray:
@@ -223,6 +232,7 @@ class ScoreColumns:
         self._code_row = np.zeros(0, dtype=np.int64)
         self._rows_for: tuple[TouchTable | None, int, int] = (None, -1, -1)
         self._template = reason_template(settings)
+        self._f3 = _Fixed3()
 
     # -- streaks across a restart ----------------------------------------------------------
     def streaks(self) -> dict[Key, int]:
@@ -474,7 +484,9 @@ class ScoreColumns:
         """New scored copies of the findings at ``redo``: the lanes the score decides
         first, then every reason formatted in one batch and the copies made by one
         ``map`` (no per-finding Python loop but for those lanes)."""
-        score, c, p, ofi, x, run = (col[redo].tolist() for col in cols)
+        score, c, p, ofi, x, run = (col[redo] for col in cols)
+        c_text, p_text, x_text = self._fixed3(c), self._fixed3(p), self._fixed3(x)
+        score, c, ofi, run = score.tolist(), c.tolist(), ofi.tolist(), run.tolist()
         rows = redo.tolist()
         sel = list(map(objs.__getitem__, rows))
         _ids, eks, tails, lanes, new_whys, prefixes, rfs = map(
@@ -485,7 +497,7 @@ class ScoreColumns:
             lanes[j], new_whys[j] = lane, why
             prefixes[j] = f"lane={lane}: {why}; score "
             rfs[j] = o.risk_free and lane == EXECUTABLE
-        reasons = self._reasons(prefixes, score, eks, c, p, ofi, x, tails)
+        reasons = self._reasons(prefixes, score, eks, c_text, p_text, ofi, x_text, tails)
         copies = map(_scored_copy, sel, repeat(ts_ns), lanes, rfs, score, reasons)
         if len(rows) == len(out):  # every finding (the persistence ramp): whole lists
             out[:] = copies
@@ -495,10 +507,23 @@ class ScoreColumns:
             out[i] = o
             whys[i] = why
 
+    def _fixed3(self, column: np.ndarray) -> list[str]:
+        """``f"{v:.3f}"`` of each value, memoised per value: a confidence, persistence or
+        competition term takes few distinct values, so most rows cost a dict hit instead
+        of a float formatting.  A column holding -0.0 (which a dict would read as 0.0, and
+        prints "-0.000") is formatted row by row."""
+        if np.signbit(column[column == 0]).any():
+            return [f"{v:.3f}" for v in column.tolist()]
+        memo = self._f3
+        if len(memo) > 4096:  # continuous confidences (a forecast's): bounded
+            memo.clear()
+        return list(map(memo.__getitem__, column.tolist()))
+
     def _reasons(self, *columns: list[Any]) -> list[str]:
         """Each row's reason: ``self._template`` over ``(prefix, score, edge-and-capacity
-        text, confidence, persistence, OFI, competition, own reason)``, all rows in one
-        ``%`` call split at :data:`_SEP` (one row at a time if some text holds it)."""
+        text, confidence, persistence, OFI, competition, own reason)`` (the confidence,
+        persistence and competition as :meth:`_fixed3` texts), all rows in one ``%`` call
+        split at :data:`_SEP` (one row at a time if some text holds it)."""
         n = len(columns[0])
         rows = zip(*columns, strict=True)
         parts = (self._template * n % tuple(chain.from_iterable(rows))).split(_SEP)
