@@ -38,13 +38,18 @@ class ExchangeOrder:
 class ExchangeTruth:
     """The exchange's own record after a seed.
 
-    ``orders``: core client order id -> every exchange order carrying its wire id;
-    ``fills``: exchange fill id -> (quantity signed by side, cash change incl. fees);
-    ``instrument_id``: the one instrument the campaign trades."""
+    ``orders``: core client order id -> every exchange order carrying its wire id (an
+    order the exchange acted on twice is listed twice);
+    ``fills``: exchange fill key -> (quantity signed by side, cash change incl. fees);
+    ``instrument_id``: the one instrument the campaign trades;
+    ``fill_key``: the key of a ledger fill id in ``fills`` (the exchange's fill id by
+    default; a venue whose ledger fill ids name its order, not the trade, keys ``fills``
+    by order and maps each ledger fill to it: their sums are compared)."""
 
     orders: dict[str, list[ExchangeOrder]]
     fills: dict[str, tuple[D, D]]
     instrument_id: str
+    fill_key: Callable[[str], str] = lambda fill_id: fill_id
 
     @property
     def position(self) -> D:
@@ -123,19 +128,24 @@ class LogCapture(logging.Handler):
         root.setLevel(self._level)
 
 
-def ledger_fills(h: EngineHarness) -> dict[str, tuple[D, D]]:
-    """The ledger's fills as (signed quantity, cash change), by fill id."""
+def ledger_fills(h: EngineHarness, key: Callable[[str], str] = lambda fill_id: fill_id
+                 ) -> dict[str, tuple[D, D]]:
+    """The ledger's fills as (signed quantity, cash change), summed by ``key(fill id)``."""
     out: dict[str, tuple[D, D]] = {}
     for f in h.fills():
         sign = 1 if f["side"] == Side.BUY.value else -1
         q, px, fee = D(f["quantity"]), D(f["price"]), D(f["fee"])
-        out[f["fill_id"]] = (sign * q, -sign * q * px - fee)
+        k = key(f["fill_id"])
+        q0, c0 = out.get(k, (D(0), D(0)))
+        out[k] = (q0 + sign * q, c0 - sign * q * px - fee)
     return out
 
 
 def settled(h: EngineHarness, truth: ExchangeTruth) -> bool:
     """Whether the ledger has caught up with the exchange (for waiting, not checking)."""
-    if set(ledger_fills(h)) != set(truth.fills) or h.ledger.order_ids_in(OrderStatus.PENDING):
+    booked = ledger_fills(h, truth.fill_key)
+    if set(booked) != set(truth.fills) or any(booked[k] != truth.fills[k] for k in booked) \
+            or h.ledger.order_ids_in(OrderStatus.PENDING):
         return False
     for coid, held in truth.orders.items():
         row = h.ledger.order_row(coid)
@@ -153,7 +163,7 @@ def check_invariants(h: EngineHarness, truth: ExchangeTruth, *,
                           "from orders")
     for coid, held in truth.orders.items():
         assert len(held) <= 1, f"{coid} reached the exchange {len(held)} times: {held}"
-    booked = ledger_fills(h)
+    booked = ledger_fills(h, truth.fill_key)
     missing = sorted(set(truth.fills) - set(booked))
     extra = sorted(set(booked) - set(truth.fills))
     assert not missing and not extra, f"fills not booked: {missing}; booked but not at the " \
