@@ -146,7 +146,10 @@ class BookStream:
         await ws.send(json.dumps({"id": state.lifecycle_cmd, "cmd": "subscribe",
                                   "params": {"channels": [C.WS_LIFECYCLE_CHANNEL]}}))
         while True:
-            raw = await asyncio.wait_for(ws.recv(), self.settings.heartbeat_timeout_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancel that lands
+            # as a frame arrives (the feed never stops).
+            async with asyncio.timeout(self.settings.heartbeat_timeout_s):
+                raw = await ws.recv()
             try:
                 frame = loads_frame(raw)
                 if not isinstance(frame, dict):

@@ -52,8 +52,10 @@ class FillStream:
                                               "params": {"channels": ["fill"]}}))
                     attempt = 0
                     while True:
-                        raw = await asyncio.wait_for(ws.recv(),
-                                                     self.settings.heartbeat_timeout_s)
+                        # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancel
+                        # that lands as a frame arrives (the socket task never stops).
+                        async with asyncio.timeout(self.settings.heartbeat_timeout_s):
+                            raw = await ws.recv()
                         self._frame(raw)
             except (OSError, TimeoutError, websockets.ConnectionClosed,
                     websockets.InvalidHandshake) as exc:
