@@ -55,11 +55,13 @@ from argus_scanners_polymarket.common import (
 from argus_scanners_polymarket.config import PmScannersSettings, ResolutionSettings
 from argus_scanners_polymarket.touch import EPS, RowCache, keys_of, stamped, touch_table
 
+_YEAR = Decimal(NS_PER_YEAR)
+
 
 def annualized(edge_per_share: Decimal, cost_per_share: Decimal, horizon_ns: int) -> Decimal:
     """Simple annualised return of paying ``cost_per_share`` to net ``edge_per_share``
     after ``horizon_ns``: ``edge / cost * YEAR / horizon``."""
-    return edge_per_share / cost_per_share * Decimal(NS_PER_YEAR) / Decimal(horizon_ns)
+    return edge_per_share / cost_per_share * _YEAR / Decimal(horizon_ns)
 
 
 class ResolutionScanner(Scanner):
@@ -155,8 +157,9 @@ class ResolutionScanner(Scanner):
         end_ns, decisions, per_share, texts, reason = timed
         horizon = self._horizon(end_ns, now)
         floor = self.settings.min_annualized_return
-        for e, cost, taken in decisions:
-            if (annualized(e, cost, horizon) >= floor) != taken:
+        year, h = _YEAR, Decimal(horizon)
+        for e, cost, taken in decisions:  # annualized(), its Decimal(horizon) made once
+            if (e / cost * year / h >= floor) != taken:
                 return False
         if per_share is None or reason is None or len(cached) != 1:
             holds = per_share is None and not cached
