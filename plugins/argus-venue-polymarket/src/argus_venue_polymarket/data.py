@@ -296,7 +296,10 @@ class MarketStream:
                     pinger = asyncio.create_task(self._ping(ws))
                     try:
                         while True:
-                            raw = await asyncio.wait_for(ws.recv(), timeout=s.ws_stale_after_s)
+                            # asyncio.timeout, not wait_for: on 3.11 wait_for loses a
+                            # cancel that lands as a frame arrives (the feed never stops).
+                            async with asyncio.timeout(s.ws_stale_after_s):
+                                raw = await ws.recv()
                             attempt = 0  # a frame arrived: the connection works
                             await self._on_frame(raw, tokens)
                     finally:

@@ -342,8 +342,9 @@ class ExecutionsFeed(OrderTracker):
                 excess = len(self._seen_trades) - _SEEN_TRADES_MAX
                 for key in list(itertools.islice(self._seen_trades, max(excess, 0))):
                     del self._seen_trades[key]
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudge.wait(), poll_s)
+            with contextlib.suppress(TimeoutError):  # not wait_for: it can lose a cancel
+                async with asyncio.timeout(poll_s):
+                    await self._nudge.wait()
 
     async def _poll_trades_logged(self, after: int) -> list[Fill | FillCorrection]:
         """:meth:`poll_trades`, a failure logged (nothing found this time)."""

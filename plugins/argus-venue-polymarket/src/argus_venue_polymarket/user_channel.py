@@ -192,7 +192,10 @@ class UserChannel:
             pinger = asyncio.get_running_loop().create_task(self._ping(ws))
             try:
                 while True:
-                    raw = await asyncio.wait_for(ws.recv(), timeout=s.ws_stale_after_s)
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancel that
+                    # lands as a frame arrives, and the channel then runs for ever.
+                    async with asyncio.timeout(s.ws_stale_after_s):
+                        raw = await ws.recv()
                     await self._on_frame(raw)
                     if self._refusal_said:
                         self._refusal_said = False  # a working session: say the next one
