@@ -125,8 +125,10 @@ class WsSession(abc.ABC):
                         yield event
                     while not self._closed:
                         try:
-                            raw = await asyncio.wait_for(ws.recv(),
-                                                         timeout=self.settings.heartbeat_timeout_s)
+                            # asyncio.timeout, not wait_for: on 3.11 wait_for loses a
+                            # cancel that lands as a frame arrives (the feed never stops).
+                            async with asyncio.timeout(self.settings.heartbeat_timeout_s):
+                                raw = await ws.recv()
                         except TimeoutError:
                             raise _Stalled from None
                         attempt = 0

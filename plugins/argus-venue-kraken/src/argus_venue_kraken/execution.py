@@ -593,8 +593,9 @@ class KrakenExecution:
             except VenueError as exc:
                 log.error("Kraken dead-man's switch re-arm failed: %s", exc)
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.keepalive_s)
+            with contextlib.suppress(TimeoutError):  # not wait_for: it can lose a cancel
+                async with asyncio.timeout(self.keepalive_s):
+                    await self._wake.wait()
         # Nothing rests any more: disarm so a later order starts a fresh countdown.
         await self.rest.cancel_all_orders_after(0)
         self.dead_man_calls.append(0)
