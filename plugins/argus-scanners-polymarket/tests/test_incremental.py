@@ -491,3 +491,25 @@ def test_opportunity_builder_equals_the_constructor() -> None:
                 make(**{**base, **bad})  # type: ignore[arg-type]  # bad on purpose
             errors.append(type(info.value))
         assert errors[0] is errors[1]
+
+
+def test_ranked_reformed_findings_equal_reference() -> None:
+    """A finding a component builds again under the same id with the same legs (a latency
+    finding whose fair moved with time, a near-certain one re-worded) takes its key, legs'
+    codes, capacity term and lane rule from the form before; the scores and findings still
+    equal the reference's after every scan, time passing alone or with changes."""
+    market = synthetic(60, seed=26)
+    # edge_scale 5: no edge term clipped at 1, so an edge that moved moves the score
+    settings = attrs.evolve(SETTINGS, ranked=RankingSettings(edge_scale=5.0))
+    fast, ref = RankedScanner(settings), RankedScanner(settings, incremental=False)
+    rng = np.random.default_rng(26)
+    ts, reformed = NOW_NS, 0
+    for k in range(25):
+        got, want = fast.scan(market, ts), ref.scan(market, ts)
+        assert unstamped(got) == unstamped(want), f"scan {k}"
+        assert dict(fast.scores) == ref.scores, f"scan {k}"
+        reformed += fast._columns.reformed
+        ts += int(rng.choice([S, 2 * S, 40 * S]))
+        if k % 3 == 2:
+            step(market, rng, ts, k)
+    assert reformed > 0

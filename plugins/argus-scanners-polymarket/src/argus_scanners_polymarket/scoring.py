@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import chain, repeat
 from typing import Any
@@ -139,6 +140,18 @@ class _Fixed3(dict[float, str]):
         return text
 
 
+def _reformed(old: Opportunity, new: Opportunity) -> bool:
+    """Whether ``new`` differs from ``old`` (a finding of the same id) at most in what
+    ``ScoreColumns`` derives per scan or from ``edge_per_unit`` (checked apart): the same
+    ``Leg`` objects in order (identity, no field comparisons), scanner, kind, reported lane
+    and ``risk_free``, so its key, legs' codes, capacity term, lane rule and fixed
+    confidence are those derived from ``old``."""
+    a, b = old.legs, new.legs
+    return ((a is b or (len(a) == len(b) and all(map(operator.is_, a, b))))
+            and old.scanner == new.scanner and old.kind == new.kind
+            and old.risk_free is new.risk_free and old.lane == new.lane)
+
+
 def _take(column: np.ndarray, src: np.ndarray, fill: Any) -> np.ndarray:
     """``column[src]`` with ``fill`` where ``src`` is -1 (a finding not seen before)."""
     if len(column) == 0:
@@ -193,6 +206,7 @@ class ScoreColumns:
         self.s = settings
         self._lane_of = lane_of
         self.rescored = 0  # findings scored afresh by the last scan (tests, benchmark)
+        self.reformed = 0  # of its new findings, those a finding of the same id derived
         #: key ids beyond 4 per finding before the absent keys' ids are forgotten (tests: 0)
         self.compact_slack = 4096
         self._scan = 0
@@ -232,6 +246,9 @@ class ScoreColumns:
         self._code_row = np.zeros(0, dtype=np.int64)
         self._rows_for: tuple[TouchTable | None, int, int] = (None, -1, -1)
         self._template = reason_template(settings)
+        #: opportunity id -> the last finding built under it and what _new_findings derived
+        #: from it (reused for a new object of the same finding: same legs, kind, lane)
+        self._fixed: dict[str, tuple[Any, ...]] = {}
         self._f3 = _Fixed3()
 
     # -- streaks across a restart ----------------------------------------------------------
@@ -290,51 +307,66 @@ class ScoreColumns:
         codes, code_of, kids, kid_of = self._codes, self._code_of, self._kids, self._kid_of
         we, wk = f"{s.w_edge:g}", f"{s.w_capacity:g}"
         log_cap = math.log10(1 + s.capacity_scale)
+        fixed, fixed_get = self._fixed, self._fixed.get
         for j, (i, o, ci) in enumerate(zip(rows, sel, comp_of[miss].tolist(), strict=True)):
             legs = o.legs
-            key = (o.scanner, o.kind, tuple([(leg.instrument_id, leg.side) for leg in legs]))
+            oid = o.opportunity_id
+            prev = fixed_get(oid)
+            if prev is not None and prev[1] == ci and _reformed(prev[0], o):
+                # the same finding as built before in another form (a latency finding whose
+                # fair moved, a re-worded one): its key, legs, K, lane and confidence hold
+                po, _, key, ei, ki, eks, lane, why, prefix, rf, cf, legs_cs, uniq_c = prev
+                self.reformed += 1
+                if o.edge_per_unit != po.edge_per_unit:
+                    ei = min(max(float(o.edge_per_unit) / s.edge_scale, 0.0), 1.0)
+                    eks = f" = {we}*edge {ei:.3f} + {wk}*cap {ki:.3f}"
+            else:
+                key = (o.scanner, o.kind, tuple([(leg.instrument_id, leg.side) for leg in legs]))
+                # E and K depend on the finding alone (the reference's formulas)
+                ei = min(max(float(o.edge_per_unit) / s.edge_scale, 0.0), 1.0)
+                notional = sum(float(leg.limit_price * leg.quantity) for leg in legs)
+                ki = min(1.0, math.log10(1 + notional) / log_cap)
+                eks = f" = {we}*edge {ei:.3f} + {wk}*cap {ki:.3f}"
+                if o.kind.startswith("maker_"):
+                    lane, why = RESEARCH, "maker quote: needs the maker lifecycle"
+                elif o.lane != EXECUTABLE:
+                    lane, why = RESEARCH, f"{o.scanner} reports it as research"
+                elif o.risk_free:
+                    lane, why = EXECUTABLE, "risk-free"
+                else:
+                    lane = why = None  # the lane reads the score: decided when scored
+                prefix = None if lane is None else f"lane={lane}: {why}; score "
+                rf = o.risk_free and lane == EXECUTABLE
+                if o.risk_free:
+                    cf = 1.0
+                elif reports[ci]:
+                    cf = np.nan  # read each scan: the component may report another
+                else:
+                    cf = DEFAULT_CONFIDENCE.get(o.kind, FALLBACK_CONFIDENCE)
+                legs_cs, uniq_c = [], []
+                for leg in legs:
+                    iid = leg.instrument_id
+                    c = codes[iid] if iid in codes else code_of(iid)
+                    legs_cs.append((c, 1.0 if leg.side is buy else -1.0))
+                    if c not in uniq_c:
+                        uniq_c.append(c)
+            fixed[oid] = (o, ci, key, ei, ki, eks, lane, why, prefix, rf, cf, legs_cs, uniq_c)
             keys[i] = key
             kid.append(kids[key] if key in kids else kid_of(key))
-            # E and K depend on the finding alone (the reference's formulas)
-            ei = min(max(float(o.edge_per_unit) / s.edge_scale, 0.0), 1.0)
-            notional = sum(float(leg.limit_price * leg.quantity) for leg in legs)
-            ki = min(1.0, math.log10(1 + notional) / log_cap)
             e.append(ei)
             k.append(ki)
-            lane: str | None
-            why: str | None
-            if o.kind.startswith("maker_"):
-                lane, why = RESEARCH, "maker quote: needs the maker lifecycle"
-            elif o.lane != EXECUTABLE:
-                lane, why = RESEARCH, f"{o.scanner} reports it as research"
-            elif o.risk_free:
-                lane, why = EXECUTABLE, "risk-free"
-            else:
-                lane = why = None  # the lane reads the score: decided when scored
-            text[i] = (o.opportunity_id, f" = {we}*edge {ei:.3f} + {wk}*cap {ki:.3f}",
-                       strip_lane(o.reason), lane, why,
-                       None if lane is None else f"lane={lane}: {why}; score ",
-                       o.risk_free and lane == EXECUTABLE)
-            if o.risk_free:
-                cfix.append(1.0)
-            elif reports[ci]:
-                cfix.append(np.nan)  # read each scan: the component may report another
-            else:
-                cfix.append(DEFAULT_CONFIDENCE.get(o.kind, FALLBACK_CONFIDENCE))
+            text[i] = (oid, eks, strip_lane(o.reason), lane, why, prefix, rf)
+            cfix.append(cf)
             nlegs.append(len(legs))
-            seen: list[int] = []
-            for m, leg in enumerate(legs):
-                iid = leg.instrument_id
-                c = codes[iid] if iid in codes else code_of(iid)
+            for m, (c, sg) in enumerate(legs_cs):
                 at_j.append(j)
                 at_m.append(m)
                 leg_code.append(c)
-                leg_sign.append(1.0 if leg.side is buy else -1.0)
-                if c not in seen:
-                    u_j.append(j)
-                    u_m.append(len(seen))
-                    u_code.append(c)
-                    seen.append(c)
+                leg_sign.append(sg)
+            for m, c in enumerate(uniq_c):
+                u_j.append(j)
+                u_m.append(m)
+                u_code.append(c)
         code = np.full((len(rows), self._code.shape[1]), -1, dtype=np.int64)
         uniq = code.copy()
         sign = np.zeros((len(rows), self._code.shape[1]))
@@ -358,6 +390,7 @@ class ScoreColumns:
         """``found`` (component index, its unstamped findings) scored, laned, ordered."""
         s = self.s
         self._scan += 1
+        self.reformed = 0
         objs: list[Opportunity] = []
         lens = []
         for ci, lst in found:
@@ -475,6 +508,9 @@ class ScoreColumns:
         self._objs, self._out, self._whys, self._text, self._keys = objs, out, whys, text, keys
         if not same:
             self._pos = {id(o): i for i, o in enumerate(objs)}
+        if len(self._fixed) > 2 * n + 1024:  # forget the ids no longer found
+            fixed = self._fixed
+            self._fixed = {t[0]: fixed[t[0]] for t in text if t[0] in fixed}
         self._terms_cols = (self._e, self._k, c, p, ofi, x, score)
         return [out[i] for i in order]
 
