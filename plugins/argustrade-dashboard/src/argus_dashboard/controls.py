@@ -97,8 +97,11 @@ class Tokens:
             if "=" in spec and not spec.startswith("$"):
                 holder, ref = spec.split("=", 1)
             if not _HOLDER.match(holder):
-                raise ConfigError(f"--token {holder}=...: the holder's name must be 1-64 "
-                                  f"letters, digits or '_.@-'")
+                # Not echoed: text before an '=' that is no name is most likely an inline
+                # secret that holds one (base64 padding, a password).
+                raise ConfigError("--token HOLDER=REF: the part before '=' is not a "
+                                  "holder's name (1-64 letters, digits or '_.@-'); give "
+                                  "a reference ($env:NAME or $file:PATH), never the token")
             if any(t.holder == holder for t in self._tokens):
                 raise ConfigError(f"--token: two tokens for holder {holder!r}; give each "
                                   f"holder one token (HOLDER=$env:NAME)")

@@ -178,15 +178,19 @@ class KeyStore:
         return record, f"{KEY_PREFIX}_{key_id}_{secret}"
 
     def revoke(self, key_id_or_name: str) -> list[ApiKey]:
-        """Revoke the key with this id, or every live key with this name; returns them."""
+        """Revoke the key with this id, or every live key with this name; returns them.
+
+        A whole key (``argi_<id>_<secret>``, what a person who leaked it has at hand)
+        names its id; its secret is never printed back, not even in the error."""
+        whole = _KEY_RE.match(key_id_or_name)
+        target = whole.group(1) if whole else key_id_or_name
+        shown = f"{KEY_PREFIX}_{target}_…" if whole else repr(key_id_or_name)
         with self._connect() as conn:
             conn.execute("update keys set revoked_ns = ? where revoked_ns is null and "
-                         "(key_id = ? or name = ?)",
-                         (time.time_ns(), key_id_or_name, key_id_or_name))
+                         "(key_id = ? or name = ?)", (time.time_ns(), target, target))
             if not conn.changes():
-                raise ConfigError(f"{self.path}: no live key with id or name "
-                                  f"{key_id_or_name!r}")
-        return [k for k in self.list() if key_id_or_name in (k.key_id, k.name)]
+                raise ConfigError(f"{self.path}: no live key with id or name {shown}")
+        return [k for k in self.list() if target in (k.key_id, k.name)]
 
     def list(self) -> list[ApiKey]:
         """Every key (live and revoked), oldest first."""
