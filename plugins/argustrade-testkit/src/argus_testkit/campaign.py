@@ -14,7 +14,10 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol
 
+from argus_core import VenueError
+from argus_testkit.engine import EngineHarness
 from argus_testkit.faults import FaultPlan
 
 log = logging.getLogger(__name__)
@@ -86,3 +89,29 @@ async def run_campaign(scenario: Scenario, seeds: Iterable[int],
             + "\n  ".join(minimal.trace)
             + f"\nthe shrunk run ends with: {again!r}") from error
     return times
+
+
+class _World(Protocol):
+    """What :func:`started` needs of a campaign's world."""
+
+    plan: FaultPlan
+    harness: EngineHarness | None
+
+
+async def started(world: _World, make: Callable[[], EngineHarness], *,
+                  attempts: int = 5) -> EngineHarness:
+    """A harness from ``make()`` started (``start_live``: reconciliation, the executions
+    stream) and set as ``world.harness``.  A start the venue refuses with ``VenueError``
+    (it could not be asked what is open: a documented stop, the process exits) is noted
+    and a fresh process starts, up to ``attempts`` times; any other error fails the seed."""
+    for attempt in range(attempts):
+        h = make()
+        try:
+            await h.start()
+        except VenueError as exc:
+            world.plan.note(f"-- start {attempt + 1} stopped: {str(exc)[:160]}")
+            await h.close()
+            continue
+        world.harness = h
+        return h
+    raise AssertionError(f"the venue stopped {attempts} start-ups in a row")
