@@ -26,10 +26,10 @@ from pathlib import Path
 
 import attrs
 import pytest
-from argus_testkit.campaign import run_campaign
+from argus_testkit.campaign import run_campaign, started
 from argus_testkit.engine import EngineHarness
 from argus_testkit.fault_proxy import FaultProxy
-from argus_testkit.faults import FaultPlan
+from argus_testkit.faults import FaultPlan, HttpFault, WsFault
 from argus_testkit.order_path import (
     ExchangeOrder,
     ExchangeTruth,
@@ -42,6 +42,7 @@ from argus_testkit.order_path import (
     working,
 )
 from argus_testkit.ws_fault_proxy import WsFaultProxy
+from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.config import KalshiSettings
 from argus_venue_kalshi.execution import wire_client_id
 from argus_venue_kalshi.testing import LocalKalshi
@@ -108,21 +109,22 @@ class KalshiCampaign:
         return KalshiSettings(
             api_key_id=Secret("$env:KALSHI_TEST_KEY_ID"),
             private_key=Secret(f"$file:{self.key_file}"), markets=[TICKER],
-            rest_url=self.rest.url, ws_url=self.ws.url, request_timeout_s=TIMEOUT_S,
+            rest_url=self.rest.url, ws_url=self.ws.url + C.WS_PATH, request_timeout_s=TIMEOUT_S,
             poll_interval_s=0.02, reconnect_base_s=0.005, reconnect_max_s=0.02,
             max_retries=2, order_give_up_s=0.5)
 
     async def start(self) -> EngineHarness:
-        venue = KalshiVenue(self.settings())
         if self.instrument is None:
             quiet, self.plan.quiet = self.plan.quiet, True
+            venue = KalshiVenue(self.settings())
             try:
                 (self.instrument,) = [i for i in await venue.instruments() if i.id == IID]
             finally:
                 self.plan.quiet = quiet
-        self.harness = EngineHarness(self.run_dir, venue, self.instrument, D("0.42"))
-        await self.harness.start()
-        return self.harness
+                await venue.close()
+        instrument = self.instrument
+        return await started(self, lambda: EngineHarness(
+            self.run_dir, KalshiVenue(self.settings()), instrument, D("0.42")))
 
     async def restart(self) -> EngineHarness:
         assert self.harness is not None
@@ -213,7 +215,8 @@ async def scenario(plan: FaultPlan, key: rsa.RSAPrivateKey) -> None:
             exchange.add_market(dict(MARKET))
             fresh_book(exchange)
             async with FaultProxy(exchange.rest.url, plan, late_s=TIMEOUT_S + 0.1) as rest, \
-                    WsFaultProxy(exchange.ws.url, plan, name="fills") as wsp:
+                    WsFaultProxy(exchange.ws.url.removesuffix(C.WS_PATH), plan,
+                                 name="fills") as wsp:
                 c = KalshiCampaign(plan, exchange, rest, wsp, Path(tmp) / "run", key_file)
                 try:
                     await c.start()
@@ -247,7 +250,17 @@ def _key_id(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_fault_campaign_fast_seeds(campaign_key) -> None:
-    await run_campaign(lambda plan: scenario(plan, campaign_key), FAST_SEEDS, make_plan)
+    plans: list[FaultPlan] = []
+
+    def plan_of(seed: int) -> FaultPlan:
+        plans.append(make_plan(seed))
+        return plans[-1]
+
+    await run_campaign(lambda plan: scenario(plan, campaign_key), FAST_SEEDS, plan_of)
+    drawn = {f for p in plans for f in p.drawn.values()}
+    print("faults drawn:", sorted(f.value for f in drawn))
+    # The seeds exercise the fault classes, not only passes: (almost) every kind is met.
+    assert len(drawn & set(HttpFault)) >= 8 and set(WsFault) - {WsFault.PASS} <= drawn
 
 
 @pytest.mark.slow

@@ -416,9 +416,17 @@ class KalshiExecution:
         return OrderUpdate(order.client_order_id, OrderStatus.OPEN, now, found["order_id"])
 
     async def open_orders(self) -> list[Order]:
-        """Resting orders carrying a client order id, as core orders."""
-        resting = await self.rest.pages("/portfolio/orders", "orders",
-                                        {"status": C.STATUS_RESTING}, signed=True)
+        """Resting orders carrying a client order id, as core orders; ``VenueError`` naming
+        what failed when Kalshi cannot be asked (after the read's retries): the core's
+        reconciliation at start-up stops on it, and a transport error's own text can be
+        empty."""
+        try:
+            resting = await self.rest.pages("/portfolio/orders", "orders",
+                                            {"status": C.STATUS_RESTING}, signed=True)
+        except httpx.TransportError as exc:
+            raise VenueError(f"kalshi: could not list resting orders (GET /portfolio/orders "
+                             f"failed after {self.settings.max_retries + 1} attempts: "
+                             f"{type(exc).__name__} {exc}); nothing was sent") from exc
         out = []
         for raw in resting:
             wire = raw.get("client_order_id") or ""
