@@ -27,10 +27,10 @@ from pathlib import Path
 
 import attrs
 import pytest
-from argus_testkit.campaign import run_campaign
+from argus_testkit.campaign import run_campaign, started
 from argus_testkit.engine import EngineHarness
 from argus_testkit.fault_proxy import FaultProxy
-from argus_testkit.faults import FaultPlan
+from argus_testkit.faults import FaultPlan, HttpFault, WsFault
 from argus_testkit.order_path import (
     ExchangeOrder,
     ExchangeTruth,
@@ -130,12 +130,14 @@ class PolymarketCampaign:
             trades_poll_s=0.05, heartbeat_interval_s=0.1, order_give_up_s=0.5,
             reconnect_min_s=0.005, reconnect_max_s=0.02)
 
-    async def start(self) -> EngineHarness:
+    def venue(self) -> PolymarketVenue:
         venue = PolymarketVenue(self.settings())
         venue._instruments[IID] = INSTRUMENT
-        self.harness = EngineHarness(self.run_dir, venue, INSTRUMENT, D("0.64"))
-        await self.harness.start()
-        return self.harness
+        return venue
+
+    async def start(self) -> EngineHarness:
+        return await started(self, lambda: EngineHarness(self.run_dir, self.venue(),
+                                                         INSTRUMENT, D("0.64")))
 
     async def restart(self) -> EngineHarness:
         assert self.harness is not None
@@ -257,7 +259,17 @@ def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_fault_campaign_fast_seeds() -> None:
-    await run_campaign(scenario, FAST_SEEDS, make_plan)
+    plans: list[FaultPlan] = []
+
+    def plan_of(seed: int) -> FaultPlan:
+        plans.append(make_plan(seed))
+        return plans[-1]
+
+    await run_campaign(scenario, FAST_SEEDS, plan_of)
+    drawn = {f for p in plans for f in p.drawn.values()}
+    print("faults drawn:", sorted(f.value for f in drawn))
+    # The seeds exercise the fault classes, not only passes: (almost) every kind is met.
+    assert len(drawn & set(HttpFault)) >= 8 and set(WsFault) - {WsFault.PASS} <= drawn
 
 
 @pytest.mark.slow

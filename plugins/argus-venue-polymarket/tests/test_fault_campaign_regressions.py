@@ -10,6 +10,12 @@ read on, and the close never returned (nor would a runner's shutdown).  Now ever
 venue's socket read (and each wait on an event in a loop) uses ``asyncio.timeout``, which
 keeps the cancel.  The race is reproduced exactly here: the cancel is scheduled while
 ``recv()`` returns.
+
+Seed 12 (shrunk to: a restart whose ``GET /data/orders`` is answered by a gateway's 502):
+the core's start-up reconciliation (``open_orders``) died on the library's bare
+``PolyApiException`` at the first 5xx of a read.  Now the read is asked again (5xx, 429,
+a broken connection, an unreadable answer) up to ``order_max_attempts`` times, then
+``VenueError`` names what failed.
 """
 
 from __future__ import annotations
@@ -21,9 +27,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from argus_testkit.fault_proxy import FaultProxy
+from argus_testkit.faults import FaultPlan, HttpFault
 from argus_venue_polymarket import user_channel as uc
 from argus_venue_polymarket.config import PolymarketSettings
+from argus_venue_polymarket.replay_server import SnapshotServer
+from argus_venue_polymarket.testing import HARDHAT_KEY, LocalClob, make_book
+from argus_venue_polymarket.venue import PolymarketVenue
 from py_clob_client_v2.clob_types import ApiCreds
+
+from argus_core import Secret, VenueError
+
+TOKEN = "1234"
+KEY, SECRET, PASSPHRASE = "rk-1", "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=", "rp-1"
+OPEN = "GET /data/orders"
 
 
 class RacingSocket:
@@ -70,3 +87,37 @@ async def test_a_cancel_that_lands_as_a_frame_arrives_stops_the_user_channel(
     done, _ = await asyncio.wait(victim, timeout=2.0)
     assert done, "the cancelled user channel kept running (the cancel was lost)"
     assert victim[0].cancelled() and len(sockets) == 1
+
+
+@pytest.mark.parametrize(("faults", "fails"), [
+    ([HttpFault.AFTER_502], False), ([HttpFault.S429, HttpFault.TRUNCATED], False),
+    ([HttpFault.S503_JSON] * 3, True)], ids=["502", "429-then-cut", "503-every-time"])
+async def test_open_orders_is_asked_again_then_a_venue_error(
+        monkeypatch: pytest.MonkeyPatch, faults: list[HttpFault], fails: bool) -> None:
+    monkeypatch.setenv("PM_TEST_KEY", HARDHAT_KEY)
+    books = [make_book(TOKEN, "0xcond-a", [("0.60", "30")], [("0.64", "40")])]
+    clob = LocalClob({TOKEN: books[0]}, api_key=KEY, api_secret=SECRET,
+                     api_passphrase=PASSPHRASE)
+    server = SnapshotServer([], books, clob=clob).start()
+    plan = FaultPlan(0, http_rate=0.0, forced={(OPEN, n): f for n, f in enumerate(faults)})
+    try:
+        async with FaultProxy(server.url, plan) as proxy:
+            monkeypatch.setenv("PM_K", KEY)
+            monkeypatch.setenv("PM_S", SECRET)
+            monkeypatch.setenv("PM_P", PASSPHRASE)
+            venue = PolymarketVenue(PolymarketSettings(
+                clob_url=proxy.url, private_key=Secret("$env:PM_TEST_KEY"),
+                api_key=Secret("$env:PM_K"), api_secret=Secret("$env:PM_S"),
+                api_passphrase=Secret("$env:PM_P"), user_channel=False,
+                request_timeout_s=0.5, order_lookup_interval_s=0.01))
+            try:
+                if fails:
+                    with pytest.raises(VenueError, match=r"GET /data/orders failed 3 times"):
+                        await venue.open_orders()
+                else:
+                    assert await venue.open_orders() == []
+            finally:
+                await venue.close()
+    finally:
+        server.stop()
+    assert proxy.seen.count(OPEN) == (3 if fails else len(faults) + 1)

@@ -12,8 +12,17 @@ from decimal import Decimal
 from typing import Any
 
 from py_clob_client_v2.clob_types import OpenOrderParams, OrderType
+from py_clob_client_v2.exceptions import PolyApiException
 
-from argus_core import Order, OrderStatus, OrderUpdate, Side, TimeInForce, VenueResume
+from argus_core import (
+    Order,
+    OrderStatus,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+    VenueError,
+    VenueResume,
+)
 from argus_core import OrderType as CoreOrderType
 from argus_venue_polymarket import constants as C
 from argus_venue_polymarket.instruments import token_of
@@ -105,6 +114,30 @@ class Reconciliation(OrderTracker):
                       and o.quantity == size]
         return candidates[0] if len(candidates) == 1 else None
 
+    async def _read_open_orders(self) -> list[Any]:
+        """``GET /data/orders`` (every page), asked again after a 5xx, a 429, a broken
+        connection or an unreadable answer (a read: asking again is harmless), up to
+        ``order_max_attempts`` times; then ``VenueError`` naming what failed (the core's
+        start-up reconciliation stops on it rather than on a bare library error)."""
+        attempts = self.settings.order_max_attempts
+        for attempt in range(attempts):
+            try:
+                rows = await asyncio.to_thread(self.client.get_open_orders, OpenOrderParams())
+                if not isinstance(rows, list):
+                    raise TypeError(f"expected a list, got {type(rows).__name__}")
+                return rows
+            except PolyApiException as exc:
+                code = exc.status_code
+                if code is not None and code < 500 and code != 429:
+                    raise VenueError(f"polymarket: GET /data/orders refused: {exc}") from exc
+                why = str(exc)
+            except (TypeError, KeyError, ValueError, AttributeError, IndexError) as exc:
+                why = f"unreadable answer ({type(exc).__name__}: {exc})"
+            if attempt + 1 < attempts:
+                await asyncio.sleep(self.settings.order_lookup_interval_s * 2 ** attempt)
+        raise VenueError(f"polymarket: could not list open orders (GET /data/orders failed "
+                         f"{attempts} times, last: {why[:200]})")
+
     async def open_orders(self) -> list[Order]:
         """Open orders on the venue as core orders.
 
@@ -115,7 +148,7 @@ class Reconciliation(OrderTracker):
         nothing else would keep the dead-man's switch alive).
         """
         await self.ensure_api_creds()
-        rows = await asyncio.to_thread(self.client.get_open_orders, OpenOrderParams())
+        rows = await self._read_open_orders()
         by_meta = {client_order_metadata(c): c for c in (*self._orders, *self.known_orders)}
         by_vid = {v: c for c, v in self.venue_ids.items()}
         out = []
