@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import httpx
 import pytest
-from argus_testkit.campaign import run_campaign
+from argus_testkit.campaign import run_campaign, started
 from argus_testkit.engine import EngineHarness
 from argus_testkit.fault_proxy import FaultProxy
-from argus_testkit.faults import FaultPlan
+from argus_testkit.faults import FaultPlan, HttpFault, WsFault
 from argus_testkit.order_path import (
     ExchangeOrder,
     ExchangeTruth,
@@ -125,18 +126,22 @@ class KrakenCampaign:
             reconnect_max_s=0.01, heartbeat_timeout_s=5.0, request_timeout_s=TIMEOUT_S,
             dead_man_timeout_s=0, order_deadline_s=10.0, lookup_settle_s=0.3)
 
-    async def start(self) -> EngineHarness:
+    def venue(self) -> KrakenVenue:
         fake = FakeTime()  # back-offs and the wait past a deadline cost no real time
-        venue = KrakenVenue(self.settings(), sleep=fake.sleep, clock=fake.clock)
+        return KrakenVenue(self.settings(), sleep=fake.sleep, clock=fake.clock)
+
+    async def start(self) -> EngineHarness:
         if self.instrument is None:
             quiet, self.plan.quiet = self.plan.quiet, True
+            venue = self.venue()
             try:
                 (self.instrument,) = await venue.instruments()
             finally:
                 self.plan.quiet = quiet
-        self.harness = EngineHarness(self.run_dir, venue, self.instrument, MARK)
-        await self.harness.start()
-        return self.harness
+                await venue.close()
+        instrument = self.instrument
+        return await started(self, lambda: EngineHarness(self.run_dir, self.venue(),
+                                                         instrument, MARK))
 
     async def restart(self) -> EngineHarness:
         assert self.harness is not None
@@ -253,7 +258,17 @@ def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_fault_campaign_fast_seeds() -> None:
-    await run_campaign(scenario, FAST_SEEDS, make_plan)
+    plans: list[FaultPlan] = []
+
+    def plan_of(seed: int) -> FaultPlan:
+        plans.append(make_plan(seed))
+        return plans[-1]
+
+    await run_campaign(scenario, FAST_SEEDS, plan_of)
+    drawn = {f for p in plans for f in p.drawn.values()}
+    print("faults drawn:", sorted(f.value for f in drawn))
+    # The seeds exercise the fault classes, not only passes: (almost) every kind is met.
+    assert len(drawn & set(HttpFault)) >= 8 and set(WsFault) - {WsFault.PASS} <= drawn
 
 
 @pytest.mark.slow
@@ -275,3 +290,38 @@ def test_a_plan_replays_and_switches_single_faults_off() -> None:
     again = [c.http(k) for k in [add, look] * 20]
     assert set(c.drawn) == set(a.drawn) - {faulty}
     assert sum(f.value != "pass" for f in again) == len(a.drawn) - 1
+
+
+@pytest.mark.parametrize("fault", list(HttpFault), ids=lambda f: f.value)
+async def test_the_proxy_acts_or_not_and_answers_as_drawn(fault: HttpFault) -> None:
+    """The injector itself: the exchange sees the request exactly when the fault acts,
+    and the client sees what the fault says (else the campaign would test nothing)."""
+    pairs = json.loads((FIXTURES / "kraken_rest_assetpairs.json").read_text())
+    exchange = LocalKrakenRest({"AssetPairs": pairs}).start()
+    key = "GET /0/public/AssetPairs"
+    plan = FaultPlan(0, http_rate=0.0, forced={(key, 0): fault})
+    try:
+        async with FaultProxy(exchange.url, plan, late_s=0.3) as proxy, \
+                httpx.AsyncClient(timeout=0.2) as client:
+            try:
+                answer: httpx.Response | Exception = await client.get(
+                    proxy.url + "/0/public/AssetPairs")
+            except httpx.HTTPError as exc:
+                answer = exc
+    finally:
+        exchange.stop()
+    assert len(exchange.calls("AssetPairs")) == (1 if fault.acts else 0)
+    if fault in (HttpFault.LOST, HttpFault.RESET, HttpFault.TRUNCATED):
+        assert isinstance(answer, httpx.TransportError)  # closed / reset / cut short
+    elif fault is HttpFault.LATE:
+        assert isinstance(answer, httpx.TimeoutException)
+    elif fault is HttpFault.PASS:
+        assert isinstance(answer, httpx.Response) and answer.json() == pairs
+    else:
+        assert isinstance(answer, httpx.Response)
+        expected = {HttpFault.S500_JSON: 500, HttpFault.S503_JSON: 503,
+                    HttpFault.S502_HTML: 502, HttpFault.AFTER_502: 502,
+                    HttpFault.S429: 429, HttpFault.S429_RETRY: 429}[fault]
+        assert answer.status_code == expected
+        assert ("retry-after" in answer.headers) == (fault is HttpFault.S429_RETRY)
+        assert answer.text.startswith("<html>") == (expected == 502)
