@@ -14,10 +14,12 @@ Bearer ...`` assignments) is replaced too, revealed here or not.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import threading
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import attrs
 
@@ -116,6 +118,9 @@ def remember(value: str) -> None:
     global _remembered, _remembered_re
     parts = {value, value.strip()}
     parts.update(line.strip() for line in value.splitlines())
+    # As a URL, a form, JSON or a repr writes it (a signed URL in an httpx error, say).
+    parts.update(e for p in list(parts) for e in (quote(p, safe=""), quote_plus(p),
+                                                  json.dumps(p)[1:-1], repr(p)[1:-1]))
     new = {p for p in parts if len(p) >= MIN_REMEMBERED and not p.startswith("-----")}
     with _lock:
         if new <= _remembered:

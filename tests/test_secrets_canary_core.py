@@ -169,12 +169,6 @@ def test_an_unexpected_exception_at_startup_prints_no_canary_echoed_plainly(
     assert not found, "secrets leaked:\n" + "\n".join(map(str, found))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core: a revealed value echoed URL-encoded (a signed URL, a query string in an httpx "
-    "error) is stored in risk_events.reason, report.html and every log line: "
-    "Polymarket's base64 API secret ('=' -> %3D), a Telegram token (':' -> %3A), a "
-    "password with spaces or regex characters. Change: see "
-    "test_core_redact_hides_the_encoded_forms_of_a_revealed_value"))
 def test_a_replay_run_holds_no_canary_echoed_in_a_query_string(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(URL_ECHO, "on", True)
@@ -182,7 +176,7 @@ def test_a_replay_run_holds_no_canary_echoed_in_a_query_string(
     assert not found, "secrets leaked:\n" + "\n".join(map(str, found))
 
 
-# -- what the core misses: strict xfails, each naming the change -----------------------------
+# -- encoded forms (redacted since the core remembers them) and short secrets (not yet) ------
 ENCODED = {
     "url": lambda v: urllib.parse.quote(v, safe=""),
     "url form": urllib.parse.quote_plus,
@@ -202,13 +196,6 @@ def _missed(c: Canary) -> list[str]:
 
 
 @pytest.mark.parametrize("name", ["password_regex", "spaces", "pm_api_secret", "telegram"])
-@pytest.mark.xfail(strict=True, reason=(
-    "core: redact() replaces a revealed value only as written; its URL-encoded and "
-    "URL-form forms (different when the value holds '=', '/', ':', a space or a "
-    "regex character), and JSON-/repr-escaped ones outside a 'name': 'value' pair, "
-    "pass through. Change: in "
-    "argus_core/secrets.py remember(), also add for each part p: urllib.parse.quote(p, "
-    "safe=''), urllib.parse.quote_plus(p), json.dumps(p)[1:-1] and repr(p)[1:-1]"))
 def test_core_redact_hides_the_encoded_forms_of_a_revealed_value(name: str) -> None:
     assert _missed(CANARIES[name]) == []
 
