@@ -941,12 +941,19 @@ def _check_equity(plan: Plan, fills: list[dict[str, Any]],
                 continue
             mine = [(t, p, u) for t, i, p, u in obs if i == iid and t <= ts]
             ok: set[Decimal] = set()
+            last_t = 0
             if mine:
                 last_t = mine[-1][0]
                 ok.add(mine[-1][1])
                 ok |= {p for _, p, u in mine if u}  # a SIGKILL may have lost the newest
-            else:
-                last_t = 0
+                # A row at T may be written before T's last events (at a commit, or before
+                # a late print stamped at the clock): any price seen at T, or the last
+                # one before it, is one the market made by then.
+                ok |= {p for t, p, _ in mine if t == ts}
+                before = [p for t, p, _ in mine if t < ts]
+                if before:
+                    ok.add(before[-1])
+                    last_t = min(last_t, next(t for t, _, _ in reversed(mine) if t < ts))
             ok |= {p for t, p in fill_prices[iid] if t >= last_t}
             choices.append({q * held[iid] for q in ok})
         want = Decimal(row["equity"])
