@@ -136,6 +136,7 @@ def test_observe_touch_fast_path_equals_the_per_level_path(decay: float) -> None
     from decimal import Decimal as D
 
     from argus_scanners_polymarket.ofi import _dict_top
+    from argus_scanners_polymarket.touch import touch_table
 
     from argus_core import BookDelta
 
@@ -146,8 +147,9 @@ def test_observe_touch_fast_path_equals_the_per_level_path(decay: float) -> None
         b.book(iid, [(0.40, 50.0), (0.39, 10.0)], [(0.45, 20.0), (0.46, 5.0)], ts_ns=S)
     market = b.market
     fast = OfiTracker(60.0, levels=1, level_decay=decay)
+    tab = OfiTracker(60.0, levels=1, level_decay=decay)  # the touch from the touch table
     ref = OfiTracker(60.0, levels=1, level_decay=decay)
-    stamp = empty = 0
+    stamp = empty = crossed = 0
     for k in range(400):
         ts = (2 + k) * S
         iid = ids[int(rng.integers(len(ids)))]
@@ -160,16 +162,22 @@ def test_observe_touch_fast_path_equals_the_per_level_path(decay: float) -> None
             for p in list(book.bids if side is Side.BUY else book.asks):
                 market.apply(BookDelta(iid, ts, side, D(repr(p)), D(0)))
         fast.observe(market)
+        tab.observe(market, touch_table(market))
         empty += not market.books[iid].bids or not market.books[iid].asks
+        crossed += bool(market.books[iid].fault())
         changed, stamp = market.changes_since(stamp)
         for cid in reversed(changed):
             book = market.books[cid]
             ref._on_top(cid, _dict_top(book.bids, 1, bid=True),
                         _dict_top(book.asks, 1, bid=False), book.ts_ns)
-        assert fast._last == ref._last and fast.fed == ref.fed
-        assert {i: list(q) for i, q in fast._steps.items()} == {
-            i: list(q) for i, q in ref._steps.items()}
+        for got in (fast, tab):
+            assert got._last == ref._last and got.fed == ref.fed
+            assert {i: list(q) for i, q in got._steps.items()} == {
+                i: list(q) for i, q in ref._steps.items()}
     assert sum(s[3] for q in ref._steps.values() for s in q) > 50  # transitions
     assert empty > 0  # a side emptied: the 0 / inf stand-ins
-    readings = [(fast.reading(i, 401 * S), ref.reading(i, 401 * S)) for i in ids]
-    assert all(a == b for a, b in readings)
+    assert crossed > 0  # a crossed book: read from its dicts, not the table
+    readings = [(fast.reading(i, 401 * S), tab.reading(i, 401 * S), ref.reading(i, 401 * S))
+                for i in ids]
+    assert all(a == b == c for a, b, c in readings)
+    assert tab.get_state() == ref.get_state()

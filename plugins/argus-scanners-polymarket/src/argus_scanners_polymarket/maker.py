@@ -151,8 +151,8 @@ class MakerScanner(Scanner):
         # one tracker and flow column per market state, shared with ``ranked`` (ofi.py)
         self.flows = shared_flows(market, s.ofi_window_s, s.ofi_levels)
         self.ofi = self.flows.tracker
-        self.ofi.observe(market)
         t = touch_table(market)
+        self.ofi.observe(market, t)  # the touch of the books the refresh just read
         q = self._inventories(market, t)
         bid, ask, tick = t.bid, t.ask, t.tick
         with np.errstate(invalid="ignore"):

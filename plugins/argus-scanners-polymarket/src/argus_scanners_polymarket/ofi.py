@@ -46,12 +46,15 @@ import math
 import weakref
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
 from argus_core import BookDelta, MarketEvent, MarketState, OrderBook, Side, Signal, Trade
+
+if TYPE_CHECKING:  # touch.py does not import this module; the annotation only
+    from argus_scanners_polymarket.touch import TouchTable
 
 #: Name of the published signal carrying :attr:`OfiReading.imbalance`.
 SIGNAL = "ofi"
@@ -179,6 +182,11 @@ class OfiTracker:
             pa1, qa1 = float(pa1), float(qa1)
         else:
             top_a, pa1, qa1 = (), math.inf, 0.0
+        self._touch_step(iid, top_b, pb1, qb1, top_a, pa1, qa1, ts_ns)
+
+    def _touch_step(self, iid: str, top_b: Top, pb1: float, qb1: float, top_a: Top,
+                    pa1: float, qa1: float, ts_ns: int) -> None:
+        """:meth:`_on_touch` once the touch is read: the transition from the last one."""
         depth = (qb1 + qa1) / 2
         prev = self._last.get(iid)
         steps = self._steps.setdefault(iid, deque())
@@ -219,12 +227,18 @@ class OfiTracker:
                 self.on_book(event.instrument_id, book.bid_levels(), book.ask_levels(),
                              event.ts_ns)
 
-    def observe(self, market: MarketState) -> None:
-        """Read every book changed since the last call, and each token's newest trade."""
+    def observe(self, market: MarketState, table: TouchTable | None = None) -> None:
+        """Read every book changed since the last call, and each token's newest trade.
+
+        ``table``: ``market``'s touch table, refreshed since its last change; with one
+        level, a sound book's touch is read from its columns (the same floats the
+        book's dicts hold: the repack just read them) instead of the dicts again."""
         changed, self._stamp = market.changes_since(self._stamp)
         n = self.levels
         books = market.books
-        if n == 1:  # the default: the touch only, without the per-level helpers
+        if n == 1 and table is not None and changed:
+            self._observe_table(changed, books, table)
+        elif n == 1:  # the default: the touch only, without the per-level helpers
             for iid in reversed(changed):  # oldest change first
                 book = books[iid]
                 self._on_touch(iid, book.bids, book.asks, book.ts_ns)
@@ -238,6 +252,35 @@ class OfiTracker:
             last = seen.get(iid)
             if last is not trade and last != trade:
                 self.on_trade(trade)
+
+    def _observe_table(self, changed: list[str], books: Any, table: TouchTable) -> None:
+        """:meth:`observe`'s books through ``table``: its best bid/ask and sizes of the
+        sound rows (a malformed or crossed book, or one without a row, read from its
+        dicts by :meth:`_on_touch`); oldest change first, as there."""
+        index = table.index
+        at = np.fromiter((index.get(i, -1) for i in changed), dtype=np.int64,
+                         count=len(changed))
+        rows = np.maximum(at, 0)
+        good = ((at >= 0) & table.sound[rows]).tolist()
+        bid, bid_size = table.bid[rows].tolist(), table.bid_size[rows].tolist()
+        ask, ask_size = table.ask[rows].tolist(), table.ask_size[rows].tolist()
+        step, inf = self._touch_step, math.inf
+        for k in range(len(changed) - 1, -1, -1):
+            iid = changed[k]
+            book = books[iid]
+            if not good[k]:
+                self._on_touch(iid, book.bids, book.asks, book.ts_ns)
+                continue
+            pb, qb, pa, qa = bid[k], bid_size[k], ask[k], ask_size[k]
+            if pb == pb:  # not NaN: a bid side
+                top_b: Top = ((pb, qb),)
+            else:
+                top_b, pb, qb = (), 0.0, 0.0
+            if pa == pa:
+                top_a: Top = ((pa, qa),)
+            else:
+                top_a, pa, qa = (), inf, 0.0
+            step(iid, top_b, pb, qb, top_a, pa, qa, book.ts_ns)
 
     # -- checkpoints ---------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:

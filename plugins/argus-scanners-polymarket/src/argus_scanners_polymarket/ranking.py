@@ -175,8 +175,8 @@ class RankedScanner(Scanner):
             return self.reference_scan(market, ts_ns)
         flows = shared_flows(market, self.settings.ofi_window_s)
         self.ofi = flows.tracker
-        self.ofi.observe(market)
         table = touch_table(market)
+        self.ofi.observe(market, table)  # the touch of the books the refresh just read
         with table.held():  # the market does not change while the components scan it
             found = [(k, self._run(comp, market, ts_ns))
                      for k, comp in enumerate(self.components)]
