@@ -873,6 +873,9 @@ def _observations(plan: Plan) -> list[tuple[int, str, Decimal, bool]]:
     for seg in plan.segments:
         books: dict[str, tuple[dict[float, float], dict[float, float], bool]] = {}
         killed = any(s.kind == "sigkill" for s in seg)
+        if killed:  # its marks may all be lost: the checkpoint's (the last before) stands
+            last = {iid: (t, p) for t, iid, p, _ in out}
+            out += [(now, iid, p, True) for iid, (_, p) in last.items()]
         for step in seg:
             if step.kind == "sigkill":
                 break
