@@ -389,9 +389,14 @@ class SpikeScanner(Scanner):
         if len(calm):
             # dt_s = max(ts - last, 0) / 1e9, as the loop computes it (the int ts as a float)
             dt_s = np.maximum(float(ts_ns) - last[calm], 0.0) / 1e9
-            uniq, inverse = np.unique(dt_s, return_inverse=True)
-            decay = np.array([1 - math.exp(-d / s.window_s) for d in uniq.tolist()])
-            ref[calm] = ref[calm] + decay[inverse] * (mid[calm] - ref[calm])
+            d0 = float(dt_s[0])
+            if (dt_s == d0).all():  # every calm book last seen at one scan: one factor
+                ref[calm] = ref[calm] + (1 - math.exp(-d0 / s.window_s)) * (
+                    mid[calm] - ref[calm])
+            else:
+                uniq, inverse = np.unique(dt_s, return_inverse=True)
+                decay = np.array([1 - math.exp(-d / s.window_s) for d in uniq.tolist()])
+                ref[calm] = ref[calm] + decay[inverse] * (mid[calm] - ref[calm])
             last[calm] = float(ts_ns)
             count[calm] = 0.0
         hot = np.flatnonzero(spiking)
