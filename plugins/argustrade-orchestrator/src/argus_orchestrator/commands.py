@@ -1,6 +1,7 @@
 """The orchestrator's commands (entry point group ``argus.commands``: imported only when
 one runs): ``argus orchestrate``, ``argus sandbox check``, ``argus strategies
-list|show|diff|promote|rollback`` and ``argus thoughts [CYCLE]``."""
+list|show|diff|promote|rollback`` and ``argus thoughts [CYCLE]``.  What they print is
+redacted."""
 
 from __future__ import annotations
 
@@ -12,8 +13,15 @@ from typing import Any
 
 import click
 
-from argus_core import ArgusError, Migrations
+from argus_core import ArgusError, Migrations, redact
 from argus_orchestrator.plugin import register_migrations
+
+
+def _echo(text: str, **kwargs: Any) -> None:
+    """``click.echo`` of ``text`` redacted: every command here prints ledger text (a
+    version's source and reasons, a model call's prompt) or a cycle's reasons, and a
+    ledger written before its rows were stored redacted may hold a secret."""
+    click.echo(redact(text), **kwargs)
 
 
 def _open_ledger(run_dir: Path) -> Any:
@@ -73,11 +81,11 @@ def sandbox_check(file: Path, as_json: bool) -> None:
     except OSError as exc:
         why = exc.strerror if isinstance(exc.strerror, str) and exc.strerror else str(exc)
         if as_json:
-            click.echo(json.dumps({"file": str(file), "accepted": False, "readable": False,
+            _echo(json.dumps({"file": str(file), "accepted": False, "readable": False,
                                    "error": f"cannot read: {why}", "reasons": [],
                                    "findings": []}, indent=2))
         else:
-            click.echo(f"{file}: cannot read: {why}", err=True)
+            _echo(f"{file}: cannot read: {why}", err=True)
         sys.exit(DataError.exit_code)
     try:
         result = validate_bytes(data)
@@ -87,14 +95,14 @@ def sandbox_check(file: Path, as_json: bool) -> None:
     else:
         reasons = result.reasons
     if as_json:
-        click.echo(json.dumps({"file": str(file), "readable": True, **result.as_dict(),
+        _echo(json.dumps({"file": str(file), "readable": True, **result.as_dict(),
                                "reasons": reasons}, indent=2))
     elif result.accepted:
-        click.echo(f"{file}: accepted ({result.n_lines} lines)")
+        _echo(f"{file}: accepted ({result.n_lines} lines)")
     else:
-        click.echo(f"{file}: rejected ({len(reasons)} reasons)")
+        _echo(f"{file}: rejected ({len(reasons)} reasons)")
         for reason in reasons:
-            click.echo(f"  {reason}")
+            _echo(f"  {reason}")
     if not result.accepted:
         sys.exit(SandboxError.exit_code)
 
@@ -119,13 +127,13 @@ def strategies_list(run_dir: Path, as_json: bool) -> None:
     with _open_ledger(run_dir) as ledger:
         rows = VersionStore(ledger).list()
     if as_json:
-        click.echo(json.dumps([{k: r[k] for k in ("version_id", "slot", "status", "parent_id",
+        _echo(json.dumps([{k: r[k] for k in ("version_id", "slot", "status", "parent_id",
                                                   "model", "cycle_id", "reason")}
                                for r in rows], indent=2))
         return
     for r in rows:
-        click.echo(f"{r['version_id']:<28} {r['slot']:<12} {r['status']:<12} "
-                   f"parent={r['parent_id'] or '-':<28} {r['reason'][:60]}")
+        _echo(f"{r['version_id']:<28} {r['slot']:<12} {r['status']:<12} "
+                   f"parent={r['parent_id'] or '-':<28} {redact(r['reason'])[:60]}")
 
 
 @strategies_group.command("show")
@@ -141,16 +149,16 @@ def strategies_show(run_dir: Path, version_id: str) -> None:
         events = store.events(version_id)
     for key in ("version_id", "slot", "status", "reason", "parent_id", "source_hash",
                 "prompt_hash", "model", "cycle_id"):
-        click.echo(f"{key}: {row[key]}")
+        _echo(f"{key}: {row[key]}")
     for key in ("validation_json", "gate_json", "shadow_json"):
         if row[key]:
-            click.echo(f"{key[:-5]}: {row[key]}")
-    click.echo("history:")
+            _echo(f"{key[:-5]}: {row[key]}")
+    _echo("history:")
     for e in events:
-        click.echo(f"  {e['from_status'] or '-'} -> {e['to_status']} by {e['actor']}: "
+        _echo(f"  {e['from_status'] or '-'} -> {e['to_status']} by {e['actor']}: "
                    f"{e['reason']}")
-    click.echo("source:")
-    click.echo(row["source"])
+    _echo("source:")
+    _echo(row["source"])
 
 
 @strategies_group.command("diff")
@@ -164,7 +172,7 @@ def strategies_diff(run_dir: Path, old_id: str, new_id: str) -> None:
     with _open_ledger(run_dir) as ledger:
         store = VersionStore(ledger)
         old, new = store.get(old_id), store.get(new_id)
-    click.echo("".join(difflib.unified_diff(old["source"].splitlines(keepends=True),
+    _echo("".join(difflib.unified_diff(old["source"].splitlines(keepends=True),
                                             new["source"].splitlines(keepends=True),
                                             old_id, new_id)))
 
@@ -181,7 +189,7 @@ def strategies_promote(run_dir: Path, version_id: str, to_status: str, reason: s
 
     with _open_ledger(run_dir) as ledger:
         VersionStore(ledger).request(version_id, to_status, reason, actor="person")
-    click.echo(f"{version_id}: {to_status} requested")
+    _echo(f"{version_id}: {to_status} requested")
 
 
 @strategies_group.command("rollback")
@@ -195,7 +203,7 @@ def strategies_rollback(run_dir: Path, slot: str, reason: str) -> None:
     with _open_ledger(run_dir) as ledger:
         store = VersionStore(ledger)
         rolled, parent = store.rollback(slot, reason, actor="person")
-    click.echo(f"{slot}: {rolled} rolled back; active version is now {parent}")
+    _echo(f"{slot}: {rolled} rolled back; active version is now {parent}")
 
 
 # -- argus thoughts ------------------------------------------------------------------------
@@ -212,31 +220,31 @@ def thoughts_cmd(run_dir: Path, cycle: str | None, as_json: bool) -> None:
         if cycle is None:
             rows = spool.cycles()
             if as_json:
-                click.echo(json.dumps(rows, indent=2))
+                _echo(json.dumps(rows, indent=2))
                 return
             for r in rows:
-                click.echo(f"{r['cycle_id']:<14} {r['status']:<10} {r['outcome'] or '-':<12} "
+                _echo(f"{r['cycle_id']:<14} {r['status']:<10} {r['outcome'] or '-':<12} "
                            f"tokens={r['tokens']:<7} cost=${r['cost_usd']:<10} "
-                           f"{(r['reason'] or '')[:70]}")
+                           f"{redact(r['reason'] or '')[:70]}")
             return
         thoughts = spool.thoughts(cycle)
     if not thoughts:
         raise click.ClickException(f"no thoughts recorded for cycle {cycle!r}")
     if as_json:
-        click.echo(json.dumps(thoughts, indent=2))
+        _echo(json.dumps(thoughts, indent=2))
         return
     for t in thoughts:
-        click.echo(f"=== {t['cycle_id']} #{t['seq']} {t['purpose']} model={t['model']} "
+        _echo(f"=== {t['cycle_id']} #{t['seq']} {t['purpose']} model={t['model']} "
                    f"status={t['status']} stop={t['stop_reason']} tokens="
                    f"{t['input_tokens']}+{t['output_tokens']} cost=${t['cost_usd']}")
         if t["error"]:
-            click.echo(f"error: {t['error']}")
-        click.echo("--- system ---")
-        click.echo(t["system_prompt"])
-        click.echo("--- prompt ---")
-        click.echo(t["prompt"])
-        click.echo("--- response ---")
-        click.echo(t["response_text"] or "")
+            _echo(f"error: {t['error']}")
+        _echo("--- system ---")
+        _echo(t["system_prompt"])
+        _echo("--- prompt ---")
+        _echo(t["prompt"])
+        _echo("--- response ---")
+        _echo(t["response_text"] or "")
 
 
 # -- argus orchestrate ---------------------------------------------------------------------------
@@ -260,4 +268,4 @@ def orchestrate_cmd(config_path: Path, cycles: int | None, run_dir: Path | None)
 
     report = run_orchestrated(config_path, run_dir=run_dir, max_cycles=cycles,
                               echo=click.echo)
-    click.echo(report)
+    _echo(report)

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from argus_core import Config, Ledger, find_key_shaped
+from argus_core import Config, Ledger, find_key_shaped, redact
 from argus_core.metrics import (
     compute_metrics,
     drawdown,
@@ -176,6 +176,10 @@ class CycleRunner:
                                incumbent_factory, handover_state, instrument_id)
         except OrchestratorError as exc:
             result = CycleResult(cycle_id, "failed", str(exc))
+        # Redacted before it is cut or fed to the next prompt: a reason quoting a
+        # key-shaped string (a reviewer's) made every later prompt "key-shaped", refused
+        # for ever; cut first, a secret across the cut would leave its prefix unseen.
+        result = attrs.evolve(result, reason=redact(result.reason))
         if result.outcome != "deploy":
             self.feedback.append(result.reason[:300])
         self.spool.finish_cycle(cycle_id, self.clock(), result.outcome, result.reason,

@@ -39,6 +39,7 @@ from argus_core import (
     Strategy,
     StrategyContext,
     TradingState,
+    redact,
 )
 from argus_orchestrator.config import OrchestratorSettings
 from argus_orchestrator.cycle import CycleResult, CycleRunner
@@ -392,7 +393,7 @@ class Orchestrator:
                 strategy.set_state(self.runner.asm.strategies[self.s.slot].get_state())
         except SandboxError as exc:
             _close(strategy)
-            reason = f"could not start in the running loop: {str(exc)[:500]}"
+            reason = f"could not start in the running loop: {redact(str(exc))[:500]}"
             self.versions.set_status(version_id, "rejected", reason)
             self.echo(f"{version_id} rejected: {reason}")
             return None
@@ -504,7 +505,7 @@ class Orchestrator:
         never came in, and put the orchestrator back as it was before the swap."""
         failed, before = pending.version_id, pending.before
         kept = before["running_id"]
-        why = f"hot-swap of {failed} failed: {str(error)[:300]}; {kept} kept trading"
+        why = f"hot-swap of {failed} failed: {redact(str(error))[:300]}; {kept} kept trading"
         for name, value in before.items():
             setattr(self, name, value)
         if failed == kept:  # a canary that was to become full: it is still the canary
@@ -619,8 +620,8 @@ class Orchestrator:
         try:
             strategy = Supervised(self.build(source), self)
         except Exception as exc:  # fenced: the rollback runs inside the loop's listeners
-            why = f"could not reinstate {target} after rolling back {failed}: " \
-                  f"{type(exc).__name__}: {exc}"
+            why = redact(f"could not reinstate {target} after rolling back {failed}: "
+                         f"{type(exc).__name__}: {exc}")
             self.versions.set_status(target, "retired", why[:500])
             self.runner.set_trading_state(TradingState.HALTED, why[:500])
             self.runner.request_commit()
@@ -677,7 +678,8 @@ class Orchestrator:
                   f"person runs 'argus resume'")
         self._set_stage("idle")
         with contextlib.suppress(Exception):
-            self.cycles.feedback.append(f"{failed} was rolled back live: {reason}"[:300])
+            self.cycles.feedback.append(
+                redact(f"{failed} was rolled back live: {reason}")[:300])
 
 
 def work_dir_for(run_dir: Path) -> Path:

@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from argus_core import redact
 from argus_orchestrator.sandbox import contract_text
 
 GENERATE_SYSTEM = """You are a quantitative developer improving one trading strategy for
@@ -88,12 +89,19 @@ def extract_code(text: str, stop_reason: str | None) -> Extracted:
                                    "a truncated module is never used")
     blocks = _FENCE.findall(text)
     if not blocks:
-        return Extracted(None, text[:500], "the answer contains no ```python code block")
+        return Extracted(None, _cut(text, 500), "the answer contains no ```python code block")
     if len(blocks) > 1:
-        return Extracted(None, text[:500], f"the answer contains {len(blocks)} code blocks; "
-                                           f"exactly one is required")
+        return Extracted(None, _cut(text, 500), f"the answer contains {len(blocks)} code "
+                                                f"blocks; exactly one is required")
     rationale = text[:text.index("```")].strip()
-    return Extracted(blocks[0].strip() + "\n", rationale[:1000], None)
+    return Extracted(blocks[0].strip() + "\n", _cut(rationale, 1000), None)
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` redacted, then cut to ``limit`` characters: cut first, a secret across
+    the cut would leave a prefix that no longer reads as the secret (it then went on to
+    the next prompt and the ledger)."""
+    return redact(text)[:limit]
 
 
 @attrs.frozen
@@ -118,6 +126,6 @@ def parse_review(text: str, stop_reason: str | None) -> Review:
     if not isinstance(data, dict) or data.get("verdict") not in ("approve", "reject"):
         return Review(False, ("review verdict must be 'approve' or 'reject'",))
     reasons = data.get("reasons") or []
-    reasons = tuple(str(r)[:300] for r in reasons) if isinstance(reasons, list) else (
-        str(reasons)[:300],)
+    reasons = tuple(_cut(str(r), 300) for r in reasons) if isinstance(reasons, list) else (
+        _cut(str(reasons), 300),)
     return Review(data["verdict"] == "approve", reasons)

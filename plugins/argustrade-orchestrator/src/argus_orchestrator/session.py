@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from argus_core import ConfigError, Ledger, Migrations, Strategy, load_config
+from argus_core import ConfigError, Ledger, Migrations, Strategy, load_config, redact
 from argus_orchestrator import plugin as orchestrator_plugin
 from argus_orchestrator.config import orchestrator_settings
 from argus_orchestrator.cycle import CycleRunner
@@ -21,8 +21,15 @@ from argus_orchestrator.versions import VersionStore
 def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
                      max_cycles: int | None = None,
                      echo: Callable[[str], None] = print) -> str:
-    """Run the configured loop with the orchestrator; returns a short text report."""
+    """Run the configured loop with the orchestrator; returns a short text report.
+
+    Every line ``echo`` is given, and the report, are redacted: they quote cycle reasons,
+    a candidate's failure and a rollback's trigger."""
     from argus_core import Runner
+
+
+    def say(line: str) -> None:
+        echo(redact(line))
 
     config = load_config(config_path)
     settings = orchestrator_settings(config)
@@ -53,7 +60,7 @@ def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
     n_prior = load_prior_trials(config, settings,
                                 lab_folder(work_dir_for(run_dir) / "cycle") / "lab.db")
     if n_prior:
-        echo(f"{n_prior} prior trials of {settings.trial_family} loaded from "
+        say(f"{n_prior} prior trials of {settings.trial_family} loaded from "
              f"{settings.prior_trials}")
 
     def build(source: str) -> Strategy:
@@ -97,9 +104,10 @@ def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
                          VersionStore(cycle_ledger, clock), work_dir_for(run_dir), clock)
     orch = Orchestrator(settings, versions, cycles, incumbent_id=seed_id,
                         incumbent_source=seed_source,
-                        build=lambda src: build("" if src == seed_source and
-                                                not settings.seed_source else src),
-                        max_cycles=max_cycles, blocking=blocking, echo=echo)
+                        # the ledger holds the seed's source redacted: either is the seed
+                        build=lambda src: build("" if src in (seed_source, redact(seed_source))
+                                                and not settings.seed_source else src),
+                        max_cycles=max_cycles, blocking=blocking, echo=say)
     holder["orch"] = orch
     orch.attach(runner)
     try:
@@ -117,14 +125,14 @@ def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
              f"{summary.fills} fills, final equity {summary.final_equity:.2f}, "
              f"trading state {summary.trading_state}"]
     for result in orch.results:
-        lines.append(f"  {result.cycle_id}: {result.outcome} — {result.reason[:160]}")
+        lines.append(f"  {result.cycle_id}: {result.outcome} — {redact(result.reason)[:160]}")
     for rb in orch.rollbacks:
-        lines.append(f"  rollback: {rb[:200]}")
+        lines.append(f"  rollback: {redact(rb)[:200]}")
     if transport is not None and transport.mismatches:
         lines.append(f"  recorded transport mismatches: {transport.mismatches}")
     lines.append(f"inspect: argus strategies list --run-dir {run_dir}; "
                  f"argus thoughts --run-dir {run_dir}")
-    return "\n".join(lines)
+    return redact("\n".join(lines))
 
 
 class _LateSupervised(Supervised):

@@ -2,7 +2,8 @@
 cycle id, in the ledger (table ``thoughts``), plus cycle rows and daily budget totals.
 
 Text is redacted (:func:`argus_core.secrets.redact`) before it is stored: a key-shaped
-string never reaches the spool even if a response contains one.
+string never reaches the spool even if a response contains one; a row's ``prompt_hash``
+is of the stored (redacted) prompt.
 """
 
 from __future__ import annotations
@@ -62,7 +63,10 @@ class ThoughtSpool:
         for key in ("system_prompt", "prompt", "response_text", "response_json", "error"):
             if row[key] is not None:
                 row[key] = redact(row[key])
-        row["prompt_hash"] = prompt_hash(t.system_prompt, t.prompt)
+        # Of the text as stored: a refused prompt's hash, of the text with its secret,
+        # beside the redacted text made the missing part guessable offline.  A prompt
+        # that was sent held no secret, so its hash is that of what was sent.
+        row["prompt_hash"] = prompt_hash(row["system_prompt"], row["prompt"])
         tokens = t.input_tokens + t.output_tokens
         with self.ledger.transaction() as conn:
             self.ledger.insert("thoughts", row)

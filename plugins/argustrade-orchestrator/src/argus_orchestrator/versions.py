@@ -4,6 +4,11 @@ Statuses: ``candidate`` (being proven) -> ``rejected`` | ``shadow`` -> ``canary`
 ``full``; a replaced full version becomes ``retired``; a failed one ``rolled_back``.
 ``requested:<status>`` rows record a person's promotion for a running loop to apply.
 Every change is one ``strategy_events`` row with its reason and actor.
+
+Text is stored redacted (:func:`argus_core.redact`): a trusted incumbent's module that
+hard-codes a credential, a generated module holding a key-shaped string (it is rejected,
+but stored first), a reviewer quoting one in its reasons.  The source's hash is of the
+text as stored, so no hash of a secret sits beside the text it was cut from.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import hashlib
 import json
 from typing import Any
 
-from argus_core import ArgusError, Ledger
+from argus_core import ArgusError, Ledger, redact
 
 LIVE_STATUSES = ("canary", "full")
 
@@ -33,7 +38,8 @@ class VersionStore:
     def add(self, *, slot: str, source: str, parent_id: str | None, status: str,
             reason: str, prompt_hash: str | None = None, model: str | None = None,
             cycle_id: str | None = None, validation: dict[str, Any] | None = None) -> str:
-        """Store a new version; returns its id (``<slot>-v<n>-<hash8>``)."""
+        """Store a new version (redacted); returns its id (``<slot>-v<n>-<hash8>``)."""
+        source, reason = redact(source), redact(reason)
         n = len(self.ledger.query("select 1 from strategy_versions where slot = ?", (slot,)))
         digest = source_hash(source)
         version_id = f"{slot}-v{n + 1:03d}-{digest[:8]}"
@@ -43,7 +49,7 @@ class VersionStore:
                 "version_id": version_id, "slot": slot, "source": source,
                 "source_hash": digest, "parent_id": parent_id, "prompt_hash": prompt_hash,
                 "model": model, "cycle_id": cycle_id, "status": status, "reason": reason,
-                "validation_json": json.dumps(validation) if validation else None,
+                "validation_json": redact(json.dumps(validation)) if validation else None,
                 "created_ns": now, "updated_ns": now})
             self.ledger.insert("strategy_events", {
                 "version_id": version_id, "ts_ns": now, "from_status": None,
@@ -76,11 +82,12 @@ class VersionStore:
     def set_status(self, version_id: str, status: str, reason: str, *,
                    actor: str = "orchestrator", **json_fields: Any) -> None:
         """Move a version to ``status`` (with optional gate/shadow/validation JSON)."""
+        reason = redact(reason)
         row = self.get(version_id)
         now = self.clock()
         sets = {"status": status, "reason": reason, "updated_ns": now}
         for key, value in json_fields.items():
-            sets[f"{key}_json"] = json.dumps(value, sort_keys=True, default=str)
+            sets[f"{key}_json"] = redact(json.dumps(value, sort_keys=True, default=str))
         cols = ", ".join(f"{k} = ?" for k in sets)
         with self.ledger.transaction() as conn:
             conn.execute(f"update strategy_versions set {cols} where version_id = ?",
