@@ -513,3 +513,25 @@ def test_ranked_reformed_findings_equal_reference() -> None:
         if k % 3 == 2:
             step(market, rng, ts, k)
     assert reformed > 0
+
+
+def test_usable_is_shared_until_a_row_or_the_time_moves() -> None:
+    """``TouchTable.usable`` is computed once for the components of a scan (one read-only
+    array), and afresh when a row changes or, under a stale guard, the time moves."""
+    from argus_scanners_polymarket.common import tradeable
+    from argus_scanners_polymarket.touch import touch_table
+
+    market = synthetic(20, seed=27)
+    market.stale_after_ns = 300 * S
+    market.now_ns = NOW_NS
+    t = touch_table(market)
+    first = t.usable(market)
+    assert t.usable(market) is first and not first.flags.writeable
+    iid = next(i for i in market.books if i != SPOT and first[t.index[i]])
+    market.apply(BookStatus(iid, NOW_NS, False, "test"))
+    after = touch_table(market).usable(market)
+    assert after is not first and not after[t.index[iid]]
+    market.now_ns = NOW_NS + 10_000 * S  # every book past the guard
+    late = touch_table(market).usable(market)
+    assert not late.any()
+    assert [bool(v) for v in late] == [tradeable(market, i) for i in t.ids]

@@ -133,6 +133,7 @@ class TouchTable:
         self._settled: dict[str, object] = {}
         self._ticks: dict[str, object] = {}  # token -> its tick signal as last read
         self.holds = 0  # > 0: refreshed by a caller that scans an unchanging state
+        self._usable: tuple[tuple[int, ...] | None, np.ndarray] = (None, np.zeros(0, bool))
         self._alloc(0)
 
     # -- storage -------------------------------------------------------------------------
@@ -337,10 +338,17 @@ class TouchTable:
     def usable(self, market: MarketState) -> np.ndarray:
         """:func:`~argus_scanners_polymarket.common.tradeable` of every row at
         ``market.now_ns``, vectorised: live and not stale (``market.tradeable``), sound,
-        accepting orders, its event not closed."""
+        accepting orders, its event not closed.  Read-only, and the same array while the
+        table's generation and (with a stale guard) the market's time are unchanged."""
+        key = (self.gen, len(self.ids), market.stale_after_ns,
+               market.now_ns if market.stale_after_ns else 0)
+        if self._usable[0] == key:  # the components of one scan ask it in turn
+            return self._usable[1]
         ok = self.live & self.sound & self.accepting & ~self.closed
         if market.stale_after_ns:
             ok &= (market.now_ns - self.ts) <= market.stale_after_ns
+        ok.setflags(write=False)  # shared by the callers until a row or the time moves
+        self._usable = (key, ok)
         return ok
 
     def unit_fee_at(self, row: int, price: float) -> float:
