@@ -99,6 +99,8 @@ _LOT_1E8 = Decimal("1e-8")  # no instrument known: the ledger's finest unit
 #: A halt's cancel the venue failed, or a flatten it refused, is sent again at most this
 #: often (market time).
 HALT_CANCEL_RETRY_NS = 2 * 10**9
+#: ``book_fill``'s default ``mid``: the book's mid now (a mid is never negative).
+_MID_NOW = -1.0
 
 
 class LoopPort(Protocol):
@@ -218,11 +220,13 @@ class ExecutionEngine:
     def on_market_event(self, event: object) -> None:
         """Market data reaches working paper orders; a pending flatten is retried."""
         if self.broker.working:
+            # The mid before paper fills take from the book: what they took is no mark.
+            mid = self.market.live_mid(getattr(event, "instrument_id", ""))
             for fill in self.broker.on_event(event):  # type: ignore[arg-type]
                 coid = fill.client_order_id
                 sent = self._sent.get(coid)  # (book_fill forgets a finished order)
                 basket = sent.basket_id if sent is not None else self.ledger.basket_of(coid)
-                self.book_fill(fill)
+                self.book_fill(fill, mid=mid)
                 self._settle_basket(basket)
         if self.flatten_reason is not None:
             self._flatten_step()
@@ -412,9 +416,10 @@ class ExecutionEngine:
 
     def _send_paper(self, order: Order, ts: int) -> None:
         coid = order.client_order_id
+        mid = self.market.live_mid(order.instrument_id)  # before the fills take from it
         fills = self.broker.submit(order, ts)
         for fill in fills:
-            self.book_fill(fill)  # each writes the order's status as the broker left it
+            self.book_fill(fill, mid=mid)  # each writes the order's status as the broker left it
         if fills:
             return
         status, filled = self.broker.status(coid)
@@ -507,9 +512,12 @@ class ExecutionEngine:
         return price if price is not None else self.account.marks.get(instrument_id)
 
     # -- fills and settlement --------------------------------------------------------
-    def book_fill(self, fill: Fill, slot: str | None = None) -> None:
+    def book_fill(self, fill: Fill, slot: str | None = None, *,
+                  mid: float | None = _MID_NOW) -> None:
         """Ledger, account, position row, order status, risk observers (``slot``: the
-        order's, when the caller has read its row)."""
+        order's, when the caller has read its row).  A live book's ``mid`` marks the
+        position, not the fill (the entry row shows the spread paid); by default the book's
+        mid now (a paper fill passes the mid from before it took liquidity from the book)."""
         coid = fill.client_order_id
         self.ledger.insert_fill(fill)
         pos = self.account.apply(fill)
@@ -520,6 +528,9 @@ class ExecutionEngine:
             row = self.ledger.order_row(coid)
             slot = row["strategy"] if row else ""
         self.account.apply_to_books(fill, slot)
+        mid = self.market.live_mid(fill.instrument_id) if mid == _MID_NOW else mid
+        if mid is not None:
+            self.account.mark(fill.instrument_id, mid)
         self.ledger.upsert_position(pos, fill.ts_ns)
         status, filled = self.broker.status(coid)
         if filled >= 0:

@@ -310,6 +310,15 @@ class MarketState:
             return False, f"book is stale ({age_s:.1f}s since last update)"
         return True, ""
 
+    def live_mid(self, instrument_id: str) -> float | None:
+        """The mid of a live, two-sided, uncrossed book of ``instrument_id``, else None (a
+        crossed book is a feed that missed updates: its mid is no price)."""
+        book = self.books.get(instrument_id)
+        if book is None or not book.live or not book.bids or not book.asks:
+            return None
+        bid, ask = max(book.bids), min(book.asks)
+        return (bid + ask) / 2 if bid < ask else None
+
     def fee_schedule(self, instrument_id: str) -> FeeSchedule:
         """The fee schedule in force for ``instrument_id`` (no fees when none is bound)."""
         return self.fees(instrument_id) if self.fees is not None else _NO_FEES

@@ -456,7 +456,7 @@ class Runner:
             pos = account.positions.get(iid)
             # A live book's mid marks, as for prints (a bar beside it, a bad print, once
             # tripped the drawdown kill switch); books.get: replays have none.
-            by_bar = market.books.get(iid) is None or self._mid(iid) is None
+            by_bar = market.books.get(iid) is None or market.live_mid(iid) is None
             if pos is not None and pos.quantity and by_bar:
                 account.mark(iid, Decimal(repr(event.close)))  # type: ignore[union-attr]
                 self._watch_equity()
@@ -473,7 +473,7 @@ class Runner:
                 # A live two-sided book marks its instrument at the mid; a print marks
                 # only without one (a bad print outside the book once tripped the
                 # drawdown kill switch and flattened a sound position).
-                if self._mid(trade.instrument_id) is None:
+                if self.market.live_mid(trade.instrument_id) is None:
                     account.mark(trade.instrument_id, trade.price)
                     pos = account.positions.get(trade.instrument_id)
                     marked = pos is not None and pos.quantity != 0
@@ -561,24 +561,12 @@ class Runner:
         if task is not None and task.done() and not task.cancelled() and task.exception():
             raise ArgusError(f"the venue's fills stream failed: {task.exception()}")
 
-    def _mid(self, instrument_id: str) -> float | None:
-        """The mid of a live, two-sided, uncrossed book of ``instrument_id``, else None (a
-        crossed book is a feed that missed updates: its mid is no price)."""
-        book = self.market.books.get(instrument_id)
-        if book is None or not book.live or not book.bids or not book.asks:
-            return None
-        bid, ask = max(book.bids), min(book.asks)
-        return (bid + ask) / 2 if bid < ask else None
-
     def _mark_mid(self, instrument_id: str) -> bool:
         pos = self.account.positions.get(instrument_id)
-        if pos is None or pos.quantity == 0:
-            return False
-        mid = self._mid(instrument_id)
-        if mid is None:
-            return False
-        self.account.mark(instrument_id, mid)
-        return True
+        mid = self.market.live_mid(instrument_id) if pos is not None and pos.quantity else None
+        if mid is not None:
+            self.account.mark(instrument_id, mid)
+        return mid is not None
 
     def _equity_row(self, ts: int) -> None:
         # Buffered and written with the next commit: same transaction, one executemany.

@@ -185,10 +185,9 @@ def test_option_fills_are_at_the_touch_of_their_own_close_and_pay_commission(spy
 
 
 def _check_equity(fills: list[dict], equity: list[dict],
-                  books: dict[tuple[str, int], tuple[float, float]], *,
-                  mid_at_fill: bool) -> int:
+                  books: dict[tuple[str, int], tuple[float, float]]) -> int:
     """Every equity row == cash + position x mark, the mark being the book's mid (at a
-    fill's own timestamp the fill price unless ``mid_at_fill``); returns the rows held."""
+    fill's own timestamp too, a settlement's at its price); returns the rows held."""
     cash = Decimal("100000")
     pos: dict[str, Decimal] = {}
     mark: dict[str, float] = {}
@@ -206,7 +205,7 @@ def _check_equity(fills: list[dict], equity: list[dict],
             cash -= q * Decimal(f["price"]) + Decimal(f["fee"])
             iid = f["instrument_id"]
             pos[iid] = pos.get(iid, Decimal(0)) + q
-            mark[iid] = (sum(books[(iid, ts)]) / 2 if mid_at_fill and (iid, ts) in books
+            mark[iid] = (sum(books[(iid, ts)]) / 2 if (iid, ts) in books
                          and f["liquidity"] != "settlement" else float(f["price"]))
         expected = float(cash) + sum(float(q) * mark[i] for i, q in pos.items() if q)
         assert float(row["equity"]) == pytest.approx(expected, abs=0.01), (ts, pos)
@@ -215,18 +214,11 @@ def _check_equity(fills: list[dict], equity: list[dict],
 
 
 def test_every_equity_row_is_cash_plus_positions_at_the_books_mids(spy_2017):
+    """A fill's own row marks at its book's mid too: the entry row of a spread shows the
+    spread paid (marked at the fill price, the next row dropped by it: a half-spread step
+    the market did not make)."""
     fills, equity, books = spy_2017
-    assert _check_equity(fills, equity, books, mid_at_fill=False) > 10
-
-
-@pytest.mark.xfail(strict=True, reason="core: Account.apply_fill marks a filled instrument at "
-                   "the fill price (account.py line ~144) even when its live two-sided book "
-                   "has a mid at that timestamp, so the entry row of a spread shows no spread "
-                   "cost and the next row drops by it; the runner should re-mark at the mid "
-                   "after fills (Runner._mark_mid)")
-def test_the_equity_row_of_a_fill_marks_at_the_live_books_mid(spy_2017):
-    fills, equity, books = spy_2017
-    _check_equity(fills, equity, books, mid_at_fill=True)
+    assert _check_equity(fills, equity, books) > 10
 
 
 # -- Black-Scholes against an independent formula ----------------------------------------

@@ -62,16 +62,6 @@ FLATTEN_AFTER_CHECKPOINT = (
     "the flatten is routed after the commit returns, as ordinary work that the next commit "
     "checkpoints")
 
-SELF_IMPACT_MARK = (
-    "paper.py PaperBroker._walk removes the liquidity a paper order takes from the shared "
-    "MarketState book, and execution.py ExecutionEngine.book_fill then marks the position at "
-    "market.live_mid of that depleted book: a position is valued at a mid its own simulated "
-    "fill moved (a buy that walks the asks raises its own mark; a short that walks the bids "
-    "lowers it), a step the market did not make, seen by the drawdown watch and the equity "
-    "curve. Mark at the venue's book: keep the broker's taken quantities in its own overlay "
-    "(per level, dropped at the next snapshot/delta of that level), or capture live_mid "
-    "before broker.submit/on_event and mark fills at it")
-
 #: Problem classes (regexes over ``run_campaign.kind_of``) the core still has, each pinned
 #: by an xfail(strict=True) regression test below.
 KNOWN: dict[str, str] = {
@@ -82,7 +72,6 @@ KNOWN: dict[str, str] = {
     r"^flatten owed on .* none s": GHOST_WORKING,
     r"^HALTED with flatten .* is held": GHOST_WORKING,
     r"^position .*: ledger # != fills #": FLATTEN_AFTER_CHECKPOINT,
-    r"^equity row #s: # is no justified valuation": SELF_IMPACT_MARK,
     r"^equity row #s: cash # != starting cash less the fills": FLATTEN_AFTER_CHECKPOINT,
 }
 
@@ -229,7 +218,6 @@ def test_a_flatten_adopted_at_the_last_commit_is_in_the_checkpoint(tmp_path: Pat
     assert _problems(plan, tmp_path) == ()
 
 
-@pytest.mark.xfail(strict=True, reason=SELF_IMPACT_MARK)
 def test_a_paper_fill_does_not_mark_its_position_at_the_book_it_depleted(
         tmp_path: Path) -> None:
     """Seed 3153 (paper): short 20 X into the 93.73 bid (23 shown); at the bar a sized sell
