@@ -87,7 +87,7 @@ from argus_core.models import (
     to_decimal,
 )
 from argus_core.paper import PaperBroker
-from argus_core.risk import RiskEngine, TradingState, escalate, intent_json
+from argus_core.risk import RiskEngine, TradingState, escalate, intent_json, reduces_position
 from argus_core.secrets import redact
 
 log = logging.getLogger(__name__)
@@ -222,12 +222,20 @@ class ExecutionEngine:
         if self.broker.working:
             # The mid before paper fills take from the book: what they took is no mark.
             mid = self.market.live_mid(getattr(event, "instrument_id", ""))
+            working = set(self.broker.working)
             for fill in self.broker.on_event(event):  # type: ignore[arg-type]
                 coid = fill.client_order_id
                 sent = self._sent.get(coid)  # (book_fill forgets a finished order)
                 basket = sent.basket_id if sent is not None else self.ledger.basket_of(coid)
                 self.book_fill(fill, mid=mid)
                 self._settle_basket(basket)
+            # Closed without a fill (an IOC on an untradeable book): the ledger says so too,
+            # or a flatten's order would look working for ever and never be sent again.
+            for coid in working.difference(self.broker.working).intersection(self._sent):
+                status, filled = self.broker.status(coid)
+                self.ledger.set_order_status(coid, status, filled if filled >= 0 else None)
+                self._sent.pop(coid, None)
+                self.loop.mark_dirty()
         if self.flatten_reason is not None:
             self._flatten_step()
 
@@ -655,8 +663,29 @@ class ExecutionEngine:
         task.add_done_callback(self.live_tasks.discard)
 
     def _send_live(self, orders: list[Order]) -> None:
+        ctx = self.risk.ctx
+        state = ctx.trading_state
         self.loop.commit_now()  # the order rows are durable before the venue can know them
+        if ctx.trading_state != state and not self._still_allowed(orders):
+            # The commit adopted a person's kill or reduce: judged ACTIVE, not sent.
+            reason = f"not sent: trading {ctx.trading_state} ({ctx.state_reason})"
+            for order in orders:
+                self.cancel_on_ack.pop(order.client_order_id, None)
+                self._sent.pop(order.client_order_id, None)
+                self.ledger.move_order_status(order.client_order_id, OrderStatus.CANCELLED,
+                                              (OrderStatus.PENDING,), reason)
+            self.loop.mark_dirty()
+            return
         self._spawn(self._submit_live(orders))
+
+    def _still_allowed(self, orders: list[Order]) -> bool:
+        """Whether every order (a basket goes whole or not at all) passes the trading state
+        now: HALTED lets reduce-only exits through, REDUCING whatever reduces."""
+        state, portfolio = self.risk.ctx.trading_state, self.account.portfolio()
+        return state == TradingState.ACTIVE or all(
+            (o.reduce_only or state != TradingState.HALTED)
+            and reduces_position(o, o.quantity, portfolio)  # type: ignore[arg-type]  # Intent-shaped
+            for o in orders)
 
     async def _submit_live(self, orders: list[Order]) -> None:
         venue = self.venue
@@ -898,7 +927,11 @@ class ExecutionEngine:
         pending = self.ledger.order_ids_in(OrderStatus.PENDING)
         if not pending:
             return
-        held = {o.client_order_id for o in await self.venue.open_orders()}
+        try:
+            held = {o.client_order_id for o in await self.venue.open_orders()}
+        except Exception as exc:  # one failed read must not end the run: asked one by one
+            log.warning("reconcile: the venue's open orders could not be read (%s)", exc)
+            held = set()
         for coid in pending:
             if coid in held:
                 with self.loop.between_events(commit_now=True):

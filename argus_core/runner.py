@@ -435,6 +435,8 @@ class Runner:
             else:
                 self.ledger.commit()
                 self._read_control()
+                if self._dirty or self.ledger.in_transaction:  # it adopted a kill that acted
+                    self._commit(reopen=False)
 
     def request_commit(self) -> None:
         """Ask for a commit (with a checkpoint) after the current event: for components
@@ -785,6 +787,10 @@ class Runner:
         ``reopen`` starts the next transaction at once (replay, and mid-event)."""
         if not self.ledger.in_transaction:
             self.ledger.begin()
+        # A person may have run `argus kill` / `resume`: read first, so what it does (the
+        # halt's cancels, a flatten's orders and fills) is in this checkpoint and commit; a
+        # live flatten's commit_now nests here and commits the same open transaction.
+        self._read_control()
         if self._equity_ts is not None:  # written now, rewritten if more of it follows
             self._equity_row(self._equity_ts)
         if self._equity_rows:
@@ -797,7 +803,6 @@ class Runner:
         self.ledger.commit()
         if self._swapped and not self._commit_each_change:
             self.ledger.sync_wal()  # a swap is not re-derivable: durable now, even in replay
-        self._read_control()  # a person may have run `argus kill` / `argus resume`
         if reopen:
             self.ledger.begin()
         self._dirty = self._swapped = False

@@ -926,3 +926,31 @@ def test_a_cancel_of_a_pending_order_goes_out_once_the_venue_knows_it(
         assert cancelled == [order["client_order_id"]]
         assert order["status"] == "cancelled" and "changed my mind" in order["status_reason"]
     assert runner.engine.cancel_on_ack == {}
+
+
+def test_a_restart_whose_open_orders_read_fails_asks_order_by_order(
+        tmp_path: Path, fake_plugin: None) -> None:
+    """The venue's open-orders list fails at start-up (a gateway 502): the run goes on,
+    the unacknowledged order is asked about by itself and left pending, never re-sent (the
+    read's failure ended the run at start-up)."""
+    from argus_core.errors import VenueError
+
+    _runner(tmp_path, "oneshot").run_sync()
+    first = FakeLiveVenue.submitted[0].client_order_id
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        ledger.conn.execute("update orders set status = 'pending'")
+
+    class Flaky(FakeLiveVenue):
+        async def open_orders(self) -> list:
+            raise VenueError("GET /orders: 502 Bad Gateway")
+
+    sys.modules["argus_test_fake_live"].register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fake", Flaky))
+    FakeLiveVenue.submitted = []
+    _runner(tmp_path, "oneshot").run_sync()
+    assert FakeLiveVenue.submitted == []  # the strategy is done; nothing re-sent
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        assert ledger.query("select status from orders where client_order_id = ?",
+                            [first])[0]["status"] == "pending"
+        reason = ledger.query("select reason from risk_events where action = 'awaiting_venue'")
+        assert len(reason) == 1 and first in reason[0]["reason"]

@@ -6,10 +6,9 @@ positions and cash against the fills, every equity row against the market, and t
 switch's flatten.  A failing seed prints its plan as a trace; ``run_campaign.shrink``
 reduces it to a few steps.
 
-What the campaign found is pinned below as deterministic regression tests, each
-``xfail(strict=True)`` until the core change named in its reason lands (the core is not
-this file's to change); the campaign tolerates exactly those classes of failure
-(:data:`KNOWN`), so any other failure fails the suite.
+What the campaign found (five order-path bugs in the core, all fixed) is pinned below as
+deterministic regression tests, each shrunk from its seed.  A class of failure can be
+tolerated while its fix is pending (:data:`KNOWN`, empty now); any other fails the suite.
 """
 
 from __future__ import annotations
@@ -24,56 +23,9 @@ from run_campaign import Plan, S, Step, X, Y
 
 from argus_core import Bar, BookDelta, OrderBook, Side
 
-HALTED_SEND = (
-    "execution.py ExecutionEngine._send_live: `self.loop.commit_now()` adopts a person's "
-    "`argus kill` written since the last commit (Runner._commit -> _read_control), then the "
-    "orders the risk pass allowed while ACTIVE are sent anyway, HALTED. After commit_now, "
-    "orders that no longer pass the trading-state gate (HALTED: not reduce-only and "
-    "reducing; REDUCING: not reducing) must be moved PENDING -> CANCELLED ('not sent: "
-    "trading HALTED') and not sent")
-NESTED_COMMIT = (
-    "runner.py Runner._commit: _read_control -> _apply_control -> engine.request_flatten "
-    "routes the flatten inside the commit; live, _send_live -> commit_now -> a nested "
-    "_commit() reopens a transaction: an outer commit with reopen=True (an order's "
-    "commit_now) then fails with SQLError 'cannot start a transaction within a "
-    "transaction' (the run crashes, the order left pending), and an idle commit "
-    "(reopen=False) leaves BEGIN IMMEDIATE open while the loop waits, so `argus kill` / "
-    "`resume` time out. Fix: in _apply_control called from _commit only set "
-    "engine.flatten_reason (the next event's on_market_event -> _flatten_step sends it), "
-    "or make commit_now during a commit defer to the end of the outer one")
-GHOST_WORKING = (
-    "execution.py ExecutionEngine.on_market_event: the paper broker closes an IOC order "
-    "unfilled inside on_event (PaperBroker._activate_on_book on an untradeable or crossed "
-    "book: CANCELLED) without a fill, so the engine never writes its status; the ledger "
-    "keeps it 'open' for ever. For the kill switch's flatten, working_instruments('flatten') "
-    "then says the instrument is busy and the flatten is never re-sent: the position is "
-    "frozen while HALTED. After broker.on_event, every order in self._sent the broker no "
-    "longer holds must get broker.status(coid) written (and be dropped from _sent); the "
-    "broker could return the orders it closed")
-
-FLATTEN_AFTER_CHECKPOINT = (
-    "runner.py Runner._commit: the latch is read (_read_control) after the checkpoint is "
-    "saved and committed, and a flatten it adopts is routed right there: in paper mode its "
-    "order and fill rows are written (autocommit at an idle or final commit) while the "
-    "checkpoint keeps the account from before them, and `self._dirty = False` below forgets "
-    "them. A restart restores the old position and flattens it again: the ledger's fills "
-    "hold +2 while the positions table and the account say 0. Same fix as the nested "
-    "commit: _apply_control inside _commit only sets engine.flatten_reason (and a flag), and "
-    "the flatten is routed after the commit returns, as ordinary work that the next commit "
-    "checkpoints")
-
 #: Problem classes (regexes over ``run_campaign.kind_of``) the core still has, each pinned
-#: by an xfail(strict=True) regression test below.
-KNOWN: dict[str, str] = {
-    r"^order <id> \(rnd (buy|sell) #, reduce_only False, holding #\) sent while HALT": HALTED_SEND,
-    r"^the run crashed: SQLError: cannot start a transaction within a transac": NESTED_COMMIT,
-    r"^idle loop holds the ledger's write lock": NESTED_COMMIT,
-    r"^the child ended before its SIGKILL step": NESTED_COMMIT,  # it crashed first
-    r"^flatten owed on .* none s": GHOST_WORKING,
-    r"^HALTED with flatten .* is held": GHOST_WORKING,
-    r"^position .*: ledger # != fills #": FLATTEN_AFTER_CHECKPOINT,
-    r"^equity row #s: cash # != starting cash less the fills": FLATTEN_AFTER_CHECKPOINT,
-}
+#: by an xfail(strict=True) regression test (none now).
+KNOWN: dict[str, str] = {}
 
 
 @pytest.fixture(autouse=True)
@@ -160,7 +112,6 @@ def _problems(plan: Plan, tmp_path: Path) -> tuple[str, ...]:
     return rc.run_seed(plan.seed, tmp_path, plan).problems
 
 
-@pytest.mark.xfail(strict=True, reason=HALTED_SEND)
 @pytest.mark.parametrize("plan", [
     # seed 5: a kill written while the loop waited; the next book's buy passed the risk
     # pass ACTIVE, commit_now adopted the kill, and the buy went out HALTED
@@ -173,7 +124,6 @@ def test_no_order_goes_out_after_the_engine_has_read_a_kill(plan: Plan,
     assert _problems(plan, tmp_path) == ()
 
 
-@pytest.mark.xfail(strict=True, reason=NESTED_COMMIT)
 def test_a_flatten_adopted_at_an_orders_commit_does_not_crash_the_run(tmp_path: Path) -> None:
     """Seed 71: Y bought; a person's flatten; X's book brings an order whose commit_now
     adopts the flatten, whose own commit_now nests: SQLError, the run dies."""
@@ -182,7 +132,6 @@ def test_a_flatten_adopted_at_an_orders_commit_does_not_crash_the_run(tmp_path: 
     assert _problems(plan, tmp_path) == ()
 
 
-@pytest.mark.xfail(strict=True, reason=NESTED_COMMIT)
 def test_a_flatten_adopted_at_an_idle_commit_releases_the_write_lock(tmp_path: Path) -> None:
     """Seed 68: a restarted run holding X adopts a flatten at an idle commit; the flatten's
     commit_now reopens BEGIN IMMEDIATE and the loop waits holding it: the next `argus
@@ -193,7 +142,6 @@ def test_a_flatten_adopted_at_an_idle_commit_releases_the_write_lock(tmp_path: P
     assert _problems(plan, tmp_path) == ()
 
 
-@pytest.mark.xfail(strict=True, reason=GHOST_WORKING)
 def test_a_paper_flatten_the_broker_cancelled_is_sent_again(tmp_path: Path) -> None:
     """Seed 78: short 1 X on bars; flatten: the buy waits for X's next bar; a delta opens
     X's book (no snapshot: untradeable) and the broker cancels the IOC; the ledger keeps
@@ -208,7 +156,6 @@ def test_a_paper_flatten_the_broker_cancelled_is_sent_again(tmp_path: Path) -> N
     assert _problems(plan, tmp_path) == ()
 
 
-@pytest.mark.xfail(strict=True, reason=FLATTEN_AFTER_CHECKPOINT)
 def test_a_flatten_adopted_at_the_last_commit_is_in_the_checkpoint(tmp_path: Path) -> None:
     """Seed 1165 (paper): short 2 X; a person's flatten adopted by the run's final commit
     buys 2 after the checkpoint; the restart restores short 2 and buys 2 again."""
