@@ -88,6 +88,9 @@ def configure(verbosity: int, as_json: bool) -> logging.Handler:
     # Argus's records pass from one level, everyone else's from another.
     handler.addFilter(lambda r: r.levelno >= (argus_level if r.name.startswith("argus")
                                               else other_level))
+    # The websockets library's DEBUG records are frame dumps that elide a long frame's
+    # middle: an echoed credential's halves would no longer read as the secret.
+    logging.getLogger("websockets").setLevel(logging.INFO)
     handler.setFormatter(JsonFormatter() if as_json
                          else RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)

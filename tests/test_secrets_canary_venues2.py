@@ -169,13 +169,6 @@ def test_kalshi_a_refusal_quoted_whole_leaks_no_credential(
     assert not found, "secrets leaked:\n" + "\n".join(map(str, found))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Kalshi: KalshiHttpError quotes resp.text[:200] of a non-JSON refusal, cut before any "
-    "redaction: a key id the body echoes across character 200 leaves its first characters, "
-    "which no longer read as the revealed value, in the error the CLI prints. Change "
-    "(plugins/argus-venue-kalshi/src/argus_venue_kalshi/rest.py, KalshiRest.send): "
-    "str(err.get('message', redact(resp.text)[:200])) (redact imported from argus_core), "
-    "i.e. redact before cutting"))
 def test_kalshi_a_refusal_cut_across_the_key_id_leaks_no_prefix(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = kalshi_settings(tmp_path, monkeypatch)
@@ -370,29 +363,22 @@ def test_polymarket_user_channel_echoing_the_auth_frame_leaks_no_credential(
     assert not found, "secrets leaked:\n" + "\n".join(map(str, found))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core: at -vvv (everyone's DEBUG) the websockets library logs every frame and close "
-    "reason it sends and receives, eliding a long one's middle ('a0b8f35b-f32d-c28..."
-    "ZhWHlzltEFkMDuKjYBtMMno='): an echoed credential's halves no longer read as the "
-    "revealed value and are printed. Change (argus_core/logs.py, configure): keep the "
-    "'websockets.client' and 'websockets.server' loggers at INFO at every verbosity (their "
-    "DEBUG lines are frame dumps), or drop their '> TEXT' / '< TEXT' / 'CLOSE' records in "
-    "the handler's filter"))
 def test_websockets_debug_frame_dumps_leak_no_credential_fragment(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: Lines) -> None:
-    log, _ = pm_user_channel_log(tmp_path, monkeypatch, lines, pad=0)
-    assert "websockets.client" in log
+    from argus_core.logs import configure
+
+    handler = configure(3, as_json=False)  # the CLI at -vvv: everyone's DEBUG
+    try:
+        log, _ = pm_user_channel_log(tmp_path, monkeypatch, lines, pad=0)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logging.getLogger("websockets").setLevel(logging.NOTSET)
+    assert "user channel refused our API credentials" in log  # the sweep reached it
+    assert "DEBUG websockets" not in log  # frame dumps off, whatever the verbosity
     found = leaks({"log": log}, [CANARIES[n] for n in PM_L2])
     assert not found, "secrets leaked:\n" + "\n".join(map(str, found))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Polymarket: the user channel logs a frame it cannot read as redact(repr(raw[:200])), "
-    "cut before redaction: a credential the server echoes across character 200 leaves its "
-    "first characters, no longer the revealed value, in the WARNING line. Change "
-    "(plugins/argus-venue-polymarket/src/argus_venue_polymarket/user_channel.py, "
-    "UserChannel._on_frame): redact(repr(raw))[:200] (the same order as _close_text's "
-    "redact(frame.reason)[:80])"))
 def test_polymarket_user_channel_echo_cut_across_a_credential_leaks_no_prefix(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: Lines) -> None:
     # "<html><pad> bad credentials <key 36> <secret 44> <passphrase 64>": pads that put

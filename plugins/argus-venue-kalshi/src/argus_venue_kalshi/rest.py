@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from argus_core import ConfigError, DataError, VenueError
+from argus_core import ConfigError, DataError, VenueError, redact
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi import signing
 from argus_venue_kalshi.config import KalshiSettings
@@ -131,7 +131,7 @@ class KalshiRest:
             if resp.status_code == 429 and wait:
                 limiter.hold(wait)
             raise KalshiHttpError(resp.status_code, str(err.get("code", "")),
-                                  str(err.get("message", resp.text[:200])), wait)
+                                  str(err.get("message", redact(resp.text)[:200])), wait)
         if not isinstance(payload, dict):
             raise KalshiMalformedAnswer(f"kalshi: {method} {path}: HTTP {resp.status_code} "
                                         f"with a body that is not a JSON object "

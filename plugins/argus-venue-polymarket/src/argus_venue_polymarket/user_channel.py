@@ -219,7 +219,7 @@ class UserChannel:
         except (DataError, ValueError, KeyError, TypeError) as exc:
             self.stats["malformed"] += 1
             log.warning("polymarket: skipping a malformed user channel frame (%s): %s",
-                        redact(str(exc))[:200], redact(repr(raw[:200])))
+                        redact(str(exc))[:200], redact(repr(raw))[:200])
             self._on_malformed()
 
 
