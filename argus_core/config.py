@@ -40,7 +40,7 @@ import cattrs
 from cattrs.cols import is_sequence, list_structure_factory
 from cattrs.v import format_exception
 
-from argus_core.errors import ArgusError, ConfigError
+from argus_core.errors import ArgusError, ConfigError, shown
 from argus_core.secrets import Secret, redact
 from argus_core.serde import converter as _base_converter
 
@@ -60,16 +60,16 @@ def _structure_int(value: Any, _: type) -> int:
     # not to truncate (cattrs' default: int(2.7) == 2, int(True) == 1).  Text passes for
     # overrides, which may arrive as strings ("plugins.lab.gates.regime_min_bars" = "5").
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"expected a whole number, got {value!r}")
+        raise ValueError(f"expected a whole number, got {shown(value)}")
     if isinstance(value, float):
         if not value.is_integer():
-            raise ValueError(f"expected a whole number, got {value!r}")
+            raise ValueError(f"expected a whole number, got {shown(value)}")
         return int(value)
     if isinstance(value, str):
         try:
             return int(value.strip())
         except ValueError:
-            raise ValueError(f"expected a whole number, got {value!r}") from None
+            raise ValueError(f"expected a whole number, got {shown(value)}") from None
     return value
 
 
@@ -80,7 +80,7 @@ def _structure_bool(value: Any, _: type) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise ValueError(f"expected true or false, got {value!r}")
+    raise ValueError(f"expected true or false, got {shown(value)}")
 
 
 def _structure_str(value: Any, _: type) -> str:

@@ -6,7 +6,19 @@ them without a traceback (``--traceback`` shows one).
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+#: A text an error may print back: short, or written like a number ("100,000.00").
+_ECHOED = re.compile(r".{0,7}|[\d\s.,_+\-eE%$]*", re.DOTALL)
+
+
+def shown(value: object) -> str:
+    """A wrongly typed value as an error prints it: a longer text that is not written
+    like a number is described, not echoed (a key pasted into the wrong setting)."""
+    if isinstance(value, str) and not _ECHOED.fullmatch(value):
+        return f"a text of {len(value)} characters"
+    return repr(value)
 
 
 class ArgusError(Exception):

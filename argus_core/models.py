@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from argus_core.errors import DataError
+from argus_core.errors import DataError, shown
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -43,7 +43,7 @@ def to_decimal(value: Any, *, field: str = "value") -> Decimal:
         try:
             dec = Decimal(value.strip())
         except InvalidOperation:
-            raise DataError(f"{field}: {value!r} is not a number") from None
+            raise DataError(f"{field}: {shown(value)} is not a number") from None
     else:
         raise DataError(f"{field}: expected a number, got {type(value).__name__}")
     if not dec.is_finite():

@@ -10,8 +10,9 @@
   log) as the CLI's formatter writes them, the run's stdout/stderr and run folder.
 * ``argus backtest --set`` with a credential pasted inline into a secret field (refused:
   secrets are references; held) and into a plain field (a whole number, a decimal): the
-  type error prints it back (a never-revealed value of no key shape): a strict xfail
-  naming the core change.
+  type error describes a long text that is not written like a number ("a text of 56
+  characters") instead of printing it back (it was never revealed and has no key shape,
+  so redaction cannot catch it).
 """
 
 from __future__ import annotations
@@ -136,14 +137,6 @@ def test_backtest_set_refuses_an_inline_secret_without_echoing_it(
     assert not found, "secrets leaked:\n" + "\n".join(map(str, found))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core: a credential pasted into a setting of another type is printed back by the "
-    "type error ('expected a whole number, got <the key>', 'value: <the key> is not a "
-    "number'): redact() hides only revealed values and key shapes, and this one was "
-    "never revealed. Change (argus_core/config.py): the 'got {value!r}' texts (lines 63, "
-    "66, 72, 83 and the Decimal/number converters) echo a text value only when it is "
-    "short (< 8 characters) and otherwise say 'got a 56-character text', e.g. through "
-    "one helper _shown(value) used by every converter"))
 @pytest.mark.parametrize("key", ["plugins.example.fast", "run.starting_cash"])
 @pytest.mark.parametrize("name", PASTED)
 def test_backtest_set_with_a_credential_in_a_plain_setting_does_not_echo_it(
