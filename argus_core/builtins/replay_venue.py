@@ -35,6 +35,7 @@ bars, configure the rules.
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import json
 import logging
@@ -62,9 +63,7 @@ log = logging.getLogger(__name__)
 def _to_epoch_s(value: str | int | None) -> int | None:
     """``start`` / ``end``: unix seconds (a TOML integer or text) or an ISO date, read as
     UTC unless it names its own offset (``2022-01-03T00:00+05:00`` is 19:00 UTC)."""
-    if value is None:
-        return None
-    if isinstance(value, int):
+    if value is None or isinstance(value, int):
         return value
     text = value.strip()
     if text.lstrip("+-").isdigit():
@@ -73,9 +72,7 @@ def _to_epoch_s(value: str | int | None) -> int | None:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise DataError(f"replay: {value!r} is not an ISO date or unix seconds") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp())
+    return int(when.replace(tzinfo=when.tzinfo or UTC).timestamp())
 
 
 def _when(key: str, value: str | int | None) -> None:
@@ -187,10 +184,9 @@ def count_bars_csv(path: Path, start_s: int | None = None, end_s: int | None = N
         reader = csv.reader(fh)
         try:
             first = next(reader, [])
-            has_header = _is_header(first)
             ts_col = next((i for i, h in enumerate(first) if h.strip(' "').lower() in
-                           TIME_COLUMNS), 0) if has_header else 0
-            for row in reader if has_header else itertools.chain([first], reader):
+                           TIME_COLUMNS), 0) if _is_header(first) else 0
+            for row in reader if _is_header(first) else itertools.chain([first], reader):
                 try:
                     ts_s = _time_s(row[ts_col])
                 except (ValueError, IndexError, OverflowError):
@@ -231,13 +227,14 @@ def read_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
 
 def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
                   start_s: int | None = None, end_s: int | None = None, *,
-                  warn_gaps: bool = True) -> Iterator[Bar]:
+                  warn_gaps: bool = True, era: bool = False) -> Iterator[Bar]:
     """Parse an OHLCVT CSV into bars stamped at their close time, one at a time (memory
     stays flat in the number of bars); ``DataError`` names the line, including a bar out
     of time order and a row whose number of fields differs from the first bar row's;
     the number of gaps is logged once the file is read (``warn_gaps``: the replay's
     first pass leaves that to the replay itself).  The time column holds unix seconds,
-    or milliseconds / microseconds / nanoseconds (told apart by magnitude)."""
+    or milliseconds / microseconds / nanoseconds (told apart by magnitude).  ``era``: only
+    the bars that decide :func:`era_rules` (:func:`_era_picks`; the replay's first pass)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             first = fh.readline()
@@ -247,19 +244,18 @@ def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
         raise DataError(f"{path}:1: {_not_utf8(exc)}") from None
     has_header = _is_header(next(csv.reader([first]), []))
     last_ts, gaps, step = -1, 0, bar_seconds * 10**9
+    window = (-np.inf if start_s is None else start_s, np.inf if end_s is None else end_s)
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        cols: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
-        lineno = 1
-        if has_header:
-            cols = _columns(path, next(csv.reader([fh.readline()])))
-            lineno = 2
-        for first_line, rows in _numeric_rows(fh, cols, lineno, path):
+        cols, lineno = (_columns(path, next(csv.reader([fh.readline()]))), 2) if has_header \
+            else ((0, 1, 2, 3, 4, 5), 1)
+        pick = functools.partial(_era_picks, cols=cols, window=window, bar_seconds=bar_seconds,
+                                 most=[0, 0]) if era else None
+        for first_line, rows in _numeric_rows(fh, cols, lineno, path, pick):
             for lineno, row in enumerate(rows, start=first_line):
                 if row is None:
                     continue  # a blank line
                 ts_s, o, h, lo, c, v = row
-                if (start_s is not None and ts_s < start_s) or (
-                        end_s is not None and ts_s >= end_s):
+                if not window[0] <= ts_s < window[1]:
                     continue
                 ts_ns = (ts_s + bar_seconds) * 10**9
                 if ts_ns <= last_ts:
@@ -284,17 +280,19 @@ def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
     if last_ts < 0 and warn_gaps:
         # An empty file, a header alone or a window past the data: a backtest of nothing
         # would otherwise report a flat equity line as if it had run.
-        window = "" if start_s is None and end_s is None else \
+        span = "" if start_s is None and end_s is None else \
             f" in the window [{start_s}, {end_s}) (unix seconds)"
-        log.warning("%s: no bars%s: nothing to replay", path, window)
+        log.warning("%s: no bars%s: nothing to replay", path, span)
 
 
 _Row = tuple[int, float, float, float, float, float]
+_Fast = tuple[np.ndarray, np.ndarray]
 #: Lines parsed per batch: ~32 KiB of text (~500 bars), so memory stays flat and small.
 _BATCH_BYTES = 1 << 15
 
 
-def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path
+def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path,
+                  pick: Callable[[list[str], _Fast], set[int] | None] | None = None
                   ) -> Iterator[tuple[int, Iterable[_Row | None]]]:
     """``(number of the batch's first line, its rows)``: each row ``(open time s, open,
     high, low, close, volume)``, a blank line as None.  A batch of plain numeric
@@ -302,7 +300,8 @@ def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path
     most of a replay's reading); anything else in a batch (quotes, blank lines, a ragged
     or malformed row, a non-finite value, a row as wide as the first bar row's but not
     the file's first) sends that batch through :func:`_parsed_row`, the reference
-    path, which accepts or refuses it with the line's number."""
+    path, which accepts or refuses it with the line's number.  ``pick`` (the era pass,
+    :func:`_era_picks`): of a numeric batch only the rows it picks, the others as None."""
     width = 0  # fields of the file's first bar row: every row must have as many
     while True:
         try:
@@ -312,21 +311,23 @@ def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path
                             ) from None
         if not lines:
             return
-        if not width:
-            width = next((len(row) for row in csv.reader(lines) if "".join(row).strip()), 0)
-        rows: Iterable[_Row | None] | None = None
-        if lines[0].count(",") + 1 == width:
-            rows = _fast_batch(lines, cols)
-        if rows is None:  # lazily: the bars before a bad line are replayed first
-            rows = (_parsed_row(line, cols, n, path, width)
-                    for n, line in enumerate(lines, start=lineno))
+        width = width or next((len(row) for row in csv.reader(lines) if "".join(row).strip()), 0)
+        fast = _fast_batch(lines, cols) if lines[0].count(",") + 1 == width else None
+        if fast is None:  # lazily: the bars before a bad line are replayed first
+            rows: Iterable[_Row | None] = (_parsed_row(line, cols, n, path, width)
+                                           for n, line in enumerate(lines, start=lineno))
+        else:
+            rows = zip(fast[0].tolist(), *(fast[1][:, i].tolist() for i in cols[1:]), strict=True)
+        if pick and fast and (picks := pick(lines, fast)) is not None:
+            rows = (row if i in picks else None for i, row in enumerate(rows))
         yield lineno, rows
         lineno += len(lines)
 
 
-def _fast_batch(lines: list[str], cols: tuple[int, ...]) -> Iterable[_Row] | None:
-    """The batch's rows parsed by ``numpy.fromstring``, or None when any line is not
-    plainly numeric with the first line's number of fields (the caller falls back)."""
+def _fast_batch(lines: list[str], cols: tuple[int, ...]) -> _Fast | None:
+    """The batch parsed by ``numpy.fromstring``: (open times in unix seconds, the table of
+    every field), or None when any line is not plainly numeric with the first line's
+    number of fields (the caller falls back)."""
     commas = lines[0].count(",")
     width = commas + 1
     # Each line's own count: a short line and a long one would fill the table's total
@@ -340,13 +341,10 @@ def _fast_batch(lines: list[str], cols: tuple[int, ...]) -> Iterable[_Row] | Non
             # (1.x): then the count below is short.
             warnings.simplefilter("ignore", DeprecationWarning)
             flat = np.fromstring(text, dtype=np.float64, sep=",")
+        table = flat.reshape(len(lines), width)  # ValueError: numpy read another count
     except ValueError:
         return None
-    if flat.size != len(lines) * width:
-        return None
-    table = flat.reshape(len(lines), width)
-    t_i, o_i, h_i, l_i, c_i, v_i = cols
-    stamps = table[:, t_i]
+    stamps = table[:, cols[0]]
     size = np.abs(stamps)
     if not np.isfinite(table[:, list(cols)]).all() or (size >= _NS).any():
         return None  # NaN or inf (numpy also reads "nan(1)"), ns: the reference path
@@ -356,10 +354,7 @@ def _fast_batch(lines: list[str], cols: tuple[int, ...]) -> Iterable[_Row] | Non
     # same float division, truncation toward zero.
     if (size >= _MS).any():
         stamps = stamps / np.where(size < _MS, 1.0, np.where(size < _US, 1e3, 1e6))
-    times = stamps.astype(np.int64)
-    return zip(times.tolist(), table[:, o_i].tolist(), table[:, h_i].tolist(),
-               table[:, l_i].tolist(), table[:, c_i].tolist(), table[:, v_i].tolist(),
-               strict=True)
+    return stamps.astype(np.int64), table
 
 
 _ROLES = ("time", "open", "high", "low", "close", "volume")
@@ -428,23 +423,14 @@ MAX_DECIMALS = 8
 def decimals(value: float) -> int:
     """Decimal places of ``value`` as written (its shortest repr; trailing zeros dropped)."""
     text = repr(value)
-    if "e" in text or "E" in text:
-        exponent = Decimal(text).normalize().as_tuple().exponent
-        return max(0, -exponent) if isinstance(exponent, int) else MAX_DECIMALS
-    _, dot, frac = text.partition(".")
-    return len(frac.rstrip("0")) if dot else 0
+    if "e" in text:  # 1e-05 (repr writes no "E"; inf and nan have no "e")
+        return max(0, -int(Decimal(text).normalize().as_tuple().exponent))
+    return len(text.partition(".")[2].rstrip("0"))
 
 
 def era_step(values: Iterator[float]) -> Decimal:
     """``10**-d`` for the most decimals ``d`` any value uses (capped at MAX_DECIMALS)."""
-    most = 0
-    for v in values:
-        d = decimals(v)
-        if d > most:
-            most = d
-            if most >= MAX_DECIMALS:
-                break
-    return Decimal(1).scaleb(-min(most, MAX_DECIMALS))
+    return Decimal(1).scaleb(-min(max(map(decimals, values), default=0), MAX_DECIMALS))
 
 
 def era_rules(events: Iterable[MarketEvent], instrument_id: str) -> tuple[Decimal, Decimal]:
@@ -463,10 +449,52 @@ def era_rules(events: Iterable[MarketEvent], instrument_id: str) -> tuple[Decima
         prices, sizes = max(prices, *map(decimals, p)), max(sizes, decimals(q))
         if prices >= MAX_DECIMALS and sizes >= MAX_DECIMALS:
             break
-    if prices < 0:
-        return Decimal("1e-8"), Decimal("1e-8")  # nothing to learn from: no rounding
-    return (Decimal(1).scaleb(-min(prices, MAX_DECIMALS)),
-            Decimal(1).scaleb(-min(sizes, MAX_DECIMALS)))
+    tick, lot = (Decimal(1).scaleb(-min(d, MAX_DECIMALS)) for d in (prices, sizes))
+    # Nothing seen, nothing to learn from: no rounding
+    return (tick, lot) if prices >= 0 else (Decimal("1e-8"), Decimal("1e-8"))
+
+
+#: In a batch's prices or volumes, a character that makes a cell more than digits and a dot
+#: (numpy reads no second dot): a sign, a space, an exponent (Kraken's volumes have
+#: ``1E+1``).  That batch's bars then decide by their floats.
+_ODD = re.compile(r"[^0-9.,]")
+#: ``_FINER[m]`` finds a cell with more than ``m`` decimals (a non-zero digit past the m-th).
+_FINER = [re.compile(rf"\.[0-9]{{{m}}}[0-9]*[1-9]") for m in range(MAX_DECIMALS)]
+
+
+def _era_picks(lines: list[str], fast: _Fast, cols: tuple[int, ...], window: tuple[float, float],
+               bar_seconds: int, most: list[int]) -> set[int] | None:
+    """The rows of a batch of plain numbers that decide :func:`era_rules` (``most``: the
+    decimals found so far, prices and volumes): its first and last bars in the window and
+    the earliest with more decimals than any before, found in the numbers' text.  A cell
+    of digits and a dot with at most 15 significant digits has the decimals it is written
+    with (its float's repr is the same number: a double keeps 15 digits); a longer one
+    may round to fewer, never more, so a row it picks is checked by its float.  None
+    (every row, bar by bar) for a batch with an odd cell or a bar iter_bars_csv refuses."""
+    keep = (fast[0] >= window[0]) & (fast[0] < window[1])
+    times, rows = fast[0][keep], fast[1][keep][:, list(cols[1:])]
+    o, h, low, c, v = rows.T
+    # In bulk what iter_bars_csv checks bar by bar: time order, no overlap, Bar's rules
+    if (np.diff(times) < bar_seconds).any() or not (
+            (low > 0) & (low <= o) & (o <= h) & (low <= c) & (c <= h) & (v >= 0)).all():
+        return None
+    index, width = np.flatnonzero(keep).tolist(), lines[0].count(",") + 1
+    cells = ",".join(itertools.compress(lines, keep.tolist())).replace("\r", "").replace(
+        "\n", "").split(",")
+    picks = set(index[:1] + index[-1:])  # the last: the next batch's order is checked on it
+    for j, roles in enumerate(((0, 1, 2, 3), (4,)) if index else ()):
+        # row by row: the first cell found is the earliest bar's
+        text = ",".join(itertools.chain.from_iterable(
+            zip(*(cells[cols[1 + r]::width] for r in roles), strict=True)))
+        if _ODD.search(text):
+            return None
+        while most[j] < MAX_DECIMALS and (hit := _FINER[most[j]].search(text)):
+            row, role = divmod(text.count(",", 0, hit.start()), len(roles))
+            if decimals(float(rows[row, roles[role]])) <= most[j]:
+                return None  # over 15 digits, rounded: the floats decide
+            most[j] += 1
+            picks.add(index[row])
+    return picks
 
 
 def read_ndjson(path: Path) -> Iterator[MarketEvent]:
@@ -565,9 +593,7 @@ class ReplayVenue(Venue):
         return self._instrument
 
     async def instruments(self) -> Sequence[Instrument]:
-        if self._header is not None:
-            return list(self._header.instruments)
-        return [self.instrument]
+        return [self.instrument] if self._header is None else list(self._header.instruments)
 
     def _era_rules(self) -> tuple[Decimal, Decimal]:
         """:func:`era_rules` of the data: a first pass over the file (streamed; the replay
@@ -586,14 +612,12 @@ class ReplayVenue(Venue):
         return _ERA_CACHE[key]
 
     def _data(self, *, first_pass: bool = False) -> Iterator[MarketEvent]:
-        """The configured bars or recording, streamed from the file."""
+        """The configured bars (on the era pass only those that decide it) or recording,
+        streamed from the file."""
         if self.s.bars_csv is not None:
             return iter_bars_csv(self.s.bars_csv, self.instrument_id, self.s.bar_seconds,
                                  _to_epoch_s(self.s.start), _to_epoch_s(self.s.end),
-                                 warn_gaps=not first_pass)
-        return self._recorded()
-
-    def _recorded(self) -> Iterator[MarketEvent]:
+                                 warn_gaps=not first_pass, era=first_pass)
         assert self.s.ndjson is not None
         return read_ndjson(self.s.ndjson)
 
@@ -621,11 +645,8 @@ class ReplayVenue(Venue):
 
     def fee_schedule(self, instrument_id: str) -> FeeSchedule:
         """The recorded schedule of a recorded instrument, else the configured bps."""
-        if self._header is not None:
-            recorded = self._header.fee_schedules.get(instrument_id)
-            if recorded is not None:
-                return recorded
-        return self._fees
+        recorded = self._header.fee_schedules.get(instrument_id) if self._header else None
+        return self._fees if recorded is None else recorded
 
 
 @hookimpl
