@@ -30,6 +30,7 @@ a fixture server, not product code with throughput needs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import socket
@@ -368,7 +369,17 @@ class SnapshotServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self._ws is not None:
-            self._ws.shutdown()
+            # A client on the caller's own event loop cannot answer the close while this
+            # thread waits for it (the handler's thread then waits for ever): shut down
+            # beside it, and after 5 s end the sockets that did not close.
+            closer = threading.Thread(target=self._ws.shutdown, daemon=True)
+            closer.start()
+            closer.join(timeout=5)
+            if closer.is_alive():
+                for conn in list(self._ws.all_connections):
+                    with contextlib.suppress(OSError):
+                        conn.socket.shutdown(socket.SHUT_RDWR)
+                closer.join(timeout=5)
             if self._ws_thread is not None:
                 self._ws_thread.join(timeout=5)
 

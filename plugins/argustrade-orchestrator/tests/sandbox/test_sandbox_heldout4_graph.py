@@ -56,15 +56,21 @@ def _danger_check() -> Any:
     """A function telling what makes an object a step out of the jail (or None), for the
     modules loaded now: a module's globals dict, a dangerous builtin, a module, a frame,
     code, a traceback, a cell, a class namespace or a suspended generator."""
-    special = {id(getattr(module, "__dict__", None)): f"the globals of {name}"
-               for name, module in list(sys.modules.items())}
-    special.update({id(getattr(builtins, n)): f"builtin {n}" for n in DANGEROUS_BUILTINS})
-    special.pop(id(None), None)
+    # Each object is kept beside its id: an extension module's ``__dict__`` may be built on
+    # each access (cffi's ``_openssl.lib``), and a freed one's id is soon another object's.
+    special: dict[int, tuple[object, str]] = {}
+    for name, module in list(sys.modules.items()):
+        globals_ = getattr(module, "__dict__", None)
+        if globals_ is not None:
+            special[id(globals_)] = (globals_, f"the globals of {name}")
+    for n in DANGEROUS_BUILTINS:
+        special[id(getattr(builtins, n))] = (getattr(builtins, n), f"builtin {n}")
 
     def danger(obj: Any) -> str | None:
         if isinstance(obj, _BAD_TYPES):
             return type(obj).__name__
-        return special.get(id(obj))
+        held = special.get(id(obj))
+        return held[1] if held is not None and held[0] is obj else None
 
     return danger
 
