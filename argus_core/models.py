@@ -458,6 +458,8 @@ class Opportunity:
     traded.  The scanner decides (e.g. an unproven relation is research), so listing a
     research scanner in a paper or live config cannot send its guesses to a venue.
     ``score``: a ranking's score (higher first in ``argus scan``; None: unranked).
+    ``ts_ns``: the scan that found it in this form (a scanner may hand back a finding
+    unchanged since an earlier scan as it was; the ledger keeps an id's first sighting).
     """
 
     opportunity_id: str
