@@ -387,7 +387,7 @@ async def _final_run(child: LiveChild, market: Any, findings: Any, run_dir: Path
     placed = n_orders() - base
     market.active = False
     await asyncio.sleep(0.5)  # the last orders reach the exchange
-    await _settle(findings, 30)
+    await _settle(findings, 90)  # converging, not fast: a loaded box backfills slowly
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
     rc = await child.wait(30)
