@@ -234,6 +234,7 @@ def test_waits_for_the_resolution_on_chain_then_redeems(local_chain: Any,
     _until(lambda: "waiting" in _steps(ledger, COND_A), "the waiting row")
     time.sleep(0.2)  # polls on, records it once
     chain.resolve(COND_A, [1, 0])
+    _until(lambda: "mined" in _steps(ledger, COND_A), "the redemption")  # its next poll
     r.close()
     assert _steps(ledger, COND_A) == ["queued", "waiting", "signed", "sent", "mined"]
     assert chain.shares(YES_A) == 0
