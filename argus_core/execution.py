@@ -87,7 +87,7 @@ from argus_core.models import (
     to_decimal,
 )
 from argus_core.paper import PaperBroker
-from argus_core.risk import RiskEngine, TradingState, escalate, intent_json, reduces_position
+from argus_core.risk import RiskEngine, TradingState, escalate, intent_json, state_allows
 from argus_core.secrets import redact
 
 log = logging.getLogger(__name__)
@@ -682,10 +682,8 @@ class ExecutionEngine:
         """Whether every order (a basket goes whole or not at all) passes the trading state
         now: HALTED lets reduce-only exits through, REDUCING whatever reduces."""
         state, portfolio = self.risk.ctx.trading_state, self.account.portfolio()
-        return state == TradingState.ACTIVE or all(
-            (o.reduce_only or state != TradingState.HALTED)
-            and reduces_position(o, o.quantity, portfolio)  # type: ignore[arg-type]  # Intent-shaped
-            for o in orders)
+        return all(state_allows(state, o, o.quantity, portfolio)  # type: ignore[arg-type]  # Intent-shaped
+                   for o in orders)
 
     async def _submit_live(self, orders: list[Order]) -> None:
         venue = self.venue

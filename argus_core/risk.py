@@ -62,6 +62,14 @@ def reduces_position(intent: Intent, quantity: Decimal, portfolio: Portfolio) ->
     return held != 0 and (held > 0) != (signed > 0) and abs(signed) <= abs(held)
 
 
+def state_allows(state: str, intent: Intent, quantity: Decimal, portfolio: Portfolio) -> bool:
+    """Whether the trading ``state`` lets the order through: HALTED only reduce-only exits,
+    REDUCING whatever reduces the position, ACTIVE everything."""
+    if state == TradingState.HALTED:
+        return intent.reduce_only and reduces_position(intent, quantity, portfolio)
+    return state != TradingState.REDUCING or reduces_position(intent, quantity, portfolio)
+
+
 @attrs.frozen
 class Verdict:
     """The outcome of the whole risk pass."""
@@ -136,16 +144,12 @@ class RiskEngine:
         gate = self.market_gate(intent)
         if gate is not None:
             decisions.append(gate)
-        if state == TradingState.HALTED and not (
-                intent.reduce_only and reduces_position(intent, quantity, portfolio)):
-            decisions.append(RiskDecision.veto(
-                "trading_state", f"trading is HALTED ({self.ctx.state_reason}); only "
-                                 f"reduce-only exits pass until a person runs `argus resume`"))
-        elif state == TradingState.REDUCING and not reduces_position(intent, quantity,
-                                                                     portfolio):
-            decisions.append(RiskDecision.veto(
-                "trading_state", f"trading is REDUCING ({self.ctx.state_reason}); only "
-                                 f"position-reducing orders are allowed"))
+        if not state_allows(state, intent, quantity, portfolio):
+            decisions.append(RiskDecision.veto("trading_state", (
+                f"trading is HALTED ({self.ctx.state_reason}); only reduce-only exits pass "
+                f"until a person runs `argus resume`") if state == TradingState.HALTED else (
+                f"trading is REDUCING ({self.ctx.state_reason}); only position-reducing "
+                f"orders are allowed")))
         final = quantity
         # An exit (reduce-only, shrinking a position) is judged only by the checks that
         # say they guard exits: exposure limits and the kill switch itself must never
