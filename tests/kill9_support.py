@@ -230,14 +230,16 @@ class LiveChild:
         self.n = 0
         self.log_path: Path | None = None
 
-    def start(self, *extra: str) -> subprocess.Popen[bytes]:
-        """Start the next process on the run directory."""
+    def start(self, *extra: str, verbose: bool = False) -> subprocess.Popen[bytes]:
+        """Start the next process on the run directory (``verbose``: with Argus's INFO
+        log, which says what a reconnect or a backfill did)."""
         self.n += 1
         self.logs.mkdir(parents=True, exist_ok=True)
         self.log_path = self.logs / f"child-{self.n:03d}.log"
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "argus_core.cli", "run", "--config", str(self.config),
+                [sys.executable, "-m", "argus_core.cli", *(["-v"] if verbose else []), "run",
+                 "--config", str(self.config),
                  "--run-dir", str(self.run_dir), "--live", "--no-progress", *extra],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 cwd=self.run_dir.parent)  # not the checkout: imports come from sys.path

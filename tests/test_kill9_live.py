@@ -380,7 +380,7 @@ async def _final_run(child: LiveChild, market: Any, findings: Any, run_dir: Path
     def n_orders() -> int:
         return len(ledger_rows(run_dir, "select 1 from orders"))
 
-    proc = child.start()
+    proc = child.start(verbose=True)  # its INFO log explains a final run that never settles
     base, deadline = n_orders(), time.monotonic() + 30
     while n_orders() < base + orders and time.monotonic() < deadline and proc.poll() is None:
         await asyncio.sleep(0.05)
@@ -461,7 +461,8 @@ def assert_ledger_matches_exchange(result: Kill9Result) -> None:
     assert len(result.log.kills) >= 20
     assert sum(how != "timed fallback" for _, how in result.log.kills) >= 20, result.summary
     assert result.integrity == "ok"
-    assert not result.problems, "\n".join(result.problems) + "\n" + result.summary
+    assert not result.problems, "\n".join(result.problems) + "\n" + result.summary \
+        + "\nthe final run's log, its end:\n" + result.output
     assert all(k in result.oracle for k in ("DUPLICATE", "LOST", "UNBOOKED FILL",
                                              "POSITION")), result.oracle
 
