@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import json
 import socket
 import struct
+import time
 from collections.abc import Callable
 
-from argus_testkit.faults import FaultPlan, HttpFault
+from argus_testkit.faults import AnyHttpFault, FaultPlan, HeldOutFault, HttpFault
 
 #: A hook called with the request's key just before it is forwarded (e.g. the exchange
 #: fills an order the moment its cancel arrives).
@@ -25,6 +27,19 @@ BeforeForward = Callable[[str], None]
 _REASONS = {200: "OK", 429: "Too Many Requests", 500: "Internal Server Error",
             502: "Bad Gateway", 503: "Service Unavailable"}
 _GATEWAY_HTML = b"<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>"
+#: A CDN's rate-limit page (Cloudflare's error 1015 answers 429 with HTML like this).
+_RATE_HTML = (b"<!DOCTYPE html><html><head><title>Access denied | Error 1015</title></head>"
+              b"<body><h1>Error 1015</h1><p>You are being rate limited</p>"
+              b"<p>Cloudflare Ray ID: 7f00000000000000</p></body></html>")
+
+#: The body of a venue that answers a rate limit with HTTP 200 and an error (Kraken): the
+#: draw's index ``n`` picks among the venue's wordings.
+RateLimitBody = Callable[[int], bytes]
+
+
+def http_date(epoch_s: float) -> str:
+    """An RFC 9110 HTTP-date (``Sun, 06 Nov 1994 08:49:37 GMT``)."""
+    return email.utils.formatdate(epoch_s, usegmt=True)
 
 
 def _response(status: int, body: bytes, content_type: str = "application/json",
@@ -36,8 +51,8 @@ def _response(status: int, body: bytes, content_type: str = "application/json",
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-def _refusal(fault: HttpFault) -> bytes:
-    """The answer of a fault that does not reach the exchange."""
+def _refusal(fault: AnyHttpFault) -> bytes:
+    """The answer of a fault that does not reach the exchange (the narrow class)."""
     if fault is HttpFault.S500_JSON:
         return _response(500, json.dumps({"error": "internal server error"}).encode())
     if fault is HttpFault.S503_JSON:
@@ -77,18 +92,30 @@ def _split(raw: bytes) -> tuple[int, bytes, bytes]:
 class FaultProxy:
     """Proxy ``upstream`` (``http://127.0.0.1:PORT``) applying ``plan``'s draws.
 
-    ``late_s``: how long a LATE answer waits (longer than the client's timeout).
+    ``late_s``: how long a LATE answer waits (longer than the client's timeout) unless the
+    plan draws the delay (``late_factors`` times ``timeout_s``).
     ``before_forward``: see :data:`BeforeForward`. ``seen``: every request key, in order.
+    ``rate_limit_body``: the venue's HTTP-200 rate-limit answer (:data:`RateLimitBody`);
+    without one a ``200-rate`` draw answers a plain 429.  ``skew_s``: how far the venue's
+    clock is ahead of ours (negative: behind): the ``Date`` header of every refusal and a
+    ``Retry-After`` given as an HTTP-date are on the venue's clock.
     """
 
     def __init__(self, upstream: str, plan: FaultPlan, *, late_s: float = 0.4,
-                 before_forward: BeforeForward | None = None) -> None:
+                 before_forward: BeforeForward | None = None, timeout_s: float | None = None,
+                 rate_limit_body: RateLimitBody | None = None, skew_s: float = 0.0) -> None:
         host_port = upstream.split("://", 1)[-1].rstrip("/")
         host, _, port = host_port.partition(":")
         self.upstream = (host, int(port or 80))
         self.plan = plan
         self.late_s = late_s
         self.before_forward = before_forward
+        self.timeout_s = timeout_s if timeout_s is not None else late_s
+        self.rate_limit_body = rate_limit_body
+        self.skew_s = skew_s
+        #: (key, monotonic time) of every request the proxy answered with a rate limit,
+        #: to check that the client honoured the wait (no hammering).
+        self.limited: list[tuple[str, float]] = []
         self.seen: list[str] = []
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -133,13 +160,22 @@ class FaultProxy:
         raw, key = request
         self.seen.append(key)
         fault = self.plan.http(key)
+        n = self.plan.last(key)
         if fault is HttpFault.RESET:
             _reset(writer)
             return
+        if fault in (HttpFault.S429_RETRY, HttpFault.S429, HeldOutFault.S429_HTML,
+                     HeldOutFault.S200_RATE):
+            self.limited.append((key, time.monotonic()))
         if not fault.acts:
-            writer.write(_refusal(fault))
+            writer.write(self._rate_limited(fault, key, n)
+                         if fault is HttpFault.S429_RETRY or isinstance(fault, HeldOutFault)
+                         else _refusal(fault))
             await writer.drain()
             return
+        if fault is HeldOutFault.ACT_LATE:
+            # Held on the way: the client times out and asks meanwhile; then the venue acts.
+            await asyncio.sleep(self.plan.late_s(key, n, self.timeout_s, self.late_s))
         if self.before_forward is not None:
             self.before_forward(key)
         answer = await self._forward(raw)
@@ -162,9 +198,26 @@ class FaultProxy:
             return
         else:
             if fault is HttpFault.LATE:
-                await asyncio.sleep(self.late_s)
+                await asyncio.sleep(self.plan.late_s(key, n, self.timeout_s, self.late_s))
             writer.write(_response(status, body, content_type))
         await writer.drain()
+
+    def _rate_limited(self, fault: AnyHttpFault, key: str, n: int) -> bytes:
+        """A rate-limit answer as drawn: a 429 (JSON or a CDN's HTML) with the plan's
+        ``Retry-After``, or the venue's HTTP-200 error body; dated on the venue's clock."""
+        venue_now = time.time() + self.skew_s
+        extra = [("Date", http_date(venue_now))]
+        if fault is HeldOutFault.S200_RATE and self.rate_limit_body is not None:
+            return _response(200, self.rate_limit_body(n), extra=tuple(extra))
+        value = self.plan.retry_after(key, n)
+        if value is not None and value.startswith("{date+"):
+            value = http_date(venue_now + float(value[6:-1]))
+        if value is not None:
+            extra.append(("Retry-After", value))
+        if fault is HeldOutFault.S429_HTML:
+            return _response(429, _RATE_HTML, "text/html", extra=tuple(extra))
+        return _response(429, json.dumps({"error": "too many requests"}).encode(),
+                         extra=tuple(extra))
 
     async def _forward(self, raw: bytes) -> bytes:
         """Send ``raw`` upstream on a fresh connection; the whole answer (read to EOF, or by

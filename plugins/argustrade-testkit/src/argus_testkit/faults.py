@@ -40,6 +40,26 @@ class HttpFault(enum.StrEnum):
                         HttpFault.AFTER_502)
 
 
+class HeldOutFault(enum.StrEnum):
+    """The held-out class of request faults, drawn only by plans given
+    :data:`WIDE_HTTP_WEIGHTS` (a separate enum: the narrow campaign's seeds and the
+    tests that walk every :class:`HttpFault` stay as they were)."""
+
+    S429_HTML = "429-html"     # without acting: a CDN's 429 HTML page (with a Retry-After)
+    S200_RATE = "200-rate"     # without acting: 200 with the venue's rate-limit error body
+    ACT_LATE = "act-late"      # held past the client's timeout, then the venue acts and
+    #                            answers (after the client asked and heard "unknown")
+
+    @property
+    def acts(self) -> bool:
+        """Whether the exchange processes the request (the late act does, late)."""
+        return self is HeldOutFault.ACT_LATE
+
+
+#: Any request fault a plan draws.
+AnyHttpFault = HttpFault | HeldOutFault
+
+
 class WsFault(enum.StrEnum):
     """What happens to one websocket frame from the exchange."""
 
@@ -49,11 +69,23 @@ class WsFault(enum.StrEnum):
 
 
 #: Relative weights of the faults drawn for a faulty request / frame.
-HTTP_WEIGHTS: Mapping[HttpFault, float] = {
+HTTP_WEIGHTS: Mapping[AnyHttpFault, float] = {
     HttpFault.LOST: 3, HttpFault.LATE: 2, HttpFault.TRUNCATED: 2, HttpFault.S500_JSON: 1,
     HttpFault.S502_HTML: 1, HttpFault.S503_JSON: 1, HttpFault.AFTER_502: 2,
     HttpFault.S429_RETRY: 1, HttpFault.S429: 1, HttpFault.RESET: 2}
 WS_WEIGHTS: Mapping[WsFault, float] = {WsFault.DUPLICATE: 2, WsFault.DISCONNECT: 1}
+#: The held-out campaign's weights: rate limits as venues really answer them and late acts
+#: besides the narrow class.
+WIDE_HTTP_WEIGHTS: Mapping[AnyHttpFault, float] = {
+    **HTTP_WEIGHTS, HttpFault.S429_RETRY: 2, HeldOutFault.S429_HTML: 1,
+    HeldOutFault.S200_RATE: 2, HeldOutFault.ACT_LATE: 2}
+#: ``Retry-After`` values a wide plan draws from for a 429 (absent, 0, small, large, an
+#: HTTP-date ``{date+N}`` N seconds after the answer's ``Date``, garbage).
+WIDE_RETRY_AFTERS: tuple[str | None, ...] = (
+    None, "0", "1", "2", "3", "120", "{date+2}", "{date+120}", "soon", "-5", "nan")
+#: How far past the client's timeout a wide plan's late answer / late act comes
+#: (multiples of the timeout: just after, long after).
+WIDE_LATE_FACTORS: tuple[float, ...] = (1.05, 1.5, 3.0, 8.0)
 
 
 def _rng(seed: int, key: str, n: int) -> random.Random:
@@ -69,6 +101,11 @@ class FaultPlan:
     ``eligible(key)`` says which requests may be faulted (e.g. the private API only);
     ``quiet`` turns every draw into a pass (the check phase at the end of a seed);
     ``forced`` pins draws (``(key, n) -> fault``), e.g. a pass to shrink a scenario.
+    ``weights``: the faults drawn and their odds (:data:`HTTP_WEIGHTS` by default, or
+    :data:`WIDE_HTTP_WEIGHTS`); ``retry_afters`` / ``late_factors``: what a 429's
+    ``Retry-After`` and a late answer's delay are drawn from (drawn apart from the fault,
+    so a plan's faults do not depend on them; the defaults are the narrow campaign's:
+    ``Retry-After: 0``, the proxy's own ``late_s``).
     Every draw that was not a pass is appended to ``trace``.
     """
 
@@ -77,9 +114,14 @@ class FaultPlan:
     ws_rate: float = 0.08
     eligible: Callable[[str], bool] = lambda key: True
     quiet: bool = False
-    forced: dict[tuple[str, int], HttpFault | WsFault] = attrs.Factory(dict)
+    forced: dict[tuple[str, int], AnyHttpFault | WsFault] = attrs.Factory(dict)
     trace: list[str] = attrs.Factory(list)
-    drawn: dict[tuple[str, int], HttpFault | WsFault] = attrs.Factory(dict)
+    drawn: dict[tuple[str, int], AnyHttpFault | WsFault] = attrs.Factory(dict)
+    weights: Mapping[AnyHttpFault, float] = HTTP_WEIGHTS
+    retry_afters: tuple[str | None, ...] = ("0",)
+    late_factors: tuple[float, ...] = ()
+    #: (key, n) -> the Retry-After / late factor drawn with that request's fault.
+    details: dict[tuple[str, int], str] = attrs.Factory(dict)
     _counts: dict[str, int] = attrs.Factory(dict)
 
     def _next(self, key: str) -> int:
@@ -87,20 +129,44 @@ class FaultPlan:
         self._counts[key] = n + 1
         return n
 
-    def http(self, key: str) -> HttpFault:
+    def http(self, key: str) -> AnyHttpFault:
         """The fault for the next request named ``key``."""
         n = self._next(key)
         forced = self.forced.get((key, n))
-        if isinstance(forced, HttpFault):
+        fault: AnyHttpFault
+        if isinstance(forced, HttpFault | HeldOutFault):
             fault = forced
         elif self.quiet or not self.eligible(key):
             fault = HttpFault.PASS
         else:
             rng = _rng(self.seed, key, n)
             fault = (HttpFault.PASS if rng.random() >= self.http_rate else
-                     rng.choices(list(HTTP_WEIGHTS), list(HTTP_WEIGHTS.values()))[0])
+                     rng.choices(list(self.weights), list(self.weights.values()))[0])
         self._record(key, n, fault)
         return fault
+
+    def last(self, key: str) -> int:
+        """The index ``n`` of the latest draw for ``key``."""
+        return self._counts.get(key, 0) - 1
+
+    def retry_after(self, key: str, n: int) -> str | None:
+        """The ``Retry-After`` of the 429 drawn for request ``(key, n)`` (None: absent)."""
+        value = _rng(self.seed, f"{key}\x00retry-after", n).choice(self.retry_afters)
+        self._detail(key, n, f"Retry-After {value}")
+        return value
+
+    def late_s(self, key: str, n: int, timeout_s: float, default_s: float) -> float:
+        """How long the late answer / late act of request ``(key, n)`` waits."""
+        if not self.late_factors:
+            return default_s
+        delay = timeout_s * _rng(self.seed, f"{key}\x00late", n).choice(self.late_factors)
+        self._detail(key, n, f"late {delay:.2f}s")
+        return delay
+
+    def _detail(self, key: str, n: int, what: str) -> None:
+        if (key, n) not in self.details:
+            self.details[(key, n)] = what
+            self.trace.append(f"{key} #{n}:   {what}")
 
     def ws(self, key: str) -> WsFault:
         """The fault for the next frame of the stream named ``key``."""
@@ -117,7 +183,7 @@ class FaultPlan:
         self._record(key, n, fault)
         return fault
 
-    def _record(self, key: str, n: int, fault: HttpFault | WsFault) -> None:
+    def _record(self, key: str, n: int, fault: AnyHttpFault | WsFault) -> None:
         if fault.value != "pass":
             self.drawn[(key, n)] = fault
             self.trace.append(f"{key} #{n}: {fault.value}")
@@ -133,4 +199,5 @@ class FaultPlan:
             forced[(key, n)] = (WsFault.PASS if isinstance(self.drawn.get((key, n)), WsFault)
                                 else HttpFault.PASS)
         return FaultPlan(self.seed, self.http_rate, self.ws_rate, self.eligible,
-                         forced=forced)
+                         forced=forced, weights=self.weights, retry_afters=self.retry_afters,
+                         late_factors=self.late_factors)
