@@ -35,7 +35,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from argus_core import BookStatus, DataError, MarketEvent, VenueError, loads_frame
-from argus_venue_kraken.book import ChecksumBook
+from argus_venue_kraken.book import ChecksumBook, to_units
 from argus_venue_kraken.config import KrakenSettings
 from argus_venue_kraken.instruments import PairInfo, instrument_id
 from argus_venue_kraken.ratelimit import Sleep
@@ -50,6 +50,9 @@ from argus_venue_kraken.schemas import (
 
 log = logging.getLogger(__name__)
 
+
+#: A trade's price or size with more integer digits than this is a corrupted value.
+_MAX_DIGITS = 15
 
 #: After this many consecutive failed resyncs of one book, drop the connection instead.
 MAX_RESYNCS = 5
@@ -220,6 +223,9 @@ class KrakenMarketFeed(WsSession):
                                       pairs[s].lot_decimals) for s in self.symbols}
         self._live: dict[str, bool] = dict.fromkeys(self.symbols, False)
         self._awaiting: set[str] = set()
+        # When each awaited snapshot was asked for (local clock): one that never comes (the
+        # subscribe refused, its answer or the snapshot lost) is asked for again.
+        self._awaiting_since: dict[str, int] = {}
         self._book_ts: dict[str, int] = dict.fromkeys(self.symbols, 0)
         # Kraken's own timestamps only (never the local clock), for the ordering check.
         self._venue_ts: dict[str, int] = dict.fromkeys(self.symbols, 0)
@@ -241,6 +247,8 @@ class KrakenMarketFeed(WsSession):
         channels = self.settings.channels
         if "book" in channels:
             self._awaiting.update(self.symbols)
+            now = self._clock_ns()
+            self._awaiting_since = dict.fromkeys(self.symbols, now)
             self._subscribe("book", self.symbols, depth=self.settings.book_depth, snapshot=True)
         if "ticker" in channels:
             self._subscribe("ticker", self.symbols)
@@ -261,6 +269,7 @@ class KrakenMarketFeed(WsSession):
             raise ConnectionResetError(f"{symbol}: {MAX_RESYNCS} book resyncs in a row failed")
         if force or symbol not in self._awaiting:
             self._awaiting.add(symbol)
+            self._awaiting_since[symbol] = self._clock_ns()
             self.resubscribes += 1
             depth = self.settings.book_depth
             self.send_later({"method": "unsubscribe",
@@ -286,7 +295,28 @@ class KrakenMarketFeed(WsSession):
         return out
 
     # -- frames -------------------------------------------------------------------------------
+    def _overdue(self) -> list[Any]:
+        """Resubscribe each book whose snapshot has not come within the heartbeat deadline
+        of asking (a refused subscribe, a lost answer or snapshot): without this the book
+        stayed stale for the rest of the connection.  Counts as a resync, so a book that
+        never gets one ends the connection (:data:`MAX_RESYNCS`)."""
+        if not self._awaiting:
+            return []
+        limit = self._clock_ns() - int(self.settings.heartbeat_timeout_s * 1e9)
+        out: list[Any] = []
+        for symbol in [s for s in self._awaiting if self._awaiting_since.get(s, 0) < limit]:
+            out.extend(self._resync(symbol, f"no snapshot {self.settings.heartbeat_timeout_s:g}s "
+                                            f"after subscribing", force=True))
+        return out
+
     def on_frame(self, raw: str | bytes) -> list[Any]:
+        if self._awaiting:  # a check per frame (heartbeats too) while a snapshot is due
+            overdue = self._overdue()
+            if overdue:
+                return overdue + self._on_frame(raw)
+        return self._on_frame(raw)
+
+    def _on_frame(self, raw: str | bytes) -> list[Any]:
         msg = self.decode(raw)
         if msg is None:
             # A lost frame may have been a book update: every book is in doubt.
@@ -419,6 +449,13 @@ class KrakenMarketFeed(WsSession):
             if symbol not in self._ids:
                 continue
             trade_id, trade = parse_ws_trade(item, self._ids[symbol], f"trade[{i}]")
+            # A print off the pair's price or lot grid, or beyond any real amount (1e400 is
+            # a finite Decimal), is no trade Kraken made: refused like a book level would be.
+            pair = self.pairs[symbol]
+            to_units(item["price"], pair.price_decimals)
+            to_units(item["qty"], pair.lot_decimals)
+            if max(trade.price.adjusted(), trade.size.adjusted()) > _MAX_DIGITS:
+                raise DataError(f"trade[{i}]: {trade.size} at {trade.price} is no real print")
             if trade_id and trade_id <= self._trade_ids.get(symbol, 0):
                 continue  # replayed after a reconnect
             if trade_id:
