@@ -10,8 +10,12 @@ shape) is resolved by asking Kalshi for the order by client order id (``GET
 engine) until ``order_give_up_s``: found -> acknowledged, never seen -> CANCELLED,
 never placed.  Only a 429 proves the exchange did not act (its rate limiter answers
 before the engine): not found, the order is sent again with the same id after the
-429's Retry-After or a back-off, at most ``max_retries`` times, each time after a
-look-up; refused every time, it is rejected.  A 502 or 503 proves nothing (a gateway
+429's Retry-After (never sooner than a back-off: ``Retry-After: 0`` is no licence to
+hammer), at most ``max_retries`` times, each time after a look-up; refused every time,
+it is rejected.  A Retry-After longer than ``rest.WAIT_CAP_S`` is not waited out in
+line: the order is refused at once (not placed) and every send before the wait ends is
+refused unsent, so the engine's next try (a kill switch's flatten: 2 s later) goes out
+as soon as Kalshi takes requests again.  A 502 or 503 proves nothing (a gateway
 answers them after the engine acted too), and Kalshi refuses a second order with one
 client id only while the first rests, so a re-send could place a second order.
 
@@ -71,6 +75,7 @@ from argus_venue_kalshi.instruments import (
     parse_time_ns,
 )
 from argus_venue_kalshi.rest import (
+    WAIT_CAP_S,
     KalshiHttpError,
     KalshiMalformedAnswer,
     KalshiRest,
@@ -226,9 +231,14 @@ class KalshiExecution:
                         self._acknowledge(coid, found)
                         return []
                     last = str(exc)
+                    wait = backoff_s(exc, attempt + 1)
+                    if wait > WAIT_CAP_S:  # never frozen for the venue's whole penalty
+                        raise VenueError(f"kalshi: order {coid} not placed: rate limited "
+                                         f"for another {wait:.0f}s ({exc}); Kalshi lists "
+                                         f"no order with its client id") from exc
                     log.warning("kalshi: order %s refused before acting (%s); sending it "
-                                "again", coid, exc)
-                    await asyncio.sleep(backoff_s(exc, attempt + 1))
+                                "again in %.2fs", coid, exc, wait)
+                    await asyncio.sleep(wait)
                     continue
                 if exc.status == 409 or exc.status >= 500:
                     return await self._resolve(coid, wire, str(exc))
@@ -490,9 +500,15 @@ class KalshiExecution:
                 try:
                     for item in await self._poll():
                         yield item
+                    pause = self.settings.poll_interval_s
                 except (*UNREACHABLE, DataError) as exc:
-                    log.warning("kalshi executions poll failed (%s); retrying", exc)
-                next_poll = loop.time() + self.settings.poll_interval_s
+                    # a 429 says when to ask again: not before (one warning, not one a poll)
+                    pause = max(self.settings.poll_interval_s,
+                                exc.retry_after_s or 0.0 if isinstance(exc, KalshiHttpError)
+                                and exc.status == 429 else 0.0)
+                    log.warning("kalshi executions poll failed (%s); retrying in %.2fs", exc,
+                                pause)
+                next_poll = loop.time() + pause
             while not self._queue.empty():
                 yield self._queue.get_nowait()
             try:

@@ -116,6 +116,10 @@ class RateLimiter:
                         + self.span_s - now
                 await asyncio.sleep(max(wait, 0.001))
 
+    def held_for(self) -> float:
+        """Seconds left of a :meth:`hold` (0 when none)."""
+        return max(0.0, self._resume_at - time.monotonic())
+
     def hold(self, seconds: float) -> None:
         """Send nothing for ``seconds`` (the exchange answered 429 with Retry-After)."""
         self._resume_at = max(self._resume_at, time.monotonic() + seconds)

@@ -11,7 +11,11 @@ pagination: docs getting_started/pagination).
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
+import math
+import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -34,21 +38,66 @@ class KalshiHttpError(VenueError):
         self.status, self.code, self.retry_after_s = status, code, retry_after_s
 
 
-def retry_after(value: str | None) -> float | None:
-    """A ``Retry-After`` header's delay in seconds (capped at a minute); None when absent
-    or given as an HTTP date (the caller then backs off on its own)."""
+#: The longest ``Retry-After`` believed: a venue asking for more (a garbled hour, a day) is
+#: asked again after this long rather than never.
+RETRY_AFTER_MAX_S = 300.0
+#: The longest a request waits in line for a rate limit.  A longer wait fails the request
+#: at once, unsent, with a 429 that says how long is left (:class:`KalshiRateLimited`):
+#: the caller (the engine: a flatten of the kill switch is sent again 2 s later; a
+#: cancel of a halt, too) is never frozen for the venue's whole penalty, and nothing is
+#: sent to Kalshi before the penalty ends.
+WAIT_CAP_S = 5.0
+
+
+def _http_date(value: str) -> datetime | None:
     try:
-        return min(max(float(value), 0.0), 60.0) if value else None
-    except ValueError:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
         return None
+    return when if when.tzinfo is not None else None
+
+
+def retry_after(value: str | None, date: str | None = None,
+                now_s: float | None = None) -> float | None:
+    """A ``Retry-After`` header's delay in seconds (at most :data:`RETRY_AFTER_MAX_S`):
+    delta-seconds, or an HTTP-date counted from the answer's ``Date`` header (Kalshi's
+    own clock: a skew between its clock and ours cancels out), else from our clock.  None
+    when absent or unreadable (negative, not finite, garbage): the caller backs off on its
+    own."""
+    if not value:
+        return None
+    try:
+        delay = float(value)
+    except ValueError:
+        when = _http_date(value)
+        if when is None:
+            return None
+        sent = _http_date(date) if date else None
+        delay = (when - sent).total_seconds() if sent is not None else \
+            when.timestamp() - (time.time() if now_s is None else now_s)
+        delay = max(delay, 0.0)  # a date already past: come back now
+    if not math.isfinite(delay) or delay < 0:
+        return None
+    return min(delay, RETRY_AFTER_MAX_S)
 
 
 def backoff_s(exc: KalshiHttpError | None, attempt: int) -> float:
-    """How long to wait before retry ``attempt`` (1, 2, ...): Retry-After when the
-    exchange gave one, else an exponential back-off."""
+    """How long to wait before retry ``attempt`` (1, 2, ...): the exchange's Retry-After
+    when it gave one, never less than the exponential back-off (a ``Retry-After: 0``
+    must not turn a burst of 429s into a burst of requests)."""
+    floor = min(0.05 * 2 ** attempt, 2.0)
     if exc is not None and exc.retry_after_s is not None:
-        return exc.retry_after_s
-    return min(0.05 * 2 ** attempt, 2.0)
+        return max(exc.retry_after_s, floor)
+    return floor
+
+
+class KalshiRateLimited(KalshiHttpError):
+    """A request not sent: Kalshi asked (a 429's ``Retry-After``) for no requests for
+    longer than :data:`WAIT_CAP_S`; ``retry_after_s`` is what is left of that wait."""
+
+    def __init__(self, method: str, path: str, left_s: float) -> None:
+        super().__init__(429, "rate_limited", f"{method} {path} not sent: Kalshi asked for "
+                         f"no requests for another {left_s:.1f}s (Retry-After)", left_s)
 
 
 class KalshiMalformedAnswer(VenueError):
@@ -115,6 +164,9 @@ class KalshiRest:
             raise VenueError(f"kalshi: {method} {path} costs {tokens} tokens, more than the "
                              f"{limiter.limit}-token budget per second; raise "
                              f"[plugins.kalshi] rate_limit_tier or reads_per_s / writes_per_s")
+        left = limiter.held_for()
+        if left > WAIT_CAP_S:
+            raise KalshiRateLimited(method, path, left)
         await limiter.acquire(tokens)
         headers = self.signer().headers(method, full) if signed else {}
         resp = await self._client.request(method, full, params=params, json=body,
@@ -127,7 +179,7 @@ class KalshiRest:
             err = (payload or {}).get("error", {}) if isinstance(payload, dict) else {}
             if not isinstance(err, dict):  # a proxy's {"error": "text"}: a message, no code
                 err = {"message": str(err)}
-            wait = retry_after(resp.headers.get("retry-after"))
+            wait = retry_after(resp.headers.get("retry-after"), resp.headers.get("date"))
             if resp.status_code == 429 and wait:
                 limiter.hold(wait)
             raise KalshiHttpError(resp.status_code, str(err.get("code", "")),
@@ -155,7 +207,10 @@ class KalshiRest:
                 if attempt >= self.settings.max_retries:
                     raise
             attempt += 1
-            await asyncio.sleep(backoff_s(refusal, attempt))
+            wait = backoff_s(refusal, attempt)
+            if refusal is not None and wait > WAIT_CAP_S:
+                raise refusal  # not waited out in line: see WAIT_CAP_S
+            await asyncio.sleep(wait)
 
     async def pages(self, path: str, key: str, params: dict[str, Any] | None = None, *,
                     signed: bool = False) -> list[Any]:

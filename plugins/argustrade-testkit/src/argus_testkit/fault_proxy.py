@@ -117,6 +117,8 @@ class FaultProxy:
         #: to check that the client honoured the wait (no hammering).
         self.limited: list[tuple[str, float]] = []
         self.seen: list[str] = []
+        #: (key, monotonic time) of every request as it arrived.
+        self.arrived: list[tuple[str, float]] = []
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -159,6 +161,7 @@ class FaultProxy:
             return
         raw, key = request
         self.seen.append(key)
+        self.arrived.append((key, time.monotonic()))
         fault = self.plan.http(key)
         n = self.plan.last(key)
         if fault is HttpFault.RESET:
