@@ -99,8 +99,6 @@ _LOT_1E8 = Decimal("1e-8")  # no instrument known: the ledger's finest unit
 #: A halt's cancel the venue failed, or a flatten it refused, is sent again at most this
 #: often (market time).
 HALT_CANCEL_RETRY_NS = 2 * 10**9
-#: ``book_fill``'s default ``mid``: the book's mid now (a mid is never negative).
-_MID_NOW = -1.0
 
 
 class LoopPort(Protocol):
@@ -220,14 +218,12 @@ class ExecutionEngine:
     def on_market_event(self, event: object) -> None:
         """Market data reaches working paper orders; a pending flatten is retried."""
         if self.broker.working:
-            # The mid before paper fills take from the book: what they took is no mark.
-            mid = self.market.live_mid(getattr(event, "instrument_id", ""))
             working = set(self.broker.working)
             for fill in self.broker.on_event(event):  # type: ignore[arg-type]
                 coid = fill.client_order_id
                 sent = self._sent.get(coid)  # (book_fill forgets a finished order)
                 basket = sent.basket_id if sent is not None else self.ledger.basket_of(coid)
-                self.book_fill(fill, mid=mid)
+                self.book_fill(fill)
                 self._settle_basket(basket)
             # Closed without a fill (an IOC on an untradeable book): the ledger says so too,
             # or a flatten's order would look working for ever and never be sent again.
@@ -424,10 +420,9 @@ class ExecutionEngine:
 
     def _send_paper(self, order: Order, ts: int) -> None:
         coid = order.client_order_id
-        mid = self.market.live_mid(order.instrument_id)  # before the fills take from it
         fills = self.broker.submit(order, ts)
         for fill in fills:
-            self.book_fill(fill, mid=mid)  # each writes the order's status as the broker left it
+            self.book_fill(fill)  # each writes the order's status as the broker left it
         if fills:
             return
         status, filled = self.broker.status(coid)
@@ -520,12 +515,11 @@ class ExecutionEngine:
         return price if price is not None else self.account.marks.get(instrument_id)
 
     # -- fills and settlement --------------------------------------------------------
-    def book_fill(self, fill: Fill, slot: str | None = None, *,
-                  mid: float | None = _MID_NOW) -> None:
+    def book_fill(self, fill: Fill, slot: str | None = None) -> None:
         """Ledger, account, position row, order status, risk observers (``slot``: the
-        order's, when the caller has read its row).  A live book's ``mid`` marks the
-        position, not the fill (the entry row shows the spread paid); by default the book's
-        mid now (a paper fill passes the mid from before it took liquidity from the book)."""
+        order's, when the caller has read its row).  A live book's mid marks the position,
+        not the fill (the entry row shows the spread paid; a paper fill leaves the venue's
+        book as it was)."""
         coid = fill.client_order_id
         self.ledger.insert_fill(fill)
         pos = self.account.apply(fill)
@@ -536,7 +530,7 @@ class ExecutionEngine:
             row = self.ledger.order_row(coid)
             slot = row["strategy"] if row else ""
         self.account.apply_to_books(fill, slot)
-        mid = self.market.live_mid(fill.instrument_id) if mid == _MID_NOW else mid
+        mid = self.market.live_mid(fill.instrument_id)
         if mid is not None:
             self.account.mark(fill.instrument_id, mid)
         self.ledger.upsert_position(pos, fill.ts_ns)

@@ -4,8 +4,10 @@ Rules (each one tested):
 
 * Taker orders walk the opposite side of the book level by level up to their
   limit (VWAP), partially fill, and never take more than the displayed depth;
-  what they take is removed from the local book so a second order cannot
-  reuse it.
+  what they take is gone for a second paper order until the venue changes that
+  level (or resends the book).  It is kept in the broker, not written into the
+  shared book: the market never saw a paper order, so marks, scanners and
+  strategies keep reading the venue's book.
 * When an instrument has only bars, an order waits for the *next* bar that
   opened after it was sent and walks a synthetic book around that bar's open
   (half-spread + depth per level from ``[paper]``), because the close it was
@@ -58,7 +60,7 @@ import attrs
 
 from argus_core.config import PaperSection
 from argus_core.interfaces import FeeSchedule
-from argus_core.market_state import L2Book, MarketState
+from argus_core.market_state import MarketState
 from argus_core.models import (
     Bar,
     Fill,
@@ -113,6 +115,12 @@ class PaperBroker:
         # skips the walk over every working order (many symbols, a few orders each).
         self._working_on: dict[str, int] = {}
         self.closed: dict[str, tuple[OrderStatus, Decimal]] = {}  # status, filled
+        #: What paper takers took of one side of a book: (instrument, the asks?) -> (the
+        #: venue's side dict, {price: (the venue's size then, size taken)}).  A resent
+        #: book is new dicts (all taken back); a level whose size the venue changed
+        #: since is one it updated, so what was taken of it no longer applies.
+        self._taken: dict[tuple[str, bool], tuple[dict[float, float],
+                                                  dict[float, tuple[float, float]]]] = {}
         s = self.settings
         self._overrides = {k: v for k, v in (("maker_bps", s.maker_bps),
                                              ("taker_bps", s.taker_bps),
@@ -249,10 +257,25 @@ class PaperBroker:
             return []  # GTC/GTD waits for a live book
         book = self.market.books[work.order.instrument_id]
         ladder = book.asks if work.order.side is Side.BUY else book.bids
-        levels = sorted(ladder.items(), reverse=work.order.side is Side.SELL)
-        fills = self._walk(work, levels, ts_ns, from_bar=False, book=book)
+        levels = sorted(self._left((work.order.instrument_id, work.order.side is Side.BUY),
+                                   ladder), reverse=work.order.side is Side.SELL)
+        fills = self._walk(work, levels, ts_ns, from_bar=False, ladder=ladder)
         self._after_taker(work)
         return fills
+
+    def _left(self, key: tuple[str, bool], ladder: dict[float, float]
+              ) -> list[tuple[float, float]]:
+        """``ladder``'s levels less what paper takers took of them since the venue last
+        changed them (entries the venue has overtaken are dropped)."""
+        held = self._taken.get(key)
+        if held is None or held[0] is not ladder:  # none, or the venue resent the book
+            self._taken.pop(key, None)
+            return list(ladder.items())
+        taken = held[1]
+        for price in [p for p, (size, _) in taken.items() if ladder.get(p) != size]:
+            del taken[price]  # the venue changed that level: its size is the market's
+        return [(p, q - taken[p][1] if p in taken else q) for p, q in ladder.items()
+                if p not in taken or q - taken[p][1] > 1e-12]
 
     def _take_then_rest(self, work: Working, levels: list[tuple[float, float]],
                         event: Bar | Trade) -> list[Fill]:
@@ -281,7 +304,7 @@ class PaperBroker:
             self._finish(work, OrderStatus.CANCELLED)
 
     def _walk(self, work: Working, levels: list[tuple[float, float]], ts_ns: int, *,
-              from_bar: bool, book: L2Book | None = None) -> list[Fill]:
+              from_bar: bool, ladder: dict[float, float] | None = None) -> list[Fill]:
         order = work.order
         limit = float(order.limit_price) if order.limit_price is not None else None
         inst = self.market.instruments.get(order.instrument_id)
@@ -307,10 +330,12 @@ class PaperBroker:
                 px = px * (1 + self._slip) if order.side is Side.BUY else px * (1 - self._slip)
                 px = _tick_round(px, order.side, inst)
             fills.append(self._fill(work, px, qty, ts_ns, Liquidity.TAKER))
-            if book is not None:  # what we took is gone for the next order too
-                left = size - float(qty)
-                book.apply(order.side.opposite(), price, left if left > 1e-12 else 0.0,
-                           book.ts_ns)
+            if ladder is not None:  # what we took is gone for the next paper order too
+                key = (order.instrument_id, order.side is Side.BUY)
+                if self._taken.get(key, (None,))[0] is not ladder:
+                    self._taken[key] = (ladder, {})
+                taken = self._taken[key][1]
+                taken[price] = (ladder[price], taken.get(price, (0.0, 0.0))[1] + float(qty))
         return fills
 
     def _rest_fill(self, work: Working, event: MarketEvent, *,

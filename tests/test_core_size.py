@@ -21,7 +21,9 @@ runner and the engine) and a revealed secret's URL/JSON/repr-encoded forms redac
 The random run campaign's four order-path fixes (an order judged ACTIVE not sent once its
 commit adopted a kill; a person's kill read inside the commit it rides in, not after it; a
 paper IOC the broker closed unfilled written so; a paper fill marked at the mid from before
-it took liquidity): 6,760.
+it took liquidity): 6,760.  What a paper taker takes kept in the broker, not written into
+the venue's book that marks, scanners and strategies read (the pre-walk mid it needed
+goes): 6,770.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -36,7 +38,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 6_760
+BUDGET = 6_770
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -102,7 +102,9 @@ GOLDEN: dict[str, dict[str, str]] = {
         "equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "fills": "154:afee6207e9f9b69cc4287ae7ed0022bc",
         "opportunities": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "orders": "135:5700965ba584edd40cd62f8445124e31",
+        # Orders' decision/arrival prices: a paper fill no longer takes from the venue's
+        # book (27 orders had read a mid and spread their own earlier fills had moved).
+        "orders": "135:7ebe7a52a1c95b7695e11024f16675bb",
         "positions": "2:7266b05a12d90ca47e45b10281d8e277",
         "risk_events": "131:db61b2fd538ae11e1c3b7a30626968d7",
         "runs": "1:a311da873308204ec4dddaafdefbb87e",

@@ -56,8 +56,9 @@ def test_never_beyond_displayed_depth_and_depth_is_consumed() -> None:
     assert sum(f.quantity for f in fills) == Decimal(8)  # all displayed depth, no more
     # The rest of a taker order is cancelled: final, with what it filled (a venue's words)
     assert b.status("o1") == (OrderStatus.CANCELLED, Decimal(8))
-    assert market.books[INST.id].asks == {}
+    # Taken for the next paper order; the venue's book (marks, scanners) is as it was.
     assert b.submit(order(Side.BUY, "1", coid="o2"), 11) == []
+    assert market.books[INST.id].asks == {101.0: 1.0, 102.0: 2.0, 103.0: 5.0}
 
 
 def test_limit_stops_the_walk_and_fok_is_all_or_nothing() -> None:
