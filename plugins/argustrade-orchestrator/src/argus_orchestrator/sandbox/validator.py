@@ -215,6 +215,7 @@ _PADDING_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"}
 _TYPE_NAME = re.compile(r"[A-Za-z_][\w.]*(?:\[[\w., \[\]|]*\])?(?:\s*\|\s*[A-Za-z_][\w.]*"
                         r"(?:\[[\w., \[\]|]*\])?)*", re.ASCII)
 _CODING = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.ASCII)
+_LINE_END = re.compile(r"\r\n|\r|\n")
 _PREFIX_TOKENS = frozenset({"not", "lambda", "await", "~"})
 _NESTING_TOKENS = frozenset({"**", "lambda", "not", "if", "else", ":=", "~", "await"})
 _FLAT_OPS = frozenset({",", ":", ";", "=", ")", "]", "}", "->"})
@@ -313,12 +314,19 @@ def _validate(source: str, deadline: float) -> ValidationResult:
         findings.append(Finding(0, 0, "source contains lone surrogate characters"))
     if findings:  # do not even tokenize oversize input
         return ValidationResult(False, tuple(findings), n_lines, 0)
-    for number, line in enumerate(source.splitlines()[:2], start=1):
-        match = _CODING.match(line)
-        if match and match.group(1).lower().replace("_", "-") not in ("utf-8", "utf8"):
-            findings.append(Finding(number, 0, f"source encoding declaration "
-                                               f"{match.group(1)!r} is not allowed (UTF-8 "
-                                               f"only)"))
+    # The first two lines as CPython counts them ('\n', '\r\n', '\r' only): str.splitlines
+    # also splits at '\x0c', '\x1c'-'\x1e', '\x85', '\u2028'..., so '#\x1c#\x1c# coding:
+    # utf-7' on line 1 was the third piece and never checked, while compiling the file's
+    # bytes obeys it.  Each such piece of those two lines is checked as well (an
+    # over-approximation that refuses 'X = 1\x0c# coding: rot13').
+    for number, line in enumerate(_LINE_END.split(source, maxsplit=2)[:2], start=1):
+        for piece in (line, *line.splitlines()):
+            match = _CODING.match(piece)
+            if match and match.group(1).lower().replace("_", "-") not in ("utf-8", "utf8"):
+                findings.append(Finding(number, 0, f"source encoding declaration "
+                                                   f"{match.group(1)!r} is not allowed (UTF-8 "
+                                                   f"only)"))
+                break
     token_findings = _precheck_tokens(source, deadline)
     if any(f.message.startswith(("syntax error", "too deeply", "too many")) for f in
            token_findings):
@@ -574,6 +582,7 @@ class _Checker:
         self.import_sites: dict[str, set[str]] = {}  # alias -> modules imported under it
         self.import_counts: dict[str, int] = {}  # alias -> plain imports binding it
         self.typing_names: set[str] = set()
+        self.future_names: set[str] = set()  # 'annotations': a __future__._Feature object
         self.user_attrs: set[str] = set()
         self.constants: dict[str, ast.expr] = {}  # module constants bound exactly once
         self.class_methods: set[int] = set()  # ids of defs directly in a class body
@@ -632,6 +641,8 @@ class _Checker:
                         self.import_counts.get(alias.asname or alias.name.split(".")[0], 0) + 1
             elif isinstance(stmt, ast.ImportFrom) and stmt.module == "typing":
                 self.typing_names.update(a.asname or a.name for a in stmt.names)
+            elif isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
+                self.future_names.update(a.asname or a.name for a in stmt.names)
             elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(
                     stmt.targets[0], ast.Name) and _is_literal(stmt.value):
                 self.constants[stmt.targets[0].id] = stmt.value
@@ -671,8 +682,13 @@ class _Checker:
         if isinstance(node, ast.Import):
             return [a.asname or a.name.split(".")[0] for a in node.names]
         if isinstance(node, ast.ImportFrom):
-            return [a.asname or a.name for a in node.names
-                    if a.name != "*" and node.module != "__future__"]
+            # A __future__ import binds its name too ('annotations' is a module global).
+            return [a.asname or a.name for a in node.names if a.name != "*"]
+        # Match patterns bind names ('match' is refused, but the count stays CPython's).
+        if isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
+            return [node.name]
+        if isinstance(node, ast.MatchMapping) and node.rest:
+            return [node.rest]
         return []
 
     # -- module and class shape ---------------------------------------------------------
@@ -754,9 +770,11 @@ class _Checker:
         problem = _binding_problem(name)
         if problem:
             self.fail(node, problem)
-        elif name in self.module_aliases or name in self.typing_names:
-            self.fail(node, f"cannot rebind {name!r}: it names an imported "
-                            f"{'module' if name in self.module_aliases else 'typing name'}")
+        elif name in self.module_aliases or name in self.typing_names \
+                or name in self.future_names:
+            what = "module" if name in self.module_aliases else "typing name" \
+                if name in self.typing_names else "__future__ feature"
+            self.fail(node, f"cannot rebind {name!r}: it names an imported {what}")
 
     # statements ---------------------------------------------------------------------------
     def _check_Import(self, node: ast.Import, ctx: _Ctx) -> list[tuple[ast.AST, _Ctx]]:
@@ -924,6 +942,8 @@ class _Checker:
             if id(node) not in self.approved:
                 self.fail(node, f"module {self.module_aliases[name]!r} may only be used as "
                                 f"{name}.<name> (not aliased, stored, passed or subscripted)")
+        elif name in self.future_names:
+            self.fail(node, f"{name!r} names a __future__ feature, not a value")
         elif name in self.typing_names:
             if not ctx.annotation:
                 self.fail(node, f"typing name {name!r} may only appear in annotations")
