@@ -29,7 +29,7 @@ import sys
 import time
 import traceback
 import types
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -39,9 +39,11 @@ import kill9_support
 
 from argus_core import (
     Bar,
+    BasketIncomplete,
     BookDelta,
     CancelIntent,
     Fill,
+    FillCorrection,
     Instrument,
     Intent,
     Ledger,
@@ -78,7 +80,8 @@ from argus_core.runner import Runner
 
 VENUE = "cmp"
 X, Y, Z = f"{VENUE}:X/USD", f"{VENUE}:Y/USD", f"{VENUE}:Z/USD"  # Z: not an instrument
-TRADED = (X, Y)
+B = f"{VENUE}:B/YES"  # a binary outcome: resolves YES (1), NO (0) or void (at cost)
+TRADED = (X, Y, B)
 S = 10**9
 STARTING_CASH = Decimal(10000)
 RETRY_NS = 2 * S  # the engine's flatten / halt-cancel retry period (HALT_CANCEL_RETRY_NS)
@@ -90,7 +93,7 @@ _Q = Decimal("1e-7")  # equity rows are kept to 1e-8; two roundings apart at mos
 class Step:
     """One step of a segment: a market event, or something done between two events."""
 
-    kind: str  # "ev", "kill", "flatten", "resume", "check", "sigkill"
+    kind: str  # "ev", "kill", "flatten", "resume", "check", "sigkill", "correct"
     event: Any = None
     arg: str = ""
 
@@ -109,24 +112,28 @@ class Step:
         if isinstance(e, Bar):
             return f"bar {iid}@{t:g} c={e.close}"
         if isinstance(e, Settlement):
-            return f"settle {iid}@{t:g} {e.price}"
+            return f"settle {iid}@{t:g} {'void' if e.price is None else e.price}"
         return f"{name} {iid}@{t:g}"
 
 
 @attrs.frozen
 class Plan:
-    """Everything one seed does."""
+    """Everything one seed does.  ``venue``: ``one`` (a venue without basket orders),
+    ``basket`` (``supports_baskets``: legs go together, all or none) or ``multi`` (the
+    multi-venue composite of two campaign venues: X and B on one, Y on the other, which
+    refuses the venue's reduce-only flag)."""
 
     seed: int
     mode: str
     drawdown: str | None  # max_drawdown_fraction, or None: no drawdown check
     exits_checked: bool  # the switchable check also judges exits
     segments: tuple[tuple[Step, ...], ...]
+    venue: str = "one"
 
     def trace(self, limit: int = 400) -> str:
         """The plan as text (segments separated), cut to ``limit`` lines."""
-        lines = [f"seed {self.seed}: mode {self.mode}, drawdown {self.drawdown}, "
-                 f"exits checked {self.exits_checked}"]
+        lines = [f"seed {self.seed}: mode {self.mode}, venue {self.venue}, drawdown "
+                 f"{self.drawdown}, exits checked {self.exits_checked}"]
         for k, seg in enumerate(self.segments):
             lines.append(f"-- segment {k} (a new Runner on the same run directory)")
             lines += [f"  {i:3d} {s}" for i, s in enumerate(seg)]
@@ -134,19 +141,40 @@ class Plan:
 
 
 class _Market:
-    """The generator's own view of one instrument: a mid that walks, and the book it shows."""
+    """The generator's own view of one instrument: a mid that walks, and the book it shows
+    (a binary outcome's on a 0.01 grid inside (0, 1))."""
 
-    def __init__(self, rng: random.Random, mid: float) -> None:
-        self.rng, self.mid = rng, mid
+    def __init__(self, rng: random.Random, mid: float, binary: bool = False) -> None:
+        self.rng, self.mid, self.binary = rng, mid, binary
         self.bids: dict[float, float] = {}
         self.asks: dict[float, float] = {}
 
+    def walk(self) -> None:
+        """One step of the mid (sometimes a jump: what trips the drawdown switch)."""
+        rng = self.rng
+        if self.binary:
+            move = rng.gauss(0, 0.02) + (rng.choice([-0.2, 0.15]) if rng.random() < 0.04 else 0)
+            self.mid = min(0.95, max(0.05, round(self.mid + move, 2)))
+            return
+        self.mid = max(1.0, round(self.mid * (1 + rng.gauss(0, 0.01)), 2))
+        if rng.random() < 0.04:
+            self.mid = max(1.0, round(self.mid * rng.uniform(0.8, 1.08), 2))
+
     def levels(self) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        if self.binary:
+            half = self.rng.choice([0.01, 0.01, 0.02, 0.03])
+            bid, ask = max(0.01, round(self.mid - half, 2)), min(0.99, round(self.mid + half, 2))
+            depth = [round(self.rng.uniform(20, 300)) for _ in range(3)]
+            return ([(round(bid - k / 100, 2), depth[k]) for k in range(3) if bid - k / 100 > 0],
+                    [(round(ask + k / 100, 2), depth[k]) for k in range(3) if ask + k / 100 < 1])
         half = round(self.rng.uniform(0.05, 1.0), 2)
         bid, ask = round(self.mid - half, 2), round(self.mid + half, 2)
         depth = [round(self.rng.uniform(20, 120)) for _ in range(3)]
         return ([(round(bid - k, 2), depth[k]) for k in range(3)],
                 [(round(ask + k, 2), depth[k]) for k in range(3)])
+
+
+CORRECTIONS = ("fee", "fee", "fee2", "dupe", "bust", "bust", "bust-old", "unknown")
 
 
 def make_plan(seed: int, *, steps: int = 40, sigkill: bool | None = None) -> Plan:
@@ -155,17 +183,20 @@ def make_plan(seed: int, *, steps: int = 40, sigkill: bool | None = None) -> Pla
     rng = random.Random(seed)
     mode = rng.choice(["paper", "live"])
     drawdown = rng.choice([None, "0.01", "0.02", "0.04"])
-    markets = {X: _Market(rng, 100.0), Y: _Market(rng, 50.0)}
+    venue = rng.choice(["one", "basket", "multi"])
+    markets = {X: _Market(rng, 100.0), Y: _Market(rng, 50.0),
+               B: _Market(rng, round(rng.uniform(0.2, 0.8), 2), binary=True)}
     t = 1
     n_seg = rng.choice([1, 2, 2, 3, 3])
     killed = rng.random() < 0.3 if sigkill is None else sigkill
     kill_seg = rng.randrange(n_seg - 1) if killed and n_seg > 1 else -1
     if killed and n_seg == 1:
         n_seg, kill_seg = 2, 0
-    settled = False
+    settled: set[str] = set()  # X or Y settle at most once between them; B once
     segments: list[tuple[Step, ...]] = []
     for k in range(n_seg):
         seg: list[Step] = []
+        t += 1  # a restart's first event is later than the last segment's (see resume)
         for _ in range(rng.randint(steps // 2, steps)):
             r = rng.random()
             if r < 0.04:
@@ -181,34 +212,39 @@ def make_plan(seed: int, *, steps: int = 40, sigkill: bool | None = None) -> Pla
                 seg.append(Step("check", arg=rng.choice(
                     ["allow", "allow", "veto", "shrink", "raise", "none"])))
                 continue
+            if r < 0.27 and mode == "live":
+                seg.append(Step("correct", arg=rng.choice(CORRECTIONS)))
+                continue
             t += rng.choice([1, 1, 1, 1, 2, 0]) if rng.random() > 0.04 else rng.randint(6, 12)
-            iid = rng.choice(TRADED)
+            iid = rng.choice([X, Y] if B in settled else [X, Y, B])
             m = markets[iid]
-            m.mid = max(1.0, round(m.mid * (1 + rng.gauss(0, 0.01)), 2))
-            if rng.random() < 0.04:  # a jump: what trips the drawdown switch
-                m.mid = max(1.0, round(m.mid * rng.uniform(0.8, 1.08), 2))
-            seg.append(Step("ev", _event(rng, m, iid, t, settled)))
-            if isinstance(seg[-1].event, Settlement):
-                settled = True
+            m.walk()
+            ev = _event(rng, m, iid, t, bool(settled & {X, Y}) if iid != B else False)
+            seg.append(Step("ev", ev))
+            if isinstance(ev, Settlement):
+                settled.add(iid)
         if k == kill_seg:
             seg.insert(rng.randrange(1, len(seg) + 1), Step("sigkill"))
         if k == n_seg - 1:  # the tail: live two-sided books that can take a flatten
             seg.append(Step("check", arg="allow"))  # a check vetoing every exit may hold it
             for _ in range(4):
                 for iid in TRADED:
+                    if iid == B and B in settled:
+                        continue  # a resolved market shows no book
                     t += 1
                     bids, asks = markets[iid].levels()
                     seg.append(Step("ev", OrderBook(iid, t * S, bids=bids, asks=asks)))
         segments.append(tuple(seg))
-    return Plan(seed, mode, drawdown, rng.random() < 0.5, tuple(segments))
+    return Plan(seed, mode, drawdown, rng.random() < 0.5, tuple(segments), venue)
 
 
 def _event(rng: random.Random, m: _Market, iid: str, t: int, settled: bool) -> MarketEvent:
-    """One random market event of ``iid`` at second ``t``."""
+    """One random market event of ``iid`` at second ``t`` (``settled``: no settlement)."""
     ts = t * S
     kind = rng.choices(["book", "delta", "one_sided", "crossed", "empty", "trade", "bad_print",
                         "bar", "dead", "unknown", "backwards", "settle"],
-                       [30, 14, 3, 3, 2, 12, 2, 16, 2, 2, 2, 0 if settled else 0.6])[0]
+                       [30, 14, 3, 3, 2, 12, 2, 16, 2, 2, 2,
+                        0 if settled else (2.5 if m.binary else 0.6)])[0]
     if kind == "book":
         bids, asks = m.levels()
         m.bids, m.asks = dict(bids), dict(asks)
@@ -220,12 +256,16 @@ def _event(rng: random.Random, m: _Market, iid: str, t: int, settled: bool) -> M
     if kind == "empty":
         m.bids, m.asks = {}, {}
         return OrderBook(iid, ts, bids=[], asks=[])
+    step = 0.01 if m.binary else 1.0
     if kind in ("delta", "crossed"):
         side = rng.choice([Side.BUY, Side.SELL])
         if kind == "crossed":  # a bid at or above the best ask (a feed that missed updates)
-            side, price = Side.BUY, round(min(m.asks, default=m.mid) + rng.choice([0, 0.5]), 2)
+            side = Side.BUY
+            price = round(min(m.asks, default=m.mid) + rng.choice([0, 0.5]) * step, 2)
         else:
-            price = round(m.mid + (-1 if side is Side.BUY else 1) * rng.uniform(0.05, 2), 2)
+            price = round(m.mid + (-1 if side is Side.BUY else 1) * rng.uniform(0.05, 2) * step,
+                          2)
+        price = min(0.99, max(0.01, price)) if m.binary else price
         size = rng.choice([0.0, float(rng.randint(1, 80))])
         ladder = m.bids if side is Side.BUY else m.asks
         if size:
@@ -239,7 +279,7 @@ def _event(rng: random.Random, m: _Market, iid: str, t: int, settled: bool) -> M
     if kind == "bar":
         o = round(m.mid * (1 + rng.gauss(0, 0.003)), 2)
         c = m.mid
-        return Bar(iid, ts, o, max(o, c) + 0.5, max(0.01, min(o, c) - 0.5), c,
+        return Bar(iid, ts, o, max(o, c) + 0.5 * step, max(0.01, min(o, c) - 0.5 * step), c,
                    rng.choice([1000.0, 1000.0, 0.0]))
     if kind == "dead":
         return BookStatus(iid, ts, False, "checksum mismatch")
@@ -247,6 +287,9 @@ def _event(rng: random.Random, m: _Market, iid: str, t: int, settled: bool) -> M
         return Trade(Z, ts, Decimal("7"), Decimal(1))
     if kind == "backwards":  # a print stamped before the clock (a late packet)
         return Trade(iid, max(S, ts - 3 * S), Decimal(str(m.mid)), Decimal(1))
+    if m.binary:  # resolved YES, NO, or voided (positions returned at cost)
+        price = rng.choice([Decimal(1), Decimal(0), None])
+        return Settlement(iid, ts, price, "voided" if price is None else "resolved")
     return Settlement(iid, ts, Decimal(str(rng.choice([0, 1, round(m.mid, 2)]))), "resolved")
 
 
@@ -283,65 +326,110 @@ class Campaign:
         self.plan, self.run_dir, self.record = plan, run_dir, record
         self.segment: Sequence[Step] = ()
         self.runner: Runner | None = None
+        self.config: Any = None
         self.check_mode = "allow"
         self.rng = random.Random(plan.seed * 7919 + 1)
         self.sigkill_pipe: int | None = None  # the child's end: written, then it waits
         self.problems: list[str] = []
         self.owed: dict[str, int] = {}  # instrument -> market time a flatten became owed
+        self.fresh()
+
+    def fresh(self) -> None:
+        """What one process's venues share (a new segment starts with none of it)."""
+        self.books: dict[str, tuple[dict[float, float], dict[float, float], bool]] = {}
+        self.now = 0
+        self.venues: dict[str, CampaignVenue] = {}
+        #: executions the venue holds back until the next step (lost if the process dies)
+        self.late: list[tuple[CampaignVenue, Fill | OrderUpdate]] = []
+        self.killed_baskets: set[str] = set()
 
     def problem(self, text: str) -> None:
         """An invariant broke (kept with the seed's trace)."""
         self.problems.append(text)
 
 
+def _latency(rng: random.Random) -> Coroutine[Any, Any, None]:
+    """A round trip of a few loop turns (a kill step, a SIGKILL may land meanwhile)."""
+    async def wait(n: int) -> None:
+        for _ in range(n):
+            await asyncio.sleep(0)
+    return wait(rng.choice([0, 0, 0, 1, 3, 8, 20]))
+
+
 class CampaignVenue(Venue):
     """Streams the current segment; live orders fill against the book it last streamed
-    (IOC/market at once at the touch, GTC when a later book crosses its limit)."""
+    (IOC/market at once at the touch, sometimes only the touch's size; GTC when a later
+    book crosses its limit).  It answers as real venues do, drawn per order: the
+    acknowledgement before the fills, after them or only in ``submit``'s answer; fills on
+    the executions stream, returned by ``submit`` and streamed too, streamed twice, or held
+    back until the next step (after the IOC's cancel of its rest).  A resolved market
+    refuses orders and cancels its resting ones, some filled first and reported after the
+    resolution.  ``tag``: its name inside the multi-venue composite."""
 
     name = VENUE
     supports_live_orders = True
     default_stale_after_s = 5.0
 
-    def __init__(self, settings: object) -> None:
+    def __init__(self, settings: object, tag: str = "a", serves: Sequence[str] = TRADED,
+                 streams: bool = True, refuses_reduce_only: bool = False) -> None:
         c = Campaign.current
         assert c is not None
-        self.c = c
-        self._queue: asyncio.Queue[Fill | OrderUpdate] = asyncio.Queue()
-        self.books: dict[str, tuple[dict[float, float], dict[float, float], bool]] = {}
-        self.now = 0
+        self.c, self.tag, self.serves, self.streams = c, tag, tuple(serves), streams
+        self.refuses_reduce_only = refuses_reduce_only
+        c.venues[tag] = self
+        self._queue: asyncio.Queue[Fill | OrderUpdate | FillCorrection] = asyncio.Queue()
+        # A restart's late news is stamped at this segment's first event (after every row
+        # an earlier process wrote: see make_plan).
+        first = [s.event.ts_ns for s in c.segment if s.kind == "ev"]
+        self.resume_ts = first[0] if first else 0
         # The venue's memory, rebuilt from its record: what a restarted client finds.
         self.orders: dict[str, dict[str, Any]] = {}
-        self.n_fills = 0
+        self.resolved: dict[str, Settlement] = {}
         for e in c.record.read():
+            if e["kind"] == "resolved":
+                self.resolved[e["iid"]] = Settlement(
+                    e["iid"], e["ts"], None if e["price"] is None else Decimal(e["price"]),
+                    e["reason"])
+            if e.get("v", "a") != tag:
+                continue
             if e["kind"] == "accept":
                 self.orders[e["coid"]] = {"order": e["order"], "left": Decimal(e["qty"]),
                                           "done": None}
             elif e["kind"] == "vfill":
                 self.orders[e["coid"]]["left"] -= Decimal(e["quantity"])
-                self.n_fills += 1
             elif e["kind"] == "vdone":
                 self.orders[e["coid"]]["done"] = e["status"]
 
     async def instruments(self) -> Sequence[Instrument]:
-        return [Instrument(VENUE, "X/USD"), Instrument(VENUE, "Y/USD")]
+        known = {X: Instrument(VENUE, "X/USD"), Y: Instrument(VENUE, "Y/USD"),
+                 B: Instrument(VENUE, "B/YES", kind="binary", tick_size="0.01", lot_size="1")}
+        return [known[i] for i in self.serves]
 
     async def stream(self) -> AsyncIterator[MarketEvent]:
         c = self.c
+        if not self.streams:
+            return
+        for ev in self.resolved.values():  # a resolved market says so on every connect
+            yield ev
         for i, step in enumerate(c.segment):
+            self._release_late()
             if step.kind == "ev":
                 ev = step.event
-                self.now = max(self.now, ev.ts_ns)
+                c.now = max(c.now, ev.ts_ns)
                 self._see(ev)
                 yield ev
                 if c.plan.mode == "live":
-                    self._match(ev)
+                    for venue in list(c.venues.values()):
+                        venue._match(ev)
+                if isinstance(ev, Settlement) and ev.instrument_id in TRADED:
+                    self._resolve(ev)
             elif step.kind == "sigkill":
                 assert c.sigkill_pipe is not None, "a SIGKILL step outside a child"
                 os.write(c.sigkill_pipe, b"k")
                 time.sleep(30)  # the parent SIGKILLs us here
             elif step.kind == "check":
                 c.check_mode = step.arg
-            else:
+            elif step.kind != "correct":
                 runner = c.runner
                 if runner is not None and runner.ledger.in_transaction:
                     # The loop is idle (waiting for the next event) yet holds the write
@@ -354,47 +442,80 @@ class CampaignVenue(Venue):
                     _person(c.run_dir, step.kind, f"campaign step {i}")
             for _ in range(12):  # answers arrive, the loop goes idle and commits
                 await asyncio.sleep(0)
+            if step.kind == "correct" and c.plan.mode == "live":
+                _correct(c, step.arg)
+                for _ in range(12):
+                    await asyncio.sleep(0)
             probe(c)
+        self._release_late()
+        for _ in range(12):
+            await asyncio.sleep(0)
+
+    def _release_late(self) -> None:
+        late, self.c.late = self.c.late, []
+        for venue, item in late:
+            venue._queue.put_nowait(item)
 
     def _see(self, ev: object) -> None:
+        books = self.c.books
         iid = getattr(ev, "instrument_id", None)
         if isinstance(ev, OrderBook):
-            self.books[iid] = ({float(p): float(q) for p, q in ev.bids if q > 0},
-                               {float(p): float(q) for p, q in ev.asks if q > 0}, True)
+            books[iid] = ({float(p): float(q) for p, q in ev.bids if q > 0},
+                          {float(p): float(q) for p, q in ev.asks if q > 0}, True)
         elif isinstance(ev, BookDelta):
-            bids, asks, live = self.books.get(iid, ({}, {}, False))
+            bids, asks, live = books.get(iid, ({}, {}, False))
             ladder = bids if ev.side is Side.BUY else asks
             if ev.size_f > 0:
                 ladder[ev.price_f] = ev.size_f
             else:
                 ladder.pop(ev.price_f, None)
-            self.books[iid] = (bids, asks, live)
+            books[iid] = (bids, asks, live)
         elif isinstance(ev, BookStatus):
-            bids, asks, _ = self.books.get(iid, ({}, {}, False))
-            self.books[iid] = (bids, asks, False)
+            bids, asks, _ = books.get(iid, ({}, {}, False))
+            books[iid] = (bids, asks, False)
 
-    def _touch(self, iid: str, side: Side) -> float | None:
-        """The best price ``side`` would take now (None: no sane two-sided book)."""
-        bids, asks, live = self.books.get(iid, ({}, {}, False))
+    def _touch(self, iid: str, side: Side) -> tuple[float, float] | None:
+        """The best price ``side`` would take now and its size (None: no sane two-sided
+        book)."""
+        bids, asks, live = self.c.books.get(iid, ({}, {}, False))
         if not live or not bids or not asks or max(bids) >= min(asks):
             return None
-        return min(asks) if side is Side.BUY else max(bids)
+        if side is Side.BUY:
+            return min(asks), asks[min(asks)]
+        return max(bids), bids[max(bids)]
 
-    def _fill(self, coid: str, price: Decimal, qty: Decimal, liq: Liquidity) -> None:
+    def _style(self, coid: str) -> random.Random:
+        return random.Random(f"{self.c.plan.seed}-{coid}-style")
+
+    def _emit(self, item: Fill | OrderUpdate, how: str) -> None:
+        """Report ``item`` on the executions stream as ``how`` says (``none``: not at all,
+        as a basket's executed legs that only its ``BasketIncomplete`` carries)."""
+        if how == "none":
+            return
+        if how == "late":
+            self.c.late.append((self, item))
+            return
+        self._queue.put_nowait(item)
+        if how == "dupe":
+            self._queue.put_nowait(item)
+
+    def _fill(self, coid: str, price: Decimal, qty: Decimal, liq: Liquidity) -> Fill:
+        """Record a fill of ``coid`` (reported by the caller)."""
         o = self.orders[coid]
-        self.n_fills += 1
         od = o["order"]
-        fill = Fill(f"VF{self.n_fills}-{os.getpid()}-{coid}", coid, VENUE, od["instrument_id"],
-                    Side(od["side"]), price, qty, Decimal(0), liq, self.now)
+        n = sum(1 for e in self.c.record.read() if e["kind"] == "vfill")
+        fill = Fill(f"VF{n + 1}-{os.getpid()}-{coid}", coid, VENUE, od["instrument_id"],
+                    Side(od["side"]), price, qty, Decimal(0), liq, self.c.now)
         o["left"] -= qty
-        self.c.record.write("vfill", coid=coid, fill_id=fill.fill_id, quantity=str(qty),
-                            price=str(price), side=od["side"], iid=od["instrument_id"])
-        self._queue.put_nowait(fill)
+        self.c.record.write("vfill", v=self.tag, coid=coid, fill_id=fill.fill_id,
+                            quantity=str(qty), price=str(price), side=od["side"],
+                            iid=od["instrument_id"], ts=fill.ts_ns)
+        return fill
 
-    def _done(self, coid: str, status: OrderStatus, reason: str) -> None:
+    def _done(self, coid: str, status: OrderStatus, reason: str, how: str = "stream") -> None:
         self.orders[coid]["done"] = status.value
-        self.c.record.write("vdone", coid=coid, status=status.value)
-        self._queue.put_nowait(OrderUpdate(coid, status, self.now, reason=reason))
+        self.c.record.write("vdone", v=self.tag, coid=coid, status=status.value)
+        self._emit(OrderUpdate(coid, status, self.c.now, reason=reason), how)
 
     def _match(self, ev: object) -> None:
         """Resting GTC orders a new book crosses fill at their limit."""
@@ -408,37 +529,100 @@ class CampaignVenue(Venue):
             limit = Decimal(od["limit_price"]) if od.get("limit_price") else None
             if touch is None or limit is None:
                 continue
-            if (side is Side.BUY and Decimal(repr(touch)) <= limit) or \
-                    (side is Side.SELL and Decimal(repr(touch)) >= limit):
-                self._fill(coid, limit, o["left"], Liquidity.MAKER)
+            price = Decimal(repr(touch[0]))
+            if (side is Side.BUY and price <= limit) or (side is Side.SELL and price >= limit):
+                how = self._style(coid).choice(["stream", "stream", "dupe", "late"])
+                self._emit(self._fill(coid, limit, o["left"], Liquidity.MAKER), how)
 
-    async def submit(self, order: Order) -> list[Fill]:
+    def _resolve(self, ev: Settlement) -> None:
+        """The market resolved: refuse its orders from now; its resting orders end, some
+        matched just before and reported after the resolution."""
         c = self.c
-        _record_send(c, order, committed=_committed(c.run_dir, order.client_order_id))
-        r = c.rng.random()
-        if r < 0.04:  # refused before acting
-            raise VenueError("503 Service Unavailable (refused, nothing done)")
+        c.record.write("resolved", iid=ev.instrument_id, ts=ev.ts_ns,
+                       price=None if ev.price is None else str(ev.price), reason=ev.reason)
+        for venue in list(c.venues.values()):
+            venue.resolved[ev.instrument_id] = ev
+            if c.plan.mode != "live":
+                continue
+            for coid, o in list(venue.orders.items()):
+                od = o["order"]
+                if o["done"] or o["left"] <= 0 or od["instrument_id"] != ev.instrument_id:
+                    continue
+                rng = venue._style(coid + "-resolve")
+                if od.get("limit_price") and rng.random() < 0.5:
+                    venue._emit(venue._fill(coid, Decimal(od["limit_price"]), o["left"],
+                                            Liquidity.MAKER), rng.choice(["stream", "late"]))
+                    continue
+                venue._done(coid, OrderStatus.CANCELLED, "market resolved")
+
+    def _refusal(self, order: Order) -> str | None:
+        if order.instrument_id in self.resolved:
+            return f"market {order.instrument_id} is resolved: it takes no orders"
+        if self.refuses_reduce_only and order.reduce_only:
+            return "reduce-only orders are not accepted on this market"
+        return None
+
+    def _accept(self, order: Order) -> None:
         od = converter.unstructure(order)
         self.orders[order.client_order_id] = {"order": od, "left": order.quantity,
                                               "done": None}
-        c.record.write("accept", coid=order.client_order_id, order=od, qty=str(order.quantity))
-        self._queue.put_nowait(OrderUpdate(order.client_order_id, OrderStatus.OPEN, self.now,
-                                           f"V-{order.client_order_id}"))
+        self.c.record.write("accept", v=self.tag, coid=order.client_order_id, order=od,
+                            qty=str(order.quantity))
+
+    def _act(self, order: Order, rng: random.Random) -> list[Fill]:
+        """Take ``order`` and do what the market lets it; the fills ``submit`` returns."""
+        coid = order.client_order_id
+        self._accept(order)
+        ack = rng.choice(["first", "first", "after", "answer"])
+        fills_how = rng.choice(["stream", "stream", "returned", "dupe", "late"])
+        opened = OrderUpdate(coid, OrderStatus.OPEN, self.c.now, f"V-{coid}")
+        if ack == "first":
+            self._emit(opened, "stream")
+        fills: list[Fill] = []
         if order.time_in_force is not TimeInForce.GTC:
             touch = self._touch(order.instrument_id, order.side)
-            ok = touch is not None and (order.limit_price is None or (
-                Decimal(repr(touch)) <= order.limit_price if order.side is Side.BUY
-                else Decimal(repr(touch)) >= order.limit_price))
-            if ok and touch is not None:
-                self._fill(order.client_order_id, Decimal(repr(touch)), order.quantity,
-                           Liquidity.TAKER)
-            else:
-                self._done(order.client_order_id, OrderStatus.CANCELLED, "IOC: nothing to take")
+            price = Decimal(repr(touch[0])) if touch is not None else None
+            ok = price is not None and (order.limit_price is None or (
+                price <= order.limit_price if order.side is Side.BUY
+                else price >= order.limit_price))
+            qty = order.quantity
+            if ok and touch is not None and rng.random() < 0.3:  # only the touch's size
+                qty = min(qty, Decimal(int(touch[1])))
+            if ok and price is not None and qty > 0:
+                fills.append(self._fill(coid, price, qty, Liquidity.TAKER))
+                for fill in fills:
+                    self._emit(fill, "stream" if fills_how == "returned" else fills_how)
+            if self.orders[coid]["left"] > 0:
+                self._done(coid, OrderStatus.CANCELLED, "IOC: nothing more to take")
         else:
             self._match(order)
+        if ack == "after":
+            self._emit(opened, "stream")
+        return fills if fills_how == "returned" else []
+
+    async def submit(self, order: Order) -> list[Fill]:
+        c = self.c
+        _record_send(c, order, committed=_committed(c.run_dir, order.client_order_id),
+                     via=self.tag)
+        rng = random.Random(f"{c.plan.seed}-{order.client_order_id}")
+        await _latency(rng)
+        if order.basket_id and order.basket_id not in c.killed_baskets \
+                and rng.random() < 0.2:
+            # A person's kill while the basket's first leg is on its way.
+            c.killed_baskets.add(order.basket_id)
+            runner = c.runner
+            if runner is not None and not runner.ledger.in_transaction:
+                _person(c.run_dir, "kill", f"kill during basket {order.basket_id}")
+        refused = self._refusal(order)
+        if refused:
+            raise VenueError(refused)
+        r = rng.random()
+        if r < 0.04:  # refused before acting
+            raise VenueError("503 Service Unavailable (refused, nothing done)")
+        fills = self._act(order, rng)
         if r < 0.08:  # acted, then the answer was lost
             raise OrderUnknown("timeout reading the answer", [order.client_order_id])
-        return []
+        return fills
 
     async def cancel(self, client_order_id: str) -> None:
         o = self.orders.get(client_order_id)
@@ -452,28 +636,167 @@ class CampaignVenue(Venue):
 
     async def lookup(self, order: Order) -> OrderUpdate | None:
         if order.client_order_id in self.orders:
-            return OrderUpdate(order.client_order_id, OrderStatus.OPEN, self.now,
+            return OrderUpdate(order.client_order_id, OrderStatus.OPEN, self.c.now,
                                f"V-{order.client_order_id}")
-        return OrderUpdate(order.client_order_id, OrderStatus.CANCELLED, self.now,
+        return OrderUpdate(order.client_order_id, OrderStatus.CANCELLED, self.c.now,
                            reason="never received")
 
     def resume(self, known: VenueResume) -> None:
-        """Report what the ledger missed (fills and ends of orders while nobody listened)."""
+        """Report what the ledger missed (fills and ends of orders while nobody listened),
+        then the corrections as they stand (each fill's final fee, its bust)."""
         booked = set(known.fill_ids)
+        ts = self.resume_ts
+        fees: dict[str, tuple[str, dict[str, Any]]] = {}
+        busts: dict[str, dict[str, Any]] = {}
         for e in self.c.record.read():
+            if e.get("v", "a") != self.tag:
+                continue
             if e["kind"] == "vfill" and e["fill_id"] not in booked:
                 od = self.orders[e["coid"]]["order"]
                 self._queue.put_nowait(Fill(e["fill_id"], e["coid"], VENUE, od["instrument_id"],
                                             Side(od["side"]), Decimal(e["price"]),
                                             Decimal(e["quantity"]), Decimal(0),
-                                            Liquidity.TAKER, self.now))
+                                            Liquidity.TAKER, ts))
             elif e["kind"] == "vdone":
                 self._queue.put_nowait(OrderUpdate(e["coid"], OrderStatus(e["status"]),
-                                                   self.now, reason="while disconnected"))
+                                                   ts, reason="while disconnected"))
+            elif e["kind"] == "vcorr" and e["fee"] is not None:
+                fees[e["fill_id"]] = (e["fee"], e)
+            elif e["kind"] == "vcorr":
+                busts[e["fill_id"]] = e
+        for fid, (fee, e) in fees.items():
+            self._queue.put_nowait(FillCorrection(fid, ts, e["reason"], fee=Decimal(fee)))
+        for fid, e in busts.items():
+            self._queue.put_nowait(FillCorrection(fid, ts, e["reason"], bust=True))
 
-    async def executions(self) -> AsyncIterator[Fill | OrderUpdate]:
+    async def executions(self) -> AsyncIterator[Fill | OrderUpdate | FillCorrection]:
         while True:
             yield await self._queue.get()
+
+
+class BasketVenue(CampaignVenue):
+    """A venue that takes a basket's legs together (``supports_baskets``): all legs fill
+    or none does; sometimes refused whole, sometimes its answer lost after it acted, and
+    sometimes left incomplete (``BasketIncomplete``: the first legs executed, the rest
+    killed)."""
+
+    supports_baskets = True
+
+    async def submit_basket(self, orders: list[Order]) -> list[Fill]:
+        c = self.c
+        for order in orders:
+            _record_send(c, order, committed=_committed(c.run_dir, order.client_order_id),
+                         via="basket")
+        rng = random.Random(f"{c.plan.seed}-{orders[0].basket_id}")
+        await _latency(rng)
+        refused = next((r for r in map(self._refusal, orders) if r), None)
+        if refused:
+            raise VenueError(refused)
+        r = rng.random()
+        if r < 0.06:
+            raise VenueError("basket refused (nothing done)")
+        if r < 0.2:  # the first legs executed, the others could not be placed
+            k = rng.randrange(1, len(orders))
+            fills = []
+            for order in orders:
+                self._accept(order)
+            for order in orders[:k]:
+                touch = self._touch(order.instrument_id, order.side)
+                price = Decimal(repr(touch[0])) if touch else order.limit_price or Decimal(1)
+                fill = self._fill(order.client_order_id, price, order.quantity,
+                                  Liquidity.TAKER)
+                fills.append(fill)
+                self._emit(fill, rng.choice(["stream", "late", "none"]))
+            for order in orders[k:]:
+                self._done(order.client_order_id, OrderStatus.CANCELLED, "basket leg killed")
+            raise BasketIncomplete(f"leg {orders[k].client_order_id} could not be placed; "
+                                   f"the executed legs stand", fills)
+        for order in orders:
+            self._accept(order)
+        prices = []
+        for order in orders:
+            touch = self._touch(order.instrument_id, order.side)
+            price = Decimal(repr(touch[0])) if touch is not None else None
+            if price is None or (order.limit_price is not None and (
+                    price > order.limit_price if order.side is Side.BUY
+                    else price < order.limit_price)):
+                break
+            prices.append(price)
+        fills = []
+        fills_how = rng.choice(["stream", "returned", "dupe", "late"])
+        if len(prices) == len(orders):  # all or none
+            for order, price in zip(orders, prices, strict=True):
+                fills.append(self._fill(order.client_order_id, price, order.quantity,
+                                        Liquidity.TAKER))
+            for fill in fills:
+                self._emit(fill, "stream" if fills_how == "returned" else fills_how)
+        else:
+            for order in orders:
+                self._done(order.client_order_id, OrderStatus.CANCELLED,
+                           "basket not fillable as a whole")
+        if r < 0.28:
+            raise OrderUnknown("timeout reading the basket's answer",
+                               [o.client_order_id for o in orders])
+        return fills if fills_how == "returned" else []
+
+
+def _multi_venue(settings: object) -> Venue:
+    """The multi-venue composite (argustrade-multivenue) of two campaign venues: X and B
+    on ``a`` (which streams the segment), Y on ``b``, which refuses the reduce-only flag
+    (a kill's flatten there is refused, then sent again without it)."""
+    from argus_multivenue.venue import MultiVenue
+
+    c = Campaign.current
+    assert c is not None
+    inner = {"a": CampaignVenue(None, "a", (X, B)),
+             "b": CampaignVenue(None, "b", (Y,), streams=False, refuses_reduce_only=True)}
+    return MultiVenue(config=c.config, inner=inner)
+
+
+def _correct(c: Campaign, what: str) -> None:
+    """A venue's correction of a fill it reported (a final fee, a second fee, a repeat,
+    a bust of the newest or the oldest fill, one for a fill nobody knows)."""
+    entries = c.record.read()
+    held_back = {item.fill_id for _, item in c.late if isinstance(item, Fill)}
+    busted = {e["fill_id"] for e in entries if e["kind"] == "vcorr" and e["bust"]}
+    fills = [e for e in entries if e["kind"] == "vfill" and e["fill_id"] not in held_back
+             and e["fill_id"] not in busted and e.get("v", "a") in c.venues]
+    corrected = [e for e in entries if e["kind"] == "vcorr"]
+    fee: Decimal | None = None
+    target: dict[str, Any] | None = None
+    if what == "unknown":
+        n = len(corrected)
+        target, fee = {"fill_id": f"VF-ghost-{n}", "v": next(iter(c.venues))}, Decimal("0.5")
+    elif what == "dupe":
+        if not corrected or corrected[-1].get("v", "a") not in c.venues:
+            return
+        e = corrected[-1]
+        venue = c.venues[e["v"]]
+        venue._queue.put_nowait(FillCorrection(e["fill_id"], c.now, e["reason"],
+                                               fee=None if e["fee"] is None else Decimal(e["fee"]),
+                                               bust=e["bust"]))
+        return
+    elif what in ("fee", "bust"):
+        target = fills[-1] if fills else None
+    elif what == "bust-old":
+        target = fills[0] if fills else None
+    elif what == "fee2":
+        fee_of = {e["fill_id"]: e["fee"] for e in corrected if e["fee"] is not None}
+        again = [f for f in fills if f["fill_id"] in fee_of]
+        target = again[-1] if again else None
+        if target is not None:
+            fee = Decimal(fee_of[target["fill_id"]]) - Decimal("0.005")  # a rebate
+    if target is None:
+        return
+    if what == "fee":
+        fee = (Decimal(target["quantity"]) * Decimal(target["price"]) / 1000).quantize(
+            Decimal("1e-8")) + Decimal("0.01")
+    bust = fee is None
+    reason = f"campaign {what}"
+    c.record.write("vcorr", v=target["v"], fill_id=target["fill_id"], ts=c.now,
+                   fee=None if fee is None else str(fee), bust=bust, reason=reason)
+    c.venues[target["v"]]._queue.put_nowait(
+        FillCorrection(target["fill_id"], c.now, reason, fee=fee, bust=bust))
 
 
 def _committed(run_dir: Path, coid: str) -> bool:
@@ -482,7 +805,7 @@ def _committed(run_dir: Path, coid: str) -> bool:
         run_dir, "select 1 from orders where client_order_id = ?", (coid,)))
 
 
-def _record_send(c: Campaign, order: Order, *, committed: bool) -> None:
+def _record_send(c: Campaign, order: Order, *, committed: bool, via: str = "paper") -> None:
     runner = c.runner
     assert runner is not None
     pos = runner.account.positions.get(order.instrument_id)
@@ -490,7 +813,8 @@ def _record_send(c: Campaign, order: Order, *, committed: bool) -> None:
                    side=order.side.value, qty=str(order.quantity),
                    reduce_only=order.reduce_only, strategy=order.strategy,
                    state=runner.risk.ctx.trading_state, committed=committed,
-                   held=str(pos.quantity if pos is not None else 0), ts=runner.market.now_ns)
+                   held=str(pos.quantity if pos is not None else 0), ts=runner.market.now_ns,
+                   basket=order.basket_id, via=via)
 
 
 def _person(run_dir: Path, action: str, reason: str) -> None:
@@ -521,14 +845,14 @@ class RandomStrategy(Strategy):
         r = rng.random()
         if r < 0.005:
             raise RuntimeError("strategy bug")
-        if r > 0.45:
+        if r > 0.55:
             return ()
         held = ctx.portfolio.position(iid).quantity
         side = rng.choice([Side.BUY, Side.SELL])
         qty = Decimal(rng.choice([1, 1, 2, 3, 5, 8, 20]))
         ref = _price(ctx, iid, side)
-        kind = rng.choice(["market", "ioc", "ioc", "gtc", "post", "exit", "exit", "cancel",
-                           "basket", "sized"])
+        kind = rng.choice(["market", "ioc", "ioc", "gtc", "gtc", "post", "exit", "exit",
+                           "cancel", "basket", "basket", "basket", "sized"])
         if kind == "market":
             return (Intent(self.name, iid, side, quantity=qty),)
         if kind == "sized":
@@ -543,26 +867,29 @@ class RandomStrategy(Strategy):
             q = abs(held) * Decimal(rng.choice([1, 1, 2])) / 2 if rng.random() < 0.7 else qty
             return (Intent(self.name, iid, out, quantity=q, reduce_only=True,
                            order_type=rng.choice([OrderType.MARKET, OrderType.LIMIT]),
-                           limit_price=_away(ref, out, -2) if ref else None,
+                           limit_price=_away(ref, out, -2, iid) if ref else None,
                            reason="exit"),)
         if ref is None:
             return ()
         if kind == "ioc":
             return (Intent(self.name, iid, side, quantity=qty, order_type=OrderType.LIMIT,
-                           limit_price=_away(ref, side, rng.choice([-1, 0, 1])),
+                           limit_price=_away(ref, side, rng.choice([-1, 0, 1]), iid),
                            time_in_force=TimeInForce.IOC),)
         if kind in ("gtc", "post"):
             return (Intent(self.name, iid, side, quantity=qty, order_type=OrderType.LIMIT,
-                           limit_price=_away(ref, side, rng.choice([-1, 1, 2, 3])),
+                           limit_price=_away(ref, side, rng.choice([-1, 1, 2, 3]), iid),
                            time_in_force=TimeInForce.GTC if kind == "gtc"
                            else TimeInForce.POST_ONLY),)
-        other = Y if iid == X else X
+        other = rng.choice([i for i in TRADED if i != iid])
         oref = _price(ctx, other, side)
         if oref is None:
             return ()
-        basket = f"b{self.seed}-{event.ts_ns}-{iid[-5]}"  # type: ignore[union-attr]
+        # Unique per event across restarts: the event number goes on after a restart.
+        c = Campaign.current
+        seq = c.runner.engine.seq if c is not None and c.runner is not None else 0
+        basket = f"b{self.seed}-{seq}-{iid[-5]}"
         return tuple(Intent(self.name, i, side, quantity=qty, order_type=OrderType.LIMIT,
-                            limit_price=_away(p, side, -1), basket_id=basket)
+                            limit_price=_away(p, side, -1, i), basket_id=basket)
                      for i, p in ((iid, ref), (other, oref)))
 
 
@@ -576,11 +903,13 @@ def _price(ctx: StrategyContext, iid: str, side: Side) -> Decimal | None:
     return Decimal(repr(bar.close)) if bar is not None else None
 
 
-def _away(price: Decimal, side: Side, ticks: int) -> Decimal:
-    """``ticks`` of 0.5 away from ``price`` against ``side`` (negative: through it)."""
-    move = Decimal("0.5") * ticks
+def _away(price: Decimal, side: Side, ticks: int, iid: str = X) -> Decimal:
+    """``ticks`` of 0.5 (the binary B: 0.01) away from ``price`` against ``side``
+    (negative: through it)."""
+    move = (Decimal("0.01") if iid == B else Decimal("0.5")) * ticks
     out = price - move if side is Side.BUY else price + move
-    return max(out, Decimal("0.01"))
+    return min(max(out, Decimal("0.01")), Decimal("0.99")) if iid == B else \
+        max(out, Decimal("0.01"))
 
 
 class SwitchCheck(RiskCheck):
@@ -647,22 +976,33 @@ def probe(c: Campaign) -> None:
 def install(monkeypatch: Any) -> None:
     """Register :class:`CampaignVenue` as plugin ``cmp`` (for one test)."""
     module = types.ModuleType("argus_test_campaign_venue")
-    module.register_venues = hookimpl(  # type: ignore[attr-defined]
-        lambda register: register(VENUE, CampaignVenue))
+
+    def register_venues(register: Any) -> None:
+        register(VENUE, CampaignVenue)
+        register(VENUE_NAMES["basket"], BasketVenue)
+        register(VENUE_NAMES["multi"], _multi_venue)
+
+    module.register_venues = hookimpl(register_venues)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "argus_test_campaign_venue", module)
     monkeypatch.setattr(core_plugins, "BUILTINS", (*core_plugins.BUILTINS,
                                                    (VENUE, "argus_test_campaign_venue")))
+
+
+VENUE_NAMES = {"one": VENUE, "basket": "cmpbasket", "multi": "cmpmulti"}
 
 
 def _runner(c: Campaign) -> Runner:
     plan = c.plan
     checks = ["max_drawdown"] if plan.drawdown else []
     raw: dict[str, Any] = {"argus": {"plugins": [], "mode": plan.mode, "seed": plan.seed},
-                           "run": {"venue": VENUE, "strategies": [], "risk_checks": checks,
+                           "run": {"venue": VENUE_NAMES[plan.venue], "strategies": [],
+                                   "risk_checks": checks,
                                    "starting_cash": str(STARTING_CASH)}}
     if plan.drawdown:
         raw["plugins"] = {"risk": {"max_drawdown_fraction": plan.drawdown}}
     config = parse_config(raw, c.run_dir.parent / "campaign.toml")
+    c.fresh()
+    c.config = config
     runner = Runner(config, c.run_dir, live_confirmed=plan.mode == "live",
                     strategies={"rnd": RandomStrategy(plan.seed)})
     runner.risk.checks.append(ExitsSwitchCheck() if plan.exits_checked else SwitchCheck())
@@ -789,7 +1129,17 @@ def check(plan: Plan, run_dir: Path, record: Record) -> list[str]:
     * every equity row == cash + sum(qty x a mark the market justified by then: the mid
       of a live two-sided book, else the last print or bar close, or the price of a fill
       since);
-    * a run HALTED with a flatten ends flat (the tail streams books that can take it).
+    * a run HALTED with a flatten ends flat (the tail streams books that can take it);
+    * fill corrections: each fill's fee is the last fee the venue gave it (before any
+      bust); a busted fill is offset once by ``<fill id>:bust`` (the other side, same
+      quantity and price, its fee refunded) with one audit row; a correction of a fill
+      the ledger does not have is a risk event and books nothing; every equity row's cash
+      counts each fee as corrected by then;
+    * settlements: a settled instrument is flat at the end, its settlement fills at the
+      settlement price (a void: at the position's average cost), and no order on it goes
+      out after it settled;
+    * baskets: a vetoed leg leaves the whole basket unsent; legs that end final with
+      unequal fills are unwound (an unwind risk event or order), at most once per leg.
     """
     out: list[str] = []
     entries = record.read()
@@ -800,6 +1150,8 @@ def check(plan: Plan, run_dir: Path, record: Record) -> list[str]:
                      for r in ledger.query("select * from positions")}
         equity = ledger.query("select * from equity order by ts_ns")
         raw = ledger.get_control("trading_state")
+        corrections = ledger.query("select * from fill_corrections order by rowid")
+        events = ledger.query("select * from risk_events")
     latch = json.loads(raw) if raw else {}
     sends = [e for e in entries if e["kind"] == "send"]
     # -- the one order path ------------------------------------------------------------
@@ -849,12 +1201,19 @@ def check(plan: Plan, run_dir: Path, record: Record) -> list[str]:
                        f"{by_iid.get(iid, 0)}")
     for coid, row in orders.items():
         filled, qty = Decimal(row["filled_quantity"]), Decimal(row["quantity"])
-        if coid in by_order and by_order[coid] != filled and not any(
-                f["fill_id"].endswith(":bust") for f in fills if f["client_order_id"] == coid):
-            out.append(f"order {coid}: filled_quantity {filled} != its fills {by_order[coid]}")
+        # its own side's fills, less the busted ones (each offset on the other side)
+        net = sum((Decimal(f["quantity"]) * (1 if f["side"] == row["side"] else -1)
+                   for f in fills if f["client_order_id"] == coid and (
+                       f["side"] == row["side"] or f["fill_id"].endswith(":bust"))),
+                  Decimal(0))
+        if coid in by_order and net != filled:
+            out.append(f"order {coid}: filled_quantity {filled} != its fills {net}")
         if filled > qty:
             out.append(f"order {coid} filled {filled} of {qty}")
-    out += _check_equity(plan, fills, equity)
+    out += _check_equity(plan, fills, equity, corrections)
+    out += _check_corrections(entries, fills, corrections, events)
+    out += _check_settlements(plan, entries, fills, positions)
+    out += _check_baskets(orders, events)
     # -- the kill switch -----------------------------------------------------------------
     if latch.get("state") == "halted" and latch.get("flatten"):
         for iid, q in positions.items():
@@ -917,10 +1276,27 @@ def _observations(plan: Plan) -> list[tuple[int, str, Decimal, bool]]:
     return out
 
 
-def _check_equity(plan: Plan, fills: list[dict[str, Any]],
-                  equity: list[dict[str, Any]]) -> list[str]:
+def _fee_then(fill: dict[str, Any], history: dict[str, list[dict[str, Any]]], ts: int
+              ) -> Decimal:
+    """``fill``'s fee as corrected by market time ``ts`` (its fee corrections in order)."""
+    changes = history.get(fill["fill_id"])
+    if not changes:
+        return Decimal(fill["fee"])
+    fee = Decimal(changes[0]["old_value"])
+    for c in changes:
+        if c["ts_ns"] <= ts:
+            fee = Decimal(c["new_value"])
+    return fee
+
+
+def _check_equity(plan: Plan, fills: list[dict[str, Any]], equity: list[dict[str, Any]],
+                  corrections: Sequence[dict[str, Any]] = ()) -> list[str]:
     out: list[str] = []
     obs = _observations(plan)
+    history: dict[str, list[dict[str, Any]]] = {}
+    for c in corrections:
+        if c["kind"] == "fee":
+            history.setdefault(c["fill_id"], []).append(c)
     for row in equity:
         ts = row["ts_ns"]
         cash, held = STARTING_CASH, {i: Decimal(0) for i in TRADED}
@@ -930,7 +1306,7 @@ def _check_equity(plan: Plan, fills: list[dict[str, Any]],
                 continue
             q, p = Decimal(f["quantity"]), Decimal(f["price"])
             sign = 1 if f["side"] == "buy" else -1
-            cash -= sign * q * p + Decimal(f["fee"])
+            cash -= sign * q * p + _fee_then(f, history, ts)
             if f["instrument_id"] in held:
                 held[f["instrument_id"]] += sign * q
                 fill_prices[f["instrument_id"]].append((f["ts_ns"], p))
@@ -967,6 +1343,132 @@ def _check_equity(plan: Plan, fills: list[dict[str, Any]],
             near = min(sums, key=lambda s: abs(want - s))
             out.append(f"equity row {ts / S:g}s: {want} is no justified valuation (holding "
                        f"{ {i: str(q) for i, q in held.items() if q} }; nearest {near})")
+    return out
+
+
+def _check_corrections(entries: list[dict[str, Any]], fills: list[dict[str, Any]],
+                       corrections: list[dict[str, Any]], events: list[dict[str, Any]]
+                       ) -> list[str]:
+    out: list[str] = []
+    rows = {f["fill_id"]: f for f in fills}
+    last_fee: dict[str, str] = {}
+    busted: list[str] = []
+    for e in entries:
+        if e["kind"] != "vcorr":
+            continue
+        fid = e["fill_id"]
+        if fid not in rows:
+            if not any(r["action"] == "unknown_correction" and fid in r["reason"]
+                       for r in events):
+                out.append(f"correction of fill {fid}, which the ledger does not have, "
+                           f"left no risk event")
+            continue
+        if e["bust"]:
+            busted.append(fid)
+        elif fid not in busted:
+            last_fee[fid] = e["fee"]
+    for fid, fee in last_fee.items():
+        if Decimal(rows[fid]["fee"]) != Decimal(fee):
+            out.append(f"fill {fid}: fee {rows[fid]['fee']} != the venue's last fee {fee}")
+    for fid in dict.fromkeys(busted):
+        f = rows[fid]
+        offsets = [g for g in fills if g["fill_id"] == f"{fid}:bust"]
+        audits = [c for c in corrections if c["fill_id"] == fid and c["kind"] == "bust"]
+        if len(offsets) != 1 or len(audits) != 1:
+            out.append(f"bust of fill {fid}: {len(offsets)} offsets, {len(audits)} audit rows "
+                       f"(want one each)")
+            continue
+        g = offsets[0]
+        if (g["side"] == f["side"] or Decimal(g["quantity"]) != Decimal(f["quantity"])
+                or Decimal(g["price"]) != Decimal(f["price"])
+                or Decimal(g["fee"]) != -Decimal(f["fee"])
+                or g["instrument_id"] != f["instrument_id"]):
+            out.append(f"bust of fill {fid}: offset {g['side']} {g['quantity']} @ "
+                       f"{g['price']} fee {g['fee']} does not undo {f['side']} "
+                       f"{f['quantity']} @ {f['price']} fee {f['fee']}")
+    for fid in {f["fill_id"][:-5] for f in fills if f["fill_id"].endswith(":bust")} - set(
+            busted):
+        out.append(f"fill {fid} busted in the ledger but never by the venue")
+    return out
+
+
+def _settlements(plan: Plan) -> dict[str, Settlement]:
+    """Each instrument's first settlement the run saw (a SIGKILLed segment's too: the
+    venue says it again on the next connect)."""
+    out: dict[str, Settlement] = {}
+    for seg in plan.segments:
+        for step in seg:
+            if step.kind == "sigkill":
+                break
+            if step.kind == "ev" and isinstance(step.event, Settlement):
+                out.setdefault(step.event.instrument_id, step.event)
+    return out
+
+
+def _check_settlements(plan: Plan, entries: list[dict[str, Any]], fills: list[dict[str, Any]],
+                       positions: dict[str, Decimal]) -> list[str]:
+    out: list[str] = []
+    settled = _settlements(plan)
+    for iid, ev in settled.items():
+        if positions.get(iid, 0):
+            out.append(f"{iid} settled at {ev.ts_ns / S:g}s "
+                       f"({'void' if ev.price is None else ev.price}) yet "
+                       f"{positions[iid]} is held at the end")
+        held, cost = Decimal(0), Decimal(0)
+        for f in fills:
+            if f["instrument_id"] != iid:
+                continue
+            q = Decimal(f["quantity"]) * (1 if f["side"] == "buy" else -1)
+            p = Decimal(f["price"])
+            if f["liquidity"] == "settlement":
+                want = cost if ev.price is None else ev.price
+                if abs(p - want) > Decimal("1e-6"):
+                    out.append(f"{iid}: settlement fill {f['fill_id']} at {p}, not "
+                               f"{'the average cost ' if ev.price is None else ''}{want}")
+            if held == 0 or (held > 0) == (q > 0):  # opens or adds: the average moves
+                cost = (cost * abs(held) + p * abs(q)) / (abs(held) + abs(q))
+            elif abs(q) > abs(held):  # flips: the rest opens at this price
+                cost = p
+            held += q
+            if held == 0:
+                cost = Decimal(0)
+    for s in entries:
+        if s["kind"] == "send" and s["iid"] in settled and \
+                s["ts"] > settled[s["iid"]].ts_ns:
+            out.append(f"order {s['coid']} ({s['strategy']} {s['side']} {s['qty']}) sent on "
+                       f"{s['iid']} at {s['ts'] / S:g}s, after it settled")
+    return out
+
+
+def _check_baskets(orders: dict[str, dict[str, Any]], events: list[dict[str, Any]]
+                   ) -> list[str]:
+    out: list[str] = []
+    baskets: dict[str, list[dict[str, Any]]] = {}
+    for row in orders.values():
+        if row["basket_id"]:
+            baskets.setdefault(row["basket_id"], []).append(row)
+    unwind_said = {b for b in baskets for r in events
+                   if r["action"] == "unwind" and f"partial basket {b}:" in r["reason"]}
+    for r in events:
+        intent = json.loads(r["intent_json"]) if r.get("intent_json") else {}
+        b = intent.get("basket_id")
+        if r["action"] == "veto" and b and not intent.get("reduce_only") and any(
+                not o["reduce_only"] for o in baskets.get(b, ())):
+            out.append(f"basket {b}: a leg was vetoed ({r['reason'][:60]}) yet legs were "
+                       f"sent")
+    for b, rows in baskets.items():
+        legs = [o for o in rows if not o["reduce_only"]]
+        unwinds = [o["instrument_id"] for o in rows if o["reduce_only"]]
+        for iid in set(unwinds):
+            if unwinds.count(iid) > 1:
+                out.append(f"basket {b}: {unwinds.count(iid)} unwinds of {iid}")
+        if len(legs) < 2 or any(o["status"] not in ("filled", "cancelled", "rejected")
+                                for o in legs):
+            continue
+        filled = {Decimal(o["filled_quantity"]) for o in legs}
+        if len(filled) > 1 and b not in unwind_said and not unwinds:
+            out.append(f"basket {b}: legs final and filled unequally "
+                       f"({sorted(map(str, filled))}) yet nothing was unwound")
     return out
 
 

@@ -8,7 +8,7 @@ reduces it to a few steps.
 
 What the campaign found (five order-path bugs in the core, all fixed) is pinned below as
 deterministic regression tests, each shrunk from its seed.  A class of failure can be
-tolerated while its fix is pending (:data:`KNOWN`, empty now); any other fails the suite.
+tolerated while its fix is pending (:data:`KNOWN`); any other fails the suite.
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ from run_campaign import Plan, S, Step, X, Y
 from argus_core import Bar, BookDelta, OrderBook, Side
 
 #: Problem classes (regexes over ``run_campaign.kind_of``) the core still has, each pinned
-#: by an xfail(strict=True) regression test (none now).
-KNOWN: dict[str, str] = {}
+#: by an xfail(strict=True) regression test in ``test_run_campaign_round2.py``.
+KNOWN: dict[str, str] = {
+    # a paper basket leg closed or cancelled unfilled never unwinds the other leg
+    r"^basket \S+: legs final and filled unequally": "paper leg closed unfilled",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -82,13 +85,13 @@ def test_the_campaign_sees_every_kind_of_step() -> None:
 
 def test_the_checks_catch_what_they_check(tmp_path: Path) -> None:
     """The invariants are not vacuous: a ledger doctored after a clean seed fails them."""
-    result = rc.run_seed(3, tmp_path / "s")
+    result = rc.run_seed(4, tmp_path / "s")
     assert not _unknown(result.problems)
     from argus_core import Ledger
 
     with Ledger.in_dir(tmp_path / "s" / "run") as ledger:
         fill = ledger.query("select fill_id from fills limit 1")
-        assert fill, "seed 3 should trade"
+        assert fill, "seed 4 should trade"
         ledger.conn.execute("update fills set quantity = quantity + 1 where fill_id = ?",
                             (fill[0]["fill_id"],))
         ledger.conn.execute("update equity set equity = equity + 5 where ts_ns = "
