@@ -299,7 +299,9 @@ class MarketState:
             raise DataError(f"market state cannot apply {type(event).__name__}")
 
     def tradeable(self, instrument_id: str) -> tuple[bool, str]:
-        """Whether the book may be traded now, and why not."""
+        """Whether the book may be traded now, and why not (not live, stale, or a
+        :meth:`L2Book.fault`: a crossed book is a feed that missed updates, its prices
+        were never offered)."""
         book = self.books.get(instrument_id)
         if book is None:
             return False, "no book"
@@ -308,7 +310,8 @@ class MarketState:
         if self.stale_after_ns and self.now_ns - book.ts_ns > self.stale_after_ns:
             age_s = (self.now_ns - book.ts_ns) / 1e9
             return False, f"book is stale ({age_s:.1f}s since last update)"
-        return True, ""
+        fault = book.fault()
+        return not fault, fault
 
     def live_mid(self, instrument_id: str) -> float | None:
         """The mid of a live, two-sided, uncrossed book of ``instrument_id``, else None (a

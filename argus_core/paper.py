@@ -244,13 +244,7 @@ class PaperBroker:
         return (seen is None or seen >= work.sent_ns) and bar.ts_ns > work.sent_ns
 
     def _activate_on_book(self, work: Working, ts_ns: int) -> list[Fill]:
-        ok, _why = self.market.tradeable(work.order.instrument_id)
-        if ok:
-            book = self.market.books[work.order.instrument_id]
-            bid, ask = book.best_bid(), book.best_ask()
-            # A crossed book is a feed that missed updates: its "prices" were never offered.
-            ok = bid is None or ask is None or bid < ask
-        if not ok:
+        if not self.market.tradeable(work.order.instrument_id)[0]:  # stale, crossed...
             if work.order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
                 self._close(work, OrderStatus.CANCELLED)
                 self._release(work.order.client_order_id)

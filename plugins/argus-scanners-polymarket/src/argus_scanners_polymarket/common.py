@@ -119,12 +119,12 @@ def core_event_id(market: MarketState, iid: str) -> str:
 
 
 def tradeable(market: MarketState, iid: str) -> bool:
-    """Whether a scanner may use ``iid``'s book now: ``market.tradeable`` (live, not stale),
-    its levels sound and not crossed (``L2Book.fault``), its market taking orders
+    """Whether a scanner may use ``iid``'s book now: ``market.tradeable`` (live, not stale,
+    its levels sound and not crossed: ``L2Book.fault``), its market taking orders
     (``Instrument.takes_orders``) and its event not closed.  The reference loops ask this
     per book; the touch table's
     :meth:`~argus_scanners_polymarket.touch.TouchTable.usable` is the same, vectorised."""
-    if not market.tradeable(iid)[0] or market.books[iid].fault():
+    if not market.tradeable(iid)[0]:
         return False
     inst = market.instruments.get(iid)
     if inst is not None and not inst.takes_orders:

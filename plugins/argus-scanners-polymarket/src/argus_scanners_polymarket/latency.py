@@ -108,7 +108,7 @@ def spot_price(market: MarketState, pair: str, ts_ns: int, max_age_ns: int | Non
         seen.append((bar.ts_ns, bar.close))
     book = market.books.get(pair)
     if book is not None and book.bids and book.asks and book.ts_ns <= ts_ns \
-            and market.tradeable(pair)[0] and not book.fault():
+            and market.tradeable(pair)[0]:
         bid, ask = book.best_bid(), book.best_ask()
         assert bid is not None and ask is not None
         seen.append((book.ts_ns, (bid + ask) / 2))
