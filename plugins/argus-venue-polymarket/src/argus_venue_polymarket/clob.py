@@ -8,13 +8,52 @@ raises :class:`ClobTransportError` / :class:`ClobStatusError` instead.
 
 from __future__ import annotations
 
-import contextlib
+import email.utils
+import math
+import threading
+import time
+import urllib.parse
 from typing import Any
 
 import attrs
 import httpx
 from py_clob_client_v2.client import ClobClient
 from py_clob_client_v2.exceptions import PolyApiException
+
+#: The longest ``Retry-After`` believed (a venue asking for a day is asked again sooner).
+RETRY_AFTER_MAX_S = 300.0
+#: The longest a request waits in line for a 429's ``Retry-After``.  A longer wait is not
+#: slept: every request to that endpoint before it ends is refused unsent
+#: (:class:`ClobRateLimited`), so a caller (the engine's flatten of a kill switch, sent
+#: again every 2 s) is never frozen for the venue's whole penalty, and the venue hears
+#: nothing from us on that endpoint until the penalty is over.
+WAIT_CAP_S = 5.0
+
+
+def retry_after_s(value: str | None, date: str | None = None,
+                  now_s: float | None = None) -> float:
+    """A ``Retry-After`` in seconds (at most :data:`RETRY_AFTER_MAX_S`): delta-seconds, or
+    an HTTP-date counted from the answer's ``Date`` (the venue's clock: a skew between its
+    clock and ours cancels out), else from our clock; 0 when absent or unreadable
+    (garbage, negative, not finite): the caller's own back-off applies."""
+    if not value:
+        return 0.0
+    try:
+        delay = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+            sent = email.utils.parsedate_to_datetime(date) if date else None
+        except (TypeError, ValueError, IndexError):
+            return 0.0
+        if when.tzinfo is None:
+            return 0.0
+        delay = (when - sent).total_seconds() if sent is not None and sent.tzinfo else \
+            when.timestamp() - (time.time() if now_s is None else now_s)
+        delay = max(delay, 0.0)
+    if not math.isfinite(delay) or delay < 0:
+        return 0.0
+    return min(delay, RETRY_AFTER_MAX_S)
 
 
 @attrs.frozen
@@ -53,9 +92,19 @@ class ClobStatusError(PolyApiException):
 
     def __init__(self, resp: httpx.Response) -> None:
         super().__init__(resp)
-        self.retry_after_s = 0.0
-        with contextlib.suppress(TypeError, ValueError):
-            self.retry_after_s = float(resp.headers.get("Retry-After"))
+        self.retry_after_s = retry_after_s(resp.headers.get("Retry-After"),
+                                           resp.headers.get("Date"))
+
+
+class ClobRateLimited(PolyApiException):
+    """A request not sent: the venue asked (a 429's ``Retry-After``) for nothing on this
+    endpoint for longer than :data:`WAIT_CAP_S`; ``retry_after_s``: what is left of it."""
+
+    def __init__(self, what: str, left_s: float) -> None:
+        super().__init__(error_msg=f"{what} not sent: the venue asked for no requests for "
+                         f"another {left_s:.1f}s (Retry-After)")
+        self.status_code = 429
+        self.retry_after_s = left_s
 
 
 class ClobHttpClient(ClobClient):
@@ -71,6 +120,9 @@ class ClobHttpClient(ClobClient):
         # retry_on_error stays False: the library would re-post an order blind after a 5xx.
         super().__init__(host, chain_id, retry_on_error=False, **kwargs)
         self.http = httpx.Client(http2=True, timeout=timeout_s)
+        #: "METHOD /path" -> monotonic time until which a 429 asked us not to call it.
+        self.holds: dict[str, float] = {}
+        self._holds_lock = threading.Lock()
 
     def _request(self, method: str, endpoint: str, headers: dict[str, str] | None,
                  data: Any = None, params: dict[str, Any] | None = None) -> Any:
@@ -79,6 +131,13 @@ class ClobHttpClient(ClobClient):
                         "Connection": "keep-alive", "Content-Type": "application/json"})
         if method == "GET":
             headers["Accept-Encoding"] = "gzip"
+        what = f"{method} {urllib.parse.urlsplit(endpoint).path}"
+        with self._holds_lock:
+            left = self.holds.get(what, 0.0) - time.monotonic()
+        if left > WAIT_CAP_S:
+            raise ClobRateLimited(what, left)
+        if left > 0:
+            time.sleep(left)  # a short wait the venue asked for (a worker thread's)
         try:
             if isinstance(data, str):
                 resp = self.http.request(method, endpoint, headers=headers,
@@ -89,7 +148,12 @@ class ClobHttpClient(ClobClient):
         except httpx.RequestError as exc:
             raise ClobTransportError(exc) from exc
         if resp.status_code != 200:
-            raise ClobStatusError(resp)
+            refusal = ClobStatusError(resp)
+            if resp.status_code == 429 and refusal.retry_after_s > 0:
+                with self._holds_lock:
+                    self.holds[what] = max(self.holds.get(what, 0.0),
+                                           time.monotonic() + refusal.retry_after_s)
+            raise refusal
         try:
             return resp.json()
         except ValueError:
@@ -126,9 +190,9 @@ def post_outcome(exc: Exception) -> PostOutcome:
     if isinstance(exc, PolyApiException) and exc.status_code is not None:
         code, msg = exc.status_code, exc.error_msg
         if code == 429:
-            return PostOutcome(problem=f"rate limited (429: {msg})", refused=True,
+            return PostOutcome(problem=f"rate limited (429: {_short(msg)})", refused=True,
                                retry_after_s=exc.retry_after_s
-                               if isinstance(exc, ClobStatusError) else 0.0)
+                               if isinstance(exc, ClobStatusError | ClobRateLimited) else 0.0)
         if code == 503:
             return PostOutcome(problem=f"venue unavailable (503: {msg})")
         if code == 504:
@@ -140,3 +204,14 @@ def post_outcome(exc: Exception) -> PostOutcome:
                                    "status": f"http {code}"})
     return PostOutcome(problem=f"{type(exc).__name__}: {exc}")
 
+
+
+def _short(msg: Any) -> str:
+    """A refusal's body for a message: a CDN's HTML page (Cloudflare's 429) by its title,
+    anything else cut at 200 characters."""
+    text = str(msg)
+    if "<html" in text.lower():
+        start, end = text.lower().find("<title>"), text.lower().find("</title>")
+        return f"HTML page {text[start + 7:end].strip()!r}" if 0 <= start < end else \
+            "an HTML page"
+    return text[:200]

@@ -25,7 +25,9 @@ signed ``metadata``), then ``GET /data/trades`` for the token since the post
 trades become the answer (fills under the trades' ids, the order watched until
 it ends).  Not found after an *ended* exchange: the venue never took it, so the
 **same signed order** (same salt, same hash) is sent again, at most
-``order_max_attempts`` sends in all (``429``: after ``Retry-After``).  Not found
+``order_max_attempts`` sends in all (``429``: after ``Retry-After``; one longer than
+``clob.WAIT_CAP_S`` is not slept: the order is refused at once, not placed, and the
+endpoint is held unsent until the wait is over).  Not found
 while the request may still be running, or the venue could not be asked at
 all: :class:`argus_core.errors.OrderUnknown` — never a blind re-send;
 ``executions()`` keeps looking for the order by its hash and reports what
@@ -59,7 +61,7 @@ from argus_core import (
     VenueError,
 )
 from argus_venue_polymarket import constants as C
-from argus_venue_polymarket.clob import PostOutcome, post_outcome
+from argus_venue_polymarket.clob import WAIT_CAP_S, PostOutcome, post_outcome
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.instruments import fee_of
 from argus_venue_polymarket.lookup import SKEW_S, FoundOrder, Unreachable, find_order
@@ -73,8 +75,6 @@ log = logging.getLogger(__name__)
 #: order. FAK orders are partially filled or killed if no match is found." (docs: "Error
 #: codes"; FOK_ORDER_NOT_FILLED_ERROR).  Any other refusal is a rejection.
 _KILL_WORDS = ("killed", "fok_order_not_filled", "no orders found to match")
-#: The longest ``Retry-After`` honoured before re-sending an order the venue did not take.
-_MAX_RETRY_AFTER_S = 10.0
 #: How long a post waits for the core to record its hash (see ``_announce``).
 _ANNOUNCE_S = 5.0
 
@@ -360,6 +360,12 @@ class OrderSender(OrderTracker):
                             f"{outcome.problem}; not found at the venue within "
                             f"{s.order_settle_s:g}s, and the request may still be acted on")
                     break
+                if outcome.retry_after_s > WAIT_CAP_S:  # not slept in line: see WAIT_CAP_S
+                    for p in pending:
+                        result.unplaced[p.client_order_id] = (
+                            f"not placed: rate limited for another "
+                            f"{outcome.retry_after_s:.0f}s ({outcome.problem})")
+                    break
                 if attempt == s.order_max_attempts:
                     for p in pending:
                         result.unplaced[p.client_order_id] = (
@@ -368,8 +374,8 @@ class OrderSender(OrderTracker):
                 # Provably never seen: the same signed order (same salt, same hash) again.
                 log.warning("polymarket: %s not at the venue after '%s'; sending it again",
                             ids, outcome.problem)
-                # Back off (429: as told, within reason: the caller is waiting on us).
-                await asyncio.sleep(max(min(outcome.retry_after_s, _MAX_RETRY_AFTER_S),
+                # Back off (429: as told, never sooner than our own back-off).
+                await asyncio.sleep(max(outcome.retry_after_s,
                                         s.order_lookup_interval_s * 2 ** (attempt - 1)))
         finally:
             self.posts_in_flight -= 1
