@@ -230,7 +230,7 @@ class ExecutionEngine:
             for coid in working.difference(self.broker.working).intersection(self._sent):
                 status, filled = self.broker.status(coid)
                 self.ledger.set_order_status(coid, status, filled if filled >= 0 else None)
-                self._sent.pop(coid, None)
+                self._settle_basket(self._sent.pop(coid).basket_id)  # a leg final unfilled
                 self.loop.mark_dirty()
         if self.flatten_reason is not None:
             self._flatten_step()
@@ -554,8 +554,10 @@ class ExecutionEngine:
         settled = self.market.settled.get(fill.instrument_id)
         if settled is not None and pos.quantity and fill.liquidity is not Liquidity.SETTLEMENT:
             # A fill reported (or busted) after its instrument settled: what it leaves
-            # settles at that price too, never a position held on a market that is gone.
-            self.settle(settled, again=f"-after-{fill.fill_id}")
+            # settles at that price too, never a position held on a market that is gone;
+            # stamped when that fill (or bust) was booked, not back at the settlement.
+            self.settle(attrs.evolve(settled, ts_ns=max(settled.ts_ns, fill.ts_ns)),
+                        again=f"-after-{fill.fill_id}")
 
     def settle(self, event: Settlement, again: str = "") -> None:
         """A resolved market or an expiry: the position closes at the settlement price
@@ -612,6 +614,7 @@ class ExecutionEngine:
                     self.broker.cancel(coid)
                     self._sent.pop(coid, None)
                     self.ledger.set_order_status(coid, OrderStatus.CANCELLED, reason=reason)
+                    self._settle_basket(work.order.basket_id)  # the other legs unwound
                     self.loop.mark_dirty()
             return
         for coid in [*(c for c, _, _ in self.ledger.working_orders()),

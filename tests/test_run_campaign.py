@@ -26,8 +26,6 @@ from argus_core import Bar, BookDelta, OrderBook, Side
 #: Problem classes (regexes over ``run_campaign.kind_of``) the core still has, each pinned
 #: by an xfail(strict=True) regression test in ``test_run_campaign_round2.py``.
 KNOWN: dict[str, str] = {
-    # a paper basket leg closed or cancelled unfilled never unwinds the other leg
-    r"^basket \S+: legs final and filled unequally": "paper leg closed unfilled",
 }
 
 

@@ -8,8 +8,7 @@ reduce-only flatten, and a live venue answering as real ones do (acknowledgement
 fills, fills before acknowledgements, fills returned and streamed, duplicates, fills held
 back past the IOC's cancel).  The seeded sweeps run in ``tests/test_run_campaign.py``;
 here: what the generator must cover, and each failure it found, shrunk to a
-deterministic plan (``xfail(strict=True)`` while its core change is pending: the change
-is in the reason).
+deterministic plan (each was an ``xfail(strict=True)`` until its core change landed).
 """
 
 from __future__ import annotations
@@ -62,18 +61,11 @@ def test_the_generator_covers_the_second_round() -> None:
 
 
 # -- what the second round found (shrunk; each xfail names its core change) --------------
-_PAPER_LEG_FIX = (
-    "core: argus_core/execution.py, ExecutionEngine: a paper basket leg that ends unfilled "
-    "without a fill -- closed by the broker in on_market_event (the loop over "
-    "working.difference(self.broker.working): its status is written but "
-    "self._settle_basket(...) is never called) or cancelled by cancel_working's paper "
-    "branch (a halt, a strategy's CancelIntent, a settlement) -- never evens its basket "
-    "out: the other leg stays naked.  Both paths must call self._settle_basket(basket) "
-    "with the order's basket_id (read before self._sent.pop), as the live path "
-    "(_cancel_live, apply_order_update) does")
+# Fixed in the core: a paper basket leg that ends unfilled (closed by the broker, or
+# cancelled by a halt, a CancelIntent or a settlement) evens its basket out, as a live
+# leg does; the again-settlement after a late fill or bust is stamped at that fill's time.
 
 
-@pytest.mark.xfail(strict=True, reason=_PAPER_LEG_FIX)
 def test_a_paper_basket_leg_the_broker_closes_unfilled_unwinds_the_other(
         tmp_path: Path) -> None:
     """Seed 10 (paper): X priced by a bar only, Y by a book; a basket buys Y (filled at
@@ -85,7 +77,6 @@ def test_a_paper_basket_leg_the_broker_closes_unfilled_unwinds_the_other(
     assert _problems(plan, tmp_path) == ()
 
 
-@pytest.mark.xfail(strict=True, reason=_PAPER_LEG_FIX)
 def test_a_paper_basket_leg_a_kill_cancels_unwinds_the_other(tmp_path: Path) -> None:
     """Seed 6 (paper): B priced by a bar only; a basket buys Y (filled) and B (waiting for
     B's next bar); a person's kill cancels B's leg: Y stays bought, nothing unwound."""
@@ -94,15 +85,6 @@ def test_a_paper_basket_leg_a_kill_cancels_unwinds_the_other(tmp_path: Path) -> 
     assert _problems(plan, tmp_path) == ()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core: argus_core/execution.py, ExecutionEngine.book_fill -> settle(settled, again=...): "
-    "the settlement of what a fill or a bust booked after its instrument settled leaves is "
-    "stamped at the Settlement's own ts_ns (its order and fill), though it is booked at the "
-    "late fill's time: equity rows written in between hold cash without it, so the fills "
-    "table's history disagrees with them (cash at 38 s misses a fill stamped 19 s).  Stamp "
-    "the again-settlement at max(settled.ts_ns, fill.ts_ns), e.g. settle(attrs.evolve("
-    "settled, ts_ns=max(settled.ts_ns, fill.ts_ns)), again=...) (the coid keeps its "
-    "-after-<fill id> suffix, so it stays unique)"))
 def test_a_bust_after_the_settlement_settles_at_the_busts_time(tmp_path: Path) -> None:
     """Seed 41 (live): X sold at 98.31 on its book, X settles at 99.12 (the short bought
     back); restart; a bar of Y (an equity row at 38 s); the venue busts the sell at 45 s:
