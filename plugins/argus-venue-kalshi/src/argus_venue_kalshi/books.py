@@ -19,6 +19,25 @@ from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.instruments import NO, YES, instrument_id
 from argus_venue_kalshi.schemas import dec
 
+#: The finest grids Kalshi's fixed-point fields use: ``price_dollars`` to 4 decimals
+#: (sub-penny markets included), ``count_fp`` / ``delta_fp`` to 2.  A value off them (or
+#: beyond any real count, as ``1e400`` is) is a corrupted frame, never a level.
+PRICE_QUANTUM = Decimal("0.0001")
+COUNT_QUANTUM = Decimal("0.01")
+MAX_COUNT = Decimal(10) ** 12
+
+
+def on_grid(value: Decimal, quantum: Decimal) -> bool:
+    """Whether ``value`` is a whole number of ``quantum`` (and of a real magnitude)."""
+    return abs(value) < MAX_COUNT and value % quantum == 0
+
+
+def _check(price: Decimal, count: Decimal, where: object) -> None:
+    if not (0 < price < 1) or not on_grid(price, PRICE_QUANTUM):
+        raise DataError(f"kalshi: book price {price} at {where!r} is not a Kalshi price")
+    if not on_grid(count, COUNT_QUANTUM):
+        raise DataError(f"kalshi: book count {count} at {where!r} is not a Kalshi count")
+
 
 class SequenceGap(Exception):
     """A frame's ``seq`` is not one above the last of its subscription."""
@@ -39,7 +58,8 @@ class Ladders:
                 if not isinstance(level, list | tuple) or len(level) != 2:
                     raise DataError(f"kalshi: book level {level!r} is not [price, count]")
                 price, size = dec(level[0], "price"), dec(level[1], "count")
-                if not (0 < price < 1) or size < 0:
+                _check(price, size, level)
+                if size < 0:
                     raise DataError(f"kalshi: book level {level!r} out of range")
                 if size > 0:
                     ladder[price] = size
@@ -49,6 +69,7 @@ class Ladders:
         """Add ``delta`` contracts at ``price``; the level's new size."""
         if side not in self.bids or not (0 < price < 1):
             raise DataError(f"kalshi: delta on side {side!r} at {price} is invalid")
+        _check(price, delta, f"{side} delta")
         size = self.bids[side].get(price, Decimal(0)) + delta
         if size < 0:
             raise DataError(f"kalshi: delta leaves {side} {price} at {size} contracts")
@@ -91,7 +112,7 @@ class SequenceCheck:
     def check(self, frame: dict[str, Any]) -> None:
         """Accept ``frame`` or raise :class:`SequenceGap` (a snapshot may restart it)."""
         sid, seq = frame.get("sid"), frame.get("seq")
-        if not isinstance(sid, int) or not isinstance(seq, int):
+        if type(sid) is not int or type(seq) is not int:  # ``true`` is no seq
             raise SequenceGap(f"frame without integer sid/seq: {frame.get('type')}")
         last = self.last.get(sid)
         if last is not None and seq != last + 1:

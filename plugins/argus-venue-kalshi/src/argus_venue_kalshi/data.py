@@ -12,7 +12,12 @@ market's from REST).  The venue de-duplicates them against the REST poll.
 Integrity: a sequence gap, a delta that cannot apply (a level going negative) or a
 malformed frame marks the affected books untradeable (``BookStatus(live=False)``) and
 resubscribes them, so a fresh snapshot makes them live again; a dropped or silent
-socket marks every book untradeable and reconnects with jittered backoff.
+socket marks every book untradeable and reconnects with jittered backoff.  A subscribe
+refused (``type: error``), left unanswered, or whose snapshot does not come within
+``heartbeat_timeout_s`` is sent again (after :data:`MAX_RETRIES` in a row the connection
+is made again); an answer to a subscribe given up on is unsubscribed at once, so no two
+subscriptions feed one book.  Prices and counts off Kalshi's fixed-point grids are refused
+(:mod:`.books`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import attrs
@@ -47,6 +52,10 @@ from argus_venue_kalshi.rest import KalshiRest
 from argus_venue_kalshi.schemas import Market, dec
 
 log = logging.getLogger(__name__)
+
+#: Subscribes retried (refused, unanswered, no snapshot) without a snapshot in between
+#: before the connection is dropped and made again.
+MAX_RETRIES = 5
 
 
 
@@ -88,6 +97,8 @@ class BookStream:
         self.reconnects = 0
         #: ticker -> the result its ``determined`` lifecycle event announced.
         self.determined: dict[str, str] = {}
+        #: The clock of the snapshot deadline (tests drive it).
+        self.clock_ns: Callable[[], int] = time.monotonic_ns
 
     async def events(self) -> AsyncIterator[MarketEvent]:
         """Market events until cancelled; reconnects forever."""
@@ -117,15 +128,19 @@ class BookStream:
         return self.rest.signer().headers("GET", C.WS_PATH)
 
     async def _subscribe(self, ws: ClientConnection, tickers: list[str],
-                         pending: dict[int, list[str]]) -> None:
+                         pending: dict[int, list[str]],
+                         asked: dict[str, int] | None = None) -> None:
         cmd_id = next(self._ids)
         pending[cmd_id] = tickers
+        if asked is not None:  # each ticker's snapshot is due within the deadline
+            now = self.clock_ns()
+            asked.update(dict.fromkeys(tickers, now))
         await ws.send(json.dumps({"id": cmd_id, "cmd": "subscribe",
                                   "params": {"channels": ["orderbook_delta"],
                                              "market_tickers": tickers}}))
 
     async def _resubscribe(self, ws: ClientConnection, sids: list[int],
-                           state: _Session) -> None:
+                           state: _Session, *, subscribe: bool = True) -> None:
         tickers = sorted({t for sid in sids for t in state.sid_tickers.pop(sid, [])})
         for sid in sids:
             state.dead.add(sid)
@@ -136,12 +151,41 @@ class BookStream:
             state.ladders.pop(ticker, None)
         await ws.send(json.dumps({"id": next(self._ids), "cmd": "unsubscribe",
                                   "params": {"sids": sids}}))
-        if tickers:
-            await self._subscribe(ws, tickers, state.pending)
+        if tickers and subscribe:
+            await self._subscribe(ws, tickers, state.pending, state.asked)
+
+    async def _retry(self, ws: ClientConnection, tickers: Iterable[str], state: _Session,
+                     why: str) -> None:
+        """Subscribe ``tickers`` again; after :data:`MAX_RETRIES` retries without a
+        snapshot in between the connection is dropped (``events`` reconnects)."""
+        state.retries += 1
+        if state.retries > MAX_RETRIES:
+            raise ConnectionResetError(f"kalshi websocket: {MAX_RETRIES} subscribes in a row "
+                                       f"brought no snapshot ({why})")
+        await self._subscribe(ws, sorted(set(tickers)), state.pending, state.asked)
+
+    async def _overdue(self, ws: ClientConnection, state: _Session) -> None:
+        """Ask again for every book whose snapshot has not come within the heartbeat
+        deadline of subscribing (the answer or the snapshot lost, or answered so late):
+        before, such a book stayed stale for the rest of the connection."""
+        limit = self.clock_ns() - int(self.settings.heartbeat_timeout_s * 1e9)
+        late = {t for t, at in state.asked.items() if at < limit}
+        if not late:
+            return
+        log.warning("kalshi websocket: no snapshot of %s %gs after subscribing; asking again",
+                    ", ".join(sorted(late)), self.settings.heartbeat_timeout_s)
+        for cmd_id, tickers in list(state.pending.items()):
+            if late & set(tickers):
+                del state.pending[cmd_id]
+        sids = [sid for sid, tickers in state.sid_tickers.items() if late & set(tickers)]
+        if sids:
+            late |= {t for sid in sids for t in state.sid_tickers[sid]}
+            await self._resubscribe(ws, sids, state, subscribe=False)
+        await self._retry(ws, late, state, "snapshot overdue")
 
     async def _session(self, ws: ClientConnection) -> AsyncIterator[MarketEvent]:
         state = _Session()
-        await self._subscribe(ws, self.tickers, state.pending)
+        await self._subscribe(ws, self.tickers, state.pending, state.asked)
         state.lifecycle_cmd = next(self._ids)
         await ws.send(json.dumps({"id": state.lifecycle_cmd, "cmd": "subscribe",
                                   "params": {"channels": [C.WS_LIFECYCLE_CHANNEL]}}))
@@ -150,6 +194,8 @@ class BookStream:
             # as a frame arrives (the feed never stops).
             async with asyncio.timeout(self.settings.heartbeat_timeout_s):
                 raw = await ws.recv()
+            if state.asked:
+                await self._overdue(ws, state)
             try:
                 frame = loads_frame(raw)
                 if not isinstance(frame, dict):
@@ -185,27 +231,43 @@ class BookStream:
         if kind == "subscribed":
             cmd_id, msg = frame.get("id"), frame.get("msg")
             sub_sid = msg.get("sid") if isinstance(msg, dict) else None
-            if not isinstance(cmd_id, int) or not isinstance(sub_sid, int):
+            if type(cmd_id) is not int or type(sub_sid) is not int:  # a bool is no id
                 # Without its sid the subscription's frames cannot be checked: ask again.
                 log.warning("kalshi websocket: malformed subscribed ack %r; resubscribing",
                             str(frame)[:200])
-                tickers = state.pending.pop(cmd_id, []) if isinstance(cmd_id, int) else []
+                tickers = state.pending.pop(cmd_id, []) if type(cmd_id) is int else []
                 if tickers:
-                    await self._subscribe(ws, tickers, state.pending)
+                    await self._retry(ws, tickers, state, "malformed subscribed ack")
                 return
-            state.sid_tickers[sub_sid] = state.pending.pop(cmd_id, [])
+            if state.sid_tickers.get(sub_sid) is not None and cmd_id not in state.pending:
+                return  # the same answer again (a duplicate frame)
+            if cmd_id not in state.pending:
+                # The answer to a subscribe given up on (asked again since): its frames
+                # would feed the same ladders twice.  Ended at once.
+                log.warning("kalshi websocket: late answer to subscribe %s; unsubscribing "
+                            "sid %s", cmd_id, sub_sid)
+                state.dead.add(sub_sid)
+                await ws.send(json.dumps({"id": next(self._ids), "cmd": "unsubscribe",
+                                          "params": {"sids": [sub_sid]}}))
+                return
+            state.sid_tickers[sub_sid] = state.pending.pop(cmd_id)
             return
         if kind == "error":
-            log.warning("kalshi websocket error: %s", frame.get("msg"))
+            cmd_id = frame.get("id")
+            refused = state.pending.pop(cmd_id, None) if type(cmd_id) is int else None
+            log.warning("kalshi websocket error: %s%s", frame.get("msg"),
+                        "; subscribing again" if refused else "")
+            if refused:  # a refused subscribe left these books stale for good
+                await self._retry(ws, refused, state, f"subscribe refused: {frame.get('msg')}")
             return
         if kind not in ("orderbook_snapshot", "orderbook_delta"):
             return
         sid = frame.get("sid")
-        if not isinstance(sid, int) or sid in state.dead or sid not in state.sid_tickers:
+        if type(sid) is not int or sid in state.dead or sid not in state.sid_tickers:
             return  # not a subscription of ours (an unhashable sid must not raise here)
         try:
             state.seq.check(frame)
-            events = self._apply(kind, frame.get("msg") or {}, state)
+            events = self._apply(kind, frame.get("msg") or {}, state, sid)
         except (SequenceGap, DataError, KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("kalshi websocket: %s; resubscribing sid %s", exc, sid)
             for status in _stale(state.sid_tickers.get(sid, []), f"book integrity: {exc}"):
@@ -240,13 +302,20 @@ class BookStream:
             market = Market.parse((await self.rest.get(f"/markets/{ticker}"))["market"])
             ts_ns, how = time.time_ns(), ""
         return await self.resolve(market, ts_ns, how)
-    def _apply(self, kind: str, msg: dict[str, Any], state: _Session) -> list[MarketEvent]:
+    def _apply(self, kind: str, msg: dict[str, Any], state: _Session,
+               sid: int) -> list[MarketEvent]:
         ticker = msg["market_ticker"]
+        if ticker not in state.sid_tickers[sid]:
+            raise DataError(f"sid {sid} carries {ticker!r}, which it was not subscribed for")
         now = time.time_ns()
         if kind == "orderbook_snapshot":
-            fresh = state.ladders[ticker] = Ladders(ticker)
+            fresh = Ladders(ticker)
             fresh.load(msg.get("yes_dollars_fp") or [], msg.get("no_dollars_fp") or [])
-            return list(fresh.books(now))
+            books: list[MarketEvent] = list(fresh.books(now))  # a crossed one raises first
+            state.ladders[ticker] = fresh
+            state.asked.pop(ticker, None)
+            state.retries = 0
+            return books
         if ticker not in state.ladders:
             raise DataError(f"delta for {ticker} before its snapshot")
         ladders = state.ladders[ticker]
@@ -263,3 +332,7 @@ class _Session:
         self.sid_tickers: dict[int, list[str]] = {}
         self.dead: set[int] = set()
         self.lifecycle_cmd = 0
+        #: ticker -> when its snapshot was asked for (cleared by the snapshot)
+        self.asked: dict[str, int] = {}
+        #: subscribes retried since the last snapshot arrived
+        self.retries = 0

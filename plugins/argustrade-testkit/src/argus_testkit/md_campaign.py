@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import logging
 import random
 import time
@@ -127,9 +128,17 @@ def truncate(text: str, rng: random.Random) -> str:
 
 
 def garble(text: str, rng: random.Random) -> str:
-    """``text`` with one character replaced by JSON punctuation (``{``, ``"``, ...)."""
-    i = rng.randrange(len(text))
-    return text[:i] + rng.choice('{}[]":,x') + text[i + 1:]
+    """``text`` with one character replaced by JSON punctuation (``{``, ``"``, ...) so that
+    it no longer parses.  (A replacement that still parses, such as a renamed key, is a
+    different frame, not a garbled one: wrong fields are :data:`MdFault.WRONG_TYPE`'s.)"""
+    for _ in range(20):
+        i = rng.randrange(len(text))
+        out = text[:i] + rng.choice('{}[]":,x') + text[i + 1:]
+        try:
+            json.loads(out)
+        except ValueError:
+            return out
+    return truncate(text, rng)
 
 
 #: Wrong values a field can arrive with: number as string and back are the venue's own
