@@ -337,11 +337,17 @@ class Campaign:
     def fresh(self) -> None:
         """What one process's venues share (a new segment starts with none of it)."""
         self.books: dict[str, tuple[dict[float, float], dict[float, float], bool]] = {}
-        self.now = 0
+        # The venue's clock starts just after every event of the earlier segments: what
+        # it stamps before this segment's first event (a correction, a late fill) comes
+        # after every equity row an earlier process wrote.
+        k = next((i for i, seg in enumerate(self.plan.segments) if seg is self.segment), 0)
+        self.now = 1 + max((s.event.ts_ns for seg in self.plan.segments[:k] for s in seg
+                            if s.kind == "ev"), default=0)
         self.venues: dict[str, CampaignVenue] = {}
         #: executions the venue holds back until the next step (lost if the process dies)
         self.late: list[tuple[CampaignVenue, Fill | OrderUpdate]] = []
         self.killed_baskets: set[str] = set()
+        self.stream_ended = False  # no next step to release held-back news at
 
     def problem(self, text: str) -> None:
         """An invariant broke (kept with the seed's trace)."""
@@ -381,7 +387,7 @@ class CampaignVenue(Venue):
         # A restart's late news is stamped at this segment's first event (after every row
         # an earlier process wrote: see make_plan).
         first = [s.event.ts_ns for s in c.segment if s.kind == "ev"]
-        self.resume_ts = first[0] if first else 0
+        self.resume_ts = first[0] if first else c.now
         # The venue's memory, rebuilt from its record: what a restarted client finds.
         self.orders: dict[str, dict[str, Any]] = {}
         self.resolved: dict[str, Settlement] = {}
@@ -447,6 +453,7 @@ class CampaignVenue(Venue):
                 for _ in range(12):
                     await asyncio.sleep(0)
             probe(c)
+        c.stream_ended = True
         self._release_late()
         for _ in range(12):
             await asyncio.sleep(0)
@@ -492,7 +499,7 @@ class CampaignVenue(Venue):
         as a basket's executed legs that only its ``BasketIncomplete`` carries)."""
         if how == "none":
             return
-        if how == "late":
+        if how == "late" and not self.c.stream_ended:  # held back until the next step
             self.c.late.append((self, item))
             return
         self._queue.put_nowait(item)
@@ -620,6 +627,7 @@ class CampaignVenue(Venue):
         if r < 0.04:  # refused before acting
             raise VenueError("503 Service Unavailable (refused, nothing done)")
         fills = self._act(order, rng)
+        await _latency(rng)  # the answer's way back: the executions stream may be faster
         if r < 0.08:  # acted, then the answer was lost
             raise OrderUnknown("timeout reading the answer", [order.client_order_id])
         return fills
