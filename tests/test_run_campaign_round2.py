@@ -109,10 +109,15 @@ def test_a_bust_after_the_settlement_settles_at_the_busts_time(tmp_path: Path) -
     "self._still_allowed([order]) (current state and portfolio) at the top of "
     "_submit_live, and before each further leg of a sequential basket, cancelling what "
     "no longer passes unsent ('not sent: trading halted', as _send_live does)"))
-def test_an_exit_that_no_longer_reduces_is_not_sent_after_a_kill(tmp_path: Path) -> None:
+@pytest.mark.parametrize("seed", [1053, 1110], ids=["seed1053-exit", "seed1110-basket-leg"])
+def test_nothing_goes_out_after_a_kill_adopted_while_the_send_waited(seed: int,
+                                                                   tmp_path: Path) -> None:
     """Seed 1053 (live, multi-venue): short 8 Y; at 33 s a resting buy of 5 Y fills while
     the strategy sizes a reduce-only exit of 8 against the short 8; by the time the exit
     goes out a commit has adopted a person's kill and the short is 3: a reduce-only buy of
-    8 (it would leave long 5) goes to the venue while HALTED."""
-    problems = _problems(rc.make_plan(1053), tmp_path)
+    8 (it would leave long 5) goes to the venue while HALTED.  Seed 1110 (live,
+    multi-venue): a person's kill while a basket's first leg is on its way; the leg's
+    acknowledgement commits and adopts it, and the second leg (a sell of 1 from flat)
+    goes out HALTED."""
+    problems = _problems(rc.make_plan(seed), tmp_path)
     assert not [p for p in problems if "sent while HALTED" in p], problems
