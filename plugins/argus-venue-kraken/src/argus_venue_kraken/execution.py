@@ -22,7 +22,14 @@ rejects it once its ``deadline`` has passed, so a second look-up after the
 deadline plus ``lookup_settle_s`` that still finds nothing proves Kraken never
 took it, and only then is it sent again (at most ``max_retries`` times).  If
 Kraken cannot be asked, ``OrderUnknown`` is raised and nothing is re-sent: the
-order stays pending until the executions stream or a restart settles it.
+venue keeps asking (``KrakenVenue._settle``) and reports OPEN or CANCELLED (never
+placed, after the deadline) on ``executions()``.  A late AddOrder (held on the way
+past our timeout) is fenced by the look-ups: they carry higher nonces, so Kraken
+refuses it with ``EAPI:Invalid nonce`` whenever it arrives.  An HTTP 429 whose
+``Retry-After`` exceeds ``ratelimit.WAIT_CAP_S`` (Kraken's edge: Kraken never saw the
+request) refuses the order at once, and every private call until that wait is over is
+refused unsent: a kill switch's flatten, sent again by the engine, is never frozen for
+the whole penalty and goes out at the first moment Kraken takes it.
 
 Client order ids.  The core's ids (``<run_id>-<seq>-<strategy>-<k>``) are longer
 than the 18 characters of free text Kraken's ``cl_ord_id`` takes, so each maps
@@ -66,8 +73,8 @@ from argus_venue_kraken import constants as C
 from argus_venue_kraken.config import KrakenSettings
 from argus_venue_kraken.data import WsSession
 from argus_venue_kraken.instruments import PairInfo, instrument_id, ws_symbol
-from argus_venue_kraken.ratelimit import Clock, Sleep, TradingRateLimiter
-from argus_venue_kraken.rest import KrakenRestClient, TransientVenueError
+from argus_venue_kraken.ratelimit import WAIT_CAP_S, Clock, Sleep, TradingRateLimiter
+from argus_venue_kraken.rest import KrakenRestClient, KrakenThrottled, TransientVenueError
 from argus_venue_kraken.schemas import (
     KrakenApiError,
     KrakenRateLimitError,
@@ -295,6 +302,13 @@ class KrakenExecution:
                 if exc.has(C.ORDER_NOT_PLACED_ERRORS) and not isinstance(exc,
                                                                          KrakenRateLimitError):
                     raise  # Kraken says it did nothing: the order is rejected
+                if isinstance(exc, KrakenThrottled) and exc.retry_after_s > WAIT_CAP_S:
+                    # An HTTP 429 (Kraken's edge: Kraken never saw it) or not sent at all,
+                    # and a wait too long to sit through: refused now; the engine may try
+                    # again (a flatten: 2 s later), refused unsent until the wait is over.
+                    raise VenueError(f"Kraken AddOrder {order.client_order_id}: not placed: "
+                                     f"rate limited for another {exc.retry_after_s:.0f}s "
+                                     f"({exc})") from None
                 if exc.has(("EOrder:Rate limit",)):
                     self.trading.saturate(pair.altname)  # the next send waits for the counter
                 outcome = str(exc)

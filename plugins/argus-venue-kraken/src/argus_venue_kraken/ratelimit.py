@@ -20,6 +20,14 @@ from argus_venue_kraken import constants as C
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
+#: The longest a private call waits in line for a rate limit Kraken (or the CDN in front
+#: of it: an HTTP 429 with ``Retry-After``) asked for.  A longer one is not slept: every
+#: call until it ends is refused unsent, so a caller (a kill switch's flatten, sent again
+#: by the engine every 2 s) is never frozen for the whole penalty.
+WAIT_CAP_S = 5.0
+#: The longest ``Retry-After`` believed.
+RETRY_AFTER_MAX_S = 300.0
+
 
 class LeakyCounter:
     """A counter that rises by a cost per call and decays linearly to zero."""
@@ -65,6 +73,16 @@ class RestRateLimiter:
         self._lock = asyncio.Lock()
         #: Total seconds spent waiting (for logs and tests).
         self.waited_s = 0.0
+        self._clock = clock
+        self._resume_at = 0.0
+
+    def hold(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` (an HTTP 429's ``Retry-After``)."""
+        self._resume_at = max(self._resume_at, self._clock() + seconds)
+
+    def held_for(self) -> float:
+        """Seconds left of a :meth:`hold` (0 when none)."""
+        return max(0.0, self._resume_at - self._clock())
 
     @staticmethod
     def cost(method: str) -> float:

@@ -13,8 +13,10 @@ transport errors are retried only for calls that are safe to repeat
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import logging
+import math
 import random
 import time
 import urllib.parse
@@ -30,7 +32,13 @@ from argus_venue_kraken.config import KrakenSettings
 if TYPE_CHECKING:
     from argus_venue_kraken.history import GapReport
 from argus_venue_kraken.instruments import PairInfo, parse_asset_pairs, rest_altname
-from argus_venue_kraken.ratelimit import Clock, RestRateLimiter, Sleep
+from argus_venue_kraken.ratelimit import (
+    RETRY_AFTER_MAX_S,
+    WAIT_CAP_S,
+    Clock,
+    RestRateLimiter,
+    Sleep,
+)
 from argus_venue_kraken.schemas import (
     KrakenApiError,
     KrakenNonceError,
@@ -57,6 +65,43 @@ _IDEMPOTENT_PRIVATE = frozenset({"Balance", "OpenOrders", "ClosedOrders", "Query
 
 class TransientVenueError(VenueError):
     """The request's fate is unknown (5xx, timeout, dropped connection)."""
+
+
+class KrakenThrottled(KrakenRateLimitError):
+    """An HTTP 429 (Kraken's edge, before Kraken saw the request) that said how long to
+    stay away (``retry_after_s``), or a call refused unsent because that wait is not over
+    and is longer than :data:`~argus_venue_kraken.ratelimit.WAIT_CAP_S`."""
+
+    def __init__(self, method: str, retry_after_s: float, *, sent: bool = True) -> None:
+        what = ("HTTP 429" if sent else
+                "not sent: Kraken's edge asked for no requests for another")
+        super().__init__(method, [f"EAPI:Rate limit exceeded ({what} "
+                                  f"{'Retry-After ' if sent else ''}{retry_after_s:.1f}s)"])
+        self.retry_after_s = retry_after_s
+
+
+def retry_after_s(value: str | None, date: str | None = None,
+                  now_s: float | None = None) -> float:
+    """A ``Retry-After`` in seconds (at most ``RETRY_AFTER_MAX_S``): delta-seconds, or an
+    HTTP-date counted from the answer's ``Date`` (the server's clock: a skew between its
+    clock and ours cancels out), else from ours; 0 when absent or unreadable."""
+    if not value:
+        return 0.0
+    try:
+        delay = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+            sent = email.utils.parsedate_to_datetime(date) if date else None
+        except (TypeError, ValueError, IndexError):
+            return 0.0
+        if when.tzinfo is None:
+            return 0.0
+        delay = max(0.0, (when - sent).total_seconds() if sent is not None and sent.tzinfo
+                    else when.timestamp() - (time.time() if now_s is None else now_s))
+    if not math.isfinite(delay) or delay < 0:
+        return 0.0
+    return min(delay, RETRY_AFTER_MAX_S)
 
 
 class KrakenRestClient:
@@ -101,6 +146,11 @@ class KrakenRestClient:
         except httpx.TransportError as exc:
             raise TransientVenueError(f"Kraken {method}: {type(exc).__name__}: {exc}") from None
         if response.status_code == 429:
+            wait = retry_after_s(response.headers.get("retry-after"),
+                                 response.headers.get("date"))
+            if wait > 0:
+                self.rest_limiter.hold(wait)
+                raise KrakenThrottled(method, wait)
             raise KrakenRateLimitError(method, ["EAPI:Rate limit exceeded"])
         if response.status_code >= 500:
             raise TransientVenueError(f"Kraken {method}: HTTP {response.status_code} from "
@@ -166,6 +216,11 @@ class KrakenRestClient:
             retry_transient = method in _IDEMPOTENT_PRIVATE
         attempt = 0
         while True:
+            left = self.rest_limiter.held_for()
+            if left > WAIT_CAP_S:  # not slept in line: see WAIT_CAP_S
+                raise KrakenThrottled(method, left, sent=False)
+            if left > 0:
+                await self._sleep(left)
             await self.rest_limiter.acquire(method)
             nonce = self.nonces.next()
             request = self.signed_request(method, params, nonce)
@@ -178,9 +233,12 @@ class KrakenRestClient:
                 self.nonces.bump_past(nonce)
             except KrakenRateLimitError as exc:
                 self.rest_limiter.counter.saturate()
-                if not retry_rate_limit or attempt >= self.settings.max_retries:
+                told = exc.retry_after_s if isinstance(exc, KrakenThrottled) else 0.0
+                if not retry_rate_limit or attempt >= self.settings.max_retries \
+                        or told > WAIT_CAP_S:
                     raise
-                delay = max(self._backoff(attempt), self.rest_limiter.counter.wait_for(1))
+                delay = max(self._backoff(attempt), self.rest_limiter.counter.wait_for(1),
+                            told)
                 log.warning("%s; backing off %.2fs", exc, delay)
                 await self._sleep(delay)
             except (TransientVenueError, MalformedAnswerError) as exc:
@@ -391,4 +449,4 @@ def _wire(value: Any) -> str:
     return str(value)
 
 
-__all__ = ["KrakenApiError", "KrakenRestClient", "TransientVenueError"]
+__all__ = ["KrakenApiError", "KrakenRestClient", "KrakenThrottled", "TransientVenueError"]

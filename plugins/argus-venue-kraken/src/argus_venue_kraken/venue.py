@@ -28,6 +28,7 @@ from argus_core import (
     MarketEvent,
     Order,
     OrderStatus,
+    OrderUnknown,
     OrderUpdate,
     Venue,
     VenueError,
@@ -81,8 +82,11 @@ class KrakenVenue(Venue):
         self.feed: KrakenMarketFeed | None = None
         self.executions_feed: KrakenExecutionsFeed | None = None
         # Reports, or the error that stopped the executions stream (raised to the consumer).
-        self._fills: asyncio.Queue[ExecutionReport | OrderEvent | VenueError] = asyncio.Queue()
+        self._fills: asyncio.Queue[ExecutionReport | OrderEvent | OrderUpdate | VenueError] = \
+            asyncio.Queue()
         self._private_task: asyncio.Task[None] | None = None
+        #: Orders whose submit ended ``OrderUnknown``, asked about until Kraken answers.
+        self._settling: dict[str, asyncio.Task[None]] = {}
         #: Fills of orders this venue does not know (manual trades on the same account).
         self.foreign_fills = 0
         #: Order events of orders this venue does not know (dropped: they move no money).
@@ -172,6 +176,9 @@ class KrakenVenue(Venue):
             if isinstance(report, VenueError):
                 self._private_task = None  # a later executions() call may try again
                 raise report
+            if isinstance(report, OrderUpdate):  # an unknown order settled by asking
+                yield report
+                continue
             if isinstance(report, OrderEvent):
                 core = self.execution.core_id_for(report.cl_ord_id, report.order_id)
                 if core is None:
@@ -296,9 +303,49 @@ class KrakenVenue(Venue):
         return FeeSchedule(maker_bps=maker, taker_bps=taker)
 
     async def submit(self, order: Order) -> list[Fill]:
-        """Send a live order; fills arrive later on :meth:`executions` (none are known at once)."""
-        await self.execution.submit(order)
+        """Send a live order; fills arrive later on :meth:`executions` (none are known at once).
+
+        ``OrderUnknown`` (Kraken could not be asked whether it took the order: every
+        look-up failed or was rate limited) leaves the order to :meth:`_settle`, which
+        keeps asking and reports what it finds on :meth:`executions`: a never-placed order
+        must not stay pending until a restart (a pending flatten blocks the next)."""
+        try:
+            await self.execution.submit(order)
+        except OrderUnknown:
+            self._settle_later(order)
+            raise
         return []
+
+    def _settle_later(self, order: Order) -> None:
+        coid = order.client_order_id
+        if coid not in self._settling:
+            task = asyncio.create_task(self._settle(order), name=f"kraken-settle-{coid}")
+            self._settling[coid] = task
+            task.add_done_callback(lambda _t: self._settling.pop(coid, None))
+
+    async def _settle(self, order: Order) -> None:
+        """Ask Kraken about an order whose submit ended unknown (:meth:`lookup`: found ->
+        OPEN with its txid; absent after its deadline -> CANCELLED, never placed), first
+        after ``lookup_settle_s``, then twice as long each time Kraken cannot be asked (at
+        most a minute apart; a held rate limit refuses unsent, so this never hammers)."""
+        if not order.ts_ns:  # the deadline window is counted from the order's time
+            order = attrs.evolve(order, ts_ns=self._clock_ns())
+        sleep = self._sleep or asyncio.sleep
+        delay = max(1.0, self.settings.lookup_settle_s)
+        while True:
+            await sleep(delay)
+            try:
+                update = await self.lookup(order)
+            except VenueError as exc:  # OrderUnknown: not yet
+                log.warning("Kraken: order %s still unknown (%s); asking again in %.0fs",
+                            order.client_order_id, exc, min(delay * 2, 60.0))
+                update = None
+            if update is not None:
+                log.info("Kraken: order %s settled by asking: %s", order.client_order_id,
+                         update.status.value)
+                await self._fills.put(update)
+                return
+            delay = min(delay * 2, 60.0)
 
     async def cancel(self, client_order_id: str) -> None:
         """Cancel a live order by its core client order id."""
@@ -313,6 +360,10 @@ class KrakenVenue(Venue):
         if self.feed is not None:
             await self.feed.close()
         await self._stop_private()
+        for task in list(self._settling.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.execution.close()
         await self.rest.close()
 
