@@ -190,3 +190,24 @@ def test_batch_formatted_reasons_equal_the_reference_f_string(tail: str) -> None
                 f"{x:.3f}; {t}" for pre, sc, ek, c, p, ofi, x, t in batch]
         assert got == want
     assert "conf -0.000" in want[1] and "ofi -0.000" in want[1] and "comp -0.000" in want[5]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_row_gathers_equal_the_per_row_comprehension(seed: int) -> None:
+    """``scoring._gather`` / ``_pick`` (one ``itemgetter`` call per list) give what the
+    per-row comprehensions they replaced give: each list at ``src``, None where a row is
+    new (-1), for empty, one-row, all-new and no-new cases."""
+    from argus_scanners_polymarket.scoring import _gather, _pick
+
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        n_old, n = int(rng.integers(0, 6)), int(rng.integers(0, 7))
+        olds = [[f"{name}{j}" for j in range(n_old)] for name in "abc"]
+        p_new = rng.choice([0.0, 0.3, 1.0])
+        src = np.array([-1 if n_old == 0 or rng.random() < p_new
+                        else int(rng.integers(0, n_old)) for _ in range(n)], dtype=np.int64)
+        miss = np.flatnonzero(src < 0)
+        got = _gather(src, miss, *olds)
+        assert got == [[old[j] if j >= 0 else None for j in src.tolist()] for old in olds]
+        order = rng.permutation(n).tolist()
+        assert _pick(got[0], order) == [got[0][i] for i in order]

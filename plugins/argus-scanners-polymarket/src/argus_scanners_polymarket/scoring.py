@@ -161,6 +161,29 @@ def _take(column: np.ndarray, src: np.ndarray, fill: Any) -> np.ndarray:
     return out
 
 
+def _pick(items: list[Any], at: list[int]) -> list[Any]:
+    """``[items[i] for i in at]``, by one ``itemgetter`` call (C, no Python per row)."""
+    if len(at) < 2:
+        return [items[i] for i in at]
+    return list(operator.itemgetter(*at)(items))
+
+
+def _gather(src: np.ndarray, miss: np.ndarray, *lists: list[Any]) -> list[list[Any]]:
+    """Each of ``lists`` (the last scan's rows) gathered at ``src``, ``None`` where
+    ``src`` is -1 (at ``miss``: a finding not seen before, whose row the caller fills)."""
+    if not len(miss):
+        at = src.tolist()
+        return [_pick(items, at) for items in lists]
+    if len(miss) == len(src) or not lists[0]:
+        return [[None] * len(src) for _ in lists]
+    at = np.where(src >= 0, src, 0).tolist()
+    out = [_pick(items, at) for items in lists]
+    for i in miss.tolist():  # the gather read row 0 there
+        for rows in out:
+            rows[i] = None
+    return out
+
+
 def _widen(column: np.ndarray, width: int, fill: Any) -> np.ndarray:
     """A ``(n, w)`` column padded with ``fill`` to ``width`` columns."""
     if column.shape[1] >= width:
@@ -418,13 +441,8 @@ class ScoreColumns:
             text, keys, prev_out, whys = (self._text, self._keys, list(self._out),
                                           list(self._whys))
         else:
-            srcl = src.tolist()
-            old_text, old_out, old_whys, old_keys = (self._text, self._out, self._whys,
-                                                     self._keys)
-            text = [old_text[j] if j >= 0 else None for j in srcl]
-            keys = [old_keys[j] if j >= 0 else None for j in srcl]
-            prev_out = [old_out[j] if j >= 0 else None for j in srcl]
-            whys = [old_whys[j] if j >= 0 else None for j in srcl]
+            text, keys, prev_out, whys = _gather(src, miss, self._text, self._keys,
+                                                 self._out, self._whys)
         old_inputs = (self._runc, self._c, self._flows, self._others)
         self._kid = _take(self._kid, src, 0)
         self._e, self._k = _take(self._e, src, 0.0), _take(self._k, src, 0.0)
@@ -507,12 +525,12 @@ class ScoreColumns:
         order = np.lexsort((self._order_ranks(src, miss, text), -score)).tolist()
         self._objs, self._out, self._whys, self._text, self._keys = objs, out, whys, text, keys
         if not same:
-            self._pos = {id(o): i for i, o in enumerate(objs)}
+            self._pos = dict(zip(map(id, objs), range(n), strict=True))
         if len(self._fixed) > 2 * n + 1024:  # forget the ids no longer found
             fixed = self._fixed
             self._fixed = {t[0]: fixed[t[0]] for t in text if t[0] in fixed}
         self._terms_cols = (self._e, self._k, c, p, ofi, x, score)
-        return [out[i] for i in order]
+        return _pick(out, order)
 
     def _rescore(self, redo: np.ndarray, objs: list[Opportunity], out: list[Any],
                  whys: list[Any], text: list[Any], ts_ns: int,
