@@ -330,6 +330,11 @@ def headline_figures(d: dict[str, Any]) -> list[str]:
         rc = d["reality_check"]
         lines.append(f"reality check: White RC p {rc['white_rc_p']:.3f}, SPA p "
                      f"{rc['spa_p']:.3f} over {rc['n_variants']} variants")
+    if "pbo" in d:
+        p = d["pbo"]
+        lines.append(f"overfitting: PBO {p['pbo']:.2f}, P(OOS loss) {p['p_loss']:.2f}, "
+                     f"degradation slope {p['degradation']:+.2f} ({p['splits']} CSCV splits "
+                     f"of {p['blocks']} blocks, {p['variants']} variants)")
     if "regimes" in d:
         lines.append("regime stress: " + (", ".join(
             f"{k} Sharpe {v['sharpe']:.2f} max dd {v['max_drawdown']:.1%}"

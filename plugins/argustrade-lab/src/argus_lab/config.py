@@ -36,6 +36,7 @@ Example::
     cost_multipliers = ["1", "1.25", "1.5"]
     scale_with_costs = ["plugins.vrp.spread_scale"]
     regime_instrument = "vrp_options:SPY"
+    max_pbo = 0.5                  # hold when the sweep's best variant is this likely overfit
 """
 
 from __future__ import annotations
@@ -82,6 +83,12 @@ def _positive_members(instance: Any, attribute: attrs.Attribute, value: list[Dec
     for i, member in enumerate(value):
         if not POSITIVE.contains(member):
             raise RangeError(f"{attribute.name}[{i}]", member, str(POSITIVE))
+
+
+def _even_blocks(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    """An even number of blocks from 2 to 24 (CSCV halves them; C(24, 12) is 2.7M splits)."""
+    if not (isinstance(value, int) and 2 <= value <= 24 and value % 2 == 0):
+        raise RangeError(attribute.name, value, "an even whole number from 2 to 24")
 
 
 @attrs.frozen
@@ -238,6 +245,10 @@ class GateSettings:
     min_regime_sharpe: float = attrs.field(default=-math.inf, validator=in_range(-math.inf))
     # fewer realised trades: hold (too little evidence)
     min_trades: int = attrs.field(default=20, validator=NON_NEGATIVE)
+    # probability of backtest overfitting of taking the sweep's best variant (CSCV over
+    # pbo_blocks blocks of the aligned returns): hold above
+    max_pbo: float = attrs.field(default=0.5, validator=PROBABILITY)
+    pbo_blocks: int = attrs.field(default=16, validator=_even_blocks)
 
     def __attrs_post_init__(self) -> None:
         if self.dsr_kill > self.dsr_deploy:

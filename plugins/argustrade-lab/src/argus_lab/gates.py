@@ -393,6 +393,23 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
         else:
             hold.append(f"reality check: {matrix.shape[0]} aligned returns are too few")
 
+        # Probability of backtest overfitting of the sweep's choice (no sweep: no choice).
+        if matrix.ndim == 2 and matrix.shape[1] >= 2:
+            if matrix.shape[0] >= 2 * g.pbo_blocks:
+                stage("overfitting (PBO, CSCV)", 1)
+                pbo = stats.probability_of_backtest_overfitting(matrix, g.pbo_blocks)
+                say("overfitting (PBO, CSCV)", 1, 1)
+                details["pbo"] = {"pbo": pbo.pbo, "p_loss": pbo.p_loss,
+                                  "degradation": pbo.degradation, "blocks": pbo.n_splits,
+                                  "splits": pbo.n_combinations, "variants": pbo.n_variants}
+                if pbo.pbo > g.max_pbo:
+                    hold.append(f"overfitting: PBO {pbo.pbo:.2f} > {g.max_pbo} (the variant "
+                                f"best in sample ranks below the median out of sample in "
+                                f"{pbo.pbo:.0%} of {pbo.n_combinations} CSCV splits)")
+            else:
+                hold.append(f"overfitting: {matrix.shape[0]} aligned returns are too few for "
+                            f"PBO over {g.pbo_blocks} blocks")
+
         # Regime-subset stress: the regime signal the base run itself recorded, else the
         # vol regime classified from the instrument's bars in a replay of the venue.
         instrument = g.regime_instrument
