@@ -660,36 +660,42 @@ class ExecutionEngine:
         task.add_done_callback(self.live_tasks.discard)
 
     def _send_live(self, orders: list[Order]) -> None:
-        ctx = self.risk.ctx
-        state = ctx.trading_state
         self.loop.commit_now()  # the order rows are durable before the venue can know them
-        if ctx.trading_state != state and not self._still_allowed(orders):
-            # The commit adopted a person's kill or reduce: judged ACTIVE, not sent.
-            reason = f"not sent: trading {ctx.trading_state} ({ctx.state_reason})"
+        self._spawn(self._submit_live(orders))
+
+    def _unsent_if_stale(self, orders: list[Order]) -> bool:
+        """Orders judged before the commit and the send (a kill or reduce adopted since, a
+        fill booked since) are checked again against the trading state and the position
+        now (HALTED lets reduce-only exits through, REDUCING whatever reduces; a basket
+        goes whole or not at all); those that no longer pass are cancelled unsent."""
+        ctx, portfolio = self.risk.ctx, self.account.portfolio()
+        if all(state_allows(ctx.trading_state, o, o.quantity, portfolio)  # type: ignore[arg-type]  # Intent-shaped
+               for o in orders):
+            return False
+        reason = (f"not sent: trading {ctx.trading_state} ({ctx.state_reason}) and it "
+                  f"does not reduce the position as it stands now")
+        with self.loop.between_events():
             for order in orders:
                 self.cancel_on_ack.pop(order.client_order_id, None)
                 self._sent.pop(order.client_order_id, None)
                 self.ledger.move_order_status(order.client_order_id, OrderStatus.CANCELLED,
                                               (OrderStatus.PENDING,), reason)
             self.loop.mark_dirty()
-            return
-        self._spawn(self._submit_live(orders))
-
-    def _still_allowed(self, orders: list[Order]) -> bool:
-        """Whether every order (a basket goes whole or not at all) passes the trading state
-        now: HALTED lets reduce-only exits through, REDUCING whatever reduces."""
-        state, portfolio = self.risk.ctx.trading_state, self.account.portfolio()
-        return all(state_allows(state, o, o.quantity, portfolio)  # type: ignore[arg-type]  # Intent-shaped
-                   for o in orders)
+        return True
 
     async def _submit_live(self, orders: list[Order]) -> None:
         venue = self.venue
+        if self._unsent_if_stale(orders):
+            return
         try:
             if len(orders) > 1 and venue.supports_baskets:
                 fills = await venue.submit_basket(orders)
             elif len(orders) > 1:
                 fills = []
                 for k, order in enumerate(orders):
+                    if k and self._unsent_if_stale(orders[k:]):  # a kill between legs
+                        orders = orders[:k]
+                        break
                     try:
                         fills.extend(await self._submit_one(order))
                     except OrderUnknown as exc:

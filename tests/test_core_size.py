@@ -23,7 +23,9 @@ commit adopted a kill; a person's kill read inside the commit it rides in, not a
 paper IOC the broker closed unfilled written so; a paper fill marked at the mid from before
 it took liquidity): 6,760.  What a paper taker takes kept in the broker, not written into
 the venue's book that marks, scanners and strategies read (the pre-walk mid it needed
-goes): 6,770.
+goes): 6,770.  The run campaign's second round: a paper basket leg final unfilled evens its
+basket out, a late fill's settlement stamped at its time, a live order checked again
+against the state and the position when its send task runs: 6,780.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -38,7 +40,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 6_770
+BUDGET = 6_780
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -26,9 +26,6 @@ from argus_core import Bar, BookDelta, OrderBook, Side
 #: Problem classes (regexes over ``run_campaign.kind_of``) the core still has, each pinned
 #: by an xfail(strict=True) regression test in ``test_run_campaign_round2.py``.
 KNOWN: dict[str, str] = {
-    # _submit_live does not re-check the state and position before it sends (seeds 1053,
-    # 1110: test_run_campaign_round2.py)
-    r"^order <id> \(rnd .*sent while HALT": "sent after a kill adopted meanwhile",
 }
 
 

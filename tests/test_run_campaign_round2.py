@@ -101,14 +101,6 @@ def test_a_bust_after_the_settlement_settles_at_the_busts_time(tmp_path: Path) -
     assert not [p for p in problems if "cash" in p], problems
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core: argus_core/execution.py, ExecutionEngine._submit_live: the trading state and "
-    "the position are re-checked only in _send_live, right after commit_now; the send "
-    "itself runs later in a spawned task, and meanwhile the executions stream can book a "
-    "fill and its commit adopt a person's kill.  Re-check "
-    "self._still_allowed([order]) (current state and portfolio) at the top of "
-    "_submit_live, and before each further leg of a sequential basket, cancelling what "
-    "no longer passes unsent ('not sent: trading halted', as _send_live does)"))
 @pytest.mark.parametrize("seed", [1053, 1110], ids=["seed1053-exit", "seed1110-basket-leg"])
 def test_nothing_goes_out_after_a_kill_adopted_while_the_send_waited(seed: int,
                                                                    tmp_path: Path) -> None:
