@@ -268,3 +268,32 @@ async def test_the_late_act_is_fenced_by_the_lookups_nonces(exchange, proxy, pro
     await asyncio.sleep(0.1)  # the late one's answer
     assert list(held(exchange, "argus-actlate")) == [txid]
     assert venue.execution.resent == 1 and venue.execution.lookups == 2
+
+
+# -- the executions stream's own calls ----------------------------------------------------------
+async def test_a_rate_limited_token_call_is_a_failed_connection_not_the_end(
+        exchange, proxy, make_settings, fake_time) -> None:
+    """Wide campaign seed 1041 (shrunk: GetWebSocketsToken answered 429 ``Retry-After:
+    120``): the executions stream stopped for good, and every later fill with it.  Now the
+    token call's rate limit is a failed connection (``OSError``: the session reconnects)
+    after waiting the limit out."""
+    from argus_venue_kraken.execution import KrakenExecutionsFeed
+
+    venue = KrakenVenue(make_settings(rest_url=proxy.url, credentials=True,
+                                      request_timeout_s=0.5), sleep=fake_time.sleep,
+                        clock=fake_time.clock)
+    try:
+        feed = KrakenExecutionsFeed(venue.settings, venue.rest, venue.execution)
+        pin(proxy, "POST /0/private/GetWebSocketsToken", HeldOutFault.S429_HTML,
+            retry_after="120")
+        with pytest.raises(OSError, match="rate limited"):
+            await feed.prepare()
+        assert max(fake_time.sleeps) == 60.0  # waited (a minute at a time), then reconnects
+        exchange.inject("TradesHistory", *[("error", ["EAPI:Rate limit exceeded"])] * 8)
+        fake_time.now += 120  # the 120 s are over
+        venue.execution.remember("argus-x")
+        venue.execution.backfill_from_ns = time.time_ns()
+        with pytest.raises(OSError, match="backfill failed"):
+            await feed.after_subscribe()
+    finally:
+        await venue.close()

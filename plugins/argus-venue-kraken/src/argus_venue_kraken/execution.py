@@ -648,8 +648,14 @@ class KrakenExecutionsFeed(WsSession):
         self._connections = 0  # subscribed connections so far (the first is no reconnect)
 
     async def prepare(self) -> None:
-        """A fresh token for every connection (they are short-lived)."""
-        self._token = await self.rest.websockets_token()
+        """A fresh token for every connection (they are short-lived).  A rate-limited
+        token call is a failed connection, tried again once the limit allows (before: a
+        429 ended the executions stream for good, and the run's fills with it)."""
+        try:
+            self._token = await self.rest.websockets_token()
+        except KrakenRateLimitError as exc:
+            await self._wait_out(exc)
+            raise OSError(f"GetWebSocketsToken rate limited: {exc}") from None
 
     def on_connect(self) -> list[Any]:
         self.send_later({"method": "subscribe",
@@ -666,8 +672,10 @@ class KrakenExecutionsFeed(WsSession):
         self._connections += 1
         try:
             reports = await self.execution.backfill(reconnected=self._connections > 1)
-        except TransientVenueError as exc:
+        except (TransientVenueError, KrakenRateLimitError) as exc:
             # Reconnect and try again rather than go on with a hole in the fills.
+            if isinstance(exc, KrakenRateLimitError):
+                await self._wait_out(exc)
             raise OSError(f"TradesHistory backfill failed: {exc}") from None
         out = [r for r in reports if isinstance(r, OrderEvent) or self._first(r.fill)]
         n_fills = sum(isinstance(r, ExecutionReport) for r in out)
@@ -675,6 +683,13 @@ class KrakenExecutionsFeed(WsSession):
         if n_fills:
             log.info("Kraken executions: %d fills backfilled from TradesHistory", n_fills)
         return out
+
+    async def _wait_out(self, exc: KrakenRateLimitError) -> None:
+        """Before reconnecting after a rate limit: the edge's ``Retry-After`` (at most a
+        minute at a time), else until the REST counter has room again."""
+        wait = (exc.retry_after_s if isinstance(exc, KrakenThrottled)
+                else self.rest.rest_limiter.counter.wait_for(1))
+        await self.rest._sleep(min(max(wait, 0.0), 60.0))
 
     def _first(self, fill: Fill) -> bool:
         if fill.fill_id in self._seen:
