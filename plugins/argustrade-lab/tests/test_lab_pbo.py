@@ -97,3 +97,11 @@ def test_bad_input_says_what() -> None:
     bad[3, 1] = np.nan
     with pytest.raises(DataError, match="NaN"):
         pbo_of(bad, 4)
+
+
+@pytest.mark.parametrize("blocks", [0, 3, 26, "16"])
+def test_pbo_blocks_setting_is_checked(blocks: object) -> None:
+    from argus_lab.config import GateSettings
+
+    with pytest.raises(Exception, match="pbo_blocks"):
+        GateSettings(pbo_blocks=blocks)  # type: ignore[arg-type]

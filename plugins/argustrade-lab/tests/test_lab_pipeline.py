@@ -100,6 +100,9 @@ def test_gates_cli_locally_and_on_a_local_dask_cluster_agree(tmp_path):
         assert f"verdict: {a['verdict'].upper()}" in out
         for reason in json.loads(a["reasons_json"]):
             assert reason.split(":")[1].strip()[:25] in " ".join(out.split())
+    # The sweep's choice is judged for overfitting (or held for too few returns).
+    reasons = json.loads(a["reasons_json"])
+    assert "pbo" in details or any(r.startswith("overfitting:") for r in reasons), reasons
     # The DSR deflates by every trial: the base run and the four sweep points.
     assert details["dsr"]["n_trials"] == 5
     # Costs really scale: the spread (scale_with_costs) and the fees grow with the multiplier.
