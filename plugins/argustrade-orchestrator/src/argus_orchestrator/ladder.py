@@ -96,10 +96,22 @@ class Supervised(Strategy):
 
     def on_event(self, event: MarketEvent, ctx: StrategyContext
                  ) -> Sequence[Intent | CancelIntent]:
-        """Tick the controller, run the current version, let the controller see its intents."""
-        self.controller.before_event(event, ctx)
+        """Tick the controller, run the current version, let the controller see its intents.
+
+        A version rolled back at this tick (a person's rollback read now, or a monitor's
+        trigger) says nothing more: its intents of this event are dropped (cancels pass:
+        they only take risk off), so no order of it goes out after the ledger says it
+        was rolled back."""
+        controller = self.controller
+        controller.take_rolled_back()  # a rollback after the last event (a risk trigger)
+        controller.before_event(event, ctx)
+        if controller.take_rolled_back():
+            return []
         intents = list(self.inner.on_event(event, ctx))
-        return self.controller.after_event(event, ctx, intents)
+        out = controller.after_event(event, ctx, intents)
+        if controller.take_rolled_back():
+            return [i for i in out if isinstance(i, CancelIntent)]
+        return out
 
     def get_state(self) -> dict[str, Any]:
         """The current version's state."""
@@ -248,6 +260,9 @@ class Orchestrator:
         self._reader: apsw.Connection | None = None
         self._request_cursor = 0
         self._pending_swap: _PendingSwap | None = None
+        self._resumed = False  # see resume_from_ledger
+        self._rolled_back = False  # see Supervised.on_event
+        self._cycles_before = 0  # cycles an earlier process ran (max_cycles is this one's)
         # (ts_ns, equity) at every bar the loop has seen and maybe not yet written: the
         # loop writes its equity rows when it commits, and a cycle's truth benchmarks
         # must describe the same trades as the fills it reads (see truth_benchmarks).
@@ -261,6 +276,36 @@ class Orchestrator:
         rows = self.versions.ledger.query("select coalesce(max(id), 0) as m from "
                                           "strategy_events")
         self._request_cursor = int(rows[0]["m"])
+
+    def resume_from_ledger(self) -> None:
+        """Continue a run the ledger already holds (``argus orchestrate --resume``).
+
+        The slot trades the newest ``full`` version (``incumbent_id``, chosen by
+        :func:`argus_orchestrator.session.resume_version`).  A version that was canary or
+        shadow when the process stopped is not resumed half-way up the ladder: it is
+        rejected, saying so; an AI version trading full stays watched (a risk trigger
+        rolls it back to its parent).  Cycle ids continue; a person's request written
+        while the run was down is applied (only those still pending are: see
+        :meth:`_apply_promotion`).  The runner's checkpoint names the version in the slot
+        (``Runner.versions``): set to the resumed one at the first tick, after the runner
+        restored its checkpoint."""
+        slot = self.s.slot
+        # Stamped when the stopped process last committed (the loop's clock is not restored
+        # yet): the ledger's history says the version stopped trading there.
+        saved = self.versions.ledger.load_checkpoint("runner")
+        stopped_ns = int(saved[1]) if saved is not None else None
+        for row in self.versions.list(slot):
+            if row["status"] in ("canary", "shadow"):
+                self.versions.set_status(
+                    row["version_id"], "rejected", f"the run restarted while it was "
+                    f"{row['status']}; resumed on {self.incumbent_id}", ts_ns=stopped_ns)
+        if self.versions.get(self.incumbent_id)["parent_id"]:
+            self.live_ai_id = self.incumbent_id
+        rows = self.versions.ledger.query("select count(*) as n from orchestrator_cycles "
+                                          "where slot = ?", (slot,))
+        self.cycles_done = self._cycles_before = int(rows[0]["n"])
+        self._request_cursor = 0
+        self._resumed = True
 
     def close(self) -> None:
         """Stop the candidate worker, the cycle thread and the request reader."""
@@ -278,6 +323,9 @@ class Orchestrator:
         """Start or collect a cycle, apply persons' requests, promote along the ladder."""
         if self._loop_thread is None:
             self._loop_thread = threading.get_ident()
+        if self._resumed and self.runner is not None:
+            self._resumed = False
+            self.runner.versions[self.s.slot] = self.running_id  # the resumed version
         self._check_swap()  # the runner applied the last swap after the last event
         self.events += 1
         self.stage_events += 1
@@ -312,14 +360,34 @@ class Orchestrator:
             self._monitor(ctx)
         return intents
 
+    def take_rolled_back(self) -> bool:
+        """Whether the slot's version was rolled back since the last look (and forget it)."""
+        rolled, self._rolled_back = self._rolled_back, False
+        return rolled
+
     def on_risk_trigger(self, reason: str) -> None:
-        """The runner's risk trigger (a strategy raised, e.g. a sandbox failure)."""
+        """The runner's risk trigger (a strategy raised, e.g. a sandbox failure).
+
+        With a swap asked for at this event's tick and not applied yet, the version that
+        failed is the outgoing one (the incoming one has not traded): it is recorded
+        against that one, and the swap goes on.  It rolled back the incoming version,
+        blaming it for the other's failure and reinstating the version that failed."""
+        pending = self._pending_swap
+        if pending is not None and not pending.future.done():
+            outgoing = pending.before["running_id"]
+            if pending.before["live_ai_id"] == outgoing and outgoing != pending.version_id:
+                why = f"risk trigger while {pending.version_id} was being swapped in: {reason}"
+                self.versions.set_status(outgoing, "rolled_back", why)
+                self.rollbacks.append(f"{outgoing}: {why}")
+                self.echo(f"ROLLBACK: {outgoing} failed on its way out: {why}")
+            return
         if self.live_ai_id is not None:
             self.rollback(f"risk trigger: {reason}")
 
     # -- cycles -------------------------------------------------------------------------------
     def _may_start_cycle(self) -> bool:
-        if self.max_cycles is not None and self.cycles_done >= self.max_cycles:
+        if self.max_cycles is not None and \
+                self.cycles_done - self._cycles_before >= self.max_cycles:
             return False
         if self.runner is not None and self.runner.trading_state is not TradingState.ACTIVE:
             return False  # after a rollback only a person may resume
@@ -596,6 +664,7 @@ class Orchestrator:
             return
         row = self.versions.get(target)
         self.live_ai_id = None
+        self._rolled_back = True
         if self.candidate_id == version_id:
             self._drop_candidate(stop=False)
         self.incumbent_id, self.incumbent_source = target, row["source"]
@@ -606,10 +675,22 @@ class Orchestrator:
             if not self._reinstate(target, row["source"], version_id):
                 return
             self.runner.request_commit()
+        self._watch_reinstated(row)
         self.versions.set_status(target, "full", f"swapped back in by the running loop after "
                                                  f"a person rolled back {version_id}")
         self.echo(f"person's rollback: {version_id} -> {target}")
         self._set_stage("idle")
+
+    def _watch_reinstated(self, row: dict[str, Any]) -> None:
+        """A reinstated version that is itself AI-written (it has a parent: the version
+        before it, replaced after a few events, is what a rollback brings back) stays
+        watched: its own failure rolls it back to its parent in turn.  Unwatched, it failed
+        like any AI version (a sandbox failure) and nothing rolled it back: its worker
+        dead, the slot silent for the rest of the run."""
+        if row["parent_id"]:
+            self.live_ai_id = row["version_id"]
+            self.monitor_peak = 0.0
+            self.monitor_losses = 0
 
     def _reinstate(self, target: str, source: str, failed: str) -> bool:
         """Swap ``target`` back into the slot; when its strategy cannot be built (its worker
@@ -658,6 +739,7 @@ class Orchestrator:
         row = self.versions.get(failed)
         target = self.fallback_id or row["parent_id"]
         self.live_ai_id = None
+        self._rolled_back = True
         self.versions.set_status(failed, "rolled_back", reason)
         self.rollbacks.append(f"{failed}: {reason}")
         if self.candidate_id == failed:
@@ -670,6 +752,7 @@ class Orchestrator:
             if self.runner is not None and not self._reinstate(target, parent["source"],
                                                                failed):
                 return
+            self._watch_reinstated(parent)
         if self.runner is not None:
             self.runner.set_trading_state(TradingState.REDUCING,
                                           f"rolled back {failed}: {reason}")

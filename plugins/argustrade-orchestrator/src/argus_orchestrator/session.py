@@ -6,6 +6,7 @@ import inspect
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from argus_core import ConfigError, Ledger, Migrations, Strategy, load_config, redact
 from argus_orchestrator import plugin as orchestrator_plugin
@@ -20,8 +21,12 @@ from argus_orchestrator.versions import VersionStore
 
 def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
                      max_cycles: int | None = None,
-                     echo: Callable[[str], None] = print) -> str:
+                     echo: Callable[[str], None] = print, resume: bool = False) -> str:
     """Run the configured loop with the orchestrator; returns a short text report.
+
+    ``resume``: continue the run in ``run_dir`` (after a crash, a SIGKILL or a stop)
+    with the version its ledger says trades in the slot (see :func:`resume_version`),
+    not the configured seed; the runner restores that slot's state from its checkpoint.
 
     Every line ``echo`` is given, and the report, are redacted: they quote cycle reasons,
     a candidate's failure and a rollback's trigger."""
@@ -36,8 +41,10 @@ def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
     where = str(config.path)
     run_dir = Path(run_dir) if run_dir else Path("argus-runs") / time.strftime(
         "orchestrate-%Y%m%d-%H%M%S")
-    if (run_dir / "argus.db").exists():
-        raise ConfigError(f"{run_dir} already holds a run; pass a new --run-dir")
+    resuming = (run_dir / "argus.db").exists()
+    if resuming and not resume:
+        raise ConfigError(f"{run_dir} already holds a run; pass a new --run-dir, or "
+                          f"--resume to continue it")
     policy = settings.sandbox.policy()
     slot = settings.slot
 
@@ -69,13 +76,20 @@ def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
         return SandboxedStrategy(source, name=slot, policy=policy)
 
     holder: dict[str, Orchestrator] = {}
-    incumbent = build(seed_source) if seed_source else None
+    resumed = resume_version(run_dir, slot) if resuming else None
+    # The ledger's live version is not the seed (the seed is rebuilt from the config).
+    resumed_ai: Strategy | None = None
+    if resumed is not None and resumed["parent_id"] is not None:
+        resumed_ai = SandboxedStrategy(resumed["source"], name=slot, policy=policy)
+    incumbent = resumed_ai if seed_source else None
+    if incumbent is None and seed_source:
+        incumbent = build(seed_source)
     runner = Runner(config, run_dir, strategies=(
         {slot: _LateSupervised(incumbent, holder)} if incumbent is not None else None))
     if incumbent is None:
         trusted = runner.asm.strategies[slot]
         seed_source = inspect.getsource(inspect.getmodule(type(trusted)))  # type: ignore[arg-type]
-        runner.asm.strategies[slot] = _LateSupervised(trusted, holder)
+        runner.asm.strategies[slot] = _LateSupervised(resumed_ai or trusted, holder)
     ledger = runner.ledger
     # Idempotent: a no-op once the plugin is in argus_core.plugins.BUILTINS (the runner then
     # applies the set itself); until then this adds the orchestrator's tables.
@@ -86,9 +100,15 @@ def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
         return int(runner.market.now_ns)  # the loop's clock: replays stay reproducible
 
     versions = VersionStore(ledger, clock)
-    seed_id = versions.add(slot=slot, source=seed_source, parent_id=None, status="full",
-                           reason="seed incumbent" + ("" if settings.seed_source else
-                                                      " (trusted installed plugin)"))
+    incumbent_source = seed_source
+    if resumed is not None:
+        seed_id = resumed["version_id"]
+        if resumed["parent_id"] is not None:
+            incumbent_source = resumed["source"]
+    else:
+        seed_id = versions.add(slot=slot, source=seed_source, parent_id=None, status="full",
+                               reason="seed incumbent" + ("" if settings.seed_source else
+                                                          " (trusted installed plugin)"))
     # A replay runs its cycles inline (reproducible).  Paper and live run them on a worker
     # thread while the loop trades; that thread gets its own ledger connection, because
     # the runner's connection holds the loop's open transaction and is not to be shared.
@@ -103,13 +123,15 @@ def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
     cycles = CycleRunner(config, settings, cycle_ledger, model,
                          VersionStore(cycle_ledger, clock), work_dir_for(run_dir), clock)
     orch = Orchestrator(settings, versions, cycles, incumbent_id=seed_id,
-                        incumbent_source=seed_source,
+                        incumbent_source=incumbent_source,
                         # the ledger holds the seed's source redacted: either is the seed
                         build=lambda src: build("" if src in (seed_source, redact(seed_source))
                                                 and not settings.seed_source else src),
                         max_cycles=max_cycles, blocking=blocking, echo=say)
     holder["orch"] = orch
     orch.attach(runner)
+    if resuming:
+        orch.resume_from_ledger()
     try:
         summary = runner.run_sync()
     finally:
@@ -135,6 +157,19 @@ def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
     return redact("\n".join(lines))
 
 
+def resume_version(run_dir: Path, slot: str) -> dict[str, Any] | None:
+    """The version a resumed run trades in ``slot``: the newest ``full`` one in the ledger
+    (what the last checkpoint committed with its swap: a version's status and the swap
+    that brings it in commit together).  A canary or shadow in flight is not resumed:
+    :meth:`Orchestrator.resume_from_ledger` rejects it with the reason.  None when the
+    ledger has no version for the slot (the run never got as far as its seed)."""
+    migrations = Migrations()
+    orchestrator_plugin.register_migrations(migrations)
+    with Ledger.in_dir(run_dir, migrations) as ledger:
+        full = [r for r in VersionStore(ledger).list(slot) if r["status"] == "full"]
+    return full[-1] if full else None
+
+
 class _LateSupervised(Supervised):
     """A :class:`Supervised` whose controller is created after the runner (it needs the
     runner's ledger); until then it only runs the strategy."""
@@ -142,6 +177,7 @@ class _LateSupervised(Supervised):
     def __init__(self, inner: Strategy, holder: dict[str, Orchestrator]) -> None:
         self.inner = inner
         self.holder = holder
+        self.keep_own_state = False  # a restart restores the slot's state as it is
         self.name = getattr(inner, "name", "")  # type: ignore[misc]
 
     @property

@@ -80,11 +80,13 @@ class VersionStore:
                                  "order by id", (version_id,))
 
     def set_status(self, version_id: str, status: str, reason: str, *,
-                   actor: str = "orchestrator", **json_fields: Any) -> None:
-        """Move a version to ``status`` (with optional gate/shadow/validation JSON)."""
+                   actor: str = "orchestrator", ts_ns: int | None = None,
+                   **json_fields: Any) -> None:
+        """Move a version to ``status`` (with optional gate/shadow/validation JSON), stamped
+        ``ts_ns`` (default: the clock's now)."""
         reason = redact(reason)
         row = self.get(version_id)
-        now = self.clock()
+        now = self.clock() if ts_ns is None else ts_ns
         sets = {"status": status, "reason": reason, "updated_ns": now}
         for key, value in json_fields.items():
             sets[f"{key}_json"] = redact(json.dumps(value, sort_keys=True, default=str))
