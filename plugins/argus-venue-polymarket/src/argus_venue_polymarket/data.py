@@ -7,9 +7,20 @@ Streaming (:class:`MarketStream`) shards the token set over several websocket
 connections, keeps each alive with the venue's text ``PING``, and reconnects
 with jittered exponential backoff.  A book is *stale* (``BookStatus(live=False)``)
 from the moment anything puts it in doubt -- a disconnect, a silent connection,
-a malformed frame, a hash or best-price mismatch -- until a fresh ``book``
-snapshot for it arrives (the venue sends one per token on every subscribe; a
-REST snapshot is fetched for books that failed a check).
+a malformed frame, a hash or best-price mismatch, a ``price_change`` older than the
+last one -- until a fresh ``book`` snapshot for it arrives (the venue sends one per token
+on every subscribe; a REST snapshot is fetched for books that failed a check).
+
+A REST snapshot answers later than the stream moves: the ``price_change`` items of a
+stale token are kept meanwhile, and the REST book is taken only if it is no older than
+what the stream had said when the book went stale, with the kept changes stamped at or
+after it applied on top (changes carry absolute sizes, so one already in the snapshot is
+harmless); an older one, one asked for before a newer doubt, or (after a reconnect or a
+malformed frame) one not yet dated by a later frame, is asked for again.  A book still
+stale ``ws_stale_after_s`` of the stream's time later (its subscribe ``book`` lost) is
+resnapshotted.  A change or book for a token not subscribed, off the book's tick, of an
+impossible size, or under a mangled ``event_type`` is a malformed frame, never dropped
+quietly.  Book timestamps never go back.
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ from argus_core import (
     Trade,
     VenueError,
     loads_frame,
+    to_decimal,
 )
 from argus_venue_polymarket.books import hash_checkable, hash_ok, to_order_book
 from argus_venue_polymarket.config import PolymarketSettings
@@ -50,6 +62,16 @@ log = logging.getLogger(__name__)
 
 
 _RETRY_STATUS = {429, 500, 502, 503, 504}
+#: Market-channel message types this stream reads, and the keys that carry book levels.
+_KNOWN = frozenset({"book", "price_change", "last_trade_price", "tick_size_change",
+                    "market_resolved", "best_bid_ask", "new_market"})
+_BOOKISH = frozenset({"price_changes", "bids", "asks"})
+#: A level or print size beyond any real one ("1e400" is a finite Decimal).
+_MAX_SIZE = Decimal(10) ** 12
+#: Changes kept per stale token while its REST snapshot is on its way (more: asked again).
+_BUFFER_MAX = 10_000
+#: REST snapshots asked for again in a row when each is older than the stream.
+_RESNAPSHOT_TRIES = 5
 
 
 def backoff_delay(attempt: int, lo: float, hi: float, rng: random.Random) -> float:
@@ -239,6 +261,26 @@ class MarketStream:
         self._closed = False
         self.live: dict[str, bool] = dict.fromkeys(self.token_ids, False)
         self._local: dict[str, _LocalBook] = {}
+        # Per token: the stream's time when the book went stale (a REST book must be no
+        # older), the last change applied, the last event emitted (kept monotone);
+        # the changes seen while stale (None: too many kept, the next REST book is refused).
+        self._stale_ts: dict[str, int] = {}
+        self._delta_ts: dict[str, int] = {}
+        self._emitted_ts: dict[str, int] = {}
+        self._kept: dict[str, list[tuple[int, Side, Decimal, Decimal]] | None] = {}
+        # The stream's clock (newest venue timestamp of any frame) and, per stale token,
+        # when it went stale by that clock: a token still stale ``ws_stale_after_s`` later
+        # (its subscribe snapshot lost, every REST answer old) is resnapshotted again.
+        self._now_ts = 0
+        self._stale_at: dict[str, int] = {}
+        self._next_check_ts = 0
+        self._floor_pending: set[str] = set()  # stale on a frame of unknown time
+        # Tokens of a connection made again: what changed while it was down was never sent,
+        # so a REST book must be dated by the new connection's first frame (strictly).
+        self._reconnected: set[str] = set()
+        # Bumped each time a token is put in doubt: a REST answer to a request made before
+        # the latest doubt may predate its cause, and is asked for again.
+        self._doubts: dict[str, int] = {}
         self.tick_sizes: dict[str, Decimal] = {}
         #: Counters for monitoring and tests (connects, reconnects, bad frames, resnapshots).
         self.stats = {"connects": 0, "disconnects": 0, "malformed": 0, "hash_mismatch": 0,
@@ -278,8 +320,14 @@ class MarketStream:
     def _mark_stale(self, tokens: Iterable[str], reason: str) -> None:
         now = time.time_ns()
         for token in tokens:
+            self._doubts[token] = self._doubts.get(token, 0) + 1
             if self.live.get(token, True):
                 self._queue.put_nowait(BookStatus(instrument_id(token), now, False, reason))
+            if self.live.get(token, True) or token not in self._kept:
+                # The REST book must be at least as new as the stream was then.
+                self._stale_ts[token] = self._now_ts
+                self._kept[token] = []
+                self._stale_at[token] = self._now_ts
             self.live[token] = False
             self._local.pop(token, None)
 
@@ -291,6 +339,11 @@ class MarketStream:
                 async with ws_connect(s.ws_url, ping_interval=None, max_size=2 ** 24,
                                       open_timeout=s.request_timeout_s) as ws:
                     self.stats["connects"] += 1
+                    self._reconnected.update(tokens)
+                    self._floor_pending.update(tokens)
+                    for token in tokens:  # their books are due (the clock starts below)
+                        if not self.live.get(token):
+                            self._stale_at.setdefault(token, 0)
                     await ws.send(json.dumps({"assets_ids": tokens, "type": "market",
                                               "custom_feature_enabled": True}))
                     pinger = asyncio.create_task(self._ping(ws))
@@ -337,19 +390,44 @@ class MarketStream:
             self.stats["malformed"] += 1
             log.warning("polymarket: malformed websocket frame (%s): %.120r", exc, raw)
             self._mark_stale(tokens, f"malformed websocket frame: {exc}")
-            await self._resnapshot(tokens)
+            # Its time is unknown: a REST book is new enough only once stamped at or after
+            # the next frame that reads (see _catch_up).  Not awaited here: the reads go on.
+            self._floor_pending.update(tokens)
+            self._schedule_resnapshot(tokens)
 
     def _on_message(self, msg: dict[str, Any]) -> None:
         kind = msg.get("event_type")
-        ts = _ts_ns(msg.get("timestamp"))
+        if kind not in _KNOWN and (not isinstance(kind, str) or _BOOKISH & msg.keys()):
+            # A mangled type on a message that carries levels: dropping it quietly would
+            # lose a change no later check can see (the channel has no sequence numbers).
+            raise DataError(f"message of event_type {kind!r} carries book levels")
+        if kind in ("book", "price_change", "last_trade_price"):
+            ts = _venue_ts(msg.get("timestamp"), f"ws {kind}")
+            if self._floor_pending:
+                for token in self._floor_pending:
+                    self._stale_ts[token] = max(self._stale_ts.get(token, 0), ts)
+                self._floor_pending.clear()
+                self._reconnected.clear()
+            if ts > self._now_ts:
+                self._now_ts = ts
+                if self._stale_at and ts >= self._next_check_ts:
+                    self._overdue()
+        else:
+            ts = _ts_ns(msg.get("timestamp"))
         if kind == "book":
             self._on_book(ClobBook.parse(msg, where="ws book"), ts)
         elif kind == "price_change":
             self._on_price_change(msg, ts)
         elif kind == "last_trade_price":
-            side = Side.SELL if str(msg.get("side", "BUY")).upper() == "SELL" else Side.BUY
-            self._queue.put_nowait(Trade(instrument_id(str(msg["asset_id"])), ts, msg["price"],
-                                         msg["size"], side))
+            side = {"SELL": Side.SELL, "BUY": Side.BUY}.get(str(msg.get("side", "BUY")).upper())
+            price = to_decimal(msg["price"], field="last_trade_price.price")
+            size = to_decimal(msg["size"], field="last_trade_price.size")
+            # (no tick check: the documented print is at 0.456 in a 0.01-tick book)
+            if side is None or not Decimal(0) < price < Decimal(1) or size >= _MAX_SIZE:
+                raise DataError(f"last_trade_price: {msg.get('side')!r} {size} at {price} is "
+                                f"no print")
+            self._queue.put_nowait(Trade(instrument_id(self._ours(msg["asset_id"])), ts, price,
+                                         size, side))
         elif kind == "tick_size_change":
             token = str(msg["asset_id"])
             tick = Decimal(str(msg["new_tick_size"]))
@@ -359,14 +437,24 @@ class MarketStream:
         elif kind == "market_resolved":
             winner = str(msg["winning_asset_id"])
             for token in msg.get("assets_ids") or []:
-                price = 1 if str(token) == winner else 0
+                payout = 1 if str(token) == winner else 0
                 self._queue.put_nowait(Settlement(
-                    instrument_id(str(token)), ts, price,
+                    instrument_id(str(token)), ts, payout,
                     f"market {msg.get('market', '')} resolved {msg.get('winning_outcome', '')}"))
         # best_bid_ask / new_market and unknown types carry nothing a book needs.
 
+    def _ours(self, asset_id: Any) -> str:
+        """``asset_id`` if it is one of this stream's tokens; a ``DataError`` otherwise (the
+        venue sends only what was subscribed: another id is a mangled one, and the change
+        it carried would be lost unseen)."""
+        if type(asset_id) is not str or asset_id not in self.live:
+            raise DataError(f"asset_id {str(asset_id)[:20]!r} is not a subscribed token")
+        return asset_id
+
     def _on_book(self, book: ClobBook, ts: int) -> None:
-        token = book.asset_id
+        token = self._ours(book.asset_id)
+        if book.tick_size:  # the book states its tick: changes off it are corrupted
+            self.tick_sizes[token] = to_decimal(book.tick_size, field="book.tick_size")
         if hash_checkable(book) and self.settings.verify_book_hash and not hash_ok(book):
             self.stats["hash_mismatch"] += 1
             self._mark_stale([token], "websocket book hash mismatch")
@@ -381,6 +469,14 @@ class MarketStream:
         self._accept_snapshot(token, ob)
 
     def _accept_snapshot(self, token: str, ob: OrderBook) -> None:
+        last = self._emitted_ts.get(token, 0)
+        if ob.ts_ns < last:  # a book's time never goes back (the venue's clock may)
+            ob = OrderBook(ob.instrument_id, last, ob.bids, ob.asks)
+        self._emitted_ts[token] = ob.ts_ns
+        # Changes are ordered among themselves (a book's stamp may be of another clock).
+        self._delta_ts.pop(token, None)
+        self._kept.pop(token, None)
+        self._stale_at.pop(token, None)
         self._local[token] = _LocalBook(ob)
         self.live[token] = True
         self._queue.put_nowait(ob)
@@ -390,12 +486,31 @@ class MarketStream:
         if not isinstance(changes, list):
             raise DataError("price_change.price_changes is not a list")
         for ch in changes:
-            token = str(ch["asset_id"])
+            token = self._ours(ch["asset_id"])
+            side = {"BUY": Side.BUY, "SELL": Side.SELL}.get(str(ch["side"]).upper())
+            price = to_decimal(ch["price"], field="price_change.price")
+            size = to_decimal(ch["size"], field="price_change.size")
+            tick = self.tick_sizes.get(token)
+            if side is None or not Decimal(0) < price < Decimal(1) or not 0 <= size < _MAX_SIZE \
+                    or (tick and price % tick):
+                raise DataError(f"price_change {ch['side']!r} {price} x {size} is no level")
             local = self._local.get(token)
             if local is None:
+                kept = self._kept.get(token)
+                if kept is not None:  # for the REST snapshot on its way (see _resnapshot)
+                    kept.append((ts, side, price, size))
+                    if len(kept) > _BUFFER_MAX:
+                        self._kept[token] = None
                 continue  # stale book: deltas are meaningless until the next snapshot
-            side = Side.BUY if str(ch["side"]).upper() == "BUY" else Side.SELL
-            delta = BookDelta(instrument_id(token), ts, side, ch["price"], ch["size"])
+            if ts < self._delta_ts.get(token, 0):
+                # An older change after a newer one: frames out of order, or one replayed.
+                self._mark_stale([token], "a price_change older than the last one")
+                self._schedule_resnapshot([token])
+                continue
+            self._delta_ts[token] = ts
+            stamp = max(ts, self._emitted_ts.get(token, 0))
+            self._emitted_ts[token] = stamp
+            delta = BookDelta(instrument_id(token), stamp, side, price, size)
             local.apply(side, float(delta.price), float(delta.size))
             self._queue.put_nowait(delta)
             if "best_bid" in ch and "best_ask" in ch:
@@ -406,23 +521,91 @@ class MarketStream:
                                               f"venue's {expect}")
                     self._schedule_resnapshot([token])
 
+    def _overdue(self) -> None:
+        """Resnapshot the tokens stale for ``ws_stale_after_s`` of the stream's time (checked
+        once a second of it): before, a token whose subscribe snapshot was lost stayed
+        stale for the rest of the connection."""
+        now, wait = self._now_ts, int(self.settings.ws_stale_after_s * 1e9)
+        self._next_check_ts = now + 1_000_000_000
+        for token, at in self._stale_at.items():
+            if not at:  # waiting since the connection opened: counted from its first frame
+                self._stale_at[token] = now
+        late = [t for t, at in self._stale_at.items() if now - at >= wait]
+        if late:
+            log.warning("polymarket: %d book(s) stale for %gs; asking for REST snapshots",
+                        len(late), self.settings.ws_stale_after_s)
+            self._stale_at.update(dict.fromkeys(late, now))
+            self._schedule_resnapshot(late)
+
     def _schedule_resnapshot(self, tokens: list[str]) -> None:
+        self.stats["resnapshots"] += 1  # counted when asked for (it runs beside the reads)
         asyncio.get_running_loop().create_task(self._resnapshot(tokens))
 
-    async def _resnapshot(self, tokens: list[str]) -> None:
-        """Fresh REST books for ``tokens``; each becomes live again only if it checks out."""
-        self.stats["resnapshots"] += 1
+    async def _resnapshot(self, tokens: list[str], tries: int = 0) -> None:
+        """Fresh REST books for ``tokens``; each becomes live again only if it checks out and
+        is no older than the stream (:meth:`_catch_up`); an older one is asked for again."""
+        doubts = {t: self._doubts.get(t, 0) for t in tokens}
         try:
             books = await self.rest.books(tokens)
         except (VenueError, DataError) as exc:
             log.warning("polymarket: REST resnapshot failed: %s (books stay stale until the "
                         "next websocket snapshot)", exc)
             return
+        again = []
         for ev in book_events(books, verify_hash=self.settings.verify_book_hash):
-            if isinstance(ev, OrderBook):
-                self._accept_snapshot(ev.instrument_id.partition(":")[2], ev)
+            if not isinstance(ev, OrderBook | BookStatus):
+                continue
+            token = ev.instrument_id.partition(":")[2]
+            if self.live.get(token):
+                continue  # a websocket book made it live meanwhile: that one is newer
+            if self._doubts.get(token, 0) != doubts.get(token, 0):
+                again.append(token)  # in doubt again since asked: may predate the cause
+            elif isinstance(ev, OrderBook):
+                caught_up = self._catch_up(token, ev, first=tries == 0)
+                if caught_up is None:
+                    again.append(token)
+                else:
+                    self._accept_snapshot(token, caught_up)
             else:
                 self._queue.put_nowait(ev)
+        if again and tries + 1 < _RESNAPSHOT_TRIES:
+            await asyncio.sleep(backoff_delay(tries, self.settings.reconnect_min_s,
+                                              self.settings.reconnect_max_s, self._rng))
+            self.stats["resnapshots"] += 1
+            await self._resnapshot([t for t in again if not self.live.get(t)], tries + 1)
+        elif again:
+            log.warning("polymarket: REST books of %d token(s) stayed older than the stream "
+                        "%d times; stale until the next websocket snapshot", len(again),
+                        _RESNAPSHOT_TRIES)
+
+    def _catch_up(self, token: str, book: OrderBook, *, first: bool = True
+                  ) -> OrderBook | None:
+        """``book`` (REST) with the changes the stream carried since it applied, or None
+        when it is older than what the stream had said when the book went stale (the
+        changes between are lost) or the kept changes overflowed.  After a malformed frame
+        (its time unknown) the first answer must wait for a later frame to date it; a
+        retry, asked after a backoff, is taken against the last readable frame's time."""
+        kept = self._kept.get(token, [])
+        if kept is None or (first and token in self._floor_pending) or \
+                token in self._reconnected or \
+                book.ts_ns < self._stale_ts.get(token, 0):
+            log.warning("polymarket: REST book of %s… is older than the stream (%d < %d "
+                        "ms); asking again", token[:12], book.ts_ns // 10**6,
+                        self._stale_ts.get(token, 0) // 10**6)
+            return None
+        later = [k for k in kept if k[0] >= book.ts_ns]
+        if not later:
+            return book
+        local = _LocalBook(book)
+        for _, side, price, size in later:
+            local.apply(side, float(price), float(size))
+        try:
+            return OrderBook(book.instrument_id, max(book.ts_ns, later[-1][0]),
+                             sorted(local.bids.items(), reverse=True), sorted(local.asks.items()))
+        except DataError as exc:  # crossed after the changes: ask again
+            log.warning("polymarket: REST book of %s… with the stream's changes: %s",
+                        token[:12], exc)
+            return None
 
 
 def _ts_ns(value: Any) -> int:
@@ -430,6 +613,15 @@ def _ts_ns(value: Any) -> int:
         return int(str(value)) * 1_000_000
     except (TypeError, ValueError):
         return time.time_ns()
+
+
+def _venue_ts(value: Any, where: str) -> int:
+    """A book / change / trade message's venue timestamp (milliseconds) in ns; a missing
+    or unreadable one is a malformed frame (a local clock would be no venue time)."""
+    text = str(value)
+    if value is None or isinstance(value, bool) or not text.isdigit():
+        raise DataError(f"{where}: timestamp {value!r} is not venue milliseconds")
+    return int(text) * 1_000_000
 
 
 def resolution_settlements(market: GammaMarket, ts_ns: int) -> list[Settlement]:
