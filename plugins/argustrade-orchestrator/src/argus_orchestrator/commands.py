@@ -255,7 +255,11 @@ def thoughts_cmd(run_dir: Path, cycle: str | None, as_json: bool) -> None:
               help="Run at most N orchestrator cycles.")
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to write the run (default: argus-runs/orchestrate-<time>).")
-def orchestrate_cmd(config_path: Path, cycles: int | None, run_dir: Path | None) -> None:
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --run-dir (after a stop or a crash) with the "
+                   "version its ledger says is full.")
+def orchestrate_cmd(config_path: Path, cycles: int | None, run_dir: Path | None,
+                    resume: bool) -> None:
     """Run the loop with the AI orchestrator: generate, review, validate, prove, hot-swap."""
     try:
         from argus_orchestrator.session import run_orchestrated
@@ -267,5 +271,5 @@ def orchestrate_cmd(config_path: Path, cycles: int | None, run_dir: Path | None)
                                    "plugins/argustrade-lab from a checkout)") from None
 
     report = run_orchestrated(config_path, run_dir=run_dir, max_cycles=cycles,
-                              echo=click.echo)
+                              echo=click.echo, resume=resume)
     _echo(report)
