@@ -92,8 +92,40 @@ class ClobStatusError(PolyApiException):
 
     def __init__(self, resp: httpx.Response) -> None:
         super().__init__(resp)
+        # An auth layer, WAF or proxy may quote our request back (its L2 headers: API
+        # key, passphrase, the request's HMAC): never carried into a message, a log line
+        # or a reason the ledger stores.
+        self.error_msg = _scrub(self.error_msg, _auth_values(resp))
         self.retry_after_s = retry_after_s(resp.headers.get("Retry-After"),
                                            resp.headers.get("Date"))
+
+
+#: Auth headers that are no secret (public, or too short to redact safely).
+_PUBLIC_AUTH = frozenset({"poly_address", "poly_timestamp", "poly_nonce"})
+
+
+def _auth_values(resp: httpx.Response) -> list[str]:
+    """The values of the L1/L2 auth headers (``POLY_*``) of the request ``resp`` answers."""
+    try:
+        headers = resp.request.headers
+    except RuntimeError:  # a response built without a request
+        return []
+    return sorted({v for k, v in headers.items()
+                   if k.lower().startswith("poly_") and k.lower() not in _PUBLIC_AUTH
+                   and len(v) >= 8}, key=len, reverse=True)
+
+
+def _scrub(value: Any, secrets: list[str]) -> Any:
+    """``value`` (text, or a decoded JSON body) with each of ``secrets`` masked."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "[REDACTED]")
+        return value
+    if isinstance(value, dict):
+        return {k: _scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, secrets) for v in value]
+    return value
 
 
 class ClobRateLimited(PolyApiException):
