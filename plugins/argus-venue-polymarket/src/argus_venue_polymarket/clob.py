@@ -95,7 +95,7 @@ class ClobStatusError(PolyApiException):
         # An auth layer, WAF or proxy may quote our request back (its L2 headers: API
         # key, passphrase, the request's HMAC): never carried into a message, a log line
         # or a reason the ledger stores.
-        self.error_msg = _scrub(self.error_msg, _auth_values(resp))
+        self.error_msg = _scrub(getattr(self, "error_msg", None), _auth_values(resp))
         self.retry_after_s = retry_after_s(resp.headers.get("Retry-After"),
                                            resp.headers.get("Date"))
 
