@@ -20,6 +20,7 @@ until a restart, which blocks a flatten of that instrument).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import itertools
 import time
@@ -297,3 +298,46 @@ async def test_a_rate_limited_token_call_is_a_failed_connection_not_the_end(
             await feed.after_subscribe()
     finally:
         await venue.close()
+
+
+async def test_a_rate_limited_executions_subscribe_reconnects_not_ends(
+        exchange, make_settings) -> None:
+    """Kraken's websocket answers the executions subscribe ``EGeneral:Too many requests``.
+    Before: "subscription refused", the stream ended for good (as for a refused token).
+    Now a failed connection: after the longest back-off, a new one subscribes."""
+    from argus_venue_kraken.execution import KrakenExecutionsFeed
+    from argus_venue_kraken.testing import AwaitSubscribe, ForwardExecutions, LocalKrakenWs
+    from argus_venue_kraken.testing.ws import Send
+
+    refusal = {"method": "subscribe", "success": False, "req_id": 1,
+               "error": "EGeneral:Too many requests"}
+    sessions: list[Any] = [[AwaitSubscribe("executions"), Send(refusal)],
+                           [ForwardExecutions(exchange)]]
+    async with LocalKrakenWs(sessions, token="local-ws-token") as ws:
+        venue = KrakenVenue(make_settings(rest_url=exchange.url, ws_auth_url=ws.url,
+                                          credentials=True))
+        feed = KrakenExecutionsFeed(venue.settings, venue.rest, venue.execution)
+        stopped: list[BaseException] = []
+
+        async def consume() -> None:
+            try:
+                async for _ in feed.events():
+                    pass
+            except Exception as exc:  # what ended the stream, if anything did
+                stopped.append(exc)
+
+        task = asyncio.create_task(consume())
+        try:
+            for _ in range(500):
+                await asyncio.sleep(0.01)
+                if feed.connects >= 2 or stopped:
+                    break
+        finally:
+            await feed.close()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await venue.close()
+    assert not stopped, f"the stream ended: {stopped[0]!r}"
+    assert feed.connects >= 2
+    assert feed.disconnects == 1 and "rate limited" in feed.last_disconnect_reason

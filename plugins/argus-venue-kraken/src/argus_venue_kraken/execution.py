@@ -646,11 +646,15 @@ class KrakenExecutionsFeed(WsSession):
         #: Fills that came from TradesHistory rather than the socket.
         self.backfilled = 0
         self._connections = 0  # subscribed connections so far (the first is no reconnect)
+        self._throttled = False  # the last subscribe was refused for a rate limit
 
     async def prepare(self) -> None:
         """A fresh token for every connection (they are short-lived).  A rate-limited
         token call is a failed connection, tried again once the limit allows (before: a
         429 ended the executions stream for good, and the run's fills with it)."""
+        if self._throttled:  # the last subscribe was rate limited: no hammering
+            self._throttled = False
+            await self.rest._sleep(self.settings.reconnect_max_s)
         try:
             self._token = await self.rest.websockets_token()
         except KrakenRateLimitError as exc:
@@ -706,7 +710,13 @@ class KrakenExecutionsFeed(WsSession):
         msg = self.decode(raw)
         if msg is None or msg.get("channel") != "executions":
             if msg is not None and msg.get("success") is False:
-                raise VenueError(f"Kraken executions subscription refused: {msg.get('error')}")
+                error = str(msg.get("error"))
+                if error.startswith(C.RATE_LIMIT_ERRORS):
+                    # A throttled subscribe is a failed connection, not a refused key:
+                    # reconnect once the longest back-off has passed (see ``prepare``).
+                    self._throttled = True
+                    raise OSError(f"Kraken executions subscription rate limited: {error}")
+                raise VenueError(f"Kraken executions subscription refused: {error}")
             return []
         out: list[ExecutionReport | OrderEvent] = []
         data = msg.get("data")
