@@ -240,3 +240,31 @@ async def test_the_late_act_after_the_lookups_said_nothing_is_settled_later(clob
     updates = [u for u in ex._reports if getattr(u, "client_order_id", "") == "actlate"]
     assert updates and updates[-1].status is OrderStatus.OPEN
     assert len(posts(proxy)) == 1 and set(local.accepted.values()) == {1}
+
+
+# -- a venue clock behind ours ----------------------------------------------------------------
+@pytest.mark.parametrize("behind_s", [30, 300, 3000], ids=["30s", "5min", "50min"])
+async def test_a_fill_dated_by_a_venue_clock_behind_ours_is_found_not_resent(
+        clob, behind_s) -> None:
+    """A FOK fills and leaves the book; its answer is lost (502 after acting); the venue
+    dates the trade on a clock ``behind_s`` behind ours.  The trades look-up asks for
+    trades ``after`` our send time less a skew allowance.  Before: 60 s, so a trade dated
+    5 min back was not listed, the order read as never placed and was posted again (its
+    second FOK found the book empty: the first fill never booked).  Now an hour (the
+    trades are matched by our order id): found, one post."""
+    from argus_venue_polymarket.testing import Fault
+
+    srv, local = clob
+    made = local._trade
+
+    def dated_behind(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        trade = made(*args, **kwargs)
+        stamp = str(int(trade["match_time"]) - behind_s)
+        return {**trade, "match_time": stamp, "last_update": stamp}
+
+    local._trade = dated_behind  # type: ignore[method-assign]  # the venue's skewed clock
+    local.faults.append(Fault(status=502))
+    ex = execution(srv.url)
+    fills = await ex.submit(order("skewed"))
+    assert sum(f.quantity for f in fills) == 100
+    assert set(local.accepted.values()) == {1} and len(local.attempts) == 1

@@ -32,6 +32,11 @@ from argus_venue_polymarket.signing import SentOrder, client_order_metadata
 
 #: Seconds of clock skew allowed when asking ``GET /data/trades?after=`` about a post.
 SKEW_S = 60
+#: How much further back a look-up's trades query reaches.  The venue dates trades on its
+#: own clock: one more than ``SKEW_S`` behind ours hid a fill that had left the book, the
+#: order read as never placed and was posted again (a second fill).  A look-up matches
+#: trades by our order id, so the wider window costs only our own trades of one token.
+LOOKUP_SKEW_S = 3600
 
 
 class Unreachable(Exception):
@@ -75,7 +80,8 @@ async def find_order(client: ClobClient, post: SentOrder, since_s: int) -> Found
 
     async def trades_of(order_id: str) -> tuple[ClobTrade, ...]:
         raw = rows_of(await ask(lambda: client.get_trades(
-            TradeParams(asset_id=token, after=since_s)), "GET /data/trades"), "GET /data/trades")
+            TradeParams(asset_id=token, after=since_s - LOOKUP_SKEW_S)), "GET /data/trades"),
+            "GET /data/trades")
         out = []
         for i, item in enumerate(raw):
             with contextlib.suppress(DataError):
