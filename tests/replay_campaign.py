@@ -105,8 +105,9 @@ class Plan:
         """The plan with only the events at ``indices`` (shrinking keeps the strategy's
         decisions: they depend on each event alone)."""
         wanted = sorted(set(indices))
+        before = sum(1 for i in wanted if i < self.stop_at)  # the stop keeps its place
         return attrs.evolve(self, events=tuple(self.events[i] for i in wanted),
-                            stop_at=min(self.stop_at, max(1, len(wanted) - 1)))
+                            stop_at=max(1, min(before, len(wanted) - 1)))
 
     def trace(self, limit: int = 80) -> str:
         """The plan as text: settings, then the events (cut to ``limit`` lines)."""
@@ -1017,8 +1018,9 @@ def kind_of(problem: str) -> str:
 
 
 def shrink(plan: Plan, workdir: Path, kind: str, *, twice: bool = True,
-           budget: int = 200) -> Plan:
-    """Greedily drop chunks of events while a problem of class ``kind`` stays."""
+           budget: int = 200) -> tuple[Plan, list[int]]:
+    """Greedily drop chunks of events while a problem containing ``kind`` stays; the
+    smaller plan and the indices of the events it kept (for a regression test)."""
     indices = list(range(len(plan.events)))
     n = 0
 
@@ -1026,7 +1028,7 @@ def shrink(plan: Plan, workdir: Path, kind: str, *, twice: bool = True,
         nonlocal n
         n += 1
         result = run_seed(plan.seed, workdir / f"s{n}", plan.keep(keep), twice=twice)
-        return any(kind_of(p) == kind for p in result.problems)
+        return any(kind in p for p in result.problems)
 
     chunk = max(1, len(indices) // 2)
     while chunk >= 1 and n < budget:
@@ -1038,7 +1040,7 @@ def shrink(plan: Plan, workdir: Path, kind: str, *, twice: bool = True,
             else:
                 k += chunk
         chunk //= 2
-    return plan.keep(indices)
+    return plan.keep(indices), indices
 
 
 def sweep(seeds: Iterable[int], workdir: Path, known: Callable[[str], bool] = lambda _p: False
