@@ -23,10 +23,10 @@ old it was, and the changes the stream had carried since were lost (seeds 9, 120
 a never-existing book tradeable); a subscribe ``book`` lost left the token stale for good
 (fixed on sight, the gap Kraken's and Kalshi's campaigns showed; the ``book`` drops keep it);
 a ``price_change`` under a mangled ``event_type`` or ``asset_id`` was dropped unseen
-(seeds 3, 106); a price off the tick or a size of 1e400 reached the core; an unreadable
-decimal raised ``InvalidOperation`` and ended the shard (seed 100); reordered changes
-made book timestamps go back; the malformed-frame resnapshot was awaited inside the read
-loop.
+(seeds 3, 106) or emptied from its list (seed 1044); a price off the tick or a size of
+1e400 reached the core; an unreadable decimal raised ``InvalidOperation`` and ended the
+shard (seed 100); reordered changes made book timestamps go back; the malformed-frame
+resnapshot was awaited inside the read loop.
 """
 
 from __future__ import annotations
@@ -462,6 +462,8 @@ async def test_an_older_change_after_a_newer_one_puts_the_book_in_doubt() -> Non
     _change(2000, "0.395", "5"),  # off the book's 0.01 tick
     _change(2000, "0.39", "1e400"),  # beyond any size
     _change(2000, "0.39", "abc"),  # seed 100: decimal.InvalidOperation ended the shard
+    json.dumps({"event_type": "price_change", "timestamp": "2000",  # seed 1044: emptied
+                "price_changes": []}),
 ])
 async def test_a_change_that_cannot_be_read_is_a_malformed_frame(raw: str) -> None:
     stream = _stream()

@@ -483,8 +483,9 @@ class MarketStream:
 
     def _on_price_change(self, msg: dict[str, Any], ts: int) -> None:
         changes = msg["price_changes"]
-        if not isinstance(changes, list):
-            raise DataError("price_change.price_changes is not a list")
+        if not isinstance(changes, list) or not changes:
+            # (an emptied list would be a change lost unseen: the channel has no seq)
+            raise DataError("price_change.price_changes is not a list of changes")
         for ch in changes:
             token = self._ours(ch["asset_id"])
             side = {"BUY": Side.BUY, "SELL": Side.SELL}.get(str(ch["side"]).upper())
