@@ -341,3 +341,23 @@ async def test_a_rate_limited_executions_subscribe_reconnects_not_ends(
     assert not stopped, f"the stream ended: {stopped[0]!r}"
     assert feed.connects >= 2
     assert feed.disconnects == 1 and "rate limited" in feed.last_disconnect_reason
+
+
+# -- Kraken's clock apart from ours -------------------------------------------------------------
+@pytest.mark.parametrize("skew_s", [8.0, -8.0, 30.0], ids=["8s-ahead", "8s-behind", "30s-ahead"])
+async def test_add_order_deadlines_are_on_krakens_clock(exchange, proxy, proxied,
+                                                        skew_s) -> None:
+    """Kraken's clock ``skew_s`` from ours (its answers' ``Date`` say so).  Before: the
+    ``deadline`` was our clock plus 5 s; Kraken 8 s ahead read it as 3 s in its past and
+    refused every order (``EGeneral:Invalid arguments:deadline``).  Now the deadline is on
+    Kraken's clock, learnt from its ``Date`` headers: placed, once.  A lost answer is then
+    settled by the look-up after Kraken's deadline."""
+    exchange.wall_ns = lambda: time.time_ns() + int(skew_s * 1e9)
+    proxy.skew_s = skew_s
+    venue = proxied(order_deadline_s=5.0)
+    txid = await venue.execution.submit(market("argus-skew"))
+    assert list(held(exchange, "argus-skew")) == [txid]
+    assert abs(venue.rest.clock_skew_s - skew_s) < 1.5
+    pin(proxy, ADD, HttpFault.LOST)
+    again = await venue.execution.submit(market("argus-skew-2"))
+    assert list(held(exchange, "argus-skew-2")) == [again] and proxy.seen.count(ADD) == 2

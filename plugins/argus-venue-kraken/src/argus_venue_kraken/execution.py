@@ -225,6 +225,14 @@ class KrakenExecution:
         #: came, the ``new`` event did not): a backfill finds them by ``cl_ord_id`` first.
         self.unsettled_ids: set[str] = set()
 
+    def _kraken_ns(self) -> int:
+        """Now on Kraken's clock (ours plus the skew its answers' ``Date`` showed): an
+        AddOrder ``deadline`` is judged by Kraken's clock, so a deadline on ours was
+        refused outright when Kraken ran a few seconds ahead (``EGeneral:Invalid
+        arguments:deadline``: every order rejected) and, with Kraken behind, the wait
+        past the deadline ended before Kraken's deadline had."""
+        return self._wall_ns() + int(self.rest.clock_skew_s * 1e9)
+
     # -- client order ids -----------------------------------------------------------------
     def remember(self, client_order_id: str) -> str:
         """Know ``client_order_id`` from now on; returns its Kraken ``cl_ord_id``."""
@@ -292,7 +300,7 @@ class KrakenExecution:
         still_open = True  # what a plain answer means; a look-up says what became of it
         while True:
             await self.trading.acquire(pair.altname, 1.0)
-            deadline_ns = self._wall_ns() + int(self.settings.order_deadline_s * 1e9)
+            deadline_ns = self._kraken_ns() + int(self.settings.order_deadline_s * 1e9)
             sends += 1
             try:
                 result = await self.rest.add_order({**params, "deadline": rfc3339(deadline_ns)})
@@ -353,7 +361,7 @@ class KrakenExecution:
                     client_order_id, cl_ord_id, outcome)
         found = await self.lookup(client_order_id, cl_ord_id, outcome)
         if found is None:
-            wait_s = (deadline_ns - self._wall_ns()) / 1e9 + self.settings.lookup_settle_s
+            wait_s = (deadline_ns - self._kraken_ns()) / 1e9 + self.settings.lookup_settle_s
             if wait_s > 0:
                 await self._sleep(wait_s)
             found = await self.lookup(client_order_id, cl_ord_id, outcome)

@@ -128,6 +128,9 @@ class KrakenRestClient:
                                        trust_env=host not in ("127.0.0.1", "localhost", "::1"))
         self._pairs: dict[str, PairInfo] = {}
         self._rng = random.Random()
+        #: Kraken's clock less ours, in seconds, from the ``Date`` of its latest answer (0
+        #: within the header's one-second resolution): AddOrder deadlines are on its clock.
+        self.clock_skew_s = 0.0
 
     def __repr__(self) -> str:  # never show credentials
         return f"KrakenRestClient({self.settings.rest_url!r})"
@@ -145,6 +148,7 @@ class KrakenRestClient:
                                       f"({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             raise TransientVenueError(f"Kraken {method}: {type(exc).__name__}: {exc}") from None
+        self._note_date(response.headers.get("date"))
         if response.status_code == 429:
             wait = retry_after_s(response.headers.get("retry-after"),
                                  response.headers.get("date"))
@@ -162,6 +166,20 @@ class KrakenRestClient:
                                        f"body that is not JSON: {response.text[:120]!r}"
                                        ) from None
         return unwrap(method, payload)
+
+    def _note_date(self, date: str | None) -> None:
+        """Learn Kraken's clock from an answer's ``Date`` (whole seconds: a skew under 1.5 s
+        is noise and taken as none)."""
+        if not date:
+            return
+        try:
+            when = email.utils.parsedate_to_datetime(date)
+        except (TypeError, ValueError, IndexError):
+            return
+        if when.tzinfo is None:
+            return
+        skew = when.timestamp() + 0.5 - time.time()  # the header truncates to the second
+        self.clock_skew_s = skew if abs(skew) >= 1.5 else 0.0
 
     def _backoff(self, attempt: int) -> float:
         base = min(self.settings.reconnect_max_s, self.settings.reconnect_base_s * 2 ** attempt)

@@ -43,11 +43,14 @@ def http_date(epoch_s: float) -> str:
 
 
 def _response(status: int, body: bytes, content_type: str = "application/json",
-              extra: tuple[tuple[str, str], ...] = (), length: int | None = None) -> bytes:
+              extra: tuple[tuple[str, str], ...] = (), length: int | None = None,
+              skew_s: float = 0.0) -> bytes:
     announced = len(body) if length is None else length
+    dated = extra if any(k == "Date" for k, _ in extra) else \
+        (("Date", http_date(time.time() + skew_s)), *extra)
     head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
             f"Content-Type: {content_type}", f"Content-Length: {announced}",
-            "Connection: close", *(f"{k}: {v}" for k, v in extra)]
+            "Connection: close", *(f"{k}: {v}" for k, v in dated)]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
@@ -97,7 +100,7 @@ class FaultProxy:
     ``before_forward``: see :data:`BeforeForward`. ``seen``: every request key, in order.
     ``rate_limit_body``: the venue's HTTP-200 rate-limit answer (:data:`RateLimitBody`);
     without one a ``200-rate`` draw answers a plain 429.  ``skew_s``: how far the venue's
-    clock is ahead of ours (negative: behind): the ``Date`` header of every refusal and a
+    clock is ahead of ours (negative: behind): the ``Date`` header of every answer and a
     ``Retry-After`` given as an HTTP-date are on the venue's clock.
     """
 
@@ -192,17 +195,17 @@ class FaultProxy:
             if name.strip().lower() == "content-type":
                 content_type = value.strip()
         if fault is HttpFault.AFTER_502:
-            writer.write(_response(502, _GATEWAY_HTML, "text/html"))
+            writer.write(_response(502, _GATEWAY_HTML, "text/html", skew_s=self.skew_s))
         elif fault is HttpFault.TRUNCATED:
             writer.write(_response(status, body[: len(body) // 2], content_type,
-                                   length=len(body)))
+                                   length=len(body), skew_s=self.skew_s))
             await writer.drain()
             _reset(writer)
             return
         else:
             if fault is HttpFault.LATE:
                 await asyncio.sleep(self.plan.late_s(key, n, self.timeout_s, self.late_s))
-            writer.write(_response(status, body, content_type))
+            writer.write(_response(status, body, content_type, skew_s=self.skew_s))
         await writer.drain()
 
     def _rate_limited(self, fault: AnyHttpFault, key: str, n: int) -> bytes:
