@@ -112,3 +112,16 @@ def test_cli_demote_and_a_shadow_model_does_not_trade(promoted: tuple[Path, Path
     result = run_config.run(cfg)
     assert not result.orders
     np.testing.assert_equal(len(result.fills), 0)
+
+
+@pytest.mark.parametrize("args", [["models"], ["evaluate", "m1"],
+                                  ["promote", "m1", "--to", "paper"],
+                                  ["demote", "m1", "--reason", "r"]])
+def test_cli_reading_a_registry_refuses_a_missing_file(tmp_path: Path, args: list[str]) -> None:
+    """A mistyped --registry is refused, naming the path, and no empty registry is created
+    (``models`` used to create one, print nothing and exit 0)."""
+    missing = tmp_path / "typo.db"
+    out = CliRunner().invoke(ml, [args[0], "--registry", str(missing), *args[1:]])
+    assert out.exit_code == 2, out.output
+    assert "typo.db" in out.output and "does not exist" in out.output
+    assert not missing.exists()

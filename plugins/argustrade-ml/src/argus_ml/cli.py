@@ -17,6 +17,12 @@ from argus_core import ArgusError
 _registry_opt = click.option("--registry", "registry_path", required=True,
                              type=click.Path(dir_okay=False, path_type=Path),
                              help="Ledger file holding the model registry (created if new).")
+# Commands that read the registry refuse a missing file: a mistyped path would otherwise
+# create an empty registry and list nothing, exit 0 (only `train` creates one).
+_existing_registry_opt = click.option(
+    "--registry", "registry_path", required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Ledger file holding the model registry (written by `argus ml train`).")
 
 
 def _bars_opts(fn: Any) -> Any:
@@ -181,7 +187,7 @@ def build_group() -> click.Group:
                                    for k, v in result.drift["features"].items()))
 
     @ml.command("evaluate")
-    @_registry_opt
+    @_existing_registry_opt
     @click.argument("model_id")
     @_gate_opts
     def evaluate(registry_path: Path, model_id: str, edge: float, half_spread: float,
@@ -202,7 +208,7 @@ def build_group() -> click.Group:
             click.echo(f"  - {f}")
 
     @ml.command("models")
-    @_registry_opt
+    @_existing_registry_opt
     @click.option("--json", "as_json", is_flag=True)
     @click.option("--events", is_flag=True, help="Also list every status change.")
     def models(registry_path: Path, as_json: bool, events: bool) -> None:
@@ -224,7 +230,7 @@ def build_group() -> click.Group:
                        f"{e['to_status']} ({e['actor']}): {e['reason']}")
 
     @ml.command("promote")
-    @_registry_opt
+    @_existing_registry_opt
     @click.argument("model_id")
     @click.option("--to", "to_status", type=click.Choice(["paper", "live"]), required=True)
     @click.option("--reason", default="", help="Why (recorded with the gate figures).")
@@ -244,7 +250,7 @@ def build_group() -> click.Group:
         click.echo(f"{model_id} -> {to_status}")
 
     @ml.command("demote")
-    @_registry_opt
+    @_existing_registry_opt
     @click.argument("model_id")
     @click.option("--to", "to_status", type=click.Choice(["shadow", "paper"]), default="shadow")
     @click.option("--reason", required=True)
