@@ -32,7 +32,7 @@ import pytest
 from argus_testkit.fault_proxy import FaultProxy
 from argus_testkit.faults import AnyHttpFault, FaultPlan, HeldOutFault, HttpFault
 from argus_venue_kalshi.execution import wire_client_id
-from argus_venue_kalshi.rest import RETRY_AFTER_MAX_S, backoff_s, retry_after
+from argus_venue_kalshi.rest import RETRY_AFTER_MAX_S, WAIT_CAP_S, backoff_s, retry_after
 from argus_venue_kalshi.venue import KalshiVenue
 
 from argus_core import (
@@ -275,3 +275,47 @@ async def test_the_late_act_after_the_lookup_said_unknown_is_settled_later(
     (placed,) = held(world.exchange, f"actlate-{factor}")
     assert update.status is OrderStatus.OPEN and update.venue_order_id == placed["order_id"]
     assert posts(world.proxy) == 1
+
+
+# -- the kill switch's flatten through the core's engine ------------------------------------------
+async def test_a_flatten_under_a_long_retry_after_goes_out_when_the_wait_ends(
+        world, local_settings, tmp_path) -> None:
+    """A position of 10 YES; the kill switch flattens it; Kalshi answers the flatten's
+    order 429 ``Retry-After: 7`` (longer than ``WAIT_CAP_S``).  The flatten's order is
+    refused at once (REJECTED: the engine is not held for the 7 s); the engine sends it
+    again on later events (every 2 s of market time), each refused unsent while the wait
+    lasts; once it is over the flatten goes out and the position is flat.  Kalshi saw two
+    order posts for it in all: the refused one and the one after the wait."""
+    from argus_testkit.engine import EngineHarness
+    from argus_testkit.order_path import until
+
+    venue = KalshiVenue(local_settings(rest_url=world.proxy.url, request_timeout_s=TIMEOUT_S))
+    (instrument,) = [i for i in await venue.instruments() if i.id == YES]
+    h = EngineHarness(tmp_path / "run", venue, instrument, D("0.42"))
+    await h.start()
+    try:
+        h.order(1, Side.BUY, "10", "0.45")
+        await h.settle()
+        assert await until(lambda: (p := h.account.positions.get(YES)) is not None
+                           and p.quantity == 10, timeout=10)
+        before = posts(world.proxy)
+        world.pin(POST, HttpFault.S429_RETRY, retry_after="7")
+        t0 = time.monotonic()
+        with h.between_events():
+            h.engine.request_flatten("kill switch (test)")
+        await h.settle()
+        assert time.monotonic() - t0 < WAIT_CAP_S  # refused at once, not slept in line
+        assert h.events("refused")  # the core's record of the refused flatten
+        step_ns = 0
+        while time.monotonic() - t0 < 20 and h.account.positions[YES].quantity != 0:
+            step_ns += 2_100_000_000  # each event 2.1 s of market time later
+            h.market.now_ns = step_ns
+            with h.between_events():
+                h.engine.on_market_event(None)
+            await h.settle()
+            await asyncio.sleep(0.5)
+        assert h.account.positions[YES].quantity == 0
+        assert time.monotonic() - t0 >= 6.5  # it went out after the wait, not during it
+        assert posts(world.proxy) - before == 2
+    finally:
+        await h.close()
