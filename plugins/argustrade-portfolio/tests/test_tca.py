@@ -176,3 +176,12 @@ def test_calibration_measures_beyond_the_half_spread_and_refuses_too_few_fills(
     assert result.set_line() == f"--set paper.slippage_bps={statistics.mean(beyond):.2f}"
     cli = CliRunner().invoke(tca_calibrate, [str(run_dir)])
     assert cli.exit_code != 0 and "too few taker fills" in cli.output
+
+
+def test_the_table_shows_sub_unit_vwaps_to_four_significant_digits() -> None:
+    """A prediction market's fills at 0.003 and 0.014 printed as VWAP 0.00 and 0.01."""
+    from argus_portfolio.commands import _price
+
+    assert [_price(Decimal(v)) for v in ("0.003", "0.014", "0.64", "0.3333333333")] == [
+        "0.003", "0.014", "0.64", "0.3333"]
+    assert _price(Decimal("45123.456")) == "45123.46" and _price(None) == "-"

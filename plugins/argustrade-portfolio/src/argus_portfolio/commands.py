@@ -25,6 +25,14 @@ def _num(value: Decimal | float | None, places: int = 2) -> str:
     return f"{value:.{places}f}"
 
 
+def _price(value: Decimal | float | None) -> str:
+    """A price to two places, or to four significant digits below 1: a prediction
+    market's 0.003 must not print as 0.00."""
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if abs(float(value)) >= 1 else f"{value:.4g}"
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
               for i, h in enumerate(headers)]
@@ -67,7 +75,7 @@ def tca(run_dir: Path, daily: bool, as_json: bool) -> None:
         ["day", "order", "strategy", "side", "filled/qty", "vwap", "fees", "spread_bps",
          "slip_bps", "shortfall", "shortfall_bps"],
         [[c.day, c.client_order_id, c.strategy, c.side, f"{c.filled_quantity}/{c.quantity}",
-          _num(c.vwap), _num(c.fees), _num(c.spread_paid_bps), _num(c.slippage_bps),
+          _price(c.vwap), _num(c.fees), _num(c.spread_paid_bps), _num(c.slippage_bps),
           _num(c.shortfall), _num(c.shortfall_bps)] for c in records]))
 
 
