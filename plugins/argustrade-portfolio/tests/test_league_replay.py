@@ -5,6 +5,7 @@ turns into a loss on 1 April."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,12 @@ def test_a_decaying_strategy_is_quarantined_and_the_other_keeps_trading(
                                        "'quarantined'")
     assert logged["slot"] == "a" and logged["reason"] == reason and logged["sharpe_z"] <= -3
     assert logged["drawdown"] >= 0.01 and logged["verdict"] == "unknown"
+    # `argus league events` prints the transition with its UTC time, not the raw ns
+    out = CliRunner().invoke(league_cli, ["events", str(tmp_path / "run")])
+    assert out.exit_code == 0, out.output
+    when = dt.datetime.fromtimestamp(logged["ts_ns"] // 10**9, dt.UTC)
+    assert out.output.startswith(when.strftime("%Y-%m-%d %H:%M:%S UTC") + "  a  active -> "
+                                 "quarantined  league: strategy 'a'"), out.output
     # vetoes name the state and the reason; a opens nothing after it, b trades to the end
     vetoes = [e for e in events if e["action"] == "veto"]
     assert vetoes and all("only orders that reduce its own position" in v["reason"]

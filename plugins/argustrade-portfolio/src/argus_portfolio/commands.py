@@ -8,6 +8,7 @@ one runs).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from decimal import Decimal
@@ -31,6 +32,12 @@ def _price(value: Decimal | float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.2f}" if abs(float(value)) >= 1 else f"{value:.4g}"
+
+
+def _utc(ts_ns: int) -> str:
+    """A ledger time (ns) as the UTC time a person reads (the raw ns was printed)."""
+    when = dt.datetime.fromtimestamp(ts_ns // 10**9, dt.UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -151,8 +158,8 @@ def league_events(run_dir: Path) -> None:
     if not rows:
         click.echo(f"{run_dir}: no league events")
     for r in rows:
-        click.echo(f"{r['ts_ns']}  {r['slot']}  {r['from_status']} -> {r['to_status']}  "
-                   f"{r['reason']}")
+        click.echo(f"{_utc(r['ts_ns'])}  {r['slot']}  {r['from_status']} -> "
+                   f"{r['to_status']}  {r['reason']}")
 
 
 @league.command("books")
