@@ -128,3 +128,17 @@ def test_argus_intel_serve_runs_as_a_command(built_run: Path, tmp_path: Path) ->
         output = proc.communicate(timeout=10)[0]
     assert key.split("_", 2)[2] not in output  # not in uvicorn's access log either
     assert "/v1/runs" in output
+
+
+def test_serve_refuses_a_port_in_use_naming_it(built_run: Path, tmp_path: Path) -> None:
+    """One error line and exit 1 before anything is served (it printed "serving ..." and
+    then uvicorn's bind error, exit 3)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["intel", "serve", str(built_run), "--port",
+                                          str(port), "--keys", str(tmp_path / "keys.db")])
+    assert result.exit_code == 1, result.output
+    assert f"port {port} on 127.0.0.1 is already in use" in result.output
+    assert "serving" not in result.output

@@ -5,9 +5,13 @@ manage its API keys (``add`` prints the new key once; the file keeps only its ha
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 
 import click
+
+from argus_core import ArgusError, ConfigError
 
 #: Where keys live unless ``--keys`` says otherwise.
 DEFAULT_KEYS = Path("~/.argus/intel-keys.db")
@@ -28,7 +32,8 @@ def intel() -> None:
                 type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on ('0.0.0.0': every interface).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True,
+              help="TCP port (0: any free port, printed at start; one in use is refused).")
 @_keys_opt
 @click.option("--data-dir", "data_dirs", multiple=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -50,13 +55,38 @@ def serve(run_dirs: tuple[Path, ...], host: str, port: int, keys_path: Path,
         click.echo(f"warning: {keys.path} has no live key; every request will be refused "
                    f"until `argus intel keys add NAME --keys {keys.path}`", err=True)
     app = create_app(run_dirs, keys, data_dirs=data_dirs)
+    # Bound here, before anything is said: a port in use is one error line naming it (it
+    # was "serving ..." and then uvicorn's traceback-free ERROR, exit 3), and --port 0
+    # prints the port it got.
+    sock = _listen(host, port)
+    port = int(sock.getsockname()[1])
     click.echo(f"serving {len(run_dirs)} run(s) on http://{host}:{port}/v1 "
                f"(docs: http://{host}:{port}/docs)")
     config = uvicorn.Config(app, host=host, port=port, log_level="info")
     # After the Config (it sets up uvicorn's logging): the access log shows paths, never
     # query strings (a key put in a URL by mistake).
     logging.getLogger("uvicorn.access").addFilter(QueryHidden())
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; an ``ArgusError`` naming the port when taken."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host}: cannot resolve it ({exc.strerror})") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ArgusError(f"port {port} on {host} is already in use; pick another with "
+                             f"--port (0: any free port)") from None
+        raise ArgusError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
 
 
 @intel.group()
