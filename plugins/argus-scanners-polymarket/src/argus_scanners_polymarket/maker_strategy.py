@@ -452,10 +452,15 @@ class MakerStrategy(Strategy):
 
     def _cancel_all(self, st: TokenBook, iid: str, now: int, reason: str) -> CancelIntent:
         """Cancel every working order of the slot on ``iid`` (both sides) and forget the
-        quotes."""
-        st.bid = st.ask = None
+        quotes.  Only a side that had a quote is stamped as changed: a side with nothing
+        to cancel is not churn, and stamping it would hold its next post back
+        ``min_requote_s`` (seed 73 of the paper campaign: an ask wanted on the first
+        ACTIVE event after a HALTED reset waited 1.5 s)."""
+        for label in _SIDES:
+            if st.quote(label) is not None:
+                st.set_quote(label, None)
+                st.set_changed(label, now)
         st.reset = ""
-        st.bid_changed_ns = st.ask_changed_ns = now
         return CancelIntent(self.name, iid, f"pm_maker: {reason}")
 
     def _post(self, st: TokenBook, iid: str, now: int, plan: QuotePlan, label: str,
