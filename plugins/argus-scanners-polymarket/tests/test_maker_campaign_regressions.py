@@ -3,10 +3,15 @@ strategy on its own, or one constructed path through the real ``Runner``)."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections import deque
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import pytest
 from argus_scanners_polymarket.config import MakerStrategySettings, PmScannersSettings
 from argus_scanners_polymarket.maker_strategy import MakerStrategy
 
@@ -23,6 +28,7 @@ from argus_core import (
 
 sys.path.insert(0, str(Path(__file__).parent))
 import maker_campaign as mc
+from argus_testkit.faults import FaultPlan
 
 D = Decimal
 S = 10**9
@@ -67,3 +73,94 @@ def test_a_reset_does_not_hold_back_a_side_it_had_nothing_to_cancel() -> None:
     posted = [(x.side, x.limit_price) for x in out if isinstance(x, Intent)]
     assert (Side.SELL, D("0.18")) in posted, out
     assert not [x for x in out if isinstance(x, CancelIntent)]  # the exit bid keeps resting
+
+
+# -- live, shrunk from the live campaign (the real Runner and venue, local CLOB) -----------
+
+live_helpers = pytest.importorskip("maker_campaign_live")  # needs argus_venue_polymarket
+
+_LIVE_SETTINGS = {"min_requote_s": 0.0, "max_inventory": "15", "allow_short": False,
+                  "cancel_ofi": 1.0}
+
+
+@pytest.fixture
+def _live_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in live_helpers.SECRETS.items():
+        monkeypatch.setenv(name, value)
+
+
+async def _until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+def _live(w: Any, side: str) -> list[dict[str, Any]]:
+    return [r for _, r in w.live_orders() if r["side"] == side]
+
+
+@pytest.mark.usefixtures("_live_env")
+@pytest.mark.xfail(strict=True, reason=(
+    "core: a live requote of a reduce-only exit is vetoed (or shrunk) because the exit it "
+    "replaces still counts as working. ExecutionEngine._exit_room (argus_core/execution.py) "
+    "reads self.ledger.working_exits(...), which still lists the order whose CancelIntent "
+    "came first in the same on_event list (its _cancel_live task only spawned). Exact "
+    "change: cancel_working (live branch) records each coid it spawns a cancel for in a "
+    "set self._cancelling (discarded when _cancel_live ends), and _exit_room subtracts "
+    "only working exits not in self._cancelling -- or, safer, _send_live holds an order "
+    "whose intent followed a CancelIntent of the same slot/instrument/side until that "
+    "cancel's task is done, and sizes its exit room then (which also ends the transient "
+    "second live quote on a side the campaign's sampler sees, 0.04-1.3 s)."))
+async def test_a_live_requote_of_the_exit_replaces_it(tmp_path: Path) -> None:
+    """Live campaign seeds 5 and 11, shrunk: 5 held (the bid filled), the reduce-only
+    ask 5 rests; the touch moves down one tick, so the ask is requoted (cancel, then post
+    at 0.64).  The old ask is cancelled at the CLOB, and the new one must be live there.
+    (Now: ``reduce_only`` veto "exits already working ... (5) cover the position (5)":
+    no ask at all, while the strategy believes one at 0.64 until ``refresh_s``.)"""
+    plan = FaultPlan(0, http_rate=0, ws_rate=0)
+    async with live_helpers.world(plan, tmp_path, _LIVE_SETTINGS) as w:
+        await _until(lambda: bool(_live(w, "BUY")), "the bid")
+        (vid, _), = [(v, r) for v, r in w.live_orders() if r["side"] == "BUY"]
+        w.clob.fill_resting(vid, "5")
+        w.push_book()
+        await _until(lambda: bool(_live(w, "SELL")), "the exit ask")
+        assert [D(r["price"]) for r in _live(w, "SELL")] == [D("0.65")]
+        w.bid -= 1  # 0.59 / 0.65: the ask moves to 0.64
+        w.push_book()
+        await live_helpers.settle(w)
+        asks = [D(r["price"]) for r in _live(w, "SELL")]
+        await w.stop()
+    assert asks == [D("0.64")]
+
+
+@pytest.mark.usefixtures("_live_env")
+@pytest.mark.xfail(strict=True, reason=(
+    "venue + core: a cancel refused with a 5xx (not acted on) is never asked again, so the "
+    "quote stays live at the CLOB while pm_maker believes it gone (an orphan; with a "
+    "requote, two live on a side until a later cancel of that side sweeps it). Exact "
+    "change, either: (venue) PolymarketExecution._cancel "
+    "(plugins/argus-venue-polymarket/src/argus_venue_polymarket/execution.py) re-sends "
+    "DELETE /order (idempotent) up to order_max_attempts while GET /data/order shows the "
+    "order LIVE after an unusable answer (5xx, 429, lost); or (core) "
+    "ExecutionEngine._cancel_live (argus_core/execution.py) keeps a failed cancel owed "
+    "and re-spawns it on later events (after HALT_CANCEL_RETRY_NS) while the ledger "
+    "shows the order working, as it already does while HALTED."))
+async def test_a_cancel_answered_5xx_does_not_leave_the_quote_live(tmp_path: Path) -> None:
+    """Live campaign seeds 5 and 9, shrunk: the bid rests; the touch moves down (the
+    bid's edge goes negative: cancelled, no new bid); the DELETE is answered 500 without
+    acting.  After the faults stop the CLOB must hold no bid.  (Now: ``cancel_failed``
+    and the bid stays LIVE at 0.61 for good.)"""
+    plan = FaultPlan(0, http_rate=0, ws_rate=0)
+    async with live_helpers.world(plan, tmp_path, _LIVE_SETTINGS) as w:
+        await _until(lambda: bool(_live(w, "BUY")), "the bid")
+        w.clob.read_faults["DELETE /order"] = deque([("status", 500)])
+        w.bid -= 1
+        w.push_book()
+        await live_helpers.settle(w)
+        bids = [D(r["price"]) for r in _live(w, "BUY")]
+        st = w.strategy().books[w.iid]
+        await w.stop()
+    assert st.bid is None  # the strategy believes the bid gone...
+    assert bids == []  # ...and so must the CLOB
