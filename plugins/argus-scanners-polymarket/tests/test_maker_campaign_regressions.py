@@ -164,3 +164,39 @@ async def test_a_cancel_answered_5xx_does_not_leave_the_quote_live(tmp_path: Pat
         await w.stop()
     assert st.bid is None  # the strategy believes the bid gone...
     assert bids == []  # ...and so must the CLOB
+
+
+@pytest.mark.usefixtures("_live_env")
+async def test_a_fill_racing_a_requote_leaves_no_orphan(tmp_path: Path) -> None:
+    """Live campaign seed 9, shrunk: both sides quoted (shorts allowed); the touch moves
+    down, so the ask is requoted 0.65 -> 0.64 (cancel, then post); another account lifts
+    the old ask before its cancel reaches the CLOB.  The strategy cannot tell which ask
+    filled: it must not forget the replacement while it is live.  (Before: the fill was
+    booked against the replacement, which it believed filled and final, so the 0.64 ask
+    stayed live at the CLOB, unmanaged, beside the next one.)"""
+    plan = FaultPlan(0, http_rate=0, ws_rate=0)
+    settings = dict(_LIVE_SETTINGS, allow_short=True)
+    async with live_helpers.world(plan, tmp_path, settings) as w:
+        await _until(lambda: bool(_live(w, "BUY")) and bool(_live(w, "SELL")), "two quotes")
+        (old_ask, _), = [(v, r) for v, r in w.live_orders() if r["side"] == "SELL"]
+
+        def lift_first(key: str) -> None:
+            if key == "DELETE /order":
+                w.rest.before_forward = None
+                w.clob.fill_resting(old_ask, "5")
+        w.rest.before_forward = lift_first
+        w.bid -= 1  # 0.59 / 0.65: the ask moves to 0.64
+        w.push_book()
+        await _until(lambda: w.rest.before_forward is None, "the cancel")
+        await live_helpers.settle(w)
+        for _ in range(6):  # later frames: whatever the strategy does next, it does now
+            w.push_book()
+            await asyncio.sleep(0.1)
+        await live_helpers.settle(w)
+        live = sorted((r["side"], D(r["price"])) for _, r in w.live_orders())
+        st = w.strategy().books[w.iid]
+        believed = sorted((side, q.price) for side, q in (("BUY", st.bid), ("SELL", st.ask))
+                          if q is not None)
+        await w.stop()
+    assert live == believed
+    assert len([s for s, _ in live if s == "SELL"]) <= 1

@@ -7,7 +7,9 @@ Per quoted token, on every event of that token (book snapshot or delta, trade, b
    (a rise against the bid, a fall against the ask); a side filled in full is gone, a
    partly filled side keeps resting with its remainder and is never topped up (no
    second order after a partial).  A change no working side explains (a flattening
-   order, a settlement) makes the next action a full reset: cancel, then post.
+   order, a settlement) makes the next action a full reset: cancel, then post; so
+   does, live, a change on a side replaced (cancelled and posted again in one list)
+   within the last 5 s: the old order may have filled before its cancel landed.
 2. **Stale book.**  When the book is not tradeable (a disconnect, a checksum failure,
    a quiet feed), or its market takes no orders (instrument ``meta`` says not accepting
    or closed, or its event is closed), the token's quotes are cancelled
@@ -103,6 +105,10 @@ from argus_scanners_polymarket.maker import MakerQuote, QuotePlan, flow_of, quot
 from argus_scanners_polymarket.ofi import SIGNAL, OfiTracker
 
 _NS = 10**9
+#: Live, how long after a quote's cancel was asked for a fill on that side may still be
+#: that quote's rather than its replacement's (the venue's answer and its fill reports
+#: come within seconds).
+_CANCEL_SETTLE_NS = 5 * _NS
 _SIDES = ("bid", "ask")
 _SIDE_OF = {"bid": Side.BUY, "ask": Side.SELL}
 _OTHER = {"bid": "ask", "ask": "bid"}
@@ -139,6 +145,10 @@ class TokenBook:
     reset: str = ""  # why everything is cancelled before the next post ("": no reset)
     # Not checkpointed: None after a restore, when whether HALTED's cancel came is unknown.
     state_seen: str | None = None
+    #: Live, per side: when a quote of that side was last replaced (cancelled and posted
+    #: again in one list, the old order's cancel in flight); a fill on the side soon after
+    #: is ambiguous.  Not checkpointed (a live restart resets anyway).
+    cancelled_ns: dict[str, int] = attrs.Factory(dict)
 
     def quote(self, label: str) -> Resting | None:
         """The ``"bid"`` or ``"ask"`` believed working."""
@@ -225,7 +235,7 @@ class MakerStrategy(Strategy):
         position = ctx.portfolio.position(iid).quantity
         if st is None:
             st = self.books[iid] = TokenBook(position)
-        self._book_fills(st, position)
+        self._book_fills(st, position, ctx.ts_ns, ctx.mode == "live")
         if self._restored and ctx.mode == "live" and iid not in self._reconciled:
             self._reconciled.add(iid)
             st.reset = "restarted live: the venue may have ended our orders meanwhile"
@@ -300,12 +310,22 @@ class MakerStrategy(Strategy):
         return inst.kind == "binary"
 
     @staticmethod
-    def _book_fills(st: TokenBook, position: Decimal) -> None:
-        """Book the position change since the last look against the side that causes it."""
+    def _book_fills(st: TokenBook, position: Decimal, now: int, live: bool) -> None:
+        """Book the position change since the last look against the side that causes it.
+        Live, a change on a side whose previous quote's cancel may still be in flight is
+        ambiguous (the old order may have filled, not the replacement): a reset, whose
+        cancel of both sides reaches whichever still works (campaign seed 9: booked
+        against the replacement, that order was forgotten while live at the venue)."""
         change, st.position = position - st.position, position
         if change == 0:
             return
         label = "bid" if change > 0 else "ask"
+        cancelled = st.cancelled_ns.get(label)
+        if live and cancelled is not None and now - cancelled < _CANCEL_SETTLE_NS \
+                and st.quote(label) is not None:
+            st.reset = (f"a {label} fill while the {label} it replaced was being cancelled: "
+                        f"which order filled is unknown")
+            return
         quote = st.quote(label)
         size = abs(change)
         if quote is None or size > quote.remaining:
@@ -428,13 +448,13 @@ class MakerStrategy(Strategy):
                                 wanted[other] is not None)
         out: list[Intent | CancelIntent] = []
         if st.reset:
-            working = {label for label in _SIDES if st.quote(label) is not None}
+            cancelled = {label for label in _SIDES if st.quote(label) is not None}
             reasons = [why for why, _ in steps.values() if why] + [st.reset]
             out.append(self._cancel_all(st, iid, now, "; ".join(reasons)))
             # A side cancelled only because a reset covers the whole token goes back at
             # once; any other waits as its own step said.
             posts = [label for label in _SIDES if wanted[label] is not None
-                     and (label in working or steps[label][1])]
+                     and (label in cancelled or steps[label][1])]
         else:
             for label in _SIDES:
                 why = steps[label][0]
@@ -444,6 +464,11 @@ class MakerStrategy(Strategy):
                     out.append(CancelIntent(self.name, iid, f"pm_maker: {why}",
                                             side=_SIDE_OF[label]))
             posts = [label for label in _SIDES if steps[label][1]]
+            cancelled = {label for label in _SIDES if steps[label][0]}
+        if mode == "live":  # a side replaced in one list: its old order's cancel is in flight
+            for label in posts:
+                if label in cancelled and wanted[label] is not None:
+                    st.cancelled_ns[label] = now
         for label in posts:
             want = wanted[label]
             if want is not None:
