@@ -43,8 +43,10 @@ def _market(t: float, bids: list[tuple[float, float]], asks: list[tuple[float, f
     return market, book
 
 
-def _ctx(market: MarketState, t: float, held: int, state: str) -> StrategyContext:
-    portfolio = Portfolio(D(1000), {mc.IID: Position(mc.IID, D(held))})
+def _ctx(market: MarketState, t: float, held: int, state: str, *,
+         realized: str = "0") -> StrategyContext:
+    avg = D("0.5") if held else D(0)
+    portfolio = Portfolio(D(1000), {mc.IID: Position(mc.IID, D(held), avg, D(realized))})
     return StrategyContext(mc.T0 + int(t * S), portfolio, market, mode="paper",
                            trading_state=state)
 
@@ -73,6 +75,31 @@ def test_a_reset_does_not_hold_back_a_side_it_had_nothing_to_cancel() -> None:
     posted = [(x.side, x.limit_price) for x in out if isinstance(x, Intent)]
     assert (Side.SELL, D("0.18")) in posted, out
     assert not [x for x in out if isinstance(x, CancelIntent)]  # the exit bid keeps resting
+
+
+
+def test_fills_on_both_sides_between_two_looks_reset_the_quotes() -> None:
+    """Live campaign seed 14, shrunk: both sides quoted (shorts allowed); before the
+    token's next event another account hits the bid and lifts the ask, 5 each: the
+    position is 0 again, only its realized P&L moved (5 x (0.65 - 0.61)).  Both quotes are
+    gone at the venue, so the strategy resets (cancel both, post afresh) instead of
+    believing two filled orders.  (Before: nothing -- the filled quotes stayed believed,
+    and a filled side was never quoted again until ``refresh_s``.)"""
+    s = PmScannersSettings(pm_maker=MakerStrategySettings(
+        allow_short=True, min_requote_s=0.0, cancel_ofi=1.0))
+    strategy = MakerStrategy(s)
+    levels = ([(0.60, 100), (0.58, 60)], [(0.66, 100), (0.68, 90)])
+    market, book = _market(1, *levels)
+    out = strategy.on_event(book, _ctx(market, 1, 0, "active"))
+    assert sorted((x.side, x.limit_price) for x in out if isinstance(x, Intent)) == [
+        (Side.BUY, D("0.61")), (Side.SELL, D("0.65"))]
+    market, book = _market(2, *levels)
+    ctx = _ctx(market, 2, 0, "active", realized="0.20")
+    out = strategy.on_event(book, ctx)
+    kinds = [(type(x).__name__, x.side) for x in out]
+    assert kinds[0] == ("CancelIntent", None), out
+    assert "fills on both sides" in out[0].reason
+    assert sorted(k for k in kinds[1:]) == [("Intent", Side.BUY), ("Intent", Side.SELL)]
 
 
 # -- live, shrunk from the live campaign (the real Runner and venue, local CLOB) -----------

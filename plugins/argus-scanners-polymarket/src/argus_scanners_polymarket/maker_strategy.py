@@ -87,6 +87,7 @@ from argus_core import (
     MarketState,
     OrderBook,
     OrderType,
+    Position,
     Settlement,
     Side,
     Signal,
@@ -149,6 +150,9 @@ class TokenBook:
     #: again in one list, the old order's cancel in flight); a fill on the side soon after
     #: is ambiguous.  Not checkpointed (a live restart resets anyway).
     cancelled_ns: dict[str, int] = attrs.Factory(dict)
+    #: The position's (realized P&L, average price) at the last look (None: not yet seen
+    #: in this process); fills on both sides that net out still move them.
+    pnl_mark: tuple[Decimal, Decimal] | None = None
 
     def quote(self, label: str) -> Resting | None:
         """The ``"bid"`` or ``"ask"`` believed working."""
@@ -232,10 +236,11 @@ class MakerStrategy(Strategy):
             del self.books[iid]  # resolved: nothing more to quote
             return (CancelIntent(self.name, iid, "pm_maker: market settled"),) \
                 if st.bid or st.ask else ()
-        position = ctx.portfolio.position(iid).quantity
+        held = ctx.portfolio.position(iid)
+        position = held.quantity
         if st is None:
             st = self.books[iid] = TokenBook(position)
-        self._book_fills(st, position, ctx.ts_ns, ctx.mode == "live")
+        self._book_fills(st, held, ctx.ts_ns, ctx.mode == "live")
         if self._restored and ctx.mode == "live" and iid not in self._reconciled:
             self._reconciled.add(iid)
             st.reset = "restarted live: the venue may have ended our orders meanwhile"
@@ -310,13 +315,26 @@ class MakerStrategy(Strategy):
         return inst.kind == "binary"
 
     @staticmethod
-    def _book_fills(st: TokenBook, position: Decimal, now: int, live: bool) -> None:
+    def _book_fills(st: TokenBook, held: Position, now: int, live: bool) -> None:
         """Book the position change since the last look against the side that causes it.
         Live, a change on a side whose previous quote's cancel may still be in flight is
         ambiguous (the old order may have filled, not the replacement): a reset, whose
         cancel of both sides reaches whichever still works (campaign seed 9: booked
-        against the replacement, that order was forgotten while live at the venue)."""
-        change, st.position = position - st.position, position
+        against the replacement, that order was forgotten while live at the venue).  So
+        are fills on both sides between two looks, seen by the realized P&L (or the
+        average price) moving where the net change cannot have moved it: an unchanged
+        quantity, or a change that only adds to the position (campaign seed 14: a sell
+        and a buy of 5 netted to nothing, and the filled bid stayed believed)."""
+        position, old = held.quantity, st.position
+        change, st.position = position - old, position
+        before, st.pnl_mark = st.pnl_mark, (held.realized_pnl, held.avg_price)
+        netted = before is not None and (
+            (change == 0 and before != st.pnl_mark) or (
+                change != 0 and (old == 0 or (old > 0) == (change > 0))
+                and before[0] != held.realized_pnl))
+        if netted:
+            st.reset = "fills on both sides between two looks"
+            return
         if change == 0:
             return
         label = "bid" if change > 0 else "ask"
