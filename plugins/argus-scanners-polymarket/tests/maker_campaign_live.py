@@ -224,6 +224,7 @@ class LiveWorld:
             self.push_book()
             await asyncio.wait([task], timeout=0.2)
         assert task.done(), "the run did not stop"
+        self.plan.note(f"   (stopped in {asyncio.get_running_loop().time() - deadline + 15:.1f} s)")
         self.summaries.append(task.result())
 
     def strategy(self) -> Any:
@@ -378,6 +379,10 @@ async def settle(w: LiveWorld) -> None:
                 return
         else:
             quiet_since = None
+    w.plan.note("-- not settled after 10 s: " + "; ".join(
+        f"{o['client_order_id']} {o['status']} {o['filled_quantity']}"
+        for o in _ledger(w, "select * from orders where status in "
+                            "('pending', 'open', 'partially_filled')")))
 
 
 def clob_legs(w: LiveWorld) -> dict[str, tuple[D, D, D]]:

@@ -33,10 +33,11 @@ import maker_campaign_live as ml
 from argus_testkit.campaign import run_campaign
 from argus_testkit.faults import FaultPlan
 
-#: Each seed takes ~4-6 s here (10 steps, a settle, a stop; load ~4); seed 0, whose
-#: restart meets faults in the start-up reconciliation, ~16 s: it runs with the slow ones.
-FAST_SEEDS = range(1, 7)
-SLOW_SEEDS = [0, *range(7, 40)]
+#: Each seed takes ~4-7 s here (10 steps, a settle, a stop; load ~3-4), except those whose
+#: restart meets faults in the start-up's reconciliation (seeds 0 and 5: ~16 s), which run
+#: with the slow ones.  Seed 6 restarts in the suite.
+FAST_SEEDS = [1, 2, 3, 4, 6, 7]
+SLOW_SEEDS = [0, 5, *range(8, 40)]
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +49,11 @@ def _live_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def _scenario(plan: FaultPlan) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        await ml.live_seed(plan, Path(tmp))
+        w = await ml.live_seed(plan, Path(tmp))
+    # what the invariants tolerate, shown (-s): the two known core gaps met, and each
+    # spell of two live quotes on one side (the engine does not wait for a cancel)
+    print(f"seed {plan.seed}: known gaps {w.known}; two on a side for "
+          f"{[round(t, 2) for t in w.doubles]} s")
 
 
 async def _seed(seed: int) -> None:
