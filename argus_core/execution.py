@@ -346,23 +346,26 @@ class ExecutionEngine:
 
     def _exit_room(self, intent: Intent, qty: Decimal, portfolio: Portfolio, ts: int
                    ) -> Decimal:
-        """``qty`` of a reduce-only intent, less what exits already working on that
-        instrument will sell (or buy) back: a strategy's exit beside the kill switch's
-        flatten (or a second exit of the same position) would otherwise trade the
-        position twice and open the other way, HALTED included.  0 (with a risk event)
-        when the working exits cover the position."""
+        """``qty`` of a reduce-only intent within the position it closes, less what exits
+        already working on that instrument will sell (or buy) back: a strategy's exit
+        beside the kill switch's flatten (or a second exit of the same position) would
+        otherwise trade the position twice and open the other way, HALTED included.  0
+        (with a risk event) when the working exits cover the position, or when the order
+        would not reduce it (flat, or on the position's own side)."""
         held = portfolio.position(intent.instrument_id).quantity
         if held == 0 or (held > 0) == (intent.side is Side.BUY):
-            return qty  # not an exit of this position: the risk pass judges it
+            self.risk_event(ts, "reduce_only", "veto", f"a reduce-only {intent.side.value} "
+                            f"does not reduce the position in {intent.instrument_id} "
+                            f"({held:f})", intent)
+            return Decimal(0)
         if self.live:
             working = self.ledger.working_exits(intent.instrument_id, intent.side.value)
-        elif self.broker.has_working(intent.instrument_id):
+        else:
             working = sum((w.remaining for w in self.broker.working.values()
                            if w.order.instrument_id == intent.instrument_id
                            and w.order.reduce_only and w.order.side is intent.side),
-                          Decimal(0))
-        else:
-            return qty
+                          Decimal(0)) if self.broker.has_working(intent.instrument_id) \
+                else Decimal(0)
         room = abs(held) - working
         if room >= qty:
             return qty

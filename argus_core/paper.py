@@ -38,7 +38,11 @@ Rules (each one tested):
   ``volume x bar_depth_fraction`` per level over five levels each one
   half-spread worse, a resting order takes at most ``volume x
   bar_depth_fraction`` of a bar or a print's size; a bar of zero volume fills
-  nothing (an IOC/market order is cancelled, a limit keeps resting).
+  nothing (an IOC/market order is cancelled, a limit keeps resting).  A print's
+  size and a bar's volume are shared by every order they fill: together they
+  never take more than the print or the bar traded.
+* A reduce-only order never fills beyond the position it closes (the engine
+  sizes it so; the broker holds to it when the position moved meanwhile).
 * A crossed book (best bid >= best ask: a feed that missed updates) is not
   traded: an IOC/FOK order is cancelled, a resting one waits, as on a stale book.
 * Fees come from the venue's schedule (or ``[paper]`` overrides) and, like
@@ -106,8 +110,17 @@ class PaperBroker:
     """Simulated execution against the runner's market state."""
 
     def __init__(self, market: MarketState, fee_schedule: Callable[[str], FeeSchedule],
-                 settings: PaperSection | None = None) -> None:
+                 settings: PaperSection | None = None,
+                 held: Callable[[str], Decimal] | None = None) -> None:
         self.market = market
+        #: The account's position in an instrument: a reduce-only fill never passes it.
+        self._held = held
+        #: Signed quantities filled in this call and not yet booked by the engine (it
+        #: books them when the call returns): part of the position a reduce-only fill sees.
+        self._unbooked: dict[str, Decimal] = {}
+        #: What the market event being handled leaves to fill (a print's size, a bar's
+        #: volume): every order it fills shares it.  None outside a print or a bar.
+        self._event_room: Decimal | None = None
         self.settings = settings or PaperSection()
         self._fee_schedule = fee_schedule
         self.working: dict[str, Working] = {}
@@ -115,12 +128,12 @@ class PaperBroker:
         # skips the walk over every working order (many symbols, a few orders each).
         self._working_on: dict[str, int] = {}
         self.closed: dict[str, tuple[OrderStatus, Decimal]] = {}  # status, filled
-        #: What paper takers took of one side of a book: (instrument, the asks?) -> (the
-        #: venue's side dict, {price: (the venue's size then, size taken)}).  A resent
-        #: book is new dicts (all taken back); a level whose size the venue changed
-        #: since is one it updated, so what was taken of it no longer applies.
-        self._taken: dict[tuple[str, bool], tuple[dict[float, float],
-                                                  dict[float, tuple[float, float]]]] = {}
+        #: What paper takers took of one side of a book: (instrument, the asks?) ->
+        #: {price: (the venue's size then, size taken)}.  A level whose size the venue has
+        #: changed since is one it updated: what was taken of it no longer applies (a
+        #: resend at the same size keeps it: the data cannot tell the two apart, and a
+        #: resumed run must decide as the run straight through did).
+        self._taken: dict[tuple[str, bool], dict[float, tuple[float, float]]] = {}
         s = self.settings
         self._overrides = {k: v for k, v in (("maker_bps", s.maker_bps),
                                              ("taker_bps", s.taker_bps),
@@ -138,6 +151,7 @@ class PaperBroker:
 
     def submit(self, order: Order, ts_ns: int) -> list[Fill]:
         """Accept an order; fill what is possible now (latency 0 and a live book)."""
+        self._unbooked = {}
         last_bar = self.market.bars.get(order.instrument_id)
         # Before the instrument's first bar: that bar's open time is unknown (bars are
         # stamped at their close), so unless the order was sent before any market data
@@ -175,6 +189,9 @@ class PaperBroker:
             return []
         fills: list[Fill] = []
         ts = getattr(event, "ts_ns", 0)
+        self._unbooked = {}
+        self._event_room = event.size if isinstance(event, Trade) else \
+            to_decimal(event.volume) if isinstance(event, Bar) else None
         for work in list(self.working.values()):
             if work.order.instrument_id != inst_id:
                 continue
@@ -195,11 +212,29 @@ class PaperBroker:
                         work, self._print_book(event, work.order.side), event)
             else:
                 fills += self._rest_fill(work, event)
+        self._event_room = None
         return fills
+
+    def _room(self, order: Order, from_event: bool) -> Decimal | None:
+        """The most ``order`` may fill now (None: no bound): what the print or bar leaves
+        (``from_event``), and for a reduce-only order the position it closes."""
+        room = self._event_room if from_event else None
+        if order.reduce_only and self._held is not None:
+            held = self._held(order.instrument_id) + self._unbooked.get(order.instrument_id, 0)
+            closes = max(-held if order.side is Side.BUY else held, Decimal(0))
+            room = closes if room is None else min(room, closes)
+        return room
 
     def get_state(self) -> dict[str, Any]:
         """JSON state for checkpoints: working orders and their progress."""
-        return {"working": [self._work_state(w) for w in self.working.values()]}
+        state: dict[str, Any] = {"working": [self._work_state(w) for w in self.working.values()]}
+        # As held: pruned only when a walk reads the level (a resumed run must decide as
+        # the run straight through did, whose checkpoints fall elsewhere).
+        taken = [[iid, asks, [[p, size, qty] for p, (size, qty) in levels.items()]]
+                 for (iid, asks), levels in self._taken.items() if levels]
+        if taken:  # what paper takers took and the venue has not changed since
+            state["taken"] = taken
+        return state
 
     @staticmethod
     def _work_state(w: Working) -> dict[str, Any]:
@@ -215,6 +250,8 @@ class PaperBroker:
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore ``get_state`` output."""
         self.working, self._working_on = {}, {}
+        self._taken = {(iid, asks): {p: (size, qty) for p, size, qty in levels}
+                       for iid, asks, levels in state.get("taken", [])}
         for w in state.get("working", []):
             order = converter.structure(w["order"], Order)
             # Without sent_ns/bar_ns (see _work_state) any next bar may fill the order.
@@ -261,11 +298,9 @@ class PaperBroker:
               ) -> list[tuple[float, float]]:
         """``ladder``'s levels less what paper takers took of them since the venue last
         changed them (entries the venue has overtaken are dropped)."""
-        held = self._taken.get(key)
-        if held is None or held[0] is not ladder:  # none, or the venue resent the book
-            self._taken.pop(key, None)
+        taken = self._taken.get(key)
+        if not taken:
             return list(ladder.items())
-        taken = held[1]
         for price in [p for p, (size, _) in taken.items() if ladder.get(p) != size]:
             del taken[price]  # the venue changed that level: its size is the market's
         return [(p, q - taken[p][1] if p in taken else q) for p, q in ladder.items()
@@ -306,18 +341,27 @@ class PaperBroker:
             if limit is None or (levels and _within(order.side, levels[0][0], limit)):
                 work.status = OrderStatus.REJECTED
             return []
+        room = self._room(order, from_bar)
         if order.time_in_force is TimeInForce.FOK:
             available = sum(q for p, q in levels if limit is None or _within(order.side, p, limit))
-            if Decimal(repr(available)) < work.remaining:
+            if Decimal(repr(available)) < work.remaining or (room is not None
+                                                             and room < work.remaining):
                 return []
         fills = []
         for price, size in levels:
             if work.remaining <= 0 or (limit is not None and not _within(order.side, price,
                                                                          limit)):
                 break
-            qty = _lot_floor(min(work.remaining, Decimal(repr(size))), inst)
+            qty = min(work.remaining, Decimal(repr(size)))
+            qty = _lot_floor(qty if room is None else min(qty, room), inst)
             if qty <= 0:
+                if room is not None and _lot_floor(room, inst) <= 0:
+                    break  # the print, the bar or the position is used up
                 continue
+            if room is not None:
+                room -= qty
+                if from_bar and self._event_room is not None:
+                    self._event_room -= qty
             px = Decimal(repr(price))
             if self._slip or from_bar:
                 # Slippage is adverse; the result is rounded against the trader onto the tick.
@@ -325,10 +369,7 @@ class PaperBroker:
                 px = _tick_round(px, order.side, inst)
             fills.append(self._fill(work, px, qty, ts_ns, Liquidity.TAKER))
             if ladder is not None:  # what we took is gone for the next paper order too
-                key = (order.instrument_id, order.side is Side.BUY)
-                if self._taken.get(key, (None,))[0] is not ladder:
-                    self._taken[key] = (ladder, {})
-                taken = self._taken[key][1]
+                taken = self._taken.setdefault((order.instrument_id, order.side is Side.BUY), {})
                 taken[price] = (ladder[price], taken.get(price, (0.0, 0.0))[1] + float(qty))
         return fills
 
@@ -350,10 +391,14 @@ class PaperBroker:
             return []
         if not through:
             return []
-        qty = _lot_floor(min(work.remaining, available - taken),
+        qty = min(work.remaining, available - taken)
+        room = self._room(order, True)
+        qty = _lot_floor(qty if room is None else min(qty, room),
                          self.market.instruments.get(order.instrument_id))
         if qty <= 0:
             return []
+        if self._event_room is not None:
+            self._event_room -= qty
         # At the limit even when the bar opened beyond it: the resting order was in the
         # book, so the first trade past the limit was with it, at its price.
         fill = self._fill(work, order.limit_price, qty, event.ts_ns, Liquidity.MAKER)
@@ -368,6 +413,8 @@ class PaperBroker:
         work.remaining -= qty
         work.filled += qty
         work.status = OrderStatus.PARTIALLY_FILLED if work.remaining > 0 else OrderStatus.FILLED
+        self._unbooked[order.instrument_id] = self._unbooked.get(order.instrument_id, 0) + (
+            qty if order.side is Side.BUY else -qty)
         fee = self.fees(order.instrument_id).fee(price, qty, maker=liquidity is Liquidity.MAKER)
         fee *= self.settings.cost_multiplier  # the cost-sensitivity gates scale every fee
         # Fees always: a positive fee under half the unit is one unit, not zero.

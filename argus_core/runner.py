@@ -129,7 +129,8 @@ class Runner:
         self.market.forecasters = self.asm.forecasters
         self.account = Account(config.run.starting_cash, capital_split(
             config.run.starting_cash, config.run.capital, list(self.asm.strategies)))
-        self.broker = PaperBroker(self.market, self.asm.venue.fee_schedule, config.paper)
+        self.broker = PaperBroker(self.market, self.asm.venue.fee_schedule, config.paper,
+                                  held=self._held_quantity)
         # Scanners and sizers price fees with what fills will pay: the venue's schedule
         # live, the paper broker's (the venue's with any [paper] overrides) otherwise.
         self.market.fees = (self.asm.venue.fee_schedule if config.argus.mode == "live"
@@ -489,7 +490,12 @@ class Runner:
                     event.value)  # type: ignore[union-attr]
             if marked:
                 self._watch_equity()
+            n_fills = engine.n_fills
             engine.on_market_event(event)
+            if kind is Trade and engine.n_fills != n_fills \
+                    and market.live_mid(trade.instrument_id) is None:
+                # A position this print's fills opened is worth the print, not its fill.
+                account.mark(trade.instrument_id, trade.price)
         strategies = self.asm.strategies
         if not strategies:
             return
@@ -819,6 +825,10 @@ class Runner:
         # flatten them); read before, it found neither and latched as done.
         self._read_control()
 
+    def _held_quantity(self, instrument_id: str) -> Decimal:
+        pos = self.account.positions.get(instrument_id)
+        return pos.quantity if pos is not None else Decimal(0)
+
     def _restore_checkpoint(self, seq: int, ts: int, state: dict[str, Any]) -> None:
         self.resumed_from = seq
         for slot, st in state["strategies"].items():
@@ -833,6 +843,8 @@ class Runner:
             if name in scanners:
                 scanners[name].set_state(st)
         self.broker.set_state(state["broker"])
+        # The engine books a restored order's end (a fill, or closed unfilled) as its own.
+        self.engine._sent.update((c, w.order) for c, w in self.broker.working.items())
         self.account.set_state(state["account"])
         r = state["risk"]
         rctx = self.risk.ctx

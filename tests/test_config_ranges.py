@@ -97,6 +97,8 @@ CASES: list[tuple[str, str, Bound, Bound, dict[str, Any]]] = [
     ("plugins.lab.gates", "regime_min_bars", (1, 2), None, {}),
     ("plugins.lab.gates", "max_regime_drawdown", (0, 0.01), (1, 1.01), {}),
     ("plugins.lab.gates", "min_trades", (-1, 0), None, {}),
+    ("plugins.lab.gates", "max_pbo", (-0.01, 0), (1, 1.01), {}),
+    ("plugins.lab.gates", "pbo_blocks", (0, 2), (24, 26), {}),
     ("plugins.lab.gates", "min_sharpe_at_max_cost", None, None, {}),  # any finite number
     ("plugins.lab.gates", "min_regime_sharpe", None, None, {}),  # finite, or -inf: no floor
     # -- orchestrator ------------------------------------------------------------------------

@@ -25,7 +25,10 @@ it took liquidity): 6,760.  What a paper taker takes kept in the broker, not wri
 the venue's book that marks, scanners and strategies read (the pre-walk mid it needed
 goes): 6,770.  The run campaign's second round: a paper basket leg final unfilled evens its
 basket out, a late fill's settlement stamped at its time, a live order checked again
-against the state and the position when its send task runs: 6,780.
+against the state and the position when its send task runs: 6,780.  The replay-honesty
+campaign's six: a print's size and a bar's volume shared by every order they fill, a
+reduce-only order never filled past the position, a position a print opened marked at the
+print, a resumed run's restored orders and what paper takers took checkpointed: 6,820.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -40,7 +43,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 6_780
+BUDGET = 6_820
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

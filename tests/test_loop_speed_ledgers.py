@@ -68,10 +68,14 @@ EXAMPLE_CONFIGS = {
     "vrp": ("vrp/vrp.toml", ("argus_strategy_vrp", "argus_lab")),
 }
 
+# 2026-12-03, night: checkpoints of runs that took book liquidity hold what paper takers
+# took (the broker no longer writes it into the venue's book; all_three, multi_strategy,
+# books); multi_bars: a bar's volume is shared by every order it fills (bar_depth_fraction
+# 0.5 let one order take 2.5x what the bar traded): 2110 -> 1346 fills, equity moves.
 GOLDEN: dict[str, dict[str, str]] = {
     "all_three": {
         "book_equity": "6408:1f0ffac00dbeb1177632a6df32d461b0",
-        "checkpoints": "1:252bfcfadad6607571620598aedb9a26",
+        "checkpoints": "1:4897d0e8ad2d102e78643590c0b87958",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "2136:981c353dbd29b1f4dbf7ec7a0dbba05e",
         "fills": "110:bbfebcf085deae2dba2beff00e303839",
@@ -97,7 +101,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "books": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:2abbdc3cf59636aa0c951e91be01f46d",
+        "checkpoints": "1:22f08b935f56972e1e47f8c21000be6d",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "fills": "154:afee6207e9f9b69cc4287ae7ed0022bc",
@@ -124,21 +128,21 @@ GOLDEN: dict[str, dict[str, str]] = {
         "signals": "0:e3b0c44298fc1c149afbf4c8996fb924",
     },
     "multi_bars": {
-        "book_equity": "12000:84405cce116ea785483755a7029de459",
-        "checkpoints": "1:51c04df12f7e43544d9a27df0bc27938",
+        "book_equity": "12000:825e228f91247ced74105080409aa7da",
+        "checkpoints": "1:a2536f919c535372175d45e81e1fd425",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "equity": "3000:ae1bcfa5acc388050193c5b29c4db8e4",
-        "fills": "2110:6591a19b7b56dc190c4afaa2e41fbdb8",
+        "equity": "3000:9ac41744f81b70ad4d1e721f2b45573e",
+        "fills": "1346:7ca07db23adc604d124825a7481d088b",
         "opportunities": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "orders": "784:32542e821368fa69af4edd8ed0df60fd",
-        "positions": "4:3f8244413ba3b99f0f5cd136794cdee7",
+        "orders": "784:cb5eded68518036aca37a1c005ad743e",
+        "positions": "4:162ebf53f373eb6f2596038cec1cbca5",
         "risk_events": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "runs": "1:973be55b94e3bd4ba1fec26a7b7a7e6f",
         "signals": "0:e3b0c44298fc1c149afbf4c8996fb924",
     },
     "multi_strategy": {
         "book_equity": "26630:525be1075c5fa8d872c4b1313a6b61f4",
-        "checkpoints": "1:162b421104ac60b0c5ed61d50bb28022",
+        "checkpoints": "1:5f9c9bb39bee354fc6f4b4a2fa1c6e71",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "13315:1fc44843110a544fb15ed3c8457b432f",
         "fills": "546:6aeec74c855b1a48d7681d724ec0efb2",
@@ -164,7 +168,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "vrp": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:debdcd181b4730ef9a309932bf4dc625",
+        "checkpoints": "1:86163c496024a10c24c4bc0c7ef6d154",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "2326:6294a6f14eed7ca49e0a5dc58e379b38",
         "fills": "784:8216cac76a8437a325725f469f16ff0e",
@@ -177,7 +181,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "vrp_league": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:d3ccf9789e0b418c2d67f1097495d365",
+        "checkpoints": "1:89ace623e78a412e1ffcc05158907f12",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "2326:6294a6f14eed7ca49e0a5dc58e379b38",
         "fills": "784:8216cac76a8437a325725f469f16ff0e",

@@ -20,14 +20,10 @@ import replay_campaign as rc
 from argus_core import Bar, OrderBook, Trade
 from argus_core import paper as core_paper
 
-#: Classes of problem the campaign found whose fix is a core change (see the xfails below):
-#: a problem text containing one of these is tolerated by the sweeps until it lands.
-KNOWN = {
-    "on a trade that traded": "a print's size not shared by its orders (test_liq_*)",
-    "on a bar that traded": "a bar's volume not a cap on its fills (test_liq_*)",
-    "it opens exposure": "reduce-only fills not capped at the position (test_reduce_only_*)",
-    "marks: equity row": "a position a fill opens is marked at its fill price (test_mark_*)",
-    "resume: stopped after event": "orders restored from a checkpoint (test_resume_*)",
+#: Classes of problem the campaign found whose fix is a core change still to land (each
+#: pinned by a strict xfail below): tolerated by the sweeps until it lands.  All six of
+#: the first round's are fixed (their regression tests below pass).
+KNOWN: dict[str, str] = {
 }
 
 
@@ -164,7 +160,7 @@ def test_plans_are_deterministic() -> None:
                for e in rc.make_plan(s).events)
 
 
-# -- findings, shrunk to a few events each (strict xfails: the core change is in the reason) --
+# -- findings, shrunk to a few events each (each was a strict xfail until its core fix) ----
 def _pinned(tmp_path: Path, seed: int, keep: list[int], fragment: str, *,
             twice: bool = False) -> None:
     """Seed ``seed``'s plan cut to the events at ``keep`` shows no problem with
@@ -175,74 +171,32 @@ def _pinned(tmp_path: Path, seed: int, keep: list[int], fragment: str, *,
     assert not [p for p in result.problems if fragment in p], result.report()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "argus_core/paper.py PaperBroker._take_then_rest/_rest_fill: a print's size is given "
-    "whole to every working order (available = event.size per order): keep per print "
-    "(instrument, ts_ns, price) what all paper fills took of it and offer only the rest. "
-    "Here a print of 3 filled a resting sell of 3 and a market buy of 2"))
 def test_liq_a_print_is_shared_by_every_order_it_fills(tmp_path: Path) -> None:
     """Seed 4, three prints: fills on one print never exceed its size."""
     _pinned(tmp_path, 4, [57, 58, 60], "more than the data's liquidity")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "argus_core/paper.py PaperBroker._synthetic_book/_walk/_rest_fill: a bar's five "
-    "synthetic levels of volume x bar_depth_fraction each (1.5x the volume at 0.3, 5x at "
-    "1.0) and every other order's fills on the same bar are not capped by the bar's volume: "
-    "track per (instrument, bar ts_ns) what paper fills took and stop the walk and the rest "
-    "fill at bar.volume. Here an IOC sell of 30 took 2.0 of a bar that traded 1.3955"))
 def test_liq_a_bar_never_fills_more_than_its_volume(tmp_path: Path) -> None:
     """Seed 7, two bars: fills on one bar never exceed its volume."""
     _pinned(tmp_path, 7, [20, 21], "more than the data's liquidity")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "argus_core/execution.py ExecutionEngine._exit_room: a reduce_only intent is capped only "
-    "against exits already working ('else: return qty' when none work, and 'not an exit of "
-    "this position' returns qty when flat or same side): cap it at abs(held) less working "
-    "exits always and veto one that does not reduce; and argus_core/paper.py: cap a "
-    "reduce_only order's fill at the position opposite it when it fills (the broker needs "
-    "the account's position: PaperBroker(..., position=...) from the Runner). Here a "
-    "reduce-only sell of 3 went out and filled against a long of 1 (short 2 after)"))
 def test_reduce_only_never_opens_exposure(tmp_path: Path) -> None:
     """Seed 7, four bars: a reduce-only exit never flips the position."""
     _pinned(tmp_path, 7, [10, 11, 29, 31], "it opens exposure")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "argus_core/runner.py Runner._on_event: a position a print's fills open is marked at the "
-    "fill price (Account.apply marks a position opened from flat at its own fill, the print "
-    "was marked before the fill while flat), so equity rows value it at the price paid "
-    "(half-spread, slippage) instead of the market's: after engine.on_market_event for a "
-    "Trade, when engine.n_fills moved and market.live_mid(iid) is None, "
-    "account.mark(iid, trade.price), as the Bar branch re-marks at the close; likewise after "
-    "engine.submit(...) re-mark instruments a fill opened at the live mid. Here a buy of 2 "
-    "filled at 5093 on a print of 5091 was worth 2 x 5093 in the next equity row"))
 def test_mark_a_position_a_print_opened_is_worth_the_print(tmp_path: Path) -> None:
     """Seed 53, two prints and a bar: the row values the position at the print."""
     _pinned(tmp_path, 53, [36, 38, 39], "marks: equity row")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "argus_core/runner.py Runner._restore_checkpoint: after broker.set_state, rebuild the "
-    "engine's paper orders (engine._sent = {coid: w.order for coid, w in "
-    "broker.working.items()}): ExecutionEngine.on_market_event writes the status of an "
-    "order the broker closed unfilled only if it is in _sent, so an order restored from a "
-    "checkpoint that then ends unfilled (an IOC on a bar too thin for one lot, a refused "
-    "post-only) stays 'open' in the ledger for ever (straight through: 'cancelled')"))
 def test_resume_an_order_restored_and_closed_unfilled_is_closed_in_the_ledger(
         tmp_path: Path) -> None:
     """Seed 57, two bars, stopped after the first: the orders table matches."""
     _pinned(tmp_path, 57, [0, 1], "resume: stopped after event", twice=True)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "argus_core/paper.py PaperBroker.get_state/set_state: what paper takers took of each "
-    "book level (_taken) is not checkpointed, so a resumed run takes again liquidity the run "
-    "took before the stop (and a post-only that would now cross is refused): checkpoint "
-    "{instrument, side: [(price, the venue's size then, taken)]} and re-bind it to the "
-    "current ladder on restore. Here a sell filled 3.5 at 4951/4950 after the resume where "
-    "the run straight through got 2.5 at 4950"))
 def test_resume_keeps_what_paper_takers_took(tmp_path: Path) -> None:
     """Seed 54, a print, a book and two deltas, stopped after the third event."""
     _pinned(tmp_path, 54, [3, 49, 52, 76], "fills differ", twice=True)

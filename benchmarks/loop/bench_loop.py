@@ -252,6 +252,7 @@ def run_argus(preparsed: list[Bar] | None, keep: list[Path],
     # Fills whole at the next open, like the other engines (they ignore volume; the
     # config's bar_depth_fraction is capped at 1 of a bar's volume per level).
     runner.broker._synthetic_book = lambda bar, side: [(bar.open, 1e18)]  # type: ignore[method-assign]
+    runner.broker._room = lambda order, from_event: None  # type: ignore[method-assign]  # nor the bar's volume
     if preparsed is not None:
         runner.asm.venue.events = lambda: iter(preparsed)  # type: ignore[method-assign]
     if tweak is not None:
@@ -346,6 +347,7 @@ def run_symbols(bars: list[Bar], n_symbols: int, keep: list[Path], books: str = 
                     progress=lambda seq: stamps.append((seq, time.perf_counter(),
                                                         time.process_time())))
     runner.broker._synthetic_book = lambda bar, side: [(bar.open, 1e18)]  # type: ignore[method-assign]
+    runner.broker._room = lambda order, from_event: None  # type: ignore[method-assign]  # nor the bar's volume
     runner.asm.venue.events = lambda: iter(bars)  # type: ignore[method-assign]
     gc.collect()
     gc.disable()  # as in timed()
