@@ -267,6 +267,10 @@ def _rename(tree: ast.Module, rng: random.Random) -> bool:
         "self", "event", "state", "portfolio", "Strategy", "_")}
     defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)}
     names -= defined  # a method's name is also read as an attribute
+    # An import binds its name too, and renaming only the other bindings would turn a read
+    # of it into a read of an unbound global (a __future__ name cannot be renamed at all).
+    names -= {a.asname or a.name.split(".")[0] for n in ast.walk(tree)
+              if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
     if not names:
         return False
     chosen = set(rng.sample(sorted(names), k=max(1, len(names) // 2)))
