@@ -166,6 +166,7 @@ class Runner:
         self._fills_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._swaps: list[tuple[str, Strategy, str, asyncio.Future[None]]] = []
+        self._good_states: dict[str, Any] = {}  # each slot's last state that could be read
         self.risk_trigger_listeners: list[Callable[[str], None]] = []
         self.versions: dict[str, str] = {}
         self.ledger = open_ledger(self.ctx)
@@ -682,9 +683,13 @@ class Runner:
         swaps, self._swaps = self._swaps, []
         for slot, strategy, version_id, future in swaps:
             old = self.asm.strategies.get(slot)
+            if old is None:  # a swap replaces a slot's strategy; it never adds a slot
+                future.set_exception(ArgusError(
+                    f"no strategy slot {slot!r} in this run to swap {version_id} into "
+                    f"(slots: {', '.join(sorted(self.asm.strategies)) or 'none'})"))
+                continue
             try:
-                if old is not None:
-                    strategy.set_state(old.get_state())
+                strategy.set_state(old.get_state())
             except Exception as exc:
                 future.set_exception(ArgusError(f"state hand-over to {version_id} failed: "
                                                 f"{exc}"))
@@ -754,7 +759,7 @@ class Runner:
     def _state(self) -> dict[str, Any]:
         rctx = self.risk.ctx
         return {
-            "strategies": {slot: s.get_state() for slot, s in self.asm.strategies.items()},
+            "strategies": self._strategy_states(),
             "risk_checks": {name: state for name, state in (
                 (name, check.get_state()) for name, check in self._risk_checks_by_name())
                 if state},
@@ -772,6 +777,17 @@ class Runner:
             "n_fills": self.engine.n_fills,
             "flatten": self.engine.flatten_reason,
         }
+
+    def _strategy_states(self) -> dict[str, Any]:
+        """Each slot's state for the checkpoint.  A ``get_state`` that raises is that
+        strategy's error (REDUCING, as one in ``on_event``), never the run's end: the slot
+        keeps its last good state."""
+        for slot, strategy in self.asm.strategies.items():
+            try:
+                self._good_states[slot] = strategy.get_state()
+            except Exception as exc:
+                self._strategy_failed(slot, exc)
+        return {slot: self._good_states.get(slot, {}) for slot in self.asm.strategies}
 
     def _scanners_by_name(self) -> list[tuple[str, Scanner]]:
         """Each scanner with its configured name (its key in checkpoints)."""
@@ -834,6 +850,7 @@ class Runner:
         for slot, st in state["strategies"].items():
             if slot in self.asm.strategies:
                 self.asm.strategies[slot].set_state(st)
+                self._good_states[slot] = st
         checks = dict(self._risk_checks_by_name())
         for name, st in state.get("risk_checks", {}).items():
             if name in checks:

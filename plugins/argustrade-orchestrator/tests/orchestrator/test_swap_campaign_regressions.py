@@ -1,5 +1,5 @@
 """What the hot-swap campaign found, each shrunk to a deterministic plan (see
-``swap_campaign``), and the core's part as strict xfails naming the core change."""
+``swap_campaign``), and the core's part (each a strict xfail until its core fix landed)."""
 
 from __future__ import annotations
 
@@ -134,10 +134,6 @@ def _one_segment(tmp_path: Path) -> sc.Campaign:
     return c
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core: argus_core/runner.py Runner._apply_swaps (or request_swap) must refuse a slot "
-    "the run does not have (set the future's exception: 'no strategy slot X'); it adds "
-    "it as a new slot that trades"))
 def test_a_swap_for_an_unknown_slot_is_refused(tmp_path: Path, campaign: None) -> None:
     _one_segment(tmp_path)
     try:
@@ -158,12 +154,6 @@ def test_a_swap_for_an_unknown_slot_is_refused(tmp_path: Path, campaign: None) -
         sc.Campaign.current = None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core: argus_core/runner.py Runner._apply_swaps must hand over with the new "
-    "strategy's state fenced and the old one's get_state fenced too, and Runner._state "
-    "(the checkpoint) must fence each slot's get_state (a raising one: record a "
-    "strategy_error, keep the slot's last good state); today a trusted strategy whose "
-    "get_state raises ends the run at its first commit"))
 def test_a_strategy_whose_get_state_raises_does_not_end_the_run(
         tmp_path: Path, campaign: None) -> None:
     _one_segment(tmp_path)
