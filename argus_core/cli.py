@@ -17,11 +17,12 @@ from __future__ import annotations
 import importlib.metadata as md
 import json
 import math
+import os
 import re
 import sys
 import traceback as tb
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -191,6 +192,10 @@ class ArgusGroup(click.Group):
             fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except BrokenPipeError:  # `argus ... | head` closed the pipe: the reader has enough
+            with suppress(OSError, ValueError):  # no error at exit's flush either
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except OSError as exc:  # a run dir, an output file or a folder that cannot be used
             if ctx.meta.get("argus.traceback"):
                 _print_traceback(exc)
