@@ -181,6 +181,8 @@ class ExecutionEngine:
         #: live orders a cancel was asked for while they were still pending (by id: why);
         #: in memory only — after a restart the strategy or the halt asks again
         self.cancel_on_ack: dict[str, str] = {}
+        #: live cancels the venue failed, asked again (market time) while the order works
+        self._cancels_owed: dict[str, tuple[str, int]] = {}
         #: Each paper order this process sent and the broker may still fill (booking a
         #: fill needs its slot and basket); a miss — an order from before a restart, a
         #: settlement — reads the ledger's row.
@@ -216,7 +218,18 @@ class ExecutionEngine:
         self._route(legs, ts)
 
     def on_market_event(self, event: object) -> None:
-        """Market data reaches working paper orders; a pending flatten is retried."""
+        """Market data reaches working paper orders; a pending flatten is retried, and a
+        live cancel the venue failed is asked again while the order works."""
+        if self._cancels_owed:
+            now = self.market.now_ns
+            for coid, (reason, at) in list(self._cancels_owed.items()):
+                if now < at:
+                    continue
+                if self.ledger.order_status(coid) not in WORKING:
+                    del self._cancels_owed[coid]  # filled, or the venue said it ended
+                    continue
+                self._cancels_owed[coid] = (reason, now + HALT_CANCEL_RETRY_NS)
+                self._spawn(self._cancel_live(coid, reason))
         if self.broker.working:
             working = set(self.broker.working)
             for fill in self.broker.on_event(event):  # type: ignore[arg-type]
@@ -650,7 +663,11 @@ class ExecutionEngine:
                 if halted:  # the halt's cancel is owed until the order is final
                     self._halt_enforced = False
                     self._halt_retry_ns = self.market.now_ns + HALT_CANCEL_RETRY_NS
+                else:  # owed too: a quote left live at the venue is an orphan
+                    self._cancels_owed[coid] = (reason,
+                                                self.market.now_ns + HALT_CANCEL_RETRY_NS)
             return
+        self._cancels_owed.pop(coid, None)
         with self.loop.between_events():  # the venue's own update may have said it already
             self.ledger.move_order_status(coid, OrderStatus.CANCELLED, WORKING, reason)
             self._settle_basket(self.ledger.basket_of(coid))

@@ -164,7 +164,9 @@ async def test_a_live_requote_of_the_exit_replaces_it(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("_live_env")
 @pytest.mark.xfail(strict=True, reason=(
-    "venue + core: a cancel refused with a 5xx (not acted on) is never asked again, so the "
+    "venue: a cancel refused with a 5xx (not acted on) is asked again only on later market "
+    "events (the core's engine, every 2 s of market time: tests/test_cancel_retry.py; this "
+    "world sends none after it), so the "
     "quote stays live at the CLOB while pm_maker believes it gone (an orphan; with a "
     "requote, two live on a side until a later cancel of that side sweeps it). Exact "
     "change, either: (venue) PolymarketExecution._cancel "
