@@ -54,7 +54,7 @@ class L2Book:
     """A mutable price-level book for one instrument."""
 
     __slots__ = ("_ask_view", "_bid_view", "_changed", "asks", "bids", "instrument_id", "live",
-                 "stale_reason", "ts_ns", "version")
+                 "snapshots", "stale_reason", "ts_ns", "version")
 
     def __init__(self, instrument_id: str, changed: set[str] | None = None) -> None:
         self.instrument_id = instrument_id
@@ -70,6 +70,7 @@ class L2Book:
         # Bumped on every change (levels or liveness): a scanner that remembers the version
         # it last read can skip the books that did not change since.
         self.version = 0
+        self.snapshots = 0  # how many whole books the venue has sent (each one resets all)
 
     def load_snapshot(self, book: OrderBook) -> None:
         """Replace both sides with ``book`` and mark the book live."""
@@ -80,6 +81,7 @@ class L2Book:
         self.stale_reason = ""
         self._bid_view = self._ask_view = None
         self.version += 1
+        self.snapshots += 1
         self._changed.add(self.instrument_id)
 
     def apply(self, side: Side, price: float, size: float, ts_ns: int) -> None:

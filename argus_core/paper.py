@@ -128,12 +128,12 @@ class PaperBroker:
         # skips the walk over every working order (many symbols, a few orders each).
         self._working_on: dict[str, int] = {}
         self.closed: dict[str, tuple[OrderStatus, Decimal]] = {}  # status, filled
-        #: What paper takers took of one side of a book: (instrument, the asks?) ->
-        #: {price: (the venue's size then, size taken)}.  A level whose size the venue has
-        #: changed since is one it updated: what was taken of it no longer applies (a
-        #: resend at the same size keeps it: the data cannot tell the two apart, and a
-        #: resumed run must decide as the run straight through did).
-        self._taken: dict[tuple[str, bool], dict[float, tuple[float, float]]] = {}
+        #: What paper takers took of one side of a book: (instrument, the asks?) -> (the
+        #: book's snapshot count then, {price: (the venue's size then, size taken)}).  A
+        #: level whose size the venue changed since, or a whole book sent since, is the
+        #: market's again.  Counted, not the dicts' identity: a resumed replay rebuilds the
+        #: book from the same events, so it decides as the run straight through.
+        self._taken: dict[tuple[str, bool], tuple[int, dict[float, tuple[float, float]]]] = {}
         s = self.settings
         self._overrides = {k: v for k, v in (("maker_bps", s.maker_bps),
                                              ("taker_bps", s.taker_bps),
@@ -230,8 +230,8 @@ class PaperBroker:
         state: dict[str, Any] = {"working": [self._work_state(w) for w in self.working.values()]}
         # As held: pruned only when a walk reads the level (a resumed run must decide as
         # the run straight through did, whose checkpoints fall elsewhere).
-        taken = [[iid, asks, [[p, size, qty] for p, (size, qty) in levels.items()]]
-                 for (iid, asks), levels in self._taken.items() if levels]
+        taken = [[iid, asks, gen, [[p, size, qty] for p, (size, qty) in levels.items()]]
+                 for (iid, asks), (gen, levels) in self._taken.items() if levels]
         if taken:  # what paper takers took and the venue has not changed since
             state["taken"] = taken
         return state
@@ -250,8 +250,8 @@ class PaperBroker:
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore ``get_state`` output."""
         self.working, self._working_on = {}, {}
-        self._taken = {(iid, asks): {p: (size, qty) for p, size, qty in levels}
-                       for iid, asks, levels in state.get("taken", [])}
+        self._taken = {(iid, asks): (gen, {p: (size, qty) for p, size, qty in levels})
+                       for iid, asks, gen, levels in state.get("taken", [])}
         for w in state.get("working", []):
             order = converter.structure(w["order"], Order)
             # Without sent_ns/bar_ns (see _work_state) any next bar may fill the order.
@@ -289,16 +289,20 @@ class PaperBroker:
         book = self.market.books[work.order.instrument_id]
         ladder = book.asks if work.order.side is Side.BUY else book.bids
         levels = sorted(self._left((work.order.instrument_id, work.order.side is Side.BUY),
-                                   ladder), reverse=work.order.side is Side.SELL)
-        fills = self._walk(work, levels, ts_ns, from_bar=False, ladder=ladder)
+                                   ladder, book.snapshots), reverse=work.order.side is Side.SELL)
+        fills = self._walk(work, levels, ts_ns, from_bar=False, ladder=ladder,
+                           snapshots=book.snapshots)
         self._after_taker(work)
         return fills
 
-    def _left(self, key: tuple[str, bool], ladder: dict[float, float]
+    def _left(self, key: tuple[str, bool], ladder: dict[float, float], snapshots: int
               ) -> list[tuple[float, float]]:
         """``ladder``'s levels less what paper takers took of them since the venue last
         changed them (entries the venue has overtaken are dropped)."""
-        taken = self._taken.get(key)
+        gen, taken = self._taken.get(key, (snapshots, {}))
+        if gen != snapshots:  # a whole book since: everything is the market's again
+            del self._taken[key]
+            return list(ladder.items())
         if not taken:
             return list(ladder.items())
         for price in [p for p, (size, _) in taken.items() if ladder.get(p) != size]:
@@ -333,7 +337,8 @@ class PaperBroker:
             self._finish(work, OrderStatus.CANCELLED)
 
     def _walk(self, work: Working, levels: list[tuple[float, float]], ts_ns: int, *,
-              from_bar: bool, ladder: dict[float, float] | None = None) -> list[Fill]:
+              from_bar: bool, ladder: dict[float, float] | None = None,
+              snapshots: int = 0) -> list[Fill]:
         order = work.order
         limit = float(order.limit_price) if order.limit_price is not None else None
         inst = self.market.instruments.get(order.instrument_id)
@@ -369,7 +374,8 @@ class PaperBroker:
                 px = _tick_round(px, order.side, inst)
             fills.append(self._fill(work, px, qty, ts_ns, Liquidity.TAKER))
             if ladder is not None:  # what we took is gone for the next paper order too
-                taken = self._taken.setdefault((order.instrument_id, order.side is Side.BUY), {})
+                key = (order.instrument_id, order.side is Side.BUY)
+                taken = self._taken.setdefault(key, (snapshots, {}))[1]
                 taken[price] = (ladder[price], taken.get(price, (0.0, 0.0))[1] + float(qty))
         return fills
 

@@ -32,7 +32,8 @@ print, a resumed run's restored orders and what paper takers took checkpointed: 
 The hot-swap campaign's two: a swap into a slot the run lacks refused, a strategy whose
 get_state raises is a strategy error, not the run's end: 6,830.  A closed pipe ends a
 command quietly: 6,840.  A live cancel the venue failed is owed and asked again (the
-maker campaign's orphan quote): 6,850.
+maker campaign's orphan quote): 6,850.  A whole book the venue sends again gives back what
+paper takers took (counted per book, so a resumed replay decides alike): 6,860.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -47,7 +48,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 6_850
+BUDGET = 6_860
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -75,7 +75,7 @@ EXAMPLE_CONFIGS = {
 GOLDEN: dict[str, dict[str, str]] = {
     "all_three": {
         "book_equity": "6408:1f0ffac00dbeb1177632a6df32d461b0",
-        "checkpoints": "1:4897d0e8ad2d102e78643590c0b87958",
+        "checkpoints": "1:69905f135870508c45ad5418db39dfc6",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "2136:981c353dbd29b1f4dbf7ec7a0dbba05e",
         "fills": "110:bbfebcf085deae2dba2beff00e303839",
@@ -101,7 +101,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "books": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:22f08b935f56972e1e47f8c21000be6d",
+        "checkpoints": "1:7b53084f4193b3f4b07e587a83c83806",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "fills": "154:afee6207e9f9b69cc4287ae7ed0022bc",
@@ -168,7 +168,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "vrp": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:86163c496024a10c24c4bc0c7ef6d154",
+        "checkpoints": "1:5536186a991de71d03e6528fac531ead",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "2326:6294a6f14eed7ca49e0a5dc58e379b38",
         "fills": "784:8216cac76a8437a325725f469f16ff0e",
@@ -181,7 +181,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "vrp_league": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:89ace623e78a412e1ffcc05158907f12",
+        "checkpoints": "1:40337cd391d5554b9b6b0b0efeacd903",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "2326:6294a6f14eed7ca49e0a5dc58e379b38",
         "fills": "784:8216cac76a8437a325725f469f16ff0e",
