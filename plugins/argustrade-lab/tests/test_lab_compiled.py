@@ -112,7 +112,7 @@ def test_randomised_configs_match(base: Config) -> None:
             "plugins.replay.end": f"{year}-{month + 2:02d}-01",
             "paper.slippage_bps": str(rng.choice([0, 1, 2.5, 7])),
             "paper.bar_spread_bps": str(rng.choice([0, 1, 2, 5])),
-            "paper.bar_depth_fraction": rng.choice([0.01, 0.1, 0.5]),
+            "paper.bar_depth_fraction": rng.choice([0.01, 0.1, 0.2]),
             "paper.cost_multiplier": str(rng.choice([1, 1.25, 1.5, 2])),
             "plugins.replay.taker_bps": str(rng.choice([0, 10, 26, 40])),
             "plugins.sizing.fraction": str(rng.choice([0.01, 0.05, 0.2, 0.5])),
@@ -120,6 +120,15 @@ def test_randomised_configs_match(base: Config) -> None:
         })
         fast = rng.randint(2, 30)
         assert_same(cfg, [(fast, fast + rng.randint(1, 80))])
+
+
+def test_a_ladder_the_bar_volume_caps_is_not_compiled(base: Config) -> None:
+    """Above 1/5 the broker's cap of a bar's fills at its volume binds, which the kernel
+    does not model: such a config runs on the event loop, saying why."""
+    from argus_lab.compiled import NotVectorisable, prepare
+
+    with pytest.raises(NotVectorisable, match=r"bar_depth_fraction 0\.5 over 1/5"):
+        prepare(apply_overrides(base, {"paper.bar_depth_fraction": 0.5}))
 
 
 EXAMPLES = BARS.parents[1]

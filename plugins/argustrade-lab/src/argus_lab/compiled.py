@@ -11,8 +11,9 @@ never borrows it.  Anything else runs on the event loop.
 one strategy slot, a declared strategy (the core's own class), no scanners, no
 ``[run] capital``; the ``replay`` venue over ``bars_csv``; tick and lot powers of
 ten, every close on the tick; the ``fixed_fraction`` sizer; a plain bps fee schedule
-(no fixed or per-unit fee); latency shorter than the bar spacing; and risk checks the
-kernel models:
+(no fixed or per-unit fee); latency shorter than the bar spacing; a
+``bar_depth_fraction`` of at most 1/5 (above it the bar's volume caps the five synthetic
+levels); and risk checks the kernel models:
 
 * ``per_play_cap`` -- exactly (the shrink to ``cap / price`` at 1e-8, then the
   broker's lot floor);
@@ -261,6 +262,11 @@ def prepare(config: Config) -> Prepared:
     latency_ns = paper.latency_ms * 1_000_000
     if ts.size > 1 and latency_ns >= int(np.diff(ts).min()):
         raise NotVectorisable("latency reaches past the next bar")
+    if paper.bar_depth_fraction * _LEVELS > 1:
+        # The broker caps a bar's fills at its volume; the kernel's five levels of
+        # volume x fraction reach it only above 1/5, which it does not model.
+        raise NotVectorisable(f"bar_depth_fraction {paper.bar_depth_fraction} over "
+                              f"1/{_LEVELS}: the bar's volume caps the synthetic ladder")
     cash0 = run.starting_cash.scaleb(pt + 8)
     if cash0 != cash0.to_integral_value() or cash0 > 10**18:
         raise NotVectorisable("starting cash beyond the kernel's integer headroom")
