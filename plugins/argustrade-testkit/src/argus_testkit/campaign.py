@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Protocol, TypeVar
 
 from argus_core import VenueError
 from argus_testkit.engine import EngineHarness
@@ -25,11 +25,24 @@ log = logging.getLogger(__name__)
 Scenario = Callable[[FaultPlan], Awaitable[None]]
 
 
+class ShrinkablePlan(Protocol):
+    """A seeded fault plan: the draws a run made, and a fresh plan with some pinned to a
+    pass (:class:`FaultPlan`, the market-data campaign's ``MdFaultPlan``)."""
+
+    @property
+    def drawn(self) -> Mapping[tuple[str, int], object]: ...
+
+    def without(self: P, keys: Iterable[tuple[str, int]]) -> P: ...
+
+
+P = TypeVar("P", bound=ShrinkablePlan)
+
+
 class CampaignFailure(AssertionError):
     """A seed broke an invariant (or crashed): the seed, the error and the minimal trace."""
 
 
-async def attempt(scenario: Scenario, plan: FaultPlan) -> BaseException | None:
+async def attempt(scenario: Callable[[P], Awaitable[None]], plan: P) -> BaseException | None:
     """Run ``scenario`` under ``plan``; the exception it ended with, or None."""
     try:
         await scenario(plan)
@@ -38,8 +51,8 @@ async def attempt(scenario: Scenario, plan: FaultPlan) -> BaseException | None:
     return None
 
 
-async def shrink(scenario: Scenario, plan: FaultPlan, error: BaseException, *,
-                 budget: int = 24) -> tuple[FaultPlan, BaseException]:
+async def shrink(scenario: Callable[[P], Awaitable[None]], plan: P, error: BaseException, *,
+                 budget: int = 24) -> tuple[P, BaseException]:
     """The failing ``plan`` (which ended with ``error``) with as many of its faults
     switched off (pinned to a pass) as still fail, within ``budget`` re-runs (a greedy
     ddmin: halves, then smaller groups), and the error that run ended with."""

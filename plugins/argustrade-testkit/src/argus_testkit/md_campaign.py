@@ -38,6 +38,7 @@ from decimal import Decimal
 import attrs
 
 from argus_core import MarketState
+from argus_testkit.campaign import attempt, shrink
 
 log = logging.getLogger(__name__)
 
@@ -392,42 +393,6 @@ class MdCampaignFailure(AssertionError):
     """A seed broke an invariant (or crashed): the seed, the error and the minimal trace."""
 
 
-async def _attempt(scenario: MdScenario, plan: MdFaultPlan) -> BaseException | None:
-    try:
-        await scenario(plan)
-    except Exception as exc:  # every failure of a seed is reported, not raised here
-        return exc
-    return None
-
-
-async def shrink(scenario: MdScenario, plan: MdFaultPlan, error: BaseException, *,
-                 budget: int = 40) -> tuple[MdFaultPlan, BaseException]:
-    """The failing ``plan`` with as many faults switched off as still fail (greedy ddmin
-    within ``budget`` re-runs) and the error that run ended with."""
-    best, off = plan, set[tuple[str, int]]()
-    runs = 0
-    chunk = max(1, len(plan.drawn) // 2)
-    while runs < budget:
-        candidates = [k for k in plan.drawn if k not in off]
-        if not candidates:
-            break
-        progressed = False
-        for i in range(0, len(candidates), chunk):
-            if runs >= budget:
-                break
-            group = candidates[i:i + chunk]
-            trial = plan.without(off | set(group))
-            runs += 1
-            failed = await _attempt(scenario, trial)
-            if failed is not None:
-                off |= set(group)
-                best, error, progressed = trial, failed, True
-        if chunk == 1 and not progressed:
-            break
-        chunk = max(1, chunk // 2)
-    return best, error
-
-
 async def run_md_campaign(scenario: MdScenario, seeds: Iterable[int],
                           make_plan: Callable[[int], MdFaultPlan], *,
                           shrink_budget: int = 40) -> list[float]:
@@ -437,7 +402,7 @@ async def run_md_campaign(scenario: MdScenario, seeds: Iterable[int],
     for seed in seeds:
         plan = make_plan(seed)
         started = time.perf_counter()
-        error = await _attempt(scenario, plan)
+        error = await attempt(scenario, plan)
         times.append(time.perf_counter() - started)
         if error is None:
             continue
