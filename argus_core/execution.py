@@ -377,8 +377,7 @@ class ExecutionEngine:
             working = sum((w.remaining for w in self.broker.working.values()
                            if w.order.instrument_id == intent.instrument_id
                            and w.order.reduce_only and w.order.side is intent.side),
-                          Decimal(0)) if self.broker.has_working(intent.instrument_id) \
-                else Decimal(0)
+                          Decimal(0))
         room = abs(held) - working
         if room >= qty:
             return qty
@@ -433,6 +432,11 @@ class ExecutionEngine:
                 return (bid_d + ask_d) / 2, ask_d - bid_d
         bar = self.market.bars.get(instrument_id)
         return (to_decimal(bar.close) if bar is not None else None), None
+
+    def resume_paper_orders(self) -> None:
+        """After a checkpoint restored the broker: its working orders are this engine's to
+        book (a fill, or an end unfilled), as if this process had sent them."""
+        self._sent.update((c, w.order) for c, w in self.broker.working.items())
 
     def _send_paper(self, order: Order, ts: int) -> None:
         coid = order.client_order_id

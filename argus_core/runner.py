@@ -860,8 +860,7 @@ class Runner:
             if name in scanners:
                 scanners[name].set_state(st)
         self.broker.set_state(state["broker"])
-        # The engine books a restored order's end (a fill, or closed unfilled) as its own.
-        self.engine._sent.update((c, w.order) for c, w in self.broker.working.items())
+        self.engine.resume_paper_orders()
         self.account.set_state(state["account"])
         r = state["risk"]
         rctx = self.risk.ctx
