@@ -183,6 +183,9 @@ class ExecutionEngine:
         self.cancel_on_ack: dict[str, str] = {}
         #: live cancels the venue failed, asked again (market time) while the order works
         self._cancels_owed: dict[str, tuple[str, int]] = {}
+        #: live cancels in flight (id: task): an exit being cancelled leaves room for its
+        #: requote, which waits for the cancel's answer before it goes out
+        self._cancelling: dict[str, asyncio.Task[None]] = {}
         #: Each paper order this process sent and the broker may still fill (booking a
         #: fill needs its slot and basket); a miss — an order from before a restart, a
         #: settlement — reads the ledger's row.
@@ -229,7 +232,7 @@ class ExecutionEngine:
                     del self._cancels_owed[coid]  # filled, or the venue said it ended
                     continue
                 self._cancels_owed[coid] = (reason, now + HALT_CANCEL_RETRY_NS)
-                self._spawn(self._cancel_live(coid, reason))
+                self._spawn_cancel(coid, reason)
         if self.broker.working:
             working = set(self.broker.working)
             for fill in self.broker.on_event(event):  # type: ignore[arg-type]
@@ -371,8 +374,10 @@ class ExecutionEngine:
                             f"does not reduce the position in {intent.instrument_id} "
                             f"({held:f})", intent)
             return Decimal(0)
-        if self.live:
-            working = self.ledger.working_exits(intent.instrument_id, intent.side.value)
+        if self.live:  # an exit being cancelled is being replaced (its requote waits)
+            working = self.ledger.working_exits(intent.instrument_id, intent.side.value) \
+                - sum(self._cancelling_exits(intent.instrument_id, intent.side).values(),
+                      Decimal(0))
         else:
             working = sum((w.remaining for w in self.broker.working.values()
                            if w.order.instrument_id == intent.instrument_id
@@ -646,14 +651,14 @@ class ExecutionEngine:
             if row["status"] == OrderStatus.PENDING.value:
                 self.cancel_on_ack[coid] = reason
             else:
-                self._spawn(self._cancel_live(coid, reason))
+                self._spawn_cancel(coid, reason)
 
     def _acknowledged(self, coid: str) -> None:
         """An order that was pending is now known to the venue (acknowledged, filled or
         refused): a cancel asked for meanwhile goes out now, if the order still works."""
         reason = self.cancel_on_ack.pop(coid, None)
         if reason is not None and self.ledger.order_status(coid) in WORKING:
-            self._spawn(self._cancel_live(coid, reason))
+            self._spawn_cancel(coid, reason)
 
     async def _cancel_live(self, coid: str, reason: str) -> None:
         try:
@@ -678,10 +683,52 @@ class ExecutionEngine:
             self.loop.mark_dirty()
 
     # -- live ------------------------------------------------------------------------
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_event_loop().create_task(coro)
         self.live_tasks.add(task)
         task.add_done_callback(self.live_tasks.discard)
+        return task
+
+    def _spawn_cancel(self, coid: str, reason: str) -> None:
+        running = self._cancelling.get(coid)
+        if running is not None and not running.done():
+            return  # one cancel in flight per order is enough
+        task = self._cancelling[coid] = self._spawn(self._cancel_live(coid, reason))
+        task.add_done_callback(
+            lambda t: self._cancelling.pop(coid) if self._cancelling.get(coid) is t else None)
+
+    def _cancelling_exits(self, instrument_id: str, side: Side) -> dict[str, Decimal]:
+        """Live reduce-only orders on ``instrument_id`` and ``side`` whose cancel is in
+        flight: what each still wants to trade."""
+        out: dict[str, Decimal] = {}
+        for coid in self._cancelling:
+            row = self.ledger.order_row(coid)
+            if row is not None and row["reduce_only"] and row["side"] == side.value \
+                    and row["instrument_id"] == instrument_id and row["status"] in WORKING:
+                out[coid] = Decimal(row["quantity"]) - Decimal(row["filled_quantity"] or 0)
+        return out
+
+    async def _after_exit_cancels(self, order: Order) -> bool:
+        """A live exit sized beside exits being cancelled waits for those cancels'
+        answers, then must still fit the position beside what works on (a cancel that
+        failed, or an exit that filled first); False (cancelled unsent) when it does not."""
+        tasks = [self._cancelling[c] for c in self._cancelling_exits(order.instrument_id,
+                                                                      order.side)]
+        if not tasks:
+            return True
+        await asyncio.wait(tasks)
+        held = abs(self.account.portfolio().position(order.instrument_id).quantity)
+        others = self.ledger.working_exits(order.instrument_id, order.side.value) \
+            - order.quantity  # this order is pending, so counted
+        if held - others >= order.quantity:
+            return True
+        with self.loop.between_events():
+            self.ledger.move_order_status(
+                order.client_order_id, OrderStatus.CANCELLED, (OrderStatus.PENDING,),
+                f"not sent: exits still working on {order.instrument_id} ({others:f}) "
+                f"leave no room for it in the position ({held:f})")
+            self.loop.mark_dirty()
+        return False
 
     def _send_live(self, orders: list[Order]) -> None:
         self.loop.commit_now()  # the order rows are durable before the venue can know them
@@ -709,6 +756,9 @@ class ExecutionEngine:
 
     async def _submit_live(self, orders: list[Order]) -> None:
         venue = self.venue
+        if len(orders) == 1 and orders[0].reduce_only and self._cancelling \
+                and not await self._after_exit_cancels(orders[0]):
+            return
         if self._unsent_if_stale(orders):
             return
         try:

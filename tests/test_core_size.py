@@ -33,7 +33,9 @@ The hot-swap campaign's two: a swap into a slot the run lacks refused, a strateg
 get_state raises is a strategy error, not the run's end: 6,830.  A closed pipe ends a
 command quietly: 6,840.  A live cancel the venue failed is owed and asked again (the
 maker campaign's orphan quote): 6,850.  A whole book the venue sends again gives back what
-paper takers took (counted per book, so a resumed replay decides alike): 6,860.
+paper takers took (counted per book, so a resumed replay decides alike): 6,860.  A live
+requote of a reduce-only exit waits for the old exit's cancel in flight, then goes out only
+if it still fits the position (the maker campaign's missing exits): 6,900.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -48,7 +50,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 6_860
+BUDGET = 6_900
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 
