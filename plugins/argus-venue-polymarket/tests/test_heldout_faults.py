@@ -240,16 +240,17 @@ async def test_a_cancel_whose_answer_is_lost_is_confirmed_by_asking(
                          ids=["garbled", "not-an-object", "502"])
 async def test_a_cancel_the_venue_did_not_act_on_is_not_confirmed(
         clob: tuple[SnapshotServer, LocalClob], fault: tuple[str, Any]) -> None:
-    """The cancel's answer is unreadable (or a 502) and the venue did not cancel: the
-    cancel fails (before: a body that is not JSON counted as confirmed, and the core
-    would have marked a LIVE order CANCELLED)."""
+    """Every send of the cancel is answered unreadably (or 502) and the venue did not
+    cancel: the cancel fails after ``order_max_attempts`` sends (before: a body that is
+    not JSON counted as confirmed, and the core would have marked a LIVE order
+    CANCELLED).  One such answer is sent again: tests/test_cancel_resend.py."""
     srv, local = clob
-    ex = _exec(srv.url)
+    ex = _exec(srv.url, order_max_attempts=3)
     vid = await _resting(ex)
-    _fault(local, "DELETE /order", fault)
-    with pytest.raises(VenueError, match="gtc"):
+    _fault(local, "DELETE /order", *[fault] * 3)
+    with pytest.raises(VenueError, match=r"gtc.*after 3 sends"):
         await ex.cancel("gtc")
-    assert local.orders[vid]["status"] == "LIVE"
+    assert local.orders[vid]["status"] == "LIVE" and local.count("DELETE", "/order") == 3
     assert "gtc" not in ex._ending and "gtc" in ex.watched
     await ex.close()
 

@@ -201,6 +201,22 @@ async def test_rest_fills_while_the_cancel_answer_is_lost(clob, harness):
     assert_matches_venue(h, local)
 
 
+async def test_a_cancel_answered_503_without_acting_is_sent_again_not_failed(clob, harness):
+    """The DELETE is answered 503 and the CLOB did not act: the venue sends it again (it
+    is idempotent) and the order ends cancelled; no ``cancel_failed``, nothing left live
+    at the CLOB (before: ``cancel_failed`` and the order LIVE there)."""
+    _, local = clob
+    h = await harness()
+    coid = h.order(1, Side.BUY, "20", "0.60", TimeInForce.GTC)  # rests
+    await until(lambda: h.status(coid)[0] is OrderStatus.OPEN)
+    await h.settle()
+    local.read_faults.setdefault("DELETE /order", deque()).append(("status", 503))
+    await h.cancel(coid)
+    await until(lambda: h.status(coid)[0] is OrderStatus.CANCELLED)
+    assert h.events("cancel_failed") == [] and local.count("DELETE", "/order") == 2
+    assert local.orders[vid_of(h, coid)]["status"] == "CANCELED" and h.fills() == []
+
+
 async def test_a_match_listed_after_the_order_was_marked_cancelled_is_booked(clob, harness):
     _, local = clob
     h = await harness()

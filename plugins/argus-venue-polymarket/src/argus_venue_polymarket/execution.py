@@ -10,6 +10,7 @@ their own modules:
 * :mod:`.baskets` — FOK basket submission and ``BasketIncomplete``;
 * :mod:`.tracking` — the order state, the report queue, trades -> fills;
 * :mod:`.lookup` — asking the venue whether it holds an order we sent;
+* :mod:`.cancelling` — ``cancel()``: an unusable answer's ``DELETE`` sent again;
 * :mod:`.feed` — ``executions()``: the trades poll, ended and ambiguous orders;
 * :mod:`.user_channel` / :mod:`.user_events` — the websocket user channel: fills and order
   events as they happen;
@@ -45,13 +46,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
-from py_clob_client_v2.clob_types import OrderPayload
-from py_clob_client_v2.exceptions import PolyApiException
-
-from argus_core import VenueError
 from argus_venue_polymarket.baskets import BasketSubmission
+from argus_venue_polymarket.cancelling import OrderCanceller
 from argus_venue_polymarket.clob import ClobHttpClient
 from argus_venue_polymarket.reconcile import Reconciliation
 
@@ -61,80 +58,12 @@ from argus_venue_polymarket.user_events import UserChannelFeed
 
 __all__ = ["PolymarketExecution", "client_order_metadata"]
 
-log = logging.getLogger(__name__)
 
-
-class PolymarketExecution(BasketSubmission, Reconciliation, UserChannelFeed):
+class PolymarketExecution(BasketSubmission, Reconciliation, UserChannelFeed, OrderCanceller):
     """Live order entry for one account through py-clob-client-v2: ``submit`` /
     ``submit_basket`` (:mod:`.sending`, :mod:`.baskets`), ``executions()``
     (:mod:`.feed`, :mod:`.user_events`), ``resume`` / ``open_orders`` (:mod:`.reconcile`),
-    ``cancel`` and ``close`` (here)."""
-
-    async def cancel(self, client_order_id: str) -> None:
-        """Cancel one order by our client order id.
-
-        Confirmed only when the venue says so: its answer lists the order as cancelled,
-        or — after an answer that was lost, late, a 5xx, a 429 or unreadable — ``GET
-        /data/order/<id>`` shows it cancelled.  A refusal (``not_canceled``: it already
-        filled, say) or an order still open raises ``VenueError`` naming the order."""
-        vid = self.venue_ids.get(client_order_id)
-        if vid is None:
-            raise VenueError(f"polymarket: no venue order id known for {client_order_id}")
-        await self.ensure_api_creds()
-        self.cancelling.add(client_order_id)  # the user channel's CANCELLATION: ours
-        try:
-            await self._cancel(client_order_id, vid)
-        finally:
-            self.cancelling.discard(client_order_id)
-
-    async def _cancel(self, client_order_id: str, vid: str) -> None:
-        """:meth:`cancel` of order ``vid``, once its id is known."""
-        why = ""
-        try:
-            resp = await asyncio.to_thread(self.client.cancel_order, OrderPayload(orderID=vid))
-        except PolyApiException as exc:
-            code = exc.status_code
-            if code is not None and 400 <= code < 500 and code != 429:
-                raise VenueError(f"polymarket: cancel {client_order_id} ({vid}) refused: "
-                                 f"HTTP {code} {exc.error_msg}") from None
-            resp, why = None, f"no usable answer ({exc.error_msg})"
-        not_canceled = resp.get("not_canceled") if isinstance(resp, dict) else None
-        canceled = resp.get("canceled") if isinstance(resp, dict) else None
-        if not_canceled:
-            raise VenueError(f"polymarket: cancel {client_order_id} ({vid}) refused: "
-                             f"{not_canceled}")
-        confirmed = isinstance(canceled, list) and vid.lower() in {
-            str(c).lower() for c in canceled}
-        if not confirmed:
-            why = why or f"an answer that does not list it cancelled ({str(resp)[:80]!r})"
-            status = await self._status_of(vid)
-            if status not in ("CANCELED", "CANCELED_MARKET_RESOLVED"):
-                raise VenueError(f"polymarket: cancel {client_order_id} ({vid}) not "
-                                 f"confirmed: {why}; the venue shows the order "
-                                 f"{status or 'unknown (it could not be asked)'}")
-            log.warning("polymarket: cancel %s: %s; the venue shows it %s", client_order_id,
-                        why, status)
-        # Confirmed: CANCELLED goes out once the order's fills are all reported (the
-        # watch compares them with the venue's size_matched), never before them.
-        self.watched[client_order_id] = vid
-        self._ending[client_order_id] = "cancelled at our request"
-        self._wake.set()
-        self._nudge.set()  # the poll task ends it (after its fills) at once
-        if self.heartbeat is not None:
-            self.heartbeat.resting.discard(client_order_id)
-
-    async def _status_of(self, vid: str) -> str | None:
-        """The venue's status of order ``vid`` (``GET /data/order/<id>``), None when it
-        cannot be read."""
-        try:
-            row = await asyncio.to_thread(self.client.get_order, vid)
-        except Exception as exc:  # the client raises its own exception types
-            log.warning("polymarket: GET order %s failed (%s)", vid, type(exc).__name__)
-            return None
-        row = row.get("order", row) if isinstance(row, dict) else None
-        if not isinstance(row, dict):
-            return None
-        return str(row.get("status") or "").upper() or None
+    ``cancel`` (:mod:`.cancelling`) and ``close`` (here)."""
 
     async def close(self) -> None:
         """Stop the heartbeat and the user channel, and close the HTTP connections."""

@@ -96,7 +96,7 @@ async def find_order(client: ClobClient, post: SentOrder, since_s: int) -> Found
             return Decimal(str(r.get("size_matched") or "0")) > 0
         return True
 
-    row = _order_row(await ask(lambda: client.get_order(vid), f"GET /data/order/{vid}",
+    row = order_row(await ask(lambda: client.get_order(vid), f"GET /data/order/{vid}",
                                missing_ok=True), vid)
     if row is None:
         meta = client_order_metadata(post.client_order_id)
@@ -111,7 +111,7 @@ async def find_order(client: ClobClient, post: SentOrder, since_s: int) -> Found
     return FoundOrder(vid, None, trades) if trades else None
 
 
-def _order_row(answer: Any, vid: str) -> Mapping[str, Any] | None:
+def order_row(answer: Any, vid: str) -> Mapping[str, Any] | None:
     """The order record of a ``GET /data/order/<id>`` answer; None when the venue holds
     no such order (a 404, an empty body, ``null``, ``{}``); ``Unreachable`` for an answer
     that is neither (a body cut short, an object that is not an order)."""

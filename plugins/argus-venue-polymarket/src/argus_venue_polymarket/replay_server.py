@@ -58,6 +58,15 @@ class Reset:
         self.partial = partial
 
 
+class Headed:
+    """An answer payload with extra response headers (a 429's ``Retry-After``, say):
+    ``payload`` is served as any other, with ``headers`` added."""
+
+    def __init__(self, payload: Any, headers: dict[str, str]) -> None:
+        self.payload = payload
+        self.headers = headers
+
+
 class RequestHandler(Protocol):
     """A handler that also sees the request's headers and raw body (auth checks)."""
 
@@ -73,7 +82,8 @@ class SnapshotServer:
     inject errors, record order posts, or serve CLOB order endpoints); ``clob``
     (e.g. :class:`argus_venue_polymarket.testing.LocalClob`) runs before them and
     also sees headers and the raw body.  A handler answering a :class:`Reset` payload
-    gets the connection reset instead of an answer (fault injection).  :meth:`push` sends a
+    gets the connection reset instead of an answer (fault injection); a :class:`Headed`
+    one is served with its extra headers.  :meth:`push` sends a
     frame to every market-channel client.  The websocket port also serves ``/ws/user``
     (the user channel) when ``clob`` has ``serve_user_channel``; otherwise that path is
     closed with 1008.
@@ -117,9 +127,14 @@ class SnapshotServer:
                 if isinstance(payload, Reset):
                     self._reset(status, payload)
                     return
+                extra: dict[str, str] = {}
+                if isinstance(payload, Headed):
+                    payload, extra = payload.payload, payload.headers
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
+                    for name, value in extra.items():
+                        self.send_header(name, value)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
@@ -398,7 +413,8 @@ def _first(query: dict[str, list[str]], name: str) -> str | None:
 
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry: serve a snapshot directory until interrupted."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    # The docstring's first paragraph: its first line alone stops mid-sentence.
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", required=True, help="snapshot directory (events.json, books.json)")
     parser.add_argument("--port", type=int, default=0, help="HTTP port on 127.0.0.1 (0: any)")
     parser.add_argument("--ws-port", type=int, default=None,

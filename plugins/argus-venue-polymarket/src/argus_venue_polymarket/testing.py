@@ -32,7 +32,7 @@ from py_clob_client_v2.utilities import generate_orderbook_summary_hash
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection
 
-from argus_venue_polymarket.replay_server import Reset
+from argus_venue_polymarket.replay_server import Headed, Reset
 
 #: The public Hardhat/Anvil account #0 key (throwaway; used by upstream tests too).
 HARDHAT_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -210,8 +210,11 @@ class LocalClob:
         #: Scripted answers of the read and cancel endpoints, per route (``"GET
         #: /data/order"`` for every ``/data/order/<id>``, ``"GET /data/orders"``, ``"GET
         #: /data/trades"``, ``"DELETE /order"``), each used once, in order: ``("status",
-        #: code)`` answers that status without acting; ``("garbled", None)`` a 200 whose
-        #: body is cut short; ``("json", payload)`` a 200 with ``payload``;
+        #: code)`` answers that status without acting; ``("rate_limited", seconds)`` a
+        #: 429 with that ``Retry-After`` (text, as sent), without acting; ``("garbled",
+        #: None)`` a 200 whose body is cut short; ``("json", payload)`` a 200 with ``payload``;
+        #: ``("late", seconds)``: wait that long (the client may give up), then act and
+        #: answer plainly;
         #: ``("act_status", code)`` / ``("act_garbled", None)`` / ``("act_reset", None)``:
         #: act (a cancel), then answer that.
         self.read_faults: dict[str, deque[tuple[str, Any]]] = {}
@@ -406,10 +409,15 @@ class LocalClob:
             kind, value = fault
             if kind == "status":
                 return int(value), {"error": f"test fault: HTTP {value}"}
+            if kind == "rate_limited":
+                return 429, Headed({"error": "test fault: HTTP 429 Too Many Requests"},
+                                   {"Retry-After": str(value)})
             if kind == "garbled":
                 return 200, b'{"data": [{"id": "0x'
             if kind == "json":
                 return 200, value
+            if kind == "late":
+                time.sleep(float(value))  # a server thread: the venue acts late
         with self._lock:
             answer = self._route(method, path, query, body)
         if fault is not None:
