@@ -348,15 +348,17 @@ class PaperBroker:
             return []
         room = self._room(order, from_bar)
         if order.time_in_force is TimeInForce.FOK:
-            available = sum(q for p, q in levels if limit is None or _within(order.side, p, limit))
+            available = sum(q for p, q in levels if limit is None or _within(
+                order.side, float(self._taker_price(order, p, inst, from_bar)), limit))
             if Decimal(repr(available)) < work.remaining or (room is not None
                                                              and room < work.remaining):
                 return []
         fills = []
         for price, size in levels:
-            if work.remaining <= 0 or (limit is not None and not _within(order.side, price,
+            px = self._taker_price(order, price, inst, from_bar)
+            if work.remaining <= 0 or (limit is not None and not _within(order.side, float(px),
                                                                          limit)):
-                break
+                break  # no venue fills past a limit: slippage that would is no fill
             qty = min(work.remaining, Decimal(repr(size)))
             qty = _lot_floor(qty if room is None else min(qty, room), inst)
             if qty <= 0:
@@ -367,17 +369,22 @@ class PaperBroker:
                 room -= qty
                 if from_bar and self._event_room is not None:
                     self._event_room -= qty
-            px = Decimal(repr(price))
-            if self._slip or from_bar:
-                # Slippage is adverse; the result is rounded against the trader onto the tick.
-                px = px * (1 + self._slip) if order.side is Side.BUY else px * (1 - self._slip)
-                px = _tick_round(px, order.side, inst)
             fills.append(self._fill(work, px, qty, ts_ns, Liquidity.TAKER))
             if ladder is not None:  # what we took is gone for the next paper order too
                 key = (order.instrument_id, order.side is Side.BUY)
                 taken = self._taken.setdefault(key, (snapshots, {}))[1]
                 taken[price] = (ladder[price], taken.get(price, (0.0, 0.0))[1] + float(qty))
         return fills
+
+    def _taker_price(self, order: Order, price: float, inst: Instrument | None,
+                     from_bar: bool) -> Decimal:
+        """What a taker pays at a level: its price with the slippage against the trader,
+        rounded against the trader onto the tick."""
+        px = Decimal(repr(price))
+        if self._slip or from_bar:
+            px = px * (1 + self._slip) if order.side is Side.BUY else px * (1 - self._slip)
+            px = _tick_round(px, order.side, inst)
+        return px
 
     def _rest_fill(self, work: Working, event: MarketEvent, *,
                    taken: Decimal | int = 0) -> list[Fill]:

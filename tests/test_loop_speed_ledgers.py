@@ -72,6 +72,9 @@ EXAMPLE_CONFIGS = {
 # took (the broker no longer writes it into the venue's book; all_three, multi_strategy,
 # books); multi_bars: a bar's volume is shared by every order it fills (bar_depth_fraction
 # 0.5 let one order take 2.5x what the bar traded): 2110 -> 1346 fills, equity moves.
+# 2026-12-04: no paper fill is priced past its limit (slippage that would is no fill), so
+# VRP's IOC legs carry limits `limit_ticks` (2) past the touch: only the orders' limit
+# prices move (all_three, vrp_league, vrp); every fill is as it was.
 GOLDEN: dict[str, dict[str, str]] = {
     "all_three": {
         "book_equity": "6408:1f0ffac00dbeb1177632a6df32d461b0",
@@ -80,7 +83,7 @@ GOLDEN: dict[str, dict[str, str]] = {
         "equity": "2136:981c353dbd29b1f4dbf7ec7a0dbba05e",
         "fills": "110:bbfebcf085deae2dba2beff00e303839",
         "opportunities": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "orders": "111:ad6c18b908845803e41764171134a425",
+        "orders": "111:0eca4ecabccf8be5c78f5318e0fbba79",
         "positions": "13:cf258589968e60a016a42771c6b01512",
         "risk_events": "1:f7318790bc0be9b237bed89d343493ec",
         "runs": "1:bca7dc3c241c03eb397e951d069837e5",
@@ -173,7 +176,7 @@ GOLDEN: dict[str, dict[str, str]] = {
         "equity": "2326:6294a6f14eed7ca49e0a5dc58e379b38",
         "fills": "784:8216cac76a8437a325725f469f16ff0e",
         "opportunities": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "orders": "784:65091f6a11ad53387fb0563b7f22f50c",
+        "orders": "784:fd01e247e3e7a93b4ddff98784778936",
         "positions": "357:c9fc0efb76cb6cc4150567ecce5117f8",
         "risk_events": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "runs": "1:bca7dc3c241c03eb397e951d069837e5",
@@ -186,7 +189,7 @@ GOLDEN: dict[str, dict[str, str]] = {
         "equity": "2326:6294a6f14eed7ca49e0a5dc58e379b38",
         "fills": "784:8216cac76a8437a325725f469f16ff0e",
         "opportunities": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "orders": "784:65091f6a11ad53387fb0563b7f22f50c",
+        "orders": "784:fd01e247e3e7a93b4ddff98784778936",
         "positions": "357:c9fc0efb76cb6cc4150567ecce5117f8",
         "risk_events": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "runs": "1:bca7dc3c241c03eb397e951d069837e5",

@@ -146,3 +146,29 @@ def test_post_only_rests_as_a_maker_or_is_refused_when_it_would_take() -> None:
     (fill,) = b.on_event(Trade(INST.id, 13, 99.5, 5.0, Side.SELL))
     assert (fill.price, fill.liquidity) == (Decimal("100.00"), Liquidity.MAKER)
     assert fill.fee == Decimal("100.00") * Decimal("0.001")  # the maker rate
+
+
+def test_slippage_never_prices_a_limit_fill_past_its_limit() -> None:
+    """A level inside the limit whose slipped price is past it is not taken: no venue
+    fills a limit order beyond its limit.  (It filled at 101.11 on a limit of 101.)"""
+    b, _ = broker(slippage_bps=Decimal("10"))
+    assert b.submit(order(Side.BUY, "1", limit="101"), 1) == []
+    sell, _ = broker(slippage_bps=Decimal("10"))
+    assert sell.submit(order(Side.SELL, "1", limit="99"), 1) == []
+    fok, _ = broker(slippage_bps=Decimal("10"))
+    assert fok.submit(order(Side.BUY, "1", limit="101", tif=TimeInForce.FOK), 1) == []
+    # The guard's attack: a limit with room for the slipped price still fills there, and
+    # the walk stops at the first level whose slipped price is past the limit.
+    ok, _ = broker(slippage_bps=Decimal("10"))
+    fills = ok.submit(order(Side.BUY, "3", limit="102.05"), 1)
+    assert [(f.price, f.quantity) for f in fills] == [(Decimal("101.11"), Decimal("1.000"))]
+
+
+def test_a_bar_fill_is_never_past_its_limit() -> None:
+    market = MarketState()
+    market.add_instruments([INST])
+    b = PaperBroker(market, lambda _i: FEES, PaperSection(bar_spread_bps=Decimal("10"),
+                                                          bar_depth_fraction=0.5))
+    assert b.submit(order(Side.BUY, "1", limit="50.01", tif=TimeInForce.GTC), 100) == []
+    fills = b.on_event(Bar(INST.id, 200, 50.0, 51.0, 49.0, 50.5, 10.0))
+    assert all(f.price <= Decimal("50.01") for f in fills)

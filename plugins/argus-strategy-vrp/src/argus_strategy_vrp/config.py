@@ -70,6 +70,9 @@ class VrpSettings:
     exit_dte: int = attrs.field(default=5, validator=NON_NEGATIVE)  # 0: to expiry
     max_rel_spread: float = attrs.field(default=0.5, validator=_pos)  # (ask-bid)/mid, short leg
     min_credit: float = attrs.field(default=10.0, validator=NON_NEGATIVE)  # $/contract
+    # IOC legs' limits this many ticks past the touch (buys above the ask, sells below the
+    # bid): room for the paper broker's slippage, which no fill may take past a limit
+    limit_ticks: int = attrs.field(default=2, validator=NON_NEGATIVE)
     # -- risk check vrp_regime_guard (the risk layer's own reading of the regime) ------
     guard_max_p_change: float = attrs.field(default=0.5, validator=PROBABILITY)  # veto above
     guard_block_stressed: bool = True  # veto opens in a stressed vol regime or a vol spike

@@ -44,7 +44,7 @@ from argus_core import (
     TimeInForce,
 )
 from argus_strategy_vrp.config import VrpSettings
-from argus_strategy_vrp.constants import MULTIPLIER, STRATEGY, VENUE
+from argus_strategy_vrp.constants import MULTIPLIER, STRATEGY, TICK_PER_CONTRACT, VENUE
 from argus_strategy_vrp.instruments import PutContract
 from argus_strategy_vrp.pricing import bs_put_delta, implied_vol_put, lognormal_pop
 
@@ -127,12 +127,14 @@ class VrpPutSpread(Strategy):
         intents = []
         if short_q < 0:
             intents.append(Intent(STRATEGY, spread["short"], Side.BUY, quantity=-short_q,
-                                  limit_price=Decimal(repr(ask)), order_type=OrderType.LIMIT,
+                                  limit_price=self._limit(ask, Side.BUY),
+                                  order_type=OrderType.LIMIT,
                                   time_in_force=TimeInForce.IOC, reason=reason,
                                   basket_id=basket, reduce_only=True))
         if long_q > 0 and bid is not None:
             intents.append(Intent(STRATEGY, spread["long"], Side.SELL, quantity=long_q,
-                                  limit_price=Decimal(repr(bid)), order_type=OrderType.LIMIT,
+                                  limit_price=self._limit(bid, Side.SELL),
+                                  order_type=OrderType.LIMIT,
                                   time_in_force=TimeInForce.IOC, reason=reason,
                                   basket_id=basket, reduce_only=True))
         return intents
@@ -201,12 +203,18 @@ class VrpPutSpread(Strategy):
         self.last_decision[und] = reason
         return [
             Intent(STRATEGY, short_c.instrument_id, Side.SELL, quantity=contracts,
-                   limit_price=Decimal(repr(bid)), order_type=OrderType.LIMIT,
+                   limit_price=self._limit(bid, Side.SELL), order_type=OrderType.LIMIT,
                    time_in_force=TimeInForce.IOC, reason=reason, basket_id=basket),
             Intent(STRATEGY, long_c.instrument_id, Side.BUY, quantity=contracts,
-                   limit_price=Decimal(repr(ask)), order_type=OrderType.LIMIT,
+                   limit_price=self._limit(ask, Side.BUY), order_type=OrderType.LIMIT,
                    time_in_force=TimeInForce.IOC, reason=reason, basket_id=basket),
         ]
+
+    def _limit(self, touch: float, side: Side) -> Decimal:
+        """An IOC leg's limit: ``limit_ticks`` past the touch, never below one tick."""
+        slack = Decimal(TICK_PER_CONTRACT) * self.s.limit_ticks
+        px = Decimal(repr(touch)) + (slack if side is Side.BUY else -slack)
+        return max(px, Decimal(TICK_PER_CONTRACT))
 
     def _skip(self, und: str, why: str) -> list[Intent]:
         self.last_decision[und] = why
