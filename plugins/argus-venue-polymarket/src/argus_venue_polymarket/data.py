@@ -296,6 +296,9 @@ class MarketStream:
         return [self.token_ids[i:i + n] for i in range(0, len(self.token_ids), n)]
 
     async def __aiter__(self) -> AsyncIterator[MarketEvent]:
+        if not self.token_ids:  # nothing to subscribe: nothing could ever arrive
+            log.warning("polymarket: a market stream over no tokens ends at once")
+            return
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._run_shard(i, shard))
                            for i, shard in enumerate(self.shards())]

@@ -181,13 +181,19 @@ class PolymarketVenue(Venue):
         ``settlement_poll_s``), each token settled once.
 
         With ``end_when_resolved`` the stream ends once every followed token has
-        settled; otherwise it runs until closed.
+        settled; otherwise it runs until closed.  A stream with nothing to follow (every
+        discovered market closed, inactive or not taking orders, or none discovered) ends
+        after the events, saying why: nothing could ever arrive on it.
         """
         if self._events is None:
             await self.discover()
         for discovered in self._events or []:
             yield discovered
         tokens = self._live_tokens()
+        if not tokens:
+            log.warning("polymarket: %s; nothing to stream, the stream ends",
+                        self._nothing_open())
+            return
         followed = {instrument_id(t) for t in tokens}
         self._stream = stream = MarketStream(self.settings, tokens, self.rest)
         poller = None
@@ -210,6 +216,15 @@ class PolymarketVenue(Venue):
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
             await stream.close()
+
+    def _nothing_open(self) -> str:
+        """Why no token is followed: what discovery found (for the log line)."""
+        markets = {str(i.meta.get("condition_id")) for i in self._instruments.values()}
+        if not markets:
+            return (f"Gamma listed no open market ({len(self._events or [])} event(s) "
+                    f"discovered with the filters {dict(self.settings.event_filters)!r})")
+        return (f"none of the {len(markets)} discovered market(s) is open for trading "
+                f"(each closed, inactive or not accepting orders)")
 
     async def _poll_resolutions(self, stream: MarketStream) -> None:
         """Ask Gamma every ``settlement_poll_s`` which followed markets have resolved."""
