@@ -750,6 +750,9 @@ def _fill_common(ref: Reference, fill: Fill, where: str) -> list[str]:
     if fill.quantity <= 0 or fill.quantity % spec.lot:
         out.append(f"{where}: fill {fill.fill_id} quantity {fill.quantity} off the lot grid "
                    f"{spec.lot}")
+    if o.limit_price is not None and not within(o.side, fill.price, o.limit_price):
+        out.append(f"{where}: fill {fill.fill_id} at {fill.price} is past its limit "
+                   f"{o.limit_price}")
     w.filled += fill.quantity
     if w.filled > o.quantity:
         out.append(f"{where}: order {o.client_order_id} filled {w.filled} > its {o.quantity}")
