@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from argus_core.discovery import command_entry_points
+from argus_core.discovery import BLOCK_ENV, COMMANDS_GROUP, blocked_plugins, command_entry_points
 from argus_core.errors import ArgusError, ConfigError, LedgerError, PluginError, RiskHalted
 
 if TYPE_CHECKING:
@@ -164,7 +164,16 @@ class ArgusGroup(click.Group):
         if cmd_name in self.commands:
             return self.commands[cmd_name]
         ep = command_entry_points().get(cmd_name)
+        if ep is None and blocked_plugins() and cmd_name in {
+                e.name for e in md.entry_points(group=COMMANDS_GROUP)}:
+            raise click.UsageError(f"No such command {cmd_name!r}: its plugin is blocked by "
+                                   f"{BLOCK_ENV} (now {os.environ[BLOCK_ENV]!r}); remove it "
+                                   f"from that variable or unset it to use the command", ctx)
         return None if ep is None else _load_command(ep)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        with _usage_says_where():
+            return super().parse_args(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """Two sections, the core's and the plugins'; a plugin's line is its
@@ -182,7 +191,8 @@ class ArgusGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with _usage_says_where():
+                return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit,
                 click.exceptions.Abort):
             raise  # usage errors (exit 2) and --help/--version: click prints them
@@ -210,6 +220,20 @@ class ArgusGroup(click.Group):
             _print_traceback(exc)
             fail(f"unexpected {type(exc).__name__}: {exc} (a bug in Argus or a plugin; the "
                  f"traceback above shows where)", ArgusError.exit_code)
+
+
+@contextmanager
+def _usage_says_where() -> Iterator[None]:
+    """A usage error's line names the command it is about (``Error: argus run: No such
+    option ...``): click's three lines stay, and exit 2, but a log that keeps only the
+    last line still says where."""
+    try:
+        yield
+    except click.UsageError as exc:
+        where, said = exc.ctx.command_path if exc.ctx else None, exc.format_message()
+        if not where or said.startswith(f"{where}: "):
+            raise
+        raise click.UsageError(f"{where}: {said}", exc.ctx) from exc
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -339,24 +363,70 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def _run(config: Config, run_dir: Path, *, live: bool, show_progress: bool,
-         max_events: int | None = None) -> Any:
+         max_events: int | None = None, new_dir: bool = False) -> Any:
+    """Run ``config`` in ``run_dir`` (``new_dir``: the command made it).  A start refused
+    (a bad config, a held lock, live refused, an error before the first event, a replay of
+    nothing) leaves the directory as it found it: only a run that did work leaves a trace."""
+    from argus_core.errors import DataError
+    from argus_core.ledger import LEDGER_FILE
+    from argus_core.runlock import undo_refused_start
     from argus_core.runner import Runner
 
+    found = None if new_dir or not run_dir.is_dir() else {*os.listdir(run_dir)}
+    made = [folder for folder in run_dir.parents if not folder.exists()]
     with _progress(f"{config.argus.mode} {run_dir.name}", show_progress) as bar:
-        runner = Runner(config, run_dir, live_confirmed=live, progress=bar,
-                        max_events=max_events)
-        if bar is not None:
-            bar(0, min(filter(None, (max_events, runner.asm.venue.expected_events())),
-                       default=None))
         try:
+            runner = Runner(config, run_dir, live_confirmed=live, progress=bar,
+                            max_events=max_events)
+        except BaseException:
+            undo_refused_start(run_dir, found, made)
+            raise
+        ran = False  # run_sync closes the ledger and gives the lock back; before it, we do
+        try:
+            if bar is not None:
+                bar(0, min(filter(None, (max_events, runner.asm.venue.expected_events())),
+                           default=None))
+            ran = True
             with _sigterm_as_interrupt():
-                return runner.run_sync()
+                summary = runner.run_sync()
+            if summary.events == 0 and config.argus.mode == "replay":
+                raise DataError(_nothing_replayed(config, runner.asm.venue))
+            return summary
         except KeyboardInterrupt:
             # The loop has closed the ledger: say where it stopped, then exit 130.
             out.print(f"interrupted after event {runner.seq:,}, trading state "
                       f"{runner.trading_state.value}; the ledger in {run_dir} holds "
                       f"everything to its last commit, and the same command resumes it")
             raise
+        except Exception:
+            if not ran:
+                runner.close()
+            # Nothing done yet, and no ledger of an earlier run there (whose files a reader
+            # may hold open): what it made goes.
+            if runner.seq == 0 and not (runner.n_orders or runner.n_fills) \
+                    and LEDGER_FILE not in (found or ()):
+                undo_refused_start(run_dir, found, made)
+            raise
+
+
+def _nothing_replayed(config: Config, venue: Any) -> str:
+    """Why a replay had no events, with the window and the span of the data when the
+    builtin replay venue read bars."""
+    from argus_core.builtins.replay_venue import ReplayVenue, iter_bars_csv
+
+    path = venue.s.bars_csv if isinstance(venue, ReplayVenue) else None
+    if path is None:
+        return (f"the replay had no events: venue {config.run.venue!r} sent none (is its "
+                f"recording empty?)")
+    s, first, last = venue.s, None, None
+    for bar in iter_bars_csv(path, venue.instrument_id, s.bar_seconds, warn_gaps=False):
+        first, last = first or bar, bar
+    when = [datetime.fromtimestamp(b.ts_ns // 10**9 - s.bar_seconds, UTC).strftime(
+        "%Y-%m-%d %H:%M UTC") for b in (first, last) if b is not None]
+    return (f"{path}: no bars in the replay window [plugins.replay] start = "
+            f"{s.start or '(none)'}, end = {s.end or '(none)'}; "
+            + (f"the file's bars open from {when[0]} to {when[1]}" if when
+               else "the file holds no bars"))
 
 
 def _print_summary(summary: Any, metrics: dict[str, Any] | None = None) -> None:
@@ -435,16 +505,18 @@ def _exit_if_halted(summary: Any) -> None:
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def demo_cmd(run_dir: Path | None, no_progress: bool) -> None:
     """Offline demo: `argus run` on the bundled examples/demo.toml, then `argus report`."""
-    _backtest(load_config(_find_example("demo.toml")), run_dir or _default_run_dir("demo"),
-              not no_progress)
+    _backtest(load_config(_find_example("demo.toml")), run_dir, "demo", not no_progress)
 
 
-def _backtest(config: Config, run_dir: Path, show_progress: bool) -> Any:
-    """Replay ``config`` into ``run_dir``, write the report, print the summary."""
+def _backtest(config: Config, run_dir: Path | None, prefix: str, show_progress: bool) -> Any:
+    """Replay ``config`` into ``run_dir`` (None: a new ``argus-runs/<prefix>-<time>``),
+    write the report, print the summary."""
     from argus_core.report import write_report_data
 
+    new_dir, run_dir = run_dir is None, run_dir or _default_run_dir(prefix)
     with _ledger_of(run_dir):
-        summary = _run(config, run_dir, live=False, show_progress=show_progress)
+        summary = _run(config, run_dir, live=False, show_progress=show_progress,
+                       new_dir=new_dir)
         # The report's read of the run carries its metrics: the ledger is not read twice.
         report, data = write_report_data(run_dir, config)
     _print_summary(summary, data.metrics)
@@ -473,11 +545,10 @@ def backtest_cmd(config_path: Path, run_dir: Path | None, sets: tuple[str, ...],
     """Replay a config as a backtest, then write the report and print the metrics."""
     from argus_core.config import apply_overrides, parse_overrides
 
-    config = apply_overrides(load_config(config_path), parse_overrides(sets))
+    config = apply_overrides(load_config(config_path), parse_overrides(sets), origin="--set")
     if config.argus.mode == "live":
         raise ConfigError(f"{config_path}: a backtest cannot run in mode 'live'")
-    _exit_if_halted(_backtest(config, run_dir or _default_run_dir("backtest"),
-                              not no_progress))
+    _exit_if_halted(_backtest(config, run_dir, "backtest", not no_progress))
 
 
 @cli.command("report")

@@ -312,6 +312,9 @@ class Config:
     paper: PaperSection = attrs.Factory(PaperSection)
     plugins: dict[str, dict[str, Any]] = attrs.Factory(dict)
     path: Path | None = None
+    #: Dotted keys set over the file (``--set``) -> how errors name them
+    #: (``"--set run.sizer=kelly"``): a bad value there has no line in the file.
+    overrides: dict[str, str] = attrs.field(factory=dict, eq=False, repr=False)
 
     @property
     def base_dir(self) -> Path:
@@ -367,22 +370,26 @@ def load_config(path: str | Path) -> Config:
     return parse_config(raw, path)
 
 
-def parse_config(raw: dict[str, Any], path: Path | None = None) -> Config:
-    """Validate an already-parsed config mapping."""
+def parse_config(raw: dict[str, Any], path: Path | None = None, *,
+                 overrides: dict[str, str] | None = None) -> Config:
+    """Validate an already-parsed config mapping (``overrides``: see ``Config.overrides``)."""
     where = str(path) if path else "<config>"
-    if "path" in raw:
-        raise ConfigError(f"{where}: unknown top-level key 'path'")
+    for key in ("path", "overrides"):
+        if key in raw:
+            raise ConfigError(f"{where}: unknown top-level key {key!r}")
     for moved in MOVED_TABLES:
         if moved in raw:
             raise ConfigError(f"{where}: [{moved}] is now [plugins.{moved}] (the {moved} is a "
                               f"plugin); rename the table and its sub-tables")
-    cfg: Config = structure(raw, Config, where)
-    return attrs.evolve(cfg, path=path.resolve() if path else None)
+    cfg: Config = structure(raw, Config, where, overrides=overrides)
+    return attrs.evolve(cfg, path=path.resolve() if path else None, overrides=overrides or {})
 
 
-def structure(data: Any, cls: type, where: str, prefix: str = "") -> Any:
-    """Structure ``data`` into ``cls``; errors name ``where`` and the dotted key.  Their text
-    is redacted: a key pasted into the wrong setting is echoed by "expected ..., got ..."."""
+def structure(data: Any, cls: type, where: str, prefix: str = "", *,
+              overrides: Mapping[str, str] | None = None) -> Any:
+    """Structure ``data`` into ``cls``; errors name ``where`` and the dotted key (or the
+    ``--set`` that gave it: ``overrides``).  Their text is redacted: a key pasted into the
+    wrong setting is echoed by "expected ..., got ..."."""
     try:
         return config_converter.structure(data, cls)
     except cattrs.BaseValidationError as exc:
@@ -395,7 +402,7 @@ def structure(data: Any, cls: type, where: str, prefix: str = "") -> Any:
         message = f"{where}: {prefix}: {exc}"
     except (TypeError, ValueError, AttributeError) as exc:
         message = f"{where}: {prefix or 'config'}: {exc}"
-    raise ConfigError(redact(_with_lines(message, where)))
+    raise ConfigError(redact(_with_lines(message, where, overrides or {})))
 
 
 _AT_KEY = re.compile(r" @ ([\w.\[\]-]+)")
@@ -403,10 +410,19 @@ _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
 _ASSIGN = re.compile(r"^\s*([A-Za-z0-9_\-.\"' ]+?)\s*=")
 
 
-def _with_lines(message: str, where: str) -> str:
+def _with_lines(message: str, where: str, overrides: Mapping[str, str]) -> str:
     """Add the config file's line to each "... @ dotted.key" of ``message``: the key's own
     line, else its nearest table's (an inline table), so an error says where as well as
-    what.  tomllib keeps no positions, hence this scan of the text by key paths."""
+    what.  tomllib keeps no positions, hence this scan of the text by key paths.  An error
+    about a key an override set (or a table's error naming it) is put on that ``--set``
+    instead of ``where``: the file's line would point at a value it did not come from."""
+    said = message.removeprefix(where)
+    keys = [re.sub(r"\[\d+\]", "", key) for key in _AT_KEY.findall(said)]
+    given = [text for key, text in overrides.items() if any(
+        key == at or at.startswith(f"{key}.") or (key.startswith(f"{at}.") and re.search(
+            rf"\b{re.escape(key.rpartition('.')[2])}\b", said)) for at in keys)]
+    if given:
+        return ", ".join(given) + said
     try:
         text = Path(where).read_text(encoding="utf-8")
     except (OSError, ValueError):  # "<config>", a vanished file: the dotted key must do
@@ -467,7 +483,8 @@ def plugin_settings(config: Config, plugin: str, cls: type | None) -> Any:
         return None
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: [plugins.{plugin}] must be a table")
-    settings = structure(table, cls, where, prefix=f"plugins.{plugin}")
+    settings = structure(table, cls, where, prefix=f"plugins.{plugin}",
+                         overrides=config.overrides)
     return _resolve_paths(settings, config)
 
 
@@ -508,12 +525,15 @@ def parse_overrides(sets: tuple[str, ...] | list[str]) -> dict[str, Any]:
     return overrides
 
 
-def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
-    """A copy of ``config`` with dotted keys replaced (``{"plugins.example.fast": 5}``)."""
+def apply_overrides(config: Config, overrides: dict[str, Any], *,
+                    origin: str = "override") -> Config:
+    """A copy of ``config`` with dotted keys replaced (``{"plugins.example.fast": 5}``);
+    errors about them name ``<origin> KEY=VALUE`` (the CLI's: ``--set``), not the file."""
     if not overrides:
         return config
     raw = config_converter.unstructure(config)
     raw.pop("path", None)
+    raw.pop("overrides", None)
     for dotted, value in overrides.items():
         node = raw
         *parents, leaf = dotted.split(".")
@@ -522,7 +542,9 @@ def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
             if not isinstance(node, dict):
                 raise ConfigError(f"override {dotted!r}: {part!r} is not a table")
         node[leaf] = value
-    return parse_config(raw, config.path)
+    given = {key: f"{origin} {key}={value if isinstance(value, str) else json.dumps(value)}"
+             for key, value in overrides.items()}
+    return parse_config(raw, config.path, overrides={**config.overrides, **given})
 
 
 def canonical_json(config: Config) -> str:
@@ -531,4 +553,5 @@ def canonical_json(config: Config) -> str:
 
     raw = config_converter.unstructure(config)
     raw.pop("path", None)
+    raw.pop("overrides", None)
     return json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)

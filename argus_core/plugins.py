@@ -10,6 +10,7 @@ added and removed while a runner is live; the registry is rebuilt each time.
 from __future__ import annotations
 
 import importlib.metadata as md
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -20,10 +21,11 @@ from argus_core import hookspecs
 from argus_core.discovery import BLOCK_ENV as BLOCK_ENV
 from argus_core.discovery import COMMANDS_GROUP as COMMANDS_GROUP
 from argus_core.discovery import CORE_DISTRIBUTION as CORE_DISTRIBUTION
-from argus_core.discovery import ENTRY_POINT_GROUP, blocked_plugins, remedy_for
+from argus_core.discovery import ENTRY_POINT_GROUP, blocked_plugins
 from argus_core.discovery import KNOWN_DISTRIBUTIONS as KNOWN_DISTRIBUTIONS
 from argus_core.discovery import command_entry_points as command_entry_points
-from argus_core.errors import PluginError
+from argus_core.discovery import remedy_for as install_remedy
+from argus_core.errors import ArgusError, PluginError
 
 #: Registration hook -> component kind.
 KINDS = {
@@ -198,9 +200,11 @@ class PluginHost:
             return self.registry[kind][name]
         except KeyError:
             known = ", ".join(sorted(self.registry.get(kind, {}))) or "none"
+            blocked = ", ".join(sorted(blocked_plugins()))
             raise PluginError(f"no {kind} named {name!r} is registered (known: {known}); "
                               f"is the plugin that provides it installed and listed in "
-                              f"[argus] plugins?") from None
+                              f"[argus] plugins?" + (blocked and f" ({BLOCK_ENV} blocks "
+                              f"{blocked}: {unblock()})")) from None
 
     def config_classes(self) -> dict[str, type]:
         """Plugin name -> the attrs class validating its ``[plugins.NAME]`` table."""
@@ -236,14 +240,37 @@ class PluginHost:
 
 
 def fenced_call(plugin: str, hook: str, function: Callable[..., Any], *args: Any) -> Any:
-    """Call plugin code; turn any exception into a ``PluginError`` naming plugin and hook."""
+    """Call plugin code; turn any exception into a ``PluginError`` naming plugin and hook.
+    An ``ArgusError`` the plugin raised on purpose (bad data, a config or venue error)
+    keeps its class and exit code, its message prefixed with the plugin and hook."""
     try:
         return function(*args)
     except PluginError:
         raise
+    except ArgusError as exc:
+        if exc.args and isinstance(exc.args[0], str) and f"plugin {plugin!r}" not in exc.args[0]:
+            exc.args = (f"plugin {plugin!r} failed in hook {hook}: {exc.args[0]}",
+                        *exc.args[1:])
+        raise
     except Exception as exc:
         raise PluginError(f"plugin {plugin!r} failed in hook {hook}: "
                           f"{type(exc).__name__}: {exc}") from exc
+
+
+def remedy_for(name: str) -> str:
+    """What to tell a user whose config names plugin ``name`` that is not loaded: how to
+    install it, and how to unblock it when ``ARGUS_BLOCK_PLUGINS`` blocks it (then it is
+    most likely installed)."""
+    if name not in blocked_plugins():
+        return install_remedy(name)
+    remedy = "it is built in" if name in BUILTIN_NAMES else install_remedy(name)
+    return f"{remedy}; but {BLOCK_ENV} blocks {name!r}: {unblock()}"
+
+
+def unblock() -> str:
+    """How to load a plugin ``ARGUS_BLOCK_PLUGINS`` blocks (its value shown)."""
+    return (f"remove it from {BLOCK_ENV} (now {os.environ.get(BLOCK_ENV, '')!r}) or unset "
+            f"that variable to load it")
 
 
 def _import(name: str, target: str, dist: str | None) -> object:

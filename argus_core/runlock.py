@@ -28,6 +28,8 @@ import contextlib
 import errno
 import fcntl
 import os
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from argus_core.errors import LedgerError
@@ -70,9 +72,11 @@ class RunDirLock:
         fd: int | None = None
         try:
             held = not _try_flock(dir_fd, directory=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            if held or not _try_flock(fd, directory=False):
-                holder = _read_holder(fd)
+            # Refused, it makes no lock file: the holder's was deleted under it (a clean-up).
+            fd = None if held and not path.exists() else \
+                os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            if held or fd is None or not _try_flock(fd, directory=False):
+                holder = "" if fd is None else _read_holder(fd)
                 raise LedgerError(
                     f"{run_dir} is being written by another process{holder}; one run "
                     f"directory has one writer — stop that process first or use another "
@@ -107,6 +111,37 @@ class RunDirLock:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._fd = self._dir_fd = None
+
+
+def undo_refused_start(run_dir: Path, found: set[str] | None, made: Sequence[Path] = ()
+                       ) -> None:
+    """Leave ``run_dir`` as a refused start found it: remove the names in it that were not
+    in ``found`` (its listing before; ``None``: it did not exist, and it goes too, with the
+    folders above it in ``made`` that it was created in, when they are empty).  Done
+    holding its lock: when another process holds it now, what is there is that process's
+    and nothing is touched.  For a start refused before it wrote anything of its own (a bad
+    config, a refused live mode, no events to replay), never for a run that did work."""
+    if not run_dir.is_dir():
+        return
+    try:
+        lock = RunDirLock.acquire(run_dir)
+    except LedgerError:
+        return
+    try:
+        with contextlib.suppress(OSError):  # tidying never hides why the start was refused
+            for name in {*os.listdir(run_dir)} - (found or set()):
+                path = run_dir / name
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            if found is None:
+                run_dir.rmdir()
+    finally:
+        lock.release()
+    for folder in made if found is None else ():
+        with contextlib.suppress(OSError):  # not empty: someone else's now
+            folder.rmdir()
 
 
 def _try_flock(fd: int, *, directory: bool) -> bool:
