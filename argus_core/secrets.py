@@ -27,9 +27,12 @@ from argus_core.errors import ConfigError
 
 _REF = re.compile(r"^\$(env|file):(.+)$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-#: Shorter values are not remembered: redacting a 4-letter word everywhere would garble
-#: every message, and no venue issues credentials that short.
+#: Values this long are replaced wherever they appear; shorter ones (a short password)
+#: only as whole tokens, since replacing a 4-letter word inside others would garble every
+#: message.  Under MIN_SECRET characters a value cannot be hidden without hiding common
+#: words and numbers too, and no venue issues a credential that short: it is refused.
 MIN_REMEMBERED = 8
+MIN_SECRET = 4
 _MASK = "[REDACTED]"
 
 
@@ -87,6 +90,10 @@ class Secret:
             where = str(path)
         if not value.strip():
             raise ConfigError(f"secret {self.reference}: {where} is empty")
+        if len(value.strip()) < MIN_SECRET:
+            raise ConfigError(f"secret {self.reference}: {where} holds under {MIN_SECRET} "
+                              f"characters: no credential is that short, and it could not "
+                              f"be kept out of logs")
         remember(value)
         return value
 
@@ -121,14 +128,25 @@ def remember(value: str) -> None:
     # As a URL, a form, JSON or a repr writes it (a signed URL in an httpx error, say).
     parts.update(e for p in list(parts) for e in (quote(p, safe=""), quote_plus(p),
                                                   json.dumps(p)[1:-1], repr(p)[1:-1]))
-    new = {p for p in parts if len(p) >= MIN_REMEMBERED and not p.startswith("-----")}
+    new = {p for p in parts if len(p) >= MIN_SECRET and not p.startswith("-----")}
     with _lock:
         if new <= _remembered:
             return
         _remembered = _remembered | new
-        # Longest first: a value that contains another is replaced whole.
-        alternatives = sorted(_remembered, key=len, reverse=True)
-        _remembered_re = re.compile("|".join(map(re.escape, alternatives)))
+        # Longest first: a value that contains another is replaced whole; a short one
+        # only where no word character touches it.
+        longest = sorted(_remembered, key=len, reverse=True)
+        _remembered_re = re.compile("|".join(map(_alternative, longest)))
+
+
+def _alternative(value: str) -> str:
+    """``value`` as a pattern: a short one bounded where its edge is a word character, so
+    that it is not found inside a longer word or number."""
+    escaped = re.escape(value)
+    if len(value) >= MIN_REMEMBERED:
+        return escaped
+    return ((r"(?<!\w)" if re.match(r"\w", value[0]) else "") + escaped
+            + (r"(?!\w)" if re.match(r"\w", value[-1]) else ""))
 
 
 def forget_all() -> None:

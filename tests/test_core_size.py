@@ -35,7 +35,8 @@ command quietly: 6,840.  A live cancel the venue failed is owed and asked again 
 maker campaign's orphan quote): 6,850.  A whole book the venue sends again gives back what
 paper takers took (counted per book, so a resumed replay decides alike): 6,860.  A live
 requote of a reduce-only exit waits for the old exit's cancel in flight, then goes out only
-if it still fits the position (the maker campaign's missing exits): 6,900.
+if it still fits the position (the maker campaign's missing exits): 6,900.  A short
+revealed secret (4-7 characters) redacted as a whole token, a shorter one refused: 6,912.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -50,7 +51,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 6_900
+BUDGET = 6_912
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

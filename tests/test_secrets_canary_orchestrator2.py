@@ -54,8 +54,8 @@ from argus_orchestrator.spool import prompt_hash  # noqa: E402  (after the skip)
 from argus_orchestrator.transport import RecordedTransport  # noqa: E402  (after the skip)
 from argus_orchestrator.versions import VersionStore  # noqa: E402  (after the skip)
 
-#: Every canary but ``short`` (under 8 characters: never remembered by the core, a strict
-#: xfail in ``test_secrets_canary_core.py``) is revealed in the process.
+#: Every canary but ``short`` (under 8 characters: revealed by its own test, which checks
+#: it is hidden as a whole token) is revealed in the process.
 REVEALED = [c for c in CANARIES.values() if c.name != "short"]
 
 CLEAN_SOURCE = '''"""A moving-average strategy."""
@@ -270,11 +270,10 @@ def test_the_spool_keeps_no_hash_of_a_refused_prompts_secret(
         assert r["prompt_hash"] == prompt_hash(r["system_prompt"], r["prompt"]), r["status"]
 
 
-def test_a_short_secret_in_the_incumbent_reaches_the_prompt_unseen(
+def test_a_short_secret_in_the_incumbent_is_kept_from_the_prompt(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # What the orchestrator cannot see: a value under 8 characters is never remembered
-    # (the core's strict xfail), and it is no key shape: such a password in a trusted
-    # plugin's source is sent.  Pinned here so a core change that catches it shows.
+    # A revealed value under 8 characters (no key shape) is remembered as a whole token:
+    # such a password in a trusted plugin's source is hidden from the prompt too.
     reveal_everything(tmp_path, monkeypatch)
     Secret("$env:ARGUS_CANARY_SHORT").reveal()
     runner, transport, ledger, versions = harness(tmp_path, [
@@ -284,7 +283,7 @@ def test_a_short_secret_in_the_incumbent_reaches_the_prompt_unseen(
                         reason="seed")
     cycle(runner, 1, source, seed)
     ledger.close()
-    assert leaks(sent(transport), [CANARIES["short"]])
+    assert not leaks(sent(transport), [CANARIES["short"]])
 
 
 def test_clean_cycles_are_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
