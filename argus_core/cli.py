@@ -363,23 +363,25 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def _run(config: Config, run_dir: Path, *, live: bool, show_progress: bool,
-         max_events: int | None = None, new_dir: bool = False) -> Any:
-    """Run ``config`` in ``run_dir`` (``new_dir``: the command made it).  A start refused
-    (a bad config, a held lock, live refused, an error before the first event, a replay of
-    nothing) leaves the directory as it found it: only a run that did work leaves a trace."""
+         max_events: int | None = None, made: list[Path] | None = None) -> Any:
+    """Run ``config`` in ``run_dir`` (``made``: the folders the command made for it, itself
+    first; None: those missing now).  A start refused (a bad config, a held lock, live
+    refused, an error before the first event, a replay of nothing) leaves the directory
+    as it found it: only a run that did work leaves a trace."""
     from argus_core.errors import DataError
     from argus_core.ledger import LEDGER_FILE
     from argus_core.runlock import undo_refused_start
     from argus_core.runner import Runner
 
-    found = None if new_dir or not run_dir.is_dir() else {*os.listdir(run_dir)}
-    made = [folder for folder in run_dir.parents if not folder.exists()]
+    if made is None:
+        made = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]
+    found = None if run_dir in made or not run_dir.is_dir() else {*os.listdir(run_dir)}
     with _progress(f"{config.argus.mode} {run_dir.name}", show_progress) as bar:
         try:
             runner = Runner(config, run_dir, live_confirmed=live, progress=bar,
                             max_events=max_events)
         except BaseException:
-            undo_refused_start(run_dir, found, made)
+            undo_refused_start(run_dir, found, made[1:])
             raise
         ran = False  # run_sync closes the ledger and gives the lock back; before it, we do
         try:
@@ -405,14 +407,14 @@ def _run(config: Config, run_dir: Path, *, live: bool, show_progress: bool,
             # may hold open): what it made goes.
             if runner.seq == 0 and not (runner.n_orders or runner.n_fills) \
                     and LEDGER_FILE not in (found or ()):
-                undo_refused_start(run_dir, found, made)
+                undo_refused_start(run_dir, found, made[1:])
             raise
 
 
 def _nothing_replayed(config: Config, venue: Any) -> str:
     """Why a replay had no events, with the window and the span of the data when the
     builtin replay venue read bars."""
-    from argus_core.builtins.replay_venue import ReplayVenue, iter_bars_csv
+    from argus_core.builtins.replay_venue import ReplayVenue, _to_epoch_s, iter_bars_csv
 
     path = venue.s.bars_csv if isinstance(venue, ReplayVenue) else None
     if path is None:
@@ -423,8 +425,11 @@ def _nothing_replayed(config: Config, venue: Any) -> str:
         first, last = first or bar, bar
     when = [datetime.fromtimestamp(b.ts_ns // 10**9 - s.bar_seconds, UTC).strftime(
         "%Y-%m-%d %H:%M UTC") for b in (first, last) if b is not None]
+    start, end = _to_epoch_s(s.start), _to_epoch_s(s.end)
+    backwards = start is not None and end is not None and start >= end
     return (f"{path}: no bars in the replay window [plugins.replay] start = "
-            f"{s.start or '(none)'}, end = {s.end or '(none)'}; "
+            f"{s.start or '(none)'}, end = {s.end or '(none)'}"
+            f"{' (start is not before end)' if backwards else ''}; "
             + (f"the file's bars open from {when[0]} to {when[1]}" if when
                else "the file holds no bars"))
 
@@ -456,11 +461,14 @@ def _print_summary(summary: Any, metrics: dict[str, Any] | None = None) -> None:
     out.print(table)
 
 
+RUNS = Path("argus-runs")
+
+
 def _default_run_dir(prefix: str) -> Path:
     """A new folder ``argus-runs/<prefix>-<time>`` (``-2``, ``-3``... when one exists):
     created here, atomically, so two commands started in the same second never share it
     (the second was refused by the first's lock, exit 7)."""
-    base = Path("argus-runs") / f"{prefix}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    base = RUNS / f"{prefix}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     base.parent.mkdir(parents=True, exist_ok=True)
     for n in range(1, 1000):
         path = base if n == 1 else base.with_name(f"{base.name}-{n}")
@@ -513,10 +521,13 @@ def _backtest(config: Config, run_dir: Path | None, prefix: str, show_progress: 
     write the report, print the summary."""
     from argus_core.report import write_report_data
 
-    new_dir, run_dir = run_dir is None, run_dir or _default_run_dir(prefix)
+    made = None  # by the command: the run folder, and argus-runs when it was not there
+    if run_dir is None:
+        made = [] if RUNS.exists() else [RUNS]
+        run_dir = _default_run_dir(prefix)
+        made.insert(0, run_dir)
     with _ledger_of(run_dir):
-        summary = _run(config, run_dir, live=False, show_progress=show_progress,
-                       new_dir=new_dir)
+        summary = _run(config, run_dir, live=False, show_progress=show_progress, made=made)
         # The report's read of the run carries its metrics: the ledger is not read twice.
         report, data = write_report_data(run_dir, config)
     _print_summary(summary, data.metrics)
@@ -552,7 +563,7 @@ def backtest_cmd(config_path: Path, run_dir: Path | None, sets: tuple[str, ...],
 
 
 @cli.command("report")
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=RUN_DIR)
 def report_cmd(run_dir: Path) -> None:
     """Write RUN_DIR/report.html: equity and drawdown plots, trades, metrics."""
     from argus_core.report import write_report
@@ -582,7 +593,7 @@ def _control_ledger(run_dir: Path) -> Ledger:
 
 
 @cli.command("kill")
-@click.option("--run-dir", required=True, type=click.Path(path_type=Path))
+@click.option("--run-dir", required=True, type=RUN_DIR)
 @click.option("--reason", default="killed by a person with `argus kill`")
 @click.option("--flatten", is_flag=True,
               help="Also close every open position (reduce-only orders through the "
@@ -602,7 +613,7 @@ def kill_cmd(run_dir: Path, reason: str, flatten: bool) -> None:
 
 
 @cli.command("resume")
-@click.option("--run-dir", required=True, type=click.Path(path_type=Path))
+@click.option("--run-dir", required=True, type=RUN_DIR)
 def resume_cmd(run_dir: Path) -> None:
     """Clear HALTED or REDUCING in a run: a person's decision, recorded in the ledger."""
     _, changed = _request(run_dir, "resume", "cleared by a person with `argus resume`")

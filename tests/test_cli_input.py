@@ -233,3 +233,64 @@ def test_the_replay_servers_help_is_whole_sentences() -> None:
     assert shown.returncode == 0, shown.stderr
     text = " ".join(shown.stdout.split())
     assert "replaying a recorded snapshot directory." in text, shown.stdout
+
+
+# -- the other commands' error paths -------------------------------------------------------
+@pytest.fixture
+def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder of bad inputs: a directory, a file, bad TOML, an unknown plugin."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "bad.toml").write_text("[argus\n")
+    (tmp_path / "unknown.toml").write_text('[argus]\nplugins = ["no_such_plugin"]\n')
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "argus.db").write_text("not a database")
+    return tmp_path
+
+
+CONFIGS = [("missing.toml", 2, "missing.toml: config file not found"),
+           ("adir", 2, "adir: is a directory, not a config file"),
+           ("bad.toml", 2, "bad.toml: not valid TOML"),
+           ("unknown.toml", 3, "plugin 'no_such_plugin' is not installed")]
+COMMANDS = [["run", "--run-dir", "r"], ["backtest"], ["record", "--out", "o.ndjson"],
+            ["scan", "--once"], ["plugins"]]
+
+
+@pytest.mark.parametrize(("config", "code", "said"), CONFIGS, ids=[c[0] for c in CONFIGS])
+@pytest.mark.parametrize("command", COMMANDS, ids=[c[0] for c in COMMANDS])
+def test_a_bad_config_is_one_line_for_every_command(inputs: Path, command: list[str],
+                                                    config: str, code: int, said: str) -> None:
+    line = _error_line(_invoke([command[0], "--config", config, *command[1:]]), code)
+    assert said in line, line
+    assert sorted(os.listdir(inputs)) == ["adir", "afile", "bad.toml", "damaged",
+                                          "unknown.toml"]  # nothing left behind
+
+
+@pytest.mark.parametrize("args", [["report", "{}"], ["kill", "--run-dir", "{}"],
+                                  ["resume", "--run-dir", "{}"]], ids=lambda a: a[0])
+@pytest.mark.parametrize(("where", "code", "said"), [
+    ("nodir", 7, "nodir: no argus.db"), ("adir", 7, "adir: no argus.db"),
+    ("afile", 2, "Invalid value for '--run-dir': Directory 'afile' is a file."),
+    ("damaged", 7, "damaged/argus.db cannot be used: NotADBError")])
+def test_a_run_directory_that_is_not_one_is_one_line(inputs: Path, args: list[str],
+                                                     where: str, code: int, said: str) -> None:
+    result = _invoke([a.format(where) for a in args])
+    if code == 2:  # a usage error: click's lines, the last naming the command
+        assert result.exit_code == 2, result.output
+        last = result.output.strip().splitlines()[-1]
+        assert last.startswith(f"Error: argus {args[0]}: "), last
+        assert said.replace("'--run-dir'", "'RUN_DIR'" if args[0] == "report"
+                            else "'--run-dir'") in last, last
+    else:
+        assert said in _error_line(result, code)
+
+
+def test_a_replay_window_that_ends_before_it_starts_says_so(tmp_path: Path) -> None:
+    from argus_test_helpers import BUNDLED_BARS, demo_toml
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(demo_toml(BUNDLED_BARS, start="2022-01-01", end="2021-01-01"))
+    line = _error_line(_invoke(["run", "--config", str(cfg), "--run-dir",
+                                str(tmp_path / "run"), "--no-progress"]), DataError.exit_code)
+    assert "start = 2022-01-01, end = 2021-01-01 (start is not before end); " in line, line

@@ -81,7 +81,11 @@ def test_a_refused_backtest_leaves_no_run_folder(demo_config: Path, tmp_path: Pa
     for args in (["--set", "plugins.example.fast=-3"], ["--set", "run.sizer=nope"]):
         result = _invoke(["backtest", "--config", str(demo_config), "--no-progress", *args])
         assert result.exit_code in (2, 3), result.output
-    assert list((tmp_path / "argus-runs").iterdir()) == []
+        assert not (tmp_path / "argus-runs").exists()  # made for this run: gone with it
+    (tmp_path / "argus-runs").mkdir()
+    assert _invoke(["backtest", "--config", str(demo_config), "--no-progress",
+                    "--set", "run.sizer=nope"]).exit_code == 3
+    assert list((tmp_path / "argus-runs").iterdir()) == []  # there before: kept
 
 
 def test_a_refused_live_start_leaves_nothing(tmp_path: Path) -> None:
