@@ -44,10 +44,10 @@ def _market(t: float, bids: list[tuple[float, float]], asks: list[tuple[float, f
 
 
 def _ctx(market: MarketState, t: float, held: int, state: str, *,
-         realized: str = "0") -> StrategyContext:
+         realized: str = "0", mode: str = "paper") -> StrategyContext:
     avg = D("0.5") if held else D(0)
     portfolio = Portfolio(D(1000), {mc.IID: Position(mc.IID, D(held), avg, D(realized))})
-    return StrategyContext(mc.T0 + int(t * S), portfolio, market, mode="paper",
+    return StrategyContext(mc.T0 + int(t * S), portfolio, market, mode=mode,
                            trading_state=state)
 
 
@@ -100,6 +100,55 @@ def test_fills_on_both_sides_between_two_looks_reset_the_quotes() -> None:
     assert kinds[0] == ("CancelIntent", None), out
     assert "fills on both sides" in out[0].reason
     assert sorted(k for k in kinds[1:]) == [("Intent", Side.BUY), ("Intent", Side.SELL)]
+
+
+def _restarted_with_a_bid() -> MakerStrategy:
+    """pm_maker restored live (a restart) believing the bid 5 @ 0.61, flat."""
+    strategy = MakerStrategy(PmScannersSettings(pm_maker=MakerStrategySettings(
+        min_requote_s=0.0, cancel_ofi=1.0)))
+    strategy.set_state({"tokens": {mc.IID: {
+        "position": "0", "bid": {"price": "0.61", "quantity": "5", "posted_ns": mc.T0,
+                                 "filled": "0"},
+        "ask": None, "changed_ns": {"bid": mc.T0, "ask": None}}}})
+    return strategy
+
+
+_LEVELS = ([(0.60, 100.0), (0.58, 60.0)], [(0.66, 100.0), (0.68, 90.0)])
+
+
+def test_a_fill_after_a_stale_replacing_event_is_ambiguous() -> None:
+    """Live campaign seed 12, shrunk: restarted live (a slow start-up: 10 s), the first
+    event is the book as it was before the restart (market time 1 s); the restart's reset
+    cancels the old bid and posts its replacement in one list.  The next event, 0.2 s
+    later by the wall but 10 s later by its stamp, shows 5 bought: the old bid, its
+    cancel not yet answered, may be the one that filled.  It must reset (cancel both,
+    then post), not book the fill against the replacement -- that forgot a replacement
+    live at the CLOB (an orphan bid beside the next one).  (Before: 10 s of market time
+    since the replacement passed for the 5 s window having lapsed.)"""
+    strategy = _restarted_with_a_bid()
+    market, book = _market(1, *_LEVELS)
+    out = strategy.on_event(book, _ctx(market, 1, 0, "active", mode="live"))
+    assert [(type(x).__name__, x.side) for x in out] == [("CancelIntent", None),
+                                                         ("Intent", Side.BUY)], out
+    market, book = _market(11, *_LEVELS)
+    out = strategy.on_event(book, _ctx(market, 11, 5, "active", mode="live"))
+    assert out and isinstance(out[0], CancelIntent) and out[0].side is None, out
+    assert "which order filled is unknown" in out[0].reason
+
+
+def test_the_replaced_window_runs_from_the_first_event_after() -> None:
+    """The same restart, but an event without a fill comes between (market time 2 s):
+    the 5 s window runs from there, so a fill 9 s later is the replacement's, booked
+    against it (the bid filled in full, a new one posted with the exit ask; no reset)."""
+    strategy = _restarted_with_a_bid()
+    for t in (1, 2):
+        market, book = _market(t, *_LEVELS)
+        strategy.on_event(book, _ctx(market, t, 0, "active", mode="live"))
+    market, book = _market(11, *_LEVELS)
+    out = strategy.on_event(book, _ctx(market, 11, 5, "active", mode="live"))
+    assert not [x for x in out if isinstance(x, CancelIntent)], out
+    assert sorted((x.side, x.limit_price) for x in out if isinstance(x, Intent)) == [
+        (Side.BUY, D("0.61")), (Side.SELL, D("0.65"))]
 
 
 # -- live, shrunk from the live campaign (the real Runner and venue, local CLOB) -----------

@@ -9,7 +9,9 @@ Per quoted token, on every event of that token (book snapshot or delta, trade, b
    second order after a partial).  A change no working side explains (a flattening
    order, a settlement) makes the next action a full reset: cancel, then post; so
    does, live, a change on a side replaced (cancelled and posted again in one list)
-   within the last 5 s: the old order may have filled before its cancel landed.
+   within 5 s of the first event after the replacement (that event's stamp, not the
+   replacing one's, which may be old: a restart's first book): the old order may have
+   filled before its cancel landed.
 2. **Stale book.**  When the book is not tradeable (a disconnect, a checksum failure,
    a quiet feed), or its market takes no orders (instrument ``meta`` says not accepting
    or closed, or its event is closed), the token's quotes are cancelled
@@ -106,9 +108,9 @@ from argus_scanners_polymarket.maker import MakerQuote, QuotePlan, flow_of, quot
 from argus_scanners_polymarket.ofi import SIGNAL, OfiTracker
 
 _NS = 10**9
-#: Live, how long after a quote's cancel was asked for a fill on that side may still be
-#: that quote's rather than its replacement's (the venue's answer and its fill reports
-#: come within seconds).
+#: Live, how long a fill on a replaced side may still be the old quote's rather than its
+#: replacement's (the venue's answer and its fill reports come within seconds), counted
+#: from the first event after the replacement (see ``TokenBook.cancelled_ns``).
 _CANCEL_SETTLE_NS = 5 * _NS
 _SIDES = ("bid", "ask")
 _SIDE_OF = {"bid": Side.BUY, "ask": Side.SELL}
@@ -148,8 +150,13 @@ class TokenBook:
     state_seen: str | None = None
     #: Live, per side: when a quote of that side was last replaced (cancelled and posted
     #: again in one list, the old order's cancel in flight); a fill on the side soon after
-    #: is ambiguous.  Not checkpointed (a live restart resets anyway).
+    #: is ambiguous.  Restamped by the first event after the replacement (``unstamped``):
+    #: the replacing event's own stamp may be old -- a restart's first event is the book
+    #: as it was before a slow start-up -- and the window then looked lapsed at once
+    #: (campaign seed 12).  Not checkpointed (a live restart resets anyway).
     cancelled_ns: dict[str, int] = attrs.Factory(dict)
+    #: Sides replaced whose window waits for the next event's stamp.
+    unstamped: set[str] = attrs.Factory(set)
     #: The position's (realized P&L, average price) at the last look (None: not yet seen
     #: in this process); fills on both sides that net out still move them.
     pnl_mark: tuple[Decimal, Decimal] | None = None
@@ -320,11 +327,16 @@ class MakerStrategy(Strategy):
         Live, a change on a side whose previous quote's cancel may still be in flight is
         ambiguous (the old order may have filled, not the replacement): a reset, whose
         cancel of both sides reaches whichever still works (campaign seed 9: booked
-        against the replacement, that order was forgotten while live at the venue).  So
+        against the replacement, that order was forgotten while live at the venue), for
+        5 s from the first event after the replacement (seed 12: a restart's first event
+        is stamped before a slow start-up, and 10 s seemed to have passed at once).  So
         are fills on both sides between two looks, seen by the realized P&L (or the
         average price) moving where the net change cannot have moved it: an unchanged
         quantity, or a change that only adds to the position (campaign seed 14: a sell
         and a buy of 5 netted to nothing, and the filled bid stayed believed)."""
+        for label in st.unstamped:  # the window runs from the first event after
+            st.cancelled_ns[label] = max(st.cancelled_ns[label], now)
+        st.unstamped.clear()
         position, old = held.quantity, st.position
         change, st.position = position - old, position
         before, st.pnl_mark = st.pnl_mark, (held.realized_pnl, held.avg_price)
@@ -487,6 +499,7 @@ class MakerStrategy(Strategy):
             for label in posts:
                 if label in cancelled and wanted[label] is not None:
                     st.cancelled_ns[label] = now
+                    st.unstamped.add(label)
         for label in posts:
             want = wanted[label]
             if want is not None:
