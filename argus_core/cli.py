@@ -231,7 +231,9 @@ def _usage_says_where() -> Iterator[None]:
         yield
     except click.UsageError as exc:
         where, said = exc.ctx.command_path if exc.ctx else None, exc.format_message()
-        if not where or said.startswith(f"{where}: "):
+        # A group run without a command shows its help (click >= 8.2): left as it is.
+        help_only = getattr(click.exceptions, "NoArgsIsHelpError", ())
+        if not where or said.startswith(f"{where}: ") or isinstance(exc, help_only):
             raise
         raise click.UsageError(f"{where}: {said}", exc.ctx) from exc
 

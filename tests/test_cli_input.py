@@ -218,6 +218,16 @@ def test_a_usage_error_says_what_and_where(args: list[str], said: str) -> None:
     assert result.output.strip().splitlines()[-1].startswith(said), result.output
 
 
+@pytest.mark.parametrize("group", [[], ["strategies"]], ids=["argus", "strategies"])
+def test_a_group_without_a_command_shows_its_help_as_before(group: list[str]) -> None:
+    if group:
+        pytest.importorskip("argus_orchestrator")
+    result = _invoke(group)
+    assert "Error:" not in result.output, result.output
+    assert result.output.startswith(f"Usage: {' '.join(['argus', *group])} [OPTIONS] COMMAND")
+    assert result.exit_code in (0, 2)  # click 8.2 made it 2, 8.1 had 0
+
+
 def test_the_error_line_is_said_once_through_nested_groups() -> None:
     pytest.importorskip("argus_lab")
     result = _invoke(["lab", "sweep", "--bogus"])
