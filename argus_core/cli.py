@@ -308,6 +308,8 @@ def plugins_cmd(as_json: bool, config_path: Path | None) -> None:
         for name, why in host.broken.items():
             table.add_row(Text(name, style="red"), "-", "-", Text("BROKEN", style="red"), why)
         out.print(table)
+    if blocked := blocked_plugins():  # on stderr: --json's output stays one document
+        console.print(f"not loaded, blocked by {BLOCK_ENV}: {', '.join(sorted(blocked))}")
     if host.broken:  # listed, but a broken plugin is still an error for scripts
         fail(f"plugin(s) failed to load: {', '.join(host.broken)}", PluginError.exit_code)
 

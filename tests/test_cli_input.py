@@ -174,6 +174,20 @@ def test_a_blocked_plugins_command_is_said_to_be_blocked() -> None:
     assert "No such command 'nope'." in _invoke(["nope"], **{BLOCK_ENV: "lab"}).output
 
 
+@pytest.mark.parametrize("as_json", [[], ["--json"]], ids=["table", "json"])
+def test_argus_plugins_says_what_is_blocked(as_json: list[str]) -> None:
+    result = CliRunner().invoke(cli, ["plugins", *as_json], env={BLOCK_ENV: "replay,journal"})
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == f"not loaded, blocked by {BLOCK_ENV}: journal, replay"
+    if as_json:
+        import json
+
+        names = {p["name"] for p in json.loads(result.stdout)}
+        assert "risk" in names and names.isdisjoint({"replay", "journal"})
+    else:
+        assert "│ risk " in result.stdout and "│ replay " not in result.stdout
+
+
 # -- 4. usage errors ---------------------------------------------------------------------
 def _commands(group: click.Group, path: list[str]) -> Iterator[list[str]]:
     ctx = click.Context(group, info_name="argus")
