@@ -125,7 +125,7 @@ class PluginHost:
             try:  # rebuild per plugin so a raising registration hook is pinned on its plugin
                 self.add_plugin(_import(name, ep.value, dist), name,
                                 distribution=(dist, version))
-            except PluginError as exc:
+            except ArgusError as exc:  # a plugin's own DataError, ConfigError... too
                 self.broken[name] = str(exc)
         self.rebuild()
 
@@ -147,7 +147,7 @@ class PluginHost:
         if rebuild:
             try:
                 self.rebuild()
-            except PluginError:
+            except ArgusError:  # any error the fence let through: the plugin goes again
                 self.pm.unregister(name=name)
                 self.rebuild()
                 raise

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -125,6 +126,25 @@ def test_the_fence_keeps_what_an_error_carries_and_names_the_plugin_once() -> No
     assert str(caught.value) == "plugin 'pm' failed in hook inner: leg 2 unfilled"
     with pytest.raises(PluginError, match=r"plugin 'pm' failed in hook h: KeyError: 'x'"):
         fenced_call("pm", "h", lambda: {}["x"])  # anything else is still a plugin error
+
+
+def test_a_registration_hook_raising_its_own_error_is_rolled_back() -> None:
+    """A live add whose registration raises a DataError is undone as a PluginError was
+    (the fence no longer turns it into one)."""
+    import types
+
+    from argus_core.hookspecs import hookimpl
+    from argus_core.plugins import PluginHost
+
+    @hookimpl
+    def register_strategies(register: Any) -> None:
+        raise DataError("its table is malformed")
+
+    host = PluginHost()
+    host.load([])
+    with pytest.raises(DataError, match="plugin 'bad' failed in hook register_strategies"):
+        host.add_plugin(types.SimpleNamespace(register_strategies=register_strategies), "bad")
+    assert "bad" not in host.plugin_names() and "ma_cross" in host.registry["strategy"]
 
 
 def test_a_data_error_in_a_plugin_exits_4_naming_the_plugin(tmp_path: Path) -> None:
