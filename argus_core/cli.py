@@ -432,7 +432,7 @@ def _nothing_replayed(config: Config, venue: Any) -> str:
     start, end = _to_epoch_s(s.start), _to_epoch_s(s.end)
     backwards = start is not None and end is not None and start >= end
     return (f"{path}: no bars in the replay window [plugins.replay] start = "
-            f"{s.start or '(none)'}, end = {s.end or '(none)'}"
+            f"{'(none)' if start is None else s.start}, end = {'(none)' if end is None else s.end}"
             f"{' (start is not before end)' if backwards else ''}; "
             + (f"the file's bars open from {when[0]} to {when[1]}" if when
                else "the file holds no bars"))
