@@ -123,15 +123,16 @@ class LiveWorld:
         return f"polymarket:{self.token}"
 
     # -- the exchange ------------------------------------------------------------------
-    def book(self) -> dict[str, Any]:
-        """The token's book now (others' levels), stamped now."""
+    def book(self, stamp_ms: int | None = None) -> dict[str, Any]:
+        """The token's book now (others' levels), stamped now (or at ``stamp_ms``)."""
         bid, ask = self.bid, self.bid + self.spread
         bids = [] if self.one_side == "bids" else [
             (f"{D(bid) / 100:.2f}", str(self.sizes[0])), (f"{D(bid - 2) / 100:.2f}", "300")]
         asks = [] if self.one_side == "asks" else [
             (f"{D(ask) / 100:.2f}", str(self.sizes[1])), (f"{D(ask + 2) / 100:.2f}", "300")]
         return make_book(self.token, self.condition, bids, asks, tick="0.01", neg_risk=True,
-                         last=f"{D(bid) / 100:.2f}", timestamp=str(time.time_ns() // 10**6))
+                         last=f"{D(bid) / 100:.2f}",
+                         timestamp=str(time.time_ns() // 10**6 if stamp_ms is None else stamp_ms))
 
     def push_book(self) -> None:
         """Serve and push the book (the CLOB matches against the same levels)."""
@@ -198,7 +199,8 @@ class LiveWorld:
             """The strategy's actions into the trace, with the position it saw."""
             out = plain(event, ctx)
             for x in out or ():
-                plan.note(f"   pm_maker (held {ctx.portfolio.position(self.iid).quantity}, "
+                plan.note(f"   pm_maker on {type(event).__name__} @{ctx.ts_ns // 10**6 % 10**5}"
+                          f" (held {ctx.portfolio.position(self.iid).quantity}, "
                           f"{ctx.trading_state}): {type(x).__name__} {x.side} "
                           f"{getattr(x, 'quantity', '')} @ {getattr(x, 'limit_price', '')}"
                           f" {x.reason[9:60]}")

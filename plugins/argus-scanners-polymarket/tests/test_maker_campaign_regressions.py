@@ -278,3 +278,49 @@ async def test_a_fill_racing_a_requote_leaves_no_orphan(tmp_path: Path) -> None:
         await w.stop()
     assert live == believed
     assert len([s for s, _ in live if s == "SELL"]) <= 1
+
+
+@pytest.mark.usefixtures("_live_env")
+async def test_a_fill_racing_a_slow_restarts_reset_leaves_no_orphan(tmp_path: Path) -> None:
+    """Live campaign seed 12, shrunk, through the real ``Runner``: the bid 0.61 rests;
+    the run restarts.  The restart's reset cancels the old bid and posts a new one;
+    another account hits the old bid before the cancel reaches the CLOB.  The next book
+    is stamped 10 s after the one the reset acted on (in the campaign: a 10 s start-up,
+    and the restart's first book was the one pushed as it began).  The strategy sees 5
+    bought: which bid filled is unknown, so it must not forget the new one while it is
+    live.  (Before: the 5 s window counted from the reset's stamp looked lapsed, the fill
+    was booked against the new bid, and a third bid was posted beside it: two bids live
+    at the CLOB, one the strategy believed gone, and no failed cancel to explain it.)"""
+    plan = FaultPlan(0, http_rate=0, ws_rate=0)
+    async with live_helpers.world(plan, tmp_path, _LIVE_SETTINGS) as w:
+        await _until(lambda: bool(_live(w, "BUY")), "the bid")
+        (old_bid, _), = [(v, r) for v, r in w.live_orders() if r["side"] == "BUY"]
+        await w.stop()
+
+        def hit_first(key: str) -> None:
+            if key == "DELETE /order":
+                w.rest.before_forward = None
+                w.clob.fill_resting(old_bid, "5")
+        w.rest.before_forward = hit_first
+        w.start()
+        await _until(lambda: w.rest.before_forward is None, "the restart's cancel")
+        await _until(lambda: w.runner is not None and w.runner.account.portfolio()
+                     .position(w.iid).quantity == 5, "the fill booked")
+        # the next book is stamped 10 s after the one the restart acted on, as when the
+        # restart's first book was stamped before a 10 s start-up (no waiting here)
+        acted = len(plan.trace)
+        fresh = w.srv.books[w.token] = w.book(int(w.book()["timestamp"]) + 10_000)
+        w.srv.push([dict(fresh, event_type="book")])
+        await _until(lambda: len(plan.trace) > acted, "the strategy's answer")
+        await live_helpers.settle(w)
+        for _ in range(6):  # later frames: whatever the strategy does next, it does now
+            w.push_book()
+            await asyncio.sleep(0.1)
+        await live_helpers.settle(w)
+        live = sorted((r["side"], D(r["price"])) for _, r in w.live_orders())
+        st = w.strategy().books[w.iid]
+        believed = sorted((side, q.price) for side, q in (("BUY", st.bid), ("SELL", st.ask))
+                          if q is not None)
+        await w.stop()
+    assert live == believed
+    assert len([s for s, _ in live if s == "BUY"]) == 1
