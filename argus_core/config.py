@@ -542,8 +542,8 @@ def apply_overrides(config: Config, overrides: dict[str, Any], *,
             if not isinstance(node, dict):
                 raise ConfigError(f"override {dotted!r}: {part!r} is not a table")
         node[leaf] = value
-    given = {key: f"{origin} {key}={value if isinstance(value, str) else json.dumps(value)}"
-             for key, value in overrides.items()}
+    # The key, never the value: a credential pasted into the wrong setting stays unsaid.
+    given = {key: f"{origin} {key}" for key in overrides}
     return parse_config(raw, config.path, overrides={**config.overrides, **given})
 
 

@@ -152,6 +152,7 @@ CASES: list[tuple[str, str, Bound, Bound, dict[str, Any]]] = [
     ("plugins.vrp", "exit_dte", (-1, 0), None, {}),
     ("plugins.vrp", "max_rel_spread", (0, 0.01), None, {}),
     ("plugins.vrp", "min_credit", (-0.01, 0), None, {}),
+    ("plugins.vrp", "limit_ticks", (-1, 0), None, {}),
     ("plugins.vrp", "guard_max_p_change", (-0.01, 0), (1, 1.01), {}),
     ("plugins.vrp", "heston_kappa", (0, 0.01), None, {}),
     ("plugins.vrp", "heston_sigma", (0, 0.01), None, {}),

@@ -37,6 +37,10 @@ paper takers took (counted per book, so a resumed replay decides alike): 6,860. 
 requote of a reduce-only exit waits for the old exit's cancel in flight, then goes out only
 if it still fits the position (the maker campaign's missing exits): 6,900.  A short
 revealed secret (4-7 characters) redacted as a whole token, a shorter one refused: 6,912.
+The command line's bad input, from a fresh-clone walkthrough (a bad ``--set`` named as
+such, a plugin's own data/config/venue error keeping its exit code through the fence,
+blocked plugins said to be blocked, usage errors naming their command, a refused start
+leaving its run directory as it found it, an empty replay window an error): 7,040.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -51,7 +55,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 6_912
+BUDGET = 7_040
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 
