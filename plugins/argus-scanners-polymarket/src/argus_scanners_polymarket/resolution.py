@@ -126,17 +126,14 @@ class ResolutionScanner(Scanner):
         def build(r: int) -> list[Opportunity]:
             return self._token(market, ids[r], refs.get(ids[r]), now, ts_ns)
 
+        delay_floor = (delay_ns, floor_ns)
+
         def still(r: int, cached: list[Opportunity]) -> bool | list[Opportunity]:
             # a near-certain finding depends on the time to the event's end
-            return bool(resolved[r]) or self._holds(ids[r], now, cached)
+            return bool(resolved[r]) or self._holds(ids[r], now, cached, delay_floor)
 
         out = self.cache.collect(rows, keys_of(t.row_gen[rows]), build, still)
         return [o for found in out for o in found]
-
-    def _horizon(self, end_ns: int, now: int) -> int:
-        s = self.settings
-        return max(max(end_ns - now, 0) + int(s.redemption_delay_hours * NS_PER_HOUR),
-                   int(s.min_horizon_hours * NS_PER_HOUR))
 
     @staticmethod
     def _texts(end_ns: int, now: int, horizon: int, rate: Decimal) -> tuple[str, str, str]:
@@ -144,29 +141,35 @@ class ResolutionScanner(Scanner):
         return (f"{max(end_ns - now, 0) / NS_PER_HOUR:.1f}", f"{float(rate):.1%}",
                 f"{horizon / NS_PER_HOUR:.1f}")
 
-    def _holds(self, iid: str, now: int, cached: list[Opportunity]
-               ) -> bool | list[Opportunity]:
+    def _holds(self, iid: str, now: int, cached: list[Opportunity],
+               delay_floor: tuple[int, int]) -> bool | list[Opportunity]:
         """Whether ``iid``'s near-certain walk, built at an earlier scan time on the same
         book, decides every level alike at ``now`` (False: build it again); if so, the
-        cached finding (True) or, when its reason's figures moved, a re-worded copy."""
+        cached finding (True) or, when its reason's figures moved, a re-worded copy.
+
+        Each level's annualised return is ``e / cost * YEAR / horizon`` (:func:`annualized`,
+        evaluated left to right); the walk kept ``e / cost * YEAR``, which does not move
+        with time, so a re-check divides once: the same ``Decimal`` operations in the same
+        order as a new walk, so the same decisions and the same texts."""
         if self._checked.get(iid) == now:
             return True  # built or checked at this very time (a full scan again)
         timed = self._timed.get(iid)
         if timed is None:
             return False
         end_ns, decisions, per_share, texts, reason = timed
-        horizon = self._horizon(end_ns, now)
+        delay_ns, floor_ns = delay_floor
+        horizon = max(max(end_ns - now, 0) + delay_ns, floor_ns)
         floor = self.settings.min_annualized_return
-        year, h = _YEAR, Decimal(horizon)
-        for e, cost, taken in decisions:  # annualized(), its Decimal(horizon) made once
-            if (e / cost * year / h >= floor) != taken:
+        h = Decimal(horizon)
+        for yearly, taken in decisions:
+            if (yearly / h >= floor) != taken:
                 return False
         if per_share is None or reason is None or len(cached) != 1:
             holds = per_share is None and not cached
             if holds:
                 self._checked[iid] = now
             return holds
-        new_texts = self._texts(end_ns, now, horizon, annualized(*per_share, horizon))
+        new_texts = self._texts(end_ns, now, horizon, per_share / h)
         self._checked[iid] = now
         if new_texts == texts:
             return True
@@ -209,14 +212,18 @@ class ResolutionScanner(Scanner):
             lane, risk_free = RESEARCH, False
             why = ""  # written by reason() below: its hours move with time
         horizon = max(horizon, floor_ns)
-        decisions: list[tuple[Decimal, Decimal, bool]] = []
+        decisions: list[tuple[Decimal, bool]] = []
+        h = Decimal(horizon)
 
         def keep(price: Decimal, unit_fee: Decimal) -> bool:
             e = payout - price - unit_fee
             if not (e > 0 and e >= s.min_edge):
                 return False
-            taken = annualized(e, price + unit_fee, horizon) >= s.min_annualized_return
-            decisions.append((e, price + unit_fee, taken))  # the part that moves with time
+            if not self.incremental:  # the reference: annualized() as written
+                return annualized(e, price + unit_fee, horizon) >= s.min_annualized_return
+            yearly = e / (price + unit_fee) * _YEAR  # annualized()'s operations but "/ h"
+            taken = yearly / h >= s.min_annualized_return
+            decisions.append((yearly, taken))  # _holds divides it again at a later time
             return taken
 
         schedule = market.fee_schedule(iid)
@@ -237,8 +244,13 @@ class ResolutionScanner(Scanner):
         if profit <= 0:
             return []
         avg = walk.value / walk.quantity
-        per_share = (profit / walk.quantity, (walk.value + walk.fees) / walk.quantity)
-        rate = annualized(*per_share, horizon)
+        cost = (walk.value + walk.fees) / walk.quantity
+        per_share: Decimal | None = None
+        if self.incremental:  # annualized(profit / Q, cost, horizon), its "* YEAR" kept
+            per_share = yearly = profit / walk.quantity / cost * _YEAR
+            rate = yearly / h
+        else:
+            rate = annualized(profit / walk.quantity, cost, horizon)
         name = ref.outcome.name if ref is not None else iid
         head = (f"buy {walk.quantity} of {name!r} at avg {avg:.6f} (limit {walk.limit}), "
                 f"pays {payout}; ")
@@ -268,7 +280,8 @@ class ResolutionScanner(Scanner):
             event_id=event_id_for(market, iid, ref.event.event_id if ref is not None else ""))]
 
 
-#: a near-certain token's time-dependent parts: (event end, [(edge, cost, taken) per level
-#: walked], (profit, cost) per share or None, the reason's moving figures, the reason)
-_Timed = tuple[int, list[tuple[Decimal, Decimal, bool]], tuple[Decimal, Decimal] | None,
+#: a near-certain token's time-dependent parts: (event end, [(edge / cost * YEAR, taken) per
+#: level walked], profit / cost * YEAR per share or None, the reason's moving figures, the
+#: reason); a return over a horizon is the ``* YEAR`` part divided by it (:func:`annualized`)
+_Timed = tuple[int, list[tuple[Decimal, bool]], Decimal | None,
                tuple[str, str, str] | None, Callable[[tuple[str, str, str]], str] | None]
