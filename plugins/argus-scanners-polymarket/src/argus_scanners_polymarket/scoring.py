@@ -272,6 +272,7 @@ class ScoreColumns:
         #: opportunity id -> the last finding built under it and what _new_findings derived
         #: from it (reused for a new object of the same finding: same legs, kind, lane)
         self._fixed: dict[str, tuple[Any, ...]] = {}
+        self._kid_epoch = 0  # moves when _compact_keys renumbers the key ids
         self._f3 = _Fixed3()
 
     # -- streaks across a restart ----------------------------------------------------------
@@ -338,13 +339,17 @@ class ScoreColumns:
             if prev is not None and prev[1] == ci and _reformed(prev[0], o):
                 # the same finding as built before in another form (a latency finding whose
                 # fair moved, a re-worded one): its key, legs, K, lane and confidence hold
-                po, _, key, ei, ki, eks, lane, why, prefix, rf, cf, legs_cs, uniq_c = prev
+                (po, _, key, ei, ki, eks, lane, why, prefix, rf, cf, legs_cs, uniq_c,
+                 kid_i, epoch) = prev
+                if epoch != self._kid_epoch:  # renumbered since: look the key up again
+                    kid_i = kids[key] if key in kids else kid_of(key)
                 self.reformed += 1
                 if o.edge_per_unit != po.edge_per_unit:
                     ei = min(max(float(o.edge_per_unit) / s.edge_scale, 0.0), 1.0)
                     eks = f" = {we}*edge {ei:.3f} + {wk}*cap {ki:.3f}"
             else:
                 key = (o.scanner, o.kind, tuple([(leg.instrument_id, leg.side) for leg in legs]))
+                kid_i = kids[key] if key in kids else kid_of(key)
                 # E and K depend on the finding alone (the reference's formulas)
                 ei = min(max(float(o.edge_per_unit) / s.edge_scale, 0.0), 1.0)
                 notional = sum(float(leg.limit_price * leg.quantity) for leg in legs)
@@ -373,9 +378,10 @@ class ScoreColumns:
                     legs_cs.append((c, 1.0 if leg.side is buy else -1.0))
                     if c not in uniq_c:
                         uniq_c.append(c)
-            fixed[oid] = (o, ci, key, ei, ki, eks, lane, why, prefix, rf, cf, legs_cs, uniq_c)
+            fixed[oid] = (o, ci, key, ei, ki, eks, lane, why, prefix, rf, cf, legs_cs, uniq_c,
+                          kid_i, self._kid_epoch)
             keys[i] = key
-            kid.append(kids[key] if key in kids else kid_of(key))
+            kid.append(kid_i)  # a reformed finding's from its former self: no key hashed
             e.append(ei)
             k.append(ki)
             text[i] = (oid, eks, strip_lane(o.reason), lane, why, prefix, rf)
@@ -615,6 +621,7 @@ class ScoreColumns:
         self._kstreak, self._kscan = self._kstreak[old], self._kscan[old]
         self._kid = np.array([kids[key] for key in keys], dtype=np.int64)
         self._kids = kids
+        self._kid_epoch += 1
 
     def _rows_of(self, table: TouchTable) -> np.ndarray:
         """Each instrument code's row in ``table`` (-1: no book), re-read when the table or
