@@ -117,10 +117,16 @@ class Runner:
         self.run_dir = Path(run_dir)
         self._lock = RunDirLock.acquire(self.run_dir)  # one writer per run directory
         try:
-            self.asm: Assembly = assemble(config, self.run_dir, strategies=strategies)
-        except BaseException:
+            self._build(config, strategies, progress, max_events)
+        except BaseException:  # a refused start holds nothing: the lock, the ledger
+            if getattr(self, "ledger", None) is not None:
+                self.ledger.close()
             self._lock.release()
             raise
+
+    def _build(self, config: Config, strategies: dict[str, Strategy] | None,
+               progress: Callable[[int], None] | None, max_events: int | None) -> None:
+        self.asm: Assembly = assemble(config, self.run_dir, strategies=strategies)
         self.ctx = self.asm.ctx
         stale_s = getattr(config.run, "stale_after_s", None)
         if stale_s is None:

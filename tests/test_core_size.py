@@ -40,7 +40,9 @@ revealed secret (4-7 characters) redacted as a whole token, a shorter one refuse
 The command line's bad input, from a fresh-clone walkthrough (a bad ``--set`` named as
 such, a plugin's own data/config/venue error keeping its exit code through the fence,
 blocked plugins said to be blocked, usage errors naming their command, a refused start
-leaving its run directory as it found it, an empty replay window an error): 7,040.
+leaving its run directory as it found it, an empty replay window an error): 7,040.  A
+Runner whose construction fails after taking the lock releases it and closes the ledger:
+7,045.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -55,7 +57,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_040
+BUDGET = 7_045
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 
