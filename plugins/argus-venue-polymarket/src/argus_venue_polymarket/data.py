@@ -159,16 +159,17 @@ class PolymarketRest:
                 return out
             offset += len(page)
 
-    async def closed_markets(self, condition_ids: Sequence[str], batch: int = 50
-                             ) -> list[GammaMarket]:
-        """Gamma ``GET /markets?condition_ids=...&closed=true``: the markets among
-        ``condition_ids`` that have closed (their ``outcomePrices`` say how they resolved)."""
+    async def closed_markets(self, ids: Sequence[str], batch: int = 50, *,
+                             key: str = "condition_ids") -> list[GammaMarket]:
+        """Gamma ``GET /markets?condition_ids=...&closed=true``: the markets among ``ids``
+        that have closed (their ``outcomePrices`` say how they resolved).  ``key=
+        "clob_token_ids"``: ``ids`` are token ids (a market is listed once for its two)."""
         url = f"{self.settings.gamma_url.rstrip('/')}/markets"
         out: list[GammaMarket] = []
-        for start in range(0, len(condition_ids), batch):
-            chunk = list(condition_ids[start:start + batch])
+        for start in range(0, len(ids), batch):
+            chunk = list(ids[start:start + batch])
             page = await self._request("GET", url, params={
-                "condition_ids": chunk, "closed": "true", "limit": len(chunk)})
+                key: chunk, "closed": "true", "limit": len(chunk)})
             if not isinstance(page, list):
                 raise DataError(f"polymarket: GET {url} returned {type(page).__name__}, "
                                 f"expected a list of markets")
@@ -251,9 +252,13 @@ class MarketStream:
     """The websocket market channel for a set of tokens, sharded over connections."""
 
     def __init__(self, settings: PolymarketSettings, token_ids: Sequence[str],
-                 rest: PolymarketRest, *, seed: int | None = None) -> None:
+                 rest: PolymarketRest, *, seed: int | None = None,
+                 without_tokens: bool = False) -> None:
         self.settings = settings
         self.token_ids = list(dict.fromkeys(token_ids))
+        #: Over no tokens, yield what :meth:`emit` puts in (the Gamma poll of held markets
+        #: awaiting their resolution) instead of ending at once.
+        self.without_tokens = without_tokens
         self.rest = rest
         self._queue: asyncio.Queue[MarketEvent] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -296,7 +301,7 @@ class MarketStream:
         return [self.token_ids[i:i + n] for i in range(0, len(self.token_ids), n)]
 
     async def __aiter__(self) -> AsyncIterator[MarketEvent]:
-        if not self.token_ids:  # nothing to subscribe: nothing could ever arrive
+        if not self.token_ids and not self.without_tokens:  # nothing could ever arrive
             log.warning("polymarket: a market stream over no tokens ends at once")
             return
         if not self._tasks:

@@ -93,6 +93,17 @@ def build(events: list[GammaEvent], settings: PolymarketSettings
     return out_events, instruments
 
 
+def market_instruments(market: GammaMarket, settings: PolymarketSettings) -> list[Instrument]:
+    """Instruments of a market Gamma ``GET /markets`` returned without its event (a held
+    market that discovery no longer lists): the event's fields are unknown (its id is
+    ``market:<market id>``, no negRisk market id), the market's own ``negRisk`` is kept."""
+    event = GammaEvent(event_id=f"market:{market.market_id}", title=market.question, slug="",
+                       neg_risk=market.neg_risk, neg_risk_market_id="",
+                       neg_risk_augmented=False, active=market.active, closed=market.closed,
+                       end_date=market.end_date, markets=(market,))
+    return _instruments(event, market, settings)
+
+
 def _instruments(ev: GammaEvent, market: GammaMarket, settings: PolymarketSettings
                  ) -> list[Instrument]:
     if len(market.token_ids) != 2:

@@ -1,7 +1,10 @@
 """Argus hooks of the Polymarket venue plugin (entry point ``polymarket``).
 
 After a restart the core hands the venue the run's orders and booked fills itself
-(``Venue.resume``); the plugin never reads core tables for that.  The lifecycle hooks
+(``Venue.resume``); the plugin never reads core tables for that.  ``on_startup`` tells the
+venue the run's open positions (from ``Ledger.fills()``, in every mode): a held market
+that resolved while no process ran is settled at the stream's start even when discovery
+no longer lists it (:mod:`argus_venue_polymarket.resolved`).  The lifecycle hooks
 drive redemption of resolved positions (:mod:`argus_venue_polymarket.redemption`):
 ``on_startup`` starts it (and resumes what a previous process left unfinished),
 ``on_fill`` hands it each settlement fill, ``on_shutdown`` lets it finish what is under
@@ -55,10 +58,15 @@ def _venue(ctx: Any) -> PolymarketVenue | None:
 
 @hookimpl
 def on_startup(ctx: Any) -> None:
-    """Start the run's redemptions: the worker in live mode (resuming unfinished ones),
-    simulated records in paper and replay."""
+    """Hand the venue the run's open positions (read from its fills: the venue settles a
+    held market that resolved while no process ran, see ``PolymarketVenue.hold``) and start
+    the run's redemptions: the worker in live mode (resuming unfinished ones), simulated
+    records in paper and replay."""
     venue = _venue(ctx)
     if venue is not None and ctx.ledger is not None:
+        from argus_venue_polymarket.resolved import held_positions
+
+        venue.hold(held_positions(ctx.ledger.fills()))
         venue.start_redemptions(ctx.mode, ctx.ledger)
 
 

@@ -18,9 +18,11 @@ A snapshot directory holds:
   {"<gamma market id>": ["1", "0"], ...}}``: how markets resolve.  After
   :meth:`SnapshotServer.resolve` (or, with ``resolve_after_books``, right after
   the websocket sent its book snapshots) those markets are served by Gamma as
-  closed with final ``outcomePrices`` and ``umaResolutionStatus: "resolved"``,
-  and the websocket sends a ``market_resolved`` frame for each (the venue's
-  payload shape).
+  closed with final ``outcomePrices``, ``umaResolutionStatus: "resolved"`` and (when
+  ``timestamp`` is given) that time as ``closedTime``, and the websocket sends a
+  ``market_resolved`` frame for each (the venue's payload shape).  An event whose
+  markets are all closed is served closed (``GET /events?closed=false`` leaves it out);
+  ``GET /markets`` filters by ``condition_ids`` or ``clob_token_ids`` (repeated).
 
 It binds 127.0.0.1 only.  The HTTP side is the standard library's threading
 server and the websocket side ``websockets``' threaded server, because this is
@@ -37,6 +39,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -224,6 +227,10 @@ class SnapshotServer:
         out = copy.deepcopy(market)
         out.update(closed=True, acceptingOrders=False, umaResolutionStatus="resolved",
                    outcomePrices=json.dumps([str(p) for p in prices]))
+        ts = str(self.resolutions.get("timestamp", ""))
+        if ts.isdigit():
+            out["closedTime"] = datetime.fromtimestamp(int(ts) / 1000, UTC).isoformat(
+                timespec="milliseconds").replace("+00:00", "Z")
         return out
 
     def _event_view(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -354,14 +361,17 @@ class SnapshotServer:
         return rows[offset:offset + limit]
 
     def _markets(self, query: dict[str, list[str]]) -> list[dict[str, Any]]:
-        """``GET /markets`` filtered by ``condition_ids`` (repeated) and ``closed``."""
+        """``GET /markets`` filtered by ``condition_ids`` / ``clob_token_ids`` (repeated) and
+        ``closed``."""
         wanted = set(query.get("condition_ids") or [])
+        tokens = set(query.get("clob_token_ids") or [])
         closed = _first(query, "closed")
         limit = int((query.get("limit") or ["500"])[0])
         with self._lock:
             markets = [self._market_view(e, m) for e in self.events for m in e.get("markets", [])]
         rows = [m for m in markets
                 if (not wanted or m.get("conditionId") in wanted)
+                and (not tokens or tokens & set(json.loads(m.get("clobTokenIds") or "[]")))
                 and (closed is None or bool(m.get("closed", False)) == (closed == "true"))]
         return rows[:limit]
 

@@ -8,7 +8,7 @@ prices) and lenient about fields we do not use.  Every error is a
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -103,6 +103,9 @@ class GammaMarket:
     raw_fee_schedule: dict[str, Any] | None = attrs.field(default=None, eq=False)
     outcome_prices: tuple[Decimal, ...] = ()
     uma_resolution_status: str = ""
+    #: Gamma ``closedTime``: when the market closed (ISO 8601, or Postgres' ``2021-12-05
+    #: 20:37:01+00`` in older records); None when the payload has none.
+    closed_time: str | None = None
 
     def resolution(self) -> tuple[Decimal, ...] | None:
         """Final payout per token (in ``token_ids`` order) once the market has resolved.
@@ -120,6 +123,19 @@ class GammaMarket:
         if any(p not in final for p in self.outcome_prices) or sum(self.outcome_prices) != 1:
             return None
         return self.outcome_prices
+
+    def closed_ts_ns(self) -> int | None:
+        """``closedTime`` in epoch ns (a time without a zone is UTC); None when absent or
+        unreadable."""
+        if not self.closed_time:
+            return None
+        try:
+            when = datetime.fromisoformat(self.closed_time.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1_000
 
     @classmethod
     def parse(cls, raw: dict[str, Any], where: str) -> GammaMarket:
@@ -162,6 +178,7 @@ class GammaMarket:
             raw_fee_schedule=raw.get("feeSchedule"),
             outcome_prices=_prices(raw.get("outcomePrices"), where),
             uma_resolution_status=str(raw.get("umaResolutionStatus") or "").lower(),
+            closed_time=str(raw["closedTime"]) if raw.get("closedTime") else None,
         )
 
 

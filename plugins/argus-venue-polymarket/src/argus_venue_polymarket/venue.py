@@ -7,7 +7,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from decimal import Decimal
 from typing import ClassVar
 
@@ -40,9 +40,10 @@ from argus_venue_polymarket.data import (
 )
 from argus_venue_polymarket.execution import PolymarketExecution
 from argus_venue_polymarket.fees import PolymarketFeeSchedule
-from argus_venue_polymarket.instruments import instrument_id
+from argus_venue_polymarket.instruments import instrument_id, token_of
 from argus_venue_polymarket.redemption import Redemptions
-from argus_venue_polymarket.schemas import FeeCurve
+from argus_venue_polymarket.resolved import settle_closed
+from argus_venue_polymarket.schemas import FeeCurve, GammaMarket
 from argus_venue_polymarket.settlement import SettlementClient
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,14 @@ class PolymarketVenue(Venue):
         self.discovery_ttl_s = 60.0
         #: Tokens settled so far by ``stream()`` (instrument id -> settlement price).
         self.settled: dict[str, Decimal | None] = {}
+        #: The run's open positions (instrument id -> quantity) at its start (:meth:`hold`).
+        self.held: dict[str, Decimal] = {}
+        # Discovery's markets (their Gamma records: closed, how they resolved), and the
+        # instruments of held markets discovery did not list (looked up by token at start).
+        self._markets: list[GammaMarket] = []
+        self._held_instruments: dict[str, Instrument] = {}
+        # Condition ids of held markets closed but not yet resolved: the poll follows them.
+        self._pending: set[str] = set()
         #: This run's redemptions of resolved positions (``start_redemptions``).
         self.redemptions: Redemptions | None = None
         #: The chain redemptions use; None: ``rpc_url`` (tests put a local chain here).
@@ -141,12 +150,28 @@ class PolymarketVenue(Venue):
         log.info("polymarket: resuming with %d orders and %d booked fills of this run", count,
                  len(known.fill_ids))
 
+    def hold(self, positions: Mapping[str, Decimal]) -> None:
+        """The run's open Polymarket positions (instrument id -> quantity), read from its
+        fills by the plugin's ``on_startup`` before ``stream()``: at its start a held market
+        that discovery does not list (its event closed) is looked up on Gamma by token, and
+        settled if it resolved (see :meth:`stream`)."""
+        self.held = {}
+        for iid, qty in positions.items():
+            try:
+                token_of(iid)
+            except ValueError:
+                continue  # not a Polymarket instrument id: nothing to ask Gamma
+            if qty:
+                self.held[iid] = qty
+
     async def discover(self) -> list[Event]:
         """Run Gamma discovery now (events + instruments), replacing the cache."""
         gamma = await self.rest.events()
         events, instruments = inst_mod.build(gamma, self.settings)
         self._events = events
+        self._markets = [m for ev in gamma for m in ev.markets if len(m.token_ids) == 2]
         self._instruments.clear()
+        self._instruments.update(self._held_instruments)
         self._instruments.update({i.id: i for i in instruments})
         self._discovered_at = time.monotonic()
         return events
@@ -176,28 +201,41 @@ class PolymarketVenue(Venue):
         return out
 
     async def stream(self) -> AsyncIterator[MarketEvent]:
-        """Discovered events, then the websocket market channel, with ``Settlement`` events
-        for resolved markets (websocket ``market_resolved``, and Gamma polled every
-        ``settlement_poll_s``), each token settled once.
+        """Discovered events, then the ``Settlement`` events of markets that resolved before
+        the start (:meth:`_resolved_at_start`), then the websocket market channel, with
+        ``Settlement`` events for resolved markets (websocket ``market_resolved``, and Gamma
+        polled every ``settlement_poll_s``), each token settled once.
 
         With ``end_when_resolved`` the stream ends once every followed token has
-        settled; otherwise it runs until closed.  A stream with nothing to follow (every
-        discovered market closed, inactive or not taking orders, or none discovered) ends
-        after the events, saying why: nothing could ever arrive on it.
+        settled; otherwise it runs until closed.  Followed: the tradeable markets, and
+        held markets closed but not yet resolved (the poll only).  A stream with nothing
+        to follow (every discovered market closed, inactive or not taking orders, or none
+        discovered, and no held market awaiting its resolution) ends after the events and
+        settlements, saying why: nothing could ever arrive on it.
         """
         if self._events is None:
             await self.discover()
         for discovered in self._events or []:
             yield discovered
+        for settlement in await self._resolved_at_start():
+            yield settlement
         tokens = self._live_tokens()
-        if not tokens:
-            log.warning("polymarket: %s; nothing to stream, the stream ends",
-                        self._nothing_open())
+        poll = self.settings.settlement_poll_s > 0
+        pending = sorted(c for c in self._pending if not self._condition_settled(c))
+        if not tokens and not (pending and poll):
+            log.warning("polymarket: %s; nothing to stream, the stream ends%s",
+                        self._nothing_open(),
+                        f" ({len(pending)} held market(s) closed await their resolution: "
+                        f"settlement_poll_s = 0, asked again at the next start)"
+                        if pending else "")
             return
-        followed = {instrument_id(t) for t in tokens}
-        self._stream = stream = MarketStream(self.settings, tokens, self.rest)
+        followed = {instrument_id(t) for t in tokens} | {
+            iid for iid, inst in self._instruments.items()
+            if poll and inst.meta.get("condition_id") in pending}
+        self._stream = stream = MarketStream(self.settings, tokens, self.rest,
+                                             without_tokens=True)
         poller = None
-        if self.settings.settlement_poll_s > 0 and tokens:
+        if poll:
             poller = asyncio.get_running_loop().create_task(self._poll_resolutions(stream))
         try:
             async for ev in stream:
@@ -217,9 +255,60 @@ class PolymarketVenue(Venue):
                     await poller
             await stream.close()
 
+    async def _resolved_at_start(self) -> list[Settlement]:
+        """``Settlement`` events of the markets closed and resolved before this stream
+        started, not yet settled by this venue (see :mod:`argus_venue_polymarket.resolved`):
+        the discovered markets' Gamma records say it, and held markets that discovery does
+        not list (their events closed) are asked for by token (``GET /markets?clob_token_ids=
+        &closed=true``).  Held markets closed but not resolved are left to the poll."""
+        markets = list(self._markets)
+        missing = sorted(token_of(iid) for iid in self.held if iid not in self._instruments)
+        if missing:
+            markets.extend(await self._look_up_held(missing))
+        held = set(self.held)
+        settlements, pending = settle_closed(markets, time.time_ns(), held)
+        self._pending = {m.condition_id for m in pending if m.condition_id and any(
+            instrument_id(t) in held for t in m.token_ids)}
+        out = []
+        for settlement in settlements:
+            if settlement.instrument_id in self.settled:
+                continue  # settled already (a stream started again on this venue)
+            self.settled[settlement.instrument_id] = settlement.price
+            out.append(settlement)
+        if out:
+            log.info("polymarket: %d token(s) of markets resolved before the start settled",
+                     len(out))
+        return out
+
+    async def _look_up_held(self, tokens: list[str]) -> list[GammaMarket]:
+        """The closed Gamma markets of held ``tokens`` that discovery did not list; their
+        instruments become known (redemption needs the condition).  A token Gamma does not
+        list as closed (open but outside discovery's filters) or a failed look-up is said
+        in the log: that position is not followed by this stream."""
+        try:
+            found = await self.rest.closed_markets(tokens, key="clob_token_ids")
+        except (VenueError, DataError) as exc:
+            log.warning("polymarket: could not ask Gamma about %d held token(s) that discovery "
+                        "did not list: %s; they are asked again at the next start",
+                        len(tokens), exc)
+            return []
+        wanted = set(tokens)
+        found = [m for m in found if wanted & set(m.token_ids)]
+        for market in found:
+            for inst in inst_mod.market_instruments(market, self.settings):
+                self._held_instruments[inst.id] = inst
+                self._instruments[inst.id] = inst
+        unknown = wanted - {t for m in found for t in m.token_ids}
+        if unknown:
+            log.warning("polymarket: %d held token(s) are neither in a discovered market nor "
+                        "closed on Gamma (%s): not followed by this stream", len(unknown),
+                        ", ".join(sorted(t[:12] + "…" for t in unknown)))
+        return found
+
     def _nothing_open(self) -> str:
         """Why no token is followed: what discovery found (for the log line)."""
-        markets = {str(i.meta.get("condition_id")) for i in self._instruments.values()}
+        markets = {str(i.meta.get("condition_id")) for i in self._instruments.values()
+                   if i.id not in self._held_instruments}
         if not markets:
             return (f"Gamma listed no open market ({len(self._events or [])} event(s) "
                     f"discovered with the filters {dict(self.settings.event_filters)!r})")
@@ -227,9 +316,11 @@ class PolymarketVenue(Venue):
                 f"(each closed, inactive or not accepting orders)")
 
     async def _poll_resolutions(self, stream: MarketStream) -> None:
-        """Ask Gamma every ``settlement_poll_s`` which followed markets have resolved."""
+        """Ask Gamma every ``settlement_poll_s`` which followed markets (tradeable ones, and
+        held ones closed awaiting their resolution) have resolved."""
         conditions = sorted({str(i.meta.get("condition_id")) for i in self._instruments.values()
-                             if i.meta.get("tradeable") and i.meta.get("condition_id")})
+                             if i.meta.get("tradeable") and i.meta.get("condition_id")}
+                            | self._pending)
         while True:
             await asyncio.sleep(self.settings.settlement_poll_s)
             pending = [c for c in conditions if not self._condition_settled(c)]
