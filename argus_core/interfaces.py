@@ -26,6 +26,7 @@ from argus_core.models import (
     Forecast,
     Instrument,
     Intent,
+    KnownOrder,
     MarketEvent,
     Opportunity,
     Order,
@@ -230,22 +231,27 @@ class Strategy(abc.ABC):
 
 
 class StrategyContext:
-    """What a strategy may read: the time, its portfolio, the market state (with the
-    run's forecasters), pricers, the run's mode and the trading state.
+    """What a strategy may read: the time, its portfolio, its orders not yet final, the
+    market state (with the run's forecasters), pricers, the run's mode and the trading
+    state.
 
-    ``portfolio`` may be given as a snapshot or as a zero-argument callable that builds
-    one; the loop passes the account's snapshot method, so a strategy that never looks
-    at its portfolio on a bar costs no snapshot (a plain class for that reason: the
-    attribute is computed on first read).
+    ``portfolio`` and ``orders`` may be given as values or as zero-argument callables
+    that build them; the loop passes callables, so a strategy that never looks at them
+    on a bar costs nothing (a plain class for that reason: each is computed on first
+    read).
     """
 
-    __slots__ = ("_portfolio", "market", "mode", "pricers", "trading_state", "ts_ns")
+    __slots__ = ("_orders", "_portfolio", "market", "mode", "pricers", "trading_state",
+                 "ts_ns")
 
     def __init__(self, ts_ns: int, portfolio: Portfolio | Callable[[], Portfolio],
                  market: MarketState, pricers: Mapping[str, Pricer] | None = None,
-                 mode: str = "replay", trading_state: str = "active") -> None:
+                 mode: str = "replay", trading_state: str = "active",
+                 orders: Sequence[KnownOrder] | Callable[[], Sequence[KnownOrder]] = ()
+                 ) -> None:
         self.ts_ns = ts_ns
         self._portfolio = portfolio
+        self._orders = orders
         self.market = market
         self.pricers: Mapping[str, Pricer] = pricers if pricers is not None else {}
         self.mode = mode  # "replay" | "paper" | "live": e.g. a model gated to paper
@@ -260,6 +266,18 @@ class StrategyContext:
         if not isinstance(p, Portfolio):
             p = self._portfolio = p()
         return p
+
+    @property
+    def orders(self) -> Sequence[KnownOrder]:
+        """The strategy's own orders not yet final (pending, open, partly filled), oldest
+        first, as the ledger knows them now, each with its status and filled quantity.
+        An order that ended without the strategy asking (refused, never placed, expired,
+        cancelled by a halt) is gone from here: a quoting strategy reads it to stop
+        believing in a quote the venue does not hold."""
+        o = self._orders
+        if callable(o):
+            o = self._orders = tuple(o())
+        return o
 
 
 class Scanner(abc.ABC):

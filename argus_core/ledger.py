@@ -469,6 +469,16 @@ class Ledger:
             "(?, ?) order by ts_ns, client_order_id",
             (OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value))]
 
+    def working_orders_of(self, strategy: str) -> list[KnownOrder]:
+        """``strategy``'s orders not yet final (pending, open, partly filled), oldest
+        first, with their venue ids and quantities filled (``StrategyContext.orders``)."""
+        return [KnownOrder(_order(r), r["venue_order_id"], r["filled_quantity"] or "0")
+                for r in self.query(
+                    "select * from orders where strategy = ? and status in (?, ?, ?) order "
+                    "by ts_ns, client_order_id", (strategy, OrderStatus.PENDING.value,
+                                                  OrderStatus.OPEN.value,
+                                                  OrderStatus.PARTIALLY_FILLED.value))]
+
     def working_exits(self, instrument_id: str, side: str) -> Decimal:
         """What reduce-only orders on ``instrument_id`` and ``side`` not yet final still
         want to trade (their quantity less what filled), summed."""

@@ -57,6 +57,7 @@ from argus_core.models import (
     Bar,
     BookDelta,
     Intent,
+    KnownOrder,
     MarketEvent,
     Opportunity,
     OrderBook,
@@ -168,6 +169,7 @@ class Runner:
         self._routes: dict[str | None, list[str]] = {}  # see _route
         self._routed = -1  # the number of slots the routes were made for
         self._book_views: dict[str, Callable[[], Portfolio]] = {}  # each slot's portfolio
+        self._orders_of: dict[str, Callable[[], list[KnownOrder]]] = {}  # each slot's orders
         self._book_rows: list[tuple[int, str, str, str]] = []
         self._fills_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -517,12 +519,18 @@ class Runner:
         shared = len(account.books) < 2
         if shared:
             sctx = StrategyContext(ts, account.portfolio, market, pricers, mode, state)
+        orders_of = self._orders_of
         for slot in slots:
-            if not shared:
+            orders = orders_of.get(slot)
+            if orders is None:
+                orders = orders_of[slot] = partial(self.ledger.working_orders_of, slot)
+            if shared:
+                sctx._orders = orders  # each slot reads its own orders
+            else:
                 view = self._book_views.get(slot)
                 if view is None:
                     view = self._book_views[slot] = partial(account.book_portfolio, slot)
-                sctx = StrategyContext(ts, view, market, pricers, mode, state)
+                sctx = StrategyContext(ts, view, market, pricers, mode, state, orders)
             try:
                 intents = strategies[slot].on_event(event, sctx)
             except Exception as exc:
