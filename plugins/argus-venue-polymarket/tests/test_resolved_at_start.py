@@ -233,6 +233,23 @@ async def test_a_stream_started_again_does_not_settle_again(
     assert [type(e) for e in second] == [Event]
 
 
+async def test_a_config_naming_closed_events_settles_them(
+        serve: Any, fed_event: dict[str, Any]) -> None:
+    """Discovery lists open events (``closed=false``); a config that names closed events
+    (``event_filters = {closed = "true"}``, with an id or slug in real use) discovers the
+    closed Fed event, whose five resolved markets settle, and the stream ends.  Without
+    the filter (the guard) the same server lists nothing."""
+    prices = {str(m["id"]): ["0", "1"] for m in fed_event["markets"]}
+    srv = serve([fed_event], resolutions={"timestamp": "1789669805000",
+                                          "outcome_prices": prices})
+    srv.resolve()
+    assert await _collect(_venue(srv, settlement_poll_s=0)) == []
+    seen = await _collect(_venue(srv, settlement_poll_s=0, event_filters={"closed": "true"}))
+    assert [type(e) for e in seen] == [Event] + [Settlement] * 10
+    assert seen[0].closed
+    assert {ts for _p, ts in _settlements(seen).values()} == {CLOSED_AT_NS}
+
+
 # --- held markets -----------------------------------------------------------------------------
 
 async def test_a_held_market_whose_event_closed_is_looked_up_and_settled(
