@@ -26,7 +26,7 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -463,11 +463,14 @@ def check_live(w: LiveWorld) -> None:
     floor = -(limit + biggest) if s["allow_short"] else D(0)
     assert position >= floor, f"inventory {position} below {floor}"
     # no orphans: what is live at the end is what the strategy believes it quotes (one
-    # per side); after a kill, only exits.  Two core gaps are known (strict xfails in
+    # per side); after a kill, only exits.  Three core gaps are known (strict xfails in
     # test_maker_campaign_regressions.py) and noted, not failed: an order whose cancel
     # failed stays live, never asked again (``cancel_failed``); a requoted reduce-only
     # exit is vetoed or shrunk (below the minimum: refused) while the exit it replaces
-    # still counts as working, so the strategy believes an exit that is not there.
+    # still counts as working, so the strategy believes an exit that is not there; a
+    # post that ended without the strategy asking (never placed after an ambiguous
+    # answer, refused by the venue, not sent) stays believed, as the strategy cannot see
+    # orders -- only when the ledger's last order of that side at that price says so.
     vid_coid = {o["venue_order_id"]: c for c, o in orders.items()}
     failed = {r["reason"].split()[3] for r in _ledger(
         w, "select reason from risk_events where action = 'cancel_failed'")}
@@ -485,6 +488,12 @@ def check_live(w: LiveWorld) -> None:
     phantoms = [q for q in believed if q not in live]
     for vid, r in known_orphans:
         w.known.append(f"orphan after a failed cancel: {r['side']} {r['price']} ({vid[:10]})")
+    for q in phantoms:
+        why = ended_unseen(orders.values(), *q)
+        if why:
+            w.known.append(f"believed, not live (its order ended unseen: {why}): {q}")
+            believed.remove(q)
+    phantoms = [q for q in believed if q not in live]
     if phantoms and exit_lost:
         w.known.append(f"believed, not live (a requoted exit vetoed/refused): {phantoms}")
         believed = [q for q in believed if q not in phantoms]
@@ -495,6 +504,23 @@ def check_live(w: LiveWorld) -> None:
         for side, _px in live:
             grows = (side == "BUY" and position >= 0) or (side == "SELL" and position <= 0)
             assert not grows, f"killed, yet a quote that grows the position is live: {live}"
+
+
+def ended_unseen(orders: Iterable[dict[str, Any]], side: str, price: D) -> str:
+    """Why the ledger's last order on ``side`` (``"BUY"`` / ``"SELL"``) at ``price`` ended
+    without the strategy asking and without the venue reporting a cancel (rejected, or
+    cancelled as never placed / not sent); "" when it did not (or there is none)."""
+    mine = [o for o in orders
+            if o["side"] == side.lower() and D(o["limit_price"]) == price]
+    if not mine:
+        return ""
+    last = max(mine, key=lambda o: (o["ts_ns"], [int(p) for p in
+                                                 o["client_order_id"].split("-")[1::2]]))
+    reason = last["status_reason"] or ""
+    if last["status"] == "rejected" or (
+            last["status"] == "cancelled" and reason.startswith(("never placed", "not sent"))):
+        return f"{last['client_order_id']} {last['status']}: {reason[:80]}"
+    return ""
 
 
 def dump(w: LiveWorld) -> None:

@@ -10,8 +10,9 @@ reported after the cancel's answer, kills and a restart mid-sequence.  After eac
   filled quantity as the CLOB has them; position and cash equal the CLOB's;
 * at most one live quote per side at the CLOB (sampled every 20 ms); inventory within
   ``max_inventory`` plus one fill, never short unless allowed;
-* at the end the CLOB's live quotes are exactly those the strategy believes (no orphan);
-  after a kill only exits;
+* at the end the CLOB's live quotes are exactly those the strategy believes (no orphan;
+  a believed quote whose order ended unseen -- never placed, refused, not sent -- is a
+  known gap, noted: the strategy cannot see orders); after a kill only exits;
 * the run never dies.
 
 A failing seed is reported with its seed and trace (faults drawn and the steps), shrunk
@@ -37,10 +38,7 @@ from argus_testkit.faults import FaultPlan
 #: restart meets faults in the start-up's reconciliation (seeds 0 and 5: ~16 s), which run
 #: with the slow ones.  Seed 6 restarts in the suite.
 FAST_SEEDS = [1, 2, 3, 4, 6, 7]
-# Seed 12 left out: 1 run in 3 on a loaded box it ends with a bid live at the CLOB that the
-# strategy believes gone and no failed cancel to explain it (timing; not yet understood,
-# said in the session's closing note).  Run it by hand: SLOW_SEEDS + [12].
-SLOW_SEEDS = [0, 5, *range(8, 12), *range(13, 40)]
+SLOW_SEEDS = [0, 5, *range(8, 40)]
 
 
 @pytest.fixture(autouse=True)
