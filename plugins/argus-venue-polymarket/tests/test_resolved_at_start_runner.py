@@ -130,3 +130,40 @@ async def test_a_resumed_paper_run_settles_a_position_whose_market_resolved_whil
     assert third.account.cash == cash_before + 150
     # flat: nothing held, nothing looked up
     assert not [q for _m, p, q in srv.requests[asked:] if p == "/markets"]
+
+
+async def test_a_resumed_paper_run_settles_a_discovered_market_that_resolved_while_down(
+        served: tuple[SnapshotServer, dict[str, Any]], tmp_path: Path) -> None:
+    """Only market 0 resolved while the run was down: the event stays open and listed, so
+    the settlement comes from discovery's own record (no look-up); the four other positions
+    stay open and their books stream; a third start settles nothing again."""
+    srv, event = served
+    run_dir = tmp_path / "run"
+    yes_tokens = [json.loads(m["clobTokenIds"])[0] for m in event["markets"]]
+    first = _runner(srv, run_dir)
+    task = asyncio.create_task(first.run())
+    await _until(lambda: first.n_fills >= 5, "the basket's five fills")
+    await _stop(first, task, srv, yes_tokens[1])
+    cash_before = first.account.cash
+
+    srv.resolutions = {"timestamp": "1789669805000",
+                       "outcome_prices": {str(event["markets"][0]["id"]): ["1", "0"]}}
+    srv.resolve()
+    asked = len(srv.requests)
+    for _start in range(2):  # the resumed run, then a third start
+        runner = _runner(srv, run_dir)
+        task = asyncio.create_task(runner.run())
+        # the books come after the start's settlements (a fresh market state per runner)
+        await _until(lambda: len(runner.market.books) >= 8,  # noqa: B023 -- awaited here
+                     "the open markets' books")
+        await _stop(runner, task, srv, yes_tokens[1])
+        fills, _positions, rows = _ledger(run_dir)
+        settled = [f for f in fills if f["liquidity"] == "settlement"]
+        assert [(f["instrument_id"], Decimal(f["price"]), Decimal(f["quantity"]), f["ts_ns"])
+                for f in settled] == [(f"polymarket:{yes_tokens[0]}", 1, 150,
+                                       1_789_669_805_000_000_000)]
+        assert runner.account.cash == cash_before + 150
+        held = {iid: p.quantity for iid, p in runner.account.positions.items() if p.quantity}
+        assert held == {f"polymarket:{t}": 150 for t in yes_tokens[1:]}
+        assert [r["step"] for r in rows] == ["queued", "simulated"]
+    assert not [q for _m, p, q in srv.requests[asked:] if p == "/markets"]
