@@ -153,7 +153,8 @@ class TokenBook:
     #: is ambiguous.  Restamped by the first event after the replacement (``unstamped``):
     #: the replacing event's own stamp may be old -- a restart's first event is the book
     #: as it was before a slow start-up -- and the window then looked lapsed at once
-    #: (campaign seed 12).  Not checkpointed (a live restart resets anyway).
+    #: (campaign seed 12).  The cost: after a quiet spell, a fill of the replacement seen
+    #: on that first event resets too.  Not checkpointed (a live restart resets anyway).
     cancelled_ns: dict[str, int] = attrs.Factory(dict)
     #: Sides replaced whose window waits for the next event's stamp.
     unstamped: set[str] = attrs.Factory(set)
