@@ -307,6 +307,30 @@ async def test_a_held_market_closed_awaiting_its_resolution_is_polled_until_it_s
     assert asked == {cond}
 
 
+async def test_a_held_market_pending_without_the_poll_is_asked_again_by_the_next_stream(
+        serve: Any, fed_event: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    """Held, its event closed, UMA's answer disputed, the poll off: the stream ends saying
+    the held market awaits its resolution.  The dispute settles; the next stream of the
+    same venue asks Gamma again (the market it looked up before is not discovery's) and
+    settles it."""
+    caplog.set_level(logging.WARNING)
+    event = copy.deepcopy(fed_event)
+    for i, market in enumerate(event["markets"]):
+        _resolve(market, ["1", "0"], status="disputed" if i == 0 else "resolved")
+    event["closed"] = True  # all its markets closed: Gamma closes the event
+    srv = serve([event], resolutions={"timestamp": "1789669805000", "outcome_prices": {
+        str(event["markets"][0]["id"]): ["0", "1"]}})
+    venue = _venue(srv, settlement_poll_s=0)
+    _cond, yes, no = tokens_of(fed_event)[0]
+    venue.hold({_pid(yes): Decimal(10)})
+    assert await _collect(venue, close=False) == []
+    assert "1 held market(s) closed await their resolution" in caplog.text
+    srv.resolve()
+    seen = await _collect(venue)
+    assert _settlements(seen) == {_pid(yes): (0, CLOSED_AT_NS), _pid(no): (1, CLOSED_AT_NS)}
+    assert len([q for _m, p, q in srv.requests if p == "/markets"]) == 2
+
+
 async def test_a_held_token_neither_discovered_nor_closed_is_said_and_not_followed(
         serve: Any, caplog: pytest.LogCaptureFixture) -> None:
     """A held token Gamma does not list as closed (say, of an open event outside the

@@ -262,7 +262,10 @@ class PolymarketVenue(Venue):
         not list (their events closed) are asked for by token (``GET /markets?clob_token_ids=
         &closed=true``).  Held markets closed but not resolved are left to the poll."""
         markets = list(self._markets)
-        missing = sorted(token_of(iid) for iid in self.held if iid not in self._instruments)
+        # (a market looked up by an earlier stream of this venue is asked for again: its
+        # record is not discovery's, and it may have resolved since)
+        missing = sorted(token_of(iid) for iid in self.held
+                         if iid not in self._instruments or iid in self._held_instruments)
         if missing:
             markets.extend(await self._look_up_held(missing))
         held = set(self.held)
