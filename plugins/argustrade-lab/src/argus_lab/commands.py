@@ -2,6 +2,10 @@
 one runs): ``sweep | walkforward | bootstrap | gates --config C`` run the robustness lab
 on a config's ``[plugins.lab]`` table; ``--executor dask --address A`` sends the work to
 an existing Dask cluster instead of local processes.
+
+Bad input is refused before any work, as the core's commands refuse it: one ``error:``
+line and the exit code of the error's class (a bad ``--set`` is named as that ``--set``,
+a bad value of the backtest's plugins or missing data too, not as every point failing).
 """
 
 from __future__ import annotations
@@ -15,16 +19,41 @@ from typing import Any
 
 import click
 
-from argus_core import Config
+from argus_core import (
+    ArgusError,
+    Config,
+    ConfigError,
+    DataError,
+    LedgerError,
+    PluginError,
+    VenueError,
+    redact,
+)
+
+
+class LabGroup(click.Group):
+    """``argus lab``: under ``argus`` the core prints an ``ArgusError`` as one line with its
+    exit code; run on its own (a test's ``CliRunner``) the group does the same."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the sub-command; on its own, an ``ArgusError`` is ``error: ...`` + its code."""
+        if ctx.parent is not None:  # under `argus`: the core's handler (and --traceback)
+            return super().invoke(ctx)
+        try:
+            return super().invoke(ctx)
+        except ArgusError as exc:
+            click.echo(f"error: {redact(str(exc))}", err=True)
+            ctx.exit(exc.exit_code)
 
 
 def _load(config_path: Path, executor: str | None, address: str | None,
           sets: tuple[str, ...] = ()) -> Config:
     import attrs
 
-    from argus_core import apply_overrides, load_config, parse_overrides
+    from argus_core import apply_overrides, load_config, parse_overrides, plugin_settings
+    from argus_lab.config import LabSettings, lab_settings
 
-    config = apply_overrides(load_config(config_path), parse_overrides(sets))
+    config = apply_overrides(load_config(config_path), parse_overrides(sets), origin="--set")
     if executor or address:
         lab = dict(config.plugins.get("lab", {}))
         ex = dict(lab.get("executor", {}))
@@ -35,7 +64,50 @@ def _load(config_path: Path, executor: str | None, address: str | None,
             ex.setdefault("kind", "dask")
         lab["executor"] = ex
         config = attrs.evolve(config, plugins={**config.plugins, "lab": lab})
+    # The lab's own table first (the cheaper check), through the core's plugin_settings:
+    # its errors name a --set that gave the value (lab_settings then adds its own checks).
+    plugin_settings(config, "lab", LabSettings)
+    lab_settings(config)
+    _preflight(config)
     return config
+
+
+def _preflight(config: Config) -> None:
+    """Build the venue the lab's backtests replay, as they build it: every plugin's table
+    (``--set`` values included) is validated and the replay's data opened here, so a bad
+    value or a missing file is refused with its own error and exit code before the lab
+    folder exists.  Inside the lab each backtest point catches its error (one bad point
+    must not sink a sweep): a sweep printed every point failed and exited 0, the gates
+    exited 1 with "gate backtest cost-1 failed: ConfigError: ..."."""
+    import asyncio
+
+    from argus_core import build_venue
+
+    venue = build_venue(config.without_plugins("lab", "orchestrator"))  # as run_point does
+    asyncio.run(venue.close())
+
+
+#: The core's error classes a failed point's text may start with ("DataError: ...").
+_KINDS = {kind.__name__: kind for kind in (ConfigError, DataError, LedgerError, PluginError,
+                                           VenueError)}
+
+
+def _point_error(what: str, text: str) -> ArgusError:
+    """``what: <message>`` as the class a backtest point's error text names: a point's
+    error is kept as text (it crosses process boundaries), ``"<class>: <message>"``, and
+    its class's exit code (DataError 4, ConfigError 2...) is the command's."""
+    name, _, said = text.partition(": ")
+    kind = _KINDS.get(name)
+    return (kind or ArgusError)(f"{what}: {said if kind else text}")
+
+
+def _refuse_if_every_point_failed(points: list[Any]) -> None:
+    """A sweep none of whose points ran is an error (it printed a table of failures and
+    exited 0), with the first point's error and its class's exit code."""
+    failed = [p for p in points if p.status == "failed"]
+    if points and len(failed) == len(points):
+        raise _point_error(f"sweep: all {len(points)} point(s) failed; the first",
+                           failed[0].error or "no error recorded")
 
 
 @contextlib.contextmanager
@@ -52,8 +124,8 @@ def _executor(config: Config, local_cluster: int | None) -> Iterator[Any]:
     try:
         from distributed import LocalCluster
     except ImportError:
-        raise click.ClickException("--local-cluster needs dask.distributed: "
-                                   "pip install 'argustrade-lab[dask]'") from None
+        raise PluginError("--local-cluster needs dask.distributed: "
+                          "pip install 'argustrade-lab[dask]'") from None
     with (LocalCluster(n_workers=local_cluster, threads_per_worker=1, processes=True,
                        dashboard_address=None, silence_logs=logging.WARNING) as cluster,
           DaskExecutor(cluster.scheduler_address) as ex):
@@ -112,7 +184,7 @@ class StageProgress:
 
 
 
-@click.group("lab")
+@click.group("lab", cls=LabGroup)
 def lab() -> None:
     """Robustness lab: sweeps, walk-forward, trade bootstrap, deploy gates."""
 
@@ -144,6 +216,7 @@ def sweep_cmd(config_path: Path, executor: str | None, address: str | None,
                                engine=settings.sweep.engine, report=notes.append)
     finally:
         ledger.close()
+    _refuse_if_every_point_failed(points)
     table = Table(title=f"sweep ({len(points)} points)")
     for col in ("point", "params", "status", "sharpe (ann.)", "return", "max dd",
                 "trades", "engine"):
@@ -189,6 +262,7 @@ def walkforward_cmd(config_path: Path, executor: str | None, address: str | None
                                lab_dir=folder, executor=ex, family=family,
                                progress=lambda d, t: bar("sweep backtests", d, t),
                                engine=settings.sweep.engine, report=notes.append)
+            _refuse_if_every_point_failed(points)
             _ts, matrix, ok = returns_matrix(points)
             splits = walk_forward_splits(matrix.shape[0], mode=w.mode,
                                          train_bars=w.train_bars, test_bars=w.test_bars,
@@ -244,10 +318,10 @@ def bootstrap_cmd(config_path: Path, executor: str | None, address: str | None,
                 folder / "runs" / canonical_hash(config) / "base"), "base", fresh=True))
             bar("backtest", 1, 1)
             if base.error:
-                raise click.ClickException(f"backtest failed: {base.error}")
+                raise _point_error("bootstrap: the backtest failed", base.error)
             if base.trade_pnls.size < 2:
-                raise click.ClickException("fewer than 2 realised plays: nothing to "
-                                           "resample")
+                raise ArgusError(f"bootstrap: the backtest made {base.trade_pnls.size} "
+                                 f"realised plays; resampling needs at least 2")
             spec = b.spec(float(config.run.starting_cash))
             with _executor(config, local_cluster) as ex:
                 parts = ex.map(bootstrap_batch, batch_tasks(base.trade_pnls, spec,
@@ -275,8 +349,15 @@ def gates_cmd(config_path: Path, executor: str | None, address: str | None,
 
     config = _load(config_path, executor, address, sets)
     con = _console()
-    with StageProgress(con) as bar, _executor(config, local_cluster) as ex:
-        verdict = evaluate_config(config, executor=ex, progress=bar)
+    try:
+        with StageProgress(con) as bar, _executor(config, local_cluster) as ex:
+            verdict = evaluate_config(config, executor=ex, progress=bar)
+    except ArgusError as exc:
+        # "gate backtest cost-1 failed: DataError: ..." exits as that DataError.
+        what, sep, text = str(exc).partition(" failed: ")
+        if type(exc) is not ArgusError or not sep or text.partition(": ")[0] not in _KINDS:
+            raise
+        raise _point_error(f"{what} failed", text) from None
     print_verdict(con, verdict)
 
 
