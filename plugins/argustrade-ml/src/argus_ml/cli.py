@@ -2,17 +2,98 @@
 
 Every command works on files named on the command line: bars (a Kraken OHLCVT CSV),
 a dataset folder, and the registry (a ledger file holding the ``ml`` tables).
+
+Bad input is refused as the core's commands refuse it: a usage error (exit 2, naming the
+command and the option) for what the command line itself gets wrong (``--end`` not after
+``--start``, an unknown ``--features`` name or ``MODEL_ID``, a number out of range), else
+the ``ArgusError``'s one ``error:`` line and its class's exit code (bad bars: DataError 4;
+a registry that is not a SQLite file: LedgerError 7, naming it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from argus_core import ArgusError
+from argus_core import ArgusError, DataError, LedgerError, redact
+
+
+class MlGroup(click.Group):
+    """``argus ml``: under ``argus`` the core prints an ``ArgusError`` as one line with its
+    exit code; run on its own (a test's ``CliRunner``) the group does the same."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the sub-command; on its own, an ``ArgusError`` is ``error: ...`` + its code."""
+        if ctx.parent is not None:  # under `argus`: the core's handler (and --traceback)
+            return super().invoke(ctx)
+        try:
+            return super().invoke(ctx)
+        except ArgusError as exc:
+            click.echo(f"error: {redact(str(exc))}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+class Finite(click.FloatRange):
+    """A ``FloatRange`` that also refuses ``nan`` (which every comparison lets through)."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        """``value`` as a finite float in the range, or a usage error naming the option."""
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+def _feature_keys(ctx: click.Context, param: click.Parameter, value: str | None
+                  ) -> list[str] | None:
+    """``--features``: each name[@version] must be registered (a usage error naming the
+    option and the known names; it was a DataError, exit 1, after the bars were read)."""
+    if value is None:
+        return None
+    from argus_ml.features import FeatureRegistry
+
+    keys = [k.strip() for k in value.split(",")]
+    registry = FeatureRegistry.default()
+    for key in keys:
+        try:
+            registry.get(key)
+        except DataError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return keys
+
+
+@contextlib.contextmanager
+def _registry(path: Path) -> Iterator[Any]:
+    """The registry at ``path``, open; SQLite refusing the file (damaged, not SQLite) is a
+    ``LedgerError`` naming it (exit 7; the core's message named no file)."""
+    import apsw
+
+    from argus_ml.registry import open_registry
+
+    try:
+        with open_registry(path) as ledger:
+            yield ledger
+    except apsw.Error as exc:
+        raise LedgerError(f"{path} cannot be used as a model registry: {type(exc).__name__}: "
+                          f"{exc} (a damaged file, or not a SQLite ledger)") from None
+
+
+def _known_model(registry: Any, model_id: str, path: Path) -> None:
+    """A usage error naming ``MODEL_ID`` when the registry holds no such model."""
+    known = [r["model_id"] for r in registry.models()]
+    if model_id not in known:
+        ctx = click.get_current_context()
+        shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+        raise click.BadParameter(f"no model {model_id!r} in {path} ("
+                                 + (f"models: {shown})" if known else "it holds none)"),
+                                 ctx, param_hint="'MODEL_ID'")
 
 _registry_opt = click.option("--registry", "registry_path", required=True,
                              type=click.Path(dir_okay=False, path_type=Path),
@@ -32,7 +113,7 @@ def _bars_opts(fn: Any) -> Any:
                      help="Kraken OHLCVT CSV (time, open, high, low, close, volume, trades)."),
         click.option("--start", type=int, default=None, help="First bar (unix s, inclusive)."),
         click.option("--end", type=int, default=None, help="Last bar (unix s, exclusive)."),
-        click.option("--features", "feature_keys", default=None,
+        click.option("--features", "feature_keys", default=None, callback=_feature_keys,
                      help="Comma-separated name[@version] (default: every feature, latest)."),
         click.option("--horizon", type=click.IntRange(min=1), default=1,
                      help="Label horizon in bars (up/down over this many bars)."),
@@ -41,21 +122,41 @@ def _bars_opts(fn: Any) -> Any:
     return fn
 
 
-def _dataset(bars_path: Path, start: int | None, end: int | None, feature_keys: str | None,
-             horizon: int) -> Any:
+def _dataset(bars_path: Path, start: int | None, end: int | None,
+             feature_keys: list[str] | None, horizon: int) -> Any:
     from argus_ml.bars import read_ohlcvt_csv
     from argus_ml.dataset import build_dataset
     from argus_ml.features import FeatureRegistry
     from argus_ml.labels import LabelSpec
 
-    keys = [k.strip() for k in feature_keys.split(",")] if feature_keys else None
-    fs = FeatureRegistry.default().select(keys)
-    return build_dataset(read_ohlcvt_csv(bars_path, start_s=start, end_s=end), fs,
-                         LabelSpec("up", horizon))
+    if start is not None and end is not None and end <= start:
+        raise click.BadParameter(f"{end} is not after --start {start} (unix seconds; --end "
+                                 f"is exclusive)", click.get_current_context(),
+                                 param_hint="'--end'")
+    fs = FeatureRegistry.default().select(feature_keys)
+    bars = read_ohlcvt_csv(bars_path, start_s=start, end_s=end)
+    if len(bars) == 0:  # said "no bars to label", naming neither the file nor the window
+        raise DataError(_empty_window(bars_path, start, end))
+    try:
+        return build_dataset(bars, fs, LabelSpec("up", horizon))
+    except DataError as exc:  # e.g. fewer bars than the warm-up: these bars, named
+        raise DataError(f"{bars_path}: {exc}") from None
 
 
-def _fail(exc: ArgusError) -> click.ClickException:
-    return click.ClickException(str(exc))
+def _empty_window(bars_path: Path, start: int | None, end: int | None) -> str:
+    """Why the window holds no bars: the window and the file's own span."""
+    import datetime as dt
+
+    from argus_ml.bars import read_ohlcvt_csv
+
+    def when(ts_ns: int) -> str:
+        return dt.datetime.fromtimestamp(ts_ns // 10**9, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+    every = read_ohlcvt_csv(bars_path)  # only on this error path
+    span = (f"its bars close from {when(int(every.ts_ns[0]))} to {when(int(every.ts_ns[-1]))}"
+            if len(every) else "it holds no bars")
+    return (f"{bars_path}: no bars in the window --start {'(none)' if start is None else start}"
+            f", --end {'(none)' if end is None else end} (unix seconds); {span}")
 
 
 def _gates(edge: float, half_spread: float, fee_rate: float) -> Any:
@@ -67,11 +168,12 @@ def _gates(edge: float, half_spread: float, fee_rate: float) -> Any:
 
 def _gate_opts(fn: Any) -> Any:
     for opt in reversed([
-        click.option("--edge", type=float, default=0.02, show_default=True,
-                     help="Edge over ask + fee a bet needs."),
-        click.option("--half-spread", type=float, default=0.01, show_default=True,
-                     help="Binary market model: ask = 0.5 + this."),
-        click.option("--fee-rate", type=float, default=0.02, show_default=True,
+        click.option("--edge", type=Finite(0.0, 1.0, max_open=True), default=0.02,
+                     show_default=True, help="Edge over ask + fee a bet needs."),
+        click.option("--half-spread", type=Finite(0.0, 0.5, max_open=True), default=0.01,
+                     show_default=True, help="Binary market model: ask = 0.5 + this."),
+        click.option("--fee-rate", type=Finite(0.0, 1.0, max_open=True), default=0.02,
+                     show_default=True,
                      help="Binary market model: fee as a share of the price paid."),
     ]):
         fn = opt(fn)
@@ -81,7 +183,7 @@ def _gate_opts(fn: Any) -> Any:
 def build_group() -> click.Group:
     """The ``argus ml`` click group."""
 
-    @click.group("ml")
+    @click.group("ml", cls=MlGroup)
     def ml() -> None:
         """The probability layer: features, datasets, training, models and their status."""
 
@@ -101,21 +203,19 @@ def build_group() -> click.Group:
 
     @ml.command("dataset")
     @_bars_opts
-    @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+    @click.option("--out", "out_dir", required=True,
+                  type=click.Path(file_okay=False, path_type=Path),
                   help="Folder for the data file and manifest.json.")
     @click.option("--format", "fmt", type=click.Choice(["ndjson", "parquet"]),
                   default="ndjson", show_default=True,
                   help="data.ndjson (canonical bytes) or data.parquet (same content hash).")
-    def dataset(bars_path: Path, start: int | None, end: int | None, feature_keys: str | None,
-                horizon: int, out_dir: Path, fmt: str) -> None:
+    def dataset(bars_path: Path, start: int | None, end: int | None,
+                feature_keys: list[str] | None, horizon: int, out_dir: Path, fmt: str) -> None:
         """Build a leakage-checked dataset and export it with a hashed manifest."""
         from argus_ml.dataset import export_dataset
 
-        try:
-            man = export_dataset(_dataset(bars_path, start, end, feature_keys, horizon),
-                                 out_dir, fmt=fmt)
-        except ArgusError as exc:
-            raise _fail(exc) from None
+        man = export_dataset(_dataset(bars_path, start, end, feature_keys, horizon),
+                             out_dir, fmt=fmt)
         click.echo(f"{man['rows']} rows, {len(man['features'])} features, label up@{horizon}; "
                    f"dataset {man['dataset_hash'][:16]} -> {out_dir}")
 
@@ -130,7 +230,8 @@ def build_group() -> click.Group:
     @click.option("--embargo", type=click.IntRange(min=0), default=24, show_default=True,
                   help="Embargo after each test block, in rows (bars).")
     @click.option("--name", default="updown", show_default=True)
-    @click.option("--report-dir", type=click.Path(path_type=Path), default=None,
+    @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
+                  default=None,
                   help="Write report.json and reliability.png here.")
     @click.option("--drift-window", type=click.IntRange(min=1), default=500,
                   show_default=True,
@@ -139,31 +240,29 @@ def build_group() -> click.Group:
                   default=0.99, show_default=True,
                   help="Quantile of the training windows' PSI that is a feature's threshold.")
     def train_cmd(bars_path: Path, start: int | None, end: int | None,
-                  feature_keys: str | None, horizon: int, registry_path: Path, model: str,
+                  feature_keys: list[str] | None, horizon: int, registry_path: Path,
+                  model: str,
                   calibration: str, folds: int, embargo: int, name: str,
                   report_dir: Path | None, drift_window: int, drift_quantile: float) -> None:
         """Train under purged walk-forward CV, calibrate out of fold, register as shadow."""
         from rich.progress import Progress
 
         from argus_ml import training
-        from argus_ml.registry import ModelRegistry, open_registry
+        from argus_ml.registry import ModelRegistry
 
-        try:
-            ds = _dataset(bars_path, start, end, feature_keys, horizon)
-            spec = training.TrainSpec(model, calibration, n_folds=folds, embargo_rows=embargo,
-                                      drift_window=drift_window, drift_quantile=drift_quantile)
-            with Progress(transient=True) as bar:
-                task = bar.add_task(f"training {model}", total=folds + 2)
-                result = training.train(
-                    ds, spec, progress=lambda done, total: bar.update(task, completed=done,
-                                                                      total=total))
-            with open_registry(registry_path) as ledger:
-                mid = ModelRegistry(ledger).register(
-                    result.model, result.report, name=name, dataset_hash=ds.content_hash(),
-                    source_sha256=ds.source_sha256, code_version=training.code_version(),
-                    drift=result.drift)
-        except ArgusError as exc:
-            raise _fail(exc) from None
+        ds = _dataset(bars_path, start, end, feature_keys, horizon)
+        spec = training.TrainSpec(model, calibration, n_folds=folds, embargo_rows=embargo,
+                                  drift_window=drift_window, drift_quantile=drift_quantile)
+        with Progress(transient=True) as bar:
+            task = bar.add_task(f"training {model}", total=folds + 2)
+            result = training.train(
+                ds, spec, progress=lambda done, total: bar.update(task, completed=done,
+                                                                  total=total))
+        with _registry(registry_path) as ledger:
+            mid = ModelRegistry(ledger).register(
+                result.model, result.report, name=name, dataset_hash=ds.content_hash(),
+                source_sha256=ds.source_sha256, code_version=training.code_version(),
+                drift=result.drift)
         rep = result.report
         if report_dir is not None:
             report_dir.mkdir(parents=True, exist_ok=True)
@@ -193,14 +292,12 @@ def build_group() -> click.Group:
     def evaluate(registry_path: Path, model_id: str, edge: float, half_spread: float,
                  fee_rate: float) -> None:
         """Judge a model's out-of-sample record against the promotion gates (changes nothing)."""
-        from argus_ml.registry import ModelRegistry, check_gates, open_registry
+        from argus_ml.registry import ModelRegistry, check_gates
 
-        try:
-            with open_registry(registry_path) as ledger:
-                verdict = check_gates(ModelRegistry(ledger).report(model_id),
-                                      _gates(edge, half_spread, fee_rate))
-        except ArgusError as exc:
-            raise _fail(exc) from None
+        with _registry(registry_path) as ledger:
+            registry = ModelRegistry(ledger)
+            _known_model(registry, model_id, registry_path)
+            verdict = check_gates(registry.report(model_id), _gates(edge, half_spread, fee_rate))
         click.echo(("PASS" if verdict.passed else "FAIL") + f" {model_id}")
         for k, v in verdict.figures.items():
             click.echo(f"  {k:<24} {v:.5g}")
@@ -213,9 +310,9 @@ def build_group() -> click.Group:
     @click.option("--events", is_flag=True, help="Also list every status change.")
     def models(registry_path: Path, as_json: bool, events: bool) -> None:
         """List registered models (and their status history)."""
-        from argus_ml.registry import ModelRegistry, open_registry
+        from argus_ml.registry import ModelRegistry
 
-        with open_registry(registry_path) as ledger:
+        with _registry(registry_path) as ledger:
             reg = ModelRegistry(ledger)
             rows, evs = reg.models(), reg.events() if events else []
         if as_json:
@@ -238,15 +335,13 @@ def build_group() -> click.Group:
     def promote(registry_path: Path, model_id: str, to_status: str, reason: str, edge: float,
                 half_spread: float, fee_rate: float) -> None:
         """Promote one step (shadow -> paper -> live) if the gates pass; refusals are recorded."""
-        from argus_ml.registry import ModelRegistry, open_registry
+        from argus_ml.registry import ModelRegistry
 
-        try:
-            with open_registry(registry_path) as ledger:
-                ModelRegistry(ledger).promote(model_id, to_status,
-                                              _gates(edge, half_spread, fee_rate),
-                                              reason=reason)
-        except ArgusError as exc:
-            raise _fail(exc) from None
+        with _registry(registry_path) as ledger:
+            registry = ModelRegistry(ledger)
+            _known_model(registry, model_id, registry_path)
+            registry.promote(model_id, to_status, _gates(edge, half_spread, fee_rate),
+                             reason=reason)
         click.echo(f"{model_id} -> {to_status}")
 
     @ml.command("demote")
@@ -256,13 +351,12 @@ def build_group() -> click.Group:
     @click.option("--reason", required=True)
     def demote(registry_path: Path, model_id: str, to_status: str, reason: str) -> None:
         """Demote a model, recording why."""
-        from argus_ml.registry import ModelRegistry, open_registry
+        from argus_ml.registry import ModelRegistry
 
-        try:
-            with open_registry(registry_path) as ledger:
-                ModelRegistry(ledger).demote(model_id, to_status, reason)
-        except ArgusError as exc:
-            raise _fail(exc) from None
+        with _registry(registry_path) as ledger:
+            registry = ModelRegistry(ledger)
+            _known_model(registry, model_id, registry_path)
+            registry.demote(model_id, to_status, reason)
         click.echo(f"{model_id} -> {to_status}")
 
     return ml
