@@ -4,6 +4,12 @@ one runs).
 * ``argus tca RUN_DIR [--daily] [--json]``: each order's costs (or the daily roll-ups);
 * ``argus tca-calibrate RUN_DIR [RUN_DIR...] [--out FILE] [--min-fills N]``: the
   ``[paper] slippage_bps`` that reproduces the runs' measured slippage in a replay.
+* ``argus league reference | events | books RUN_DIR``.
+
+A RUN_DIR that is not one (missing, no ``argus.db``, a damaged or foreign file) is the
+core's ``LedgerError`` naming the path and what is wrong (exit 7, as ``argus report``);
+every refusal is one ``error:`` line with its class's exit code (click's ``Error:``, exit
+1, before).
 """
 
 from __future__ import annotations
@@ -17,7 +23,76 @@ from typing import Any
 
 import click
 
-from argus_core import ArgusError
+from argus_core import LEDGER_FILE, ArgusError, LedgerError, redact
+
+
+class _StandaloneErrors(click.Command):
+    """Under ``argus`` the core prints an ``ArgusError`` as one line with its exit code;
+    a command or group run on its own (a test's ``CliRunner``) does the same."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; on its own, an ``ArgusError`` is ``error: ...`` + its code."""
+        if ctx.parent is not None:  # under `argus`: the core's handler (and --traceback)
+            return super().invoke(ctx)
+        try:
+            return super().invoke(ctx)
+        except ArgusError as exc:
+            click.echo(f"error: {redact(str(exc))}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+class PortfolioCommand(_StandaloneErrors):
+    """``argus tca``, ``argus tca-calibrate``: see :class:`_StandaloneErrors`."""
+
+
+class PortfolioGroup(_StandaloneErrors, click.Group):
+    """``argus league``: see :class:`_StandaloneErrors`."""
+
+
+def _run_ledger(run_dir: Path) -> set[str]:
+    """The tables of ``run_dir``'s ledger, read-only; a ``LedgerError`` naming the path
+    and what is wrong when it is not a run directory's (missing, no ledger, a damaged or
+    foreign file).  The readers said "no ledger" as a DataError or ConfigError, and SQLite's
+    refusal reached the core without the file's name."""
+    import apsw
+
+    path = Path(run_dir) / LEDGER_FILE
+    if not path.is_file():
+        what = (f"{path}: is a directory, not a ledger file" if path.is_dir()
+                else f"{run_dir}: no run ledger ({LEDGER_FILE}) here")
+        raise LedgerError(f"{what}; pass the run directory `argus run` or `argus backtest` "
+                          f"printed")
+    try:
+        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            tables = {str(name) for (name,) in conn.execute(
+                "select name from sqlite_master where type = 'table'")}
+        finally:
+            conn.close()
+    except apsw.Error as exc:
+        raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
+                          f"file, or not an Argus ledger)") from None
+    if "runs" not in tables:
+        raise LedgerError(f"{path} cannot be used: not an Argus ledger (it has no runs table)")
+    return tables
+
+
+def _known_book(run_dir: Path, tables: set[str], slot: str) -> None:
+    """A usage error naming ``--slot`` when the run kept books and none is ``slot`` (a run
+    of one book has none: its account's equity is every slot's)."""
+    import apsw
+
+    if "book_equity" not in tables:
+        return
+    conn = apsw.Connection(str(Path(run_dir) / LEDGER_FILE), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        books = sorted(str(s) for (s,) in conn.execute("select distinct slot from book_equity"))
+    finally:
+        conn.close()
+    if books and slot not in books:
+        raise click.BadParameter(f"no book named {slot!r} in {run_dir} (books: "
+                                 f"{', '.join(books)})", click.get_current_context(),
+                                 param_hint="'--slot'")
 
 
 def _num(value: Decimal | float | None, places: int = 2) -> str:
@@ -48,7 +123,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-@click.command("tca")
+@click.command("tca", cls=PortfolioCommand)
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--daily", is_flag=True, help="Daily (UTC) roll-ups per strategy and "
                                              "instrument instead of one line per order.")
@@ -58,10 +133,8 @@ def tca(run_dir: Path, daily: bool, as_json: bool) -> None:
     spread paid, slippage vs arrival and implementation shortfall vs decision price."""
     from argus_portfolio.tca import daily_rollups, jsonable, order_costs, read_run
 
-    try:
-        run = read_run(run_dir)
-    except ArgusError as exc:
-        raise click.ClickException(str(exc)) from None
+    _run_ledger(run_dir)
+    run = read_run(run_dir)
     costs = order_costs(run.orders, run.fills)
     records: list[Any] = list(daily_rollups(costs)) if daily else list(costs)
     if as_json:
@@ -86,7 +159,7 @@ def tca(run_dir: Path, daily: bool, as_json: bool) -> None:
           _num(c.shortfall), _num(c.shortfall_bps)] for c in records]))
 
 
-@click.command("tca-calibrate")
+@click.command("tca-calibrate", cls=PortfolioCommand)
 @click.argument("run_dirs", nargs=-1, required=True,
                 type=click.Path(path_type=Path, file_okay=False))
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
@@ -98,10 +171,9 @@ def tca_calibrate(run_dirs: tuple[Path, ...], out: Path | None, min_fills: int) 
     ``[paper] slippage_bps`` that reproduces it (a TOML snippet and a --set line)."""
     from argus_portfolio.tca import calibrate, read_run
 
-    try:
-        result = calibrate([read_run(d) for d in run_dirs], min_fills=min_fills)
-    except ArgusError as exc:
-        raise click.ClickException(str(exc)) from None
+    for run_dir in run_dirs:
+        _run_ledger(run_dir)
+    result = calibrate([read_run(d) for d in run_dirs], min_fills=min_fills)
     snippet = result.toml()
     click.echo(snippet, nl=False)
     click.echo(result.set_line())
@@ -110,7 +182,7 @@ def tca_calibrate(run_dirs: tuple[Path, ...], out: Path | None, min_fills: int) 
         click.echo(f"wrote {out}")
 
 
-@click.group("league")
+@click.group("league", cls=PortfolioGroup)
 def league() -> None:
     """The strategy league: reference distributions for its degradation detector, and a
     run's league events."""
@@ -129,11 +201,9 @@ def league_reference(run_dir: Path, slot: str, window: int, out: Path | None) ->
     names."""
     from argus_portfolio.league import book_rows, reference_from_equity
 
-    try:
-        ts, equity = book_rows(run_dir, slot)
-        ref = reference_from_equity(ts, equity, window, slot=slot, source=str(run_dir))
-    except ArgusError as exc:
-        raise click.ClickException(str(exc)) from None
+    _known_book(run_dir, _run_ledger(run_dir), slot)
+    ts, equity = book_rows(run_dir, slot)
+    ref = reference_from_equity(ts, equity, window, slot=slot, source=str(run_dir))
     text = json.dumps(ref.to_json(), indent=1)
     if out is None:
         click.echo(text)
@@ -151,10 +221,8 @@ def league_events(run_dir: Path) -> None:
     """A run's league transitions (quarantined, killed, ineligible) with their reasons."""
     from argus_portfolio.league import read_league_events
 
-    try:
-        rows = read_league_events(run_dir)
-    except ArgusError as exc:
-        raise click.ClickException(str(exc)) from None
+    _run_ledger(run_dir)
+    rows = read_league_events(run_dir)
     if not rows:
         click.echo(f"{run_dir}: no league events")
     for r in rows:
@@ -170,10 +238,8 @@ def league_books(run_dir: Path, as_json: bool) -> None:
     return, Sharpe, maximum drawdown, fills and league standing."""
     from argus_portfolio.books import HEADERS, books_table, jsonable, read_books
 
-    try:
-        books = read_books(run_dir)
-    except ArgusError as exc:
-        raise click.ClickException(str(exc)) from None
+    _run_ledger(run_dir)
+    books = read_books(run_dir)
     if as_json:
         click.echo(json.dumps(jsonable(books), indent=1))
         return
