@@ -1,20 +1,56 @@
 """The orchestrator's commands (entry point group ``argus.commands``: imported only when
 one runs): ``argus orchestrate``, ``argus sandbox check``, ``argus strategies
 list|show|diff|promote|rollback`` and ``argus thoughts [CYCLE]``.  What they print is
-redacted."""
+redacted.
+
+Bad input is refused as the core's commands refuse it: a ``--run-dir`` that is not a
+run directory (missing, no ledger, a damaged or foreign ``argus.db``) is the core's
+``LedgerError`` naming the path (exit 7, as ``argus report``); an unknown version, cycle
+or slot is a usage error naming the argument (exit 2); every refusal is one ``error:``
+line with its class's exit code."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from argus_core import ArgusError, Migrations, redact
+from argus_core import LEDGER_FILE, ArgusError, LedgerError, Migrations, PluginError, redact
 from argus_orchestrator.plugin import register_migrations
+
+
+class _StandaloneErrors(click.Command):
+    """Under ``argus`` the core prints an ``ArgusError`` as one line with its exit code;
+    a command or group run on its own (a test's ``CliRunner``) does the same."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; on its own, an ``ArgusError`` is ``error: ...`` + its code."""
+        if ctx.parent is not None:  # under `argus`: the core's handler (and --traceback)
+            return super().invoke(ctx)
+        try:
+            return super().invoke(ctx)
+        except ArgusError as exc:
+            _echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+class OrchestratorCommand(_StandaloneErrors):
+    """``argus thoughts``, ``argus orchestrate``: see :class:`_StandaloneErrors`."""
+
+
+class OrchestratorGroup(_StandaloneErrors, click.Group):
+    """``argus strategies``: see :class:`_StandaloneErrors`."""
+
+
+def _bad(argument: str, message: str) -> click.BadParameter:
+    """A usage error about ``argument`` of the running command."""
+    return click.BadParameter(message, click.get_current_context(), param_hint=argument)
 
 
 def _echo(text: str, **kwargs: Any) -> None:
@@ -24,15 +60,58 @@ def _echo(text: str, **kwargs: Any) -> None:
     click.echo(redact(text), **kwargs)
 
 
-def _open_ledger(run_dir: Path) -> Any:
+def _check_ledger(run_dir: Path) -> None:
+    """A ``LedgerError`` naming the path and what is wrong unless ``run_dir`` holds a run
+    ledger, read-only: opening a foreign SQLite file as a ledger would migrate it."""
+    import apsw
+
+    path = Path(run_dir) / LEDGER_FILE
+    if not path.is_file():
+        what = (f"{path}: is a directory, not a ledger file" if path.is_dir()
+                else f"{run_dir}: no ledger ({LEDGER_FILE}) here")
+        raise LedgerError(f"{what}; pass the run directory of an 'argus orchestrate' or "
+                          f"'argus run'")
+    try:
+        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            found = conn.execute("select 1 from sqlite_master where type = 'table' and "
+                                 "name = 'runs'").fetchall()
+        finally:
+            conn.close()
+    except apsw.Error as exc:
+        raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
+                          f"file, or not an Argus ledger)") from None
+    if not found:
+        raise LedgerError(f"{path} cannot be used: not an Argus ledger (it has no runs table)")
+
+
+@contextlib.contextmanager
+def _open_ledger(run_dir: Path) -> Iterator[Any]:
+    """The run's ledger with the orchestrator's tables; SQLite refusing it later is a
+    ``LedgerError`` naming it too."""
+    import apsw
+
     from argus_core import Ledger
 
-    if not (Path(run_dir) / "argus.db").exists():
-        raise ArgusError(f"{run_dir}: no ledger (argus.db) here; pass the run directory "
-                         f"of an 'argus orchestrate' or 'argus run'")
+    _check_ledger(run_dir)
     migrations = Migrations()
     register_migrations(migrations)
-    return Ledger.in_dir(run_dir, migrations)
+    path = Path(run_dir) / LEDGER_FILE
+    try:
+        with Ledger.in_dir(run_dir, migrations) as ledger:
+            yield ledger
+    except apsw.Error as exc:
+        raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
+                          f"file, or not an Argus ledger)") from None
+
+
+def _version(store: Any, version_id: str, argument: str) -> dict[str, Any]:
+    """The stored version, or a usage error naming ``argument`` and the known ids."""
+    try:
+        row: dict[str, Any] = store.get(version_id)
+    except ArgusError as exc:  # VersionStore.get's only refusal: no such version
+        raise _bad(argument, str(exc)) from None
+    return row
 
 
 # -- argus sandbox ----------------------------------------------------------------------------
@@ -108,7 +187,7 @@ def sandbox_check(file: Path, as_json: bool) -> None:
 
 
 # -- argus strategies ------------------------------------------------------------------------
-@click.group("strategies")
+@click.group("strategies", cls=OrchestratorGroup)
 def strategies_group() -> None:
     """List, inspect, diff, promote and roll back strategy versions in a run's ledger."""
 
@@ -145,7 +224,7 @@ def strategies_show(run_dir: Path, version_id: str) -> None:
 
     with _open_ledger(run_dir) as ledger:
         store = VersionStore(ledger)
-        row = store.get(version_id)
+        row = _version(store, version_id, "'VERSION_ID'")
         events = store.events(version_id)
     for key in ("version_id", "slot", "status", "reason", "parent_id", "source_hash",
                 "prompt_hash", "model", "cycle_id"):
@@ -171,7 +250,7 @@ def strategies_diff(run_dir: Path, old_id: str, new_id: str) -> None:
 
     with _open_ledger(run_dir) as ledger:
         store = VersionStore(ledger)
-        old, new = store.get(old_id), store.get(new_id)
+        old, new = _version(store, old_id, "'OLD_ID'"), _version(store, new_id, "'NEW_ID'")
     _echo("".join(difflib.unified_diff(old["source"].splitlines(keepends=True),
                                             new["source"].splitlines(keepends=True),
                                             old_id, new_id)))
@@ -188,7 +267,9 @@ def strategies_promote(run_dir: Path, version_id: str, to_status: str, reason: s
     from argus_orchestrator.versions import VersionStore
 
     with _open_ledger(run_dir) as ledger:
-        VersionStore(ledger).request(version_id, to_status, reason, actor="person")
+        store = VersionStore(ledger)
+        _version(store, version_id, "'VERSION_ID'")
+        store.request(version_id, to_status, reason, actor="person")
     _echo(f"{version_id}: {to_status} requested")
 
 
@@ -202,12 +283,16 @@ def strategies_rollback(run_dir: Path, slot: str, reason: str) -> None:
 
     with _open_ledger(run_dir) as ledger:
         store = VersionStore(ledger)
+        if store.active(slot) is None:
+            live = sorted({r["slot"] for r in store.list() if store.active(r["slot"])})
+            raise _bad("'SLOT'", f"slot {slot!r} has no live AI version to roll back (slots "
+                                 f"with one: {', '.join(live) or 'none'})")
         rolled, parent = store.rollback(slot, reason, actor="person")
     _echo(f"{slot}: {rolled} rolled back; active version is now {parent}")
 
 
 # -- argus thoughts ------------------------------------------------------------------------
-@click.command("thoughts")
+@click.command("thoughts", cls=OrchestratorCommand)
 @_run_dir_option
 @click.argument("cycle", required=False)
 @click.option("--json", "as_json", is_flag=True)
@@ -228,8 +313,11 @@ def thoughts_cmd(run_dir: Path, cycle: str | None, as_json: bool) -> None:
                            f"{redact(r['reason'] or '')[:70]}")
             return
         thoughts = spool.thoughts(cycle)
+        known = [r["cycle_id"] for r in spool.cycles()] if not thoughts else []
     if not thoughts:
-        raise click.ClickException(f"no thoughts recorded for cycle {cycle!r}")
+        shown = ", ".join(known[-10:]) + (" (the last 10)" if len(known) > 10 else "")
+        raise _bad("'CYCLE'", f"no thoughts recorded for cycle {cycle!r} in {run_dir} "
+                              f"(cycles: {shown or 'none'})")
     if as_json:
         _echo(json.dumps(thoughts, indent=2))
         return
@@ -248,7 +336,7 @@ def thoughts_cmd(run_dir: Path, cycle: str | None, as_json: bool) -> None:
 
 
 # -- argus orchestrate ---------------------------------------------------------------------------
-@click.command("orchestrate")
+@click.command("orchestrate", cls=OrchestratorCommand)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               required=True, help="Config file with [run] and [plugins.orchestrator] tables.")
 @click.option("--cycles", type=click.IntRange(min=0), default=None,
@@ -261,14 +349,18 @@ def thoughts_cmd(run_dir: Path, cycle: str | None, as_json: bool) -> None:
 def orchestrate_cmd(config_path: Path, cycles: int | None, run_dir: Path | None,
                     resume: bool) -> None:
     """Run the loop with the AI orchestrator: generate, review, validate, prove, hot-swap."""
+    if resume:  # a run to continue: its ledger, checked before anything is made
+        if run_dir is None:
+            raise _bad("'--run-dir'", "--resume continues the run in --run-dir: pass it")
+        _check_ledger(run_dir)
     try:
         from argus_orchestrator.session import run_orchestrated
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] != "argus_lab":
             raise
-        raise click.ClickException("the orchestrator proves candidates with the robustness "
-                                   "lab: pip install argustrade-lab (or pip install -e "
-                                   "plugins/argustrade-lab from a checkout)") from None
+        raise PluginError("the orchestrator proves candidates with the robustness lab: pip "
+                          "install argustrade-lab (or pip install -e plugins/argustrade-lab "
+                          "from a checkout)") from None
 
     report = run_orchestrated(config_path, run_dir=run_dir, max_cycles=cycles,
                               echo=click.echo, resume=resume)

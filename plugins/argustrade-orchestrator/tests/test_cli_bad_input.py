@@ -1,0 +1,159 @@
+"""``argus strategies ...``, ``argus thoughts`` and ``argus orchestrate`` refuse bad input
+as the core's commands do: one ``error:`` line naming what and where, no traceback, the
+exit code of the error's class.  A ``--run-dir`` that is not a run directory is the core's
+``LedgerError`` naming the path (exit 7, as ``argus report``); an unknown version, cycle
+or slot is a usage error naming the argument.  Each test failed before its fix: a missing
+ledger exited 1, a damaged one 7 naming no file, a foreign SQLite file was migrated into
+an Argus ledger (written to) and read as empty, unknown names exited 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import apsw
+import pytest
+from argus_orchestrator.plugin import register_migrations
+from argus_orchestrator.versions import VersionStore
+from click.testing import CliRunner, Result
+
+from argus_core import Ledger, Migrations
+from argus_core.cli import cli
+
+COMMANDS = [["strategies", "list"], ["strategies", "show", "{v}"],
+            ["strategies", "diff", "{v}", "{v}"],
+            ["strategies", "promote", "{v}", "--to", "full"],
+            ["strategies", "rollback", "trend"], ["thoughts"], ["thoughts", "cycle-0001"]]
+IDS = ["list", "show", "diff", "promote", "rollback", "thoughts", "thoughts-cycle"]
+
+
+def _invoke(args: list[str]) -> Result:
+    return CliRunner().invoke(cli, args, prog_name="argus")
+
+
+def _error_line(result: Result, code: int) -> str:
+    assert result.exit_code == code, (result.exit_code, result.output)
+    assert "Traceback" not in result.output
+    (line,) = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
+    return line.removeprefix("error: ")
+
+
+def _usage(result: Result, command: str, said: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith(f"Error: argus {command}: {said}"), last
+
+
+def _args(command: list[str], run_dir: str, version: str = "trend-v001-x") -> list[str]:
+    return [*command[:2], "--run-dir", run_dir,
+            *(a.format(v=version) for a in command[2:])] if command[0] == "strategies" \
+        else [command[0], "--run-dir", run_dir, *command[1:]]
+
+
+@pytest.fixture
+def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run directories that are not one, and a run holding one seed version."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "argus.db").write_text("not a database")
+    (tmp_path / "dbdir" / "argus.db").mkdir(parents=True)
+    (tmp_path / "foreign").mkdir()
+    conn = apsw.Connection(str(tmp_path / "foreign" / "argus.db"))  # SQLite, not a ledger
+    conn.execute("create table t (x)")
+    conn.close()
+    migrations = Migrations()
+    register_migrations(migrations)
+    with Ledger.in_dir(tmp_path / "run", migrations) as ledger:
+        VersionStore(ledger).add(slot="trend", source="x = 1\n", parent_id=None,
+                                 status="full", reason="seed incumbent")
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=IDS)
+@pytest.mark.parametrize(("where", "said"), [
+    ("nodir", "nodir: no ledger (argus.db) here; pass the run directory of an"),
+    ("adir", "adir: no ledger (argus.db) here; pass the run directory of an"),
+    ("dbdir", "dbdir/argus.db: is a directory, not a ledger file"),
+    ("damaged", "damaged/argus.db cannot be used: NotADBError: file is not a database (a "
+                "damaged file, or not an Argus ledger)"),
+    ("foreign", "foreign/argus.db cannot be used: not an Argus ledger (it has no runs "
+                "table)"),
+])
+def test_a_run_directory_that_is_not_one_is_a_ledger_error(inputs: Path, command: list[str],
+                                                           where: str, said: str) -> None:
+    before = (inputs / "foreign" / "argus.db").read_bytes()
+    line = _error_line(_invoke(_args(command, where)), 7)
+    assert line.startswith(said), line
+    assert (inputs / "foreign" / "argus.db").read_bytes() == before  # never migrated
+    assert not (inputs / "nodir").exists()
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=IDS)
+def test_a_file_for_a_run_directory_is_a_usage_error(inputs: Path,
+                                                     command: list[str]) -> None:
+    name = " ".join(command[:2]) if command[0] == "strategies" else command[0]
+    _usage(_invoke(_args(command, "afile")), name,
+           "Invalid value for '--run-dir': Directory 'afile' is a file.")
+
+
+@pytest.mark.parametrize(("command", "argument", "said"), [
+    (["strategies", "show", "nope"], "VERSION_ID",
+     "no strategy version 'nope' (known: trend-v001-"),
+    (["strategies", "diff", "nope", "{v}"], "OLD_ID", "no strategy version 'nope'"),
+    (["strategies", "diff", "{v}", "nope"], "NEW_ID", "no strategy version 'nope'"),
+    (["strategies", "promote", "nope", "--to", "canary"], "VERSION_ID",
+     "no strategy version 'nope'"),
+    (["strategies", "rollback", "nope"], "SLOT",
+     "slot 'nope' has no live AI version to roll back (slots with one: trend)"),
+    (["thoughts", "cycle-0009"], "CYCLE",
+     "no thoughts recorded for cycle 'cycle-0009' in run (cycles: none)"),
+], ids=["show", "diff-old", "diff-new", "promote", "rollback", "thoughts"])
+def test_an_unknown_name_is_a_usage_error_naming_the_argument(
+        inputs: Path, command: list[str], argument: str, said: str) -> None:
+    with Ledger.in_dir(inputs / "run") as ledger:
+        (version,) = [r[0] for r in ledger.conn.execute(
+            "select version_id from strategy_versions")]
+    name = " ".join(command[:2]) if command[0] == "strategies" else command[0]
+    _usage(_invoke(_args(command, "run", version)), name,
+           f"Invalid value for '{argument}': {said}")
+
+
+def test_the_known_version_still_shows(inputs: Path) -> None:
+    with Ledger.in_dir(inputs / "run") as ledger:
+        (version,) = [r[0] for r in ledger.conn.execute(
+            "select version_id from strategy_versions")]
+    result = _invoke(["strategies", "show", "--run-dir", "run", version])
+    assert result.exit_code == 0 and "reason: seed incumbent" in result.output, result.output
+
+
+@pytest.mark.parametrize(("args", "code", "said"), [
+    (["--resume"], 2, "Error: argus orchestrate: Invalid value for '--run-dir': --resume "
+                      "continues the run in --run-dir: pass it"),
+    (["--resume", "--run-dir", "nodir"], 7, "nodir: no ledger (argus.db) here"),
+    (["--resume", "--run-dir", "damaged"], 7, "damaged/argus.db cannot be used"),
+    (["--cycles", "-1"], 2, "Error: argus orchestrate: Invalid value for '--cycles': -1 is "
+                            "not in the range x>=0."),
+])
+def test_orchestrate_refuses_a_resume_of_nothing_before_making_anything(
+        inputs: Path, args: list[str], code: int, said: str) -> None:
+    (inputs / "c.toml").write_text("[argus]\nplugins = []\n")
+    result = _invoke(["orchestrate", "--config", "c.toml", *args])
+    if code == 2:
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines()[-1].startswith(said), result.output
+    else:
+        assert _error_line(result, code).startswith(said)
+    assert not (inputs / "nodir").exists() and not (inputs / "argus-runs").exists()
+
+
+@pytest.mark.parametrize("command", ["strategies_group", "thoughts_cmd"])
+def test_each_command_on_its_own_prints_the_same_line(inputs: Path, command: str) -> None:
+    from argus_orchestrator import commands
+
+    args = ["list", "--run-dir", "damaged"] if command == "strategies_group" \
+        else ["--run-dir", "damaged"]
+    result = CliRunner().invoke(getattr(commands, command), args)
+    assert _error_line(result, 7).startswith("damaged/argus.db cannot be used")
