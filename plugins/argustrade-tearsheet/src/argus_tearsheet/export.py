@@ -18,7 +18,7 @@ from typing import Any
 
 import apsw
 
-from argus_core import ArgusError
+from argus_core import ArgusError, LedgerError
 from argus_tearsheet.run_data import RUNNER_CHECKPOINT, ledger_path
 from argus_tearsheet.trades import Trade, build_books
 
@@ -78,8 +78,9 @@ def read_tables(path: Path) -> dict[str, Table]:
         saved = conn.execute("select state_json from checkpoints where name = ?",
                              (RUNNER_CHECKPOINT,)).fetchone()
         conn.execute("commit")
-    except apsw.Error as exc:
-        raise ArgusError(f"{path}: cannot read the ledger: {exc}") from None
+    except apsw.Error as exc:  # damaged, or SQLite but not a run ledger: the core's words
+        raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
+                          f"file, or not an Argus ledger)") from None
     finally:
         conn.close()
     marks: dict[str, Decimal] = {}
