@@ -247,8 +247,8 @@ class StrategyContext:
     def __init__(self, ts_ns: int, portfolio: Portfolio | Callable[[], Portfolio],
                  market: MarketState, pricers: Mapping[str, Pricer] | None = None,
                  mode: str = "replay", trading_state: str = "active",
-                 orders: Sequence[KnownOrder] | Callable[[], Sequence[KnownOrder]] = ()
-                 ) -> None:
+                 orders: Sequence[KnownOrder] | Callable[[], Sequence[KnownOrder]] | None
+                 = None) -> None:
         self.ts_ns = ts_ns
         self._portfolio = portfolio
         self._orders = orders
@@ -268,12 +268,13 @@ class StrategyContext:
         return p
 
     @property
-    def orders(self) -> Sequence[KnownOrder]:
+    def orders(self) -> Sequence[KnownOrder] | None:
         """The strategy's own orders not yet final (pending, open, partly filled), oldest
         first, as the ledger knows them now, each with its status and filled quantity.
         An order that ended without the strategy asking (refused, never placed, expired,
         cancelled by a halt) is gone from here: a quoting strategy reads it to stop
-        believing in a quote the venue does not hold."""
+        believing in a quote the venue does not hold.  None (unknown) in a context built
+        outside a run (a unit test, a research tool); a run always gives them."""
         o = self._orders
         if callable(o):
             o = self._orders = tuple(o())

@@ -179,23 +179,13 @@ def _live(w: Any, side: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.usefixtures("_live_env")
-@pytest.mark.xfail(strict=True, reason=(
-    "core: a live requote of a reduce-only exit is vetoed (or shrunk) because the exit it "
-    "replaces still counts as working. ExecutionEngine._exit_room (argus_core/execution.py) "
-    "reads self.ledger.working_exits(...), which still lists the order whose CancelIntent "
-    "came first in the same on_event list (its _cancel_live task only spawned). Exact "
-    "change: cancel_working (live branch) records each coid it spawns a cancel for in a "
-    "set self._cancelling (discarded when _cancel_live ends), and _exit_room subtracts "
-    "only working exits not in self._cancelling -- or, safer, _send_live holds an order "
-    "whose intent followed a CancelIntent of the same slot/instrument/side until that "
-    "cancel's task is done, and sizes its exit room then (which also ends the transient "
-    "second live quote on a side the campaign's sampler sees, 0.04-1.3 s)."))
 async def test_a_live_requote_of_the_exit_replaces_it(tmp_path: Path) -> None:
     """Live campaign seeds 5 and 11, shrunk: 5 held (the bid filled), the reduce-only
     ask 5 rests; the touch moves down one tick, so the ask is requoted (cancel, then post
     at 0.64).  The old ask is cancelled at the CLOB, and the new one must be live there.
-    (Now: ``reduce_only`` veto "exits already working ... (5) cover the position (5)":
-    no ask at all, while the strategy believes one at 0.64 until ``refresh_s``.)"""
+    (It was vetoed by ``reduce_only``, "exits already working ... (5) cover the position
+    (5)", while the old ask's cancel was in flight: the core now lets the requote wait
+    for that cancel, ``tests/test_exit_requote.py``.)"""
     plan = FaultPlan(0, http_rate=0, ws_rate=0)
     async with live_helpers.world(plan, tmp_path, _LIVE_SETTINGS) as w:
         await _until(lambda: bool(_live(w, "BUY")), "the bid")
@@ -213,24 +203,11 @@ async def test_a_live_requote_of_the_exit_replaces_it(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("_live_env")
-@pytest.mark.xfail(strict=True, reason=(
-    "venue: a cancel refused with a 5xx (not acted on) is asked again only on later market "
-    "events (the core's engine, every 2 s of market time: tests/test_cancel_retry.py; this "
-    "world sends none after it), so the "
-    "quote stays live at the CLOB while pm_maker believes it gone (an orphan; with a "
-    "requote, two live on a side until a later cancel of that side sweeps it). Exact "
-    "change, either: (venue) PolymarketExecution._cancel "
-    "(plugins/argus-venue-polymarket/src/argus_venue_polymarket/execution.py) re-sends "
-    "DELETE /order (idempotent) up to order_max_attempts while GET /data/order shows the "
-    "order LIVE after an unusable answer (5xx, 429, lost); or (core) "
-    "ExecutionEngine._cancel_live (argus_core/execution.py) keeps a failed cancel owed "
-    "and re-spawns it on later events (after HALT_CANCEL_RETRY_NS) while the ledger "
-    "shows the order working, as it already does while HALTED."))
 async def test_a_cancel_answered_5xx_does_not_leave_the_quote_live(tmp_path: Path) -> None:
     """Live campaign seeds 5 and 9, shrunk: the bid rests; the touch moves down (the
     bid's edge goes negative: cancelled, no new bid); the DELETE is answered 500 without
-    acting.  After the faults stop the CLOB must hold no bid.  (Now: ``cancel_failed``
-    and the bid stays LIVE at 0.61 for good.)"""
+    acting.  After the faults stop the CLOB must hold no bid.  (It was ``cancel_failed``
+    with the bid LIVE at 0.61 for good: the venue now asks and sends the DELETE again.)"""
     plan = FaultPlan(0, http_rate=0, ws_rate=0)
     async with live_helpers.world(plan, tmp_path, _LIVE_SETTINGS) as w:
         await _until(lambda: bool(_live(w, "BUY")), "the bid")
@@ -328,22 +305,12 @@ async def test_a_fill_racing_a_slow_restarts_reset_leaves_no_orphan(tmp_path: Pa
 
 
 @pytest.mark.usefixtures("_live_env")
-@pytest.mark.xfail(strict=True, reason=(
-    "core: a strategy cannot see that an order it posted ended without its asking "
-    "(CANCELLED 'never placed' after an ambiguous post, a venue rejection, 'not sent'), "
-    "so pm_maker believes the quote until refresh_s (300 s by default). Exact change: "
-    "StrategyContext (argus_core/interfaces.py) gains `orders`, built lazily like "
-    "`portfolio` by Runner (argus_core/runner.py, where sctx is made) from the ledger: "
-    "the slot's orders PENDING / OPEN / PARTIALLY_FILLED as (instrument_id, side, "
-    "limit_price, remaining quantity); pm_maker then forgets a believed quote with no "
-    "such order of its side at its price (an order it posted in the same event is "
-    "PENDING, so present)."))
 async def test_a_post_the_venue_ends_unseen_is_not_believed(tmp_path: Path) -> None:
     """Live campaign seed 12 (under load, its other ending), shrunk: the bid's post is
     answered 503 without acting and the venue cannot be asked about it (the CLOB down),
     so the order stays pending; the CLOB comes back and the venue reports it CANCELLED,
-    never placed.  The strategy must not go on believing the bid.  (Now: it does, until
-    ``refresh_s``: the CLOB holds no bid, pm_maker believes 0.62.)"""
+    never placed.  The strategy must not go on believing the bid.  (It did, until
+    ``refresh_s``: it now reads ``ctx.orders``.)"""
     plan = FaultPlan(0, http_rate=0, ws_rate=0)
     async with live_helpers.world(plan, tmp_path, _LIVE_SETTINGS) as w:
         await _until(lambda: bool(_live(w, "BUY")), "the bid")

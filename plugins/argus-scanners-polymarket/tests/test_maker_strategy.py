@@ -506,9 +506,11 @@ def test_reducing_cancels_only_the_bid_and_quoting_resumes_when_active(
 
 
 def test_halted_with_shares_only_the_exit_is_posted_again(tmp_path: Path) -> None:
-    """HALTED at 3 s with 5 held: the core cancels both quotes; the strategy, seeing the
-    state change, forgets them without a second cancel, posts the reduce-only ask again
-    at once and moves it with the touch (each post passes: an exit); no bid, no veto."""
+    """HALTED at 3 s with 5 held: the core cancels both quotes; the strategy, seeing them
+    gone from its orders, forgets them without a second cancel, posts the reduce-only ask
+    again at once and moves it with the touch (each post passes: an exit).  The event
+    that sets the kill still shows ACTIVE (``StatesAt``), so the bid posted beside the
+    exit on it is vetoed by the state, once; none after."""
     later = [book(3, [(0.40, 300)], [(0.50, 100)]), book(4, [(0.40, 300)], [(0.50, 100)]),
              *(book(t, [(0.40, 300)], [(0.48, 150), (0.50, 100)]) for t in (5, 6, 7))]
     s = settings(cancel_ofi=1.0, min_requote_s=1.0)
@@ -521,11 +523,12 @@ def test_halted_with_shares_only_the_exit_is_posted_again(tmp_path: Path) -> Non
         (T0 + 1 * S, "buy", D("0.41"), 0, "filled"),
         (T0 + 2 * S, "buy", D("0.41"), 0, "cancelled"),
         (T0 + 2 * S, "sell", D("0.49"), 1, "cancelled"),
-        (T0 + 4 * S, "sell", D("0.49"), 1, "cancelled"),  # the exit, at once
+        (T0 + 3 * S, "sell", D("0.49"), 1, "cancelled"),  # the exit, at once
         (T0 + 5 * S, "sell", D("0.47"), 1, "open")]  # following the touch
     assert all("HALTED" in o["status_reason"] for o in rows[1:3])
     assert [(c[0], c[1]) for c in w.cancels()] == [(T0 + 5 * S, Side.SELL)]
-    assert _risk_events(run_dir) == []
+    assert [(e["ts_ns"], e["check_name"]) for e in _risk_events(run_dir)] == [
+        (T0 + 3 * S, "trading_state")]
     assert w.most_per_side == 1
 
 

@@ -249,11 +249,13 @@ class MakerStrategy(Strategy):
         if st is None:
             st = self.books[iid] = TokenBook(position)
         self._book_fills(st, held, ctx.ts_ns, ctx.mode == "live")
+        if st.bid or st.ask:
+            self._see_orders(st, iid, ctx)
         if self._restored and ctx.mode == "live" and iid not in self._reconciled:
             self._reconciled.add(iid)
             st.reset = "restarted live: the venue may have ended our orders meanwhile"
         state = ctx.trading_state
-        self._see_state(st, state)
+        self._see_state(st, state, orders_seen=ctx.orders is not None)
         now = ctx.ts_ns
         ok, why = market.tradeable(iid)
         if ok:
@@ -369,10 +371,33 @@ class MakerStrategy(Strategy):
             st.set_quote(label, None)  # filled in full: that order is final
 
     @staticmethod
-    def _see_state(st: TokenBook, state: str) -> None:
+    def _see_orders(st: TokenBook, iid: str, ctx: StrategyContext) -> None:
+        """Forget a believed quote with no order of its side at its price among this
+        slot's orders not yet final: it ended without our asking (a post the venue never
+        placed after an ambiguous answer, a refusal, a post-only that would cross), so the
+        venue holds nothing there (live campaign seed 12: believed until ``refresh_s``).
+        The side's last change stays stamped: a venue that keeps refusing is not asked
+        again on every event."""
+        orders = ctx.orders
+        if orders is None:  # a context built outside a run: nothing to check against
+            return
+        working = {(k.order.side, k.order.limit_price) for k in orders
+                   if k.order.instrument_id == iid}
+        for label, side in (("bid", Side.BUY), ("ask", Side.SELL)):
+            quote = st.quote(label)
+            if quote is not None and (side, quote.price) not in working:
+                st.set_quote(label, None)
+
+    @staticmethod
+    def _see_state(st: TokenBook, state: str, *, orders_seen: bool) -> None:
         """Entering HALTED: the core cancelled every working order (once, as the state
         was entered), so the quotes are forgotten and may go back at once; with the
-        previous state unknown (fresh or restored), a reset makes sure of it."""
+        previous state unknown (fresh or restored), a reset makes sure of it.  Where the
+        slot's orders were seen (``_see_orders``: every run gives them), what the halt
+        cancelled is already forgotten and what still works is known: nothing to guess."""
+        if orders_seen:
+            st.state_seen = state
+            return
         if state == _HALTED and st.state_seen != _HALTED and (st.bid or st.ask):
             if st.state_seen is None:
                 st.reset = st.reset or "trading is halted: every working order ends"
