@@ -24,7 +24,7 @@ def test_missing_unresolvable_and_malformed_credentials_are_named(
     monkeypatch.delenv("ARGUS_TEST_KRAKEN_KEY")
     (problem,) = KrakenVenue(make_settings(credentials=True)).live_problems()
     assert problem.startswith("api_key:") and "ARGUS_TEST_KRAKEN_KEY is not set" in problem
-    monkeypatch.setenv("ARGUS_TEST_KRAKEN_KEY", "k")
+    monkeypatch.setenv("ARGUS_TEST_KRAKEN_KEY", "kraken-key")
     monkeypatch.setenv("BAD_SECRET", "not*base64*at*all")
     bad = attrs.evolve(make_settings(credentials=True), api_secret=Secret("$env:BAD_SECRET"))
     (problem,) = KrakenVenue(bad).live_problems()

@@ -351,7 +351,7 @@ def test_tokens_are_references_resolved_once_and_never_shown(
         Tokens([f"$file:{tmp_path / 'missing'}"])
     with pytest.raises(ConfigError, match="two tokens for holder 'bob'"):
         Tokens([f"bob=$env:{TOKEN_ENV}", f"bob=$file:{secret_file}"])
-    monkeypatch.setenv("ARGUS_SHORT", "abc")
+    monkeypatch.setenv("ARGUS_SHORT", "abcdefg")
     with pytest.raises(ConfigError, match="shorter than 8"):
         Tokens(["$env:ARGUS_SHORT"])
 
