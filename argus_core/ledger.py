@@ -187,14 +187,26 @@ class Ledger:
         # The last status written by set_order_status: the same write again is skipped.
         self._status_written: tuple[Any, ...] | None = None
         self._order_columns: tuple[str, ...] | None = None
-        self._enable_wal()
-        self.conn.execute("pragma synchronous=full")
-        self.conn.execute("pragma foreign_keys=on")
         migrations = migrations or Migrations()
         core_migrations(migrations)
         # The core's set must run first: move it to the front.
         migrations.sets = {"core": migrations.sets.pop("core"), **migrations.sets}
-        self.applied = migrations.apply(self.conn)
+        try:
+            tables = {n for (n,) in self.conn.execute(
+                "select name from sqlite_master where type = 'table'")}
+            if tables and "_argus_migrations" not in tables:  # never write into it
+                raise LedgerError(f"not an Argus ledger (it holds other tables: "
+                                  f"{', '.join(sorted(tables)[:5])}); nothing was changed")
+            self._enable_wal()
+            self.conn.execute("pragma synchronous=full")
+            self.conn.execute("pragma foreign_keys=on")
+            self.applied = migrations.apply(self.conn)
+        except (apsw.Error, LedgerError) as exc:
+            self.conn.close()
+            if isinstance(exc, LedgerError):
+                raise LedgerError(f"{self.path}: {exc}") from None
+            raise LedgerError(f"{self.path} cannot be used: {type(exc).__name__}: {exc} "
+                              f"(a damaged file, or not an Argus ledger)") from None
 
     def _enable_wal(self) -> None:
         # Switching a new file to WAL needs an exclusive lock, and SQLite answers BUSY at

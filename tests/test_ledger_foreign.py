@@ -1,0 +1,43 @@
+"""A ledger is opened only where it is an Argus ledger or nothing yet: a foreign SQLite file
+(another program's database named argus.db, a path typed wrong) is refused before anything
+is written to it (it was migrated: Argus's tables created inside it), and a damaged file
+is a ledger error naming it, not SQLite's bare words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import apsw
+import pytest
+
+from argus_core.errors import LedgerError
+from argus_core.ledger import Ledger
+
+
+def test_a_foreign_sqlite_file_is_refused_untouched(tmp_path: Path) -> None:
+    db = tmp_path / "argus.db"
+    conn = apsw.Connection(str(db))
+    conn.execute("create table customers (id integer primary key, name text)")
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(LedgerError, match=r"argus\.db: not an Argus ledger .*customers.*"
+                                          r"nothing was changed"):
+        Ledger.in_dir(tmp_path)
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["argus.db"]  # no -wal / -shm
+
+
+def test_a_damaged_file_is_a_ledger_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "argus.db").write_bytes(b"\x00not sqlite at all" * 512)
+    with pytest.raises(LedgerError, match=r"argus\.db cannot be used: .*not a database"):
+        Ledger.in_dir(tmp_path)
+
+
+def test_a_new_and_an_existing_ledger_still_open(tmp_path: Path) -> None:
+    """The guard's attack: an empty file (touched, never written) is no foreign database,
+    and an Argus ledger opens again without migrating twice."""
+    (tmp_path / "argus.db").touch()
+    with Ledger.in_dir(tmp_path) as first:
+        assert first.applied
+    with Ledger.in_dir(tmp_path) as again:
+        assert again.applied == []
