@@ -24,3 +24,15 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
         return int(override)
     usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     return (len(usable) if usable else os.cpu_count() or 1) + 1
+
+
+@pytest.fixture(autouse=True)
+def _secrets_stay_with_their_test() -> object:
+    """What a test reveals is forgotten after it (values revealed at import or by a wider
+    fixture stay): the core remembers revealed secrets process-wide, and a 4-letter test
+    passphrase ("pass") redacted the word in every later test's messages on that worker."""
+    from argus_core import secrets
+
+    saved = (secrets._remembered, secrets._remembered_re)
+    yield
+    secrets._remembered, secrets._remembered_re = saved

@@ -128,8 +128,7 @@ READERS = [["models"], ["evaluate", "m1"], ["promote", "m1", "--to", "paper"],
 @pytest.mark.parametrize(("where", "code", "said"), [
     ("missing.db", 2, "Invalid value for '--registry': File 'missing.db' does not exist."),
     ("adir", 2, "Invalid value for '--registry': File 'adir' is a directory."),
-    ("damaged.db", 7, "damaged.db cannot be used as a model registry: NotADBError: file is "
-                      "not a database"),
+    ("damaged.db", 7, "damaged.db cannot be used: NotADBError: file is not a database"),
 ])
 def test_a_registry_that_is_not_one_is_one_line(inputs: Path, args: list[str], where: str,
                                                 code: int, said: str) -> None:
@@ -143,7 +142,7 @@ def test_a_registry_that_is_not_one_is_one_line(inputs: Path, args: list[str], w
 def test_train_into_a_damaged_registry_names_it(inputs: Path) -> None:
     line = _error_line(_invoke(["train", *WINDOW, "--folds", "2", "--features", "ret_1",
                                 "--registry", "damaged.db"]), 7)
-    assert line.startswith("damaged.db cannot be used as a model registry: "), line
+    assert line.startswith("damaged.db cannot be used: "), line
 
 
 @pytest.mark.parametrize("args", READERS[1:], ids=[a[0] for a in READERS[1:]])
@@ -155,12 +154,13 @@ def test_an_unknown_model_id_is_a_usage_error_naming_the_models(
                             f"(models: {model_id})")
 
 
-def test_a_registry_without_models_says_so(inputs: Path) -> None:
+def test_a_foreign_sqlite_file_is_no_registry(inputs: Path) -> None:
+    """Another program's SQLite file: refused by the core's ledger, untouched (exit 7)."""
     con = apsw.Connection(str(inputs / "empty.db"))  # a SQLite file, not a registry
     con.execute("create table t (x)")
     con.close()
-    _usage(_invoke(["evaluate", "--registry", "empty.db", "m1"]), "evaluate",
-           "Invalid value for 'MODEL_ID': no model 'm1' in empty.db (it holds none)")
+    line = _error_line(_invoke(["evaluate", "--registry", "empty.db", "m1"]), 7)
+    assert "empty.db: not an Argus ledger" in line and "nothing was changed" in line, line
 
 
 @pytest.mark.parametrize("command", ["evaluate", "promote"])
@@ -192,4 +192,4 @@ def test_the_group_on_its_own_prints_the_same_line(inputs: Path) -> None:
     from argus_ml.cli import ml
 
     result = CliRunner().invoke(ml, ["models", "--registry", "damaged.db"])
-    assert _error_line(result, 7).startswith("damaged.db cannot be used as a model registry")
+    assert _error_line(result, 7).startswith("damaged.db cannot be used")

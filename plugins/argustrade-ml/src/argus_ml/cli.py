@@ -72,7 +72,7 @@ def _feature_keys(ctx: click.Context, param: click.Parameter, value: str | None
 @contextlib.contextmanager
 def _registry(path: Path) -> Iterator[Any]:
     """The registry at ``path``, open; SQLite refusing the file (damaged, not SQLite) is a
-    ``LedgerError`` naming it (exit 7; the core's message named no file)."""
+    ``LedgerError`` naming it (exit 7; the core refuses a damaged or foreign file itself)."""
     import apsw
 
     from argus_ml.registry import open_registry
