@@ -53,6 +53,7 @@ def _error_line(result: Result, code: int) -> str:
 @pytest.mark.parametrize(("item", "said"), [
     ("plugins.lab.walkforward.train_bars=0", "train_bars = 0 is outside the allowed range"),
     ("plugins.lab.nokey=1", "unknown key(s) (nokey) @ plugins.lab"),
+    ("plugins.lab.executor.max_workers=0", "max_workers = 0 is outside the allowed range"),
     ("plugins.example.fast=abc", "expected a whole number"),
     ("plugins.example.fast=-3", "'fast' must be > 0"),
     ("run.strategies=x", "expected a list, got text"),

@@ -277,20 +277,26 @@ def lab_settings(config: Config) -> LabSettings:
     """Validate ``[plugins.lab]``; errors name the file and the ``plugins.lab.*`` key."""
     where = str(config.path) if config.path else "<config>"
     settings: LabSettings = structure(config.plugins.get("lab", {}), LabSettings, where,
-                                      prefix="plugins.lab")
+                                      prefix="plugins.lab", overrides=config.overrides)
+
+    def given(key: str) -> str:  # a `--set` names itself, not the file it did not come from
+        return config.overrides.get(key, where)
+
     # ExecutorSettings lives with the executors; its one number is checked here.
     workers = settings.executor.max_workers
     if workers is not None and workers < 1:
-        raise ConfigError(f"{where}: max_workers = {workers} is outside the allowed range "
-                          f"[1, inf) or unset @ plugins.lab.executor")
+        raise ConfigError(f"{given('plugins.lab.executor.max_workers')}: max_workers = "
+                          f"{workers} is outside the allowed range [1, inf) or unset @ "
+                          f"plugins.lab.executor")
     for key in settings.gates.scale_with_costs:
         if "." not in key:
-            raise ConfigError(f"{where}: plugins.lab.gates.scale_with_costs: {key!r} is not a "
+            raise ConfigError(f"{given('plugins.lab.gates.scale_with_costs')}: "
+                              f"plugins.lab.gates.scale_with_costs: {key!r} is not a "
                               f"dotted config key (e.g. 'plugins.vrp.spread_scale')")
     for key in settings.sweep.params:
         if "." not in key:
-            raise ConfigError(f"{where}: plugins.lab.sweep.params: {key!r} is not a dotted "
-                              f"config key (e.g. 'plugins.vrp.min_vrp')")
+            raise ConfigError(f"{given('plugins.lab.sweep.params')}: plugins.lab.sweep.params: "
+                              f"{key!r} is not a dotted config key (e.g. 'plugins.vrp.min_vrp')")
     return settings
 
 
