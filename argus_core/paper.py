@@ -355,9 +355,10 @@ class PaperBroker:
                 return []
         fills = []
         for price, size in levels:
+            if work.remaining <= 0:
+                break
             px = self._taker_price(order, price, inst, from_bar)
-            if work.remaining <= 0 or (limit is not None and not _within(order.side, float(px),
-                                                                         limit)):
+            if limit is not None and not _within(order.side, float(px), limit):
                 break  # no venue fills past a limit: slippage that would is no fill
             qty = min(work.remaining, Decimal(repr(size)))
             qty = _lot_floor(qty if room is None else min(qty, room), inst)
