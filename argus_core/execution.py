@@ -95,6 +95,7 @@ FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
 WORKING = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
 FLATTEN_SLOT = "flatten"
 _BPS = Decimal(10_000)
+_ZERO = Decimal(0)
 _LOT_1E8 = Decimal("1e-8")  # no instrument known: the ledger's finest unit
 #: A halt's cancel the venue failed, or a flatten it refused, is sent again at most this
 #: often (market time).
@@ -329,7 +330,9 @@ class ExecutionEngine:
                     return []
             sized.append((intent, qty, price))
         allowed: list[Decimal] = []
+        ctx = self.risk.ctx
         for intent, qty, price in sized:
+            ctx.pending, ctx.pending_exposure = self._pending(intent)
             verdict = self.risk.evaluate(intent, qty, price, portfolio)
             for d in verdict.decisions:
                 self.risk_event(ts, d.check, d.action.value, d.reason, intent)
@@ -359,6 +362,32 @@ class ExecutionEngine:
             if len(orders) > 1:
                 self._settle_basket(orders[0].basket_id)
         return orders
+
+    def _pending(self, intent: Intent) -> tuple[Decimal, Decimal]:
+        """``RiskContext.pending`` and ``pending_exposure`` for ``intent``: what working
+        orders (a live order whose cancel is in flight included, until the venue says it
+        ended) could still add if they filled."""
+        if self.live:
+            rows = self.ledger.working_quantities()
+        elif self.broker.working:
+            rows = [(w.order.instrument_id, w.order.side.value, w.remaining,
+                     w.order.limit_price, w.order.reduce_only)
+                    for w in self.broker.working.values()]
+        else:
+            return _ZERO, _ZERO  # the common bar: nothing working
+        pending = _ZERO
+        sides: dict[tuple[str, str], Decimal] = {}
+        for iid, side, remaining, limit, reduce_only in rows:
+            if iid == intent.instrument_id and side == intent.side.value:
+                pending += remaining
+            if not reduce_only:
+                price = limit if limit is not None else self._market_price(iid, Side(side))
+                key = (iid, side)
+                sides[key] = sides.get(key, _ZERO) + remaining * (price or _ZERO)
+        # per instrument the larger side: one side filling reduces what the other adds
+        exposure = sum((max(sides.get((i, "buy"), _ZERO), sides.get((i, "sell"), _ZERO))
+                        for i in {i for i, _ in sides}), _ZERO)
+        return (_ZERO if intent.reduce_only else pending), exposure
 
     def _exit_room(self, intent: Intent, qty: Decimal, portfolio: Portfolio, ts: int
                    ) -> Decimal:

@@ -357,6 +357,15 @@ class RiskContext:
     realized_seen: dict[str, str] = attrs.field(factory=dict)
     loss_group: list[Any] = attrs.field(factory=list)
     market: MarketState | None = None
+    # Set by the engine before each intent is judged.  ``pending``: what the run's orders
+    # not yet final still want to trade on the intent's instrument and side (0 for an
+    # exit: the engine bounds exits by the position itself, and nothing may hold one).
+    # ``pending_exposure``: what every working order that is not reduce-only could add to
+    # gross exposure if it filled (per instrument, its larger side's remaining quantity at
+    # its limit or the touch).  Position and exposure limits count them as filled: ten
+    # resting buys of the limit's size are the limit once, not ten times.
+    pending: Decimal = Decimal(0)
+    pending_exposure: Decimal = Decimal(0)
 
 
 class Sizer(abc.ABC):

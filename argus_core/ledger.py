@@ -491,6 +491,18 @@ class Ledger:
                                                   OrderStatus.OPEN.value,
                                                   OrderStatus.PARTIALLY_FILLED.value))]
 
+    def working_quantities(self) -> list[tuple[str, str, Decimal, Decimal | None, bool]]:
+        """Every order not yet final as ``(instrument_id, side, quantity still wanted,
+        limit price, reduce_only)`` (the risk checks' ``RiskContext.pending``)."""
+        self._flush_orders()
+        return [(iid, side, Decimal(qty) - Decimal(filled or 0),
+                 None if limit is None else Decimal(limit), bool(reduce_only))
+                for iid, side, qty, filled, limit, reduce_only in self.conn.execute(
+                    "select instrument_id, side, quantity, filled_quantity, limit_price, "
+                    "reduce_only from orders where status in (?, ?, ?)",
+                    (OrderStatus.PENDING.value, OrderStatus.OPEN.value,
+                     OrderStatus.PARTIALLY_FILLED.value))]
+
     def working_exits(self, instrument_id: str, side: str) -> Decimal:
         """What reduce-only orders on ``instrument_id`` and ``side`` not yet final still
         want to trade (their quantity less what filled), summed."""

@@ -55,19 +55,24 @@ def escalate(ctx: RiskContext, state: TradingState, reason: str) -> None:
         ctx.state_reason = reason
 
 
-def reduces_position(intent: Intent, quantity: Decimal, portfolio: Portfolio) -> bool:
-    """True when the order only shrinks the current position towards flat."""
+def reduces_position(intent: Intent, quantity: Decimal, portfolio: Portfolio,
+                     pending: Decimal = Decimal(0)) -> bool:
+    """True when the order only shrinks the current position towards flat, even after
+    ``pending`` more on its side (its working orders, :attr:`RiskContext.pending`) fill."""
     held = portfolio.position(intent.instrument_id).quantity
     signed = quantity * intent.side.sign
-    return held != 0 and (held > 0) != (signed > 0) and abs(signed) <= abs(held)
+    return held != 0 and (held > 0) != (signed > 0) and abs(signed) + pending <= abs(held)
 
 
-def state_allows(state: str, intent: Intent, quantity: Decimal, portfolio: Portfolio) -> bool:
+def state_allows(state: str, intent: Intent, quantity: Decimal, portfolio: Portfolio,
+                 pending: Decimal = Decimal(0)) -> bool:
     """Whether the trading ``state`` lets the order through: HALTED only reduce-only exits,
-    REDUCING whatever reduces the position, ACTIVE everything."""
+    REDUCING whatever reduces the position (its side's working orders filled too), ACTIVE
+    everything."""
     if state == TradingState.HALTED:
         return intent.reduce_only and reduces_position(intent, quantity, portfolio)
-    return state != TradingState.REDUCING or reduces_position(intent, quantity, portfolio)
+    return state != TradingState.REDUCING or reduces_position(intent, quantity, portfolio,
+                                                              pending)
 
 
 @attrs.frozen
@@ -144,7 +149,7 @@ class RiskEngine:
         gate = self.market_gate(intent)
         if gate is not None:
             decisions.append(gate)
-        if not state_allows(state, intent, quantity, portfolio):
+        if not state_allows(state, intent, quantity, portfolio, self.ctx.pending):
             decisions.append(RiskDecision.veto("trading_state", (
                 f"trading is HALTED ({self.ctx.state_reason}); only reduce-only exits pass "
                 f"until a person runs `argus resume`") if state == TradingState.HALTED else (

@@ -45,7 +45,9 @@ Runner whose construction fails after taking the lock releases it and closes the
 7,045.  A strategy sees its orders not yet final (``StrategyContext.orders``): 7,070.  A
 foreign or damaged SQLite file is refused as a ledger before anything is written to it:
 7,080.  A scan's findings the last scan stored are not serialised again (a ranking's
-~3,000 persisting findings cost the runner ~30 ms a scan): 7,090.
+~3,000 persisting findings cost the runner ~30 ms a scan): 7,090.  Position and exposure
+limits count the run's working orders as filled (``RiskContext.pending``; a strategy's
+ten resting buys each passed the position limit): 7,130.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -60,7 +62,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_090
+BUDGET = 7_130
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -83,9 +83,11 @@ class MaxPosition(_BuiltinCheck):
 
     def check(self, intent: Intent, quantity: Decimal, price: Decimal,
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
-        if reduces_position(intent, quantity, portfolio):
+        if reduces_position(intent, quantity, portfolio, ctx.pending):
             return RiskDecision.allow(self.name)
-        held = portfolio.position(intent.instrument_id).quantity * intent.side.sign
+        # as if the side's working orders had filled (RiskContext.pending)
+        held = portfolio.position(intent.instrument_id).quantity * intent.side.sign \
+            + ctx.pending
         room = quantity
         if self.s.max_position_qty is not None:
             room = min(room, self.s.max_position_qty - max(held, Decimal(0)))
@@ -103,7 +105,7 @@ class PerPlayCap(_BuiltinCheck):
 
     def check(self, intent: Intent, quantity: Decimal, price: Decimal,
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
-        if reduces_position(intent, quantity, portfolio) or price <= 0:
+        if reduces_position(intent, quantity, portfolio, ctx.pending) or price <= 0:
             return RiskDecision.allow(self.name)
         cap = _LastEquity.of(portfolio) * self.s.per_play_fraction
         if quantity * price > cap:
@@ -120,13 +122,15 @@ class GrossExposure(_BuiltinCheck):
 
     def check(self, intent: Intent, quantity: Decimal, price: Decimal,
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
-        if reduces_position(intent, quantity, portfolio):
+        if reduces_position(intent, quantity, portfolio, ctx.pending):
             return RiskDecision.allow(self.name)
         cap = _LastEquity.of(portfolio) * self.s.max_gross_exposure_fraction
-        room = cap - portfolio.gross_exposure
+        room = cap - portfolio.gross_exposure - ctx.pending_exposure
         if quantity * price > room:
+            working = (f" with working orders' {_money(ctx.pending_exposure)}"
+                       if ctx.pending_exposure else "")
             return _shrink(self.name, room / price if price > 0 else Decimal(0),
-                           f"gross exposure would exceed {_money(cap)}")
+                           f"gross exposure would exceed {_money(cap)}{working}")
         return RiskDecision.allow(self.name)
 
 
@@ -143,7 +147,7 @@ class DailyLossLimit(_BuiltinCheck):
             ctx.day, ctx.day_start_equity = day, equity
         loss = ctx.day_start_equity - equity
         if (ctx.day_start_equity > 0 and loss > ctx.day_start_equity * self.s.daily_loss_fraction
-                and not reduces_position(intent, quantity, portfolio)):
+                and not reduces_position(intent, quantity, portfolio, ctx.pending)):
             return RiskDecision.veto(self.name,
                                      f"daily loss {_money(loss)} exceeds "
                                      f"{self.s.daily_loss_fraction:%} of day-start equity")
@@ -208,7 +212,7 @@ class ConsecutiveLosses(_BuiltinCheck):
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
         self._close_group(ctx)
         if ctx.consecutive_losses >= self.s.max_consecutive_losses and not reduces_position(
-                intent, quantity, portfolio):
+                intent, quantity, portfolio, ctx.pending):
             return RiskDecision.veto(self.name, f"{ctx.consecutive_losses} losing trades "
                                                 f"in a row")
         return RiskDecision.allow(self.name)
