@@ -157,3 +157,76 @@ def test_each_command_on_its_own_prints_the_same_line(inputs: Path, command: str
         else ["--run-dir", "damaged"]
     result = CliRunner().invoke(getattr(commands, command), args)
     assert _error_line(result, 7).startswith("damaged/argus.db cannot be used")
+
+
+# -- a refused `argus orchestrate` start, and `argus sandbox check` -----------------------
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "orchestrator"
+
+
+def _orchestrate_config(where: Path, spoil: str) -> Path:
+    """The offline example's config, made absolute, spoilt one way."""
+    text = (EXAMPLE / "orchestrate.toml").read_text()
+    text = text.replace('"../data/', f'"{EXAMPLE.parent / "data"}/')
+    text = text.replace('"seed_strategy.py"', f'"{EXAMPLE / "seed_strategy.py"}"')
+    text = text.replace('"recorded:cassettes/', f'"recorded:{EXAMPLE / "cassettes"}/')
+    text = text.replace('prior_trials = "prior_trials.json"', "")
+    text = {"live-no-key": text.replace(f'"recorded:{EXAMPLE / "cassettes"}/example.json"',
+                                        '"live"'),
+            "unknown-strategy": text.replace('["ma_cross"]', '["ma_cross", "nope"]'),
+            "missing-bars": text.replace(f'{EXAMPLE.parent / "data"}/kraken_XBTUSD_60.csv',
+                                         "/no/such/bars.csv"),
+            "empty-window": text.replace('start = "2022-01-01"', 'start = "2031-01-01"')
+            .replace('end = "2022-07-01"', 'end = "2031-07-01"')}[spoil]
+    path = where / "c.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.skipif(not (EXAMPLE / "orchestrate.toml").exists(), reason="no example")
+@pytest.mark.parametrize(("spoil", "code", "said"), [
+    ("live-no-key", 9, "plugins.orchestrator.transport is 'live' but "
+                       "plugins.orchestrator.api_key is not set"),
+    ("unknown-strategy", 3, "no strategy named 'nope' is registered"),
+    ("missing-bars", 4, "/no/such/bars.csv: cannot read the replay's data"),
+    ("empty-window", 4, "the replay had no events: no market data in its window"),
+])
+@pytest.mark.parametrize("there", ["new", "empty", "kept", "nested new", "default"])
+def test_a_refused_orchestrate_leaves_the_run_directory_as_it_found_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spoil: str, code: int, said: str,
+        there: str) -> None:
+    """A live transport without its key left argus.db and argus.lock in a new run
+    directory (exit 9), so did the runner's refusals; an empty replay exited 0."""
+    monkeypatch.chdir(tmp_path)
+    config = _orchestrate_config(tmp_path, spoil)
+    run_dir = {"nested new": tmp_path / "a" / "b" / "run"}.get(there, tmp_path / "run")
+    if there in ("empty", "kept"):
+        run_dir.mkdir()
+    if there == "kept":
+        (run_dir / "notes.txt").write_text("mine")
+    args = [] if there == "default" else ["--run-dir", str(run_dir)]
+    line = _error_line(_invoke(["orchestrate", "--config", str(config), "--cycles", "0",
+                                *args]), code)
+    assert said in line, line
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["c.toml", *(["run"] if there in ("empty", "kept") else [])])
+    if there in ("empty", "kept"):
+        assert sorted(p.name for p in run_dir.iterdir()) == \
+            (["notes.txt"] if there == "kept" else [])
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_sandbox_check_of_an_unreadable_file_is_one_error_line(tmp_path: Path,
+                                                               as_json: bool) -> None:
+    """Exit 4 (DataError's code, as documented) with one ``error:`` line; it printed the
+    line without its prefix.  --json keeps its verdict object."""
+    import json
+
+    (tmp_path / "adir").mkdir()
+    for target, why in ((tmp_path / "missing.py", "No such file or directory"),
+                        (tmp_path / "adir", "Is a directory")):
+        result = _invoke(["sandbox", "check", str(target), *(["--json"] * as_json)])
+        if as_json:
+            assert result.exit_code == 4 and "Traceback" not in result.output
+            assert json.loads(result.output)["error"] == f"cannot read: {why}"
+        else:
+            assert _error_line(result, 4) == f"{target}: cannot read: {why}"

@@ -163,8 +163,8 @@ def sandbox_check(file: Path, as_json: bool) -> None:
             _echo(json.dumps({"file": str(file), "accepted": False, "readable": False,
                                    "error": f"cannot read: {why}", "reasons": [],
                                    "findings": []}, indent=2))
-        else:
-            _echo(f"{file}: cannot read: {why}", err=True)
+        else:  # one error: line, as every refusal (it had no prefix)
+            _echo(f"error: {file}: cannot read: {why}", err=True)
         sys.exit(DataError.exit_code)
     try:
         result = validate_bytes(data)

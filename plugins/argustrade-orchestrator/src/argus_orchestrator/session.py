@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import inspect
+import os
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from argus_core import ConfigError, Ledger, Migrations, Strategy, load_config, redact
+from argus_core import (
+    LEDGER_FILE,
+    ConfigError,
+    DataError,
+    Ledger,
+    Migrations,
+    Strategy,
+    load_config,
+    redact,
+)
 from argus_orchestrator import plugin as orchestrator_plugin
 from argus_orchestrator.config import orchestrator_settings
 from argus_orchestrator.cycle import CycleRunner
@@ -29,7 +43,40 @@ def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
     not the configured seed; the runner restores that slot's state from its checkpoint.
 
     Every line ``echo`` is given, and the report, are redacted: they quote cycle reasons,
-    a candidate's failure and a rollback's trigger."""
+    a candidate's failure and a rollback's trigger.
+
+    A start refused before its loop did anything (a bad seed, a live transport without
+    its key, the runner refusing the config, an error before the first event) leaves
+    ``run_dir`` as it found it, as the core's refused ``argus run`` does: only a run that
+    did work leaves a trace."""
+    run_dir = Path(run_dir) if run_dir else Path("argus-runs") / time.strftime(
+        "orchestrate-%Y%m%d-%H%M%S")
+    made = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]
+    found = None if made or not run_dir.is_dir() else {*os.listdir(run_dir)}
+    started: dict[str, Any] = {}  # what the start has built, for its undoing
+    try:
+        return _orchestrate(config_path, run_dir, max_cycles, echo, resume, started)
+    except BaseException as exc:
+        runner: Any = started.get("runner")
+        looping = bool(started.get("looping"))
+        if runner is not None and not looping:  # the loop closes its ledger and lock itself
+            for close in reversed(started.get("closers", [])):
+                with contextlib.suppress(Exception):  # closing never hides the refusal
+                    close()
+            runner.close()
+        # Nothing done yet, and no ledger of an earlier run there (whose files a reader may
+        # hold open): what the start made goes.
+        if (not looping or (isinstance(exc, Exception) and runner.seq == 0
+                            and not (runner.n_orders or runner.n_fills))) \
+                and LEDGER_FILE not in (found or ()):
+            undo_refused_start(run_dir, found, made[1:])
+        raise
+
+
+def _orchestrate(config_path: Path, run_dir: Path, max_cycles: int | None,
+                 echo: Callable[[str], None], resume: bool, started: dict[str, Any]) -> str:
+    """:func:`run_orchestrated`'s work; ``started`` gets the runner once built, what to
+    close if the start is refused before its loop (``closers``), and ``looping``."""
     from argus_core import Runner
 
 
@@ -39,12 +86,13 @@ def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
     config = load_config(config_path)
     settings = orchestrator_settings(config)
     where = str(config.path)
-    run_dir = Path(run_dir) if run_dir else Path("argus-runs") / time.strftime(
-        "orchestrate-%Y%m%d-%H%M%S")
-    resuming = (run_dir / "argus.db").exists()
+    resuming = (run_dir / LEDGER_FILE).exists()
     if resuming and not resume:
         raise ConfigError(f"{run_dir} already holds a run; pass a new --run-dir, or "
                           f"--resume to continue it")
+    # Before anything is made or read: a live transport without its key is refused here
+    # (it was refused after the runner had made the run directory and its ledger).
+    client, transport = build_client(settings, config.base_dir)
     policy = settings.sandbox.policy()
     slot = settings.slot
 
@@ -84,8 +132,14 @@ def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
     incumbent = resumed_ai if seed_source else None
     if incumbent is None and seed_source:
         incumbent = build(seed_source)
-    runner = Runner(config, run_dir, strategies=(
-        {slot: _LateSupervised(incumbent, holder)} if incumbent is not None else None))
+    try:
+        runner = Runner(config, run_dir, strategies=(
+            {slot: _LateSupervised(incumbent, holder)} if incumbent is not None else None))
+    except BaseException:
+        _close_strategy(incumbent)
+        raise
+    started["runner"] = runner
+    started["closers"] = [lambda: _close_strategies(runner)]
     if incumbent is None:
         trusted = runner.asm.strategies[slot]
         seed_source = inspect.getsource(inspect.getmodule(type(trusted)))  # type: ignore[arg-type]
@@ -118,7 +172,7 @@ def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
         cycle_migrations = Migrations()
         orchestrator_plugin.register_migrations(cycle_migrations)
         cycle_ledger = Ledger(ledger.path, cycle_migrations)
-    client, transport = build_client(settings, config.base_dir)
+        started["closers"].append(cycle_ledger.close)
     model = ModelClient(settings, cycle_ledger, client, clock=clock)
     cycles = CycleRunner(config, settings, cycle_ledger, model,
                          VersionStore(cycle_ledger, clock), work_dir_for(run_dir), clock)
@@ -129,20 +183,22 @@ def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
                                                 and not settings.seed_source else src),
                         max_cycles=max_cycles, blocking=blocking, echo=say)
     holder["orch"] = orch
+    started["closers"].append(orch.close)
     orch.attach(runner)
     if resuming:
         orch.resume_from_ledger()
+    started["looping"] = True
     try:
         summary = runner.run_sync()
     finally:
         orch.close()
         if cycle_ledger is not ledger:
             cycle_ledger.close()
-        for strategy in list(runner.asm.strategies.values()):
-            inner = getattr(strategy, "inner", None)
-            close = getattr(inner, "close", None)
-            if callable(close):
-                close()
+        _close_strategies(runner)
+    if summary.events == 0 and config.argus.mode == "replay":
+        # As the core's `argus run` refuses a replay of nothing (it exited 0, "0 events").
+        raise DataError(f"{where}: the replay had no events: no market data in its window "
+                        f"(see the warning above; check [plugins.replay] start and end)")
     lines = [f"run {summary.run_id} in {run_dir}: {summary.events} events, "
              f"{summary.fills} fills, final equity {summary.final_equity:.2f}, "
              f"trading state {summary.trading_state}"]
@@ -155,6 +211,57 @@ def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
     lines.append(f"inspect: argus strategies list --run-dir {run_dir}; "
                  f"argus thoughts --run-dir {run_dir}")
     return redact("\n".join(lines))
+
+
+def _close_strategy(strategy: Any) -> None:
+    """Stop a sandboxed strategy's worker (a trusted one has none)."""
+    close = getattr(strategy, "close", None)
+    if callable(close):
+        close()
+
+
+def _close_strategies(runner: Any) -> None:
+    """Stop every sandboxed strategy worker of ``runner``'s slots."""
+    for strategy in list(runner.asm.strategies.values()):
+        _close_strategy(getattr(strategy, "inner", None))
+
+
+def undo_refused_start(run_dir: Path, found: set[str] | None, made: Sequence[Path] = ()
+                       ) -> None:
+    """Leave ``run_dir`` as a refused start found it: remove the names in it that were not
+    in ``found`` (its listing before; None: it did not exist, and it goes too, with the
+    folders above it in ``made`` when they are empty).  Done holding the directory's lock
+    (as the core's runner takes it): when another process holds it now, what is there is
+    that process's and nothing is touched.
+
+    The core's ``argus run`` does the same with ``argus_core.runlock.undo_refused_start``,
+    which is not a public name yet; this copy goes when it is."""
+    if not run_dir.is_dir():
+        return
+    try:
+        dir_fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        try:
+            fcntl.flock(dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return  # another process writes here now
+        with contextlib.suppress(OSError):  # tidying never hides why the start was refused
+            for name in {*os.listdir(run_dir)} - (found or set()):
+                path = run_dir / name
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            if found is None:
+                run_dir.rmdir()
+    finally:
+        os.close(dir_fd)  # gives the lock back
+    for folder in made if found is None else ():
+        with contextlib.suppress(OSError):  # not empty: someone else's now
+            folder.rmdir()
 
 
 def resume_version(run_dir: Path, slot: str) -> dict[str, Any] | None:
