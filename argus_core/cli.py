@@ -605,7 +605,8 @@ def _control_ledger(run_dir: Path) -> Ledger:
 def kill_cmd(run_dir: Path, reason: str, flatten: bool) -> None:
     """HALT trading in a run: working orders are cancelled and nothing but reduce-only
     exits passes until `argus resume`; with --flatten every position is closed first.
-    The running loop picks it up at its next commit (a run started later, at its start).
+    The running loop picks it up at its next commit or idle point, within about a second
+    in a quiet market (a run started later, at its start).
     A run already HALTED (and flattening, for --flatten) is left as it is."""
     latch, changed = _request(run_dir, "flatten" if flatten else "kill", reason)
     if not changed:

@@ -76,6 +76,9 @@ from argus_core.serde import converter
 log = logging.getLogger(__name__)
 CHECKPOINT = "runner"
 _IDLE = object()  # the live event source has nothing waiting
+#: A quiet market still gets an idle point this often (seconds without an event): a
+#: person's `argus kill` is adopted and its cancels sent, held positions' marks watched.
+QUIET_TICK_S = 1.0
 _END = object()  # the live event source ended
 _CENT_E6 = Decimal("1e-8")  # equity rows are kept to 1e-8 of the quote currency
 _ZERO = Decimal(0)
@@ -175,6 +178,8 @@ class Runner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._swaps: list[tuple[str, Strategy, str, asyncio.Future[None]]] = []
         self._found: set[str] = set()  # the last scan's opportunity ids (see _scan)
+        self._event_at = 0  # monotonic ns of the live queue's last event (stale marks)
+        self._stale_marks: set[str] = set()  # held instruments said to be stale
         self._good_states: dict[str, Any] = {}  # each slot's last state that could be read
         self.risk_trigger_listeners: list[Callable[[str], None]] = []
         self.versions: dict[str, str] = {}
@@ -415,7 +420,13 @@ class Runner:
             while True:
                 if queue.empty():
                     yield _IDLE
-                event = await queue.get()
+                    try:
+                        event = await asyncio.wait_for(queue.get(), QUIET_TICK_S)
+                    except TimeoutError:
+                        continue  # the queue keeps the item a timed-out get() missed
+                else:
+                    event = queue.get_nowait()
+                self._event_at = time.monotonic_ns()
                 if event is _END:
                     break
                 yield event
@@ -439,7 +450,11 @@ class Runner:
                 self._commit(reopen=not idle)
 
     def _release(self) -> None:
-        """Idle point (paper/live): make everything durable and end the transaction."""
+        """Idle point (paper/live): make everything durable and end the transaction; a
+        quiet market's idle point (no transaction open) reads a person's kill too."""
+        if not self.ledger.in_transaction:
+            self.ledger.begin()  # its control read below: no event will come to commit
+        self._watch_marks()
         if self.ledger.in_transaction:
             if self._dirty or self._equity_rows or self.engine.pending_fills or self._swapped:
                 self._commit(reopen=False)
@@ -448,6 +463,29 @@ class Runner:
                 self._read_control()
                 if self._dirty or self.ledger.in_transaction:  # it adopted a kill that acted
                     self._commit(reopen=False)
+
+    def _watch_marks(self) -> None:
+        """Say when a held instrument's book stops reflecting the market (not live, or no
+        update within the stale limit, the quiet wall time since the last event counted),
+        and when it does again: the drawdown kill switch cannot see moves it is not sent,
+        so a person must know the equity shown is a stale mark.  Paper and live only."""
+        stale_ns, market = self.market.stale_after_ns, self.market
+        quiet = time.monotonic_ns() - self._event_at if self._event_at else 0
+        for iid, pos in self.account.positions.items():
+            book = market.books.get(iid)
+            if book is None or pos.quantity == 0:
+                continue
+            age = market.now_ns - book.ts_ns + quiet
+            why = (book.stale_reason or "book not live") if not book.live else (
+                f"no update for {age / 1e9:.1f}s" if stale_ns and age > stale_ns else "")
+            if bool(why) != (iid in self._stale_marks):
+                self._stale_marks.symmetric_difference_update((iid,))
+                self._dirty = True
+                self._risk_event(market.now_ns, "stale_mark", "flagged" if why else "cleared",
+                                 f"{iid}: a position of {pos.quantity:f} is marked from a "
+                                 f"stale book ({why}); the drawdown kill switch cannot see "
+                                 f"its moves until data returns" if why else
+                                 f"{iid}: its book updates again; marks are live", None)
 
     def request_commit(self) -> None:
         """Ask for a commit (with a checkpoint) after the current event: for components

@@ -47,7 +47,9 @@ foreign or damaged SQLite file is refused as a ledger before anything is written
 7,080.  A scan's findings the last scan stored are not serialised again (a ranking's
 ~3,000 persisting findings cost the runner ~30 ms a scan): 7,090.  Position and exposure
 limits count the run's working orders as filled (``RiskContext.pending``; a strategy's
-ten resting buys each passed the position limit): 7,130.
+ten resting buys each passed the position limit): 7,130.  A quiet market's idle point every
+second (a person's kill waited for the next market event) and the ``stale_mark`` watch of
+held instruments' books: 7,160.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -62,7 +64,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_130
+BUDGET = 7_160
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 
