@@ -18,24 +18,40 @@ import click
               help="The run directory whose ledger is compared.")
 def kalshi_settlements(config_path: Path, run_dir: Path) -> None:
     """Compare GET /portfolio/settlements with the ledger's settlement fills; print every
-    difference (missing, extra, different) and exit 1 when there is one."""
-    from argus_core import ArgusError, load_config, plugin_settings
+    difference (missing, extra, different) and exit 1 when there is one.
+
+    Refused before anything is asked of Kalshi: a run directory without a readable run
+    ledger (the core's LedgerError, exit 7), a config without the account's credentials
+    (ConfigError, exit 2)."""
+    from argus_core import ConfigError, load_config, plugin_settings
     from argus_venue_kalshi.config import KalshiSettings
-    from argus_venue_kalshi.reconcile import reconcile_run
+    from argus_venue_kalshi.reconcile import (
+        kalshi_settled,
+        ledger_settled,
+        reconcile_settlements,
+    )
     from argus_venue_kalshi.venue import KalshiVenue
 
+    ledger, traded = ledger_settled(run_dir)  # read-only, before any request
+    config = load_config(config_path)
+    settings = plugin_settings(config, "kalshi", KalshiSettings)
+    if not settings.has_credentials:
+        raise ConfigError(f"{config.path}: [plugins.kalshi] has no api_key_id and "
+                          f"private_key: the account's settlements need them "
+                          f"(api_key_id = \"$env:KALSHI_API_KEY_ID\", private_key = "
+                          f"\"$file:~/.kalshi/key.pem\")")
+
     async def compare() -> list[str]:
-        settings = plugin_settings(load_config(config_path), "kalshi", KalshiSettings)
         venue = KalshiVenue(settings)
         try:
-            return [d.describe() for d in await reconcile_run(venue, run_dir)]
+            kalshi = kalshi_settled(await venue.execution.settlements())
         finally:
             await venue.close()
+        return [d.describe() for d in reconcile_settlements(kalshi, ledger, traded)]
 
-    try:
-        differences = asyncio.run(compare())
-    except ArgusError as exc:
-        raise click.ClickException(str(exc)) from None
+    # Argus errors reach the core's handler: one error: line with the class's exit code
+    # (they were click's Error:, exit 1, the code of "differences found").
+    differences = asyncio.run(compare())
     for line in differences:
         click.echo(line)
     if differences:

@@ -85,18 +85,27 @@ def ledger_settled(run_dir: Path) -> tuple[dict[str, SettledMarket], set[str]]:
     """(the ledger's Kalshi settlements by ticker, every Kalshi ticker the run traded),
     read from ``run_dir``'s ledger without writing to it."""
     path = Path(run_dir) / LEDGER_FILE
-    if not path.exists():
-        raise LedgerError(f"{path}: no ledger in this run directory")
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    if not path.is_file():  # a directory of that name was opened, and SQLite refused it
+        what = (f"{path}: is a directory, not a ledger file" if path.is_dir()
+                else f"{run_dir}: no ledger ({LEDGER_FILE}) here")
+        raise LedgerError(f"{what}; pass the run directory of the Kalshi run")
     try:
-        conn.setbusytimeout(5000)
-        rows = list(conn.execute(
-            "select instrument_id, side, price, quantity, liquidity from fills "
-            "where venue = ? or instrument_id like ?", (C.VENUE, f"{C.VENUE}:%")))
+        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            conn.setbusytimeout(5000)
+            tables = {str(n) for (n,) in conn.execute(
+                "select name from sqlite_master where type = 'table'")}
+            if "runs" not in tables or "fills" not in tables:
+                raise LedgerError(f"{path} cannot be used: not an Argus ledger (it has no "
+                                  f"{'runs' if 'runs' not in tables else 'fills'} table)")
+            rows = list(conn.execute(
+                "select instrument_id, side, price, quantity, liquidity from fills "
+                "where venue = ? or instrument_id like ?", (C.VENUE, f"{C.VENUE}:%")))
+        finally:
+            conn.close()
     except apsw.Error as exc:
-        raise LedgerError(f"{path}: cannot read fills: {exc}") from None
-    finally:
-        conn.close()
+        raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
+                          f"file, or not an Argus ledger)") from None
     traded: set[str] = set()
     settled: dict[str, SettledMarket] = {}
     for instrument, side, price, quantity, liquidity in rows:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 import attrs
 import click
@@ -17,33 +19,61 @@ def crossvenue() -> None:
     """Kalshi x Polymarket: mapping suggestions."""
 
 
+class _Similarity(click.ParamType):
+    """A similarity in [0, 1]: ``nan`` passed click's FloatRange and showed every pair."""
+
+    name = "similarity"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        """``value`` as a finite number in [0, 1], or a usage error naming the option."""
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not (math.isfinite(number) and 0 <= number <= 1):
+            self.fail(f"{value!r} is not a similarity in [0, 1]", param, ctx)
+        return number
+
+
 @crossvenue.command("suggest")
-@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path),
+@click.option("--config", "config_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
               help="A config whose [plugins.crossvenue] names both venues.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.3, show_default=True,
+@click.option("--threshold", type=_Similarity(), default=0.3, show_default=True,
               help="Smallest TF-IDF cosine similarity shown.")
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def suggest_cmd(config_path: Path, threshold: float, limit: int, as_json: bool) -> None:
-    """Candidate pairs by text similarity (suggestions only: never traded)."""
-    from argus_core import ArgusError, Instrument, load_config, plugin_settings
-    from argus_crossvenue.config import CrossVenueSettings
+    """Candidate pairs by text similarity (suggestions only: never traded).
+
+    Refused before any venue is asked: a config whose [plugins.crossvenue] does not name
+    both venues' tables (the inner venues' defaults are the real exchanges).  Argus errors
+    reach the core's handler: one error: line with the class's exit code (they were
+    click's Error:, exit 1)."""
+    from argus_core import ConfigError, Instrument, load_config, plugin_settings
+    from argus_crossvenue.config import INNER_VENUES, CrossVenueSettings
     from argus_crossvenue.suggest import suggest
     from argus_crossvenue.venue import CrossVenue
 
-    try:
-        config = load_config(config_path)
-        settings = plugin_settings(config, "crossvenue", CrossVenueSettings)
-        venue = CrossVenue(settings)
+    config = load_config(config_path)
+    table = config.plugins.get("crossvenue")
+    missing = [name for name in INNER_VENUES
+               if not isinstance(table, dict) or name not in table]
+    if missing:
+        raise ConfigError(f"{config.path}: [plugins.crossvenue] names no "
+                          f"{' and no '.join(f'[plugins.crossvenue.{m}]' for m in missing)} "
+                          f"table; suggest reads both venues' markets (see the plugin's "
+                          f"README)")
+    settings = plugin_settings(config, "crossvenue", CrossVenueSettings)
+    venue = CrossVenue(settings)
 
-        async def fetch() -> list[Instrument]:
-            try:
-                return list(await venue.instruments())
-            finally:
-                await venue.close()
-        instruments = asyncio.run(fetch())
-    except ArgusError as exc:
-        raise click.ClickException(str(exc)) from None
+    async def fetch() -> list[Instrument]:
+        try:
+            return list(await venue.instruments())
+        finally:
+            await venue.close()
+    instruments = asyncio.run(fetch())
     found = suggest(instruments, threshold, limit)
     if as_json:
         click.echo(json.dumps([attrs.asdict(s) for s in found], indent=2))
