@@ -38,8 +38,10 @@ def _model_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--theta", type=float, required=True, help="Long-run variance."),
         click.option("--sigma", type=float, required=True, help="Volatility of variance."),
         click.option("--rho", type=float, required=True, help="Spot/variance correlation."),
-        click.option("--paths", type=int, default=None, help="Monte Carlo paths."),
-        click.option("--steps", type=int, default=None, help="Time steps."),
+        click.option("--paths", type=click.IntRange(2, MAX_PATHS), default=None,
+                     help="Monte Carlo paths."),
+        click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=None,
+                     help="Time steps."),
         click.option("--scheme", type=click.Choice(["qe", "euler"]), default=None,
                      help="Discretisation (default qe)."),
         click.option("--backend", type=click.Choice(list(BACKENDS)), default=None,
@@ -52,6 +54,30 @@ def _model_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for opt in reversed(opts):
         func = opt(func)
     return func
+
+
+#: Typing slips, not budgets: 2^31 paths of float64 are tens of GiB of host memory (a
+#: MemoryError traceback beyond), and 10^6 steps is daily monitoring for 4,000 years (10^8
+#: ran for hours).
+MAX_PATHS, MAX_STEPS = 2**31, 10**6
+
+
+class _Positive(click.ParamType):
+    """A finite number > 0: click's ``float`` took ``nan`` (nothing flagged) and ``-1``
+    (everything flagged)."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        """``value`` as a finite positive number, or a usage error naming the option."""
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not (math.isfinite(number) and number > 0):
+            self.fail(f"{value!r} is not a finite number > 0", param, ctx)
+        return number
 
 
 def _emit(data: dict[str, Any], as_json: bool) -> None:
@@ -74,7 +100,12 @@ class HestonGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except MemoryError:  # too many paths for this machine: not a bug
+                raise HestonParameterError(
+                    "not enough memory for this many Monte Carlo paths; lower --paths") \
+                    from None
         except ArgusError as exc:
             if ctx.meta.get("argus.traceback"):
                 raise
@@ -116,6 +147,8 @@ def _parse_legs(legs: tuple[str, ...], put_spread: str | None, call_spread: str 
     try:
         for text in legs:
             kind, strike, qty = text.split(":")
+            if float(qty) == 0:
+                raise ValueError(f"--leg {text}: a leg's quantity cannot be 0")
             out.append(OptionLeg(kind, float(strike), float(qty)))
         if put_spread:
             short, long_ = (float(x) for x in put_spread.split(":"))
@@ -165,10 +198,11 @@ def pop(s0: float, t: float, r: float, q: float, v0: float, kappa: float, theta:
 @click.option("--chain", type=click.Path(dir_okay=False), default=None,
               help="iVolatility RawIV CSV (default: the bundled SPX chain of 2011-01-03..07).")
 @click.option("--date", "trade_date", default=None, help="Trade date (default: first in file).")
-@click.option("--threshold", type=float, default=3.5, show_default=True,
+@click.option("--threshold", type=_Positive(), default=3.5, show_default=True,
               help="Flag quotes whose robust z-score exceeds this.")
-@click.option("--top", type=int, default=20, show_default=True, help="Rows of the table shown.")
-@click.option("--max-nfev", type=int, default=200, show_default=True,
+@click.option("--top", type=click.IntRange(0), default=20, show_default=True,
+              help="Rows of the table shown.")
+@click.option("--max-nfev", type=click.IntRange(1), default=200, show_default=True,
               help="Optimizer iteration budget.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def calibrate(chain: str | None, trade_date: str | None, threshold: float, top: int,
