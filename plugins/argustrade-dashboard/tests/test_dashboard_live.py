@@ -151,7 +151,7 @@ def test_serve_refuses_a_port_in_use_naming_it(finished_run: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = CliRunner().invoke(cli, ["serve", str(finished_run), "--port", str(port)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"port {port} on 127.0.0.1 is already in use" in result.output
 
 

@@ -139,6 +139,6 @@ def test_serve_refuses_a_port_in_use_naming_it(built_run: Path, tmp_path: Path) 
         port = taken.getsockname()[1]
         result = CliRunner().invoke(cli, ["intel", "serve", str(built_run), "--port",
                                           str(port), "--keys", str(tmp_path / "keys.db")])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert f"port {port} on 127.0.0.1 is already in use" in result.output
     assert "serving" not in result.output

@@ -5,12 +5,14 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
+import math
 import socket
 from pathlib import Path
+from typing import Any
 
 import click
 
-from argus_core import ArgusError, ConfigError
+from argus_core import LEDGER_FILE, ConfigError, LedgerError
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +49,74 @@ def bind(host: str, port: int) -> socket.socket:
         sock.listen(128)
     except OSError as exc:
         sock.close()
+        # The option's fault, with its code (ConfigError, exit 2; it was exit 1, a bug's).
         if exc.errno == errno.EADDRINUSE:
-            raise ArgusError(f"port {port} on {host} is already in use; pick another with "
-                             f"--port (0: any free port)") from None
-        raise ArgusError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            raise ConfigError(f"--port {port}: port {port} on {host} is already in use; "
+                              f"pick another (0: any free port)") from None
+        raise ConfigError(f"--host {host} --port {port}: cannot listen there: "
+                          f"{exc.strerror}") from None
     return sock
+
+
+def _tables(path: Path, what: str) -> set[str]:
+    """The tables of the SQLite file ``path``, opened read-only; a ``LedgerError`` naming
+    it when SQLite refuses it (a damaged file, or not a database)."""
+    import apsw
+
+    try:
+        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            return {str(n) for (n,) in conn.execute(
+                "select name from sqlite_master where type = 'table'")}
+        finally:
+            conn.close()
+    except apsw.Error as exc:
+        raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
+                          f"file, or not {what})") from None
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Refuse a RUN_DIR whose ``argus.db`` cannot be a run ledger: a folder of that name, a
+    damaged file, a foreign SQLite file (the core's ``LedgerError``, exit 7; they were
+    served, every page an error).  A directory without one, or with one still being
+    created (no tables yet), is served: its run may start later."""
+    if not run_dir.exists():
+        raise ConfigError(f"{run_dir}: no such run directory")
+    path = run_dir / LEDGER_FILE
+    if path.is_dir():
+        raise LedgerError(f"{path}: is a directory, not a ledger file; pass the run "
+                          f"directory, the folder holding argus.db")
+    if path.is_file():
+        tables = _tables(path, "an Argus ledger")
+        if tables and "runs" not in tables:
+            raise LedgerError(f"{path} cannot be used: not an Argus ledger (it has no runs "
+                              f"table)")
+
+
+def check_lab(lab_path: Path) -> Path:
+    """The lab ledger ``--lab`` names (a lab folder or its lab.db), refused unless it is
+    one: missing, damaged or a SQLite file without the lab's tables (a ConfigError or the
+    core's LedgerError; a text file or a foreign database was taken)."""
+    lab_db = lab_path / "lab.db" if lab_path.is_dir() else lab_path
+    if not lab_db.is_file():
+        raise ConfigError(f"--lab {lab_path}: no lab ledger (lab.db) there")
+    tables = _tables(lab_db, "a lab ledger")
+    if tables and not any(t.startswith("lab_") for t in tables):
+        raise LedgerError(f"--lab {lab_db} cannot be used: not a lab ledger (it has no "
+                          f"lab_ tables)")
+    return lab_db
+
+
+class _Seconds(click.FloatRange):
+    """Seconds in [0.05, 60]: click's FloatRange took ``nan`` (a poll loop with no sleep)."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        """``value`` in the range and finite, or a usage error naming the option."""
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{number} is not a number of seconds in [0.05, 60]", param, ctx)
+        return number
 
 
 @click.command("serve")
@@ -69,7 +134,7 @@ def bind(host: str, port: int) -> socket.socket:
               help="A lab folder ([plugins.lab] dir) or its lab.db: show its deploy-gate "
                    "verdicts beside each run.")
 @click.option("--poll", "poll_s", default=1.0, show_default=True,
-              type=click.FloatRange(0.05, 60.0), help="Seconds between ledger polls.")
+              type=_Seconds(0.05, 60.0), help="Seconds between ledger polls.")
 def serve(run_dirs: tuple[Path, ...], host: str, port: int, token_specs: tuple[str, ...],
           lab_path: Path | None, poll_s: float) -> None:
     """A local web dashboard over RUN_DIR... (live over server-sent events): trading
@@ -83,16 +148,8 @@ def serve(run_dirs: tuple[Path, ...], host: str, port: int, token_specs: tuple[s
     from argus_dashboard.controls import Tokens
 
     for run_dir in run_dirs:
-        if not run_dir.exists():
-            raise ConfigError(f"{run_dir}: no such run directory")
-        if not run_dir.is_dir():
-            raise ConfigError(f"{run_dir}: not a directory (pass the run directory, the "
-                              f"folder holding argus.db)")
-    lab_db = None
-    if lab_path is not None:
-        lab_db = lab_path / "lab.db" if lab_path.is_dir() else lab_path
-        if not lab_db.is_file():
-            raise ConfigError(f"--lab {lab_path}: no lab ledger (lab.db) there")
+        check_run_dir(run_dir)
+    lab_db = None if lab_path is None else check_lab(lab_path)
     tokens = Tokens(token_specs)
     reads_need_token = not is_loopback(host)
     if reads_need_token and not tokens.enabled:

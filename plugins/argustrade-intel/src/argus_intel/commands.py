@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from argus_core import ArgusError, ConfigError
+from argus_core import LEDGER_FILE, ConfigError, LedgerError
 
 #: Where keys live unless ``--keys`` says otherwise.
 DEFAULT_KEYS = Path("~/.argus/intel-keys.db")
@@ -49,6 +49,8 @@ def serve(run_dirs: tuple[Path, ...], host: str, port: int, keys_path: Path,
     from argus_intel.app import QueryHidden, create_app
     from argus_intel.keys import KeyStore
 
+    for run_dir in run_dirs:  # before anything is said or made
+        _check_run_ledger(run_dir)
     keys = KeyStore(keys_path.expanduser())
     live = [k for k in keys.list() if not k.revoked]
     if not live:
@@ -69,6 +71,30 @@ def serve(run_dirs: tuple[Path, ...], host: str, port: int, keys_path: Path,
     uvicorn.Server(config).run(sockets=[sock])
 
 
+def _check_run_ledger(run_dir: Path) -> None:
+    """The core's ``LedgerError`` naming the path unless ``run_dir`` holds a run ledger,
+    read-only: a damaged file's error named no file, a foreign one said "no such table"."""
+    import apsw
+
+    path = run_dir / LEDGER_FILE
+    if not path.is_file():
+        what = (f"{path}: is a directory, not a ledger file" if path.is_dir()
+                else f"{run_dir}: no {LEDGER_FILE} here")
+        raise LedgerError(f"{what}; pass a directory `argus run` or `argus backtest` wrote")
+    try:
+        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            found = conn.execute("select 1 from sqlite_master where type = 'table' and "
+                                 "name = 'runs'").fetchall()
+        finally:
+            conn.close()
+    except apsw.Error as exc:
+        raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
+                          f"file, or not an Argus ledger)") from None
+    if not found:
+        raise LedgerError(f"{path} cannot be used: not an Argus ledger (it has no runs table)")
+
+
 def _listen(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port``; an ``ArgusError`` naming the port when taken."""
     try:
@@ -82,10 +108,12 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
+        # The option's fault, with its code (ConfigError, exit 2; it was exit 1, a bug's).
         if exc.errno == errno.EADDRINUSE:
-            raise ArgusError(f"port {port} on {host} is already in use; pick another with "
-                             f"--port (0: any free port)") from None
-        raise ArgusError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            raise ConfigError(f"--port {port}: port {port} on {host} is already in use; "
+                              f"pick another (0: any free port)") from None
+        raise ConfigError(f"--host {host} --port {port}: cannot listen there: "
+                          f"{exc.strerror}") from None
     return sock
 
 
@@ -125,6 +153,10 @@ def keys_list(keys_path: Path) -> None:
     """List keys (ids, names, limits, revoked or not; never secrets)."""
     from argus_intel.keys import KeyStore
 
+    if not keys_path.expanduser().exists():  # a listing makes no file (nor its folders)
+        click.echo(f"no keys: {keys_path} does not exist yet (`argus intel keys add` makes "
+                   f"it)", err=True)
+        return
     for k in KeyStore(keys_path.expanduser()).list():
         quota = "none" if k.quota_per_day is None else f"{k.quota_per_day}/day"
         state = "revoked" if k.revoked else "live"

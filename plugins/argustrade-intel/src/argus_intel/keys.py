@@ -21,6 +21,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import threading
@@ -32,7 +33,7 @@ from typing import Any, cast
 import apsw
 import attrs
 
-from argus_core import ConfigError
+from argus_core import ConfigError, LedgerError
 
 KEY_PREFIX = "argi"
 _KEY_RE = re.compile(rf"^{KEY_PREFIX}_([0-9a-f]{{12}})_([A-Za-z0-9_-]{{43}})$")
@@ -50,6 +51,30 @@ create table if not exists usage (
 """
 
 
+def _check_keys_file(path: Path) -> None:
+    """Refuse, read-only, a file that is there but is not a keys file: SQLite refusing it
+    (a damaged file, not a database) or a database with tables but no ``keys`` table
+    (another program's, which opening as a store would have written two tables into).
+    The core's ``LedgerError`` naming the path (exit 7, as a damaged ledger)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return  # made on first use
+    try:
+        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            tables = {str(n) for (n,) in conn.execute(
+                "select name from sqlite_master where type = 'table'")}
+        finally:
+            conn.close()
+    except apsw.Error as exc:
+        raise LedgerError(f"{path} cannot be used as the API keys file: "
+                          f"{type(exc).__name__}: {exc} (a damaged file, or not a keys "
+                          f"file)") from None
+    if tables and "keys" not in tables:
+        raise LedgerError(f"{path} cannot be used as the API keys file: it is another "
+                          f"program's database (tables: {', '.join(sorted(tables)[:5])}); "
+                          f"pass --keys a new file or the one `argus intel keys add` made")
+
+
 def _hash(secret: str, salt: bytes) -> bytes:
     return hashlib.scrypt(secret.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
                           maxmem=64 * 1024 * 1024, dklen=32)
@@ -64,7 +89,7 @@ def parse_rate(text: str) -> float:
         rate = float(value)
     except ValueError:
         rate = -1.0
-    if seconds is None or not rate > 0:
+    if seconds is None or not (rate > 0 and math.isfinite(rate)):
         raise ConfigError(f"--rate {text!r}: expected a positive number of requests per "
                           f"second or minute, like 5/s or 300/min")
     return rate / seconds
@@ -117,6 +142,7 @@ class KeyStore:
         self._verified: dict[bytes, str] = {}  # HMAC(pepper, presented key) -> key_id
         self._conn: apsw.Connection | None = None
         self._lock = threading.Lock()
+        _check_keys_file(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = apsw.Connection(str(self.path))
@@ -162,7 +188,7 @@ class KeyStore:
         if not rate_per_s > 0:
             raise ConfigError(f"rate must be > 0 requests per second, got {rate_per_s}")
         burst = max(1.0, rate_per_s) if burst is None else burst
-        if not burst >= 1:
+        if not (burst >= 1 and math.isfinite(burst)):
             raise ConfigError(f"burst must be >= 1 request, got {burst}")
         if quota_per_day is not None and quota_per_day < 1:
             raise ConfigError(f"quota must be >= 1 request per day, got {quota_per_day}")
