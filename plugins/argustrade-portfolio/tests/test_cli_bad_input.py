@@ -131,3 +131,12 @@ def test_a_copied_run_reads_as_before(inputs: Path) -> None:
     for args in COMMANDS[:5]:
         _invoke([a.format("copy") for a in args])
     assert (inputs / "copy" / "argus.db").read_bytes() == before
+
+
+def test_calibrate_out_in_a_missing_folder_is_a_usage_error(inputs: Path) -> None:
+    """Refused before the runs are read (it printed the snippet, then exited 1)."""
+    result = _invoke(["tca-calibrate", "books", "--out", "nodir/x.toml"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: argus tca-calibrate: Invalid value for '--out': folder 'nodir' does not "
+        "exist")

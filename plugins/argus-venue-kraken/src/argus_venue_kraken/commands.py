@@ -20,6 +20,9 @@ def kraken_bars(csv_path: Path, symbol: str, out_path: Path) -> None:
     from argus_venue_kraken.history import load_ohlcvt_csv
     from argus_venue_kraken.instruments import instrument_id
 
+    if not out_path.parent.is_dir():  # before the CSV is read (it failed after, exit 1)
+        raise click.BadParameter(f"folder '{out_path.parent}' does not exist",
+                                 param_hint="'--out'")
     bars, report = load_ohlcvt_csv(csv_path, instrument_id(symbol))
     with out_path.open("w") as handle:
         for bar in bars:

@@ -171,6 +171,9 @@ def tca_calibrate(run_dirs: tuple[Path, ...], out: Path | None, min_fills: int) 
     ``[paper] slippage_bps`` that reproduces it (a TOML snippet and a --set line)."""
     from argus_portfolio.tca import calibrate, read_run
 
+    if out is not None and not out.parent.is_dir():  # it failed after printing, exit 1
+        raise click.BadParameter(f"folder '{out.parent}' does not exist",
+                                 param_hint="'--out'")
     for run_dir in run_dirs:
         _run_ledger(run_dir)
     result = calibrate([read_run(d) for d in run_dirs], min_fills=min_fills)

@@ -1,0 +1,38 @@
+"""``argus kraken-bars`` refuses an ``--out`` in a missing folder as a usage error naming
+the option, before the CSV is read (it failed after, exit 1); a malformed CSV stays a
+DataError naming the file and line (exit 4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from argus_core.cli import cli
+
+CSV = Path(__file__).parent / "fixtures" / "kraken_XBTUSD_60_head400.csv"
+
+
+def _invoke(args: list[str]) -> Result:
+    return CliRunner().invoke(cli, args, prog_name="argus")
+
+
+def test_out_in_a_missing_folder_is_a_usage_error(tmp_path: Path) -> None:
+    result = _invoke(["kraken-bars", str(CSV), "--out", str(tmp_path / "no" / "o.ndjson")])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: argus kraken-bars: Invalid value for '--out': folder '{tmp_path / 'no'}' "
+        f"does not exist")
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("", "no bars"), ("a,b\n1,2\n", ":1: expected 7 columns"),
+    ("1381093200,nan,1,1,1,1,1\n1381096800,1,1,1,1,1,1\n", "not finite")])
+def test_a_malformed_csv_is_a_data_error_naming_it(tmp_path: Path, text: str,
+                                                   said: str) -> None:
+    (tmp_path / "bars.csv").write_text(text)
+    result = _invoke(["kraken-bars", str(tmp_path / "bars.csv"), "--out",
+                      str(tmp_path / "o.ndjson")])
+    assert result.exit_code == 4 and "Traceback" not in result.output, result.output
+    assert said in result.output.strip().splitlines()[-1]
