@@ -452,9 +452,23 @@ class Runner:
     def _release(self) -> None:
         """Idle point (paper/live): make everything durable and end the transaction; a
         quiet market's idle point (no transaction open) reads a person's kill too."""
-        if not self.ledger.in_transaction:
-            self.ledger.begin()  # its control read below: no event will come to commit
-        self._watch_marks()
+        marks = self._stale_changes()
+        if not self.ledger.in_transaction:  # a quiet market's tick: no event will commit
+            if not (marks or self._swaps) and self.ledger.get_control(
+                    CONTROL_STATE) == self._control_seen:
+                return  # nothing to do: take no write lock (a CLI may be writing)
+            self.ledger.begin()
+        if self._swaps:  # a swap asked for in a quiet market waits for no event
+            self._apply_swaps()
+        for iid, qty, why in marks:
+            self._stale_marks.symmetric_difference_update((iid,))
+            self._dirty = True
+            self._risk_event(self.market.now_ns, "stale_mark", "flagged" if why else
+                             "cleared", f"{iid}: a position of {qty:f} is marked from a "
+                             f"stale book ({why}); the drawdown kill switch cannot see its "
+                             f"moves until data returns" if why else
+                             f"{iid}: " + ("its book updates again; marks are live" if qty
+                                           else "the position is closed"), None)
         if self.ledger.in_transaction:
             if self._dirty or self._equity_rows or self.engine.pending_fills or self._swapped:
                 self._commit(reopen=False)
@@ -464,28 +478,25 @@ class Runner:
                 if self._dirty or self.ledger.in_transaction:  # it adopted a kill that acted
                     self._commit(reopen=False)
 
-    def _watch_marks(self) -> None:
-        """Say when a held instrument's book stops reflecting the market (not live, or no
-        update within the stale limit, the quiet wall time since the last event counted),
-        and when it does again: the drawdown kill switch cannot see moves it is not sent,
-        so a person must know the equity shown is a stale mark.  Paper and live only."""
-        stale_ns, market = self.market.stale_after_ns, self.market
+    def _stale_changes(self) -> list[tuple[str, Decimal, str]]:
+        """Held instruments whose book stopped, or started again, reflecting the market
+        (not live, or no update within the stale limit, the quiet wall time since the
+        last event counted), each ``(instrument, quantity, why stale or "")``: the
+        drawdown kill switch cannot see moves it is not sent, so a person must know the
+        equity shown is a stale mark.  Paper and live only (their idle points)."""
+        stale_ns, market, changes = self.market.stale_after_ns, self.market, []
         quiet = time.monotonic_ns() - self._event_at if self._event_at else 0
         for iid, pos in self.account.positions.items():
             book = market.books.get(iid)
-            if book is None or pos.quantity == 0:
+            if book is None or (pos.quantity == 0 and iid not in self._stale_marks):
                 continue
             age = market.now_ns - book.ts_ns + quiet
-            why = (book.stale_reason or "book not live") if not book.live else (
-                f"no update for {age / 1e9:.1f}s" if stale_ns and age > stale_ns else "")
+            why = "" if pos.quantity == 0 else (book.stale_reason or "book not live") \
+                if not book.live else (f"no update for {age / 1e9:.1f}s"
+                                       if stale_ns and age > stale_ns else "")
             if bool(why) != (iid in self._stale_marks):
-                self._stale_marks.symmetric_difference_update((iid,))
-                self._dirty = True
-                self._risk_event(market.now_ns, "stale_mark", "flagged" if why else "cleared",
-                                 f"{iid}: a position of {pos.quantity:f} is marked from a "
-                                 f"stale book ({why}); the drawdown kill switch cannot see "
-                                 f"its moves until data returns" if why else
-                                 f"{iid}: its book updates again; marks are live", None)
+                changes.append((iid, pos.quantity, why))
+        return changes
 
     def request_commit(self) -> None:
         """Ask for a commit (with a checkpoint) after the current event: for components

@@ -2,7 +2,8 @@
 
 * A person's ``argus kill`` is adopted within a second or so, and the halt's cancels go to
   the venue, although no event comes to drive the loop (it waited for the next event:
-  a resting order kept working at the venue for as long as the market stayed quiet).
+  a resting order kept working at the venue for as long as the market stayed quiet); an
+  orchestrator's hot swap is made likewise (its future waited for the next event).
 * A held instrument whose book stops reflecting the market (no update within the stale
   limit, the quiet wall time counted; or a book the venue marked not live) is said in a
   ``stale_mark`` risk event, and again when it updates: the equity shown is a stale mark
@@ -64,6 +65,8 @@ class QuietVenue(Venue):
     during: ClassVar[Any] = None
     until: ClassVar[Any] = None
     not_live: ClassVar[bool] = False
+    swap: ClassVar[bool] = False
+    runner: ClassVar[Any] = None
     cancelled: ClassVar[list[str]] = []
     quiet_for: ClassVar[list[float]] = []
 
@@ -85,6 +88,9 @@ class QuietVenue(Venue):
         if self.not_live:
             yield BookStatus(X, 3 * S, live=False, reason="feed lost")
         started = time.monotonic()
+        if QuietVenue.swap:  # an orchestrator's hot swap, asked for on the loop's thread
+            swapped = QuietVenue.runner.request_swap("buyer", BuyThenBid(), version_id="v2")
+            QuietVenue.until = swapped.done
         during, until = QuietVenue.during, QuietVenue.until  # plain functions, not methods
         thread = threading.Thread(target=during) if during else None
         if thread is not None:
@@ -141,6 +147,7 @@ class BuyThenBid(Strategy):
 @pytest.fixture
 def venue(monkeypatch: pytest.MonkeyPatch) -> type[QuietVenue]:
     QuietVenue.during, QuietVenue.until, QuietVenue.not_live = None, lambda: False, False
+    QuietVenue.swap = False
     QuietVenue.cancelled, QuietVenue.quiet_for = [], []
     module = types.ModuleType("argus_test_quiet_venue")
     module.register_venues = hookimpl(  # type: ignore[attr-defined]
@@ -157,6 +164,7 @@ def _run(tmp_path: Path, mode: str) -> Runner:
                                    "starting_cash": "10000"}}, tmp_path / "c.toml")
     runner = Runner(config, tmp_path / "run", live_confirmed=mode == "live",
                     strategies={"buyer": BuyThenBid()})
+    QuietVenue.runner = runner
     runner.run_sync()
     return runner
 
@@ -219,3 +227,11 @@ def test_a_busy_market_is_never_said_stale(tmp_path: Path, venue: type[QuietVenu
     venue.until = lambda: True  # no quiet at all
     _run(tmp_path, "paper")
     assert _events(tmp_path / "run", "stale_mark") == []
+
+
+def test_a_hot_swap_in_a_quiet_market_is_made_before_the_next_event(
+        tmp_path: Path, venue: type[QuietVenue]) -> None:
+    venue.swap = True
+    runner = _run(tmp_path, "live")
+    assert QuietVenue.quiet_for[0] < QUIET_S  # swapped while the market was quiet
+    assert runner.versions == {"buyer": "v2"}
