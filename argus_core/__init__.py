@@ -126,6 +126,7 @@ if TYPE_CHECKING:
     from argus_core.risk import (
         TradingState,
     )
+    from argus_core.runlock import undo_refused_start
     from argus_core.runner import Runner
     from argus_core.runtime import build_pricer, build_venue
     from argus_core.secrets import (
@@ -168,6 +169,7 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
     "report": "EQUITY_SECTION ReportData",
     "risk": "TradingState",
     "runner": "Runner",
+    "runlock": "undo_refused_start",
     "runtime": "build_pricer build_venue",
     "secrets": "Secret find_key_shaped redact remember",
     "serde": "converter dump_event loads_frame",
@@ -216,6 +218,6 @@ __all__ = [
     "metrics", "optional",
     "parse_overrides", "plugin_settings", "redact", "remember", "request_trading_state",
     "run_backtest", "structure",
-    "to_decimal", "trading_latch",
+    "to_decimal", "trading_latch", "undo_refused_start",
     "url_scheme",
 ]

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import inspect
 import os
-import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ from argus_core import (
     Strategy,
     load_config,
     redact,
+    undo_refused_start,
 )
 from argus_orchestrator import plugin as orchestrator_plugin
 from argus_orchestrator.config import orchestrator_settings
@@ -224,44 +222,6 @@ def _close_strategies(runner: Any) -> None:
     """Stop every sandboxed strategy worker of ``runner``'s slots."""
     for strategy in list(runner.asm.strategies.values()):
         _close_strategy(getattr(strategy, "inner", None))
-
-
-def undo_refused_start(run_dir: Path, found: set[str] | None, made: Sequence[Path] = ()
-                       ) -> None:
-    """Leave ``run_dir`` as a refused start found it: remove the names in it that were not
-    in ``found`` (its listing before; None: it did not exist, and it goes too, with the
-    folders above it in ``made`` when they are empty).  Done holding the directory's lock
-    (as the core's runner takes it): when another process holds it now, what is there is
-    that process's and nothing is touched.
-
-    The core's ``argus run`` does the same with ``argus_core.runlock.undo_refused_start``,
-    which is not a public name yet; this copy goes when it is."""
-    if not run_dir.is_dir():
-        return
-    try:
-        dir_fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        try:
-            fcntl.flock(dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                return  # another process writes here now
-        with contextlib.suppress(OSError):  # tidying never hides why the start was refused
-            for name in {*os.listdir(run_dir)} - (found or set()):
-                path = run_dir / name
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink()
-            if found is None:
-                run_dir.rmdir()
-    finally:
-        os.close(dir_fd)  # gives the lock back
-    for folder in made if found is None else ():
-        with contextlib.suppress(OSError):  # not empty: someone else's now
-            folder.rmdir()
 
 
 def resume_version(run_dir: Path, slot: str) -> dict[str, Any] | None:
