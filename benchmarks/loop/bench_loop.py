@@ -755,14 +755,20 @@ def main() -> int:
             print(f"{label:<24} {res['events']:>9,} {us:>9.2f} {1e6 / us:>10,.0f} "
                   f"{us / base_us:>10.2f}x {cpu:>13.2f} {cpu / base_cpu:>10.2f}x "
                   f"{res['orders']:>7,}")
+        # The complaint was a cost that rose with the symbols (34% from 1 to 16);
+        # a row cheaper than one symbol (several symbols share a timestamp's equity row)
+        # does not rise.  Judged on wall and CPU time both: the dearer of the two.
         for books, what in (("one", "one book"), ("slot", "a book per symbol")):
-            chosen = [us for (n, b), _, us in rows3 if b == books or n == rows3[0][0][0]]
+            chosen = [(us, res["cpu_us_per_event"]) for (n, b), res, us in rows3
+                      if b == books or n == rows3[0][0][0]]
             if len(chosen) < 2:
                 continue
-            worst = max(abs(us / base_us - 1) for us in chosen)
-            print(f"target cost per event flat (within 10%) from {rows3[0][0][0]} to "
-                  f"{rows3[-1][0][0]} symbols, {what}: "
-                  f"{'MET' if worst <= 0.10 else 'NOT MET'} (at most {worst:.0%} apart)")
+            worst = max(max(us / base_us, cpu / base_cpu) for us, cpu in chosen) - 1
+            low = min(min(us / base_us, cpu / base_cpu) for us, cpu in chosen) - 1
+            print(f"target cost per event flat (at most 10% dearer) from {rows3[0][0][0]} "
+                  f"to {rows3[-1][0][0]} symbols, {what}: "
+                  f"{'MET' if worst <= 0.10 else 'NOT MET'} (at most {worst:+.0%}; "
+                  f"cheapest {low:+.0%})")
     return 0
 
 
