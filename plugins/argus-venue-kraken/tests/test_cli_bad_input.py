@@ -36,3 +36,26 @@ def test_a_malformed_csv_is_a_data_error_naming_it(tmp_path: Path, text: str,
                       str(tmp_path / "o.ndjson")])
     assert result.exit_code == 4 and "Traceback" not in result.output, result.output
     assert said in result.output.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("symbol", ["", "BTCUSD", "btc/usd", "BTC/USD/EUR", "BTC /USD"])
+def test_a_symbol_that_is_not_a_pair_name_is_a_usage_error(tmp_path: Path, symbol: str
+                                                           ) -> None:
+    result = _invoke(["kraken-bars", str(CSV), "--symbol", symbol, "--out",
+                      str(tmp_path / "o.ndjson")])
+    assert result.exit_code == 2, result.output
+    assert "'--symbol'" in result.output and "not a Kraken pair name" in result.output
+    assert not (tmp_path / "o.ndjson").exists()
+
+
+def test_the_interval_of_a_file_named_otherwise_is_given_by_option(tmp_path: Path) -> None:
+    """One bar and a file name without the minutes: nothing to infer the interval from;
+    the error says how to give it, and ``--interval`` does."""
+    (tmp_path / "bars.csv").write_text("1381093200,1,2,0.5,1.5,10,3\n")
+    args = ["kraken-bars", str(tmp_path / "bars.csv"), "--out", str(tmp_path / "o.ndjson")]
+    refused = _invoke(args)
+    assert refused.exit_code == 4 and "--interval 60" in refused.output, refused.output
+    done = _invoke([*args, "--interval", "60"])
+    assert done.exit_code == 0, done.output
+    assert "1 bars of 3600s" in done.output
+    assert _invoke([*args, "--interval", "7"]).exit_code == 2  # not an interval Kraken has

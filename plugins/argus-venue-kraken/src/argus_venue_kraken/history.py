@@ -73,7 +73,8 @@ def _infer_interval_s(path: Path, open_times: Sequence[int]) -> int:
         return int(match.group(1)) * 60
     diffs = Counter(b - a for a, b in pairwise(open_times) if b > a)
     if not diffs:
-        raise DataError(f"{path}: cannot infer the bar interval; pass interval_s")
+        raise DataError(f"{path}: cannot infer the bar interval (name the file like "
+                        f"XBTUSD_60.csv, or give it: `argus kraken-bars --interval 60`)")
     return diffs.most_common(1)[0][0] // _NS
 
 
