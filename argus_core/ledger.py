@@ -174,6 +174,17 @@ class Ledger:
     def __init__(self, path: Path, migrations: Migrations | None = None) -> None:
         self.path = Path(path)
         try:
+            # SQLite refuses a file without its header ("file is not a database") before
+            # writing, except a one-byte file, which it took for an empty database and
+            # wrote a ledger over: refused alike here, in SQLite's words.
+            with self.path.open("rb") as handle:
+                head = handle.read(16)
+        except OSError:
+            head = b""  # not there yet (or unreadable: SQLite says so below)
+        if head and head != b"SQLite format 3\x00":
+            raise LedgerError(f"{self.path} cannot be used: NotADBError: file is not a "
+                              f"database (a damaged file, or not an Argus ledger)")
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = apsw.Connection(str(self.path))
         except (apsw.Error, OSError) as exc:

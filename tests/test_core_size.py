@@ -49,7 +49,8 @@ foreign or damaged SQLite file is refused as a ledger before anything is written
 limits count the run's working orders as filled (``RiskContext.pending``; a strategy's
 ten resting buys each passed the position limit): 7,130.  A quiet market's idle point every
 second (a person's kill waited for the next market event) and the ``stale_mark`` watch of
-held instruments' books, and a hot swap made there too (no write lock taken on a tick with nothing to do): 7,170.
+held instruments' books, and a hot swap made there too (no write lock taken on a tick with nothing to do): 7,170.  A one-byte file named argus.db
+refused (SQLite took it for an empty database and wrote a ledger over it): 7,180.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -64,7 +65,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_170
+BUDGET = 7_180
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -29,7 +29,8 @@ def test_a_foreign_sqlite_file_is_refused_untouched(tmp_path: Path) -> None:
 
 def test_a_damaged_file_is_a_ledger_error_naming_it(tmp_path: Path) -> None:
     (tmp_path / "argus.db").write_bytes(b"\x00not sqlite at all" * 512)
-    with pytest.raises(LedgerError, match=r"argus\.db cannot be used: .*not a database"):
+    with pytest.raises(LedgerError,
+                       match=r"argus\.db cannot be used: .*not a database"):
         Ledger.in_dir(tmp_path)
 
 
@@ -41,3 +42,18 @@ def test_a_new_and_an_existing_ledger_still_open(tmp_path: Path) -> None:
         assert first.applied
     with Ledger.in_dir(tmp_path) as again:
         assert again.applied == []
+
+
+@pytest.mark.parametrize("content", [b"x", b"my notes\n", b"SQLite format 2\x00",
+                                     b"\x00" * 4095])
+def test_a_short_file_that_is_not_sqlite_is_refused_untouched(tmp_path: Path,
+                                                             content: bytes) -> None:
+    """A one-byte file named argus.db became a 120 kB ledger (SQLite took it for an empty
+    database); every other file without SQLite's header SQLite refuses itself."""
+    db = tmp_path / "argus.db"
+    db.write_bytes(content)
+    with pytest.raises(LedgerError, match=r"argus\.db cannot be used: NotADBError: file is "
+                                          r"not a database"):
+        Ledger.in_dir(tmp_path)
+    assert db.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["argus.db"]

@@ -44,6 +44,9 @@ def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         conn.execute("create table t (x)")
         conn.close()
     (tmp_path / "damaged.db").write_text("not a database")
+    (tmp_path / "onebyte").mkdir()  # SQLite reads a one-byte file as an empty database
+    for path in (tmp_path / "onebyte" / "argus.db", tmp_path / "onebyte.db"):
+        path.write_bytes(b"x")
     with Ledger.in_dir(tmp_path / "run"):
         pass
     return tmp_path
@@ -56,6 +59,8 @@ def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (["foreign"], 7, "foreign/argus.db cannot be used: not an Argus ledger (it has no runs "
                      "table)"),
     (["run", "--lab", "damaged.db"], 7, "damaged.db cannot be used: NotADBError"),
+    (["onebyte"], 7, "onebyte/argus.db cannot be used: NotADBError: file is not a database"),
+    (["run", "--lab", "onebyte.db"], 7, "onebyte.db cannot be used: NotADBError"),
     (["run", "--lab", "foreign.db"], 7, "--lab foreign.db cannot be used: not a lab "
                                         "ledger (it has no lab_ tables)"),
     (["run", "--lab", "nolab"], 2, "--lab nolab: no lab ledger (lab.db) there"),

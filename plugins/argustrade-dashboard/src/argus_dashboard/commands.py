@@ -63,6 +63,11 @@ def _tables(path: Path, what: str) -> set[str]:
     it when SQLite refuses it (a damaged file, or not a database)."""
     import apsw
 
+    with path.open("rb") as handle:  # a one-byte file reads as an empty database
+        head = handle.read(16)
+    if head and head != b"SQLite format 3\x00":
+        raise LedgerError(f"{path} cannot be used: NotADBError: file is not a database (a "
+                          f"damaged file, or not {what})")
     try:
         conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
         try:
