@@ -153,16 +153,16 @@ def test_a_wrong_token_is_refused_and_kill_on_the_page_halts_the_running_paper_r
     wait_for(lambda: page_state(browser) == "HALTED", 10, "the page to show HALTED")
     assert attr(browser, "state-by") == "alice"
     assert attr(browser, "state-reason") == "halt from the browser"
-    # The held market brings no event, so the loop has not committed since: not yet.
-    assert attr(browser, "state-adopted") == "no"
-
-    # The market goes on; the loop adopts the kill at its next commit and vetoes entries.
+    # The held market brings no event, yet the loop adopts the kill at its next idle tick
+    # (a quiet market gives one every second; it waited for the next event before).
     orders_before = count(run_dir, "orders")
-    paper.market.release()
     adoption = adopted(run_dir, "alice: halt from the browser")
     assert adoption["action"] == "halted"
     wait_for(lambda: attr(browser, "state-adopted") == "yes", 10,
              "the page to show the loop adopted the kill")
+
+    # The market goes on: entries are vetoed.
+    paper.market.release()
     adopted_at = seq(run_dir)
     wait_for(lambda: count(run_dir, "risk_events", "check_name = 'trading_state' and "
                                                    "action = 'veto' and id > ?",
@@ -209,20 +209,20 @@ def test_kill_and_flatten_on_the_page_closes_the_running_paper_runs_position(
         paper.market.release()  # it sold before the market stopped: next time
     assert held > 0
 
+    orders_before = count(run_dir, "orders")  # the held market sends the strategy nothing
     status, text = click(browser, "kill-flatten-button", TOKEN, "flatten from the browser")
     assert (status, text) == ("ok", "kill_flatten done by alice")
     assert control(run_dir) == {"state": "halted", "reason": "flatten from the browser",
                                 "flatten": True, "by": "alice", "via": "dashboard"}
     wait_for(lambda: page_state(browser) == "HALTED", 10, "the page to show HALTED")
     assert attr(browser, "state-flatten") == "yes"
-    assert attr(browser, "state-adopted") == "no"
 
-    orders_before = count(run_dir, "orders")
-    paper.market.release()
+    # Adopted in the held market (its idle tick); the paper flatten fills on the next bar.
     adoption = adopted(run_dir, "alice: flatten from the browser (and flatten)")
     assert adoption["action"] == "halted"
     wait_for(lambda: attr(browser, "state-adopted") == "yes", 10,
              "the page to show the loop adopted the kill")
+    paper.market.release()
     wait_for(lambda: long_quantity(run_dir) == 0, 20, "the position to be closed")
     later = query(run_dir, "select strategy, side, quantity, reduce_only, status, reason "
                            "from orders where rowid > ?", (orders_before,))
