@@ -47,10 +47,11 @@ foreign or damaged SQLite file is refused as a ledger before anything is written
 7,080.  A scan's findings the last scan stored are not serialised again (a ranking's
 ~3,000 persisting findings cost the runner ~30 ms a scan): 7,090.  Position and exposure
 limits count the run's working orders as filled (``RiskContext.pending``; a strategy's
-ten resting buys each passed the position limit): 7,130.  A quiet market's idle point every
-second (a person's kill waited for the next market event) and the ``stale_mark`` watch of
-held instruments' books, and a hot swap made there too (no write lock taken on a tick with nothing to do): 7,170.  A one-byte file named argus.db
-refused (SQLite took it for an empty database and wrote a ledger over it): 7,180.
+ten resting buys each passed the position limit): 7,130.  A quiet market's idle point
+every second (a person's kill waited for the next market event), the ``stale_mark``
+watch of held instruments' books, and a hot swap made there too (no write lock taken on a
+tick with nothing to do): 7,170.  A one-byte file named argus.db refused (SQLite took it
+for an empty database and wrote a ledger over it): 7,180.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
