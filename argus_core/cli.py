@@ -222,6 +222,29 @@ class ArgusGroup(click.Group):
                  f"traceback above shows where)", ArgusError.exit_code)
 
 
+class PluginCommand(click.Command):
+    """Base of a plugin's command (``cls=PluginCommand``; :class:`PluginGroup` for a
+    group): under ``argus`` the core prints an ``ArgusError`` as one ``error:`` line with
+    its exit code; run on its own (a test's ``CliRunner``, a console script) the command
+    does the same, redacted, instead of click's traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; on its own, an ``ArgusError`` is ``error: ...`` + its code."""
+        if ctx.parent is not None:  # under `argus`: the core's handler (and --traceback)
+            return super().invoke(ctx)
+        try:
+            return super().invoke(ctx)
+        except ArgusError as exc:
+            from argus_core.secrets import redact
+
+            click.echo(f"error: {redact(str(exc))}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+class PluginGroup(PluginCommand, click.Group):
+    """A plugin's command group: see :class:`PluginCommand`."""
+
+
 @contextmanager
 def _usage_says_where() -> Iterator[None]:
     """A usage error's line names the command it is about (``Error: argus run: No such

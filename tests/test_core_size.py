@@ -51,7 +51,9 @@ ten resting buys each passed the position limit): 7,130.  A quiet market's idle 
 every second (a person's kill waited for the next market event), the ``stale_mark``
 watch of held instruments' books, and a hot swap made there too (no write lock taken on a
 tick with nothing to do): 7,170.  A one-byte file named argus.db refused (SQLite took it
-for an empty database and wrote a ledger over it): 7,180.
+for an empty database and wrote a ledger over it): 7,180.  ``PluginCommand`` /
+``PluginGroup``, the standalone error printing four plugins had copied (40 of their
+lines went): 7,195.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -66,7 +68,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_180
+BUDGET = 7_195
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -26,24 +26,9 @@ from argus_core import (
     DataError,
     LedgerError,
     PluginError,
+    PluginGroup,
     VenueError,
-    redact,
 )
-
-
-class LabGroup(click.Group):
-    """``argus lab``: under ``argus`` the core prints an ``ArgusError`` as one line with its
-    exit code; run on its own (a test's ``CliRunner``) the group does the same."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        """Run the sub-command; on its own, an ``ArgusError`` is ``error: ...`` + its code."""
-        if ctx.parent is not None:  # under `argus`: the core's handler (and --traceback)
-            return super().invoke(ctx)
-        try:
-            return super().invoke(ctx)
-        except ArgusError as exc:
-            click.echo(f"error: {redact(str(exc))}", err=True)
-            ctx.exit(exc.exit_code)
 
 
 def _load(config_path: Path, executor: str | None, address: str | None,
@@ -184,7 +169,7 @@ class StageProgress:
 
 
 
-@click.group("lab", cls=LabGroup)
+@click.group("lab", cls=PluginGroup)
 def lab() -> None:
     """Robustness lab: sweeps, walk-forward, trade bootstrap, deploy gates."""
 

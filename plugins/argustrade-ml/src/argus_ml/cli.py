@@ -21,22 +21,7 @@ from typing import Any
 
 import click
 
-from argus_core import ArgusError, DataError, LedgerError, redact
-
-
-class MlGroup(click.Group):
-    """``argus ml``: under ``argus`` the core prints an ``ArgusError`` as one line with its
-    exit code; run on its own (a test's ``CliRunner``) the group does the same."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        """Run the sub-command; on its own, an ``ArgusError`` is ``error: ...`` + its code."""
-        if ctx.parent is not None:  # under `argus`: the core's handler (and --traceback)
-            return super().invoke(ctx)
-        try:
-            return super().invoke(ctx)
-        except ArgusError as exc:
-            click.echo(f"error: {redact(str(exc))}", err=True)
-            ctx.exit(exc.exit_code)
+from argus_core import DataError, LedgerError, PluginGroup
 
 
 class Finite(click.FloatRange):
@@ -183,7 +168,7 @@ def _gate_opts(fn: Any) -> Any:
 def build_group() -> click.Group:
     """The ``argus ml`` click group."""
 
-    @click.group("ml", cls=MlGroup)
+    @click.group("ml", cls=PluginGroup)
     def ml() -> None:
         """The probability layer: features, datasets, training, models and their status."""
 

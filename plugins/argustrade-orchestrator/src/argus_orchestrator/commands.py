@@ -21,31 +21,17 @@ from typing import Any
 
 import click
 
-from argus_core import LEDGER_FILE, ArgusError, LedgerError, Migrations, PluginError, redact
+from argus_core import (
+    LEDGER_FILE,
+    ArgusError,
+    LedgerError,
+    Migrations,
+    PluginCommand,
+    PluginError,
+    PluginGroup,
+    redact,
+)
 from argus_orchestrator.plugin import register_migrations
-
-
-class _StandaloneErrors(click.Command):
-    """Under ``argus`` the core prints an ``ArgusError`` as one line with its exit code;
-    a command or group run on its own (a test's ``CliRunner``) does the same."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; on its own, an ``ArgusError`` is ``error: ...`` + its code."""
-        if ctx.parent is not None:  # under `argus`: the core's handler (and --traceback)
-            return super().invoke(ctx)
-        try:
-            return super().invoke(ctx)
-        except ArgusError as exc:
-            _echo(f"error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
-
-
-class OrchestratorCommand(_StandaloneErrors):
-    """``argus thoughts``, ``argus orchestrate``: see :class:`_StandaloneErrors`."""
-
-
-class OrchestratorGroup(_StandaloneErrors, click.Group):
-    """``argus strategies``: see :class:`_StandaloneErrors`."""
 
 
 def _bad(argument: str, message: str) -> click.BadParameter:
@@ -187,7 +173,7 @@ def sandbox_check(file: Path, as_json: bool) -> None:
 
 
 # -- argus strategies ------------------------------------------------------------------------
-@click.group("strategies", cls=OrchestratorGroup)
+@click.group("strategies", cls=PluginGroup)
 def strategies_group() -> None:
     """List, inspect, diff, promote and roll back strategy versions in a run's ledger."""
 
@@ -292,7 +278,7 @@ def strategies_rollback(run_dir: Path, slot: str, reason: str) -> None:
 
 
 # -- argus thoughts ------------------------------------------------------------------------
-@click.command("thoughts", cls=OrchestratorCommand)
+@click.command("thoughts", cls=PluginCommand)
 @_run_dir_option
 @click.argument("cycle", required=False)
 @click.option("--json", "as_json", is_flag=True)
@@ -336,7 +322,7 @@ def thoughts_cmd(run_dir: Path, cycle: str | None, as_json: bool) -> None:
 
 
 # -- argus orchestrate ---------------------------------------------------------------------------
-@click.command("orchestrate", cls=OrchestratorCommand)
+@click.command("orchestrate", cls=PluginCommand)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               required=True, help="Config file with [run] and [plugins.orchestrator] tables.")
 @click.option("--cycles", type=click.IntRange(min=0), default=None,

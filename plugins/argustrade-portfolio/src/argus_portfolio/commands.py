@@ -23,30 +23,7 @@ from typing import Any
 
 import click
 
-from argus_core import LEDGER_FILE, ArgusError, LedgerError, redact
-
-
-class _StandaloneErrors(click.Command):
-    """Under ``argus`` the core prints an ``ArgusError`` as one line with its exit code;
-    a command or group run on its own (a test's ``CliRunner``) does the same."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; on its own, an ``ArgusError`` is ``error: ...`` + its code."""
-        if ctx.parent is not None:  # under `argus`: the core's handler (and --traceback)
-            return super().invoke(ctx)
-        try:
-            return super().invoke(ctx)
-        except ArgusError as exc:
-            click.echo(f"error: {redact(str(exc))}", err=True)
-            ctx.exit(exc.exit_code)
-
-
-class PortfolioCommand(_StandaloneErrors):
-    """``argus tca``, ``argus tca-calibrate``: see :class:`_StandaloneErrors`."""
-
-
-class PortfolioGroup(_StandaloneErrors, click.Group):
-    """``argus league``: see :class:`_StandaloneErrors`."""
+from argus_core import LEDGER_FILE, LedgerError, PluginCommand, PluginGroup
 
 
 def _run_ledger(run_dir: Path) -> set[str]:
@@ -123,7 +100,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-@click.command("tca", cls=PortfolioCommand)
+@click.command("tca", cls=PluginCommand)
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--daily", is_flag=True, help="Daily (UTC) roll-ups per strategy and "
                                              "instrument instead of one line per order.")
@@ -159,7 +136,7 @@ def tca(run_dir: Path, daily: bool, as_json: bool) -> None:
           _num(c.shortfall), _num(c.shortfall_bps)] for c in records]))
 
 
-@click.command("tca-calibrate", cls=PortfolioCommand)
+@click.command("tca-calibrate", cls=PluginCommand)
 @click.argument("run_dirs", nargs=-1, required=True,
                 type=click.Path(path_type=Path, file_okay=False))
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
@@ -185,7 +162,7 @@ def tca_calibrate(run_dirs: tuple[Path, ...], out: Path | None, min_fills: int) 
         click.echo(f"wrote {out}")
 
 
-@click.group("league", cls=PortfolioGroup)
+@click.group("league", cls=PluginGroup)
 def league() -> None:
     """The strategy league: reference distributions for its degradation detector, and a
     run's league events."""
