@@ -59,3 +59,14 @@ def test_the_interval_of_a_file_named_otherwise_is_given_by_option(tmp_path: Pat
     assert done.exit_code == 0, done.output
     assert "1 bars of 3600s" in done.output
     assert _invoke([*args, "--interval", "7"]).exit_code == 2  # not an interval Kraken has
+
+
+@pytest.mark.parametrize("time", ["1e20", "1381093200000", "-5", "inf"])
+def test_a_time_that_is_not_unix_seconds_is_a_data_error_naming_the_line(
+        tmp_path: Path, time: str) -> None:
+    """1e20 seconds (or milliseconds written as seconds) was accepted as a bar's time."""
+    (tmp_path / "bars_60.csv").write_text(f"1381093200,1,2,0.5,1.5,10,3\n{time},1,2,0.5,1.5,10,3\n")
+    result = _invoke(["kraken-bars", str(tmp_path / "bars_60.csv"), "--out",
+                      str(tmp_path / "o.ndjson")])
+    assert result.exit_code == 4, result.output
+    assert ":2: time" in result.output and "between 1990 and 2100" in result.output

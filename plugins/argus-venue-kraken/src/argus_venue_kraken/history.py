@@ -67,6 +67,10 @@ def _gaps(open_times: Sequence[int], interval_ns: int) -> tuple[Gap, ...]:
     return tuple(gaps)
 
 
+#: The Unix times (seconds) an OHLCVT row may carry: Kraken's files start in 2013.
+_FIRST_S, _LAST_S = 631_152_000, 4_102_444_800  # 1990-01-01, 2100-01-01
+
+
 def _infer_interval_s(path: Path, open_times: Sequence[int]) -> int:
     match = re.search(r"_(\d+)\.csv$", path.name)
     if match:  # Kraken names its files PAIR_<minutes>.csv
@@ -106,6 +110,11 @@ def load_ohlcvt_csv(path: str | Path, instrument_id: str, interval_s: int | None
                 if lineno == 1:  # tolerate a header line
                     continue
                 raise DataError(f"{path}:{lineno}: not a number in {row[:6]}") from None
+            except OverflowError:  # int(float("inf")), int(float("1e999"))
+                t = -1
+            if not _FIRST_S <= t < _LAST_S:  # 1e20 s (or ms) read as a date far from any
+                raise DataError(f"{path}:{lineno}: time {row[0]!r} is not a Unix time in "
+                                f"seconds between 1990 and 2100")
             rows.append((t * _NS, o, h, lo, c, v))
     if not rows:
         raise DataError(f"{path}: no bars")
