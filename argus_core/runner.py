@@ -479,21 +479,22 @@ class Runner:
                     self._commit(reopen=False)
 
     def _stale_changes(self) -> list[tuple[str, Decimal, str]]:
-        """Held instruments whose book stopped, or started again, reflecting the market
-        (not live, or no update within the stale limit, the quiet wall time since the
-        last event counted), each ``(instrument, quantity, why stale or "")``: the
-        drawdown kill switch cannot see moves it is not sent, so a person must know the
-        equity shown is a stale mark.  Paper and live only (their idle points)."""
+        """Held instruments whose book stopped, or started again, reflecting the market,
+        each ``(instrument, quantity, why stale or "")``: the venue marked the book not
+        live, or the whole feed has sent nothing for longer than the stale limit (a book
+        that only did not change while the feed goes on is still right: books update on
+        change).  The drawdown kill switch cannot see moves it is not sent, so a person
+        must know the equity shown is a stale mark.  Paper and live (their idle points)."""
         stale_ns, market, changes = self.market.stale_after_ns, self.market, []
         quiet = time.monotonic_ns() - self._event_at if self._event_at else 0
+        silent = f"no event from the venue for {quiet / 1e9:.1f}s" \
+            if stale_ns and quiet > stale_ns else ""
         for iid, pos in self.account.positions.items():
             book = market.books.get(iid)
             if book is None or (pos.quantity == 0 and iid not in self._stale_marks):
                 continue
-            age = market.now_ns - book.ts_ns + quiet
             why = "" if pos.quantity == 0 else (book.stale_reason or "book not live") \
-                if not book.live else (f"no update for {age / 1e9:.1f}s"
-                                       if stale_ns and age > stale_ns else "")
+                if not book.live else silent
             if bool(why) != (iid in self._stale_marks):
                 changes.append((iid, pos.quantity, why))
         return changes
