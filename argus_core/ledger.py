@@ -168,22 +168,54 @@ def core_migrations(migrations: Migrations) -> None:
                      "create index fill_corrections_fill on fill_corrections(fill_id)")
 
 
+def _refuse_headless(path: Path) -> None:
+    """SQLite refuses a file without its header ("file is not a database") before
+    writing, except a one-byte file, which it took for an empty database and wrote a
+    ledger over: refused alike here, in SQLite's words."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return  # not there yet (or unreadable: SQLite says so when it opens it)
+    if head and head != b"SQLite format 3\x00":
+        raise LedgerError(f"{path} cannot be used: NotADBError: file is not a database (a "
+                          f"damaged file, or not an Argus ledger)")
+
+
+def check_run_ledger(run_dir: Path, hint: str = "pass the run directory `argus run` or "
+                                                 "`argus backtest` wrote") -> set[str]:
+    """The tables of ``run_dir``'s run ledger, read without writing anything; a
+    ``LedgerError`` naming the path and what is wrong when there is none (missing, a
+    folder, a damaged or a foreign file), ``hint`` saying what to pass instead.  For a
+    plugin that reads a run's ledger on a connection of its own (a report, a server, a
+    reconciliation) and must never create or migrate one."""
+    path = Path(run_dir) / LEDGER_FILE
+    if not path.is_file():
+        what = (f"{path}: is a directory, not a ledger file" if path.is_dir()
+                else f"{run_dir}: no run ledger ({LEDGER_FILE}) here")
+        raise LedgerError(f"{what}; {hint}")
+    _refuse_headless(path)
+    try:
+        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            tables = {str(name) for (name,) in conn.execute(
+                "select name from sqlite_master where type = 'table'")}
+        finally:
+            conn.close()
+    except apsw.Error as exc:
+        raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
+                          f"file, or not an Argus ledger)") from None
+    if "runs" not in tables:
+        raise LedgerError(f"{path} cannot be used: not an Argus ledger (it has no runs table)")
+    return tables
+
+
 class Ledger:
     """An open run ledger.  Use as a context manager or call :meth:`close`."""
 
     def __init__(self, path: Path, migrations: Migrations | None = None) -> None:
         self.path = Path(path)
-        try:
-            # SQLite refuses a file without its header ("file is not a database") before
-            # writing, except a one-byte file, which it took for an empty database and
-            # wrote a ledger over: refused alike here, in SQLite's words.
-            with self.path.open("rb") as handle:
-                head = handle.read(16)
-        except OSError:
-            head = b""  # not there yet (or unreadable: SQLite says so below)
-        if head and head != b"SQLite format 3\x00":
-            raise LedgerError(f"{self.path} cannot be used: NotADBError: file is not a "
-                              f"database (a damaged file, or not an Argus ledger)")
+        _refuse_headless(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = apsw.Connection(str(self.path))

@@ -53,7 +53,8 @@ watch of held instruments' books, and a hot swap made there too (no write lock t
 tick with nothing to do): 7,170.  A one-byte file named argus.db refused (SQLite took it
 for an empty database and wrote a ledger over it): 7,180.  ``PluginCommand`` /
 ``PluginGroup``, the standalone error printing four plugins had copied (40 of their
-lines went): 7,195.
+lines went): 7,195.  ``check_run_ledger``, the read-only run-ledger check four plugins
+had copied (intel, orchestrator, portfolio, Kalshi's reconciliation): 7,220.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -68,7 +69,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_195
+BUDGET = 7_220
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

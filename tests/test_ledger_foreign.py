@@ -5,6 +5,7 @@ is a ledger error naming it, not SQLite's bare words."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import apsw
@@ -57,3 +58,33 @@ def test_a_short_file_that_is_not_sqlite_is_refused_untouched(tmp_path: Path,
         Ledger.in_dir(tmp_path)
     assert db.read_bytes() == content
     assert sorted(p.name for p in tmp_path.iterdir()) == ["argus.db"]
+
+
+def test_check_run_ledger_reads_without_writing_and_names_what_is_wrong(
+        tmp_path: Path) -> None:
+    """The plugins' read-only check (``argus_core.check_run_ledger``): every refusal names
+    the path and says what to pass; nothing is created or migrated."""
+    from argus_core import check_run_ledger
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "dbdir" / "argus.db").mkdir(parents=True)
+    (tmp_path / "onebyte").mkdir()
+    (tmp_path / "onebyte" / "argus.db").write_bytes(b"x")
+    (tmp_path / "foreign").mkdir()
+    conn = apsw.Connection(str(tmp_path / "foreign" / "argus.db"))
+    conn.execute("create table t (x)")
+    conn.close()
+    for where, said in [("nodir", "nodir: no run ledger (argus.db) here; pass X"),
+                        ("empty", "empty: no run ledger (argus.db) here; pass X"),
+                        ("dbdir", "is a directory, not a ledger file; pass X"),
+                        ("onebyte", "NotADBError: file is not a database"),
+                        ("foreign", "not an Argus ledger (it has no runs table)")]:
+        with pytest.raises(LedgerError, match=re.escape(said)):
+            check_run_ledger(tmp_path / where, "pass X")
+    assert not (tmp_path / "nodir").exists()
+    assert (tmp_path / "onebyte" / "argus.db").read_bytes() == b"x"
+    with Ledger.in_dir(tmp_path / "run"):
+        pass
+    before = (tmp_path / "run" / "argus.db").read_bytes()
+    assert {"runs", "orders", "fills"} <= check_run_ledger(tmp_path / "run")
+    assert (tmp_path / "run" / "argus.db").read_bytes() == before  # (WAL readers' -shm)

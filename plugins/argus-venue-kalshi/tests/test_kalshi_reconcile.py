@@ -118,7 +118,7 @@ def test_kalshi_settlements_parse_the_documented_fields() -> None:
 
 
 def test_a_run_dir_without_a_ledger_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(LedgerError, match="no ledger"):
+    with pytest.raises(LedgerError, match="no run ledger"):
         ledger_settled(tmp_path)
 
 

@@ -52,7 +52,7 @@ def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.mark.parametrize(("where", "said"), [
-    ("adir", "adir: no argus.db here"),
+    ("adir", "adir: no run ledger (argus.db) here"),
     ("dbdir", "dbdir/argus.db: is a directory, not a ledger file"),
     ("damaged", "damaged/argus.db cannot be used: NotADBError: file is not a database (a "
                 "damaged file, or not an Argus ledger)"),

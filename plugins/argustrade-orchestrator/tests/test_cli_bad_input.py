@@ -74,8 +74,8 @@ def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.mark.parametrize("command", COMMANDS, ids=IDS)
 @pytest.mark.parametrize(("where", "said"), [
-    ("nodir", "nodir: no ledger (argus.db) here; pass the run directory of an"),
-    ("adir", "adir: no ledger (argus.db) here; pass the run directory of an"),
+    ("nodir", "nodir: no run ledger (argus.db) here; pass the run directory of an"),
+    ("adir", "adir: no run ledger (argus.db) here; pass the run directory of an"),
     ("dbdir", "dbdir/argus.db: is a directory, not a ledger file"),
     ("damaged", "damaged/argus.db cannot be used: NotADBError: file is not a database (a "
                 "damaged file, or not an Argus ledger)"),
@@ -132,7 +132,7 @@ def test_the_known_version_still_shows(inputs: Path) -> None:
 @pytest.mark.parametrize(("args", "code", "said"), [
     (["--resume"], 2, "Error: argus orchestrate: Invalid value for '--run-dir': --resume "
                       "continues the run in --run-dir: pass it"),
-    (["--resume", "--run-dir", "nodir"], 7, "nodir: no ledger (argus.db) here"),
+    (["--resume", "--run-dir", "nodir"], 7, "nodir: no run ledger (argus.db) here"),
     (["--resume", "--run-dir", "damaged"], 7, "damaged/argus.db cannot be used"),
     (["--cycles", "-1"], 2, "Error: argus orchestrate: Invalid value for '--cycles': -1 is "
                             "not in the range x>=0."),

@@ -25,7 +25,7 @@ from typing import Any
 import apsw
 import attrs
 
-from argus_core import LEDGER_FILE, DataError, LedgerError
+from argus_core import LEDGER_FILE, DataError, LedgerError, check_run_ledger
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.instruments import parse_instrument_id
 from argus_venue_kalshi.schemas import count, dec
@@ -85,19 +85,13 @@ def ledger_settled(run_dir: Path) -> tuple[dict[str, SettledMarket], set[str]]:
     """(the ledger's Kalshi settlements by ticker, every Kalshi ticker the run traded),
     read from ``run_dir``'s ledger without writing to it."""
     path = Path(run_dir) / LEDGER_FILE
-    if not path.is_file():  # a directory of that name was opened, and SQLite refused it
-        what = (f"{path}: is a directory, not a ledger file" if path.is_dir()
-                else f"{run_dir}: no ledger ({LEDGER_FILE}) here")
-        raise LedgerError(f"{what}; pass the run directory of the Kalshi run")
+    if "fills" not in check_run_ledger(run_dir, "pass the run directory of the Kalshi run"):
+        raise LedgerError(f"{path} cannot be used: not an Argus ledger (it has no fills "
+                          f"table)")
     try:
         conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
         try:
             conn.setbusytimeout(5000)
-            tables = {str(n) for (n,) in conn.execute(
-                "select name from sqlite_master where type = 'table'")}
-            if "runs" not in tables or "fills" not in tables:
-                raise LedgerError(f"{path} cannot be used: not an Argus ledger (it has no "
-                                  f"{'runs' if 'runs' not in tables else 'fills'} table)")
             rows = list(conn.execute(
                 "select instrument_id, side, price, quantity, liquidity from fills "
                 "where venue = ? or instrument_id like ?", (C.VENUE, f"{C.VENUE}:%")))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from argus_core import LEDGER_FILE, ConfigError, LedgerError
+from argus_core import ConfigError, check_run_ledger
 
 #: Where keys live unless ``--keys`` says otherwise.
 DEFAULT_KEYS = Path("~/.argus/intel-keys.db")
@@ -50,7 +50,7 @@ def serve(run_dirs: tuple[Path, ...], host: str, port: int, keys_path: Path,
     from argus_intel.keys import KeyStore
 
     for run_dir in run_dirs:  # before anything is said or made
-        _check_run_ledger(run_dir)
+        check_run_ledger(run_dir, "pass a directory `argus run` or `argus backtest` wrote")
     keys = KeyStore(keys_path.expanduser())
     live = [k for k in keys.list() if not k.revoked]
     if not live:
@@ -69,30 +69,6 @@ def serve(run_dirs: tuple[Path, ...], host: str, port: int, keys_path: Path,
     # query strings (a key put in a URL by mistake).
     logging.getLogger("uvicorn.access").addFilter(QueryHidden())
     uvicorn.Server(config).run(sockets=[sock])
-
-
-def _check_run_ledger(run_dir: Path) -> None:
-    """The core's ``LedgerError`` naming the path unless ``run_dir`` holds a run ledger,
-    read-only: a damaged file's error named no file, a foreign one said "no such table"."""
-    import apsw
-
-    path = run_dir / LEDGER_FILE
-    if not path.is_file():
-        what = (f"{path}: is a directory, not a ledger file" if path.is_dir()
-                else f"{run_dir}: no {LEDGER_FILE} here")
-        raise LedgerError(f"{what}; pass a directory `argus run` or `argus backtest` wrote")
-    try:
-        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-        try:
-            found = conn.execute("select 1 from sqlite_master where type = 'table' and "
-                                 "name = 'runs'").fetchall()
-        finally:
-            conn.close()
-    except apsw.Error as exc:
-        raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
-                          f"file, or not an Argus ledger)") from None
-    if not found:
-        raise LedgerError(f"{path} cannot be used: not an Argus ledger (it has no runs table)")
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -29,9 +29,13 @@ from argus_core import (
     PluginCommand,
     PluginError,
     PluginGroup,
+    check_run_ledger,
     redact,
 )
 from argus_orchestrator.plugin import register_migrations
+
+#: What to pass instead of a directory without a run ledger.
+_HINT = "pass the run directory of an 'argus orchestrate' or 'argus run'"
 
 
 def _bad(argument: str, message: str) -> click.BadParameter:
@@ -46,31 +50,6 @@ def _echo(text: str, **kwargs: Any) -> None:
     click.echo(redact(text), **kwargs)
 
 
-def _check_ledger(run_dir: Path) -> None:
-    """A ``LedgerError`` naming the path and what is wrong unless ``run_dir`` holds a run
-    ledger, read-only: opening a foreign SQLite file as a ledger would migrate it."""
-    import apsw
-
-    path = Path(run_dir) / LEDGER_FILE
-    if not path.is_file():
-        what = (f"{path}: is a directory, not a ledger file" if path.is_dir()
-                else f"{run_dir}: no ledger ({LEDGER_FILE}) here")
-        raise LedgerError(f"{what}; pass the run directory of an 'argus orchestrate' or "
-                          f"'argus run'")
-    try:
-        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-        try:
-            found = conn.execute("select 1 from sqlite_master where type = 'table' and "
-                                 "name = 'runs'").fetchall()
-        finally:
-            conn.close()
-    except apsw.Error as exc:
-        raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
-                          f"file, or not an Argus ledger)") from None
-    if not found:
-        raise LedgerError(f"{path} cannot be used: not an Argus ledger (it has no runs table)")
-
-
 @contextlib.contextmanager
 def _open_ledger(run_dir: Path) -> Iterator[Any]:
     """The run's ledger with the orchestrator's tables; SQLite refusing it later is a
@@ -79,7 +58,7 @@ def _open_ledger(run_dir: Path) -> Iterator[Any]:
 
     from argus_core import Ledger
 
-    _check_ledger(run_dir)
+    check_run_ledger(run_dir, _HINT)
     migrations = Migrations()
     register_migrations(migrations)
     path = Path(run_dir) / LEDGER_FILE
@@ -338,7 +317,7 @@ def orchestrate_cmd(config_path: Path, cycles: int | None, run_dir: Path | None,
     if resume:  # a run to continue: its ledger, checked before anything is made
         if run_dir is None:
             raise _bad("'--run-dir'", "--resume continues the run in --run-dir: pass it")
-        _check_ledger(run_dir)
+        check_run_ledger(run_dir, _HINT)
     try:
         from argus_orchestrator.session import run_orchestrated
     except ModuleNotFoundError as exc:

@@ -23,35 +23,10 @@ from typing import Any
 
 import click
 
-from argus_core import LEDGER_FILE, LedgerError, PluginCommand, PluginGroup
+from argus_core import LEDGER_FILE, PluginCommand, PluginGroup, check_run_ledger
 
-
-def _run_ledger(run_dir: Path) -> set[str]:
-    """The tables of ``run_dir``'s ledger, read-only; a ``LedgerError`` naming the path
-    and what is wrong when it is not a run directory's (missing, no ledger, a damaged or
-    foreign file).  The readers said "no ledger" as a DataError or ConfigError, and SQLite's
-    refusal reached the core without the file's name."""
-    import apsw
-
-    path = Path(run_dir) / LEDGER_FILE
-    if not path.is_file():
-        what = (f"{path}: is a directory, not a ledger file" if path.is_dir()
-                else f"{run_dir}: no run ledger ({LEDGER_FILE}) here")
-        raise LedgerError(f"{what}; pass the run directory `argus run` or `argus backtest` "
-                          f"printed")
-    try:
-        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-        try:
-            tables = {str(name) for (name,) in conn.execute(
-                "select name from sqlite_master where type = 'table'")}
-        finally:
-            conn.close()
-    except apsw.Error as exc:
-        raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
-                          f"file, or not an Argus ledger)") from None
-    if "runs" not in tables:
-        raise LedgerError(f"{path} cannot be used: not an Argus ledger (it has no runs table)")
-    return tables
+#: What to pass instead of a directory without a run ledger.
+_HINT = "pass the run directory `argus run` or `argus backtest` printed"
 
 
 def _known_book(run_dir: Path, tables: set[str], slot: str) -> None:
@@ -110,7 +85,7 @@ def tca(run_dir: Path, daily: bool, as_json: bool) -> None:
     spread paid, slippage vs arrival and implementation shortfall vs decision price."""
     from argus_portfolio.tca import daily_rollups, jsonable, order_costs, read_run
 
-    _run_ledger(run_dir)
+    check_run_ledger(run_dir, _HINT)
     run = read_run(run_dir)
     costs = order_costs(run.orders, run.fills)
     records: list[Any] = list(daily_rollups(costs)) if daily else list(costs)
@@ -152,7 +127,7 @@ def tca_calibrate(run_dirs: tuple[Path, ...], out: Path | None, min_fills: int) 
         raise click.BadParameter(f"folder '{out.parent}' does not exist",
                                  param_hint="'--out'")
     for run_dir in run_dirs:
-        _run_ledger(run_dir)
+        check_run_ledger(run_dir, _HINT)
     result = calibrate([read_run(d) for d in run_dirs], min_fills=min_fills)
     snippet = result.toml()
     click.echo(snippet, nl=False)
@@ -181,7 +156,7 @@ def league_reference(run_dir: Path, slot: str, window: int, out: Path | None) ->
     names."""
     from argus_portfolio.league import book_rows, reference_from_equity
 
-    _known_book(run_dir, _run_ledger(run_dir), slot)
+    _known_book(run_dir, check_run_ledger(run_dir, _HINT), slot)
     ts, equity = book_rows(run_dir, slot)
     ref = reference_from_equity(ts, equity, window, slot=slot, source=str(run_dir))
     text = json.dumps(ref.to_json(), indent=1)
@@ -201,7 +176,7 @@ def league_events(run_dir: Path) -> None:
     """A run's league transitions (quarantined, killed, ineligible) with their reasons."""
     from argus_portfolio.league import read_league_events
 
-    _run_ledger(run_dir)
+    check_run_ledger(run_dir, _HINT)
     rows = read_league_events(run_dir)
     if not rows:
         click.echo(f"{run_dir}: no league events")
@@ -218,7 +193,7 @@ def league_books(run_dir: Path, as_json: bool) -> None:
     return, Sharpe, maximum drawdown, fills and league standing."""
     from argus_portfolio.books import HEADERS, books_table, jsonable, read_books
 
-    _run_ledger(run_dir)
+    check_run_ledger(run_dir, _HINT)
     books = read_books(run_dir)
     if as_json:
         click.echo(json.dumps(jsonable(books), indent=1))
