@@ -235,10 +235,7 @@ class PluginCommand(click.Command):
         try:
             return super().invoke(ctx)
         except ArgusError as exc:
-            from argus_core.secrets import redact
-
-            click.echo(f"error: {redact(str(exc))}", err=True)
-            ctx.exit(exc.exit_code)
+            fail(str(exc), exc.exit_code)
 
 
 class PluginGroup(PluginCommand, click.Group):
