@@ -415,17 +415,25 @@ class Runner:
             finally:
                 await queue.put(_END)
 
-        task = asyncio.get_running_loop().create_task(pump())
+        async def tick() -> None:
+            # An idle point in the queue when the market has been quiet a tick: waiting on
+            # the queue itself (not a timed wait, whose extra task lets a fill the venue
+            # sent after an event be booked before that event) keeps events and fills in
+            # the order they came.
+            while True:
+                await asyncio.sleep(QUIET_TICK_S)
+                if queue.empty():
+                    queue.put_nowait(_IDLE)
+
+        loop = asyncio.get_running_loop()
+        task, ticker = loop.create_task(pump()), loop.create_task(tick())
         try:
             while True:
                 if queue.empty():
                     yield _IDLE
-                    try:
-                        event = await asyncio.wait_for(queue.get(), QUIET_TICK_S)
-                    except TimeoutError:
-                        continue  # the queue keeps the item a timed-out get() missed
-                else:
-                    event = queue.get_nowait()
+                event = await queue.get()
+                if event is _IDLE:
+                    continue  # the tick's: the queue is empty again, idle at the top
                 self._event_at = time.monotonic_ns()
                 if event is _END:
                     break
@@ -433,7 +441,8 @@ class Runner:
             await task  # re-raises the stream's error, if it ended by one
         finally:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            ticker.cancel()
+            await asyncio.gather(task, ticker, return_exceptions=True)
 
     @contextlib.contextmanager
     def _between_events(self, *, commit_now: bool = False) -> Iterator[None]:
