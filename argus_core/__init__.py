@@ -82,6 +82,7 @@ if TYPE_CHECKING:
         LEDGER_FILE,
         Ledger,
         check_run_ledger,
+        ledger_tables,
     )
     from argus_core.market_state import (
         L2Book,
@@ -161,7 +162,7 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
     "interfaces": ("FeeSchedule Forecaster ModelParams OptionLeg Pricer PricingResult RiskCheck "
         "RiskContext Scanner Sizer Strategy StrategyContext Venue"),
     "control": "MAX_REASON changes_nothing clean_reason request_trading_state trading_latch",
-    "ledger": "LEDGER_FILE Ledger check_run_ledger",
+    "ledger": "LEDGER_FILE Ledger check_run_ledger ledger_tables",
     "market_state": "L2Book MarketState",
     "migrations": "Migrations",
     "models": ("Bar BookDelta BookStatus CancelIntent Event Fill FillCorrection Forecast "
@@ -218,7 +219,8 @@ __all__ = [
     "TradingState", "Venue", "VenueError", "VenueResume", "__version__", "apply_overrides",
     "build_pricer", "build_venue", "canonical_json", "changes_nothing", "check_run_ledger",
     "clean_reason", "converter", "dump_event", "find_key_shaped",
-    "hookimpl", "in_range", "iter_bars_csv", "kelly_binary", "load_config", "loads_frame",
+    "hookimpl", "in_range", "iter_bars_csv", "kelly_binary", "ledger_tables", "load_config",
+    "loads_frame",
     "metrics", "optional",
     "parse_overrides", "plugin_settings", "redact", "remember", "request_trading_state",
     "run_backtest", "structure",

@@ -168,7 +168,7 @@ def core_migrations(migrations: Migrations) -> None:
                      "create index fill_corrections_fill on fill_corrections(fill_id)")
 
 
-def _refuse_headless(path: Path) -> None:
+def _refuse_headless(path: Path, what: str = "an Argus ledger") -> None:
     """SQLite refuses a file without its header ("file is not a database") before
     writing, except a one-byte file, which it took for an empty database and wrote a
     ledger over: refused alike here, in SQLite's words."""
@@ -179,7 +179,24 @@ def _refuse_headless(path: Path) -> None:
         return  # not there yet (or unreadable: SQLite says so when it opens it)
     if head and head != b"SQLite format 3\x00":
         raise LedgerError(f"{path} cannot be used: NotADBError: file is not a database (a "
-                          f"damaged file, or not an Argus ledger)")
+                          f"damaged file, or not {what})")
+
+
+def ledger_tables(path: Path, what: str = "an Argus ledger") -> set[str]:
+    """The tables of the SQLite file ``path``, read without writing anything (an empty
+    file has none); a ``LedgerError`` naming it when it is no database (damaged, another
+    kind of file: ``what`` says what it should have been)."""
+    _refuse_headless(path, what)
+    try:
+        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            return {str(name) for (name,) in conn.execute(
+                "select name from sqlite_master where type = 'table'")}
+        finally:
+            conn.close()
+    except apsw.Error as exc:
+        raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
+                          f"file, or not {what})") from None
 
 
 def check_run_ledger(run_dir: Path, hint: str = "pass the run directory `argus run` or "
@@ -194,17 +211,7 @@ def check_run_ledger(run_dir: Path, hint: str = "pass the run directory `argus r
         what = (f"{path}: is a directory, not a ledger file" if path.is_dir()
                 else f"{run_dir}: no run ledger ({LEDGER_FILE}) here")
         raise LedgerError(f"{what}; {hint}")
-    _refuse_headless(path)
-    try:
-        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-        try:
-            tables = {str(name) for (name,) in conn.execute(
-                "select name from sqlite_master where type = 'table'")}
-        finally:
-            conn.close()
-    except apsw.Error as exc:
-        raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
-                          f"file, or not an Argus ledger)") from None
+    tables = ledger_tables(path)
     if "runs" not in tables:
         raise LedgerError(f"{path} cannot be used: not an Argus ledger (it has no runs table)")
     return tables

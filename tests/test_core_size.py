@@ -54,7 +54,8 @@ tick with nothing to do): 7,170.  A one-byte file named argus.db refused (SQLite
 for an empty database and wrote a ledger over it): 7,180.  ``PluginCommand`` /
 ``PluginGroup``, the standalone error printing four plugins had copied (40 of their
 lines went): 7,195.  ``check_run_ledger``, the read-only run-ledger check four plugins
-had copied (intel, orchestrator, portfolio, Kalshi's reconciliation): 7,220.
+had copied (intel, orchestrator, portfolio, Kalshi's reconciliation): 7,220; its
+read-only table reader public (``ledger_tables``), the dashboard's copy gone: 7,225.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -69,7 +70,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_220
+BUDGET = 7_225
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from argus_core import LEDGER_FILE, ConfigError, LedgerError
+from argus_core import LEDGER_FILE, ConfigError, LedgerError, ledger_tables
 
 log = logging.getLogger(__name__)
 
@@ -58,28 +58,6 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _tables(path: Path, what: str) -> set[str]:
-    """The tables of the SQLite file ``path``, opened read-only; a ``LedgerError`` naming
-    it when SQLite refuses it (a damaged file, or not a database)."""
-    import apsw
-
-    with path.open("rb") as handle:  # a one-byte file reads as an empty database
-        head = handle.read(16)
-    if head and head != b"SQLite format 3\x00":
-        raise LedgerError(f"{path} cannot be used: NotADBError: file is not a database (a "
-                          f"damaged file, or not {what})")
-    try:
-        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-        try:
-            return {str(n) for (n,) in conn.execute(
-                "select name from sqlite_master where type = 'table'")}
-        finally:
-            conn.close()
-    except apsw.Error as exc:
-        raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
-                          f"file, or not {what})") from None
-
-
 def check_run_dir(run_dir: Path) -> None:
     """Refuse a RUN_DIR whose ``argus.db`` cannot be a run ledger: a folder of that name, a
     damaged file, a foreign SQLite file (the core's ``LedgerError``, exit 7; they were
@@ -92,7 +70,7 @@ def check_run_dir(run_dir: Path) -> None:
         raise LedgerError(f"{path}: is a directory, not a ledger file; pass the run "
                           f"directory, the folder holding argus.db")
     if path.is_file():
-        tables = _tables(path, "an Argus ledger")
+        tables = ledger_tables(path)
         if tables and "runs" not in tables:
             raise LedgerError(f"{path} cannot be used: not an Argus ledger (it has no runs "
                               f"table)")
@@ -105,7 +83,7 @@ def check_lab(lab_path: Path) -> Path:
     lab_db = lab_path / "lab.db" if lab_path.is_dir() else lab_path
     if not lab_db.is_file():
         raise ConfigError(f"--lab {lab_path}: no lab ledger (lab.db) there")
-    tables = _tables(lab_db, "a lab ledger")
+    tables = ledger_tables(lab_db, "a lab ledger")
     if tables and not any(t.startswith("lab_") for t in tables):
         raise LedgerError(f"--lab {lab_db} cannot be used: not a lab ledger (it has no "
                           f"lab_ tables)")
