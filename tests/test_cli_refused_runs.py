@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from argus_test_helpers import BUNDLED_BARS, demo_toml
+from argus_testkit.cli import error_line
 from click.testing import CliRunner, Result
 
 from argus_core.cli import cli
@@ -31,13 +32,6 @@ def _invoke(args: list[str], **kwargs: object) -> Result:
 def _run(config: Path, run_dir: Path, *extra: str) -> Result:
     return _invoke(["run", "--config", str(config), "--run-dir", str(run_dir),
                     "--no-progress", *extra])
-
-
-def _error_line(result: Result, code: int) -> str:
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert "Traceback" not in result.output
-    (line,) = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
-    return line.removeprefix("error: ")
 
 
 def _listing(path: Path) -> dict[str, bytes] | None:
@@ -67,7 +61,7 @@ def test_a_refused_run_leaves_the_run_directory_as_it_found_it(
     if there == "empty":
         run_dir.mkdir()
     spoil(demo_config)  # type: ignore[operator]  # one of the functions above
-    _error_line(_run(demo_config, run_dir), code)
+    error_line(_run(demo_config, run_dir), code)
     assert _listing(run_dir) == ({} if there == "empty" else None)
     # ... and no folder made above it either
     assert sorted(os.listdir(tmp_path)) == ["demo.toml", *(["run"] if there == "empty" else [])]
@@ -96,8 +90,8 @@ def test_a_refused_live_start_leaves_nothing(tmp_path: Path) -> None:
     cfg.write_text('[argus]\nplugins = ["kraken"]\nmode = "live"\n[run]\nvenue = "kraken"\n'
                    '[plugins.kraken]\n')
     run_dir = tmp_path / "run"
-    assert "pass --live" in _error_line(_run(cfg, run_dir), ConfigError.exit_code)
-    assert "cannot trade live" in _error_line(_run(cfg, run_dir, "--live"),
+    assert "pass --live" in error_line(_run(cfg, run_dir), ConfigError.exit_code)
+    assert "cannot trade live" in error_line(_run(cfg, run_dir, "--live"),
                                               ConfigError.exit_code)
     assert not run_dir.exists()
 
@@ -110,7 +104,7 @@ def test_a_run_that_did_work_keeps_its_ledger(demo_config: Path, tmp_path: Path)
     demo_config.write_text(demo_toml(bars, start="2010-01-01").replace(
         "[plugins.replay]", '[plugins.replay]\ntick_size = "0.1"\nlot_size = "0.00000001"'))
     run_dir = tmp_path / "run"
-    assert "bars.csv:3001: " in _error_line(_run(demo_config, run_dir), DataError.exit_code)
+    assert "bars.csv:3001: " in error_line(_run(demo_config, run_dir), DataError.exit_code)
     assert {"argus.db", LOCK_FILE} <= set(os.listdir(run_dir))
 
 
@@ -126,7 +120,7 @@ def test_an_earlier_runs_ledger_is_never_undone(tmp_path: Path) -> None:
     before = set(os.listdir(run_dir))
     assert "argus.db" in before
     bars.unlink()
-    assert "cannot read" in _error_line(_run(cfg, run_dir), DataError.exit_code)
+    assert "cannot read" in error_line(_run(cfg, run_dir), DataError.exit_code)
     assert set(os.listdir(run_dir)) == before
 
 
@@ -153,7 +147,7 @@ def test_a_run_refused_by_a_live_holder_changes_nothing(demo_config: Path, tmp_p
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         before = _listing(run_dir)
-        line = _error_line(_run(demo_config, run_dir), LedgerError.exit_code)
+        line = error_line(_run(demo_config, run_dir), LedgerError.exit_code)
         assert "being written by another process" in line
         if lock_file == "kept":
             assert f"(pid {holder.pid})" in line
@@ -185,7 +179,7 @@ def test_a_replay_window_without_bars_is_a_data_error_naming_both_spans(
     cfg = tmp_path / "c.toml"
     cfg.write_text(demo_toml(BUNDLED_BARS, start=start, end=end))
     run_dir = tmp_path / "run"
-    line = _error_line(_run(cfg, run_dir), DataError.exit_code)
+    line = error_line(_run(cfg, run_dir), DataError.exit_code)
     assert line.startswith(f"{BUNDLED_BARS}: no bars in the replay window [plugins.replay] "
                            f"start = {start}, end = {end or '(none)'}; "), line
     assert line.endswith("the file's bars open from 2013-10-06 21:00 UTC to "
@@ -198,7 +192,7 @@ def test_a_file_of_no_bars_says_so(tmp_path: Path) -> None:
     bars.write_text("timestamp,open,high,low,close,volume\n")
     cfg = tmp_path / "c.toml"
     cfg.write_text(demo_toml(bars))
-    line = _error_line(_invoke(["backtest", "--config", str(cfg), "--no-progress",
+    line = error_line(_invoke(["backtest", "--config", str(cfg), "--no-progress",
                                 "--run-dir", str(tmp_path / "run")]), DataError.exit_code)
     assert line.endswith("; the file holds no bars"), line
     assert not (tmp_path / "run").exists()
@@ -209,6 +203,6 @@ def test_an_empty_recording_is_a_data_error(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('[argus]\nplugins = []\n[run]\nvenue = "replay"\n'
                    '[plugins.replay]\nndjson = "rec.ndjson"\n')
-    line = _error_line(_run(cfg, tmp_path / "run"), DataError.exit_code)
+    line = error_line(_run(cfg, tmp_path / "run"), DataError.exit_code)
     assert line == "the replay had no events: venue 'replay' sent none (is its recording " \
                    "empty?)"

@@ -9,16 +9,11 @@ everything flagged; all rows but three shown), a zero-quantity leg was priced.
 from __future__ import annotations
 
 import pytest
-from click.testing import CliRunner, Result
-
-from argus_core.cli import cli
+from argus_testkit.cli import invoke_argus
+from click.testing import Result
 
 MODEL = ["--s0", "100", "--t", "1", "--v0", "0.04", "--kappa", "2", "--theta", "0.04",
          "--sigma", "0.3", "--rho", "-0.7"]
-
-
-def _invoke(args: list[str]) -> Result:
-    return CliRunner().invoke(cli, args, prog_name="argus")
 
 
 def _usage(result: Result, command: str, said: str) -> None:
@@ -40,7 +35,7 @@ def _usage(result: Result, command: str, said: str) -> None:
     (["--chain", "."], "Invalid value for '--chain': File '.' is a directory."),
 ])
 def test_calibrate_refuses_bad_numbers_when_parsed(args: list[str], said: str) -> None:
-    _usage(_invoke(["heston", "calibrate", *args]), "calibrate", said)
+    _usage(invoke_argus(["heston", "calibrate", *args]), "calibrate", said)
 
 
 @pytest.mark.parametrize(("args", "said"), [
@@ -56,12 +51,12 @@ def test_calibrate_refuses_bad_numbers_when_parsed(args: list[str], said: str) -
 def test_monte_carlo_sizes_are_bounded(command: str, args: list[str], said: str) -> None:
     extra = ["--strike", "100"] if command == "price" else ["--premium", "1",
                                                             "--put-spread", "95:90"]
-    _usage(_invoke(["heston", command, *MODEL, *extra, "--method", "mc"][
+    _usage(invoke_argus(["heston", command, *MODEL, *extra, "--method", "mc"][
         : None if command == "price" else -2] + args), command, said)
 
 
 def test_a_zero_quantity_leg_is_refused() -> None:
-    result = _invoke(["heston", "pop", *MODEL, "--premium", "1", "--leg", "put:95:0"])
+    result = invoke_argus(["heston", "pop", *MODEL, "--premium", "1", "--leg", "put:95:0"])
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
     assert "error: cannot read the legs (--leg put:95:0: a leg's quantity cannot be 0)" \
         in result.output
@@ -74,7 +69,7 @@ def test_running_out_of_memory_is_one_error_line(monkeypatch: pytest.MonkeyPatch
         raise MemoryError("Allocation failed (probably too large).")
 
     monkeypatch.setattr(HestonPricer, "price", too_big)
-    result = _invoke(["heston", "price", *MODEL, "--strike", "100", "--method", "mc"])
+    result = invoke_argus(["heston", "price", *MODEL, "--strike", "100", "--method", "mc"])
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
     assert result.output.strip().splitlines()[-1] == (
         "error: not enough memory for this many Monte Carlo paths; lower --paths")

@@ -13,24 +13,12 @@ from pathlib import Path
 
 import apsw
 import pytest
-from click.testing import CliRunner, Result
+from argus_testkit.cli import error_line, invoke_argus
 
 from argus_core import Ledger
-from argus_core.cli import cli
 
 CREDENTIALS = ('[plugins.kalshi]\napi_key_id = "$env:ARGUS_TEST_NO_SUCH_KEY_ID"\n'
                'private_key = "$file:no-such-key.pem"\nrest_url = "http://127.0.0.1:9"\n')
-
-
-def _invoke(args: list[str]) -> Result:
-    return CliRunner().invoke(cli, args, prog_name="argus")
-
-
-def _error_line(result: Result, code: int) -> str:
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert "Traceback" not in result.output
-    (line,) = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
-    return line.removeprefix("error: ")
 
 
 @pytest.fixture
@@ -65,7 +53,7 @@ def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_run_directory_that_is_not_one_is_a_ledger_error(inputs: Path, where: str,
                                                            said: str) -> None:
     before = (inputs / "foreign" / "argus.db").read_bytes()
-    line = _error_line(_invoke(["kalshi-settlements", "--config", "creds.toml",
+    line = error_line(invoke_argus(["kalshi-settlements", "--config", "creds.toml",
                                 "--run-dir", where]), 7)
     assert line.startswith(said), line
     assert (inputs / "foreign" / "argus.db").read_bytes() == before
@@ -77,7 +65,7 @@ def test_a_run_directory_that_is_not_one_is_a_ledger_error(inputs: Path, where: 
 ])
 def test_a_config_that_cannot_ask_kalshi_is_a_config_error(inputs: Path, config: str,
                                                           said: str) -> None:
-    line = _error_line(_invoke(["kalshi-settlements", "--config", config,
+    line = error_line(invoke_argus(["kalshi-settlements", "--config", config,
                                 "--run-dir", "run"]), 2)
     assert said in line, line
 
@@ -93,7 +81,7 @@ def test_a_config_that_cannot_ask_kalshi_is_a_config_error(inputs: Path, config:
      "Invalid value for '--run-dir': Directory 'afile' is a file."),
 ])
 def test_usage_errors_name_the_command(inputs: Path, args: list[str], said: str) -> None:
-    result = _invoke(["kalshi-settlements", *args])
+    result = invoke_argus(["kalshi-settlements", *args])
     assert result.exit_code == 2, result.output
     last = result.output.strip().splitlines()[-1]
     assert last == f"Error: argus kalshi-settlements: {said}", last

@@ -10,20 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
-
-from argus_core.cli import cli
-
-
-def _invoke(args: list[str]) -> Result:
-    return CliRunner().invoke(cli, args, prog_name="argus")
-
-
-def _error_line(result: Result, code: int) -> str:
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert "Traceback" not in result.output
-    (line,) = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
-    return line.removeprefix("error: ")
+from argus_testkit.cli import error_line, invoke_argus
 
 
 @pytest.fixture
@@ -52,7 +39,7 @@ def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 ])
 def test_a_bad_config_is_refused_before_any_venue_is_asked(inputs: Path, config: str,
                                                           code: int, said: str) -> None:
-    line = _error_line(_invoke(["crossvenue", "suggest", "--config", config]), code)
+    line = error_line(invoke_argus(["crossvenue", "suggest", "--config", config]), code)
     assert said in line, line
 
 
@@ -71,7 +58,7 @@ def test_a_bad_config_is_refused_before_any_venue_is_asked(inputs: Path, config:
 ])
 def test_usage_errors_name_the_command_and_the_option(inputs: Path, args: list[str],
                                                       said: str) -> None:
-    result = _invoke(["crossvenue", "suggest", *args])
+    result = invoke_argus(["crossvenue", "suggest", *args])
     assert result.exit_code == 2, result.output
     last = result.output.strip().splitlines()[-1]
     assert last == f"Error: argus crossvenue suggest: {said}", last

@@ -13,21 +13,9 @@ from pathlib import Path
 import apsw
 import pytest
 import uvicorn
-from click.testing import CliRunner, Result
+from argus_testkit.cli import error_line, invoke_argus
 
 from argus_core import Ledger
-from argus_core.cli import cli
-
-
-def _invoke(args: list[str]) -> Result:
-    return CliRunner().invoke(cli, args, prog_name="argus")
-
-
-def _error_line(result: Result, code: int) -> str:
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert "Traceback" not in result.output
-    (line,) = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
-    return line.removeprefix("error: ")
 
 
 @pytest.fixture
@@ -69,7 +57,7 @@ def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_what_cannot_be_served_is_refused_before_listening(inputs: Path, args: list[str],
                                                            code: int, said: str) -> None:
     before = (inputs / "foreign.db").read_bytes()
-    line = _error_line(_invoke(["serve", *args, "--port", "0"]), code)
+    line = error_line(invoke_argus(["serve", *args, "--port", "0"]), code)
     assert line.startswith(said), line
     assert (inputs / "foreign.db").read_bytes() == before
 
@@ -79,7 +67,7 @@ def test_a_port_in_use_is_the_options_error(inputs: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        line = _error_line(_invoke(["serve", "run", "--port", str(port)]), 2)
+        line = error_line(invoke_argus(["serve", "run", "--port", str(port)]), 2)
     assert line == f"--port {port}: port {port} on 127.0.0.1 is already in use; pick " \
                    f"another (0: any free port)"
 
@@ -92,7 +80,7 @@ def test_a_port_in_use_is_the_options_error(inputs: Path) -> None:
                           "0<=x<=65535."),
 ])
 def test_usage_errors_name_the_command(inputs: Path, args: list[str], said: str) -> None:
-    result = _invoke(["serve", "run", *args])
+    result = invoke_argus(["serve", "run", *args])
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines()[-1] == f"Error: argus serve: {said}"
 
@@ -100,5 +88,5 @@ def test_usage_errors_name_the_command(inputs: Path, args: list[str], said: str)
 @pytest.mark.parametrize("where", ["adir", "run"])
 def test_a_run_directory_without_a_ledger_yet_or_with_one_is_served(inputs: Path,
                                                                     where: str) -> None:
-    result = _invoke(["serve", where, "--port", "0"])
+    result = invoke_argus(["serve", where, "--port", "0"])
     assert result.exit_code == 0 and "argus serve: http://127.0.0.1:" in result.output

@@ -15,21 +15,9 @@ from pathlib import Path
 import apsw
 import pytest
 import uvicorn
-from click.testing import CliRunner, Result
+from argus_testkit.cli import error_line, invoke_argus
 
 from argus_core import Ledger
-from argus_core.cli import cli
-
-
-def _invoke(args: list[str]) -> Result:
-    return CliRunner().invoke(cli, args, prog_name="argus")
-
-
-def _error_line(result: Result, code: int) -> str:
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert "Traceback" not in result.output
-    (line,) = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
-    return line.removeprefix("error: ")
 
 
 @pytest.fixture
@@ -61,7 +49,7 @@ def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 ])
 def test_a_run_directory_that_is_not_one_is_a_ledger_error(inputs: Path, where: str,
                                                            said: str) -> None:
-    line = _error_line(_invoke(["intel", "serve", where, "--keys", "k.db", "--port", "0"]),
+    line = error_line(invoke_argus(["intel", "serve", where, "--keys", "k.db", "--port", "0"]),
                        7)
     assert line.startswith(said), line
 
@@ -76,13 +64,13 @@ def test_a_run_directory_that_is_not_one_is_a_ledger_error(inputs: Path, where: 
 def test_a_keys_file_that_is_not_one_is_refused_untouched(inputs: Path, command: list[str],
                                                           keys: str, said: str) -> None:
     before = (inputs / keys).read_bytes()
-    line = _error_line(_invoke(["intel", *command, "--keys", keys]), 7)
+    line = error_line(invoke_argus(["intel", *command, "--keys", keys]), 7)
     assert line.startswith(said), line
     assert (inputs / keys).read_bytes() == before
 
 
 def test_listing_a_missing_keys_file_makes_nothing(inputs: Path) -> None:
-    result = _invoke(["intel", "keys", "list", "--keys", "nodir/k.db"])
+    result = invoke_argus(["intel", "keys", "list", "--keys", "nodir/k.db"])
     assert result.exit_code == 0 and "does not exist yet" in result.output
     assert not (inputs / "nodir").exists()
 
@@ -93,16 +81,16 @@ def test_listing_a_missing_keys_file_makes_nothing(inputs: Path) -> None:
     (["--burst", "inf"], "burst must be >= 1 request, got inf"),
 ])
 def test_limits_must_be_finite(inputs: Path, args: list[str], said: str) -> None:
-    line = _error_line(_invoke(["intel", "keys", "add", "bob", "--keys", "k.db", *args]), 2)
+    line = error_line(invoke_argus(["intel", "keys", "add", "bob", "--keys", "k.db", *args]), 2)
     assert line.startswith(said), line
 
 
 def test_a_port_in_use_is_the_options_error(inputs: Path) -> None:
-    assert _invoke(["demo", "--run-dir", "demo", "--no-progress"]).exit_code == 0
+    assert invoke_argus(["demo", "--run-dir", "demo", "--no-progress"]).exit_code == 0
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        line = _error_line(_invoke(["intel", "serve", "demo", "--keys", "k.db", "--port",
+        line = error_line(invoke_argus(["intel", "serve", "demo", "--keys", "k.db", "--port",
                                     str(port)]), 2)
     assert line.startswith(f"--port {port}: port {port} on 127.0.0.1 is already in use")

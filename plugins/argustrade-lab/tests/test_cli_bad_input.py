@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 from argus_test_helpers import BUNDLED_BARS, demo_toml
-from click.testing import CliRunner, Result
-
-from argus_core.cli import cli
+from argus_testkit.cli import error_line, invoke_argus
+from click.testing import CliRunner
 
 COMMANDS = ["sweep", "walkforward", "bootstrap", "gates"]
 LAB = """
@@ -38,17 +37,6 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def _invoke(args: list[str]) -> Result:
-    return CliRunner().invoke(cli, args, prog_name="argus")
-
-
-def _error_line(result: Result, code: int) -> str:
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert "Traceback" not in result.output
-    (line,) = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
-    return line.removeprefix("error: ")
-
-
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize(("item", "said"), [
     ("plugins.lab.walkforward.train_bars=0", "train_bars = 0 is outside the allowed range"),
@@ -60,7 +48,7 @@ def _error_line(result: Result, code: int) -> str:
 ])
 def test_a_bad_set_is_named_as_the_set_before_any_work(config: Path, command: str,
                                                        item: str, said: str) -> None:
-    line = _error_line(_invoke(["lab", command, "--config", str(config), "--set", item]), 2)
+    line = error_line(invoke_argus(["lab", command, "--config", str(config), "--set", item]), 2)
     assert line.startswith(f"--set {item.partition('=')[0]}: "), line
     assert said in line and "(line " not in line, line
     assert sorted(os.listdir(config.parent)) == ["lab.toml"]  # no lab folder made
@@ -69,7 +57,7 @@ def test_a_bad_set_is_named_as_the_set_before_any_work(config: Path, command: st
 @pytest.mark.parametrize("command", COMMANDS)
 def test_missing_data_is_a_data_error(config: Path, command: str) -> None:
     """The replay reads its bars lazily, so every backtest point fails on them."""
-    line = _error_line(_invoke(["lab", command, "--config", str(config), "--set",
+    line = error_line(invoke_argus(["lab", command, "--config", str(config), "--set",
                                 "plugins.replay.bars_csv=/no/such/bars.csv"]), 4)
     assert "/no/such/bars.csv: cannot read" in line, line
     assert "DataError" not in line, line  # the class is the exit code, not in the text
@@ -87,20 +75,20 @@ def test_a_bad_config_file_is_one_line(config: Path, command: str, config_arg: s
     (config.parent / "adir").mkdir()
     (config.parent / "bad.toml").write_text("[argus\n")
     (config.parent / "unknown.toml").write_text('[argus]\nplugins = ["no_such_plugin"]\n')
-    result = _invoke(["lab", command, "--config", config_arg])
+    result = invoke_argus(["lab", command, "--config", config_arg])
     assert result.exit_code == code, result.output
     last = result.output.strip().splitlines()[-1]
     if "Invalid value" in said:  # click's usage error, naming the command
         assert last.startswith(f"Error: argus lab {command}: {said}"), last
     else:
-        assert said in _error_line(result, code)
+        assert said in error_line(result, code)
 
 
 @pytest.mark.parametrize("args", [["--local-cluster", "0"], ["--local-cluster", "-2"],
                                   ["--executor", "threads"], ["--set", "novalue"],
                                   ["--set", "a..b=1"]])
 def test_bad_options_are_usage_errors(config: Path, args: list[str]) -> None:
-    result = _invoke(["lab", "gates", "--config", str(config), *args])
+    result = invoke_argus(["lab", "gates", "--config", str(config), *args])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     last = result.output.strip().splitlines()[-1]
@@ -113,4 +101,4 @@ def test_the_group_on_its_own_prints_the_same_line(config: Path) -> None:
 
     result = CliRunner().invoke(lab, ["sweep", "--config", str(config), "--set",
                                       "plugins.example.fast=-3"])
-    assert _error_line(result, 2).startswith("--set plugins.example.fast: ")
+    assert error_line(result, 2).startswith("--set plugins.example.fast: ")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import apsw
 import pytest
+from argus_testkit.cli import error_line
 from click.testing import CliRunner, Result
 from ml_testdata import KRAKEN, TRAIN_START
 
@@ -24,13 +25,6 @@ WINDOW = ["--bars", str(KRAKEN), "--start", str(START), "--end", str(END)]
 
 def _invoke(args: list[str]) -> Result:
     return CliRunner().invoke(cli, ["ml", *args], prog_name="argus")
-
-
-def _error_line(result: Result, code: int) -> str:
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert "Traceback" not in result.output
-    (line,) = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
-    return line.removeprefix("error: ")
 
 
 def _usage(result: Result, command: str, said: str) -> None:
@@ -94,19 +88,19 @@ def test_bad_bars_say_which_file(inputs: Path, command: str, bars: str, code: in
     if code == 2:
         _usage(result, command, said)
     else:
-        assert _error_line(result, code).startswith(said)
+        assert error_line(result, code).startswith(said)
 
 
 @pytest.mark.parametrize("command", ["dataset", "train"])
 def test_a_window_without_bars_names_the_file_and_its_span(inputs: Path,
                                                            command: str) -> None:
     out = ["--out", "ds"] if command == "dataset" else ["--registry", "reg.db"]
-    line = _error_line(_invoke([command, "--bars", str(KRAKEN), "--start", "9999999999",
+    line = error_line(_invoke([command, "--bars", str(KRAKEN), "--start", "9999999999",
                                 *out]), 4)
     assert line == (f"{KRAKEN}: no bars in the window --start 9999999999, --end (none) (unix "
                     f"seconds); its bars close from 2013-10-06 22:00 UTC to 2023-01-07 "
                     f"10:00 UTC"), line
-    short = _error_line(_invoke([command, "--bars", str(KRAKEN), "--start", str(START),
+    short = error_line(_invoke([command, "--bars", str(KRAKEN), "--start", str(START),
                                  "--end", str(START + 5 * 3600), *out]), 4)
     assert short.startswith(f"{KRAKEN}: no rows have every feature and a label"), short
 
@@ -136,11 +130,11 @@ def test_a_registry_that_is_not_one_is_one_line(inputs: Path, args: list[str], w
     if code == 2:
         _usage(result, args[0], said)
     else:
-        assert _error_line(result, code).startswith(said)
+        assert error_line(result, code).startswith(said)
 
 
 def test_train_into_a_damaged_registry_names_it(inputs: Path) -> None:
-    line = _error_line(_invoke(["train", *WINDOW, "--folds", "2", "--features", "ret_1",
+    line = error_line(_invoke(["train", *WINDOW, "--folds", "2", "--features", "ret_1",
                                 "--registry", "damaged.db"]), 7)
     assert line.startswith("damaged.db cannot be used: "), line
 
@@ -159,7 +153,7 @@ def test_a_foreign_sqlite_file_is_no_registry(inputs: Path) -> None:
     con = apsw.Connection(str(inputs / "empty.db"))  # a SQLite file, not a registry
     con.execute("create table t (x)")
     con.close()
-    line = _error_line(_invoke(["evaluate", "--registry", "empty.db", "m1"]), 7)
+    line = error_line(_invoke(["evaluate", "--registry", "empty.db", "m1"]), 7)
     assert "empty.db: not an Argus ledger" in line and "nothing was changed" in line, line
 
 
@@ -183,7 +177,7 @@ def test_gate_numbers_out_of_range_are_usage_errors(registry: tuple[Path, str],
 def test_a_refused_promotion_is_a_data_error_line(registry: tuple[Path, str]) -> None:
     """The gates refuse this small model: the refusal's one line, exit 4 (was Error:, 1)."""
     path, model_id = registry
-    line = _error_line(_invoke(["promote", "--registry", str(path), model_id, "--to",
+    line = error_line(_invoke(["promote", "--registry", str(path), model_id, "--to",
                                 "paper"]), 4)
     assert line.startswith(f"model {model_id} not promoted to paper: "), line
 
@@ -192,4 +186,4 @@ def test_the_group_on_its_own_prints_the_same_line(inputs: Path) -> None:
     from argus_ml.cli import ml
 
     result = CliRunner().invoke(ml, ["models", "--registry", "damaged.db"])
-    assert _error_line(result, 7).startswith("damaged.db cannot be used")
+    assert error_line(result, 7).startswith("damaged.db cannot be used")

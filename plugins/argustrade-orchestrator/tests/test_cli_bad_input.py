@@ -15,27 +15,16 @@ import apsw
 import pytest
 from argus_orchestrator.plugin import register_migrations
 from argus_orchestrator.versions import VersionStore
+from argus_testkit.cli import error_line, invoke_argus
 from click.testing import CliRunner, Result
 
 from argus_core import Ledger, Migrations
-from argus_core.cli import cli
 
 COMMANDS = [["strategies", "list"], ["strategies", "show", "{v}"],
             ["strategies", "diff", "{v}", "{v}"],
             ["strategies", "promote", "{v}", "--to", "full"],
             ["strategies", "rollback", "trend"], ["thoughts"], ["thoughts", "cycle-0001"]]
 IDS = ["list", "show", "diff", "promote", "rollback", "thoughts", "thoughts-cycle"]
-
-
-def _invoke(args: list[str]) -> Result:
-    return CliRunner().invoke(cli, args, prog_name="argus")
-
-
-def _error_line(result: Result, code: int) -> str:
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert "Traceback" not in result.output
-    (line,) = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
-    return line.removeprefix("error: ")
 
 
 def _usage(result: Result, command: str, said: str) -> None:
@@ -85,7 +74,7 @@ def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_run_directory_that_is_not_one_is_a_ledger_error(inputs: Path, command: list[str],
                                                            where: str, said: str) -> None:
     before = (inputs / "foreign" / "argus.db").read_bytes()
-    line = _error_line(_invoke(_args(command, where)), 7)
+    line = error_line(invoke_argus(_args(command, where)), 7)
     assert line.startswith(said), line
     assert (inputs / "foreign" / "argus.db").read_bytes() == before  # never migrated
     assert not (inputs / "nodir").exists()
@@ -95,7 +84,7 @@ def test_a_run_directory_that_is_not_one_is_a_ledger_error(inputs: Path, command
 def test_a_file_for_a_run_directory_is_a_usage_error(inputs: Path,
                                                      command: list[str]) -> None:
     name = " ".join(command[:2]) if command[0] == "strategies" else command[0]
-    _usage(_invoke(_args(command, "afile")), name,
+    _usage(invoke_argus(_args(command, "afile")), name,
            "Invalid value for '--run-dir': Directory 'afile' is a file.")
 
 
@@ -117,7 +106,7 @@ def test_an_unknown_name_is_a_usage_error_naming_the_argument(
         (version,) = [r[0] for r in ledger.conn.execute(
             "select version_id from strategy_versions")]
     name = " ".join(command[:2]) if command[0] == "strategies" else command[0]
-    _usage(_invoke(_args(command, "run", version)), name,
+    _usage(invoke_argus(_args(command, "run", version)), name,
            f"Invalid value for '{argument}': {said}")
 
 
@@ -125,7 +114,7 @@ def test_the_known_version_still_shows(inputs: Path) -> None:
     with Ledger.in_dir(inputs / "run") as ledger:
         (version,) = [r[0] for r in ledger.conn.execute(
             "select version_id from strategy_versions")]
-    result = _invoke(["strategies", "show", "--run-dir", "run", version])
+    result = invoke_argus(["strategies", "show", "--run-dir", "run", version])
     assert result.exit_code == 0 and "reason: seed incumbent" in result.output, result.output
 
 
@@ -140,12 +129,12 @@ def test_the_known_version_still_shows(inputs: Path) -> None:
 def test_orchestrate_refuses_a_resume_of_nothing_before_making_anything(
         inputs: Path, args: list[str], code: int, said: str) -> None:
     (inputs / "c.toml").write_text("[argus]\nplugins = []\n")
-    result = _invoke(["orchestrate", "--config", "c.toml", *args])
+    result = invoke_argus(["orchestrate", "--config", "c.toml", *args])
     if code == 2:
         assert result.exit_code == 2, result.output
         assert result.output.strip().splitlines()[-1].startswith(said), result.output
     else:
-        assert _error_line(result, code).startswith(said)
+        assert error_line(result, code).startswith(said)
     assert not (inputs / "nodir").exists() and not (inputs / "argus-runs").exists()
 
 
@@ -156,7 +145,7 @@ def test_each_command_on_its_own_prints_the_same_line(inputs: Path, command: str
     args = ["list", "--run-dir", "damaged"] if command == "strategies_group" \
         else ["--run-dir", "damaged"]
     result = CliRunner().invoke(getattr(commands, command), args)
-    assert _error_line(result, 7).startswith("damaged/argus.db cannot be used")
+    assert error_line(result, 7).startswith("damaged/argus.db cannot be used")
 
 
 # -- a refused `argus orchestrate` start, and `argus sandbox check` -----------------------
@@ -204,7 +193,7 @@ def test_a_refused_orchestrate_leaves_the_run_directory_as_it_found_it(
     if there == "kept":
         (run_dir / "notes.txt").write_text("mine")
     args = [] if there == "default" else ["--run-dir", str(run_dir)]
-    line = _error_line(_invoke(["orchestrate", "--config", str(config), "--cycles", "0",
+    line = error_line(invoke_argus(["orchestrate", "--config", str(config), "--cycles", "0",
                                 *args]), code)
     assert said in line, line
     left = sorted(p.name for p in tmp_path.iterdir())
@@ -224,9 +213,9 @@ def test_sandbox_check_of_an_unreadable_file_is_one_error_line(tmp_path: Path,
     (tmp_path / "adir").mkdir()
     for target, why in ((tmp_path / "missing.py", "No such file or directory"),
                         (tmp_path / "adir", "Is a directory")):
-        result = _invoke(["sandbox", "check", str(target), *(["--json"] * as_json)])
+        result = invoke_argus(["sandbox", "check", str(target), *(["--json"] * as_json)])
         if as_json:
             assert result.exit_code == 4 and "Traceback" not in result.output
             assert json.loads(result.output)["error"] == f"cannot read: {why}"
         else:
-            assert _error_line(result, 4) == f"{target}: cannot read: {why}"
+            assert error_line(result, 4) == f"{target}: cannot read: {why}"

@@ -14,26 +14,15 @@ from pathlib import Path
 
 import apsw
 import pytest
-from click.testing import CliRunner, Result
+from argus_testkit.cli import error_line, invoke_argus
+from click.testing import CliRunner
 
 from argus_core import Ledger
-from argus_core.cli import cli
 
 COMMANDS = [["tca", "{}"], ["tca", "--daily", "{}"], ["tca-calibrate", "{}"],
             ["league", "events", "{}"], ["league", "books", "{}"],
             ["league", "reference", "{}", "--slot", "alpha"]]
 IDS = [" ".join(c[:2]).replace(" {}", "") for c in COMMANDS]
-
-
-def _invoke(args: list[str]) -> Result:
-    return CliRunner().invoke(cli, args, prog_name="argus")
-
-
-def _error_line(result: Result, code: int) -> str:
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert "Traceback" not in result.output
-    (line,) = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
-    return line.removeprefix("error: ")
 
 
 @pytest.fixture
@@ -67,14 +56,14 @@ def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 ])
 def test_a_run_directory_that_is_not_one_is_a_ledger_error(inputs: Path, args: list[str],
                                                            where: str, said: str) -> None:
-    line = _error_line(_invoke([a.format(where) for a in args]), 7)
+    line = error_line(invoke_argus([a.format(where) for a in args]), 7)
     assert line.startswith(said), line
     assert not (inputs / "nodir").exists()  # nothing made
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=IDS)
 def test_a_file_for_a_run_directory_is_a_usage_error(inputs: Path, args: list[str]) -> None:
-    result = _invoke([a.format("afile") for a in args])
+    result = invoke_argus([a.format("afile") for a in args])
     assert result.exit_code == 2, result.output
     last = result.output.strip().splitlines()[-1]
     name = " ".join(args[:2]) if args[0] == "league" else args[0]
@@ -83,12 +72,12 @@ def test_a_file_for_a_run_directory_is_a_usage_error(inputs: Path, args: list[st
 
 
 def test_calibrate_names_the_one_run_that_is_not_one(inputs: Path) -> None:
-    line = _error_line(_invoke(["tca-calibrate", "books", "damaged"]), 7)
+    line = error_line(invoke_argus(["tca-calibrate", "books", "damaged"]), 7)
     assert line.startswith("damaged/argus.db cannot be used"), line
 
 
 def test_calibrate_with_too_few_fills_is_a_config_error(inputs: Path) -> None:
-    line = _error_line(_invoke(["tca-calibrate", "books"]), 2)
+    line = error_line(invoke_argus(["tca-calibrate", "books"]), 2)
     assert "too few taker fills" in line, line
 
 
@@ -102,7 +91,7 @@ def test_calibrate_with_too_few_fills_is_a_config_error(inputs: Path) -> None:
     ([], "Missing option '--slot'."),
 ])
 def test_league_reference_usage_errors(inputs: Path, args: list[str], said: str) -> None:
-    result = _invoke(["league", "reference", "books", *args])
+    result = invoke_argus(["league", "reference", "books", *args])
     assert result.exit_code == 2, result.output
     last = result.output.strip().splitlines()[-1]
     assert last == f"Error: argus league reference: {said}", last
@@ -110,7 +99,7 @@ def test_league_reference_usage_errors(inputs: Path, args: list[str], said: str)
 
 def test_a_known_book_still_measures(inputs: Path) -> None:
     """The guard: the book the run kept is measured as before (too few rows: DataError)."""
-    result = _invoke(["league", "reference", "books", "--slot", "alpha", "--window", "2"])
+    result = invoke_argus(["league", "reference", "books", "--slot", "alpha", "--window", "2"])
     assert result.exit_code in (0, 4), result.output
     assert "no book named" not in result.output and "Traceback" not in result.output
 
@@ -121,7 +110,7 @@ def test_each_command_on_its_own_prints_the_same_line(inputs: Path, command: str
 
     args = ["events", "damaged"] if command == "league" else ["damaged"]
     result = CliRunner().invoke(getattr(commands, command), args)
-    assert _error_line(result, 7).startswith("damaged/argus.db cannot be used")
+    assert error_line(result, 7).startswith("damaged/argus.db cannot be used")
 
 
 def test_a_copied_run_reads_as_before(inputs: Path) -> None:
@@ -129,13 +118,13 @@ def test_a_copied_run_reads_as_before(inputs: Path) -> None:
     shutil.copytree(inputs / "books", inputs / "copy")
     before = (inputs / "copy" / "argus.db").read_bytes()
     for args in COMMANDS[:5]:
-        _invoke([a.format("copy") for a in args])
+        invoke_argus([a.format("copy") for a in args])
     assert (inputs / "copy" / "argus.db").read_bytes() == before
 
 
 def test_calibrate_out_in_a_missing_folder_is_a_usage_error(inputs: Path) -> None:
     """Refused before the runs are read (it printed the snippet, then exited 1)."""
-    result = _invoke(["tca-calibrate", "books", "--out", "nodir/x.toml"])
+    result = invoke_argus(["tca-calibrate", "books", "--out", "nodir/x.toml"])
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines()[-1] == (
         "Error: argus tca-calibrate: Invalid value for '--out': folder 'nodir' does not "
