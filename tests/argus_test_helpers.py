@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+
+from click.testing import CliRunner, Result
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_BARS = ROOT / "examples" / "data" / "kraken_XBTUSD_60.csv"
@@ -43,3 +46,20 @@ daily_loss_fraction = "0.9"
 max_orders_per_minute = 1000
 {extra}
 """
+
+
+# -- the command line: run `argus` as a user would, read a refusal's error: line -------
+def invoke_argus(args: Sequence[str]) -> Result:
+    """``argus ARGS...`` in-process (``prog_name`` ``argus``, as usage errors name it)."""
+    from argus_core.cli import cli
+
+    return CliRunner().invoke(cli, list(args), prog_name="argus")
+
+
+def error_line(result: Result, code: int) -> str:
+    """The text of the single ``error: ...`` line of a refused command, after checking it
+    exited with ``code`` and printed no traceback."""
+    assert result.exit_code == code, (result.exit_code, result.output)
+    assert "Traceback" not in result.output
+    (line,) = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
+    return line.removeprefix("error: ")

@@ -16,8 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from argus_test_helpers import BUNDLED_BARS, demo_toml
-from argus_testkit.cli import error_line
+from argus_test_helpers import BUNDLED_BARS, demo_toml, error_line
 from click.testing import CliRunner, Result
 
 from argus_core.cli import cli

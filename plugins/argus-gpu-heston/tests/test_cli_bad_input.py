@@ -9,7 +9,7 @@ everything flagged; all rows but three shown), a zero-quantity leg was priced.
 from __future__ import annotations
 
 import pytest
-from argus_testkit.cli import invoke_argus
+from argus_test_helpers import invoke_argus
 from click.testing import Result
 
 MODEL = ["--s0", "100", "--t", "1", "--v0", "0.04", "--kappa", "2", "--theta", "0.04",

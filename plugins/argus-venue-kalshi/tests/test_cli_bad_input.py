@@ -13,7 +13,7 @@ from pathlib import Path
 
 import apsw
 import pytest
-from argus_testkit.cli import error_line, invoke_argus
+from argus_test_helpers import error_line, invoke_argus
 
 from argus_core import Ledger
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from argus_testkit.cli import invoke_argus
+from argus_test_helpers import invoke_argus
 
 CSV = Path(__file__).parent / "fixtures" / "kraken_XBTUSD_60_head400.csv"
 

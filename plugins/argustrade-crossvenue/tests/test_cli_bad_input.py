@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from argus_testkit.cli import error_line, invoke_argus
+from argus_test_helpers import error_line, invoke_argus
 
 
 @pytest.fixture

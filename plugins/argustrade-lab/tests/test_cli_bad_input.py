@@ -14,8 +14,7 @@ import os
 from pathlib import Path
 
 import pytest
-from argus_test_helpers import BUNDLED_BARS, demo_toml
-from argus_testkit.cli import error_line, invoke_argus
+from argus_test_helpers import BUNDLED_BARS, demo_toml, error_line, invoke_argus
 from click.testing import CliRunner
 
 COMMANDS = ["sweep", "walkforward", "bootstrap", "gates"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import apsw
 import pytest
-from argus_testkit.cli import error_line
+from argus_test_helpers import error_line
 from click.testing import CliRunner, Result
 from ml_testdata import KRAKEN, TRAIN_START
 

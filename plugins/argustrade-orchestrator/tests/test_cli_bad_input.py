@@ -15,7 +15,7 @@ import apsw
 import pytest
 from argus_orchestrator.plugin import register_migrations
 from argus_orchestrator.versions import VersionStore
-from argus_testkit.cli import error_line, invoke_argus
+from argus_test_helpers import error_line, invoke_argus
 from click.testing import CliRunner, Result
 
 from argus_core import Ledger, Migrations
