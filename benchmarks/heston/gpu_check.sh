@@ -4,21 +4,28 @@
 #   bash benchmarks/heston/gpu_check.sh            # from the repository root
 #
 # Steps (each logged to $OUT/<step>.log, its exit status to $OUT/summary.txt; a failing
-# step does not stop the others; the script exits 1 if any step failed):
+# step does not stop the others; the script exits 1 if any step failed), the GPU's own
+# figures first so that a short lease gets them:
 #   env          python, platform, git revision
 #   nvidia_smi   device, driver and CUDA version (nvidia-smi)
-#   install      the core + argus-gpu-heston[test], editable -- only if not importable
-#   cupy         import cupy, else pip install cupy-cuda12x ($CUPY_PKG overrides)
+#   install      only if argus_core / argus_gpu_heston do not import: wheels carried in
+#                ./.whl (no network on the device machine) installed into a scratch
+#                folder, and the repository's sources put on PYTHONPATH; else
+#                pip install -e the core + argus-gpu-heston[test]
+#   cupy         import cupy, else pip install $CUPY_PKG (default: cupy-cuda13x or
+#                cupy-cuda12x, from the driver's CUDA version)
 #   cupy_runtime CuPy's CUDA runtime/driver versions and device count
+#   bench        benchmarks/heston/bench_heston.py --require-gpu, bounded sizes
+#   variants     benchmarks/heston/gpu_variants.py: NVRTC options and block sizes
 #   pytest_cuda  plugins/argus-gpu-heston/tests/test_heston_cuda.py (fails if the device
 #                tests were skipped: "no CUDA device")
-#   bench        benchmarks/heston/bench_heston.py --require-gpu, bounded sizes
+#   pytest_all   the plugin's whole test suite with the GPU present (backend "auto" is
+#                CUDA there), 8 workers
 #
-# Environment: OUT (default ./gpu_check_out), PYTHON (default python, else python3),
-# CUPY_PKG (default cupy-cuda12x; cupy-cuda13x for a CUDA 13 driver), BENCH_ARGS (extra
-# arguments for bench_heston.py, e.g. "--backends cuda,cpu"), STEP_TIMEOUT (seconds per
-# step, default 240).  pip may have no network on the device machine: a failed install is
-# reported, and the steps that need it then fail with their own messages.
+# Environment: OUT (default ./gpu_check_out), PYTHON (default python3, else python),
+# CUPY_PKG, BENCH_ARGS (extra arguments for bench_heston.py, e.g. "--backends cuda,cpu"),
+# STEP_TIMEOUT (seconds per step, default 240), ONLY (space-separated step names to run;
+# default all).
 set -u
 
 OUT="${OUT:-./gpu_check_out}"
@@ -28,9 +35,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT" || exit 2
 PY="${PYTHON:-}"
 if [ -z "$PY" ]; then
-    if command -v python >/dev/null 2>&1; then PY=python; else PY=python3; fi
+    if command -v python3 >/dev/null 2>&1; then PY=python3; else PY=python; fi
 fi
-CUPY_PKG="${CUPY_PKG:-cupy-cuda12x}"
+CUPY_PKG="${CUPY_PKG:-}"
+ONLY="${ONLY:-}"
 STEP_TIMEOUT="${STEP_TIMEOUT:-240}"
 BENCH_ARGS="${BENCH_ARGS:-}"
 export OUT ROOT PY CUPY_PKG BENCH_ARGS
@@ -70,6 +78,7 @@ env_info() {
     echo "python: $(command -v "$PY")"
     git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo "(not a git checkout)"
     nproc
+    "$PY" -c "import pyopencl as cl; print('opencl:', [(p.name, [d.name for d in p.get_devices()]) for p in cl.get_platforms()])" 2>&1 | tail -1
 }
 
 nvidia_smi() {
@@ -83,22 +92,54 @@ nvidia_smi() {
 
 install_argus() {
     if "$PY" -c "import argus_core, argus_gpu_heston, pytest" 2>/dev/null; then
-        echo "argus_core and argus_gpu_heston already importable: nothing to install"
+        echo "argus_core and argus_gpu_heston importable (PYTHONPATH=${PYTHONPATH:-})"
     else
         echo "installing the core and argus-gpu-heston[test] (editable) from PyPI"
         pipi -e ".[test]" -e "plugins/argus-gpu-heston[test]" || {
             rc=$?
-            echo "pip install failed (exit $rc): no network to PyPI? Install the repository's"
-            echo "requirements (pip install -r requirements-dev.txt) some other way and rerun."
+            echo "pip install failed (exit $rc): no network to PyPI? Carry the missing wheels"
+            echo "in ./.whl (benchmarks/heston/README.md says which) and rerun."
             return "$rc"
         }
     fi
     "$PY" -c "import argus_gpu_heston, numba; print('argus_gpu_heston ok, numba', numba.__version__)"
 }
 
+# Without network: carried wheels into a scratch folder, the sources on PYTHONPATH (run in
+# this shell, not a step, so that every later step sees the path).
+use_sources() {
+    "$PY" -c "import argus_core, argus_gpu_heston" 2>/dev/null && return 0
+    local site=/tmp/argus_gpu_site
+    if ls "$ROOT"/.whl/*.whl >/dev/null 2>&1; then
+        "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+            --target "$site" "$ROOT"/.whl/*.whl > "$OUT/wheels.log" 2>&1 \
+            || echo "installing the carried wheels failed: see wheels.log"
+    fi
+    export PYTHONPATH="$ROOT:$ROOT/plugins/argus-gpu-heston/src:$site${PYTHONPATH:+:$PYTHONPATH}"
+}
+
+# The NVIDIA driver's OpenCL library, registered for pyopencl's ICD loader where the
+# machine has the library but no /etc/OpenCL/vendors entry (the OpenCL tests then run on
+# the GPU too).
+register_nvidia_opencl() {
+    ls /etc/OpenCL/vendors/*.icd >/dev/null 2>&1 && return 0
+    local lib
+    lib=$(ldconfig -p 2>/dev/null | awk '/libnvidia-opencl\.so\.1/{print $NF; exit}')
+    [ -z "$lib" ] && lib=$(ls /usr/local/nvidia/lib64/libnvidia-opencl.so.1 2>/dev/null)
+    [ -z "$lib" ] && return 0
+    mkdir -p /tmp/argus_ocl_vendors && echo "$lib" > /tmp/argus_ocl_vendors/nvidia.icd
+    export OCL_ICD_VENDORS=/tmp/argus_ocl_vendors
+}
+
 cupy_check() {
     if "$PY" -c "import cupy; print('cupy', cupy.__version__, 'already installed')"; then
         return 0
+    fi
+    if [ -z "$CUPY_PKG" ]; then
+        case "$(nvidia-smi 2>/dev/null | grep -o 'CUDA Version: [0-9]*')" in
+            *13) CUPY_PKG=cupy-cuda13x ;;
+            *) CUPY_PKG=cupy-cuda12x ;;
+        esac
     fi
     echo "cupy is not importable: pip install $CUPY_PKG"
     pipi "$CUPY_PKG" || {
@@ -147,6 +188,14 @@ pytest_cuda() {
     return "$rc"
 }
 
+pytest_all() {
+    "$PY" -m pytest plugins/argus-gpu-heston/tests -q -n 8 -rs -p no:cacheprovider 2>&1
+}
+
+variants() {
+    "$PY" benchmarks/heston/gpu_variants.py --repeat 5
+}
+
 bench() {
     # bounded: GPU rows 2^20 x 252, variance table 2^16 paths, best of 3 (a few seconds on
     # a GPU); the CPU backend is left out unless BENCH_ARGS names it (cold Numba compiles).
@@ -156,14 +205,19 @@ bench() {
         --json "$OUT/bench_heston.json" $BENCH_ARGS
 }
 
-export -f pipi env_info nvidia_smi install_argus cupy_check cupy_runtime pytest_cuda bench
-step env env_info
-step nvidia_smi nvidia_smi
-step install install_argus
-step cupy cupy_check
-step cupy_runtime cupy_runtime
-step pytest_cuda pytest_cuda
-step bench bench
+export -f pipi env_info nvidia_smi install_argus cupy_check cupy_runtime pytest_cuda \
+    pytest_all variants bench
+use_sources
+register_nvidia_opencl
+for name in env nvidia_smi install cupy cupy_runtime bench variants pytest_cuda pytest_all; do
+    if [ -n "$ONLY" ] && [[ " $ONLY " != *" $name "* ]]; then continue; fi
+    case "$name" in
+        env) step env env_info ;;
+        install) step install install_argus ;;
+        cupy) step cupy cupy_check ;;
+        *) step "$name" "$name" ;;
+    esac
+done
 
 echo "total $(( $(date +%s) - START ))s; logs in $OUT" | tee -a "$SUMMARY"
 if [ "$FAILED" -ne 0 ]; then
