@@ -3,8 +3,9 @@
 #
 #   bash benchmarks/heston/gpu_check.sh            # from the repository root
 #
-# Steps (each logged to $OUT/<step>.log, its exit status to $OUT/summary.txt; a failing
-# step does not stop the others; the script exits 1 if any step failed), the GPU's own
+# Steps (each logged to $OUT/gpu_check.log under a '=== step' line, its exit status to
+# $OUT/summary.txt: few files, since a device machine sends few back; a failing step does
+# not stop the others; the script exits 1 if any step failed), the GPU's own
 # figures first so that a short lease gets them:
 #   env          python, platform, git revision
 #   nvidia_smi   device, driver and CUDA version (nvidia-smi)
@@ -16,7 +17,8 @@
 #                cupy-cuda12x, from the driver's CUDA version)
 #   cupy_runtime CuPy's CUDA runtime/driver versions and device count
 #   bench        benchmarks/heston/bench_heston.py --require-gpu, bounded sizes
-#   variants     benchmarks/heston/gpu_variants.py: NVRTC options and block sizes
+#   variants     benchmarks/heston/gpu_variants.py: NVRTC options, block sizes, QE forms
+#   cli          `argus heston price` and `argus heston pop` with --backend cuda
 #   pytest_cuda  plugins/argus-gpu-heston/tests/test_heston_cuda.py (fails if the device
 #                tests were skipped: "no CUDA device")
 #   pytest_all   the plugin's whole test suite with the GPU present (backend "auto" is
@@ -44,25 +46,28 @@ BENCH_ARGS="${BENCH_ARGS:-}"
 export OUT ROOT PY CUPY_PKG BENCH_ARGS
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
+: > "$OUT/gpu_check.log"
 FAILED=0
 START=$(date +%s)
 
-# step NAME CMD...: run CMD (bounded by STEP_TIMEOUT) into $OUT/NAME.log and record its status.
+# step NAME CMD...: run CMD (bounded by STEP_TIMEOUT) into the log and record its status.
 step() {
     local name="$1"; shift
     local t0 rc
     t0=$(date +%s)
-    echo "=== $name: $*" > "$OUT/$name.log"
-    timeout "$STEP_TIMEOUT" bash -c '"$@"' _ "$@" >> "$OUT/$name.log" 2>&1
+    local log="$OUT/.step.log"
+    echo "=== $name: $*" > "$log"
+    timeout "$STEP_TIMEOUT" bash -c '"$@"' _ "$@" >> "$log" 2>&1
     rc=$?
-    [ "$rc" -eq 124 ] && echo "$name: timed out after ${STEP_TIMEOUT}s" >> "$OUT/$name.log"
-    tail -n 15 "$OUT/$name.log" | sed 's/^/    /'
+    [ "$rc" -eq 124 ] && echo "$name: timed out after ${STEP_TIMEOUT}s" >> "$log"
+    tail -n 15 "$log" | sed 's/^/    /'
+    cat "$log" >> "$OUT/gpu_check.log" && rm -f "$log"
     if [ "$rc" -eq 0 ]; then
         printf '%-13s ok     (%ss)\n' "$name" "$(( $(date +%s) - t0 ))" | tee -a "$SUMMARY"
     else
         FAILED=1
-        printf '%-13s FAILED exit %s (%ss): see %s\n' "$name" "$rc" "$(( $(date +%s) - t0 ))" \
-            "$name.log" | tee -a "$SUMMARY"
+        printf '%-13s FAILED exit %s (%ss): see gpu_check.log\n' "$name" "$rc" \
+            "$(( $(date +%s) - t0 ))" | tee -a "$SUMMARY"
     fi
     return 0
 }
@@ -112,8 +117,8 @@ use_sources() {
     local site=/tmp/argus_gpu_site
     if ls "$ROOT"/.whl/*.whl >/dev/null 2>&1; then
         "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-            --target "$site" "$ROOT"/.whl/*.whl > "$OUT/wheels.log" 2>&1 \
-            || echo "installing the carried wheels failed: see wheels.log"
+            --target "$site" "$ROOT"/.whl/*.whl >> "$OUT/gpu_check.log" 2>&1 \
+            || echo "installing the carried wheels failed: see gpu_check.log"
     fi
     export PYTHONPATH="$ROOT:$ROOT/plugins/argus-gpu-heston/src:$site${PYTHONPATH:+:$PYTHONPATH}"
 }
@@ -181,7 +186,7 @@ pytest_cuda() {
     "$PY" -m pytest plugins/argus-gpu-heston/tests/test_heston_cuda.py -q -n 0 -rs \
         -p no:cacheprovider 2>&1
     rc=$?
-    if [ "$rc" -eq 0 ] && grep -q "no CUDA device" "$OUT/pytest_cuda.log"; then
+    if [ "$rc" -eq 0 ] && grep -q "no CUDA device" "$OUT/.step.log"; then
         echo "the device tests were SKIPPED (no CUDA device seen by CuPy): GPU-specific failure"
         return 3
     fi
@@ -192,8 +197,17 @@ pytest_all() {
     "$PY" -m pytest plugins/argus-gpu-heston/tests -q -n 8 -rs -p no:cacheprovider 2>&1
 }
 
+cli() {
+    # what a user sees: one Monte Carlo price and one probability of profit on the GPU
+    "$PY" -m argus_core.cli heston price --s0 100 --strike 100 --t 1 --v0 0.0175 \
+        --kappa 1.5768 --theta 0.0398 --sigma 0.5751 --rho -0.5711 --method mc \
+        --paths 1000000 --steps 252 --backend cuda || return $?
+    "$PY" -m argus_core.cli heston pop --s0 100 --t 0.08 --v0 0.04 --kappa 2 --theta 0.05 \
+        --sigma 0.6 --rho -0.7 --put-spread 95:90 --premium 1.1 --backend cuda
+}
+
 variants() {
-    "$PY" benchmarks/heston/gpu_variants.py --repeat 5
+    "$PY" benchmarks/heston/gpu_variants.py --repeat 5 --cpu-ref .whl/cpu_paths.npz
 }
 
 bench() {
@@ -206,10 +220,10 @@ bench() {
 }
 
 export -f pipi env_info nvidia_smi install_argus cupy_check cupy_runtime pytest_cuda \
-    pytest_all variants bench
+    pytest_all variants bench cli
 use_sources
 register_nvidia_opencl
-for name in env nvidia_smi install cupy cupy_runtime bench variants pytest_cuda pytest_all; do
+for name in env nvidia_smi install cupy cupy_runtime bench variants cli pytest_cuda pytest_all; do
     if [ -n "$ONLY" ] && [[ " $ONLY " != *" $name "* ]]; then continue; fi
     case "$name" in
         env) step env env_info ;;

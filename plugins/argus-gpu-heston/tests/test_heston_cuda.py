@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from argus_gpu_heston import HestonParams, HestonPricer
 from argus_gpu_heston.backends import get_backend
-from argus_gpu_heston.backends.cuda import cuda_available, cuda_source
+from argus_gpu_heston.backends.cuda import cuda_available, cuda_source, nvrtc_options
 from argus_gpu_heston.mc_common import make_spec
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -33,7 +33,7 @@ def test_cuda_kernels_compile_with_nvrtc(dtype: type, scheme: int, antithetic: b
     if lib is None:
         pytest.skip("libnvrtc not found (pip install nvidia-cuda-nvrtc-cu12 to run this check)")
     ok, out = compile_ptx(lib, cuda_source(dtype, scheme, antithetic, conditional),
-                          ["--std=c++14", "-arch=compute_90"])
+                          [*nvrtc_options(dtype), "-arch=compute_90"])
     assert ok, out
     assert ".entry heston_price" in out and ".entry heston_paths" in out
     if dtype == np.float32:

@@ -9,7 +9,7 @@ import sys
 
 import click
 import pytest
-from argus_gpu_heston import HestonParams, HestonPricer, OptionLeg, plugin
+from argus_gpu_heston import HestonParams, HestonPricer, OptionLeg, backends, plugin
 from argus_gpu_heston.pricer import HestonSettings
 from click.testing import CliRunner
 
@@ -130,6 +130,8 @@ def test_cli_pop_and_errors() -> None:
 def test_cli_install_hint_keeps_cuda_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     # rich markup would swallow "[cuda]"; the heston group prints Argus errors escaped
     monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy -> ImportError
+    # on a GPU machine an earlier test in this process built the CUDA backend: forget it
+    monkeypatch.setattr(backends, "_cache", {})
     out = CliRunner().invoke(_cli(), ["heston", "price", *FO_ARGS, "--strike", "100",
                                       "--method", "mc", "--paths", "1000", "--backend", "cuda"])
     assert out.exit_code == PluginError.exit_code, out.output
