@@ -223,7 +223,8 @@ class Strategy(abc.ABC):
         this strategy's working orders)."""
 
     def get_state(self) -> dict[str, Any]:
-        """JSON-able state for checkpoints and hot-swap hand-over."""
+        """JSON-able state for checkpoints and hot-swap hand-over (a value read as a
+        secret is checkpointed as ``[REDACTED]``: keep credentials out of it)."""
         return {}
 
     def set_state(self, state: dict[str, Any]) -> None:  # noqa: B027  (stateless default)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -44,8 +45,9 @@ from argus_core.models import (
     TimeInForce,
     VenueResume,
 )
-from argus_core.secrets import redact
+from argus_core.secrets import redact, redact_revealed
 
+log = logging.getLogger(__name__)
 LEDGER_FILE = "argus.db"
 #: How a run can end (``runs.status``; ``running`` while it runs).
 RUN_ENDS = ("finished", "stopped", "failed")
@@ -237,6 +239,7 @@ class Ledger:
         # The last status written by set_order_status: the same write again is skipped.
         self._status_written: tuple[Any, ...] | None = None
         self._order_columns: tuple[str, ...] | None = None
+        self._redacted_checkpoints: set[str] = set()  # said once each (save_checkpoint)
         migrations = migrations or Migrations()
         core_migrations(migrations)
         # The core's set must run first: move it to the front.
@@ -701,10 +704,17 @@ class Ledger:
 
     # -- checkpoints and control ---------------------------------------------------
     def save_checkpoint(self, name: str, seq: int, ts_ns: int, state: dict[str, Any]) -> None:
-        """Store component state at event ``seq`` (call inside a transaction)."""
+        """Store component state at event ``seq`` (call inside a transaction).  A value
+        revealed as a secret (a strategy that kept its API key in its state) is stored
+        as ``[REDACTED]``, said once per checkpoint name: secrets never reach the ledger."""
+        text = json.dumps(state, sort_keys=True, separators=(",", ":"))
+        stored = redact_revealed(text)
+        if stored != text and name not in self._redacted_checkpoints:
+            self._redacted_checkpoints.add(name)
+            log.warning("checkpoint %r held a value read as a secret: stored as [REDACTED] "
+                        "(a component must not keep credentials in its state)", name)
         self.conn.execute("insert or replace into checkpoints values (?,?,?,?)",
-                          (name, seq, ts_ns, json.dumps(state, sort_keys=True,
-                                                        separators=(",", ":"))))
+                          (name, seq, ts_ns, stored))
 
     def load_checkpoint(self, name: str) -> tuple[int, int, dict[str, Any]] | None:
         """``(seq, ts_ns, state)`` of the latest checkpoint called ``name``."""

@@ -209,6 +209,14 @@ def redact(text: str) -> str:
     return (_redact if len(text) <= 256 else _redact.__wrapped__)(text, _remembered_re)
 
 
+def redact_revealed(text: str) -> str:
+    """``text`` with every revealed secret replaced by ``[REDACTED]``, and nothing else
+    touched: for text that must read back as written (a checkpoint's state), where a
+    key-shaped substring may be the state itself but a value read as a secret never is."""
+    remembered = _remembered_re
+    return text if remembered is None else remembered.sub(_MASK, text)
+
+
 @functools.lru_cache(maxsize=1024)
 def _redact(text: str, remembered: re.Pattern[str] | None) -> str:
     """:func:`redact` with the pattern of the values remembered (None: none)."""
