@@ -34,6 +34,7 @@ def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         conn.execute("create table t (x)")
         conn.close()
     (tmp_path / "damaged.db").write_text("not a database")
+    (tmp_path / "onebyte.db").write_bytes(b"\n")
     with Ledger.in_dir(tmp_path / "run"):
         pass
     return tmp_path
@@ -59,7 +60,10 @@ def test_a_run_directory_that_is_not_one_is_a_ledger_error(inputs: Path, where: 
 @pytest.mark.parametrize(("keys", "said"), [
     ("foreign.db", "foreign.db cannot be used as the API keys file: it is another "
                    "program's database (tables: t)"),
-    ("damaged.db", "damaged.db cannot be used as the API keys file: NotADBError"),
+    ("damaged.db", "damaged.db cannot be used: NotADBError: file is not a database (a "
+                   "damaged file, or not an API keys file)"),
+    # one byte: SQLite took it for an empty database and wrote the keys tables over it
+    ("onebyte.db", "onebyte.db cannot be used: NotADBError: file is not a database"),
 ])
 def test_a_keys_file_that_is_not_one_is_refused_untouched(inputs: Path, command: list[str],
                                                           keys: str, said: str) -> None:

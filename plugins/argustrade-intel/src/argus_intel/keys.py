@@ -33,7 +33,7 @@ from typing import Any, cast
 import apsw
 import attrs
 
-from argus_core import ConfigError, LedgerError
+from argus_core import ConfigError, LedgerError, ledger_tables
 
 KEY_PREFIX = "argi"
 _KEY_RE = re.compile(rf"^{KEY_PREFIX}_([0-9a-f]{{12}})_([A-Za-z0-9_-]{{43}})$")
@@ -52,23 +52,14 @@ create table if not exists usage (
 
 
 def _check_keys_file(path: Path) -> None:
-    """Refuse, read-only, a file that is there but is not a keys file: SQLite refusing it
-    (a damaged file, not a database) or a database with tables but no ``keys`` table
-    (another program's, which opening as a store would have written two tables into).
-    The core's ``LedgerError`` naming the path (exit 7, as a damaged ledger)."""
+    """Refuse, read-only, a file that is there but is not a keys file: no database (a
+    damaged file, another kind of file, a one-byte file SQLite would have taken for an
+    empty database) or a database with tables but no ``keys`` table (another program's,
+    which opening as a store would have written two tables into).  The core's
+    ``LedgerError`` naming the path (exit 7, as a damaged ledger)."""
     if not path.is_file() or path.stat().st_size == 0:
         return  # made on first use
-    try:
-        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-        try:
-            tables = {str(n) for (n,) in conn.execute(
-                "select name from sqlite_master where type = 'table'")}
-        finally:
-            conn.close()
-    except apsw.Error as exc:
-        raise LedgerError(f"{path} cannot be used as the API keys file: "
-                          f"{type(exc).__name__}: {exc} (a damaged file, or not a keys "
-                          f"file)") from None
+    tables = ledger_tables(path, "an API keys file")
     if tables and "keys" not in tables:
         raise LedgerError(f"{path} cannot be used as the API keys file: it is another "
                           f"program's database (tables: {', '.join(sorted(tables)[:5])}); "
