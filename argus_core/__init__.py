@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     )
     from argus_core.builtins.replay_venue import iter_bars_csv
     from argus_core.builtins.sizers import kelly_binary
-    from argus_core.cli import PluginCommand, PluginGroup
+    from argus_core.cli import FiniteFloat, PluginCommand, PluginGroup
     from argus_core.config import (
         AT_LEAST_ONE,
         BPS,
@@ -172,7 +172,7 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
     "report": "EQUITY_SECTION ReportData",
     "risk": "TradingState",
     "runner": "Runner",
-    "cli": "PluginCommand PluginGroup",
+    "cli": "FiniteFloat PluginCommand PluginGroup",
     "runlock": "undo_refused_start",
     "runtime": "build_pricer build_venue",
     "secrets": "Secret find_key_shaped redact remember",
@@ -205,7 +205,8 @@ __all__ = [
     "POSITIVE",
     "PROBABILITY", "ArgusError", "BacktestResult", "Bar", "BasketIncomplete", "BookDelta",
     "BookStatus", "CancelIntent", "Config", "ConfigError", "DataError", "Event", "FeeSchedule",
-    "Fill", "FillCorrection", "Forecast", "Forecaster", "Instrument", "Intent", "KnownOrder",
+    "Fill", "FillCorrection", "FiniteFloat", "Forecast", "Forecaster", "Instrument", "Intent",
+    "KnownOrder",
     "L2Book", "Ledger",
     "LedgerError", "Leg", "Liquidity", "MarketEvent", "MarketState", "Migrations", "ModelParams",
     "Opportunity", "OptionLeg", "Order", "OrderBook", "OrderStatus", "OrderType", "OrderUnknown",

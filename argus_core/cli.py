@@ -146,6 +146,23 @@ class Seconds(click.ParamType):
         return seconds
 
 
+class FiniteFloat(click.FloatRange):
+    """click's ``FloatRange`` refusing ``nan`` and the infinities, a usage error naming
+    the option: ``nan`` passes every range check (``--drift-quantile nan`` reached the
+    model's validator as a traceback) and ``inf`` an open-ended one.  For plugin
+    commands' number options."""
+
+    name = "number"  # "'abc' is not a valid number." (click's range type says "float range")
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        """``value`` as a finite float in the range, or a usage error naming the option."""
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 #: Run directories: an existing file is a usage error, not a FileExistsError traceback.
 RUN_DIR = click.Path(file_okay=False, path_type=Path)
 #: Counts such as --max-events: 0 ran every event, -5 too.

@@ -57,6 +57,8 @@ lines went): 7,195.  ``check_run_ledger``, the read-only run-ledger check four p
 had copied (intel, orchestrator, portfolio, Kalshi's reconciliation): 7,220; its
 read-only table reader public (``ledger_tables``), the dashboard's copy gone: 7,225.  A
 revealed secret in a checkpoint's state stored as ``[REDACTED]`` (``redact_revealed``): 7,235.
+``FiniteFloat``, the number option refusing ``nan`` four plugins had copied (ml, heston,
+crossvenue, the dashboard; 50 of their lines went): 7,245.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -71,7 +73,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_235
+BUDGET = 7_245
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

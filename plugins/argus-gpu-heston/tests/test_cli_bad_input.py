@@ -27,11 +27,10 @@ def _usage(result: Result, command: str, said: str) -> None:
     (["--max-nfev", "0"], "Invalid value for '--max-nfev': 0 is not in the range x>=1."),
     (["--max-nfev", "-1"], "Invalid value for '--max-nfev': -1 is not in the range x>=1."),
     (["--top", "-3"], "Invalid value for '--top': -3 is not in the range x>=0."),
-    (["--threshold", "nan"], "Invalid value for '--threshold': 'nan' is not a finite "
-                             "number > 0"),
-    (["--threshold", "-1"], "Invalid value for '--threshold': '-1' is not a finite "
-                            "number > 0"),
-    (["--threshold", "0"], "Invalid value for '--threshold': '0' is not a finite number > 0"),
+    (["--threshold", "nan"], "Invalid value for '--threshold': 'nan' is not a finite number"),
+    (["--threshold", "inf"], "Invalid value for '--threshold': 'inf' is not a finite number"),
+    (["--threshold", "-1"], "Invalid value for '--threshold': -1.0 is not in the range x>0."),
+    (["--threshold", "0"], "Invalid value for '--threshold': 0.0 is not in the range x>0."),
     (["--chain", "."], "Invalid value for '--chain': File '.' is a directory."),
 ])
 def test_calibrate_refuses_bad_numbers_when_parsed(args: list[str], said: str) -> None:

@@ -46,13 +46,13 @@ def test_a_bad_config_is_refused_before_any_venue_is_asked(inputs: Path, config:
 @pytest.mark.parametrize(("args", "said"), [
     (["--config", "adir"], "Invalid value for '--config': File 'adir' is a directory."),
     (["--config", "both.toml", "--threshold", "nan"],
-     "Invalid value for '--threshold': 'nan' is not a similarity in [0, 1]"),
+     "Invalid value for '--threshold': 'nan' is not a finite number"),
     (["--config", "both.toml", "--threshold", "inf"],
-     "Invalid value for '--threshold': 'inf' is not a similarity in [0, 1]"),
+     "Invalid value for '--threshold': inf is not in the range 0<=x<=1."),
     (["--config", "both.toml", "--threshold", "-0.5"],
-     "Invalid value for '--threshold': '-0.5' is not a similarity in [0, 1]"),
+     "Invalid value for '--threshold': -0.5 is not in the range 0<=x<=1."),
     (["--config", "both.toml", "--threshold", "x"],
-     "Invalid value for '--threshold': 'x' is not a number"),
+     "Invalid value for '--threshold': 'x' is not a valid number."),
     (["--config", "both.toml", "--limit", "0"],
      "Invalid value for '--limit': 0 is not in the range x>=1."),
 ])

@@ -73,8 +73,7 @@ def test_a_port_in_use_is_the_options_error(inputs: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "said"), [
-    (["--poll", "nan"], "Invalid value for '--poll': nan is not a number of seconds in "
-                        "[0.05, 60]"),
+    (["--poll", "nan"], "Invalid value for '--poll': 'nan' is not a finite number"),
     (["--poll", "0"], "Invalid value for '--poll': 0.0 is not in the range 0.05<=x<=60.0."),
     (["--port", "70000"], "Invalid value for '--port': 70000 is not in the range "
                           "0<=x<=65535."),

@@ -163,7 +163,7 @@ def test_a_foreign_sqlite_file_is_no_registry(inputs: Path) -> None:
     ("--edge", "-1", "-1.0 is not in the range 0.0<=x<1.0"),
     ("--half-spread", "0.5", "0.5 is not in the range 0.0<=x<0.5"),
     ("--fee-rate", "inf", "inf is not in the range 0.0<=x<1.0"),
-    ("--fee-rate", "abc", "'abc' is not a valid float range"),
+    ("--fee-rate", "abc", "'abc' is not a valid number"),
 ])
 def test_gate_numbers_out_of_range_are_usage_errors(registry: tuple[Path, str],
                                                     command: str, option: str, value: str,
@@ -172,6 +172,17 @@ def test_gate_numbers_out_of_range_are_usage_errors(registry: tuple[Path, str],
     to = ["--to", "paper"] if command == "promote" else []
     result = _invoke([command, "--registry", str(path), model_id, *to, option, value])
     _usage(result, command, f"Invalid value for '{option}': {said}")
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    ("nan", "'nan' is not a finite number"),  # was the model validator's traceback, exit 1
+    ("0", "0.0 is not in the range 0.0<x<=1.0"),
+])
+def test_a_drift_quantile_out_of_range_is_a_usage_error(inputs: Path, value: str,
+                                                        said: str) -> None:
+    result = _invoke(["train", *WINDOW, "--registry", "reg.db", "--drift-quantile", value])
+    _usage(result, "train", f"Invalid value for '--drift-quantile': {said}")
+    assert not (inputs / "reg.db").exists()
 
 
 def test_a_refused_promotion_is_a_data_error_line(registry: tuple[Path, str]) -> None:

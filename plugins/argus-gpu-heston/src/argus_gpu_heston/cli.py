@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from argus_core import ArgusError
+from argus_core import ArgusError, FiniteFloat
 from argus_gpu_heston.backends import BACKENDS
 from argus_gpu_heston.errors import HestonParameterError
 from argus_gpu_heston.mc_common import ESTIMATORS
@@ -60,24 +60,6 @@ def _model_options(func: Callable[..., Any]) -> Callable[..., Any]:
 #: MemoryError traceback beyond), and 10^6 steps is daily monitoring for 4,000 years (10^8
 #: ran for hours).
 MAX_PATHS, MAX_STEPS = 2**31, 10**6
-
-
-class _Positive(click.ParamType):
-    """A finite number > 0: click's ``float`` took ``nan`` (nothing flagged) and ``-1``
-    (everything flagged)."""
-
-    name = "number"
-
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> float:
-        """``value`` as a finite positive number, or a usage error naming the option."""
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number", param, ctx)
-        if not (math.isfinite(number) and number > 0):
-            self.fail(f"{value!r} is not a finite number > 0", param, ctx)
-        return number
 
 
 def _emit(data: dict[str, Any], as_json: bool) -> None:
@@ -198,7 +180,8 @@ def pop(s0: float, t: float, r: float, q: float, v0: float, kappa: float, theta:
 @click.option("--chain", type=click.Path(dir_okay=False), default=None,
               help="iVolatility RawIV CSV (default: the bundled SPX chain of 2011-01-03..07).")
 @click.option("--date", "trade_date", default=None, help="Trade date (default: first in file).")
-@click.option("--threshold", type=_Positive(), default=3.5, show_default=True,
+@click.option("--threshold", type=FiniteFloat(min=0, min_open=True), default=3.5,
+              show_default=True,
               help="Flag quotes whose robust z-score exceeds this.")
 @click.option("--top", type=click.IntRange(0), default=20, show_default=True,
               help="Rows of the table shown.")

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 from pathlib import Path
-from typing import Any
 
 import attrs
 import click
+
+from argus_core import FiniteFloat
 
 
 @click.group("crossvenue")
@@ -19,28 +19,11 @@ def crossvenue() -> None:
     """Kalshi x Polymarket: mapping suggestions."""
 
 
-class _Similarity(click.ParamType):
-    """A similarity in [0, 1]: ``nan`` passed click's FloatRange and showed every pair."""
-
-    name = "similarity"
-
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> float:
-        """``value`` as a finite number in [0, 1], or a usage error naming the option."""
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number", param, ctx)
-        if not (math.isfinite(number) and 0 <= number <= 1):
-            self.fail(f"{value!r} is not a similarity in [0, 1]", param, ctx)
-        return number
-
-
 @crossvenue.command("suggest")
 @click.option("--config", "config_path", required=True,
               type=click.Path(dir_okay=False, path_type=Path),
               help="A config whose [plugins.crossvenue] names both venues.")
-@click.option("--threshold", type=_Similarity(), default=0.3, show_default=True,
+@click.option("--threshold", type=FiniteFloat(0, 1), default=0.3, show_default=True,
               help="Smallest TF-IDF cosine similarity shown.")
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

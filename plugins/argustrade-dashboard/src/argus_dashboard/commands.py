@@ -5,14 +5,12 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
-import math
 import socket
 from pathlib import Path
-from typing import Any
 
 import click
 
-from argus_core import LEDGER_FILE, ConfigError, LedgerError, ledger_tables
+from argus_core import LEDGER_FILE, ConfigError, FiniteFloat, LedgerError, ledger_tables
 
 log = logging.getLogger(__name__)
 
@@ -90,18 +88,6 @@ def check_lab(lab_path: Path) -> Path:
     return lab_db
 
 
-class _Seconds(click.FloatRange):
-    """Seconds in [0.05, 60]: click's FloatRange took ``nan`` (a poll loop with no sleep)."""
-
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> Any:
-        """``value`` in the range and finite, or a usage error naming the option."""
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{number} is not a number of seconds in [0.05, 60]", param, ctx)
-        return number
-
-
 @click.command("serve")
 @click.argument("run_dirs", nargs=-1, required=True,
                 type=click.Path(path_type=Path, file_okay=False))
@@ -117,7 +103,7 @@ class _Seconds(click.FloatRange):
               help="A lab folder ([plugins.lab] dir) or its lab.db: show its deploy-gate "
                    "verdicts beside each run.")
 @click.option("--poll", "poll_s", default=1.0, show_default=True,
-              type=_Seconds(0.05, 60.0), help="Seconds between ledger polls.")
+              type=FiniteFloat(0.05, 60.0), help="Seconds between ledger polls.")
 def serve(run_dirs: tuple[Path, ...], host: str, port: int, token_specs: tuple[str, ...],
           lab_path: Path | None, poll_s: float) -> None:
     """A local web dashboard over RUN_DIR... (live over server-sent events): trading

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from argus_core import ConfigError, check_run_ledger
+from argus_core import ConfigError, FiniteFloat, check_run_ledger
 
 #: Where keys live unless ``--keys`` says otherwise.
 DEFAULT_KEYS = Path("~/.argus/intel-keys.db")
@@ -102,7 +102,7 @@ def keys() -> None:
 @click.argument("name")
 @click.option("--rate", default="5/s", show_default=True,
               help="Sustained request rate, e.g. 5/s or 300/min.")
-@click.option("--burst", type=click.FloatRange(min=1), default=None,
+@click.option("--burst", type=FiniteFloat(min=1), default=None,
               help="Requests allowed at once (default: the per-second rate, at least 1).")
 @click.option("--quota", default="10000/day", show_default=True,
               help="Requests per UTC day, e.g. 10000/day; 'none' for no quota.")

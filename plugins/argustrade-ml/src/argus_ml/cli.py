@@ -14,26 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from argus_core import DataError, LedgerError, PluginGroup
-
-
-class Finite(click.FloatRange):
-    """A ``FloatRange`` that also refuses ``nan`` (which every comparison lets through)."""
-
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> Any:
-        """``value`` as a finite float in the range, or a usage error naming the option."""
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return number
+from argus_core import DataError, FiniteFloat, LedgerError, PluginGroup
 
 
 def _feature_keys(ctx: click.Context, param: click.Parameter, value: str | None
@@ -153,11 +140,11 @@ def _gates(edge: float, half_spread: float, fee_rate: float) -> Any:
 
 def _gate_opts(fn: Any) -> Any:
     for opt in reversed([
-        click.option("--edge", type=Finite(0.0, 1.0, max_open=True), default=0.02,
+        click.option("--edge", type=FiniteFloat(0.0, 1.0, max_open=True), default=0.02,
                      show_default=True, help="Edge over ask + fee a bet needs."),
-        click.option("--half-spread", type=Finite(0.0, 0.5, max_open=True), default=0.01,
+        click.option("--half-spread", type=FiniteFloat(0.0, 0.5, max_open=True), default=0.01,
                      show_default=True, help="Binary market model: ask = 0.5 + this."),
-        click.option("--fee-rate", type=Finite(0.0, 1.0, max_open=True), default=0.02,
+        click.option("--fee-rate", type=FiniteFloat(0.0, 1.0, max_open=True), default=0.02,
                      show_default=True,
                      help="Binary market model: fee as a share of the price paid."),
     ]):
@@ -221,7 +208,7 @@ def build_group() -> click.Group:
     @click.option("--drift-window", type=click.IntRange(min=1), default=500,
                   show_default=True,
                   help="Rows per PSI window the drift thresholds are calibrated on.")
-    @click.option("--drift-quantile", type=click.FloatRange(0.0, 1.0, min_open=True),
+    @click.option("--drift-quantile", type=FiniteFloat(0.0, 1.0, min_open=True),
                   default=0.99, show_default=True,
                   help="Quantile of the training windows' PSI that is a feature's threshold.")
     def train_cmd(bars_path: Path, start: int | None, end: int | None,
