@@ -84,10 +84,10 @@ typedef struct { REAL x, v, ca, cb; } path_t;
  * (s^2 + m^2)/(2m)).  Both regimes (psi <= 1.5 quadratic, else exponential) are computed
  * and one is selected, with no branch: where both regimes divide at the same point the
  * numerator and denominator are selected and divided once (4 divisions a step, not 9).
- * A warp whose paths straddle psi = 1.5 ran both branches anyway; without them QE is about
- * 10% faster in float32 and 14% in float64 on an H200 (benchmarks/heston/README.md).  The unused
- * regime's values may be NaN; selects drop them.  The Numba port performs these same
- * operations in this order (backends/cpu_numba.py, _qe_var). */
+ * A warp whose paths straddle psi = 1.5 ran both branches anyway; without them QE is
+ * about 10% faster in float32 and 14% in float64 on an H200 (benchmarks/heston/README.md).
+ * The unused regime's values may be NaN; selects drop them.  The Numba port performs these
+ * same operations in this order (backends/cpu_numba.py, _qe_var). */
 DEVICE void qe_step(path_t* st, REAL zv, REAL u, REAL zx, const consts_t* k) {
     const REAL vt = st->v;
     const REAL m = k->theta + (vt - k->theta) * k->ex;
