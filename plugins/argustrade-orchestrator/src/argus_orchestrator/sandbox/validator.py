@@ -212,8 +212,12 @@ _CONVERSIONS: dict[int, Callable[[Any], Any]] = {-1: lambda value: value, ord("s
                                                 ord("r"): repr, ord("a"): ascii}
 _PADDING_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
 #: A quoted type in an annotation's brackets: dotted names joined by '|', nothing to run.
-_TYPE_NAME = re.compile(r"[A-Za-z_][\w.]*(?:\[[\w., \[\]|]*\])?(?:\s*\|\s*[A-Za-z_][\w.]*"
-                        r"(?:\[[\w., \[\]|]*\])?)*", re.ASCII)
+#: The brackets are an atomic group: their class holds ']', '|' and letters, so as a plain
+#: group each one could end at any later ']' and the match backtracked exponentially (a
+#: 100-character 'a[]|a[]|...!' held the checker, GIL and all, for seconds past its
+#: deadline).  Committing to the last ']' of the run accepts the same strings.
+_TYPE_NAME = re.compile(r"[A-Za-z_][\w.]*(?>\[[\w., \[\]|]*\])?(?:\s*\|\s*[A-Za-z_][\w.]*"
+                        r"(?>\[[\w., \[\]|]*\])?)*", re.ASCII)
 _CODING = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.ASCII)
 _LINE_END = re.compile(r"\r\n|\r|\n")
 _PREFIX_TOKENS = frozenset({"not", "lambda", "await", "~"})
@@ -1001,6 +1005,11 @@ class _Checker:
                             f"{MAX_INT_BITS}")
 
     def _check_BinOp(self, node: ast.BinOp, ctx: _Ctx) -> None:
+        if ctx.annotation:
+            # 'List[int] | "x"' is Union[List[int], ForwardRef("x")] at import: typing
+            # compiles a string beside a '|' as it does one inside brackets.
+            for side in (node.left, node.right):
+                self._forward_ref(side, "beside a '|' in an annotation")
         if isinstance(node.op, ast.Mod):
             fmt = self._fold(node.left)
             problem = _format_problem(fmt, spec=False) if isinstance(fmt, str) else None
@@ -1034,13 +1043,16 @@ class _Checker:
         stack: list[ast.AST] = [node.slice]
         while stack:
             part = stack.pop()
-            if isinstance(part, ast.Constant) and isinstance(part.value, str) \
-                    and not _TYPE_NAME.fullmatch(part.value):
-                self.fail(part, f"a string inside an annotation's brackets is compiled at "
-                                f"import (typing.ForwardRef); quote only a type name, not "
-                                f"{part.value[:40]!r}")
-            elif isinstance(part, ast.Tuple | ast.List | ast.BinOp):
+            self._forward_ref(part, "inside an annotation's brackets")
+            if isinstance(part, ast.Tuple | ast.List | ast.BinOp):
                 stack.extend(ast.iter_child_nodes(part))
+
+    def _forward_ref(self, part: ast.AST, where: str) -> None:
+        """A string constant that typing compiles at import must be only a type name."""
+        if isinstance(part, ast.Constant) and isinstance(part.value, str) \
+                and not _TYPE_NAME.fullmatch(part.value):
+            self.fail(part, f"a string {where} is compiled at import (typing.ForwardRef); "
+                            f"quote only a type name, not {part.value[:40]!r}")
 
     def _check_Call(self, node: ast.Call, ctx: _Ctx) -> None:
         func = node.func
@@ -1118,7 +1130,10 @@ class _Checker:
         self.folded[key] = _NOT_CONST  # guards against re-entry
         value: Any = _NOT_CONST
         if isinstance(node, ast.Constant):
-            value = node.value
+            # Bytes literals are refused (reported where they stand), so never folded:
+            # the '%' width checks read str formats only, and b'%0999999999d' % 1 built
+            # a gigabyte here.
+            value = _NOT_CONST if isinstance(node.value, bytes) else node.value
         elif isinstance(node, ast.Name) and node.id in self.constants:
             value = self._fold(self.constants[node.id])
         elif isinstance(node, ast.Tuple | ast.List | ast.Set | ast.Dict):
