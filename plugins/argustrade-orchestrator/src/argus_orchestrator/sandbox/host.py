@@ -88,6 +88,8 @@ MAX_CPU_REPORT = 1e9
 #: the running loop for hours.  The cut keeps a key that starts within what is kept whole.
 MAX_REDACTED = 1000
 MAX_MESSAGE = 4000
+#: The start-up phase in which the strategy's own code runs (see ``load_timeout_s``).
+LOADING = "loading the strategy"
 
 
 def _plain(text: str) -> str:
@@ -139,6 +141,9 @@ class WorkerFailure(SandboxError):
 class WorkerPolicy:
     """Limits and protections of one worker (every field has a safe default).
 
+    ``load_timeout_s`` bounds the strategy's own start-up (compiling and running its
+    module, then ``Strategy()``), counted from the moment the worker reports itself
+    contained; ``start_timeout_s`` bounds the whole start.
     ``namespaces``, ``chroot`` and ``seccomp`` can be switched off only to see
     what a machine lacks: the protections they give are mandatory
     (:data:`MANDATORY_PROTECTIONS`), so such a worker refuses to run strategy
@@ -149,6 +154,7 @@ class WorkerPolicy:
 
     call_timeout_s: float = 0.25
     start_timeout_s: float = 15.0
+    load_timeout_s: float = 1.0
     cpu_seconds: int = 120
     memory_mb: int = 512
     max_open_files: int = 32
@@ -244,6 +250,12 @@ class WorkerProcess:
         deadline = time.monotonic() + p.start_timeout_s
         self._send(init, deadline, during="start-up")
         reply = self._receive(deadline, during="start-up")
+        if reply.get("op") == "loading":
+            # Contained; what runs from here is the strategy's own code (its __init__
+            # is accepted with any body).  Under the start-up deadline alone, a loop
+            # there held every start, in the running loop too, for 15 s.
+            deadline = min(deadline, time.monotonic() + p.load_timeout_s)
+            reply = self._receive(deadline, during=LOADING)
         if reply.get("op") != "ready":
             stage = reply.get("stage", "?")
             self.kill()
@@ -416,6 +428,7 @@ class WorkerProcess:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     limit = (self.policy.call_timeout_s if during == "call"
+                             else self.policy.load_timeout_s if during == LOADING
                              else self.policy.start_timeout_s)
                     raise self._fail("timeout", f"no reply within {limit}s ({during})") \
                         from None

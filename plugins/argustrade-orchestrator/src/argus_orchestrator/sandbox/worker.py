@@ -626,6 +626,9 @@ def main() -> int:
                                          f"{', '.join(missing)}; refusing to run the "
                                          f"strategy uncontained"}))
         return 3
+    # From here on the strategy's own code runs (module, then Strategy()): the host gives
+    # it a shorter deadline than the whole start-up's from this frame on.
+    out.write(encode_frame({"op": "loading"}))
     try:
         strategy, events = _load_strategy(source, policy, report)
     except BaseException as exc:
