@@ -590,6 +590,17 @@ def _isolate(policy: dict[str, Any], keep: int, report: dict[str, Any]) -> None:
         _seccomp(sc, report)
 
 
+def _described(exc: BaseException, detail: object) -> str:
+    """``Type: detail`` of a strategy's exception.  Its message is the strategy's own
+    object: a ``str()`` that raises (an int of 30,000 digits, a list nested 100,000 deep)
+    crashed this error path, so the host saw a crash instead of the strategy's exception."""
+    try:
+        text = str(detail)
+    except BaseException as inner:  # anything the strategy's object raises
+        text = f"(its message could not be made: {type(inner).__name__})"
+    return f"{type(exc).__name__}: {text}"
+
+
 def main() -> int:
     """Run the worker: init, isolate, load, then serve calls until EOF or shutdown."""
     stdin = sys.stdin.buffer
@@ -633,8 +644,7 @@ def main() -> int:
         strategy, events = _load_strategy(source, policy, report)
     except BaseException as exc:
         out.write(encode_frame({"op": "failed", "stage": "load",
-                                "error": f"{type(exc).__name__}: {exc}"[:2000],
-                                "report": report}))
+                                "error": _described(exc, exc)[:2000], "report": report}))
         return 4
     out.write(encode_frame({"op": "ready", "report": report, "events": events}))
     # The state as last sent to the host, read back from its JSON (exactly the host's
@@ -666,9 +676,9 @@ def main() -> int:
             # A bare "MemoryError: " said nothing of why (a C call such as "x".ljust(10**9)
             # asked for more than RLIMIT_AS allows).
             detail = (f"over the worker's memory limit ({policy.get('memory_mb')} MB)"
-                      if isinstance(exc, MemoryError) and not str(exc) else exc)
+                      if isinstance(exc, MemoryError) and exc.args in ((), ("",)) else exc)
             frame = encode_frame({"id": call_id, "ok": False,
-                                  "error": f"{type(exc).__name__}: {detail}"[:2000],
+                                  "error": _described(exc, detail)[:2000],
                                   "cpu_s": time.process_time()})
         out.write(frame)
 
