@@ -1044,8 +1044,11 @@ class _Checker:
         while stack:
             part = stack.pop()
             self._forward_ref(part, "inside an annotation's brackets")
-            if isinstance(part, ast.Tuple | ast.List | ast.BinOp):
+            if isinstance(part, ast.Tuple | ast.List):
                 stack.extend(ast.iter_child_nodes(part))
+            elif isinstance(part, ast.BinOp):  # a string on either side: _check_BinOp says so
+                stack.extend(side for side in (part.left, part.right)
+                             if not isinstance(side, ast.Constant))
 
     def _forward_ref(self, part: ast.AST, where: str) -> None:
         """A string constant that typing compiles at import must be only a type name."""
