@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from argus_gpu_heston import HestonParams
 from argus_gpu_heston.backends.cuda import CudaBackend, cuda_source, nvrtc_options
-from argus_gpu_heston.mc_common import BLOCK, SimSpec, make_spec
+from argus_gpu_heston.mc_common import BLOCK, SimSpec, combine_sums, make_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from machine import machine_line
@@ -148,10 +148,8 @@ def measure(be: Variant, spec: SimSpec, repeat: int) -> tuple[float, float]:
 
 def conditional_price(be: Variant, dtype: str, scheme: str) -> tuple[float, float]:
     spec = make_spec(FO, 1.0, 0.0, 1 << 20, 64, scheme, dtype, 7, True, conditional=True)
-    s = be.price_sums(spec, 100.0, 100.0, 1.0, 0.0, True)
-    n = spec.n_pairs
-    mean = s[0] / n
-    return float(mean), float(np.sqrt(max(s[1] / n - mean * mean, 0.0) / n))
+    est = combine_sums(be.price_sums(spec, 100.0, 100.0, 1.0, 0.0, True), spec.n_pairs, False)
+    return est.value, est.stderr
 
 
 def paths_vs_cpu(be: Variant, dtype: str, scheme: str, ref: Any) -> str:
