@@ -169,6 +169,18 @@ def core_migrations(migrations: Migrations) -> None:
                      " old_value text not null, new_value text not null, reason text not null);"
                      "create index fill_corrections_fill on fill_corrections(fill_id)")
 
+    @core
+    def m009_book_equity_carried(conn: apsw.Connection) -> None:
+        # A book's row is written when its cash or equity moved (the runner); its value at
+        # an equity row is its last row at or before it. This view carries every book onto
+        # every equity row from its first on: the rows a ledger writing them all holds.
+        last = ("(select b.{0} from book_equity b where b.slot = s.slot and b.ts_ns <= "
+                "e.ts_ns order by b.ts_ns desc limit 1) as {0}")
+        conn.execute("create view book_equity_carried as select e.ts_ns as ts_ns, s.slot as"
+                     f" slot, {last.format('cash')}, {last.format('equity')} from equity e"
+                     " join (select slot, min(ts_ns) as since from book_equity group by"
+                     " slot) s on e.ts_ns >= s.since")
+
 
 def _refuse_headless(path: Path, what: str = "an Argus ledger") -> None:
     """SQLite refuses a file without its header ("file is not a database") before

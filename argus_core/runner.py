@@ -670,13 +670,15 @@ class Runner:
         if len(books) > 1:  # one book: the total is that book
             rows, texts = self._book_rows, self._book_text
             marks, last = account.marks, account.last_price
+            # A book's row is written when its cash or equity moved since its last row
+            # (``texts``: what was last written, per slot): readers carry a book's last
+            # row forward onto the ``equity`` rows' timestamps (see Ledger.book_equity).
+            # A flat book writes nothing until it trades: half the rows of a long/flat
+            # strategy, each ~1 us of SQLite.
             for slot, book in books.items():
                 cash, text = book.cash, texts.get(slot)
                 if text is not None and text[0] is cash and not book.held:
-                    # A flat book whose cash has not moved (every fill makes a new cash
-                    # object) is worth cash + 0 again: the same text.
-                    rows.append((ts, slot, text[2], text[3]))
-                    continue
+                    continue  # flat, cash unmoved (every fill makes a new cash object)
                 held = _ZERO  # as Account.book_equity: summed first, then added to the cash
                 for i, qty in book.held:
                     mark = marks.get(i)
@@ -686,7 +688,7 @@ class Runner:
                 if text is None or text[0] is not cash or text[1].compare_total(value):
                     text = texts[slot] = (cash, value, str(cash),
                                           str(value.quantize(_CENT_E6)))
-                rows.append((ts, slot, text[2], text[3]))
+                    rows.append((ts, slot, text[2], text[3]))
 
     # -- scanners ------------------------------------------------------------------
     def _scan(self) -> None:
@@ -919,6 +921,7 @@ class Runner:
             self._notify("on_fill", fill=fill, ctx=self.ctx)
 
     def _restore(self) -> None:
+        self._book_text = {}  # rows rolled back are rewritten: every book's, at first
         saved = self.ledger.load_checkpoint(CHECKPOINT)
         if saved is not None:
             self._restore_checkpoint(*saved)

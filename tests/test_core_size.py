@@ -58,7 +58,9 @@ had copied (intel, orchestrator, portfolio, Kalshi's reconciliation): 7,220; its
 read-only table reader public (``ledger_tables``), the dashboard's copy gone: 7,225.  A
 revealed secret in a checkpoint's state stored as ``[REDACTED]`` (``redact_revealed``): 7,235.
 ``FiniteFloat``, the number option refusing ``nan`` four plugins had copied (ml, heston,
-crossvenue, the dashboard; 50 of their lines went): 7,245.
+crossvenue, the dashboard; 50 of their lines went): 7,245.  A book's row written only
+when it moved, and the ``book_equity_carried`` view that carries the rows onto every
+equity row (a book per symbol wrote a row per event): 7,255.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -73,7 +75,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_245
+BUDGET = 7_255
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

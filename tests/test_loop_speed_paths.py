@@ -194,15 +194,17 @@ def test_portfolio_sums_once_and_to_the_digit_of_the_plain_sums() -> None:
 
 
 def test_book_equity_rows_are_the_plain_book_equity_formatted() -> None:
-    """The runner's per-book rows (a flat book with unmoved cash reuses its text) against
-    ``Account.book_equity`` formatted afresh at every timestamp."""
+    """The runner's per-book rows, carried forward (a book's row is written only when its
+    cash or equity text moved), against ``Account.book_equity`` formatted afresh at every
+    timestamp; no row repeats its book's last one."""
     rng = random.Random(15)
     slots = [f"s{k}" for k in range(6)]
     acct = Account(Decimal(600_000), {s: Decimal(100_000) for s in slots})
     state = SimpleNamespace(account=acct, _row_valued=None, _row_text=("", "", ""),
                             _cash_text=(None, ""), _book_text={}, _book_rows=[],
                             _equity_rows=[])
-    n = 0
+    n = written = 0
+    carried: dict[str, tuple[str, str]] = {}  # each book's last row (cash, equity)
     for step in range(3000):
         iid = rng.choice(INSTRUMENTS[:6])
         price = Decimal(rng.randint(9_000, 11_000)) / 100
@@ -213,10 +215,15 @@ def test_book_equity_rows_are_the_plain_book_equity_formatted() -> None:
             acct.mark(iid, price)
         state._book_rows = []
         Runner._equity_row(state, step)  # type: ignore[arg-type]  # the fields it reads
-        expected = [(step, slot, str(book.cash), str(value.quantize(Decimal("1e-8"))))
+        for ts, slot, cash, equity in state._book_rows:
+            assert ts == step and carried.get(slot) != (cash, equity), (step, slot)
+            carried[slot] = (cash, equity)
+        written += len(state._book_rows)
+        expected = {slot: (str(book.cash), str(value.quantize(Decimal("1e-8"))))
                     for (slot, value), book in zip(acct.book_equity().items(),
-                                                   acct.books.values(), strict=True)]
-        assert state._book_rows == expected
+                                                   acct.books.values(), strict=True)}
+        assert carried == expected, step
+    assert 3000 < written < 3000 * len(slots) * 0.9  # books sat unmoved, and were skipped
 
 
 def test_redact_cache_answers_as_the_uncached_redaction() -> None:

@@ -118,8 +118,8 @@ def test_the_section_takes_the_core_read(tmp_path: Path) -> None:
 
 def _unmigrate_book_equity(run_dir: Path) -> list[tuple[object, ...]]:
     """Put ``book_equity`` back as migration m004 created it (a rowid table; its rows kept
-    in a shuffled storage order) and forget m007, as in a ledger written before it;
-    returns the rows in key order."""
+    in a shuffled storage order) and forget m007 and m009 (its view reads the table), as
+    in a ledger written before them; returns the rows in key order."""
     import apsw
 
     conn = apsw.Connection(str(run_dir / "argus.db"))
@@ -127,7 +127,9 @@ def _unmigrate_book_equity(run_dir: Path) -> list[tuple[object, ...]]:
                              "order by slot, ts_ns"))
     shuffled = [rows[i] for i in np.random.default_rng(3).permutation(len(rows))]
     with conn:
-        conn.execute("drop table book_equity;"
+        conn.execute("drop view book_equity_carried;"
+                     "delete from _argus_migrations where name = 'm009_book_equity_carried';"
+                     "drop table book_equity;"
                      "create table book_equity (ts_ns integer not null, slot text not null,"
                      " cash text not null, equity text not null, primary key (slot, ts_ns));"
                      "delete from _argus_migrations where name = 'm007_book_equity_clustered'")
@@ -146,7 +148,8 @@ def test_books_of_a_ledger_written_before_m007(tmp_path: Path) -> None:
     rows = _unmigrate_book_equity(run_dir)
     assert read_books(run_dir) == clustered  # scanned in storage order, sorted here
     with Ledger.in_dir(run_dir) as ledger:  # a writer: migration m007 runs
-        assert ledger.applied == ["core.m007_book_equity_clustered"]
+        assert ledger.applied == ["core.m007_book_equity_clustered",
+                                  "core.m009_book_equity_carried"]
         assert [tuple(r.values()) for r in ledger.query(
             "select ts_ns, slot, cash, equity from book_equity order by slot, ts_ns")] == rows
         sql = ledger.query("select sql from sqlite_master where name = 'book_equity'")

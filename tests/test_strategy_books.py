@@ -115,7 +115,7 @@ def test_two_strategies_in_one_run_keep_exact_books_sized_on_their_own_capital(
     with Ledger.in_dir(run_dir) as ledger:
         total = {r["ts_ns"]: Decimal(r["equity"]) for r in ledger.query("select * from equity")}
         books: dict[int, dict[str, Decimal]] = {}
-        for r in ledger.query("select * from book_equity"):
+        for r in ledger.query("select * from book_equity_carried"):
             books.setdefault(r["ts_ns"], {})[r["slot"]] = Decimal(r["equity"])
         orders = ledger.query("select strategy, side, quantity, arrival_price from orders "
                               "where side = 'buy' order by ts_ns")

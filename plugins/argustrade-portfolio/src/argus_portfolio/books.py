@@ -3,8 +3,9 @@
 the league's standing of each slot — for ``argus league books`` and the run's report.
 
 Read from the run's ledger through a read-only apsw connection (safe beside a running
-writer): the ``book_equity`` rows (a run with one book has none: its account is the
-book), the ``equity`` rows, the orders and fills, and the ``league_events`` if any.
+writer): the ``book_equity`` rows carried onto the ``equity`` rows' stamps (a book's
+row is written when it moved: :mod:`argus_portfolio.book_series`; a run with one book has
+none: its account is the book), the ``equity`` rows, the orders and fills, and the ``league_events`` if any.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from argus_core import LEDGER_FILE, DataError, metrics
+from argus_portfolio.book_series import carry_forward
 from argus_portfolio.league import drawdowns, period_returns
 
 
@@ -70,8 +72,11 @@ class _Series:
 
 
 def _read_series(conn: apsw.Connection, table: str, slot: str | None,
-                 clustered: bool = True) -> _Series | None:
-    """``table``'s equity rows (of ``slot`` in ``book_equity``) in time order, or None.
+                 clustered: bool = True, onto: NDArray[np.int64] | None = None
+                 ) -> _Series | None:
+    """``table``'s equity rows (of ``slot`` in ``book_equity``) in time order, or None;
+    ``onto``: the run's equity stamps, which a book's rows are carried onto
+    (:mod:`argus_portfolio.book_series`).
 
     SQLite joins each column into one text and numpy parses it in C (no Python object
     per row: 700k rows of ``Decimal`` cost seconds).  A book is one contiguous range of
@@ -95,6 +100,8 @@ def _read_series(conn: apsw.Connection, table: str, slot: str | None,
     if len(ts) > 1 and not bool(np.all(ts[1:] > ts[:-1])):  # one scan: both aligned
         order = np.argsort(ts, kind="stable")
         ts, values = ts[order], values[order]
+    if onto is not None:
+        ts, values = carry_forward(onto, ts, values)
     where = where.replace("+slot", "slot")
     ends = [conn.execute(f"select equity from {table}{where} order by ts_ns {way} limit 1",
                          args).fetchall()[0][0] for way in ("asc", "desc")]
@@ -129,9 +136,6 @@ def read_books(run_dir: Path, portfolio: Any = None) -> list[BookSummary]:
     conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
     try:
         with conn:  # one read transaction: the books and the account from one commit
-            clustered = _clustered(conn)
-            books = {slot: _read_series(conn, "book_equity", slot, clustered)
-                     for slot in _slots(conn)}
             if portfolio is None:
                 total = _read_series(conn, "equity", None)
             elif len(portfolio.equity):
@@ -140,6 +144,10 @@ def read_books(run_dir: Path, portfolio: Any = None) -> list[BookSummary]:
                                 Decimal(str(first.fetchall()[0][0])), portfolio.final_equity)
             else:
                 total = None
+            clustered = _clustered(conn)
+            onto = total.ts if total is not None else np.zeros(0, dtype=np.int64)
+            books = {slot: _read_series(conn, "book_equity", slot, clustered, onto)
+                     for slot in _slots(conn)}
             fills = {str(s): int(n) for s, n in conn.execute(
                 "select o.strategy, count(*) from fills f join orders o "
                 "using (client_order_id) group by o.strategy")}

@@ -77,6 +77,7 @@ from argus_core import (
     RiskContext,
     RiskDecision,
 )
+from argus_portfolio.book_series import CARRIED_ROWS_SQL, carry_forward
 from argus_portfolio.own_positions import OwnPositions
 from argus_portfolio.settings import LeagueSettings, PortfolioSettings
 
@@ -312,25 +313,32 @@ def reference_from_equity(ts_ns: Sequence[int], equity: Sequence[float], window:
 
 
 def book_rows(run_dir: Path, slot: str) -> tuple[list[int], list[float]]:
-    """``slot``'s equity rows from a run's ledger (read-only): its ``book_equity`` rows,
-    or the ``equity`` rows when the run kept one book."""
+    """``slot``'s equity series from a run's ledger (read-only): its ``book_equity`` rows
+    carried onto the run's equity rows (see :mod:`argus_portfolio.book_series`), or the
+    ``equity`` rows when the run kept one book."""
     path = Path(run_dir) / LEDGER_FILE
     if not path.is_file():
         raise DataError(f"{run_dir}: no ledger ({LEDGER_FILE}) in this folder")
     conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
     try:
-        rows = list(conn.execute("select ts_ns, equity from book_equity where slot = ? "
-                                 "order by ts_ns", (slot,)))
-        if not rows:
-            slots = sorted(str(s) for (s,) in conn.execute(
-                "select distinct slot from book_equity"))
-            if slots:
-                raise DataError(f"{run_dir}: no book named {slot!r} (books: "
-                                f"{', '.join(slots)})")
-            rows = list(conn.execute("select ts_ns, equity from equity order by ts_ns"))
+        with conn:  # one read transaction: the book's rows and the stamps of one commit
+            rows = list(conn.execute("select ts_ns, equity from book_equity where slot = ? "
+                                     "order by ts_ns", (slot,)))
+            if not rows:
+                slots = sorted(str(s) for (s,) in conn.execute(
+                    "select distinct slot from book_equity"))
+                if slots:
+                    raise DataError(f"{run_dir}: no book named {slot!r} (books: "
+                                    f"{', '.join(slots)})")
+                rows = list(conn.execute("select ts_ns, equity from equity order by ts_ns"))
+                return [int(t) for t, _ in rows], [float(e) for _, e in rows]
+            stamps = np.array([t for (t,) in conn.execute(
+                "select ts_ns from equity order by ts_ns")], dtype=np.int64)
     finally:
         conn.close()
-    return [int(t) for t, _ in rows], [float(e) for _, e in rows]
+    ts, equity = carry_forward(stamps, np.array([int(t) for t, _ in rows], dtype=np.int64),
+                               np.array([float(e) for _, e in rows]))
+    return ts.tolist(), equity.tolist()
 
 
 def read_league_events(run_dir: Path) -> list[dict[str, Any]]:
@@ -586,9 +594,10 @@ class League(RiskCheck):
     # -- reading the books ---------------------------------------------------------------
     def _rows(self, slot: str, after: int, before: int) -> list[tuple[int, float]]:
         assert self.ledger is not None
-        rows = self.ledger.query("select ts_ns, equity from book_equity where slot = ? and "
-                                 "ts_ns > ? and ts_ns < ? order by ts_ns",
-                                 (slot, after, before))
+        # The book's rows carried onto the equity rows (see argus_portfolio.book_series);
+        # a stamp before the book's first row has no equity.
+        rows = [r for r in self.ledger.query(CARRIED_ROWS_SQL, (slot, after, before))
+                if r["equity"] is not None]
         if not rows and self._one_book():
             rows = self.ledger.query("select ts_ns, equity from equity where ts_ns > ? and "
                                      "ts_ns < ? order by ts_ns", (after, before))

@@ -1,0 +1,99 @@
+"""A book's rows written only when it moved (the core's runner) read as the rows of a
+ledger that wrote every book at every equity row: the books section, ``book_rows`` (the
+league's reference), the league's online read and the core's ``book_equity_carried``
+view, each against the same ledger written in full."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from argus_portfolio.book_series import CARRIED_ROWS_SQL, carry_forward
+from argus_portfolio.books import read_books
+from argus_portfolio.league import book_rows
+
+from argus_core.ledger import Ledger
+
+HOUR_NS = 3600 * 10**9
+T0 = 1_700_000_000 * 10**9
+
+
+def _books(n: int, seed: int) -> tuple[list[int], dict[str, list[tuple[int, str, str]]]]:
+    """Equity stamps and each book's full rows (ts, cash, equity): values that sit still
+    for stretches (a flat book), a book that starts at the middle row."""
+    rng = np.random.default_rng(seed)
+    ts = [T0 + HOUR_NS * int(k) for k in np.cumsum(rng.integers(1, 4, n))]
+    books: dict[str, list[tuple[int, str, str]]] = {}
+    for slot, start, p_move in (("fast", 0, 0.6), ("slow", 0, 0.1), ("late", n // 2, 0.3)):
+        value, cash, rows = Decimal(50_000), Decimal(50_000), []
+        for t in ts[start:]:
+            if rng.random() < p_move:
+                value = (value * Decimal(repr(float(rng.normal(1, 2e-3))))).quantize(
+                    Decimal("1e-8"))
+                if rng.random() < 0.2:  # a fill moves the cash too
+                    cash = value
+            rows.append((t, str(cash), str(value)))
+        books[slot] = rows
+    return ts, books
+
+
+def _ledger(run_dir: Path, ts: list[int], books: dict[str, list[tuple[int, str, str]]],
+            changed_only: bool) -> Path:
+    total: dict[int, Decimal] = {}
+    for rows in books.values():
+        for t, _cash, equity in rows:
+            total[t] = total.get(t, Decimal(0)) + Decimal(equity)
+    kept = []
+    for slot, rows in books.items():
+        last = None
+        for t, cash, equity in rows:
+            if not changed_only or (cash, equity) != last:
+                kept.append((t, slot, cash, equity))
+            last = (cash, equity)
+    with Ledger.in_dir(run_dir) as ledger:
+        ledger.start_run("books", "replay", 5, json.dumps(
+            {"argus": {"plugins": ["portfolio"]}, "run": {"starting_cash": "100000"}}))
+        with ledger.transaction():
+            ledger.append_equity([(t, "0", str(total[t]), "0") for t in ts])
+            ledger.append_book_equity(kept)
+        assert ledger.query("select count(*) as n from book_equity")[0]["n"] == len(kept)
+    return run_dir
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_changed_rows_read_as_every_row(tmp_path: Path, seed: int) -> None:
+    ts, books = _books(600, seed)
+    full = _ledger(tmp_path / "full", ts, books, changed_only=False)
+    sparse = _ledger(tmp_path / "sparse", ts, books, changed_only=True)
+    with Ledger.in_dir(sparse) as ledger:
+        stored = ledger.query("select count(*) as n from book_equity")[0]["n"]
+    assert stored < 0.7 * sum(len(r) for r in books.values())  # the rows left out
+    assert read_books(sparse) == read_books(full)  # every figure, exactly
+    for slot in books:
+        assert book_rows(sparse, slot) == book_rows(full, slot)
+        assert book_rows(full, slot)[0] == [t for t, _, _ in books[slot]]
+    with Ledger.in_dir(full) as a, Ledger.in_dir(sparse) as b:
+        every = a.query("select * from book_equity order by slot, ts_ns")
+        assert b.query("select * from book_equity_carried order by slot, ts_ns") == every
+        assert a.query("select * from book_equity_carried order by slot, ts_ns") == every
+        rng = np.random.default_rng(seed)
+        for _ in range(30):  # the league's online read over windows (after, before)
+            after, before = sorted(int(x) for x in rng.choice(ts, 2))
+            for slot in books:
+                want = a.query(CARRIED_ROWS_SQL, (slot, after - 1, before + 1))
+                got = [r for r in b.query(CARRIED_ROWS_SQL, (slot, after - 1, before + 1))
+                       if r["equity"] is not None]
+                assert got == [r for r in want if r["equity"] is not None]
+                assert [r["ts_ns"] for r in got] == [
+                    t for t, _, _ in books[slot] if after <= t <= before]
+
+
+def test_carry_forward_takes_the_last_row_at_or_before_each_stamp() -> None:
+    stamps = np.array([1, 2, 3, 5, 8, 9], dtype=np.int64)
+    ts, values = carry_forward(stamps, np.array([2, 5, 6], dtype=np.int64),
+                               np.array([20.0, 50.0, 60.0]))
+    assert ts.tolist() == [2, 3, 5, 8, 9]  # from the first row on
+    assert values.tolist() == [20.0, 20.0, 50.0, 60.0, 60.0]
