@@ -694,6 +694,12 @@ class Ledger:
         self.conn.executemany("insert or replace into book_equity (ts_ns, slot, cash, equity)"
                               " values (?,?,?,?)", rows)
 
+    def last_book_row(self, slot: str) -> tuple[str, str] | None:
+        """``slot``'s last ``book_equity`` row's ``(cash, equity)`` texts, if any."""
+        rows = self.conn.execute("select cash, equity from book_equity where slot = ? order "
+                                 "by ts_ns desc limit 1", (slot,)).fetchall()
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
     def venue_resume(self, venue: str) -> VenueResume:
         """What a restarted ``venue`` needs to know of this run's orders and fills."""
         known = []

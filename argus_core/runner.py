@@ -167,8 +167,9 @@ class Runner:
         self._row_valued: tuple[Decimal, Decimal] | None = None  # the last row's valuation
         self._row_text = ("", "", "")  # ... and its text
         self._cash_text: tuple[Decimal | None, str] = (None, "")  # the cash as last written
-        #: each book's last row: (cash, equity, cash text, equity text)
-        self._book_text: dict[str, tuple[Decimal, Decimal, str, str]] = {}
+        #: each book's last row: (cash, equity, cash text, equity text); the values are
+        #: None for a row read back from the ledger (see _restore)
+        self._book_text: dict[str, tuple[Decimal | None, Decimal | None, str, str]] = {}
         self._routes: dict[str | None, list[str]] = {}  # see _route
         self._routed = -1  # the number of slots the routes were made for
         self._book_views: dict[str, Callable[[], Portfolio]] = {}  # each slot's portfolio
@@ -672,7 +673,8 @@ class Runner:
             marks, last = account.marks, account.last_price
             # A book's row is written when its cash or equity moved since its last row
             # (``texts``: what was last written, per slot): readers carry a book's last
-            # row forward onto the ``equity`` rows' timestamps (see Ledger.book_equity).
+            # row forward onto the ``equity`` rows' timestamps (the view
+            # book_equity_carried, core migration m009).
             # A flat book writes nothing until it trades: half the rows of a long/flat
             # strategy, each ~1 us of SQLite.
             for slot, book in books.items():
@@ -684,11 +686,16 @@ class Runner:
                     mark = marks.get(i)
                     held += qty * (mark if mark is not None else last[i])
                 value = cash + held
-                # compare_total: the same digits and exponent, so the same text
-                if text is None or text[0] is not cash or text[1].compare_total(value):
-                    text = texts[slot] = (cash, value, str(cash),
-                                          str(value.quantize(_CENT_E6)))
-                    rows.append((ts, slot, text[2], text[3]))
+                if text is not None and text[0] is cash:
+                    if text[1] is not None and not text[1].compare_total(value):
+                        continue  # the same digits and exponent: the same text
+                    cash_text = text[2]
+                else:
+                    cash_text = str(cash)
+                equity_text = str(value.quantize(_CENT_E6))
+                texts[slot] = (cash, value, cash_text, equity_text)
+                if text is None or text[2] != cash_text or text[3] != equity_text:
+                    rows.append((ts, slot, cash_text, equity_text))
 
     # -- scanners ------------------------------------------------------------------
     def _scan(self) -> None:
@@ -921,10 +928,13 @@ class Runner:
             self._notify("on_fill", fill=fill, ctx=self.ctx)
 
     def _restore(self) -> None:
-        self._book_text = {}  # rows rolled back are rewritten: every book's, at first
         saved = self.ledger.load_checkpoint(CHECKPOINT)
         if saved is not None:
             self._restore_checkpoint(*saved)
+        # Each book's last row as committed (with the checkpoint): a resumed run writes a
+        # book's next row where the run that stopped would have, so its rows are the same.
+        self._book_text = {slot: (None, None, *row) for slot in self.account.books
+                           if (row := self.ledger.last_book_row(slot)) is not None}
         # After the checkpoint: a kill written while the run was stopped must see the
         # broker's working orders (to cancel them) and the account's positions (to
         # flatten them); read before, it found neither and latched as done.

@@ -131,6 +131,37 @@ def test_two_strategies_in_one_run_keep_exact_books_sized_on_their_own_capital(
     assert first_buy["fast"] / first_buy["slow"] == pytest.approx(3, rel=0.05)
 
 
+def _two_books(tmp_path: Path, run_dir: Path, stops: tuple[int, ...] = ()) -> list[tuple]:
+    """The two-book run above, stopped after each of ``stops`` events and resumed by a
+    fresh runner; its raw ``book_equity`` rows."""
+    cfg_path = tmp_path / "run.toml"
+    cfg_path.write_text(demo_toml(BUNDLED_BARS, end="2022-06-01").replace(
+        'strategies = ["ma_cross"]', "strategies = []") + '\n[run.capital]\nfast = "0.75"\n')
+    for stop in (*stops, None):
+        Runner(load_config(cfg_path), run_dir, max_events=stop, strategies={
+            "fast": MovingAverageCross(ExampleSettings(fast=5, slow=20)),
+            "slow": MovingAverageCross(ExampleSettings(fast=10, slow=40))}).run_sync()
+    with Ledger.in_dir(run_dir) as ledger:
+        return [tuple(r.values()) for r in ledger.query(
+            "select * from book_equity order by slot, ts_ns")]
+
+
+def test_book_rows_are_written_when_a_book_moved_and_a_resumed_run_writes_the_same(
+        tmp_path: Path) -> None:
+    """A book's row only where its cash or equity text moved (a flat book sits still), and
+    a run stopped and resumed, twice, writes exactly the rows of one never stopped (each
+    book goes on from its last row in the ledger, not from nothing)."""
+    rows = _two_books(tmp_path, tmp_path / "straight")
+    last: dict[str, tuple[str, str]] = {}
+    for _ts, slot, cash, equity in rows:
+        assert last.get(slot) != (cash, equity)
+        last[slot] = (cash, equity)
+    with Ledger.in_dir(tmp_path / "straight") as ledger:
+        stamps = ledger.query("select count(*) as n from equity")[0]["n"]
+    assert len(rows) < 2 * stamps * 0.8  # the flat stretches wrote nothing
+    assert _two_books(tmp_path, tmp_path / "resumed", stops=(900, 2345)) == rows
+
+
 def test_a_run_with_one_strategy_keeps_one_book_and_writes_no_book_rows(tmp_path: Path) -> None:
     cfg = tmp_path / "run.toml"
     cfg.write_text(demo_toml(BUNDLED_BARS, end="2022-03-01"))

@@ -5,7 +5,8 @@ the league's standing of each slot — for ``argus league books`` and the run's 
 Read from the run's ledger through a read-only apsw connection (safe beside a running
 writer): the ``book_equity`` rows carried onto the ``equity`` rows' stamps (a book's
 row is written when it moved: :mod:`argus_portfolio.book_series`; a run with one book has
-none: its account is the book), the ``equity`` rows, the orders and fills, and the ``league_events`` if any.
+none: its account is the book), the ``equity`` rows, the orders and fills, and the
+``league_events`` if any.
 """
 
 from __future__ import annotations
