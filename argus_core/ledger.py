@@ -170,16 +170,21 @@ def core_migrations(migrations: Migrations) -> None:
                      "create index fill_corrections_fill on fill_corrections(fill_id)")
 
     @core
-    def m009_book_equity_carried(conn: apsw.Connection) -> None:
-        # A book's row is written when its cash or equity moved (the runner); its value at
-        # an equity row is its last row at or before it. This view carries every book onto
-        # every equity row from its first on: the rows a ledger writing them all holds.
-        last = ("(select b.{0} from book_equity b where b.slot = s.slot and b.ts_ns <= "
-                "e.ts_ns order by b.ts_ns desc limit 1) as {0}")
-        conn.execute("create view book_equity_carried as select e.ts_ns as ts_ns, s.slot as"
-                     f" slot, {last.format('cash')}, {last.format('equity')} from equity e"
-                     " join (select slot, min(ts_ns) as since from book_equity group by"
-                     " slot) s on e.ts_ns >= s.since")
+    def m009_book_equity_changes(conn: apsw.Connection) -> None:
+        # A book's row is stored only when its cash or equity moved (a book per symbol
+        # wrote one row per event, half of them a flat book's same text): the table is
+        # book_equity_changes, and book_equity a view carrying each book's last row onto
+        # every equity row (and its own rows' times) from its first on, the rows the
+        # table held when every book was written at every equity row.
+        last = ("(select c.{0} from book_equity_changes c where c.slot = t.slot and "
+                "c.ts_ns <= t.ts_ns order by c.ts_ns desc limit 1) as {0}")
+        conn.execute("alter table book_equity rename to book_equity_changes;"
+                     "create view book_equity as with firsts as (select slot, min(ts_ns) as"
+                     " since from book_equity_changes group by slot), stamps as (select"
+                     " f.slot as slot, e.ts_ns as ts_ns from equity e join firsts f on"
+                     " e.ts_ns >= f.since union select slot, ts_ns from book_equity_changes)"
+                     f" select t.ts_ns as ts_ns, t.slot as slot, {last.format('cash')},"
+                     f" {last.format('equity')} from stamps t")
 
 
 def _refuse_headless(path: Path, what: str = "an Argus ledger") -> None:
@@ -690,14 +695,16 @@ class Ledger:
         self.conn.executemany("insert or replace into equity values (?,?,?,?)", rows)
 
     def append_book_equity(self, rows: Sequence[tuple[int, str, str, str]]) -> None:
-        """Per-slot ``(ts_ns, slot, cash, equity)`` rows (a resumed run rewrites its own)."""
-        self.conn.executemany("insert or replace into book_equity (ts_ns, slot, cash, equity)"
-                              " values (?,?,?,?)", rows)
+        """Per-slot ``(ts_ns, slot, cash, equity)`` rows, each where its book moved (a
+        resumed run rewrites its own); the view ``book_equity`` carries them onto every
+        equity row."""
+        self.conn.executemany("insert or replace into book_equity_changes (ts_ns, slot, cash,"
+                              " equity) values (?,?,?,?)", rows)
 
     def last_book_row(self, slot: str) -> tuple[str, str] | None:
-        """``slot``'s last ``book_equity`` row's ``(cash, equity)`` texts, if any."""
-        rows = self.conn.execute("select cash, equity from book_equity where slot = ? order "
-                                 "by ts_ns desc limit 1", (slot,)).fetchall()
+        """``slot``'s last stored book row's ``(cash, equity)`` texts, if any."""
+        rows = self.conn.execute("select cash, equity from book_equity_changes where slot = ?"
+                                 " order by ts_ns desc limit 1", (slot,)).fetchall()
         return (str(rows[0][0]), str(rows[0][1])) if rows else None
 
     def venue_resume(self, venue: str) -> VenueResume:

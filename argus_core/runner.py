@@ -672,9 +672,9 @@ class Runner:
             rows, texts = self._book_rows, self._book_text
             marks, last = account.marks, account.last_price
             # A book's row is written when its cash or equity moved since its last row
-            # (``texts``: what was last written, per slot): readers carry a book's last
-            # row forward onto the ``equity`` rows' timestamps (the view
-            # book_equity_carried, core migration m009).
+            # (``texts``: what was last written, per slot) into ``book_equity_changes``;
+            # the view ``book_equity`` carries a book's last row onto every equity row
+            # (core migration m009).
             # A flat book writes nothing until it trades: half the rows of a long/flat
             # strategy, each ~1 us of SQLite.
             for slot, book in books.items():

@@ -59,7 +59,7 @@ read-only table reader public (``ledger_tables``), the dashboard's copy gone: 7,
 revealed secret in a checkpoint's state stored as ``[REDACTED]`` (``redact_revealed``): 7,235.
 ``FiniteFloat``, the number option refusing ``nan`` four plugins had copied (ml, heston,
 crossvenue, the dashboard; 50 of their lines went): 7,245.  A book's row written only
-when it moved, and the ``book_equity_carried`` view that carries the rows onto every
+when it moved, and the ``book_equity`` view that carries the stored rows onto every
 equity row (a book per symbol wrote a row per event), and a resumed run's books
 continuing from their last rows (the same rows as a run never stopped): 7,265.
 

@@ -77,8 +77,9 @@ EXAMPLE_CONFIGS = {
 # prices move (all_three, vrp_league, vrp); every fill is as it was.
 # 2026-12-04, later: signals' floats digested in 6 significant digits (the exact
 # reprs differed on a machine with other numerics; every other table the same).
-# 2026-12-04, session 16: a book's row is written only when it moved; "book_equity" is
-# digested through the core's book_equity_carried view, the same digests.
+# 2026-12-04, later still: a book's row is stored only when it moved (core m009:
+# book_equity_changes); "book_equity" is now the view carrying the rows onto every equity
+# row, digested as before: the same digests.
 GOLDEN: dict[str, dict[str, str]] = {
     "all_three": {
         "book_equity": "6408:1f0ffac00dbeb1177632a6df32d461b0",
@@ -212,9 +213,9 @@ def digest_ledger(run_dir: Path) -> dict[str, str]:
         queries = {"runs": f"select {RUNS_COLUMNS} from runs"}
         queries.update({t: f"select * from {t} order by {key}" for t, key in TABLES.items()
                         if t in tables})
-        # A book's rows carried onto every equity row (the core writes a book's row only
-        # when it moved): the rows the loop wrote before.
-        queries["book_equity"] = ("select * from book_equity_carried order by "
+        # A view since core m009 (the rows are stored where a book moved and carried onto
+        # every equity row): the rows the loop wrote before.
+        queries["book_equity"] = ("select * from book_equity order by "
                                   + TABLES["book_equity"])
         for table, sql in queries.items():
             h = hashlib.sha256()

@@ -29,7 +29,7 @@ def test_all_three_strategies_trade_in_one_run_with_books_summing_to_the_account
         total = {r["ts_ns"]: Decimal(r["equity"])
                  for r in ledger.query("select ts_ns, equity from equity")}
         books: dict[int, dict[str, Decimal]] = {}
-        for r in ledger.query("select ts_ns, slot, equity from book_equity_carried"):
+        for r in ledger.query("select ts_ns, slot, equity from book_equity"):
             books.setdefault(r["ts_ns"], {})[r["slot"]] = Decimal(r["equity"])
         fills = ledger.query("select o.strategy, f.instrument_id, f.ts_ns from fills f "
                              "join orders o using (client_order_id) order by f.rowid")

@@ -115,7 +115,7 @@ def test_two_strategies_in_one_run_keep_exact_books_sized_on_their_own_capital(
     with Ledger.in_dir(run_dir) as ledger:
         total = {r["ts_ns"]: Decimal(r["equity"]) for r in ledger.query("select * from equity")}
         books: dict[int, dict[str, Decimal]] = {}
-        for r in ledger.query("select * from book_equity_carried"):
+        for r in ledger.query("select * from book_equity"):
             books.setdefault(r["ts_ns"], {})[r["slot"]] = Decimal(r["equity"])
         orders = ledger.query("select strategy, side, quantity, arrival_price from orders "
                               "where side = 'buy' order by ts_ns")
@@ -133,7 +133,7 @@ def test_two_strategies_in_one_run_keep_exact_books_sized_on_their_own_capital(
 
 def _two_books(tmp_path: Path, run_dir: Path, stops: tuple[int, ...] = ()) -> list[tuple]:
     """The two-book run above, stopped after each of ``stops`` events and resumed by a
-    fresh runner; its raw ``book_equity`` rows."""
+    fresh runner; its stored book rows (``book_equity_changes``)."""
     cfg_path = tmp_path / "run.toml"
     cfg_path.write_text(demo_toml(BUNDLED_BARS, end="2022-06-01").replace(
         'strategies = ["ma_cross"]', "strategies = []") + '\n[run.capital]\nfast = "0.75"\n')
@@ -143,7 +143,7 @@ def _two_books(tmp_path: Path, run_dir: Path, stops: tuple[int, ...] = ()) -> li
             "slow": MovingAverageCross(ExampleSettings(fast=10, slow=40))}).run_sync()
     with Ledger.in_dir(run_dir) as ledger:
         return [tuple(r.values()) for r in ledger.query(
-            "select * from book_equity order by slot, ts_ns")]
+            "select * from book_equity_changes order by slot, ts_ns")]
 
 
 def test_book_rows_are_written_when_a_book_moved_and_a_resumed_run_writes_the_same(

@@ -313,10 +313,10 @@ def run_symbols(bars: list[Bar], n_symbols: int, keep: list[Path], books: str = 
                 ) -> dict[str, Any]:
     """The Argus job on ``n_symbols`` symbols, everything else as in :func:`argus_config`:
     ``books="slot"``: one ``ma_cross`` slot per symbol (each its own book and an equal
-    share of the cash, so the ledger also keeps a ``book_equity`` row per book and
-    timestamp); ``books="one"``: one slot trading every symbol (:class:`EachSymbolCross`,
-    one book; each entry sized at ``FRACTION / n_symbols`` of the equity, the same money
-    per entry as a slot's ``FRACTION`` of its share)."""
+    share of the cash, so the ledger also keeps each book's equity: a row per book and
+    timestamp where the book moved); ``books="one"``: one slot trading every symbol
+    (:class:`EachSymbolCross`, one book; each entry sized at ``FRACTION / n_symbols`` of
+    the equity, the same money per entry as a slot's ``FRACTION`` of its share)."""
     from argus_core.builtins.example_strategies import ExampleSettings, MovingAverageCross
 
     run_dir = Path(tempfile.mkdtemp(prefix="argus-bench-symbols-"))

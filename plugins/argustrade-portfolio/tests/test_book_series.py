@@ -1,7 +1,8 @@
-"""A book's rows written only when it moved (the core's runner) read as the rows of a
-ledger that wrote every book at every equity row: the books section, ``book_rows`` (the
-league's reference), the league's online read and the core's ``book_equity_carried``
-view, each against the same ledger written in full."""
+"""A book's rows stored only when it moved (the core's runner, ``book_equity_changes``)
+read as the rows of a ledger that wrote every book at every equity row: the books
+section, ``book_rows`` (the league's reference), the league's online read and the core's
+``book_equity`` view, each against the same ledger written in full, and against that
+ledger as it was before core m009 (the table ``book_equity``, opened read-only)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import apsw
 import numpy as np
 import pytest
-from argus_portfolio.book_series import CARRIED_ROWS_SQL, carry_forward
+from argus_portfolio.book_series import CARRIED_ROWS_SQL, CHANGES, carry_forward
 from argus_portfolio.books import read_books
 from argus_portfolio.league import book_rows
 
@@ -59,7 +61,7 @@ def _ledger(run_dir: Path, ts: list[int], books: dict[str, list[tuple[int, str, 
         with ledger.transaction():
             ledger.append_equity([(t, "0", str(total[t]), "0") for t in ts])
             ledger.append_book_equity(kept)
-        assert ledger.query("select count(*) as n from book_equity")[0]["n"] == len(kept)
+        assert ledger.query(f"select count(*) as n from {CHANGES}")[0]["n"] == len(kept)
     return run_dir
 
 
@@ -69,16 +71,16 @@ def test_changed_rows_read_as_every_row(tmp_path: Path, seed: int) -> None:
     full = _ledger(tmp_path / "full", ts, books, changed_only=False)
     sparse = _ledger(tmp_path / "sparse", ts, books, changed_only=True)
     with Ledger.in_dir(sparse) as ledger:
-        stored = ledger.query("select count(*) as n from book_equity")[0]["n"]
+        stored = ledger.query(f"select count(*) as n from {CHANGES}")[0]["n"]
     assert stored < 0.7 * sum(len(r) for r in books.values())  # the rows left out
     assert read_books(sparse) == read_books(full)  # every figure, exactly
     for slot in books:
         assert book_rows(sparse, slot) == book_rows(full, slot)
         assert book_rows(full, slot)[0] == [t for t, _, _ in books[slot]]
     with Ledger.in_dir(full) as a, Ledger.in_dir(sparse) as b:
-        every = a.query("select * from book_equity order by slot, ts_ns")
-        assert b.query("select * from book_equity_carried order by slot, ts_ns") == every
-        assert a.query("select * from book_equity_carried order by slot, ts_ns") == every
+        every = a.query(f"select * from {CHANGES} order by slot, ts_ns")
+        assert b.query("select * from book_equity order by slot, ts_ns") == every  # the view
+        assert a.query("select * from book_equity order by slot, ts_ns") == every
         rng = np.random.default_rng(seed)
         for _ in range(30):  # the league's online read over windows (after, before)
             after, before = sorted(int(x) for x in rng.choice(ts, 2))
@@ -91,9 +93,42 @@ def test_changed_rows_read_as_every_row(tmp_path: Path, seed: int) -> None:
                     t for t, _, _ in books[slot] if after <= t <= before]
 
 
+def test_a_ledger_from_before_m009_reads_the_same(tmp_path: Path) -> None:
+    """The table ``book_equity`` of every row, as before core m009, opened read-only (a
+    report never migrates): the same books; a writer that opens it migrates it."""
+    ts, books = _books(300, 4)
+    full = _ledger(tmp_path / "full", ts, books, changed_only=False)
+    sparse = _ledger(tmp_path / "sparse", ts, books, changed_only=True)
+    want = read_books(sparse)
+    conn = apsw.Connection(str(full / "argus.db"))
+    with conn:
+        conn.execute(f"drop view book_equity; alter table {CHANGES} rename to book_equity;"
+                     "delete from _argus_migrations where name = 'm009_book_equity_changes'")
+    conn.close()
+    assert read_books(full) == want
+    assert all(book_rows(full, slot) == book_rows(sparse, slot) for slot in books)
+    with Ledger.in_dir(full) as ledger:
+        assert ledger.applied == ["core.m009_book_equity_changes"]
+    assert read_books(full) == want
+
+
+def test_book_rows_without_equity_rows_are_their_own_stamps(tmp_path: Path) -> None:
+    """Book rows written by hand with no ``equity`` rows (a test's ledger, a tool's) read
+    as themselves: a book's own rows' stamps are on its timeline too."""
+    with Ledger.in_dir(tmp_path) as ledger:
+        ledger.append_book_equity([(T0 + k * HOUR_NS, "a", "1", str(100 + k)) for k in range(5)])
+        ledger.append_book_equity([(T0 + k * HOUR_NS, "b", "1", "7") for k in range(0, 5, 2)])
+        assert [(r["ts_ns"], r["equity"]) for r in ledger.query(
+            CARRIED_ROWS_SQL, ("a", T0 - 1, T0 + 10 * HOUR_NS))] == [
+            (T0 + k * HOUR_NS, str(100 + k)) for k in range(5)]
+        assert len(ledger.query("select * from book_equity where slot = 'b'")) == 3
+    assert book_rows(tmp_path, "a") == ([T0 + k * HOUR_NS for k in range(5)],
+                                        [float(100 + k) for k in range(5)])
+
+
 def test_carry_forward_takes_the_last_row_at_or_before_each_stamp() -> None:
     stamps = np.array([1, 2, 3, 5, 8, 9], dtype=np.int64)
     ts, values = carry_forward(stamps, np.array([2, 5, 6], dtype=np.int64),
                                np.array([20.0, 50.0, 60.0]))
-    assert ts.tolist() == [2, 3, 5, 8, 9]  # from the first row on
-    assert values.tolist() == [20.0, 20.0, 50.0, 60.0, 60.0]
+    assert ts.tolist() == [2, 3, 5, 6, 8, 9]  # from the first row on, its own stamps too
+    assert values.tolist() == [20.0, 20.0, 50.0, 60.0, 60.0, 60.0]

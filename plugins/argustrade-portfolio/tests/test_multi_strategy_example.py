@@ -45,7 +45,7 @@ def test_the_example_keeps_books_that_sum_to_the_account(tmp_path: Path) -> None
     run = tmp_path / "run"
     total = {r["ts_ns"]: Decimal(r["equity"]) for r in rows(run, "select * from equity")}
     books: dict[int, dict[str, Decimal]] = {}
-    for r in rows(run, "select * from book_equity_carried"):
+    for r in rows(run, "select * from book_equity"):
         books.setdefault(r["ts_ns"], {})[r["slot"]] = Decimal(r["equity"])
     assert len(total) > 13_000 and books.keys() == total.keys()
     for ts, equity in total.items():

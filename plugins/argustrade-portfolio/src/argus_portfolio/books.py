@@ -3,9 +3,9 @@
 the league's standing of each slot — for ``argus league books`` and the run's report.
 
 Read from the run's ledger through a read-only apsw connection (safe beside a running
-writer): the ``book_equity`` rows carried onto the ``equity`` rows' stamps (a book's
-row is written when it moved: :mod:`argus_portfolio.book_series`; a run with one book has
-none: its account is the book), the ``equity`` rows, the orders and fills, and the
+writer): the stored book rows carried onto the ``equity`` rows' stamps (a book's row is
+stored when it moved: :mod:`argus_portfolio.book_series`; a run with one book has none:
+its account is the book), the ``equity`` rows, the orders and fills, and the
 ``league_events`` if any.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from argus_core import LEDGER_FILE, DataError, metrics
-from argus_portfolio.book_series import carry_forward
+from argus_portfolio.book_series import book_table, carry_forward
 from argus_portfolio.league import drawdowns, period_returns
 
 
@@ -75,13 +75,13 @@ class _Series:
 def _read_series(conn: apsw.Connection, table: str, slot: str | None,
                  clustered: bool = True, onto: NDArray[np.int64] | None = None
                  ) -> _Series | None:
-    """``table``'s equity rows (of ``slot`` in ``book_equity``) in time order, or None;
-    ``onto``: the run's equity stamps, which a book's rows are carried onto
+    """``table``'s equity rows (of ``slot`` in a table of book rows) in time order, or
+    None; ``onto``: the run's equity stamps, which a book's rows are carried onto
     (:mod:`argus_portfolio.book_series`).
 
     SQLite joins each column into one text and numpy parses it in C (no Python object
     per row: 700k rows of ``Decimal`` cost seconds).  A book is one contiguous range of
-    ``book_equity`` in time order since the core stores it keyed (slot, ts_ns) without a
+    its table in time order since the core stores it keyed (slot, ts_ns) without a
     rowid (migration m007); a ledger not yet migrated (``clustered`` False: opened
     read-only, never by a writer of this version) is scanned in storage order instead
     (``+slot`` keeps SQLite off the (slot, ts_ns) index, whose row-by-row lookups cost
@@ -109,18 +109,19 @@ def _read_series(conn: apsw.Connection, table: str, slot: str | None,
     return _Series(ts, values, Decimal(str(ends[0])), Decimal(str(ends[1])))
 
 
-def _clustered(conn: apsw.Connection) -> bool:
-    """Whether ``book_equity`` is stored in key order (the core's migration m007)."""
+def _clustered(conn: apsw.Connection, table: str) -> bool:
+    """Whether the book rows' ``table`` is stored in key order (the core's migration
+    m007)."""
     sql = conn.execute("select sql from sqlite_master where type = 'table' and "
-                       "name = 'book_equity'").fetchall()
+                       "name = ?", (table,)).fetchall()
     return bool(sql) and "without rowid" in str(sql[0][0]).lower()
 
 
-def _slots(conn: apsw.Connection) -> list[str]:
+def _slots(conn: apsw.Connection, table: str) -> list[str]:
     """The book slots, each found by one index seek ((slot, ts_ns) is the key)."""
     slots: list[str] = []
     while True:
-        after = conn.execute("select min(slot) from book_equity where slot > ?",
+        after = conn.execute(f"select min(slot) from {table} where slot > ?",
                              (slots[-1] if slots else "",)).fetchall()[0][0]
         if after is None:
             return slots
@@ -145,10 +146,12 @@ def read_books(run_dir: Path, portfolio: Any = None) -> list[BookSummary]:
                                 Decimal(str(first.fetchall()[0][0])), portfolio.final_equity)
             else:
                 total = None
-            clustered = _clustered(conn)
+            table = book_table(conn)
             onto = total.ts if total is not None else np.zeros(0, dtype=np.int64)
-            books = {slot: _read_series(conn, "book_equity", slot, clustered, onto)
-                     for slot in _slots(conn)}
+            clustered = table is not None and _clustered(conn, table)
+            books = {} if table is None else {
+                slot: _read_series(conn, table, slot, clustered, onto)
+                for slot in _slots(conn, table)}
             fills = {str(s): int(n) for s, n in conn.execute(
                 "select o.strategy, count(*) from fills f join orders o "
                 "using (client_order_id) group by o.strategy")}
@@ -204,9 +207,9 @@ def _keeps_books(run_dir: Path) -> bool:
         return False
     conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
     try:
-        return bool(conn.execute("select exists (select 1 from book_equity)").fetchall()[0][0])
-    except apsw.SQLError:  # a ledger from before per-book equity
-        return False
+        table = book_table(conn)  # None: a ledger from before per-book equity
+        return table is not None and bool(
+            conn.execute(f"select exists (select 1 from {table})").fetchall()[0][0])
     finally:
         conn.close()
 

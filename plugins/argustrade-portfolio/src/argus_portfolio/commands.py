@@ -34,11 +34,14 @@ def _known_book(run_dir: Path, tables: set[str], slot: str) -> None:
     of one book has none: its account's equity is every slot's)."""
     import apsw
 
-    if "book_equity" not in tables:
+    from argus_portfolio.book_series import CHANGES
+
+    table = CHANGES if CHANGES in tables else "book_equity"  # that table: before core m009
+    if table not in tables:
         return
     conn = apsw.Connection(str(Path(run_dir) / LEDGER_FILE), flags=apsw.SQLITE_OPEN_READONLY)
     try:
-        books = sorted(str(s) for (s,) in conn.execute("select distinct slot from book_equity"))
+        books = sorted(str(s) for (s,) in conn.execute(f"select distinct slot from {table}"))
     finally:
         conn.close()
     if books and slot not in books:

@@ -9,7 +9,7 @@ Per strategy slot:
   which passes only with ``allow_unknown``).  A slot that fails is INELIGIBLE: it never
   trades.  :func:`eligibility` is the same gate as a function, for the orchestrator's
   candidates.
-* **Health** from its own book's equity (the ledger's ``book_equity`` rows; the
+* **Health** from its own book's equity (the ledger's book rows, carried; the
   ``equity`` rows when the run keeps one book), updated row by row: the rolling Sharpe
   of the last ``window`` per-row returns (running sums), the drawdown from the book's
   peak and the hit rate (share of rising rows among those that moved).
@@ -77,7 +77,7 @@ from argus_core import (
     RiskContext,
     RiskDecision,
 )
-from argus_portfolio.book_series import CARRIED_ROWS_SQL, carry_forward
+from argus_portfolio.book_series import CARRIED_ROWS_SQL, CHANGES, book_table, carry_forward
 from argus_portfolio.own_positions import OwnPositions
 from argus_portfolio.settings import LeagueSettings, PortfolioSettings
 
@@ -313,7 +313,7 @@ def reference_from_equity(ts_ns: Sequence[int], equity: Sequence[float], window:
 
 
 def book_rows(run_dir: Path, slot: str) -> tuple[list[int], list[float]]:
-    """``slot``'s equity series from a run's ledger (read-only): its ``book_equity`` rows
+    """``slot``'s equity series from a run's ledger (read-only): its stored book rows
     carried onto the run's equity rows (see :mod:`argus_portfolio.book_series`), or the
     ``equity`` rows when the run kept one book."""
     path = Path(run_dir) / LEDGER_FILE
@@ -322,11 +322,12 @@ def book_rows(run_dir: Path, slot: str) -> tuple[list[int], list[float]]:
     conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
     try:
         with conn:  # one read transaction: the book's rows and the stamps of one commit
-            rows = list(conn.execute("select ts_ns, equity from book_equity where slot = ? "
-                                     "order by ts_ns", (slot,)))
+            table = book_table(conn)
+            rows = [] if table is None else list(conn.execute(
+                f"select ts_ns, equity from {table} where slot = ? order by ts_ns", (slot,)))
             if not rows:
-                slots = sorted(str(s) for (s,) in conn.execute(
-                    "select distinct slot from book_equity"))
+                slots = [] if table is None else sorted(str(s) for (s,) in conn.execute(
+                    f"select distinct slot from {table}"))
                 if slots:
                     raise DataError(f"{run_dir}: no book named {slot!r} (books: "
                                     f"{', '.join(slots)})")
@@ -607,7 +608,7 @@ class League(RiskCheck):
         """True when the run keeps one book (then the ``equity`` rows are that book's)."""
         if self._single_book is None:
             assert self.ledger is not None
-            if self.ledger.query("select 1 from book_equity limit 1"):
+            if self.ledger.query(f"select 1 from {CHANGES} limit 1"):
                 self._single_book = False
             elif len([s for s in self.slots if s not in _HOUSE]) > 1:
                 return False  # several slots and no book rows yet: wait for them
