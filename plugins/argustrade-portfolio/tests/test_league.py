@@ -281,12 +281,9 @@ def decide(league: League, slot: str, ts: int, side: Side = Side.BUY) -> RiskAct
 
 
 def write_rows(ledger: Ledger, slot: str, equity: list[float], start: int = 0) -> None:
-    """Book-equity rows of ``slot``, one an hour from row ``start``, and the run's equity
-    rows at their times (the timeline a book's rows are carried onto; its values are not
-    read here)."""
+    """Book-equity rows of ``slot``, one an hour from row ``start``."""
     ledger.append_book_equity([((start + i) * HOUR_NS, slot, str(e), str(e))
                                for i, e in enumerate(equity)])
-    ledger.append_equity([((start + i) * HOUR_NS, "0", "0", "0") for i in range(len(equity))])
 
 
 def steady_returns(rng: np.random.Generator, n: int) -> np.ndarray:
