@@ -184,7 +184,11 @@ def core_migrations(migrations: Migrations) -> None:
                      " f.slot as slot, e.ts_ns as ts_ns from equity e join firsts f on"
                      " e.ts_ns >= f.since union select slot, ts_ns from book_equity_changes)"
                      f" select t.ts_ns as ts_ns, t.slot as slot, {last.format('cash')},"
-                     f" {last.format('equity')} from stamps t")
+                     f" {last.format('equity')} from stamps t;"
+                     # rows inserted into the view as into the table it was are stored
+                     "create trigger book_equity_insert instead of insert on book_equity"
+                     " begin insert or replace into book_equity_changes (ts_ns, slot, cash,"
+                     " equity) values (new.ts_ns, new.slot, new.cash, new.equity); end")
 
 
 def _refuse_headless(path: Path, what: str = "an Argus ledger") -> None:

@@ -61,7 +61,8 @@ revealed secret in a checkpoint's state stored as ``[REDACTED]`` (``redact_revea
 crossvenue, the dashboard; 50 of their lines went): 7,245.  A book's row written only
 when it moved, and the ``book_equity`` view that carries the stored rows onto every
 equity row (a book per symbol wrote a row per event), and a resumed run's books
-continuing from their last rows (the same rows as a run never stopped): 7,265.
+continuing from their last rows (the same rows as a run never stopped), with the view
+writable as the table was: 7,270.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -76,7 +77,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_265
+BUDGET = 7_270
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

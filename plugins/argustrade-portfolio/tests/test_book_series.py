@@ -122,6 +122,10 @@ def test_book_rows_without_equity_rows_are_their_own_stamps(tmp_path: Path) -> N
             CARRIED_ROWS_SQL, ("a", T0 - 1, T0 + 10 * HOUR_NS))] == [
             (T0 + k * HOUR_NS, str(100 + k)) for k in range(5)]
         assert len(ledger.query("select * from book_equity where slot = 'b'")) == 3
+        # written through the view, as into the table it was: stored, and read back
+        ledger.conn.execute("insert into book_equity values (?, 'c', '2', '9')", (T0,))
+        assert ledger.query("select * from book_equity_changes where slot = 'c'") == [
+            {"ts_ns": T0, "slot": "c", "cash": "2", "equity": "9"}]
     assert book_rows(tmp_path, "a") == ([T0 + k * HOUR_NS for k in range(5)],
                                         [float(100 + k) for k in range(5)])
 
