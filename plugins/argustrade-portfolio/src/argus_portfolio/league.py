@@ -596,9 +596,10 @@ class League(RiskCheck):
     def _rows(self, slot: str, after: int, before: int) -> list[tuple[int, float]]:
         assert self.ledger is not None
         # The book's rows carried onto the equity rows (see argus_portfolio.book_series);
-        # a stamp before the book's first row has no equity.
-        rows = [r for r in self.ledger.query(CARRIED_ROWS_SQL, (slot, after, before))
-                if r["equity"] is not None]
+        # a stamp before the book's first row has no equity. One book: none stored.
+        rows = [] if self._single_book else [
+            r for r in self.ledger.query(CARRIED_ROWS_SQL, (slot, after, before))
+            if r["equity"] is not None]
         if not rows and self._one_book():
             rows = self.ledger.query("select ts_ns, equity from equity where ts_ns > ? and "
                                      "ts_ns < ? order by ts_ns", (after, before))
