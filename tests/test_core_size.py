@@ -62,7 +62,8 @@ crossvenue, the dashboard; 50 of their lines went): 7,245.  A book's row written
 when it moved, and the ``book_equity`` view that carries the stored rows onto every
 equity row (a book per symbol wrote a row per event), and a resumed run's books
 continuing from their last rows (the same rows as a run never stopped), with the view
-writable as the table was: 7,270.
+writable as the table was: 7,270.  Hours written yyyymmddHH get a hint where their bars
+overlap (they are Unix seconds of 2030-2036, 1 s apart): 7,280.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -77,7 +78,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_270
+BUDGET = 7_280
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

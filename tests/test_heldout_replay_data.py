@@ -120,6 +120,21 @@ def test_bars_closer_than_bar_seconds_are_refused(tmp_path: Path) -> None:
     assert len(list(iter_bars_csv(path, IID, 60))) == 3  # the file's own bar length
 
 
+def test_hours_written_as_yyyymmddhh_get_a_hint(tmp_path: Path) -> None:
+    """yyyymmddHH (2024010111) is also the Unix seconds of 2034 and is not guessed, but its
+    hours lie 1 s apart: the overlap refusal says what the digits may be; Unix seconds
+    that are no such date (or of the years before 1900) get no hint."""
+    path = _write(tmp_path, _rows(["2024010110", "2024010111"]))
+    with pytest.raises(DataError, match=r"bars\.csv:2: this bar opened 1 s after .*; "
+                       r"2024010111 is read as unix seconds: if it is 2024-01-01 11:00 "
+                       r"written as yyyymmddHH, convert the times to unix seconds \(UTC\)$"):
+        list(iter_bars_csv(path, IID, 3600))
+    for times in (["2024013210", "2024013211"], ["1712011510", "1712011511"]):
+        with pytest.raises(DataError) as refused:
+            list(iter_bars_csv(_write(tmp_path, _rows(times)), IID, 3600))
+        assert "yyyymmddHH" not in str(refused.value)
+
+
 @pytest.mark.parametrize("text", ["", "timestamp,open,high,low,close,volume\n",
                                   _rows([str(T0)])])
 def test_a_replay_of_no_bars_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture,

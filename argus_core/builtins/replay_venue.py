@@ -154,6 +154,18 @@ def _numeric_date(text: str) -> str | None:
         else None
 
 
+def _hour_digits_hint(ts_s: int) -> str:
+    """A hint when the open time ``ts_s`` is also a date written yyyymmddHH: that layout
+    is the Unix seconds of 2030-2036, so it is not guessed, but its hours lie 1 s apart."""
+    try:  # the years 1900-2099 written in ten digits
+        when = datetime.strptime(str(ts_s), "%Y%m%d%H") if 19e8 <= ts_s < 21e8 else None
+    except ValueError:
+        when = None
+    return "" if when is None else (
+        f"; {ts_s} is read as unix seconds: if it is {when:%Y-%m-%d %H}:00 written as "
+        f"yyyymmddHH, convert the times to unix seconds (UTC)")
+
+
 def _is_header(fields: list[str]) -> bool:
     """Whether the first line names columns: a field with a letter that is neither a
     number (``nan``, ``inf``, ``1e-3``: data a later check refuses or reads) nor a date
@@ -267,7 +279,8 @@ def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
                     raise DataError(
                         f"{path}:{lineno}: this bar opened {(ts_ns - last_ts) / 1e9:g} s after "
                         f"the previous one, under bar_seconds = {bar_seconds}: the bars would "
-                        f"overlap (set [plugins.replay] bar_seconds to the file's bar length)")
+                        f"overlap (set [plugins.replay] bar_seconds to the file's bar length)"
+                        + _hour_digits_hint(ts_s))
                 gaps += last_ts >= 0 and ts_ns - last_ts > step
                 last_ts = ts_ns
                 try:
