@@ -29,19 +29,18 @@ from argus_core import LEDGER_FILE, PluginCommand, PluginGroup, check_run_ledger
 _HINT = "pass the run directory `argus run` or `argus backtest` printed"
 
 
-def _known_book(run_dir: Path, tables: set[str], slot: str) -> None:
+def _known_book(run_dir: Path, slot: str) -> None:
     """A usage error naming ``--slot`` when the run kept books and none is ``slot`` (a run
     of one book has none: its account's equity is every slot's)."""
     import apsw
 
-    from argus_portfolio.book_series import CHANGES
+    from argus_portfolio.book_series import book_table
 
-    table = CHANGES if CHANGES in tables else "book_equity"  # that table: before core m009
-    if table not in tables:
-        return
     conn = apsw.Connection(str(Path(run_dir) / LEDGER_FILE), flags=apsw.SQLITE_OPEN_READONLY)
     try:
-        books = sorted(str(s) for (s,) in conn.execute(f"select distinct slot from {table}"))
+        table = book_table(conn)  # None: no book rows kept
+        books = [] if table is None else sorted(
+            str(s) for (s,) in conn.execute(f"select distinct slot from {table}"))
     finally:
         conn.close()
     if books and slot not in books:
@@ -159,7 +158,8 @@ def league_reference(run_dir: Path, slot: str, window: int, out: Path | None) ->
     names."""
     from argus_portfolio.league import book_rows, reference_from_equity
 
-    _known_book(run_dir, check_run_ledger(run_dir, _HINT), slot)
+    check_run_ledger(run_dir, _HINT)
+    _known_book(run_dir, slot)
     ts, equity = book_rows(run_dir, slot)
     ref = reference_from_equity(ts, equity, window, slot=slot, source=str(run_dir))
     text = json.dumps(ref.to_json(), indent=1)
