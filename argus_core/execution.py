@@ -47,7 +47,11 @@ ordinary, reduce-only, risk-checked, ledgered IOC limit order priced
 Kill switch.  When trading becomes HALTED with *flatten* (the drawdown switch, or
 ``argus kill --flatten``), every open position is closed by reduce-only IOC orders
 through this same path, re-sent on later events while a position remains; HALTED
-passes only reduce-only orders that shrink a position.
+passes only reduce-only orders that shrink a position.  A flatten the venue refuses goes
+again 2 s later without the venue's reduce-only flag (venues that refuse the flag on spot),
+except where the refusal says the venue holds nothing to reduce: then the ledger and the
+venue disagree on the position, and a plain order would open the reverse one, so that
+instrument is not flattened again in this run and a person is told to reconcile.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import re
 from collections.abc import Coroutine, Sequence
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any, Protocol
@@ -100,6 +105,15 @@ _LOT_1E8 = Decimal("1e-8")  # no instrument known: the ledger's finest unit
 #: A halt's cancel the venue failed, or a flatten it refused, is sent again at most this
 #: often (market time).
 HALT_CANCEL_RETRY_NS = 2 * 10**9
+#: A venue's refusal saying a reduce-only order has no position to reduce (Binance's
+#: "ReduceOnly Order is rejected", Deribit's "reduce_only_order_would_increase_position",
+#: Kraken Futures' "wouldNotReducePosition", Bybit's "current position is zero"): matched
+#: on the text, as a third-party venue's refusal is a VenueError with the venue's words.
+_NOTHING_TO_REDUCE = re.compile(
+    r"would[ _-]?(?:not[ _-]?reduce|increase|open|reverse|flip)|nothing to reduce|"
+    r"(?:no|zero)[ _-]?(?:open[ _-]?)?position|position[ _-]?(?:is[ _-]?)?(?:zero|flat|closed|"
+    r"not[ _-]?found|does[ _-]?not[ _-]?exist)|reduce[ _-]?only[ _-]?(?:order[ _-]?)?"
+    r"(?:is[ _-]?)?rejected", re.IGNORECASE)
 
 
 class LoopPort(Protocol):
@@ -850,8 +864,19 @@ class ExecutionEngine:
 
     def _flatten_refused(self, instrument_id: str, coid: str, why: object) -> None:
         """Never one refused flatten per event (a flood at the venue, the position never
-        closed): the next goes 2 s later, without the venue's reduce-only flag."""
+        closed): the next goes 2 s later, without the venue's reduce-only flag; never
+        again in this run where the venue says it holds nothing to reduce."""
         ts = self.market.now_ns
+        if _NOTHING_TO_REDUCE.search(str(why)):
+            self.flatten_refused[instrument_id] = 2**63 - 1  # the run's end
+            held = self.account.positions[instrument_id].quantity
+            self.risk_event(ts, "reconcile", "position_mismatch", f"venue refused flatten "
+                            f"{coid}: {why}; the ledger holds {held:f} {instrument_id} "
+                            f"and the venue says "
+                            f"there is nothing to reduce: not flattened again (a plain "
+                            f"order could open the reverse position); check the position "
+                            f"at the venue, then restart to reconcile", None)
+            return
         self.flatten_refused[instrument_id] = ts + HALT_CANCEL_RETRY_NS
         self.risk_event(ts, "flatten", "refused", f"venue refused flatten {coid}: {why}; "
                         f"sent again in 2 s without the venue's reduce-only flag", None)

@@ -1,0 +1,141 @@
+"""A flatten the venue refuses because it holds nothing to reduce is never sent plain.
+
+A refused flatten goes again 2 s later without the venue's reduce-only flag (a venue
+that refuses the flag on spot: ``test_heldout3_run_kill``).  Where the refusal says the
+venue has no position to reduce, the ledger and the venue disagree on the position: the
+plain order would *open* the reverse position at the venue.  That instrument is not
+flattened again in the run and a ``position_mismatch`` event tells a person to reconcile.
+"""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from test_heldout_run_kill import (  # the scripted venue and its helpers
+    BuyFirst,
+    ScriptVenue,
+    X,
+    Y,
+    _book,
+    _cli,
+    _position,
+    _runner,
+    venue,
+)
+
+from argus_core.errors import VenueError
+from argus_core.execution import _NOTHING_TO_REDUCE
+from argus_core.hookspecs import hookimpl
+from argus_core.ledger import Ledger
+from argus_core.models import Order, OrderStatus, OrderUpdate
+
+__all__ = ["venue"]  # the fixture, imported for pytest
+
+#: Refusals of venues whose reduce-only order found no position (their own words).
+NOTHING_TO_REDUCE = [
+    "-2022 ReduceOnly Order is rejected.",                       # Binance futures
+    "reduce_only_order_would_increase_position",                 # Deribit
+    "wouldNotReducePosition",                                     # Kraken Futures
+    "110017: current position is zero, cannot fix reduce-only order qty",  # Bybit
+    "reduce-only order would open a new position",
+    "Reduce only: no open position",
+    "400 nothing to reduce",
+    "position does not exist",
+    "position not found for reduce-only order",
+    "order would flip the position",
+]
+
+#: Refusals that say the flag itself is the problem, or say nothing about a position:
+#: sent again without the flag, as before.
+FLAG_OR_OTHER = [
+    "400 reduce-only is not supported for this market",
+    "reduceOnly not allowed on spot",
+    "Invalid parameter: reduce_only",
+    "EOrder:Reduce only:Non-PC",
+    "price out of band",
+    "market closed",
+    "insufficient margin to open a position",  # "open a position", not "would open"
+]
+
+
+@pytest.mark.parametrize("text", NOTHING_TO_REDUCE)
+def test_refusals_saying_nothing_to_reduce_are_recognised(text: str) -> None:
+    assert _NOTHING_TO_REDUCE.search(text), text
+
+
+@pytest.mark.parametrize("text", FLAG_OR_OTHER)
+def test_refusals_of_the_flag_or_other_reasons_are_not(text: str) -> None:
+    assert not _NOTHING_TO_REDUCE.search(text), text
+
+
+class RefusesAs(ScriptVenue):
+    """Refuses reduce-only orders with ``why``: at once (``submit`` raises) or, with
+    ``later``, through its executions stream (acknowledged, then REJECTED)."""
+
+    why: ClassVar[str] = ""
+    later: ClassVar[bool] = False
+
+    async def submit(self, order: Order) -> list:  # type: ignore[type-arg]
+        if not order.reduce_only:
+            return await super().submit(order)
+        ScriptVenue.submitted.append(order)
+        if not self.later:
+            raise VenueError(self.why)
+        self._queue.put_nowait(OrderUpdate(order.client_order_id, OrderStatus.REJECTED, 1,
+                                           reason=self.why))
+        return []
+
+
+def _kill_and_run(tmp_path: Path, venue: type[ScriptVenue], monkeypatch: pytest.MonkeyPatch,
+                  why: str, later: bool) -> Path:
+    monkeypatch.setattr(RefusesAs, "why", why)
+    monkeypatch.setattr(RefusesAs, "later", later)
+    monkeypatch.setattr(sys.modules["argus_test_h7_venue"], "register_venues",
+                        hookimpl(lambda register: register("h7", RefusesAs)))
+    run_dir = tmp_path / "run"
+    book = ([(99.0, 10.0)], [(101.0, 10.0)])
+    venue.script = [_book(X, 1, *book), _book(X, 2, *book),
+                    lambda: _cli("kill", "--run-dir", str(run_dir), "--flatten"),
+                    *[_book(X if t % 2 else Y, t, *book) for t in range(3, 30)]]
+    runner = _runner(tmp_path, "live", BuyFirst())
+    runner.run_sync()
+    assert runner.trading_state.value == "halted"
+    return run_dir
+
+
+@pytest.mark.parametrize("later", [False, True], ids=["raised", "rejected-later"])
+def test_a_venue_with_nothing_to_reduce_gets_no_plain_order(
+        tmp_path: Path, venue: type[ScriptVenue], monkeypatch: pytest.MonkeyPatch,
+        later: bool) -> None:
+    """The venue says the reduce-only sell has no position to reduce: before, the sell
+    went again 2 s later without the flag and, at a venue that truly held nothing,
+    opened a short of the ledger's size.  Now nothing more is sent for it; the ledger
+    keeps its position (the venue's truth comes with a restart's reconciliation) and a
+    person is told why."""
+    run_dir = _kill_and_run(tmp_path, venue, monkeypatch,
+                            "-2022 ReduceOnly Order is rejected.", later)
+    flattens = [o for o in venue.submitted if o.strategy == "flatten"]
+    assert [o.reduce_only for o in flattens] == [True]  # one try, never sent plain
+    assert _position(run_dir) == 2
+    with Ledger.in_dir(run_dir) as ledger:
+        events = ledger.query("select check_name, action, reason from risk_events "
+                              "where action in ('refused', 'position_mismatch')")
+    assert [(e["check_name"], e["action"]) for e in events] == [
+        ("reconcile", "position_mismatch")]
+    assert "holds 2" in events[0]["reason"] and "reconcile" in events[0]["reason"]
+
+
+@pytest.mark.parametrize("later", [False, True], ids=["raised", "rejected-later"])
+def test_a_venue_refusing_the_flag_still_gets_the_plain_flatten(
+        tmp_path: Path, venue: type[ScriptVenue], monkeypatch: pytest.MonkeyPatch,
+        later: bool) -> None:
+    """The guard's other side: a refusal of the flag itself is flattened as before."""
+    run_dir = _kill_and_run(tmp_path, venue, monkeypatch,
+                            "reduceOnly not allowed on spot", later)
+    flattens = [o for o in venue.submitted if o.strategy == "flatten"]
+    assert [o.reduce_only for o in flattens] == [True, False]
+    assert _position(run_dir) == Decimal(0)
