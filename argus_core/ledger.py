@@ -190,6 +190,44 @@ def core_migrations(migrations: Migrations) -> None:
                      " begin insert or replace into book_equity_changes (ts_ns, slot, cash,"
                      " equity) values (new.ts_ns, new.slot, new.cash, new.equity); end")
 
+    @core
+    def m010_book_rows(conn: apsw.Connection) -> None:
+        # The books that moved at one time are one row, ``books`` a JSON object
+        # {slot: [cash, equity]}, appended in time order: a row per book and time, keyed
+        # (slot, ts_ns), cost ~2.5 us each (every commit rewrote a page per book), a
+        # book per symbol 1.16x the cost per event of one symbol.  ``book_equity_changes``
+        # (the stored rows) and ``book_equity`` (every book carried onto every equity
+        # row) are views of the rows they held, and take inserts as they did.
+        rows = ("select b.ts_ns as ts_ns, j.key as slot, j.value ->> 0 as cash,"
+                " j.value ->> 1 as equity from book_rows b, json_each(b.books) j")
+        # The carry as one sort (the m009 view looked each row up: ~1 us a row):
+        # ``run`` numbers a book's stored rows, a stamp takes its run's first (stored) row.
+        carried = (f"with c as ({rows}), f as (select slot, min(ts_ns) as since from c group"
+                   " by slot), s as (select slot, ts_ns, cash, equity, 1 as own from c union"
+                   " all select f.slot, e.ts_ns, null, null, 0 from equity e join f on"
+                   " e.ts_ns >= f.since), g as (select *, sum(own) over (partition by slot"
+                   " order by ts_ns, own desc rows unbounded preceding) as run, row_number()"
+                   " over (partition by slot, ts_ns order by own desc) as dup from s)"
+                   " select ts_ns, slot, first_value(cash) over w as cash, first_value(equity)"
+                   " over w as equity from g where dup = 1 window w as (partition by slot,"
+                   " run order by ts_ns, own desc)")
+        store = ("begin select raise(abort, 'NOT NULL constraint failed: {0}') where"
+                 " new.ts_ns is null or new.slot is null or new.cash is null or new.equity"
+                 " is null; insert into book_rows (ts_ns, books) values (new.ts_ns,"
+                 " json_object(cast(new.slot as text), json_array(cast(new.cash as text),"
+                 " cast(new.equity as text)))) on conflict (ts_ns) do update set books ="
+                 " json_patch(books, excluded.books); end")
+        conn.execute("create table book_rows (ts_ns integer primary key, books text not null);"
+                     "insert into book_rows (ts_ns, books) select ts_ns, json_group_object("
+                     "slot, json_array(cash, equity)) from book_equity_changes group by ts_ns;"
+                     "drop view book_equity; drop table book_equity_changes;"
+                     f"create view book_equity_changes as {rows};"
+                     f"create view book_equity as {carried};"
+                     "create trigger book_equity_changes_insert instead of insert on"
+                     f" book_equity_changes {store.format('book_equity_changes')};"
+                     "create trigger book_equity_insert instead of insert on book_equity"
+                     f" {store.format('book_equity')}")
+
 
 def _refuse_headless(path: Path, what: str = "an Argus ledger") -> None:
     """SQLite refuses a file without its header ("file is not a database") before
@@ -699,16 +737,27 @@ class Ledger:
         self.conn.executemany("insert or replace into equity values (?,?,?,?)", rows)
 
     def append_book_equity(self, rows: Sequence[tuple[int, str, str, str]]) -> None:
-        """Per-slot ``(ts_ns, slot, cash, equity)`` rows, each where its book moved (a
-        resumed run rewrites its own); the view ``book_equity`` carries them onto every
-        equity row."""
-        self.conn.executemany("insert or replace into book_equity_changes (ts_ns, slot, cash,"
-                              " equity) values (?,?,?,?)", rows)
+        """Per-slot ``(ts_ns, slot, cash, equity)`` rows, each where its book moved,
+        through the view ``book_equity_changes`` (a row at a time: the runner writes
+        :meth:`append_book_rows`)."""
+        self.conn.executemany("insert into book_equity_changes (ts_ns, slot, cash, equity)"
+                              " values (?,?,?,?)", rows)
+
+    def append_book_rows(self, rows: Sequence[tuple[int, str]]) -> None:
+        """``(ts_ns, books)`` rows, ``books`` a JSON object ``{slot: [cash, equity]}`` of
+        the books that moved then, merged into a row the time has already (a resumed run
+        rewrites its own); the views ``book_equity_changes`` and ``book_equity`` (every
+        book carried onto every equity row) read them."""
+        self.conn.executemany("insert into book_rows (ts_ns, books) values (?, ?) on conflict"
+                              " (ts_ns) do update set books = json_patch(books,"
+                              " excluded.books)", rows)
 
     def last_book_row(self, slot: str) -> tuple[str, str] | None:
-        """``slot``'s last stored book row's ``(cash, equity)`` texts, if any."""
-        rows = self.conn.execute("select cash, equity from book_equity_changes where slot = ?"
-                                 " order by ts_ns desc limit 1", (slot,)).fetchall()
+        """``slot``'s last stored book row's ``(cash, equity)`` texts, if any (read back
+        from the run's end: as far as the book has not moved)."""
+        rows = self.conn.execute("select j.value ->> 0, j.value ->> 1 from book_rows b,"
+                                 " json_each(b.books) j where j.key = ? order by b.ts_ns"
+                                 " desc limit 1", (slot,)).fetchall()
         return (str(rows[0][0]), str(rows[0][1])) if rows else None
 
     def venue_resume(self, venue: str) -> VenueResume:

@@ -5,6 +5,7 @@ computation, kept as the reference.
 
 from __future__ import annotations
 
+import json
 import random
 from decimal import Decimal
 from pathlib import Path
@@ -202,7 +203,7 @@ def test_book_equity_rows_are_the_plain_book_equity_formatted() -> None:
     acct = Account(Decimal(600_000), {s: Decimal(100_000) for s in slots})
     state = SimpleNamespace(account=acct, _row_valued=None, _row_text=("", "", ""),
                             _cash_text=(None, ""), _book_text={}, _book_rows=[],
-                            _equity_rows=[])
+                            _equity_rows=[], _slot_json={})
     n = written = 0
     carried: dict[str, tuple[str, str]] = {}  # each book's last row (cash, equity)
     for step in range(3000):
@@ -215,10 +216,12 @@ def test_book_equity_rows_are_the_plain_book_equity_formatted() -> None:
             acct.mark(iid, price)
         state._book_rows = []
         Runner._equity_row(state, step)  # type: ignore[arg-type]  # the fields it reads
-        for ts, slot, cash, equity in state._book_rows:
-            assert ts == step and carried.get(slot) != (cash, equity), (step, slot)
-            carried[slot] = (cash, equity)
-        written += len(state._book_rows)
+        for ts, books in state._book_rows:  # one JSON row of the books that moved
+            assert ts == step
+            for slot, (cash, equity) in json.loads(books).items():
+                assert carried.get(slot) != (cash, equity), (step, slot)
+                carried[slot] = (cash, equity)
+                written += 1
         expected = {slot: (str(book.cash), str(value.quantize(Decimal("1e-8"))))
                     for (slot, value), book in zip(acct.book_equity().items(),
                                                    acct.books.values(), strict=True)}

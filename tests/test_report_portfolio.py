@@ -118,9 +118,10 @@ def test_the_section_takes_the_core_read(tmp_path: Path) -> None:
 
 def _unmigrate_book_equity(run_dir: Path) -> list[tuple[object, ...]]:
     """Put ``book_equity`` back as migration m004 created it (a rowid table of every book
-    at every equity row; its rows kept in a shuffled storage order) and forget m007 and
-    m009 (which keeps the rows in ``book_equity_changes`` behind a view of that name), as
-    in a ledger written before them; returns the rows in key order."""
+    at every equity row; its rows kept in a shuffled storage order) and forget m007, m009
+    and m010 (which keep the rows in ``book_equity_changes``, then ``book_rows``, behind a
+    view of that name), as in a ledger written before them; returns the rows in key
+    order."""
     import apsw
 
     conn = apsw.Connection(str(run_dir / "argus.db"))
@@ -128,9 +129,10 @@ def _unmigrate_book_equity(run_dir: Path) -> list[tuple[object, ...]]:
                              "order by slot, ts_ns"))
     shuffled = [rows[i] for i in np.random.default_rng(3).permutation(len(rows))]
     with conn:
-        conn.execute("drop view book_equity;"
-                     "delete from _argus_migrations where name = 'm009_book_equity_changes';"
-                     "drop table book_equity_changes;"
+        conn.execute("drop view book_equity; drop view book_equity_changes;"
+                     "drop table book_rows;"
+                     "delete from _argus_migrations where name in"
+                     " ('m009_book_equity_changes', 'm010_book_rows');"
                      "create table book_equity (ts_ns integer not null, slot text not null,"
                      " cash text not null, equity text not null, primary key (slot, ts_ns));"
                      "delete from _argus_migrations where name = 'm007_book_equity_clustered'")
@@ -148,12 +150,12 @@ def test_books_of_a_ledger_written_before_m007(tmp_path: Path) -> None:
     clustered = read_books(run_dir)
     rows = _unmigrate_book_equity(run_dir)
     assert read_books(run_dir) == clustered  # scanned in storage order, sorted here
-    with Ledger.in_dir(run_dir) as ledger:  # a writer: migrations m007 and m009 run
+    with Ledger.in_dir(run_dir) as ledger:  # a writer: migrations m007 to m010 run
         assert ledger.applied == ["core.m007_book_equity_clustered",
-                                  "core.m009_book_equity_changes"]
+                                  "core.m009_book_equity_changes", "core.m010_book_rows"]
         for table in ("book_equity_changes", "book_equity"):  # the rows, and the view's
             assert [tuple(r.values()) for r in ledger.query(
                 f"select ts_ns, slot, cash, equity from {table} order by slot, ts_ns")] == rows
-        sql = ledger.query("select sql from sqlite_master where name = 'book_equity_changes'")
-        assert "without rowid" in sql[0]["sql"].lower()
+        assert ledger.query("select count(*) as n from book_rows")[0]["n"] == len(
+            {r[0] for r in rows})  # one row per time
     assert read_books(run_dir) == clustered

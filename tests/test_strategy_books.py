@@ -204,3 +204,27 @@ def test_a_sizer_sees_its_slots_book_unless_it_allocates_the_whole_account(
     runner.engine.sizer = recorder = sizer()
     runner.run_sync()
     assert recorder.seen == expected  # nothing was ever bought: equity never moved
+
+
+def test_book_rows_keep_slot_names_that_json_escapes(tmp_path: Path) -> None:
+    """The runner writes the moved books' JSON row by hand (json.dumps costs more than the
+    row): slot names with quotes, backslashes, dots, a JSON path's ``$`` and non-ASCII
+    letters come back as themselves, and the books still sum to the account."""
+    cfg_path = tmp_path / "run.toml"
+    cfg_path.write_text(demo_toml(BUNDLED_BARS, end="2022-03-01").replace(
+        'strategies = ["ma_cross"]', "strategies = []"))
+    names = ['fa"st\\', "$.slöw[0]"]
+    Runner(load_config(cfg_path), tmp_path / "run", strategies={
+        names[0]: MovingAverageCross(ExampleSettings(fast=5, slow=20)),
+        names[1]: MovingAverageCross(ExampleSettings(fast=10, slow=40))}).run_sync()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        slots = {r["slot"] for r in ledger.query("select distinct slot from book_equity")}
+        carried = ledger.query("select ts_ns, slot, equity from book_equity")
+        total = {r["ts_ns"]: Decimal(r["equity"]) for r in ledger.query(
+            "select ts_ns, equity from equity")}
+    assert slots == set(names)
+    by_ts: dict[int, Decimal] = {}
+    for r in carried:
+        by_ts[r["ts_ns"]] = by_ts.get(r["ts_ns"], Decimal(0)) + Decimal(r["equity"])
+    assert by_ts.keys() == total.keys()
+    assert all(abs(by_ts[t] - total[t]) <= CENT for t in total)

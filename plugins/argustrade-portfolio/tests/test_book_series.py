@@ -13,11 +13,12 @@ from pathlib import Path
 import apsw
 import numpy as np
 import pytest
-from argus_portfolio.book_series import CARRIED_ROWS_SQL, CHANGES, carry_forward
+from argus_portfolio.book_series import CHANGES, carried_rows, carry_forward
 from argus_portfolio.books import read_books
 from argus_portfolio.league import book_rows
 
-from argus_core.ledger import Ledger
+from argus_core.ledger import Ledger, core_migrations
+from argus_core.migrations import Migrations
 
 HOUR_NS = 3600 * 10**9
 T0 = 1_700_000_000 * 10**9
@@ -85,12 +86,25 @@ def test_changed_rows_read_as_every_row(tmp_path: Path, seed: int) -> None:
         for _ in range(30):  # the league's online read over windows (after, before)
             after, before = sorted(int(x) for x in rng.choice(ts, 2))
             for slot in books:
-                want = a.query(CARRIED_ROWS_SQL, (slot, after - 1, before + 1))
-                got = [r for r in b.query(CARRIED_ROWS_SQL, (slot, after - 1, before + 1))
-                       if r["equity"] is not None]
-                assert got == [r for r in want if r["equity"] is not None]
-                assert [r["ts_ns"] for r in got] == [
+                want = carried_rows(a.query, slot, after - 1, before + 1)
+                got = carried_rows(b.query, slot, after - 1, before + 1)
+                assert got == want == [(r["ts_ns"], r["equity"]) for r in b.query(
+                    "select ts_ns, equity from book_equity where slot = ? and ts_ns >= ? "
+                    "and ts_ns <= ? order by ts_ns", (slot, after, before))]
+                assert [t for t, _ in got] == [
                     t for t, _, _ in books[slot] if after <= t <= before]
+
+
+def _before_m009(conn: apsw.Connection) -> None:
+    """The book rows back in the table ``book_equity`` (core m007's clustered table), as
+    before core m009 and m010."""
+    conn.execute("create table t (ts_ns integer not null, slot text not null, cash text not"
+                 " null, equity text not null, primary key (slot, ts_ns)) without rowid;"
+                 f"insert into t select ts_ns, slot, cash, equity from {CHANGES};"
+                 f"drop view book_equity; drop view {CHANGES}; drop table book_rows;"
+                 "alter table t rename to book_equity;"
+                 "delete from _argus_migrations where name in"
+                 " ('m009_book_equity_changes', 'm010_book_rows')")
 
 
 def test_a_ledger_from_before_m009_reads_the_same(tmp_path: Path) -> None:
@@ -102,14 +116,46 @@ def test_a_ledger_from_before_m009_reads_the_same(tmp_path: Path) -> None:
     want = read_books(sparse)
     conn = apsw.Connection(str(full / "argus.db"))
     with conn:
-        conn.execute(f"drop view book_equity; alter table {CHANGES} rename to book_equity;"
-                     "delete from _argus_migrations where name = 'm009_book_equity_changes'")
+        _before_m009(conn)
     conn.close()
     assert read_books(full) == want
     assert all(book_rows(full, slot) == book_rows(sparse, slot) for slot in books)
     with Ledger.in_dir(full) as ledger:
-        assert ledger.applied == ["core.m009_book_equity_changes"]
+        assert ledger.applied == ["core.m009_book_equity_changes", "core.m010_book_rows"]
     assert read_books(full) == want
+
+
+def test_a_ledger_of_m009_reads_the_same_and_migrates_every_row(tmp_path: Path) -> None:
+    """A ledger of core m009 (a row per book and time in the table
+    ``book_equity_changes``) opened read-only reads the same books; a writer packs its
+    rows one per time (m010) and every view reads exactly the rows it held."""
+    ts, books = _books(300, 5)
+    sparse = _ledger(tmp_path / "sparse", ts, books, changed_only=True)
+    want = read_books(sparse)
+    with Ledger.in_dir(sparse) as ledger:
+        rows = {t: ledger.query(f"select * from {t} order by slot, ts_ns")
+                for t in (CHANGES, "book_equity")}
+    m = Migrations()
+    core_migrations(m)
+    m009 = dict(m.set("core").migrations)["m009_book_equity_changes"]
+    conn = apsw.Connection(str(sparse / "argus.db"))
+    with conn:
+        _before_m009(conn)
+        m009(conn)
+        conn.execute("insert into _argus_migrations values ('core', "
+                     "'m009_book_equity_changes')")
+    assert conn.execute(f"select type from sqlite_master where name = '{CHANGES}'"
+                        ).fetchall() == [("table",)]
+    conn.close()
+    assert read_books(sparse) == want
+    assert all(book_rows(sparse, slot)[0] == [t for t, _, _ in books[slot]] for slot in books)
+    with Ledger.in_dir(sparse) as ledger:
+        assert ledger.applied == ["core.m010_book_rows"]
+        assert {t: ledger.query(f"select * from {t} order by slot, ts_ns")
+                for t in (CHANGES, "book_equity")} == rows
+        assert ledger.query("select count(*) as n from book_rows")[0]["n"] == len(
+            {r["ts_ns"] for r in rows[CHANGES]})
+    assert read_books(sparse) == want
 
 
 def test_book_rows_without_equity_rows_are_their_own_stamps(tmp_path: Path) -> None:
@@ -118,8 +164,7 @@ def test_book_rows_without_equity_rows_are_their_own_stamps(tmp_path: Path) -> N
     with Ledger.in_dir(tmp_path) as ledger:
         ledger.append_book_equity([(T0 + k * HOUR_NS, "a", "1", str(100 + k)) for k in range(5)])
         ledger.append_book_equity([(T0 + k * HOUR_NS, "b", "1", "7") for k in range(0, 5, 2)])
-        assert [(r["ts_ns"], r["equity"]) for r in ledger.query(
-            CARRIED_ROWS_SQL, ("a", T0 - 1, T0 + 10 * HOUR_NS))] == [
+        assert carried_rows(ledger.query, "a", T0 - 1, T0 + 10 * HOUR_NS) == [
             (T0 + k * HOUR_NS, str(100 + k)) for k in range(5)]
         assert len(ledger.query("select * from book_equity where slot = 'b'")) == 3
         # written through the view, as into the table it was: stored, and read back

@@ -1,40 +1,61 @@
 """A strategy book's equity series from the ledger's stored book rows.
 
 The core stores a book's row only when its cash or equity moved since its last row (a
-flat book stores none until it trades again), in ``book_equity_changes``; a book's value
+flat book stores none until it trades again): the books that moved at one time are one
+JSON row of ``book_rows`` (core m010), read as one row per book through the view
+``book_equity_changes`` (in a ledger of core m009, a table of that name); a book's value
 at any time is its last row at or before it. The ledger's view ``book_equity`` carries
-every book onto every equity row for SQL readers; it costs a look-up per row, so the
-readers here read the stored rows and carry them forward themselves, onto the
-``equity`` rows' stamps and the book's own rows' stamps (the view's rule): a book's
-series has a value at every equity row from its first row on, exactly the rows a ledger
-that wrote every book at every equity row holds (such ledgers read the same).
+every book onto every equity row for SQL readers; the readers here read the stored rows
+and carry them forward themselves, onto the ``equity`` rows' stamps and the book's own
+rows' stamps (the view's rule): a book's series has a value at every equity row from its
+first row on, exactly the rows a ledger that wrote every book at every equity row holds
+(such ledgers read the same).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import apsw
 import numpy as np
 from numpy.typing import NDArray
 
-#: The table of stored book rows in a ledger migrated by core m009.
+#: The stored book rows, one per book and time it moved (``ts_ns, slot, cash, equity``).
 CHANGES = "book_equity_changes"
 
-#: ``slot``'s equity carried onto each ``equity`` row's and each of its own rows' stamps
-#: in (after, before) (``?1`` slot, ``?2`` after, ``?3`` before), stamps before the
-#: book's first row left out (their equity is NULL); one seek on the (slot, ts_ns) key
-#: per row, for the few rows an online reader asks for at a time.
-CARRIED_ROWS_SQL = (
-    f"select t.ts_ns as ts_ns, (select c.equity from {CHANGES} c where c.slot = ?1 and "
-    "c.ts_ns <= t.ts_ns order by c.ts_ns desc limit 1) as equity from (select ts_ns from "
-    f"equity where ts_ns > ?2 and ts_ns < ?3 union select ts_ns from {CHANGES} where "
-    "slot = ?1 and ts_ns > ?2 and ts_ns < ?3) t order by t.ts_ns")
+Query = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
+
+
+def carried_rows(query: Query, slot: str, after: int, before: int) -> list[tuple[int, str]]:
+    """``slot``'s equity text carried onto each ``equity`` row's and each of its own rows'
+    stamps in (after, before), stamps before the book's first row left out; ``query``
+    runs SQL with parameters (a core ``Ledger.query``).  Three range reads: the window's
+    book rows and stamps, and the book's last row at or before ``after`` (read back from
+    there: as far as the book has not moved), for the few rows an online reader asks
+    for at a time."""
+    own = [(int(r["ts_ns"]), str(r["equity"])) for r in query(
+        f"select ts_ns, equity from {CHANGES} where slot = ? and ts_ns > ? and ts_ns < ?"
+        " order by ts_ns", (slot, after, before))]
+    start = [(int(r["ts_ns"]), str(r["equity"])) for r in query(
+        f"select ts_ns, equity from {CHANGES} where slot = ? and ts_ns <= ? order by ts_ns"
+        " desc limit 1", (slot, after))]
+    stamps = {int(r["ts_ns"]) for r in query(
+        "select ts_ns from equity where ts_ns > ? and ts_ns < ?", (after, before))}
+    rows = start + own
+    if not rows:
+        return []
+    at = np.array([t for t, _ in rows], dtype=np.int64)
+    times, index = carry_forward(np.array(sorted(stamps), dtype=np.int64), at,
+                                 np.arange(len(rows)))
+    return [(int(t), rows[int(k)][1]) for t, k in zip(times, index, strict=True)
+            if t > after]
 
 
 def book_table(conn: apsw.Connection) -> str | None:
-    """The table holding ``conn``'s stored book rows: ``book_equity_changes`` (core m009
-    on), the table ``book_equity`` in a ledger from before it (opened read-only, never
+    """Where ``conn``'s stored book rows read as one row per book and time it moved:
+    ``book_equity_changes`` (a view of ``book_rows`` from core m010, a table in m009),
+    the table ``book_equity`` in a ledger from before m009 (opened read-only, never
     migrated: every book at every equity row), or None (no book rows kept)."""
     kinds = {str(name): str(kind) for name, kind in conn.execute(
         "select name, type from sqlite_master where name in (?, ?)", (CHANGES, "book_equity"))}

@@ -73,22 +73,17 @@ class _Series:
 
 
 def _read_series(conn: apsw.Connection, table: str, slot: str | None,
-                 clustered: bool = True, onto: NDArray[np.int64] | None = None
-                 ) -> _Series | None:
+                 onto: NDArray[np.int64] | None = None) -> _Series | None:
     """``table``'s equity rows (of ``slot`` in a table of book rows) in time order, or
     None; ``onto``: the run's equity stamps, which a book's rows are carried onto
     (:mod:`argus_portfolio.book_series`).
 
     SQLite joins each column into one text and numpy parses it in C (no Python object
     per row: 700k rows of ``Decimal`` cost seconds).  A book is one contiguous range of
-    its table in time order since the core stores it keyed (slot, ts_ns) without a
-    rowid (migration m007); a ledger not yet migrated (``clustered`` False: opened
-    read-only, never by a writer of this version) is scanned in storage order instead
-    (``+slot`` keeps SQLite off the (slot, ts_ns) index, whose row-by-row lookups cost
-    ~8x more) and put in time order here.  The first and last rows, exact, are two seeks
-    on the key."""
-    where, args = ("", ()) if slot is None else (
-        " where slot = ?" if clustered else " where +slot = ?", (slot,))
+    its table in time order where the core stored it keyed (slot, ts_ns) without a
+    rowid (migrations m007 to m009; other ledgers: :func:`_read_all_series`).  The
+    first and last rows, exact, are two seeks on the key."""
+    where, args = ("", ()) if slot is None else (" where slot = ?", (slot,))
     n, ts_text, eq_text = conn.execute(
         f"select count(*), group_concat(ts_ns, ','), group_concat(equity, ',') from "
         f"(select ts_ns, equity from {table}{where})", args).fetchall()[0]
@@ -103,10 +98,35 @@ def _read_series(conn: apsw.Connection, table: str, slot: str | None,
         ts, values = ts[order], values[order]
     if onto is not None:
         ts, values = carry_forward(onto, ts, values)
-    where = where.replace("+slot", "slot")
     ends = [conn.execute(f"select equity from {table}{where} order by ts_ns {way} limit 1",
                          args).fetchall()[0][0] for way in ("asc", "desc")]
     return _Series(ts, values, Decimal(str(ends[0])), Decimal(str(ends[1])))
+
+
+def _read_all_series(conn: apsw.Connection, table: str, onto: NDArray[np.int64]
+                     ) -> dict[str, _Series | None]:
+    """Every book's series from ``table`` in one pass (through core m010's view a book's
+    rows are not a range of their own: a read per book would read every book's rows),
+    each carried onto ``onto``; first and last values exact from the texts."""
+    books: dict[str, _Series | None] = {}
+    for slot, n, ts_text, eq_text in conn.execute(
+            "select slot, count(*), group_concat(ts_ns, ','), group_concat(equity, ',') "
+            f"from (select slot, ts_ns, equity from {table} order by slot, ts_ns) "
+            "group by slot"):
+        ts = np.fromstring(str(ts_text), dtype=np.int64, sep=",")
+        values = metrics.decimal_column(str(eq_text))
+        if not len(ts) == len(values) == int(n):
+            raise DataError(f"{table}: {n} equity rows of {slot} could not be read back whole")
+        if len(ts) > 1 and not bool(np.all(ts[1:] > ts[:-1])):  # not as ordered: sort
+            order = np.argsort(ts, kind="stable")
+            ts, values = ts[order], values[order]
+            texts = str(eq_text).split(",")
+            first, last = texts[int(order[0])], texts[int(order[-1])]
+        else:
+            first, last = str(eq_text).split(",", 1)[0], str(eq_text).rsplit(",", 1)[-1]
+        ts, values = carry_forward(onto, ts, values)
+        books[str(slot)] = _Series(ts, values, Decimal(first), Decimal(last))
+    return books
 
 
 def _clustered(conn: apsw.Connection, table: str) -> bool:
@@ -148,10 +168,13 @@ def read_books(run_dir: Path, portfolio: Any = None) -> list[BookSummary]:
                 total = None
             table = book_table(conn)
             onto = total.ts if total is not None else np.zeros(0, dtype=np.int64)
-            clustered = table is not None and _clustered(conn, table)
-            books = {} if table is None else {
-                slot: _read_series(conn, table, slot, clustered, onto)
-                for slot in _slots(conn, table)}
+            if table is None:
+                books = {}
+            elif _clustered(conn, table):  # a range per book, on the key
+                books = {slot: _read_series(conn, table, slot, onto)
+                         for slot in _slots(conn, table)}
+            else:  # core m010's view (or a table of no key order): every book, one pass
+                books = _read_all_series(conn, table, onto)
             fills = {str(s): int(n) for s, n in conn.execute(
                 "select o.strategy, count(*) from fills f join orders o "
                 "using (client_order_id) group by o.strategy")}

@@ -77,7 +77,7 @@ from argus_core import (
     RiskContext,
     RiskDecision,
 )
-from argus_portfolio.book_series import CARRIED_ROWS_SQL, CHANGES, book_table, carry_forward
+from argus_portfolio.book_series import CHANGES, book_table, carried_rows, carry_forward
 from argus_portfolio.own_positions import OwnPositions
 from argus_portfolio.settings import LeagueSettings, PortfolioSettings
 
@@ -597,13 +597,13 @@ class League(RiskCheck):
         assert self.ledger is not None
         # The book's rows carried onto the equity rows (see argus_portfolio.book_series);
         # a stamp before the book's first row has no equity. One book: none stored.
-        rows = [] if self._single_book else [
-            r for r in self.ledger.query(CARRIED_ROWS_SQL, (slot, after, before))
-            if r["equity"] is not None]
+        rows = [] if self._single_book else carried_rows(self.ledger.query, slot, after,
+                                                         before)
         if not rows and self._one_book():
-            rows = self.ledger.query("select ts_ns, equity from equity where ts_ns > ? and "
-                                     "ts_ns < ? order by ts_ns", (after, before))
-        return [(int(r["ts_ns"]), float(r["equity"])) for r in rows]
+            rows = [(int(r["ts_ns"]), str(r["equity"])) for r in self.ledger.query(
+                "select ts_ns, equity from equity where ts_ns > ? and ts_ns < ? order by "
+                "ts_ns", (after, before))]
+        return [(t, float(e)) for t, e in rows]
 
     def _one_book(self) -> bool:
         """True when the run keeps one book (then the ``equity`` rows are that book's)."""
