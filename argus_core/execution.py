@@ -51,7 +51,7 @@ passes only reduce-only orders that shrink a position.  A flatten the venue refu
 again 2 s later without the venue's reduce-only flag (venues that refuse the flag on spot),
 except where the refusal says the venue holds nothing to reduce: then the ledger and the
 venue disagree on the position, and a plain order would open the reverse one, so that
-instrument is not flattened again in this run and a person is told to reconcile.
+instrument is not flattened again in this run and a person is told to check the venue.
 """
 
 from __future__ import annotations
@@ -872,10 +872,10 @@ class ExecutionEngine:
             held = self.account.positions[instrument_id].quantity
             self.risk_event(ts, "reconcile", "position_mismatch", f"venue refused flatten "
                             f"{coid}: {why}; the ledger holds {held:f} {instrument_id} "
-                            f"and the venue says "
-                            f"there is nothing to reduce: not flattened again (a plain "
-                            f"order could open the reverse position); check the position "
-                            f"at the venue, then restart to reconcile", None)
+                            f"and the venue says there is nothing to reduce: not "
+                            f"flattened again in this run (a plain order could open the "
+                            f"reverse position); check the position at the venue (a trade "
+                            f"the ledger does not know, a fill the venue undid)", None)
             return
         self.flatten_refused[instrument_id] = ts + HALT_CANCEL_RETRY_NS
         self.risk_event(ts, "flatten", "refused", f"venue refused flatten {coid}: {why}; "

@@ -4,7 +4,8 @@ A refused flatten goes again 2 s later without the venue's reduce-only flag (a v
 that refuses the flag on spot: ``test_heldout3_run_kill``).  Where the refusal says the
 venue has no position to reduce, the ledger and the venue disagree on the position: the
 plain order would *open* the reverse position at the venue.  That instrument is not
-flattened again in the run and a ``position_mismatch`` event tells a person to reconcile.
+flattened again in the run and a ``position_mismatch`` event tells a person to check the
+position at the venue.
 """
 
 from __future__ import annotations
@@ -114,8 +115,7 @@ def test_a_venue_with_nothing_to_reduce_gets_no_plain_order(
     """The venue says the reduce-only sell has no position to reduce: before, the sell
     went again 2 s later without the flag and, at a venue that truly held nothing,
     opened a short of the ledger's size.  Now nothing more is sent for it; the ledger
-    keeps its position (the venue's truth comes with a restart's reconciliation) and a
-    person is told why."""
+    keeps its position (no fill says otherwise) and a person is told why."""
     run_dir = _kill_and_run(tmp_path, venue, monkeypatch,
                             "-2022 ReduceOnly Order is rejected.", later)
     flattens = [o for o in venue.submitted if o.strategy == "flatten"]
@@ -126,7 +126,7 @@ def test_a_venue_with_nothing_to_reduce_gets_no_plain_order(
                               "where action in ('refused', 'position_mismatch')")
     assert [(e["check_name"], e["action"]) for e in events] == [
         ("reconcile", "position_mismatch")]
-    assert "holds 2" in events[0]["reason"] and "reconcile" in events[0]["reason"]
+    assert "holds 2" in events[0]["reason"] and "check the position" in events[0]["reason"]
 
 
 @pytest.mark.parametrize("later", [False, True], ids=["raised", "rejected-later"])
