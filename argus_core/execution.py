@@ -630,25 +630,40 @@ class ExecutionEngine:
     def settle(self, event: Settlement, again: str = "") -> None:
         """A resolved market or an expiry: the position closes at the settlement price
         (0 for a worthless expiry) as a settlement fill, so round trips include it.  A
-        voided market (``price`` None) closes at the position's own average cost; books
-        sharing it take their shares at that one price (their sum is exact)."""
+        voided market (``price`` None) gives every position back at its own cost: each
+        book holding it closes at its own average cost (one settlement order per book;
+        priced at the account's, a book that bought dearer than another gained what the
+        other lost)."""
         if not again:  # a market that is gone fills nothing more (venues cancel its orders)
             self.cancel_working(None, event.instrument_id, f"market settled: {event.instrument_id}")
-        pos = self.account.positions.get(event.instrument_id)
+        iid = event.instrument_id
+        pos = self.account.positions.get(iid)
         if pos is None or pos.quantity == 0:
             return
+        holders = [(slot, book.positions[iid]) for slot, book in sorted(
+            self.account.books.items()) if iid in book.positions and book.positions[iid].quantity]
+        if event.price is None and len(holders) > 1:
+            for slot, held in holders:
+                self._settle_at(event, held.quantity, held.avg_price, f"{again}-{slot}", slot)
+            return
         price = event.price if event.price is not None else pos.avg_price
-        coid = f"settle-{self.run_id}-{event.instrument_id}-{event.ts_ns}" + again
+        self._settle_at(event, pos.quantity, price, again, None)
+
+    def _settle_at(self, event: Settlement, quantity: Decimal, price: Decimal, suffix: str,
+                   book: str | None) -> None:
+        """One settlement order closing ``quantity`` at ``price``, filled at once (in
+        ``book`` alone when given, else shared by the books holding the instrument)."""
+        coid = f"settle-{self.run_id}-{event.instrument_id}-{event.ts_ns}{suffix}"
         if self.ledger.order_exists(coid):
             return  # booked before a restart
-        side = Side.SELL if pos.quantity > 0 else Side.BUY
+        side = Side.SELL if quantity > 0 else Side.BUY
         order = Order(coid, self.venue_name or "settlement", event.instrument_id, side,
-                      abs(pos.quantity), None, OrderType.MARKET, TimeInForce.IOC,
+                      abs(quantity), None, OrderType.MARKET, TimeInForce.IOC,
                       "settlement", event.ts_ns, OrderStatus.FILLED)
         self.ledger.insert_order(order, self.run_id)
         fill = Fill(f"{coid}-1", coid, order.venue, event.instrument_id, side, price,
-                    abs(pos.quantity), Decimal(0), Liquidity.SETTLEMENT, event.ts_ns)
-        self.book_fill(fill)
+                    abs(quantity), Decimal(0), Liquidity.SETTLEMENT, event.ts_ns)
+        self.book_fill(fill, book)
         self.ledger.set_order_status(coid, OrderStatus.FILLED, fill.quantity)
 
     # -- cancels and HALTED ----------------------------------------------------------

@@ -68,7 +68,8 @@ refuses as having nothing to reduce is never sent again without the flag (it wou
 the reverse position; a person is told to reconcile): 7,295.  The books that moved at
 one time stored as one JSON row (core m010: a book per symbol paid a row each, ~2.5 us,
 and with it 1.16x the cost per event of one symbol), the two views of the rows they
-replaced, written as those tables were: 7,335.
+replaced, written as those tables were: 7,335.  A voided market gives each book back its
+own cost (one settlement order per book): 7,345.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -83,7 +84,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_335
+BUDGET = 7_345
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

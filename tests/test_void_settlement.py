@@ -67,3 +67,52 @@ def test_a_void_closes_each_position_at_its_own_cost_and_trades_stop(tmp_path: P
     fees = sum(Decimal(f["fee"]) for f in buys)
     assert summary.final_equity == Decimal(100_000) - fees  # the round trip nets zero
     assert any("was voided" in v["reason"] for v in vetoes)
+
+
+class BuyOnceAt(Strategy):
+    """Buys 1 on its ``bar``-th bar."""
+
+    def __init__(self, name: str, bar: int) -> None:
+        self.name, self.bar, self.bars = name, bar, 0
+
+    def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
+        if type(event) is not Bar:
+            return ()
+        self.bars += 1
+        return (Intent(self.name, IID, Side.BUY, quantity=Decimal(1)),) \
+            if self.bars == self.bar else ()
+
+
+def test_a_void_gives_each_book_back_its_own_cost(tmp_path: Path) -> None:
+    """Two books bought the voided market at 100 and at 120: each is given back what it
+    paid (it was priced at the account's average, 110: one book gained 10, the other
+    lost 10); the account's round trip still nets zero before fees."""
+    closes = [100.0, 110.0, 120.0, 90.0, 95.0]
+    events: list[MarketEvent] = [Bar(IID, (T0 + 60 * k) * 10**9, c, c + 1, c - 1, c, 1e6)
+                                 for k, c in enumerate(closes)]
+    events.insert(4, Settlement(IID, (T0 + 60 * 3) * 10**9 + 1, None, "market voided"))
+    recording = tmp_path / "rec.ndjson"
+    recording.write_text("".join(json.dumps(dump_event(e)) + "\n" for e in events))
+    config = parse_config({
+        "argus": {"plugins": []},
+        "run": {"venue": "replay", "strategies": [], "sizer": "fixed_fraction",
+                "stale_after_s": 0},
+        "paper": {"slippage_bps": "0", "bar_spread_bps": "0"},
+        "plugins": {"replay": {"ndjson": str(recording), "tick_size": "0.01",
+                               "lot_size": "1", "taker_bps": "10"}}}, tmp_path / "c.toml")
+    runner = Runner(config, tmp_path / "run", strategies={
+        "early": BuyOnceAt("early", 1), "late": BuyOnceAt("late", 2)})
+    summary = runner.run_sync()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        fills = ledger.query("select f.*, o.strategy from fills f join orders o "
+                             "using (client_order_id) order by f.ts_ns, f.fill_id")
+    buys = {f["strategy"]: f for f in fills if f["liquidity"] != "settlement"}
+    settled = sorted(Decimal(f["price"]) for f in fills if f["liquidity"] == "settlement")
+    assert settled == sorted(Decimal(b["price"]) for b in buys.values())  # each its cost
+    assert {f["strategy"] for f in fills if f["liquidity"] == "settlement"} == {"settlement"}
+    for slot, book in runner.account.books.items():
+        fee = Decimal(buys[slot]["fee"])
+        assert book.positions[IID].quantity == 0
+        assert book.cash == Decimal(50_000) - fee, slot  # its own money back, less its fee
+    fees = sum(Decimal(f["fee"]) for f in buys.values())
+    assert summary.final_equity == Decimal(100_000) - fees
