@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
@@ -752,13 +752,19 @@ class Ledger:
                               " (ts_ns) do update set books = json_patch(books,"
                               " excluded.books)", rows)
 
-    def last_book_row(self, slot: str) -> tuple[str, str] | None:
-        """``slot``'s last stored book row's ``(cash, equity)`` texts, if any (read back
-        from the run's end: as far as the book has not moved)."""
-        rows = self.conn.execute("select j.value ->> 0, j.value ->> 1 from book_rows b,"
-                                 " json_each(b.books) j where j.key = ? order by b.ts_ns"
-                                 " desc limit 1", (slot,)).fetchall()
-        return (str(rows[0][0]), str(rows[0][1])) if rows else None
+    def last_book_rows(self, slots: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Each of ``slots``' last stored book row's ``(cash, equity)`` texts (those with
+        one), in one pass back from the run's end that stops once every slot is found: a
+        book that has not moved for long is a long way back, and a pass per book would
+        read those rows once per book."""
+        wanted, found = set(slots), dict[str, tuple[str, str]]()
+        for (books,) in self.conn.execute("select books from book_rows order by ts_ns desc"):
+            for slot, (cash, equity) in json.loads(books).items():
+                if slot in wanted and slot not in found:
+                    found[slot] = (str(cash), str(equity))
+            if len(found) == len(wanted):
+                break
+        return found
 
     def venue_resume(self, venue: str) -> VenueResume:
         """What a restarted ``venue`` needs to know of this run's orders and fills."""

@@ -940,8 +940,8 @@ class Runner:
             self._restore_checkpoint(*saved)
         # Each book's last row as committed (with the checkpoint): a resumed run writes a
         # book's next row where the run that stopped would have, so its rows are the same.
-        self._book_text = {slot: (None, None, *row) for slot in self.account.books
-                           if (row := self.ledger.last_book_row(slot)) is not None}
+        self._book_text = {slot: (None, None, *row) for slot, row
+                           in self.ledger.last_book_rows(self.account.books).items()}
         # After the checkpoint: a kill written while the run was stopped must see the
         # broker's working orders (to cancel them) and the account's positions (to
         # flatten them); read before, it found neither and latched as done.

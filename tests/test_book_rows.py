@@ -60,9 +60,8 @@ def test_inserts_through_the_views_merge_into_a_time_s_row(tmp_path: Path) -> No
             {"ts_ns": 5, "slot": "b", "cash": "2", "equity": "20"},
             {"ts_ns": 7, "slot": "c", "cash": "3", "equity": "1.5"}]
         assert ledger.query("select count(*) as n from book_rows")[0]["n"] == 2
-        assert ledger.last_book_row("a") == ("1", "11")
-        assert ledger.last_book_row("c") == ("3", "1.5")
-        assert ledger.last_book_row("nobody") is None
+        assert ledger.last_book_rows(["a", "c", "nobody"]) == {"a": ("1", "11"),
+                                                               "c": ("3", "1.5")}
         for view in ("book_equity", "book_equity_changes"):
             with pytest.raises(apsw.ConstraintError, match=f"NOT NULL.*{view}"):
                 conn.execute(f"insert into {view} values (9, 'a', null, '1')")
@@ -78,5 +77,5 @@ def test_the_runner_s_rows_merge_as_a_resumed_run_rewrites_them(tmp_path: Path) 
         assert [tuple(r.values()) for r in ledger.query(
             "select * from book_equity_changes order by ts_ns, slot")] == [
             (1, "a", "1", "10"), (1, "b", "2", "20"), (2, "b", "2", "21")]
-        assert ledger.last_book_row("b") == ("2", "21")
-        assert ledger.last_book_row("a") == ("1", "10")
+        assert ledger.last_book_rows(["a", "b"]) == {"a": ("1", "10"), "b": ("2", "21")}
+        assert ledger.last_book_rows([]) == {}

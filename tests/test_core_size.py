@@ -69,7 +69,8 @@ the reverse position; a person is told to reconcile): 7,295.  The books that mov
 one time stored as one JSON row (core m010: a book per symbol paid a row each, ~2.5 us,
 and with it 1.16x the cost per event of one symbol), the two views of the rows they
 replaced, written as those tables were: 7,335.  A voided market gives each book back its
-own cost (one settlement order per book): 7,345.
+own cost (one settlement order per book): 7,345.  A resumed run finds every book's last
+row in one pass back from the end: 7,350.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -84,7 +85,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_345
+BUDGET = 7_350
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 
