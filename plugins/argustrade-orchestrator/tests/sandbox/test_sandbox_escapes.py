@@ -16,6 +16,7 @@ import ctypes
 import json
 import os
 import platform
+import random
 import resource
 import socket
 import uuid
@@ -63,6 +64,24 @@ def _session_members(sid: int) -> list[int]:
     return members
 
 
+def _bind_below_ephemeral(sock: socket.socket) -> None:
+    """Bind ``sock`` on 127.0.0.1 at a port below the kernel's ephemeral range: a port
+    0 bind may get one another test's server held moments ago, and a client of that test
+    still reconnecting (a thread, a lingering task in the same worker) then lands on this
+    listener, which read as an escape (seen once in a full parallel run, with an escape
+    that opens no socket).  No test server binds below the range, so what reaches this
+    port came from the sandbox."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random(uuid.uuid4().int)
+    for _ in range(200):
+        try:
+            sock.bind(("127.0.0.1", rng.randrange(low // 2, low)))
+            return
+        except OSError:
+            continue
+    sock.bind(("127.0.0.1", 0))  # a full range below: take the kernel's choice
+
+
 @pytest.fixture
 def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """Secrets, sentinels and listeners on the host that escapes will go after."""
@@ -73,11 +92,11 @@ def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-un
     sentinel = tmp_path / "sentinel.txt"
     sentinel.write_text("intact")
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    tcp.bind(("127.0.0.1", 0))
+    _bind_below_ephemeral(tcp)
     tcp.listen(8)
     tcp.setblocking(False)
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", 0))
+    _bind_below_ephemeral(udp)
     udp.setblocking(False)
     unix_path = str(tmp_path / "host.sock")
     unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
