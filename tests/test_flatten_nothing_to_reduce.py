@@ -13,9 +13,9 @@ from __future__ import annotations
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
+from test_heldout3_run_kill import RefusesReduceOnly  # refuses reduce-only orders
 from test_heldout_run_kill import (  # the scripted venue and its helpers
     BuyFirst,
     ScriptVenue,
@@ -28,11 +28,9 @@ from test_heldout_run_kill import (  # the scripted venue and its helpers
     venue,
 )
 
-from argus_core.errors import VenueError
 from argus_core.execution import _NOTHING_TO_REDUCE
 from argus_core.hookspecs import hookimpl
 from argus_core.ledger import Ledger
-from argus_core.models import Order, OrderStatus, OrderUpdate
 
 __all__ = ["venue"]  # the fixture, imported for pytest
 
@@ -73,30 +71,12 @@ def test_refusals_of_the_flag_or_other_reasons_are_not(text: str) -> None:
     assert not _NOTHING_TO_REDUCE.search(text), text
 
 
-class RefusesAs(ScriptVenue):
-    """Refuses reduce-only orders with ``why``: at once (``submit`` raises) or, with
-    ``later``, through its executions stream (acknowledged, then REJECTED)."""
-
-    why: ClassVar[str] = ""
-    later: ClassVar[bool] = False
-
-    async def submit(self, order: Order) -> list:  # type: ignore[type-arg]
-        if not order.reduce_only:
-            return await super().submit(order)
-        ScriptVenue.submitted.append(order)
-        if not self.later:
-            raise VenueError(self.why)
-        self._queue.put_nowait(OrderUpdate(order.client_order_id, OrderStatus.REJECTED, 1,
-                                           reason=self.why))
-        return []
-
-
 def _kill_and_run(tmp_path: Path, venue: type[ScriptVenue], monkeypatch: pytest.MonkeyPatch,
                   why: str, later: bool) -> Path:
-    monkeypatch.setattr(RefusesAs, "why", why)
-    monkeypatch.setattr(RefusesAs, "later", later)
+    monkeypatch.setattr(RefusesReduceOnly, "why", why)
+    monkeypatch.setattr(RefusesReduceOnly, "later", later)
     monkeypatch.setattr(sys.modules["argus_test_h7_venue"], "register_venues",
-                        hookimpl(lambda register: register("h7", RefusesAs)))
+                        hookimpl(lambda register: register("h7", RefusesReduceOnly)))
     run_dir = tmp_path / "run"
     book = ([(99.0, 10.0)], [(101.0, 10.0)])
     venue.script = [_book(X, 1, *book), _book(X, 2, *book),

@@ -146,19 +146,20 @@ def test_a_fill_reported_after_its_instrument_settled_leaves_no_position(
 
 
 class RefusesReduceOnly(ScriptVenue):
-    """A venue that refuses reduce-only orders: at once (``submit`` raises) or, with
-    ``later``, through its executions stream (acknowledged, then REJECTED)."""
+    """A venue that refuses reduce-only orders with ``why``: at once (``submit`` raises)
+    or, with ``later``, through its executions stream (acknowledged, then REJECTED)."""
 
     later: ClassVar[bool] = False
+    why: ClassVar[str] = "400 reduce-only is not supported for this market"
 
     async def submit(self, order: Order) -> list[Fill]:
         if not order.reduce_only:
             return await super().submit(order)
         ScriptVenue.submitted.append(order)
         if not self.later:
-            raise VenueError("400 reduce-only is not supported for this market")
+            raise VenueError(self.why)
         self._queue.put_nowait(OrderUpdate(order.client_order_id, OrderStatus.REJECTED, 1,
-                                           reason="reduce-only not supported"))
+                                           reason=self.why))
         return []
 
 

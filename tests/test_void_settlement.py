@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
-from argus_core.config import parse_config
+from argus_core.config import Config, parse_config
 from argus_core.interfaces import Strategy, StrategyContext
 from argus_core.ledger import Ledger
 from argus_core.models import Bar, Intent, MarketEvent, Settlement, Side
@@ -17,6 +17,19 @@ from argus_core.serde import dump_event, load_event
 
 IID = "replay:BTC/USD"
 T0 = 1_700_000_000
+
+
+def _replay_config(tmp_path: Path, events: list[MarketEvent]) -> Config:
+    """A replay of ``events`` (recorded as NDJSON), no slippage, 10 bps taker fees."""
+    recording = tmp_path / "rec.ndjson"
+    recording.write_text("".join(json.dumps(dump_event(e)) + "\n" for e in events))
+    return parse_config({
+        "argus": {"plugins": []},
+        "run": {"venue": "replay", "strategies": [], "sizer": "fixed_fraction",
+                "stale_after_s": 0},
+        "paper": {"slippage_bps": "0", "bar_spread_bps": "0"},
+        "plugins": {"replay": {"ndjson": str(recording), "tick_size": "0.01",
+                               "lot_size": "1", "taker_bps": "10"}}}, tmp_path / "c.toml")
 
 
 class BuyTwiceThenOnceMore(Strategy):
@@ -43,18 +56,9 @@ def test_a_void_closes_each_position_at_its_own_cost_and_trades_stop(tmp_path: P
                                  for k, c in enumerate(closes)]
     void = Settlement(IID, (T0 + 60 * 3) * 10**9 + 1, None, "market voided")
     events.insert(4, void)
-    recording = tmp_path / "rec.ndjson"
-    recording.write_text("".join(json.dumps(dump_event(e)) + "\n" for e in events))
     assert load_event(dump_event(void)) == void and void.void  # None survives a recording
-    config = parse_config({
-        "argus": {"plugins": []},
-        "run": {"venue": "replay", "strategies": [], "sizer": "fixed_fraction",
-                "stale_after_s": 0},
-        "paper": {"slippage_bps": "0", "bar_spread_bps": "0"},
-        "plugins": {"replay": {"ndjson": str(recording), "tick_size": "0.01",
-                               "lot_size": "1", "taker_bps": "10"}}}, tmp_path / "c.toml")
-    summary = Runner(config, tmp_path / "run", strategies={"buyer": BuyTwiceThenOnceMore()}
-                     ).run_sync()
+    summary = Runner(_replay_config(tmp_path, events), tmp_path / "run",
+                     strategies={"buyer": BuyTwiceThenOnceMore()}).run_sync()
     with Ledger.in_dir(tmp_path / "run") as ledger:
         fills = ledger.query("select * from fills order by ts_ns, fill_id")
         vetoes = ledger.query("select reason from risk_events where action = 'veto'")
@@ -91,16 +95,7 @@ def test_a_void_gives_each_book_back_its_own_cost(tmp_path: Path) -> None:
     events: list[MarketEvent] = [Bar(IID, (T0 + 60 * k) * 10**9, c, c + 1, c - 1, c, 1e6)
                                  for k, c in enumerate(closes)]
     events.insert(4, Settlement(IID, (T0 + 60 * 3) * 10**9 + 1, None, "market voided"))
-    recording = tmp_path / "rec.ndjson"
-    recording.write_text("".join(json.dumps(dump_event(e)) + "\n" for e in events))
-    config = parse_config({
-        "argus": {"plugins": []},
-        "run": {"venue": "replay", "strategies": [], "sizer": "fixed_fraction",
-                "stale_after_s": 0},
-        "paper": {"slippage_bps": "0", "bar_spread_bps": "0"},
-        "plugins": {"replay": {"ndjson": str(recording), "tick_size": "0.01",
-                               "lot_size": "1", "taker_bps": "10"}}}, tmp_path / "c.toml")
-    runner = Runner(config, tmp_path / "run", strategies={
+    runner = Runner(_replay_config(tmp_path, events), tmp_path / "run", strategies={
         "early": BuyOnceAt("early", 1), "late": BuyOnceAt("late", 2)})
     summary = runner.run_sync()
     with Ledger.in_dir(tmp_path / "run") as ledger:
