@@ -10,26 +10,18 @@ position at the venue.
 
 from __future__ import annotations
 
-import sys
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from test_heldout3_run_kill import RefusesReduceOnly  # refuses reduce-only orders
+from test_heldout3_run_kill import kill_against_refusals  # a kill, refused flattens
 from test_heldout_run_kill import (  # the scripted venue and its helpers
-    BuyFirst,
     ScriptVenue,
-    X,
-    Y,
-    _book,
-    _cli,
     _position,
-    _runner,
     venue,
 )
 
 from argus_core.execution import _NOTHING_TO_REDUCE
-from argus_core.hookspecs import hookimpl
 from argus_core.ledger import Ledger
 
 __all__ = ["venue"]  # the fixture, imported for pytest
@@ -71,23 +63,6 @@ def test_refusals_of_the_flag_or_other_reasons_are_not(text: str) -> None:
     assert not _NOTHING_TO_REDUCE.search(text), text
 
 
-def _kill_and_run(tmp_path: Path, venue: type[ScriptVenue], monkeypatch: pytest.MonkeyPatch,
-                  why: str, later: bool) -> Path:
-    monkeypatch.setattr(RefusesReduceOnly, "why", why)
-    monkeypatch.setattr(RefusesReduceOnly, "later", later)
-    monkeypatch.setattr(sys.modules["argus_test_h7_venue"], "register_venues",
-                        hookimpl(lambda register: register("h7", RefusesReduceOnly)))
-    run_dir = tmp_path / "run"
-    book = ([(99.0, 10.0)], [(101.0, 10.0)])
-    venue.script = [_book(X, 1, *book), _book(X, 2, *book),
-                    lambda: _cli("kill", "--run-dir", str(run_dir), "--flatten"),
-                    *[_book(X if t % 2 else Y, t, *book) for t in range(3, 30)]]
-    runner = _runner(tmp_path, "live", BuyFirst())
-    runner.run_sync()
-    assert runner.trading_state.value == "halted"
-    return run_dir
-
-
 @pytest.mark.parametrize("later", [False, True], ids=["raised", "rejected-later"])
 def test_a_venue_with_nothing_to_reduce_gets_no_plain_order(
         tmp_path: Path, venue: type[ScriptVenue], monkeypatch: pytest.MonkeyPatch,
@@ -96,8 +71,8 @@ def test_a_venue_with_nothing_to_reduce_gets_no_plain_order(
     went again 2 s later without the flag and, at a venue that truly held nothing,
     opened a short of the ledger's size.  Now nothing more is sent for it; the ledger
     keeps its position (no fill says otherwise) and a person is told why."""
-    run_dir = _kill_and_run(tmp_path, venue, monkeypatch,
-                            "-2022 ReduceOnly Order is rejected.", later)
+    run_dir = kill_against_refusals(tmp_path, venue, monkeypatch, later,
+                                    "-2022 ReduceOnly Order is rejected.")
     flattens = [o for o in venue.submitted if o.strategy == "flatten"]
     assert [o.reduce_only for o in flattens] == [True]  # one try, never sent plain
     assert _position(run_dir) == 2
@@ -114,8 +89,8 @@ def test_a_venue_refusing_the_flag_still_gets_the_plain_flatten(
         tmp_path: Path, venue: type[ScriptVenue], monkeypatch: pytest.MonkeyPatch,
         later: bool) -> None:
     """The guard's other side: a refusal of the flag itself is flattened as before."""
-    run_dir = _kill_and_run(tmp_path, venue, monkeypatch,
-                            "reduceOnly not allowed on spot", later)
+    run_dir = kill_against_refusals(tmp_path, venue, monkeypatch, later,
+                                    "reduceOnly not allowed on spot")
     flattens = [o for o in venue.submitted if o.strategy == "flatten"]
     assert [o.reduce_only for o in flattens] == [True, False]
     assert _position(run_dir) == Decimal(0)

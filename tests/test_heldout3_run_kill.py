@@ -163,15 +163,14 @@ class RefusesReduceOnly(ScriptVenue):
         return []
 
 
-@pytest.mark.parametrize("later", [False, True], ids=["raised", "rejected-later"])
-def test_a_flatten_the_venue_refuses_as_reduce_only_is_sent_plain_not_every_event(
-        tmp_path: Path, venue: type[ScriptVenue], monkeypatch: pytest.MonkeyPatch,
-        later: bool) -> None:
-    """The venue refuses reduce-only: the flatten sent one refused order per market
-    event (27 in 27 events; hundreds a second on a live feed, a venue's rate limit) and
-    the position was never closed.  Now a refused flatten waits 2 s and goes without the
-    venue's flag (the engine sizes it to the position, less exits working)."""
+def kill_against_refusals(tmp_path: Path, venue: type[ScriptVenue],
+                          monkeypatch: pytest.MonkeyPatch, later: bool,
+                          why: str | None = None) -> Path:
+    """A live run on :class:`RefusesReduceOnly` (refusing with ``why`` when given) that
+    buys, is killed with ``--flatten`` and goes on for 27 book events; its run dir."""
     monkeypatch.setattr(RefusesReduceOnly, "later", later)
+    if why is not None:
+        monkeypatch.setattr(RefusesReduceOnly, "why", why)
     monkeypatch.setattr(sys.modules["argus_test_h7_venue"], "register_venues",
                         hookimpl(lambda register: register("h7", RefusesReduceOnly)))
     run_dir = tmp_path / "run"
@@ -182,6 +181,18 @@ def test_a_flatten_the_venue_refuses_as_reduce_only_is_sent_plain_not_every_even
     runner = _runner(tmp_path, "live", BuyFirst())
     runner.run_sync()
     assert runner.trading_state.value == "halted"
+    return run_dir
+
+
+@pytest.mark.parametrize("later", [False, True], ids=["raised", "rejected-later"])
+def test_a_flatten_the_venue_refuses_as_reduce_only_is_sent_plain_not_every_event(
+        tmp_path: Path, venue: type[ScriptVenue], monkeypatch: pytest.MonkeyPatch,
+        later: bool) -> None:
+    """The venue refuses reduce-only: the flatten sent one refused order per market
+    event (27 in 27 events; hundreds a second on a live feed, a venue's rate limit) and
+    the position was never closed.  Now a refused flatten waits 2 s and goes without the
+    venue's flag (the engine sizes it to the position, less exits working)."""
+    run_dir = kill_against_refusals(tmp_path, venue, monkeypatch, later)
     assert _position(run_dir) == 0
     flattens = [o for o in venue.submitted if o.strategy == "flatten"]
     assert [o.reduce_only for o in flattens] == [True, False]
