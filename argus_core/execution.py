@@ -640,12 +640,15 @@ class ExecutionEngine:
         pos = self.account.positions.get(iid)
         if pos is None or pos.quantity == 0:
             return
-        holders = [(slot, book.positions[iid]) for slot, book in sorted(
-            self.account.books.items()) if iid in book.positions and book.positions[iid].quantity]
-        if event.price is None and len(holders) > 1:
-            for slot, held in holders:
-                self._settle_at(event, held.quantity, held.avg_price, f"{again}-{slot}", slot)
-            return
+        if event.price is None:  # a void: each book holding it back at its own cost
+            holders = [(slot, book.positions[iid]) for slot, book in sorted(
+                self.account.books.items())
+                if iid in book.positions and book.positions[iid].quantity]
+            if len(holders) > 1:
+                for slot, held in holders:
+                    self._settle_at(event, held.quantity, held.avg_price, f"{again}-{slot}",
+                                    slot)
+                return
         price = event.price if event.price is not None else pos.avg_price
         self._settle_at(event, pos.quantity, price, again, None)
 
