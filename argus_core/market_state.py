@@ -297,6 +297,8 @@ class MarketState:
             self.settled[event.instrument_id] = event
         elif isinstance(event, Signal):
             self.signals[(event.name, event.instrument_id)] = event
+        elif isinstance(event, Instrument):
+            self.add_instruments((event,))
         else:
             raise DataError(f"market state cannot apply {type(event).__name__}")
 

@@ -821,5 +821,8 @@ class Settlement:
         return self.price is None
 
 
-#: Everything a venue stream or a recording may carry.
-MarketEvent = Bar | Trade | BookDelta | OrderBook | Event | Signal | BookStatus | Settlement
+#: Everything a venue stream or a recording may carry.  An ``Instrument`` in a stream
+#: lists a new instrument (or new rules of a known one) mid-run: a market listed after the
+#: start, one that stopped taking orders.
+MarketEvent = (Bar | Trade | BookDelta | OrderBook | Event | Signal | BookStatus | Settlement
+               | Instrument)

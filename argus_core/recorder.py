@@ -4,7 +4,8 @@ A recording is self-contained: its first line is a header (``"type": "recording"
 with the venue's instruments (tick, lot, minimum size, ``meta``) and the fee schedule
 of each, so the replay venue trades the recorded instruments under the recorded fees
 instead of its configured defaults.  Every other line is one market event
-(:func:`argus_core.serde.dump_event`).
+(:func:`argus_core.serde.dump_event`); an instrument the venue listed mid-stream is a
+line of its own carrying its fee schedule (``"fee_schedule"``, loaded as the header's).
 
 Fee schedules round-trip as ``{"class": "module:Name", "fields": {...}}`` through the
 one cattrs converter, with a few fees computed at record time (``"checks"``).  Loading
@@ -39,6 +40,8 @@ from argus_core.serde import converter, dump_event
 
 #: ``type`` of the header line.
 HEADER_TYPE = "recording"
+#: The key of an instrument line's fee schedule (an instrument listed mid-recording).
+FEES_KEY = "fee_schedule"
 #: Header format version (bump on incompatible changes).
 FORMAT_VERSION = 1
 
@@ -78,16 +81,20 @@ def _fee_checks(schedule: FeeSchedule, instrument: Instrument) -> list[list[Any]
     return checks
 
 
+def fee_entry(venue: Venue, instrument: Instrument) -> dict[str, Any]:
+    """The recorded form of ``venue``'s fee schedule for ``instrument`` (JSON-ready)."""
+    schedule = venue.fee_schedule(instrument.id)
+    return {"class": class_path(type(schedule)), "fields": converter.unstructure(schedule),
+            "checks": _fee_checks(schedule, instrument)}
+
+
 def dump_header(venue: Venue, instruments: Sequence[Instrument]) -> dict[str, Any]:
     """The header line of a recording of ``venue`` (JSON-ready)."""
     schedules: list[dict[str, Any]] = []
     index: dict[str, int] = {}
     seen: dict[str, int] = {}
     for inst in instruments:
-        schedule = venue.fee_schedule(inst.id)
-        entry = {"class": class_path(type(schedule)),
-                 "fields": converter.unstructure(schedule),
-                 "checks": _fee_checks(schedule, inst)}
+        entry = fee_entry(venue, inst)
         key = json.dumps(entry, sort_keys=True)  # instruments sharing a schedule share a row
         if key not in seen:
             seen[key] = len(schedules)
@@ -211,7 +218,10 @@ async def record(config: Config, out_path: Path, *, duration_s: float,
             fh.write(json.dumps(header, separators=(",", ":")) + "\n")
             fh.flush()
             async for event in venue.stream():
-                fh.write(json.dumps(dump_event(event), separators=(",", ":")) + "\n")
+                line = dump_event(event)
+                if isinstance(event, Instrument):  # listed mid-run: its fees travel with it
+                    line[FEES_KEY] = fee_entry(venue, event)
+                fh.write(json.dumps(line, separators=(",", ":")) + "\n")
                 fh.flush()
                 count += 1
                 if (max_events is not None and count >= max_events) or \

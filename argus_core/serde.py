@@ -38,6 +38,7 @@ EVENT_TYPES: dict[str, type] = {
     "signal": models.Signal,
     "book_status": models.BookStatus,
     "settlement": models.Settlement,
+    "instrument": models.Instrument,
 }
 _TAG_OF = {cls: tag for tag, cls in EVENT_TYPES.items()}
 

@@ -24,12 +24,15 @@ from argus_core.config import apply_overrides, load_config
 from argus_core.errors import DataError
 from argus_core.interfaces import FeeSchedule, Venue
 from argus_core.ledger import Ledger
+from argus_core.market_state import MarketState
 from argus_core.models import Bar, Instrument
 from argus_core.recorder import (
+    FEES_KEY,
     FORMAT_VERSION,
     HEADER_TYPE,
     allowed_fee_packages,
     dump_header,
+    fee_entry,
     load_fee_schedule,
     parse_header,
     read_header,
@@ -181,3 +184,42 @@ def test_tampered_or_changed_fee_schedules_are_refused() -> None:
         parse_header({**data, "version": 99}, where="h")
     with pytest.raises(DataError, match="names no schedule"):
         parse_header({**data, "fee_schedule_of": {"rec:BTC/USD": 3}}, where="h")
+
+
+def test_an_instrument_listed_mid_recording_replays_with_its_fees(tmp_path: Path) -> None:
+    """A venue may list an instrument mid-stream (an ``Instrument`` event: a market listed
+    after the start).  Its line carries its fee schedule (``fee_entry``, what ``record``
+    writes), the replay yields it to the market state before its first bar, and charges
+    its recorded fees, not the configured defaults."""
+    venue = _Recorded(FeeSchedule(maker_bps=Decimal("16"), taker_bps=Decimal("26")))
+    header = _header(venue.schedule)
+    later = Instrument("rec", "ETH/USD", tick_size="0.01", lot_size="0.0001",
+                       meta={"listed": "mid-run"})
+    listed = dump_event(later)
+    listed[FEES_KEY] = fee_entry(_Recorded(FeeSchedule(Decimal("2"), Decimal("7"))), later)
+    bars = [Bar("rec:BTC/USD", 3_600 * 10**9, 162.9811, 163.0, 162.5, 162.9, 1.0),
+            Bar("rec:ETH/USD", 7_200 * 10**9, 10.0, 10.5, 9.5, 10.25, 3.0)]
+    recording = tmp_path / "rec.ndjson"
+    recording.write_text("\n".join(json.dumps(x) for x in (
+        header, dump_event(bars[0]), listed, dump_event(bars[1]))) + "\n")
+    replay = ReplayVenue(ReplaySettings(ndjson=recording))
+    assert replay.fee_schedule("rec:ETH/USD") == FeeSchedule(Decimal("25"), Decimal("40"))
+    events = list(replay.events())
+    assert events == [bars[0], later, bars[1]] and events[1].meta == {"listed": "mid-run"}
+    assert replay.fee_schedule("rec:ETH/USD") == FeeSchedule(Decimal("2"), Decimal("7"))
+    assert replay.fee_schedule("rec:BTC/USD").taker_bps == Decimal("26")
+
+    state = MarketState()
+    for event in events[:2]:
+        state.apply(event)
+    version = state.instruments_version
+    assert state.instruments["rec:ETH/USD"].tick_size == Decimal("0.01")
+    state.apply(attrs.evolve(later, tick_size=Decimal("0.05")))  # new rules, same id
+    assert state.instruments["rec:ETH/USD"].tick_size == Decimal("0.05")
+    assert state.instruments_version == version + 1
+
+    # a tampered schedule on the line is refused with where it is
+    listed[FEES_KEY] = {**listed[FEES_KEY], "fields": {"maker_bps": "2", "taker_bps": "70"}}
+    recording.write_text("\n".join(json.dumps(x) for x in (header, listed)) + "\n")
+    with pytest.raises(DataError, match=r"rec\.ndjson:2: .*fee formula changed"):
+        list(ReplayVenue(ReplaySettings(ndjson=recording)).events())

@@ -54,7 +54,13 @@ from argus_core.errors import ConfigError, DataError
 from argus_core.hookspecs import RegisterVenue, hookimpl
 from argus_core.interfaces import FeeSchedule, Venue
 from argus_core.models import Bar, Instrument, MarketEvent, Trade
-from argus_core.recorder import HEADER_TYPE, RecordingHeader, read_header
+from argus_core.recorder import (
+    FEES_KEY,
+    HEADER_TYPE,
+    RecordingHeader,
+    load_fee_schedule,
+    read_header,
+)
 from argus_core.serde import load_event
 
 log = logging.getLogger(__name__)
@@ -510,9 +516,11 @@ def _era_picks(lines: list[str], fast: _Fast, cols: tuple[int, ...], window: tup
     return picks
 
 
-def read_ndjson(path: Path) -> Iterator[MarketEvent]:
+def read_ndjson(path: Path, fees: dict[str, FeeSchedule] | None = None
+                ) -> Iterator[MarketEvent]:
     """Yield the events of a recording (not its header), failing with the file and line
-    on bad data."""
+    on bad data.  The fee schedule of an instrument listed mid-recording goes into
+    ``fees`` (by instrument id) before the instrument is yielded."""
     try:
         fh = open(path, encoding="utf-8-sig")  # noqa: SIM115  (closed by the with-block below; open errors reported first)
     except OSError as exc:
@@ -539,7 +547,11 @@ def read_ndjson(path: Path) -> Iterator[MarketEvent]:
                 if type(raw) is not int or not 0 <= raw < 2**63:
                     raise DataError(f"{path}:{lineno}: ts_ns = {raw!r} is not an integer of "
                                     f"nanoseconds in 0 .. 2**63")
+                entry = data.pop(FEES_KEY, None) if isinstance(data, dict) and \
+                    data.get("type") == "instrument" else None
                 event = load_event(data, where=f"{path}:{lineno}")
+                if entry is not None and fees is not None and isinstance(event, Instrument):
+                    fees[event.id] = load_fee_schedule(entry, where=f"{path}:{lineno}")
                 ts = getattr(event, "ts_ns", None)
                 if ts is not None:  # an Event (market metadata) has no time of its own
                     if ts < last_ts:
@@ -583,6 +595,8 @@ class ReplayVenue(Venue):
             raise DataError(f"{settings.ndjson}:1: {_not_utf8(exc)}") from None
         # The settings are frozen: one schedule serves every fill (the broker asks per fill).
         self._fees = FeeSchedule(settings.maker_bps, settings.taker_bps)
+        #: instruments listed mid-recording: their recorded schedules (read as they come)
+        self._listed_fees: dict[str, FeeSchedule] = {}
 
     @property
     def header(self) -> RecordingHeader | None:
@@ -632,7 +646,7 @@ class ReplayVenue(Venue):
                                  _to_epoch_s(self.s.start), _to_epoch_s(self.s.end),
                                  warn_gaps=not first_pass, era=first_pass)
         assert self.s.ndjson is not None
-        return read_ndjson(self.s.ndjson)
+        return read_ndjson(self.s.ndjson, None if first_pass else self._listed_fees)
 
     def events(self) -> Iterator[MarketEvent]:
         """The replayed events, synchronously (backtests and benchmarks use this)."""
@@ -657,8 +671,10 @@ class ReplayVenue(Venue):
                             ) from None
 
     def fee_schedule(self, instrument_id: str) -> FeeSchedule:
-        """The recorded schedule of a recorded instrument, else the configured bps."""
-        recorded = self._header.fee_schedules.get(instrument_id) if self._header else None
+        """The recorded schedule of a recorded instrument (in the header, or listed
+        mid-recording), else the configured bps."""
+        recorded = self._listed_fees.get(instrument_id) or (
+            self._header.fee_schedules.get(instrument_id) if self._header else None)
         return self._fees if recorded is None else recorded
 
 

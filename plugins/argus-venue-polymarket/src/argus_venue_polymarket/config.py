@@ -79,7 +79,12 @@ class PolymarketSettings:
             events (1 / 0 per token, 0.5 for a 50-50).  0 disables the poll (the websocket's
             ``market_resolved`` still settles).
         end_when_resolved: end ``stream()`` once every followed token has settled (nothing is
-            left to trade; a run over a fixed set of markets then finishes by itself).
+            left to trade; a run over a fixed set of markets then finishes by itself).  A
+            run that follows markets listed later (rolling up/down markets) sets it false.
+        discovery_poll_s: how often ``stream()`` runs discovery again to follow markets
+            listed after the start (and learn of markets that stopped taking orders); a
+            ``new_market`` frame of the market channel runs it sooner (at most every 5 s).
+            0 disables it: the markets followed are those discovered at the start.
         trades_poll_s: how often ``executions()`` polls ``GET /data/trades`` (live mode)
             while the user channel is down (or off).
         user_channel: live mode follows the CLOB's authenticated websocket user channel
@@ -157,6 +162,7 @@ class PolymarketSettings:
     verify_book_hash: bool = True
     settlement_poll_s: float = attrs.field(default=30.0, validator=_range(0, 86_400))
     end_when_resolved: bool = True
+    discovery_poll_s: float = attrs.field(default=60.0, validator=_range(0, 86_400))
     trades_poll_s: float = attrs.field(default=2.0, validator=_range(0, 300, low_open=True))
     user_channel: bool = True
     user_ws_url: str | None = attrs.field(default=None, validator=attrs.validators.optional(_url))

@@ -31,7 +31,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -263,7 +263,7 @@ class MarketStream:
         self._queue: asyncio.Queue[MarketEvent] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._rng = random.Random(seed)
-        self._closed = False
+        self._closed = self._started = False
         self.live: dict[str, bool] = dict.fromkeys(self.token_ids, False)
         self._local: dict[str, _LocalBook] = {}
         # Per token: the stream's time when the book went stale (a REST book must be no
@@ -287,6 +287,13 @@ class MarketStream:
         # the latest doubt may predate its cause, and is asked for again.
         self._doubts: dict[str, int] = {}
         self.tick_sizes: dict[str, Decimal] = {}
+        # The connections' token lists (one per shard, grown by add_tokens) and each
+        # shard's open socket.
+        self._shards: list[list[str]] = []
+        self._sockets: dict[int, Any] = {}
+        #: Called with the frame when the channel announces a market listed just now
+        #: (``new_market``): the venue runs its discovery then (see ``stream()``).
+        self.on_new_market: Callable[[dict[str, Any]], None] | None = None
         #: Counters for monitoring and tests (connects, reconnects, bad frames, resnapshots).
         self.stats = {"connects": 0, "disconnects": 0, "malformed": 0, "hash_mismatch": 0,
                       "best_mismatch": 0, "resnapshots": 0}
@@ -304,14 +311,65 @@ class MarketStream:
         if not self.token_ids and not self.without_tokens:  # nothing could ever arrive
             log.warning("polymarket: a market stream over no tokens ends at once")
             return
-        if not self._tasks:
+        if not self._started:
+            self._started = True
+            self._shards = self.shards()
             self._tasks = [asyncio.create_task(self._run_shard(i, shard))
-                           for i, shard in enumerate(self.shards())]
+                           for i, shard in enumerate(self._shards)]
         try:
             while True:
                 yield await self._queue.get()
         finally:
             await self.close()
+
+    def add_tokens(self, tokens: Iterable[str]) -> list[str]:
+        """Follow ``tokens`` too (markets listed after the start); returns those new to the
+        stream.  Each joins the last connection with room (``tokens_per_ws_connection``),
+        subscribed there at once with the channel's ``"operation": "subscribe"`` message
+        (and again on every reconnect), or a new connection.  A new token is stale until
+        its first ``book`` (the venue sends one per subscribed token; a REST snapshot after
+        ``ws_stale_after_s`` when it does not come); changes before that are kept for it."""
+        new = [t for t in dict.fromkeys(tokens) if t not in self.live]
+        if not new or self._closed:
+            return []
+        for token in new:
+            self.token_ids.append(token)
+            self.live[token] = False
+            self._stale_ts[token] = self._now_ts
+            self._kept[token] = []
+            self._stale_at[token] = self._now_ts  # 0 before any frame: from the next one
+        if not self._started:
+            return new  # not streaming yet: the first connections subscribe them
+        room = self.settings.tokens_per_ws_connection
+        rest = list(new)
+        if self._shards and len(self._shards[-1]) < room:
+            index, shard = len(self._shards) - 1, self._shards[-1]
+            joined, rest = rest[: room - len(shard)], rest[room - len(shard):]
+            shard.extend(joined)  # a reconnect subscribes them with the rest
+            self._send_operation(index, "subscribe", joined)
+        for i in range(0, len(rest), room):
+            self._shards.append(rest[i:i + room])
+            self._tasks.append(asyncio.create_task(
+                self._run_shard(len(self._shards) - 1, self._shards[-1])))
+        return new
+
+    def _send_operation(self, index: int, operation: str, tokens: list[str]) -> None:
+        """Send an ``operation`` (``subscribe``) message on shard ``index``'s open connection
+        (none open: its next connect subscribes the shard's list as it is then)."""
+        ws = self._sockets.get(index)
+        if ws is None or not tokens:
+            return
+        message = json.dumps({"assets_ids": tokens, "operation": operation,
+                              "custom_feature_enabled": True})
+
+        async def send() -> None:
+            # A failed send is a broken connection: the shard reconnects and subscribes
+            # its whole list.
+            with contextlib.suppress(ConnectionClosed, OSError):
+                await ws.send(message)
+
+        self._tasks = [t for t in self._tasks if not t.done()]
+        self._tasks.append(asyncio.get_running_loop().create_task(send()))
 
     async def close(self) -> None:
         """Stop every connection."""
@@ -352,10 +410,13 @@ class MarketStream:
                     for token in tokens:  # their books are due (the clock starts below)
                         if not self.live.get(token):
                             self._stale_at.setdefault(token, 0)
-                    await ws.send(json.dumps({"assets_ids": tokens, "type": "market",
-                                              "custom_feature_enabled": True}))
+                    # Registered before the subscription is written: a token added from
+                    # here on is sent as an operation after it (see add_tokens).
+                    self._sockets[index] = ws
                     pinger = asyncio.create_task(self._ping(ws))
                     try:
+                        await ws.send(json.dumps({"assets_ids": list(tokens), "type": "market",
+                                                  "custom_feature_enabled": True}))
                         while True:
                             # asyncio.timeout, not wait_for: on 3.11 wait_for loses a
                             # cancel that lands as a frame arrives (the feed never stops).
@@ -364,6 +425,7 @@ class MarketStream:
                             attempt = 0  # a frame arrived: the connection works
                             await self._on_frame(raw, tokens)
                     finally:
+                        self._sockets.pop(index, None)
                         pinger.cancel()
             except asyncio.CancelledError:
                 raise
@@ -449,7 +511,9 @@ class MarketStream:
                 self._queue.put_nowait(Settlement(
                     instrument_id(str(token)), ts, payout,
                     f"market {msg.get('market', '')} resolved {msg.get('winning_outcome', '')}"))
-        # best_bid_ask / new_market and unknown types carry nothing a book needs.
+        elif kind == "new_market" and self.on_new_market is not None:
+            self.on_new_market(msg)
+        # best_bid_ask and unknown types carry nothing a book needs.
 
     def _ours(self, asset_id: Any) -> str:
         """``asset_id`` if it is one of this stream's tokens; a ``DataError`` otherwise (the

@@ -13,7 +13,8 @@ A snapshot directory holds:
   ``limit``/``offset``/``active``/``closed`` semantics); their markets are also
   served by ``GET /markets?condition_ids=...&closed=...``;
 * ``books.json`` -- a list of CLOB book summaries (``GET /book?token_id=``,
-  ``POST /books``, and the websocket's ``book`` snapshot on subscribe);
+  ``POST /books``, and the websocket's ``book`` snapshot on subscribe, also on a
+  connection's later ``"operation": "subscribe"`` message);
 * ``resolutions.json`` (optional) -- ``{"timestamp": "<ms>", "outcome_prices":
   {"<gamma market id>": ["1", "0"], ...}}``: how markets resolve.  After
   :meth:`SnapshotServer.resolve` (or, with ``resolve_after_books``, right after
@@ -23,6 +24,9 @@ A snapshot directory holds:
   ``market_resolved`` frame for each (the venue's payload shape).  An event whose
   markets are all closed is served closed (``GET /events?closed=false`` leaves it out);
   ``GET /markets`` filters by ``condition_ids`` or ``clob_token_ids`` (repeated).
+
+:meth:`SnapshotServer.list_event` lists an event mid-run (Gamma serves it from then on,
+and the market channel announces each of its markets with a ``new_market`` frame).
 
 It binds 127.0.0.1 only.  The HTTP side is the standard library's threading
 server and the websocket side ``websockets``' threaded server, because this is
@@ -38,6 +42,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -104,6 +109,7 @@ class SnapshotServer:
         self.clob = clob
         self.requests: list[tuple[str, str, Any]] = []
         self._ws_conns: set[ServerConnection] = set()
+        self._subscribed: dict[ServerConnection, set[str]] = {}  # market channel, per client
         self.resolutions = resolutions or {}
         self.resolved = False
         self.resolve_after_books = resolve_after_books
@@ -290,9 +296,8 @@ class SnapshotServer:
             self.ws_messages.append(str(raw))
             sub = json.loads(raw)
             tokens = [str(t) for t in sub.get("assets_ids", [])]
-            books = [dict(self.books[t], event_type="book") for t in tokens if t in self.books]
-            if books:
-                conn.send(json.dumps(books))
+            self._subscribed[conn] = set(tokens)
+            self._send_books(conn, tokens)
             if self.resolve_after_books:
                 self.resolve()
                 for frame in self._resolved_frames(set(tokens)):
@@ -301,15 +306,59 @@ class SnapshotServer:
                 self.ws_messages.append(str(msg))
                 if msg == "PING":
                     conn.send("PONG")
-        except (ConnectionClosed, ValueError):
+                    continue
+                # Once connected: {"assets_ids": [...], "operation": "subscribe" |
+                # "unsubscribe"} (the venue's documented update message).
+                update = json.loads(msg)
+                ids = [str(t) for t in update.get("assets_ids", [])]
+                if update.get("operation") == "subscribe":
+                    self._subscribed[conn].update(ids)
+                    self._send_books(conn, ids)
+                elif update.get("operation") == "unsubscribe":
+                    self._subscribed[conn].difference_update(ids)
+        except (ConnectionClosed, ValueError, AttributeError):
             return
         finally:
             self._ws_conns.discard(conn)
+            self._subscribed.pop(conn, None)
 
-    def push(self, frame: dict[str, Any] | list[Any]) -> int:
-        """Send ``frame`` (JSON) to every connected websocket client; returns how many."""
+    def _send_books(self, conn: ServerConnection, tokens: list[str]) -> None:
+        """One ``book`` frame (a JSON array) for the ``tokens`` this server has books of:
+        what the venue sends on a subscription."""
+        with self._lock:
+            books = [dict(self.books[t], event_type="book") for t in tokens if t in self.books]
+        if books:
+            conn.send(json.dumps(books))
+
+    def list_event(self, event: dict[str, Any], books: list[dict[str, Any]]) -> int:
+        """List a Gamma event (and its markets' books) from now on, as the venue lists a
+        market: Gamma serves it and every market-channel client gets a ``new_market`` frame
+        per market (the venue's shape, with ``custom_feature_enabled``).  Returns how many
+        clients were told."""
+        with self._lock:
+            self.events.append(event)
+            self.books.update({str(b["asset_id"]): b for b in books})
+        told = 0
+        for market in event.get("markets", []):
+            told = max(told, self.push({
+                "id": str(market.get("id")), "question": market.get("question", ""),
+                "market": market.get("conditionId", ""), "slug": market.get("slug", ""),
+                "description": market.get("description", ""),
+                "assets_ids": json.loads(market.get("clobTokenIds") or "[]"),
+                "outcomes": json.loads(market.get("outcomes") or "[]"),
+                "event_message": {"id": str(event.get("id")), "ticker": event.get("ticker", ""),
+                                  "slug": event.get("slug", ""), "title": event.get("title", ""),
+                                  "description": event.get("description", "")},
+                "timestamp": str(int(time.time() * 1000)), "event_type": "new_market"}))
+        return told
+
+    def push(self, frame: dict[str, Any] | list[Any], token: str | None = None) -> int:
+        """Send ``frame`` (JSON) to every connected websocket client (with ``token``: to
+        those subscribed to it); returns how many."""
         sent = 0
         for conn in list(self._ws_conns):
+            if token is not None and token not in self._subscribed.get(conn, ()):
+                continue
             try:
                 conn.send(json.dumps(frame))
                 sent += 1

@@ -41,12 +41,17 @@ from argus_venue_polymarket.data import (
 from argus_venue_polymarket.execution import PolymarketExecution
 from argus_venue_polymarket.fees import PolymarketFeeSchedule
 from argus_venue_polymarket.instruments import instrument_id, token_of
+from argus_venue_polymarket.listings import listing_changes
 from argus_venue_polymarket.redemption import Redemptions
 from argus_venue_polymarket.resolved import settle_closed
-from argus_venue_polymarket.schemas import FeeCurve, GammaMarket
+from argus_venue_polymarket.schemas import FeeCurve, GammaEvent, GammaMarket
 from argus_venue_polymarket.settlement import SettlementClient
 
 log = logging.getLogger(__name__)
+
+#: A ``new_market`` frame runs discovery at most this often (the channel announces every
+#: market Polymarket lists; discovery pages Gamma).
+LISTING_MIN_GAP_S = 5.0
 
 
 class PolymarketVenue(Venue):
@@ -94,6 +99,12 @@ class PolymarketVenue(Venue):
         self._held_instruments: dict[str, Instrument] = {}
         # Condition ids of held markets closed but not yet resolved: the poll follows them.
         self._pending: set[str] = set()
+        # While streaming: the instrument ids whose settlement ends the stream
+        # (``end_when_resolved``), the conditions the resolution poll asks about (both
+        # grow with markets listed later), and the wish for a discovery now (new_market).
+        self._followed: set[str] = set()
+        self._polled: set[str] = set()
+        self._listing_wanted = asyncio.Event()
         #: This run's redemptions of resolved positions (``start_redemptions``).
         self.redemptions: Redemptions | None = None
         #: The chain redemptions use; None: ``rpc_url`` (tests put a local chain here).
@@ -219,24 +230,31 @@ class PolymarketVenue(Venue):
             yield discovered
         for settlement in await self._resolved_at_start():
             yield settlement
+        s = self.settings
         tokens = self._live_tokens()
-        poll = self.settings.settlement_poll_s > 0
+        poll, listings = s.settlement_poll_s > 0, s.discovery_poll_s > 0
         pending = sorted(c for c in self._pending if not self._condition_settled(c))
-        if not tokens and not (pending and poll):
+        if not tokens and not (pending and poll) and not (listings and not s.end_when_resolved):
             log.warning("polymarket: %s; nothing to stream, the stream ends%s",
                         self._nothing_open(),
                         f" ({len(pending)} held market(s) closed await their resolution: "
                         f"settlement_poll_s = 0, asked again at the next start)"
                         if pending else "")
             return
-        followed = {instrument_id(t) for t in tokens} | {
+        # Grown by the markets listed later (see _apply_listing).
+        self._followed = followed = {instrument_id(t) for t in tokens} | {
             iid for iid, inst in self._instruments.items()
             if poll and inst.meta.get("condition_id") in pending}
-        self._stream = stream = MarketStream(self.settings, tokens, self.rest,
-                                             without_tokens=True)
-        poller = None
+        self._polled = {str(i.meta.get("condition_id")) for i in self._instruments.values()
+                        if i.meta.get("tradeable") and i.meta.get("condition_id")} | set(pending)
+        self._stream = stream = MarketStream(s, tokens, self.rest, without_tokens=True)
+        loop, tasks = asyncio.get_running_loop(), []
         if poll:
-            poller = asyncio.get_running_loop().create_task(self._poll_resolutions(stream))
+            tasks.append(loop.create_task(self._poll_resolutions(stream)))
+        if listings:
+            self._listing_wanted = asyncio.Event()
+            stream.on_new_market = lambda _frame: self._listing_wanted.set()
+            tasks.append(loop.create_task(self._follow_listings(stream)))
         try:
             async for ev in stream:
                 if isinstance(ev, Settlement):
@@ -244,16 +262,68 @@ class PolymarketVenue(Venue):
                         continue  # the websocket and Gamma both report a resolution
                     self.settled[ev.instrument_id] = ev.price
                 yield ev
-                if (self.settings.end_when_resolved and isinstance(ev, Settlement)
+                if (s.end_when_resolved and isinstance(ev, Settlement)
                         and followed <= self.settled.keys()):
                     log.info("polymarket: every followed market has resolved; stream ends")
                     return
         finally:
-            if poller is not None:
-                poller.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await poller
+                    await task
             await stream.close()
+
+    async def _follow_listings(self, stream: MarketStream) -> None:
+        """Run discovery every ``discovery_poll_s``, or sooner after a ``new_market``
+        frame (at most every :data:`LISTING_MIN_GAP_S`), and say what changed
+        (:meth:`_apply_listing`).  A failed discovery is logged and tried at the next turn:
+        what is followed stays followed."""
+        s = self.settings
+        last = time.monotonic()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(s.discovery_poll_s):
+                    await self._listing_wanted.wait()
+            wait = LISTING_MIN_GAP_S - (time.monotonic() - last)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._listing_wanted.clear()
+            last = time.monotonic()
+            try:
+                gamma = await self.rest.events()
+            except (VenueError, DataError) as exc:
+                log.warning("polymarket: discovery of new markets failed: %s (again in %gs)",
+                            exc, s.discovery_poll_s)
+                continue
+            self._apply_listing(gamma, stream)
+
+    def _apply_listing(self, gamma: list[GammaEvent], stream: MarketStream) -> None:
+        """Put what a discovery changed into ``stream``: new or changed instruments, then
+        new or changed events (see :mod:`~argus_venue_polymarket.listings`), then subscribe
+        the new tradeable tokens, whose markets the resolution poll and the end rule
+        follow from now on."""
+        events, instruments = inst_mod.build(gamma, self.settings)
+        known = {ev.event_id: ev for ev in self._events or []}
+        found = listing_changes(self._instruments, known, events, instruments,
+                                set(stream.live) | {token_of(i) for i in self.settled})
+        if not found:
+            return
+        for inst in found.instruments:
+            self._instruments[inst.id] = inst
+            stream.emit(inst)
+        for ev in found.events:
+            known[ev.event_id] = ev
+            stream.emit(ev)
+        self._events = list(known.values())
+        added = stream.add_tokens(found.new_tokens)
+        for token in added:
+            self._followed.add(instrument_id(token))
+            condition = self._instruments[instrument_id(token)].meta.get("condition_id")
+            if condition:
+                self._polled.add(str(condition))
+        log.info("polymarket: discovery during the stream: %d instrument(s) and %d event(s) "
+                 "new or changed, %d token(s) of new markets followed", len(found.instruments),
+                 len(found.events), len(added))
 
     async def _resolved_at_start(self) -> list[Settlement]:
         """``Settlement`` events of the markets closed and resolved before this stream
@@ -321,13 +391,13 @@ class PolymarketVenue(Venue):
     async def _poll_resolutions(self, stream: MarketStream) -> None:
         """Ask Gamma every ``settlement_poll_s`` which followed markets (tradeable ones, and
         held ones closed awaiting their resolution) have resolved."""
-        conditions = sorted({str(i.meta.get("condition_id")) for i in self._instruments.values()
-                             if i.meta.get("tradeable") and i.meta.get("condition_id")}
-                            | self._pending)
         while True:
             await asyncio.sleep(self.settings.settlement_poll_s)
-            pending = [c for c in conditions if not self._condition_settled(c)]
+            pending = sorted(c for c in self._polled if not self._condition_settled(c))
+            self._polled = set(pending)
             if not pending:
+                if self.settings.discovery_poll_s > 0:
+                    continue  # markets listed later join the poll
                 return
             try:
                 markets = await self.rest.closed_markets(pending)

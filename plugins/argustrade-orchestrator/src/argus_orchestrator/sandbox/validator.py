@@ -206,7 +206,7 @@ _ANNOTATION_NODES: frozenset[type] = frozenset({
     ast.BitOr, ast.Load,
 })
 _EVENT_TYPES = frozenset({"bar", "trade", "book", "book_delta", "signal", "settlement",
-                          "event", "book_status"})
+                          "event", "book_status", "instrument"})
 #: An f-string field's conversion (``!s``, ``!r``, ``!a``; -1 for none) as a function.
 _CONVERSIONS: dict[int, Callable[[Any], Any]] = {-1: lambda value: value, ord("s"): str,
                                                 ord("r"): repr, ord("a"): ascii}
