@@ -123,7 +123,9 @@ class RiskEngine:
         return None
 
     def market_gate(self, intent: Intent) -> RiskDecision | None:
-        """Veto an order on a book that cannot be traded now (or on no market data)."""
+        """Veto an order on a book that cannot be traded now (or on no market data), on a
+        settled instrument, or on one whose market takes no orders
+        (:attr:`~argus_core.models.Instrument.takes_orders`)."""
         market = self.ctx.market
         if market is None:
             return None
@@ -133,6 +135,9 @@ class RiskEngine:
             how = "was voided" if settled.price is None else f"has settled at {settled.price}"
             return RiskDecision.veto("market_state", f"{iid} {how}"
                                      f" ({settled.reason or 'resolved'}); it trades no more")
+        # (a venue would refuse it; a paper broker would fill it on a still-quoted book)
+        if (inst := market.instruments.get(iid)) is not None and not inst.takes_orders:
+            return RiskDecision.veto("market_state", f"{iid}'s market takes no orders now")
         if iid in market.books:
             ok, why = market.tradeable(iid)
             if not ok:

@@ -422,6 +422,35 @@ def test_a_settled_instrument_trades_no_more_even_while_its_book_looks_live() ->
     assert "has settled at 1 (resolved YES)" in verdict.decisions[0].reason
 
 
+def test_an_instrument_whose_market_takes_no_orders_is_vetoed_once_the_venue_says_so(
+        ) -> None:
+    """A venue that lists a market as closed, or no longer accepting orders (at the start,
+    or mid-run by an ``Instrument`` event: Polymarket's rediscovery), vetoes every order on
+    it before it is sent; in a paper run its still-quoted book would otherwise fill it."""
+    from argus_core.models import Instrument
+
+    market = MarketState(stale_after_ns=0)
+    market.apply(OrderBook("pm:1", 10**9, bids=((0.48, 10.0),), asks=((0.5, 10.0),)))
+    open_, closed = ({"tradeable": True}, {"tradeable": False})
+    market.apply(Instrument("pm", "1", "binary", "0.01", "1", meta=open_))
+    engine = RiskEngine([], RiskContext(market=market))
+    buy = Intent("s", "pm:1", Side.BUY, quantity=Decimal(1))
+    sell = Intent("s", "pm:1", Side.SELL, quantity=Decimal(1), reduce_only=True)
+    held = Portfolio(Decimal(1000), {"pm:1": Position("pm:1", Decimal(1), Decimal("0.5"))})
+    assert engine.evaluate(buy, Decimal(1), Decimal("0.5"), held).allowed
+    for meta in (closed, {"accepting_orders": False}, {"acceptingOrders": False},
+                 {"closed": True}):
+        market.apply(Instrument("pm", "1", "binary", "0.01", "1", meta=meta))
+        for intent in (buy, sell):  # an exit too: no venue would take it
+            verdict = engine.evaluate(intent, Decimal(1), Decimal("0.5"), held)
+            assert not verdict.allowed
+            assert "takes no orders" in verdict.decisions[0].reason
+    # open again (a market reopened, or a meta value that is not exactly False / True)
+    for meta in (open_, {"tradeable": 0}, {"closed": "false"}, {}):
+        market.apply(Instrument("pm", "1", "binary", "0.01", "1", meta=meta))
+        assert engine.evaluate(buy, Decimal(1), Decimal("0.5"), held).allowed
+
+
 # -- absurd intents and failing sizers (held-out sandbox audit) ---------------------------
 class OneIntent(Strategy):
     """One intent on the first bar, as given."""
