@@ -261,6 +261,8 @@ class PolymarketVenue(Venue):
                     if ev.instrument_id in self.settled:
                         continue  # the websocket and Gamma both report a resolution
                     self.settled[ev.instrument_id] = ev.price
+                    with contextlib.suppress(ValueError):  # not a polymarket:<token> id
+                        stream.unsubscribe([token_of(ev.instrument_id)])
                 yield ev
                 if (s.end_when_resolved and isinstance(ev, Settlement)
                         and followed <= self.settled.keys()):
