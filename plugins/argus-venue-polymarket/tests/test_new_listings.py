@@ -408,3 +408,48 @@ async def test_settled_tokens_leave_their_connection_and_make_room_for_new_ones(
         _tokens(fed_one)
     assert stream is not None and stream.stats["connects"] == 1  # no second connection
     assert stream.stats["malformed"] == 0
+
+
+async def test_a_failed_or_malformed_discovery_changes_nothing_and_the_next_one_lists(
+        president_only: tuple[SnapshotServer, dict[str, Any], list[dict[str, Any]]],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Discovery during the stream answered 503 (four times: the client's retries spent),
+    then a page whose Fed event is malformed (skipped, as at the start): the followed
+    markets stay followed, nothing is said; the next good answer lists the Fed event."""
+    srv, fed, books = president_only
+    answers: list[str] = []
+
+    def extra(method: str, path: str, query: Any, body: Any) -> tuple[int, Any] | None:
+        if path != "/events" or len(answers) >= 5:
+            return None
+        if not any(e["id"] == FED for e in srv.events):
+            return None
+        answers.append("503" if len(answers) < 4 else "bad")
+        if answers[-1] == "503":
+            return 503, {"error": "busy"}
+        bad = copy.deepcopy(fed)
+        bad["markets"][0]["clobTokenIds"] = "[\"not-a-token\", \"1\"]"
+        return 200, [srv.events[0], bad]
+
+    srv.extra = extra
+    venue = PolymarketVenue(_settings(srv, discovery_poll_s=0.2, request_timeout_s=2,
+                                      reconnect_max_s=0.05))
+    fed_tokens = set(_tokens(fed))
+    listed: list[bool] = []
+
+    def during(out: list[Any]) -> None:
+        if not listed and len(_books_seen(out)) >= 2:
+            listed.append(True)
+            with srv._lock:
+                srv.events.append(copy.deepcopy(fed))
+                srv.books.update({b["asset_id"]: b for b in _books_of(fed, books)})
+
+    with caplog.at_level("WARNING"):
+        events = await _collect(venue.stream(), lambda out: fed_tokens <= _books_seen(out),
+                                during=during, timeout_s=30)
+    await venue.close()
+    assert answers == ["503"] * 4 + ["bad"]
+    assert "discovery of new markets failed" in caplog.text
+    assert "skipping malformed Gamma event" in caplog.text
+    new = [e for e in events if isinstance(e, Instrument)]
+    assert {i.symbol for i in new} == fed_tokens  # said once, after the good answer
