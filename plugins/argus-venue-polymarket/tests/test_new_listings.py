@@ -1,7 +1,7 @@
 """Markets listed after the start are followed by a running stream: discovery runs again
 (every ``discovery_poll_s``, or at once after the market channel's ``new_market``
 frame), the stream says the new instruments and events, and subscribes the new tokens on
-the open connection (``"operation": "subscribe"``).
+the open connection (``"operation": "subscribe"``); settled tokens are unsubscribed.
 
 Before, ``stream()`` followed the tokens discovered at the start only: a market listed
 later (the 15-minute up/down markets the latency scanner trades are listed every 15
@@ -29,7 +29,7 @@ from argus_venue_polymarket.venue import PolymarketVenue
 
 from argus_core import Event, Instrument, Outcome
 from argus_core.config import parse_config
-from argus_core.models import BookStatus, OrderBook
+from argus_core.models import BookStatus, OrderBook, Settlement, Trade
 from argus_core.runner import Runner
 
 SNAPSHOT = Path(__file__).parents[3] / "examples" / "polymarket" / "snapshot"
@@ -358,3 +358,98 @@ async def test_a_recording_carries_a_market_listed_mid_stream_with_its_fees(
     iid = replayed[0].id
     assert replay.fee_schedule(iid).fee(Decimal("0.5"), Decimal("100"), maker=False) == \
         Decimal("0.75")  # 0.03 x 100 x 0.5 x 0.5: the override, recorded
+
+
+async def test_settled_tokens_leave_their_connection_and_make_room_for_new_ones(
+        president_only: tuple[SnapshotServer, dict[str, Any], list[dict[str, Any]]],
+        no_gap: None) -> None:
+    """A resolved market's tokens are unsubscribed (a run following rolling markets holds
+    connections for the open ones only) but what still arrives for them is read; a market
+    listed afterwards takes their room on the same connection."""
+    srv, fed, books = president_only
+    markets = srv.events[0]["markets"]
+    room = 2 * len(markets)  # the presidential event fills one connection exactly
+    venue = PolymarketVenue(_settings(srv, discovery_poll_s=3600, end_when_resolved=False,
+                                      tokens_per_ws_connection=room))
+    resolved = markets[0]
+    settled_tokens = json.loads(resolved["clobTokenIds"])
+    srv.resolutions = {"timestamp": "1789669805000",
+                       "outcome_prices": {str(resolved["id"]): ["1", "0"]}}
+    fed_one = copy.deepcopy(fed)
+    fed_one["markets"] = fed_one["markets"][:1]  # two tokens: the room the settled two left
+    fed_tokens = set(_tokens(fed_one))
+    print_ = {"event_type": "last_trade_price", "asset_id": settled_tokens[0], "market": "",
+              "price": "0.99", "size": "1", "side": "BUY", "timestamp": "1789669806000"}
+    steps: list[str] = []
+
+    def during(out: list[Any]) -> None:
+        if not steps and len(_books_seen(out)) == room:
+            steps.append("resolve")
+            for frame in srv._resolved_frames(set(settled_tokens)):
+                srv.push(frame)
+        elif steps == ["resolve"] and sum(isinstance(e, Settlement) for e in out) == 2:
+            steps.append("print")
+            srv.push(print_)  # still read after the unsubscribe
+        elif steps == ["resolve", "print"] and any(isinstance(e, Trade) for e in out):
+            steps.append("list")
+            srv.list_event(fed_one, _books_of(fed_one, books))
+
+    events = await _collect(venue.stream(), lambda out: fed_tokens <= _books_seen(out),
+                            during=during)
+    stream = venue._stream
+    await venue.close()
+    assert steps == ["resolve", "print", "list"]
+    trades = [e for e in events if isinstance(e, Trade)]
+    assert [t.instrument_id for t in trades] == [f"polymarket:{settled_tokens[0]}"]
+    ops = [json.loads(m) for m in srv.ws_messages if m != "PING"]
+    gone = [t for o in ops if o.get("operation") == "unsubscribe" for t in o["assets_ids"]]
+    assert sorted(gone) == sorted(settled_tokens)  # one message per settlement
+    assert next(o for o in ops if o.get("operation") == "subscribe")["assets_ids"] == \
+        _tokens(fed_one)
+    assert stream is not None and stream.stats["connects"] == 1  # no second connection
+    assert stream.stats["malformed"] == 0
+
+
+async def test_a_failed_or_malformed_discovery_changes_nothing_and_the_next_one_lists(
+        president_only: tuple[SnapshotServer, dict[str, Any], list[dict[str, Any]]],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Discovery during the stream answered 503 (four times: the client's retries spent),
+    then a page whose Fed event is malformed (skipped, as at the start): the followed
+    markets stay followed, nothing is said; the next good answer lists the Fed event."""
+    srv, fed, books = president_only
+    answers: list[str] = []
+
+    def extra(method: str, path: str, query: Any, body: Any) -> tuple[int, Any] | None:
+        if path != "/events" or len(answers) >= 5:
+            return None
+        if not any(e["id"] == FED for e in srv.events):
+            return None
+        answers.append("503" if len(answers) < 4 else "bad")
+        if answers[-1] == "503":
+            return 503, {"error": "busy"}
+        bad = copy.deepcopy(fed)
+        bad["markets"][0]["clobTokenIds"] = "[\"not-a-token\", \"1\"]"
+        return 200, [srv.events[0], bad]
+
+    srv.extra = extra
+    venue = PolymarketVenue(_settings(srv, discovery_poll_s=0.2, request_timeout_s=2,
+                                      reconnect_max_s=0.05))
+    fed_tokens = set(_tokens(fed))
+    listed: list[bool] = []
+
+    def during(out: list[Any]) -> None:
+        if not listed and len(_books_seen(out)) >= 2:
+            listed.append(True)
+            with srv._lock:
+                srv.events.append(copy.deepcopy(fed))
+                srv.books.update({b["asset_id"]: b for b in _books_of(fed, books)})
+
+    with caplog.at_level("WARNING"):
+        events = await _collect(venue.stream(), lambda out: fed_tokens <= _books_seen(out),
+                                during=during, timeout_s=30)
+    await venue.close()
+    assert answers == ["503"] * 4 + ["bad"]
+    assert "discovery of new markets failed" in caplog.text
+    assert "skipping malformed Gamma event" in caplog.text
+    new = [e for e in events if isinstance(e, Instrument)]
+    assert {i.symbol for i in new} == fed_tokens  # said once, after the good answer

@@ -153,6 +153,33 @@ def test_an_instrument_id_two_venues_serve_is_refused_naming_both() -> None:
         asyncio.run(venue.instruments())
 
 
+def test_an_instrument_listed_mid_stream_is_routed_to_its_venue(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """An inner venue may list an instrument while it streams (a Polymarket market listed
+    after the start): its fees and orders go to that venue from then on, whatever the
+    inner venue's name; one claiming another venue's id is dropped, said in the log."""
+    late = Instrument("pm", "42", "binary")
+    clash = Instrument("kraken", "BTC/USD", "spot", tick_size=Decimal("5"))
+    crypto = FakeVenue("kraken", [_bar("kraken:BTC/USD", 1), _bar("kraken:BTC/USD", 3)],
+                       ids=["kraken:BTC/USD"], fees=FeeSchedule(taker_bps=Decimal(40)))
+    pm = FakeVenue("pm", [_bar("pm:7", 2), late, clash, _bar("pm:42", 4)], ids=["pm:7"],
+                   fees=FeeSchedule(taker_bps=Decimal(100)))
+    venue = MultiVenue(inner={"spot": crypto, "prediction": pm})
+    asyncio.run(venue.instruments())
+    with pytest.raises(VenueError, match="'pm:42' is served by none"):
+        venue.owner_name("pm:42")
+    with caplog.at_level("ERROR"):
+        got = _collect(venue)
+    assert late in got and clash not in got
+    assert "'prediction' listed instrument 'kraken:BTC/USD', which venue 'spot'" in caplog.text
+    assert venue.owner_name("pm:42") == "prediction"
+    assert venue.owner_name("kraken:BTC/USD") == "spot"
+    assert venue.fee_schedule("pm:42").taker_bps == Decimal(100)
+    order = Order("c1", "s", "pm:42", Side.BUY, Decimal(1), Decimal("0.5"))
+    asyncio.run(venue.submit(order))
+    assert pm.submitted == [order] and crypto.submitted == []
+
+
 def test_fees_and_orders_go_to_the_venue_serving_the_instrument() -> None:
     crypto = FakeVenue("kraken", ids=["kraken:BTC/USD"], fees=FeeSchedule(taker_bps=Decimal(40)))
     options = FakeVenue("opt", ids=["opt:SPY-2021-01-15-P-300"],

@@ -291,6 +291,7 @@ class MarketStream:
         # shard's open socket.
         self._shards: list[list[str]] = []
         self._sockets: dict[int, Any] = {}
+        self._unsubscribed: set[str] = set()
         #: Called with the frame when the channel announces a market listed just now
         #: (``new_market``): the venue runs its discovery then (see ``stream()``).
         self.on_new_market: Callable[[dict[str, Any]], None] | None = None
@@ -324,7 +325,7 @@ class MarketStream:
 
     def add_tokens(self, tokens: Iterable[str]) -> list[str]:
         """Follow ``tokens`` too (markets listed after the start); returns those new to the
-        stream.  Each joins the last connection with room (``tokens_per_ws_connection``),
+        stream.  Each joins the first connection with room (``tokens_per_ws_connection``),
         subscribed there at once with the channel's ``"operation": "subscribe"`` message
         (and again on every reconnect), or a new connection.  A new token is stale until
         its first ``book`` (the venue sends one per subscribed token; a REST snapshot after
@@ -342,20 +343,39 @@ class MarketStream:
             return new  # not streaming yet: the first connections subscribe them
         room = self.settings.tokens_per_ws_connection
         rest = list(new)
-        if self._shards and len(self._shards[-1]) < room:
-            index, shard = len(self._shards) - 1, self._shards[-1]
-            joined, rest = rest[: room - len(shard)], rest[room - len(shard):]
-            shard.extend(joined)  # a reconnect subscribes them with the rest
-            self._send_operation(index, "subscribe", joined)
+        for index, shard in enumerate(self._shards):  # room left by unsubscribed tokens too
+            free = room - len(shard)
+            if rest and free > 0:
+                joined, rest = rest[:free], rest[free:]
+                shard.extend(joined)  # a reconnect subscribes them with the rest
+                self._send_operation(index, "subscribe", joined)
         for i in range(0, len(rest), room):
             self._shards.append(rest[i:i + room])
             self._tasks.append(asyncio.create_task(
                 self._run_shard(len(self._shards) - 1, self._shards[-1])))
         return new
 
+    def unsubscribe(self, tokens: Iterable[str]) -> None:
+        """Stop asking for ``tokens`` (settled markets: nothing is left to trade): each
+        leaves its connection's list (``"operation": "unsubscribe"`` on the open connection;
+        a reconnect no longer subscribes it, nor marks it stale), so a run following
+        markets for weeks holds connections for the open ones only.  Whatever still
+        arrives for them is read as before."""
+        gone = set(tokens)
+        for index, shard in enumerate(self._shards):
+            left = [t for t in shard if t in gone]
+            if left:
+                shard[:] = [t for t in shard if t not in gone]
+                self._send_operation(index, "unsubscribe", left)
+        self.token_ids = [t for t in self.token_ids if t not in gone]
+        self._unsubscribed |= gone
+        for token in gone:  # no REST snapshot is asked for them any more
+            self._stale_at.pop(token, None)
+
     def _send_operation(self, index: int, operation: str, tokens: list[str]) -> None:
-        """Send an ``operation`` (``subscribe``) message on shard ``index``'s open connection
-        (none open: its next connect subscribes the shard's list as it is then)."""
+        """Send an ``operation`` (``subscribe`` / ``unsubscribe``) message on shard
+        ``index``'s open connection (none open: its next connect subscribes the shard's
+        list as it is then)."""
         ws = self._sockets.get(index)
         if ws is None or not tokens:
             return
@@ -393,7 +413,8 @@ class MarketStream:
                 # The REST book must be at least as new as the stream was then.
                 self._stale_ts[token] = self._now_ts
                 self._kept[token] = []
-                self._stale_at[token] = self._now_ts
+                if token not in self._unsubscribed:  # (its overdue REST snapshot)
+                    self._stale_at[token] = self._now_ts
             self.live[token] = False
             self._local.pop(token, None)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from argus_core import Event, Instrument, Outcome
 from argus_venue_polymarket import constants as C
@@ -62,6 +63,31 @@ def is_placeholder(event: GammaEvent, market: GammaMarket) -> bool:
         return False
     title = market.group_title.strip() or market.question.strip()
     return (market.neg_risk_other or not market.token_ids or bool(_PLACEHOLDER.match(title)))
+
+
+#: The slug of Polymarket's recurring crypto up/down markets: the coin, the window's
+#: length and its start in Unix seconds (``btc-updown-15m-1777467600``: "Bitcoin Up or
+#: Down - April 29, 9:00AM-9:15AM ET", ending at the market's ``endDate``).
+_UPDOWN_SLUG = re.compile(r"([a-z0-9]+)-updown-([1-9][0-9]{0,2})([mh])-([0-9]{9,11})")
+
+
+def updown_window(event: GammaEvent, market: GammaMarket) -> dict[str, Any]:
+    """The ``meta`` the ``latency`` scanner reads of a recurring crypto up/down market:
+    ``underlying`` (the coin, upper case), ``window_start_s`` and ``window_end_ns``; empty
+    for any other market, and for one whose ``endDate`` is not its slug's start plus its
+    length (nothing is guessed: a window off by an hour would price the wrong move).  The
+    "Up" / "Down" outcome of each token says its direction."""
+    for slug in (market.slug, event.slug):
+        found = _UPDOWN_SLUG.fullmatch(slug)
+        if found is None:
+            continue
+        coin, length, unit, start = found.groups()
+        seconds = int(length) * (60 if unit == "m" else 3600)
+        end = parse_iso_ns(market.end_date or event.end_date)
+        if end is None or end != (int(start) + seconds) * 1_000_000_000:
+            return {}
+        return {"underlying": coin.upper(), "window_start_s": int(start), "window_end_ns": end}
+    return {}
 
 
 def tradeable_market(market: GammaMarket) -> bool:
@@ -110,6 +136,7 @@ def _instruments(ev: GammaEvent, market: GammaMarket, settings: PolymarketSettin
         return []
     curve = fee_curve(market, settings)
     yes = _yes_index(market)
+    window = updown_window(ev, market)
     result = []
     for idx, token in enumerate(market.token_ids):
         result.append(Instrument(
@@ -140,6 +167,7 @@ def _instruments(ev: GammaEvent, market: GammaMarket, settings: PolymarketSettin
                 "fee_exponent": str(curve.exponent),
                 "fee_taker_only": curve.taker_only,
                 "tradeable": tradeable_market(market),
+                **window,
             },
         ))
     return result

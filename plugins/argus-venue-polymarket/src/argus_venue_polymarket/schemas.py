@@ -106,6 +106,8 @@ class GammaMarket:
     #: Gamma ``closedTime``: when the market closed (ISO 8601, or Postgres' ``2021-12-05
     #: 20:37:01+00`` in older records); None when the payload has none.
     closed_time: str | None = None
+    #: Gamma ``slug`` (``btc-updown-15m-1777467600``: see ``instruments.updown_window``).
+    slug: str = ""
 
     def resolution(self) -> tuple[Decimal, ...] | None:
         """Final payout per token (in ``token_ids`` order) once the market has resolved.
@@ -179,6 +181,7 @@ class GammaMarket:
             outcome_prices=_prices(raw.get("outcomePrices"), where),
             uma_resolution_status=str(raw.get("umaResolutionStatus") or "").lower(),
             closed_time=str(raw["closedTime"]) if raw.get("closedTime") else None,
+            slug=str(raw.get("slug") or ""),
         )
 
 

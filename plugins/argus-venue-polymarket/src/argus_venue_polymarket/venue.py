@@ -261,6 +261,8 @@ class PolymarketVenue(Venue):
                     if ev.instrument_id in self.settled:
                         continue  # the websocket and Gamma both report a resolution
                     self.settled[ev.instrument_id] = ev.price
+                    with contextlib.suppress(ValueError):  # not a polymarket:<token> id
+                        stream.unsubscribe([token_of(ev.instrument_id)])
                 yield ev
                 if (s.end_when_resolved and isinstance(ev, Settlement)
                         and followed <= self.settled.keys()):
@@ -295,7 +297,11 @@ class PolymarketVenue(Venue):
                 log.warning("polymarket: discovery of new markets failed: %s (again in %gs)",
                             exc, s.discovery_poll_s)
                 continue
-            self._apply_listing(gamma, stream)
+            try:
+                self._apply_listing(gamma, stream)
+            except Exception:  # a bug here must not end the following of new markets
+                log.exception("polymarket: could not apply a discovery during the stream "
+                              "(again in %gs)", s.discovery_poll_s)
 
     def _apply_listing(self, gamma: list[GammaEvent], stream: MarketStream) -> None:
         """Put what a discovery changed into ``stream``: new or changed instruments, then

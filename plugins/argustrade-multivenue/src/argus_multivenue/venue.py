@@ -234,10 +234,27 @@ class MultiVenue(Venue):
 
     async def stream(self) -> AsyncIterator[MarketEvent]:
         """Time-ordered merge in replay mode, arrival order otherwise (module docstring)."""
-        sources = [(n, aiter(v.stream())) for n, v in self.inner.items()]
+        sources = [(n, aiter(self._listing(n, v.stream()))) for n, v in self.inner.items()]
         merged = (merge_by_time(sources) if self.mode == "replay"
                   else merge_by_arrival(sources))
         async for event in merged:
+            yield event
+
+    async def _listing(self, name: str, events: AsyncIterator[MarketEvent]
+                       ) -> AsyncIterator[MarketEvent]:
+        """``events`` of inner venue ``name``, each ``Instrument`` it lists mid-stream (a
+        market listed after the start) routed to it from then on.  One whose id another
+        inner venue serves is dropped, said in the log: it would take over that venue's
+        instrument rules, and this venue's orders on it would go to the other."""
+        async for event in events:
+            if isinstance(event, Instrument):
+                other = self._owner.get(event.id)
+                if other is not None and other != name:
+                    log.error("multivenue: venue %r listed instrument %r, which venue %r "
+                              "serves; ignored (ids must be unique across venues)", name,
+                              event.id, other)
+                    continue
+                self._owner[event.id] = name
             yield event
 
     def expected_events(self) -> int | None:
