@@ -148,8 +148,8 @@ def test_listing_changes_says_new_and_changed_things_once() -> None:
 # --- the websocket: subscribe / unsubscribe on an open connection ---------------------------
 
 async def test_tokens_added_to_a_running_stream_are_subscribed_on_the_open_connection() -> None:
-    book = lambda t: dict(make_book(t, "0xm", [("0.40", "10")], [("0.45", "10")]))  # noqa: E731
-    srv = SnapshotServer([], [book(t) for t in ("11", "22", "33", "44")], ws_port=0).start()
+    srv = SnapshotServer([], [make_book(t, "0xm", [("0.40", "10")], [("0.45", "10")])
+                              for t in ("11", "22", "33", "44")], ws_port=0).start()
     try:
         s = _settings(srv, tokens_per_ws_connection=3)
         stream = MarketStream(s, ["11"], PolymarketRest(s), without_tokens=True)
