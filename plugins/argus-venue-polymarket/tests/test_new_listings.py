@@ -185,8 +185,9 @@ async def test_tokens_added_to_a_running_stream_are_subscribed_on_the_open_conne
 async def test_a_market_listed_mid_stream_is_announced_then_streamed(
         president_only: tuple[SnapshotServer, dict[str, Any], list[dict[str, Any]]],
         no_gap: None) -> None:
-    """The ``new_market`` frame runs discovery at once (the poll is an hour away): the
-    Fed event's instruments, then its event, then its books."""
+    """The ``new_market`` frame asks Gamma for its event at once (the poll is an hour
+    away; one request by id, not a whole discovery): the Fed event's instruments, then its
+    event, then its books."""
     srv, fed, books = president_only
     venue = PolymarketVenue(_settings(srv, discovery_poll_s=3600))
     fed_tokens = set(_tokens(fed))
@@ -200,6 +201,8 @@ async def test_a_market_listed_mid_stream_is_announced_then_streamed(
                             during=during)
     await venue.close()
     assert listed == [1]
+    asked = [q for _m, path, q in srv.requests if path == "/events"]
+    assert "id" not in asked[0] and [q.get("id") for q in asked[1:]] == [[FED]]
     new = [e for e in events if isinstance(e, Instrument)]
     assert {i.symbol for i in new} == fed_tokens and all(i.meta["tradeable"] for i in new)
     fed_event = [e for e in events if isinstance(e, Event) and e.event_id == FED]

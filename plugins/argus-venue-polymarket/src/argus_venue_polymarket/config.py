@@ -83,7 +83,8 @@ class PolymarketSettings:
             run that follows markets listed later (rolling up/down markets) sets it false.
         discovery_poll_s: how often ``stream()`` runs discovery again to follow markets
             listed after the start (and learn of markets that stopped taking orders); a
-            ``new_market`` frame of the market channel runs it sooner (at most every 5 s).
+            ``new_market`` frame of the market channel asks for its event at once (at
+            most every 5 s).
             0 disables it: the markets followed are those discovered at the start.
         trades_poll_s: how often ``executions()`` polls ``GET /data/trades`` (live mode)
             while the user channel is down (or off).

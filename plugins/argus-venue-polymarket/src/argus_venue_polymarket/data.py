@@ -129,8 +129,10 @@ class PolymarketRest:
             raise DataError(f"polymarket: {method} {url} did not return JSON: "
                             f"{resp.text[:120]!r}") from None
 
-    async def events(self) -> list[GammaEvent]:
-        """Every active, open event (paged with ``limit``/``offset`` until a short page).
+    async def events(self, ids: Sequence[str] = ()) -> list[GammaEvent]:
+        """Every active, open event (paged with ``limit``/``offset`` until a short page);
+        with ``ids``, only those events (Gamma's repeated ``id`` filter), the configured
+        ``event_filters`` applied all the same.
 
         A malformed event is logged and skipped, so one bad item cannot hide
         the rest of the exchange; its id and the reason are in the log.
@@ -140,8 +142,10 @@ class PolymarketRest:
         out: list[GammaEvent] = []
         offset = 0
         while True:
-            params = {"limit": s.page_size, "offset": offset, "active": "true",
-                      "closed": "false", **s.event_filters}
+            params: dict[str, Any] = {"limit": s.page_size, "offset": offset,
+                                      "active": "true", "closed": "false", **s.event_filters}
+            if ids:
+                params["id"] = list(ids)
             page = await self._request("GET", url, params=params)
             if isinstance(page, dict) and isinstance(page.get("data"), list):
                 page = page["data"]  # keyset-style wrapper

@@ -10,7 +10,7 @@ prints ``gamma_url=... clob_url=... ws_url=...`` and serves until interrupted.
 A snapshot directory holds:
 
 * ``events.json`` -- a list of Gamma ``/events`` items (served with the real
-  ``limit``/``offset``/``active``/``closed`` semantics); their markets are also
+  ``limit``/``offset``/``active``/``closed``/``id`` semantics); their markets are also
   served by ``GET /markets?condition_ids=...&closed=...``;
 * ``books.json`` -- a list of CLOB book summaries (``GET /book?token_id=``,
   ``POST /books``, and the websocket's ``book`` snapshot on subscribe, also on a
@@ -402,10 +402,12 @@ class SnapshotServer:
         limit = int((query.get("limit") or ["100"])[0])
         offset = int((query.get("offset") or ["0"])[0])
         active, closed = flag("active"), flag("closed")
+        ids = set(query.get("id") or [])
         with self._lock:
             events = [self._event_view(e) for e in self.events]
         rows = [e for e in events
-                if (active is None or bool(e.get("active", True)) == active)
+                if (not ids or str(e.get("id")) in ids)
+                and (active is None or bool(e.get("active", True)) == active)
                 and (closed is None or bool(e.get("closed", False)) == closed)]
         return rows[offset:offset + limit]
 

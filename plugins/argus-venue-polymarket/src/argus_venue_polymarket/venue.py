@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from web3 import Web3
 
@@ -105,6 +105,7 @@ class PolymarketVenue(Venue):
         self._followed: set[str] = set()
         self._polled: set[str] = set()
         self._listing_wanted = asyncio.Event()
+        self._announced: set[str] = set()  # event ids of new_market frames not asked yet
         #: This run's redemptions of resolved positions (``start_redemptions``).
         self.redemptions: Redemptions | None = None
         #: The chain redemptions use; None: ``rpc_url`` (tests put a local chain here).
@@ -252,8 +253,8 @@ class PolymarketVenue(Venue):
         if poll:
             tasks.append(loop.create_task(self._poll_resolutions(stream)))
         if listings:
-            self._listing_wanted = asyncio.Event()
-            stream.on_new_market = lambda _frame: self._listing_wanted.set()
+            self._listing_wanted, self._announced = asyncio.Event(), set()
+            stream.on_new_market = self._on_new_market
             tasks.append(loop.create_task(self._follow_listings(stream)))
         try:
             async for ev in stream:
@@ -275,11 +276,21 @@ class PolymarketVenue(Venue):
                     await task
             await stream.close()
 
+    def _on_new_market(self, frame: dict[str, Any]) -> None:
+        """The market channel announced a market: ask Gamma for its event soon (every
+        event announced meanwhile in one request); a frame without an event id asks for
+        a whole discovery."""
+        event = frame.get("event_message")
+        event_id = event.get("id") if isinstance(event, dict) else None
+        self._announced.add(str(event_id) if event_id not in (None, "") else "")
+        self._listing_wanted.set()
+
     async def _follow_listings(self, stream: MarketStream) -> None:
-        """Run discovery every ``discovery_poll_s``, or sooner after a ``new_market``
-        frame (at most every :data:`LISTING_MIN_GAP_S`), and say what changed
-        (:meth:`_apply_listing`).  A failed discovery is logged and tried at the next turn:
-        what is followed stays followed."""
+        """Run discovery every ``discovery_poll_s``, and after a ``new_market`` frame (at
+        most every :data:`LISTING_MIN_GAP_S`) ask Gamma for the announced events only (the
+        configured filters applied: one that does not pass them comes back empty); say
+        what changed (:meth:`_apply_listing`).  A failed discovery is logged and tried at
+        the next turn: what is followed stays followed."""
         s = self.settings
         last = time.monotonic()
         while True:
@@ -290,9 +301,11 @@ class PolymarketVenue(Venue):
             if wait > 0:
                 await asyncio.sleep(wait)
             self._listing_wanted.clear()
+            announced, self._announced = self._announced, set()
             last = time.monotonic()
             try:
-                gamma = await self.rest.events()
+                gamma = await self.rest.events(
+                    sorted(announced) if announced and "" not in announced else ())
             except (VenueError, DataError) as exc:
                 log.warning("polymarket: discovery of new markets failed: %s (again in %gs)",
                             exc, s.discovery_poll_s)
