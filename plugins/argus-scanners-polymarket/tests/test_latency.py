@@ -8,6 +8,7 @@ import itertools
 import math
 from decimal import Decimal
 
+import attrs
 import pytest
 from argus_scanners_polymarket.common import EXECUTABLE, RESEARCH, lane_of
 from argus_scanners_polymarket.config import LatencySettings
@@ -81,6 +82,25 @@ def test_lagging_up_token_found_by_hand_with_fees() -> None:
     assert lane_of(opp) == RESEARCH and not opp.risk_free and "default" in opp.reason
     gated = LatencyScanner(LatencySettings(pairs={"BTC": PAIR}, executable_min_edge=D("0.1")))
     assert lane_of(gated.scan(b.market, now)[0]) == EXECUTABLE
+
+
+def test_an_instrument_replaced_mid_run_is_read_again() -> None:
+    """A venue may replace an instrument mid-run (an ``Instrument`` event: new rules or
+    meta under the same id, the count unchanged): the scanner's memoised token list is
+    rebuilt, so the new window counts (here it ended early: nothing to flag)."""
+    b, up, down = _market(101.0, [(0.60, 50)], [(0.40, 100)])
+    now = T0 + 300 * S
+    for incremental in (True, False):
+        scanner = LatencyScanner(BTC, incremental=incremental)
+        assert len(scanner.scan(b.market, now)) == 1
+        for iid in (up, down):
+            inst = b.market.instruments[iid]
+            b.market.apply(attrs.evolve(inst, meta={**inst.meta, "window_end_ns": now}))
+        assert scanner.scan(b.market, now) == []
+        for iid in (up, down):  # back as it was, for the other path
+            inst = b.market.instruments[iid]
+            b.market.apply(attrs.evolve(inst, meta={**inst.meta,
+                                                    "window_end_ns": T0 + 900 * S}))
 
 
 def test_fair_quotes_and_thresholds_give_nothing() -> None:

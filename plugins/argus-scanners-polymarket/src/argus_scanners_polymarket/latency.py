@@ -173,7 +173,7 @@ class LatencyScanner(Scanner):
         self.prefixes = PrefixWalks()
         #: iid -> the finding's event id, valid for ``_tokens_key``
         self._event_ids: dict[str, tuple[Instrument | None, int, str]] = {}
-        self._tokens_key: tuple[int, int, int] | None = None
+        self._tokens_key: tuple[int, int, int, int] | None = None
         self._tokens_list: list[tuple[str, Instrument, str, tuple[int, int]]] = []
         self._layout: tuple[Any, ...] | None = None
         self._samples: dict[str, deque[tuple[int, float]]] = {}
@@ -259,8 +259,10 @@ class LatencyScanner(Scanner):
 
     def _tokens(self, market: MarketState) -> list[tuple[str, Instrument, str, tuple[int, int]]]:
         """Every up/down token with a mapped pair and a window (memoised until the
-        instruments or the events change)."""
-        key = (len(market.instruments), market.events_version, id(market))
+        instruments or the events change: ``instruments_version`` moves when a venue
+        replaces an instrument mid-run, its count unchanged)."""
+        key = (len(market.instruments), market.instruments_version, market.events_version,
+               id(market))
         if self._tokens_key != key:
             self._tokens_list, self._tokens_key = self._list_tokens(market), key
             self._event_ids = {}
