@@ -456,3 +456,47 @@ async def test_a_failed_or_malformed_discovery_changes_nothing_and_the_next_one_
     assert "skipping malformed Gamma event" in caplog.text
     new = [e for e in events if isinstance(e, Instrument)]
     assert {i.symbol for i in new} == fed_tokens  # said once, after the good answer
+
+
+async def test_a_new_token_whose_book_never_comes_is_snapshotted_over_rest() -> None:
+    """The venue answers the subscribe operation without the new token's book (lost, or
+    not there yet): the token stays stale, the changes meanwhile are kept, and once it is
+    ``ws_stale_after_s`` of the stream's time overdue a REST snapshot makes it live, the
+    kept changes applied on top (no reconnect needed)."""
+    old = make_book("11", "0xm", [("0.40", "10")], [("0.45", "10")])
+    srv = SnapshotServer([], [old], ws_port=0).start()
+    t0 = 1_786_875_400_000
+
+    def tick(ms: int, token: str, price: str) -> dict[str, Any]:
+        return {"event_type": "price_change", "market": "0xm", "timestamp": str(t0 + ms),
+                "price_changes": [{"asset_id": token, "price": price, "size": "3",
+                                   "side": "BUY"}]}
+
+    async def drive(stream: MarketStream) -> None:
+        while not stream.live.get("11"):
+            await asyncio.sleep(0.01)
+        stream.add_tokens(["22"])  # the server has no book of it: none is sent
+        while not any("operation" in m for m in srv.ws_messages):
+            await asyncio.sleep(0.01)
+        srv.push(tick(100, "22", "0.30"))  # before any book of 22: kept for it
+        await asyncio.sleep(0.05)
+        with srv._lock:  # REST has it now, newer than the stream's clock was
+            srv.books["22"] = make_book("22", "0xm", [("0.31", "4")], [("0.60", "9")],
+                                        timestamp=str(t0 + 50))
+        for ms in range(200, 20_000, 200):  # the stream's clock moves on; never silent
+            srv.push(tick(ms, "11", "0.39"))
+            await asyncio.sleep(0.02)
+
+    try:
+        s = _settings(srv, ws_stale_after_s=1.0)
+        stream = MarketStream(s, ["11"], PolymarketRest(s), without_tokens=True)
+        driver = asyncio.create_task(drive(stream))
+        events = await _collect(stream.__aiter__(), lambda out: "22" in _books_seen(out))
+        driver.cancel()
+    finally:
+        srv.stop()
+    book = next(e for e in events if isinstance(e, OrderBook) and e.instrument_id.endswith(":22"))
+    # the REST book with the kept change (0.30 x 3 bid) on top
+    assert sorted(map(tuple, book.bids.tolist())) == [(0.3, 3.0), (0.31, 4.0)]
+    assert stream.live["22"] and stream.stats["resnapshots"] >= 1
+    assert stream.stats["connects"] == 1  # no reconnect was needed
