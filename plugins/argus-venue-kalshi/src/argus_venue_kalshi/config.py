@@ -148,6 +148,12 @@ class KalshiSettings:
     #: poll off (the websocket ``market_lifecycle_v2`` channel's ``settled`` event still
     #: settles).
     settlement_poll_s: float = attrs.field(default=30.0, validator=_between(0, 86_400))
+    #: How often ``stream()`` reads every market of each configured event
+    #: (``GET /markets?event_ticker=``, every page) to follow markets Kalshi added to
+    #: the event since the start (their instruments, updated event and books join the
+    #: stream); a ``created`` / ``activated`` lifecycle event of such a market has it
+    #: looked up at once (``GET /markets/{ticker}``) either way.  0 turns the poll off.
+    discovery_poll_s: float = attrs.field(default=60.0, validator=_between(0, 86_400))
     #: End ``stream()`` once every followed market has settled (for runs that should stop
     #: with their markets); otherwise it runs until cancelled.
     end_when_resolved: bool = False

@@ -7,7 +7,11 @@ per subscription, and emits core books and deltas for the YES and NO instruments
 The same session subscribes ``market_lifecycle_v2`` (every market's lifecycle; Kalshi
 takes no ticker filter): a followed market's ``settled`` event becomes ``Settlement``
 events (its ``result``, else the one its ``determined`` event carried, else the
-market's from REST).  The venue de-duplicates them against the REST poll.
+market's from REST).  The venue de-duplicates them against the REST poll.  A ``created``
+or ``activated`` event of a market not followed is handed to :attr:`BookStream.on_new_market`
+(the venue looks it up and, when its event is configured, follows it:
+:meth:`BookStream.add_tickers` subscribes its book on the open session and on every
+reconnect).
 
 Integrity: a sequence gap, a delta that cannot apply (a level going negative) or a
 malformed frame marks the affected books untradeable (``BookStatus(live=False)``) and
@@ -77,6 +81,9 @@ def _stale(tickers: list[str], reason: str) -> list[BookStatus]:
             for t in tickers for side in (YES, NO)]
 
 
+#: Lifecycle events that announce a market (the venue may start following it).
+NEW_MARKET_EVENTS = ("created", "activated")
+
 #: Turns a settled market into events: ``resolve(market, ts_ns, how)`` (the venue's
 #: knows void costs and amendments; ``how`` is appended to the settlements' reason).
 Resolver = Callable[[Market, int, str], Awaitable[list[MarketEvent]]]
@@ -99,6 +106,11 @@ class BookStream:
         self.determined: dict[str, str] = {}
         #: The clock of the snapshot deadline (tests drive it).
         self.clock_ns: Callable[[], int] = time.monotonic_ns
+        #: Called with the ticker of a market not followed that a ``created`` /
+        #: ``activated`` lifecycle event announced (must not block nor raise).
+        self.on_new_market: Callable[[str], None] | None = None
+        #: The open session's socket and state (None between connections).
+        self._live: tuple[ClientConnection, _Session] | None = None
 
     async def events(self) -> AsyncIterator[MarketEvent]:
         """Market events until cancelled; reconnects forever."""
@@ -121,6 +133,25 @@ class BookStream:
             await asyncio.sleep(random.uniform(0, min(s.reconnect_max_s,
                                                       s.reconnect_base_s * 2 ** attempt)))
             attempt += 1
+
+    async def add_tickers(self, tickers: Iterable[str]) -> list[str]:
+        """Follow ``tickers`` too (those not followed yet, which are returned): every
+        reconnect subscribes them, and the open session (if any) gets a ``subscribe`` for
+        them now, with the usual answer / snapshot-deadline checks.  A send that fails
+        is left to the reconnect."""
+        new = [t for t in dict.fromkeys(tickers) if t not in self.tickers]
+        if not new:
+            return []
+        self.tickers.extend(new)
+        live = self._live
+        if live is not None:
+            ws, state = live
+            try:
+                await self._subscribe(ws, list(new), state.pending, state.asked)
+            except (OSError, websockets.ConnectionClosed) as exc:
+                log.warning("kalshi websocket: cannot subscribe %s now (%s); the reconnect "
+                            "will", ", ".join(new), exc)
+        return new
 
     def _headers(self) -> dict[str, str]:
         if not self.settings.has_credentials:
@@ -185,30 +216,37 @@ class BookStream:
 
     async def _session(self, ws: ClientConnection) -> AsyncIterator[MarketEvent]:
         state = _Session()
-        await self._subscribe(ws, self.tickers, state.pending, state.asked)
-        state.lifecycle_cmd = next(self._ids)
-        await ws.send(json.dumps({"id": state.lifecycle_cmd, "cmd": "subscribe",
-                                  "params": {"channels": [C.WS_LIFECYCLE_CHANNEL]}}))
-        while True:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancel that lands
-            # as a frame arrives (the feed never stops).
-            async with asyncio.timeout(self.settings.heartbeat_timeout_s):
-                raw = await ws.recv()
-            if state.asked:
-                await self._overdue(ws, state)
-            try:
-                frame = loads_frame(raw)
-                if not isinstance(frame, dict):
-                    raise ValueError("not an object")
-            except (ValueError, RecursionError):
-                # RecursionError: valid JSON nested thousands deep must not end the run.
-                log.warning("kalshi websocket: malformed frame; resubscribing every book")
-                for status in _stale(self.tickers, "malformed frame"):
-                    yield status
-                await self._resubscribe(ws, list(state.sid_tickers), state)
-                continue
-            async for event in self._frame(ws, frame, state):
-                yield event
+        # set with the ticker list copied in one step: add_tickers sends what it adds
+        # later on this session, what it added before is in this subscribe
+        self._live = (ws, state)
+        try:
+            await self._subscribe(ws, list(self.tickers), state.pending, state.asked)
+            state.lifecycle_cmd = next(self._ids)
+            await ws.send(json.dumps({"id": state.lifecycle_cmd, "cmd": "subscribe",
+                                      "params": {"channels": [C.WS_LIFECYCLE_CHANNEL]}}))
+            while True:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancel that lands
+                # as a frame arrives (the feed never stops).
+                async with asyncio.timeout(self.settings.heartbeat_timeout_s):
+                    raw = await ws.recv()
+                if state.asked:
+                    await self._overdue(ws, state)
+                try:
+                    frame = loads_frame(raw)
+                    if not isinstance(frame, dict):
+                        raise ValueError("not an object")
+                except (ValueError, RecursionError):
+                    # RecursionError: valid JSON nested thousands deep must not end the run.
+                    log.warning("kalshi websocket: malformed frame; resubscribing every book")
+                    for status in _stale(self.tickers, "malformed frame"):
+                        yield status
+                    await self._resubscribe(ws, list(state.sid_tickers), state)
+                    continue
+                async for event in self._frame(ws, frame, state):
+                    yield event
+        finally:
+            if self._live is not None and self._live[0] is ws:
+                self._live = None
 
     async def _frame(self, ws: ClientConnection, frame: dict[str, Any], state: _Session
                      ) -> AsyncIterator[MarketEvent]:
@@ -282,7 +320,13 @@ class BookStream:
         result from the event itself; a scalar or void result (which needs the market's
         settlement value or the account's costs), or none at all, from the market read
         over REST.  ``resolve`` (the venue's) turns the market into events."""
-        if not isinstance(msg, dict) or msg.get("market_ticker") not in self.tickers:
+        if not isinstance(msg, dict):
+            return []
+        if msg.get("market_ticker") not in self.tickers:
+            announced = msg.get("market_ticker")
+            if (msg.get("event_type") in NEW_MARKET_EVENTS and isinstance(announced, str)
+                    and announced and self.on_new_market is not None):
+                self.on_new_market(announced)
             return []
         ticker, event_type = msg["market_ticker"], msg.get("event_type")
         if event_type == "determined" and isinstance(msg.get("result"), str):
@@ -302,6 +346,7 @@ class BookStream:
             market = Market.parse((await self.rest.get(f"/markets/{ticker}"))["market"])
             ts_ns, how = time.time_ns(), ""
         return await self.resolve(market, ts_ns, how)
+
     def _apply(self, kind: str, msg: dict[str, Any], state: _Session,
                sid: int) -> list[MarketEvent]:
         ticker = msg["market_ticker"]

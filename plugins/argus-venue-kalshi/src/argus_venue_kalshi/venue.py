@@ -3,11 +3,17 @@
 Instruments come from ``GET /markets?tickers=`` and ``GET /events/{event_ticker}`` with
 ``GET /markets?event_ticker=`` (every page; :mod:`.instruments`), books from the
 websocket (:mod:`.data`), fees from :mod:`.fees`, orders from :mod:`.execution`.
+
+Markets Kalshi adds to a configured event while ``stream()`` runs are followed (a
+``created`` / ``activated`` lifecycle event of the websocket, and ``GET
+/markets?event_ticker=`` every ``discovery_poll_s``): their instruments, then the event
+rebuilt with them, join the stream, then their books (:meth:`KalshiVenue._follow`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -89,6 +95,17 @@ class KalshiVenue(Venue):
         self._events: list[Event] = []
         self._series: dict[str, str] = {}
         self._markets: list[Market] = []
+        #: configured event ticker -> the Kalshi event with the markets followed so far.
+        self._kevents: dict[str, KalshiEvent] = {}
+        #: market tickers announced by the lifecycle channel, to look up.
+        self._announced: set[str] = set()
+        #: look-ups that failed, tried again at the next discovery poll.
+        self._lookup_failed: set[str] = set()
+        #: announced tickers whose market belongs to no configured event.
+        self._foreign: set[str] = set()
+        self._discovery_wanted: asyncio.Event | None = None
+        #: The book stream of the running ``stream()`` (None before).
+        self.book_stream: BookStream | None = None
         #: instrument id -> settlement price, for every instrument settled in this stream.
         self.settled: dict[str, Decimal | None] = {}  # None: voided
         #: market ticker -> the outcome it was settled at ("yes", "scalar 0.37", ...).
@@ -105,8 +122,9 @@ class KalshiVenue(Venue):
             for ticker in self.settings.event_tickers:
                 raw = await self.rest.get(f"/events/{ticker}")
                 # an event's markets may be many: read them from the paged list
-                nested = await self.rest.pages("/markets", "markets", {"event_ticker": ticker})
+                nested = await self._event_markets(ticker)
                 events.append(KalshiEvent.parse(raw["event"], nested))
+                self._kevents[ticker] = events[-1]
             markets = await self._markets_by_ticker(self.settings.markets)
             self._events, self._instruments = build(events, markets)
             self._markets = [*(m for ev in events for m in ev.markets), *markets]
@@ -115,6 +133,10 @@ class KalshiVenue(Venue):
             for market in self._markets:
                 self.execution.grids[market.ticker] = market.price_ranges
         return self._instruments
+
+    async def _event_markets(self, event_ticker: str) -> list[dict[str, Any]]:
+        """Every market of ``event_ticker`` (``GET /markets?event_ticker=``, every page)."""
+        return await self.rest.pages("/markets", "markets", {"event_ticker": event_ticker})
 
     async def _markets_by_ticker(self, tickers: list[str]) -> list[Market]:
         """The configured markets from ``GET /markets?tickers=...`` (every page), in the
@@ -155,8 +177,13 @@ class KalshiVenue(Venue):
         loop = asyncio.get_running_loop()
         books = BookStream(self.settings, self.rest, self.tickers(), self.resolve)
         tasks = [loop.create_task(_pump(books.events(), queue))]
+        self.book_stream = books
         if self.settings.settlement_poll_s > 0:
             tasks.append(loop.create_task(self._poll_settlements(queue)))
+        if self.settings.event_tickers:
+            self._discovery_wanted = asyncio.Event()
+            books.on_new_market = self._on_new_market
+            tasks.append(loop.create_task(self._follow_new_markets(queue, books)))
         try:
             while True:
                 item = await queue.get()
@@ -173,6 +200,143 @@ class KalshiVenue(Venue):
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- markets added to a configured event while streaming ---------------------------
+    def _event_of(self, ticker: str) -> str | None:
+        """The configured event whose markets' tickers ``ticker`` looks like one of
+        (``<EVENT_TICKER>-<suffix>``; the longest such event), else None."""
+        matches = [e for e in self.settings.event_tickers if ticker.startswith(f"{e}-")]
+        return max(matches, key=len) if matches else None
+
+    def _known(self) -> set[str]:
+        return {m.ticker for m in self._markets} | set(self.tickers())
+
+    def _on_new_market(self, ticker: str) -> None:
+        """A lifecycle ``created`` / ``activated`` event announced ``ticker``: look it up
+        soon if it may belong to a configured event (never for another event's)."""
+        if (ticker in self._foreign or self._event_of(ticker) is None
+                or ticker in self._known() or self._discovery_wanted is None):
+            return
+        self._announced.add(ticker)
+        self._discovery_wanted.set()
+
+    async def _follow_new_markets(self, queue: asyncio.Queue[MarketEvent | BaseException],
+                                  books: BookStream) -> None:
+        """Follow markets added to the configured events: those the lifecycle channel
+        announces, looked up at once (``GET /markets/{ticker}``), and every
+        ``discovery_poll_s`` (0: never) any market ``GET /markets?event_ticker=`` lists
+        that is not followed yet.  A failed read is logged and tried again at the next
+        poll; it never ends the stream (a settled market's malformed result does, as
+        the settlement poll's)."""
+        poll = self.settings.discovery_poll_s
+        wanted = self._discovery_wanted or asyncio.Event()
+        next_poll = time.monotonic() + poll
+        while True:
+            wait = max(0.0, next_poll - time.monotonic()) if poll > 0 else None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await wanted.wait()
+            wanted.clear()
+            announced, self._announced = self._announced, set()
+            found: list[Market] = []
+            if poll > 0 and time.monotonic() >= next_poll:
+                next_poll = time.monotonic() + poll
+                found = await self._poll_events()
+                announced |= self._lookup_failed
+                self._lookup_failed = set()
+            listed = {m.ticker for m in found}
+            for ticker in sorted(announced - listed - self._known()):
+                market = await self._look_up(ticker)
+                if market is not None:
+                    found.append(market)
+            try:
+                await self._follow(found, queue, books)
+            except DataError as exc:
+                queue.put_nowait(exc)  # a settled market's result we cannot read
+                return
+            except Exception:  # a bug here must not end the stream
+                log.exception("kalshi: could not follow new markets (again at the next "
+                              "poll)")
+
+    async def _poll_events(self) -> list[Market]:
+        """The markets of every configured event not followed yet (an event that cannot
+        be read is logged and read again at the next poll)."""
+        out: list[Market] = []
+        for event_ticker in self.settings.event_tickers:
+            try:
+                raw = await self._event_markets(event_ticker)
+                listed = [Market.parse(m) for m in raw]
+            except (VenueError, DataError, httpx.TransportError, KeyError, TypeError,
+                    ValueError, AttributeError) as exc:
+                log.warning("kalshi: cannot list the markets of event %s: %s (again in "
+                            "%gs)", event_ticker, exc, self.settings.discovery_poll_s)
+                continue
+            known = self._known()
+            out.extend(m if m.event_ticker else attrs.evolve(m, event_ticker=event_ticker)
+                       for m in listed if m.ticker not in known
+                       and m.event_ticker in (event_ticker, ""))
+        return out
+
+    async def _look_up(self, ticker: str) -> Market | None:
+        """``GET /markets/{ticker}``: the market when its ``event_ticker`` is configured;
+        None otherwise, or when the read fails (logged; tried again at the next poll)."""
+        try:
+            market = Market.parse((await self.rest.get(f"/markets/{ticker}"))["market"])
+        except (VenueError, DataError, httpx.TransportError, KeyError, TypeError,
+                ValueError, AttributeError) as exc:
+            self._lookup_failed.add(ticker)
+            log.warning("kalshi: cannot look up new market %s: %s (again at the next "
+                        "discovery poll)", ticker, exc)
+            return None
+        if market.event_ticker not in self._kevents:
+            self._foreign.add(ticker)
+            log.info("kalshi: new market %s is in event %r, not a configured one; not "
+                     "followed", ticker, market.event_ticker)
+            return None
+        return market
+
+    async def _follow(self, markets: list[Market],
+                      queue: asyncio.Queue[MarketEvent | BaseException],
+                      books: BookStream) -> None:
+        """Follow ``markets`` (new markets of configured events): each event is rebuilt
+        with them (:func:`~.instruments.build`, as at the start); their instruments go
+        into the stream, then their binary events and the rebuilt event, then the
+        settlements of any already settled; then their books are subscribed on the
+        open websocket session and every reconnect.  From then on the settlement poll,
+        the lifecycle channel, the end rule and ``fee_schedule`` know them."""
+        by_event: dict[str, dict[str, Market]] = {}
+        known = self._known()
+        for market in markets:
+            if market.ticker not in known and market.event_ticker in self._kevents:
+                by_event.setdefault(market.event_ticker, {})[market.ticker] = market
+        for event_ticker, fresh in by_event.items():
+            kev = attrs.evolve(self._kevents[event_ticker],
+                               markets=(*self._kevents[event_ticker].markets, *fresh.values()))
+            events, instruments = build([kev], [])
+            ids = {i.id for i in self._instruments}
+            new = [i for i in instruments if i.id not in ids]
+            changed = [e for e in events if e.event_id in fresh or e.event_id == kev.event_ticker]
+            self._kevents[event_ticker] = kev
+            self._instruments.extend(new)
+            self._markets.extend(fresh.values())
+            for inst in new:
+                self._series[inst.meta["ticker"]] = inst.meta.get("series_ticker", "")
+            for market in fresh.values():
+                self.execution.grids[market.ticker] = market.price_ranges
+            by_id = {e.event_id: e for e in self._events}
+            by_id.update((e.event_id, e) for e in changed)
+            self._events = list(by_id.values())
+            for inst in new:
+                queue.put_nowait(inst)
+            for event in changed:
+                queue.put_nowait(event)
+            now = time.time_ns()
+            for market in fresh.values():
+                for settled in await self.resolve(market, now):
+                    queue.put_nowait(settled)
+            await books.add_tickers(fresh)
+            log.info("kalshi: following %d new market(s) of event %s: %s", len(fresh),
+                     event_ticker, ", ".join(fresh))
 
     def _first(self, settlement: Settlement) -> bool:
         """Whether ``settlement`` is the first for its instrument (and remember it)."""

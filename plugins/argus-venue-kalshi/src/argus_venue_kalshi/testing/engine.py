@@ -85,6 +85,23 @@ class LocalEngine:
         if event is not None:
             self.events.setdefault(event["event_ticker"], event)
 
+    def announce_market(self, ticker: str, event_type: str = "created") -> None:
+        """Publish ``ticker``'s ``market_lifecycle_v2`` ``created`` (or ``activated``)
+        event, as Kalshi does for a market it lists: ``market_ticker``, ``event_type``,
+        ``open_ts`` / ``close_ts`` (unix seconds) and, for ``created``,
+        ``additional_metadata`` (its title, sub-title, event ticker)."""
+        market = self.markets[ticker]
+        now = time.time_ns() // 10**9
+        msg: dict[str, Any] = {"market_ticker": ticker, "event_type": event_type,
+                               "open_ts": now, "close_ts": now + 86_400}
+        if event_type == "created":
+            msg["additional_metadata"] = {
+                "name": market.get("title", ""), "title": market.get("title", ""),
+                "yes_sub_title": market.get("yes_sub_title", ""),
+                "event_ticker": market.get("event_ticker", "")}
+        for listener in list(self.lifecycle_listeners):
+            listener(msg)
+
     def set_level(self, ticker: str, side: str, cents: Cents, count: int) -> None:
         """Set one bid level of the outside book (0 removes it), publishing the delta."""
         ladder = self.books[ticker][side]

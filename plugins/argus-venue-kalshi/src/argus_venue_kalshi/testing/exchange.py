@@ -42,3 +42,15 @@ class LocalKalshi:
             self.engine.set_level(market["ticker"], "yes", cents, qty)
         for cents, qty in (no_bids or {}).items():
             self.engine.set_level(market["ticker"], "no", cents, qty)
+
+    def list_market(self, market: dict[str, Any], yes_bids: dict[int, int] | None = None,
+                    no_bids: dict[int, int] | None = None, *,
+                    announce: str | None = "created") -> None:
+        """List ``market`` while the exchange runs (a new strike added to an open event):
+        served from now on by ``GET /markets`` (``?event_ticker=`` included) and
+        ``GET /markets/{ticker}``, and its book by the websocket; ``announce`` ("created",
+        "activated"; None: silent) pushes that ``market_lifecycle_v2`` event to every
+        lifecycle subscriber."""
+        self.add_market(market, yes_bids=yes_bids, no_bids=no_bids)
+        if announce is not None:
+            self.engine.announce_market(market["ticker"], announce)
