@@ -488,7 +488,9 @@ async def test_a_new_token_whose_book_never_comes_is_snapshotted_over_rest() -> 
             await asyncio.sleep(0.02)
 
     try:
-        s = _settings(srv, ws_stale_after_s=1.0)
+        # 5 s of wall-clock silence would reconnect: far beyond a loaded box's pauses.  The
+        # overdue rule counts the stream's time, which the ticks move 20 s on.
+        s = _settings(srv, ws_stale_after_s=5.0)
         stream = MarketStream(s, ["11"], PolymarketRest(s), without_tokens=True)
         driver = asyncio.create_task(drive(stream))
         events = await _collect(stream.__aiter__(), lambda out: "22" in _books_seen(out))
