@@ -49,8 +49,9 @@ from argus_venue_polymarket.settlement import SettlementClient
 
 log = logging.getLogger(__name__)
 
-#: A ``new_market`` frame runs discovery at most this often (the channel announces every
-#: market Polymarket lists; discovery pages Gamma).
+#: After a ``new_market`` frame Gamma is asked for the announced events at most this often
+#: (the channel announces every market Polymarket lists: the events announced meanwhile
+#: go in one request).
 LISTING_MIN_GAP_S = 5.0
 
 
