@@ -269,6 +269,55 @@ async def test_a_cancel_that_lost_the_race_with_a_fill_books_the_fill_once(
     await ex.close()
 
 
+# -- orders whose end cannot be read ----------------------------------------------------------
+async def test_an_order_missing_from_open_orders_and_unreadable_is_never_said_cancelled(
+        clob: tuple[SnapshotServer, LocalClob]) -> None:
+    """The venue lists a just-placed order late: open orders omit it and its look-up
+    answers 404.  Before: five such look-ups reported it CANCELLED ("its final state could
+    not be read") while it rested at the exchange, and a later fill landed on a cancelled
+    order.  Now it stays watched (OPEN), asked about less often, and its real end is
+    reported once the venue shows it."""
+    srv, local = clob
+    ex = _exec(srv.url)
+    vid = await _resting(ex)
+    local.visible_after_s = 3600.0  # from now on the read endpoints do not show it
+    updates: list[OrderUpdate] = []
+    for _ in range(12):
+        updates += await ex.poll_ended()
+        ex._lookup_after.clear()  # ask every time: the back-off is checked below
+    assert updates == [] and "gtc" in ex.watched and local.orders[vid]["status"] == "LIVE"
+    assert ex._lookup_failures[vid] == 12
+    await ex.poll_ended()  # the sixth failure onwards waits before asking again
+    asked = local.count("GET", f"/data/order/{vid}")
+    assert await ex.poll_ended() == [] and local.count("GET", f"/data/order/{vid}") == asked
+    local.visible_after_s = 0.0
+    assert await ex.poll_ended() == [] and vid not in ex._lookup_failures  # listed: reset
+    local.orders[vid]["status"] = "CANCELED"  # say, the venue's heartbeat expiry
+    (update,) = await ex.poll_ended()
+    assert update.status is OrderStatus.CANCELLED and "cancelled at the venue" in update.reason
+    assert "gtc" not in ex.watched
+    await ex.close()
+
+
+async def test_a_confirmed_cancel_whose_end_stays_unreadable_is_reported(
+        clob: tuple[SnapshotServer, LocalClob]) -> None:
+    """The venue confirmed our cancel but every look-up of the order fails (502): the
+    venue's word is enough, so CANCELLED goes out after five look-ups, saying why."""
+    srv, local = clob
+    ex = _exec(srv.url)
+    vid = await _resting(ex)
+    await ex.cancel("gtc")
+    assert local.orders[vid]["status"] == "CANCELED"
+    _fault(local, "GET /data/order", *[("status", 502)] * 5)
+    updates: list[OrderUpdate] = []
+    for _ in range(5):
+        updates += await ex.poll_ended()
+    (update,) = updates
+    assert update.status is OrderStatus.CANCELLED
+    assert update.reason.startswith("cancelled at our request; its final state could not")
+    await ex.close()
+
+
 # -- the trades feed ----------------------------------------------------------------------------
 async def test_a_partial_fill_seen_by_the_answer_and_several_polls_is_booked_once(
         clob: tuple[SnapshotServer, LocalClob]) -> None:

@@ -35,6 +35,10 @@ _SEEN_TRADES_MAX = 100_000
 _ENDED = {"CANCELED": "cancelled at the venue",
           "CANCELED_MARKET_RESOLVED": "cancelled at the venue: the market resolved",
           "INVALID": "invalidated by the venue"}
+#: Failed ``GET /data/order`` look-ups of an ended order after which one the venue said
+#: ended is reported CANCELLED unread (one merely missing from open orders never is).
+_LOOKUPS_BEFORE_GIVING_UP = 5
+_LOOKUP_BACKOFF_CAP_S = 60.0  # the longest wait between look-ups of an unreadable order
 
 
 class ExecutionsFeed(OrderTracker):
@@ -163,7 +167,10 @@ class ExecutionsFeed(OrderTracker):
         /data/order/<id>``): still LIVE/DELAYED -> watched on; fully
         matched -> its fills say FILLED, nothing to add; otherwise CANCELLED with why
         (our cancel, the venue's status, a GTD's expiry) — but only once the fills of its
-        ``size_matched`` have all been reported, so the update follows them.
+        ``size_matched`` have all been reported, so the update follows them.  A look-up
+        that fails is tried again; after five, an order the venue said ended (our cancel
+        confirmed, the user channel) is CANCELLED unread, and one merely missing from open
+        orders stays watched, asked about at most every minute: it may be live.
         """
         if not self.watched:
             return []
@@ -179,9 +186,15 @@ class ExecutionsFeed(OrderTracker):
                 rows = None
             if rows is not None:
                 listed = {str(r.get("id", "")) for r in rows if isinstance(r, dict)}
+                for vid in listed:  # listed after all: its failed look-ups are over
+                    self._lookup_failures.pop(vid, None)
+                    self._lookup_after.pop(vid, None)
                 ended.update({c: "" for c in unexplained if self.watched[c] not in listed})
         out = []
+        now = time.monotonic()
         for coid, reason in ended.items():
+            if self._lookup_after.get(self.watched[coid], 0.0) > now:
+                continue  # its look-ups keep failing: asked about again later
             update = await self._ended_update(coid, self.watched[coid], reason)
             if update is not None:
                 out.append(update)
@@ -197,14 +210,26 @@ class ExecutionsFeed(OrderTracker):
             size = Decimal(str(row.get("original_size") or "0"))
         except Exception as exc:  # the client raises its own exception types
             failures = self._lookup_failures[vid] = self._lookup_failures.get(vid, 0) + 1
-            if failures < 5:
-                log.warning("polymarket: GET order %s failed (%s); retrying", vid,
-                            type(exc).__name__)
+            venue_said = coid in self._ending or coid in self.said_ended
+            if failures < _LOOKUPS_BEFORE_GIVING_UP or not venue_said:
+                # Only missing from an open-orders answer (the venue may list a
+                # just-placed order late): the order may be live, so it is never said
+                # cancelled unread; it stays watched and is asked about again, less often.
+                if failures >= _LOOKUPS_BEFORE_GIVING_UP:
+                    self._lookup_after[vid] = time.monotonic() + min(
+                        _LOOKUP_BACKOFF_CAP_S, 2.0 ** (failures - _LOOKUPS_BEFORE_GIVING_UP))
+                (log.error if failures == _LOOKUPS_BEFORE_GIVING_UP else log.warning)(
+                    "polymarket: GET order %s failed %d times (%s); it stays watched",
+                    vid, failures, type(exc).__name__)
                 return None
-            self._forget(coid)  # the venue cannot tell: say so rather than wait forever
+            # The venue said it ended (our cancel confirmed, or its own word) and cannot
+            # say more: CANCELLED rather than wait forever (a later fill is still booked).
+            self._forget(coid)
             return OrderUpdate(coid, OrderStatus.CANCELLED, time.time_ns(), vid,
-                               (reason or "no longer open at the venue") +
+                               (reason or "cancelled at the venue") +
                                f"; its final state could not be read ({type(exc).__name__})")
+        self._lookup_failures.pop(vid, None)
+        self._lookup_after.pop(vid, None)
         status = str(row.get("status", "")).upper()
         if status in ("LIVE", "DELAYED") or self.reported.get(coid, Decimal(0)) < matched:
             return None  # still open, or its fills are not all reported yet

@@ -104,6 +104,7 @@ class OrderTracker:
         #: Watched orders we know have ended (our cancel, confirmed) -> why.
         self._ending: dict[str, str] = {}
         self._lookup_failures: dict[str, int] = {}  # venue order id -> failed GET order count
+        self._lookup_after: dict[str, float] = {}  # venue order id -> next look-up (monotonic)
         #: Own-side quantity reported per client order id (responses, trades, the ledger).
         self.reported: dict[str, Decimal] = {}
         #: Venue order id -> the trade ids its post answer reported as one ``<id>:0`` fill
@@ -180,7 +181,10 @@ class OrderTracker:
             self.reported[coid] = self.reported.get(coid, Decimal(0)) + fill.quantity
 
     def _forget(self, client_order_id: str) -> None:
-        self.watched.pop(client_order_id, None)
+        vid = self.watched.pop(client_order_id, None)
+        if vid is not None:
+            self._lookup_failures.pop(vid, None)
+            self._lookup_after.pop(vid, None)
         self._ending.pop(client_order_id, None)
         self.said_ended.discard(client_order_id)
         if self.heartbeat is not None:
