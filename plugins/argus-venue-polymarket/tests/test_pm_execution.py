@@ -166,6 +166,46 @@ async def test_resting_order_keeps_the_heartbeat_alive(keys, snapshot_server) ->
     assert any(p == "/v1/heartbeats" for _, p, _ in srv.requests)
 
 
+async def test_heartbeats_that_failed_while_the_last_order_rested_recover(
+        keys, snapshot_server) -> None:  # type: ignore[no-untyped-def]
+    """The CLOB fails heartbeats while an order rests (an outage): new resting orders are
+    refused.  The order ends; the CLOB comes back.  A resting order is then taken again:
+    the refusal first sends one heartbeat to learn whether they work (at most one per
+    interval).  Before, no order rested, so no heartbeat was ever sent again, and every
+    resting order was refused for the rest of the run."""
+    import asyncio
+
+    clob = Clob({})
+    down = {"on": False}
+
+    def extra(method: str, path: str, query: Any, body: Any) -> Any:
+        if path == "/v1/heartbeats" and down["on"]:
+            return 503, {"error": "service unavailable"}
+        return clob(method, path, query, body)
+
+    srv = snapshot_server([], [], extra=extra)
+    ex = _exec(srv.url)  # heartbeats every 0.05 s
+    await ex.submit(_order("g1", TOKEN_A, tif=TimeInForce.GTC))
+    assert ex.heartbeat is not None
+    down["on"] = True
+    for _ in range(200):
+        if not ex.heartbeat.healthy:
+            break
+        await asyncio.sleep(0.02)
+    assert not ex.heartbeat.healthy
+    with pytest.raises(VenueError, match="heartbeats are failing"):
+        await ex.submit(_order("g2", TOKEN_A, tif=TimeInForce.GTC))
+    await ex.cancel("g1")  # the outage ended the order; nothing rests
+    assert not ex.heartbeat.resting
+    down["on"] = False
+    await asyncio.sleep(0.06)  # the probe's interval
+    await ex.submit(_order("g3", TOKEN_A, tif=TimeInForce.GTC))
+    assert "g3" in ex.venue_ids and ex.heartbeat.healthy
+    assert [p["order"]["tokenId"] for p in clob.posted] == [TOKEN_A, TOKEN_A]  # g1, g3
+    # a taker order (FOK) never waited on heartbeats
+    await ex.close()
+
+
 def test_settlement_calldata_and_signed_transactions_on_a_local_chain(keys) -> None:  # type: ignore[no-untyped-def]
     from argus_venue_polymarket.settlement import SettlementClient, plan_redemptions
     from web3 import EthereumTesterProvider, Web3

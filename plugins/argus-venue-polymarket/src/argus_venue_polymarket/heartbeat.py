@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +21,8 @@ class HeartbeatKeeper:
     Without heartbeats the venue cancels all of the account's open orders
     (docs: "Send heartbeat").  The keeper posts one every ``interval_s``
     while ``resting`` is non-empty; a failure flips ``healthy`` to False so
-    the execution refuses new resting orders until a heartbeat succeeds.
+    the execution refuses new resting orders until a heartbeat succeeds
+    (:meth:`recovered` sends that heartbeat when no order rests any more).
     """
 
     def __init__(self, send: Callable[[str], dict[str, Any]], interval_s: float) -> None:
@@ -30,6 +33,7 @@ class HeartbeatKeeper:
         self.sent = 0
         self.resting: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self._probed_at = -math.inf  # monotonic time of recovered()'s last heartbeat
 
     async def beat(self) -> None:
         """Send one heartbeat now (chaining the venue's heartbeat id)."""
@@ -44,6 +48,23 @@ class HeartbeatKeeper:
         self.healthy = True
         if isinstance(resp, dict) and resp.get("heartbeat_id"):
             self.heartbeat_id = str(resp["heartbeat_id"])
+
+    async def recovered(self) -> bool:
+        """Whether heartbeats work, asking the venue when they had failed: one heartbeat
+        now (at most one per ``interval_s``), its outcome the answer.  Without it, a
+        failure while the last order rested was final: the orders ended (the venue
+        cancels them without heartbeats), no order rested, so none was sent, and every
+        resting order was refused for the rest of the run (a maker went silent after a
+        short CLOB outage)."""
+        if self.healthy:
+            return True
+        now = time.monotonic()
+        if now - self._probed_at >= self.interval_s:
+            self._probed_at = now
+            await self.beat()
+            if self.healthy:
+                log.warning("polymarket: heartbeats work again; resting orders are taken")
+        return self.healthy
 
     def ensure_running(self) -> None:
         """Start the periodic task if orders rest and it is not running."""

@@ -400,7 +400,7 @@ class OrderSender(OrderTracker):
         """
         post = self.build(order)
         resting = post.order_type in (OrderType.GTC, OrderType.GTD)
-        if resting and self.heartbeat is not None and not self.heartbeat.healthy:
+        if resting and self.heartbeat is not None and not await self.heartbeat.recovered():
             raise VenueError("polymarket: heartbeats are failing; refusing a resting order "
                              "(the venue would cancel it)")
         await self.ensure_api_creds()
