@@ -193,6 +193,8 @@ class ExecutionEngine:
         #: instruments whose flatten the venue refused: market time of the next attempt,
         #: sent without the venue's reduce-only flag (sized to the position by the engine)
         self.flatten_refused: dict[str, int] = {}
+        #: instruments a flatten waits on because their market takes no orders (said once)
+        self.flatten_closed: set[str] = set()
         #: live orders a cancel was asked for while they were still pending (by id: why);
         #: in memory only — after a restart the strategy or the halt asks again
         self.cancel_on_ack: dict[str, str] = {}
@@ -567,6 +569,15 @@ class ExecutionEngine:
         for instrument_id, pos in sorted(open_positions.items()):
             if instrument_id in busy or ts < self.flatten_refused.get(instrument_id, 0):
                 continue
+            inst = self.market.instruments.get(instrument_id)
+            if inst is not None and not inst.takes_orders:  # closed: its settlement ends it
+                if instrument_id not in self.flatten_closed:  # said once, never vetoed per event
+                    self.flatten_closed.add(instrument_id)
+                    self.risk_event(ts, "flatten", "waiting", f"{instrument_id}: its market "
+                                    f"takes no orders; the position waits for its settlement "
+                                    f"or for the market to take orders again", None)
+                continue
+            self.flatten_closed.discard(instrument_id)
             side = Side.SELL if pos.quantity > 0 else Side.BUY
             ref = self._mark_price(instrument_id, side)
             if ref is None:

@@ -72,7 +72,9 @@ replaced, written as those tables were: 7,335.  A voided market gives each book 
 own cost (one settlement order per book): 7,345.  A resumed run finds every book's last
 row in one pass back from the end: 7,350.  A venue's stream may list an instrument
 mid-run (a market listed after the start), applied by the market state, recorded with its
-fee schedule and replayed with it: 7,375.
+fee schedule and replayed with it: 7,375.  A flatten skips a position whose market
+takes no orders, saying so once (the risk gate vetoed its order on every event, one risk
+row each, for as long as the market stayed closed): 7,385.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -87,7 +89,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_375
+BUDGET = 7_385
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -201,6 +201,35 @@ def test_argus_kill_flatten_closes_positions_through_the_engine(tmp_path: Path) 
         assert flatten and flatten[0]["reduce_only"] == 1 and flatten[0]["status"] == "filled"
 
 
+def test_a_flatten_waits_on_a_market_that_takes_no_orders_without_a_veto_per_event(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The venue lists the held market as closed (``takes_orders`` False) when a kill
+    asks for a flatten.  Before: the flatten routed an order on every event and the risk
+    gate vetoed each one (a ``market_state`` row per event for as long as the market
+    stayed closed).  Now the position waits, said once; once the market takes orders
+    again the flatten goes out."""
+    from argus_core.models import Instrument
+
+    cfg = load_config(_hold_config(tmp_path, "0.9"))
+    run_dir = tmp_path / "run"
+    Runner(cfg, run_dir, strategies={"hold": BuyOnceAndHold()}, max_events=50).run_sync()
+    assert CliRunner().invoke(cli, ["kill", "--run-dir", str(run_dir), "--flatten"]
+                              ).exit_code == 0
+    monkeypatch.setattr(Instrument, "takes_orders", property(lambda self: False))
+    Runner(cfg, run_dir, strategies={"hold": BuyOnceAndHold()}, max_events=200).run_sync()
+    with Ledger.in_dir(run_dir) as ledger:
+        assert Decimal(ledger.query("select quantity from positions")[0]["quantity"]) == \
+            Decimal("1.5")
+        assert not ledger.query("select * from orders where strategy = 'flatten'")
+        assert not ledger.query("select * from risk_events where action = 'veto'")
+        waiting = ledger.query("select reason from risk_events where action = 'waiting'")
+        assert len(waiting) == 1 and "takes no orders" in waiting[0]["reason"]
+    monkeypatch.undo()  # the market takes orders again: the flatten closes the position
+    Runner(cfg, run_dir, strategies={"hold": BuyOnceAndHold()}).run_sync()
+    with Ledger.in_dir(run_dir) as ledger:
+        assert Decimal(ledger.query("select quantity from positions")[0]["quantity"]) == 0
+
+
 def test_a_plain_kill_does_not_flatten(tmp_path: Path) -> None:
     cfg = load_config(_hold_config(tmp_path, "0.9"))
     run_dir = tmp_path / "run"
