@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.execution import PolymarketExecution
@@ -269,7 +270,108 @@ async def test_a_cancel_that_lost_the_race_with_a_fill_books_the_fill_once(
     await ex.close()
 
 
-# -- orders whose end cannot be read ----------------------------------------------------------
+# -- orders given up, or whose end cannot be read ----------------------------------------------
+async def _given_up(ex: PolymarketExecution, local: LocalClob, cid: str) -> str:
+    """Post ``cid`` (GTC) held on the way until after its give-up; the venue order id of
+    the CANCELLED ("never placed") update that follows."""
+    local.faults.append(Fault(act_after_s=2.5))
+    with pytest.raises(OrderUnknown):
+        await ex.submit(_order(cid, "100", "0.50", TimeInForce.GTC))
+    for _ in range(200):
+        await ex.poll_unknown()
+        if ex._reports:
+            break
+        await asyncio.sleep(0.02)
+    (update,) = list(ex._reports)
+    ex._reports.clear()
+    assert isinstance(update, OrderUpdate) and update.status is OrderStatus.CANCELLED
+    assert "never placed" in update.reason and update.venue_order_id is not None
+    assert update.venue_order_id not in local.orders  # not yet: the post is still held
+    return update.venue_order_id
+
+
+async def _placed(local: LocalClob, vid: str) -> None:
+    for _ in range(300):
+        if local.orders.get(vid, {}).get("status") == "LIVE":
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{vid} never placed")
+
+
+async def test_an_order_given_up_as_never_placed_then_placed_late_is_cancelled(
+        clob: tuple[SnapshotServer, LocalClob]) -> None:
+    """The post is held on the way past ``order_give_up_s``: every look-up finds nothing
+    and the order is reported CANCELLED, never placed; then the venue places it.  Before:
+    it rested at the exchange while the ledger said cancelled (found by the held-out
+    rate-limit campaign, an act-late POST).  Now the next open-orders read finds it and
+    cancels it at the venue; it was sent once."""
+    srv, local = clob
+    ex = _exec(srv.url, order_settle_s=0.6, order_give_up_s=0.2)
+    vid = await _given_up(ex, local, "late")
+    assert ex.ghosts["late"][0] == vid
+    await _placed(local, vid)
+    assert await ex.poll_ended() == []
+    assert local.orders[vid]["status"] == "CANCELED" and "late" not in ex.ghosts
+    assert set(local.accepted.values()) == {1} and local.count("DELETE", "/order") == 1
+    await ex.close()
+
+
+async def test_an_order_ended_before_a_restart_and_placed_after_it_is_cancelled(
+        clob: tuple[SnapshotServer, LocalClob]) -> None:
+    """The same late placement after a restart: the new process knows the order only as
+    CANCELLED in the ledger.  Orders ended unfilled within ``LATE_PLACEMENT_WATCH_S`` are
+    watched for in the venue's open orders and cancelled there if found; older ones and
+    filled ones are not."""
+    import time
+
+    from argus_venue_polymarket.tracking import LATE_PLACEMENT_WATCH_S
+
+    from argus_core.models import KnownOrder, VenueResume
+
+    srv, local = clob
+    first = _exec(srv.url, order_settle_s=0.6, order_give_up_s=0.2)
+    vid = await _given_up(first, local, "late")
+    await first.close()
+    ex = _exec(srv.url)
+    now = time.time_ns()
+
+    def ended(cid: str, ago_s: float, filled: str = "0") -> KnownOrder:
+        order = attrs.evolve(_order(cid, "100", "0.50", TimeInForce.GTC),
+                             status=OrderStatus.CANCELLED, ts_ns=now - int(ago_s * 1e9))
+        return KnownOrder(order, f"0x{cid}", filled)
+
+    ex.resume(VenueResume((attrs.evolve(ended("late", 1), venue_order_id=vid),
+                           ended("old", LATE_PLACEMENT_WATCH_S + 1), ended("part", 1, "5"))))
+    assert set(ex.ghosts) == {"late"}
+    await _placed(local, vid)
+    assert await ex.poll_ended() == []
+    assert local.orders[vid]["status"] == "CANCELED" and not ex.ghosts
+    assert set(local.accepted.values()) == {1}
+    await ex.close()
+
+
+async def test_a_given_up_order_never_placed_is_watched_for_a_while_only(
+        clob: tuple[SnapshotServer, LocalClob]) -> None:
+    """An order given up that the venue never places costs an open-orders read per poll
+    until its watch ends, and no cancel."""
+    srv, local = clob
+    ex = _exec(srv.url, order_settle_s=0.6, order_give_up_s=0.2)
+    local.faults.append(Fault(act=False, act_after_s=1.0))
+    with pytest.raises(OrderUnknown):
+        await ex.submit(_order("lost", "100", "0.50", TimeInForce.GTC))
+    while not ex._reports:
+        await ex.poll_unknown()
+        await asyncio.sleep(0.02)
+    reads = local.count("GET", "/data/orders")
+    assert await ex.poll_ended() == [] and local.count("GET", "/data/orders") == reads + 1
+    vid, _until = ex.ghosts["lost"]
+    ex.ghosts["lost"] = (vid, 0.0)  # its watch has ended
+    assert await ex.poll_ended() == [] and not ex.ghosts
+    assert await ex.poll_ended() == [] and local.count("GET", "/data/orders") == reads + 2
+    assert local.count("DELETE", "/order") == 0
+    await ex.close()
+
+
 async def test_an_order_missing_from_open_orders_and_unreadable_is_never_said_cancelled(
         clob: tuple[SnapshotServer, LocalClob]) -> None:
     """The venue lists a just-placed order late: open orders omit it and its look-up

@@ -19,14 +19,15 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 
-from py_clob_client_v2.clob_types import OpenOrderParams, TradeParams
+from py_clob_client_v2.clob_types import OpenOrderParams, OrderPayload, TradeParams
 from py_clob_client_v2.exceptions import PolyApiException
 
 from argus_core import DataError, Fill, FillCorrection, OrderStatus, OrderUpdate, VenueError
+from argus_venue_polymarket.cancelling import cancel_answer
 from argus_venue_polymarket.lookup import Unreachable, find_order
 from argus_venue_polymarket.schemas import TRADE_BOOKED_STATUSES, ClobTrade
 from argus_venue_polymarket.signing import client_order_metadata
-from argus_venue_polymarket.tracking import OrderTracker
+from argus_venue_polymarket.tracking import LATE_PLACEMENT_WATCH_S, OrderTracker
 
 log = logging.getLogger(__name__)
 
@@ -172,12 +173,12 @@ class ExecutionsFeed(OrderTracker):
         confirmed, the user channel) is CANCELLED unread, and one merely missing from open
         orders stays watched, asked about at most every minute: it may be live.
         """
-        if not self.watched:
+        if not self.watched and not self.ghosts:
             return []
         ended = {c: r for c, r in self._ending.items() if c in self.watched}
         ended.update({c: "" for c in self.said_ended if c in self.watched and c not in ended})
         unexplained = [c for c in self.watched if c not in ended]
-        if unexplained and full:
+        if (unexplained or self.ghosts) and full:
             try:
                 rows = await asyncio.to_thread(self.client.get_open_orders, OpenOrderParams())
             except Exception as exc:  # the client raises its own exception types
@@ -190,6 +191,7 @@ class ExecutionsFeed(OrderTracker):
                     self._lookup_failures.pop(vid, None)
                     self._lookup_after.pop(vid, None)
                 ended.update({c: "" for c in unexplained if self.watched[c] not in listed})
+                await self._cancel_ghosts(listed)
         out = []
         now = time.monotonic()
         for coid, reason in ended.items():
@@ -199,6 +201,33 @@ class ExecutionsFeed(OrderTracker):
             if update is not None:
                 out.append(update)
         return out
+
+    async def _cancel_ghosts(self, listed: set[str]) -> None:
+        """Cancel each order the ledger has ended (given up as never placed, say) that the
+        venue lists open after all: a post held on the way past ``order_give_up_s`` and
+        placed late.  The strategy was told the order ended, so it must not rest; a fill
+        it took first is still booked to it (its hash stays mapped).  An unusable answer
+        leaves it for the next poll; a refusal (it filled or ended meanwhile) ends the
+        watch, the trades poll saying what it did."""
+        now = time.time()
+        for coid, (vid, until) in list(self.ghosts.items()):
+            if vid not in listed:
+                if now >= until:
+                    del self.ghosts[coid]
+                continue
+            log.error("polymarket: order %s (%s), which the ledger has ended, is open at "
+                      "the venue (its post was placed late): cancelling it", coid, vid)
+            try:
+                resp = await asyncio.to_thread(self.client.cancel_order,
+                                               OrderPayload(orderID=vid))
+                answer = cancel_answer(vid, resp)
+            except Exception as exc:  # the client raises its own exception types
+                answer = cancel_answer(vid, exc=exc)
+            if answer.confirmed or answer.refused:
+                del self.ghosts[coid]
+            else:
+                log.warning("polymarket: cancel of late-placed order %s: %s; asked again at "
+                            "the next poll", coid, answer.problem)
 
     async def _ended_update(self, coid: str, vid: str, reason: str) -> OrderUpdate | None:
         """The CANCELLED update of one order that left the book, None while undecided or
@@ -273,6 +302,8 @@ class ExecutionsFeed(OrderTracker):
                 self._adopt_found(u.post, found)
             elif time.time() >= u.give_up_at_s:
                 del self.unknown[coid]
+                self.venue_ids.setdefault(coid, u.post.order_hash)
+                self.ghosts[coid] = (u.post.order_hash, time.time() + LATE_PLACEMENT_WATCH_S)
                 # The hash is this order's venue id whether or not the post got through (a
                 # kill can leave it placed and later cancelled by the heartbeat): record it.
                 self._report([OrderUpdate(

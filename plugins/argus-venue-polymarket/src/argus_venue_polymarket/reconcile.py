@@ -28,7 +28,7 @@ from argus_venue_polymarket import constants as C
 from argus_venue_polymarket.instruments import token_of
 from argus_venue_polymarket.lookup import SKEW_S
 from argus_venue_polymarket.signing import CLOB_ORDER_TYPE, SentOrder, client_order_metadata
-from argus_venue_polymarket.tracking import OrderTracker, UnknownOrder
+from argus_venue_polymarket.tracking import LATE_PLACEMENT_WATCH_S, OrderTracker, UnknownOrder
 
 
 class Reconciliation(OrderTracker):
@@ -69,6 +69,12 @@ class Reconciliation(OrderTracker):
                 if pending:
                     self.unidentified[coid] = give_up
                 continue
+            if order.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED) and \
+                    not k.filled_quantity and now - order.ts_ns / 1e9 < LATE_PLACEMENT_WATCH_S:
+                # ended unfilled lately (given up as never placed, say): a post held on
+                # the way may still be placed; found open, it is cancelled (``feed``)
+                self.ghosts[coid] = (k.venue_order_id,
+                                     order.ts_ns / 1e9 + LATE_PLACEMENT_WATCH_S)
             if pending:
                 order_type = (OrderType.FOK if order.basket_id
                               else CLOB_ORDER_TYPE[order.time_in_force])

@@ -43,6 +43,10 @@ from argus_venue_polymarket.signing import SentOrder
 
 log = logging.getLogger(__name__)
 
+#: How long an order given up as never placed is still looked for in the venue's open
+#: orders (a post held on the way can be placed after the give-up; it is then cancelled).
+LATE_PLACEMENT_WATCH_S = 3600.0
+
 
 @attrs.frozen
 class UnknownOrder:
@@ -81,6 +85,10 @@ class OrderTracker:
         #: Orders whose post stayed ambiguous (``OrderUnknown``), or that were pending when
         #: the previous process stopped: looked for by hash until found or given up.
         self.unknown: dict[str, UnknownOrder] = {}
+        #: Orders reported never placed (or ended) whose post might still be placed late
+        #: (held on the way past ``order_give_up_s``): client id -> (hash, watched until,
+        #: Unix seconds).  Found open at the venue -> cancelled there (see ``feed``).
+        self.ghosts: dict[str, tuple[str, float]] = {}
         #: Orders pending at a restart with no venue order id recorded: when to give up.
         self.unidentified: dict[str, float] = {}
         #: Announced order hashes (PENDING updates) -> True once ``executions()``'s consumer
