@@ -375,3 +375,66 @@ async def test_a_429_then_kalshi_unreachable_is_looked_for_by_the_poll(exchange,
     (update,) = await collect(venue, ended)
     assert isinstance(update, OrderUpdate) and update.status is OrderStatus.CANCELLED
     assert posts(exchange) == 1
+
+
+# -- a send placed after it was given up --------------------------------------------------
+async def test_an_order_given_up_then_placed_late_is_cancelled(exchange, venue) -> None:
+    """A 503 and no trace: the order ends CANCELLED, never placed; then the send held on
+    the way reaches the engine and the order rests.  Before: it rested at Kalshi while
+    the ledger said cancelled.  Now the next orders poll finds it and cancels it."""
+    exchange.rest.inject(ROUTE, Fault("refuse", 503))
+    order = buy("ghost-1", limit="0.30", tif=TimeInForce.GTC)
+    with pytest.raises(OrderUnknown):
+        await venue.submit(order)
+
+    def ended(items: list[Fill | OrderUpdate]) -> bool:
+        return any(isinstance(i, OrderUpdate) for i in items)
+
+    (update,) = await collect(venue, ended)
+    assert update.status is OrderStatus.CANCELLED and "never placed" in update.reason
+    exchange.engine.create(venue.execution.body(order))  # the held send lands now
+    (placed,) = held(exchange, "ghost-1")
+    assert placed["status"] == "resting"
+
+    def cancelled(items: list[Fill | OrderUpdate]) -> bool:
+        return any(isinstance(i, OrderUpdate) and i.status is OrderStatus.CANCELLED
+                   for i in items)
+
+    await collect(venue, cancelled)
+    assert [o["status"] for o in held(exchange, "ghost-1")] == ["canceled"]
+    assert "ghost-1" not in venue.execution.late_watch
+
+
+async def test_an_order_ended_before_a_restart_and_placed_after_it_is_cancelled(
+        exchange, local_settings) -> None:
+    """The same after a restart: the ledger hands the order back CANCELLED.  Orders that
+    ended unfilled within ``LATE_PLACEMENT_WATCH_S`` are watched for; older or filled
+    ones are not."""
+    from argus_venue_kalshi.execution import LATE_PLACEMENT_WATCH_S
+
+    from argus_core import KnownOrder, VenueResume
+
+    now = time.time_ns()
+
+    def ended(coid: str, ago_s: float, filled: int = 0) -> KnownOrder:
+        order = attrs.evolve(buy(coid, limit="0.30", tif=TimeInForce.GTC),
+                             status=OrderStatus.CANCELLED, ts_ns=now - int(ago_s * 1e9))
+        return KnownOrder(order, None, D(filled))
+
+    restarted = KalshiVenue(local_settings(ws_fills=False))
+    try:
+        restarted.resume(VenueResume((ended("ghost-2", 1), ended("old-2",
+                                                              LATE_PLACEMENT_WATCH_S + 5),
+                                      ended("part-2", 1, 1))))
+        assert set(restarted.execution.late_watch) == {"ghost-2"}
+        exchange.engine.create(restarted.execution.body(buy("ghost-2", limit="0.30",
+                                                            tif=TimeInForce.GTC)))
+
+        def cancelled(items: list[Fill | OrderUpdate]) -> bool:
+            return any(isinstance(i, OrderUpdate) and i.status is OrderStatus.CANCELLED
+                       for i in items)
+
+        await collect(restarted, cancelled)
+        assert [o["status"] for o in held(exchange, "ghost-2")] == ["canceled"]
+    finally:
+        await restarted.close()

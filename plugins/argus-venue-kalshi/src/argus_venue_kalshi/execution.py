@@ -87,6 +87,11 @@ PriceRanges = tuple[tuple[Decimal, Decimal, Decimal], ...]
 
 log = logging.getLogger(__name__)
 
+#: How long an order given up as never placed (or ended unfilled before a restart) is
+#: still watched for in the orders list: a send held on the way can be placed after the
+#: give-up, and is then cancelled (the ledger says it ended; it must not rest).
+LATE_PLACEMENT_WATCH_S = 3600.0
+
 _WIRE_ID = re.compile(r"^[-\w:+=/]{1,64}$")
 #: Refusals that prove the exchange did not act: its rate limiter answers before the
 #: engine.  (A 502 / 503 can come from a gateway after the engine acted.)
@@ -172,6 +177,10 @@ class KalshiExecution:
         #: Orders whose fate is unknown (an ambiguous send, or pending at a restart and not
         #: listed yet): core client id -> when to give up looking (``time.time()``).
         self.awaiting: dict[str, float] = {}
+        #: Orders the ledger has ended unfilled (given up as never placed, say) that a
+        #: late placement could still bring to life: client id -> watched until
+        #: (``time.time()``).  Listed resting -> cancelled at Kalshi.
+        self.late_watch: dict[str, float] = {}
         self._bad_fills: set[str] = set()  # fills that could not be read (logged once)
         #: Fills of orders this run never placed (another client on the account), each
         #: handed to the core once (it records them as unknown fills, never as ours).
@@ -191,8 +200,14 @@ class KalshiExecution:
 
     def resume(self, known: VenueResume) -> None:
         """Learn a restarted run's orders and booked fills."""
+        now = time.time()
         for item in known.orders:
-            self.learn(item.order.client_order_id, item.venue_order_id)
+            order = item.order
+            self.learn(order.client_order_id, item.venue_order_id)
+            until = order.ts_ns / 1e9 + LATE_PLACEMENT_WATCH_S
+            if order.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED) and \
+                    not item.filled_quantity and until > now:
+                self.late_watch[order.client_order_id] = until
         self._booked.update(known.fill_ids)
         self.booked_fees.update(known.fill_fees)
         if known.newest_fill_ts_ns:
@@ -530,6 +545,10 @@ class KalshiExecution:
                 continue
             self.learn(coid, raw["order_id"])
             self._report(coid, raw)
+            if coid in self.late_watch and raw.get("status") == C.STATUS_RESTING:
+                await self._cancel_late(coid, raw["order_id"])
+        now = time.time()
+        self.late_watch = {c: t for c, t in self.late_watch.items() if t > now}
         self._give_up_unseen()
         while not self._queue.empty():
             out.append(self._queue.get_nowait())
@@ -575,6 +594,21 @@ class KalshiExecution:
                         fill.quantity, fill.instrument_id, raw.get("order_id"))
         return fill
 
+    async def _cancel_late(self, coid: str, venue_id: str) -> None:
+        """Cancel order ``coid``, which the ledger has ended (given up as never placed,
+        say) and Kalshi lists resting: its send was placed late.  The strategy was told
+        it ended, so it must not rest; a fill it took first is still booked to it.  A
+        failed cancel is tried again at the next poll."""
+        log.error("kalshi: order %s (%s), which the ledger has ended, rests at Kalshi (its "
+                  "send was placed late): cancelling it", coid, venue_id)
+        try:
+            await self.cancel(coid)
+        except Exception as exc:  # any failure: the next poll lists it and asks again
+            log.warning("kalshi: cancel of late-placed order %s failed (%s); asked again at "
+                        "the next poll", coid, exc)
+            return
+        self.late_watch.pop(coid, None)
+
     def _give_up_unseen(self) -> None:
         """Orders awaited (an ambiguous send, or pending at a restart) that Kalshi now
         lists are known (``learn``); those still unlisted after ``order_give_up_s`` end
@@ -585,6 +619,7 @@ class KalshiExecution:
                 del self.awaiting[coid]
             elif now >= give_up:
                 del self.awaiting[coid]
+                self.late_watch[coid] = now + LATE_PLACEMENT_WATCH_S
                 log.error("kalshi: order %s: no order with its client id after %gs; "
                           "never placed", coid, self.settings.order_give_up_s)
                 self._queue.put_nowait(OrderUpdate(
