@@ -19,12 +19,13 @@ from typing import Any
 
 import attrs
 import pytest
-from argus_venue_kalshi.execution import wire_client_id
+from argus_venue_kalshi.execution import LATE_PLACEMENT_WATCH_S, wire_client_id
 from argus_venue_kalshi.testing import Fault
 from argus_venue_kalshi.venue import KalshiVenue
 
 from argus_core import (
     Fill,
+    KnownOrder,
     Order,
     OrderStatus,
     OrderType,
@@ -33,6 +34,7 @@ from argus_core import (
     Side,
     TimeInForce,
     VenueError,
+    VenueResume,
 )
 
 YES = "kalshi:KXHIGHNY-24JAN01-T60/YES"
@@ -407,26 +409,22 @@ async def test_an_order_given_up_then_placed_late_is_cancelled(exchange, venue) 
 
 async def test_an_order_ended_before_a_restart_and_placed_after_it_is_cancelled(
         exchange, local_settings) -> None:
-    """The same after a restart: the ledger hands the order back CANCELLED.  Orders that
-    ended unfilled within ``LATE_PLACEMENT_WATCH_S`` are watched for; older or filled
-    ones are not."""
-    from argus_venue_kalshi.execution import LATE_PLACEMENT_WATCH_S
-
-    from argus_core import KnownOrder, VenueResume
-
-    now = time.time_ns()
-
-    def ended(coid: str, ago_s: float, filled: int = 0) -> KnownOrder:
-        order = attrs.evolve(buy(coid, limit="0.30", tif=TimeInForce.GTC),
-                             status=OrderStatus.CANCELLED, ts_ns=now - int(ago_s * 1e9))
+    """The same after a restart: the ledger hands the order back CANCELLED (its time the
+    market's, 1 ns here, as in the fault campaign).  Every order that ended unfilled is
+    watched for an hour from the restart; filled and working ones are not."""
+    def known(coid: str, status: OrderStatus, filled: int = 0) -> KnownOrder:
+        order = attrs.evolve(buy(coid, limit="0.30", tif=TimeInForce.GTC), status=status,
+                             ts_ns=1)
         return KnownOrder(order, None, D(filled))
 
     restarted = KalshiVenue(local_settings(ws_fills=False))
     try:
-        restarted.resume(VenueResume((ended("ghost-2", 1), ended("old-2",
-                                                              LATE_PLACEMENT_WATCH_S + 5),
-                                      ended("part-2", 1, 1))))
-        assert set(restarted.execution.late_watch) == {"ghost-2"}
+        restarted.resume(VenueResume((
+            known("ghost-2", OrderStatus.CANCELLED), known("refused-2", OrderStatus.REJECTED),
+            known("part-2", OrderStatus.CANCELLED, 1), known("open-2", OrderStatus.OPEN))))
+        watch = restarted.execution.late_watch
+        assert set(watch) == {"ghost-2", "refused-2"}
+        assert min(watch.values()) > time.time() + LATE_PLACEMENT_WATCH_S - 60
         exchange.engine.create(restarted.execution.body(buy("ghost-2", limit="0.30",
                                                             tif=TimeInForce.GTC)))
 

@@ -319,9 +319,9 @@ async def test_an_order_given_up_as_never_placed_then_placed_late_is_cancelled(
 async def test_an_order_ended_before_a_restart_and_placed_after_it_is_cancelled(
         clob: tuple[SnapshotServer, LocalClob]) -> None:
     """The same late placement after a restart: the new process knows the order only as
-    CANCELLED in the ledger.  Orders ended unfilled within ``LATE_PLACEMENT_WATCH_S`` are
-    watched for in the venue's open orders and cancelled there if found; older ones and
-    filled ones are not."""
+    CANCELLED in the ledger (its time the market's, 1 ns here, as in the fault campaign).
+    Every order that ended unfilled is watched for ``LATE_PLACEMENT_WATCH_S`` from the
+    restart and cancelled at the venue if found open; filled and working ones are not."""
     import time
 
     from argus_venue_polymarket.tracking import LATE_PLACEMENT_WATCH_S
@@ -333,19 +333,21 @@ async def test_an_order_ended_before_a_restart_and_placed_after_it_is_cancelled(
     vid = await _given_up(first, local, "late")
     await first.close()
     ex = _exec(srv.url)
-    now = time.time_ns()
 
-    def ended(cid: str, ago_s: float, filled: str = "0") -> KnownOrder:
-        order = attrs.evolve(_order(cid, "100", "0.50", TimeInForce.GTC),
-                             status=OrderStatus.CANCELLED, ts_ns=now - int(ago_s * 1e9))
-        return KnownOrder(order, f"0x{cid}", filled)
+    def known(cid: str, status: OrderStatus, filled: str = "0") -> KnownOrder:
+        order = attrs.evolve(_order(cid, "100", "0.50", TimeInForce.GTC), status=status,
+                             ts_ns=1)
+        return KnownOrder(order, vid if cid == "late" else f"0x{cid}", filled)
 
-    ex.resume(VenueResume((attrs.evolve(ended("late", 1), venue_order_id=vid),
-                           ended("old", LATE_PLACEMENT_WATCH_S + 1), ended("part", 1, "5"))))
-    assert set(ex.ghosts) == {"late"}
+    ex.resume(VenueResume((known("late", OrderStatus.CANCELLED),
+                           known("refused", OrderStatus.REJECTED),
+                           known("part", OrderStatus.CANCELLED, "5"),
+                           known("open", OrderStatus.OPEN))))
+    assert set(ex.ghosts) == {"late", "refused"}
+    assert min(u for _, u in ex.ghosts.values()) > time.time() + LATE_PLACEMENT_WATCH_S - 60
     await _placed(local, vid)
-    assert await ex.poll_ended() == []
-    assert local.orders[vid]["status"] == "CANCELED" and not ex.ghosts
+    await ex.poll_ended()
+    assert local.orders[vid]["status"] == "CANCELED" and "late" not in ex.ghosts
     assert set(local.accepted.values()) == {1}
     await ex.close()
 

@@ -200,13 +200,12 @@ class KalshiExecution:
 
     def resume(self, known: VenueResume) -> None:
         """Learn a restarted run's orders and booked fills."""
-        now = time.time()
-        for item in known.orders:
+        until = time.time() + LATE_PLACEMENT_WATCH_S  # from now: an order's time is the
+        for item in known.orders:                      # market's, not this clock's
             order = item.order
             self.learn(order.client_order_id, item.venue_order_id)
-            until = order.ts_ns / 1e9 + LATE_PLACEMENT_WATCH_S
             if order.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED) and \
-                    not item.filled_quantity and until > now:
+                    not item.filled_quantity:
                 self.late_watch[order.client_order_id] = until
         self._booked.update(known.fill_ids)
         self.booked_fees.update(known.fill_fees)

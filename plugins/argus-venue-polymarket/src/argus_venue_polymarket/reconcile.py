@@ -70,11 +70,11 @@ class Reconciliation(OrderTracker):
                     self.unidentified[coid] = give_up
                 continue
             if order.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED) and \
-                    not k.filled_quantity and now - order.ts_ns / 1e9 < LATE_PLACEMENT_WATCH_S:
-                # ended unfilled lately (given up as never placed, say): a post held on
-                # the way may still be placed; found open, it is cancelled (``feed``)
-                self.ghosts[coid] = (k.venue_order_id,
-                                     order.ts_ns / 1e9 + LATE_PLACEMENT_WATCH_S)
+                    not k.filled_quantity:
+                # ended unfilled (given up as never placed, say): a post held on the way
+                # around the restart may still be placed; found open, it is cancelled
+                # (``feed``).  Watched from now: an order's time is the market's, not ours.
+                self.ghosts[coid] = (k.venue_order_id, now + LATE_PLACEMENT_WATCH_S)
             if pending:
                 order_type = (OrderType.FOK if order.basket_id
                               else CLOB_ORDER_TYPE[order.time_in_force])
