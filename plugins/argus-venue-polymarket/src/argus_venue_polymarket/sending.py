@@ -66,7 +66,7 @@ from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.instruments import fee_of
 from argus_venue_polymarket.lookup import SKEW_S, FoundOrder, Unreachable, find_order
 from argus_venue_polymarket.signing import SignedPost, exchange_address, order_terms, sign_order
-from argus_venue_polymarket.tracking import OrderTracker, UnknownOrder
+from argus_venue_polymarket.tracking import LATE_PLACEMENT_WATCH_S, OrderTracker, UnknownOrder
 
 log = logging.getLogger(__name__)
 
@@ -386,6 +386,9 @@ class OrderSender(OrderTracker):
             if problem is not None:  # executions() keeps looking for it
                 self.unknown[p.client_order_id] = UnknownOrder(p, since_s, problem,
                                                                now + s.order_give_up_s)
+            elif p.client_order_id in result.unplaced:  # sent, never seen: unless it
+                self.ghosts[p.client_order_id] = (  # lands late (then cancelled: feed)
+                    p.order_hash, now + LATE_PLACEMENT_WATCH_S)
         self._wake.set()
         return result
 
