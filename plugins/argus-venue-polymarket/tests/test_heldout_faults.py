@@ -310,6 +310,9 @@ async def test_an_order_given_up_as_never_placed_then_placed_late_is_cancelled(
     vid = await _given_up(ex, local, "late")
     assert ex.ghosts["late"][0] == vid
     await _placed(local, vid)
+    ex._reconcile_wanted = False  # the user channel's PLACEMENT asks for the check at once
+    ex._on_order_event({"event_type": "order", "id": vid, "type": "PLACEMENT"})
+    assert ex._reconcile_wanted
     assert await ex.poll_ended() == []
     assert local.orders[vid]["status"] == "CANCELED" and "late" not in ex.ghosts
     assert set(local.accepted.values()) == {1} and local.count("DELETE", "/order") == 1
