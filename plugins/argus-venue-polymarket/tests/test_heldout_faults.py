@@ -308,13 +308,13 @@ async def test_an_order_given_up_as_never_placed_then_placed_late_is_cancelled(
     srv, local = clob
     ex = _exec(srv.url, order_settle_s=0.6, order_give_up_s=0.2)
     vid = await _given_up(ex, local, "late")
-    assert ex.ghosts["late"][0] == vid
+    assert ex.ghosts[vid][0] == "late"
     await _placed(local, vid)
     ex._reconcile_wanted = False  # the user channel's PLACEMENT asks for the check at once
     ex._on_order_event({"event_type": "order", "id": vid, "type": "PLACEMENT"})
     assert ex._reconcile_wanted
     assert await ex.poll_ended() == []
-    assert local.orders[vid]["status"] == "CANCELED" and "late" not in ex.ghosts
+    assert local.orders[vid]["status"] == "CANCELED" and vid not in ex.ghosts
     assert set(local.accepted.values()) == {1} and local.count("DELETE", "/order") == 1
     await ex.close()
 
@@ -346,11 +346,11 @@ async def test_an_order_ended_before_a_restart_and_placed_after_it_is_cancelled(
                            known("refused", OrderStatus.REJECTED),
                            known("part", OrderStatus.CANCELLED, "5"),
                            known("open", OrderStatus.OPEN))))
-    assert set(ex.ghosts) == {"late", "refused"}
+    assert {c for c, _ in ex.ghosts.values()} == {"late", "refused"}
     assert min(u for _, u in ex.ghosts.values()) > time.time() + LATE_PLACEMENT_WATCH_S - 60
     await _placed(local, vid)
     await ex.poll_ended()
-    assert local.orders[vid]["status"] == "CANCELED" and "late" not in ex.ghosts
+    assert local.orders[vid]["status"] == "CANCELED" and vid not in ex.ghosts
     assert set(local.accepted.values()) == {1}
     await ex.close()
 
@@ -369,8 +369,9 @@ async def test_a_given_up_order_never_placed_is_watched_for_a_while_only(
         await asyncio.sleep(0.02)
     reads = local.count("GET", "/data/orders")
     assert await ex.poll_ended() == [] and local.count("GET", "/data/orders") == reads + 1
-    vid, _until = ex.ghosts["lost"]
-    ex.ghosts["lost"] = (vid, 0.0)  # its watch has ended
+    (vid,) = ex.ghosts
+    ex.ghosts[vid] = ("lost", 0.0)  # its watch has ended
+    ex._ghosts_pruned_at = 0.0  # and a minute has passed since the last pruning
     assert await ex.poll_ended() == [] and not ex.ghosts
     assert await ex.poll_ended() == [] and local.count("GET", "/data/orders") == reads + 2
     assert local.count("DELETE", "/order") == 0

@@ -249,7 +249,7 @@ async def test_rate_limited_every_time_ends_unplaced_after_the_attempt_limit(
         await ex.submit(_order("fok", TOKEN_A, "100", "0.64", TimeInForce.FOK))
     assert not isinstance(info.value, OrderUnknown)
     assert len(local.attempts) == 3 and not local.accepted
-    assert ex.ghosts["fok"][0] == ex.venue_ids["fok"]  # watched in case one lands late
+    assert ex.ghosts[ex.venue_ids["fok"]][0] == "fok"  # watched in case one lands late
     await ex.close()
 
 

@@ -181,6 +181,7 @@ class KalshiExecution:
         #: late placement could still bring to life: client id -> watched until
         #: (``time.time()``).  Listed resting -> cancelled at Kalshi.
         self.late_watch: dict[str, float] = {}
+        self._late_pruned_at = 0.0  # when expired watches were last dropped
         self._bad_fills: set[str] = set()  # fills that could not be read (logged once)
         #: Fills of orders this run never placed (another client on the account), each
         #: handed to the core once (it records them as unknown fills, never as ours).
@@ -547,7 +548,9 @@ class KalshiExecution:
             if coid in self.late_watch and raw.get("status") == C.STATUS_RESTING:
                 await self._cancel_late(coid, raw["order_id"])
         now = time.time()
-        self.late_watch = {c: t for c, t in self.late_watch.items() if t > now}
+        if now >= self._late_pruned_at + 60:  # expired watches, once a minute
+            self._late_pruned_at = now
+            self.late_watch = {c: t for c, t in self.late_watch.items() if t > now}
         self._give_up_unseen()
         while not self._queue.empty():
             out.append(self._queue.get_nowait())

@@ -210,11 +210,11 @@ class ExecutionsFeed(OrderTracker):
         leaves it for the next poll; a refusal (it filled or ended meanwhile) ends the
         watch, the trades poll saying what it did."""
         now = time.time()
-        for coid, (vid, until) in list(self.ghosts.items()):
-            if vid not in listed:
-                if now >= until:
-                    del self.ghosts[coid]
-                continue
+        if now >= self._ghosts_pruned_at + 60:  # expired watches, once a minute
+            self._ghosts_pruned_at = now
+            self.ghosts = {v: w for v, w in self.ghosts.items() if w[1] > now}
+        for vid in listed & self.ghosts.keys():
+            coid = self.ghosts[vid][0]
             log.error("polymarket: order %s (%s), which the ledger has ended, is open at "
                       "the venue (its post was placed late): cancelling it", coid, vid)
             try:
@@ -224,7 +224,7 @@ class ExecutionsFeed(OrderTracker):
             except Exception as exc:  # the client raises its own exception types
                 answer = cancel_answer(vid, exc=exc)
             if answer.confirmed or answer.refused:
-                del self.ghosts[coid]
+                self.ghosts.pop(vid, None)
             else:
                 log.warning("polymarket: cancel of late-placed order %s: %s; asked again at "
                             "the next poll", coid, answer.problem)
@@ -303,7 +303,7 @@ class ExecutionsFeed(OrderTracker):
             elif time.time() >= u.give_up_at_s:
                 del self.unknown[coid]
                 self.venue_ids.setdefault(coid, u.post.order_hash)
-                self.ghosts[coid] = (u.post.order_hash, time.time() + LATE_PLACEMENT_WATCH_S)
+                self.ghosts[u.post.order_hash] = (coid, time.time() + LATE_PLACEMENT_WATCH_S)
                 # The hash is this order's venue id whether or not the post got through (a
                 # kill can leave it placed and later cancelled by the heartbeat): record it.
                 self._report([OrderUpdate(

@@ -74,7 +74,7 @@ class Reconciliation(OrderTracker):
                 # ended unfilled (given up as never placed, say): a post held on the way
                 # around the restart may still be placed; found open, it is cancelled
                 # (``feed``).  Watched from now: an order's time is the market's, not ours.
-                self.ghosts[coid] = (k.venue_order_id, now + LATE_PLACEMENT_WATCH_S)
+                self.ghosts[k.venue_order_id] = (coid, now + LATE_PLACEMENT_WATCH_S)
             if pending:
                 order_type = (OrderType.FOK if order.basket_id
                               else CLOB_ORDER_TYPE[order.time_in_force])

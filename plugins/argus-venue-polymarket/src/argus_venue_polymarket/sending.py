@@ -387,8 +387,8 @@ class OrderSender(OrderTracker):
                 self.unknown[p.client_order_id] = UnknownOrder(p, since_s, problem,
                                                                now + s.order_give_up_s)
             elif p.client_order_id in result.unplaced:  # sent, never seen: unless it
-                self.ghosts[p.client_order_id] = (  # lands late (then cancelled: feed)
-                    p.order_hash, now + LATE_PLACEMENT_WATCH_S)
+                self.ghosts[p.order_hash] = (  # lands late (then cancelled: feed)
+                    p.client_order_id, now + LATE_PLACEMENT_WATCH_S)
         self._wake.set()
         return result
 

@@ -86,9 +86,11 @@ class OrderTracker:
         #: the previous process stopped: looked for by hash until found or given up.
         self.unknown: dict[str, UnknownOrder] = {}
         #: Orders reported never placed (or ended) whose post might still be placed late
-        #: (held on the way past ``order_give_up_s``): client id -> (hash, watched until,
+        #: (held on the way past ``order_give_up_s``): hash -> (client id, watched until,
         #: Unix seconds).  Found open at the venue -> cancelled there (see ``feed``).
+        #: Keyed by hash: a listing is checked against it in O(listed), not O(watched).
         self.ghosts: dict[str, tuple[str, float]] = {}
+        self._ghosts_pruned_at = 0.0  # when expired watches were last dropped (Unix s)
         #: Orders pending at a restart with no venue order id recorded: when to give up.
         self.unidentified: dict[str, float] = {}
         #: Announced order hashes (PENDING updates) -> True once ``executions()``'s consumer

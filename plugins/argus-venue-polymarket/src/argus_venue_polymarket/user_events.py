@@ -93,7 +93,7 @@ class UserChannelFeed(ExecutionsFeed):
             if any(u.post.order_hash == vid for u in self.unknown.values()):
                 self._nudge.set()  # the venue holds an ambiguous post: look it up now
             return
-        if coid in self.ghosts and kind == "PLACEMENT":
+        if vid in self.ghosts and kind == "PLACEMENT":
             self.reconcile_soon()  # ended in the ledger, placed late: cancelled (``feed``)
         elif kind == "CANCELLATION" and coid in self.watched and coid not in self.cancelling:
             self.said_ended.add(coid)
