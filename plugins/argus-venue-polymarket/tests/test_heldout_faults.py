@@ -274,7 +274,7 @@ async def test_a_cancel_that_lost_the_race_with_a_fill_books_the_fill_once(
 async def _given_up(ex: PolymarketExecution, local: LocalClob, cid: str) -> str:
     """Post ``cid`` (GTC) held on the way until after its give-up; the venue order id of
     the CANCELLED ("never placed") update that follows."""
-    local.faults.append(Fault(act_after_s=2.5))
+    local.faults.append(Fault(act_after_s=4.0))
     with pytest.raises(OrderUnknown):
         await ex.submit(_order(cid, "100", "0.50", TimeInForce.GTC))
     for _ in range(200):
