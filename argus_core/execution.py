@@ -15,7 +15,9 @@ venue's order API::
 Fill corrections.  A venue may correct a fill it reported (:class:`FillCorrection`): a
 final fee is written over the fill's fee (every reader sees it) and the cash moves by
 old minus new; a busted trade is offset by an ordinary fill ``<fill id>:bust`` (the other
-side, same price and quantity, its fee refunded) booked through :meth:`book_fill`, so
+side, same price and quantity, its fee refunded; ``<fill id>:bust:<part>`` at the part's
+price and quantity for one trade of several reported as one fill) booked through
+:meth:`book_fill`, so
 positions, cash, books, round trips and a restart net it out (the average price and
 realised P&L of a position traded since follow the order of the fills, as any offsetting
 entry).  The order's filled quantity drops by the busted quantity: a FILLED order that
@@ -982,7 +984,8 @@ class ExecutionEngine:
         slot = order["strategy"]
         if self.ledger.fill_exists(busted):
             return  # busted already: nothing of it stands to correct
-        if c.fee is not None:
+        if not c.bust:
+            assert c.fee is not None  # FillCorrection checks: a fee, or a bust
             old = Decimal(row["fee"])
             if c.fee != old:
                 self.ledger.correct_fill(c.fill_id, "fee", c.ts_ns, str(old), str(c.fee),
@@ -990,14 +993,20 @@ class ExecutionEngine:
                 self.account.refund_fee(old - c.fee, slot)
                 self.loop.mark_dirty()
             return
-        side = Side(row["side"])
+        side, price, qty, fee = Side(row["side"]), row["price"], row["quantity"], row["fee"]
+        if c.part:  # one trade of several reported as this fill: that part only
+            busted, price, qty = f"{busted}:{c.part}", str(c.price), str(c.quantity)
+            fee = str(min(c.fee or Decimal(0), Decimal(fee)))
+            if self.ledger.fill_exists(busted):
+                return
         self.book_fill(Fill(busted, coid, row["venue"], row["instrument_id"], side.opposite(),
-                            row["price"], row["quantity"], -Decimal(row["fee"]),
-                            Liquidity(row["liquidity"]), c.ts_ns), slot)
-        self.ledger.correct_fill(c.fill_id, "bust", c.ts_ns, row["quantity"], "0", c.reason)
+                            price, qty, -Decimal(fee), Liquidity(row["liquidity"]), c.ts_ns),
+                       slot)
+        self.ledger.correct_fill(c.fill_id, "bust", c.ts_ns, qty, "0", c.reason)
         self.risk_event(c.ts_ns, "reconcile", "bust", f"fill {c.fill_id} of order {coid} "
-                        f"({side} {row['quantity']} {row['instrument_id']} @ {row['price']}) "
-                        f"did not happen ({c.reason}): offset by {busted}", None, slot)
+                        f"({side} {qty} {row['instrument_id']} @ {price}"
+                        f"{f', part {c.part}' if c.part else ''}) did not happen "
+                        f"({c.reason}): offset by {busted}", None, slot)
         filled, status = self.ledger.filled_quantity(coid, side), OrderStatus(order["status"])
         reason = None
         if status is OrderStatus.FILLED and filled < Decimal(order["quantity"]):

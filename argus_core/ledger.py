@@ -653,11 +653,13 @@ class Ledger:
 
     def filled_quantity(self, client_order_id: str, side: Side) -> Decimal:
         """Quantity booked on ``client_order_id``'s own side (exact), less its busted fills
-        (each offset by a ``<fill id>:bust`` fill on the other side)."""
+        (each offset by a ``<fill id>:bust`` or ``<fill id>:bust:<part>`` fill on the other
+        side)."""
         self.flush()
         return sum((Decimal(q) if s == side.value else -Decimal(q) for q, s in self.conn.execute(
             "select quantity, side from fills where client_order_id = ? and (side = ? or "
-            "fill_id like '%:bust')", (client_order_id, side.value))), Decimal(0))
+            "fill_id like '%:bust' or fill_id like '%:bust:%')", (client_order_id, side.value))),
+            Decimal(0))
 
     def fill_row(self, fill_id: str) -> dict[str, Any] | None:
         """The ``fills`` row of ``fill_id``, or None when it was never booked."""
@@ -703,17 +705,20 @@ class Ledger:
 
     def basket_fills(self, basket_id: str) -> dict[str, tuple[Decimal, Decimal]]:
         """Per leg order of a basket: ``(quantity filled on its own side, average price)``
-        (busted fills left out)."""
+        (busted fills left out; a busted part of a fill, ``<fill id>:bust:<part>`` on the
+        other side, taken off at its price)."""
         self.flush()
         out: dict[str, tuple[Decimal, Decimal]] = {}
-        for coid, qty, price in self.conn.execute(
-                "select o.client_order_id, f.quantity, f.price from orders o join "
-                "fills f on f.client_order_id = o.client_order_id and f.side = o.side "
-                "where o.basket_id = ? and not exists (select 1 from fills b where "
-                "b.fill_id = f.fill_id || ':bust')", (basket_id,)):
-            q, p = Decimal(qty), Decimal(price)
+        for coid, qty, price, own in self.conn.execute(
+                "select o.client_order_id, f.quantity, f.price, f.side = o.side from orders o "
+                "join fills f on f.client_order_id = o.client_order_id where o.basket_id = ? "
+                "and (f.side = o.side and not exists (select 1 from fills b where b.fill_id "
+                "= f.fill_id || ':bust') or f.side != o.side and f.fill_id like '%:bust:%')",
+                (basket_id,)):
+            q, p = Decimal(qty) * (1 if own else -1), Decimal(price)
             done, avg = out.get(coid, (Decimal(0), Decimal(0)))
-            out[coid] = (done + q, (avg * done + p * q) / (done + q))
+            left = done + q
+            out[coid] = (left, (avg * done + p * q) / left if left else Decimal(0))
         return out
 
     def record_signal(self, name: str, instrument_id: str, ts_ns: int, value: float) -> None:
@@ -776,7 +781,8 @@ class Ledger:
                            (venue,))
         fill_ids = {str(r["fill_id"]): str(r["client_order_id"]) for r in fills}
         newest = self.query("select max(ts_ns) as ts from fills where venue = ? and fill_id "
-                            "not like '%:bust'", (venue,))  # a bust: when it was said
+                            "not like '%:bust' and fill_id not like '%:bust:%'",
+                            (venue,))  # a bust: when it was said
         since = newest[0]["ts"] if newest and newest[0]["ts"] is not None else (
             known[0].order.ts_ns if known else None)
         return VenueResume(tuple(known), fill_ids, since,

@@ -630,6 +630,11 @@ class FillCorrection:
     old minus new), a bust is offset by a fill ``<fill_id>:bust`` (the opposite side,
     same price and quantity, the fee refunded); each leaves a ``fill_corrections`` row.
     A repeat changes nothing; a fill the ledger does not have is a risk event.
+
+    A bust of one ``part`` of a fill (one of several trades a venue reported as one fill:
+    a Polymarket post answer's ``<order hash>:0``) gives that part's ``quantity`` and
+    ``price``, and ``fee`` its fee: it is offset by ``<fill_id>:bust:<part>`` at that
+    price and quantity, that fee refunded.
     """
 
     fill_id: str
@@ -637,10 +642,20 @@ class FillCorrection:
     reason: str = ""
     fee: Decimal | None = attrs.field(default=None, converter=attrs.converters.optional(_dec_fee))
     bust: bool = False
+    quantity: Decimal | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_dec_quantity))
+    price: Decimal | None = attrs.field(default=None,
+                                        converter=attrs.converters.optional(_dec_price))
+    part: str = ""
 
     def __attrs_post_init__(self) -> None:
-        if (self.fee is not None) == self.bust:
+        whole = self.quantity is None and self.price is None and not self.part
+        if whole and (self.fee is not None) == self.bust:
             raise DataError(f"FillCorrection {self.fill_id}: give exactly one of fee or bust")
+        if not whole and not (self.bust and self.part and self.quantity is not None
+                              and self.quantity > 0 and self.price is not None):
+            raise DataError(f"FillCorrection {self.fill_id}: a part's bust gives bust, part, "
+                            f"a positive quantity and a price")
 
 
 @attrs.frozen

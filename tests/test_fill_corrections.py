@@ -114,6 +114,56 @@ def test_a_correction_gives_exactly_one_of_fee_or_bust() -> None:
     with pytest.raises(DataError, match="exactly one"):
         FillCorrection("f", 1, fee=D("0.1"), bust=True)
     assert FillCorrection("f", 1, fee="0.03").fee == D("0.03")  # type: ignore[arg-type]
+    for partial in ({"quantity": D(1), "price": D("0.4")},  # no part named
+                    {"part": "t", "price": D("0.4")},  # no quantity
+                    {"part": "t", "quantity": D(1)},  # no price
+                    {"part": "t", "quantity": D(1), "price": D("0.4"), "bust": False,
+                     "fee": D("0.01")}):  # a fee correction of a part: not a thing
+        with pytest.raises(DataError, match="a part's bust"):
+            FillCorrection("f", 1, bust=partial.pop("bust", True), **partial)  # type: ignore[arg-type]
+    with pytest.raises(DataError, match="quantity"):
+        FillCorrection("f", 1, bust=True, part="t", quantity=D(0), price=D("0.4"))
+
+
+async def test_a_bust_of_one_trade_of_a_fill_offsets_that_trade_only(run_dir: Path) -> None:
+    """A taker order matched two trades and the venue reported them as one fill (a
+    Polymarket post answer's ``<hash>:0``: 10 @ 0.43, 4 @ 0.40 + 6 @ 0.45); the 6 @ 0.45
+    trade FAILED on chain.  Before: it could not be offset (the position stayed 10, a
+    person told to check).  Now ``<fill>:bust:<trade>`` sells back 6 @ 0.45, its own fee
+    refunded: what happened is 4 @ 0.40.  Once only, also after a restart; the order,
+    no longer filled, ends CANCELLED."""
+    h = await start(run_dir)
+    coid = h.order(1, Side.BUY, "10", "0.45", TimeInForce.FOK)
+    await h.settle()
+    await feed(h, fill("0xh:0", coid, "10", "0.43", fee="0.20"))
+    part = FillCorrection("0xh:0", 30, "trade t2 FAILED on chain", bust=True, part="t2",
+                          quantity=D(6), price=D("0.45"), fee=D("0.12"))
+    await feed(h, part)
+    rows = {r["fill_id"]: r for r in h.fills()}
+    offset = rows["0xh:0:bust:t2"]
+    assert (offset["side"], D(offset["price"]), D(offset["quantity"]), D(offset["fee"])) == (
+        "sell", D("0.45"), D(6), D("-0.12"))
+    assert h.account.positions[IID].quantity == D(4)
+    assert h.account.cash == CASH - D("4.30") - D("0.20") + D("2.70") + D("0.12")
+    assert h.status(coid) == (OrderStatus.CANCELLED, D(4))
+    (event,) = h.events("bust")
+    assert "part t2" in event["reason"] and "0xh:0:bust:t2" in event["reason"]
+    (audit,) = h.corrections()
+    assert (audit["kind"], audit["old_value"], audit["new_value"]) == ("bust", "6", "0")
+    await feed(h, part)  # polled again: nothing more
+    assert len(h.fills()) == 2 and len(h.corrections()) == 1
+    assert_account_is_the_ledger(h)
+    await h.close()
+
+    again = await start(run_dir)
+    await feed(again, part)
+    assert len(again.fills()) == 2 and again.account.positions[IID].quantity == D(4)
+    # a part's fee refund never exceeds the fill's fee
+    await feed(again, FillCorrection("0xh:0", 31, "t3 FAILED", bust=True, part="t3",
+                                     quantity=D(1), price=D("0.40"), fee=D("5")))
+    assert D({r["fill_id"]: r for r in again.fills()}["0xh:0:bust:t3"]["fee"]) == D("-0.20")
+    assert_account_is_the_ledger(again)
+    await again.close()
 
 
 async def test_a_final_fee_is_written_on_the_fill_and_moves_the_cash_once(run_dir: Path

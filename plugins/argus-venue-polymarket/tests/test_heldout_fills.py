@@ -301,6 +301,46 @@ async def test_a_taker_match_of_the_post_answer_that_fails_cancels_its_order(clo
     assert_matches_venue(h, local)
 
 
+@pytest.mark.parametrize("restart", [False, True], ids=["same-process", "after-a-restart"])
+async def test_one_failed_trade_of_a_post_answers_sweep_is_busted_alone(clob, harness,
+                                                                        restart):
+    """A FAK sweeps two levels (40 @ 0.64, 20 @ 0.66) and the venue settles them as two
+    trades; the post answer reports one fill, ``<hash>:0``, of 60.  The 0.66 trade ends
+    FAILED on chain.  Before: that part could not be told apart (an error saying "check
+    the position"; the ledger kept 60).  Now that trade's part is offset (20 @ 0.66, its
+    fee refunded): the ledger holds what happened, 40 @ 0.64, once, also when the
+    FAILED trade is first read after a restart (the answer's trade list is gone then)."""
+    _, local = clob
+    local.split_taker_trades = True
+    h = await harness()
+    coid = h.order(1, Side.BUY, "60", "0.66")  # FAK
+    await until(lambda: h.status(coid) == (OrderStatus.FILLED, D(60)))
+    await h.settle()
+    assert [D(t["size"]) for t in local.trades] == [D(40), D(20)]
+    vid = vid_of(h, coid)
+    if restart:
+        await h.close()
+        h = await harness()
+    local.set_trade_status(local.trades[1]["id"], "FAILED")
+    await until(lambda: bool(h.corrections()))
+    await asyncio.sleep(0.3)  # more polls read the FAILED trade again
+    (bust,) = h.corrections()
+    assert (bust["fill_id"], bust["kind"], bust["old_value"]) == (f"{vid}:0", "bust", "20")
+    offset = {f["fill_id"]: f for f in h.fills()}[f"{vid}:0:bust:{local.trades[1]['id']}"]
+    assert (offset["side"], D(offset["price"]), D(offset["quantity"])) == ("sell", D("0.66"),
+                                                                          D(20))
+    assert h.status(coid) == (OrderStatus.CANCELLED, D(40))
+    assert h.account.positions[IID].quantity == D(40)
+    fee = h.venue.fee_schedule(IID).fee(D("0.66"), D(20), maker=False)
+    assert D(offset["fee"]) == -fee  # that trade's own fee, refunded
+    pos, cash, _ = venue_truth(local, h.venue)  # type: ignore[arg-type]
+    assert h.account.positions[IID].quantity == pos
+    # The answer's fill was booked at the sweep's average price with the fee of 60 at it;
+    # the venue's fee is per trade, and the fee curve is not linear in the price: cents
+    # of a cent apart, as before any bust.
+    assert abs(h.account.cash - cash) < D("0.001")
+
+
 async def test_a_bust_killed_before_its_commit_is_made_once_after_a_restart(clob, harness):
     _, local = clob
     first = await harness()

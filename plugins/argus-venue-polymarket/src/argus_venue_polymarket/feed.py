@@ -22,7 +22,15 @@ from decimal import Decimal
 from py_clob_client_v2.clob_types import OpenOrderParams, OrderPayload, TradeParams
 from py_clob_client_v2.exceptions import PolyApiException
 
-from argus_core import DataError, Fill, FillCorrection, OrderStatus, OrderUpdate, VenueError
+from argus_core import (
+    DataError,
+    Fill,
+    FillCorrection,
+    Liquidity,
+    OrderStatus,
+    OrderUpdate,
+    VenueError,
+)
 from argus_venue_polymarket.cancelling import cancel_answer
 from argus_venue_polymarket.lookup import Unreachable, find_order
 from argus_venue_polymarket.schemas import TRADE_BOOKED_STATUSES, ClobTrade
@@ -140,25 +148,33 @@ class ExecutionsFeed(OrderTracker):
         """``FillCorrection(bust=True)`` for each fill of ours reported from ``trade``,
         which ended FAILED on chain (the trade did not happen), once per fill in this
         process (the core applies a repeat as nothing).  A taker match the post answer
-        reported (``<order hash>:0``) is busted when the answer named this trade alone;
-        otherwise (one of several trades of the answer, or after a restart) the part
-        cannot be told apart from the rest of that fill: logged, not busted."""
+        reported (``<order hash>:0``) is busted whole when the answer named this trade
+        alone; otherwise (one of several trades of the answer, or after a restart) that
+        trade's part of the fill is (its size at its price, its fee refunded:
+        ``<order hash>:0:bust:<trade id>``)."""
         why = f"polymarket trade {trade.trade_id} FAILED on chain"
         ours = [f.fill_id for f in self.fills_of_trade(trade)
                 if f.fill_id in self._seen_trades and not f.client_order_id.startswith("pm:")]
+        out = []
         vid = trade.taker_order_id
         if trade.trader_side == "TAKER" and vid in self.taker_reported:
             if self.answer_trades.get(vid) == (trade.trade_id,):
                 ours.append(f"{vid}:0")
-            elif f"{vid}:0" not in self.busted:
-                self.busted.add(f"{vid}:0")
-                log.error("polymarket: %s; it is part of fill %s:0 (the post answer's), "
-                          "which cannot be busted in part: check the position", why, vid)
+            elif f"{vid}:0:{trade.trade_id}" not in self.busted:
+                self.busted.add(f"{vid}:0:{trade.trade_id}")
+                part = self._trade_fill(f"{vid}:0", "", trade.asset_id, trade.side,
+                                        trade.price, trade.size, Liquidity.TAKER, 0)
+                log.error("polymarket: %s after it was booked as part of fill %s:0 (the post "
+                          "answer's): busting that part (%s @ %s)", why, vid, part.quantity,
+                          part.price)
+                out.append(FillCorrection(f"{vid}:0", time.time_ns(), why, bust=True,
+                                          part=trade.trade_id, quantity=part.quantity,
+                                          price=part.price, fee=part.fee))
         fresh = [fid for fid in ours if fid not in self.busted]
         self.busted.update(fresh)
         if fresh:
             log.error("polymarket: %s after it was booked: busting %s", why, ", ".join(fresh))
-        return [FillCorrection(fid, time.time_ns(), why, bust=True) for fid in fresh]
+        return [*(FillCorrection(fid, time.time_ns(), why, bust=True) for fid in fresh), *out]
 
     async def poll_ended(self, *, full: bool = True) -> list[OrderUpdate]:
         """CANCELLED for each watched order that has left the book without filling fully.

@@ -221,6 +221,9 @@ class LocalClob:
         #: Eventual consistency: an order (and the trades it took) shows in the read
         #: endpoints only this many seconds after it was placed.
         self.visible_after_s = 0.0
+        #: A taker match of several levels is several trades, one a level (the answer
+        #: lists every trade id): the venue settling a sweep in several transactions.
+        self.split_taker_trades = False
         self._born: dict[str, float] = {}  # venue order id -> monotonic time placed
         self.hold_posts = False
         self.post_received = threading.Event()
@@ -578,6 +581,7 @@ class LocalClob:
                                 "partially filled or killed if no match is found."}
         answer: dict[str, Any] = {"success": True, "errorMsg": "", "orderID": vid,
                                   "status": "live", "transactionsHashes": [], "tradeIDs": []}
+        tids: list[str] = []
         if got > 0:
             book = self.asks[token] if side == "BUY" else self.bids[token]
             for px, q in levels:
@@ -585,23 +589,32 @@ class LocalClob:
                 if book[px] <= 0:
                     del book[px]
             paid = sum((px * q for px, q in levels), Decimal(0))
-            tid = f"trade-{next(self._ids)}"
-            tx = f"0x{next(self._ids):064x}"
-            makers = [self._maker(f"0x{next(self._ids):064x}", "other-account", OTHER_ACCOUNT,
-                                  token, "SELL" if side == "BUY" else "BUY", px, q)
-                      for px, q in levels]
-            self.trades.append(self._trade(tid, vid, token, side, got, paid / got, "TAKER",
-                                           owner=self.api_key, makers=makers, tx=tx))
+            # One trade for the match, or one per level taken (``split_taker_trades``: the
+            # venue settles a sweep in several trades, each its own transaction).
+            groups = [[lv] for lv in levels] if self.split_taker_trades else [levels]
+            txs = []
+            for group in groups:
+                tid, tx = f"trade-{next(self._ids)}", f"0x{next(self._ids):064x}"
+                makers = [self._maker(f"0x{next(self._ids):064x}", "other-account",
+                                      OTHER_ACCOUNT, token, "SELL" if side == "BUY" else "BUY",
+                                      px, q) for px, q in group]
+                size_g = sum((q for _, q in group), Decimal(0))
+                paid_g = sum((px * q for px, q in group), Decimal(0))
+                self.trades.append(self._trade(tid, vid, token, side, size_g, paid_g / size_g,
+                                               "TAKER", owner=self.api_key, makers=makers,
+                                               tx=tx))
+                tids.append(tid)
+                txs.append(tx)
             making, taking = (paid, got) if side == "BUY" else (got, paid)
             answer.update(status="matched", makingAmount=str(making), takingAmount=str(taking),
-                          transactionsHashes=[tx], tradeIDs=[tid])
-            record.update(size_matched=str(got), associate_trades=[tid])
+                          transactionsHashes=txs, tradeIDs=tids)
+            record.update(size_matched=str(got), associate_trades=tids)
         if got >= size:
             record["status"] = "MATCHED"
         elif order_type not in ("GTC", "GTD"):
             record["status"] = "CANCELED"  # a FAK's unfilled rest
-        if got > 0:
-            self._user_event(self._trade_event(self.trades[-1]))
+        for trade in self.trades[len(self.trades) - len(tids):] if tids else ():
+            self._user_event(self._trade_event(trade))
         if record["status"] == "LIVE":
             self._user_event(self._order_event(record, "PLACEMENT"))
         return answer
