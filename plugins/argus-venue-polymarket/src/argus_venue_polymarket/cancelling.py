@@ -27,6 +27,7 @@ import logging
 from typing import Any
 
 import attrs
+from py_clob_client_v2.client import ClobClient
 from py_clob_client_v2.clob_types import OrderPayload
 from py_clob_client_v2.exceptions import PolyApiException
 
@@ -83,6 +84,15 @@ def cancel_answer(vid: str, resp: Any = None, exc: Exception | None = None) -> C
                                 f"({str(resp)[:80]!r})")
 
 
+async def delete_order(client: ClobClient, vid: str) -> CancelAnswer:
+    """One ``DELETE /order`` of ``vid``, classified (:func:`cancel_answer`)."""
+    try:
+        resp = await asyncio.to_thread(client.cancel_order, OrderPayload(orderID=vid))
+    except Exception as exc:  # the client raises its own exception types
+        return cancel_answer(vid, exc=exc)
+    return cancel_answer(vid, resp)
+
+
 class OrderCanceller(OrderTracker):
     """``cancel()``: one order cancelled, ``DELETE /order`` sent again after an unusable
     answer (see the module docstring)."""
@@ -107,20 +117,12 @@ class OrderCanceller(OrderTracker):
         finally:
             self.cancelling.discard(client_order_id)
 
-    async def _delete(self, vid: str) -> CancelAnswer:
-        """One ``DELETE /order`` of ``vid``, classified."""
-        try:
-            resp = await asyncio.to_thread(self.client.cancel_order, OrderPayload(orderID=vid))
-        except Exception as exc:  # the client raises its own exception types
-            return cancel_answer(vid, exc=exc)
-        return cancel_answer(vid, resp)
-
     async def _cancel(self, client_order_id: str, vid: str) -> None:
         """:meth:`cancel` of order ``vid``, once its id is known."""
         s = self.settings
         what = f"polymarket: cancel {client_order_id} ({vid})"
         for attempt in range(1, s.order_max_attempts + 1):
-            answer = await self._delete(vid)
+            answer = await delete_order(self.client, vid)
             if answer.refused:
                 raise VenueError(f"{what} refused: {answer.refused}")
             if answer.confirmed:

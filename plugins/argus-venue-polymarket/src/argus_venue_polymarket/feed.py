@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 
-from py_clob_client_v2.clob_types import OpenOrderParams, OrderPayload, TradeParams
+from py_clob_client_v2.clob_types import OpenOrderParams, TradeParams
 from py_clob_client_v2.exceptions import PolyApiException
 
 from argus_core import (
@@ -31,7 +31,7 @@ from argus_core import (
     OrderUpdate,
     VenueError,
 )
-from argus_venue_polymarket.cancelling import cancel_answer
+from argus_venue_polymarket.cancelling import delete_order
 from argus_venue_polymarket.lookup import Unreachable, find_order
 from argus_venue_polymarket.schemas import TRADE_BOOKED_STATUSES, ClobTrade
 from argus_venue_polymarket.signing import client_order_metadata
@@ -233,12 +233,7 @@ class ExecutionsFeed(OrderTracker):
             coid = self.ghosts[vid][0]
             log.error("polymarket: order %s (%s), which the ledger has ended, is open at "
                       "the venue (its post was placed late): cancelling it", coid, vid)
-            try:
-                resp = await asyncio.to_thread(self.client.cancel_order,
-                                               OrderPayload(orderID=vid))
-                answer = cancel_answer(vid, resp)
-            except Exception as exc:  # the client raises its own exception types
-                answer = cancel_answer(vid, exc=exc)
+            answer = await delete_order(self.client, vid)
             if answer.confirmed or answer.refused:
                 self.ghosts.pop(vid, None)
             else:
