@@ -47,7 +47,7 @@ class ScriptedWs:
 
 
 async def run_script(make_settings: Any, frames: list[Any]) -> tuple[list[Any], ScriptedWs]:
-    """Every event of one session over ``frames`` (command ids: books 1, lifecycle 2, then
+    """Every event of one session over ``frames`` (command ids: lifecycle 1, books 2, then
     each resubscribe an unsubscribe and a subscribe)."""
     stream = BookStream(make_settings(), rest=None, tickers=[TICKER])  # type: ignore[arg-type]  # books need no REST
     ws = ScriptedWs(frames)
@@ -83,7 +83,7 @@ def book_cmds(ws: ScriptedWs) -> list[str]:
 
 async def test_deep_nesting_is_a_malformed_frame_not_a_crash(make_settings) -> None:
     events, ws = await run_script(make_settings, [
-        subscribed(1, 1), SNAP, "[" * 100_000 + "]" * 100_000,
+        subscribed(2, 1), SNAP, "[" * 100_000 + "]" * 100_000,
         subscribed(4, 2), snapshot(2, 1, [["0.41", "1.00"]], [])])
     stale = [e for e in events if isinstance(e, BookStatus)]
     assert stale and stale[0].reason == "malformed frame" and not stale[0].live
@@ -93,15 +93,42 @@ async def test_deep_nesting_is_a_malformed_frame_not_a_crash(make_settings) -> N
 
 
 @pytest.mark.parametrize("bad", [
-    {"id": 1, "type": "subscribed"},
-    {"id": 1, "type": "subscribed", "msg": "x"},
-    {"id": 1, "type": "subscribed", "msg": {"sid": "1"}},
+    {"id": 2, "type": "subscribed"},
+    {"id": 2, "type": "subscribed", "msg": "x"},
+    {"id": 2, "type": "subscribed", "msg": {"sid": "1"}},
 ])
 async def test_a_subscribed_ack_without_a_sid_resubscribes(make_settings, bad) -> None:
     events, ws = await run_script(make_settings, [bad, subscribed(3, 7),
                                                   snapshot(7, 1, [["0.40", "1"]], [])])
     assert book_cmds(ws) == ["subscribe", "subscribe"]
     assert any(isinstance(e, OrderBook) and e.instrument_id == YES for e in events)
+
+
+def lifecycle_cmds(ws: ScriptedWs) -> list[int]:
+    return [c["id"] for c in ws.sent
+            if "market_lifecycle_v2" in (c.get("params") or {}).get("channels", [])]
+
+
+async def test_the_lifecycle_channel_is_subscribed_before_the_books(make_settings) -> None:
+    """Kalshi answers a session's commands in order: with the lifecycle subscribed first,
+    no book arrives before a ``settled`` frame of its market could."""
+    _, ws = await run_script(make_settings, [])
+    assert [c["id"] for c in ws.sent] == [1, 2] and lifecycle_cmds(ws) == [1]
+
+
+async def test_a_refused_lifecycle_subscribe_is_asked_again(make_settings) -> None:
+    """Before, a refused ``market_lifecycle_v2`` subscribe was only logged: with the
+    settlement poll off no settlement would ever come on that connection."""
+    _, ws = await run_script(make_settings, [
+        {"id": 1, "type": "error", "msg": {"code": 17, "msg": "Internal error"}},
+        subscribed(2, 1), SNAP])
+    assert lifecycle_cmds(ws) == [1, 3]
+
+
+async def test_lifecycle_refusals_without_end_drop_the_connection(make_settings) -> None:
+    refusals = [{"id": n, "type": "error", "msg": {"code": 17}} for n in (1, 3, 4, 5, 6, 7)]
+    with pytest.raises(ConnectionResetError, match="market_lifecycle_v2"):
+        await run_script(make_settings, refusals)
 
 
 @pytest.mark.parametrize("frame", [
@@ -111,7 +138,7 @@ async def test_a_subscribed_ack_without_a_sid_resubscribes(make_settings, bad) -
     {"type": "some_new_type", "sid": 1, "seq": 2},
 ])
 async def test_odd_frames_are_dropped_and_the_book_stays_right(make_settings, frame) -> None:
-    events, _ = await run_script(make_settings, [subscribed(1, 1), SNAP, frame,
+    events, _ = await run_script(make_settings, [subscribed(2, 1), SNAP, frame,
                                                  delta(1, 2, "yes", "0.40", "-4.00")])
     deltas = [e for e in events if isinstance(e, BookDelta) and e.instrument_id == YES]
     assert [(d.side, d.price, d.size) for d in deltas] == [(Side.BUY, D("0.40"), D("6.00"))]
@@ -121,7 +148,7 @@ async def test_odd_frames_are_dropped_and_the_book_stays_right(make_settings, fr
 async def test_a_delta_before_the_new_snapshot_is_not_applied_to_the_old_ladder(
         make_settings) -> None:
     events, ws = await run_script(make_settings, [
-        subscribed(1, 1), SNAP, delta(1, 3, "yes", "0.40", "1"),  # gap: resubscribe
+        subscribed(2, 1), SNAP, delta(1, 3, "yes", "0.40", "1"),  # gap: resubscribe
         subscribed(4, 2), delta(2, 1, "yes", "0.40", "-2"),  # new sid, snapshot lost
         subscribed(6, 3), snapshot(3, 1, [["0.40", "7.00"]], [])])
     assert not [e for e in events if isinstance(e, BookDelta)]
@@ -136,7 +163,7 @@ async def test_a_delta_before_the_new_snapshot_is_not_applied_to_the_old_ladder(
 async def test_a_gap_resubscribes_once_and_stale_frames_of_the_old_sid_are_ignored(
         make_settings) -> None:
     events, ws = await run_script(make_settings, [
-        subscribed(1, 1), SNAP, delta(1, 2, "yes", "0.40", "1"),
+        subscribed(2, 1), SNAP, delta(1, 2, "yes", "0.40", "1"),
         delta(1, 2, "yes", "0.40", "1"),  # duplicate: a gap
         *(delta(1, n, "yes", "0.40", "1") for n in range(3, 40)),  # the old sid keeps going
         subscribed(4, 2), snapshot(2, 1, [["0.40", "12.00"]], []),
@@ -149,7 +176,7 @@ async def test_a_gap_resubscribes_once_and_stale_frames_of_the_old_sid_are_ignor
 
 async def test_negative_level_and_zero_delta_on_absent_level(make_settings) -> None:
     events, ws = await run_script(make_settings, [
-        subscribed(1, 1), SNAP, delta(1, 2, "yes", "0.30", "0"),  # absent level, zero
+        subscribed(2, 1), SNAP, delta(1, 2, "yes", "0.30", "0"),  # absent level, zero
         delta(1, 3, "yes", "0.40", "-11.00"),  # 10 - 11 < 0: the book is wrong
         delta(1, 4, "yes", "0.40", "1")])
     zero = [e for e in events if isinstance(e, BookDelta) and e.instrument_id == YES]

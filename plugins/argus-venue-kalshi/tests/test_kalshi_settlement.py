@@ -97,8 +97,55 @@ async def test_a_market_settling_mid_stream_settles_over_the_websocket(exchange,
     got = settlements(items)
     assert [(s.instrument_id, s.price) for s in got] == [(YES, 1), (NO, 0)]
     assert "websocket" in got[0].reason and items.index(got[0]) > 0
-    assert not any(r.path.endswith("/markets") and r.query.get("tickers")
-                   for r in exchange.rest.requests[2:])  # no poll: the socket alone
+    reads = [r for r in exchange.rest.requests[2:]
+             if r.path.endswith("/markets") and r.query.get("tickers")]
+    assert len(reads) == 1  # no poll: the socket alone (one read when the channel listened)
+
+
+async def test_a_market_settled_before_the_lifecycle_channel_listens_is_settled(
+        exchange, local_settings) -> None:
+    """The market settles after the venue read it and before the stream's lifecycle
+    channel listens (its ``settled`` frame went to nobody): the read made once the
+    channel is subscribed settles it; before, with the poll off the stream never ended."""
+    venue = KalshiVenue(local_settings(settlement_poll_s=0, end_when_resolved=True))
+    try:
+        await venue.instruments()
+        exchange.engine.settle(TICKER, "yes")
+        got = settlements(await collect(venue, lambda items: False, timeout_s=5))
+    finally:
+        await venue.close()
+    assert [(s.instrument_id, s.price) for s in got] == [(YES, 1), (NO, 0)]
+
+
+async def test_a_market_settled_while_the_socket_is_down_is_settled_on_reconnect(
+        exchange, local_settings) -> None:
+    """The socket drops, the market settles while no connection is accepted (the frame
+    is lost), the venue reconnects: the settlement comes from the read made once the new
+    connection's lifecycle channel listens, the poll off."""
+    venue = KalshiVenue(local_settings(settlement_poll_s=0, end_when_resolved=True,
+                                       reconnect_base_s=0.05, reconnect_max_s=0.05))
+    items: list[Any] = []
+
+    async def outage() -> None:
+        await wait_for(lambda: has_books(items), "the first books")
+        exchange.ws.accepting = False
+        exchange.ws.drop()
+        await wait_for(lambda: any(isinstance(i, BookStatus) and not i.live for i in items),
+                       "the books marked stale")
+        exchange.engine.settle(TICKER, "no")
+        exchange.ws.accepting = True
+
+    async def run() -> None:
+        async for item in venue.stream():
+            items.append(item)
+    task = asyncio.get_running_loop().create_task(outage())
+    try:
+        await asyncio.wait_for(run(), 10)
+        await task
+    finally:
+        task.cancel()
+        await venue.close()
+    assert [(s.instrument_id, s.price) for s in settlements(items)] == [(YES, 0), (NO, 1)]
 
 
 async def test_a_market_settling_mid_stream_settles_from_the_poll(exchange, local_settings

@@ -36,10 +36,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import attrs
+import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from argus_core import BookStatus, DataError, MarketEvent, OrderBook, loads_frame
+from argus_core import BookStatus, DataError, MarketEvent, OrderBook, VenueError, loads_frame
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.books import Ladders, SequenceCheck, SequenceGap
 from argus_venue_kalshi.config import KalshiSettings
@@ -60,6 +61,10 @@ log = logging.getLogger(__name__)
 #: Subscribes retried (refused, unanswered, no snapshot) without a snapshot in between
 #: before the connection is dropped and made again.
 MAX_RETRIES = 5
+
+#: Seconds before a failed read of the settlements missed while the lifecycle channel
+#: was not listening is tried again.
+CATCH_UP_RETRY_S = 5.0
 
 
 
@@ -109,6 +114,9 @@ class BookStream:
         #: Called with the ticker of a market not followed that a ``created`` /
         #: ``activated`` lifecycle event announced (must not block nor raise).
         self.on_new_market: Callable[[str], None] | None = None
+        #: Reads the followed markets' settlements over REST (the venue's): called once
+        #: the lifecycle channel listens on each connection, for what settled before.
+        self.catch_up: Callable[[], Awaitable[list[MarketEvent]]] | None = None
         #: The open session's socket and state (None between connections).
         self._live: tuple[ClientConnection, _Session] | None = None
 
@@ -170,6 +178,27 @@ class BookStream:
                                   "params": {"channels": ["orderbook_delta"],
                                              "market_tickers": tickers}}))
 
+    async def _subscribe_lifecycle(self, ws: ClientConnection, state: _Session) -> None:
+        state.lifecycle_cmd = next(self._ids)
+        await ws.send(json.dumps({"id": state.lifecycle_cmd, "cmd": "subscribe",
+                                  "params": {"channels": [C.WS_LIFECYCLE_CHANNEL]}}))
+
+    async def _catch_up(self, state: _Session) -> list[MarketEvent]:
+        """:attr:`catch_up`'s settlements (what settled while the lifecycle channel was
+        not listening); a failed read is tried again :data:`CATCH_UP_RETRY_S` later."""
+        if self.catch_up is None:
+            state.catch_up_at = None
+            return []
+        try:
+            events = await self.catch_up()
+        except (VenueError, httpx.TransportError) as exc:
+            log.warning("kalshi: cannot read the markets' settlements after subscribing the "
+                        "lifecycle channel (%s); trying again in %gs", exc, CATCH_UP_RETRY_S)
+            state.catch_up_at = time.monotonic() + CATCH_UP_RETRY_S
+            return []
+        state.catch_up_at = None
+        return events
+
     async def _resubscribe(self, ws: ClientConnection, sids: list[int],
                            state: _Session, *, subscribe: bool = True) -> None:
         tickers = sorted({t for sid in sids for t in state.sid_tickers.pop(sid, [])})
@@ -220,10 +249,10 @@ class BookStream:
         # later on this session, what it added before is in this subscribe
         self._live = (ws, state)
         try:
+            # The lifecycle first: Kalshi answers commands in order, so no book of this
+            # session comes before a settlement of its market can.
+            await self._subscribe_lifecycle(ws, state)
             await self._subscribe(ws, list(self.tickers), state.pending, state.asked)
-            state.lifecycle_cmd = next(self._ids)
-            await ws.send(json.dumps({"id": state.lifecycle_cmd, "cmd": "subscribe",
-                                      "params": {"channels": [C.WS_LIFECYCLE_CHANNEL]}}))
             while True:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancel that lands
                 # as a frame arrives (the feed never stops).
@@ -231,6 +260,9 @@ class BookStream:
                     raw = await ws.recv()
                 if state.asked:
                     await self._overdue(ws, state)
+                if state.catch_up_at is not None and time.monotonic() >= state.catch_up_at:
+                    for settlement in await self._catch_up(state):
+                        yield settlement
                 try:
                     frame = loads_frame(raw)
                     if not isinstance(frame, dict):
@@ -252,6 +284,20 @@ class BookStream:
                      ) -> AsyncIterator[MarketEvent]:
         kind = frame.get("type")
         if kind == "subscribed" and frame.get("id") == state.lifecycle_cmd:
+            # What settled before the channel listened (since the venue's first read, or
+            # while disconnected) is read over REST now, once the channel covers the rest.
+            state.catch_up_at = time.monotonic()
+            for settlement in await self._catch_up(state):
+                yield settlement
+            return
+        if kind == "error" and frame.get("id") == state.lifecycle_cmd:
+            log.warning("kalshi websocket: %s subscribe refused: %s; subscribing again",
+                        C.WS_LIFECYCLE_CHANNEL, frame.get("msg"))
+            state.retries += 1
+            if state.retries > MAX_RETRIES:
+                raise ConnectionResetError(f"kalshi websocket: {C.WS_LIFECYCLE_CHANNEL} "
+                                           f"subscribe refused {MAX_RETRIES} times")
+            await self._subscribe_lifecycle(ws, state)
             return
         if kind == C.WS_LIFECYCLE_CHANNEL:
             try:
@@ -377,6 +423,9 @@ class _Session:
         self.sid_tickers: dict[int, list[str]] = {}
         self.dead: set[int] = set()
         self.lifecycle_cmd = 0
+        #: when the settlements missed before the lifecycle channel listened are read
+        #: (None: read, or the channel not subscribed yet)
+        self.catch_up_at: float | None = None
         #: ticker -> when its snapshot was asked for (cleared by the snapshot)
         self.asked: dict[str, int] = {}
         #: subscribes retried since the last snapshot arrived

@@ -178,6 +178,7 @@ class KalshiVenue(Venue):
         books = BookStream(self.settings, self.rest, self.tickers(), self.resolve)
         tasks = [loop.create_task(_pump(books.events(), queue))]
         self.book_stream = books
+        books.catch_up = self._read_settlements
         if self.settings.settlement_poll_s > 0:
             tasks.append(loop.create_task(self._poll_settlements(queue)))
         if self.settings.event_tickers:
@@ -421,20 +422,24 @@ class KalshiVenue(Venue):
         while True:
             await asyncio.sleep(self.settings.settlement_poll_s)
             try:
-                raw = await self.rest.pages("/markets", "markets",
-                                            {"tickers": ",".join(self.tickers())})
-            except VenueError as exc:
+                for event in await self._read_settlements():
+                    queue.put_nowait(event)
+            except (VenueError, httpx.TransportError) as exc:
+                # a transport error too: before, it ended the poll for good, silently
                 log.warning("kalshi: settlement poll failed: %s (retrying in %gs)", exc,
                             self.settings.settlement_poll_s)
-                continue
-            try:
-                now = time.time_ns()
-                for market in (Market.parse(m) for m in raw):
-                    for event in await self.resolve(market, now):
-                        queue.put_nowait(event)
             except DataError as exc:
                 queue.put_nowait(exc)
                 return
+
+    async def _read_settlements(self) -> list[MarketEvent]:
+        """:meth:`resolve`'s events for every followed market as ``GET /markets?tickers=``
+        reports it now (``VenueError`` / ``httpx.TransportError`` when it cannot be read,
+        ``DataError`` for a malformed result)."""
+        raw = await self.rest.pages("/markets", "markets",
+                                    {"tickers": ",".join(self.tickers())})
+        now = time.time_ns()
+        return [e for m in raw for e in await self.resolve(Market.parse(m), now)]
 
     async def snapshot(self) -> list[MarketEvent]:
         """Events and REST books of every market (for ``argus scan``)."""
