@@ -130,3 +130,14 @@ def test_model_loading_refuses_anything_but_valid_json(tmp_path: Path) -> None:
         doc = dict(good, steps=[bad_step])
         with pytest.raises(DataError):
             load_model(__import__("json").dumps(doc).encode())
+
+
+def test_the_api_and_the_cli_embargo_by_default_alike() -> None:
+    """A library user got no embargo by default (0) while ``argus ml train`` used 24."""
+    from click.testing import CliRunner
+
+    from argus_core.cli import cli
+
+    assert training.TrainSpec().embargo_rows == training.DEFAULT_EMBARGO_ROWS == 24
+    help_text = CliRunner().invoke(cli, ["ml", "train", "--help"]).output
+    assert "--embargo" in help_text and "[default: 24" in help_text.replace("\n", " ")

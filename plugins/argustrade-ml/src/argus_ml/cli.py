@@ -199,6 +199,7 @@ def build_group() -> click.Group:
     @click.option("--calibration", type=click.Choice(["isotonic", "platt", "none"]),
                   default="isotonic", show_default=True)
     @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True)
+    # training.DEFAULT_EMBARGO_ROWS (not imported here: the CLI loads training on use)
     @click.option("--embargo", type=click.IntRange(min=0), default=24, show_default=True,
                   help="Embargo after each test block, in rows (bars).")
     @click.option("--name", default="updown", show_default=True)

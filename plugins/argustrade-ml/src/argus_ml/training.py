@@ -51,6 +51,11 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
 }
 
 
+#: Rows skipped after each test fold before training rows resume (serial correlation
+#: beyond the label's horizon, which the purge covers); the CLI's ``--embargo`` default.
+DEFAULT_EMBARGO_ROWS = 24
+
+
 @attrs.frozen
 class TrainSpec:
     """How to train: model kind, calibration, fold layout (rows) and grid."""
@@ -61,7 +66,8 @@ class TrainSpec:
     mode: str = attrs.field(default="anchored",
                             validator=attrs.validators.in_(("rolling", "anchored")))
     n_folds: int = attrs.field(default=5, validator=attrs.validators.ge(2))
-    embargo_rows: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    embargo_rows: int = attrs.field(default=DEFAULT_EMBARGO_ROWS,
+                                    validator=attrs.validators.ge(0))
     inner_folds: int = attrs.field(default=3, validator=attrs.validators.ge(2))
     grid: tuple[dict[str, Any], ...] | None = None
     seed: int = 0
