@@ -1090,15 +1090,22 @@ class ExecutionEngine:
         — fills follow through ``executions()`` —, or provably never seen: CANCELLED); an
         order it cannot tell about stays PENDING, with a risk event, until the venue's
         executions settle it.  Nothing is marked final on a guess: a basket is evened out
-        only once its legs' fates are known."""
+        only once its legs' fates are known.  An order the venue holds open that the
+        ledger has ended (placed after it was given up as never placed) is cancelled."""
         pending = self.ledger.order_ids_in(OrderStatus.PENDING)
-        if not pending:
-            return
         try:
             held = {o.client_order_id for o in await self.venue.open_orders()}
         except Exception as exc:  # one failed read must not end the run: asked one by one
             log.warning("reconcile: the venue's open orders could not be read (%s)", exc)
             held = set()
+        for coid in sorted(held):  # ended here, open there: a late placement, a lost cancel
+            ended = self.ledger.order_status(coid)
+            if ended in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
+                with self.loop.between_events(commit_now=True):
+                    self.risk_event(self.market.now_ns, "reconcile", "open_after_end",
+                                    f"order {coid} is open at the venue but {ended.value} "
+                                    f"in the ledger: cancelling it there", None)
+                self._spawn_cancel(coid, "open at the venue after it ended")
         for coid in pending:
             if coid in held:
                 with self.loop.between_events(commit_now=True):

@@ -954,3 +954,37 @@ def test_a_restart_whose_open_orders_read_fails_asks_order_by_order(
                             [first])[0]["status"] == "pending"
         reason = ledger.query("select reason from risk_events where action = 'awaiting_venue'")
         assert len(reason) == 1 and first in reason[0]["reason"]
+
+
+@pytest.mark.parametrize("ended", ["cancelled", "rejected"])
+def test_a_restart_cancels_an_order_the_venue_holds_open_that_the_ledger_ended(
+        tmp_path: Path, fake_plugin: None, ended: str) -> None:
+    """An order the ledger has ended (given up as never placed, say) that the venue lists
+    open at the next start (its send was placed late): cancelled there, with a risk event,
+    even when nothing was pending; the ledger keeps it ended, an open order of the ledger
+    is left alone.  Before, only a start with pending orders read the venue's list, and
+    then only for those."""
+    _runner(tmp_path, "oneshot").run_sync()
+    first = FakeLiveVenue.submitted[0]
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        ledger.conn.execute("update orders set status = ?", (ended,))
+    cancels: list[str] = []
+
+    class Holding(FakeLiveVenue):
+        async def open_orders(self) -> list[Order]:
+            return [first, Order("stranger-1", "x", IID, Side.BUY, "1", limit_price="1")]
+
+        async def cancel(self, client_order_id: str) -> None:
+            cancels.append(client_order_id)
+
+    sys.modules["argus_test_fake_live"].register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fake", Holding))
+    FakeLiveVenue.submitted = []
+    _runner(tmp_path, "oneshot").run_sync()
+    assert cancels == [first.client_order_id]  # a stranger's order is not ours to cancel
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        assert ledger.query("select status from orders where client_order_id = ?",
+                            [first.client_order_id])[0]["status"] == ended
+        (event,) = ledger.query("select * from risk_events where action = 'open_after_end'")
+        assert event["check_name"] == "reconcile" and first.client_order_id in event["reason"]
+        assert ended in event["reason"]
