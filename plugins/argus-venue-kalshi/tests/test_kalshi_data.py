@@ -4,6 +4,7 @@ deltas, and integrity (sequence gap, malformed frame, disconnect, bad signature)
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal as D
 from pathlib import Path
@@ -13,7 +14,7 @@ from argus_testkit import load_payload
 from argus_venue_kalshi.books import Ladders, SequenceCheck, SequenceGap
 from argus_venue_kalshi.venue import KalshiVenue
 
-from argus_core import BookDelta, BookStatus, DataError, Event, OrderBook, Side
+from argus_core import BookDelta, BookStatus, ConfigError, DataError, Event, OrderBook, Side
 
 PAYLOADS = Path(__file__).parent / "payloads"
 YES = "kalshi:KXHIGHNY-24JAN01-T60/YES"
@@ -165,7 +166,8 @@ async def test_a_dropped_socket_marks_books_stale_and_reconnects(exchange, local
         await venue.close()
 
 
-async def test_a_badly_signed_handshake_is_refused(exchange, local_settings, tmp_path) -> None:
+async def test_a_badly_signed_handshake_is_refused(exchange, local_settings, tmp_path,
+                                                   caplog) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -177,10 +179,35 @@ async def test_a_badly_signed_handshake_is_refused(exchange, local_settings, tmp
     from argus_core import Secret
     venue = KalshiVenue(local_settings(private_key=Secret(f"$file:{path}")))
     tape = Tape(venue.stream())
+    with caplog.at_level(logging.ERROR, logger="argus_venue_kalshi.data"):
+        try:
+            await tape.wait(lambda items: stale_of(items, YES), "the refused connection")
+            assert exchange.ws.refused_handshakes >= 1
+            assert not books_of(tape.items, YES)
+        finally:
+            await tape.stop()
+            await venue.close()
+    # said plainly, with what to check (not a bare "InvalidStatus" warning)
+    assert any("HTTP 401" in r.getMessage() and "api_key_id" in r.getMessage()
+               for r in caplog.records if r.levelno == logging.ERROR)
+
+
+async def test_order_books_without_credentials_are_a_clear_config_error(
+        exchange, local_settings) -> None:
+    """Kalshi serves ``orderbook_delta`` only on an authenticated connection (error 9,
+    "Authentication required"): a venue without a key retried that subscribe and
+    reconnected forever, its books stale, saying only "subscribe refused".  Now the
+    stream ends at once with a ``ConfigError`` naming the keys to set."""
+    venue = KalshiVenue(local_settings(api_key_id=None, private_key=None))
+
+    async def run() -> None:
+        async for _ in venue.stream():
+            pass
     try:
-        await tape.wait(lambda items: stale_of(items, YES), "the refused connection")
-        assert exchange.ws.refused_handshakes >= 1
-        assert not books_of(tape.items, YES)
+        with pytest.raises(ConfigError, match=r"api_key_id and private_key"):
+            await asyncio.wait_for(run(), 5)
     finally:
-        await tape.stop()
         await venue.close()
+    refused = [c for c in exchange.ws.commands
+               if "orderbook_delta" in (c.get("params") or {}).get("channels", [])]
+    assert len(refused) == 1  # asked once: asking again cannot help

@@ -105,3 +105,6 @@ CLIENT_ORDER_ID_MAX: Final = 64
 #: The websocket channel of market lifecycle events (docs: websockets/market & event
 #: lifecycle): ``determined`` carries the result, ``settled`` follows the payout.
 WS_LIFECYCLE_CHANNEL: Final = "market_lifecycle_v2"
+#: The websocket's error code for a private channel asked for on an unauthenticated
+#: connection (``orderbook_delta`` and ``fill`` are private).
+WS_ERROR_AUTH_REQUIRED: Final = 9

@@ -40,7 +40,15 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from argus_core import BookStatus, DataError, MarketEvent, OrderBook, VenueError, loads_frame
+from argus_core import (
+    BookStatus,
+    ConfigError,
+    DataError,
+    MarketEvent,
+    OrderBook,
+    VenueError,
+    loads_frame,
+)
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.books import Ladders, SequenceCheck, SequenceGap
 from argus_venue_kalshi.config import KalshiSettings
@@ -131,6 +139,16 @@ class BookStream:
                     attempt = 0
                     async for event in self._session(ws):
                         yield event
+            except websockets.InvalidStatus as exc:
+                code = exc.response.status_code  # never its body: it may quote headers
+                if code in (401, 403):
+                    log.error("kalshi websocket: handshake refused (HTTP %d): check "
+                              "[plugins.kalshi] api_key_id and private_key, and this "
+                              "machine's clock (the signature carries a timestamp); "
+                              "reconnecting", code)
+                else:
+                    log.warning("kalshi websocket: handshake refused (HTTP %d); "
+                                "reconnecting", code)
             except (OSError, TimeoutError, websockets.ConnectionClosed,
                     websockets.InvalidHandshake) as exc:
                 log.warning("kalshi websocket: %s: %s; reconnecting", type(exc).__name__, exc)
@@ -182,6 +200,19 @@ class BookStream:
         state.lifecycle_cmd = next(self._ids)
         await ws.send(json.dumps({"id": state.lifecycle_cmd, "cmd": "subscribe",
                                   "params": {"channels": [C.WS_LIFECYCLE_CHANNEL]}}))
+
+    def _auth_required(self, msg: dict[str, Any]) -> None:
+        """Kalshi's error 9 on a subscribe: the connection is not authenticated, and
+        ``orderbook_delta`` needs it.  Without credentials that is this config's to fix
+        (a ``ConfigError``: asking again cannot help); with them, a connection Kalshi did
+        not take as signed is made again."""
+        if not self.settings.has_credentials:
+            raise ConfigError(
+                "kalshi websocket: Kalshi serves order books (orderbook_delta) only on an "
+                "authenticated connection (error 9, Authentication required): set "
+                "[plugins.kalshi] api_key_id and private_key (a read-only key will do)")
+        raise ConnectionResetError(f"kalshi websocket: Authentication required (error 9) "
+                                   f"on a signed connection: {str(msg.get('msg'))[:80]}")
 
     async def _catch_up(self, state: _Session) -> list[MarketEvent]:
         """:attr:`catch_up`'s settlements (what settled while the lifecycle channel was
@@ -338,6 +369,9 @@ class BookStream:
             return
         if kind == "error":
             cmd_id = frame.get("id")
+            msg = frame.get("msg")
+            if isinstance(msg, dict) and msg.get("code") == C.WS_ERROR_AUTH_REQUIRED:
+                self._auth_required(msg)
             refused = state.pending.pop(cmd_id, None) if type(cmd_id) is int else None
             log.warning("kalshi websocket error: %s%s", frame.get("msg"),
                         "; subscribing again" if refused else "")

@@ -5,7 +5,11 @@
 ``market_lifecycle_v2`` channel (every market's ``determined`` / ``settled`` events) and
 the private ``fill`` channel (every fill of the account, as it happens; nothing replayed).
 
-The handshake must be signed over ``GET /trade-api/ws/v2`` (401 otherwise).  Faults:
+A handshake carrying the key must be signed over ``GET /trade-api/ws/v2`` (401
+otherwise); one without any auth header is an unauthenticated connection, whose subscribes
+to the private ``orderbook_delta`` and ``fill`` channels are refused with error 9
+("Authentication required"), as Kalshi documents (an exchange made without a public key
+takes every subscribe: the offline examples').  Faults:
 :meth:`LocalWs.skip_seq` (a sequence gap), :meth:`LocalWs.send_malformed` (a frame
 that is not JSON), :meth:`LocalWs.drop` (every socket dies), :attr:`LocalWs.accepting` (False:
 handshakes are refused with 503).
@@ -29,6 +33,9 @@ from argus_venue_kalshi import constants as C
 from argus_venue_kalshi import signing
 from argus_venue_kalshi.testing.engine import LocalEngine
 
+#: Channels Kalshi serves only on an authenticated connection.
+PRIVATE_CHANNELS = frozenset({"orderbook_delta", "fill"})
+
 
 class _Sub:
     def __init__(self, sid: int, tickers: list[str]) -> None:
@@ -40,8 +47,10 @@ class _Sub:
 
 
 class _Conn:
-    def __init__(self, ws: ServerConnection) -> None:
+    def __init__(self, ws: ServerConnection, authenticated: bool) -> None:
         self.ws = ws
+        #: signed handshake (or an exchange without a key): private channels allowed
+        self.authenticated = authenticated
         self.subs: dict[int, _Sub] = {}
         self.fill_sids: list[int] = []  # subscriptions to the private ``fill`` channel
         self.lifecycle_sids: list[int] = []  # subscriptions to ``market_lifecycle_v2``
@@ -113,6 +122,8 @@ class LocalWs:
         if self.public_key is None:
             return None
         h: Headers = request.headers
+        if C.HEADER_KEY not in h:
+            return None  # unauthenticated: public channels only (error 9 for the others)
         ok = (h.get(C.HEADER_KEY) == self.key_id
               and signing.verify(self.public_key, h.get(C.HEADER_SIGNATURE, ""),
                                  h.get(C.HEADER_TIMESTAMP, ""), "GET", request.path))
@@ -122,7 +133,8 @@ class LocalWs:
         return connection.respond(401, "invalid signature\n")
 
     async def _handle(self, ws: ServerConnection) -> None:
-        conn = _Conn(ws)
+        conn = _Conn(ws, self.public_key is None or (
+            ws.request is not None and C.HEADER_KEY in ws.request.headers))
         self.connections.append(conn)
         sender = asyncio.get_running_loop().create_task(self._send_loop(conn))
         try:
@@ -142,7 +154,13 @@ class LocalWs:
     def _command(self, conn: _Conn, cmd: dict[str, Any]) -> None:
         self.commands.append(cmd)
         params = cmd.get("params") or {}
-        if cmd.get("cmd") == "subscribe" and "fill" in (params.get("channels") or []):
+        channels = params.get("channels") or []
+        if cmd.get("cmd") == "subscribe" and not conn.authenticated and \
+                set(channels) & PRIVATE_CHANNELS:
+            _put(conn, {"id": cmd.get("id"), "type": "error",
+                        "msg": {"code": C.WS_ERROR_AUTH_REQUIRED,
+                                "msg": "Authentication required"}})
+        elif cmd.get("cmd") == "subscribe" and "fill" in channels:
             sid = next(self._sids)
             conn.fill_sids.append(sid)
             _put(conn, {"id": cmd.get("id"), "type": "subscribed",
