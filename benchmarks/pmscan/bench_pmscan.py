@@ -598,7 +598,7 @@ def main() -> None:
     print()
     print(f"{'scanner':12s} {'full ms':>9s} {'incr ms':>9s} {'plain full':>11s} "
           f"{'plain incr':>11s} {'plain/full':>11s} {'plain/incr':>11s} {'found':>6s} "
-          f"{'plain':>6s} {'<10 ms':>7s}")
+          f"{'plain':>6s} {'full<10':>8s} {'incr<10':>8s}")
     plain_sum = sum(r.plain_full for r in rows
                     if r.plain_full is not None and r.name not in ("negrisk", "ranked"))
     for r in rows:
@@ -611,7 +611,8 @@ def main() -> None:
                  f"{pi / r.incremental:10.2f}x" if pi else f"{'-':>11s}"]
         plain_found = "-" if r.plain_found is None else str(r.plain_found)
         print(f"{r.name:12s} {' '.join(cells)} {r.found:6d} {plain_found:>6s} "
-              f"{'yes' if max(r.full, r.incremental) < 0.010 else 'NO':>7s}")
+              f"{'yes' if r.full < 0.010 else 'NO':>8s} "
+              f"{'yes' if r.incremental < 0.010 else 'NO':>8s}")
     # timed() collects before each timed call and times it with the collector off, so no
     # figure above holds a collection; a run pays one now and then, each this long.
     print(f"\nfull GC collections ({args.gc}): {len(full_collections)} (one before each timed "
@@ -625,8 +626,9 @@ def main() -> None:
                   f"{r.ramp * 1e3:.2f} ms; 'full ms' above is after them")
     print("\nplain/full, plain/incr: the plain-Python twin's time over the scanner's (above 1:"
           " the scanner is faster; ranked's twin is the sum of the components' plain full "
-          "scans); '<10 ms': the scanner's full and incremental scans both meet the issue's "
-          "target here.")
+          "scans); 'full<10': the scanner's full scan meets the issue's target (a full "
+          "scan of 3,000 events under 10 ms) here; 'incr<10': its incremental scan is "
+          "under 10 ms too (not the issue's target: a figure to watch).")
 
 
 if __name__ == "__main__":
