@@ -299,6 +299,9 @@ class MarketStream:
         #: Called with the frame when the channel announces a market listed just now
         #: (``new_market``): the venue runs its discovery then (see ``stream()``).
         self.on_new_market: Callable[[dict[str, Any]], None] | None = None
+        #: Called each time a connection has sent its subscription (must not block nor
+        #: raise): what resolved while no connection listened is the caller's to ask.
+        self.on_connected: Callable[[], None] | None = None
         #: Counters for monitoring and tests (connects, reconnects, bad frames, resnapshots).
         self.stats = {"connects": 0, "disconnects": 0, "malformed": 0, "hash_mismatch": 0,
                       "best_mismatch": 0, "resnapshots": 0}
@@ -442,6 +445,8 @@ class MarketStream:
                     try:
                         await ws.send(json.dumps({"assets_ids": list(tokens), "type": "market",
                                                   "custom_feature_enabled": True}))
+                        if self.on_connected is not None:
+                            self.on_connected()
                         while True:
                             # asyncio.timeout, not wait_for: on 3.11 wait_for loses a
                             # cancel that lands as a frame arrives (the feed never stops).

@@ -106,6 +106,7 @@ class PolymarketVenue(Venue):
         self._followed: set[str] = set()
         self._polled: set[str] = set()
         self._listing_wanted = asyncio.Event()
+        self._resolutions_wanted = asyncio.Event()  # a connection (re)opened: ask Gamma
         self._announced: set[str] = set()  # event ids of new_market frames not asked yet
         #: This run's redemptions of resolved positions (``start_redemptions``).
         self.redemptions: Redemptions | None = None
@@ -251,8 +252,11 @@ class PolymarketVenue(Venue):
                         if i.meta.get("tradeable") and i.meta.get("condition_id")} | set(pending)
         self._stream = stream = MarketStream(s, tokens, self.rest, without_tokens=True)
         loop, tasks = asyncio.get_running_loop(), []
-        if poll:
-            tasks.append(loop.create_task(self._poll_resolutions(stream)))
+        # Every connection's start asks too: market_resolved is not sent again for what
+        # resolved between the reads above (or a disconnect) and the subscription.
+        self._resolutions_wanted = asyncio.Event()
+        stream.on_connected = self._resolutions_wanted.set
+        tasks.append(loop.create_task(self._poll_resolutions(stream)))
         if listings:
             self._listing_wanted, self._announced = asyncio.Event(), set()
             stream.on_new_market = self._on_new_market
@@ -409,10 +413,16 @@ class PolymarketVenue(Venue):
                 f"(each closed, inactive or not accepting orders)")
 
     async def _poll_resolutions(self, stream: MarketStream) -> None:
-        """Ask Gamma every ``settlement_poll_s`` which followed markets (tradeable ones, and
-        held ones closed awaiting their resolution) have resolved."""
+        """Ask Gamma which followed markets (tradeable ones, and held ones closed awaiting
+        their resolution) have resolved: every ``settlement_poll_s`` (0: never), and each
+        time a websocket connection (re)opens (the channel's ``market_resolved`` says
+        nothing of what resolved while no connection listened)."""
+        poll, wanted = self.settings.settlement_poll_s, self._resolutions_wanted
         while True:
-            await asyncio.sleep(self.settings.settlement_poll_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(poll if poll > 0 else None):
+                    await wanted.wait()
+            wanted.clear()
             pending = sorted(c for c in self._polled if not self._condition_settled(c))
             self._polled = set(pending)
             if not pending:
@@ -422,8 +432,8 @@ class PolymarketVenue(Venue):
             try:
                 markets = await self.rest.closed_markets(pending)
             except (VenueError, DataError) as exc:
-                log.warning("polymarket: Gamma resolution poll failed: %s (retrying in %gs)",
-                            exc, self.settings.settlement_poll_s)
+                log.warning("polymarket: Gamma resolution poll failed: %s (retrying %s)", exc,
+                            f"in {poll:g}s" if poll > 0 else "at the next reconnect")
                 continue
             now = time.time_ns()
             for market in markets:
