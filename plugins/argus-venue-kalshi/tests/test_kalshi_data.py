@@ -211,3 +211,23 @@ async def test_order_books_without_credentials_are_a_clear_config_error(
     refused = [c for c in exchange.ws.commands
                if "orderbook_delta" in (c.get("params") or {}).get("channels", [])]
     assert len(refused) == 1  # asked once: asking again cannot help
+
+
+
+async def test_an_unsigned_handshake_refused_is_a_clear_config_error(exchange, local_settings
+                                                                     ) -> None:
+    """Some of Kalshi's pages say every websocket connection must be signed: refused
+    with 401 and no credentials configured, the stream ends with the keys to set instead
+    of retrying for ever."""
+    exchange.ws.unsigned_refused = True  # the stricter reading of the docs
+    venue = KalshiVenue(local_settings(api_key_id=None, private_key=None))
+
+    async def run() -> None:
+        async for _ in venue.stream():
+            pass
+    try:
+        with pytest.raises(ConfigError, match=r"HTTP 401.*api_key_id and private_key"):
+            await asyncio.wait_for(run(), 5)
+    finally:
+        await venue.close()
+    assert exchange.ws.refused_handshakes == 1  # asked once: asking again cannot help

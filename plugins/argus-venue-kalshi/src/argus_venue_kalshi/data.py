@@ -141,6 +141,11 @@ class BookStream:
                         yield event
             except websockets.InvalidStatus as exc:
                 code = exc.response.status_code  # never its body: it may quote headers
+                if code in (401, 403) and not self.settings.has_credentials:
+                    raise ConfigError(
+                        f"kalshi websocket: Kalshi refused an unsigned connection (HTTP "
+                        f"{code}): set [plugins.kalshi] api_key_id and private_key (a "
+                        f"read-only key will do)") from None
                 if code in (401, 403):
                     log.error("kalshi websocket: handshake refused (HTTP %d): check "
                               "[plugins.kalshi] api_key_id and private_key, and this "

@@ -72,6 +72,9 @@ class LocalWs:
         self._server: Server | None = None
         #: Fault: refuse every handshake (503) while False, as an exchange that is down.
         self.accepting = True
+        #: True: an unsigned handshake is refused with 401 too (some of Kalshi's pages say
+        #: every connection must be signed); False: it is an unauthenticated connection.
+        self.unsigned_refused = False
         engine.listeners.append(self._on_book)
         engine.fill_listeners.append(self._on_fill)
         engine.lifecycle_listeners.append(self._on_lifecycle)
@@ -122,7 +125,7 @@ class LocalWs:
         if self.public_key is None:
             return None
         h: Headers = request.headers
-        if C.HEADER_KEY not in h:
+        if C.HEADER_KEY not in h and not self.unsigned_refused:
             return None  # unauthenticated: public channels only (error 9 for the others)
         ok = (h.get(C.HEADER_KEY) == self.key_id
               and signing.verify(self.public_key, h.get(C.HEADER_SIGNATURE, ""),
