@@ -84,6 +84,13 @@ def _ledger(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
                 led.query("select * from pm_redemptions order by seq"))
 
 
+def _look_ups(requests: list[Any]) -> list[Any]:
+    """Held markets looked up by token (``GET /markets?clob_token_ids=``): not the
+    resolution read each market-channel connection makes of the followed markets
+    (``condition_ids=``)."""
+    return [q for _m, p, q in requests if p == "/markets" and "clob_token_ids" in q]
+
+
 async def test_a_resumed_paper_run_settles_a_position_whose_market_resolved_while_down(
         served: tuple[SnapshotServer, dict[str, Any]], tmp_path: Path) -> None:
     srv, event = served
@@ -107,7 +114,7 @@ async def test_a_resumed_paper_run_settles_a_position_whose_market_resolved_whil
 
     second = _runner(srv, run_dir)
     await asyncio.wait_for(second.run(), 30)  # ends by itself: nothing open is left
-    lookups = [q for _m, p, q in srv.requests[asked:] if p == "/markets"]
+    lookups = _look_ups(srv.requests[asked:])
     assert lookups and set(lookups[0]["clob_token_ids"]) == set(yes_tokens)
     fills, positions, rows = _ledger(run_dir)
     settled = [f for f in fills if f["liquidity"] == "settlement"]
@@ -129,7 +136,7 @@ async def test_a_resumed_paper_run_settles_a_position_whose_market_resolved_whil
     assert _ledger(run_dir)[0] == fills  # nothing booked again
     assert third.account.cash == cash_before + 150
     # flat: nothing held, nothing looked up
-    assert not [q for _m, p, q in srv.requests[asked:] if p == "/markets"]
+    assert not _look_ups(srv.requests[asked:])
 
 
 async def test_a_resumed_paper_run_settles_a_discovered_market_that_resolved_while_down(
@@ -166,4 +173,4 @@ async def test_a_resumed_paper_run_settles_a_discovered_market_that_resolved_whi
         held = {iid: p.quantity for iid, p in runner.account.positions.items() if p.quantity}
         assert held == {f"polymarket:{t}": 150 for t in yes_tokens[1:]}
         assert [r["step"] for r in rows] == ["queued", "simulated"]
-    assert not [q for _m, p, q in srv.requests[asked:] if p == "/markets"]
+    assert not _look_ups(srv.requests[asked:])
