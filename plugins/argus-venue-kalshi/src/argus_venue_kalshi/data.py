@@ -70,6 +70,9 @@ log = logging.getLogger(__name__)
 #: before the connection is dropped and made again.
 MAX_RETRIES = 5
 
+#: What a credential-less stream refused by Kalshi is told to do.
+_SET_KEYS = "set [plugins.kalshi] api_key_id and private_key (a read-only key will do)"
+
 #: Seconds before a failed read of the settlements missed while the lifecycle channel
 #: was not listening is tried again.
 CATCH_UP_RETRY_S = 5.0
@@ -142,10 +145,8 @@ class BookStream:
             except websockets.InvalidStatus as exc:
                 code = exc.response.status_code  # never its body: it may quote headers
                 if code in (401, 403) and not self.settings.has_credentials:
-                    raise ConfigError(
-                        f"kalshi websocket: Kalshi refused an unsigned connection (HTTP "
-                        f"{code}): set [plugins.kalshi] api_key_id and private_key (a "
-                        f"read-only key will do)") from None
+                    raise ConfigError(f"kalshi websocket: Kalshi refused an unsigned "
+                                      f"connection (HTTP {code}): {_SET_KEYS}") from None
                 if code in (401, 403):
                     log.error("kalshi websocket: handshake refused (HTTP %d): check "
                               "[plugins.kalshi] api_key_id and private_key, and this "
@@ -214,8 +215,7 @@ class BookStream:
         if not self.settings.has_credentials:
             raise ConfigError(
                 "kalshi websocket: Kalshi serves order books (orderbook_delta) only on an "
-                "authenticated connection (error 9, Authentication required): set "
-                "[plugins.kalshi] api_key_id and private_key (a read-only key will do)")
+                f"authenticated connection (error 9, Authentication required): {_SET_KEYS}")
         raise ConnectionResetError(f"kalshi websocket: Authentication required (error 9) "
                                    f"on a signed connection: {str(msg.get('msg'))[:80]}")
 
@@ -322,7 +322,6 @@ class BookStream:
         if kind == "subscribed" and frame.get("id") == state.lifecycle_cmd:
             # What settled before the channel listened (since the venue's first read, or
             # while disconnected) is read over REST now, once the channel covers the rest.
-            state.catch_up_at = time.monotonic()
             for settlement in await self._catch_up(state):
                 yield settlement
             return
