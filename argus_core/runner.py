@@ -41,7 +41,9 @@ from typing import Any
 
 import attrs
 
+from argus_core import bar_runs as stretches
 from argus_core.account import Account, capital_split
+from argus_core.bar_runs import BarRun
 from argus_core.builtins.replay_venue import ReplayVenue
 from argus_core.config import Config, canonical_json
 from argus_core.control import CONTROL_STATE
@@ -110,6 +112,10 @@ class RunSummary:
 class Runner:
     """Drives one run.  Construct, then ``await run()`` (or ``run_sync()``)."""
 
+    #: A replay takes its quiet stretches of bars in one step each (:mod:`argus_core.
+    #: bar_runs`); False sends every bar through the event path (the tests compare both).
+    bar_stretches = True
+
     def __init__(self, config: Config, run_dir: Path, *, live_confirmed: bool = False,
                  strategies: dict[str, Strategy] | None = None,
                  progress: Callable[[int], None] | None = None,
@@ -162,6 +168,9 @@ class Runner:
         self._commit_each_change = config.argus.mode != "replay"
         self._mode = config.argus.mode
         self._swapped = False
+        self._every = self._scan_every = 1  # checkpoint and scan spacing (set by run)
+        #: a held stretch's integer equity and gross: (run, first bar, equity, gross, scale)
+        self._held_plan: tuple[BarRun, int, list[int], list[int], int] | None = None
         self._equity_rows: list[tuple[int, str, str, str]] = []
         self._equity_ts: int | None = None  # a bar's timestamp whose row is still due
         self._row_valued: tuple[Decimal, Decimal] | None = None  # the last row's valuation
@@ -302,17 +311,21 @@ class Runner:
             if self.live:
                 self._fills_task = await self.engine.start_live()
                 self._fills_task.add_done_callback(self._on_fills_stream_end)
-            every = max(1, self.config.run.checkpoint_every_events)
-            scan_every = max(1, self.config.run.scan_every_events)
+            self._every = max(1, self.config.run.checkpoint_every_events)
+            self._scan_every = max(1, self.config.run.scan_every_events)
             self._loop = asyncio.get_running_loop()
-            conn, engine, on_event = self.ledger.conn, self.engine, self._on_event
-            scanners, each_change = self.asm.scanners, self._commit_each_change
+            conn, engine, on_event, after = (self.ledger.conn, self.engine, self._on_event,
+                                             self._after)
             freeze_startup()  # full collections skip what start-up built (see gcfreeze)
             frozen = True
             async for batch in self._batches():
                 for event in batch:
                     if event is _IDLE:
                         self._release()  # nothing queued: commit, hold no lock while waiting
+                        continue
+                    if type(event) is BarRun:
+                        if await self._bar_run(event):
+                            break  # max_events reached
                         continue
                     seq = self.seq = self.seq + 1
                     if seq <= self.resumed_from:
@@ -322,15 +335,7 @@ class Runner:
                         self.ledger.begin()
                     engine.seq = seq
                     on_event(event)
-                    if scanners and seq % scan_every == 0:
-                        self._scan()
-                    if self._swaps:
-                        self._apply_swaps()
-                    if (self._dirty and each_change) or self._swapped or seq % every == 0:
-                        self._commit(reopen=False)  # the next event opens the next one
-                    if seq % 1000 == 0:
-                        if self.progress is not None:
-                            self.progress(seq)
+                    if after(seq):
                         await asyncio.sleep(0)  # let swaps, kills and observers in (replays)
                     # read each time: a caller may move the stop while the run goes on
                     if self.max_events is not None and seq >= self.max_events:
@@ -394,7 +399,9 @@ class Runner:
         # gets the generic path, its wrapper in the loop.
         if not self._commit_each_change and isinstance(venue, ReplayVenue) \
                 and getattr(venue.stream, "__func__", None) is ReplayVenue.stream:
-            yield venue.events()
+            events = venue.events()
+            yield stretches.bar_runs(events) if self.bar_stretches and not self.asm.scanners \
+                else events
             return
         async for event in self._events():
             yield (event,)
@@ -445,6 +452,135 @@ class Runner:
             task.cancel()
             ticker.cancel()
             await asyncio.gather(task, ticker, return_exceptions=True)
+
+    def _after(self, seq: int) -> bool:
+        """What follows event ``seq``: a scan, swaps asked for, a commit when due; True
+        every 1,000th event (progress reported: the loop lets other tasks in)."""
+        if self.asm.scanners and seq % self._scan_every == 0:
+            self._scan()
+        if self._swaps:
+            self._apply_swaps()
+        if (self._dirty and self._commit_each_change) or self._swapped \
+                or seq % self._every == 0:
+            self._commit(reopen=False)  # the next event opens the next one
+        if seq % 1000:
+            return False
+        if self.progress is not None:
+            self.progress(seq)
+        return True
+
+    async def _bar_run(self, run: BarRun) -> bool:
+        """One instrument's run of bars: each quiet stretch in one step (:meth:`_quiet`),
+        every other bar through the event path; True once ``max_events`` is reached."""
+        bars, i, n = run.bars, 0, len(run.bars)
+        while i < n:
+            if self.seq < self.resumed_from:  # before the checkpoint: the market only
+                k = min(n - i, self.resumed_from - self.seq)
+                self.market.apply(bars[i + k - 1])  # a bar moves the clock and its last bar
+                self.seq, i = self.seq + k, i + k
+                continue
+            if not self.ledger.conn.in_transaction:
+                self.ledger.begin()
+            k = self._quiet(run, i)
+            if k:
+                self._take_quiet(run, i, k)
+                i += k
+            else:
+                self.seq += 1
+                self.engine.seq = self.seq
+                self._on_event(bars[i])
+                i += 1
+            seq = self.seq
+            if self._after(seq):
+                await asyncio.sleep(0)
+            if self.max_events is not None and seq >= self.max_events:
+                return True
+        return False
+
+    def _quiet(self, run: BarRun, i: int) -> int:
+        """How many bars from ``run.bars[i]`` make a quiet stretch (0: none starts there):
+        no order working or flatten under way, no swap waiting, one book, a mark by the
+        bar, no checkpoint, progress report or ``max_events`` inside; the one strategy
+        that hears the bars a :data:`~argus_core.bar_runs.TRUSTED` one that would send
+        nothing (``quiet_bars``; ``take_bars`` then takes them); a held position's
+        equity exact in integers and clear of the kill switch (:meth:`_held_stop`)."""
+        iid, seq = run.instrument_id, self.seq
+        self._held_plan = None
+        if self.broker.has_working(iid) or self.engine.flatten_reason is not None \
+                or self._swaps or len(self.account.books) > 1 or iid in self.market.books:
+            return 0
+        stop = i + min(len(run.bars) - i, self._every - seq % self._every, 1000 - seq % 1000,
+                       stretches.RUN_BARS if self.max_events is None else self.max_events - seq)
+        strategies = self.asm.strategies
+        slots = self._routes.get(iid) if len(strategies) == self._routed else None
+        if slots is None:
+            slots = self._route(iid)
+        strategy = strategies[slots[0]] if slots else None
+        if strategy is not None:
+            if len(slots) > 1 or type(strategy) not in stretches.TRUSTED:
+                return 0
+            stop = i + strategy.quiet_bars(run, i, stop)  # type: ignore[attr-defined]
+        pos = self.account.positions.get(iid)
+        if stop > i and pos is not None and pos.quantity:
+            stop = self._held_stop(run, i, stop, pos.quantity)
+        if stop > i and strategy is not None:
+            strategy.take_bars(run, i, stop)  # type: ignore[attr-defined]
+        return stop - i
+
+    def _held_stop(self, run: BarRun, i: int, stop: int, quantity: Decimal) -> int:
+        """Where a stretch holding ``quantity`` of the run's instrument must end: its
+        equities and gross exposures exact as integers (else at ``i``: the event path),
+        and before the first bar whose drawdown comes near the kill switch."""
+        watches = [c for c in self.risk.checks if getattr(c, "on_equity", None) is not None]
+        exact = run.decimal_closes
+        if exact is None or any(type(c) not in stretches.WATCHES for c in watches):
+            return i  # a watch this path does not model sees every mark
+        values = self.account._values  # each held instrument's marked value
+        others = [v for k, v in values.items() if k != run.instrument_id]
+        got = stretches.held_equity(
+            self.account.cash, sum(others, _ZERO), sum(map(abs, others), _ZERO), quantity,
+            exact[1][i:stop], exact[0])
+        if got is None:
+            return i
+        equity, gross, scale = got
+        limits = [c.s.max_drawdown_fraction for c in watches]  # type: ignore[attr-defined]
+        stop = i + stretches.drawdown_cut(equity, scale, self.risk.ctx.peak_equity, limits)
+        self._held_plan = (run, i, equity, gross, scale)
+        return stop
+
+    def _take_quiet(self, run: BarRun, i: int, k: int) -> None:
+        """Take ``run.bars[i:i + k]`` in one step: the clock and the instrument's last bar
+        move to the stretch's end, each bar's equity row is written as the event path
+        writes it, and a held position is marked, and the peak equity raised, as its
+        marks would have."""
+        bars, account = run.bars, self.account
+        self.seq += k
+        self.engine.seq = self.seq
+        self.market.apply(bars[i + k - 1])
+        stamps = run.stamps[i:i + k].tolist()
+        if self._equity_ts is not None and stamps[0] != self._equity_ts:
+            self._equity_row(self._equity_ts)  # valued before the stretch's first mark
+        self.risk.ctx.ts_ns = stamps[-1]
+        due, rows = stamps[:-1], self._equity_rows
+        plan, self._held_plan = self._held_plan, None
+        if plan is None:  # flat: one valuation for the whole stretch
+            if due:
+                self._equity_row(due[0])
+                text = rows[-1][1:]
+                rows.extend([(ts, *text) for ts in due[1:]])
+        else:
+            _, first, equity, gross, scale = plan
+            equity, gross = equity[i - first:i - first + k], gross[i - first:i - first + k]
+            texts = stretches.row_texts
+            rows.extend(zip(due, [str(account.cash)] * len(due), texts(equity[:-1], scale),
+                            texts(gross[:-1], scale), strict=True))
+            iid, ctx = run.instrument_id, self.risk.ctx
+            top = equity.index(max(equity))  # the first of the highest: the peak's Decimal
+            account.mark(iid, Decimal(repr(bars[i + top].close)))
+            if (peak := account.marked_equity()) > ctx.peak_equity:
+                ctx.peak_equity = peak
+            account.mark(iid, Decimal(repr(bars[i + k - 1].close)))
+        self._equity_ts = stamps[-1]
 
     @contextlib.contextmanager
     def _between_events(self, *, commit_now: bool = False) -> Iterator[None]:

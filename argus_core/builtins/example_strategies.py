@@ -10,13 +10,24 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from argus_core.hookspecs import RegisterStrategy, hookimpl
 from argus_core.interfaces import Strategy, StrategyContext
 from argus_core.models import Bar, Forecast, Intent, MarketEvent, OrderType, Side, TimeInForce
+
+if TYPE_CHECKING:
+    from argus_core.bar_runs import BarRun
+
+#: A sum of w positive floats, left to right or pairwise, is within (w - 1) * 2**-53 of
+#: its terms' sum; this bound's margin (2**-50) leaves room for both summations, their
+#: division and the difference: a difference of means beyond it has the same sign in
+#: ``on_event``'s ``sum()`` as in numpy's.
+_SUM_ERROR = 2.0**-50
 
 
 @attrs.frozen
@@ -45,6 +56,9 @@ class MovingAverageCross(Strategy):
         # The fast window's closes kept apart: summing it does not walk the slow window.
         self._recent: deque[float] = deque(maxlen=self.s.fast)
         self.long = False
+        # quiet_bars' decisions for one run: (run, its first bar planned, stops when
+        # long, stops when flat), indices from that first bar
+        self._plan: tuple[BarRun, int, np.ndarray, np.ndarray] | None = None
 
     def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
         s = self.s
@@ -75,6 +89,51 @@ class MovingAverageCross(Strategy):
                        order_type=OrderType.MARKET, time_in_force=TimeInForce.IOC,
                        reason="fast SMA crossed below slow", reduce_only=True),)
 
+    def quiet_bars(self, run: BarRun, start: int, stop: int) -> int:
+        """How many of ``run``'s bars from ``start`` (before ``stop``) :meth:`on_event`
+        would answer with no intent (the runner's quiet stretches,
+        :mod:`argus_core.bar_runs`; :meth:`take_bars` then takes them).  The averages
+        come from numpy; a bar whose two averages are within the summations' rounding
+        of each other is not quiet: ``on_event`` decides it."""
+        s = self.s
+        if s.instrument_id and run.instrument_id != s.instrument_id:
+            return stop - start  # not this strategy's instrument: on_event ignores it
+        plan = self._plan
+        # The plan holds while every bar of the run since its first went into the state.
+        if plan is None or plan[0] is not run or plan[1] > start or (
+                start > plan[1] and self.closes[-1] != run.bars[start - 1].close):
+            plan = self._plan = (run, start, *self._stops(run.closes[start:]))
+        _, base, when_long, when_flat = plan
+        stops = when_long if self.long else when_flat
+        at = int(np.searchsorted(stops, start - base))
+        return min(stop, base + int(stops[at])) - start if at < len(stops) else stop - start
+
+    def take_bars(self, run: BarRun, start: int, stop: int) -> None:
+        """Take ``run``'s bars ``start:stop`` into the state, as :meth:`on_event` would
+        (bars :meth:`quiet_bars` found quiet)."""
+        s = self.s
+        if s.instrument_id and run.instrument_id != s.instrument_id:
+            return
+        taken = run.closes[max(start, stop - s.slow):stop].tolist()
+        self.closes.extend(taken)
+        self._recent.extend(taken[-s.fast:])
+
+    def _stops(self, ahead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The bars of ``ahead`` (the next closes after the state's) on which a long, and
+        a flat, strategy might act: where fast > slow (or not) is decided against it, or
+        too close to call."""
+        s, held = self.s, len(self.closes)
+        x = np.concatenate((np.fromiter(self.closes, np.float64, held), ahead))
+        if len(x) < s.slow:
+            return np.empty(0, np.intp), np.empty(0, np.intp)  # still warming up
+        # the window ending at each of ahead's bars, once the slow one is full
+        first = max(0, s.slow - 1 - held)  # ahead's first bar with a full slow window
+        ends = np.arange(held + first, len(x))
+        slow = sliding_window_view(x, s.slow).sum(axis=1)[ends - s.slow + 1] / s.slow
+        fast = sliding_window_view(x, s.fast).sum(axis=1)[ends - s.fast + 1] / s.fast
+        diff, tol = fast - slow, _SUM_ERROR * ((s.fast + 1) * fast + (s.slow + 1) * slow)
+        return (np.flatnonzero(diff <= tol) + first, np.flatnonzero(diff >= -tol) + first)
+
     def get_state(self) -> dict[str, Any]:
         return {"closes": list(self.closes), "long": self.long}
 
@@ -82,6 +141,7 @@ class MovingAverageCross(Strategy):
         self.closes = deque((float(c) for c in state.get("closes", [])), maxlen=self.s.slow)
         self._recent = deque(self.closes, maxlen=self.s.fast)
         self.long = bool(state.get("long", False))
+        self._plan = None
 
 
 
