@@ -168,16 +168,18 @@ def row_texts(values: list[int], scale: int) -> list[str]:
     """``str(Decimal(value).scaleb(-scale).quantize(Decimal("1e-8")))`` for each integer,
     all at least ``10**(scale - 6)`` (:func:`held_equity` sees to it; a smaller one's
     text is scientific), rounded half-even as the context rounds."""
+    # %-formatting of divmod's pair: twice as fast as str.format here (a row per bar)
     unit = 10**_ROW_PLACES
     if scale <= _ROW_PLACES:
         up = 10**(_ROW_PLACES - scale)
-        return [f"{v * up // unit}.{v * up % unit:08d}" for v in values]
-    div, out = 10**(scale - _ROW_PLACES), []
+        return ["%d.%08d" % divmod(v * up, unit) for v in values]  # noqa: UP031
+    div = 10**(scale - _ROW_PLACES)  # a power of ten: even
+    half, out = div // 2, []
     for v in values:
-        q, r = divmod(v, div)
-        if 2 * r > div or (2 * r == div and q & 1):
-            q += 1
-        out.append(f"{q // unit}.{q % unit:08d}")
+        q, r = divmod(v + half, div)
+        if r == 0 and q & 1:  # v was halfway and went up to an odd last digit: even it
+            q -= 1
+        out.append("%d.%08d" % divmod(q, unit))  # noqa: UP031
     return out
 
 
