@@ -44,33 +44,56 @@ _INT_ROOM = 10**27  # integers kept under the Decimal context's 28 digits
 
 
 class BarRun:
-    """Consecutive bars of one instrument, strictly increasing in time, with their
-    closes and timestamps as numpy columns (made on first use)."""
+    """Consecutive bars of one instrument, strictly increasing in time: a list of bars,
+    or a bar file's columns whose bars are made only when asked (:meth:`bar`), with
+    their closes and timestamps as numpy columns."""
 
-    __slots__ = ("_closes", "_stamps", "_units", "bars", "instrument_id")
+    __slots__ = ("_bars", "_closes", "_stamps", "_table", "_units", "instrument_id")
 
     def __init__(self, bars: list[Bar]) -> None:
-        self.bars = bars
+        self._bars: list[Bar] | None = bars
+        self._table: np.ndarray | None = None
         self.instrument_id = bars[0].instrument_id
         self._closes: np.ndarray | None = None
         self._stamps: np.ndarray | None = None
         self._units: tuple[int, list[int]] | bool | None = False  # False: not yet asked
 
+    @classmethod
+    def of_columns(cls, instrument_id: str, stamps: np.ndarray, table: np.ndarray
+                   ) -> BarRun:
+        """A run of bars already read and checked as :class:`Bar` checks them: close
+        times (int64 ns) and an (n, 5) table of open, high, low, close, volume."""
+        run = cls.__new__(cls)
+        run._bars, run._table, run.instrument_id = None, table, instrument_id
+        run._stamps, run._closes = stamps, np.ascontiguousarray(table[:, 3])
+        run._units = False
+        return run
+
+    def __len__(self) -> int:
+        return len(self._bars) if self._bars is not None else len(self._stamps)  # type: ignore[arg-type]
+
+    def bar(self, i: int) -> Bar:
+        """The run's ``i``-th bar."""
+        if self._bars is not None:
+            return self._bars[i]
+        o, h, lo, c, v = self._table[i].tolist()  # type: ignore[index]
+        return Bar(self.instrument_id, int(self._stamps[i]), o, h, lo, c, v)  # type: ignore[index]
+
     @property
     def closes(self) -> np.ndarray:
         """The bars' closes (float64)."""
         if self._closes is None:
-            self._closes = np.fromiter((b.close for b in self.bars), np.float64,
-                                       len(self.bars))
+            bars = self._bars or []
+            self._closes = np.fromiter((b.close for b in bars), np.float64, len(bars))
         return self._closes
 
     @property
     def stamps(self) -> np.ndarray:
         """The bars' close times (int64 ns)."""
         if self._stamps is None:
-            self._stamps = np.fromiter((b.ts_ns for b in self.bars), np.int64, len(self.bars))
+            bars = self._bars or []
+            self._stamps = np.fromiter((b.ts_ns for b in bars), np.int64, len(bars))
         return self._stamps
-
 
     @property
     def decimal_closes(self) -> tuple[int, list[int]] | None:
@@ -83,7 +106,7 @@ class BarRun:
         return self._units  # type: ignore[return-value]
 
 
-def bar_runs(events: Iterable[MarketEvent]) -> Iterator[MarketEvent | BarRun]:
+def bar_runs(events: Iterable[MarketEvent | BarRun]) -> Iterator[MarketEvent | BarRun]:
     """``events`` with each stretch of consecutive bars of one instrument (strictly later
     each, at most :data:`RUN_BARS`) as one :class:`BarRun`; a lone bar and every other
     event as they came, in the same order.  An error from ``events`` (a bad line of a
@@ -112,7 +135,7 @@ def bar_runs(events: Iterable[MarketEvent]) -> Iterator[MarketEvent | BarRun]:
         if run:
             yield run[0] if len(run) == 1 else BarRun(run)
             run, iid = [], None
-        yield event
+        yield event  # a BarRun of a bar file's columns too
     if run:
         yield run[0] if len(run) == 1 else BarRun(run)
 

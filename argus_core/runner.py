@@ -399,9 +399,11 @@ class Runner:
         # gets the generic path, its wrapper in the loop.
         if not self._commit_each_change and isinstance(venue, ReplayVenue) \
                 and getattr(venue.stream, "__func__", None) is ReplayVenue.stream:
-            events = venue.events()
-            yield stretches.bar_runs(events) if self.bar_stretches and not self.asm.scanners \
-                else events
+            if not self.bar_stretches or self.asm.scanners:
+                yield venue.events()
+            else:  # a bar file's columns as runs, unless a caller put its own events in
+                yield stretches.bar_runs(venue.runs() if getattr(
+                    venue.events, "__func__", None) is ReplayVenue.events else venue.events())
             return
         async for event in self._events():
             yield (event,)
@@ -472,11 +474,11 @@ class Runner:
     async def _bar_run(self, run: BarRun) -> bool:
         """One instrument's run of bars: each quiet stretch in one step (:meth:`_quiet`),
         every other bar through the event path; True once ``max_events`` is reached."""
-        bars, i, n = run.bars, 0, len(run.bars)
+        i, n = 0, len(run)
         while i < n:
             if self.seq < self.resumed_from:  # before the checkpoint: the market only
                 k = min(n - i, self.resumed_from - self.seq)
-                self.market.apply(bars[i + k - 1])  # a bar moves the clock and its last bar
+                self.market.apply(run.bar(i + k - 1))  # a bar moves the clock and its last bar
                 self.seq, i = self.seq + k, i + k
                 continue
             if not self.ledger.conn.in_transaction:
@@ -488,7 +490,7 @@ class Runner:
             else:
                 self.seq += 1
                 self.engine.seq = self.seq
-                self._on_event(bars[i])
+                self._on_event(run.bar(i))
                 i += 1
             seq = self.seq
             if self._after(seq):
@@ -498,7 +500,7 @@ class Runner:
         return False
 
     def _quiet(self, run: BarRun, i: int) -> int:
-        """How many bars from ``run.bars[i]`` make a quiet stretch (0: none starts there):
+        """How many bars from the run's ``i``-th make a quiet stretch (0: none starts there):
         no order working or flatten under way, no swap waiting, one book, a mark by the
         bar, no checkpoint, progress report or ``max_events`` inside; the one strategy
         that hears the bars a :data:`~argus_core.bar_runs.TRUSTED` one that would send
@@ -509,7 +511,7 @@ class Runner:
         if self.broker.has_working(iid) or self.engine.flatten_reason is not None \
                 or self._swaps or len(self.account.books) > 1 or iid in self.market.books:
             return 0
-        stop = i + min(len(run.bars) - i, self._every - seq % self._every, 1000 - seq % 1000,
+        stop = i + min(len(run) - i, self._every - seq % self._every, 1000 - seq % 1000,
                        stretches.RUN_BARS if self.max_events is None else self.max_events - seq)
         strategies = self.asm.strategies
         slots = self._routes.get(iid) if len(strategies) == self._routed else None
@@ -549,14 +551,14 @@ class Runner:
         return stop
 
     def _take_quiet(self, run: BarRun, i: int, k: int) -> None:
-        """Take ``run.bars[i:i + k]`` in one step: the clock and the instrument's last bar
+        """Take the run's bars ``i:i + k`` in one step: the clock and the instrument's last bar
         move to the stretch's end, each bar's equity row is written as the event path
         writes it, and a held position is marked, and the peak equity raised, as its
         marks would have."""
-        bars, account = run.bars, self.account
+        account, closes = self.account, run.closes
         self.seq += k
         self.engine.seq = self.seq
-        self.market.apply(bars[i + k - 1])
+        self.market.apply(run.bar(i + k - 1))
         stamps = run.stamps[i:i + k].tolist()
         if self._equity_ts is not None and stamps[0] != self._equity_ts:
             self._equity_row(self._equity_ts)  # valued before the stretch's first mark
@@ -576,10 +578,10 @@ class Runner:
                             texts(gross[:-1], scale), strict=True))
             iid, ctx = run.instrument_id, self.risk.ctx
             top = equity.index(max(equity))  # the first of the highest: the peak's Decimal
-            account.mark(iid, Decimal(repr(bars[i + top].close)))
+            account.mark(iid, Decimal(repr(float(closes[i + top]))))
             if (peak := account.marked_equity()) > ctx.peak_equity:
                 ctx.peak_equity = peak
-            account.mark(iid, Decimal(repr(bars[i + k - 1].close)))
+            account.mark(iid, Decimal(repr(float(closes[i + k - 1]))))
         self._equity_ts = stamps[-1]
 
     @contextlib.contextmanager

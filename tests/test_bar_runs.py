@@ -160,12 +160,12 @@ def test_bar_runs_keep_order_and_come_before_a_read_error() -> None:
     with pytest.raises(DataError):
         for item in bar_runs.bar_runs(events()):
             out.append(item)
-    flat = [b for item in out for b in (item.bars if isinstance(item, bar_runs.BarRun)
-                                         else [item])]
+    flat = [b for item in out for b in ([item.bar(i) for i in range(len(item))]
+                                         if isinstance(item, bar_runs.BarRun) else [item])]
     assert [(getattr(e, "instrument_id", "-"), e.ts_ns) for e in flat] == [
         ("A", 1), ("A", 2), ("B", 2), ("A", 5), ("A", 3), ("A", 3), ("A", 4)]
     # runs: strictly later bars of one instrument only
-    assert [len(item.bars) if isinstance(item, bar_runs.BarRun) else 1 for item in out] == [
+    assert [len(item) if isinstance(item, bar_runs.BarRun) else 1 for item in out] == [
         2, 1, 1, 1, 2]
 
 
@@ -260,3 +260,66 @@ class _Ctx:
         @staticmethod
         def position(_: str) -> Any:
             return type("P", (), {"quantity": Decimal(1)})()
+
+
+def _flat(items: Any) -> list[Bar]:
+    out: list[Bar] = []
+    for item in items:
+        out.extend([item.bar(i) for i in range(len(item))]
+                   if isinstance(item, bar_runs.BarRun) else [item])
+    return out
+
+
+def _read(reader: Any, path: Path, **kw: Any) -> tuple[list[Bar], str]:
+    got: list[Bar] = []
+    try:
+        for item in reader(path, "replay:X/USD", 60, **kw):
+            got.extend(_flat([item]))
+    except DataError as exc:
+        return got, str(exc)
+    return got, ""
+
+
+FAULTS = [
+    "",  # none
+    "{t},1.0,0.5,0.9,1.0,3\n",  # high under low
+    "{t},1.0,1.1,0.9,1.0,-3\n",  # negative volume
+    "{t},1.0,1.1,0.9,1.2,3\n",  # close above the high
+    "{p},1.0,1.1,0.9,1.0,3\n",  # the previous bar's time again
+    "{o},1.0,1.1,0.9,1.0,3\n",  # 30 s after the previous bar: overlaps
+    "{t},1.0,1.1,0.9,nan,3\n",  # not finite
+    "{t},1.0,1.1,0.9\n",  # cut short
+    "{t},0,1.1,0,1.0,3\n",  # a zero price
+]
+
+
+@pytest.mark.parametrize("fault", range(len(FAULTS)))
+@pytest.mark.parametrize("seed", range(3))
+def test_the_column_reader_gives_the_bar_readers_bars_and_errors(
+        fault: int, seed: int, tmp_path: Path) -> None:
+    """iter_bar_runs_csv (a batch that passes every check at once as columns) yields the
+    bars iter_bars_csv yields, then the same error naming the same line."""
+    from argus_core.builtins.replay_venue import iter_bar_runs_csv, iter_bars_csv
+
+    rng = random.Random(seed)
+    lines, t, price = [], START, 100.0
+    at = rng.randint(100, 5000)
+    for i in range(6000):
+        if i == at and FAULTS[fault]:  # a value fault in place of a bar, a time one added
+            lines.append(FAULTS[fault].format(t=t, p=t - 60, o=t - 30))
+            if "{t}" in FAULTS[fault]:
+                t += 60
+                continue
+        price *= 1 + rng.gauss(0, 0.01)
+        c = round(price, 2)
+        lines.append(f"{t},{c},{c + 0.5},{c - 0.5},{c},{rng.uniform(0, 9):.3f}\n")
+        t += 60 if rng.random() > 0.01 else 180
+    path = tmp_path / "bars.csv"
+    path.write_text("".join(lines))
+    window = {} if seed != 2 else {"start_s": START + 60 * 700, "end_s": START + 60 * 5200}
+    assert _read(iter_bar_runs_csv, path, **window) == _read(iter_bars_csv, path, **window)
+    got = list(iter_bar_runs_csv(path, "replay:X/USD", 60, **window)) if not FAULTS[fault] \
+        else []
+    if got:  # a clean file comes as columns, a few runs of at most RUN_BARS
+        assert all(isinstance(r, bar_runs.BarRun) for r in got)
+        assert max(len(r) for r in got) <= bar_runs.RUN_BARS

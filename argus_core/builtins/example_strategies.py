@@ -101,7 +101,7 @@ class MovingAverageCross(Strategy):
         plan = self._plan
         # The plan holds while every bar of the run since its first went into the state.
         if plan is None or plan[0] is not run or plan[1] > start or (
-                start > plan[1] and self.closes[-1] != run.bars[start - 1].close):
+                start > plan[1] and self.closes[-1] != run.closes[start - 1]):
             plan = self._plan = (run, start, *self._stops(run.closes[start:]))
         _, base, when_long, when_flat = plan
         stops = when_long if self.long else when_flat

@@ -50,6 +50,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from argus_core.bar_runs import RUN_BARS, BarRun
 from argus_core.errors import ConfigError, DataError
 from argus_core.hookspecs import RegisterVenue, hookimpl
 from argus_core.interfaces import FeeSchedule, Venue
@@ -121,6 +122,7 @@ TIME_COLUMNS = ("timestamp", "time", "unix_time_s", "ts")
 #: (1e11 s is the year 5138, 1e11 ms 1973): exchanges export all four (Binance klines
 #: in ms, since 2025 in us).  Each value is read by its own magnitude.
 _MS, _US, _NS, _TOO_BIG = 1e11, 1e14, 1e17, 1e20
+_NS_ROOM = 2**63 // 10**9  # open times (s) whose close in ns fits int64
 
 
 def _time_s(text: str) -> int:
@@ -246,11 +248,25 @@ def read_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
 def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
                   start_s: int | None = None, end_s: int | None = None, *,
                   warn_gaps: bool = True, era: bool = False) -> Iterator[Bar]:
+    """Parse an OHLCVT CSV into bars stamped at their close time (:func:`iter_bar_runs_csv`
+    without runs: every bar a :class:`Bar`)."""
+    yield from iter_bar_runs_csv(  # type: ignore[misc]  # runs=False: bars only
+        path, instrument_id, bar_seconds, start_s, end_s, warn_gaps=warn_gaps, era=era,
+        runs=False)
+
+
+def iter_bar_runs_csv(path: Path, instrument_id: str, bar_seconds: int,
+                      start_s: int | None = None, end_s: int | None = None, *,
+                      warn_gaps: bool = True, era: bool = False, runs: bool = True
+                      ) -> Iterator[Bar | BarRun]:
     """Parse an OHLCVT CSV into bars stamped at their close time, one at a time (memory
     stays flat in the number of bars); ``DataError`` names the line, including a bar out
     of time order and a row whose number of fields differs from the first bar row's;
     the number of gaps is logged once the file is read (``warn_gaps``: the replay's
-    first pass leaves that to the replay itself).  The time column holds unix seconds,
+    first pass leaves that to the replay itself).  ``runs``: a batch of plain numeric
+    lines that passes every check at once comes as columns (a :class:`BarRun` of up to
+    ``RUN_BARS`` bars, made into bars only where asked); any other batch bar by bar,
+    the bars before a bad line first.  The time column holds unix seconds,
     or milliseconds / microseconds / nanoseconds (told apart by magnitude).  ``era``: only
     the bars that decide :func:`era_rules` (:func:`_era_picks`; the replay's first pass)."""
     try:
@@ -268,7 +284,22 @@ def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
             else ((0, 1, 2, 3, 4, 5), 1)
         pick = functools.partial(_era_picks, cols=cols, window=window, bar_seconds=bar_seconds,
                                  most=[0, 0]) if era else None
-        for first_line, rows in _numeric_rows(fh, cols, lineno, path, pick):
+        columns: list[tuple[np.ndarray, np.ndarray]] = []  # checked, not yet yielded
+        for first_line, rows, fast in _numeric_rows(fh, cols, lineno, path, pick):
+            checked = _checked(fast, cols, window, bar_seconds, last_ts) \
+                if runs and fast is not None else None
+            if checked is not None:
+                stamps, table, new_gaps = checked
+                if columns and sum(len(c[0]) for c in columns) + len(stamps) > RUN_BARS:
+                    yield _run_of(instrument_id, columns)
+                    columns = []
+                if len(stamps):
+                    columns.append((stamps, table))
+                    gaps, last_ts = gaps + new_gaps, int(stamps[-1])
+                continue
+            if columns:
+                yield _run_of(instrument_id, columns)
+                columns = []
             for lineno, row in enumerate(rows, start=first_line):
                 if row is None:
                     continue  # a blank line
@@ -293,6 +324,8 @@ def iter_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
                     yield Bar(instrument_id, ts_ns, o, h, lo, c, v)
                 except DataError as exc:
                     raise DataError(f"{path}:{lineno}: {exc}") from None
+        if columns:
+            yield _run_of(instrument_id, columns)
     if gaps and warn_gaps:
         log.warning("%s: %d gaps in the bar series (missing intervals are not filled)", path,
                     gaps)
@@ -312,9 +345,10 @@ _BATCH_BYTES = 1 << 15
 
 def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path,
                   pick: Callable[[list[str], _Fast], set[int] | None] | None = None
-                  ) -> Iterator[tuple[int, Iterable[_Row | None]]]:
-    """``(number of the batch's first line, its rows)``: each row ``(open time s, open,
-    high, low, close, volume)``, a blank line as None.  A batch of plain numeric
+                  ) -> Iterator[tuple[int, Iterable[_Row | None], _Fast | None]]:
+    """``(number of the batch's first line, its rows, its numpy table or None)``: each
+    row ``(open time s, open, high, low, close, volume)``, a blank line as None (the
+    table: of a plain numeric batch, except on the era pass).  A batch of plain numeric
     lines is parsed by numpy in C (the csv module plus six ``float()`` calls a row were
     most of a replay's reading); anything else in a batch (quotes, blank lines, a ragged
     or malformed row, a non-finite value, a row as wide as the first bar row's but not
@@ -339,8 +373,37 @@ def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path,
             rows = zip(fast[0].tolist(), *(fast[1][:, i].tolist() for i in cols[1:]), strict=True)
         if pick and fast and (picks := pick(lines, fast)) is not None:
             rows = (row if i in picks else None for i, row in enumerate(rows))
-        yield lineno, rows
+        yield lineno, rows, None if pick else fast
         lineno += len(lines)
+
+
+def _checked(fast: _Fast, cols: tuple[int, ...], window: tuple[float, float], bar_seconds: int,
+             last_ts: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """A numeric batch's bars in the window as (close times in ns, their open, high, low,
+    close and volume columns, the gaps before and among them), when every check the bar
+    by bar path makes passes at once (time order, no overlap, the :class:`Bar`'s own);
+    None sends the batch bar by bar, which names the line that fails."""
+    stamps, table = fast
+    keep = (stamps >= window[0]) & (stamps < window[1])
+    seconds = stamps[keep]
+    if len(seconds) and seconds.max() >= _NS_ROOM - bar_seconds:
+        return None  # nanoseconds past int64: Python's integers on the per-bar path
+    ts = (seconds + bar_seconds) * 10**9
+    o, h, lo, c, v = (table[keep, col] for col in cols[1:])
+    steps = np.diff(ts, prepend=last_ts) if last_ts >= 0 else np.diff(ts)
+    step = bar_seconds * 10**9
+    if (steps < step).any() or not ((lo > 0) & (lo <= o) & (o <= h) & (h < np.inf) & (lo <= c)
+                                    & (c <= h) & (v >= 0) & (v < np.inf)).all():
+        return None
+    return ts, np.column_stack((o, h, lo, c, v)), int((steps > step).sum())
+
+
+def _run_of(instrument_id: str, columns: list[tuple[np.ndarray, np.ndarray]]) -> Bar | BarRun:
+    """Checked batches as one run (a lone bar as itself)."""
+    stamps = columns[0][0] if len(columns) == 1 else np.concatenate([c[0] for c in columns])
+    table = columns[0][1] if len(columns) == 1 else np.concatenate([c[1] for c in columns])
+    run = BarRun.of_columns(instrument_id, stamps, table)
+    return run.bar(0) if len(run) == 1 else run
 
 
 def _fast_batch(lines: list[str], cols: tuple[int, ...]) -> _Fast | None:
@@ -651,6 +714,14 @@ class ReplayVenue(Venue):
     def events(self) -> Iterator[MarketEvent]:
         """The replayed events, synchronously (backtests and benchmarks use this)."""
         return self._data()
+
+    def runs(self) -> Iterator[MarketEvent | BarRun]:
+        """:meth:`events` with a bar file's checked batches as :class:`BarRun` columns
+        (the runner's quiet stretches; their bars are made only where one is wanted)."""
+        if self.s.bars_csv is None:
+            return self._data()
+        return iter_bar_runs_csv(self.s.bars_csv, self.instrument_id, self.s.bar_seconds,
+                                 _to_epoch_s(self.s.start), _to_epoch_s(self.s.end))
 
     async def stream(self) -> AsyncIterator[MarketEvent]:
         for event in self.events():
