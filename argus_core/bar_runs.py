@@ -22,7 +22,7 @@ asked; every other strategy, a plugin's or an AI-written one, sees bars one at a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 
 import numpy as np
@@ -106,10 +106,13 @@ class BarRun:
         return self._units  # type: ignore[return-value]
 
 
-def bar_runs(events: Iterable[MarketEvent | BarRun]) -> Iterator[MarketEvent | BarRun]:
+def bar_runs(events: Iterable[MarketEvent | BarRun], wanted: Callable[[str], bool]
+             ) -> Iterator[MarketEvent | BarRun]:
     """``events`` with each stretch of consecutive bars of one instrument (strictly later
-    each, at most :data:`RUN_BARS`) as one :class:`BarRun`; a lone bar and every other
-    event as they came, in the same order.  An error from ``events`` (a bad line of a
+    each, at most :data:`RUN_BARS`) as one :class:`BarRun`, where ``wanted(instrument)``
+    says, as the stretch starts, that its bars may be taken a stretch at a time; a lone
+    bar, every other bar and every other event as they came, in the same order (a run
+    of columns not wanted comes bar by bar).  An error from ``events`` (a bad line of a
     bar file) comes after the bars read before it, as it would one event at a time."""
     run: list[Bar] = []
     iid, last = None, 0
@@ -130,12 +133,19 @@ def bar_runs(events: Iterable[MarketEvent | BarRun]) -> Iterator[MarketEvent | B
                 continue
             if run:
                 yield run[0] if len(run) == 1 else BarRun(run)
-            run, iid, last = [event], event.instrument_id, event.ts_ns
+                run, iid = [], None
+            if wanted(event.instrument_id):
+                run, iid, last = [event], event.instrument_id, event.ts_ns
+            else:
+                yield event
             continue
         if run:
             yield run[0] if len(run) == 1 else BarRun(run)
             run, iid = [], None
-        yield event  # a BarRun of a bar file's columns too
+        if type(event) is BarRun and not wanted(event.instrument_id):
+            yield from (event.bar(i) for i in range(len(event)))
+        else:
+            yield event
     if run:
         yield run[0] if len(run) == 1 else BarRun(run)
 

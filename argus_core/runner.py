@@ -399,11 +399,14 @@ class Runner:
         # gets the generic path, its wrapper in the loop.
         if not self._commit_each_change and isinstance(venue, ReplayVenue) \
                 and getattr(venue.stream, "__func__", None) is ReplayVenue.stream:
-            if not self.bar_stretches or self.asm.scanners:
-                yield venue.events()
+            strategies = self.asm.strategies.values()
+            if not self.bar_stretches or self.asm.scanners or (strategies and not any(
+                    type(s) in stretches.TRUSTED for s in strategies)):
+                yield venue.events()  # no stretch can come: bars one by one, no detour
             else:  # a bar file's columns as runs, unless a caller put its own events in
                 yield stretches.bar_runs(venue.runs() if getattr(
-                    venue.events, "__func__", None) is ReplayVenue.events else venue.events())
+                    venue.events, "__func__", None) is ReplayVenue.events else venue.events(),
+                    self._stretchable)
             return
         async for event in self._events():
             yield (event,)
@@ -498,6 +501,17 @@ class Runner:
             if self.max_events is not None and seq >= self.max_events:
                 return True
         return False
+
+    def _stretchable(self, instrument_id: str) -> bool:
+        """Whether bars of ``instrument_id`` may come a stretch at a time now: no strategy
+        hears them, or one :data:`~argus_core.bar_runs.TRUSTED` one does, and the run
+        keeps one book."""
+        strategies = self.asm.strategies
+        slots = self._routes.get(instrument_id) if len(strategies) == self._routed else None
+        if slots is None:
+            slots = self._route(instrument_id)
+        return len(self.account.books) < 2 and (not slots or (
+            len(slots) == 1 and type(strategies[slots[0]]) in stretches.TRUSTED))
 
     def _quiet(self, run: BarRun, i: int) -> int:
         """How many bars from the run's ``i``-th make a quiet stretch (0: none starts there):

@@ -15,6 +15,7 @@ import pytest
 
 from argus_core import bar_runs
 from argus_core.builtins.example_strategies import ExampleSettings, MovingAverageCross
+from argus_core.builtins.replay_venue import read_bars_csv
 from argus_core.config import parse_config
 from argus_core.errors import DataError
 from argus_core.models import Bar, Signal
@@ -76,9 +77,11 @@ def config(tmp: Path, csv: Path, seed: int) -> Any:
 
 
 def replay(tmp: Path, name: str, seed: int, *, stretches: bool,
-           max_events: int | None = None) -> Runner:
+           max_events: int | None = None, parsed: list[Bar] | None = None) -> Runner:
     runner = Runner(config(tmp, tmp / "bars.csv", seed), tmp / name, max_events=max_events)
     runner.bar_stretches = stretches
+    if parsed is not None:  # bars in memory (the loop benchmark's way): runs of Bar objects
+        runner.asm.venue.events = lambda: iter(parsed)  # type: ignore[method-assign]
     runner.run_sync()
     return runner
 
@@ -89,10 +92,14 @@ def ledger_of(run_dir: Path) -> dict[str, str]:
     return digest
 
 
+@pytest.mark.parametrize("source", ["file", "parsed"])
 @pytest.mark.parametrize("seed", range(12))
-def test_quiet_stretches_write_the_event_paths_ledger(seed: int, tmp_path: Path) -> None:
+def test_quiet_stretches_write_the_event_paths_ledger(seed: int, source: str,
+                                                      tmp_path: Path) -> None:
     write_bars(tmp_path / "bars.csv", seed)
-    fast = replay(tmp_path, "stretches", seed, stretches=True)
+    parsed = read_bars_csv(tmp_path / "bars.csv", "replay:X/USD", 3600) \
+        if source == "parsed" else None
+    fast = replay(tmp_path, "stretches", seed, stretches=True, parsed=parsed)
     slow = replay(tmp_path, "events", seed, stretches=False)
     assert fast.seq == slow.seq and fast.n_fills == slow.n_fills
     assert ledger_of(tmp_path / "stretches") == ledger_of(tmp_path / "events")
@@ -158,7 +165,7 @@ def test_bar_runs_keep_order_and_come_before_a_read_error() -> None:
 
     out: list[Any] = []
     with pytest.raises(DataError):
-        for item in bar_runs.bar_runs(events()):
+        for item in bar_runs.bar_runs(events(), lambda iid: True):
             out.append(item)
     flat = [b for item in out for b in ([item.bar(i) for i in range(len(item))]
                                          if isinstance(item, bar_runs.BarRun) else [item])]
@@ -323,3 +330,16 @@ def test_the_column_reader_gives_the_bar_readers_bars_and_errors(
     if got:  # a clean file comes as columns, a few runs of at most RUN_BARS
         assert all(isinstance(r, bar_runs.BarRun) for r in got)
         assert max(len(r) for r in got) <= bar_runs.RUN_BARS
+
+
+def test_bars_not_wanted_in_runs_come_one_by_one() -> None:
+    bars = [Bar("A", t, 1.0, 1.0, 1.0, 1.0, 0.0) for t in (1, 2, 3)]
+    columns = bar_runs.BarRun.of_columns(
+        "B", np.array([4, 5], np.int64), np.array([[1.0, 1.0, 1.0, 1.0, 0.0]] * 2))
+    out = list(bar_runs.bar_runs([*bars, columns], lambda iid: iid == "B"))
+    assert out[:3] == bars and out[3] is columns
+    out = list(bar_runs.bar_runs([*bars, columns], lambda iid: False))
+    assert out[:3] == bars and [b.ts_ns for b in out[3:]] == [4, 5]
+    # a run still open at the end comes too
+    assert _flat(bar_runs.bar_runs([columns, *bars], lambda iid: True)) == [
+        *_flat([columns]), *bars]
