@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_loop_speed_ledgers import digest_ledger
 
 from argus_core import bar_runs
 from argus_core.builtins.example_strategies import ExampleSettings, MovingAverageCross
@@ -20,7 +21,6 @@ from argus_core.config import parse_config
 from argus_core.errors import DataError
 from argus_core.models import Bar, Signal
 from argus_core.runner import Runner
-from tests.test_loop_speed_ledgers import digest_ledger
 
 START = 1_600_000_000
 
@@ -33,13 +33,14 @@ def write_bars(path: Path, seed: int, n: int = 2500) -> Path:
     price, lines, t = rng.uniform(50, 5000), [], START
     places = 2
     big = rng.random() < 0.3
+    crashes = rng.choice([0.0, 0.002, 0.02])  # none, a late trip, an early one
     for i in range(n):
         if i % 200 == 0:
             places = rng.choice([0, 1, 2, 2, 3, 5, 8, 11])
         mode = rng.random()
         if mode < 0.05:
             move = 0.0  # a flat bar
-        elif mode < 0.07:
+        elif mode < 0.05 + crashes:
             move = -0.08  # a crash bar
         else:
             move = rng.gauss(0.0002, 0.012)
@@ -93,7 +94,7 @@ def ledger_of(run_dir: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("source", ["file", "parsed"])
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(20))
 def test_quiet_stretches_write_the_event_paths_ledger(seed: int, source: str,
                                                       tmp_path: Path) -> None:
     write_bars(tmp_path / "bars.csv", seed)
