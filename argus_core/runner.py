@@ -400,8 +400,9 @@ class Runner:
         if not self._commit_each_change and isinstance(venue, ReplayVenue) \
                 and getattr(venue.stream, "__func__", None) is ReplayVenue.stream:
             strategies = self.asm.strategies.values()
-            if not self.bar_stretches or self.asm.scanners or (strategies and not any(
-                    type(s) in stretches.TRUSTED for s in strategies)):
+            if not self.bar_stretches or self.asm.scanners or len(self.account.books) > 1 \
+                    or (strategies and not any(type(s) in stretches.TRUSTED
+                                               for s in strategies)):
                 yield venue.events()  # no stretch can come: bars one by one, no detour
             else:  # a bar file's columns as runs, unless a caller put its own events in
                 yield stretches.bar_runs(venue.runs() if getattr(
