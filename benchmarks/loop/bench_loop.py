@@ -29,7 +29,9 @@ long-only crossover buying 50% of equity, 40 bps taker fee, $100,000 cash:
   sizer -> every builtin risk check -> paper broker -> apsw ledger with
   checkpoints, ``synchronous=FULL``), once reading the CSV itself and once
   from pre-parsed bars (the like-for-like row: the others also start from
-  bars in memory),
+  bars in memory), and once more from pre-parsed bars with every bar through
+  the event path (``Runner.bar_stretches = False``: what the quiet stretches
+  save, in the same run; the same fills),
 * plain-Python baseline: one loop of floats doing the same crossover, sizing,
   next-open fills with tick rounding, and fees,
 * backtrader (``pip install backtrader``): ``bt.ind.SMA`` on a ``PandasData``
@@ -598,6 +600,12 @@ def bench_loop(repeat: int, skip_bt: bool, skip_nt: bool, profile: bool, what_if
         rows.append(("Argus (pre-parsed bars)", res, secs, "reference"))
         secs, res = best_of(repeat, lambda: run_argus(None, keep))
         rows.append(("Argus (reads the CSV)", res, secs, "incl. CSV parse"))
+
+        def events_only(r: Runner) -> None:
+            r.bar_stretches = False
+
+        secs, res = best_of(repeat, lambda: run_argus(parsed, keep, events_only))
+        rows.append(("Argus, no quiet stretches", res, secs, "every bar one by one"))
         if what_if:
             # Not product settings: what the ledger's durability and per-bar equity rows cost.
             def sync(level: str) -> Callable[[Runner], None]:
