@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -31,9 +32,28 @@ from argus_core.builtins.example_strategies import MovingAverageCross
 from argus_core.builtins.risk_checks import MaxDrawdownKill
 from argus_core.models import Bar, MarketEvent
 
-#: Strategy classes whose ``quiet_bars(run, start, stop) -> int`` the runner uses (exact
-#: classes: a subclass may decide differently).
+
+class QuietBars(Protocol):
+    """What a :data:`TRUSTED` strategy offers the stretch path."""
+
+    def quiet_bars(self, run: BarRun, start: int, stop: int) -> int:
+        """How many of ``run``'s bars from ``start`` (before ``stop``) its ``on_event``
+        would answer with no intent, deciding each from the bars up to it (its state
+        unchanged)."""
+
+    def take_bars(self, run: BarRun, start: int, stop: int) -> None:
+        """Take ``run``'s bars ``start:stop`` (found quiet) into the state, as
+        ``on_event`` would."""
+
+
+#: Strategy classes whose :class:`QuietBars` methods the runner uses (exact classes: a
+#: subclass may decide differently).
 TRUSTED: frozenset[type] = frozenset({MovingAverageCross})
+
+
+def trusted(strategy: object) -> QuietBars | None:
+    """``strategy`` as a :class:`QuietBars` when its class is :data:`TRUSTED`."""
+    return cast(QuietBars, strategy) if type(strategy) in TRUSTED else None
 #: Risk checks whose ``on_equity`` watch a stretch models (:func:`drawdown_cut`).
 WATCHES: frozenset[type] = frozenset({MaxDrawdownKill})
 #: Bars per run at most: a run's numpy columns stay small (~150 KiB), memory flat.
@@ -205,14 +225,14 @@ def row_texts(values: list[int], scale: int) -> list[str]:
     unit = 10**_ROW_PLACES
     if scale <= _ROW_PLACES:
         up = 10**(_ROW_PLACES - scale)
-        return ["%d.%08d" % divmod(v * up, unit) for v in values]  # noqa: UP031
+        return ["%d.%08d" % divmod(v * up, unit) for v in values]  # noqa: UP031  (twice str.format's speed)
     div = 10**(scale - _ROW_PLACES)  # a power of ten: even
     half, out = div // 2, []
     for v in values:
         q, r = divmod(v + half, div)
         if r == 0 and q & 1:  # v was halfway and went up to an odd last digit: even it
             q -= 1
-        out.append("%d.%08d" % divmod(q, unit))  # noqa: UP031
+        out.append("%d.%08d" % divmod(q, unit))  # noqa: UP031  (twice str.format's speed)
     return out
 
 

@@ -171,6 +171,9 @@ class Runner:
         self._every = self._scan_every = 1  # checkpoint and scan spacing (set by run)
         #: a held stretch's integer equity and gross: (run, first bar, equity, gross, scale)
         self._held_plan: tuple[BarRun, int, list[int], list[int], int] | None = None
+        #: the risk checks' drawdown limits a held stretch watches (None: a watch it does
+        #: not model), for the checks list (and its length) they were read from
+        self._limits: tuple[list[RiskCheck], int, list[Decimal] | None] | None = None
         self._equity_rows: list[tuple[int, str, str, str]] = []
         self._equity_ts: int | None = None  # a bar's timestamp whose row is still due
         self._row_valued: tuple[Decimal, Decimal] | None = None  # the last row's valuation
@@ -528,41 +531,51 @@ class Runner:
             return 0
         stop = i + min(len(run) - i, self._every - seq % self._every, 1000 - seq % 1000,
                        stretches.RUN_BARS if self.max_events is None else self.max_events - seq)
+        if stop <= i:  # at or past max_events (a resumed run, or a caller moved it): one bar
+            return 0
         strategies = self.asm.strategies
         slots = self._routes.get(iid) if len(strategies) == self._routed else None
         if slots is None:
             slots = self._route(iid)
-        strategy = strategies[slots[0]] if slots else None
+        strategy = stretches.trusted(strategies[slots[0]]) if len(slots) == 1 else None
+        if slots and strategy is None:
+            return 0  # several strategies, or one the core does not trust with bars ahead
         if strategy is not None:
-            if len(slots) > 1 or type(strategy) not in stretches.TRUSTED:
-                return 0
-            stop = i + strategy.quiet_bars(run, i, stop)  # type: ignore[attr-defined]
+            stop = i + strategy.quiet_bars(run, i, stop)
         pos = self.account.positions.get(iid)
         if stop > i and pos is not None and pos.quantity:
             stop = self._held_stop(run, i, stop, pos.quantity)
         if stop > i and strategy is not None:
-            strategy.take_bars(run, i, stop)  # type: ignore[attr-defined]
+            strategy.take_bars(run, i, stop)
         return stop - i
 
     def _held_stop(self, run: BarRun, i: int, stop: int, quantity: Decimal) -> int:
         """Where a stretch holding ``quantity`` of the run's instrument must end: its
         equities and gross exposures exact as integers (else at ``i``: the event path),
         and before the first bar whose drawdown comes near the kill switch."""
-        watches = [c for c in self.risk.checks if getattr(c, "on_equity", None) is not None]
-        exact = run.decimal_closes
-        if exact is None or any(type(c) not in stretches.WATCHES for c in watches):
+        checks = self.risk.checks
+        if self._limits is None or self._limits[0] is not checks \
+                or self._limits[1] != len(checks):
+            watches = [c for c in checks if getattr(c, "on_equity", None) is not None]
+            self._limits = (checks, len(checks), None if any(
+                type(c) not in stretches.WATCHES for c in watches) else
+                [c.s.max_drawdown_fraction for c in watches])  # type: ignore[attr-defined]
+        limits, exact = self._limits[2], run.decimal_closes
+        if exact is None or limits is None:
             return i  # a watch this path does not model sees every mark
         values = self.account._values  # each held instrument's marked value
-        others = [v for k, v in values.items() if k != run.instrument_id]
-        got = stretches.held_equity(
-            self.account.cash, sum(others, _ZERO), sum(map(abs, others), _ZERO), quantity,
-            exact[1][i:stop], exact[0])
+        if len(values) == 1:  # held: this one alone
+            other = gross = _ZERO
+        else:
+            others = [v for k, v in values.items() if k != run.instrument_id]
+            other, gross = sum(others, _ZERO), sum(map(abs, others), _ZERO)
+        got = stretches.held_equity(self.account.cash, other, gross, quantity,
+                                    exact[1][i:stop], exact[0])
         if got is None:
             return i
-        equity, gross, scale = got
-        limits = [c.s.max_drawdown_fraction for c in watches]  # type: ignore[attr-defined]
+        equity, gross_values, scale = got
         stop = i + stretches.drawdown_cut(equity, scale, self.risk.ctx.peak_equity, limits)
-        self._held_plan = (run, i, equity, gross, scale)
+        self._held_plan = (run, i, equity, gross_values, scale)
         return stop
 
     def _take_quiet(self, run: BarRun, i: int, k: int) -> None:

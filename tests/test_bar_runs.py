@@ -115,6 +115,16 @@ def test_a_stopped_and_resumed_run_writes_the_same_ledger(seed: int, tmp_path: P
     assert ledger_of(tmp_path / "resumed") == ledger_of(tmp_path / "events")
 
 
+def test_a_run_resumed_past_its_max_events_takes_one_event_as_the_event_path_does(
+        tmp_path: Path) -> None:
+    write_bars(tmp_path / "bars.csv", 2)
+    for name, stretches in (("stretches", True), ("events", False)):
+        replay(tmp_path, name, 2, stretches=stretches, max_events=1500)
+        again = replay(tmp_path, name, 2, stretches=stretches, max_events=700)
+        assert again.seq == again.resumed_from + 1
+    assert ledger_of(tmp_path / "stretches") == ledger_of(tmp_path / "events")
+
+
 def test_the_stretches_take_most_bars_of_a_trending_replay(tmp_path: Path) -> None:
     """Not a speed assert: the path is taken (the ledger tests above would pass if it
     never were)."""

@@ -84,7 +84,7 @@ replay's quiet stretches of bars taken in one step each (``bar_runs.py``: a bar 
 columns, its equity rows from exact integers, the kill switch's reach; the runner's
 stretch path; ``ma_cross``'s ``quiet_bars``), and a bar file's checked batches handed
 over as columns (their bars made only where one is wanted), the loop's throughput target
-of issue 14: 7,780.
+of issue 14: 7,790.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -99,7 +99,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_780
+BUDGET = 7_790
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -8,6 +8,7 @@ whole state is JSON, so it checkpoints and hot-swaps cleanly.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -58,7 +59,7 @@ class MovingAverageCross(Strategy):
         self.long = False
         # quiet_bars' decisions for one run: (run, its first bar planned, stops when
         # long, stops when flat), indices from that first bar
-        self._plan: tuple[BarRun, int, np.ndarray, np.ndarray] | None = None
+        self._plan: tuple[BarRun, int, list[int], list[int]] | None = None
 
     def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
         s = self.s
@@ -105,8 +106,8 @@ class MovingAverageCross(Strategy):
             plan = self._plan = (run, start, *self._stops(run.closes[start:]))
         _, base, when_long, when_flat = plan
         stops = when_long if self.long else when_flat
-        at = int(np.searchsorted(stops, start - base))
-        return min(stop, base + int(stops[at])) - start if at < len(stops) else stop - start
+        at = bisect_left(stops, start - base)  # a list: bisect beats numpy's call here
+        return min(stop, base + stops[at]) - start if at < len(stops) else stop - start
 
     def take_bars(self, run: BarRun, start: int, stop: int) -> None:
         """Take ``run``'s bars ``start:stop`` into the state, as :meth:`on_event` would
@@ -118,21 +119,22 @@ class MovingAverageCross(Strategy):
         self.closes.extend(taken)
         self._recent.extend(taken[-s.fast:])
 
-    def _stops(self, ahead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _stops(self, ahead: np.ndarray) -> tuple[list[int], list[int]]:
         """The bars of ``ahead`` (the next closes after the state's) on which a long, and
         a flat, strategy might act: where fast > slow (or not) is decided against it, or
         too close to call."""
         s, held = self.s, len(self.closes)
         x = np.concatenate((np.fromiter(self.closes, np.float64, held), ahead))
         if len(x) < s.slow:
-            return np.empty(0, np.intp), np.empty(0, np.intp)  # still warming up
+            return [], []  # still warming up
         # the window ending at each of ahead's bars, once the slow one is full
         first = max(0, s.slow - 1 - held)  # ahead's first bar with a full slow window
         ends = np.arange(held + first, len(x))
         slow = sliding_window_view(x, s.slow).sum(axis=1)[ends - s.slow + 1] / s.slow
         fast = sliding_window_view(x, s.fast).sum(axis=1)[ends - s.fast + 1] / s.fast
         diff, tol = fast - slow, _SUM_ERROR * ((s.fast + 1) * fast + (s.slow + 1) * slow)
-        return (np.flatnonzero(diff <= tol) + first, np.flatnonzero(diff >= -tol) + first)
+        return ((np.flatnonzero(diff <= tol) + first).tolist(),
+                (np.flatnonzero(diff >= -tol) + first).tolist())
 
     def get_state(self) -> dict[str, Any]:
         return {"closes": list(self.closes), "long": self.long}
