@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from argus_venue_kraken.instruments import normalise_asset, rest_altname, ws_symbol
 from argus_venue_kraken.ratelimit import RestRateLimiter
-from argus_venue_kraken.rest import KrakenRestClient, TransientVenueError
+from argus_venue_kraken.rest import NONCE_RETRIES, KrakenRestClient, TransientVenueError
 from argus_venue_kraken.schemas import KrakenApiError, KrakenNonceError, KrakenRateLimitError
 
 from argus_core.errors import ConfigError, VenueError
@@ -136,10 +136,23 @@ async def test_invalid_nonce_is_retried_with_a_fresh_nonce(client, rest_server):
     assert n2 > n1
 
 
-async def test_nonce_errors_give_up_after_max_retries(client, rest_server):
-    rest_server.inject("Balance", *[("error", ["EAPI:Invalid nonce"])] * 4)
+async def test_nonce_errors_give_up_after_their_own_retries(client, rest_server):
+    refusals = client.settings.max_retries + NONCE_RETRIES
+    rest_server.inject("Balance", *[("error", ["EAPI:Invalid nonce"])] * (refusals + 1))
     with pytest.raises(KrakenNonceError, match="nonce_path"):
         await client.balance()
+    assert len(rest_server.calls("Balance")) == refusals + 1
+
+
+async def test_refused_nonces_after_spent_retries_are_drawn_again(client, rest_server):
+    """Kraken fault campaign seeds 43 and 1030 (a busy machine): a read whose retries went
+    on 5xx and rate limits, then refused for its nonce (another call of the process got
+    there first), raised and ended the executions feed; a refused nonce did nothing at
+    Kraken and is drawn afresh, not counted against max_retries."""
+    spent = [("status", 502)] * client.settings.max_retries
+    rest_server.inject("Balance", *spent, *[("error", ["EAPI:Invalid nonce"])] * 3)
+    assert await client.balance() is not None
+    assert len(rest_server.calls("Balance")) == client.settings.max_retries + 4
 
 
 async def test_server_side_nonce_check_rejects_replays(client, rest_server):

@@ -57,6 +57,14 @@ from argus_venue_kraken.signing import NonceStore, api_sign
 
 log = logging.getLogger(__name__)
 
+#: A refused nonce did nothing at Kraken (it checks the nonce first), so it is drawn afresh
+#: up to this many times on top of ``max_retries``, which 5xx, timeouts and rate limits
+#: share: one process's concurrent private calls can reach Kraken out of nonce order (a
+#: busy event loop, pooled connections, a request held on the way), each such reordering
+#: costs the later-arriving call one refusal, and a read that spent its retries on 5xx
+#: ended the executions feed on the first refused nonce after them.
+NONCE_RETRIES = 10
+
 #: Private methods that change nothing, so a 5xx / timeout may be retried blindly.
 _IDEMPOTENT_PRIVATE = frozenset({"Balance", "OpenOrders", "ClosedOrders", "QueryOrders",
                                  "TradesHistory", "QueryTrades", "GetWebSocketsToken",
@@ -224,7 +232,8 @@ class KrakenRestClient:
         """``POST /0/private/<method>``, signed, within the local rate-limit model.
 
         ``EAPI:Invalid nonce`` is retried with a fresh nonce (Kraken checks it
-        before anything else, so it did nothing); rate-limit refusals are retried
+        before anything else, so it did nothing; ``max_retries`` + :data:`NONCE_RETRIES`
+        times, apart from the other retries); rate-limit refusals are retried
         after a back-off unless ``retry_rate_limit`` is False (then the counter is
         saturated and the refusal raised); transport errors, 5xx and unreadable bodies only
         when ``retry_transient`` (default: for read-only methods).
@@ -232,7 +241,7 @@ class KrakenRestClient:
         params = dict(params or {})
         if retry_transient is None:
             retry_transient = method in _IDEMPOTENT_PRIVATE
-        attempt = 0
+        attempt = refused_nonces = 0
         while True:
             left = self.rest_limiter.held_for()
             if left > WAIT_CAP_S:  # not slept in line: see WAIT_CAP_S
@@ -245,10 +254,12 @@ class KrakenRestClient:
             try:
                 return await self._send(method, request)
             except KrakenNonceError:
-                if attempt >= self.settings.max_retries:
+                refused_nonces += 1
+                if refused_nonces > self.settings.max_retries + NONCE_RETRIES:
                     raise
                 log.warning("Kraken %s: invalid nonce %d; drawing a fresh one", method, nonce)
                 self.nonces.bump_past(nonce)
+                continue  # not one of the max_retries: Kraken did nothing
             except KrakenRateLimitError as exc:
                 self.rest_limiter.counter.saturate()
                 told = exc.retry_after_s if isinstance(exc, KrakenThrottled) else 0.0
