@@ -526,13 +526,6 @@ class Runner:
         equity exact in integers and clear of the kill switch (:meth:`_held_stop`)."""
         iid, seq = run.instrument_id, self.seq
         self._held_plan = None
-        if self.broker.has_working(iid) or self.engine.flatten_reason is not None \
-                or self._swaps or len(self.account.books) > 1 or iid in self.market.books:
-            return 0
-        stop = i + min(len(run) - i, self._every - seq % self._every, 1000 - seq % 1000,
-                       stretches.RUN_BARS if self.max_events is None else self.max_events - seq)
-        if stop <= i:  # at or past max_events (a resumed run, or a caller moved it): one bar
-            return 0
         strategies = self.asm.strategies
         slots = self._routes.get(iid) if len(strategies) == self._routed else None
         if slots is None:
@@ -540,6 +533,13 @@ class Runner:
         strategy = stretches.trusted(strategies[slots[0]]) if len(slots) == 1 else None
         if slots and strategy is None:
             return 0  # several strategies, or one the core does not trust with bars ahead
+        if self.broker.has_working(iid) or self.engine.flatten_reason is not None \
+                or self._swaps or len(self.account.books) > 1 or iid in self.market.books:
+            return 0
+        stop = i + min(len(run) - i, self._every - seq % self._every, 1000 - seq % 1000,
+                       stretches.RUN_BARS if self.max_events is None else self.max_events - seq)
+        if stop <= i:  # at or past max_events (a resumed run, or a caller moved it): one bar
+            return 0
         if strategy is not None:
             stop = i + strategy.quiet_bars(run, i, stop)
         pos = self.account.positions.get(iid)

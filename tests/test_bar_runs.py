@@ -154,6 +154,40 @@ class Peeking(MovingAverageCross):
         return stop - start
 
 
+class Lookalike(MovingAverageCross):
+    """Decides as ma_cross does, but is not a trusted class: its bars come one by one."""
+
+
+def swapped_run(tmp: Path, name: str, *, stretches: bool, into: type[MovingAverageCross]
+                ) -> Runner:
+    """The seed-9 replay with ``ma_cross`` swapped for ``into`` at the 3,000th event's
+    progress report (applied after the next event)."""
+    cfg = config(tmp, tmp / "bars.csv", 9)
+    example = cfg.plugins["example"]
+    new = into(ExampleSettings(example["fast"], example["slow"]))
+
+    def swap_at(seq: int) -> None:
+        if seq == 3000:
+            runner.request_swap("ma_cross", new, version_id="v2")
+
+    runner = Runner(cfg, tmp / name, progress=swap_at)
+    runner.bar_stretches = stretches
+    runner.run_sync()
+    assert runner.versions["ma_cross"] == "v2" and runner.asm.strategies["ma_cross"] is new
+    return runner
+
+
+@pytest.mark.parametrize("into", [Lookalike, MovingAverageCross])
+def test_a_swap_mid_run_writes_the_event_paths_ledger(into: type[MovingAverageCross],
+                                                      tmp_path: Path) -> None:
+    """A hot swap mid-run, into a class the core does not trust (its bars then come one
+    by one) or into a fresh ma_cross: the same ledger as every bar one by one."""
+    write_bars(tmp_path / "bars.csv", 9, n=6000)
+    swapped_run(tmp_path, "stretches", stretches=True, into=into)
+    swapped_run(tmp_path, "events", stretches=False, into=into)
+    assert ledger_of(tmp_path / "stretches") == ledger_of(tmp_path / "events")
+
+
 def test_only_trusted_classes_are_asked_for_quiet_bars(tmp_path: Path) -> None:
     write_bars(tmp_path / "bars.csv", 1, n=600)
     strategy = Peeking(ExampleSettings(5, 20))
