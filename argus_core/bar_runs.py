@@ -54,6 +54,8 @@ TRUSTED: frozenset[type] = frozenset({MovingAverageCross})
 def trusted(strategy: object) -> QuietBars | None:
     """``strategy`` as a :class:`QuietBars` when its class is :data:`TRUSTED`."""
     return cast(QuietBars, strategy) if type(strategy) in TRUSTED else None
+
+
 #: Risk checks whose ``on_equity`` watch a stretch models (:func:`drawdown_cut`).
 WATCHES: frozenset[type] = frozenset({MaxDrawdownKill})
 #: Bars per run at most: a run's numpy columns stay small (~150 KiB), memory flat.
@@ -221,7 +223,6 @@ def row_texts(values: list[int], scale: int) -> list[str]:
     """``str(Decimal(value).scaleb(-scale).quantize(Decimal("1e-8")))`` for each integer,
     all at least ``10**(scale - 6)`` (:func:`held_equity` sees to it; a smaller one's
     text is scientific), rounded half-even as the context rounds."""
-    # %-formatting of divmod's pair: twice as fast as str.format here (a row per bar)
     unit = 10**_ROW_PLACES
     if scale <= _ROW_PLACES:
         up = 10**(_ROW_PLACES - scale)

@@ -82,6 +82,9 @@ _IDLE = object()  # the live event source has nothing waiting
 #: person's `argus kill` is adopted and its cancels sent, held positions' marks watched.
 QUIET_TICK_S = 1.0
 _END = object()  # the live event source ended
+#: A held stretch's equities and gross exposures as integers of 10**-scale, and the scale
+#: (:func:`argus_core.bar_runs.held_equity`).
+_Held = tuple[list[int], list[int], int]
 _CENT_E6 = Decimal("1e-8")  # equity rows are kept to 1e-8 of the quote currency
 _ZERO = Decimal(0)
 
@@ -169,8 +172,6 @@ class Runner:
         self._mode = config.argus.mode
         self._swapped = False
         self._every = self._scan_every = 1  # checkpoint and scan spacing (set by run)
-        #: a held stretch's integer equity and gross: (run, first bar, equity, gross, scale)
-        self._held_plan: tuple[BarRun, int, list[int], list[int], int] | None = None
         #: the risk checks' drawdown limits a held stretch watches (None: a watch it does
         #: not model), for the checks list (and its length) they were read from
         self._limits: tuple[list[RiskCheck], int, list[Decimal] | None] | None = None
@@ -490,9 +491,9 @@ class Runner:
                 continue
             if not self.ledger.conn.in_transaction:
                 self.ledger.begin()
-            k = self._quiet(run, i)
+            k, held = self._quiet(run, i)
             if k:
-                self._take_quiet(run, i, k)
+                self._take_quiet(run, i, k, held)
                 i += k
             else:
                 self.seq += 1
@@ -510,49 +511,45 @@ class Runner:
         """Whether bars of ``instrument_id`` may come a stretch at a time now: no strategy
         hears them, or one :data:`~argus_core.bar_runs.TRUSTED` one does, and the run
         keeps one book."""
-        strategies = self.asm.strategies
-        slots = self._routes.get(instrument_id) if len(strategies) == self._routed else None
-        if slots is None:
-            slots = self._route(instrument_id)
+        strategies, slots = self.asm.strategies, self._route(instrument_id)
         return len(self.account.books) < 2 and (not slots or (
             len(slots) == 1 and type(strategies[slots[0]]) in stretches.TRUSTED))
 
-    def _quiet(self, run: BarRun, i: int) -> int:
-        """How many bars from the run's ``i``-th make a quiet stretch (0: none starts there):
+    def _quiet(self, run: BarRun, i: int) -> tuple[int, _Held | None]:
+        """How many bars from the run's ``i``-th make a quiet stretch (0: none starts there),
+        and a held position's values over it (:meth:`_held_stop`; None when flat):
         no order working or flatten under way, no swap waiting, one book, a mark by the
         bar, no checkpoint, progress report or ``max_events`` inside; the one strategy
         that hears the bars a :data:`~argus_core.bar_runs.TRUSTED` one that would send
         nothing (``quiet_bars``; ``take_bars`` then takes them); a held position's
         equity exact in integers and clear of the kill switch (:meth:`_held_stop`)."""
-        iid, seq = run.instrument_id, self.seq
-        self._held_plan = None
-        strategies = self.asm.strategies
-        slots = self._routes.get(iid) if len(strategies) == self._routed else None
-        if slots is None:
-            slots = self._route(iid)
-        strategy = stretches.trusted(strategies[slots[0]]) if len(slots) == 1 else None
+        iid, seq, slots = run.instrument_id, self.seq, self._route(run.instrument_id)
+        strategy = stretches.trusted(self.asm.strategies[slots[0]]) if len(slots) == 1 \
+            else None
         if slots and strategy is None:
-            return 0  # several strategies, or one the core does not trust with bars ahead
+            return 0, None  # several strategies, or one not trusted with bars ahead
         if self.broker.has_working(iid) or self.engine.flatten_reason is not None \
                 or self._swaps or len(self.account.books) > 1 or iid in self.market.books:
-            return 0
+            return 0, None
         stop = i + min(len(run) - i, self._every - seq % self._every, 1000 - seq % 1000,
                        stretches.RUN_BARS if self.max_events is None else self.max_events - seq)
         if stop <= i:  # at or past max_events (a resumed run, or a caller moved it): one bar
-            return 0
+            return 0, None
         if strategy is not None:
             stop = i + strategy.quiet_bars(run, i, stop)
-        pos = self.account.positions.get(iid)
+        pos, held = self.account.positions.get(iid), None
         if stop > i and pos is not None and pos.quantity:
-            stop = self._held_stop(run, i, stop, pos.quantity)
+            stop, held = self._held_stop(run, i, stop, pos.quantity)
         if stop > i and strategy is not None:
             strategy.take_bars(run, i, stop)
-        return stop - i
+        return stop - i, held
 
-    def _held_stop(self, run: BarRun, i: int, stop: int, quantity: Decimal) -> int:
+    def _held_stop(self, run: BarRun, i: int, stop: int, quantity: Decimal
+                   ) -> tuple[int, _Held | None]:
         """Where a stretch holding ``quantity`` of the run's instrument must end: its
         equities and gross exposures exact as integers (else at ``i``: the event path),
-        and before the first bar whose drawdown comes near the kill switch."""
+        and before the first bar whose drawdown comes near the kill switch; with those
+        integers from bar ``i`` on."""
         checks = self.risk.checks
         if self._limits is None or self._limits[0] is not checks \
                 or self._limits[1] != len(checks):
@@ -562,7 +559,7 @@ class Runner:
                 [c.s.max_drawdown_fraction for c in watches])  # type: ignore[attr-defined]
         limits, exact = self._limits[2], run.decimal_closes
         if exact is None or limits is None:
-            return i  # a watch this path does not model sees every mark
+            return i, None  # a watch this path does not model sees every mark
         values = self.account._values  # each held instrument's marked value
         if len(values) == 1:  # held: this one alone
             other = gross = _ZERO
@@ -572,17 +569,15 @@ class Runner:
         got = stretches.held_equity(self.account.cash, other, gross, quantity,
                                     exact[1][i:stop], exact[0])
         if got is None:
-            return i
-        equity, gross_values, scale = got
-        stop = i + stretches.drawdown_cut(equity, scale, self.risk.ctx.peak_equity, limits)
-        self._held_plan = (run, i, equity, gross_values, scale)
-        return stop
+            return i, None
+        return i + stretches.drawdown_cut(got[0], got[2], self.risk.ctx.peak_equity,
+                                          limits), got
 
-    def _take_quiet(self, run: BarRun, i: int, k: int) -> None:
+    def _take_quiet(self, run: BarRun, i: int, k: int, held: _Held | None) -> None:
         """Take the run's bars ``i:i + k`` in one step: the clock and the instrument's last bar
         move to the stretch's end, each bar's equity row is written as the event path
-        writes it, and a held position is marked, and the peak equity raised, as its
-        marks would have."""
+        writes it (``held``: a held position's values from bar ``i`` on), and a held
+        position is marked, and the peak equity raised, as its marks would have."""
         account, closes = self.account, run.closes
         self.seq += k
         self.engine.seq = self.seq
@@ -592,15 +587,13 @@ class Runner:
             self._equity_row(self._equity_ts)  # valued before the stretch's first mark
         self.risk.ctx.ts_ns = stamps[-1]
         due, rows = stamps[:-1], self._equity_rows
-        plan, self._held_plan = self._held_plan, None
-        if plan is None:  # flat: one valuation for the whole stretch
+        if held is None:  # flat: one valuation for the whole stretch
             if due:
                 self._equity_row(due[0])
                 text = rows[-1][1:]
                 rows.extend([(ts, *text) for ts in due[1:]])
         else:
-            _, first, equity, gross, scale = plan
-            equity, gross = equity[i - first:i - first + k], gross[i - first:i - first + k]
+            equity, gross, scale = held[0][:k], held[1][:k], held[2]
             texts = stretches.row_texts
             rows.extend(zip(due, [str(account.cash)] * len(due), texts(equity[:-1], scale),
                             texts(gross[:-1], scale), strict=True))
@@ -775,6 +768,8 @@ class Runner:
         strategies = self.asm.strategies
         if len(strategies) != self._routed:
             self._routes, self._routed = {}, len(strategies)
+        elif (known := self._routes.get(instrument_id)) is not None:
+            return known
         slots = [slot for slot, strategy in strategies.items()
                  if instrument_id is None
                  # getattr: a duck-typed strategy (no Strategy base) may not declare it

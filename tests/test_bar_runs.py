@@ -132,9 +132,9 @@ def test_the_stretches_take_most_bars_of_a_trending_replay(tmp_path: Path) -> No
     taken = []
     original = Runner._take_quiet
 
-    def spy(self: Runner, run: bar_runs.BarRun, i: int, k: int) -> None:
+    def spy(self: Runner, run: bar_runs.BarRun, i: int, k: int, held: Any) -> None:
         taken.append(k)
-        original(self, run, i, k)
+        original(self, run, i, k, held)
 
     Runner._take_quiet = spy  # type: ignore[method-assign]
     try:
