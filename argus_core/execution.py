@@ -107,6 +107,11 @@ _LOT_1E8 = Decimal("1e-8")  # no instrument known: the ledger's finest unit
 #: A halt's cancel the venue failed, or a flatten it refused, is sent again at most this
 #: often (market time).
 HALT_CANCEL_RETRY_NS = 2 * 10**9
+#: An order the venue holds open that the ledger has ended (a late placement found at a
+#: start): its cancel is asked again after each failure, waiting twice as long each time
+#: (from HALT_CANCEL_RETRY_NS to 64 s, market time), at most this many times; the next
+#: start finds it open again and starts over.
+ORPHAN_CANCEL_TRIES = 20
 #: A venue's refusal saying a reduce-only order has no position to reduce (Binance's
 #: "ReduceOnly Order is rejected", Deribit's "reduce_only_order_would_increase_position",
 #: Kraken Futures' "wouldNotReducePosition", Bybit's "current position is zero"): matched
@@ -201,7 +206,10 @@ class ExecutionEngine:
         #: in memory only — after a restart the strategy or the halt asks again
         self.cancel_on_ack: dict[str, str] = {}
         #: live cancels the venue failed, asked again (market time) while the order works
-        self._cancels_owed: dict[str, tuple[str, int]] = {}
+        self.cancels_owed: dict[str, tuple[str, int]] = {}
+        #: orders the venue holds open that the ledger has ended: their cancels are owed
+        #: whatever the ledger says (id: failed tries so far)
+        self._orphans: dict[str, int] = {}
         #: live cancels in flight (id: task): an exit being cancelled leaves room for its
         #: requote, which waits for the cancel's answer before it goes out
         self._cancelling: dict[str, asyncio.Task[None]] = {}
@@ -242,15 +250,15 @@ class ExecutionEngine:
     def on_market_event(self, event: object) -> None:
         """Market data reaches working paper orders; a pending flatten is retried, and a
         live cancel the venue failed is asked again while the order works."""
-        if self._cancels_owed:
+        if self.cancels_owed:
             now = self.market.now_ns
-            for coid, (reason, at) in list(self._cancels_owed.items()):
+            for coid, (reason, at) in list(self.cancels_owed.items()):
                 if now < at:
                     continue
-                if self.ledger.order_status(coid) not in WORKING:
-                    del self._cancels_owed[coid]  # filled, or the venue said it ended
+                if coid not in self._orphans and self.ledger.order_status(coid) not in WORKING:
+                    del self.cancels_owed[coid]  # filled, or the venue said it ended
                     continue
-                self._cancels_owed[coid] = (reason, now + HALT_CANCEL_RETRY_NS)
+                self.cancels_owed[coid] = (reason, now + HALT_CANCEL_RETRY_NS)
                 self._spawn_cancel(coid, reason)
         if self.broker.working:
             working = set(self.broker.working)
@@ -739,6 +747,9 @@ class ExecutionEngine:
             await self.venue.cancel(coid)
         except Exception as exc:
             with self.loop.between_events():
+                if coid in self._orphans:
+                    self._orphan_cancel_failed(coid, reason, exc)
+                    return
                 halted = self.risk.ctx.trading_state == TradingState.HALTED.value
                 self.risk_event(self.market.now_ns, "cancel", "cancel_failed",
                                 f"could not cancel {coid} at the venue: {exc}"
@@ -747,14 +758,35 @@ class ExecutionEngine:
                     self._halt_enforced = False
                     self._halt_retry_ns = self.market.now_ns + HALT_CANCEL_RETRY_NS
                 else:  # owed too: a quote left live at the venue is an orphan
-                    self._cancels_owed[coid] = (reason,
+                    self.cancels_owed[coid] = (reason,
                                                 self.market.now_ns + HALT_CANCEL_RETRY_NS)
             return
-        self._cancels_owed.pop(coid, None)
+        self.cancels_owed.pop(coid, None)
+        self._orphans.pop(coid, None)
         with self.loop.between_events():  # the venue's own update may have said it already
             self.ledger.move_order_status(coid, OrderStatus.CANCELLED, WORKING, reason)
             self._settle_basket(self.ledger.basket_of(coid))
             self.loop.mark_dirty()
+
+    def _orphan_cancel_failed(self, coid: str, reason: str, exc: Exception) -> None:
+        """An ended order's cancel failed at the venue: asked again later (the ledger's
+        status cannot say when to stop: it is already final), up to ORPHAN_CANCEL_TRIES."""
+        tries = self._orphans[coid] = self._orphans[coid] + 1
+        if tries >= ORPHAN_CANCEL_TRIES:
+            del self._orphans[coid]
+            self.cancels_owed.pop(coid, None)
+            log.error("order %s is still open at the venue after %d failed cancels; cancel "
+                      "it there (the next start asks again)", coid, tries)
+            self.risk_event(self.market.now_ns, "reconcile", "cancel_abandoned",
+                            f"could not cancel {coid} at the venue ({exc}) after {tries} "
+                            f"tries: it may still be open there; cancel it at the venue "
+                            f"(the next start asks again)", None)
+            return
+        wait = HALT_CANCEL_RETRY_NS * 2 ** min(tries - 1, 5)
+        self.cancels_owed[coid] = (reason, self.market.now_ns + wait)
+        self.risk_event(self.market.now_ns, "reconcile", "cancel_failed",
+                        f"could not cancel {coid} at the venue ({exc}); it is ended in the "
+                        f"ledger but open there: asked again in {wait / 1e9:.0f} s", None)
 
     # -- live ------------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -1091,7 +1123,8 @@ class ExecutionEngine:
         order it cannot tell about stays PENDING, with a risk event, until the venue's
         executions settle it.  Nothing is marked final on a guess: a basket is evened out
         only once its legs' fates are known.  An order the venue holds open that the
-        ledger has ended (placed after it was given up as never placed) is cancelled."""
+        ledger has ended (placed after it was given up as never placed) is cancelled, and
+        asked again while the venue fails the cancel (ORPHAN_CANCEL_TRIES)."""
         pending = self.ledger.order_ids_in(OrderStatus.PENDING)
         try:
             held = {o.client_order_id for o in await self.venue.open_orders()}
@@ -1105,6 +1138,7 @@ class ExecutionEngine:
                     self.risk_event(self.market.now_ns, "reconcile", "open_after_end",
                                     f"order {coid} is open at the venue but {ended.value} "
                                     f"in the ledger: cancelling it there", None)
+                self._orphans.setdefault(coid, 0)
                 self._spawn_cancel(coid, "open at the venue after it ended")
         for coid in pending:
             if coid in held:

@@ -693,7 +693,8 @@ class Runner:
             if pos is not None and pos.quantity and by_bar:
                 account.mark(iid, Decimal(repr(event.close)))  # type: ignore[union-attr]
                 self._watch_equity()
-            if self.broker.has_working(iid) or engine.flatten_reason is not None:
+            if self.broker.has_working(iid) or engine.flatten_reason is not None \
+                    or engine.cancels_owed:  # a live cancel the venue failed, asked again
                 engine.on_market_event(event)  # working orders, a flatten in progress
                 if engine.n_fills != n_fills and by_bar:
                     # A position this bar's fills opened is worth the bar's close too.

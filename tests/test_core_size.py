@@ -84,7 +84,9 @@ replay's quiet stretches of bars taken in one step each (``bar_runs.py``: a bar 
 columns, its equity rows from exact integers, the kill switch's reach; the runner's
 stretch path; ``ma_cross``'s ``quiet_bars``), and a bar file's checked batches handed
 over as columns (their bars made only where one is wanted), the loop's throughput target
-of issue 14: 7,790.
+of issue 14: 7,790.  The cancel of an order the venue holds open that the ledger has
+ended is asked again after a failure, with a growing wait, up to a limit (it was one
+try), and a live run's bars reach the engine while a failed cancel is owed: 7,805.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -99,7 +101,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_790
+BUDGET = 7_805
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

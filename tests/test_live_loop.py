@@ -988,3 +988,68 @@ def test_a_restart_cancels_an_order_the_venue_holds_open_that_the_ledger_ended(
         (event,) = ledger.query("select * from risk_events where action = 'open_after_end'")
         assert event["check_name"] == "reconcile" and first.client_order_id in event["reason"]
         assert ended in event["reason"]
+
+
+def _orphan_run(tmp_path: Path, fails: int, n_bars: int) -> tuple[str, list[str]]:
+    """A run whose one order the ledger then ends; the next start finds it open at the
+    venue, whose cancel fails ``fails`` times before it works (``n_bars`` bars 1 s apart,
+    after the first run's)."""
+    _runner(tmp_path, "oneshot").run_sync()
+    first = FakeLiveVenue.submitted[0]
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        ledger.conn.execute("update orders set status = 'cancelled'")
+    cancels: list[str] = []
+
+    class Stubborn(FakeLiveVenue):
+        async def open_orders(self) -> list[Order]:
+            return [first]
+
+        async def cancel(self, client_order_id: str) -> None:
+            cancels.append(client_order_id)
+            if len(cancels) <= fails:
+                raise VenueError("DELETE /order: 503 Service Unavailable")
+
+        async def stream(self) -> AsyncIterator[MarketEvent]:
+            for i in range(n_bars):
+                yield Bar(IID, (FakeLiveVenue.n_bars + 1 + i) * 10**9, 100.0, 101.0, 99.0,
+                          100.0, 10.0)
+                for _ in range(5):  # real time passes: the cancel's answer arrives
+                    await asyncio.sleep(0)
+    sys.modules["argus_test_fake_live"].register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("fake", Stubborn))
+    FakeLiveVenue.submitted = []
+    _runner(tmp_path, "oneshot").run_sync()
+    return first.client_order_id, cancels
+
+
+def test_an_orphans_failed_cancel_is_asked_again_until_the_venue_takes_it(
+        tmp_path: Path, fake_plugin: None) -> None:
+    """The start-up cancel of an order the ledger ended but the venue holds open fails
+    twice (503): it is asked again, 2 s and then 4 s of market time later, until it works,
+    each failure a risk event; the ledger keeps the order ended.  Before, the retry of a
+    failed cancel stopped because the ledger said the order was final: one try, and the
+    order stayed open at the venue."""
+    coid, cancels = _orphan_run(tmp_path, fails=2, n_bars=12)
+    assert cancels == [coid] * 3
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        failed = [r["reason"] for r in ledger.query(
+            "select reason from risk_events where action = 'cancel_failed' order by id")]
+        assert len(failed) == 2 and all(coid in r and "503" in r for r in failed)
+        assert "again in 2 s" in failed[0] and "again in 4 s" in failed[1]
+        assert ledger.query("select status from orders")[0]["status"] == "cancelled"
+        assert not ledger.query("select 1 from risk_events where action = 'cancel_abandoned'")
+
+
+def test_an_orphans_cancel_is_given_up_after_its_tries_with_a_risk_event(
+        tmp_path: Path, fake_plugin: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cancel the venue never takes is asked ORPHAN_CANCEL_TRIES times, then given up with
+    a risk event telling the operator to cancel it at the venue."""
+    from argus_core import execution
+
+    monkeypatch.setattr(execution, "ORPHAN_CANCEL_TRIES", 3)
+    coid, cancels = _orphan_run(tmp_path, fails=99, n_bars=30)
+    assert cancels == [coid] * 3
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        (gave_up,) = ledger.query("select reason from risk_events"
+                                  " where action = 'cancel_abandoned'")
+        assert coid in gave_up["reason"] and "cancel it at the venue" in gave_up["reason"]
