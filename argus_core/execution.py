@@ -72,7 +72,7 @@ import attrs
 from argus_core.account import Account
 from argus_core.builtins.sizers import round_to_lot
 from argus_core.errors import BasketIncomplete, OrderUnknown, VenueError
-from argus_core.interfaces import Sizer, Venue
+from argus_core.interfaces import RECENT_ORDERS, Sizer, Venue
 from argus_core.ledger import Ledger
 from argus_core.market_state import MarketState
 from argus_core.models import (
@@ -273,7 +273,8 @@ class ExecutionEngine:
             for coid in working.difference(self.broker.working).intersection(self._sent):
                 status, filled = self.broker.status(coid)
                 self.ledger.set_order_status(coid, status, filled if filled >= 0 else None)
-                self._settle_basket(self._sent.pop(coid).basket_id)  # a leg final unfilled
+                ended = self._booked(coid)
+                self._settle_basket(ended.basket_id if ended else None)  # a leg final unfilled
                 self.loop.mark_dirty()
         if self.flatten_reason is not None:
             self._flatten_step()
@@ -477,7 +478,10 @@ class ExecutionEngine:
         self.n_orders += 1
         if not self.live:
             self._sent[coid] = order
-        self.risk.ctx.order_times_ns.append(ts)
+        times = self.risk.ctx.order_times_ns
+        times.append(ts)
+        if len(times) > RECENT_ORDERS:  # as a checkpoint keeps them: a resumed run sees these
+            del times[0]
         self.loop.mark_dirty()
         return order
 
@@ -498,6 +502,12 @@ class ExecutionEngine:
         book (a fill, or an end unfilled), as if this process had sent them."""
         self._sent.update((c, w.order) for c, w in self.broker.working.items())
 
+    def _booked(self, coid: str) -> Order | None:
+        """A paper order the broker has ended, its end now in the ledger: forgotten by
+        both (the broker's closed orders grew by one per order for the whole run)."""
+        self.broker.forget(coid)
+        return self._sent.pop(coid, None)
+
     def _send_paper(self, order: Order, ts: int) -> None:
         coid = order.client_order_id
         fills = self.broker.submit(order, ts)
@@ -508,7 +518,7 @@ class ExecutionEngine:
         status, filled = self.broker.status(coid)
         if status is not OrderStatus.OPEN:  # refused or cancelled unfilled
             self.ledger.set_order_status(coid, status, filled if filled >= 0 else None)
-            self._sent.pop(coid, None)
+            self._booked(coid)
 
     # -- unwinds and flattening ------------------------------------------------------
     def _settle_basket(self, basket: str | None) -> None:
@@ -627,7 +637,7 @@ class ExecutionEngine:
         if filled >= 0:
             self.ledger.set_order_status(coid, status, filled)
             if coid not in self.broker.working:
-                self._sent.pop(coid, None)  # the broker holds it no more
+                self._booked(coid)  # the broker holds it no more
         portfolio = self.account.portfolio()
         for check in self.risk.checks:
             try:
@@ -719,7 +729,7 @@ class ExecutionEngine:
             for coid, work in list(self.broker.working.items()):
                 if wanted(work.order.strategy, work.order.instrument_id, work.order.side):
                     self.broker.cancel(coid)
-                    self._sent.pop(coid, None)
+                    self._booked(coid)
                     self.ledger.set_order_status(coid, OrderStatus.CANCELLED, reason=reason)
                     self._settle_basket(work.order.basket_id)  # the other legs unwound
                     self.loop.mark_dirty()

@@ -336,10 +336,16 @@ class RiskCheck(abc.ABC):
         """Restore state produced by ``get_state`` (possibly by an older version)."""
 
 
+#: How many of the newest order times ``RiskContext.order_times_ns`` keeps (and a
+#: checkpoint with it): a run's list does not grow with its orders.
+RECENT_ORDERS = 1000
+
+
 @attrs.define
 class RiskContext:
     """Shared state the risk checks read and update: time, trading state, equity
-    high-water mark, day-start equity, recent order times and the loss streak.
+    high-water mark, day-start equity, recent order times (the newest
+    :data:`RECENT_ORDERS`, oldest first) and the loss streak.
 
     ``market`` is the loop's market state, so a check can read published signals
     (``ctx.market.signal("p_change", instrument_id)``) and book liveness.

@@ -182,6 +182,10 @@ class PaperBroker:
             return work.status, work.filled
         return self.closed.get(client_order_id, (OrderStatus.REJECTED, Decimal(-1)))
 
+    def forget(self, client_order_id: str) -> None:
+        """Drop an ended order's status (the engine has booked it)."""
+        self.closed.pop(client_order_id, None)
+
     def on_event(self, event: MarketEvent) -> list[Fill]:
         """Let market data reach working orders: activation after latency, resting fills."""
         inst_id = getattr(event, "instrument_id", None)

@@ -50,7 +50,14 @@ from argus_core.control import CONTROL_STATE
 from argus_core.errors import ArgusError, ConfigError
 from argus_core.execution import ExecutionEngine
 from argus_core.gcfreeze import freeze_startup, thaw
-from argus_core.interfaces import RiskCheck, RiskContext, Scanner, Strategy, StrategyContext
+from argus_core.interfaces import (
+    RECENT_ORDERS,
+    RiskCheck,
+    RiskContext,
+    Scanner,
+    Strategy,
+    StrategyContext,
+)
 from argus_core.logs import RUN_ID
 from argus_core.market_state import MarketState
 from argus_core.models import (
@@ -1034,7 +1041,7 @@ class Runner:
             "account": self.account.get_state(),
             "risk": {"peak_equity": str(rctx.peak_equity), "day": rctx.day,
                      "day_start_equity": str(rctx.day_start_equity),
-                     "order_times_ns": rctx.order_times_ns[-1000:],
+                     "order_times_ns": rctx.order_times_ns[-RECENT_ORDERS:],
                      "consecutive_losses": rctx.consecutive_losses,
                      "realized_seen": rctx.realized_seen, "loss_group": rctx.loss_group},
             "versions": self.versions, "n_orders": self.engine.n_orders,
