@@ -50,7 +50,8 @@ Kill switch.  When trading becomes HALTED with *flatten* (the drawdown switch, o
 ``argus kill --flatten``), every open position is closed by reduce-only IOC orders
 through this same path, re-sent on later events while a position remains; HALTED
 passes only reduce-only orders that shrink a position.  A flatten the venue refuses goes
-again 2 s later without the venue's reduce-only flag (venues that refuse the flag on spot),
+again 2 s later without the venue's reduce-only flag (venues that refuse the flag on
+spot; kept where the venue ``guards_reduce_only``, sizing the order to what it holds),
 except where the refusal says the venue holds nothing to reduce: then the ledger and the
 venue disagree on the position, and a plain order would open the reverse one, so that
 instrument is not flattened again in this run and a person is told to check the venue.
@@ -903,7 +904,8 @@ class ExecutionEngine:
                         break
             else:
                 order = orders[0]
-                if order.strategy == FLATTEN_SLOT and order.instrument_id in self.flatten_refused:
+                if order.strategy == FLATTEN_SLOT and not venue.guards_reduce_only \
+                        and order.instrument_id in self.flatten_refused:
                     order = attrs.evolve(order, reduce_only=False)
                 fills = await venue.submit(order)
         except asyncio.CancelledError:
@@ -937,8 +939,9 @@ class ExecutionEngine:
 
     def _flatten_refused(self, instrument_id: str, coid: str, why: object) -> None:
         """Never one refused flatten per event (a flood at the venue, the position never
-        closed): the next goes 2 s later, without the venue's reduce-only flag; never
-        again in this run where the venue says it holds nothing to reduce."""
+        closed): the next goes 2 s later, without the venue's reduce-only flag (with it
+        where the venue ``guards_reduce_only``); never again in this run where the venue
+        says it holds nothing to reduce."""
         ts = self.market.now_ns
         if _NOTHING_TO_REDUCE.search(str(why)):
             self.flatten_refused[instrument_id] = 2**63 - 1  # the run's end
@@ -951,8 +954,10 @@ class ExecutionEngine:
                             f"the ledger does not know, a fill the venue undid)", None)
             return
         self.flatten_refused[instrument_id] = ts + HALT_CANCEL_RETRY_NS
+        how = "reduce-only" if self.venue.guards_reduce_only else \
+            "without the venue's reduce-only flag"
         self.risk_event(ts, "flatten", "refused", f"venue refused flatten {coid}: {why}; "
-                        f"sent again in 2 s without the venue's reduce-only flag", None)
+                        f"sent again in 2 s {how}", None)
 
     def _record_refusal(self, orders: list[Order], exc: BaseException) -> None:
         ids = ", ".join(o.client_order_id for o in orders)

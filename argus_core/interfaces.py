@@ -99,6 +99,11 @@ class Venue(abc.ABC):
     supports_live_orders: ClassVar[bool] = False
     supports_post_only: ClassVar[bool] = False
     supports_baskets: ClassVar[bool] = False  # ``submit_basket`` sends all legs at once
+    #: A reduce-only order trades at most the position the venue itself holds (the
+    #: adapter sizes it to that, or refuses it): a flatten the venue refused is sent
+    #: again reduce-only, never as a plain order (which, with the ledger and the venue
+    #: disagreeing, could open the reverse position).
+    guards_reduce_only: ClassVar[bool] = False
     #: Its stream starts again from the first recorded event on every run (a file, a
     #: recording): a resumed run skips, by number, the events it has already seen, in
     #: paper mode too.  A live stream (False) starts afresh where the market is now.

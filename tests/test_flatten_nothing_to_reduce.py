@@ -94,3 +94,26 @@ def test_a_venue_refusing_the_flag_still_gets_the_plain_flatten(
     flattens = [o for o in venue.submitted if o.strategy == "flatten"]
     assert [o.reduce_only for o in flattens] == [True, False]
     assert _position(run_dir) == Decimal(0)
+
+
+@pytest.mark.parametrize("later", [False, True], ids=["raised", "rejected-later"])
+def test_a_venue_that_guards_reduce_only_gets_the_flatten_reduce_only_again(
+        tmp_path: Path, venue: type[ScriptVenue], monkeypatch: pytest.MonkeyPatch,
+        later: bool) -> None:
+    """A venue whose adapter sizes reduce-only orders to the position it holds
+    (``guards_reduce_only``: Kalshi, which nets YES and NO) refused a flatten for another
+    reason (its position could not be read, say): every later flatten keeps the flag (2 s
+    apart, as before), never a plain order that could open the reverse position."""
+    from test_heldout3_run_kill import RefusesReduceOnly
+
+    monkeypatch.setattr(RefusesReduceOnly, "guards_reduce_only", True)
+    run_dir = kill_against_refusals(tmp_path, venue, monkeypatch, later,
+                                    "its position in X could not be read (503)")
+    flattens = [o for o in venue.submitted if o.strategy == "flatten"]
+    assert len(flattens) > 2 and all(o.reduce_only for o in flattens)
+    assert len(flattens) <= 14  # 27 one-second events: one try every 2 s, not per event
+    assert _position(run_dir) == 2  # refused every time: still held, never reversed
+    with Ledger.in_dir(run_dir) as ledger:
+        refused = ledger.query("select reason from risk_events where action = 'refused'")
+    assert refused and all(r["reason"].endswith("sent again in 2 s reduce-only")
+                           for r in refused)

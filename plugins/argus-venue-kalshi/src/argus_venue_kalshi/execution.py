@@ -81,7 +81,7 @@ from argus_venue_kalshi.rest import (
     KalshiRest,
     backoff_s,
 )
-from argus_venue_kalshi.schemas import count, on_grid, price
+from argus_venue_kalshi.schemas import count, on_grid, position, price
 
 PriceRanges = tuple[tuple[Decimal, Decimal, Decimal], ...]
 
@@ -151,7 +151,16 @@ def order_body(order: Order, price_ranges: PriceRanges | None = None) -> dict[st
         body[f"{side}_price"] = int(cents)
     if post_only:  # a GTC order Kalshi cancels (PostOnlyCrossCancel) rather than let take
         body["post_only"] = True
+    if order.reduce_only:  # Kalshi's own guard: the order never flips the position
+        body["reduce_only"] = True
     return body
+
+
+def adds_to_yes(order: Order) -> bool:
+    """Whether ``order`` adds to a YES position (a YES bought, a NO sold): Kalshi nets
+    the two sides of a market, so selling YES it does not hold buys NO."""
+    _, side = parse_instrument_id(order.instrument_id)
+    return (side == "yes") == (order.side is Side.BUY)
 
 
 class KalshiExecution:
@@ -224,6 +233,8 @@ class KalshiExecution:
         ``executions()``."""
         body = self.body(order)
         coid = order.client_order_id
+        if order.reduce_only:
+            body = await self._within_position(order, body)
         self.learn(coid)
         wire = body["client_order_id"]
         last = ""
@@ -269,6 +280,36 @@ class KalshiExecution:
         raise VenueError(f"kalshi: order {coid} not placed: refused before acting "
                          f"{self.settings.max_retries + 1} times, and Kalshi lists no order "
                          f"with its client id (last: {last})")
+
+    async def _within_position(self, order: Order, body: dict[str, Any]) -> dict[str, Any]:
+        """A reduce-only order sized to what Kalshi holds (``GET /portfolio/positions``):
+        its count cut to the position it closes, or refused unsent when Kalshi holds
+        nothing it would reduce (the ledger and the venue disagree: a flatten sent
+        anyway would sell YES not held, that is buy NO, and open the reverse position).
+        A position that cannot be read refuses the order unsent too."""
+        coid, ticker = order.client_order_id, body["ticker"]
+        why = ""
+        try:
+            listed = await self.rest.pages("/portfolio/positions", "market_positions",
+                                           {"ticker": ticker}, signed=True)
+            held = sum((position(p) for p in listed
+                        if isinstance(p, dict) and p.get("ticker") == ticker), Decimal(0))
+        except (*UNREACHABLE, KalshiMalformedAnswer, DataError) as exc:
+            held, why = Decimal(0), f"its position in {ticker} could not be read ({exc})"
+        # whole contracts only (order_body): a fractional rest is left
+        room = int(abs(held)) if held and (held > 0) != adds_to_yes(order) else 0
+        if not why and not room:
+            why = (f"Kalshi holds {held} {ticker} (positive YES, negative NO): nothing to "
+                   f"reduce")
+        if why:
+            self._queue.put_nowait(OrderUpdate(coid, OrderStatus.REJECTED, time.time_ns(),
+                                               reason=why))
+            raise VenueError(f"kalshi: reduce-only order {coid} not placed: {why}")
+        if room < body["count"]:
+            log.warning("kalshi: reduce-only order %s cut from %s to %s contracts: Kalshi "
+                        "holds %s %s", coid, body["count"], room, held, ticker)
+            body = {**body, "count": room}
+        return body
 
     async def _resolve(self, coid: str, wire: str, why: str) -> list[Fill]:
         """After an ambiguous send: the order found by client id is acknowledged; not

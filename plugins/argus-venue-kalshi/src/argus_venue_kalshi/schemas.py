@@ -61,6 +61,15 @@ def count(payload: dict[str, Any], name: str = "count", *, default: Decimal | No
     return value.normalize() if value == value.to_integral() else value
 
 
+def position(payload: dict[str, Any]) -> Decimal:
+    """A market position's signed contracts (``position_fp`` or ``position``): positive
+    YES, negative NO."""
+    for name in ("position_fp", "position"):
+        if payload.get(name) is not None:
+            return dec(payload[name], name)
+    raise DataError(f"kalshi: position / position_fp missing in {sorted(payload)}")
+
+
 def _price_ranges(raw: dict[str, Any], legacy_tick: Decimal
                   ) -> tuple[tuple[Decimal, Decimal, Decimal], ...]:
     """A market's price grid: ``price_ranges`` (``[{start, end, step}]`` in dollars), else

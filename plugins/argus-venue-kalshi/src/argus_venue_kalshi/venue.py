@@ -84,6 +84,7 @@ class KalshiVenue(Venue):
     supports_live_orders = True
     supports_post_only = True
     supports_baskets = True
+    guards_reduce_only = True  # exits sized to GET /portfolio/positions (execution.py)
     time_in_force = ("gtc", "ioc", "fok", "post_only")
     default_stale_after_s = 60.0
 

@@ -43,6 +43,12 @@ def _dollars(cents: Cents) -> str:
     return f"{Decimal(cents) / 100:.4f}"
 
 
+def _effect(side: str, action: str) -> int:
+    """+1 where a contract of ``side`` traded with ``action`` adds to a YES position (a
+    YES bought, a NO sold), -1 where it adds to a NO position."""
+    return 1 if (side == "yes") == (action == "buy") else -1
+
+
 def _legacy(cents: Cents) -> int | None:
     """The legacy integer-cent field: None (null) for a sub-cent price it cannot hold."""
     return cents if isinstance(cents, int) else None
@@ -74,6 +80,9 @@ class LocalEngine:
         self.fill_listeners: list[FillListener] = []
         #: Called with every ``market_lifecycle_v2`` message (``determined``, ``settled``).
         self.lifecycle_listeners: list[LifecycleListener] = []
+        #: Contracts held from trades outside the local fills (signed: YES positive, NO
+        #: negative), what a test sets to make the venue hold what the ledger does not.
+        self.outside: dict[str, int] = {}
         self._order_ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
 
@@ -171,6 +180,32 @@ class LocalEngine:
                 listener(msg)
 
     # -- views -----------------------------------------------------------------------
+    def position(self, ticker: str) -> int:
+        """The account's netted position in ``ticker``, as ``GET /portfolio/positions``
+        states it: contracts, positive YES, negative NO (Kalshi nets the two: selling
+        YES is buying NO); 0 once the market has settled."""
+        if self.markets.get(ticker, {}).get("status") == "finalized":
+            return 0
+        return self.outside.get(ticker, 0) + sum(
+            _effect(f["side"], f["action"]) * int(f["count"]) for f in self.fills
+            if f["ticker"] == ticker)
+
+    def positions(self) -> list[dict[str, Any]]:
+        """``market_positions`` of ``GET /portfolio/positions`` (documented fields; the
+        money fields in cents and their ``_dollars`` strings left at 0)."""
+        out = []
+        for ticker in self.markets:
+            held = self.position(ticker)
+            if held:
+                out.append({"ticker": ticker, "position": held, "position_fp": f"{held}.00",
+                            "market_exposure": 0, "market_exposure_dollars": "0.0000",
+                            "realized_pnl": 0, "realized_pnl_dollars": "0.0000",
+                            "fees_paid": 0, "fees_paid_dollars": "0.0000",
+                            "total_traded": 0, "total_traded_dollars": "0.0000",
+                            "resting_orders_count": 0,
+                            "last_updated_ts": _iso(time.time_ns())})
+        return out
+
     def orderbook_fp(self, ticker: str) -> dict[str, Any]:
         """``GET /markets/{ticker}/orderbook`` body: bids ascending, best last."""
         book = self.books[ticker]
@@ -199,7 +234,17 @@ class LocalEngine:
         if coid and any(o["status"] == "resting" for o in self.by_client_id(coid)):
             raise Rejected(409, "order_already_exists", "client_order_id is in use")
         tif = body.get("time_in_force") or "good_till_canceled"
-        fills = self._crossing(ticker, side, action, price, count)
+        reduce_only = body.get("reduce_only", False)
+        if not isinstance(reduce_only, bool):
+            raise Rejected(400, "invalid_parameters", "reduce_only must be a boolean")
+        # A reduce-only order never flips the position: it trades at most what the
+        # position holds against it, and the rest is cancelled.  (Assumed: the
+        # documentation says the flag prevents flipping, not how a larger count ends.)
+        room = count
+        if reduce_only:
+            held = self.position(ticker)
+            room = abs(held) if held * _effect(side, action) < 0 else 0
+        fills = self._crossing(ticker, side, action, price, min(count, room))
         reason = ""
         if body.get("post_only") and fills:
             # Kalshi accepts a crossing post-only order and cancels it at once, saying
@@ -223,8 +268,10 @@ class LocalEngine:
             self._fill(order, level_price, qty, now)
         if order["remaining_count"] == 0:
             order["status"] = "executed"
-        elif tif != "good_till_canceled" or reason:
+        elif tif != "good_till_canceled" or reason or room < count:
             order["status"] = "canceled"
+        if reduce_only:
+            order["reduce_only"] = True
         if reason:
             order["last_update_reason"] = reason
         self._fp(order)

@@ -312,6 +312,11 @@ class LocalRest:
             if "order_id" in req.query:
                 fills = [f for f in fills if f["order_id"] == req.query["order_id"]]
             return 200, self._page(req, "fills", list(reversed(fills)))
+        if parts[1] == "positions":
+            held = self.engine.positions()
+            if "ticker" in req.query:
+                held = [x for x in held if x["ticker"] == req.query["ticker"]]
+            return 200, {**self._page(req, "market_positions", held), "event_positions": []}
         if parts[1] == "settlements":
             settled = list(reversed(self.engine.settlements))
             if "ticker" in req.query:
