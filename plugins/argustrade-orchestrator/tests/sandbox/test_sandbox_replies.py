@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -156,12 +157,16 @@ def test_odd_json_in_intents_is_malformed_not_a_host_crash(body: str) -> None:
 
 
 def test_depth_is_counted_without_recursion_and_ignores_strings() -> None:
-    assert json_depth(b'{"a": [1, {"b": "[[[[{{{{"}]}') == 3
-    assert json_depth(b'"\\"[[[" ') == 0
-    deep = b"[" * 1_000_000 + b"]" * 1_000_000
-    assert json_depth(deep) == 1_000_000
+    assert json_depth(json.loads(b'{"a": [1, {"b": "[[[[{{{{"}]}')) == 3
+    assert json_depth(json.loads(b'"\\"[[[" ')) == 0
+    deep: list = []  # type: ignore[type-arg]
+    for _ in range(99_999):
+        deep = [deep, {"k": []}]
+    assert json_depth(deep) == 100_001
     with pytest.raises(FrameError, match="deeper than 100"):
-        decode_body(deep)
+        decode_body(b"[" * 1_000_000 + b"]" * 1_000_000)
+    with pytest.raises(FrameError, match="deeper than 100"):
+        decode_body(b'{"k": ' + b"[" * 100 + b"]" * 100 + b"}")
     nested: list = []  # type: ignore[type-arg]
     for _ in range(98):
         nested = [nested]

@@ -574,12 +574,12 @@ class SandboxedStrategy(Strategy):
         """Proxy ``event`` to the worker; validated intents, or ``WorkerFailure``."""
         if self.failure is not None:
             return ()  # dead until replaced; the failure was already raised once
+        payload = plain_event(event)
+        if payload["type"] not in self.events:
+            return ()  # not received: its instrument stays one the strategy may not trade
         iid = getattr(event, "instrument_id", None)
         if isinstance(iid, str):
             self._seen.add(iid)
-        payload = plain_event(event)
-        if payload["type"] not in self.events:
-            return ()
         request = {"op": "call", "event": payload, "portfolio": plain_portfolio(ctx.portfolio)}
         try:
             # Inside the try: a worker that cannot be (re)started, or that died by itself,

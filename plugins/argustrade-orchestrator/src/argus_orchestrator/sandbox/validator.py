@@ -40,6 +40,7 @@ import math
 import re
 import time
 import tokenize
+import unicodedata
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
@@ -447,6 +448,14 @@ def _fstring_problem(text: str) -> str | None:
     """The token pre-check's bounds, applied to the text of one f-string token."""
     if _FSTRING_PREFIX_RUN.search(text):
         return f"too deeply nested: more than {MAX_PREFIX_RUN} prefix operators in a row"
+    # Python reads an f-string's expressions NFKC-normalised ('ｋeys' is 'keys'), and the
+    # tree's positions inside a multi-line f-string cannot be trusted to find how a name
+    # was spelled: a character that normalises to ASCII is refused anywhere in one.
+    for char in {c for c in text if not c.isascii()}:
+        read = unicodedata.normalize("NFKC", char)
+        if read.isascii() and read != char and any(c.isalnum() or c == "_" for c in read):
+            return (f"f-string holds {char!r}, which Python reads as {read!r} inside an "
+                    f"expression (identifiers are ASCII only; write it in ASCII)")
     depth = 0
     for char in text:
         if char in "([{":
@@ -1059,9 +1068,21 @@ class _Checker:
 
     def _check_Call(self, node: ast.Call, ctx: _Ctx) -> None:
         func = node.func
-        if isinstance(func, ast.Name) and func.id == "pow" and len(node.args) == 2 \
-                and not node.keywords:
-            self._fold_binop(node, ast.Pow(), node.args[0], node.args[1])
+        if isinstance(func, ast.Name) and func.id == "pow":
+            # pow(b, e), pow(b, e, None), pow(base=b, exp=e): b ** e, folded with its
+            # size guard (a modulus that is not None keeps the result small).
+            given = dict(zip(("base", "exp", "mod"), _spelled_args(node), strict=False))
+            for k in node.keywords:
+                if k.arg is not None:
+                    given[k.arg] = k.value
+                elif isinstance(k.value, ast.Dict):  # pow(**{"base": 2, "exp": 10**8})
+                    given.update((key.value, value) for key, value
+                                 in zip(k.value.keys, k.value.values, strict=True)
+                                 if isinstance(key, ast.Constant) and isinstance(key.value, str))
+            mod = given.get("mod")
+            if "base" in given and "exp" in given and (
+                    mod is None or (isinstance(mod, ast.Constant) and mod.value is None)):
+                self._fold_binop(node, ast.Pow(), given["base"], given["exp"])
         if isinstance(func, ast.Attribute) and func.attr in _PADDING_METHODS:
             for arg in node.args:
                 width = self._fold(arg)
@@ -1077,8 +1098,9 @@ class _Checker:
                     if problem:
                         self.fail(part, problem)
                 elif isinstance(part, ast.FormattedValue):
-                    # f"{x:{W}}": a constant W is a width (int) or a whole spec (str).
-                    width = self._fold(part.value)
+                    # f"{x:{W}}": a constant W is a width (int) or a whole spec (str), an
+                    # f-string's text included (f"{x:{f'{9}{99999999}'}}").
+                    width = self._constant_text(part.value)
                     if isinstance(width, int) and abs(width) > MAX_FORMAT_WIDTH:
                         self.fail(part, f"format width {width} exceeds {MAX_FORMAT_WIDTH}")
                     elif isinstance(width, str) and _format_problem(width, spec=True):
@@ -1104,7 +1126,7 @@ class _Checker:
                 continue
             if not isinstance(part, ast.FormattedValue):
                 return None
-            value = self._fold(part.value)
+            value = self._constant_text(part.value)
             if not isinstance(value, int | float | str) or _weight(value) > MAX_FORMAT_WIDTH:
                 return None
             inner = ""
@@ -1119,6 +1141,13 @@ class _Checker:
             except (KeyError, ValueError, TypeError, OverflowError):
                 return None
         return "".join(pieces)
+
+    def _constant_text(self, node: ast.AST) -> Any:
+        """:meth:`_fold`, and an f-string whose every piece is constant as its text."""
+        if isinstance(node, ast.JoinedStr):
+            text = self._spec_text(node)
+            return _NOT_CONST if text is None else text
+        return self._fold(node)
 
     # -- constant folding with size guards ---------------------------------------------------
     def _fold(self, node: ast.AST) -> Any:
@@ -1373,3 +1402,17 @@ def _binary(op: ast.operator, left: Any, right: Any) -> Any:
         if len(left) + padding + filled > MAX_FOLD_ITEMS:
             raise _TooBig("formatted string")
     return _BINARY[type(op)](left, right)
+
+
+def _spelled_args(call: ast.Call) -> list[ast.expr]:
+    """A call's positional arguments with ``*[...]`` / ``*(...)`` displays spelled out
+    (another starred value ends the list: what follows it is unknown)."""
+    out: list[ast.expr] = []
+    for arg in call.args:
+        if not isinstance(arg, ast.Starred):
+            out.append(arg)
+        elif isinstance(arg.value, ast.List | ast.Tuple):
+            out.extend(arg.value.elts)
+        else:
+            break
+    return out
