@@ -904,8 +904,9 @@ class ExecutionEngine:
                         break
             else:
                 order = orders[0]
-                if order.strategy == FLATTEN_SLOT and not venue.guards_reduce_only \
-                        and order.instrument_id in self.flatten_refused:
+                if order.strategy == FLATTEN_SLOT and order.instrument_id in \
+                        self.flatten_refused and not venue.guards_reduce_only_on(
+                            order.instrument_id):
                     order = attrs.evolve(order, reduce_only=False)
                 fills = await venue.submit(order)
         except asyncio.CancelledError:
@@ -954,7 +955,7 @@ class ExecutionEngine:
                             f"the ledger does not know, a fill the venue undid)", None)
             return
         self.flatten_refused[instrument_id] = ts + HALT_CANCEL_RETRY_NS
-        how = "reduce-only" if self.venue.guards_reduce_only else \
+        how = "reduce-only" if self.venue.guards_reduce_only_on(instrument_id) else \
             "without the venue's reduce-only flag"
         self.risk_event(ts, "flatten", "refused", f"venue refused flatten {coid}: {why}; "
                         f"sent again in 2 s {how}", None)

@@ -117,6 +117,11 @@ class Venue(abc.ABC):
     async def instruments(self) -> Sequence[Instrument]:
         """The instruments this venue configuration trades."""
 
+    def guards_reduce_only_on(self, instrument_id: str) -> bool:
+        """:attr:`guards_reduce_only` for ``instrument_id`` (a venue wrapping others
+        answers for the one that trades it)."""
+        return self.guards_reduce_only
+
     @abc.abstractmethod
     def stream(self) -> AsyncIterator[MarketEvent]:
         """Market events in time order; replay venues end, live ones run until closed."""

@@ -90,7 +90,8 @@ try), and a live run's bars reach the engine while a failed cancel is owed: 7,80
 a run keeps per order stays bounded (the paper broker forgets an order the engine has
 booked; the newest 1,000 order times kept, as a checkpoint keeps them): 7,820.  A venue
 that sizes reduce-only orders to its own position (``guards_reduce_only``: Kalshi) gets
-its refused flattens reduce-only again, never plain: 7,825.
+its refused flattens reduce-only again, never plain (asked per instrument: a wrapping
+venue answers for the one that trades it): 7,830.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -105,7 +106,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_825
+BUDGET = 7_830
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

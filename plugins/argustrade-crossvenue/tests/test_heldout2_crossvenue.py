@@ -200,3 +200,19 @@ def test_a_book_in_cents_is_skipped_and_said_once(make_market: Callable[..., Mar
         assert scanner.scan(market, 1) == [] and scanner.scan(market, 2) == []
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 1 and K_YES in said[0] and "in cents" in said[0]
+
+
+def test_reduce_only_guarding_is_the_inner_venue_that_trades_the_instrument() -> None:
+    """Kalshi sizes its exits to its own position (a refused flatten keeps the flag);
+    Polymarket does not: the composite answers per instrument."""
+    class Answer:
+        def __init__(self, guards: bool) -> None:
+            self.guards = guards
+
+        def guards_reduce_only_on(self, instrument_id: str) -> bool:
+            return self.guards
+
+    venue = CrossVenue(inner={"kalshi": Answer(True), "polymarket": Answer(False)})  # type: ignore[dict-item]
+    assert venue.guards_reduce_only_on(K_YES) is True
+    assert venue.guards_reduce_only_on("polymarket:123") is False
+    assert venue.guards_reduce_only_on("kraken:XBT/USD") is False  # no such venue

@@ -276,3 +276,16 @@ def test_resume_hands_each_inner_venue_its_own_orders_fills_and_fees() -> None:
                              {"fa": Decimal("0.1"), "fb": Decimal("0.2")}))
     assert (seen["a"].fill_ids, seen["a"].fill_fees) == ({"fa": "oa"}, {"fa": Decimal("0.1")})
     assert (seen["b"].fill_ids, seen["b"].fill_fees) == ({"fb": "ob"}, {"fb": Decimal("0.2")})
+
+
+def test_reduce_only_guarding_is_the_inner_venue_that_trades_the_instrument() -> None:
+    """A refused flatten keeps the reduce-only flag on an inner venue that sizes exits to
+    its own position (Kalshi), and goes without it on another (a spot venue that refuses
+    the flag): the composite answers per instrument, not for all of them."""
+    class Guarding(FakeVenue):
+        guards_reduce_only: ClassVar[bool] = True
+
+    venue = MultiVenue(inner={"k": Guarding("k"), "s": FakeVenue("s")})
+    assert venue.guards_reduce_only_on("k:X") is True
+    assert venue.guards_reduce_only_on("s:X") is False
+    assert venue.guards_reduce_only_on("other:X") is False  # no such venue: never guarded

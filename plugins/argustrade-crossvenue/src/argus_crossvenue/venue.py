@@ -138,6 +138,14 @@ class CrossVenue(Venue):
                              f"{', '.join(sorted(self.inner))} (ids are '<venue>:<symbol>')")
         return venue
 
+    def guards_reduce_only_on(self, instrument_id: str) -> bool:
+        """The inner venue's answer for ``instrument_id`` (Kalshi's exits are sized to
+        its position)."""
+        try:
+            return self.owner(instrument_id).guards_reduce_only_on(instrument_id)
+        except VenueError:
+            return False
+
     def _order_owner(self, client_order_id: str) -> Venue:
         name = self._owner_of.get(client_order_id)
         if name is None:

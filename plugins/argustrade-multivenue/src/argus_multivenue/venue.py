@@ -202,6 +202,15 @@ class MultiVenue(Venue):
                                   f"them under another venue prefix)")
             self._owner[inst.id] = name
 
+    def guards_reduce_only_on(self, instrument_id: str) -> bool:
+        """The inner venue's answer for ``instrument_id`` (Kalshi's exits are sized to
+        its position; another venue's refused flatten goes without the flag)."""
+        try:
+            return self.inner[self.owner_name(instrument_id)].guards_reduce_only_on(
+                instrument_id)
+        except VenueError:
+            return False
+
     def owner_name(self, instrument_id: str) -> str:
         """Name of the inner venue serving ``instrument_id``; ``VenueError`` if none."""
         name = self._owner.get(instrument_id)
