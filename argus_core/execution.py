@@ -113,6 +113,13 @@ HALT_CANCEL_RETRY_NS = 2 * 10**9
 #: (from HALT_CANCEL_RETRY_NS to 64 s, market time), at most this many times; the next
 #: start finds it open again and starts over.
 ORPHAN_CANCEL_TRIES = 20
+#: A live order whose cancel the venue failed this many times is looked for among the
+#: venue's open orders; one a start found missing there is looked for again this much
+#: later (market time: lists can lag the engine).  Not there, it has ended: CANCELLED
+#: (its fills, if it had any, still come through ``executions()``).  A start whose read
+#: of the open orders failed reads them again HALT_CANCEL_RETRY_NS later, until it works.
+ABSENT_AFTER_FAILURES = 3
+ABSENT_RECHECK_NS = 6 * 10**9
 #: A venue's refusal saying a reduce-only order has no position to reduce (Binance's
 #: "ReduceOnly Order is rejected", Deribit's "reduce_only_order_would_increase_position",
 #: Kraken Futures' "wouldNotReducePosition", Bybit's "current position is zero"): matched
@@ -208,6 +215,16 @@ class ExecutionEngine:
         self.cancel_on_ack: dict[str, str] = {}
         #: live cancels the venue failed, asked again (market time) while the order works
         self.cancels_owed: dict[str, tuple[str, int]] = {}
+        #: baskets whose unwind could not go out yet, settled again on later events
+        self._unwinds_owed: set[str] = set()
+        #: failed cancels per live order; orders to look for among the venue's open orders
+        #: (id: market time due), and when to read those again after a failed read
+        self._cancel_failures: dict[str, int] = {}
+        self.absent_checks: dict[str, int] = {}
+        self._reread_open_ns: int | None = None
+        self._reading_open: asyncio.Task[None] | None = None
+        #: fill ids reported again with other contents, said once each (a venue's repeats)
+        self._conflicts_said: set[tuple[object, ...]] = set()
         #: orders the venue holds open that the ledger has ended: their cancels are owed
         #: whatever the ledger says (id: failed tries so far)
         self._orphans: dict[str, int] = {}
@@ -248,9 +265,23 @@ class ExecutionEngine:
                        basket_id=opp.opportunity_id) for leg in opp.legs]
         self._route(legs, ts)
 
+    @property
+    def owes_venue(self) -> bool:
+        """Whether a live cancel is to be asked again or a check of the venue's open
+        orders is due (market events drive both)."""
+        return bool(self.cancels_owed or self.absent_checks or self._unwinds_owed) \
+            or self._reread_open_ns is not None
+
     def on_market_event(self, event: object) -> None:
-        """Market data reaches working paper orders; a pending flatten is retried, and a
-        live cancel the venue failed is asked again while the order works."""
+        """Market data reaches working paper orders; a pending flatten is retried, a
+        live cancel the venue failed is asked again while the order works, and the
+        venue's open orders are read when a check of them is due."""
+        for basket in list(self._unwinds_owed):  # an unwind the market gate held back
+            self._unwinds_owed.discard(basket)
+            self._settle_basket(basket)
+        if (self.absent_checks or self._reread_open_ns is not None) and (
+                self._reading_open is None or self._reading_open.done()):
+            self._check_open_orders()
         if self.cancels_owed:
             now = self.market.now_ns
             for coid, (reason, at) in list(self.cancels_owed.items()):
@@ -310,8 +341,9 @@ class ExecutionEngine:
                                    fees=self.market.fee_schedule(intent.instrument_id))
         return self.sizer.size(intent, price, portfolio, instrument)
 
-    def _route(self, legs: list[Intent], ts: int) -> list[Order]:
-        """Size and risk-check every leg, persist, send; returns the orders sent."""
+    def _route(self, legs: list[Intent], ts: int, coid: str | None = None) -> list[Order]:
+        """Size and risk-check every leg, persist, send; returns the orders sent
+        (``coid``: the one leg's client order id, where it is not the event's)."""
         portfolio = self.account.portfolio()
         sized: list[tuple[Intent, Decimal, Decimal]] = []
         for intent in legs:
@@ -378,7 +410,7 @@ class ExecutionEngine:
             return []
         orders: list[Order] = []
         for (intent, _, _), qty in zip(sized, quantities, strict=True):
-            order = self._persist_order(intent, qty, ts)
+            order = self._persist_order(intent, qty, ts, coid)
             if order is None:
                 return orders  # a duplicate id: nothing of this basket goes out
             orders.append(order)
@@ -419,34 +451,34 @@ class ExecutionEngine:
 
     def _exit_room(self, intent: Intent, qty: Decimal, portfolio: Portfolio, ts: int
                    ) -> Decimal:
-        """``qty`` of a reduce-only intent within the position it closes, less what exits
-        already working on that instrument will sell (or buy) back: a strategy's exit
-        beside the kill switch's flatten (or a second exit of the same position) would
-        otherwise trade the position twice and open the other way, HALTED included.  0
-        (with a risk event) when the working exits cover the position, or when the order
-        would not reduce it (flat, or on the position's own side)."""
+        """``qty`` of a reduce-only intent within the position it closes, less what orders
+        already working on that instrument and side will sell (or buy) back, reduce-only
+        or not: a strategy's exit beside the kill switch's flatten, a second exit, or a
+        resting take-profit whose cancel is failing would otherwise trade the position
+        twice and open the other way, HALTED included.  0 (with a risk event) when the
+        working orders cover the position, or when the order would not reduce it (flat,
+        or on the position's own side)."""
         held = portfolio.position(intent.instrument_id).quantity
         if held == 0 or (held > 0) == (intent.side is Side.BUY):
             self.risk_event(ts, "reduce_only", "veto", f"a reduce-only {intent.side.value} "
                             f"does not reduce the position in {intent.instrument_id} "
                             f"({held:f})", intent)
             return Decimal(0)
-        if self.live:  # an exit being cancelled is being replaced (its requote waits)
-            working = self.ledger.working_exits(intent.instrument_id, intent.side.value) \
-                - sum(self._cancelling_exits(intent.instrument_id, intent.side).values(),
+        if self.live:  # an order being cancelled is being replaced (the exit waits)
+            working = self.ledger.working_on_side(intent.instrument_id, intent.side.value) \
+                - sum(self._cancelling_on_side(intent.instrument_id, intent.side).values(),
                       Decimal(0))
         else:
             working = sum((w.remaining for w in self.broker.working.values()
                            if w.order.instrument_id == intent.instrument_id
-                           and w.order.reduce_only and w.order.side is intent.side),
-                          Decimal(0))
+                           and w.order.side is intent.side), Decimal(0))
         room = abs(held) - working
         if room >= qty:
             return qty
         if room <= 0:
-            self.risk_event(ts, "reduce_only", "veto", f"exits already working on "
-                            f"{intent.instrument_id} ({working:f}) cover the position "
-                            f"({held:f})", intent)
+            self.risk_event(ts, "reduce_only", "veto", f"orders already working on "
+                            f"{intent.instrument_id} ({working:f} to {intent.side.value}) "
+                            f"cover the position ({held:f})", intent)
             return Decimal(0)
         return room
 
@@ -456,10 +488,11 @@ class ExecutionEngine:
         k, self._k = self._k, self._k + 1
         return f"{self.run_id}-{self.seq}-{slot or 'x'}-{k}"
 
-    def _persist_order(self, intent: Intent, qty: Decimal, ts: int) -> Order | None:
+    def _persist_order(self, intent: Intent, qty: Decimal, ts: int,
+                       coid: str | None = None) -> Order | None:
         """Write the order row before anything can send it; None (with a risk event) when
         the client order id already exists."""
-        coid = self._next_client_order_id(intent.strategy)
+        coid = coid or self._next_client_order_id(intent.strategy)
         arrival, spread = self._arrival(intent.instrument_id)
         order = Order(coid, self.venue_name, intent.instrument_id, intent.side, qty,
                       intent.limit_price, intent.order_type, intent.time_in_force,
@@ -554,7 +587,10 @@ class ExecutionEngine:
                             quantity=excess, limit_price=limit, order_type=OrderType.LIMIT,
                             time_in_force=TimeInForce.IOC, reason="basket unwind",
                             reduce_only=True, basket_id=basket)
-            self._route([unwind], ts)
+            # Its own id, from the leg's: an unwind made at a start (no event of its own)
+            # took the resumed event's first id, a leg's, and was refused as a repeat.
+            if not self._route([unwind], ts, f"{order.client_order_id}-unwind") and basket:
+                self._unwinds_owed.add(basket)  # vetoed (no market data yet): asked again
 
     def _through_price(self, instrument_id: str, side: Side, price: Decimal) -> Decimal:
         """A marketable limit ``unwind_slippage_bps`` through ``price``, on the tick grid
@@ -761,6 +797,9 @@ class ExecutionEngine:
                 if coid in self._orphans:
                     self._orphan_cancel_failed(coid, reason, exc)
                     return
+                failures = self._cancel_failures[coid] = self._cancel_failures.get(coid, 0) + 1
+                if failures >= ABSENT_AFTER_FAILURES:  # ended unseen (its answer was lost)?
+                    self.absent_checks.setdefault(coid, self.market.now_ns)
                 halted = self.risk.ctx.trading_state == TradingState.HALTED.value
                 self.risk_event(self.market.now_ns, "cancel", "cancel_failed",
                                 f"could not cancel {coid} at the venue: {exc}"
@@ -774,10 +813,70 @@ class ExecutionEngine:
             return
         self.cancels_owed.pop(coid, None)
         self._orphans.pop(coid, None)
+        self._cancel_failures.pop(coid, None)
         with self.loop.between_events():  # the venue's own update may have said it already
             self.ledger.move_order_status(coid, OrderStatus.CANCELLED, WORKING, reason)
             self._settle_basket(self.ledger.basket_of(coid))
             self.loop.mark_dirty()
+
+    def _check_open_orders(self) -> None:
+        """Read the venue's open orders when a check is due: a live order the ledger has
+        working that is not among them has ended (CANCELLED, with a risk event: a cancel
+        whose answer was lost would otherwise keep it working for ever, its quantity
+        blocking the flatten's room); after a start whose read failed, the start's
+        checks are made then."""
+        now = self.market.now_ns
+        due = [c for c, at in self.absent_checks.items() if at <= now]
+        reread = self._reread_open_ns is not None and self._reread_open_ns <= now
+        if due or reread:
+            self._reading_open = self._spawn(self._read_open_orders(due, reread))
+
+    async def _read_open_orders(self, due: list[str], reread: bool) -> None:
+        try:
+            held = {o.client_order_id for o in await self.venue.open_orders()}
+        except Exception as exc:  # asked again later, never guessed
+            later = self.market.now_ns + ABSENT_RECHECK_NS
+            for coid in due:
+                self.absent_checks[coid] = later
+            if reread:  # orders the ledger ended may be open there: sooner
+                self._reread_open_ns = self.market.now_ns + HALT_CANCEL_RETRY_NS
+            log.warning("the venue's open orders could not be read (%s); asked again", exc)
+            return
+        if reread:
+            self._reread_open_ns = None
+            self._reconcile_open(held)
+        with self.loop.between_events():
+            for coid in due:
+                self.absent_checks.pop(coid, None)
+                if coid in held or self.ledger.order_status(coid) not in WORKING:
+                    continue
+                self._cancel_failures.pop(coid, None)
+                self.cancels_owed.pop(coid, None)
+                self.ledger.move_order_status(coid, OrderStatus.CANCELLED, WORKING,
+                                              "not open at the venue: it ended unseen")
+                self.risk_event(self.market.now_ns, "reconcile", "not_at_venue",
+                                f"order {coid} is working in the ledger but not open at the "
+                                f"venue (a cancel's answer lost?): CANCELLED; fills it had "
+                                f"still come through the venue's executions", None)
+                self._settle_basket(self.ledger.basket_of(coid))
+                self.loop.mark_dirty()
+
+    def _reconcile_open(self, held: set[str]) -> None:
+        """A start's checks against the venue's open orders ``held``: an order open there
+        that the ledger has ended is cancelled; one working here that is not listed is
+        looked for again ``ABSENT_RECHECK_NS`` later."""
+        for coid in sorted(held):  # ended here, open there: a late placement, a lost cancel
+            ended = self.ledger.order_status(coid)
+            if ended in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
+                with self.loop.between_events(commit_now=True):
+                    self.risk_event(self.market.now_ns, "reconcile", "open_after_end",
+                                    f"order {coid} is open at the venue but {ended.value} "
+                                    f"in the ledger: cancelling it there", None)
+                self._orphans.setdefault(coid, 0)
+                self._spawn_cancel(coid, "open at the venue after it ended")
+        for coid, _slot, _iid in self.ledger.working_orders():
+            if coid not in held:
+                self.absent_checks.setdefault(coid, self.market.now_ns + ABSENT_RECHECK_NS)
 
     def _orphan_cancel_failed(self, coid: str, reason: str, exc: Exception) -> None:
         """An ended order's cancel failed at the venue: asked again later (the ledger's
@@ -814,35 +913,36 @@ class ExecutionEngine:
         task.add_done_callback(
             lambda t: self._cancelling.pop(coid) if self._cancelling.get(coid) is t else None)
 
-    def _cancelling_exits(self, instrument_id: str, side: Side) -> dict[str, Decimal]:
-        """Live reduce-only orders on ``instrument_id`` and ``side`` whose cancel is in
-        flight: what each still wants to trade."""
+    def _cancelling_on_side(self, instrument_id: str, side: Side) -> dict[str, Decimal]:
+        """Live orders on ``instrument_id`` and ``side`` whose cancel is in flight: what
+        each still wants to trade."""
         out: dict[str, Decimal] = {}
         for coid in self._cancelling:
             row = self.ledger.order_row(coid)
-            if row is not None and row["reduce_only"] and row["side"] == side.value \
+            if row is not None and row["side"] == side.value \
                     and row["instrument_id"] == instrument_id and row["status"] in WORKING:
                 out[coid] = Decimal(row["quantity"]) - Decimal(row["filled_quantity"] or 0)
         return out
 
     async def _after_exit_cancels(self, order: Order) -> bool:
-        """A live exit sized beside exits being cancelled waits for those cancels'
-        answers, then must still fit the position beside what works on (a cancel that
-        failed, or an exit that filled first); False (cancelled unsent) when it does not."""
-        tasks = [self._cancelling[c] for c in self._cancelling_exits(order.instrument_id,
-                                                                      order.side)]
+        """A live exit sized beside orders being cancelled on its side waits for those
+        cancels' answers, then must still fit the position beside what works on (a cancel
+        that failed, or an order that filled first); False (cancelled unsent) when it
+        does not."""
+        tasks = [self._cancelling[c] for c in self._cancelling_on_side(order.instrument_id,
+                                                                        order.side)]
         if not tasks:
             return True
         await asyncio.wait(tasks)
         held = abs(self.account.portfolio().position(order.instrument_id).quantity)
-        others = self.ledger.working_exits(order.instrument_id, order.side.value) \
+        others = self.ledger.working_on_side(order.instrument_id, order.side.value) \
             - order.quantity  # this order is pending, so counted
         if held - others >= order.quantity:
             return True
         with self.loop.between_events():
             self.ledger.move_order_status(
                 order.client_order_id, OrderStatus.CANCELLED, (OrderStatus.PENDING,),
-                f"not sent: exits still working on {order.instrument_id} ({others:f}) "
+                f"not sent: orders still working on {order.instrument_id} ({others:f}) "
                 f"leave no room for it in the position ({held:f})")
             self.loop.mark_dirty()
         return False
@@ -1006,7 +1106,9 @@ class ExecutionEngine:
     async def consume_executions(self) -> None:
         """Book the venue's private executions stream (fills, order updates) as it
         arrives; each item is durable as soon as it is known."""
+        seen = False
         async for item in self.venue.executions():
+            seen = True
             with self.loop.between_events(commit_now=True):
                 if isinstance(item, OrderUpdate):
                     self.apply_order_update(item)
@@ -1014,6 +1116,8 @@ class ExecutionEngine:
                     self.apply_fill_correction(item)
                 else:
                     self.book_live_fill(item)
+        if seen:  # a stream that ended after it worked: what follows would go unbooked
+            raise VenueError(f"venue {self.venue_name!r}: its executions stream ended")
 
     def apply_fill_correction(self, correction: FillCorrection) -> None:
         """A venue's correction of a booked fill, applied once (see the module docstring)."""
@@ -1096,8 +1200,10 @@ class ExecutionEngine:
 
     def book_live_fill(self, fill: Fill) -> None:
         """Book a venue-reported fill once, and bring its order's status up to date."""
-        if self.ledger.fill_exists(fill.fill_id):
-            return  # repeated after a reconnect, or already returned by submit()
+        booked = self.ledger.fill_row(fill.fill_id)
+        if booked is not None:  # repeated after a reconnect, or already returned by submit()
+            self._repeated_fill(fill, booked)
+            return
         row = self.ledger.order_row(fill.client_order_id)
         if row is None:
             # Not ours (a manual trade on the account?): never guess, make it visible.
@@ -1124,6 +1230,25 @@ class ExecutionEngine:
         if status in FINAL and row["basket_id"]:
             self._settle_basket(row["basket_id"])
 
+    def _repeated_fill(self, fill: Fill, booked: dict[str, Any]) -> None:
+        """A fill id reported again: the same fill is nothing; different contents (another
+        quantity or price under one id) stay as first booked, and are said once each."""
+        coid, side, price, quantity = (booked[k] for k in (
+            "client_order_id", "side", "price", "quantity"))
+        if (coid, side, Decimal(price), Decimal(quantity)) == (
+                fill.client_order_id, fill.side.value, fill.price, fill.quantity):
+            return
+        seen = (fill.fill_id, fill.client_order_id, fill.side, fill.price, fill.quantity)
+        if seen in self._conflicts_said:
+            return
+        self._conflicts_said.add(seen)
+        reason = (f"fill {fill.fill_id} reported again with other contents ({fill.side.value}"
+                  f" {fill.quantity:f} @ {fill.price:f} for {fill.client_order_id}; booked: "
+                  f"{side} {quantity} @ {price} for {coid}): the first stays booked; check "
+                  f"the position at the venue")
+        log.error(reason)
+        self.risk_event(fill.ts_ns, "reconcile", "fill_conflict", reason, None)
+
     async def start_live(self) -> asyncio.Task[None]:
         """Hand the venue what the ledger knows, reconcile orders left pending by an
         earlier process, and start consuming the executions stream."""
@@ -1146,16 +1271,15 @@ class ExecutionEngine:
             held = {o.client_order_id for o in await self.venue.open_orders()}
         except Exception as exc:  # one failed read must not end the run: asked one by one
             log.warning("reconcile: the venue's open orders could not be read (%s)", exc)
+            with self.loop.between_events(commit_now=True):
+                self.risk_event(self.market.now_ns, "reconcile", "open_orders_unread",
+                                f"the venue's open orders could not be read at the start "
+                                f"({exc}): read again in {HALT_CANCEL_RETRY_NS // 10**9} s",
+                                None)
             held = set()
-        for coid in sorted(held):  # ended here, open there: a late placement, a lost cancel
-            ended = self.ledger.order_status(coid)
-            if ended in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
-                with self.loop.between_events(commit_now=True):
-                    self.risk_event(self.market.now_ns, "reconcile", "open_after_end",
-                                    f"order {coid} is open at the venue but {ended.value} "
-                                    f"in the ledger: cancelling it there", None)
-                self._orphans.setdefault(coid, 0)
-                self._spawn_cancel(coid, "open at the venue after it ended")
+            self._reread_open_ns = self.market.now_ns + HALT_CANCEL_RETRY_NS
+        else:
+            self._reconcile_open(held)
         for coid in pending:
             if coid in held:
                 with self.loop.between_events(commit_now=True):

@@ -615,14 +615,15 @@ class Ledger:
                     (OrderStatus.PENDING.value, OrderStatus.OPEN.value,
                      OrderStatus.PARTIALLY_FILLED.value))]
 
-    def working_exits(self, instrument_id: str, side: str) -> Decimal:
-        """What reduce-only orders on ``instrument_id`` and ``side`` not yet final still
-        want to trade (their quantity less what filled), summed."""
+    def working_on_side(self, instrument_id: str, side: str) -> Decimal:
+        """What orders on ``instrument_id`` and ``side`` not yet final still want to trade
+        (their quantity less what filled), summed: reduce-only or not, each would close
+        part of a position on the other side if it filled."""
         self._flush_orders()
         total = Decimal(0)
         for qty, filled in self.conn.execute(
                 "select quantity, filled_quantity from orders where instrument_id = ? and "
-                "side = ? and reduce_only = 1 and status in (?, ?, ?)",
+                "side = ? and status in (?, ?, ?)",
                 (instrument_id, side, OrderStatus.PENDING.value, OrderStatus.OPEN.value,
                  OrderStatus.PARTIALLY_FILLED.value)):
             total += Decimal(qty) - Decimal(filled or 0)

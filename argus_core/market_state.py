@@ -255,7 +255,10 @@ class MarketState:
                 self.now_ns = ts
             iid = event.instrument_id  # type: ignore[union-attr]
             if kind is Bar:
-                self.bars[iid] = event  # type: ignore[assignment]
+                last = self.bars.get(iid)
+                # an older bar (a candle a venue sends again on reconnect) is not news
+                if last is None or ts >= last.ts_ns:
+                    self.bars[iid] = event  # type: ignore[assignment]
                 return
             book = self.books.get(iid) or self.book(iid)
             # L2Book.apply inlined (the hot path of a book feed)
@@ -280,10 +283,14 @@ class MarketState:
                                                  event.ts_ns)
         elif isinstance(event, OrderBook):
             self.book(event.instrument_id).load_snapshot(event)
-        elif isinstance(event, Bar):
-            self.bars[event.instrument_id] = event
-        elif isinstance(event, Trade):
-            self.trades[event.instrument_id] = event
+        elif isinstance(event, Bar):  # a Bar subclass; the newest is kept, as above
+            last = self.bars.get(event.instrument_id)
+            if last is None or event.ts_ns >= last.ts_ns:
+                self.bars[event.instrument_id] = event
+        elif isinstance(event, Trade):  # the newest print: one replayed is not the market
+            last_trade = self.trades.get(event.instrument_id)
+            if last_trade is None or event.ts_ns >= last_trade.ts_ns:
+                self.trades[event.instrument_id] = event
         elif isinstance(event, BookStatus):
             book = self.book(event.instrument_id)
             book.live = event.live and book.live

@@ -97,6 +97,9 @@ class RiskEngine:
         # The checks' on_equity watches, collected once (again if the checks change).
         self._watches: list[Callable[[Decimal, RiskContext], str | None]] = []
         self._watched: tuple[list[RiskCheck], int] | None = None
+        #: watches that raised (check name: why), and those not yet in the ledger
+        self.broken_watches: dict[str, str] = {}
+        self.unreported: list[tuple[str, str]] = []
 
     @property
     def state(self) -> TradingState:
@@ -116,7 +119,16 @@ class RiskEngine:
                              is not None]
             self._watched = (checks, len(checks))
         for watch in self._watches:
-            reason = watch(equity, ctx)
+            try:
+                reason = watch(equity, ctx)
+            except Exception as exc:  # fails safe, as check() and on_fill(): never the run
+                name = getattr(getattr(watch, "__self__", None), "name", "") or repr(watch)
+                why = f"risk check {name!r} failed on a mark: {type(exc).__name__}: {exc}"
+                escalate(ctx, TradingState.REDUCING, why)
+                if name not in self.broken_watches:  # said once per check, not per mark
+                    self.broken_watches[name] = why
+                    self.unreported.append((name, why))
+                continue
             if reason and ctx.trading_state != _HALTED:
                 ctx.trading_state, ctx.state_reason = TradingState.HALTED.value, reason
                 return reason

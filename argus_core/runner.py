@@ -696,12 +696,14 @@ class Runner:
             pos = account.positions.get(iid)
             # A live book's mid marks, as for prints (a bar beside it, a bad print, once
             # tripped the drawdown kill switch); books.get: replays have none.
-            by_bar = market.books.get(iid) is None or market.live_mid(iid) is None
+            # (only the instrument's newest bar: a candle sent again is not the market now)
+            by_bar = (market.books.get(iid) is None or market.live_mid(iid) is None) \
+                and market.bars.get(iid) is event
             if pos is not None and pos.quantity and by_bar:
                 account.mark(iid, Decimal(repr(event.close)))  # type: ignore[union-attr]
                 self._watch_equity()
             if self.broker.has_working(iid) or engine.flatten_reason is not None \
-                    or engine.cancels_owed:  # a live cancel the venue failed, asked again
+                    or engine.owes_venue:  # a live cancel or check the venue owes
                 engine.on_market_event(event)  # working orders, a flatten in progress
                 if engine.n_fills != n_fills and by_bar:
                     # A position this bar's fills opened is worth the bar's close too.
@@ -714,7 +716,8 @@ class Runner:
                 # A live two-sided book marks its instrument at the mid; a print marks
                 # only without one (a bad print outside the book once tripped the
                 # drawdown kill switch and flattened a sound position).
-                if self.market.live_mid(trade.instrument_id) is None:
+                if self.market.live_mid(trade.instrument_id) is None \
+                        and market.trades.get(trade.instrument_id) is trade:  # the newest
                     account.mark(trade.instrument_id, trade.price)
                     pos = account.positions.get(trade.instrument_id)
                     marked = pos is not None and pos.quantity != 0
@@ -731,7 +734,8 @@ class Runner:
             n_fills = engine.n_fills
             engine.on_market_event(event)
             if kind is Trade and engine.n_fills != n_fills \
-                    and market.live_mid(trade.instrument_id) is None:
+                    and market.live_mid(trade.instrument_id) is None \
+                    and market.trades.get(trade.instrument_id) is trade:
                 # A position this print's fills opened is worth the print, not its fill.
                 account.mark(trade.instrument_id, trade.price)
         strategies = self.asm.strategies
@@ -792,6 +796,10 @@ class Runner:
         equity = self.account.marked_equity()
         before = self.risk.ctx.trading_state
         flatten_reason = self.risk.on_equity(equity)
+        while self.risk.unreported:  # a watch that raised: REDUCING, said once
+            name, why = self.risk.unreported.pop(0)
+            log.error(why)
+            self._risk_event(self.market.now_ns, name or "risk_check", "error", why, None)
         if flatten_reason is not None:
             self._risk_event(self.market.now_ns, "max_drawdown", "halted", flatten_reason,
                              None)

@@ -91,7 +91,14 @@ a run keeps per order stays bounded (the paper broker forgets an order the engin
 booked; the newest 1,000 order times kept, as a checkpoint keeps them): 7,820.  A venue
 that sizes reduce-only orders to its own position (``guards_reduce_only``: Kalshi) gets
 its refused flattens reduce-only again, never plain (asked per instrument: a wrapping
-venue answers for the one that trades it): 7,830.
+venue answers for the one that trades it): 7,830.  A red team of the live order path:
+an exit sized against every working order on its side (a flatten beside a resting plain
+take-profit went short), only an instrument's newest bar or print marks (one sent again
+tripped the kill switch), a fill id reported again with other contents said, a live
+order missing from the venue's open orders after failed cancels (or at a start) ended,
+a failed start-up read of the open orders read again, an executions stream that ends
+HALTs, a risk check's raising watch fails safe, a basket unwind with its own id tried
+again on later events: 7,945.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -106,7 +113,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_830
+BUDGET = 7_945
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

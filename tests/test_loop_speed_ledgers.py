@@ -118,7 +118,7 @@ GOLDEN: dict[str, dict[str, str]] = {
         # book (27 orders had read a mid and spread their own earlier fills had moved).
         "orders": "135:7ebe7a52a1c95b7695e11024f16675bb",
         "positions": "2:7266b05a12d90ca47e45b10281d8e277",
-        "risk_events": "131:db61b2fd538ae11e1c3b7a30626968d7",
+        "risk_events": "131:0ea349fe177a7db50852d80d50654335",  # reduce_only veto text (2026-12-05)
         "runs": "1:a311da873308204ec4dddaafdefbb87e",
         "signals": "0:e3b0c44298fc1c149afbf4c8996fb924",
     },
