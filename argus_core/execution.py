@@ -276,9 +276,9 @@ class ExecutionEngine:
         """Market data reaches working paper orders; a pending flatten is retried, a
         live cancel the venue failed is asked again while the order works, and the
         venue's open orders are read when a check of them is due."""
-        for basket in list(self._unwinds_owed):  # an unwind the market gate held back
-            self._unwinds_owed.discard(basket)
-            self._settle_basket(basket)
+        for owed in list(self._unwinds_owed):  # an unwind the market gate held back
+            self._unwinds_owed.discard(owed)
+            self._settle_basket(owed)
         if (self.absent_checks or self._reread_open_ns is not None) and (
                 self._reading_open is None or self._reading_open.done()):
             self._check_open_orders()
