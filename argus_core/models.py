@@ -63,6 +63,18 @@ def _non_negative(instance: Any, attribute: attrs.Attribute[Decimal], value: Dec
 
 _INF = float("inf")
 
+#: The highest price market data may carry (a bar's OHLC, a trade, a book level, a
+#: settlement): nothing traded is quoted near it, and a bar at 1e300 crashed the equity
+#: computation instead of being refused where it was read.
+MAX_PRICE = 1e18
+_MAX_PRICE_D = Decimal("1e18")
+
+
+def _price_in_range(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and value > _MAX_PRICE_D:
+        raise DataError(f"{type(instance).__name__}.{attribute.name}: {value} is above "
+                        f"{MAX_PRICE:g}, the highest price market data may carry")
+
 
 def _positive(instance: Any, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
     if value <= 0:
@@ -274,7 +286,7 @@ class Bar:
         lo, hi = self.low, self.high
         # One chained comparison accepts every valid bar (NaN fails any comparison, so it
         # falls through to the checks below, which say exactly what is wrong).
-        if 0.0 < lo <= self.open <= hi < _INF and lo <= self.close <= hi \
+        if 0.0 < lo <= self.open <= hi <= MAX_PRICE and lo <= self.close <= hi \
                 and 0.0 <= self.volume < _INF:
             return
         for name in ("open", "high", "low", "close", "volume"):
@@ -287,6 +299,9 @@ class Bar:
                 self.low > min(self.open, self.close):
             raise DataError(f"Bar {self.instrument_id}@{self.ts_ns}: "
                             f"high/low do not bound open/close")
+        if max(self.open, self.high, self.low, self.close) > MAX_PRICE:
+            raise DataError(f"Bar {self.instrument_id}@{self.ts_ns}: a price above "
+                            f"{MAX_PRICE:g}, the highest price market data may carry")
 
 
 @attrs.frozen
@@ -295,7 +310,7 @@ class Trade:
 
     instrument_id: str
     ts_ns: int
-    price: Decimal = attrs.field(converter=_dec_price, validator=_positive)
+    price: Decimal = attrs.field(converter=_dec_price, validator=[_positive, _price_in_range])
     size: Decimal = attrs.field(converter=_dec_size, validator=_positive)
     aggressor: Side = Side.BUY
 
@@ -321,12 +336,15 @@ class BookDelta:
     # validates as the generated one would, with the same messages.
     def __init__(self, instrument_id: str, ts_ns: int, side: Side, price: DecimalLike,
                  size: DecimalLike) -> None:
-        if type(price) is float and 0.0 < price < _INF:
+        if type(price) is float and 0.0 < price <= MAX_PRICE:
             price_d, price_f = Decimal(repr(price)), price
         else:
             price_d = _dec_price(price)
             if price_d <= 0:
                 raise DataError(f"BookDelta.price: {price_d} must be > 0")
+            if price_d > _MAX_PRICE_D:
+                raise DataError(f"BookDelta.price: {price_d} is above {MAX_PRICE:g}, the "
+                                f"highest price market data may carry")
             price_f = float(price_d)
         if type(size) is float and 0.0 <= size < _INF:
             size_d, size_f = Decimal(repr(size)), size
@@ -378,6 +396,9 @@ class OrderBook:
                 raise DataError(f"{where}: {name} contain NaN or infinity")
             if np.any(side[:, 0] <= 0) or np.any(side[:, 1] < 0):
                 raise DataError(f"{where}: {name} have a non-positive price or negative size")
+            if np.any(side[:, 0] > MAX_PRICE):
+                raise DataError(f"{where}: {name} have a price above {MAX_PRICE:g}, the "
+                                f"highest price market data may carry")
         if len(self.bids) > 1 and np.any(np.diff(self.bids[:, 0]) >= 0):
             raise DataError(f"{where}: bids must be strictly descending (best first)")
         if len(self.asks) > 1 and np.any(np.diff(self.asks[:, 0]) <= 0):
@@ -804,6 +825,11 @@ class Signal:
     ts_ns: int
     value: float
 
+    def __attrs_post_init__(self) -> None:
+        if not math.isfinite(self.value):  # a ledger column that holds no NaN
+            raise DataError(f"Signal {self.name} {self.instrument_id}@{self.ts_ns}: value "
+                            f"{self.value!r} is not finite")
+
 
 @attrs.frozen
 class BookStatus:
@@ -827,7 +853,7 @@ class Settlement:
     ts_ns: int
     price: Decimal | None = attrs.field(
         converter=attrs.converters.optional(_dec_price),
-        validator=attrs.validators.optional(_non_negative))
+        validator=[attrs.validators.optional(_non_negative), _price_in_range])
     reason: str = ""
 
     @property

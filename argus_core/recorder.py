@@ -35,8 +35,14 @@ import cattrs
 from argus_core.config import Config
 from argus_core.errors import DataError
 from argus_core.interfaces import FeeSchedule, Venue
-from argus_core.models import Instrument
-from argus_core.serde import converter, dump_event
+from argus_core.models import Instrument, to_decimal
+from argus_core.serde import (
+    converter,
+    dump_event,
+    loads_frame,
+    recording_converter,
+    structure_error,
+)
 
 #: ``type`` of the header line.
 HEADER_TYPE = "recording"
@@ -139,14 +145,47 @@ def load_fee_schedule(entry: dict[str, Any], *, where: str,
         raise DataError(f"{where}: cannot load fee schedule class {path!r}: {exc}") from None
     if not (isinstance(cls, type) and attrs.has(cls) and issubclass(cls, FeeSchedule)):
         raise DataError(f"{where}: {path!r} is not an attrs FeeSchedule subclass")
+    fields = entry.get("fields", {})
+    if not isinstance(fields, dict):
+        raise DataError(f"{where}: the 'fields' of {path!r} must be an object of field "
+                        f"names and values, got {type(fields).__name__}")
     try:
-        schedule: FeeSchedule = converter.structure(entry.get("fields", {}), cls)
-    except (cattrs.BaseValidationError, TypeError, ValueError, DataError) as exc:
+        schedule: FeeSchedule = recording_converter.structure(fields, cls)
+    except (cattrs.BaseValidationError, TypeError, ValueError, ArithmeticError,
+            DataError) as exc:
         raise DataError(f"{where}: fields of {path!r} do not fit the installed class: "
-                        f"{exc}") from None
-    for price, qty, maker, fee in entry.get("checks", []):
-        got = schedule.fee(Decimal(price), Decimal(qty), maker=bool(maker))
-        if got != Decimal(fee):
+                        f"{structure_error(exc)}") from None
+    for field in attrs.fields(type(schedule)):
+        value = getattr(schedule, field.name)
+        if isinstance(value, Decimal) and not (value.is_finite() and value >= 0):
+            # As the config refuses them: a recording cannot make a fill pay the trader.
+            raise DataError(f"{where}: {path} field {field.name} = {value} is negative "
+                            f"(fees and rebates below zero are refused, as in the config)")
+    checks = entry.get("checks", [])
+    if not isinstance(checks, list):
+        raise DataError(f"{where}: 'checks' must be a list of [price, quantity, maker, "
+                        f"fee], got {type(checks).__name__}")
+    for n, check in enumerate(checks):
+        if not (isinstance(check, list) and len(check) == 4 and type(check[2]) is bool
+                and all(isinstance(v, str | int | float) and not isinstance(v, bool)
+                        for v in (check[0], check[1], check[3]))):
+            raise DataError(f"{where}: checks[{n}] must be [price, quantity, maker "
+                            f"(true/false), fee], got {_short(check)}")
+        try:
+            price, qty, fee = (to_decimal(v, field=f"checks[{n}]")
+                               for v in (check[0], check[1], check[3]))
+        except DataError as exc:
+            raise DataError(f"{where}: {exc}") from None
+        maker = check[2]
+        if fee < 0:
+            raise DataError(f"{where}: checks[{n}] records a negative fee {fee} (fees "
+                            f"below zero are refused, as in the config)")
+        try:
+            got = schedule.fee(price, qty, maker=maker)
+        except ArithmeticError as exc:
+            raise DataError(f"{where}: checks[{n}]: the installed {path} cannot price "
+                            f"{qty} @ {price}: {type(exc).__name__}") from None
+        if got != fee:
             raise DataError(f"{where}: the installed {path} charges {got} for "
                             f"{qty} @ {price} ({'maker' if maker else 'taker'}) where the "
                             f"recording's venue charged {fee}; its fee formula changed, so a "
@@ -154,25 +193,53 @@ def load_fee_schedule(entry: dict[str, Any], *, where: str,
     return schedule
 
 
+def _short(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, list | dict | str | int | float | None) \
+        else type(value).__name__
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def parse_header(data: dict[str, Any], *, where: str) -> RecordingHeader:
     """A :class:`RecordingHeader` from a header line's JSON; ``DataError`` says what is wrong."""
     version = data.get("version")
-    if version != FORMAT_VERSION:
-        raise DataError(f"{where}: recording format version {version!r} is not supported "
-                        f"(this Argus reads version {FORMAT_VERSION}); re-record it")
-    try:
-        instruments = [converter.structure(i, Instrument) for i in data.get("instruments", [])]
-    except (cattrs.BaseValidationError, TypeError, ValueError, DataError) as exc:
-        raise DataError(f"{where}: invalid instrument in the header: {exc}") from None
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise DataError(f"{where}: recording format version {_short(version)} is not "
+                        f"supported (this Argus reads version {FORMAT_VERSION}); re-record it")
+    listed = data.get("instruments", [])
+    if not isinstance(listed, list):
+        raise DataError(f"{where}: 'instruments' must be a list of instruments, got "
+                        f"{type(listed).__name__}")
+    instruments = []
+    for n, item in enumerate(listed):
+        if not isinstance(item, dict):
+            raise DataError(f"{where}: instruments[{n}] must be an object, got "
+                            f"{type(item).__name__}")
+        try:
+            instruments.append(recording_converter.structure(item, Instrument))
+        except (cattrs.BaseValidationError, TypeError, ValueError, ArithmeticError,
+                DataError) as exc:
+            raise DataError(f"{where}: invalid instruments[{n}] in the header: "
+                            f"{structure_error(exc)}") from None
     entries = data.get("fee_schedules", [])
+    if not isinstance(entries, list):
+        raise DataError(f"{where}: 'fee_schedules' must be a list, got "
+                        f"{type(entries).__name__}")
     schedules = [load_fee_schedule(e, where=f"{where}: fee_schedules[{n}]")
                  for n, e in enumerate(entries)]
+    index = data.get("fee_schedule_of", {})
+    if not isinstance(index, dict):
+        raise DataError(f"{where}: 'fee_schedule_of' must be an object of instrument id -> "
+                        f"schedule number, got {type(index).__name__}")
     fee_of: dict[str, FeeSchedule] = {}
-    for iid, n in dict(data.get("fee_schedule_of", {})).items():
-        if not isinstance(n, int) or not 0 <= n < len(schedules):
-            raise DataError(f"{where}: fee_schedule_of[{iid!r}] = {n!r} names no schedule")
+    for iid, n in index.items():
+        if type(n) is not int or not 0 <= n < len(schedules):
+            raise DataError(f"{where}: fee_schedule_of[{iid!r}] = {_short(n)} names no "
+                            f"schedule")
         fee_of[iid] = schedules[n]
-    return RecordingHeader(str(data.get("venue", "")), instruments, fee_of, FORMAT_VERSION)
+    venue = data.get("venue", "")
+    if not isinstance(venue, str):
+        raise DataError(f"{where}: 'venue' must be a text, got {type(venue).__name__}")
+    return RecordingHeader(venue, instruments, fee_of, FORMAT_VERSION)
 
 
 def read_header(path: Path) -> RecordingHeader | None:
@@ -186,7 +253,7 @@ def read_header(path: Path) -> RecordingHeader | None:
     if not first:
         return None
     try:
-        data = json.loads(first)
+        data = loads_frame(first)
     except json.JSONDecodeError:
         return None  # read_ndjson reports the bad line with its number
     if not isinstance(data, dict) or data.get("type") != HEADER_TYPE:

@@ -34,7 +34,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from decimal import Decimal
+from decimal import Context, Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,9 @@ _END = object()  # the live event source ended
 #: (:func:`argus_core.bar_runs.held_equity`).
 _Held = tuple[list[int], list[int], int]
 _CENT_E6 = Decimal("1e-8")  # equity rows are kept to 1e-8 of the quote currency
+#: Rounding the rows: a value of 1e20 or more has more digits at 1e-8 than the default
+#: context's 28, and quantize raised InvalidOperation (the run died on a huge position).
+_WIDE = Context(prec=60)
 _ZERO = Decimal(0)
 
 
@@ -842,8 +845,8 @@ class Runner:
             if cash is not account.cash:  # the cash moves with fills only
                 cash, cash_text = self._cash_text = (account.cash, str(account.cash))
             self._row_valued = valued
-            self._row_text = (cash_text, str(equity.quantize(_CENT_E6)),
-                              str(gross.quantize(_CENT_E6)))
+            self._row_text = (cash_text, str(equity.quantize(_CENT_E6, context=_WIDE)),
+                              str(gross.quantize(_CENT_E6, context=_WIDE)))
         self._equity_rows.append((ts, *self._row_text))
         books = account.books
         if len(books) > 1:  # one book: the total is that book

@@ -98,7 +98,10 @@ tripped the kill switch), a fill id reported again with other contents said, a l
 order missing from the venue's open orders after failed cancels (or at a start) ended,
 a failed start-up read of the open orders read again, an executions stream that ends
 HALTs, a risk check's raising watch fails safe, a basket unwind with its own id tried
-again on later events: 7,945.
+again on later events: 7,945.  Recorded market data read strictly (a fuzzer's findings:
+a recording's types, fee schedules and header checked, prices above 1e18 refused, bar
+files' times within int64 nanoseconds, frame depth counted without a backtracking regex)
+and an equity row past 28 digits rounded in a wide context: 8,170.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -113,7 +116,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 7_945
+BUDGET = 8_170
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

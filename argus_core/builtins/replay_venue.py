@@ -54,7 +54,7 @@ from argus_core.bar_runs import RUN_BARS, BarRun
 from argus_core.errors import ConfigError, DataError
 from argus_core.hookspecs import RegisterVenue, hookimpl
 from argus_core.interfaces import FeeSchedule, Venue
-from argus_core.models import Bar, Instrument, MarketEvent, Trade
+from argus_core.models import MAX_PRICE, Bar, Instrument, MarketEvent, Settlement, Trade
 from argus_core.recorder import (
     FEES_KEY,
     HEADER_TYPE,
@@ -62,7 +62,7 @@ from argus_core.recorder import (
     load_fee_schedule,
     read_header,
 )
-from argus_core.serde import load_event
+from argus_core.serde import load_event, loads_frame
 
 log = logging.getLogger(__name__)
 
@@ -211,10 +211,40 @@ def count_bars_csv(path: Path, start_s: int | None = None, end_s: int | None = N
                     ts_s = _time_s(row[ts_col])
                 except (ValueError, IndexError, OverflowError):
                     continue
+                if not 0 <= ts_s < _NS_ROOM:  # refused there (_time_refused)
+                    continue
                 n += (start_s is None or ts_s >= start_s) and (end_s is None or ts_s < end_s)
         except UnicodeDecodeError as exc:
             raise DataError(f"{path}: {_not_utf8(exc)}") from None
+        except csv.Error as exc:  # a field past the csv module's limit (128 KiB)
+            raise DataError(f"{path}:{reader.line_num}: {_not_csv(exc)}") from None
     return n
+
+
+def _not_csv(exc: csv.Error) -> str:
+    return f"not a CSV row of bars ({exc})"
+
+
+def _csv_row(line: str, path: Path, lineno: int) -> list[str]:
+    """One line's fields through the csv module (the reference parser); DataError naming
+    the line for what it cannot read (a field longer than its limit: a 2 MB line)."""
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error as exc:
+        raise DataError(f"{path}:{lineno}: {_not_csv(exc)}") from None
+
+
+def _time_refused(ts_s: int, bar_seconds: int) -> str:
+    """Why the open time ``ts_s`` (unix seconds) cannot be replayed; empty when it can:
+    before 1970 (a time goes backwards from there, and no exchange's data is that old),
+    or a close in nanoseconds past int64 (the year 2262), as a recording's ``ts_ns``."""
+    if ts_s < 0:
+        return (f"open time {ts_s} is negative (before 1970): the time column holds unix "
+                f"seconds (or ms, us, ns) since 1970-01-01 UTC")
+    if (ts_s + bar_seconds) * 10**9 >= 2**63:
+        return (f"open time {ts_s} s is past the year 2262: its close in nanoseconds does "
+                f"not fit 2**63 (the time column holds unix seconds, or ms, us, ns)")
+    return ""
 
 
 def _not_utf8(exc: UnicodeDecodeError) -> str:
@@ -229,6 +259,11 @@ def _columns(path: Path, header: list[str]) -> tuple[int, ...]:
     if len(times) > 1:
         raise DataError(f"{path}:1: the header names {len(times)} time columns "
                         f"({', '.join(header[i].strip() for i in times)}): keep one")
+    for role in _ROLES[1:]:  # two columns "open": which one holds the bar's open?
+        where = [str(i + 1) for i, h in enumerate(names) if h == role]
+        if len(where) > 1:
+            raise DataError(f"{path}:1: the header names the column {role!r} {len(where)} "
+                            f"times (columns {', '.join(where)}): keep one")
     try:
         return (times[0], *(names.index(h) for h in _ROLES[1:]))
     except (IndexError, ValueError):
@@ -276,11 +311,11 @@ def iter_bar_runs_csv(path: Path, instrument_id: str, bar_seconds: int,
         raise DataError(f"{path}: cannot read bars: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}:1: {_not_utf8(exc)}") from None
-    has_header = _is_header(next(csv.reader([first]), []))
+    has_header = _is_header(_csv_row(first, path, 1))
     last_ts, gaps, step = -1, 0, bar_seconds * 10**9
     window = (-np.inf if start_s is None else start_s, np.inf if end_s is None else end_s)
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        cols, lineno = (_columns(path, next(csv.reader([fh.readline()]))), 2) if has_header \
+        cols, lineno = (_columns(path, _csv_row(fh.readline(), path, 1)), 2) if has_header \
             else ((0, 1, 2, 3, 4, 5), 1)
         pick = functools.partial(_era_picks, cols=cols, window=window, bar_seconds=bar_seconds,
                                  most=[0, 0]) if era else None
@@ -304,6 +339,8 @@ def iter_bar_runs_csv(path: Path, instrument_id: str, bar_seconds: int,
                 if row is None:
                     continue  # a blank line
                 ts_s, o, h, lo, c, v = row
+                if (why := _time_refused(ts_s, bar_seconds)):  # in the window or not
+                    raise DataError(f"{path}:{lineno}: {why}")
                 if not window[0] <= ts_s < window[1]:
                     continue
                 ts_ns = (ts_s + bar_seconds) * 10**9
@@ -364,7 +401,13 @@ def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path,
                             ) from None
         if not lines:
             return
-        width = width or next((len(row) for row in csv.reader(lines) if "".join(row).strip()), 0)
+        if not width:
+            rows_read = csv.reader(lines)
+            try:
+                width = next((len(row) for row in rows_read if "".join(row).strip()), 0)
+            except csv.Error as exc:
+                raise DataError(f"{path}:{lineno + rows_read.line_num - 1}: {_not_csv(exc)}"
+                                ) from None
         fast = _fast_batch(lines, cols) if lines[0].count(",") + 1 == width else None
         if fast is None:  # lazily: the bars before a bad line are replayed first
             rows: Iterable[_Row | None] = (_parsed_row(line, cols, n, path, width)
@@ -384,16 +427,16 @@ def _checked(fast: _Fast, cols: tuple[int, ...], window: tuple[float, float], ba
     by bar path makes passes at once (time order, no overlap, the :class:`Bar`'s own);
     None sends the batch bar by bar, which names the line that fails."""
     stamps, table = fast
+    if len(stamps) and (stamps.min() < 0 or stamps.max() >= _NS_ROOM - bar_seconds):
+        return None  # before 1970, or nanoseconds past int64: the per-bar path refuses
     keep = (stamps >= window[0]) & (stamps < window[1])
     seconds = stamps[keep]
-    if len(seconds) and seconds.max() >= _NS_ROOM - bar_seconds:
-        return None  # nanoseconds past int64: Python's integers on the per-bar path
     ts = (seconds + bar_seconds) * 10**9
     o, h, lo, c, v = (table[keep, col] for col in cols[1:])
     steps = np.diff(ts, prepend=last_ts) if last_ts >= 0 else np.diff(ts)
     step = bar_seconds * 10**9
-    if (steps < step).any() or not ((lo > 0) & (lo <= o) & (o <= h) & (h < np.inf) & (lo <= c)
-                                    & (c <= h) & (v >= 0) & (v < np.inf)).all():
+    if (steps < step).any() or not ((lo > 0) & (lo <= o) & (o <= h) & (h <= MAX_PRICE)
+                                    & (lo <= c) & (c <= h) & (v >= 0) & (v < np.inf)).all():
         return None
     return ts, np.column_stack((o, h, lo, c, v)), int((steps > step).sum())
 
@@ -449,7 +492,7 @@ def _parsed_row(line: str, cols: tuple[int, ...], lineno: int, path: Path,
     a line cut short, or a thousands separator that moved every value a column.  A
     field that is not a number, or a time written as a date, is refused naming its
     line and column."""
-    row = next(csv.reader([line]), [])
+    row = _csv_row(line, path, lineno)
     t_i, o_i, h_i, l_i, c_i, v_i = cols
     if len(row) == width and len(row) > t_i:
         layout = _numeric_date(row[t_i])
@@ -591,17 +634,19 @@ def read_ndjson(path: Path, fees: dict[str, FeeSchedule] | None = None
     with fh:
         last_ts = lineno = 0
         last_bar: dict[str, int] = {}  # each instrument's bars: strictly increasing
+        kinds: dict[str, str] = {}  # instrument id -> kind (header, then listed mid-stream)
         first = True
         try:
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
                 try:
-                    data = json.loads(line)
+                    data = loads_frame(line)  # a line nested 100,000 deep: refused
                 except json.JSONDecodeError as exc:
                     raise DataError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
                 if first and isinstance(data, dict) and data.get("type") == HEADER_TYPE:
                     first = False
+                    kinds.update(_header_kinds(data))
                     continue  # instruments and fees: read_header
                 first = False
                 raw = data.get("ts_ns", 0) if isinstance(data, dict) else 0
@@ -613,8 +658,17 @@ def read_ndjson(path: Path, fees: dict[str, FeeSchedule] | None = None
                 entry = data.pop(FEES_KEY, None) if isinstance(data, dict) and \
                     data.get("type") == "instrument" else None
                 event = load_event(data, where=f"{path}:{lineno}")
-                if entry is not None and fees is not None and isinstance(event, Instrument):
-                    fees[event.id] = load_fee_schedule(entry, where=f"{path}:{lineno}")
+                if isinstance(event, Instrument):
+                    kinds[event.id] = event.kind
+                    if entry is not None:  # checked on every pass, kept where asked
+                        schedule = load_fee_schedule(entry, where=f"{path}:{lineno}")
+                        if fees is not None:
+                            fees[event.id] = schedule
+                elif type(event) is Settlement and event.price is not None and \
+                        event.price > 1 and kinds.get(event.instrument_id) == "binary":
+                    raise DataError(f"{path}:{lineno}: settlement price {event.price} of "
+                                    f"{event.instrument_id}, a binary contract: it settles "
+                                    f"at 0 or 1 (at most 1)")
                 ts = getattr(event, "ts_ns", None)
                 if ts is not None:  # an Event (market metadata) has no time of its own
                     if ts < last_ts:
@@ -632,6 +686,16 @@ def read_ndjson(path: Path, fees: dict[str, FeeSchedule] | None = None
         except UnicodeDecodeError as exc:  # text is decoded in chunks: at or after the line
             raise DataError(f"{path}:{lineno + 1}: at or after this line: {_not_utf8(exc)}"
                             ) from None
+
+
+def _header_kinds(header: dict[str, Any]) -> dict[str, str]:
+    """Instrument id -> kind of a recording header's instruments (what reads; the header
+    itself is checked by :func:`~argus_core.recorder.read_header`)."""
+    listed = header.get("instruments")
+    return {f"{i['venue']}:{i['symbol']}": i.get("kind", "spot")
+            for i in listed if isinstance(i, dict) and isinstance(i.get("venue"), str)
+            and isinstance(i.get("symbol"), str) and isinstance(i.get("kind", ""), str)
+            } if isinstance(listed, list) else {}
 
 
 class ReplayVenue(Venue):
