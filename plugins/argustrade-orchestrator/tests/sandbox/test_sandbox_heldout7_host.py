@@ -7,8 +7,10 @@ Found (each regression below failed before its fix):
   regular expression that kept a backtracking entry per escape: an accepted cancel whose
   reason is two million backslashes and 101 brackets (the brackets, inside the string,
   passed the cheap bound) cost the host ~230 MB and 0.2 s on every event, 800,000 short
-  strings ~170 MB and 0.9 s.  The depth is now counted on the decoded value (a body too
-  deep for the decoder never decodes: its recursion limit is a ``FrameError``);
+  strings ~170 MB and 0.9 s.  The check is now C-speed ``replace``/``translate`` passes
+  (``worker.nested_deeper``), still before decoding (counting on the decoded value was
+  tried: a reply nested 100,000 deep then reached ``json.loads`` and overflowed the C
+  stack of a suite worker whose recursion limit a library had raised);
 * a strategy could order an instrument it never received an event for: the host noted
   every event's instrument before dropping the events the strategy does not take
   (``EVENTS``), and the contract says "an instrument this strategy has received events
@@ -135,3 +137,31 @@ def test_a_fullwidth_name_inside_a_multiline_f_string_is_refused() -> None:
     assert any("reads as 'k'" in r for r in result.reasons), result.reasons
     # text that is not read as ASCII stays allowed in an f-string
     assert validate_source(_body("f'{1} \u20ac \u00e9'")).accepted
+
+
+def test_the_bytes_depth_check_agrees_with_the_decoded_depth() -> None:
+    """``nested_deeper`` on the bytes (what runs before decoding: a hostile reply nested
+    100,000 deep must never reach ``json.loads``, which overflowed the C stack in a
+    process whose recursion limit a library had raised) against the depth of the
+    decoded value, on random JSON whose strings hold brackets, quotes and backslashes."""
+    import random
+
+    from argus_orchestrator.sandbox.worker import json_depth, nested_deeper
+
+    rng = random.Random(7)
+    pieces = ["[", "]", "{", "}", '"', "\\", "a", "\\\\", '\\"']
+
+    def value(depth: int) -> object:
+        kind = rng.random()
+        if depth > 0 and kind < 0.35:
+            return [value(depth - 1) for _ in range(rng.randint(0, 3))]
+        if depth > 0 and kind < 0.6:
+            return {"".join(rng.choices(pieces, k=3)): value(depth - 1)
+                    for _ in range(rng.randint(0, 3))}
+        return "".join(rng.choices(pieces, k=rng.randint(0, 6)))
+
+    for _ in range(3000):
+        body = json.dumps(value(rng.randint(0, 8))).encode()
+        depth = json_depth(json.loads(body))
+        for limit in (max(depth - 1, 0), depth, depth + 1):
+            assert nested_deeper(body, limit) == (depth > limit), (body, limit)

@@ -75,15 +75,40 @@ def encode_frame(obj: dict[str, Any]) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
-def json_depth(value: Any) -> int:
-    """The deepest array/object nesting of a decoded JSON value (0 for a scalar), counted
-    without recursion.
+# Every byte but a quote or a bracket, deleted; "[" and "{" read as "(", "]" and "}" as ")".
+_KEEP_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
+_AS_PARENS = bytes.maketrans(b"[]{}", b"()()")
 
-    Counted on the decoded value, not the bytes: stripping a body's strings with a regex
-    kept a backtracking entry per escape, so an *accepted* reply (a cancel whose reason
-    is two million backslashes and 101 brackets) cost the host ~230 MB and 0.2 s a call,
-    and 800,000 short strings ~0.9 s.  Too deep a body never decodes: ``json.loads``
-    recurses once per level and stops at the recursion limit (``decode_body``)."""
+
+def nested_deeper(body: bytes, max_depth: int) -> bool:
+    """Whether ``body`` nests arrays/objects deeper than ``max_depth`` (brackets inside
+    strings not counted; an unbalanced body counts as too deep), without recursion and
+    at C speed: escaped backslashes and quotes are blanked (JSON pairs backslashes from
+    the left, as ``replace`` scans), so every quote left opens or closes a string; the
+    strings' contents are dropped; then each pass of ``replace(b"()", b"")`` takes away
+    the innermost level, so a body within the limit is empty after ``max_depth`` passes.
+
+    Checked before decoding: ``json.loads`` recurses once per level, and in a process
+    whose recursion limit a library raised, a hostile reply nested 100,000 deep
+    overflowed the C stack (a segmentation fault, where RecursionError was meant).  The
+    regex this replaced kept a backtracking entry per escape: an *accepted* cancel whose
+    reason was two million backslashes and 101 brackets cost the host ~230 MB and 0.2 s
+    a call."""
+    plain = body.replace(b"\\\\", b"__").replace(b'\\"', b"__")
+    structure = plain.translate(_AS_PARENS, _KEEP_STRUCTURE).replace(b'""', b"")
+    outside = b"".join(structure.split(b'"')[::2])  # (strings of brackets only: few)
+    for _ in range(max_depth):
+        shorter = outside.replace(b"()", b"")
+        if not shorter or len(shorter) == len(outside):
+            outside = shorter
+            break
+        outside = shorter
+    return bool(outside)
+
+
+def json_depth(value: Any) -> int:
+    """The deepest array/object nesting of a decoded JSON value (0 for a scalar),
+    counted without recursion."""
     if type(value) is not list and type(value) is not dict:
         return 0
     deepest, stack = 0, [(value, 1)]
@@ -118,18 +143,15 @@ def maybe_huge_number(body: bytes) -> bool:
 
 def decode_body(body: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Any]:
     """Parse a frame body; ``FrameError`` unless it is a JSON object within the limits."""
-    deeper = f"frame is nested deeper than {max_depth} levels"
+    # Cheap bound first: nesting can never exceed the number of opening brackets.
+    if body.count(b"[") + body.count(b"{") > max_depth and nested_deeper(body, max_depth):
+        raise FrameError(f"frame is nested deeper than {max_depth} levels")
     try:
         checked = _finite_float if maybe_huge_number(body) else float
         obj = json.loads(body.decode("utf-8"), parse_constant=_no_constants,
                          parse_float=checked)
-    except RecursionError:  # the C decoder recurses per level, up to the recursion limit
-        raise FrameError(deeper) from None
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FrameError(f"frame is not valid JSON: {str(exc)[:200]}") from None
-    # Cheap bound first: nesting can never exceed the number of opening brackets.
-    if body.count(b"[") + body.count(b"{") > max_depth and json_depth(obj) > max_depth:
-        raise FrameError(deeper)
     if not isinstance(obj, dict):
         raise FrameError(f"frame must be a JSON object, got {type(obj).__name__}")
     return obj
