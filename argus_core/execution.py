@@ -557,29 +557,36 @@ class ExecutionEngine:
     # -- unwinds and flattening ------------------------------------------------------
     def _settle_basket(self, basket: str | None) -> None:
         """Once every leg of a multi-leg basket is final (filled, cancelled, rejected),
-        unwind what the legs filled unequally — once per basket, across restarts (the
-        unwind orders carry the basket id)."""
+        unwind what the legs filled unequally, net of the unwinds already sent (the
+        unwind orders carry the basket id: the same across restarts); a fill that comes
+        after a leg was final (a late fill) is unwound in its turn."""
         if not basket:
             return
         legs = self.ledger.basket_legs(basket)
         if len(legs) < 2 or any(o.status not in FINAL for o in legs):
             return
-        if self.ledger.basket_has_unwind(basket):
-            return
         self._unwind_excess(legs, self.market.now_ns)
 
     def _unwind_excess(self, orders: Sequence[Order], ts: int) -> None:
         """Partial-basket policy: never hold a naked leg.  Each leg's excess over the
-        least-filled leg goes back out as a reduce-only IOC limit order (paper and live)."""
+        least-filled leg, less what unwinds of its instrument already asked for (filled
+        or not: an unwind the market did not take is not sent again), goes back out as a
+        reduce-only IOC limit order (paper and live)."""
         basket = orders[0].basket_id
         filled = self.ledger.basket_fills(basket) if basket else {}
-        least = min(filled.get(o.client_order_id, (Decimal(0), Decimal(0)))[0]
-                    for o in orders)
+        unwinds = self.ledger.basket_unwinds(basket) if basket else []
+        asked: dict[str, Decimal] = {}
+        for u in unwinds:
+            asked[u.instrument_id] = asked.get(u.instrument_id, _ZERO) + u.quantity
+        net = {o.client_order_id: filled.get(o.client_order_id, (_ZERO, _ZERO))[0]
+               - asked.get(o.instrument_id, _ZERO) for o in orders}
+        least = min(net.values())
         for order in orders:
-            qty, avg_price = filled.get(order.client_order_id, (Decimal(0), Decimal(0)))
-            excess = qty - least
-            if excess <= 0:
+            avg_price = filled.get(order.client_order_id, (_ZERO, _ZERO))[1]
+            excess = net[order.client_order_id] - least
+            if excess <= 0 or not avg_price:
                 continue
+            done = sum(1 for u in unwinds if u.instrument_id == order.instrument_id)
             reason = f"partial basket {basket}: unwinding {excess} of {order.instrument_id}"
             self.risk_event(ts, "basket", "unwind", reason, None, order.strategy)
             limit = self._through_price(order.instrument_id, order.side.opposite(), avg_price)
@@ -589,7 +596,8 @@ class ExecutionEngine:
                             reduce_only=True, basket_id=basket)
             # Its own id, from the leg's: an unwind made at a start (no event of its own)
             # took the resumed event's first id, a leg's, and was refused as a repeat.
-            if not self._route([unwind], ts, f"{order.client_order_id}-unwind") and basket:
+            coid = f"{order.client_order_id}-unwind" + (f"-{done + 1}" if done else "")
+            if not self._route([unwind], ts, coid) and basket:
                 self._unwinds_owed.add(basket)  # vetoed (no market data yet): asked again
 
     def _through_price(self, instrument_id: str, side: Side, price: Decimal) -> Decimal:

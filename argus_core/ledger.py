@@ -697,6 +697,12 @@ class Ledger:
         """An ``orders`` row (from :meth:`order_row`) as the persisted Order."""
         return _order(row)
 
+    def basket_unwinds(self, basket_id: str) -> list[Order]:
+        """The unwind orders of a basket (its reduce-only orders), oldest first."""
+        return [_order(r) for r in self.query(
+            "select * from orders where basket_id = ? and reduce_only = 1 order by ts_ns, "
+            "client_order_id", (basket_id,))]
+
     def basket_has_unwind(self, basket_id: str) -> bool:
         """Whether an unwind (a reduce-only order) was ever sent for this basket."""
         self._flush_orders()

@@ -25,7 +25,10 @@ venue, ``order_path_kit``); each failed before its fix:
 * a basket whose second leg's send was lost before a restart was left with a naked leg:
   the unwind made at the start was vetoed (no market data yet) and never tried again,
   and with prices known its client order id was the resumed event's first, the filled
-  leg's own, refused as a repeat (now ``<leg id>-unwind``, tried again on later events).
+  leg's own, refused as a repeat (now ``<leg id>-unwind``, tried again on later events);
+* a fill that came for a basket leg after the venue had said it was cancelled (its
+  update and its trade raced), once the other leg was unwound, left that leg naked (a
+  basket was evened out once; now net of the unwinds already asked for, again).
 """
 
 from __future__ import annotations
@@ -353,3 +356,37 @@ def test_a_basket_leg_lost_before_a_restart_is_evened_out(tmp_path, monkeypatch,
     assert (x, y) == (venue_position(X), venue_position(Y)) == (0, 0)
     unwinds = q(run, "select client_order_id from orders where reason = 'basket unwind'")
     assert [u["client_order_id"].endswith("-unwind") for u in unwinds] == [True]
+
+
+class LateLegVenue(RTVenue):
+    """Says a basket's leg on Y was cancelled (no liquidity), then trades it after all."""
+
+    y_order: object = None
+
+    async def submit(self, order):  # type: ignore[no-untyped-def]
+        if order.instrument_id == Y and not order.reduce_only:
+            RTVenue.submitted.append(order)
+            self.queue.put_nowait(OrderUpdate(order.client_order_id, OrderStatus.CANCELLED,
+                                              1, "V-y", "IOC: no liquidity"))
+            LateLegVenue.y_order = order
+            return []
+        return await super().submit(order)
+
+
+def test_a_late_fill_on_a_cancelled_leg_is_unwound_too(tmp_path, monkeypatch) -> None:
+    register(monkeypatch, LateLegVenue)
+    run = tmp_path / "run"
+
+    def legs(e: object, c: object) -> list[object]:
+        return [buy(X, "1", basket_id="b1"), sell(Y, "1", basket_id="b1")]
+
+    LateLegVenue.script = [bar(X, 1), bar(Y, 1), bar(X, 2), bar(Y, 2),
+                           lambda: RTVenue.inst.fill(LateLegVenue.y_order),  # type: ignore[attr-defined]
+                           bar(X, 3), bar(Y, 3), bar(X, 4), bar(Y, 4), bar(X, 5), bar(Y, 5)]
+    runner(tmp_path, {"s": Scripted({2: legs})}).run_sync()
+    x, y = position(run, X), position(run, Y)
+    assert (x, y) == (venue_position(X), venue_position(Y)) == (0, 0)
+    unwinds = q(run, "select client_order_id, instrument_id from orders"
+                     " where reason = 'basket unwind' order by ts_ns, client_order_id")
+    assert [(u["client_order_id"].rsplit("-", 1)[-1], u["instrument_id"]) for u in unwinds] \
+        == [("unwind", X), ("unwind", Y)]
