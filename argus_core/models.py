@@ -825,11 +825,6 @@ class Signal:
     ts_ns: int
     value: float
 
-    def __attrs_post_init__(self) -> None:
-        if not math.isfinite(self.value):  # a ledger column that holds no NaN
-            raise DataError(f"Signal {self.name} {self.instrument_id}@{self.ts_ns}: value "
-                            f"{self.value!r} is not finite")
-
 
 @attrs.frozen
 class BookStatus:

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from decimal import Context, Decimal
@@ -728,7 +729,9 @@ class Runner:
                 marked = self._mark_mid(event.instrument_id)  # type: ignore[union-attr]
             elif kind is Settlement:
                 engine.settle(event)  # type: ignore[arg-type]
-            elif kind is Signal:
+            elif kind is Signal and math.isfinite(event.value):  # type: ignore[union-attr]
+                # (a non-finite reading reaches market state as no reading, not the ledger,
+                # whose column holds no NaN: the run died on its NOT NULL constraint)
                 self.ledger.record_signal(
                     event.name, event.instrument_id, event.ts_ns,  # type: ignore[union-attr]
                     event.value)  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ as strings (exact), order books as nested lists, and market events carry a
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -177,12 +178,17 @@ def load_event(data: dict[str, Any], *, where: str = "event") -> models.MarketEv
         raise DataError(f"{where}: unknown or missing event type {named} "
                         f"(expected one of {sorted(EVENT_TYPES)})")
     try:
-        return recording_converter.structure(payload, cls)
+        event: models.MarketEvent = recording_converter.structure(payload, cls)
     except DataError as exc:
         raise DataError(f"{where}: {exc}") from None
     except (cattrs.BaseValidationError, TypeError, ValueError, KeyError,
             ArithmeticError) as exc:
         raise DataError(f"{where}: invalid {tag}: {structure_error(exc)}") from None
+    if type(event) is models.Signal and not math.isfinite(event.value):
+        # (published live, a non-finite reading is no reading; recorded, it is bad data)
+        raise DataError(f"{where}: invalid signal: Signal {event.name} {event.instrument_id}"
+                        f"@{event.ts_ns}: value {event.value!r} is not finite")
+    return event
 
 
 def _fmt(exc: BaseException, type_: type | None) -> str:

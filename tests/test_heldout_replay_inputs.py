@@ -14,7 +14,8 @@
 4. A line nested 100,000 deep raised RecursionError (``read_ndjson`` called json.loads).
 5. ``"type": ["bar"]`` raised TypeError (unhashable) looking up the event class.
 6. A NaN signal went through, and the run died on the ledger's NOT NULL constraint
-   reported as "a damaged file".
+   reported as "a damaged file": refused in a recording; one published in a run (a
+   scanner's non-finite reading is no reading, by design) is not written to the ledger.
 7. A settlement was unbounded: a binary contract settling at 5, one at 1e30.
 8. Prices at 1e300 (a bar) or 1e30 (a settlement) crashed the equity computation with
    decimal.InvalidOperation: market data is refused above ``MAX_PRICE`` (1e18).
@@ -251,9 +252,7 @@ def test_an_event_type_that_is_not_a_known_text_is_a_data_error(tmp_path: Path,
 
 # -- 6. a signal that is not finite ------------------------------------------------------------
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
-def test_a_signal_must_be_finite(tmp_path: Path, value: float) -> None:
-    with pytest.raises(DataError, match="is not finite"):
-        Signal("z", IID, 1, value)
+def test_a_recorded_signal_must_be_finite(tmp_path: Path, value: float) -> None:
     line = json.dumps(dump_event(Signal("z", IID, T0 * NS, 1.0))).replace(
         '"value": 1.0', f'"value": {json.dumps(value)}')
     assert "NaN" in line or "Infinity" in line
@@ -431,3 +430,24 @@ def test_an_equity_past_28_digits_at_1e_8_is_written_not_a_crash(tmp_path: Path)
     (_, _, equity, gross) = runner._equity_rows[-1]
     assert Decimal(equity) > Decimal("1e20") and equity.endswith(".00000000")
     assert Decimal(gross) == Decimal("1e21")
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_a_non_finite_signal_in_a_run_is_not_written_to_the_ledger(tmp_path: Path,
+                                                                    value: float) -> None:
+    from argus_core.config import parse_config
+    from argus_core.ledger import Ledger
+    from argus_core.runner import Runner
+
+    path = _csv(tmp_path, _rows([T0 + 60 * i for i in range(3)]))
+    config = parse_config({
+        "argus": {"plugins": [], "mode": "replay"},
+        "run": {"venue": "replay", "strategies": [], "risk_checks": []},
+        "plugins": {"replay": {"bars_csv": str(path), "symbol": "X/USD", "bar_seconds": 60}},
+    }, tmp_path / "c.toml")
+    runner = Runner(config, tmp_path / "run")
+    events = [Signal("z", IID, (T0 + 30) * NS, value), Signal("z", IID, (T0 + 40) * NS, 2.0)]
+    runner.asm.venue.events = lambda: iter(events)  # type: ignore[method-assign]
+    runner.run_sync()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        assert [r["value"] for r in ledger.query("select value from signals")] == [2.0]
