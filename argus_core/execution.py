@@ -279,8 +279,7 @@ class ExecutionEngine:
         for owed in list(self._unwinds_owed):  # an unwind the market gate held back
             self._unwinds_owed.discard(owed)
             self._settle_basket(owed)
-        if (self.absent_checks or self._reread_open_ns is not None) and (
-                self._reading_open is None or self._reading_open.done()):
+        if self.absent_checks or self._reread_open_ns is not None:
             self._check_open_orders()
         if self.cancels_owed:
             now = self.market.now_ns
@@ -576,8 +575,10 @@ class ExecutionEngine:
         filled = self.ledger.basket_fills(basket) if basket else {}
         unwinds = self.ledger.basket_unwinds(basket) if basket else []
         asked: dict[str, Decimal] = {}
+        sent: dict[str, int] = {}  # unwinds per instrument: the next one's id
         for u in unwinds:
             asked[u.instrument_id] = asked.get(u.instrument_id, _ZERO) + u.quantity
+            sent[u.instrument_id] = sent.get(u.instrument_id, 0) + 1
         net = {o.client_order_id: filled.get(o.client_order_id, (_ZERO, _ZERO))[0]
                - asked.get(o.instrument_id, _ZERO) for o in orders}
         least = min(net.values())
@@ -586,7 +587,6 @@ class ExecutionEngine:
             excess = net[order.client_order_id] - least
             if excess <= 0 or not avg_price:
                 continue
-            done = sum(1 for u in unwinds if u.instrument_id == order.instrument_id)
             reason = f"partial basket {basket}: unwinding {excess} of {order.instrument_id}"
             self.risk_event(ts, "basket", "unwind", reason, None, order.strategy)
             limit = self._through_price(order.instrument_id, order.side.opposite(), avg_price)
@@ -596,6 +596,7 @@ class ExecutionEngine:
                             reduce_only=True, basket_id=basket)
             # Its own id, from the leg's: an unwind made at a start (no event of its own)
             # took the resumed event's first id, a leg's, and was refused as a repeat.
+            done = sent.get(order.instrument_id, 0)
             coid = f"{order.client_order_id}-unwind" + (f"-{done + 1}" if done else "")
             if not self._route([unwind], ts, coid) and basket:
                 self._unwinds_owed.add(basket)  # vetoed (no market data yet): asked again
@@ -833,6 +834,8 @@ class ExecutionEngine:
         whose answer was lost would otherwise keep it working for ever, its quantity
         blocking the flatten's room); after a start whose read failed, the start's
         checks are made then."""
+        if self._reading_open is not None and not self._reading_open.done():
+            return  # one read at a time
         now = self.market.now_ns
         due = [c for c, at in self.absent_checks.items() if at <= now]
         reread = self._reread_open_ns is not None and self._reread_open_ns <= now

@@ -703,13 +703,6 @@ class Ledger:
             "select * from orders where basket_id = ? and reduce_only = 1 order by ts_ns, "
             "client_order_id", (basket_id,))]
 
-    def basket_has_unwind(self, basket_id: str) -> bool:
-        """Whether an unwind (a reduce-only order) was ever sent for this basket."""
-        self._flush_orders()
-        return bool(self.conn.execute(
-            "select 1 from orders where basket_id = ? and reduce_only = 1 limit 1",
-            (basket_id,)).fetchall())
-
     def basket_fills(self, basket_id: str) -> dict[str, tuple[Decimal, Decimal]]:
         """Per leg order of a basket: ``(quantity filled on its own side, average price)``
         (busted fills left out; a busted part of a fill, ``<fill id>:bust:<part>`` on the

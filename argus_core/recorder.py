@@ -145,10 +145,8 @@ def load_fee_schedule(entry: dict[str, Any], *, where: str,
         raise DataError(f"{where}: cannot load fee schedule class {path!r}: {exc}") from None
     if not (isinstance(cls, type) and attrs.has(cls) and issubclass(cls, FeeSchedule)):
         raise DataError(f"{where}: {path!r} is not an attrs FeeSchedule subclass")
-    fields = entry.get("fields", {})
-    if not isinstance(fields, dict):
-        raise DataError(f"{where}: the 'fields' of {path!r} must be an object of field "
-                        f"names and values, got {type(fields).__name__}")
+    fields = _typed(entry.get("fields", {}), dict, where,
+                    f"the 'fields' of {path!r} must be an object of field names and values")
     try:
         schedule: FeeSchedule = recording_converter.structure(fields, cls)
     except (cattrs.BaseValidationError, TypeError, ValueError, ArithmeticError,
@@ -161,10 +159,8 @@ def load_fee_schedule(entry: dict[str, Any], *, where: str,
             # As the config refuses them: a recording cannot make a fill pay the trader.
             raise DataError(f"{where}: {path} field {field.name} = {value} is negative "
                             f"(fees and rebates below zero are refused, as in the config)")
-    checks = entry.get("checks", [])
-    if not isinstance(checks, list):
-        raise DataError(f"{where}: 'checks' must be a list of [price, quantity, maker, "
-                        f"fee], got {type(checks).__name__}")
+    checks = _typed(entry.get("checks", []), list, where,
+                    "'checks' must be a list of [price, quantity, maker, fee]")
     for n, check in enumerate(checks):
         if not (isinstance(check, list) and len(check) == 4 and type(check[2]) is bool
                 and all(isinstance(v, str | int | float) and not isinstance(v, bool)
@@ -193,6 +189,13 @@ def load_fee_schedule(entry: dict[str, Any], *, where: str,
     return schedule
 
 
+def _typed(value: Any, kind: type, where: str, what: str) -> Any:
+    """``value`` when it is a ``kind``; else ``DataError`` saying ``what`` it must be."""
+    if not isinstance(value, kind):
+        raise DataError(f"{where}: {what}, got {type(value).__name__}")
+    return value
+
+
 def _short(value: Any) -> str:
     text = json.dumps(value) if isinstance(value, list | dict | str | int | float | None) \
         else type(value).__name__
@@ -205,40 +208,30 @@ def parse_header(data: dict[str, Any], *, where: str) -> RecordingHeader:
     if type(version) is not int or version != FORMAT_VERSION:
         raise DataError(f"{where}: recording format version {_short(version)} is not "
                         f"supported (this Argus reads version {FORMAT_VERSION}); re-record it")
-    listed = data.get("instruments", [])
-    if not isinstance(listed, list):
-        raise DataError(f"{where}: 'instruments' must be a list of instruments, got "
-                        f"{type(listed).__name__}")
+    listed = _typed(data.get("instruments", []), list, where,
+                    "'instruments' must be a list of instruments")
     instruments = []
     for n, item in enumerate(listed):
-        if not isinstance(item, dict):
-            raise DataError(f"{where}: instruments[{n}] must be an object, got "
-                            f"{type(item).__name__}")
+        _typed(item, dict, where, f"instruments[{n}] must be an object")
         try:
             instruments.append(recording_converter.structure(item, Instrument))
         except (cattrs.BaseValidationError, TypeError, ValueError, ArithmeticError,
                 DataError) as exc:
             raise DataError(f"{where}: invalid instruments[{n}] in the header: "
                             f"{structure_error(exc)}") from None
-    entries = data.get("fee_schedules", [])
-    if not isinstance(entries, list):
-        raise DataError(f"{where}: 'fee_schedules' must be a list, got "
-                        f"{type(entries).__name__}")
+    entries = _typed(data.get("fee_schedules", []), list, where,
+                     "'fee_schedules' must be a list")
     schedules = [load_fee_schedule(e, where=f"{where}: fee_schedules[{n}]")
                  for n, e in enumerate(entries)]
-    index = data.get("fee_schedule_of", {})
-    if not isinstance(index, dict):
-        raise DataError(f"{where}: 'fee_schedule_of' must be an object of instrument id -> "
-                        f"schedule number, got {type(index).__name__}")
+    index = _typed(data.get("fee_schedule_of", {}), dict, where,
+                   "'fee_schedule_of' must be an object of instrument id -> schedule number")
     fee_of: dict[str, FeeSchedule] = {}
     for iid, n in index.items():
         if type(n) is not int or not 0 <= n < len(schedules):
             raise DataError(f"{where}: fee_schedule_of[{iid!r}] = {_short(n)} names no "
                             f"schedule")
         fee_of[iid] = schedules[n]
-    venue = data.get("venue", "")
-    if not isinstance(venue, str):
-        raise DataError(f"{where}: 'venue' must be a text, got {type(venue).__name__}")
+    venue = _typed(data.get("venue", ""), str, where, "'venue' must be a text")
     return RecordingHeader(venue, instruments, fee_of, FORMAT_VERSION)
 
 

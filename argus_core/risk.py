@@ -97,8 +97,8 @@ class RiskEngine:
         # The checks' on_equity watches, collected once (again if the checks change).
         self._watches: list[Callable[[Decimal, RiskContext], str | None]] = []
         self._watched: tuple[list[RiskCheck], int] | None = None
-        #: watches that raised (check name: why), and those not yet in the ledger
-        self.broken_watches: dict[str, str] = {}
+        #: the names of checks whose watch raised, and those not yet in the ledger
+        self.broken_watches: set[str] = set()
         self.unreported: list[tuple[str, str]] = []
 
     @property
@@ -126,7 +126,7 @@ class RiskEngine:
                 why = f"risk check {name!r} failed on a mark: {type(exc).__name__}: {exc}"
                 escalate(ctx, TradingState.REDUCING, why)
                 if name not in self.broken_watches:  # said once per check, not per mark
-                    self.broken_watches[name] = why
+                    self.broken_watches.add(name)
                     self.unreported.append((name, why))
                 continue
             if reason and ctx.trading_state != _HALTED:

@@ -76,7 +76,7 @@ def _script(ledger: Ledger, seed: int) -> list[Any]:
             ledger.begin()
     seen.append(ledger.order_row(ids[5]))
     seen.append(ledger.working_instruments("slot1"))
-    seen.append(ledger.basket_has_unwind("b0"))
+    seen.append([o.client_order_id for o in ledger.basket_unwinds("b0")])
     ledger.commit()
     return seen
 
