@@ -409,11 +409,9 @@ def test_clean_bars_still_come_as_checked_columns(tmp_path: Path) -> None:
     assert sum(len(r) for r in runs) == 2000  # type: ignore[arg-type]
 
 
-def test_an_equity_past_28_digits_at_1e_8_is_written_not_a_crash(tmp_path: Path) -> None:
-    """An equity of 1e20 or more has more digits at 1e-8 than the default Decimal
-    context's 28: rounding its row raised InvalidOperation and the run died."""
+def _bare_runner(tmp_path: Path) -> Any:
+    """A replay of three bars with no strategy and no risk checks."""
     from argus_core.config import parse_config
-    from argus_core.models import Fill, Liquidity
     from argus_core.runner import Runner
 
     path = _csv(tmp_path, _rows([T0 + 60 * i for i in range(3)]))
@@ -422,7 +420,15 @@ def test_an_equity_past_28_digits_at_1e_8_is_written_not_a_crash(tmp_path: Path)
         "run": {"venue": "replay", "strategies": [], "risk_checks": []},
         "plugins": {"replay": {"bars_csv": str(path), "symbol": "X/USD", "bar_seconds": 60}},
     }, tmp_path / "c.toml")
-    runner = Runner(config, tmp_path / "run")
+    return Runner(config, tmp_path / "run")
+
+
+def test_an_equity_past_28_digits_at_1e_8_is_written_not_a_crash(tmp_path: Path) -> None:
+    """An equity of 1e20 or more has more digits at 1e-8 than the default Decimal
+    context's 28: rounding its row raised InvalidOperation and the run died."""
+    from argus_core.models import Fill, Liquidity
+
+    runner = _bare_runner(tmp_path)
     runner.account.apply(Fill("f1", "o1", "replay", IID, Side.BUY, Decimal(1),
                               Decimal("1e12"), Decimal(0), Liquidity.TAKER, 1))
     runner.account.mark(IID, Decimal("1e9"))  # 1e21 of equity
@@ -435,17 +441,9 @@ def test_an_equity_past_28_digits_at_1e_8_is_written_not_a_crash(tmp_path: Path)
 @pytest.mark.parametrize("value", [math.nan, math.inf])
 def test_a_non_finite_signal_in_a_run_is_not_written_to_the_ledger(tmp_path: Path,
                                                                     value: float) -> None:
-    from argus_core.config import parse_config
     from argus_core.ledger import Ledger
-    from argus_core.runner import Runner
 
-    path = _csv(tmp_path, _rows([T0 + 60 * i for i in range(3)]))
-    config = parse_config({
-        "argus": {"plugins": [], "mode": "replay"},
-        "run": {"venue": "replay", "strategies": [], "risk_checks": []},
-        "plugins": {"replay": {"bars_csv": str(path), "symbol": "X/USD", "bar_seconds": 60}},
-    }, tmp_path / "c.toml")
-    runner = Runner(config, tmp_path / "run")
+    runner = _bare_runner(tmp_path)
     events = [Signal("z", IID, (T0 + 30) * NS, value), Signal("z", IID, (T0 + 40) * NS, 2.0)]
     runner.asm.venue.events = lambda: iter(events)  # type: ignore[method-assign]
     runner.run_sync()
