@@ -166,20 +166,23 @@ def market_script(bars: list[BarRow], exchange: LocalKrakenRest,
         script.steps.append(Send(ohlc_frame(bar, "update")))  # completes ``prev``: a Bar event
         events += 2
         if synced is not None:
-            script.steps.append(Until(synced(seq_offset + events), timeout_s=30))
+            # Generous: a resumed run's TradesHistory backfill is paced by the REST rate
+            # limit (seconds of wall time), and CI runs this beside other workers.
+            script.steps.append(Until(synced(seq_offset + events), timeout_s=90))
     script.n_events = events
     return script
 
 
 def write_config(path: Path, *, mode: str, rest_url: str, ws_url: str, ws_auth_url: str | None,
-                 nonce: Path) -> Path:
+                 nonce: Path, rate_limit_tier: str = "starter") -> Path:
     lines = ['[argus]', 'plugins = ["kraken"]', f'mode = "{mode}"', '',
              '[run]', 'venue = "kraken"', 'strategies = ["ma_cross"]',
              'checkpoint_every_events = 1', '',
              '[plugins.example]', 'fast = 2', 'slow = 3', '',
              '[plugins.kraken]', f'rest_url = "{rest_url}"', f'ws_url = "{ws_url}"',
              'pairs = ["BTC/USD"]', 'channels = ["book", "ohlc"]', f'nonce_path = "{nonce}"',
-             'heartbeat_timeout_s = 60', 'dead_man_timeout_s = 0']
+             'heartbeat_timeout_s = 60', 'dead_man_timeout_s = 0',
+             f'rate_limit_tier = "{rate_limit_tier}"']
     if ws_auth_url is not None:
         lines += [f'ws_auth_url = "{ws_auth_url}"', 'api_key = "$env:ARGUS_E2E_KRAKEN_KEY"',
                   'api_secret = "$env:ARGUS_E2E_KRAKEN_SECRET"']
@@ -197,7 +200,7 @@ async def argus_run(config: Path, run_dir: Path, max_events: int, *live: str,
         "--run-dir", str(run_dir), "--max-events", str(max_events), "--no-progress", *live,
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), 90)
+        out, _ = await asyncio.wait_for(proc.communicate(), 180)
     except TimeoutError:
         proc.kill()
         out, _ = await proc.communicate()
@@ -387,7 +390,10 @@ async def test_a_restarted_live_run_books_the_fills_it_missed_under_core_ids(
             LocalKrakenWs([private, private], token="local-ws-token") as auth_ws:
         config = write_config(tmp_path / "live.toml", mode="live", rest_url=rest_server.url,
                               ws_url=ws.url, ws_auth_url=auth_ws.url,
-                              nonce=tmp_path / "nonce")
+                              nonce=tmp_path / "nonce",
+                              # The backfill's pages cost 2 each: the pro tier's faster decay
+                              # keeps the paced wait short (the pacing has its own tests).
+                              rate_limit_tier="pro")
         await argus_run(config, run, script1.n_events, "--live", rest=rest_server)
         booked_by_run1 = {r["fill_id"] for r in query(run, "select fill_id from fills")}
         trades_so_far = {e["exec_id"] for e in rest_server.executions
