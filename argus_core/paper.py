@@ -63,6 +63,7 @@ from typing import Any
 import attrs
 
 from argus_core.config import PaperSection
+from argus_core.errors import DataError
 from argus_core.interfaces import FeeSchedule
 from argus_core.market_state import MarketState
 from argus_core.models import (
@@ -387,6 +388,8 @@ class PaperBroker:
         rounded against the trader onto the tick."""
         px = Decimal(repr(price))
         if self._slip or from_bar:
+            if inst is not None and not from_bar:  # a book's level: the market's own price
+                _check_on_grid(price, inst)
             px = px * (1 + self._slip) if order.side is Side.BUY else px * (1 - self._slip)
             px = _tick_round(px, order.side, inst)
         return px
@@ -445,6 +448,8 @@ class PaperBroker:
         # A ladder around the next bar's open: the first price anyone could have traded at.
         depth = bar.volume * self.settings.bar_depth_fraction
         sign = 1.0 if side is Side.BUY else -1.0
+        if (inst := self.market.instruments.get(bar.instrument_id)) is not None:
+            _check_on_grid(bar.open, inst)
         return [(bar.open * (1.0 + sign * self._half_spread * (2 * k + 1)), depth)
                 for k in range(SYNTHETIC_LEVELS)]
 
@@ -452,6 +457,8 @@ class PaperBroker:
         """One level at the print's price, a half-spread against the trader, of the
         print's size: what a print shows of the market (no depth behind it)."""
         sign = 1.0 if side is Side.BUY else -1.0
+        if (inst := self.market.instruments.get(trade.instrument_id)) is not None:
+            _check_on_grid(float(trade.price), inst)
         return [(float(trade.price) * (1.0 + sign * self._half_spread), float(trade.size))]
 
     def _hold(self, work: Working) -> None:
@@ -492,6 +499,32 @@ def _lot_floor(qty: Decimal, inst: Instrument | None) -> Decimal:
 #: floats (a bar's open times a spread) carry ~1e-16 relative noise, which must not push
 #: a price that is on the tick one whole tick against the trader.
 _ON_TICK = Decimal("1e-9")
+_OFF_TICK = float(_ON_TICK)
+
+
+#: Rounding a fill onto the tick moves it by up to a tick against the trader: within the
+#: market's noise while a tick is a small share of the price; past this share, where the
+#: data trades between the ticks, the rounded fill can lie outside the market (a tick of
+#: 0.01 on prices of 0.004: a buy at 0.01, a sell at 0).
+_COARSE_TICK = 1e-3
+
+
+def _check_on_grid(price: float, inst: Instrument) -> None:
+    """Refuse to fill at ``price`` when it lies between ``inst``'s ticks and a tick is a
+    coarse share of it: the tick contradicts the market (a tick configured coarser than
+    the replayed data, or an instrument the venue describes wrongly).  A binary
+    contract's coarse tick is fine wherever its prices are on the grid."""
+    tick = float(inst.tick_size)
+    if price <= 0 or tick <= price * _COARSE_TICK:
+        return
+    steps = price / tick  # under 1 / _COARSE_TICK: a float holds it to ~1e-13 of a tick
+    if abs(steps - round(steps)) > _OFF_TICK:
+        raise DataError(
+            f"{inst.id}: the market trades at {price!r}, between the instrument's ticks of "
+            f"{inst.tick_size} (a tick is {tick / price:.2%} of the price): a fill rounded onto "
+            f"the tick would lie outside the market.  The tick is coarser than the data: "
+            f"configure tick_size to the data's own (a replay infers it when tick_size is not "
+            f"set)")
 
 
 def _tick_round(price: Decimal, side: Side, inst: Instrument | None) -> Decimal:

@@ -102,7 +102,8 @@ again on later events: 7,945.  Recorded market data read strictly (a fuzzer's fi
 a recording's types, fee schedules and header checked, prices above 1e18 refused, bar
 files' times within int64 nanoseconds, frame depth counted without a backtracking regex)
 and an equity row past 28 digits rounded in a wide context: 8,170.  A basket evened out
-again, net of its unwinds, when a leg fills late: 8,180.
+again, net of its unwinds, when a leg fills late: 8,180.  A fill refused where the market
+trades between coarse ticks (rounding onto them put fills outside the market): 8,200.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -117,7 +118,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_180
+BUDGET = 8_200
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 
