@@ -63,8 +63,8 @@ class BasketIncomplete(VenueError):
 class OrderUnknown(VenueError):
     """A submission's outcome is ambiguous (timeout, lost answer, 5xx, reset) and asking the
     venue could not yet tell whether it holds the order.  Never re-send blind: the order
-    stays pending in the ledger until the venue's executions or a restart's reconciliation
-    say what became of it."""
+    stays pending in the ledger until the venue's executions, the core's later
+    ``Venue.lookup`` or a restart's reconciliation say what became of it."""
 
     def __init__(self, message: str, client_order_ids: list[str]) -> None:
         super().__init__(message)

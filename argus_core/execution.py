@@ -120,6 +120,13 @@ ORPHAN_CANCEL_TRIES = 20
 #: of the open orders failed reads them again HALT_CANCEL_RETRY_NS later, until it works.
 ABSENT_AFTER_FAILURES = 3
 ABSENT_RECHECK_NS = 6 * 10**9
+#: An order whose send had no answer (``OrderUnknown``) is asked about with
+#: ``Venue.lookup`` this long after (market time), then twice as long each time up to
+#: UNKNOWN_RECHECK_MAX_NS, until the venue says OPEN or CANCELLED: never re-sent blind.
+#: A request the venue never got makes no execution, so waiting for one (or for a
+#: restart) left a flatten pending for good and every further flatten blocked.
+UNKNOWN_RECHECK_NS = 10 * 10**9
+UNKNOWN_RECHECK_MAX_NS = 300 * 10**9
 #: A venue's refusal saying a reduce-only order has no position to reduce (Binance's
 #: "ReduceOnly Order is rejected", Deribit's "reduce_only_order_would_increase_position",
 #: Kraken Futures' "wouldNotReducePosition", Bybit's "current position is zero"): matched
@@ -223,6 +230,12 @@ class ExecutionEngine:
         self.absent_checks: dict[str, int] = {}
         self._reread_open_ns: int | None = None
         self._reading_open: asyncio.Task[None] | None = None
+        #: live orders whose send had no answer: (market time of the next lookup, wait
+        #: after it); the lookups in flight; orders a lookup ended as never seen (one
+        #: the venue then reports open, a late placement, is cancelled there)
+        self.unknown_checks: dict[str, tuple[int, int]] = {}
+        self._looking_up: asyncio.Task[None] | None = None
+        self._ended_unseen: set[str] = set()
         #: fill ids reported again with other contents, said once each (a venue's repeats)
         self._conflicts_said: set[tuple[object, ...]] = set()
         #: orders the venue holds open that the ledger has ended: their cancels are owed
@@ -269,8 +282,8 @@ class ExecutionEngine:
     def owes_venue(self) -> bool:
         """Whether a live cancel is to be asked again or a check of the venue's open
         orders is due (market events drive both)."""
-        return bool(self.cancels_owed or self.absent_checks or self._unwinds_owed) \
-            or self._reread_open_ns is not None
+        return bool(self.cancels_owed or self.absent_checks or self._unwinds_owed
+                    or self.unknown_checks) or self._reread_open_ns is not None
 
     def on_market_event(self, event: object) -> None:
         """Market data reaches working paper orders; a pending flatten is retried, a
@@ -281,6 +294,8 @@ class ExecutionEngine:
             self._settle_basket(owed)
         if self.absent_checks or self._reread_open_ns is not None:
             self._check_open_orders()
+        if self.unknown_checks:
+            self._look_up_unknown()
         if self.cancels_owed:
             now = self.market.now_ns
             for coid, (reason, at) in list(self.cancels_owed.items()):
@@ -872,6 +887,45 @@ class ExecutionEngine:
                 self._settle_basket(self.ledger.basket_of(coid))
                 self.loop.mark_dirty()
 
+    def _look_up_unknown(self) -> None:
+        """Ask the venue about the orders whose send had no answer and whose next
+        lookup is due (one round of lookups at a time)."""
+        if self._looking_up is not None and not self._looking_up.done():
+            return
+        now = self.market.now_ns
+        due = [c for c, (at, _) in self.unknown_checks.items() if at <= now]
+        if due:
+            self._looking_up = self._spawn(self._resolve_unknown(due))
+
+    async def _resolve_unknown(self, due: list[str]) -> None:
+        for coid in due:
+            row = self.ledger.order_row(coid)
+            if row is None or row["status"] != OrderStatus.PENDING.value:
+                self.unknown_checks.pop(coid, None)  # the executions settled it meanwhile
+                continue
+            answer: OrderUpdate | None = None
+            why = "the venue cannot tell whether it received it"
+            try:
+                answer = await self.venue.lookup(self.ledger.as_order(row))
+            except Exception as exc:  # asked again later, never guessed
+                why = f"the venue could not be asked ({exc})"
+            with self.loop.between_events(commit_now=True):
+                if self.ledger.order_status(coid) is not OrderStatus.PENDING:
+                    self.unknown_checks.pop(coid, None)
+                elif answer is None:
+                    wait = min(2 * self.unknown_checks[coid][1], UNKNOWN_RECHECK_MAX_NS)
+                    self.unknown_checks[coid] = (self.market.now_ns + wait, wait)
+                    log.warning("order %s: %s; asked again in %d s (never re-sent blind)",
+                                coid, why, wait // 10**9)
+                else:
+                    del self.unknown_checks[coid]
+                    self.risk_event(self.market.now_ns, "reconcile", "send_resolved",
+                                    f"order {coid}, whose send had no answer: the venue "
+                                    f"says {answer.status.value}", None)
+                    if answer.status is OrderStatus.CANCELLED:
+                        self._ended_unseen.add(coid)
+                    self.apply_order_update(answer)
+
     def _reconcile_open(self, held: set[str]) -> None:
         """A start's checks against the venue's open orders ``held``: an order open there
         that the ledger has ended is cancelled; one working here that is not listed is
@@ -880,14 +934,21 @@ class ExecutionEngine:
             ended = self.ledger.order_status(coid)
             if ended in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
                 with self.loop.between_events(commit_now=True):
-                    self.risk_event(self.market.now_ns, "reconcile", "open_after_end",
-                                    f"order {coid} is open at the venue but {ended.value} "
-                                    f"in the ledger: cancelling it there", None)
-                self._orphans.setdefault(coid, 0)
-                self._spawn_cancel(coid, "open at the venue after it ended")
+                    self._open_after_end(coid, ended)
         for coid, _slot, _iid in self.ledger.working_orders():
             if coid not in held:
                 self.absent_checks.setdefault(coid, self.market.now_ns + ABSENT_RECHECK_NS)
+
+    def _open_after_end(self, coid: str, ended: OrderStatus | None) -> None:
+        """``coid`` is open at the venue though the ledger ended it: cancelled there
+        (asked again while the venue fails the cancel, ORPHAN_CANCEL_TRIES)."""
+        self._ended_unseen.discard(coid)
+        self.risk_event(self.market.now_ns, "reconcile", "open_after_end",
+                        f"order {coid} is open at the venue but "
+                        f"{ended.value if ended else 'unknown'} in the ledger: cancelling it "
+                        f"there", None)
+        self._orphans.setdefault(coid, 0)
+        self._spawn_cancel(coid, "open at the venue after it ended")
 
     def _orphan_cancel_failed(self, coid: str, reason: str, exc: Exception) -> None:
         """An ended order's cancel failed at the venue: asked again later (the ledger's
@@ -1097,10 +1158,12 @@ class ExecutionEngine:
         elif unknown:
             why = exc if isinstance(exc, OrderUnknown) else _unknown_why(exc)
             reason = (f"venue could not confirm or deny order(s) {ids}: {why}; left pending "
-                      f"(never re-sent blind), resolved by the venue's executions or a "
-                      f"restart's reconciliation")
+                      f"(never re-sent blind), resolved by the venue's executions or by "
+                      f"asking it in {UNKNOWN_RECHECK_NS // 10**9} s")
             log.error(reason)
             self.risk_event(ts, "venue", "order_unknown", reason, None)
+            for order in orders:
+                self._ask_later(order.client_order_id)
         else:
             log.error("venue refused order(s) %s: %s", ids, exc)
             for order in orders:  # what executions() already said stands
@@ -1190,6 +1253,9 @@ class ExecutionEngine:
             return
         if update.venue_order_id:
             self.ledger.set_venue_order_id(update.client_order_id, update.venue_order_id)
+        if update.status is OrderStatus.OPEN and update.client_order_id in self._ended_unseen:
+            self._open_after_end(update.client_order_id, current)
+            return
         if current in FINAL or update.status in (OrderStatus.PENDING, OrderStatus.FILLED):
             return  # final states stay final; FILLED is reached through fills (quantities)
         if update.status is OrderStatus.OPEN and current is not OrderStatus.PENDING:
@@ -1308,13 +1374,22 @@ class ExecutionEngine:
                     why = f"the venue could not be asked ({exc})"
             with self.loop.between_events(commit_now=True):
                 if answer is not None:
+                    if answer.status is OrderStatus.CANCELLED:  # turning up later: cancelled
+                        self._ended_unseen.add(coid)
                     self.apply_order_update(answer)
                     continue
                 self.risk_event(
                     self.market.now_ns, "reconcile", "awaiting_venue",
                     f"order {coid} was persisted before a restart and is not open at the "
                     f"venue; {why}: it stays pending (never re-sent) until the venue's "
-                    f"executions settle it", None)
+                    f"executions settle it or it is asked again", None)
+                self._ask_later(coid)
+
+    def _ask_later(self, coid: str) -> None:
+        """Look ``coid`` up UNKNOWN_RECHECK_NS from now (a live order left pending)."""
+        if self.live:
+            self.unknown_checks.setdefault(
+                coid, (self.market.now_ns + UNKNOWN_RECHECK_NS, UNKNOWN_RECHECK_NS))
 
     async def drain(self, timeout_s: float = 10.0) -> None:
         """Let acknowledgements and cancels in flight land before the ledger closes."""

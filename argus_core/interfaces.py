@@ -192,7 +192,9 @@ class Venue(abc.ABC):
 
     async def lookup(self, order: Order) -> OrderUpdate | None:
         """What the venue knows of ``order`` (by its client order id, open or closed), asked
-        after a restart for orders persisted but never acknowledged: OPEN with the venue
+        after a restart for orders persisted but never acknowledged, and during a run for an
+        order whose send had no answer (``OrderUnknown``; asked again, less and less
+        often, while the answer is None or the venue cannot be asked): OPEN with the venue
         order id when it has (or had) the order — fills and the final state then come
         through ``executions()`` — CANCELLED when it provably never saw it, None when it
         cannot tell (the order stays PENDING until ``executions()`` settles it).  Raise

@@ -104,6 +104,8 @@ files' times within int64 nanoseconds, frame depth counted without a backtrackin
 and an equity row past 28 digits rounded in a wide context: 8,170.  A basket evened out
 again, net of its unwinds, when a leg fills late: 8,180.  A fill refused where the market
 trades between coarse ticks (rounding onto them put fills outside the market): 8,200.
+A send without an answer looked up during the run, less and less often, and an order so
+ended cancelled if it turns up open (a lost flatten no longer blocks the next): 8,250.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -118,7 +120,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_200
+BUDGET = 8_250
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

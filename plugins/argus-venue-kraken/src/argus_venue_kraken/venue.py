@@ -256,10 +256,11 @@ class KrakenVenue(Venue):
                  len(known.fill_ids))
 
     async def lookup(self, order: Order) -> OrderUpdate | None:
-        """After a restart, what Kraken knows of an order never acknowledged: found by its
-        ``cl_ord_id`` (open or closed) it is OPEN with its txid, and the next backfill asks
-        QueryOrders for its fills and final state; not found once its AddOrder
-        ``deadline`` (plus ``lookup_settle_s``) has passed, Kraken provably never placed it
+        """After a restart or a send without an answer, what Kraken knows of an order never
+        acknowledged: found by its ``cl_ord_id`` (open or closed) it is OPEN with its txid,
+        and the next backfill asks QueryOrders for its fills and final state; not found
+        once its AddOrder ``deadline`` (plus ``lookup_settle_s``) has passed, Kraken
+        provably never placed it
         (its matching engine refuses an order past the deadline): CANCELLED.  A restart
         inside that window waits it out and asks again (a process killed mid-send may
         have left the request queued at Kraken), so the order ends OPEN or CANCELLED
