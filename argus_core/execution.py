@@ -38,13 +38,16 @@ venue resolves an ambiguous submission (timeout, lost answer, 5xx, reset) by ask
 the exchange, never by re-sending blind; when it cannot tell, it raises
 :class:`~argus_core.errors.OrderUnknown` and the order stays PENDING until the
 venue's executions or a restart's reconciliation say what became of it.  On start
-the engine hands the venue what the ledger knows (:meth:`Venue.resume`).
+the engine hands the venue what the ledger knows (:meth:`Venue.resume`).  During a
+run the engine asks the venue about such an order (:meth:`Venue.lookup`), less and
+less often, until it says OPEN or never seen.
 
 Baskets.  A veto on one leg vetoes all; the smallest shrink shrinks every leg by the
 same ratio.  One unwind policy for paper and live: when the legs end with unequal
 fills, each leg's excess over the least-filled leg is sold back (bought back) with an
 ordinary, reduce-only, risk-checked, ledgered IOC limit order priced
-``unwind_slippage_bps`` through the leg's fill price.
+``unwind_slippage_bps`` through the leg's fill price; what the market did not take is
+sent again through the market's price (UNWIND_TRIES).
 
 Kill switch.  When trading becomes HALTED with *flatten* (the drawdown switch, or
 ``argus kill --flatten``), every open position is closed by reduce-only IOC orders
@@ -127,6 +130,11 @@ ABSENT_RECHECK_NS = 6 * 10**9
 #: restart) left a flatten pending for good and every further flatten blocked.
 UNKNOWN_RECHECK_NS = 10 * 10**9
 UNKNOWN_RECHECK_MAX_NS = 300 * 10**9
+#: A basket unwind the market did not take in full (an IOC left unfilled: the book moved
+#: away) is sent again for the rest, priced from the market then, HALT_CANCEL_RETRY_NS
+#: after the last one and twice as long each time; after this many unwinds of one
+#: instrument the rest is left to a person (an ``unwind_abandoned`` risk event, REDUCING).
+UNWIND_TRIES = 5
 #: A venue's refusal saying a reduce-only order has no position to reduce (Binance's
 #: "ReduceOnly Order is rejected", Deribit's "reduce_only_order_would_increase_position",
 #: Kraken Futures' "wouldNotReducePosition", Bybit's "current position is zero"): matched
@@ -222,8 +230,10 @@ class ExecutionEngine:
         self.cancel_on_ack: dict[str, str] = {}
         #: live cancels the venue failed, asked again (market time) while the order works
         self.cancels_owed: dict[str, tuple[str, int]] = {}
-        #: baskets whose unwind could not go out yet, settled again on later events
-        self._unwinds_owed: set[str] = set()
+        #: baskets whose unwind could not go out yet: settled again from this market time
+        self._unwinds_owed: dict[str, int] = {}
+        #: (basket, instrument) whose unwinds were given up (UNWIND_TRIES): said once
+        self._unwinds_abandoned: set[tuple[str, str]] = set()
         #: failed cancels per live order; orders to look for among the venue's open orders
         #: (id: market time due), and when to read those again after a failed read
         self._cancel_failures: dict[str, int] = {}
@@ -289,9 +299,10 @@ class ExecutionEngine:
         """Market data reaches working paper orders; a pending flatten is retried, a
         live cancel the venue failed is asked again while the order works, and the
         venue's open orders are read when a check of them is due."""
-        for owed in list(self._unwinds_owed):  # an unwind the market gate held back
-            self._unwinds_owed.discard(owed)
-            self._settle_basket(owed)
+        for owed, due in list(self._unwinds_owed.items()):  # held back, or to send again
+            if due <= self.market.now_ns:
+                del self._unwinds_owed[owed]
+                self._settle_basket(owed)
         if self.absent_checks or self._reread_open_ns is not None:
             self._check_open_orders()
         if self.unknown_checks:
@@ -583,17 +594,22 @@ class ExecutionEngine:
 
     def _unwind_excess(self, orders: Sequence[Order], ts: int) -> None:
         """Partial-basket policy: never hold a naked leg.  Each leg's excess over the
-        least-filled leg, less what unwinds of its instrument already asked for (filled
-        or not: an unwind the market did not take is not sent again), goes back out as a
-        reduce-only IOC limit order (paper and live)."""
+        least-filled leg, less what unwinds of its instrument took or still work for, goes
+        back out as a reduce-only IOC limit order (paper and live): the first through the
+        leg's fill price, a later one (the market did not take the last in full) through
+        the market's price, after a growing wait, UNWIND_TRIES at most."""
         basket = orders[0].basket_id
         filled = self.ledger.basket_fills(basket) if basket else {}
         unwinds = self.ledger.basket_unwinds(basket) if basket else []
         asked: dict[str, Decimal] = {}
         sent: dict[str, int] = {}  # unwinds per instrument: the next one's id
+        last: dict[str, int] = {}  # the newest unwind's time per instrument
         for u in unwinds:
-            asked[u.instrument_id] = asked.get(u.instrument_id, _ZERO) + u.quantity
+            took = filled.get(u.client_order_id, (_ZERO, _ZERO))[0] if u.status in FINAL \
+                else u.quantity
+            asked[u.instrument_id] = asked.get(u.instrument_id, _ZERO) + took
             sent[u.instrument_id] = sent.get(u.instrument_id, 0) + 1
+            last[u.instrument_id] = max(last.get(u.instrument_id, 0), u.ts_ns)
         net = {o.client_order_id: filled.get(o.client_order_id, (_ZERO, _ZERO))[0]
                - asked.get(o.instrument_id, _ZERO) for o in orders}
         least = min(net.values())
@@ -602,19 +618,42 @@ class ExecutionEngine:
             excess = net[order.client_order_id] - least
             if excess <= 0 or not avg_price:
                 continue
-            reason = f"partial basket {basket}: unwinding {excess} of {order.instrument_id}"
+            iid, done, ref = order.instrument_id, sent.get(order.instrument_id, 0), avg_price
+            if done and basket:  # the market did not take the last unwind in full
+                if done >= UNWIND_TRIES:
+                    self._abandon_unwind(basket, iid, excess, done)
+                    continue
+                due = last[iid] + HALT_CANCEL_RETRY_NS * 2 ** (done - 1)
+                if ts < due:
+                    self._unwinds_owed[basket] = min(due, self._unwinds_owed.get(basket, due))
+                    continue
+                ref = self._mark_price(iid, order.side.opposite()) or avg_price
+            reason = f"partial basket {basket}: unwinding {excess} of {iid}"
             self.risk_event(ts, "basket", "unwind", reason, None, order.strategy)
-            limit = self._through_price(order.instrument_id, order.side.opposite(), avg_price)
+            limit = self._through_price(iid, order.side.opposite(), ref)
             unwind = Intent(order.strategy, order.instrument_id, order.side.opposite(),
                             quantity=excess, limit_price=limit, order_type=OrderType.LIMIT,
                             time_in_force=TimeInForce.IOC, reason="basket unwind",
                             reduce_only=True, basket_id=basket)
             # Its own id, from the leg's: an unwind made at a start (no event of its own)
             # took the resumed event's first id, a leg's, and was refused as a repeat.
-            done = sent.get(order.instrument_id, 0)
             coid = f"{order.client_order_id}-unwind" + (f"-{done + 1}" if done else "")
             if not self._route([unwind], ts, coid) and basket:
-                self._unwinds_owed.add(basket)  # vetoed (no market data yet): asked again
+                self._unwinds_owed[basket] = ts  # vetoed (no market data yet): asked again
+
+    def _abandon_unwind(self, basket: str, instrument_id: str, excess: Decimal,
+                        tries: int) -> None:
+        """A basket's leg the market would not take back UNWIND_TRIES times: said once,
+        trading REDUCING (no new risk beside a naked leg) until a person has looked."""
+        if (basket, instrument_id) in self._unwinds_abandoned:
+            return
+        self._unwinds_abandoned.add((basket, instrument_id))
+        reason = (f"partial basket {basket}: {excess} of {instrument_id} still unhedged "
+                  f"after {tries} unwinds the market did not take in full; close it by hand "
+                  f"(argus kill --flatten closes every position)")
+        log.error(reason)
+        self.risk_event(self.market.now_ns, "basket", "unwind_abandoned", reason, None)
+        self.loop.set_trading_state(TradingState.REDUCING, reason)
 
     def _through_price(self, instrument_id: str, side: Side, price: Decimal) -> Decimal:
         """A marketable limit ``unwind_slippage_bps`` through ``price``, on the tick grid

@@ -106,6 +106,8 @@ again, net of its unwinds, when a leg fills late: 8,180.  A fill refused where t
 trades between coarse ticks (rounding onto them put fills outside the market): 8,200.
 A send without an answer looked up during the run, less and less often, and an order so
 ended cancelled if it turns up open (a lost flatten no longer blocks the next): 8,250.
+What a basket unwind left sent again through the market's price, then given up loudly
+(an unfilled IOC unwind left a naked leg): 8,280.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -120,7 +122,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_250
+BUDGET = 8_280
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -218,7 +218,8 @@ async def test_a_killed_leg_is_unwound_by_the_core_with_ledgered_reduce_only_ord
     """A FOK leg is killed, four execute: the venue raises ``BasketIncomplete`` with the
     four fills and unwinds nothing; the core flattens each executed leg with an ordinary
     ledgered order (SELL, LIMIT IOC -> FAK, ``reduce_only``, same basket) whose fills are
-    booked to it.  Only 60 of one leg can be sold back: the rest stays visible."""
+    booked to it.  Only 60 of one leg can be sold back: the rest stays visible (and is
+    offered again, ``-unwind-2`` on, while the run goes on: the first round is checked)."""
     srv, clob, events = venue_servers
     yes = _yes_tokens(events, FED)  # asks 0.003, 0.014, 0.64, 0.31, 0.005 (150 each)
     clob.drain(yes[2], "asks")  # someone took "No change" before us: that FOK leg is killed
@@ -228,8 +229,9 @@ async def test_a_killed_leg_is_unwound_by_the_core_with_ledgered_reduce_only_ord
     runner = Runner(_config(srv, scanners=["negrisk"]), tmp_path / "run", live_confirmed=True)
     task = asyncio.create_task(runner.run())
 
-    def settled() -> bool:
-        rows = runner.ledger.query("select status from orders")
+    def settled() -> bool:  # the legs and the first unwind of each executed leg
+        rows = runner.ledger.query("select status from orders where reduce_only = 0 or "
+                                   "client_order_id like '%-unwind'")
         return len(rows) == 9 and all(r["status"] in _FINAL for r in rows)
 
     await _until(settled, "the five legs and four unwind orders ended")
@@ -237,7 +239,8 @@ async def test_a_killed_leg_is_unwound_by_the_core_with_ledgered_reduce_only_ord
     summary = await _stop(runner, task, srv, events)
 
     paths = [path for path, _ in clob.posts]
-    assert paths == ["/orders"] + ["/order"] * 4  # the FOK batch, then the core's unwinds
+    assert paths[:5] == ["/orders"] + ["/order"] * 4  # the FOK batch, then the core's unwinds
+    assert set(paths[5:]) <= {"/order"}  # the rest offered again (nobody bids: killed)
     unwinds = [items[0] for path, items in clob.posts[1:]]
     assert all(u["orderType"] == "FAK" and u["order"]["side"] == "SELL" for u in unwinds)
     _posted_signers_ok(clob, [*clob.posts[0][1], *unwinds])
@@ -245,7 +248,9 @@ async def test_a_killed_leg_is_unwound_by_the_core_with_ledgered_reduce_only_ord
     db = _ledger(tmp_path / "run")
     (opp,) = db.execute("select * from opportunities").fetchall()
     basket = json.loads(opp["body_json"])["opportunity_id"]
-    orders = db.execute("select * from orders").fetchall()
+    orders = db.execute("select * from orders where reduce_only = 0 or client_order_id like "
+                        "'%-unwind'").fetchall()
+    again = db.execute("select * from orders where client_order_id like '%-unwind-%'").fetchall()
     fills = db.execute("select * from fills order by fill_id").fetchall()
     positions = {r["instrument_id"]: Decimal(r["quantity"])
                  for r in db.execute("select * from positions")}
@@ -282,6 +287,7 @@ async def test_a_killed_leg_is_unwound_by_the_core_with_ledgered_reduce_only_ord
     assert not [r for r in risk if r["action"] in ("unknown_order", "unknown_fill")]
     assert [r for r in risk if r["check_name"] == "basket"]
     assert summary.trading_state != "active"  # a residual is left: no new risk
+    assert all(o["filled_quantity"] == "0" for o in again)  # nobody bids
 
 
 async def test_resting_gtc_maker_fills_arrive_through_fills_once_each(
