@@ -75,6 +75,7 @@ from argus_core import (
 )
 from argus_core import plugins as core_plugins
 from argus_core.config import parse_config
+from argus_core.execution import UNWIND_TRIES
 from argus_core.models import BookStatus
 from argus_core.runner import Runner
 
@@ -1467,8 +1468,8 @@ def _check_baskets(orders: dict[str, dict[str, Any]], events: list[dict[str, Any
     for b, rows in baskets.items():
         legs = [o for o in rows if not o["reduce_only"]]
         unwinds = [o["instrument_id"] for o in rows if o["reduce_only"]]
-        for iid in set(unwinds):
-            if unwinds.count(iid) > 1:
+        for iid in set(unwinds):  # what an unwind left is sent again, UNWIND_TRIES at most
+            if unwinds.count(iid) > UNWIND_TRIES:
                 out.append(f"basket {b}: {unwinds.count(iid)} unwinds of {iid}")
         if len(legs) < 2 or any(o["status"] not in ("filled", "cancelled", "rejected")
                                 for o in legs):
