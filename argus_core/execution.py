@@ -223,6 +223,7 @@ class ExecutionEngine:
         #: instruments whose flatten the venue refused: market time of the next attempt,
         #: sent without the venue's reduce-only flag (sized to the position by the engine)
         self.flatten_refused: dict[str, int] = {}
+        self._flatten_refusals: dict[str, int] = {}  # refusals per instrument (the waits)
         #: instruments a flatten waits on because their market takes no orders (said once)
         self.flatten_closed: set[str] = set()
         #: live orders a cancel was asked for while they were still pending (by id: why);
@@ -246,6 +247,8 @@ class ExecutionEngine:
         self.unknown_checks: dict[str, tuple[int, int]] = {}
         self._looking_up: asyncio.Task[None] | None = None
         self._ended_unseen: set[str] = set()
+        #: a venue with a ``lookup`` of its own (the default never knows: not asked)
+        self._looks_up = live and type(venue).lookup is not Venue.lookup
         #: fill ids reported again with other contents, said once each (a venue's repeats)
         self._conflicts_said: set[tuple[object, ...]] = set()
         #: orders the venue holds open that the ledger has ended: their cancels are owed
@@ -683,6 +686,7 @@ class ExecutionEngine:
         open_positions = {i: p for i, p in self.account.positions.items() if p.quantity != 0}
         if not open_positions:
             self.flatten_reason = None
+            self._flatten_refusals.clear()
             return
         busy = self.ledger.working_instruments(FLATTEN_SLOT)
         ts = self.market.now_ns
@@ -1151,9 +1155,11 @@ class ExecutionEngine:
 
     def _flatten_refused(self, instrument_id: str, coid: str, why: object) -> None:
         """Never one refused flatten per event (a flood at the venue, the position never
-        closed): the next goes 2 s later, without the venue's reduce-only flag (with it
-        where the venue ``guards_reduce_only``); never again in this run where the venue
-        says it holds nothing to reduce."""
+        closed): the next goes 2 s later, then twice as long after each refusal up to 16 s
+        (a phantom position's flatten is not a request every 2 s for ever; a rate limit's
+        end delays the kill switch 16 s at most), without the venue's reduce-only flag
+        (with it where the venue ``guards_reduce_only``); never again in this run where the
+        venue says it holds nothing to reduce."""
         ts = self.market.now_ns
         if _NOTHING_TO_REDUCE.search(str(why)):
             self.flatten_refused[instrument_id] = 2**63 - 1  # the run's end
@@ -1165,11 +1171,14 @@ class ExecutionEngine:
                             f"reverse position); check the position at the venue (a trade "
                             f"the ledger does not know, a fill the venue undid)", None)
             return
-        self.flatten_refused[instrument_id] = ts + HALT_CANCEL_RETRY_NS
+        n = self._flatten_refusals[instrument_id] = \
+            self._flatten_refusals.get(instrument_id, 0) + 1
+        wait = HALT_CANCEL_RETRY_NS * 2 ** min(n - 1, 3)
+        self.flatten_refused[instrument_id] = ts + wait
         how = "reduce-only" if self.venue.guards_reduce_only_on(instrument_id) else \
             "without the venue's reduce-only flag"
         self.risk_event(ts, "flatten", "refused", f"venue refused flatten {coid}: {why}; "
-                        f"sent again in 2 s {how}", None)
+                        f"sent again in {wait // 10**9} s {how}", None)
 
     def _record_refusal(self, orders: list[Order], exc: BaseException) -> None:
         ids = ", ".join(o.client_order_id for o in orders)
@@ -1197,8 +1206,9 @@ class ExecutionEngine:
         elif unknown:
             why = exc if isinstance(exc, OrderUnknown) else _unknown_why(exc)
             reason = (f"venue could not confirm or deny order(s) {ids}: {why}; left pending "
-                      f"(never re-sent blind), resolved by the venue's executions or by "
-                      f"asking it in {UNKNOWN_RECHECK_NS // 10**9} s")
+                      f"(never re-sent blind), resolved by the venue's executions or "
+                      + (f"by asking it in {UNKNOWN_RECHECK_NS // 10**9} s" if
+                         self._looks_up else "a restart's reconciliation"))
             log.error(reason)
             self.risk_event(ts, "venue", "order_unknown", reason, None)
             for order in orders:
@@ -1421,12 +1431,13 @@ class ExecutionEngine:
                     self.market.now_ns, "reconcile", "awaiting_venue",
                     f"order {coid} was persisted before a restart and is not open at the "
                     f"venue; {why}: it stays pending (never re-sent) until the venue's "
-                    f"executions settle it or it is asked again", None)
+                    f"executions settle it" + (" or it is asked again" if self._looks_up
+                                               else ""), None)
                 self._ask_later(coid)
 
     def _ask_later(self, coid: str) -> None:
         """Look ``coid`` up UNKNOWN_RECHECK_NS from now (a live order left pending)."""
-        if self.live:
+        if self._looks_up:
             self.unknown_checks.setdefault(
                 coid, (self.market.now_ns + UNKNOWN_RECHECK_NS, UNKNOWN_RECHECK_NS))
 

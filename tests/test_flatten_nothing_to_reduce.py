@@ -103,7 +103,8 @@ def test_a_venue_that_guards_reduce_only_gets_the_flatten_reduce_only_again(
     """A venue whose adapter sizes reduce-only orders to the position it holds
     (``guards_reduce_only``: Kalshi, which nets YES and NO) refused a flatten for another
     reason (its position could not be read, say): every later flatten keeps the flag (2 s
-    apart, as before), never a plain order that could open the reverse position."""
+    apart, then twice as long after each refusal), never a plain order that could open
+    the reverse position."""
     from test_heldout3_run_kill import RefusesReduceOnly
 
     monkeypatch.setattr(RefusesReduceOnly, "guards_reduce_only", True)
@@ -111,9 +112,10 @@ def test_a_venue_that_guards_reduce_only_gets_the_flatten_reduce_only_again(
                                     "its position in X could not be read (503)")
     flattens = [o for o in venue.submitted if o.strategy == "flatten"]
     assert len(flattens) > 2 and all(o.reduce_only for o in flattens)
-    assert len(flattens) <= 14  # 27 one-second events: one try every 2 s, not per event
+    # 27 one-second events: tries 2, 4, 8 and 16 s apart (doubling), not one per event
+    assert len(flattens) == 4
     assert _position(run_dir) == 2  # refused every time: still held, never reversed
     with Ledger.in_dir(run_dir) as ledger:
         refused = ledger.query("select reason from risk_events where action = 'refused'")
-    assert refused and all(r["reason"].endswith("sent again in 2 s reduce-only")
-                           for r in refused)
+    assert [r["reason"].rsplit("sent again in ", 1)[1] for r in refused] == [
+        f"{s} s reduce-only" for s in (2, 4, 8, 16)]

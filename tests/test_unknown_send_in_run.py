@@ -196,3 +196,24 @@ def test_an_order_the_lookup_ended_that_turns_up_open_is_cancelled_at_the_venue(
     assert RTVenue.cancelled == [order["client_order_id"]] and RTVenue.held == []
     (said,) = q(run, "select reason from risk_events where action = 'open_after_end'")
     assert order["client_order_id"] in said["reason"]
+
+
+def test_a_venue_without_a_lookup_of_its_own_is_not_asked(tmp_path, monkeypatch) -> None:
+    """The default ``lookup`` never knows: asking it every few minutes would only log."""
+    sent: list[Order] = []
+
+    class NoLookup(RTVenue):
+        async def submit(self, order: Order) -> list[Fill]:
+            if not sent:
+                sent.append(order)
+                raise OrderUnknown("read timeout: no answer", [order.client_order_id])
+            return await super().submit(order)
+
+    register(monkeypatch, NoLookup)
+    run = tmp_path / "run"
+    NoLookup.script = [bar(X, t) for t in range(1, 60)]
+    r = runner(tmp_path, {"s": Scripted({1: lambda e, c: [buy(X, "2")]})})
+    r.run_sync()
+    assert r.engine.unknown_checks == {}
+    (order,) = q(run, "select status from orders")
+    assert order["status"] == "pending"  # for the executions or a restart to settle

@@ -12,8 +12,8 @@ The right behaviour, asserted here: never a blind re-send of a place; the wait h
 (never sooner than the venue asked nor than the client's own back-off: no hammering)
 but not waited out in line past ``WAIT_CAP_S``: a longer one fails the call at once with
 a refusal that names the wait, and every request before it ends is refused locally,
-unsent, so a kill switch's flatten (sent again by the engine every 2 s) goes out at the
-first moment Kalshi takes requests again instead of freezing for the penalty; a clear
+unsent, so a kill switch's flatten (sent again by the engine 2 s later, then at most 16 s
+apart) goes out soon after Kalshi takes requests again instead of freezing for the penalty; a clear
 error when the budget is spent; an order whose fate is unknown settled later by asking.
 """
 
@@ -283,7 +283,8 @@ async def test_a_flatten_under_a_long_retry_after_goes_out_when_the_wait_ends(
     """A position of 10 YES; the kill switch flattens it; Kalshi answers the flatten's
     order 429 ``Retry-After: 7`` (longer than ``WAIT_CAP_S``).  The flatten's order is
     refused at once (REJECTED: the engine is not held for the 7 s); the engine sends it
-    again on later events (every 2 s of market time), each refused unsent while the wait
+    again on later events (2 s of market time later, then twice as long after each
+    refusal, 16 s at most), each refused unsent while the wait
     lasts; once it is over the flatten goes out and the position is flat.  Kalshi saw two
     order posts for it in all: the refused one and the one after the wait."""
     from argus_testkit.engine import EngineHarness
