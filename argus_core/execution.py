@@ -1083,6 +1083,8 @@ class ExecutionEngine:
                 self._sent.pop(order.client_order_id, None)
                 self.ledger.move_order_status(order.client_order_id, OrderStatus.CANCELLED,
                                               (OrderStatus.PENDING,), reason)
+            for basket in dict.fromkeys(o.basket_id for o in orders):  # legs sent before
+                self._settle_basket(basket)
             self.loop.mark_dirty()
         return True
 
@@ -1115,6 +1117,8 @@ class ExecutionEngine:
                                     (OrderStatus.PENDING,),
                                     f"not sent: the outcome of {order.client_order_id} "
                                     f"is unknown")
+                            # that leg's fill may have come before its send's answer
+                            self._settle_basket(order.basket_id)
                         orders = orders[:k]
                         break
             else:

@@ -225,7 +225,12 @@ def make_plan(seed: int, *, steps: int = 40, sigkill: bool | None = None) -> Pla
             if isinstance(ev, Settlement):
                 settled.add(iid)
         if k == kill_seg:
-            seg.insert(rng.randrange(1, len(seg) + 1), Step("sigkill"))
+            at = rng.randrange(1, len(seg) + 1)
+            seg.insert(at, Step("sigkill"))
+            # Nothing after the SIGKILL happens: a settlement drawn there never settled (the
+            # tail then gave its market no book, and a flatten could never close it).
+            settled -= {s.event.instrument_id for s in seg[at + 1:]
+                        if s.kind == "ev" and isinstance(s.event, Settlement)}
         if k == n_seg - 1:  # the tail: live two-sided books that can take a flatten
             seg.append(Step("check", arg="allow"))  # a check vetoing every exit may hold it
             for _ in range(4):

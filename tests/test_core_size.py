@@ -107,7 +107,8 @@ trades between coarse ticks (rounding onto them put fills outside the market): 8
 A send without an answer looked up during the run, less and less often, and an order so
 ended cancelled if it turns up open (a lost flatten no longer blocks the next): 8,250.
 What a basket unwind left sent again through the market's price, then given up loudly
-(an unfilled IOC unwind left a naked leg): 8,280.
+(an unfilled IOC unwind left a naked leg): 8,280.  A basket settled again when its unsent
+legs are cancelled (a leg filled before its send was given up stayed naked): 8,290.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -122,7 +123,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_280
+BUDGET = 8_290
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -11,6 +11,7 @@ time; after ``UNWIND_TRIES`` unwinds of one instrument the rest is said once
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -29,6 +30,7 @@ from order_path_kit import (
     venue_position,
 )
 
+from argus_core.errors import OrderUnknown
 from argus_core.execution import HALT_CANCEL_RETRY_NS, UNWIND_TRIES
 from argus_core.models import Fill, Order, OrderStatus, OrderUpdate
 
@@ -117,3 +119,34 @@ def test_an_unwind_that_fills_is_not_sent_again(tmp_path, monkeypatch) -> None:
     runner(tmp_path, {"s": Scripted({2: _legs})}).run_sync()
     assert len(ThinUnwinds.unwinds) == 1
     assert position(run, X) == venue_position(X) == 0
+
+
+class FillThenNoAnswer(RTVenue):
+    """The basket's first leg trades and its fill reaches the executions stream; the
+    send's answer is then lost (OrderUnknown): the engine learns the leg's fate before it
+    records the send's outcome and cancels the legs it will not send."""
+
+    async def submit(self, order: Order) -> list[Fill]:
+        if order.basket_id and not order.reduce_only:
+            RTVenue.submitted.append(order)
+            self.queue.put_nowait(OrderUpdate(order.client_order_id, OrderStatus.OPEN, 1,
+                                              "V-leg"))
+            self.fill(order)
+            await asyncio.sleep(0.05)  # the fill is booked before the answer is given up
+            raise OrderUnknown("timeout reading the answer", [order.client_order_id])
+        return await super().submit(order)
+
+
+def test_a_leg_filled_before_its_send_was_given_up_is_unwound(tmp_path, monkeypatch) -> None:
+    """Found by the run campaign (seeds 5214, 5567): the leg's fill made it final while
+    the next leg was still pending (no unwind yet); the next leg was then cancelled unsent
+    and nothing looked at the basket again: the first leg stayed naked."""
+    register(monkeypatch, FillThenNoAnswer)
+    run = tmp_path / "run"
+    FillThenNoAnswer.script = [b for t in range(1, 8) for b in (bar(X, t), bar(Y, t))]
+    runner(tmp_path, {"s": Scripted({2: _legs})}).run_sync()
+    legs = q(run, "select instrument_id, status from orders where reduce_only = 0 "
+                  "order by instrument_id")
+    assert [(r["instrument_id"], r["status"]) for r in legs] == [(X, "filled"),
+                                                                 (Y, "cancelled")]
+    assert position(run, X) == venue_position(X) == 0, "the filled leg was left naked"
