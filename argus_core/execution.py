@@ -622,6 +622,8 @@ class ExecutionEngine:
             if excess <= 0 or not avg_price:
                 continue
             iid, done, ref = order.instrument_id, sent.get(order.instrument_id, 0), avg_price
+            if not self._unwind_reduces(basket, iid, order.side.opposite(), excess):
+                continue
             if done and basket:  # the market did not take the last unwind in full
                 if done >= UNWIND_TRIES:
                     self._abandon_unwind(basket, iid, excess, done)
@@ -643,6 +645,25 @@ class ExecutionEngine:
             coid = f"{order.client_order_id}-unwind" + (f"-{done + 1}" if done else "")
             if not self._route([unwind], ts, coid) and basket:
                 self._unwinds_owed[basket] = ts  # vetoed (no market data yet): asked again
+
+    def _unwind_reduces(self, basket: str | None, instrument_id: str, side: Side,
+                        excess: Decimal) -> bool:
+        """Whether an unwind on ``side`` reduces the position held now.  A leg that closed
+        part of a position held before the basket (or a position closed since) leaves
+        nothing a reduce-only unwind could take back: said once, never retried (it was
+        vetoed again on every event, two risk events each)."""
+        pos = self.account.positions.get(instrument_id)
+        held = pos.quantity if pos is not None else _ZERO
+        if held != 0 and (held > 0) != (side is Side.BUY):
+            return True
+        if basket and (basket, instrument_id) not in self._unwinds_abandoned:
+            self._unwinds_abandoned.add((basket, instrument_id))
+            self.risk_event(self.market.now_ns, "basket", "unwind_skipped",
+                            f"partial basket {basket}: {excess} of {instrument_id} to take "
+                            f"back, but a {side.value} would not reduce the position held "
+                            f"({held:f}): the leg closed part of an earlier position; left "
+                            f"as it is", None)
+        return False
 
     def _abandon_unwind(self, basket: str, instrument_id: str, excess: Decimal,
                         tries: int) -> None:

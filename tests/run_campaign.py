@@ -1461,8 +1461,9 @@ def _check_baskets(orders: dict[str, dict[str, Any]], events: list[dict[str, Any
     for row in orders.values():
         if row["basket_id"]:
             baskets.setdefault(row["basket_id"], []).append(row)
-    unwind_said = {b for b in baskets for r in events
-                   if r["action"] == "unwind" and f"partial basket {b}:" in r["reason"]}
+    unwind_said = {b for b in baskets for r in events  # skipped: a leg that closed a position
+                   if r["action"] in ("unwind", "unwind_skipped")
+                   and f"partial basket {b}:" in r["reason"]}
     for r in events:
         intent = json.loads(r["intent_json"]) if r.get("intent_json") else {}
         b = intent.get("basket_id")

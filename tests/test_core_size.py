@@ -108,7 +108,8 @@ A send without an answer looked up during the run, less and less often, and an o
 ended cancelled if it turns up open (a lost flatten no longer blocks the next): 8,250.
 What a basket unwind left sent again through the market's price, then given up loudly
 (an unfilled IOC unwind left a naked leg): 8,280.  A basket settled again when its unsent
-legs are cancelled (a leg filled before its send was given up stayed naked): 8,290.
+legs are cancelled (a leg filled before its send was given up stayed naked): 8,290.  An
+unwind that could not reduce the position said once instead of vetoed every event: 8,300.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -123,7 +124,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_290
+BUDGET = 8_300
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

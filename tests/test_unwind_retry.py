@@ -150,3 +150,25 @@ def test_a_leg_filled_before_its_send_was_given_up_is_unwound(tmp_path, monkeypa
     assert [(r["instrument_id"], r["status"]) for r in legs] == [(X, "filled"),
                                                                  (Y, "cancelled")]
     assert position(run, X) == venue_position(X) == 0, "the filled leg was left naked"
+
+
+def test_a_leg_that_closed_part_of_a_held_position_is_not_unwound_every_event(
+        tmp_path, monkeypatch) -> None:
+    """Long 5 X, then a basket sells 1 X (filled) and 1 Y (no liquidity): taking the X
+    leg back is a buy, which a reduce-only unwind cannot do on a long position.  It was
+    vetoed again on every later event (an ``unwind`` and a ``reduce_only`` veto each);
+    now it is said once."""
+    _setup(monkeypatch, refuse=0)
+    run = tmp_path / "run"
+    ThinUnwinds.script = _bars(1, 30, 100.0)
+    plan = {1: lambda e, c: [buy(X, "5")], 4: _legs_selling_x}
+    runner(tmp_path, {"s": Scripted(plan)}).run_sync()
+    assert position(run, X) == venue_position(X) == 4
+    assert ThinUnwinds.unwinds == []
+    (said,) = q(run, "select reason from risk_events where action = 'unwind_skipped'")
+    assert "would not reduce the position held (4)" in said["reason"]
+    assert not q(run, "select 1 from risk_events where check_name = 'reduce_only'")
+
+
+def _legs_selling_x(e: object, c: object) -> list[object]:
+    return [sell(X, "1", basket_id="b2"), sell(Y, "1", basket_id="b2")]

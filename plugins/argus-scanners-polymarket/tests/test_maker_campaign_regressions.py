@@ -166,7 +166,7 @@ def _live_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-async def _until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
+async def _until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while not condition():
