@@ -233,8 +233,9 @@ class ExecutionEngine:
         self.cancels_owed: dict[str, tuple[str, int]] = {}
         #: baskets whose unwind could not go out yet: settled again from this market time
         self._unwinds_owed: dict[str, int] = {}
-        #: (basket, instrument) whose unwinds were given up (UNWIND_TRIES): said once
-        self._unwinds_abandoned: set[tuple[str, str]] = set()
+        #: (basket, instrument) whose unwind was given up (UNWIND_TRIES) or skipped (it
+        #: could not reduce the position): said once
+        self._unwinds_said: set[tuple[str, str]] = set()
         #: failed cancels per live order; orders to look for among the venue's open orders
         #: (id: market time due), and when to read those again after a failed read
         self._cancel_failures: dict[str, int] = {}
@@ -656,8 +657,8 @@ class ExecutionEngine:
         held = pos.quantity if pos is not None else _ZERO
         if held != 0 and (held > 0) != (side is Side.BUY):
             return True
-        if basket and (basket, instrument_id) not in self._unwinds_abandoned:
-            self._unwinds_abandoned.add((basket, instrument_id))
+        if basket and (basket, instrument_id) not in self._unwinds_said:
+            self._unwinds_said.add((basket, instrument_id))
             self.risk_event(self.market.now_ns, "basket", "unwind_skipped",
                             f"partial basket {basket}: {excess} of {instrument_id} to take "
                             f"back, but a {side.value} would not reduce the position held "
@@ -669,9 +670,9 @@ class ExecutionEngine:
                         tries: int) -> None:
         """A basket's leg the market would not take back UNWIND_TRIES times: said once,
         trading REDUCING (no new risk beside a naked leg) until a person has looked."""
-        if (basket, instrument_id) in self._unwinds_abandoned:
+        if (basket, instrument_id) in self._unwinds_said:
             return
-        self._unwinds_abandoned.add((basket, instrument_id))
+        self._unwinds_said.add((basket, instrument_id))
         reason = (f"partial basket {basket}: {excess} of {instrument_id} still unhedged "
                   f"after {tries} unwinds the market did not take in full; close it by hand "
                   f"(argus kill --flatten closes every position)")
@@ -967,12 +968,7 @@ class ExecutionEngine:
             if row is None or row["status"] != OrderStatus.PENDING.value:
                 self.unknown_checks.pop(coid, None)  # the executions settled it meanwhile
                 continue
-            answer: OrderUpdate | None = None
-            why = "the venue cannot tell whether it received it"
-            try:
-                answer = await self.venue.lookup(self.ledger.as_order(row))
-            except Exception as exc:  # asked again later, never guessed
-                why = f"the venue could not be asked ({exc})"
+            answer, why = await self._ask_venue(self.ledger.as_order(row))
             with self.loop.between_events(commit_now=True):
                 if self.ledger.order_status(coid) is not OrderStatus.PENDING:
                     self.unknown_checks.pop(coid, None)
@@ -986,9 +982,23 @@ class ExecutionEngine:
                     self.risk_event(self.market.now_ns, "reconcile", "send_resolved",
                                     f"order {coid}, whose send had no answer: the venue "
                                     f"says {answer.status.value}", None)
-                    if answer.status is OrderStatus.CANCELLED:
-                        self._ended_unseen.add(coid)
-                    self.apply_order_update(answer)
+                    self._adopt_answer(answer)
+
+    async def _ask_venue(self, order: Order) -> tuple[OrderUpdate | None, str]:
+        """``Venue.lookup``'s answer for ``order`` and, when it gives none, why (a
+        failure to ask is no answer: asked again later, never guessed)."""
+        try:
+            answer = await self.venue.lookup(order)
+        except Exception as exc:  # OrderUnknown, a dead connection...
+            return None, f"the venue could not be asked ({exc})"
+        return answer, "the venue cannot tell whether it received it"
+
+    def _adopt_answer(self, answer: OrderUpdate) -> None:
+        """A lookup's answer applied; an order it ended as never seen is watched for (one
+        the venue then reports open, a late placement, is cancelled there)."""
+        if answer.status is OrderStatus.CANCELLED:
+            self._ended_unseen.add(answer.client_order_id)
+        self.apply_order_update(answer)
 
     def _reconcile_open(self, held: set[str]) -> None:
         """A start's checks against the venue's open orders ``held``: an order open there
@@ -1438,19 +1448,11 @@ class ExecutionEngine:
                     self._acknowledged(coid)  # a cancel parked for it (a halt's) goes now
                 continue
             row = self.ledger.order_row(coid)
-            order = self.ledger.as_order(row) if row else None
-            answer: OrderUpdate | None = None
-            why = "the venue cannot tell whether it received it"
-            if order is not None:
-                try:
-                    answer = await self.venue.lookup(order)
-                except Exception as exc:  # OrderUnknown, a dead connection...
-                    why = f"the venue could not be asked ({exc})"
+            answer, why = await self._ask_venue(self.ledger.as_order(row)) if row else \
+                (None, "the venue cannot tell whether it received it")
             with self.loop.between_events(commit_now=True):
                 if answer is not None:
-                    if answer.status is OrderStatus.CANCELLED:  # turning up later: cancelled
-                        self._ended_unseen.add(coid)
-                    self.apply_order_update(answer)
+                    self._adopt_answer(answer)
                     continue
                 self.risk_event(
                     self.market.now_ns, "reconcile", "awaiting_venue",
