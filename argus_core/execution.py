@@ -165,6 +165,10 @@ class LoopPort(Protocol):
     def persist_state_change(self) -> None:
         """Store the risk context's trading state if a check escalated it."""
 
+    def before_fill(self, ts_ns: int) -> None:
+        """A fill stamped ``ts_ns`` is about to move the account: value what is due
+        before it (an equity row of an earlier timestamp)."""
+
 
 def _on_lot(quantity: Decimal, instrument: Instrument | None) -> Decimal:
     """An explicit quantity rounded down onto the instrument's lot grid (no minimum size
@@ -446,7 +450,12 @@ class ExecutionEngine:
         if self.live:
             self._send_live(orders)
         else:
-            for order in orders:
+            for k, order in enumerate(orders):
+                # A leg's fill may trip the kill switch (its risk checks' on_fill): the
+                # legs after it are judged again, and cancelled unsent (the basket settled)
+                # where the trading state no longer lets them out.
+                if k and self._unsent_if_stale(orders[k:]):
+                    return orders
                 self._send_paper(order, ts)
             if len(orders) > 1:
                 self._settle_basket(orders[0].basket_id)
@@ -746,6 +755,7 @@ class ExecutionEngine:
         not the fill (the entry row shows the spread paid; a paper fill leaves the venue's
         book as it was)."""
         coid = fill.client_order_id
+        self.loop.before_fill(fill.ts_ns)
         self.ledger.insert_fill(fill)
         pos = self.account.apply(fill)
         if slot is None:
@@ -1108,14 +1118,17 @@ class ExecutionEngine:
             return False
         reason = (f"not sent: trading {ctx.trading_state} ({ctx.state_reason}) and it "
                   f"does not reduce the position as it stands now")
+        unsent = OrderStatus.PENDING if self.live else OrderStatus.OPEN  # as persisted
         with self.loop.between_events():
             for order in orders:
                 self.cancel_on_ack.pop(order.client_order_id, None)
                 self._sent.pop(order.client_order_id, None)
                 self.ledger.move_order_status(order.client_order_id, OrderStatus.CANCELLED,
-                                              (OrderStatus.PENDING,), reason)
+                                              (unsent,), reason)
             for basket in dict.fromkeys(o.basket_id for o in orders):  # legs sent before
                 self._settle_basket(basket)
+            if self.flatten_reason is not None:  # it may have judged these as working
+                self._flatten_step()
             self.loop.mark_dirty()
         return True
 

@@ -400,16 +400,17 @@ class PaperBroker:
         event's liquidity less ``taken`` (what this order already took of it)."""
         order = work.order
         assert order.limit_price is not None
+        if not isinstance(event, Trade | Bar) \
+                or event.ts_ns <= work.sent_ns or event.ts_ns < work.activate_ns:
+            return []  # (a late print or bar: stamped before the order was in the book)
         limit = float(order.limit_price)
         if isinstance(event, Trade):
             through = (float(event.price) < limit) if order.side is Side.BUY \
                 else (float(event.price) > limit)
             available = event.size
-        elif isinstance(event, Bar):
+        else:
             through = event.low < limit if order.side is Side.BUY else event.high > limit
             available = to_decimal(event.volume * self.settings.bar_depth_fraction)
-        else:
-            return []
         if not through:
             return []
         qty = min(work.remaining, available - taken)
@@ -440,9 +441,12 @@ class PaperBroker:
         fee *= self.settings.cost_multiplier  # the cost-sensitivity gates scale every fee
         # Fees always: a positive fee under half the unit is one unit, not zero.
         kept = max(fee.quantize(_FEE_UNIT), _FEE_UNIT) if fee > 0 else fee.quantize(_FEE_UNIT)
+        # Stamped when the account learns of it: a late print (stamped before the market's
+        # clock) fills at the clock, not inside an equity row already written.
+        now = self.market.now_ns
         return Fill(f"{order.client_order_id}-{work.n_fills}", order.client_order_id,
                     order.venue, order.instrument_id, order.side, price, qty,
-                    kept, liquidity, ts_ns)
+                    kept, liquidity, ts_ns if ts_ns >= now else now)
 
     def _synthetic_book(self, bar: Bar, side: Side) -> list[tuple[float, float]]:
         # A ladder around the next bar's open: the first price anyone could have traded at.

@@ -267,6 +267,13 @@ class Runner:
         """Store the trading state if a check escalated it."""
         self._persist_state_change()
 
+    def before_fill(self, ts_ns: int) -> None:
+        """A bar timestamp's row still due is valued before a fill stamped later moves
+        the account (a live fill the venue stamped ahead of the market's clock)."""
+        if self._equity_ts is not None and ts_ns > self._equity_ts:
+            self._equity_row(self._equity_ts)
+            self._equity_ts = None
+
     def request_swap(self, slot: str, strategy: Strategy, *, version_id: str
                      ) -> asyncio.Future[None]:
         """Swap the strategy in ``slot`` at the next safe point (between two events),

@@ -1135,8 +1135,8 @@ def check(plan: Plan, run_dir: Path, record: Record) -> list[str]:
       before the send (live: committed, seen by another connection); no client order id
       is sent twice (across restarts and a SIGKILL); nothing goes out while HALTED
       unless reduce-only and reducing the position held at that moment;
-    * live: every ledger order the venue never received is final unfilled or pending;
-      every fill the venue reported is booked exactly once, and nothing else is;
+    * every ledger order the broker or venue never received is final unfilled (live: or
+      pending); live: every fill the venue reported is booked exactly once, and nothing else is;
     * each position row == the sum of its booked fills, each order's filled quantity ==
       its fills (never more than its quantity), the cash of every equity row == starting
       cash less the fills booked by then;
@@ -1187,14 +1187,14 @@ def check(plan: Plan, run_dir: Path, record: Record) -> list[str]:
                        f"{s['reduce_only']}, holding {s['held']}) sent while HALTED")
         if plan.mode == "live" and coid not in orders:
             out.append(f"order {coid} reached the venue but is not in the ledger")
+    for coid, row in orders.items():  # paper too: a leg cancelled unsent stays no OPEN row
+        if row["strategy"] == "settlement" or coid in seen:
+            continue
+        if row["status"] not in ("cancelled", "rejected", "pending") or \
+                Decimal(row["filled_quantity"]):
+            out.append(f"order {coid} never reached the venue but is {row['status']} "
+                       f"filled {row['filled_quantity']}")
     if plan.mode == "live":
-        for coid, row in orders.items():
-            if row["strategy"] == "settlement" or coid in seen:
-                continue
-            if row["status"] not in ("cancelled", "rejected", "pending") or \
-                    Decimal(row["filled_quantity"]):
-                out.append(f"order {coid} never reached the venue but is {row['status']} "
-                           f"filled {row['filled_quantity']}")
         reported = {e["fill_id"] for e in entries if e["kind"] == "vfill"}
         booked = {f["fill_id"] for f in fills if not f["client_order_id"].startswith("settle-")
                   and not f["fill_id"].endswith(":bust")}
@@ -1245,6 +1245,9 @@ def _observations(plan: Plan) -> list[tuple[int, str, Decimal, bool]]:
     now = 0
     for seg in plan.segments:
         books: dict[str, tuple[dict[float, float], dict[float, float], bool]] = {}
+        # Market state keeps the newest print and bar by their own time: one stamped
+        # before the newest (a late or replayed one) marks nothing (a fresh runner has none).
+        newest: dict[tuple[str, type], int] = {}
         killed = any(s.kind == "sigkill" for s in seg)
         if killed:  # its marks may all be lost: the checkpoint's (the last before) stands
             last = {iid: (t, p) for t, iid, p, _ in out}
@@ -1277,6 +1280,11 @@ def _observations(plan: Plan) -> list[tuple[int, str, Decimal, bool]]:
             mid = None
             if live and bids and asks and max(bids) < min(asks):
                 mid = Decimal(repr((max(bids) + min(asks)) / 2))
+            if isinstance(ev, Trade | Bar):
+                key = (iid, Trade if isinstance(ev, Trade) else Bar)
+                if ev.ts_ns < newest.get(key, ev.ts_ns):
+                    continue
+                newest[key] = ev.ts_ns
             if isinstance(ev, OrderBook | BookDelta):
                 price = mid
             elif isinstance(ev, Trade):

@@ -110,6 +110,10 @@ What a basket unwind left sent again through the market's price, then given up l
 (an unfilled IOC unwind left a naked leg): 8,280.  A basket settled again when its unsent
 legs are cancelled (a leg filled before its send was given up stayed naked): 8,290.  An
 unwind that could not reduce the position said once instead of vetoed every event: 8,300.
+A paper basket's later legs judged again after a leg's fill (one went out after the fill
+that tripped the kill switch), an equity row valued before a later-stamped live fill, a
+late print never filling an order placed after it (and stamped at the market's clock), a
+flatten tried again when the order that vetoed it is cancelled unsent: 8,320.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -124,7 +128,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_300
+BUDGET = 8_320
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -121,6 +121,9 @@ class EngineHarness:
     def persist_state_change(self) -> None:
         pass
 
+    def before_fill(self, ts_ns: int) -> None:
+        pass  # no equity rows here
+
     # -- driving ---------------------------------------------------------------------
     async def start(self) -> None:
         self.consumer = await self.engine.start_live()
