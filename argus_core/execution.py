@@ -135,6 +135,11 @@ UNKNOWN_RECHECK_MAX_NS = 300 * 10**9
 #: after the last one and twice as long each time; after this many unwinds of one
 #: instrument the rest is left to a person (an ``unwind_abandoned`` risk event, REDUCING).
 UNWIND_TRIES = 5
+#: The longest waits of the doubling backoffs above: an orphan's cancel (2 s .. 64 s) and
+#: a flatten the venue refused (2 s .. 16 s: after a long rate-limit wait the kill switch
+#: goes out at most this late).
+ORPHAN_CANCEL_MAX_NS = 64 * 10**9
+FLATTEN_REFUSED_MAX_NS = 16 * 10**9
 #: A venue's refusal saying a reduce-only order has no position to reduce (Binance's
 #: "ReduceOnly Order is rejected", Deribit's "reduce_only_order_would_increase_position",
 #: Kraken Futures' "wouldNotReducePosition", Bybit's "current position is zero"): matched
@@ -144,6 +149,12 @@ _NOTHING_TO_REDUCE = re.compile(
     r"(?:no|zero)[ _-]?(?:open[ _-]?)?position|position[ _-]?(?:is[ _-]?)?(?:zero|flat|closed|"
     r"not[ _-]?found|does[ _-]?not[ _-]?exist)|reduce[ _-]?only[ _-]?(?:order[ _-]?)?"
     r"(?:is[ _-]?)?rejected", re.IGNORECASE)
+
+
+def doubling(n: int, cap_ns: int, base_ns: int = HALT_CANCEL_RETRY_NS) -> int:
+    """The wait before the ``n``-th try again (``n`` >= 1): ``base_ns``, twice as long
+    each time, at most ``cap_ns`` (one backoff for every retry the engine owes)."""
+    return min(base_ns << (n - 1), cap_ns)
 
 
 class LoopPort(Protocol):
@@ -246,8 +257,8 @@ class ExecutionEngine:
         self.absent_checks: dict[str, int] = {}
         self._reread_open_ns: int | None = None
         self._reading_open: asyncio.Task[None] | None = None
-        #: live orders whose send had no answer: (market time of the next lookup, wait
-        #: after it); the lookups in flight; orders a lookup ended as never seen (one
+        #: live orders whose send had no answer: (market time of the next lookup, its
+        #: number); the lookups in flight; orders a lookup ended as never seen (one
         #: the venue then reports open, a late placement, is cancelled there)
         self.unknown_checks: dict[str, tuple[int, int]] = {}
         self._looking_up: asyncio.Task[None] | None = None
@@ -638,7 +649,7 @@ class ExecutionEngine:
                 if done >= UNWIND_TRIES:
                     self._abandon_unwind(basket, iid, excess, done)
                     continue
-                due = last[iid] + HALT_CANCEL_RETRY_NS * 2 ** (done - 1)
+                due = last[iid] + doubling(done, HALT_CANCEL_RETRY_NS << UNWIND_TRIES)
                 if ts < due:
                     self._unwinds_owed[basket] = min(due, self._unwinds_owed.get(basket, due))
                     continue
@@ -983,8 +994,9 @@ class ExecutionEngine:
                 if self.ledger.order_status(coid) is not OrderStatus.PENDING:
                     self.unknown_checks.pop(coid, None)
                 elif answer is None:
-                    wait = min(2 * self.unknown_checks[coid][1], UNKNOWN_RECHECK_MAX_NS)
-                    self.unknown_checks[coid] = (self.market.now_ns + wait, wait)
+                    n = self.unknown_checks[coid][1] + 1
+                    wait = doubling(n, UNKNOWN_RECHECK_MAX_NS, UNKNOWN_RECHECK_NS)
+                    self.unknown_checks[coid] = (self.market.now_ns + wait, n)
                     log.warning("order %s: %s; asked again in %d s (never re-sent blind)",
                                 coid, why, wait // 10**9)
                 else:
@@ -1048,7 +1060,7 @@ class ExecutionEngine:
                             f"tries: it may still be open there; cancel it at the venue "
                             f"(the next start asks again)", None)
             return
-        wait = HALT_CANCEL_RETRY_NS * 2 ** min(tries - 1, 5)
+        wait = doubling(tries, ORPHAN_CANCEL_MAX_NS)
         self.cancels_owed[coid] = (reason, self.market.now_ns + wait)
         self.risk_event(self.market.now_ns, "reconcile", "cancel_failed",
                         f"could not cancel {coid} at the venue ({exc}); it is ended in the "
@@ -1221,7 +1233,7 @@ class ExecutionEngine:
             return
         n = self._flatten_refusals[instrument_id] = \
             self._flatten_refusals.get(instrument_id, 0) + 1
-        wait = HALT_CANCEL_RETRY_NS * 2 ** min(n - 1, 3)
+        wait = doubling(n, FLATTEN_REFUSED_MAX_NS)
         self.flatten_refused[instrument_id] = ts + wait
         how = "reduce-only" if self.venue.guards_reduce_only_on(instrument_id) else \
             "without the venue's reduce-only flag"
@@ -1478,8 +1490,7 @@ class ExecutionEngine:
     def _ask_later(self, coid: str) -> None:
         """Look ``coid`` up UNKNOWN_RECHECK_NS from now (a live order left pending)."""
         if self._looks_up:
-            self.unknown_checks.setdefault(
-                coid, (self.market.now_ns + UNKNOWN_RECHECK_NS, UNKNOWN_RECHECK_NS))
+            self.unknown_checks.setdefault(coid, (self.market.now_ns + UNKNOWN_RECHECK_NS, 1))
 
     async def drain(self, timeout_s: float = 10.0) -> None:
         """Let acknowledgements and cancels in flight land before the ledger closes."""

@@ -259,11 +259,12 @@ class PaperBroker:
                        for iid, asks, gen, levels in state.get("taken", [])}
         for w in state.get("working", []):
             order = converter.structure(w["order"], Order)
-            # Without sent_ns/bar_ns (see _work_state) any next bar may fill the order.
+            # Without bar_ns (see _work_state) any next bar may fill the order; it was sent
+            # at its own time (a print stamped then never fills it, resumed or not).
             self._hold(Working(
                 order, w["activate_ns"], Decimal(w["remaining"]), Decimal(w["filled"]),
                 w["n_fills"], w["resting"], OrderStatus(w["status"]),
-                w.get("sent_ns", 0), w.get("bar_ns")))
+                w.get("sent_ns", order.ts_ns), w.get("bar_ns")))
 
     def has_working(self, instrument_id: str | None) -> bool:
         """Whether any order on ``instrument_id`` is working (what :meth:`on_event` acts
@@ -351,21 +352,39 @@ class PaperBroker:
             if limit is None or (levels and _within(order.side, levels[0][0], limit)):
                 work.status = OrderStatus.REJECTED
             return []
-        room = self._room(order, from_bar)
-        if order.time_in_force is TimeInForce.FOK:
-            available = sum(q for p, q in levels if limit is None or _within(
-                order.side, float(self._taker_price(order, p, inst, from_bar)), limit))
-            if Decimal(repr(available)) < work.remaining or (room is not None
-                                                             and room < work.remaining):
-                return []
+        takes = self._takes(order, work.remaining, levels, inst, from_bar)
+        if order.time_in_force is TimeInForce.FOK \
+                and sum((q for _, _, q in takes), Decimal(0)) < work.remaining:
+            return []  # all or nothing, as the walk would take it (lots, room, limit)
         fills = []
+        for price, px, qty in takes:
+            if from_bar and self._event_room is not None:
+                self._event_room -= qty
+            fills.append(self._fill(work, px, qty, ts_ns, Liquidity.TAKER))
+            if ladder is not None:  # what we took is gone for the next paper order too
+                key = (order.instrument_id, order.side is Side.BUY)
+                taken = self._taken.setdefault(key, (snapshots, {}))[1]
+                taken[price] = (ladder[price], taken.get(price, (0.0, 0.0))[1] + float(qty))
+        return fills
+
+    def _takes(self, order: Order, remaining: Decimal, levels: list[tuple[float, float]],
+               inst: Instrument | None, from_bar: bool) -> list[tuple[float, Decimal, Decimal]]:
+        """What a taker walk takes, best level first: (level, taker price, quantity), each
+        within the limit (slippage that would pass it is no fill), the level's size, the
+        lot grid and the room (the print or bar's liquidity, the position a reduce-only
+        order closes).  Pure: a fill-or-kill order is judged on it before anything fills
+        (summing the levels' sizes let one fill 10 of 14 where each level's lot floor
+        fell short)."""
+        limit = float(order.limit_price) if order.limit_price is not None else None
+        room = self._room(order, from_bar)
+        out = []
         for price, size in levels:
-            if work.remaining <= 0:
+            if remaining <= 0:
                 break
             px = self._taker_price(order, price, inst, from_bar)
             if limit is not None and not _within(order.side, float(px), limit):
-                break  # no venue fills past a limit: slippage that would is no fill
-            qty = min(work.remaining, Decimal(repr(size)))
+                break  # no venue fills past a limit
+            qty = min(remaining, Decimal(repr(size)))
             qty = _lot_floor(qty if room is None else min(qty, room), inst)
             if qty <= 0:
                 if room is not None and _lot_floor(room, inst) <= 0:
@@ -373,14 +392,9 @@ class PaperBroker:
                 continue
             if room is not None:
                 room -= qty
-                if from_bar and self._event_room is not None:
-                    self._event_room -= qty
-            fills.append(self._fill(work, px, qty, ts_ns, Liquidity.TAKER))
-            if ladder is not None:  # what we took is gone for the next paper order too
-                key = (order.instrument_id, order.side is Side.BUY)
-                taken = self._taken.setdefault(key, (snapshots, {}))[1]
-                taken[price] = (ladder[price], taken.get(price, (0.0, 0.0))[1] + float(qty))
-        return fills
+            remaining -= qty
+            out.append((price, px, qty))
+        return out
 
     def _taker_price(self, order: Order, price: float, inst: Instrument | None,
                      from_bar: bool) -> Decimal:

@@ -589,6 +589,8 @@ class Reference:
         self.position: dict[str, Decimal] = {}
         self.cash = STARTING_CASH
         self.marks: list[tuple[int, int, str, Decimal]] = []  # (index, ts, iid, price)
+        #: fills given on a book with no live mid (one-sided, crossed, not live)
+        self.no_mid_fills: set[str] = set()
 
     # -- the market -------------------------------------------------------------------------
     def advance(self, index: int) -> None:
@@ -707,6 +709,8 @@ def check(plan: Plan, log: Log, rows: dict[str, list[tuple[Any, ...]]]) -> list[
         if kind in ("submit", "event"):
             out += _reduce_only(ref, result, f"event {cursor - 1}")
             given += result
+            ref.no_mid_fills.update(f.fill_id for f in result if f.instrument_id in
+                                    ref.has_book and ref.mid(f.instrument_id) is None)
         elif kind == "cancel" and what in ref.orders:
             ref.orders[what].cancelled = True
     ref.advance(len(plan.events))
@@ -817,7 +821,11 @@ def _book_taker(ref: Reference, w: RefOrder, cursor: int, fills: list[Fill], whe
             continue
         if mid is not None and f.price == mid:
             out.append(f"{where}: taker fill {f.fill_id} at the mid {mid}")
-        level = fits[0]
+        # Slippage and the tick can map two levels onto one price: the walk takes the best
+        # level first, so the fill is the best fitting level's that still has room.
+        fits.sort(reverse=o.side is Side.SELL)
+        level = next((p for p in fits if ref.consumed.get((iid, o.side is Side.BUY, p),
+                                                          Decimal(0)) < ladder[p]), fits[0])
         key = (iid, o.side is Side.BUY, level)
         ref.consumed[key] = ref.consumed.get(key, Decimal(0)) + f.quantity
         if ref.consumed[key] > ladder[level]:
@@ -976,15 +984,21 @@ def _check_equity(ref: Reference, fills: list[Fill], equity: list[tuple[Any, ...
                   ) -> list[str]:
     """Each row: cash == starting cash less the fills booked by then; equity == cash +
     sum(quantity x a mark the data justifies then): the last market price at or before the
-    row (any one stamped at the row's time), never a fill's own price."""
+    row (any one stamped at the row's time), never a fill's own price, except where a fill
+    opened the position from flat on a book with no live mid (one-sided, crossed, stale)
+    and no market price came after it: the account's documented fallback (a mid the book
+    had before it lost a side is not kept, and an older print would be a stale mark)."""
     out: list[str] = []
     for ts, cash_text, equity_text in equity:
         cash, held = STARTING_CASH, {}
+        opened: dict[str, Fill] = {}  # the fill that opened each position from flat
         for f in fills:
             if f.ts_ns > ts:
                 continue
             sign = 1 if f.side is Side.BUY else -1
             cash -= sign * f.quantity * f.price + f.fee
+            if not held.get(f.instrument_id):
+                opened[f.instrument_id] = f
             held[f.instrument_id] = held.get(f.instrument_id, Decimal(0)) + sign * f.quantity
         if Decimal(cash_text) != cash:
             out.append(f"equity row {(ts - T0) / S:g}s: cash {cash_text} != {cash}")
@@ -998,6 +1012,10 @@ def _check_equity(ref: Reference, fills: list[Fill], equity: list[tuple[Any, ...
             before = [p for t, p in seen if t < ts]
             if before:
                 ok.add(before[-1])
+            first = opened.get(iid)
+            if first is not None and first.fill_id in ref.no_mid_fills \
+                    and not any(t > first.ts_ns for t, _ in seen):
+                ok.add(first.price)
             if not ok:
                 out.append(f"equity row {(ts - T0) / S:g}s: {iid} held with no market price "
                            f"yet")

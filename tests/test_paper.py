@@ -120,6 +120,27 @@ def test_a_late_print_after_the_order_fills_it_stamped_at_the_markets_clock() ->
     assert [(f.quantity, f.ts_ns) for f in b.on_event(late)] == [(Decimal("2.000"), 30)]
 
 
+def test_a_fill_or_kill_order_on_bars_fills_whole_or_not_at_all() -> None:
+    """The next bar's synthetic levels hold 2.9 each; on a lot of 1 the walk takes 2 of
+    each, so a FOK of 14 cannot fill whole on five levels (14.5 summed): nothing fills
+    (the replay campaign's seed 7680 filled 10 of 14).  One of 10 fills whole."""
+    from argus_core.paper import SYNTHETIC_LEVELS
+
+    lot1 = Instrument("v", "Y/USD", tick_size="0.01", lot_size="1")
+    for qty, want in (("14", Decimal(0)), ("10", Decimal(10))):
+        market = MarketState()
+        market.add_instruments([lot1])
+        b = PaperBroker(market, lambda _i: FEES, PaperSection(bar_depth_fraction=0.1))
+        fok = Order("f", "v", lot1.id, Side.BUY, qty, None, OrderType.MARKET, TimeInForce.FOK)
+        assert b.submit(fok, 100) == []
+        nxt = Bar(lot1.id, 200, 50.0, 51.0, 49.0, 50.5, 29.0)  # 2.9 a level
+        market.apply(nxt)
+        fills = b.on_event(nxt)
+        assert SYNTHETIC_LEVELS * 2 == 10
+        assert sum((f.quantity for f in fills), Decimal(0)) == want, (qty, fills)
+        assert b.status("f")[0] is (OrderStatus.FILLED if want else OrderStatus.CANCELLED)
+
+
 def test_bar_only_orders_fill_on_the_next_bars_open_with_spread() -> None:
     market = MarketState()
     market.add_instruments([INST])

@@ -49,6 +49,22 @@ def test_seed(seed: int, tmp_path: Path) -> None:
     assert not _fails(result), _fails(result)
 
 
+#: Seeds a wide sweep (5000-9799, outside CI) failed on, each for a reason fixed since:
+#: a paper FOK order on bars filled in part (the walk's lot floors fell short of the
+#: levels' summed sizes): 7680, 8067; a resumed run's resting order forgot its send time
+#: and took a print stamped at the send: 5429; the checker's own faults: a position opened
+#: on a book with no live mid (one-sided) is marked at its fill until a market price
+#: comes (the documented fallback): 5009, 5151, 5332, 5469; slippage and the tick mapping
+#: two levels onto one price (the walk takes the best level first): 5863.
+WIDE_SEEDS = (5009, 5151, 5332, 5429, 5469, 5863, 7680, 8067)
+
+
+@pytest.mark.parametrize("seed", WIDE_SEEDS)
+def test_what_the_wide_sweep_found(seed: int, tmp_path: Path) -> None:
+    result = rc.run_seed(seed, tmp_path)
+    assert not _fails(result, strict=True), _fails(result, strict=True)
+
+
 @pytest.mark.slow
 def test_long_sweep(tmp_path: Path) -> None:
     """Seeds 1000-1299 (about a minute at load 1)."""
