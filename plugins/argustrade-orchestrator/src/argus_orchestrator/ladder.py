@@ -343,7 +343,7 @@ class Orchestrator:
         elif self.stage == "shadow" and self.stage_events > self.s.ladder.shadow_events:
             self._judge_shadow()
         elif self.stage == "canary" and self.stage_events > self.s.ladder.canary_events:
-            self._promote_full()
+            self._promote_full(expect="canary")
 
     def after_event(self, event: MarketEvent, ctx: StrategyContext,
                     intents: list[Intent | CancelIntent]) -> list[Intent | CancelIntent]:
@@ -513,11 +513,17 @@ class Orchestrator:
             close()
         self.candidate, self.candidate_id, self.candidate_source = None, None, None
 
-    def _promote_full(self, reason: str | None = None) -> None:
+    def _promote_full(self, reason: str | None = None, *, expect: str | None = None) -> None:
+        """``expect``: the candidate's status this promotion follows from (the ladder's own
+        step); a person who moved it since the last poll (a rollback of the canary) is
+        heard first, and the promotion does not happen."""
         assert self.candidate is not None and self.candidate_id is not None
         assert self.candidate_source is not None
-        self.versions.set_status(self.candidate_id, "full", reason or (
-            f"{self.s.ladder.canary_events} canary events without a risk trigger"))
+        if not self.versions.set_status(self.candidate_id, "full", reason or (
+                f"{self.s.ladder.canary_events} canary events without a risk trigger"),
+                expect=expect):
+            self.apply_requests()
+            return
         if self.incumbent_id != self.candidate_id:
             self.versions.set_status(self.incumbent_id, "retired",
                                      f"replaced by {self.candidate_id}")

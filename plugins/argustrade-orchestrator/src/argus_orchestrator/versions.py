@@ -81,22 +81,32 @@ class VersionStore:
 
     def set_status(self, version_id: str, status: str, reason: str, *,
                    actor: str = "orchestrator", ts_ns: int | None = None,
-                   **json_fields: Any) -> None:
+                   expect: str | None = None, **json_fields: Any) -> bool:
         """Move a version to ``status`` (with optional gate/shadow/validation JSON), stamped
-        ``ts_ns`` (default: the clock's now)."""
+        ``ts_ns`` (default: the clock's now).  ``expect``: only from that status (a
+        person's rollback from another process may have moved it since the caller
+        looked); False, and nothing written, when it was not there."""
         reason = redact(reason)
         row = self.get(version_id)
+        was = row["status"] if expect is None else expect
         now = self.clock() if ts_ns is None else ts_ns
         sets = {"status": status, "reason": reason, "updated_ns": now}
         for key, value in json_fields.items():
             sets[f"{key}_json"] = redact(json.dumps(value, sort_keys=True, default=str))
         cols = ", ".join(f"{k} = ?" for k in sets)
+        # The compare and the set are one UPDATE (no read before the write inside a
+        # deferred transaction, which another process's commit would make fail).
+        where, args = ("version_id = ?", [version_id]) if expect is None else \
+            ("version_id = ? and status = ?", [version_id, expect])
         with self.ledger.transaction() as conn:
-            conn.execute(f"update strategy_versions set {cols} where version_id = ?",
-                         [*sets.values(), version_id])
+            conn.execute(f"update strategy_versions set {cols} where {where}",
+                         [*sets.values(), *args])
+            if conn.changes() == 0:
+                return False
             self.ledger.insert("strategy_events", {
-                "version_id": version_id, "ts_ns": now, "from_status": row["status"],
+                "version_id": version_id, "ts_ns": now, "from_status": was,
                 "to_status": status, "reason": reason, "actor": actor})
+        return True
 
     def active(self, slot: str) -> dict[str, Any] | None:
         """The version trading in ``slot`` (canary or full; the newest), if any."""

@@ -23,6 +23,7 @@ import pytest
 from argus_orchestrator import commands as orchestrator_commands
 from argus_orchestrator.cycle import CycleRunner
 from argus_orchestrator.ladder import Orchestrator
+from argus_orchestrator.plugin import register_migrations
 from argus_orchestrator.session import run_orchestrated
 from argus_orchestrator.versions import VersionStore
 from click.testing import CliRunner
@@ -30,7 +31,7 @@ from click.testing import CliRunner
 from argus_core import plugins
 from argus_core.builtins.replay_venue import ReplaySettings, ReplayVenue
 from argus_core.hookspecs import hookimpl
-from argus_core.ledger import Ledger
+from argus_core.ledger import Ledger, Migrations
 from argus_core.models import MarketEvent
 
 ROOT = Path(__file__).parents[4]
@@ -326,3 +327,21 @@ def test_a_version_that_shadowed_keeps_its_own_state_on_promotion(
     # its shadow began (the incumbent's window after 19 bars), not the incumbent's full
     # 40-bar window at the swap.
     assert len(slot_state["closes"]) == 19
+
+
+def test_a_status_change_that_expects_a_status_writes_nothing_when_it_moved(
+        tmp_path: Path) -> None:
+    """The ladder's own steps compare and set: a version a person moved since the ladder
+    looked (a rollback from another process) is not moved on from where it no longer is."""
+    migrations = Migrations()
+    register_migrations(migrations)
+    with Ledger.in_dir(tmp_path, migrations) as ledger:
+        store = VersionStore(ledger)
+        vid = store.add(slot="ai", source="x = 1\n", parent_id=None, status="canary",
+                        reason="test")
+        store.set_status(vid, "rolled_back", "a person", actor="person")
+        assert store.set_status(vid, "full", "the ladder's promotion", expect="canary") is False
+        assert store.get(vid)["status"] == "rolled_back"
+        assert [e["to_status"] for e in store.events(vid)][-1] == "rolled_back"
+        assert store.set_status(vid, "full", "again", expect="rolled_back") is True
+        assert store.get(vid)["status"] == "full"

@@ -195,3 +195,21 @@ def test_a_swap_from_another_thread_is_refused(tmp_path: Path, campaign: None) -
         sc.Campaign.current = None
 
 
+
+
+def test_a_persons_rollback_of_the_canary_is_not_overwritten_by_its_promotion(
+        tmp_path: Path, campaign: None) -> None:
+    """Seed 1245 (a wide sweep, seeds 1000-2199): a good version goes shadow, then canary;
+    a person rolls the canary back at the very event its canary count ends.  The ladder's
+    promotion, written without looking again, moved it from rolled_back to full: the
+    ledger said it traded while the loop (which heard the rollback) ran the parent.  The
+    promotion is now a compare-and-set on 'canary'; a person's move is heard first."""
+    plan = sc.Plan(1245, (
+        sc.Segment(21, ()),
+        sc.Segment(43, ((10, sc.Act("promote", "shadow", "fake_good", 30)),
+                        (21, sc.Act("rollback", "full", "fake_set_state_sandbox", 1))))),
+        True)
+    result = sc.run_seed(plan.seed, tmp_path, plan)
+    assert not result.problems, result.report()
+    statuses = {v["version_id"].split("-")[1]: v["status"] for v in _versions(tmp_path)}
+    assert statuses == {"v001": "full", "v002": "rolled_back"}, statuses
