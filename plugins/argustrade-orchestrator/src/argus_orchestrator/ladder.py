@@ -373,9 +373,12 @@ class Orchestrator:
         against that one, and the swap goes on.  It rolled back the incoming version,
         blaming it for the other's failure and reinstating the version that failed."""
         pending = self._pending_swap
-        if pending is not None and not pending.future.done():
+        # (A canary that fails at the event its promotion to full was asked is the version
+        # coming in too: it is rolled back below, its parent swapped in after the promotion.)
+        if pending is not None and not pending.future.done() \
+                and pending.before["running_id"] != pending.version_id:
             outgoing = pending.before["running_id"]
-            if pending.before["live_ai_id"] == outgoing and outgoing != pending.version_id:
+            if pending.before["live_ai_id"] == outgoing:
                 why = f"risk trigger while {pending.version_id} was being swapped in: {reason}"
                 self.versions.set_status(outgoing, "rolled_back", why)
                 self.rollbacks.append(f"{outgoing}: {why}")
@@ -624,6 +627,8 @@ class Orchestrator:
                                       req["from_status"], req["reason"])
             elif to == "rolled_back" and req["version_id"] == self.running_id:
                 self._apply_person_rollback(req["version_id"], req["reason"])
+            elif to == "rolled_back" and req["version_id"] == self.fallback_id:
+                self._forget_fallback(req["version_id"])
 
     def _refuse_request(self, version_id: str, status: str | None, why: str) -> None:
         self.versions.set_status(version_id, status or "rejected",
@@ -686,6 +691,22 @@ class Orchestrator:
                                                  f"a person rolled back {version_id}")
         self.echo(f"person's rollback: {version_id} -> {target}")
         self._set_stage("idle")
+
+    def _forget_fallback(self, version_id: str) -> None:
+        """A person rolled back the version a running canary would return to (the CLI
+        rolled back the slot's live version before the canary's request was applied):
+        the version the CLI reinstated is what a rollback of the canary brings back, and
+        what its promotion replaces.  Kept, a failing canary reinstated the version the
+        person had rolled back."""
+        parent = self.versions.get(version_id)["parent_id"]
+        if not parent:
+            return
+        row = self.versions.get(parent)
+        self.fallback_id = parent
+        if self.incumbent_id == version_id:
+            self.incumbent_id, self.incumbent_source = parent, row["source"]
+        self.rollbacks.append(f"{version_id}: by a person, while a canary ran")
+        self.echo(f"person's rollback: {version_id} (not trading; a canary runs) -> {parent}")
 
     def _watch_reinstated(self, row: dict[str, Any]) -> None:
         """A reinstated version that is itself AI-written (it has a parent: the version

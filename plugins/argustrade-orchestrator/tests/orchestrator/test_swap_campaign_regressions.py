@@ -213,3 +213,37 @@ def test_a_persons_rollback_of_the_canary_is_not_overwritten_by_its_promotion(
     assert not result.problems, result.report()
     statuses = {v["version_id"].split("-")[1]: v["status"] for v in _versions(tmp_path)}
     assert statuses == {"v001": "full", "v002": "rolled_back"}, statuses
+
+
+def test_a_canary_that_fails_at_its_promotion_is_rolled_back(tmp_path: Path,
+                                                             campaign: None) -> None:
+    """Seed 2373 (a wide sweep, 2200-3399; eight seeds of this class): a canary whose
+    fault starts on its 8th call fails at the very event its canary count ends.  The
+    promotion's swap (the same version, canary to full) was pending, so the failure was
+    taken for the outgoing version's, which was the same one: nothing rolled it back and
+    it went on trading full."""
+    plan = sc.Plan(2373, (sc.Segment(22, (
+        (2, sc.Act("promote", "canary", "unknown_instrument", 8)),
+        (13, sc.Act("halt", "shadow", "big_state", 4)))),), True)
+    result = sc.run_seed(plan.seed, tmp_path, plan)
+    assert not result.problems, result.report()
+    statuses = {v["version_id"].split("-")[1]: v["status"] for v in _versions(tmp_path)}
+    assert statuses == {"v001": "full", "v002": "rolled_back"}, statuses
+
+
+def test_a_persons_rollback_of_the_version_a_canary_returns_to_is_heard(
+        tmp_path: Path, campaign: None) -> None:
+    """Seed 2830 (a wide sweep; four seeds of this class): v002 trades full; a person
+    asks for v003 as canary, then rolls the slot back (the CLI rolls back v002, the live
+    version, and reinstates v001) before the loop applied the canary.  The loop applied
+    the canary (v002 its fallback) and ignored the rollback of a version not running; the
+    canary failed and its rollback reinstated v002, the version the person had rolled
+    back; after a restart the ledger and the loop disagreed."""
+    plan = sc.Plan(2830, (
+        sc.Segment(28, ((9, sc.Act("promote", "full", "fake_huge", 2)),), sigkill_at=11),
+        sc.Segment(28, ((4, sc.Act("promote", "canary", "negative_qty", 1)),
+                        (5, sc.Act("rollback")))),
+        sc.Segment(40, ((10, sc.Act("rollback", "full", "fake_start_sandbox", 2)),
+                        (31, sc.Act("promote", "full", "fake_cancel_other", 1))))), True)
+    result = sc.run_seed(plan.seed, tmp_path, plan)
+    assert not result.problems, result.report()
