@@ -669,9 +669,8 @@ class Orchestrator:
             self._promote_full(why)
 
     def _apply_person_rollback(self, version_id: str, reason: str) -> None:
-        """The CLI already moved the statuses; swap the reinstated version in (the one the
-        CLI chose, by the store's rule: the loop's own fallback could be another)."""
-        target = self.versions.reinstatable(version_id)
+        """The CLI already moved the statuses; swap the reinstated version in."""
+        target = self.fallback_id or self.versions.get(version_id)["parent_id"]
         if not target:
             return
         row = self.versions.get(target)
@@ -699,7 +698,7 @@ class Orchestrator:
         the version the CLI reinstated is what a rollback of the canary brings back, and
         what its promotion replaces.  Kept, a failing canary reinstated the version the
         person had rolled back."""
-        parent = self.versions.reinstatable(version_id)  # what the CLI reinstated
+        parent = self.versions.get(version_id)["parent_id"]
         if not parent:
             return
         row = self.versions.get(parent)

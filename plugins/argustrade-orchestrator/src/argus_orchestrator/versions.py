@@ -122,23 +122,8 @@ class VersionStore:
         live = self.active(slot)
         if live is None:
             raise ArgusError(f"slot {slot!r} has no live AI version to roll back")
-        target = self.reinstatable(live["version_id"])
-        if target is None:
-            raise ArgusError(f"{live['version_id']} has no parent version to roll back to "
-                             f"(none, or each was rolled back or rejected itself)")
+        if not live["parent_id"]:
+            raise ArgusError(f"{live['version_id']} has no parent version to roll back to")
         self.set_status(live["version_id"], "rolled_back", reason, actor=actor)
-        self.set_status(target, "full", f"reinstated: {reason}", actor=actor)
-        return live["version_id"], target
-
-    def reinstatable(self, version_id: str) -> str | None:
-        """The version a rollback of ``version_id`` brings back: its nearest ancestor that
-        was not rolled back or rejected itself (a version's parent is the one live when it
-        was made, which may have been rolled back since: bringing it back reinstated a
-        version a rollback had taken out, while the running loop swapped in another)."""
-        parent = self.get(version_id)["parent_id"]
-        while parent:
-            row = self.get(parent)
-            if row["status"] not in ("rolled_back", "rejected"):
-                return str(parent)
-            parent = row["parent_id"]
-        return None
+        self.set_status(live["parent_id"], "full", f"reinstated: {reason}", actor=actor)
+        return live["version_id"], live["parent_id"]

@@ -247,16 +247,3 @@ def test_a_persons_rollback_of_the_version_a_canary_returns_to_is_heard(
                         (31, sc.Act("promote", "full", "fake_cancel_other", 1))))), True)
     result = sc.run_seed(plan.seed, tmp_path, plan)
     assert not result.problems, result.report()
-
-
-def test_a_persons_rollback_never_reinstates_a_rolled_back_version(
-        tmp_path: Path, campaign: None) -> None:
-    """Seed 3035 (a wide sweep): v002 trades full; v003's hand-over fails and v002 is
-    rolled back (v001 reinstated); v004, made while v002 was live (its parent), goes full;
-    a person rolls v004 back.  The CLI reinstated v004's parent, v002, rolled back itself,
-    while the loop swapped in its fallback v001: two versions full, the ledger naming the
-    one the loop did not run.  Both now take the nearest ancestor not rolled back."""
-    result = sc.run_seed(3035, tmp_path)
-    assert not result.problems, result.report()
-    statuses = {v["version_id"].split("-")[1]: v["status"] for v in _versions(tmp_path)}
-    assert list(statuses.values()).count("full") == 1, statuses
