@@ -138,6 +138,7 @@ class TelegramBot:
         self._offset: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._flushing = False  # at shutdown: send what is queued, unbatched and uncapped
+        self._polling: asyncio.Future[list[Notice]] | None = None  # a ledger read in flight
         self._delivering = False  # a message taken from the outbox is still being sent
 
     # -- the loop's side ------------------------------------------------------------------
@@ -321,6 +322,9 @@ class TelegramBot:
 
     async def _final_read(self) -> None:
         try:
+            if self._polling is not None:  # a read the shutdown's cancel interrupted
+                for notice in await self._polling:
+                    self.notify(notice)
             for notice in await asyncio.to_thread(self.watcher.poll):
                 self.notify(notice)
         except Exception as exc:  # the run is ending; say so and go on
@@ -330,11 +334,21 @@ class TelegramBot:
     async def _watch_ledger(self) -> None:
         while True:
             await asyncio.sleep(self.settings.ledger_poll_s)
+            # The read runs in a thread no cancel stops: it moves the watcher's high-water
+            # marks even when shutdown cancels this task, so its future is kept for the
+            # last read to deliver (a state change read then was lost: never announced).
+            self._polling = asyncio.ensure_future(asyncio.to_thread(self.watcher.poll))
             try:
-                for notice in await asyncio.to_thread(self.watcher.poll):
-                    self.notify(notice)
+                notices = await asyncio.shield(self._polling)
+            except asyncio.CancelledError:
+                raise
             except Exception as exc:  # a busy or missing ledger must not end the bot
+                self._polling = None
                 log.warning("telegram: cannot read the ledger: %s", exc)
+                continue
+            self._polling = None
+            for notice in notices:
+                self.notify(notice)
 
     async def _send_loop(self, bot: Bot) -> None:
         while True:
