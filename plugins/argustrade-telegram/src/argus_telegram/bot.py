@@ -340,9 +340,8 @@ class TelegramBot:
             self._polling = asyncio.ensure_future(asyncio.to_thread(self.watcher.poll))
             try:
                 notices = await asyncio.shield(self._polling)
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:  # a busy or missing ledger must not end the bot
+                # (a cancel is no Exception: it leaves the future for the last read)
                 self._polling = None
                 log.warning("telegram: cannot read the ledger: %s", exc)
                 continue
