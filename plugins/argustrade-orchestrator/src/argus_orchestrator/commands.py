@@ -191,8 +191,8 @@ def strategies_show(run_dir: Path, version_id: str) -> None:
         store = VersionStore(ledger)
         row = _version(store, version_id, "'VERSION_ID'")
         events = store.events(version_id)
-    for key in ("version_id", "slot", "status", "reason", "parent_id", "source_hash",
-                "prompt_hash", "model", "cycle_id"):
+    for key in ("version_id", "slot", "status", "reason", "parent_id", "replaced_id",
+                "source_hash", "prompt_hash", "model", "cycle_id"):
         _echo(f"{key}: {row[key]}")
     for key in ("validation_json", "gate_json", "shadow_json"):
         if row[key]:
@@ -243,7 +243,8 @@ def strategies_promote(run_dir: Path, version_id: str, to_status: str, reason: s
 @click.argument("slot")
 @click.option("--reason", default="rolled back by a person")
 def strategies_rollback(run_dir: Path, slot: str, reason: str) -> None:
-    """Mark the slot's active AI version rolled back and reinstate its parent."""
+    """Mark the slot's active AI version rolled back and reinstate the version it
+    replaced in the slot (its parent, where no running loop swapped it in)."""
     from argus_orchestrator.versions import VersionStore
 
     with _open_ledger(run_dir) as ledger:

@@ -383,6 +383,10 @@ class Orchestrator:
                 self.versions.set_status(outgoing, "rolled_back", why)
                 self.rollbacks.append(f"{outgoing}: {why}")
                 self.echo(f"ROLLBACK: {outgoing} failed on its way out: {why}")
+                # What the incoming version returns to is no longer the one that failed
+                # (kept, the incoming's rollback reinstated it; a canary's incumbent left
+                # no version full, and a restart wrote the seed again).
+                self._forget_fallback(outgoing, by_person=False)
             return
         if self.live_ai_id is not None:
             self.rollback(f"risk trigger: {reason}")
@@ -455,16 +459,19 @@ class Orchestrator:
 
         Such a failure is the candidate's, not the incumbent's: raised from this tick it
         reached the runner as the slot's strategy failing (the loop went REDUCING, the
-        incumbent's event was lost and the request was never answered)."""
+        incumbent's event was lost, a live AI incumbent was rolled back for it, and the
+        request was never answered).  Any exception, not only the sandbox's own: a
+        worker's start can fail with ``OSError`` (out of processes or descriptors)."""
         strategy: SandboxedStrategy | None = None
         try:
             strategy = SandboxedStrategy(source, name=self.s.slot,
                                          policy=self.s.sandbox.policy())
             if self.runner is not None:
                 strategy.set_state(self.runner.asm.strategies[self.s.slot].get_state())
-        except SandboxError as exc:
+        except Exception as exc:  # fenced: this runs inside the loop's strategy call
             _close(strategy)
-            reason = f"could not start in the running loop: {redact(str(exc))[:500]}"
+            what = str(exc) if isinstance(exc, SandboxError) else f"{type(exc).__name__}: {exc}"
+            reason = f"could not start in the running loop: {redact(what)[:500]}"
             self.versions.set_status(version_id, "rejected", reason)
             self.echo(f"{version_id} rejected: {reason}")
             return None
@@ -546,6 +553,8 @@ class Orchestrator:
         before = {name: getattr(self, name) for name in _SWAP_FIELDS}
         if version_id != self.running_id:
             self.fallback_id = self.running_id
+            # Recorded, so a person's rollback (another process) reinstates the same one.
+            self.versions.set_replaced(version_id, self.running_id)
         self.running_id = version_id
         self.live_ai_id = version_id
         self.monitor_peak = 0.0
@@ -631,6 +640,14 @@ class Orchestrator:
                 self._forget_fallback(req["version_id"])
 
     def _refuse_request(self, version_id: str, status: str | None, why: str) -> None:
+        """Put the version back where it was before the request.  A request over an
+        earlier one (``requested:shadow`` then ``requested:full``) goes back to the status
+        before both: left at the earlier request, it looked pending, and a resumed run
+        (which reads every request again) applied what had been refused."""
+        if status is None or status.startswith("requested:"):
+            settled = [e["to_status"] for e in self.versions.events(version_id)
+                       if not str(e["to_status"]).startswith("requested:")]
+            status = settled[-1] if settled else None
         self.versions.set_status(version_id, status or "rejected",
                                  f"request not applied: {why}")
         self.echo(f"request for {version_id} not applied: {why}")
@@ -670,7 +687,7 @@ class Orchestrator:
 
     def _apply_person_rollback(self, version_id: str, reason: str) -> None:
         """The CLI already moved the statuses; swap the reinstated version in."""
-        target = self.fallback_id or self.versions.get(version_id)["parent_id"]
+        target = self.fallback_id or self.versions.fallback_of(self.versions.get(version_id))
         if not target:
             return
         row = self.versions.get(target)
@@ -692,21 +709,28 @@ class Orchestrator:
         self.echo(f"person's rollback: {version_id} -> {target}")
         self._set_stage("idle")
 
-    def _forget_fallback(self, version_id: str) -> None:
-        """A person rolled back the version a running canary would return to (the CLI
-        rolled back the slot's live version before the canary's request was applied):
-        the version the CLI reinstated is what a rollback of the canary brings back, and
-        what its promotion replaces.  Kept, a failing canary reinstated the version the
-        person had rolled back."""
-        parent = self.versions.get(version_id)["parent_id"]
+    def _forget_fallback(self, version_id: str, *, by_person: bool = True) -> None:
+        """The version the running one would return to was rolled back: by a person (the
+        CLI rolled back the slot's live version before a canary's request was applied),
+        or by its own failure at the event that swapped the running one in.  The version
+        it replaced (the CLI reinstated that one) is what a rollback of the running
+        version brings back, and, for a canary, what its promotion replaces (full
+        again).  Kept, a failing canary reinstated the rolled-back version."""
+        parent = self.versions.fallback_of(self.versions.get(version_id))
         if not parent:
             return
         row = self.versions.get(parent)
         self.fallback_id = parent
+        self.versions.set_replaced(self.running_id, parent)
         if self.incumbent_id == version_id:
             self.incumbent_id, self.incumbent_source = parent, row["source"]
-        self.rollbacks.append(f"{version_id}: by a person, while a canary ran")
-        self.echo(f"person's rollback: {version_id} (not trading; a canary runs) -> {parent}")
+            if not by_person:  # (a person's rollback reinstated it through the CLI)
+                self.versions.set_status(parent, "full", f"reinstated: {version_id}, the "
+                                         f"incumbent beside canary {self.running_id}, failed")
+        if by_person:
+            self.rollbacks.append(f"{version_id}: by a person, while a canary ran")
+            self.echo(f"person's rollback: {version_id} (not trading; a canary runs) -> "
+                      f"{parent}")
 
     def _watch_reinstated(self, row: dict[str, Any]) -> None:
         """A reinstated version that is itself AI-written (it has a parent: the version
@@ -764,7 +788,7 @@ class Orchestrator:
         if failed is None:
             return
         row = self.versions.get(failed)
-        target = self.fallback_id or row["parent_id"]
+        target = self.fallback_id or self.versions.fallback_of(row)
         self.live_ai_id = None
         self._rolled_back = True
         self.versions.set_status(failed, "rolled_back", reason)

@@ -2,8 +2,9 @@
 settings of the AI orchestrator.
 
 Migration set ``orchestrator``: ``strategy_versions`` (every version ever
-proposed, with source, hash, parent, prompt hash, model, gate results and
-status), ``strategy_events`` (every status change and its reason),
+proposed, with source, hash, parent, prompt hash, model, gate results, status
+and the version it replaced in the slot), ``strategy_events`` (every status
+change and its reason),
 ``thoughts`` (the thought spool: every model call in full), ``orchestrator_cycles``
 and ``budgets`` (daily token and cost totals).
 
@@ -64,3 +65,10 @@ def register_migrations(migrations: Migrations) -> None:
             day text primary key, calls integer not null, tokens integer not null,
             cost_usd text not null);
         """)
+
+    @orch
+    def m002_replaced_version(conn: apsw.Connection) -> None:
+        # The version a live one took the slot from: what rolling it back reinstates (its
+        # parent is the version live when it was *written*, which may never have traded
+        # or been replaced since).
+        conn.execute("alter table strategy_versions add column replaced_id text")

@@ -117,13 +117,30 @@ class VersionStore:
         """Record a person's promotion request for a running loop to apply."""
         self.set_status(version_id, f"requested:{to_status}", reason, actor=actor)
 
+    def set_replaced(self, version_id: str, replaced_id: str) -> None:
+        """Record that ``version_id`` took its slot from ``replaced_id`` (a running loop
+        swapped it in): what a rollback of it reinstates."""
+        with self.ledger.transaction() as conn:
+            conn.execute("update strategy_versions set replaced_id = ? where version_id = ?",
+                         (replaced_id, version_id))
+
+    @staticmethod
+    def fallback_of(row: dict[str, Any]) -> str | None:
+        """What rolling back the version ``row`` reinstates: the version it replaced in
+        the slot, else (never swapped in by a loop, or a ledger from before the column)
+        its parent.  The parent alone is wrong where it never traded (its own swap
+        failed) or was replaced before this version came in; the loop and a person's
+        rollback then reinstated different versions, two of them ``full``."""
+        return row.get("replaced_id") or row["parent_id"]
+
     def rollback(self, slot: str, reason: str, *, actor: str) -> tuple[str, str]:
-        """Mark the slot's live version rolled back and its parent full again."""
+        """Mark the slot's live version rolled back and the version it replaced full again."""
         live = self.active(slot)
         if live is None:
             raise ArgusError(f"slot {slot!r} has no live AI version to roll back")
-        if not live["parent_id"]:
+        target = self.fallback_of(live)
+        if not target:
             raise ArgusError(f"{live['version_id']} has no parent version to roll back to")
         self.set_status(live["version_id"], "rolled_back", reason, actor=actor)
-        self.set_status(live["parent_id"], "full", f"reinstated: {reason}", actor=actor)
-        return live["version_id"], live["parent_id"]
+        self.set_status(target, "full", f"reinstated: {reason}", actor=actor)
+        return live["version_id"], target

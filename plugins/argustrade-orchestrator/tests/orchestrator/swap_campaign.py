@@ -286,6 +286,9 @@ def make_plan(seed: int) -> Plan:
     return Plan(seed, tuple(segments), rng.random() < 0.5)
 
 
+BAR_NS = 60 * S  # one bar a minute, alternating X and Y
+
+
 def _bars(seed: int, segment: int, n: int) -> list[Bar]:
     rng = random.Random(f"{seed}-{segment}")
     px = {X: 100.0, Y: 50.0}
@@ -295,7 +298,7 @@ def _bars(seed: int, segment: int, n: int) -> list[Bar]:
         iid = X if i % 2 == 0 else Y
         px[iid] = max(1.0, px[iid] * (1 + rng.gauss(0, 0.01)))
         c = round(px[iid], 2)
-        out.append(Bar(iid, t0 + (i + 1) * 60 * S, c, c * 1.01, c * 0.99, c, 1000.0))
+        out.append(Bar(iid, t0 + (i + 1) * BAR_NS, c, c * 1.01, c * 0.99, c, 1000.0))
     return out
 
 
@@ -749,6 +752,9 @@ def check(c: Campaign) -> list[str]:
       error of an AI version trading in the slot rolled it back;
     * at the first event after a restart the slot runs the version the ledger's history
       and the runner's checkpoint name; at the end they agree too;
+    * the seed is stored once (a restart finds a version full to resume);
+    * at the end at most one version is full, and every person's request written before
+      the last bars of a run that was not killed at its end was answered;
     * the key-shaped secret a version raised with is in neither the ledger nor the logs.
     """
     problems: list[str] = []
@@ -813,6 +819,20 @@ def check(c: Campaign) -> list[str]:
                 if e["base_calls"] != seg.n:
                     problems.append(f"segment {e['segment']}: the trusted slot saw "
                                     f"{e['base_calls']} of {seg.n} events")
+        full = sorted(vid for vid, v in versions.items()
+                      if v["slot"] == SLOT and v["status"] == "full")
+        if len(full) > 1:
+            problems.append(f"at the end {len(full)} versions are full: {full}")
+        seeds = sorted(vid for vid, v in versions.items()
+                       if v["slot"] == SLOT and v["parent_id"] is None)
+        if len(seeds) > 1:  # a restart found no version full and wrote the seed again
+            problems.append(f"the seed was stored {len(seeds)} times: {seeds}")
+        # Polled every event: a request written two bars before the last was heard.
+        last_bar = ledger.query("select max(ts_ns) as ts from equity")[0]["ts"] or 0
+        for vid, v in versions.items():
+            if str(v["status"]).startswith("requested:") and v["slot"] == SLOT and \
+                    v["updated_ns"] < last_bar - 2 * BAR_NS and not _killed(c, -1):
+                problems.append(f"{vid}'s request ({v['status']}) was never answered")
         rows = ledger.query("select state_json from checkpoints where name = 'runner'")
         if rows:
             final = json.loads(rows[0]["state_json"]).get("versions", {}).get(SLOT)

@@ -247,3 +247,80 @@ def test_a_persons_rollback_of_the_version_a_canary_returns_to_is_heard(
                         (31, sc.Act("promote", "full", "fake_cancel_other", 1))))), True)
     result = sc.run_seed(plan.seed, tmp_path, plan)
     assert not result.problems, result.report()
+
+
+def test_a_persons_rollback_reinstates_the_version_the_live_one_replaced(
+        tmp_path: Path, campaign: None) -> None:
+    """Seed 3035 (a wide sweep, 1000-4599): v002 trades full; v003 is asked full (its
+    parent is v002, live when it was written); v002 fails and is rolled back, v001
+    reinstated; the loop applies v003, which replaces v001.  A person's rollback of v003
+    through the CLI reinstated its parent v002 (rolled back itself) while the loop swapped
+    back in v001: two versions full, the ledger naming one the loop did not run.  Both
+    now reinstate the version v003 replaced (``replaced_id``)."""
+    plan = sc.Plan(3035, (sc.Segment(30, (
+        (3, sc.Act("promote", "full", "raise", 1)),
+        (5, sc.Act("promote", "full", "good", 1)),
+        (11, sc.Act("rollback")))),), True)
+    result = sc.run_seed(plan.seed, tmp_path, plan)
+    assert not result.problems, result.report()
+    rows = {v["version_id"].split("-")[1]: v for v in _versions(tmp_path)}
+    assert {k: v["status"] for k, v in rows.items()} == {
+        "v001": "full", "v002": "rolled_back", "v003": "rolled_back"}, rows
+
+
+def test_a_candidate_that_cannot_take_the_state_is_rejected_not_the_incumbent(
+        tmp_path: Path, campaign: None) -> None:
+    """Seed 3035 too: a requested version whose ``set_state`` raised a plain exception
+    (not the sandbox's own error) while the loop started it reached the runner as the
+    slot's strategy failing: the live AI incumbent v002 was rolled back for it and the
+    request (v003) was never answered.  Now v003 is rejected and v002 trades on."""
+    plan = sc.Plan(3035, (sc.Segment(29, ()), sc.Segment(39, (
+        (3, sc.Act("promote2", "shadow", "", 1)),
+        (13, sc.Act("promote", "full", "fake_set_state", 8)),
+        (14, sc.Act("promote", "full", "fake_cancel_other", 30)),
+        (19, sc.Act("rollback")))),), True)
+    result = sc.run_seed(plan.seed, tmp_path, plan)
+    assert not result.problems, result.report()
+    rows = {v["version_id"].split("-")[1]: v for v in _versions(tmp_path)}
+    assert {k: v["status"] for k, v in rows.items()} == {
+        "v001": "retired", "v002": "full", "v003": "rejected", "v004": "rolled_back"}, rows
+    assert "ValueError: cannot take this state" in rows["v003"]["reason"]
+
+
+def test_a_refused_request_over_an_earlier_one_stays_refused_after_a_restart(
+        tmp_path: Path, campaign: None) -> None:
+    """Seed 29 (the answered-requests check): a person asks v003 for shadow, then full,
+    while v002 shadows; the loop refuses it (the ladder is busy) and put it back to the
+    status before the last request, ``requested:shadow``: it looked pending, and the
+    resumed run, which reads every request again, put the refused version in shadow."""
+    plan = sc.Plan(29, (sc.Segment(12, ((3, sc.Act("promote", "shadow", "good", 1)),
+                                        (5, sc.Act("promote2", "shadow", "good", 1)))),
+                        sc.Segment(20, ())), True)
+    result = sc.run_seed(plan.seed, tmp_path, plan)
+    assert not result.problems, result.report()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        went = [r["to_status"] for r in ledger.query(
+            "select to_status from strategy_events where version_id like 'ai-v003-%' "
+            "order by id")]
+    assert went == ["candidate", "requested:shadow", "requested:full", "candidate"], went
+
+
+def test_an_incumbent_failing_as_a_canary_comes_in_leaves_a_version_full(
+        tmp_path: Path, campaign: None) -> None:
+    """Seed 1848 (a wide sweep, 0-4599): v002 trades full and fails at the very event
+    v004 is swapped in as its canary; v002 is rolled back "on its way out", but it
+    stayed the canary's fallback and incumbent: no version was full in the ledger (a
+    restart wrote the seed again as a new version) and a failing canary would have
+    reinstated v002, the version that had just crashed.  v001, the version v002
+    replaced, is the canary's incumbent and fallback now, and full again."""
+    plan = sc.Plan(1848, (
+        sc.Segment(21, ((14, sc.Act("promote", "canary", "busy", 8)),
+                        (19, sc.Act("promote", "full", "fake_cancel_other", 2)))),
+        sc.Segment(22, ((15, sc.Act("promote", "shadow", "fake_wrong_slot", 4)),
+                        (20, sc.Act("kill_worker", "canary", "", 1)))),
+        sc.Segment(35, ())), False)
+    result = sc.run_seed(plan.seed, tmp_path, plan)
+    assert not result.problems, result.report()
+    rows = {v["version_id"].split("-")[1]: v for v in _versions(tmp_path)}
+    assert {k: v["status"] for k, v in rows.items()} == {
+        "v001": "full", "v002": "rolled_back", "v003": "candidate", "v004": "rejected"}, rows
