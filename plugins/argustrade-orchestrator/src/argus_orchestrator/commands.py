@@ -15,6 +15,7 @@ import contextlib
 import difflib
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -232,7 +233,7 @@ def strategies_promote(run_dir: Path, version_id: str, to_status: str, reason: s
     from argus_orchestrator.versions import VersionStore
 
     with _open_ledger(run_dir) as ledger:
-        store = VersionStore(ledger)
+        store = VersionStore(ledger, time.time_ns)  # stamped when the person asked
         _version(store, version_id, "'VERSION_ID'")
         store.request(version_id, to_status, reason, actor="person")
     _echo(f"{version_id}: {to_status} requested")
@@ -248,7 +249,7 @@ def strategies_rollback(run_dir: Path, slot: str, reason: str) -> None:
     from argus_orchestrator.versions import VersionStore
 
     with _open_ledger(run_dir) as ledger:
-        store = VersionStore(ledger)
+        store = VersionStore(ledger, time.time_ns)  # stamped when the person asked
         if store.active(slot) is None:
             live = sorted({r["slot"] for r in store.list() if store.active(r["slot"])})
             raise _bad("'SLOT'", f"slot {slot!r} has no live AI version to roll back (slots "

@@ -534,9 +534,9 @@ class Orchestrator:
                 expect=expect):
             self.apply_requests()
             return
-        if self.incumbent_id != self.candidate_id:
+        if self.incumbent_id != self.candidate_id:  # (not over a person's rollback of it)
             self.versions.set_status(self.incumbent_id, "retired",
-                                     f"replaced by {self.candidate_id}")
+                                     f"replaced by {self.candidate_id}", expect="full")
         self._swap(self.candidate, self.candidate_id, keep_own_state=self.stage == "shadow")
         self.echo(f"hot-swap: {self.candidate_id} is full in slot {self.s.slot!r}")
         self.incumbent_id = self.candidate_id
@@ -625,9 +625,15 @@ class Orchestrator:
         return [dict(zip(names, row, strict=True)) for row in cursor]
 
     def apply_requests(self) -> None:
-        """Apply every promotion or rollback a person wrote since the last look."""
-        for req in self._read_requests():
+        """Apply every promotion or rollback a person wrote since the last look: the
+        rollbacks first.  The CLI rolled back the version live when it ran, so a
+        promotion requested before it and not applied yet comes after it; applied
+        first, the promotion replaced the version the person rolled back, and the
+        version the CLI reinstated stayed full beside the new one."""
+        requests = self._read_requests()
+        for req in requests:
             self._request_cursor = max(self._request_cursor, int(req["id"]))
+        for req in sorted(requests, key=lambda r: r["to_status"] != "rolled_back"):
             if req["slot"] != self.s.slot:
                 continue
             to = str(req["to_status"])

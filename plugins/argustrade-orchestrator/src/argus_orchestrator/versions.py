@@ -134,13 +134,26 @@ class VersionStore:
         return row.get("replaced_id") or row["parent_id"]
 
     def rollback(self, slot: str, reason: str, *, actor: str) -> tuple[str, str]:
-        """Mark the slot's live version rolled back and the version it replaced full again."""
-        live = self.active(slot)
-        if live is None:
-            raise ArgusError(f"slot {slot!r} has no live AI version to roll back")
-        target = self.fallback_of(live)
-        if not target:
-            raise ArgusError(f"{live['version_id']} has no parent version to roll back to")
-        self.set_status(live["version_id"], "rolled_back", reason, actor=actor)
-        self.set_status(target, "full", f"reinstated: {reason}", actor=actor)
+        """Mark the slot's live version rolled back and the version it replaced full again,
+        in one write transaction taken before the live version is read: read first, a
+        running loop's promotion committed in between was rolled over (the version it
+        retired marked rolled back, the one before it full beside the new one)."""
+        own = not self.ledger.in_transaction  # (a running loop's own connection holds one)
+        if own:
+            self.ledger.begin()
+        try:
+            live = self.active(slot)
+            if live is None:
+                raise ArgusError(f"slot {slot!r} has no live AI version to roll back")
+            target = self.fallback_of(live)
+            if not target:
+                raise ArgusError(f"{live['version_id']} has no parent version to roll back to")
+            self.set_status(live["version_id"], "rolled_back", reason, actor=actor)
+            self.set_status(target, "full", f"reinstated: {reason}", actor=actor)
+        except BaseException:
+            if own:
+                self.ledger.rollback()
+            raise
+        if own:
+            self.ledger.commit()
         return live["version_id"], target

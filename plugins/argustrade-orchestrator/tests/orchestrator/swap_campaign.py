@@ -29,7 +29,7 @@ import signal
 import sys
 import traceback
 import types
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -245,10 +245,16 @@ class Plan:
     seed: int
     segments: tuple[Segment, ...]
     trusted_seed: bool  # the seed is an installed plugin (else a sandboxed module)
+    #: ``poll_every_events``: above 1 the ladder steps at events that read no request, so
+    #: a person's rollback committed since the last poll meets the ladder's own writes.
+    #: Drawn plans poll every event: the checker holds every order to the version the
+    #: ledger names at its time, and a rollback is only heard at the next poll.
+    poll: int = 1
 
     def trace(self) -> str:
         """The plan as text."""
-        lines = [f"seed {self.seed}: trusted seed {self.trusted_seed}"]
+        lines = [f"seed {self.seed}: trusted seed {self.trusted_seed}"
+                 + (f", poll every {self.poll} events" if self.poll != 1 else "")]
         for i, seg in enumerate(self.segments):
             lines.append(f"-- segment {i}: {seg.n} events"
                          + (f", SIGKILL at {seg.sigkill_at}" if seg.sigkill_at else ""))
@@ -320,6 +326,10 @@ class Campaign:
         self.n_versions = 0
         self.log_lines: list[str] = []
         self.kill_next_call = False  # the next worker call dies mid-call (kill_mid)
+        #: A person's CLI commands waiting for the loop to be between transactions (see
+        #: ``install``): the CLI is another process, whose writes land between the
+        #: loop's commits, never inside its open transaction.
+        self.person_commands: list[Callable[[], None]] = []
 
     @property
     def segment(self) -> Segment:
@@ -457,9 +467,7 @@ def _do(c: Campaign, runner: Runner, act: Act) -> None:
         vid = _new_version(c, store, act.vkind or "good", act.k, slot="nope")
         store.request(vid, "full", "campaign", actor="person")
     elif act.kind == "rollback":
-        live = store.active(SLOT)
-        if live is not None and live["parent_id"]:
-            store.rollback(SLOT, "campaign rollback", actor="person")
+        c.person_commands.append(lambda: _cli_rollback(c))
     elif act.kind in ("halt", "reducing", "resume"):
         state = {"halt": TradingState.HALTED, "reducing": TradingState.REDUCING,
                  "resume": TradingState.ACTIVE}[act.kind]
@@ -476,6 +484,17 @@ def _do(c: Campaign, runner: Runner, act: Act) -> None:
             else:  # during its next call: killed once the request is sent (see install)
                 c.kill_next_call = True
     runner.request_commit()
+
+
+def _cli_rollback(c: Campaign) -> None:
+    """``argus strategies rollback`` as a person runs it: its own connection, its own
+    transaction, stamped with the loop's clock (the replay's time)."""
+    clock = c.orch.versions.clock if c.orch is not None else (lambda: 0)
+    with Ledger.in_dir(c.run_dir) as ledger:
+        store = VersionStore(ledger, clock)
+        live = store.active(SLOT)
+        if live is not None and live["parent_id"]:
+            store.rollback(SLOT, "campaign rollback", actor="person")
 
 
 # -- wiring and running -----------------------------------------------------------------------
@@ -542,6 +561,18 @@ def install(monkeypatch: Any) -> None:
         return real_submit(self, order, ts_ns)
 
     monkeypatch.setattr(PaperBroker, "submit", submit)
+    real_begin = Ledger.begin
+
+    def begin(self: Ledger) -> None:
+        c = Campaign.current
+        if c is not None and c.person_commands and c.orch is not None \
+                and self is c.orch.versions.ledger:
+            commands, c.person_commands = c.person_commands, []
+            for command in commands:  # the loop is between two transactions: now
+                command()
+        real_begin(self)
+
+    monkeypatch.setattr(Ledger, "begin", begin)
     real_send = WorkerProcess._send
 
     def send(self: WorkerProcess, obj: dict[str, Any], deadline: float, *, during: str
@@ -630,7 +661,7 @@ checkpoint_every_events = 1
 slot = "{slot}"
 {seed_line}
 transport = "recorded:cassette.json"
-poll_every_events = 1
+poll_every_events = {plan.poll}
 
 [plugins.orchestrator.ladder]
 shadow_events = 4
@@ -709,6 +740,9 @@ def run_seed(seed: int, workdir: Path, plan: Plan | None = None) -> Result:
                 _run_killed(c, config)
             else:
                 _run_segment(c, config)
+                commands, c.person_commands = c.person_commands, []
+                for command in commands:  # asked at the run's last event: it ran after
+                    command()
     problems = [*c.problems, *check(c)]
     with Ledger.in_dir(c.run_dir) as ledger:
         n_orders = ledger.query("select count(*) as n from orders")[0]["n"]
@@ -827,11 +861,12 @@ def check(c: Campaign) -> list[str]:
                        if v["slot"] == SLOT and v["parent_id"] is None)
         if len(seeds) > 1:  # a restart found no version full and wrote the seed again
             problems.append(f"the seed was stored {len(seeds)} times: {seeds}")
-        # Polled every event: a request written two bars before the last was heard.
+        # A request written a poll and a bar before the last bar was heard.
         last_bar = ledger.query("select max(ts_ns) as ts from equity")[0]["ts"] or 0
+        heard_by = last_bar - (c.plan.poll + 1) * BAR_NS
         for vid, v in versions.items():
             if str(v["status"]).startswith("requested:") and v["slot"] == SLOT and \
-                    v["updated_ns"] < last_bar - 2 * BAR_NS and not _killed(c, -1):
+                    v["updated_ns"] < heard_by and not _killed(c, -1):
                 problems.append(f"{vid}'s request ({v['status']}) was never answered")
         rows = ledger.query("select state_json from checkpoints where name = 'runner'")
         if rows:

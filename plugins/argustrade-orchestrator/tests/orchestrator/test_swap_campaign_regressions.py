@@ -94,10 +94,15 @@ def test_no_order_of_a_version_after_a_persons_rollback_is_read(
 
 def test_a_failure_while_a_swap_is_pending_is_the_outgoing_versions(
         tmp_path: Path, campaign: None) -> None:
-    """Seed 24 (its plan as drawn): v2 fails at the very event whose tick asked for v3's
-    swap.  The trigger rolled back v3, which had not traded, and reinstated v2, the version
-    that failed.  Now v2 is rolled back, saying so, and v3 comes in."""
-    result = sc.run_seed(24, tmp_path)
+    """Seed 24: v2 fails at the very event whose tick asked for v3's swap.  The trigger
+    rolled back v3, which had not traded, and reinstated v2, the version that failed.
+    Now v2 is rolled back, saying so, and v3 comes in.  (Seed 24's own plan reached this
+    through a person's rollback written inside the loop's transaction; the campaign's
+    person now writes between the loop's transactions, as the CLI does, so the plan is
+    this one.)"""
+    plan = sc.Plan(24, (sc.Segment(20, ((3, sc.Act("promote", "full", "many", 2)),
+                                        (4, sc.Act("promote", "full", "good", 1)))),), True)
+    result = sc.run_seed(plan.seed, tmp_path, plan)
     assert not result.problems, result.report()
     with Ledger.in_dir(tmp_path / "run") as ledger:
         rows = ledger.query("select version_id, reason from strategy_events where "
@@ -203,12 +208,12 @@ def test_a_persons_rollback_of_the_canary_is_not_overwritten_by_its_promotion(
     a person rolls the canary back at the very event its canary count ends.  The ladder's
     promotion, written without looking again, moved it from rolled_back to full: the
     ledger said it traded while the loop (which heard the rollback) ran the parent.  The
-    promotion is now a compare-and-set on 'canary'; a person's move is heard first."""
-    plan = sc.Plan(1245, (
-        sc.Segment(21, ()),
-        sc.Segment(43, ((10, sc.Act("promote", "shadow", "fake_good", 30)),
-                        (21, sc.Act("rollback", "full", "fake_set_state_sandbox", 1))))),
-        True)
+    promotion is now a compare-and-set on 'canary'; a person's move is heard first.
+    (The campaign's person now writes between the loop's transactions, as the CLI does;
+    the race needs a loop that steps at an event it reads no request: polling every
+    second event, as here.)"""
+    plan = sc.Plan(1245, (sc.Segment(24, ((3, sc.Act("promote", "canary", "good", 1)),
+                                          (8, sc.Act("rollback")))),), True, poll=2)
     result = sc.run_seed(plan.seed, tmp_path, plan)
     assert not result.problems, result.report()
     statuses = {v["version_id"].split("-")[1]: v["status"] for v in _versions(tmp_path)}
@@ -238,7 +243,9 @@ def test_a_persons_rollback_of_the_version_a_canary_returns_to_is_heard(
     version, and reinstates v001) before the loop applied the canary.  The loop applied
     the canary (v002 its fallback) and ignored the rollback of a version not running; the
     canary failed and its rollback reinstated v002, the version the person had rolled
-    back; after a restart the ledger and the loop disagreed."""
+    back; after a restart the ledger and the loop disagreed.  (A person's rollback is now
+    applied before the promotions read with it, and the campaign's person writes
+    between the loop's transactions: the next test holds that order.)"""
     plan = sc.Plan(2830, (
         sc.Segment(28, ((9, sc.Act("promote", "full", "fake_huge", 2)),), sigkill_at=11),
         sc.Segment(28, ((4, sc.Act("promote", "canary", "negative_qty", 1)),
@@ -324,3 +331,22 @@ def test_an_incumbent_failing_as_a_canary_comes_in_leaves_a_version_full(
     rows = {v["version_id"].split("-")[1]: v for v in _versions(tmp_path)}
     assert {k: v["status"] for k, v in rows.items()} == {
         "v001": "full", "v002": "rolled_back", "v003": "candidate", "v004": "rejected"}, rows
+
+
+@pytest.mark.parametrize("to", ["full", "canary"])
+def test_a_persons_rollback_is_applied_before_a_promotion_asked_before_it(
+        tmp_path: Path, campaign: None, to: str) -> None:
+    """Seed 5111 (a wide sweep, 0-5999): v003 is asked for, and the slot rolled back by a
+    person (the CLI rolls back v002, the live version, and reinstates v001), before the
+    loop read either.  Applied in the order written, the promotion replaced v002 first;
+    the rollback then found v002 no longer running: v001 (reinstated by the CLI) and
+    v003 both full, and v002 traded an event after the ledger said it was rolled back.
+    A poll's rollbacks are applied first now."""
+    plan = sc.Plan(5111, (sc.Segment(24, ((3, sc.Act("promote", "full", "good", 1)),
+                                          (10, sc.Act("promote", to, "good", 1)),
+                                          (10, sc.Act("rollback")))),), True)
+    result = sc.run_seed(plan.seed, tmp_path, plan)
+    assert not result.problems, result.report()
+    statuses = {v["version_id"].split("-")[1]: v["status"] for v in _versions(tmp_path)}
+    assert statuses["v002"] == "rolled_back", statuses
+    assert list(statuses.values()).count("full") == 1, statuses
