@@ -1250,8 +1250,10 @@ def _observations(plan: Plan) -> list[tuple[int, str, Decimal, bool]]:
         newest: dict[tuple[str, type], int] = {}
         killed = any(s.kind == "sigkill" for s in seg)
         if killed:  # its marks may all be lost: the checkpoint's (the last before) stands
+            # (at its own time: restamped at the segment's start it hid a fill since, the
+            # mark of a position opened on a one-sided book: seed 13468)
             last = {iid: (t, p) for t, iid, p, _ in out}
-            out += [(now, iid, p, True) for iid, (_, p) in last.items()]
+            out += [(t, iid, p, True) for iid, (t, p) in last.items()]
         for step in seg:
             if step.kind == "sigkill":
                 break

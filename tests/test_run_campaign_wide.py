@@ -153,3 +153,12 @@ def test_a_flatten_vetoed_for_an_order_then_cancelled_unsent_goes_at_once(
     and the flatten waited for the next event: none within the retry period."""
     problems = rc.run_seed(6791, tmp_path).problems
     assert not [p for p in problems if "flatten" in p], problems
+
+
+def test_a_killed_segments_carried_mark_keeps_its_own_time(tmp_path: Path) -> None:
+    """Seed 13468 (a wide sweep, 12200-14999; the checker's fault): a position opened on a
+    one-sided book is marked at its fill (the documented fallback); the next segment is
+    SIGKILLed, and the checker carried the last market price into it restamped at the
+    segment's start, after the fill, so the fill's mark looked stale."""
+    result = rc.run_seed(13468, tmp_path)
+    assert not result.problems, result.report()
