@@ -76,18 +76,9 @@ def request_trading_state(ledger: Ledger, action: str, reason: str, by: str,
     if action != "resume":
         latch["flatten"] = action == "flatten"
     latch |= {"by": by, **extra}
-    own = not ledger.in_transaction
-    if own:
-        ledger.begin()
-    try:
+    with ledger.immediate():
         current = trading_latch(ledger)
         changed = not changes_nothing(action, current)
         if changed:
             ledger.put_control(CONTROL_STATE, json.dumps(latch), time.time_ns())
-    except BaseException:
-        if own:
-            ledger.rollback()
-        raise
-    if own:
-        ledger.commit()
     return (latch if changed else current or {"state": TradingState.ACTIVE.value}), changed

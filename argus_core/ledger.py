@@ -370,6 +370,23 @@ class Ledger:
         with self.conn:
             yield self.conn
 
+    @contextlib.contextmanager
+    def immediate(self) -> Iterator[None]:
+        """A write transaction taken at once (:meth:`begin`), committed at the end and
+        abandoned on an error; inside one already open (a running loop's own
+        connection), part of that one.  For a read that decides a write another
+        process may race (a person's command)."""
+        if self.in_transaction:
+            yield
+            return
+        self.begin()
+        try:
+            yield
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
     @property
     def in_transaction(self) -> bool:
         """Whether a transaction is open on this connection."""

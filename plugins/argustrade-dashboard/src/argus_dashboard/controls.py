@@ -16,13 +16,12 @@ only where the orchestrator is installed and the run's ledger has its tables.
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import importlib
 import json
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -156,19 +155,6 @@ def _ledger(run_dir: Path) -> Ledger:
     return Ledger.in_dir(run_dir, migrations)
 
 
-@contextlib.contextmanager
-def _immediate(ledger: Ledger) -> Iterator[None]:
-    """One write transaction taken at once (``begin immediate``): a transaction that read
-    first could not write after the loop committed meanwhile."""
-    ledger.begin()
-    try:
-        yield
-    except BaseException:
-        ledger.rollback()
-        raise
-    ledger.commit()
-
-
 def _audit(ledger: Ledger, action: str, actor: str, reason: str, detail: dict[str, Any],
            outcome: str) -> None:
     ledger.insert("dashboard_audit", {
@@ -200,7 +186,7 @@ def apply_control(run_dir: Path, action: str, actor: str, reason: str, *,
                 raise ControlError(f"{run_dir}: no orchestrator here (argustrade-orchestrator "
                                    f"not installed, or the run has no strategy versions)", 409)
             store = store_class(ledger, clock=time.time_ns)
-            with _immediate(ledger):  # the store's own transactions nest (savepoints)
+            with ledger.immediate():  # the store's own transactions nest (savepoints)
                 if action == "promote":
                     if not version_id or to_status not in PROMOTE_TO:
                         raise ControlError("promote needs version_id and to (one of "
@@ -231,7 +217,7 @@ def _set_state(ledger: Ledger, action: str, actor: str, reason: str) -> dict[str
     # The core's rule (argus_core.request_trading_state, as ``argus kill``); ``via``: the
     # core's control_log keeps this write too, and the audit panel shows the dashboard's own,
     # richer row for it (ledger_view.audit), written in the same transaction.
-    with _immediate(ledger):
+    with ledger.immediate():
         latch, changed = request_trading_state(
             ledger, "flatten" if action == "kill_flatten" else action, reason, actor,
             via="dashboard")

@@ -138,10 +138,7 @@ class VersionStore:
         in one write transaction taken before the live version is read: read first, a
         running loop's promotion committed in between was rolled over (the version it
         retired marked rolled back, the one before it full beside the new one)."""
-        own = not self.ledger.in_transaction  # (a running loop's own connection holds one)
-        if own:
-            self.ledger.begin()
-        try:
+        with self.ledger.immediate():
             live = self.active(slot)
             if live is None:
                 raise ArgusError(f"slot {slot!r} has no live AI version to roll back")
@@ -150,10 +147,4 @@ class VersionStore:
                 raise ArgusError(f"{live['version_id']} has no parent version to roll back to")
             self.set_status(live["version_id"], "rolled_back", reason, actor=actor)
             self.set_status(target, "full", f"reinstated: {reason}", actor=actor)
-        except BaseException:
-            if own:
-                self.ledger.rollback()
-            raise
-        if own:
-            self.ledger.commit()
         return live["version_id"], target

@@ -331,6 +331,12 @@ class Campaign:
         #: loop's commits, never inside its open transaction.
         self.person_commands: list[Callable[[], None]] = []
 
+    def run_person_commands(self) -> None:
+        """Run the person's queued commands (the loop is between transactions, or done)."""
+        commands, self.person_commands = self.person_commands, []
+        for command in commands:
+            command()
+
     @property
     def segment(self) -> Segment:
         return self.plan.segments[self.segment_index]
@@ -567,9 +573,7 @@ def install(monkeypatch: Any) -> None:
         c = Campaign.current
         if c is not None and c.person_commands and c.orch is not None \
                 and self is c.orch.versions.ledger:
-            commands, c.person_commands = c.person_commands, []
-            for command in commands:  # the loop is between two transactions: now
-                command()
+            c.run_person_commands()  # the loop is between two transactions: now
         real_begin(self)
 
     monkeypatch.setattr(Ledger, "begin", begin)
@@ -740,9 +744,7 @@ def run_seed(seed: int, workdir: Path, plan: Plan | None = None) -> Result:
                 _run_killed(c, config)
             else:
                 _run_segment(c, config)
-                commands, c.person_commands = c.person_commands, []
-                for command in commands:  # asked at the run's last event: it ran after
-                    command()
+                c.run_person_commands()  # asked at the run's last event: it ran after
     problems = [*c.problems, *check(c)]
     with Ledger.in_dir(c.run_dir) as ledger:
         n_orders = ledger.query("select count(*) as n from orders")[0]["n"]

@@ -32,6 +32,16 @@ def _versions(workdir: Path) -> list[dict[str, Any]]:
                             "order by rowid")
 
 
+def _by_number(workdir: Path) -> dict[str, dict[str, Any]]:
+    """Each version's row by its number (``v001``...)."""
+    return {v["version_id"].split("-")[1]: v for v in _versions(workdir)}
+
+
+def _statuses(workdir: Path) -> dict[str, str]:
+    """Each version's status by its number."""
+    return {n: v["status"] for n, v in _by_number(workdir).items()}
+
+
 def test_a_restart_resumes_the_swapped_version(tmp_path: Path, campaign: None) -> None:
     """Seed 1: ``argus orchestrate`` refused the run directory of a stopped run, and once
     allowed, restoring the checkpoint crashed (``_LateSupervised`` had no
@@ -216,7 +226,7 @@ def test_a_persons_rollback_of_the_canary_is_not_overwritten_by_its_promotion(
                                           (8, sc.Act("rollback")))),), True, poll=2)
     result = sc.run_seed(plan.seed, tmp_path, plan)
     assert not result.problems, result.report()
-    statuses = {v["version_id"].split("-")[1]: v["status"] for v in _versions(tmp_path)}
+    statuses = _statuses(tmp_path)
     assert statuses == {"v001": "full", "v002": "rolled_back"}, statuses
 
 
@@ -232,7 +242,7 @@ def test_a_canary_that_fails_at_its_promotion_is_rolled_back(tmp_path: Path,
         (13, sc.Act("halt", "shadow", "big_state", 4)))),), True)
     result = sc.run_seed(plan.seed, tmp_path, plan)
     assert not result.problems, result.report()
-    statuses = {v["version_id"].split("-")[1]: v["status"] for v in _versions(tmp_path)}
+    statuses = _statuses(tmp_path)
     assert statuses == {"v001": "full", "v002": "rolled_back"}, statuses
 
 
@@ -270,7 +280,7 @@ def test_a_persons_rollback_reinstates_the_version_the_live_one_replaced(
         (11, sc.Act("rollback")))),), True)
     result = sc.run_seed(plan.seed, tmp_path, plan)
     assert not result.problems, result.report()
-    rows = {v["version_id"].split("-")[1]: v for v in _versions(tmp_path)}
+    rows = _by_number(tmp_path)
     assert {k: v["status"] for k, v in rows.items()} == {
         "v001": "full", "v002": "rolled_back", "v003": "rolled_back"}, rows
 
@@ -288,7 +298,7 @@ def test_a_candidate_that_cannot_take_the_state_is_rejected_not_the_incumbent(
         (19, sc.Act("rollback")))),), True)
     result = sc.run_seed(plan.seed, tmp_path, plan)
     assert not result.problems, result.report()
-    rows = {v["version_id"].split("-")[1]: v for v in _versions(tmp_path)}
+    rows = _by_number(tmp_path)
     assert {k: v["status"] for k, v in rows.items()} == {
         "v001": "retired", "v002": "full", "v003": "rejected", "v004": "rolled_back"}, rows
     assert "ValueError: cannot take this state" in rows["v003"]["reason"]
@@ -328,7 +338,7 @@ def test_an_incumbent_failing_as_a_canary_comes_in_leaves_a_version_full(
         sc.Segment(35, ())), False)
     result = sc.run_seed(plan.seed, tmp_path, plan)
     assert not result.problems, result.report()
-    rows = {v["version_id"].split("-")[1]: v for v in _versions(tmp_path)}
+    rows = _by_number(tmp_path)
     assert {k: v["status"] for k, v in rows.items()} == {
         "v001": "full", "v002": "rolled_back", "v003": "candidate", "v004": "rejected"}, rows
 
@@ -347,6 +357,6 @@ def test_a_persons_rollback_is_applied_before_a_promotion_asked_before_it(
                                           (10, sc.Act("rollback")))),), True)
     result = sc.run_seed(plan.seed, tmp_path, plan)
     assert not result.problems, result.report()
-    statuses = {v["version_id"].split("-")[1]: v["status"] for v in _versions(tmp_path)}
+    statuses = _statuses(tmp_path)
     assert statuses["v002"] == "rolled_back", statuses
     assert list(statuses.values()).count("full") == 1, statuses
