@@ -130,8 +130,10 @@ class OrchestratorSettings:
     timeout_s: float = attrs.field(default=120.0, validator=POSITIVE)
     first_cycle_after_events: int = attrs.field(default=500, validator=NON_NEGATIVE)
     cycle_every_events: int = attrs.field(default=1000, validator=AT_LEAST_ONE)
-    # How often (in events) the loop reads persons' promote/rollback requests.
-    poll_every_events: int = attrs.field(default=20, validator=AT_LEAST_ONE)
+    # How often (in events) the loop reads persons' promote/rollback requests: every event
+    # by default (a read only after some connection committed: ~2 us an event otherwise),
+    # so a person's rollback stops the version at the next event.
+    poll_every_events: int = attrs.field(default=1, validator=AT_LEAST_ONE)
     family: str = ""  # lab trial family (default: "orchestrator:<slot>")
     # Variants of the family tried before this run (e.g. a person's offline search), as
     # written by examples/orchestrator/prior_trials.py: loaded into the lab's trial

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import apsw
 import attrs
@@ -215,8 +215,9 @@ class Orchestrator:
     reproducible; otherwise (paper, live) it runs on a worker thread with its own ledger
     connection while the loop keeps trading, and its result is collected at a later safe
     point.  A person's ``argus strategies promote|rollback`` is read from the ledger every
-    ``poll_every_events`` events (through a read-only connection, so it is seen as soon as
-    the CLI commits) and applied at that safe point.
+    ``poll_every_events`` events (default: every event; through a read-only connection, so
+    it is seen as soon as the CLI commits, and only after some connection committed) and
+    applied at that safe point.
     """
 
     def __init__(self, settings: OrchestratorSettings, versions: VersionStore,
@@ -259,6 +260,7 @@ class Orchestrator:
         self._loop_thread: int | None = None
         self._reader: apsw.Connection | None = None
         self._request_cursor = 0
+        self._data_version: int | None = None  # the reader's last ``pragma data_version``
         self._pending_swap: _PendingSwap | None = None
         self._resumed = False  # see resume_from_ledger
         self._rolled_back = False  # see Supervised.on_event
@@ -304,7 +306,7 @@ class Orchestrator:
         rows = self.versions.ledger.query("select count(*) as n from orchestrator_cycles "
                                           "where slot = ?", (slot,))
         self.cycles_done = self._cycles_before = int(rows[0]["n"])
-        self._request_cursor = 0
+        self._request_cursor, self._data_version = 0, None
         self._resumed = True
 
     def close(self) -> None:
@@ -614,6 +616,12 @@ class Orchestrator:
             path = self.versions.ledger.path
             self._reader = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
             self._reader.setbusytimeout(5000)
+        # Another connection's commit (a person's CLI, or the loop's own) changes the
+        # file's data version; none since the last look means no request can be new.
+        # Two microseconds, where the query costs tens: cheap enough for every event.
+        version = cast(int, self._reader.execute("pragma data_version").fetchall()[0][0])
+        if version == self._data_version:
+            return []
         cursor = self._reader.execute(
             "select e.id, e.version_id, e.from_status, e.to_status, e.reason, v.slot "
             "from strategy_events e join strategy_versions v using (version_id) "
@@ -621,8 +629,10 @@ class Orchestrator:
         try:
             names = [d[0] for d in cursor.getdescription()]
         except apsw.ExecutionCompleteError:
-            return []  # no rows
-        return [dict(zip(names, row, strict=True)) for row in cursor]
+            names = []  # no rows
+        rows = [dict(zip(names, row, strict=True)) for row in cursor]
+        self._data_version = version  # read in full: until the next commit, nothing new
+        return rows
 
     def apply_requests(self) -> None:
         """Apply every promotion or rollback a person wrote since the last look: the

@@ -101,7 +101,7 @@ def _message(n: int, text: str) -> dict[str, Any]:
 
 
 def _config(tmp_path: Path, *, mode: str, start: str, end: str, cassette: list[dict],
-            orchestrator: str = "") -> Path:
+            orchestrator: str = "", poll: str = "poll_every_events = 10") -> Path:
     (tmp_path / "cassette.json").write_text(json.dumps({"interactions": cassette}))
     path = tmp_path / "orchestrate.toml"
     path.write_text(f"""
@@ -128,7 +128,7 @@ end = "{end}"
 slot = "ma_cross"
 seed_source = "{SEED}"
 transport = "recorded:cassette.json"
-poll_every_events = 10
+{poll}
 {orchestrator}
 """)
     return path
@@ -184,6 +184,61 @@ def test_a_persons_promote_and_rollback_are_applied_by_the_running_loop(
         assert state["versions"]["ma_cross"] == seed  # the runner swapped the seed back in
         control = json.loads(ledger.get_control("trading_state") or '{"state": "active"}')
         assert control["state"] == "active"  # a person's rollback needs no clearing
+
+
+def test_by_default_a_persons_rollback_stops_the_version_at_the_next_event(
+        tmp_path: Path, gated: type[GatedReplay]) -> None:
+    # Read every 20 events before, a rolled-back version traded on for up to 19 events
+    # after the ledger said it was rolled back.
+    run_dir = tmp_path / "run"
+    config = _config(tmp_path, mode="replay", start="2022-01-01", end="2022-01-15",
+                     cassette=[], poll="")
+    added: dict[str, str] = {}
+
+    def person_promotes() -> None:
+        with orchestrator_commands._open_ledger(run_dir) as ledger:
+            store = VersionStore(ledger)
+            added["v2"] = store.add(slot="ma_cross", source=BUY_AND_HOLD,
+                                    parent_id=store.list()[0]["version_id"],
+                                    status="candidate", reason="kept from an earlier run")
+        _cli("promote", "--run-dir", str(run_dir), added["v2"], "--to", "full")
+
+    gated.hooks = {41: person_promotes, 47: lambda: _cli(
+        "rollback", "--run-dir", str(run_dir), "ma_cross", "--reason", "not today")}
+    heard: list[tuple[int, str]] = []
+    run_orchestrated(config, run_dir=run_dir, max_cycles=0,
+                     echo=lambda line: heard.append((gated.position, line)))
+
+    assert [n for n, line in heard if line.startswith("person's")] == [41, 47]
+    with Ledger.in_dir(run_dir) as ledger:
+        assert VersionStore(ledger).get(added["v2"])["status"] == "rolled_back"
+
+
+def test_requests_are_read_again_only_after_a_commit(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with Ledger.in_dir(run_dir):
+        pass
+    with orchestrator_commands._open_ledger(run_dir) as ledger:
+        store = VersionStore(ledger)
+        v1 = store.add(slot="s", source=BUY_AND_HOLD, parent_id=None, status="full",
+                       reason="seed")
+        path = ledger.path
+    orchestrator = Orchestrator.__new__(Orchestrator)
+    orchestrator.versions = types.SimpleNamespace(ledger=types.SimpleNamespace(path=path))
+    orchestrator._reader, orchestrator._data_version, orchestrator._request_cursor = \
+        None, None, 0
+    assert orchestrator._read_requests() == []
+    statements: list[str] = []
+    assert orchestrator._reader is not None
+    orchestrator._reader.exec_trace = lambda _c, sql, _b: statements.append(sql) or True
+    assert orchestrator._read_requests() == []
+    assert statements == ["pragma data_version"]  # nothing committed: no query
+    with orchestrator_commands._open_ledger(run_dir) as ledger:
+        VersionStore(ledger).set_status(v1, "rolled_back", "by hand", actor="person")
+    rows = orchestrator._read_requests()
+    assert [(r["version_id"], r["to_status"]) for r in rows] == [(v1, "rolled_back")]
+    assert any(sql.startswith("select e.id") for sql in statements)
 
 
 def test_paper_mode_cycle_runs_beside_the_loop_and_hot_swaps(
