@@ -1344,9 +1344,7 @@ def _check_equity(plan: Plan, fills: list[dict[str, Any]], equity: list[dict[str
                 continue
             mine = [(t, p, u) for t, i, p, u in obs if i == iid and t <= ts]
             ok: set[Decimal] = set()
-            last_t = 0
             if mine:
-                last_t = mine[-1][0]
                 ok.add(mine[-1][1])
                 ok |= {p for _, p, u in mine if u}  # a SIGKILL may have lost the newest
                 # A row at T may be written before T's last events (at a commit, or before
@@ -1356,7 +1354,12 @@ def _check_equity(plan: Plan, fills: list[dict[str, Any]], equity: list[dict[str
                 before = [p for t, p, _ in mine if t < ts]
                 if before:
                     ok.add(before[-1])
-                    last_t = min(last_t, next(t for t, _, _ in reversed(mine) if t < ts))
+            # A fill marks its position until a market price comes after it; one a SIGKILL
+            # may have lost does not count (seed 17277: the mid after the fill was lost
+            # with the killed process's uncommitted work, the fill's mark stood).
+            sure = [t for t, _, u in mine if not u]
+            last_t = min(sure[-1], next((t for t in reversed(sure) if t < ts), sure[-1])) \
+                if sure else 0
             ok |= {p for t, p in fill_prices[iid] if t >= last_t}
             choices.append({q * held[iid] for q in ok})
         want = Decimal(row["equity"])

@@ -162,3 +162,14 @@ def test_a_killed_segments_carried_mark_keeps_its_own_time(tmp_path: Path) -> No
     segment's start, after the fill, so the fill's mark looked stale."""
     result = rc.run_seed(13468, tmp_path)
     assert not result.problems, result.report()
+
+
+def test_a_fill_marks_its_position_when_the_price_after_it_died_with_a_killed_process(
+        tmp_path: Path) -> None:
+    """Seed 17277 (a wide sweep, 15000-18999; the checker's fault): a position opened on a
+    one-sided book is marked at its fill; the book's mid that followed in the same
+    segment was lost when the segment was SIGKILLed before committing it, so the resumed
+    run's first equity row values the position at the fill, as the checkpoint left it.
+    The checker allowed the fill's price only after the last market price, lost or not."""
+    result = rc.run_seed(17277, tmp_path)
+    assert not result.problems, result.report()
