@@ -261,6 +261,7 @@ def orchestrated_run(run_dir: Path) -> tuple[str, str]:
                            reason="seed")
         child = store.add(slot="main", source="# v2", parent_id=parent, status="shadow",
                           reason="proposed")
+        store.set_replaced(child, parent)  # as a loop swapping it in records
         with ledger.transaction():
             ledger.insert("thoughts", {
                 "thought_id": "t1", "cycle_id": "c1", "seq": 1, "purpose": "generate",
@@ -270,6 +271,17 @@ def orchestrated_run(run_dir: Path) -> tuple[str, str]:
     return parent, child
 
 
+def test_a_ledger_from_before_replaced_ids_shows_its_versions(
+        finished_run: Path, tokens: Tokens) -> None:
+    parent, child = orchestrated_run(finished_run)
+    with Ledger.in_dir(finished_run) as ledger:  # as an orchestrator before m002 left it
+        ledger.conn.execute("alter table strategy_versions drop column replaced_id")
+    page = Page(client([finished_run], tokens).get("/").text)
+    rows = page.tables["strategy-versions"]
+    assert [(r["version_id"][0], r["replaced_id"][0]) for r in rows] == [(parent, ""),
+                                                                        (child, "")]
+
+
 def test_promote_and_roll_back_go_through_the_orchestrators_store_naming_the_holder(
         finished_run: Path, tokens: Tokens) -> None:
     parent, child = orchestrated_run(finished_run)
@@ -277,6 +289,7 @@ def test_promote_and_roll_back_go_through_the_orchestrators_store_naming_the_hol
     page = Page(c.get("/").text)
     assert {"promote-button", "rollback-button", "strategy-versions"} <= set(page.by_id)
     assert [r["version_id"][0] for r in page.tables["strategy-versions"]] == [parent, child]
+    assert [r["replaced_id"][0] for r in page.tables["strategy-versions"]] == ["", parent]
     thoughts = page.text("thoughts")
     assert "claude-test" in thoughts and "write <v2>" in thoughts and "class V2" in thoughts
     assert c.get("/api/runs/0").json()["controls"]["actions"] == [

@@ -254,9 +254,14 @@ def plugin_sections(conn: apsw.Connection, present: set[str]) -> dict[str, Any]:
     """The orchestrator's and the lab's tables, each only when the ledger has it."""
     out: dict[str, Any] = {}
     if "strategy_versions" in present:
+        # What a rollback reinstates: the version a loop swapped this one in over
+        # (orchestrator migration m002; a ledger no newer orchestrator opened lacks it).
+        columns = {r[1] for r in conn.execute("pragma table_info(strategy_versions)")}
+        replaced = "replaced_id" if "replaced_id" in columns else "null as replaced_id"
         out["strategy_versions"] = rows(
-            conn, "select version_id, slot, status, parent_id, model, cycle_id, reason, "
-                  "created_ns, updated_ns from strategy_versions order by created_ns, rowid")
+            conn, f"select version_id, slot, status, parent_id, {replaced}, model, cycle_id, "
+                  "reason, created_ns, updated_ns from strategy_versions "
+                  "order by created_ns, rowid")
     if "thoughts" in present:
         out["thoughts"] = rows(
             conn, "select thought_id, cycle_id, seq, purpose, model, status, stop_reason, "

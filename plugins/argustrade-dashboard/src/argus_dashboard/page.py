@@ -40,7 +40,8 @@ COLUMNS: dict[str, dict[str, Any]] = {
         ("ts_ns", "Time")]},
     "strategy-versions": {"key": "version_id", "cols": [
         ("version_id", "Version"), ("slot", "Slot"), ("status", "Status"),
-        ("parent_id", "Parent"), ("model", "Model"), ("reason", "Reason"),
+        ("parent_id", "Parent"), ("replaced_id", "Replaced"), ("model", "Model"),
+        ("reason", "Reason"),
         ("updated_ns", "Updated")]},
     "lab-verdicts": {"key": "id", "cols": [
         ("id", "#"), ("family", "Family"), ("verdict", "Verdict"),
