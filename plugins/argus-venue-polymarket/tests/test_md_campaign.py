@@ -26,7 +26,10 @@ a ``price_change`` under a mangled ``event_type`` or ``asset_id`` was dropped un
 (seeds 3, 106) or emptied from its list (seed 1044); a price off the tick or a size of
 1e400 reached the core; an unreadable decimal raised ``InvalidOperation`` and ended the
 shard (seed 100); reordered changes made book timestamps go back; the malformed-frame
-resnapshot was awaited inside the read loop.
+resnapshot was awaited inside the read loop; changes kept for a REST book's catch-up that
+were read before a malformed frame's lost ones were replayed over the REST book stamped in
+their millisecond, undoing a lost change (seed 1479, a sweep of 1000-1999); and (found
+beside it) kept changes were replayed in the order they came, not their time order.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ from argus_venue_polymarket.schemas import ClobBook
 from argus_venue_polymarket.testing import make_book
 from websockets.exceptions import ConnectionClosed
 
-from argus_core import BookStatus, DataError, MarketState, Trade
+from argus_core import BookStatus, DataError, MarketState, OrderBook, Trade
 
 TOKENS = ["7001", "7002", "7003"]
 TICK = Decimal("0.01")
@@ -456,6 +459,46 @@ async def test_an_older_change_after_a_newer_one_puts_the_book_in_doubt() -> Non
     assert statuses and "older than the last" in statuses[0].reason and not stream.live[T1]
 
 
+def _pm_book_at(ms: int, bids: list[tuple[str, str]], asks: list[tuple[str, str]]
+               ) -> dict[str, Any]:
+    return dict(make_book(T1, "0xm", bids, asks, timestamp=str(ms)), event_type="book")
+
+
+async def test_a_change_read_before_a_lost_one_is_not_replayed_over_the_rest_book() -> None:
+    """Seed 1479 (a sweep of 1400-1499): a stale book's frame whose first change was
+    read (kept for the REST book's catch-up) and whose second was malformed (lost) set
+    one level twice in one millisecond, 10 then 1.  The REST book, stamped in that
+    millisecond, had the 1; the catch-up replayed the kept 10 over it: a book the
+    exchange never had, called tradeable.  A malformed frame now drops what was kept."""
+    rest = _Rest([_pm_book_at(5000, [("0.41", "1"), ("0.40", "10")], [("0.45", "10")])])
+    stream = _stream(rest)
+    await stream._on_frame(json.dumps(_pm_book(1000)), [T1])
+    await stream._on_frame("{not json", [T1])  # stale, a REST book asked
+    await stream._on_frame(json.dumps({
+        "event_type": "price_change", "market": "0xm", "timestamp": "5000", "price_changes": [
+            {"asset_id": T1, "price": "0.41", "size": "10", "side": "BUY"},
+            {"asset_id": T1, "price": "0.41", "size": "1", "side": "??"}]}), [T1])
+    await stream._on_frame(_change(5000, "0.45", "10", side="SELL"), [T1])  # dates the loss
+    book = (await _settled(stream))[-1]
+    assert stream.live[T1] and isinstance(book, OrderBook)
+    assert book.bids.tolist() == [[0.41, 1.0], [0.40, 10.0]]
+
+
+async def test_changes_kept_out_of_order_are_replayed_in_their_time_order() -> None:
+    """The changes a stale book keeps for its REST book's catch-up came in out of order
+    (4000 before 3500: one level set to 5, then to 7): replayed as they came over a REST
+    book of 3500, the level ended at 5, where the exchange had 7."""
+    rest = _Rest([_pm_book_at(3500, [("0.41", "5"), ("0.40", "10")], [("0.45", "10")])])
+    stream = _stream(rest)
+    await stream._on_frame(json.dumps(_pm_book(1000)), [T1])
+    await stream._on_frame(_change(2000, "0.41", "3", bb="0.40"), [T1])  # touch disagrees
+    await stream._on_frame(_change(4000, "0.41", "7", bb="0.41"), [T1])
+    await stream._on_frame(_change(3500, "0.41", "5", bb="0.41"), [T1])
+    book = (await _settled(stream))[-1]
+    assert stream.live[T1] and isinstance(book, OrderBook)
+    assert book.bids.tolist() == [[0.41, 7.0], [0.40, 10.0]] and book.ts_ns == 4000 * 10**6
+
+
 @pytest.mark.parametrize("raw", [
     _change(2000, "0.39", "5").replace('"price_change"', "[]"),  # seed 3: type mangled
     _change(2000, "0.39", "5", asset=True),  # seed 106: an asset id not subscribed
@@ -498,3 +541,4 @@ async def test_a_lost_change_behind_the_touch_is_seen() -> None:
     # the exchange sent 0.39 -> 20 (lost), then 0.45 -> 11: nothing says a change is missing
     await stream._on_frame(_change(3000, "0.45", "11", side="SELL"), [T1])
     assert not stream.live[T1]
+

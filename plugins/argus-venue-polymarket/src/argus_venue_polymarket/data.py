@@ -14,9 +14,11 @@ on every subscribe; a REST snapshot is fetched for books that failed a check).
 A REST snapshot answers later than the stream moves: the ``price_change`` items of a
 stale token are kept meanwhile, and the REST book is taken only if it is no older than
 what the stream had said when the book went stale, with the kept changes stamped at or
-after it applied on top (changes carry absolute sizes, so one already in the snapshot is
-harmless); an older one, one asked for before a newer doubt, or (after a reconnect or a
-malformed frame) one not yet dated by a later frame, is asked for again.  A book still
+after it applied on top in time order (changes carry absolute sizes, so one already in
+the snapshot is harmless, but only as part of every change after it: a malformed frame,
+whose changes are lost, drops what was kept before it); an older one, one asked for
+before a newer doubt, or (after a reconnect or a malformed frame) one not yet dated by a
+later frame, is asked for again.  A book still
 stale ``ws_stale_after_s`` of the stream's time later (its subscribe ``book`` lost) is
 resnapshotted.  A change or book for a token not subscribed, off the book's tick, of an
 impossible size, or under a mangled ``event_type`` is a malformed frame, never dropped
@@ -33,6 +35,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 import httpx
@@ -490,6 +493,14 @@ class MarketStream:
             self.stats["malformed"] += 1
             log.warning("polymarket: malformed websocket frame (%s): %.120r", exc, raw)
             self._mark_stale(tokens, f"malformed websocket frame: {exc}")
+            # The frame's changes are lost (and some of them may be kept: those read before
+            # the bad one).  A REST book asked now has every change up to here, the lost
+            # ones too; replaying a kept change from before the loss on top of it, stamped
+            # in the book's own millisecond, would undo a lost one that came after it
+            # (a level set to 10 then to 1, the 1 lost: the book said 10).  Only the
+            # changes read from here on are the REST book's catch-up.
+            for token in tokens:
+                self._kept[token] = []
             # Its time is unknown: a REST book is new enough only once stamped at or after
             # the next frame that reads (see _catch_up).  Not awaited here: the reads go on.
             self._floor_pending.update(tokens)
@@ -696,7 +707,11 @@ class MarketStream:
                         "ms); asking again", token[:12], book.ts_ns // 10**6,
                         self._stale_ts.get(token, 0) // 10**6)
             return None
-        later = [k for k in kept if k[0] >= book.ts_ns]
+        # In time order: changes kept while stale are not checked for order as a live
+        # book's are (frames reordered across milliseconds replayed as they came left a
+        # level at its older size); the sort is stable, so one millisecond's changes keep
+        # the order they came in.
+        later = sorted((k for k in kept if k[0] >= book.ts_ns), key=itemgetter(0))
         if not later:
             return book
         local = _LocalBook(book)
