@@ -484,6 +484,25 @@ async def test_a_change_read_before_a_lost_one_is_not_replayed_over_the_rest_boo
     assert book.bids.tolist() == [[0.41, 1.0], [0.40, 10.0]]
 
 
+async def test_changes_kept_before_a_disconnect_are_not_replayed_over_the_rest_book() -> None:
+    """The class of seed 1479 through a disconnect: a stale book kept a change (a level to
+    10); the connection dropped with the frame setting it to 1 in flight, and the new
+    connection's subscribe book was lost.  The REST book of that millisecond has the 1;
+    the kept 10 replayed over it made a book the exchange never had."""
+    rest = _Rest([_pm_book_at(5000, [("0.41", "1"), ("0.40", "10")], [("0.45", "10")])])
+    stream = _stream(rest)
+    await stream._on_frame(json.dumps(_pm_book(1000)), [T1])
+    await stream._on_frame(_change(2000, "0.42", "5", bb="0.40"), [T1])  # touch disagrees
+    await stream._on_frame(_change(5000, "0.41", "10", bb="0.41"), [T1])  # kept
+    stream._mark_stale([T1], "websocket disconnected")  # as _run_shard does, then reconnects
+    stream._reconnected.add(T1)
+    stream._floor_pending.add(T1)
+    await stream._on_frame(_change(5000, "0.45", "10", side="SELL"), [T1])  # the new socket
+    book = (await _settled(stream))[-1]
+    assert stream.live[T1] and isinstance(book, OrderBook)
+    assert book.bids.tolist() == [[0.41, 1.0], [0.40, 10.0]]
+
+
 async def test_changes_kept_out_of_order_are_replayed_in_their_time_order() -> None:
     """The changes a stale book keeps for its REST book's catch-up came in out of order
     (4000 before 3500: one level set to 5, then to 7): replayed as they came over a REST
@@ -541,4 +560,5 @@ async def test_a_lost_change_behind_the_touch_is_seen() -> None:
     # the exchange sent 0.39 -> 20 (lost), then 0.45 -> 11: nothing says a change is missing
     await stream._on_frame(_change(3000, "0.45", "11", side="SELL"), [T1])
     assert not stream.live[T1]
+
 

@@ -419,12 +419,15 @@ class MarketStream:
             self._doubts[token] = self._doubts.get(token, 0) + 1
             if self.live.get(token, True):
                 self._queue.put_nowait(BookStatus(instrument_id(token), now, False, reason))
-            if self.live.get(token, True) or token not in self._kept:
-                # The REST book must be at least as new as the stream was then.
-                self._stale_ts[token] = self._now_ts
-                self._kept[token] = []
-                if token not in self._unsubscribed:  # (its overdue REST snapshot)
-                    self._stale_at[token] = self._now_ts
+            # Whatever put it in doubt may have lost changes (a disconnect, frames in
+            # flight): the changes kept before it are no catch-up for a REST book, which
+            # must now be at least as new as the stream is (replayed over a REST book of
+            # their own millisecond, a kept change undid a lost one that followed it).
+            if (self.live.get(token, True) or token not in self._kept) \
+                    and token not in self._unsubscribed:  # (its overdue REST snapshot)
+                self._stale_at[token] = self._now_ts
+            self._stale_ts[token] = self._now_ts
+            self._kept[token] = []
             self.live[token] = False
             self._local.pop(token, None)
 
@@ -492,15 +495,9 @@ class MarketStream:
             # connection is in doubt until a fresh REST snapshot.
             self.stats["malformed"] += 1
             log.warning("polymarket: malformed websocket frame (%s): %.120r", exc, raw)
+            # (Its changes are lost, some perhaps kept, those read before the bad one:
+            # _mark_stale drops every kept change, see there.)
             self._mark_stale(tokens, f"malformed websocket frame: {exc}")
-            # The frame's changes are lost (and some of them may be kept: those read before
-            # the bad one).  A REST book asked now has every change up to here, the lost
-            # ones too; replaying a kept change from before the loss on top of it, stamped
-            # in the book's own millisecond, would undo a lost one that came after it
-            # (a level set to 10 then to 1, the 1 lost: the book said 10).  Only the
-            # changes read from here on are the REST book's catch-up.
-            for token in tokens:
-                self._kept[token] = []
             # Its time is unknown: a REST book is new enough only once stamped at or after
             # the next frame that reads (see _catch_up).  Not awaited here: the reads go on.
             self._floor_pending.update(tokens)
