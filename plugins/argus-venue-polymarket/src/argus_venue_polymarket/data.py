@@ -12,12 +12,13 @@ last one -- until a fresh ``book`` snapshot for it arrives (the venue sends one 
 on every subscribe; a REST snapshot is fetched for books that failed a check).
 
 A REST snapshot answers later than the stream moves: the ``price_change`` items of a
-stale token are kept meanwhile, and the REST book is taken only if it is no older than
-what the stream had said when the book went stale, with the kept changes stamped at or
-after it applied on top in time order (changes carry absolute sizes, so one already in
-the snapshot is harmless, but only as part of every change after it: a malformed frame,
-whose changes are lost, drops what was kept before it); an older one, one asked for
-before a newer doubt, or (after a reconnect or a malformed frame) one not yet dated by a
+stale token are kept meanwhile (from its latest doubt on: whatever caused it may have
+lost changes), and the REST book is taken only if it is no older than what the stream
+had said at that doubt, with the kept changes stamped at or after it applied on top in
+time order (changes carry absolute sizes, so one already in the snapshot is harmless,
+but only followed by every change after it: a kept change from before a loss, replayed
+over a REST book of its own millisecond, undid the lost one); an older one, one asked
+for before a newer doubt, or (after a reconnect or a malformed frame) one not yet dated by a
 later frame, is asked for again.  A book still
 stale ``ws_stale_after_s`` of the stream's time later (its subscribe ``book`` lost) is
 resnapshotted.  A change or book for a token not subscribed, off the book's tick, of an
