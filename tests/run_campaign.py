@@ -1357,9 +1357,9 @@ def _check_equity(plan: Plan, fills: list[dict[str, Any]], equity: list[dict[str
             # A fill marks its position until a market price comes after it; one a SIGKILL
             # may have lost does not count (seed 17277: the mid after the fill was lost
             # with the killed process's uncommitted work, the fill's mark stood).
+            # (surely seen prices come in time order: the last before the row, else the row's)
             sure = [t for t, _, u in mine if not u]
-            last_t = min(sure[-1], next((t for t in reversed(sure) if t < ts), sure[-1])) \
-                if sure else 0
+            last_t = next((t for t in reversed(sure) if t < ts), sure[-1]) if sure else 0
             ok |= {p for t, p in fill_prices[iid] if t >= last_t}
             choices.append({q * held[iid] for q in ok})
         want = Decimal(row["equity"])

@@ -18,12 +18,12 @@ had said at that doubt, with the kept changes stamped at or after it applied on 
 time order (changes carry absolute sizes, so one already in the snapshot is harmless,
 but only followed by every change after it: a kept change from before a loss, replayed
 over a REST book of its own millisecond, undid the lost one); an older one, one asked
-for before a newer doubt, or (after a reconnect or a malformed frame) one not yet dated by a
-later frame, is asked for again.  A book still
-stale ``ws_stale_after_s`` of the stream's time later (its subscribe ``book`` lost) is
-resnapshotted.  A change or book for a token not subscribed, off the book's tick, of an
-impossible size, or under a mangled ``event_type`` is a malformed frame, never dropped
-quietly.  Book timestamps never go back.
+for before a newer doubt, or (after a reconnect or a malformed frame) one not yet dated
+by a later frame, is asked for again.  A book still stale ``ws_stale_after_s`` of the
+stream's time later (its subscribe ``book`` lost) is resnapshotted.  A change or book
+for a token not subscribed, off the book's tick, of an impossible size, or under a
+mangled ``event_type`` is a malformed frame, never dropped quietly.  Book timestamps
+never go back.
 """
 
 from __future__ import annotations
