@@ -83,6 +83,7 @@ if TYPE_CHECKING:
         Ledger,
         check_run_ledger,
         ledger_tables,
+        open_read_only,
     )
     from argus_core.market_state import (
         L2Book,
@@ -162,7 +163,7 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
     "interfaces": ("FeeSchedule Forecaster ModelParams OptionLeg Pricer PricingResult RiskCheck "
         "RiskContext Scanner Sizer Strategy StrategyContext Venue"),
     "control": "MAX_REASON changes_nothing clean_reason request_trading_state trading_latch",
-    "ledger": "LEDGER_FILE Ledger check_run_ledger ledger_tables",
+    "ledger": "LEDGER_FILE Ledger check_run_ledger ledger_tables open_read_only",
     "market_state": "L2Book MarketState",
     "migrations": "Migrations",
     "models": ("Bar BookDelta BookStatus CancelIntent Event Fill FillCorrection Forecast "
@@ -222,7 +223,7 @@ __all__ = [
     "clean_reason", "converter", "dump_event", "find_key_shaped",
     "hookimpl", "in_range", "iter_bars_csv", "kelly_binary", "ledger_tables", "load_config",
     "loads_frame",
-    "metrics", "optional",
+    "metrics", "open_read_only", "optional",
     "parse_overrides", "plugin_settings", "redact", "remember", "request_trading_state",
     "run_backtest", "structure",
     "to_decimal", "trading_latch", "undo_refused_start",

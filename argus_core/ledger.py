@@ -243,13 +243,26 @@ def _refuse_headless(path: Path, what: str = "an Argus ledger") -> None:
                           f"damaged file, or not {what})")
 
 
+def open_read_only(path: Path | str, busy_timeout_ms: int = 5000) -> apsw.Connection:
+    """A read-only connection to the SQLite file ``path`` (nothing is created or written)
+    that waits up to ``busy_timeout_ms`` for a lock instead of failing at once.  A WAL
+    reader meets a lock whenever a writer's last connection closes (SQLite checkpoints and
+    removes the WAL under an exclusive lock: every ``argus kill``, bot command or CLI
+    write does it) or recovers the WAL a killed process left; without a wait such a read
+    fails with ``BusyError`` (it did, about one read in 200 beside a writer opening and
+    closing).  Every reader of a ledger another process may write opens it here."""
+    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    conn.set_busy_timeout(busy_timeout_ms)
+    return conn
+
+
 def ledger_tables(path: Path, what: str = "an Argus ledger") -> set[str]:
     """The tables of the SQLite file ``path``, read without writing anything (an empty
     file has none); a ``LedgerError`` naming it when it is no database (damaged, another
     kind of file: ``what`` says what it should have been)."""
     _refuse_headless(path, what)
     try:
-        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        conn = open_read_only(path)
         try:
             return {str(name) for (name,) in conn.execute(
                 "select name from sqlite_master where type = 'table'")}

@@ -113,7 +113,9 @@ unwind that could not reduce the position said once instead of vetoed every even
 A paper basket's later legs judged again after a leg's fill (one went out after the fill
 that tripped the kill switch), an equity row valued before a later-stamped live fill, a
 late print never filling an order placed after it (and stamped at the market's clock), a
-flatten tried again when the order that vetoed it is cancelled unsent: 8,320.
+flatten tried again when the order that vetoed it is cancelled unsent: 8,320.  One
+read-only opener with a busy handler for every reader of a ledger (a bare read-only
+connection failed with ``BusyError`` when a writer's last connection closed): 8,325.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -128,7 +130,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_320
+BUDGET = 8_325
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

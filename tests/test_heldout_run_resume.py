@@ -32,6 +32,7 @@ import apsw
 import pytest
 from argus_test_helpers import BUNDLED_BARS, demo_toml
 
+from argus_core import open_read_only
 from argus_core.config import load_config
 from argus_core.ledger import Ledger
 from argus_core.runner import Runner
@@ -64,7 +65,7 @@ def _cmd(cfg: Path, run_dir: Path) -> list[str]:
 def _count(run_dir: Path, table: str) -> int:
     """Rows in ``table`` as another process sees them (0 before the ledger exists)."""
     try:
-        conn = apsw.Connection(str(run_dir / "argus.db"), flags=apsw.SQLITE_OPEN_READONLY)
+        conn = open_read_only(run_dir / "argus.db")
     except apsw.Error:
         return 0
     try:

@@ -16,6 +16,7 @@ import pytest
 from argus_test_helpers import BUNDLED_BARS, demo_toml
 from click.testing import CliRunner
 
+from argus_core import open_read_only
 from argus_core.cli import cli
 from argus_core.config import load_config
 from argus_core.errors import DataError
@@ -64,9 +65,8 @@ def _wait_for_fills(db: Path, at_least: int, proc: subprocess.Popen, timeout_s: 
             # write lock, which the replay's writer holds almost all the time, so under
             # load such reads kept failing until the run was over.
             try:
-                conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+                conn = open_read_only(db, 500)
                 try:
-                    conn.set_busy_timeout(500)
                     if conn.execute("select count(*) from fills").fetchone()[0] >= at_least:
                         return
                 finally:

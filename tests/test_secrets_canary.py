@@ -37,6 +37,7 @@ import apsw
 import attrs
 import pytest
 
+from argus_core import open_read_only
 from argus_core.secrets import forget_all
 
 # -- the canaries ----------------------------------------------------------------------------
@@ -199,7 +200,7 @@ def assert_no_leaks(artifacts: dict[str, str], canaries: Iterable[Canary] | None
 # -- artifacts -----------------------------------------------------------------------------
 def _sqlite_dump(path: Path) -> str:
     """Every row of every table of an SQLite file, as text (read-only; WAL included)."""
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    conn = open_read_only(path)
     try:
         tables = [r[0] for r in conn.execute(
             "select name from sqlite_master where type = 'table'")]

@@ -40,6 +40,7 @@ from argus_venue_polymarket.replay_server import SnapshotServer
 from argus_venue_polymarket.signing import client_order_metadata
 from argus_venue_polymarket.testing import HARDHAT_KEY, LocalClob, make_book
 
+from argus_core import open_read_only
 from argus_core.config import parse_config
 from argus_core.control import request_trading_state
 from argus_core.ledger import LEDGER_FILE, Ledger
@@ -81,7 +82,7 @@ class CheckedClob(LocalClob):
 
 def _ledger_coids(run_dir: Path) -> list[str]:
     """Client order ids committed to the ledger (a read-only connection of its own)."""
-    conn = apsw.Connection(str(run_dir / LEDGER_FILE), flags=apsw.SQLITE_OPEN_READONLY)
+    conn = open_read_only(run_dir / LEDGER_FILE)
     try:
         return [row[0] for row in conn.execute("select client_order_id from orders")]
     finally:
@@ -322,7 +323,7 @@ async def step(w: LiveWorld, n: int) -> None:
 
 def _ledger(w: LiveWorld, sql: str) -> list[dict[str, Any]]:
     """Rows of ``sql`` as committed (a read-only connection: the run may be over)."""
-    conn = apsw.Connection(str(w.run_dir / LEDGER_FILE), flags=apsw.SQLITE_OPEN_READONLY)
+    conn = open_read_only(w.run_dir / LEDGER_FILE)
     try:
         cursor = conn.execute(sql)
         try:

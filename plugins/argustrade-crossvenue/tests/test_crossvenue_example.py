@@ -16,7 +16,7 @@ import apsw
 from argus_crossvenue.testing import ExampleServers
 from click.testing import CliRunner
 
-from argus_core import LEDGER_FILE, load_config
+from argus_core import LEDGER_FILE, load_config, open_read_only
 from argus_core.cli import cli
 from argus_core.runner import Runner
 
@@ -78,7 +78,7 @@ def _fill_count(db: Path) -> int:
     if not db.exists():
         return 0
     try:
-        conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+        conn = open_read_only(db)
         try:
             return int(next(iter(conn.execute("select count(*) from fills")))[0])
         finally:
@@ -98,7 +98,7 @@ async def test_a_paper_run_trades_and_settles_it_to_the_cent(tmp_path: Path) -> 
             await asyncio.sleep(0.05)
         await asyncio.to_thread(servers.settle)  # Kalshi: yes; Polymarket: Yes wins
         summary = await asyncio.wait_for(run, 30)
-    conn = apsw.Connection(str(run_dir / LEDGER_FILE), flags=apsw.SQLITE_OPEN_READONLY)
+    conn = open_read_only(run_dir / LEDGER_FILE)
     try:
         cur = conn.execute("select client_order_id, instrument_id, side, price, quantity, fee, "
                            "liquidity from fills order by client_order_id, fill_id")

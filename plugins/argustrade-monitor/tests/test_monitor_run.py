@@ -11,7 +11,6 @@ import types
 from pathlib import Path
 from typing import Any
 
-import apsw
 import httpx
 import pytest
 from argus_monitor import MonitorServer, MonitorSettings
@@ -20,7 +19,7 @@ from argus_testkit import FakeClock, run_and_collect
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
-from argus_core import ArgusError, hookimpl
+from argus_core import ArgusError, hookimpl, open_read_only
 from argus_core.cli import cli
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -67,7 +66,7 @@ def ledger_figures(run_dir: Path) -> tuple[int, float, str]:
     """Fills, the last equity row and the trading state, read independently of the
     monitor (no control row: ACTIVE)."""
     # apsw, like the ledger: a second SQLite copy in this process could drop its locks.
-    conn = apsw.Connection(str(run_dir / "argus.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    conn = open_read_only(run_dir / "argus.db")
     try:
         (fills,) = conn.execute("select count(*) from fills").fetchone()
         row = conn.execute("select equity from equity order by ts_ns desc limit 1").fetchone()

@@ -12,14 +12,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import apsw
 import pytest
 from argus_telegram.bot import TelegramBot
 from argus_telegram.config import TelegramSettings
 from argus_telegram.outbox import Notice
 from argus_telegram.testing import BotApiStandIn
 
-from argus_core import ConfigError, Ledger
+from argus_core import ConfigError, Ledger, open_read_only
 
 STRANGER = 6666
 # PTB itself reads RetryAfter.retry_after as an int when it builds the error's message.
@@ -28,7 +27,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarni
 
 def latch(run_dir: Path) -> dict[str, Any] | None:
     """The trading state latch, read independently (apsw, read-only)."""
-    conn = apsw.Connection(str(run_dir / "argus.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    conn = open_read_only(run_dir / "argus.db")
     try:
         row = conn.execute("select value from control where key = 'trading_state'").fetchone()
     finally:

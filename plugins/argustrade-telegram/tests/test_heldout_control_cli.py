@@ -8,11 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import apsw
 import pytest
 from click.testing import CliRunner
 
-from argus_core import Ledger
+from argus_core import Ledger, open_read_only
 from argus_core.cli import cli
 
 
@@ -32,7 +31,7 @@ def argus(*args: str) -> Any:
 
 def latch(run_dir: Path) -> dict[str, Any] | None:
     """The latch as stored, with ``_writes``: how many control writes there were."""
-    conn = apsw.Connection(str(run_dir / "argus.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    conn = open_read_only(run_dir / "argus.db")
     try:
         row = conn.execute("select value from control where key = 'trading_state'").fetchone()
         writes = conn.execute("select count(*) from control_log").fetchone()

@@ -12,14 +12,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import apsw
 import pytest
 from argus_telegram import commands
 from argus_telegram.bot import TelegramBot
 from argus_telegram.config import TelegramSettings
 from argus_telegram.testing import BOT_USERNAME, BotApiStandIn
 
-from argus_core import MAX_REASON, Ledger, Secret
+from argus_core import MAX_REASON, Ledger, Secret, open_read_only
 
 ALLOWED, STRANGER, GROUP = 4242, 6666, -1001234
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
@@ -27,7 +26,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarni
 
 def query(run_dir: Path, sql: str) -> list[tuple[Any, ...]]:
     """Rows of ``sql``, read independently (apsw, read-only)."""
-    conn = apsw.Connection(str(run_dir / "argus.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    conn = open_read_only(run_dir / "argus.db")
     try:
         return list(conn.execute(sql))
     finally:

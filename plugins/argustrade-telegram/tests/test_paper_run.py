@@ -11,12 +11,11 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import apsw
 import pytest
 from argus_telegram.testing import BotApiStandIn
 from argus_testkit import RunResult, run_and_collect
 
-from argus_core import MarketEvent
+from argus_core import MarketEvent, open_read_only
 from argus_core.builtins.replay_venue import ReplayVenue
 
 ConfigFor = Callable[[dict[str, Any] | None], dict[str, Any]]
@@ -31,7 +30,7 @@ async def paced_stream(self: ReplayVenue) -> AsyncIterator[MarketEvent]:
 
 def orders_now(run_dir: Path) -> int:
     """Orders committed so far (apsw, read-only)."""
-    conn = apsw.Connection(str(run_dir / "argus.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    conn = open_read_only(run_dir / "argus.db")
     try:
         (n,) = conn.execute("select count(*) from orders").fetchone()
     finally:
@@ -41,7 +40,7 @@ def orders_now(run_dir: Path) -> int:
 
 def latch(run_dir: Path) -> dict[str, Any]:
     """The trading state latch (apsw, read-only)."""
-    conn = apsw.Connection(str(run_dir / "argus.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    conn = open_read_only(run_dir / "argus.db")
     try:
         (value,) = conn.execute("select value from control where key = 'trading_state'"
                                 ).fetchone()

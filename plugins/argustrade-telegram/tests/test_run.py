@@ -11,14 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import apsw
 import pytest
 from argus_telegram.bot import TelegramBot
 from argus_telegram.config import TelegramSettings
 from argus_telegram.testing import BotApiStandIn
 from argus_testkit import run_and_collect
 
-from argus_core import ArgusError, hookimpl
+from argus_core import ArgusError, hookimpl, open_read_only
 
 STRANGER = 6666
 ConfigFor = Callable[[dict[str, Any] | None], dict[str, Any]]
@@ -26,7 +25,7 @@ ConfigFor = Callable[[dict[str, Any] | None], dict[str, Any]]
 
 def latch(run_dir: Path) -> dict[str, Any] | None:
     """The trading state latch, read independently (apsw, read-only)."""
-    conn = apsw.Connection(str(run_dir / "argus.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    conn = open_read_only(run_dir / "argus.db")
     try:
         row = conn.execute("select value from control where key = 'trading_state'").fetchone()
     finally:

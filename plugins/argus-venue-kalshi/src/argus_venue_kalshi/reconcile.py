@@ -25,7 +25,7 @@ from typing import Any
 import apsw
 import attrs
 
-from argus_core import LEDGER_FILE, DataError, LedgerError, check_run_ledger
+from argus_core import LEDGER_FILE, DataError, LedgerError, check_run_ledger, open_read_only
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.instruments import parse_instrument_id
 from argus_venue_kalshi.schemas import count, dec
@@ -89,9 +89,8 @@ def ledger_settled(run_dir: Path) -> tuple[dict[str, SettledMarket], set[str]]:
         raise LedgerError(f"{path} cannot be used: not an Argus ledger (it has no fills "
                           f"table)")
     try:
-        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        conn = open_read_only(path)
         try:
-            conn.setbusytimeout(5000)
             rows = list(conn.execute(
                 "select instrument_id, side, price, quantity, liquidity from fills "
                 "where venue = ? or instrument_id like ?", (C.VENUE, f"{C.VENUE}:%")))

@@ -22,7 +22,7 @@ from typing import Any
 
 import apsw
 
-from argus_core import LEDGER_FILE, OrderStatus, TradingState
+from argus_core import LEDGER_FILE, OrderStatus, TradingState, open_read_only
 
 #: Rows of each list a full read returns (newest first); the SSE stream adds the rest.
 RECENT = 200
@@ -37,8 +37,7 @@ WORKING_STATUSES = (OrderStatus.PENDING.value, OrderStatus.OPEN.value,
 @contextmanager
 def read_only(run_dir: Path, busy_timeout_ms: int = 2000) -> Iterator[apsw.Connection]:
     """A read-only connection on ``run_dir/argus.db`` inside one short read transaction."""
-    conn = apsw.Connection(str(Path(run_dir) / LEDGER_FILE), flags=apsw.SQLITE_OPEN_READONLY)
-    conn.set_busy_timeout(busy_timeout_ms)
+    conn = open_read_only(Path(run_dir) / LEDGER_FILE, busy_timeout_ms)
     try:
         conn.execute("begin")
         try:
@@ -283,8 +282,7 @@ def lab_verdicts(lab_db: Path) -> list[dict[str, Any]] | None:
     first; None when it has none."""
     if not Path(lab_db).is_file():
         return None
-    conn = apsw.Connection(str(lab_db), flags=apsw.SQLITE_OPEN_READONLY)
-    conn.set_busy_timeout(2000)
+    conn = open_read_only(lab_db, 2000)
     try:
         if "lab_gate_verdicts" not in tables(conn):
             return None

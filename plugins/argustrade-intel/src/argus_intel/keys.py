@@ -138,6 +138,7 @@ class KeyStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = apsw.Connection(str(self.path))
             try:
+                conn.set_busy_timeout(5000)  # `argus intel keys` may be writing it now
                 conn.execute("pragma journal_mode=wal")
                 conn.execute(_SCHEMA)
             finally:

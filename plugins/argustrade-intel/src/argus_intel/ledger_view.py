@@ -24,7 +24,7 @@ from typing import Any
 import apsw
 import attrs
 
-from argus_core import LEDGER_FILE, DataError, LedgerError
+from argus_core import LEDGER_FILE, DataError, LedgerError, open_read_only
 
 
 def encode_cursor(key: Sequence[Any]) -> str:
@@ -88,10 +88,9 @@ class RunLedger:
             raise LedgerError(f"{self.run_dir}: no {LEDGER_FILE} here; pass a directory "
                               f"`argus run` or `argus backtest` wrote")
         try:
-            conn = apsw.Connection(str(self.path), flags=apsw.SQLITE_OPEN_READONLY)
+            conn = open_read_only(self.path, 2000)
         except apsw.Error as exc:
             raise LedgerError(f"{self.path}: cannot open read-only: {exc}") from None
-        conn.set_busy_timeout(2000)
         return conn
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:

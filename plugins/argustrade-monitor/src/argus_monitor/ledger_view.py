@@ -20,7 +20,7 @@ from typing import cast
 import apsw
 import attrs
 
-from argus_core import LEDGER_FILE, RiskAction, TradingState
+from argus_core import LEDGER_FILE, RiskAction, TradingState, open_read_only
 
 
 @attrs.frozen
@@ -43,8 +43,7 @@ def read_snapshot(run_dir: Path, timeout_s: float = 2.0) -> LedgerSnapshot:
     path = Path(run_dir) / LEDGER_FILE
     if not path.exists():
         return LedgerSnapshot()
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-    conn.set_busy_timeout(int(timeout_s * 1000))
+    conn = open_read_only(path, int(timeout_s * 1000))
     try:
         # One read transaction: every figure below comes from the same commit.
         conn.execute("begin")

@@ -39,6 +39,7 @@ from argus_core import (
     Strategy,
     StrategyContext,
     TradingState,
+    open_read_only,
     redact,
 )
 from argus_orchestrator.config import OrchestratorSettings
@@ -614,8 +615,7 @@ class Orchestrator:
     def _read_requests(self) -> list[dict[str, Any]]:
         if self._reader is None:
             path = self.versions.ledger.path
-            self._reader = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-            self._reader.setbusytimeout(5000)
+            self._reader = open_read_only(path)
         # Another connection's commit (a person's CLI, or the loop's own) changes the
         # file's data version; none since the last look means no request can be new.
         # Two microseconds, where the query costs tens: cheap enough for every event.

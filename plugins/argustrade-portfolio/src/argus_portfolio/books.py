@@ -21,7 +21,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from argus_core import LEDGER_FILE, DataError, metrics
+from argus_core import LEDGER_FILE, DataError, metrics, open_read_only
 from argus_portfolio.book_series import book_table, carry_forward
 from argus_portfolio.league import drawdowns, period_returns
 
@@ -155,7 +155,7 @@ def read_books(run_dir: Path, portfolio: Any = None) -> list[BookSummary]:
     path = Path(run_dir) / LEDGER_FILE
     if not path.is_file():
         raise DataError(f"{run_dir}: no ledger ({LEDGER_FILE}) in this folder")
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    conn = open_read_only(path)
     try:
         with conn:  # one read transaction: the books and the account from one commit
             if portfolio is None:
@@ -228,7 +228,7 @@ def _keeps_books(run_dir: Path) -> bool:
     path = Path(run_dir) / LEDGER_FILE
     if not path.is_file():
         return False
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    conn = open_read_only(path)
     try:
         table = book_table(conn)  # None: a ledger from before per-book equity
         return table is not None and bool(

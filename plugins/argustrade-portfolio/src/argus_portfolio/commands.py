@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from argus_core import LEDGER_FILE, PluginCommand, PluginGroup, check_run_ledger
+from argus_core import LEDGER_FILE, PluginCommand, PluginGroup, check_run_ledger, open_read_only
 
 #: What to pass instead of a directory without a run ledger.
 _HINT = "pass the run directory `argus run` or `argus backtest` printed"
@@ -32,11 +32,10 @@ _HINT = "pass the run directory `argus run` or `argus backtest` printed"
 def _known_book(run_dir: Path, slot: str) -> None:
     """A usage error naming ``--slot`` when the run kept books and none is ``slot`` (a run
     of one book has none: its account's equity is every slot's)."""
-    import apsw
 
     from argus_portfolio.book_series import book_table
 
-    conn = apsw.Connection(str(Path(run_dir) / LEDGER_FILE), flags=apsw.SQLITE_OPEN_READONLY)
+    conn = open_read_only(Path(run_dir) / LEDGER_FILE)
     try:
         table = book_table(conn)  # None: no book rows kept
         books = [] if table is None else sorted(

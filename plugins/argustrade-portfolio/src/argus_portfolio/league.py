@@ -76,6 +76,7 @@ from argus_core import (
     RiskCheck,
     RiskContext,
     RiskDecision,
+    open_read_only,
 )
 from argus_portfolio.book_series import CHANGES, book_table, carried_rows, carry_forward
 from argus_portfolio.own_positions import OwnPositions
@@ -148,7 +149,7 @@ def stored_verdict(lab_dir: Path, family: str) -> str | None:
     path = lab_db_path(lab_dir)
     if not path.is_file():
         return None
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    conn = open_read_only(path)
     try:
         rows = list(conn.execute("select verdict from lab_gate_verdicts where family = ? "
                                  "order by id desc limit 1", (family,)))
@@ -319,7 +320,7 @@ def book_rows(run_dir: Path, slot: str) -> tuple[list[int], list[float]]:
     path = Path(run_dir) / LEDGER_FILE
     if not path.is_file():
         raise DataError(f"{run_dir}: no ledger ({LEDGER_FILE}) in this folder")
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    conn = open_read_only(path)
     try:
         with conn:  # one read transaction: the book's rows and the stamps of one commit
             table = book_table(conn)
@@ -347,7 +348,7 @@ def read_league_events(run_dir: Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / LEDGER_FILE
     if not path.is_file():
         raise DataError(f"{run_dir}: no ledger ({LEDGER_FILE}) in this folder")
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    conn = open_read_only(path)
     try:
         cursor = conn.execute("select * from league_events order by id")
         names = [d[0] for d in cursor.getdescription()]

@@ -37,7 +37,7 @@ from typing import Any
 import apsw
 import attrs
 
-from argus_core import LEDGER_FILE, ConfigError, LedgerError, Side
+from argus_core import LEDGER_FILE, ConfigError, LedgerError, Side, open_read_only
 
 _BPS = 10_000.0
 _SETTLEMENT = "settlement"
@@ -265,8 +265,7 @@ def read_run(run_dir: Path) -> RunLedger:
     if not path.is_file():
         raise ConfigError(f"{run_dir}: no run ledger ({LEDGER_FILE}) in this directory")
     try:
-        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-        conn.set_busy_timeout(5000)
+        conn = open_read_only(path)
         conn.execute("begin")  # one read transaction: orders and fills of the same commit
         columns = {r[1] for r in conn.execute("pragma table_info(orders)")}
         if "arrival_price" not in columns:

@@ -18,7 +18,7 @@ from typing import Any
 
 import apsw
 
-from argus_core import ArgusError, LedgerError
+from argus_core import ArgusError, LedgerError, open_read_only
 from argus_tearsheet.run_data import RUNNER_CHECKPOINT, ledger_path
 from argus_tearsheet.trades import Trade, build_books
 
@@ -69,8 +69,7 @@ def export_run(run_dir: Path, out_dir: Path | None = None, fmt: str = "csv") -> 
 
 def read_tables(path: Path) -> dict[str, Table]:
     """The four tables of the ledger at ``path`` (read-only, one read transaction)."""
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-    conn.set_busy_timeout(5000)
+    conn = open_read_only(path)
     try:
         conn.execute("begin")  # every table from the same commit
         tables = {name: _ledger_table(conn, name, order)

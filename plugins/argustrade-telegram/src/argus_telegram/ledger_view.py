@@ -25,7 +25,7 @@ from typing import Any
 import apsw
 import attrs
 
-from argus_core import LEDGER_FILE, OrderStatus, TradingState
+from argus_core import LEDGER_FILE, OrderStatus, TradingState, open_read_only
 from argus_telegram.outbox import Notice
 
 #: Order statuses that still work at the venue.
@@ -43,8 +43,7 @@ def read_only(run_dir: Path, timeout_s: float = 2.0) -> Iterator[apsw.Connection
     path = Path(run_dir) / LEDGER_FILE
     if not path.exists():
         raise FileNotFoundError(f"{run_dir}: no {LEDGER_FILE} (is the run started?)")
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-    conn.set_busy_timeout(int(timeout_s * 1000))
+    conn = open_read_only(path, int(timeout_s * 1000))
     try:
         # One read transaction: every figure of one answer comes from the same commit.
         conn.execute("begin")

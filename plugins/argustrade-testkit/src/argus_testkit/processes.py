@@ -21,6 +21,8 @@ from typing import Any
 
 import apsw
 
+from argus_core import open_read_only
+
 #: What ``argus run`` exits with when interrupted (SIGINT), per its documented exit codes.
 EXIT_INTERRUPTED = 130
 
@@ -48,9 +50,8 @@ def query(run_dir: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[st
     path = run_dir / "argus.db"
     if not path.exists():
         return []
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    conn = open_read_only(path)
     try:
-        conn.set_busy_timeout(5000)
         cursor = conn.execute(sql, params)
         try:
             names = [d[0] for d in cursor.getdescription()]

@@ -1,0 +1,109 @@
+"""A reader of a ledger another process writes waits out a brief lock instead of failing:
+a WAL reader meets an exclusive lock whenever a writer's last connection closes (SQLite
+checkpoints and removes the WAL) or recovers a killed writer's WAL, and a read-only
+connection without a busy handler failed there with ``BusyError`` (a CI run's Telegram
+test read the latch just as the bot's connection closed).  Every read-only connection in
+the core and the first-party plugins is opened by ``argus_core.open_read_only``."""
+
+from __future__ import annotations
+
+import ast
+import threading
+import time
+from pathlib import Path
+
+import apsw
+import pytest
+
+from argus_core import Ledger, open_read_only
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _locked_for(db: Path, seconds: float) -> None:
+    """Hold an exclusive lock on ``db`` (a WAL ledger) for ``seconds``, as a closing
+    writer does while it checkpoints: readers get SQLITE_BUSY until it is released."""
+    writer = apsw.Connection(str(db))
+    writer.execute("pragma locking_mode = exclusive")
+    writer.execute("create table if not exists lock_probe (x)")
+    writer.execute("insert into lock_probe values (1)")  # takes and keeps the lock
+    threading.Timer(seconds, writer.close).start()
+
+
+def _ledger(tmp_path: Path) -> Path:
+    with Ledger.in_dir(tmp_path) as ledger:
+        ledger.start_run("run-1", "paper", 7, "{}")
+    return ledger.path
+
+
+def test_a_reader_waits_out_a_writers_lock(tmp_path: Path) -> None:
+    db = _ledger(tmp_path)
+    _locked_for(db, 0.3)
+    started = time.monotonic()
+    conn = open_read_only(db)
+    try:
+        rows = list(conn.execute("select run_id from runs"))
+    finally:
+        conn.close()
+    assert rows == [("run-1",)]
+    assert time.monotonic() - started >= 0.2  # it did wait for the lock
+
+
+def test_the_attack_a_reader_without_the_wait_fails_on_the_same_lock(tmp_path: Path) -> None:
+    """What the helper guards against is real: the same lock fails a bare read-only
+    connection at once (so the test above would fail if the wait were dropped)."""
+    db = _ledger(tmp_path)
+    _locked_for(db, 0.3)
+    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        with pytest.raises(apsw.BusyError):
+            list(conn.execute("select run_id from runs"))
+    finally:
+        conn.close()
+    time.sleep(0.4)
+
+
+def test_a_reader_beside_a_writer_opening_and_closing_never_fails(tmp_path: Path) -> None:
+    """The CI failure's shape: a process writes through short-lived connections (a bot
+    command, ``argus kill``) while another reads; each close checkpoints under a lock."""
+    db = _ledger(tmp_path)
+    stop = threading.Event()
+    writes = 0
+
+    def write() -> None:
+        nonlocal writes
+        while not stop.is_set():
+            with Ledger(db) as ledger:
+                ledger.set_control("probe", str(writes), writes)
+            writes += 1
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 1.0
+        reads = 0
+        while time.monotonic() < deadline:
+            conn = open_read_only(db)
+            try:
+                list(conn.execute("select value from control where key = 'probe'"))
+            finally:
+                conn.close()
+            reads += 1
+    finally:
+        stop.set()
+        thread.join()
+    assert reads > 100 and writes > 10
+
+
+def test_every_read_only_connection_is_opened_by_the_helper() -> None:
+    """No reader in the core or a first-party plugin opens SQLite read-only by hand (one
+    that did would have no busy handler unless it remembered one)."""
+    sources = [*ROOT.glob("argus_core/**/*.py"), *ROOT.glob("plugins/*/src/**/*.py")]
+    helper = ROOT / "argus_core" / "ledger.py"
+    bad = []
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "SQLITE_OPEN_READONLY" \
+                    and path != helper:
+                bad.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not bad, "open these with argus_core.open_read_only:\n" + "\n".join(bad)
