@@ -231,6 +231,8 @@ class ExecutionEngine:
         self._k = 0
         #: fills committed with the next commit, for the on_fill observers
         self.pending_fills: list[Fill] = []
+        #: (slot, fill) booked and not yet heard by the slot's strategy (``on_fill``)
+        self.heard: list[tuple[str, Fill]] = []
         self.live_tasks: set[asyncio.Task[None]] = set()
         self._halt_enforced = False
         self._halt_retry_ns = 0  # market time before which a failed halt cancel waits
@@ -797,6 +799,8 @@ class ExecutionEngine:
         self.n_fills += 1
         self.loop.mark_dirty()
         self.pending_fills.append(fill)
+        if fill.liquidity is not Liquidity.SETTLEMENT:
+            self.heard.append((slot, fill))
         settled = self.market.settled.get(fill.instrument_id)
         if settled is not None and pos.quantity and fill.liquidity is not Liquidity.SETTLEMENT:
             # A fill reported (or busted) after its instrument settled: what it leaves

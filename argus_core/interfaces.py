@@ -234,6 +234,18 @@ class Strategy(abc.ABC):
         """React to one event; return zero or more intents (a ``CancelIntent`` cancels
         this strategy's working orders)."""
 
+    def on_fill(self, fill: Fill, ctx: StrategyContext) -> Sequence[Intent | CancelIntent]:
+        """React to a fill of one of this strategy's own orders, already booked
+        (``ctx.portfolio`` holds it); return intents as ``on_event`` does, and they take
+        the same path (sizing, risk, the ledger before the venue).  A replay or paper fill
+        is heard within the event that made it, before the strategies hear that event
+        (one made by an order sent in answer to the event: right after); a live fill as
+        soon as the loop is free (the next event, or at once in a quiet market), not at
+        the instrument's next market event.  Heard at most once: a fill booked just
+        before a crash is in the portfolio after the restart, not heard again.  Not for
+        settlements (the ``Settlement`` event says them).  Default: nothing."""
+        return ()
+
     def get_state(self) -> dict[str, Any]:
         """JSON-able state for checkpoints and hot-swap hand-over (a value read as a
         secret is checkpointed as ``[REDACTED]``: keep credentials out of it)."""

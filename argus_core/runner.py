@@ -90,6 +90,9 @@ _IDLE = object()  # the live event source has nothing waiting
 #: person's `argus kill` is adopted and its cancels sent, held positions' marks watched.
 QUIET_TICK_S = 1.0
 _END = object()  # the live event source ended
+#: Rounds of fills heard at one look (``Runner._hear_fills``): a strategy whose every fill
+#: asks for an order that fills at once is heard again at the next look, never in a loop.
+HEAR_ROUNDS = 8
 #: A held stretch's equities and gross exposures as integers of 10**-scale, and the scale
 #: (:func:`argus_core.bar_runs.held_equity`).
 _Held = tuple[list[int], list[int], int]
@@ -198,6 +201,7 @@ class Runner:
         self._routed = -1  # the number of slots the routes were made for
         self._book_views: dict[str, Callable[[], Portfolio]] = {}  # each slot's portfolio
         self._orders_of: dict[str, Callable[[], list[KnownOrder]]] = {}  # each slot's orders
+        self._queue: asyncio.Queue[Any] | None = None  # paper/live: the events waiting
         self._book_rows: list[tuple[int, str]] = []  # (ts_ns, the moved books' JSON)
         self._slot_json: dict[str, str] = {}  # each slot as a JSON string
         self._fills_task: asyncio.Task[None] | None = None
@@ -343,6 +347,8 @@ class Runner:
             async for batch in self._batches():
                 for event in batch:
                     if event is _IDLE:
+                        if engine.heard:  # a live fill booked while the market was quiet
+                            self._hear_fills()
                         self._release()  # nothing queued: commit, hold no lock while waiting
                         continue
                     if type(event) is BarRun:
@@ -444,6 +450,7 @@ class Runner:
                 yield event
             return
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=10_000)
+        self._queue = queue  # a fill booked between events wakes the loop (_between_events)
 
         async def pump() -> None:
             try:
@@ -636,6 +643,8 @@ class Runner:
         finally:
             if idle or commit_now:
                 self._commit(reopen=not idle)
+            if self.engine.heard and self._queue is not None and self._queue.empty():
+                self._queue.put_nowait(_IDLE)  # its strategy hears it now, not at an event
 
     def _release(self) -> None:
         """Idle point (paper/live): make everything durable and end the transaction; a
@@ -751,6 +760,8 @@ class Runner:
                     and market.trades.get(trade.instrument_id) is trade:
                 # A position this print's fills opened is worth the print, not its fill.
                 account.mark(trade.instrument_id, trade.price)
+        if engine.heard:  # this event's fills (or live ones since the last look)
+            self._hear_fills()
         strategies = self.asm.strategies
         if not strategies:
             return
@@ -784,6 +795,38 @@ class Runner:
                 continue
             if intents:
                 engine.submit(list(intents), ts, slot)
+        if engine.heard:  # fills of the orders just sent (a taker filled at once)
+            self._hear_fills()
+
+    def _hear_fills(self) -> None:
+        """Hand the fills booked since the last look to their slots' strategies
+        (``Strategy.on_fill``); what they ask for goes through the engine like any other
+        intent.  A fill of no strategy's order (a flatten, a scanner's basket) is
+        dropped here.  Needs the loop's transaction, opened if none is."""
+        engine, strategies = self.engine, self.asm.strategies
+        if not self.ledger.in_transaction:
+            self.ledger.begin()
+        ts = self.market.now_ns
+        for _ in range(HEAR_ROUNDS):
+            heard, engine.heard = engine.heard, []
+            for slot, fill in heard:
+                strategy = strategies.get(slot)
+                if strategy is None or type(strategy).on_fill is Strategy.on_fill:
+                    continue  # no strategy, or one that does not listen (no context built)
+                portfolio = self.account.portfolio if len(self.account.books) < 2 \
+                    else partial(self.account.book_portfolio, slot)
+                ctx = StrategyContext(ts, portfolio, self.market, self.asm.pricers,
+                                      self._mode, self.risk.ctx.trading_state,
+                                      partial(self.ledger.working_orders_of, slot))
+                try:
+                    intents = strategy.on_fill(fill, ctx)
+                except Exception as exc:
+                    self._strategy_failed(slot, exc)
+                    continue
+                if intents:
+                    engine.submit(list(intents), ts, slot)
+            if not engine.heard:
+                return
 
     def _route(self, instrument_id: str | None) -> list[str]:
         """The slots an event of ``instrument_id`` goes to, in slot order: a strategy

@@ -116,6 +116,8 @@ late print never filling an order placed after it (and stamped at the market's c
 flatten tried again when the order that vetoed it is cancelled unsent: 8,320.  One
 read-only opener with a busy handler for every reader of a ledger (a bare read-only
 connection failed with ``BusyError`` when a writer's last connection closed): 8,325.
+A strategy hears its own fills (``Strategy.on_fill``) as they are booked, a live one at
+once in a quiet market: 8,370.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -130,7 +132,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_325
+BUDGET = 8_370
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from argus_core import (
     CancelIntent,
     Config,
     ConfigError,
+    Fill,
     Intent,
     MarketEvent,
     Strategy,
@@ -75,7 +76,14 @@ class IntentCounter(Strategy):
     def on_event(self, event: MarketEvent, ctx: StrategyContext
                  ) -> list[Intent | CancelIntent]:
         """Run the strategy and count what it asked for."""
-        out = list(self.inner.on_event(event, ctx))
+        return self._counted(self.inner.on_event(event, ctx))
+
+    def on_fill(self, fill: Fill, ctx: StrategyContext) -> list[Intent | CancelIntent]:
+        """The strategy hears its fill; what it asks for is counted too."""
+        return self._counted(self.inner.on_fill(fill, ctx))
+
+    def _counted(self, intents: Sequence[Intent | CancelIntent]) -> list[Intent | CancelIntent]:
+        out = list(intents)
         for intent in out:
             if isinstance(intent, Intent):
                 self.intents += 1

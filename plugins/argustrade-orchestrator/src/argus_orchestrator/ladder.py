@@ -33,6 +33,7 @@ from argus_core import (
     ArgusError,
     Bar,
     CancelIntent,
+    Fill,
     Intent,
     MarketEvent,
     Side,
@@ -114,6 +115,15 @@ class Supervised(Strategy):
             return [i for i in out if isinstance(i, CancelIntent)]
         return out
 
+    def on_fill(self, fill: Fill, ctx: StrategyContext) -> Sequence[Intent | CancelIntent]:
+        """The current version hears its slot's fill.  While the slot is being swapped (a
+        rollback flagged, or a swap asked and not applied yet) only its cancels pass: the
+        version may be on its way out, and no order of a rolled-back one goes out."""
+        intents = list(self.inner.on_fill(fill, ctx))
+        if self.controller.swapping:
+            return [i for i in intents if isinstance(i, CancelIntent)]
+        return intents
+
     def get_state(self) -> dict[str, Any]:
         """The current version's state."""
         return self.inner.get_state()
@@ -142,8 +152,15 @@ class CanaryCap(Strategy):
         """Run the candidate and cap what it buys."""
         if type(event) is Bar:
             self.last_price[event.instrument_id] = Decimal(repr(event.close))
+        return self._capped(self.inner.on_event(event, ctx))
+
+    def on_fill(self, fill: Fill, ctx: StrategyContext) -> Sequence[Intent | CancelIntent]:
+        """The candidate hears its fill; what it buys is capped the same way."""
+        return self._capped(self.inner.on_fill(fill, ctx))
+
+    def _capped(self, intents: Sequence[Intent | CancelIntent]) -> list[Intent | CancelIntent]:
         out: list[Intent | CancelIntent] = []
-        for intent in self.inner.on_event(event, ctx):
+        for intent in intents:
             # Only an order has a side and a quantity; a cancel (or any other kind of
             # intent) passes untouched.
             if isinstance(intent, Intent) and intent.side is Side.BUY and not intent.reduce_only:
@@ -362,6 +379,13 @@ class Orchestrator:
         if self.live_ai_id is not None:
             self._monitor(ctx)
         return intents
+
+    @property
+    def swapping(self) -> bool:
+        """Whether a rollback is flagged or a swap of the slot is asked and not applied yet
+        (``Supervised.on_fill`` lets only cancels through meanwhile)."""
+        pending = self._pending_swap
+        return self._rolled_back or (pending is not None and not pending.future.done())
 
     def take_rolled_back(self) -> bool:
         """Whether the slot's version was rolled back since the last look (and forget it)."""

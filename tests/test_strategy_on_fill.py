@@ -1,0 +1,211 @@
+"""A strategy hears the fills of its own orders (``Strategy.on_fill``) as they are booked:
+a paper fill before the strategies hear the event that made it, a live fill as soon as the
+loop is free (a quiet market does not wait for the instrument's next event: a maker's
+exit was quoted only when the next book came), and what it asks for takes the one order
+path.  A strategy whose every fill asks for an order that fills at once is heard in
+bounded rounds, never in an endless loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_live_loop import (  # the fake venue, its fixture and the run helper
+    IID,
+    FakeLiveVenue,
+    RestingBuy,
+    RestingMarket,
+    fake_plugin,
+    run_fake,
+)
+
+from argus_core import (
+    Bar,
+    Fill,
+    Intent,
+    Ledger,
+    MarketEvent,
+    Order,
+    OrderBook,
+    OrderType,
+    Side,
+    Strategy,
+    StrategyContext,
+    TimeInForce,
+)
+from argus_core import runner as runner_module
+
+__all__ = ["fake_plugin"]  # the fixture, imported for pytest
+
+
+class ExitOnFill(RestingBuy):
+    """Rests a buy at 50 (filled from the sixth bar on); on its fill, rests the exit at 110
+    (above every bar) and notes what it saw: every call, in order, and the position at the fill."""
+
+    name = "exit_on_fill"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, int]] = []
+        self.held_at_fill: list[Decimal] = []
+
+    def on_event(self, event: MarketEvent, ctx: Any) -> list[Intent]:
+        self.calls.append(("event", ctx.ts_ns))
+        return super().on_event(event, ctx)
+
+    def on_fill(self, fill: Fill, ctx: StrategyContext) -> list[Intent]:
+        self.calls.append(("fill", ctx.ts_ns))
+        self.held_at_fill.append(ctx.portfolio.position(IID).quantity)
+        return [Intent(self.name, IID, Side.SELL, quantity=fill.quantity,
+                       order_type=OrderType.LIMIT, limit_price="110",
+                       time_in_force=TimeInForce.GTC, reduce_only=True,
+                       reason="exit on fill")]
+
+
+def test_a_paper_fill_is_heard_once_before_the_event_and_its_exit_is_an_order(
+        tmp_path: Path, fake_plugin: None) -> None:
+    made: list[ExitOnFill] = []
+
+    def make() -> ExitOnFill:
+        made.append(ExitOnFill())
+        return made[-1]
+
+    run_fake(tmp_path, "paper", RestingMarket, "exit_on_fill", make)
+    (strategy,) = made
+    fills = [c for c in strategy.calls if c[0] == "fill"]
+    assert len(fills) == 1 and strategy.held_at_fill == [Decimal(1)]
+    at = strategy.calls.index(fills[0])
+    assert strategy.calls[at + 1] == ("event", fills[0][1])  # that bar's event, after
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        rows = ledger.query("select side, limit_price, status, reason, strategy, ts_ns "
+                            "from orders order by ts_ns, client_order_id")
+    assert [(r["side"], r["strategy"]) for r in rows] == [("buy", "exit_on_fill"),
+                                                           ("sell", "exit_on_fill")]
+    assert rows[1]["reason"] == "exit on fill" and Decimal(rows[1]["limit_price"]) == 110
+    assert rows[1]["ts_ns"] == fills[0][1] and rows[1]["status"] == "open"
+
+
+class QuietAfterFill(FakeLiveVenue):
+    """Live: two bars, with a quiet spell between them that ends only when the strategy
+    has heard its fill (or after 5 s): the fill comes through ``executions()``."""
+
+    heard = asyncio.Event()
+    waited_out = False
+
+    async def stream(self) -> AsyncIterator[MarketEvent]:
+        yield Bar(IID, 10**9, 100.0, 101.0, 99.0, 100.0, 10.0)
+        try:
+            await asyncio.wait_for(QuietAfterFill.heard.wait(), 5)
+        except TimeoutError:
+            QuietAfterFill.waited_out = True
+        yield Bar(IID, 2 * 10**9, 100.0, 101.0, 99.0, 100.0, 10.0)
+        for _ in range(20):
+            await asyncio.sleep(0)
+
+    def _execute(self, order: Order) -> None:
+        if order.side is Side.BUY:  # the entry fills; the exit rests
+            super()._execute(order)
+
+
+class BuyThenExit(Strategy):
+    """Buys 2 at the first bar; on the fill, sells them (limit 60, resting)."""
+
+    name = "buy_then_exit"
+
+    def __init__(self) -> None:
+        self.bars = 0
+        self.heard_before_bar: int | None = None
+
+    def on_event(self, event: MarketEvent, ctx: Any) -> list[Intent]:
+        if not isinstance(event, Bar):
+            return []
+        self.bars += 1
+        return [Intent(self.name, IID, Side.BUY, quantity="2")] if self.bars == 1 else []
+
+    def on_fill(self, fill: Fill, ctx: StrategyContext) -> list[Intent]:
+        self.heard_before_bar = self.bars + 1
+        QuietAfterFill.heard.set()
+        return [Intent(self.name, IID, Side.SELL, quantity=fill.quantity,
+                       order_type=OrderType.LIMIT, limit_price="60",
+                       time_in_force=TimeInForce.GTC, reduce_only=True, reason="exit")]
+
+
+def test_a_live_fill_in_a_quiet_market_is_heard_at_once_and_its_exit_sent(
+        tmp_path: Path, fake_plugin: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The idle tick would also deliver it, once a second: far longer than the wait here.
+    monkeypatch.setattr(runner_module, "QUIET_TICK_S", 60.0)
+    QuietAfterFill.heard, QuietAfterFill.waited_out = asyncio.Event(), False
+    made: list[BuyThenExit] = []
+
+    def make() -> BuyThenExit:
+        made.append(BuyThenExit())
+        return made[-1]
+
+    run_fake(tmp_path, "live", QuietAfterFill, "buy_then_exit", make)
+    assert not QuietAfterFill.waited_out, "the fill was not heard while the market was quiet"
+    assert made[0].heard_before_bar == 2
+    assert [(o.side, o.limit_price) for o in FakeLiveVenue.submitted] == [
+        (Side.BUY, None), (Side.SELL, Decimal(60))]
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        (exit_row,) = ledger.query("select status, reason from orders where side = 'sell'")
+    assert exit_row["reason"] == "exit"
+
+
+class DeepBook(RestingMarket):
+    """Paper: one deep two-sided book, then a few bars' worth of books."""
+
+    async def stream(self) -> AsyncIterator[MarketEvent]:
+        for i in range(4):
+            yield OrderBook(IID, (i + 1) * 10**9, ((99.0, 1e9),), ((101.0, 1e9),))
+            for _ in range(3):
+                await asyncio.sleep(0)
+
+
+class BuyOnEveryFill(Strategy):
+    """The guard's attack: every fill asks for another market buy, which a deep book
+    fills at once (latency 0), which asks for another..."""
+
+    name = "buy_on_every_fill"
+
+    def __init__(self) -> None:
+        self.started = False
+        self.heard = 0
+
+    def on_event(self, event: MarketEvent, ctx: Any) -> list[Intent]:
+        if self.started or not isinstance(event, OrderBook):
+            return []
+        self.started = True
+        return [Intent(self.name, IID, Side.BUY, quantity="1", time_in_force=TimeInForce.IOC)]
+
+    def on_fill(self, fill: Fill, ctx: StrategyContext) -> list[Intent]:
+        self.heard += 1
+        return [Intent(self.name, IID, Side.BUY, quantity="1", time_in_force=TimeInForce.IOC)]
+
+
+def test_fills_that_ask_for_fills_are_heard_in_bounded_rounds(
+        tmp_path: Path, fake_plugin: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[BuyOnEveryFill] = []
+    per_look: list[int] = []
+    hear = runner_module.Runner._hear_fills
+
+    def counted(self: runner_module.Runner) -> None:
+        before = made[0].heard
+        hear(self)
+        per_look.append(made[0].heard - before)
+
+    monkeypatch.setattr(runner_module.Runner, "_hear_fills", counted)
+
+    def make() -> BuyOnEveryFill:
+        made.append(BuyOnEveryFill())
+        return made[-1]
+
+    runner = run_fake(tmp_path, "paper", DeepBook, "buy_on_every_fill", make)
+    # Each look hears at most HEAR_ROUNDS rounds (one fill each here); what the last
+    # round's orders filled waits for the next look (an event or an idle point).
+    assert max(per_look) == runner_module.HEAR_ROUNDS
+    assert made[0].heard == sum(per_look)
+    assert runner.n_fills == made[0].heard + len(runner.engine.heard)
