@@ -212,6 +212,24 @@ async def test_a_live_requote_of_the_exit_replaces_it(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("_live_env")
+async def test_a_live_fill_is_answered_by_the_exit_without_waiting_for_a_book(
+        tmp_path: Path) -> None:
+    """The bid fills at the CLOB and no book follows (a quiet market): the reduce-only
+    exit ask must go out all the same, on the fill (``on_fill``).  (Before: the strategy
+    heard the fill at the token's next market event; with none, the position stayed
+    unquoted.)"""
+    plan = FaultPlan(0, http_rate=0, ws_rate=0)
+    async with live_helpers.world(plan, tmp_path, _LIVE_SETTINGS) as w:
+        await _until(lambda: bool(_live(w, "BUY")), "the bid")
+        (vid, _), = [(v, r) for v, r in w.live_orders() if r["side"] == "BUY"]
+        w.clob.fill_resting(vid, "5")
+        await _until(lambda: bool(_live(w, "SELL")), "the exit ask")
+        asks = [(D(r["price"]), D(r["original_size"])) for r in _live(w, "SELL")]
+        await w.stop()
+    assert asks == [(D("0.65"), D("5"))]
+
+
+@pytest.mark.usefixtures("_live_env")
 async def test_a_cancel_answered_5xx_does_not_leave_the_quote_live(tmp_path: Path) -> None:
     """Live campaign seeds 5 and 9, shrunk: the bid rests; the touch moves down (the
     bid's edge goes negative: cancelled, no new bid); the DELETE is answered 500 without

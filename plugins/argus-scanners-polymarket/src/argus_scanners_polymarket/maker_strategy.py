@@ -1,6 +1,8 @@
 """``pm_maker``: the maker lifecycle as a strategy, in the ExecutionEngine's terms.
 
-Per quoted token, on every event of that token (book snapshot or delta, trade, book status):
+Per quoted token, on every event of that token (book snapshot or delta, trade, book status)
+and on each fill of its quotes (``on_fill``: the exit a fill calls for goes out at once,
+not at the token's next book event):
 
 1. **Fills.**  The change of the strategy's own position since its last look
    (``ctx.portfolio``: its slot's book) is booked against the side that can cause it
@@ -83,6 +85,7 @@ from argus_core import (
     BookDelta,
     BookStatus,
     CancelIntent,
+    Fill,
     Instrument,
     Intent,
     MarketEvent,
@@ -244,6 +247,22 @@ class MakerStrategy(Strategy):
             del self.books[iid]  # resolved: nothing more to quote
             return (CancelIntent(self.name, iid, "pm_maker: market settled"),) \
                 if st.bid or st.ask else ()
+        return self._step(iid, inst, ctx)
+
+    def on_fill(self, fill: Fill, ctx: StrategyContext) -> Sequence[Intent | CancelIntent]:
+        """A fill of a quote: the token's step at once, on the book as it stands (the exit
+        of a position a fill opened is quoted now, not at the token's next book event: in
+        a quiet market that came late)."""
+        iid = fill.instrument_id
+        inst = ctx.market.instruments.get(iid)
+        if inst is None or iid not in self.books or iid in ctx.market.settled:
+            return ()
+        return self._step(iid, inst, ctx)
+
+    def _step(self, iid: str, inst: Instrument, ctx: StrategyContext
+              ) -> Sequence[Intent | CancelIntent]:
+        """Steps 1-6 of the module docstring for one token, at ``ctx``'s time."""
+        market, st = ctx.market, self.books.get(iid)
         held = ctx.portfolio.position(iid)
         position = held.quantity
         if st is None:
