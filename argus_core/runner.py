@@ -811,7 +811,8 @@ class Runner:
             heard, engine.heard = engine.heard, []
             for slot, fill in heard:
                 strategy = strategies.get(slot)
-                if strategy is None or type(strategy).on_fill is Strategy.on_fill:
+                # (getattr: a duck-typed strategy, no Strategy base, may not have it)
+                if getattr(type(strategy), "on_fill", Strategy.on_fill) is Strategy.on_fill:
                     continue  # no strategy, or one that does not listen (no context built)
                 portfolio = self.account.portfolio if len(self.account.books) < 2 \
                     else partial(self.account.book_portfolio, slot)
@@ -819,7 +820,7 @@ class Runner:
                                       self._mode, self.risk.ctx.trading_state,
                                       partial(self.ledger.working_orders_of, slot))
                 try:
-                    intents = strategy.on_fill(fill, ctx)
+                    intents = strategy.on_fill(fill, ctx)  # type: ignore[union-attr]
                 except Exception as exc:
                     self._strategy_failed(slot, exc)
                     continue

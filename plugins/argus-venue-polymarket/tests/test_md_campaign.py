@@ -427,8 +427,10 @@ def _events(stream: MarketStream) -> list[Any]:
 
 
 async def _settled(stream: MarketStream) -> list[Any]:
+    # Real time passes: a REST book asked again waits its backoff (50-100 us here), and
+    # twenty bare yields could all run inside it (a full suite's run failed so).
     for _ in range(20):
-        await asyncio.sleep(0)
+        await asyncio.sleep(0.0005)
     return _events(stream)
 
 
