@@ -776,18 +776,13 @@ class Runner:
         shared = len(account.books) < 2
         if shared:
             sctx = StrategyContext(ts, account.portfolio, market, pricers, mode, state)
-        orders_of = self._orders_of
         for slot in slots:
-            orders = orders_of.get(slot)
-            if orders is None:
-                orders = orders_of[slot] = partial(self.ledger.working_orders_of, slot)
+            orders = self._slot_orders(slot)
             if shared:
                 sctx._orders = orders  # each slot reads its own orders
             else:
-                view = self._book_views.get(slot)
-                if view is None:
-                    view = self._book_views[slot] = partial(account.book_portfolio, slot)
-                sctx = StrategyContext(ts, view, market, pricers, mode, state, orders)
+                sctx = StrategyContext(ts, self._slot_view(slot), market, pricers, mode,
+                                       state, orders)
             try:
                 intents = strategies[slot].on_event(event, sctx)
             except Exception as exc:
@@ -798,14 +793,24 @@ class Runner:
         if engine.heard:  # fills of the orders just sent (a taker filled at once)
             self._hear_fills()
 
+    def _slot_orders(self, slot: str) -> Callable[[], list[KnownOrder]]:
+        """The slot's orders not yet final, read on demand (made once per slot)."""
+        if (orders := self._orders_of.get(slot)) is None:
+            orders = self._orders_of[slot] = partial(self.ledger.working_orders_of, slot)
+        return orders
+
+    def _slot_view(self, slot: str) -> Callable[[], Portfolio]:
+        """The slot's own book as a portfolio, read on demand (made once per slot)."""
+        if (view := self._book_views.get(slot)) is None:
+            view = self._book_views[slot] = partial(self.account.book_portfolio, slot)
+        return view
+
     def _hear_fills(self) -> None:
         """Hand the fills booked since the last look to their slots' strategies
         (``Strategy.on_fill``); what they ask for goes through the engine like any other
         intent.  A fill of no strategy's order (a flatten, a scanner's basket) is
-        dropped here.  Needs the loop's transaction, opened if none is."""
+        dropped here.  A strategy heard needs the loop's transaction: opened if none is."""
         engine, strategies = self.engine, self.asm.strategies
-        if not self.ledger.in_transaction:
-            self.ledger.begin()
         ts = self.market.now_ns
         for _ in range(HEAR_ROUNDS):
             heard, engine.heard = engine.heard, []
@@ -814,11 +819,13 @@ class Runner:
                 # (getattr: a duck-typed strategy, no Strategy base, may not have it)
                 if getattr(type(strategy), "on_fill", Strategy.on_fill) is Strategy.on_fill:
                     continue  # no strategy, or one that does not listen (no context built)
+                if not self.ledger.in_transaction:
+                    self.ledger.begin()
                 portfolio = self.account.portfolio if len(self.account.books) < 2 \
-                    else partial(self.account.book_portfolio, slot)
+                    else self._slot_view(slot)
                 ctx = StrategyContext(ts, portfolio, self.market, self.asm.pricers,
                                       self._mode, self.risk.ctx.trading_state,
-                                      partial(self.ledger.working_orders_of, slot))
+                                      self._slot_orders(slot))
                 try:
                     intents = strategy.on_fill(fill, ctx)  # type: ignore[union-attr]
                 except Exception as exc:
