@@ -40,7 +40,6 @@ import itertools
 import json
 import logging
 import re
-import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -450,29 +449,27 @@ def _run_of(instrument_id: str, columns: list[tuple[np.ndarray, np.ndarray]]) ->
 
 
 def _fast_batch(lines: list[str], cols: tuple[int, ...]) -> _Fast | None:
-    """The batch parsed by ``numpy.fromstring``: (open times in unix seconds, the table of
-    every field), or None when any line is not plainly numeric with the first line's
-    number of fields (the caller falls back)."""
-    commas = lines[0].count(",")
-    width = commas + 1
-    # Each line's own count: a short line and a long one would fill the table's total
-    # and shift every value between them into the wrong column.
-    if width <= max(cols) or any(line.count(",") != commas for line in lines):
+    """The batch parsed by ``numpy.loadtxt`` (in C, with ``float()``'s number syntax):
+    (open times in unix seconds, the table of every field), or None when any line is
+    not plainly numeric with the first line's number of fields (the caller falls back
+    to the reference path, which accepts or refuses it line by line)."""
+    width = lines[0].count(",") + 1
+    if width <= max(cols):
         return None
-    text = "".join(lines).replace("\n", ",").rstrip(", \r")
     try:
-        with warnings.catch_warnings():
-            # At the first field it cannot read numpy raises (2.x) or warns and stops
-            # (1.x): then the count below is short.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            flat = np.fromstring(text, dtype=np.float64, sep=",")
-        table = flat.reshape(len(lines), width)  # ValueError: numpy read another count
+        # loadtxt refuses a row of another width (a short line beside a long one would
+        # otherwise shift every value between them into the wrong column), an empty or
+        # non-numeric field; comments=None: a '#' is no comment here.  It skips blank
+        # lines: the row count below sends such a batch to the reference path.
+        table = np.loadtxt(lines, delimiter=",", dtype=np.float64, comments=None, ndmin=2)
     except ValueError:
+        return None
+    if table.shape != (len(lines), width):
         return None
     stamps = table[:, cols[0]]
     size = np.abs(stamps)
     if not np.isfinite(table[:, list(cols)]).all() or (size >= _NS).any():
-        return None  # NaN or inf (numpy also reads "nan(1)"), ns: the reference path
+        return None  # NaN or inf, ns: the reference path
     if any(((stamps >= lo) & (stamps < hi)).any() for lo, hi in _DATE_RANGES):
         return None  # maybe a date in digits: the reference path tells (and refuses)
     # _time_s as the reference path computes it: seconds, ms or us by magnitude, the
