@@ -412,11 +412,17 @@ def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path,
             rows: Iterable[_Row | None] = (_parsed_row(line, cols, n, path, width)
                                            for n, line in enumerate(lines, start=lineno))
         else:
-            rows = zip(fast[0].tolist(), *(fast[1][:, i].tolist() for i in cols[1:]), strict=True)
+            # lazily: a batch the caller takes as columns never makes its rows
+            rows = _table_rows(fast, cols)
         if pick and fast and (picks := pick(lines, fast)) is not None:
             rows = (row if i in picks else None for i, row in enumerate(rows))
         yield lineno, rows, None if pick else fast
         lineno += len(lines)
+
+
+def _table_rows(fast: _Fast, cols: tuple[int, ...]) -> Iterator[_Row]:
+    """A numeric batch's rows ``(open time s, open, high, low, close, volume)``."""
+    yield from zip(fast[0].tolist(), *(fast[1][:, i].tolist() for i in cols[1:]), strict=True)
 
 
 def _checked(fast: _Fast, cols: tuple[int, ...], window: tuple[float, float], bar_seconds: int,
