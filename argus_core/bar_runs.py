@@ -68,9 +68,9 @@ _INT_ROOM = 10**27  # integers kept under the Decimal context's 28 digits
 class BarRun:
     """Consecutive bars of one instrument, strictly increasing in time: a list of bars,
     or a bar file's columns whose bars are made only when asked (:meth:`bar`), with
-    their closes and timestamps as numpy columns."""
+    their closes as a numpy column and their close times as a list."""
 
-    __slots__ = ("_bars", "_closes", "_stamps", "_table", "_units", "instrument_id")
+    __slots__ = ("_bars", "_closes", "_stamp_list", "_stamps", "_table", "_units", "instrument_id")
 
     def __init__(self, bars: list[Bar]) -> None:
         self._bars: list[Bar] | None = bars
@@ -78,6 +78,7 @@ class BarRun:
         self.instrument_id = bars[0].instrument_id
         self._closes: np.ndarray | None = None
         self._stamps: np.ndarray | None = None
+        self._stamp_list: list[int] | None = None
         self._units: tuple[int, list[int]] | bool | None = False  # False: not yet asked
 
     @classmethod
@@ -88,7 +89,7 @@ class BarRun:
         run = cls.__new__(cls)
         run._bars, run._table, run.instrument_id = None, table, instrument_id
         run._stamps, run._closes = stamps, np.ascontiguousarray(table[:, 3])
-        run._units = False
+        run._stamp_list, run._units = None, False
         return run
 
     def __len__(self) -> int:
@@ -99,7 +100,7 @@ class BarRun:
         if self._bars is not None:
             return self._bars[i]
         o, h, lo, c, v = self._table[i].tolist()  # type: ignore[index]
-        return Bar(self.instrument_id, int(self._stamps[i]), o, h, lo, c, v)  # type: ignore[index]
+        return Bar(self.instrument_id, self.stamps[i], o, h, lo, c, v)
 
     @property
     def closes(self) -> np.ndarray:
@@ -110,12 +111,12 @@ class BarRun:
         return self._closes
 
     @property
-    def stamps(self) -> np.ndarray:
-        """The bars' close times (int64 ns)."""
-        if self._stamps is None:
-            bars = self._bars or []
-            self._stamps = np.fromiter((b.ts_ns for b in bars), np.int64, len(bars))
-        return self._stamps
+    def stamps(self) -> list[int]:
+        """The bars' close times (int ns), made once: a stretch slices them."""
+        if self._stamp_list is None:
+            self._stamp_list = [b.ts_ns for b in self._bars or []] if self._stamps is None \
+                else self._stamps.tolist()
+        return self._stamp_list
 
     @property
     def decimal_closes(self) -> tuple[int, list[int]] | None:

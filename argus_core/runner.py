@@ -607,7 +607,7 @@ class Runner:
         self.seq += k
         self.engine.seq = self.seq
         self.market.apply(run.bar(i + k - 1))
-        stamps = run.stamps[i:i + k].tolist()
+        stamps = run.stamps[i:i + k]
         if self._equity_ts is not None and stamps[0] != self._equity_ts:
             self._equity_row(self._equity_ts)  # valued before the stretch's first mark
         self.risk.ctx.ts_ns = stamps[-1]
