@@ -106,8 +106,7 @@ class BarRun:
     def closes(self) -> np.ndarray:
         """The bars' closes (float64)."""
         if self._closes is None:
-            bars = self._bars or []
-            self._closes = np.fromiter((b.close for b in bars), np.float64, len(bars))
+            self._closes = np.array([b.close for b in self._bars or []], np.float64)
         return self._closes
 
     @property

@@ -399,14 +399,13 @@ def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path,
         lines: list[str] = []
         for _ in range(_READS):
             try:
-                read = fh.readlines(_BATCH_BYTES)
+                lines += (read := fh.readlines(_BATCH_BYTES))
             except UnicodeDecodeError as exc:  # named by its read: ~800 lines at most
                 failed = DataError(f"{path}:{lineno + len(lines)}: at or after this line: "
                                    f"{_not_utf8(exc)}")
                 break  # the lines read before it are replayed first
             if not read:
                 break
-            lines += read
         if not lines:
             break
         if not width:
@@ -416,24 +415,20 @@ def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path,
             except csv.Error as exc:
                 raise DataError(f"{path}:{lineno + rows_read.line_num - 1}: {_not_csv(exc)}"
                                 ) from None
-        fast = _fast_batch(lines, cols) if lines[0].count(",") + 1 == width else None
+        fast = _fast_batch(lines, cols) if lines[0].count(",") + 1 == width > max(cols) \
+            else None
         if fast is None:  # lazily: the bars before a bad line are replayed first
             rows: Iterable[_Row | None] = (_parsed_row(line, cols, n, path, width)
                                            for n, line in enumerate(lines, start=lineno))
-        else:
-            # lazily: a batch the caller takes as columns never makes its rows
-            rows = _table_rows(fast, cols)
+        else:  # lazily too: a batch the caller takes as columns never makes its rows
+            rows = (row for t, table in [fast] for row in zip(
+                t.tolist(), *(table[:, i].tolist() for i in cols[1:]), strict=True))
         if pick and fast and (picks := pick(lines, fast)) is not None:
             rows = (row if i in picks else None for i, row in enumerate(rows))
         yield lineno, rows, None if pick else fast
         lineno += len(lines)
     if failed is not None:
         raise failed
-
-
-def _table_rows(fast: _Fast, cols: tuple[int, ...]) -> Iterator[_Row]:
-    """A numeric batch's rows ``(open time s, open, high, low, close, volume)``."""
-    yield from zip(fast[0].tolist(), *(fast[1][:, i].tolist() for i in cols[1:]), strict=True)
 
 
 def _checked(fast: _Fast, cols: tuple[int, ...], window: tuple[float, float], bar_seconds: int,
@@ -459,8 +454,7 @@ def _checked(fast: _Fast, cols: tuple[int, ...], window: tuple[float, float], ba
 
 def _run_of(instrument_id: str, columns: list[tuple[np.ndarray, np.ndarray]]) -> Bar | BarRun:
     """Checked batches as one run (a lone bar as itself)."""
-    stamps = columns[0][0] if len(columns) == 1 else np.concatenate([c[0] for c in columns])
-    table = columns[0][1] if len(columns) == 1 else np.concatenate([c[1] for c in columns])
+    stamps, table = (np.concatenate(parts) for parts in zip(*columns, strict=True))
     run = BarRun.of_columns(instrument_id, stamps, table)
     return run.bar(0) if len(run) == 1 else run
 
@@ -470,23 +464,18 @@ def _fast_batch(lines: list[str], cols: tuple[int, ...]) -> _Fast | None:
     (open times in unix seconds, the table of every field), or None when any line is
     not plainly numeric with the first line's number of fields (the caller falls back
     to the reference path, which accepts or refuses it line by line)."""
-    width = lines[0].count(",") + 1
-    if width <= max(cols):
-        return None
     try:
         # loadtxt refuses a row of another width (a short line beside a long one would
         # otherwise shift every value between them into the wrong column), an empty or
-        # non-numeric field; comments=None: a '#' is no comment here.  It skips blank
-        # lines: the row count below sends such a batch to the reference path.
+        # non-numeric field; comments=None: a '#' is no comment here.
         table = np.loadtxt(lines, delimiter=",", dtype=np.float64, comments=None, ndmin=2)
     except ValueError:
         return None
-    if table.shape != (len(lines), width):
-        return None
     stamps = table[:, cols[0]]
     size = np.abs(stamps)
-    if not np.isfinite(table[:, list(cols)]).all() or (size >= _NS).any():
-        return None  # NaN or inf, ns: the reference path
+    if len(table) < len(lines) or not np.isfinite(table[:, list(cols)]).all() \
+            or (size >= _NS).any():
+        return None  # a blank line (loadtxt skips it), NaN or inf, ns: the reference path
     if any(((stamps >= lo) & (stamps < hi)).any() for lo, hi in _DATE_RANGES):
         return None  # maybe a date in digits: the reference path tells (and refuses)
     # _time_s as the reference path computes it: seconds, ms or us by magnitude, the
