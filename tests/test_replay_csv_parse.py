@@ -56,7 +56,9 @@ _ODD = ["nan", "nan(1)", "inf", "-inf", "1e400", "1_000", '"123.5"', "", " 12.5 
         # what float() reads and numpy's parsers may not, or the other way round: a blank
         # field (numpy.fromstring read " " as -1), a figure space, Arabic-Indic digits,
         # a '#' (not a comment), a NUL, a lone carriage return inside the line
-        " ", "\t", "\u20071.5", "\u0661\u0662", "#5", "5\x00", "5\r", "1e5 ", "-0"]
+        " ", "\t", "\u20071.5", "\u0661\u0662", "#5", "5\x00", "5\r", "1e5 ", "-0",
+        # separators str.isspace() counts and float() refuses: numpy.loadtxt read "\x1c5"
+        "\x1c5", "5\x1f", "\x1d1.5", "\x1e"]
 
 
 def _csv(rng: random.Random, n: int, *, odd: float, header: bool, crlf: bool) -> str:
@@ -139,3 +141,22 @@ def test_a_recording_with_a_byte_order_mark_replays(tmp_path: Path) -> None:
                                               for b in bars).encode())
     assert read_header(path) is None
     assert list(read_ndjson(path)) == bars
+
+
+@pytest.mark.parametrize("char", ["\x1c", "\x1d", "\x1e", "\x1f", "\u2007", "\xa0", "\x0b",
+                                  "\u3000", "\u0661"])
+@pytest.mark.parametrize("col", range(6))
+def test_a_blank_like_character_around_a_valid_value_parses_as_the_reference_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, char: str, col: int) -> None:
+    """A character planted beside an otherwise valid value keeps the bar valid, so no
+    later check hides a parser that reads what ``float()`` refuses (numpy.loadtxt takes
+    the four separators \\x1c-\\x1f for blanks: "\\x1c101.5" was read as 101.5, a bar the
+    reference path refuses) or refuses what it reads (a figure space, Arabic-Indic
+    digits)."""
+    rows = [[str(1_600_000_000 + 60 * k), "101.5", "102", "100", "101", "2.5", "7"]
+            for k in range(50)]
+    rows[20][col] = char + rows[20][col] if col % 2 else rows[20][col] + char
+    path = tmp_path / "bars.csv"
+    path.write_text("".join(",".join(r) + "\n" for r in rows), newline="")
+    fast, reference = _both(path, monkeypatch)
+    assert fast == reference

@@ -472,9 +472,11 @@ def _fast_batch(lines: list[str], cols: tuple[int, ...]) -> _Fast | None:
     except ValueError:
         return None
     stamps = table[:, cols[0]]
-    size = np.abs(stamps)
+    size, text = np.abs(stamps), "".join(lines)
+    # loadtxt reads "\x1c5" as 5 (float() refuses it: of every character, only these
+    # four separators are blanks to one and not the other)
     if len(table) < len(lines) or not np.isfinite(table[:, list(cols)]).all() \
-            or (size >= _NS).any():
+            or (size >= _NS).any() or any(sep in text for sep in "\x1c\x1d\x1e\x1f"):
         return None  # a blank line (loadtxt skips it), NaN or inf, ns: the reference path
     if any(((stamps >= lo) & (stamps < hi)).any() for lo, hi in _DATE_RANGES):
         return None  # maybe a date in digits: the reference path tells (and refuses)
