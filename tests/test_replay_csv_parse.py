@@ -90,7 +90,6 @@ def test_random_files_parse_identically_or_fail_identically(
     rng = random.Random(seed)
     # Small batches: many per file, so a bad line lands in a later batch too.
     monkeypatch.setattr(replay_venue, "_BATCH_BYTES", rng.choice([64, 1024, 1 << 15]))
-    monkeypatch.setattr(replay_venue, "_READS", rng.choice([1, 2, 4]))
     path = tmp_path / "bars.csv"
     odd = [0.0, 0.0005, 0.003, 0.05][seed % 4]
     path.write_text(_csv(rng, rng.randint(50, 3_000), odd=odd, header=seed % 3 == 0,
