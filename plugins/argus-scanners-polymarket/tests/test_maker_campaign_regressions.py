@@ -313,10 +313,14 @@ async def test_a_fill_racing_a_slow_restarts_reset_leaves_no_orphan(tmp_path: Pa
                      .position(w.iid).quantity == 5, "the fill booked")
         # the next book is stamped 10 s after the one the restart acted on, as when the
         # restart's first book was stamped before a 10 s start-up (no waiting here)
-        acted = len(plan.trace)
-        fresh = w.srv.books[w.token] = w.book(int(w.book()["timestamp"]) + 10_000)
+        stamp = int(w.book()["timestamp"]) + 10_000
+        fresh = w.srv.books[w.token] = w.book(stamp)
         w.srv.push([dict(fresh, event_type="book")])
-        await _until(lambda: len(plan.trace) > acted, "the strategy's answer")
+        # Heard once the loop's clock reaches it.  (It waited for a new action in the
+        # trace: since a strategy hears its fills, the maker may have answered at the
+        # fill already, and the fresh book then asks for nothing new: a 30 s time-out.)
+        await _until(lambda: w.runner is not None
+                     and w.runner.market.now_ns >= stamp * 1_000_000, "the fresh book heard")
         await live_helpers.settle(w)
         for _ in range(6):  # later frames: whatever the strategy does next, it does now
             w.push_book()
