@@ -432,15 +432,16 @@ def _checked(fast: _Fast, cols: tuple[int, ...], window: tuple[float, float], ba
     if len(stamps) and (stamps.min() < 0 or stamps.max() >= _NS_ROOM - bar_seconds):
         return None  # before 1970, or nanoseconds past int64: the per-bar path refuses
     keep = (stamps >= window[0]) & (stamps < window[1])
-    seconds = stamps[keep]
-    ts = (seconds + bar_seconds) * 10**9
-    o, h, lo, c, v = (table[keep, col] for col in cols[1:])
+    if not keep.all():  # (views of the whole batch otherwise: no copies)
+        stamps, table = stamps[keep], table[keep]
+    ts = (stamps + bar_seconds) * 10**9
+    o, h, lo, c, v = (table[:, col] for col in cols[1:])
     steps = np.diff(ts, prepend=last_ts) if last_ts >= 0 else np.diff(ts)
     step = bar_seconds * 10**9
     if (steps < step).any() or not ((lo > 0) & (lo <= o) & (o <= h) & (h <= MAX_PRICE)
                                     & (lo <= c) & (c <= h) & (v >= 0) & (v < np.inf)).all():
         return None
-    return ts, np.column_stack((o, h, lo, c, v)), int((steps > step).sum())
+    return ts, table[:, list(cols[1:])], int((steps > step).sum())
 
 
 def _run_of(instrument_id: str, columns: list[tuple[np.ndarray, np.ndarray]]) -> Bar | BarRun:
