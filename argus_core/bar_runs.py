@@ -70,15 +70,14 @@ class BarRun:
     or a bar file's columns whose bars are made only when asked (:meth:`bar`), with
     their closes as a numpy column and their close times as a list."""
 
-    __slots__ = ("_bars", "_closes", "_stamp_list", "_stamps", "_table", "_units", "instrument_id")
+    __slots__ = ("_bars", "_closes", "_stamps", "_table", "_units", "instrument_id")
 
     def __init__(self, bars: list[Bar]) -> None:
         self._bars: list[Bar] | None = bars
         self._table: np.ndarray | None = None
         self.instrument_id = bars[0].instrument_id
         self._closes: np.ndarray | None = None
-        self._stamps: np.ndarray | None = None
-        self._stamp_list: list[int] | None = None
+        self._stamps: list[int] | None = None
         self._units: tuple[int, list[int]] | bool | None = False  # False: not yet asked
 
     @classmethod
@@ -88,8 +87,8 @@ class BarRun:
         times (int64 ns) and an (n, 5) table of open, high, low, close, volume."""
         run = cls.__new__(cls)
         run._bars, run._table, run.instrument_id = None, table, instrument_id
-        run._stamps, run._closes = stamps, np.ascontiguousarray(table[:, 3])
-        run._stamp_list, run._units = None, False
+        run._stamps, run._closes = stamps.tolist(), np.ascontiguousarray(table[:, 3])
+        run._units = False
         return run
 
     def __len__(self) -> int:
@@ -100,7 +99,7 @@ class BarRun:
         if self._bars is not None:
             return self._bars[i]
         o, h, lo, c, v = self._table[i].tolist()  # type: ignore[index]
-        return Bar(self.instrument_id, self.stamps[i], o, h, lo, c, v)
+        return Bar(self.instrument_id, self._stamps[i], o, h, lo, c, v)  # type: ignore[index]
 
     @property
     def closes(self) -> np.ndarray:
@@ -112,10 +111,9 @@ class BarRun:
     @property
     def stamps(self) -> list[int]:
         """The bars' close times (int ns), made once: a stretch slices them."""
-        if self._stamp_list is None:
-            self._stamp_list = [b.ts_ns for b in self._bars or []] if self._stamps is None \
-                else self._stamps.tolist()
-        return self._stamp_list
+        if self._stamps is None:
+            self._stamps = [b.ts_ns for b in self._bars or []]
+        return self._stamps
 
     @property
     def decimal_closes(self) -> tuple[int, list[int]] | None:
