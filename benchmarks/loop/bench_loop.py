@@ -76,7 +76,7 @@ from argus_core.models import Bar, BookDelta, Side
 from argus_core.runner import Runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/machine.py
-from machine import load_average, machine_line, pin_to_one_core, timed
+from machine import load_average, machine_line, pin_to_one_core, timed, versions
 
 ROOT = Path(__file__).resolve().parents[2]
 BARS_CSV = ROOT / "examples/data/kraken_XBTUSD_60.csv"
@@ -698,6 +698,7 @@ def main() -> int:
         pin_to_one_core()
     print(machine_line(f"pinned to 1 core: {not args.no_pin} | best of {args.repeat} "
                        f"(the symbols table: median)"))
+    print(f"under the peers: {versions('numpy', 'pandas')}")
 
     if not args.skip_deltas:
         rows = bench_deltas(args.deltas, args.event_deltas, args.naive_deltas, args.seed,

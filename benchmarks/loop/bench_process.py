@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from machine import cpu_model  # benchmarks/ is not a package: on sys.path above
+from machine import cpu_model, versions  # benchmarks/ is not a package: on sys.path above
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo.toml"
@@ -287,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{sys.version.split()[0]} | peak RSS by "
               f"{'/usr/bin/time -v' if GNU_TIME else 'wait4 rusage'} | "
               f"load average before: {load_avg()}")
+        print(f"under the peers: {versions('numpy', 'pandas')}")
         what = f"the first {TINY_BARS} bars from 2021" if args.tiny else "the demo's bars"
         print(f"job: {config.name}, {what} | {repeat} timed round(s)"
               f"{'' if args.tiny else ' after one untimed'}; medians")

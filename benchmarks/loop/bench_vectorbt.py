@@ -46,7 +46,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_loop  # the loop benchmark's job: config, bars, Argus run, Argus-rules baseline
-from machine import cpu_model, pin_to_one_core, timed
+from machine import cpu_model, pin_to_one_core, timed, versions
 
 Bars = list[tuple[int, float, float, float, float, float]]
 
@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {cpu_model()} | CPython {sys.version.split()[0]} | "
           f"{'pinned to one core' if pinned else 'not pinned'} | load average before: "
           f"{load_avg()}")
+    print(f"under the peers: {versions('numpy', 'pandas', 'numba')}")
     print(f"job: SMA({bench_loop.FAST})/SMA({bench_loop.SLOW}) long-only on {len(bars):,} "
           f"bars, {bench_loop.FRACTION:.0%} of equity, {bench_loop.TAKER_BPS} bps, next-open "
           f"fills | best of {args.repeat}")

@@ -42,7 +42,7 @@ from argus_lab import compiled
 from argus_core import Config, apply_overrides, load_config, run_backtest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/machine.py
-from machine import cpu_model, timed
+from machine import cpu_model, timed, versions
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = f"""
@@ -176,6 +176,7 @@ def main() -> None:
           f"({numba.get_num_threads()} threads)" + ("" if args.skip_vectorbt else
                                                     f", vectorbt {_vbt_version()}"))
     print(f"load average (1/5/15 min): before {load_before}; after {load_after}")
+    print(f"under the peers: {versions('numpy', 'pandas')}")
     print(f"grid: {len(pairs)} (fast, slow) points over {prep.ts.size:,} bars; "
           f"series prepared once in {t_prep:.2f} s (excluded); {bad} points refused")
     base = rows[0][1]
