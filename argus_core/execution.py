@@ -176,9 +176,10 @@ class LoopPort(Protocol):
     def persist_state_change(self) -> None:
         """Store the risk context's trading state if a check escalated it."""
 
-    def before_fill(self, ts_ns: int) -> None:
+    def before_fill(self, ts_ns: int) -> int:
         """A fill stamped ``ts_ns`` is about to move the account: value what is due
-        before it (an equity row of an earlier timestamp)."""
+        before it (an equity row of an earlier timestamp); returns the stamp to book it
+        at (later than ``ts_ns`` where a row after it is already final)."""
 
 
 def _on_lot(quantity: Decimal, instrument: Instrument | None) -> Decimal:
@@ -768,7 +769,8 @@ class ExecutionEngine:
         not the fill (the entry row shows the spread paid; a paper fill leaves the venue's
         book as it was)."""
         coid = fill.client_order_id
-        self.loop.before_fill(fill.ts_ns)
+        if (stamp := self.loop.before_fill(fill.ts_ns)) != fill.ts_ns:
+            fill = attrs.evolve(fill, ts_ns=stamp)
         self.ledger.insert_fill(fill)
         pos = self.account.apply(fill)
         if slot is None:

@@ -191,6 +191,7 @@ class Runner:
         self._limits: tuple[list[RiskCheck], int, list[Decimal] | None] | None = None
         self._equity_rows: list[tuple[int, str, str, str]] = []
         self._equity_ts: int | None = None  # a bar's timestamp whose row is still due
+        self._final_ts = -1  # the newest row written for good (see before_fill)
         self._row_valued: tuple[Decimal, Decimal] | None = None  # the last row's valuation
         self._row_text = ("", "", "")  # ... and its text
         self._cash_text: tuple[Decimal | None, str] = (None, "")  # the cash as last written
@@ -271,12 +272,20 @@ class Runner:
         """Store the trading state if a check escalated it."""
         self._persist_state_change()
 
-    def before_fill(self, ts_ns: int) -> None:
+    def before_fill(self, ts_ns: int) -> int:
         """A bar timestamp's row still due is valued before a fill stamped later moves
-        the account (a live fill the venue stamped ahead of the market's clock)."""
+        the account (a live fill the venue stamped ahead of the market's clock).  Returns
+        the fill's stamp: ``ts_ns``, or the clock where a row at or after ``ts_ns`` is
+        written for good (a live fill reported late, after a reconnect or a restart: that
+        row valued the account without it, as the paper broker stamps a late print's)."""
         if self._equity_ts is not None and ts_ns > self._equity_ts:
-            self._equity_row(self._equity_ts)
-            self._equity_ts = None
+            self._row_done(self._equity_ts)
+        return ts_ns if ts_ns > self._final_ts else max(self.market.now_ns, self._final_ts + 1)
+
+    def _row_done(self, ts: int) -> None:
+        """The due row of ``ts`` is written for good: its timestamp's events are all in."""
+        self._equity_row(ts)
+        self._final_ts, self._equity_ts = ts, None
 
     def request_swap(self, slot: str, strategy: Strategy, *, version_id: str
                      ) -> asyncio.Future[None]:
@@ -361,6 +370,10 @@ class Runner:
                         continue
                     if not conn.in_transaction:
                         self.ledger.begin()
+                        # The first event after an idle point: a kill written meanwhile
+                        # acts before this event's orders (the next idle tick came late).
+                        if self.ledger.get_control(CONTROL_STATE) != self._control_seen:
+                            self._read_control()
                     engine.seq = seq
                     on_event(event)
                     if after(seq):
@@ -609,7 +622,7 @@ class Runner:
         self.market.apply(run.bar(i + k - 1))
         stamps = run.stamps[i:i + k]
         if self._equity_ts is not None and stamps[0] != self._equity_ts:
-            self._equity_row(self._equity_ts)  # valued before the stretch's first mark
+            self._row_done(self._equity_ts)  # valued before the stretch's first mark
         self.risk.ctx.ts_ns = stamps[-1]
         due, rows = stamps[:-1], self._equity_rows
         if held is None:  # flat: one valuation for the whole stretch
@@ -628,7 +641,7 @@ class Runner:
             if (peak := account.marked_equity()) > ctx.peak_equity:
                 ctx.peak_equity = peak
             account.mark(iid, Decimal(repr(float(closes[i + k - 1]))))
-        self._equity_ts = stamps[-1]
+        self._final_ts, self._equity_ts = (due or [self._final_ts])[-1], stamps[-1]
 
     @contextlib.contextmanager
     def _between_events(self, *, commit_now: bool = False) -> Iterator[None]:
@@ -706,8 +719,7 @@ class Runner:
         market.apply(event)  # moves the clock; marks and fills come below
         ts = market.now_ns
         if self._equity_ts is not None and ts != self._equity_ts:
-            self._equity_row(self._equity_ts)  # that timestamp's events are all in
-            self._equity_ts = None
+            self._row_done(self._equity_ts)
         self.risk.ctx.ts_ns = ts
         kind = type(event)
         if kind is Bar:
@@ -1183,6 +1195,9 @@ class Runner:
         # book's next row where the run that stopped would have, so its rows are the same.
         self._book_text = {slot: (None, None, *row) for slot, row
                            in self.ledger.last_book_rows(self.account.books).items()}
+        # The rows before the newest are final (a replay resumed may rewrite the newest).
+        self._final_ts = (self.ledger.query("select max(ts_ns) as t from equity")[0]["t"]
+                          or 0) - 1
         # After the checkpoint: a kill written while the run was stopped must see the
         # broker's working orders (to cancel them) and the account's positions (to
         # flatten them); read before, it found neither and latched as done.

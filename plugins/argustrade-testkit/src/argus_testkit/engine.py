@@ -121,8 +121,8 @@ class EngineHarness:
     def persist_state_change(self) -> None:
         pass
 
-    def before_fill(self, ts_ns: int) -> None:
-        pass  # no equity rows here
+    def before_fill(self, ts_ns: int) -> int:
+        return ts_ns  # no equity rows here
 
     # -- driving ---------------------------------------------------------------------
     async def start(self) -> None:

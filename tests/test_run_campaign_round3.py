@@ -1,0 +1,90 @@
+"""What a sweep of the run campaign's seeds 19000-20999 (outside CI) found, each shrunk to
+a deterministic plan: a live fill reported after the equity row of its own stamp was
+written for good (that row never held it; the fill now books at the clock, as the paper
+broker stamps a late print's), and a person's kill written while the market was quiet
+read only after the next event's orders (the strategy's exit went out first and the
+flatten stood back for it)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import run_campaign as rc
+from run_campaign import B, Plan, S, Step, X, Y
+
+from argus_core import Bar, BookDelta, BookStatus, Ledger, OrderBook, Side, Trade
+
+pytest.importorskip("argus_multivenue")  # the composite of the "multi" plans
+
+
+@pytest.fixture(autouse=True)
+def _campaign_venue(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    rc.install(monkeypatch)
+    logging.disable(logging.CRITICAL)  # thousands of expected vetoes and refusals
+    yield
+    logging.disable(logging.NOTSET)
+
+
+def _ev(event: object) -> Step:
+    return Step("ev", event)
+
+
+def _book(iid: str, t: int, bids: list[tuple[float, float]],
+          asks: list[tuple[float, float]]) -> Step:
+    return _ev(OrderBook(iid, t * S, bids=bids, asks=asks))
+
+
+def _fills(run_dir: Path) -> dict[str, int]:
+    with Ledger.in_dir(run_dir) as ledger:
+        return {r["instrument_id"]: r["ts_ns"] for r in
+                ledger.query("select instrument_id, ts_ns from fills")}
+
+
+def test_a_live_fill_reported_after_its_rows_last_write_is_booked_at_the_clock(
+        tmp_path: Path) -> None:
+    """Seed 19974 (live, multi-venue): a basket of an IOC buy of B and of X sent at 10 s
+    fills on the venue at 11 s; B's fill comes at once, X's is held back past the 11 s bar's
+    row, which the next event (a print at 15 s) writes for good.  X's fill was booked with
+    the venue's 11 s: the 11 s row's cash never held it.  It is booked at 15 s now."""
+    plan = Plan(19974, "live", "0.04", True, ((
+        _ev(BookStatus(Y, 4 * S, live=False, reason="checksum mismatch")),
+        _book(B, 6, [(0.3, 56.0), (0.29, 50.0), (0.28, 44.0)],
+              [(0.32, 56.0), (0.33, 50.0), (0.34, 44.0)]),
+        _book(X, 8, [], [(101.72, 70.0), (102.72, 28.0), (103.72, 88.0)]),
+        _book(X, 9, [(102.22, 23.0), (101.22, 47.0), (100.22, 70.0)],
+              [(102.46, 23.0), (103.46, 47.0), (104.46, 70.0)]),
+        _book(B, 10, [(0.26, 241.0), (0.25, 182.0), (0.24, 281.0)],
+              [(0.3, 241.0), (0.31, 182.0), (0.32, 281.0)]),
+        _ev(Bar(Y, 11 * S, 49.13, 49.63, 48.56, 49.06, 1000.0)),
+        _ev(Trade(Y, 15 * S, Decimal("49.28"), Decimal("6"))),
+    ),), "multi")
+    assert rc.run_seed(plan.seed, tmp_path, plan).problems == ()
+    assert _fills(tmp_path / "run") == {B: 11 * S, X: 15 * S}
+
+
+def test_a_kill_written_in_a_quiet_market_acts_before_the_next_events_orders(
+        tmp_path: Path) -> None:
+    """Seed 19946 (live): long 172 B; a person's ``kill --flatten`` at 4 s, then nothing
+    until a delta of B at 12 s.  The loop ran that event's strategy first (ACTIVE: its
+    reduce-only exit of 172 went out) and read the kill at the commit after it: the
+    flatten found the exit covering the position and sent nothing, 8 s after it was
+    asked for.  The kill is read as the event's transaction opens: the flatten goes out
+    first, and the strategy's exit stands back for it."""
+    plan = Plan(19946, "live", "0.02", True, ((
+        _book(B, 3, [], []),
+        _book(B, 3, [(0.66, 172.0), (0.65, 275.0), (0.64, 26.0)],
+              [(0.7, 172.0), (0.71, 275.0), (0.72, 26.0)]),
+        _ev(Bar(Y, 4 * S, 50.21, 50.89, 49.71, 50.39, 0.0)),
+        Step("flatten"),
+        _ev(BookDelta(B, 12 * S, Side.BUY, Decimal("0.66"), Decimal("0"))),
+    ),), "basket")
+    assert rc.run_seed(plan.seed, tmp_path, plan).problems == ()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        orders = ledger.query("select strategy, side, ts_ns from orders order by rowid")
+    # the entry, then the flatten (decided at the clock it was read at, before the delta)
+    assert [(o["strategy"], o["side"], o["ts_ns"]) for o in orders[:2]] == [
+        ("rnd", "buy", 3 * S), ("flatten", "sell", 4 * S)]
