@@ -1226,7 +1226,7 @@ def check(plan: Plan, run_dir: Path, record: Record) -> list[str]:
             out.append(f"order {coid} filled {filled} of {qty}")
     out += _check_equity(plan, fills, equity, corrections)
     out += _check_corrections(entries, fills, corrections, events)
-    out += _check_settlements(plan, entries, fills, positions)
+    out += _check_settlements(plan, entries, fills, positions, orders)
     out += _check_baskets(orders, events)
     # -- the kill switch -----------------------------------------------------------------
     if latch.get("state") == "halted" and latch.get("flatten"):
@@ -1432,8 +1432,21 @@ def _settlements(plan: Plan) -> dict[str, Settlement]:
     return out
 
 
+def _average(lot: tuple[Decimal, Decimal], q: Decimal, p: Decimal
+             ) -> tuple[Decimal, Decimal]:
+    """``(held, average cost)`` after a signed trade ``q`` at ``p``."""
+    held, cost = lot
+    if held == 0 or (held > 0) == (q > 0):  # opens or adds: the average moves
+        cost = (cost * abs(held) + p * abs(q)) / (abs(held) + abs(q))
+    elif abs(q) > abs(held):  # flips: the rest opens at this price
+        cost = p
+    held += q
+    return held, (cost if held else Decimal(0))
+
+
 def _check_settlements(plan: Plan, entries: list[dict[str, Any]], fills: list[dict[str, Any]],
-                       positions: dict[str, Decimal]) -> list[str]:
+                       positions: dict[str, Decimal], orders: dict[str, dict[str, Any]]
+                       ) -> list[str]:
     out: list[str] = []
     settled = _settlements(plan)
     for iid, ev in settled.items():
@@ -1441,24 +1454,42 @@ def _check_settlements(plan: Plan, entries: list[dict[str, Any]], fills: list[di
             out.append(f"{iid} settled at {ev.ts_ns / S:g}s "
                        f"({'void' if ev.price is None else ev.price}) yet "
                        f"{positions[iid]} is held at the end")
-        held, cost = Decimal(0), Decimal(0)
+        lot = (Decimal(0), Decimal(0))
+        # Each strategy slot's book, as the core keeps them: a slot's own fill is its own;
+        # a house fill (the kill switch's flatten) that reduces what the books hold is
+        # shared by them pro rata, else it is the house book's.  A void gives each book
+        # holding the instrument back at its own average cost, when several hold it.
+        books: dict[str, tuple[Decimal, Decimal]] = {}
         for f in fills:
             if f["instrument_id"] != iid:
                 continue
             q = Decimal(f["quantity"]) * (1 if f["side"] == "buy" else -1)
             p = Decimal(f["price"])
+            own = ""  # a void's settlement of one book (its id ends "-<slot>-1")
             if f["liquidity"] == "settlement":
-                want = cost if ev.price is None else ev.price
+                if ev.price is None and books.get(
+                        name := f["fill_id"].rsplit("-", 2)[-2], (0, 0))[0]:
+                    own = name
+                want = ev.price if ev.price is not None else books[own][1] if own else lot[1]
                 if abs(p - want) > Decimal("1e-6"):
                     out.append(f"{iid}: settlement fill {f['fill_id']} at {p}, not "
                                f"{'the average cost ' if ev.price is None else ''}{want}")
-            if held == 0 or (held > 0) == (q > 0):  # opens or adds: the average moves
-                cost = (cost * abs(held) + p * abs(q)) / (abs(held) + abs(q))
-            elif abs(q) > abs(held):  # flips: the rest opens at this price
-                cost = p
-            held += q
-            if held == 0:
-                cost = Decimal(0)
+            lot = _average(lot, q, p)
+            order = orders.get(f["client_order_id"])
+            slot = own or (order["strategy"] if order else "")
+            holders = {s: b for s, b in sorted(books.items()) if b[0]}
+            total = sum((b[0] for b in holders.values()), Decimal(0))
+            if own or slot not in ("flatten", "settlement") or total == 0 \
+                    or (total > 0) == (q > 0):
+                books[slot] = _average(books.get(slot, (Decimal(0), Decimal(0))), q, p)
+                continue
+            left = q
+            for n, (name, b) in enumerate(holders.items(), 1):
+                share = left if n == len(holders) else (q * b[0] / total).quantize(
+                    Decimal("1e-12"))
+                left -= share
+                if share:
+                    books[name] = _average(b, share, p)
     for s in entries:
         if s["kind"] == "send" and s["iid"] in settled and \
                 s["ts"] > settled[s["iid"]].ts_ns:
