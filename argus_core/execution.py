@@ -1131,11 +1131,17 @@ class ExecutionEngine:
         now (HALTED lets reduce-only exits through, REDUCING whatever reduces; a basket
         goes whole or not at all); those that no longer pass are cancelled unsent."""
         ctx, portfolio = self.risk.ctx, self.account.portfolio()
-        if all(state_allows(ctx.trading_state, o, o.quantity, portfolio)  # type: ignore[arg-type]  # Intent-shaped
-               for o in orders):
+        # A market settled (or closed) since: the venue would refuse it (a basket's leg
+        # whose send waited for the leg before it went out after its market's void).
+        gone = [o.instrument_id for o in orders if o.instrument_id in self.market.settled
+                or not getattr(self.market.instruments.get(o.instrument_id), "takes_orders",
+                               True)]
+        if not gone and all(state_allows(ctx.trading_state, o, o.quantity, portfolio)  # type: ignore[arg-type]  # Intent-shaped
+                            for o in orders):
             return False
-        reason = (f"not sent: trading {ctx.trading_state} ({ctx.state_reason}) and it "
-                  f"does not reduce the position as it stands now")
+        reason = f"not sent: {gone[0]} trades no more (settled or closed)" if gone else (
+            f"not sent: trading {ctx.trading_state} ({ctx.state_reason}) and it does not "
+            f"reduce the position as it stands now")
         unsent = OrderStatus.PENDING if self.live else OrderStatus.OPEN  # as persisted
         with self.loop.between_events():
             for order in orders:

@@ -343,6 +343,7 @@ class Runner:
                 # seen events are skipped by number, as in a replay.
                 self.seq, self.resumed_from = self.resumed_from, 0
                 self.engine.seq = self.seq
+                self._final_ts += 1  # and no event comes again: every row written is final
             if self.live:
                 self._fills_task = await self.engine.start_live()
                 self._fills_task.add_done_callback(self._on_fills_stream_end)

@@ -1,4 +1,4 @@
-"""The core stays small enough to read in an afternoon: under 6,760 lines of code.
+"""The core stays small enough to read in an afternoon: under 8,380 lines of code.
 
 (Issue 13 set 6,000 when the core was 5,570.  The held-out audits of 2026-12-03 put the
 guards they found missing into the core -- adapter failures as unknown outcomes, netted
@@ -117,7 +117,10 @@ flatten tried again when the order that vetoed it is cancelled unsent: 8,320.  O
 read-only opener with a busy handler for every reader of a ledger (a bare read-only
 connection failed with ``BusyError`` when a writer's last connection closed): 8,325.
 A strategy hears its own fills (``Strategy.on_fill``) as they are booked, a live one at
-once in a quiet market: 8,370.
+once in a quiet market: 8,370.  The run campaign's fourth sweep (seeds 19000-38999): a
+live fill reported after its row was written for good booked at the clock, a person's
+kill read before the next event's orders, a basket leg whose market settled while it
+waited cancelled unsent: 8,380.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -132,7 +135,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_370
+BUDGET = 8_380
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

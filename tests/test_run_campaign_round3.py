@@ -100,3 +100,30 @@ def test_a_void_settles_each_book_holding_it_at_its_own_cost(seed: int, tmp_path
     checker expected the account's average for both (its own fault: it now keeps the
     books as the core does and checks each one's settlement against its own cost)."""
     assert rc.run_seed(seed, tmp_path).problems == ()
+
+
+def test_a_late_print_after_a_restart_fills_after_the_rows_the_last_process_wrote(
+        tmp_path: Path) -> None:
+    """Seed 35164 (paper): a process writes the 65 s bar's row and stops; the next one
+    hears a print stamped 64 s that fills a paper order at the restored clock, 65 s: a
+    fill inside a row the earlier process wrote for good (a live stream sends no event
+    again, so no row of it is written again).  Booked just after it now."""
+    plan = Plan(35164, "paper", "0.04", True, (
+        (_book(Y, 53, [(49.03, 110.0), (48.03, 21.0), (47.03, 63.0)],
+               [(49.41, 110.0), (50.41, 21.0), (51.41, 63.0)]),
+         _ev(Bar(Y, 65 * S, 49.73, 50.23, 48.8, 49.3, 0.0))),
+        (_ev(Trade(Y, 64 * S, Decimal("50.14"), Decimal("1"))),)), "one")
+    assert rc.run_seed(plan.seed, tmp_path, plan).problems == ()
+    assert _fills(tmp_path / "run")[Y] > 65 * S
+
+
+def test_a_basket_leg_is_not_sent_once_its_market_has_settled(tmp_path: Path) -> None:
+    """Seed 34559 (live, multi-venue, which sends a basket's legs one after another): a
+    basket sells X and B at 38 s; X's send waits, B is voided at 39 s, and the B leg went
+    to the venue at 45 s (refused there: the market is gone).  A leg whose market settled
+    or closed while it waited is cancelled unsent now (the basket then unwinds X)."""
+    assert rc.run_seed(34559, tmp_path).problems == ()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        (leg,) = ledger.query("select status, status_reason from orders where "
+                              "client_order_id like '%-29-rnd-1'")
+    assert leg["status"] == "cancelled" and "trades no more" in leg["status_reason"]
