@@ -1,9 +1,11 @@
-"""What a sweep of the run campaign's seeds 19000-28999 (outside CI) found, each shrunk to
+"""What a sweep of the run campaign's seeds 19000-38999 (outside CI) found, each shrunk to
 a deterministic plan: a live fill reported after the equity row of its own stamp was
 written for good (that row never held it; the fill now books at the clock, as the paper
-broker stamps a late print's), and a person's kill written while the market was quiet
+broker stamps a late print's), a person's kill written while the market was quiet
 read only after the next event's orders (the strategy's exit went out first and the
-flatten stood back for it); and one fault of the checker's own (a void settles each
+flatten stood back for it), a basket leg sent after its market's void (it waited for the
+leg before it), and a late print's paper fill after a restart booked inside the last row the
+stopped process wrote; and one fault of the checker's own (a void settles each
 book holding the instrument at that book's cost, not all at the account's)."""
 
 from __future__ import annotations
