@@ -338,6 +338,7 @@ class Campaign:
         self.sigkill_pipe: int | None = None  # the child's end: written, then it waits
         self.problems: list[str] = []
         self.owed: dict[str, int] = {}  # instrument -> market time a flatten became owed
+        self.flatten_busy: set[str] = set()  # instruments a probe found a flatten in flight
         self.fresh()
 
     def fresh(self) -> None:
@@ -975,6 +976,16 @@ def probe(c: Campaign) -> None:
                 or held_by_check:
             c.owed.pop(iid, None)
             continue
+        # A flatten in flight (sent, the venue's answer not yet booked) is the kill switch
+        # at work: owed again from its end, at the latest the first probe that finds it
+        # ended (seed 54042: one sent at 87 s and refused at 94 s, retried 2 s later).
+        busy = bool(runner.ledger.query(
+            "select 1 from orders where strategy = 'flatten' and instrument_id = ? and "
+            "status not in ('filled', 'cancelled', 'rejected') limit 1", (iid,)))
+        if busy or iid in c.flatten_busy:
+            c.owed[iid] = now
+            (c.flatten_busy.add if busy else c.flatten_busy.discard)(iid)
+            continue
         since = c.owed.setdefault(iid, now)
         if now - since > RETRY_NS + S:
             sent = runner.ledger.query(
@@ -1034,7 +1045,7 @@ def _runner(c: Campaign) -> Runner:
 
 
 def _run_segment(c: Campaign, seg: Sequence[Step]) -> None:
-    c.segment, c.owed = seg, {}
+    c.segment, c.owed, c.flatten_busy = seg, {}, set()
     runner = _runner(c)
     try:
         runner.run_sync()

@@ -129,3 +129,13 @@ def test_a_basket_leg_is_not_sent_once_its_market_has_settled(tmp_path: Path) ->
         (leg,) = ledger.query("select status, status_reason from orders where "
                               "client_order_id like '%-29-rnd-1'")
     assert leg["status"] == "cancelled" and "trades no more" in leg["status_reason"]
+
+
+def test_a_flatten_in_flight_counts_until_the_venue_answers(tmp_path: Path) -> None:
+    """Seed 54042 (live, multi-venue): the kill's flatten of Y went out at 87 s, before Y's
+    book came back after a restart; the venue refused its reduce-only flag at 94 s and the
+    engine sent it again 2 s later.  The probe counted only flatten orders stamped after
+    the book became tradeable (88 s) and called the one in flight missing.  It now counts
+    a flatten from the end of the one in flight (a refusal never sent again is still
+    caught: checked with the retry disabled, on this plan with its tail's books)."""
+    assert rc.run_seed(54042, tmp_path).problems == ()
