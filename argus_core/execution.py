@@ -866,6 +866,11 @@ class ExecutionEngine:
         self._halt_enforced = True
         self.cancel_working(None, None,
                             f"trading HALTED ({ctx.state_reason}): working orders cancelled")
+        # An order whose send had no answer may work at the venue, and a flatten waits for
+        # it (it may close the position): the venue is asked now, not at its next lookup.
+        now = self.market.now_ns
+        self.unknown_checks = {c: (min(at, now), n) for c, (at, n) in self.unknown_checks.items()}
+        self._look_up_unknown()
 
     def cancel_working(self, slot: str | None, instrument_id: str | None, reason: str,
                        side: Side | None = None) -> None:

@@ -120,7 +120,8 @@ A strategy hears its own fills (``Strategy.on_fill``) as they are booked, a live
 once in a quiet market: 8,370.  The run campaign's fourth sweep (seeds 19000-38999): a
 live fill reported after its row was written for good booked at the clock, a person's
 kill read before the next event's orders, a basket leg whose market settled while it
-waited cancelled unsent: 8,380.
+waited cancelled unsent, and a HALT asking the venue at once about every order
+of unknown outcome (a flatten waits for them): 8,380.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they

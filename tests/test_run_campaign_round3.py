@@ -139,3 +139,24 @@ def test_a_flatten_in_flight_counts_until_the_venue_answers(tmp_path: Path) -> N
     a flatten from the end of the one in flight (a refusal never sent again is still
     caught: checked with the retry disabled, on this plan with its tail's books)."""
     assert rc.run_seed(54042, tmp_path).problems == ()
+
+
+@pytest.mark.parametrize("seed", [68060, 68420])
+def test_a_kill_asks_the_venue_at_once_about_an_order_of_unknown_outcome(
+        seed: int, tmp_path: Path) -> None:
+    """Seeds 68060 and 68420 (live): an order's send timed out on the instrument a kill's
+    flatten must close; it may work at the venue, so the flatten's exit room counted it and
+    waited for the routine lookup 10 s later (the probe: no flatten for 8 s).  A HALT now
+    asks the venue about every order of unknown outcome at once."""
+    assert rc.run_seed(seed, tmp_path).problems == ()
+
+
+@pytest.mark.parametrize("seed", [63336, 67428])
+def test_a_flatten_waiting_out_a_refusals_backoff_at_the_end_is_not_given_up(
+        seed: int, tmp_path: Path) -> None:
+    """Seeds 63336 and 67428 (live): the venue answered the flatten with 503s; the engine
+    asks again after 2, 4, 8 s (up to 16 s, by design), and the tail's books ended inside
+    the last wait.  The checker called the position left held; it now allows a flatten
+    whose refusal's wait reaches past the last event (one never sent again is still
+    caught: checked with the retry disabled)."""
+    assert rc.run_seed(seed, tmp_path).problems == ()
