@@ -1,12 +1,13 @@
-"""What a sweep of the run campaign's seeds 19000-38999 (outside CI) found, each shrunk to
-a deterministic plan: a live fill reported after the equity row of its own stamp was
-written for good (that row never held it; the fill now books at the clock, as the paper
-broker stamps a late print's), a person's kill written while the market was quiet
-read only after the next event's orders (the strategy's exit went out first and the
-flatten stood back for it), a basket leg sent after its market's void (it waited for the
-leg before it), and a late print's paper fill after a restart booked inside the last row the
-stopped process wrote; and one fault of the checker's own (a void settles each
-book holding the instrument at that book's cost, not all at the account's)."""
+"""What a sweep of the run campaign's seeds 19000-68999 (outside CI) found, pinned (shrunk
+to a deterministic plan where it shrank): a live fill reported after the equity row of its
+own stamp was written for good (booked at the clock now, as the paper broker stamps a late
+print's), a person's kill written while the market was quiet read only after the next
+event's orders, a basket leg sent after its market's void (it waited for the leg before
+it), a late print's paper fill after a restart booked inside the last row the stopped
+process wrote, and a kill's flatten waiting 10 s for the routine lookup of an order of
+unknown outcome; and faults of the checker's own (a void settles each book holding the
+instrument at that book's cost; a flatten in flight, or waiting out a refusal's backoff
+when the stream ends, is the kill switch at work)."""
 
 from __future__ import annotations
 
