@@ -719,8 +719,9 @@ class Runner:
         market, account, engine = self.market, self.account, self.engine
         market.apply(event)  # moves the clock; marks and fills come below
         ts = market.now_ns
-        if self._equity_ts is not None and ts != self._equity_ts:
-            self._row_done(self._equity_ts)
+        if self._equity_ts is not None and ts != self._equity_ts:  # _row_done, inlined:
+            self._equity_row(self._equity_ts)  # the loop's hottest branch
+            self._final_ts, self._equity_ts = self._equity_ts, None
         self.risk.ctx.ts_ns = ts
         kind = type(event)
         if kind is Bar:
