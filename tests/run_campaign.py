@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import random
 import re
@@ -36,6 +37,7 @@ from typing import Any, ClassVar
 
 import attrs
 import kill9_support
+import pytest
 
 from argus_core import (
     Bar,
@@ -1011,6 +1013,27 @@ def install(monkeypatch: Any) -> None:
     monkeypatch.setitem(sys.modules, "argus_test_campaign_venue", module)
     monkeypatch.setattr(core_plugins, "BUILTINS", (*core_plugins.BUILTINS,
                                                    (VENUE, "argus_test_campaign_venue")))
+
+
+@pytest.fixture(autouse=True)
+def campaign_venue(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The campaign venue registered, and its thousands of expected vetoes and refusals
+    kept out of the log, for each test of a module that imports this fixture."""
+    install(monkeypatch)
+    logging.disable(logging.CRITICAL)
+    yield
+    logging.disable(logging.NOTSET)
+
+
+def ev(event: object) -> Step:
+    """A plan step streaming ``event``."""
+    return Step("ev", event)
+
+
+def book(iid: str, t: int, bids: list[tuple[float, float]],
+         asks: list[tuple[float, float]]) -> Step:
+    """A plan step streaming a whole book of ``iid`` at second ``t``."""
+    return ev(OrderBook(iid, t * S, bids=bids, asks=asks))
 
 
 VENUE_NAMES = {"one": VENUE, "basket": "cmpbasket", "multi": "cmpmulti"}

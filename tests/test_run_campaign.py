@@ -13,13 +13,19 @@ tolerated while its fix is pending (:data:`KNOWN`); any other fails the suite.
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 
 import pytest
 import run_campaign as rc
-from run_campaign import Plan, S, Step, X, Y
+from run_campaign import (
+    Plan,
+    S,
+    Step,
+    X,
+    Y,
+    campaign_venue,  # noqa: F401  (autouse: the campaign venue)
+)
 
 from argus_core import Bar, BookDelta, OrderBook, Side
 
@@ -28,13 +34,6 @@ from argus_core import Bar, BookDelta, OrderBook, Side
 KNOWN: dict[str, str] = {
 }
 
-
-@pytest.fixture(autouse=True)
-def _campaign_venue(monkeypatch: pytest.MonkeyPatch) -> None:
-    rc.install(monkeypatch)
-    logging.disable(logging.CRITICAL)  # thousands of expected vetoes and refusals
-    yield
-    logging.disable(logging.NOTSET)
 
 
 def _unknown(problems: tuple[str, ...]) -> list[str]:

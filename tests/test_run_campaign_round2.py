@@ -13,25 +13,24 @@ deterministic plan (each was an ``xfail(strict=True)`` until its core change lan
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import run_campaign as rc
-from run_campaign import B, Plan, S, Step, X, Y
+from run_campaign import (
+    B,
+    Plan,
+    S,
+    Step,
+    X,
+    Y,
+    campaign_venue,  # noqa: F401  (autouse: the campaign venue)
+)
 
 from argus_core import Bar, OrderBook
 
 pytest.importorskip("argus_multivenue")  # the composite of the "multi" plans
 
-
-@pytest.fixture(autouse=True)
-def _campaign_venue(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    rc.install(monkeypatch)
-    logging.disable(logging.CRITICAL)  # thousands of expected vetoes and refusals
-    yield
-    logging.disable(logging.NOTSET)
 
 
 def _book(iid: str, t: int, bid: float, ask: float, size: float = 60.0) -> Step:

@@ -11,35 +11,27 @@ when the stream ends, is the kill switch at work)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import run_campaign as rc
-from run_campaign import B, Plan, S, Step, X, Y
+from run_campaign import (
+    B,
+    Plan,
+    S,
+    Step,
+    X,
+    Y,
+    campaign_venue,  # noqa: F401  (autouse: the campaign venue)
+)
+from run_campaign import book as _book
+from run_campaign import ev as _ev
 
-from argus_core import Bar, BookDelta, BookStatus, Ledger, OrderBook, Side, Trade
+from argus_core import Bar, BookDelta, BookStatus, Ledger, Side, Trade
 
 pytest.importorskip("argus_multivenue")  # the composite of the "multi" plans
 
-
-@pytest.fixture(autouse=True)
-def _campaign_venue(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    rc.install(monkeypatch)
-    logging.disable(logging.CRITICAL)  # thousands of expected vetoes and refusals
-    yield
-    logging.disable(logging.NOTSET)
-
-
-def _ev(event: object) -> Step:
-    return Step("ev", event)
-
-
-def _book(iid: str, t: int, bids: list[tuple[float, float]],
-          asks: list[tuple[float, float]]) -> Step:
-    return _ev(OrderBook(iid, t * S, bids=bids, asks=asks))
 
 
 def _fills(run_dir: Path) -> dict[str, int]:
