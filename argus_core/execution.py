@@ -1232,9 +1232,9 @@ class ExecutionEngine:
 
     def _flatten_refused(self, instrument_id: str, coid: str, why: object) -> None:
         """Never one refused flatten per event (a flood at the venue, the position never
-        closed): the next goes 2 s later, then twice as long after each refusal up to 16 s
-        (a phantom position's flatten is not a request every 2 s for ever; a rate limit's
-        end delays the kill switch 16 s at most), without the venue's reduce-only flag
+        closed): the next goes 2 s later, then twice as long after each refusal in a row up
+        to 16 s (a phantom position's flatten is not a request every 2 s for ever; a flatten
+        the venue takes, filled or not, ends the row), without the venue's reduce-only flag
         (with it where the venue ``guards_reduce_only``); never again in this run where the
         venue says it holds nothing to reduce."""
         ts = self.market.now_ns
@@ -1382,24 +1382,26 @@ class ExecutionEngine:
         if update.status is OrderStatus.OPEN and update.client_order_id in self._ended_unseen:
             self._open_after_end(update.client_order_id, current)
             return
-        if current in FINAL or update.status in (OrderStatus.PENDING, OrderStatus.FILLED):
-            return  # final states stay final; FILLED is reached through fills (quantities)
+        if current in FINAL or update.status in (OrderStatus.PENDING, OrderStatus.FILLED,
+                                                 OrderStatus.PARTIALLY_FILLED):
+            return  # final states stay final; fills (their quantities) bring these
         if update.status is OrderStatus.OPEN and current is not OrderStatus.PENDING:
             return  # a late acknowledgement must not undo a partial fill or a cancel
-        if update.status is OrderStatus.PARTIALLY_FILLED:
-            return
         self.ledger.set_order_status(update.client_order_id, update.status,
                                      reason=update.reason or None)
         self._acknowledged(update.client_order_id)
-        if update.status in FINAL:
-            self._settle_basket(self.ledger.basket_of(update.client_order_id))
-        if update.status is OrderStatus.REJECTED:
+        if update.status not in FINAL:
+            return
+        self._settle_basket(self.ledger.basket_of(update.client_order_id))
+        if rejected := update.status is OrderStatus.REJECTED:
             self.risk_event(update.ts_ns, "venue", "rejected",
                             f"venue rejected {update.client_order_id}: {update.reason}", None)
-            row = self.ledger.order_row(update.client_order_id)
-            if row is not None and row["strategy"] == FLATTEN_SLOT:
-                self._flatten_refused(row["instrument_id"], update.client_order_id,
-                                      update.reason)
+        row = self.ledger.order_row(update.client_order_id)
+        if row is not None and row["strategy"] == FLATTEN_SLOT:
+            if rejected:
+                self._flatten_refused(row["instrument_id"], update.client_order_id, update.reason)
+            else:  # the venue took it and ended it unfilled: the refusals' row ends
+                self._flatten_refusals.pop(row["instrument_id"], None)
 
     def book_live_fill(self, fill: Fill) -> None:
         """Book a venue-reported fill once, and bring its order's status up to date."""

@@ -30,7 +30,7 @@ import sys
 import time
 import traceback
 import types
-from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -957,6 +957,18 @@ class ExitsSwitchCheck(SwitchCheck):
 
 
 # -- the probe: a flatten owed must go out -------------------------------------------------
+#: A refused flatten's risk event: the order, and the wait before it is sent again.
+_REFUSED_FLATTEN = re.compile(r"refused flatten (\S+): .*sent again in (\d+) s")
+
+
+def _flatten_retries(events: Iterable[dict[str, Any]]) -> list[int]:
+    """When each refused flatten among ``events`` (risk event rows, oldest first) is sent
+    again: the kill switch's backoff after a venue's refusal (2 s, doubling up to 16 s
+    while the refusals run on)."""
+    return [e["ts_ns"] + int(m.group(2)) * S for e in events
+            if (m := _REFUSED_FLATTEN.search(e["reason"]))]
+
+
 def probe(c: Campaign) -> None:
     """After every step: while HALTED with a flatten asked for, a held instrument whose
     book is tradeable and two-sided must see a flatten order within the retry period."""
@@ -989,6 +1001,16 @@ def probe(c: Campaign) -> None:
             (c.flatten_busy.add if busy else c.flatten_busy.discard)(iid)
             continue
         since = c.owed.setdefault(iid, now)
+        # A flatten the venue refused waits out its backoff (2 s, doubling to 16 s while
+        # the refusals run on, by design): owed again from its retry (seed 92716: refused
+        # at 69 s after two refusals, retried 8 s later).
+        retry = max(_flatten_retries(runner.ledger.query(
+            "select r.ts_ns, r.reason from risk_events r join orders o on instr(r.reason,"
+            " 'refused flatten ' || o.client_order_id || ':') where r.check_name = 'flatten'"
+            " and r.action = 'refused' and o.instrument_id = ? order by r.id",
+            (iid,))), default=0)
+        if retry > since:
+            since = c.owed[iid] = retry
         if now - since > RETRY_NS + S:
             sent = runner.ledger.query(
                 "select count(*) as n from orders where strategy = 'flatten' and "
@@ -1270,11 +1292,10 @@ def check(plan: Plan, run_dir: Path, record: Record) -> list[str]:
             # A venue refusing the flatten (a 503) is asked again after a doubling wait, up
             # to 16 s: one still waiting when the stream ends is the kill switch's backoff
             # by design, not a flatten given up (seed 63336: the tail's 12 s were shorter).
-            waits = [e["ts_ns"] + int(m.group(2)) * S for e in events
-                     if e["check_name"] == "flatten" and e["action"] == "refused"
-                     and (m := re.search(r"refused flatten (\S+): .*sent again in (\d+) s",
-                                         e["reason"]))
-                     and orders.get(m.group(1), {}).get("instrument_id") == iid]
+            waits = _flatten_retries(
+                e for e in events if e["check_name"] == "flatten" and e["action"] == "refused"
+                and (m := _REFUSED_FLATTEN.search(e["reason"]))
+                and orders.get(m.group(1), {}).get("instrument_id") == iid)
             if q and not (waits and waits[-1] > last):
                 out.append(f"HALTED with flatten ({latch.get('reason')}) yet {iid} is held: "
                            f"{q} at the end, after the tail's books")
