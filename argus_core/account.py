@@ -79,9 +79,11 @@ class Account:
             self.books[slot] = Account(Decimal(0))
         return self.books[slot]
 
-    def apply_to_books(self, fill: Fill, slot: str) -> None:
-        """Book ``fill`` (of an order sent by ``slot``) in the strategies' books."""
-        if slot not in HOUSE_SLOTS:  # a slot's own order: its own book
+    def apply_to_books(self, fill: Fill, slot: str, *, alone: bool = False) -> None:
+        """Book ``fill`` (of an order sent by ``slot``) in the strategies' books: a house
+        order's (a flatten's, a settlement's) shared by the books it reduces, unless
+        ``alone`` (one book's own settlement)."""
+        if alone or slot not in HOUSE_SLOTS:  # a slot's own order: its own book
             self.book(slot).apply(fill)
             return
         inst, sign = fill.instrument_id, fill.side.sign

@@ -763,11 +763,11 @@ class ExecutionEngine:
         return price if price is not None else self.account.marks.get(instrument_id)
 
     # -- fills and settlement --------------------------------------------------------
-    def book_fill(self, fill: Fill, slot: str | None = None) -> None:
+    def book_fill(self, fill: Fill, slot: str | None = None, *, alone: bool = False) -> None:
         """Ledger, account, position row, order status, risk observers (``slot``: the
-        order's, when the caller has read its row).  A live book's mid marks the position,
-        not the fill (the entry row shows the spread paid; a paper fill leaves the venue's
-        book as it was)."""
+        order's, when the caller has read its row; ``alone``: in that book alone).  A live
+        book's mid marks the position, not the fill (the entry row shows the spread paid; a
+        paper fill leaves the venue's book as it was)."""
         coid = fill.client_order_id
         if (stamp := self.loop.before_fill(fill.ts_ns)) != fill.ts_ns:
             fill = attrs.evolve(fill, ts_ns=stamp)
@@ -779,7 +779,7 @@ class ExecutionEngine:
         if slot is None:
             row = self.ledger.order_row(coid)
             slot = row["strategy"] if row else ""
-        self.account.apply_to_books(fill, slot)
+        self.account.apply_to_books(fill, slot, alone=alone)
         mid = self.market.live_mid(fill.instrument_id)
         if mid is not None:
             self.account.mark(fill.instrument_id, mid)
@@ -850,7 +850,7 @@ class ExecutionEngine:
         self.ledger.insert_order(order, self.run_id)
         fill = Fill(f"{coid}-1", coid, order.venue, event.instrument_id, side, price,
                     abs(quantity), Decimal(0), Liquidity.SETTLEMENT, event.ts_ns)
-        self.book_fill(fill, book)
+        self.book_fill(fill, book, alone=book is not None)  # a house book's own too
         self.ledger.set_order_status(coid, OrderStatus.FILLED, fill.quantity)
 
     # -- cancels and HALTED ----------------------------------------------------------
@@ -888,7 +888,9 @@ class ExecutionEngine:
                 if wanted(work.order.strategy, work.order.instrument_id, work.order.side):
                     self.broker.cancel(coid)
                     self._booked(coid)
-                    self.ledger.set_order_status(coid, OrderStatus.CANCELLED, reason=reason)
+                    # with what the broker filled: a fill of the event that tripped a HALT
+                    # may be booked after this cancel (the broker made it before)
+                    self.ledger.set_order_status(coid, OrderStatus.CANCELLED, work.filled, reason)
                     self._settle_basket(work.order.basket_id)  # the other legs unwound
                     self.loop.mark_dirty()
             return

@@ -1011,6 +1011,14 @@ def probe(c: Campaign) -> None:
             (iid,))), default=0)
         if retry > since:
             since = c.owed[iid] = retry
+        # The flatten stands back for another exit sent on its position (a basket's
+        # unwind), by design: owed again from that exit (seed 103881: the market quiet from
+        # 11 s to 22 s, an unwind took the 22 s event, the flatten went at 23 s).
+        (other,) = runner.ledger.query(
+            "select max(ts_ns) as t from orders where strategy != 'flatten' and reduce_only "
+            "and instrument_id = ? and ts_ns >= ?", (iid, max(since, now - RETRY_NS)))
+        if other["t"] is not None:
+            since = c.owed[iid] = other["t"]
         if now - since > RETRY_NS + S:
             sent = runner.ledger.query(
                 "select count(*) as n from orders where strategy = 'flatten' and "

@@ -1,20 +1,43 @@
-"""What a sweep of the run campaign's seeds 74000-93999 (outside CI) found, pinned: a kill's
+"""What a sweep of the run campaign's seeds 74000-103999 (outside CI) found, pinned: a kill's
 flatten waited out a refusal's backoff that had kept doubling across flattens the venue took
-in between (the refusals were not in a row: a flaky venue, not a venue that refuses); and
-the checker's own fault, which called a flatten waiting out that backoff (by design, up to
-16 s while the refusals run on) in the middle of a run a flatten given up."""
+in between (a flaky venue, not one that refuses every flatten); a paper order cancelled by
+the HALT its own event's fills tripped kept a filled quantity of 0 beside its fill; a void's
+settlement of the flatten's own book was shared among the books as a flatten's fill is (the
+books then held what the account did not); and the checker's own faults: a flatten waiting
+out that backoff (by design, up to 16 s while the refusals run on) mid-run, or standing
+back for a basket's unwind sent on its position, was called a flatten given up."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import run_campaign as rc
-from run_campaign import campaign_venue  # noqa: F401  (autouse: the campaign venue)
+from run_campaign import (
+    B,
+    Plan,
+    Step,
+    X,
+    campaign_venue,  # noqa: F401  (autouse: the campaign venue)
+)
+from run_campaign import book as _book
+from run_campaign import ev as _ev
 from test_heldout3_run_kill import RefusesReduceOnly, kill_against_refusals
 from test_heldout_run_kill import ScriptVenue, _position, venue
 
-from argus_core import Fill, Ledger, Order, OrderStatus, OrderUpdate, VenueError
+from argus_core import (
+    BookDelta,
+    Fill,
+    Ledger,
+    Order,
+    OrderStatus,
+    OrderUpdate,
+    Settlement,
+    Side,
+    Trade,
+    VenueError,
+)
 
 __all__ = ["venue"]  # the fixture, imported for pytest
 
@@ -69,3 +92,68 @@ def test_a_flaky_venues_refusals_wait_2_s_each_a_steady_ones_double(
     waits = _waits(run_dir)
     assert len(waits) >= 5 and set(waits) == {"2"}, waits
     assert _position(run_dir) == 2  # never filled: still held, never reversed
+
+
+def test_a_paper_order_cancelled_by_the_halt_its_events_fills_tripped_keeps_its_fill(
+        tmp_path: Path) -> None:
+    """Seed 96472 (paper), shrunk: two sells rest on X; a print far through both fills the
+    first in full and the second in part, in one event.  The first fill's drawdown check
+    HALTs, and the HALT cancels the working orders before the second fill is booked: the
+    second order was written cancelled with 0 filled beside its fill of 1 (the fill stands:
+    the broker made it before the cancel).  Cancelled with 1 filled now."""
+    S = rc.S
+    plan = Plan(96472, "paper", "0.02", False, ((
+        _book(X, 93, [(94.51, 47.0), (93.51, 72.0), (92.51, 23.0)],
+              [(95.37, 47.0), (96.37, 72.0), (97.37, 23.0)]),
+        _book(X, 98, [(93.91, 110.0), (92.91, 85.0), (91.91, 24.0)], []),
+        _ev(Trade(X, 99 * S, Decimal("94.49"), Decimal("2"), Side.BUY)),
+        _ev(BookDelta(X, 104 * S, Side.BUY, Decimal("91.76"), Decimal("0"))),
+        _ev(Trade(X, 107 * S, Decimal("90.6"), Decimal("14"), Side.BUY)),
+        _ev(Trade(X, 109 * S, Decimal("144.91"), Decimal("9"), Side.BUY)),
+    ),), "multi")
+    assert rc.run_seed(plan.seed, tmp_path, plan).problems == ()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        rows = ledger.query(
+            "select o.status, o.filled_quantity, sum(f.quantity) as fills from orders o "
+            "join fills f using (client_order_id) where o.strategy = 'rnd' and f.ts_ns = ? "
+            "group by o.client_order_id order by o.ts_ns", (109 * S,))
+        halted = ledger.get_control("trading_state")
+    assert "halted" in (halted or "")
+    assert [r["status"] for r in rows] == ["filled", "cancelled"]
+    assert all(Decimal(r["filled_quantity"]) == Decimal(str(r["fills"])) for r in rows)
+
+
+def test_a_voids_settlement_of_the_flatten_book_stays_in_that_book(tmp_path: Path) -> None:
+    """Seed 98905 (live, multi-venue), shrunk: a strategy buys 207 of B at 0.66; the kill's
+    flatten sells 1 at 0.6 (shared: the strategy's book); the venue busts that sale, and the
+    bust's buy goes to the flatten's book (the books held B: it adds to nothing of theirs).
+    B is voided: each book holding it is given back at its own cost, one settlement order
+    each, the flatten book's 1 at 0.6 in that book alone.  It was shared pro rata as a
+    flatten's fill is (0.005 of it to the flatten book, the rest to the strategy's): the
+    books were left holding +0.995 and -0.995 of a market that is gone, and a later bust's
+    settlement was split by them."""
+    S = rc.S
+    plan = Plan(98905, "live", "0.01", True, (
+        (_book(B, 9, [(0.6, 207.0), (0.59, 291.0), (0.58, 272.0)],
+               [(0.66, 207.0), (0.67, 291.0), (0.68, 272.0)]),
+         Step("check", None, "shrink"), Step("flatten", None, ""),
+         _ev(BookDelta(B, 19 * S, Side.SELL, Decimal("0.65"), Decimal("46"))),
+         Step("correct", None, "bust")),
+        (_ev(Settlement(B, 56 * S, None, "voided")), Step("correct", None, "bust"))), "multi")
+    assert rc.run_seed(plan.seed, tmp_path, plan).problems == ()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        settled = ledger.query("select price, quantity from fills where liquidity = "
+                               "'settlement' order by rowid")
+    assert [(r["price"], r["quantity"]) for r in settled] == [
+        ("0.6", "1"), ("0.66", "206"), ("0.66", "207")]
+
+
+def test_a_flatten_standing_back_for_an_unwind_on_its_position_is_not_given_up(
+        tmp_path: Path) -> None:
+    """Seed 103881 (live, multi-venue): a basket's leg in Y filled, its other leg did not;
+    the kill's flatten was refused at 10 s (due again at 12 s), the market was quiet from
+    11 s to 22 s, and at 22 s the basket's unwind (a reduce-only sell of the whole position)
+    went first: the flatten stood back for it by design (orders working on the position
+    cover it) and went at 23 s.  The probe called it a flatten owed since 12 s; it now owes
+    it again from such an exit (with the flatten's retry disabled, still caught)."""
+    assert rc.run_seed(103881, tmp_path).problems == ()
