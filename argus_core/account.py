@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from argus_core.errors import ConfigError
-from argus_core.models import Fill, Portfolio, Position
+from argus_core.models import Fill, Liquidity, Portfolio, Position
 
 #: Order slots that act for every book: their fills are shared by the holders.
 HOUSE_SLOTS = frozenset({"flatten", "settlement"})
@@ -72,6 +72,9 @@ class Account:
         self.last_price: dict[str, Decimal] = {}
         #: The strategy slots' books (slot -> its own Account), with their capital.
         self.books = {slot: Account(c) for slot, c in (capital or {}).items()}
+        #: Each house fill's signed shares in the books (fill id -> [(slot, quantity)]):
+        #: what a bust of it takes back (the books hold other trades by then).
+        self.house_fills: dict[str, list[tuple[str, Decimal]]] = {}
 
     def book(self, slot: str) -> Account:
         """The book of ``slot`` (created empty, with no capital, on its first fill)."""
@@ -79,10 +82,17 @@ class Account:
             self.books[slot] = Account(Decimal(0))
         return self.books[slot]
 
-    def apply_to_books(self, fill: Fill, slot: str, *, alone: bool = False) -> None:
+    def apply_to_books(self, fill: Fill, slot: str, *, alone: bool = False,
+                       undo: str | None = None) -> None:
         """Book ``fill`` (of an order sent by ``slot``) in the strategies' books: a house
         order's (a flatten's, a settlement's) shared by the books it reduces, unless
-        ``alone`` (one book's own settlement)."""
+        ``alone`` (one book's own settlement); ``undo``: the id of the house fill this one
+        busts, taken back from the books it was booked in, in its shares."""
+        if undo in self.house_fills:  # a bust: out of the books the venue's trade moved
+            parts = self.house_fills[undo]
+            total = abs(sum((q for _, q in parts), Decimal(0)))
+            self._share(fill, [(name, -q * fill.quantity / total, abs(q)) for name, q in parts])
+            return
         if alone or slot not in HOUSE_SLOTS:  # a slot's own order: its own book
             self.book(slot).apply(fill)
             return
@@ -92,18 +102,30 @@ class Account:
         held = sum(holders.values(), Decimal(0))
         if held == 0 or held * sign > 0:
             self.book(slot).apply(fill)
-            return
+            shares = [(slot, fill.quantity * sign)]
+        else:
+            shares = self._share(fill, [(name, fill.quantity * sign * q / held, abs(q))
+                                        for name, q in sorted(holders.items())])
+        if fill.liquidity is not Liquidity.SETTLEMENT:  # a settlement is never busted
+            self.house_fills[fill.fill_id] = shares
+
+    def _share(self, fill: Fill, parts: list[tuple[str, Decimal, Decimal]]
+               ) -> list[tuple[str, Decimal]]:
+        """``fill`` booked in shares, ``parts`` each book's ``(name, signed quantity, fee
+        weight)`` (the last book takes what rounding left); the signed shares booked."""
+        sign, booked, weight = fill.side.sign, [], sum((w for _, _, w in parts), Decimal(0))
         signed_left, fee_left = fill.quantity * sign, fill.fee
-        weight = sum(abs(q) for q in holders.values())
-        for n, (name, q) in enumerate(sorted(holders.items()), 1):
-            last = n == len(holders)
-            signed = signed_left if last else (fill.quantity * sign * q / held).quantize(_SHARE)
-            fee = fee_left if last else (fill.fee * abs(q) / weight).quantize(_SHARE)
+        for n, (name, part, w) in enumerate(parts, 1):
+            last = n == len(parts)
+            signed = signed_left if last else part.quantize(_SHARE)
+            fee = fee_left if last else (fill.fee * w / weight).quantize(_SHARE)
             signed_left, fee_left = signed_left - signed, fee_left - fee
             if signed:
                 side = fill.side if signed * sign > 0 else fill.side.opposite()
-                self.books[name].apply(attrs.evolve(fill, side=side, quantity=abs(signed),
-                                                    fee=fee))
+                self.book(name).apply(attrs.evolve(fill, side=side, quantity=abs(signed),
+                                                   fee=fee))
+                booked.append((name, signed))
+        return booked
 
     def book_equity(self) -> dict[str, Decimal]:
         """Each book's equity at the account's marks (one row per book per timestamp)."""
@@ -215,6 +237,8 @@ class Account:
                           for k, p in self.positions.items()},
             "last_price": {k: str(v) for k, v in self.last_price.items()},
             "books": {slot: book.get_state() for slot, book in self.books.items()},
+            **({"house_fills": {k: [[slot, str(q)] for slot, q in v]
+                                for k, v in self.house_fills.items()}} if self.house_fills else {}),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -228,4 +252,6 @@ class Account:
         self.last_price = {k: Decimal(v) for k, v in state.get("last_price", {}).items()}
         for slot, book_state in state.get("books", {}).items():
             self.book(slot).set_state(book_state)
+        self.house_fills = {k: [(slot, Decimal(q)) for slot, q in v]
+                            for k, v in state.get("house_fills", {}).items()}
         self._revalue()

@@ -763,9 +763,11 @@ class ExecutionEngine:
         return price if price is not None else self.account.marks.get(instrument_id)
 
     # -- fills and settlement --------------------------------------------------------
-    def book_fill(self, fill: Fill, slot: str | None = None, *, alone: bool = False) -> None:
+    def book_fill(self, fill: Fill, slot: str | None = None, *, alone: bool = False,
+                  undo: str | None = None) -> None:
         """Ledger, account, position row, order status, risk observers (``slot``: the
-        order's, when the caller has read its row; ``alone``: in that book alone).  A live
+        order's, when the caller has read its row; ``alone``, ``undo``: see
+        :meth:`Account.apply_to_books`).  A live
         book's mid marks the position, not the fill (the entry row shows the spread paid; a
         paper fill leaves the venue's book as it was)."""
         coid = fill.client_order_id
@@ -779,7 +781,7 @@ class ExecutionEngine:
         if slot is None:
             row = self.ledger.order_row(coid)
             slot = row["strategy"] if row else ""
-        self.account.apply_to_books(fill, slot, alone=alone)
+        self.account.apply_to_books(fill, slot, alone=alone, undo=undo)
         mid = self.market.live_mid(fill.instrument_id)
         if mid is not None:
             self.account.mark(fill.instrument_id, mid)
@@ -1355,7 +1357,7 @@ class ExecutionEngine:
                 return
         self.book_fill(Fill(busted, coid, row["venue"], row["instrument_id"], side.opposite(),
                             price, qty, -Decimal(fee), Liquidity(row["liquidity"]), c.ts_ns),
-                       slot)
+                       slot, undo=c.fill_id)
         self.ledger.correct_fill(c.fill_id, "bust", c.ts_ns, qty, "0", c.reason)
         self.risk_event(c.ts_ns, "reconcile", "bust", f"fill {c.fill_id} of order {coid} "
                         f"({side} {qty} {row['instrument_id']} @ {price}"

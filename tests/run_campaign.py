@@ -1530,9 +1530,11 @@ def _check_settlements(plan: Plan, entries: list[dict[str, Any]], fills: list[di
         lot = (Decimal(0), Decimal(0))
         # Each strategy slot's book, as the core keeps them: a slot's own fill is its own;
         # a house fill (the kill switch's flatten) that reduces what the books hold is
-        # shared by them pro rata, else it is the house book's.  A void gives each book
-        # holding the instrument back at its own average cost, when several hold it.
+        # shared by them pro rata, else it is the house book's; its bust comes out of the
+        # books it went into, in the same shares.  A void gives each book holding the
+        # instrument back at its own average cost, when several hold it.
         books: dict[str, tuple[Decimal, Decimal]] = {}
+        house: dict[str, list[tuple[str, Decimal]]] = {}  # fill id -> its shares in the books
         for f in fills:
             if f["instrument_id"] != iid:
                 continue
@@ -1552,17 +1554,25 @@ def _check_settlements(plan: Plan, entries: list[dict[str, Any]], fills: list[di
             slot = own or (order["strategy"] if order else "")
             holders = {s: b for s, b in sorted(books.items()) if b[0]}
             total = sum((b[0] for b in holders.values()), Decimal(0))
-            if own or slot not in ("flatten", "settlement") or total == 0 \
+            busts = house.get(f["fill_id"].split(":bust")[0]) if ":bust" in f["fill_id"] \
+                else None
+            if busts:  # a bust of a house fill: out of the books it was booked in
+                whole = abs(sum((b for _, b in busts), Decimal(0)))
+                parts = [(name, -b * abs(q) / whole) for name, b in busts]
+            elif own or slot not in ("flatten", "settlement") or total == 0 \
                     or (total > 0) == (q > 0):
                 books[slot] = _average(books.get(slot, (Decimal(0), Decimal(0))), q, p)
+                house[f["fill_id"]] = [(slot, q)]
                 continue
-            left = q
-            for n, (name, b) in enumerate(holders.items(), 1):
-                share = left if n == len(holders) else (q * b[0] / total).quantize(
-                    Decimal("1e-12"))
+            else:
+                parts = [(name, q * b[0] / total) for name, b in holders.items()]
+            left, house[f["fill_id"]] = q, []
+            for n, (name, part) in enumerate(parts, 1):
+                share = left if n == len(parts) else part.quantize(Decimal("1e-12"))
                 left -= share
                 if share:
-                    books[name] = _average(b, share, p)
+                    books[name] = _average(books.get(name, (Decimal(0), Decimal(0))), share, p)
+                    house[f["fill_id"]].append((name, share))
     for s in entries:
         if s["kind"] == "send" and s["iid"] in settled and \
                 s["ts"] > settled[s["iid"]].ts_ns:

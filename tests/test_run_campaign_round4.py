@@ -1,8 +1,9 @@
 """What a sweep of the run campaign's seeds 74000-103999 (outside CI) found, pinned: a kill's
 flatten waited out a refusal's backoff that had kept doubling across flattens the venue took
 in between (a flaky venue, not one that refuses every flatten); a paper order cancelled by
-the HALT its own event's fills tripped kept a filled quantity of 0 beside its fill; a void's
-settlement of the flatten's own book was shared among the books as a flatten's fill is (the
+the HALT its own event's fills tripped kept a filled quantity of 0 beside its fill; a bust
+of the flatten's sale went to the flatten's book, not back to the books it was shared into,
+and a void's settlement of that book was shared among the books as a flatten's fill is (the
 books then held what the account did not); and the checker's own faults: a flatten waiting
 out that backoff (by design, up to 16 s while the refusals run on) mid-run, or standing
 back for a basket's unwind sent on its position, was called a flatten given up."""
@@ -123,15 +124,16 @@ def test_a_paper_order_cancelled_by_the_halt_its_events_fills_tripped_keeps_its_
     assert all(Decimal(r["filled_quantity"]) == Decimal(str(r["fills"])) for r in rows)
 
 
-def test_a_voids_settlement_of_the_flatten_book_stays_in_that_book(tmp_path: Path) -> None:
+def test_a_bust_of_the_flatten_goes_back_to_the_books_before_a_void(tmp_path: Path) -> None:
     """Seed 98905 (live, multi-venue), shrunk: a strategy buys 207 of B at 0.66; the kill's
-    flatten sells 1 at 0.6 (shared: the strategy's book); the venue busts that sale, and the
-    bust's buy goes to the flatten's book (the books held B: it adds to nothing of theirs).
-    B is voided: each book holding it is given back at its own cost, one settlement order
-    each, the flatten book's 1 at 0.6 in that book alone.  It was shared pro rata as a
-    flatten's fill is (0.005 of it to the flatten book, the rest to the strategy's): the
-    books were left holding +0.995 and -0.995 of a market that is gone, and a later bust's
-    settlement was split by them."""
+    flatten sells 1 at 0.6 (shared: the strategy's book); the venue busts that sale; B is
+    voided, then the strategy's buy is busted too.  The flatten's bust went to the flatten's
+    book as a new house trade (the books held B: it added to nothing of theirs), and the
+    void's settlement of that book was shared pro rata as a flatten's fill is: the books
+    were left holding +0.995 and -0.995 of a market that was gone, and the later bust's
+    settlement was split by them.  Now the bust comes out of the book the sale went into
+    (the strategy's holds all 207 again) and one settlement gives it back at its cost
+    (a house book's own settlement stays in it: ``test_strategy_books``)."""
     S = rc.S
     plan = Plan(98905, "live", "0.01", True, (
         (_book(B, 9, [(0.6, 207.0), (0.59, 291.0), (0.58, 272.0)],
@@ -142,10 +144,12 @@ def test_a_voids_settlement_of_the_flatten_book_stays_in_that_book(tmp_path: Pat
         (_ev(Settlement(B, 56 * S, None, "voided")), Step("correct", None, "bust"))), "multi")
     assert rc.run_seed(plan.seed, tmp_path, plan).problems == ()
     with Ledger.in_dir(tmp_path / "run") as ledger:
-        settled = ledger.query("select price, quantity from fills where liquidity = "
-                               "'settlement' order by rowid")
-    assert [(r["price"], r["quantity"]) for r in settled] == [
-        ("0.6", "1"), ("0.66", "206"), ("0.66", "207")]
+        settled = ledger.query("select fill_id, price, quantity from fills where liquidity "
+                               "= 'settlement' order by rowid")
+    cost = (206 * Decimal("0.66") + Decimal("0.6")) / 207  # the strategy's book's, and B's
+    assert [(Decimal(r["price"]), r["quantity"]) for r in settled] == [
+        (cost, "207"), (Decimal("0.66"), "207")]
+    assert not any("flatten" in r["fill_id"] for r in settled)
 
 
 def test_a_flatten_standing_back_for_an_unwind_on_its_position_is_not_given_up(

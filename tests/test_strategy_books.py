@@ -84,6 +84,68 @@ def test_the_engines_flatten_is_shared_by_the_holders_even_when_they_offset() ->
     _assert_books_sum(account)
 
 
+def _bust(n: int, of: Fill, qty: str | None = None) -> Fill:
+    """The venue's bust of ``of`` (or of ``qty`` of it) as the engine books it: the other
+    side, the same price, the fee refunded (in proportion for a part)."""
+    q = Decimal(qty) if qty is not None else of.quantity
+    return Fill(f"{of.fill_id}:bust", of.client_order_id, "kraken", IID, of.side.opposite(),
+                of.price, q, -of.fee * q / of.quantity, Liquidity.TAKER, n)
+
+
+@pytest.mark.parametrize("part", [None, "0.2"], ids=["whole", "part"])
+def test_a_bust_of_the_flatten_comes_out_of_the_books_it_was_shared_into(
+        part: str | None) -> None:
+    """a long 1, b short 0.5; the kill switch's sale of the net 0.5 closed both (shared by
+    them).  The venue busts that sale: each book gets back what it gave, so each holds its
+    position again (the whole bust) or its share of the part busted.  Booked as a new house
+    trade, the bust went wholly to the house book (the books were flat, so it reduced
+    nothing of theirs): the strategies kept the closes of a trade that never happened."""
+    account = Account(Decimal(1000), {"a": Decimal(600), "b": Decimal(400)})
+    for slot, fill in [("a", _fill(1, Side.BUY, "1", "100", "0.1")),
+                       ("b", _fill(2, Side.SELL, "0.5", "104", "0.05"))]:
+        account.apply(fill)
+        account.apply_to_books(fill, slot)
+    flat = _fill(3, Side.SELL, "0.5", "101", "0.03")
+    account.apply(flat)
+    account.apply_to_books(flat, "flatten")
+    # a restart in between: the shares travel with the checkpoint
+    again = Account(Decimal(0))
+    again.set_state(account.get_state())
+    bust = _bust(4, flat, part)
+    again.apply(bust)
+    again.apply_to_books(bust, "flatten", undo=flat.fill_id)
+    a, b = again.books["a"].positions[IID], again.books["b"].positions[IID]
+    share = Decimal(1) if part is None else Decimal(part) / Decimal("0.5")
+    assert (a.quantity, b.quantity) == (1 * share, Decimal("-0.5") * share)
+    assert "flatten" not in again.books or not again.books["flatten"].positions
+    assert again.books["a"].fees_paid + again.books["b"].fees_paid == again.fees_paid
+    _assert_books_sum(again)
+    # A bust of a strategy's own fill is its own book's, as before.
+    own = _bust(5, _fill(1, Side.BUY, "1", "100", "0.1"))
+    again.apply(own)
+    again.apply_to_books(own, "a", undo="f1")
+    assert again.books["a"].positions[IID].quantity == share - 1
+    _assert_books_sum(again)
+
+
+def test_a_settlement_of_one_book_alone_stays_in_that_book() -> None:
+    """A void gives each book holding the instrument back at its own cost, one settlement
+    each: the house book's (a flatten's buy the books' position did not take) is that
+    book's alone, not shared pro rata as the house's trades are."""
+    account = Account(Decimal(1000), {"a": Decimal(1000)})
+    for slot, fill in [("a", _fill(1, Side.BUY, "3", "100")),
+                       ("flatten", _fill(2, Side.BUY, "1", "90"))]:
+        account.apply(fill)
+        account.apply_to_books(fill, slot)
+    assert account.books["flatten"].positions[IID].quantity == 1  # it added to a's long
+    settle = _fill(3, Side.SELL, "1", "90")
+    account.apply(settle)
+    account.apply_to_books(settle, "flatten", alone=True)
+    assert account.books["flatten"].positions[IID].quantity == 0
+    assert account.books["a"].positions[IID].quantity == 3
+    _assert_books_sum(account)
+
+
 def test_a_three_way_settlement_with_inexact_shares_still_sums_exactly() -> None:
     account = Account(Decimal(300), {"a": Decimal(100), "b": Decimal(100), "c": Decimal(100)})
     for n, slot in enumerate("abc", 1):
