@@ -767,9 +767,9 @@ class ExecutionEngine:
                   undo: str | None = None) -> None:
         """Ledger, account, position row, order status, risk observers (``slot``: the
         order's, when the caller has read its row; ``alone``, ``undo``: see
-        :meth:`Account.apply_to_books`).  A live
-        book's mid marks the position, not the fill (the entry row shows the spread paid; a
-        paper fill leaves the venue's book as it was)."""
+        :meth:`Account.apply_to_books`).  A live book's mid marks the position, not the fill
+        (the entry row shows the spread paid; a paper fill leaves the venue's book as it
+        was)."""
         coid = fill.client_order_id
         if (stamp := self.loop.before_fill(fill.ts_ns)) != fill.ts_ns:
             fill = attrs.evolve(fill, ts_ns=stamp)
