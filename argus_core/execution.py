@@ -1396,11 +1396,11 @@ class ExecutionEngine:
         self._acknowledged(update.client_order_id)
         if update.status not in FINAL:
             return
-        self._settle_basket(self.ledger.basket_of(update.client_order_id))
+        row = self.ledger.order_row(update.client_order_id)
+        self._settle_basket(row["basket_id"] if row is not None else None)
         if rejected := update.status is OrderStatus.REJECTED:
             self.risk_event(update.ts_ns, "venue", "rejected",
                             f"venue rejected {update.client_order_id}: {update.reason}", None)
-        row = self.ledger.order_row(update.client_order_id)
         if row is not None and row["strategy"] == FLATTEN_SLOT:
             if rejected:
                 self._flatten_refused(row["instrument_id"], update.client_order_id, update.reason)
