@@ -254,6 +254,8 @@ class ExecutionEngine:
         #: (basket, instrument) whose unwind was given up (UNWIND_TRIES) or skipped (it
         #: could not reduce the position): said once
         self._unwinds_said: set[tuple[str, str]] = set()
+        #: (basket, instrument) whose unwind stands back for the kill's flatten: said once
+        self._unwinds_to_flatten: set[tuple[str, str]] = set()
         #: failed cancels per live order; orders to look for among the venue's open orders
         #: (id: market time due), and when to read those again after a failed read
         self._cancel_failures: dict[str, int] = {}
@@ -648,6 +650,17 @@ class ExecutionEngine:
             iid, done, ref = order.instrument_id, sent.get(order.instrument_id, 0), avg_price
             if not self._unwind_reduces(basket, iid, order.side.opposite(), excess):
                 continue
+            if self.flatten_reason is not None and basket:
+                # One closer per position under a kill: the flatten closes it whole (and
+                # drops a venue's refused reduce-only flag; an unwind kept it and went
+                # first, the flatten standing back: seed 173617).  Owed again if the kill
+                # is lifted before the position is closed.
+                self._unwinds_owed[basket] = ts + HALT_CANCEL_RETRY_NS
+                if (basket, iid) not in self._unwinds_to_flatten:
+                    self._unwinds_to_flatten.add((basket, iid))
+                    self.risk_event(ts, "basket", "unwind_skipped", f"partial basket {basket}: "
+                                    f"{excess} of {iid} left to the kill switch's flatten", None)
+                continue
             if done and basket:  # the market did not take the last unwind in full
                 if done >= UNWIND_TRIES:
                     self._abandon_unwind(basket, iid, excess, done)
@@ -680,8 +693,9 @@ class ExecutionEngine:
         held = pos.quantity if pos is not None else _ZERO
         if held != 0 and (held > 0) != (side is Side.BUY):
             return True
-        if basket and (basket, instrument_id) not in self._unwinds_said:
-            self._unwinds_said.add((basket, instrument_id))
+        key = (basket or "", instrument_id)  # said already, or the flatten closed it
+        if basket and key not in self._unwinds_said and key not in self._unwinds_to_flatten:
+            self._unwinds_said.add(key)
             self.risk_event(self.market.now_ns, "basket", "unwind_skipped",
                             f"partial basket {basket}: {excess} of {instrument_id} to take "
                             f"back, but a {side.value} would not reduce the position held "

@@ -159,5 +159,21 @@ def test_a_flatten_standing_back_for_an_unwind_on_its_position_is_not_given_up(
     11 s to 22 s, and at 22 s the basket's unwind (a reduce-only sell of the whole position)
     went first: the flatten stood back for it by design (orders working on the position
     cover it) and went at 23 s.  The probe called it a flatten owed since 12 s; it now owes
-    it again from such an exit (with the flatten's retry disabled, still caught)."""
+    it again from such an exit (with the flatten's retry disabled, still caught).  Since
+    seed 173617 an unwind stands back under a kill (the flatten went at 22 s), but one sent
+    before the kill still holds the flatten back while it works."""
     assert rc.run_seed(103881, tmp_path).problems == ()
+
+
+def test_under_a_kill_a_basket_unwind_stands_back_for_the_flatten(tmp_path: Path) -> None:
+    """Seed 173617 (live, multi-venue; found after the sweep above): a basket's unwind of Y,
+    refused by the venue for its reduce-only flag at 99 s and 101 s, kept the flag; the
+    kill's flatten was refused for it at 103 s and due again at 105 s without it, but the
+    unwind went first at 105 s (refused again) and the flatten stood back for it (orders
+    working cover the position): -2 of Y was held when the stream ended.  Under a kill
+    the flatten alone closes a position (``test_unwind_retry``)."""
+    assert rc.run_seed(173617, tmp_path).problems == ()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        said = ledger.query("select reason from risk_events where action = "
+                            "'unwind_skipped'")
+    assert any("left to the kill switch's flatten" in r["reason"] for r in said)

@@ -22,6 +22,7 @@ from order_path_kit import (
     Y,
     bar,
     buy,
+    cli_,
     position,
     q,
     register,
@@ -30,7 +31,7 @@ from order_path_kit import (
     venue_position,
 )
 
-from argus_core.errors import OrderUnknown
+from argus_core.errors import OrderUnknown, VenueError
 from argus_core.execution import HALT_CANCEL_RETRY_NS, UNWIND_TRIES
 from argus_core.models import Fill, Order, OrderStatus, OrderUpdate
 
@@ -73,8 +74,8 @@ def _legs(e: object, c: object) -> list[object]:
     return [buy(X, "1", basket_id="b1"), sell(Y, "1", basket_id="b1")]
 
 
-def _setup(monkeypatch: Any, refuse: int) -> None:
-    register(monkeypatch, ThinUnwinds)
+def _setup(monkeypatch: Any, refuse: int, cls: type[ThinUnwinds] = ThinUnwinds) -> None:
+    register(monkeypatch, cls)
     ThinUnwinds.refuse, ThinUnwinds.unwinds, ThinUnwinds.now_s = refuse, [], 0
 
 
@@ -172,3 +173,60 @@ def test_a_leg_that_closed_part_of_a_held_position_is_not_unwound_every_event(
 
 def _legs_selling_x(e: object, c: object) -> list[object]:
     return [sell(X, "1", basket_id="b2"), sell(Y, "1", basket_id="b2")]
+
+
+class FlagRefused(ThinUnwinds):
+    """The basket's Y leg finds no liquidity; the venue refuses every order carrying its
+    reduce-only flag (a market that takes none) and, while ``refuse_all``, every exit at
+    all (a 503); an exit without the flag fills."""
+
+    refuse_all: ClassVar[bool] = False
+
+    async def submit(self, order: Order) -> list[Fill]:
+        if order.reduce_only or (order.strategy == "flatten" and FlagRefused.refuse_all):
+            ThinUnwinds.unwinds.append((order, ThinUnwinds.now_s))
+            RTVenue.submitted.append(order)
+            raise VenueError("503 Service Unavailable" if FlagRefused.refuse_all else
+                             "reduce-only orders are not accepted on this market")
+        return await super().submit(order)
+
+
+def _kill(run: Any) -> Any:
+    return lambda: cli_("kill", "--run-dir", str(run), "--flatten")
+
+
+def test_under_a_kill_the_flatten_alone_closes_a_naked_leg(tmp_path, monkeypatch) -> None:
+    """Run campaign seed 173617: a basket's unwind the venue refused for its reduce-only
+    flag kept the flag and was sent again under the kill's flatten, which stood back for it
+    (orders working cover the position) each time it went first: the position was still
+    held when the stream ended.  Under a kill the flatten alone closes it (it drops a
+    refused flag); the unwind stands back, said once."""
+    _setup(monkeypatch, refuse=0, cls=FlagRefused)
+    FlagRefused.refuse_all = False
+    run = tmp_path / "run"
+    FlagRefused.script = [*_bars(1, 5, 100.0), _kill(run), *_bars(6, 30, 100.0)]
+    runner(tmp_path, {"s": Scripted({2: _legs})}).run_sync()
+    assert position(run, X) == venue_position(X) == 0, "the leg was left naked"
+    sent = [(o.strategy, t) for o, t in ThinUnwinds.unwinds]
+    # the unwinds at 1 s and 3 s (2 s later); none under the kill (the next was due at 7 s)
+    assert [t for s, t in sent if s != "flatten"] == [1, 3], sent
+    (said,) = q(run, "select reason from risk_events where action = 'unwind_skipped'")
+    assert "left to the kill switch's flatten" in said["reason"]
+
+
+def test_an_unwind_left_to_the_flatten_goes_when_the_kill_is_lifted(tmp_path,
+                                                                     monkeypatch) -> None:
+    """The flatten refused (503s) until a person lifts the kill: the unwind it stood back
+    for is owed and goes again (this venue refuses it every time, so it ends given up and
+    said, as outside a kill)."""
+    _setup(monkeypatch, refuse=0, cls=FlagRefused)
+    FlagRefused.refuse_all = True
+    run = tmp_path / "run"
+    FlagRefused.script = [*_bars(1, 5, 100.0), _kill(run), *_bars(6, 12, 100.0),
+                          lambda: cli_("resume", "--run-dir", str(run)),
+                          *_bars(13, 80, 100.0)]
+    runner(tmp_path, {"s": Scripted({2: _legs})}).run_sync()
+    unwinds = [t for o, t in ThinUnwinds.unwinds if o.strategy != "flatten"]
+    assert unwinds[:2] == [1, 3] and not [t for t in unwinds if 5 < t <= 12], unwinds
+    assert len(unwinds) == UNWIND_TRIES and unwinds[2] > 12, unwinds
+    assert q(run, "select 1 from risk_events where action = 'unwind_abandoned'")
