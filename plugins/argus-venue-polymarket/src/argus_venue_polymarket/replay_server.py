@@ -428,7 +428,10 @@ class SnapshotServer:
 
     def start(self) -> SnapshotServer:
         """Serve in daemon threads."""
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # shutdown() waits for the serve loop's next poll: at the default 0.5 s every stop
+        # cost ~0.45 s (a campaign starts and stops one server per seed)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,),
+                                        daemon=True)
         self._thread.start()
         if self._ws is not None:
             self._ws_thread = threading.Thread(target=self._ws.serve_forever, daemon=True)

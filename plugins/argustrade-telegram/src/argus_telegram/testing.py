@@ -97,7 +97,8 @@ class BotApiStandIn:
 
     def start(self) -> BotApiStandIn:
         """Serve in a daemon thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        # shutdown() waits for the serve loop's next poll (0.5 s at the default)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
                                         name="bot-api-standin", daemon=True)
         self._thread.start()
         return self
