@@ -47,7 +47,8 @@ same ratio.  One unwind policy for paper and live: when the legs end with unequa
 fills, each leg's excess over the least-filled leg is sold back (bought back) with an
 ordinary, reduce-only, risk-checked, ledgered IOC limit order priced
 ``unwind_slippage_bps`` through the leg's fill price; what the market did not take is
-sent again through the market's price (UNWIND_TRIES).
+sent again through the market's price (UNWIND_TRIES).  Under a kill with flatten the
+unwind stands back: the flatten alone closes the position.
 
 Kill switch.  When trading becomes HALTED with *flatten* (the drawdown switch, or
 ``argus kill --flatten``), every open position is closed by reduce-only IOC orders
