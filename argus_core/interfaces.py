@@ -241,9 +241,11 @@ class Strategy(abc.ABC):
         is heard within the event that made it, before the strategies hear that event
         (one made by an order sent in answer to the event: right after); a live fill as
         soon as the loop is free (the next event, or at once in a quiet market), not at
-        the instrument's next market event.  Heard at most once: a fill booked just
-        before a crash is in the portfolio after the restart, not heard again.  Not for
-        settlements (the ``Settlement`` event says them).  Default: nothing."""
+        the instrument's next market event.  Heard once, across a crash too: a fill
+        committed but not yet heard when the process stopped is heard after the restart
+        (the checkpoint keeps it), once its instrument has a book, bar or print again
+        (so is one the restart's reconciliation found).  Not for settlements (the
+        ``Settlement`` event says them).  Default: nothing."""
         return ()
 
     def get_state(self) -> dict[str, Any]:

@@ -66,6 +66,7 @@ from argus_core.models import (
     RESEARCH,
     Bar,
     BookDelta,
+    Fill,
     Intent,
     KnownOrder,
     MarketEvent,
@@ -823,31 +824,46 @@ class Runner:
         """Hand the fills booked since the last look to their slots' strategies
         (``Strategy.on_fill``); what they ask for goes through the engine like any other
         intent.  A fill of no strategy's order (a flatten, a scanner's basket) is
-        dropped here.  A strategy heard needs the loop's transaction: opened if none is."""
-        engine, strategies = self.engine, self.asm.strategies
-        ts = self.market.now_ns
+        dropped here.  A fill whose instrument has no market data yet (after a restart:
+        one left unheard, or found by reconciliation) waits for its first book, bar or
+        print, so its answer is not refused for want of a price.  A strategy heard needs
+        the loop's transaction: opened if none is."""
+        engine, strategies, market = self.engine, self.asm.strategies, self.market
+        ts, heard = market.now_ns, engine.heard
         for _ in range(HEAR_ROUNDS):
-            heard, engine.heard = engine.heard, []
-            for slot, fill in heard:
+            # Each fill leaves the engine's list (which checkpoints keep) once its strategy
+            # has answered, before the answer's orders commit; if the process stops inside
+            # on_fill (Ctrl-C), the fill is still there, heard again after the restart.
+            waiting = 0
+            for _ in range(len(heard)):
+                slot, fill = heard[waiting]
                 strategy = strategies.get(slot)
                 # (getattr: a duck-typed strategy, no Strategy base, may not have it)
                 if getattr(type(strategy), "on_fill", Strategy.on_fill) is Strategy.on_fill:
+                    del heard[waiting]
                     continue  # no strategy, or one that does not listen (no context built)
+                iid = fill.instrument_id
+                if iid not in market.books and iid not in market.bars \
+                        and iid not in market.trades and iid not in market.settled:
+                    waiting += 1
+                    continue
                 if not self.ledger.in_transaction:
                     self.ledger.begin()
                 portfolio = self.account.portfolio if len(self.account.books) < 2 \
                     else self._slot_view(slot)
-                ctx = StrategyContext(ts, portfolio, self.market, self.asm.pricers,
+                ctx = StrategyContext(ts, portfolio, market, self.asm.pricers,
                                       self._mode, self.risk.ctx.trading_state,
                                       self._slot_orders(slot))
                 try:
                     intents = strategy.on_fill(fill, ctx)  # type: ignore[union-attr]
                 except Exception as exc:
+                    del heard[waiting]
                     self._strategy_failed(slot, exc)
                     continue
+                del heard[waiting]
                 if intents:
                     engine.submit(list(intents), ts, slot)
-            if not engine.heard:
+            if len(heard) == waiting:
                 return
 
     def _route(self, instrument_id: str | None) -> list[str]:
@@ -1133,6 +1149,8 @@ class Runner:
             "versions": self.versions, "n_orders": self.engine.n_orders,
             "n_fills": self.engine.n_fills,
             "flatten": self.engine.flatten_reason,
+            # Booked and committed, not yet heard: heard after a restart from here.
+            "unheard": [[slot, converter.unstructure(fill)] for slot, fill in self.engine.heard],
         }
 
     def _strategy_states(self) -> dict[str, Any]:
@@ -1237,6 +1255,8 @@ class Runner:
         self.versions = dict(state.get("versions", {}))
         self.engine.n_orders, self.engine.n_fills = state["n_orders"], state["n_fills"]
         self.engine.flatten_reason = state.get("flatten")
+        self.engine.heard[:] = [(slot, converter.structure(fill, Fill))
+                                for slot, fill in state.get("unheard", [])]
         self.market.now_ns = ts
         log.info("resuming %s after event %d", self.run_dir, seq)
 

@@ -209,3 +209,135 @@ def test_fills_that_ask_for_fills_are_heard_in_bounded_rounds(
     assert max(per_look) == runner_module.HEAR_ROUNDS
     assert made[0].heard == sum(per_look)
     assert runner.n_fills == made[0].heard + len(runner.engine.heard)
+
+
+class Died(BaseException):
+    """The process dies here (what a kill -9 at that point leaves: no further commit)."""
+
+
+class HearsEachFill(Strategy):
+    """Buys 2 at the first bar and keeps the id of every fill it hears in its state (so a
+    checkpoint holds what it has heard); ``die_in_on_fill``: the process dies as the
+    strategy is about to hear a fill."""
+
+    name = "hears_each_fill"
+    die_in_on_fill = False
+
+    def __init__(self) -> None:
+        self.bars = 0
+        self.heard_ids: list[str] = []
+
+    def on_event(self, event: MarketEvent, ctx: Any) -> list[Intent]:
+        if not isinstance(event, Bar):
+            return []
+        self.bars += 1
+        return [Intent(self.name, IID, Side.BUY, quantity="2")] if self.bars == 1 else []
+
+    def on_fill(self, fill: Fill, ctx: StrategyContext) -> list[Intent]:
+        if HearsEachFill.die_in_on_fill:
+            raise Died
+        self.heard_ids.append(fill.fill_id)
+        QuietAfterFill.heard.set()
+        return []
+
+    def get_state(self) -> dict[str, Any]:
+        return {"bars": self.bars, "heard_ids": self.heard_ids}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.bars, self.heard_ids = state["bars"], list(state["heard_ids"])
+
+
+class LaterBars(FakeLiveVenue):
+    """Live, after a restart: two more bars; no order fills again."""
+
+    async def stream(self) -> AsyncIterator[MarketEvent]:
+        for i in (3, 4):
+            yield Bar(IID, i * 10**9, 100.0, 101.0, 99.0, 100.0, 10.0)
+            for _ in range(5):
+                await asyncio.sleep(0)
+
+    def _execute(self, order: Order) -> None:
+        pass
+
+
+def test_a_fill_committed_but_not_yet_heard_is_heard_once_after_a_crash(
+        tmp_path: Path, fake_plugin: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A live fill in a quiet market is booked and committed at once, and its strategy
+    hears it at the loop's next look.  The process dies in between: the restarted run
+    hears it, once (the checkpoint committed with the fill keeps it as not yet heard),
+    and a fill heard before the last checkpoint is not heard again."""
+    monkeypatch.setattr(runner_module, "QUIET_TICK_S", 60.0)
+    QuietAfterFill.heard, QuietAfterFill.waited_out = asyncio.Event(), False
+    made: list[HearsEachFill] = []
+
+    def make() -> HearsEachFill:
+        made.append(HearsEachFill())
+        return made[-1]
+
+    monkeypatch.setattr(HearsEachFill, "die_in_on_fill", True)
+    with pytest.raises(Died):
+        run_fake(tmp_path, "live", QuietAfterFill, "hears_each_fill", make)
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        (fill,) = ledger.query("select fill_id from fills")  # booked, committed
+    assert made[0].heard_ids == []
+
+    monkeypatch.setattr(HearsEachFill, "die_in_on_fill", False)
+    run_fake(tmp_path, "live", LaterBars, "hears_each_fill", make)
+    assert made[1].bars == 3  # resumed: the first bar was heard before the crash
+    assert made[1].heard_ids == [fill["fill_id"]]
+    assert len(FakeLiveVenue.submitted) == 1  # the entry alone: never sent again
+
+    run_fake(tmp_path, "live", LaterBars, "hears_each_fill", make)  # and once only
+    assert made[2].heard_ids == [fill["fill_id"]] and made[2].bars == 5
+
+
+class TwoBuysExitEach(HearsEachFill):
+    """Buys 1 twice at the first bar; on each fill rests its exit (limit 60), and the
+    process dies as it is about to hear the second (``die_in_on_fill``)."""
+
+    name = "two_buys_exit_each"
+
+    def on_event(self, event: MarketEvent, ctx: Any) -> list[Intent]:
+        if not isinstance(event, Bar):
+            return []
+        self.bars += 1
+        return [Intent(self.name, IID, Side.BUY, quantity="1", reason=f"entry {i}")
+                for i in (1, 2)] if self.bars == 1 else []
+
+    def on_fill(self, fill: Fill, ctx: StrategyContext) -> list[Intent]:
+        if self.heard_ids and TwoBuysExitEach.die_in_on_fill:
+            raise Died
+        self.heard_ids.append(fill.fill_id)
+        if len(self.heard_ids) == 2:
+            QuietAfterFill.heard.set()
+        return [Intent(self.name, IID, Side.SELL, quantity="1", order_type=OrderType.LIMIT,
+                       limit_price="60", time_in_force=TimeInForce.GTC, reduce_only=True,
+                       reason=f"exit of {fill.fill_id}")]
+
+
+def test_fills_left_unheard_when_an_answer_commits_are_heard_after_a_crash(
+        tmp_path: Path, fake_plugin: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two fills wait to be heard; the first one's exit is a live order, durable (a commit
+    with a checkpoint) before it is sent; the process dies as the strategy is about to
+    hear the second.  After the restart the second is heard once, the first not again,
+    and no exit is sent twice."""
+    monkeypatch.setattr(runner_module, "QUIET_TICK_S", 60.0)
+    QuietAfterFill.heard, QuietAfterFill.waited_out = asyncio.Event(), False
+    made: list[TwoBuysExitEach] = []
+
+    def make() -> TwoBuysExitEach:
+        made.append(TwoBuysExitEach())
+        return made[-1]
+
+    monkeypatch.setattr(TwoBuysExitEach, "die_in_on_fill", True)
+    with pytest.raises(Died):
+        run_fake(tmp_path, "live", QuietAfterFill, "two_buys_exit_each", make)
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        fill_ids = sorted(r["fill_id"] for r in ledger.query("select fill_id from fills"))
+    assert len(fill_ids) == 2 and len(made[0].heard_ids) == 1
+
+    monkeypatch.setattr(TwoBuysExitEach, "die_in_on_fill", False)
+    run_fake(tmp_path, "live", LaterBars, "two_buys_exit_each", make)
+    assert sorted(made[1].heard_ids) == fill_ids
+    sells = [o for o in FakeLiveVenue.submitted if o.side is Side.SELL]
+    assert sorted(o.reason for o in sells) == [f"exit of {i}" for i in fill_ids]
