@@ -1149,8 +1149,10 @@ class Runner:
             "versions": self.versions, "n_orders": self.engine.n_orders,
             "n_fills": self.engine.n_fills,
             "flatten": self.engine.flatten_reason,
-            # Booked and committed, not yet heard: heard after a restart from here.
-            "unheard": [[slot, converter.unstructure(fill)] for slot, fill in self.engine.heard],
+            # Booked and committed, not yet heard: heard after a restart from here (only
+            # when there are any: a checkpoint without is the same as before the key).
+            **({"unheard": [[slot, converter.unstructure(fill)] for slot, fill in heard]}
+               if (heard := self.engine.heard) else {}),
         }
 
     def _strategy_states(self) -> dict[str, Any]:
