@@ -3,7 +3,8 @@ a paper fill before the strategies hear the event that made it, a live fill as s
 loop is free (a quiet market does not wait for the instrument's next event: a maker's
 exit was quoted only when the next book came), and what it asks for takes the one order
 path.  A strategy whose every fill asks for an order that fills at once is heard in
-bounded rounds, never in an endless loop."""
+bounded rounds, never in an endless loop.  A fill committed but not yet heard when the
+process stops is heard once after the restart, when its instrument has data again."""
 
 from __future__ import annotations
 
