@@ -1259,6 +1259,10 @@ class Runner:
         self.engine.flatten_reason = state.get("flatten")
         self.engine.heard[:] = [(slot, converter.structure(fill, Fill))
                                 for slot, fill in state.get("unheard", [])]
+        if self.engine.heard:
+            log.info("resuming with %d fill(s) committed before the stop and not yet heard "
+                     "by their strategy: heard once the instrument has data",
+                     len(self.engine.heard))
         self.market.now_ns = ts
         log.info("resuming %s after event %d", self.run_dir, seq)
 

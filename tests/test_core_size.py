@@ -1,4 +1,4 @@
-"""The core stays small enough to read in an afternoon: under 8,425 lines of code.
+"""The core stays small enough to read in an afternoon: under 8,430 lines of code.
 
 (Issue 13 set 6,000 when the core was 5,570.  The held-out audits of 2026-12-03 put the
 guards they found missing into the core -- adapter failures as unknown outcomes, netted
@@ -127,7 +127,7 @@ the broker's filled quantity, a bust of a house fill taken back from the books i
 shared into (the shares kept with the checkpoint), a book's own void settlement kept in
 that book: 8,410.  A fill committed but not yet heard by its strategy when the process
 stopped is heard after the restart (the checkpoint keeps it; a fill whose instrument has no
-market data yet waits for its first book, bar or print): 8,425.
+market data yet waits for its first book, bar or print; said at the resume): 8,430.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -142,7 +142,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_425
+BUDGET = 8_430
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -9,6 +9,7 @@ process stops is heard once after the restart, when its instrument has data agai
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -262,7 +263,8 @@ class LaterBars(FakeLiveVenue):
 
 
 def test_a_fill_committed_but_not_yet_heard_is_heard_once_after_a_crash(
-        tmp_path: Path, fake_plugin: None, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, fake_plugin: None, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
     """A live fill in a quiet market is booked and committed at once, and its strategy
     hears it at the loop's next look.  The process dies in between: the restarted run
     hears it, once (the checkpoint committed with the fill keeps it as not yet heard),
@@ -283,7 +285,10 @@ def test_a_fill_committed_but_not_yet_heard_is_heard_once_after_a_crash(
     assert made[0].heard_ids == []
 
     monkeypatch.setattr(HearsEachFill, "die_in_on_fill", False)
+    caplog.set_level(logging.INFO, logger="argus_core.runner")
     run_fake(tmp_path, "live", LaterBars, "hears_each_fill", make)
+    assert "resuming with 1 fill(s) committed before the stop and not yet heard" \
+        in caplog.text  # said
     assert made[1].bars == 3  # resumed: the first bar was heard before the crash
     assert made[1].heard_ids == [fill["fill_id"]]
     assert len(FakeLiveVenue.submitted) == 1  # the entry alone: never sent again
