@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -262,6 +262,26 @@ class LaterBars(FakeLiveVenue):
         pass
 
 
+def _dies_hearing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                  strategy: type[HearsEachFill]) -> tuple[list[Any], Callable[[], Any]]:
+    """The run before a restart: live, a quiet spell after the first bar, the process dying
+    in ``strategy.on_fill``.  Returns the strategies made so far and their factory (the
+    restarts make theirs with it), with the strategies no longer dying."""
+    monkeypatch.setattr(runner_module, "QUIET_TICK_S", 60.0)
+    QuietAfterFill.heard, QuietAfterFill.waited_out = asyncio.Event(), False
+    made: list[Any] = []
+
+    def make() -> Any:
+        made.append(strategy())
+        return made[-1]
+
+    monkeypatch.setattr(strategy, "die_in_on_fill", True)
+    with pytest.raises(Died):
+        run_fake(tmp_path, "live", QuietAfterFill, strategy.name, make)
+    monkeypatch.setattr(strategy, "die_in_on_fill", False)
+    return made, make
+
+
 def test_a_fill_committed_but_not_yet_heard_is_heard_once_after_a_crash(
         tmp_path: Path, fake_plugin: None, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
@@ -269,22 +289,11 @@ def test_a_fill_committed_but_not_yet_heard_is_heard_once_after_a_crash(
     hears it at the loop's next look.  The process dies in between: the restarted run
     hears it, once (the checkpoint committed with the fill keeps it as not yet heard),
     and a fill heard before the last checkpoint is not heard again."""
-    monkeypatch.setattr(runner_module, "QUIET_TICK_S", 60.0)
-    QuietAfterFill.heard, QuietAfterFill.waited_out = asyncio.Event(), False
-    made: list[HearsEachFill] = []
-
-    def make() -> HearsEachFill:
-        made.append(HearsEachFill())
-        return made[-1]
-
-    monkeypatch.setattr(HearsEachFill, "die_in_on_fill", True)
-    with pytest.raises(Died):
-        run_fake(tmp_path, "live", QuietAfterFill, "hears_each_fill", make)
+    made, make = _dies_hearing(tmp_path, monkeypatch, HearsEachFill)
     with Ledger.in_dir(tmp_path / "run") as ledger:
         (fill,) = ledger.query("select fill_id from fills")  # booked, committed
     assert made[0].heard_ids == []
 
-    monkeypatch.setattr(HearsEachFill, "die_in_on_fill", False)
     caplog.set_level(logging.INFO, logger="argus_core.runner")
     run_fake(tmp_path, "live", LaterBars, "hears_each_fill", make)
     assert "resuming with 1 fill(s) committed before the stop and not yet heard" \
@@ -327,22 +336,11 @@ def test_fills_left_unheard_when_an_answer_commits_are_heard_after_a_crash(
     with a checkpoint) before it is sent; the process dies as the strategy is about to
     hear the second.  After the restart the second is heard once, the first not again,
     and no exit is sent twice."""
-    monkeypatch.setattr(runner_module, "QUIET_TICK_S", 60.0)
-    QuietAfterFill.heard, QuietAfterFill.waited_out = asyncio.Event(), False
-    made: list[TwoBuysExitEach] = []
-
-    def make() -> TwoBuysExitEach:
-        made.append(TwoBuysExitEach())
-        return made[-1]
-
-    monkeypatch.setattr(TwoBuysExitEach, "die_in_on_fill", True)
-    with pytest.raises(Died):
-        run_fake(tmp_path, "live", QuietAfterFill, "two_buys_exit_each", make)
+    made, make = _dies_hearing(tmp_path, monkeypatch, TwoBuysExitEach)
     with Ledger.in_dir(tmp_path / "run") as ledger:
         fill_ids = sorted(r["fill_id"] for r in ledger.query("select fill_id from fills"))
     assert len(fill_ids) == 2 and len(made[0].heard_ids) == 1
 
-    monkeypatch.setattr(TwoBuysExitEach, "die_in_on_fill", False)
     run_fake(tmp_path, "live", LaterBars, "two_buys_exit_each", make)
     assert sorted(made[1].heard_ids) == fill_ids
     sells = [o for o in FakeLiveVenue.submitted if o.side is Side.SELL]
