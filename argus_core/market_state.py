@@ -309,6 +309,12 @@ class MarketState:
         else:
             raise DataError(f"market state cannot apply {type(event).__name__}")
 
+    def has_data(self, instrument_id: str) -> bool:
+        """Whether a book, a bar or a print of ``instrument_id`` has been seen (a price to
+        judge an order by)."""
+        return instrument_id in self.books or instrument_id in self.bars \
+            or instrument_id in self.trades
+
     def tradeable(self, instrument_id: str) -> tuple[bool, str]:
         """Whether the book may be traded now, and why not (not live, stale, or a
         :meth:`L2Book.fault`: a crossed book is a feed that missed updates, its prices

@@ -154,7 +154,7 @@ class RiskEngine:
             ok, why = market.tradeable(iid)
             if not ok:
                 return RiskDecision.veto("market_state", f"{iid} is not tradeable: {why}")
-        elif iid not in market.bars and iid not in market.trades:
+        elif not market.has_data(iid):
             return RiskDecision.veto("market_state", f"{iid} has no book, bar or print yet")
         return None
 

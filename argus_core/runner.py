@@ -843,8 +843,7 @@ class Runner:
                     del heard[waiting]
                     continue  # no strategy, or one that does not listen (no context built)
                 iid = fill.instrument_id
-                if iid not in market.books and iid not in market.bars \
-                        and iid not in market.trades and iid not in market.settled:
+                if not market.has_data(iid) and iid not in market.settled:
                     waiting += 1
                     continue
                 if not self.ledger.in_transaction:
