@@ -15,9 +15,7 @@ Held (refused by the allow-list before this audit, kept as samples): every
 decorator and comprehension-target tricks, NFKC spellings, codec cookies,
 ``match``, ``async``, ``except*``, code objects, and every import outside the
 list (numpy, ctypes, pickle, sys, os...).  Accepted and harmless, so not
-samples: ``Fraction(1, 0, **{'_normalize': False})`` (an underscore keyword
-through ``**`` reaches only ``Fraction``'s own normalisation flag) and
-monkeypatching an imported class's plain attribute
+samples: monkeypatching an imported class's plain attribute
 (``Fraction.limit_denominator = len``: the worker's own objects only).  Plain
 Python the checker accepts and only the worker stops, as the contract says:
 see the last test.

@@ -187,7 +187,11 @@ def test_weight_counts_nesting_and_stops_past_its_limit() -> None:
     assert v._weight((0.5,) * 1000) == 1000
     assert v._weight("abc") == 3
     assert v._weight(((), "", 2 ** 640)) == 1 + 1 + 11
-    assert v._weight({"k": [1, 2]}) == 3
+    assert v._weight({"k": [1, 2]}) == 4  # the list inside is one more (eighth audit)
+    deep: Any = 0
+    for _ in range(37):
+        deep = (deep,)
+    assert v._weight(deep) == 37  # 36 tuples inside it and the zero: weighing walks them
 
 
 def _user_values() -> list[Any]:

@@ -46,6 +46,8 @@ from typing import Any, cast
 
 import attrs
 
+from argus_orchestrator.sandbox.worker import COMPILE_FLAGS
+
 # -- limits ---------------------------------------------------------------------------------
 MAX_SOURCE_BYTES = 64 * 1024
 MAX_LINES = 1500
@@ -333,8 +335,8 @@ def _validate(source: str, deadline: float) -> ValidationResult:
                                                    f"only)"))
                 break
     token_findings = _precheck_tokens(source, deadline)
-    if any(f.message.startswith(("syntax error", "too deeply", "too many")) for f in
-           token_findings):
+    if any(f.message.startswith(("syntax error", "too deeply", "too many", "non-ASCII char"))
+           for f in token_findings):
         return ValidationResult(False, tuple(findings + token_findings), n_lines, 0)
     findings.extend(token_findings)
     try:
@@ -342,7 +344,8 @@ def _validate(source: str, deadline: float) -> ValidationResult:
         # cast: compile(..., "exec", PyCF_ONLY_AST) always returns an ast.Module; typeshed
         # only says ast.AST.
         tree = cast(ast.Module,
-                    compile(source, "<strategy>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True))
+                    compile(source, "<strategy>", "exec", ast.PyCF_ONLY_AST | COMPILE_FLAGS,
+                            dont_inherit=True))
     except SyntaxError as exc:
         syntax = Finding(exc.lineno or 0, exc.offset or 0, f"syntax error: {exc.msg}")
         return ValidationResult(False, (*findings, syntax), n_lines, 0)
@@ -364,6 +367,15 @@ def _validate(source: str, deadline: float) -> ValidationResult:
     checker = _Checker(tree, deadline, None if source.isascii() else source)
     checker.run()
     findings.extend(checker.findings)
+    if not findings:
+        # The compiler's own checks, after the parser's: 'break' outside a loop, a repeated
+        # argument or keyword, two starred targets, 21 nested loops parse, then fail to
+        # compile (the worker would refuse to load what was accepted).
+        try:
+            compile(source, "<strategy>", "exec", COMPILE_FLAGS, dont_inherit=True)
+        except SyntaxError as exc:
+            findings.append(Finding(exc.lineno or 0, exc.offset or 0,
+                                    f"syntax error: {exc.msg}"))
     unique = sorted(set(findings), key=lambda f: (f.line, f.col, f.message))
     return ValidationResult(not unique, tuple(unique), n_lines, n_nodes)
 
@@ -386,6 +398,19 @@ def _precheck_tokens(source: str, deadline: float) -> list[Finding]:
             if n % 1024 == 0 and time.monotonic() > deadline:
                 raise _Overtime
             line, col = tok.start
+            if tok.type == tokenize.ERRORTOKEN and tok.string in " \t\f":
+                # Blanks before a character no token starts with: the pure-Python tokenizer
+                # then makes one error token per blank, each rescanning the rest of the
+                # line ('x' + ' ' * 65_000 + '$' took 40 s, past the deadline's checks).
+                # Refused at the first (a non-ASCII one could be an identifier's).
+                rest = tok.line[col:]
+                culprit = rest.lstrip(" \t\f")[:1] or tok.string
+                col += len(rest) - len(rest.lstrip(" \t\f"))
+                what = (f"non-ASCII character {culprit!r} (U+{ord(culprit):04X}) outside a "
+                        f"string: identifiers are ASCII only") if not culprit.isascii() else \
+                    "syntax error: unterminated string literal" if culprit in "'\"" else \
+                    f"syntax error: invalid character {culprit!r}"
+                return [*findings, Finding(line, col + 1, what)]
             if tok.type == tokenize.NEWLINE:
                 nesting = ops = run = 0
             if tok.type in (tokenize.NL, tokenize.COMMENT, tokenize.NEWLINE, tokenize.INDENT,
@@ -999,7 +1024,15 @@ class _Checker:
         return [(value, ctx)]
 
     def _check_keyword(self, node: ast.keyword, ctx: _Ctx) -> None:
-        if node.arg is not None and node.arg.startswith("_"):
+        if node.arg is None:
+            if not _plain_keys(node.value):
+                # Keys made at run time could name a private parameter (Fraction(1, -2,
+                # **{'_normalize': False}) built a fraction with a negative denominator).
+                self.fail(node, "'**' in a call takes only a dict display whose keys are "
+                                "strings not starting with '_' (keys made at run time "
+                                "could name private parameters); pass keyword arguments "
+                                "by name")
+        elif node.arg.startswith("_"):
             self.fail(node, f"keyword argument {node.arg!r} is not allowed")
 
     def _check_Constant(self, node: ast.Constant, ctx: _Ctx) -> None:
@@ -1159,6 +1192,12 @@ class _Checker:
         key = id(node)
         if key in self.folded:
             return self.folded[key]
+        if self.fold_total > MAX_FOLD_TOTAL:  # reported: no more folding in this module
+            return _FAILED
+        # Here too, not only between nodes: one statement's node can fold thousands of
+        # operations ('(T*1, T*1, ...)' held the checker for hours past its limit).
+        if time.monotonic() > self.deadline:
+            raise _Overtime
         self.folded[key] = _NOT_CONST  # guards against re-entry
         value: Any = _NOT_CONST
         if isinstance(node, ast.Constant):
@@ -1227,11 +1266,14 @@ class _Checker:
         except Exception as exc:
             self.fail(node, f"constant expression raises {type(exc).__name__}: {exc}")
             return _FAILED
-        size = _length(value)
-        if size is not None:
-            self.fold_total += size
+        # The total counts each value's weight, not its length: '(T * 1, T * 1, ...)' of a
+        # T holding 99,999 items in one tuple adds 1 per product by length, and each
+        # product's weighing walked all of T again (2,900 of them: four minutes).
+        weight = _weight(value)
+        if _length(value) is not None:
+            self.fold_total += weight
             if self.fold_total > MAX_FOLD_TOTAL:
-                if self.fold_total - size <= MAX_FOLD_TOTAL:  # report the first only
+                if self.fold_total - weight <= MAX_FOLD_TOTAL:  # report the first only
                     self.fail(node, f"constant expressions in this module build more than "
                                     f"{MAX_FOLD_TOTAL} items or characters in all")
                 return _FAILED
@@ -1239,11 +1281,19 @@ class _Checker:
             self.fail(node, f"constant expression builds a {value.bit_length()}-bit integer "
                             f"(limit {MAX_INT_BITS})")
             return _FAILED
-        if size is not None and _weight(value) > MAX_FOLD_ITEMS:
+        if weight > MAX_FOLD_ITEMS:
             self.fail(node, f"constant expression would build a huge value (more than "
                             f"{MAX_FOLD_ITEMS} items or characters through its nesting)")
             return _FAILED
         return value
+
+
+def _plain_keys(node: ast.expr) -> bool:
+    """Whether ``node`` (what ``**`` unpacks in a call) is a dict display whose every key
+    is a string constant not starting with '_': keyword arguments by name, spelled so."""
+    return isinstance(node, ast.Dict) and all(
+        isinstance(k, ast.Constant) and isinstance(k.value, str) and not k.value.startswith("_")
+        for k in node.keys)
 
 
 def _length(value: Any) -> int | None:
@@ -1256,13 +1306,16 @@ def _weight(value: Any, limit: int = MAX_FOLD_ITEMS) -> int:
     """The work of hashing, comparing or printing a folded value, counted without doing it.
 
     Characters of a string, and the items of a container through every level of its
-    nesting: ``((1,) * 99_999,) * 99_999`` is two small tuples in memory, but hashing
-    or printing it visits 10**10 items, so it weighs 10**10.  An integer weighs a
-    machine word per 64 bits.  Counting stops once past ``limit`` (about ``limit``
-    steps at most, however large the value).
+    nesting, each container inside it one more (an empty one is one item):
+    ``((1,) * 99_999,) * 99_999`` is two small tuples in memory, but hashing or printing
+    it visits 10**10 items, so it weighs 10**10; 99,999 ones each in a tuple nested 37
+    deep weigh 3.7 million (counted by its ones alone that weighed 99,999 and took 3.7
+    million steps to weigh).  An integer weighs a machine word per 64 bits.  Counting
+    stops once past ``limit`` (about ``limit`` steps at most, however large the value).
     """
     total = 0
     stack = [value]
+    inner = 0  # 0 for the value itself: its own container is not one of its items
     while stack and total <= limit:
         item = stack.pop()
         if isinstance(item, str | bytes):
@@ -1270,14 +1323,15 @@ def _weight(value: Any, limit: int = MAX_FOLD_ITEMS) -> int:
         elif isinstance(item, int):
             total += 1 + item.bit_length() // 64
         elif isinstance(item, tuple | list | set | frozenset):
-            total += not item
+            total += inner or not item
             stack.extend(item)
         elif isinstance(item, dict):
-            total += not item
+            total += inner or not item
             stack.extend(item.keys())
             stack.extend(item.values())
         else:
             total += 1
+        inner = 1
     return total
 
 

@@ -45,6 +45,7 @@ reply is data the host validates, never code it runs.
 """
 
 from __future__ import annotations
+import __future__
 
 import contextlib
 import ctypes
@@ -61,6 +62,10 @@ import time
 from typing import Any, BinaryIO, NoReturn
 
 HEADER = struct.Struct(">I")
+#: How a strategy module is compiled (the checker compiles it so too): its annotations are
+#: kept as text and never evaluated (PEP 563), so none can run or fail at import (a name
+#: bound to "a b" subscripting List failed typing's compile of it as a forward reference).
+COMPILE_FLAGS = __future__.annotations.compiler_flag
 DEFAULT_MAX_FRAME = 4 * 1024 * 1024
 DEFAULT_MAX_DEPTH = 100
 
@@ -557,7 +562,7 @@ def _install_guards(allowed_modules: list[str]) -> tuple[dict[str, Any], list[bo
 
 
 def _load_strategy(source: str, policy: dict[str, Any], report: dict[str, Any]) -> Any:
-    code = compile(source, "<strategy>", "exec", dont_inherit=True)
+    code = compile(source, "<strategy>", "exec", COMPILE_FLAGS, dont_inherit=True)
     builtins_ns: Any
     if policy.get("python_guards", True):
         builtins_ns, latch = _install_guards(policy["allowed_modules"])
