@@ -41,6 +41,7 @@ from cattrs.cols import is_sequence, list_structure_factory
 from cattrs.v import format_exception
 
 from argus_core.errors import ArgusError, ConfigError, shown
+from argus_core.models import GRID_STEPS
 from argus_core.secrets import Secret, redact
 from argus_core.serde import converter as _base_converter
 
@@ -236,6 +237,7 @@ PROBABILITY = in_range(0, 1)
 FINITE = in_range()
 AT_LEAST_ONE = in_range(1)
 BPS = in_range(0, 10_000)  # a cost in basis points: at most the whole notional
+GRID = in_range(*GRID_STEPS)  # a tick or a lot (an Instrument's bounds)
 
 
 @attrs.frozen
@@ -298,9 +300,10 @@ class PaperSection:
     # Override the venue's fee schedule when set (no rebates: a negative fee is refused).
     maker_bps: Decimal | None = attrs.field(default=None, validator=optional(BPS))
     taker_bps: Decimal | None = attrs.field(default=None, validator=optional(BPS))
-    fixed_fee: Decimal | None = attrs.field(default=None, validator=optional(NON_NEGATIVE))
+    fixed_fee: Decimal | None = attrs.field(default=None, validator=optional(in_range(0, 10**9)))
     # Scales fees and slippage (the lab's cost-sensitivity gates multiply it further).
-    cost_multiplier: Decimal = attrs.field(default=Decimal("1"), validator=POSITIVE)
+    cost_multiplier: Decimal = attrs.field(default=Decimal("1"),
+                                           validator=in_range(0, 1000, lo_open=True))
 
 
 @attrs.frozen

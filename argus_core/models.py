@@ -81,6 +81,20 @@ def _positive(instance: Any, attribute: attrs.Attribute[Decimal], value: Decimal
         raise DataError(f"{type(instance).__name__}.{attribute.name}: {value} must be > 0")
 
 
+#: The finest and the coarsest tick or lot an instrument may have: the order path divides
+#: prices and quantities by them in a 28-digit context (a tick of 1e-999999999 overflowed
+#: the paper broker's rounding), and no venue trades on a grid outside these.
+GRID_STEPS = (Decimal("1e-12"), Decimal("1e9"))
+
+
+def _grid_step(instance: Any, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
+    _positive(instance, attribute, value)
+    lo, hi = GRID_STEPS
+    if not lo <= value <= hi:
+        raise DataError(f"{type(instance).__name__}.{attribute.name}: {value} is outside "
+                        f"{lo:g} .. {hi:g} (a tick or lot no venue trades on)")
+
+
 def _fill_price(instance: Any, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
     # A worthless expiry settles at 0 and is still a fill (round trips must see it);
     # every traded fill is at a positive price.
@@ -246,9 +260,9 @@ class Instrument:
     symbol: str
     kind: str = "spot"  # spot | binary | option | perp
     tick_size: Decimal = attrs.field(default=Decimal("0.01"), converter=_dec_tick_size,
-                                     validator=_positive)
+                                     validator=_grid_step)
     lot_size: Decimal = attrs.field(default=Decimal("0.00000001"), converter=_dec_lot_size,
-                                    validator=_positive)
+                                    validator=_grid_step)
     min_size: Decimal = attrs.field(default=ZERO, converter=_dec_min_size,
                                     validator=_non_negative)
     base: str = ""

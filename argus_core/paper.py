@@ -552,7 +552,10 @@ def _tick_round(price: Decimal, side: Side, inst: Instrument | None) -> Decimal:
     tick = inst.tick_size if inst else Decimal("1e-8")
     steps = price / tick
     nearest = steps.to_integral_value()
-    if abs(steps - nearest) <= _ON_TICK:
-        return nearest * tick
-    mode = ROUND_CEILING if side is Side.BUY else ROUND_FLOOR
-    return steps.to_integral_value(rounding=mode) * tick
+    if abs(steps - nearest) > _ON_TICK:
+        nearest = steps.to_integral_value(rounding=ROUND_CEILING if side is Side.BUY
+                                          else ROUND_FLOOR)
+    if not nearest:  # a sell under one tick: no venue quotes it (a tick set too coarse)
+        raise DataError(f"{inst.id if inst else 'an instrument'}: price {price} is under "
+                        f"one tick ({tick}): its tick_size does not fit its prices")
+    return nearest * tick

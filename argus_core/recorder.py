@@ -23,6 +23,8 @@ import asyncio
 import importlib
 import importlib.metadata as md
 import json
+import os
+import stat
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -42,12 +44,16 @@ from argus_core.serde import (
     loads_frame,
     recording_converter,
     structure_error,
+    unique_keys,
 )
 
 #: ``type`` of the header line.
 HEADER_TYPE = "recording"
 #: The key of an instrument line's fee schedule (an instrument listed mid-recording).
 FEES_KEY = "fee_schedule"
+#: The most a recorded fee schedule's fields may say: basis points (``*_bps``) up to the
+#: whole notional, any other amount (a fee per fill, per unit, a rate) up to 1e9.
+MAX_BPS, MAX_FEE_FIELD = Decimal(10_000), Decimal(10**9)
 #: Header format version (bump on incompatible changes).
 FORMAT_VERSION = 1
 
@@ -159,6 +165,10 @@ def load_fee_schedule(entry: dict[str, Any], *, where: str,
             # As the config refuses them: a recording cannot make a fill pay the trader.
             raise DataError(f"{where}: {path} field {field.name} = {value} is negative "
                             f"(fees and rebates below zero are refused, as in the config)")
+        top = MAX_BPS if field.name.endswith("_bps") else MAX_FEE_FIELD
+        if isinstance(value, Decimal) and value > top:  # 1e21 a fill overflowed its rounding
+            raise DataError(f"{where}: {path} field {field.name} = {value} is above {top:,} "
+                            f"(basis points: the whole notional; an amount: 1e9)")
     checks = _typed(entry.get("checks", []), list, where,
                     "'checks' must be a list of [price, quantity, maker, fee]")
     for n, check in enumerate(checks):
@@ -210,7 +220,7 @@ def parse_header(data: dict[str, Any], *, where: str) -> RecordingHeader:
                         f"supported (this Argus reads version {FORMAT_VERSION}); re-record it")
     listed = _typed(data.get("instruments", []), list, where,
                     "'instruments' must be a list of instruments")
-    instruments = []
+    instruments, ids = [], set()
     for n, item in enumerate(listed):
         _typed(item, dict, where, f"instruments[{n}] must be an object")
         try:
@@ -219,6 +229,10 @@ def parse_header(data: dict[str, Any], *, where: str) -> RecordingHeader:
                 DataError) as exc:
             raise DataError(f"{where}: invalid instruments[{n}] in the header: "
                             f"{structure_error(exc)}") from None
+        if (iid := instruments[-1].id) in ids:
+            raise DataError(f"{where}: instruments[{n}] lists {iid} again (which one's "
+                            f"tick, lot and fees would the replay use?)")
+        ids.add(iid)
     entries = _typed(data.get("fee_schedules", []), list, where,
                      "'fee_schedules' must be a list")
     schedules = [load_fee_schedule(e, where=f"{where}: fee_schedules[{n}]")
@@ -235,18 +249,38 @@ def parse_header(data: dict[str, Any], *, where: str) -> RecordingHeader:
     return RecordingHeader(venue, instruments, fee_of, FORMAT_VERSION)
 
 
+def not_utf8(exc: UnicodeDecodeError) -> str:
+    """What a data file that is not UTF-8 is told (with its file and line)."""
+    return f"not UTF-8 text ({exc.reason}; a UTF-16 export? save the file as UTF-8)"
+
+
+def open_data(path: Path, what: str, **kwargs: Any) -> Any:
+    """``open(path, **kwargs)`` for reading market data (``what``: "bars", "recording"), a
+    :class:`DataError` naming the file when it cannot be opened or is not a regular file
+    (``/dev/zero`` never ends a line: the reader grew until it ran out of memory)."""
+    try:
+        fh = open(path, **kwargs)  # noqa: SIM115  (the caller closes it)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+        fh.close()
+        raise DataError(f"{path}: cannot read {what}: not a regular file (a device, a pipe "
+                        f"or a socket; a replay reads its file more than once)")
+    return fh
+
+
 def read_header(path: Path) -> RecordingHeader | None:
     """The header of the recording at ``path``; None for a recording without one (older
     recordings: the replay venue then uses its configured instrument and fees)."""
     try:
-        with open(path, encoding="utf-8-sig") as fh:
+        with open_data(path, "recording", encoding="utf-8-sig") as fh:
             first = next((line for line in fh if line.strip()), "")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read recording: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}:1: {not_utf8(exc)}") from None
     if not first:
         return None
     try:
-        data = loads_frame(first)
+        data = loads_frame(first, object_pairs_hook=unique_keys)
     except json.JSONDecodeError:
         return None  # read_ndjson reports the bad line with its number
     if not isinstance(data, dict) or data.get("type") != HEADER_TYPE:

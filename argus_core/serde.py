@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import sys
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -243,4 +245,43 @@ def loads_frame(raw: str | bytes, **kwargs: Any) -> Any:
         depth = np.cumsum(steps, dtype=np.int32)
         if depth.size and int(depth.max()) > MAX_FRAME_DEPTH:
             raise json.JSONDecodeError(f"nested deeper than {MAX_FRAME_DEPTH} levels", "", 0)
-    return json.loads(raw, **kwargs)
+    try:
+        data = json.loads(raw, **kwargs)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # an integer past int()'s limit of digits, or a hook's refusal
+        why = f"a number of more than {sys.get_int_max_str_digits():,} digits" \
+            if "integer string conversion" in str(exc) else str(exc)
+        raise json.JSONDecodeError(why, "", 0) from None
+    if ("\\ud" in raw or "\\uD" in raw) if isinstance(raw, str) else \
+            (b"\\ud" in raw or b"\\uD" in raw):
+        data = _whole_characters(data)
+    return data
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``' ``object_pairs_hook`` that refuses an object naming a key twice
+    (json keeps the last: a second ``"ts_ns"`` silently moved a recorded bar)."""
+    out = dict(pairs)
+    if len(out) < len(pairs):  # (the search is quadratic, and only on the error's path)
+        keys = [k for k, _ in pairs]
+        twice = next(k for k in keys if keys.count(k) > 1)
+        raise ValueError(f"the key {twice!r} appears twice in one object")
+    return out
+
+
+def _whole_characters(data: Any) -> Any:
+    """``data`` with each lone surrogate in its strings (JSON's ``"\\ud800"``: ``json.loads``
+    pairs the halves of a character, never a half alone) replaced by U+FFFD: no UTF-8
+    writer accepts one, so a venue's or a recording's text holding one (a title cut in the
+    middle of an emoji by a JavaScript encoder) stopped the run in the ledger's writer."""
+    if isinstance(data, str):
+        return _LONE_SURROGATE.sub("\ufffd", data)
+    if isinstance(data, list):
+        return [_whole_characters(v) for v in data]
+    if isinstance(data, dict):
+        return {_whole_characters(k): _whole_characters(v) for k, v in data.items()}
+    return data

@@ -127,7 +127,11 @@ the broker's filled quantity, a bust of a house fill taken back from the books i
 shared into (the shares kept with the checkpoint), a book's own void settlement kept in
 that book: 8,410.  A fill committed but not yet heard by its strategy when the process
 stopped is heard after the restart (the checkpoint keeps it; a fill whose instrument has no
-market data yet waits for its first book, bar or print; said at the resume): 8,430.
+market data yet waits for its first book, bar or print; said at the resume): 8,430.  A
+third audit of the replay's inputs: a number of 5,000 digits, a lone surrogate and a key
+named twice in JSON; an undeclared or twice-listed instrument; ticks, lots and fees the
+order path's arithmetic cannot hold; rows joined by a form feed; an open time a fraction
+before 1970; a data file that is a device: 8,505.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -142,7 +146,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_430
+BUDGET = 8_505
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -298,7 +298,8 @@ def test_recording_memory_does_not_grow_with_its_length(tmp_path: Path) -> None:
 def test_only_the_first_line_may_be_the_header(tmp_path: Path) -> None:
     """Blank lines before the header keep it the header; a header line after an event
     is not skipped silently as one (it is no event either: refused by line)."""
-    header = json.dumps({"type": "recording", "version": 1})
+    header = json.dumps({"type": "recording", "version": 1,
+                         "instruments": [{"venue": "v", "symbol": "X"}]})
     path = _recording(tmp_path, ["", header, _trade_line()])
     assert [type(e).__name__ for e in read_ndjson(path)] == ["Trade"]
     late = _recording(tmp_path, [_trade_line(), header])

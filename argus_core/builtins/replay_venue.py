@@ -39,6 +39,7 @@ import functools
 import itertools
 import json
 import logging
+import math
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -50,18 +51,21 @@ import attrs
 import numpy as np
 
 from argus_core.bar_runs import RUN_BARS, BarRun
+from argus_core.config import BPS, GRID, NON_NEGATIVE, in_range, optional
 from argus_core.errors import ConfigError, DataError
 from argus_core.hookspecs import RegisterVenue, hookimpl
 from argus_core.interfaces import FeeSchedule, Venue
-from argus_core.models import MAX_PRICE, Bar, Instrument, MarketEvent, Settlement, Trade
+from argus_core.models import MAX_PRICE, Bar, Instrument, MarketEvent, Settlement, Signal, Trade
 from argus_core.recorder import (
     FEES_KEY,
     HEADER_TYPE,
     RecordingHeader,
     load_fee_schedule,
+    not_utf8,
+    open_data,
     read_header,
 )
-from argus_core.serde import load_event, loads_frame
+from argus_core.serde import load_event, loads_frame, unique_keys
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +103,16 @@ class ReplaySettings:
     ndjson: Path | None = None
     venue: str = "replay"
     symbol: str = "BTC/USD"
-    bar_seconds: int = attrs.field(default=3600, validator=attrs.validators.gt(0))
+    bar_seconds: int = attrs.field(default=3600, validator=in_range(1, 366 * 86_400))
     # ISO date or unix seconds (bar open time): start inclusive, end exclusive
     start: str | None = attrs.field(default=None, validator=lambda _s, a, v: _when(a.name, v))
     end: str | None = attrs.field(default=None, validator=lambda _s, a, v: _when(a.name, v))
-    tick_size: Decimal | None = None  # None: inferred from the replayed prices' decimals
-    lot_size: Decimal | None = None  # None: inferred from the replayed volumes' decimals
-    min_size: Decimal = Decimal("0.0001")
-    maker_bps: Decimal = Decimal("25")  # Kraken base tier
-    taker_bps: Decimal = Decimal("40")
+    # None: inferred from the replayed prices' (volumes') decimals
+    tick_size: Decimal | None = attrs.field(default=None, validator=optional(GRID))
+    lot_size: Decimal | None = attrs.field(default=None, validator=optional(GRID))
+    min_size: Decimal = attrs.field(default=Decimal("0.0001"), validator=NON_NEGATIVE)
+    maker_bps: Decimal = attrs.field(default=Decimal("25"), validator=BPS)  # Kraken base tier
+    taker_bps: Decimal = attrs.field(default=Decimal("40"), validator=BPS)
 
     def __attrs_post_init__(self) -> None:
         if self.bars_csv is not None and self.ndjson is not None:
@@ -130,14 +135,16 @@ def _time_s(text: str) -> int:
     not a finite number in range."""
     value = float(text)
     size = abs(value)
+    # Toward zero, but a time before 1970 stays before it (-0.5 is refused, not 1970).
+    whole: Callable[[float], int] = int if value >= 0 else math.floor
     if size < _MS:
-        return int(value)
+        return whole(value)
     if size < _NS:
-        return int(value / (1e3 if size < _US else 1e6))  # as the numpy path computes it
+        return whole(value / (1e3 if size < _US else 1e6))  # as the numpy path computes it
     if size < _TOO_BIG:
         digits = text.strip()
         # Nanoseconds lie beyond a float's 53 bits: an integer is divided exactly.
-        return int(digits) // 10**9 if digits.lstrip("+-").isdigit() else int(value / 1e9)
+        return int(digits) // 10**9 if digits.lstrip("+-").isdigit() else whole(value / 1e9)
     raise ValueError(text)
 
 
@@ -194,12 +201,8 @@ def _reads(parse: Callable[[str], object], text: str) -> bool:
 def count_bars_csv(path: Path, start_s: int | None = None, end_s: int | None = None) -> int:
     """How many bars :func:`iter_bars_csv` yields in the window, from the time column alone
     (a quick pass for a progress bar's total; bad lines are skipped here, refused there)."""
-    try:
-        fh = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115  (closed by the with-block below; open errors reported first)
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read bars: {exc.strerror}") from None
     n = 0
-    with fh:
+    with open_data(path, "bars", newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
         try:
             first = next(reader, [])
@@ -214,7 +217,7 @@ def count_bars_csv(path: Path, start_s: int | None = None, end_s: int | None = N
                     continue
                 n += (start_s is None or ts_s >= start_s) and (end_s is None or ts_s < end_s)
         except UnicodeDecodeError as exc:
-            raise DataError(f"{path}: {_not_utf8(exc)}") from None
+            raise DataError(f"{path}: {not_utf8(exc)}") from None
         except csv.Error as exc:  # a field past the csv module's limit (128 KiB)
             raise DataError(f"{path}:{reader.line_num}: {_not_csv(exc)}") from None
     return n
@@ -244,10 +247,6 @@ def _time_refused(ts_s: int, bar_seconds: int) -> str:
         return (f"open time {ts_s} s is past the year 2262: its close in nanoseconds does "
                 f"not fit 2**63 (the time column holds unix seconds, or ms, us, ns)")
     return ""
-
-
-def _not_utf8(exc: UnicodeDecodeError) -> str:
-    return f"not UTF-8 text ({exc.reason}; a UTF-16 export? save the file as UTF-8)"
 
 
 def _columns(path: Path, header: list[str]) -> tuple[int, ...]:
@@ -304,22 +303,26 @@ def iter_bar_runs_csv(path: Path, instrument_id: str, bar_seconds: int,
     or milliseconds / microseconds / nanoseconds (told apart by magnitude).  ``era``: only
     the bars that decide :func:`era_rules` (:func:`_era_picks`; the replay's first pass)."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with open_data(path, "bars", newline="", encoding="utf-8-sig") as fh:
             first = fh.readline()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read bars: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}:1: {_not_utf8(exc)}") from None
+        raise DataError(f"{path}:1: {not_utf8(exc)}") from None
     has_header = _is_header(_csv_row(first, path, 1))
     last_ts, gaps, step = -1, 0, bar_seconds * 10**9
     window = (-np.inf if start_s is None else start_s, np.inf if end_s is None else end_s)
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        cols, lineno = (_columns(path, _csv_row(fh.readline(), path, 1)), 2) if has_header \
-            else ((0, 1, 2, 3, 4, 5), 1)
+    with open_data(path, "bars", newline="", encoding="utf-8-sig") as fh:
+        if has_header:
+            header = _csv_row(fh.readline(), path, 1)
+            cols, lineno = _columns(path, header), 2
+            widest = (len(header), f"the {len(header)} the header names")
+        else:
+            cols, lineno = (0, 1, 2, 3, 4, 5), 1
+            widest = (7, "the 7 a bar file without a header has at most (time, open, high, "
+                         "low, close, volume and Kraken's trades)")
         pick = functools.partial(_era_picks, cols=cols, window=window, bar_seconds=bar_seconds,
                                  most=[0, 0]) if era else None
         columns: list[tuple[np.ndarray, np.ndarray]] = []  # checked, not yet yielded
-        for first_line, rows, fast in _numeric_rows(fh, cols, lineno, path, pick):
+        for first_line, rows, fast in _numeric_rows(fh, cols, lineno, path, widest, pick):
             checked = _checked(fast, cols, window, bar_seconds, last_ts) \
                 if runs and fast is not None else None
             if checked is not None:
@@ -381,6 +384,7 @@ _BATCH_BYTES = 1 << 15
 
 
 def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path,
+                  widest: tuple[int, str],
                   pick: Callable[[list[str], _Fast], set[int] | None] | None = None
                   ) -> Iterator[tuple[int, Iterable[_Row | None], _Fast | None]]:
     """``(number of the batch's first line, its rows, its numpy table or None)``: each
@@ -391,23 +395,31 @@ def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path,
     or malformed row, a non-finite value, a row as wide as the first bar row's but not
     the file's first) sends that batch through :func:`_parsed_row`, the reference
     path, which accepts or refuses it with the line's number.  ``pick`` (the era pass,
-    :func:`_era_picks`): of a numeric batch only the rows it picks, the others as None."""
+    :func:`_era_picks`): of a numeric batch only the rows it picks, the others as None.
+    ``widest``: the most fields a row may have, and what says so (for the error)."""
     width = 0  # fields of the file's first bar row: every row must have as many
     while True:
         try:
             lines = fh.readlines(_BATCH_BYTES)
         except UnicodeDecodeError as exc:  # named by the batch: ~800 lines at most
-            raise DataError(f"{path}:{lineno}: at or after this line: {_not_utf8(exc)}"
+            raise DataError(f"{path}:{lineno}: at or after this line: {not_utf8(exc)}"
                             ) from None
         if not lines:
             return
         if not width:
             rows_read = csv.reader(lines)
             try:
-                width = next((len(row) for row in rows_read if "".join(row).strip()), 0)
+                first = next((row for row in rows_read if "".join(row).strip()), [])
             except csv.Error as exc:
                 raise DataError(f"{path}:{lineno + rows_read.line_num - 1}: {_not_csv(exc)}"
                                 ) from None
+            width = filled = len(first)
+            while filled and not first[filled - 1].strip():  # a trailing comma says nothing
+                filled -= 1
+            if filled > widest[0]:  # fields no column names: lines joined by a form feed?
+                raise DataError(f"{path}:{lineno + rows_read.line_num - 1}: {filled} fields "
+                                f"in a bar row, more than {widest[1]} (lines joined by a "
+                                f"separator other than a line break, such as a form feed?)")
         fast = _fast_batch(lines, cols) if lines[0].count(",") + 1 == width > max(cols) \
             else None
         if fast is None:  # lazily: the bars before a bad line are replayed first
@@ -464,6 +476,8 @@ def _fast_batch(lines: list[str], cols: tuple[int, ...]) -> _Fast | None:
     except ValueError:
         return None
     stamps = table[:, cols[0]]
+    if (stamps < 0).any():
+        return None  # before 1970: the reference path refuses it (-0.5 would truncate to 0)
     size, text = np.abs(stamps), "".join(lines)
     # loadtxt reads "\x1c5" as 5 (float() refuses it: of every character, only these
     # four separators are blanks to one and not the other)
@@ -624,25 +638,22 @@ def read_ndjson(path: Path, fees: dict[str, FeeSchedule] | None = None
     """Yield the events of a recording (not its header), failing with the file and line
     on bad data.  The fee schedule of an instrument listed mid-recording goes into
     ``fees`` (by instrument id) before the instrument is yielded."""
-    try:
-        fh = open(path, encoding="utf-8-sig")  # noqa: SIM115  (closed by the with-block below; open errors reported first)
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read recording: {exc.strerror}") from None
-    with fh:
+    with open_data(path, "recording", encoding="utf-8-sig") as fh:
         last_ts = lineno = 0
         last_bar: dict[str, int] = {}  # each instrument's bars: strictly increasing
         kinds: dict[str, str] = {}  # instrument id -> kind (header, then listed mid-stream)
-        first = True
+        first, has_header = True, False
         try:
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
                 try:
-                    data = loads_frame(line)  # a line nested 100,000 deep: refused
+                    # a line nested 100,000 deep, a key named twice: refused
+                    data = loads_frame(line, object_pairs_hook=unique_keys)
                 except json.JSONDecodeError as exc:
                     raise DataError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
                 if first and isinstance(data, dict) and data.get("type") == HEADER_TYPE:
-                    first = False
+                    first, has_header = False, True
                     kinds.update(_header_kinds(data))
                     continue  # instruments and fees: read_header
                 first = False
@@ -661,6 +672,13 @@ def read_ndjson(path: Path, fees: dict[str, FeeSchedule] | None = None
                         schedule = load_fee_schedule(entry, where=f"{path}:{lineno}")
                         if fees is not None:
                             fees[event.id] = schedule
+                elif has_header and type(event) is not Signal and (iid := getattr(
+                        event, "instrument_id", None)) is not None and iid not in kinds:
+                    # It would trade with no tick, lot or fees: a replay knows the header's
+                    # instruments and those listed since, no other.
+                    raise DataError(f"{path}:{lineno}: a {data.get('type')} of {iid}, an "
+                                    f"instrument neither the header nor an instrument line "
+                                    f"before it lists")
                 elif type(event) is Settlement and event.price is not None and \
                         event.price > 1 and kinds.get(event.instrument_id) == "binary":
                     raise DataError(f"{path}:{lineno}: settlement price {event.price} of "
@@ -681,7 +699,7 @@ def read_ndjson(path: Path, fees: dict[str, FeeSchedule] | None = None
                         last_bar[iid] = ts
                 yield event
         except UnicodeDecodeError as exc:  # text is decoded in chunks: at or after the line
-            raise DataError(f"{path}:{lineno + 1}: at or after this line: {_not_utf8(exc)}"
+            raise DataError(f"{path}:{lineno + 1}: at or after this line: {not_utf8(exc)}"
                             ) from None
 
 
@@ -713,10 +731,7 @@ class ReplayVenue(Venue):
         self.s = settings
         self.instrument_id = f"{settings.venue}:{settings.symbol}"
         self._instrument: Instrument | None = None
-        try:
-            self._header = read_header(settings.ndjson) if settings.ndjson else None
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{settings.ndjson}:1: {_not_utf8(exc)}") from None
+        self._header = read_header(settings.ndjson) if settings.ndjson else None
         # The settings are frozen: one schedule serves every fill (the broker asks per fill).
         self._fees = FeeSchedule(settings.maker_bps, settings.taker_bps)
         #: instruments listed mid-recording: their recorded schedules (read as they come)
@@ -795,12 +810,8 @@ class ReplayVenue(Venue):
             return count_bars_csv(self.s.bars_csv, _to_epoch_s(self.s.start),
                                   _to_epoch_s(self.s.end))
         assert self.s.ndjson is not None
-        try:
-            with open(self.s.ndjson, "rb") as fh:
-                return sum(1 for line in fh if line.strip()) - (self._header is not None)
-        except OSError as exc:
-            raise DataError(f"{self.s.ndjson}: cannot read recording: {exc.strerror}"
-                            ) from None
+        with open_data(self.s.ndjson, "recording", mode="rb") as fh:
+            return sum(1 for line in fh if line.strip()) - (self._header is not None)
 
     def fee_schedule(self, instrument_id: str) -> FeeSchedule:
         """The recorded schedule of a recorded instrument (in the header, or listed

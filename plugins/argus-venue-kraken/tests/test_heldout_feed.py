@@ -110,3 +110,12 @@ def test_a_price_finer_than_the_pairs_decimals_resyncs(feed, snap) -> None:
            "bids": [{"price": "45283.55", "qty": "1.0"}], "asks": []}
     events = feed.on_frame(book_frame("update", upd))
     assert kinds(events) == ["BookStatus"] and "more than 1 decimals" in events[0].reason
+
+
+def test_a_frame_with_a_5000_digit_number_is_dropped_as_malformed(
+        feed: KrakenMarketFeed) -> None:
+    # a plain ValueError from json.loads (int()'s limit) escaped the decoder and ended the
+    # stream; now the frame is dropped and counted like any malformed one
+    assert feed.decode('{"channel": "heartbeat", "n": ' + "9" * 5000 + "}") is None
+    assert feed.malformed == 1
+    assert feed.decode('{"channel": "heartbeat"}') == {"channel": "heartbeat"}

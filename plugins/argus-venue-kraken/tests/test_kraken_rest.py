@@ -233,3 +233,10 @@ async def test_private_call_without_credentials_is_a_config_error(rest_server, m
 
 async def test_secrets_never_appear_in_reprs(client):
     assert "kQH5" not in repr(client) and "kQH5" not in repr(client.settings)
+
+
+async def test_an_answer_with_a_5000_digit_number_is_malformed_not_a_crash(client, rest_server):
+    # json.loads raises a plain ValueError (int()'s 4,300-digit limit), not JSONDecodeError
+    rest_server.inject("Depth", ("raw", '{"error": [], "result": {"n": ' + "7" * 5000 + "}}"))
+    with pytest.raises(VenueError, match="not JSON"):
+        await client.depth("BTC/USD")

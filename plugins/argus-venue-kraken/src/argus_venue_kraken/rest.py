@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import json
 import logging
 import math
 import random
@@ -169,7 +168,7 @@ class KrakenRestClient:
                                       f"{request.url.host}")
         try:
             payload = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except ValueError:  # not JSON, not UTF-8, or a number past int()'s 4,300 digits
             raise MalformedAnswerError(f"Kraken {method}: HTTP {response.status_code} with a "
                                        f"body that is not JSON: {response.text[:120]!r}"
                                        ) from None
