@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal as D
@@ -28,7 +29,7 @@ import pytest
 from argus_testkit.engine import CASH, EngineHarness, Killed
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.replay_server import SnapshotServer
-from argus_venue_polymarket.testing import HARDHAT_KEY, LocalClob, make_book
+from argus_venue_polymarket.testing import HARDHAT_KEY, Fault, LocalClob, make_book
 from argus_venue_polymarket.venue import PolymarketVenue
 
 from argus_core.models import (
@@ -371,3 +372,88 @@ async def test_a_bust_killed_before_its_commit_is_made_once_after_a_restart(clob
     assert len(third.corrections()) == 1 and len(third.fills()) == 2
     assert third.account.cash == CASH
     assert_matches_venue(third, local)
+
+
+# -- a red team of the venue's answers (each failed before its fix) -----------------------------
+async def test_a_matched_answer_at_a_price_the_order_cannot_have_is_asked_about(clob, harness):
+    """BUY 60 FAK at 0.66 answered matched with 100 cash for 1 share: a fill at 100 on a
+    binary contract was booked.  Now the answer is malformed, the venue is asked, and
+    what it holds is booked."""
+    _, local = clob
+    local.faults.append(Fault(patch=(("makingAmount", "100"), ("takingAmount", "1"))))
+    h = await harness()
+    coid = h.order(1, Side.BUY, "60", "0.66")
+    await until(lambda: h.status(coid)[0] is OrderStatus.FILLED, 10)
+    await h.settle()
+    assert all(D(f["price"]) <= D("0.66") for f in h.fills())
+    assert_matches_venue(h, local)
+
+
+async def test_a_refusal_that_says_it_matched_is_asked_about_not_rejected(clob, harness):
+    """``success: false`` beside ``status: matched`` and its amounts: the order was
+    REJECTED and its fill lost for good (the trades feed skipped it as reported by the
+    answer).  Now the answer is malformed and the venue is asked: the fill is booked."""
+    _, local = clob
+    local.faults.append(Fault(patch=(("success", False), ("errorMsg", ""))))
+    h = await harness()
+    coid = h.order(1, Side.BUY, "60", "0.66")
+    await until(lambda: h.status(coid)[0] is OrderStatus.FILLED, 10)
+    await h.settle()
+    assert local.trades
+    assert_matches_venue(h, local)
+
+
+def _extra_trade(local: LocalClob, item: dict[str, Any]) -> list[int]:
+    """Serve ``item`` first in every ``GET /data/trades`` page; returns a list that grows
+    by one per page served."""
+    real, served = local._trades, []
+
+    def trades(query: Any) -> Any:
+        out = real(query)
+        served.append(1)
+        out["data"] = [{"match_time": str(int(time.time()))} | item, *out["data"]]
+        return out
+
+    local._trades = trades  # type: ignore[method-assign]
+    return served
+
+
+@pytest.mark.parametrize("bad", [{"maker_orders": 5}, {"match_time": "\u00b2"},
+                                 {"size": "1e26"}], ids=["makers-number", "time-digit",
+                                                         "size-1e26"])
+async def test_a_malformed_trade_is_skipped_and_the_others_are_booked(clob, harness, bad):
+    """One trade item of the wrong shape threw the whole page away every poll (a number
+    for ``maker_orders``), or killed the polling task for the rest of the run, silently
+    (a size of 1e26 overflowed the fee's rounding): no later fill was booked."""
+    _, local = clob
+    h = await harness()
+    coid = h.order(1, Side.SELL, "10", "0.70", tif=TimeInForce.GTC)  # rests
+    await h.settle()
+    await until(lambda: h.status(coid)[0] is OrderStatus.OPEN, 5)
+    item = {"id": "bad-1", "asset_id": TOKEN, "side": "BUY", "size": "1", "price": "0.5",
+            "status": "MATCHED", "taker_order_id": vid_of(h, coid), "trader_side": "TAKER",
+            "owner": API_KEY, "maker_orders": []} | bad
+    served = _extra_trade(local, item)
+    await until(lambda: len(served) >= 2, 5)
+    local.fill_resting(vid_of(h, coid), "4")
+    await until(lambda: h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D(4)), 5)
+    await h.settle()
+    assert len(h.fills()) == 1
+
+
+async def test_an_unreadable_expiration_of_an_ended_order_only_words_its_reason(
+        clob, harness):
+    """``expiration: "1.7e9"`` on an order the venue ended raised out of the polling task:
+    the order never ended and no later fill was booked."""
+    _, local = clob
+    h = await harness()
+    gone = h.order(1, Side.BUY, "10", "0.50", tif=TimeInForce.GTC)
+    other = h.order(2, Side.SELL, "10", "0.70", tif=TimeInForce.GTC)
+    await h.settle()
+    await until(lambda: h.status(gone)[0] is OrderStatus.OPEN
+                and h.status(other)[0] is OrderStatus.OPEN, 5)
+    with local._lock:
+        local.orders[vid_of(h, gone)] |= {"status": "CANCELED", "expiration": "1.7e9"}
+    await until(lambda: h.status(gone)[0] is OrderStatus.CANCELLED, 5)
+    local.fill_resting(vid_of(h, other), "4")
+    await until(lambda: h.status(other) == (OrderStatus.PARTIALLY_FILLED, D(4)), 5)

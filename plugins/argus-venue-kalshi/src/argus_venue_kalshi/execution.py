@@ -98,6 +98,14 @@ _WIRE_ID = re.compile(r"^[-\w:+=/]{1,64}$")
 REFUSED_BEFORE_ACTING = (429,)
 #: What a look-up or a poll may meet and try again after (Kalshi could not be asked).
 UNREACHABLE = (VenueError, httpx.TransportError)
+#: What reading a fill of the wrong shape raises (a fill so read is logged, not booked).
+UNREADABLE = (DataError, KeyError, TypeError, ValueError, AttributeError, ArithmeticError)
+#: A fill's ``action`` as the core's side; anything else is not a fill we can book.
+ACTIONS = {"buy": Side.BUY, "sell": Side.SELL}
+#: The most contracts one fill may carry, and the most fee per contract (a dollar: the
+#: contract's whole price): past them a fill or its fee is malformed (a fee of
+#: 1e999999999 overflowed the account's arithmetic and halted trading).
+MAX_FILL_COUNT, MAX_FEE_PER_CONTRACT = Decimal(10**9), Decimal(1)
 
 
 def wire_client_id(client_order_id: str) -> str:
@@ -335,6 +343,8 @@ class KalshiExecution:
     def _report(self, coid: str, order: dict[str, Any]) -> None:
         status = order.get("status")
         last = self._announced.get(coid)
+        if not isinstance(order.get("order_id"), str):  # an answer of the wrong shape
+            order = {**order, "order_id": self.venue_ids.get(coid)}
         if status == C.STATUS_RESTING and last is None:
             self._announced[coid] = "open"
             self._queue.put_nowait(OrderUpdate(coid, OrderStatus.OPEN, time.time_ns(),
@@ -406,9 +416,7 @@ class KalshiExecution:
                     answer = await self.rest.send("DELETE", f"/portfolio/orders/{venue_id}",
                                                   signed=True)
                     order = answer.get("order")
-                    if not isinstance(order, dict):
-                        raise KalshiMalformedAnswer(f"kalshi: DELETE /portfolio/orders/"
-                                                    f"{venue_id}: answer without an order")
+                    _cancelled(order, venue_id, "DELETE /portfolio/orders/{id}")
                 except Exception as exc:  # what became of it is asked, then said
                     await self._cancel_failed(coid, venue_id, done, exc)
                     continue
@@ -427,17 +435,24 @@ class KalshiExecution:
                 for coid, venue_id, done in batch:
                     await self._cancel_failed(coid, venue_id, done, exc)
                 continue
-            by_id = {item.get("order_id"): item for item in items if isinstance(item, dict)}
+            by_id = {item["order_id"]: item for item in items
+                     if isinstance(item, dict) and isinstance(item.get("order_id"), str)}
             for coid, venue_id, done in batch:
                 item = by_id.get(venue_id) or {}
-                if isinstance(item.get("order"), dict):
-                    self._report(coid, item["order"])
-                    done.set_result(None)
-                else:
-                    err = item.get("error") or {"message": "no answer in the batch"}
+                err = item.get("error")
+                if item.get("order") is None and err:  # refused: the order stands
+                    err = err if isinstance(err, dict) else {"message": str(err)}
                     done.set_exception(VenueError(
                         f"kalshi: cancel of {coid} refused: {err.get('code', '')} "
                         f"{err.get('message', '')}".strip()))
+                    continue
+                try:  # no answer for it, or one that does not say cancelled: asked
+                    _cancelled(item.get("order"), venue_id, "DELETE /portfolio/orders/batched")
+                except KalshiMalformedAnswer as exc:
+                    await self._cancel_failed(coid, venue_id, done, exc)
+                    continue
+                self._report(coid, item["order"])
+                done.set_result(None)
 
     async def _cancel_failed(self, coid: str, venue_id: str, done: asyncio.Future[None],
                              exc: Exception) -> None:
@@ -449,7 +464,7 @@ class KalshiExecution:
             answer = await self.rest.get(f"/portfolio/orders/{venue_id}", signed=True)
             order = answer.get("order")
             status = order.get("status") if isinstance(order, dict) else None
-        except (*UNREACHABLE, DataError) as ask:
+        except Exception as ask:  # (an answer of the wrong shape too) the cancel fails
             order, status = None, None
             why += f"; and Kalshi could not be asked about the order ({ask})"
         if isinstance(order, dict) and status == C.STATUS_CANCELED:
@@ -536,7 +551,7 @@ class KalshiExecution:
         a fill of an order not yet known here is left to the poll."""
         try:
             fill = self._fill(raw)
-        except (DataError, KeyError, TypeError, ValueError) as exc:
+        except UNREADABLE as exc:  # the socket's task must live: the poll reads it again
             log.warning("kalshi fill websocket: unusable fill %s (%s); left to the poll",
                         raw.get("trade_id"), exc)
             return
@@ -579,9 +594,10 @@ class KalshiExecution:
     async def _poll(self) -> list[Fill | OrderUpdate | FillCorrection]:
         out: list[Fill | OrderUpdate | FillCorrection] = []
         for raw in await self.rest.pages("/portfolio/orders", "orders", signed=True):
-            if not isinstance(raw, dict) or not raw.get("order_id"):
-                continue
-            coid = self.client_ids.get(raw.get("client_order_id") or "")
+            if not (isinstance(raw, dict) and isinstance(raw.get("order_id"), str)
+                    and raw["order_id"] and isinstance(raw.get("client_order_id"), str)):
+                continue  # not one of ours as far as can be read (a list for an id...)
+            coid = self.client_ids.get(raw["client_order_id"])
             if coid is None:
                 continue
             self.learn(coid, raw["order_id"])
@@ -600,8 +616,7 @@ class KalshiExecution:
         for raw in reversed(fills):  # newest first on the wire
             try:
                 fill = self._fill(raw)
-            except (DataError, KeyError, TypeError, ValueError, AttributeError,
-                    ArithmeticError) as exc:
+            except UNREADABLE as exc:
                 self._unreadable_fill(raw, exc)
                 continue
             if fill is not None:
@@ -626,8 +641,7 @@ class KalshiExecution:
             return None
         try:
             fill = self._fill(raw, owner=f"kalshi-order:{raw.get('order_id') or '?'}")
-        except (DataError, KeyError, TypeError, ValueError, AttributeError,
-                ArithmeticError) as exc:
+        except UNREADABLE as exc:
             self._unreadable_fill(raw, exc)
             return None
         self.foreign_fill_ids.add(fill_id)
@@ -690,16 +704,27 @@ class KalshiExecution:
                          or self.client_ids.get(raw.get("client_order_id") or ""))
         if not fill_id or (fill_id in self._booked and not again) or coid is None:
             return None
-        side = raw["side"]
+        side, action, ticker = raw["side"], raw["action"], raw.get("ticker") or \
+            raw["market_ticker"]
+        if side not in ("yes", "no") or action not in ACTIONS or not isinstance(ticker, str):
+            raise DataError(f"kalshi: fill side {side!r}, action {action!r}, ticker "
+                            f"{ticker!r}: not yes/no, buy/sell and a ticker")
         fill_price = price(raw, f"{side}_price")
         qty = count(raw)
-        maker = not raw.get("is_taker", True)
         assert fill_price is not None
+        if not (0 < fill_price < 1 and 0 < qty <= MAX_FILL_COUNT):  # 1 to 99 cents
+            raise DataError(f"kalshi: fill of {qty} at {fill_price}: not 1 to {MAX_FILL_COUNT} "
+                            f"contracts at a price between 0 and 1 dollar")
+        maker = not raw.get("is_taker", True)
         fee = self._fee(raw, fill_id, fill_price, qty, maker)
-        ts = parse_time_ns(raw.get("created_time")) or int(raw.get("ts", 0)) * 10**9
-        return Fill(fill_id, coid, C.VENUE, instrument_id(raw.get("ticker")
-                                                          or raw["market_ticker"], side.upper()),
-                    Side.BUY if raw["action"] == "buy" else Side.SELL, fill_price, qty, fee,
+        created, seconds = raw.get("created_time"), raw.get("ts")
+        ts = parse_time_ns(created)  # the poll's; the socket's is in seconds
+        if ts is None and (created is not None or not (
+                isinstance(seconds, int | float) and 0 <= seconds < 2**63 // 10**9)):
+            raise DataError(f"kalshi: fill time {created!r} / ts {seconds!r} is not a time")
+        ts = ts if ts is not None else int(seconds) * 10**9  # type: ignore[arg-type]
+        return Fill(fill_id, coid, C.VENUE, instrument_id(ticker, side.upper()),
+                    ACTIONS[action], fill_price, qty, fee,
                     Liquidity.MAKER if maker else Liquidity.TAKER, ts)
 
     def _fee(self, raw: dict[str, Any], fill_id: str, fill_price: Decimal, qty: Decimal,
@@ -714,13 +739,14 @@ class KalshiExecution:
                 fee = Decimal(str(given))
             except ArithmeticError:
                 fee = Decimal("NaN")
-            if fee.is_finite():
+            if fee.is_finite() and fee.copy_abs() <= qty * MAX_FEE_PER_CONTRACT:
                 return fee
         schedule = self.fees.fee(fill_price, qty, maker=maker)
         if given is not None and fill_id not in self._odd_fees:
             self._odd_fees.add(fill_id)
-            log.warning("kalshi: fill %s: fee_cost %r is not a number; booked with the fee "
-                        "schedule's %s", fill_id, str(given)[:40], schedule)
+            log.warning("kalshi: fill %s: fee_cost %r is not a number of dollars up to one a "
+                        "contract; booked with the fee schedule's %s", fill_id,
+                        str(given)[:40], schedule)
         return schedule
 
     def _fee_correction(self, raw: dict[str, Any]) -> FillCorrection | None:
@@ -734,12 +760,25 @@ class KalshiExecution:
             return None
         try:
             charged = Decimal(str(raw["fee_cost"]))
-        except ArithmeticError:
+            qty = count(raw)
+        except (ArithmeticError, DataError):
             return None
-        if not charged.is_finite() or charged == booked:
+        if not charged.is_finite() or charged == booked \
+                or charged.copy_abs() > qty * MAX_FEE_PER_CONTRACT:
             return None
         self.booked_fees[fill_id] = charged
         log.info("kalshi: fill %s was booked with fee %s; Kalshi charged %s (fee_cost): "
                  "corrected", fill_id, booked, charged)
         return FillCorrection(fill_id, time.time_ns(), f"kalshi fee_cost {charged} (was "
                               f"booked with {booked})", fee=charged)
+
+
+def _cancelled(order: Any, venue_id: str, what: str) -> None:
+    """Raise :class:`KalshiMalformedAnswer` unless ``order`` (a cancel's answer) is the
+    order ``venue_id`` shown cancelled: an answer that shows it resting (or anything else)
+    confirms no cancel, and the caller asks Kalshi what the order is."""
+    if not isinstance(order, dict) or order.get("order_id") not in (None, venue_id) \
+            or order.get("status") != C.STATUS_CANCELED:
+        status = order.get("status") if isinstance(order, dict) else None
+        raise KalshiMalformedAnswer(f"kalshi: {what}: the answer does not show order "
+                                    f"{venue_id} cancelled (status {status!r})")

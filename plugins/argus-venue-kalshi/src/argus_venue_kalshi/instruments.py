@@ -57,11 +57,11 @@ def probability_to_cents(price: Decimal) -> int:
 
 def parse_time_ns(value: str | None) -> int | None:
     """ISO-8601 -> epoch ns (None when absent or unparsable)."""
-    if not value:
+    if not value or not isinstance(value, str):
         return None
     try:
         return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1e9)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 

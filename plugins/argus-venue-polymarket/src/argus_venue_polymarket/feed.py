@@ -104,8 +104,10 @@ class ExecutionsFeed(OrderTracker):
         for i, raw in enumerate(rows):
             try:
                 trades.append(ClobTrade.parse(raw, where=f"GET /data/trades item {i}:"))
-            except DataError as exc:
-                log.warning("polymarket: skipping malformed trade: %s", exc)
+            except (DataError, TypeError, ValueError, KeyError, AttributeError,
+                    ArithmeticError) as exc:  # one item, not the page (a number for a list)
+                log.warning("polymarket: skipping malformed trade: %s: %s",
+                            type(exc).__name__, exc)
         await self._identify(trades)
         out, _undecided = self._book_trades(trades)
         return out
@@ -277,7 +279,10 @@ class ExecutionsFeed(OrderTracker):
         if size > 0 and matched >= size:
             return None
         if not reason:
-            expiry = int(str(row.get("expiration") or "0") or 0)
+            try:
+                expiry = int(str(row.get("expiration") or "0"))
+            except ValueError:  # unreadable ("1.7e9"): it only words the reason
+                expiry = 0
             if row.get("order_type") == "GTD" and 0 < expiry <= time.time():
                 reason = f"GTD order expired at {expiry}"
             else:
@@ -357,6 +362,9 @@ class ExecutionsFeed(OrderTracker):
             self.heartbeat.ensure_running()  # orders resting since before a restart
         self._consumer = "running"
         poller = asyncio.get_running_loop().create_task(self._poll_forever(poll_s, after))
+        # a poller that dies wakes the consumer, which raises its error (it sat silent
+        # before: no fill booked again, no halt, until something else woke the consumer)
+        poller.add_done_callback(lambda _: self._wake.set())
         channel = self._channel_task = self.start_channel()
         try:
             while True:
@@ -419,7 +427,7 @@ class ExecutionsFeed(OrderTracker):
             return await self.poll_trades(after)
         except (VenueError, DataError, PolyApiException) as exc:
             log.warning("polymarket: trades poll failed: %s", exc)
-        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        except (TypeError, KeyError, ValueError, AttributeError, ArithmeticError) as exc:
             # the library indexes each page: a body cut short or of the wrong shape
             log.warning("polymarket: trades poll answered something unreadable (%s: "
                         "%s); polling again", type(exc).__name__, exc)

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from argus_core import DataError, to_decimal
+from argus_core import DataError, loads_frame, to_decimal
 
 
 def _require(obj: dict[str, Any], key: str, where: str) -> Any:
@@ -32,7 +32,7 @@ def json_list(value: Any, *, where: str) -> list[Any]:
     if not isinstance(value, str):
         raise DataError(f"{where}: expected a JSON-encoded list, got {type(value).__name__}")
     try:
-        parsed = json.loads(value)
+        parsed = loads_frame(value)  # a number of 5,000 digits is malformed, not a crash
     except json.JSONDecodeError as exc:
         raise DataError(f"{where}: not a JSON-encoded list ({exc.msg})") from None
     if not isinstance(parsed, list):
@@ -357,8 +357,10 @@ class ClobTrade:
         """Validate one trade; sides, sizes and prices are checked."""
         tid = str(_require(raw, "id", where))
         where = f"{where} {tid}"
-        makers = []
-        for i, m in enumerate(raw.get("maker_orders") or []):
+        makers, listed = [], raw.get("maker_orders") or []
+        if not isinstance(listed, list):
+            raise DataError(f"{where}.maker_orders: {listed!r:.40} is not a list")
+        for i, m in enumerate(listed):
             w = f"{where}.maker_orders[{i}]"
             makers.append(MakerOrderMatch(
                 order_id=str(_require(m, "order_id", w)), owner=str(m.get("owner") or ""),
@@ -381,17 +383,24 @@ class ClobTrade:
             maker_orders=tuple(makers))
 
 
+#: The most shares one trade or order may carry, and the times a trade may have (seconds
+#: whose nanoseconds fit int64): past them a venue's answer is malformed.
+MAX_SIZE, _SECONDS_ROOM = Decimal(10**12), 2**63 // 10**9
+
+
 def _epoch_s(value: Any, where: str) -> int:
     """Unix seconds from ``"1672290701"`` (the docs' form) or an ISO-8601 time; 0 if absent."""
     if value in (None, ""):
         return 0
     text = str(value)
-    if text.isdigit():
-        return int(text)
     try:
-        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        raise DataError(f"{where}: {text!r} is neither unix seconds nor an ISO time") from None
+        seconds = int(text) if text.isascii() and text.isdigit() else \
+            int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+    except (ValueError, OverflowError):  # ('²' is a digit to isdigit; 5,000 digits)
+        seconds = -1
+    if not 0 <= seconds < _SECONDS_ROOM:
+        raise DataError(f"{where}: {text!r:.40} is neither unix seconds nor an ISO time")
+    return seconds
 
 
 def _side(raw: dict[str, Any], where: str) -> str:
@@ -410,6 +419,6 @@ def _unit_price(value: Any, where: str) -> Decimal:
 
 def _size(value: Any, where: str) -> Decimal:
     size = to_decimal(value, field=where)
-    if size <= 0:
-        raise DataError(f"{where}: {size} must be > 0")
+    if not 0 < size <= MAX_SIZE:  # 1e26 shares overflowed the fee's rounding
+        raise DataError(f"{where}: {size} must be > 0 and at most {MAX_SIZE:,} shares")
     return size

@@ -79,6 +79,21 @@ _KILL_WORDS = ("killed", "fok_order_not_filled", "no orders found to match")
 _ANNOUNCE_S = 5.0
 
 
+def _possible_fill(order: Order, resp: dict[str, Any]) -> bool:
+    """Whether a matched answer's amounts make a fill the order could have: some shares,
+    no more than ordered, at a price in (0, 1] no worse than its limit (a hundredth of a
+    cent of rounding allowed).  Amounts of 100 cash for 1 share made a fill at 100."""
+    making = Decimal(str(resp.get("makingAmount") or "0"))
+    taking = Decimal(str(resp.get("takingAmount") or "0"))
+    shares, cash = (taking, making) if order.side is Side.BUY else (making, taking)
+    if shares <= 0 or cash <= 0:
+        return shares == cash == 0  # nothing matched yet (a delayed match): no fill
+    price, limit, slack = cash / shares, order.limit_price, Decimal("0.0001")
+    return shares <= order.quantity and price <= 1 and (
+        limit is None or (price <= limit + slack if order.side is Side.BUY
+                          else price >= limit - slack))
+
+
 def _is_amount(value: Any) -> bool:
     """Whether an answer's amount reads as a finite, non-negative number (absent: 0)."""
     try:
@@ -179,25 +194,31 @@ class OrderSender(OrderTracker):
                      time.time_ns())]
 
     @staticmethod
-    def _well_formed(answer: Any, count: int, batch: bool) -> list[dict[str, Any]] | None:
+    def _well_formed(answer: Any, posts: Sequence[SignedPost], batch: bool
+                     ) -> list[dict[str, Any]] | None:
         """The per-order answers of a post, or None when the body is not the venue's shape
         (then the outcome is ambiguous: the venue may have acted): each answer an object
-        with ``success``; a success names its ``orderID``, and a ``matched`` one carries
-        amounts that are numbers (a fill is booked from them)."""
+        with ``success``; a refusal that does not say "matched"; a success names its
+        ``orderID``, and a ``matched`` one carries amounts that are numbers making a fill
+        the order could have (a fill is booked from them)."""
         items = answer if batch else [answer]
-        if not isinstance(items, list) or len(items) != count:
+        if not isinstance(items, list) or len(items) != len(posts):
             return None
         if not all(isinstance(a, dict) and "success" in a for a in items):
             return None
-        for a in items:
+        for a, post in zip(items, posts, strict=True):
+            matched = str(a.get("status", "")).lower() == "matched"
             if a.get("success") is not True:
-                if a.get("success") is not False:  # "true", 1, null...: not the venue's shape
+                # "true", 1, null...; or a refusal that says it matched (success false, status
+                # matched, amounts: the venue traded, and a REJECTED would lose the fill)
+                if a.get("success") is not False or matched:
                     return None
                 continue
             if not isinstance(a.get("orderID"), str) or not a["orderID"]:
                 return None
-            if str(a.get("status", "")).lower() == "matched" and not all(
-                    _is_amount(a.get(k)) for k in ("makingAmount", "takingAmount")):
+            if matched and not (all(_is_amount(a.get(k)) for k in ("makingAmount",
+                                                                     "takingAmount"))
+                                and _possible_fill(post.order, a)):
                 return None
         return items
 
@@ -245,7 +266,7 @@ class OrderSender(OrderTracker):
             answer = await asyncio.to_thread(call)
         except Exception as exc:  # the client raises its own exception types
             return post_outcome(exc)
-        if self._well_formed(answer, len(posts), batch) is None:
+        if self._well_formed(answer, posts, batch) is None:
             return PostOutcome(problem=f"malformed answer {answer!r:.200}")
         return PostOutcome(answer=answer)
 
@@ -331,7 +352,7 @@ class OrderSender(OrderTracker):
             for attempt in range(1, s.order_max_attempts + 1):
                 outcome = await self._post(pending, batch)
                 if outcome.answer is not None:
-                    answers = self._well_formed(outcome.answer, len(pending), batch)
+                    answers = self._well_formed(outcome.answer, pending, batch)
                     if answers is None:  # a 4xx refusal of the whole batch
                         answers = [outcome.answer] * len(pending)
                     for p, resp in zip(pending, answers, strict=True):
