@@ -386,7 +386,7 @@ class KrakenExecution:
                               cl_ord_id, [h[1] for h in hits])
                 if hits:
                     return hits[0][1], hits[0][2]
-        except (VenueError, ValueError) as exc:
+        except (VenueError, ValueError, TypeError) as exc:  # TypeError: an opentm of [1]
             raise OrderUnknown(
                 f"Kraken AddOrder {client_order_id}: outcome unknown ({outcome}) and Kraken "
                 f"could not be asked whether it holds cl_ord_id {cl_ord_id} ({exc}); not sent "
@@ -425,7 +425,10 @@ class KrakenExecution:
         why = ""
         try:
             result = await self.rest.cancel_order(cl_ord_id=cl_ord_id)
-            if int(result.get("count", 0)) > 0:
+            count = result.get("count", 0)
+            if type(count) is not int and not (isinstance(count, str) and count.isdecimal()):
+                raise ValueError(f"count {count!r:.40} is not a whole number")  # true, 1.9
+            if int(count) > 0:
                 return
             why = "Kraken cancelled nothing (count 0)"
         except KrakenApiError as exc:
@@ -466,6 +469,11 @@ class KrakenExecution:
         """Open orders as core Orders; also re-adopts them so the dead-man's switch covers them."""
         orders = []
         raw_orders = await self.rest.open_orders()
+        odd = [t for t, raw in raw_orders.items()
+               if not (isinstance(raw, dict) and isinstance(raw.get("descr", {}), dict))]
+        if odd:
+            raise MalformedAnswerError(f"Kraken OpenOrders: order {odd[0]} is not an object "
+                                       f"with a descr object")
         names = {str(raw.get("descr", {}).get("pair", "")) for raw in raw_orders.values()}
         if any(self.rest.symbol_for(name) is None for name in names):
             await self.rest.asset_pairs()  # a restarted process knows no pairs yet
@@ -612,8 +620,9 @@ class KrakenExecution:
             try:
                 await self.rest.cancel_all_orders_after(timeout)
                 self.dead_man_calls.append(timeout)
-            except VenueError as exc:
-                log.error("Kraken dead-man's switch re-arm failed: %s", exc)
+            except Exception as exc:  # (an answer of the wrong shape too) re-armed next time
+                log.error("Kraken dead-man's switch re-arm failed: %s: %s",
+                          type(exc).__name__, exc)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):  # not wait_for: it can lose a cancel
                 async with asyncio.timeout(self.keepalive_s):
@@ -626,7 +635,7 @@ class KrakenExecution:
         """Stop re-arming (an armed switch still cancels resting orders after the timeout)."""
         if self._dead_man is not None:
             self._dead_man.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(Exception, asyncio.CancelledError):  # closing regardless
                 await self._dead_man
 
 
@@ -738,13 +747,18 @@ class KrakenExecutionsFeed(WsSession):
                 log.warning("Kraken executions[%d]: not an object: %r", i, item)
                 continue
             try:
-                symbol = str(item.get("symbol") or "")
-                fill = parse_execution(item, instrument_id(symbol), f"executions[{i}]")
+                symbol = item.get("symbol") or ""
+                if item.get("exec_type") == "trade" and symbol not in self.settings.pairs:
+                    # (a fill booked on "kraken:['BTC/USD']" for an order of BTC/USD)
+                    raise DataError(f"executions[{i}]: a trade of {symbol!r:.40}, not a "
+                                    f"configured pair")
+                fill = parse_execution(item, instrument_id(str(symbol)), f"executions[{i}]")
                 event = None if fill is not None else parse_order_event(item,
                                                                         f"executions[{i}]")
-            except DataError as exc:
+            except (DataError, TypeError, ValueError, KeyError, AttributeError,
+                    ArithmeticError) as exc:  # one item, never the socket's task
                 self.malformed += 1
-                log.warning("Kraken executions: bad item: %s", exc)
+                log.warning("Kraken executions: bad item: %s: %s", type(exc).__name__, exc)
                 continue
             status = item.get("order_status") or item.get("exec_type")
             cl = item.get("cl_ord_id")

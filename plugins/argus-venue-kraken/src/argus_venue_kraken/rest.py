@@ -24,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from argus_core import Bar, ConfigError, DataError, OrderBook, Trade, VenueError, remember
+from argus_core import (
+    Bar,
+    ConfigError,
+    DataError,
+    OrderBook,
+    Trade,
+    VenueError,
+    loads_frame,
+    remember,
+)
 from argus_venue_kraken import constants as C
 from argus_venue_kraken.config import KrakenSettings
 
@@ -167,7 +176,7 @@ class KrakenRestClient:
             raise TransientVenueError(f"Kraken {method}: HTTP {response.status_code} from "
                                       f"{request.url.host}")
         try:
-            payload = response.json()
+            payload = loads_frame(response.content)  # lone surrogates made whole, too
         except ValueError:  # not JSON, not UTF-8, or a number past int()'s 4,300 digits
             raise MalformedAnswerError(f"Kraken {method}: HTTP {response.status_code} with a "
                                        f"body that is not JSON: {response.text[:120]!r}"
@@ -400,15 +409,14 @@ class KrakenRestClient:
 
     async def cancel_all_orders_after(self, timeout_s: int) -> dict[str, Any]:
         """Arm (timeout > 0) or disarm (0) the dead-man's switch."""
-        return dict(await self.private("CancelAllOrdersAfter", {"timeout": int(timeout_s)}))
+        return _object(await self.private("CancelAllOrdersAfter", {"timeout": int(timeout_s)}),
+                       "CancelAllOrdersAfter")
 
     async def open_orders(self, cl_ord_id: str | None = None) -> dict[str, Any]:
         """OpenOrders: {txid: order}."""
         result = await self.private("OpenOrders", {"cl_ord_id": cl_ord_id})
         found = result.get("open") if isinstance(result, dict) else None
-        if found is None:
-            return {}
-        if not isinstance(found, dict):
+        if not isinstance(found, dict):  # never "none open": an order may rest unseen
             raise MalformedAnswerError("Kraken OpenOrders: 'open' is not an object")
         return dict(found)
 
@@ -422,7 +430,8 @@ class KrakenRestClient:
 
     async def query_orders(self, txids: list[str]) -> dict[str, Any]:
         """QueryOrders: {txid: order} for up to 50 txids."""
-        return dict(await self.private("QueryOrders", {"txid": ",".join(txids), "trades": True}))
+        return _object(await self.private("QueryOrders", {"txid": ",".join(txids),
+                                                          "trades": True}), "QueryOrders")
 
     async def trades_history(self, start: int | None = None) -> dict[str, Any]:
         """TradesHistory: {trade_id: trade}, every page from ``start`` (exclusive, Unix s)."""
@@ -469,6 +478,14 @@ class KrakenRestClient:
             raise VenueError("Kraken GetWebSocketsToken: answer has no token")
         remember(token)  # a credential: redacted wherever it could be printed or stored
         return token
+
+
+def _object(result: Any, method: str) -> dict[str, Any]:
+    """``result`` of ``method`` when it is an object, else :class:`MalformedAnswerError`."""
+    if not isinstance(result, dict):
+        raise MalformedAnswerError(f"Kraken {method}: the result is not an object: "
+                                   f"{result!r:.80}")
+    return dict(result)
 
 
 def _wire(value: Any) -> str:

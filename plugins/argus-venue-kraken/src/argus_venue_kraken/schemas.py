@@ -119,9 +119,32 @@ def rfc3339(ts_ns: int) -> str:
 
 
 def seconds_ns(value: Any, *, where: str = "time") -> int:
-    """Unix seconds (int, float or decimal text like ``"1688671200.1234"``) -> ns."""
+    """Unix seconds (int, float or decimal text like ``"1688671200.1234"``) -> ns; a time
+    before 1970 or whose nanoseconds pass int64 is a DataError (``"1e999999"`` overflowed
+    the Decimal context)."""
     dec = to_decimal(value, field=where)
+    if not 0 <= dec < _SECONDS_ROOM:
+        raise DataError(f"{where}: {str(value)[:40]} is not unix seconds from 1970 to 2262")
     return int(dec * 1_000_000_000)
+
+
+_SECONDS_ROOM = Decimal(2**63 // 10**9)
+_MAX_PRICE = Decimal("1e18")  # the highest price the core takes from market data
+#: The most a single fill may carry: past it an answer is malformed, not a trade.
+MAX_FILL_QUANTITY = Decimal(10**12)
+
+
+def sane_fill(fill: Fill, where: str) -> Fill:
+    """``fill`` when its quantity, price, fee and time are ones a trade can have: at most
+    :data:`MAX_FILL_QUANTITY`, a price up to the core's ``MAX_PRICE``, a fee (or rebate)
+    of at most the fill's whole notional, a time within int64 nanoseconds; else a
+    DataError (a fee of 1e999999999 overflowed the account; a price of 1e300 was booked)."""
+    notional = fill.price * fill.quantity
+    if not (fill.quantity <= MAX_FILL_QUANTITY and fill.price <= _MAX_PRICE
+            and fill.fee.copy_abs() <= notional and 0 <= fill.ts_ns < 2**63):
+        raise DataError(f"{where}: a fill of {fill.quantity} at {fill.price} with fee "
+                        f"{fill.fee} at {fill.ts_ns} ns is not one a trade can have")
+    return fill
 
 
 # -- REST -------------------------------------------------------------------------------
@@ -262,7 +285,7 @@ def parse_ws_ticker(item: dict[str, Any], where: str) -> Ticker:
 
 def parse_ws_trade(item: dict[str, Any], instrument_id: str, where: str) -> tuple[int, Trade]:
     """A v2 ``trade`` data item -> (trade_id, Trade)."""
-    side = {"buy": Side.BUY, "sell": Side.SELL}.get(_req(item, "side", where))
+    side = {"buy": Side.BUY, "sell": Side.SELL}.get(str(_req(item, "side", where)))
     if side is None:
         raise DataError(f"{where}: side must be buy or sell, got {item.get('side')!r}")
     trade = Trade(instrument_id, rfc3339_ns(_req(item, "timestamp", where), where=where),
@@ -303,17 +326,17 @@ def parse_execution(item: dict[str, Any], instrument_id: str, where: str) -> Fil
     quantity = to_decimal(_req(item, "last_qty", where), field=f"{where}.last_qty")
     fee = fee_in_quote(item, instrument_id, price, where)
     liquidity = Liquidity.MAKER if item.get("liquidity_ind") == "m" else Liquidity.TAKER
-    fill_id = str(item.get("exec_id") or item.get("trade_id") or "")
-    if not fill_id:
+    fill_id = item.get("exec_id") or item.get("trade_id") or ""
+    if not fill_id or not isinstance(fill_id, str):
         # The core books each fill_id once; a fill without an id cannot be deduplicated.
         raise DataError(f"{where}: trade execution without exec_id or trade_id")
-    return Fill(
+    return sane_fill(Fill(
         fill_id=fill_id,
         client_order_id=str(item.get("cl_ord_id") or item.get("order_id") or ""),
         venue=C.VENUE, instrument_id=instrument_id, side=side, price=price, quantity=quantity,
         fee=fee, liquidity=liquidity,
         ts_ns=rfc3339_ns(_req(item, "timestamp", where), where=f"{where}.timestamp"),
-    )
+    ), where)
 
 
 def fee_in_quote(item: dict[str, Any], instrument_id: str, price: Decimal, where: str
@@ -426,10 +449,10 @@ def parse_history_trade(trade_id: str, entry: Any, instrument_id: str, client_or
     """
     if not isinstance(entry, dict):
         raise DataError(f"{where}: trade is not an object")
-    side = {"buy": Side.BUY, "sell": Side.SELL}.get(_req(entry, "type", where))
+    side = {"buy": Side.BUY, "sell": Side.SELL}.get(str(_req(entry, "type", where)))
     if side is None:
         raise DataError(f"{where}: type must be buy or sell")
-    return Fill(
+    return sane_fill(Fill(
         fill_id=str(trade_id), client_order_id=client_order_id, venue=C.VENUE,
         instrument_id=instrument_id, side=side,
         price=to_decimal(_req(entry, "price", where), field=f"{where}.price"),
@@ -437,4 +460,4 @@ def parse_history_trade(trade_id: str, entry: Any, instrument_id: str, client_or
         fee=to_decimal(entry.get("fee", "0"), field=f"{where}.fee"),
         liquidity=Liquidity.MAKER if entry.get("maker") is True else Liquidity.TAKER,
         ts_ns=seconds_ns(_req(entry, "time", where), where=f"{where}.time"),
-    )
+    ), where)

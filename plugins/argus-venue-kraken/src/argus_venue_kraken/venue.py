@@ -135,6 +135,11 @@ class KrakenVenue(Venue):
         except ArgusError as exc:  # e.g. a TradesHistory answer we cannot read
             log.error("Kraken executions stream stopped: %s", exc)
             await self._fills.put(VenueError(f"Kraken executions stopped: {exc}"))
+        except Exception as exc:  # anything else ends it loudly: a task that died silently
+            # left executions() waiting for ever, and no fill was booked again
+            log.error("Kraken executions stream failed: %s: %s", type(exc).__name__, exc)
+            await self._fills.put(VenueError(f"Kraken executions failed: "
+                                             f"{type(exc).__name__}: {exc}"))
 
     async def _stop_private(self) -> None:
         if self.executions_feed is not None:
