@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from argus_core import ConfigError, DataError, VenueError, redact
+from argus_core import ConfigError, DataError, VenueError, loads_frame, redact
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi import signing
 from argus_venue_kalshi.config import KalshiSettings
@@ -172,7 +172,7 @@ class KalshiRest:
         resp = await self._client.request(method, full, params=params, json=body,
                                           headers=headers)
         try:
-            payload = resp.json()
+            payload = loads_frame(resp.content)  # depth, digits, lone surrogates: as frames
         except ValueError:
             payload = None
         if resp.status_code >= 400:

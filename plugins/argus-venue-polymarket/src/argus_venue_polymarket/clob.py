@@ -20,6 +20,8 @@ import httpx
 from py_clob_client_v2.client import ClobClient
 from py_clob_client_v2.exceptions import PolyApiException
 
+from argus_core import loads_frame
+
 #: The longest ``Retry-After`` believed (a venue asking for a day is asked again sooner).
 RETRY_AFTER_MAX_S = 300.0
 #: The longest a request waits in line for a 429's ``Retry-After``.  A longer wait is not
@@ -187,7 +189,7 @@ class ClobHttpClient(ClobClient):
                                            time.monotonic() + refusal.retry_after_s)
             raise refusal
         try:
-            return resp.json()
+            return loads_frame(resp.content)  # depth, digits, lone surrogates: as frames
         except ValueError:
             return resp.text
 

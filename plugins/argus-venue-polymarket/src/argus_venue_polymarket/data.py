@@ -128,7 +128,7 @@ class PolymarketRest:
             raise VenueError(f"polymarket: {method} {url} answered HTTP {resp.status_code}: "
                              f"{resp.text[:200]}")
         try:
-            return resp.json()
+            return loads_frame(resp.content)  # depth, digits, lone surrogates: as frames
         except ValueError:
             raise DataError(f"polymarket: {method} {url} did not return JSON: "
                             f"{resp.text[:120]!r}") from None

@@ -43,6 +43,7 @@ from telegram.error import (
     TelegramError,
 )
 from telegram.request import HTTPXRequest
+from telegram.warnings import PTBUserWarning
 
 from argus_core import ConfigError, redact
 from argus_telegram import commands
@@ -247,12 +248,13 @@ class TelegramBot:
         seen: set[int] = set()
         for _ in range(MAX_STALE_PAGES):
             try:
-                updates = await bot.get_updates(offset=self._offset, timeout=0,
-                                                allowed_updates=ALLOWED_UPDATES)
+                updates = await self._read_updates(bot, 0)
             except TelegramError as exc:
                 log.warning("telegram: could not skip the updates left from before start-up "
                             "(%s); they may be obeyed", type(exc).__name__)
                 return
+            if updates is None:
+                continue  # an unreadable one, skipped: the next page
             if not updates:
                 return
             for update in updates:
@@ -266,6 +268,35 @@ class TelegramBot:
                     self.stale.append((message.chat.id, commands.shown(message.text)))
             log.warning("telegram: skipped %d update(s) sent before this bot started",
                         len(updates))
+        # Still more (a stranger can pad the queue): the Bot API forgets every update but
+        # the newest at a negative offset, and that one is confirmed unread.  Paging on
+        # would obey the command that waited past the last page.
+        with contextlib.suppress(TelegramError):
+            last = await _raw_updates(bot, offset=-1)
+            if isinstance(last, list) and last and isinstance(last[-1], dict) \
+                    and type(last[-1].get("update_id")) is int:
+                self._offset = last[-1]["update_id"] + 1
+                log.warning("telegram: more than %d pages of updates waited at start-up; the "
+                            "rest were forgotten unread (none obeyed)", MAX_STALE_PAGES)
+
+    async def _read_updates(self, bot: Bot, timeout: int) -> list[Update] | None:
+        """The updates after the offset; None when one could not be read, which is then
+        skipped by its raw id (a field of the wrong type raised out of the library's
+        parsing: the poller stopped for good, and a /kill was never obeyed)."""
+        try:
+            return list(await bot.get_updates(offset=self._offset, timeout=timeout,
+                                              allowed_updates=ALLOWED_UPDATES))
+        except TelegramError:
+            raise
+        except Exception as exc:
+            raw = await _raw_updates(bot, offset=self._offset, limit=1)
+            first = raw[0] if isinstance(raw, list) and raw else None
+            if not isinstance(first, dict) or type(first.get("update_id")) is not int:
+                raise TelegramError(f"an update that cannot be read ({exc})") from exc
+            self._offset = first["update_id"] + 1  # confirmed unread: never obeyed
+            log.error("telegram: update %d cannot be read (%s: %s); skipped, not obeyed",
+                      first["update_id"], type(exc).__name__, exc)
+            return None
 
     async def _serve(self, bot: Bot) -> None:
         self.username = bot.bot.username
@@ -426,10 +457,11 @@ class TelegramBot:
         failures = 0
         while True:
             try:
-                updates = await bot.get_updates(
-                    offset=self._offset, timeout=self.settings.poll_timeout_s,
-                    allowed_updates=ALLOWED_UPDATES)  # PTB adds timeout to read_timeout
+                # (PTB adds the long-poll timeout to its read_timeout)
+                updates = await self._read_updates(bot, self.settings.poll_timeout_s)
                 failures = 0
+                if updates is None:
+                    continue
             except RetryAfter as exc:
                 await asyncio.sleep(retry_after_s(exc))
                 continue
@@ -507,9 +539,10 @@ class TelegramBot:
 
     def _refusal(self, chat_id: int, user_id: int | None) -> str | None:
         """Why a command from ``user_id`` in ``chat_id`` is not obeyed, or None."""
-        if chat_id not in self.settings.chat_ids:
+        if type(chat_id) is not int or chat_id not in self.settings.chat_ids:  # 4242.0 too
             return "not in [plugins.telegram] chat_ids"
-        if self.settings.user_ids is not None and user_id not in self.settings.user_ids:
+        if self.settings.user_ids is not None and (type(user_id) is not int
+                                                   or user_id not in self.settings.user_ids):
             return "not in [plugins.telegram] user_ids"
         return None
 
@@ -572,3 +605,13 @@ class TelegramBot:
             bot.send_message, message.chat.id, text, parse_mode=PARSE_MODE if html else None),
             what=f"reply to {message.chat.id}")
         self.limiter.sent(capped=False)
+
+
+async def _raw_updates(bot: Bot, **params: Any) -> Any:
+    """``getUpdates`` answered as the Bot API's JSON, unparsed (what the library cannot
+    parse is still read by its id); the library's advice to call ``get_updates`` instead
+    is silenced, since that is what failed or cannot take a negative offset's meaning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBUserWarning)
+        return await bot.do_api_request("getUpdates", api_kwargs={
+            "timeout": 0, "allowed_updates": list(ALLOWED_UPDATES), **params})

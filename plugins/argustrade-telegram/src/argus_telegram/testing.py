@@ -5,8 +5,9 @@ the Bot API documents it (https://core.telegram.org/bots/api, "Making requests")
 answer is JSON ``{"ok": true, "result": ...}`` or ``{"ok": false, "error_code": N,
 "description": ..., "parameters": {...}}``; parameters come as a query string,
 ``application/x-www-form-urlencoded``, ``application/json`` or ``multipart/form-data``
-(files).  Methods: ``getMe``, ``getUpdates`` (``offset`` confirms earlier updates,
-``timeout`` long-polls), ``sendMessage``, ``sendDocument``, ``close``/``logOut``.
+(files).  Methods: ``getMe``, ``getUpdates`` (``offset`` confirms earlier updates, a
+negative one forgets all but the last ``-offset``, ``timeout`` long-polls),
+``sendMessage``, ``sendDocument``, ``close``/``logOut``.
 
 Tests point ``[plugins.telegram] base_url`` at :attr:`BotApiStandIn.base_url`, inject what
 a person types (:meth:`BotApiStandIn.send_command`), read what the bot sent
@@ -243,8 +244,10 @@ class BotApiStandIn:
         limit = int(params.get("limit") or 100)
         deadline = time.monotonic() + timeout_s
         with self._cond:
-            # An offset confirms every update before it: they are never sent again.
-            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            # An offset confirms every update before it: they are never sent again; a
+            # negative one keeps only the last -offset updates and forgets the rest.
+            self._updates = self._updates[offset:] if offset < 0 else \
+                [u for u in self._updates if u["update_id"] >= offset]
             while not self._updates and not self._closed:
                 left = deadline - time.monotonic()
                 if left <= 0:
