@@ -314,3 +314,26 @@ def test_half_sent_requests_do_not_take_the_server_down(finished_run: Path,
         for sock in stalled:
             sock.close()
     assert control_value(finished_run) == LOOP_LATCH
+
+
+# -- a red team of the inputs (each failed before its fix: a 500) -----------------------------
+def test_a_body_nested_deep_or_a_token_with_a_lone_surrogate_is_refused_not_a_500(
+        finished_run: Path, tokens: Tokens) -> None:
+    c = client([finished_run], tokens)
+    deep = c.post("/api/runs/0/kill", content=b"[" * 30_000,
+                  headers={"Content-Type": "application/json"})
+    assert deep.status_code == 400, deep.text  # RecursionError before
+    odd = c.post("/api/runs/0/kill", content=b'{"token": "\\ud800", "reason": "x"}',
+                 headers={"Content-Type": "application/json"})
+    assert odd.status_code in (401, 403), odd.text  # UnicodeEncodeError before
+    assert control_value(finished_run) == LOOP_LATCH
+
+
+@pytest.mark.parametrize("mark", ["%C2%B2", "--5", "-%C2%B2", "1" * 30])
+def test_a_stream_mark_that_is_no_row_id_is_ignored(finished_run: Path, tokens: Tokens,
+                                                    mark: str) -> None:
+    """'²' is a digit to isdigit and int() refuses it (a 500); 10**30 made every poll of
+    the stream fail for as long as the client stayed."""
+    with client([finished_run], tokens).stream(
+            "GET", f"/api/runs/0/stream?fills={mark}") as stream:
+        assert stream.status_code == 200

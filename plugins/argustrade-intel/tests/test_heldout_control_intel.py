@@ -6,6 +6,7 @@ written, one run's rows never answering for another's, and no credential in an a
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import logging
@@ -19,10 +20,11 @@ import httpx
 import pytest
 from argus_intel.app import MAX_BODY, BodyLimit, QueryHidden, create_app
 from argus_intel.keys import KeyStore
+from argus_intel.ledger_view import decode_cursor, encode_cursor
 from intel_helpers import auth
 from starlette.testclient import TestClient
 
-from argus_core import Ledger
+from argus_core import DataError, Ledger
 from argus_core.testing import RunResult
 
 BUILT = "built0000001"
@@ -220,3 +222,30 @@ def test_serve_binds_loopback_by_default() -> None:
     from argus_intel.commands import serve
 
     assert next(p for p in serve.params if p.name == "host").default == "127.0.0.1"
+
+
+def _cursor(key: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("forged", [[10**30], [-2], ["\ud800"], "[" * 5000, [1.5], [True]],
+                         ids=["past-int64", "negative", "lone-surrogate", "nested", "float",
+                              "bool"])
+def test_a_forged_cursor_is_refused_not_a_500(client: TestClient, key: str, built_run: Path,
+                                             forged: Any) -> None:
+    """A cursor of 10**30 overflowed the ledger's query, a lone surrogate its text, 5,000
+    brackets the parser (RecursionError): each a 500; -2 read rows from the end."""
+    raw = base64.urlsafe_b64encode(forged.encode()).decode() if isinstance(forged, str) \
+        else _cursor(forged)
+    answer = client.get(f"/v1/runs/{BUILT}/equity", params={"cursor": raw}, headers=auth(key))
+    if forged == ["\ud800"]:  # text, made whole: a key past every time (an empty page)
+        assert answer.status_code == 200 and answer.json()["data"] == []
+        return
+    assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_data"
+
+
+def test_decode_cursor_takes_only_what_the_api_hands_out() -> None:
+    assert decode_cursor(encode_cursor([5, "a"]), 2) == [5, "a"]
+    for forged in ([-1], [2**63], ["a"]):
+        with pytest.raises(DataError):
+            decode_cursor(_cursor(forged), 1, ints=True)

@@ -128,7 +128,7 @@ class Tokens:
         constant time, and all of them always, so timing tells nothing about any."""
         if not presented:
             return None
-        candidate = presented.encode()
+        candidate = presented.encode("utf-8", "surrogatepass")  # "\ud800" is no token
         found = None
         for token in self._tokens:
             if hmac.compare_digest(candidate, token.value):

@@ -520,8 +520,8 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
         series = runs.bars(run_id, instrument_id)
         start = 0
         if cursor is not None:
-            (after,) = decode_cursor(cursor, 1)
-            start = int(np.searchsorted(series.ts_ns, int(after), side="right"))
+            (after,) = decode_cursor(cursor, 1, ints=True)
+            start = int(np.searchsorted(series.ts_ns, after, side="right"))
         end = min(start + limit, len(series))
         rows = [series.row(i) for i in range(start, end)]
         nxt = encode_cursor([rows[-1]["ts_ns"]]) if end < len(series) and rows else None
@@ -578,8 +578,7 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
             result = regime_mod.regimes(np.asarray(closes, dtype=np.float64), params)
         start = 0
         if cursor is not None:
-            (start,) = decode_cursor(cursor, 1)
-            start = int(start)
+            (start,) = decode_cursor(cursor, 1, ints=True)
         end = min(start + limit, len(closes))
         rows = [result.row(i, ts[i] if ts else None, closes[i]) for i in range(start, end)]
         out = _page_out(request, Page(rows, encode_cursor([end]) if end < len(closes)

@@ -24,7 +24,7 @@ from typing import Any
 import apsw
 import attrs
 
-from argus_core import LEDGER_FILE, DataError, LedgerError, open_read_only
+from argus_core import LEDGER_FILE, DataError, LedgerError, loads_frame, open_read_only
 
 
 def encode_cursor(key: Sequence[Any]) -> str:
@@ -32,14 +32,18 @@ def encode_cursor(key: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, arity: int) -> list[Any]:
-    """The row key in ``cursor``; ``DataError`` when it is not one of ours."""
+def decode_cursor(cursor: str, arity: int, *, ints: bool = False) -> list[Any]:
+    """The row key in ``cursor`` (``ints``: integers only); ``DataError`` when it is not
+    one of ours: an integer outside 0 .. 2**63 (10**30 overflowed the ledger's query, -2
+    read rows from the end), text where a number belongs, JSON nested deep (read by
+    ``loads_frame``: a RecursionError was a 500)."""
     try:
-        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, UnicodeDecodeError):
+        key = loads_frame(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError:  # not base64, not UTF-8, not JSON, nested too deep
         key = None
-    if not isinstance(key, list) or len(key) != arity or \
-            not all(isinstance(k, int | str) for k in key):
+    if not isinstance(key, list) or len(key) != arity or not all(
+            (type(k) is int and 0 <= k < 2**63) or (isinstance(k, str) and not ints)
+            for k in key):
         raise DataError(f"cursor {cursor!r} is not a cursor this API handed out; pass the "
                         f"'next_cursor' of the previous page, or none for the first")
     return key
