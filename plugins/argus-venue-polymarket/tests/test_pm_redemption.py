@@ -236,7 +236,12 @@ def test_waits_for_the_resolution_on_chain_then_redeems(local_chain: Any,
     chain.resolve(COND_A, [1, 0])
     _until(lambda: "mined" in _steps(ledger, COND_A), "the redemption")  # its next poll
     r.close()
-    assert _steps(ledger, COND_A) == ["queued", "waiting", "signed", "sent", "mined"]
+    # The resolution's own transaction can take the nonce the redeemer read just before
+    # (a loaded machine): one "retry" row then, and the redemption goes through after it.
+    steps = _steps(ledger, COND_A)
+    assert [s for s in steps if s != "retry"] == ["queued", "waiting", "signed", "sent",
+                                                  "mined"]
+    assert steps.count("retry") <= 1
     assert chain.shares(YES_A) == 0
 
 

@@ -713,8 +713,9 @@ class KalshiExecution:
         qty = count(raw)
         assert fill_price is not None
         if not (0 < fill_price < 1 and 0 < qty <= MAX_FILL_COUNT):  # 1 to 99 cents
-            raise DataError(f"kalshi: fill of {qty} at {fill_price}: not 1 to {MAX_FILL_COUNT} "
-                            f"contracts at a price between 0 and 1 dollar")
+            raise DataError(f"kalshi: fill of {qty} at {fill_price}: not more than 0 and at "
+                            f"most {MAX_FILL_COUNT} contracts at a price between 0 and 1 "
+                            f"dollar")
         maker = not raw.get("is_taker", True)
         fee = self._fee(raw, fill_id, fill_price, qty, maker)
         created, seconds = raw.get("created_time"), raw.get("ts")

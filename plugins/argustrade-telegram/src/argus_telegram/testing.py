@@ -269,7 +269,10 @@ class BotApiStandIn:
             return self._error("sendMessage", 400, "Bad Request: message text is empty")
         if len(str(text)) > 4096:
             return self._error("sendMessage", 400, "Bad Request: message is too long")
-        chat_id = int(params["chat_id"])
+        try:
+            chat_id = int(params["chat_id"])
+        except (KeyError, ValueError):  # "4242.0": the Bot API knows no such chat
+            return self._error("sendMessage", 400, "Bad Request: chat not found")
         if params.get("parse_mode") == "HTML" and (problem := html_problem(str(text))):
             return self._error("sendMessage", 400, f"Bad Request: can't parse entities: "
                                                    f"{problem}")
