@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +18,11 @@ from argus_venue_kraken.venue import KrakenVenue
 
 from argus_core.models import Fill, KnownOrder, Order, VenueResume
 from argus_core.secrets import Secret
+
+# --import-mode=importlib puts a test module's folder on sys.path only when it imports the
+# module, after this conftest loaded: the shared helpers' folder goes on it here.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kraken_orders import ASKS, BIDS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -176,3 +182,11 @@ async def make_venue(exchange, make_settings, fake_time
     yield make
     for venue in venues:
         await venue.close()
+
+
+@pytest.fixture
+def exchange(rest_server: LocalKrakenRest) -> LocalKrakenRest:
+    """The local exchange with :data:`kraken_orders.BIDS` and ``ASKS`` as BTC/USD's book
+    (modules that need another book override this)."""
+    rest_server.set_book("BTC/USD", BIDS, ASKS)
+    return rest_server

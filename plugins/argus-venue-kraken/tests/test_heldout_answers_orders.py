@@ -8,35 +8,12 @@ of the wrong shape raised AttributeError."""
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
-from typing import Any
 
 import pytest
 from argus_venue_kraken.execution import cl_ord_id_for
-from argus_venue_kraken.testing import LocalKrakenRest
+from kraken_orders import held, resting
 
 from argus_core.errors import OrderUnknown, VenueError
-from argus_core.models import Order, OrderType, Side, TimeInForce
-
-BIDS = [(Decimal("37400.0"), Decimal("1.0"))]
-ASKS = [(Decimal("37500.0"), Decimal("0.4")), (Decimal("37510.5"), Decimal("2.0"))]
-
-
-def resting(cid: str = "argus-r1", qty: str = "0.5") -> Order:
-    return Order(cid, "kraken", "kraken:BTC/USD", Side.BUY, Decimal(qty), Decimal("37000.0"),
-                 OrderType.LIMIT, TimeInForce.GTC, "s", 0)
-
-
-def held(exchange: LocalKrakenRest, cid: str) -> dict[str, dict[str, Any]]:
-    wire = cl_ord_id_for(cid)
-    return {t: o for t, o in {**exchange.closed, **exchange.orders}.items()
-            if o.get("cl_ord_id") == wire}
-
-
-@pytest.fixture
-def exchange(rest_server: LocalKrakenRest) -> LocalKrakenRest:
-    rest_server.set_book("BTC/USD", BIDS, ASKS)
-    return rest_server
 
 
 @pytest.mark.parametrize("result", [None, [], {}, {"opened": {}}, "open"],
@@ -53,7 +30,7 @@ async def test_an_openorders_answer_of_the_wrong_shape_is_not_read_as_not_there(
     exchange.inject("AddOrder", ("lost", None))
     exchange.inject("OpenOrders", *[("json", {"error": [], "result": result})] * 40)
     try:
-        await venue.execution.submit(resting())
+        await venue.execution.submit(resting("argus-r1"))
         outcome = "returned"
     except Exception as exc:
         outcome = exc
@@ -68,7 +45,7 @@ async def test_an_openorders_answer_of_the_wrong_shape_is_not_read_as_not_there(
 async def test_a_cancel_answer_that_does_not_show_a_cancel(exchange, make_venue, result):
     """CancelOrder answered without acting but with a count that int() reads as > 0."""
     venue = make_venue()
-    txid = await venue.execution.submit(resting())
+    txid = await venue.execution.submit(resting("argus-r1"))
     exchange.inject("CancelOrder", ("json", {"error": [], "result": result}))
     try:
         await venue.cancel("argus-r1")
@@ -91,7 +68,7 @@ async def test_a_lookup_answer_with_an_unreadable_opentm(exchange, make_venue, o
     exchange.inject("OpenOrders", ("json", {"error": [], "result": {"open": {
         "OAAAAA-BBBBB-CCCCCC": {"cl_ord_id": wire, "status": "open", "opentm": opentm}}}}))
     with pytest.raises(Exception) as info:
-        await venue.submit(resting())
+        await venue.submit(resting("argus-r1"))
     assert isinstance(info.value, OrderUnknown), f"{type(info.value).__name__}: {info.value}"
 
 
@@ -104,7 +81,7 @@ async def test_a_dead_man_answer_of_the_wrong_shape_does_not_kill_the_keepalive(
     resting order after dead_man_timeout_s, with nothing logged)."""
     venue = make_venue(dead_man_timeout_s=60)
     exchange.inject("CancelAllOrdersAfter", ("json", {"error": [], "result": result}))
-    await venue.execution.submit(resting())
+    await venue.execution.submit(resting("argus-r1"))
     task = venue.execution._dead_man
     for _ in range(50):
         await asyncio.sleep(0.02)
@@ -123,7 +100,7 @@ async def test_open_orders_of_the_wrong_shape_is_not_an_empty_book(exchange, mak
     to CANCELLED ('not open at the venue: it ended unseen') while it rests at Kraken.
     Expected: MalformedAnswerError (the core asks again later, never guesses)."""
     venue = make_venue()
-    txid = await venue.execution.submit(resting())
+    txid = await venue.execution.submit(resting("argus-r1"))
     exchange.inject("OpenOrders", *[("json", {"error": [], "result": result})] * 5)
     try:
         orders = await venue.open_orders()

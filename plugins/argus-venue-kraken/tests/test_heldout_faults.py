@@ -10,40 +10,14 @@ Each ends with one order at Kraken (never a second), the right txid, and a clear
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 import attrs
 import pytest
 from argus_venue_kraken.execution import cl_ord_id_for
-from argus_venue_kraken.testing import LocalKrakenRest
+from kraken_orders import held, market, resting
 
 from argus_core.errors import OrderUnknown, VenueError
-from argus_core.models import Order, OrderStatus, OrderType, Side, TimeInForce
-
-BIDS = [(Decimal("37400.0"), Decimal("1.0"))]
-ASKS = [(Decimal("37500.0"), Decimal("0.4")), (Decimal("37510.5"), Decimal("2.0"))]
-
-
-def market(cid: str = "argus-h1", qty: str = "0.1") -> Order:
-    return Order(cid, "kraken", "kraken:BTC/USD", Side.BUY, Decimal(qty), None,
-                 OrderType.MARKET, TimeInForce.IOC, "s", 0)
-
-
-def resting(cid: str = "argus-h2", qty: str = "0.5") -> Order:
-    return Order(cid, "kraken", "kraken:BTC/USD", Side.BUY, Decimal(qty), Decimal("37000.0"),
-                 OrderType.LIMIT, TimeInForce.GTC, "s", 0)
-
-
-def held(exchange: LocalKrakenRest, cid: str) -> dict[str, dict[str, Any]]:
-    wire = cl_ord_id_for(cid)
-    return {t: o for t, o in {**exchange.closed, **exchange.orders}.items()
-            if o.get("cl_ord_id") == wire}
-
-
-@pytest.fixture
-def exchange(rest_server: LocalKrakenRest) -> LocalKrakenRest:
-    rest_server.set_book("BTC/USD", BIDS, ASKS)
-    return rest_server
+from argus_core.models import OrderStatus
 
 
 # -- answers of the wrong shape ---------------------------------------------------------------
@@ -58,7 +32,7 @@ async def test_a_200_whose_result_is_not_the_documented_shape_is_looked_up(
     answer is ambiguous and the look-up by ``cl_ord_id`` names the real txid."""
     venue = make_venue()
     exchange.inject("AddOrder", ("lost_result", result))
-    txid = await venue.execution.submit(market())
+    txid = await venue.execution.submit(market("argus-h1"))
     (real,) = held(exchange, "argus-h1")
     assert txid == real and len(exchange.calls("AddOrder")) == 1
     assert venue.execution.ambiguous == 1
@@ -78,7 +52,7 @@ async def test_a_lost_answer_then_a_lookup_that_fails_once_still_finds_the_order
     venue = make_venue()
     exchange.inject("AddOrder", ("lost", None))
     exchange.inject("OpenOrders", lookup_fault)
-    txid = await venue.execution.submit(resting())
+    txid = await venue.execution.submit(resting("argus-h2"))
     assert list(held(exchange, "argus-h2")) == [txid]
     assert len(exchange.calls("AddOrder")) == 1 and venue.execution.resent == 0
 
@@ -91,7 +65,7 @@ async def test_an_order_listed_only_after_a_delay_is_found_not_resent(exchange,
     venue = make_venue(real_time=True)
     exchange.visible_after_s = 0.8
     exchange.inject("AddOrder", ("lost", None))
-    txid = await venue.execution.submit(market())
+    txid = await venue.execution.submit(market("argus-h1"))
     assert list(held(exchange, "argus-h1")) == [txid]
     # The first look-up usually misses it (the second finds it); on a loaded box the first
     # may come after it became visible.  One order either way.
@@ -104,7 +78,7 @@ async def test_a_lookup_that_never_answers_is_order_unknown_and_never_resent(
     exchange.inject("AddOrder", ("lost", None))
     exchange.inject("OpenOrders", *[("raw", "<html>cut")] * 40)
     with pytest.raises(OrderUnknown, match="could not be asked"):
-        await venue.execution.submit(market())
+        await venue.execution.submit(market("argus-h1"))
     assert len(exchange.calls("AddOrder")) == 1 and len(held(exchange, "argus-h1")) == 1
 
 
@@ -114,9 +88,9 @@ async def test_a_duplicate_cl_ord_id_refusal_means_the_order_is_there(exchange,
     """A restarted process sends an order that already rests (same ``cl_ord_id``): Kraken
     refuses the duplicate; that is no rejection — the resting order is the answer."""
     first = make_venue()
-    txid = await first.execution.submit(resting())
+    txid = await first.execution.submit(resting("argus-h2"))
     again = make_venue()
-    assert await again.execution.submit(resting()) == txid
+    assert await again.execution.submit(resting("argus-h2")) == txid
     assert list(held(exchange, "argus-h2")) == [txid]
 
 
@@ -127,7 +101,7 @@ async def test_a_duplicate_cl_ord_id_refusal_means_the_order_is_there(exchange,
 async def test_a_cancel_whose_answer_is_lost_ends_cancelled(exchange, make_venue,
                                                             fault) -> None:
     venue = make_venue()
-    txid = await venue.execution.submit(resting())
+    txid = await venue.execution.submit(resting("argus-h2"))
     exchange.inject("CancelOrder", fault)
     await venue.cancel("argus-h2")
     assert exchange.closed[txid]["status"] == "canceled"
@@ -140,7 +114,8 @@ async def test_a_cancel_that_lost_the_race_with_a_fill_says_so(exchange,
     the cancel returned as if done (the core would mark a filled order CANCELLED until
     its fills arrived).  Now ``VenueError`` naming the order and what became of it."""
     venue = make_venue()
-    order = attrs.evolve(resting(), limit_price=Decimal("37500.0"), quantity=Decimal("0.4"))
+    order = attrs.evolve(resting("argus-h2"), limit_price=Decimal("37500.0"),
+                         quantity=Decimal("0.4"))
     txid = await venue.execution.submit(order)
     assert exchange.closed[txid]["status"] == "closed"  # filled at once
     with pytest.raises(VenueError, match=r"argus-h2.*closed"):

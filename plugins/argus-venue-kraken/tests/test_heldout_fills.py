@@ -46,8 +46,6 @@ from argus_core.models import (
 )
 
 IID = "kraken:BTC/USD"
-BIDS = [(D("37400.0"), D("1.0"))]
-ASKS = [(D("37500.0"), D("0.4")), (D("37510.5"), D("2.0"))]
 
 
 def venue_truth(exchange: LocalKrakenRest) -> tuple[D, D]:
@@ -66,12 +64,6 @@ def assert_matches_venue(h: EngineHarness, exchange: LocalKrakenRest) -> None:
     pos, cash = venue_truth(exchange)
     assert h.account.positions[IID].quantity == pos
     assert h.account.cash == cash
-
-
-@pytest.fixture
-def exchange(rest_server: LocalKrakenRest) -> LocalKrakenRest:
-    rest_server.set_book("BTC/USD", BIDS, ASKS)
-    return rest_server
 
 
 @pytest.fixture

@@ -25,48 +25,23 @@ import email.utils
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable
-from decimal import Decimal
 from typing import Any
 
 import pytest
 from argus_testkit.fault_proxy import FaultProxy
 from argus_testkit.faults import FaultPlan, HeldOutFault, HttpFault
-from argus_venue_kraken.execution import cl_ord_id_for
 from argus_venue_kraken.ratelimit import RETRY_AFTER_MAX_S
 from argus_venue_kraken.rest import KrakenThrottled, retry_after_s
 from argus_venue_kraken.testing import LocalKrakenRest
 from argus_venue_kraken.venue import KrakenVenue
+from kraken_orders import held, market, resting
 
 from argus_core.errors import OrderUnknown, VenueError
-from argus_core.models import Order, OrderStatus, OrderType, OrderUpdate, Side, TimeInForce
+from argus_core.models import OrderStatus, OrderUpdate
 
-BIDS = [(Decimal("37400.0"), Decimal("1.0"))]
-ASKS = [(Decimal("37500.0"), Decimal("0.4")), (Decimal("37510.5"), Decimal("2.0"))]
 RATE_LIMITS = ["EAPI:Rate limit exceeded", "EOrder:Rate limit exceeded",
                "EGeneral:Too many requests"]
 ADD = "POST /0/private/AddOrder"
-
-
-def market(cid: str = "argus-r1", qty: str = "0.1") -> Order:
-    return Order(cid, "kraken", "kraken:BTC/USD", Side.BUY, Decimal(qty), None,
-                 OrderType.MARKET, TimeInForce.IOC, "s", 0)
-
-
-def resting(cid: str = "argus-r2") -> Order:
-    return Order(cid, "kraken", "kraken:BTC/USD", Side.BUY, Decimal("0.5"), Decimal("37000.0"),
-                 OrderType.LIMIT, TimeInForce.GTC, "s", 0)
-
-
-def held(exchange: LocalKrakenRest, cid: str) -> dict[str, dict[str, Any]]:
-    wire = cl_ord_id_for(cid)
-    return {t: o for t, o in {**exchange.closed, **exchange.orders}.items()
-            if o.get("cl_ord_id") == wire}
-
-
-@pytest.fixture
-def exchange(rest_server: LocalKrakenRest) -> LocalKrakenRest:
-    rest_server.set_book("BTC/USD", BIDS, ASKS)
-    return rest_server
 
 
 @pytest.fixture
@@ -121,7 +96,7 @@ async def test_a_rate_limited_add_order_is_proven_absent_then_placed_once(
         exchange, make_venue, fake_time, error) -> None:
     venue = make_venue()
     exchange.inject("AddOrder", ("error", [error]))
-    txid = await venue.execution.submit(market())
+    txid = await venue.execution.submit(market("argus-r1"))
     assert list(held(exchange, "argus-r1")) == [txid]
     assert len(exchange.calls("AddOrder")) == 2 and venue.execution.resent == 1
     assert max(fake_time.sleeps) >= 1.0  # the counter (and the deadline) waited out
@@ -135,7 +110,7 @@ async def test_a_burst_of_rate_limits_past_the_budget_is_a_clear_refusal(
     venue = make_venue(max_retries=2)
     exchange.inject("AddOrder", *[("error", [error])] * 10)
     with pytest.raises(VenueError, match="not placed after 3 attempts") as exc:
-        await venue.execution.submit(market())
+        await venue.execution.submit(market("argus-r1"))
     assert not isinstance(exc.value, OrderUnknown) and held(exchange, "argus-r1") == {}
     assert len(exchange.calls("AddOrder")) == 3
     adds = [i for i, r in enumerate(exchange.requests) if r.method == "AddOrder"]
@@ -163,7 +138,7 @@ async def test_lookups_rate_limited_after_a_lost_answer_settle_the_order_later(
     exchange.inject("AddOrder", ("lost", None))
     exchange.inject("OpenOrders", *[("error", [error])] * 8)
     with pytest.raises(OrderUnknown, match="could not be asked"):
-        await venue.submit(resting())
+        await venue.submit(resting("argus-r2"))
     (txid,) = held(exchange, "argus-r2")
     async with asyncio.timeout(20):
         update = await venue._fills.get()
@@ -191,7 +166,7 @@ async def test_an_order_never_placed_whose_lookups_were_limited_ends_cancelled(
 async def test_a_rate_limited_cancel_is_retried_after_the_counter(exchange, make_venue,
                                                                   fake_time) -> None:
     venue = make_venue()
-    txid = await venue.execution.submit(resting())
+    txid = await venue.execution.submit(resting("argus-r2"))
     exchange.inject("CancelOrder", ("error", ["EAPI:Rate limit exceeded"]))
     await venue.cancel("argus-r2")
     assert exchange.closed[txid]["status"] == "canceled"
@@ -201,7 +176,7 @@ async def test_a_rate_limited_cancel_is_retried_after_the_counter(exchange, make
 async def test_a_cancel_rate_limited_past_the_budget_fails_clearly(exchange, make_venue
                                                                    ) -> None:
     venue = make_venue(max_retries=2)
-    txid = await venue.execution.submit(resting())
+    txid = await venue.execution.submit(resting("argus-r2"))
     exchange.inject("CancelOrder", *[("error", ["EAPI:Rate limit exceeded"])] * 3)
     with pytest.raises(VenueError, match="Rate limit"):
         await venue.cancel("argus-r2")

@@ -31,8 +31,6 @@ from argus_venue_kraken.testing import (
 from argus_core.errors import OrderUnknown, VenueError
 from argus_core.models import Fill, Order, OrderStatus, OrderType, OrderUpdate, Side, TimeInForce
 
-BIDS = [(Decimal("37400.0"), Decimal("1.0"))]
-ASKS = [(Decimal("37500.0"), Decimal("0.4")), (Decimal("37510.5"), Decimal("2.0"))]
 #: The client gives up after this long; "late" answers come well after it.
 LATE_S = 1.0
 
@@ -99,12 +97,6 @@ def assert_exactly_one(exchange: LocalKrakenRest, kind: Kind, txid: str,
     assert list(held) == [txid], f"expected exactly one order, the exchange holds {list(held)}"
     assert filled(exchange, txid) == Decimal(kind.filled)
     assert held[txid]["status"] == kind.state
-
-
-@pytest.fixture
-def exchange(rest_server: LocalKrakenRest) -> LocalKrakenRest:
-    rest_server.set_book("BTC/USD", BIDS, ASKS)
-    return rest_server
 
 
 def lookups(exchange: LocalKrakenRest, method: str) -> list[str]:
@@ -267,7 +259,6 @@ async def test_a_found_order_reports_its_fills_once_on_executions(exchange, make
         ("argus-x2", Decimal("37510.5"), Decimal("0.35"))]
     acks = [i for i in items if isinstance(i, OrderUpdate) and i.status is OrderStatus.OPEN]
     assert len(acks) == 1 and len(exchange.calls("AddOrder")) == 1
-
 
 
 async def test_a_restart_looks_up_an_unacknowledged_order_instead_of_resending(

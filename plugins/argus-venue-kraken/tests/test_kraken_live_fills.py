@@ -37,8 +37,6 @@ from argus_core.models import (
 #: A client order id as the core's runner makes them: <run_id>-<seq>-<strategy>-<k>.
 CORE_ID = "3f2a9c1b7d4e-17-ma_cross-0"
 TOKEN = "local-ws-token"
-BIDS = [(Decimal("37400.0"), Decimal("1.0"))]
-ASKS = [(Decimal("37500.0"), Decimal("0.4")), (Decimal("37510.5"), Decimal("2.0"))]
 
 
 def market_buy(cid: str = CORE_ID, qty: str = "0.75") -> Order:
@@ -68,12 +66,6 @@ async def take(it: AsyncIterator[Fill | OrderUpdate], n: int,
             else:
                 fills.append(item)
     return fills
-
-
-@pytest.fixture
-def exchange(rest_server: LocalKrakenRest) -> LocalKrakenRest:
-    rest_server.set_book("BTC/USD", BIDS, ASKS)
-    return rest_server
 
 
 async def test_submit_execution_fill_carries_the_core_id(exchange, make_settings):

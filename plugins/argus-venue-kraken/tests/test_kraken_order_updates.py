@@ -22,14 +22,13 @@ from argus_venue_kraken.testing import (
     Send,
 )
 from argus_venue_kraken.venue import KrakenVenue
+from kraken_orders import BIDS
 
 from argus_core.errors import DataError
 from argus_core.models import Fill, Order, OrderStatus, OrderType, OrderUpdate, Side, TimeInForce
 
 TOKEN = "local-ws-token"
 RUN_ID = "5b7e0c2d9a41"
-BIDS = [(Decimal("37400.0"), Decimal("1.0"))]
-ASKS = [(Decimal("37500.0"), Decimal("0.4")), (Decimal("37510.5"), Decimal("2.0"))]
 T0_NS = 1_700_000_000 * 10**9
 
 
@@ -60,12 +59,6 @@ def txid_of(exchange: LocalKrakenRest, client_order_id: str) -> str:
     known = {**exchange.closed, **exchange.orders}
     (txid,) = [t for t, o in known.items() if o["cl_ord_id"] == wire]
     return txid
-
-
-@pytest.fixture
-def exchange(rest_server: LocalKrakenRest) -> LocalKrakenRest:
-    rest_server.set_book("BTC/USD", BIDS, ASKS)
-    return rest_server
 
 
 async def test_ioc_orders_are_acknowledged_then_cancelled_in_stream_order(exchange,
