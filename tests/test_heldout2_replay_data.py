@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from replay_files import write_csv, write_ndjson
 
 from argus_core.builtins import replay_venue
 from argus_core.builtins.replay_venue import (
@@ -60,12 +61,6 @@ def _read(path: Path, monkeypatch: pytest.MonkeyPatch, bar_seconds: int = 60) ->
     return out[0]
 
 
-def _write(tmp_path: Path, text: str, name: str = "bars.csv") -> Path:
-    path = tmp_path / name
-    path.write_text(text, newline="")
-    return path
-
-
 def _error(path: Path, monkeypatch: pytest.MonkeyPatch, bar_seconds: int = 60) -> str:
     got = _read(path, monkeypatch, bar_seconds)
     assert isinstance(got, str), got
@@ -86,11 +81,11 @@ def test_a_date_in_digits_is_refused_naming_file_line_and_column(
     failed as overlapping, or with bar_seconds = 1 replayed as 1970);
     ``20230103153000`` read as milliseconds was the year 2611."""
     text = "".join(f"{t},10,11,9,10.5,2.5,3\n" for t in stamps)
-    msg = _error(_write(tmp_path, text), monkeypatch, bar_seconds)
+    msg = _error(write_csv(tmp_path, text), monkeypatch, bar_seconds)
     assert f"bars.csv:1: column 1 (time) holds '{stamps[0]}', a date written as {layout}, " \
            "not unix seconds" in msg
     assert "the replay guesses no time zone" in msg
-    assert _error(_write(tmp_path, text), monkeypatch, 1).startswith(msg.split(":")[0])
+    assert _error(write_csv(tmp_path, text), monkeypatch, 1).startswith(msg.split(":")[0])
 
 
 def test_a_date_in_digits_deep_in_a_file_is_named_by_its_line(
@@ -100,7 +95,7 @@ def test_a_date_in_digits_deep_in_a_file_is_named_by_its_line(
     rows = [f"10,11,{T0 + 60 * k},9,10.5,2.5" for k in range(2_000)]
     rows[1_500] = "10,11,20231114,9,10.5,2.5"
     text = "open,high,timestamp,low,close,volume\n" + "\n".join(rows) + "\n"
-    msg = _error(_write(tmp_path, text), monkeypatch)
+    msg = _error(write_csv(tmp_path, text), monkeypatch)
     assert "bars.csv:1502: column 3 (time) holds '20231114'" in msg
 
 
@@ -108,7 +103,7 @@ def test_unix_seconds_near_the_date_ranges_still_read(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Not a date: 20231399 has no month 13; 1_900_000_000 (2030) is ten digits."""
     text = "20231399,10,11,9,10.5,2.5,3\n1900000000,10,11,9,10.5,2.5,3\n"
-    assert [b[0] for b in _read(_write(tmp_path, text), monkeypatch)] == [
+    assert [b[0] for b in _read(write_csv(tmp_path, text), monkeypatch)] == [
         20_231_399, 1_900_000_000]
 
 
@@ -164,7 +159,7 @@ HELD: list[tuple[str, str, _Bars | str]] = [
                          ids=[name for name, _, _ in HELD])
 def test_held_out_bar_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str,
                             expected: _Bars | str) -> None:
-    got = _read(_write(tmp_path, text), monkeypatch)
+    got = _read(write_csv(tmp_path, text), monkeypatch)
     if isinstance(expected, str):
         assert isinstance(got, str) and expected in got, got
         assert "bars.csv" in got  # the file is always named
@@ -222,10 +217,6 @@ def test_start_and_end_ignore_the_machine_time_zone_and_dst(
 
 
 # -- recordings --------------------------------------------------------------------------------
-def _recording(tmp_path: Path, lines: list[str]) -> Path:
-    path = tmp_path / "rec.ndjson"
-    path.write_text("".join(line + "\n" for line in lines))
-    return path
 
 
 def _trade_line(**changes: object) -> str:
@@ -240,7 +231,7 @@ def test_a_recorded_time_that_is_not_integer_nanoseconds_is_refused(
     """serde truncated 10.5 to 10 and read "10" and True as times; 1.7e18 as a float has
     lost its last digits; -5 failed as 'time goes backwards (-5 < -1)'; 2**63 overflowed
     the ledger's integers later."""
-    path = _recording(tmp_path, [_trade_line(), _trade_line(ts_ns=ts)])
+    path = write_ndjson(tmp_path, [_trade_line(), _trade_line(ts_ns=ts)])
     events = read_ndjson(path)
     assert next(events).ts_ns == 10
     with pytest.raises(DataError, match=r"rec\.ndjson:2: ts_ns = .* is not an integer of "
@@ -256,7 +247,7 @@ def test_prints_at_one_time_with_different_prices_replay_in_file_order(
     snaps = [OrderBook("v:X", 20, [[0.4, 1.0]], [[0.6, 1.0]]),
              OrderBook("v:X", 20, [[0.45, 1.0]], [[0.55, 1.0]])]
     lines += [json.dumps(dump_event(s)) for s in snaps]
-    events = list(read_ndjson(_recording(tmp_path, lines)))
+    events = list(read_ndjson(write_ndjson(tmp_path, lines)))
     assert [str(e.price) for e in events if isinstance(e, Trade)] == ["0.5", "0.52", "0.49"]
     assert events[-1] == snaps[1]
 
@@ -264,7 +255,7 @@ def test_prints_at_one_time_with_different_prices_replay_in_file_order(
 def test_a_recording_with_a_trade_of_zero_size_or_price_is_refused_by_line(
         tmp_path: Path) -> None:
     for field, value in (("size", "0"), ("price", "0"), ("price", "NaN"), ("size", "-1")):
-        path = _recording(tmp_path, [_trade_line(), _trade_line(**{field: value})])
+        path = write_ndjson(tmp_path, [_trade_line(), _trade_line(**{field: value})])
         with pytest.raises(DataError, match=rf"rec\.ndjson:2: invalid trade: .*{field}"):
             list(read_ndjson(path))
 
@@ -300,9 +291,9 @@ def test_only_the_first_line_may_be_the_header(tmp_path: Path) -> None:
     is not skipped silently as one (it is no event either: refused by line)."""
     header = json.dumps({"type": "recording", "version": 1,
                          "instruments": [{"venue": "v", "symbol": "X"}]})
-    path = _recording(tmp_path, ["", header, _trade_line()])
+    path = write_ndjson(tmp_path, ["", header, _trade_line()])
     assert [type(e).__name__ for e in read_ndjson(path)] == ["Trade"]
-    late = _recording(tmp_path, [_trade_line(), header])
+    late = write_ndjson(tmp_path, [_trade_line(), header])
     with pytest.raises(DataError, match=r"rec\.ndjson:2"):
         list(read_ndjson(late))
 

@@ -37,6 +37,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from replay_files import (
+    IID,
+    NS,
+    SPOT,
+    T0,
+    ndjson_error,
+    recording_header,
+    write_csv,
+    write_recording,
+)
 
 from argus_core.backtest import run_backtest
 from argus_core.builtins.replay_venue import (
@@ -48,49 +58,17 @@ from argus_core.builtins.replay_venue import (
 )
 from argus_core.config import PaperSection, load_config
 from argus_core.errors import DataError
-from argus_core.interfaces import FeeSchedule
 from argus_core.ledger import Ledger
 from argus_core.models import Bar, Instrument, Side
 from argus_core.paper import _tick_round
-from argus_core.recorder import dump_header, read_header
+from argus_core.recorder import read_header
 from argus_core.serde import dump_event, loads_frame, unique_keys
-
-IID = "replay:BTC/USD"
-T0 = 1_700_000_000
-NS = 10**9
-SPOT = Instrument("replay", "BTC/USD", "spot", "0.1", "0.00000001", "0.0001")
-
-
-class _Venue:
-    """What ``dump_header`` asks of a venue: its name and fee schedules."""
-
-    name = "replay"
-
-    def fee_schedule(self, instrument_id: str) -> FeeSchedule:
-        return FeeSchedule(Decimal(25), Decimal(40))
-
-
-def _header(*instruments: Instrument) -> dict[str, Any]:
-    return dump_header(_Venue(), list(instruments or (SPOT,)))  # type: ignore[arg-type]
 
 
 def _bar(k: int, iid: str = IID) -> dict[str, Any]:
     close = 100.0 + (k % 7) - 3
     return dump_event(Bar(iid, (T0 + 60 * k) * NS, 100.0, max(100.0, close) + 1,
                           min(100.0, close) - 1, close, 2.0))
-
-
-def _recording(tmp_path: Path, lines: list[Any], header: dict[str, Any] | None = None) -> Path:
-    path = tmp_path / "rec.ndjson"
-    rows = [header or _header(), *lines]
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
-    return path
-
-
-def _error(path: Path) -> str:
-    with pytest.raises(DataError) as info:
-        list(read_ndjson(path))
-    return str(info.value)
 
 
 # -- 1-3. JSON: huge numbers, lone surrogates, keys named twice -------------------------------
@@ -103,7 +81,7 @@ def test_a_5000_digit_number_is_malformed_json_not_a_value_error() -> None:
 
 def test_a_recording_line_with_a_5000_digit_number_names_its_line(tmp_path: Path) -> None:
     line = json.dumps(_bar(0))[:-1] + ', "extra": ' + "3" * 5000 + "}"
-    assert _error(_recording(tmp_path, [line])).endswith(
+    assert ndjson_error(write_recording(tmp_path, [line])).endswith(
         "rec.ndjson:2: not valid JSON: a number of more than 4,300 digits")
 
 
@@ -120,10 +98,10 @@ def test_a_key_named_twice_is_refused(tmp_path: Path) -> None:
     assert unique_keys([("a", 1), ("b", 2)]) == {"a": 1, "b": 2}
     line = json.dumps(_bar(0))[:-1] + ', "ts_ns": 5}'
     assert "rec.ndjson:2: not valid JSON: the key 'ts_ns' appears twice" in \
-        _error(_recording(tmp_path, [line]))
-    header = json.dumps(_header())[:-1] + ', "version": 1}'
+        ndjson_error(write_recording(tmp_path, [line]))
+    header = json.dumps(recording_header())[:-1] + ', "version": 1}'
     assert "rec.ndjson:1: not valid JSON: the key 'version' appears twice" in \
-        _error(_recording(tmp_path, [_bar(0)], header=header))  # type: ignore[arg-type]
+        ndjson_error(write_recording(tmp_path, [_bar(0)], header=header))  # type: ignore[arg-type]
 
 
 def _config(tmp_path: Path, data: str) -> Path:
@@ -153,11 +131,11 @@ slow = 4
 def test_a_lone_surrogate_in_a_recorded_symbol_and_a_signal_replays_to_the_end(
         tmp_path: Path) -> None:
     odd = Instrument("replay", "BTC\ud800/USD", "spot", "0.1", "0.00000001", "0.0001")
-    header = json.dumps(_header(odd))  # json.dumps escapes the lone half: "\ud800"
+    header = json.dumps(recording_header(odd))  # json.dumps escapes the lone half: "\ud800"
     iid = "replay:BTC\ufffd/USD"
     signal = {"type": "signal", "name": "z\ud800", "instrument_id": iid, "ts_ns": T0 * NS,
               "value": 1.0}
-    rec = _recording(tmp_path, [json.dumps(signal), *[_bar(k, iid) for k in range(40)]],
+    rec = write_recording(tmp_path, [json.dumps(signal), *[_bar(k, iid) for k in range(40)]],
                      header=header)  # type: ignore[arg-type]
     summary = run_backtest(load_config(_config(tmp_path, f'ndjson = "{rec}"')),
                            tmp_path / "run").summary
@@ -170,26 +148,26 @@ def test_a_lone_surrogate_in_a_recorded_symbol_and_a_signal_replays_to_the_end(
 # -- 4-5. instruments a header does not list, or lists twice ----------------------------------
 def test_bars_of_an_instrument_the_header_does_not_list_are_refused(tmp_path: Path) -> None:
     eth = _bar(1, "replay:ETH/USD")
-    assert _error(_recording(tmp_path, [_bar(0), eth])).endswith(
+    assert ndjson_error(write_recording(tmp_path, [_bar(0), eth])).endswith(
         "rec.ndjson:3: a bar of replay:ETH/USD, an instrument neither the header nor an "
         "instrument line before it lists")
-    assert "a bar of replay:BTC/USD" in _error(_recording(tmp_path, [_bar(0)],
-                                                          header=_header(SPOT) | {
+    assert "a bar of replay:BTC/USD" in ndjson_error(write_recording(tmp_path, [_bar(0)],
+                                                          header=recording_header(SPOT) | {
                                                               "instruments": []}))
 
 
 def test_an_instrument_listed_mid_recording_may_have_events(tmp_path: Path) -> None:
     eth = Instrument("replay", "ETH/USD", "spot", "0.01", "0.0001")
-    events = list(read_ndjson(_recording(tmp_path, [_bar(0), dump_event(eth),
+    events = list(read_ndjson(write_recording(tmp_path, [_bar(0), dump_event(eth),
                                                     _bar(1, "replay:ETH/USD")])))
     assert [type(e).__name__ for e in events] == ["Bar", "Instrument", "Bar"]
 
 
 def test_a_header_listing_an_instrument_twice_is_refused(tmp_path: Path) -> None:
-    header = _header(SPOT)
+    header = recording_header(SPOT)
     header["instruments"] = header["instruments"] * 2
     with pytest.raises(DataError, match=r"instruments\[1\] lists replay:BTC/USD again"):
-        read_header(_recording(tmp_path, [_bar(0)], header=header))
+        read_header(write_recording(tmp_path, [_bar(0)], header=header))
 
 
 # -- 6-7. ticks, lots and fees the arithmetic cannot hold -------------------------------------
@@ -212,11 +190,11 @@ def test_an_instrument_s_tick_and_lot_are_bounded(field: str, value: str, messag
 ])
 def test_a_recorded_fee_past_its_bound_is_refused(tmp_path: Path, field: str, value: str,
                                                   message: str) -> None:
-    header = _header()
+    header = recording_header()
     header["fee_schedules"][0]["fields"][field] = value
     header["fee_schedules"][0]["checks"] = []
     with pytest.raises(DataError, match=f"field {field} = .* is {message}"):
-        read_header(_recording(tmp_path, [_bar(0)], header=header))
+        read_header(write_recording(tmp_path, [_bar(0)], header=header))
 
 
 @pytest.mark.parametrize(("field", "value"), [
@@ -249,12 +227,6 @@ def test_a_sell_under_one_tick_is_a_data_error_naming_the_instrument() -> None:
 ROW = "{t},10,11,9,10.5,1"
 
 
-def _csv(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "bars.csv"
-    path.write_text(text, newline="")
-    return path
-
-
 def _both_paths(path: Path) -> list[str]:
     """The error of the bar-by-bar path and of the columns path."""
     out = []
@@ -269,11 +241,11 @@ def _both_paths(path: Path) -> list[str]:
 def test_bar_rows_joined_by_a_separator_that_is_no_line_break_are_refused(
         tmp_path: Path, separator: str) -> None:
     rows = [ROW.format(t=T0 + 3600 * k) + ",3" for k in range(3)]
-    headerless = _csv(tmp_path, separator.join(rows) + "\n")
+    headerless = write_csv(tmp_path, separator.join(rows) + "\n")
     for error in _both_paths(headerless):
         assert "bars.csv:1: 19 fields in a bar row, more than the 7 a bar file without a " \
             "header has at most" in error
-    named = _csv(tmp_path, "time,open,high,low,close,volume,trades\n"
+    named = write_csv(tmp_path, "time,open,high,low,close,volume,trades\n"
                  + separator.join(rows) + "\n")
     for error in _both_paths(named):
         assert "bars.csv:2: 19 fields in a bar row, more than the 7 the header names" in error
@@ -281,17 +253,17 @@ def test_bar_rows_joined_by_a_separator_that_is_no_line_break_are_refused(
 
 def test_a_trailing_comma_and_a_trades_column_still_read(tmp_path: Path) -> None:
     text = "".join(ROW.format(t=T0 + 3600 * k) + ",\n" for k in range(3))
-    assert len(read_bars_csv(_csv(tmp_path, "time,open,high,low,close,volume\n" + text),
+    assert len(read_bars_csv(write_csv(tmp_path, "time,open,high,low,close,volume\n" + text),
                              IID, 3600)) == 3
     text = "".join(ROW.format(t=T0 + 3600 * k) + ",12\n" for k in range(3))
-    assert len(read_bars_csv(_csv(tmp_path, text), IID, 3600)) == 3
+    assert len(read_bars_csv(write_csv(tmp_path, text), IID, 3600)) == 3
 
 
 @pytest.mark.parametrize("when", ["-0.5", "-0.999", "-999.0e-3"])
 def test_an_open_time_a_fraction_before_1970_is_refused(tmp_path: Path, when: str) -> None:
     for first in (True, False):
         rows = [ROW.format(t=when), ROW.format(t=T0)]
-        path = _csv(tmp_path, "\n".join(rows if first else rows[::-1]) + "\n")
+        path = write_csv(tmp_path, "\n".join(rows if first else rows[::-1]) + "\n")
         line = 1 if first else 2
         for error in _both_paths(path):
             assert f"bars.csv:{line}: open time -1 is negative (before 1970)" in error

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from replay_files import write_ndjson
 
 from argus_core.builtins import replay_venue
 from argus_core.builtins.replay_venue import (
@@ -250,10 +251,6 @@ def test_held_out_bar_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tex
 
 
 # -- recordings -----------------------------------------------------------------------------
-def _recording(tmp_path: Path, lines: list[str]) -> Path:
-    path = tmp_path / "rec.ndjson"
-    path.write_text("".join(line + "\n" for line in lines))
-    return path
 
 
 def _line(event: object) -> str:
@@ -264,12 +261,12 @@ def test_a_recording_with_market_metadata_mid_stream_replays(tmp_path: Path) -> 
     """An ``Event`` has no time of its own: it was read as time 0, so one recorded after
     the first timed event failed the replay with 'event time goes backwards'."""
     meta = Event("v", "e1", "Who wins?", (Outcome("A", "v:A-YES", "v:A-NO"),))
-    path = _recording(tmp_path, [
+    path = write_ndjson(tmp_path, [
         _line(Trade("v:A-YES", 10, "0.5", "1")), _line(meta),
         _line(Trade("v:A-YES", 20, "0.6", "1"))])
     assert [type(e).__name__ for e in read_ndjson(path)] == ["Trade", "Event", "Trade"]
     # Time order is still enforced around it.
-    back = _recording(tmp_path, [_line(Trade("v:A-YES", 20, "0.5", "1")), _line(meta),
+    back = write_ndjson(tmp_path, [_line(Trade("v:A-YES", 20, "0.5", "1")), _line(meta),
                                  _line(Trade("v:A-YES", 10, "0.6", "1"))])
     with pytest.raises(DataError, match=r"rec\.ndjson:3: event time goes backwards"):
         list(read_ndjson(back))
@@ -280,11 +277,11 @@ def test_held_out_recordings(tmp_path: Path) -> None:
     delta = BookDelta("v:X", 10, Side.BUY, "100", "2")
     # A snapshot after deltas replaces the book; a delta for an instrument nobody
     # announced is still a well-formed event.
-    ok = _recording(tmp_path, [_line(delta), _line(snap), _line(BookDelta(
+    ok = write_ndjson(tmp_path, [_line(delta), _line(snap), _line(BookDelta(
         "v:UNKNOWN", 30, Side.SELL, "5", "1"))])
     assert len(list(read_ndjson(ok))) == 3
     # Malformed lines mid-file are named by line, after the lines before them.
-    bad = _recording(tmp_path, [_line(snap), '{"type": "book_delta", "instrument_id": "v:X"',
+    bad = write_ndjson(tmp_path, [_line(snap), '{"type": "book_delta", "instrument_id": "v:X"',
                                 _line(delta)])
     events = read_ndjson(bad)
     assert next(events) == snap
@@ -293,17 +290,17 @@ def test_held_out_recordings(tmp_path: Path) -> None:
     crossed = json.loads(_line(snap))
     crossed["bids"] = [[102.0, 1.0]]
     with pytest.raises(DataError, match=r"rec\.ndjson:1: .*crossed book"):
-        list(read_ndjson(_recording(tmp_path, [json.dumps(crossed)])))
+        list(read_ndjson(write_ndjson(tmp_path, [json.dumps(crossed)])))
     nan_delta = json.loads(_line(delta))
     nan_delta["price"] = "NaN"
     with pytest.raises(DataError, match=r"rec\.ndjson:1"):
-        list(read_ndjson(_recording(tmp_path, [json.dumps(nan_delta)])))
-    backwards = _recording(tmp_path, [_line(snap), _line(delta)])
+        list(read_ndjson(write_ndjson(tmp_path, [json.dumps(nan_delta)])))
+    backwards = write_ndjson(tmp_path, [_line(snap), _line(delta)])
     with pytest.raises(DataError, match=r"rec\.ndjson:2: event time goes backwards"):
         list(read_ndjson(backwards))
     # Two bars of one instrument at one time (a repeated line): refused by line; another
     # instrument's bar at that time is fine.
-    twice = _recording(tmp_path, [_line(Bar("v:X", 60, 10.0, 11.0, 9.0, 10.5, 1.0)),
+    twice = write_ndjson(tmp_path, [_line(Bar("v:X", 60, 10.0, 11.0, 9.0, 10.5, 1.0)),
                                   _line(Bar("v:Y", 60, 10.0, 11.0, 9.0, 10.5, 1.0)),
                                   _line(Bar("v:X", 60, 10.0, 11.0, 9.0, 10.5, 1.0))])
     with pytest.raises(DataError, match=r"rec\.ndjson:3: a second bar of v:X at 60"):
@@ -311,4 +308,4 @@ def test_held_out_recordings(tmp_path: Path) -> None:
     bar = json.loads(_line(Bar("v:X", 60, 10.0, 11.0, 9.0, 10.5, 1.0)))
     bar["high"] = 8.0
     with pytest.raises(DataError, match=r"rec\.ndjson:1: .*high/low"):
-        list(read_ndjson(_recording(tmp_path, [json.dumps(bar)])))
+        list(read_ndjson(write_ndjson(tmp_path, [json.dumps(bar)])))

@@ -38,6 +38,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from replay_files import (
+    IID,
+    NS,
+    SPOT,
+    T0,
+    HeaderVenue,
+    ndjson_error,
+    recording_header,
+    write_csv,
+    write_recording,
+)
 
 from argus_core.bar_runs import BarRun
 from argus_core.builtins import replay_venue
@@ -51,7 +62,6 @@ from argus_core.builtins.replay_venue import (
     read_ndjson,
 )
 from argus_core.errors import DataError
-from argus_core.interfaces import FeeSchedule
 from argus_core.models import (
     Bar,
     BookDelta,
@@ -65,35 +75,10 @@ from argus_core.models import (
     Signal,
     Trade,
 )
-from argus_core.recorder import FEES_KEY, dump_header, fee_entry, read_header
+from argus_core.recorder import FEES_KEY, fee_entry, read_header
 from argus_core.serde import dump_event, load_event
 
-IID = "replay:BTC/USD"
-T0 = 1_700_000_000
-NS = 10**9
-SPOT = Instrument("replay", "BTC/USD", "spot", "0.1", "0.00000001", "0.0001")
 YES = Instrument("replay", "YES", "binary", "0.01", "1", "1")
-
-
-class _Venue:
-    """What ``dump_header`` asks of a venue: its name and fee schedules."""
-
-    name = "replay"
-
-    def fee_schedule(self, instrument_id: str) -> FeeSchedule:
-        return FeeSchedule(Decimal(25), Decimal(40))
-
-
-def _header(*instruments: Instrument) -> dict[str, Any]:
-    return dump_header(_Venue(), list(instruments or (SPOT,)))  # type: ignore[arg-type]
-
-
-def _recording(tmp_path: Path, lines: list[Any], header: dict[str, Any] | None = None,
-               name: str = "rec.ndjson") -> Path:
-    path = tmp_path / name
-    rows = [header or _header(), *lines]
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
-    return path
 
 
 def _bar(ts: int = T0 * NS, **change: Any) -> dict[str, Any]:
@@ -115,21 +100,15 @@ def _events() -> list[Any]:
             Settlement(IID, t + 6, "99.5", "expiry"), Settlement(IID, t + 7, None, "void")]
 
 
-def _error(path: Path) -> str:
-    with pytest.raises(DataError) as info:
-        list(read_ndjson(path))
-    return str(info.value)
-
-
 # -- 1. strict JSON types ------------------------------------------------------------------------
 def test_what_the_recorder_writes_reads_back_unchanged(tmp_path: Path) -> None:
     lines: list[Any] = []
     for event in _events():
         line = dump_event(event)
         if isinstance(event, Instrument):
-            line[FEES_KEY] = fee_entry(_Venue(), event)  # type: ignore[arg-type]
+            line[FEES_KEY] = fee_entry(HeaderVenue(), event)  # type: ignore[arg-type]
         lines.append(json.dumps(line, separators=(",", ":")))
-    path = _recording(tmp_path, lines)
+    path = write_recording(tmp_path, lines)
     assert read_header(path) is not None
     assert list(read_ndjson(path)) == _events()
 
@@ -156,46 +135,46 @@ def test_a_value_of_the_wrong_json_type_is_refused_by_line_and_field(
     lines = [dump_event(e) for e in _events()]
     (line,) = [x for x in lines if x["type"] == event][:1]
     line[field] = value
-    path = _recording(tmp_path, [line])
-    message = _error(path)
+    path = write_recording(tmp_path, [line])
+    message = ndjson_error(path)
     assert message.startswith(f"{path}:2: invalid {event}: ")
     assert said in message and message.endswith(f"@ $.{field}")
 
 
 def test_a_header_instrument_of_the_wrong_type_is_refused(tmp_path: Path) -> None:
-    header = _header()
+    header = recording_header()
     header["instruments"][0]["symbol"] = 5
     with pytest.raises(DataError, match=r"rec\.ndjson:header: invalid instruments\[0\].*"
                                         r"expected a text, got the number 5 @ \$\.symbol"):
-        read_header(_recording(tmp_path, [], header))
-    header = _header()
+        read_header(write_recording(tmp_path, [], header))
+    header = recording_header()
     header["version"] = True  # True == 1
     with pytest.raises(DataError, match="format version true is not supported"):
-        read_header(_recording(tmp_path, [], header))
+        read_header(write_recording(tmp_path, [], header))
 
 
 # -- 2. negative fees --------------------------------------------------------------------------
 def test_a_negative_fee_in_the_header_is_refused(tmp_path: Path) -> None:
-    header = _header()
+    header = recording_header()
     entry = header["fee_schedules"][0]
     entry["fields"]["maker_bps"] = "-40"
     del entry["checks"]  # nothing to check it against
     with pytest.raises(DataError, match=r"header: fee_schedules\[0\]: .*maker_bps = -40 is "
                                         r"negative"):
-        read_header(_recording(tmp_path, [], header))
+        read_header(write_recording(tmp_path, [], header))
     entry["fields"]["maker_bps"] = "25"
     entry["checks"] = [["1", "1", True, "-0.0025"]]
     with pytest.raises(DataError, match=r"checks\[0\] records a negative fee"):
-        read_header(_recording(tmp_path, [], header))
+        read_header(write_recording(tmp_path, [], header))
 
 
 def test_a_negative_fee_of_an_instrument_listed_mid_stream_is_refused(tmp_path: Path) -> None:
     listed = dump_event(Instrument("replay", "ETH/USD"))
     listed[FEES_KEY] = {"class": "argus_core.interfaces:FeeSchedule",
                         "fields": {"maker_bps": "0", "taker_bps": "-5"}}
-    path = _recording(tmp_path, [_bar(), listed])
+    path = write_recording(tmp_path, [_bar(), listed])
     assert "rec.ndjson:3: argus_core.interfaces:FeeSchedule field taker_bps = -5 is " \
-           "negative" in _error(path)
+           "negative" in ndjson_error(path)
     with pytest.raises(DataError, match=r"rec\.ndjson:3: .*taker_bps = -5"):
         list(read_ndjson(path, {}))
 
@@ -219,10 +198,10 @@ def test_a_negative_fee_of_an_instrument_listed_mid_stream_is_refused(tmp_path: 
 ])
 def test_a_malformed_header_is_a_data_error(tmp_path: Path, key: str, value: Any,
                                             said: str) -> None:
-    header = _header()
+    header = recording_header()
     target = header["fee_schedules"][0] if key in ("checks", "fields") else header
     target[key] = value
-    path = _recording(tmp_path, [_bar()], header)
+    path = write_recording(tmp_path, [_bar()], header)
     with pytest.raises(DataError, match=rf"rec\.ndjson:header: .*{said}"):
         read_header(path)
     with pytest.raises(DataError, match=said):
@@ -232,8 +211,8 @@ def test_a_malformed_header_is_a_data_error(tmp_path: Path, key: str, value: Any
 # -- 4. / 5. deep nesting, a type that is not a text -------------------------------------------
 def test_a_line_nested_too_deep_is_a_data_error(tmp_path: Path) -> None:
     deep = '{"type": "bar", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
-    path = _recording(tmp_path, [_bar(), deep])
-    assert _error(path) == f"{path}:3: not valid JSON: nested deeper than 200 levels"
+    path = write_recording(tmp_path, [_bar(), deep])
+    assert ndjson_error(path) == f"{path}:3: not valid JSON: nested deeper than 200 levels"
     head = tmp_path / "head.ndjson"
     head.write_text('{"type": "recording", "x": ' + "[" * 50_000 + "]" * 50_000 + "}\n")
     assert read_header(head) is None  # read_ndjson says which line is bad
@@ -244,8 +223,8 @@ def test_a_line_nested_too_deep_is_a_data_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize("tag", [["bar"], {"bar": 1}, 5, None, "x" * 500])
 def test_an_event_type_that_is_not_a_known_text_is_a_data_error(tmp_path: Path,
                                                                 tag: Any) -> None:
-    path = _recording(tmp_path, [_bar(type=tag)])
-    assert "rec.ndjson:2: unknown or missing event type" in _error(path)
+    path = write_recording(tmp_path, [_bar(type=tag)])
+    assert "rec.ndjson:2: unknown or missing event type" in ndjson_error(path)
     with pytest.raises(DataError, match="unknown or missing event type"):
         load_event({"type": tag})
 
@@ -256,22 +235,26 @@ def test_a_recorded_signal_must_be_finite(tmp_path: Path, value: float) -> None:
     line = json.dumps(dump_event(Signal("z", IID, T0 * NS, 1.0))).replace(
         '"value": 1.0', f'"value": {json.dumps(value)}')
     assert "NaN" in line or "Infinity" in line
-    assert "rec.ndjson:2: invalid signal: Signal z" in _error(_recording(tmp_path, [line]))
+    assert "rec.ndjson:2: invalid signal: Signal z" in \
+        ndjson_error(write_recording(tmp_path, [line]))
 
 
 # -- 7. / 8. settlements and prices out of range -----------------------------------------------
 def test_a_binary_contract_settles_at_most_at_1(tmp_path: Path) -> None:
     yes_iid = YES.id
     at = T0 * NS
-    over = _recording(tmp_path, [dump_event(Settlement(yes_iid, at, "5"))], _header(YES))
-    assert _error(over) == (f"{over}:2: settlement price 5 of replay:YES, a binary contract: "
-                            f"it settles at 0 or 1 (at most 1)")
-    listed = _recording(tmp_path, [dump_event(YES), dump_event(Settlement(yes_iid, at, "1.01"))],
-                        name="listed.ndjson")
-    assert "listed.ndjson:3: settlement price 1.01 of replay:YES" in _error(listed)
+    over = write_recording(tmp_path, [dump_event(Settlement(yes_iid, at, "5"))],
+                           recording_header(YES))
+    assert ndjson_error(over) == (f"{over}:2: settlement price 5 of replay:YES, a binary contract: "
+                                  f"it settles at 0 or 1 (at most 1)")
+    listed = write_recording(tmp_path,
+                             [dump_event(YES), dump_event(Settlement(yes_iid, at, "1.01"))],
+                             name="listed.ndjson")
+    assert "listed.ndjson:3: settlement price 1.01 of replay:YES" in ndjson_error(listed)
     fine = [Settlement(yes_iid, at, "1"), Settlement(yes_iid, at, "0"),
             Settlement(yes_iid, at, None), Settlement(IID, at, "5")]  # a spot's: any price
-    ok = _recording(tmp_path, [dump_event(e) for e in fine], _header(SPOT, YES), "ok.ndjson")
+    ok = write_recording(tmp_path, [dump_event(e) for e in fine], recording_header(SPOT, YES),
+                         "ok.ndjson")
     assert list(read_ndjson(ok)) == fine
 
 
@@ -295,15 +278,11 @@ def test_a_price_above_max_price_is_refused(make: Any) -> None:
 def test_a_recorded_settlement_at_1e30_names_its_line(tmp_path: Path) -> None:
     line = dump_event(Settlement(IID, T0 * NS, "1"))
     line["price"] = "1e30"
-    assert _error(_recording(tmp_path, [_bar(), line])).startswith(
+    assert ndjson_error(write_recording(tmp_path, [_bar(), line])).startswith(
         f"{tmp_path / 'rec.ndjson'}:3: invalid settlement: Settlement.price: 1E+30 is above")
 
 
 # -- bar CSVs: both readers, the run path's columns and the reference path ----------------------
-def _csv(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "bars.csv"
-    path.write_text(text, newline="")
-    return path
 
 
 def _rows(times: list[int], high: str = "11") -> str:
@@ -331,7 +310,7 @@ def test_a_huge_price_in_a_bar_csv_names_its_line(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     times = [T0 + 60 * i for i in range(100)]
     text = _rows(times[:40]) + _rows(times[40:41], "1e300") + _rows(times[41:])
-    path = _csv(tmp_path, text)
+    path = write_csv(tmp_path, text)
     assert _csv_error(path, monkeypatch) == (
         f"{path}:41: Bar {IID}@{(times[40] + 60) * NS}: a price above 1e+18, the highest "
         f"price market data may carry")
@@ -339,11 +318,11 @@ def test_a_huge_price_in_a_bar_csv_names_its_line(tmp_path: Path,
 
 def test_negative_open_times_are_refused(tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _csv(tmp_path, _rows([-3600 * (10 - i) for i in range(10)]))
+    path = write_csv(tmp_path, _rows([-3600 * (10 - i) for i in range(10)]))
     assert _csv_error(path, monkeypatch) == (
         f"{path}:1: open time -36000 is negative (before 1970): the time column holds unix "
         f"seconds (or ms, us, ns) since 1970-01-01 UTC")
-    later = _csv(tmp_path, _rows([T0 + 60 * i for i in range(30)] + [-60]))
+    later = write_csv(tmp_path, _rows([T0 + 60 * i for i in range(30)] + [-60]))
     assert _csv_error(later, monkeypatch).startswith(f"{later}:31: open time -60 is negative")
     # Outside the window too: the file is wrong, whatever part of it is replayed
     with pytest.raises(DataError, match=":31: open time -60"):
@@ -356,7 +335,7 @@ def test_open_times_past_int64_nanoseconds_are_refused(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch,
                                                        first: int) -> None:
     times = [T0 + 60 * i for i in range(40)] + [first + 60 * i for i in range(5)]
-    path = _csv(tmp_path, _rows(times))
+    path = write_csv(tmp_path, _rows(times))
     assert _csv_error(path, monkeypatch) == (
         f"{path}:41: open time {first} s is past the year 2262: its close in nanoseconds "
         f"does not fit 2**63 (the time column holds unix seconds, or ms, us, ns)")
@@ -365,24 +344,24 @@ def test_open_times_past_int64_nanoseconds_are_refused(tmp_path: Path,
 
 def test_the_last_open_time_whose_close_fits_int64_replays(tmp_path: Path) -> None:
     last = 2**63 // NS - 60  # its close: 9223372036 s, under 2**63 ns
-    (bar,) = read_bars_csv(_csv(tmp_path, _rows([last])), IID, 60)
+    (bar,) = read_bars_csv(write_csv(tmp_path, _rows([last])), IID, 60)
     assert bar.ts_ns == (last + 60) * NS < 2**63
     with pytest.raises(DataError, match="past the year 2262"):
-        read_bars_csv(_csv(tmp_path, _rows([last + 1])), IID, 60)
+        read_bars_csv(write_csv(tmp_path, _rows([last + 1])), IID, 60)
 
 
 def test_a_field_past_the_csv_limit_names_its_line(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     times = [T0 + 60 * i for i in range(60)]
     long = f'{times[40]},"{"1" * 2_000_000}",11,9,10.5,2.5,3\n'
-    path = _csv(tmp_path, _rows(times[:40]) + long + _rows(times[41:]))
+    path = write_csv(tmp_path, _rows(times[:40]) + long + _rows(times[41:]))
     assert _csv_error(path, monkeypatch) == (
         f"{path}:41: not a CSV row of bars (field larger than field limit (131072))")
     with pytest.raises(DataError, match=r"bars\.csv:41: not a CSV row"):
         count_bars_csv(path)
-    first = _csv(tmp_path, long + _rows(times[41:]))
+    first = write_csv(tmp_path, long + _rows(times[41:]))
     assert _csv_error(first, monkeypatch).startswith(f"{first}:1: not a CSV row of bars")
-    header = _csv(tmp_path, f'time,open,high,low,close,"{"v" * 200_000}"\n' + _rows(times))
+    header = write_csv(tmp_path, f'time,open,high,low,close,"{"v" * 200_000}"\n' + _rows(times))
     assert _csv_error(header, monkeypatch).startswith(f"{header}:1: not a CSV row of bars")
 
 
@@ -395,7 +374,7 @@ def test_a_header_naming_a_column_twice_is_refused(tmp_path: Path,
     width = header.count(",") + 1
     rows = "".join(",".join([str(T0 + 60 * i), "10", "11", "9", "10.5", "2.5", "3"][:width])
                    + "\n" for i in range(5))
-    path = _csv(tmp_path, header + "\n" + rows)
+    path = write_csv(tmp_path, header + "\n" + rows)
     message = _csv_error(path, monkeypatch)
     assert message.startswith(f"{path}:1: the header names the column ")
     assert "2 times" in message and message.endswith("keep one")
@@ -403,7 +382,7 @@ def test_a_header_naming_a_column_twice_is_refused(tmp_path: Path,
 
 def test_clean_bars_still_come_as_checked_columns(tmp_path: Path) -> None:
     times = [T0 + 60 * i for i in range(2000)]
-    path = _csv(tmp_path, _rows(times, "1e18"))
+    path = write_csv(tmp_path, _rows(times, "1e18"))
     runs = list(iter_bar_runs_csv(path, IID, 60))
     assert all(isinstance(r, BarRun) for r in runs)
     assert sum(len(r) for r in runs) == 2000  # type: ignore[arg-type]
@@ -414,7 +393,7 @@ def _bare_runner(tmp_path: Path) -> Any:
     from argus_core.config import parse_config
     from argus_core.runner import Runner
 
-    path = _csv(tmp_path, _rows([T0 + 60 * i for i in range(3)]))
+    path = write_csv(tmp_path, _rows([T0 + 60 * i for i in range(3)]))
     config = parse_config({
         "argus": {"plugins": [], "mode": "replay"},
         "run": {"venue": "replay", "strategies": [], "risk_checks": []},
