@@ -37,7 +37,7 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any, ClassVar
 
 import attrs
-from argus_multivenue.venue import merge_by_arrival
+from argus_multivenue.venue import merge_by_arrival, split_resume
 
 from argus_core import (
     BasketIncomplete,
@@ -182,17 +182,12 @@ class CrossVenue(Venue):
 
     # -- orders ------------------------------------------------------------------------
     def resume(self, known: VenueResume) -> None:
-        """Hand each venue its own orders and their booked fills."""
-        for name, venue in self.inner.items():
-            orders = tuple(k for k in known.orders
-                           if venue_of(k.order.instrument_id) == name)
-            ids = {k.order.client_order_id for k in orders}
-            for coid in ids:
-                self._owner_of[coid] = name
-            fills = {f: c for f, c in known.fill_ids.items() if c in ids}
-            venue.resume(VenueResume(orders, fills, known.newest_fill_ts_ns,
-                                     {f: fee for f, fee in known.fill_fees.items()
-                                      if f in fills}))
+        """Hand each venue its own orders, their booked fills and where its own history
+        backfill starts (the generic composite's ``split_resume``)."""
+        for name, part in split_resume(known, list(self.inner), venue_of).items():
+            for k in part.orders:
+                self._owner_of[k.order.client_order_id] = name
+            self.inner[name].resume(part)
 
     async def submit(self, order: Order) -> list[Fill]:
         """Send ``order`` through its owning venue (exactly once, by that venue's rules)."""
@@ -341,10 +336,15 @@ class CrossVenue(Venue):
         """One venue's executions: remembered for legging, then queued for the engine."""
         assert self._executions is not None
         queue = self._executions
+        seen = False
         try:
             async for item in venue.executions():
+                seen = True
                 self._note(item)
                 queue.put_nowait(item)
+            if seen:  # as the core treats a venue's own: what follows would go unbooked
+                queue.put_nowait(VenueError(f"crossvenue: the {name} venue's executions "
+                                            f"stream ended"))
         except asyncio.CancelledError:
             raise
         except Exception as exc:

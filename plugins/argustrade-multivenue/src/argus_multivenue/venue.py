@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from argus_core import (
@@ -39,6 +39,7 @@ from argus_core import (
     Fill,
     FillCorrection,
     Instrument,
+    KnownOrder,
     MarketEvent,
     Order,
     OrderUpdate,
@@ -100,11 +101,17 @@ async def merge_by_time(sources: Sequence[tuple[str, AsyncIterator[MarketEvent]]
 
 
 async def _pump(name: str, source: AsyncIterator[Any], queue: asyncio.Queue[Any],
-                who: str) -> None:
-    """Copy ``source`` into ``queue``; its end and its error go through the queue too."""
+                who: str, end_after_items_fails: bool = False) -> None:
+    """Copy ``source`` into ``queue``; its end and its error go through the queue too
+    (with ``end_after_items_fails``, an end after at least one item is an error)."""
+    seen = False
     try:
         async for item in source:
+            seen = True
             queue.put_nowait(item)
+        if seen and end_after_items_fails:
+            queue.put_nowait(VenueError(f"{who}: venue '{name}'s stream ended after it "
+                                        f"worked; what it says next would be lost"))
     except asyncio.CancelledError:
         raise
     except Exception as exc:
@@ -115,13 +122,19 @@ async def _pump(name: str, source: AsyncIterator[Any], queue: asyncio.Queue[Any]
 
 
 async def merge_by_arrival(sources: Sequence[tuple[str, AsyncIterator[Any]]],
-                           who: str = "multivenue") -> AsyncIterator[Any]:
+                           who: str = "multivenue", *, end_after_items_fails: bool = False
+                           ) -> AsyncIterator[Any]:
     """Items of every source as they arrive (live feeds, executions); ends when every
     source has ended and raises the first error any of them raises (a ``VenueError``
-    naming ``who`` and the source).  Other composites (crossvenue) use it too."""
+    naming ``who`` and the source).  Other composites (crossvenue) use it too.
+
+    ``end_after_items_fails``: a source that ends after yielding something is an error
+    (``VenueError``), as the core treats a venue's own executions stream: merged, the
+    others would go on and that venue's later fills would never be booked."""
     queue: asyncio.Queue[Any] = asyncio.Queue()
     loop = asyncio.get_running_loop()
-    tasks = [loop.create_task(_pump(name, src, queue, who)) for name, src in sources]
+    tasks = [loop.create_task(_pump(name, src, queue, who, end_after_items_fails))
+             for name, src in sources]
     running = len(tasks)
     try:
         while running:
@@ -136,6 +149,48 @@ async def merge_by_arrival(sources: Sequence[tuple[str, AsyncIterator[Any]]],
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def backfill_start(orders: Sequence[KnownOrder], fills: Mapping[str, str],
+                   newest_fill_ts_ns: int | None, *, only_venue_with_fills: bool) -> int | None:
+    """Where one inner venue's history backfill must start after a restart.
+
+    The ledger gives the composite one ``newest_fill_ts_ns``, the newest fill of *any*
+    inner venue; handed to every venue, one whose own last booked fill is older would
+    start its backfill after fills it missed while the run was down.  The rows carry no
+    fill times, so: the composite's figure when this venue holds every booked fill; else
+    the newest send time of its orders with a booked fill (a fill follows its order, so
+    that is no later than its own newest fill; repeats are booked once by fill id);
+    before any fill, its first order's time (the core's rule); None with no orders.
+    """
+    if not orders:
+        return None
+    if not fills:
+        return min(k.order.ts_ns for k in orders)
+    if only_venue_with_fills:
+        return newest_fill_ts_ns
+    filled = set(fills.values())
+    start = max(k.order.ts_ns for k in orders if k.order.client_order_id in filled)
+    return start if newest_fill_ts_ns is None else min(start, newest_fill_ts_ns)
+
+
+def split_resume(known: VenueResume, names: Sequence[str], owner: Callable[[str], str]
+                 ) -> dict[str, VenueResume]:
+    """What each inner venue (``names``) is handed on a restart: its own orders (``owner``
+    maps an instrument id to a venue name), their booked fills and fees, and where its own
+    history backfill starts (:func:`backfill_start`).  Composites (crossvenue) use it too."""
+    mine = {name: tuple(k for k in known.orders if owner(k.order.instrument_id) == name)
+            for name in names}
+    fills_of = {name: {f: c for f, c in known.fill_ids.items()
+                       if c in {k.order.client_order_id for k in orders}}
+                for name, orders in mine.items()}
+    with_fills = [name for name, fills in fills_of.items() if fills]
+    return {name: VenueResume(orders, fills_of[name],
+                              backfill_start(orders, fills_of[name], known.newest_fill_ts_ns,
+                                             only_venue_with_fills=with_fills == [name]),
+                              {f: fee for f, fee in known.fill_fees.items()
+                               if f in fills_of[name]})
+            for name, orders in mine.items()}
 
 
 def build_inner(config: Config, names: Sequence[str]) -> dict[str, Venue]:
@@ -286,17 +341,12 @@ class MultiVenue(Venue):
 
     # -- orders (live mode) ----------------------------------------------------------
     def resume(self, known: VenueResume) -> None:
-        """Hand each inner venue its own orders and their booked fills."""
-        for name, venue in self.inner.items():
-            orders = tuple(k for k in known.orders
-                           if self.owner_name(k.order.instrument_id) == name)
-            ids = {k.order.client_order_id for k in orders}
-            for coid in ids:
-                self._order_owner[coid] = name
-            fills = {f: c for f, c in known.fill_ids.items() if c in ids}
-            venue.resume(VenueResume(orders, fills, known.newest_fill_ts_ns,
-                                     {f: fee for f, fee in known.fill_fees.items()
-                                      if f in fills}))
+        """Hand each inner venue its own orders, their booked fills and where its own
+        history backfill must start (:func:`split_resume`)."""
+        for name, part in split_resume(known, list(self.inner), self.owner_name).items():
+            for k in part.orders:
+                self._order_owner[k.order.client_order_id] = name
+            self.inner[name].resume(part)
 
     async def submit(self, order: Order) -> list[Fill]:
         """Send ``order`` through the venue serving its instrument."""
@@ -324,9 +374,12 @@ class MultiVenue(Venue):
         return [o for part in parts for o in part]
 
     async def executions(self) -> AsyncIterator[Fill | OrderUpdate | FillCorrection]:
-        """Every inner venue's fills, order updates and fill corrections as they arrive."""
+        """Every inner venue's fills, order updates and fill corrections as they arrive.
+        An inner stream that ends after it worked is a ``VenueError`` naming the venue,
+        as the core treats a venue's own (the others going on would hide it)."""
         async for item in merge_by_arrival([(n, aiter(v.executions()))
-                                            for n, v in self.inner.items()]):
+                                            for n, v in self.inner.items()],
+                                           end_after_items_fails=True):
             yield item
 
     async def close(self) -> None:

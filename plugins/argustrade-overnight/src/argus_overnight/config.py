@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from argus_core import NON_NEGATIVE, POSITIVE, optional
+from argus_core import NON_NEGATIVE, POSITIVE, in_range, optional
 from argus_overnight.sessions import SEGMENTS
 
 
@@ -26,6 +26,14 @@ def _iso(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
             utc_seconds(value)
         except ValueError as exc:
             raise ValueError(f"{attribute.name} = {value!r} is not an ISO date") from exc
+
+
+def _divides_an_hour(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0 \
+            or 3600 % value:
+        raise ValueError(f"bar_seconds = {value!r} must divide an hour (60, 300, 900, "
+                         f"3600...): every session cut is a whole UTC hour, and a longer "
+                         f"bar would straddle one")
 
 
 def _known_segments(instance: Any, attribute: attrs.Attribute, value: list[str]) -> None:
@@ -50,12 +58,13 @@ class Settings:
     train_start: str | None = attrs.field(default=None, validator=_iso)
     history_csv: Path | None = None
     instrument_id: str | None = None  # trade only this instrument (default: any bar)
-    bar_seconds: int = attrs.field(default=3600, validator=POSITIVE)
+    bar_seconds: int = attrs.field(default=3600, validator=_divides_an_hour)
     # Session gating: the segments the strategy may hold at all.
     segments: list[str] = attrs.field(factory=lambda: list(SEGMENTS),
                                       validator=_known_segments)
     min_samples: int = attrs.field(default=30, validator=POSITIVE)
-    min_t: float = 2.0  # training t-statistic a segment's mean return must reach
+    # training t-statistic a segment's mean return must reach (NaN would refuse every one)
+    min_t: float = attrs.field(default=2.0, validator=in_range(-100, 100))
     # Mean training return a segment must beat, in bps; unset: the round trip's fees
     # (2 x the venue's taker fee) plus extra_cost_bps.
     hurdle_bps: float | None = attrs.field(default=None, validator=optional(NON_NEGATIVE))
@@ -66,7 +75,9 @@ class Settings:
     bocpd_beta0: float = attrs.field(default=0.04 ** 2, validator=POSITIVE)  # daily var prior
     # Optional global risk flow (see argus_overnight.riskflow for the CSV contract).
     risk_flow_csv: Path | None = None
-    min_risk_flow: float = 0.0
+    # the least flow score (a mean of simple returns, 0.004 = +0.4%) to hold; NaN would
+    # compare false and pass every score, switching the gate off unseen
+    min_risk_flow: float = attrs.field(default=0.0, validator=in_range(-1, 1))
     risk_flow_max_age_hours: float = attrs.field(default=24.0, validator=POSITIVE)
 
     def __attrs_post_init__(self) -> None:

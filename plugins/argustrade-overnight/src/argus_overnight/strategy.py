@@ -78,8 +78,12 @@ class OvernightSession(Strategy):
     # -- bookkeeping -------------------------------------------------------------------
 
     def _observe(self, ts_s: int, close: float) -> bool:
-        """Fold one bar (close time ``ts_s``); True when ``ts_s`` is a segment transition."""
-        if self.last_ts_s is not None and ts_s <= self.last_ts_s:
+        """Fold one bar (close time ``ts_s``); True when a decision is due: ``ts_s`` is a
+        segment transition, or the segment ahead changed since the previous bar's close
+        (the bar ending at the cut is missing: decide now, late, rather than hold on
+        through a segment nobody chose)."""
+        previous_ts_s = self.last_ts_s
+        if previous_ts_s is not None and ts_s <= previous_ts_s:
             return False  # already seen (history file overlapping the replay)
         if ts_s % _DAY_S == 0:
             self.regime.update(ts_s * _NS, close)
@@ -92,10 +96,11 @@ class OvernightSession(Strategy):
                 cur = self.current = [seg, key, ts_s - self.s.bar_seconds, 0.0]
             cur[3] += r
         self.prev_close, self.last_ts_s = close, ts_s
-        transition = segment_of(ts_s) != (seg, key)
+        ahead = segment_of(ts_s)
+        transition = ahead != (seg, key)
         if transition:
             self._close_instance(ts_s)
-        return transition
+        return transition or (previous_ts_s is not None and ahead != segment_of(previous_ts_s))
 
     def _close_instance(self, end_s: int) -> None:
         """The open instance ended at ``end_s``: a training sample if inside the window."""

@@ -147,11 +147,14 @@ def risk_budgets(forecasts: ArrayLike, health: ArrayLike, max_share: float = 1.0
     if np.any((h < 0) | (h > 1)):
         raise DataError(f"health: every value must lie in [0, 1], got {h.tolist()}")
     raw = np.clip(f, 0.0, None) * h
+    if raw.size == 0 or raw.max() <= 0:
+        return np.zeros_like(raw)
+    # relative to the largest, so the sum cannot overflow (two forecasts of 1e308 summed
+    # to inf and both budgets came out 0)
+    raw = raw / raw.max()
     # a budget a trillion times smaller than the largest is none: it would need a weight
     # whose square underflows in the solver, and it could never be traded anyway
-    raw[raw < raw.max() * 1e-12] = 0.0
-    if raw.sum() <= 0:
-        return np.zeros_like(raw)
+    raw[raw < 1e-12] = 0.0
     b = raw / raw.sum()
     # A budget once held to the cap stays there and takes no share of a later excess (it
     # used to be counted as free again, pushed back over the cap, and the loop ended

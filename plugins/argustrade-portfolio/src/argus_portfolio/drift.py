@@ -51,7 +51,7 @@ from argus_core import (
 )
 from argus_portfolio.own_positions import OwnPositions
 from argus_portfolio.settings import PortfolioSettings
-from argus_portfolio.tca import half_spread_bps, mean_std, slippage_bps
+from argus_portfolio.tca import half_spread_bps, is_offset, mean_std, slippage_bps
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +153,8 @@ class SlippageDrift(RiskCheck):
         arrival = row.get("arrival_price")
         if fill.liquidity is not Liquidity.TAKER or arrival is None:
             return  # the replay charges slippage on taker fills only
+        if is_offset(fill.side, str(row["side"])):
+            return  # a bust's offset takes a trade back: no slippage was paid
         mid = Decimal(str(arrival))
         if mid <= 0:
             return

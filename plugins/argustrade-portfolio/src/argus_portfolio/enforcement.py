@@ -2,8 +2,10 @@
 ``portfolio_weight`` sizer, both configured by ``[plugins.portfolio]``.
 
 The check judges the position an order would *leave*, not the order: many orders each
-under 7% of equity cannot build a position over 7%.  Reduce-only orders and orders that
-only shrink a position always pass, so no cap can keep a position open.
+under 7% of equity cannot build a position over 7%, and orders still working count as
+filled (the core's ``RiskContext.pending`` and ``pending_exposure``), so resting orders
+cannot build one either.  Reduce-only orders and orders that only shrink a position (after
+the working orders on their side) always pass, so no cap can keep a position open.
 """
 
 from __future__ import annotations
@@ -56,11 +58,13 @@ def position_room(held: Decimal, sign: int, cap_units: Decimal) -> Decimal:
     return max(room, Decimal(0))
 
 
-def shrinks_position(intent: Intent, quantity: Decimal, portfolio: Portfolio) -> bool:
-    """True when the order only moves the current position towards flat."""
+def shrinks_position(intent: Intent, quantity: Decimal, portfolio: Portfolio,
+                     pending: Decimal = Decimal(0)) -> bool:
+    """True when the order only moves the current position towards flat, even once the
+    ``pending`` units still working on its side have filled too (as the core's rule)."""
     held = portfolio.position(intent.instrument_id).quantity
     signed = quantity * intent.side.sign
-    return held != 0 and (held > 0) != (signed > 0) and abs(signed) <= abs(held)
+    return held != 0 and (held > 0) != (signed > 0) and abs(signed) + pending <= abs(held)
 
 
 class PortfolioCaps(RiskCheck):
@@ -80,10 +84,17 @@ class PortfolioCaps(RiskCheck):
                     if i != iid and (family is None or self.s.families.get(i) == family)),
                    Decimal(0))
 
-    def room(self, intent: Intent, price: Decimal, portfolio: Portfolio) -> tuple[Decimal, str]:
-        """The largest quantity allowed and the name of the cap that binds."""
-        iid, equity = intent.instrument_id, portfolio.equity
-        held, sign = portfolio.position(iid).quantity, intent.side.sign
+    def room(self, intent: Intent, price: Decimal, portfolio: Portfolio,
+             pending: Decimal = Decimal(0), pending_exposure: Decimal = Decimal(0)
+             ) -> tuple[Decimal, str]:
+        """The largest quantity allowed and the name of the cap that binds, counting
+        ``pending`` units working on the intent's side as held and ``pending_exposure``
+        (every working order's notional, :class:`RiskContext`) as exposure."""
+        iid, equity, sign = intent.instrument_id, portfolio.equity, intent.side.sign
+        # working orders count as filled: ten resting buys cannot build what one could not
+        held = portfolio.position(iid).quantity + sign * pending
+        # the working orders of other instruments (this side's own are in ``held``)
+        working_others = max(pending_exposure - pending * price, Decimal(0))
         play = min(self.s.per_play_fraction, self.s.instrument_caps.get(iid, 1.0))
         limits = {f"per-play cap {play:.2%} of equity on {iid}": equity * _dec(play)}
         family = self.s.families.get(iid)
@@ -92,7 +103,8 @@ class PortfolioCaps(RiskCheck):
             limits[f"family {family!r} cap {cap:.2%}"] = \
                 equity * cap - self._others(portfolio, iid, family)
         limits[f"aggregate cap {self.s.max_gross_fraction:.2%}"] = \
-            equity * _dec(self.s.max_gross_fraction) - self._others(portfolio, iid, None)
+            equity * _dec(self.s.max_gross_fraction) - self._others(portfolio, iid, None) \
+            - working_others
         rooms = {why: position_room(held, sign, max(notional, Decimal(0)) / price)
                  for why, notional in limits.items()}
         binding = min(rooms, key=lambda k: rooms[k])
@@ -101,13 +113,13 @@ class PortfolioCaps(RiskCheck):
     def check(self, intent: Intent, quantity: Decimal, price: Decimal,
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
         """Allow, trim to the room left under the tightest cap, or veto."""
-        if intent.reduce_only or shrinks_position(intent, quantity, portfolio):
+        if intent.reduce_only or shrinks_position(intent, quantity, portfolio, ctx.pending):
             return RiskDecision.allow(self.name)
         if price <= 0 or portfolio.equity <= 0:
             return RiskDecision.veto(self.name, f"cannot value a position in "
                                                 f"{intent.instrument_id} (price {price}, "
                                                 f"equity {portfolio.equity})")
-        room, binding = self.room(intent, price, portfolio)
+        room, binding = self.room(intent, price, portfolio, ctx.pending, ctx.pending_exposure)
         if room >= quantity:
             return RiskDecision.allow(self.name)
         if room <= 0:

@@ -18,7 +18,10 @@ those, with ``s`` = +1 for a buy and -1 for a sell, ``Q`` the filled quantity an
 
 Money (notional, fees, spread paid, shortfall) is summed exactly in ``Decimal``; bps and
 their means and standard deviations are floats.  Settlement fills (a market resolving)
-are not executions and are left out.
+are not executions and are left out.  A busted fill is offset in the ledger by a fill
+``<fill id>:bust`` on the *other* side of the same order (its fee refunded): quantities
+and notionals are summed signed by the order's side, so the bust takes back what the
+trade added, and neither the busted fill nor its offset is a slippage sample.
 
 The ledger is read through a read-only apsw connection, safe beside a running writer.
 """
@@ -170,12 +173,24 @@ def order_costs(orders: Iterable[dict[str, Any]], fills: Iterable[dict[str, Any]
     return out
 
 
+def is_offset(fill_side: str | Side, order_side: str | Side) -> bool:
+    """True for a fill on the other side of its order: the core's offset of a busted fill
+    (``<fill id>:bust``), which takes the trade back rather than adding one."""
+    return Side(fill_side) is not Side(order_side)
+
+
+def _along(f: dict[str, Any], order_side: str) -> Decimal:
+    """The fill's quantity signed by its order's side (a bust's offset counts negative)."""
+    qty = Decimal(f["quantity"])
+    return -qty if is_offset(f["side"], order_side) else qty
+
+
 def _order_cost(o: dict[str, Any], own: Sequence[dict[str, Any]]) -> OrderCost:
     sign = side_sign(o["side"])
-    qty = sum((Decimal(f["quantity"]) for f in own), Decimal(0))
-    notional = sum((Decimal(f["price"]) * Decimal(f["quantity"]) for f in own), Decimal(0))
+    qty = sum((_along(f, o["side"]) for f in own), Decimal(0))
+    notional = sum((Decimal(f["price"]) * _along(f, o["side"]) for f in own), Decimal(0))
     fees = sum((Decimal(f["fee"]) for f in own), Decimal(0))
-    maker = sum((Decimal(f["quantity"]) for f in own if f["liquidity"] == "maker"),
+    maker = sum((_along(f, o["side"]) for f in own if f["liquidity"] == "maker"),
                 Decimal(0))
     decision, arrival = _dec(o.get("decision_price")), _dec(o.get("arrival_price"))
     spread = _dec(o.get("arrival_spread"))
@@ -199,13 +214,17 @@ def _order_cost(o: dict[str, Any], own: Sequence[dict[str, Any]]) -> OrderCost:
 def fill_slippages(orders: Iterable[dict[str, Any]], fills: Iterable[dict[str, Any]]
                    ) -> list[FillSlippage]:
     """Every maker or taker fill's slippage against its order's arrival price (fills
-    whose order recorded no arrival price are left out), in time order."""
+    whose order recorded no arrival price are left out, and so are busted fills and their
+    offsets: the trade did not happen), in time order."""
     by_id = {o["client_order_id"]: o for o in orders}
+    fills = list(fills)
+    ids = {str(f["fill_id"]) for f in fills}
     out = []
     for f in sorted(fills, key=lambda r: (r["ts_ns"], r["fill_id"])):
         o = by_id.get(f["client_order_id"])
         arrival = _dec(o.get("arrival_price")) if o else None
-        if o is None or arrival is None or arrival <= 0 or f["liquidity"] == _SETTLEMENT:
+        if o is None or arrival is None or arrival <= 0 or f["liquidity"] == _SETTLEMENT \
+                or is_offset(f["side"], o["side"]) or f"{f['fill_id']}:bust" in ids:
             continue
         out.append(FillSlippage(
             f["fill_id"], o["strategy"], f["instrument_id"], f["liquidity"], f["ts_ns"],
