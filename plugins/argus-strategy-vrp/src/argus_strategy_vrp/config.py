@@ -87,9 +87,27 @@ class VrpSettings:
         if self.start >= self.end:
             raise ConfigError(f"start {self.start} must be before end {self.end}")
         if not self.min_dte <= self.target_dte <= self.max_dte:
-            raise ConfigError("need min_dte <= target_dte <= max_dte")
+            raise ConfigError(f"need min_dte <= target_dte <= max_dte; got min_dte = "
+                              f"{self.min_dte}, target_dte = {self.target_dte}, max_dte = "
+                              f"{self.max_dte}")
         if self.exit_dte >= self.min_dte:
-            raise ConfigError("exit_dte must be below min_dte (else every trade exits at once)")
+            raise ConfigError(f"exit_dte = {self.exit_dte} must be below min_dte = "
+                              f"{self.min_dte} (else every trade exits at once)")
         bad = [s for s in self.symbols if s not in ("SPY", "QQQ")]
         if bad or not self.symbols:
             raise ConfigError(f"symbols must be a subset of SPY, QQQ (bundled data); got {bad}")
+        twice = sorted({s for s in self.symbols if self.symbols.count(s) > 1})
+        if twice:
+            # the venue would replay each of its bars twice into one regime tracker
+            raise ConfigError(f"symbols lists {', '.join(twice)} more than once")
+
+    def check_width_on_grid(self) -> None:
+        """Refuse a ``width`` that is not a whole multiple of ``strike_step``: the long
+        strike is ``width`` below the short one on the venue's strike grid, so off the grid
+        it is never quoted and the strategy never trades.  Called when the venue and the
+        strategy are built (the table's own check sees each field's range alone)."""
+        steps = self.width / self.strike_step
+        if steps < 1 - 1e-9 or abs(steps - round(steps)) > 1e-9:
+            raise ConfigError(f"[plugins.vrp] width = {self.width:g} must be a whole "
+                              f"multiple of strike_step = {self.strike_step:g} (the long "
+                              f"strike is width below the short one on the strike grid)")

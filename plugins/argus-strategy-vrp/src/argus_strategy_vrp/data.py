@@ -92,6 +92,9 @@ def load_lean_daily(symbol: str) -> dict[dt.date, DailyBar]:
             if not 0 < lo <= min(o, c) <= max(o, c) <= h:
                 raise DataError(f"{name} line {n}: {day} prices do not satisfy "
                                 f"0 < low <= open, close <= high: {row!r}")
+            if not 0 <= bar.volume < math.inf:  # NaN fails this too
+                raise DataError(f"{name} line {n}: {day} volume {row[5]!r} is not a "
+                                f"finite count >= 0")
             out[day] = bar
             lines[day] = n
     return _check_moves(name, _split_adjusted(symbol, out), lines)
@@ -121,14 +124,24 @@ def _check_moves(name: str, bars: dict[dt.date, DailyBar],
 
 
 def load_vix() -> dict[dt.date, float]:
-    """The bundled CBOE VIX daily closes."""
+    """The bundled CBOE VIX daily closes: one row per day in increasing date order, each
+    close a finite number > 0 (the quote model's ATM vol is proportional to it, so a
+    NaN or a zero would only fail later, far from the file)."""
     out: dict[dt.date, float] = {}
     with resources.files(__package__).joinpath("data", VIX_FILE).open() as fh:
         for n, row in enumerate(csv.DictReader(fh), start=2):
             try:
-                out[dt.date.fromisoformat(row["DATE"])] = float(row["CLOSE"])
+                day, close = dt.date.fromisoformat(row["DATE"]), float(row["CLOSE"])
             except (ValueError, KeyError, TypeError):
                 raise DataError(f"{VIX_FILE} line {n}: bad row {row!r}") from None
+            if out and day <= next(reversed(out)):
+                raise DataError(f"{VIX_FILE} line {n}: {day} does not follow "
+                                f"{next(reversed(out))} (rows must be in increasing date "
+                                f"order, one per day)")
+            if not 0 < close < math.inf:  # NaN fails this too
+                raise DataError(f"{VIX_FILE} line {n}: {day} VIX close {row['CLOSE']} is "
+                                f"not a finite number > 0")
+            out[day] = close
     return out
 
 
@@ -188,6 +201,7 @@ class VrpVenue(Venue):
 
     def __init__(self, settings: VrpSettings | None = None) -> None:
         self.settings = settings or VrpSettings()
+        self.settings.check_width_on_grid()
         self.model = calibrated_model()
         self._bars = {s: load_lean_daily(s) for s in self.settings.symbols}
         self._vix = load_vix()

@@ -26,22 +26,33 @@ CHAIN_FILE = "spx_puts_2011-01-03_to_07.csv"
 VIX_FILE = "cboe_vix_daily.csv"
 
 
+def _d1(s: np.ndarray, k: np.ndarray, t: float, r: float, sigma: np.ndarray,
+        vt: np.ndarray) -> np.ndarray:
+    """Black-Scholes d1; where ``vt = sigma sqrt(t)`` is 0 (at expiry, or no vol) its
+    limit: +inf out of the money, -inf in it, 0 at the (discounted) money."""
+    moneyness = np.log(s / k) + r * t
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d1 = (moneyness + 0.5 * sigma**2 * t) / vt
+    limit = np.where(moneyness > 0, np.inf, np.where(moneyness < 0, -np.inf, 0.0))
+    return np.where(vt > 0, d1, limit)
+
+
 def bs_put(s: float | np.ndarray, k: float | np.ndarray, t: float, r: float,
            sigma: float | np.ndarray) -> np.ndarray:
-    """Black-Scholes European put price per unit of underlying (no dividends)."""
+    """Black-Scholes European put price per unit of underlying (no dividends); at
+    ``t = 0`` or ``sigma = 0`` its limit, the discounted intrinsic value."""
     s, k, sigma = np.asarray(s, float), np.asarray(k, float), np.asarray(sigma, float)
     vt = sigma * math.sqrt(t)
-    d1 = (np.log(s / k) + (r + 0.5 * sigma**2) * t) / vt
-    d2 = d1 - vt
+    d1 = _d1(s, k, t, r, sigma, vt)
+    d2 = np.where(vt > 0, d1 - vt, d1)
     return k * math.exp(-r * t) * ndtr(-d2) - s * ndtr(-d1)
 
 
 def bs_put_delta(s: float, k: float | np.ndarray, t: float, r: float,
                  sigma: float | np.ndarray) -> np.ndarray:
-    """Black-Scholes put delta (negative)."""
+    """Black-Scholes put delta (negative); -1 or 0 at ``t = 0`` or ``sigma = 0``."""
     k, sigma = np.asarray(k, float), np.asarray(sigma, float)
-    d1 = (np.log(s / k) + (r + 0.5 * sigma**2) * t) / (sigma * math.sqrt(t))
-    return ndtr(d1) - 1.0
+    return ndtr(_d1(np.asarray(s, float), k, t, r, sigma, sigma * math.sqrt(t))) - 1.0
 
 
 def implied_vol_put(price: float, s: float, k: float, t: float, r: float) -> float | None:
@@ -62,6 +73,8 @@ def lognormal_pop(s: float, breakeven: float, t: float, sigma: float, drift: flo
     """P(S_T > breakeven) when ln S_T ~ N(ln s + (drift - sigma^2/2) t, sigma^2 t)."""
     if breakeven <= 0:
         return 1.0
+    if sigma * math.sqrt(t) == 0:  # no randomness left: S_T = s * exp(drift t)
+        return 1.0 if math.log(s / breakeven) + drift * t > 0 else 0.0
     z = (math.log(s / breakeven) + (drift - 0.5 * sigma * sigma) * t) / (sigma * math.sqrt(t))
     return float(ndtr(z))
 

@@ -61,6 +61,7 @@ class VrpPutSpread(Strategy):
 
     def __init__(self, settings: VrpSettings | None = None) -> None:
         self.s = settings or VrpSettings()
+        self.s.check_width_on_grid()
         # underlying -> open spread {short, long, credit, opened_ns, basket}
         self.open: dict[str, dict[str, Any]] = {}
         self.n_baskets = 0

@@ -88,7 +88,10 @@ def atr(high: F64, low: F64, close: F64, period: int) -> F64:  # pragma: no cove
 
 @numba.njit(cache=True)
 def rolling_mean_std(x: F64, period: int, ddof: int) -> tuple[F64, F64]:  # pragma: no cover
-    """Two-pass mean and standard deviation of each full window (``ddof`` 0 or 1)."""
+    """Mean and standard deviation of each full window (``ddof`` 0 or 1), by the
+    corrected two-pass algorithm: the plain mean is corrected by the mean of the
+    deviations from it, which makes it exact on a window of equal values (so its std is
+    exactly 0, not a rounding residue that a z-score would blow up)."""
     mean = np.full(x.shape[0], np.nan)
     std = np.full(x.shape[0], np.nan)
     for i in range(period - 1, x.shape[0]):
@@ -96,6 +99,10 @@ def rolling_mean_std(x: F64, period: int, ddof: int) -> tuple[F64, F64]:  # prag
         for j in range(i - period + 1, i + 1):
             total += x[j]
         m = total / period
+        residue = 0.0
+        for j in range(i - period + 1, i + 1):
+            residue += x[j] - m
+        m += residue / period
         squares = 0.0
         for j in range(i - period + 1, i + 1):
             squares += (x[j] - m) * (x[j] - m)

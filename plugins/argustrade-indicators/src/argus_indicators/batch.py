@@ -47,6 +47,36 @@ def check_period(name: str, period: int, minimum: int = 1) -> int:
     return int(period)
 
 
+def check_number(name: str, value: float, *, positive: bool = False) -> float:
+    """``value`` as a finite float (``> 0`` with ``positive``, else ``>= 0``), refusing
+    bools, text and None with a :class:`ConfigError` that names the parameter."""
+    bound = "> 0" if positive else ">= 0"
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer
+                                                     | np.floating):
+        raise ConfigError(f"{name} must be a finite number {bound}, got {value!r}")
+    number = float(value)
+    if not np.isfinite(number) or number < 0 or (positive and number == 0):
+        raise ConfigError(f"{name} must be a finite number {bound}, got {value!r}")
+    return number
+
+
+def check_offset(name: str, value: int) -> int:
+    """``value`` as an int (any sign), refusing bools, fractions and text."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ConfigError(f"{name} must be an integer (nanoseconds), got {value!r}")
+    return int(value)
+
+
+def _timestamps(ts_ns: ArrayLike) -> NDArray[np.int64]:
+    """``ts_ns`` as int64, refusing floats that are not whole (a cast would truncate 1.5
+    to 1 and turn NaN into -2**63 without a word)."""
+    raw = np.asarray(ts_ns)
+    if raw.dtype.kind == "f" and not np.all(np.isfinite(raw) & (raw == np.floor(raw))):
+        raise DataError("vwap: ts_ns must be whole nanoseconds; got a fraction, NaN or "
+                        "infinity")
+    return np.ascontiguousarray(raw, dtype=np.int64)
+
+
 def _columns(*arrays: ArrayLike) -> list[F64]:
     cols = [np.ascontiguousarray(a, dtype=np.float64) for a in arrays]
     if any(c.ndim != 1 for c in cols):
@@ -96,15 +126,14 @@ def macd(close: ArrayLike, fast: int = 12, slow: int = 26, signal: int = 9) -> M
 def bollinger(close: ArrayLike, period: int = 20, num_std: float = 2.0) -> BollingerResult:
     """Bollinger bands over ``period`` closes with the *population* standard deviation."""
     n = check_period("period", period)
-    if not np.isfinite(num_std) or num_std < 0:
-        raise ConfigError(f"num_std must be a finite number >= 0, got {num_std!r}")
+    k = check_number("num_std", num_std)
     (x,) = _columns(close)
     finite = np.isfinite(x)
     mid = np.full(x.shape[0], np.nan)
     std = np.full(x.shape[0], np.nan)
     mid[finite], std[finite] = _kernels.rolling_mean_std(np.ascontiguousarray(x[finite]),
                                                          n, 0)
-    return BollingerResult(mid, mid + num_std * std, mid - num_std * std)
+    return BollingerResult(mid, mid + k * std, mid - k * std)
 
 
 def true_range(high: ArrayLike, low: ArrayLike, close: ArrayLike) -> F64:
@@ -131,8 +160,8 @@ def vwap(ts_ns: ArrayLike, high: ArrayLike, low: ArrayLike, close: ArrayLike,
     session's volume is still zero.
     """
     length = check_period("session_ns", session_ns)
-    offset = int(session_offset_ns)
-    ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
+    offset = check_offset("session_offset_ns", session_offset_ns)
+    ts = _timestamps(ts_ns)
     cols = _columns(high, low, close, volume)
     if ts.ndim != 1 or ts.shape[0] != cols[0].shape[0]:
         raise DataError("ts_ns must be a one-dimensional array as long as the prices")
@@ -167,6 +196,4 @@ def rolling_volatility(close: ArrayLike, period: int = 20,
 
 
 def _check_scale(periods_per_year: float) -> float:
-    if not np.isfinite(periods_per_year) or periods_per_year <= 0:
-        raise ConfigError(f"periods_per_year must be > 0, got {periods_per_year!r}")
-    return float(np.sqrt(periods_per_year))
+    return float(np.sqrt(check_number("periods_per_year", periods_per_year, positive=True)))

@@ -20,11 +20,12 @@ interrupted, so a strategy that keeps indicators can put their states in its own
 from __future__ import annotations
 
 import math
+import operator
 from collections import deque
 from typing import Any, NamedTuple, Protocol
 
 from argus_core import ConfigError, DataError
-from argus_indicators.batch import DAY_NS, check_period
+from argus_indicators.batch import DAY_NS, check_number, check_offset, check_period
 
 
 class BarLike(Protocol):
@@ -60,6 +61,14 @@ class BollingerValue(NamedTuple):
 
 def _finite(*values: float) -> bool:
     return all(math.isfinite(v) for v in values)
+
+
+def _whole_ns(ts_ns: Any) -> int:
+    """A bar's ``ts_ns`` as a Python int (numpy integers included; JSON-able state)."""
+    try:
+        return operator.index(ts_ns)
+    except TypeError:
+        raise DataError(f"vwap: ts_ns must be whole nanoseconds, got {ts_ns!r}") from None
 
 
 class _Indicator:
@@ -113,6 +122,7 @@ class EMA(_Indicator):
 
     def update_value(self, x: float) -> float | None:
         """Feed one number (a close, or any series such as the MACD line)."""
+        x = float(x)  # a numpy float32 would keep the average in float32
         if not math.isfinite(x):
             return None
         if self.value is not None:
@@ -153,6 +163,7 @@ class RSI(_Indicator):
 
     def update_value(self, x: float) -> float | None:
         """Feed one close."""
+        x = float(x)  # numpy scalars: compute in float64 and keep the state JSON-able
         if not math.isfinite(x):
             return None
         prev, self.prev_close = self.prev_close, x
@@ -237,9 +248,7 @@ class BollingerBands(_Indicator):
 
     def __init__(self, period: int = 20, num_std: float = 2.0) -> None:
         self.period = check_period("period", period)
-        if not math.isfinite(num_std) or num_std < 0:
-            raise ConfigError(f"num_std must be a finite number >= 0, got {num_std!r}")
-        self.num_std = float(num_std)
+        self.num_std = check_number("num_std", num_std)
         self.window: deque[float] = deque(maxlen=self.period)
 
     def update(self, bar: BarLike) -> BollingerValue | None:
@@ -248,6 +257,7 @@ class BollingerBands(_Indicator):
 
     def update_value(self, x: float) -> BollingerValue | None:
         """Feed one close."""
+        x = float(x)  # numpy scalars: compute in float64 and keep the state JSON-able
         if not math.isfinite(x):
             return None
         self.window.append(x)
@@ -279,7 +289,7 @@ class ATR(_Indicator):
 
     def update(self, bar: BarLike) -> float | None:
         """Feed one bar; the ATR at its close, or None while warming up."""
-        high, low, close = bar.high, bar.low, bar.close
+        high, low, close = float(bar.high), float(bar.low), float(bar.close)
         if not _finite(high, low, close):
             return None
         tr = high - low
@@ -317,7 +327,7 @@ class VWAP(_Indicator):
 
     def __init__(self, session_offset_ns: int = 0, session_ns: int = DAY_NS) -> None:
         self.session_ns = check_period("session_ns", session_ns)
-        self.session_offset_ns = int(session_offset_ns)
+        self.session_offset_ns = check_offset("session_offset_ns", session_offset_ns)
         self.session: int | None = None
         self.last_ts_ns: int | None = None
         self.price_volume = 0.0
@@ -325,16 +335,18 @@ class VWAP(_Indicator):
 
     def update(self, bar: BarLike) -> float | None:
         """Feed one bar (``ts_ns`` is its close time); the session VWAP so far."""
-        high, low, close, volume = bar.high, bar.low, bar.close, bar.volume
+        high, low, close = float(bar.high), float(bar.low), float(bar.close)
+        volume = float(bar.volume)
         if not _finite(high, low, close, volume):
             return None
+        ts_ns = _whole_ns(bar.ts_ns)
         if volume < 0:
-            raise DataError(f"vwap: negative volume at {bar.ts_ns}")
-        if self.last_ts_ns is not None and bar.ts_ns < self.last_ts_ns:
-            raise DataError(f"vwap: bar at {bar.ts_ns} is older than the last one "
+            raise DataError(f"vwap: negative volume at {ts_ns}")
+        if self.last_ts_ns is not None and ts_ns < self.last_ts_ns:
+            raise DataError(f"vwap: bar at {ts_ns} is older than the last one "
                             f"({self.last_ts_ns}); feed bars in time order")
-        self.last_ts_ns = bar.ts_ns
-        session = (bar.ts_ns - 1 - self.session_offset_ns) // self.session_ns
+        self.last_ts_ns = ts_ns
+        session = (ts_ns - 1 - self.session_offset_ns) // self.session_ns
         if session != self.session:
             self.session, self.price_volume, self.volume = session, 0.0, 0.0
         self.price_volume += (high + low + close) / 3.0 * volume
@@ -360,9 +372,8 @@ class RollingVolatility(_Indicator):
 
     def __init__(self, period: int = 20, periods_per_year: float = 1.0) -> None:
         self.period = check_period("period", period, minimum=2)
-        if not math.isfinite(periods_per_year) or periods_per_year <= 0:
-            raise ConfigError(f"periods_per_year must be > 0, got {periods_per_year!r}")
-        self.periods_per_year = float(periods_per_year)
+        self.periods_per_year = check_number("periods_per_year", periods_per_year,
+                                             positive=True)
         self.scale = math.sqrt(self.periods_per_year)
         self.prev_close: float | None = None
         self.returns: deque[float] = deque(maxlen=self.period)
@@ -373,6 +384,7 @@ class RollingVolatility(_Indicator):
 
     def update_value(self, x: float) -> float | None:
         """Feed one close (> 0)."""
+        x = float(x)  # numpy scalars: compute in float64 and keep the state JSON-able
         if not math.isfinite(x):
             return None
         if x <= 0:
@@ -398,11 +410,16 @@ class RollingVolatility(_Indicator):
 
 
 def _mean_std(window: deque[float], ddof: int) -> tuple[float, float]:
-    """Two-pass mean and std, summed in order, as ``_kernels.rolling_mean_std`` does."""
+    """Corrected two-pass mean and std, summed in order, as ``_kernels.rolling_mean_std``
+    does (same operations, same order)."""
     total = 0.0
     for v in window:
         total += v
     mean = total / len(window)
+    residue = 0.0
+    for v in window:
+        residue += v - mean
+    mean += residue / len(window)
     squares = 0.0
     for v in window:
         squares += (v - mean) * (v - mean)
