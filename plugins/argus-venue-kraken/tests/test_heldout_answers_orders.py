@@ -2,9 +2,9 @@
 ``open`` object was read as "nothing open" (an ambiguous AddOrder was sent again and the
 order booked REJECTED while it rested; the core ended working orders as "not open at the
 venue"); an unreadable ``opentm`` in a look-up raised TypeError instead of OrderUnknown; a
-CancelOrder ``count`` of ``true`` or ``1.9`` confirmed a cancel; a CancelAllOrdersAfter
-result of the wrong shape killed the dead-man's switch task silently; an OpenOrders entry
-of the wrong shape raised AttributeError."""
+CancelOrder ``count`` of ``true`` or ``1.9`` (or a ``pending`` cancel) confirmed a cancel;
+a CancelAllOrdersAfter result of the wrong shape killed the dead-man's switch task
+silently; an OpenOrders entry of the wrong shape raised AttributeError."""
 from __future__ import annotations
 
 import asyncio
@@ -55,6 +55,24 @@ async def test_a_cancel_answer_that_does_not_show_a_cancel(exchange, make_venue,
     still_open = txid in exchange.orders
     assert not (confirmed and still_open), (
         f"cancel confirmed on {result!r} while Kraken still holds {txid} open")
+
+
+async def test_a_pending_cancel_is_done_only_when_kraken_shows_it_cancelled(exchange,
+                                                                            make_venue):
+    """CancelOrder answered ``{"count": 1, "pending": true}``: Kraken took the cancel and
+    has not done it (the order may still fill).  Before: confirmed at once, so the core
+    booked CANCELLED while the order rested.  Now the order is looked up: still open, the
+    cancel is not confirmed (the core asks again); once Kraken shows it cancelled, the
+    same answer confirms it."""
+    venue = make_venue()
+    txid = await venue.execution.submit(resting("argus-r1"))
+    exchange.inject("CancelOrder", ("json", {"error": [], "result": {"count": 1,
+                                                                     "pending": True}}))
+    with pytest.raises(VenueError, match="cancel is pending; Kraken shows the order open"):
+        await venue.cancel("argus-r1")
+    assert txid in exchange.orders  # it rests: nothing was confirmed
+    await venue.cancel("argus-r1")  # asked again: Kraken cancels it
+    assert txid not in exchange.orders and exchange.closed[txid]["status"] == "canceled"
 
 
 @pytest.mark.parametrize("opentm", [[1], {"a": 1}], ids=["list", "object"])

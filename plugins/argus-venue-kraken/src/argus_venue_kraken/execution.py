@@ -416,7 +416,9 @@ class KrakenExecution:
         the order filled first, or an earlier attempt whose answer was lost already
         cancelled it) or whose answer cannot be read is settled by looking the order up:
         cancelled (or expired) there, the cancel is done; otherwise ``VenueError`` says
-        what Kraken shows (``closed``: it filled, and its fills arrive on executions)."""
+        what Kraken shows (``closed``: it filled, and its fills arrive on executions).  A
+        cancel Kraken answers as ``pending`` (taken, not yet done) is looked up the same way:
+        still open there, ``VenueError`` (the core asks again later)."""
         cl_ord_id = self.remember(client_order_id)
         resting = self.resting.get(cl_ord_id)
         if resting is not None:
@@ -428,9 +430,12 @@ class KrakenExecution:
             count = result.get("count", 0)
             if type(count) is not int and not (isinstance(count, str) and count.isdecimal()):
                 raise ValueError(f"count {count!r:.40} is not a whole number")  # true, 1.9
-            if int(count) > 0:
+            if int(count) > 0 and not result.get("pending"):
                 return
-            why = "Kraken cancelled nothing (count 0)"
+            # "pending": Kraken took the cancel but has not done it (the order can still
+            # fill meanwhile): done only once a look-up shows it cancelled
+            why = "Kraken's cancel is pending" if int(count) > 0 else \
+                "Kraken cancelled nothing (count 0)"
         except KrakenApiError as exc:
             if not exc.has(("EOrder:Unknown order",)):
                 raise
