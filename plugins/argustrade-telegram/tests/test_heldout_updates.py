@@ -9,7 +9,8 @@ Found (each failed before its fix):
   for as long as Telegram kept it (a day);
 * more than 20 pages of updates waiting at start-up (a stranger can pad the queue): the
   skip stopped after 20 and a ``/kill`` from before the start was obeyed after it;
-* a chat id of ``4242.0`` passed the allow-list (``4242.0 in [4242]``).
+* a chat id of ``4242.0`` passed the allow-list (``4242.0 in [4242]``);
+* every refusal was kept and every new stranger told: many accounts grew both without end.
 
 An unreadable update is now skipped by its raw id (confirmed, never obeyed) and logged;
 past the pages the Bot API is asked to forget the rest (a negative offset); ids must be
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import argus_telegram.bot as bot_module
 import pytest
 from argus_telegram.bot import TelegramBot
 from argus_telegram.config import TelegramSettings
@@ -126,3 +128,22 @@ def test_a_chat_id_that_is_not_an_integer_is_refused(
     api.push_update({"message": message})
     assert api.wait_for(lambda: bool(bot.refused), 6.0)
     assert _latch(run_dir) is None
+
+
+def test_strangers_cannot_grow_the_bots_memory_or_its_replies_without_end(
+        api: BotApiStandIn, run_dir: Path, start: Callable[[], TelegramBot],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every refused command was kept, and every new (chat, user) told once: a stranger
+    with many accounts grew both lists (and the replies) for the whole run.  Now the newest
+    ``MAX_REFUSED`` refusals are kept and at most ``MAX_TOLD`` strangers are told; the
+    allowed chat is still obeyed."""
+    monkeypatch.setattr(bot_module, "MAX_REFUSED", 10)
+    monkeypatch.setattr(bot_module, "MAX_TOLD", 5)
+    bot = start()
+    for i in range(30):
+        api.send_command(7000 + i, f"/status {i}")
+    assert api.wait_for(lambda: api.pending_updates() == 0 and len(bot.refused) == 10, 8.0)
+    assert bot.refused[-1][2] == "status" and bot.refused[0][0] == 7020  # the newest kept
+    assert len({m.chat_id for m in api.messages() if m.chat_id >= 7000}) == 5
+    api.send_command(ALLOWED, "/kill after the strangers")
+    assert api.wait_for(lambda: _latch(run_dir) is not None, 6.0)

@@ -28,6 +28,7 @@ import logging
 import re
 import threading
 import warnings
+from collections import deque
 from collections.abc import Awaitable, Callable
 from html import escape, unescape
 from pathlib import Path
@@ -64,6 +65,11 @@ MAX_TRIES = 8
 ALLOWED_UPDATES = ["message"]
 #: At most this many getUpdates pages are skipped at start-up (100 updates each).
 MAX_STALE_PAGES = 20
+#: Refusals kept for :attr:`TelegramBot.refused` (the newest), and strangers (chat, user)
+#: told once that they may not use the bot: past that many, the rest are only logged (a
+#: stranger with many accounts would otherwise grow both, and the replies, without end).
+MAX_REFUSED = 1000
+MAX_TOLD = 1000
 
 
 class Outcome(enum.Enum):
@@ -125,7 +131,8 @@ class TelegramBot:
                                    settings.min_message_interval_s)
         self.watcher = LedgerWatcher(self.run_dir)
         self.username: str | None = None
-        self.refused: list[tuple[int, str, str]] = []  # (chat id, user, command) refused
+        # (chat id, user, command) refused, the newest MAX_REFUSED
+        self.refused: deque[tuple[int, str, str]] = deque(maxlen=MAX_REFUSED)
         self._told: set[tuple[int, int | None]] = set()  # (chat, user) told they may not
         #: Commands from allowed chats left waiting before this bot started: not obeyed
         #: (a /resume typed for an earlier run, a kill the last process already handled).
@@ -512,8 +519,8 @@ class TelegramBot:
             self.refused.append((chat_id, command.user, command.name or shown))
             log.warning("telegram: refused %s from chat %s (user %s, %s): %s", shown,
                         chat_id, user_id, commands.shown(command.user), why)
-            if (chat_id, user_id) not in self._told:  # once each: a flood costs nothing
-                self._told.add((chat_id, user_id))
+            if (chat_id, user_id) not in self._told and len(self._told) < MAX_TOLD:
+                self._told.add((chat_id, user_id))  # once each: a flood costs nothing
                 await self._reply(bot, message, "This chat may not use this bot."
                                   if chat_id not in self.settings.chat_ids
                                   else "You may not use this bot.")
