@@ -487,7 +487,7 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
         directory and its row counts."""
         ids = sorted(runs.ledgers)
         if cursor is not None:
-            (after,) = decode_cursor(cursor, 1)
+            (after,) = decode_cursor(cursor, (str,))
             ids = [i for i in ids if i > str(after)]
         rows = []
         for run_id in ids[:limit]:
@@ -520,7 +520,7 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
         series = runs.bars(run_id, instrument_id)
         start = 0
         if cursor is not None:
-            (after,) = decode_cursor(cursor, 1, ints=True)
+            (after,) = decode_cursor(cursor, (int,))
             start = int(np.searchsorted(series.ts_ns, after, side="right"))
         end = min(start + limit, len(series))
         rows = [series.row(i) for i in range(start, end)]
@@ -578,7 +578,7 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
             result = regime_mod.regimes(np.asarray(closes, dtype=np.float64), params)
         start = 0
         if cursor is not None:
-            (start,) = decode_cursor(cursor, 1, ints=True)
+            (start,) = decode_cursor(cursor, (int,))
         end = min(start + limit, len(closes))
         rows = [result.row(i, ts[i] if ts else None, closes[i]) for i in range(start, end)]
         out = _page_out(request, Page(rows, encode_cursor([end]) if end < len(closes)

@@ -32,18 +32,19 @@ def encode_cursor(key: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, arity: int, *, ints: bool = False) -> list[Any]:
-    """The row key in ``cursor`` (``ints``: integers only); ``DataError`` when it is not
-    one of ours: an integer outside 0 .. 2**63 (10**30 overflowed the ledger's query, -2
-    read rows from the end), text where a number belongs, JSON nested deep (read by
-    ``loads_frame``: a RecursionError was a 500)."""
+def decode_cursor(cursor: str, kinds: Sequence[type]) -> list[Any]:
+    """The row key in ``cursor``, one value of each type of ``kinds`` (``int`` or ``str``);
+    ``DataError`` when it is not one of ours: a value of another type (text for a time
+    read an empty page), an integer outside 0 .. 2**63 (10**30 overflowed the ledger's
+    query, -2 read rows from the end), JSON nested deep (read by ``loads_frame``: a
+    RecursionError was a 500)."""
     try:
         key = loads_frame(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except ValueError:  # not base64, not UTF-8, not JSON, nested too deep
         key = None
-    if not isinstance(key, list) or len(key) != arity or not all(
-            (type(k) is int and 0 <= k < 2**63) or (isinstance(k, str) and not ints)
-            for k in key):
+    if not isinstance(key, list) or len(key) != len(kinds) or not all(
+            (type(k) is int and kind is int and 0 <= k < 2**63)
+            or (type(k) is str and kind is str) for k, kind in zip(key, kinds, strict=False)):
         raise DataError(f"cursor {cursor!r} is not a cursor this API handed out; pass the "
                         f"'next_cursor' of the previous page, or none for the first")
     return key
@@ -65,6 +66,12 @@ class Table:
     columns: tuple[str, ...]
     key: tuple[str, ...]
     filters: tuple[str, ...] = ()
+
+    @property
+    def key_kinds(self) -> tuple[type, ...]:
+        """The type of each key column: the ledger's times (``*_ns``) are integers, every
+        other key (ids, names) text."""
+        return tuple(int if column.endswith("_ns") else str for column in self.key)
 
 
 EQUITY = Table("equity", ("ts_ns", "cash", "equity", "gross_exposure"), ("ts_ns",))
@@ -140,7 +147,7 @@ class RunLedger:
                 clauses.append(f"{column} = ?")
                 params.append(value)
         if cursor is not None:
-            after = decode_cursor(cursor, len(table.key))
+            after = decode_cursor(cursor, table.key_kinds)
             cols = ", ".join(table.key)
             marks = ", ".join("?" for _ in table.key)
             clauses.append(f"({cols}) > ({marks})")  # row values: SQLite >= 3.15
