@@ -210,10 +210,12 @@ def test_a_replay_start_that_is_no_date_is_a_config_error_naming_the_key(tmp_pat
     from argus_core.builtins.replay_venue import ReplaySettings
     from argus_core.config import plugin_settings
 
-    config = load_config(write(tmp_path, '[plugins.replay]\nstart = "yesterday"\n'))
-    with pytest.raises(ConfigError, match=r"start = 'yesterday' is not an ISO date.*"
-                                          r"plugins\.replay"):
-        plugin_settings(config, "replay", ReplaySettings)
+    # ("+-5" and "²" passed the digits test and showed int()'s own message)
+    for value in ("yesterday", "+-5", "²", "5" * 5000):
+        config = load_config(write(tmp_path, f'[plugins.replay]\nstart = "{value}"\n'))
+        with pytest.raises(ConfigError, match=r"start = '.*' is not an ISO date.*"
+                                              r"plugins\.replay"):
+            plugin_settings(config, "replay", ReplaySettings)
     config = load_config(write(tmp_path, '[plugins.replay]\nstart = "2022-01-03T00:00+05:00"'
                                          '\nend = "1700000000"\n'))
     assert plugin_settings(config, "replay", ReplaySettings).start == "2022-01-03T00:00+05:00"

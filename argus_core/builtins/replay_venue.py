@@ -70,18 +70,21 @@ from argus_core.serde import load_event, loads_frame, unique_keys
 log = logging.getLogger(__name__)
 
 
+_SECONDS = re.compile(r"[+-]?[0-9]+")
+
+
 def _to_epoch_s(value: str | int | None) -> int | None:
     """``start`` / ``end``: unix seconds (a TOML integer or text) or an ISO date, read as
     UTC unless it names its own offset (``2022-01-03T00:00+05:00`` is 19:00 UTC)."""
     if value is None or isinstance(value, int):
         return value
     text = value.strip()
-    if text.lstrip("+-").isdigit():
-        return int(text)
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
+    try:  # one sign and ASCII digits ("+-5" and "²" are neither a date nor seconds)
+        when = int(text) if _SECONDS.fullmatch(text) else datetime.fromisoformat(text)
+    except ValueError:  # (int() of more than 4,300 digits too)
         raise DataError(f"replay: {value!r} is not an ISO date or unix seconds") from None
+    if isinstance(when, int):
+        return when
     return int(when.replace(tzinfo=when.tzinfo or UTC).timestamp())
 
 
