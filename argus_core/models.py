@@ -95,6 +95,18 @@ def _grid_step(instance: Any, attribute: attrs.Attribute[Decimal], value: Decima
                         f"{lo:g} .. {hi:g} (a tick or lot no venue trades on)")
 
 
+#: What an instrument may be (:attr:`Instrument.kind`): a binary contract pays 0 or 1, and
+#: the settlement and fill checks read the kind, so a misspelt one ("Binary") would
+#: silently trade as a spot.
+INSTRUMENT_KINDS = ("spot", "binary", "option", "perp")
+
+
+def _kind(instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    if value not in INSTRUMENT_KINDS:
+        raise DataError(f"Instrument.kind: {value!r} is not one of "
+                        f"{', '.join(INSTRUMENT_KINDS)}")
+
+
 def _fill_price(instance: Any, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
     # A worthless expiry settles at 0 and is still a fill (round trips must see it);
     # every traded fill is at a positive price.
@@ -258,7 +270,7 @@ class Instrument:
 
     venue: str
     symbol: str
-    kind: str = "spot"  # spot | binary | option | perp
+    kind: str = attrs.field(default="spot", validator=_kind)  # INSTRUMENT_KINDS
     tick_size: Decimal = attrs.field(default=Decimal("0.01"), converter=_dec_tick_size,
                                      validator=_grid_step)
     lot_size: Decimal = attrs.field(default=Decimal("0.00000001"), converter=_dec_lot_size,

@@ -274,3 +274,16 @@ def test_a_data_file_must_be_a_regular_file() -> None:
                  lambda p: list(read_ndjson(p)), read_header):
         with pytest.raises(DataError, match=r"/dev/zero: cannot read .*: not a regular file"):
             read(Path("/dev/zero"))
+
+
+def test_an_instrument_of_a_kind_argus_does_not_know_is_refused(tmp_path: Path) -> None:
+    """``Instrument.kind`` was free text: a recording's "Binary" traded as a spot, so the
+    binary checks (a settlement of 0 or 1, fills at most 1) were skipped unseen."""
+    eth = dump_event(Instrument("replay", "ETH/USD", "spot", "0.01", "0.0001"))
+    assert ndjson_error(write_recording(tmp_path, [dict(eth, kind="Binary")])).endswith(
+        "rec.ndjson:2: invalid instrument: Instrument.kind: 'Binary' is not one of spot, "
+        "binary, option, perp")
+    header = recording_header()
+    header["instruments"][0]["kind"] = "weird"
+    with pytest.raises(DataError, match="Instrument.kind: 'weird' is not one of"):
+        read_header(write_recording(tmp_path, [], header=header, name="h.ndjson"))
