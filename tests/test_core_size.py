@@ -131,7 +131,8 @@ market data yet waits for its first book, bar or print; said at the resume): 8,4
 third audit of the replay's inputs: a number of 5,000 digits, a lone surrogate and a key
 named twice in JSON; an undeclared or twice-listed instrument; ticks, lots and fees the
 order path's arithmetic cannot hold; rows joined by a form feed; an open time a fraction
-before 1970; a data file that is a device: 8,505.
+before 1970; a data file that is a device: 8,505.  An instrument kind outside spot,
+binary, option and perp ("Binary" traded as a spot); a replay start of "+-5": 8,515.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -146,7 +147,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_505
+BUDGET = 8_515
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 
