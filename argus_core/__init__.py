@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from argus_core.account import HOUSE_SLOTS, book_shares
     from argus_core.backtest import (
         BacktestResult,
         run_backtest,
@@ -150,6 +151,7 @@ __version__ = "0.2.0"
 #: ``import argus_core`` (every plugin module, ``argus --help``) costs almost nothing and
 #: a plugin that needs only ``hookimpl`` never pays for numpy or the runner.
 _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
+    "account": "HOUSE_SLOTS book_shares",
     "backtest": "BacktestResult run_backtest",
     "builtins.replay_venue": "iter_bars_csv",
     "builtins.sizers": "kelly_binary",
@@ -201,7 +203,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "AT_LEAST_ONE", "BPS", "EQUITY_SECTION", "FINITE", "FRACTION", "LEDGER_FILE", "MAX_REASON",
+    "AT_LEAST_ONE", "BPS", "EQUITY_SECTION", "FINITE", "FRACTION", "HOUSE_SLOTS", "LEDGER_FILE",
+    "MAX_REASON",
     "NON_NEGATIVE",
     "POSITIVE",
     "PROBABILITY", "ArgusError", "BacktestResult", "Bar", "BasketIncomplete", "BookDelta",
@@ -219,7 +222,8 @@ __all__ = [
     "RiskCheck", "RiskContext", "RiskDecision", "RiskHalted", "Runner", "Scanner", "Secret",
     "Settlement", "Side", "Signal", "Sizer", "Strategy", "StrategyContext", "TimeInForce", "Trade",
     "TradingState", "Venue", "VenueError", "VenueResume", "__version__", "apply_overrides",
-    "build_pricer", "build_venue", "canonical_json", "changes_nothing", "check_run_ledger",
+    "book_shares", "build_pricer", "build_venue", "canonical_json", "changes_nothing",
+    "check_run_ledger",
     "clean_reason", "converter", "dump_event", "find_key_shaped",
     "hookimpl", "in_range", "iter_bars_csv", "kelly_binary", "ledger_tables", "load_config",
     "loads_frame",

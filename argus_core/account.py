@@ -14,6 +14,7 @@ per-strategy equity sums to the total to the cent.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -84,48 +85,14 @@ class Account:
 
     def apply_to_books(self, fill: Fill, slot: str, *, alone: bool = False,
                        undo: str | None = None) -> None:
-        """Book ``fill`` (of an order sent by ``slot``) in the strategies' books: a house
-        order's (a flatten's, a settlement's) shared by the books it reduces, unless
-        ``alone`` (one book's own settlement); ``undo``: the id of the house fill this one
-        busts, taken back from the books it was booked in, in its shares."""
-        if undo in self.house_fills:  # a bust: out of the books the venue's trade moved
-            parts = self.house_fills[undo]
-            total = abs(sum((q for _, q in parts), Decimal(0)))
-            self._share(fill, [(name, -q * fill.quantity / total, abs(q)) for name, q in parts])
-            return
-        if alone or slot not in HOUSE_SLOTS:  # a slot's own order: its own book
-            self.book(slot).apply(fill)
-            return
-        inst, sign = fill.instrument_id, fill.side.sign
-        holders = {s: b.positions[inst].quantity for s, b in self.books.items()
+        """Book ``fill`` (of an order sent by ``slot``) in the strategies' books, in the
+        shares :func:`book_shares` gives."""
+        inst = fill.instrument_id
+        holders = {s: b.positions[inst].quantity for s, b in sorted(self.books.items())
                    if inst in b.positions and b.positions[inst].quantity != 0}
-        held = sum(holders.values(), Decimal(0))
-        if held == 0 or held * sign > 0:
-            self.book(slot).apply(fill)
-            shares = [(slot, fill.quantity * sign)]
-        else:
-            shares = self._share(fill, [(name, fill.quantity * sign * q / held, abs(q))
-                                        for name, q in sorted(holders.items())])
-        if fill.liquidity is not Liquidity.SETTLEMENT:  # a settlement is never busted
-            self.house_fills[fill.fill_id] = shares
-
-    def _share(self, fill: Fill, parts: list[tuple[str, Decimal, Decimal]]
-               ) -> list[tuple[str, Decimal]]:
-        """``fill`` booked in shares, ``parts`` each book's ``(name, signed quantity, fee
-        weight)`` (the last book takes what rounding left); the signed shares booked."""
-        sign, booked, weight = fill.side.sign, [], sum((w for _, _, w in parts), Decimal(0))
-        signed_left, fee_left = fill.quantity * sign, fill.fee
-        for n, (name, part, w) in enumerate(parts, 1):
-            last = n == len(parts)
-            signed = signed_left if last else part.quantize(_SHARE)
-            fee = fee_left if last else (fill.fee * w / weight).quantize(_SHARE)
-            signed_left, fee_left = signed_left - signed, fee_left - fee
-            if signed:
-                side = fill.side if signed * sign > 0 else fill.side.opposite()
-                self.book(name).apply(attrs.evolve(fill, side=side, quantity=abs(signed),
-                                                   fee=fee))
-                booked.append((name, signed))
-        return booked
+        for name, part in book_shares(fill, slot, holders, self.house_fills, alone=alone,
+                                      undo=undo):
+            self.book(name).apply(part)
 
     def book_equity(self) -> dict[str, Decimal]:
         """Each book's equity at the account's marks (one row per book per timestamp)."""
@@ -255,3 +222,48 @@ class Account:
         self.house_fills = {k: [(slot, Decimal(q)) for slot, q in v]
                             for k, v in state.get("house_fills", {}).items()}
         self._revalue()
+
+
+def book_shares(fill: Fill, slot: str, holders: Mapping[str, Decimal],
+                house_fills: dict[str, list[tuple[str, Decimal]]], *, alone: bool = False,
+                undo: str | None = None) -> list[tuple[str, Fill]]:
+    """The strategies' books ``fill`` (of an order sent by ``slot``) moves, and each one's
+    part: a slot's own order, or a house order (a flatten's, a settlement's) marked
+    ``alone`` (one book's own settlement), is that book's; any other house order's is
+    shared by the books it reduces (``holders``: each book's signed position in the
+    instrument), in proportion, its fee weighted alike (shares cut at 1e-12, the last book
+    taking what rounding left); ``undo``: the id of the house fill this one busts, taken
+    back from the books it was booked in, in its shares.  ``house_fills`` (house fill id ->
+    its signed shares) is kept for the busts that follow.  The account books with it, and
+    a report that rebuilds the books from the ledger (the tearsheet) too."""
+    if undo in house_fills:  # a bust: out of the books the venue's trade moved
+        parts = house_fills[undo]
+        total = abs(sum((q for _, q in parts), _ZERO))
+        return _shares(fill, [(name, -q * fill.quantity / total, abs(q)) for name, q in parts])
+    if alone or slot not in HOUSE_SLOTS:  # a slot's own order: its own book
+        return [(slot, fill)]
+    sign, held = fill.side.sign, sum(holders.values(), _ZERO)
+    if held == 0 or held * sign > 0:
+        shares = [(slot, fill)]
+    else:
+        shares = _shares(fill, [(name, fill.quantity * sign * q / held, abs(q))
+                                for name, q in holders.items()])
+    if fill.liquidity is not Liquidity.SETTLEMENT:  # a settlement is never busted
+        house_fills[fill.fill_id] = [(name, part.quantity * part.side.sign)
+                                     for name, part in shares]
+    return shares
+
+
+def _shares(fill: Fill, parts: list[tuple[str, Decimal, Decimal]]) -> list[tuple[str, Fill]]:
+    """``fill`` in shares, ``parts`` each book's ``(name, signed quantity, fee weight)``
+    (the last book takes what rounding left)."""
+    sign, out, weight = fill.side.sign, [], sum((w for _, _, w in parts), _ZERO)
+    signed_left, fee_left = fill.quantity * sign, fill.fee
+    for n, (name, part, w) in enumerate(parts, 1):
+        signed = signed_left if n == len(parts) else part.quantize(_SHARE)
+        fee = fee_left if n == len(parts) else (fill.fee * w / weight).quantize(_SHARE)
+        signed_left, fee_left = signed_left - signed, fee_left - fee
+        if signed:
+            side = fill.side if signed * sign > 0 else fill.side.opposite()
+            out.append((name, attrs.evolve(fill, side=side, quantity=abs(signed), fee=fee)))
+    return out

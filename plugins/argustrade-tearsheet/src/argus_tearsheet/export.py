@@ -5,21 +5,26 @@ exporting never migrates or writes a run.  Money and quantities are exact decima
 in the ledger and stay exact: **strings** in both formats (CSV cells, Parquet
 ``string`` columns), never floats; integer columns (``ts_ns``, ``seed``...) are
 ``int64`` in Parquet.  ``None`` is an empty CSV cell and a Parquet null.
+
+CSV is UTF-8 whatever the locale.  A text cell a spreadsheet would run as a formula
+(starting ``=``, ``+``, ``-``, ``@``, tab or carriage return, and not a number: a
+strategy's reason, an instrument's name) is written with a leading ``'`` (OWASP's
+CSV-injection rule), so a spreadsheet shows it as text; numbers such as ``-5.235`` are
+written as they are.  Parquet keeps every text as it is.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import apsw
 
 from argus_core import ArgusError, LedgerError, open_read_only
-from argus_tearsheet.run_data import RUNNER_CHECKPOINT, ledger_path
+from argus_tearsheet.run_data import RUNNER_CHECKPOINT, final_marks, ledger_path
 from argus_tearsheet.trades import Trade, build_books
 
 #: What ``argus export`` writes, one file each.
@@ -32,6 +37,8 @@ TRADE_COLUMNS = ("strategy", "instrument_id", "side", "quantity", "entry_price",
                  "exit_price", "opened_ns", "closed_ns", "holding_ns", "return", "pnl",
                  "fees", "entry_reason", "exit_reason")
 _TRADE_INT_COLUMNS = {"opened_ns", "closed_ns", "holding_ns"}
+#: What a spreadsheet reads as the start of a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class Table:
@@ -82,10 +89,7 @@ def read_tables(path: Path) -> dict[str, Table]:
                           f"file, or not an Argus ledger)") from None
     finally:
         conn.close()
-    marks: dict[str, Decimal] = {}
-    if saved is not None:
-        state = json.loads(str(saved[0]))
-        marks = {k: Decimal(v) for k, v in state.get("account", {}).get("marks", {}).items()}
+    marks = final_marks(None if saved is None else str(saved[0]), path)
     orders = _dicts(tables["orders"])
     book = build_books(_dicts(tables["fills"]), {str(o["client_order_id"]): o
                                                  for o in orders}, marks)
@@ -116,11 +120,23 @@ def _dicts(table: Table) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in table.rows]
 
 
+def csv_cell(value: Any) -> Any:
+    """``value`` as a CSV cell: text a spreadsheet would run as a formula gets a leading
+    ``'`` (numbers, ``-5.235``, stay as they are); everything else is unchanged."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
+        return value
+    try:
+        Decimal(value)
+    except InvalidOperation:
+        return f"'{value}"
+    return value
+
+
 def _write_csv(table: Table, target: Path) -> None:
-    with open(target, "w", newline="") as fh:
+    with open(target, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(table.names)
-        writer.writerows(table.rows)
+        writer.writerow([csv_cell(name) for name in table.names])
+        writer.writerows([csv_cell(v) for v in row] for row in table.rows)
 
 
 def _write_parquet(table: Table, target: Path) -> None:

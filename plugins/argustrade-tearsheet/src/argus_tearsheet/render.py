@@ -39,7 +39,7 @@ from argus_tearsheet.analytics import (
     profit_factor,
     series_stats,
 )
-from argus_tearsheet.downsample import envelope
+from argus_tearsheet.downsample import envelope, equity_envelope
 from argus_tearsheet.opportunities import follow
 from argus_tearsheet.run_data import RunData
 from argus_tearsheet.trades import RunBook, build_books
@@ -233,9 +233,11 @@ def plot_div(data: list[dict[str, Any]], layout: dict[str, Any], height_px: int)
             f'Plotly.newPlot("{div_id}", {args});</script>')
 
 
-def _line(ts: NDArray[np.int64], values: NDArray[np.float64], **style: Any) -> dict[str, Any]:
-    """A scatter trace of ``values``, min/max-decimated for the chart's width."""
-    keep = envelope(ts, values)
+def _line(ts: NDArray[np.int64], values: NDArray[np.float64], *, equity: bool = False,
+          **style: Any) -> dict[str, Any]:
+    """A scatter trace of ``values``, min/max-decimated for the chart's width (an
+    ``equity`` line keeps each bucket's deepest drawdown and its peak too)."""
+    keep = equity_envelope(ts, values) if equity else envelope(ts, values)
     return {"type": "scatter", "mode": "lines", "x": _epoch_ms(ts[keep]),
             "y": values[keep].tolist(), **style}
 
@@ -246,9 +248,10 @@ def _equity_chart(report: Report) -> str:
     ts, eq = report.data.ts_ns, report.data.equity
     if len(eq) < 2:
         return "<p class=note>No equity rows to chart.</p>"
-    traces = [_line(ts, eq, name="strategy equity", line={"color": "#1f6feb", "width": 1.3})]
+    traces = [_line(ts, eq, equity=True, name="strategy equity",
+                    line={"color": "#1f6feb", "width": 1.3})]
     if report.benchmark is not None:
-        traces.append(_line(ts, report.benchmark.equity, name="buy & hold",
+        traces.append(_line(ts, report.benchmark.equity, equity=True, name="buy & hold",
                             line={"color": "#8a8a8a", "width": 1.0}))
     traces.append(_line(ts, -100.0 * metrics.drawdown(eq), name="drawdown %", yaxis="y2",
                         fill="tozeroy", line={"color": "#d73a49", "width": 0.8}))

@@ -4,21 +4,28 @@ Inside the core's report the equity series, metrics, fills and plays come from t
 core's own read of the ledger (the ``report`` argument of ``report_sections``, see
 :func:`from_report`); this module reads only what the core does not hand over (orders,
 final marks, opportunities).  On its own (:func:`load_run`, ``tearsheet_sections``) it
-reads the same things with the same core functions.  Nothing here writes to the ledger.
+reads the same things with the same core functions.  Nothing here writes to the ledger:
+it is read through the core's :func:`~argus_core.open_read_only` connection, in one
+deferred read transaction, so a run still being written is read beside its writer (WAL)
+as of its last commit, without waiting for the writer's transaction or taking its write
+lock, and an older ledger is read as it is, never migrated.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import apsw
 import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from argus_core import LEDGER_FILE, Ledger, LedgerError, metrics
+from argus_core import LEDGER_FILE, Ledger, LedgerError, check_run_ledger, metrics, open_read_only
 
 #: The runner's checkpoint name; its ``account.marks`` are the marks of the last equity row.
 RUNNER_CHECKPOINT = "runner"
@@ -76,12 +83,61 @@ def ledger_path(run_dir: Path) -> Path:
     return path
 
 
+@attrs.frozen
+class LedgerReader:
+    """A run ledger opened read-only: what the core's readers use of a :class:`Ledger`
+    (``path``, ``conn``, :meth:`query`, :meth:`fills`).  The core has no read-only
+    ``Ledger``, and opening one applies the migrations in a ``begin immediate``: beside a
+    writer's open transaction that waited 5 s and failed, and it wrote into the file."""
+
+    path: Path
+    conn: apsw.Connection
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of ``sql`` as dicts, as :meth:`Ledger.query` gives them."""
+        cursor = self.conn.execute(sql, params)
+        try:
+            names = [d[0] for d in cursor.getdescription()]
+        except apsw.ExecutionCompleteError:
+            return []
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def fills(self) -> list[dict[str, Any]]:
+        """Every fill in ledger order (:meth:`Ledger.fills`)."""
+        return self.query("select * from fills order by ts_ns, fill_id")
+
+    @property
+    def as_ledger(self) -> Ledger:
+        """This reader where a core function asks for a ``Ledger`` it only reads
+        (``metrics.equity_exposure_series`` and ``basket_map`` use ``conn``, ``path``
+        and ``query``)."""
+        return cast(Ledger, self)
+
+
+@contextlib.contextmanager
+def reading(run_dir: Path) -> Iterator[LedgerReader]:
+    """``run_dir``'s ledger, read-only, inside one read transaction (every row from the
+    same commit); ``LedgerError`` naming the file when it is missing, not a run ledger
+    (a zero-byte or foreign file is refused, never turned into one) or damaged."""
+    path = ledger_path(run_dir)
+    check_run_ledger(run_dir)
+    conn = open_read_only(path)
+    try:
+        conn.execute("begin")
+        yield LedgerReader(path, conn)
+        conn.execute("commit")
+    except apsw.Error as exc:  # damaged, or locked past the busy timeout
+        raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
+                          f"file, or not an Argus ledger)") from None
+    finally:
+        conn.close()
+
+
 def from_report(report: Any, run_dir: Path) -> RunData:
     """The run as the core's report read it (``report``: its ``ReportData``, taken
     duck-typed), plus orders, marks and opportunities read here.  Orders are committed
     before their fills, so reading them after the core read the fills finds every one."""
-    ledger_path(run_dir)
-    with Ledger.in_dir(run_dir) as ledger, ledger.transaction():
+    with reading(run_dir) as ledger:
         extra = _read_extra(ledger)
     return RunData(run_dir=Path(run_dir), run=report.run, starting_cash=report.starting_cash,
                    ts_ns=report.ts_ns, equity=report.equity, exposed=report.exposed,
@@ -93,20 +149,19 @@ def from_report(report: Any, run_dir: Path) -> RunData:
 
 def load_run(run_dir: Path) -> RunData:
     """Read ``run_dir``'s ledger; ``LedgerError`` when there is no ledger or no run."""
-    ledger_path(run_dir)
     # One read transaction: every figure below comes from the same commit, even while a
     # paper or live run keeps writing.
-    with Ledger.in_dir(run_dir) as ledger, ledger.transaction():
+    with reading(run_dir) as ledger:
         runs = ledger.query("select * from runs")
         if not runs:
             raise LedgerError(f"{run_dir}/{LEDGER_FILE} has no run recorded")
         run = runs[0]
         config = json.loads(run["config_json"])
         starting_cash = Decimal(str(config.get("run", {}).get("starting_cash", "100000")))
-        ts, eq, exposed = metrics.equity_exposure_series(ledger)
+        ts, eq, exposed = metrics.equity_exposure_series(ledger.as_ledger)
         last = ledger.query("select equity from equity order by ts_ns desc limit 1")
         fills = ledger.fills()
-        plays = metrics.plays(metrics.round_trips(fills, metrics.basket_map(ledger)))
+        plays = metrics.plays(metrics.round_trips(fills, metrics.basket_map(ledger.as_ledger)))
         extra = _read_extra(ledger)
     return RunData(run_dir=Path(run_dir), run=run, starting_cash=starting_cash, ts_ns=ts,
                    equity=eq, exposed=exposed,
@@ -117,13 +172,26 @@ def load_run(run_dir: Path) -> RunData:
                    opportunities=extra.opportunities, plays=plays)
 
 
-def _read_extra(ledger: Ledger) -> _Extra:
+def _read_extra(ledger: LedgerReader) -> _Extra:
     columns = {r["name"] for r in ledger.query("pragma table_info(orders)")}
     orders = {r["client_order_id"]: r for r in ledger.query(
         "select * from orders order by ts_ns, client_order_id")}
     opportunities = ledger.query("select * from opportunities order by ts_ns, opportunity_id")
-    saved = ledger.load_checkpoint(RUNNER_CHECKPOINT)
-    marks: dict[str, Decimal] = {}
-    if saved is not None:
-        marks = {k: Decimal(v) for k, v in saved[2].get("account", {}).get("marks", {}).items()}
-    return _Extra(orders, marks, "reason" in columns, opportunities)
+    saved = ledger.query("select state_json from checkpoints where name = ?",
+                         (RUNNER_CHECKPOINT,))
+    return _Extra(orders, final_marks(saved[0]["state_json"] if saved else None, ledger.path),
+                  "reason" in columns, opportunities)
+
+
+def final_marks(state_json: str | None, path: Path) -> dict[str, Decimal]:
+    """The account's marks in the runner's checkpoint text (none without one);
+    ``LedgerError`` naming ``path`` when the checkpoint is not JSON."""
+    if state_json is None:
+        return {}
+    try:
+        state = json.loads(state_json)
+    except json.JSONDecodeError as exc:
+        raise LedgerError(f"{path}: checkpoint {RUNNER_CHECKPOINT!r} is corrupt: {exc}") \
+            from None
+    marks = state.get("account", {}).get("marks", {})
+    return {str(k): Decimal(str(v)) for k, v in marks.items()}

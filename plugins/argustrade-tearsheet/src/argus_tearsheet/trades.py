@@ -11,10 +11,19 @@ A strategy's **net P&L** is its fills' cash flows plus its open positions at the
 marks.  Cash flows and positions add across strategies, so the strategies' net P&L
 sums exactly (not just to the cent) to the account's: ``final equity - starting cash``
 whenever the final equity row is marked at the same prices (the runner's final marks).
+
+House orders (the kill switch's ``flatten``, a market's ``settlement``) belong to no
+strategy: their fills are shared by the books holding the instrument, in proportion to
+what each holds, as the core's :meth:`argus_core.account.Account.apply_to_books` books
+them (its fee weighted alike, shares to 1e-12, the last book taking the rest); a bust
+of such a fill is taken back in the same shares, and a void's settlement order per book
+(its id ending ``-<strategy>``) is that book's alone.  So a resolved market closes the
+trade of the strategy that held it, and a flatten the trades it flattened.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -22,9 +31,11 @@ from typing import Any
 
 import attrs
 
-from argus_core import Fill, Liquidity, Position, Side
+from argus_core import Fill, Liquidity, Position, Side, book_shares
 
 ZERO = Decimal(0)
+#: ``<fill id>:bust`` or ``<fill id>:bust:<part>``: the core's offset of a busted fill.
+_BUST = re.compile(r"(?P<fill_id>.*):bust(?::[^:]*)?")
 
 
 @attrs.frozen
@@ -119,18 +130,20 @@ class RunBook:
     trades: list[Trade]
     open_positions: list[OpenPosition]
     strategies: list[StrategyPnl]
-    #: strategy -> its fills (ledger rows), for the core's round-trip statistics
+    #: strategy -> its fills (ledger rows; a house fill as its share), for the core's
+    #: round-trip statistics
     fills_by_strategy: dict[str, list[dict[str, Any]]]
+    #: fills in the ledger (a shared house fill counts once here, once in each book)
+    n_fills: int = 0
 
     @property
     def total(self) -> StrategyPnl:
-        """The strategies' rows added up (exact)."""
+        """The strategies' rows added up (exact); fills as the ledger counts them."""
         rows = self.strategies
         return StrategyPnl("total", sum((s.realised for s in rows), ZERO),
                            sum((s.unrealised for s in rows), ZERO),
                            sum((s.fees for s in rows), ZERO), sum((s.net for s in rows), ZERO),
-                           sum((s.traded_notional for s in rows), ZERO),
-                           sum(s.n_fills for s in rows))
+                           sum((s.traded_notional for s in rows), ZERO), self.n_fills)
 
 
 def _fill(row: Mapping[str, Any]) -> Fill:
@@ -150,17 +163,22 @@ def build_books(fills: Iterable[Mapping[str, Any]], orders: Mapping[str, Mapping
     books: dict[tuple[str, str], _Book] = {}
     trades: list[Trade] = []
     by_strategy: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    house_fills: dict[str, list[tuple[str, Decimal]]] = {}
+    n_fills = 0
     for row in fills:
         order = orders.get(str(row["client_order_id"]), {})
         strategy = str(order.get("strategy") or "(unknown)")
         reason = str(order.get("reason") or "")
-        by_strategy[strategy].append(dict(row))
         fill = _fill(row)
-        key = (strategy, fill.instrument_id)
-        book = books.get(key)
-        if book is None:
-            book = books[key] = _Book(Position(fill.instrument_id))
-        _apply(book, fill, reason, strategy, trades)
+        n_fills += 1
+        for slot, part in _shares(fill, strategy, books, house_fills):
+            by_strategy[slot].append({**row, "side": part.side.value,
+                                      "quantity": str(part.quantity), "fee": str(part.fee)})
+            key = (slot, fill.instrument_id)
+            book = books.get(key)
+            if book is None:
+                book = books[key] = _Book(Position(fill.instrument_id))
+            _apply(book, part, reason, slot, trades)
     open_positions: list[OpenPosition] = []
     per: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO, ZERO, ZERO, ZERO])
     counts: dict[str, int] = defaultdict(int)
@@ -183,7 +201,31 @@ def build_books(fills: Iterable[Mapping[str, Any]], orders: Mapping[str, Mapping
     strategies = [StrategyPnl(s, realised=v[0], unrealised=v[1], fees=v[2], net=v[3],
                               traded_notional=v[4], n_fills=counts[s])
                   for s, v in sorted(per.items())]
-    return RunBook(trades, open_positions, strategies, dict(by_strategy))
+    return RunBook(trades, open_positions, strategies, dict(by_strategy), n_fills)
+
+
+def _shares(fill: Fill, slot: str, books: Mapping[tuple[str, str], _Book],
+            house_fills: dict[str, list[tuple[str, Decimal]]]) -> list[tuple[str, Fill]]:
+    """The books ``fill`` (of an order of ``slot``) moves and each one's part: the core's
+    :func:`~argus_core.book_shares`, told what the ledger's rows say (a bust names the
+    fill it busts in its id; a void's settlement order per book ends ``-<strategy>``)."""
+    holders = {s: b.position.quantity for (s, i), b in sorted(books.items())
+               if i == fill.instrument_id and b.position.quantity}
+    bust = _BUST.fullmatch(fill.fill_id)
+    own = _own_book(fill, holders)
+    return book_shares(fill, own or slot, holders, house_fills, alone=own is not None,
+                       undo=bust["fill_id"] if bust is not None else None)
+
+
+def _own_book(fill: Fill, holders: Mapping[str, Decimal]) -> str | None:
+    """The book a settlement fill closes alone: a voided market settles each book at its
+    own cost with an order of its own, ``settle-...-<strategy>``, closing all it holds."""
+    if fill.liquidity is not Liquidity.SETTLEMENT:
+        return None
+    signed = fill.side.sign * fill.quantity
+    mine = [s for s, q in holders.items()
+            if fill.client_order_id.endswith(f"-{s}") and q == -signed]
+    return max(mine, key=len) if mine else None
 
 
 def _apply(book: _Book, fill: Fill, reason: str, strategy: str, trades: list[Trade]) -> None:
