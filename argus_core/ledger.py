@@ -820,7 +820,7 @@ class Ledger:
 
     def fills(self) -> list[dict[str, Any]]:
         """Every fill in ledger order."""
-        return self.query("select * from fills order by ts_ns, fill_id")
+        return self.query("select * from fills order by ts_ns, rowid")
 
     # -- checkpoints and control ---------------------------------------------------
     def save_checkpoint(self, name: str, seq: int, ts_ns: int, state: dict[str, Any]) -> None:

@@ -107,3 +107,20 @@ def test_every_read_only_connection_is_opened_by_the_helper() -> None:
                     and path != helper:
                 bad.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not bad, "open these with argus_core.open_read_only:\n" + "\n".join(bad)
+
+
+def test_fills_at_one_stamp_come_in_the_order_they_were_booked(tmp_path: Path) -> None:
+    """``Ledger.fills`` ordered fills of one stamp by their id as text, so ``run-10`` came
+    before ``run-9`` (and ``settle-...`` before a run's own ids): a buy then a sell at one
+    stamp read as the sell first, which reverses a round trip's side in the metrics."""
+    from decimal import Decimal
+
+    from argus_core import Fill, Liquidity, Order, Side
+
+    with Ledger.in_dir(tmp_path) as ledger, ledger.transaction():
+        ledger.start_run("run-1", "paper", 7, "{}")
+        for n, side in ((9, Side.BUY), (10, Side.SELL)):
+            ledger.insert_order(Order(f"o{n}", "v", "v:X", side, Decimal(1), ts_ns=5), "r")
+            ledger.insert_fill(Fill(f"run-{n}", f"o{n}", "v", "v:X", side, Decimal(1),
+                                    Decimal(1), Decimal(0), Liquidity.TAKER, 5))
+        assert [f["fill_id"] for f in ledger.fills()] == ["run-9", "run-10"]

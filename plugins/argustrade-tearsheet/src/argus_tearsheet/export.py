@@ -31,7 +31,7 @@ from argus_tearsheet.trades import Trade, build_books
 TABLES = ("trades", "orders", "fills", "equity")
 FORMATS = ("csv", "parquet")
 #: The ledger tables exported as they are, with the order their rows are written in.
-_LEDGER_TABLES = {"orders": "ts_ns, client_order_id", "fills": "ts_ns, fill_id",
+_LEDGER_TABLES = {"orders": "ts_ns, client_order_id", "fills": "ts_ns, rowid",
                   "equity": "ts_ns"}
 TRADE_COLUMNS = ("strategy", "instrument_id", "side", "quantity", "entry_price",
                  "exit_price", "opened_ns", "closed_ns", "holding_ns", "return", "pnl",

@@ -104,7 +104,7 @@ class LedgerReader:
 
     def fills(self) -> list[dict[str, Any]]:
         """Every fill in ledger order (:meth:`Ledger.fills`)."""
-        return self.query("select * from fills order by ts_ns, fill_id")
+        return self.query("select * from fills order by ts_ns, rowid")
 
     @property
     def as_ledger(self) -> Ledger:
