@@ -291,15 +291,32 @@ def check_run_ledger(run_dir: Path, hint: str = "pass the run directory `argus r
     return tables
 
 
+def _behind(path: Path) -> bool:
+    """Whether the ledger at ``path`` lacks a core migration this version has."""
+    known = Migrations()
+    core_migrations(known)
+    conn = open_read_only(path)
+    try:
+        done = {n for (n,) in conn.execute(
+            "select name from _argus_migrations where migration_set = 'core'")}
+    finally:
+        conn.close()
+    return any(name not in done for name, _ in known.sets["core"].migrations)
+
+
 class Ledger:
     """An open run ledger.  Use as a context manager or call :meth:`close`."""
 
-    def __init__(self, path: Path, migrations: Migrations | None = None) -> None:
+    def __init__(self, path: Path, migrations: Migrations | None = None, *,
+                 read_only: bool = False) -> None:
         self.path = Path(path)
         _refuse_headless(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = apsw.Connection(str(self.path))
+            if read_only:  # its readers work, a write raises (see :meth:`in_dir`)
+                self.conn = open_read_only(self.path)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.conn = apsw.Connection(str(self.path))
         except (apsw.Error, OSError) as exc:
             raise LedgerError(f"cannot open ledger {self.path}: {exc}") from None
         self.conn.setbusytimeout(5000)
@@ -312,6 +329,9 @@ class Ledger:
         self._status_written: tuple[Any, ...] | None = None
         self._order_columns: tuple[str, ...] | None = None
         self._redacted_checkpoints: set[str] = set()  # said once each (save_checkpoint)
+        self.applied: list[str] = []
+        if read_only:
+            return
         migrations = migrations or Migrations()
         core_migrations(migrations)
         # The core's set must run first: move it to the front.
@@ -361,9 +381,16 @@ class Ledger:
                 os.close(fd)
 
     @classmethod
-    def in_dir(cls, run_dir: Path, migrations: Migrations | None = None) -> Ledger:
-        """Open ``run_dir/argus.db``."""
-        return cls(Path(run_dir) / LEDGER_FILE, migrations)
+    def in_dir(cls, run_dir: Path, migrations: Migrations | None = None, *,
+               read_only: bool = False) -> Ledger:
+        """Open ``run_dir/argus.db``.  ``read_only``: a run's ledger as it is, for a reader
+        (a report): checked first (:func:`check_run_ledger`: a missing, zero-byte or foreign
+        file is refused, never made a ledger), never migrated, and read beside its writer
+        without waiting for its write lock."""
+        path = Path(run_dir) / LEDGER_FILE
+        if read_only:  # (a ledger older than this core is migrated first, as any open does)
+            read_only = "_argus_migrations" in check_run_ledger(run_dir) and not _behind(path)
+        return cls(path, migrations, read_only=read_only)
 
     def close(self) -> None:
         """Checkpoint the WAL and close."""

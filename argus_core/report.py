@@ -231,7 +231,9 @@ def write_report_data(run_dir: Path, config: Config | None = None) -> tuple[Path
     if not (run_dir / LEDGER_FILE).exists():
         raise LedgerError(f"{run_dir}: no {LEDGER_FILE} here; run `argus run` or `argus demo` "
                           f"first, or pass the run directory it printed")
-    with Ledger.in_dir(run_dir) as ledger:
+    # read-only: a running paper run's report never waits on its writer, and a file that
+    # is no ledger is refused, not made one
+    with Ledger.in_dir(run_dir, read_only=True) as ledger:
         data = read_report_data(ledger)
         risk_rows = ledger.query("select check_name, action, count(*) as n, min(reason) as "
                                  "example from risk_events group by 1, 2 order by n desc")

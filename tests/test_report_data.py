@@ -229,3 +229,49 @@ def test_split_return_stats_equal_the_old_ones_exactly_in_order(n: int) -> None:
         ratios = ratio_stats(returns, ts)
         assert ratios == {k: v for k, v in old.items() if k not in ("skew", "kurtosis")}
         assert {**ratios, **moment_stats(returns)} == old
+
+
+def test_the_report_reads_beside_a_writer_holding_its_write_lock(demo_run: Path) -> None:
+    """The report opened the ledger read-write, whose migrations take the write lock:
+    beside a running paper run's open transaction it waited 5 s and failed ("database is
+    locked").  It reads read-only now, as of the writer's last commit."""
+    import apsw
+
+    writer = apsw.Connection(str(demo_run / "argus.db"))
+    writer.execute("begin immediate")  # a writer in the middle of its transaction
+    try:
+        _, data = write_report_data(demo_run, parse_config(NO_PLUGINS, None))
+    finally:
+        writer.execute("rollback")
+        writer.close()
+    assert len(data.equity) > 0
+
+
+def test_the_report_of_a_file_that_is_no_ledger_leaves_it_alone(tmp_path: Path) -> None:
+    """A zero-byte argus.db was made into an empty ledger by the report's open."""
+    from argus_core.errors import LedgerError
+
+    (tmp_path / "argus.db").write_bytes(b"")
+    with pytest.raises(LedgerError, match="not an Argus ledger"):
+        write_report_data(tmp_path, parse_config(NO_PLUGINS, None))
+    assert (tmp_path / "argus.db").stat().st_size == 0
+
+
+def test_a_ledger_older_than_the_core_is_opened_to_be_migrated(tmp_path: Path) -> None:
+    """A read-only open of a ledger that lacks a core migration opens it for writing
+    instead (migrated as any open does; its readers' columns would be missing)."""
+    import apsw
+
+    from argus_core.ledger import _behind
+
+    with Ledger.in_dir(tmp_path) as ledger:
+        ledger.start_run("r", "paper", 1, "{}")
+    assert not _behind(tmp_path / "argus.db")
+    with Ledger.in_dir(tmp_path, read_only=True) as ledger:
+        with pytest.raises(apsw.ReadOnlyError):
+            ledger.conn.execute("delete from runs")
+    conn = apsw.Connection(str(tmp_path / "argus.db"))
+    conn.execute("delete from _argus_migrations where migration_set = 'core' and name = "
+                 "(select max(name) from _argus_migrations where migration_set = 'core')")
+    conn.close()
+    assert _behind(tmp_path / "argus.db")

@@ -5,7 +5,7 @@ core's own read of the ledger (the ``report`` argument of ``report_sections``, s
 :func:`from_report`); this module reads only what the core does not hand over (orders,
 final marks, opportunities).  On its own (:func:`load_run`, ``tearsheet_sections``) it
 reads the same things with the same core functions.  Nothing here writes to the ledger:
-it is read through the core's :func:`~argus_core.open_read_only` connection, in one
+it is read through the core's read-only ``Ledger.in_dir(read_only=True)``, in one
 deferred read transaction, so a run still being written is read beside its writer (WAL)
 as of its last commit, without waiting for the writer's transaction or taking its write
 lock, and an older ledger is read as it is, never migrated.
@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import apsw
 import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from argus_core import LEDGER_FILE, Ledger, LedgerError, check_run_ledger, metrics, open_read_only
+from argus_core import LEDGER_FILE, Ledger, LedgerError, metrics
 
 #: The runner's checkpoint name; its ``account.marks`` are the marks of the last equity row.
 RUNNER_CHECKPOINT = "runner"
@@ -83,54 +83,20 @@ def ledger_path(run_dir: Path) -> Path:
     return path
 
 
-@attrs.frozen
-class LedgerReader:
-    """A run ledger opened read-only: what the core's readers use of a :class:`Ledger`
-    (``path``, ``conn``, :meth:`query`, :meth:`fills`).  The core has no read-only
-    ``Ledger``, and opening one applies the migrations in a ``begin immediate``: beside a
-    writer's open transaction that waited 5 s and failed, and it wrote into the file."""
-
-    path: Path
-    conn: apsw.Connection
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        """Rows of ``sql`` as dicts, as :meth:`Ledger.query` gives them."""
-        cursor = self.conn.execute(sql, params)
-        try:
-            names = [d[0] for d in cursor.getdescription()]
-        except apsw.ExecutionCompleteError:
-            return []
-        return [dict(zip(names, row, strict=True)) for row in cursor]
-
-    def fills(self) -> list[dict[str, Any]]:
-        """Every fill in ledger order (:meth:`Ledger.fills`)."""
-        return self.query("select * from fills order by ts_ns, rowid")
-
-    @property
-    def as_ledger(self) -> Ledger:
-        """This reader where a core function asks for a ``Ledger`` it only reads
-        (``metrics.equity_exposure_series`` and ``basket_map`` use ``conn``, ``path``
-        and ``query``)."""
-        return cast(Ledger, self)
-
-
 @contextlib.contextmanager
-def reading(run_dir: Path) -> Iterator[LedgerReader]:
-    """``run_dir``'s ledger, read-only, inside one read transaction (every row from the
-    same commit); ``LedgerError`` naming the file when it is missing, not a run ledger
-    (a zero-byte or foreign file is refused, never turned into one) or damaged."""
+def reading(run_dir: Path) -> Iterator[Ledger]:
+    """``run_dir``'s ledger, read-only (the core's ``Ledger.in_dir(read_only=True)``),
+    inside one read transaction (every row from the same commit); ``LedgerError`` naming
+    the file when it is missing, not a run ledger (a zero-byte or foreign file is refused,
+    never turned into one) or damaged."""
     path = ledger_path(run_dir)
-    check_run_ledger(run_dir)
-    conn = open_read_only(path)
-    try:
-        conn.execute("begin")
-        yield LedgerReader(path, conn)
-        conn.execute("commit")
-    except apsw.Error as exc:  # damaged, or locked past the busy timeout
-        raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
-                          f"file, or not an Argus ledger)") from None
-    finally:
-        conn.close()
+    with Ledger.in_dir(run_dir, read_only=True) as ledger:
+        try:
+            with ledger.transaction():
+                yield ledger
+        except apsw.Error as exc:  # damaged, or locked past the busy timeout
+            raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a "
+                              f"damaged file, or not an Argus ledger)") from None
 
 
 def from_report(report: Any, run_dir: Path) -> RunData:
@@ -158,10 +124,10 @@ def load_run(run_dir: Path) -> RunData:
         run = runs[0]
         config = json.loads(run["config_json"])
         starting_cash = Decimal(str(config.get("run", {}).get("starting_cash", "100000")))
-        ts, eq, exposed = metrics.equity_exposure_series(ledger.as_ledger)
+        ts, eq, exposed = metrics.equity_exposure_series(ledger)
         last = ledger.query("select equity from equity order by ts_ns desc limit 1")
         fills = ledger.fills()
-        plays = metrics.plays(metrics.round_trips(fills, metrics.basket_map(ledger.as_ledger)))
+        plays = metrics.plays(metrics.round_trips(fills, metrics.basket_map(ledger)))
         extra = _read_extra(ledger)
     return RunData(run_dir=Path(run_dir), run=run, starting_cash=starting_cash, ts_ns=ts,
                    equity=eq, exposed=exposed,
@@ -172,7 +138,7 @@ def load_run(run_dir: Path) -> RunData:
                    opportunities=extra.opportunities, plays=plays)
 
 
-def _read_extra(ledger: LedgerReader) -> _Extra:
+def _read_extra(ledger: Ledger) -> _Extra:
     columns = {r["name"] for r in ledger.query("pragma table_info(orders)")}
     orders = {r["client_order_id"]: r for r in ledger.query(
         "select * from orders order by ts_ns, client_order_id")}
