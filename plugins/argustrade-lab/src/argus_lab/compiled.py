@@ -448,9 +448,12 @@ def group_key(overrides: dict[str, Any], strategy_table: str) -> str:
 
 
 def prepared(config: Config) -> Prepared:
-    """:func:`prepare`, remembered per config in this process."""
-    key = hashlib.sha256(canonical_json(config.without_plugins("lab", "orchestrator")
-                                        ).encode()).hexdigest()
+    """:func:`prepare`, remembered per config and content of its files in this process
+    (a worker kept the bars of a file since edited for the next sweep of the config)."""
+    from argus_lab.inputs import input_fingerprint
+
+    key = hashlib.sha256((canonical_json(config.without_plugins("lab", "orchestrator"))
+                          + input_fingerprint(config)).encode()).hexdigest()
     if key not in _PREPARED:
         if len(_PREPARED) >= 4:  # a few series at a time is plenty
             _PREPARED.pop(next(iter(_PREPARED)))

@@ -42,6 +42,7 @@ Example::
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from decimal import Decimal
 from pathlib import Path
@@ -75,6 +76,11 @@ if TYPE_CHECKING:
 STATIONARY, BLOCK = "stationary", "block"
 BOOTSTRAP_METHODS = (STATIONARY, BLOCK)
 
+#: Ceilings of the work a config may ask for (memory grows with paths and reps).
+MAX_BOOTSTRAP_PATHS = 10_000_000
+MAX_BOOTSTRAP_TRADES = 1_000_000
+MAX_RC_REPS = 100_000
+
 
 def _positive_members(instance: Any, attribute: attrs.Attribute, value: list[Decimal]) -> None:
     """A non-empty list of numbers > 0 (cost multipliers)."""
@@ -89,6 +95,18 @@ def _even_blocks(instance: Any, attribute: attrs.Attribute, value: int) -> None:
     """An even number of blocks from 2 to 24 (CSCV halves them; C(24, 12) is 2.7M splits)."""
     if not (isinstance(value, int) and 2 <= value <= 24 and value % 2 == 0):
         raise RangeError(attribute.name, value, "an even whole number from 2 to 24")
+
+
+def _once(values: list[Any]) -> list[Any]:
+    """``values`` without repeats (equal as JSON, as point ids are), first kept."""
+    seen: set[str] = set()
+    out = []
+    for v in values:
+        key = json.dumps(v, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            out.append(v)
+    return out
 
 
 @attrs.frozen
@@ -108,7 +126,11 @@ class ParamRange:
                              "log = [start, stop, count] or choices = [...]")
         spec = self.linear if self.linear is not None else self.log
         if spec is not None:
-            if len(spec) != 3 or int(spec[2]) != spec[2] or spec[2] < 1:
+            if len(spec) != 3 or not all(math.isfinite(v) for v in spec):
+                # NaN / inf ends were swept as NaN / inf parameters
+                raise ValueError(f"a range is [start, stop, count] of finite numbers "
+                                 f"(got {spec})")
+            if int(spec[2]) != spec[2] or spec[2] < 1:
                 raise ValueError("a range is [start, stop, count] with a whole count >= 1")
             if self.log is not None and (spec[0] <= 0 or spec[1] <= 0):
                 raise ValueError("a log range needs start and stop > 0")
@@ -124,7 +146,11 @@ class ParamRange:
         return int(spec[2])  # type: ignore[index]
 
     def values(self) -> list[Any]:
-        """The grid values, in order."""
+        """The grid values, in order, each once (a repeat made two tasks of one point id:
+        two backtests in one run folder)."""
+        return _once(self._all_values())
+
+    def _all_values(self) -> list[Any]:
         if self.choices is not None:
             return list(self.choices)
         start, stop, count = self.linear if self.linear is not None else self.log  # type: ignore[misc]
@@ -194,8 +220,11 @@ class WalkForwardSettings:
 class BootstrapSettings:
     """``[plugins.lab.bootstrap]``: trade resampling and the survival bars."""
 
-    n_paths: int = attrs.field(default=10_000, validator=AT_LEAST_ONE)
-    n_trades: int | None = attrs.field(default=None, validator=optional(AT_LEAST_ONE))
+    # Ceilings on the work asked for: 1e12 paths died with a MemoryError, 1e11 trades a
+    # path ran for hours.
+    n_paths: int = attrs.field(default=10_000, validator=in_range(1, MAX_BOOTSTRAP_PATHS))
+    n_trades: int | None = attrs.field(default=None, validator=in_range(
+        1, MAX_BOOTSTRAP_TRADES, optional=True))
     method: str = attrs.field(default=STATIONARY,
                               validator=attrs.validators.in_(BOOTSTRAP_METHODS))
     mean_block: float = attrs.field(default=5.0, validator=in_range(1))
@@ -234,7 +263,7 @@ class GateSettings:
     dsr_kill: float = attrs.field(default=0.5, validator=PROBABILITY)
     # White RC / SPA p-value needed to deploy
     rc_alpha: float = attrs.field(default=0.10, validator=FRACTION)
-    rc_reps: int = attrs.field(default=1000, validator=AT_LEAST_ONE)
+    rc_reps: int = attrs.field(default=1000, validator=in_range(1, MAX_RC_REPS))
     rc_block: int | None = attrs.field(default=None, validator=optional(AT_LEAST_ONE))
     regime_signal: str = "vol_regime"  # Signal name the run records (else: classify bars)
     regime_instrument: str = ""  # whose regime labels the returns; empty: gate not run (hold)

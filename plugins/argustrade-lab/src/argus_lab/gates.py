@@ -38,6 +38,7 @@ from argus_lab import stats
 from argus_lab.bootstrap import BootstrapPaths, batch_tasks, bootstrap_batch, summarise
 from argus_lab.config import GateSettings, LabSettings, family_of, lab_dir, lab_settings
 from argus_lab.executor import Executor, SerialExecutor, make_executor
+from argus_lab.inputs import input_fingerprint
 from argus_lab.ratios import per_obs_sharpe
 from argus_lab.regime import REGIME_NAMES, vol_regimes
 from argus_lab.sweep import (
@@ -218,7 +219,7 @@ def judge_dsr(returns: np.ndarray, n_trials: int, var_sr: float, g: GateSettings
                               f"(< {DSR_MIN_ACTIVE}): too few to judge (DSR {dsr:.3f})"]
     if not dsr >= g.dsr_kill:  # NaN fails
         return details, [f"DSR {dsr:.3f} < {g.dsr_kill} after {n_trials} trials"], []
-    if dsr < g.dsr_deploy:
+    if not dsr >= g.dsr_deploy:
         return details, [], [f"DSR {dsr:.3f} < {g.dsr_deploy} after {n_trials} trials"]
     return details, [], []
 
@@ -266,7 +267,9 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
         tag = f"{config_tag}-{hashlib.sha256(variant.encode()).hexdigest()[:8]}"
     kill: list[str] = []
     hold: list[str] = []
-    details: dict[str, Any] = {"family": family, "variant": variant}
+    # The content of the files it reads: a verdict of other data is not this config's.
+    details: dict[str, Any] = {"family": family, "variant": variant,
+                               "inputs": input_fingerprint(config)}
 
     def stage(name: str, total: int) -> Callable[[int, int], None]:
         say(name, 0, total)
@@ -337,7 +340,7 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
                               obs_per_year=obs_per_year)
             details["walkforward"] = wf.to_dict()
             store_summary(lab_ledger, "lab_walkforward", family, wf.to_dict())
-            if wf.positive_share < wf_cfg.min_positive_share:
+            if not wf.positive_share >= wf_cfg.min_positive_share:  # NaN fails
                 kill.append(f"walk-forward: only {wf.positive_share:.0%} of "
                             f"{len(wf.folds)} folds made money out of sample "
                             f"(need {wf_cfg.min_positive_share:.0%})")
@@ -385,10 +388,10 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
             details["reality_check"] = {"white_rc_p": rc.pvalue, "spa_p": spa.pvalue,
                                         "best_variant": rc.best_model,
                                         "n_variants": rc.n_models}
-            if rc.pvalue > g.rc_alpha:
+            if not rc.pvalue <= g.rc_alpha:  # NaN holds
                 hold.append(f"reality check: White's RC p = {rc.pvalue:.3f} > {g.rc_alpha} "
                             f"over {rc.n_models} variants")
-            if spa.pvalue > g.rc_alpha:
+            if not spa.pvalue <= g.rc_alpha:
                 hold.append(f"reality check: Hansen's SPA p = {spa.pvalue:.3f} > {g.rc_alpha}")
         else:
             hold.append(f"reality check: {matrix.shape[0]} aligned returns are too few")
@@ -402,7 +405,7 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
                 details["pbo"] = {"pbo": pbo.pbo, "p_loss": pbo.p_loss,
                                   "degradation": pbo.degradation, "blocks": pbo.n_splits,
                                   "splits": pbo.n_combinations, "variants": pbo.n_variants}
-                if pbo.pbo > g.max_pbo:
+                if not pbo.pbo <= g.max_pbo:  # NaN holds
                     hold.append(f"overfitting: PBO {pbo.pbo:.2f} > {g.max_pbo} (the variant "
                                 f"best in sample ranks below the median out of sample in "
                                 f"{pbo.pbo:.0%} of {pbo.n_combinations} CSCV splits)")

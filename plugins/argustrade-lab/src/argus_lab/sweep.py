@@ -7,9 +7,12 @@ SIGKILL, a lost cluster -- keeps every finished point; a rerun of the same sweep
 (same config, same grid) skips points already done.  Every point is counted as a
 trial of the strategy family, in the same commit.
 
-Each point's metrics carry :data:`RESULTS_VERSION`; points stored by an older version
-(valued or annualised differently) are run again afresh rather than mixed with new
-ones, under the same ids, so they are not counted as new trials.  Annualised figures
+Each point's metrics carry :data:`RESULTS_VERSION` and the fingerprint of the files the
+config reads (:func:`argus_lab.inputs.input_fingerprint`); points stored by an older
+version (valued or annualised differently) or computed from other data (the bars file
+edited) are run again afresh rather than mixed with new ones, under the same ids, so
+they are not counted as new trials.  A stored row that cannot be read back (a damaged
+ledger) is refused with a :class:`~argus_core.LedgerError` naming it.  Annualised figures
 follow the one rule of :func:`argus_core.metrics.observations_per_year`.
 
 Engines: points of a strategy that declares a kernel (:mod:`argus_lab.compiled`) run
@@ -35,9 +38,10 @@ from typing import Any
 import attrs
 import numpy as np
 
-from argus_core import BacktestResult, Config, Ledger, Strategy, canonical_json
+from argus_core import BacktestResult, Config, Ledger, LedgerError, Strategy, canonical_json
 from argus_core.metrics import basket_map, plays, round_trips
 from argus_lab.executor import DaskExecutor, Executor, SerialExecutor
+from argus_lab.inputs import input_fingerprint
 from argus_lab.ratios import is_flat, per_obs_sharpe
 from argus_lab.trials import record_trial
 
@@ -175,12 +179,15 @@ def run_sweep(config: Config, grid: list[dict[str, Any]], *, ledger: Ledger, lab
     which engine ran how many points and why any fell back.
     """
     sid = sweep_id(config, grid, variant)
+    inputs = input_fingerprint(config, grid)
     done: set[str] = set()
     stale: set[str] = set()
-    for r in ledger.query("select point_id, metrics_json from lab_sweep_points where "
-                          "sweep_id = ? and status = 'done'", (sid,)):
-        version = json.loads(r["metrics_json"] or "{}").get("results_version")
-        (done if version == RESULTS_VERSION else stale).add(r["point_id"])
+    for p in load_sweep(ledger, sid):
+        if p.metrics.get("inputs") != inputs:  # other data (or stored before it was kept)
+            stale.add(p.point_id)  # its run folder too: a resumed run would replay it
+        elif p.status == "done":
+            (done if p.metrics.get("results_version") == RESULTS_VERSION else stale
+             ).add(p.point_id)
     tasks = []
     with ledger.transaction():
         for seq, params in enumerate(grid):
@@ -192,17 +199,19 @@ def run_sweep(config: Config, grid: list[dict[str, Any]], *, ledger: Ledger, lab
                                    strategies, fresh=pid in stale))
             ledger.insert("lab_sweep_points", {
                 "sweep_id": sid, "point_id": pid, "seq": seq, "params_json": params,
-                "status": "running", "ts_ns": time.time_ns()}, replace=True)
+                "status": "running", "metrics_json": json.dumps({"inputs": inputs}),
+                "ts_ns": time.time_ns()}, replace=True)
 
     def store(_index: int, outcome: PointOutcome) -> None:
         # Runs in this process as each point finishes (one writer), committed at once:
         # an interrupted sweep keeps every finished point and reruns only the rest.
+        metrics = {**outcome.metrics, "inputs": inputs}
         with ledger.transaction():
             ledger.conn.execute(
                 "update lab_sweep_points set status = ?, metrics_json = ?, returns = ?,"
                 " ts_blob = ?, error = ?, ts_ns = ? where sweep_id = ? and point_id = ?",
                 ("failed" if outcome.error else "done",
-                 json.dumps(outcome.metrics, sort_keys=True, default=float),
+                 json.dumps(metrics, sort_keys=True, default=float),
                  outcome.returns.astype("<f8").tobytes(), outcome.ts_ns.astype("<i8").tobytes(),
                  outcome.error, time.time_ns(), sid, outcome.point_id))
             if not outcome.error and outcome.returns.size > 1:  # same commit (savepoint)
@@ -265,15 +274,41 @@ def _run_compiled(config: Config, tasks: list[PointTask], executor: Executor,
 
 
 def load_sweep(ledger: Ledger, sid: str) -> list[SweepPoint]:
-    """Every point of sweep ``sid`` in grid order."""
-    out = []
-    for r in ledger.query("select * from lab_sweep_points where sweep_id = ? order by seq",
-                          (sid,)):
-        out.append(SweepPoint(
-            r["point_id"], json.loads(r["params_json"]), json.loads(r["metrics_json"] or "{}"),
-            np.frombuffer(r["returns"] or b"", dtype="<f8").copy(),
-            np.frombuffer(r["ts_blob"] or b"", dtype="<i8").copy(), r["status"], r["error"]))
-    return out
+    """Every point of sweep ``sid`` in grid order; a row that cannot be read back is a
+    :class:`~argus_core.LedgerError` naming the ledger, the sweep and the point."""
+    return [_read_point(ledger, sid, r) for r in ledger.query(
+        "select * from lab_sweep_points where sweep_id = ? order by seq", (sid,))]
+
+
+def _read_point(ledger: Ledger, sid: str, row: dict[str, Any]) -> SweepPoint:
+    """One stored row, checked: JSON where JSON is kept, whole float64 / int64 arrays of
+    one length (a damaged row raised ValueError or JSONDecodeError tracebacks, or was
+    aligned on the wrong stamps)."""
+    def damaged(what: str) -> LedgerError:
+        return LedgerError(f"{ledger.path}: sweep {sid} point {row['point_id']}: {what}; the "
+                           f"lab ledger is damaged: remove the sweep's rows or the lab folder "
+                           f"to run it afresh")
+
+    try:
+        params, metrics = json.loads(row["params_json"]), json.loads(row["metrics_json"] or "{}")
+    except (TypeError, ValueError):
+        raise damaged("its parameters or metrics are not JSON") from None
+    if not isinstance(params, dict):
+        raise damaged("its parameters are not a table")
+    if not isinstance(metrics, dict):
+        raise damaged("its metrics are not JSON of a table")
+    returns_blob, ts_blob = bytes(row["returns"] or b""), bytes(row["ts_blob"] or b"")
+    if len(returns_blob) % 8 or len(ts_blob) % 8:
+        raise damaged(f"{len(returns_blob)} bytes of returns and {len(ts_blob)} of "
+                      f"timestamps are not whole 8-byte numbers")
+    returns = np.frombuffer(returns_blob, dtype="<f8").copy()
+    ts = np.frombuffer(ts_blob, dtype="<i8").copy()
+    if returns.size != ts.size:
+        raise damaged(f"{returns.size} returns but {ts.size} timestamps")
+    if row["status"] not in ("running", "done", "failed"):
+        raise damaged(f"status {row['status']!r}")
+    return SweepPoint(row["point_id"], params, metrics, returns, ts, row["status"],
+                      row["error"])
 
 
 def returns_matrix(points: list[SweepPoint]) -> tuple[np.ndarray, np.ndarray, list[SweepPoint]]:
