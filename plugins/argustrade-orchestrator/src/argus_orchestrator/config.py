@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -17,6 +18,8 @@ from argus_core import (
     ConfigError,
     RangeError,
     Secret,
+    apply_overrides,
+    in_range,
     structure,
 )
 from argus_orchestrator.sandbox import PROTECTIONS, WorkerPolicy
@@ -51,6 +54,20 @@ FALLBACK_PRICE = (Decimal("15"), Decimal("75"))
 def _transport(instance: Any, attribute: attrs.Attribute, value: str) -> None:
     if value != "live" and not value.startswith("recorded:"):
         raise ValueError(f"transport must be 'live' or 'recorded:PATH', got {value!r}")
+
+
+def _base_url(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    # Checked here: a value httpx cannot parse raised InvalidURL from the SDK's client
+    # (a traceback, exit 1) when the run started.  The value is not repeated: a key
+    # pasted into the wrong setting stays unsaid.
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError("base_url is not an http(s) URL with a host (the default is "
+                         "'https://api.anthropic.com')")
 
 
 def _price_table(instance: Any, attribute: attrs.Attribute,
@@ -95,7 +112,9 @@ class SandboxSettings:
     """The worker policy for AI-written strategies."""
 
     call_timeout_s: float = attrs.field(default=0.25, validator=POSITIVE)
-    memory_mb: int = attrs.field(default=512, validator=AT_LEAST_ONE)
+    # At most 1 TiB: the worker's address-space limit is memory_mb MiB in a C long (a
+    # larger value failed in the worker, a sandbox error, not a config error).
+    memory_mb: int = attrs.field(default=512, validator=in_range(1, 1 << 20))
     cpu_seconds: int = attrs.field(default=120, validator=AT_LEAST_ONE)
     max_intents: int = attrs.field(default=4, validator=AT_LEAST_ONE)
     require: list[str] = attrs.Factory(lambda: ["env_empty", "rlimits", "network_blocked"])
@@ -121,7 +140,7 @@ class OrchestratorSettings:
     seed_source: str | None = None  # AI-contract module of the first incumbent
     transport: str = attrs.field(default="live", validator=_transport)
     api_key: Secret | None = None
-    base_url: str = "https://api.anthropic.com"
+    base_url: str = attrs.field(default="https://api.anthropic.com", validator=_base_url)
     generate_model: str = DEFAULT_GENERATE_MODEL
     review_model: str = DEFAULT_REVIEW_MODEL
     max_tokens_generate: int = attrs.field(default=8000, validator=AT_LEAST_ONE)
@@ -174,11 +193,20 @@ class OrchestratorSettings:
 
 
 def orchestrator_settings(config: Config) -> OrchestratorSettings:
-    """Validate ``[plugins.orchestrator]``; errors name the file and the key."""
+    """Validate ``[plugins.orchestrator]``; errors name the file and the key.
+
+    The proving window's overrides (``backtest``) are applied here once, so a key the
+    config does not have or a value out of range is refused at start: found at the first
+    cycle, it failed every cycle of the run."""
     where = str(config.path) if config.path else "<config>"
     settings = structure(config.plugins.get("orchestrator", {}), OrchestratorSettings, where,
                          prefix="plugins.orchestrator")
     if settings.slot not in config.run.strategies:
         raise ConfigError(f"{where}: plugins.orchestrator.slot {settings.slot!r} is not one of "
                           f"[run] strategies {config.run.strategies}")
+    try:
+        apply_overrides(config, settings.backtest, origin="plugins.orchestrator.backtest")
+    except ConfigError as exc:
+        said = str(exc).removeprefix(f"{where}: ")
+        raise ConfigError(f"{where}: plugins.orchestrator.backtest: {said}") from None
     return settings

@@ -10,6 +10,7 @@ takes a ``deploy`` candidate up the promotion ladder.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +40,8 @@ from argus_orchestrator.prompts import (
 from argus_orchestrator.sandbox import SandboxedStrategy, WorkerPolicy, validate_source
 from argus_orchestrator.spool import ThoughtSpool, prompt_hash
 from argus_orchestrator.versions import VersionStore
+
+log = logging.getLogger(__name__)
 
 #: Keys of the truth benchmarks (simple, verifiable, computed by the core).
 BENCHMARK_KEYS = ("n_trades", "win_rate", "total_pnl", "total_return", "fees",
@@ -157,12 +160,14 @@ class CycleRunner:
         # Each version's backtest on the proving window, by version id: a later cycle's
         # incumbent is not backtested again (deterministic replay, same window).
         self.proven: dict[tuple[str, str], ProvenRun] = {}
+        self._stored: str | None = None  # the running cycle's stored candidate, if any
 
     def run(self, cycle_id: str, *, incumbent_id: str, incumbent_source: str,
             incumbent_factory: Callable[[], Any], handover_state: dict[str, Any],
             instrument_id: str, recent_equity: Sequence[tuple[int, float]] = ()
             ) -> CycleResult:
-        """Run one cycle; never raises for a bad candidate (that is an outcome).
+        """Run one cycle; never raises for a bad candidate or a step that fails (those are
+        outcomes: ``rejected``, ``failed``).
 
         ``recent_equity``: the loop's equity marks not yet written to the ledger (see
         :func:`truth_benchmarks`)."""
@@ -171,11 +176,15 @@ class CycleRunner:
                                       recent_equity)
         self.spool.start_cycle(cycle_id, s.slot, self.clock(), incumbent_id,
                                json.dumps(benchmarks, sort_keys=True, default=str))
+        self._stored = None
         try:
             result = self._run(cycle_id, benchmarks, incumbent_id, incumbent_source,
                                incumbent_factory, handover_state, instrument_id)
         except OrchestratorError as exc:
-            result = CycleResult(cycle_id, "failed", str(exc))
+            result = self._failed(cycle_id, str(exc))
+        except Exception as exc:  # fenced: see _failed
+            log.exception("%s failed", cycle_id)
+            result = self._failed(cycle_id, f"{type(exc).__name__}: {exc}")
         # Redacted before it is cut or fed to the next prompt: a reason quoting a
         # key-shaped string (a reviewer's) made every later prompt "key-shaped", refused
         # for ever; cut first, a secret across the cut would leave its prefix unseen.
@@ -185,6 +194,17 @@ class CycleRunner:
         self.spool.finish_cycle(cycle_id, self.clock(), result.outcome, result.reason,
                                 result.candidate_id)
         return result
+
+    def _failed(self, cycle_id: str, reason: str) -> CycleResult:
+        """A cycle that could not finish (a model call failed, a proving backtest raised,
+        a worker could not start there): an outcome, never an exception.  Raised, it
+        left the cycle's future and the loop re-raised it at every event as the slot's
+        strategy failing (REDUCING, the incumbent silent for the rest of the run); the
+        version already stored stayed ``candidate`` for ever."""
+        reason = redact(reason)[:1000]
+        if self._stored is not None:
+            self.versions.set_status(self._stored, "rejected", f"the cycle failed: {reason}")
+        return CycleResult(cycle_id, "failed", reason, self._stored)
 
     def _reject(self, cycle_id: str, candidate_id: str | None, reason: str,
                 source: str | None = None) -> CycleResult:
@@ -212,6 +232,7 @@ class CycleRunner:
             slot=s.slot, source=code, parent_id=incumbent_id, status="candidate",
             reason="generated", prompt_hash=prompt_hash(system, prompt), model=reply.model,
             cycle_id=cycle_id)
+        self._stored = candidate_id
         secrets = find_key_shaped(code)
         if secrets:
             return self._reject(cycle_id, candidate_id, f"generated code contains "

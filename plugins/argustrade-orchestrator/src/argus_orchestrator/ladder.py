@@ -45,9 +45,9 @@ from argus_core import (
 )
 from argus_orchestrator.config import OrchestratorSettings
 from argus_orchestrator.cycle import CycleResult, CycleRunner
-from argus_orchestrator.errors import SandboxError
+from argus_orchestrator.errors import OrchestratorError, SandboxError
 from argus_orchestrator.sandbox import SandboxedStrategy, WorkerFailure, validate_source
-from argus_orchestrator.versions import VersionStore
+from argus_orchestrator.versions import VersionStore, verified_source
 
 #: Past this many unwritten equity marks, drop those the ledger holds by now.
 _MARKS_TRIM_AT = 4096
@@ -359,7 +359,7 @@ class Orchestrator:
         if self.stage == "idle" and self._may_start_cycle():
             self._start_cycle()
         if self.stage == "cycle" and self._future is not None and self._future.done():
-            self._finish_cycle(self._future.result())
+            self._finish_cycle(self._cycle_result(self._future))
         elif self.stage == "shadow" and self.stage_events > self.s.ladder.shadow_events:
             self._judge_shadow()
         elif self.stage == "canary" and self.stage_events > self.s.ladder.canary_events:
@@ -461,6 +461,17 @@ class Orchestrator:
             recent_equity=list(self.equity_marks))  # a copy: the loop goes on
         if self.blocking:
             concurrent.futures.wait([self._future])
+
+    def _cycle_result(self, future: concurrent.futures.Future[CycleResult]) -> CycleResult:
+        """The cycle's result; one that raised (``CycleRunner.run`` fences its steps, so
+        only its own bookkeeping can, a ledger error) is a failed cycle.  Read with
+        ``result()``, it raised again at every event, as the slot's strategy failing."""
+        error = future.exception()
+        if error is None:
+            return future.result()
+        cycle_id = f"cycle-{self.cycles_done:04d}"
+        return CycleResult(cycle_id, "failed", redact(f"the cycle raised "
+                                                      f"{type(error).__name__}: {error}")[:500])
 
     def _finish_cycle(self, result: CycleResult) -> None:
         self._future = None
@@ -697,7 +708,10 @@ class Orchestrator:
         row = self.versions.get(version_id)
         if row["status"] != f"requested:{to}":
             return  # superseded by a later request or change
-        source = row["source"]
+        try:
+            source = verified_source(row)
+        except OrchestratorError as exc:
+            return self._refuse_request(version_id, prior, str(exc))
         if version_id == self.running_id:
             return self._refuse_request(version_id, prior, "it already trades in the slot")
         if self.stage == "cycle" or (self.candidate_id not in (None, version_id)):
@@ -740,7 +754,7 @@ class Orchestrator:
         self.running_id = target
         self.rollbacks.append(f"{version_id}: by a person: {reason}")
         if self.runner is not None:
-            if not self._reinstate(target, row["source"], version_id):
+            if not self._reinstate(row, version_id):
                 return
             self.runner.request_commit()
         self._watch_reinstated(row)
@@ -783,14 +797,16 @@ class Orchestrator:
             self.monitor_peak = 0.0
             self.monitor_losses = 0
 
-    def _reinstate(self, target: str, source: str, failed: str) -> bool:
-        """Swap ``target`` back into the slot; when its strategy cannot be built (its worker
-        does not start: under load, its start deadline), the slot keeps ``failed``'s
-        strategy, so the loop goes HALTED (working orders cancelled, only exits) for a
-        person to decide, instead of the error ending the run."""
+    def _reinstate(self, row: dict[str, Any], failed: str) -> bool:
+        """Swap the version ``row`` back into the slot; when its strategy cannot be built
+        (its worker does not start: under load, its start deadline; its stored source no
+        longer matches its hash or the contract), the slot keeps ``failed``'s strategy, so
+        the loop goes HALTED (working orders cancelled, only exits) for a person to
+        decide, instead of the error ending the run."""
         assert self.runner is not None
+        target = row["version_id"]
         try:
-            strategy = Supervised(self.build(source), self)
+            strategy = Supervised(self.build(verified_source(row)), self)
         except Exception as exc:  # fenced: the rollback runs inside the loop's listeners
             why = redact(f"could not reinstate {target} after rolling back {failed}: "
                          f"{type(exc).__name__}: {exc}")
@@ -840,8 +856,7 @@ class Orchestrator:
             self.versions.set_status(target, "full", f"reinstated after rollback of {failed}")
             self.incumbent_id, self.incumbent_source = target, parent["source"]
             self.running_id, self.fallback_id = target, None
-            if self.runner is not None and not self._reinstate(target, parent["source"],
-                                                               failed):
+            if self.runner is not None and not self._reinstate(parent, failed):
                 return
             self._watch_reinstated(parent)
         if self.runner is not None:

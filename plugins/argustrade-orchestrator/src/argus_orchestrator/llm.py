@@ -4,7 +4,9 @@ Every call, successful or not, becomes one row in the thought spool.  Before a
 call: the prompt is scanned for key-shaped strings (a hit refuses the call:
 secrets never enter a prompt) and the cycle's and day's token and cost budgets
 are checked against the call's worst case (estimated input + ``max_tokens``
-output).  After it: usage and cost are recorded exactly as the API reported them.
+output).  After it: usage and cost are recorded exactly as the API reported them; an
+answer of the wrong shape (no usage, a null text, a lone surrogate, a negative count) is a
+spooled error charged its worst case, never a refund.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import math
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import cast
 
 import anthropic
 import attrs
@@ -27,6 +30,8 @@ from argus_orchestrator.transport import RecordedTransport
 
 #: Key placeholder for recorded transports: not key-shaped, never sent anywhere real.
 RECORDED_KEY = "recorded-transport-no-key"
+#: More tokens than any one call can be billed: a larger ``usage`` count is a broken answer.
+MAX_TOKENS_PER_CALL = 100_000_000
 
 
 @attrs.frozen
@@ -116,19 +121,29 @@ class ModelClient:
             error = f"{type(exc).__name__}: {exc}"
             self.spool.record(attrs.evolve(base, status="error", error=error), day=day)
             raise OrchestratorError(f"{purpose} call failed: {redact(error)}") from None
-        text = "".join(block.text for block in message.content if block.type == "text")
-        usage = message.usage
-        cost = self.settings.cost(message.model, usage.input_tokens, usage.output_tokens)
+        try:
+            text, model_id, tokens_in, tokens_out = _read_message(message)
+        except _Malformed as exc:
+            # The call was made and its cost is unknown: charged its worst case, so a
+            # broken or hostile answer (negative usage) never refunds a budget.
+            worst_in = estimate_tokens(system + prompt)
+            error = f"malformed answer: {exc}"
+            self.spool.record(attrs.evolve(
+                base, status="error", error=error, input_tokens=worst_in,
+                output_tokens=max_tokens,
+                cost_usd=self.settings.cost(model, worst_in, max_tokens)), day=day)
+            raise OrchestratorError(f"{purpose} call failed: {redact(error)}") from None
+        cost = self.settings.cost(model_id, tokens_in, tokens_out)
         thought = attrs.evolve(base, response_text=text,
-                               response_json=message.model_dump_json(),
+                               response_json=_dump(message),
                                stop_reason=message.stop_reason,
-                               input_tokens=usage.input_tokens,
-                               output_tokens=usage.output_tokens, cost_usd=cost,
+                               input_tokens=tokens_in, output_tokens=tokens_out,
+                               cost_usd=cost,
                                request_id=getattr(message, "_request_id", None),
                                status="ok", error=None)
         self.spool.record(thought, day=day)
-        return ModelReply(text, message.stop_reason, message.model, usage.input_tokens,
-                          usage.output_tokens, cost, thought_id)
+        return ModelReply(text, message.stop_reason, model_id, tokens_in, tokens_out, cost,
+                          thought_id)
 
     def _check_budget(self, cycle_id: str, day: str, model: str, text: str, max_tokens: int,
                       base: Thought) -> None:
@@ -155,6 +170,65 @@ class ModelClient:
             reason = "budget: " + "; ".join(problems)
             self.spool.record(attrs.evolve(base, status="budget", error=reason), day=day)
             raise BudgetExceeded(f"{base.purpose} call not made: {reason}")
+
+
+class _Malformed(Exception):
+    """A 200 answer that is not a Messages API message (what is wrong with it)."""
+
+
+def _read_message(message: object) -> tuple[str, str, int, int]:
+    """(text, model, input tokens, output tokens) of an answer, checked: the SDK builds its
+    objects without validating them, so a null ``usage``, a string body or a lone
+    surrogate (unstorable, unencodable) reached the arithmetic and the ledger raw."""
+    content = getattr(message, "content", None)
+    if not isinstance(content, list):
+        raise _Malformed(f"'content' is {type(content).__name__}, not a list")
+    texts = [getattr(block, "text", None) for block in content
+             if getattr(block, "type", None) == "text"]
+    if not all(isinstance(t, str) for t in texts):
+        raise _Malformed("a text block's 'text' is not a string")
+    text = _unicode("the text", "".join(cast(list[str], texts)))
+    model = getattr(message, "model", None)
+    if not isinstance(model, str) or not model:
+        raise _Malformed("'model' is missing")
+    _unicode("'model'", model)
+    stop = getattr(message, "stop_reason", None)
+    if stop is not None and not isinstance(stop, str):
+        raise _Malformed("'stop_reason' is not a string")
+    _unicode("'stop_reason'", stop or "")
+    usage = getattr(message, "usage", None)
+    tokens = []
+    for field in ("input_tokens", "output_tokens"):
+        value = getattr(usage, field, None)
+        # bool is an int; a count past MAX_TOKENS_PER_CALL is no answer's (SQLite's
+        # integers end at 2**63, and a negative count refunded the budget).
+        if type(value) is not int or not 0 <= value <= MAX_TOKENS_PER_CALL:
+            raise _Malformed(f"usage.{field} is {_shown(value)}, not a count of tokens")
+        tokens.append(value)
+    return text, model, tokens[0], tokens[1]
+
+
+def _unicode(what: str, text: str) -> str:
+    """``text``, where it can be stored (UTF-8): a lone surrogate cannot."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _Malformed(f"{what} is not valid Unicode ({exc.reason} at character "
+                         f"{exc.start})") from None
+    return text
+
+
+def _shown(value: object) -> str:
+    """``value`` for an error message, cut (it came from the answer)."""
+    return repr(value)[:40]
+
+
+def _dump(message: anthropic.types.Message) -> str | None:
+    """The answer as JSON for the spool, or None where it cannot be written as JSON."""
+    try:
+        return message.model_dump_json(warnings=False)
+    except Exception:  # a field the SDK cannot serialize: the text is stored anyway
+        return None
 
 
 def _api_message(exc: anthropic.APIStatusError) -> str:

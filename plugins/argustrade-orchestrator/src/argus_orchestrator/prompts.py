@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 import attrs
+from markdown_it import MarkdownIt
 
 from argus_core import redact
 from argus_orchestrator.sandbox import contract_text
@@ -70,7 +71,12 @@ def review_prompts(*, candidate: str, incumbent: str, rationale: str) -> tuple[s
     return system, user
 
 
-_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL)
+#: The stop reasons of a finished answer; any other (``max_tokens``, ``refusal``,
+#: ``pause_turn``, ``tool_use``, ``model_context_window_exceeded``, none) is not used.
+FINISHED = ("end_turn", "stop_sequence")
+#: Info strings of a python block (case-insensitive); a bare fence counts as one too.
+_PYTHON_INFO = ("", "python", "py", "python3")
+_MARKDOWN = MarkdownIt("commonmark")
 
 
 @attrs.frozen
@@ -82,19 +88,58 @@ class Extracted:
     problem: str | None
 
 
+@attrs.frozen
+class _Block:
+    info: str  # the language, lower case ("" for a bare fence)
+    start: int  # character offset of its opening line in the answer
+    body: str | None  # None: never closed
+
+
+def _blocks(text: str) -> list[_Block]:
+    """The answer's fenced blocks as a CommonMark reader sees them (markdown-it-py): a
+    fence opens on its own line and closes on a line of the same character at least as
+    long; a fence inside a line or a string is text.  A block that runs to the end of the
+    answer without its closing line is reported unclosed (``body`` None)."""
+    lines = text.splitlines(keepends=True)
+    blocks = []
+    for token in _MARKDOWN.parse(text):
+        if token.type != "fence" or token.map is None:
+            continue
+        first, end = token.map
+        last = lines[end - 1].strip() if first < end - 1 < len(lines) else ""
+        closed = set(last) == {token.markup[0]} and len(last) >= len(token.markup)
+        info = token.info.split()
+        blocks.append(_Block(info[0].lower() if info else "",
+                             sum(len(line) for line in lines[:first]),
+                             token.content if closed else None))
+    return blocks
+
+
 def extract_code(text: str, stop_reason: str | None) -> Extracted:
-    """The single python block of a generate answer; refuses truncated or ambiguous ones."""
+    """The single python block of a generate answer; refuses unfinished (truncated,
+    refused, paused) answers and empty, unclosed or ambiguous blocks.  Blocks in another
+    language (a diff, a shell line) are not code to run and are left aside."""
     if stop_reason == "max_tokens":
         return Extracted(None, "", "the answer was cut off at max_tokens (overlong output); "
                                    "a truncated module is never used")
-    blocks = _FENCE.findall(text)
+    if stop_reason not in FINISHED:
+        return Extracted(None, _cut(text, 500), f"the answer did not finish (stop_reason "
+                                                f"{stop_reason!r}); only a finished answer's "
+                                                f"code is used")
+    blocks = [b for b in _blocks(text) if b.info in _PYTHON_INFO]
     if not blocks:
         return Extracted(None, _cut(text, 500), "the answer contains no ```python code block")
     if len(blocks) > 1:
         return Extracted(None, _cut(text, 500), f"the answer contains {len(blocks)} code "
                                                 f"blocks; exactly one is required")
-    rationale = text[:text.index("```")].strip()
-    return Extracted(blocks[0].strip() + "\n", _cut(rationale, 1000), None)
+    (block,) = blocks
+    if block.body is None:
+        return Extracted(None, _cut(text, 500), "the answer's code block is not closed "
+                                                "(a truncated module is never used)")
+    if not block.body.strip():
+        return Extracted(None, _cut(text, 500), "the answer's code block is empty")
+    rationale = text[:block.start].strip()
+    return Extracted(block.body.strip() + "\n", _cut(rationale, 1000), None)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -116,6 +161,9 @@ def parse_review(text: str, stop_reason: str | None) -> Review:
     """Parse the review JSON; anything unclear counts as a rejection."""
     if stop_reason == "max_tokens":
         return Review(False, ("review answer was cut off at max_tokens",))
+    if stop_reason not in FINISHED:
+        return Review(False, (f"review answer did not finish (stop_reason "
+                              f"{stop_reason!r})",))
     match = re.search(r"\{.*\}", text, re.DOTALL)
     if not match:
         return Review(False, ("review answer holds no JSON verdict",))

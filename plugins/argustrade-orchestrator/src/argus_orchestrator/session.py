@@ -24,11 +24,12 @@ from argus_core import (
 from argus_orchestrator import plugin as orchestrator_plugin
 from argus_orchestrator.config import orchestrator_settings
 from argus_orchestrator.cycle import CycleRunner
+from argus_orchestrator.errors import SandboxError
 from argus_orchestrator.gates import lab_folder, load_prior_trials
 from argus_orchestrator.ladder import Orchestrator, Supervised, work_dir_for
 from argus_orchestrator.llm import ModelClient, build_client
 from argus_orchestrator.sandbox import SandboxedStrategy, validate_source
-from argus_orchestrator.versions import VersionStore
+from argus_orchestrator.versions import VersionStore, verified_source
 
 
 def run_orchestrated(config_path: Path, *, run_dir: Path | None = None,
@@ -119,6 +120,12 @@ def _orchestrate(config_path: Path, run_dir: Path, max_cycles: int | None,
     def build(source: str) -> Strategy:
         if not source and trusted is not None:
             return trusted  # the installed (trusted) plugin: in-process
+        # Every build, not only a new candidate's: a version read back from the ledger
+        # (resumed, reinstated) is held to the contract again before it runs.
+        verdict = validate_source(source)
+        if not verdict.accepted:
+            raise SandboxError("the stored version breaks the strategy contract: "
+                               + "; ".join(verdict.reasons[:5]))
         return SandboxedStrategy(source, name=slot, policy=policy)
 
     holder: dict[str, Orchestrator] = {}
@@ -126,7 +133,7 @@ def _orchestrate(config_path: Path, run_dir: Path, max_cycles: int | None,
     # The ledger's live version is not the seed (the seed is rebuilt from the config).
     resumed_ai: Strategy | None = None
     if resumed is not None and resumed["parent_id"] is not None:
-        resumed_ai = SandboxedStrategy(resumed["source"], name=slot, policy=policy)
+        resumed_ai = build(verified_source(resumed))
     incumbent = resumed_ai if seed_source else None
     if incumbent is None and seed_source:
         incumbent = build(seed_source)

@@ -19,6 +19,7 @@ import json
 from typing import Any
 
 from argus_core import ArgusError, Ledger, redact
+from argus_orchestrator.errors import OrchestratorError
 
 LIVE_STATUSES = ("canary", "full")
 
@@ -26,6 +27,19 @@ LIVE_STATUSES = ("canary", "full")
 def source_hash(source: str) -> str:
     """sha256 of a strategy's source."""
     return hashlib.sha256(source.encode()).hexdigest()
+
+
+def verified_source(row: dict[str, Any]) -> str:
+    """A stored version's source, checked against its ``source_hash`` before it is built
+    again (resumed, reinstated by a rollback, promoted by a person): a ledger changed
+    outside Argus no longer brings in code that was never reviewed, validated or proven.
+    ``OrchestratorError`` naming the version when they differ."""
+    source = str(row["source"])
+    if source_hash(source) != row["source_hash"]:
+        raise OrchestratorError(f"version {row['version_id']}: its stored source does not "
+                                f"match its source_hash (the ledger was changed outside "
+                                f"Argus); not loaded")
+    return source
 
 
 class VersionStore:
