@@ -133,6 +133,7 @@ def round_trips(fills: list[dict[str, Any]],
     order that opened it, so :func:`plays` can join the legs of one basket.
     """
     baskets = baskets or {}
+    fills = standing(fills)
     qty: dict[str, Decimal] = defaultdict(Decimal)
     cash: dict[str, Decimal] = defaultdict(Decimal)
     opened: dict[str, int] = {}
@@ -156,6 +157,16 @@ def round_trips(fills: list[dict[str, Any]],
                           "closed_ns": f["ts_ns"], "pnl": cash[inst], "fees": fees[inst],
                           "basket_id": basket_of[inst]})
     return trips
+
+
+def standing(fills: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fills that stood: a fill busted whole and its offset ``<fill id>:bust`` are left
+    out (the trade never happened: the pair made a round trip of P&L 0, a trade lost, and
+    twice its notional of turnover); a part's offset ``<fill id>:bust:<part>`` stays, as
+    it takes back only that part."""
+    busted = {f["fill_id"][:-5] for f in fills if f["fill_id"].endswith(":bust")}
+    return [f for f in fills if f["fill_id"] not in busted
+            and not f["fill_id"].endswith(":bust")]
 
 
 def plays(trips: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -204,7 +215,10 @@ def metrics_of(ts: np.ndarray, eq: np.ndarray, fills: list[dict[str, Any]],
     fills and their :func:`plays` (the report reads each once and shares them)."""
     pnls = np.array([float(t["pnl"]) for t in trips], dtype=np.float64)
     fees = sum((Decimal(f["fee"]) for f in fills), Decimal(0))
-    traded = sum((Decimal(f["price"]) * Decimal(f["quantity"]) for f in fills), Decimal(0))
+    # the notional that stood: a part's bust takes its notional back
+    traded = sum((Decimal(f["price"]) * Decimal(f["quantity"])
+                  * (-1 if ":bust:" in f["fill_id"] else 1) for f in standing(fills)),
+                 Decimal(0))
     out: dict[str, Any] = {
         "n_fills": len(fills), "n_trades": len(trips), "fees": float(fees),
         "turnover": float(traded / starting_cash) if starting_cash else 0.0,

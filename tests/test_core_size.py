@@ -135,7 +135,9 @@ before 1970; a data file that is a device: 8,505.  An instrument kind outside sp
 binary, option and perp ("Binary" traded as a spot); a replay start of "+-5": 8,515.
 A read-only ``Ledger`` for reports (beside a running paper run the report waited on its
 write lock and failed, and it made a zero-byte file into a ledger), and the books' shares
-of a house fill public for the tearsheet (it had copied them): 8,540.
+of a house fill public for the tearsheet (it had copied them): 8,540.  Round trips and
+turnover of the fills that stood (a busted fill and its offset were a trade of P&L 0):
+8,550.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -150,7 +152,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_540
+BUDGET = 8_550
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -157,3 +157,26 @@ def test_sweep_walkforward_and_gates_share_the_rule(tmp_path: Path, demo_config:
     r = out.returns[1:]  # the first period has no label before it
     assert only["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(
         m["obs_per_year"]))
+
+
+def test_a_busted_fill_is_no_round_trip_and_no_turnover() -> None:
+    """A fill busted whole and its offset ``<id>:bust`` made a round trip of P&L 0 (a trade
+    lost: the win rate fell) and twice the fill's notional of turnover; a part's bust
+    takes back only that part's notional."""
+    from argus_core.metrics import metrics_of, plays, round_trips
+
+    def fill(fid: str, side: str, qty: str, price: str, fee: str, ts: int) -> dict[str, str | int]:
+        return {"fill_id": fid, "client_order_id": fid.split(":")[0], "instrument_id": "v:X",
+                "side": side, "quantity": qty, "price": price, "fee": fee, "ts_ns": ts}
+
+    won = [fill("a", "buy", "1", "100", "1", 1), fill("b", "sell", "1", "110", "1", 2)]
+    busted = [fill("c", "buy", "2", "100", "1", 3), fill("c:bust", "sell", "2", "100", "-1", 4)]
+    part = [fill("d", "buy", "2", "100", "0", 5), fill("d:bust:t1", "sell", "1", "100", "0", 6),
+            fill("e", "sell", "1", "105", "0", 7)]
+    trips = round_trips(won + busted + part)
+    assert [t["pnl"] for t in trips] == [Decimal(8), Decimal(5)]
+    stats = metrics_of(np.array([1, 7]), np.array([100_000.0, 100_013.0]),
+                       won + busted + part, plays(trips), Decimal(100_000))
+    assert stats["win_rate"] == 1.0 and stats["n_trades"] == 2
+    traded = 100 + 110 + (200 - 100) + 105  # c and its bust: none; d's busted part: back
+    assert stats["turnover"] == pytest.approx(traded / 100_000)
