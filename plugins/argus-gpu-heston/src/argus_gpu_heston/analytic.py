@@ -44,6 +44,7 @@ _N_ALPHA = 48  # candidate damping exponents per side and maturity
 _ALPHA_CAP = 40.0  # no need to damp harder than e^{-40 k}
 _ENVELOPE_TOL = 1e-17
 _MIN_STRIP = 0.05  # narrower damping strips fall back to alpha = -1/2
+_N_SMALL_ALPHA = 20  # extra damping candidates, each half the last, below the even grid
 
 
 def _clog1p(z: NDArray[np.complex128]) -> NDArray[np.complex128]:
@@ -132,6 +133,19 @@ def moment_bounds(t: float, params: HestonParams) -> tuple[float, float]:
     return bounds[1], bounds[0]
 
 
+def _alpha_candidates(width: float, n_alpha: int) -> NDArray[np.float64]:
+    """Distances of the damping exponent from its pole (0 for calls, -1 for puts).
+
+    ``n_alpha`` evenly spread over the strip of this ``width``, plus geometrically
+    smaller ones down to ~1e-6 of it: with a huge variance V the moment E[S^(1+a)] grows
+    like e^{V a (a + 1) t / 2}, so the integrand is smallest near a ~ 1/sqrt(V t), far
+    below the even grid, where the integral would be a difference of numbers ~1e30.
+    """
+    even = width * (np.arange(n_alpha) + 0.5) / n_alpha
+    small = even[0] * 0.5 ** np.arange(1, _N_SMALL_ALPHA + 1)
+    return np.concatenate((small[::-1], even))
+
+
 def _otm_prices(k: NDArray[np.float64], t: float, params: HestonParams,
                 n_alpha: int = _N_ALPHA) -> NDArray[np.float64]:
     """Out-of-the-money forward prices E[(e^X - e^k)^+] (k >= 0) or E[(e^k - e^X)^+] (k < 0)."""
@@ -151,11 +165,9 @@ def _otm_prices(k: NDArray[np.float64], t: float, params: HestonParams,
             out[sel] = 1.0 + covered if is_call else covered + np.exp(ks)
             continue
         if is_call:
-            a_max = min(p_plus - 1.0, _ALPHA_CAP)
-            alphas = a_max * (np.arange(n_alpha) + 0.5) / n_alpha
-        else:
-            a_min = max(p_minus - 1.0, -_ALPHA_CAP - 1.0)  # alpha < -1
-            alphas = -1.0 + (a_min + 1.0) * (np.arange(n_alpha) + 0.5) / n_alpha
+            alphas = _alpha_candidates(min(p_plus - 1.0, _ALPHA_CAP), n_alpha)
+        else:  # alpha < -1
+            alphas = -1.0 - _alpha_candidates(min(-p_minus, _ALPHA_CAP), n_alpha)
         moments = heston_cf(-1j * (alphas + 1.0), t, params).real
         with np.errstate(divide="ignore", invalid="ignore"):
             log_m = np.where(moments > 0, np.log(moments), np.inf)
@@ -225,7 +237,8 @@ def heston_price(kind: Any, s0: float, strike: ArrayLike, t: ArrayLike, r: float
     fewer means fewer characteristic-function grids (faster chains, as in calibration)
     at some cost in relative accuracy far out of the money.
     """
-    check_contract(s0, float(np.min(t)), r, q)
+    for t_end in (np.min(t), np.max(t)):  # the forward is monotone in t: check both ends
+        check_contract(s0, float(t_end), r, q)
     strike_a, t_a, kind_a = np.broadcast_arrays(np.asarray(strike, dtype=float),
                                                 np.asarray(t, dtype=float), np.asarray(kind))
     shape = strike_a.shape
@@ -247,7 +260,9 @@ def heston_price(kind: Any, s0: float, strike: ArrayLike, t: ArrayLike, r: float
     for tt in np.unique(t_f):
         sel = t_f == tt
         otm[sel] = _otm_prices(k[sel], float(tt), params, n_alpha)
-    otm = np.maximum(otm, 0.0)  # rounding can leave -1e-17 on prices below the noise
+    # rounding can leave -1e-17 on prices below the noise, or a call a few ulps above
+    # the forward when the variance is huge: keep within the no-arbitrage bounds
+    otm = np.clip(otm, 0.0, np.minimum(1.0, np.exp(k)))
     price = disc * fwd * otm
     # parity for the in-the-money side: C = P + D (F - K), P = C + D (K - F)
     itm_call = is_call & (k < 0)

@@ -55,8 +55,35 @@ class Chain:
     iv: NDArray[np.float64]
     fwd: NDArray[np.float64]
 
+    def __attrs_post_init__(self) -> None:
+        _check_chain(self)
+
     def __len__(self) -> int:
         return int(self.t.size)
+
+
+#: Implied vols the fit can use: :func:`implied_vol` inverts prices in (1e-4, 10).
+MAX_IV = 10.0
+
+
+def _check_chain(chain: Chain) -> None:
+    """Refuse arrays of different lengths and quotes no option can have, naming the
+    array and the index (a NaN or zero vol, an expired maturity, a NaN forward)."""
+    arrays = {name: np.asarray(getattr(chain, name))
+              for name in ("expiry", "t", "strike", "is_call", "iv", "fwd")}
+    lengths = {name: a.size for name, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise DataError(f"option chain arrays differ in length: {lengths}")
+    rules = (("t", 0.0, math.inf, "maturities in years must be finite and > 0"),
+             ("strike", 0.0, math.inf, "strikes must be finite and > 0"),
+             ("fwd", 0.0, math.inf, "forwards must be finite and > 0"),
+             ("iv", 0.0, MAX_IV, f"implied vols must be finite, > 0 and < {MAX_IV:g}"))
+    for name, lo, hi, rule in rules:
+        values = arrays[name].astype(float)
+        bad = np.nonzero(~((values > lo) & (values < hi)))[0]
+        if bad.size:
+            raise DataError(f"option chain: {name}[{bad[0]}] is {values[bad[0]]!r}: {rule} "
+                            f"({bad.size} such quote(s))")
 
 
 def _date(text: str, where: str) -> date:
@@ -118,12 +145,17 @@ def load_chain(path: str | Path | None = None, trade_date: str | date | None = N
     """Read an iVolatility RawIV CSV and keep the quotes worth fitting.
 
     Kept: the trade date (default: the first in the file), expiries at least
-    ``min_days`` away, out-of-the-money side only, not interpolated, bid > 0, iv > 0
-    (a blank, NaN or infinite bid or iv is no quote), not crossed (ask >= bid when an
+    ``min_days`` (>= 1) away, out-of-the-money side only, not interpolated, bid > 0,
+    0 < iv < 10 (a blank, NaN or infinite bid or iv is no quote), not crossed (ask >= bid when an
     ``ask`` column is there), the first row of a repeated (expiry, strike, type), and
     |ln(K/F)| within ``max_sd`` ATM standard deviations.  A strike, forward or spot that
     is not a positive number is a ``DataError`` naming the file, line and column.
     """
+    if isinstance(min_days, bool) or not isinstance(min_days, (int, np.integer)) or min_days < 1:
+        raise HestonParameterError(f"min_days must be an integer >= 1 (a quote expiring on "
+                                   f"the trade date has no time value to fit), got {min_days!r}")
+    if not _is_number(max_sd) or not max_sd > 0:
+        raise HestonParameterError(f"max_sd must be a finite number > 0, got {max_sd!r}")
     path = Path(path) if path is not None else bundled_chain()
     rows = _rows(path)
     dates = sorted({_date(r["date"], f"{path}:{n}") for n, r in rows})
@@ -148,7 +180,7 @@ def load_chain(path: str | Path | None = None, trade_date: str | date | None = N
         iv, bid, ask = _quote(r, "iv"), _quote(r, "bid"), _quote(r, "ask")
         is_call = r["call/put"].strip().upper().startswith("C")
         if (days < min_days or r["isinterpolated"].strip() == "*" or not bid > 0
-                or not iv > 0 or ask < bid
+                or not 0 < iv < MAX_IV or ask < bid
                 or (is_call and strike < fwd) or (not is_call and strike >= fwd)
                 or (exp, strike, is_call) in seen):
             continue
@@ -238,6 +270,33 @@ def robust_zscores(residuals: NDArray[np.float64], min_scale: float = 0.0) -> ND
     return (residuals - med) / scale
 
 
+def _check_fit_args(x0: Sequence[float] | None, threshold: float, max_nfev: int,
+                    min_scale_vol_pts: float) -> None:
+    """Refuse a start point that is not five finite numbers and meaningless thresholds
+    (a NaN threshold flags nothing; SciPy's own errors name none of these)."""
+    if x0 is not None:
+        try:
+            start = np.asarray(x0, dtype=float)
+        except (TypeError, ValueError):
+            start = np.array([math.nan])
+        if start.shape != (5,) or not np.all(np.isfinite(start)):
+            raise HestonParameterError(f"x0 must be five finite numbers (v0, kappa, theta, "
+                                       f"sigma, rho), got {x0!r}")
+    if not _is_number(threshold) or not threshold > 0:
+        raise HestonParameterError(f"threshold must be a finite number > 0, got {threshold!r}")
+    if not _is_number(min_scale_vol_pts) or not min_scale_vol_pts >= 0:
+        raise HestonParameterError(f"min_scale_vol_pts must be a finite number >= 0, got "
+                                   f"{min_scale_vol_pts!r}")
+    if isinstance(max_nfev, bool) or not isinstance(max_nfev, (int, np.integer)) or max_nfev < 1:
+        raise HestonParameterError(f"max_nfev must be an integer >= 1, got {max_nfev!r}")
+
+
+def _is_number(value: object) -> bool:
+    """A finite int or float (not a bool)."""
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, bool) and math.isfinite(value))
+
+
 def calibrate(chain: Chain, x0: Sequence[float] | None = None, *, threshold: float = 3.5,
               max_nfev: int = 200, min_scale_vol_pts: float = 0.1) -> CalibrationResult:
     """Fit v0, kappa, theta, sigma, rho to ``chain`` and rank its quotes by robust z-score.
@@ -246,8 +305,12 @@ def calibrate(chain: Chain, x0: Sequence[float] | None = None, *, threshold: flo
     implied vol, in vol points) standardised by the residuals' median and MAD, the MAD
     floored at ``min_scale_vol_pts``.
     """
-    if len(chain) < 5:
-        raise DataError(f"calibration needs at least 5 quotes, got {len(chain)}")
+    _check_fit_args(x0, threshold, max_nfev, min_scale_vol_pts)
+    distinct = len(set(zip(chain.t.tolist(), chain.strike.tolist(), chain.is_call.tolist(),
+                           strict=True)))
+    if distinct < 5:  # five parameters: fewer distinct quotes fit "exactly" by any of many
+        raise DataError(f"calibration needs at least 5 distinct quotes (maturity, strike, "
+                        f"type), got {distinct} among {len(chain)}")
     mkt = black_price(chain.is_call, chain.fwd, chain.strike, chain.t, chain.iv)
     vega = np.maximum(black_vega(chain.fwd, chain.strike, chain.t, chain.iv), 1e-8 * chain.fwd)
     if x0 is None:

@@ -133,10 +133,13 @@ def combine_sums(sums: NDArray[np.float64], n_pairs: int, control_variate: bool)
     The control c = S_T/F - 1 has mean exactly 0 under both schemes (each step is an
     exact martingale), so beta* = cov(y, c)/var(c) removes the part of the payoff
     variance that is linear in S_T.  beta is estimated from the same sample; its bias
-    is O(1/n), far below the standard error at any useful n.
+    is O(1/n), far below the standard error at any useful n.  A single pair's standard
+    error is ``inf``: 0 would read as an exact price.
     """
     sy, syy, sc, scc, syc = (float(x) for x in sums)
     n = float(n_pairs)
+    if n_pairs < 2:  # one pair has no spread to measure: its error is unknown, not 0
+        return McEstimate(sy / n, math.inf)
     mean_y, mean_c = sy / n, sc / n
     var_y = max(syy / n - mean_y * mean_y, 0.0)
     if not control_variate or n < 3:

@@ -11,6 +11,8 @@ from argus_gpu_heston.errors import HestonParameterError
 
 __all__ = ["HestonParams", "OptionLeg", "check_contract", "check_kind"]
 
+_LOG_RANGE = 700.0  # |log| of a forward or discount factor that stays a normal double
+
 
 def _finite(name: str, value: float) -> float:
     if (not isinstance(value, (int, float)) or isinstance(value, bool)
@@ -100,7 +102,8 @@ class OptionLeg:
 
 
 def check_contract(s0: float, t: float, r: float, q: float) -> None:
-    """Refuse a non-positive spot or maturity and non-finite rates, naming the culprit."""
+    """Refuse a non-positive spot or maturity, non-finite rates and a forward or discount
+    factor beyond floating-point range, naming the culprit."""
     _finite("s0", s0)
     _finite("t", t)
     _finite("r", r)
@@ -109,3 +112,14 @@ def check_contract(s0: float, t: float, r: float, q: float) -> None:
         raise HestonParameterError(f"spot s0 must be > 0, got {s0}")
     if t <= 0:
         raise HestonParameterError(f"maturity t must be > 0 years, got {t}")
+    # e^{(r - q) t} and e^{-r t} overflow to inf or underflow to 0 past e^{+-700}, and the
+    # pricers divide by both: refuse here rather than fail in the arithmetic
+    log_fwd, log_disc = math.log(s0) + (r - q) * t, -r * t
+    if not abs(log_fwd) < _LOG_RANGE:
+        raise HestonParameterError(
+            f"the forward s0 exp((r - q) t) = exp({log_fwd:.6g}) is out of floating-point "
+            f"range (s0={s0}, r={r}, q={q}, t={t}); rates are annual decimals (0.05 = 5%)")
+    if not abs(log_disc) < _LOG_RANGE:
+        raise HestonParameterError(
+            f"the discount factor exp(-r t) = exp({log_disc:.6g}) is out of floating-point "
+            f"range (r={r}, t={t}); rates are annual decimals (0.05 = 5%)")

@@ -205,14 +205,22 @@ class HestonPricer(Pricer):
              steps: int | None, scheme: str | None, dtype: str | None, seed: int | None,
              estimator: str | None = None) -> Any:
         s = self.settings
-        estimator = estimator or s.estimator
+        # None (not any falsy value) means "the settings' choice": '' is refused below
+        estimator = s.estimator if estimator is None else estimator
         if estimator not in ESTIMATORS:
             raise HestonParameterError(
                 f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
         return make_spec(params, t, mu, s.paths if paths is None else paths,
-                         s.steps_for(t) if steps is None else steps, scheme or s.scheme,
-                         dtype or s.dtype, s.seed if seed is None else seed, s.antithetic,
-                         conditional=estimator == "conditional")
+                         s.steps_for(t) if steps is None else steps,
+                         s.scheme if scheme is None else scheme,
+                         s.dtype if dtype is None else dtype, s.seed if seed is None else seed,
+                         s.antithetic, conditional=estimator == "conditional")
+
+    def _backend(self, backend: str | None) -> Any:
+        if backend is not None and not backend:
+            raise HestonParameterError(
+                f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        return get_backend(self.settings.backend if backend is None else backend)
 
     # -- pricing -------------------------------------------------------------------
     def price(self, kind: str, s0: float, strike: float, t: float, r: float, q: float,
@@ -243,7 +251,7 @@ class HestonPricer(Pricer):
         if method != "mc":
             raise HestonParameterError(f"method must be 'analytic' or 'mc', got {method!r}")
         spec = self._sim(params, t, r - q, paths, steps, scheme, dtype, seed, estimator)
-        be = get_backend(backend or self.settings.backend)
+        be = self._backend(backend)
         sums = be.price_sums(spec, s0, strike, math.exp(-r * t), (r - q) * t, kind == "call")
         est = combine_sums(sums, spec.n_pairs, self.settings.control_variate)
         return PriceResult(est.value, est.stderr, f"mc-{scheme or self.settings.scheme}",
@@ -271,7 +279,7 @@ class HestonPricer(Pricer):
             raise HestonParameterError(f"drift must be finite or None, got {drift!r}")
         mu = r - q if drift is None else float(drift)
         spec = self._sim(params, t, mu, paths, steps, scheme, dtype, seed)
-        be = get_backend(backend or self.settings.backend)
+        be = self._backend(backend)
         s_end, s_min, s_max = (np.asarray(a, dtype=np.float64) for a in be.paths(spec, s0))
         pnl = premium + sum(leg.payoff(s_end) for leg in legs)
         worst = _position_extremes(legs, premium)
