@@ -85,8 +85,10 @@ def test_updown_backtests_with_a_paper_model(promoted: tuple[Path, Path, str],
         "argus": {"plugins": ["ml"]},
         "run": {"venue": "updown_replay", "strategies": ["ml_updown"],
                 "risk_checks": ["per_play_cap", "max_drawdown"]},
+        # the model was trained on these very bars: the loop's plumbing, in sample on purpose
         "plugins": {"ml": {"registry": str(reg), "max_fraction": 0.05, "bars_csv": str(csv),
-                           "drift_min_obs": 5000, "psi_limit": 10.0}},
+                           "drift_min_obs": 5000, "psi_limit": 10.0,
+                           "allow_in_sample": True}},
     })
     assert result.orders, result.risk_events
     assert {o["side"] for o in result.orders if o["strategy"] == "ml_updown"} == {"buy"}

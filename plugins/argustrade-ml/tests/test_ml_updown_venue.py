@@ -107,7 +107,11 @@ def test_updown_trained_promoted_and_backtested_pays_the_binary_payoff(
         bets = binary_bets(ledger.fills())
         orders = ledger.query("select * from orders where strategy = 'ml_updown'")
         equity = ledger.query("select equity from equity order by ts_ns desc limit 1")
-    assert len(bets) >= 10 and len(orders) == len(bets)
+    # out of sample only: 7 bets from the end of training (the forecaster gives nothing
+    # on the 100 warm-up bars, which the model was trained on; before it did, and 16 of
+    # 23 bets were in sample), then the circuit breaker after 5 losses in a row
+    assert len(bets) >= 5 and len(orders) == len(bets)
+    assert all(int(b.instrument_id.split("-")[-1]) >= TRAIN_END for b in bets)
     assert all(o["time_in_force"] == "fok" and o["order_type"] == "limit" for o in orders)
     total = Decimal(0)
     for bet in bets:  # by hand: payoff from the bars, ask 0.51, fee 2% of the price

@@ -228,9 +228,12 @@ def build_group() -> click.Group:
                                   drift_window=drift_window, drift_quantile=drift_quantile)
         with Progress(transient=True) as bar:
             task = bar.add_task(f"training {model}", total=folds + 2)
-            result = training.train(
-                ds, spec, progress=lambda done, total: bar.update(task, completed=done,
-                                                                  total=total))
+            try:
+                result = training.train(
+                    ds, spec, progress=lambda done, total: bar.update(task, completed=done,
+                                                                      total=total))
+            except DataError as exc:  # these bars cannot be trained on: say which
+                raise DataError(f"{bars_path}: {exc}") from None
         with _registry(registry_path) as ledger:
             mid = ModelRegistry(ledger).register(
                 result.model, result.report, name=name, dataset_hash=ds.content_hash(),

@@ -50,6 +50,11 @@ class MLSettings:
     # off by default: a backtest on old data must not demote a model that trades live.
     # The alarm is recorded either way (risk event, report) and closes the run's gate.
     demote_in_replay: bool = False
+    # whether the ml forecaster answers at bars inside the data its model was trained on
+    # (before the last training label was known): off, such a backtest would score the
+    # model on its own training data; on, the forecasts are given, logged and the report
+    # counts the bets they placed as in sample
+    allow_in_sample: bool = False
     # the updown_replay venue: a Kraken OHLCVT CSV (no header), its bar length, and the
     # window (bar open times in unix seconds: start inclusive, end exclusive)
     bars_csv: Path | None = None

@@ -16,6 +16,13 @@ newest bar, so the forecaster must be asked on every bar of the underlying -- th
 strategies do; a bar it is never shown is a gap in its history).  It never reads a bar
 stamped after ``ts_ns``.
 
+In sample.  No forecast is given at a bar before the model's training labels ended
+(``meta["trained_on"]``; for an older model its CV report's last fold plus the horizon):
+the model has seen that bar's outcome, or later data, so a backtest there would score it
+on its own training data.  Counted in ``stats["in_sample"]`` and said once; ``[plugins.ml]
+allow_in_sample = true`` gives those forecasts (logged, and the backtest report counts the
+bets placed on them as in sample).
+
 Status gate.  A model's registry status decides who may trade on it: ``shadow`` --
 forecasts are computed, recorded (counted, logged at DEBUG) and drift-monitored, never
 traded; ``paper`` -- only in ``replay`` and ``paper`` runs; ``live`` -- in any mode.  The
@@ -66,7 +73,7 @@ from argus_ml.config import MLSettings
 from argus_ml.drift import DriftMonitor
 from argus_ml.features import FeatureEngine, FeatureRegistry
 from argus_ml.modelfile import ProbabilityModel
-from argus_ml.registry import ModelRegistry
+from argus_ml.registry import ModelRegistry, training_end_ns
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +127,10 @@ class MLForecaster(Forecaster):
         self.tracks: dict[str, _Track] = {}
         self.stats = {"forecasts": 0, "shadow_forecasts": 0, "outcomes": 0}
         self._refused: set[str] = set()  # underlyings a refusal was logged for
+        #: when the model's last training label became known: a bar before it is in
+        #: sample (None: the model does not say, nothing can be checked)
+        self.trained_until_ns: int | None = None
+        self._said_in_sample = False
 
     # -- loading -----------------------------------------------------------------------
     def load(self) -> ProbabilityModel:
@@ -149,6 +160,7 @@ class MLForecaster(Forecaster):
         self.model, self.model_id = model, model_id
         self.status = str(self.registry.get(model_id)["status"])
         self.horizon = int(model.meta.get("label", {}).get("horizon_bars", 1))
+        self.trained_until_ns = self._training_end(model_id, model)
         window, thresholds = self._psi_thresholds(model_id)
         self.monitor = DriftMonitor(
             model_id, self.registry, baseline_brier=float(model.meta.get("oof_brier", 0.25)),
@@ -161,6 +173,41 @@ class MLForecaster(Forecaster):
             log.info("model %s is shadow: its forecasts are recorded and monitored, "
                      "never traded", model_id)
         return model
+
+    def _training_end(self, model_id: str, model: ProbabilityModel) -> int | None:
+        """When the model's training labels ended (its ``trained_on``; for an older model
+        its CV report's last fold), or None with a WARNING that nothing can be checked."""
+        report: dict[str, Any] | None = None
+        if "trained_on" not in model.meta:
+            read = getattr(self.registry, "report", None)
+            report = read(model_id) if callable(read) else None
+        end = training_end_ns(model.meta, report, self.s.bar_seconds)
+        if end is None:
+            log.warning("model %s does not record the period it was trained on: a replay "
+                        "cannot be checked for forecasts on its own training data", model_id)
+        return end
+
+    def in_sample(self, bar_ts_ns: int) -> bool:
+        """Whether a forecast at the bar closing at ``bar_ts_ns`` would use a model fitted
+        on that bar's outcome (or on later data): before its training labels ended."""
+        return self.trained_until_ns is not None and bar_ts_ns < self.trained_until_ns
+
+    def _say_in_sample(self, bar_ts_ns: int) -> None:
+        """Log once per forecaster that forecasts in sample were withheld (or given)."""
+        if self._said_in_sample:
+            return
+        self._said_in_sample = True
+        if self.s.allow_in_sample:
+            log.warning("model %s: forecasts in sample (bar %d is before its training "
+                        "labels ended at %d) are given because allow_in_sample = true: "
+                        "bets on them score the model on its own training data",
+                        self.model_id, bar_ts_ns, self.trained_until_ns)
+        else:
+            log.warning("model %s: no forecast at bar %d or any bar before %d, when its "
+                        "training labels ended (in sample: a backtest there would score the "
+                        "model on its own training data; counted in stats['in_sample']); "
+                        "replay later bars, or set [plugins.ml] allow_in_sample = true",
+                        self.model_id, bar_ts_ns, self.trained_until_ns)
 
     def _psi_thresholds(self, model_id: str) -> tuple[int, dict[str, float] | None]:
         """The PSI window and each feature's threshold from the model's registry row."""
@@ -233,6 +280,10 @@ class MLForecaster(Forecaster):
         bar_ts, p_up = self._observe(underlying, market, ts_ns)
         if p_up is None:
             return None
+        if self.in_sample(bar_ts):
+            self._say_in_sample(bar_ts)
+            if not self.s.allow_in_sample:
+                return None
         if "outcome" in meta:
             window = int(meta.get("window_bars", 0))
             if window != self.horizon:
@@ -279,6 +330,8 @@ class MLForecaster(Forecaster):
                 track.latest = (bar.ts_ns, None)
                 return track.latest
             track.pending.append((i + self.horizon, p, bar.close))
+            if self.in_sample(bar.ts_ns):
+                self.stats["in_sample"] = self.stats.get("in_sample", 0) + 1
             self.monitor.observe_features(row.values, bar.ts_ns)
             self.stats["forecasts"] += 1
             if self.status == "shadow" or self.monitor.tripped:

@@ -74,10 +74,19 @@ def export_steps(pipeline: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-z))`` without overflow: large ``|z|`` gives exactly 0 or 1 (the naive
+    form warned on every row, and raised under ``-W error``)."""
+    with np.errstate(invalid="ignore"):  # NaN in, NaN out: the forecaster refuses it
+        return np.asarray(np.exp(-np.logaddexp(0.0, -z)), dtype=np.float64)
+
+
 def _tree_sum(X32: np.ndarray, tree: dict[str, np.ndarray]) -> np.ndarray:
     node = np.zeros(X32.shape[0], dtype=np.int64)
     left, right, feat, thr = tree["left"], tree["right"], tree["feature"], tree["threshold"]
-    for _ in range(64):  # depth bound; validated trees are far shallower
+    # validated children come after their parent, so a walk ends within len(left) steps
+    # (a fixed bound of 64 returned an inner node's value for a deeper, legal tree)
+    for _ in range(left.size):
         inner = left[node] >= 0
         if not inner.any():
             break
@@ -108,13 +117,13 @@ class ProbabilityModel:
             if step["kind"] == "standardize":
                 z = (z - step["mean"]) / step["scale"]
             elif step["kind"] == "logistic":
-                return 1.0 / (1.0 + np.exp(-(z @ step["coef"] + step["intercept"])))
+                return _sigmoid(z @ step["coef"] + step["intercept"])
             else:  # gbm
                 X32 = z.astype(np.float32).astype(np.float64)
                 raw = np.full(z.shape[0], step["init"])
                 for tree in step["trees"]:
                     raw += step["learning_rate"] * _tree_sum(X32, tree)
-                return 1.0 / (1.0 + np.exp(-raw))
+                return _sigmoid(raw)
         raise DataError("model has no classifier step")
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -136,14 +145,15 @@ class ProbabilityModel:
             raise DataError(f"model file format {doc.get('format')!r} is not {FORMAT} "
                             "(another version's file, or not a model): retrain it with "
                             "`argus ml train`")
-        features = tuple(str(f) for f in doc.get("features", ()))
-        if not features:
-            raise DataError("model file names no features")
+        features = _features(doc.get("features"))
         steps: list[dict[str, Any]] = []
         width = len(features)
-        for i, s in enumerate(doc.get("steps", ())):
+        raw_steps = doc.get("steps", ())
+        if not isinstance(raw_steps, list):
+            raise DataError(f"model file: 'steps' must be a list, got {type(raw_steps).__name__}")
+        for i, s in enumerate(raw_steps):
             kind = s.get("kind") if isinstance(s, dict) else None
-            last = i == len(doc["steps"]) - 1
+            last = i == len(raw_steps) - 1
             if kind == "standardize" and not last:
                 steps.append({"kind": kind, "mean": _vec(s, "mean", width),
                               "scale": _vec(s, "scale", width)})
@@ -158,22 +168,73 @@ class ProbabilityModel:
                 raise DataError(f"model file: step {i} kind {kind!r} is not allowed there")
         if not steps or steps[-1]["kind"] not in ("logistic", "gbm"):
             raise DataError("model file: the last step must be a classifier")
-        return cls(steps, Calibrator.from_dict(doc.get("calibrator", {"kind": "none"})),
-                   features, dict(doc.get("meta", {})))
+        calibrator = doc.get("calibrator", {"kind": "none"})
+        if not isinstance(calibrator, dict):
+            raise DataError(f"model file: 'calibrator' must be an object, got "
+                            f"{type(calibrator).__name__}")
+        return cls(steps, Calibrator.from_dict(calibrator), features,
+                   _meta(doc.get("meta", {})))
+
+
+def _features(raw: Any) -> tuple[str, ...]:
+    """The ``features`` field: a non-empty list of ``name@version`` strings (a bare string
+    was read as one feature per letter)."""
+    if not isinstance(raw, list) or not raw or not all(isinstance(f, str) for f in raw):
+        raise DataError(f"model file: 'features' must be a non-empty list of name@version "
+                        f"strings, got {raw!r:.80}")
+    return tuple(raw)
+
+
+#: ``meta["trained_on"]``: the training rows' first and last decision times and the time
+#: the last of their labels became known (forecasts before it are in sample).
+TRAINED_ON_KEYS = ("first_ts_ns", "last_ts_ns", "label_end_ts_ns")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _meta(raw: Any) -> dict[str, Any]:
+    """Validate the parts of ``meta`` inference reads: the label (an up/down label over
+    ``horizon_bars`` >= 1 bars) and the training period (integers, nanoseconds)."""
+    if not isinstance(raw, dict):
+        raise DataError(f"model file: 'meta' must be an object, got {type(raw).__name__}")
+    label = raw.get("label", {})
+    if not isinstance(label, dict):
+        raise DataError(f"model file: meta 'label' must be an object, got {label!r:.80}")
+    horizon = label.get("horizon_bars", 1)
+    if not _is_int(horizon) or horizon < 1:
+        raise DataError(f"model file: meta label 'horizon_bars' must be an integer >= 1, "
+                        f"got {horizon!r:.80}")
+    if label.get("kind", "up") != "up":
+        raise DataError(f"model file: meta label 'kind' {label.get('kind')!r:.80} is not "
+                        "'up' (the forecaster gives P(up))")
+    trained = raw.get("trained_on")
+    if trained is not None and not (isinstance(trained, dict) and all(
+            _is_int(trained.get(k)) for k in TRAINED_ON_KEYS)):
+        raise DataError(f"model file: meta 'trained_on' must hold integer {TRAINED_ON_KEYS} "
+                        f"(ns), got {trained!r:.120}")
+    return dict(raw)
 
 
 def _gbm_step(s: dict[str, Any], width: int) -> dict[str, Any]:
     trees = []
-    for t in s.get("trees", ()):
+    raw_trees = s.get("trees", ())
+    if not isinstance(raw_trees, list) or not all(isinstance(t, dict) for t in raw_trees):
+        raise DataError("model file: gbm 'trees' must be a list of objects")
+    for t in raw_trees:
         left = _vec(t, "left", dtype=np.int64)
         n = left.size
         tree = {"left": left, "right": _vec(t, "right", n, np.int64),
                 "feature": _vec(t, "feature", n, np.int64),
                 "threshold": _vec(t, "threshold", n), "value": _vec(t, "value", n)}
         inner = tree["left"] >= 0
+        parent = np.arange(n)[inner]
         for key in ("left", "right"):
-            if np.any(tree[key][inner] >= n) or np.any(tree[key][inner] <= 0):
-                raise DataError("model file: a tree child index is out of range")
+            # children come after their parent (as scikit-learn numbers them): no cycles
+            if np.any(tree[key][inner] >= n) or np.any(tree[key][inner] <= parent):
+                raise DataError("model file: a tree child index is out of range (each "
+                                "child must come after its parent node)")
         if np.any(tree["right"][inner] < 0) or np.any(tree["feature"][inner] < 0) or \
                 np.any(tree["feature"][inner] >= width):
             raise DataError("model file: a tree split is malformed")

@@ -69,6 +69,25 @@ def open_registry(path: Path) -> Ledger:
     return Ledger(Path(path), migrations)
 
 
+def training_end_ns(meta: dict[str, Any], report: dict[str, Any] | None,
+                    bar_seconds: int) -> int | None:
+    """When the last label a model was trained on became known: a forecast at a bar
+    before it is in sample.  ``meta["trained_on"]`` (recorded by training) when there;
+    for a model registered before it, the CV report's last test row plus the label
+    horizon in ``bar_seconds`` bars (approximate across gaps in the bars); None when
+    neither says."""
+    trained = meta.get("trained_on")
+    if isinstance(trained, dict) and "label_end_ts_ns" in trained:
+        return int(trained["label_end_ts_ns"])
+    folds = (report or {}).get("folds") or []
+    ends = [int(f["test_end_ts_ns"]) for f in folds
+            if isinstance(f, dict) and isinstance(f.get("test_end_ts_ns"), int)]
+    if not ends:
+        return None
+    horizon = int(meta.get("label", {}).get("horizon_bars", 1))
+    return max(ends) + horizon * bar_seconds * 10**9
+
+
 class PromotionRefused(DataError):
     """A promotion failed its gates; the message lists every failing gate."""
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from argus_core import Config, Ledger, plugin_settings
+from argus_core import Config, DataError, Ledger, plugin_settings
 from argus_ml.config import MLSettings
 
 
@@ -86,7 +86,42 @@ def binary_market_section(config: Config, run_dir: Path) -> dict[str, str]:
         f"<td>{(wins / len(settled) if settled else 0.0):.1%}</td>"
         f"<td>{pnl:.2f}</td><td>{fees:.2f}</td></tr></table>")
     return {"Binary up/down market (stated model)": model + table
-            + _drift_alarms(alarms) + _model_history(s, model_id)}
+            + _in_sample_note(s, model_id, bets) + _drift_alarms(alarms)
+            + _model_history(s, model_id)}
+
+
+def _opens_ns(instrument_id: str) -> int | None:
+    """A contract's window opening (``SYMBOL-UP-<open s>``), in ns; None if not named so."""
+    tail = instrument_id.rsplit("-", 1)[-1]
+    return int(tail) * 10**9 if tail.isdigit() else None
+
+
+def _in_sample_note(s: MLSettings, model_id: str, bets: list[BinaryBet]) -> str:
+    """How many bets opened before the model's training labels ended (in sample: only
+    with ``allow_in_sample``), or that every bet came after them."""
+    if not model_id or s.registry is None or not Path(s.registry).exists():
+        return ""
+    from argus_ml.registry import ModelRegistry, open_registry, training_end_ns
+
+    with open_registry(Path(s.registry)) as ledger:
+        registry = ModelRegistry(ledger)
+        try:
+            meta = registry.load(model_id).meta
+            report = None if "trained_on" in meta else registry.report(model_id)
+        except DataError as exc:  # the registry no longer holds the run's model
+            return f"<p>Training period not checked: {html.escape(str(exc))}.</p>"
+        end = training_end_ns(meta, report, s.bar_seconds)
+    if end is None:
+        return ("<p>The model does not record the period it was trained on: whether these "
+                "bets are out of sample cannot be checked.</p>")
+    inside = [b for b in bets if (_opens_ns(b.instrument_id) or end) < end]
+    if not inside:
+        return (f"<p>Out of sample: every bet opened at or after unix {end // 10**9}, when "
+                "the model's training labels ended.</p>")
+    return (f"<p><b>In sample: {len(inside)} of {len(bets)} bets</b> opened before unix "
+            f"{end // 10**9}, inside the data the model was trained on "
+            "(<code>allow_in_sample = true</code>): they score the model on its own training "
+            "data and say nothing about how it trades out of sample.</p>")
 
 
 def _drift_alarms(alarms: list[dict[str, Any]]) -> str:

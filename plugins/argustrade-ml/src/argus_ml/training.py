@@ -162,6 +162,11 @@ def train(ds: Dataset, spec: TrainSpec, *,
     if ds.label.kind != "up":
         raise DataError(f"training needs a binary 'up' label; the dataset has {ds.label.key}")
     X, y, n, purge = ds.X, ds.y, len(ds), ds.purge_rows
+    outcomes = np.unique(y)
+    if outcomes.size < 2:  # scikit-learn's ValueError on the final fit, as a traceback
+        raise DataError(f"the label {ds.label.key} is {outcomes[0]:g} on all {n} rows: a "
+                        "classifier needs both outcomes (a window where the price only rose "
+                        "or only fell; use a longer one)")
     splits = _splits(n, spec.n_folds, purge, spec.embargo_rows, spec.mode)
     if len(splits) < 2:
         raise DataError(f"{n} rows give {len(splits)} fold(s); calibration out of fold needs 2+")
@@ -226,9 +231,17 @@ def train(ds: Dataset, spec: TrainSpec, *,
             "feature_spec": list(ds.feature_spec), "params": params,
             "model": spec.model, "calibration": spec.calibration,
             "oof_brier": report["oof_calibrated"]["brier"],
-            "reference": reference}
+            "reference": reference, "trained_on": trained_on(ds)}
     model = ProbabilityModel(export_steps(final), final_cal, ds.keys, meta)
     return TrainResult(model, report, oof_idx, oof_raw, calibrated, oof_clim, drift)
+
+
+def trained_on(ds: Dataset) -> dict[str, int]:
+    """The period the final model was fitted on: first and last decision time of its rows
+    and when the last of their labels became known.  A forecast at a bar before
+    ``label_end_ts_ns`` is in sample (the forecaster refuses it unless told otherwise)."""
+    return {"first_ts_ns": int(ds.ts_ns[0]), "last_ts_ns": int(ds.ts_ns[-1]),
+            "label_end_ts_ns": int(ds.label_end_ts_ns.max())}
 
 
 def write_reliability(result: TrainResult, ds: Dataset, path: Path) -> Path:
