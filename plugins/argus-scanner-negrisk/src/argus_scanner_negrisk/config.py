@@ -14,7 +14,9 @@ class NegRiskSettings:
     """Settings of the negRisk scanner.
 
     Attributes:
-        min_edge: smallest net edge per basket unit (after taker fees and gas) worth reporting.
+        min_edge: smallest net edge per basket unit (after taker fees and gas) worth reporting;
+            the walk takes no level earning less than this a unit (before gas), so a deep
+            book at a thinner edge cannot hide the levels that earn it.
             Taker fees are the venue's fee schedule (``market.fee_schedule``); to scan under
             other fees, change them at the venue (``[plugins.polymarket]
             fee_rate_override``) or in ``[paper]``.

@@ -84,7 +84,11 @@ def reference_scan(market: MarketState, settings: NegRiskSettings | None = None
         books = [levels(i, sell) for i in ids]
         if any(b is None for b in books):
             return
-        qty, value, fees = best_size(books, [fee_of(i) for i in ids], payout, sell)  # type: ignore[arg-type]
+        # a level earning less than min_edge a unit is not taken (the scanner's rule, with
+        # its 1e-9 margin in the level's favour)
+        edge = float(s.min_edge - Decimal("1e-9")) if s.min_edge else 0.0
+        threshold = payout + edge if sell else payout - edge
+        qty, value, fees = best_size(books, [fee_of(i) for i in ids], threshold, sell)  # type: ignore[arg-type]
         if qty > 0:
             out.append({"kind": kind, "event_id": event_id, "legs": ids, "qty": qty,
                         "value": value, "fees": fees})

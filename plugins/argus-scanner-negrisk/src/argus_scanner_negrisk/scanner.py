@@ -142,6 +142,9 @@ class Basket:
     names: tuple[str, ...] = ()
     risk_free: bool = True
     note: str = ""
+    #: what tells this basket from the event's others of its kind (a pair: its outcome's
+    #: YES token), in its opportunity id; "" when the event has one basket of the kind
+    tag: str = ""
 
 
 def static_baskets(events: list[Event], s: NegRiskSettings) -> tuple[list[Basket], list[Event]]:
@@ -165,7 +168,8 @@ def static_baskets(events: list[Event], s: NegRiskSettings) -> tuple[list[Basket
                         continue
                     out.append(Basket("pair", ev.event_id, (o.yes_instrument_id,
                                                             o.no_instrument_id),
-                                      Side.BUY, Decimal(1), (f"{o.name} YES", f"{o.name} NO")))
+                                      Side.BUY, Decimal(1), (f"{o.name} YES", f"{o.name} NO"),
+                                      tag=o.yes_instrument_id))
             if not ev.exhaustive or n < 2:
                 continue
             if n > s.max_outcomes:
@@ -194,11 +198,13 @@ def _opp_id(basket: Basket, market: MarketState) -> str:
     """Names the basket *and the book state it was found in*: the newest update time of
     its legs' books.  Scanned again before any of those books changed (our own orders in
     flight, the venue not having reported their fills yet), the same opportunity keeps its
-    id, so the core, which acts on an id once, does not send the basket twice."""
+    id, so the core, which acts on an id once, does not send the basket twice.  The
+    basket's ``tag`` (a pair's YES token) keeps two baskets of one kind and event apart."""
     books = market.books
     newest = max((books[iid].ts_ns for iid in basket.instrument_ids if iid in books),
                  default=0)
-    return f"negrisk:{basket.kind}:{basket.event_id}:{newest}"
+    name = f"{basket.event_id}:{basket.tag}" if basket.tag else basket.event_id
+    return f"negrisk:{basket.kind}:{name}:{newest}"
 
 
 class _Packed:
@@ -395,10 +401,24 @@ class _Packed:
         self.more[at] = more
 
 
+def walk_threshold(payout: Decimal, sell: bool, min_edge: Decimal) -> float:
+    """The marginal basket cost (price + unit fee; price - fee selling) a walk goes on
+    below (above, selling): the payout less ``min_edge``.  Levels earning less than
+    ``min_edge`` a unit are not taken, so a deep book at a thinner edge cannot dilute the
+    average of the levels worth taking below ``min_edge`` (the whole basket dropped).  A
+    margin of 1e-9 in the walk's favour: a level at exactly ``min_edge`` is taken, and the
+    exact ``Decimal`` check of the average edge decides."""
+    if not min_edge:
+        return float(payout)
+    margin = min_edge - Decimal("1e-9")
+    return float(payout + margin) if sell else float(payout - margin)
+
+
 class _Compiled:
     """Baskets as CSR arrays over packed rows."""
 
-    def __init__(self, baskets: list[Basket], packed: _Packed) -> None:
+    def __init__(self, baskets: list[Basket], packed: _Packed,
+                 min_edge: Decimal = Decimal(0)) -> None:
         self.baskets = baskets
         starts = [0]
         rows: list[int] = []
@@ -409,7 +429,8 @@ class _Compiled:
             starts.append(len(rows))
         self.leg_start = np.asarray(starts, dtype=np.int64)
         self.leg_rows = np.asarray(rows, dtype=np.int64)
-        self.payout = np.asarray([float(b.payout) for b in baskets], dtype=np.float64)
+        self.payout = np.asarray([walk_threshold(b.payout, b.side is Side.SELL, min_edge)
+                                  for b in baskets], dtype=np.float64)
         self.is_sell = np.asarray([b.side is Side.SELL for b in baskets], dtype=np.bool_)
         nb = len(baskets)
         self.max_qty = np.zeros(nb, dtype=np.float64)
@@ -505,7 +526,7 @@ class NegRiskScanner(Scanner):
                            and not inst.takes_orders)
         self._packed = _Packed(list(keys), self.settings.max_levels, self._schedules,
                                self.first_levels, closed)
-        self._static = _Compiled(baskets, self._packed)
+        self._static = _Compiled(baskets, self._packed, self.settings.min_edge)
         cap = self.settings.max_basket_size
         if cap is not None:
             self._static.max_qty[:] = float(cap)
@@ -552,7 +573,7 @@ class NegRiskScanner(Scanner):
         if self._large:
             bounded = self._bounded_baskets(packed, usable)
             if bounded:
-                comp = _Compiled(bounded, packed)
+                comp = _Compiled(bounded, packed, self.settings.min_edge)
                 for b in comp.run(packed, usable):
                     opp = self._cached_opportunity(comp, int(b), packed, market, ts_ns)
                     if opp is not None:

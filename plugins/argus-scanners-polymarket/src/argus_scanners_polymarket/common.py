@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import weakref
 from collections.abc import Callable
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, Decimal, localcontext
 
 import attrs
 import numpy as np
@@ -143,6 +143,16 @@ def complement_of(market: MarketState, ref: TokenRef | None, iid: str) -> str | 
     return ref.outcome.no_instrument_id if ref.is_yes else ref.outcome.yes_instrument_id
 
 
+def lots_below(quantity: Decimal | None, lot: Decimal = LOT) -> Decimal | None:
+    """``quantity`` rounded down to whole ``lot`` s (None stays None): a size cap from the
+    settings (``max_size = 7.555``) must not put a quantity off the venue's lot into a leg."""
+    if quantity is None:
+        return None
+    with localcontext() as ctx:
+        ctx.prec = 60  # a cap of 1e30 shares still quantizes to the lot
+        return quantity.quantize(lot, rounding=ROUND_DOWN)
+
+
 @attrs.frozen
 class Walk:
     """An exact taker walk of one side of a book: quantity, cost, fees, deepest price."""
@@ -158,8 +168,9 @@ def walk_asks(levels: np.ndarray, schedule: FeeSchedule, *,
               keep: Callable[[Decimal, Decimal], bool], max_qty: Decimal | None = None,
               lot: Decimal = LOT) -> Walk:
     """Buy down the ask ladder while ``keep(price, unit_fee)`` holds, one fill per level (as
-    the paper broker fills it), quantities rounded down to ``lot``; fees are
-    ``schedule.fee`` of each level's fill, the marginal test uses ``schedule.unit_fee``."""
+    the paper broker fills it), quantities (and ``max_qty``) rounded down to ``lot``; fees
+    are ``schedule.fee`` of each level's fill, the marginal test uses ``schedule.unit_fee``."""
+    max_qty = lots_below(max_qty, lot)
     qty = value = fees = Decimal(0)
     limit = Decimal(0)
     used = 0
@@ -213,9 +224,11 @@ class Ladders:
 
 
 def walk_ladder(ladder: list[Level], schedule: FeeSchedule, *,
-                keep: Callable[[Decimal, Decimal], bool], max_qty: Decimal | None = None
-                ) -> Walk:
-    """:func:`walk_asks` over a :class:`Ladders` ladder: the same walk, to the digit."""
+                keep: Callable[[Decimal, Decimal], bool], max_qty: Decimal | None = None,
+                lot: Decimal = LOT) -> Walk:
+    """:func:`walk_asks` over a :class:`Ladders` ladder (of the same ``lot``): the same
+    walk, to the digit."""
+    max_qty = lots_below(max_qty, lot)
     qty = value = fees = Decimal(0)
     limit = Decimal(0)
     used = 0
