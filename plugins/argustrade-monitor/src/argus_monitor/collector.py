@@ -9,8 +9,8 @@ from pathlib import Path
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from argus_core import TradingState
-from argus_monitor.ledger_view import read_snapshot
+from argus_core import LedgerError, TradingState
+from argus_monitor.ledger_view import LedgerSnapshot, LedgerView
 from argus_monitor.probe import LoopProbe
 
 _NS = 1e9
@@ -20,20 +20,34 @@ class RunCollector(Collector):
     """Metrics of one run (names, types and labels are listed in the README)."""
 
     def __init__(self, probe: LoopProbe, run_dir: Path, *, run_id: str, mode: str,
-                 venue: str, book_stale_after_s: float, event_stale_after_s: float) -> None:
+                 venue: str, book_stale_after_s: float, event_stale_after_s: float,
+                 ledger: LedgerView | None = None) -> None:
         self.probe = probe
         self.run_dir = Path(run_dir)
+        self.ledger = ledger or LedgerView(self.run_dir)
         self.run_id, self.mode, self.venue = run_id, mode, venue
         self.book_stale_after_s = book_stale_after_s  # 0: books never go stale
         self.event_stale_after_s = event_stale_after_s
 
     def collect(self) -> Iterator[Metric]:
-        """Called by prometheus-client for each scrape."""
-        probe, snap = self.probe, read_snapshot(self.run_dir)
+        """Called by prometheus-client for each scrape.  An unreadable ledger drops the
+        ledger's figures (``argus_ledger_up`` 0), never the loop's."""
         info = GaugeMetricFamily("argus_run_info", "The run this process serves (value 1).",
                                  labels=["run_id", "mode", "venue"])
         info.add_metric([self.run_id, self.mode, self.venue], 1)
         yield info
+        try:
+            snap: LedgerSnapshot | None = self.ledger.read()
+        except LedgerError:  # (LedgerView logged why)
+            snap = None
+        yield GaugeMetricFamily("argus_ledger_up", "1 while the run's ledger can be read, "
+                                "else 0 (the ledger's metrics are then absent).",
+                                value=float(snap is not None))
+        if snap is not None:
+            yield from self._ledger_metrics(snap)
+        yield from self._loop_metrics()
+
+    def _ledger_metrics(self, snap: LedgerSnapshot) -> Iterator[Metric]:
         for name, value, text in (
                 ("argus_equity", snap.equity, "Equity at the last committed equity row."),
                 ("argus_cash", snap.cash, "Cash at the last committed equity row."),
@@ -62,7 +76,7 @@ class RunCollector(Collector):
         opportunities = CounterMetricFamily("argus_opportunities",
                                             "Opportunities stored, by scanner.",
                                             labels=["scanner"])
-        for scanner, n in sorted(dict(probe.opportunities).items()):
+        for scanner, n in sorted(dict(self.probe.opportunities).items()):
             opportunities.add_metric([scanner], n)
         yield opportunities
         state = GaugeMetricFamily("argus_trading_state",
@@ -71,20 +85,19 @@ class RunCollector(Collector):
         for candidate in TradingState:
             state.add_metric([candidate.value], float(snap.trading_state == candidate.value))
         yield state
-        yield from self._loop_metrics()
 
     def _loop_metrics(self) -> Iterator[Metric]:
         probe = self.probe
         now_ns = probe.clock_ns()
-        events, last_wall, last_ts = probe.events, probe.last_event_wall_ns, \
-            probe.last_event_ts_ns
+        events, last_wall, last_ts, last_mono = probe.events, probe.last_event_wall_ns, \
+            probe.last_event_ts_ns, probe.last_event_mono_ns
+        age_s, _ = probe.quiet_s()  # monotonic: a wall clock step changes no age
         yield CounterMetricFamily("argus_events", "Market events that left the venue's "
                                   "stream.", value=events)
-        if last_wall is not None:
-            yield GaugeMetricFamily("argus_last_event_age_seconds", "Wall-clock seconds "
-                                    "since the last market event.",
-                                    value=(now_ns - last_wall) / _NS)
-            elapsed = (last_wall - probe.started_ns) / _NS
+        if last_wall is not None and last_mono is not None and age_s is not None:
+            yield GaugeMetricFamily("argus_last_event_age_seconds", "Seconds since the last "
+                                    "market event.", value=age_s)
+            elapsed = (last_mono - probe.started_mono_ns) / _NS
             if elapsed > 0:
                 yield GaugeMetricFamily("argus_events_per_second", "Events per second of "
                                         "wall clock, averaged over the run so far.",
@@ -113,7 +126,7 @@ class RunCollector(Collector):
         yield books
         up = GaugeMetricFamily("argus_venue_up", "1 while the venue's stream delivers "
                                "(an event within stale_after_s), else 0.", labels=["venue"])
-        fresh = (last_wall is not None and not probe.stopped
-                 and (now_ns - last_wall) / _NS <= self.event_stale_after_s)
+        fresh = (age_s is not None and not probe.stopped
+                 and age_s <= self.event_stale_after_s)
         up.add_metric([self.venue], float(fresh))
         yield up

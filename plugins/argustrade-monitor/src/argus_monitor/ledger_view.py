@@ -14,13 +14,20 @@ Corrupt" page, section 2.2; seen here as a bus error in the loop's thread).
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import cast
 
 import apsw
 import attrs
 
-from argus_core import LEDGER_FILE, RiskAction, TradingState, open_read_only
+from argus_core import LEDGER_FILE, LedgerError, RiskAction, TradingState, open_read_only
+
+log = logging.getLogger(__name__)
+#: The trading state of a control row the monitor cannot read or does not know: the loop
+#: may not trade as the three states say, so health is never ``ok`` on it.
+UNKNOWN_STATE = "unknown"
+_STATES = frozenset(state.value for state in TradingState)
 
 
 @attrs.frozen
@@ -62,9 +69,7 @@ def read_snapshot(run_dir: Path, timeout_s: float = 2.0) -> LedgerSnapshot:
         conn.execute("commit")
     finally:
         conn.close()
-    state = TradingState.ACTIVE.value
-    if control is not None:
-        state = str(json.loads(control[0]).get("state", state))
+    state = TradingState.ACTIVE.value if control is None else trading_state_of(control[0])
     cash = equity = gross = None
     if equity_row is not None:
         cash, equity, gross = (float(v) for v in equity_row)
@@ -75,3 +80,57 @@ def _count(conn: apsw.Connection, sql: str, params: tuple[str, ...] = ()) -> int
     """The single count a ``select count(*)`` returns."""
     row = conn.execute(sql, params).fetchone()
     return int(cast(int, row[0])) if row is not None else 0
+
+
+def trading_state_of(value: object) -> str:
+    """The state of the control row's ``value``; :data:`UNKNOWN_STATE` when it is no JSON
+    object or its state is none of :class:`TradingState`'s (``"HALTED"``, missing)."""
+    try:
+        latch = json.loads(str(value))
+    except ValueError:
+        return UNKNOWN_STATE
+    state = latch.get("state") if isinstance(latch, dict) else None
+    return state if isinstance(state, str) and state in _STATES else UNKNOWN_STATE
+
+
+class LedgerView:
+    """One run's ledger as the scrape threads read it (the collector and ``/health``).
+
+    A ledger that cannot be read, or that existed and is gone (its run directory deleted
+    or moved), is a :class:`LedgerError` naming the path, never an empty run; a ledger
+    not there yet is one (a run being set up).  Each new error is logged once, at warning
+    level, and its end once: a scrape every few seconds does not flood the log."""
+
+    def __init__(self, run_dir: Path, timeout_s: float = 2.0) -> None:
+        self.run_dir, self.timeout_s = Path(run_dir), timeout_s
+        self.path = self.run_dir / LEDGER_FILE
+        self._seen = self.path.exists()  # once there, its absence is an error
+        self._last_error: str | None = None
+
+    def read(self) -> LedgerSnapshot:
+        """The latest committed figures, or a :class:`LedgerError` saying why not."""
+        try:
+            snapshot = self._read()
+        except LedgerError as exc:
+            if str(exc) != self._last_error:
+                log.warning("monitor: %s", exc)
+            self._last_error = str(exc)
+            raise
+        if self._last_error is not None:
+            log.warning("monitor: the ledger %s is readable again", self.path)
+            self._last_error = None
+        return snapshot
+
+    def _read(self) -> LedgerSnapshot:
+        try:
+            if not self.path.exists():
+                if self._seen:
+                    raise LedgerError(f"{self.path}: the run's ledger is gone (its run "
+                                      f"directory deleted or moved?)")
+                return LedgerSnapshot()
+            self._seen = True
+            return read_snapshot(self.run_dir, self.timeout_s)
+        # damaged, foreign, unreadable (permissions), rows of an odd shape
+        except (apsw.Error, OSError, ValueError, TypeError) as exc:
+            raise LedgerError(f"{self.path} cannot be read: {type(exc).__name__}: {exc}"
+                              ) from None

@@ -20,13 +20,22 @@ _BOOKS = (OrderBook, BookDelta)
 class LoopProbe:
     """Counters and clocks the observer hooks and the stream wrapper update."""
 
-    def __init__(self, clock_ns: Callable[[], int] = time.time_ns) -> None:
+    def __init__(self, clock_ns: Callable[[], int] = time.time_ns,
+                 monotonic_ns: Callable[[], int] | None = None) -> None:
+        """``clock_ns``: the wall clock (compared with events' own time stamps);
+        ``monotonic_ns``: what ages and staleness are measured on, so that a wall clock
+        stepped back or forth (NTP) neither hides a dead stream nor fakes one.  Left out,
+        it is ``time.monotonic_ns``, or ``clock_ns`` itself when that is a fake clock."""
         self.clock_ns = clock_ns
+        self.monotonic_ns = monotonic_ns or (
+            time.monotonic_ns if clock_ns is time.time_ns else clock_ns)
         self.started_ns = clock_ns()
+        self.started_mono_ns = self.monotonic_ns()
         self.stopped = False
         self.events = 0
         self.last_event_ts_ns: int | None = None  # the event's own time stamp
-        self.last_event_wall_ns: int | None = None  # when it left the stream
+        self.last_event_wall_ns: int | None = None  # when it left the stream (wall clock)
+        self.last_event_mono_ns: int | None = None  # the same instant, monotonic
         self.fills_seen = 0
         self.opportunities: dict[str, int] = {}
         #: instrument id -> time stamp of its newest book (snapshot or delta)
@@ -56,6 +65,7 @@ class LoopProbe:
         """Record one market event."""
         self.events += 1
         self.last_event_wall_ns = self.clock_ns()
+        self.last_event_mono_ns = self.monotonic_ns()
         ts = getattr(event, "ts_ns", None)
         if isinstance(ts, int):
             self.last_event_ts_ns = ts
@@ -70,3 +80,10 @@ class LoopProbe:
         """A stored opportunity."""
         self.opportunities[opportunity.scanner] = \
             self.opportunities.get(opportunity.scanner, 0) + 1
+
+    def quiet_s(self) -> tuple[float | None, float]:
+        """``(seconds since the last event or None before the first, seconds since the
+        last event or start-up)``, on the monotonic clock."""
+        now, last = self.monotonic_ns(), self.last_event_mono_ns
+        since_start_or_event = (now - (last if last is not None else self.started_mono_ns))
+        return (None if last is None else (now - last) / 1e9), since_start_or_event / 1e9
