@@ -51,7 +51,7 @@ from argus_dashboard.controls import (
     orchestrator_store,
 )
 from argus_dashboard.live import LiveCursor
-from argus_dashboard.page import index_page, run_page
+from argus_dashboard.page import CONTENT_SECURITY_POLICY, index_page, run_page
 
 log = logging.getLogger(__name__)
 TOKEN_HEADER = "X-Argus-Token"
@@ -61,9 +61,11 @@ MAX_BODY = 64 * 1024
 #: The fields a control reads; anything else in a body is ignored.
 FIELDS = ("token", "reason", "version_id", "to", "slot")
 #: Sent with every answer: no framing (a Kill button under a decoy), no sniffing, no
-#: Referer (an address opened with ``?token=``), no caching of pages with figures.
+#: Referer (an address opened with ``?token=``), no caching of pages with figures, and
+#: no script but the page's own (:data:`argus_dashboard.page.CONTENT_SECURITY_POLICY`).
 SECURITY_HEADERS = [(b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-store")]
+                    (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-store"),
+                    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode())]
 
 
 class BodyError(Exception):

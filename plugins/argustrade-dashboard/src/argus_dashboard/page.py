@@ -5,11 +5,15 @@ No template engine, no CDN: plain HTML with stable ids, ``data-testid`` on the h
 numbers, ``data-field`` / ``data-value`` on every table cell (the exact ledger text), and
 an inline SVG chart.  Both renderers, this module's and the script's, follow the same
 column specs (:data:`COLUMNS`), handed to the script as JSON.  Every value is escaped
-(``html.escape`` here, ``textContent`` in the script).
+(``html.escape`` here, ``textContent`` in the script), and cut to :data:`MAX_CELL`
+characters; the JSON API has every text whole.  The answers' Content-Security-Policy
+(:data:`CONTENT_SECURITY_POLICY`) lets only the page's own script and style run.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 from datetime import UTC, datetime
@@ -57,9 +61,37 @@ SOURCES = {"positions": "positions", "working-orders": "working_orders", "fills"
            "audit": "audit"}
 
 
+#: The most characters of one text a cell or figure shows (and holds in ``data-value``):
+#: a 1 MB reason was a 1 MB cell, twice, and the page holds up to 200 rows per table.
+MAX_CELL = 1000
+#: Characters redacted beyond the cut, so that a secret the cut crosses is still found
+#: whole (redacting all of a 1 MB text costs ~0.15 s, per cell).
+_REDACT_MARGIN = 4096
+
+
 def esc(value: Any) -> str:
     """HTML-escaped text of ``value`` (None as empty)."""
     return "" if value is None else html.escape(redact(str(value)), quote=True)
+
+
+def cut(text: str) -> tuple[str, int | None]:
+    """``text`` redacted and cut to :data:`MAX_CELL` characters, and its whole length
+    when it was cut (else None)."""
+    if len(text) <= MAX_CELL:
+        return redact(text), None
+    shown = redact(text[:MAX_CELL + _REDACT_MARGIN])[:MAX_CELL]
+    return shown, len(text)
+
+
+def _value(value: Any) -> str:
+    """A cut text as HTML-escaped text (for an attribute or an element)."""
+    return "" if value is None else html.escape(cut(str(value))[0], quote=True)
+
+
+def _cut_note(length: int, run_key: str) -> str:
+    """What a cut cell says after its text: how long the whole is, and where it is."""
+    return (f'… <a class="cut" href="/api/runs/{esc(run_key)}">({length:,} characters: '
+            f'the whole text)</a>')
 
 
 def show(field: str, value: Any) -> str:
@@ -78,30 +110,41 @@ def iso(ts_ns: int | None) -> str:
     return datetime.fromtimestamp(ts_ns / 1e9, UTC).isoformat(timespec="milliseconds")
 
 
-def table(name: str, rows: list[dict[str, Any]]) -> str:
+def table(name: str, rows: list[dict[str, Any]], run_key: str = "") -> str:
     """One table, its rows keyed by ``data-key`` and its cells by ``data-field``."""
     spec = COLUMNS[name]
     head = "".join(f'<th scope="col" data-field="{f}">{esc(h)}</th>' for f, h in spec["cols"])
-    body = "".join(row(name, r) for r in rows)
+    body = "".join(row(name, r, run_key) for r in rows)
     return (f'<table id="{name}" data-testid="{name}"><thead><tr>{head}</tr></thead>'
             f'<tbody>{body}</tbody></table>')
 
 
-def row(name: str, r: dict[str, Any]) -> str:
+def row(name: str, r: dict[str, Any], run_key: str = "") -> str:
     """One table row (the script's ``rowElement`` builds the same)."""
     spec = COLUMNS[name]
     key = spec["key"]
-    attr = f' data-key="{esc(r.get(key))}"' if key else ""
-    cells = "".join(f'<td data-field="{f}" data-value="{esc(r.get(f))}">'
-                    f'{esc(show(f, r.get(f)))}</td>' for f, _ in spec["cols"])
+    attr = f' data-key="{_value(r.get(key))}"' if key else ""
+    cells = "".join(cell(f, r.get(f), run_key) for f, _ in spec["cols"])
     return f"<tr{attr}>{cells}</tr>"
+
+
+def cell(field: str, value: Any, run_key: str = "") -> str:
+    """One cell: ``data-value`` the ledger's text, shown as :func:`show` shows it; a text
+    over :data:`MAX_CELL` characters is cut in both, with ``data-length`` its length
+    and a link to the JSON API that has it whole."""
+    raw, length = cut("" if value is None else str(value))
+    if length is None:
+        return (f'<td data-field="{field}" data-value="{html.escape(raw, quote=True)}">'
+                f'{esc(show(field, value))}</td>')
+    return (f'<td data-field="{field}" data-value="{html.escape(raw, quote=True)}" '
+            f'data-length="{length}">{html.escape(raw)}{_cut_note(length, run_key)}</td>')
 
 
 def _figure(ident: str, label: str, value: Any, shown: str | None = None) -> str:
     """A headline number: ``<dd id=... data-testid=... data-value=...>``."""
-    text = esc(value) if shown is None else esc(shown)
+    text = _value(value) if shown is None else _value(shown)
     return (f'<div class="figure"><dt>{esc(label)}</dt><dd id="{ident}" data-testid="{ident}"'
-            f' data-value="{esc(value)}">{text}</dd></div>')
+            f' data-value="{_value(value)}">{text}</dd></div>')
 
 
 #: How the page says whether the loop has taken up the latch (``data-value`` -> text).
@@ -192,7 +235,8 @@ def run_page(key: str, name: str, data: dict[str, Any], *, runs: list[tuple[str,
         if rows is None:
             continue  # a plugin's table this ledger does not have
         sections.append(f'<section id="{name_}-panel" aria-labelledby="h-{name_}">'
-                        f'<h2 id="h-{name_}">{esc(title)}</h2>{table(name_, rows)}</section>')
+                        f'<h2 id="h-{name_}">{esc(title)}</h2>{table(name_, rows, key)}'
+                        f'</section>')
     if "thoughts" in data:
         sections.append(_thoughts(data["thoughts"]))
     marks = data["marks"]
@@ -304,25 +348,46 @@ _SCRIPT = r"""
   const marks = JSON.parse(byId("marks").textContent);
   const points = JSON.parse(byId("equity-data").textContent);
   const MAX_ROWS = 200, MAX_POINTS = 4000;
+  const MAX_CELL = Number(document.body.dataset.maxCell);
+  // The server's cut (page.cut): at most MAX_CELL characters (code points, as Python
+  // counts them) and, when cut, the whole length.
+  function cut(v) {
+    const text = v === null || v === undefined ? "" : String(v);
+    if (text.length <= MAX_CELL) return [text, null];  // UTF-16 units >= code points
+    // 2 * MAX_CELL + 1 units hold more than MAX_CELL code points, or the whole text
+    const head = Array.from(text.slice(0, 2 * MAX_CELL + 1));
+    if (head.length <= MAX_CELL) return [text, null];
+    return [head.slice(0, MAX_CELL).join(""), Array.from(text).length];
+  }
   const iso = (ns) => new Date(Number(ns) / 1e6).toISOString().replace("Z", "+00:00");
   const show = (field, v) => v === null || v === undefined ? "" :
     (field.endsWith("_ns") && typeof v === "number" ? iso(v) : String(v));
   function setFigure(id, value, shown) {
     const el = byId(id);
     if (!el) return;
-    el.dataset.value = value === null || value === undefined ? "" : String(value);
-    el.textContent = shown !== undefined ? shown : el.dataset.value;
+    el.dataset.value = cut(value)[0];
+    el.textContent = shown !== undefined ? cut(shown)[0] : el.dataset.value;
   }
   const pct = (f) => f === null || f === undefined ? "" : (f * 100).toFixed(2) + "%";
   function rowElement(name, r) {
     const spec = COLUMNS[name];
     const tr = document.createElement("tr");
-    if (spec.key) tr.dataset.key = r[spec.key] === null ? "" : String(r[spec.key]);
+    if (spec.key) tr.dataset.key = cut(r[spec.key])[0];
     for (const [field] of spec.cols) {
       const td = document.createElement("td");
       td.dataset.field = field;
-      td.dataset.value = r[field] === null || r[field] === undefined ? "" : String(r[field]);
-      td.textContent = show(field, r[field]);
+      const [text, length] = cut(r[field]);
+      td.dataset.value = text;
+      if (length === null) {
+        td.textContent = show(field, r[field]);
+      } else {  // as page.cell: the start, then a link to the whole text
+        td.dataset.length = String(length);
+        const link = document.createElement("a");
+        link.className = "cut";
+        link.href = "/api/runs/" + encodeURIComponent(key);
+        link.textContent = "(" + length.toLocaleString("en-US") + " characters: the whole text)";
+        td.append(text + "… ", link);
+      }
       tr.appendChild(td);
     }
     return tr;
@@ -447,9 +512,25 @@ def _page(title: str, nav: str, body: str, key: str, poll_s: float, reload_s: in
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
 <style>{_STYLE}</style></head>
-<body data-run-key="{esc(key)}" data-poll-s="{poll_s}">
+<body data-run-key="{esc(key)}" data-poll-s="{poll_s}" data-max-cell="{MAX_CELL}">
 <header><h1><a href="/">Argus</a> <span id="title">{esc(title.removeprefix("Argus: "))}</span></h1>
 <nav id="runs-nav">{nav}</nav></header>
 <main>{body}</main>
 <script>{_SCRIPT}</script>
 </body></html>"""
+
+
+def _source_hash(text: str) -> str:
+    """A CSP hash source of an inline element's text."""
+    digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+    return f"'sha256-{digest}'"
+
+
+#: Sent with every answer: nothing loads or runs but the page's own script and style
+#: (by their hashes: the JSON data blocks are not scripts to a browser); the script may
+#: read this server (the stream, the controls' fetch), forms post only here, and no
+#: page may frame this one.  An escaping slip then shows text, it does not run it.
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; script-src {_source_hash(_SCRIPT)}; "
+    f"style-src {_source_hash(_STYLE)}; img-src data:; connect-src 'self'; "
+    f"form-action 'self'; base-uri 'none'; frame-ancestors 'none'")

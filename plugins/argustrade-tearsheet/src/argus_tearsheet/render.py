@@ -48,6 +48,11 @@ TITLE = "Trader's report"
 SECTIONS = ("performance", "strategies", "trades", "open positions", "monthly returns",
             "opportunities")
 MAX_TRADES_SHOWN = 500
+#: A text from the ledger (a reason, an instrument, a strategy's name) longer than
+#: TEXT_PREVIEW characters shows its start and opens (a ``<details>``) on the first
+#: MAX_TEXT_SHOWN: a 1 MB reason would be a 1 MB table cell, and 500 of them a 500 MB page.
+TEXT_PREVIEW = 200
+MAX_TEXT_SHOWN = 10_000
 DASH = "—"
 CENT = Decimal("0.01")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -101,7 +106,24 @@ def sections(report: Report) -> dict[str, str]:
 
 # -- formatting ----------------------------------------------------------------------
 def _e(value: object) -> str:
-    return html.escape(str(value))
+    """``value`` as HTML text: escaped, and cut when long (see :data:`TEXT_PREVIEW`)."""
+    text = str(value)
+    if len(text) <= TEXT_PREVIEW:
+        return html.escape(text)
+    rest = "" if len(text) <= MAX_TEXT_SHOWN else (
+        f"<p class=note>… cut at {MAX_TEXT_SHOWN:,} of {len(text):,} characters: the "
+        f"whole text is in the run's ledger (and <code>argus export</code>).</p>")
+    return (f'<details style="max-width:40em;overflow-wrap:anywhere"><summary>'
+            f"{html.escape(text[:TEXT_PREVIEW])}… ({len(text):,} characters)</summary>"
+            f"{html.escape(text[:MAX_TEXT_SHOWN])}{rest}</details>")
+
+
+def script_json(value: Any) -> str:
+    """``value`` as JSON for a ``<script>`` element: ``<``, ``>`` and ``&`` as ``\\u``
+    escapes (no text can close the element, nor open a comment that keeps it open past
+    its own ``</script>``), and no raw U+2028/U+2029 (line ends to older JavaScript)."""
+    text = json.dumps(value, allow_nan=False, ensure_ascii=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def pct(value: float | None) -> str:
@@ -223,10 +245,9 @@ def _epoch_ms(ts_ns: NDArray[np.int64]) -> list[int]:
 def plot_div(data: list[dict[str, Any]], layout: dict[str, Any], height_px: int) -> str:
     """A Plotly chart as a ``<div>`` and the ``<script>`` that draws it with the page's one
     plotly.js.  The figure goes straight to JSON (plotly's Python figure classes validate
-    every point, ~10x slower for a few thousand points); ``</`` is escaped so no text in
-    it can close the script."""
+    every point, ~10x slower for a few thousand points), through :func:`script_json`."""
     div_id = f"argus-tearsheet-{uuid.uuid4().hex[:12]}"
-    args = ", ".join(json.dumps(part, allow_nan=False).replace("</", "<\\/")
+    args = ", ".join(script_json(part)
                      for part in (data, {**layout, "height": height_px}, _PLOT_CONFIG))
     return (f'<div id="{div_id}" class="plotly-graph-div" style="height:{height_px}px; '
             f'width:100%;"></div><script type="text/javascript">'
