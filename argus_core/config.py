@@ -74,6 +74,17 @@ def _structure_int(value: Any, _: type) -> int:
     return value
 
 
+def _structure_float(value: Any, _: type) -> float:
+    # cattrs' default, float(value), read true as 1.0: `max_drawdown = true` was a limit of
+    # 100 %.  Text passes as for counts (overrides); NaN and ranges are the validators'.
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+            raise ValueError
+        return float(value)
+    except ValueError:
+        raise ValueError(f"expected a number, got {shown(value)}") from None
+
+
 def _structure_bool(value: Any, _: type) -> bool:
     # Registered because bool is an int (the int hook would catch it), and because
     # cattrs' default, bool(value), reads the text "false" as true.
@@ -133,6 +144,7 @@ def _list_factory(type_: Any, converter: cattrs.Converter) -> Callable[[Any, Any
 
 config_converter.register_structure_hook(str, _structure_str)
 config_converter.register_structure_hook(int, _structure_int)
+config_converter.register_structure_hook(float, _structure_float)
 config_converter.register_structure_hook(bool, _structure_bool)
 config_converter.register_structure_hook(Secret, _structure_secret)
 config_converter.register_unstructure_hook(Secret, lambda s: s.reference)

@@ -219,3 +219,19 @@ def test_a_replay_start_that_is_no_date_is_a_config_error_naming_the_key(tmp_pat
     config = load_config(write(tmp_path, '[plugins.replay]\nstart = "2022-01-03T00:00+05:00"'
                                          '\nend = "1700000000"\n'))
     assert plugin_settings(config, "replay", ReplaySettings).start == "2022-01-03T00:00+05:00"
+
+
+@pytest.mark.parametrize("value", ["true", "false", "[1]", '"x"'])
+def test_a_number_setting_of_true_is_refused_not_read_as_one(tmp_path: Path, value: str
+                                                             ) -> None:
+    """cattrs read a float setting of ``true`` as 1.0 (``bar_depth_fraction = true`` was the
+    whole bar's volume, a plugin's ``stale_after_s = true`` one second); text that is a
+    number still passes (overrides arrive as text)."""
+    config = write(tmp_path, demo_toml(BUNDLED_BARS).replace(
+        "[paper]", f"[paper]\nbar_depth_fraction = {value}"))
+    with pytest.raises(ConfigError, match=r"expected a number, got .* @ "
+                                          r"paper\.bar_depth_fraction"):
+        load_config(config)
+    config = write(tmp_path, demo_toml(BUNDLED_BARS).replace(
+        "[paper]", '[paper]\nbar_depth_fraction = "0.2"'))
+    assert load_config(config).paper.bar_depth_fraction == 0.2
