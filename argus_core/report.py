@@ -192,6 +192,20 @@ def _plots(ts_ns: np.ndarray, equity: np.ndarray) -> str:
     return equity_chart + _chart("drawdown", "Drawdown (%)", ts_ns, below, 286, fill=True)
 
 
+#: The most characters of one ledger text (a risk reason, an instrument id) the page
+#: shows: a 1 MB reason was a 1 MB table cell.
+MAX_TEXT = 500
+
+
+def _text(value: Any) -> str:
+    """Ledger text as escaped HTML, cut to :data:`MAX_TEXT` characters saying so."""
+    text = str(value)
+    if len(text) <= MAX_TEXT:
+        return html.escape(text)
+    return (f"{html.escape(text[:MAX_TEXT])}… <span class=note>({len(text):,} characters; "
+            f"the whole text is in the run's ledger)</span>")
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.4f}"
@@ -254,12 +268,12 @@ def write_report_data(run_dir: Path, config: Config | None = None) -> tuple[Path
                           for k, v in metrics.items())
     trade_rows = "".join(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{:,.2f}</td><td class=n>{:,.2f}</td>"
-        "</tr>".format(html.escape(" + ".join(t["instruments"])),
+        "</tr>".format(_text(" + ".join(t["instruments"])),
                        _minute(t["opened_ns"]), _minute(t["closed_ns"]),
                        float(t["pnl"]), float(t["fees"]))
         for t in trips[-500:])
-    risk_table = "".join(f"<tr><td>{html.escape(r['check_name'])}</td><td>{r['action']}</td>"
-                         f"<td class=n>{r['n']}</td><td>{html.escape(r['example'])}</td></tr>"
+    risk_table = "".join(f"<tr><td>{_text(r['check_name'])}</td><td>{_text(r['action'])}</td>"
+                         f"<td class=n>{r['n']}</td><td>{_text(r['example'])}</td></tr>"
                          for r in risk_rows) or "<tr><td colspan=4>none</td></tr>"
     extra = "".join(f"<h2>{html.escape(title)}</h2>{body}"
                     for title, body in extra_sections.items())
@@ -271,7 +285,7 @@ text-align:left}}td.n{{text-align:right}}img{{max-width:100%;display:block;margi
 svg.plot{{width:100%;height:auto;display:block;margin:1em 0}}
 .note{{color:#555}}</style></head><body>
 <h1>Argus run {html.escape(run['run_id'])}</h1>
-<p class=note>mode {html.escape(run['mode'])} · seed {run['seed']} · status
+<p class=note>mode {html.escape(run['mode'])} · seed {html.escape(str(run['seed']))} · status
 {html.escape(run['status'])} · starting cash {start:,} · opportunities seen {opp_count}.
 Fills are simulated by the paper broker: taker orders walk displayed depth (or, with bars
 only, a synthetic book around the next bar's open); fees and slippage are always applied.</p>
