@@ -20,9 +20,11 @@ refused rather than replayed with different costs.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import importlib
 import importlib.metadata as md
 import json
+import logging
 import os
 import stat
 import time
@@ -35,7 +37,7 @@ import attrs
 import cattrs
 
 from argus_core.config import Config
-from argus_core.errors import DataError
+from argus_core.errors import ArgusError, DataError
 from argus_core.interfaces import FeeSchedule, Venue
 from argus_core.models import Instrument, to_decimal
 from argus_core.serde import (
@@ -78,13 +80,9 @@ def class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def _samples(instrument: Instrument) -> Sequence[tuple[str, str, bool]]:
-    return _BINARY_SAMPLES if instrument.kind == "binary" else _SPOT_SAMPLES
-
-
 def _fee_checks(schedule: FeeSchedule, instrument: Instrument) -> list[list[Any]]:
     checks = []
-    for price, qty, maker in _samples(instrument):
+    for price, qty, maker in _BINARY_SAMPLES if instrument.kind == "binary" else _SPOT_SAMPLES:
         try:
             fee = schedule.fee(Decimal(price), Decimal(qty), maker=maker)
         except ArithmeticError:  # a formula undefined at this price: nothing to check there
@@ -138,8 +136,7 @@ def load_fee_schedule(entry: dict[str, Any], *, where: str,
         raise DataError(f"{where}: a fee schedule needs a 'class' and 'fields'")
     path = entry["class"]
     module, _, name = path.partition(":")
-    if not (name.isidentifier() and module and all(p.isidentifier()
-                                                   for p in module.split("."))):
+    if not (name.isidentifier() and module and all(map(str.isidentifier, module.split(".")))):
         raise DataError(f"{where}: {path!r} is not a module:Class path")
     if module.split(".")[0] not in allowed():
         raise DataError(f"{where}: fee schedule class {path!r} is not from argus_core or an "
@@ -292,40 +289,49 @@ async def record(config: Config, out_path: Path, *, duration_s: float,
                  max_events: int | None = None) -> int:
     """Record ``config.run.venue``'s stream for ``duration_s`` seconds; returns the count.
 
-    The header (instruments, fee schedules) is written first; lines are flushed as they
-    arrive so a recording cut short is still valid up to its last complete line.
+    The venue lists its instruments before the file is touched (one that does not answer
+    leaves an earlier recording as it was), and the file is locked before it is emptied:
+    a second recorder to it is refused.  The header (instruments, fee schedules) comes
+    first; lines are flushed as they arrive, so a recording cut short is still valid up
+    to its last complete line.  An event stamped before an earlier one is written at the
+    latest time seen (the replay refuses a time that goes backwards, and a live run's
+    clock never goes backwards either), and counted in a warning at the end.
     """
     from argus_core.runtime import build, load_host, validate_settings
 
     host = load_host(config)
-    settings = validate_settings(config, host)
-    venue = build(host, settings, "venue", config.run.venue)
+    venue = build(host, validate_settings(config, host), "venue", config.run.venue)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + duration_s
-    count = 0
-
-    async def pump() -> None:
-        nonlocal count
-        with open(out_path, "w") as fh:
-            # Instruments first, as the runner asks for them before streaming.
-            header = dump_header(venue, await venue.instruments())
-            fh.write(json.dumps(header, separators=(",", ":")) + "\n")
-            fh.flush()
-            async for event in venue.stream():
-                line = dump_event(event)
-                if isinstance(event, Instrument):  # listed mid-run: its fees travel with it
-                    line[FEES_KEY] = fee_entry(venue, event)
-                fh.write(json.dumps(line, separators=(",", ":")) + "\n")
-                fh.flush()
-                count += 1
-                if (max_events is not None and count >= max_events) or \
-                        time.monotonic() >= deadline:
-                    return
-
+    deadline, count, last_ts, restamped = time.monotonic() + duration_s, 0, 0, 0
     try:
-        await asyncio.wait_for(pump(), timeout=max(duration_s, 0.001))
+        async with asyncio.timeout(duration_s):
+            header = dump_header(venue, await venue.instruments())  # as a run asks first
+            with open(out_path, "a") as fh:  # "a": nothing is emptied before the lock is held
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise ArgusError(f"{out_path}: another `argus record` is writing it") from None
+                if stat.S_ISREG(os.fstat(fh.fileno()).st_mode):  # not /dev/null
+                    fh.truncate(0)
+                fh.write(json.dumps(header, separators=(",", ":")) + "\n")
+                fh.flush()
+                async for event in venue.stream():
+                    line = dump_event(event)
+                    if isinstance(event, Instrument):  # listed mid-run: its fees travel with it
+                        line[FEES_KEY] = fee_entry(venue, event)
+                    elif type(line.get("ts_ns")) is int:  # the replay refuses a time going back
+                        restamped += line["ts_ns"] < last_ts
+                        line["ts_ns"] = last_ts = max(line["ts_ns"], last_ts)
+                    fh.write(json.dumps(line, separators=(",", ":")) + "\n")
+                    fh.flush()
+                    if (count := count + 1) == max_events or time.monotonic() >= deadline:
+                        break
     except TimeoutError:
         pass
     finally:
         await venue.close()
+        if restamped:  # (a venue's channels keep their own clocks: Kraken's trades, books)
+            logging.getLogger(__name__).warning(
+                "%s: %d events stamped before an earlier one were written at the latest time "
+                "seen", out_path, restamped)
     return count
