@@ -39,7 +39,7 @@ import cattrs
 from argus_core.config import Config
 from argus_core.errors import ArgusError, DataError
 from argus_core.interfaces import FeeSchedule, Venue
-from argus_core.models import Instrument, to_decimal
+from argus_core.models import Bar, Instrument, Signal, to_decimal
 from argus_core.serde import (
     converter,
     dump_event,
@@ -302,10 +302,12 @@ async def record(config: Config, out_path: Path, *, duration_s: float,
     host = load_host(config)
     venue = build(host, validate_settings(config, host), "venue", config.run.venue)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    deadline, count, last_ts, restamped = time.monotonic() + duration_s, 0, 0, 0
+    deadline, count = time.monotonic() + duration_s, 0
+    lines: _Lines | None = None
     try:
         async with asyncio.timeout(duration_s):
-            header = dump_header(venue, await venue.instruments())  # as a run asks first
+            instruments = await venue.instruments()  # as a run asks first
+            header, lines = dump_header(venue, instruments), _Lines(venue, instruments)
             with open(out_path, "a") as fh:  # "a": nothing is emptied before the lock is held
                 try:
                     fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -316,13 +318,9 @@ async def record(config: Config, out_path: Path, *, duration_s: float,
                 fh.write(json.dumps(header, separators=(",", ":")) + "\n")
                 fh.flush()
                 async for event in venue.stream():
-                    line = dump_event(event)
-                    if isinstance(event, Instrument):  # listed mid-run: its fees travel with it
-                        line[FEES_KEY] = fee_entry(venue, event)
-                    elif type(line.get("ts_ns")) is int:  # the replay refuses a time going back
-                        restamped += line["ts_ns"] < last_ts
-                        line["ts_ns"] = last_ts = max(line["ts_ns"], last_ts)
-                    fh.write(json.dumps(line, separators=(",", ":")) + "\n")
+                    if (text := lines.of(event)) is None:
+                        continue
+                    fh.write(text + "\n")
                     fh.flush()
                     if (count := count + 1) == max_events or time.monotonic() >= deadline:
                         break
@@ -330,8 +328,48 @@ async def record(config: Config, out_path: Path, *, duration_s: float,
         pass
     finally:
         await venue.close()
-        if restamped:  # (a venue's channels keep their own clocks: Kraken's trades, books)
+        if lines is not None and (lines.restamped or lines.left_out):
             logging.getLogger(__name__).warning(
                 "%s: %d events stamped before an earlier one were written at the latest time "
-                "seen", out_path, restamped)
+                "seen (a venue's channels keep their own clocks); %d the replay would refuse "
+                "were left out", out_path, lines.restamped, lines.left_out)
     return count
+
+
+class _Lines:
+    """A recording's lines as the replay reads them back.  An event stamped before an
+    earlier one is written at the latest time seen (a live run's clock never goes back
+    either); one the replay refuses (no integer time, a bar no newer than its
+    instrument's last: a candle sent again after a reconnect; an instrument never listed;
+    NaN) is left out.  Written, either made the whole file unreplayable."""
+
+    def __init__(self, venue: Venue, instruments: Sequence[Instrument]) -> None:
+        self.venue, self.known = venue, {i.id for i in instruments}
+        self.last_bar: dict[Any, int] = {}  # each instrument's newest bar
+        self.last_ts, self.restamped, self.left_out = 0, 0, 0
+
+    def of(self, event: Any) -> str | None:
+        """``event``'s line, or None when it is left out."""
+        data, iid = dump_event(event), getattr(event, "instrument_id", None)
+        ts = at = data.get("ts_ns")
+        if isinstance(event, Instrument):  # listed mid-run: its fees travel with it
+            data[FEES_KEY] = fee_entry(self.venue, event)
+        elif "ts_ns" in data:
+            at = max(ts, self.last_ts) if type(ts) is int and 0 <= ts < 2**63 else None
+            if at is None or (type(event) is Bar and at <= self.last_bar.get(iid, -1)) or \
+                    (iid not in self.known and iid is not None and type(event) is not Signal):
+                self.left_out += 1
+                return None
+            data["ts_ns"] = at
+        try:
+            text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError):  # NaN (a signal's value), a meta JSON cannot hold
+            self.left_out += 1
+            return None
+        if isinstance(event, Instrument):
+            self.known.add(event.id)
+        elif at is not None:
+            self.restamped, self.last_ts = self.restamped + (at != ts), at
+            if type(event) is Bar:
+                self.last_bar[iid] = at
+        return text

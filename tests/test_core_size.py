@@ -141,6 +141,8 @@ turnover of the fills that stood (a busted fill and its offset were a trade of P
 escaped and cut (a risk event's action was raw HTML); ``argus record`` locks its file,
 keeps an earlier recording when the venue does not answer, and writes a time that goes
 back at the latest seen (a Kraken trade behind its book made the file unreplayable): 8,570.
+The recorder leaves out what the replay refuses (a candle sent again after a reconnect, an
+unlisted instrument, NaN): written, one made the whole recording unreplayable: 8,595.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -155,7 +157,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_570
+BUDGET = 8_595
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

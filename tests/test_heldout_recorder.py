@@ -196,6 +196,26 @@ def test_events_stamped_before_the_last_replay_at_the_latest_time(
         in caplog.text
 
 
+def test_events_the_replay_would_refuse_are_left_out_and_counted(
+        tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A candle sent again after a reconnect (a bar no newer than the last), a print of an
+    instrument never listed, a NaN signal and a time that is no integer were written, and
+    the replay refused the whole file at the first of them."""
+    import attrs
+
+    bar = Bar(IID, T + 400, 100.0, 101.0, 99.0, 100.5, 2.0)
+    bad_time = attrs.evolve(Trade(IID, T + 450, "100.5", "1"), ts_ns=1.5e18)
+    events = [bar, bar, Trade("fake:ELSE", T + 401, "1", "1"),
+              Signal("z", IID, T + 402, float("nan")), bad_time,
+              Trade(IID, T + 600, "101", "1")]
+    out = tmp_path / "rec.ndjson"
+    with caplog.at_level(logging.WARNING):
+        assert recorded(config, out, FakeVenue(events), monkeypatch) == 2
+    assert list(read_ndjson(out)) == [bar, Trade(IID, T + 600, "101", "1")]
+    assert "4 the replay would refuse were left out" in caplog.text
+
+
 def test_a_kraken_trade_stamped_before_its_book_replays(tmp_path: Path) -> None:
     """The Kraken plugin's local exchange: a book snapshot at .5 s, then a trade at .0 s
     (its own time), a disconnect (a stale mark) and a new snapshot.  Was: refused at
