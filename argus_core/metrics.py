@@ -164,9 +164,10 @@ def standing(fills: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out (the trade never happened: the pair made a round trip of P&L 0, a trade lost, and
     twice its notional of turnover); a part's offset ``<fill id>:bust:<part>`` stays, as
     it takes back only that part."""
-    busted = {f["fill_id"][:-5] for f in fills if f["fill_id"].endswith(":bust")}
-    return [f for f in fills if f["fill_id"] not in busted
-            and not f["fill_id"].endswith(":bust")]
+    ids = [str(f.get("fill_id", "")) for f in fills]  # (rows built by hand may have none)
+    busted = {i[:-5] for i in ids if i.endswith(":bust")}
+    return [f for f, i in zip(fills, ids, strict=True)
+            if i not in busted and not i.endswith(":bust")]
 
 
 def plays(trips: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -217,7 +218,8 @@ def metrics_of(ts: np.ndarray, eq: np.ndarray, fills: list[dict[str, Any]],
     fees = sum((Decimal(f["fee"]) for f in fills), Decimal(0))
     # the notional that stood: a part's bust takes its notional back
     traded = sum((Decimal(f["price"]) * Decimal(f["quantity"])
-                  * (-1 if ":bust:" in f["fill_id"] else 1) for f in standing(fills)),
+                  * (-1 if ":bust:" in str(f.get("fill_id", "")) else 1)
+                  for f in standing(fills)),
                  Decimal(0))
     out: dict[str, Any] = {
         "n_fills": len(fills), "n_trades": len(trips), "fees": float(fees),

@@ -120,7 +120,7 @@ def test_commands_from_another_chat_are_refused_logged_and_change_nothing(
         api.send_command(STRANGER, "/status")
     assert api.wait_for(lambda: len(bot.refused) == 21)
     assert latch(run_dir) is None  # still ACTIVE: nothing written
-    assert bot.refused == [(STRANGER, "alice", "kill")] + [(STRANGER, "alice", "status")] * 20
+    assert list(bot.refused) == [(STRANGER, "alice", "kill")] + [(STRANGER, "alice", "status")] * 20
     assert [m.text for m in api.messages(STRANGER)] == ["This chat may not use this bot."]
     assert any(f"refused /kill from chat {STRANGER}" in r.getMessage() for r in caplog.records)
     # The refusal says nothing about the run.
