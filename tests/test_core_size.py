@@ -143,6 +143,7 @@ keeps an earlier recording when the venue does not answer, and writes a time tha
 back at the latest seen (a Kraken trade behind its book made the file unreplayable): 8,570.
 The recorder leaves out what the replay refuses (a candle sent again after a reconnect, an
 unlisted instrument, NaN): written, one made the whole recording unreplayable: 8,595.
+A recording's last line cut mid-write is read up to (the whole file was refused): 8,600.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -157,7 +158,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_595
+BUDGET = 8_600
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

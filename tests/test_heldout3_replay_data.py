@@ -287,3 +287,21 @@ def test_an_instrument_of_a_kind_argus_does_not_know_is_refused(tmp_path: Path) 
     header["instruments"][0]["kind"] = "weird"
     with pytest.raises(DataError, match="Instrument.kind: 'weird' is not one of"):
         read_header(write_recording(tmp_path, [], header=header, name="h.ndjson"))
+
+
+def test_a_recording_whose_last_line_was_cut_mid_write_reads_up_to_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A recording stopped mid-write (a power cut: the page cache lost) ends in part of a
+    line, with no line break.  The recorder promises a file valid up to its last whole
+    line, and the replay refused all of it ("not valid JSON").  A broken line that ends
+    in a line break is still refused."""
+    import logging
+
+    path = write_recording(tmp_path, [_bar(0), _bar(1)])
+    whole = list(read_ndjson(path))
+    path.write_text(path.read_text() + json.dumps(_bar(2))[:25])
+    with caplog.at_level(logging.WARNING):
+        assert list(read_ndjson(path)) == whole
+    assert "rec.ndjson:4: the last line is cut short" in caplog.text
+    path.write_text(path.read_text() + "\n")
+    assert ndjson_error(path).startswith(f"{path}:4: not valid JSON")

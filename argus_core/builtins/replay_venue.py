@@ -654,6 +654,10 @@ def read_ndjson(path: Path, fees: dict[str, FeeSchedule] | None = None
                     # a line nested 100,000 deep, a key named twice: refused
                     data = loads_frame(line, object_pairs_hook=unique_keys)
                 except json.JSONDecodeError as exc:
+                    if not line.endswith("\n"):  # the file's last line, its write cut short
+                        log.warning("%s:%d: the last line is cut short (a recording stopped "
+                                    "mid-write): read up to the line before", path, lineno)
+                        return
                     raise DataError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
                 if first and isinstance(data, dict) and data.get("type") == HEADER_TYPE:
                     first, has_header = False, True
