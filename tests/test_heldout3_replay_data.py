@@ -285,7 +285,7 @@ def test_an_instrument_of_a_kind_argus_does_not_know_is_refused(tmp_path: Path) 
         "binary, option, perp")
     header = recording_header()
     header["instruments"][0]["kind"] = "weird"
-    with pytest.raises(DataError, match="Instrument.kind: 'weird' is not one of"):
+    with pytest.raises(DataError, match=r"Instrument\.kind: 'weird' is not one of"):
         read_header(write_recording(tmp_path, [], header=header, name="h.ndjson"))
 
 

@@ -267,9 +267,9 @@ def test_a_ledger_older_than_the_core_is_opened_to_be_migrated(tmp_path: Path) -
     with Ledger.in_dir(tmp_path) as ledger:
         ledger.start_run("r", "paper", 1, "{}")
     assert not _behind(tmp_path / "argus.db")
-    with Ledger.in_dir(tmp_path, read_only=True) as ledger:
-        with pytest.raises(apsw.ReadOnlyError):
-            ledger.conn.execute("delete from runs")
+    with Ledger.in_dir(tmp_path, read_only=True) as ledger, \
+            pytest.raises(apsw.ReadOnlyError):
+        ledger.conn.execute("delete from runs")
     conn = apsw.Connection(str(tmp_path / "argus.db"))
     conn.execute("delete from _argus_migrations where migration_set = 'core' and name = "
                  "(select max(name) from _argus_migrations where migration_set = 'core')")
