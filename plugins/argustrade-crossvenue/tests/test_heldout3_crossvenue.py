@@ -12,57 +12,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from argus_crossvenue.venue import CrossVenue
+from argus_multivenue.testing import ScriptedInner as Inner
 
 from argus_core import (
     Fill,
-    FillCorrection,
-    Instrument,
     KnownOrder,
     Liquidity,
-    MarketEvent,
     Order,
-    OrderUpdate,
     Side,
-    Venue,
     VenueError,
     VenueResume,
 )
 
 S = 10**9
-
-
-class Inner(Venue):
-    """A venue that records what ``resume`` told it and replays executions."""
-
-    name: ClassVar[str] = "inner"
-    supports_live_orders: ClassVar[bool] = True
-
-    def __init__(self, venue: str, executions: Sequence[Any] = (), *,
-                 then_wait: bool = False) -> None:
-        self.venue, self.items, self.then_wait = venue, list(executions), then_wait
-        self.known: VenueResume | None = None
-
-    async def instruments(self) -> Sequence[Instrument]:
-        return [Instrument(self.venue, "X", "binary")]
-
-    async def stream(self) -> AsyncIterator[MarketEvent]:
-        return
-        yield  # pragma: no cover
-
-    def resume(self, known: VenueResume) -> None:
-        self.known = known
-
-    async def executions(self) -> AsyncIterator[Fill | OrderUpdate | FillCorrection]:
-        for item in self.items:
-            yield item
-        if self.then_wait:
-            await asyncio.sleep(3600)  # a live stream: never ends on its own
 
 
 def _order(coid: str, venue: str, ts_s: int) -> KnownOrder:
