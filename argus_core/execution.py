@@ -1436,6 +1436,14 @@ class ExecutionEngine:
                             f"({fill.side} {fill.quantity} {fill.instrument_id} @ "
                             f"{fill.price})", None)
             return
+        if (fill.instrument_id, fill.side.value) != (row["instrument_id"], row["side"]):
+            # Booked as reported (the venue's position is the truth), never unseen: an
+            # adapter that mixes up orders would otherwise trade on quietly.
+            self.risk_event(fill.ts_ns, "reconcile", "fill_mismatch",
+                            f"fill {fill.fill_id} of order {fill.client_order_id} is "
+                            f"{fill.side.value} {fill.instrument_id}; the order was "
+                            f"{row['side']} {row['instrument_id']}: booked as the venue "
+                            f"reports it; check the venue adapter", None, row["strategy"])
         self.book_fill(fill, row["strategy"])
         filled = self.ledger.filled_quantity(fill.client_order_id, Side(row["side"]))
         total = Decimal(row["quantity"])

@@ -144,6 +144,8 @@ back at the latest seen (a Kraken trade behind its book made the file unreplayab
 The recorder leaves out what the replay refuses (a candle sent again after a reconnect, an
 unlisted instrument, NaN): written, one made the whole recording unreplayable: 8,595.
 A recording's last line cut mid-write is read up to (the whole file was refused): 8,600.
+A venue fill of another side or instrument than its order's is said (``fill_mismatch``;
+it was booked without a word): 8,610.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -158,7 +160,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_600
+BUDGET = 8_610
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -1053,3 +1053,29 @@ def test_an_orphans_cancel_is_given_up_after_its_tries_with_a_risk_event(
         (gave_up,) = ledger.query("select reason from risk_events"
                                   " where action = 'cancel_abandoned'")
         assert coid in gave_up["reason"] and "cancel it at the venue" in gave_up["reason"]
+
+
+@pytest.mark.parametrize("wrong", ["side", "instrument"])
+def test_a_venue_fill_unlike_its_order_is_booked_and_said(tmp_path: Path, fake_plugin: None,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          wrong: str) -> None:
+    """A venue fill of another side or instrument than its order's (an adapter mixing up
+    orders) was booked without a word: the position followed the venue, the order stayed
+    working, and nothing in the ledger said why."""
+    def execute(self: FakeLiveVenue, order: Order) -> None:
+        side = order.side.opposite() if wrong == "side" else order.side
+        iid = IID2 if wrong == "instrument" else order.instrument_id
+        self._queue.put_nowait(Fill(f"T-{order.client_order_id}", order.client_order_id,
+                                    "fake", iid, side, "100.5", order.quantity, "0.1",
+                                    Liquidity.TAKER, 10**9))
+
+    monkeypatch.setattr(FakeLiveVenue, "_execute", execute)
+    _runner(tmp_path, "oneshot").run_sync()
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        said = ledger.query("select reason, strategy from risk_events "
+                            "where action = 'fill_mismatch'")
+        assert len(said) == 1 and said[0]["strategy"] == "oneshot"
+        assert "the order was buy fake:X/USD" in said[0]["reason"]
+        fill = ledger.query("select instrument_id, side from fills")[0]
+        assert (fill["instrument_id"], fill["side"]) == (
+            (IID, "sell") if wrong == "side" else (IID2, "buy"))
