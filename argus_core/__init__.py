@@ -125,6 +125,8 @@ if TYPE_CHECKING:
         TimeInForce,
         Trade,
         VenueResume,
+        bust_id,
+        busted_by,
         to_decimal,
     )
     from argus_core.report import EQUITY_SECTION, ReportData
@@ -171,7 +173,7 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
     "models": ("Bar BookDelta BookStatus CancelIntent Event Fill FillCorrection Forecast "
         "Instrument Intent KnownOrder Leg Liquidity MarketEvent Opportunity Order OrderBook "
         "OrderStatus OrderType OrderUpdate Outcome Portfolio Position RiskAction RiskDecision "
-        "Settlement Side Signal TimeInForce Trade VenueResume to_decimal"),
+        "Settlement Side Signal TimeInForce Trade VenueResume bust_id busted_by to_decimal"),
     "report": "EQUITY_SECTION ReportData",
     "risk": "TradingState",
     "runner": "Runner",
@@ -222,7 +224,8 @@ __all__ = [
     "RiskCheck", "RiskContext", "RiskDecision", "RiskHalted", "Runner", "Scanner", "Secret",
     "Settlement", "Side", "Signal", "Sizer", "Strategy", "StrategyContext", "TimeInForce", "Trade",
     "TradingState", "Venue", "VenueError", "VenueResume", "__version__", "apply_overrides",
-    "book_shares", "build_pricer", "build_venue", "canonical_json", "changes_nothing",
+    "book_shares", "build_pricer", "build_venue", "bust_id", "busted_by", "canonical_json",
+    "changes_nothing",
     "check_run_ledger",
     "clean_reason", "converter", "dump_event", "find_key_shaped",
     "hookimpl", "in_range", "iter_bars_csv", "kelly_binary", "ledger_tables", "load_config",

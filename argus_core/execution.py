@@ -96,6 +96,7 @@ from argus_core.models import (
     Settlement,
     Side,
     TimeInForce,
+    bust_id,
     to_decimal,
 )
 from argus_core.paper import PaperBroker
@@ -1349,7 +1350,7 @@ class ExecutionEngine:
                                      "'unknown_correction' and reason = ?", (redact(why),)):
                 self.risk_event(c.ts_ns, "reconcile", "unknown_correction", why, None)
             return
-        coid, busted = row["client_order_id"], f"{c.fill_id}:bust"
+        coid, busted = row["client_order_id"], bust_id(c.fill_id)
         order = self.ledger.order_row(coid)
         assert order is not None  # a fill's order exists (a foreign key)
         slot = order["strategy"]
@@ -1366,7 +1367,7 @@ class ExecutionEngine:
             return
         side, price, qty, fee = Side(row["side"]), row["price"], row["quantity"], row["fee"]
         if c.part:  # one trade of several reported as this fill: that part only
-            busted, price, qty = f"{busted}:{c.part}", str(c.price), str(c.quantity)
+            busted, price, qty = bust_id(c.fill_id, c.part), str(c.price), str(c.quantity)
             fee = str(min(c.fee or Decimal(0), Decimal(fee)))
             if self.ledger.fill_exists(busted):
                 return

@@ -23,6 +23,7 @@ import numpy as np
 
 from argus_core.errors import LedgerError
 from argus_core.ledger import Ledger
+from argus_core.models import bust_id, busted_by
 
 YEAR_S = 365.25 * 86_400
 _YEAR_NS = YEAR_S * 1e9
@@ -165,9 +166,15 @@ def standing(fills: list[dict[str, Any]]) -> list[dict[str, Any]]:
     twice its notional of turnover); a part's offset ``<fill id>:bust:<part>`` stays, as
     it takes back only that part."""
     ids = [str(f.get("fill_id", "")) for f in fills]  # (rows built by hand may have none)
-    busted = {i[:-5] for i in ids if i.endswith(":bust")}
+    present = set(ids)
     return [f for f, i in zip(fills, ids, strict=True)
-            if i not in busted and not i.endswith(":bust")]
+            if bust_id(i) not in present and _offset_part(i) != ""]
+
+
+def _offset_part(fill_id: str) -> str | None:
+    """The part a bust's offset takes back ("" for the whole fill); None for other fills."""
+    busted = busted_by(fill_id)
+    return None if busted is None else busted[1]
 
 
 def plays(trips: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -218,7 +225,7 @@ def metrics_of(ts: np.ndarray, eq: np.ndarray, fills: list[dict[str, Any]],
     fees = sum((Decimal(f["fee"]) for f in fills), Decimal(0))
     # the notional that stood: a part's bust takes its notional back
     traded = sum((Decimal(f["price"]) * Decimal(f["quantity"])
-                  * (-1 if ":bust:" in str(f.get("fill_id", "")) else 1)
+                  * (-1 if _offset_part(str(f.get("fill_id", ""))) else 1)
                   for f in standing(fills)),
                  Decimal(0))
     out: dict[str, Any] = {

@@ -664,6 +664,22 @@ class OrderUpdate:
     reason: str = ""
 
 
+def bust_id(fill_id: str, part: str = "") -> str:
+    """The id of the fill offsetting a bust of ``fill_id``: ``<fill id>:bust`` takes back
+    the whole fill, ``<fill id>:bust:<part>`` one part of it (see :class:`FillCorrection`;
+    the ledger's SQL matches the same two shapes with ``like``)."""
+    return f"{fill_id}:bust:{part}" if part else f"{fill_id}:bust"
+
+
+def busted_by(fill_id: str) -> tuple[str, str] | None:
+    """``(the busted fill's id, its part or "" for the whole fill)`` when ``fill_id`` is a
+    bust's offset made by :func:`bust_id`; None for any other fill."""
+    if fill_id.endswith(":bust"):
+        return fill_id[:-5], ""
+    head, sep, part = fill_id.rpartition(":bust:")
+    return (head, part) if sep and part else None
+
+
 @attrs.frozen
 class FillCorrection:
     """A venue's correction of a fill it reported earlier, yielded by

@@ -146,6 +146,8 @@ unlisted instrument, NaN): written, one made the whole recording unreplayable: 8
 A recording's last line cut mid-write is read up to (the whole file was refused): 8,600.
 A venue fill of another side or instrument than its order's is said (``fill_mismatch``;
 it was booked without a word): 8,610.
+One helper pair names a bust's offset id (``bust_id``, ``busted_by``; four readers each
+parsed it their own way): 8,625.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -160,7 +162,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_610
+BUDGET = 8_625
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

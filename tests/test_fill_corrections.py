@@ -33,6 +33,8 @@ from argus_core import (
     Side,
     TimeInForce,
     Venue,
+    bust_id,
+    busted_by,
 )
 from argus_core.models import MarketEvent
 
@@ -362,3 +364,15 @@ async def test_a_restarted_venue_learns_fees_as_they_stand_and_looks_before_a_bu
     assert resume.newest_fill_ts_ns == 10 and set(resume.fill_ids) == {"f", "f:bust"}
     assert resume.fill_fees == {"f": D("0.10"), "f:bust": D("-0.10")}
     await h.close()
+
+
+@pytest.mark.parametrize(("fill_id", "part"), [
+    ("T-1", ""), ("T-1", "trade-9"), ("0xabc:0", "5d1e-77"), ("a:bust", ""),
+    ("x:y", "p:q"),
+])
+def test_a_bust_offset_names_the_fill_it_takes_back(fill_id: str, part: str) -> None:
+    """One convention for a bust's offset id, made and read by the core's two helpers
+    (the ledger, the metrics, the tearsheet and the portfolio's TCA each parsed it)."""
+    assert busted_by(bust_id(fill_id, part)) == (fill_id, part)
+    assert busted_by("T-1") is None and busted_by("0xabc:0") is None
+    assert busted_by("T-1:bust:") is None  # no part named

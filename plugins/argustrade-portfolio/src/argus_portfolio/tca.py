@@ -40,7 +40,7 @@ from typing import Any
 import apsw
 import attrs
 
-from argus_core import LEDGER_FILE, ConfigError, LedgerError, Side, open_read_only
+from argus_core import LEDGER_FILE, ConfigError, LedgerError, Side, bust_id, open_read_only
 
 _BPS = 10_000.0
 _SETTLEMENT = "settlement"
@@ -224,7 +224,7 @@ def fill_slippages(orders: Iterable[dict[str, Any]], fills: Iterable[dict[str, A
         o = by_id.get(f["client_order_id"])
         arrival = _dec(o.get("arrival_price")) if o else None
         if o is None or arrival is None or arrival <= 0 or f["liquidity"] == _SETTLEMENT \
-                or is_offset(f["side"], o["side"]) or f"{f['fill_id']}:bust" in ids:
+                or is_offset(f["side"], o["side"]) or bust_id(f["fill_id"]) in ids:
             continue
         out.append(FillSlippage(
             f["fill_id"], o["strategy"], f["instrument_id"], f["liquidity"], f["ts_ns"],

@@ -23,7 +23,6 @@ trade of the strategy that held it, and a flatten the trades it flattened.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -31,11 +30,9 @@ from typing import Any
 
 import attrs
 
-from argus_core import Fill, Liquidity, Position, Side, book_shares
+from argus_core import Fill, Liquidity, Position, Side, book_shares, busted_by
 
 ZERO = Decimal(0)
-#: ``<fill id>:bust`` or ``<fill id>:bust:<part>``: the core's offset of a busted fill.
-_BUST = re.compile(r"(?P<fill_id>.*):bust(?::[^:]*)?")
 
 
 @attrs.frozen
@@ -211,10 +208,10 @@ def _shares(fill: Fill, slot: str, books: Mapping[tuple[str, str], _Book],
     fill it busts in its id; a void's settlement order per book ends ``-<strategy>``)."""
     holders = {s: b.position.quantity for (s, i), b in sorted(books.items())
                if i == fill.instrument_id and b.position.quantity}
-    bust = _BUST.fullmatch(fill.fill_id)
+    bust = busted_by(fill.fill_id)
     own = _own_book(fill, holders)
     return book_shares(fill, own or slot, holders, house_fills, alone=own is not None,
-                       undo=bust["fill_id"] if bust is not None else None)
+                       undo=bust[0] if bust is not None else None)
 
 
 def _own_book(fill: Fill, holders: Mapping[str, Decimal]) -> str | None:
