@@ -39,7 +39,7 @@ import cattrs
 from argus_core.config import Config
 from argus_core.errors import ArgusError, DataError
 from argus_core.interfaces import FeeSchedule, Venue
-from argus_core.models import Bar, Instrument, Signal, to_decimal
+from argus_core.models import Bar, Instrument, Settlement, Signal, to_decimal
 from argus_core.serde import (
     converter,
     dump_event,
@@ -336,40 +336,81 @@ async def record(config: Config, out_path: Path, *, duration_s: float,
     return count
 
 
+class EventRules:
+    """What a replay accepts of a recording's events, in order: the one rule the replay
+    reads by (:func:`~argus_core.builtins.replay_venue.read_ndjson` raises its refusal with
+    the line) and ``argus record`` writes by (it leaves a refused event out: written, one
+    made the whole recording unreplayable)."""
+
+    def __init__(self, kinds: dict[str, str] | None = None) -> None:
+        #: instrument id -> kind: the header's, then those listed since
+        self.kinds: dict[str, str] = dict(kinds or {})
+        self.listed_only = kinds is not None  # a headerless recording lists nothing
+        self.last_ts = 0
+        self.last_bar: dict[str, int] = {}  # each instrument's bars: strictly increasing
+
+    def refusal(self, event: Any, ts: int | None, what: str) -> str | None:
+        """Why the replay refuses ``event`` (a ``what`` line, at time ``ts``) after those
+        accepted so far; None when it reads it."""
+        iid = getattr(event, "instrument_id", None)
+        if self.listed_only and not isinstance(event, Instrument | Signal) and \
+                iid is not None and iid not in self.kinds:
+            # It would trade with no tick, lot or fees: a replay knows the header's
+            # instruments and those listed since, no other.
+            return (f"a {what} of {iid}, an instrument neither the header nor an instrument "
+                    f"line before it lists")
+        if type(event) is Settlement and event.price is not None and event.price > 1 and \
+                self.kinds.get(event.instrument_id) == "binary":
+            return (f"settlement price {event.price} of {event.instrument_id}, a binary "
+                    f"contract: it settles at 0 or 1 (at most 1)")
+        if ts is not None and ts < self.last_ts:  # an Event (metadata) has no time
+            return f"event time goes backwards ({ts} < {self.last_ts})"
+        if ts is not None and type(event) is Bar and \
+                self.last_bar.get(event.instrument_id, -1) >= ts:
+            return (f"a second bar of {iid} at {ts}: each instrument's bars must be in "
+                    f"strictly increasing time order")
+        return None
+
+    def accept(self, event: Any, ts: int | None) -> None:
+        """Count ``event`` (at ``ts``) as read."""
+        if isinstance(event, Instrument):
+            self.kinds[event.id] = event.kind
+        elif ts is not None:
+            self.last_ts = ts
+            if type(event) is Bar:
+                self.last_bar[event.instrument_id] = ts
+
+
 class _Lines:
-    """A recording's lines as the replay reads them back.  An event stamped before an
-    earlier one is written at the latest time seen (a live run's clock never goes back
-    either); one the replay refuses (no integer time, a bar no newer than its
-    instrument's last: a candle sent again after a reconnect; an instrument never listed;
-    NaN) is left out.  Written, either made the whole file unreplayable."""
+    """A recording's lines as the replay reads them back (:class:`EventRules`).  An event
+    stamped before an earlier one is written at the latest time seen (a live run's clock
+    never goes back either); one the replay refuses (no integer time, a bar no newer than
+    its instrument's last: a candle sent again after a reconnect; an instrument never
+    listed; NaN) is left out."""
 
     def __init__(self, venue: Venue, instruments: Sequence[Instrument]) -> None:
-        self.venue, self.known = venue, {i.id for i in instruments}
-        self.last_bar: dict[Any, int] = {}  # each instrument's newest bar
-        self.last_ts, self.restamped, self.left_out = 0, 0, 0
+        self.venue, self.rules = venue, EventRules({i.id: i.kind for i in instruments})
+        self.restamped, self.left_out = 0, 0
 
     def of(self, event: Any) -> str | None:
         """``event``'s line, or None when it is left out."""
-        data, iid = dump_event(event), getattr(event, "instrument_id", None)
+        data = dump_event(event)
         ts = at = data.get("ts_ns")
         if isinstance(event, Instrument):  # listed mid-run: its fees travel with it
             data[FEES_KEY] = fee_entry(self.venue, event)
         elif "ts_ns" in data:
-            at = max(ts, self.last_ts) if type(ts) is int and 0 <= ts < 2**63 else None
-            if at is None or (type(event) is Bar and at <= self.last_bar.get(iid, -1)) or \
-                    (iid not in self.known and iid is not None and type(event) is not Signal):
+            if type(ts) is not int or not 0 <= ts < 2**63:
                 self.left_out += 1
                 return None
-            data["ts_ns"] = at
+            at = data["ts_ns"] = max(ts, self.rules.last_ts)
+        if self.rules.refusal(event, at, data["type"]) is not None:
+            self.left_out += 1
+            return None
         try:
             text = json.dumps(data, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError):  # NaN (a signal's value), a meta JSON cannot hold
             self.left_out += 1
             return None
-        if isinstance(event, Instrument):
-            self.known.add(event.id)
-        elif at is not None:
-            self.restamped, self.last_ts = self.restamped + (at != ts), at
-            if type(event) is Bar:
-                self.last_bar[iid] = at
+        self.rules.accept(event, at)
+        self.restamped += at != ts
         return text

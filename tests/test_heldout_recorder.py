@@ -216,6 +216,22 @@ def test_events_the_replay_would_refuse_are_left_out_and_counted(
     assert "4 the replay would refuse were left out" in caplog.text
 
 
+def test_the_recorder_and_the_replay_refuse_by_one_rule(
+        tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recorder kept its own copy of the replay's refusals, and it had drifted: a
+    binary contract's settlement above 1 was written, and the replay refused the whole
+    recording at it.  Both now ask one ``EventRules``; so does an event of an instrument
+    listed mid-run (kept) or of one never listed (left out)."""
+    binary = Instrument("fake", "YES", "binary", "0.01", "1")
+    later = Instrument("fake", "LATER", "spot", "0.1", "1")
+    events = [Settlement(binary.id, T + 1, "2"), later, Trade(later.id, T + 2, "5", "1"),
+              Settlement("fake:NEVER", T + 3, "0"), Settlement(binary.id, T + 4, "1")]
+    out = tmp_path / "rec.ndjson"
+    assert recorded(config, out, FakeVenue(events, (SPOT, binary)), monkeypatch) == 3
+    assert list(read_ndjson(out)) == [later, Trade(later.id, T + 2, "5", "1"),
+                                      Settlement(binary.id, T + 4, "1")]
+
+
 def test_a_kraken_trade_stamped_before_its_book_replays(tmp_path: Path) -> None:
     """The Kraken plugin's local exchange: a book snapshot at .5 s, then a trade at .0 s
     (its own time), a disconnect (a stale mark) and a new snapshot.  Was: refused at

@@ -55,10 +55,11 @@ from argus_core.config import BPS, GRID, NON_NEGATIVE, in_range, optional
 from argus_core.errors import ConfigError, DataError
 from argus_core.hookspecs import RegisterVenue, hookimpl
 from argus_core.interfaces import FeeSchedule, Venue
-from argus_core.models import MAX_PRICE, Bar, Instrument, MarketEvent, Settlement, Signal, Trade
+from argus_core.models import MAX_PRICE, Bar, Instrument, MarketEvent, Trade
 from argus_core.recorder import (
     FEES_KEY,
     HEADER_TYPE,
+    EventRules,
     RecordingHeader,
     load_fee_schedule,
     not_utf8,
@@ -642,10 +643,7 @@ def read_ndjson(path: Path, fees: dict[str, FeeSchedule] | None = None
     on bad data.  The fee schedule of an instrument listed mid-recording goes into
     ``fees`` (by instrument id) before the instrument is yielded."""
     with open_data(path, "recording", encoding="utf-8-sig") as fh:
-        last_ts = lineno = 0
-        last_bar: dict[str, int] = {}  # each instrument's bars: strictly increasing
-        kinds: dict[str, str] = {}  # instrument id -> kind (header, then listed mid-stream)
-        first, has_header = True, False
+        lineno, first, rules = 0, True, EventRules()
         try:
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
@@ -660,8 +658,7 @@ def read_ndjson(path: Path, fees: dict[str, FeeSchedule] | None = None
                         return
                     raise DataError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
                 if first and isinstance(data, dict) and data.get("type") == HEADER_TYPE:
-                    first, has_header = False, True
-                    kinds.update(_header_kinds(data))
+                    first, rules = False, EventRules(_header_kinds(data))
                     continue  # instruments and fees: read_header
                 first = False
                 raw = data.get("ts_ns", 0) if isinstance(data, dict) else 0
@@ -673,37 +670,15 @@ def read_ndjson(path: Path, fees: dict[str, FeeSchedule] | None = None
                 entry = data.pop(FEES_KEY, None) if isinstance(data, dict) and \
                     data.get("type") == "instrument" else None
                 event = load_event(data, where=f"{path}:{lineno}")
-                if isinstance(event, Instrument):
-                    kinds[event.id] = event.kind
-                    if entry is not None:  # checked on every pass, kept where asked
-                        schedule = load_fee_schedule(entry, where=f"{path}:{lineno}")
-                        if fees is not None:
-                            fees[event.id] = schedule
-                elif has_header and type(event) is not Signal and (iid := getattr(
-                        event, "instrument_id", None)) is not None and iid not in kinds:
-                    # It would trade with no tick, lot or fees: a replay knows the header's
-                    # instruments and those listed since, no other.
-                    raise DataError(f"{path}:{lineno}: a {data.get('type')} of {iid}, an "
-                                    f"instrument neither the header nor an instrument line "
-                                    f"before it lists")
-                elif type(event) is Settlement and event.price is not None and \
-                        event.price > 1 and kinds.get(event.instrument_id) == "binary":
-                    raise DataError(f"{path}:{lineno}: settlement price {event.price} of "
-                                    f"{event.instrument_id}, a binary contract: it settles "
-                                    f"at 0 or 1 (at most 1)")
+                if isinstance(event, Instrument) and entry is not None:
+                    # checked on every pass, kept where asked
+                    schedule = load_fee_schedule(entry, where=f"{path}:{lineno}")
+                    if fees is not None:
+                        fees[event.id] = schedule
                 ts = getattr(event, "ts_ns", None)
-                if ts is not None:  # an Event (market metadata) has no time of its own
-                    if ts < last_ts:
-                        raise DataError(f"{path}:{lineno}: event time goes backwards "
-                                        f"({ts} < {last_ts})")
-                    last_ts = ts
-                    if type(event) is Bar:
-                        iid = event.instrument_id
-                        if last_bar.get(iid, -1) >= ts:
-                            raise DataError(f"{path}:{lineno}: a second bar of {iid} at "
-                                            f"{ts}: each instrument's bars must be in "
-                                            f"strictly increasing time order")
-                        last_bar[iid] = ts
+                if (why := rules.refusal(event, ts, str(data.get("type")))) is not None:
+                    raise DataError(f"{path}:{lineno}: {why}")
+                rules.accept(event, ts)
                 yield event
         except UnicodeDecodeError as exc:  # text is decoded in chunks: at or after the line
             raise DataError(f"{path}:{lineno + 1}: at or after this line: {not_utf8(exc)}"
