@@ -18,6 +18,9 @@ from typing import Any
 import attrs
 import httpx
 from py_clob_client_v2.client import ClobClient
+from py_clob_client_v2.clob_types import OpenOrderParams, TradeParams
+from py_clob_client_v2.constants import END_CURSOR, INITIAL_CURSOR
+from py_clob_client_v2.endpoints import ORDERS, TRADES
 from py_clob_client_v2.exceptions import PolyApiException
 
 from argus_core import loads_frame
@@ -30,6 +33,10 @@ RETRY_AFTER_MAX_S = 300.0
 #: again every 2 s) is never frozen for the venue's whole penalty, and the venue hears
 #: nothing from us on that endpoint until the penalty is over.
 WAIT_CAP_S = 5.0
+#: The most pages one listing (``GET /data/trades``, ``GET /data/orders``) is read to:
+#: 100,000 items at the venue's page sizes; a venue whose cursor never reaches the end
+#: marker is answered with an error instead of being read for ever.
+MAX_PAGES = 200
 
 
 def retry_after_s(value: str | None, date: str | None = None,
@@ -141,6 +148,15 @@ class ClobRateLimited(PolyApiException):
         self.retry_after_s = left_s
 
 
+class ClobPagingError(PolyApiException):
+    """A listing that cannot be read to its end: a ``next_cursor`` seen before (the venue
+    would serve the same pages for ever), missing, not text, or past :data:`MAX_PAGES`;
+    or a page that is not ``{"data": [...], "next_cursor": ...}``."""
+
+    def __init__(self, what: str, problem: str) -> None:
+        super().__init__(error_msg=f"{what}: {problem}")
+
+
 class ClobHttpClient(ClobClient):
     """py-clob-client-v2's ``ClobClient`` over an httpx client of its own.
 
@@ -192,6 +208,55 @@ class ClobHttpClient(ClobClient):
             return loads_frame(resp.content)  # depth, digits, lone surrogates: as frames
         except ValueError:
             return resp.text
+
+    def get_trades(self, params: TradeParams | None = None, only_first_page: bool = False,
+                   next_cursor: str | None = None) -> list[Any]:
+        """``GET /data/trades`` (the library's query), every page (:meth:`_read_pages`)."""
+        p = params or TradeParams()
+        query = {"market": p.market, "asset_id": p.asset_id, "after": p.after,
+                 "before": p.before, "maker_address": p.maker_address, "id": p.id}
+        return self._read_pages(TRADES, query, only_first_page, next_cursor)
+
+    def get_open_orders(self, params: OpenOrderParams | None = None,
+                        only_first_page: bool = False, next_cursor: str | None = None
+                        ) -> list[Any]:
+        """``GET /data/orders`` (the library's query), every page (:meth:`_read_pages`)."""
+        p = params or OpenOrderParams()
+        query = {"market": p.market, "asset_id": p.asset_id, "id": p.id}
+        return self._read_pages(ORDERS, query, only_first_page, next_cursor)
+
+    def _read_pages(self, path: str, query: dict[str, Any], only_first_page: bool,
+                    next_cursor: str | None) -> list[Any]:
+        """The items of every page of ``path`` (``next_cursor`` paging to ``LTE=``), as the
+        library reads them, but never for ever: the library's loop re-read the same page
+        without end when the venue repeated a cursor (or sent ``null``), holding its
+        worker thread and every poll that waited on it (:class:`ClobPagingError`)."""
+        what = f"GET {path}"
+        headers = self._l2_headers("GET", path)
+        params = {k: v for k, v in query.items() if v}
+        cursor: Any = next_cursor or INITIAL_CURSOR
+        seen: set[str] = set()
+        items: list[Any] = []
+        while cursor != END_CURSOR:
+            if not isinstance(cursor, str) or not cursor:
+                raise ClobPagingError(what, f"next_cursor {cursor!r:.40} is no cursor")
+            if cursor in seen:
+                raise ClobPagingError(what, f"next_cursor {cursor!r:.40} came back after "
+                                            f"{len(seen)} page(s): the listing never ends")
+            if len(seen) >= MAX_PAGES:
+                raise ClobPagingError(what, f"more than {MAX_PAGES} pages (next_cursor "
+                                            f"never {END_CURSOR!r})")
+            seen.add(cursor)
+            page = self._get(f"{self.host}{path}", headers=headers,
+                             params={**params, "next_cursor": cursor})
+            if not isinstance(page, dict) or not isinstance(page.get("data"), list):
+                raise ClobPagingError(what, f"a page that is not {{data: [...], next_cursor}} "
+                                            f"({str(page)[:80]!r})")
+            items.extend(page["data"])
+            cursor = page.get("next_cursor")
+            if only_first_page:
+                break
+        return items
 
     def _resolve_transactions_hashes(self, response: Any) -> Any:
         # The library polls the trades for up to 30 s after a match to fill in settlement

@@ -538,8 +538,7 @@ class MarketStream:
             self._queue.put_nowait(Trade(instrument_id(self._ours(msg["asset_id"])), ts, price,
                                          size, side))
         elif kind == "tick_size_change":
-            token = str(msg["asset_id"])
-            tick = Decimal(str(msg["new_tick_size"]))
+            token, tick = self._ours(msg.get("asset_id")), _tick_of(msg.get("new_tick_size"))
             self.tick_sizes[token] = tick
             self._queue.put_nowait(Signal("polymarket.tick_size", instrument_id(token), ts,
                                           float(tick)))
@@ -722,6 +721,16 @@ class MarketStream:
             log.warning("polymarket: REST book of %s… with the stream's changes: %s",
                         token[:12], exc)
             return None
+
+
+def _tick_of(value: Any) -> Decimal:
+    """A ``tick_size_change``'s ``new_tick_size``: a number in (0, 1), else ``DataError``
+    (before, text killed the shard's task and NaN, 0 or 1.5 became the token's tick, every
+    later price change then refused as off the grid)."""
+    tick = to_decimal(value, field="tick_size_change.new_tick_size")
+    if not Decimal(0) < tick < Decimal(1):
+        raise DataError(f"tick_size_change.new_tick_size: {tick} is not in (0, 1)")
+    return tick
 
 
 def _ts_ns(value: Any) -> int:

@@ -33,7 +33,7 @@ from argus_core import (
 )
 from argus_venue_polymarket.cancelling import delete_order
 from argus_venue_polymarket.lookup import Unreachable, find_order
-from argus_venue_polymarket.schemas import TRADE_BOOKED_STATUSES, ClobTrade
+from argus_venue_polymarket.schemas import ClobTrade
 from argus_venue_polymarket.signing import client_order_metadata
 from argus_venue_polymarket.tracking import LATE_PLACEMENT_WATCH_S, OrderTracker
 
@@ -125,7 +125,7 @@ class ExecutionsFeed(OrderTracker):
         for trade in trades:
             if trade.status == "FAILED":
                 out.extend(self._busts(trade))
-            if trade.status not in TRADE_BOOKED_STATUSES:
+            if not self.bookable(trade):  # a FAILED trade stays unbooked (older copies too)
                 continue
             if trade.status == "RETRYING" and trade.trade_id not in self._retrying:
                 self._retrying.add(trade.trade_id)

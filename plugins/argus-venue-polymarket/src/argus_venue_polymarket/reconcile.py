@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import attrs
 from py_clob_client_v2.clob_types import OpenOrderParams, OrderType
 from py_clob_client_v2.exceptions import PolyApiException
 
 from argus_core import (
+    DataError,
     Order,
     OrderStatus,
     OrderUpdate,
@@ -22,6 +24,7 @@ from argus_core import (
     TimeInForce,
     VenueError,
     VenueResume,
+    to_decimal,
 )
 from argus_core import OrderType as CoreOrderType
 from argus_venue_polymarket import constants as C
@@ -29,6 +32,48 @@ from argus_venue_polymarket.instruments import token_of
 from argus_venue_polymarket.lookup import SKEW_S
 from argus_venue_polymarket.signing import CLOB_ORDER_TYPE, SentOrder, client_order_metadata
 from argus_venue_polymarket.tracking import LATE_PLACEMENT_WATCH_S, OrderTracker, UnknownOrder
+
+#: ``metadata`` values that say nothing (absent, or the zero bytes32 of an order signed
+#: without it).
+_NO_METADATA = frozenset({"", "0x" + "00" * 32})
+
+
+@attrs.frozen
+class OpenRow:
+    """One ``GET /data/orders`` row, read strictly: a value we act on that is unreadable
+    is a ``VenueError`` naming the row (before, a bare ``InvalidOperation`` or
+    ``AttributeError``, and a side that was neither BUY nor SELL read as SELL)."""
+
+    vid: str
+    token: str
+    side: str
+    price: Decimal
+    size: Decimal
+    matched: Decimal
+    order_type: str
+    metadata: str
+
+    @classmethod
+    def parse(cls, raw: Any, where: str) -> OpenRow:
+        """Validate one row (``where`` names it in errors)."""
+        if not isinstance(raw, dict) or not raw.get("id"):
+            raise VenueError(f"polymarket: {where}: not an order ({str(raw)[:80]!r})")
+        where = f"{where} ({str(raw['id'])[:70]})"
+        side = str(raw.get("side", "")).upper()
+        if side not in ("BUY", "SELL"):
+            raise VenueError(f"polymarket: {where}: side {raw.get('side')!r:.20} is not BUY "
+                             f"or SELL")
+        try:
+            price = to_decimal(raw.get("price"), field="price")
+            size = to_decimal(raw.get("original_size") or raw.get("size") or "0",
+                              field="original_size")
+            matched = to_decimal(raw.get("size_matched") or "0", field="size_matched")
+        except DataError as exc:
+            raise VenueError(f"polymarket: {where}: {exc}") from None
+        if size > 0 and not Decimal(0) < price < Decimal(1):
+            raise VenueError(f"polymarket: {where}: price {price} is not in (0, 1)")
+        return cls(str(raw["id"]), str(raw.get("asset_id", "")), side, price, size, matched,
+                   str(raw.get("order_type") or ""), str(raw.get("metadata") or ""))
 
 
 class Reconciliation(OrderTracker):
@@ -96,28 +141,29 @@ class Reconciliation(OrderTracker):
                 self.venue_ids.setdefault(coid, tail)
         return len(known.orders)
 
-    def _client_id_of_open(self, row: Mapping[str, Any], by_vid: Mapping[str, str],
+    def _client_id_of_open(self, row: OpenRow, by_vid: Mapping[str, str],
                            by_meta: Mapping[str, str]) -> str | None:
         """The core client order id of one ``GET /data/orders`` row, or None."""
-        vid = str(row.get("id", ""))
-        if vid in by_vid:
-            return by_vid[vid]
-        meta = str(row.get("metadata") or "")
-        if meta in by_meta:
-            return by_meta[meta]
-        # No metadata in the row: a known (ledger) order still pending whose token, side, price
-        # and size all agree is it, if exactly one does (never guess between two).
-        token, side = str(row.get("asset_id", "")), str(row.get("side", "")).upper()
-        try:
-            price = Decimal(str(row.get("price")))
-            size = Decimal(str(row.get("original_size") or "0"))
-        except ArithmeticError:
+        if row.vid in by_vid:
+            return by_vid[row.vid]
+        if row.metadata in by_meta:
+            return by_meta[row.metadata]
+        if row.metadata not in _NO_METADATA:
+            # Every order we sign carries keccak(client order id): another's metadata is
+            # another client's order on the account (a person trading by hand), never ours.
             return None
+        # No metadata in the row: an order of ours still pending with no hash recorded
+        # whose token, side, price and size all agree is it, if exactly one does (never
+        # guess between two).  Only a pending one: before, an order the ledger had
+        # rejected or cancelled was matched, and the core then cancelled the person's
+        # order as a late placement of it.
         known = set(by_vid.values())
         candidates = [o.client_order_id for o in self.known_orders.values()
-                      if o.client_order_id not in known and token_of(o.instrument_id) == token
-                      and o.side.value.upper() == side and o.limit_price == price
-                      and o.quantity == size]
+                      if o.client_order_id in self.unidentified
+                      and o.client_order_id not in known
+                      and token_of(o.instrument_id) == row.token
+                      and o.side.value.upper() == row.side and o.limit_price == row.price
+                      and o.quantity == row.size]
         return candidates[0] if len(candidates) == 1 else None
 
     async def _read_open_orders(self) -> list[Any]:
@@ -157,30 +203,30 @@ class Reconciliation(OrderTracker):
         rows = await self._read_open_orders()
         by_meta = {client_order_metadata(c): c for c in (*self._orders, *self.known_orders)}
         by_vid = {v: c for c, v in self.venue_ids.items()}
-        out = []
-        for row in rows:
-            vid = str(row.get("id", ""))
+        out, listed = [], set()
+        for i, raw in enumerate(rows):
+            row = OpenRow.parse(raw, f"GET /data/orders row {i}")
+            if row.vid in listed:
+                continue  # listed twice (pages overlapping): one order
+            listed.add(row.vid)
             cid = self._client_id_of_open(row, by_vid, by_meta)
             if cid is None:
-                cid = f"pm:{vid}"
+                cid = f"pm:{row.vid}"
             else:
-                if self.venue_ids.get(cid) != vid or cid in self.unknown:  # after a restart
-                    self._report([OrderUpdate(cid, OrderStatus.OPEN, time.time_ns(), vid)])
+                if self.venue_ids.get(cid) != row.vid or cid in self.unknown:  # a restart
+                    self._report([OrderUpdate(cid, OrderStatus.OPEN, time.time_ns(), row.vid)])
                 self.unknown.pop(cid, None)  # found: nothing left to look for
                 self.unidentified.pop(cid, None)
-                self.venue_ids[cid] = vid
-                by_vid[vid] = cid
-                self.watched[cid] = vid
-            size = Decimal(str(row.get("original_size") or row.get("size") or "0"))
-            matched = Decimal(str(row.get("size_matched") or "0"))
-            if size <= 0:
+                self.venue_ids[cid] = row.vid
+                by_vid[row.vid] = cid
+                self.watched[cid] = row.vid
+            if row.size <= 0:
                 continue
-            out.append(Order(cid, C.VENUE, f"{C.VENUE}:{row.get('asset_id')}",
-                             Side.BUY if str(row.get("side", "")).upper() == "BUY" else Side.SELL,
-                             size, Decimal(str(row.get("price"))), CoreOrderType.LIMIT,
-                             TimeInForce.GTD if str(row.get("order_type")) == "GTD"
-                             else TimeInForce.GTC,
-                             status=(OrderStatus.PARTIALLY_FILLED if matched > 0
+            out.append(Order(cid, C.VENUE, f"{C.VENUE}:{row.token}",
+                             Side.BUY if row.side == "BUY" else Side.SELL,
+                             row.size, row.price, CoreOrderType.LIMIT,
+                             TimeInForce.GTD if row.order_type == "GTD" else TimeInForce.GTC,
+                             status=(OrderStatus.PARTIALLY_FILLED if row.matched > 0
                                      else OrderStatus.OPEN)))
         ours = {o.client_order_id for o in out if not o.client_order_id.startswith("pm:")}
         if ours or self.heartbeat is not None:

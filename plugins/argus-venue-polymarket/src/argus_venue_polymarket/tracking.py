@@ -123,6 +123,9 @@ class OrderTracker:
         #: Fill ids whose trade FAILED and whose bust was reported (or said impossible).
         self.busted: set[str] = set()
         self._retrying: set[str] = set()  # trade ids said RETRYING (logged once each)
+        #: Trade ids seen FAILED: never booked after that, whatever status a repeated or
+        #: late frame, a deferred copy or a re-read page shows (FAILED is final on chain).
+        self.failed_trades: set[str] = set()
         #: User-channel trades with a fill left for later (see ``ExecutionsFeed._book_trades``):
         #: decided again at each turn of the poll task, without asking the venue.
         self.deferred: dict[str, ClobTrade] = {}
@@ -231,6 +234,14 @@ class OrderTracker:
                                         m.side, m.price, m.matched_amount, Liquidity.MAKER, ts))
         return out
 
+    def bookable(self, trade: ClobTrade) -> bool:
+        """Whether ``trade``'s fills may be booked: its status is one that stands
+        (:data:`TRADE_BOOKED_STATUSES`) and it was never seen FAILED (a FAILED one is
+        remembered: before, a MATCHED copy seen after it was booked)."""
+        if trade.status == "FAILED":
+            self.failed_trades.add(trade.trade_id)
+        return trade.status in TRADE_BOOKED_STATUSES and trade.trade_id not in self.failed_trades
+
     def _trade_fill(self, fill_id: str, coid: str, asset_id: str, side: str, price: Decimal,
                     qty: Decimal, liquidity: Liquidity, ts_ns: int) -> Fill:
         iid = f"{C.VENUE}:{asset_id}"
@@ -247,7 +258,7 @@ class OrderTracker:
         self.venue_ids[coid] = vid
         fills = []
         for trade in found.trades:
-            if trade.status not in TRADE_BOOKED_STATUSES:
+            if not self.bookable(trade):
                 continue
             for fill in self.fills_of_trade(trade):
                 if fill.client_order_id == coid and fill.fill_id not in self._seen_trades:

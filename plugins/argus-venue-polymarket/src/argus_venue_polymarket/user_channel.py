@@ -41,7 +41,7 @@ from py_clob_client_v2.clob_types import ApiCreds
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from argus_core import DataError, redact
+from argus_core import DataError, redact, to_decimal
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.data import backoff_delay, frame_items
 from argus_venue_polymarket.schemas import ClobTrade
@@ -101,11 +101,12 @@ def ws_order(raw: dict[str, Any]) -> tuple[str, str, Decimal | None]:
     if not isinstance(vid, str) or not vid:
         raise DataError(f"user channel order: no order id in {str(raw)[:80]!r}")
     matched = raw.get("size_matched")
-    try:
-        size = Decimal(str(matched)) if matched not in (None, "") else None
-    except ArithmeticError:
-        raise DataError(f"user channel order {vid}: size_matched {matched!r} is not a "
-                        f"number") from None
+    # to_decimal: NaN / Infinity are refused here (a NaN compared later raised
+    # InvalidOperation, which is no DataError: the channel's session died on it).
+    size = to_decimal(matched, field=f"user channel order {vid}: size_matched") \
+        if matched not in (None, "") else None
+    if size is not None and size < 0:
+        raise DataError(f"user channel order {vid}: size_matched {matched!r} is negative")
     return vid, str(raw.get("type") or "").upper(), size
 
 
