@@ -60,10 +60,20 @@ class _Console:
             from rich.console import Console
 
             self._console = Console(**self._kwargs)
+            # rich exits 1 at a closed pipe, silently (a recorded kill read as failed):
+            # stop writing there and raise, for ArgusGroup's exit 0 or a caller to go on.
+            self._console.on_broken_pipe = lambda: _closed_pipe(self._console.file)
         return self._console
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.get(), name)
+
+
+def _closed_pipe(stream: Any) -> NoReturn:
+    """rich's ``on_broken_pipe``: the reader of ``stream`` has gone."""
+    with suppress(OSError, ValueError):  # writes to it go nowhere from now on
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    raise BrokenPipeError
 
 
 # markup=False: "[run] scanners is empty" or a plugin named "x[extra]" prints as written.
@@ -112,6 +122,12 @@ def _ledger_of(run_dir: Path) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
+        import apsw
+
+        # Another process held the write lock past the 5 s wait (the ledger says "damaged").
+        if isinstance(exc.__context__ if isinstance(exc, LedgerError) else exc, apsw.BusyError):
+            raise LedgerError(f"{run_dir / 'argus.db'} is busy: another process held its write "
+                              f"lock for over 5 s; nothing was written, try again") from exc
         if _is_ledger_error(exc):
             raise LedgerError(f"{run_dir / 'argus.db'} cannot be used: {type(exc).__name__}: "
                               f"{exc} (a damaged file, or not an Argus ledger)") from exc
@@ -437,9 +453,10 @@ def _run(config: Config, run_dir: Path, *, live: bool, show_progress: bool,
             return summary
         except KeyboardInterrupt:
             # The loop has closed the ledger: say where it stopped, then exit 130.
-            out.print(f"interrupted after event {runner.seq:,}, trading state "
-                      f"{runner.trading_state.value}; the ledger in {run_dir} holds "
-                      f"everything to its last commit, and the same command resumes it")
+            with suppress(BrokenPipeError):
+                out.print(f"interrupted after event {runner.seq:,}, trading state "
+                          f"{runner.trading_state.value}; the ledger in {run_dir} holds "
+                          f"everything to its last commit, and the same command resumes it")
             raise
         except Exception:
             if not ran:
@@ -537,7 +554,8 @@ def run_cmd(config_path: Path, run_dir: Path, live: bool, max_events: int | None
     with _ledger_of(run_dir):
         summary = _run(config, run_dir, live=live, show_progress=not no_progress,
                        max_events=max_events)
-    _print_summary(summary)
+    with suppress(BrokenPipeError):  # nobody reads it (`| head`): the exit code still counts
+        _print_summary(summary)
     _exit_if_halted(summary)
 
 
@@ -571,8 +589,9 @@ def _backtest(config: Config, run_dir: Path | None, prefix: str, show_progress: 
         summary = _run(config, run_dir, live=False, show_progress=show_progress, made=made)
         # The report's read of the run carries its metrics: the ledger is not read twice.
         report, data = write_report_data(run_dir, config)
-    _print_summary(summary, data.metrics)
-    out.print(f"report: {report}")
+    with suppress(BrokenPipeError):  # nobody reads it (`| head`): the exit code still counts
+        _print_summary(summary, data.metrics)
+        out.print(f"report: {report}")
     return summary
 
 
@@ -625,11 +644,12 @@ def _who() -> str:
 
 
 def _control_ledger(run_dir: Path) -> Ledger:
-    from argus_core.ledger import LEDGER_FILE, Ledger
+    from argus_core.ledger import LEDGER_FILE, Ledger, check_run_ledger
 
     if not (run_dir / LEDGER_FILE).exists():
         raise LedgerError(f"{run_dir}: no {LEDGER_FILE}; is this a run directory?")
     with _ledger_of(run_dir):
+        check_run_ledger(run_dir)  # an empty or foreign file: refused, never made a ledger
         return Ledger.in_dir(run_dir)
 
 
@@ -646,12 +666,11 @@ def kill_cmd(run_dir: Path, reason: str, flatten: bool) -> None:
     in a quiet market (a run started later, at its start).
     A run already HALTED (and flattening, for --flatten) is left as it is."""
     latch, changed = _request(run_dir, "flatten" if flatten else "kill", reason)
-    if not changed:
-        out.print(f"{run_dir}: trading is already HALTED ({latch.get('reason', '')}"
-                  + ("; flattening" if latch.get("flatten") else "") + "); nothing changed")
-        return
-    out.print(f"{run_dir}: trading HALTED ({latch['reason']})"
-              + ("; flattening every position" if flatten else ""))
+    flattening = "; flattening every position" if flatten else ""
+    said = (f"trading HALTED ({latch['reason']}){flattening}" if changed else
+            f"trading is already HALTED ({latch.get('reason', '')}"
+            f"{'; flattening' if latch.get('flatten') else ''}); nothing changed")
+    out.print(f"{run_dir}: {said}", soft_wrap=True)  # one line, however long the path
 
 
 @cli.command("resume")
@@ -659,7 +678,8 @@ def kill_cmd(run_dir: Path, reason: str, flatten: bool) -> None:
 def resume_cmd(run_dir: Path) -> None:
     """Clear HALTED or REDUCING in a run: a person's decision, recorded in the ledger."""
     _, changed = _request(run_dir, "resume", "cleared by a person with `argus resume`")
-    out.print(f"{run_dir}: trading ACTIVE" + ("" if changed else " already; nothing changed"))
+    said = "" if changed else " already; nothing changed"
+    out.print(f"{run_dir}: trading ACTIVE{said}", soft_wrap=True)
 
 
 def _request(run_dir: Path, action: str, reason: str) -> tuple[dict[str, Any], bool]:

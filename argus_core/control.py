@@ -7,7 +7,8 @@ The rule: a request that would change nothing writes nothing (``resume`` while A
 ``kill`` while HALTED, a ``flatten`` while HALTED and flattening: a second press is
 handled once, and a ``kill`` never takes back a ``flatten`` still being carried out); the
 reason is one clean line (no escape sequences for a terminal or a chat to obey, no
-credentials, at most :data:`MAX_REASON` characters)."""
+credentials, at most :data:`MAX_REASON` characters); a latch that cannot be read is
+replaced by any request (the loop cannot start on it)."""
 
 from __future__ import annotations
 
@@ -42,14 +43,17 @@ def clean_reason(text: str, limit: int = MAX_REASON) -> str:
 
 
 def trading_latch(ledger: Ledger) -> dict[str, Any] | None:
-    """The latch as stored (``state``, ``reason``, ``flatten``, ``by``, ...), or None when
-    unset or unreadable."""
+    """The latch as stored (``state``, ``reason``, ``flatten``, ``by``, ...), its reason
+    :func:`clean_reason`'s (the loop's own may hold a venue's text), or None when unset or
+    unreadable (not JSON, or no state of :class:`TradingState`)."""
     raw = ledger.get_control(CONTROL_STATE)
     try:
-        value = json.loads(raw) if raw is not None else None
+        value = json.loads(raw or "null")
     except json.JSONDecodeError:
         return None
-    return value if isinstance(value, dict) else None
+    # (A list, not a set, of states: a stored [...] is no key.)
+    ok = isinstance(value, dict) and value.get("state") in [s.value for s in TradingState]
+    return value | {"reason": clean_reason(str(value.get("reason") or ""))} if ok else None
 
 
 def changes_nothing(action: str, current: dict[str, Any] | None) -> bool:
@@ -57,9 +61,8 @@ def changes_nothing(action: str, current: dict[str, Any] | None) -> bool:
     state = (current or {}).get("state", TradingState.ACTIVE.value)
     if action == "resume":
         return bool(state == TradingState.ACTIVE.value)
-    if state != TradingState.HALTED.value:
-        return False
-    return action == "kill" or bool(current and current.get("flatten"))
+    return state == TradingState.HALTED.value and (action == "kill" or bool(
+        current and current.get("flatten")))
 
 
 def request_trading_state(ledger: Ledger, action: str, reason: str, by: str,
@@ -72,13 +75,15 @@ def request_trading_state(ledger: Ledger, action: str, reason: str, by: str,
         raise ValueError(f"unknown control action {action!r}; expected one of {ACTIONS}")
     latch: dict[str, Any] = {"state": (TradingState.ACTIVE if action == "resume"
                                        else TradingState.HALTED).value,
-                             "reason": clean_reason(reason)}
+                             "reason": clean_reason(reason) or f"{action}: no reason given"}
     if action != "resume":
         latch["flatten"] = action == "flatten"
-    latch |= {"by": by, **extra}
+    latch |= {"by": clean_reason(by), **extra}
     with ledger.immediate():
         current = trading_latch(ledger)
-        changed = not changes_nothing(action, current)
+        # A latch stored but unreadable stops the loop at its start: any request replaces it.
+        damaged = current is None and ledger.get_control(CONTROL_STATE) is not None
+        changed = damaged or not changes_nothing(action, current)
         if changed:
             ledger.put_control(CONTROL_STATE, json.dumps(latch), time.time_ns())
     return (latch if changed else current or {"state": TradingState.ACTIVE.value}), changed

@@ -47,7 +47,7 @@ from argus_core.account import Account, capital_split
 from argus_core.bar_runs import BarRun
 from argus_core.builtins.replay_venue import ReplayVenue
 from argus_core.config import Config, canonical_json
-from argus_core.control import CONTROL_STATE
+from argus_core.control import CONTROL_STATE, trading_latch
 from argus_core.errors import ArgusError, ConfigError
 from argus_core.execution import ExecutionEngine
 from argus_core.gcfreeze import freeze_startup, thaw
@@ -1101,9 +1101,13 @@ class Runner:
 
     def _read_control(self) -> None:
         raw = self.ledger.get_control(CONTROL_STATE)
-        flatten = False
-        if raw:
-            data = json.loads(raw)
+        flatten, data = False, trading_latch(self.ledger) if raw else None
+        if raw and data is None:  # damaged: nothing trades until a person rewrites it
+            data = {"state": TradingState.HALTED.value, "by": "argus", "reason": "the "
+                    "ledger's trading latch cannot be read; `argus resume` rewrites it"}
+            if raw != self._control_seen:
+                self._risk_event(self.market.now_ns, "control", "halted", data["reason"], None)
+        if data:
             self.risk.ctx.trading_state = data["state"]
             self.risk.ctx.state_reason = data.get("reason", "")
             flatten = bool(data.get("flatten"))
