@@ -1,7 +1,8 @@
 """A person's kill, flatten and resume: the trading-state latch in the ledger's ``control``
 table, written by ``argus kill`` / ``argus resume``, the Telegram bot and the dashboard by
 one rule.  The running loop adopts the latch at its next commit or idle point (a quiet
-market gives one every second: :data:`argus_core.runner.QUIET_TICK_S`).
+market gives one every second: :data:`argus_core.runner.QUIET_TICK_S`; a busy one commits
+at least that often: :data:`argus_core.runner.HOLD_LOCK_S`).
 
 The rule: a request that would change nothing writes nothing (``resume`` while ACTIVE, a
 ``kill`` while HALTED, a ``flatten`` while HALTED and flattening: a second press is

@@ -243,6 +243,14 @@ def _refuse_headless(path: Path, what: str = "an Argus ledger") -> None:
                           f"damaged file, or not {what})")
 
 
+def _wait_for_lock(tries: int) -> bool:
+    """SQLite's busy handler for ledger connections: try again every 2 ms, for up to 5 s.
+    (SQLite's own timeout backs off to one try in 100 ms, and a busy loop frees the lock
+    only a moment each second: a person's `argus kill` was starved.)"""
+    time.sleep(0.002)
+    return tries < 2_500
+
+
 def open_read_only(path: Path | str, busy_timeout_ms: int = 5000) -> apsw.Connection:
     """A read-only connection to the SQLite file ``path`` (nothing is created or written)
     that waits up to ``busy_timeout_ms`` for a lock instead of failing at once.  A WAL
@@ -319,7 +327,7 @@ class Ledger:
                 self.conn = apsw.Connection(str(self.path))
         except (apsw.Error, OSError) as exc:
             raise LedgerError(f"cannot open ledger {self.path}: {exc}") from None
-        self.conn.setbusytimeout(5000)
+        self.conn.setbusyhandler(_wait_for_lock)
         #: Buffer order, fill and position rows until the commit (see the module docstring).
         self.defer_writes = False
         self._orders: dict[str, list[Any]] = {}  # ORDER_COLUMNS values, by client id

@@ -90,6 +90,10 @@ _IDLE = object()  # the live event source has nothing waiting
 #: A quiet market still gets an idle point this often (seconds without an event): a
 #: person's `argus kill` is adopted and its cancels sent, held positions' marks watched.
 QUIET_TICK_S = 1.0
+#: A paper or live loop whose queue never runs dry commits at least this often (seconds):
+#: a person's `argus kill` waits for the write lock at most that long (it gives up at 5 s).
+HOLD_LOCK_S = 1.0
+LOCK_PAUSE_S = 0.01  # and then leaves it free this long (waiters try every 2 ms)
 _END = object()  # the live event source ended
 #: Rounds of fills heard at one look (``Runner._hear_fills``): a strategy whose every fill
 #: asks for an order that fills at once is heard again at the next look, never in a loop.
@@ -186,6 +190,8 @@ class Runner:
         self._commit_each_change = config.argus.mode != "replay"
         self._mode = config.argus.mode
         self._swapped = False
+        self._release_by = self._pause_s = 0.0  # paper/live: when the open transaction
+        # must commit; then how long the loop leaves the lock free
         self._every = self._scan_every = 1  # checkpoint and scan spacing (set by run)
         #: the risk checks' drawdown limits a held stretch watches (None: a watch it does
         #: not model), for the checks list (and its length) they were read from
@@ -372,14 +378,16 @@ class Runner:
                         continue
                     if not conn.in_transaction:
                         self.ledger.begin()
+                        self._release_by = time.monotonic() + HOLD_LOCK_S
                         # The first event after an idle point: a kill written meanwhile
                         # acts before this event's orders (the next idle tick came late).
                         if self.ledger.get_control(CONTROL_STATE) != self._control_seen:
                             self._read_control()
                     engine.seq = seq
                     on_event(event)
-                    if after(seq):
-                        await asyncio.sleep(0)  # let swaps, kills and observers in (replays)
+                    if after(seq):  # let swaps, kills and observers in (replays)
+                        await asyncio.sleep(self._pause_s)
+                        self._pause_s = 0.0
                     # read each time: a caller may move the stop while the run goes on
                     if self.max_events is not None and seq >= self.max_events:
                         break
@@ -510,9 +518,13 @@ class Runner:
             self._scan()
         if self._swaps:
             self._apply_swaps()
-        if (self._dirty and self._commit_each_change) or self._swapped \
+        overdue = self._commit_each_change and time.monotonic() > self._release_by
+        if (self._dirty and self._commit_each_change) or overdue or self._swapped \
                 or seq % self._every == 0:
             self._commit(reopen=False)  # the next event opens the next one
+        if overdue:  # the loop lets the lock go a moment: a waiting `argus kill` gets it
+            self._pause_s = LOCK_PAUSE_S
+            return True
         if seq % 1000:
             return False
         if self.progress is not None:

@@ -151,6 +151,8 @@ parsed it their own way): 8,625.
 The person's controls: a damaged latch starts a run HALTED and is rewritten by any request
 (it stopped the loop with a traceback, and `resume` said nothing changed), an empty file
 is never made a ledger, a busy ledger is said busy, a closed pipe keeps the exit code: 8,645.
+A loop too busy to idle commits once a second and lets the lock go a moment, and ledger
+connections poll for a lock every 2 ms (a person's kill starved for 5 s and failed): 8,660.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -165,7 +167,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_645
+BUDGET = 8_660
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -32,12 +32,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import apsw
 import pytest
+from argus_testkit import run_and_collect
 from click.testing import CliRunner, Result
 
+from argus_core import Intent, MarketEvent, Strategy, apply_overrides, load_config
 from argus_core.cli import cli
 from argus_core.control import CONTROL_STATE
 from argus_core.ledger import Ledger
@@ -201,3 +206,41 @@ def test_a_run_over_a_damaged_latch_starts_halted_and_says_why(tmp_path: Path,
     assert said and said[0]["action"] == "halted" and "cannot be read" in said[0]["reason"]
     assert invoke("resume", "--run-dir", str(run_dir)).exit_code == 0
     assert stored_latch(run_dir)["state"] == "active"
+
+
+class _Slow(Strategy):
+    """Trades nothing; 20 ms an event (a model's inference, say)."""
+
+    name = "slow"
+
+    def on_event(self, event: MarketEvent, ctx: Any) -> list[Intent]:
+        time.sleep(0.02)
+        return []
+
+
+def test_a_kill_gets_through_while_a_busy_paper_loop_works(tmp_path: Path,
+                                                           demo_config: Path) -> None:
+    """Was: a paper loop whose queue never ran dry (no idle point) held its write
+    transaction until its next checkpoint, 1,000 events later (20 s at 20 ms an event):
+    a person's ``argus kill`` waited 5 s for the lock and failed as busy.  The loop now
+    commits at least once a second of wall time."""
+    run_dir = tmp_path / "run"
+    config = load_config(demo_config)
+    config = apply_overrides(config, {"argus.mode": "paper", "run.strategies": ["slow"],
+                                      "plugins.replay.end": "2022-06-12"})
+    done: list[Any] = []
+    thread = threading.Thread(target=lambda: done.append(run_and_collect(
+        config, run_dir, strategies={"slow": _Slow()})), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not (run_dir / "argus.db").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)  # the loop is well into its events, the queue never empty
+        started = time.monotonic()
+        result = invoke("kill", "--run-dir", str(run_dir), "--reason", "enough")
+        assert result.exit_code == 0, result.output
+        assert time.monotonic() - started < 4.0, time.monotonic() - started
+    finally:
+        thread.join(timeout=60)
+    assert done and done[0].summary.trading_state == "halted"
