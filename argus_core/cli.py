@@ -671,6 +671,8 @@ def kill_cmd(run_dir: Path, reason: str, flatten: bool) -> None:
             f"trading is already HALTED ({latch.get('reason', '')}"
             f"{'; flattening' if latch.get('flatten') else ''}); nothing changed")
     out.print(f"{run_dir}: {said}", soft_wrap=True)  # one line, however long the path
+    _say_if_not_running(run_dir, "it is halted when it next starts; orders it left at a "
+                                 "venue work there until then")
 
 
 @cli.command("resume")
@@ -680,6 +682,15 @@ def resume_cmd(run_dir: Path) -> None:
     _, changed = _request(run_dir, "resume", "cleared by a person with `argus resume`")
     said = "" if changed else " already; nothing changed"
     out.print(f"{run_dir}: trading ACTIVE{said}", soft_wrap=True)
+    _say_if_not_running(run_dir, "it trades when it next starts")
+
+
+def _say_if_not_running(run_dir: Path, then: str) -> None:
+    """A person at the controls must know when no process acts on what they asked."""
+    from argus_core.runlock import writer_pid
+
+    if writer_pid(run_dir) is None:
+        out.print(f"no process is running this run: {then}", soft_wrap=True)
 
 
 def _request(run_dir: Path, action: str, reason: str) -> tuple[dict[str, Any], bool]:

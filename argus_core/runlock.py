@@ -95,6 +95,9 @@ class RunDirLock:
 
     def release(self) -> None:
         """Give the lock back (idempotent; process exit does the same)."""
+        if self._fd is not None:  # no pid named once the run is over (`writer_pid`)
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
         for fd in (self._fd, self._dir_fd):
             if fd is not None:
                 with contextlib.suppress(OSError):
@@ -142,6 +145,17 @@ def undo_refused_start(run_dir: Path, found: set[str] | None, made: Sequence[Pat
     for folder in made if found is None else ():
         with contextlib.suppress(OSError):  # not empty: someone else's now
             folder.rmdir()
+
+
+def writer_pid(run_dir: Path) -> int | None:
+    """The pid of the live process that holds ``run_dir`` as its writer (as its lock file
+    names it; a pid reused since would pass too), or None.  It only reads: no lock is
+    taken, so a run starting meanwhile is never refused for it."""
+    with contextlib.suppress(OSError, ValueError):
+        pid = int((run_dir / LOCK_FILE).read_text().strip() or "0")
+        if pid > 0 and _alive(pid):
+            return pid
+    return None
 
 
 def _try_flock(fd: int, *, directory: bool) -> bool:

@@ -241,6 +241,21 @@ def test_a_kill_gets_through_while_a_busy_paper_loop_works(tmp_path: Path,
         result = invoke("kill", "--run-dir", str(run_dir), "--reason", "enough")
         assert result.exit_code == 0, result.output
         assert time.monotonic() - started < 4.0, time.monotonic() - started
+        assert "no process is running" not in result.output  # this one is
     finally:
         thread.join(timeout=60)
     assert done and done[0].summary.trading_state == "halted"
+
+
+def test_a_kill_of_a_run_no_process_runs_says_so(tmp_path: Path, demo_config: Path) -> None:
+    """Was: "trading HALTED" and nothing more for a run whose process had stopped: the
+    person read the orders it left at a venue as cancelled."""
+    run_dir = tmp_path / "run"
+    assert invoke("backtest", "--config", str(demo_config), "--run-dir", str(run_dir),
+                  "--no-progress").exit_code == 0
+    result = invoke("kill", "--run-dir", str(run_dir))
+    assert result.exit_code == 0 and "trading HALTED" in result.output
+    assert "no process is running this run: it is halted when it next starts" \
+        in result.output
+    result = invoke("resume", "--run-dir", str(run_dir))
+    assert "no process is running this run: it trades when it next starts" in result.output
