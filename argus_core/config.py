@@ -367,7 +367,7 @@ def load_config(path: str | Path) -> Config:
     naming the file (missing, a directory, unreadable, not UTF-8, not TOML)."""
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # a BOM (Windows editors) is no key
         raw = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
@@ -381,7 +381,9 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
                           f"line {line}); TOML files are UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        said = str(exc).replace("(at end of document)",  # which line that is, too
+                                f"(at end of document, line {len(text.splitlines()) or 1})")
+        raise ConfigError(f"{path}: not valid TOML: {said}") from None
     return parse_config(raw, path)
 
 
@@ -436,6 +438,9 @@ def _with_lines(message: str, where: str, overrides: Mapping[str, str]) -> str:
     given = [text for key, text in overrides.items() if any(
         key == at or at.startswith(f"{key}.") or (key.startswith(f"{at}.") and re.search(
             rf"\b{re.escape(key.rpartition('.')[2])}\b", said)) for at in keys)]
+    if top := re.search(r"unknown key\(s\) \(([^)]*)\) at the top level", said):
+        unknown = {k.strip() for k in top.group(1).split(",")}
+        given += [text for key, text in overrides.items() if key.split(".")[0] in unknown]
     if given:
         return ", ".join(given) + said
     try:

@@ -154,6 +154,8 @@ is never made a ledger, a busy ledger is said busy, a closed pipe keeps the exit
 A loop too busy to idle commits once a second and lets the lock go a moment, and ledger
 connections poll for a lock every 2 ms (a person's kill starved for 5 s and failed): 8,660.
 `argus kill` / `resume` say when no process runs the run (`runlock.writer_pid`): 8,670.
+Config: a BOM read past, a TOML error at the end names its line, an unknown top-level
+`--set` key names the `--set`: 8,680.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -168,7 +170,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_670
+BUDGET = 8_680
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -235,3 +235,29 @@ def test_a_number_setting_of_true_is_refused_not_read_as_one(tmp_path: Path, val
     config = write(tmp_path, demo_toml(BUNDLED_BARS).replace(
         "[paper]", '[paper]\nbar_depth_fraction = "0.2"'))
     assert load_config(config).paper.bar_depth_fraction == 0.2
+
+
+def test_a_toml_error_at_the_end_names_the_last_line(tmp_path: Path) -> None:
+    """Was: "Unterminated string (at end of document)": no line to look at."""
+    refused(write(tmp_path, '[run]\nvenue = "replay"\nx = "abc'),
+            "not valid TOML", "at end of document, line 3")
+
+
+def test_a_byte_order_mark_is_not_a_key(tmp_path: Path) -> None:
+    """Was: "Invalid statement (at line 1, column 1)" for a file a Windows editor saved
+    with a UTF-8 byte order mark, which no one can see."""
+    path = tmp_path / "c.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + demo_toml(BUNDLED_BARS).encode())
+    assert load_config(path).run.venue == "replay"
+
+
+def test_an_unknown_top_level_override_names_its_set(tmp_path: Path) -> None:
+    """Was: "c.toml: unknown key(s) (risk) at the top level": the file was blamed for a
+    key only ``--set risk.x=1`` gave."""
+    from argus_core.config import apply_overrides
+
+    config = load_config(write(tmp_path, demo_toml(BUNDLED_BARS)))
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(config, parse_overrides(["risk.x=1"]), origin="--set")
+    assert str(info.value).startswith("--set risk.x"), info.value
+    assert "c.toml" not in str(info.value)
