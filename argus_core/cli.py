@@ -648,6 +648,9 @@ def _control_ledger(run_dir: Path) -> Ledger:
 
     if not (run_dir / LEDGER_FILE).exists():
         raise LedgerError(f"{run_dir}: no {LEDGER_FILE}; is this a run directory?")
+    if not os.access(run_dir, os.W_OK):  # SQLite would say "unable to open database file"
+        raise LedgerError(f"{run_dir} is read-only (a read-only mount or folder): this "
+                          f"command writes its ledger")
     with _ledger_of(run_dir):
         check_run_ledger(run_dir)  # an empty or foreign file: refused, never made a ledger
         return Ledger.in_dir(run_dir)

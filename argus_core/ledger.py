@@ -259,7 +259,13 @@ def open_read_only(path: Path | str, busy_timeout_ms: int = 5000) -> apsw.Connec
     write does it) or recovers the WAL a killed process left; without a wait such a read
     fails with ``BusyError`` (it did, about one read in 200 beside a writer opening and
     closing).  Every reader of a ledger another process may write opens it here."""
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    path = Path(path)
+    wal = path.with_name(f"{path.name}-wal")
+    if os.access(path.parent, os.W_OK) or (wal.exists() and wal.stat().st_size):
+        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    else:  # a read-only mount: no writer, and no -shm file a WAL reader could make there
+        conn = apsw.Connection(f"{path.resolve().as_uri()}?immutable=1",
+                               flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
     conn.set_busy_timeout(busy_timeout_ms)
     return conn
 

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -259,3 +260,37 @@ def test_a_kill_of_a_run_no_process_runs_says_so(tmp_path: Path, demo_config: Pa
         in result.output
     result = invoke("resume", "--run-dir", str(run_dir))
     assert "no process is running this run: it trades when it next starts" in result.output
+
+
+@pytest.fixture
+def read_only_mount(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """``(source, view)``: ``view`` a read-only bind mount of ``source`` (root only)."""
+    source, view = tmp_path / "src", tmp_path / "view"
+    source.mkdir()
+    view.mkdir()
+    if subprocess.run(["mount", "--bind", str(source), str(view)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot bind-mount here (needs root and mount rights)")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(view)], check=True,
+                       capture_output=True)
+        yield source, view
+    finally:
+        subprocess.run(["umount", str(view)], capture_output=True)
+
+
+def test_a_run_on_a_read_only_mount_is_read_and_its_controls_say_why_not(
+        read_only_mount: tuple[Path, Path], demo_config: Path) -> None:
+    """Was: every command said "CantOpenError: unable to open database file (a damaged
+    file, or not an Argus ledger)": a reader could not make the WAL's ``-shm`` file there,
+    and a kill blamed the ledger for the mount."""
+    source, view = read_only_mount
+    assert invoke("backtest", "--config", str(demo_config), "--run-dir",
+                  str(source / "run"), "--no-progress").exit_code == 0
+    with Ledger.in_dir(source / "run") as ledger:  # closed by its last writer: no WAL left
+        fills = ledger.query("select count(*) as n from fills")[0]["n"]
+    with Ledger.in_dir(view / "run", read_only=True) as ledger:
+        assert ledger.query("select count(*) as n from fills")[0]["n"] == fills > 0
+    result = invoke("kill", "--run-dir", str(view / "run"))
+    assert result.exit_code == 7 and "is read-only" in result.output, result.output
+    assert "damaged" not in result.output
