@@ -61,6 +61,9 @@ class Ladders:
                 _check(price, size, level)
                 if size < 0:
                     raise DataError(f"kalshi: book level {level!r} out of range")
+                if price in ladder:  # which of the two is the level? neither is trusted
+                    raise DataError(f"kalshi: {self.ticker} {side} snapshot lists price "
+                                    f"{price} twice")
                 if size > 0:
                     ladder[price] = size
             self.bids[side] = ladder
@@ -77,7 +80,16 @@ class Ladders:
             self.bids[side].pop(price, None)
         else:
             self.bids[side][price] = size
+        self._uncrossed(f"{side} delta at {price}")
         return size
+
+    def _uncrossed(self, where: str) -> None:
+        """A YES bid and a NO bid summing to $1 or more would have matched at Kalshi: the
+        ladders missed an update (a ``DataError``: the stream resyncs)."""
+        yes, no = self.bids["yes"], self.bids["no"]
+        if yes and no and max(yes) + max(no) >= C.PAYOUT:
+            raise DataError(f"kalshi: {self.ticker} book crossed after the {where}: best "
+                            f"YES bid {max(yes)} + best NO bid {max(no)} >= 1")
 
     def books(self, ts_ns: int) -> list[OrderBook]:
         """The YES and NO core books."""

@@ -84,7 +84,10 @@ async def rest_books(rest: KalshiRest, tickers: list[str]) -> list[OrderBook]:
     out: list[OrderBook] = []
     for ticker in tickers:
         raw = await rest.get(f"/markets/{ticker}/orderbook")
-        book = raw.get("orderbook_fp") or {}
+        book = raw.get("orderbook_fp")
+        if not isinstance(book, dict):  # absent is not empty: levels we cannot read
+            raise DataError(f"kalshi: GET /markets/{ticker}/orderbook: no orderbook_fp "
+                            f"object (keys {sorted(raw)})")
         ladders = Ladders(ticker)
         ladders.load(book.get("yes_dollars") or [], book.get("no_dollars") or [])
         out.extend(ladders.books(time.time_ns()))

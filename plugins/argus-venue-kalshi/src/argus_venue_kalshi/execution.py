@@ -102,6 +102,12 @@ UNREACHABLE = (VenueError, httpx.TransportError)
 UNREADABLE = (DataError, KeyError, TypeError, ValueError, AttributeError, ArithmeticError)
 #: A fill's ``action`` as the core's side; anything else is not a fill we can book.
 ACTIONS = {"buy": Side.BUY, "sell": Side.SELL}
+#: The outcome a (side, action) leaves the account long (docs getting_started/
+#: order_direction: buy-yes and sell-no are long yes; buy-no and sell-yes long no), and
+#: ``book_side`` in the same vocabulary (bid is yes, ask is no, always).
+OUTCOME_OF = {("yes", "buy"): "yes", ("no", "sell"): "yes", ("no", "buy"): "no",
+              ("yes", "sell"): "no"}
+BOOK_SIDE_OUTCOME = {"bid": "yes", "ask": "no"}
 #: The most contracts one fill may carry, and the most fee per contract (a dollar: the
 #: contract's whole price): past them a fill or its fee is malformed (a fee of
 #: 1e999999999 overflowed the account's arithmetic and halted trading).
@@ -207,6 +213,16 @@ class KalshiExecution:
         #: The fee each booked fill of ours carries in the ledger (the socket's fills: the
         #: formula's, it states none): a listed ``fee_cost`` that differs is corrected.
         self.booked_fees: dict[str, Decimal] = {}
+        #: core client id -> (ticker, side, action) of the order as sent: the direction of
+        #: its fills when Kalshi states only ``outcome_side`` / ``book_side``.
+        self.directions: dict[str, tuple[str, str, str]] = {}
+        #: core client id -> a reduce-only order's quantity: one Kalshi ends ``executed``
+        #: short of it (cut to the position) has the rest CANCELLED, else the core's
+        #: order stays working for good.  (Only exits are ever sent short.)
+        self.quantities: dict[str, Decimal] = {}
+        #: Reduce-only orders sent with fewer contracts than the core asked: client id ->
+        #: why (the CANCELLED update's reason).
+        self.cut: dict[str, str] = {}
 
     # -- bookkeeping -----------------------------------------------------------------
     def learn(self, client_order_id: str, venue_order_id: str | None = None) -> None:
@@ -216,12 +232,22 @@ class KalshiExecution:
             self.order_ids[venue_order_id] = client_order_id
             self.venue_ids[client_order_id] = venue_order_id
 
+    def remember(self, order: Order) -> None:
+        """Remember ``order``'s market and direction (for fills that state only
+        ``outcome_side``)."""
+        ticker, side = parse_instrument_id(order.instrument_id)
+        self.directions[order.client_order_id] = (
+            ticker, side, "buy" if order.side is Side.BUY else "sell")
+        if order.reduce_only:
+            self.quantities[order.client_order_id] = order.quantity
+
     def resume(self, known: VenueResume) -> None:
         """Learn a restarted run's orders and booked fills."""
         until = time.time() + LATE_PLACEMENT_WATCH_S  # from now: an order's time is the
         for item in known.orders:                      # market's, not this clock's
             order = item.order
             self.learn(order.client_order_id, item.venue_order_id)
+            self.remember(order)
             if order.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED) and \
                     not item.filled_quantity:
                 self.late_watch[order.client_order_id] = until
@@ -234,7 +260,9 @@ class KalshiExecution:
     def body(self, order: Order) -> dict[str, Any]:
         """:func:`order_body` on the grid of ``order``'s market."""
         ticker, _ = parse_instrument_id(order.instrument_id)
-        return order_body(order, self.grids.get(ticker))
+        body = order_body(order, self.grids.get(ticker))
+        self.remember(order)
+        return body
 
     async def submit(self, order: Order) -> list[Fill]:
         """Send ``order`` exactly once (see the module docstring); fills come through
@@ -300,8 +328,7 @@ class KalshiExecution:
         try:
             listed = await self.rest.pages("/portfolio/positions", "market_positions",
                                            {"ticker": ticker}, signed=True)
-            held = sum((position(p) for p in listed
-                        if isinstance(p, dict) and p.get("ticker") == ticker), Decimal(0))
+            held = _one_position(ticker, listed)
         except (*UNREACHABLE, KalshiMalformedAnswer, DataError) as exc:
             held, why = Decimal(0), f"its position in {ticker} could not be read ({exc})"
         # whole contracts only (order_body): a fractional rest is left
@@ -316,6 +343,9 @@ class KalshiExecution:
         if room < body["count"]:
             log.warning("kalshi: reduce-only order %s cut from %s to %s contracts: Kalshi "
                         "holds %s %s", coid, body["count"], room, held, ticker)
+            self.cut[coid] = (f"reduce-only: sent {room} of {body['count']} contracts, the "
+                              f"position Kalshi held in {ticker} ({held}); the rest was "
+                              f"never sent")
             body = {**body, "count": room}
         return body
 
@@ -354,6 +384,7 @@ class KalshiExecution:
                 self._queue.put_nowait(OrderUpdate(coid, OrderStatus.OPEN, time.time_ns(),
                                                    order["order_id"]))
             self._announced[coid] = "cancelled"
+            self.cut.pop(coid, None)  # ended as Kalshi said: nothing short to report
             # e.g. "PostOnlyCrossCancel": a post-only order that would have crossed
             self._queue.put_nowait(OrderUpdate(coid, OrderStatus.CANCELLED, time.time_ns(),
                                                order["order_id"],
@@ -362,6 +393,26 @@ class KalshiExecution:
             self._announced[coid] = "executed"
             self._queue.put_nowait(OrderUpdate(coid, OrderStatus.OPEN, time.time_ns(),
                                                order["order_id"]))
+        if status == C.STATUS_EXECUTED and self._announced.get(coid) != "cancelled" \
+                and (short := self._short(coid, order)):
+            # Kalshi filled all it was sent; the core's order is larger (the cut part),
+            # which would otherwise stay "working" for good (and veto later exits)
+            self._announced[coid] = "cancelled"
+            self._queue.put_nowait(OrderUpdate(coid, OrderStatus.CANCELLED, time.time_ns(),
+                                               order["order_id"], reason=short))
+
+    def _short(self, coid: str, order: dict[str, Any]) -> str:
+        """Why executed ``order`` ended short of the core order's quantity ("" when it did
+        not, or that cannot be read)."""
+        want = self.quantities.get(coid)
+        try:
+            done = count(order, "fill_count")
+        except (DataError, TypeError, AttributeError):
+            return self.cut.get(coid, "")
+        if want is None or done >= want:
+            return ""
+        return self.cut.get(coid) or (f"Kalshi executed {done} of the order's {want} "
+                                      f"contracts and ended it")
 
     async def _find(self, wire_id: str) -> dict[str, Any] | None:
         """The order carrying ``wire_id`` (open or closed), asked up to ``max_retries``
@@ -484,6 +535,7 @@ class KalshiExecution:
         until then."""
         coid = order.client_order_id
         self.learn(coid)
+        self.remember(order)
         found = await self._find(wire_client_id(coid))
         now = time.time_ns()
         if found is None:
@@ -704,8 +756,9 @@ class KalshiExecution:
                          or self.client_ids.get(raw.get("client_order_id") or ""))
         if not fill_id or (fill_id in self._booked and not again) or coid is None:
             return None
-        side, action, ticker = raw["side"], raw["action"], raw.get("ticker") or \
-            raw["market_ticker"]
+        sent = None if owner else self.directions.get(coid)
+        side, action = _direction(raw, sent)
+        ticker = raw.get("ticker") or raw.get("market_ticker") or (sent and sent[0])
         if side not in ("yes", "no") or action not in ACTIONS or not isinstance(ticker, str):
             raise DataError(f"kalshi: fill side {side!r}, action {action!r}, ticker "
                             f"{ticker!r}: not yes/no, buy/sell and a ticker")
@@ -716,7 +769,8 @@ class KalshiExecution:
             raise DataError(f"kalshi: fill of {qty} at {fill_price}: not more than 0 and at "
                             f"most {MAX_FILL_COUNT} contracts at a price between 0 and 1 "
                             f"dollar")
-        maker = not raw.get("is_taker", True)
+        maker = raw.get("is_taker") is False  # null / missing / odd: a taker (never
+        # under the fee when the schedule prices it)
         fee = self._fee(raw, fill_id, fill_price, qty, maker)
         created, seconds = raw.get("created_time"), raw.get("ts")
         ts = parse_time_ns(created)  # the poll's; the socket's is in seconds
@@ -772,6 +826,43 @@ class KalshiExecution:
                  "corrected", fill_id, booked, charged)
         return FillCorrection(fill_id, time.time_ns(), f"kalshi fee_cost {charged} (was "
                               f"booked with {booked})", fee=charged)
+
+
+def _direction(raw: dict[str, Any], sent: tuple[str, str, str] | None) -> tuple[str, str]:
+    """A fill's (side, action): the legacy ``side`` / ``action`` when stated, else those
+    of the order this venue sent (``sent``), else (an order not ours) a buy of the
+    ``outcome_side`` it went long; a ``DataError`` when ``outcome_side`` / ``book_side``
+    contradict it or nothing states a direction (never guessed)."""
+    outcomes = {BOOK_SIDE_OUTCOME.get(v, v) if k == "book_side" else v
+                for k in ("outcome_side", "book_side") if (v := raw.get(k)) is not None}
+    side: Any
+    action: Any
+    if raw.get("side") is not None or raw.get("action") is not None:
+        side, action = raw.get("side"), raw.get("action")
+    elif sent is not None:
+        _, side, action = sent
+    elif len(outcomes) == 1 and outcomes <= {"yes", "no"}:
+        side, action = next(iter(outcomes)), "buy"
+    else:
+        raise DataError(f"kalshi: fill {raw.get('trade_id') or raw.get('fill_id')!r} "
+                        f"states no direction (side / action, outcome_side / book_side): "
+                        f"{sorted(raw)}")
+    if outcomes and outcomes != {OUTCOME_OF.get((side, action))}:
+        raise DataError(f"kalshi: fill {raw.get('trade_id') or raw.get('fill_id')!r}: its "
+                        f"direction fields disagree: side {side!r} action {action!r}, "
+                        f"outcome_side {raw.get('outcome_side')!r} book_side "
+                        f"{raw.get('book_side')!r}")
+    return side, action
+
+
+def _one_position(ticker: str, listed: list[Any]) -> Decimal:
+    """``ticker``'s signed position in ``GET /portfolio/positions``: one listing (pages
+    that overlap may repeat it: counted once); two that differ are a ``DataError``."""
+    held = {position(p) for p in listed if isinstance(p, dict) and p.get("ticker") == ticker}
+    if len(held) > 1:
+        raise DataError(f"kalshi: {ticker} listed twice in GET /portfolio/positions with "
+                        f"different positions ({', '.join(map(str, sorted(held)))})")
+    return held.pop() if held else Decimal(0)
 
 
 def _cancelled(order: Any, venue_id: str, what: str) -> None:

@@ -106,7 +106,13 @@ class KalshiMalformedAnswer(VenueError):
 
 
 class KalshiPagingError(VenueError):
-    """A paged list answered a cursor it had already given: reading on would never end."""
+    """A paged list answered a cursor it had already given, or empty pages that each name
+    a next one: reading on would never end."""
+
+
+#: Empty pages in a row, each naming a next cursor, after which a list is given up on
+#: (new cursors every time escape the repeated-cursor check).
+MAX_EMPTY_PAGES = 3
 
 
 class KalshiRest:
@@ -216,9 +222,11 @@ class KalshiRest:
                     signed: bool = False) -> list[Any]:
         """Every item under ``key`` of a cursor-paged list: ``limit`` is
         ``settings.page_limit``; pages are read until the cursor comes back empty.  A
-        cursor seen before raises :class:`KalshiPagingError` (an endless loop otherwise)."""
+        cursor seen before, or :data:`MAX_EMPTY_PAGES` empty pages in a row that each name
+        a next cursor, raise :class:`KalshiPagingError` (an endless loop otherwise)."""
         items: list[Any] = []
         seen: set[str] = set()
+        empty = 0  # empty pages in a row
         query: dict[str, Any] = {**(params or {}), "limit": self.settings.page_limit}
         while True:
             answer = await self.get(path, query, signed=signed)
@@ -233,6 +241,11 @@ class KalshiRest:
             if cursor in seen:
                 raise KalshiPagingError(f"kalshi: GET {path} answered cursor {cursor!r} "
                                         f"twice; stopped after {len(seen) + 1} pages")
+            empty = 0 if page else empty + 1
+            if empty >= MAX_EMPTY_PAGES:
+                raise KalshiPagingError(f"kalshi: GET {path} answered {empty} empty pages "
+                                        f"in a row, each with a new cursor; stopped after "
+                                        f"{len(seen) + 1} pages")
             seen.add(cursor)
             query["cursor"] = cursor
 
