@@ -682,9 +682,20 @@ def kill_cmd(run_dir: Path, reason: str, flatten: bool) -> None:
 @click.option("--run-dir", required=True, type=RUN_DIR)
 def resume_cmd(run_dir: Path) -> None:
     """Clear HALTED or REDUCING in a run: a person's decision, recorded in the ledger."""
+    from decimal import Decimal
+
+    from argus_core.control import trading_latch
+
+    with _control_ledger(run_dir) as ledger, _ledger_of(run_dir):  # what a resume stops
+        flattening = (trading_latch(ledger) or {}).get("flatten")
+        held = sorted(r["instrument_id"] for r in ledger.query(
+            "select instrument_id, quantity from positions") if Decimal(r["quantity"]))
     _, changed = _request(run_dir, "resume", "cleared by a person with `argus resume`")
     said = "" if changed else " already; nothing changed"
     out.print(f"{run_dir}: trading ACTIVE{said}", soft_wrap=True)
+    if changed and flattening and held:
+        out.print(f"the flatten under way stops: {len(held)} position(s) stay open "
+                  f"({', '.join(held[:5])}); `argus kill --flatten` closes them", soft_wrap=True)
     _say_if_not_running(run_dir, "it trades when it next starts")
 
 

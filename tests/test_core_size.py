@@ -158,6 +158,7 @@ Config: a BOM read past, a TOML error at the end names its line, an unknown top-
 `--set` key names the `--set`: 8,680.
 A ledger on a read-only mount is read (immutable, when no WAL is left) and a control
 command there says read-only (both said "a damaged file"): 8,690.
+`argus resume` says which positions a flatten under way leaves open: 8,700.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -172,7 +173,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_690
+BUDGET = 8_700
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -537,3 +537,24 @@ def test_a_failing_sizer_vetoes_the_intent_and_the_run_goes_on(tmp_path: Path) -
         (event,) = ledger.query("select action, reason from risk_events where check_name = "
                                 "'sizing'")
     assert event["action"] == "veto" and "ZeroDivisionError" in event["reason"]
+
+
+def test_a_resume_that_stops_a_flatten_under_way_says_what_stays_open(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resume while a flatten waits (its market takes no orders) stops the flatten: it
+    said only "trading ACTIVE", and the person read the positions as closed."""
+    from argus_core.models import Instrument
+
+    cfg = load_config(_hold_config(tmp_path, "0.9"))
+    run_dir = tmp_path / "run"
+    Runner(cfg, run_dir, strategies={"hold": BuyOnceAndHold()}, max_events=50).run_sync()
+    assert CliRunner().invoke(cli, ["kill", "--run-dir", str(run_dir), "--flatten"]
+                              ).exit_code == 0
+    monkeypatch.setattr(Instrument, "takes_orders", property(lambda self: False))
+    Runner(cfg, run_dir, strategies={"hold": BuyOnceAndHold()}, max_events=100).run_sync()
+    result = CliRunner().invoke(cli, ["resume", "--run-dir", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert "the flatten under way stops: 1 position(s) stay open (replay:BTC/USD)" \
+        in result.output
+    again = CliRunner().invoke(cli, ["resume", "--run-dir", str(run_dir)])
+    assert "nothing changed" in again.output and "flatten" not in again.output
