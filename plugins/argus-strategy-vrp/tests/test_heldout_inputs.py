@@ -132,6 +132,19 @@ def test_cross_field_errors_say_the_values(values, match) -> None:
         _settings(**values)
 
 
+@pytest.mark.parametrize(("values", "key"), [
+    ({"stop_multiple": 1.0}, "stop_multiple"), ({"stop_multiple": 0.8}, "stop_multiple"),
+    ({"spread_scale": 1e308}, "spread_scale"), ({"spread_scale": 101}, "spread_scale"),
+])
+def test_a_stop_at_the_credit_or_an_absurd_spread_is_refused(values, key) -> None:
+    """Before: accepted.  A stop at 1x the credit or below fires on the bar after every
+    entry (closing already costs the credit plus the spread), and a spread scale of 1e308
+    overflowed the quote model mid-run."""
+    with pytest.raises(ConfigError, match=rf"plugins\.vrp.*{key}|{key}.*plugins\.vrp"):
+        _settings(**values)
+    _settings(stop_multiple=1.5, spread_scale=100)  # the edges that stay
+
+
 # -- pricing ------------------------------------------------------------------------------
 @pytest.mark.filterwarnings("error")
 @pytest.mark.parametrize(("s", "k", "r"), [(100.0, 110.0, 0.0), (100.0, 90.0, 0.05),

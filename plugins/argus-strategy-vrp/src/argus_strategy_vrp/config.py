@@ -42,7 +42,9 @@ class VrpSettings:
     # risk-free rate for pricing (annual, continuous)
     rate: float = attrs.field(default=0.01, validator=in_range(-0.2, 1))
     qqq_iv_ratio: float = attrs.field(default=1.2, validator=_pos)  # QQQ ATM vol / SPY's (no VXN)
-    spread_scale: float = attrs.field(default=1.0, validator=_pos)  # x the calibrated half-spread
+    # x the calibrated half-spread (past 100x no quote is a market: 1e308 overflowed)
+    spread_scale: float = attrs.field(default=1.0,
+                                      validator=in_range(0, 100, lo_open=True))
     book_levels: int = attrs.field(default=3, validator=AT_LEAST_ONE)
     level_size: int = attrs.field(default=20, validator=AT_LEAST_ONE)  # contracts, best level
     # Options commission, charged per contract through the core FeeSchedule.per_unit.
@@ -66,7 +68,9 @@ class VrpSettings:
     max_risk_per_play: float = attrs.field(default=5000.0, validator=_pos)  # dollar cap
     max_contracts: int = attrs.field(default=50, validator=AT_LEAST_ONE)
     profit_target: float = attrs.field(default=0.5, validator=FRACTION)  # of the credit
-    stop_multiple: float = attrs.field(default=2.0, validator=_pos)  # close cost / credit
+    # close cost / credit; above 1: at entry the close already costs the credit and the
+    # spread (a stop at 1 or below fired on the bar after every entry)
+    stop_multiple: float = attrs.field(default=2.0, validator=in_range(1, lo_open=True))
     exit_dte: int = attrs.field(default=5, validator=NON_NEGATIVE)  # 0: to expiry
     max_rel_spread: float = attrs.field(default=0.5, validator=_pos)  # (ask-bid)/mid, short leg
     min_credit: float = attrs.field(default=10.0, validator=NON_NEGATIVE)  # $/contract
