@@ -48,6 +48,7 @@ import hashlib
 import inspect
 import itertools
 import json
+import math
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -67,7 +68,13 @@ import attrs
 import pytest
 
 from argus_core.config import Config, load_config, parse_config
-from argus_core.errors import BasketIncomplete, DataError, OrderUnknown, VenueError
+from argus_core.errors import (
+    BasketIncomplete,
+    DataError,
+    OrderUnknown,
+    PluginError,
+    VenueError,
+)
 from argus_core.hookspecs import Register, hookimpl
 from argus_core.interfaces import FeeSchedule, Strategy, Venue
 from argus_core.models import (
@@ -106,8 +113,8 @@ _SAMPLE_BARS = """\
 __all__ = [
     "ConfigRunner", "ExecutionTape", "FakeClock", "FakeExchange", "FakeLiveVenue",
     "FakeVenueHarness", "PayloadLoader", "PluginHost", "RunResult", "VenueConformance",
-    "VenueHarness", "eventually", "extra_plugins", "fake_venue_plugin", "load_payload",
-    "read_result", "run_and_collect", "venue_session", "within",
+    "VenueHarness", "check_test_plugin", "eventually", "extra_plugins", "fake_venue_plugin",
+    "load_payload", "read_result", "run_and_collect", "venue_session", "within",
 ]
 _T = TypeVar("_T")
 _FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
@@ -130,6 +137,7 @@ def register_plugin(argus_host: PluginHost) -> Iterator[Callable[[object, str], 
     added: list[str] = []
 
     def register(plugin: object, name: str) -> None:
+        check_test_plugin(argus_host, plugin, name)
         argus_host.add_plugin(plugin, name)
         added.append(name)
 
@@ -139,6 +147,24 @@ def register_plugin(argus_host: PluginHost) -> Iterator[Callable[[object, str], 
         for name in reversed(added):
             if argus_host.pm.has_plugin(name):
                 argus_host.remove_plugin(name)
+
+
+def check_test_plugin(host: PluginHost, plugin: object, name: str) -> None:
+    """Refuse, naming the plugin, what the host would take silently or report as pluggy's
+    bare ``ValueError``: a plugin with no hook implementation (its functions lack
+    ``@hookimpl``, so it would register nothing) and an object already loaded under
+    another name."""
+    other = host.pm.get_name(plugin)
+    if other is not None and other != name:
+        raise PluginError(f"plugin {name!r}: this object is already registered as "
+                          f"{other!r}; register each plugin object once")
+    marker = f"{host.pm.project_name}_impl"
+    hooks = [attr for attr in dir(plugin)
+             if not attr.startswith("_") and hasattr(host.pm.hook, attr)
+             and getattr(getattr(plugin, attr, None), marker, None) is not None]
+    if not hooks:
+        raise PluginError(f"plugin {name!r} implements no argus hook: decorate its hook "
+                          f"functions with @hookimpl (from argus_core import hookimpl)")
 
 
 @contextlib.contextmanager
@@ -155,6 +181,7 @@ def extra_plugins(plugins: Mapping[str, object]) -> Iterator[None]:
     def load_host(config: Config) -> PluginHost:
         host = original(config)
         for name, plugin in plugins.items():
+            check_test_plugin(host, plugin, name)
             host.add_plugin(plugin, name, rebuild=False)
         host.rebuild()
         return host
@@ -262,15 +289,23 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         """Move time forward."""
+        _check_step("advance", seconds)
         if seconds < 0:
-            raise ValueError("a clock does not go back")
+            raise ValueError(f"FakeClock.advance({seconds!r}): a clock does not go back")
         self.now_s += seconds
 
     async def sleep(self, seconds: float) -> None:
         """Advance by ``seconds`` and yield to the loop once (other tasks still run)."""
+        _check_step("sleep", seconds)
         self.sleeps.append(seconds)
         self.advance(max(seconds, 0.0))
         await asyncio.sleep(0)
+
+
+def _check_step(method: str, seconds: float) -> None:
+    # NaN compares false with everything: it would slip past "< 0" and poison the clock.
+    if not math.isfinite(seconds):
+        raise ValueError(f"FakeClock.{method}({seconds!r}): seconds must be finite")
 
 
 @pytest.fixture
@@ -1168,8 +1203,15 @@ class VenueConformance:
             coid = order.client_order_id
             try:
                 await _submit(venue, order, tape, h.timeout_s)
-            except VenueError:
+            except OrderUnknown:  # "cannot tell": the order may work at the exchange
                 assert h.orders_at_exchange(coid) <= 1
+                return
+            except VenueError as exc:  # "did not act": the core marks the order REJECTED
+                held = h.orders_at_exchange(coid)
+                assert held == 0, (f"submit raised VenueError ({exc}) but the exchange "
+                                   f"holds {held} order(s) for {coid}: the core books it "
+                                   f"REJECTED while it works; raise OrderUnknown when it "
+                                   f"may have been placed")
                 return
             await eventually(lambda: tape.filled(coid) >= order.quantity, h.timeout_s,
                              f"fills of {coid} once re-sent", tape)

@@ -129,16 +129,29 @@ class EngineHarness:
         self.consumer = await self.engine.start_live()
 
     def order(self, seq: int, side: Side, qty: str, limit: str | None = None,
-              tif: TimeInForce = TimeInForce.IOC) -> str:
-        """Route one intent through the engine (risk, ledger, venue); its client id."""
+              tif: TimeInForce = TimeInForce.IOC, *, reduce_only: bool = False) -> str:
+        """Route one intent through the engine (risk, ledger, venue); its client id.
+
+        ``reduce_only``: the order may only shrink the position (an exit).  An intent the
+        engine sends no order for (vetoed or sized 0) fails the test with the risk events
+        it recorded, which say why."""
         self.engine.seq = seq
         intent = Intent("s", self.iid, side, quantity=D(qty),
                         limit_price=D(limit) if limit else self.mark,
                         order_type=OrderType.LIMIT if limit else OrderType.MARKET,
-                        time_in_force=tif)
+                        time_in_force=tif, reduce_only=reduce_only)
+        (seen,) = self.ledger.query("select coalesce(max(id), 0) as id from risk_events")
         with self.between_events():
-            (order,) = self.engine._route([intent], 1)
-        return order.client_order_id
+            orders = self.engine._route([intent], 1)
+        if len(orders) != 1:
+            raise AssertionError(f"order {seq} ({side.value} {qty}) sent no order: "
+                                 f"{self._events_since(seen['id']) or 'no risk event'}")
+        return orders[0].client_order_id
+
+    def _events_since(self, last_id: int) -> str:
+        rows = self.ledger.query("select check_name, action, reason from risk_events "
+                                 "where id > ? order by id", (last_id,))
+        return "; ".join(f"{r['check_name']} {r['action']}: {r['reason']}" for r in rows)
 
     async def cancel(self, coid: str) -> None:
         with self.between_events():
