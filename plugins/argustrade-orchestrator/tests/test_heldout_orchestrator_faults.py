@@ -267,6 +267,11 @@ def test_a_failed_review_call_rejects_the_stored_candidate(tmp_path: Path) -> No
     ('base_url = "::not a url"', "base_url is not an http(s) URL"),
     ('base_url = "ftp://example.com"', "base_url is not an http(s) URL"),
     ("sandbox = {memory_mb = 100000000000000}", "memory_mb = 100000000000000 is outside"),
+    # no cycle could make its generate call (accepted before: every cycle failed on budget)
+    ("max_tokens_generate = 70000", "max_tokens_generate (70000) exceeds budget."
+                                    "cycle_max_tokens (60000)"),
+    ("max_tokens_review = 9000\nbudget = {cycle_max_tokens = 8000}",
+     "max_tokens_review (9000) exceeds budget.cycle_max_tokens (8000)"),
 ])
 def test_bad_settings_are_refused_at_start(tmp_path: Path, setting: str, said: str) -> None:
     """Before: a bad backtest override raised at the first cycle (the loop REDUCING), a bad

@@ -174,6 +174,12 @@ class OrchestratorSettings:
         if self.min_trades > self.max_trades:
             raise ValueError(f"min_trades ({self.min_trades}) must not exceed max_trades "
                              f"({self.max_trades})")
+        cap = self.budget.cycle_max_tokens
+        for key in ("max_tokens_generate", "max_tokens_review"):
+            # a call is made only when its worst case fits the cycle: none ever would be
+            if getattr(self, key) > cap:
+                raise ValueError(f"{key} ({getattr(self, key)}) exceeds budget."
+                                 f"cycle_max_tokens ({cap}): no cycle could make that call")
 
     def price(self, model: str) -> tuple[Decimal, Decimal]:
         """(input, output) USD per million tokens for ``model`` (longest prefix wins)."""
