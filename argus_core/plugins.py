@@ -110,12 +110,22 @@ class PluginHost:
         wanted = None if names is None else [n for n in names if not skipped(n)]
         # Installed metadata is read only when entry-point plugins are wanted: a
         # builtins-only config (the demo's ``plugins = []``) reads none of it.
-        eps = ({ep.name: ep for ep in md.entry_points(group=ENTRY_POINT_GROUP)}
-               if wanted is None or wanted else {})
+        eps: dict[str, list[md.EntryPoint]] = {}  # name -> what claims it
+        for ep in md.entry_points(group=ENTRY_POINT_GROUP) if wanted is None or wanted else ():
+            if ep not in eps.setdefault(ep.name, []):
+                eps[ep.name].append(ep)
         for name in [n for n in eps if not skipped(n)] if wanted is None else wanted:
-            ep = eps.get(name)
-            if ep is None:
+            if name not in eps:
                 raise PluginError(f"plugin {name!r} is not installed; {remedy_for(name)}")
+            if len(claims := eps[name]) > 1:  # one was shadowed, silently, before
+                clash = (f"plugin name {name!r} is claimed by " + " and ".join(sorted(
+                    repr(e.dist.name if e.dist else e.value) for e in claims)) +
+                    "; uninstall all but one (pip uninstall NAME)")
+                if not tolerant:
+                    raise PluginError(clash)
+                self.broken[name] = clash
+                continue
+            ep = claims[0]
             dist = ep.dist.name if ep.dist else None
             version = ep.dist.version if ep.dist else None
             if not tolerant:
@@ -184,6 +194,9 @@ class PluginHost:
                             f"{factory.__qualname__}, which is not a {base.__name__} "
                             f"(subclass argus_core.{base.__name__})")
                     existing = registry[_kind].get(name)
+                    if existing is not None and existing.plugin == _plugin:
+                        raise PluginError(f"plugin {_plugin!r} registers {_kind} {name!r} "
+                                          f"twice; register each name once")
                     if existing is not None:
                         raise PluginError(
                             f"{_kind} name {name!r} is registered by both {existing.plugin!r} "

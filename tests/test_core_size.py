@@ -159,6 +159,8 @@ Config: a BOM read past, a TOML error at the end names its line, an unknown top-
 A ledger on a read-only mount is read (immutable, when no WAL is left) and a control
 command there says read-only (both said "a damaged file"): 8,690.
 `argus resume` says which positions a flatten under way leaves open: 8,700.
+A plugin name two distributions claim is refused naming both (one was shadowed without a
+word); one plugin registering a name twice is told so: 8,715.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -173,7 +175,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_700
+BUDGET = 8_715
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -41,6 +41,20 @@ def test_builtins_register_through_the_hooks(argus_host: PluginHost) -> None:
     assert argus_host.get("sizer", "kelly").plugin == "sizing"
 
 
+def test_one_plugin_registering_a_name_twice_is_told_so(argus_host: PluginHost,
+                                                         register_plugin) -> None:  # type: ignore[no-untyped-def]
+    """Was: "registered by both 'twice' and 'twice'; ... set ARGUS_BLOCK_PLUGINS=twice",
+    advice for two plugins given to one."""
+    @hookimpl
+    def register_strategies(register):  # type: ignore[no-untyped-def]
+        register("s1", Noop)
+        register("s1", Noop)
+
+    plugin = types.SimpleNamespace(register_strategies=register_strategies, __name__="twice")
+    with pytest.raises(PluginError, match=r"plugin 'twice' registers strategy 's1' twice"):
+        register_plugin(plugin, "twice")
+
+
 def test_live_register_and_unregister(argus_host: PluginHost, register_plugin) -> None:  # type: ignore[no-untyped-def]
     register_plugin(_plugin("extra"), "extra")
     assert argus_host.get("strategy", "noop").plugin == "extra"
@@ -195,3 +209,29 @@ def test_argus_plugins_lists_the_rest_when_one_plugin_is_broken(
     listed = {row["name"]: row for row in json.loads(result.stdout)}
     assert "ModuleNotFoundError" in listed["ghost"]["error"]
     assert listed["replay"]["error"] is None and "venue" in listed["replay"]["registered"]
+
+
+def test_a_plugin_name_two_distributions_claim_is_refused_naming_both(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second distribution whose entry point is named ``kraken`` (a plugin author's
+    pick) shadowed the Kraken venue without a word: only one of the two loaded, and the
+    run failed far away ("unknown key(s) (threshold) @ plugins.kraken")."""
+    from importlib import metadata
+
+    from argus_core.plugins import PluginHost
+
+    if "kraken" not in {ep.name for ep in metadata.entry_points(group="argus")}:
+        pytest.skip("argus-venue-kraken is not installed")
+    info = tmp_path / "argus_strategy_mine-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: argus-strategy-mine\n"
+                                   "Version: 0.1\n")
+    (info / "entry_points.txt").write_text("[argus]\nkraken = argus_strategy_mine.plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError, match=r"plugin name 'kraken' is claimed by "
+                                          r"'argus-strategy-mine' and 'argus-venue-kraken'"):
+        PluginHost().load(["kraken"])
+    host = PluginHost()
+    host.load(None, tolerant=True)
+    assert "argus-strategy-mine" in host.broken["kraken"]
+    assert not host.pm.has_plugin("kraken")
