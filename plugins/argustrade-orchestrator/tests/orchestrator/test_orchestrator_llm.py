@@ -110,7 +110,8 @@ def test_overlong_output_is_refused(tmp_path: Path) -> None:
 
 def test_budget_stops_the_call_before_it_is_made(tmp_path: Path) -> None:
     client, transport, ledger = _client(tmp_path, [_msg("x")],
-                                        budget={"cycle_max_tokens": 500})
+                                        budget={"cycle_max_tokens": 500},
+                                        max_tokens_generate=400, max_tokens_review=400)
     with pytest.raises(BudgetExceeded, match="cycle tokens"):
         _call(client, max_tokens=1000)
     assert transport.requests == []
