@@ -22,6 +22,7 @@ dependency.
 
 from __future__ import annotations
 
+import re
 import zlib
 from bisect import bisect_left, insort
 from collections.abc import Sequence
@@ -34,6 +35,10 @@ from argus_core import DataError, OrderBook
 from argus_venue_kraken.constants import CHECKSUM_LEVELS
 
 _ZEROS = tuple("0" * n for n in range(40))
+#: JSON's number grammar (ASCII digits, no sign but ``-``, no spaces or ``_``): Python's
+#: ``int`` / ``Decimal`` also read " 101", "1_01", "+101" and non-ASCII digits, which no
+#: Kraken message holds.
+_JSON_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
 class BookError(DataError):
@@ -58,9 +63,12 @@ def to_units(value: Any, decimals: int) -> int:
     text = value if value.__class__ is str else _text(value)
     whole, _, frac = text.partition(".")
     n = len(frac)
-    if n <= decimals and whole.isdigit() and (not frac or frac.isdigit()):
-        return int(whole + frac + _ZEROS[decimals - n])
+    digits = whole + frac
+    if n <= decimals and whole and digits.isdigit() and digits.isascii():
+        return int(digits + _ZEROS[decimals - n])
     # Slow path: exponents, excess trailing zeros, signs, junk.
+    if _JSON_NUMBER.fullmatch(text) is None:
+        raise BookError(f"{text[:40]!r} is not a decimal number")
     try:
         dec = Decimal(text)
     except InvalidOperation:
@@ -108,9 +116,30 @@ class ChecksumBook:
     # -- applying messages ---------------------------------------------------------
     def apply_snapshot(self, bids: Sequence[dict[str, Any]],
                        asks: Sequence[dict[str, Any]]) -> int:
-        """Replace the book with a snapshot; return its checksum."""
+        """Replace the book with a snapshot; return its checksum.
+
+        Raises ``BookError`` for a snapshot that is no book: a price listed twice on one
+        side or a level of quantity 0 (applied in order, the last copy of a price would
+        win and a checksum over the collapsed book would hide it)."""
         self.clear()
-        return self.apply_update(bids, asks)
+        checksum = self.apply_update(bids, asks)
+        for side, levels in (("bid", bids), ("ask", asks)):
+            self._refuse_no_book(side, levels)
+        return checksum
+
+    def _refuse_no_book(self, side: str, levels: Sequence[dict[str, Any]]) -> None:
+        """``BookError`` for a snapshot side listing a price twice or a quantity of 0
+        (the levels already parsed in :meth:`apply_update`)."""
+        seen: set[int] = set()
+        for level in levels:
+            tick = to_units(level["price"], self.price_decimals)
+            if tick in seen:
+                raise BookError(f"{self.symbol}: snapshot lists {side} price "
+                                f"{level['price']!r} twice")
+            if not to_units(level["qty"], self.lot_decimals):
+                raise BookError(f"{self.symbol}: snapshot lists {side} price "
+                                f"{level['price']!r} with quantity 0")
+            seen.add(tick)
 
     def apply_update(self, bids: Sequence[dict[str, Any]], asks: Sequence[dict[str, Any]]) -> int:
         """Apply one update message's levels in order, truncate, return the checksum.
@@ -169,16 +198,19 @@ class ChecksumBook:
         for level in levels:
             p, q = level["price"], level["qty"]
             # Inlined fast path of to_units (this loop is the hot path).
+            # ASCII digits only: int() alone also reads " 1", "1_0", "+1" and other scripts.
             if p.__class__ is str:
                 w, _, f = p.partition(".")
-                n = len(f)
-                tick = int(w + f + zeros[pd - n]) if n <= pd else to_units(p, pd)
+                n, d = len(f), w + f
+                tick = (int(d + zeros[pd - n]) if n <= pd and w and d.isdigit() and d.isascii()
+                        else to_units(p, pd))
             else:
                 tick = to_units(p, pd)
             if q.__class__ is str:
                 w, _, f = q.partition(".")
-                n = len(f)
-                units = int(w + f + zeros[ld - n]) if n <= ld else to_units(q, ld)
+                n, d = len(f), w + f
+                units = (int(d + zeros[ld - n]) if n <= ld and w and d.isdigit() and d.isascii()
+                         else to_units(q, ld))
             else:
                 units = to_units(q, ld)
             if tick <= 0 or units < 0:

@@ -54,6 +54,10 @@ log = logging.getLogger(__name__)
 #: A trade's price or size with more integer digits than this is a corrupted value.
 _MAX_DIGITS = 15
 
+#: What one bad data item can raise (AttributeError: an item that is not an object).
+_ITEM_ERRORS = (DataError, KeyError, TypeError, ValueError, IndexError, AttributeError,
+                ArithmeticError)
+
 #: After this many consecutive failed resyncs of one book, drop the connection instead.
 MAX_RESYNCS = 5
 
@@ -384,56 +388,82 @@ class KrakenMarketFeed(WsSession):
                                         force=True))
         return out
 
+    def _each_item(self, msg: dict[str, Any],
+                   handle: Callable[[int, dict[str, Any]], list[Any]]) -> list[Any]:
+        """``handle(i, item)`` for each data item, each fenced on its own: a bad item is
+        dropped, counted and logged (a bad book item resyncs its own book), and the
+        frame's other items still count.  Throwing the whole frame away lost the items
+        before the bad one for good: their trade ids, bars and book levels had already
+        advanced the feed's state."""
+        data = msg["data"]
+        if not isinstance(data, list):
+            raise DataError(f"'data' must be a list, got {type(data).__name__}")
+        out: list[Any] = []
+        for i, item in enumerate(data):
+            try:
+                out.extend(handle(i, item))
+            except _ITEM_ERRORS as exc:
+                self.malformed += 1
+                channel = msg.get("channel")
+                log.warning("Kraken websocket: bad %s item [%d]: %s", channel, i, exc)
+                if channel == "book":
+                    out.extend(self._on_bad_book_item(item, msg.get("type"), exc))
+        return out
+
+    def _on_bad_book_item(self, item: Any, kind: Any, exc: Exception) -> list[Any]:
+        """Resync the book a bad item was for (every live book when it names none of
+        ours: it may have been an update to any of them)."""
+        symbol = item.get("symbol") if isinstance(item, dict) else None
+        if isinstance(symbol, str) and symbol in self.books:
+            return self._resync(symbol, f"malformed book {kind} item: {exc}",
+                                force=kind == "snapshot")
+        return self._doubt_all(f"malformed book item: {exc}")
+
     def _on_book(self, msg: dict[str, Any]) -> list[Any]:
         kind = msg.get("type")
-        out: list[Any] = []
-        for item in msg["data"]:
-            symbol = item["symbol"]
-            book = self.books.get(symbol)
-            if book is None:
-                continue  # not ours
-            raw_ts = item.get("timestamp")
-            ts = rfc3339_ns(raw_ts, where=f"book {symbol}.timestamp") if raw_ts else 0
-            expected = int(item["checksum"])
-            bids, asks = item.get("bids") or [], item.get("asks") or []
-            if kind == "snapshot":
-                if self._system != "online":
-                    continue
-                got = book.apply_snapshot(bids, asks)
-                if got != expected:
-                    self.checksum_mismatches += 1
-                    out.extend(self._resync(symbol, f"checksum mismatch on snapshot "
-                                                    f"(got {got}, Kraken {expected})", force=True))
-                    continue
-                self._awaiting.discard(symbol)
-                self._resyncs[symbol] = 0
-                self._venue_ts[symbol] = ts
-                self._book_ts[symbol] = ts or self._clock_ns()
-                out.extend(self._emit_book(symbol))
-            elif kind == "update":
-                if symbol in self._awaiting:
-                    continue  # stale until the fresh snapshot arrives
-                if not self._live[symbol]:
-                    if self._system == "online":
-                        out.extend(self._resync(symbol, "update without a snapshot"))
-                    continue
-                if ts and ts < self._venue_ts[symbol]:
-                    out.extend(self._resync(symbol, "book timestamp went backwards "
-                                                    "(sequence doubt)"))
-                    continue
-                got = book.apply_update(bids, asks)
-                if got != expected:
-                    self.checksum_mismatches += 1
-                    out.extend(self._resync(symbol, f"checksum mismatch (got {got}, "
-                                                    f"Kraken {expected})"))
-                    continue
-                if ts:
-                    self._venue_ts[symbol] = ts
-                    self._book_ts[symbol] = max(ts, self._book_ts[symbol])
-                out.extend(self._emit_book(symbol))
-            else:
-                raise DataError(f"book frame type must be snapshot or update, got {kind!r}")
-        return out
+        return self._each_item(msg, lambda _i, item: self._on_book_item(kind, item))
+
+    def _on_book_item(self, kind: Any, item: dict[str, Any]) -> list[Any]:
+        """One ``book`` data item: a snapshot or an update of one symbol's book."""
+        symbol = item["symbol"]
+        book = self.books.get(symbol)
+        if book is None:
+            return []  # not ours
+        raw_ts = item.get("timestamp")
+        ts = rfc3339_ns(raw_ts, where=f"book {symbol}.timestamp") if raw_ts else 0
+        expected = int(item["checksum"])
+        bids, asks = item.get("bids") or [], item.get("asks") or []
+        if kind == "snapshot":
+            if self._system != "online":
+                return []
+            got = book.apply_snapshot(bids, asks)
+            if got != expected:
+                self.checksum_mismatches += 1
+                return self._resync(symbol, f"checksum mismatch on snapshot "
+                                            f"(got {got}, Kraken {expected})", force=True)
+            self._awaiting.discard(symbol)
+            self._resyncs[symbol] = 0
+            self._venue_ts[symbol] = ts
+            self._book_ts[symbol] = ts or self._clock_ns()
+            return self._emit_book(symbol)
+        if kind != "update":
+            raise DataError(f"book frame type must be snapshot or update, got {kind!r}")
+        if symbol in self._awaiting:
+            return []  # stale until the fresh snapshot arrives
+        if not self._live[symbol]:
+            if self._system == "online":
+                return self._resync(symbol, "update without a snapshot")
+            return []
+        if ts and ts < self._venue_ts[symbol]:
+            return self._resync(symbol, "book timestamp went backwards (sequence doubt)")
+        got = book.apply_update(bids, asks)
+        if got != expected:
+            self.checksum_mismatches += 1
+            return self._resync(symbol, f"checksum mismatch (got {got}, Kraken {expected})")
+        if ts:
+            self._venue_ts[symbol] = ts
+            self._book_ts[symbol] = max(ts, self._book_ts[symbol])
+        return self._emit_book(symbol)
 
     def _emit_book(self, symbol: str) -> list[Any]:
         book = self.books[symbol]
@@ -443,39 +473,29 @@ class KrakenMarketFeed(WsSession):
         return [book.to_order_book(self._ids[symbol], self._book_ts[symbol])]
 
     def _on_trade(self, msg: dict[str, Any]) -> list[Any]:
-        out = []
-        for i, item in enumerate(msg["data"]):
-            symbol = item.get("symbol")
-            if symbol not in self._ids:
-                continue
-            trade_id, trade = parse_ws_trade(item, self._ids[symbol], f"trade[{i}]")
-            # A print off the pair's price or lot grid, or beyond any real amount (1e400 is
-            # a finite Decimal), is no trade Kraken made: refused like a book level would be.
-            pair = self.pairs[symbol]
-            to_units(item["price"], pair.price_decimals)
-            to_units(item["qty"], pair.lot_decimals)
-            if max(trade.price.adjusted(), trade.size.adjusted()) > _MAX_DIGITS:
-                raise DataError(f"trade[{i}]: {trade.size} at {trade.price} is no real print")
-            if trade_id and trade_id <= self._trade_ids.get(symbol, 0):
-                continue  # replayed after a reconnect
-            if trade_id:
-                self._trade_ids[symbol] = trade_id
-            out.append(trade)
-        return out
+        return self._each_item(msg, self._on_trade_item)
+
+    def _on_trade_item(self, i: int, item: dict[str, Any]) -> list[Any]:
+        """One ``trade`` item -> a Trade (none when not ours or replayed)."""
+        symbol = item.get("symbol")
+        if symbol not in self._ids:
+            return []
+        trade_id, trade = parse_ws_trade(item, self._ids[symbol], f"trade[{i}]")
+        # A print off the pair's price or lot grid, or beyond any real amount (1e400 is
+        # a finite Decimal), is no trade Kraken made: refused like a book level would be.
+        pair = self.pairs[symbol]
+        to_units(item["price"], pair.price_decimals)
+        to_units(item["qty"], pair.lot_decimals)
+        if max(trade.price.adjusted(), trade.size.adjusted()) > _MAX_DIGITS:
+            raise DataError(f"trade[{i}]: {trade.size} at {trade.price} is no real print")
+        if trade_id and trade_id <= self._trade_ids.get(symbol, 0):
+            return []  # replayed after a reconnect
+        if trade_id:
+            self._trade_ids[symbol] = trade_id
+        return [trade]
 
     def _on_ohlc(self, msg: dict[str, Any]) -> list[Any]:
-        out = []
-        for i, item in enumerate(msg["data"]):
-            symbol = item.get("symbol")
-            if symbol not in self._ids:
-                continue
-            row = parse_ws_ohlc(item, f"ohlc[{i}]")
-            pending = self._ohlc_pending.get(symbol)
-            if pending is not None and row.begin_ns > pending.begin_ns:
-                out.extend(self._emit_bar(symbol, pending))
-                pending = None
-            if pending is None or row.begin_ns >= pending.begin_ns:
-                self._ohlc_pending[symbol] = row
+        out = self._each_item(msg, self._on_ohlc_item)
         # The frame's own timestamp says how far the venue's clock has gone.
         frame_ts = msg.get("timestamp")
         if frame_ts:
@@ -486,6 +506,21 @@ class KrakenMarketFeed(WsSession):
                     del self._ohlc_pending[symbol]
         return out
 
+    def _on_ohlc_item(self, i: int, item: dict[str, Any]) -> list[Any]:
+        """One ``ohlc`` item: the bar it completes (a later bar began), if any."""
+        symbol = item.get("symbol")
+        if symbol not in self._ids:
+            return []
+        row = parse_ws_ohlc(item, f"ohlc[{i}]")
+        out: list[Any] = []
+        pending = self._ohlc_pending.get(symbol)
+        if pending is not None and row.begin_ns > pending.begin_ns:
+            out.extend(self._emit_bar(symbol, pending))
+            pending = None
+        if pending is None or row.begin_ns >= pending.begin_ns:
+            self._ohlc_pending[symbol] = row
+        return out
+
     def _emit_bar(self, symbol: str, row: OhlcRow) -> list[Any]:
         if row.close_ns <= self._ohlc_emitted.get(symbol, 0):
             return []
@@ -493,16 +528,16 @@ class KrakenMarketFeed(WsSession):
         return [row.bar(self._ids[symbol])]
 
     def _on_ticker(self, msg: dict[str, Any]) -> list[Any]:
-        out: list[Any] = []
-        for i, item in enumerate(msg["data"]):
+        def item_signals(i: int, item: dict[str, Any]) -> list[Any]:
             symbol = item.get("symbol")
             if symbol not in self._ids:
-                continue
+                return []
             ticker = parse_ws_ticker(item, f"ticker[{i}]")
             raw_ts = item.get("timestamp") or msg.get("timestamp")
             ts = rfc3339_ns(raw_ts, where="ticker.timestamp") if raw_ts else self._clock_ns()
-            out.extend(ticker.signals(self._ids[symbol], ts))
-        return out
+            return ticker.signals(self._ids[symbol], ts)
+
+        return self._each_item(msg, item_signals)
 
     def is_live(self, symbol: str) -> bool:
         """Whether ``symbol``'s local book is verified and current."""

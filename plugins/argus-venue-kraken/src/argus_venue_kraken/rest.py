@@ -449,8 +449,15 @@ class KrakenRestClient:
         the newest-first pages by one, so a page may repeat a trade, never skip
         one (callers deduplicate by trade id).  Each page costs 2 on the REST
         counter, which the rate-limit model accounts for.
+
+        An answer that cannot be paged is a ``DataError``, never an endless loop or a
+        silent stop after one page: a ``count`` missing or not a whole number >= 0, a
+        page listing only trades already listed (``ofs`` ignored), or a ``count`` grown
+        more than :data:`PAGING_GROWTH` past the first page's.
         """
         ofs = 0
+        listed: set[str] = set()
+        first_count: int | None = None
         while True:
             result = await self.private("TradesHistory", {"start": start, "ofs": ofs})
             if not isinstance(result, dict):
@@ -458,13 +465,19 @@ class KrakenRestClient:
             page = result.get("trades") or {}
             if not isinstance(page, dict):
                 raise DataError("Kraken TradesHistory: 'trades' is not an object")
-            try:
-                count = int(result.get("count", 0))
-            except (TypeError, ValueError):
-                raise DataError(f"Kraken TradesHistory: bad count {result.get('count')!r}"
-                                ) from None
             if not page:
                 return
+            count = _whole_count(result.get("count"), f"Kraken TradesHistory (ofs {ofs})")
+            if first_count is None:
+                first_count = count
+            elif count > first_count + PAGING_GROWTH:
+                raise DataError(f"Kraken TradesHistory: count grew from {first_count} to "
+                                f"{count} while paging (ofs {ofs}); not paging on for ever")
+            if listed.issuperset(page):
+                raise DataError(f"Kraken TradesHistory: the page at ofs {ofs} lists only "
+                                f"trades already listed (count {count}): Kraken is not "
+                                f"paging by ofs")
+            listed.update(page)
             yield dict(page)
             ofs += len(page)
             if ofs >= count:
@@ -478,6 +491,21 @@ class KrakenRestClient:
             raise VenueError("Kraken GetWebSocketsToken: answer has no token")
         remember(token)  # a credential: redacted wherever it could be printed or stored
         return token
+
+
+#: How far TradesHistory's ``count`` may grow past its first page's while paging (trades
+#: made meanwhile); beyond it the answer is no listing that ends.
+PAGING_GROWTH = 500
+
+
+def _whole_count(value: Any, where: str) -> int:
+    """A listing's ``count``: a whole number >= 0 (an int or its decimal text), else
+    ``DataError`` (``True``, ``99.9``, ``-1`` or none would end the paging early)."""
+    if isinstance(value, str) and value.isdecimal() and value.isascii():
+        return int(value)
+    if type(value) is int and value >= 0:
+        return value
+    raise DataError(f"{where}: count must be a whole number >= 0, got {value!r:.40}")
 
 
 def _object(result: Any, method: str) -> dict[str, Any]:
