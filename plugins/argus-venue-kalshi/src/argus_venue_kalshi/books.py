@@ -39,6 +39,37 @@ def _check(price: Decimal, count: Decimal, where: object) -> None:
         raise DataError(f"kalshi: book count {count} at {where!r} is not a Kalshi count")
 
 
+#: Keys under which Kalshi has sent one side's levels, current and older: ``yes`` / ``no``
+#: ([cents, count]), ``yes_dollars`` / ``no_dollars`` ([dollars, count]; in the REST
+#: answer's ``orderbook_fp`` the current key, with fp counts), ``yes_dollars_fp`` /
+#: ``no_dollars_fp`` (the websocket snapshot's current key).
+LEVEL_KEYS = {side: (side, f"{side}_dollars", f"{side}_dollars_fp", f"{side}_fp")
+              for side in ("yes", "no")}
+
+
+def book_sides(book: dict[str, Any], suffix: str, where: str) -> tuple[list[Any], list[Any]]:
+    """The YES and NO levels of a book object, read under ``yes<suffix>`` /
+    ``no<suffix>`` only.  A side absent (or null, or empty) is empty: Kalshi leaves out
+    empty sides.  A side absent while another of its keys (:data:`LEVEL_KEYS`: an older
+    shape) lists levels is a ``DataError``: those levels would be read as an empty book.
+    A side that is not a list is a ``DataError`` too."""
+    out: list[list[Any]] = []
+    for side, keys in LEVEL_KEYS.items():
+        key = f"{side}{suffix}"
+        levels = book.get(key)
+        if levels is None:
+            unread = [k for k in keys if k != key and book.get(k)]
+            if unread:
+                raise DataError(f"kalshi: {where}: {side} levels under {', '.join(unread)}, "
+                                f"which are not read ({key} is absent)")
+            levels = []
+        if not isinstance(levels, list):
+            raise DataError(f"kalshi: {where}: {key} is {type(levels).__name__}, not a list "
+                            f"of levels")
+        out.append(levels)
+    return out[0], out[1]
+
+
 class SequenceGap(Exception):
     """A frame's ``seq`` is not one above the last of its subscription."""
 

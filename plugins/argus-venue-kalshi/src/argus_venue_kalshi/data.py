@@ -50,7 +50,7 @@ from argus_core import (
     loads_frame,
 )
 from argus_venue_kalshi import constants as C
-from argus_venue_kalshi.books import Ladders, SequenceCheck, SequenceGap
+from argus_venue_kalshi.books import Ladders, SequenceCheck, SequenceGap, book_sides
 from argus_venue_kalshi.config import KalshiSettings
 from argus_venue_kalshi.instruments import (
     NO,
@@ -89,7 +89,8 @@ async def rest_books(rest: KalshiRest, tickers: list[str]) -> list[OrderBook]:
             raise DataError(f"kalshi: GET /markets/{ticker}/orderbook: no orderbook_fp "
                             f"object (keys {sorted(raw)})")
         ladders = Ladders(ticker)
-        ladders.load(book.get("yes_dollars") or [], book.get("no_dollars") or [])
+        ladders.load(*book_sides(book, "_dollars",
+                                 f"GET /markets/{ticker}/orderbook orderbook_fp"))
         out.extend(ladders.books(time.time_ns()))
     return out
 
@@ -442,7 +443,7 @@ class BookStream:
         now = time.time_ns()
         if kind == "orderbook_snapshot":
             fresh = Ladders(ticker)
-            fresh.load(msg.get("yes_dollars_fp") or [], msg.get("no_dollars_fp") or [])
+            fresh.load(*book_sides(msg, "_dollars_fp", f"{ticker} snapshot"))
             books: list[MarketEvent] = list(fresh.books(now))  # a crossed one raises first
             state.ladders[ticker] = fresh
             state.asked.pop(ticker, None)

@@ -549,10 +549,10 @@ class KalshiExecution:
         return OrderUpdate(order.client_order_id, OrderStatus.OPEN, now, found["order_id"])
 
     async def open_orders(self) -> list[Order]:
-        """Resting orders carrying a client order id, as core orders; ``VenueError`` naming
-        what failed when Kalshi cannot be asked (after the read's retries): the core's
-        reconciliation at start-up stops on it, and a transport error's own text can be
-        empty."""
+        """Resting orders carrying a client order id, as core orders (one listed twice:
+        once); ``VenueError`` naming what failed when Kalshi cannot be asked (after the
+        read's retries: a transport error's own text can be empty) or a row cannot be
+        read (:meth:`_resting_order`): the core's reconciliation at start-up stops on it."""
         try:
             resting = await self.rest.pages("/portfolio/orders", "orders",
                                             {"status": C.STATUS_RESTING}, signed=True)
@@ -560,22 +560,48 @@ class KalshiExecution:
             raise VenueError(f"kalshi: could not list resting orders (GET /portfolio/orders "
                              f"failed after {self.settings.max_retries + 1} attempts: "
                              f"{type(exc).__name__} {exc}); nothing was sent") from exc
-        out = []
-        for raw in resting:
-            wire = raw.get("client_order_id") or ""
-            if not wire:
-                continue
-            coid = self.client_ids.get(wire, wire)
-            self.learn(coid, raw["order_id"])
-            side = raw["side"]
-            out.append(Order(
-                coid, C.VENUE, instrument_id(raw["ticker"], side.upper()),
-                Side.BUY if raw["action"] == "buy" else Side.SELL,
-                count(raw, "fill_count", default=Decimal(0))
-                + count(raw, "remaining_count"),
+        out: dict[str, Order] = {}  # by client id: pages that overlap list one twice
+        for i, raw in enumerate(resting):
+            order = self._resting_order(raw, f"GET /portfolio/orders row {i}")
+            if order is not None:
+                out.setdefault(order.client_order_id, order)
+        return list(out.values())
+
+    def _resting_order(self, raw: Any, where: str) -> Order | None:
+        """One resting order as a core order, read strictly (``where`` names the row);
+        None for one without a client order id (placed by hand: not the core's).  The
+        direction comes from ``side`` / ``action`` (deprecated), else the order as sent,
+        else ``outcome_side`` / ``book_side`` (:func:`_direction`); a value acted on that
+        is missing or unreadable is a ``VenueError`` naming the row (before: a bare
+        ``KeyError`` / ``AttributeError`` stopped the core's start-up)."""
+        if not isinstance(raw, dict):
+            raise VenueError(f"kalshi: {where}: not an order ({str(raw)[:80]!r})")
+        wire = raw.get("client_order_id") or ""
+        if not wire:
+            return None
+        vid, ticker = raw.get("order_id"), raw.get("ticker")
+        where = f"{where} (order {str(vid)[:40]}, client order id {str(wire)[:64]})"
+        if not isinstance(wire, str):
+            raise VenueError(f"kalshi: {where}: client_order_id is not a string")
+        if not isinstance(vid, str) or not vid:
+            raise VenueError(f"kalshi: {where}: order_id {vid!r:.40} is not an order id")
+        if not isinstance(ticker, str) or not ticker:
+            raise VenueError(f"kalshi: {where}: ticker {ticker!r:.40} is not a market ticker")
+        coid = self.client_ids.get(wire, wire)
+        try:
+            side, action = _direction(raw, self.directions.get(coid), what=f"order {vid}")
+            if side not in ("yes", "no") or action not in ACTIONS:
+                raise DataError(f"kalshi: direction side {side!r:.20} action {action!r:.20} "
+                                f"is not yes/no and buy/sell")
+            order = Order(
+                coid, C.VENUE, instrument_id(ticker, side.upper()), ACTIONS[action],
+                count(raw, "fill_count", default=Decimal(0)) + count(raw, "remaining_count"),
                 price(raw, f"{side}_price"), OrderType.LIMIT, TimeInForce.GTC,
-                ts_ns=parse_time_ns(raw.get("created_time")) or 0, status=OrderStatus.OPEN))
-        return out
+                ts_ns=parse_time_ns(raw.get("created_time")) or 0, status=OrderStatus.OPEN)
+        except DataError as exc:
+            raise VenueError(f"kalshi: {where}: {exc}") from None
+        self.learn(coid, vid)
+        return order
 
     async def settlements(self) -> list[dict[str, Any]]:
         """This account's settled positions (``GET /portfolio/settlements``, every page),
@@ -828,11 +854,14 @@ class KalshiExecution:
                               f"booked with {booked})", fee=charged)
 
 
-def _direction(raw: dict[str, Any], sent: tuple[str, str, str] | None) -> tuple[str, str]:
-    """A fill's (side, action): the legacy ``side`` / ``action`` when stated, else those
-    of the order this venue sent (``sent``), else (an order not ours) a buy of the
-    ``outcome_side`` it went long; a ``DataError`` when ``outcome_side`` / ``book_side``
-    contradict it or nothing states a direction (never guessed)."""
+def _direction(raw: dict[str, Any], sent: tuple[str, str, str] | None, *,
+               what: str | None = None) -> tuple[str, str]:
+    """A fill's (or an order's) (side, action): the legacy ``side`` / ``action`` when
+    stated, else those of the order this venue sent (``sent``), else (an order not ours)
+    a buy of the ``outcome_side`` it went long; a ``DataError`` (naming ``what``: by
+    default the fill) when ``outcome_side`` / ``book_side`` contradict it or nothing
+    states a direction (never guessed)."""
+    what = what or f"fill {raw.get('trade_id') or raw.get('fill_id')!r}"
     outcomes = {BOOK_SIDE_OUTCOME.get(v, v) if k == "book_side" else v
                 for k in ("outcome_side", "book_side") if (v := raw.get(k)) is not None}
     side: Any
@@ -844,11 +873,11 @@ def _direction(raw: dict[str, Any], sent: tuple[str, str, str] | None) -> tuple[
     elif len(outcomes) == 1 and outcomes <= {"yes", "no"}:
         side, action = next(iter(outcomes)), "buy"
     else:
-        raise DataError(f"kalshi: fill {raw.get('trade_id') or raw.get('fill_id')!r} "
+        raise DataError(f"kalshi: {what} "
                         f"states no direction (side / action, outcome_side / book_side): "
                         f"{sorted(raw)}")
     if outcomes and outcomes != {OUTCOME_OF.get((side, action))}:
-        raise DataError(f"kalshi: fill {raw.get('trade_id') or raw.get('fill_id')!r}: its "
+        raise DataError(f"kalshi: {what}: its "
                         f"direction fields disagree: side {side!r} action {action!r}, "
                         f"outcome_side {raw.get('outcome_side')!r} book_side "
                         f"{raw.get('book_side')!r}")

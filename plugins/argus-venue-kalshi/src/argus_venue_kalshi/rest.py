@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import math
 import time
@@ -106,13 +107,17 @@ class KalshiMalformedAnswer(VenueError):
 
 
 class KalshiPagingError(VenueError):
-    """A paged list answered a cursor it had already given, or empty pages that each name
-    a next one: reading on would never end."""
+    """A paged list answered a cursor it had already given, empty pages that each name a
+    next one, a page it had already given, or more than :data:`MAX_PAGES` pages: reading
+    on would never end."""
 
 
 #: Empty pages in a row, each naming a next cursor, after which a list is given up on
 #: (new cursors every time escape the repeated-cursor check).
 MAX_EMPTY_PAGES = 3
+#: The most pages one list is read for (``page_limit`` items each): past it the list is
+#: taken for one that never ends.
+MAX_PAGES = 10_000
 
 
 class KalshiRest:
@@ -222,13 +227,17 @@ class KalshiRest:
                     signed: bool = False) -> list[Any]:
         """Every item under ``key`` of a cursor-paged list: ``limit`` is
         ``settings.page_limit``; pages are read until the cursor comes back empty.  A
-        cursor seen before, or :data:`MAX_EMPTY_PAGES` empty pages in a row that each name
-        a next cursor, raise :class:`KalshiPagingError` (an endless loop otherwise)."""
+        cursor seen before, :data:`MAX_EMPTY_PAGES` empty pages in a row that each name a
+        next cursor, a page the same as one read before (a server ignoring ``cursor``
+        answers one page for ever, each time with a new cursor) or more than
+        :data:`MAX_PAGES` pages raise :class:`KalshiPagingError` (an endless loop
+        otherwise)."""
         items: list[Any] = []
         seen: set[str] = set()
+        pages_read: set[str] = set()  # each non-empty page's text, to spot a repeat
         empty = 0  # empty pages in a row
         query: dict[str, Any] = {**(params or {}), "limit": self.settings.page_limit}
-        while True:
+        for _ in range(MAX_PAGES):
             answer = await self.get(path, query, signed=signed)
             page = answer.get(key) or []
             cursor = answer.get("cursor") or ""
@@ -241,6 +250,13 @@ class KalshiRest:
             if cursor in seen:
                 raise KalshiPagingError(f"kalshi: GET {path} answered cursor {cursor!r} "
                                         f"twice; stopped after {len(seen) + 1} pages")
+            text = json.dumps(page, sort_keys=True, default=str) if page else ""
+            if text in pages_read:
+                raise KalshiPagingError(f"kalshi: GET {path} answered a page it had already "
+                                        f"read (with a new cursor: not paging); stopped "
+                                        f"after {len(seen) + 1} pages")
+            if text:
+                pages_read.add(text)
             empty = 0 if page else empty + 1
             if empty >= MAX_EMPTY_PAGES:
                 raise KalshiPagingError(f"kalshi: GET {path} answered {empty} empty pages "
@@ -248,6 +264,9 @@ class KalshiRest:
                                         f"{len(seen) + 1} pages")
             seen.add(cursor)
             query["cursor"] = cursor
+        raise KalshiPagingError(f"kalshi: GET {path}: more than {MAX_PAGES} pages of "
+                                f"{self.settings.page_limit}; stopped (raise page_limit in "
+                                f"[plugins.kalshi] if the list is really this long)")
 
     async def close(self) -> None:
         """Close the connection pool."""
