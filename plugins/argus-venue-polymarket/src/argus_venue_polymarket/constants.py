@@ -25,6 +25,9 @@ AMOY: Final = 80002
 
 #: Gamma caps ``limit`` per page; larger values are silently truncated by the server.
 GAMMA_MAX_PAGE: Final = 500
+#: The most Gamma ``/events`` pages one discovery reads (``page_size`` each): past it the
+#: listing is taken for one that never ends (a ``DataError``), never read for ever.
+GAMMA_MAX_EVENT_PAGES: Final = 1000
 #: Batch size for ``POST /books`` (the venue answers up to this many books per call).
 BOOKS_BATCH: Final = 500
 

@@ -57,6 +57,7 @@ from argus_core import (
     loads_frame,
     to_decimal,
 )
+from argus_venue_polymarket import constants as C
 from argus_venue_polymarket.books import hash_checkable, hash_ok, to_order_book
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.instruments import instrument_id
@@ -95,6 +96,12 @@ def frame_items(raw: str) -> Iterator[dict[str, Any]]:
         if not isinstance(item, dict):
             raise DataError(f"frame item is {type(item).__name__}, not an object")
         yield item
+
+
+def _event_id(raw: Any) -> str | None:
+    """A Gamma event's ``id`` as text (None when the item has none)."""
+    eid = raw.get("id") if isinstance(raw, dict) else None
+    return None if eid is None else str(eid)
 
 
 class PolymarketRest:
@@ -139,13 +146,18 @@ class PolymarketRest:
         ``event_filters`` applied all the same.
 
         A malformed event is logged and skipped, so one bad item cannot hide
-        the rest of the exchange; its id and the reason are in the log.
+        the rest of the exchange; its id and the reason are in the log.  An event listed
+        on two pages (they overlap when events are listed meanwhile) is kept once.  A
+        page that brings no event not seen before (a Gamma that ignores ``offset``
+        answers the same page for ever), or more than ``GAMMA_MAX_EVENT_PAGES`` pages,
+        ends the read with a ``DataError``.
         """
         s = self.settings
         url = f"{s.gamma_url.rstrip('/')}/events"
         out: list[GammaEvent] = []
+        seen: set[str] = set()
         offset = 0
-        while True:
+        for _ in range(C.GAMMA_MAX_EVENT_PAGES):
             params: dict[str, Any] = {"limit": s.page_size, "offset": offset,
                                       "active": "true", "closed": "false", **s.event_filters}
             if ids:
@@ -156,16 +168,37 @@ class PolymarketRest:
             if not isinstance(page, list):
                 raise DataError(f"polymarket: GET {url} returned {type(page).__name__}, "
                                 f"expected a list of events")
-            for i, raw in enumerate(page):
-                try:
-                    out.append(GammaEvent.parse(raw, where=f"GET /events offset {offset + i}:"))
-                except DataError as exc:
-                    log.warning("polymarket: skipping malformed Gamma event: %s", exc)
+            known = len(seen)
+            out.extend(self._new_events(page, offset, seen))
             if s.max_events is not None and len(out) >= s.max_events:
                 return out[: s.max_events]
             if len(page) < s.page_size:
                 return out
+            if len(seen) == known:
+                raise DataError(f"polymarket: GET {url} offset {offset} answered a full page "
+                                f"with no event not seen before ({len(seen)} read): Gamma "
+                                f"is not paging (ignoring offset?); discovery stopped")
             offset += len(page)
+        raise DataError(f"polymarket: GET {url}: more than {C.GAMMA_MAX_EVENT_PAGES} pages "
+                        f"of {s.page_size} events ({len(seen)} read): discovery stopped; "
+                        f"set max_events or event_filters in [plugins.polymarket]")
+
+    @staticmethod
+    def _new_events(page: list[Any], offset: int, seen: set[str]) -> list[GammaEvent]:
+        """The events of ``page`` not in ``seen`` (which they join), each validated; a
+        malformed one is logged and skipped."""
+        out = []
+        for i, raw in enumerate(page):
+            eid = _event_id(raw)
+            if eid in seen:
+                continue
+            try:
+                out.append(GammaEvent.parse(raw, where=f"GET /events offset {offset + i}:"))
+            except DataError as exc:
+                log.warning("polymarket: skipping malformed Gamma event: %s", exc)
+            if eid is not None:
+                seen.add(eid)
+        return out
 
     async def closed_markets(self, ids: Sequence[str], batch: int = 50, *,
                              key: str = "condition_ids") -> list[GammaMarket]:

@@ -26,7 +26,6 @@ from argus_core import (
     DataError,
     Fill,
     FillCorrection,
-    Liquidity,
     OrderStatus,
     OrderUpdate,
     VenueError,
@@ -120,11 +119,16 @@ class ExecutionsFeed(OrderTracker):
         # Trades of orders whose post is undecided (in flight, or unknown) wait: the answer
         # or the look-up reports them, after the order's OPEN, under the same fill ids.
         held = self._in_flight | {u.post.order_hash for u in self.unknown.values()}
+        self.failed_waiting = {t: trade for t, trade in self.failed_waiting.items()
+                               if trade.taker_order_id in self._in_flight}  # answered
         out: list[Fill | FillCorrection] = []
         later: list[ClobTrade] = []
         for trade in trades:
             if trade.status == "FAILED":
                 out.extend(self._busts(trade))
+                if trade.trader_side == "TAKER" and trade.taker_order_id in self._in_flight:
+                    # its post's answer may still book it (``<hash>:0``): busted then
+                    self.failed_waiting[trade.trade_id] = trade
             if not self.bookable(trade):  # a FAILED trade stays unbooked (older copies too)
                 continue
             if trade.status == "RETRYING" and trade.trade_id not in self._retrying:
@@ -145,38 +149,6 @@ class ExecutionsFeed(OrderTracker):
                 self._count(fill)
                 out.append(fill)
         return out, later
-
-    def _busts(self, trade: ClobTrade) -> list[FillCorrection]:
-        """``FillCorrection(bust=True)`` for each fill of ours reported from ``trade``,
-        which ended FAILED on chain (the trade did not happen), once per fill in this
-        process (the core applies a repeat as nothing).  A taker match the post answer
-        reported (``<order hash>:0``) is busted whole when the answer named this trade
-        alone; otherwise (one of several trades of the answer, or after a restart) that
-        trade's part of the fill is (its size at its price, its fee refunded:
-        ``<order hash>:0:bust:<trade id>``)."""
-        why = f"polymarket trade {trade.trade_id} FAILED on chain"
-        ours = [f.fill_id for f in self.fills_of_trade(trade)
-                if f.fill_id in self._seen_trades and not f.client_order_id.startswith("pm:")]
-        out = []
-        vid = trade.taker_order_id
-        if trade.trader_side == "TAKER" and vid in self.taker_reported:
-            if self.answer_trades.get(vid) == (trade.trade_id,):
-                ours.append(f"{vid}:0")
-            elif f"{vid}:0:{trade.trade_id}" not in self.busted:
-                self.busted.add(f"{vid}:0:{trade.trade_id}")
-                part = self._trade_fill(f"{vid}:0", "", trade.asset_id, trade.side,
-                                        trade.price, trade.size, Liquidity.TAKER, 0)
-                log.error("polymarket: %s after it was booked as part of fill %s:0 (the post "
-                          "answer's): busting that part (%s @ %s)", why, vid, part.quantity,
-                          part.price)
-                out.append(FillCorrection(f"{vid}:0", time.time_ns(), why, bust=True,
-                                          part=trade.trade_id, quantity=part.quantity,
-                                          price=part.price, fee=part.fee))
-        fresh = [fid for fid in ours if fid not in self.busted]
-        self.busted.update(fresh)
-        if fresh:
-            log.error("polymarket: %s after it was booked: busting %s", why, ", ".join(fresh))
-        return [*(FillCorrection(fid, time.time_ns(), why, bust=True) for fid in fresh), *out]
 
     async def poll_ended(self, *, full: bool = True) -> list[OrderUpdate]:
         """CANCELLED for each watched order that has left the book without filling fully.

@@ -240,6 +240,8 @@ class OrderSender(OrderTracker):
             self.answer_trades[self.venue_ids.get(coid, "")] = tuple(
                 str(t) for t in resp.get("tradeIDs") or ())
         self._report(self._post_reports(order, post.order_type, resp, fills))
+        if fills:  # a trade of it read FAILED before this answer: bust what it booked
+            self._report(self.bust_failed_of(self.venue_ids.get(coid, "")))
         if not resp.get("success", True):
             log.warning("polymarket: order %s not placed: %s", coid,
                         resp.get("errorMsg") or resp)

@@ -126,6 +126,10 @@ class OrderTracker:
         #: Trade ids seen FAILED: never booked after that, whatever status a repeated or
         #: late frame, a deferred copy or a re-read page shows (FAILED is final on chain).
         self.failed_trades: set[str] = set()
+        #: FAILED taker trades of orders whose post was unanswered when they came (trade
+        #: id -> trade): the answer may book them (``<hash>:0``); busted as it does
+        #: (:meth:`bust_failed_of`).  Before, they stood unless a later poll re-read them.
+        self.failed_waiting: dict[str, ClobTrade] = {}
         #: User-channel trades with a fill left for later (see ``ExecutionsFeed._book_trades``):
         #: decided again at each turn of the poll task, without asking the venue.
         self.deferred: dict[str, ClobTrade] = {}
@@ -241,6 +245,49 @@ class OrderTracker:
         if trade.status == "FAILED":
             self.failed_trades.add(trade.trade_id)
         return trade.status in TRADE_BOOKED_STATUSES and trade.trade_id not in self.failed_trades
+
+    def _busts(self, trade: ClobTrade) -> list[FillCorrection]:
+        """``FillCorrection(bust=True)`` for each fill of ours reported from ``trade``,
+        which ended FAILED on chain (the trade did not happen), once per fill in this
+        process (the core applies a repeat as nothing).  A taker match the post answer
+        reported (``<order hash>:0``) is busted whole when the answer named this trade
+        alone; otherwise (one of several trades of the answer, or after a restart) that
+        trade's part of the fill is (its size at its price, its fee refunded:
+        ``<order hash>:0:bust:<trade id>``)."""
+        why = f"polymarket trade {trade.trade_id} FAILED on chain"
+        ours = [f.fill_id for f in self.fills_of_trade(trade)
+                if f.fill_id in self._seen_trades and not f.client_order_id.startswith("pm:")]
+        out = []
+        vid = trade.taker_order_id
+        if trade.trader_side == "TAKER" and vid in self.taker_reported:
+            if self.answer_trades.get(vid) == (trade.trade_id,):
+                ours.append(f"{vid}:0")
+            elif f"{vid}:0:{trade.trade_id}" not in self.busted:
+                self.busted.add(f"{vid}:0:{trade.trade_id}")
+                part = self._trade_fill(f"{vid}:0", "", trade.asset_id, trade.side,
+                                        trade.price, trade.size, Liquidity.TAKER, 0)
+                log.error("polymarket: %s after it was booked as part of fill %s:0 (the post "
+                          "answer's): busting that part (%s @ %s)", why, vid, part.quantity,
+                          part.price)
+                out.append(FillCorrection(f"{vid}:0", time.time_ns(), why, bust=True,
+                                          part=trade.trade_id, quantity=part.quantity,
+                                          price=part.price, fee=part.fee))
+        fresh = [fid for fid in ours if fid not in self.busted]
+        self.busted.update(fresh)
+        if fresh:
+            log.error("polymarket: %s after it was booked: busting %s", why, ", ".join(fresh))
+        return [*(FillCorrection(fid, time.time_ns(), why, bust=True) for fid in fresh), *out]
+
+    def bust_failed_of(self, venue_order_id: str) -> list[FillCorrection]:
+        """Busts for the FAILED trades of ``venue_order_id`` that came before its post's
+        answer (:attr:`failed_waiting`), now that the answer has booked what it reports."""
+        waiting = [t for t in self.failed_waiting.values()
+                   if t.taker_order_id == venue_order_id]
+        out: list[FillCorrection] = []
+        for trade in waiting:
+            del self.failed_waiting[trade.trade_id]
+            out.extend(self._busts(trade))
+        return out
 
     def _trade_fill(self, fill_id: str, coid: str, asset_id: str, side: str, price: Decimal,
                     qty: Decimal, liquidity: Liquidity, ts_ns: int) -> Fill:
