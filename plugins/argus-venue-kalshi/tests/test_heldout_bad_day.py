@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argus_testkit.engine import EngineHarness
+from argus_testkit.engine import EngineHarness, Harnesses
 from argus_venue_kalshi.books import Ladders
 from argus_venue_kalshi.config import KalshiSettings
 from argus_venue_kalshi.data import rest_books
@@ -98,20 +98,15 @@ def _fill(**fields: Any) -> dict[str, Any]:
 @pytest.fixture
 async def harness(exchange: Any, local_settings: Callable[..., Any], tmp_path: Path
                   ) -> AsyncIterator[Callable[..., Any]]:
-    made: list[EngineHarness] = []
+    pool = Harnesses(tmp_path / "run")
 
     async def make(**overrides: Any) -> EngineHarness:
         venue = KalshiVenue(local_settings(ws_fills=False, **overrides))
         (instrument,) = [i for i in await venue.instruments() if i.id == IID]
-        h = EngineHarness(tmp_path / "run", venue, instrument, D("0.42"))
-        made.append(h)
-        await h.start()
-        return h
+        return await pool.start(venue, instrument, D("0.42"))
 
     yield make
-    for h in made:
-        with contextlib.suppress(Exception):
-            await h.close()
+    await pool.close()
 
 
 async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

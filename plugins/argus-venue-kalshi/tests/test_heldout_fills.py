@@ -18,7 +18,6 @@ event).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal as D
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argus_testkit.engine import CASH, RUN, EngineHarness, Killed
+from argus_testkit.engine import CASH, RUN, EngineHarness, Harnesses, Killed, expect
 from argus_venue_kalshi.testing import Fault, LocalKalshi
 from argus_venue_kalshi.venue import KalshiVenue
 
@@ -76,27 +75,17 @@ def assert_matches_venue(h: EngineHarness, exchange: LocalKalshi,
 async def harness(exchange: LocalKalshi, local_settings: Callable[..., Any], tmp_path: Path
                   ) -> AsyncIterator[Callable[..., Any]]:
     """``await harness(**settings)``: an engine on a Kalshi venue of ``exchange``."""
-    made: list[EngineHarness] = []
+    pool = Harnesses(tmp_path / "run")
 
     async def make(**overrides: Any) -> EngineHarness:
         overrides.setdefault("order_give_up_s", 5.0)
         venue = KalshiVenue(local_settings(**overrides))
         (instrument,) = [i for i in await venue.instruments() if i.id == IID]
-        h = EngineHarness(tmp_path / "run", venue, instrument, D("0.42"))
-        made.append(h)
-        await h.start()
-        return h
+        return await pool.start(venue, instrument, D("0.42"))
 
     yield make
-    for h in made:
-        with contextlib.suppress(Exception):
-            await h.close()
+    await pool.close()
 
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 def venue_id(exchange: LocalKalshi, h: EngineHarness, coid: str) -> str:
@@ -107,9 +96,9 @@ async def test_a_socket_fill_before_the_answer_and_again_by_the_poll_is_booked_o
         exchange, harness):
     exchange.rest.inject(ROUTE, Fault("late", delay_s=1.0))  # acts, answers a second late
     h = await harness(poll_interval_s=0.3)
-    await until(lambda: exchange.ws.fill_subscriptions() == 1)
+    await expect(lambda: exchange.ws.fill_subscriptions() == 1)
     coid = h.order(1, Side.BUY, "25", "0.43")  # takes 20 at 0.42 and 5 at 0.43
-    await until(lambda: len(h.fills()) == 2)
+    await expect(lambda: len(h.fills()) == 2)
     assert h.status(coid) == (OrderStatus.FILLED, D(25))
     await h.settle()
     await asyncio.sleep(0.7)  # two more polls re-read both fills
@@ -119,7 +108,7 @@ async def test_a_socket_fill_before_the_answer_and_again_by_the_poll_is_booked_o
 
 async def test_fills_while_the_socket_is_down_come_from_the_poll_once(exchange, harness):
     h = await harness()
-    await until(lambda: exchange.ws.fill_subscriptions() == 1)
+    await expect(lambda: exchange.ws.fill_subscriptions() == 1)
     coid = h.order(1, Side.BUY, "10", "0.40", TimeInForce.GTC)  # rests
     await h.settle()
     exchange.ws.accepting = False
@@ -127,9 +116,9 @@ async def test_fills_while_the_socket_is_down_come_from_the_poll_once(exchange, 
     oid = venue_id(exchange, h, coid)
     exchange.engine.fill_resting(oid, 4)
     exchange.engine.fill_resting(oid, 6)
-    await until(lambda: h.status(coid) == (OrderStatus.FILLED, D(10)))
+    await expect(lambda: h.status(coid) == (OrderStatus.FILLED, D(10)))
     exchange.ws.accepting = True
-    await until(lambda: exchange.ws.fill_subscriptions() == 1)
+    await expect(lambda: exchange.ws.fill_subscriptions() == 1)
     await asyncio.sleep(0.2)
     assert not h.venue.execution.ws_fill_ids  # type: ignore[attr-defined]
     assert_matches_venue(h, exchange)
@@ -142,7 +131,7 @@ async def test_a_fill_of_another_clients_order_is_said_once_never_booked(exchang
     exchange.engine.create({"ticker": TICKER, "side": "yes", "action": "buy", "count": 3,
                             "yes_price_dollars": "0.4200", "client_order_id": "by-hand-1",
                             "time_in_force": "immediate_or_cancel"})
-    await until(lambda: bool(h.events("unknown_fill")))
+    await expect(lambda: bool(h.events("unknown_fill")))
     await asyncio.sleep(0.2)  # later polls read it again: said once
     (event,) = h.events("unknown_fill")
     assert "trd-000001" in event["reason"] and "kalshi-order:ord-000001" in event["reason"]
@@ -153,25 +142,25 @@ async def test_a_fill_of_another_clients_order_is_said_once_never_booked(exchang
 async def test_rest_fills_while_the_cancel_answer_is_lost(exchange, harness):
     h = await harness()
     coid = h.order(1, Side.BUY, "25", "0.42", TimeInForce.GTC)  # 20 at once, 5 rest
-    await until(lambda: h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D(20)))
+    await expect(lambda: h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D(20)))
     exchange.engine.fill_resting(venue_id(exchange, h, coid), 5)
     exchange.rest.inject(DELETE, Fault("lost"))
     await h.cancel(coid)
     (failed,) = h.events("cancel_failed")
     assert coid in failed["reason"] and "executed" in failed["reason"]
-    await until(lambda: h.status(coid) == (OrderStatus.FILLED, D(25)))
+    await expect(lambda: h.status(coid) == (OrderStatus.FILLED, D(25)))
     assert_matches_venue(h, exchange)
 
 
 async def test_a_fill_after_the_order_was_marked_cancelled_is_booked(exchange, harness):
     h = await harness(ws_fills=False)
     coid = h.order(1, Side.BUY, "10", "0.40", TimeInForce.GTC)
-    await until(lambda: h.status(coid)[0] is OrderStatus.OPEN)
+    await expect(lambda: h.status(coid)[0] is OrderStatus.OPEN)
     await h.cancel(coid)
-    await until(lambda: h.status(coid)[0] is OrderStatus.CANCELLED)
+    await expect(lambda: h.status(coid)[0] is OrderStatus.CANCELLED)
     # A trade matched just before the cancel, listed only now.
     exchange.engine.fill_resting(venue_id(exchange, h, coid), 3)
-    await until(lambda: len(h.fills()) == 1)
+    await expect(lambda: len(h.fills()) == 1)
     assert h.status(coid) == (OrderStatus.CANCELLED, D(3))
     assert_matches_venue(h, exchange)
 
@@ -184,12 +173,12 @@ async def test_a_rebate_a_missing_and_an_unreadable_fee_keep_every_fill(exchange
     caplog.set_level(logging.WARNING)
     h = await harness(ws_fills=False)
     coid = h.order(1, Side.BUY, "9", "0.40", TimeInForce.GTC)
-    await until(lambda: h.status(coid)[0] is OrderStatus.OPEN)
+    await expect(lambda: h.status(coid)[0] is OrderStatus.OPEN)
     oid = venue_id(exchange, h, coid)
     rebate = exchange.engine.fill_resting(oid, 3, fee_cost="-0.0100")
     missing = exchange.engine.fill_resting(oid, 3, fee_cost=None)
     odd = exchange.engine.fill_resting(oid, 3, fee_cost="n/a")
-    await until(lambda: len(h.fills()) == 3)
+    await expect(lambda: len(h.fills()) == 3)
     await asyncio.sleep(0.1)  # more polls read the odd fee again: said once
     maker = h.venue.fee_schedule(IID).fee(D("0.40"), D(3), maker=True)
     booked = {f["fill_id"]: D(f["fee"]) for f in h.fills()}
@@ -207,14 +196,14 @@ async def test_a_socket_fill_booked_with_the_formula_fee_is_corrected_to_the_reb
     fee; when the poll lists Kalshi's ``fee_cost`` (a rebate) the fill's fee becomes it,
     with one ``fill_corrections`` row, however many polls list it again."""
     h = await harness(poll_interval_s=0.5)  # the socket is first by far
-    await until(lambda: exchange.ws.fill_subscriptions() == 1)
+    await expect(lambda: exchange.ws.fill_subscriptions() == 1)
     coid = h.order(1, Side.BUY, "3", "0.40", TimeInForce.GTC)
-    await until(lambda: h.status(coid)[0] is OrderStatus.OPEN)
+    await expect(lambda: h.status(coid)[0] is OrderStatus.OPEN)
     rebate = exchange.engine.fill_resting(venue_id(exchange, h, coid), 3, fee_cost="-0.0100")
-    await until(lambda: len(h.fills()) == 1)
+    await expect(lambda: len(h.fills()) == 1)
     assert h.venue.execution.ws_fill_ids == {rebate["trade_id"]}  # type: ignore[attr-defined]
     formula = h.venue.fee_schedule(IID).fee(D("0.40"), D(3), maker=True)
-    await until(lambda: bool(h.corrections()))
+    await expect(lambda: bool(h.corrections()))
     await asyncio.sleep(1.2)  # two more polls list the same fee_cost
     (fix,) = h.corrections()
     assert (fix["fill_id"], fix["kind"], D(fix["old_value"]), D(fix["new_value"])) == (
@@ -226,11 +215,11 @@ async def test_a_socket_fill_booked_with_the_formula_fee_is_corrected_to_the_reb
 
 async def test_a_socket_fill_ends_with_kalshis_fee_in_the_cash(exchange, harness):
     h = await harness(poll_interval_s=1.0)  # the socket is first by far
-    await until(lambda: exchange.ws.fill_subscriptions() == 1)
+    await expect(lambda: exchange.ws.fill_subscriptions() == 1)
     coid = h.order(1, Side.BUY, "3", "0.40", TimeInForce.GTC)
-    await until(lambda: h.status(coid)[0] is OrderStatus.OPEN)
+    await expect(lambda: h.status(coid)[0] is OrderStatus.OPEN)
     fill = exchange.engine.fill_resting(venue_id(exchange, h, coid), 3, fee_cost="-0.0100")
-    await until(lambda: len(h.fills()) == 1)
+    await expect(lambda: len(h.fills()) == 1)
     assert h.venue.execution.ws_fill_ids == {fill["trade_id"]}  # type: ignore[attr-defined]
     await asyncio.sleep(1.5)  # the poll has listed Kalshi's fee_cost by now
     assert_matches_venue(h, exchange)
@@ -242,11 +231,11 @@ async def test_a_fee_correction_killed_before_its_commit_is_made_once_after_a_re
     poll's correction is applied, before its commit.  The restarted venue learns the
     booked fee from the ledger and corrects it once."""
     first = await harness(poll_interval_s=1.0)
-    await until(lambda: exchange.ws.fill_subscriptions() == 1)
+    await expect(lambda: exchange.ws.fill_subscriptions() == 1)
     coid = first.order(1, Side.BUY, "3", "0.40", TimeInForce.GTC)
-    await until(lambda: first.status(coid)[0] is OrderStatus.OPEN)
+    await expect(lambda: first.status(coid)[0] is OrderStatus.OPEN)
     exchange.engine.fill_resting(venue_id(exchange, first, coid), 3, fee_cost="-0.0100")
-    await until(lambda: len(first.fills()) == 1)
+    await expect(lambda: len(first.fills()) == 1)
     first.kill_before_commit = True  # the next item applied (the correction) dies
     assert first.consumer is not None
     with pytest.raises(Killed, match="correcting"):
@@ -256,7 +245,7 @@ async def test_a_fee_correction_killed_before_its_commit_is_made_once_after_a_re
     await first.close()
 
     second = await harness(poll_interval_s=0.2)
-    await until(lambda: bool(second.corrections()))
+    await expect(lambda: bool(second.corrections()))
     await asyncio.sleep(0.6)  # more polls list the same fee_cost
     assert len(second.corrections()) == 1
     assert second.status(coid) == (OrderStatus.FILLED, D(3))
@@ -277,7 +266,7 @@ async def test_killed_after_the_fill_arrived_before_the_commit_books_it_once_on_
     await first.close()
 
     second = await harness()
-    await until(lambda: len(second.fills()) == 2)
+    await expect(lambda: len(second.fills()) == 2)
     await asyncio.sleep(0.2)  # later polls read both again
     assert second.status(coid) == (OrderStatus.FILLED, D(25))
     assert_matches_venue(second, exchange)
@@ -286,9 +275,9 @@ async def test_killed_after_the_fill_arrived_before_the_commit_books_it_once_on_
 async def test_an_overfill_is_booked_as_the_venue_reports_it_and_said(exchange, harness):
     h = await harness()
     coid = h.order(1, Side.BUY, "5", "0.40", TimeInForce.GTC)
-    await until(lambda: h.status(coid)[0] is OrderStatus.OPEN)
+    await expect(lambda: h.status(coid)[0] is OrderStatus.OPEN)
     exchange.engine.fill_resting(venue_id(exchange, h, coid), 5, extra=2)
-    await until(lambda: len(h.fills()) == 1)
+    await expect(lambda: len(h.fills()) == 1)
     assert h.account.positions[IID].quantity == D(7)  # what Kalshi says
     assert_matches_venue(h, exchange)
     assert h.events("overfill"), "an overfill must be said"

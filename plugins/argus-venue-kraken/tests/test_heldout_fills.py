@@ -16,7 +16,6 @@ said: an `overfill` risk event).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal as D
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argus_testkit.engine import CASH, EngineHarness, Killed
+from argus_testkit.engine import CASH, EngineHarness, Harnesses, Killed, expect
 from argus_venue_kraken.execution import cl_ord_id_for
 from argus_venue_kraken.schemas import parse_execution
 from argus_venue_kraken.testing import (
@@ -70,7 +69,7 @@ def assert_matches_venue(h: EngineHarness, exchange: LocalKrakenRest) -> None:
 async def harness(exchange: LocalKrakenRest, make_settings: Callable[..., Any],
                   tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     """``await harness(ws)``: an engine on a venue whose private socket is ``ws``."""
-    made: list[EngineHarness] = []
+    pool = Harnesses(tmp_path / "run")
     instrument: list[Instrument] = []
 
     async def make(ws: LocalKrakenWs, **overrides: Any) -> EngineHarness:
@@ -78,21 +77,11 @@ async def harness(exchange: LocalKrakenRest, make_settings: Callable[..., Any],
                                           credentials=True, **overrides))
         if not instrument:
             instrument.extend(await venue.instruments())
-        h = EngineHarness(tmp_path / "run", venue, instrument[0], D("37500.0"))
-        made.append(h)
-        await h.start()
-        return h
+        return await pool.start(venue, instrument[0], D("37500.0"))
 
     yield make
-    for h in made:
-        with contextlib.suppress(Exception):
-            await h.close()
+    await pool.close()
 
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 def session(exchange: LocalKrakenRest) -> list[Any]:
@@ -111,7 +100,7 @@ async def test_fills_before_the_add_order_answer_are_booked_once(exchange, harne
         h = await harness(ws)
         await ws.wait_for(lambda: bool(ws.subscriptions("executions")))
         coid = h.order(1, Side.BUY, "0.75")
-        await until(lambda: len(h.fills()) == 2)
+        await expect(lambda: len(h.fills()) == 2)
         assert h.status(coid) == (OrderStatus.FILLED, D("0.75"))  # before the answer
         await h.settle()  # the late answer moves nothing back
         assert h.status(coid) == (OrderStatus.FILLED, D("0.75"))
@@ -130,7 +119,7 @@ async def test_a_socket_gap_with_fills_is_reconciled_once(exchange, harness):
         h = await harness(ws)
         await ws.wait_for(lambda: bool(ws.subscriptions("executions")))
         coid = h.order(1, Side.BUY, "0.75")
-        await until(lambda: len(h.fills()) == 2)
+        await expect(lambda: len(h.fills()) == 2)
         await h.settle()
         await asyncio.sleep(0.3)  # the snapshot and the repeated frame are in by now
         assert ws.connections == 2
@@ -151,7 +140,7 @@ async def test_a_fill_of_another_clients_order_is_recorded_not_booked(exchange, 
     async with LocalKrakenWs([[AwaitSubscribe("executions"), Send(foreign),
                                ForwardExecutions(exchange)]], token="local-ws-token") as ws:
         h = await harness(ws)
-        await until(lambda: bool(h.events("unknown_fill")))
+        await expect(lambda: bool(h.events("unknown_fill")))
         (event,) = h.events("unknown_fill")
         assert "TMANUAL-00001" in event["reason"] and "unknown order" in event["reason"]
         assert h.fills() == [] and IID not in h.account.positions
@@ -167,13 +156,13 @@ async def test_rest_fills_while_the_cancel_answer_is_lost(exchange, harness):
         h = await harness(ws)
         await ws.wait_for(lambda: bool(ws.subscriptions("executions")))
         coid = h.order(1, Side.BUY, "0.6", "37500.0", TimeInForce.GTC)
-        await until(lambda: h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D("0.4")))
+        await expect(lambda: h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D("0.4")))
         await h.settle()
         (txid,) = exchange.orders
         exchange.fill_resting(txid, D("0.2"))
         exchange.inject("CancelOrder", ("lost", None))
         await h.cancel(coid)
-        await until(lambda: h.status(coid) == (OrderStatus.FILLED, D("0.6")))
+        await expect(lambda: h.status(coid) == (OrderStatus.FILLED, D("0.6")))
         (failed,) = h.events("cancel_failed")
         assert coid in failed["reason"] and "closed" in failed["reason"]
         assert_matches_venue(h, exchange)
@@ -197,7 +186,7 @@ async def test_a_cancel_kraken_answers_already_closed_says_so(exchange, harness)
         assert "Kraken shows the order closed" in failed["reason"]
         assert h.status(coid) == (OrderStatus.OPEN, D(0))  # never marked on a guess
         cancelled.set()
-        await until(lambda: h.status(coid) == (OrderStatus.FILLED, D("0.5")))
+        await expect(lambda: h.status(coid) == (OrderStatus.FILLED, D("0.5")))
         await asyncio.sleep(0.3)  # the snapshot's repeat is in by now
         assert_matches_venue(h, exchange)
 
@@ -222,7 +211,7 @@ async def test_a_fill_after_the_order_was_marked_cancelled_is_booked(exchange, h
             h.ledger.set_order_status(coid, OrderStatus.CANCELLED, reason="cancel confirmed")
         late.update({"channel": "executions", "type": "update", "sequence": 7,
                      "data": [item]})
-        await until(lambda: len(h.fills()) == 1)
+        await expect(lambda: len(h.fills()) == 1)
         await asyncio.sleep(0.3)  # the repeated frame is in by now
         assert h.status(coid) == (OrderStatus.CANCELLED, D("0.2"))
         assert_matches_venue(h, exchange)
@@ -238,11 +227,11 @@ async def test_fee_in_another_asset_and_a_maker_rebate_keep_the_fill(exchange, h
         h = await harness(ws)
         await ws.wait_for(lambda: bool(ws.subscriptions("executions")))
         coid = h.order(1, Side.BUY, "0.5", "37000.0", TimeInForce.GTC)
-        await until(lambda: h.status(coid)[0] is OrderStatus.OPEN)
+        await expect(lambda: h.status(coid)[0] is OrderStatus.OPEN)
         (txid,) = exchange.orders
         rebate = exchange.fill_resting(txid, D("0.2"), maker_bps=D(-2))
         kfee = exchange.fill_resting(txid, D("0.3"), fee_asset="KFEE")
-        await until(lambda: len(h.fills()) == 2)
+        await expect(lambda: len(h.fills()) == 2)
         booked = {f["fill_id"]: D(f["fee"]) for f in h.fills()}
         assert booked == {rebate["exec_id"]: D("-1.48"), kfee["exec_id"]: D("27.75")}
         assert h.status(coid) == (OrderStatus.FILLED, D("0.5"))
@@ -270,7 +259,7 @@ async def test_killed_after_the_fill_arrived_before_the_commit_books_it_once_on_
         await first.close()
 
         second = await harness(ws)
-        await until(lambda: len(second.fills()) == 2)
+        await expect(lambda: len(second.fills()) == 2)
         await asyncio.sleep(0.3)  # any repeat (snapshot, backfill) is in by now
         assert second.status(coid) == (OrderStatus.FILLED, D("0.75"))
         assert_matches_venue(second, exchange)
@@ -282,11 +271,11 @@ async def test_an_overfill_is_booked_as_the_venue_reports_it_and_said(exchange, 
         h = await harness(ws)
         await ws.wait_for(lambda: bool(ws.subscriptions("executions")))
         coid = h.order(1, Side.BUY, "0.5", "37000.0", TimeInForce.GTC)
-        await until(lambda: h.status(coid)[0] is OrderStatus.OPEN)
+        await expect(lambda: h.status(coid)[0] is OrderStatus.OPEN)
         (txid,) = exchange.orders
         exchange.orders[txid]["vol"] = "0.7"  # the venue fills 0.7 of our 0.5
         exchange.fill_resting(txid, D("0.7"))
-        await until(lambda: len(h.fills()) == 1)
+        await expect(lambda: len(h.fills()) == 1)
         assert h.account.positions[IID].quantity == D("0.7")  # what the venue says
         assert_matches_venue(h, exchange)
         assert h.events("overfill"), "an overfill must be said"
@@ -319,7 +308,7 @@ async def test_fills_out_of_order_and_repeated_are_booked_once_in_full(exchange,
         await h.settle()
         orders.extend(exchange.orders)
         placed.set()
-        await until(lambda: len(h.fills()) == 2)
+        await expect(lambda: len(h.fills()) == 2)
         await asyncio.sleep(0.2)  # the repeats are in by now
         assert sorted(f["fill_id"] for f in h.fills()) == ["TOOO-00001", "TOOO-00002"]
         assert h.status(coid) == (OrderStatus.FILLED, D("0.5"))

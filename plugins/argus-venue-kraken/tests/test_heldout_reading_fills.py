@@ -7,15 +7,13 @@ the order's own filled quantity does not count it."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
 import pytest
-from argus_testkit.engine import EngineHarness
+from argus_testkit.engine import EngineHarness, Harnesses, expect
 from argus_venue_kraken.testing import (
     AwaitSubscribe,
     ForwardExecutions,
@@ -34,27 +32,17 @@ IID = "kraken:BTC/USD"
 @pytest.fixture
 async def harness(rest_server: LocalKrakenRest, make_settings: Callable[..., Any],
                   tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    made: list[EngineHarness] = []
+    pool = Harnesses(tmp_path / "run")
 
     async def make(ws: LocalKrakenWs) -> EngineHarness:
         venue = KrakenVenue(make_settings(rest_url=rest_server.url, ws_auth_url=ws.url,
                                           credentials=True))
         (instrument, *_) = await venue.instruments()
-        h = EngineHarness(tmp_path / "run", venue, instrument, D("37500.0"))
-        made.append(h)
-        await h.start()
-        return h
+        return await pool.start(venue, instrument, D("37500.0"))
 
     yield make
-    for h in made:
-        with contextlib.suppress(Exception):
-            await h.close()
+    await pool.close()
 
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 async def test_a_fill_on_the_other_side_of_its_order_is_booked_as_kraken_says_and_said(
@@ -75,7 +63,7 @@ async def test_a_fill_on_the_other_side_of_its_order_is_booked_as_kraken_says_an
             "side": "sell", "last_qty": "0.2", "last_price": "37000.0", "liquidity_ind": "m",
             "fees": [{"asset": "USD", "qty": "1.2"}], "order_status": "partially_filled",
             "timestamp": "2024-01-02T03:04:05.123000Z"}]})
-        await until(lambda: bool(h.events("fill_mismatch")))
+        await expect(lambda: bool(h.events("fill_mismatch")))
         (event,) = h.events("fill_mismatch")
         assert "TWRONG-SIDE-0001" in event["reason"] and "the order was buy" in event["reason"]
         assert h.account.positions[IID].quantity == D("-0.2")  # as Kraken booked it

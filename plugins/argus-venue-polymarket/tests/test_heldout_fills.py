@@ -16,7 +16,6 @@ bust's commit), MINED / CONFIRMED / RETRYING changing nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argus_testkit.engine import CASH, EngineHarness, Killed
+from argus_testkit.engine import CASH, EngineHarness, Harnesses, Killed, expect
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.replay_server import SnapshotServer
 from argus_venue_polymarket.testing import HARDHAT_KEY, Fault, LocalClob, make_book
@@ -110,7 +109,7 @@ def clob() -> Iterator[tuple[SnapshotServer, LocalClob]]:
 async def harness(clob: tuple[SnapshotServer, LocalClob], tmp_path: Path
                   ) -> AsyncIterator[Callable[..., Any]]:
     """``await harness(**settings)``: an engine on a Polymarket venue of the local CLOB."""
-    made: list[EngineHarness] = []
+    pool = Harnesses(tmp_path / "run")
 
     async def make(**overrides: Any) -> EngineHarness:
         timings: dict[str, Any] = {"request_timeout_s": 2.0, "order_settle_s": 2.0,
@@ -123,21 +122,11 @@ async def harness(clob: tuple[SnapshotServer, LocalClob], tmp_path: Path
             **(timings | overrides))
         venue = PolymarketVenue(settings)
         venue._instruments[IID] = INSTRUMENT
-        h = EngineHarness(tmp_path / "run", venue, INSTRUMENT, D("0.64"))
-        made.append(h)
-        await h.start()
-        return h
+        return await pool.start(venue, INSTRUMENT, D("0.64"))
 
     yield make
-    for h in made:
-        with contextlib.suppress(Exception):
-            await h.close()
+    await pool.close()
 
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 def vid_of(h: EngineHarness, coid: str) -> str:
@@ -151,7 +140,7 @@ async def test_a_taker_match_in_the_answer_and_in_every_trades_poll_is_booked_on
     _, local = clob
     h = await harness()
     coid = h.order(1, Side.BUY, "60", "0.66")  # FAK: 40 @ 0.64 and 20 @ 0.66
-    await until(lambda: h.status(coid) == (OrderStatus.FILLED, D(60)))
+    await expect(lambda: h.status(coid) == (OrderStatus.FILLED, D(60)))
     await h.settle()
     await asyncio.sleep(0.3)  # several trades polls re-read the match
     assert [f["fill_id"] for f in h.fills()] == [f"{vid_of(h, coid)}:0"]
@@ -163,11 +152,11 @@ async def test_a_match_listed_before_the_posts_answer_is_booked_once(clob, harne
     local.hold_posts = True  # executed at once; the answer waits
     h = await harness()
     coid = h.order(1, Side.BUY, "30", "0.64")
-    await until(lambda: bool(local.trades))
+    await expect(lambda: bool(local.trades))
     await asyncio.sleep(0.3)  # trades polls see the match of an order still in flight
     assert h.fills() == []
     local.release_all()
-    await until(lambda: h.status(coid) == (OrderStatus.FILLED, D(30)))
+    await expect(lambda: h.status(coid) == (OrderStatus.FILLED, D(30)))
     await h.settle()
     await asyncio.sleep(0.3)
     assert len(h.fills()) == 1
@@ -180,7 +169,7 @@ async def test_a_trade_of_an_order_this_run_never_placed_is_said_once(clob, harn
     h = await harness()
     local.trades.append(local._trade("trade-manual", "0x" + "ee" * 32, TOKEN, "BUY", D(5),
                                      D("0.64"), "TAKER", owner=API_KEY, makers=[]))
-    await until(lambda: bool(h.events("unknown_fill")))
+    await expect(lambda: bool(h.events("unknown_fill")))
     await asyncio.sleep(0.3)  # more polls read it again: said once
     (event,) = h.events("unknown_fill")
     assert "trade-manual" in event["reason"] and "unknown order" in event["reason"]
@@ -191,14 +180,14 @@ async def test_rest_fills_while_the_cancel_answer_is_lost(clob, harness):
     _, local = clob
     h = await harness()
     coid = h.order(1, Side.BUY, "50", "0.64", TimeInForce.GTC)  # 40 at once, 10 rest
-    await until(lambda: h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D(40)))
+    await expect(lambda: h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D(40)))
     await h.settle()
     local.fill_resting(vid_of(h, coid), "10")
     local.read_faults.setdefault("DELETE /order", deque()).append(("status", 503))
     await h.cancel(coid)
     (failed,) = h.events("cancel_failed")
     assert coid in failed["reason"] and "MATCHED" in failed["reason"]
-    await until(lambda: h.status(coid) == (OrderStatus.FILLED, D(50)))
+    await expect(lambda: h.status(coid) == (OrderStatus.FILLED, D(50)))
     assert_matches_venue(h, local)
 
 
@@ -209,11 +198,11 @@ async def test_a_cancel_answered_503_without_acting_is_sent_again_not_failed(clo
     _, local = clob
     h = await harness()
     coid = h.order(1, Side.BUY, "20", "0.60", TimeInForce.GTC)  # rests
-    await until(lambda: h.status(coid)[0] is OrderStatus.OPEN)
+    await expect(lambda: h.status(coid)[0] is OrderStatus.OPEN)
     await h.settle()
     local.read_faults.setdefault("DELETE /order", deque()).append(("status", 503))
     await h.cancel(coid)
-    await until(lambda: h.status(coid)[0] is OrderStatus.CANCELLED)
+    await expect(lambda: h.status(coid)[0] is OrderStatus.CANCELLED)
     assert h.events("cancel_failed") == [] and local.count("DELETE", "/order") == 2
     assert local.orders[vid_of(h, coid)]["status"] == "CANCELED" and h.fills() == []
 
@@ -222,14 +211,14 @@ async def test_a_match_listed_after_the_order_was_marked_cancelled_is_booked(clo
     _, local = clob
     h = await harness()
     coid = h.order(1, Side.BUY, "20", "0.60", TimeInForce.GTC)  # rests
-    await until(lambda: h.status(coid)[0] is OrderStatus.OPEN)
+    await expect(lambda: h.status(coid)[0] is OrderStatus.OPEN)
     await h.settle()
     vid = vid_of(h, coid)
     await h.cancel(coid)
-    await until(lambda: h.status(coid)[0] is OrderStatus.CANCELLED)
+    await expect(lambda: h.status(coid)[0] is OrderStatus.CANCELLED)
     # A maker match made just before the cancel, listed only now.
     local.fill_resting(vid, "7")
-    await until(lambda: len(h.fills()) == 1)
+    await expect(lambda: len(h.fills()) == 1)
     assert h.status(coid) == (OrderStatus.CANCELLED, D(7))
     assert_matches_venue(h, local)
 
@@ -249,7 +238,7 @@ async def test_killed_after_the_fill_arrived_before_the_commit_books_it_once_on_
     await first.close()
 
     second = await harness()
-    await until(lambda: second.status(coid) == (OrderStatus.FILLED, D(60)))
+    await expect(lambda: second.status(coid) == (OrderStatus.FILLED, D(60)))
     await asyncio.sleep(0.3)  # more trades polls re-read the match
     assert len(second.fills()) == 1
     assert_matches_venue(second, local)
@@ -261,12 +250,12 @@ async def test_a_maker_trade_that_fails_on_chain_is_busted_once_the_others_stand
     caplog.set_level(logging.WARNING)
     h = await harness()
     coid = h.order(1, Side.BUY, "20", "0.60", TimeInForce.GTC)  # rests
-    await until(lambda: h.status(coid)[0] is OrderStatus.OPEN)
+    await expect(lambda: h.status(coid)[0] is OrderStatus.OPEN)
     await h.settle()
     vid = vid_of(h, coid)
     kept = local.fill_resting(vid, "5")
     failed = local.fill_resting(vid, "7")
-    await until(lambda: h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D(12)))
+    await expect(lambda: h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D(12)))
     for status in ("MINED", "CONFIRMED"):
         local.set_trade_status(kept, status)
     local.set_trade_status(failed, "RETRYING")
@@ -274,7 +263,7 @@ async def test_a_maker_trade_that_fails_on_chain_is_busted_once_the_others_stand
     assert len(h.fills()) == 2 and h.corrections() == []
     assert caplog.text.count(f"trade {failed} is RETRYING") == 1
     local.set_trade_status(failed, "FAILED")
-    await until(lambda: bool(h.corrections()))
+    await expect(lambda: bool(h.corrections()))
     await asyncio.sleep(0.3)  # more polls read the FAILED trade again
     (bust,) = h.corrections()
     assert (bust["fill_id"], bust["kind"]) == (f"{failed}:{vid}", "bust")
@@ -288,11 +277,11 @@ async def test_a_taker_match_of_the_post_answer_that_fails_cancels_its_order(clo
     _, local = clob
     h = await harness()
     coid = h.order(1, Side.BUY, "30", "0.64")  # FAK: 30 @ 0.64, one trade
-    await until(lambda: h.status(coid) == (OrderStatus.FILLED, D(30)))
+    await expect(lambda: h.status(coid) == (OrderStatus.FILLED, D(30)))
     await h.settle()
     (trade,) = local.trades
     local.set_trade_status(trade["id"], "FAILED")
-    await until(lambda: bool(h.corrections()))
+    await expect(lambda: bool(h.corrections()))
     await asyncio.sleep(0.3)
     assert [c["fill_id"] for c in h.corrections()] == [f"{vid_of(h, coid)}:0"]
     assert h.status(coid) == (OrderStatus.CANCELLED, D(0))
@@ -315,7 +304,7 @@ async def test_one_failed_trade_of_a_post_answers_sweep_is_busted_alone(clob, ha
     local.split_taker_trades = True
     h = await harness()
     coid = h.order(1, Side.BUY, "60", "0.66")  # FAK
-    await until(lambda: h.status(coid) == (OrderStatus.FILLED, D(60)))
+    await expect(lambda: h.status(coid) == (OrderStatus.FILLED, D(60)))
     await h.settle()
     assert [D(t["size"]) for t in local.trades] == [D(40), D(20)]
     vid = vid_of(h, coid)
@@ -323,7 +312,7 @@ async def test_one_failed_trade_of_a_post_answers_sweep_is_busted_alone(clob, ha
         await h.close()
         h = await harness()
     local.set_trade_status(local.trades[1]["id"], "FAILED")
-    await until(lambda: bool(h.corrections()))
+    await expect(lambda: bool(h.corrections()))
     await asyncio.sleep(0.3)  # more polls read the FAILED trade again
     (bust,) = h.corrections()
     assert (bust["fill_id"], bust["kind"], bust["old_value"]) == (f"{vid}:0", "bust", "20")
@@ -346,10 +335,10 @@ async def test_a_bust_killed_before_its_commit_is_made_once_after_a_restart(clob
     _, local = clob
     first = await harness()
     coid = first.order(1, Side.BUY, "20", "0.60", TimeInForce.GTC)  # rests
-    await until(lambda: first.status(coid)[0] is OrderStatus.OPEN)
+    await expect(lambda: first.status(coid)[0] is OrderStatus.OPEN)
     await first.settle()
     failed = local.fill_resting(vid_of(first, coid), "7")
-    await until(lambda: len(first.fills()) == 1)
+    await expect(lambda: len(first.fills()) == 1)
     first.kill_before_commit = True
     local.set_trade_status(failed, "FAILED")
     assert first.consumer is not None
@@ -360,7 +349,7 @@ async def test_a_bust_killed_before_its_commit_is_made_once_after_a_restart(clob
     await first.close()
 
     second = await harness()
-    await until(lambda: bool(second.corrections()))
+    await expect(lambda: bool(second.corrections()))
     await asyncio.sleep(0.3)  # more polls read the FAILED trade again
     assert len(second.corrections()) == 1 and len(second.fills()) == 2
     assert second.status(coid) == (OrderStatus.OPEN, D(0))
@@ -383,7 +372,7 @@ async def test_a_matched_answer_at_a_price_the_order_cannot_have_is_asked_about(
     local.faults.append(Fault(patch=(("makingAmount", "100"), ("takingAmount", "1"))))
     h = await harness()
     coid = h.order(1, Side.BUY, "60", "0.66")
-    await until(lambda: h.status(coid)[0] is OrderStatus.FILLED, 10)
+    await expect(lambda: h.status(coid)[0] is OrderStatus.FILLED, 10)
     await h.settle()
     assert all(D(f["price"]) <= D("0.66") for f in h.fills())
     assert_matches_venue(h, local)
@@ -397,7 +386,7 @@ async def test_a_refusal_that_says_it_matched_is_asked_about_not_rejected(clob, 
     local.faults.append(Fault(patch=(("success", False), ("errorMsg", ""))))
     h = await harness()
     coid = h.order(1, Side.BUY, "60", "0.66")
-    await until(lambda: h.status(coid)[0] is OrderStatus.FILLED, 10)
+    await expect(lambda: h.status(coid)[0] is OrderStatus.FILLED, 10)
     await h.settle()
     assert local.trades
     assert_matches_venue(h, local)
@@ -429,14 +418,14 @@ async def test_a_malformed_trade_is_skipped_and_the_others_are_booked(clob, harn
     h = await harness()
     coid = h.order(1, Side.SELL, "10", "0.70", tif=TimeInForce.GTC)  # rests
     await h.settle()
-    await until(lambda: h.status(coid)[0] is OrderStatus.OPEN, 5)
+    await expect(lambda: h.status(coid)[0] is OrderStatus.OPEN, 5)
     item = {"id": "bad-1", "asset_id": TOKEN, "side": "BUY", "size": "1", "price": "0.5",
             "status": "MATCHED", "taker_order_id": vid_of(h, coid), "trader_side": "TAKER",
             "owner": API_KEY, "maker_orders": []} | bad
     served = _extra_trade(local, item)
-    await until(lambda: len(served) >= 2, 5)
+    await expect(lambda: len(served) >= 2, 5)
     local.fill_resting(vid_of(h, coid), "4")
-    await until(lambda: h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D(4)), 5)
+    await expect(lambda: h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D(4)), 5)
     await h.settle()
     assert len(h.fills()) == 1
 
@@ -450,10 +439,10 @@ async def test_an_unreadable_expiration_of_an_ended_order_only_words_its_reason(
     gone = h.order(1, Side.BUY, "10", "0.50", tif=TimeInForce.GTC)
     other = h.order(2, Side.SELL, "10", "0.70", tif=TimeInForce.GTC)
     await h.settle()
-    await until(lambda: h.status(gone)[0] is OrderStatus.OPEN
+    await expect(lambda: h.status(gone)[0] is OrderStatus.OPEN
                 and h.status(other)[0] is OrderStatus.OPEN, 5)
     with local._lock:
         local.orders[vid_of(h, gone)] |= {"status": "CANCELED", "expiration": "1.7e9"}
-    await until(lambda: h.status(gone)[0] is OrderStatus.CANCELLED, 5)
+    await expect(lambda: h.status(gone)[0] is OrderStatus.CANCELLED, 5)
     local.fill_resting(vid_of(h, other), "4")
-    await until(lambda: h.status(other) == (OrderStatus.PARTIALLY_FILLED, D(4)), 5)
+    await expect(lambda: h.status(other) == (OrderStatus.PARTIALLY_FILLED, D(4)), 5)

@@ -15,7 +15,6 @@ poll carries on); a restart mid-stream.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal as D
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argus_testkit.engine import CASH, EngineHarness, Killed
+from argus_testkit.engine import CASH, EngineHarness, Harnesses, Killed, expect
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.replay_server import SnapshotServer
 from argus_venue_polymarket.testing import HARDHAT_KEY, LocalClob, make_book
@@ -101,7 +100,7 @@ async def harness(clob: tuple[SnapshotServer, LocalClob], tmp_path: Path
                   ) -> AsyncIterator[Callable[..., Any]]:
     """``await harness(**settings)``: an engine on a Polymarket venue of the local CLOB,
     following its user channel (derived from ``ws_url``)."""
-    made: list[EngineHarness] = []
+    pool = Harnesses(tmp_path / "run")
 
     async def make(**overrides: Any) -> EngineHarness:
         timings: dict[str, Any] = {
@@ -114,21 +113,11 @@ async def harness(clob: tuple[SnapshotServer, LocalClob], tmp_path: Path
             api_passphrase=Secret("$env:PM_P"), **(timings | overrides))
         venue = PolymarketVenue(settings)
         venue._instruments[IID] = INSTRUMENT
-        h = EngineHarness(tmp_path / "run", venue, INSTRUMENT, D("0.64"))
-        made.append(h)
-        await h.start()
-        return h
+        return await pool.start(venue, INSTRUMENT, D("0.64"))
 
     yield make
-    for h in made:
-        with contextlib.suppress(Exception):
-            await h.close()
+    await pool.close()
 
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 def channel(h: EngineHarness) -> UserChannel:
@@ -139,7 +128,7 @@ def channel(h: EngineHarness) -> UserChannel:
 
 async def subscribed(h: EngineHarness, local: LocalClob) -> None:
     """Wait for the venue's user channel to be subscribed at the CLOB."""
-    await until(lambda: h.venue.execution.channel is not None  # type: ignore[attr-defined]
+    await expect(lambda: h.venue.execution.channel is not None  # type: ignore[attr-defined]
                 and channel(h).up and local.user_sockets == 1)
 
 
@@ -158,7 +147,7 @@ async def resting(h: EngineHarness, local: LocalClob, qty: str = "20") -> tuple[
     (client order id, venue order id)."""
     await subscribed(h, local)
     coid = h.order(1, Side.BUY, qty, "0.60", TimeInForce.GTC)
-    await until(lambda: h.status(coid)[0] is OrderStatus.OPEN)
+    await expect(lambda: h.status(coid)[0] is OrderStatus.OPEN)
     await h.settle()
     return coid, vid_of(h, coid)
 
@@ -170,7 +159,7 @@ async def test_a_maker_fill_arrives_over_the_socket_before_the_poll_would(clob, 
     assert local.user_subscriptions == [{"markets": [], "type": "user"}]
     polls = trade_polls(local)
     tid = local.fill_resting(vid, "7")
-    await until(lambda: len(h.fills()) == 1, timeout=5)
+    await expect(lambda: len(h.fills()) == 1, timeout_s=5)
     assert trade_polls(local) == polls  # the socket's, not a poll's (next one in 60 s)
     (fill,) = h.fills()
     assert (fill["fill_id"], fill["liquidity"], D(fill["quantity"])) == (f"{tid}:{vid}",
@@ -185,11 +174,11 @@ async def test_a_fill_seen_on_the_socket_and_by_the_poll_is_booked_once(clob, ha
     h = await harness()
     _coid, vid = await resting(h, local)
     tid = local.fill_resting(vid, "7")
-    await until(lambda: len(h.fills()) == 1, timeout=5)
+    await expect(lambda: len(h.fills()) == 1, timeout_s=5)
     local.set_trade_status(tid, "MINED")  # over the socket again, same trade
     polls = trade_polls(local)
     h.venue.execution.reconcile_soon()  # type: ignore[attr-defined]
-    await until(lambda: trade_polls(local) > polls)  # the poll lists the same trade
+    await expect(lambda: trade_polls(local) > polls)  # the poll lists the same trade
     await h.settle()
     await asyncio.sleep(0.2)
     assert [f["fill_id"] for f in h.fills()] == [f"{tid}:{vid}"]
@@ -204,18 +193,18 @@ async def test_a_fill_while_disconnected_is_booked_once_by_the_poll_after_the_re
     coid, vid = await resting(h, local)
     local.user_down = True  # reconnects are refused (503) ...
     assert local.drop_user_sockets() == 1  # ... and the socket drops
-    await until(lambda: not channel(h).up)
+    await expect(lambda: not channel(h).up)
     tid = local.fill_resting(vid, "7")  # nobody to tell
     await asyncio.sleep(0.3)
     assert h.fills() == []  # the poll runs every 30 s while down: not yet
     polls = trade_polls(local)
     local.user_down = False
-    await until(lambda: len(h.fills()) == 1)
+    await expect(lambda: len(h.fills()) == 1)
     assert trade_polls(local) > polls  # the reconnect's poll found it
     assert channel(h).stats["connects"] == 2
     local.set_trade_status(tid, "CONFIRMED")  # over the new socket: nothing new
     h.venue.execution.reconcile_soon()  # type: ignore[attr-defined]
-    await until(lambda: trade_polls(local) > polls + 1)
+    await expect(lambda: trade_polls(local) > polls + 1)
     await h.settle()
     assert [f["fill_id"] for f in h.fills()] == [f"{tid}:{vid}"]
     assert h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D(7))
@@ -230,7 +219,7 @@ async def test_a_repeated_frame_is_booked_once(clob, harness):
     events = channel(h).stats["events"]
     local.user_faults.append("repeat")
     local.fill_resting(vid, "7")  # the trade event twice, then the order's UPDATE
-    await until(lambda: channel(h).stats["events"] >= events + 3)
+    await expect(lambda: channel(h).stats["events"] >= events + 3)
     await h.settle()
     assert len(h.fills()) == 1
     assert_matches_venue(h, local)
@@ -244,11 +233,11 @@ async def test_a_malformed_frame_is_logged_and_skipped_and_the_socket_kept(
     coid, vid = await resting(h, local)
     local.user_faults.append("malformed")  # a frame that is not JSON, then the event
     local.fill_resting(vid, "7")
-    await until(lambda: len(h.fills()) == 1)
+    await expect(lambda: len(h.fills()) == 1)
     assert channel(h).stats["malformed"] == 1
     assert "malformed user channel frame" in caplog.text
     local.fill_resting(vid, "3")  # the same socket carries on
-    await until(lambda: h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D(10)))
+    await expect(lambda: h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D(10)))
     assert channel(h).stats["connects"] == 1 and local.user_sockets == 1
     assert_matches_venue(h, local)
 
@@ -261,7 +250,7 @@ async def test_a_garbled_trade_frame_is_skipped_and_its_fill_comes_from_the_poll
     polls = trade_polls(local)
     local.user_faults.append("garbled")  # the trade event cut short: unreadable
     tid = local.fill_resting(vid, "7")
-    await until(lambda: len(h.fills()) == 1)
+    await expect(lambda: len(h.fills()) == 1)
     assert trade_polls(local) > polls
     assert [f["fill_id"] for f in h.fills()] == [f"{tid}:{vid}"]
     assert channel(h).stats["malformed"] == 1 and channel(h).stats["connects"] == 1
@@ -275,7 +264,7 @@ async def test_a_dropped_trade_frame_is_found_by_the_poll_the_order_update_asks_
     _coid, vid = await resting(h, local)
     local.user_faults.append("drop")  # the trade event never sent; its UPDATE is
     tid = local.fill_resting(vid, "7")
-    await until(lambda: len(h.fills()) == 1)
+    await expect(lambda: len(h.fills()) == 1)
     assert [f["fill_id"] for f in h.fills()] == [f"{tid}:{vid}"]
     assert_matches_venue(h, local)
 
@@ -286,17 +275,17 @@ async def test_failed_after_mined_over_the_socket_is_busted_once(clob, harness):
     coid, vid = await resting(h, local)
     kept = local.fill_resting(vid, "5")
     failed = local.fill_resting(vid, "7")
-    await until(lambda: h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D(12)))
+    await expect(lambda: h.status(coid) == (OrderStatus.PARTIALLY_FILLED, D(12)))
     local.set_trade_status(kept, "MINED")
     local.set_trade_status(failed, "MINED")
     await asyncio.sleep(0.2)
     assert h.corrections() == []
     polls = trade_polls(local)
     local.set_trade_status(failed, "FAILED")
-    await until(lambda: bool(h.corrections()), timeout=5)
+    await expect(lambda: bool(h.corrections()), timeout_s=5)
     assert trade_polls(local) == polls  # the socket said it
     h.venue.execution.reconcile_soon()  # type: ignore[attr-defined]  # the poll says it again
-    await until(lambda: trade_polls(local) > polls)
+    await expect(lambda: trade_polls(local) > polls)
     local.set_trade_status(failed, "FAILED")  # and the socket once more
     await h.settle()
     await asyncio.sleep(0.2)
@@ -313,14 +302,14 @@ async def test_a_key_the_channel_refuses_is_a_clear_error_and_the_poll_carries_o
     caplog.set_level(logging.INFO)
     local.ws_auth = ("another-key", API_SECRET, API_PASSPHRASE)  # ours: wrong for the socket
     h = await harness(trades_poll_s=0.05)
-    await until(lambda: local.user_refused >= 3)
+    await expect(lambda: local.user_refused >= 3)
     # between a reconnect's handshake and the venue's refusal the socket is open for a
     # moment: wait for a moment between two attempts rather than read it at any instant
-    await until(lambda: not channel(h).up and local.user_sockets == 0)
+    await expect(lambda: not channel(h).up and local.user_sockets == 0)
     coid = h.order(1, Side.BUY, "20", "0.60", TimeInForce.GTC)
-    await until(lambda: h.status(coid)[0] is OrderStatus.OPEN)
+    await expect(lambda: h.status(coid)[0] is OrderStatus.OPEN)
     tid = local.fill_resting(vid_of(h, coid), "7")
-    await until(lambda: len(h.fills()) == 1)  # from the poll, every trades_poll_s
+    await expect(lambda: len(h.fills()) == 1)  # from the poll, every trades_poll_s
     assert h.fills()[0]["fill_id"] == f"{tid}:{vid_of(h, coid)}"
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1, [r.getMessage() for r in errors]  # said once, not per retry
@@ -336,7 +325,7 @@ async def test_a_restart_mid_stream_books_each_fill_once(clob, harness):
     first = await harness()
     coid, vid = await resting(first, local)
     one = local.fill_resting(vid, "5")
-    await until(lambda: len(first.fills()) == 1)
+    await expect(lambda: len(first.fills()) == 1)
     first.kill_before_commit = True
     two = local.fill_resting(vid, "7")  # over the socket; the process dies before the commit
     assert first.consumer is not None
@@ -347,12 +336,12 @@ async def test_a_restart_mid_stream_books_each_fill_once(clob, harness):
     await first.close()
 
     second = await harness()
-    await until(lambda: len(second.fills()) == 2)  # the first poll of the new process
+    await expect(lambda: len(second.fills()) == 2)  # the first poll of the new process
     await subscribed(second, local)
     for tid in (one, two):
         local.set_trade_status(tid, "MINED")  # both over the new socket
     three = local.fill_resting(vid, "3")
-    await until(lambda: len(second.fills()) == 3)
+    await expect(lambda: len(second.fills()) == 3)
     await second.settle()
     await asyncio.sleep(0.2)
     assert sorted(f["fill_id"] for f in second.fills()) == sorted(
@@ -366,10 +355,10 @@ async def test_a_cancellation_event_ends_the_order_after_its_fills(clob, harness
     h = await harness()
     coid, vid = await resting(h, local)
     local.fill_resting(vid, "7")
-    await until(lambda: len(h.fills()) == 1)
+    await expect(lambda: len(h.fills()) == 1)
     with local._lock:  # the venue cancels it (a person on the website, say)
         local._cancel(vid)
-    await until(lambda: h.status(coid)[0] is OrderStatus.CANCELLED, timeout=5)
+    await expect(lambda: h.status(coid)[0] is OrderStatus.CANCELLED, timeout_s=5)
     assert h.status(coid) == (OrderStatus.CANCELLED, D(7))
     row = h.ledger.order_row(coid)
     assert row is not None and "cancelled at the venue; 7 of 20 matched" in row["status_reason"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -184,3 +184,44 @@ class EngineHarness:
                 await self.consumer
         await self.venue.close()
         self.ledger.close()
+
+
+class Harnesses:
+    """The engine harnesses one test starts on one run directory, all closed at its end
+    (each venue's ``harness`` fixture builds its venue and hands it to :meth:`start`)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.made: list[EngineHarness] = []
+
+    async def start(self, venue: Venue, instrument: Instrument, mark: D) -> EngineHarness:
+        """A started :class:`EngineHarness` of ``venue`` (a restart: the same run dir)."""
+        h = EngineHarness(self.run_dir, venue, instrument, mark)
+        self.made.append(h)
+        await h.start()
+        return h
+
+    async def close(self) -> None:
+        """Close every harness made (one already closed or killed is passed over)."""
+        for h in self.made:
+            with contextlib.suppress(Exception):
+                await h.close()
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 5.0,
+                poll_s: float = 0.01) -> bool:
+    """Wait until ``predicate()`` holds; whether it did within ``timeout``."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await asyncio.sleep(poll_s)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def expect(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """:func:`until`, failing with ``TimeoutError`` past ``timeout_s``: the venue tests'
+    wait for what the executions stream books."""
+    if not await until(predicate, timeout_s, poll_s=0.02):
+        raise TimeoutError(f"not within {timeout_s} s")

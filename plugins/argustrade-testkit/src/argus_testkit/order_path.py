@@ -10,7 +10,6 @@ orders it holds per client id, its fills, the position and cash they make.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from decimal import Decimal as D
@@ -19,6 +18,7 @@ import attrs
 
 from argus_core import Intent, OrderStatus, OrderType, Side, TimeInForce
 from argus_testkit.engine import CASH, EngineHarness
+from argus_testkit.engine import until as until  # its wait, one in the kit
 
 #: Ledger statuses of an order still working at the venue.
 WORKING = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
@@ -88,18 +88,6 @@ def working(h: EngineHarness) -> list[tuple[str, str]]:
                           "(?, ?) order by ts_ns, client_order_id",
                           tuple(s.value for s in WORKING))
     return [(r["client_order_id"], r["strategy"]) for r in rows]
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0,
-                poll_s: float = 0.01) -> bool:
-    """Wait until ``predicate()`` holds; whether it did within ``timeout``."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                await asyncio.sleep(poll_s)
-    except TimeoutError:
-        return False
-    return True
 
 
 class LogCapture(logging.Handler):
