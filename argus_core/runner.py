@@ -93,7 +93,7 @@ QUIET_TICK_S = 1.0
 #: A paper or live loop whose queue never runs dry commits at least this often (seconds):
 #: a person's `argus kill` waits for the write lock at most that long (it gives up at 5 s).
 HOLD_LOCK_S = 1.0
-LOCK_PAUSE_S = 0.01  # and then leaves it free this long (waiters try every 2 ms)
+LOCK_PAUSE_S = 0.02  # and then leaves it free this long (waiters try every 2 ms)
 _END = object()  # the live event source ended
 #: Rounds of fills heard at one look (``Runner._hear_fills``): a strategy whose every fill
 #: asks for an order that fills at once is heard again at the next look, never in a loop.

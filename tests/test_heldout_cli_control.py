@@ -240,8 +240,8 @@ def test_a_kill_gets_through_while_a_busy_paper_loop_works(tmp_path: Path,
         time.sleep(1.5)  # the loop is well into its events, the queue never empty
         started = time.monotonic()
         result = invoke("kill", "--run-dir", str(run_dir), "--reason", "enough")
-        assert result.exit_code == 0, result.output
-        assert time.monotonic() - started < 4.0, time.monotonic() - started
+        # before: exit 7, "busy" after the kill's 5 s wait (here ~0.75 s when idle)
+        assert result.exit_code == 0, (result.output, time.monotonic() - started)
         assert "no process is running" not in result.output  # this one is
     finally:
         thread.join(timeout=60)
@@ -272,8 +272,9 @@ def read_only_mount(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
                       capture_output=True).returncode:
         pytest.skip("cannot bind-mount here (needs root and mount rights)")
     try:
-        subprocess.run(["mount", "-o", "remount,ro,bind", str(view)], check=True,
-                       capture_output=True)
+        if subprocess.run(["mount", "-o", "remount,ro,bind", str(view)],
+                          capture_output=True).returncode:
+            pytest.skip("cannot make a bind mount read-only here")
         yield source, view
     finally:
         subprocess.run(["umount", str(view)], capture_output=True)
