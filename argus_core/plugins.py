@@ -148,6 +148,10 @@ class PluginHost:
             self.pm.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
             raise PluginError(f"plugin {name!r} implements an invalid hook: {exc}") from None
+        except ValueError:  # pluggy: this object is loaded already, under another name
+            raise PluginError(f"plugin {name!r} is the module of plugin "
+                              f"{self.pm.get_name(plugin)!r} again; one entry point per "
+                              f"plugin module") from None
         self._dists[name] = distribution
         try:
             self.pm.check_pending()

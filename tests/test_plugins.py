@@ -235,3 +235,16 @@ def test_a_plugin_name_two_distributions_claim_is_refused_naming_both(
     host.load(None, tolerant=True)
     assert "argus-strategy-mine" in host.broken["kraken"]
     assert not host.pm.has_plugin("kraken")
+
+
+def test_one_module_under_two_names_is_refused_naming_both(argus_host: PluginHost) -> None:
+    """Was pluggy's bare ``ValueError: Plugin already registered under a different name``
+    with a dump of every loaded module (two entry points naming one module)."""
+    plugin = _plugin("dual")
+    argus_host.add_plugin(plugin, "first")
+    try:
+        with pytest.raises(PluginError, match=r"plugin 'second' is the module of plugin "
+                                              r"'first' again"):
+            argus_host.add_plugin(plugin, "second")
+    finally:
+        argus_host.remove_plugin("first")
