@@ -684,13 +684,14 @@ def resume_cmd(run_dir: Path) -> None:
     """Clear HALTED or REDUCING in a run: a person's decision, recorded in the ledger."""
     from decimal import Decimal
 
-    from argus_core.control import trading_latch
+    from argus_core.control import request_trading_state, trading_latch
 
-    with _control_ledger(run_dir) as ledger, _ledger_of(run_dir):  # what a resume stops
+    with _control_ledger(run_dir) as ledger, _ledger_of(run_dir):  # and what a resume stops
         flattening = (trading_latch(ledger) or {}).get("flatten")
         held = sorted(r["instrument_id"] for r in ledger.query(
             "select instrument_id, quantity from positions") if Decimal(r["quantity"]))
-    _, changed = _request(run_dir, "resume", "cleared by a person with `argus resume`")
+        _, changed = request_trading_state(ledger, "resume", "cleared by a person with "
+                                           "`argus resume`", _who())
     said = "" if changed else " already; nothing changed"
     out.print(f"{run_dir}: trading ACTIVE{said}", soft_wrap=True)
     if changed and flattening and held:

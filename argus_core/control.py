@@ -47,7 +47,11 @@ def trading_latch(ledger: Ledger) -> dict[str, Any] | None:
     """The latch as stored (``state``, ``reason``, ``flatten``, ``by``, ...), its reason
     :func:`clean_reason`'s (the loop's own may hold a venue's text), or None when unset or
     unreadable (not JSON, or no state of :class:`TradingState`)."""
-    raw = ledger.get_control(CONTROL_STATE)
+    return parse_latch(ledger.get_control(CONTROL_STATE))
+
+
+def parse_latch(raw: str | None) -> dict[str, Any] | None:
+    """:func:`trading_latch` of the stored text ``raw`` (the loop has read it already)."""
     try:
         value = json.loads(raw or "null")
     except json.JSONDecodeError:

@@ -47,7 +47,7 @@ from argus_core.account import Account, capital_split
 from argus_core.bar_runs import BarRun
 from argus_core.builtins.replay_venue import ReplayVenue
 from argus_core.config import Config, canonical_json
-from argus_core.control import CONTROL_STATE, trading_latch
+from argus_core.control import CONTROL_STATE, parse_latch
 from argus_core.errors import ArgusError, ConfigError
 from argus_core.execution import ExecutionEngine
 from argus_core.gcfreeze import freeze_startup, thaw
@@ -524,9 +524,8 @@ class Runner:
             self._commit(reopen=False)  # the next event opens the next one
         if overdue:  # the loop lets the lock go a moment: a waiting `argus kill` gets it
             self._pause_s = LOCK_PAUSE_S
-            return True
         if seq % 1000:
-            return False
+            return overdue
         if self.progress is not None:
             self.progress(seq)
         return True
@@ -1113,7 +1112,7 @@ class Runner:
 
     def _read_control(self) -> None:
         raw = self.ledger.get_control(CONTROL_STATE)
-        flatten, data = False, trading_latch(self.ledger) if raw else None
+        flatten, data = False, parse_latch(raw)
         if raw and data is None:  # damaged: nothing trades until a person rewrites it
             data = {"state": TradingState.HALTED.value, "by": "argus", "reason": "the "
                     "ledger's trading latch cannot be read; `argus resume` rewrites it"}
