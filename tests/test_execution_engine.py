@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from argus_core.builtins.example_strategies import ExampleSettings, MovingAverageCross
 from argus_core.cli import cli
-from argus_core.config import load_config
+from argus_core.config import Config, load_config
 from argus_core.errors import LedgerError
 from argus_core.interfaces import RiskContext, Strategy, StrategyContext
 from argus_core.ledger import Ledger
@@ -201,13 +201,10 @@ def test_argus_kill_flatten_closes_positions_through_the_engine(tmp_path: Path) 
         assert flatten and flatten[0]["reduce_only"] == 1 and flatten[0]["status"] == "filled"
 
 
-def test_a_flatten_waits_on_a_market_that_takes_no_orders_without_a_veto_per_event(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The venue lists the held market as closed (``takes_orders`` False) when a kill
-    asks for a flatten.  Before: the flatten routed an order on every event and the risk
-    gate vetoed each one (a ``market_state`` row per event for as long as the market
-    stayed closed).  Now the position waits, said once; once the market takes orders
-    again the flatten goes out."""
+def _flatten_waiting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, events: int
+                     ) -> tuple[Config, Path]:
+    """A held position, `argus kill --flatten`, then ``events`` more events while its
+    market takes no orders (the flatten waits): ``(config, run dir)``."""
     from argus_core.models import Instrument
 
     cfg = load_config(_hold_config(tmp_path, "0.9"))
@@ -216,7 +213,18 @@ def test_a_flatten_waits_on_a_market_that_takes_no_orders_without_a_veto_per_eve
     assert CliRunner().invoke(cli, ["kill", "--run-dir", str(run_dir), "--flatten"]
                               ).exit_code == 0
     monkeypatch.setattr(Instrument, "takes_orders", property(lambda self: False))
-    Runner(cfg, run_dir, strategies={"hold": BuyOnceAndHold()}, max_events=200).run_sync()
+    Runner(cfg, run_dir, strategies={"hold": BuyOnceAndHold()}, max_events=events).run_sync()
+    return cfg, run_dir
+
+
+def test_a_flatten_waits_on_a_market_that_takes_no_orders_without_a_veto_per_event(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The venue lists the held market as closed (``takes_orders`` False) when a kill
+    asks for a flatten.  Before: the flatten routed an order on every event and the risk
+    gate vetoed each one (a ``market_state`` row per event for as long as the market
+    stayed closed).  Now the position waits, said once; once the market takes orders
+    again the flatten goes out."""
+    cfg, run_dir = _flatten_waiting(tmp_path, monkeypatch, events=200)
     with Ledger.in_dir(run_dir) as ledger:
         assert Decimal(ledger.query("select quantity from positions")[0]["quantity"]) == \
             Decimal("1.5")
@@ -543,15 +551,7 @@ def test_a_resume_that_stops_a_flatten_under_way_says_what_stays_open(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A resume while a flatten waits (its market takes no orders) stops the flatten: it
     said only "trading ACTIVE", and the person read the positions as closed."""
-    from argus_core.models import Instrument
-
-    cfg = load_config(_hold_config(tmp_path, "0.9"))
-    run_dir = tmp_path / "run"
-    Runner(cfg, run_dir, strategies={"hold": BuyOnceAndHold()}, max_events=50).run_sync()
-    assert CliRunner().invoke(cli, ["kill", "--run-dir", str(run_dir), "--flatten"]
-                              ).exit_code == 0
-    monkeypatch.setattr(Instrument, "takes_orders", property(lambda self: False))
-    Runner(cfg, run_dir, strategies={"hold": BuyOnceAndHold()}, max_events=100).run_sync()
+    _, run_dir = _flatten_waiting(tmp_path, monkeypatch, events=100)
     result = CliRunner().invoke(cli, ["resume", "--run-dir", str(run_dir)])
     assert result.exit_code == 0, result.output
     assert "the flatten under way stops: 1 position(s) stay open (replay:BTC/USD)" \
