@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from decimal import Decimal
 
 import pytest
@@ -139,3 +140,15 @@ async def test_a_lone_surrogate_in_a_rest_trade_id_never_reaches_the_core(
     got, _dead, _raised = await _run(exchange, make_settings, resume_of, n=2, timeout=2.0)
     ids = [f.fill_id for f in got if isinstance(f, Fill)]
     assert not any("\ud800" in i for i in ids), f"lone surrogate in fill ids: {ids!r}"
+
+
+async def test_an_undocumented_query_orders_status_is_said(
+        exchange, make_settings, resume_of, caplog):
+    """A QueryOrders status outside Kraken's five (pending, open, closed, canceled,
+    expired) was ignored silently: the order stayed unsettled with nothing said."""
+    exchange.inject("QueryOrders", *[("json", {"error": [], "result": {
+        TXID: qorder(status="suspended")}})] * 3)
+    with caplog.at_level(logging.WARNING, logger="argus_venue_kraken.execution"):
+        await _run(exchange, make_settings, resume_of, n=2, timeout=2.0)
+    said = [r.getMessage() for r in caplog.records if "QueryOrders" in r.getMessage()]
+    assert said and TXID in said[0] and "'suspended'" in said[0], said

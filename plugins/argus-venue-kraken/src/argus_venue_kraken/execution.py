@@ -88,6 +88,8 @@ from argus_venue_kraken.schemas import (
 )
 
 log = logging.getLogger(__name__)
+#: QueryOrders statuses of an order still working (Kraken's documented others end it).
+_WORKING_STATUSES = frozenset({"pending", "open"})
 
 _FREE_TEXT = re.compile(r"^[A-Za-z0-9_\-]{1,18}$")
 #: Namespace for deriving Kraken cl_ord_ids from long core client order ids.
@@ -594,6 +596,10 @@ class KrakenExecution:
                 elif status == "closed":
                     self.unsettled_txids.discard(txid)
                     self.placed_txids.discard(txid)
+                elif status not in _WORKING_STATUSES:  # asked again at the next backfill
+                    log.warning("Kraken QueryOrders[%s]: status %.40r is none Kraken documents "
+                                "(pending, open, closed, canceled, expired); the order is "
+                                "taken as still working and asked about again", txid, status)
         reports: list[ExecutionReport] = []
         for trade_id, entry in trades.items():
             where = f"Kraken TradesHistory[{trade_id}]"
