@@ -436,3 +436,20 @@ async def test_an_order_ended_before_a_restart_and_placed_after_it_is_cancelled(
         assert [o["status"] for o in held(exchange, "ghost-2")] == ["canceled"]
     finally:
         await restarted.close()
+
+
+@pytest.mark.parametrize("bad_id", [["ord-1"], 7, "", None], ids=["list", "int", "empty", "null"])
+async def test_a_listed_order_without_a_readable_id_is_unknown_not_absent(
+        exchange, venue, monkeypatch, bad_id) -> None:
+    """An order Kalshi lists under its client id but with an ``order_id`` that is no id:
+    a list raised TypeError out of ``learn`` (unhashable) and an empty one was skipped, so
+    the look-up answered "none" (for a young order: never placed). It exists: unknown."""
+    order = buy("bad-id-1")
+
+    async def pages(*_args: Any, **_kwargs: Any) -> list[Any]:
+        return [{"client_order_id": wire_client_id("bad-id-1"), "order_id": bad_id}]
+
+    monkeypatch.setattr(venue.execution.rest, "pages", pages)
+    with pytest.raises(OrderUnknown, match="not an id"):
+        await venue.execution.lookup(order)
+    assert "bad-id-1" not in venue.execution.venue_ids

@@ -424,9 +424,16 @@ class KalshiExecution:
                 why = f"{type(exc).__name__}: {exc}"
                 await asyncio.sleep(0.05 * 2 ** attempt)
                 continue
-            return next((o for o in orders if isinstance(o, dict)
-                         and o.get("client_order_id") == wire_id
-                         and o.get("order_id")), None)
+            rows = [o for o in orders if isinstance(o, dict)
+                    and o.get("client_order_id") == wire_id]
+            found = next((o for o in rows if isinstance(o.get("order_id"), str)
+                          and o["order_id"]), None)
+            if found is not None or not rows:
+                return found
+            # Listed, but under no readable id: the order exists, so "none" would be
+            # wrong (a caller could take the order for never placed); asked again.
+            why = f"its row carries order_id {rows[0].get('order_id')!r:.60}, not an id"
+            await asyncio.sleep(0.05 * 2 ** attempt)
         raise OrderUnknown(f"kalshi: cannot ask for order {wire_id} ({why})",
                            [self.client_ids.get(wire_id, wire_id)])
 
