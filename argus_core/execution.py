@@ -109,6 +109,9 @@ WORKING = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
 FLATTEN_SLOT = "flatten"
 _BPS = Decimal(10_000)
 _ZERO = Decimal(0)
+#: A working order as the risk checks count it: ``(instrument_id, side, quantity still
+#: wanted, limit price or None, reduce_only)`` (:meth:`Ledger.working_quantities`).
+WorkingRow = tuple[str, str, Decimal, Decimal | None, bool]
 _LOT_1E8 = Decimal("1e-8")  # no instrument known: the ledger's finest unit
 #: A halt's cancel the venue failed, or a flatten it refused, is sent again at most this
 #: often (market time).
@@ -442,8 +445,12 @@ class ExecutionEngine:
             sized.append((intent, qty, price))
         allowed: list[Decimal] = []
         ctx = self.risk.ctx
-        for intent, qty, price in sized:
-            ctx.pending, ctx.pending_exposure = self._pending(intent)
+        for k, (intent, qty, price) in enumerate(sized):
+            # the basket's legs judged before this one count as working: none is sent yet,
+            # and two legs each inside a limit could together walk past it
+            ctx.pending, ctx.pending_exposure, ctx.pending_sides = self._pending(
+                intent, [(i.instrument_id, i.side.value, a, p, i.reduce_only)
+                         for (i, _, p), a in zip(sized[:k], allowed, strict=True)])
             verdict = self.risk.evaluate(intent, qty, price, portfolio)
             for d in verdict.decisions:
                 self.risk_event(ts, d.check, d.action.value, d.reason, intent)
@@ -479,31 +486,35 @@ class ExecutionEngine:
                 self._settle_basket(orders[0].basket_id)
         return orders
 
-    def _pending(self, intent: Intent) -> tuple[Decimal, Decimal]:
-        """``RiskContext.pending`` and ``pending_exposure`` for ``intent``: what working
-        orders (a live order whose cancel is in flight included, until the venue says it
-        ended) could still add if they filled."""
+    def _pending(self, intent: Intent, legs: list[WorkingRow]
+                 ) -> tuple[Decimal, Decimal, dict[str, tuple[Decimal, Decimal]]]:
+        """``RiskContext.pending``, ``pending_exposure`` and ``pending_sides`` for
+        ``intent``: what working orders (a live order whose cancel is in flight included,
+        until the venue says it ended) and the basket's ``legs`` judged before it could
+        still add if they filled."""
         if self.live:
             rows = self.ledger.working_quantities()
         elif self.broker.working:
             rows = [(w.order.instrument_id, w.order.side.value, w.remaining,
                      w.order.limit_price, w.order.reduce_only)
                     for w in self.broker.working.values()]
+        elif not legs:
+            return _ZERO, _ZERO, {}  # the common bar: nothing working
         else:
-            return _ZERO, _ZERO  # the common bar: nothing working
+            rows = []
         pending = _ZERO
-        sides: dict[tuple[str, str], Decimal] = {}
-        for iid, side, remaining, limit, reduce_only in rows:
+        sides: dict[str, tuple[Decimal, Decimal]] = {}
+        for iid, side, remaining, limit, reduce_only in [*rows, *legs]:
             if iid == intent.instrument_id and side == intent.side.value:
                 pending += remaining
             if not reduce_only:
                 price = limit if limit is not None else self._market_price(iid, Side(side))
-                key = (iid, side)
-                sides[key] = sides.get(key, _ZERO) + remaining * (price or _ZERO)
+                buys, sells = sides.get(iid, (_ZERO, _ZERO))
+                value = remaining * (price or _ZERO)
+                sides[iid] = (buys + value, sells) if side == "buy" else (buys, sells + value)
         # per instrument the larger side: one side filling reduces what the other adds
-        exposure = sum((max(sides.get((i, "buy"), _ZERO), sides.get((i, "sell"), _ZERO))
-                        for i in {i for i, _ in sides}), _ZERO)
-        return (_ZERO if intent.reduce_only else pending), exposure
+        exposure = sum((max(pair) for pair in sides.values()), _ZERO)
+        return (_ZERO if intent.reduce_only else pending), exposure, sides
 
     def _exit_room(self, intent: Intent, qty: Decimal, portfolio: Portfolio, ts: int
                    ) -> Decimal:

@@ -396,9 +396,12 @@ class RiskContext:
     # ``pending_exposure``: what every working order that is not reduce-only could add to
     # gross exposure if it filled (per instrument, its larger side's remaining quantity at
     # its limit or the touch).  Position and exposure limits count them as filled: ten
-    # resting buys of the limit's size are the limit once, not ten times.
+    # resting buys of the limit's size are the limit once, not ten times.  A basket's legs
+    # judged before the intent count as working.  ``pending_sides``: the same per
+    # instrument, ``{instrument_id: (buys' notional, sells' notional)}``.
     pending: Decimal = Decimal(0)
     pending_exposure: Decimal = Decimal(0)
+    pending_sides: dict[str, tuple[Decimal, Decimal]] = attrs.field(factory=dict)
 
 
 class Sizer(abc.ABC):

@@ -161,6 +161,9 @@ command there says read-only (both said "a damaged file"): 8,690.
 `argus resume` says which positions a flatten under way leaves open: 8,700.
 A plugin name two distributions claim is refused naming both (one was shadowed without a
 word); one plugin registering a name twice is told so: 8,715.
+A basket's legs judged before one count as working orders for every check, and checks
+read the working orders per instrument (``RiskContext.pending_sides``; two legs each
+inside a limit walked past it together): 8,725.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -175,7 +178,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_715
+BUDGET = 8_725
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -205,3 +205,47 @@ async def test_a_live_bid_being_cancelled_still_counts_until_the_venue_says_so(
     await h.settle()
     assert venue.sent[-1].client_order_id == new.client_order_id
     await h.close()
+
+
+# -- a basket's legs count towards each other -------------------------------------------
+def _leg(qty: str, side: Side = Side.BUY) -> Intent:
+    return Intent("s", INST.id, side, quantity=D(qty), limit_price=D("0.50"),
+                  order_type=OrderType.LIMIT, time_in_force=TimeInForce.IOC, basket_id="b1")
+
+
+async def test_a_baskets_legs_cannot_together_walk_past_the_position_limit(
+        tmp_path: Path) -> None:
+    """Every leg of a basket is judged before any is sent, so none was working when the
+    next was judged: two buys of 8 under a limit of 10 were both allowed whole (16)."""
+    h = EngineHarness(tmp_path / "run", SlowCancels(), INST, D("0.50"))
+    h.risk.checks = [MaxPosition(RiskSettings(max_position_qty=D(10)))]
+    await h.start()
+    with h.between_events():
+        orders = h.engine._route([_leg("8"), _leg("8")], 1)
+    assert orders and sum(o.quantity for o in orders) <= 10, [o.quantity for o in orders]
+    assert len({o.quantity for o in orders}) == 1  # shrunk together: still a basket
+    await h.close()
+
+
+async def test_a_baskets_legs_count_in_the_gross_exposure_and_per_instrument(
+        tmp_path: Path) -> None:
+    """The second leg sees the first as working exposure, and ``pending_sides`` tells
+    checks which instrument it is on (what a family cap needs)."""
+    seen: list[tuple[D, dict[str, tuple[D, D]]]] = []
+
+    class Spy(GrossExposure):
+        def check(self, intent: Intent, quantity: D, price: D, portfolio: Portfolio,
+                  ctx: RiskContext) -> Any:
+            seen.append((ctx.pending_exposure, dict(ctx.pending_sides)))
+            return super().check(intent, quantity, price, portfolio, ctx)
+
+    h = EngineHarness(tmp_path / "run", SlowCancels(), INST, D("0.50"))
+    h.risk.checks = [Spy(RiskSettings(max_gross_exposure_fraction=D("0.001")))]  # $100
+    await h.start()
+    with h.between_events():
+        orders = h.engine._route([_leg("150"), _leg("150", Side.SELL)], 1)
+    assert seen[0] == (D(0), {})
+    assert seen[1] == (D("75.00"), {INST.id: (D("75.00"), D(0))})
+    # the sell alone would be within $100; beside the buy's $75 only $25 is left
+    assert orders and all(o.quantity == 50 for o in orders), [o.quantity for o in orders]
+    await h.close()
