@@ -48,6 +48,7 @@ from argus_core import (
     RiskCheck,
     RiskContext,
     RiskDecision,
+    busted_by,
 )
 from argus_portfolio.own_positions import OwnPositions
 from argus_portfolio.settings import PortfolioSettings
@@ -80,6 +81,7 @@ class SlippageDrift(RiskCheck):
         self.paper_slippage_bps = 0.0  # the run's, set by attach()
         self.paper_half_spread_bps = 2.0
         self.windows: dict[str, deque[float]] = {}
+        self.window_ids: dict[str, deque[str]] = {}  # each sample's fill id, in step
         self.reducing: dict[str, str] = {}  # strategy slot -> why
         self.positions = OwnPositions()
         self._warned = False
@@ -111,11 +113,14 @@ class SlippageDrift(RiskCheck):
         return b if b is not None else self.paper_half_spread_bps
 
     # -- the statistic -----------------------------------------------------------------
-    def observe(self, strategy: str, beyond_spread_bps: float) -> str | None:
+    def observe(self, strategy: str, beyond_spread_bps: float, fill_id: str = ""
+                ) -> str | None:
         """Add one taker fill's slippage beyond the spread; returns the reason when this
         fill makes the strategy drift (None otherwise, or when it already had)."""
         window = self.windows.setdefault(strategy, deque(maxlen=self.d.window))
+        ids = self._ids(strategy)
         window.append(beyond_spread_bps)
+        ids.append(fill_id)
         if strategy in self.reducing or len(window) < self.d.min_fills:
             return None
         n = len(window)
@@ -133,6 +138,26 @@ class SlippageDrift(RiskCheck):
                   f"limits {self.d.k:g} SE and {self.d.min_excess_bps:g} bps)")
         self.reducing[strategy] = reason
         return reason
+
+    def _ids(self, strategy: str) -> deque[str]:
+        """The fill id of each sample in ``strategy``'s window ("" when not known: a
+        sample restored from a checkpoint written before ids were kept)."""
+        window = self.windows.setdefault(strategy, deque(maxlen=self.d.window))
+        ids = self.window_ids.get(strategy)
+        if ids is None or len(ids) != len(window):
+            ids = self.window_ids[strategy] = deque(
+                [""] * len(window), maxlen=self.d.window)
+        return ids
+
+    def take_back(self, strategy: str, fill_id: str) -> None:
+        """Drop the sample of fill ``fill_id`` (busted) from ``strategy``'s window, if it is
+        still there.  A REDUCING already recorded stays: it latches for the run."""
+        window = self.windows.get(strategy)
+        if window is None or fill_id not in (ids := self._ids(strategy)):
+            return
+        k = list(ids).index(fill_id)
+        del window[k]
+        del ids[k]
 
     # -- RiskCheck -----------------------------------------------------------------------
     def on_fill(self, fill: Fill, portfolio: Portfolio, ctx: RiskContext) -> None:
@@ -154,7 +179,12 @@ class SlippageDrift(RiskCheck):
         if fill.liquidity is not Liquidity.TAKER or arrival is None:
             return  # the replay charges slippage on taker fills only
         if is_offset(fill.side, str(row["side"])):
-            return  # a bust's offset takes a trade back: no slippage was paid
+            # a bust's offset takes a trade back: no slippage was paid, and the busted
+            # fill's own sample goes too (as in TCA; a part's bust leaves the fill's)
+            busted = busted_by(fill.fill_id)
+            if busted is not None and not busted[1]:
+                self.take_back(strategy, busted[0])
+            return
         mid = Decimal(str(arrival))
         if mid <= 0:
             return
@@ -162,7 +192,7 @@ class SlippageDrift(RiskCheck):
         half = half_spread_bps(mid, None if spread is None else Decimal(str(spread)))
         beyond = slippage_bps(fill.side, fill.price, mid) - (
             half if half is not None else self.bar_half_spread_bps)
-        reason = self.observe(strategy, beyond)
+        reason = self.observe(strategy, beyond, fill.fill_id)
         if reason is not None:
             log.warning(reason)
             self.ledger.record_risk_event(fill.ts_ns, self.name, "reducing", reason, iid,
@@ -172,15 +202,19 @@ class SlippageDrift(RiskCheck):
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
         """Veto a drifting strategy's intents that open or add to its own exposure."""
         reason = self.reducing.get(intent.strategy)
-        if reason is None or self.positions.reduces(intent, quantity):
+        if reason is None:
+            return RiskDecision.allow(self.name)
+        reduces, why = self.positions.judge(self.ledger, intent, quantity)
+        if reduces:
             return RiskDecision.allow(self.name)
         return RiskDecision.veto(self.name, f"strategy {intent.strategy!r} is REDUCING "
                                             f"({reason}); only orders that reduce its own "
-                                            f"position pass")
+                                            f"position pass{why}")
 
     def get_state(self) -> dict[str, Any]:
         """Windows, REDUCING strategies and tracked positions (JSON-able)."""
         return {"windows": {k: list(v) for k, v in self.windows.items()},
+                "window_ids": {k: list(self._ids(k)) for k in self.windows},
                 "reducing": dict(self.reducing),
                 "positions": self.positions.get_state()}
 
@@ -188,5 +222,7 @@ class SlippageDrift(RiskCheck):
         """Restore :meth:`get_state` output (a changed ``window`` keeps the newest)."""
         self.windows = {k: deque((float(x) for x in v), maxlen=self.d.window)
                         for k, v in state.get("windows", {}).items()}
+        self.window_ids = {k: deque((str(x) for x in v), maxlen=self.d.window)
+                           for k, v in state.get("window_ids", {}).items()}
         self.reducing = {str(k): str(v) for k, v in state.get("reducing", {}).items()}
         self.positions.set_state(state.get("positions", {}))

@@ -30,6 +30,7 @@ from argus_core import (
     Sizer,
 )
 from argus_portfolio.allocation import Allocation, allocate, allocate_on, model_covariance
+from argus_portfolio.own_positions import own_working
 from argus_portfolio.settings import PortfolioSettings
 
 _QUANTUM = Decimal("1e-8")
@@ -44,6 +45,14 @@ def sizer_for(settings: object) -> PortfolioWeight | None:
     """The ``portfolio_weight`` sizer built from ``settings`` (this very object), if any."""
     sizer = _SIZERS.get(id(settings))
     return sizer if sizer is not None and sizer.s is settings else None
+
+
+def round_down(units: Decimal) -> Decimal:
+    """``units`` rounded down to the 1e-8 quantum; a quantity too large for that quantum
+    in Decimal's 28 digits (a room of 7E+33 units at a price of 1E-30) to whole units."""
+    if units.adjusted() >= 18:
+        return units.to_integral_value(rounding=ROUND_DOWN)
+    return units.quantize(_QUANTUM, ROUND_DOWN)
 
 
 def _dec(value: float) -> Decimal:
@@ -84,12 +93,29 @@ class PortfolioCaps(RiskCheck):
                     if i != iid and (family is None or self.s.families.get(i) == family)),
                    Decimal(0))
 
+    def _family_others(self, portfolio: Portfolio, iid: str, family: str,
+                       sides: Mapping[str, tuple[Decimal, Decimal]]) -> Decimal:
+        """Exposure of ``family``'s other instruments once their working orders fill
+        (``sides``: the core's ``RiskContext.pending_sides``, a basket's earlier legs
+        included): per instrument the worse of its buys or its sells all filling (one
+        side's fills reduce what the other's add)."""
+        members = {i for i in (*portfolio.positions, *sides) if i != iid
+                   and self.s.families.get(i) == family}
+        total = Decimal(0)
+        for i in members:
+            held = portfolio.position(i).quantity * portfolio.mark(i)
+            buys, sells = sides.get(i, (Decimal(0), Decimal(0)))
+            total += max(abs(held + buys), abs(held - sells))
+        return total
+
     def room(self, intent: Intent, price: Decimal, portfolio: Portfolio,
-             pending: Decimal = Decimal(0), pending_exposure: Decimal = Decimal(0)
+             pending: Decimal = Decimal(0), pending_exposure: Decimal = Decimal(0),
+             pending_sides: Mapping[str, tuple[Decimal, Decimal]] | None = None
              ) -> tuple[Decimal, str]:
         """The largest quantity allowed and the name of the cap that binds, counting
-        ``pending`` units working on the intent's side as held and ``pending_exposure``
-        (every working order's notional, :class:`RiskContext`) as exposure."""
+        ``pending`` units working on the intent's side as held, ``pending_exposure``
+        (every working order's notional, :class:`RiskContext`) as exposure and
+        ``pending_sides`` (the same per instrument) in the family's."""
         iid, equity, sign = intent.instrument_id, portfolio.equity, intent.side.sign
         # working orders count as filled: ten resting buys cannot build what one could not
         held = portfolio.position(iid).quantity + sign * pending
@@ -101,25 +127,28 @@ class PortfolioCaps(RiskCheck):
         if family is not None:
             cap = _dec(self.s.cap_of_family(family))
             limits[f"family {family!r} cap {cap:.2%}"] = \
-                equity * cap - self._others(portfolio, iid, family)
+                equity * cap - self._family_others(portfolio, iid, family,
+                                                   pending_sides or {})
         limits[f"aggregate cap {self.s.max_gross_fraction:.2%}"] = \
             equity * _dec(self.s.max_gross_fraction) - self._others(portfolio, iid, None) \
             - working_others
         rooms = {why: position_room(held, sign, max(notional, Decimal(0)) / price)
                  for why, notional in limits.items()}
         binding = min(rooms, key=lambda k: rooms[k])
-        return rooms[binding].quantize(_QUANTUM, ROUND_DOWN), binding
+        return round_down(rooms[binding]), binding
 
     def check(self, intent: Intent, quantity: Decimal, price: Decimal,
               portfolio: Portfolio, ctx: RiskContext) -> RiskDecision:
-        """Allow, trim to the room left under the tightest cap, or veto."""
+        """Allow, trim to the room left under the tightest cap, or veto (working orders,
+        and a basket's legs judged before this one, count as filled)."""
         if intent.reduce_only or shrinks_position(intent, quantity, portfolio, ctx.pending):
             return RiskDecision.allow(self.name)
         if price <= 0 or portfolio.equity <= 0:
             return RiskDecision.veto(self.name, f"cannot value a position in "
                                                 f"{intent.instrument_id} (price {price}, "
                                                 f"equity {portfolio.equity})")
-        room, binding = self.room(intent, price, portfolio, ctx.pending, ctx.pending_exposure)
+        room, binding = self.room(intent, price, portfolio, ctx.pending, ctx.pending_exposure,
+                                  ctx.pending_sides)
         if room >= quantity:
             return RiskDecision.allow(self.name)
         if room <= 0:
@@ -212,19 +241,24 @@ class PortfolioWeight(Sizer):
 
     def size(self, intent: Intent, price: Decimal, portfolio: Portfolio,
              instrument: Instrument | None, fees: FeeSchedule | None = None) -> Decimal:
-        """Units to trade towards the strategy's target position (0 when there)."""
+        """Units to trade towards the strategy's target position (0 when there), its own
+        orders working on the intent's side counted as filled (once the ledger is
+        attached)."""
         weight = self.weights.get(intent.strategy, 0.0)
         if price <= 0 or weight <= 0 or portfolio.equity <= 0:
             return Decimal(0)
         confidence = intent.forecast.confidence if intent.forecast is not None else 1.0
         fraction = min(weight * confidence, self.s.per_play_fraction)
         target = portfolio.equity * _dec(fraction) / price
-        along = self.held(intent, portfolio) * intent.side.sign
+        # its own orders still working on this side count as held: ten resting buys
+        # sized one after another must not build ten times the target
+        along = self.held(intent, portfolio) * intent.side.sign + own_working(
+            self.ledger, intent.strategy, intent.instrument_id, intent.side.value)
         qty = target - along
         if qty <= 0:
             return Decimal(0)
         if instrument is None:
-            return qty.quantize(_QUANTUM, ROUND_DOWN)
+            return round_down(qty)
         lots = (qty / instrument.lot_size).to_integral_value(rounding=ROUND_DOWN)
         qty = lots * instrument.lot_size
         return qty if qty >= instrument.min_size else Decimal(0)

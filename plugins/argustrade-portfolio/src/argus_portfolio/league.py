@@ -762,11 +762,14 @@ class League(RiskCheck):
                          st.reason, None)
             self.feed_sizer()
         self.update(ctx.ts_ns)
-        if st.status is Status.ACTIVE or self.positions.reduces(intent, quantity):
+        if st.status is Status.ACTIVE:
+            return RiskDecision.allow(self.name)
+        reduces, why = self.positions.judge(self.ledger, intent, quantity)
+        if reduces:
             return RiskDecision.allow(self.name)
         return RiskDecision.veto(self.name, f"strategy {intent.strategy!r} is "
                                             f"{st.status.value.upper()} ({st.reason}); only "
-                                            f"orders that reduce its own position pass")
+                                            f"orders that reduce its own position pass{why}")
 
     def get_state(self) -> dict[str, Any]:
         """Every slot's state, tracked positions and the rebalance clock (JSON-able)."""

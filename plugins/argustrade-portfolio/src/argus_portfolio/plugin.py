@@ -53,9 +53,9 @@ def register_sizers(register: RegisterSizer) -> None:
 def on_startup(ctx: Any) -> None:
     """Hand the run's ledger and ``[paper]`` section to this run's ``slippage_drift``
     check (the one built from this run's settings object), so that its ``on_fill`` can
-    read each fill's order row; the ledger to this run's ``portfolio_weight`` sizer (when it
-    is the run's sizer: each strategy's own position); and the ledger, config and that
-    sizer to this run's ``league`` check."""
+    read each fill's order row; the ledger to this run's ``portfolio_weight`` sizer (when
+    it is the run's sizer: each strategy's own position and working orders); and the
+    ledger, config and that sizer to this run's ``league`` check."""
     for settings in ctx.settings.values():
         check = check_for(settings)
         if check is not None:
