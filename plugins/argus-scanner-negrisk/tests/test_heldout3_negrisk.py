@@ -26,10 +26,12 @@ from argus_core import Event, Instrument, MarketState, OrderBook, Outcome
 
 
 def _event(market: MarketState, eid: str, names: list[str]) -> list[tuple[str, str]]:
-    """A negRisk event of ``polymarket:<eid><i>y`` / ``...n`` tokens, min size 5, no fees."""
+    """A negRisk event of ``polymarket:<eid><i>y`` / ``...n`` tokens, min size 5, no fees,
+    on a 0.001 tick (the thin level below is at 0.499: off a 0.01 grid, a price the venue
+    refuses and the scanner does not trade)."""
     ids = [(f"polymarket:{eid}{i}y", f"polymarket:{eid}{i}n") for i in range(len(names))]
     market.add_instruments([Instrument(
-        "polymarket", iid.split(":")[1], kind="binary", tick_size="0.01", lot_size="0.01",
+        "polymarket", iid.split(":")[1], kind="binary", tick_size="0.001", lot_size="0.01",
         min_size="5") for pair in ids for iid in pair])
     market.apply(Event("polymarket", eid, eid, tuple(
         Outcome(n, y, no) for n, (y, no) in zip(names, ids, strict=True)), neg_risk=True))

@@ -18,7 +18,11 @@ from typing import Any
 
 from argus_core import MarketState
 from argus_scanner_negrisk.config import NegRiskSettings
-from argus_scanner_negrisk.events import repeats_a_token
+from argus_scanner_negrisk.events import (
+    is_one_binary_market,
+    pays_on_every_outcome,
+    repeats_a_token,
+)
 
 
 def best_size(books: list[list[tuple[float, float]]], fees: list[Callable[[float], float]],
@@ -68,7 +72,7 @@ def reference_scan(market: MarketState, settings: NegRiskSettings | None = None
     def levels(iid: str, bids: bool) -> list[tuple[float, float]] | None:
         ok, _ = market.tradeable(iid)
         inst = market.instruments.get(iid)
-        if not ok or (inst is not None and not inst.takes_orders):
+        if not ok or iid in market.settled or (inst is not None and not inst.takes_orders):
             return None
         book = market.books[iid]
         if book.fault():  # a malformed level, or crossed
@@ -103,7 +107,7 @@ def reference_scan(market: MarketState, settings: NegRiskSettings | None = None
                     if not o.placeholder:
                         try_basket("pair", ev.event_id, [o.yes_instrument_id,
                                                          o.no_instrument_id], 1.0, False)
-            if not ev.exhaustive or n < 2 or n > s.max_outcomes:
+            if not pays_on_every_outcome(ev) or n < 2 or n > s.max_outcomes:
                 continue
             yes = [o.yes_instrument_id for o in ev.outcomes]
             if s.long_rebalance:
@@ -113,7 +117,7 @@ def reference_scan(market: MarketState, settings: NegRiskSettings | None = None
                            [o.no_instrument_id for o in ev.outcomes], float(n - 1), False)
             if s.sell_yes_basket:
                 try_basket("sell_yes_basket", ev.event_id, yes, 1.0, True)
-        elif s.binary and n == 2 and ev.exhaustive:
+        elif s.binary and pays_on_every_outcome(ev) and is_one_binary_market(ev):
             try_basket("binary", ev.event_id, [ev.outcomes[0].yes_instrument_id,
                                                ev.outcomes[1].yes_instrument_id], 1.0, False)
     return out

@@ -61,7 +61,11 @@ from argus_core import (
     Side,
 )
 from argus_scanner_negrisk.config import NegRiskSettings
-from argus_scanner_negrisk.events import repeats_a_token
+from argus_scanner_negrisk.events import (
+    is_one_binary_market,
+    pays_on_every_outcome,
+    repeats_a_token,
+)
 from argus_scanner_negrisk.kernel import walk_baskets
 
 log = logging.getLogger(__name__)
@@ -170,7 +174,7 @@ def static_baskets(events: list[Event], s: NegRiskSettings) -> tuple[list[Basket
                                                             o.no_instrument_id),
                                       Side.BUY, Decimal(1), (f"{o.name} YES", f"{o.name} NO"),
                                       tag=o.yes_instrument_id))
-            if not ev.exhaustive or n < 2:
+            if not pays_on_every_outcome(ev) or n < 2:
                 continue
             if n > s.max_outcomes:
                 if s.bounded_subset:
@@ -187,7 +191,7 @@ def static_baskets(events: list[Event], s: NegRiskSettings) -> tuple[list[Basket
             if s.sell_yes_basket:
                 out.append(Basket("sell_yes_basket", ev.event_id, yes, Side.SELL, Decimal(1),
                                   names, note="needs YES inventory of every outcome"))
-        elif s.binary and n == 2 and ev.exhaustive:
+        elif s.binary and pays_on_every_outcome(ev) and is_one_binary_market(ev):
             out.append(Basket("binary", ev.event_id, (ev.outcomes[0].yes_instrument_id,
                                                       ev.outcomes[1].yes_instrument_id),
                               Side.BUY, Decimal(1), names))
@@ -491,7 +495,7 @@ class NegRiskScanner(Scanner):
         #: levels packed per book side until a walk needs more (None: ``max_levels``
         #: always, the tests' and the benchmark's reference)
         self.first_levels = first_levels
-        self._key: tuple[int, int, int, int] | None = None
+        self._key: tuple[int, int, int, int, int] | None = None
         self._market_id = 0
         self._packed: _Packed | None = None
         self._static: _Compiled | None = None
@@ -521,9 +525,10 @@ class NegRiskScanner(Scanner):
                 keys[(o.yes_instrument_id, Side.BUY)] = None  # bids: tail probability fallback
                 ids[o.yes_instrument_id] = None
         self._schedules = {iid: market.fee_schedule(iid) for iid in ids}
-        instruments = market.instruments
-        closed = frozenset(iid for iid in ids if (inst := instruments.get(iid)) is not None
-                           and not inst.takes_orders)
+        instruments, settled = market.instruments, market.settled
+        # a resolved market (settled: the risk gate vetoes its legs) or one taking no orders
+        closed = frozenset(iid for iid in ids if iid in settled or (
+            (inst := instruments.get(iid)) is not None and not inst.takes_orders))
         self._packed = _Packed(list(keys), self.settings.max_levels, self._schedules,
                                self.first_levels, closed)
         self._static = _Compiled(baskets, self._packed, self.settings.min_edge)
@@ -537,9 +542,10 @@ class NegRiskScanner(Scanner):
     def _ensure(self, market: MarketState) -> None:
         # the instruments too: a leg's market closing (Instrument.takes_orders) or its
         # minimum size changing rebuilds: the core's MarketState.instruments_version moves
-        # with every add_instruments (a replaced instrument leaves the count as it was)
+        # with every add_instruments (a replaced instrument leaves the count as it was);
+        # a settlement (a market resolved: its legs trade no more) only grows the settled
         key = (market.events_version, len(market.events), len(market.instruments),
-               market.instruments_version)
+               market.instruments_version, len(market.settled))
         if key != self._key or id(market) != self._market_id or self._packed is None:
             self._rebuild(market)
             self._key = key
@@ -650,12 +656,15 @@ class NegRiskScanner(Scanner):
         """Exact ``Decimal`` recomputation of basket ``b`` at its lot-rounded size."""
         s = self.settings
         basket = comp.baskets[b]
-        qty = Decimal(repr(float(comp.out_qty[b]))).quantize(LOT, rounding=ROUND_DOWN)
+        rules = [_leg_rules(market, iid) for iid in basket.instrument_ids]
+        qty = Decimal(repr(float(comp.out_qty[b])))
         if s.max_basket_size is not None:
             qty = min(qty, s.max_basket_size)
-        min_size = max((self._inst_min(market, iid) for iid in basket.instrument_ids),
-                       default=Decimal(0))
-        if qty <= 0 or qty < min_size:
+        # whole lots of every leg (the coarsest lot, then each leg's checked: lots that are
+        # not multiples of one another, e.g. 0.02 and 0.03, leave no size they all take)
+        lot = max((lot for lot, _tick, _min in rules), default=LOT)
+        qty = (qty / lot).to_integral_value(ROUND_DOWN) * lot
+        if qty <= 0 or any(qty % lot_j or qty < min_j for lot_j, _tick, min_j in rules):
             return None
         start = int(comp.leg_start[b])
         legs = []
@@ -664,6 +673,7 @@ class NegRiskScanner(Scanner):
         for j, iid in enumerate(basket.instrument_ids):
             row = int(comp.leg_rows[start + j])
             schedule = self._schedules[iid]
+            tick = rules[j][1]
             need = qty
             limit = Decimal(0)
             level = 0
@@ -675,6 +685,9 @@ class NegRiskScanner(Scanner):
                 price = dec.get(prices[level])
                 if price is None:
                     price = dec[prices[level]] = Decimal(repr(prices[level]))
+                price = _on_grid(price, tick)
+                if price is None:
+                    return None  # no price of a binary token on its grid: the venue refuses it
                 avail = Decimal(repr(sizes[level]))
                 take = min(need, avail)
                 value += price * take
@@ -713,7 +726,33 @@ class NegRiskScanner(Scanner):
             score=score(edge, sum((leg.limit_price * leg.quantity for leg in legs),
                                   Decimal(0)), basket.risk_free))
 
-    @staticmethod
-    def _inst_min(market: MarketState, iid: str) -> Decimal:
-        inst: Instrument | None = market.instruments.get(iid)
-        return inst.min_size if inst is not None else Decimal(0)
+
+#: the grid of an instrument the market does not know: prices in (0, 1), no tick rule
+_UNKNOWN_TICK = Decimal("1e-8")
+
+
+#: how far off its grid (in ticks) a float level may be and still be read as the tick it
+#: is (0.30100000000000005 is 0.301: float noise of an adapter's arithmetic, not a price)
+_GRID_SLACK = Decimal("1e-6")
+
+
+def _on_grid(price: Decimal, tick: Decimal) -> Decimal | None:
+    """``price`` on ``tick``'s grid within ``[tick, 1 - tick]`` (the prices a binary token
+    trades at), snapped to it; None when it is off the grid (a tick change the instrument
+    has not followed, a corrupted level) or outside (0.998 + a tick on a 0.01 grid, 1.5)."""
+    ticks = price / tick
+    whole = ticks.to_integral_value()
+    if abs(ticks - whole) > _GRID_SLACK:
+        return None
+    snapped = whole * tick
+    return snapped if tick <= snapped <= 1 - tick else None
+
+
+def _leg_rules(market: MarketState, iid: str) -> tuple[Decimal, Decimal, Decimal]:
+    """A leg's (lot size, tick size, minimum order size): what the venue refuses an order
+    off (Polymarket's signing: a limit off the tick grid or outside [tick, 1 - tick], a
+    size not in whole lots or below the minimum)."""
+    inst: Instrument | None = market.instruments.get(iid)
+    if inst is None:
+        return LOT, _UNKNOWN_TICK, Decimal(0)
+    return max(inst.lot_size, LOT), inst.tick_size, inst.min_size
