@@ -17,20 +17,19 @@ pages (``limit``, ``cursor``): ``{"data": [...], "next_cursor": C, "next": PATH}
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import math
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import BaseModel, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -63,6 +62,7 @@ from argus_intel.limits import RateLimiter, seconds_to_utc_midnight, utc_day
 from argus_intel.pricers import build_pricer
 
 log = logging.getLogger("argus.intel")
+T = TypeVar("T")
 
 API_VERSION = "v1"
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
@@ -179,15 +179,18 @@ class RegimesIn(BaseModel):
     ts_ns: list[int] | None = None
     run_id: str | None = None
     instrument_id: str | None = None
-    hazard_lambda: float = Field(250.0, gt=1, description="expected bars between changes")
+    # allow_inf_nan=False: inf (or 1e309, read as inf) passed gt= and made figures of no
+    # meaning (no change point ever, zero vol).
+    hazard_lambda: float = Field(250.0, gt=1, allow_inf_nan=False,
+                                 description="expected bars between changes")
     window: int = Field(10, ge=0, lt=500, description="P(change) = P(run started within "
                                                       "the last `window` bars)")
-    threshold: float = Field(0.5, gt=0, le=1, description="change point: P(change) rises "
-                                                          "through this")
+    threshold: float = Field(0.5, gt=0, le=1, allow_inf_nan=False,
+                             description="change point: P(change) rises through this")
     warmup_bars: int = Field(0, ge=0)
     vol_window: int = Field(20, ge=2)
     lookback: int = Field(252, ge=2)
-    periods_per_year: float = Field(252.0, gt=0)
+    periods_per_year: float = Field(252.0, gt=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _one_source(self) -> RegimesIn:
@@ -196,7 +199,21 @@ class RegimesIn(BaseModel):
         if self.ts_ns is not None and (self.closes is None or
                                        len(self.ts_ns) != len(self.closes)):
             raise ValueError("ts_ns must have one time stamp per close")
+        if self.ts_ns is not None:
+            _check_times(self.ts_ns)
         return self
+
+
+def _check_times(ts_ns: list[int]) -> None:
+    """Posted time stamps are bars' times: in int64 nanoseconds, strictly increasing (they
+    were echoed back as given: out of order, repeated, negative, 2**70)."""
+    for i, t in enumerate(ts_ns):
+        if not 0 <= t < 2**63:
+            raise ValueError(f"ts_ns[{i}] = {t} is not a time in nanoseconds since 1970 "
+                             f"(0 .. 2**63 - 1)")
+        if i and t <= ts_ns[i - 1]:
+            raise ValueError(f"ts_ns[{i}] = {t} does not follow ts_ns[{i - 1}] = "
+                             f"{ts_ns[i - 1]}: time stamps must increase")
 
 
 class RegimesOut(PageOut):
@@ -336,7 +353,7 @@ class Runs:
         ledger = self.get(run_id)
         with self._lock:
             if run_id not in self._bars:
-                config = json.loads(str(ledger.run()["config_json"]))
+                config = ledger.config()
                 try:
                     self._bars[run_id] = bars_of_config(config, self.data_dirs)
                 except DataError as exc:
@@ -371,6 +388,36 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows per page")]
 Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
 
 
+def presented_keys(request: Request) -> tuple[list[str], list[str]]:
+    """The distinct keys a request presents (every ``Authorization: Bearer`` and
+    ``X-API-Key`` header, spaces around them dropped) and the headers they came in.
+    Another scheme (``Basic``) or an empty value presents nothing."""
+    found: dict[str, str] = {}
+    names: list[str] = []
+    for value in request.headers.getlist("authorization"):
+        scheme, _, param = value.strip().partition(" ")
+        if scheme.lower() == "bearer" and param.strip():
+            found.setdefault(param.strip(), "Authorization")
+            names.append("Authorization")
+    for value in request.headers.getlist("x-api-key"):
+        if value.strip():
+            found.setdefault(value.strip(), "X-API-Key")
+            names.append("X-API-Key")
+    return list(found), names
+
+
+def keys_call(method: Callable[..., T], *args: Any) -> T:
+    """``method(*args)`` of the key store; a keys file that cannot be used (removed,
+    damaged, a key's limits invalid) is 503 ``keys_unavailable``.  The answer names no
+    path (it reaches callers not yet authenticated); the server's log names it."""
+    try:
+        return method(*args)
+    except LedgerError as exc:
+        log.error("API keys file unusable: %s", exc)
+        raise ApiError(503, "keys_unavailable", "the server cannot read its API keys "
+                       "file; its log says why (ask the server's operator)") from None
+
+
 def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[Path] = (),
                clock: Callable[[], float] = time.time,
                pricer_factory: Callable[[], Pricer] = build_pricer) -> FastAPI:
@@ -392,10 +439,8 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
                 pricer_box.append(pricer_factory())
             return pricer_box[0]
 
-    def require_key(request: Request, response: Response,
-                    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
-                    x_api_key: Annotated[str | None, Depends(API_KEY_HEADER)]) -> ApiKey:
-        presented = x_api_key or (bearer.credentials.strip() if bearer is not None else None)
+    def require_key(request: Request, response: Response) -> ApiKey:
+        presented, headers = presented_keys(request)
         challenge = {"WWW-Authenticate": "Bearer"}
         in_url = [q for q in request.query_params if q.lower() in QUERY_KEY_NAMES]
         if not presented and in_url:
@@ -407,7 +452,13 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
         if not presented:
             raise ApiError(401, "missing_key", "an API key is required: send "
                            "'Authorization: Bearer KEY' or 'X-API-Key: KEY'", challenge)
-        verdict = keys.verify(presented)
+        if len(presented) > 1:
+            # Which one wins was header order: a proxy reading the other header would
+            # authorise another key than this server does.
+            log.info("refused a request with %d keys", len(presented))
+            raise ApiError(401, "invalid_key", f"{len(presented)} API keys were sent (in "
+                           f"{' and '.join(headers)}); send one", challenge)
+        verdict = keys_call(keys.verify, presented[0])
         if verdict.outcome == "revoked" and verdict.key is not None:
             log.info("refused revoked key %s", verdict.key.key_id)
             raise ApiError(403, "key_revoked", f"API key {verdict.key.key_id} "
@@ -427,7 +478,8 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
                                              "Retry-After": str(max(1, math.ceil(wait)))})
         now = clock()
         if key.quota_per_day is not None:
-            count = keys.count_request(key.key_id, utc_day(now), key.quota_per_day)
+            count = keys_call(keys.count_request, key.key_id, utc_day(now),
+                              key.quota_per_day)
             if count is None:
                 reset = seconds_to_utc_midnight(now)
                 raise ApiError(429, "quota_exceeded",
@@ -439,7 +491,7 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
             rate_headers.update({"X-Quota-Limit": str(key.quota_per_day),
                                  "X-Quota-Remaining": str(key.quota_per_day - count)})
         else:
-            keys.count_request(key.key_id, utc_day(now), None)
+            keys_call(keys.count_request, key.key_id, utc_day(now), None)
         response.headers.update(rate_headers)
         return key
 
@@ -478,7 +530,10 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
         return _error(500, "internal_error", f"{type(exc).__name__} while answering "
                       f"{request.method} {request.url.path}; see the server's log")
 
-    v1 = APIRouter(prefix=f"/{API_VERSION}", dependencies=[Depends(require_key)])
+    # BEARER and API_KEY_HEADER only declare the two ways in the OpenAPI document;
+    # require_key reads every header itself (several keys are refused, not picked from).
+    v1 = APIRouter(prefix=f"/{API_VERSION}", dependencies=[
+        Depends(BEARER), Depends(API_KEY_HEADER), Depends(require_key)])
 
     @v1.get("/runs", response_model=PageOut, summary="The served runs")
     def list_runs(request: Request, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
@@ -487,7 +542,7 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
         directory and its row counts."""
         ids = sorted(runs.ledgers)
         if cursor is not None:
-            (after,) = decode_cursor(cursor, (str,))
+            (after,) = decode_cursor(cursor, (str,), "runs")
             ids = [i for i in ids if i > str(after)]
         rows = []
         for run_id in ids[:limit]:
@@ -498,7 +553,7 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
                          "ended_ns": run["ended_ns"], "run_dir": str(ledger.run_dir),
                          "counts": ledger.counts()})
         more = len(ids) > limit
-        nxt = encode_cursor([rows[-1]["run_id"]]) if more and rows else None
+        nxt = encode_cursor([rows[-1]["run_id"]], "runs") if more and rows else None
         return _page_out(request, Page(rows, nxt))
 
     @v1.get("/runs/{run_id}", summary="One run")
@@ -509,7 +564,7 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
         # The config holds references ($env:...), never secret values; any text in it
         # that looks like a credential is hidden all the same.
         return {**{k: v for k, v in run.items() if k != "config_json"},
-                "config": redacted(json.loads(str(run["config_json"]))),
+                "config": redacted(ledger.config()),
                 "run_dir": str(ledger.run_dir), "counts": ledger.counts()}
 
     @v1.get("/runs/{run_id}/bars", response_model=PageOut, summary="A run's bars")
@@ -518,13 +573,15 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
         """The bars the run replayed (from its recorded config's data file), by close
         time; ``ts_ns`` is each bar's close."""
         series = runs.bars(run_id, instrument_id)
+        scope = f"bars:{run_id}:{series.instrument_id}"
         start = 0
         if cursor is not None:
-            (after,) = decode_cursor(cursor, (int,))
+            (after,) = decode_cursor(cursor, (int,), scope)
             start = int(np.searchsorted(series.ts_ns, after, side="right"))
         end = min(start + limit, len(series))
         rows = [series.row(i) for i in range(start, end)]
-        nxt = encode_cursor([rows[-1]["ts_ns"]]) if end < len(series) and rows else None
+        nxt = encode_cursor([rows[-1]["ts_ns"]], scope) if end < len(series) and rows \
+            else None
         return _page_out(request, Page(rows, nxt))
 
     @v1.get("/runs/{run_id}/equity", response_model=PageOut, summary="A run's equity curve")
@@ -532,7 +589,8 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
                    cursor: Cursor = None) -> dict[str, Any]:
         """Equity rows by time: cash, equity and gross exposure as the ledger's exact
         decimal text."""
-        return _page_out(request, runs.get(run_id).page(EQUITY, limit, cursor))
+        return _page_out(request, runs.get(run_id).page(EQUITY, limit, cursor,
+                                                         scope=f"equity:{run_id}"))
 
     @v1.get("/runs/{run_id}/opportunities", response_model=PageOut,
             summary="A run's scanner opportunities")
@@ -541,11 +599,15 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
                           limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
                           ) -> dict[str, Any]:
         """Opportunities by time (then id), each with its stored body decoded."""
-        page = runs.get(run_id).page(OPPORTUNITIES, limit, cursor,
-                                     {"scanner": scanner, "kind": kind, "status": status})
+        ledger = runs.get(run_id)
+        page = ledger.page(OPPORTUNITIES, limit, cursor,
+                           {"scanner": scanner, "kind": kind, "status": status},
+                           f"opportunities:{run_id}")
         for row in page.rows:
             row["risk_free"] = bool(row["risk_free"])
-            row["body"] = json.loads(row.pop("body_json"))
+            row["body"] = ledger.json_column(
+                str(row.pop("body_json")),
+                f"opportunities.body_json of {row['opportunity_id']!r}")
         return _page_out(request, page)
 
     @v1.get("/runs/{run_id}/signals", response_model=PageOut, summary="A run's signals")
@@ -554,7 +616,8 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
                     cursor: Cursor = None) -> dict[str, Any]:
         """Published signals (regime features, forecasts...) by time, then name."""
         return _page_out(request, runs.get(run_id).page(
-            SIGNALS, limit, cursor, {"name": name, "instrument_id": instrument_id}))
+            SIGNALS, limit, cursor, {"name": name, "instrument_id": instrument_id},
+            f"signals:{run_id}"))
 
     def regimes_page(request: Request, body: RegimesIn, limit: int, cursor: str | None,
                      *, link: bool) -> dict[str, Any]:
@@ -576,13 +639,19 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
             assert body.closes is not None  # the model's validator
             closes, ts = body.closes, body.ts_ns
             result = regime_mod.regimes(np.asarray(closes, dtype=np.float64), params)
+        # Bound to the series: a run's cursor never pages posted closes or another run's.
+        scope = f"regimes:{body.run_id}:{body.instrument_id}" if body.run_id is not None \
+            else "regimes:posted"
         start = 0
         if cursor is not None:
-            (start,) = decode_cursor(cursor, (int,))
+            (start,) = decode_cursor(cursor, (int,), scope)
+            if start >= len(closes):  # a next_cursor always points inside its series
+                raise DataError(f"cursor {cursor!r} points past the series' {len(closes)} "
+                                f"bars: it is another series' (send the same body again)")
         end = min(start + limit, len(closes))
         rows = [result.row(i, ts[i] if ts else None, closes[i]) for i in range(start, end)]
-        out = _page_out(request, Page(rows, encode_cursor([end]) if end < len(closes)
-                                      else None))
+        out = _page_out(request, Page(rows, encode_cursor([end], scope)
+                                      if end < len(closes) else None))
         if not link:
             out["next"] = None  # a POST: send the same body with ?cursor=next_cursor
         out["n_bars"] = len(closes)
@@ -603,13 +672,14 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
     @v1.get("/regimes", response_model=RegimesOut,
             summary="Regimes and change points of a served run's bars")
     def get_regimes(request: Request, run_id: str, instrument_id: str | None = None,
-                    hazard_lambda: Annotated[float, Query(gt=1)] = 250.0,
+                    hazard_lambda: Annotated[float, Query(gt=1, allow_inf_nan=False)] = 250.0,
                     window: Annotated[int, Query(ge=0, lt=500)] = 10,
-                    threshold: Annotated[float, Query(gt=0, le=1)] = 0.5,
+                    threshold: Annotated[float, Query(gt=0, le=1, allow_inf_nan=False)] = 0.5,
                     warmup_bars: Annotated[int, Query(ge=0)] = 0,
                     vol_window: Annotated[int, Query(ge=2)] = 20,
                     lookback: Annotated[int, Query(ge=2)] = 252,
-                    periods_per_year: Annotated[float, Query(gt=0)] = 252.0,
+                    periods_per_year: Annotated[float, Query(gt=0, allow_inf_nan=False)
+                                                ] = 252.0,
                     limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> dict[str, Any]:
         """The POST's answer for a served run, with the parameters in the query (and
         ``next`` links)."""

@@ -81,17 +81,44 @@ def resolve(value: str, data_dirs: Sequence[Path]) -> Path:
                     f"server with --data-dir set to the folder of the run's config file")
 
 
+#: The replay's own bounds on ``bar_seconds`` (``ReplaySettings``: 1 s .. 366 days).
+MAX_BAR_SECONDS = 366 * 86_400
+
+
+def _table(config: dict[str, Any], *path: str) -> dict[str, Any]:
+    """The table at ``path`` of a recorded config (empty when absent); ``DataError`` when
+    it is something else (a hand-edited or damaged config: it was an AttributeError)."""
+    table: Any = config
+    for i, name in enumerate(path):
+        table = table.get(name, {})
+        if not isinstance(table, dict):
+            raise DataError(f"the run's recorded config has [{'.'.join(path[:i + 1])}] = "
+                            f"{type(table).__name__}, not a table")
+    return dict(table)
+
+
+def _bar_seconds(replay: dict[str, Any]) -> int:
+    """``[plugins.replay] bar_seconds`` as the replay checks it (a whole number of
+    seconds, 1 .. 366 days): text was a ValueError, a negative one stamped bars before
+    they opened."""
+    value = replay.get("bar_seconds", 3600)
+    if type(value) is not int or not 1 <= value <= MAX_BAR_SECONDS:
+        raise DataError(f"[plugins.replay] bar_seconds = {value!r} in the run's recorded "
+                        f"config: expected whole seconds from 1 to {MAX_BAR_SECONDS}")
+    return value
+
+
 def bars_of_config(config: dict[str, Any], data_dirs: Sequence[Path]) -> list[BarSeries]:
     """Every instrument's bars of a run whose recorded config is ``config``."""
-    venue = config.get("run", {}).get("venue", "replay")
-    replay = config.get("plugins", {}).get("replay", {})
+    venue = _table(config, "run").get("venue", "replay")
+    replay = _table(config, "plugins", "replay")
     if venue != "replay" or not (replay.get("bars_csv") or replay.get("ndjson")):
         raise DataError(f"bars are served for runs of the builtin replay venue with "
                         f"[plugins.replay] bars_csv or ndjson; this run's venue is {venue!r}")
     if replay.get("bars_csv"):
         instrument_id = f"{replay.get('venue', 'replay')}:{replay.get('symbol', 'BTC/USD')}"
         bars = iter_bars_csv(resolve(str(replay["bars_csv"]), data_dirs), instrument_id,
-                             int(replay.get("bar_seconds", 3600)),
+                             _bar_seconds(replay),
                              _epoch_s(replay.get("start")), _epoch_s(replay.get("end")),
                              warn_gaps=False)
         return [_series(instrument_id, [(b.ts_ns, b.open, b.high, b.low, b.close, b.volume)

@@ -132,6 +132,7 @@ class KeyStore:
         self._pepper = secrets.token_bytes(32)  # per process, never stored
         self._verified: dict[bytes, str] = {}  # HMAC(pepper, presented key) -> key_id
         self._conn: apsw.Connection | None = None
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
         self._lock = threading.Lock()
         _check_keys_file(self.path)
         try:
@@ -153,23 +154,49 @@ class KeyStore:
 
         One connection for the store's life: closing the last connection of a WAL
         database checkpoints it (an fsync per request).  A new transaction sees what
-        other processes committed (``argus intel keys revoke`` while serving)."""
+        other processes committed (``argus intel keys revoke`` while serving).  A keys
+        file removed or replaced since is reopened, never made anew (a held connection
+        would have kept reading the removed file, its revocations unseen); a file that
+        is gone or damaged is a ``LedgerError`` naming it."""
         with self._lock:
-            if self._conn is None:
-                self._conn = apsw.Connection(str(self.path))
-                self._conn.set_busy_timeout(5000)
-                # WAL + NORMAL: no fsync per commit (a request's usage count is one); a
-                # power cut may lose the last few counts, an application crash loses none.
-                self._conn.execute("pragma synchronous=normal")
-            with self._conn:
-                yield self._conn
+            try:
+                conn = self._open()
+                with conn:
+                    yield conn
+            except apsw.Error as exc:
+                self._drop()  # the next call opens the file afresh
+                raise LedgerError(f"{self.path}: cannot use the API keys file: "
+                                  f"{type(exc).__name__}: {exc}") from None
+
+    def _open(self) -> apsw.Connection:
+        """The held connection, (re)opened when the file at ``path`` is another one."""
+        try:
+            st = self.path.stat()
+            identity: tuple[int, int] | None = (st.st_dev, st.st_ino)
+        except OSError:
+            identity = None
+        if self._conn is not None and identity != self._identity:
+            self._drop()
+        if self._conn is None:
+            # No SQLITE_OPEN_CREATE: __init__ made the file; a request never makes one.
+            conn = apsw.Connection(str(self.path), flags=apsw.SQLITE_OPEN_READWRITE)
+            conn.set_busy_timeout(5000)
+            # WAL + NORMAL: no fsync per commit (a request's usage count is one); a
+            # power cut may lose the last few counts, an application crash loses none.
+            conn.execute("pragma synchronous=normal")
+            self._conn, self._identity = conn, identity
+        return self._conn
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(apsw.Error):
+                self._conn.close()
+        self._conn, self._identity = None, None
 
     def close(self) -> None:
         """Close the store's connection (it reopens on next use)."""
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._drop()
 
     # -- management ----------------------------------------------------------------
     def add(self, name: str, *, rate_per_s: float = 5.0, burst: float | None = None,
@@ -248,7 +275,17 @@ class KeyStore:
             self._verified[tag] = key_id
         if record.revoked:
             return Verdict(record, "revoked")
+        self._check_limits(record)  # only for the key's holder: the secret was right
         return Verdict(record, "ok")
+
+    def _check_limits(self, key: ApiKey) -> None:
+        """Refuse a stored key whose limits ``add`` would never have written (a rate of 0
+        divided by zero in the token bucket): a ``LedgerError`` naming key and file."""
+        quota_ok = key.quota_per_day is None or key.quota_per_day >= 1
+        if not (0 < key.rate_per_s < math.inf and 1 <= key.burst < math.inf and quota_ok):
+            raise LedgerError(f"{self.path}: key {key.key_id} holds invalid limits (rate "
+                              f"{key.rate_per_s}/s, burst {key.burst}, quota "
+                              f"{key.quota_per_day}); revoke it and add another")
 
     def count_request(self, key_id: str, day: str, quota: int | None) -> int | None:
         """Count one request of ``key_id`` on UTC ``day`` unless that would exceed

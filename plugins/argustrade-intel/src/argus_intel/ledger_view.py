@@ -27,26 +27,34 @@ import attrs
 from argus_core import LEDGER_FILE, DataError, LedgerError, loads_frame, open_read_only
 
 
-def encode_cursor(key: Sequence[Any]) -> str:
-    """An opaque cursor for the row key ``key`` (URL-safe base64 of its JSON)."""
-    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+def encode_cursor(key: Sequence[Any], scope: str | None = None) -> str:
+    """An opaque cursor for the row key ``key`` (URL-safe base64 of its JSON); ``scope``
+    (the listing it pages, e.g. ``equity:<run id>``) goes first, so that a cursor of
+    one listing is refused by another instead of paging it from a foreign position."""
+    payload = [scope, *key] if scope is not None else list(key)
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, kinds: Sequence[type]) -> list[Any]:
+def decode_cursor(cursor: str, kinds: Sequence[type], scope: str | None = None) -> list[Any]:
     """The row key in ``cursor``, one value of each type of ``kinds`` (``int`` or ``str``);
     ``DataError`` when it is not one of ours: a value of another type (text for a time
     read an empty page), an integer outside 0 .. 2**63 (10**30 overflowed the ledger's
     query, -2 read rows from the end), JSON nested deep (read by ``loads_frame``: a
-    RecursionError was a 500)."""
+    RecursionError was a 500), or a cursor of another listing than ``scope`` (an equity
+    cursor paged a run's bars)."""
     try:
         key = loads_frame(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except ValueError:  # not base64, not UTF-8, not JSON, nested too deep
         key = None
+    if scope is not None:
+        key = key[1:] if isinstance(key, list) and key[:1] == [scope] else None
     if not isinstance(key, list) or len(key) != len(kinds) or not all(
             (type(k) is int and kind is int and 0 <= k < 2**63)
             or (type(k) is str and kind is str) for k, kind in zip(key, kinds, strict=False)):
-        raise DataError(f"cursor {cursor!r} is not a cursor this API handed out; pass the "
-                        f"'next_cursor' of the previous page, or none for the first")
+        shown = cursor if len(cursor) <= 80 else f"{cursor[:80]}…"  # not 64 KB echoed
+        raise DataError(f"cursor {shown!r} is not a cursor this API handed out for this "
+                        f"listing; pass the 'next_cursor' of the previous page, or none "
+                        f"for the first")
     return key
 
 
@@ -117,6 +125,11 @@ class RunLedger:
         except apsw.SQLError as exc:
             raise LedgerError(f"{self.path}: {exc} (a ledger older than this plugin?)") \
                 from None
+        except apsw.ReadOnlyError:
+            raise  # a write through this read-only view: a bug, never a client's doing
+        except apsw.Error as exc:  # damaged, replaced or locked while served: 503, not 500
+            raise LedgerError(f"{self.path} cannot be read: {type(exc).__name__}: {exc} "
+                              f"(a damaged ledger, or one a writer holds locked)") from None
         finally:
             conn.close()
 
@@ -128,6 +141,23 @@ class RunLedger:
             raise LedgerError(f"{self.path} has no run recorded")
         return rows[0]
 
+    def config(self) -> dict[str, Any]:
+        """The run's recorded config (``runs.config_json``, decoded)."""
+        config = self.json_column(str(self.run()["config_json"]), "runs.config_json")
+        if not isinstance(config, dict):
+            raise LedgerError(f"{self.path}: runs.config_json is {type(config).__name__}, "
+                              f"not a table (a damaged ledger)")
+        return config
+
+    def json_column(self, text: str, where: str) -> Any:
+        """``text``, a JSON column of this ledger, decoded; ``where`` names the column (and
+        row) in the ``LedgerError`` a damaged value gives."""
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise LedgerError(f"{self.path}: {where} is not JSON ({exc}; a damaged "
+                              f"ledger)") from None
+
     def counts(self) -> dict[str, int]:
         """Rows per table the API serves."""
         out: dict[str, int] = {}
@@ -136,8 +166,10 @@ class RunLedger:
         return out
 
     def page(self, table: Table, limit: int, cursor: str | None = None,
-             where: dict[str, Any] | None = None) -> Page:
-        """Up to ``limit`` rows of ``table`` after ``cursor``, in key order."""
+             where: dict[str, Any] | None = None, scope: str | None = None) -> Page:
+        """Up to ``limit`` rows of ``table`` after ``cursor``, in key order; the cursors
+        are bound to ``scope`` (default: the table's name; the API adds the run id)."""
+        scope = table.name if scope is None else scope
         clauses: list[str] = []
         params: list[Any] = []
         for column, value in (where or {}).items():
@@ -147,7 +179,7 @@ class RunLedger:
                 clauses.append(f"{column} = ?")
                 params.append(value)
         if cursor is not None:
-            after = decode_cursor(cursor, table.key_kinds)
+            after = decode_cursor(cursor, table.key_kinds, scope)
             cols = ", ".join(table.key)
             marks = ", ".join("?" for _ in table.key)
             clauses.append(f"({cols}) > ({marks})")  # row values: SQLite >= 3.15
@@ -158,5 +190,6 @@ class RunLedger:
         rows = self.query(sql, [*params, limit + 1])
         more = len(rows) > limit
         rows = rows[:limit]
-        nxt = encode_cursor([rows[-1][k] for k in table.key]) if more and rows else None
+        nxt = encode_cursor([rows[-1][k] for k in table.key], scope) if more and rows \
+            else None
         return Page(rows, nxt)

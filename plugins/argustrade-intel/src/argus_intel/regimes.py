@@ -78,6 +78,11 @@ def regimes(close: NDArray[np.float64], params: RegimeParams) -> RegimeSeries:
     if not np.all(np.isfinite(c)) or np.any(c <= 0):
         raise DataError("closes must be positive, finite numbers")
     returns = np.diff(np.log(c))
+    if params.warmup_bars and not 2 <= params.warmup_bars <= returns.shape[0]:
+        # One return has variance 0 (a prior that calls every move a change); more than
+        # the series has were silently cut to what there was.
+        raise DataError(f"warmup_bars = {params.warmup_bars}: the prior needs 2 to "
+                        f"{returns.shape[0]} returns of this series (or 0: the lab's default)")
     try:
         if params.warmup_bars > 0:
             bp = BocpdParams.from_warmup(returns[:params.warmup_bars],
