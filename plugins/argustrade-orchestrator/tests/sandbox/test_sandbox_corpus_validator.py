@@ -103,6 +103,7 @@ EXPECTED = {
     "module_rebinding": "cannot rebind 'math'",
     "module_walrus": "may only be used as statistics.<name>",
     "mro_subclasses": "'mro'",
+    "multiline_attribute_chain": "'__subclasses__'",
     "multiprocessing_spawn": "import of 'multiprocessing'",
     "nfkc_attribute": "non-ASCII identifier",
     "nfkc_identifier": "non-ASCII identifier",

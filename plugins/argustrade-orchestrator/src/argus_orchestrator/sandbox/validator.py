@@ -279,7 +279,11 @@ def validate_bytes(data: bytes, *, time_limit_s: float = TIME_LIMIT_S) -> Valida
     try:
         source = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return _reject(f"source is not valid UTF-8 (byte {exc.start}): {exc.reason}")
+        # Everything before the first bad byte decodes: say which line and column it is.
+        valid = data[:exc.start].decode("utf-8")
+        line, col = _text_position(valid, len(valid))
+        return _reject(f"source is not valid UTF-8 (byte {exc.start}): {exc.reason}",
+                       line=line, col=col)
     return validate_source(source.removeprefix("\ufeff"), time_limit_s=time_limit_s)
 
 
@@ -304,6 +308,14 @@ class _Overtime(Exception):
     """The wall-time limit ran out."""
 
 
+def _text_position(text: str, index: int) -> tuple[int, int]:
+    """Line (from 1) and column (characters, from 0) of ``text[index]``, lines ended as
+    CPython ends them ('\\n', '\\r\\n', '\\r')."""
+    ends = list(_LINE_END.finditer(text, 0, index))
+    start = ends[-1].end() if ends else 0
+    return len(ends) + 1, index - start
+
+
 def _validate(source: str, deadline: float) -> ValidationResult:
     if not isinstance(source, str):
         return _reject(f"source must be text, not {type(source).__name__}")
@@ -316,9 +328,12 @@ def _validate(source: str, deadline: float) -> ValidationResult:
     if n_lines > MAX_LINES:
         findings.append(Finding(0, 0, f"source has {n_lines} lines; the limit is {MAX_LINES}"))
     if "\x00" in source:
-        findings.append(Finding(0, 0, "source contains a NUL byte"))
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in source):
-        findings.append(Finding(0, 0, "source contains lone surrogate characters"))
+        findings.append(Finding(*_text_position(source, source.index("\x00")),
+                                "source contains a NUL byte"))
+    surrogate = next((i for i, c in enumerate(source) if 0xD800 <= ord(c) <= 0xDFFF), None)
+    if surrogate is not None:
+        findings.append(Finding(*_text_position(source, surrogate),
+                                "source contains lone surrogate characters"))
     if findings:  # do not even tokenize oversize input
         return ValidationResult(False, tuple(findings), n_lines, 0)
     # The first two lines as CPython counts them ('\n', '\r\n', '\r' only): str.splitlines
@@ -364,7 +379,7 @@ def _validate(source: str, deadline: float) -> ValidationResult:
                                 f"code is nested more than {MAX_DEPTH} levels deep"))
     if n_nodes > MAX_NODES or depth > MAX_DEPTH:
         return ValidationResult(False, tuple(findings), n_lines, n_nodes)
-    checker = _Checker(tree, deadline, None if source.isascii() else source)
+    checker = _Checker(tree, deadline, source)
     checker.run()
     findings.extend(checker.findings)
     if not findings:
@@ -610,15 +625,18 @@ class _Checker:
     def __init__(self, tree: ast.Module, deadline: float, source: str | None = None) -> None:
         self.tree = tree
         self.deadline = deadline
-        # Lines as UTF-8 (node columns count bytes), kept only for a non-ASCII source: the
-        # parser NFKC-normalises identifiers, and inside an f-string (one STRING token to
-        # the token pre-check) 'ｅｖａｌ' is only seen here, already spelled 'eval'.
-        self.raw_lines = source.encode("utf-8").splitlines() if source is not None else None
+        # Lines as UTF-8 (node columns count bytes), to say where a finding is in
+        # characters, and to see how a non-ASCII name is spelled: the parser
+        # NFKC-normalises identifiers, and inside an f-string (one STRING token to the
+        # token pre-check) 'ｅｖａｌ' is only seen here, already spelled 'eval'.
+        self.lines = source.encode("utf-8").splitlines() if source is not None else None
+        self.raw_lines = None if source is None or source.isascii() else self.lines
         self.findings: list[Finding] = []
         self.bound: dict[str, int] = {}  # name -> number of binding sites
         self.module_aliases: dict[str, str] = {}  # alias -> module
         self.import_sites: dict[str, set[str]] = {}  # alias -> modules imported under it
         self.import_counts: dict[str, int] = {}  # alias -> plain imports binding it
+        self.strategy_sites: list[ast.AST] = []  # every node that binds 'Strategy'
         self.typing_names: set[str] = set()
         self.future_names: set[str] = set()  # 'annotations': a __future__._Feature object
         self.user_attrs: set[str] = set()
@@ -641,8 +659,39 @@ class _Checker:
         return None if text.isascii() else text
 
     def fail(self, node: ast.AST, message: str) -> None:
-        self.findings.append(Finding(getattr(node, "lineno", 0),
-                                     getattr(node, "col_offset", 0), message))
+        self.findings.append(Finding(*self._position(node), message))
+
+    def _position(self, node: ast.AST) -> tuple[int, int]:
+        """Where ``node`` is written: its line, and its column in characters (the tree
+        counts UTF-8 bytes: after '€' a column was 2 too far right).  An attribute is
+        placed at its name, not where the expression it ends starts: in a chain spread
+        over lines that was lines above the name to fix."""
+        line, col = getattr(node, "lineno", 0), getattr(node, "col_offset", 0)
+        if isinstance(node, ast.Attribute):
+            line, col = self._attr_position(node) or (line, col)
+        if self.raw_lines is None or not 0 < line <= len(self.raw_lines):
+            return line, col  # an ASCII source: bytes are characters
+        return line, len(self.raw_lines[line - 1][:col].decode("utf-8", "replace"))
+
+    def _attr_position(self, node: ast.Attribute) -> tuple[int, int] | None:
+        """Line and byte column of an attribute's name, or None where the source does
+        not show it just before the node's end (positions in 3.11's f-strings may not
+        be the source's)."""
+        end_line, end_col = node.end_lineno, node.end_col_offset
+        if self.lines is None or end_line is None or end_col is None \
+                or not 0 < end_line <= len(self.lines):
+            return None
+        raw = self.lines[end_line - 1]
+        # Back over the name's own bytes only (a regex or a decode of the whole line,
+        # per finding, would make a long line's findings quadratic work).
+        start = end_col
+        while start > 0 and (raw[start - 1] >= 0x80 or chr(raw[start - 1]).isalnum()
+                             or raw[start - 1] == ord("_")):
+            start -= 1
+        written = raw[start:end_col].decode("utf-8", "replace")
+        if unicodedata.normalize("NFKC", written) != node.attr:
+            return None
+        return end_line, start
 
     # -- driver -------------------------------------------------------------------------
     def run(self) -> None:
@@ -690,6 +739,8 @@ class _Checker:
         for node in self._walk(self.tree):
             for name in self._bindings(node):
                 self.bound[name] = self.bound.get(name, 0) + 1
+                if name == "Strategy":
+                    self.strategy_sites.append(node)
             if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store | ast.Del) \
                     and _user_attr_problem(node.attr) is None:
                 self.user_attrs.add(node.attr)
@@ -747,7 +798,9 @@ class _Checker:
                             f"docstring, imports, literal constants, functions and classes "
                             f"may appear at module level (no side effects at import)")
         if self.bound.get("Strategy", 0) > 1:
-            self.fail(self.tree, "the name 'Strategy' is bound more than once")
+            # Named at the second site in the source (the prepass walks out of order).
+            second = sorted(self.strategy_sites, key=self._position)[1]
+            self.fail(second, "the name 'Strategy' is bound more than once")
         if strategy is None:
             self.fail(self.tree, "no top-level 'class Strategy' found")
         else:
@@ -822,21 +875,21 @@ class _Checker:
         for alias in node.names:
             name = alias.name
             if name not in ALLOWED_IMPORTS:
-                self.fail(node, f"import of {name!r} is not allowed (allowed: "
+                self.fail(alias, f"import of {name!r} is not allowed (allowed: "
                                 f"{', '.join(sorted(m for m in ALLOWED_IMPORTS if m[0] != '_'))})")
             elif name not in PLAIN_IMPORTS:
-                self.fail(node, f"use 'from {name} import ...' for {name!r} (only some of its "
+                self.fail(alias, f"use 'from {name} import ...' for {name!r} (only some of its "
                                 f"names are allowed)")
             else:
                 bound = alias.asname or name
                 problem = _binding_problem(bound)
                 if problem:
-                    self.fail(node, f"cannot bind the name {bound!r}: {problem}")
+                    self.fail(alias, f"cannot bind the name {bound!r}: {problem}")
                 elif len(self.import_sites.get(bound, ())) > 1 or self.bound.get(
                         bound, 0) > self.import_counts.get(bound, 0):
                     # The same 'import math' twice is harmless; anything else that binds
                     # the name would make 'math.<x>' mean something else somewhere.
-                    self.fail(node, f"module alias {bound!r} is bound more than once")
+                    self.fail(alias, f"module alias {bound!r} is bound more than once")
         return []
 
     def _check_ImportFrom(self, node: ast.ImportFrom, ctx: _Ctx) -> list[tuple[ast.AST, _Ctx]]:
@@ -856,16 +909,16 @@ class _Checker:
             if module == "__future__" and alias.asname is not None:
                 # A future import's alias binds a plain name, and it was never checked:
                 # 'annotations as __builtins__' replaced the module's builtins.
-                self.fail(node, f"'from __future__ import {alias.name}' takes no alias "
+                self.fail(alias, f"'from __future__ import {alias.name}' takes no alias "
                                 f"('as {alias.asname}' binds a name no check covers)")
             elif alias.name == "*":
-                self.fail(node, f"'from {module} import *' is not allowed")
+                self.fail(alias, f"'from {module} import *' is not allowed")
             elif alias.name.startswith("_") or alias.name not in allowed:
-                self.fail(node, f"{module}.{alias.name} is not allowed")
+                self.fail(alias, f"{module}.{alias.name} is not allowed")
             elif module != "__future__" and _binding_problem(bound):
-                self.fail(node, f"cannot bind the name {bound!r}: {_binding_problem(bound)}")
+                self.fail(alias, f"cannot bind the name {bound!r}: {_binding_problem(bound)}")
             elif module == "typing" and self.bound.get(bound, 0) > 1:
-                self.fail(node, f"typing name {bound!r} is bound more than once")
+                self.fail(alias, f"typing name {bound!r} is bound more than once")
         return []
 
     def _check_FunctionDef(self, node: ast.FunctionDef, ctx: _Ctx) -> list[tuple[ast.AST, _Ctx]]:
