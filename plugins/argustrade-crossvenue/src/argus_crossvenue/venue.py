@@ -13,13 +13,16 @@ paper broker, which sends both legs at once against the books it holds):
 1. the first leg (the scanner puts the thinner book first) is sent with its venue's
    ``submit`` and followed until it is final: filled in full, or its rest cancelled
    (IOC), as the venue's executions report it (``leg_timeout_s`` at most);
-2. the second leg is sent for exactly what the first filled (floored to its lot size);
-   the unused rest of its quantity is reported CANCELLED;
+2. the second leg is sent for what the first filled (floored to its lot size), never for
+   more than its own quantity (the one risk approved and the ledger committed); the
+   unused rest of its quantity is reported CANCELLED;
 3. the second leg filled less than the first (or was refused): ``BasketIncomplete``
    carrying both legs' fills, and the core's ExecutionEngine unwinds the excess with
    ordinary reduce-only orders and stops new risk until a person has looked;
-4. a leg whose fate cannot be learnt (its venue raised ``OrderUnknown``, or it was not
-   final within ``leg_timeout_s``): ``OrderUnknown`` naming it; no further leg is sent,
+4. a leg whose fate cannot be learnt (its venue raised ``OrderUnknown``, its adapter
+   failed with anything but a refusal - ``VenueError`` - so the venue may have acted, or
+   it was not final within ``leg_timeout_s``): ``OrderUnknown`` naming it; no further
+   leg is sent, no status is made up for it,
    the fills already known come through ``executions()``, and the engine evens the
    basket out once the venue's executions settle the leg.
 
@@ -224,8 +227,11 @@ class CrossVenue(Venue):
             self._cancel_unsent(second, f"not sent: the outcome of {first.client_order_id} "
                                         f"is unknown")
             raise
-        # (any other refusal of the first leg propagates: nothing executed)
-        qty = self._lot_floor(second.instrument_id, got_first)
+        # (a refusal of the first leg propagates: nothing executed)
+        # Never more than the second leg's own quantity: that is what risk approved and
+        # the ledger committed; a first leg that filled more is the engine's to even out.
+        target = min(got_first, second.quantity)
+        qty = self._lot_floor(second.instrument_id, target)
         if qty <= 0:
             self._cancel_unsent(second, f"not sent: the first leg {first.client_order_id} "
                                         f"filled {got_first}")
@@ -248,7 +254,7 @@ class CrossVenue(Venue):
                                    self._fills_of(first)) from exc
         self._close_rests([first, second])
         fills = self._fills_of(first) + self._fills_of(second)
-        if got_second < got_first:
+        if got_second < target:
             raise BasketIncomplete(f"crossvenue: second leg {second.client_order_id} filled "
                                    f"{got_second} of the first leg's {got_first}", fills)
         return fills
@@ -259,7 +265,7 @@ class CrossVenue(Venue):
         coid = order.client_order_id
         self._owner_of[coid] = venue_of(order.instrument_id)
         leg = self._legs.setdefault(coid, _Leg())
-        for fill in await self.owner(order.instrument_id).submit(order):
+        for fill in await self._submit_leg(order):
             leg.fills[fill.fill_id] = fill
         deadline = time.monotonic() + self.settings.leg_timeout_s
         while leg.filled < order.quantity and leg.final is None:
@@ -272,6 +278,23 @@ class CrossVenue(Venue):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(news.wait(), left)
         return leg.filled
+
+    async def _submit_leg(self, order: Order) -> list[Fill]:
+        """One leg through its venue.  A ``VenueError`` is a refusal (or, as
+        ``OrderUnknown``, says itself that the fate is unknown); any other failure of the
+        adapter may come after the venue took the order, so it is ``OrderUnknown`` too
+        (the core's rule, ``argus_core.execution.outcome_unknown``): never a refusal,
+        never a made-up CANCELLED that would have the engine unwind the other leg."""
+        coid = order.client_order_id
+        try:
+            return await self.owner(order.instrument_id).submit(order)
+        except (VenueError, NotImplementedError):
+            raise
+        except Exception as exc:
+            raise OrderUnknown(f"crossvenue: leg {coid} on {venue_of(order.instrument_id)}: "
+                               f"the venue adapter failed with {type(exc).__name__}: {exc} "
+                               f"(not a refusal: the venue may have acted); no further leg "
+                               f"sent", [coid]) from exc
 
     def _lot_floor(self, instrument_id: str, qty: Decimal) -> Decimal:
         inst = self._instruments.get(instrument_id)
