@@ -238,7 +238,9 @@ async def scenario(plan: FaultPlan) -> None:
                     plan.quiet = True
                     plan.note("-- faults off")
                     h = await c.restart()
-                    await until(lambda: settled(h, truth(exchange, c.coids)), timeout=3.0)
+                    # returns once settled; 10 s is the margin of a loaded box (one seed failed
+                    # 'fills not booked' at 3 s while four test runs shared two cores)
+                    await until(lambda: settled(h, truth(exchange, c.coids)), timeout=10.0)
                     check_invariants(h, truth(exchange, c.coids),
                                      secrets=(TEST_KEY, DOC_SECRET), log_lines=logs.lines)
                     assert h.consumer is not None and not h.consumer.done(), \

@@ -502,3 +502,50 @@ async def test_a_new_token_whose_book_never_comes_is_snapshotted_over_rest() -> 
     assert sorted(map(tuple, book.bids.tolist())) == [(0.3, 3.0), (0.31, 4.0)]
     assert stream.live["22"] and stream.stats["resnapshots"] >= 1
     assert stream.stats["connects"] == 1  # no reconnect was needed
+
+
+# --- a tick size change -------------------------------------------------------------------
+
+async def test_a_tick_size_change_replaces_the_instrument_for_signing_and_the_core(
+        president_only: tuple[SnapshotServer, dict[str, Any], list[dict[str, Any]]]) -> None:
+    """A ``tick_size_change`` was only a ``Signal``: the venue's instrument (what signing
+    checks a limit against) kept the old tick, so orders were judged on the old grid (on a
+    finer new one every order between the old ticks refused as "off the tick grid"), and
+    the core's market state (scanners, paper fills) never learnt the new tick.  Now the
+    stream says the instrument again, on the new tick, just before the signal, and the
+    venue signs against it."""
+    from argus_venue_polymarket.signing import order_terms
+
+    from argus_core import Order, OrderType, Side, Signal, TimeInForce, VenueError
+
+    srv, _fed, _books = president_only
+    venue = PolymarketVenue(_settings(srv, discovery_poll_s=3600))
+    pushed: list[str] = []
+
+    def during(out: list[Any]) -> None:
+        if not pushed and _books_seen(out):
+            token = sorted(_books_seen(out))[0]
+            old = venue.instrument(f"polymarket:{token}")
+            assert old is not None and old.tick_size == Decimal("0.001")
+            srv.push({"event_type": "tick_size_change", "asset_id": token, "market": "0xm",
+                      "old_tick_size": "0.001", "new_tick_size": "0.01",
+                      "timestamp": "1757908892351"})
+            pushed.append(token)
+
+    events = await _collect(venue.stream(), lambda out: any(
+        isinstance(e, Signal) for e in out), during=during)
+    await venue.close()
+    iid = f"polymarket:{pushed[0]}"
+    k = next(i for i, e in enumerate(events) if isinstance(e, Signal))
+    assert isinstance(events[k - 1], Instrument) and events[k - 1].id == iid
+    assert events[k - 1].tick_size == Decimal("0.01")
+    inst = venue.instrument(iid)
+    assert inst is not None and inst.tick_size == Decimal("0.01")
+
+    def order(limit: str) -> Order:
+        return Order("c1", "polymarket", iid, Side.BUY, Decimal(10), Decimal(limit),
+                     OrderType.LIMIT, TimeInForce.GTC, "s")
+
+    assert order_terms(order("0.31"), inst).tick == "0.01"
+    with pytest.raises(VenueError, match=r"off the 0\.01 tick grid"):
+        order_terms(order("0.305"), inst)  # the venue would refuse it now

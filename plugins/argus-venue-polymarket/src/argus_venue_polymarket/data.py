@@ -67,6 +67,9 @@ log = logging.getLogger(__name__)
 
 
 _RETRY_STATUS = {429, 500, 502, 503, 504}
+#: The signal a ``tick_size_change`` becomes (its value the new tick; the exact one is in
+#: :attr:`MarketStream.tick_sizes`).
+TICK_SIGNAL = "polymarket.tick_size"
 #: Market-channel message types this stream reads, and the keys that carry book levels.
 _KNOWN = frozenset({"book", "price_change", "last_trade_price", "tick_size_change",
                     "market_resolved", "best_bid_ask", "new_market"})
@@ -573,8 +576,7 @@ class MarketStream:
         elif kind == "tick_size_change":
             token, tick = self._ours(msg.get("asset_id")), _tick_of(msg.get("new_tick_size"))
             self.tick_sizes[token] = tick
-            self._queue.put_nowait(Signal("polymarket.tick_size", instrument_id(token), ts,
-                                          float(tick)))
+            self._queue.put_nowait(Signal(TICK_SIGNAL, instrument_id(token), ts, float(tick)))
         elif kind == "market_resolved":
             winner = str(msg["winning_asset_id"])
             for token in msg.get("assets_ids") or []:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import attrs
 from web3 import Web3
 
 from argus_core import (
@@ -25,6 +26,7 @@ from argus_core import (
     Order,
     OrderUpdate,
     Settlement,
+    Signal,
     Venue,
     VenueError,
     VenueResume,
@@ -33,6 +35,7 @@ from argus_venue_polymarket import constants as C
 from argus_venue_polymarket import instruments as inst_mod
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.data import (
+    TICK_SIGNAL,
     MarketStream,
     PolymarketRest,
     book_events,
@@ -269,6 +272,10 @@ class PolymarketVenue(Venue):
                     self.settled[ev.instrument_id] = ev.price
                     with contextlib.suppress(ValueError):  # not a polymarket:<token> id
                         stream.unsubscribe([token_of(ev.instrument_id)])
+                elif isinstance(ev, Signal) and ev.name == TICK_SIGNAL:
+                    retick = self._retick(ev.instrument_id, stream.tick_sizes)
+                    if retick is not None:
+                        yield retick
                 yield ev
                 if (s.end_when_resolved and isinstance(ev, Settlement)
                         and followed <= self.settled.keys()):
@@ -280,6 +287,18 @@ class PolymarketVenue(Venue):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await stream.close()
+
+    def _retick(self, iid: str, ticks: Mapping[str, Decimal]) -> Instrument | None:
+        """The instrument ``iid`` on the tick a ``tick_size_change`` announced, or None when
+        it is unknown or on that tick already: kept for signing (orders are checked against
+        the instrument's grid: at the new tick every order on the new grid was refused)
+        and streamed, so the core's market state (scanners, paper fills) follows it too."""
+        inst, tick = self._instruments.get(iid), ticks.get(token_of(iid))
+        if inst is None or tick is None or tick == inst.tick_size:
+            return None
+        log.info("polymarket: %s: tick size %s -> %s", iid, inst.tick_size, tick)
+        self._instruments[iid] = inst = attrs.evolve(inst, tick_size=tick)
+        return inst
 
     def _on_new_market(self, frame: dict[str, Any]) -> None:
         """The market channel announced a market: ask Gamma for its event soon (every
