@@ -58,6 +58,7 @@ from argus_core import (
     VenueError,
     VenueResume,
     build_venue,
+    outcome_unknown,
     structure,
 )
 from argus_crossvenue.config import INNER_VENUES, CrossVenueSettings
@@ -280,17 +281,17 @@ class CrossVenue(Venue):
         return leg.filled
 
     async def _submit_leg(self, order: Order) -> list[Fill]:
-        """One leg through its venue.  A ``VenueError`` is a refusal (or, as
-        ``OrderUnknown``, says itself that the fate is unknown); any other failure of the
-        adapter may come after the venue took the order, so it is ``OrderUnknown`` too
-        (the core's rule, ``argus_core.execution.outcome_unknown``): never a refusal,
-        never a made-up CANCELLED that would have the engine unwind the other leg."""
-        coid = order.client_order_id
+        """One leg through its venue.  A refusal (``VenueError``) or an ``OrderUnknown``
+        passes as it is; any other failure of the adapter may come after the venue took
+        the order (the core's rule, :func:`argus_core.outcome_unknown`), so it is
+        ``OrderUnknown`` too: never a refusal, never a made-up CANCELLED that would have
+        the engine unwind the other leg."""
         try:
             return await self.owner(order.instrument_id).submit(order)
-        except (VenueError, NotImplementedError):
-            raise
         except Exception as exc:
+            if isinstance(exc, OrderUnknown) or not outcome_unknown(exc):
+                raise
+            coid = order.client_order_id
             raise OrderUnknown(f"crossvenue: leg {coid} on {venue_of(order.instrument_id)}: "
                                f"the venue adapter failed with {type(exc).__name__}: {exc} "
                                f"(not a refusal: the venue may have acted); no further leg "
