@@ -124,8 +124,9 @@ def _ledger_of(run_dir: Path) -> Iterator[None]:
     except Exception as exc:
         import apsw
 
-        # Another process held the write lock past the 5 s wait (the ledger says "damaged").
-        if isinstance(exc.__context__ if isinstance(exc, LedgerError) else exc, apsw.BusyError):
+        # Another process held the write lock past the 5 s wait (a BusyError raised after
+        # the ledger opened: a write; the ledger's own busy refusal passes as it is).
+        if isinstance(exc, apsw.BusyError):
             raise LedgerError(f"{run_dir / 'argus.db'} is busy: another process held its write "
                               f"lock for over 5 s; nothing was written, try again") from exc
         if _is_ledger_error(exc):

@@ -364,6 +364,9 @@ class Ledger:
             self.conn.close()
             if isinstance(exc, LedgerError):
                 raise LedgerError(f"{self.path}: {exc}") from None
+            if isinstance(exc, apsw.BusyError):  # a writer held the lock past the wait
+                raise LedgerError(f"{self.path} is busy: another process held its write lock "
+                                  f"for over 5 s; nothing was written, try again") from None
             raise LedgerError(f"{self.path} cannot be used: {type(exc).__name__}: {exc} "
                               f"(a damaged file, or not an Argus ledger)") from None
 

@@ -88,3 +88,31 @@ def test_check_run_ledger_reads_without_writing_and_names_what_is_wrong(
     before = (tmp_path / "run" / "argus.db").read_bytes()
     assert {"runs", "orders", "fills"} <= check_run_ledger(tmp_path / "run")
     assert (tmp_path / "run" / "argus.db").read_bytes() == before  # (WAL readers' -shm)
+
+
+def test_a_ledger_busy_while_it_opens_is_said_busy_not_damaged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Was: "cannot be used: BusyError: database is locked (a damaged file, or not an
+    Argus ledger)" when a writer (a running loop) held the write lock past the wait while
+    the ledger opened: the Telegram bot's /kill said a damaged file (the CLI reworded it)."""
+    from argus_core import ledger as ledger_mod
+
+    Ledger.in_dir(tmp_path).close()
+    monkeypatch.setattr(ledger_mod, "_wait_for_lock", lambda tries: tries < 5)
+    holder = apsw.Connection(str(tmp_path / "argus.db"))
+    holder.execute("begin immediate")
+    try:
+        with pytest.raises(LedgerError, match=r"argus\.db is busy: another process held its "
+                                              r"write lock.*try again") as info:
+            # a migration set the ledger does not have yet makes the open write
+            migrations = ledger_mod.Migrations()
+
+            @migrations.set("busy_test")
+            def m001_table(conn: apsw.Connection) -> None:
+                conn.execute("create table busy_test (x integer)")
+
+            Ledger.in_dir(tmp_path, migrations=migrations)
+    finally:
+        holder.execute("rollback")
+        holder.close()
+    assert "damaged" not in str(info.value)
