@@ -37,6 +37,7 @@ from typing import Any
 from telegram import Bot, Message, Update
 from telegram.error import (
     BadRequest,
+    Conflict,
     Forbidden,
     InvalidToken,
     NetworkError,
@@ -70,6 +71,8 @@ MAX_STALE_PAGES = 20
 #: stranger with many accounts would otherwise grow both, and the replies, without end).
 MAX_REFUSED = 1000
 MAX_TOLD = 1000
+#: How long a /kill or /flatten that finds the ledger busy is tried again (seconds).
+BUSY_RETRY_S = 60
 
 
 class Outcome(enum.Enum):
@@ -89,18 +92,37 @@ class TokenMask(logging.Filter):
         super().__init__()
         self.token = token
 
+    def mask(self, text: str) -> str:
+        """``text`` without the token or anything credential-shaped."""
+        return redact(text.replace(self.token, "<token>") if self.token else text)
+
     def filter(self, record: logging.LogRecord) -> bool:
-        """Mask the token and credentials in the message and its arguments; keep the
+        """Mask the token and credentials in the message, its arguments and its traceback
+        (an exception's text can quote an answer holding the request's URL); keep the
         record."""
         message = record.getMessage()
-        masked = redact(message.replace(self.token, "<token>") if self.token else message)
+        masked = self.mask(message)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            # Handlers format the traceback from exc_text when it is set: set it masked.
+            record.exc_text = self.mask(logging.Formatter().formatException(record.exc_info))
         return True
 
 
-#: Loggers that may print request URLs (``.../bot<token>/sendMessage``) or errors quoting them.
-_URL_LOGGERS = ("httpx", "httpcore", "telegram", "telegram.Bot", __name__)
+#: Loggers that may print request URLs (``.../bot<token>/sendMessage``) or errors quoting
+#: them, with every child of theirs that exists when the bot starts (:func:`url_loggers`).
+_URL_LOGGERS = ("httpx", "httpcore", "telegram", "argus_telegram")
+
+
+def url_loggers() -> list[logging.Logger]:
+    """The loggers the token mask goes on: :data:`_URL_LOGGERS` and their children.  A
+    logger's filter sees only records logged on it, not its children's (PTB logs an
+    answer it cannot parse, a proxy's page quoting ``/bot<token>/``, on
+    ``telegram.request.BaseRequest``); they exist once the library is imported."""
+    names = [n for n in list(logging.root.manager.loggerDict)
+             if any(n == p or n.startswith(p + ".") for p in _URL_LOGGERS)]
+    return [logging.getLogger(n) for n in sorted({*_URL_LOGGERS, *names})]
 
 
 def retry_after_s(exc: RetryAfter) -> float:
@@ -111,6 +133,17 @@ def retry_after_s(exc: RetryAfter) -> float:
     if isinstance(value, dtm.timedelta):
         return value.total_seconds()
     return float(value)
+
+
+def is_transient(exc: Exception) -> bool:
+    """Whether a failed Bot API call may pass when tried again: a network error, a 5xx,
+    or an answer the library could not read (a proxy's page, even with HTTP 200: PTB's
+    "Invalid server response" is a bare ``TelegramError``, and a body without ``result``
+    a ``KeyError``).  Such an answer is no refusal: counted as one, the critical alert it
+    carried was dropped."""
+    if isinstance(exc, NetworkError):  # includes TimedOut and 5xx (BadRequest caught before)
+        return True
+    return type(exc) is TelegramError or not isinstance(exc, TelegramError)
 
 
 def plain_text(html: str) -> str:
@@ -143,6 +176,8 @@ class TelegramBot:
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self._mask: TokenMask | None = None
+        self._masked_loggers: list[logging.Logger] = []
+        self._commands_down: str | None = None  # why commands are not received, once told
         self._offset: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._flushing = False  # at shutdown: send what is queued, unbatched and uncapped
@@ -160,8 +195,9 @@ class TelegramBot:
         except ConfigError as exc:
             raise ConfigError(f"[plugins.telegram] token: {exc}") from None
         self._mask = TokenMask(token)
-        for name in _URL_LOGGERS:
-            logging.getLogger(name).addFilter(self._mask)
+        self._masked_loggers = url_loggers()
+        for logger in self._masked_loggers:
+            logger.addFilter(self._mask)
         self.watcher.prime()
         self._thread = threading.Thread(target=self._run_thread, args=(token,),
                                         name=f"argus-telegram-{self.run_id[:12]}",
@@ -197,8 +233,8 @@ class TelegramBot:
 
     def _unmask(self) -> None:
         if self._mask is not None:
-            for name in _URL_LOGGERS:
-                logging.getLogger(name).removeFilter(self._mask)
+            for logger in self._masked_loggers:
+                logger.removeFilter(self._mask)
 
     # -- the bot's thread ---------------------------------------------------------------
     def _run_thread(self, token: str) -> None:
@@ -449,13 +485,14 @@ class TelegramBot:
                 # (BadRequest subclasses NetworkError in PTB: caught first, never retried.)
                 log.error("telegram: %s refused: %s", what, exc)
                 return Outcome.REFUSED
-            except NetworkError as exc:  # includes TimedOut and 5xx answers
+            except Exception as exc:
+                if not is_transient(exc):  # Conflict, ChatMigrated: retrying cannot help
+                    log.error("telegram: %s refused: %s", what, exc)
+                    return Outcome.REFUSED
                 delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
-                log.warning("telegram: %s failed (%s); retrying in %.1f s", what, exc, delay)
+                log.warning("telegram: %s failed (%s: %s); retrying in %.1f s", what,
+                            type(exc).__name__, exc, delay)
                 await asyncio.sleep(delay)
-            except TelegramError as exc:  # BadRequest and the like: retrying cannot help
-                log.error("telegram: %s refused: %s", what, exc)
-                return Outcome.REFUSED
         log.error("telegram: %s failed %d times", what, MAX_TRIES)
         return Outcome.FAILED
 
@@ -467,19 +504,21 @@ class TelegramBot:
                 # (PTB adds the long-poll timeout to its read_timeout)
                 updates = await self._read_updates(bot, self.settings.poll_timeout_s)
                 failures = 0
+                self._commands_back()
                 if updates is None:
                     continue
             except RetryAfter as exc:
                 await asyncio.sleep(retry_after_s(exc))
                 continue
-            except InvalidToken:
-                log.error("telegram: the Bot API refused the token ([plugins.telegram] "
-                          "token %s) while polling; commands stop", self._token_ref())
-                return
             except TelegramError as exc:
+                # Never a return: a poller that stops leaves the run without its /kill.
                 delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
                 failures += 1
-                log.warning("telegram: getUpdates failed (%s); retrying in %.1f s", exc, delay)
+                log.warning("telegram: getUpdates failed (%s: %s); retrying in %.1f s",
+                            type(exc).__name__, exc, delay)
+                why = self._polling_problem(exc, failures)
+                if why is not None:
+                    self._commands_down_notice(why)
                 await asyncio.sleep(delay)
                 continue
             for update in updates:
@@ -493,6 +532,41 @@ class TelegramBot:
                 except Exception as exc:  # one bad command must not stop the bot
                     log.exception("telegram: handling update %s failed: %s",
                                   update.update_id, exc)
+
+    def _polling_problem(self, exc: TelegramError, failures: int) -> str | None:
+        """What to tell the chats of a failed ``getUpdates`` (None: a hiccup, not yet)."""
+        if isinstance(exc, Conflict):
+            return ("another process polls this bot's updates (409 Conflict: a second run "
+                    "or program with the same token), so it takes your commands")
+        if isinstance(exc, InvalidToken):
+            return (f"the Bot API refused the token ([plugins.telegram] token "
+                    f"{escape(self._token_ref())}: 401/404)")
+        if failures >= MAX_TRIES:
+            return f"getUpdates failed {failures} times in a row ({escape(type(exc).__name__)})"
+        return None
+
+    def _commands_down_notice(self, why: str) -> None:
+        """Tell the chats, once per outage, that their commands are not received."""
+        if self._commands_down is not None:
+            return
+        self._commands_down = why
+        log.error("telegram: commands are not received: %s", why)
+        self.outbox.put(Notice("run", f"⚠️ Commands are not received by run <code>"
+                                      f"{escape(self.run_id)}</code>: {why}. The bot keeps "
+                                      f"trying; to halt the run meanwhile use <code>argus kill"
+                                      f" --run-dir RUN_DIR</code> on its host.",
+                               critical=True))
+
+    def _commands_back(self) -> None:
+        """After a told outage, say that commands are received again."""
+        if self._commands_down is None:
+            return
+        self._commands_down = None
+        log.warning("telegram: commands are received again")
+        self.outbox.put(Notice("run", f"✅ Commands are received again by run <code>"
+                                      f"{escape(self.run_id)}</code>; send again what you "
+                                      f"sent meanwhile if it was not answered.",
+                               critical=True))
 
     async def _handle(self, bot: Bot, update: Update) -> None:
         message = update.message
@@ -567,23 +641,58 @@ class TelegramBot:
 
     async def _control(self, bot: Bot, message: Message, command: commands.Command) -> None:
         try:
-            latch, written = await asyncio.to_thread(commands.set_trading_state,
-                                                     self.run_dir, command)
+            result = await self._write_latch(bot, message, command)
         except Exception as exc:
             log.error("telegram: /%s could not write the ledger: %s", command.name, exc)
-            await self._reply(bot, message, f"/{command.name} FAILED: {type(exc).__name__}: "
-                                            f"{exc}"[:500], html=False)
+            why = (f"the ledger is busy (the loop holds its write lock); nothing was "
+                   f"written. Send /{command.name} again, or use `argus {command.name} "
+                   f"--run-dir RUN_DIR` on the run's host"
+                   if commands.is_busy(exc) else f"{type(exc).__name__}: {exc}")
+            await self._reply(bot, message, f"/{command.name} FAILED: {why}"[:500],
+                              html=False)
             return
-        if not written:
+        latch = result.latch
+        if not result.written:
             log.info("telegram: /%s by %s changed nothing (trading already %s)",
                      command.name, commands.shown(command.by), latch.get("state"))
             await self._reply(bot, message, "Nothing changed: trading is already "
-                              + describe_state(latch) + ".")
+                              + describe_state(latch) + f" in run {self._run_html()}.")
             return
         log.warning("telegram: trading state set to %s by %s (%s)", latch["state"],
                     commands.shown(command.by), commands.shown(latch["reason"], 200))
+        left = ("\n⚠️ " + commands.left_open_text(result.left_open)) if result.left_open \
+            else ""
         await self._reply(bot, message, "Done: trading " + describe_state(latch)
-                          + "; the loop adopts it at its next commit.")
+                          + f"; run {self._run_html()} adopts it at its next commit." + left)
+
+    async def _write_latch(self, bot: Bot, message: Message, command: commands.Command
+                           ) -> commands.ControlResult:
+        """Write the latch; a kill or flatten that finds the ledger busy (the loop holding
+        its write lock past SQLite's 5 s wait) is tried again for up to ``BUSY_RETRY_S``
+        (it must land; the rule makes a repeat harmless), the person told once.  A resume
+        is not: a late one would surprise, and the poller waits while this retries."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BUSY_RETRY_S
+        told = False
+        while True:
+            try:
+                return await asyncio.to_thread(commands.set_trading_state, self.run_dir,
+                                               command)
+            except Exception as exc:
+                if not commands.is_busy(exc) or command.name == "resume" \
+                        or loop.time() >= deadline:
+                    raise
+                log.warning("telegram: /%s: the ledger is busy; trying again", command.name)
+                if not told:
+                    told = True
+                    await self._reply(bot, message, f"The ledger is busy (the loop holds its "
+                                      f"write lock); trying /{command.name} again for up to "
+                                      f"{BUSY_RETRY_S} s…")
+                await asyncio.sleep(0.2)
+
+    def _run_html(self) -> str:
+        """This run's id as HTML: with two runs on one token, say which one acted."""
+        return f"<code>{escape(self.run_id)}</code>"
 
     async def _report(self, bot: Bot, message: Message) -> None:
         await self._reply(bot, message, "Writing the report…")
@@ -596,7 +705,7 @@ class TelegramBot:
             return
         data = await asyncio.to_thread(path.read_bytes)
         await self._call(functools.partial(
-            bot.send_document, message.chat.id, data,
+            bot.send_document, message.chat.id, data, message_thread_id=_topic(message),
             filename=f"argus-report-{self.run_id[:12]}.html",
             caption=f"Report of run {self.run_id}"), what="sendDocument")
         self.limiter.sent(capped=False)
@@ -609,9 +718,16 @@ class TelegramBot:
             text = cut_html(text, MAX_MESSAGE_CHARS) if html else \
                 text[:MAX_MESSAGE_CHARS - 1] + "…"
         await self._call(functools.partial(
-            bot.send_message, message.chat.id, text, parse_mode=PARSE_MODE if html else None),
-            what=f"reply to {message.chat.id}")
+            bot.send_message, message.chat.id, text, parse_mode=PARSE_MODE if html else None,
+            message_thread_id=_topic(message)), what=f"reply to {message.chat.id}")
         self.limiter.sent(capped=False)
+
+
+def _topic(message: Message) -> int | None:
+    """The forum topic ``message`` was written in, for the answer to go there too (without
+    it the answer lands in the group's General topic, where the person does not look);
+    None outside topics (a reply chain's thread id is no topic)."""
+    return message.message_thread_id if message.is_topic_message else None
 
 
 async def _raw_updates(bot: Bot, **params: Any) -> Any:

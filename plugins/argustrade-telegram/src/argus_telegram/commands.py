@@ -19,6 +19,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import apsw
 import attrs
 
 from argus_core import (
@@ -27,6 +28,7 @@ from argus_core import (
     LedgerError,
     clean_reason,
     request_trading_state,
+    trading_latch,
 )
 from argus_telegram import ledger_view
 
@@ -87,18 +89,50 @@ def shown(text: str, limit: int = 40) -> str:
     return ascii(text[:limit])
 
 
-def set_trading_state(run_dir: Path, command: Command) -> tuple[dict[str, Any], bool]:
+@attrs.frozen
+class ControlResult:
+    """What ``/kill``, ``/flatten`` or ``/resume`` did: the latch now in force, whether
+    this command wrote it, and the positions a resume leaves open by stopping a flatten
+    under way (their instruments; empty otherwise)."""
+
+    latch: dict[str, Any]
+    written: bool
+    left_open: tuple[str, ...] = ()
+
+
+def set_trading_state(run_dir: Path, command: Command) -> ControlResult:
     """Write the latch for ``/kill``, ``/flatten`` or ``/resume`` by the core's rule
-    (:func:`argus_core.request_trading_state`, as ``argus kill`` does), plus who asked;
-    returns the latch now in force and whether this command wrote it (False: it would
-    have changed nothing, and nothing was written)."""
+    (:func:`argus_core.request_trading_state`, as ``argus kill`` does), plus who asked.
+    A resume that stops a flatten under way names the positions still open, read in the
+    same ledger open as the write (``argus resume`` says the same)."""
     if not (Path(run_dir) / LEDGER_FILE).exists():
         raise LedgerError(f"{run_dir}: no {LEDGER_FILE}; is the run started?")
     default = ("cleared by a person with /resume on Telegram" if command.name == "resume"
                else f"killed by a person with /{command.name} on Telegram")
     with Ledger.in_dir(run_dir) as ledger:
-        return request_trading_state(ledger, command.name,
-                                     clean_reason(command.args) or default, command.by)
+        flattening = bool((trading_latch(ledger) or {}).get("flatten"))
+        held = sorted(str(r["instrument_id"]) for r in ledger.query(
+            "select instrument_id, quantity from positions") if Decimal(r["quantity"]))
+        latch, written = request_trading_state(ledger, command.name,
+                                               clean_reason(command.args) or default,
+                                               command.by)
+    stopped = command.name == "resume" and written and flattening
+    return ControlResult(latch, written, tuple(held) if stopped else ())
+
+
+def left_open_text(instruments: tuple[str, ...]) -> str:
+    """What a resume says of the positions the flatten it stopped leaves open (HTML)."""
+    shown_ids = ", ".join(escape(i) for i in instruments[:5])
+    more = f" and {len(instruments) - 5} more" if len(instruments) > 5 else ""
+    return (f"the flatten under way stops: {len(instruments)} position(s) stay open "
+            f"({shown_ids}{more}); /flatten closes them")
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "database is locked" (another connection, the loop's,
+    held the write lock past the busy wait), itself or as the error it replaced (the
+    ledger re-raises it as a ``LedgerError`` that calls the file damaged)."""
+    return any(isinstance(e, apsw.BusyError) for e in (exc, exc.__cause__, exc.__context__))
 
 
 def _when(ts_ns: int | None) -> str:

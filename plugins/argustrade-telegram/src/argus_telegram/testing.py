@@ -34,6 +34,8 @@ from typing import Any
 import attrs
 
 BOT_ID = 7000000001
+#: The key of an answer's body that is sent as it is, not as JSON (a ``garbled`` fault).
+GARBLED = "__raw__"
 BOT_USERNAME = "argus_standin_bot"
 
 
@@ -41,7 +43,7 @@ BOT_USERNAME = "argus_standin_bot"
 class Fault:
     """A scripted failure of the next call of one method."""
 
-    kind: str  # "429" | "5xx" | "drop" | "401"
+    kind: str  # "429" | "5xx" | "drop" | "401" | "409" | "garbled"
     retry_after: int = 1
     status: int = 502
 
@@ -58,6 +60,7 @@ class Sent:
     document: bytes | None = None
     filename: str | None = None
     caption: str | None = None
+    thread_id: int | None = None  # message_thread_id: the forum topic it went to
 
 
 class BotApiStandIn:
@@ -167,7 +170,10 @@ class BotApiStandIn:
                   times: int = 1) -> None:
         """The next ``times`` calls of ``method`` fail: ``"429"`` (flood control with
         ``retry_after``), ``"5xx"`` (``status``), ``"drop"`` (connection closed without an
-        answer) or ``"401"`` (Unauthorized)."""
+        answer), ``"401"`` (Unauthorized), ``"409"`` (Conflict: another ``getUpdates``
+        consumer of this token) or ``"garbled"`` (HTTP ``status``, 200 too, with a body
+        that is not JSON: a proxy's error page, which quotes the request's path and so
+        the token)."""
         for _ in range(times):
             self._faults[method].append(Fault(kind, retry_after, status))
 
@@ -207,6 +213,13 @@ class BotApiStandIn:
         if fault is not None:
             if fault.kind == "drop":
                 return None
+            if fault.kind == "409":
+                return self._error(method, 409, "Conflict: terminated by other getUpdates "
+                                                "request; make sure that only one bot "
+                                                "instance is running")
+            if fault.kind == "garbled":
+                return fault.status, {GARBLED: f"<html><body>Error at /bot{token}/{method}"
+                                                f"</body></html>"}
             if fault.kind == "429":
                 return self._error(method, 429, f"Too Many Requests: retry after "
                                    f"{fault.retry_after}",
@@ -277,8 +290,10 @@ class BotApiStandIn:
             return self._error("sendMessage", 400, f"Bad Request: can't parse entities: "
                                                    f"{problem}")
         with self._cond:
+            thread = params.get("message_thread_id")
             self.sent.append(Sent("sendMessage", chat_id, str(text),
-                                  params.get("parse_mode"), time.monotonic()))
+                                  params.get("parse_mode"), time.monotonic(),
+                                  thread_id=None if thread is None else int(thread)))
             self._cond.notify_all()
         return self._ok(self._message(chat_id, text=str(text)))
 
@@ -344,7 +359,8 @@ class BotApiStandIn:
                 self._answer(*answer)
 
             def _answer(self, code: int, body: dict[str, Any]) -> None:
-                payload = json.dumps(body).encode()
+                payload = str(body[GARBLED]).encode() if GARBLED in body else \
+                    json.dumps(body).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
