@@ -250,3 +250,28 @@ def test_page_walks_still_see_every_row(make_client: MakeClient, key: str) -> No
         rows.extend(page["data"])
         pages, url = pages + 1, page["next"]
     assert len(rows) == 160 and pages == 23
+
+
+def test_wrong_secrets_of_one_key_id_stop_being_hashed(
+        client: TestClient, keystore: KeyStore, key: str, monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    """Every wrong secret of a known key id (ids appear in error messages) cost a full
+    scrypt (~50 ms, 16 MiB) before any rate limit: anyone holding an id could keep the
+    server hashing.  After ``MAX_FAILURES`` misses in the window the id's secrets are not
+    checked (429 with Retry-After); the holder whose key was verified before goes on."""
+    from argus_intel import keys as keys_mod
+
+    assert client.get("/v1/runs", headers=auth(key)).status_code == 200  # verified, remembered
+    wrong = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+    hashed: list[bytes] = []
+    real_hash = keys_mod._hash
+    monkeypatch.setattr(keys_mod, "_hash", lambda s, salt: hashed.append(salt) or real_hash(
+        s, salt))
+    codes = [client.get("/v1/runs", headers=auth(wrong)).status_code
+             for _ in range(keys_mod.MAX_FAILURES + 5)]
+    assert codes == [401] * keys_mod.MAX_FAILURES + [429] * 5, codes
+    assert len(hashed) == keys_mod.MAX_FAILURES  # none after the limit
+    r = client.get("/v1/runs", headers=auth(wrong))
+    assert r.json()["error"]["code"] == "too_many_failures"
+    assert 1 <= int(r.headers["Retry-After"]) <= keys_mod.FAILURE_WINDOW_S
+    assert client.get("/v1/runs", headers=auth(key)).status_code == 200

@@ -463,6 +463,12 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
             log.info("refused revoked key %s", verdict.key.key_id)
             raise ApiError(403, "key_revoked", f"API key {verdict.key.key_id} "
                            f"({verdict.key.name}) was revoked")
+        if verdict.outcome == "throttled":
+            log.warning("refused an API key: too many wrong secrets for its key id")
+            raise ApiError(429, "too_many_failures", "too many requests with a wrong "
+                           "secret for this key id; its secrets are not checked for "
+                           f"{math.ceil(verdict.retry_after_s)} s",
+                           {"Retry-After": str(max(1, math.ceil(verdict.retry_after_s)))})
         if verdict.key is None:
             log.info("refused a %s API key", verdict.outcome)  # never the key itself
             raise ApiError(401, "invalid_key", "the API key is not valid", challenge)

@@ -119,8 +119,18 @@ class Verdict:
     """What :meth:`KeyStore.verify` found: the key, or why there is none."""
 
     key: ApiKey | None
-    #: "ok", "malformed", "unknown", "wrong", "revoked"
+    #: "ok", "malformed", "unknown", "wrong", "revoked", "throttled"
     outcome: str
+    #: "throttled": seconds until the key id's secrets are checked again
+    retry_after_s: float = 0.0
+
+
+#: Wrong secrets of one key id tolerated in :data:`FAILURE_WINDOW_S` before its secrets
+#: are no longer checked for the rest of the window: each check is a full scrypt (~50 ms
+#: and 16 MiB), run before any rate limit, so a key id (they appear in error messages)
+#: let anyone make the server hash without end.
+MAX_FAILURES = 10
+FAILURE_WINDOW_S = 60.0
 
 
 class KeyStore:
@@ -131,6 +141,7 @@ class KeyStore:
         self.path = Path(path)
         self._pepper = secrets.token_bytes(32)  # per process, never stored
         self._verified: dict[bytes, str] = {}  # HMAC(pepper, presented key) -> key_id
+        self._failures: dict[str, list[float]] = {}  # key id -> monotonic times of misses
         self._conn: apsw.Connection | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
         self._lock = threading.Lock()
@@ -269,14 +280,31 @@ class KeyStore:
             return Verdict(None, "unknown")
         record = _record(row[:7])
         if self._verified.get(tag) != key_id:
+            # A key verified before is remembered above: its holder is never throttled.
+            wait = self._throttled(key_id)
+            if wait:
+                return Verdict(None, "throttled", wait)
             salt, stored = cast(bytes, row[7]), cast(bytes, row[8])
             if not hmac.compare_digest(_hash(secret, salt), stored):
+                self._failed(key_id)
                 return Verdict(None, "wrong")
             self._verified[tag] = key_id
         if record.revoked:
             return Verdict(record, "revoked")
         self._check_limits(record)  # only for the key's holder: the secret was right
         return Verdict(record, "ok")
+
+    def _throttled(self, key_id: str) -> float:
+        """Seconds until ``key_id``'s secrets are checked again (0: now)."""
+        with self._lock:
+            now = time.monotonic()
+            misses = [t for t in self._failures.get(key_id, ()) if now - t < FAILURE_WINDOW_S]
+            self._failures[key_id] = misses
+            return misses[0] + FAILURE_WINDOW_S - now if len(misses) >= MAX_FAILURES else 0.0
+
+    def _failed(self, key_id: str) -> None:
+        with self._lock:
+            self._failures.setdefault(key_id, []).append(time.monotonic())
 
     def _check_limits(self, key: ApiKey) -> None:
         """Refuse a stored key whose limits ``add`` would never have written (a rate of 0
