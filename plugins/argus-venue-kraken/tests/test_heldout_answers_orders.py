@@ -136,3 +136,17 @@ async def test_open_orders_entry_of_the_wrong_shape(exchange, make_venue, raw):
         await venue.open_orders()
     assert isinstance(info.value, VenueError) or type(info.value).__name__ == "DataError", \
         f"{type(info.value).__name__}: {info.value}"
+
+
+@pytest.mark.parametrize("vol_exec", ["1.0", "1.5"], ids=["all-executed", "over"])
+async def test_an_open_order_executed_to_its_volume_names_the_order(exchange, make_venue,
+                                                                     vol_exec):
+    """An OpenOrders entry whose ``vol_exec`` reaches its ``vol`` left nothing to rest:
+    the core's ``Order`` refused the quantity ("Order.quantity: 0 must be > 0") without
+    saying which Kraken order; now the error names it."""
+    venue = make_venue()
+    raw = {"descr": {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "price": "30000"},
+           "vol": "1.0", "vol_exec": vol_exec, "opentm": 1700000000, "cl_ord_id": "x"}
+    exchange.inject("OpenOrders", ("json", {"error": [], "result": {"open": {"OX-1": raw}}}))
+    with pytest.raises(Exception, match=r"OpenOrders\[OX-1\]: unexpected order shape"):
+        await venue.open_orders()

@@ -524,7 +524,8 @@ class KrakenExecution:
                 ts_ns=int(Decimal(str(raw.get("opentm", 0))) * 1_000_000_000),
                 status=OrderStatus.PARTIALLY_FILLED if vol_exec > 0 else OrderStatus.OPEN,
             )
-        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        except (KeyError, TypeError, ValueError, ArithmeticError, DataError) as exc:
+            # (DataError: the Order's own checks, e.g. vol_exec at or above vol)
             raise DataError(f"{where}: unexpected order shape ({exc})") from None
 
     # -- backfill -----------------------------------------------------------------------------
