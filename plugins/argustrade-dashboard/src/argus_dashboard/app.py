@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import urllib.parse
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
+import apsw
 import attrs
 from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
@@ -41,7 +43,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from argus_core import loads_frame, redact
+from argus_core import ArgusError, loads_frame, redact
 from argus_dashboard import ledger_view as lv
 from argus_dashboard.controls import (
     ACTIONS,
@@ -51,7 +53,7 @@ from argus_dashboard.controls import (
     orchestrator_store,
 )
 from argus_dashboard.live import LiveCursor
-from argus_dashboard.page import CONTENT_SECURITY_POLICY, index_page, run_page
+from argus_dashboard.page import CONTENT_SECURITY_POLICY, error_page, index_page, run_page
 
 log = logging.getLogger(__name__)
 TOKEN_HEADER = "X-Argus-Token"
@@ -100,18 +102,26 @@ class SecurityHeaders:
 
 def cross_origin(request: Request) -> str | None:
     """Why a control request comes from another web site, or None.  A browser names the
-    page that sent it (``Origin``, ``Sec-Fetch-Site``); a script such as curl sends
-    neither.  A token in the form could only have been typed into our own page, but a
-    control is refused from anywhere else all the same."""
+    page that sent it (``Origin``, ``Sec-Fetch-Site``; a ``Referer`` where an older
+    browser or an extension leaves ``Origin`` out: our own pages send none); a script
+    such as curl sends neither.  A token in the form could only have been typed into our
+    own page, but a control is refused from anywhere else all the same."""
     site = request.headers.get("sec-fetch-site")
     if site in ("cross-site", "same-site"):
         return f"Sec-Fetch-Site: {site}"
-    origin = request.headers.get("origin")
-    if origin is None:
-        return None
-    netloc = urllib.parse.urlsplit(origin).netloc.lower() if origin != "null" else ""
-    if not netloc or netloc != request.headers.get("host", "").lower():
-        return f"Origin: {origin[:100]}"
+    host = request.headers.get("host", "").lower()
+    for header in ("origin", "referer"):
+        sender = request.headers.get(header)
+        if sender is None:
+            continue
+        try:  # ("http://[::1" is a ValueError: it was a 500)
+            netloc = urllib.parse.urlsplit(sender).netloc.lower() if sender != "null" else ""
+        except ValueError:
+            netloc = ""
+        if not netloc or netloc != host:
+            return f"{header.title()}: {sender[:100]}"
+        if header == "origin":
+            return None  # the browser's own word; a Referer adds nothing to it
     return None
 
 
@@ -132,13 +142,30 @@ def run_dirs(paths: Sequence[Path], lab_db: Path | None = None) -> list[RunDir]:
             for i, p in enumerate(paths)]
 
 
+class UnreadableLedger(Exception):
+    """A served run's ledger that SQLite cannot read (damaged, or replaced, while served)."""
+
+
+def read_run(run: RunDir) -> dict[str, Any]:
+    """:func:`argus_dashboard.ledger_view.read_run` of ``run``; :class:`UnreadableLedger`,
+    naming the file and SQLite's complaint, when the ledger cannot be read."""
+    try:
+        return lv.read_run(run.path, run.lab_db)
+    except (apsw.Error, ArgusError, OSError) as exc:
+        raise UnreadableLedger(f"{run.path / lv.LEDGER_FILE} cannot be read: "
+                               f"{type(exc).__name__}: {exc}") from None
+
+
 def _jsonable(value: Any) -> Any:
     """JSON for the API: a ledger's bytes never reach it (no table here has them), nor
-    anything credential-shaped a row may quote (``argus_core.redact``)."""
+    anything credential-shaped a row may quote (``argus_core.redact``), nor a number JSON
+    has not (NaN, infinity: a REAL column may hold one; they become null)."""
     return _redacted(json.loads(json.dumps(value, default=str)))
 
 
 def _redacted(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
@@ -218,7 +245,11 @@ def create_app(runs: Sequence[RunDir], tokens: Tokens | None = None, *, poll_s: 
         run = run_of(request)
         if run is None:
             return not_found(request)
-        data = await anyio.to_thread.run_sync(lv.read_run, run.path, run.lab_db)
+        try:
+            data = await anyio.to_thread.run_sync(read_run, run)
+        except UnreadableLedger as exc:
+            return HTMLResponse(error_page(run.key, run.name, str(exc), poll_s),
+                                status_code=503)
         return HTMLResponse(run_page(
             run.key, run.name, data, runs=[(r.key, r.name) for r in runs],
             can_promote=can_promote(data), controls_enabled=tokens.enabled, poll_s=poll_s))
@@ -234,7 +265,10 @@ def create_app(runs: Sequence[RunDir], tokens: Tokens | None = None, *, poll_s: 
         run = run_of(request)
         if run is None:
             return not_found(request)
-        data = await anyio.to_thread.run_sync(lv.read_run, run.path, run.lab_db)
+        try:
+            data = await anyio.to_thread.run_sync(read_run, run)
+        except UnreadableLedger as exc:
+            return JSONResponse({"error": redact(str(exc))}, status_code=503)
         data["controls"] = {"enabled": tokens.enabled, "promote": can_promote(data),
                             "actions": [a for a in ACTIONS if can_promote(data)
                                         or a not in ("promote", "rollback")]}
@@ -354,8 +388,11 @@ async def _body(request: Request) -> dict[str, str]:
         try:
             fields = urllib.parse.parse_qsl(raw.decode("utf-8"), keep_blank_values=True,
                                             errors="strict", max_num_fields=len(FIELDS) * 4)
-        except (UnicodeDecodeError, ValueError):
+        except UnicodeDecodeError:
             raise BodyError(400, "the form is not UTF-8 urlencoded fields") from None
+        except ValueError:  # parse_qsl's max_num_fields: no control needs more
+            raise BodyError(400, f"the form has over {len(FIELDS) * 4} fields; a control "
+                                 f"reads {', '.join(FIELDS)}") from None
     else:
         raise BodyError(415, f"unsupported content type {kind or 'none'!r}: send "
                              f"application/json or application/x-www-form-urlencoded")
@@ -375,13 +412,22 @@ def _listing(runs: Sequence[RunDir]) -> list[dict[str, Any]]:
     for run in runs:
         entry: dict[str, Any] = {"key": run.key, "name": run.name, "run_dir": str(run.path),
                                  "trading_state": None, "equity": None, "fills": None}
-        if (run.path / lv.LEDGER_FILE).exists():
-            with lv.read_only(run.path) as conn:
-                if not lv.ready(conn):
-                    out.append(entry)
-                    continue
-                summary = lv.summary(conn)
-                entry.update(trading_state=lv.trading_state(conn)["state"],
-                             equity=summary["equity"], fills=summary["fills"])
+        try:
+            entry.update(_headline(run.path))
+        except (apsw.Error, ArgusError, OSError) as exc:  # one damaged run: the rest show
+            entry["error"] = (f"{run.path / lv.LEDGER_FILE} cannot be read: "
+                              f"{type(exc).__name__}: {exc}")
         out.append(entry)
     return out
+
+
+def _headline(run_dir: Path) -> dict[str, Any]:
+    """A run's state, equity and fill count (nothing before its ledger is ready)."""
+    if not (run_dir / lv.LEDGER_FILE).exists():
+        return {}
+    with lv.read_only(run_dir) as conn:
+        if not lv.ready(conn):
+            return {}
+        summary = lv.summary(conn)
+        return {"trading_state": lv.trading_state(conn)["state"],
+                "equity": summary["equity"], "fills": summary["fills"]}

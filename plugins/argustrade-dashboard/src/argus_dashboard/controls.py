@@ -22,6 +22,7 @@ import json
 import re
 import time
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,10 @@ from argus_core import (
     LedgerError,
     Migrations,
     Secret,
+    check_run_ledger,
     clean_reason,
     request_trading_state,
+    trading_latch,
 )
 
 #: Every control, by the name its URL and button use.
@@ -148,8 +151,11 @@ def orchestrator_store() -> Any:
 
 
 def _ledger(run_dir: Path) -> Ledger:
+    """The run's ledger, opened to write as ``argus kill`` opens it: a zero-byte, damaged
+    or foreign ``argus.db`` is refused (a :class:`LedgerError`), never made a ledger."""
     if not (Path(run_dir) / LEDGER_FILE).exists():
         raise ControlError(f"{run_dir}: no {LEDGER_FILE} yet; nothing to control", 409)
+    check_run_ledger(run_dir, "the dashboard controls only a run's own ledger")
     migrations = Migrations()
     dashboard_migrations(migrations)
     return Ledger.in_dir(run_dir, migrations)
@@ -202,10 +208,15 @@ def apply_control(run_dir: Path, action: str, actor: str, reason: str, *,
             return {"ok": True, "action": action, "by": actor, "reason": reason, **detail}
     except ControlError:
         raise
-    except LedgerError as exc:
-        raise ControlError(f"{run_dir}: {exc}", 503) from None
     except apsw.BusyError:
-        raise ControlError(f"{run_dir}: the ledger stayed locked; try again", 503) from None
+        raise ControlError(f"{Path(run_dir) / LEDGER_FILE} is busy: another process held "
+                           f"its write lock for over 5 s; nothing was written, try again",
+                           503) from None
+    except LedgerError as exc:  # it names the file; only a busy one is worth a retry
+        raise ControlError(str(exc), 503 if " is busy" in str(exc) else 409) from None
+    except apsw.Error as exc:  # read-only, damaged past its first pages, disk full
+        raise ControlError(f"{Path(run_dir) / LEDGER_FILE} cannot be used: "
+                           f"{type(exc).__name__}: {exc}; nothing was written", 409) from None
     except ArgusError as exc:  # the version store's refusals name the known ids
         raise ControlError(str(exc), 409) from None
 
@@ -218,17 +229,23 @@ def _set_state(ledger: Ledger, action: str, actor: str, reason: str) -> dict[str
     # core's control_log keeps this write too, and the audit panel shows the dashboard's own,
     # richer row for it (ledger_view.audit), written in the same transaction.
     with ledger.immediate():
+        # Read with the write, in one transaction: what a resume stops is what it says.
+        flattening = bool((trading_latch(ledger) or {}).get("flatten"))
+        held = open_positions(ledger)
         latch, changed = request_trading_state(
             ledger, "flatten" if action == "kill_flatten" else action, reason, actor,
             via="dashboard")
-        _audit(ledger, action, actor, reason, {"trading_state": latch},
-               "done" if changed else "unchanged")
+        left_open = held if action == "resume" and changed and flattening else []
+        # The trail keeps what a resume left open: a form posted without the page's
+        # script is sent back to the page, where the answer's message is not shown.
+        detail = {"trading_state": latch} | ({"left_open": left_open} if left_open else {})
+        _audit(ledger, action, actor, reason, detail, "done" if changed else "unchanged")
         runs = ledger.query("select status from runs limit 1")
     status = str(runs[0]["status"]) if runs else None
     answer: dict[str, Any] = {"ok": True, "action": action, "by": actor, "reason": reason,
                               "changed": changed, "run_status": status,
-                              "trading_state": latch}
-    notes = []
+                              "trading_state": latch, "left_open": left_open}
+    notes = [left_open_text(left_open)] if left_open else []
     if not changed:
         state = str(latch.get("state", "active")).upper()
         notes.append(f"nothing changed: trading is already {state}")
@@ -238,3 +255,27 @@ def _set_state(ledger: Ledger, action: str, actor: str, reason: str) -> dict[str
     if notes:
         answer["message"] = "; ".join(notes)
     return answer
+
+
+def open_positions(ledger: Ledger) -> list[str]:
+    """The instruments the run holds a position in, sorted (as ``argus resume`` and the
+    Telegram bot's ``/resume`` list them).  A quantity that is no number counts as open:
+    saying too much is safer than telling a person a position is closed."""
+    held = []
+    for r in ledger.query("select instrument_id, quantity from positions"):
+        try:
+            is_open = Decimal(str(r["quantity"])) != 0
+        except InvalidOperation:
+            is_open = True
+        if is_open:
+            held.append(str(r["instrument_id"]))
+    return sorted(held)
+
+
+def left_open_text(instruments: Sequence[str], shown: int = 5) -> str:
+    """What a resume says of the positions the flatten it stopped leaves open (the
+    wording of ``argus resume`` and the Telegram bot; each id one clean line)."""
+    names = ", ".join(clean_reason(i, 80) for i in instruments[:shown])
+    more = f" and {len(instruments) - shown} more" if len(instruments) > shown else ""
+    return (f"the flatten under way stops: {len(instruments)} position(s) stay open "
+            f"({names}{more}); kill and flatten closes them")

@@ -13,6 +13,7 @@ drawdown, an analytic, is computed in floats.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -82,14 +83,54 @@ def trading_state(conn: apsw.Connection, adopted_after_id: int = 0) -> dict[str,
     out: dict[str, Any] = {"state": TradingState.ACTIVE.value, "reason": "", "flatten": False,
                            "by": None, "ts_ns": None}
     if row is not None:
-        try:
-            data = json.loads(str(row[0]))
-        except json.JSONDecodeError:
-            data = {"state": "unknown", "reason": f"unreadable control row: {row[0]!r}"}
-        out.update({k: data.get(k, out[k]) for k in ("state", "reason", "flatten", "by")})
-        out["ts_ns"] = row[1]
+        out.update(_latch_fields(row[0]))
+        out["ts_ns"] = row[1] if isinstance(row[1], int) else None
     out["adopted"] = adopted(conn, out, adopted_after_id)
     return out
+
+
+def _latch_fields(raw: Any) -> dict[str, Any]:
+    """The shown fields of a stored latch.  One the core cannot read either (no JSON
+    object, no state of :class:`TradingState`: ``5``, ``[]``, a state that is an object)
+    is ``unknown``, quoted in its reason: the page must still show, and any control
+    replaces it (the core's rule, :func:`argus_core.request_trading_state`)."""
+    try:
+        data = json.loads(str(raw))
+    except json.JSONDecodeError:
+        data = None
+    if not (isinstance(data, dict) and data.get("state") in _STATES):
+        return {"state": "unknown", "reason": f"unreadable control row: {str(raw)[:200]!r}",
+                "flatten": False, "by": None}
+    by = data.get("by")
+    return {"state": data["state"], "reason": str(data.get("reason") or ""),
+            "flatten": bool(data.get("flatten")), "by": None if by is None else str(by)}
+
+
+#: The states a latch may hold (a list: a stored ``[...]`` or ``{...}`` is no key).
+_STATES = [s.value for s in TradingState]
+
+
+def finite(text: Any) -> float | None:
+    """A ledger's decimal text as a float for a chart or drawdown, or None when it is no
+    finite number (``NaN``, ``1e400``, ``abc``): JSON has no NaN, and one odd row must
+    not stop the page, the API or the stream."""
+    try:
+        value = float(str(text))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def curve_values(curve: list[tuple[int, str, str, str]]) -> list[float]:
+    """The finite equity values of ``curve`` (:func:`equity_curve`), for drawdown."""
+    return [v for v in (finite(e) for _, _, e, _ in curve) if v is not None]
+
+
+def curve_points(curve: list[tuple[int, str, str, str]]) -> list[list[Any]]:
+    """``[ts_ns, equity]`` chart points of ``curve``, thinned; rows with no finite
+    equity are left out of the chart (the figures show the text as stored)."""
+    points = [[ts, finite(e)] for ts, _, e, _ in curve]
+    return thin([p for p in points if p[1] is not None])
 
 
 #: Who the loop names when it writes the latch itself (an escalation by a risk check).
@@ -348,10 +389,10 @@ def read_run(run_dir: Path, lab_db: Path | None = None) -> dict[str, Any]:
             "fills": fills_since(conn, 0)[::-1], "risk_events": risk_events_since(conn, 0)[::-1],
             "signals": signals(conn), "audit": audit(conn, present),
             "marks": high_water(conn), **plugin_sections(conn, present)}
-    values = [float(e) for _, _, e, _ in curve]
+    values = curve_values(curve)
     peak, current, max_dd = drawdown(values)
     out["drawdown"] = {"peak": peak if values else None, "current": current, "max": max_dd}
-    out["equity_curve"] = [[ts, float(e)] for ts, _, e, _ in thin(curve)]
+    out["equity_curve"] = curve_points(curve)
     if "lab_verdicts" not in out and lab_db is not None:
         verdicts = lab_verdicts(lab_db)
         if verdicts is not None:

@@ -49,7 +49,7 @@ class LiveCursor:
             marks = lv.high_water(conn)
             if not self._curve_read:
                 # Drawdown needs the whole curve once; later polls carry it on.
-                values = [float(e) for _, _, e, _ in lv.equity_curve(conn)]
+                values = lv.curve_values(lv.equity_curve(conn))
                 self._peak, self._current_dd, self._max_dd = lv.drawdown(values)
                 self._curve_read = True
                 if self.equity is None:
@@ -61,12 +61,11 @@ class LiveCursor:
             if marks["equity"] != self.equity:
                 rows = lv.equity_curve(conn, self.equity)
                 if rows:
-                    values = [float(e) for _, _, e, _ in rows]
                     self._peak, self._current_dd, self._max_dd = lv.drawdown(
-                        values, self._peak, self._max_dd)
+                        lv.curve_values(rows), self._peak, self._max_dd)
                     self.equity = rows[-1][0]
-                    out.append(("equity", {"points": [[ts, float(e)] for ts, _, e, _ in
-                                                      lv.thin(rows)], "mark": self.equity}))
+                    out.append(("equity", {"points": lv.curve_points(rows),
+                                           "mark": self.equity}))
             if marks["fills"] != self.fills:
                 fills = lv.fills_since(conn, self.fills or 0)
                 if fills:

@@ -104,10 +104,14 @@ def show(field: str, value: Any) -> str:
 
 
 def iso(ts_ns: int | None) -> str:
-    """``ts_ns`` as an ISO 8601 UTC time (milliseconds)."""
+    """``ts_ns`` as an ISO 8601 UTC time (milliseconds); a stamp that is no integer, or
+    out of the calendar's range, as its text (a ledger's odd row must not stop the page)."""
     if ts_ns is None:
         return ""
-    return datetime.fromtimestamp(ts_ns / 1e9, UTC).isoformat(timespec="milliseconds")
+    try:
+        return datetime.fromtimestamp(ts_ns / 1e9, UTC).isoformat(timespec="milliseconds")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return str(ts_ns)
 
 
 def table(name: str, rows: list[dict[str, Any]], run_key: str = "") -> str:
@@ -309,7 +313,8 @@ def index_page(runs: list[dict[str, Any]], poll_s: float) -> str:
         f'<tr data-key="{esc(r["key"])}"><td data-field="name"><a href="/runs/{esc(r["key"])}">'
         f'{esc(r["name"])}</a></td><td data-field="run_dir">{esc(r["run_dir"])}</td>'
         f'<td data-field="trading_state" data-value="{esc(r["trading_state"])}">'
-        f'{esc(r["trading_state"])}</td><td data-field="equity" data-value="{esc(r["equity"])}">'
+        f'{esc(r.get("error") or r["trading_state"])}</td>'
+        f'<td data-field="equity" data-value="{esc(r["equity"])}">'
         f'{esc(r["equity"])}</td><td data-field="fills" data-value="{esc(r["fills"])}">'
         f'{esc(r["fills"])}</td></tr>' for r in runs)
     body = (f'<section id="runs-panel"><h2>Runs</h2><table id="runs" data-testid="runs"><thead>'
@@ -317,6 +322,13 @@ def index_page(runs: list[dict[str, Any]], poll_s: float) -> str:
             f'</th><th scope="col">Equity</th><th scope="col">Fills</th></tr></thead><tbody>'
             f'{rows}</tbody></table></section>')
     return _page("Argus runs", "", body, "", poll_s, reload_s=max(5, int(poll_s * 5)))
+
+
+def error_page(key: str, name: str, message: str, poll_s: float) -> str:
+    """The page of a run whose ledger cannot be read: what and where; it reloads every
+    5 s (a ledger being replaced may be readable again)."""
+    body = f'<p id="ledger-error" data-testid="ledger-error">{esc(message)}</p>'
+    return _page(f"Argus: {name}", "", body, key, poll_s, reload_s=5)
 
 
 _STYLE = """
