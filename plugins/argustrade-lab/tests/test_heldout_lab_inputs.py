@@ -96,6 +96,7 @@ def test_a_stored_verdict_of_other_data_is_not_shown(tmp_path: Path) -> None:
     import json
     import time
 
+    from argus_lab.config import judging_fingerprint
     from argus_lab.gates import canonical_hash, open_lab
     from argus_lab.inputs import input_fingerprint
     from argus_lab.plugin import report_sections
@@ -107,7 +108,8 @@ def test_a_stored_verdict_of_other_data_is_not_shown(tmp_path: Path) -> None:
         ledger.insert("lab_gate_verdicts", {
             "family": "inputs", "ts_ns": time.time_ns(), "verdict": "deploy",
             "reasons_json": "[]", "details_json": json.dumps(
-                {"inputs": input_fingerprint(config)}),
+                {"inputs": input_fingerprint(config),
+                 "judged_by": judging_fingerprint(_settings)}),  # the thresholds too
             "config_hash": canonical_hash(config)})
     ledger.close()
     assert "verdict: deploy" in report_sections(config, tmp_path)["Deploy gates"]

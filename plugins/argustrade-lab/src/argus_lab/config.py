@@ -41,6 +41,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -327,6 +328,19 @@ def lab_settings(config: Config) -> LabSettings:
             raise ConfigError(f"{given('plugins.lab.sweep.params')}: plugins.lab.sweep.params: "
                               f"{key!r} is not a dotted config key (e.g. 'plugins.vrp.min_vrp')")
     return settings
+
+
+def judging_fingerprint(settings: LabSettings) -> str:
+    """A short hash of every ``[plugins.lab]`` setting that changes a verdict (the sweep,
+    walk-forward, bootstrap and gate tables and the family), so a verdict is shown only
+    under the thresholds it was judged by: the gate tables are not part of the config hash
+    a verdict is stored under, so one judged under ``dsr_deploy = 0`` was shown as the
+    verdict of a config asking for 0.95.  Where the work runs (executor, dir) is left out."""
+    judged = {"family": settings.family, **{
+        name: attrs.asdict(getattr(settings, name))
+        for name in ("sweep", "walkforward", "bootstrap", "gates")}}
+    text = json.dumps(judged, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def family_of(config: Config, settings: LabSettings) -> str:

@@ -36,7 +36,14 @@ from argus_core import (
 from argus_core.metrics import annualisation_note, observations_per_year
 from argus_lab import stats
 from argus_lab.bootstrap import BootstrapPaths, batch_tasks, bootstrap_batch, summarise
-from argus_lab.config import GateSettings, LabSettings, family_of, lab_dir, lab_settings
+from argus_lab.config import (
+    GateSettings,
+    LabSettings,
+    family_of,
+    judging_fingerprint,
+    lab_dir,
+    lab_settings,
+)
 from argus_lab.executor import Executor, SerialExecutor, make_executor
 from argus_lab.inputs import input_fingerprint
 from argus_lab.ratios import per_obs_sharpe
@@ -268,8 +275,10 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
     kill: list[str] = []
     hold: list[str] = []
     # The content of the files it reads: a verdict of other data is not this config's.
+    # ... and the thresholds it was judged by (the config hash leaves [plugins.lab] out).
     details: dict[str, Any] = {"family": family, "variant": variant,
-                               "inputs": input_fingerprint(config)}
+                               "inputs": input_fingerprint(config),
+                               "judged_by": judging_fingerprint(settings)}
 
     def stage(name: str, total: int) -> Callable[[int, int], None]:
         say(name, 0, total)

@@ -37,7 +37,7 @@ def report_sections(config: Config, run_dir: Path) -> dict[str, str] | None:
     if not config.plugins.get("lab"):
         return None
     from argus_lab.commands import StageProgress, headline_figures
-    from argus_lab.config import family_of, lab_dir, lab_settings
+    from argus_lab.config import family_of, judging_fingerprint, lab_dir, lab_settings
     from argus_lab.gates import canonical_hash, evaluate_config
     from argus_lab.inputs import input_fingerprint
     from argus_lab.trials import open_lab_ledger
@@ -46,19 +46,21 @@ def report_sections(config: Config, run_dir: Path) -> dict[str, str] | None:
     path = lab_dir(config, settings) / "lab.db"
     family, tag = family_of(config, settings), canonical_hash(config)
 
-    inputs = input_fingerprint(config)
+    identity = {"inputs": input_fingerprint(config), "judged_by": judging_fingerprint(settings)}
 
     def stored() -> dict[str, Any] | None:
         """The newest verdict of this config judged on the files as they are now (one of
-        an edited bars file was shown as this config's)."""
+        an edited bars file was shown as this config's) and by the lab settings it has
+        now (one judged under other thresholds was shown too)."""
         if not path.exists():
             return None
         with open_lab_ledger(path) as ledger:
             rows = ledger.query("select * from lab_gate_verdicts where family = ? and "
                                 "config_hash = ? order by id desc limit 1", (family, tag))
-        if not rows or json.loads(rows[0]["details_json"]).get("inputs") != inputs:
+        if not rows:
             return None
-        return rows[0]
+        details = json.loads(rows[0]["details_json"])
+        return rows[0] if all(details.get(k) == v for k, v in identity.items()) else None
 
     row = stored()
     if row is None and settings.backtest_gates:

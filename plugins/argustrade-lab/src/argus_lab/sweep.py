@@ -5,7 +5,7 @@ Each point's results (metrics, per-bar returns, timestamps) go into
 finishes (the executor's ``on_result`` hook), so an interrupted sweep -- Ctrl-C,
 SIGKILL, a lost cluster -- keeps every finished point; a rerun of the same sweep
 (same config, same grid) skips points already done.  Every point is counted as a
-trial of the strategy family, in the same commit.
+trial of the strategy family, in the same commit -- a point that failed too.
 
 Each point's metrics carry :data:`RESULTS_VERSION` and the fingerprint of the files the
 config reads (:func:`argus_lab.inputs.input_fingerprint`); points stored by an older
@@ -43,7 +43,7 @@ from argus_core.metrics import basket_map, plays, round_trips
 from argus_lab.executor import DaskExecutor, Executor, SerialExecutor
 from argus_lab.inputs import input_fingerprint
 from argus_lab.ratios import is_flat, per_obs_sharpe
-from argus_lab.trials import record_trial
+from argus_lab.trials import record_failed_trial, record_trial
 
 #: ``[plugins.lab.sweep] engine``: the kernel where a strategy qualifies, or never.
 ENGINES = ("auto", "event_loop")
@@ -188,6 +188,9 @@ def run_sweep(config: Config, grid: list[dict[str, Any]], *, ledger: Ledger, lab
         elif p.status == "done":
             (done if p.metrics.get("results_version") == RESULTS_VERSION else stale
              ).add(p.point_id)
+    # A point's trial is its config, parameters and code, not the grid around it: keyed by
+    # the sweep id, extending a grid counted every point already tried a second time.
+    trial_ids = {point_id(p): f"sweep:{sweep_id(config, [p], variant)}" for p in grid}
     tasks = []
     with ledger.transaction():
         for seq, params in enumerate(grid):
@@ -214,10 +217,16 @@ def run_sweep(config: Config, grid: list[dict[str, Any]], *, ledger: Ledger, lab
                  json.dumps(metrics, sort_keys=True, default=float),
                  outcome.returns.astype("<f8").tobytes(), outcome.ts_ns.astype("<i8").tobytes(),
                  outcome.error, time.time_ns(), sid, outcome.point_id))
-            if not outcome.error and outcome.returns.size > 1:  # same commit (savepoint)
-                record_trial(ledger, family, f"sweep:{sid}:{outcome.point_id}",
+            # Same commit (savepoint).  A point that raised or left < 2 returns was still
+            # tried: it counts (it was left out, so the DSR deflated by fewer trials).
+            trial = trial_ids[outcome.point_id]
+            if not outcome.error and outcome.returns.size > 1:
+                record_trial(ledger, family, trial,
                              trial_sharpe(outcome.metrics, outcome.returns),
                              int(outcome.returns.size), source="sweep")
+            else:
+                record_failed_trial(ledger, family, trial,
+                                    0 if outcome.error else int(outcome.returns.size))
 
     n_done = len(grid) - len(tasks)
     finished = n_done

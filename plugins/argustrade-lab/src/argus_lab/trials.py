@@ -3,7 +3,11 @@
 Every variant ever tried for a strategy family -- each sweep point, each
 AI-written version -- is one trial; the deflated Sharpe ratio deflates by
 their number and the variance of their Sharpe ratios.  A variant recorded
-twice (same ``variant_id``) counts once, with its latest figures.
+twice (same ``variant_id``) counts once, with its latest figures.  A variant that was
+tried but has no Sharpe ratio -- its backtest raised, or it left fewer than two returns
+-- still counts in the number of trials (it was tried: leaving it out deflated by fewer
+trials than were run), but not in the variance of their Sharpe ratios: such a trial is
+stored with ``n_obs`` below 2 (see :func:`record_failed_trial`).
 """
 
 from __future__ import annotations
@@ -68,14 +72,26 @@ def record_trial(ledger: Ledger, family: str, variant_id: str, sharpe_per_obs: f
                                      "ts_ns": time.time_ns()}, replace=True)
 
 
+def record_failed_trial(ledger: Ledger, family: str, variant_id: str, n_obs: int = 0, *,
+                        source: str = "sweep") -> None:
+    """Count a variant of ``family`` that was tried but has no Sharpe ratio (its backtest
+    raised, or it left ``n_obs`` < 2 returns): one more trial, outside the variance."""
+    if n_obs >= 2:
+        raise DataError(f"trial {family}/{variant_id}: {n_obs} returns have a Sharpe ratio; "
+                        f"record it with record_trial")
+    record_trial(ledger, family, variant_id, 0.0, max(int(n_obs), 0), source=source)
+
+
 def trial_stats(ledger: Ledger, family: str) -> tuple[int, float]:
-    """``(n_trials, var_sr)``: how many variants of ``family`` were tried and the sample
-    variance (ddof=1; 0 with fewer than two) of their per-observation Sharpe ratios."""
-    rows = ledger.query("select sharpe_per_obs from lab_trials where family = ?", (family,))
-    srs = np.array([r["sharpe_per_obs"] for r in rows], dtype=np.float64)
+    """``(n_trials, var_sr)``: how many variants of ``family`` were tried (failed ones
+    included) and the sample variance (ddof=1; 0 with fewer than two) of the
+    per-observation Sharpe ratios of those with at least two returns."""
+    rows = ledger.query("select sharpe_per_obs, n_obs from lab_trials where family = ?",
+                        (family,))
+    srs = np.array([r["sharpe_per_obs"] for r in rows if r["n_obs"] >= 2], dtype=np.float64)
     if srs.size < 2:
-        return int(srs.size), 0.0
-    return int(srs.size), float(srs.var(ddof=1))
+        return len(rows), 0.0
+    return len(rows), float(srs.var(ddof=1))
 
 
 def store_summary(ledger: Ledger, table: str, family: str, summary: dict[str, Any]) -> None:

@@ -57,6 +57,10 @@ def purge_and_embargo(train: np.ndarray, test_start: int, test_end: int, *,
     return train[~(overlaps | inside | embargoed)]
 
 
+#: A fold needs this many training bars left after purging and embargo to choose by.
+MIN_TRAIN_BARS = 2
+
+
 def walk_forward_splits(n_bars: int, *, mode: str = "rolling", train_bars: int = 252,
                         test_bars: int = 63, n_folds: int = 5, label_horizon: int = 0,
                         embargo: int = 0) -> list[Split]:
@@ -67,40 +71,65 @@ def walk_forward_splits(n_bars: int, *, mode: str = "rolling", train_bars: int =
     - ``purged_kfold``: ``n_folds`` contiguous test blocks, train on the rest.
 
     Test blocks of rolling/anchored are consecutive ``test_bars`` blocks starting
-    after the first ``train_bars`` bars (a last partial block is kept).
+    after the first ``train_bars`` bars (a last partial block is kept).  A fold left with
+    fewer than :data:`MIN_TRAIN_BARS` training bars after purging and embargo is dropped
+    (in every mode: a purged k-fold whose training was purged away "chose" the first
+    variant on no data); with none left it is a :class:`DataError` naming the settings.
     """
     if mode not in MODES:
         raise ConfigError(f"walk-forward mode {mode!r} is not one of {MODES}")
-    if label_horizon < 0 or embargo < 0:
-        raise ConfigError("walk-forward purge/embargo must be >= 0 bars")
-    splits: list[Split] = []
+    for name, value in (("label_horizon", label_horizon), ("embargo", embargo)):
+        if value < 0:
+            raise ConfigError(f"walk-forward: {name} = {value} bars must be >= 0")
     if mode == "purged_kfold":
-        if n_folds < 2 or n_folds > n_bars:
-            raise ConfigError(f"purged_kfold needs 2 <= n_folds <= {n_bars}")
-        edges = np.linspace(0, n_bars, n_folds + 1).astype(np.int64)
-        everything = np.arange(n_bars)
-        for k in range(n_folds):
-            lo, hi = int(edges[k]), int(edges[k + 1])
-            train = purge_and_embargo(everything, lo, hi, label_horizon=label_horizon,
-                                      embargo=embargo)
-            splits.append(Split(k, train, np.arange(lo, hi)))
-        return splits
+        layout = _kfold_layout(n_bars, n_folds)
+    else:
+        layout = _forward_layout(n_bars, mode, train_bars, test_bars)
+    splits: list[Split] = []
+    for train, lo, hi in layout:
+        kept = purge_and_embargo(train, lo, hi, label_horizon=label_horizon, embargo=embargo)
+        if kept.size >= MIN_TRAIN_BARS:
+            splits.append(Split(len(splits), kept, np.arange(lo, hi)))
+    if not splits:
+        raise DataError(f"walk-forward ({mode}): no fold keeps {MIN_TRAIN_BARS} training "
+                        f"bars after purging label_horizon = {label_horizon} and embargo = "
+                        f"{embargo} bars of {n_bars} bars; lower label_horizon / embargo"
+                        + (" or n_folds" if mode == "purged_kfold" else ", raise train_bars")
+                        + " or give more data")
+    return splits
+
+
+def _kfold_layout(n_bars: int, n_folds: int) -> list[tuple[np.ndarray, int, int]]:
+    """(candidate training bars, test start, test end) of each purged k-fold."""
+    if n_folds < 2:
+        raise ConfigError(f"walk-forward purged_kfold: n_folds = {n_folds} must be at "
+                          f"least 2 (one fold has nothing to train on)")
+    if n_folds > n_bars:
+        raise DataError(f"walk-forward purged_kfold: n_folds = {n_folds} is more than the "
+                        f"{n_bars} bars to split (each test block needs a bar); lower "
+                        f"n_folds to at most {n_bars} or give more data")
+    edges = np.linspace(0, n_bars, n_folds + 1).astype(np.int64)
+    everything = np.arange(n_bars)
+    return [(everything, int(edges[k]), int(edges[k + 1])) for k in range(n_folds)]
+
+
+def _forward_layout(n_bars: int, mode: str, train_bars: int, test_bars: int
+                    ) -> list[tuple[np.ndarray, int, int]]:
+    """(candidate training bars, test start, test end) of each rolling / anchored fold."""
     if train_bars < 2 or test_bars < 1:
-        raise ConfigError("walk-forward needs train_bars >= 2 and test_bars >= 1")
+        raise ConfigError(f"walk-forward needs train_bars >= 2 and test_bars >= 1 (got "
+                          f"train_bars = {train_bars}, test_bars = {test_bars})")
     if train_bars + test_bars > n_bars:
         raise DataError(f"walk-forward needs at least train_bars + test_bars = "
                         f"{train_bars + test_bars} bars; the backtest has {n_bars}")
-    start, fold = train_bars, 0
+    out = []
+    start = train_bars
     while start < n_bars:
         end = min(start + test_bars, n_bars)
         lo = 0 if mode == "anchored" else start - train_bars
-        train = purge_and_embargo(np.arange(lo, start), start, end,
-                                  label_horizon=label_horizon, embargo=embargo)
-        if train.size >= 2:
-            splits.append(Split(fold, train, np.arange(start, end)))
-            fold += 1
+        out.append((np.arange(lo, start), start, end))
         start = end
-    return splits
+    return out
 
 
 def _sharpe(r: np.ndarray) -> float:
