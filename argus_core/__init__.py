@@ -166,7 +166,8 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
         "RegisterSizer RegisterStrategy RegisterVenue hookimpl"),
     "interfaces": ("FeeSchedule Forecaster ModelParams OptionLeg Pricer PricingResult RiskCheck "
         "RiskContext Scanner Sizer Strategy StrategyContext Venue"),
-    "control": "MAX_REASON changes_nothing clean_reason request_trading_state trading_latch",
+    "control": ("MAX_REASON changes_nothing clean_reason left_open_by_resume left_open_text "
+        "request_trading_state trading_latch"),
     "ledger": "LEDGER_FILE Ledger check_run_ledger ledger_tables open_read_only",
     "market_state": "L2Book MarketState",
     "migrations": "Migrations",
@@ -229,7 +230,8 @@ __all__ = [
     "changes_nothing",
     "check_run_ledger",
     "clean_reason", "converter", "dump_event", "find_key_shaped",
-    "hookimpl", "in_range", "iter_bars_csv", "kelly_binary", "ledger_tables", "load_config",
+    "hookimpl", "in_range", "iter_bars_csv", "kelly_binary", "ledger_tables",
+    "left_open_by_resume", "left_open_text", "load_config",
     "loads_frame",
     "metrics", "open_read_only", "optional", "outcome_unknown",
     "parse_overrides", "plugin_settings", "redact", "remember", "request_trading_state",

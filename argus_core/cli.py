@@ -683,21 +683,16 @@ def kill_cmd(run_dir: Path, reason: str, flatten: bool) -> None:
 @click.option("--run-dir", required=True, type=RUN_DIR)
 def resume_cmd(run_dir: Path) -> None:
     """Clear HALTED or REDUCING in a run: a person's decision, recorded in the ledger."""
-    from decimal import Decimal
-
-    from argus_core.control import request_trading_state, trading_latch
+    from argus_core.control import left_open_by_resume, left_open_text, request_trading_state
 
     with _control_ledger(run_dir) as ledger, _ledger_of(run_dir):  # and what a resume stops
-        flattening = (trading_latch(ledger) or {}).get("flatten")
-        held = sorted(r["instrument_id"] for r in ledger.query(
-            "select instrument_id, quantity from positions") if Decimal(r["quantity"]))
+        left = left_open_by_resume(ledger)
         _, changed = request_trading_state(ledger, "resume", "cleared by a person with "
                                            "`argus resume`", _who())
     said = "" if changed else " already; nothing changed"
     out.print(f"{run_dir}: trading ACTIVE{said}", soft_wrap=True)
-    if changed and flattening and held:
-        out.print(f"the flatten under way stops: {len(held)} position(s) stay open "
-                  f"({', '.join(held[:5])}); `argus kill --flatten` closes them", soft_wrap=True)
+    if changed and left:
+        out.print(left_open_text(left, "`argus kill --flatten`"), soft_wrap=True)
     _say_if_not_running(run_dir, "it trades when it next starts")
 
 

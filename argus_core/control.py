@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import time
 import unicodedata
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from argus_core.risk import TradingState
@@ -92,3 +94,29 @@ def request_trading_state(ledger: Ledger, action: str, reason: str, by: str,
         if changed:
             ledger.put_control(CONTROL_STATE, json.dumps(latch), time.time_ns())
     return (latch if changed else current or {"state": TradingState.ACTIVE.value}), changed
+
+
+def left_open_by_resume(ledger: Ledger) -> list[str]:
+    """The instruments a resume written now would leave open by stopping the flatten under
+    way (sorted; none when no flatten is under way): a person must know.  A quantity that
+    is no number counts as open (saying too much is safer than calling a position closed)."""
+    if not (trading_latch(ledger) or {}).get("flatten"):
+        return []
+    held = []
+    for row in ledger.query("select instrument_id, quantity from positions"):
+        try:
+            held_open = Decimal(str(row["quantity"])) != 0
+        except InvalidOperation:
+            held_open = True
+        if held_open:
+            held.append(str(row["instrument_id"]))
+    return sorted(held)
+
+
+def left_open_text(instruments: Sequence[str], closes: str, shown: int = 5) -> str:
+    """What a resume says of the positions the flatten it stopped leaves open (one line,
+    each id a clean line of its own; ``closes``: how a person closes them there)."""
+    names = ", ".join(clean_reason(i, 80) for i in instruments[:shown])
+    more = f" and {len(instruments) - shown} more" if len(instruments) > shown else ""
+    return (f"the flatten under way stops: {len(instruments)} position(s) stay open "
+            f"({names}{more}); {closes} closes them")

@@ -164,6 +164,9 @@ word); one plugin registering a name twice is told so: 8,715.
 A basket's legs judged before one count as working orders for every check, and checks
 read the working orders per instrument (``RiskContext.pending_sides``; two legs each
 inside a limit walked past it together): 8,725.
+What a resume that stops a flatten leaves open, one rule (`left_open_by_resume`,
+`left_open_text`) for the command line, the Telegram bot and the dashboard (each had its
+own copy), and `outcome_unknown` public: 8,740.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -178,7 +181,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_725
+BUDGET = 8_740
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -295,3 +295,23 @@ def test_a_run_on_a_read_only_mount_is_read_and_its_controls_say_why_not(
     result = invoke("kill", "--run-dir", str(view / "run"))
     assert result.exit_code == 7 and "is read-only" in result.output, result.output
     assert "damaged" not in result.output
+
+
+def test_what_a_resume_leaves_open_is_one_rule(tmp_path: Path) -> None:
+    """The command line, the Telegram bot and the dashboard each read the positions a
+    resume leaves open their own way (the CLI's ``Decimal(quantity)`` raised on a quantity
+    that is no number); one core rule now: none without a flatten under way, a quantity
+    that is no number counted as open, sorted, the wording shared."""
+    from argus_core import left_open_by_resume, left_open_text, request_trading_state
+
+    with Ledger.in_dir(tmp_path) as ledger:
+        ledger.conn.execute("insert into positions values ('b:Y', 'x', '0', 1, 0)")
+        ledger.conn.execute("insert into positions values ('a:X', '2', '1', 1, 0)")
+        ledger.conn.execute("insert into positions values ('c:Z', '0', '1', 1, 0)")
+        assert left_open_by_resume(ledger) == []  # no flatten under way
+        request_trading_state(ledger, "flatten", "test", "tester")
+        left = left_open_by_resume(ledger)
+    assert left == ["a:X", "b:Y"]
+    assert left_open_text(left, "/flatten") == (
+        "the flatten under way stops: 2 position(s) stay open (a:X, b:Y); /flatten closes them")
+    assert "and 2 more" in left_open_text([f"i{k}" for k in range(7)], "x")

@@ -22,7 +22,6 @@ import json
 import re
 import time
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +38,9 @@ from argus_core import (
     Secret,
     check_run_ledger,
     clean_reason,
+    left_open_by_resume,
+    left_open_text,
     request_trading_state,
-    trading_latch,
 )
 
 #: Every control, by the name its URL and button use.
@@ -230,12 +230,11 @@ def _set_state(ledger: Ledger, action: str, actor: str, reason: str) -> dict[str
     # richer row for it (ledger_view.audit), written in the same transaction.
     with ledger.immediate():
         # Read with the write, in one transaction: what a resume stops is what it says.
-        flattening = bool((trading_latch(ledger) or {}).get("flatten"))
-        held = open_positions(ledger)
+        left = left_open_by_resume(ledger) if action == "resume" else []
         latch, changed = request_trading_state(
             ledger, "flatten" if action == "kill_flatten" else action, reason, actor,
             via="dashboard")
-        left_open = held if action == "resume" and changed and flattening else []
+        left_open = left if changed else []
         # The trail keeps what a resume left open: a form posted without the page's
         # script is sent back to the page, where the answer's message is not shown.
         detail = {"trading_state": latch} | ({"left_open": left_open} if left_open else {})
@@ -245,7 +244,7 @@ def _set_state(ledger: Ledger, action: str, actor: str, reason: str) -> dict[str
     answer: dict[str, Any] = {"ok": True, "action": action, "by": actor, "reason": reason,
                               "changed": changed, "run_status": status,
                               "trading_state": latch, "left_open": left_open}
-    notes = [left_open_text(left_open)] if left_open else []
+    notes = [left_open_text(left_open, "kill and flatten")] if left_open else []
     if not changed:
         state = str(latch.get("state", "active")).upper()
         notes.append(f"nothing changed: trading is already {state}")
@@ -257,25 +256,3 @@ def _set_state(ledger: Ledger, action: str, actor: str, reason: str) -> dict[str
     return answer
 
 
-def open_positions(ledger: Ledger) -> list[str]:
-    """The instruments the run holds a position in, sorted (as ``argus resume`` and the
-    Telegram bot's ``/resume`` list them).  A quantity that is no number counts as open:
-    saying too much is safer than telling a person a position is closed."""
-    held = []
-    for r in ledger.query("select instrument_id, quantity from positions"):
-        try:
-            is_open = Decimal(str(r["quantity"])) != 0
-        except InvalidOperation:
-            is_open = True
-        if is_open:
-            held.append(str(r["instrument_id"]))
-    return sorted(held)
-
-
-def left_open_text(instruments: Sequence[str], shown: int = 5) -> str:
-    """What a resume says of the positions the flatten it stopped leaves open (the
-    wording of ``argus resume`` and the Telegram bot; each id one clean line)."""
-    names = ", ".join(clean_reason(i, 80) for i in instruments[:shown])
-    more = f" and {len(instruments) - shown} more" if len(instruments) > shown else ""
-    return (f"the flatten under way stops: {len(instruments)} position(s) stay open "
-            f"({names}{more}); kill and flatten closes them")

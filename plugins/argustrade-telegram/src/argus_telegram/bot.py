@@ -660,7 +660,7 @@ class TelegramBot:
             return
         log.warning("telegram: trading state set to %s by %s (%s)", latch["state"],
                     commands.shown(command.by), commands.shown(latch["reason"], 200))
-        left = ("\n⚠️ " + commands.left_open_text(result.left_open)) if result.left_open \
+        left = ("\n⚠️ " + commands.left_open_html(result.left_open)) if result.left_open \
             else ""
         await self._reply(bot, message, "Done: trading " + describe_state(latch)
                           + f"; run {self._run_html()} adopts it at its next commit." + left)

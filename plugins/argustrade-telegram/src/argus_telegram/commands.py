@@ -27,8 +27,9 @@ from argus_core import (
     Ledger,
     LedgerError,
     clean_reason,
+    left_open_by_resume,
+    left_open_text,
     request_trading_state,
-    trading_latch,
 )
 from argus_telegram import ledger_view
 
@@ -110,22 +111,17 @@ def set_trading_state(run_dir: Path, command: Command) -> ControlResult:
     default = ("cleared by a person with /resume on Telegram" if command.name == "resume"
                else f"killed by a person with /{command.name} on Telegram")
     with Ledger.in_dir(run_dir) as ledger:
-        flattening = bool((trading_latch(ledger) or {}).get("flatten"))
-        held = sorted(str(r["instrument_id"]) for r in ledger.query(
-            "select instrument_id, quantity from positions") if Decimal(r["quantity"]))
+        left = left_open_by_resume(ledger) if command.name == "resume" else []
         latch, written = request_trading_state(ledger, command.name,
                                                clean_reason(command.args) or default,
                                                command.by)
-    stopped = command.name == "resume" and written and flattening
-    return ControlResult(latch, written, tuple(held) if stopped else ())
+    return ControlResult(latch, written, tuple(left) if written else ())
 
 
-def left_open_text(instruments: tuple[str, ...]) -> str:
-    """What a resume says of the positions the flatten it stopped leaves open (HTML)."""
-    shown_ids = ", ".join(escape(i) for i in instruments[:5])
-    more = f" and {len(instruments) - 5} more" if len(instruments) > 5 else ""
-    return (f"the flatten under way stops: {len(instruments)} position(s) stay open "
-            f"({shown_ids}{more}); /flatten closes them")
+def left_open_html(instruments: tuple[str, ...]) -> str:
+    """What a resume says of the positions the flatten it stopped leaves open (the core's
+    wording, :func:`argus_core.left_open_text`, as HTML)."""
+    return escape(left_open_text(instruments, "/flatten"))
 
 
 def is_busy(exc: BaseException) -> bool:
