@@ -12,7 +12,9 @@ Found (each failed before the fix):
   digits) was read as a price;
 * ``TradesHistory`` paging looped for ever when Kraken repeated a page (``ofs`` ignored) or
   its ``count`` kept growing, and stopped silently after one page when ``count`` was
-  missing or negative (the trades past the first 50 were never booked).
+  missing or negative (the trades past the first 50 were never booked);
+* a public answer (Depth, Ticker, OHLC, Trades) keyed by another pair than the one asked
+  for was read as the asked pair's.
 """
 
 from __future__ import annotations
@@ -203,3 +205,31 @@ async def test_trades_history_paging_still_reads_every_page(tmp_path) -> None:
     async for page in client.trades_history_pages(0):
         seen.update(page)
     assert len(seen) == 121
+
+
+@pytest.mark.parametrize("method", ["Depth", "Ticker", "OHLC", "Trades"])
+async def test_an_answer_for_another_pair_is_refused(rest_server, make_settings, fake_time,
+                                                     method):
+    """Public answers are keyed by Kraken's pair name and the key was never read: an
+    answer about ETH/BTC to a question about BTC/USD (a proxy's cache, a server bug) was
+    read as BTC/USD's book, ticker, bars or trades."""
+    from argus_venue_kraken.rest import KrakenRestClient
+
+    from argus_core.errors import DataError
+
+    client = KrakenRestClient(make_settings(rest_url=rest_server.url), clock=fake_time.clock,
+                              sleep=fake_time.sleep)
+    try:
+        await client.asset_pairs(["BTC/USD", "ETH/BTC"])
+        other = {"Depth": {"asks": [], "bids": []}, "Ticker": {},
+                 "OHLC": [], "Trades": []}[method]
+        rest_server.inject(method, ("json", {"error": [], "result": {
+            "XETHXXBT": other, "last": "1"}}))
+        call = {"Depth": lambda: client.depth("BTC/USD", 2),
+                "Ticker": lambda: client.ticker("BTC/USD"),
+                "OHLC": lambda: client.ohlc("BTC/USD", 60),
+                "Trades": lambda: client.trades("BTC/USD")}[method]
+        with pytest.raises(DataError, match=r"answer is for pair 'XETHXXBT', not BTC/USD"):
+            await call()
+    finally:
+        await client.close()

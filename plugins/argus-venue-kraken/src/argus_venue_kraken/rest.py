@@ -317,6 +317,19 @@ class KrakenRestClient:
                 return info.symbol
         return None
 
+    def _entry_of(self, result: Any, method: str, symbol: str) -> tuple[str, Any]:
+        """The one pair entry of a public answer about ``symbol``; a ``DataError`` when it
+        is another pair's (an answer for the wrong pair was read as this one's book,
+        bars or trades).  Kraken keys it by its own name (``XXBTZUSD``): a name AssetPairs
+        gave for another pair is refused; one it has not given (pairs not read yet) is
+        taken as Kraken's name for this one."""
+        key, entry = pair_entry(result, method)
+        known = self.symbol_for(key)
+        if known is not None and known != symbol:
+            raise DataError(f"Kraken {method}: the answer is for pair {key!r}, not "
+                            f"{symbol} ({rest_altname(symbol)})")
+        return key, entry
+
     async def ohlc(self, symbol: str, interval_min: int, since_s: int | None = None
                    ) -> tuple[list[OhlcRow], int]:
         """One OHLC page: (rows, ``last``).  The last row is the unfinished current bar."""
@@ -324,7 +337,7 @@ class KrakenRestClient:
         if since_s is not None:
             params["since"] = since_s
         result = await self.public("OHLC", params)
-        key, rows = pair_entry(result, "OHLC")
+        key, rows = self._entry_of(result, "OHLC", symbol)
         if not isinstance(rows, list):
             raise VenueError(f"Kraken OHLC[{key}]: expected a list of rows")
         parsed = [parse_rest_ohlc_row(r, interval_min * 60, f"Kraken OHLC[{key}][{i}]")
@@ -361,13 +374,13 @@ class KrakenRestClient:
     async def ticker(self, symbol: str) -> Ticker:
         """Ticker of one pair."""
         result = await self.public("Ticker", {"pair": rest_altname(symbol)})
-        key, entry = pair_entry(result, "Ticker")
+        key, entry = self._entry_of(result, "Ticker", symbol)
         return parse_rest_ticker(entry, f"Kraken Ticker[{key}]")
 
     async def depth(self, symbol: str, count: int = 10, *, ts_ns: int | None = None) -> OrderBook:
         """Order book (``count`` levels per side) as a core OrderBook."""
         result = await self.public("Depth", {"pair": rest_altname(symbol), "count": count})
-        _, entry = pair_entry(result, "Depth")
+        _, entry = self._entry_of(result, "Depth", symbol)
         return parse_rest_depth(entry, f"{C.VENUE}:{symbol}", ts_ns)
 
     async def trades(self, symbol: str, since: str | None = None) -> tuple[list[Trade], str]:
@@ -376,7 +389,7 @@ class KrakenRestClient:
         if since is not None:
             params["since"] = since
         result = await self.public("Trades", params)
-        _, rows = pair_entry(result, "Trades")
+        _, rows = self._entry_of(result, "Trades", symbol)
         return parse_rest_trades(rows, f"{C.VENUE}:{symbol}"), str(result.get("last", ""))
 
     # -- private calls ----------------------------------------------------------------------
