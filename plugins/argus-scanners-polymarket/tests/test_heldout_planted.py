@@ -34,7 +34,8 @@ def _both(make: type[Scanner], settings: object, market: object, *times: int
 
 
 def _near_expiry(b: MarketBuilder) -> str:
-    ((yes, _no),) = b.event("N", ["n"], neg_risk=False, end_ts_ns=NOW + 2 * H)
+    # tick 0.001 (Polymarket's above 0.96): the 0.975 level is a limit the venue takes
+    ((yes, _no),) = b.event("N", ["n"], neg_risk=False, end_ts_ns=NOW + 2 * H, tick="0.001")
     b.book(yes, [(0.96, 10)], [(0.97, 50), (0.975, 30), (0.985, 40)], ts_ns=NOW)
     return yes
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import weakref
 from collections.abc import Callable
-from decimal import ROUND_DOWN, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal, localcontext
 
 import attrs
 import numpy as np
@@ -166,17 +166,20 @@ class Walk:
 
 def walk_asks(levels: np.ndarray, schedule: FeeSchedule, *,
               keep: Callable[[Decimal, Decimal], bool], max_qty: Decimal | None = None,
-              lot: Decimal = LOT) -> Walk:
+              lot: Decimal = LOT, tick: Decimal | None = None) -> Walk:
     """Buy down the ask ladder while ``keep(price, unit_fee)`` holds, one fill per level (as
     the paper broker fills it), quantities (and ``max_qty``) rounded down to ``lot``; fees
-    are ``schedule.fee`` of each level's fill, the marginal test uses ``schedule.unit_fee``."""
+    are ``schedule.fee`` of each level's fill, the marginal test uses ``schedule.unit_fee``.
+    With ``tick`` (the tick in force) the limit is :func:`buy_limit` of the deepest level
+    and the walk stops before a level no limit on that grid reaches."""
     max_qty = lots_below(max_qty, lot)
     qty = value = fees = Decimal(0)
     limit = Decimal(0)
     used = 0
     for price_f, size_f in levels.tolist():
         price = dec(price_f)
-        if not keep(price, schedule.unit_fee(price)):
+        reach = price if tick is None else buy_limit(price, tick)
+        if reach is None or not keep(price, schedule.unit_fee(price)):
             break
         take = dec(size_f).quantize(lot, rounding=ROUND_DOWN)
         if max_qty is not None:
@@ -186,7 +189,7 @@ def walk_asks(levels: np.ndarray, schedule: FeeSchedule, *,
         qty += take
         value += price * take
         fees += schedule.fee(price, take, maker=False)
-        limit = price
+        limit = reach
         used += 1
         if max_qty is not None and qty >= max_qty:
             break
@@ -225,7 +228,7 @@ class Ladders:
 
 def walk_ladder(ladder: list[Level], schedule: FeeSchedule, *,
                 keep: Callable[[Decimal, Decimal], bool], max_qty: Decimal | None = None,
-                lot: Decimal = LOT) -> Walk:
+                lot: Decimal = LOT, tick: Decimal | None = None) -> Walk:
     """:func:`walk_asks` over a :class:`Ladders` ladder (of the same ``lot``): the same
     walk, to the digit."""
     max_qty = lots_below(max_qty, lot)
@@ -233,7 +236,8 @@ def walk_ladder(ladder: list[Level], schedule: FeeSchedule, *,
     limit = Decimal(0)
     used = 0
     for price, unit_fee, size, fee in ladder:
-        if not keep(price, unit_fee):
+        reach = price if tick is None else buy_limit(price, tick)
+        if reach is None or not keep(price, unit_fee):
             break
         take = size
         if max_qty is not None:
@@ -243,7 +247,7 @@ def walk_ladder(ladder: list[Level], schedule: FeeSchedule, *,
         qty += take
         value += price * take
         fees += fee if take == size else schedule.fee(price, take, maker=False)
-        limit = price
+        limit = reach
         used += 1
         if max_qty is not None and qty >= max_qty:
             break
@@ -296,8 +300,44 @@ def tick_in_force(market: MarketState, inst: Instrument) -> Decimal:
     grid is refused by the venue (0.001 steps on a 0.01 market) or misses the touch."""
     value = market.signal(TICK_SIGNAL, inst.id)
     if value is not None and math.isfinite(value) and 0.0 < value < 1.0:
-        return dec(value)
+        # The venue replaces the instrument just before it publishes the signal, so for a
+        # moment one of the two is the old tick: the coarser grid is on both (Polymarket's
+        # ticks divide one another), so a price on it is never refused.
+        return max(dec(value), inst.tick_size)
     return inst.tick_size
+
+
+def taker_tick(market: MarketState, iid: str) -> Decimal:
+    """The tick a taker limit on ``iid`` must be on: :func:`tick_in_force` of its
+    instrument (:func:`instrument_of`'s stand-in: 0.01 for an unknown Polymarket id)."""
+    inst = instrument_of(market, iid)
+    return tick_in_force(market, inst) if inst is not None else LOT
+
+
+#: A price within this many ticks of the grid is on it: a float written as
+#: ``0.99 - 0.3 - 0.01`` is 0.6799999999999999, the tick 0.68.
+GRID_TOLERANCE = Decimal("1e-6")
+
+
+def ticks_of(value: Decimal, step: Decimal) -> Decimal:
+    """``value / step``, snapped to the integer when within :data:`GRID_TOLERANCE` of it."""
+    n = value / step
+    nearest = n.to_integral_value()
+    return nearest if abs(n - nearest) < GRID_TOLERANCE else n
+
+
+def buy_limit(price: Decimal, tick: Decimal) -> Decimal | None:
+    """A taker BUY's limit that reaches an ask at ``price``: ``price`` ceiled to ``tick``.
+
+    After a tick change (0.001 -> 0.01) the book keeps levels of the old grid (0.954); the
+    venue refuses a limit off the new grid, while a limit of 0.96 fills the 0.954 level at
+    its own price (the leg's quantity is the walk's, so it takes the same levels).  None
+    when no limit in ``[tick, 1 - tick]`` reaches it (0.995 on a 0.01 tick)."""
+    if price % tick == 0:
+        limit = price  # on the grid: the level's own price, as written
+    else:
+        limit = ticks_of(price, tick).to_integral_value(ROUND_CEILING) * tick
+    return limit if tick <= limit <= 1 - tick else None
 
 
 def event_id_for(market: MarketState, iid: str, core_event_id: str = "") -> str:

@@ -14,6 +14,7 @@ the value and the range, and an unknown key is refused likewise.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import attrs
@@ -24,6 +25,7 @@ from argus_core import (
     FRACTION,
     NON_NEGATIVE,
     POSITIVE,
+    ConfigError,
     in_range,
     optional,
 )
@@ -279,6 +281,44 @@ class RankingSettings:
 MAKER_TIME_IN_FORCE = ("auto", "post_only", "gtc")
 
 
+def token_ids(value: object) -> list[str]:
+    """``pm_maker.tokens`` as the text ids the strategy matches against ``Instrument.id`` /
+    ``symbol``.  A whole number (``tokens = [123]``: a token id written without quotes) is
+    its digits; anything else that is not text, an empty id, one with spaces, or a bare id
+    written as a fraction or exponent (a float has lost a 77-digit id's digits) is refused:
+    before, ``[123]`` was kept as the int 123, matched no instrument, and nothing was quoted
+    without a word."""
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        raise TokenIdError(f"pm_maker.tokens: expected a list of token ids, got "
+                           f"{type(value).__name__}")
+    out = []
+    for k, item in enumerate(value):
+        where = f"pm_maker.tokens[{k}]"
+        if isinstance(item, int) and not isinstance(item, bool):
+            item = str(item)
+        if not isinstance(item, str):
+            raise TokenIdError(f"{where}: expected a token id (text), got "
+                               f"{type(item).__name__} {item!r}")
+        if not item or item != item.strip() or " " in item:
+            raise TokenIdError(f"{where}: {item!r} is not a token id (empty or has spaces)")
+        bare = item.rpartition(":")[2]
+        if not bare.isdigit() and _is_number(bare):
+            raise TokenIdError(f"{where}: {item!r} is a number with a fraction or exponent, "
+                               f"not a token id (its digits are lost): write the id in quotes")
+        out.append(item)
+    return out
+
+
+def _is_number(text: str) -> bool:
+    """Whether ``text`` is a decimal number written with a fraction or an exponent."""
+    return re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text) is not None
+
+
+class TokenIdError(ConfigError, ValueError):
+    """A ``pm_maker.tokens`` entry that is no token id (a ``ValueError`` too, so attrs and
+    cattrs report it like any validator failure, under its key)."""
+
+
 @attrs.frozen
 class MakerStrategySettings:
     """``[plugins.pmscanners.pm_maker]``: the ``pm_maker`` strategy's lifecycle (its prices,
@@ -310,7 +350,7 @@ class MakerStrategySettings:
             disconnect, a checksum failure, a quiet feed): a maker does not rest blind.
     """
 
-    tokens: list[str] = attrs.field(factory=list)
+    tokens: list[str] = attrs.field(factory=list, converter=token_ids)
     max_inventory: Decimal = attrs.field(default=Decimal("50"), validator=POSITIVE)
     allow_short: bool = False
     cancel_ofi: float = attrs.field(default=0.6, validator=in_range(0, 1, lo_open=True))

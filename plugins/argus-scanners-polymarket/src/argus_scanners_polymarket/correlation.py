@@ -40,11 +40,14 @@ from argus_scanners_polymarket.common import (
     EXECUTABLE,
     LOT,
     RESEARCH,
+    buy_limit,
+    by_profit,
     dec,
     edge,
     event_id_for,
     lane_reason,
     restamp,
+    taker_tick,
     tradeable,
 )
 from argus_scanners_polymarket.config import CorrelationSettings, PmScannersSettings
@@ -271,15 +274,20 @@ class PairWalk:
 
 def walk_pair(ladders: tuple[np.ndarray, np.ndarray],
               schedules: tuple[FeeSchedule, FeeSchedule], min_edge: Decimal,
-              payout: Decimal = Decimal(1)) -> PairWalk:
+              payout: Decimal = Decimal(1),
+              ticks: tuple[Decimal, Decimal] | None = None) -> PairWalk:
     """Buy one of each leg per unit while ``payout - prices - unit fees >= min_edge`` (and
-    > 0), taking the smaller remaining level size; fees charged once per leg level."""
+    > 0), taking the smaller remaining level size; fees charged once per leg level.  With
+    ``ticks`` (each leg's tick in force) each limit is ``buy_limit`` of its deepest level,
+    and the walk stops at a level no limit on its grid reaches."""
     idx = [0, 0]
     left = [dec(ladders[k][0, 1]) if len(ladders[k]) else Decimal(0) for k in (0, 1)]
     taken: list[dict[int, Decimal]] = [{}, {}]
     qty = Decimal(0)
     while all(idx[k] < len(ladders[k]) for k in (0, 1)):
         prices = [dec(ladders[k][idx[k], 0]) for k in (0, 1)]
+        if ticks is not None and any(buy_limit(prices[k], ticks[k]) is None for k in (0, 1)):
+            break
         unit = payout - sum(prices, Decimal(0)) - sum(
             (schedules[k].unit_fee(prices[k]) for k in (0, 1)), Decimal(0))
         if unit <= 0 or unit < min_edge:
@@ -302,8 +310,49 @@ def walk_pair(ladders: tuple[np.ndarray, np.ndarray],
             price = dec(ladders[k][level, 0])
             value += price * q
             fees += schedules[k].fee(price, q, maker=False)
-            limits[k] = max(limits[k], price)
+            reach = price if ticks is None else buy_limit(price, ticks[k])
+            assert reach is not None  # the walk stopped before any level without one
+            limits[k] = max(limits[k], reach)
     return PairWalk(qty, value, fees, (limits[0], limits[1]))
+
+
+class Depth:
+    """The ask depth one scan's findings have taken, per instrument and price: a basket
+    priced after another that shares a leg's book is walked on what is left (two baskets
+    each offered the full depth overfill the second when both are sent)."""
+
+    def __init__(self) -> None:
+        self.taken: dict[str, dict[Decimal, Decimal]] = {}
+
+    def touches(self, iids: tuple[str, ...]) -> bool:
+        """Whether any of ``iids`` has depth taken."""
+        return any(i in self.taken for i in iids)
+
+    def left(self, iid: str, levels: np.ndarray) -> np.ndarray:
+        """``iid``'s ask ``levels`` less what was taken (in exact decimals), spent levels
+        dropped."""
+        taken = self.taken.get(iid)
+        if not taken:
+            return levels
+        rows = []
+        for price_f, size_f in levels.tolist():
+            size = dec(size_f) - taken.get(dec(price_f), Decimal(0))
+            if size >= LOT:
+                rows.append((price_f, float(size)))
+        return np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+
+    def take(self, iid: str, levels: np.ndarray, quantity: Decimal) -> None:
+        """Hold back the cheapest ``quantity`` of ``iid``'s asks ``levels`` (less what was
+        taken): the levels a buy of that quantity fills, whole lots per level, as
+        :func:`walk_pair` took them."""
+        mine = self.taken.setdefault(iid, {})
+        for price_f, size_f in self.left(iid, levels).tolist():
+            if quantity <= 0:
+                break
+            q = min(dec(size_f).quantize(LOT, rounding=ROUND_DOWN), quantity)
+            price = dec(price_f)
+            mine[price] = mine.get(price, Decimal(0)) + q
+            quantity -= q
 
 
 class CorrelationScanner(Scanner):
@@ -441,17 +490,17 @@ class CorrelationScanner(Scanner):
         lists = self.cache.collect(cands, keys_of(t.row_gen[b[cands]], t.row_gen[na[cands]]),
                                    build)
         found = [(o, k) for k, opps in zip(cands.tolist(), lists, strict=True) for o in opps]
-        return self._capped([(o, self._events(market, constraints[k])) for o, k in found])
+        return self._capped(market, [(o, constraints[k]) for o, k in found], ts_ns)
 
     def reference_scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """Every constraint walked (the reference of the tests)."""
         self._ensure(market)
-        found: list[tuple[Opportunity, tuple[str, str]]] = []
+        found: list[tuple[Opportunity, Constraint]] = []
         for c in self.constraints:
             priced = self._price(market, c, ts_ns)
             if priced is not None:
-                found.append((priced[0], self._events(market, c)))
-        return self._capped(found)
+                found.append((priced[0], c))
+        return self._capped(market, found, ts_ns)
 
     def _events(self, market: MarketState, c: Constraint) -> tuple[str, str]:
         """The two legs' events as the cap counts them: each finding's event id (the
@@ -461,22 +510,36 @@ class CorrelationScanner(Scanner):
         a, b = props[by_yes[c.antecedent]], props[by_yes[c.consequent]]
         return event_id_for(market, a.yes, a.event_id), event_id_for(market, b.yes, b.event_id)
 
-    def _capped(self, found: list[tuple[Opportunity, tuple[str, str]]]) -> list[Opportunity]:
-        """Most profitable first, at most ``max_per_event`` per event."""
+    def _capped(self, market: MarketState, found: list[tuple[Opportunity, Constraint]],
+                ts_ns: int) -> list[Opportunity]:
+        """Most profitable first, at most ``max_per_event`` per event, each book's depth
+        offered once: a finding sharing a leg's book with a better one is priced again
+        on the depth left (dropped when none pays)."""
         s = self.settings
         found.sort(key=lambda t: t[0].expected_profit, reverse=True)
         per_event: dict[str, int] = {}
+        depth = Depth()
         out = []
-        for opp, events in found:
-            if any(per_event.get(e, 0) >= s.max_per_event for e in set(events)):
+        for opp, c in found:
+            events = set(self._events(market, c))
+            if any(per_event.get(e, 0) >= s.max_per_event for e in events):
                 continue
-            for e in set(events):
+            if depth.touches(tuple(leg.instrument_id for leg in opp.legs)):
+                priced = self._price(market, c, ts_ns, depth)
+                if priced is None:
+                    continue
+                opp = priced[0]
+            for e in events:
                 per_event[e] = per_event.get(e, 0) + 1
+            for leg in opp.legs:
+                depth.take(leg.instrument_id, market.books[leg.instrument_id].ask_levels(),
+                           leg.quantity)
             out.append(opp)
-        return out
+        return by_profit(out)
 
-    def _price(self, market: MarketState, c: Constraint, ts_ns: int
-               ) -> tuple[Opportunity] | None:
+    def _price(self, market: MarketState, c: Constraint, ts_ns: int,
+               depth: Depth | None = None) -> tuple[Opportunity] | None:
+        """The basket of ``c`` walked jointly (on what ``depth`` left, when given)."""
         s = self.settings
         a, b = self.props[self.by_yes[c.antecedent]], self.props[self.by_yes[c.consequent]]
         legs_ids = (b.yes, a.no)
@@ -484,8 +547,11 @@ class CorrelationScanner(Scanner):
         if any(bk is None or not tradeable(market, bk.instrument_id) for bk in books):
             return None
         ladders = (books[0].ask_levels(), books[1].ask_levels())  # type: ignore[union-attr]
+        if depth is not None:
+            ladders = (depth.left(b.yes, ladders[0]), depth.left(a.no, ladders[1]))
         walk = walk_pair(ladders, (market.fee_schedule(b.yes), market.fee_schedule(a.no)),
-                         s.min_violation)
+                         s.min_violation,
+                         ticks=(taker_tick(market, b.yes), taker_tick(market, a.no)))
         mins = [market.instruments[i].min_size for i in legs_ids if i in market.instruments]
         if walk.quantity <= 0 or walk.quantity < s.min_liquidity or \
                 any(walk.quantity < m for m in mins):

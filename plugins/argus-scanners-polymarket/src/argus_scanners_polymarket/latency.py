@@ -59,6 +59,7 @@ from argus_scanners_polymarket.common import (
     event_id_for,
     lane_reason,
     opportunity,
+    taker_tick,
     tradeable,
     walk_asks,
     walk_ladder,
@@ -131,18 +132,21 @@ class PrefixWalks:
     the comparisons, not the ``Decimal`` sums and the ``Walk`` / ``Leg`` objects."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, tuple[int, FeeSchedule, Decimal | None,
+        self._cache: dict[str, tuple[int, FeeSchedule, tuple[Decimal | None, Decimal | None],
                                      dict[int, tuple[Walk, Leg | None]]]] = {}
 
     def get(self, iid: str, version: int, ladder: list[Level], schedule: FeeSchedule,
-            n: int, max_qty: Decimal | None) -> tuple[Walk, Leg | None]:
-        """The walk of ``ladder[:n]`` (all kept) and its buy leg (None for an empty walk)."""
+            n: int, max_qty: Decimal | None, tick: Decimal | None = None
+            ) -> tuple[Walk, Leg | None]:
+        """The walk of ``ladder[:n]`` (all kept; limits on ``tick``) and its buy leg (None
+        for an empty walk)."""
         hit = self._cache.get(iid)
-        if hit is None or hit[0] != version or hit[1] is not schedule or hit[2] != max_qty:
-            hit = self._cache[iid] = (version, schedule, max_qty, {})
+        if (hit is None or hit[0] != version or hit[1] is not schedule
+                or hit[2] != (max_qty, tick)):
+            hit = self._cache[iid] = (version, schedule, (max_qty, tick), {})
         got = hit[3].get(n)
         if got is None:
-            walk = walk_ladder(ladder[:n], schedule, keep=_always, max_qty=max_qty)
+            walk = walk_ladder(ladder[:n], schedule, keep=_always, max_qty=max_qty, tick=tick)
             got = hit[3][n] = (walk, buy_leg(iid, walk) if walk.quantity > 0 else None)
         return got
 
@@ -412,7 +416,7 @@ class LatencyScanner(Scanner):
         def keep(price: Decimal, unit_fee: Decimal) -> bool:
             return fair - price - unit_fee >= s.min_edge
 
-        schedule = market.fee_schedule(iid)
+        schedule, tick = market.fee_schedule(iid), taker_tick(market, iid)
         leg: Leg | None = None
         if self.incremental:  # the ladder converted once per book version, its walks memoised
             ladder = self.ladders.get(iid, book.version, book.ask_levels(), schedule)
@@ -421,9 +425,11 @@ class LatencyScanner(Scanner):
                 if not keep(price, unit_fee):
                     break
                 n += 1
-            walk, leg = self.prefixes.get(iid, book.version, ladder, schedule, n, s.max_size)
+            walk, leg = self.prefixes.get(iid, book.version, ladder, schedule, n, s.max_size,
+                                          tick)
         else:
-            walk = walk_asks(book.ask_levels(), schedule, keep=keep, max_qty=s.max_size)
+            walk = walk_asks(book.ask_levels(), schedule, keep=keep, max_qty=s.max_size,
+                             tick=tick)
         if walk.quantity <= 0 or walk.quantity < inst.min_size:
             return None
         profit = fair * walk.quantity - walk.value - walk.fees

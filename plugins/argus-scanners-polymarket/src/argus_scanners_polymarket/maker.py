@@ -69,6 +69,7 @@ from argus_scanners_polymarket.common import (
     instrument_of,
     lane_reason,
     tick_in_force,
+    ticks_of,
     tradeable,
 )
 from argus_scanners_polymarket.config import MakerSettings, PmScannersSettings
@@ -78,16 +79,10 @@ from argus_scanners_polymarket.touch import EPS, RowCache, TouchTable, keys_of, 
 __all__ = ["MakerQuote", "MakerScanner", "QuotePlan", "flow_of", "quote_sides", "quote_size"]
 
 
-#: A price within this many ticks of the grid is on it (the incremental pre-check's
-#: ``on_grid`` tolerance): a float written as ``0.99 - 0.3 - 0.01`` is 0.6799999999999999,
-#: the tick 0.68, not a price below it to floor to 0.67 (a "quote inside" that joins the bid).
-GRID_TOLERANCE = Decimal("1e-6")
-
-
-def _ticks(value: Decimal, step: Decimal) -> Decimal:
-    n = value / step
-    nearest = n.to_integral_value()
-    return nearest if abs(n - nearest) < GRID_TOLERANCE else n
+# A price within GRID_TOLERANCE ticks of the grid is on it (the incremental pre-check's
+# ``on_grid`` tolerance): 0.6799999999999999 is the tick 0.68, not a price below it to
+# floor to 0.67 (a "quote inside" that joins the bid).
+_ticks = ticks_of
 
 
 def _ceil_to(value: Decimal, step: Decimal) -> Decimal:

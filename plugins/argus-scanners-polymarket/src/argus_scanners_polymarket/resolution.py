@@ -47,6 +47,7 @@ from argus_scanners_polymarket.common import (
     event_id_for,
     lane_reason,
     reworded,
+    taker_tick,
     token_map,
     tradeable,
     walk_asks,
@@ -226,12 +227,13 @@ class ResolutionScanner(Scanner):
             decisions.append((yearly, taken))  # _holds divides it again at a later time
             return taken
 
-        schedule = market.fee_schedule(iid)
+        schedule, tick = market.fee_schedule(iid), taker_tick(market, iid)
         if self.incremental:  # the ladder converted once per book version
             walk = walk_ladder(self.ladders.get(iid, book.version, book.ask_levels(), schedule),
-                               schedule, keep=keep, max_qty=s.max_size)
+                               schedule, keep=keep, max_qty=s.max_size, tick=tick)
         else:
-            walk = walk_asks(book.ask_levels(), schedule, keep=keep, max_qty=s.max_size)
+            walk = walk_asks(book.ask_levels(), schedule, keep=keep, max_qty=s.max_size,
+                             tick=tick)
         timed = kind == "near_certain" and ref is not None and ref.event.end_ts_ns is not None
         if timed:
             assert ref is not None and ref.event.end_ts_ns is not None

@@ -44,12 +44,14 @@ from argus_scanners_polymarket.common import (
     RESEARCH,
     Ladders,
     Walk,
+    buy_limit,
     by_profit,
     core_event_id,
     dec,
     edge,
     event_id_for,
     lane_reason,
+    taker_tick,
     tradeable,
     walk_asks,
     walk_ladder,
@@ -210,12 +212,12 @@ class StaleQuoteScanner(Scanner):
             def keep(p: Decimal, f: Decimal, limit: Decimal = limit) -> bool:
                 return p + f <= limit
 
-            schedule = market.fee_schedule(iid)
+            schedule, tick = market.fee_schedule(iid), taker_tick(market, iid)
             if self.incremental:  # the ladder converted once per book version
                 walk = walk_ladder(self.ladders.get(iid, book.version, book.ask_levels(),
-                                                    schedule), schedule, keep=keep)
+                                                    schedule), schedule, keep=keep, tick=tick)
             else:
-                walk = walk_asks(book.ask_levels(), schedule, keep=keep)
+                walk = walk_asks(book.ask_levels(), schedule, keep=keep, tick=tick)
             inst = market.instruments.get(iid)
             floor = max(s.min_depth, LOT, inst.min_size if inst is not None else LOT)
             if walk.quantity >= floor:  # deep enough, and an order the venue takes
@@ -449,6 +451,9 @@ class SpikeScanner(Scanner):
         ask_levels = book.ask_levels()
         top_size = float(ask_levels[0, 1])
         ask = dec(ask_levels[0, 0])
+        limit = buy_limit(ask, taker_tick(market, iid))  # on the tick in force
+        if limit is None:
+            return None
         # an order the venue takes: whole lots, at least the instrument's minimum size
         qty = dec(top_size).quantize(LOT, rounding=ROUND_DOWN)
         inst = market.instruments.get(iid)
@@ -462,7 +467,7 @@ class SpikeScanner(Scanner):
             return None
         return Opportunity(
             opportunity_id=f"spike:{iid}:{book.ts_ns}", scanner=self.name, ts_ns=ts_ns,
-            kind="spike_fade", legs=(Leg(iid, Side.BUY, ask, qty),),
+            kind="spike_fade", legs=(Leg(iid, Side.BUY, limit, qty),),
             edge_per_unit=edge(profit, qty), max_size=qty, expected_profit=profit,
             costs=fees, risk_free=False,
             event_id=event_id_for(market, iid, core_event_id(market, iid)),

@@ -53,6 +53,7 @@ from argus_scanners_polymarket.common import (
     event_id_for,
     instrument_of,
     lane_reason,
+    taker_tick,
     tradeable,
     walk_asks,
     walk_ladder,
@@ -196,12 +197,13 @@ class ValueScanner(Scanner):
         def keep(price: Decimal, unit_fee: Decimal) -> bool:
             return p - price - unit_fee >= s.min_edge
 
-        schedule = market.fee_schedule(iid)
+        schedule, tick = market.fee_schedule(iid), taker_tick(market, iid)
         if self.incremental:  # the ladder converted once per book version
             walk = walk_ladder(self.ladders.get(iid, book.version, book.ask_levels(), schedule),
-                               schedule, keep=keep, max_qty=s.max_size)
+                               schedule, keep=keep, max_qty=s.max_size, tick=tick)
         else:
-            walk = walk_asks(book.ask_levels(), schedule, keep=keep, max_qty=s.max_size)
+            walk = walk_asks(book.ask_levels(), schedule, keep=keep, max_qty=s.max_size,
+                             tick=tick)
         if walk.quantity <= 0 or walk.quantity < inst.min_size:
             return []
         profit = p * walk.quantity - walk.value - walk.fees
