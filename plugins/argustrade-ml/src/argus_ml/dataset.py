@@ -64,6 +64,9 @@ class Dataset:
     feature_spec: tuple[dict[str, Any], ...] = ()
     source_sha256: str = ""
 
+    def __attrs_post_init__(self) -> None:
+        _check_rows(self)
+
     def __len__(self) -> int:
         return int(self.ts_ns.size)
 
@@ -81,6 +84,40 @@ class Dataset:
     def content_hash(self) -> str:
         """sha256 of the NDJSON export (what the manifest calls ``dataset_hash``)."""
         return hashlib.sha256(to_ndjson(self)).hexdigest()
+
+
+#: 1973-03-03 in nanoseconds: an earlier decision time is seconds or milliseconds.
+NS_1973 = 10**17
+
+
+def _first_bad(bad: np.ndarray, what: str) -> None:
+    if bad.any():
+        raise DataError(f"dataset row {int(np.argmax(bad))}: {what}")
+
+
+def _check_rows(ds: Dataset) -> None:
+    """Refuse rows that would train wrong (a wrong purge, a training end in another clock,
+    scikit-learn's ValueError), naming the first bad row: shapes, times in strictly
+    increasing nanoseconds, labels known after their decision, finite features, binary
+    ``up`` labels."""
+    n = ds.ts_ns.size
+    if ds.ts_ns.shape != (n,) or ds.X.shape != (n, len(ds.keys)) or any(
+            a.shape != (n,) for a in (ds.y, ds.forward_return, ds.label_end_ts_ns)):
+        raise DataError(f"dataset: {n} rows of {len(ds.keys)} features, but X has shape "
+                        f"{ds.X.shape}, y {ds.y.shape}, label ends {ds.label_end_ts_ns.shape}")
+    if n == 0:
+        return
+    _first_bad(np.r_[False, np.diff(ds.ts_ns) <= 0],
+               "decision time is not after the row before (duplicated or out of order)")
+    _first_bad(ds.ts_ns < NS_1973, "decision time before 1973 in nanoseconds (times in "
+               "seconds or milliseconds?)")
+    _first_bad(ds.label_end_ts_ns <= ds.ts_ns,
+               "the label became known at or before its decision time, not after it")
+    _first_bad(~np.isfinite(ds.X).all(axis=1), f"a feature of {ds.keys} is not finite")
+    if ds.label.kind == "up":
+        _first_bad(~np.isin(ds.y, (0.0, 1.0)), f"label {ds.label.key} is not 0 or 1")
+    else:
+        _first_bad(~np.isfinite(ds.y), f"label {ds.label.key} is not finite")
 
 
 def build_dataset(bars: BarColumns, features: FeatureSet, label: LabelSpec, *,

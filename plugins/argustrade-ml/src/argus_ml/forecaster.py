@@ -17,7 +17,8 @@ strategies do; a bar it is never shown is a gap in its history).  It never reads
 stamped after ``ts_ns``.
 
 In sample.  No forecast is given at a bar before the model's training labels ended
-(``meta["trained_on"]``; for an older model its CV report's last fold plus the horizon):
+(``meta["trained_on"]``; for an older model, the ``h``-th bar after its CV report's last
+test row, counted as the bars arrive -- a gap in the bars makes clock time wrong):
 the model has seen that bar's outcome, or later data, so a backtest there would score it
 on its own training data.  Counted in ``stats["in_sample"]`` and said once; ``[plugins.ml]
 allow_in_sample = true`` gives those forecasts (logged, and the backtest report counts the
@@ -73,7 +74,11 @@ from argus_ml.config import MLSettings
 from argus_ml.drift import DriftMonitor
 from argus_ml.features import FeatureEngine, FeatureRegistry
 from argus_ml.modelfile import ProbabilityModel
-from argus_ml.registry import ModelRegistry, training_end_ns
+from argus_ml.registry import ModelRegistry, training_last_row_ns
+
+#: 1973-03-03 in nanoseconds: a bar clock at or after it with a training end before it
+#: means the model's times are in seconds, milliseconds or microseconds.
+NS_1973 = 10**17
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +111,10 @@ class _Track:
         self.bar_index = 0
         self.pending: deque[tuple[int, float, float]] = deque()  # (due bar, P, close)
         self.latest: tuple[int, float | None] = (-1, None)
+        #: an older model (no ``trained_on``): bars seen after its last training row, and
+        #: the close of the ``h``-th of them, when its last training label became known
+        self.bars_after_training = 0
+        self.training_label_end_ns: int | None = None
 
 
 class MLForecaster(Forecaster):
@@ -128,8 +137,12 @@ class MLForecaster(Forecaster):
         self.stats = {"forecasts": 0, "shadow_forecasts": 0, "outcomes": 0}
         self._refused: set[str] = set()  # underlyings a refusal was logged for
         #: when the model's last training label became known: a bar before it is in
-        #: sample (None: the model does not say, nothing can be checked)
+        #: sample (None: the model does not record it)
         self.trained_until_ns: int | None = None
+        #: an older model's last training row (its CV report's last test row): its
+        #: training labels end ``horizon`` bars later, counted per underlying
+        self.trained_last_row_ns: int | None = None
+        self._clock_checked = False
         self._said_in_sample = False
 
     # -- loading -----------------------------------------------------------------------
@@ -160,7 +173,7 @@ class MLForecaster(Forecaster):
         self.model, self.model_id = model, model_id
         self.status = str(self.registry.get(model_id)["status"])
         self.horizon = int(model.meta.get("label", {}).get("horizon_bars", 1))
-        self.trained_until_ns = self._training_end(model_id, model)
+        self._training_end(model_id, model)
         window, thresholds = self._psi_thresholds(model_id)
         self.monitor = DriftMonitor(
             model_id, self.registry, baseline_brier=float(model.meta.get("oof_brier", 0.25)),
@@ -174,40 +187,76 @@ class MLForecaster(Forecaster):
                      "never traded", model_id)
         return model
 
-    def _training_end(self, model_id: str, model: ProbabilityModel) -> int | None:
-        """When the model's training labels ended (its ``trained_on``; for an older model
-        its CV report's last fold), or None with a WARNING that nothing can be checked."""
-        report: dict[str, Any] | None = None
-        if "trained_on" not in model.meta:
-            read = getattr(self.registry, "report", None)
-            report = read(model_id) if callable(read) else None
-        end = training_end_ns(model.meta, report, self.s.bar_seconds)
-        if end is None:
+    def _training_end(self, model_id: str, model: ProbabilityModel) -> None:
+        """Set when the model's training labels ended: its ``trained_on``, or for an older
+        model its CV report's last test row (the end is then counted in bars as they come:
+        ``last row + h x bar_seconds`` fell short across a gap); a WARNING when neither."""
+        trained = model.meta.get("trained_on")
+        if isinstance(trained, dict) and "label_end_ts_ns" in trained:
+            self.trained_until_ns = int(trained["label_end_ts_ns"])
+            return
+        read = getattr(self.registry, "report", None)
+        self.trained_last_row_ns = training_last_row_ns(read(model_id) if callable(read)
+                                                        else None)
+        if self.trained_last_row_ns is None:
             log.warning("model %s does not record the period it was trained on: a replay "
                         "cannot be checked for forecasts on its own training data", model_id)
-        return end
 
-    def in_sample(self, bar_ts_ns: int) -> bool:
-        """Whether a forecast at the bar closing at ``bar_ts_ns`` would use a model fitted
-        on that bar's outcome (or on later data): before its training labels ended."""
-        return self.trained_until_ns is not None and bar_ts_ns < self.trained_until_ns
+    def _check_clock(self, bar_ts_ns: int) -> None:
+        """Refuse a training end in another clock unit than the bars (once, at the first
+        bar): seconds against nanoseconds made every bar look out of sample."""
+        if self._clock_checked:
+            return
+        self._clock_checked = True
+        end = self.trained_until_ns if self.trained_until_ns is not None \
+            else self.trained_last_row_ns
+        if end is not None and end < NS_1973 <= bar_ts_ns:
+            raise DataError(f"model {self.model_id}: its training ended at {end}, before 1973 "
+                            f"in nanoseconds, but the bars are at {bar_ts_ns} ns: its "
+                            "trained_on (or CV report) is in seconds or milliseconds, not "
+                            "nanoseconds; retrain it with `argus ml train`")
+
+    def in_sample(self, bar_ts_ns: int, underlying: str | None = None) -> bool:
+        """Whether a forecast at the bar closing at ``bar_ts_ns`` (of ``underlying``) would
+        use a model fitted on that bar's outcome (or on later data): before its training
+        labels ended.  For an older model that end is the ``h``-th bar of ``underlying``
+        after its last training row; until it is seen, every bar is in sample (a replay
+        starting after the last row withholds its first ``h - 1`` bars: conservative)."""
+        if self.trained_until_ns is not None:
+            return bar_ts_ns < self.trained_until_ns
+        if self.trained_last_row_ns is None:
+            return False
+        track = self.tracks.get(underlying) if underlying is not None else None
+        end = track.training_label_end_ns if track is not None else None
+        return end is None or bar_ts_ns < end
+
+    def _count_training_end(self, track: _Track, bar_ts_ns: int) -> None:
+        """An older model: count the bars after its last training row up to ``h``."""
+        last = self.trained_last_row_ns
+        if last is None or track.training_label_end_ns is not None or bar_ts_ns <= last:
+            return
+        track.bars_after_training += 1
+        if track.bars_after_training >= self.horizon:
+            track.training_label_end_ns = bar_ts_ns
 
     def _say_in_sample(self, bar_ts_ns: int) -> None:
         """Log once per forecaster that forecasts in sample were withheld (or given)."""
         if self._said_in_sample:
             return
         self._said_in_sample = True
+        end = self.trained_until_ns if self.trained_until_ns is not None else \
+            f"the {self.horizon}th bar after {self.trained_last_row_ns}"
         if self.s.allow_in_sample:
             log.warning("model %s: forecasts in sample (bar %d is before its training "
-                        "labels ended at %d) are given because allow_in_sample = true: "
+                        "labels ended at %s) are given because allow_in_sample = true: "
                         "bets on them score the model on its own training data",
-                        self.model_id, bar_ts_ns, self.trained_until_ns)
+                        self.model_id, bar_ts_ns, end)
         else:
-            log.warning("model %s: no forecast at bar %d or any bar before %d, when its "
+            log.warning("model %s: no forecast at bar %d or any bar before %s, when its "
                         "training labels ended (in sample: a backtest there would score the "
                         "model on its own training data; counted in stats['in_sample']); "
                         "replay later bars, or set [plugins.ml] allow_in_sample = true",
-                        self.model_id, bar_ts_ns, self.trained_until_ns)
+                        self.model_id, bar_ts_ns, end)
 
     def _psi_thresholds(self, model_id: str) -> tuple[int, dict[str, float] | None]:
         """The PSI window and each feature's threshold from the model's registry row."""
@@ -280,7 +329,7 @@ class MLForecaster(Forecaster):
         bar_ts, p_up = self._observe(underlying, market, ts_ns)
         if p_up is None:
             return None
-        if self.in_sample(bar_ts):
+        if self.in_sample(bar_ts, underlying):
             self._say_in_sample(bar_ts)
             if not self.s.allow_in_sample:
                 return None
@@ -311,10 +360,12 @@ class MLForecaster(Forecaster):
         if bar.ts_ns == track.latest[0]:
             return track.latest
         self._sync_monitor()  # the run may have started since the model loaded
+        self._check_clock(bar.ts_ns)
         i = track.bar_index
         track.bar_index += 1
         row = track.engine.update(bar)
         track.latest = (bar.ts_ns, None)  # this bar is consumed, whatever happens below
+        self._count_training_end(track, bar.ts_ns)
         while track.pending and track.pending[0][0] <= i:
             _, p_old, close0 = track.pending.popleft()
             self.stats["outcomes"] += 1
@@ -330,7 +381,7 @@ class MLForecaster(Forecaster):
                 track.latest = (bar.ts_ns, None)
                 return track.latest
             track.pending.append((i + self.horizon, p, bar.close))
-            if self.in_sample(bar.ts_ns):
+            if self.in_sample(bar.ts_ns, underlying):
                 self.stats["in_sample"] = self.stats.get("in_sample", 0) + 1
             self.monitor.observe_features(row.values, bar.ts_ns)
             self.stats["forecasts"] += 1
@@ -360,7 +411,10 @@ class MLForecaster(Forecaster):
         return {"model_id": self.model_id,
                 "tracks": {k: {"engine": t.engine.get_state(), "bar_index": t.bar_index,
                                "pending": [list(p) for p in t.pending],
-                               "latest": list(t.latest)} for k, t in self.tracks.items()},
+                               "latest": list(t.latest),
+                               "bars_after_training": t.bars_after_training,
+                               "training_label_end_ns": t.training_label_end_ns}
+                           for k, t in self.tracks.items()},
                 "drift": self.monitor.get_state() if self.monitor is not None else None,
                 "stats": dict(self.stats)}
 
@@ -381,6 +435,9 @@ class MLForecaster(Forecaster):
             track.pending = deque((int(a), float(b), float(c)) for a, b, c in t["pending"])
             ts, p = t["latest"]
             track.latest = (int(ts), None if p is None else float(p))
+            track.bars_after_training = int(t.get("bars_after_training", 0))
+            end = t.get("training_label_end_ns")
+            track.training_label_end_ns = None if end is None else int(end)
         if state.get("drift"):
             self.monitor.set_state(state["drift"])
             if self.monitor.tripped:

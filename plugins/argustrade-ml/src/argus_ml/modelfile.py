@@ -27,6 +27,9 @@ from argus_ml.calibration import Calibrator
 
 FORMAT = "argus-ml-model/1"
 MAX_NODES = 1_000_000  # refuse absurd files before allocating for them
+#: The largest model document read (a file or a registry row): far above any model this
+#: plugin trains (a 100-tree gbm is ~100 kB), far below what would exhaust memory.
+MAX_MODEL_BYTES = 64 * 2**20
 
 
 def _vec(d: dict[str, Any], key: str, n: int | None = None, dtype: Any = np.float64
@@ -273,13 +276,37 @@ def save_model(model: ProbabilityModel, path: Path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def check_model_size(size: int, where: str) -> None:
+    """Refuse a model document of ``size`` bytes above :data:`MAX_MODEL_BYTES` (before it
+    is read: a huge or hostile file must not exhaust memory or time)."""
+    if size > MAX_MODEL_BYTES:
+        raise DataError(f"{where}: {size} bytes, more than the {MAX_MODEL_BYTES} bytes a "
+                        "model file may have (not a model this plugin wrote)")
+
+
+def _read_capped(path: Path) -> bytes:
+    """A model file's bytes, refused above the cap before it is read; never more than its
+    stated size plus one byte (a file that grows, or a device, cannot make it read more)."""
+    try:
+        size = path.stat().st_size
+        check_model_size(size, str(path))
+        with path.open("rb") as fh:
+            return fh.read(size + 1)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the model file: {exc.strerror}") from None
+
+
 def load_model(source: Path | bytes, expected_sha256: str | None = None) -> ProbabilityModel:
-    """Load a model file (or its bytes) safely, checking its hash when one is given."""
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    """Load a model file (or its bytes) safely, checking its hash when one is given.  Only
+    ``json.loads``, never unpickling: a pickle (or any non-JSON file) is a ``DataError``."""
+    where = "model bytes" if isinstance(source, bytes) else str(source)
+    data = source if isinstance(source, bytes) else _read_capped(Path(source))
+    check_model_size(len(data), where)
     if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
-        raise DataError("model file's sha256 differs from the registry's")
+        raise DataError(f"{where}: model file's sha256 differs from the registry's")
     try:
         doc = json.loads(data)
-    except ValueError as exc:
-        raise DataError(f"model file is not JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: hostile nesting
+        raise DataError(f"{where}: model file is not JSON: {type(exc).__name__}: "
+                        f"{exc!s:.200}") from None
     return ProbabilityModel.from_dict(doc)

@@ -29,7 +29,13 @@ import numpy as np
 
 from argus_core import DataError, Ledger, Migrations
 from argus_ml.market import BinaryMarket
-from argus_ml.modelfile import ProbabilityModel, load_model, model_bytes, model_sha256
+from argus_ml.modelfile import (
+    ProbabilityModel,
+    check_model_size,
+    load_model,
+    model_bytes,
+    model_sha256,
+)
 
 STATUSES = ("shadow", "paper", "live")
 
@@ -74,18 +80,25 @@ def training_end_ns(meta: dict[str, Any], report: dict[str, Any] | None,
     """When the last label a model was trained on became known: a forecast at a bar
     before it is in sample.  ``meta["trained_on"]`` (recorded by training) when there;
     for a model registered before it, the CV report's last test row plus the label
-    horizon in ``bar_seconds`` bars (approximate across gaps in the bars); None when
-    neither says."""
+    horizon in ``bar_seconds`` bars (a lower bound: a gap in the bars ends the labels
+    later; the forecaster counts the bars instead); None when neither says."""
     trained = meta.get("trained_on")
     if isinstance(trained, dict) and "label_end_ts_ns" in trained:
         return int(trained["label_end_ts_ns"])
+    last = training_last_row_ns(report)
+    if last is None:
+        return None
+    horizon = int(meta.get("label", {}).get("horizon_bars", 1))
+    return last + horizon * bar_seconds * 10**9
+
+
+def training_last_row_ns(report: dict[str, Any] | None) -> int | None:
+    """The decision time of a model's last training row by its CV report (its last test
+    row: the final fit uses every row), or None; for models without ``trained_on``."""
     folds = (report or {}).get("folds") or []
     ends = [int(f["test_end_ts_ns"]) for f in folds
             if isinstance(f, dict) and isinstance(f.get("test_end_ts_ns"), int)]
-    if not ends:
-        return None
-    horizon = int(meta.get("label", {}).get("horizon_bars", 1))
-    return max(ends) + horizon * bar_seconds * 10**9
+    return max(ends) if ends else None
 
 
 class PromotionRefused(DataError):
@@ -191,6 +204,10 @@ class ModelRegistry:
 
     def load(self, model_id: str) -> ProbabilityModel:
         """The model, loaded safely and checked against its stored sha256."""
+        size = self.ledger.query("select length(cast(model_json as blob)) as n from "
+                                 "ml_models where model_id = ?", (model_id,))
+        if size:  # measured in SQL first: a huge row is refused before it is fetched
+            check_model_size(int(size[0]["n"] or 0), f"{self.ledger.path}: model {model_id}")
         row = self.get(model_id)
         return load_model(row["model_json"].encode(), expected_sha256=row["model_sha256"])
 

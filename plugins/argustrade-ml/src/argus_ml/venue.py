@@ -23,6 +23,8 @@ market it simulates and keeps to it (the backtest report says so too):
   both contracts get a :class:`~argus_core.Settlement` at 1 or 0 and their books are
   marked not live; the core closes any position at that price as a settlement fill
   (no fee).  Only windows whose resolving bar is in the data are listed.
+* Every window is listed before the first bar (the runner lists instruments at
+  start-up), so a listing holds no price: only ids and times.
 
 Event order at one timestamp: the bar, the settlements of the window it resolves, the
 books of the window it opens.
@@ -108,8 +110,9 @@ class UpDownReplayVenue(Venue):
                   # The resolving bar's close: a gap in the bars stretches the window
                   # (module docstring), so window_bars x bar_seconds would state a time
                   # before the settlement.
-                  "settles_ns": int(self.bars.ts_ns[window.resolve_index]),
-                  "reference_close": float(self.bars.close[window.open_index])}
+                  "settles_ns": int(self.bars.ts_ns[window.resolve_index])}
+        # No price in the listing: the runner lists every window before the first bar, so
+        # a window's opening close here gave every strategy the previous window's outcome.
         out = []
         for iid, outcome, pair in ((up_id, "up", down_id), (down_id, "down", up_id)):
             out.append(Instrument(VENUE, iid.split(":", 1)[1], "binary", TICK, Decimal(1),
