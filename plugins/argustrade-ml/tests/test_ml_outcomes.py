@@ -4,7 +4,6 @@ horizon."""
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from argus_ml.outcomes import (
 )
 from argus_ml.venue import UpDownReplayVenue
 
-from argus_core import DataError, Settlement
+from argus_core import DataError, Instrument, Settlement
 
 H = 3_600 * 10**9
 
@@ -28,9 +27,10 @@ def test_resolutions_from_a_venues_settlements_with_their_opening(tmp_path: Path
     csv.write_text("".join(f"{1_700_000_000 + 3600 * i},{c},{c + 1},{c - 1},{c},5,1\n"
                            for i, c in enumerate([100.0, 101.0, 99.0, 104.0])))
     venue = UpDownReplayVenue(MLSettings(bars_csv=csv, window_bars=1))
-    opened = {i.id: int(i.meta["opens_ns"]) for i in asyncio.run(venue.instruments())
-              if "opens_ns" in i.meta}
     events = list(venue.events())
+    # each window's contracts are listed in the stream as it opens
+    opened = {i.id: int(i.meta["opens_ns"]) for i in events
+              if isinstance(i, Instrument) and "opens_ns" in i.meta}
     labels = {lb.instrument_id: lb for lb in resolution_labels(events, opened)}
     # closes 100 -> 101 (up), 101 -> 99 (down), 99 -> 104 (up); windows open at closes
     t0 = (1_700_000_000 + 3600) * 10**9

@@ -18,7 +18,7 @@ from argus_ml.venue import UpDownReplayVenue
 from click.testing import CliRunner
 from ml_testdata import KRAKEN, TRAIN_END
 
-from argus_core import Bar, BookStatus, Ledger, OrderBook, Settlement
+from argus_core import Bar, BookStatus, Instrument, Ledger, OrderBook, Settlement
 from argus_core.cli import cli
 
 # Seven hourly bars; windows of two bars open at bars 0, 2, 4 and resolve at 2, 4, 6.
@@ -38,8 +38,16 @@ def test_the_venue_lists_windows_quotes_the_stated_book_and_settles_at_the_close
                    fee_rate=0.03, depth=50)
     venue = UpDownReplayVenue(s)
     events = list(venue.events())
-    insts = {i.id: i for i in asyncio.run(venue.instruments())}
-    assert len(insts) == 1 + 2 * 3 and insts["updown:BTC/USD"].kind == "spot"
+    (spot,) = asyncio.run(venue.instruments())  # the windows are listed as they open
+    assert spot.id == "updown:BTC/USD" and spot.kind == "spot"
+    insts = {i.id: i for i in events if isinstance(i, Instrument)}
+    assert len(insts) == 2 * 3
+    for iid, inst in insts.items():  # each listed right before its opening bar
+        k = events.index(inst)
+        later = [e for e in events[k:] if isinstance(e, Bar)]
+        assert later[0].ts_ns == inst.meta["opens_ns"], iid
+        assert not [e for e in events[:k] if isinstance(e, Bar)
+                    and e.ts_ns >= inst.meta["opens_ns"]]
     up0 = "updown:BTC/USD-UP-1700003600"  # opens at bar 0's close
     assert insts[up0].kind == "binary" and insts[up0].meta["outcome"] == "up"
     assert insts[up0].meta["pair"] == "updown:BTC/USD-DOWN-1700003600"

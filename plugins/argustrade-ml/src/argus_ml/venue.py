@@ -23,11 +23,13 @@ market it simulates and keeps to it (the backtest report says so too):
   both contracts get a :class:`~argus_core.Settlement` at 1 or 0 and their books are
   marked not live; the core closes any position at that price as a settlement fill
   (no fee).  Only windows whose resolving bar is in the data are listed.
-* Every window is listed before the first bar (the runner lists instruments at
-  start-up), so a listing holds no price: only ids and times.
+* Each window's two contracts are listed in the stream when it opens (the start-up
+  listing is the spot instrument alone): listed at the start, every window's times told
+  every strategy where the data has gaps and where it ends before it had seen a bar.
+  A listing holds no price: only ids and the window's times.
 
-Event order at one timestamp: the bar, the settlements of the window it resolves, the
-books of the window it opens.
+Event order at one timestamp: the contracts of the window that opens there, the bar, the
+settlements of the window it resolves, the books of the window it opens.
 """
 
 from __future__ import annotations
@@ -121,13 +123,10 @@ class UpDownReplayVenue(Venue):
         return out[0], out[1]
 
     async def instruments(self) -> Sequence[Instrument]:
-        """The spot instrument and both contracts of every window."""
-        spot = Instrument(VENUE, self.s.symbol, "spot", Decimal("0.1"), Decimal("1e-8"),
-                          base=self.s.symbol.split("/")[0], quote=self.s.symbol.split("/")[-1])
-        out = [spot]
-        for w in self.windows():
-            out.extend(self._contracts(w))
-        return out
+        """The spot instrument (each window's contracts are listed as it opens)."""
+        return [Instrument(VENUE, self.s.symbol, "spot", Decimal("0.1"), Decimal("1e-8"),
+                           base=self.s.symbol.split("/")[0],
+                           quote=self.s.symbol.split("/")[-1])]
 
     def book(self, instrument_id: str, ts_ns: int) -> OrderBook:
         """The stated book of a contract: one level each side around 0.5."""
@@ -141,6 +140,9 @@ class UpDownReplayVenue(Venue):
         opening = {w.open_index: w for w in self.windows()}
         resolving = {w.resolve_index: w for w in self.windows()}
         for i, bar in enumerate(bars.bars(self.spot_id)):
+            listed = opening.get(i)
+            if listed is not None:  # before the bar: a strategy hearing it finds them
+                yield from self._contracts(listed)
             yield bar
             w = resolving.get(i)
             if w is not None:
@@ -163,8 +165,9 @@ class UpDownReplayVenue(Venue):
             yield event
 
     def expected_events(self) -> int | None:
-        """Bars, plus two books at each opening and four events at each resolution."""
-        return len(self.bars) + 6 * len(self.windows())
+        """Bars, plus two contracts and two books at each opening and four events at
+        each resolution."""
+        return len(self.bars) + 8 * len(self.windows())
 
     def fee_schedule(self, instrument_id: str) -> FeeSchedule:
         """``fee_rate`` of the price paid, on every instrument of this venue."""
