@@ -41,7 +41,9 @@ _GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
 _GL_X = 0.5 * (_GL_X + 1.0)  # nodes on [0, 1]
 _GL_W = 0.5 * _GL_W
 _N_ALPHA = 48  # candidate damping exponents per side and maturity
-_ALPHA_CAP = 40.0  # no need to damp harder than e^{-40 k}
+# damping up to e^{-2000 k}: a one-day option 10% out of the money needs alpha ~ 1000
+# (a cap of 40 left its price at the integral's rounding floor, 6e-19 for 5e-21)
+_ALPHA_CAP = 2000.0
 _ENVELOPE_TOL = 1e-17
 _MIN_STRIP = 0.05  # narrower damping strips fall back to alpha = -1/2
 _N_SMALL_ALPHA = 20  # extra damping candidates, each half the last, below the even grid

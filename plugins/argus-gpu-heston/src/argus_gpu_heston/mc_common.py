@@ -70,9 +70,14 @@ def kernel_source() -> str:
     return resources.files("argus_gpu_heston.kernels").joinpath("heston_mc.cl").read_text()
 
 
+def _is_int(value: object) -> bool:
+    """An integer, not a bool (True is an int to Python, but never a seed or a count)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def seed_key(seed: int) -> tuple[int, int]:
     """Philox key words from a 64-bit seed."""
-    if not isinstance(seed, (int, np.integer)) or seed < 0 or seed >= 2 ** 64:
+    if not _is_int(seed) or seed < 0 or seed >= 2 ** 64:
         raise HestonParameterError(f"seed must be an integer in [0, 2^64), got {seed!r}")
     seed = int(seed)
     return seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF
@@ -108,9 +113,9 @@ def make_spec(params: HestonParams, t: float, mu: float, paths: int, steps: int,
         raise HestonParameterError(f"scheme must be one of {sorted(SCHEMES)}, got {scheme!r}")
     if dtype not in DTYPES:
         raise HestonParameterError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
-    if int(paths) != paths or paths < 2:
+    if isinstance(paths, bool) or int(paths) != paths or paths < 2:
         raise HestonParameterError(f"paths must be an integer >= 2, got {paths!r}")
-    if int(steps) != steps or steps < 1 or steps >= 2 ** 32:
+    if isinstance(steps, bool) or int(steps) != steps or steps < 1 or steps >= 2 ** 32:
         raise HestonParameterError(f"steps must be an integer in [1, 2^32), got {steps!r}")
     key0, key1 = seed_key(seed)
     return SimSpec(n_pairs=(int(paths) + 1) // 2, n_steps=int(steps), v0=params.v0,
@@ -134,7 +139,10 @@ def combine_sums(sums: NDArray[np.float64], n_pairs: int, control_variate: bool)
     exact martingale), so beta* = cov(y, c)/var(c) removes the part of the payoff
     variance that is linear in S_T.  beta is estimated from the same sample; its bias
     is O(1/n), far below the standard error at any useful n.  A single pair's standard
-    error is ``inf``: 0 would read as an exact price.
+    error is ``inf``: 0 would read as an exact price.  So is that of a sample with no
+    spread left beyond rounding (no path reached a far strike, or every path ended on
+    the same side of it, where the payoff is linear in the control): its error exists
+    but this sample cannot measure it.
     """
     sy, syy, sc, scc, syc = (float(x) for x in sums)
     n = float(n_pairs)
@@ -142,11 +150,25 @@ def combine_sums(sums: NDArray[np.float64], n_pairs: int, control_variate: bool)
         return McEstimate(sy / n, math.inf)
     mean_y, mean_c = sy / n, sc / n
     var_y = max(syy / n - mean_y * mean_y, 0.0)
+    # sum y^2 / n - mean^2 loses ~eps x (sum y^2 / n) to rounding (more in float32
+    # kernels): a variance below this floor is no measurement
+    floor = _UNMEASURED_VARIANCE * syy / n
     if not control_variate or n < 3:
-        return McEstimate(mean_y, math.sqrt(var_y / max(n - 1.0, 1.0)))
+        return McEstimate(mean_y, _stderr(var_y, n - 1.0, floor))
     var_c = max(scc / n - mean_c * mean_c, 0.0)
     cov = syc / n - mean_y * mean_c
     beta = cov / var_c if var_c > 0 else 0.0
     value = mean_y - beta * mean_c
     var_res = max(var_y - 2.0 * beta * cov + beta * beta * var_c, 0.0)
-    return McEstimate(value, math.sqrt(var_res / (n - 2.0)))
+    return McEstimate(value, _stderr(var_res, n - 2.0, floor))
+
+
+#: Relative to the mean square payoff: sample variances at or below it are rounding.
+_UNMEASURED_VARIANCE = 1e-12
+
+
+def _stderr(variance: float, dof: float, floor: float) -> float:
+    """sqrt(variance / dof), or inf where the variance is not above the rounding floor."""
+    if variance <= floor:
+        return math.inf
+    return math.sqrt(variance / dof)

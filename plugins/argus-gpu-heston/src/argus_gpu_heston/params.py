@@ -21,6 +21,12 @@ def _finite(name: str, value: float) -> float:
     return float(value)
 
 
+def _to_float(value: Any) -> Any:
+    """float(value), but a bool passes through unchanged so the validator refuses it by
+    name (float(True) would be a silent 1.0)."""
+    return value if isinstance(value, bool) else float(value)
+
+
 def _validate_params(inst: HestonParams, attribute: Any, value: float) -> None:
     name = attribute.name
     _finite(name, value)
@@ -49,11 +55,11 @@ class HestonParams:
     corr(dW_s, dW_v) = rho.  Variances are annualised (0.04 = 20% vol).
     """
 
-    v0: float = attrs.field(validator=_validate_params, converter=float)
-    kappa: float = attrs.field(validator=_validate_params, converter=float)
-    theta: float = attrs.field(validator=_validate_params, converter=float)
-    sigma: float = attrs.field(validator=_validate_params, converter=float)
-    rho: float = attrs.field(validator=_validate_params, converter=float)
+    v0: float = attrs.field(validator=_validate_params, converter=_to_float)
+    kappa: float = attrs.field(validator=_validate_params, converter=_to_float)
+    theta: float = attrs.field(validator=_validate_params, converter=_to_float)
+    sigma: float = attrs.field(validator=_validate_params, converter=_to_float)
+    rho: float = attrs.field(validator=_validate_params, converter=_to_float)
 
     @property
     def feller(self) -> bool:
@@ -89,8 +95,8 @@ class OptionLeg:
     """One European leg of a spread: quantity > 0 long, < 0 short, per unit of underlying."""
 
     kind: str = attrs.field(converter=check_kind)
-    strike: float = attrs.field(validator=_validate_leg, converter=float)
-    quantity: float = attrs.field(validator=_validate_leg, converter=float)
+    strike: float = attrs.field(validator=_validate_leg, converter=_to_float)
+    quantity: float = attrs.field(validator=_validate_leg, converter=_to_float)
 
     def payoff(self, spot: Any) -> Any:
         """Signed payoff of the leg at expiry for terminal price(s) ``spot``."""

@@ -239,6 +239,8 @@ class HestonPricer(Pricer):
             raise HestonParameterError(
                 f"params must be a HestonParams, got {type(params).__name__}")
         try:
+            if isinstance(strike, bool):  # True is an int to Python: not a strike of 1
+                raise TypeError
             strike = float(strike)
         except (TypeError, ValueError):
             raise HestonParameterError(f"strike must be a number, got {strike!r}") from None

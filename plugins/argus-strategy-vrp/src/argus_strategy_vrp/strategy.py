@@ -15,8 +15,9 @@ On each underlying's daily ``Bar`` (the last event of a day on ``vrp_options``):
    |delta| (Black-Scholes at the strike's own implied vol) or by probability of profit
    (Heston Monte Carlo through the ``heston`` pricer when installed, lognormal
    otherwise), the long strike ``width`` below, and
-   ``contracts = floor(budget / max loss per contract)`` with
-   ``budget = min(risk_budget x equity, max_risk_per_play)`` (the per-play cap), at
+   ``contracts = floor(budget / worst loss per contract)`` with
+   ``budget = min(risk_budget x equity, max_risk_per_play)`` (the per-play cap) and the
+   worst loss counting the limits' slippage and the round trip's commissions, at
    most ``max_contracts`` and the short book's best-level size;
 4. send both legs as one basket: SELL the short put at its best bid, BUY the long
    put at its best ask (LIMIT, IOC), so fills take displayed depth only.
@@ -189,9 +190,9 @@ class VrpPutSpread(Strategy):
             return self._skip(und, f"credit {credit:.0f} < {self.s.min_credit}")
         max_loss = self.s.width * MULTIPLIER - credit
         if max_loss <= 0:
-            return []
+            return self._skip(und, f"credit {credit:.0f} >= width: a crossed or stale quote")
         budget = min(self.s.risk_budget * float(ctx.portfolio.equity), self.s.max_risk_per_play)
-        contracts = min(math.floor(budget / max_loss), self.s.max_contracts,
+        contracts = min(self._contracts_within(budget, max_loss), self.s.max_contracts,
                         int(short_book.bid_levels()[0, 1]), int(long_book.ask_levels()[0, 1]))
         if contracts < 1:
             return self._skip(und, "risk budget below one contract's max loss")
@@ -210,6 +211,19 @@ class VrpPutSpread(Strategy):
                    limit_price=self._limit(ask, Side.BUY), order_type=OrderType.LIMIT,
                    time_in_force=TimeInForce.IOC, reason=reason, basket_id=basket),
         ]
+
+    def _contracts_within(self, budget: float, max_loss: float) -> int:
+        """Most spreads whose worst loss stays within ``budget`` dollars.
+
+        Per contract: ``max_loss`` (width x 100 - credit at the touch), the slippage the
+        IOC limits allow (``limit_ticks`` on each leg) and the commission of its four
+        legs (open and an early close; a settlement pays none).  Per play: four fills'
+        ``commission_per_fill``.  (The paper broker's ``cost_multiplier`` is not visible
+        here; at its default of 1 this is exact.)
+        """
+        slippage = 2 * self.s.limit_ticks * float(TICK_PER_CONTRACT)
+        per_contract = max_loss + slippage + 4 * self.s.commission_per_contract
+        return math.floor((budget - 4 * self.s.commission_per_fill) / per_contract)
 
     def _limit(self, touch: float, side: Side) -> Decimal:
         """An IOC leg's limit: ``limit_ticks`` past the touch, never below one tick."""
