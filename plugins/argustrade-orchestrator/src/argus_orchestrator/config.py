@@ -20,6 +20,7 @@ from argus_core import (
     Secret,
     apply_overrides,
     in_range,
+    plugin_settings,
     structure,
 )
 from argus_orchestrator.sandbox import PROTECTIONS, WorkerPolicy
@@ -211,8 +212,34 @@ def orchestrator_settings(config: Config) -> OrchestratorSettings:
         raise ConfigError(f"{where}: plugins.orchestrator.slot {settings.slot!r} is not one of "
                           f"[run] strategies {config.run.strategies}")
     try:
-        apply_overrides(config, settings.backtest, origin="plugins.orchestrator.backtest")
+        window = apply_overrides(config, settings.backtest,
+                                 origin="plugins.orchestrator.backtest")
+        _check_window_plugins(window, settings.backtest)
     except ConfigError as exc:
         said = str(exc).removeprefix(f"{where}: ")
-        raise ConfigError(f"{where}: plugins.orchestrator.backtest: {said}") from None
+        if not said.startswith("plugins.orchestrator.backtest"):  # (a plugin's names it)
+            said = f"plugins.orchestrator.backtest: {said}"
+        raise ConfigError(f"{where}: {said}") from None
     return settings
+
+
+def _check_window_plugins(window: Config, overrides: dict[str, Any]) -> None:
+    """Validate each plugin table the proving window's overrides touch with that plugin's
+    own settings class.  ``[plugins.X]`` tables are free-form to the core's config, so a
+    typo there (``plugins.replay.strat``) or a value of the wrong type passed the start and
+    raised in the first cycle's backtest, hours later, and in every cycle after it."""
+    names = sorted({key.split(".")[1] for key in overrides
+                    if key.split(".")[0] == "plugins" and key.count(".") >= 1})
+    if not names:
+        return
+    from argus_core.runtime import load_host  # loads plugins: only when a table is touched
+
+    host = load_host(window)
+    classes, loaded = host.config_classes(), set(host.plugin_names())
+    for name in names:
+        if name not in loaded:
+            keys = ", ".join(k for k in overrides if k.split(".")[:2] == ["plugins", name])
+            raise ConfigError(f"{keys}: plugin {name!r} is not loaded (loaded: "
+                              f"{', '.join(sorted(loaded))}); the proving backtest would "
+                              f"refuse its table")
+        plugin_settings(window, name, classes.get(name))

@@ -273,6 +273,7 @@ class Orchestrator:
         self.cycle_started_at: dict[str, int] = {}
         self.cycle_collected_at: dict[str, int] = {}
         self._future: concurrent.futures.Future[CycleResult] | None = None
+        self._cycle_incumbent = incumbent_id  # what the running cycle proves against
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="orchestrator")
         self._instrument = ""
         self._loop_thread: int | None = None
@@ -358,7 +359,9 @@ class Orchestrator:
             self.apply_requests()
         if self.stage == "idle" and self._may_start_cycle():
             self._start_cycle()
-        if self.stage == "cycle" and self._future is not None and self._future.done():
+        # Collected whatever the stage: a rollback while a paper/live cycle runs sets the
+        # ladder idle, and its result was never read (see _finish_cycle).
+        if self._future is not None and self._future.done():
             self._finish_cycle(self._cycle_result(self._future))
         elif self.stage == "shadow" and self.stage_events > self.s.ladder.shadow_events:
             self._judge_shadow()
@@ -420,6 +423,8 @@ class Orchestrator:
 
     # -- cycles -------------------------------------------------------------------------------
     def _may_start_cycle(self) -> bool:
+        if self._future is not None:
+            return False  # the last cycle still runs (the ladder left it for a rollback)
         if self.max_cycles is not None and \
                 self.cycles_done - self._cycles_before >= self.max_cycles:
             return False
@@ -447,6 +452,7 @@ class Orchestrator:
                   f"{self.incumbent_id})")
         self.cycle_started_at[cycle_id] = self.events
         source, incumbent_id = self.incumbent_source, self.incumbent_id
+        self._cycle_incumbent = incumbent_id
         self._trim_equity_marks()
         self.stage = "cycle"
         # The cycle runs on the worker thread (its backtests start their own event loops,
@@ -479,12 +485,27 @@ class Orchestrator:
         self.cycle_collected_at[result.cycle_id] = self.events
         self.next_cycle_at = self.events + self.s.cycle_every_events
         self.echo(f"[{result.cycle_id}] {result.outcome}: {result.reason}")
+        if self.stage != "cycle" or self._cycle_incumbent != self.incumbent_id:
+            self._drop_stale_cycle(result)
+            return
         if result.outcome != "deploy" or result.candidate_source is None:
             self._set_stage("idle")
             return
         assert result.candidate_id is not None
         self._start_shadow(result.candidate_id, result.candidate_source,
                            "passed the gates; shadowing the incumbent on the same events")
+
+    def _drop_stale_cycle(self, result: CycleResult) -> None:
+        """A cycle that ended after the ladder left it (the incumbent it was proven against
+        was rolled back meanwhile): its candidate beat a version no longer trading, so it
+        is rejected, saying why.  Before, its result was never read: a second cycle
+        started beside it, and its candidate stayed ``candidate`` ("passed the gates")
+        for ever, a proven-looking version a person might promote."""
+        if result.outcome == "deploy" and result.candidate_id is not None:
+            why = (f"stale: proven against {self._cycle_incumbent}, which stopped trading "
+                   f"while the cycle ran (the slot now trades {self.incumbent_id})")
+            self.versions.set_status(result.candidate_id, "rejected", why)
+            self.echo(f"{result.candidate_id} rejected: {why}")
 
     # -- ladder ------------------------------------------------------------------------------
     def _set_stage(self, stage: str) -> None:

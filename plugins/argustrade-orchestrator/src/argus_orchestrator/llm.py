@@ -6,7 +6,10 @@ secrets never enter a prompt) and the cycle's and day's token and cost budgets
 are checked against the call's worst case (estimated input + ``max_tokens``
 output).  After it: usage and cost are recorded exactly as the API reported them; an
 answer of the wrong shape (no usage, a null text, a lone surrogate, a negative count) is a
-spooled error charged its worst case, never a refund.
+spooled error charged its worst case, never a refund.  So is every attempt whose answer
+never came back (a timeout, a connection cut after the request was sent): the server may
+have done and billed the work, and the SDK's retry is a new request (it sends no
+idempotency key), so a timed-out attempt followed by an answered one costs both.
 """
 
 from __future__ import annotations
@@ -74,6 +77,33 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / 3) + 16
 
 
+class _Attempts:
+    """Counts the HTTP attempts the SDK's client sends and the error answers it gets back
+    (hooks on its ``httpx2`` client: the SDK retries inside one ``create`` call)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.refused = 0  # complete error answers (429, 529, 4xx): the work was not done
+
+    def on_request(self, request: httpx2.Request) -> None:
+        self.sent += 1
+
+    def on_response(self, response: httpx2.Response) -> None:
+        if not response.is_success:
+            self.refused += 1
+
+    def install(self, client: anthropic.Anthropic) -> bool:
+        """Hook onto ``client``'s HTTP client; False where it has none to hook."""
+        http = getattr(client, "_client", None)  # the SDK keeps its httpx2 client there
+        hooks = getattr(http, "event_hooks", None)
+        if not isinstance(hooks, dict):
+            return False
+        http.event_hooks = {  # type: ignore[union-attr]
+            "request": [*hooks.get("request", []), self.on_request],
+            "response": [*hooks.get("response", []), self.on_response]}
+        return True
+
+
 class ModelClient:
     """Makes model calls for one run and spools every one of them."""
 
@@ -83,6 +113,14 @@ class ModelClient:
         self.spool = ThoughtSpool(ledger)
         self.client = client
         self.clock = clock  # nanoseconds; the loop's clock keeps replays reproducible
+        self.attempts = _Attempts()
+        self.attempts.install(client)
+
+    def _unanswered(self, sent_before: int, refused_before: int, answered: int) -> int:
+        """Attempts of this call that got no answer (timed out, cut off): billed, maybe."""
+        sent = self.attempts.sent - sent_before
+        refused = self.attempts.refused - refused_before
+        return max(0, sent - refused - answered)
 
     def _day(self) -> str:
         return dt.datetime.fromtimestamp(self.clock() / 1e9, dt.UTC).date().isoformat()
@@ -108,25 +146,44 @@ class ModelClient:
             raise OrchestratorError(f"{purpose} prompt contains {len(leaked)} key-shaped "
                                     f"string(s); refusing to send it")
         self._check_budget(cycle_id, day, model, system + prompt, max_tokens, base)
+        worst_in = estimate_tokens(system + prompt)
+        sent_before, refused_before = self.attempts.sent, self.attempts.refused
         try:
             message = self.client.messages.create(
                 model=model, max_tokens=max_tokens, system=system,
                 messages=[{"role": "user", "content": prompt}])
-        except anthropic.APIStatusError as exc:
-            error = f"{type(exc).__name__} (HTTP {exc.status_code}): {_api_message(exc)}"
-            self.spool.record(attrs.evolve(base, request_id=exc.request_id,
-                                           status="error", error=error), day=day)
-            raise OrchestratorError(f"{purpose} call failed: {redact(error)}") from None
         except anthropic.APIError as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            self.spool.record(attrs.evolve(base, status="error", error=error), day=day)
+            if isinstance(exc, anthropic.APIStatusError):
+                error = f"{type(exc).__name__} (HTTP {exc.status_code}): {_api_message(exc)}"
+                base = attrs.evolve(base, request_id=exc.request_id)
+            else:
+                error = f"{type(exc).__name__}: {exc}"
+            # Attempts that timed out were maybe billed: charged their worst case (charged
+            # nothing, a timed-out call lifted the budget by what the server billed).
+            lost = self._unanswered(sent_before, refused_before, 0)
+            if lost:
+                error += f" ({lost} attempt(s) unanswered, each charged its worst case)"
+            self.spool.record(attrs.evolve(
+                base, status="error", error=error, input_tokens=lost * worst_in,
+                output_tokens=lost * max_tokens,
+                cost_usd=lost * self.settings.cost(model, worst_in, max_tokens)), day=day)
             raise OrchestratorError(f"{purpose} call failed: {redact(error)}") from None
+        lost = self._unanswered(sent_before, refused_before, 1)
+        if lost:  # timed out before the SDK's retry was answered: their own row
+            self.spool.record(attrs.evolve(
+                base, status="error", input_tokens=lost * worst_in,
+                output_tokens=lost * max_tokens,
+                cost_usd=lost * self.settings.cost(model, worst_in, max_tokens),
+                error=f"{lost} attempt(s) unanswered before the SDK's retry was; each "
+                      f"charged its worst case"), day=day)
+            seq = self.spool.next_seq(cycle_id)
+            thought_id = f"{cycle_id}-{seq:02d}-{purpose}"
+            base = attrs.evolve(base, thought_id=thought_id, seq=seq)
         try:
             text, model_id, tokens_in, tokens_out = _read_message(message)
         except _Malformed as exc:
             # The call was made and its cost is unknown: charged its worst case, so a
             # broken or hostile answer (negative usage) never refunds a budget.
-            worst_in = estimate_tokens(system + prompt)
             error = f"malformed answer: {exc}"
             self.spool.record(attrs.evolve(
                 base, status="error", error=error, input_tokens=worst_in,

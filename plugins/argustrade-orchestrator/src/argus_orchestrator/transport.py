@@ -14,7 +14,10 @@ A cassette is JSON::
         ...]}
 
 Interactions are served in order; each request must match the next one's method, path
-and (when given) model.  A mismatch or an exhausted cassette answers a 400
+and (when given) model.  A response ``{"timeout": true}`` stands for an answer that came
+after the client's timeout: the interaction is used up (the server did the work and
+billed it) and the request raises ``httpx2.ReadTimeout``, as a live one does.  A mismatch
+or an exhausted cassette answers a 400
 ``invalid_request_error`` with ``x-should-retry: false`` and is listed in
 :attr:`RecordedTransport.mismatches`, so a test fails loudly instead of hanging.
 """
@@ -88,6 +91,9 @@ class RecordedTransport(httpx2.BaseTransport):
                                          f"{self.where}: " + "; ".join(problems))
         self.position += 1
         response = item["response"]
+        if response.get("timeout"):
+            raise httpx2.ReadTimeout(f"recorded timeout (interaction {self.position - 1})",
+                                     request=request)
         headers = {"content-type": "application/json", **response.get("headers", {})}
         content = json.dumps(response.get("json", {})).encode()
         return httpx2.Response(int(response.get("status", 200)), headers=headers,
