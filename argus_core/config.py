@@ -414,7 +414,7 @@ def structure(data: Any, cls: type, where: str, prefix: str = "", *,
                                           format_exception=_format_exception)
         message = f"{where}: " + "; ".join(_clean(m) for m in messages)
     except RangeError as exc:  # a validator of ``cls`` itself: same shape as cattrs' errors
-        message = f"{where}: {exc} @ {prefix or 'config'}"
+        message = f"{where}: {exc} @ {f'{prefix}.{exc.key}' if prefix else 'config'}"
     except ConfigError as exc:
         message = f"{where}: {prefix}: {exc}"
     except (TypeError, ValueError, AttributeError) as exc:
@@ -460,6 +460,10 @@ def _with_lines(message: str, where: str, overrides: Mapping[str, str]) -> str:
 
     def line_of(match: re.Match[str]) -> str:
         parts = re.sub(r"\[\d+\]", "", match.group(1)).split(".")
+        # an unknown key is on its own line, not its table's
+        if unknown := re.search(r"unknown key\(s\) \(([^,)]+)[^)]*\)$",
+                                message[:match.start()]):
+            parts.append(unknown.group(1).strip())
         for n in range(len(parts), 0, -1):
             if (found := lines.get(".".join(parts[:n]))) is not None:
                 return f"{match.group(0)} (line {found})"
@@ -489,7 +493,15 @@ def _clean(message: str) -> str:
     message = message.replace("extra fields found", "unknown key(s)")
     if message.endswith(" @ $"):
         message = message[:-4] + " at the top level"
-    return message.replace("$.", "")
+    message = message.replace("$.", "")
+    # A validator's range error is reported at its table: name the key, so that its
+    # own line is found (the table's header line was given)
+    if (ranged := _RANGED.match(message)) and not ranged.group(2).endswith(ranged.group(1)):
+        message = f"{message}.{ranged.group(1)}"
+    return message
+
+
+_RANGED = re.compile(r"^(\w+) = .* is outside the allowed range .* @ ([\w.\[\]-]+)$")
 
 
 def plugin_settings(config: Config, plugin: str, cls: type | None) -> Any:

@@ -234,14 +234,18 @@ def test_each_bound_just_inside_and_just_outside(tmp_path: Path, table: str, key
     message = str(info.value)
     assert message.startswith(f"{path}: "), message
     assert f"{key} = " in message and "outside the allowed range" in message, message
-    # where: the table, and the file's line that opens it (or the inline table's line)
-    found = re.search(rf"@ {re.escape(table)} \(line (\d+)\)$", message)
     if table == "plugins.lab.executor":  # the lab's own check, after the core's structure()
         assert message.endswith(f"@ {table}"), message
         return
+    # where: the key, and its own line in the file (a plugin table's validator errors were
+    # placed at the table's header line); the core's own tables name the table's line
+    found = re.search(rf"@ {re.escape(table)}(\.{re.escape(key)})? \(line (\d+)\)$", message)
     assert found, message
-    line = path.read_text().splitlines()[int(found.group(1)) - 1]
-    assert line.strip() == f"[{table}]" or line.startswith(f"{table.split('.')[-1]} ="), line
+    line = path.read_text().splitlines()[int(found.group(2)) - 1]
+    if found.group(1):
+        assert line.startswith(f"{key} ="), line
+    else:
+        assert line.strip() == f"[{table}]", line
 
 
 @pytest.mark.parametrize(("table", "key"), [(t, k) for t, k, *_ in CASES
@@ -426,3 +430,25 @@ def test_the_bundled_examples_are_in_range(path: Path) -> None:
         lab_settings(config)
     if "orchestrator" in config.plugins:
         orchestrator_settings(config)
+
+
+def test_a_plugin_tables_range_error_and_unknown_key_name_the_keys_own_line(
+        tmp_path: Path) -> None:
+    """A validator's range error and an unknown key in a plugin table were placed at the
+    table's header line (``@ plugins.risk (line 7)`` for a key on line 10): the error says
+    where, so it names the key and the key's line."""
+    from argus_core.builtins.example_strategies import ExampleSettings
+
+    path = tmp_path / "c.toml"
+    path.write_text('[argus]\nplugins = []\n\n[run]\nvenue = "replay"\n\n[plugins.risk]\n'
+                    'daily_loss_fraction = "0.1"\n\nmax_drawdown_fraction = 7\n\n'
+                    '[plugins.example]\nfast = 3\n\nfsat = 4\n', encoding="utf-8")
+    config = load_config(path)
+    with pytest.raises(ConfigError) as risk:
+        plugin_settings(config, "risk", PLUGIN_CLASSES["risk"])
+    assert str(risk.value).endswith(
+        "@ plugins.risk.max_drawdown_fraction (line 10)"), str(risk.value)
+    with pytest.raises(ConfigError) as example:
+        plugin_settings(config, "example", ExampleSettings)
+    assert str(example.value).endswith("unknown key(s) (fsat) @ plugins.example (line 15)"), \
+        str(example.value)

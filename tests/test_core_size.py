@@ -167,6 +167,8 @@ inside a limit walked past it together): 8,725.
 What a resume that stops a flatten leaves open, one rule (`left_open_by_resume`,
 `left_open_text`) for the command line, the Telegram bot and the dashboard (each had its
 own copy), and `outcome_unknown` public: 8,740.
+A plugin table's range error and unknown key name the key's own line (the table's header
+line was given): 8,750.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -181,7 +183,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_740
+BUDGET = 8_750
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 
