@@ -106,15 +106,12 @@ class RunCollector(Collector):
                 yield GaugeMetricFamily("argus_loop_lag_seconds", "Wall clock minus the "
                                         "last event's own time stamp, when it arrived.",
                                         value=(last_wall - last_ts) / _NS)
-        # Replay: a book's age in event time (the wall clock says nothing about a replay).
-        ref_ns = last_ts if self.mode == "replay" else now_ns
         ages = GaugeMetricFamily("argus_book_age_seconds", "Age of the newest book per "
                                  "instrument.", labels=["instrument"])
         live = stale = 0
-        for instrument, ts in sorted(dict(probe.book_ts_ns).items()):
-            age_s = max(0.0, ((ref_ns or ts) - ts) / _NS)
-            ages.add_metric([instrument], age_s)
-            if self.book_stale_after_s and age_s > self.book_stale_after_s:
+        for instrument, book_age_s in self._book_ages(now_ns, last_ts):
+            ages.add_metric([instrument], book_age_s)
+            if self.book_stale_after_s and book_age_s > self.book_stale_after_s:
                 stale += 1
             else:
                 live += 1
@@ -130,3 +127,19 @@ class RunCollector(Collector):
                  and age_s <= self.event_stale_after_s)
         up.add_metric([self.venue], float(fresh))
         yield up
+
+    def _book_ages(self, now_ns: int, last_ts: int | None) -> list[tuple[str, float]]:
+        """``(instrument, seconds)`` per book.  Replay: in event time (the wall clock says
+        nothing about a replay).  Paper and live: the wall clock minus the book's stamp,
+        and never less than the time since it arrived (monotonic), so that a book stamped
+        in the future (a venue's clock ahead) still ages when it stops."""
+        probe, out = self.probe, []
+        mono_now = probe.monotonic_ns()
+        arrived = dict(probe.book_mono_ns)
+        for instrument, ts in sorted(dict(probe.book_ts_ns).items()):
+            if self.mode == "replay":
+                out.append((instrument, max(0.0, ((last_ts or ts) - ts) / _NS)))
+                continue
+            since_arrival_s = (mono_now - arrived.get(instrument, mono_now)) / _NS
+            out.append((instrument, max(0.0, (now_ns - ts) / _NS, since_arrival_s)))
+        return out

@@ -9,14 +9,23 @@ The connection is apsw's, like the ledger's, never the standard library's ``sqli
 two copies of SQLite in one process do not see each other's POSIX locks, so closing one
 drops the other's, and its WAL index can be reset under the writer (SQLite's "How To
 Corrupt" page, section 2.2; seen here as a bus error in the loop's thread).
+
+A reader leaves the run directory as it found it.  SQLite's read-only connection to a
+WAL database creates ``-wal`` and ``-shm`` files when none are there (its writer closed:
+a finished run, whose final figures the monitor keeps serving) and, unable to
+checkpoint, never removes them.  So while no ``-wal`` file exists the ledger is read as
+``immutable`` (no lock, no file made) and the read is kept only when no writer appeared
+meanwhile: no ``-wal`` file and the database file's size and time unchanged after it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 import apsw
 import attrs
@@ -24,6 +33,7 @@ import attrs
 from argus_core import LEDGER_FILE, LedgerError, RiskAction, TradingState, open_read_only
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 #: The trading state of a control row the monitor cannot read or does not know: the loop
 #: may not trade as the three states say, so health is never ``ok`` on it.
 UNKNOWN_STATE = "unknown"
@@ -50,10 +60,47 @@ def read_snapshot(run_dir: Path, timeout_s: float = 2.0) -> LedgerSnapshot:
     path = Path(run_dir) / LEDGER_FILE
     if not path.exists():
         return LedgerSnapshot()
-    conn = open_read_only(path, int(timeout_s * 1000))
+    return read_untouched(path, _snapshot, timeout_s)
+
+
+def read_untouched(path: Path, read: Callable[[apsw.Connection], _T],
+                   timeout_s: float = 2.0) -> _T:
+    """``read(connection)`` on the SQLite file ``path``, read-only, leaving no ``-wal``
+    or ``-shm`` file behind (see the module docstring).  A writer that opens during an
+    ``immutable`` read makes it be done again through the core's ``open_read_only``."""
+    wal = path.with_name(f"{path.name}-wal")
+    if not wal.exists():
+        before = _stamp(path)
+        conn = apsw.Connection(f"{path.resolve().as_uri()}?immutable=1",
+                               flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+        try:
+            result, error = read(conn), None
+        except apsw.Error as exc:  # damaged, or torn by a checkpoint under the read
+            result, error = None, exc
+        finally:
+            conn.close()
+        if not wal.exists() and _stamp(path) == before:
+            if error is not None:
+                raise error
+            return cast(_T, result)
+    conn = open_read_only(path, int(timeout_s * 1000))  # a writer is there: its WAL too
     try:
-        # One read transaction: every figure below comes from the same commit.
-        conn.execute("begin")
+        return read(conn)
+    finally:
+        conn.close()
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """What a checkpoint into ``path`` changes: its inode, size and modification time."""
+    st = os.stat(path)
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _snapshot(conn: apsw.Connection) -> LedgerSnapshot:
+    """The figures, read on ``conn`` in one read transaction (every figure from the same
+    commit)."""
+    conn.execute("begin")
+    try:
         equity_row = conn.execute(
             "select cash, equity, gross_exposure from equity order by ts_ns desc limit 1"
         ).fetchone()
@@ -66,9 +113,8 @@ def read_snapshot(run_dir: Path, timeout_s: float = 2.0) -> LedgerSnapshot:
                         (RiskAction.VETO.value,))
         control = conn.execute(
             "select value from control where key = 'trading_state'").fetchone()
-        conn.execute("commit")
     finally:
-        conn.close()
+        conn.execute("commit")
     state = TradingState.ACTIVE.value if control is None else trading_state_of(control[0])
     cash = equity = gross = None
     if equity_row is not None:

@@ -40,6 +40,9 @@ class LoopProbe:
         self.opportunities: dict[str, int] = {}
         #: instrument id -> time stamp of its newest book (snapshot or delta)
         self.book_ts_ns: dict[str, int] = {}
+        #: instrument id -> when that book left the stream (monotonic): a book stamped
+        #: ahead of the wall clock still ages from its arrival
+        self.book_mono_ns: dict[str, int] = {}
 
     def watch_venue(self, venue: Venue) -> bool:
         """Wrap ``venue.stream`` so every event is noted; False when the venue object
@@ -71,6 +74,7 @@ class LoopProbe:
             self.last_event_ts_ns = ts
             if isinstance(event, _BOOKS):
                 self.book_ts_ns[event.instrument_id] = ts
+                self.book_mono_ns[event.instrument_id] = self.last_event_mono_ns
 
     def on_fill(self, fill: Fill) -> None:
         """A committed fill."""

@@ -157,7 +157,16 @@ class _DeadlineReader(io.RawIOBase):
 
 
 class _QuietHandler(WSGIRequestHandler):
+    """One request: read by the deadline, answered, logged at debug level.  Every
+    malformed request gets a plain-text 4xx with a status line (the standard library
+    answers an HTTP/0.9-style one with a bare body, or holds it for headers)."""
+
+    raw_requestline: bytes  # (set by wsgiref's handle() before parse_request)
     timeout = REQUEST_TIMEOUT_S  # for the whole request, not each read
+    # (the standard library's default, HTTP/0.9, drops the status line of its errors)
+    default_request_version = "HTTP/1.0"
+    error_content_type = "text/plain; charset=utf-8"
+    error_message_format = "%(code)d %(message)s: %(explain)s\n"
 
     def setup(self) -> None:
         super().setup()
@@ -167,12 +176,25 @@ class _QuietHandler(WSGIRequestHandler):
                             time.monotonic() + float(self.timeout or REQUEST_TIMEOUT_S)))
 
     def parse_request(self) -> bool:
+        words = self.raw_requestline.decode("iso-8859-1").split()
+        if len(words) != 3:  # before the headers: an HTTP/0.9 request sends none
+            self._refuse(400, "an empty request line" if not words else
+                         f"{len(words)} word(s) in the request line; send "
+                         f"'GET /metrics HTTP/1.1' (HTTP/0.9 is not served)")
+            return False
         parsed = super().parse_request()  # (reads the headers, through the deadline)
         self.connection.settimeout(self.timeout)  # the answer gets a full timeout again
         server = self.server
         if isinstance(server, _ThreadingServer):
             server.connections.request_read(self.connection)
         return parsed
+
+    def _refuse(self, code: int, why: str) -> None:
+        """Answer ``code`` (a status line, then ``why``) and close."""
+        self.command, self.request_version = "", self.default_request_version
+        self.requestline = self.raw_requestline.decode("iso-8859-1").rstrip()
+        with contextlib.suppress(OSError):  # (a client gone: nothing to tell it)
+            self.send_error(code, explain=why)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("monitor: " + format, *args)

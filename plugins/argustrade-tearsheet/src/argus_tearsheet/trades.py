@@ -19,6 +19,15 @@ them (its fee weighted alike, shares to 1e-12, the last book taking the rest); a
 of such a fill is taken back in the same shares, and a void's settlement order per book
 (its id ending ``-<strategy>``) is that book's alone.  So a resolved market closes the
 trade of the strategy that held it, and a flatten the trades it flattened.
+
+A fill **busted whole** (the venue's trade never happened; the core books an offset
+``<fill id>:bust``, the other side at the same price and quantity, its fee refunded) is
+no trade and no traded notional, as the core's :func:`argus_core.metrics.standing` has
+it: the pair never opens, extends or closes a round trip.  Its cash, fees and realised
+P&L stay booked as the core's account books them (an offsetting fill, in the order of
+the fills: a position traded between the two may realise P&L by it), so the report's
+money equals the account's.  A part's offset (``<fill id>:bust:<part>``) is an ordinary
+fill whose notional is taken back.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from typing import Any
 
 import attrs
 
-from argus_core import Fill, Liquidity, Position, Side, book_shares, busted_by
+from argus_core import Fill, Liquidity, Position, Side, book_shares, busted_by, metrics
 
 ZERO = Decimal(0)
 
@@ -113,6 +122,8 @@ class _OpenTrade:
 @attrs.define
 class _Book:
     position: Position
+    #: the position of the fills that stood (busted pairs left out): what trades follow
+    standing_qty: Decimal = ZERO
     cash: Decimal = ZERO
     fees: Decimal = ZERO
     notional: Decimal = ZERO
@@ -162,7 +173,9 @@ def build_books(fills: Iterable[Mapping[str, Any]], orders: Mapping[str, Mapping
     by_strategy: dict[str, list[dict[str, Any]]] = defaultdict(list)
     house_fills: dict[str, list[tuple[str, Decimal]]] = {}
     n_fills = 0
-    for row in fills:
+    rows = [dict(row) for row in fills]
+    stood = {id(row) for row in metrics.standing(rows)}  # (the same dicts, filtered)
+    for row in rows:
         order = orders.get(str(row["client_order_id"]), {})
         strategy = str(order.get("strategy") or "(unknown)")
         reason = str(order.get("reason") or "")
@@ -175,7 +188,7 @@ def build_books(fills: Iterable[Mapping[str, Any]], orders: Mapping[str, Mapping
             book = books.get(key)
             if book is None:
                 book = books[key] = _Book(Position(fill.instrument_id))
-            _apply(book, part, reason, slot, trades)
+            _apply(book, part, reason, slot, trades, standing=id(row) in stood)
     open_positions: list[OpenPosition] = []
     per: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO, ZERO, ZERO, ZERO])
     counts: dict[str, int] = defaultdict(int)
@@ -225,16 +238,26 @@ def _own_book(fill: Fill, holders: Mapping[str, Decimal]) -> str | None:
     return max(mine, key=len) if mine else None
 
 
-def _apply(book: _Book, fill: Fill, reason: str, strategy: str, trades: list[Trade]) -> None:
-    """Book one fill: cash, fees, position (the core's :meth:`Position.apply`) and the
-    round trip it opens, extends, closes or flips."""
-    sign = fill.side.sign
-    book.cash -= sign * fill.notional + fill.fee
+def _apply(book: _Book, fill: Fill, reason: str, strategy: str, trades: list[Trade], *,
+           standing: bool = True) -> None:
+    """Book one fill: cash, fees, position (the core's :meth:`Position.apply`) and, when
+    it is ``standing`` (not one of a pair busted whole), its notional and the round trip
+    it opens, extends, closes or flips."""
+    book.cash -= fill.side.sign * fill.notional + fill.fee
     book.fees += fill.fee
-    book.notional += fill.notional
     book.n_fills += 1
-    held = book.position.quantity
     book.position = book.position.apply(fill)
+    if standing:
+        # a part's offset takes its notional back, as the core's turnover does
+        book.notional += -fill.notional if busted_by(fill.fill_id) else fill.notional
+        _trade(book, fill, reason, strategy, trades)
+
+
+def _trade(book: _Book, fill: Fill, reason: str, strategy: str, trades: list[Trade]) -> None:
+    """The round trip ``fill`` opens, extends, closes or flips, on the standing fills."""
+    sign = fill.side.sign
+    held = book.standing_qty
+    book.standing_qty += sign * fill.quantity
     closing = ZERO
     if held and (held > 0) != (sign > 0):
         closing = min(abs(held), fill.quantity)
