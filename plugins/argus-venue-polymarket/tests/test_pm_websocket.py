@@ -70,7 +70,8 @@ def _settings(port: int, **kw: Any) -> PolymarketSettings:
 
 
 async def test_book_deltas_trades_resolution_and_reconnect(pm_load) -> None:  # type: ignore[no-untyped-def]
-    price_change = {"event_type": "price_change", "market": "0xm", "timestamp": "1757908892351",
+    # (Stamped at make_book's snapshot: a change older than its book is refused.)
+    price_change = {"event_type": "price_change", "market": "0xm", "timestamp": "1786875382652",
                     "price_changes": [{"asset_id": T1, "price": "0.44", "size": "5",
                                        "side": "SELL", "best_bid": "0.40", "best_ask": "0.44"}]}
     trade = dict(pm_load("polymarket_ws_market_last_trade_price.json"), asset_id=T1)
@@ -110,7 +111,7 @@ async def test_bad_hash_mismatch_and_malformed_frames_make_books_stale(snapshot_
                                                                        ) -> None:
     bad = _book(T2)
     bad["asks"] = [{"price": "0.41", "size": "10"}]  # levels changed, served hash kept
-    wrong_best = {"event_type": "price_change", "timestamp": "1", "price_changes": [
+    wrong_best = {"event_type": "price_change", "timestamp": "1786875382652", "price_changes": [
         {"asset_id": T1, "price": "0.43", "size": "1", "side": "SELL", "best_bid": "0.40",
          "best_ask": "0.42"}]}
     script = Script([[_book(T1), bad, wrong_best, "{not json"]])

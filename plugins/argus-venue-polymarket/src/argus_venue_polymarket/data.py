@@ -7,9 +7,11 @@ Streaming (:class:`MarketStream`) shards the token set over several websocket
 connections, keeps each alive with the venue's text ``PING``, and reconnects
 with jittered exponential backoff.  A book is *stale* (``BookStatus(live=False)``)
 from the moment anything puts it in doubt -- a disconnect, a silent connection,
-a malformed frame, a hash or best-price mismatch, a ``price_change`` older than the
-last one -- until a fresh ``book`` snapshot for it arrives (the venue sends one per token
-on every subscribe; a REST snapshot is fetched for books that failed a check).
+a malformed frame, a hash or best-price mismatch, a book crossed by a change, a
+``price_change`` older than the last one or than its book, a websocket book older than
+a change already read -- until a fresh ``book`` snapshot for it arrives (the venue sends
+one per token on every subscribe; a REST snapshot is fetched for books that failed a
+check).
 
 A REST snapshot answers later than the stream moves: the ``price_change`` items of a
 stale token are kept meanwhile (from its latest doubt on: whatever caused it may have
@@ -316,6 +318,12 @@ class MarketStream:
         self._stale_ts: dict[str, int] = {}
         self._delta_ts: dict[str, int] = {}
         self._emitted_ts: dict[str, int] = {}
+        # The newest change read per token (applied or kept): a websocket book older than it
+        # lacks that change and is never taken (see _on_book).
+        self._change_ts: dict[str, int] = {}
+        # The winning asset per token of the market_resolved frames taken (a second frame
+        # naming another winner is refused, the same one is not news).
+        self._winners: dict[str, str] = {}
         self._kept: dict[str, list[tuple[int, Side, Decimal, Decimal]] | None] = {}
         # The stream's clock (newest venue timestamp of any frame) and, per stale token,
         # when it went stale by that clock: a token still stale ``ws_stale_after_s`` later
@@ -344,7 +352,8 @@ class MarketStream:
         self.on_connected: Callable[[], None] | None = None
         #: Counters for monitoring and tests (connects, reconnects, bad frames, resnapshots).
         self.stats = {"connects": 0, "disconnects": 0, "malformed": 0, "hash_mismatch": 0,
-                      "best_mismatch": 0, "resnapshots": 0}
+                      "best_mismatch": 0, "resnapshots": 0, "crossed": 0,
+                      "resolutions_refused": 0}
 
     def emit(self, event: MarketEvent) -> None:
         """Put an event from another source (the Gamma resolution poll) into this stream."""
@@ -578,15 +587,42 @@ class MarketStream:
             self.tick_sizes[token] = tick
             self._queue.put_nowait(Signal(TICK_SIGNAL, instrument_id(token), ts, float(tick)))
         elif kind == "market_resolved":
-            winner = str(msg["winning_asset_id"])
-            for token in msg.get("assets_ids") or []:
-                payout = 1 if str(token) == winner else 0
-                self._queue.put_nowait(Settlement(
-                    instrument_id(str(token)), ts, payout,
-                    f"market {msg.get('market', '')} resolved {msg.get('winning_outcome', '')}"))
+            self._on_resolved(msg, ts)
         elif kind == "new_market" and self.on_new_market is not None:
             self.on_new_market(msg)
         # best_bid_ask and unknown types carry nothing a book needs.
+
+    def _on_resolved(self, msg: dict[str, Any], ts: int) -> None:
+        """Settle the followed tokens a ``market_resolved`` names (the winner 1, the others
+        0).  A frame whose winner is not one of its own distinct ``assets_ids``, or that
+        names another winner than an earlier one, is refused in the log (market and winner
+        named): a settlement cannot be taken back, and the Gamma poll settles the market
+        from its ``outcomePrices`` (a 50-50 too).  Tokens not followed are left out: the
+        channel may announce other markets' resolutions."""
+        market = str(msg.get("market") or msg.get("id") or "?")[:80]
+        problem = _resolution_problem(msg.get("assets_ids"), msg.get("winning_asset_id"))
+        if problem:
+            self.stats["resolutions_refused"] += 1
+            log.warning("polymarket: market_resolved of market %s refused: %s (nothing "
+                        "settled; the Gamma resolution poll settles it)", market, problem)
+            return
+        assets: list[str] = msg["assets_ids"]  # (checked just above)
+        winner: str = msg["winning_asset_id"]
+        ours = [t for t in assets if t in self.live]
+        earlier = {self._winners[t] for t in ours if t in self._winners}
+        if earlier - {winner}:
+            self.stats["resolutions_refused"] += 1
+            log.error("polymarket: market_resolved of market %s names another winner "
+                      "(%.20s…) than an earlier one (%.20s…): refused, the first stands",
+                      market, winner, ", ".join(sorted(earlier)))
+            return
+        for token in ours:
+            if token in self._winners:
+                continue  # the same resolution again (a reconnect's replay): not news
+            self._winners[token] = winner
+            self._queue.put_nowait(Settlement(
+                instrument_id(token), ts, 1 if token == winner else 0,
+                f"market {market} resolved {msg.get('winning_outcome', '')}"))
 
     def _ours(self, asset_id: Any) -> str:
         """``asset_id`` if it is one of this stream's tokens; a ``DataError`` otherwise (the
@@ -605,6 +641,12 @@ class MarketStream:
             self._mark_stale([token], "websocket book hash mismatch")
             self._schedule_resnapshot([token])
             return
+        newest = self._change_ts.get(token, 0)
+        if ts < newest:  # it lacks a change read already (absolute sizes: it would undo it)
+            self._mark_stale([token], f"websocket book of {ts // 10**6} ms older than a "
+                                      f"price_change already read ({newest // 10**6} ms)")
+            self._schedule_resnapshot([token])
+            return
         try:
             ob = to_order_book(book, instrument_id(token), ts)
         except DataError as exc:
@@ -612,6 +654,8 @@ class MarketStream:
             self._schedule_resnapshot([token])
             return
         self._accept_snapshot(token, ob)
+        # The venue's book dates the changes after it: an older one is already in it.
+        self._delta_ts[token] = ts
 
     def _accept_snapshot(self, token: str, ob: OrderBook) -> None:
         last = self._emitted_ts.get(token, 0)
@@ -640,6 +684,7 @@ class MarketStream:
             if side is None or not Decimal(0) < price < Decimal(1) or not 0 <= size < _MAX_SIZE \
                     or (tick and price % tick):
                 raise DataError(f"price_change {ch['side']!r} {price} x {size} is no level")
+            self._change_ts[token] = max(ts, self._change_ts.get(token, 0))
             local = self._local.get(token)
             if local is None:
                 kept = self._kept.get(token)
@@ -648,9 +693,12 @@ class MarketStream:
                     if len(kept) > _BUFFER_MAX:
                         self._kept[token] = None
                 continue  # stale book: deltas are meaningless until the next snapshot
-            if ts < self._delta_ts.get(token, 0):
-                # An older change after a newer one: frames out of order, or one replayed.
-                self._mark_stale([token], "a price_change older than the last one")
+            floor = self._delta_ts.get(token, 0)
+            if ts < floor:
+                # An older change after a newer one or its book: frames out of order, or
+                # one replayed (its absolute size may undo a newer one).
+                self._mark_stale([token], f"a price_change ({ts // 10**6} ms) older than the "
+                                          f"last one or the book ({floor // 10**6} ms)")
                 self._schedule_resnapshot([token])
                 continue
             self._delta_ts[token] = ts
@@ -659,13 +707,26 @@ class MarketStream:
             delta = BookDelta(instrument_id(token), stamp, side, price, size)
             local.apply(side, float(delta.price), float(delta.size))
             self._queue.put_nowait(delta)
-            if "best_bid" in ch and "best_ask" in ch:
-                expect = (float(ch["best_bid"]), float(ch["best_ask"]))
-                if local.best() != expect:
-                    self.stats["best_mismatch"] += 1
-                    self._mark_stale([token], f"best bid/ask {local.best()} disagree with the "
-                                              f"venue's {expect}")
-                    self._schedule_resnapshot([token])
+            doubt = self._book_doubt(local, ch)
+            if doubt:
+                self._mark_stale([token], doubt)
+                self._schedule_resnapshot([token])
+
+    def _book_doubt(self, local: _LocalBook, change: dict[str, Any]) -> str:
+        """Why the book is wrong after ``change`` ("" when it is not known to be): crossed
+        (a missed update: the core refuses it, and only a fresh book mends it), or a
+        ``best_bid`` / ``best_ask`` the change states (each on its own) that disagrees."""
+        bid, ask = local.best()
+        if local.bids and local.asks and bid >= ask:
+            self.stats["crossed"] += 1
+            return f"crossed book after a price_change (best bid {bid} >= best ask {ask})"
+        ours = {"best_bid": bid, "best_ask": ask}
+        wrong = {key: float(change[key]) for key in ours
+                 if key in change and float(change[key]) != ours[key]}
+        if wrong:
+            self.stats["best_mismatch"] += 1
+            return f"best bid/ask {(bid, ask)} disagree with the venue's {wrong}"
+        return ""
 
     def _overdue(self) -> None:
         """Resnapshot the tokens stale for ``ws_stale_after_s`` of the stream's time (checked
@@ -766,6 +827,19 @@ def _tick_of(value: Any) -> Decimal:
     if not Decimal(0) < tick < Decimal(1):
         raise DataError(f"tick_size_change.new_tick_size: {tick} is not in (0, 1)")
     return tick
+
+
+def _resolution_problem(assets: Any, winner: Any) -> str:
+    """Why a ``market_resolved``'s ``assets_ids`` / ``winning_asset_id`` settle nothing
+    ("" when they can): the assets must be distinct token ids (text), the winner one of
+    them."""
+    if not isinstance(assets, list) or len(assets) < 2 or \
+            not all(isinstance(a, str) and a.isdigit() for a in assets) or \
+            len(set(assets)) != len(assets):
+        return f"assets_ids {str(assets)[:60]!r} are not distinct token ids"
+    if not isinstance(winner, str) or winner not in assets:
+        return f"winning_asset_id {str(winner)[:30]!r} is not among its assets_ids"
+    return ""
 
 
 def _ts_ns(value: Any) -> int:

@@ -154,6 +154,8 @@ class GammaMarket:
         for tok in token_ids:
             if not tok.isdigit():
                 raise DataError(f"{where}.clobTokenIds: {tok!r} is not a decimal token id")
+        if len(set(token_ids)) != len(token_ids):  # YES and NO one token: outcomes overlap
+            raise DataError(f"{where}.clobTokenIds: {token_ids[0]} named twice")
         tick = to_decimal(raw.get("orderPriceMinTickSize", "0.01"),
                           field=f"{where}.orderPriceMinTickSize")
         if not Decimal(0) < tick < Decimal(1):
@@ -240,8 +242,21 @@ class GammaEvent:
             active=_bool(raw.get("active"), True),
             closed=_bool(raw.get("closed")),
             end_date=raw.get("endDate"),
-            markets=tuple(GammaMarket.parse(m, where) for m in markets_raw),
+            markets=_distinct_tokens(tuple(GammaMarket.parse(m, where) for m in markets_raw),
+                                     where),
         )
+
+
+def _distinct_tokens(markets: tuple[GammaMarket, ...], where: str) -> tuple[GammaMarket, ...]:
+    """``markets``, each token in one of them only: a token named by two markets makes
+    outcomes that overlap (a "buy every outcome" basket buying one token twice)."""
+    owner: dict[str, str] = {}
+    for market in markets:
+        for token in market.token_ids:
+            if owner.setdefault(token, market.market_id) != market.market_id:
+                raise DataError(f"{where}: token {token} is named by markets "
+                                f"{owner[token]} and {market.market_id}")
+    return markets
 
 
 @attrs.frozen
