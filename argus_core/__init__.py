@@ -181,7 +181,7 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
     "runner": "Runner",
     "cli": "FiniteFloat PluginCommand PluginGroup",
     "runlock": "undo_refused_start",
-    "runtime": "build_pricer build_venue",
+    "runtime": "build_pricer build_venue check_plugin_tables",
     "secrets": "Secret find_key_shaped redact remember",
     "serde": "converter dump_event loads_frame",
 }.items() for name in names.split()}
@@ -228,7 +228,7 @@ __all__ = [
     "TradingState", "Venue", "VenueError", "VenueResume", "__version__", "apply_overrides",
     "book_shares", "build_pricer", "build_venue", "bust_id", "busted_by", "canonical_json",
     "changes_nothing",
-    "check_run_ledger",
+    "check_plugin_tables", "check_run_ledger",
     "clean_reason", "converter", "dump_event", "find_key_shaped",
     "hookimpl", "in_range", "iter_bars_csv", "kelly_binary", "ledger_tables",
     "left_open_by_resume", "left_open_text", "load_config",

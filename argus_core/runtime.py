@@ -9,7 +9,7 @@ venue lacks.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -111,14 +111,29 @@ def validate_settings(config: Config, host: PluginHost) -> dict[str, Any]:
     """Every loaded plugin's settings; tables for plugins that are not loaded are errors."""
     classes = host.config_classes()
     loaded = set(host.plugin_names())
+    _refuse_unloaded(config, loaded, config.plugins)
+    return {name: plugin_settings(config, name, classes.get(name)) for name in loaded}
+
+
+def check_plugin_tables(config: Config, names: Iterable[str]) -> None:
+    """``[plugins.<name>]`` of each of ``names`` checked by its plugin's settings class, the
+    plugins loaded as ``config`` names them: a config made from another by overrides (a
+    proving backtest's window) is refused at once, not when it first runs."""
+    host = load_host(config)
+    _refuse_unloaded(config, set(host.plugin_names()), names)
+    classes = host.config_classes()
+    for name in names:
+        plugin_settings(config, name, classes.get(name))
+
+
+def _refuse_unloaded(config: Config, loaded: set[str], names: Iterable[str]) -> None:
     where = str(config.path) if config.path else "<config>"
-    for name in config.plugins:
+    for name in names:
         if name not in loaded:
             raise ConfigError(f"{where}: [plugins.{name}] configures a plugin that is not "
                               f"loaded (loaded: {', '.join(sorted(loaded))}); list it in "
                               f"[argus] plugins, and if it is not installed: "
                               f"{remedy_for(name)}")
-    return {name: plugin_settings(config, name, classes.get(name)) for name in loaded}
 
 
 def build(host: PluginHost, settings: dict[str, Any], kind: str, name: str) -> Any:

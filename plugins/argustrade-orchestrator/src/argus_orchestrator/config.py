@@ -19,8 +19,8 @@ from argus_core import (
     RangeError,
     Secret,
     apply_overrides,
+    check_plugin_tables,
     in_range,
-    plugin_settings,
     structure,
 )
 from argus_orchestrator.sandbox import PROTECTIONS, WorkerPolicy
@@ -225,21 +225,11 @@ def orchestrator_settings(config: Config) -> OrchestratorSettings:
 
 def _check_window_plugins(window: Config, overrides: dict[str, Any]) -> None:
     """Validate each plugin table the proving window's overrides touch with that plugin's
-    own settings class.  ``[plugins.X]`` tables are free-form to the core's config, so a
-    typo there (``plugins.replay.strat``) or a value of the wrong type passed the start and
-    raised in the first cycle's backtest, hours later, and in every cycle after it."""
+    own settings class (the core's :func:`argus_core.check_plugin_tables`).  ``[plugins.X]``
+    tables are free-form to the core's config, so a typo there (``plugins.replay.strat``)
+    or a value of the wrong type passed the start and raised in the first cycle's
+    backtest, hours later, and in every cycle after it."""
     names = sorted({key.split(".")[1] for key in overrides
                     if key.split(".")[0] == "plugins" and key.count(".") >= 1})
-    if not names:
-        return
-    from argus_core.runtime import load_host  # loads plugins: only when a table is touched
-
-    host = load_host(window)
-    classes, loaded = host.config_classes(), set(host.plugin_names())
-    for name in names:
-        if name not in loaded:
-            keys = ", ".join(k for k in overrides if k.split(".")[:2] == ["plugins", name])
-            raise ConfigError(f"{keys}: plugin {name!r} is not loaded (loaded: "
-                              f"{', '.join(sorted(loaded))}); the proving backtest would "
-                              f"refuse its table")
-        plugin_settings(window, name, classes.get(name))
+    if names:  # (loads plugins: only when a table is touched)
+        check_plugin_tables(window, names)

@@ -65,7 +65,7 @@ def _ledger(tmp_path: Path) -> Ledger:
 @pytest.mark.parametrize(("override", "said"), [
     ({"plugins.replay.strat": "2021-12-20"}, "unknown key(s) (strat) @ plugins.replay"),
     ({"plugins.replay.start": "notadate"}, "is not an ISO date"),
-    ({"plugins.nosuch.x": 1}, "plugin 'nosuch' is not loaded"),
+    ({"plugins.nosuch.x": 1}, "[plugins.nosuch] configures a plugin that is not loaded"),
 ])
 def test_backtest_overrides_of_a_plugin_table_are_checked_at_start(
         override: dict[str, Any], said: str) -> None:
