@@ -30,7 +30,6 @@ bars leave VWAP on the last traded price, and a flat halt holds RSI and gives ze
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -42,7 +41,7 @@ from argus_ml.config import MLSettings
 from argus_ml.features import FeatureRegistry
 from argus_ml.venue import UpDownReplayVenue
 
-from argus_core import DataError, Settlement
+from argus_core import DataError, Instrument, Settlement
 
 KRAKEN = Path(__file__).resolve().parents[1] / "examples" / "data" / "kraken_XBTUSD_60.csv"
 LINES = KRAKEN.read_text().splitlines()[20_000:21_000]
@@ -114,8 +113,9 @@ def test_updown_contracts_state_the_time_they_settle_at_across_a_gap(tmp_path):
     assert gaps  # Kraken omits hours without trades: the held-out file has holes
     settings = MLSettings(bars_csv=str(_write(tmp_path, GAPPY)), window_bars=4)
     venue = UpDownReplayVenue(settings)
-    insts = {i.id: i for i in asyncio.run(venue.instruments())}
-    settled = {e.instrument_id: e.ts_ns for e in venue.events() if type(e) is Settlement}
+    events = list(venue.events())  # each window's contracts are listed as it opens
+    insts = {i.id: i for i in events if isinstance(i, Instrument)}
+    settled = {e.instrument_id: e.ts_ns for e in events if type(e) is Settlement}
     assert len(settled) > 400
     stretched = 0
     for iid, ts in settled.items():
