@@ -663,7 +663,7 @@ class NegRiskScanner(Scanner):
         # whole lots of every leg (the coarsest lot, then each leg's checked: lots that are
         # not multiples of one another, e.g. 0.02 and 0.03, leave no size they all take)
         lot = max((lot for lot, _tick, _min in rules), default=LOT)
-        qty = (qty / lot).to_integral_value(ROUND_DOWN) * lot
+        qty = ((qty / lot).to_integral_value(ROUND_DOWN) * lot).quantize(LOT)  # as before: 0.01
         if qty <= 0 or any(qty % lot_j or qty < min_j for lot_j, _tick, min_j in rules):
             return None
         start = int(comp.leg_start[b])
