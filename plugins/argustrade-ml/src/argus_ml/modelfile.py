@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from argus_core import DataError
+from argus_core import DataError, loads_frame
 from argus_ml.calibration import Calibrator
 
 FORMAT = "argus-ml-model/1"
@@ -305,7 +305,10 @@ def load_model(source: Path | bytes, expected_sha256: str | None = None) -> Prob
     if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
         raise DataError(f"{where}: model file's sha256 differs from the registry's")
     try:
-        doc = json.loads(data)
+        # loads_frame refuses nesting past 200 levels before parsing: json.loads of 100,000
+        # nested lists crashed the process (a C stack overflow where a test had raised the
+        # recursion limit; a RecursionError otherwise).  A model's JSON is a few levels deep.
+        doc = loads_frame(data)
     except (ValueError, RecursionError) as exc:  # RecursionError: hostile nesting
         raise DataError(f"{where}: model file is not JSON: {type(exc).__name__}: "
                         f"{exc!s:.200}") from None
