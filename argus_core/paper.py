@@ -40,7 +40,14 @@ Rules (each one tested):
   bar_depth_fraction`` of a bar or a print's size; a bar of zero volume fills
   nothing (an IOC/market order is cancelled, a limit keeps resting).  A print's
   size and a bar's volume are shared by every order they fill: together they
-  never take more than the print or the bar traded.
+  never take more than the print or the bar traded.  So are a bar's synthetic
+  levels and its ``volume x bar_depth_fraction`` for resting orders, per side:
+  orders split in pieces fill as one order would (each piece took the best level).
+* A resting order is filled by a bar's range only when the bar opened after the
+  order was sent: an order resting on a book is not filled by the bar in progress
+  then (its low may have traded before the order).
+* A sell whose price (the synthetic bid, less slippage) falls under one tick finds
+  no bid: no venue quotes under its floor (it took no fill, not a crash).
 * A reduce-only order never fills beyond the position it closes (the engine
   sizes it so; the broker holds to it when the position moved meanwhile).
 * A crossed book (best bid >= best ask: a feed that missed updates) is not
@@ -122,6 +129,11 @@ class PaperBroker:
         #: What the market event being handled leaves to fill (a print's size, a bar's
         #: volume): every order it fills shares it.  None outside a print or a bar.
         self._event_room: Decimal | None = None
+        #: What orders of each side took of that print or bar: as takers (the next taker
+        #: of that side walks the synthetic book below it), and in all (a resting order
+        #: fills on the volume fraction left).
+        self._event_taken: dict[Side, Decimal] = {}
+        self._event_used: dict[Side, Decimal] = {}
         self.settings = settings or PaperSection()
         self._fee_schedule = fee_schedule
         self.working: dict[str, Working] = {}
@@ -194,7 +206,7 @@ class PaperBroker:
             return []
         fills: list[Fill] = []
         ts = getattr(event, "ts_ns", 0)
-        self._unbooked = {}
+        self._unbooked, self._event_taken, self._event_used = {}, {}, {}
         self._event_room = event.size if isinstance(event, Trade) else \
             to_decimal(event.volume) if isinstance(event, Bar) else None
         for work in list(self.working.values()):
@@ -321,10 +333,11 @@ class PaperBroker:
         """A taker attempt on the bar's open (or the print); a limit order left resting
         is then checked against the rest of that bar's range (or that print), which
         traded after the order was in the book, with the liquidity the taker part left."""
-        fills = self._walk(work, levels, event.ts_ns, from_bar=True)
+        taken = self._event_taken.get(work.order.side, Decimal(0))
+        fills = self._walk(work, _below_taken(levels, taken), event.ts_ns, from_bar=True)
         self._after_taker(work)
         if work.resting:
-            fills += self._rest_fill(work, event, taken=sum(f.quantity for f in fills))
+            fills += self._rest_fill(work, event)
         return fills
 
     def _after_taker(self, work: Working) -> None:
@@ -358,8 +371,8 @@ class PaperBroker:
             return []  # all or nothing, as the walk would take it (lots, room, limit)
         fills = []
         for price, px, qty in takes:
-            if from_bar and self._event_room is not None:
-                self._event_room -= qty
+            if from_bar:
+                self._use(order.side, qty, self._event_taken)
             fills.append(self._fill(work, px, qty, ts_ns, Liquidity.TAKER))
             if ladder is not None:  # what we took is gone for the next paper order too
                 key = (order.instrument_id, order.side is Side.BUY)
@@ -382,8 +395,8 @@ class PaperBroker:
             if remaining <= 0:
                 break
             px = self._taker_price(order, price, inst, from_bar)
-            if limit is not None and not _within(order.side, float(px), limit):
-                break  # no venue fills past a limit
+            if px is None or (limit is not None and not _within(order.side, float(px), limit)):
+                break  # no venue fills past a limit (or under the tick floor)
             qty = min(remaining, Decimal(repr(size)))
             qty = _lot_floor(qty if room is None else min(qty, room), inst)
             if qty <= 0:
@@ -397,26 +410,30 @@ class PaperBroker:
         return out
 
     def _taker_price(self, order: Order, price: float, inst: Instrument | None,
-                     from_bar: bool) -> Decimal:
+                     from_bar: bool) -> Decimal | None:
         """What a taker pays at a level: its price with the slippage against the trader,
-        rounded against the trader onto the tick."""
+        rounded against the trader onto the tick; None for a sell under one tick (a bid
+        below the floor: no venue quotes it)."""
         px = Decimal(repr(price))
         if self._slip or from_bar:
             if inst is not None and not from_bar:  # a book's level: the market's own price
                 _check_on_grid(price, inst)
             px = px * (1 + self._slip) if order.side is Side.BUY else px * (1 - self._slip)
+            if order.side is Side.SELL and _under_one_tick(px, inst):
+                return None
             px = _tick_round(px, order.side, inst)
         return px
 
-    def _rest_fill(self, work: Working, event: MarketEvent, *,
-                   taken: Decimal | int = 0) -> list[Fill]:
+    def _rest_fill(self, work: Working, event: MarketEvent) -> list[Fill]:
         """A maker fill at the limit when ``event`` trades through it, of at most the
-        event's liquidity less ``taken`` (what this order already took of it)."""
+        event's liquidity less what orders of this side already took of it."""
         order = work.order
         assert order.limit_price is not None
         if not isinstance(event, Trade | Bar) \
                 or event.ts_ns <= work.sent_ns or event.ts_ns < work.activate_ns:
             return []  # (a late print or bar: stamped before the order was in the book)
+        if isinstance(event, Bar) and not self._opened_after_sent(work, event):
+            return []  # the bar in progress at the send: its range may predate the order
         limit = float(order.limit_price)
         if isinstance(event, Trade):
             through = (float(event.price) < limit) if order.side is Side.BUY \
@@ -427,20 +444,27 @@ class PaperBroker:
             available = to_decimal(event.volume * self.settings.bar_depth_fraction)
         if not through:
             return []
-        qty = min(work.remaining, available - taken)
+        qty = min(work.remaining, available - self._event_used.get(order.side, 0))
         room = self._room(order, True)
         qty = _lot_floor(qty if room is None else min(qty, room),
                          self.market.instruments.get(order.instrument_id))
         if qty <= 0:
             return []
-        if self._event_room is not None:
-            self._event_room -= qty
+        self._use(order.side, qty)
         # At the limit even when the bar opened beyond it: the resting order was in the
         # book, so the first trade past the limit was with it, at its price.
         fill = self._fill(work, order.limit_price, qty, event.ts_ns, Liquidity.MAKER)
         if work.remaining <= 0:
             self._finish(work, OrderStatus.FILLED)
         return [fill]
+
+    def _use(self, side: Side, qty: Decimal, *counts: dict[Side, Decimal]) -> None:
+        """Count ``qty`` filled against the print or bar being handled (in ``counts``
+        too: the takers' count)."""
+        if self._event_room is not None:
+            self._event_room -= qty
+        for count in (self._event_used, *counts):
+            count[side] = count.get(side, Decimal(0)) + qty
 
     def _fill(self, work: Working, price: Decimal, qty: Decimal, ts_ns: int,
               liquidity: Liquidity) -> Fill:
@@ -508,6 +532,23 @@ def _within(side: Side, price: float, limit: float) -> bool:
     return price <= limit if side is Side.BUY else price >= limit
 
 
+def _below_taken(levels: list[tuple[float, float]], taken: Decimal
+                 ) -> list[tuple[float, float]]:
+    """A synthetic book less ``taken`` from its best level down (what takers before this
+    one took of the same bar or print: they walked the same levels)."""
+    if not taken:
+        return levels
+    out = []
+    for price, size in levels:
+        depth = Decimal(repr(size))
+        if taken >= depth:
+            taken -= depth
+            continue
+        out.append((price, float(depth - taken)))
+        taken = Decimal(0)
+    return out
+
+
 def _lot_floor(qty: Decimal, inst: Instrument | None) -> Decimal:
     step = inst.lot_size if inst else Decimal("1e-8")
     return (qty / step).to_integral_value(rounding=ROUND_FLOOR) * step
@@ -543,6 +584,12 @@ def _check_on_grid(price: float, inst: Instrument) -> None:
             f"the tick would lie outside the market.  The tick is coarser than the data: "
             f"configure tick_size to the data's own (a replay infers it when tick_size is not "
             f"set)")
+
+
+def _under_one_tick(price: Decimal, inst: Instrument | None) -> bool:
+    """Whether ``price`` lies under the instrument's first tick (beyond float noise)."""
+    tick = inst.tick_size if inst else Decimal("1e-8")
+    return price / tick < 1 - _ON_TICK
 
 
 def _tick_round(price: Decimal, side: Side, inst: Instrument | None) -> Decimal:
