@@ -80,10 +80,15 @@ EXAMPLE_CONFIGS = {
 # 2026-12-04, later still: a book's row is stored only when it moved (core m009:
 # book_equity_changes); "book_equity" is now the view carrying the rows onto every equity
 # row, digested as before: the same digests.
+# 2026-12-07: the portfolio's drift monitor keeps each sample's fill id (a busted fill
+# leaves its window): checkpoints of the runs with the portfolio plugin (all_three,
+# multi_strategy, reference, vrp_league); VRP sizes spreads within budget with fees and
+# slippage: two of its trades sell 1 spread, not 2 (max loss 988 x 2 plus fees and the
+# limit's slippage passed the budget; vrp, vrp_league: orders, fills, positions, equity).
 GOLDEN: dict[str, dict[str, str]] = {
     "all_three": {
         "book_equity": "6408:1f0ffac00dbeb1177632a6df32d461b0",
-        "checkpoints": "1:69905f135870508c45ad5418db39dfc6",
+        "checkpoints": "1:427192f4731ddab82bd83c0e7f7a0b86",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "2136:981c353dbd29b1f4dbf7ec7a0dbba05e",
         "fills": "110:bbfebcf085deae2dba2beff00e303839",
@@ -150,7 +155,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "multi_strategy": {
         "book_equity": "26630:525be1075c5fa8d872c4b1313a6b61f4",
-        "checkpoints": "1:5f9c9bb39bee354fc6f4b4a2fa1c6e71",
+        "checkpoints": "1:4e1b33efd5aee3b9242f28600d8ed3e9",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "13315:1fc44843110a544fb15ed3c8457b432f",
         "fills": "546:6aeec74c855b1a48d7681d724ec0efb2",
@@ -163,7 +168,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "reference": {
         "book_equity": "8686:cdfcb88885eed60e144defc6b31c166e",
-        "checkpoints": "1:c4fa2407fa3839b940917c85274c3e5f",
+        "checkpoints": "1:7e6611e1c6e98d4be81e378fae418fda",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "4343:21c89d5b99598e9dab27cd0e48c1ad21",
         "fills": "252:b85078e6a2367019fb69983ad28d6e79",
@@ -176,26 +181,26 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "vrp": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:5536186a991de71d03e6528fac531ead",
+        "checkpoints": "1:023e017c9701d4d6dbfcba230e5c5f36",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "equity": "2326:6294a6f14eed7ca49e0a5dc58e379b38",
-        "fills": "784:8216cac76a8437a325725f469f16ff0e",
+        "equity": "2326:383f35bb0de408b20d1b693e8696ed9c",
+        "fills": "784:f45a584fecb3af705f6491f5926a2cf9",
         "opportunities": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "orders": "784:fd01e247e3e7a93b4ddff98784778936",
-        "positions": "357:c9fc0efb76cb6cc4150567ecce5117f8",
+        "orders": "784:029d8ac6c9635e57301fa09f7fd7a180",
+        "positions": "357:df638551b7dccb3e3380236c2eaf276a",
         "risk_events": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "runs": "1:bca7dc3c241c03eb397e951d069837e5",
         "signals": "34742:6f84e19d8206f02c3505d9d6a97fd625",
     },
     "vrp_league": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:40337cd391d5554b9b6b0b0efeacd903",
+        "checkpoints": "1:9d6ebf556b659a8f6225db933e8ee371",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "equity": "2326:6294a6f14eed7ca49e0a5dc58e379b38",
-        "fills": "784:8216cac76a8437a325725f469f16ff0e",
+        "equity": "2326:383f35bb0de408b20d1b693e8696ed9c",
+        "fills": "784:f45a584fecb3af705f6491f5926a2cf9",
         "opportunities": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "orders": "784:fd01e247e3e7a93b4ddff98784778936",
-        "positions": "357:c9fc0efb76cb6cc4150567ecce5117f8",
+        "orders": "784:029d8ac6c9635e57301fa09f7fd7a180",
+        "positions": "357:df638551b7dccb3e3380236c2eaf276a",
         "risk_events": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "runs": "1:bca7dc3c241c03eb397e951d069837e5",
         "signals": "34742:6f84e19d8206f02c3505d9d6a97fd625",
