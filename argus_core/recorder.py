@@ -39,7 +39,7 @@ import cattrs
 from argus_core.config import Config
 from argus_core.errors import ArgusError, DataError
 from argus_core.interfaces import FeeSchedule, Venue
-from argus_core.models import Bar, Instrument, Settlement, Signal, to_decimal
+from argus_core.models import Bar, Instrument, OrderBook, Settlement, Signal, to_decimal
 from argus_core.serde import (
     converter,
     dump_event,
@@ -359,10 +359,18 @@ class EventRules:
             # instruments and those listed since, no other.
             return (f"a {what} of {iid}, an instrument neither the header nor an instrument "
                     f"line before it lists")
-        if type(event) is Settlement and event.price is not None and event.price > 1 and \
-                self.kinds.get(event.instrument_id) == "binary":
-            return (f"settlement price {event.price} of {event.instrument_id}, a binary "
-                    f"contract: it settles at 0 or 1 (at most 1)")
+        if isinstance(event, Instrument) and self.kinds.get(event.id, event.kind) != event.kind:
+            # Its settlement and fills are judged by the kind: a binary listed again as a
+            # spot could settle at 5.  (A new tick, lot or fee schedule is a venue's right.)
+            return f"instrument {event.id} listed as a {event.kind}, was a {self.kinds[event.id]}"
+        if iid is not None and self.kinds.get(iid) == "binary" and \
+                (price := _highest_price(event)) is not None and price > 1:
+            if type(event) is Settlement:
+                return (f"settlement price {price} of {iid}, a binary contract: it settles "
+                        f"at 0 or 1 (at most 1)")
+            # It pays at most 1: no one pays more (a feed in cents would say 45)
+            return (f"{what} price {price} of {iid}, a binary contract: its prices lie in "
+                    f"0 .. 1 (it pays at most 1)")
         if ts is not None and ts < self.last_ts:  # an Event (metadata) has no time
             return f"event time goes backwards ({ts} < {self.last_ts})"
         if ts is not None and type(event) is Bar and \
@@ -381,12 +389,23 @@ class EventRules:
                 self.last_bar[event.instrument_id] = ts
 
 
+def _highest_price(event: Any) -> Any:
+    """The highest price ``event`` carries (a bar's high, a book's top level on either
+    side, a trade's, a delta's, a settlement's); None for an event without one."""
+    if type(event) is Bar:
+        return event.high
+    if type(event) is OrderBook:  # bids best (highest) first, asks best (lowest) first
+        return max([side[i, 0] for side, i in ((event.bids, 0), (event.asks, -1))
+                    if len(side)], default=None)
+    return getattr(event, "price", None)
+
+
 class _Lines:
     """A recording's lines as the replay reads them back (:class:`EventRules`).  An event
     stamped before an earlier one is written at the latest time seen (a live run's clock
     never goes back either); one the replay refuses (no integer time, a bar no newer than
     its instrument's last: a candle sent again after a reconnect; an instrument never
-    listed; NaN) is left out."""
+    listed, or listed again as another kind; a binary's price above 1; NaN) is left out."""
 
     def __init__(self, venue: Venue, instruments: Sequence[Instrument]) -> None:
         self.venue, self.rules = venue, EventRules({i.id: i.kind for i in instruments})

@@ -174,6 +174,9 @@ orchestrator imported the runtime's host): 8,755.  The paper broker's fills shar
 print or bar across orders (split orders took the best level each and a resting order's
 volume share each), no resting fill from the bar in progress, no bid under the tick
 floor: 8,780.
+Replay data: a line of thousands of fields refused before the csv module splits it (a 3 MB
+one-line file took 43 MB, a 30 MB one 518 MB), a binary contract's prices above 1 and an
+instrument line changing a known instrument's kind refused (recorder and replay): 8,815.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -188,7 +191,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_780
+BUDGET = 8_815
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -207,7 +207,7 @@ def count_bars_csv(path: Path, start_s: int | None = None, end_s: int | None = N
     (a quick pass for a progress bar's total; bad lines are skipped here, refused there)."""
     n = 0
     with open_data(path, "bars", newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
+        reader = csv.reader(itertools.chain.from_iterable(_narrow_batches(fh)))
         try:
             first = next(reader, [])
             ts_col = next((i for i, h in enumerate(first) if h.strip(' "').lower() in
@@ -229,6 +229,30 @@ def count_bars_csv(path: Path, start_s: int | None = None, end_s: int | None = N
 
 def _not_csv(exc: csv.Error) -> str:
     return f"not a CSV row of bars ({exc})"
+
+
+#: The most commas a line may hold before the csv module splits it: a bar row has six, a
+#: header a few dozen.  More is no row (lines joined by a separator that is no line break,
+#: ``\x1e`` or a form feed), and splitting made millions of fields of it before the
+#: refusal: 17 times the file's size in memory.
+_MAX_COMMAS = 1 << 12
+_TOO_WIDE = (f"over {_MAX_COMMAS:,} fields: no bar row (lines joined by a separator other "
+             f"than a line break, such as a form feed or \\x1e?)")
+
+
+def _narrow_batches(fh: Any) -> Iterator[list[str]]:
+    """``fh``'s lines in batches, a line too wide to split left out (the replay refuses
+    it; only a batch's last line can be that long: readlines stops after it)."""
+    while lines := fh.readlines(_BATCH_BYTES):
+        if lines[-1].count(",") > _MAX_COMMAS:
+            lines.pop()
+        yield lines
+
+
+def _shown(row: list[str]) -> str:
+    """``row`` for an error message, cut short (a wrong row may hold thousands of fields)."""
+    text = repr(row)
+    return text if len(text) <= 200 else f"{text[:200]}... ({len(row)} fields)"
 
 
 def _csv_row(line: str, path: Path, lineno: int) -> list[str]:
@@ -308,7 +332,11 @@ def iter_bar_runs_csv(path: Path, instrument_id: str, bar_seconds: int,
     the bars that decide :func:`era_rules` (:func:`_era_picks`; the replay's first pass)."""
     try:
         with open_data(path, "bars", newline="", encoding="utf-8-sig") as fh:
-            first = fh.readline()
+            first = fh.readline(1 << 16)  # a piece: not the whole file, were it one line
+            if first.count(",") <= _MAX_COMMAS and not first.endswith(("\n", "\r")):
+                first += fh.readline()  # the rest of a long line (a field past csv's limit)
+            if first.count(",") > _MAX_COMMAS:
+                raise DataError(f"{path}:1: {_TOO_WIDE}")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}:1: {not_utf8(exc)}") from None
     has_header = _is_header(_csv_row(first, path, 1))
@@ -408,7 +436,13 @@ def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path,
         except UnicodeDecodeError as exc:  # named by the batch: ~800 lines at most
             raise DataError(f"{path}:{lineno}: at or after this line: {not_utf8(exc)}"
                             ) from None
+        # Only the last line can pass _BATCH_BYTES (readlines stops there), so only it
+        # can be too wide: refused after the lines before it, unsplit.
+        if too_wide := bool(lines) and lines[-1].count(",") > _MAX_COMMAS:
+            lines.pop()
         if not lines:
+            if too_wide:
+                raise DataError(f"{path}:{lineno}: {_TOO_WIDE}")
             return
         if not width:
             rows_read = csv.reader(lines)
@@ -436,6 +470,8 @@ def _numeric_rows(fh: Any, cols: tuple[int, ...], lineno: int, path: Path,
             rows = (row if i in picks else None for i, row in enumerate(rows))
         yield lineno, rows, None if pick else fast
         lineno += len(lines)
+        if too_wide:
+            raise DataError(f"{path}:{lineno}: {_TOO_WIDE}")
 
 
 def _checked(fast: _Fast, cols: tuple[int, ...], window: tuple[float, float], bar_seconds: int,
@@ -526,8 +562,8 @@ def _parsed_row(line: str, cols: tuple[int, ...], lineno: int, path: Path,
         if len(row) != width:
             raise DataError(f"{path}:{lineno}: {len(row)} fields where the first bar row "
                             f"has {width} (a line cut short, or a comma inside a number?): "
-                            f"{row!r}") from None
-        raise DataError(f"{path}:{lineno}: malformed bar row {row!r}"
+                            f"{_shown(row)}") from None
+        raise DataError(f"{path}:{lineno}: malformed bar row {_shown(row)}"
                         f"{_what_is_wrong(row, cols)}") from None
 
 
