@@ -251,17 +251,21 @@ def _wait_for_lock(tries: int) -> bool:
     return tries < 2_500
 
 
-def open_read_only(path: Path | str, busy_timeout_ms: int = 5000) -> apsw.Connection:
+def open_read_only(path: Path | str, busy_timeout_ms: int = 5000, *,
+                   immutable: bool = False) -> apsw.Connection:
     """A read-only connection to the SQLite file ``path`` (nothing is created or written)
     that waits up to ``busy_timeout_ms`` for a lock instead of failing at once.  A WAL
     reader meets a lock whenever a writer's last connection closes (SQLite checkpoints and
     removes the WAL under an exclusive lock: every ``argus kill``, bot command or CLI
     write does it) or recovers the WAL a killed process left; without a wait such a read
     fails with ``BusyError`` (it did, about one read in 200 beside a writer opening and
-    closing).  Every reader of a ledger another process may write opens it here."""
+    closing).  Every reader of a ledger another process may write opens it here.
+    ``immutable``: the file as it is, no lock taken and no ``-wal``/``-shm`` made (a WAL
+    reader's are never removed), for a caller that checks no writer came meanwhile."""
     path = Path(path)
     wal = path.with_name(f"{path.name}-wal")
-    if os.access(path.parent, os.W_OK) or (wal.exists() and wal.stat().st_size):
+    if not immutable and (os.access(path.parent, os.W_OK)
+                          or (wal.exists() and wal.stat().st_size)):
         conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
     else:  # a read-only mount: no writer, and no -shm file a WAL reader could make there
         conn = apsw.Connection(f"{path.resolve().as_uri()}?immutable=1",

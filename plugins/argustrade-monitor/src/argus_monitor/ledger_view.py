@@ -71,8 +71,7 @@ def read_untouched(path: Path, read: Callable[[apsw.Connection], _T],
     wal = path.with_name(f"{path.name}-wal")
     if not wal.exists():
         before = _stamp(path)
-        conn = apsw.Connection(f"{path.resolve().as_uri()}?immutable=1",
-                               flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+        conn = open_read_only(path, int(timeout_s * 1000), immutable=True)
         try:
             result, error = read(conn), None
         except apsw.Error as exc:  # damaged, or torn by a checkpoint under the read
