@@ -35,11 +35,12 @@ def test_a_dotted_or_quoted_key_is_found(tmp_path: Path) -> None:
     assert error_of(tmp_path, text).endswith("@ paper.latency_ms (line 2)")
 
 
-def test_an_inline_table_points_at_its_line_and_an_unknown_key_at_its_table(
+def test_an_inline_table_points_at_its_line_and_an_unknown_key_at_its_own(
         tmp_path: Path) -> None:
+    """An unknown key names its own line (its table's header line was given)."""
     text = HEAD + "\npaper = { latency_ms = 2.5 }\n"  # run.paper: an unknown key of [run]
-    assert error_of(tmp_path, text).endswith("@ run (line 5)")
+    assert error_of(tmp_path, text).endswith("@ run (line 8)")
     text = 'run = { starting_cash = "x" }\n[argus]\nplugins = []\n'
     assert error_of(tmp_path, text).endswith("@ run.starting_cash (line 1)")
     message = error_of(tmp_path, HEAD + "colour = 1\n")
-    assert "unknown key(s) (colour) @ run (line 5)" in message, message
+    assert "unknown key(s) (colour) @ run (line 7)" in message, message
