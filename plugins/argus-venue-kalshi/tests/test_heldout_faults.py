@@ -453,3 +453,19 @@ async def test_a_listed_order_without_a_readable_id_is_unknown_not_absent(
     with pytest.raises(OrderUnknown, match="not an id"):
         await venue.execution.lookup(order)
     assert "bad-id-1" not in venue.execution.venue_ids
+
+
+def test_a_fill_frame_nested_past_the_limit_is_dropped_not_raised(caplog) -> None:
+    """The fill websocket parsed frames with plain ``json.loads``: a frame nested 100,000
+    deep raised RecursionError out of the session (ValueError only was caught), or crashed
+    the process where an import had raised the recursion limit."""
+    import sys
+
+    from argus_venue_kalshi.fills import FillStream
+
+    heard: list[Any] = []
+    stream = FillStream(None, None, heard.append)  # type: ignore[arg-type]  # _frame only
+    depth = max(100_000, 2 * sys.getrecursionlimit())
+    with caplog.at_level(logging.WARNING, logger="argus_venue_kalshi.fills"):
+        stream._frame("[" * depth + "]" * depth)
+    assert heard == [] and any("malformed" in r.getMessage() for r in caplog.records)

@@ -20,6 +20,7 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import connect
 
+from argus_core import loads_frame
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.config import KalshiSettings
 from argus_venue_kalshi.rest import KalshiRest
@@ -68,7 +69,10 @@ class FillStream:
 
     def _frame(self, raw: str | bytes) -> None:
         try:
-            frame = json.loads(raw)
+            # depth checked first: json.loads of a frame nested 100,000 deep raised
+            # RecursionError (ending the session's task), or crashed the process where an
+            # import had raised the recursion limit (py_ecc sets 100,000)
+            frame = loads_frame(raw)
         except ValueError:
             log.warning("kalshi fill websocket: malformed frame ignored")
             return
