@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argus_telegram.bot import TelegramBot
 from argus_telegram.config import TelegramSettings
 from argus_telegram.testing import BotApiStandIn
 
@@ -50,6 +51,27 @@ def settings(api: BotApiStandIn, **changes: Any) -> TelegramSettings:
     values = table(api, **changes)
     values["token"] = Secret(values["token"])
     return TelegramSettings(**values)
+
+
+@pytest.fixture
+def start_bot(api: BotApiStandIn, run_dir: Path, make_settings: Callable[..., TelegramSettings]
+              ) -> Iterator[Callable[..., TelegramBot]]:
+    """``start_bot(**settings changes)``: a started bot on ``run_dir`` (the test module's
+    fixture: each holds the run its tests need), stopped after."""
+    bots: list[TelegramBot] = []
+
+    def start(**changes: Any) -> TelegramBot:
+        bot = TelegramBot(make_settings(api, **changes), run_dir, run_id="run-1",
+                          mode="paper")
+        bot.start()
+        bots.append(bot)
+        return bot
+
+    try:
+        yield start
+    finally:
+        for bot in bots:
+            bot.stop()
 
 
 @pytest.fixture

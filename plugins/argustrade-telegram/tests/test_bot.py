@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,26 +52,6 @@ def run_dir(tmp_path: Path) -> Path:
             conn.execute("insert into equity values (1700000000000000000,'5998.5','10198.5',"
                          "'4200')")
     return run_dir
-
-
-@pytest.fixture
-def start_bot(api: BotApiStandIn, run_dir: Path, make_settings: Callable[..., TelegramSettings]
-              ) -> Iterator[Callable[..., TelegramBot]]:
-    """``start_bot(**settings changes)``: a started bot on ``run_dir``, stopped after."""
-    bots: list[TelegramBot] = []
-
-    def start(**changes: Any) -> TelegramBot:
-        bot = TelegramBot(make_settings(api, **changes), run_dir, run_id="run-1",
-                          mode="paper")
-        bot.start()
-        bots.append(bot)
-        return bot
-
-    try:
-        yield start
-    finally:
-        for bot in bots:
-            bot.stop()
 
 
 def reply_to(api: BotApiStandIn, chat_id: int, command: str, contains: str,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,6 @@ from typing import Any
 import apsw
 import pytest
 from argus_telegram.bot import TelegramBot
-from argus_telegram.config import TelegramSettings
 from argus_telegram.outbox import Notice
 from argus_telegram.testing import BotApiStandIn
 
@@ -60,26 +59,6 @@ def run_dir(tmp_path: Path) -> Path:
     with Ledger.in_dir(run_dir) as ledger:
         ledger.start_run("run-1", "paper", 7, json.dumps({"run": {"starting_cash": "1"}}))
     return run_dir
-
-
-@pytest.fixture
-def start_bot(api: BotApiStandIn, run_dir: Path, make_settings: Callable[..., TelegramSettings]
-              ) -> Iterator[Callable[..., TelegramBot]]:
-    """``start_bot(**settings changes)``: a started bot on ``run_dir``, stopped after."""
-    bots: list[TelegramBot] = []
-
-    def start(**changes: Any) -> TelegramBot:
-        bot = TelegramBot(make_settings(api, **changes), run_dir, run_id="run-1",
-                          mode="paper")
-        bot.start()
-        bots.append(bot)
-        return bot
-
-    try:
-        yield start
-    finally:
-        for bot in bots:
-            bot.stop()
 
 
 def texts(api: BotApiStandIn, chat_id: int = ALLOWED) -> list[str]:
