@@ -1,9 +1,11 @@
-"""Paths and windows of the bundled data the ml tests share (a uniquely named module:
-every plugin has a ``conftest``, so tests import constants from here, not from it)."""
+"""Paths and windows of the bundled data the ml tests share, and a one-model registry
+(a uniquely named module: every plugin has a ``conftest``, so tests import from here, not
+from it)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,3 +28,25 @@ def tripled_volatility(rows: np.ndarray, anchor: int) -> np.ndarray:
     c0 = out[anchor, 1]
     out[anchor:, 1:5] = c0 * (out[anchor:, 1:5] / c0) ** 3
     return out
+
+
+class OneModelRegistry:
+    """The registry surface the forecaster reads: one paper model and its CV report."""
+
+    def __init__(self, model: Any, report: dict[str, Any] | None = None) -> None:
+        self.model, self._report = model, report or {}
+
+    def usable(self, _status: str) -> list[str]:
+        return ["m1"]
+
+    def load(self, _model_id: str) -> Any:
+        return self.model
+
+    def get(self, _model_id: str) -> dict[str, Any]:
+        return {"status": "paper"}
+
+    def drift_calibration(self, _model_id: str) -> None:
+        return None
+
+    def report(self, _model_id: str) -> dict[str, Any]:
+        return self._report

@@ -21,6 +21,7 @@ from argus_ml.forecaster import MLForecaster
 from argus_ml.market import kelly_fraction
 from argus_ml.modelfile import ProbabilityModel, load_model
 from argus_ml.near_expiry import MLNearExpiry
+from ml_testdata import OneModelRegistry
 
 from argus_core import (
     Bar,
@@ -47,27 +48,8 @@ def _doc(features: tuple[str, ...] = ("ret_1@1",), calibrator: dict[str, Any] | 
             "meta": {"label": {"horizon_bars": 1}}, **extra}
 
 
-class _Registry:
-    """The registry surface the forecaster reads, holding one paper model."""
-
-    def __init__(self, model: ProbabilityModel) -> None:
-        self.model = model
-
-    def usable(self, _status: str) -> list[str]:
-        return ["m1"]
-
-    def load(self, _model_id: str) -> ProbabilityModel:
-        return self.model
-
-    def get(self, _model_id: str) -> dict[str, Any]:
-        return {"status": "paper"}
-
-    def drift_calibration(self, _model_id: str) -> None:
-        return None
-
-
 def _forecaster(model: ProbabilityModel) -> MLForecaster:
-    return MLForecaster(MLSettings(model_id="m1"), registry=_Registry(model))  # type: ignore[arg-type]  # the surface it reads
+    return MLForecaster(MLSettings(model_id="m1"), registry=OneModelRegistry(model))  # type: ignore[arg-type]  # the surface it reads
 
 
 def _bars(n: int) -> list[Bar]:

@@ -44,6 +44,7 @@ from argus_ml.forecaster import MLForecaster
 from argus_ml.labels import LabelSpec
 from argus_ml.modelfile import load_model
 from argus_ml.venue import UpDownReplayVenue
+from ml_testdata import OneModelRegistry
 
 from argus_core import Bar, DataError, MarketState
 
@@ -58,26 +59,9 @@ def _doc(meta: dict[str, Any]) -> dict[str, Any]:
             "calibrator": {"kind": "none"}, "meta": meta}
 
 
-class _Registry:
-    """The registry surface the forecaster reads: one paper model and its CV report."""
-
-    def __init__(self, doc: dict[str, Any], report: dict[str, Any] | None = None) -> None:
-        self.model, self._report = load_model(json.dumps(doc).encode()), report or {}
-
-    def usable(self, _status: str) -> list[str]:
-        return ["m1"]
-
-    def load(self, _model_id: str) -> Any:
-        return self.model
-
-    def get(self, _model_id: str) -> dict[str, Any]:
-        return {"status": "paper"}
-
-    def drift_calibration(self, _model_id: str) -> None:
-        return None
-
-    def report(self, _model_id: str) -> dict[str, Any]:
-        return self._report
+def _registry(doc: dict[str, Any], report: dict[str, Any] | None = None) -> OneModelRegistry:
+    """A registry holding the model file ``doc`` (loaded as the registry loads it)."""
+    return OneModelRegistry(load_model(json.dumps(doc).encode()), report)
 
 
 def _feed(f: MLForecaster, closes_at: list[int]) -> dict[int, bool]:
@@ -115,7 +99,7 @@ def test_an_older_models_training_end_counts_bars_across_a_gap() -> None:
     20h; the data then has no bars for hours 21-25.  Its last label was known at the third
     bar after 20h (28h).  Before: the estimate 20h + 3h gave forecasts at 26h and 27h."""
     report = {"folds": [{"test_end_ts_ns": T0 + 20 * H}]}
-    f = MLForecaster(MLSettings(model_id="m1"), registry=_Registry(  # type: ignore[arg-type]
+    f = MLForecaster(MLSettings(model_id="m1"), registry=_registry(  # type: ignore[arg-type]
         _doc({"label": {"kind": "up", "horizon_bars": 3}}), report))
     hours = [*range(1, 21), *range(26, 32)]
     got = _feed(f, [T0 + h * H for h in hours])
@@ -222,6 +206,6 @@ def test_a_training_end_in_another_clock_unit_is_refused(where: str) -> None:
     else:
         report = {"folds": [{"test_end_ts_ns": end_s}]}
     f = MLForecaster(MLSettings(model_id="m1"),
-                     registry=_Registry(_doc(meta), report))  # type: ignore[arg-type]
+                     registry=_registry(_doc(meta), report))  # type: ignore[arg-type]
     with pytest.raises(DataError, match="nanoseconds"):
         _feed(f, [T0 + h * H for h in range(1, 5)])

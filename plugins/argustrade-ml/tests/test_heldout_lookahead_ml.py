@@ -41,10 +41,10 @@ import numpy as np
 import pytest
 from argus_ml.config import MLSettings
 from argus_ml.forecaster import MLForecaster
-from argus_ml.modelfile import ProbabilityModel, load_model
+from argus_ml.modelfile import load_model
 from argus_ml.report import binary_bets
 from click.testing import CliRunner
-from ml_testdata import KRAKEN, TRAIN_END
+from ml_testdata import KRAKEN, TRAIN_END, OneModelRegistry
 
 from argus_core import Bar, DataError, Ledger, MarketState
 from argus_core.cli import cli
@@ -59,28 +59,6 @@ def _doc(meta: dict[str, Any] | None = None) -> dict[str, Any]:
             "calibrator": {"kind": "none"},
             "meta": meta if meta is not None else {"label": {"kind": "up",
                                                               "horizon_bars": 1}}}
-
-
-class _Registry:
-    """The registry surface the forecaster reads: one paper model and its CV report."""
-
-    def __init__(self, model: ProbabilityModel, report: dict[str, Any] | None = None) -> None:
-        self.model, self._report = model, report or {}
-
-    def usable(self, _status: str) -> list[str]:
-        return ["m1"]
-
-    def load(self, _model_id: str) -> ProbabilityModel:
-        return self.model
-
-    def get(self, _model_id: str) -> dict[str, Any]:
-        return {"status": "paper"}
-
-    def drift_calibration(self, _model_id: str) -> None:
-        return None
-
-    def report(self, _model_id: str) -> dict[str, Any]:
-        return self._report
 
 
 def _feed(f: MLForecaster, n: int) -> list[bool]:
@@ -98,7 +76,7 @@ def _trained_to(label_end_bar: int, **settings: Any) -> MLForecaster:
             "trained_on": {"first_ts_ns": 2 * H, "last_ts_ns": (label_end_bar - 1) * H,
                            "label_end_ts_ns": label_end_bar * H}}
     model = load_model(json.dumps(_doc(meta)).encode())
-    return MLForecaster(MLSettings(model_id="m1", **settings), registry=_Registry(model))  # type: ignore[arg-type]
+    return MLForecaster(MLSettings(model_id="m1", **settings), registry=OneModelRegistry(model))  # type: ignore[arg-type]
 
 
 def test_no_forecast_on_bars_the_model_was_trained_on(caplog: pytest.LogCaptureFixture
@@ -129,7 +107,7 @@ def test_a_model_without_the_record_uses_its_cv_reports_last_fold() -> None:
     doc = _doc({"label": {"kind": "up", "horizon_bars": 3}})
     model = load_model(json.dumps(doc).encode())
     report = {"folds": [{"test_end_ts_ns": 10 * H}, {"test_end_ts_ns": 20 * H}]}
-    f = MLForecaster(MLSettings(model_id="m1"), registry=_Registry(model, report))  # type: ignore[arg-type]
+    f = MLForecaster(MLSettings(model_id="m1"), registry=OneModelRegistry(model, report))  # type: ignore[arg-type]
     assert _feed(f, 30) == [False] * 22 + [True] * 8
 
 
