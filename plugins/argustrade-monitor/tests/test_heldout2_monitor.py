@@ -47,15 +47,6 @@ class FakeClock:
         self.now_ns += int(seconds * 1e9)
 
 
-@pytest.fixture
-def run_dir(tmp_path: Path) -> Path:
-    """A finished run: its writer closed, so no ``-wal``/``-shm`` file is there."""
-    run_dir = tmp_path / "run"
-    with Ledger.in_dir(run_dir) as ledger:
-        ledger.start_run("run-1", "paper", 7, json.dumps({"run": {"starting_cash": "10"}}))
-    return run_dir
-
-
 def start(run_dir: Path, probe: LoopProbe | None = None, mode: str = "paper",
           book_stale_after_s: float = 0.0) -> MonitorServer:
     """A monitor on a free loopback port."""

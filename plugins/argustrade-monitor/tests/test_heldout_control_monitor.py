@@ -5,7 +5,6 @@ requests, and reading the ledger without ever writing it."""
 from __future__ import annotations
 
 import hashlib
-import json
 import socket
 import time
 from collections.abc import Iterator
@@ -16,17 +15,6 @@ import pytest
 from argus_monitor import MonitorServer, MonitorSettings
 from argus_monitor import server as server_module
 from argus_monitor.probe import LoopProbe
-
-from argus_core import Ledger
-
-
-@pytest.fixture
-def run_dir(tmp_path: Path) -> Path:
-    """A ledger with a running run."""
-    run_dir = tmp_path / "run"
-    with Ledger.in_dir(run_dir) as ledger:
-        ledger.start_run("run-1", "paper", 7, json.dumps({"run": {"starting_cash": "10"}}))
-    return run_dir
 
 
 def start(run_dir: Path, bind: str = "127.0.0.1") -> MonitorServer:

@@ -38,15 +38,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from argus_core import Ledger
 
 
-@pytest.fixture
-def run_dir(tmp_path: Path) -> Path:
-    """A ledger with a running run."""
-    run_dir = tmp_path / "run"
-    with Ledger.in_dir(run_dir) as ledger:
-        ledger.start_run("run-1", "paper", 7, json.dumps({"run": {"starting_cash": "10"}}))
-    return run_dir
-
-
 def start(run_dir: Path, probe: LoopProbe | None = None, *, bind: str = "127.0.0.1",
           stale_after_s: float = 60.0) -> MonitorServer:
     """A monitor on a free port of ``bind`` (stopped by conftest's fixture too)."""
