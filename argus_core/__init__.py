@@ -94,6 +94,7 @@ if TYPE_CHECKING:
         Migrations,
     )
     from argus_core.models import (
+        GRID_NOISE,
         Bar,
         BookDelta,
         BookStatus,
@@ -127,6 +128,7 @@ if TYPE_CHECKING:
         VenueResume,
         bust_id,
         busted_by,
+        ticks_of,
         to_decimal,
     )
     from argus_core.report import EQUITY_SECTION, ReportData
@@ -171,10 +173,11 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
     "ledger": "LEDGER_FILE Ledger check_run_ledger ledger_tables open_read_only",
     "market_state": "L2Book MarketState",
     "migrations": "Migrations",
-    "models": ("Bar BookDelta BookStatus CancelIntent Event Fill FillCorrection Forecast "
-        "Instrument Intent KnownOrder Leg Liquidity MarketEvent Opportunity Order OrderBook "
-        "OrderStatus OrderType OrderUpdate Outcome Portfolio Position RiskAction RiskDecision "
-        "Settlement Side Signal TimeInForce Trade VenueResume bust_id busted_by to_decimal"),
+    "models": ("GRID_NOISE Bar BookDelta BookStatus CancelIntent Event Fill FillCorrection "
+        "Forecast Instrument Intent KnownOrder Leg Liquidity MarketEvent Opportunity Order "
+        "OrderBook OrderStatus OrderType OrderUpdate Outcome Portfolio Position RiskAction "
+        "RiskDecision Settlement Side Signal TimeInForce Trade VenueResume bust_id busted_by "
+        "ticks_of to_decimal"),
     "report": "EQUITY_SECTION ReportData",
     "risk": "TradingState",
     "execution": "outcome_unknown",
@@ -207,7 +210,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "AT_LEAST_ONE", "BPS", "EQUITY_SECTION", "FINITE", "FRACTION", "HOUSE_SLOTS", "LEDGER_FILE",
+    "AT_LEAST_ONE", "BPS", "EQUITY_SECTION", "FINITE", "FRACTION", "GRID_NOISE", "HOUSE_SLOTS",
+    "LEDGER_FILE",
     "MAX_REASON",
     "NON_NEGATIVE",
     "POSITIVE",
@@ -236,6 +240,6 @@ __all__ = [
     "metrics", "open_read_only", "optional", "outcome_unknown",
     "parse_overrides", "plugin_settings", "redact", "remember", "request_trading_state",
     "run_backtest", "structure",
-    "to_decimal", "trading_latch", "undo_refused_start",
+    "ticks_of", "to_decimal", "trading_latch", "undo_refused_start",
     "url_scheme",
 ]

@@ -40,8 +40,13 @@ def to_decimal(value: Any, *, field: str = "value") -> Decimal:
     elif isinstance(value, float):
         dec = Decimal(repr(value))
     elif isinstance(value, str):
+        text = value.strip()
         try:
-            dec = Decimal(value.strip())
+            # Decimal also reads "1_0" and non-ASCII digits ("0.５"): no venue or file writes
+            # numbers so; such text is damage, not a number
+            if "_" in text or not text.isascii():
+                raise InvalidOperation
+            dec = Decimal(text)
         except InvalidOperation:
             raise DataError(f"{field}: {shown(value)} is not a number") from None
     else:
@@ -49,6 +54,22 @@ def to_decimal(value: Any, *, field: str = "value") -> Decimal:
     if not dec.is_finite():
         raise DataError(f"{field}: {value!r} is not finite")
     return dec
+
+
+#: How far from the grid (in steps) a value may lie and still be on it: values built with
+#: floats (a bar's open times a spread, ``0.99 - 0.3 - 0.01``) carry ~1e-16 relative noise,
+#: which must not read as off the grid nor move a price a whole tick; real prices off a
+#: grid lie a visible share of a step off it.
+GRID_NOISE = Decimal("1e-6")
+
+
+def ticks_of(value: Decimal, step: Decimal) -> Decimal:
+    """``value / step``, snapped to the whole number when within :data:`GRID_NOISE` of it:
+    the count of ticks (or lots) a price (or size) is, integral exactly when it is on the
+    grid.  The one rule for "on the tick" that fills, scanners and venues share."""
+    steps = value / step
+    whole = steps.to_integral_value()
+    return whole if abs(steps - whole) <= GRID_NOISE else steps
 
 
 def _finite_float(name: str, value: float) -> None:

@@ -74,6 +74,7 @@ from argus_core.errors import DataError
 from argus_core.interfaces import FeeSchedule
 from argus_core.market_state import MarketState
 from argus_core.models import (
+    GRID_NOISE,
     Bar,
     Fill,
     Instrument,
@@ -85,6 +86,7 @@ from argus_core.models import (
     Side,
     TimeInForce,
     Trade,
+    ticks_of,
     to_decimal,
 )
 from argus_core.serde import converter
@@ -554,11 +556,7 @@ def _lot_floor(qty: Decimal, inst: Instrument | None) -> Decimal:
     return (qty / step).to_integral_value(rounding=ROUND_FLOOR) * step
 
 
-#: How close (in ticks) a price must be to a tick to count as on it: prices built from
-#: floats (a bar's open times a spread) carry ~1e-16 relative noise, which must not push
-#: a price that is on the tick one whole tick against the trader.
-_ON_TICK = Decimal("1e-9")
-_OFF_TICK = float(_ON_TICK)
+_OFF_TICK = float(GRID_NOISE)  # ticks_of's rule for the float prices of the grid check
 
 
 #: Rounding a fill onto the tick moves it by up to a tick against the trader: within the
@@ -588,8 +586,7 @@ def _check_on_grid(price: float, inst: Instrument) -> None:
 
 def _under_one_tick(price: Decimal, inst: Instrument | None) -> bool:
     """Whether ``price`` lies under the instrument's first tick (beyond float noise)."""
-    tick = inst.tick_size if inst else Decimal("1e-8")
-    return price / tick < 1 - _ON_TICK
+    return ticks_of(price, inst.tick_size if inst else Decimal("1e-8")) < 1
 
 
 def _tick_round(price: Decimal, side: Side, inst: Instrument | None) -> Decimal:
@@ -597,11 +594,8 @@ def _tick_round(price: Decimal, side: Side, inst: Instrument | None) -> Decimal:
     down).  The tick is the instrument's as the venue serves it -- for replays, the data's
     own era's (see :mod:`argus_core.builtins.replay_venue`), never today's."""
     tick = inst.tick_size if inst else Decimal("1e-8")
-    steps = price / tick
-    nearest = steps.to_integral_value()
-    if abs(steps - nearest) > _ON_TICK:
-        nearest = steps.to_integral_value(rounding=ROUND_CEILING if side is Side.BUY
-                                          else ROUND_FLOOR)
+    nearest = ticks_of(price, tick).to_integral_value(
+        rounding=ROUND_CEILING if side is Side.BUY else ROUND_FLOOR)
     if not nearest:  # a sell under one tick: no venue quotes it (a tick set too coarse)
         raise DataError(f"{inst.id if inst else 'an instrument'}: price {price} is under "
                         f"one tick ({tick}): its tick_size does not fit its prices")

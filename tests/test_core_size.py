@@ -177,6 +177,9 @@ floor: 8,780.
 Replay data: a line of thousands of fields refused before the csv module splits it (a 3 MB
 one-line file took 43 MB, a 30 MB one 518 MB), a binary contract's prices above 1 and an
 instrument line changing a known instrument's kind refused (recorder and replay): 8,815.
+One rule for "on the tick" (`ticks_of`, `GRID_NOISE`: the paper broker's, negRisk's and
+the Polymarket scanners' three copies), number text with underscores or non-ASCII digits
+refused by `to_decimal`: 8,825.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -191,7 +194,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_815
+BUDGET = 8_825
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

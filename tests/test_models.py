@@ -135,3 +135,27 @@ def test_load_event_errors_say_where() -> None:
     with pytest.raises(DataError, match="extra"):
         load_event({"type": "signal", "name": "a", "instrument_id": "b", "ts_ns": 1,
                     "value": 1.0, "bogus": 1})
+
+
+@pytest.mark.parametrize("text", ["1_0", "0.\uff15", "\u0661", "1__0.5", " 2_000 "])
+def test_number_text_no_venue_writes_is_refused(text: str) -> None:
+    # Decimal itself reads these (underscores, any script's digits): in a recording or a
+    # payload they are damage, never a number
+    assert Decimal(text.strip())
+    with pytest.raises(DataError, match="is not a number"):
+        m.to_decimal(text, field="price")
+
+
+@pytest.mark.parametrize(("value", "step", "ticks"), [
+    (Decimal("0.6799999999999999"), Decimal("0.01"), Decimal(68)),     # float noise: on it
+    (Decimal("0.30100000000000005"), Decimal("0.001"), Decimal(301)),
+    (Decimal("50000.00000000001"), Decimal("0.01"), Decimal(5000000)),
+    (Decimal("0.954"), Decimal("0.01"), Decimal("95.4")),              # a real price off it
+    (Decimal("0.0100001"), Decimal("0.01"), Decimal("1.00001")),       # a visible share off
+    (Decimal("-0.3"), Decimal("0.1"), Decimal(-3)),
+])
+def test_ticks_of_snaps_float_noise_and_nothing_more(value: Decimal, step: Decimal,
+                                                     ticks: Decimal) -> None:
+    assert m.ticks_of(value, step) == ticks
+    assert (m.ticks_of(value, step) == m.ticks_of(value, step).to_integral_value()) is (
+        ticks == ticks.to_integral_value())

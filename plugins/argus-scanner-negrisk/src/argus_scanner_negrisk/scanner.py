@@ -59,6 +59,7 @@ from argus_core import (
     Opportunity,
     Scanner,
     Side,
+    ticks_of,
 )
 from argus_scanner_negrisk.config import NegRiskSettings
 from argus_scanner_negrisk.events import (
@@ -731,20 +732,15 @@ class NegRiskScanner(Scanner):
 _UNKNOWN_TICK = Decimal("1e-8")
 
 
-#: how far off its grid (in ticks) a float level may be and still be read as the tick it
-#: is (0.30100000000000005 is 0.301: float noise of an adapter's arithmetic, not a price)
-_GRID_SLACK = Decimal("1e-6")
-
-
 def _on_grid(price: Decimal, tick: Decimal) -> Decimal | None:
     """``price`` on ``tick``'s grid within ``[tick, 1 - tick]`` (the prices a binary token
-    trades at), snapped to it; None when it is off the grid (a tick change the instrument
-    has not followed, a corrupted level) or outside (0.998 + a tick on a 0.01 grid, 1.5)."""
-    ticks = price / tick
-    whole = ticks.to_integral_value()
-    if abs(ticks - whole) > _GRID_SLACK:
+    trades at), snapped to it (0.30100000000000005 is 0.301: float noise, the core's
+    ``ticks_of``); None when it is off the grid (a tick change the instrument has not
+    followed, a corrupted level) or outside (0.998 + a tick on a 0.01 grid, 1.5)."""
+    ticks = ticks_of(price, tick)
+    if ticks != ticks.to_integral_value():
         return None
-    snapped = whole * tick
+    snapped = ticks * tick
     return snapped if tick <= snapped <= 1 - tick else None
 
 

@@ -26,6 +26,7 @@ from argus_core import (
     Opportunity,
     Outcome,
     Side,
+    ticks_of,
 )
 
 EXECUTABLE = "executable"  # the values of argus_core.Opportunity.lane
@@ -312,18 +313,6 @@ def taker_tick(market: MarketState, iid: str) -> Decimal:
     instrument (:func:`instrument_of`'s stand-in: 0.01 for an unknown Polymarket id)."""
     inst = instrument_of(market, iid)
     return tick_in_force(market, inst) if inst is not None else LOT
-
-
-#: A price within this many ticks of the grid is on it: a float written as
-#: ``0.99 - 0.3 - 0.01`` is 0.6799999999999999, the tick 0.68.
-GRID_TOLERANCE = Decimal("1e-6")
-
-
-def ticks_of(value: Decimal, step: Decimal) -> Decimal:
-    """``value / step``, snapped to the integer when within :data:`GRID_TOLERANCE` of it."""
-    n = value / step
-    nearest = n.to_integral_value()
-    return nearest if abs(n - nearest) < GRID_TOLERANCE else n
 
 
 def buy_limit(price: Decimal, tick: Decimal) -> Decimal | None:

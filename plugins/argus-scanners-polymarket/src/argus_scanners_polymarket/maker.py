@@ -58,6 +58,7 @@ from argus_core import (
     Opportunity,
     Scanner,
     Side,
+    ticks_of,
 )
 from argus_scanners_polymarket.common import (
     EDGE_QUANTUM,
@@ -69,7 +70,6 @@ from argus_scanners_polymarket.common import (
     instrument_of,
     lane_reason,
     tick_in_force,
-    ticks_of,
     tradeable,
 )
 from argus_scanners_polymarket.config import MakerSettings, PmScannersSettings
@@ -79,7 +79,7 @@ from argus_scanners_polymarket.touch import EPS, RowCache, TouchTable, keys_of, 
 __all__ = ["MakerQuote", "MakerScanner", "QuotePlan", "flow_of", "quote_sides", "quote_size"]
 
 
-# A price within GRID_TOLERANCE ticks of the grid is on it (the incremental pre-check's
+# A price within GRID_NOISE ticks of the grid is on it (the incremental pre-check's
 # ``on_grid`` tolerance): 0.6799999999999999 is the tick 0.68, not a price below it to
 # floor to 0.67 (a "quote inside" that joins the bid).
 _ticks = ticks_of
