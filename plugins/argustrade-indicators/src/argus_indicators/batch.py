@@ -139,15 +139,30 @@ def bollinger(close: ArrayLike, period: int = 20, num_std: float = 2.0) -> Bolli
 def true_range(high: ArrayLike, low: ArrayLike, close: ArrayLike) -> F64:
     """``max(high - low, |high - prev close|, |low - prev close|)``; ``high - low`` on the
     first bar, which has no previous close."""
-    return _skipping_nan(_columns(high, low, close), _kernels.true_range)
+    return _skipping_nan(_bounded(_columns(high, low, close), "true_range"),
+                         _kernels.true_range)
 
 
 def atr(high: ArrayLike, low: ArrayLike, close: ArrayLike, period: int = 14) -> F64:
     """Wilder's average true range: the mean of the first ``period`` true ranges at index
     ``period - 1``, then ``(prev * (period - 1) + tr) / period``."""
     n = check_period("period", period)
-    return _skipping_nan(_columns(high, low, close),
+    return _skipping_nan(_bounded(_columns(high, low, close), "atr"),
                          lambda h, lo, c: _kernels.atr(h, lo, c, n))
+
+
+def _bounded(cols: list[F64], name: str) -> list[F64]:
+    """``cols`` (high, low, ...) unchanged, refusing a row whose high is below its low:
+    its range would be negative and drag the average down (``argus_core.Bar`` refuses
+    such a bar; arrays come from anywhere, e.g. swapped columns)."""
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(cols[0] < cols[1])  # NaN rows compare False: skipped later
+    if bad.size:
+        i = int(bad[0])
+        high, low = float(cols[0][i]), float(cols[1][i])
+        raise DataError(f"{name}: high {high!r} < low {low!r} at row {i} ({bad.size} such "
+                        f"rows); are the columns swapped?")
+    return cols
 
 
 def vwap(ts_ns: ArrayLike, high: ArrayLike, low: ArrayLike, close: ArrayLike,
@@ -165,11 +180,13 @@ def vwap(ts_ns: ArrayLike, high: ArrayLike, low: ArrayLike, close: ArrayLike,
     cols = _columns(high, low, close, volume)
     if ts.ndim != 1 or ts.shape[0] != cols[0].shape[0]:
         raise DataError("ts_ns must be a one-dimensional array as long as the prices")
-    if np.any(np.diff(ts) < 0):
-        raise DataError("vwap: ts_ns must be non-decreasing (sort the bars first)")
-    if np.any(cols[3] < 0):
-        raise DataError("vwap: negative volume")
+    # Checked on the finite rows only: a skipped row must not stop the rest (as the
+    # streaming class never looks at a non-finite bar's time or volume).
     finite = np.logical_and.reduce([np.isfinite(c) for c in cols])
+    if np.any(np.diff(ts[finite]) < 0):
+        raise DataError("vwap: ts_ns must be non-decreasing (sort the bars first)")
+    if np.any(cols[3][finite] < 0):
+        raise DataError("vwap: negative volume")
     out = np.full(ts.shape[0], np.nan)
     h, lo, c, v = (np.ascontiguousarray(col[finite]) for col in cols)
     out[finite] = _kernels.vwap(np.ascontiguousarray(ts[finite]), h, lo, c, v, offset, length)

@@ -292,6 +292,8 @@ class ATR(_Indicator):
         high, low, close = float(bar.high), float(bar.low), float(bar.close)
         if not _finite(high, low, close):
             return None
+        if high < low:  # a negative range would drag the average down (as batch refuses)
+            raise DataError(f"atr: high {high!r} < low {low!r} at {bar.ts_ns}")
         tr = high - low
         if self.prev_close is not None:
             tr = max(tr, abs(high - self.prev_close), abs(low - self.prev_close))

@@ -37,6 +37,9 @@ def _divides_an_hour(instance: Any, attribute: attrs.Attribute, value: int) -> N
 
 
 def _known_segments(instance: Any, attribute: attrs.Attribute, value: list[str]) -> None:
+    if not value:  # would switch the strategy off without a word
+        raise ValueError(f"segments = [] allows no segment, so the strategy could never "
+                         f"trade; choose from {list(SEGMENTS)} (leave it out for all)")
     unknown = sorted(set(value) - set(SEGMENTS))
     if unknown:
         raise ValueError(f"segments: unknown {unknown}; choose from {list(SEGMENTS)}")
