@@ -30,7 +30,7 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -412,7 +412,8 @@ def structure(data: Any, cls: type, where: str, prefix: str = "", *,
     except cattrs.BaseValidationError as exc:
         messages = cattrs.transform_error(exc, path=prefix or "$",
                                           format_exception=_format_exception)
-        message = f"{where}: " + "; ".join(_clean(m) for m in messages)
+        keys = {f.name for f in attrs.fields(cls)} if prefix and attrs.has(cls) else set()
+        message = f"{where}: " + "; ".join(_clean(m, prefix, keys) for m in messages)
     except RangeError as exc:  # a validator of ``cls`` itself: same shape as cattrs' errors
         message = f"{where}: {exc} @ {f'{prefix}.{exc.key}' if prefix else 'config'}"
     except ConfigError as exc:
@@ -488,20 +489,24 @@ def _format_exception(exc: BaseException, type_: type | None) -> str:
     return format_exception(exc, type_)
 
 
-def _clean(message: str) -> str:
+def _clean(message: str, table: str, keys: Collection[str]) -> str:
     # cattrs says "extra fields found (x) @ $.run"; make it read like advice.
     message = message.replace("extra fields found", "unknown key(s)")
     if message.endswith(" @ $"):
         message = message[:-4] + " at the top level"
     message = message.replace("$.", "")
-    # A validator's range error is reported at its table: name the key, so that its
-    # own line is found (the table's header line was given)
-    if (ranged := _RANGED.match(message)) and not ranged.group(2).endswith(ranged.group(1)):
+    # A validator's error is reported at its table: name the key, so that its own line is
+    # found (the table's header line was given).  A range error says its key; another
+    # error at ``table`` that opens with one of its ``keys`` ("segments: unknown ...") too.
+    ranged = _RANGED.match(message)
+    if ranged and not ranged.group(2).endswith(ranged.group(1)) and (
+            " is outside the allowed range " in message
+            or (ranged.group(2) == table and ranged.group(1) in keys)):
         message = f"{message}.{ranged.group(1)}"
     return message
 
 
-_RANGED = re.compile(r"^(\w+) = .* is outside the allowed range .* @ ([\w.\[\]-]+)$")
+_RANGED = re.compile(r"^([a-z_][a-z0-9_]*)(?: = |: ).* @ ([\w.\[\]-]+)$")
 
 
 def plugin_settings(config: Config, plugin: str, cls: type | None) -> Any:

@@ -144,6 +144,7 @@ class PluginHost:
         """Register ``plugin`` under ``name`` (live: the registry is rebuilt)."""
         if self.pm.has_plugin(name):
             raise PluginError(f"plugin name {name!r} is already loaded; names must be unique")
+        self.check_hooks(plugin, name)
         try:
             self.pm.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
@@ -165,6 +166,35 @@ class PluginHost:
                 self.pm.unregister(name=name)
                 self.rebuild()
                 raise
+
+    def check_hooks(self, plugin: object, name: str) -> list[str]:
+        """The argus hooks ``plugin`` implements; refuses, naming the plugin, what pluggy
+        takes silently or reports bare: a ``@hookimpl`` naming no argus hook (its
+        ``specname`` counts) and a function named like a hook without ``@hookimpl`` (pluggy
+        skips it: that hook of an installed plugin registered nothing, unsaid).  A plugin
+        may implement none (one that only adds commands is listed by ``argus plugins``)."""
+        def is_hook(attr: str) -> bool:  # pm.hook also holds callers of unknown names
+            return getattr(getattr(self.pm.hook, attr, None), "spec", None) is not None
+
+        marker = f"{self.pm.project_name}_impl"
+        hooks: list[str] = []
+        unknown: list[str] = []
+        undecorated: list[str] = []
+        for attr in dir(plugin):
+            value = getattr(plugin, attr, None)
+            if isinstance(opts := getattr(value, marker, None), dict):
+                hook = opts.get("specname") or attr
+                (hooks if is_hook(hook) else unknown).append(hook)
+            elif not attr.startswith("_") and callable(value) and is_hook(attr):
+                undecorated.append(attr)
+        if unknown:
+            raise PluginError(f"plugin {name!r} implements an unknown hook: @hookimpl on "
+                              f"{unknown}, which name no argus hook (see argus_core.hookspecs)")
+        if undecorated:
+            raise PluginError(f"plugin {name!r}: {undecorated} have a hook's name but no "
+                              f"@hookimpl, so pluggy would skip them; decorate them "
+                              f"(from argus_core import hookimpl)")
+        return hooks
 
     def remove_plugin(self, name: str) -> None:
         """Unregister plugin ``name`` and rebuild the registry."""

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from argus_gpu_heston.pricer import HestonSettings
 from argus_lab.config import lab_settings
@@ -452,3 +453,24 @@ def test_a_plugin_tables_range_error_and_unknown_key_name_the_keys_own_line(
         plugin_settings(config, "example", ExampleSettings)
     assert str(example.value).endswith("unknown key(s) (fsat) @ plugins.example (line 15)"), \
         str(example.value)
+
+
+@attrs.frozen
+class _NamedSettings:
+    """A plugin's settings whose own validator names its key (as plugins write them)."""
+
+    segments: list[str] = attrs.field(factory=lambda: ["eu"])
+
+    @segments.validator
+    def _known(self, attribute: attrs.Attribute, value: list[str]) -> None:
+        if set(value) - {"eu", "us"}:
+            raise ValueError(f"segments: unknown {sorted(set(value) - {'eu', 'us'})}")
+
+
+def test_a_plugins_own_validator_error_names_its_keys_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[argus]\nplugins = []\n\n[plugins.named]\n\n# mine\nsegments = ["asia"]\n',
+                    encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        plugin_settings(load_config(path), "named", _NamedSettings)
+    assert str(info.value).endswith("@ plugins.named.segments (line 7)"), str(info.value)

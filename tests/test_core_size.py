@@ -180,6 +180,9 @@ instrument line changing a known instrument's kind refused (recorder and replay)
 One rule for "on the tick" (`ticks_of`, `GRID_NOISE`: the paper broker's, negRisk's and
 the Polymarket scanners' three copies), number text with underscores or non-ASCII digits
 refused by `to_decimal`: 8,825.
+The plugin host refuses an installed plugin's hook-named function without `@hookimpl` (pluggy
+skipped it: its venue or strategy was missing, unsaid) and names `@hookimpl(specname=...)`
+hooks; a plugin validator's own error names its key's line: 8,850.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -194,7 +197,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_825
+BUDGET = 8_850
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

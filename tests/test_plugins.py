@@ -8,6 +8,7 @@ import sys
 import textwrap
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -248,3 +249,28 @@ def test_one_module_under_two_names_is_refused_naming_both(argus_host: PluginHos
             argus_host.add_plugin(plugin, "second")
     finally:
         argus_host.remove_plugin("first")
+
+
+def test_an_installed_plugins_hook_without_hookimpl_is_refused_at_load() -> None:
+    """pluggy skips a function named like a hook that lacks ``@hookimpl``: an installed
+    plugin's venue or strategy was silently missing, and "unknown venue" said later."""
+    class Half:
+        @hookimpl
+        def register_strategies(self, register: Any) -> None:
+            pass
+
+        def register_venues(self, register: Any) -> None:  # forgot @hookimpl
+            pass
+
+    host = PluginHost()
+    host.load([])
+    with pytest.raises(PluginError, match=r"plugin 'half'.*register_venues.*no @hookimpl"):
+        host.add_plugin(Half(), "half")
+    assert not host.pm.has_plugin("half")
+
+    class Renamed:  # specname: a hook under another function name is a hook
+        @hookimpl(specname="register_venues")
+        def venues(self, register: Any) -> None:
+            pass
+
+    assert host.check_hooks(Renamed(), "renamed") == ["register_venues"]

@@ -143,7 +143,7 @@ def test_register_plugin_refuses_a_plugin_with_no_hooks(
     def register_strategies(register: Callable[..., None]) -> None:
         register("quiet", _Quiet)
 
-    with pytest.raises(PluginError, match=r"plugin 'mine'.*no argus hook.*@hookimpl"):
+    with pytest.raises(PluginError, match=r"plugin 'mine'.*register_strategies.*no @hookimpl"):
         register_plugin(_plugin(register_strategies=register_strategies), "mine")
 
 

@@ -150,47 +150,18 @@ def register_plugin(argus_host: PluginHost) -> Iterator[Callable[[object, str], 
 
 
 def check_test_plugin(host: PluginHost, plugin: object, name: str) -> None:
-    """Refuse, naming the plugin, what the host would take silently or report as pluggy's
-    bare ``ValueError``: a plugin with no hook implementation, a function named like a hook
-    that lacks ``@hookimpl`` (pluggy skips it, so that hook registers nothing), a
-    ``@hookimpl`` whose name (or ``specname``) is no argus hook, and an object already
-    loaded under another name.  ``@hookimpl(specname=...)`` counts as the hook it names."""
+    """Refuse, naming the plugin, what the host would report as pluggy's bare
+    ``ValueError`` (an object already loaded under another name), a test plugin with no
+    hook implementation (its functions lack ``@hookimpl``: it would register nothing), and
+    what the host refuses of any plugin (:meth:`PluginHost.check_hooks`: a ``@hookimpl``
+    naming no hook, a hook-named function without ``@hookimpl``)."""
     other = host.pm.get_name(plugin)
     if other is not None and other != name:
         raise PluginError(f"plugin {name!r}: this object is already registered as "
                           f"{other!r}; register each plugin object once")
-    implemented, unknown, undecorated = _hook_functions(host, plugin)
-    if unknown:
-        raise PluginError(f"plugin {name!r}: @hookimpl on {unknown}, which name no argus "
-                          f"hook; the hooks are listed in argus_core.hookspecs")
-    if not implemented:
+    if not host.check_hooks(plugin, name):
         raise PluginError(f"plugin {name!r} implements no argus hook: decorate its hook "
                           f"functions with @hookimpl (from argus_core import hookimpl)")
-    if undecorated:
-        raise PluginError(f"plugin {name!r}: {undecorated} have a hook's name but no "
-                          f"@hookimpl, so pluggy would skip them; decorate them "
-                          f"(from argus_core import hookimpl)")
-
-
-def _hook_functions(host: PluginHost,
-                    plugin: object) -> tuple[list[str], list[str], list[str]]:
-    """``plugin``'s public attributes sorted into hooks it implements, ``@hookimpl``
-    functions naming no hook, and hook-named callables without ``@hookimpl``."""
-    marker = f"{host.pm.project_name}_impl"
-    implemented: list[str] = []
-    unknown: list[str] = []
-    undecorated: list[str] = []
-    for attr in dir(plugin):
-        value = getattr(plugin, attr, None)
-        opts = getattr(value, marker, None)
-        if attr.startswith("_") and opts is None:
-            continue
-        if isinstance(opts, dict):
-            hook = opts.get("specname") or attr
-            (implemented if hasattr(host.pm.hook, hook) else unknown).append(hook)
-        elif callable(value) and hasattr(host.pm.hook, attr):
-            undecorated.append(attr)
-    return implemented, unknown, undecorated
 
 
 @contextlib.contextmanager
