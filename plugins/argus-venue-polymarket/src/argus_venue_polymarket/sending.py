@@ -27,7 +27,9 @@ it ends).  Not found after an *ended* exchange: the venue never took it, so the
 **same signed order** (same salt, same hash) is sent again, at most
 ``order_max_attempts`` sends in all (``429``: after ``Retry-After``; one longer than
 ``clob.WAIT_CAP_S`` is not slept: the order is refused at once, not placed, and the
-endpoint is held unsent until the wait is over).  Not found
+endpoint is held unsent until the wait is over).  A re-send the venue refuses as a
+duplicate (``INVALID_ORDER_DUPLICATED``: it holds that order, listed late) is no
+rejection: the order is looked up again and, not found, is ``OrderUnknown``.  Not found
 while the request may still be running, or the venue could not be asked at
 all: :class:`argus_core.errors.OrderUnknown` — never a blind re-send;
 ``executions()`` keeps looking for the order by its hash and reports what
@@ -75,6 +77,8 @@ log = logging.getLogger(__name__)
 #: order. FAK orders are partially filled or killed if no match is found." (docs: "Error
 #: codes"; FOK_ORDER_NOT_FILLED_ERROR).  Any other refusal is a rejection.
 _KILL_WORDS = ("killed", "fok_order_not_filled", "no orders found to match")
+#: How the CLOB words a post of an order it holds already (``INVALID_ORDER_DUPLICATED``).
+_DUPLICATE_WORDS = ("duplicated", "invalid_order_duplicated")
 #: How long a post waits for the core to record its hash (see ``_announce``).
 _ANNOUNCE_S = 5.0
 
@@ -108,6 +112,16 @@ def killed_by_venue(order_type: str, resp: Mapping[str, Any]) -> bool:
     that could not (fully) match — the order's defined outcome, not a rejection."""
     msg = str(resp.get("errorMsg") or "").lower()
     return order_type in (OrderType.FOK, OrderType.FAK) and any(w in msg for w in _KILL_WORDS)
+
+
+def said_duplicate(resp: Any) -> bool:
+    """True when a refused post (``success: false``) says the venue holds the order already:
+    a re-send of the same signed order, which it refuses ``INVALID_ORDER_DUPLICATED`` ("order
+    ... is invalid. Duplicated. Same order has already been placed"; docs "Error codes").
+    That is proof the order was placed, never a rejection."""
+    if not isinstance(resp, Mapping) or resp.get("success") is not False:
+        return False
+    return any(w in str(resp.get("errorMsg") or "").lower() for w in _DUPLICATE_WORDS)
 
 
 @attrs.define
@@ -252,6 +266,24 @@ class OrderSender(OrderTracker):
             hb.ensure_running()
         return fills
 
+    def _accept_answers(self, posts: Sequence[SignedPost], answer: Any, batch: bool,
+                        result: SendResult) -> list[SignedPost]:
+        """Book each order's answer into ``result``; returns the posts the venue refused as
+        duplicates (it holds them already: :func:`said_duplicate`), which are not booked."""
+        answers = self._well_formed(answer, posts, batch)
+        if answers is None:  # a 4xx refusal of the whole batch
+            answers = [answer] * len(posts)
+        held = []
+        for p, resp in zip(posts, answers, strict=True):
+            if said_duplicate(resp):
+                log.warning("polymarket: the venue says it holds %s (%s) already: %s; asking "
+                            "it for the order", p.client_order_id, p.order_hash,
+                            str(resp.get("errorMsg"))[:200])
+                held.append(p)
+            else:
+                result.fills[p.client_order_id] = self._accept(p, resp)
+        return held
+
     async def _post(self, posts: Sequence[SignedPost], batch: bool) -> PostOutcome:
         """One ``POST /order`` (or ``/orders``) of ``posts``, classified."""
         client = self.client
@@ -354,12 +386,13 @@ class OrderSender(OrderTracker):
             for attempt in range(1, s.order_max_attempts + 1):
                 outcome = await self._post(pending, batch)
                 if outcome.answer is not None:
-                    answers = self._well_formed(outcome.answer, pending, batch)
-                    if answers is None:  # a 4xx refusal of the whole batch
-                        answers = [outcome.answer] * len(pending)
-                    for p, resp in zip(pending, answers, strict=True):
-                        result.fills[p.client_order_id] = self._accept(p, resp)
-                    return result
+                    pending = self._accept_answers(pending, outcome.answer, batch, result)
+                    if not pending:
+                        return result
+                    # The venue holds these already (a re-send it refused as a duplicate):
+                    # looked up, and never sent again (the venue may list them late).
+                    outcome = PostOutcome(problem="the venue says it holds the order already "
+                                                  "(refused as a duplicate)", ended=False)
                 ids = ", ".join(p.client_order_id for p in pending)
                 log.warning("polymarket: post %d of %s ambiguous: %s; asking the venue",
                             attempt, ids, outcome.problem)

@@ -168,8 +168,9 @@ class LocalClob:
     client killed meanwhile never hears it).  ``faults`` scripts what happens to the next
     order posts (:class:`Fault`: lost, late or malformed answers, 5xx, 429, resets, the
     venue acting after the client gave up); ``accepted`` counts how often each order hash
-    was acted on, ``attempts`` every post received.  The websocket user channel
-    (:meth:`serve_user_channel`, served by the ``SnapshotServer``'s websocket port at
+    was acted on, ``attempts`` every post received; a post of an order it holds already is
+    refused ``Duplicated`` as the venue does (counted in ``duplicates``).  The websocket
+    user channel (:meth:`serve_user_channel`, served by the ``SnapshotServer``'s websocket port at
     ``/ws/user``) pushes this account's ``trade`` and ``order`` events, through scripted
     ``user_faults``.  Not thread-safe beyond one lock around the state (and one around the
     user sockets), which is all a test server needs.
@@ -205,6 +206,8 @@ class LocalClob:
         self.attempts: list[tuple[str, list[dict[str, Any]]]] = []  # every post received
         #: How many times each order (by hash) was acted on: exactly once means 1 each.
         self.accepted: Counter[str] = Counter()
+        #: Posts of an order the venue held already, refused ``Duplicated`` (by hash).
+        self.duplicates: Counter[str] = Counter()
         #: Every private endpoint answers 503 while set (a venue that cannot be asked).
         self.down = False
         #: Scripted answers of the read and cancel endpoints, per route (``"GET
@@ -470,9 +473,10 @@ class LocalClob:
         if fault is None or fault.act:
             with self._lock:
                 self.posts.append((path, items))
-                answers = [self._delay_one(item, fault.delay_match_s)
-                           if fault is not None and str(item["order"]["tokenId"]) in
-                           fault.delayed else self._post_one(item) for item in items]
+                answers = [self._duplicate(item) or (
+                    self._delay_one(item, fault.delay_match_s)
+                    if fault is not None and str(item["order"]["tokenId"]) in fault.delayed
+                    else self._post_one(item)) for item in items]
         if fault is not None and fault.down_after:
             self.down = True
         if self.hold_posts:
@@ -498,6 +502,22 @@ class LocalClob:
         if fault.malformed:
             return 200, b"<html>upstream sent something that is not JSON</html>"
         return 200, answer
+
+    def _duplicate(self, item: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The venue's refusal of an order it holds already (same signed order, same hash;
+        docs "Error codes": ``INVALID_ORDER_DUPLICATED``), None for a new one.  Counted in
+        ``duplicates``, never in ``accepted``: the venue does not act on it again."""
+        order = item.get("order") or {}
+        market = self.markets.get(str(order.get("tokenId")))
+        if market is None:
+            return None
+        _signer, vid = recover_order_signer(order, self._exchanges[market[1]], self.chain_id)
+        if vid not in self.orders:
+            return None
+        self.duplicates[vid] += 1
+        return {"success": False, "orderID": "", "status": "unmatched",
+                "errorMsg": f"order {vid} is invalid. Duplicated. Same order has already "
+                            f"been placed, can't be placed again"}
 
     def _delay_one(self, item: dict[str, Any], delay_s: float) -> dict[str, Any]:
         """Answer ``"delayed"`` now (the order listed as DELAYED) and match it in
