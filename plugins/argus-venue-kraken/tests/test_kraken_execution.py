@@ -34,8 +34,11 @@ def test_cl_ord_id_is_deterministic_and_kraken_shaped():
     long_id = "run-2024-06-01/strategy-ma-cross/000042"
     derived = cl_ord_id_for(long_id)
     assert derived == cl_ord_id_for(long_id) and uuid.UUID(derived).version == 5
-    assert cl_ord_id_for("6D1B345E-2821-40E2-AD83-4ECB18A06876") == (
-        "6d1b345e-2821-40e2-ad83-4ecb18a06876")
+    canonical = "6d1b345e-2821-40e2-ad83-4ecb18a06876"
+    assert cl_ord_id_for(canonical) == canonical  # a canonical UUID passes through
+    # Another spelling is another core id: its own wire id (no collision with the first).
+    upper = cl_ord_id_for(canonical.upper())
+    assert upper != canonical and uuid.UUID(upper).version == 5
 
 
 def test_add_order_params_follow_the_pair_rules(btc):

@@ -91,6 +91,10 @@ log = logging.getLogger(__name__)
 #: QueryOrders statuses of an order still working (Kraken's documented others end it).
 _WORKING_STATUSES = frozenset({"pending", "open"})
 
+#: Refusals of the executions subscribe that say "not now" (rate limits, a service
+#: unavailable or busy, an internal error): reconnect, never end the stream for them.
+_SUBSCRIBE_RETRY_ERRORS = (*C.RATE_LIMIT_ERRORS, *C.RETRYABLE_ERRORS, "EGeneral:Internal error")
+
 _FREE_TEXT = re.compile(r"^[A-Za-z0-9_\-]{1,18}$")
 #: Namespace for deriving Kraken cl_ord_ids from long core client order ids.
 CL_ORD_NAMESPACE = uuid.UUID("6f1d4c2e-7a0b-5d3e-9c41-a7b2f0e5d813")
@@ -99,15 +103,23 @@ CL_ORD_NAMESPACE = uuid.UUID("6f1d4c2e-7a0b-5d3e-9c41-a7b2f0e5d813")
 def cl_ord_id_for(client_order_id: str) -> str:
     """The Kraken ``cl_ord_id`` of a core client order id (deterministic).
 
-    Kraken accepts free text of up to 18 characters or a UUID; short ids pass
-    through unchanged, UUIDs are normalised, anything else maps to a UUIDv5.
+    Kraken accepts free text of up to 18 characters or a UUID; short ids and UUIDs in
+    canonical form pass through unchanged, anything else maps to a UUIDv5.  Other
+    spellings of a UUID (upper case, no dashes, braces, ``urn:uuid:``) are not
+    normalised: they are distinct core ids, and sharing a wire id made a look-up find
+    one order for the other, which was then never sent.
     """
-    if _FREE_TEXT.match(client_order_id):
+    if _FREE_TEXT.match(client_order_id) or _is_canonical_uuid(client_order_id):
         return client_order_id
+    return str(uuid.uuid5(CL_ORD_NAMESPACE, client_order_id))
+
+
+def _is_canonical_uuid(text: str) -> bool:
+    """Whether ``text`` is a UUID exactly as ``str(uuid.UUID(...))`` writes it."""
     try:
-        return str(uuid.UUID(client_order_id))
+        return str(uuid.UUID(text)) == text
     except ValueError:
-        return str(uuid.uuid5(CL_ORD_NAMESPACE, client_order_id))
+        return False
 
 
 def txid_of(result: Any) -> str:
@@ -226,6 +238,9 @@ class KrakenExecution:
         #: Core ids a resumed run holds as working whose txid it never learnt (the answer
         #: came, the ``new`` event did not): a backfill finds them by ``cl_ord_id`` first.
         self.unsettled_ids: set[str] = set()
+        #: The latest AddOrder deadline sent per core id (our wall clock): the settling of
+        #: an unknown outcome may not call an order "never placed" before it has passed.
+        self._last_deadline_ns: dict[str, int] = {}
 
     def _kraken_ns(self) -> int:
         """Now on Kraken's clock (ours plus the skew its answers' ``Date`` showed): an
@@ -234,6 +249,31 @@ class KrakenExecution:
         arguments:deadline``: every order rejected) and, with Kraken behind, the wait
         past the deadline ended before Kraken's deadline had."""
         return self._wall_ns() + int(self.rest.clock_skew_s * 1e9)
+
+    def _deadline_ns(self) -> int:
+        """An AddOrder ``deadline`` for a request leaving now (Kraken's clock)."""
+        return self._kraken_ns() + int(self.settings.order_deadline_s * 1e9)
+
+    def _deadline_drawer(self, client_order_id: str, deadlines: list[int]
+                         ) -> Callable[[], dict[str, str]]:
+        """AddOrder's ``late_params``: a deadline drawn as the request leaves (after any
+        ``Retry-After`` wait), appended to ``deadlines`` so the look-ups wait for it, and
+        remembered per order (on our clock) for :meth:`proof_after_ns`."""
+        def draw() -> dict[str, str]:
+            deadlines.append(self._deadline_ns())
+            local_ns = deadlines[-1] - int(self.rest.clock_skew_s * 1e9)
+            self._last_deadline_ns[client_order_id] = max(
+                local_ns, self._last_deadline_ns.get(client_order_id, 0))
+            return {"deadline": rfc3339(deadlines[-1])}
+
+        return draw
+
+    def proof_after_ns(self, client_order_id: str) -> int | None:
+        """When (our wall clock, ns) "not found" proves Kraken never took any AddOrder this
+        process sent for the order: its last deadline plus ``lookup_settle_s``.  None when
+        this process sent none (after a restart only the order's own time is known)."""
+        last = self._last_deadline_ns.get(client_order_id)
+        return None if last is None else last + int(self.settings.lookup_settle_s * 1e9)
 
     # -- client order ids -----------------------------------------------------------------
     def remember(self, client_order_id: str) -> str:
@@ -302,10 +342,11 @@ class KrakenExecution:
         still_open = True  # what a plain answer means; a look-up says what became of it
         while True:
             await self.trading.acquire(pair.altname, 1.0)
-            deadline_ns = self._kraken_ns() + int(self.settings.order_deadline_s * 1e9)
+            deadlines = [self._deadline_ns()]  # the last one drawn is the one sent
             sends += 1
             try:
-                result = await self.rest.add_order({**params, "deadline": rfc3339(deadline_ns)})
+                result = await self.rest.add_order(
+                    params, late_params=self._deadline_drawer(order.client_order_id, deadlines))
                 txid = txid_of(result)
                 break
             except KrakenApiError as exc:
@@ -324,7 +365,8 @@ class KrakenExecution:
                 outcome = str(exc)
             except (TransientVenueError, MalformedAnswerError) as exc:
                 outcome = str(exc)
-            found = await self._resolve(order.client_order_id, cl_ord_id, deadline_ns, outcome)
+            found = await self._resolve(order.client_order_id, cl_ord_id, deadlines[-1],
+                                        outcome)
             if found is not None:
                 txid, status = found
                 still_open = status in ("open", "pending")
@@ -675,7 +717,7 @@ class KrakenExecutionsFeed(WsSession):
         #: Fills that came from TradesHistory rather than the socket.
         self.backfilled = 0
         self._connections = 0  # subscribed connections so far (the first is no reconnect)
-        self._throttled = False  # the last subscribe was refused for a rate limit
+        self._throttled = False  # the last subscribe was refused for now (rate limit, busy)
 
     async def prepare(self) -> None:
         """A fresh token for every connection (they are short-lived).  A rate-limited
@@ -740,11 +782,14 @@ class KrakenExecutionsFeed(WsSession):
         if msg is None or msg.get("channel") != "executions":
             if msg is not None and msg.get("success") is False:
                 error = str(msg.get("error"))
-                if error.startswith(C.RATE_LIMIT_ERRORS):
-                    # A throttled subscribe is a failed connection, not a refused key:
-                    # reconnect once the longest back-off has passed (see ``prepare``).
+                if error.startswith(_SUBSCRIBE_RETRY_ERRORS):
+                    # A throttled subscribe, or one Kraken could not serve right now, is a
+                    # failed connection, not a refused key: reconnect once the longest
+                    # back-off has passed (see ``prepare``).  Ending the stream halted the run.
                     self._throttled = True
-                    raise OSError(f"Kraken executions subscription rate limited: {error}")
+                    what = ("rate limited" if error.startswith(C.RATE_LIMIT_ERRORS)
+                            else "failed for now")
+                    raise OSError(f"Kraken executions subscription {what}: {error}")
                 raise VenueError(f"Kraken executions subscription refused: {error}")
             return []
         out: list[ExecutionReport | OrderEvent] = []

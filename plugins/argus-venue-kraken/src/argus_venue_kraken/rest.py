@@ -19,7 +19,7 @@ import math
 import random
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -236,7 +236,8 @@ class KrakenRestClient:
         return self._http.build_request("POST", path, content=body.encode(), headers=headers)
 
     async def private(self, method: str, params: Mapping[str, Any] | None = None, *,
-                      retry_transient: bool | None = None, retry_rate_limit: bool = True) -> Any:
+                      retry_transient: bool | None = None, retry_rate_limit: bool = True,
+                      late_params: Callable[[], Mapping[str, Any]] | None = None) -> Any:
         """``POST /0/private/<method>``, signed, within the local rate-limit model.
 
         ``EAPI:Invalid nonce`` is retried with a fresh nonce (Kraken checks it
@@ -244,7 +245,9 @@ class KrakenRestClient:
         times, apart from the other retries); rate-limit refusals are retried
         after a back-off unless ``retry_rate_limit`` is False (then the counter is
         saturated and the refusal raised); transport errors, 5xx and unreadable bodies only
-        when ``retry_transient`` (default: for read-only methods).
+        when ``retry_transient`` (default: for read-only methods).  ``late_params`` are
+        drawn for each send after every wait (an AddOrder ``deadline`` must be counted
+        from the moment the request leaves, not from before a ``Retry-After`` wait).
         """
         params = dict(params or {})
         if retry_transient is None:
@@ -258,7 +261,8 @@ class KrakenRestClient:
                 await self._sleep(left)
             await self.rest_limiter.acquire(method)
             nonce = self.nonces.next()
-            request = self.signed_request(method, params, nonce)
+            sent = {**params, **late_params()} if late_params is not None else params
+            request = self.signed_request(method, sent, nonce)
             try:
                 return await self._send(method, request)
             except KrakenNonceError:
@@ -397,11 +401,13 @@ class KrakenRestClient:
         """Balances by Kraken asset code."""
         return dict(await self.private("Balance"))
 
-    async def add_order(self, params: Mapping[str, Any]) -> Any:
+    async def add_order(self, params: Mapping[str, Any], *,
+                        late_params: Callable[[], Mapping[str, Any]] | None = None) -> Any:
         """AddOrder, sent once: 5xx, timeouts and rate limits are raised, never retried here
-        (the caller looks the order up by ``cl_ord_id`` first, see ``execution``)."""
+        (the caller looks the order up by ``cl_ord_id`` first, see ``execution``);
+        ``late_params`` (the ``deadline``) are drawn as it leaves."""
         return await self.private("AddOrder", params, retry_transient=False,
-                                  retry_rate_limit=False)
+                                  retry_rate_limit=False, late_params=late_params)
 
     async def cancel_order(self, *, txid: str | None = None, cl_ord_id: str | None = None
                            ) -> dict[str, Any]:

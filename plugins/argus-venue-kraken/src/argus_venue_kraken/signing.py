@@ -72,14 +72,30 @@ class NonceStore:
                 raise VenueError(f"Kraken nonce file {self.path} is corrupt ({raw[:20]!r}); "
                                  f"delete it (the next nonce falls back to the clock)") from None
             nonce = max(last + 1, self._clock())
-            data = str(nonce).encode()
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, data, 0)
-            os.fsync(fd)
+            self._write(fd, str(nonce).encode())
             return nonce
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+    def _write(self, fd: int, data: bytes) -> None:
+        """Overwrite the file with ``data``, then cut what is left of the old text.
+
+        Written before truncating (never the other way round): a write that fails (disk
+        full) then leaves the last nonce in place.  Truncating first left an empty file,
+        and the next nonce fell back to the clock, which may be behind the last nonce
+        handed out.  A new nonce has at least as many digits as the old, so the write
+        covers the old text whole."""
+        try:
+            written = os.pwrite(fd, data, 0)
+            if written != len(data):
+                raise OSError(0, f"short write ({written} of {len(data)} bytes)")
+            os.ftruncate(fd, len(data))
+            os.fsync(fd)
+        except OSError as exc:
+            raise VenueError(f"Kraken nonce file {self.path}: cannot write the next nonce "
+                             f"({exc.strerror or exc}); free space or set nonce_path in "
+                             f"[plugins.kraken] to a writable file") from None
 
     def bump_past(self, nonce: int) -> None:
         """Make sure later nonces exceed ``nonce`` (after Kraken said ours was too low)."""

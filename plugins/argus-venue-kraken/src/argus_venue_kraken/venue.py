@@ -275,10 +275,13 @@ class KrakenVenue(Venue):
         cl_ord_id = self.execution.remember(coid)
         found = await self.execution.lookup(coid, cl_ord_id, "restart")
         settle_ns = int((self.settings.order_deadline_s + self.settings.lookup_settle_s) * 1e9)
-        window_ends = order.ts_ns + settle_ns
+        # A send later than the order's time (a re-send, a rate-limit wait) moves the
+        # window: its request may sit queued at Kraken until its own deadline.
+        window_ends = max(order.ts_ns + settle_ns if order.ts_ns else 0,
+                          self.execution.proof_after_ns(coid) or 0)
         now = self._clock_ns()
-        passed = bool(order.ts_ns) and now > window_ends
-        if found is None and order.ts_ns and not passed:
+        passed = bool(window_ends) and now > window_ends
+        if found is None and window_ends and not passed:
             wait_s = (window_ends - now) / 1e9
             log.info("Kraken: order %s not found yet; asking again in %.1fs, after its "
                      "deadline", coid, wait_s)
