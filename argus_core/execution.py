@@ -206,9 +206,7 @@ def outcome_unknown(exc: BaseException) -> bool:
     an unexpected shape): unknown, like ``OrderUnknown``, so the order stays pending for
     the executions stream or a restart's look-up instead of being marked REJECTED while
     it works at the venue."""
-    if isinstance(exc, OrderUnknown):
-        return True
-    return not isinstance(exc, (VenueError, NotImplementedError))
+    return isinstance(exc, OrderUnknown) or not isinstance(exc, (VenueError, NotImplementedError))
 
 
 def _unknown_why(exc: BaseException) -> str:
@@ -247,7 +245,8 @@ class ExecutionEngine:
         #: sent without the venue's reduce-only flag (sized to the position by the engine)
         self.flatten_refused: dict[str, int] = {}
         self._flatten_refusals: dict[str, int] = {}  # refusals per instrument (the waits)
-        #: instruments a flatten waits on because their market takes no orders (said once)
+        #: instruments a flatten waits on: their market takes no orders, or what is held is
+        #: below one lot (said once)
         self.flatten_closed: set[str] = set()
         #: live orders a cancel was asked for while they were still pending (by id: why);
         #: in memory only — after a restart the strategy or the halt asks again
@@ -461,9 +460,10 @@ class ExecutionEngine:
         self.loop.persist_state_change()
         # Every leg shrinks by the same ratio so a basket stays a basket.
         ratio = min(a / q for a, (_, q, _) in zip(allowed, sized, strict=True))
-        quantities = [allowed[0]] if len(sized) == 1 else [
-            round_to_lot(q * ratio, self.market.instruments.get(i.instrument_id))
-            for i, q, _ in sized]
+        # A check's shrink goes back onto the lot grid (69.30693069 went out on a 0.01 lot).
+        quantities = [a if len(sized) == 1 and a == q else round_to_lot(
+            a if len(sized) == 1 else q * ratio, self.market.instruments.get(i.instrument_id))
+            for (i, q, _), a in zip(sized, allowed, strict=True)]
         if any(q <= 0 for q in quantities):
             return []
         orders: list[Order] = []
@@ -740,9 +740,8 @@ class ExecutionEngine:
             limit = ((price - shift) / tick).to_integral_value(ROUND_FLOOR) * tick
             return max(limit, tick)
         limit = ((price + shift) / tick).to_integral_value(ROUND_CEILING) * tick
-        if inst is not None and inst.kind == "binary":  # a binary outcome pays at most 1
-            limit = min(limit, 1 - tick)
-        return limit
+        # a binary outcome pays at most 1
+        return min(limit, 1 - tick) if inst is not None and inst.kind == "binary" else limit
 
     def request_flatten(self, reason: str) -> None:
         """Close every open position through the engine (then stay HALTED)."""
@@ -766,12 +765,16 @@ class ExecutionEngine:
             if instrument_id in busy or ts < self.flatten_refused.get(instrument_id, 0):
                 continue
             inst = self.market.instruments.get(instrument_id)
-            if inst is not None and not inst.takes_orders:  # closed: its settlement ends it
+            closed = inst is not None and not inst.takes_orders  # its settlement ends it
+            # below one lot (a fill off the grid): no order closes it; said once, not a
+            # sizing skip per event
+            if closed or _on_lot(abs(pos.quantity), inst) == 0:
                 if instrument_id not in self.flatten_closed:  # said once, never vetoed per event
                     self.flatten_closed.add(instrument_id)
-                    self.risk_event(ts, "flatten", "waiting", f"{instrument_id}: its market "
-                                    f"takes no orders; the position waits for its settlement "
-                                    f"or for the market to take orders again", None)
+                    self.risk_event(ts, "flatten", "waiting", f"{instrument_id}: " + (
+                        "its market takes no orders; the position waits for its settlement "
+                        "or for the market to take orders again" if closed else
+                        f"{pos.quantity:f} held is below one lot: left to a person"), None)
                 continue
             self.flatten_closed.discard(instrument_id)
             side = Side.SELL if pos.quantity > 0 else Side.BUY
@@ -1055,7 +1058,10 @@ class ExecutionEngine:
             answer = await self.venue.lookup(order)
         except Exception as exc:  # OrderUnknown, a dead connection...
             return None, f"the venue could not be asked ({exc})"
-        return answer, "the venue cannot tell whether it received it"
+        if answer is None or answer.client_order_id == order.client_order_id:
+            return answer, "the venue cannot tell whether it received it"
+        # an answer about another order is none (adopted, it ended a working order here)
+        return None, f"the venue answered about {answer.client_order_id} instead"
 
     def _adopt_answer(self, answer: OrderUpdate) -> None:
         """A lookup's answer applied; an order it ended as never seen is watched for (one

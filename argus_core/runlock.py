@@ -73,8 +73,11 @@ class RunDirLock:
         try:
             held = not _try_flock(dir_fd, directory=True)
             # Refused, it makes no lock file: the holder's was deleted under it (a clean-up).
+            # never through a link: the pid went over the file it named, the release emptied it
             fd = None if held and not path.exists() else \
-                os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+            if fd is not None and os.fstat(fd).st_nlink > 1:
+                raise LedgerError(f"{path} is linked to another file; remove it")
             if held or fd is None or not _try_flock(fd, directory=False):
                 holder = "" if fd is None else _read_holder(fd)
                 raise LedgerError(
@@ -88,7 +91,7 @@ class RunDirLock:
                 if each is not None:
                     os.close(each)  # closing gives back any lock taken above
             if isinstance(exc, OSError):
-                raise LedgerError(f"cannot lock run directory {run_dir}: "
+                raise LedgerError(f"cannot lock run directory {run_dir} ({LOCK_FILE}): "
                                   f"{exc.strerror or exc}") from None
             raise
         return cls(path, fd, dir_fd)
@@ -184,11 +187,10 @@ def _read_holder(fd: int) -> str:
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        with contextlib.suppress(PermissionError):  # EPERM: it exists, another user's
+            os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:  # EPERM: it exists, owned by another user
-        return True
     return True
 
 
