@@ -103,17 +103,24 @@ class Supervised(Strategy):
         A version rolled back at this tick (a person's rollback read now, or a monitor's
         trigger) says nothing more: its intents of this event are dropped (cancels pass:
         they only take risk off), so no order of it goes out after the ledger says it
-        was rolled back."""
+        was rolled back.
+
+        At a rollback the slot's working orders are cancelled first (through the engine,
+        as any cancel): they are the rolled-back version's, which a REDUCING loop leaves
+        working; kept, one could still fill, heard by a version that never placed it (a
+        sandboxed one cannot see it to cancel it)."""
         controller = self.controller
-        controller.take_rolled_back()  # a rollback after the last event (a risk trigger)
+        # A rollback after the last event (a risk trigger): this is the reinstated version.
+        earlier = controller.take_rolled_back()
         controller.before_event(event, ctx)
         if controller.take_rolled_back():
-            return []
+            return [controller.rollback_cancel()]
         intents = list(self.inner.on_event(event, ctx))
         out = controller.after_event(event, ctx, intents)
         if controller.take_rolled_back():
-            return [i for i in out if isinstance(i, CancelIntent)]
-        return out
+            return [controller.rollback_cancel(),
+                    *(i for i in out if isinstance(i, CancelIntent))]
+        return [controller.rollback_cancel(), *out] if earlier else out
 
     def on_fill(self, fill: Fill, ctx: StrategyContext) -> Sequence[Intent | CancelIntent]:
         """The current version hears its slot's fill.  While the slot is being swapped (a
@@ -349,7 +356,10 @@ class Orchestrator:
             self.runner.versions[self.s.slot] = self.running_id  # the resumed version
         self._check_swap()  # the runner applied the last swap after the last event
         self.events += 1
-        self.stage_events += 1
+        # A canary proves itself only by trading: events while the loop is not ACTIVE (a
+        # person's kill or REDUCING vetoes its orders) do not count towards full.
+        if self.stage != "canary" or self._trading_active():
+            self.stage_events += 1
         iid = getattr(event, "instrument_id", None)
         if isinstance(iid, str):
             self._instrument = self._instrument or iid
@@ -383,12 +393,22 @@ class Orchestrator:
             self._monitor(ctx)
         return intents
 
+    def _trading_active(self) -> bool:
+        """Whether the loop trades freely (ACTIVE; no runner: a unit test's ladder)."""
+        return self.runner is None or self.runner.trading_state is TradingState.ACTIVE
+
     @property
     def swapping(self) -> bool:
         """Whether a rollback is flagged or a swap of the slot is asked and not applied yet
         (``Supervised.on_fill`` lets only cancels through meanwhile)."""
         pending = self._pending_swap
         return self._rolled_back or (pending is not None and not pending.future.done())
+
+    def rollback_cancel(self) -> CancelIntent:
+        """The cancel of every working order of the slot a rollback sends (see
+        :meth:`Supervised.on_event`)."""
+        return CancelIntent(self.s.slot, None, f"rolled back to {self.running_id}: the "
+                                               f"failed version's working orders")
 
     def take_rolled_back(self) -> bool:
         """Whether the slot's version was rolled back since the last look (and forget it)."""
@@ -706,10 +726,21 @@ class Orchestrator:
             if to.startswith("requested:"):
                 self._apply_promotion(req["version_id"], to.split(":", 1)[1],
                                       req["from_status"], req["reason"])
+            elif to == "rolled_back" and not self._rollback_stands(req):
+                continue
             elif to == "rolled_back" and req["version_id"] == self.running_id:
                 self._apply_person_rollback(req["version_id"], req["reason"])
             elif to == "rolled_back" and req["version_id"] == self.fallback_id:
                 self._forget_fallback(req["version_id"])
+
+    def _rollback_stands(self, req: dict[str, Any]) -> bool:
+        """Whether a person's rollback is still the version's last settled change.  A
+        resumed run reads every request from the start: a rollback that a later change
+        answered (the version promoted again and swapped in by the loop) is history, and
+        applied again it swapped the version out while the ledger said it was full."""
+        return not any(int(e["id"]) > int(req["id"])
+                       and not str(e["to_status"]).startswith("requested:")
+                       for e in self.versions.events(req["version_id"]))
 
     def _refuse_request(self, version_id: str, status: str | None, why: str) -> None:
         """Put the version back where it was before the request.  A request over an
