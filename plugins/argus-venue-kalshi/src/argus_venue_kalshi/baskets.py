@@ -43,6 +43,7 @@ from argus_venue_kalshi.execution import (
     REFUSED_BEFORE_ACTING,
     UNREACHABLE,
     KalshiExecution,
+    names_other,
     wire_client_id,
 )
 from argus_venue_kalshi.rest import KalshiHttpError, KalshiMalformedAnswer, backoff_s
@@ -105,6 +106,7 @@ class KalshiBasketExecution(KalshiExecution):
                 if not isinstance(answer.get("orders") or answer.get("responses"), list):
                     raise KalshiMalformedAnswer("kalshi: POST /portfolio/orders/batched: "
                                                 "answer without a list of orders")
+                legs = _leg_answers(answer, pending, bodies)
             except KalshiHttpError as exc:
                 if not (exc.status == 409 or exc.status in REFUSED_BEFORE_ACTING
                         or exc.status >= 500):
@@ -128,7 +130,7 @@ class KalshiBasketExecution(KalshiExecution):
                 self._await(pending)
                 raise OrderUnknown(f"kalshi: basket {basket_id}: {type(exc).__name__}; legs "
                                    f"{', '.join(pending)} not found", pending) from exc
-            self._read_answer(answer, pending, placed, refused)
+            self._read_answer(legs, pending, placed, refused)
             return placed, refused
         for coid in pending:  # refused before acting every time, and never found
             refused[coid] = (f"not placed: refused before acting "
@@ -141,25 +143,17 @@ class KalshiBasketExecution(KalshiExecution):
         for coid in pending:
             self.awaiting[coid] = give_up
 
-    def _read_answer(self, answer: Any, pending: list[str], placed: dict[str, dict[str, Any]],
-                     refused: dict[str, str]) -> None:
-        """Per-leg outcomes, matched by client order id (else by position)."""
-        items = (answer or {}).get("orders") or (answer or {}).get("responses") or []
-        by_wire = {wire_client_id(c): c for c in pending}
-        for position, item in enumerate(items):
-            if not isinstance(item, dict):
-                continue
-            order = item.get("order") or {}
-            wire = item.get("client_order_id") or order.get("client_order_id")
-            coid = by_wire.get(wire or "") or (pending[position] if position < len(pending)
-                                               else None)
-            if coid is None:
-                continue
+    def _read_answer(self, legs: dict[str, dict[str, Any]], pending: list[str],
+                     placed: dict[str, dict[str, Any]], refused: dict[str, str]) -> None:
+        """Per-leg outcomes of the answer's items (``legs``: :func:`_leg_answers`)."""
+        for coid, item in legs.items():
+            order = item.get("order")
             if order:
                 placed[coid] = order
                 self._acknowledge(coid, order)
             else:
-                err = item.get("error") or {}
+                err = item.get("error")
+                err = err if isinstance(err, dict) else {"message": str(err or "")}
                 refused[coid] = f"{err.get('code', '')}: {err.get('message', '')}".strip(": ")
         for coid in pending:
             if coid not in placed and coid not in refused:
@@ -213,3 +207,43 @@ def _fok(leg: Order) -> Order:
     if leg.limit_price is None:
         return leg
     return attrs.evolve(leg, order_type=OrderType.LIMIT, time_in_force=TimeInForce.FOK)
+
+
+def _leg_answers(answer: dict[str, Any], pending: list[str],
+                 bodies: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Core client id -> its leg's item in a batch answer, matched by client order id
+    (by position only for an item naming none).  ``KalshiMalformedAnswer`` when an item
+    names an order that is not one of the legs sent (another client id or market), two
+    ids that disagree, or a leg twice: such an answer is another request's, and adopting
+    it would map another order's fills to a leg, so every leg is looked up instead."""
+    items = answer.get("orders") or answer.get("responses") or []
+    by_wire = {wire_client_id(c): c for c in pending}
+    out: dict[str, dict[str, Any]] = {}
+    for position, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
+        order = item.get("order") or {}
+        if not isinstance(order, dict):
+            raise KalshiMalformedAnswer(f"kalshi: POST /portfolio/orders/batched: item "
+                                        f"{position}'s order is not an object")
+        named = {str(w) if isinstance(w, str) else repr(w)[:40]
+                 for w in (item.get("client_order_id"), order.get("client_order_id"))
+                 if w is not None}
+        if order and not (isinstance(order.get("order_id"), str) and order["order_id"]):
+            raise KalshiMalformedAnswer(f"kalshi: POST /portfolio/orders/batched: item "
+                                        f"{position}'s order has no order id")
+        if len(named) > 1 or not named <= by_wire.keys():
+            raise KalshiMalformedAnswer(f"kalshi: POST /portfolio/orders/batched: item "
+                                        f"{position} names client order id(s) "
+                                        f"{sorted(map(str, named))!r:.120}, not a leg sent")
+        coid = by_wire[next(iter(named))] if named else (
+            pending[position] if position < len(pending) else None)
+        if coid is None:
+            continue
+        other = names_other(order, wire_client_id(coid), bodies[coid]["ticker"])
+        if other or coid in out:
+            raise KalshiMalformedAnswer(f"kalshi: POST /portfolio/orders/batched: item "
+                                        f"{position} for leg {coid}: "
+                                        f"{other or 'the leg answered twice'}")
+        out[coid] = item
+    return out

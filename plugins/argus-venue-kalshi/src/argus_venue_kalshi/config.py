@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import re
+import urllib.parse
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +33,39 @@ def _tickers(instance: Any, attribute: attrs.Attribute[Any], value: list[str]) -
                              f"'KXHIGHNY-24JAN01-T60'")
     if len(set(value)) != len(value):
         raise ValueError(f"{attribute.name}: a ticker is listed twice")
+
+
+def _endpoint(parts: urllib.parse.SplitResult, name: str) -> str:
+    """The endpoint as safe to show (scheme, host, port and path: never a user name or
+    password); a ``ValueError`` naming ``name`` when it carries either (httpx would send
+    them as basic auth, and every error naming the URL would print them)."""
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{name}: must not carry a user name or password (Kalshi signs "
+                         f"requests with api_key_id and private_key)")
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}" \
+           f"{parts.path}"
+
+
+def _origin(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    """``rest_url`` is an origin: the venue appends (and signs) ``/trade-api/v2/...``
+    itself, so a path (the docs' base URL ends in ``/trade-api/v2``) would be sent twice
+    and every request answered 404 or 401."""
+    parts = urllib.parse.urlsplit(value)
+    shown = _endpoint(parts, attribute.name)
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{attribute.name}: {shown!r} has a path or query; give the origin "
+                         f"only (like {C.REST_URL!r}): the venue appends {C.API_PREFIX} "
+                         f"itself")
+
+
+def _ws_path(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    """``ws_url``'s path is Kalshi's websocket path: the handshake is signed over
+    ``/trade-api/ws/v2``, so another path is refused (401) or not found."""
+    parts = urllib.parse.urlsplit(value)
+    shown = _endpoint(parts, attribute.name)
+    if parts.path.rstrip("/") != C.WS_PATH or parts.query or parts.fragment:
+        raise ValueError(f"{attribute.name}: {shown!r} must end in the path {C.WS_PATH} "
+                         f"(like {C.WS_URL!r}): the handshake is signed over it")
 
 
 def _between(low: float, high: float, *, low_open: bool = False) -> Any:
@@ -79,9 +113,13 @@ class KalshiSettings:
     """
 
     #: REST origin; paths under ``/trade-api/v2`` are appended (and signed) as Kalshi's.
-    rest_url: str = attrs.field(default=C.REST_URL, validator=url_scheme("http", "https"))
-    #: Websocket endpoint (its handshake is signed over ``/trade-api/ws/v2``).
-    ws_url: str = attrs.field(default=C.WS_URL, validator=url_scheme("ws", "wss"))
+    #: An origin only (no path: ``https://api.elections.kalshi.com``, not the docs'
+    #: ``.../trade-api/v2``), without a user name or password.
+    rest_url: str = attrs.field(default=C.REST_URL,
+                                validator=[url_scheme("http", "https"), _origin])
+    #: Websocket endpoint (its handshake is signed over ``/trade-api/ws/v2``, the path it
+    #: must have).
+    ws_url: str = attrs.field(default=C.WS_URL, validator=[url_scheme("ws", "wss"), _ws_path])
     #: Market tickers to trade.
     markets: list[str] = attrs.field(factory=list, validator=_tickers)
     #: Event tickers: every market of each event is traded.

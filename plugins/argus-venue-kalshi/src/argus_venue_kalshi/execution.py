@@ -170,6 +170,19 @@ def order_body(order: Order, price_ranges: PriceRanges | None = None) -> dict[st
     return body
 
 
+def names_other(order: dict[str, Any], wire: str, ticker: str) -> str:
+    """What in ``order`` (an answer's order object) names an order other than the one
+    sent with client id ``wire`` in market ``ticker`` ("" when nothing does: a field
+    left out names nothing).  Such an answer is another order's (a mixed-up answer):
+    adopting it would map that order's fills and cancels to ours."""
+    coid, market = order.get("client_order_id"), order.get("ticker")
+    if coid not in (None, wire):
+        return f"client order id {str(coid)[:64]!r}, not {wire!r}"
+    if market not in (None, ticker):
+        return f"market {str(market)[:64]!r}, not {ticker!r}"
+    return ""
+
+
 def adds_to_yes(order: Order) -> bool:
     """Whether ``order`` adds to a YES position (a YES bought, a NO sold): Kalshi nets
     the two sides of a market, so selling YES it does not hold buys NO."""
@@ -282,6 +295,9 @@ class KalshiExecution:
                 if not isinstance(placed, dict) or not placed.get("order_id"):
                     raise KalshiMalformedAnswer(f"kalshi: POST /portfolio/orders: answer "
                                                 f"without an order ({sorted(answer)})")
+                if other := names_other(placed, wire, body["ticker"]):
+                    raise KalshiMalformedAnswer(f"kalshi: POST /portfolio/orders: the "
+                                                f"answer names {other}")
             except KalshiHttpError as exc:
                 if exc.status in REFUSED_BEFORE_ACTING:
                     try:
@@ -522,6 +538,10 @@ class KalshiExecution:
             answer = await self.rest.get(f"/portfolio/orders/{venue_id}", signed=True)
             order = answer.get("order")
             status = order.get("status") if isinstance(order, dict) else None
+            if isinstance(order, dict) and order.get("order_id") not in (None, venue_id):
+                # another order's state says nothing of ours: not taken as a cancel
+                raise KalshiMalformedAnswer(f"the answer names order "
+                                            f"{str(order.get('order_id'))[:40]!r}")
         except Exception as ask:  # (an answer of the wrong shape too) the cancel fails
             order, status = None, None
             why += f"; and Kalshi could not be asked about the order ({ask})"

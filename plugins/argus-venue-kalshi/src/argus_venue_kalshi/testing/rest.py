@@ -33,9 +33,11 @@ class Fault:
     ``"after"`` (act, then answer ``status``: a 5xx after acting), ``"truncated"`` (act,
     then answer ``status`` with the first half of the body: a framing that is complete
     but JSON that is not), ``"shape"`` (act, then answer ``status`` with JSON of the
-    wrong shape).  ``legs``: on a batch, act on only its first ``legs`` orders (the
-    exchange stopped part-way).  ``retry_after``: the ``Retry-After`` header (seconds)
-    of a ``"refuse"``.
+    wrong shape), ``"other"`` (act, then answer ``status`` naming another order: the
+    exchange's newest order this request did not create, else a made-up one; on a
+    batch, every leg's answer names it).  ``legs``: on a batch, act on only its first
+    ``legs`` orders (the exchange stopped part-way).  ``retry_after``: the
+    ``Retry-After`` header (seconds) of a ``"refuse"``.
     """
 
     kind: str
@@ -218,7 +220,24 @@ class LocalRest:
             return
         if fault is not None and fault.kind == "shape":
             status, payload = fault.status, {"result": "ok", "orders": "none"}
+        if fault is not None and fault.kind == "other":
+            status, payload = fault.status, self._other(payload, before)
         await _write(writer, status, payload)
+
+    def _other(self, payload: Any, before: set[str]) -> dict[str, Any]:
+        """``payload`` (an order's or a batch's answer) rewritten to name another order:
+        the newest one in ``before`` (orders that existed before the request), else a
+        made-up one (a mixed-up answer: a proxy's, a cache's)."""
+        other = next((self.engine.orders[o] for o in reversed(list(self.engine.orders))
+                      if o in before), None) or {
+            "order_id": "ord-elsewhere", "client_order_id": "someone-else",
+            "ticker": "KXHIGHNY-24JAN01-T60", "side": "yes", "action": "buy",
+            "status": "resting", "fill_count": 0, "remaining_count": 1}
+        if isinstance(payload, dict) and isinstance(payload.get("orders"), list):
+            return {"orders": [{"client_order_id": other["client_order_id"],
+                                "order": dict(other), "error": None}
+                               for _ in payload["orders"]]}
+        return {"order": dict(other)}
 
     def _authorised(self, req: Received) -> bool:
         if self.public_key is None:
