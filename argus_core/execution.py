@@ -239,6 +239,7 @@ class ExecutionEngine:
         self.heard: list[tuple[str, Fill]] = []
         self.live_tasks: set[asyncio.Task[None]] = set()
         self._halt_enforced = False
+        self._reduce_enforced = False  # REDUCING's cancel of orders adding risk was made
         self._halt_retry_ns = 0  # market time before which a failed halt cancel waits
         self.flatten_reason: str | None = None  # set while HALTED with flatten
         #: instruments whose flatten the venue refused: market time of the next attempt,
@@ -887,8 +888,17 @@ class ExecutionEngine:
 
     # -- cancels and HALTED ----------------------------------------------------------
     def enforce_halt(self) -> None:
-        """HALTED: cancel every working order once, when the state becomes HALTED."""
+        """HALTED: cancel every working order once, when the state becomes HALTED.
+        REDUCING: cancel, once when the state becomes REDUCING, every working order that
+        would add to its position (only new orders were refused: an entry left resting
+        could still fill and add the risk the state forbids); exits keep working."""
         ctx = self.risk.ctx
+        reducing = ctx.trading_state == TradingState.REDUCING.value
+        if reducing and not self._reduce_enforced:
+            self.cancel_working(None, None, f"trading REDUCING ({ctx.state_reason}): a "
+                                f"working order that adds to its position cancelled",
+                                adds_only=True)
+        self._reduce_enforced = reducing
         if ctx.trading_state != TradingState.HALTED.value:
             self._halt_enforced = False
             self.flatten_reason = None
@@ -905,15 +915,17 @@ class ExecutionEngine:
         self._look_up_unknown()
 
     def cancel_working(self, slot: str | None, instrument_id: str | None, reason: str,
-                       side: Side | None = None) -> None:
+                       side: Side | None = None, *, adds_only: bool = False) -> None:
         """Cancel working orders (of ``slot`` / on ``instrument_id`` / on ``side`` when
-        given): paper orders at once, live ones through ``venue.cancel``; a live order
-        still pending (sent, not acknowledged) is cancelled when its acknowledgement
-        arrives."""
+        given; ``adds_only``: those on the side that adds to the position): paper orders at
+        once, live ones through ``venue.cancel``; a live order still pending (sent, not
+        acknowledged) is cancelled when its acknowledgement arrives."""
         def wanted(order_slot: str, order_instrument: str, order_side: Side) -> bool:
+            held = self.account.positions.get(order_instrument)
             return (slot is None or order_slot == slot) and \
                 (instrument_id is None or order_instrument == instrument_id) and \
-                (side is None or order_side is side)
+                (side is None or order_side is side) and \
+                (not adds_only or held is None or held.quantity * order_side.sign >= 0)
 
         if not self.live:
             for coid, work in list(self.broker.working.items()):

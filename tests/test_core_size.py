@@ -183,6 +183,11 @@ refused by `to_decimal`: 8,825.
 The plugin host refuses an installed plugin's hook-named function without `@hookimpl` (pluggy
 skipped it: its venue or strategy was missing, unsaid) and names `@hookimpl(specname=...)`
 hooks; a plugin validator's own error names its key's line: 8,850.
+The order path's red team (a position below one lot said once to the flatten, a check's
+shrink back on the lot grid, a lookup about another order ignored, no lock through a link);
+REDUCING cancels the working orders that add to a position; the report written atomically,
+a damaged row a ledger error, a plugin uninstalled since left out; a recording of nothing
+leaves an earlier one: 8,895.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -197,7 +202,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_850
+BUDGET = 8_895
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 
