@@ -731,8 +731,9 @@ def record_cmd(config_path: Path, out_path: Path, duration: float,
     with _sigterm_as_interrupt():  # `docker stop`: the venue closed, the file whole
         n = asyncio.run(record(config, out_path, duration_s=duration, max_events=max_events))
     if n == 0:  # a header-only file replays as a silent empty run
-        fail(f"recorded no events in {duration:g} s to {out_path} (its header only): is the "
-             f"venue streaming, and are its instruments configured?", 4)
+        fail(f"recorded no events in {duration:g} s to {out_path} (a recording there before "
+             f"is left as it was): is the venue streaming, and are its instruments "
+             f"configured?", 4)
     out.print(f"recorded {n:,} events to {out_path}")
 
 

@@ -95,8 +95,9 @@ class PluginHost:
              tolerant: bool = False) -> None:
         """Load builtins and the named entry-point plugins (``None``: every installed one).
 
-        ``tolerant`` (for ``argus plugins``): a plugin that fails to import or register
-        is left out and its error kept in ``broken`` instead of stopping the load.
+        ``tolerant`` (for ``argus plugins`` and reports): a plugin that is not installed,
+        fails to import or register is left out and its error kept in ``broken`` instead
+        of stopping the load.
         """
         blocked = blocked_plugins()
         if builtins:
@@ -116,7 +117,11 @@ class PluginHost:
                 eps[ep.name].append(ep)
         for name in [n for n in eps if not skipped(n)] if wanted is None else wanted:
             if name not in eps:
-                raise PluginError(f"plugin {name!r} is not installed; {remedy_for(name)}")
+                missing = f"plugin {name!r} is not installed; {remedy_for(name)}"
+                if not tolerant:
+                    raise PluginError(missing)
+                self.broken[name] = missing
+                continue
             if len(claims := eps[name]) > 1:  # one was shadowed, silently, before
                 clash = (f"plugin name {name!r} is claimed by " + " and ".join(sorted(
                     repr(e.dist.name if e.dist else e.value) for e in claims)) +

@@ -313,13 +313,13 @@ async def record(config: Config, out_path: Path, *, duration_s: float,
                     fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     raise ArgusError(f"{out_path}: another `argus record` is writing it") from None
-                if stat.S_ISREG(os.fstat(fh.fileno()).st_mode):  # not /dev/null
-                    fh.truncate(0)
-                fh.write(json.dumps(header, separators=(",", ":")) + "\n")
-                fh.flush()
+                # An earlier recording there is emptied only when the first event comes: a
+                # venue that streams nothing (or a Ctrl-C before it does) leaves it whole.
+                begun = os.fstat(fh.fileno()).st_size == 0 and _begin(fh, header)
                 async for event in venue.stream():
                     if (text := lines.of(event)) is None:
                         continue
+                    begun = begun or _begin(fh, header)
                     fh.write(text + "\n")
                     fh.flush()
                     if (count := count + 1) == max_events or time.monotonic() >= deadline:
@@ -334,6 +334,16 @@ async def record(config: Config, out_path: Path, *, duration_s: float,
                 "seen (a venue's channels keep their own clocks); %d the replay would refuse "
                 "were left out", out_path, lines.restamped, lines.left_out)
     return count
+
+
+def _begin(fh: Any, header: dict[str, Any]) -> bool:
+    """Empty the (locked) recording ``fh`` (a regular file; not /dev/null) and write its
+    header line."""
+    if stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+        fh.truncate(0)
+    fh.write(json.dumps(header, separators=(",", ":")) + "\n")
+    fh.flush()
+    return True
 
 
 class EventRules:

@@ -16,6 +16,9 @@ import html
 import json
 import logging
 import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -220,7 +223,7 @@ def plugin_sections(config: Config, run_dir: Path, report: ReportData) -> dict[s
     hookspec's), so a plugin written before ``report`` existed is called as before;
     ``report`` is what the core read of the run (:class:`ReportData`)."""
     host = PluginHost()
-    host.load(config.argus.plugins, tolerant=True)
+    host.load(config.argus.plugins, tolerant=True)  # one uninstalled since: left out
     for name, why in host.broken.items():
         log.warning("report: plugin %r left out: %s", name, why)
     given = {"config": config, "run_dir": run_dir, "report": report}
@@ -247,11 +250,46 @@ def write_report_data(run_dir: Path, config: Config | None = None) -> tuple[Path
                           f"first, or pass the run directory it printed")
     # read-only: a running paper run's report never waits on its writer, and a file that
     # is no ledger is refused, not made one
-    with Ledger.in_dir(run_dir, read_only=True) as ledger:
-        data = read_report_data(ledger)
-        risk_rows = ledger.query("select check_name, action, count(*) as n, min(reason) as "
-                                 "example from risk_events group by 1, 2 order by n desc")
-        opp_count = ledger.query("select count(*) as n from opportunities")[0]["n"]
+    with _rows_of(run_dir / LEDGER_FILE):
+        with Ledger.in_dir(run_dir, read_only=True) as ledger:
+            data = read_report_data(ledger)
+            risk_rows = ledger.query("select check_name, action, count(*) as n, min(reason) "
+                                     "as example from risk_events group by 1, 2 order by n desc")
+            opp_count = ledger.query("select count(*) as n from opportunities")[0]["n"]
+        page = _page(data, risk_rows, opp_count, run_dir, config)
+    out = run_dir / REPORT_FILE
+    _replace(out, page)
+    return out, data
+
+
+@contextmanager
+def _rows_of(path: Path) -> Iterator[None]:
+    """A row the report cannot read (text where a number belongs, a recorded config that
+    is not JSON: a damaged or hand-edited ledger) is a ``LedgerError`` naming the file
+    (exit 7), not a traceback.  Plugins' sections are fenced: their errors pass as they are."""
+    try:
+        yield
+    except (ArithmeticError, AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise LedgerError(f"{path}: a row the report needs cannot be read ({type(exc).__name__}: "
+                          f"{exc}); a damaged or hand-edited ledger") from exc
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a file beside it, then a rename): a full disk
+    or a crash leaves the previous report whole, never a half page.  A failure names
+    ``path`` (a bare ENOSPC did not)."""
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        part.write_text(text, encoding="utf-8")  # the page says charset utf-8, whatever the locale
+        os.replace(part, path)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+
+
+def _page(data: ReportData, risk_rows: list[dict[str, Any]], opp_count: int, run_dir: Path,
+          config: Config | None) -> str:
+    """The report page of a run (``config``: None for the one it recorded)."""
     run, start, metrics, trips = data.run, data.starting_cash, data.metrics, data.plays
     if config is None:  # the recorded config, its relative paths against its own folder
         recorded = run.get("config_path")
@@ -300,6 +338,4 @@ the equity rows' own span; kurtosis is non-excess (normal = 3).</p>
 spread, an arbitrage) opened together joined into one.</p>
 <table><tr><th>instrument(s)</th><th>opened</th><th>closed</th><th>P&amp;L</th><th>fees</th></tr>
 {trade_rows}</table></body></html>"""
-    out = run_dir / REPORT_FILE
-    out.write_text(page)
-    return out, data
+    return page
