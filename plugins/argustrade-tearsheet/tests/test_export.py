@@ -111,3 +111,28 @@ def test_cli_export_and_its_errors(constructed_run: Path, tmp_path: Path) -> Non
     assert bad.exit_code == 2
     with pytest.raises(ArgusError, match="export format 'xlsx'"):
         export_run(constructed_run, fmt="xlsx")
+
+
+def test_a_full_disk_leaves_the_previous_export_whole(
+        constructed_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each table was written in place: a full disk left a truncated CSV, which reads as
+    a complete, shorter table.  Now a file beside it is renamed over it when whole."""
+    import errno
+
+    from argus_tearsheet import export as export_module
+
+    out = tmp_path / "out"
+    export_run(constructed_run, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real = export_module._write_csv
+
+    def full_disk(table: Any, target: Path) -> None:
+        real(table, target)
+        with open(target, "r+b") as fh:  # half of it reached the disk
+            fh.truncate(len(fh.read()) // 2)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export_module, "_write_csv", full_disk)
+    with pytest.raises(ArgusError, match=r"out/trades\.csv: cannot write the export: No space"):
+        export_run(constructed_run, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no part file left

@@ -16,7 +16,8 @@ written as they are.  Parquet keeps every text as it is.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -69,9 +70,22 @@ def export_run(run_dir: Path, out_dir: Path | None = None, fmt: str = "csv") -> 
     written = []
     for name in TABLES:
         target = out / f"{name}.{fmt}"
-        (_write_csv if fmt == "csv" else _write_parquet)(tables[name], target)
+        _replace(target, tables[name], _write_csv if fmt == "csv" else _write_parquet)
         written.append(target)
     return written
+
+
+def _replace(target: Path, table: Table, write: Callable[[Table, Path], None]) -> None:
+    """``write`` the table to a file beside ``target``, then rename it over ``target``: a
+    full disk or a crash leaves the previous export whole, never a truncated table (which
+    reads as a complete, shorter one).  A failure names the file."""
+    part = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        write(table, part)
+        os.replace(part, target)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise ArgusError(f"{target}: cannot write the export: {exc.strerror or exc}") from None
 
 
 def read_tables(path: Path) -> dict[str, Table]:
