@@ -412,8 +412,8 @@ def structure(data: Any, cls: type, where: str, prefix: str = "", *,
     except cattrs.BaseValidationError as exc:
         messages = cattrs.transform_error(exc, path=prefix or "$",
                                           format_exception=_format_exception)
-        keys = {f.name for f in attrs.fields(cls)} if prefix and attrs.has(cls) else set()
-        message = f"{where}: " + "; ".join(_clean(m, prefix, keys) for m in messages)
+        tables = _tables(cls, prefix)
+        message = f"{where}: " + "; ".join(_clean(m, tables) for m in messages)
     except RangeError as exc:  # a validator of ``cls`` itself: same shape as cattrs' errors
         message = f"{where}: {exc} @ {f'{prefix}.{exc.key}' if prefix else 'config'}"
     except ConfigError as exc:
@@ -489,7 +489,18 @@ def _format_exception(exc: BaseException, type_: type | None) -> str:
     return format_exception(exc, type_)
 
 
-def _clean(message: str, table: str, keys: Collection[str]) -> str:
+def _tables(cls: type, path: str) -> dict[str, set[str]]:
+    """Dotted table path -> its keys, for ``cls`` at ``path`` and its sub-tables."""
+    if not attrs.has(cls):
+        return {}
+    out = {path: {f.name for f in attrs.fields(attrs.resolve_types(cls))}}
+    for f in attrs.fields(cls):
+        if isinstance(f.type, type):
+            out |= _tables(f.type, f"{path}.{f.name}" if path else f.name)
+    return out
+
+
+def _clean(message: str, tables: Mapping[str, Collection[str]]) -> str:
     # cattrs says "extra fields found (x) @ $.run"; make it read like advice.
     message = message.replace("extra fields found", "unknown key(s)")
     if message.endswith(" @ $"):
@@ -497,16 +508,17 @@ def _clean(message: str, table: str, keys: Collection[str]) -> str:
     message = message.replace("$.", "")
     # A validator's error is reported at its table: name the key, so that its own line is
     # found (the table's header line was given).  A range error says its key; another
-    # error at ``table`` that opens with one of its ``keys`` ("segments: unknown ...") too.
+    # error that opens with a key of its table ("segments: unknown ...", "'mode' must be
+    # in ...") too.
     ranged = _RANGED.match(message)
     if ranged and not ranged.group(2).endswith(ranged.group(1)) and (
             " is outside the allowed range " in message
-            or (ranged.group(2) == table and ranged.group(1) in keys)):
+            or ranged.group(1) in tables.get(ranged.group(2), ())):
         message = f"{message}.{ranged.group(1)}"
     return message
 
 
-_RANGED = re.compile(r"^([a-z_][a-z0-9_]*)(?: = |: ).* @ ([\w.\[\]-]+)$")
+_RANGED = re.compile(r"^'?([a-z_][a-z0-9_]*)'?(?: = |: | must ).* @ ([\w.\[\]-]+)$")
 
 
 def plugin_settings(config: Config, plugin: str, cls: type | None) -> Any:

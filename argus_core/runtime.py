@@ -127,9 +127,12 @@ def check_plugin_tables(config: Config, names: Iterable[str]) -> None:
 
 
 def _refuse_unloaded(config: Config, loaded: set[str], names: Iterable[str]) -> None:
-    where = str(config.path) if config.path else "<config>"
     for name in names:
         if name not in loaded:
+            # the --set that made the table, where one did: the file never named it
+            where = ", ".join(text for key, text in config.overrides.items() if
+                              f"{key}.".startswith(f"plugins.{name}.")) or \
+                (str(config.path) if config.path else "<config>")
             raise ConfigError(f"{where}: [plugins.{name}] configures a plugin that is not "
                               f"loaded (loaded: {', '.join(sorted(loaded))}); list it in "
                               f"[argus] plugins, and if it is not installed: "

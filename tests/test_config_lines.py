@@ -44,3 +44,24 @@ def test_an_inline_table_points_at_its_line_and_an_unknown_key_at_its_own(
     assert error_of(tmp_path, text).endswith("@ run.starting_cash (line 1)")
     message = error_of(tmp_path, HEAD + "colour = 1\n")
     assert "unknown key(s) (colour) @ run (line 7)" in message, message
+
+
+def test_a_core_validators_error_names_its_keys_line(tmp_path: Path) -> None:
+    """attrs' ``in_`` says "'mode' must be in ..." at the table: it was placed at the
+    table's header line (line 1 for a key on line 4)."""
+    text = '[argus]\nplugins = []\n\nmode = "livee"\n\n[run]\nstrategies = ["ma_cross"]\n'
+    assert error_of(tmp_path, text).endswith("@ argus.mode (line 4)")
+
+
+def test_a_set_that_configures_a_plugin_not_loaded_is_named(tmp_path: Path) -> None:
+    """``--set plugins.bogus.x=1`` was blamed on the config file, which never named it."""
+    from argus_core.config import apply_overrides, parse_overrides
+    from argus_core.runtime import check_plugin_tables
+
+    path = tmp_path / "c.toml"
+    path.write_text(HEAD)
+    config = apply_overrides(load_config(path), parse_overrides(["plugins.bogus.x=1"]),
+                             origin="--set")
+    with pytest.raises(ConfigError) as info:
+        check_plugin_tables(config, ["bogus"])
+    assert str(info.value).startswith("--set plugins.bogus.x: [plugins.bogus]"), str(info.value)

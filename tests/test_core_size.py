@@ -188,6 +188,8 @@ shrink back on the lot grid, a lookup about another order ignored, no lock throu
 REDUCING cancels the working orders that add to a position; the report written atomically,
 a damaged row a ledger error, a plugin uninstalled since left out; a recording of nothing
 leaves an earlier one: 8,895.
+A core validator's error names its key's line ("'mode' must be in ..."), a `--set` that
+configures a plugin not loaded is named instead of the file: 8,905.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -202,7 +204,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_895
+BUDGET = 8_905
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 
