@@ -121,7 +121,9 @@ class ExecutionsFeed(OrderTracker):
         held = self._in_flight | {u.post.order_hash for u in self.unknown.values()}
         self.failed_waiting = {t: trade for t, trade in self.failed_waiting.items()
                                if trade.taker_order_id in self._in_flight}  # answered
-        out: list[Fill | FillCorrection] = []
+        # A post answer's sweep fill gets its per-trade fee once its trades are read (before
+        # any bust of a part of it in the same trades: that part's fee is then refunded whole).
+        out: list[Fill | FillCorrection] = [*self._note_taker_trades(trades, held)]
         later: list[ClobTrade] = []
         for trade in trades:
             if trade.status == "FAILED":

@@ -17,6 +17,7 @@ from py_clob_client_v2.exceptions import PolyApiException
 
 from argus_core import (
     DataError,
+    KnownOrder,
     Order,
     OrderStatus,
     OrderUpdate,
@@ -31,7 +32,12 @@ from argus_venue_polymarket import constants as C
 from argus_venue_polymarket.instruments import token_of
 from argus_venue_polymarket.lookup import SKEW_S
 from argus_venue_polymarket.signing import CLOB_ORDER_TYPE, SentOrder, client_order_metadata
-from argus_venue_polymarket.tracking import LATE_PLACEMENT_WATCH_S, OrderTracker, UnknownOrder
+from argus_venue_polymarket.tracking import (
+    LATE_PLACEMENT_WATCH_S,
+    FeeCheck,
+    OrderTracker,
+    UnknownOrder,
+)
 
 #: ``metadata`` values that say nothing (absent, or the zero bytes32 of an order signed
 #: without it).
@@ -131,15 +137,33 @@ class Reconciliation(OrderTracker):
                 self.watched[coid] = k.venue_order_id
                 if order.time_in_force in (TimeInForce.GTC, TimeInForce.GTD):
                     self._heartbeat().resting.add(coid)
+        kept = {k.order.client_order_id: k for k in known.orders}
         for fill_id, coid in known.fill_ids.items():
             head, _, tail = fill_id.partition(":")
             if head.startswith("0x") and tail == "0":
                 self.taker_reported.add(head)
                 self.venue_ids.setdefault(coid, head)
+                self._resume_fee_check(head, kept.get(coid), known.fill_fees.get(fill_id))
             elif tail.startswith("0x") and ":" not in tail:
                 self._seen_trades.setdefault(fill_id, 0)  # a trades-feed fill id
                 self.venue_ids.setdefault(coid, tail)
         return len(known.orders)
+
+    def _resume_fee_check(self, vid: str, k: KnownOrder | None, fee: Decimal | None) -> None:
+        """After a restart, check the fee of the post answer's fill ``<vid>:0`` against the
+        venue's per-trade fees (:meth:`_fee_checks_of`) when its taker trades can be known
+        complete: its order is FOK/FAK (it never rests, so its filled quantity is the
+        fill's, net of the busts booked).  A resting order's fill (later maker fills count
+        in its filled quantity) keeps its fee as booked: a sweep's is logged
+        (``unchecked_answers``)."""
+        if k is None or fee is None:
+            return
+        order = k.order
+        order_type = OrderType.FOK if order.basket_id else CLOB_ORDER_TYPE[order.time_in_force]
+        if order_type in (OrderType.FOK, OrderType.FAK) and k.filled_quantity > 0:
+            self.fee_checks[vid] = FeeCheck(fee, (), k.filled_quantity, net_of_busts=True)
+        else:
+            self.unchecked_answers[vid] = None
 
     def _client_id_of_open(self, row: OpenRow, by_vid: Mapping[str, str],
                            by_meta: Mapping[str, str]) -> str | None:

@@ -247,15 +247,22 @@ class OrderSender(OrderTracker):
                             post.order_hash)
             self.venue_ids[coid] = vid
         fills = self._fills_from(order, resp)
+        trade_ids = tuple(str(t) for t in resp.get("tradeIDs") or ())
         if fills:
             # The post response already reported this order's immediate (taker) matches;
             # the trades feed must not report them again under the trades' ids.
             self.taker_reported.add(self.venue_ids.get(coid, ""))
-            self.answer_trades[self.venue_ids.get(coid, "")] = tuple(
-                str(t) for t in resp.get("tradeIDs") or ())
+            self.answer_trades[self.venue_ids.get(coid, "")] = trade_ids
         self._report(self._post_reports(order, post.order_type, resp, fills))
-        if fills:  # a trade of it read FAILED before this answer: bust what it booked
-            self._report(self.bust_failed_of(self.venue_ids.get(coid, "")))
+        if fills:
+            vid = self.venue_ids.get(coid, "")
+            if len(trade_ids) != 1:
+                # Several trades (a sweep): booked with the fee of the average price, the
+                # venue charges each trade's; corrected once every trade is read (at once
+                # when they were read before this answer), before any bust of a part.
+                self._report(self._open_fee_check(vid, fills[0], trade_ids))
+            # a trade of it read FAILED before this answer: bust what it booked
+            self._report(self.bust_failed_of(vid))
         if not resp.get("success", True):
             log.warning("polymarket: order %s not placed: %s", coid,
                         resp.get("errorMsg") or resp)

@@ -49,6 +49,21 @@ LATE_PLACEMENT_WATCH_S = 3600.0
 
 
 @attrs.frozen
+class FeeCheck:
+    """The fee check of one post answer's fill ``<venue order id>:0`` (see
+    :meth:`OrderTracker._fee_checks_of`): the fee it was booked with, the trade ids the
+    answer named (empty: not known, after a restart or an answer that named none) and the
+    shares of the fill (None: not known)."""
+
+    fee: Decimal
+    trade_ids: tuple[str, ...]
+    quantity: Decimal | None
+    #: After a restart the ledger's filled quantity is net of the busts it booked: the
+    #: trades read are complete when their sizes add up to it with or without the FAILED.
+    net_of_busts: bool = False
+
+
+@attrs.frozen
 class UnknownOrder:
     """An order whose post stayed ambiguous: ``executions()`` keeps looking for it."""
 
@@ -120,6 +135,18 @@ class OrderTracker:
         #: Venue order id -> the trade ids its post answer reported as one ``<id>:0`` fill
         #: (a FAILED trade busts that fill only when it is the answer's one trade).
         self.answer_trades: dict[str, tuple[str, ...]] = {}
+        #: Post answers' fills ``<venue order id>:0`` whose fee is checked against the
+        #: venue's per-trade fees once every trade of the answer is read (see
+        #: :meth:`_fee_checks_of`): venue order id -> what the check needs.
+        self.fee_checks: dict[str, FeeCheck] = {}
+        #: Taker trades read of orders whose post is undecided or whose answer's fee is
+        #: checked: venue order id -> trade id -> the trade (its latest copy).
+        self.taker_trades: dict[str, dict[str, ClobTrade]] = {}
+        #: Answers' fills booked before a restart whose fee cannot be checked (a resting
+        #: order's: its answer's trade list and quantity are gone): venue order id -> the
+        #: first price a taker trade of it was read at (None: none yet); a second price
+        #: (a sweep) is logged once, and the entry dropped.
+        self.unchecked_answers: dict[str, Decimal | None] = {}
         #: Fill ids whose trade FAILED and whose bust was reported (or said impossible).
         self.busted: set[str] = set()
         self._retrying: set[str] = set()  # trade ids said RETRYING (logged once each)
@@ -277,6 +304,78 @@ class OrderTracker:
         if fresh:
             log.error("polymarket: %s after it was booked: busting %s", why, ", ".join(fresh))
         return [*(FillCorrection(fid, time.time_ns(), why, bust=True) for fid in fresh), *out]
+
+    def _note_taker_trades(self, trades: Sequence[ClobTrade], held: set[str]
+                           ) -> list[FillCorrection]:
+        """Remember the taker trades of orders whose post is undecided (``held``) or whose
+        answer's fee is checked, then run the checks they complete (:meth:`_fee_checks_of`).
+        Entries of orders neither held nor checked any longer are dropped."""
+        self.taker_trades = {v: t for v, t in self.taker_trades.items()
+                             if v in held or v in self.fee_checks}
+        touched: dict[str, None] = {}
+        for trade in trades:
+            vid = trade.taker_order_id
+            if trade.trader_side != "TAKER" or not vid:
+                continue
+            if vid in held or vid in self.fee_checks:
+                self.taker_trades.setdefault(vid, {})[trade.trade_id] = trade
+                touched[vid] = None
+            elif vid in self.unchecked_answers:
+                first = self.unchecked_answers[vid]
+                if first is None:
+                    self.unchecked_answers[vid] = trade.price
+                elif first != trade.price:  # a sweep, whose fee the ledger keeps as booked
+                    del self.unchecked_answers[vid]
+                    log.warning("polymarket: fill %s:0 (a post answer's, booked before a "
+                                "restart) took several price levels; the answer's trade "
+                                "list is gone, so its fee stays as booked (at the average "
+                                "price, not the venue's per-trade fees)", vid)
+        return [c for vid in touched for c in self._fee_checks_of(vid)]
+
+    def _open_fee_check(self, venue_order_id: str, fill: Fill,
+                        trade_ids: Sequence[str]) -> list[FillCorrection]:
+        """Check the fee of a post answer's fill ``fill`` (``<venue order id>:0``) once the
+        trades ``trade_ids`` it named are read (at once when they were read first)."""
+        self.fee_checks[venue_order_id] = FeeCheck(fill.fee, tuple(dict.fromkeys(trade_ids)),
+                                                   fill.quantity)
+        return self._fee_checks_of(venue_order_id)
+
+    def _fee_checks_of(self, venue_order_id: str) -> list[FillCorrection]:
+        """The fee correction of the answer's fill ``<venue order id>:0`` once every trade
+        of it is read: the venue charges each trade at its own price (the curve p(1-p) is
+        not linear), the answer's fill was booked with the fee of its average price.  The
+        fee becomes the sum of the trades' fees, FAILED ones included (each FAILED part's
+        bust refunds its own fee).  None while trades are missing, or when the sum is the
+        fee booked (one price level); each check runs to its end once."""
+        check = self.fee_checks.get(venue_order_id)
+        read = self.taker_trades.get(venue_order_id, {})
+        if check is None:
+            return []
+        if check.trade_ids:
+            if not all(t in read for t in check.trade_ids):
+                return []
+            trades = [read[t] for t in check.trade_ids]
+        else:
+            trades = list(read.values())
+            sizes = {sum((t.size for t in trades), Decimal(0))}
+            if check.net_of_busts:
+                sizes.add(sum((t.size for t in trades if t.status != "FAILED"
+                               and t.trade_id not in self.failed_trades), Decimal(0)))
+            if not trades or check.quantity not in sizes:
+                return []
+        del self.fee_checks[venue_order_id]
+        self.taker_trades.pop(venue_order_id, None)
+        fill_id = f"{venue_order_id}:0"
+        fee = sum((self._trade_fill(fill_id, "", t.asset_id, t.side, t.price, t.size,
+                                    Liquidity.TAKER, 0).fee for t in trades), Decimal(0))
+        if fee == check.fee or fill_id in self.busted:
+            return []
+        log.info("polymarket: fill %s (a post answer's, %d trades) booked with fee %s at its "
+                 "average price; the venue charged %s (each trade at its own price): "
+                 "correcting it", fill_id, len(trades), check.fee, fee)
+        return [FillCorrection(fill_id, time.time_ns(), f"polymarket charged each of the "
+                               f"{len(trades)} trades of the match its own price's fee",
+                               fee=fee)]
 
     def bust_failed_of(self, venue_order_id: str) -> list[FillCorrection]:
         """Busts for the FAILED trades of ``venue_order_id`` that came before its post's
