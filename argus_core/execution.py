@@ -930,6 +930,9 @@ class ExecutionEngine:
         if not self.live:
             for coid, work in list(self.broker.working.items()):
                 if wanted(work.order.strategy, work.order.instrument_id, work.order.side):
+                    if self.broker.settings.latency_ms:  # it ends when the cancel arrives
+                        self.broker.cancel(coid, self.market.now_ns)
+                        continue
                     self.broker.cancel(coid)
                     self._booked(coid)
                     # with what the broker filled: a fill of the event that tripped a HALT

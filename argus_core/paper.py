@@ -114,6 +114,9 @@ class Working:
     #: order was sent before any market data; ``NO_BAR_YET``: none, sent on other data):
     #: a bar may fill the order only if the bar before it closed at or after ``sent_ns``.
     bar_ns: int | None = None
+    #: When a cancel sent with latency reaches the market (None: none sent): the order
+    #: can fill until then, as a venue's can while a cancel is on its way.
+    cancel_ns: int | None = None
 
 
 class PaperBroker:
@@ -182,12 +185,19 @@ class PaperBroker:
             return self._activate_on_book(work, ts_ns)
         return []
 
-    def cancel(self, client_order_id: str) -> bool:
-        """Cancel a working order; False when it is no longer working."""
-        work = self._release(client_order_id)
+    def cancel(self, client_order_id: str, ts_ns: int | None = None) -> bool:
+        """Cancel a working order; False when it is no longer working.  Sent at ``ts_ns``
+        with ``latency_ms``, the cancel reaches the market that much later: the order
+        works (and may fill) until then, and ends at its instrument's first event from
+        then on (:meth:`on_event`); else it ends at once."""
+        work = self.working.get(client_order_id)
         if work is None:
             return False
-        self._close(work, OrderStatus.CANCELLED)
+        if ts_ns is not None and self.settings.latency_ms:
+            at = ts_ns + self.settings.latency_ms * 1_000_000
+            work.cancel_ns = at if work.cancel_ns is None else min(work.cancel_ns, at)
+            return True
+        self._finish(work, OrderStatus.CANCELLED)
         return True
 
     def status(self, client_order_id: str) -> tuple[OrderStatus, Decimal]:
@@ -213,6 +223,9 @@ class PaperBroker:
             to_decimal(event.volume) if isinstance(event, Bar) else None
         for work in list(self.working.values()):
             if work.order.instrument_id != inst_id:
+                continue
+            if work.cancel_ns is not None and ts >= work.cancel_ns:  # the cancel arrived
+                self._finish(work, OrderStatus.CANCELLED)
                 continue
             if not work.resting:
                 if isinstance(event, Bar) and inst_id not in self.market.books:
@@ -264,6 +277,8 @@ class PaperBroker:
             # Only an order waiting out the bar in progress needs them: restored without
             # them, any next bar may fill it (checkpoints of every other order unchanged).
             state["sent_ns"], state["bar_ns"] = w.sent_ns, w.bar_ns
+        if w.cancel_ns is not None:
+            state["cancel_ns"] = w.cancel_ns
         return state
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -278,7 +293,7 @@ class PaperBroker:
             self._hold(Working(
                 order, w["activate_ns"], Decimal(w["remaining"]), Decimal(w["filled"]),
                 w["n_fills"], w["resting"], OrderStatus(w["status"]),
-                w.get("sent_ns", order.ts_ns), w.get("bar_ns")))
+                w.get("sent_ns", order.ts_ns), w.get("bar_ns"), w.get("cancel_ns")))
 
     def has_working(self, instrument_id: str | None) -> bool:
         """Whether any order on ``instrument_id`` is working (what :meth:`on_event` acts

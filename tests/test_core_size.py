@@ -190,6 +190,8 @@ a damaged row a ledger error, a plugin uninstalled since left out; a recording o
 leaves an earlier one: 8,895.
 A core validator's error names its key's line ("'mode' must be in ..."), a `--set` that
 configures a plugin not loaded is named instead of the file: 8,905.
+A paper cancel reaches the market `latency_ms` after it is sent (the order can fill
+meanwhile), as an order does: 8,915.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -204,7 +206,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_905
+BUDGET = 8_915
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 
