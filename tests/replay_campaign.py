@@ -444,9 +444,9 @@ def _wrap(runner: Runner, log: Log) -> None:
         log.calls.append(("event", log.cursor, event, list(fills)))
         return fills
 
-    def cancelled(coid: str) -> bool:
-        done = cancel(coid)
-        log.calls.append(("cancel", log.cursor, coid, done))
+    def cancelled(coid: str, ts_ns: int | None = None) -> bool:
+        done = cancel(coid, ts_ns)
+        log.calls.append(("cancel", log.cursor, (coid, ts_ns), done))
         return done
 
     market.apply = applied  # type: ignore[method-assign]  # recording only
@@ -553,7 +553,9 @@ class RefOrder:
     activate_ns: int
     active: bool = False  # its taker moment has passed (it rests, or it is done)
     filled: Decimal = Decimal(0)
-    cancelled: bool = False
+    #: when its cancel reaches the market (sent with latency: the order can fill until
+    #: then); None: no cancel sent
+    cancel_ns: int | None = None
     fills_at: dict[int, Decimal] = attrs.Factory(dict)  # event index -> taker qty there
 
 
@@ -711,8 +713,11 @@ def check(plan: Plan, log: Log, rows: dict[str, list[tuple[Any, ...]]]) -> list[
             given += result
             ref.no_mid_fills.update(f.fill_id for f in result if f.instrument_id in
                                     ref.has_book and ref.mid(f.instrument_id) is None)
-        elif kind == "cancel" and what in ref.orders:
-            ref.orders[what].cancelled = True
+        elif kind == "cancel" and what[0] in ref.orders:
+            coid, ts = what
+            at = -1 if ts is None else ts + ref.latency  # without latency: at once
+            w = ref.orders[coid]
+            w.cancel_ns = at if w.cancel_ns is None else min(w.cancel_ns, at)
     ref.advance(len(plan.events))
     booked = sorted((f[0], f[4], f[5], f[6], f[8]) for f in rows["fills"])
     mine = sorted((f.fill_id, str(f.price), str(f.quantity), str(f.fee), f.ts_ns)
@@ -747,8 +752,8 @@ def _fill_common(ref: Reference, fill: Fill, where: str) -> list[str]:
         return [f"{where}: fill {fill.fill_id} of an order never sent"]
     spec = ref.specs[fill.instrument_id]
     o = w.order
-    if w.cancelled:
-        out.append(f"{where}: fill {fill.fill_id} after its order was cancelled")
+    if w.cancel_ns is not None and fill.ts_ns >= w.cancel_ns:
+        out.append(f"{where}: fill {fill.fill_id} after its order's cancel reached the market")
     if fill.side is not o.side or fill.instrument_id != o.instrument_id:
         out.append(f"{where}: fill {fill.fill_id} side/instrument is not its order's")
     if fill.quantity <= 0 or fill.quantity % spec.lot:
