@@ -165,7 +165,8 @@ class KalshiBasketExecution(KalshiExecution):
         return the rest (``OrderUnknown`` when Kalshi cannot be asked)."""
         for attempt in range(self.settings.max_retries + 1):
             try:
-                orders = await self.rest.pages("/portfolio/orders", "orders", signed=True)
+                # each leg's market since its creation, read whole (not the history)
+                orders = await self._listed(pending)
                 break
             except UNREACHABLE:
                 await asyncio.sleep(0.05 * 2 ** attempt)
@@ -174,7 +175,8 @@ class KalshiBasketExecution(KalshiExecution):
             raise OrderUnknown(f"kalshi: cannot ask for basket legs {', '.join(pending)}",
                                pending)
         by_wire = {o.get("client_order_id"): o for o in orders
-                   if isinstance(o, dict) and o.get("order_id")}
+                   if isinstance(o, dict) and isinstance(o.get("order_id"), str)
+                   and o["order_id"]}
         left = []
         for coid in pending:
             found = by_wire.get(wire_client_id(coid))

@@ -1,36 +1,40 @@
-"""Orders on Kalshi: exactly-once submission, cancels, look-ups, and the executions feed.
+"""Orders on Kalshi: exactly-once submission, cancels, look-ups, and the executions
+feed.
 
 Where an order goes: ``submit`` sends ``POST /portfolio/orders`` once with the core's
 client order id (``client_order_id``).  A definite answer (a readable 201, or a 4xx
-refusal) ends it.  Anything ambiguous (a timeout, a reset, a lost or late answer, a
-5xx, a 409 "client order id in use", a 2xx that is not JSON or not the documented
-shape) is resolved by asking Kalshi for the order by client order id (``GET
-/portfolio/orders``), never by sending blind: found -> acknowledged; not found ->
-``OrderUnknown``, and ``executions()`` keeps looking for it (Kalshi's lists can lag its
-engine) until ``order_give_up_s``: found -> acknowledged, never seen -> CANCELLED,
-never placed.  Only a 429 proves the exchange did not act (its rate limiter answers
-before the engine): not found, the order is sent again with the same id after the
-429's Retry-After (never sooner than a back-off: ``Retry-After: 0`` is no licence to
-hammer), at most ``max_retries`` times, each time after a look-up; refused every time,
-it is rejected.  A Retry-After longer than ``rest.WAIT_CAP_S`` is not waited out in
-line: the order is refused at once (not placed) and every send before the wait ends is
-refused unsent, so the engine's next try (a kill switch's flatten: 2 s later) goes out
-as soon as Kalshi takes requests again.  A 502 or 503 proves nothing (a gateway
-answers them after the engine acted too), and Kalshi refuses a second order with one
-client id only while the first rests, so a re-send could place a second order.
+refusal) ends it.  Anything ambiguous (a timeout, a reset, a lost or late answer, a 5xx,
+a 409 "client order id in use", a 2xx that is not JSON or not the documented shape) is
+resolved by asking Kalshi for the order by client order id (``GET
+/portfolio/orders?ticker=&min_ts=``: :meth:`KalshiExecution._listed`), never by sending
+blind: found -> acknowledged; not found -> ``OrderUnknown``, and ``executions()`` keeps
+looking for it (Kalshi's lists can lag its engine) until ``order_give_up_s``: found ->
+acknowledged, never seen -> CANCELLED, never placed.  Only a 429 proves the exchange did
+not act (its rate limiter answers before the engine): not found, the order is sent again
+with the same id after the 429's Retry-After (never sooner than a back-off:
+``Retry-After: 0`` is no licence to hammer), at most ``max_retries`` times, each time
+after a look-up; refused every time, it is rejected.  A Retry-After longer than
+``rest.WAIT_CAP_S`` is not waited out in line: the order is refused at once (not placed)
+and every send before the wait ends is refused unsent, so the engine's next try (a kill
+switch's flatten: 2 s later) goes out as soon as Kalshi takes requests again.  A 502 or
+503 proves nothing (a gateway answers them after the engine acted too), and Kalshi
+refuses a second order with one client id only while the first rests, so a re-send could
+place a second order.
 
-``executions()`` polls ``GET /portfolio/fills`` and ``GET /portfolio/orders`` (every
-page) every ``poll_interval_s``: fills (by ``trade_id``, mapped to client ids through the order
-ids this venue learned), OPEN with the venue order id when an order rests, CANCELLED
-when it is cancelled, and a ``FillCorrection`` with Kalshi's ``fee_cost`` for a booked
-fill whose fee differs (the socket's fills state none: they are booked with the fee
+``executions()`` polls ``GET /portfolio/fills`` and ``GET
+/portfolio/orders?status=resting`` (every page; working orders that left that list are
+asked for by id, and awaited ones in their market's list: :data:`LOOKUP_SLACK_S`) every
+``poll_interval_s``: fills (by ``trade_id``, mapped to client ids through the order ids
+this venue learned), OPEN with the venue order id when an order rests, CANCELLED when it
+is cancelled, and a ``FillCorrection`` with Kalshi's ``fee_cost`` for a booked fill
+whose fee differs (the socket's fills state none: they are booked with the fee
 formula's, then corrected once the poll lists them; after a restart too, from the fees
-the ledger hands back).  A failed or unreadable poll is a dropped feed: it is retried, and
-fills seen again carry the same id and contents; a fill that cannot be read is logged
-and left for a later poll, never guessed at.  Fills also arrive over the websocket
-``fill`` channel (:mod:`.fills`) as they happen; the poll stays on beside it (the socket
-does not replay what it missed while down) and every fill is reported once, by
-``trade_id``.
+the ledger hands back).  A failed or unreadable poll is a dropped feed: it is retried,
+and fills seen again carry the same id and contents; a fill that cannot be read is
+logged and left for a later poll, never guessed at.  Fills also arrive over the
+websocket ``fill`` channel (:mod:`.fills`) as they happen; the poll stays on beside it
+(the socket does not replay what it missed while down) and every fill is reported once,
+by ``trade_id``.
 
 A cancel whose answer is lost, late, a 5xx or unreadable is confirmed by asking for the
 order (``GET /portfolio/orders/{order_id}``): cancelled -> done; otherwise the cancel
@@ -108,6 +112,23 @@ ACTIONS = {"buy": Side.BUY, "sell": Side.SELL}
 OUTCOME_OF = {("yes", "buy"): "yes", ("no", "sell"): "yes", ("no", "buy"): "no",
               ("yes", "sell"): "no"}
 BOOK_SIDE_OUTCOME = {"bid": "yes", "ask": "no"}
+#: How the orders list is asked (docs.kalshi.com/api-reference/portfolio/get-orders, "Get
+#: Orders": ``ticker`` "restricts the response to orders in a single market", ``min_ts``
+#: "to orders after a timestamp, formatted as a Unix Timestamp", ``status`` "resting,
+#: canceled, or executed", ``cursor`` / ``limit``; docs getting_started/historical_data:
+#: "Resting (active) orders are unaffected and always appear in GET /portfolio/orders").
+#: The page does not say which of an order's times ``min_ts`` compares (``created_time``
+#: or ``last_update_time``), so a window is only ever used where both readings keep the
+#: order in it: a look-up asks for its market from the order's own creation (both of its
+#: times come after that) less :data:`LOOKUP_SLACK_S`; the poll never relies on ``min_ts``
+#: to show a change (it reads ``status=resting`` and asks each order of ours that left
+#: that list by id, ``GET /portfolio/orders/{order_id}``).  Before, every poll and
+#: look-up read the account's whole history, and past ``rest.MAX_PAGES`` pages failed.
+LOOKUP_SLACK_S = 300.0
+#: The most orders of ours the poll asks about one by one (``GET /portfolio/orders/{id}``:
+#: working orders no longer listed resting) in one poll; the rest wait for the next.
+WORKING_PER_POLL = 20
+
 #: The most contracts one fill may carry, and the most fee per contract (a dollar: the
 #: contract's whole price): past them a fill or its fee is malformed (a fee of
 #: 1e999999999 overflowed the account's arithmetic and halted trading).
@@ -236,6 +257,14 @@ class KalshiExecution:
         #: Reduce-only orders sent with fewer contracts than the core asked: client id ->
         #: why (the CANCELLED update's reason).
         self.cut: dict[str, str] = {}
+        #: core client id -> when the core created the order (unix s; absent: unknown):
+        #: no order with its client id can exist at Kalshi before (look-up windows).
+        self.born: dict[str, float] = {}
+        #: Orders of ours Kalshi has not shown ended yet (canceled / executed): core
+        #: client id -> venue order id ("": not known yet, after a restart).  The poll
+        #: asks for each that is not listed resting.
+        self.working: dict[str, str] = {}
+        self._unlisted: dict[str, float] = {}  # client id -> first answered 404 (time.time())
 
     # -- bookkeeping -----------------------------------------------------------------
     def learn(self, client_order_id: str, venue_order_id: str | None = None) -> None:
@@ -251,6 +280,8 @@ class KalshiExecution:
         ticker, side = parse_instrument_id(order.instrument_id)
         self.directions[order.client_order_id] = (
             ticker, side, "buy" if order.side is Side.BUY else "sell")
+        if order.ts_ns > 0:
+            self.born[order.client_order_id] = order.ts_ns / 1e9
         if order.reduce_only:
             self.quantities[order.client_order_id] = order.quantity
 
@@ -264,6 +295,10 @@ class KalshiExecution:
             if order.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED) and \
                     not item.filled_quantity:
                 self.late_watch[order.client_order_id] = until
+            elif order.status in (OrderStatus.PENDING, OrderStatus.OPEN,
+                                  OrderStatus.PARTIALLY_FILLED):
+                # "": its venue id is not known (the poll finds it by client id)
+                self.working[order.client_order_id] = item.venue_order_id or ""
         self._booked.update(known.fill_ids)
         self.booked_fees.update(known.fill_fees)
         if known.newest_fill_ts_ns:
@@ -391,6 +426,10 @@ class KalshiExecution:
         last = self._announced.get(coid)
         if not isinstance(order.get("order_id"), str):  # an answer of the wrong shape
             order = {**order, "order_id": self.venue_ids.get(coid)}
+        if status in (C.STATUS_CANCELED, C.STATUS_EXECUTED):
+            self.working.pop(coid, None)  # ended: nothing more to ask of it
+        elif isinstance(order["order_id"], str) and order["order_id"]:
+            self.working[coid] = order["order_id"]
         if status == C.STATUS_RESTING and last is None:
             self._announced[coid] = "open"
             self._queue.put_nowait(OrderUpdate(coid, OrderStatus.OPEN, time.time_ns(),
@@ -430,12 +469,44 @@ class KalshiExecution:
         return self.cut.get(coid) or (f"Kalshi executed {done} of the order's {want} "
                                       f"contracts and ended it")
 
+    def _window(self, coids: list[str]) -> dict[str, Any]:
+        """The ``GET /portfolio/orders`` filter whose whole list holds every order that
+        could carry one of ``coids`` (orders of one market; see :data:`LOOKUP_SLACK_S`):
+        ``ticker`` when they share one, ``min_ts`` from the oldest one's creation (less
+        the slack, never after now) when every creation is known."""
+        params: dict[str, Any] = {}
+        tickers = {(self.directions.get(c) or ("",))[0] for c in coids}
+        if len(tickers) == 1 and (ticker := tickers.pop()):
+            params["ticker"] = ticker
+        born = [self.born.get(c) for c in coids]
+        if born and all(b is not None for b in born):
+            oldest = min(min(b for b in born if b is not None), time.time())
+            params["min_ts"] = max(0, int(oldest - LOOKUP_SLACK_S))
+        return params
+
+    async def _listed(self, coids: list[str]) -> list[Any]:
+        """Every order Kalshi lists that could carry one of ``coids``' client ids: one
+        whole list (every page) per market (:meth:`_window`); a list that cannot be read
+        whole raises (an ``UNREACHABLE``): "not listed" is only concluded from lists
+        read to their end."""
+        by_market: dict[str, list[str]] = {}
+        for coid in coids:
+            by_market.setdefault((self.directions.get(coid) or ("",))[0], []).append(coid)
+        rows: list[Any] = []
+        for group in by_market.values():
+            rows.extend(await self.rest.pages("/portfolio/orders", "orders",
+                                              self._window(group), signed=True,
+                                              id_key="order_id"))
+        return rows
+
     async def _find(self, wire_id: str) -> dict[str, Any] | None:
         """The order carrying ``wire_id`` (open or closed), asked up to ``max_retries``
-        + 1 times; None when Kalshi answers that it has none."""
+        + 1 times in the list of its market since its creation (:meth:`_listed`); None
+        when that list, read whole, does not hold it."""
+        coid = self.client_ids.get(wire_id, wire_id)
         for attempt in range(self.settings.max_retries + 1):
             try:
-                orders = await self.rest.pages("/portfolio/orders", "orders", signed=True)
+                orders = await self._listed([coid])
             except UNREACHABLE as exc:
                 why = f"{type(exc).__name__}: {exc}"
                 await asyncio.sleep(0.05 * 2 ** attempt)
@@ -573,6 +644,8 @@ class KalshiExecution:
             return OrderUpdate(coid, OrderStatus.CANCELLED, now,
                                reason="kalshi has no order with this client order id")
         self.learn(order.client_order_id, found["order_id"])
+        # the poll reports what became of it (CANCELLED, executed) from here
+        self.working.setdefault(coid, found["order_id"])
         return OrderUpdate(order.client_order_id, OrderStatus.OPEN, now, found["order_id"])
 
     async def open_orders(self) -> list[Order]:
@@ -582,7 +655,8 @@ class KalshiExecution:
         read (:meth:`_resting_order`): the core's reconciliation at start-up stops on it."""
         try:
             resting = await self.rest.pages("/portfolio/orders", "orders",
-                                            {"status": C.STATUS_RESTING}, signed=True)
+                                            {"status": C.STATUS_RESTING}, signed=True,
+                                            id_key="order_id")
         except httpx.TransportError as exc:
             raise VenueError(f"kalshi: could not list resting orders (GET /portfolio/orders "
                              f"failed after {self.settings.max_retries + 1} attempts: "
@@ -628,6 +702,8 @@ class KalshiExecution:
         except DataError as exc:
             raise VenueError(f"kalshi: {where}: {exc}") from None
         self.learn(coid, vid)
+        if coid in self.client_ids.values():  # ours: the poll follows it until it ends
+            self.working.setdefault(coid, vid)
         return order
 
     async def settlements(self) -> list[dict[str, Any]]:
@@ -698,17 +774,7 @@ class KalshiExecution:
 
     async def _poll(self) -> list[Fill | OrderUpdate | FillCorrection]:
         out: list[Fill | OrderUpdate | FillCorrection] = []
-        for raw in await self.rest.pages("/portfolio/orders", "orders", signed=True):
-            if not (isinstance(raw, dict) and isinstance(raw.get("order_id"), str)
-                    and raw["order_id"] and isinstance(raw.get("client_order_id"), str)):
-                continue  # not one of ours as far as can be read (a list for an id...)
-            coid = self.client_ids.get(raw["client_order_id"])
-            if coid is None:
-                continue
-            self.learn(coid, raw["order_id"])
-            self._report(coid, raw)
-            if coid in self.late_watch and raw.get("status") == C.STATUS_RESTING:
-                await self._cancel_late(coid, raw["order_id"])
+        await self._poll_orders()
         now = time.time()
         if now >= self._late_pruned_at + 60:  # expired watches, once a minute
             self._late_pruned_at = now
@@ -717,7 +783,7 @@ class KalshiExecution:
         while not self._queue.empty():
             out.append(self._queue.get_nowait())
         fills = await self.rest.pages("/portfolio/fills", "fills", {"min_ts": self._min_ts_s},
-                                      signed=True)
+                                      signed=True, id_key="trade_id")
         for raw in reversed(fills):  # newest first on the wire
             try:
                 fill = self._fill(raw)
@@ -733,6 +799,82 @@ class KalshiExecution:
             elif (foreign := self._foreign(raw)) is not None:
                 out.append(foreign)
         return out
+
+    async def _poll_orders(self) -> None:
+        """What became of this run's orders, without reading the account's history:
+        the resting orders (``status=resting``: a new one OPEN, a late-placed one
+        cancelled), the orders awaited by client id (an ambiguous send: each market's
+        list since the oldest one's creation, :meth:`_listed`), then each working order
+        of ours listed in neither (canceled or executed since: ``GET
+        /portfolio/orders/{order_id}``, at most :data:`WORKING_PER_POLL` a poll)."""
+        seen: set[str] = set()  # client ids listed in this poll
+        resting = await self.rest.pages("/portfolio/orders", "orders",
+                                        {"status": C.STATUS_RESTING}, signed=True,
+                                        id_key="order_id")
+        await self._take(resting, seen)
+        awaited = [c for c in self.awaiting if c not in self.venue_ids and c not in seen]
+        unknown = [c for c, v in self.working.items()
+                   if not v and c not in seen and c not in self.awaiting]
+        if awaited or unknown:
+            await self._take(await self._listed(awaited + unknown), seen)
+        now = time.time()
+        for coid in unknown:  # a working order its market's list does not hold
+            if coid not in seen and now - self._unlisted.setdefault(coid, now) >= \
+                    self.settings.order_give_up_s:
+                self.working.pop(coid, None)
+                self._unlisted.pop(coid, None)
+                log.warning("kalshi: order %s: no order with its client id in its market "
+                            "for %gs; no longer followed", coid, self.settings.order_give_up_s)
+        await self._ask_working(seen)
+
+    async def _take(self, rows: list[Any], seen: set[str]) -> None:
+        """Learn and report the orders of ours among ``rows`` (once per poll each)."""
+        for raw in rows:
+            if not (isinstance(raw, dict) and isinstance(raw.get("order_id"), str)
+                    and raw["order_id"] and isinstance(raw.get("client_order_id"), str)):
+                continue  # not one of ours as far as can be read (a list for an id...)
+            coid = self.client_ids.get(raw["client_order_id"])
+            if coid is None or coid in seen:
+                continue
+            seen.add(coid)
+            self._unlisted.pop(coid, None)
+            self.learn(coid, raw["order_id"])
+            self._report(coid, raw)
+            if coid in self.late_watch and raw.get("status") == C.STATUS_RESTING:
+                await self._cancel_late(coid, raw["order_id"])
+
+    async def _ask_working(self, seen: set[str]) -> None:
+        """Ask Kalshi, by id, for each working order of ours not listed this poll (it
+        left the resting list: canceled or executed; or a list lags).  A 404 (not shown
+        yet) is asked again next poll, until ``order_give_up_s`` of them."""
+        due = [(c, v) for c, v in self.working.items()
+               if v and c not in seen][:WORKING_PER_POLL]
+        now = time.time()
+        for coid, vid in due:
+            self.working.pop(coid, None)
+            self.working[coid] = vid  # to the back of the line
+            try:
+                answer = await self.rest.get(f"/portfolio/orders/{vid}", signed=True)
+            except KalshiHttpError as exc:
+                if exc.status != 404:
+                    raise
+                first = self._unlisted.setdefault(coid, now)
+                if now - first >= self.settings.order_give_up_s:
+                    self.working.pop(coid, None)
+                    self._unlisted.pop(coid, None)
+                    log.warning("kalshi: order %s (%s): GET /portfolio/orders/{id} answers "
+                                "404 for %gs; no longer followed", coid, vid,
+                                self.settings.order_give_up_s)
+                continue
+            self._unlisted.pop(coid, None)
+            order = answer.get("order") if isinstance(answer, dict) else None
+            wire = wire_client_id(coid)
+            if not isinstance(order, dict) or order.get("order_id") not in (None, vid) \
+                    or order.get("client_order_id") not in (None, wire):
+                log.warning("kalshi: GET /portfolio/orders/%s answered no order of ours; "
+                            "asked again next poll", vid)
+                continue
+            self._report(coid, {**order, "order_id": vid})
 
     def _foreign(self, raw: dict[str, Any]) -> Fill | None:
         """A fill of an order this run never placed (a person, or another client on the

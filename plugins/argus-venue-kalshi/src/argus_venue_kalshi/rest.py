@@ -107,17 +107,29 @@ class KalshiMalformedAnswer(VenueError):
 
 
 class KalshiPagingError(VenueError):
-    """A paged list answered a cursor it had already given, empty pages that each name a
-    next one, a page it had already given, or more than :data:`MAX_PAGES` pages: reading
-    on would never end."""
+    """A paged list answered a cursor it had already given, pages that each name a next
+    cursor and add no item (empty, or repeating items already read) :data:`MAX_EMPTY_PAGES`
+    times in a row, or more than :data:`MAX_PAGES` pages: reading on would never end."""
 
 
-#: Empty pages in a row, each naming a next cursor, after which a list is given up on
-#: (new cursors every time escape the repeated-cursor check).
+#: Pages in a row that each name a new cursor and add no item (empty, or only items
+#: already read) after which a list is given up on (new cursors every time escape the
+#: repeated-cursor check).  One such page is a list shifting under the reader (exactly a
+#: page of new items arrived between two reads); several in a row are a server that
+#: ignores ``cursor``.
 MAX_EMPTY_PAGES = 3
 #: The most pages one list is read for (``page_limit`` items each): past it the list is
 #: taken for one that never ends.
 MAX_PAGES = 10_000
+
+
+def _identity(item: Any, id_key: str | None) -> str:
+    """What makes ``item`` one item of a paged list: its ``id_key`` when it carries one
+    as a non-empty string, else its whole text."""
+    if id_key and isinstance(item, dict) and isinstance(item.get(id_key), str) \
+            and item[id_key]:
+        return f"id:{item[id_key]}"
+    return "text:" + json.dumps(item, sort_keys=True, default=str)
 
 
 class KalshiRest:
@@ -224,18 +236,23 @@ class KalshiRest:
             await asyncio.sleep(wait)
 
     async def pages(self, path: str, key: str, params: dict[str, Any] | None = None, *,
-                    signed: bool = False) -> list[Any]:
+                    signed: bool = False, id_key: str | None = None) -> list[Any]:
         """Every item under ``key`` of a cursor-paged list: ``limit`` is
-        ``settings.page_limit``; pages are read until the cursor comes back empty.  A
-        cursor seen before, :data:`MAX_EMPTY_PAGES` empty pages in a row that each name a
-        next cursor, a page the same as one read before (a server ignoring ``cursor``
-        answers one page for ever, each time with a new cursor) or more than
-        :data:`MAX_PAGES` pages raise :class:`KalshiPagingError` (an endless loop
-        otherwise)."""
-        items: list[Any] = []
+        ``settings.page_limit``; pages are read until the cursor comes back empty.
+
+        Items are de-duplicated: by ``id_key`` (``"order_id"``, ``"trade_id"``) where an
+        item carries it as a string, else by their whole text; an item read twice keeps
+        its first place and the later read's contents (the newer).  A list can shift
+        while it is read (Kalshi's lists are newest first: orders placed between two page
+        reads push older ones onto the next page, which then repeats items, a whole page
+        when exactly ``limit`` arrived), so a repeated page is not an error.  What
+        would read for ever is: a cursor seen before, or :data:`MAX_EMPTY_PAGES` pages in
+        a row that each name a new cursor and add no item (empty, or only items already
+        read: a server ignoring ``cursor``), or more than :data:`MAX_PAGES` pages; each
+        raises :class:`KalshiPagingError`."""
+        items: dict[str, Any] = {}
         seen: set[str] = set()
-        pages_read: set[str] = set()  # each non-empty page's text, to spot a repeat
-        empty = 0  # empty pages in a row
+        stale = 0  # pages in a row that added no item
         query: dict[str, Any] = {**(params or {}), "limit": self.settings.page_limit}
         for _ in range(MAX_PAGES):
             answer = await self.get(path, query, signed=signed)
@@ -244,24 +261,22 @@ class KalshiRest:
             if not isinstance(page, list) or not isinstance(cursor, str):
                 raise KalshiMalformedAnswer(f"kalshi: GET {path}: '{key}' is not a list or "
                                             f"'cursor' not a string")
-            items.extend(page)
+            added = 0
+            for item in page:
+                ident = _identity(item, id_key)
+                added += ident not in items
+                items[ident] = item  # a later read of an item is the newer
             if not cursor:
-                return items
+                return list(items.values())
             if cursor in seen:
                 raise KalshiPagingError(f"kalshi: GET {path} answered cursor {cursor!r} "
                                         f"twice; stopped after {len(seen) + 1} pages")
-            text = json.dumps(page, sort_keys=True, default=str) if page else ""
-            if text in pages_read:
-                raise KalshiPagingError(f"kalshi: GET {path} answered a page it had already "
-                                        f"read (with a new cursor: not paging); stopped "
-                                        f"after {len(seen) + 1} pages")
-            if text:
-                pages_read.add(text)
-            empty = 0 if page else empty + 1
-            if empty >= MAX_EMPTY_PAGES:
-                raise KalshiPagingError(f"kalshi: GET {path} answered {empty} empty pages "
-                                        f"in a row, each with a new cursor; stopped after "
-                                        f"{len(seen) + 1} pages")
+            stale = 0 if added else stale + 1
+            if stale >= MAX_EMPTY_PAGES:
+                raise KalshiPagingError(f"kalshi: GET {path} answered {stale} pages in a "
+                                        f"row that added nothing (empty, or only items "
+                                        f"already read), each with a new cursor: not "
+                                        f"paging; stopped after {len(seen) + 1} pages")
             seen.add(cursor)
             query["cursor"] = cursor
         raise KalshiPagingError(f"kalshi: GET {path}: more than {MAX_PAGES} pages of "

@@ -12,6 +12,7 @@ import math
 import time
 import urllib.parse
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -86,6 +87,14 @@ class LocalRest:
         self.page_size = 100
         #: Fault: every paged list answers the first page's cursor again and again.
         self.repeat_cursor = False
+        #: Called with each paged request once its page is cut (before it is answered):
+        #: what it does (orders placed, say) shows from the next page read on, as on a
+        #: live list that moves while it is read (see :meth:`place_between_pages`).
+        self.after_page: Callable[[Received], None] | None = None
+        #: Which time of an order ``min_ts`` / ``max_ts`` of ``GET /portfolio/orders``
+        #: compare (the documentation does not say): ``"created_time"`` or
+        #: ``"last_update_time"``.
+        self.orders_ts_field = "created_time"
         #: Rate limits (None: unlimited); requests let through, as (monotonic s, "read" |
         #: "write", weight); how many were answered 429.
         self.limits: RateLimit | None = None
@@ -104,6 +113,24 @@ class LocalRest:
     def url(self) -> str:
         """``http://127.0.0.1:<port>`` (the venue's ``rest_url``)."""
         return f"http://127.0.0.1:{self.port}"
+
+    def place_between_pages(self, bodies: list[dict[str, Any]], *, after: int = 1,
+                            route: str = "/portfolio/orders") -> None:
+        """Place the orders ``bodies`` (``POST /portfolio/orders`` bodies) at the engine
+        right after the ``after``-th page read of ``route`` is cut: the next page read
+        sees them (a newest-first list shifts by as many)."""
+        reads = 0
+
+        def hook(req: Received) -> None:
+            nonlocal reads
+            if req.path.removeprefix(C.API_PREFIX) != route:
+                return
+            reads += 1
+            if reads == after:
+                for body in bodies:
+                    self._created[self.engine.create(body)["order_id"]] = time.monotonic()
+
+        self.after_page = hook
 
     def inject(self, route: str, fault: Fault) -> None:
         """Apply ``fault`` to the next request of ``route`` (``"POST /portfolio/orders"``)."""
@@ -325,11 +352,15 @@ class LocalRest:
 
     def _list(self, req: Received, parts: list[str]) -> Reply:
         if parts[1] == "fills":
+            # docs api-reference/portfolio/get-fills: ticker, order_id, min_ts, max_ts
             fills = self.engine.fills
             if "min_ts" in req.query:
                 fills = [f for f in fills if f["ts"] >= int(req.query["min_ts"])]
-            if "order_id" in req.query:
-                fills = [f for f in fills if f["order_id"] == req.query["order_id"]]
+            if "max_ts" in req.query:
+                fills = [f for f in fills if f["ts"] <= int(req.query["max_ts"])]
+            for key in ("order_id", "ticker"):
+                if key in req.query:
+                    fills = [f for f in fills if f[key] == req.query[key]]
             return 200, self._page(req, "fills", list(reversed(fills)))
         if parts[1] == "positions":
             held = self.engine.positions()
@@ -343,10 +374,21 @@ class LocalRest:
             return 200, self._page(req, "settlements", settled)
         if parts[1] != "orders":
             return 404, {"error": {"code": "not_found"}}
+        # docs api-reference/portfolio/get-orders: ticker, event_ticker, min_ts ("orders
+        # after a timestamp"), max_ts ("before"), status, cursor, limit; newest first
         orders = [o for o in self.engine.orders.values() if self._visible(o)]
         for key in ("status", "ticker"):
             if key in req.query:
                 orders = [o for o in orders if o[key] == req.query[key]]
+        if "event_ticker" in req.query:
+            orders = [o for o in orders if self.engine.markets.get(o["ticker"], {}).get(
+                "event_ticker") == req.query["event_ticker"]]
+        if "min_ts" in req.query:
+            orders = [o for o in orders
+                      if _unix(o[self.orders_ts_field]) > int(req.query["min_ts"])]
+        if "max_ts" in req.query:
+            orders = [o for o in orders
+                      if _unix(o[self.orders_ts_field]) < int(req.query["max_ts"])]
         return 200, self._page(req, "orders", list(reversed(orders)))
 
     def _page(self, req: Received, key: str, items: list[Any]) -> dict[str, Any]:
@@ -360,7 +402,10 @@ class LocalRest:
             end = size  # always "the second page next"
         after = "" if end >= len(items) else \
             base64.urlsafe_b64encode(f"offset:{end}".encode()).decode()
-        return {key: items[start:start + size], "cursor": after}
+        page = {key: items[start:start + size], "cursor": after}
+        if self.after_page is not None:
+            self.after_page(req)
+        return page
 
     def _order(self, req: Received, parts: list[str]) -> Reply:
         order = self.engine.orders.get(parts[2])
@@ -402,6 +447,11 @@ class LocalRest:
         listed = [{"method": m, "path": C.API_PREFIX + p, "cost": c}
                   for (m, p), c in self.costs.exact.items() if c != self.costs.default]
         return 200, {"default_cost": self.costs.default, "endpoint_costs": listed}
+
+def _unix(iso: str) -> float:
+    """An order's ``created_time`` / ``last_update_time`` as unix seconds."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
 
 async def _write(writer: asyncio.StreamWriter, status: int, payload: Any,
                  headers: dict[str, str] | None = None) -> None:
