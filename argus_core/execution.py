@@ -451,6 +451,7 @@ class ExecutionEngine:
             ctx.pending, ctx.pending_exposure, ctx.pending_sides = self._pending(
                 intent, [(i.instrument_id, i.side.value, a, p, i.reduce_only)
                          for (i, _, p), a in zip(sized[:k], allowed, strict=True)])
+            ctx.pending_legs = k
             verdict = self.risk.evaluate(intent, qty, price, portfolio)
             for d in verdict.decisions:
                 self.risk_event(ts, d.check, d.action.value, d.reason, intent)

@@ -402,6 +402,8 @@ class RiskContext:
     pending: Decimal = Decimal(0)
     pending_exposure: Decimal = Decimal(0)
     pending_sides: dict[str, tuple[Decimal, Decimal]] = attrs.field(factory=dict)
+    #: how many legs of the intent's basket were judged before it (none is sent yet)
+    pending_legs: int = 0
 
 
 class Sizer(abc.ABC):

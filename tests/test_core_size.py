@@ -192,6 +192,10 @@ A core validator's error names its key's line ("'mode' must be in ..."), a `--se
 configures a plugin not loaded is named instead of the file: 8,905.
 A paper cancel reaches the market `latency_ms` after it is sent (the order can fill
 meanwhile), as an order does: 8,915.
+The builtins' red team: sizers never bet against their forecast, size binary sells on the
+edge against the contract, count the fee in a binary contract's unit, hold a buy to the cash
+it can pay and size nothing on no equity or a price no float holds; the order rate counts a
+basket's earlier legs (`RiskContext.pending_legs`); the journal's fields redacted: 8,945.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -206,7 +210,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 8_915
+BUDGET = 8_945
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

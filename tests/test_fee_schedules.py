@@ -66,9 +66,11 @@ def test_kelly_bets_on_price_plus_fee() -> None:
     intent = Intent("s", "v:x", Side.BUY, forecast=Forecast(p_win=0.7, confidence=0.5))
     # no fee: f* = (0.7 - 0.4) / 0.6 = 0.5 -> x0.5 x0.5 = 0.125 of 10000 at 0.4 = 3125
     assert sizer.size(intent, D("0.4"), pf, None) == pytest.approx(D("3125"))
-    # 0.1 per unit: cost 0.5, f* = (0.7 - 0.5) / 0.5 = 0.4 -> 0.1 of equity = 2500 at 0.4
+    # 0.1 per unit: cost 0.5, f* = (0.7 - 0.5) / 0.5 = 0.4 -> 0.1 of equity = 1000 staked,
+    # 2000 contracts at 0.5 each with the fee (2500 before 2026-12-07: 1250 staked, the
+    # fee left out of the count)
     assert sizer.size(intent, D("0.4"), pf, None, fees=FeeSchedule(per_unit=D("0.1"))) == \
-        pytest.approx(D("2500"))
+        pytest.approx(D("2000"))
     # a fee that eats the whole payout: no bet
     assert sizer.size(intent, D("0.4"), pf, None, fees=FeeSchedule(per_unit=D("0.6"))) == 0
 

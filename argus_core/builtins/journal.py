@@ -25,6 +25,7 @@ import attrs
 
 from argus_core.hookspecs import hookimpl
 from argus_core.models import Fill, Opportunity
+from argus_core.secrets import redact
 
 if TYPE_CHECKING:
     from argus_core.runtime import RunContext
@@ -48,6 +49,12 @@ class RunTally:
 _TALLIES: dict[str, RunTally] = {}
 
 
+def _redacted(fields: dict[str, object]) -> dict[str, object]:
+    """``fields`` with secrets redacted from their text: a JSON handler ships them as they
+    are, past the formatters that redact the message (a reason may quote a signed URL)."""
+    return {k: redact(v) if isinstance(v, str) else v for k, v in fields.items()}
+
+
 def _tally(ctx: RunContext) -> RunTally:
     return _TALLIES.setdefault(ctx.run_id, RunTally())
 
@@ -67,11 +74,12 @@ def on_fill(fill: Fill, ctx: RunContext) -> None:
     tally.fees += fill.fee
     if not log.isEnabledFor(logging.INFO):
         return
-    fields = {"run_id": ctx.run_id, "instrument_id": fill.instrument_id,
-              "side": fill.side.value, "quantity": str(fill.quantity),
-              "price": str(fill.price), "fee": str(fill.fee),
-              "liquidity": fill.liquidity.value, "client_order_id": fill.client_order_id,
-              "fill_id": fill.fill_id, "ts_ns": fill.ts_ns}
+    fields = _redacted({"run_id": ctx.run_id, "instrument_id": fill.instrument_id,
+                        "side": fill.side.value, "quantity": str(fill.quantity),
+                        "price": str(fill.price), "fee": str(fill.fee),
+                        "liquidity": fill.liquidity.value,
+                        "client_order_id": fill.client_order_id, "fill_id": fill.fill_id,
+                        "ts_ns": fill.ts_ns})
     log.info("fill %s %s %s @ %s fee %s (%s) order %s", fill.side.value, fill.quantity,
              fill.instrument_id, fill.price, fill.fee, fill.liquidity.value,
              fill.client_order_id, extra={"journal": {"kind": "fill", **fields}})
@@ -86,12 +94,13 @@ def on_opportunity(opportunity: Opportunity, ctx: RunContext) -> None:
     if not log.isEnabledFor(logging.INFO):
         return
     o = opportunity
-    fields = {"run_id": ctx.run_id, "opportunity_id": o.opportunity_id,
-              "scanner": o.scanner, "opportunity_kind": o.kind, "event_id": o.event_id,
-              "legs": len(o.legs), "max_size": str(o.max_size),
-              "edge_per_unit": str(o.edge_per_unit),
-              "expected_profit": str(o.expected_profit), "costs": str(o.costs),
-              "risk_free": o.risk_free, "lane": o.lane, "reason": o.reason, "ts_ns": o.ts_ns}
+    fields = _redacted({"run_id": ctx.run_id, "opportunity_id": o.opportunity_id,
+                        "scanner": o.scanner, "opportunity_kind": o.kind,
+                        "event_id": o.event_id, "legs": len(o.legs),
+                        "max_size": str(o.max_size), "edge_per_unit": str(o.edge_per_unit),
+                        "expected_profit": str(o.expected_profit), "costs": str(o.costs),
+                        "risk_free": o.risk_free, "lane": o.lane, "reason": o.reason,
+                        "ts_ns": o.ts_ns})
     log.info("opportunity %s %s %s [%s]: %s legs x %s, edge %s/unit, expected profit %s%s",
              o.scanner, o.kind, o.event_id, o.lane, len(o.legs), o.max_size, o.edge_per_unit,
              o.expected_profit, "" if o.risk_free else " (NOT risk-free)",

@@ -250,8 +250,12 @@ class OrderRate(_BuiltinCheck):
         cutoff = ctx.ts_ns - 60 * 10**9
         times = [t for t in ctx.order_times_ns if t > cutoff]
         ctx.order_times_ns = times
-        if len(times) >= self.s.max_orders_per_minute:
-            return RiskDecision.veto(self.name, f"{len(times)} orders in the last minute "
+        # a basket's legs are all judged before any is sent (and timed): each counts the
+        # legs judged before it
+        if len(times) + ctx.pending_legs >= self.s.max_orders_per_minute:
+            more = f" and {ctx.pending_legs} earlier legs of its basket" \
+                if ctx.pending_legs else ""
+            return RiskDecision.veto(self.name, f"{len(times)} orders in the last minute{more} "
                                                 f"(limit {self.s.max_orders_per_minute})")
         return RiskDecision.allow(self.name)
 

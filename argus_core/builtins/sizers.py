@@ -20,7 +20,9 @@ from argus_core.config import FRACTION, POSITIVE, optional
 from argus_core.errors import DataError
 from argus_core.hookspecs import RegisterSizer, hookimpl
 from argus_core.interfaces import FeeSchedule, Sizer
-from argus_core.models import Instrument, Intent, Portfolio
+from argus_core.models import Instrument, Intent, Portfolio, Side
+
+_ZERO = Decimal(0)
 
 
 def kelly_binary(p_win: float, price: float) -> float:
@@ -60,11 +62,26 @@ def contracts_from_budget(budget: Decimal, max_loss_per_contract: Decimal) -> in
 
 def round_to_lot(quantity: Decimal, instrument: Instrument | None) -> Decimal:
     """Round a quantity down to the instrument's lot size (0 below its minimum size)."""
-    if instrument is None:
+    if instrument is None:  # whole units past 1e18: 1e-8 steps need more than 28 digits
+        if quantity.adjusted() >= 18:
+            return quantity.to_integral_value(rounding=ROUND_DOWN)
         return quantity.quantize(Decimal("1e-8"), rounding=ROUND_DOWN)
     lots = (quantity / instrument.lot_size).to_integral_value(rounding=ROUND_DOWN)
     qty = lots * instrument.lot_size
     return qty if qty >= instrument.min_size else Decimal(0)
+
+
+def affordable(budget: Decimal, price: Decimal, unit_cost: Decimal, intent: Intent,
+               portfolio: Portfolio, instrument: Instrument | None) -> Decimal:
+    """Units of a ``budget`` at ``price`` on the lot grid, 0 for no budget (an equity at or
+    below zero); a buy that opens or adds to a long is held to the cash it can pay at
+    ``unit_cost`` (price plus fee) a unit: equity counts positions it cannot spend."""
+    if budget <= 0 or price <= 0:
+        return Decimal(0)
+    qty = budget / price
+    if intent.side is Side.BUY and portfolio.position(intent.instrument_id).quantity >= 0:
+        qty = min(qty, portfolio.cash / max(unit_cost, price))  # a rebate is not cash
+    return round_to_lot(qty, instrument) if qty > 0 else Decimal(0)
 
 
 @attrs.frozen
@@ -92,9 +109,9 @@ class FixedFraction(Sizer):
     def size(self, intent: Intent, price: Decimal, portfolio: Portfolio,
              instrument: Instrument | None, fees: FeeSchedule | None = None) -> Decimal:
         """``fraction`` of equity at ``price`` (fees do not change a fixed budget)."""
-        if price <= 0:
-            return Decimal(0)
-        return round_to_lot(portfolio.equity * self.s.fraction / price, instrument)
+        cost = price + (fees.unit_fee(price) if fees is not None else 0)
+        return affordable(portfolio.equity * self.s.fraction, price, cost, intent, portfolio,
+                          instrument)
 
 
 class Kelly(Sizer):
@@ -109,21 +126,32 @@ class Kelly(Sizer):
     def __init__(self, settings: SizingSettings | None) -> None:
         self.s = settings or SizingSettings()
 
+    @staticmethod
+    def stake(intent: Intent, price: Decimal, fee: Decimal) -> Decimal:
+        """What one unit risks: a binary contract's price plus its fee (sold, a bet against
+        it: ``1 - price`` plus the fee); else its price (the fraction is of notional)."""
+        fc = intent.forecast
+        if fc is None or fc.p_win is None:
+            return price
+        return (1 - price if intent.side is Side.SELL else price) + fee
+
     def fraction(self, intent: Intent, price: Decimal, fees: FeeSchedule | None = None
                  ) -> float:
-        """Share of equity to commit."""
+        """Share of equity to commit; 0 when the forecast is against the intent's side."""
         fc = intent.forecast
         if fc is None:
             return 0.0
         if fc.p_win is not None:
-            cost = price + (fees.unit_fee(price) if fees is not None else 0)
-            if cost >= 1:
-                return 0.0  # the fee leaves nothing to win
-            f = kelly_binary(fc.p_win, float(cost)) * self.s.kelly_fraction
+            cost = float(self.stake(intent, price, fees.unit_fee(price) if fees else _ZERO))
+            if not 0.0 < cost < 1.0:
+                return 0.0  # the fee leaves nothing to win (or a price no float holds)
+            p = fc.p_win if intent.side is Side.BUY else 1.0 - fc.p_win
+            f = kelly_binary(p, cost) * self.s.kelly_fraction
         else:
             if fc.sigma <= 0:
                 return 0.0
-            f = abs(kelly_continuous(fc.mu, fc.sigma, self.s.kelly_fraction))
+            # a return forecast against the side (a buy expecting a fall) is no edge
+            f = kelly_continuous(fc.mu, fc.sigma, self.s.kelly_fraction) * intent.side.sign
             if self.s.target_vol is not None:
                 f *= vol_target_scale(fc.sigma, self.s.target_vol, max_scale=1.0)
         # An unbounded leverage (a tiny sigma) is capped below; with no confidence it is
@@ -135,11 +163,13 @@ class Kelly(Sizer):
 
     def size(self, intent: Intent, price: Decimal, portfolio: Portfolio,
              instrument: Instrument | None, fees: FeeSchedule | None = None) -> Decimal:
-        """Kelly's share of equity, converted to units at ``price``."""
+        """Kelly's share of equity in units of what one risks (:meth:`stake`)."""
         if price <= 0:
             return Decimal(0)
         f = Decimal(repr(self.fraction(intent, price, fees)))
-        return round_to_lot(portfolio.equity * f / price, instrument)
+        fee = fees.unit_fee(price) if fees is not None else _ZERO
+        return affordable(portfolio.equity * f, self.stake(intent, price, fee), price + fee,
+                          intent, portfolio, instrument)
 
 
 @hookimpl
