@@ -21,18 +21,19 @@ covers the event that sent it, exactly as the rows it replaced.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import apsw
 
-from argus_core.errors import LedgerError
+from argus_core.errors import DataError, LedgerError
 from argus_core.migrations import Migrations
 from argus_core.models import (
     Fill,
@@ -63,6 +64,40 @@ _STATUS, _BASKET, _FILLED, _VENUE_ID, _STATUS_REASON = (ORDER_COLUMNS.index(c) f
 _INSERT_ORDERS = (f"insert into orders ({', '.join(ORDER_COLUMNS)}) values "
                   f"({','.join('?' * len(ORDER_COLUMNS))})")
 _INSERT_ORDER_ONCE = _INSERT_ORDERS.replace("insert", "insert or ignore", 1)
+
+
+#: What reading a damaged row raises (text where a number belongs, a NULL, an unknown
+#: status or side, JSON that is not JSON or nests past the recursion limit).
+_DAMAGE = (ValueError, ArithmeticError, TypeError, KeyError, RecursionError, DataError)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _reads(table: str) -> Callable[[_F], _F]:
+    """A reader of ``table`` meeting a row it cannot read raises a ``LedgerError`` naming
+    the file, the table, the call and the value (it was a traceback from deep inside a
+    resumed run: ``InvalidOperation [<class 'decimal.ConversionSyntax'>]``)."""
+    def wrap(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def reader(self: Ledger, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(self, *args, **kwargs)
+            except _DAMAGE as exc:
+                why = "a number out of range" if type(exc).__module__ == "decimal" else exc
+                raise LedgerError(f"{self.path}: a damaged {table} row ({fn.__name__}"
+                                  f"{args!r:.80}): {why}") from None
+        return cast(_F, reader)
+    return wrap
+
+
+def _dec(text: Any) -> Decimal:
+    """A stored amount's text as a finite Decimal; ValueError naming it when it is none."""
+    try:
+        value = Decimal(text)
+    except (ArithmeticError, TypeError, ValueError):
+        value = Decimal("NaN")
+    if not value.is_finite():
+        raise ValueError(f"{str(text)[:40]!r} is not a decimal number")
+    return value
 
 
 def core_migrations(migrations: Migrations) -> None:
@@ -229,6 +264,17 @@ def core_migrations(migrations: Migrations) -> None:
                      f" {store.format('book_equity')}")
 
 
+@functools.cache
+def core_names() -> frozenset[str]:
+    """Every table, view, index and trigger the core's migrations make (built once, in
+    memory): another set's migrations may read them, never write or alter them."""
+    conn = apsw.Connection(":memory:")
+    core = Migrations()
+    core_migrations(core)
+    core.apply(conn)
+    return frozenset(str(n) for (n,) in conn.execute("select name from sqlite_master"))
+
+
 def _refuse_headless(path: Path, what: str = "an Argus ledger") -> None:
     """SQLite refuses a file without its header ("file is not a database") before
     writing, except a one-byte file, which it took for an empty database and wrote a
@@ -351,6 +397,10 @@ class Ledger:
         if read_only:
             return
         migrations = migrations or Migrations()
+        if "core" in migrations.sets:  # it would run before (or in place of) the core's
+            self.conn.close()
+            raise LedgerError(f"{self.path}: a plugin registered migrations in the set "
+                              f"'core', which is the core's own; nothing was changed")
         core_migrations(migrations)
         # The core's set must run first: move it to the front.
         migrations.sets = {"core": migrations.sets.pop("core"), **migrations.sets}
@@ -363,7 +413,7 @@ class Ledger:
             self._enable_wal()
             self.conn.execute("pragma synchronous=full")
             self.conn.execute("pragma foreign_keys=on")
-            self.applied = migrations.apply(self.conn)
+            self.applied = migrations.apply(self.conn, core_names())
         except (apsw.Error, LedgerError) as exc:
             self.conn.close()
             if isinstance(exc, LedgerError):
@@ -646,6 +696,7 @@ class Ledger:
         rows = cursor.fetchall()
         return dict(zip(self._order_columns, rows[0], strict=True)) if rows else None
 
+    @_reads("orders")
     def order_status(self, client_order_id: str) -> OrderStatus | None:
         """The order's status, or None when the ledger does not know the id."""
         row = self._orders.get(client_order_id)
@@ -671,6 +722,7 @@ class Ledger:
             "(?, ?) order by ts_ns, client_order_id",
             (OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value))]
 
+    @_reads("orders")
     def working_orders_of(self, strategy: str) -> list[KnownOrder]:
         """``strategy``'s orders not yet final (pending, open, partly filled), oldest
         first, with their venue ids and quantities filled (``StrategyContext.orders``)."""
@@ -681,18 +733,20 @@ class Ledger:
                                                   OrderStatus.OPEN.value,
                                                   OrderStatus.PARTIALLY_FILLED.value))]
 
+    @_reads("orders")
     def working_quantities(self) -> list[tuple[str, str, Decimal, Decimal | None, bool]]:
         """Every order not yet final as ``(instrument_id, side, quantity still wanted,
         limit price, reduce_only)`` (the risk checks' ``RiskContext.pending``)."""
         self._flush_orders()
-        return [(iid, side, Decimal(qty) - Decimal(filled or 0),
-                 None if limit is None else Decimal(limit), bool(reduce_only))
+        return [(iid, side, _dec(qty) - _dec(filled or 0),
+                 None if limit is None else _dec(limit), bool(reduce_only))
                 for iid, side, qty, filled, limit, reduce_only in self.conn.execute(
                     "select instrument_id, side, quantity, filled_quantity, limit_price, "
                     "reduce_only from orders where status in (?, ?, ?)",
                     (OrderStatus.PENDING.value, OrderStatus.OPEN.value,
                      OrderStatus.PARTIALLY_FILLED.value))]
 
+    @_reads("orders")
     def working_on_side(self, instrument_id: str, side: str) -> Decimal:
         """What orders on ``instrument_id`` and ``side`` not yet final still want to trade
         (their quantity less what filled), summed: reduce-only or not, each would close
@@ -704,7 +758,7 @@ class Ledger:
                 "side = ? and status in (?, ?, ?)",
                 (instrument_id, side, OrderStatus.PENDING.value, OrderStatus.OPEN.value,
                  OrderStatus.PARTIALLY_FILLED.value)):
-            total += Decimal(qty) - Decimal(filled or 0)
+            total += _dec(qty) - _dec(filled or 0)
         return total
 
     def working_instruments(self, strategy: str) -> set[str]:
@@ -730,12 +784,13 @@ class Ledger:
         return bool(self.conn.execute("select 1 from fills where fill_id = ?",
                                       (fill_id,)).fetchall())
 
+    @_reads("fills")
     def filled_quantity(self, client_order_id: str, side: Side) -> Decimal:
         """Quantity booked on ``client_order_id``'s own side (exact), less its busted fills
         (each offset by a ``<fill id>:bust`` or ``<fill id>:bust:<part>`` fill on the other
         side)."""
         self.flush()
-        return sum((Decimal(q) if s == side.value else -Decimal(q) for q, s in self.conn.execute(
+        return sum((_dec(q) if s == side.value else -_dec(q) for q, s in self.conn.execute(
             "select quantity, side from fills where client_order_id = ? and (side = ? or "
             "fill_id like '%:bust' or fill_id like '%:bust:%')", (client_order_id, side.value))),
             Decimal(0))
@@ -764,6 +819,7 @@ class Ledger:
                                  (client_order_id,)).fetchall()
         return cast("str | None", rows[0][0]) if rows else None  # a nullable TEXT column
 
+    @_reads("orders")
     def basket_legs(self, basket_id: str) -> list[Order]:
         """The legs of a basket as persisted (not its unwind orders), oldest first."""
         return [_order(r) for r in self.query(
@@ -775,12 +831,14 @@ class Ledger:
         """An ``orders`` row (from :meth:`order_row`) as the persisted Order."""
         return _order(row)
 
+    @_reads("orders")
     def basket_unwinds(self, basket_id: str) -> list[Order]:
         """The unwind orders of a basket (its reduce-only orders), oldest first."""
         return [_order(r) for r in self.query(
             "select * from orders where basket_id = ? and reduce_only = 1 order by ts_ns, "
             "client_order_id", (basket_id,))]
 
+    @_reads("fills")
     def basket_fills(self, basket_id: str) -> dict[str, tuple[Decimal, Decimal]]:
         """Per leg order of a basket: ``(quantity filled on its own side, average price)``
         (busted fills left out; a busted part of a fill, ``<fill id>:bust:<part>`` on the
@@ -793,7 +851,7 @@ class Ledger:
                 "and (f.side = o.side and not exists (select 1 from fills b where b.fill_id "
                 "= f.fill_id || ':bust') or f.side != o.side and f.fill_id like '%:bust:%')",
                 (basket_id,)):
-            q, p = Decimal(qty) * (1 if own else -1), Decimal(price)
+            q, p = _dec(qty) * (1 if own else -1), _dec(price)
             done, avg = out.get(coid, (Decimal(0), Decimal(0)))
             left = done + q
             out[coid] = (left, (avg * done + p * q) / left if left else Decimal(0))
@@ -812,7 +870,7 @@ class Ledger:
         self.conn.execute(
             "insert or ignore into opportunities values (?,?,?,?,?,?,?,?)",
             (opportunity_id, scanner, ts_ns, kind, str(expected_profit), int(risk_free),
-             status, body))
+             status, _redact_json(body)))
         return self.conn.changes() == 1
 
     def append_equity(self, rows: Sequence[tuple[int, str, str, str]]) -> None:
@@ -835,6 +893,7 @@ class Ledger:
                               " (ts_ns) do update set books = json_patch(books,"
                               " excluded.books)", rows)
 
+    @_reads("book_rows")
     def last_book_rows(self, slots: Iterable[str]) -> dict[str, tuple[str, str]]:
         """Each of ``slots``' last stored book row's ``(cash, equity)`` texts (those with
         one), in one pass back from the run's end that stops once every slot is found: a
@@ -849,6 +908,7 @@ class Ledger:
                 break
         return found
 
+    @_reads("orders or fills")
     def venue_resume(self, venue: str) -> VenueResume:
         """What a restarted ``venue`` needs to know of this run's orders and fills."""
         known = []
@@ -864,7 +924,7 @@ class Ledger:
         since = newest[0]["ts"] if newest and newest[0]["ts"] is not None else (
             known[0].order.ts_ns if known else None)
         return VenueResume(tuple(known), fill_ids, since,
-                           {str(r["fill_id"]): Decimal(r["fee"]) for r in fills})
+                           {str(r["fill_id"]): _dec(r["fee"]) for r in fills})
 
     def fills(self) -> list[dict[str, Any]]:
         """Every fill in ledger order."""
@@ -875,7 +935,12 @@ class Ledger:
         """Store component state at event ``seq`` (call inside a transaction).  A value
         revealed as a secret (a strategy that kept its API key in its state) is stored
         as ``[REDACTED]``, said once per checkpoint name: secrets never reach the ledger."""
-        text = json.dumps(state, sort_keys=True, separators=(",", ":"))
+        try:  # NaN passes (as ``NaN``: json.loads reads it; a warming indicator holds one)
+            text = json.dumps(state, sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise LedgerError(f"{self.path}: checkpoint {name!r} cannot be stored: "
+                              f"{_not_json(state) or exc} (a component's state must be "
+                              f"JSON: texts, finite numbers, lists, objects)") from None
         stored = redact_revealed(text)
         if stored != text and name not in self._redacted_checkpoints:
             self._redacted_checkpoints.add(name)
@@ -891,10 +956,15 @@ class Ledger:
         if not rows:
             return None
         seq, ts_ns, state_json = cast(tuple[int, int, str], rows[0])  # INTEGER, INTEGER, TEXT
-        try:
-            return seq, ts_ns, json.loads(state_json)
-        except json.JSONDecodeError as exc:
+        try:  # (a number past int()'s digits, or nesting past the recursion limit, too)
+            state = json.loads(state_json)
+        except (ValueError, TypeError, RecursionError) as exc:
             raise LedgerError(f"{self.path}: checkpoint {name!r} is corrupt: {exc}") from None
+        if type(seq) is not int or type(ts_ns) is not int or not isinstance(state, dict):
+            raise LedgerError(f"{self.path}: checkpoint {name!r} is corrupt: seq {seq!r}, "
+                              f"ts_ns {ts_ns!r} and a state of {type(state).__name__} (want "
+                              f"integers and an object)")
+        return seq, ts_ns, state
 
     def set_control(self, key: str, value: str, ts_ns: int) -> None:
         """Set a control flag (e.g. the trading state latch) durably."""
@@ -936,7 +1006,7 @@ class Ledger:
         exception text may echo a key)."""
         reason = redact(reason)
         if intent_json:
-            intent_json = redact(intent_json)
+            intent_json = _redact_json(intent_json)
         self.conn.execute(
             "insert into risk_events (ts_ns, check_name, action, reason, instrument_id,"
             " strategy, intent_json) values (?,?,?,?,?,?,?)",
@@ -944,13 +1014,59 @@ class Ledger:
 
 
 def _order(r: dict[str, Any]) -> Order:
-    """An ``orders`` row as the Order that was persisted."""
-    return Order(r["client_order_id"], r["venue"], r["instrument_id"], Side(r["side"]),
-                 r["quantity"], r["limit_price"], OrderType(r["order_type"]),
-                 TimeInForce(r["time_in_force"]), r["strategy"], r["ts_ns"],
-                 OrderStatus(r["status"]), r["basket_id"], bool(r["reduce_only"]),
-                 r.get("reason") or "", r.get("decision_price"), r.get("arrival_price"),
-                 r.get("arrival_spread"))
+    """An ``orders`` row as the Order that was persisted (ValueError naming the order
+    when the row is damaged)."""
+    try:
+        if type(r["ts_ns"]) is not int:
+            raise TypeError(f"ts_ns {r['ts_ns']!r} is not an integer")
+        return Order(r["client_order_id"], r["venue"], r["instrument_id"], Side(r["side"]),
+                     r["quantity"], r["limit_price"], OrderType(r["order_type"]),
+                     TimeInForce(r["time_in_force"]), r["strategy"], r["ts_ns"],
+                     OrderStatus(r["status"]), r["basket_id"], bool(r["reduce_only"]),
+                     r.get("reason") or "", r.get("decision_price"), r.get("arrival_price"),
+                     r.get("arrival_spread"))
+    except _DAMAGE as exc:
+        raise ValueError(f"order {r.get('client_order_id')!r}: {exc}") from None
+
+
+def _redact_json(text: str) -> str:
+    """JSON ``text`` with each text in it redacted, else as it was: redacted whole, a key
+    inside a text (``"reason": "{\\"secret\\": \\"...\\"}"``, JSON's escaped quotes) was
+    missed, and a mask could swallow a quote and leave no JSON."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return redact(text)
+    clean = _redact_texts(data)
+    return text if clean == data else json.dumps(clean, sort_keys=True)
+
+
+def _redact_texts(data: Any) -> Any:
+    """``data`` (parsed JSON) with every text in it, keys too, redacted."""
+    if isinstance(data, str):
+        return redact(data)
+    if isinstance(data, list):
+        return [_redact_texts(v) for v in data]
+    if isinstance(data, dict):
+        return {redact(k): _redact_texts(v) for k, v in data.items()}
+    return data
+
+
+def _not_json(value: Any, where: str = "state") -> str:
+    """Where in ``value`` the first thing JSON cannot hold is, and what (a checkpoint's
+    error: the component and key to look at); "" when there is none."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = (f"{where} has the key {key!r}, not a text" if not isinstance(key, str)
+                     else _not_json(item, f"{where}.{key}"))
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        return next(filter(None, (_not_json(v, f"{where}[{i}]") for i, v in
+                                  enumerate(value))), "")
+    elif not isinstance(value, str | int | float | None):
+        return f"{where} is {type(value).__name__} {str(value)[:40]!r}"
+    return ""
 
 
 def _sql(value: Any) -> Any:

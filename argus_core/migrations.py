@@ -15,7 +15,8 @@ plugins can never collide over schema versions.  A plugin adds its set in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from typing import Any
 
 import apsw
 
@@ -51,8 +52,9 @@ class Migrations:
             self.sets[name] = MigrationSet(name)
         return self.sets[name]
 
-    def apply(self, conn: apsw.Connection) -> list[str]:
-        """Apply every pending migration inside one transaction; returns what ran."""
+    def apply(self, conn: apsw.Connection, guard: Collection[str] = ()) -> list[str]:
+        """Apply every pending migration inside one transaction; returns what ran.
+        ``guard``: names (the core's tables) that only the ``core`` set may write or alter."""
         applied: list[str] = []
         # IMMEDIATE: two processes opening a new ledger at once (`argus run` and
         # `argus kill`, say) must not both see nothing applied and both create tables.
@@ -79,11 +81,17 @@ class Migrations:
                 for name, fn in mset.migrations:
                     if (set_name, name) in done:
                         continue
+                    conn.authorizer = _Fence(set_name, guard)
                     try:
                         fn(conn)
-                    except apsw.Error as exc:
-                        raise LedgerError(
-                            f"migration {set_name}.{name} failed: {exc}") from exc
+                    except Exception as exc:  # a plugin's bug too: said, never a traceback
+                        why = (" (a migration may not begin or end the transaction, nor "
+                               "write or alter the core's tables)"
+                               if isinstance(exc, apsw.AuthError) else "")
+                        raise LedgerError(f"migration {set_name}.{name} failed: "
+                                          f"{type(exc).__name__}: {exc}{why}") from exc
+                    finally:
+                        conn.authorizer = None
                     conn.execute("insert into _argus_migrations values (?, ?)",
                                  (set_name, name))
                     applied.append(f"{set_name}.{name}")
@@ -92,3 +100,31 @@ class Migrations:
             raise
         conn.execute("commit")
         return applied
+
+
+#: What a migration writes or alters a table, view, index or trigger with (its name is
+#: the authorizer's first or second argument).
+_WRITES = frozenset({apsw.SQLITE_INSERT, apsw.SQLITE_UPDATE, apsw.SQLITE_DELETE,
+                     apsw.SQLITE_DROP_TABLE, apsw.SQLITE_ALTER_TABLE, apsw.SQLITE_CREATE_INDEX,
+                     apsw.SQLITE_DROP_INDEX, apsw.SQLITE_CREATE_TRIGGER,
+                     apsw.SQLITE_DROP_TRIGGER, apsw.SQLITE_DROP_VIEW})
+
+
+class _Fence:
+    """SQLite's authorizer while one migration runs: no migration ends or opens the
+    transaction (a ``commit`` inside one made the migrations before it permanent without
+    their record), and no set but ``core`` writes, alters or drops a name in ``guard``
+    (a plugin's set dropped ``fills`` or wrote orders no one sent) or the schema itself."""
+
+    def __init__(self, set_name: str, guard: Collection[str]) -> None:
+        self.guard = frozenset() if set_name == "core" else frozenset(
+            {n.lower() for n in guard} | {"_argus_migrations"})
+
+    def __call__(self, op: int, p1: Any, p2: Any, _db: Any, _trigger: Any) -> int:
+        if op == apsw.SQLITE_TRANSACTION or (
+                op == apsw.SQLITE_PRAGMA and str(p1).lower() == "writable_schema"):
+            return apsw.SQLITE_DENY
+        if self.guard and op in _WRITES and (str(p1).lower() in self.guard
+                                             or str(p2).lower() in self.guard):
+            return apsw.SQLITE_DENY
+        return apsw.SQLITE_OK
