@@ -48,7 +48,7 @@ from argus_core.bar_runs import BarRun
 from argus_core.builtins.replay_venue import ReplayVenue
 from argus_core.config import Config, canonical_json
 from argus_core.control import CONTROL_STATE, parse_latch
-from argus_core.errors import ArgusError, ConfigError
+from argus_core.errors import ArgusError, ConfigError, LedgerError
 from argus_core.execution import ExecutionEngine
 from argus_core.gcfreeze import freeze_startup, thaw
 from argus_core.interfaces import (
@@ -1225,8 +1225,14 @@ class Runner:
 
     def _restore(self) -> None:
         saved = self.ledger.load_checkpoint(CHECKPOINT)
-        if saved is not None:
-            self._restore_checkpoint(*saved)
+        try:
+            if saved is not None:
+                self._restore_checkpoint(*saved)
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:  # a traceback before
+            raise LedgerError(f"{self.ledger.path}: checkpoint {CHECKPOINT!r} cannot be "
+                              f"restored ({type(exc).__name__}: {exc}): a damaged or "
+                              f"hand-edited ledger, or a component that cannot read its "
+                              f"state") from exc
         # Each book's last row as committed (with the checkpoint): a resumed run writes a
         # book's next row where the run that stopped would have, so its rows are the same.
         self._book_text = {slot: (None, None, *row) for slot, row
