@@ -61,3 +61,18 @@ def local_chain(monkeypatch: pytest.MonkeyPatch) -> Any:
         sys.modules["pm_chain"] = module
         spec.loader.exec_module(module)
     return module.LocalChain()
+
+
+@pytest.fixture
+def pm_keys(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str, str], None]:
+    """``pm_keys(api_key, api_secret, api_passphrase)``: the environment the tests' configs
+    read the wallet key and the CLOB credentials from (``PM_TEST_KEY``: the local chain's
+    funded test key; ``PM_K``, ``PM_S``, ``PM_P``)."""
+    from argus_venue_polymarket.testing import HARDHAT_KEY
+
+    def put(api_key: str, api_secret: str, api_passphrase: str) -> None:
+        for name, value in (("PM_TEST_KEY", HARDHAT_KEY), ("PM_K", api_key),
+                            ("PM_S", api_secret), ("PM_P", api_passphrase)):
+            monkeypatch.setenv(name, value)
+
+    return put

@@ -26,7 +26,7 @@ from argus_venue_polymarket.clob import WAIT_CAP_S
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.execution import PolymarketExecution
 from argus_venue_polymarket.replay_server import SnapshotServer
-from argus_venue_polymarket.testing import HARDHAT_KEY, LocalClob, make_book
+from argus_venue_polymarket.testing import LocalClob, make_book
 from py_clob_client_v2.exceptions import PolyApiException
 
 from argus_core.errors import VenueError
@@ -51,11 +51,8 @@ DELETE = ("DELETE", "/order")
 
 
 @pytest.fixture(autouse=True)
-def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PM_TEST_KEY", HARDHAT_KEY)
-    monkeypatch.setenv("PM_K", API_KEY)
-    monkeypatch.setenv("PM_S", API_SECRET)
-    monkeypatch.setenv("PM_P", API_PASSPHRASE)
+def _keys(pm_keys: Callable[[str, str, str], None]) -> None:
+    pm_keys(API_KEY, API_SECRET, API_PASSPHRASE)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import random
 import tempfile
+from collections.abc import Callable
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -253,11 +254,8 @@ async def scenario(plan: FaultPlan) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PM_TEST_KEY", HARDHAT_KEY)
-    monkeypatch.setenv("PM_K", API_KEY)
-    monkeypatch.setenv("PM_S", API_SECRET)
-    monkeypatch.setenv("PM_P", API_PASSPHRASE)
+def _keys(pm_keys: Callable[[str, str, str], None]) -> None:
+    pm_keys(API_KEY, API_SECRET, API_PASSPHRASE)
 
 
 async def test_fault_campaign_fast_seeds() -> None:

@@ -28,7 +28,7 @@ import pytest
 from argus_testkit.engine import CASH, EngineHarness, Harnesses, Killed, expect
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.replay_server import SnapshotServer
-from argus_venue_polymarket.testing import HARDHAT_KEY, Fault, LocalClob, make_book
+from argus_venue_polymarket.testing import Fault, LocalClob, make_book
 from argus_venue_polymarket.venue import PolymarketVenue
 
 from argus_core.models import (
@@ -84,11 +84,8 @@ def assert_matches_venue(h: EngineHarness, clob: LocalClob) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PM_TEST_KEY", HARDHAT_KEY)
-    monkeypatch.setenv("PM_K", API_KEY)
-    monkeypatch.setenv("PM_S", API_SECRET)
-    monkeypatch.setenv("PM_P", API_PASSPHRASE)
+def _keys(pm_keys: Callable[[str, str, str], None]) -> None:
+    pm_keys(API_KEY, API_SECRET, API_PASSPHRASE)
 
 
 @pytest.fixture

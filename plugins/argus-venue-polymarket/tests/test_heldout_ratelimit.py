@@ -20,7 +20,7 @@ import asyncio
 import email.utils
 import itertools
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +31,7 @@ from argus_venue_polymarket.clob import RETRY_AFTER_MAX_S, retry_after_s
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.execution import PolymarketExecution
 from argus_venue_polymarket.replay_server import SnapshotServer
-from argus_venue_polymarket.testing import HARDHAT_KEY, LocalClob, make_book
+from argus_venue_polymarket.testing import LocalClob, make_book
 
 from argus_core.errors import OrderUnknown, VenueError
 from argus_core.models import Instrument, Order, OrderStatus, OrderType, Side, TimeInForce
@@ -45,11 +45,8 @@ POST = "POST /order"
 
 
 @pytest.fixture(autouse=True)
-def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PM_TEST_KEY", HARDHAT_KEY)
-    monkeypatch.setenv("PM_K", API_KEY)
-    monkeypatch.setenv("PM_S", API_SECRET)
-    monkeypatch.setenv("PM_P", API_PASSPHRASE)
+def _keys(pm_keys: Callable[[str, str, str], None]) -> None:
+    pm_keys(API_KEY, API_SECRET, API_PASSPHRASE)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -54,12 +55,9 @@ def wide_plan(seed: int) -> FaultPlan:
 
 
 @pytest.fixture(autouse=True)
-def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
+def _keys(pm_keys: Callable[[str, str, str], None]) -> None:
     module = _campaign()
-    monkeypatch.setenv("PM_TEST_KEY", module.HARDHAT_KEY)
-    monkeypatch.setenv("PM_K", module.API_KEY)
-    monkeypatch.setenv("PM_S", module.API_SECRET)
-    monkeypatch.setenv("PM_P", module.API_PASSPHRASE)
+    pm_keys(module.API_KEY, module.API_SECRET, module.API_PASSPHRASE)
 
 
 async def test_wide_fault_campaign_seeds() -> None:

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import pytest
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.fees import PolymarketFeeSchedule
-from argus_venue_polymarket.testing import HARDHAT_KEY
 from argus_venue_polymarket.venue import PolymarketVenue
 
 from argus_core.interfaces import FeeSchedule
@@ -34,11 +34,8 @@ def _venue(url: str = "http://127.0.0.1:9", rate: str = "0.05") -> PolymarketVen
 
 
 @pytest.fixture(autouse=True)
-def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PM_TEST_KEY", HARDHAT_KEY)
-    monkeypatch.setenv("PM_K", "key-1")
-    monkeypatch.setenv("PM_S", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
-    monkeypatch.setenv("PM_P", "pass")
+def _keys(pm_keys: Callable[[str, str, str], None]) -> None:
+    pm_keys("key-1", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "pass")
 
 
 def _by_hand(shares: str, price: str, rate: str = "0.05") -> Decimal:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.schemas import GammaMarket
-from argus_venue_polymarket.testing import HARDHAT_KEY, make_book, tokens_of
+from argus_venue_polymarket.testing import make_book, tokens_of
 from argus_venue_polymarket.venue import PolymarketVenue
 
 from argus_core.errors import DataError, VenueError
@@ -37,11 +38,8 @@ OUR_KEY = "key-1"
 
 
 @pytest.fixture(autouse=True)
-def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PM_TEST_KEY", HARDHAT_KEY)
-    monkeypatch.setenv("PM_K", OUR_KEY)
-    monkeypatch.setenv("PM_S", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
-    monkeypatch.setenv("PM_P", "pass")
+def _keys(pm_keys: Callable[[str, str, str], None]) -> None:
+    pm_keys(OUR_KEY, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "pass")
 
 
 def _venue(url: str) -> PolymarketVenue:

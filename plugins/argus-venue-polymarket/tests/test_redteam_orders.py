@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,7 @@ from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.execution import PolymarketExecution
 from argus_venue_polymarket.replay_server import SnapshotServer
 from argus_venue_polymarket.schemas import ClobTrade
-from argus_venue_polymarket.testing import HARDHAT_KEY, Fault, LocalClob, make_book
+from argus_venue_polymarket.testing import Fault, LocalClob, make_book
 
 from argus_core.errors import OrderUnknown
 from argus_core.models import (
@@ -46,11 +46,8 @@ API_SECRET = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
 
 @pytest.fixture(autouse=True)
-def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PM_TEST_KEY", HARDHAT_KEY)
-    monkeypatch.setenv("PM_K", API_KEY)
-    monkeypatch.setenv("PM_S", API_SECRET)
-    monkeypatch.setenv("PM_P", API_PASSPHRASE)
+def _keys(pm_keys: Callable[[str, str, str], None]) -> None:
+    pm_keys(API_KEY, API_SECRET, API_PASSPHRASE)
 
 
 @pytest.fixture

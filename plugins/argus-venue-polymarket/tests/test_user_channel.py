@@ -25,7 +25,7 @@ import pytest
 from argus_testkit.engine import CASH, EngineHarness, Harnesses, Killed, expect
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.replay_server import SnapshotServer
-from argus_venue_polymarket.testing import HARDHAT_KEY, LocalClob, make_book
+from argus_venue_polymarket.testing import LocalClob, make_book
 from argus_venue_polymarket.user_channel import UserChannel
 from argus_venue_polymarket.venue import PolymarketVenue
 
@@ -74,11 +74,8 @@ def assert_matches_venue(h: EngineHarness, clob: LocalClob) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PM_TEST_KEY", HARDHAT_KEY)
-    monkeypatch.setenv("PM_K", API_KEY)
-    monkeypatch.setenv("PM_S", API_SECRET)
-    monkeypatch.setenv("PM_P", API_PASSPHRASE)
+def _keys(pm_keys: Callable[[str, str, str], None]) -> None:
+    pm_keys(API_KEY, API_SECRET, API_PASSPHRASE)
 
 
 @pytest.fixture
