@@ -44,6 +44,7 @@ from argus_core.errors import ArgusError, ConfigError, shown
 from argus_core.models import GRID_STEPS
 from argus_core.secrets import Secret, redact
 from argus_core.serde import converter as _base_converter
+from argus_core.serde import loads_frame
 
 MODES = ("replay", "paper", "live")
 
@@ -568,7 +569,7 @@ def parse_overrides(sets: tuple[str, ...] | list[str]) -> dict[str, Any]:
             raise ConfigError(f"--set {key!r}: an empty part in the dotted key (e.g. "
                               f"plugins.example.fast=12)")
         try:
-            overrides[key] = json.loads(value)
+            overrides[key] = loads_frame(value)  # depth-checked: a raised recursion limit
         except json.JSONDecodeError:
             overrides[key] = value
     return overrides

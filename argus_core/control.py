@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from argus_core.risk import TradingState
 from argus_core.secrets import redact
+from argus_core.serde import loads_frame
 
 if TYPE_CHECKING:
     from argus_core.ledger import Ledger
@@ -55,7 +56,7 @@ def trading_latch(ledger: Ledger) -> dict[str, Any] | None:
 def parse_latch(raw: str | None) -> dict[str, Any] | None:
     """:func:`trading_latch` of the stored text ``raw`` (the loop has read it already)."""
     try:
-        value = json.loads(raw or "null")
+        value = loads_frame(raw or "null")  # a person wrote it: depth-checked first
     except json.JSONDecodeError:
         return None
     # (A list, not a set, of states: a stored [...] is no key.)

@@ -47,6 +47,7 @@ from argus_core.models import (
     VenueResume,
 )
 from argus_core.secrets import redact, redact_revealed
+from argus_core.serde import check_depth, loads_frame
 
 log = logging.getLogger(__name__)
 LEDGER_FILE = "argus.db"
@@ -956,7 +957,9 @@ class Ledger:
         if not rows:
             return None
         seq, ts_ns, state_json = cast(tuple[int, int, str], rows[0])  # INTEGER, INTEGER, TEXT
-        try:  # (a number past int()'s digits, or nesting past the recursion limit, too)
+        try:  # depth-checked first: an import may have raised the recursion limit (py_ecc's
+            # 100,000), and a damaged row nested that deep then crashed the process
+            check_depth(state_json)
             state = json.loads(state_json)
         except (ValueError, TypeError, RecursionError) as exc:
             raise LedgerError(f"{self.path}: checkpoint {name!r} is corrupt: {exc}") from None
@@ -1034,7 +1037,7 @@ def _redact_json(text: str) -> str:
     inside a text (``"reason": "{\\"secret\\": \\"...\\"}"``, JSON's escaped quotes) was
     missed, and a mask could swallow a quote and leave no JSON."""
     try:
-        data = json.loads(text)
+        data = loads_frame(text)
     except (ValueError, RecursionError):
         return redact(text)
     clean = _redact_texts(data)

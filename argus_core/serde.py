@@ -222,10 +222,11 @@ _DEPTH_STEPS = np.zeros(256, dtype=np.int8)
 _DEPTH_STEPS[list(b"[{")], _DEPTH_STEPS[list(b"]}")] = 1, -1
 
 
-def loads_frame(raw: str | bytes, **kwargs: Any) -> Any:
-    """``json.loads(raw, **kwargs)`` of a venue's frame, refusing one nested deeper than
-    :data:`MAX_FRAME_DEPTH` with the ``JSONDecodeError`` a malformed frame raises (the
-    sandbox's worker, which imports no Argus code, keeps its own ``json_depth``)."""
+def check_depth(raw: str | bytes) -> None:
+    """Refuse JSON text nested deeper than :data:`MAX_FRAME_DEPTH` (``JSONDecodeError``)
+    before ``json.loads`` recurses into it: an import may have raised Python's recursion
+    limit (py_ecc sets 100,000), and a document nested that deep then overflows the C
+    stack and kills the process instead of raising ``RecursionError``."""
     if isinstance(raw, str):  # counted before encoding: most frames have few brackets
         deep = raw.count("[") + raw.count("{") > MAX_FRAME_DEPTH
     else:
@@ -245,6 +246,13 @@ def loads_frame(raw: str | bytes, **kwargs: Any) -> Any:
         depth = np.cumsum(steps, dtype=np.int32)
         if depth.size and int(depth.max()) > MAX_FRAME_DEPTH:
             raise json.JSONDecodeError(f"nested deeper than {MAX_FRAME_DEPTH} levels", "", 0)
+
+
+def loads_frame(raw: str | bytes, **kwargs: Any) -> Any:
+    """``json.loads(raw, **kwargs)`` of a venue's frame, refusing one nested deeper than
+    :data:`MAX_FRAME_DEPTH` with the ``JSONDecodeError`` a malformed frame raises (the
+    sandbox's worker, which imports no Argus code, keeps its own ``json_depth``)."""
+    check_depth(raw)
     try:
         data = json.loads(raw, **kwargs)
     except json.JSONDecodeError:

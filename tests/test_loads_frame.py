@@ -32,3 +32,28 @@ def test_frames_within_the_depth_parse_as_json_loads_does() -> None:
     edge = "[" * MAX_FRAME_DEPTH + "]" * MAX_FRAME_DEPTH
     assert loads_frame(edge) == json.loads(edge)
     assert loads_frame(b'{"x": [[[1.5]]]}', parse_float=str) == {"x": [[["1.5"]]]}
+
+
+def test_text_a_person_or_a_run_wrote_is_depth_checked_under_a_raised_recursion_limit(
+        ) -> None:
+    """py_ecc (imported with Polymarket's signing) raises the recursion limit to 100,000:
+    ``json.loads`` of text nested that deep then overflows the C stack and kills the
+    process.  A ``--set`` value, the control latch and a checkpoint row are read
+    depth-checked first (a subprocess: the crash must not take a test worker with it)."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+sys.setrecursionlimit(100_000)
+deep = "[" * 100_000 + "]" * 100_000
+from argus_core.config import parse_overrides
+from argus_core.control import parse_latch
+assert parse_overrides(["a.b=" + deep])["a.b"] == deep  # kept as text, refused later
+assert parse_latch(deep) is None
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", (done.returncode,
+                                                                  done.stderr[-2000:])
