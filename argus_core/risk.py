@@ -35,6 +35,10 @@ from argus_core.interfaces import RiskCheck, RiskContext
 from argus_core.models import Intent, Portfolio, RiskAction, RiskDecision
 from argus_core.serde import converter
 
+#: A UTC day in nanoseconds: the daily loss limit's day (its start equity is the
+#: account's at the day's first equity row, :meth:`argus_core.runner.Runner`).
+DAY_NS = 86_400 * 10**9
+
 
 class TradingState(enum.StrEnum):
     """Whether the loop may open risk, only reduce it, or do nothing."""

@@ -29,6 +29,7 @@ switch trips between orders too; when it trips — or a person runs
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
 import logging
@@ -79,7 +80,7 @@ from argus_core.models import (
 )
 from argus_core.paper import PaperBroker
 from argus_core.plugins import fenced_call
-from argus_core.risk import RiskEngine, TradingState, escalate
+from argus_core.risk import DAY_NS, RiskEngine, TradingState, escalate
 from argus_core.runlock import RunDirLock
 from argus_core.runtime import Assembly, assemble, open_ledger
 from argus_core.serde import converter
@@ -200,6 +201,7 @@ class Runner:
         self._equity_ts: int | None = None  # a bar's timestamp whose row is still due
         self._final_ts = -1  # the newest row written for good (see before_fill)
         self._row_valued: tuple[Decimal, Decimal] | None = None  # the last row's valuation
+        self._day_end_ns = 0  # the end of the day of the newest equity row (see _new_day)
         self._row_text = ("", "", "")  # ... and its text
         self._cash_text: tuple[Decimal | None, str] = (None, "")  # the cash as last written
         #: each book's last row: (cash, equity, cash text, equity text); the values are
@@ -643,11 +645,16 @@ class Runner:
                 self._equity_row(due[0])
                 text = rows[-1][1:]
                 rows.extend([(ts, *text) for ts in due[1:]])
+                if due[-1] >= self._day_end_ns:
+                    self._new_day(due[-1], account.valuation()[0])
         else:
             equity, gross, scale = held[0][:k], held[1][:k], held[2]
             texts = stretches.row_texts
             rows.extend(zip(due, [str(account.cash)] * len(due), texts(equity[:-1], scale),
                             texts(gross[:-1], scale), strict=True))
+            if due and due[-1] >= self._day_end_ns:  # the last day's first row in the stretch
+                j = bisect.bisect_left(due, due[-1] // DAY_NS * DAY_NS)
+                self._new_day(due[j], Decimal(equity[j]).scaleb(-scale))
             iid, ctx = run.instrument_id, self.risk.ctx
             top = equity.index(max(equity))  # the first of the highest: the peak's Decimal
             account.mark(iid, Decimal(repr(float(closes[i + top]))))
@@ -934,12 +941,23 @@ class Runner:
             self.account.mark(instrument_id, mid)
         return mid is not None
 
+    def _new_day(self, ts: int, equity: Decimal) -> None:
+        """The first equity row of a UTC day: the daily loss limit's day-start equity, unless
+        a check set it this day already (it was the equity at the day's first order: a fall
+        from midnight to then was never counted)."""
+        ctx = self.risk.ctx
+        if ts // DAY_NS != ctx.day:
+            ctx.day, ctx.day_start_equity = ts // DAY_NS, equity
+        self._day_end_ns = (ctx.day + 1) * DAY_NS
+
     def _equity_row(self, ts: int) -> None:
         # Buffered and written with the next commit: same transaction, one executemany.
         # The account's valuation is one cached tuple until the next fill or mark, so a
         # flat stretch formats its row once.
         account = self.account
         valued = account.valuation()
+        if ts >= self._day_end_ns:
+            self._new_day(ts, valued[0])
         if valued is not self._row_valued:
             equity, gross = valued
             cash, cash_text = self._cash_text
@@ -1270,6 +1288,7 @@ class Runner:
         rctx = self.risk.ctx
         rctx.peak_equity = Decimal(r["peak_equity"])
         rctx.day, rctx.day_start_equity = r["day"], Decimal(r["day_start_equity"])
+        self._day_end_ns = (rctx.day + 1) * DAY_NS if rctx.day >= 0 else 0
         rctx.order_times_ns = list(r["order_times_ns"])
         rctx.consecutive_losses = r["consecutive_losses"]
         rctx.realized_seen = dict(r.get("realized_seen", {}))

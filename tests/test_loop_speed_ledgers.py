@@ -89,10 +89,13 @@ EXAMPLE_CONFIGS = {
 # unit): the loop benchmark's job bought on margin (its cash reached -614,897; now -544,
 # a fill's slippage past the sizing price): 6672 -> 6334 fills; multi_bars: a book
 # holding 262 of S0 bought 62.5 more with 3,218 of cash; the same 1346 fills, smaller.
+# 2026-12-07, evening: the daily loss limit's day starts at the day's first equity row
+# (the runner keeps the risk context's day and day-start equity): every checkpoint moves,
+# nothing else.
 GOLDEN: dict[str, dict[str, str]] = {
     "all_three": {
         "book_equity": "6408:1f0ffac00dbeb1177632a6df32d461b0",
-        "checkpoints": "1:427192f4731ddab82bd83c0e7f7a0b86",
+        "checkpoints": "1:91de23b706d8e835c9a65db607f9781d",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "2136:981c353dbd29b1f4dbf7ec7a0dbba05e",
         "fills": "110:bbfebcf085deae2dba2beff00e303839",
@@ -105,7 +108,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "bench": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:575f724a7fd175089e83d69a88db3a55",
+        "checkpoints": "1:735823cf5204e605c093ec6a6d9746ea",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "70253:11b73d1c30c4c16cbc3900731293977e",
         "fills": "6334:96fb6d40dab611e14afc5b29151de362",
@@ -133,7 +136,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "demo": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:fb7a35f03d211dde384383f5b72f9744",
+        "checkpoints": "1:4507deb6b27cca208c3e742e61d32fba",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "17668:f1f684b1e65cac0e87ed9fecaca11fe1",
         "fills": "205:9485540bc3ed944d3b8a6d4ed07ec072",
@@ -146,7 +149,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "multi_bars": {
         "book_equity": "12000:97376621ea1eccf040d19db1f94f06cd",
-        "checkpoints": "1:1365d5910393a253f33df6b8a828efed",
+        "checkpoints": "1:c0e1928c98b2604990bdeb869fa56a60",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "3000:01a3dd2da4edab68b19ad832920d16e5",
         "fills": "1346:f5d5a89ebf704f8656c768d5c4feb1f4",
@@ -159,7 +162,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "multi_strategy": {
         "book_equity": "26630:525be1075c5fa8d872c4b1313a6b61f4",
-        "checkpoints": "1:4e1b33efd5aee3b9242f28600d8ed3e9",
+        "checkpoints": "1:0d74edcb0d718086a4bec389b25a88dc",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "13315:1fc44843110a544fb15ed3c8457b432f",
         "fills": "546:6aeec74c855b1a48d7681d724ec0efb2",
@@ -172,7 +175,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "reference": {
         "book_equity": "8686:cdfcb88885eed60e144defc6b31c166e",
-        "checkpoints": "1:7e6611e1c6e98d4be81e378fae418fda",
+        "checkpoints": "1:c645e3697d0a71c39996ae5bd8358646",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "4343:21c89d5b99598e9dab27cd0e48c1ad21",
         "fills": "252:b85078e6a2367019fb69983ad28d6e79",
@@ -185,7 +188,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "vrp": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:023e017c9701d4d6dbfcba230e5c5f36",
+        "checkpoints": "1:96bdf4e2f43bb721147ccff149970f14",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "2326:383f35bb0de408b20d1b693e8696ed9c",
         "fills": "784:f45a584fecb3af705f6491f5926a2cf9",
@@ -198,7 +201,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "vrp_league": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:9d6ebf556b659a8f6225db933e8ee371",
+        "checkpoints": "1:fbd785c2de0911f2803c89d46e97006c",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "2326:383f35bb0de408b20d1b693e8696ed9c",
         "fills": "784:f45a584fecb3af705f6491f5926a2cf9",

@@ -203,7 +203,7 @@ def test_book_equity_rows_are_the_plain_book_equity_formatted() -> None:
     acct = Account(Decimal(600_000), {s: Decimal(100_000) for s in slots})
     state = SimpleNamespace(account=acct, _row_valued=None, _row_text=("", "", ""),
                             _cash_text=(None, ""), _book_text={}, _book_rows=[],
-                            _equity_rows=[], _slot_json={})
+                            _equity_rows=[], _slot_json={}, _day_end_ns=1 << 62)
     n = written = 0
     carried: dict[str, tuple[str, str]] = {}  # each book's last row (cash, equity)
     for step in range(3000):

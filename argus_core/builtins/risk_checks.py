@@ -15,9 +15,7 @@ from argus_core.config import AT_LEAST_ONE, FRACTION, POSITIVE, optional
 from argus_core.hookspecs import RegisterRiskCheck, hookimpl
 from argus_core.interfaces import RiskCheck, RiskContext
 from argus_core.models import Fill, Intent, Portfolio, RiskAction, RiskDecision
-from argus_core.risk import TradingState, escalate, reduces_position
-
-DAY_NS = 86_400 * 10**9
+from argus_core.risk import DAY_NS, TradingState, escalate, reduces_position
 
 
 @attrs.frozen
