@@ -365,7 +365,9 @@ def plugins_cmd(as_json: bool, config_path: Path | None) -> None:
     if blocked := blocked_plugins():  # on stderr: --json's output stays one document
         console.print(f"not loaded, blocked by {BLOCK_ENV}: {', '.join(sorted(blocked))}")
     if host.broken:  # listed, but a broken plugin is still an error for scripts
-        fail(f"plugin(s) failed to load: {', '.join(host.broken)}", PluginError.exit_code)
+        fail("plugin(s) failed to load: " + "; ".join(f"{name} ({why})" for name, why
+                                                       in host.broken.items()),
+             PluginError.exit_code)
 
 
 # -- run / demo / backtest ----------------------------------------------------------

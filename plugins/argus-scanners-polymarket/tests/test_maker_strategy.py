@@ -481,10 +481,9 @@ def test_reducing_cancels_only_the_bid_and_quoting_resumes_when_active(
         tmp_path: Path) -> None:
     """REDUCING from 3 s to 6 s with 5 held: the bid (it would grow the position) is
     cancelled on its side only, naming the state; the reduce-only ask keeps resting, the
-    same order throughout; nothing is posted, so nothing is vetoed; back in ACTIVE the bid
-    is posted again.  (The strategy before it read the trading state left the bid resting
-    through REDUCING, where a fill would grow the position, and re-tried a vetoed bid
-    whenever the touch moved.)"""
+    same order throughout; back in ACTIVE the bid is posted again.  (The strategy before
+    it read the trading state left the bid resting through REDUCING, where a fill would
+    grow the position, and re-tried a vetoed bid whenever the touch moved.)"""
     events = _fill_then(*(book(t, [(0.40, 300)], [(0.50, 100)]) for t in range(3, 9)))
     s = settings(cancel_ofi=1.0, min_requote_s=1.0)
     run_dir, strategy = run(tmp_path, events, s, strategy=StatesAt(
@@ -495,13 +494,20 @@ def test_reducing_cancels_only_the_bid_and_quoting_resumes_when_active(
         (T0 + 1 * S, "buy", 0, "filled"), (T0 + 2 * S, "buy", 0, "cancelled"),
         (T0 + 2 * S, "sell", 1, "open"), (T0 + 7 * S, "buy", 0, "open")]
     bid, ask = rows[1], rows[2]
-    assert "trading is reducing: a bid would grow the position 5" in bid["status_reason"]
-    # the one action while REDUCING: the buy side's cancel, on the first event that saw it
+    # the core cancels it as the state changes (an order adding to the position; since
+    # 2026-12-07), before the strategy's own cancel of it
+    assert "trading REDUCING" in bid["status_reason"] and "adds to its position" in \
+        bid["status_reason"], bid["status_reason"]
+    # Since 2026-12-07 the core cancels the bid as the state changes (at 3 s); the event
+    # that sets the state still shows ACTIVE to the strategy (``StatesAt``), which posts
+    # the bid again there: vetoed by the state, once; nothing more while REDUCING (the
+    # strategy's own cancel has nothing left to cancel); back in ACTIVE the bid again.
     assert [(t, [(type(x).__name__, x.side) for x in out]) for t, out in w.intents
-            if t > T0 + 2 * S] == [(T0 + 4 * S, [("CancelIntent", Side.BUY)]),
+            if t > T0 + 2 * S] == [(T0 + 3 * S, [("Intent", Side.BUY)]),
                                    (T0 + 7 * S, [("Intent", Side.BUY)])]
     assert all(ask["client_order_id"] in w.working_at(t) for t in range(3, 9))
-    assert _risk_events(run_dir) == []
+    assert [(e["check_name"], e["action"], e["ts_ns"]) for e in _risk_events(run_dir)] == [
+        ("trading_state", "veto", T0 + 3 * S)]
     assert w.most_per_side == 1
 
 
