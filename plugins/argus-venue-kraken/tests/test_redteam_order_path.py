@@ -9,6 +9,14 @@
   "never placed" before the *last* AddOrder's deadline has passed: the window was counted
   from the order's creation time, so a re-sent (or rate-limit-delayed) request still
   queued at Kraken could be placed after the ledger marked the order CANCELLED.
+* After a restart only the order's time is known, and "never placed" was counted from it
+  plus the deadline: a re-send the dead process made later (after a send proven absent,
+  its back-off and waits) could still be queued at Kraken and be placed after the
+  restart called the order CANCELLED (the strategy then sent the intent again).  The
+  window now runs to the order's time plus :func:`send_window_s` (no AddOrder leaves
+  later: refused unsent) plus the deadline and ``lookup_settle_s``.
+* A look-up whose wait ended inside that window and still found nothing answered
+  CANCELLED: it gives no verdict (None) until a look-up asked after the window.
 * The nonce file must never be left empty by a failed write: the next nonce fell
   back to the clock, which can be behind the last nonce handed out.
 """
@@ -23,7 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from argus_venue_kraken.execution import cl_ord_id_for
+from argus_venue_kraken.execution import cl_ord_id_for, send_window_s
 from argus_venue_kraken.schemas import rfc3339_ns
 from argus_venue_kraken.signing import NonceStore
 from argus_venue_kraken.testing import LocalKrakenRest
@@ -88,6 +96,89 @@ async def test_unknown_after_a_resend_waits_for_the_last_deadline(
     assert len(exchange.calls("AddOrder")) == 2  # and nothing sent again meanwhile
 
 
+async def test_a_restart_waits_for_the_dead_process_s_last_possible_resend(
+        exchange: LocalKrakenRest, make_venue, fake_time) -> None:
+    """Send 1: a 503 (Kraken did nothing), proven absent after its deadline.  Send 2, a
+    deadline later: Kraken takes it but lists it only a second later, the answer is lost
+    and the process dies (its look-ups fail: ``OrderUnknown``).  The restarted venue knows
+    only the order's time, whose deadline window has passed: it must not call the order
+    never placed (it was placed), but wait a deadline from its own first look-up (the
+    dead process's last send left before it: the run lock) and find it."""
+    wall = _shared_wall(fake_time)
+    exchange.wall_ns = wall
+    exchange.visible_after_s = 1.0
+    first = make_venue()
+    first.execution._wall_ns = wall
+    first._clock_ns = wall
+    exchange.inject("AddOrder", ("status", 503), ("lost", None))
+    exchange.inject("OpenOrders", _EMPTY_OPEN, _EMPTY_OPEN, *[("status", 503)] * 4)
+    order = Order("argus-dead-resend", "kraken", "kraken:BTC/USD", Side.BUY, Decimal("0.1"),
+                  None, OrderType.MARKET, TimeInForce.IOC, "s", wall())
+    with pytest.raises(OrderUnknown):
+        await first.execution.submit(order)
+    assert len(exchange.calls("AddOrder")) == 2
+    restarted = make_venue()
+    restarted.execution._wall_ns = wall
+    restarted._clock_ns = wall
+    update = await restarted.lookup(order)
+    (txid,) = held(exchange, "argus-dead-resend")
+    assert update is not None and update.status is OrderStatus.OPEN, update
+    assert update.venue_order_id == txid and len(exchange.calls("AddOrder")) == 2
+
+
+async def test_a_look_up_that_finds_nothing_inside_the_window_gives_no_verdict(
+        exchange: LocalKrakenRest, make_venue, fake_time) -> None:
+    """A restarted venue asks about an order of a moment ago; its wait is cut short (the
+    clock has not reached the window's end) and the second look-up finds nothing: no
+    verdict (None), not CANCELLED.  Asked again once the window has passed: CANCELLED."""
+    wall = _shared_wall(fake_time)
+    exchange.wall_ns = wall
+    venue = make_venue()
+    venue.execution._wall_ns = wall
+    venue._clock_ns = wall
+
+    async def cut_short(seconds: float) -> None:
+        fake_time.sleeps.append(seconds)  # returns at once: no time passes
+
+    venue.execution._sleep = cut_short
+    order = Order("argus-inside", "kraken", "kraken:BTC/USD", Side.BUY, Decimal("0.1"),
+                  None, OrderType.MARKET, TimeInForce.IOC, "s", wall())
+    assert await venue.lookup(order) is None
+    assert len(exchange.calls("OpenOrders")) == 2  # asked before and after the wait
+    fake_time.now += send_window_s(venue.settings) + 60.0
+    update = await venue.lookup(order)
+    assert update is not None and update.status is OrderStatus.CANCELLED
+    assert not exchange.calls("AddOrder")
+
+
+async def test_no_add_order_leaves_after_the_send_window(
+        exchange: LocalKrakenRest, make_venue, fake_time,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Send 1: a 503, proven absent.  Before send 2 the pair's trading counter keeps the
+    order waiting past ``send_window_s`` (other orders take its room first): send 2 would
+    leave later than a restart's window allows, so it is refused unsent (not placed)."""
+    wall = _shared_wall(fake_time)
+    exchange.wall_ns = wall
+    venue = make_venue()
+    venue.execution._wall_ns = wall
+    real_acquire = venue.execution.trading.acquire
+    acquired = 0
+
+    async def starved(pair: str, cost: float) -> None:
+        nonlocal acquired
+        acquired += 1
+        if acquired == 2:
+            await fake_time.sleep(venue.execution.send_window_s)
+        await real_acquire(pair, cost)
+
+    monkeypatch.setattr(venue.execution.trading, "acquire", starved)
+    exchange.inject("AddOrder", ("status", 503))
+    with pytest.raises(VenueError, match="not placed") as info:
+        await venue.execution.submit(market("argus-starved"))
+    assert not isinstance(info.value, OrderUnknown)
+    assert len(exchange.calls("AddOrder")) == 1 and not held(exchange, "argus-starved")
+
+
 @pytest.mark.parametrize("a, b", [
     ("0123456789abcdef0123456789abcdef", "01234567-89ab-cdef-0123-456789abcdef"),
     ("01234567-89AB-CDEF-0123-456789ABCDEF", "01234567-89ab-cdef-0123-456789abcdef"),
@@ -131,3 +222,25 @@ def test_a_failed_nonce_write_never_lets_the_nonce_go_back(
         store.next()
     monkeypatch.setattr(os, "pwrite", real_pwrite)
     assert store.next() > 1_000
+
+
+async def test_a_window_far_off_gives_no_verdict_without_waiting_it_out(
+        exchange: LocalKrakenRest, make_venue, fake_time) -> None:
+    """An order stamped an hour ahead of our clock (market time the venue stamped ahead)
+    whose send had no answer: its window ends an hour away.  The look-up answers None at
+    once (the core asks again later) instead of sleeping an hour: a restart's start-up,
+    the kill switch's included, waits on it."""
+    wall = _shared_wall(fake_time)
+    exchange.wall_ns = wall
+    venue = make_venue()
+    venue.execution._wall_ns = wall
+    venue._clock_ns = wall
+    exchange.inject("AddOrder", ("status", 503))
+    exchange.inject("OpenOrders", *[("status", 503)] * 4)
+    order = Order("argus-ahead", "kraken", "kraken:BTC/USD", Side.BUY, Decimal("0.1"),
+                  None, OrderType.MARKET, TimeInForce.IOC, "s", wall() + 3600 * 10**9)
+    with pytest.raises(OrderUnknown):
+        await venue.execution.submit(order)
+    before = len(fake_time.sleeps)
+    assert await venue.lookup(order) is None
+    assert max(fake_time.sleeps[before:], default=0.0) < 60.0

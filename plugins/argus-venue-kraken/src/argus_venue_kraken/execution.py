@@ -100,6 +100,47 @@ _FREE_TEXT = re.compile(r"^[A-Za-z0-9_\-]{1,18}$")
 CL_ORD_NAMESPACE = uuid.UUID("6f1d4c2e-7a0b-5d3e-9c41-a7b2f0e5d813")
 
 
+def send_window_s(settings: KrakenSettings) -> float:
+    """The longest time (seconds) from the start of :meth:`KrakenExecution.submit` to the
+    moment its last AddOrder can leave, from the settings; :meth:`~KrakenExecution.submit`
+    refuses to send past it (``VenueError``, not placed), so it is a hard bound.
+
+    A restarted process knows only the order's time, not when the dead one sent its
+    last AddOrder; counting "never placed" from the order's time plus the deadline alone
+    was too early for a re-send (issue: double exposure after a restart).  Every wait
+    that can come between the start and a send, each at its longest:
+
+    * before each of the ``max_retries + 1`` sends: a ``Retry-After`` hold slept
+      (``WAIT_CAP_S``; a longer one refuses the order unsent) and the pair's trading
+      counter (at most full, saturated by ``EOrder:Rate limit``: one point decays in
+      ``1 / decay`` s);
+    * once, the pair's AssetPairs read (a private-read-like allowance, see below);
+    * between two sends (``max_retries`` times): the first send's answer
+      (``request_timeout_s``), two look-ups of two reads each (OpenOrders, ClosedOrders)
+      and the wait past the deadline (``order_deadline_s + lookup_settle_s``);
+    * a read: ``max_retries + 1`` attempts, each after a hold (``WAIT_CAP_S``) and a
+      REST-counter wait (``1 / decay``), answered within ``request_timeout_s``, with a
+      back-off between attempts of at most the larger of the reconnect back-off,
+      ``WAIT_CAP_S`` and the counter's wait.
+
+    Waits with no bound of their own (other orders taking the limiters' room first, a
+    request running past its timeout phase by phase, refused nonces re-sent, unreadable
+    look-up answers asked again, a change of the measured clock skew) are covered by the
+    refusal, not by this sum.
+    """
+    retries = settings.max_retries
+    _threshold, trading_decay = C.TRADING_RATE_TIERS[settings.rate_limit_tier]
+    _maximum, rest_decay = C.REST_RATE_TIERS[settings.rate_limit_tier]
+    counter_wait = 1.0 / rest_decay
+    backoffs = sum(max(min(settings.reconnect_max_s, settings.reconnect_base_s * 2 ** a),
+                       WAIT_CAP_S, counter_wait) for a in range(retries))
+    read = (retries + 1) * (WAIT_CAP_S + counter_wait + settings.request_timeout_s) + backoffs
+    before_send = WAIT_CAP_S + 1.0 / trading_decay
+    between_sends = (settings.request_timeout_s + 4 * read + settings.order_deadline_s
+                     + settings.lookup_settle_s)
+    return read + (retries + 1) * before_send + retries * between_sends
+
+
 def cl_ord_id_for(client_order_id: str) -> str:
     """The Kraken ``cl_ord_id`` of a core client order id (deterministic).
 
@@ -241,6 +282,11 @@ class KrakenExecution:
         #: The latest AddOrder deadline sent per core id (our wall clock): the settling of
         #: an unknown outcome may not call an order "never placed" before it has passed.
         self._last_deadline_ns: dict[str, int] = {}
+        #: Core ids whose :meth:`submit` is running (it may still send): no verdict on them.
+        self.sending: set[str] = set()
+        #: :func:`send_window_s` of these settings: no AddOrder leaves later than this after
+        #: its submit started.
+        self.send_window_s = send_window_s(settings)
 
     def _kraken_ns(self) -> int:
         """Now on Kraken's clock (ours plus the skew its answers' ``Date`` showed): an
@@ -254,12 +300,21 @@ class KrakenExecution:
         """An AddOrder ``deadline`` for a request leaving now (Kraken's clock)."""
         return self._kraken_ns() + int(self.settings.order_deadline_s * 1e9)
 
-    def _deadline_drawer(self, client_order_id: str, deadlines: list[int]
-                         ) -> Callable[[], dict[str, str]]:
+    def _deadline_drawer(self, client_order_id: str, deadlines: list[int],
+                         send_by_ns: int | None = None) -> Callable[[], dict[str, str]]:
         """AddOrder's ``late_params``: a deadline drawn as the request leaves (after any
         ``Retry-After`` wait), appended to ``deadlines`` so the look-ups wait for it, and
-        remembered per order (on our clock) for :meth:`proof_after_ns`."""
+        remembered per order (on our clock) for :meth:`proof_after_ns`.  Past
+        ``send_by_ns`` (our wall clock) the request is not sent: ``VenueError`` (every
+        earlier send of the order was proven never placed, so it is not placed), which
+        keeps :func:`send_window_s` a bound whatever the waits before it took."""
         def draw() -> dict[str, str]:
+            if send_by_ns is not None and self._wall_ns() > send_by_ns:
+                raise VenueError(
+                    f"Kraken AddOrder {client_order_id}: not placed: not sent "
+                    f"{self.send_window_s:.0f}s after its submit started (waits for rate "
+                    f"limits and look-ups ran past send_window_s; a restart could no "
+                    f"longer tell whether this send reached Kraken)")
             deadlines.append(self._deadline_ns())
             local_ns = deadlines[-1] - int(self.rest.clock_skew_s * 1e9)
             self._last_deadline_ns[client_order_id] = max(
@@ -327,8 +382,18 @@ class KrakenExecution:
         Any other failure is ambiguous and :meth:`_resolve` looks the order up;
         it is sent again only when Kraken provably never took it, at most
         ``max_retries`` times.  When the look-up itself fails, ``OrderUnknown``
-        is raised and nothing is sent again.
+        is raised and nothing is sent again.  No AddOrder leaves later than
+        :attr:`send_window_s` after the call (``VenueError``: not placed), and while it
+        runs :attr:`sending` names the order (a look-up gives no verdict on it).
         """
+        send_by_ns = self._wall_ns() + int(self.send_window_s * 1e9)
+        self.sending.add(order.client_order_id)
+        try:
+            return await self._submit(order, send_by_ns)
+        finally:
+            self.sending.discard(order.client_order_id)
+
+    async def _submit(self, order: Order, send_by_ns: int) -> str:
         symbol = order.instrument_id.partition(":")[2]
         pair = await self.rest.pair(symbol)
         params = add_order_params(order, pair)
@@ -346,7 +411,8 @@ class KrakenExecution:
             sends += 1
             try:
                 result = await self.rest.add_order(
-                    params, late_params=self._deadline_drawer(order.client_order_id, deadlines))
+                    params, late_params=self._deadline_drawer(order.client_order_id, deadlines,
+                                                      send_by_ns))
                 txid = txid_of(result)
                 break
             except KrakenApiError as exc:

@@ -85,6 +85,9 @@ class KrakenVenue(Venue):
         self._fills: asyncio.Queue[ExecutionReport | OrderEvent | OrderUpdate | VenueError] = \
             asyncio.Queue()
         self._private_task: asyncio.Task[None] | None = None
+        #: When this process first asked Kraken about each order (``lookup``): after a
+        #: restart, no AddOrder of the dead process can have left later.
+        self._first_asked_ns: dict[str, int] = {}
         #: Orders whose submit ended ``OrderUnknown``, asked about until Kraken answers.
         self._settling: dict[str, asyncio.Task[None]] = {}
         #: Fills of orders this venue does not know (manual trades on the same account).
@@ -263,42 +266,84 @@ class KrakenVenue(Venue):
     async def lookup(self, order: Order) -> OrderUpdate | None:
         """After a restart or a send without an answer, what Kraken knows of an order never
         acknowledged: found by its ``cl_ord_id`` (open or closed) it is OPEN with its txid,
-        and the next backfill asks QueryOrders for its fills and final state; not found
-        once its AddOrder ``deadline`` (plus ``lookup_settle_s``) has passed, Kraken
-        provably never placed it
-        (its matching engine refuses an order past the deadline): CANCELLED.  A restart
-        inside that window waits it out and asks again (a process killed mid-send may
-        have left the request queued at Kraken), so the order ends OPEN or CANCELLED
-        rather than pending with nothing left to settle it.  None only for an order of
-        unknown time (``ts_ns`` 0).  ``OrderUnknown`` when Kraken cannot be asked."""
+        and the next backfill asks QueryOrders for its fills and final state; not found by a
+        look-up asked once no AddOrder of it can still be placed (:meth:`proof_after_ns`),
+        Kraken provably never placed it (its matching engine refuses an order past the
+        deadline): CANCELLED.  A look-up inside that window waits it out and asks again (a
+        process killed mid-send may have left the request queued at Kraken); one that
+        still finds nothing inside the window answers None (no verdict), as does an order
+        of unknown time (``ts_ns`` 0) or one this process is still submitting.
+        ``OrderUnknown`` when Kraken cannot be asked."""
         coid = order.client_order_id
         cl_ord_id = self.execution.remember(coid)
+        # Time as the waits below pass it: the wall clock at the start, advanced by the
+        # monotonic clock the venue's sleeps run on (a wall clock stepped meanwhile, or a
+        # wait cut short, must not end the window early).
+        wall0, mono0 = self._clock_ns(), self.execution.trading.now()
+
+        def now_ns() -> int:
+            return wall0 + int((self.execution.trading.now() - mono0) * 1e9)
+
+        asked_ns = now_ns()  # a look-up proves only what it was asked after
+        first_ns = self._first_asked_ns.setdefault(coid, asked_ns)
         found = await self.execution.lookup(coid, cl_ord_id, "restart")
-        settle_ns = int((self.settings.order_deadline_s + self.settings.lookup_settle_s) * 1e9)
-        # A send later than the order's time (a re-send, a rate-limit wait) moves the
-        # window: its request may sit queued at Kraken until its own deadline.
-        window_ends = max(order.ts_ns + settle_ns if order.ts_ns else 0,
-                          self.execution.proof_after_ns(coid) or 0)
-        now = self._clock_ns()
-        passed = bool(window_ends) and now > window_ends
-        if found is None and window_ends and not passed:
-            wait_s = (window_ends - now) / 1e9
-            log.info("Kraken: order %s not found yet; asking again in %.1fs, after its "
-                     "deadline", coid, wait_s)
-            await self.execution._sleep(wait_s)
+        window_ends = self.proof_after_ns(order, first_ns)
+        if found is None and window_ends and asked_ns < window_ends:
+            wait_s = (window_ends - now_ns()) / 1e9 + 1e-3  # past it, float rounding aside
+            if wait_s > 2 * (self.settings.order_deadline_s + self.settings.lookup_settle_s):
+                # A window far off (an order stamped ahead of our clock): no verdict now,
+                # the core asks again later; a long wait here would stall a restart's
+                # start-up, the kill switch's included.
+                return None
+            log.info("Kraken: order %s not found yet; asking again in %.1fs, once no AddOrder "
+                     "of it can still be placed", coid, max(wait_s, 0.0))
+            if wait_s > 0:
+                await self.execution._sleep(wait_s)
+            asked_ns = now_ns()
             found = await self.execution.lookup(coid, cl_ord_id, "restart")
-            passed = True
+            window_ends = self.proof_after_ns(order, first_ns)
         now = self._clock_ns()
         if found is not None:
             txid, _status = found
             self.execution.adopt_txid(coid, txid)
             self.execution.unsettled_txids.add(txid)
             return OrderUpdate(coid, OrderStatus.OPEN, now, txid)
-        if passed:
+        if window_ends and asked_ns >= window_ends:
             return OrderUpdate(coid, OrderStatus.CANCELLED, now,
                                reason="never placed at Kraken: in neither open nor closed "
                                       "orders after its deadline")
-        return None
+        return None  # still inside the window (or no window): no verdict yet
+
+    def proof_after_ns(self, order: Order, first_asked_ns: int) -> int:
+        """When (our wall clock, ns) "not found" proves Kraken never placed ``order``: no
+        AddOrder of it can still be placed after; 0 when unknown (no verdict).
+
+        * This process sent it: its last AddOrder deadline plus ``lookup_settle_s``
+          (:meth:`KrakenExecution.proof_after_ns`), and never before the order's time plus
+          ``order_deadline_s + lookup_settle_s``.
+        * This process is still submitting it: 0 (it may send again).
+        * A process before a restart sent it: this process first asked plus
+          ``order_deadline_s + lookup_settle_s``.  The run lock lets a restart ask only
+          once the process that sent has died, so its last AddOrder (a re-send after a
+          back-off or a ``Retry-After`` wait included) left before that first look-up.
+          The order's own time cannot bound it: it is market time, and a re-send may
+          leave long after it (within :func:`~.execution.send_window_s`, past which a
+          send is refused unsent).
+        """
+        coid = order.client_order_id
+        if coid in self.execution.sending:
+            return 0
+        settle_ns = int((self.settings.order_deadline_s + self.settings.lookup_settle_s) * 1e9)
+        sent_here = self.execution.proof_after_ns(coid)
+        if sent_here is not None:  # the in-process path: the last deadline this process sent
+            return max(order.ts_ns + settle_ns if order.ts_ns else 0, sent_here)
+        if not order.ts_ns:  # an order of unknown time: no verdict, as ever
+            return 0
+        # The run lock lets a restarted process ask only once the one that sent has died:
+        # each AddOrder it sent left before this first look-up, so none is placed after
+        # this look-up's time plus a deadline (the order's own time, market time, says
+        # nothing of when its last re-send left).
+        return first_asked_ns + settle_ns
 
     async def snapshot(self) -> list[MarketEvent]:
         """REST Depth of every configured pair (``book_depth`` levels)."""
