@@ -93,7 +93,8 @@ def test_a_broken_plugin_row_keeps_its_brackets(monkeypatch: pytest.MonkeyPatch,
     listed = _invoke(["plugins"])
     row = next(ln for ln in listed.stdout.splitlines() if "BROKEN" in ln)
     assert "x" + attack in row and f"ImportError: {attack}" in row
-    assert _one_error_line(listed, 3) == f"plugin(s) failed to load: x{attack}"
+    assert _one_error_line(listed, 3) == \
+        f"plugin(s) failed to load: x{attack} (ImportError: {attack})"
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
