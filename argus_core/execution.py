@@ -460,12 +460,15 @@ class ExecutionEngine:
                 return []  # a denied intent never reaches the venue
             allowed.append(verdict.quantity)
         self.loop.persist_state_change()
-        # Every leg shrinks by the same ratio so a basket stays a basket.
-        ratio = min(a / q for a, (_, q, _) in zip(allowed, sized, strict=True))
-        # A check's shrink goes back onto the lot grid (69.30693069 went out on a 0.01 lot).
-        quantities = [a if len(sized) == 1 and a == q else round_to_lot(
-            a if len(sized) == 1 else q * ratio, self.market.instruments.get(i.instrument_id))
-            for (i, q, _), a in zip(sized, allowed, strict=True)]
+        instruments = self.market.instruments
+        if len(sized) == 1:  # a check's shrink goes back onto the lot grid (69.30693069 on 0.01)
+            (one, asked, _), got = sized[0], allowed[0]
+            quantities = [got if got == asked else
+                          round_to_lot(got, instruments.get(one.instrument_id))]
+        else:  # every leg shrinks by the same ratio so a basket stays a basket
+            ratio = min(a / q for a, (_, q, _) in zip(allowed, sized, strict=True))
+            quantities = [round_to_lot(q * ratio, instruments.get(i.instrument_id))
+                          for i, q, _ in sized]
         if any(q <= 0 for q in quantities):
             return []
         orders: list[Order] = []

@@ -208,6 +208,8 @@ document nested 100,000 deep killed the process: 9,065.
 The daily loss limit's day starts at the day's first equity row, set by the runner on
 both its paths (a fall from midnight to the day's first order was never counted); `argus
 plugins` says why a plugin failed to load: 9,085.
+A single order's shrink and a basket's ratio written as the two cases they are (the ratio
+no longer computed for every single order): 9,090.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -222,7 +224,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 9_085
+BUDGET = 9_090
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 
