@@ -414,7 +414,7 @@ class Ledger:
             self._enable_wal()
             self.conn.execute("pragma synchronous=full")
             self.conn.execute("pragma foreign_keys=on")
-            self.applied = migrations.apply(self.conn, core_names())
+            self.applied = migrations.apply(self.conn, core_names)
         except (apsw.Error, LedgerError) as exc:
             self.conn.close()
             if isinstance(exc, LedgerError):

@@ -52,9 +52,11 @@ class Migrations:
             self.sets[name] = MigrationSet(name)
         return self.sets[name]
 
-    def apply(self, conn: apsw.Connection, guard: Collection[str] = ()) -> list[str]:
+    def apply(self, conn: apsw.Connection,
+              guard: Callable[[], Collection[str]] = frozenset) -> list[str]:
         """Apply every pending migration inside one transaction; returns what ran.
-        ``guard``: names (the core's tables) that only the ``core`` set may write or alter."""
+        ``guard()``: names (the core's tables) that only the ``core`` set may write or
+        alter, asked for only when another set has a migration to run."""
         applied: list[str] = []
         # IMMEDIATE: two processes opening a new ledger at once (`argus run` and
         # `argus kill`, say) must not both see nothing applied and both create tables.
@@ -81,7 +83,7 @@ class Migrations:
                 for name, fn in mset.migrations:
                     if (set_name, name) in done:
                         continue
-                    conn.authorizer = _Fence(set_name, guard)
+                    conn.authorizer = _Fence(set_name, () if set_name == "core" else guard())
                     try:
                         fn(conn)
                     except Exception as exc:  # a plugin's bug too: said, never a traceback
