@@ -131,7 +131,7 @@ if TYPE_CHECKING:
         ticks_of,
         to_decimal,
     )
-    from argus_core.report import EQUITY_SECTION, ReportData
+    from argus_core.report import EQUITY_SECTION, ReportData, write_atomically
     from argus_core.risk import (
         TradingState,
     )
@@ -178,7 +178,7 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
         "OrderBook OrderStatus OrderType OrderUpdate Outcome Portfolio Position RiskAction "
         "RiskDecision Settlement Side Signal TimeInForce Trade VenueResume bust_id busted_by "
         "ticks_of to_decimal"),
-    "report": "EQUITY_SECTION ReportData",
+    "report": "EQUITY_SECTION ReportData write_atomically",
     "risk": "TradingState",
     "execution": "outcome_unknown",
     "runner": "Runner",
@@ -241,5 +241,5 @@ __all__ = [
     "parse_overrides", "plugin_settings", "redact", "remember", "request_trading_state",
     "run_backtest", "structure",
     "ticks_of", "to_decimal", "trading_latch", "undo_refused_start",
-    "url_scheme",
+    "url_scheme", "write_atomically",
 ]

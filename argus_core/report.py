@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -258,7 +258,8 @@ def write_report_data(run_dir: Path, config: Config | None = None) -> tuple[Path
             opp_count = ledger.query("select count(*) as n from opportunities")[0]["n"]
         page = _page(data, risk_rows, opp_count, run_dir, config)
     out = run_dir / REPORT_FILE
-    _replace(out, page)
+    # (the page says charset utf-8, whatever the locale)
+    write_atomically(out, lambda part: part.write_text(page, encoding="utf-8"))
     return out, data
 
 
@@ -274,13 +275,14 @@ def _rows_of(path: Path) -> Iterator[None]:
                           f"{exc}); a damaged or hand-edited ledger") from exc
 
 
-def _replace(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a file beside it, then a rename): a full disk
-    or a crash leaves the previous report whole, never a half page.  A failure names
-    ``path`` (a bare ENOSPC did not)."""
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(part)`` to a file beside ``path``, then rename it over ``path``: a full disk
+    or a crash leaves the previous file whole, never a half page or a truncated table
+    (which reads as a complete, shorter one).  The ``OSError`` of a failure names ``path``
+    (a bare ENOSPC did not); the file beside it is removed."""
     part = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
-        part.write_text(text, encoding="utf-8")  # the page says charset utf-8, whatever the locale
+        write(part)
         os.replace(part, path)
     except OSError as exc:
         part.unlink(missing_ok=True)

@@ -16,7 +16,6 @@ written as they are.  Parquet keeps every text as it is.
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 import apsw
 
-from argus_core import ArgusError, LedgerError, open_read_only
+from argus_core import ArgusError, LedgerError, open_read_only, write_atomically
 from argus_tearsheet.run_data import RUNNER_CHECKPOINT, final_marks, ledger_path
 from argus_tearsheet.trades import Trade, build_books
 
@@ -76,15 +75,12 @@ def export_run(run_dir: Path, out_dir: Path | None = None, fmt: str = "csv") -> 
 
 
 def _replace(target: Path, table: Table, write: Callable[[Table, Path], None]) -> None:
-    """``write`` the table to a file beside ``target``, then rename it over ``target``: a
-    full disk or a crash leaves the previous export whole, never a truncated table (which
-    reads as a complete, shorter one).  A failure names the file."""
-    part = target.with_name(f".{target.name}.{os.getpid()}.part")
+    """``write`` the table to ``target`` through the core's atomic write (a full disk or a
+    crash leaves the previous export whole, never a truncated table, which reads as a
+    complete, shorter one).  A failure names the file."""
     try:
-        write(table, part)
-        os.replace(part, target)
+        write_atomically(target, lambda part: write(table, part))
     except OSError as exc:
-        part.unlink(missing_ok=True)
         raise ArgusError(f"{target}: cannot write the export: {exc.strerror or exc}") from None
 
 
