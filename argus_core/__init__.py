@@ -85,6 +85,7 @@ if TYPE_CHECKING:
         check_run_ledger,
         ledger_tables,
         open_read_only,
+        read_untouched,
     )
     from argus_core.market_state import (
         L2Book,
@@ -170,7 +171,7 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
         "RiskContext Scanner Sizer Strategy StrategyContext Venue"),
     "control": ("MAX_REASON changes_nothing clean_reason left_open_by_resume left_open_text "
         "request_trading_state trading_latch"),
-    "ledger": "LEDGER_FILE Ledger check_run_ledger ledger_tables open_read_only",
+    "ledger": "LEDGER_FILE Ledger check_run_ledger ledger_tables open_read_only read_untouched",
     "market_state": "L2Book MarketState",
     "migrations": "Migrations",
     "models": ("GRID_NOISE Bar BookDelta BookStatus CancelIntent Event Fill FillCorrection "
@@ -238,7 +239,8 @@ __all__ = [
     "left_open_by_resume", "left_open_text", "load_config",
     "loads_frame",
     "metrics", "open_read_only", "optional", "outcome_unknown",
-    "parse_overrides", "plugin_settings", "redact", "remember", "request_trading_state",
+    "parse_overrides", "plugin_settings", "read_untouched", "redact", "remember",
+    "request_trading_state",
     "run_backtest", "structure",
     "ticks_of", "to_decimal", "trading_latch", "undo_refused_start",
     "url_scheme", "write_atomically",

@@ -71,6 +71,7 @@ _INSERT_ORDER_ONCE = _INSERT_ORDERS.replace("insert", "insert or ignore", 1)
 #: status or side, JSON that is not JSON or nests past the recursion limit).
 _DAMAGE = (ValueError, ArithmeticError, TypeError, KeyError, RecursionError, DataError)
 _F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 
 def _reads(table: str) -> Callable[[_F], _F]:
@@ -321,18 +322,55 @@ def open_read_only(path: Path | str, busy_timeout_ms: int = 5000, *,
     return conn
 
 
+def read_untouched(path: Path, read: Callable[[apsw.Connection], _T],
+                   busy_timeout_ms: int = 5000) -> _T:
+    """``read(connection)`` on the SQLite file ``path``, read-only, leaving the folder as
+    it was.  A read-only connection to a WAL database whose writer has closed (a finished
+    run) makes ``-wal`` and ``-shm`` files and, unable to checkpoint, never removes them;
+    so while no ``-wal`` file exists the file is read ``immutable`` (no lock, no file
+    made) and the read is kept only when no writer came meanwhile: still no ``-wal`` and
+    the file's inode, size and time unchanged.  Otherwise (a writer is there, or came) it
+    is read again through :func:`open_read_only`, beside its WAL."""
+    def attempt(immutable: bool) -> _T:
+        with contextlib.closing(open_read_only(path, busy_timeout_ms,
+                                               immutable=immutable)) as conn:
+            return read(conn)
+    return read_quietly(path, attempt)
+
+
+def read_quietly(path: Path, read: Callable[[bool], _T]) -> _T:
+    """``read(immutable)``, first with ``immutable=True`` while ``path`` has no ``-wal``
+    file, kept when no writer came meanwhile (see :func:`read_untouched`), else again with
+    ``immutable=False``.  For a reader holding more than a connection (a read-only
+    :class:`Ledger`)."""
+    wal = path.with_name(f"{path.name}-wal")
+    if not wal.exists():
+        before = _stamp(path)
+        try:
+            result, error = read(True), None
+        except (apsw.Error, LedgerError) as exc:  # damaged, or torn by a checkpoint
+            result, error = None, exc
+        if not wal.exists() and _stamp(path) == before:
+            if error is not None:
+                raise error
+            return cast(_T, result)
+    return read(False)
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """What a writer's checkpoint into ``path`` changes: its inode, size and time."""
+    st = os.stat(path)
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def ledger_tables(path: Path, what: str = "an Argus ledger") -> set[str]:
     """The tables of the SQLite file ``path``, read without writing anything (an empty
     file has none); a ``LedgerError`` naming it when it is no database (damaged, another
     kind of file: ``what`` says what it should have been)."""
     _refuse_headless(path, what)
     try:
-        conn = open_read_only(path)
-        try:
-            return {str(name) for (name,) in conn.execute(
-                "select name from sqlite_master where type = 'table'")}
-        finally:
-            conn.close()
+        return read_untouched(path, lambda conn: {str(name) for (name,) in conn.execute(
+            "select name from sqlite_master where type = 'table'")})
     except apsw.Error as exc:
         raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
                           f"file, or not {what})") from None
@@ -360,12 +398,8 @@ def _behind(path: Path) -> bool:
     """Whether the ledger at ``path`` lacks a core migration this version has."""
     known = Migrations()
     core_migrations(known)
-    conn = open_read_only(path)
-    try:
-        done = {n for (n,) in conn.execute(
-            "select name from _argus_migrations where migration_set = 'core'")}
-    finally:
-        conn.close()
+    done = read_untouched(path, lambda conn: {n for (n,) in conn.execute(
+        "select name from _argus_migrations where migration_set = 'core'")})
     return any(name not in done for name, _ in known.sets["core"].migrations)
 
 
@@ -373,12 +407,12 @@ class Ledger:
     """An open run ledger.  Use as a context manager or call :meth:`close`."""
 
     def __init__(self, path: Path, migrations: Migrations | None = None, *,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, immutable: bool = False) -> None:
         self.path = Path(path)
         _refuse_headless(self.path)
         try:
             if read_only:  # its readers work, a write raises (see :meth:`in_dir`)
-                self.conn = open_read_only(self.path)
+                self.conn = open_read_only(self.path, immutable=immutable)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.conn = apsw.Connection(str(self.path))
@@ -454,15 +488,28 @@ class Ledger:
 
     @classmethod
     def in_dir(cls, run_dir: Path, migrations: Migrations | None = None, *,
-               read_only: bool = False) -> Ledger:
+               read_only: bool = False, immutable: bool = False) -> Ledger:
         """Open ``run_dir/argus.db``.  ``read_only``: a run's ledger as it is, for a reader
         (a report): checked first (:func:`check_run_ledger`: a missing, zero-byte or foreign
         file is refused, never made a ledger), never migrated, and read beside its writer
-        without waiting for its write lock."""
+        without waiting for its write lock.  ``immutable`` (with ``read_only``): see
+        :meth:`reading`, the way to ask for it."""
         path = Path(run_dir) / LEDGER_FILE
         if read_only:  # (a ledger older than this core is migrated first, as any open does)
             read_only = "_argus_migrations" in check_run_ledger(run_dir) and not _behind(path)
-        return cls(path, migrations, read_only=read_only)
+        return cls(path, migrations, read_only=read_only, immutable=read_only and immutable)
+
+    @classmethod
+    def reading(cls, run_dir: Path, read: Callable[[Ledger], _T]) -> _T:
+        """``read(ledger)`` on ``run_dir``'s ledger opened read-only (:meth:`in_dir`),
+        leaving the run's folder as it was: a finished run's ledger is read immutably and
+        the read done again beside the writer if one came meanwhile (:func:`read_quietly`;
+        a read-only connection left ``-wal`` and ``-shm`` files in every finished run a
+        report or an export read).  ``read`` may run twice: it must only read."""
+        def attempt(immutable: bool) -> _T:
+            with cls.in_dir(run_dir, read_only=True, immutable=immutable) as ledger:
+                return read(ledger)
+        return read_quietly(Path(run_dir) / LEDGER_FILE, attempt)
 
     def close(self) -> None:
         """Checkpoint the WAL and close."""

@@ -251,16 +251,21 @@ def write_report_data(run_dir: Path, config: Config | None = None) -> tuple[Path
     # read-only: a running paper run's report never waits on its writer, and a file that
     # is no ledger is refused, not made one
     with _rows_of(run_dir / LEDGER_FILE):
-        with Ledger.in_dir(run_dir, read_only=True) as ledger:
-            data = read_report_data(ledger)
-            risk_rows = ledger.query("select check_name, action, count(*) as n, min(reason) "
-                                     "as example from risk_events group by 1, 2 order by n desc")
-            opp_count = ledger.query("select count(*) as n from opportunities")[0]["n"]
+        data, risk_rows, opp_count = Ledger.reading(run_dir, _read_page_rows)
         page = _page(data, risk_rows, opp_count, run_dir, config)
     out = run_dir / REPORT_FILE
     # (the page says charset utf-8, whatever the locale)
     write_atomically(out, lambda part: part.write_text(page, encoding="utf-8"))
     return out, data
+
+
+def _read_page_rows(ledger: Ledger) -> tuple[ReportData, list[dict[str, Any]], int]:
+    """What the page shows, read from ``ledger``: the report's data, the risk events by
+    check and action, and the count of opportunities."""
+    data = read_report_data(ledger)
+    risk_rows = ledger.query("select check_name, action, count(*) as n, min(reason) as "
+                             "example from risk_events group by 1, 2 order by n desc")
+    return data, risk_rows, ledger.query("select count(*) as n from opportunities")[0]["n"]
 
 
 @contextmanager

@@ -210,6 +210,9 @@ both its paths (a fall from midnight to the day's first order was never counted)
 plugins` says why a plugin failed to load: 9,085.
 A single order's shrink and a basket's ratio written as the two cases they are (the ratio
 no longer computed for every single order): 9,090.
+Readers leave a finished run's folder as it was (`read_untouched`, `Ledger.reading`: read
+immutably, again beside a writer that came; a read-only connection left `-wal` and `-shm`
+in every run a report, an export or a check read), the monitor's copy moved here: 9,115.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -224,7 +227,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 9_090
+BUDGET = 9_115
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -124,3 +124,58 @@ def test_fills_at_one_stamp_come_in_the_order_they_were_booked(tmp_path: Path) -
             ledger.insert_fill(Fill(f"run-{n}", f"o{n}", "v", "v:X", side, Decimal(1),
                                     Decimal(1), Decimal(0), Liquidity.TAKER, 5))
         assert [f["fill_id"] for f in ledger.fills()] == ["run-9", "run-10"]
+
+
+# -- a finished run's folder is left as it was ---------------------------------------------
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_reading_a_finished_run_leaves_no_wal_or_shm(tmp_path: Path) -> None:
+    """A read-only connection to a WAL ledger whose writer closed made ``-wal`` and
+    ``-shm`` files and never removed them: every report, export and check of a finished
+    run left two files in its folder (the demo showed them)."""
+    from argus_core import check_run_ledger, ledger_tables, read_untouched
+
+    _ledger(tmp_path)
+    before = _files(tmp_path)
+    assert before == ["argus.db"]
+    check_run_ledger(tmp_path)
+    ledger_tables(tmp_path / "argus.db")
+    runs = Ledger.reading(tmp_path, lambda ledger: ledger.query("select run_id from runs"))
+    assert [r["run_id"] for r in runs] == ["run-1"]
+    assert read_untouched(tmp_path / "argus.db",
+                          lambda conn: list(conn.execute("select run_id from runs"))) \
+        == [("run-1",)]
+    assert _files(tmp_path) == before
+
+
+def test_a_writer_that_comes_during_the_read_makes_it_read_again(tmp_path: Path) -> None:
+    """An immutable read takes no lock: a writer that checkpoints into the file under it
+    could tear it, so the read is kept only when the file is untouched after it; here a
+    writer comes and writes during the first read, and the answer is the second's, read
+    beside the writer (which sees its newest row)."""
+    _ledger(tmp_path)
+    calls: list[bool] = []
+
+    def read(ledger: Ledger) -> list[str]:
+        if not calls:  # the first read: a writer comes and commits meanwhile
+            with Ledger.in_dir(tmp_path) as writer:
+                writer.set_control("probe", "during", 1)
+        calls.append(True)
+        return [r["value"] for r in ledger.query(
+            "select value from control where key = 'probe'")]
+
+    assert Ledger.reading(tmp_path, read) == ["during"]
+    assert len(calls) == 2
+
+
+def test_a_live_writers_rows_in_its_wal_are_read(tmp_path: Path) -> None:
+    """While a writer is open its newest commits live in the ``-wal`` file, which an
+    immutable read would not see: with a ``-wal`` there the read goes beside it."""
+    _ledger(tmp_path)
+    with Ledger.in_dir(tmp_path) as writer:
+        writer.set_control("probe", "live", 1)
+        seen = Ledger.reading(tmp_path, lambda ledger: ledger.query(
+            "select value from control where key = 'probe'"))
+    assert [r["value"] for r in seen] == ["live"]

@@ -15,22 +15,21 @@ WAL database creates ``-wal`` and ``-shm`` files when none are there (its writer
 a finished run, whose final figures the monitor keeps serving) and, unable to
 checkpoint, never removes them.  So while no ``-wal`` file exists the ledger is read as
 ``immutable`` (no lock, no file made) and the read is kept only when no writer appeared
-meanwhile: no ``-wal`` file and the database file's size and time unchanged after it.
+meanwhile: no ``-wal`` file and the database file's size and time unchanged after it
+(the core's ``read_untouched``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar, cast
 
 import apsw
 import attrs
 
-from argus_core import LEDGER_FILE, LedgerError, RiskAction, TradingState, open_read_only
+from argus_core import LEDGER_FILE, LedgerError, RiskAction, TradingState, read_untouched
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -60,39 +59,7 @@ def read_snapshot(run_dir: Path, timeout_s: float = 2.0) -> LedgerSnapshot:
     path = Path(run_dir) / LEDGER_FILE
     if not path.exists():
         return LedgerSnapshot()
-    return read_untouched(path, _snapshot, timeout_s)
-
-
-def read_untouched(path: Path, read: Callable[[apsw.Connection], _T],
-                   timeout_s: float = 2.0) -> _T:
-    """``read(connection)`` on the SQLite file ``path``, read-only, leaving no ``-wal``
-    or ``-shm`` file behind (see the module docstring).  A writer that opens during an
-    ``immutable`` read makes it be done again through the core's ``open_read_only``."""
-    wal = path.with_name(f"{path.name}-wal")
-    if not wal.exists():
-        before = _stamp(path)
-        conn = open_read_only(path, int(timeout_s * 1000), immutable=True)
-        try:
-            result, error = read(conn), None
-        except apsw.Error as exc:  # damaged, or torn by a checkpoint under the read
-            result, error = None, exc
-        finally:
-            conn.close()
-        if not wal.exists() and _stamp(path) == before:
-            if error is not None:
-                raise error
-            return cast(_T, result)
-    conn = open_read_only(path, int(timeout_s * 1000))  # a writer is there: its WAL too
-    try:
-        return read(conn)
-    finally:
-        conn.close()
-
-
-def _stamp(path: Path) -> tuple[int, int, int]:
-    """What a checkpoint into ``path`` changes: its inode, size and modification time."""
-    st = os.stat(path)
-    return st.st_ino, st.st_size, st.st_mtime_ns
+    return read_untouched(path, _snapshot, int(timeout_s * 1000))
 
 
 def _snapshot(conn: apsw.Connection) -> LedgerSnapshot:

@@ -13,12 +13,11 @@ lock, and an older ledger is read as it is, never migrated.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import apsw
 import attrs
@@ -26,6 +25,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from argus_core import LEDGER_FILE, Ledger, LedgerError, metrics
+
+_T = TypeVar("_T")
 
 #: The runner's checkpoint name; its ``account.marks`` are the marks of the last equity row.
 RUNNER_CHECKPOINT = "runner"
@@ -83,28 +84,30 @@ def ledger_path(run_dir: Path) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def reading(run_dir: Path) -> Iterator[Ledger]:
-    """``run_dir``'s ledger, read-only (the core's ``Ledger.in_dir(read_only=True)``),
-    inside one read transaction (every row from the same commit); ``LedgerError`` naming
-    the file when it is missing, not a run ledger (a zero-byte or foreign file is refused,
-    never turned into one) or damaged."""
+def read_run(run_dir: Path, read: Callable[[Ledger], _T]) -> _T:
+    """``read(ledger)`` on ``run_dir``'s ledger, read-only (the core's ``Ledger.reading``:
+    a finished run's folder is left as it was, no ``-wal``/``-shm`` made), inside one
+    read transaction (every row from the same commit); ``LedgerError`` naming the file
+    when it is missing, not a run ledger (a zero-byte or foreign file is refused, never
+    turned into one) or damaged.  ``read`` may run twice (a writer came meanwhile)."""
     path = ledger_path(run_dir)
-    with Ledger.in_dir(run_dir, read_only=True) as ledger:
-        try:
-            with ledger.transaction():
-                yield ledger
-        except apsw.Error as exc:  # damaged, or locked past the busy timeout
-            raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a "
-                              f"damaged file, or not an Argus ledger)") from None
+
+    def in_one_transaction(ledger: Ledger) -> _T:
+        with ledger.transaction():
+            return read(ledger)
+
+    try:
+        return Ledger.reading(run_dir, in_one_transaction)
+    except apsw.Error as exc:  # damaged, or locked past the busy timeout
+        raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a "
+                          f"damaged file, or not an Argus ledger)") from None
 
 
 def from_report(report: Any, run_dir: Path) -> RunData:
     """The run as the core's report read it (``report``: its ``ReportData``, taken
     duck-typed), plus orders, marks and opportunities read here.  Orders are committed
     before their fills, so reading them after the core read the fills finds every one."""
-    with reading(run_dir) as ledger:
-        extra = _read_extra(ledger)
+    extra = read_run(run_dir, _read_extra)
     return RunData(run_dir=Path(run_dir), run=report.run, starting_cash=report.starting_cash,
                    ts_ns=report.ts_ns, equity=report.equity, exposed=report.exposed,
                    final_equity=report.final_equity, fills=report.fills,
@@ -117,18 +120,22 @@ def load_run(run_dir: Path) -> RunData:
     """Read ``run_dir``'s ledger; ``LedgerError`` when there is no ledger or no run."""
     # One read transaction: every figure below comes from the same commit, even while a
     # paper or live run keeps writing.
-    with reading(run_dir) as ledger:
-        runs = ledger.query("select * from runs")
-        if not runs:
-            raise LedgerError(f"{run_dir}/{LEDGER_FILE} has no run recorded")
-        run = runs[0]
-        config = json.loads(run["config_json"])
-        starting_cash = Decimal(str(config.get("run", {}).get("starting_cash", "100000")))
-        ts, eq, exposed = metrics.equity_exposure_series(ledger)
-        last = ledger.query("select equity from equity order by ts_ns desc limit 1")
-        fills = ledger.fills()
-        plays = metrics.plays(metrics.round_trips(fills, metrics.basket_map(ledger)))
-        extra = _read_extra(ledger)
+    return read_run(run_dir, lambda ledger: _whole_run(run_dir, ledger))
+
+
+def _whole_run(run_dir: Path, ledger: Ledger) -> RunData:
+    """The run as ``ledger`` holds it (see :func:`load_run`)."""
+    runs = ledger.query("select * from runs")
+    if not runs:
+        raise LedgerError(f"{run_dir}/{LEDGER_FILE} has no run recorded")
+    run = runs[0]
+    config = json.loads(run["config_json"])
+    starting_cash = Decimal(str(config.get("run", {}).get("starting_cash", "100000")))
+    ts, eq, exposed = metrics.equity_exposure_series(ledger)
+    last = ledger.query("select equity from equity order by ts_ns desc limit 1")
+    fills = ledger.fills()
+    plays = metrics.plays(metrics.round_trips(fills, metrics.basket_map(ledger)))
+    extra = _read_extra(ledger)
     return RunData(run_dir=Path(run_dir), run=run, starting_cash=starting_cash, ts_ns=ts,
                    equity=eq, exposed=exposed,
                    final_equity=Decimal(last[0]["equity"]) if last else None,
