@@ -21,7 +21,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from argus_core import LEDGER_FILE, DataError, metrics, open_read_only
+from argus_core import LEDGER_FILE, DataError, metrics, read_untouched
 from argus_portfolio.book_series import book_table, carry_forward
 from argus_portfolio.league import drawdowns, period_returns
 
@@ -155,8 +155,9 @@ def read_books(run_dir: Path, portfolio: Any = None) -> list[BookSummary]:
     path = Path(run_dir) / LEDGER_FILE
     if not path.is_file():
         raise DataError(f"{run_dir}: no ledger ({LEDGER_FILE}) in this folder")
-    conn = open_read_only(path)
-    try:
+
+    def read(conn: apsw.Connection) -> tuple[_Series | None, dict[str, _Series | None],
+                                              dict[str, int], list[Any]]:
         with conn:  # one read transaction: the books and the account from one commit
             if portfolio is None:
                 total = _read_series(conn, "equity", None)
@@ -183,8 +184,9 @@ def read_books(run_dir: Path, portfolio: Any = None) -> list[BookSummary]:
                                            "league_events order by id"))
             except apsw.SQLError:  # the league never ran here
                 events = []
-    finally:
-        conn.close()
+        return total, books, fills, events
+
+    total, books, fills, events = read_untouched(path, read)
     if total is None:
         return []
     standing = {str(slot): (str(to), str(why)) for slot, to, why in events}
@@ -228,13 +230,12 @@ def _keeps_books(run_dir: Path) -> bool:
     path = Path(run_dir) / LEDGER_FILE
     if not path.is_file():
         return False
-    conn = open_read_only(path)
-    try:
+    def keeps(conn: apsw.Connection) -> bool:
         table = book_table(conn)  # None: a ledger from before per-book equity
         return table is not None and bool(
             conn.execute(f"select exists (select 1 from {table})").fetchall()[0][0])
-    finally:
-        conn.close()
+
+    return read_untouched(path, keeps)
 
 
 def report_section(run_dir: Path, report: Any = None) -> dict[str, str] | None:

@@ -21,9 +21,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import apsw
 import click
 
-from argus_core import LEDGER_FILE, PluginCommand, PluginGroup, check_run_ledger, open_read_only
+from argus_core import LEDGER_FILE, PluginCommand, PluginGroup, check_run_ledger, read_untouched
 
 #: What to pass instead of a directory without a run ledger.
 _HINT = "pass the run directory `argus run` or `argus backtest` printed"
@@ -35,13 +36,12 @@ def _known_book(run_dir: Path, slot: str) -> None:
 
     from argus_portfolio.book_series import book_table
 
-    conn = open_read_only(Path(run_dir) / LEDGER_FILE)
-    try:
+    def slots(conn: apsw.Connection) -> list[str]:
         table = book_table(conn)  # None: no book rows kept
-        books = [] if table is None else sorted(
+        return [] if table is None else sorted(
             str(s) for (s,) in conn.execute(f"select distinct slot from {table}"))
-    finally:
-        conn.close()
+
+    books = read_untouched(Path(run_dir) / LEDGER_FILE, slots)
     if books and slot not in books:
         raise click.BadParameter(f"no book named {slot!r} in {run_dir} (books: "
                                  f"{', '.join(books)})", click.get_current_context(),

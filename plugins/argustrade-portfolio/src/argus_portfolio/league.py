@@ -76,7 +76,7 @@ from argus_core import (
     RiskCheck,
     RiskContext,
     RiskDecision,
-    open_read_only,
+    read_untouched,
 )
 from argus_portfolio.book_series import CHANGES, book_table, carried_rows, carry_forward
 from argus_portfolio.own_positions import OwnPositions
@@ -149,15 +149,15 @@ def stored_verdict(lab_dir: Path, family: str) -> str | None:
     path = lab_db_path(lab_dir)
     if not path.is_file():
         return None
-    conn = open_read_only(path)
-    try:
-        rows = list(conn.execute("select verdict from lab_gate_verdicts where family = ? "
-                                 "order by id desc limit 1", (family,)))
-    except apsw.SQLError:  # a lab ledger without the verdict table: nothing stored
-        return None
-    finally:
-        conn.close()
-    return str(rows[0][0]) if rows else None
+    def verdict(conn: apsw.Connection) -> str | None:
+        try:
+            rows = list(conn.execute("select verdict from lab_gate_verdicts where family = ? "
+                                     "order by id desc limit 1", (family,)))
+        except apsw.SQLError:  # a lab ledger without the verdict table: nothing stored
+            return None
+        return str(rows[0][0]) if rows else None
+
+    return read_untouched(path, verdict)
 
 
 # -- the reference distribution ----------------------------------------------------------
@@ -320,8 +320,8 @@ def book_rows(run_dir: Path, slot: str) -> tuple[list[int], list[float]]:
     path = Path(run_dir) / LEDGER_FILE
     if not path.is_file():
         raise DataError(f"{run_dir}: no ledger ({LEDGER_FILE}) in this folder")
-    conn = open_read_only(path)
-    try:
+
+    def read(conn: apsw.Connection) -> tuple[list[Any], Any]:
         with conn:  # one read transaction: the book's rows and the stamps of one commit
             table = book_table(conn)
             rows = [] if table is None else list(conn.execute(
@@ -332,12 +332,16 @@ def book_rows(run_dir: Path, slot: str) -> tuple[list[int], list[float]]:
                 if slots:
                     raise DataError(f"{run_dir}: no book named {slot!r} (books: "
                                     f"{', '.join(slots)})")
-                rows = list(conn.execute("select ts_ns, equity from equity order by ts_ns"))
-                return [int(t) for t, _ in rows], [float(e) for _, e in rows]
-            stamps = np.array([t for (t,) in conn.execute(
-                "select ts_ns from equity order by ts_ns")], dtype=np.int64)
-    finally:
-        conn.close()
+                rows, stamps = list(conn.execute(
+                    "select ts_ns, equity from equity order by ts_ns")), None
+            else:
+                stamps = np.array([t for (t,) in conn.execute(
+                    "select ts_ns from equity order by ts_ns")], dtype=np.int64)
+        return rows, stamps
+
+    rows, stamps = read_untouched(path, read)
+    if stamps is None:  # one book: the account's equity rows are the series
+        return [int(t) for t, _ in rows], [float(e) for _, e in rows]
     ts, equity = carry_forward(stamps, np.array([int(t) for t, _ in rows], dtype=np.int64),
                                np.array([float(e) for _, e in rows]))
     return ts.tolist(), equity.tolist()
@@ -348,17 +352,18 @@ def read_league_events(run_dir: Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / LEDGER_FILE
     if not path.is_file():
         raise DataError(f"{run_dir}: no ledger ({LEDGER_FILE}) in this folder")
-    conn = open_read_only(path)
-    try:
-        cursor = conn.execute("select * from league_events order by id")
-        names = [d[0] for d in cursor.getdescription()]
-        return [dict(zip(names, row, strict=True)) for row in cursor]
-    except apsw.ExecutionCompleteError:  # no rows
-        return []
-    except apsw.SQLError:  # the run never loaded the league
-        return []
-    finally:
-        conn.close()
+
+    def read(conn: apsw.Connection) -> list[dict[str, Any]]:
+        try:
+            cursor = conn.execute("select * from league_events order by id")
+            names = [d[0] for d in cursor.getdescription()]
+            return [dict(zip(names, row, strict=True)) for row in cursor]
+        except apsw.ExecutionCompleteError:  # no rows
+            return []
+        except apsw.SQLError:  # the run never loaded the league
+            return []
+
+    return read_untouched(path, read)
 
 
 # -- health, row by row ------------------------------------------------------------------

@@ -40,7 +40,7 @@ from typing import Any
 import apsw
 import attrs
 
-from argus_core import LEDGER_FILE, ConfigError, LedgerError, Side, bust_id, open_read_only
+from argus_core import LEDGER_FILE, ConfigError, LedgerError, Side, bust_id, read_untouched
 
 _BPS = 10_000.0
 _SETTLEMENT = "settlement"
@@ -283,18 +283,20 @@ def read_run(run_dir: Path) -> RunLedger:
     path = Path(run_dir) / LEDGER_FILE
     if not path.is_file():
         raise ConfigError(f"{run_dir}: no run ledger ({LEDGER_FILE}) in this directory")
+
+    def read(conn: apsw.Connection) -> tuple[list[dict[str, Any]], ...]:
+        with conn:  # one read transaction: orders and fills of the same commit
+            columns = {r[1] for r in conn.execute("pragma table_info(orders)")}
+            if "arrival_price" not in columns:
+                raise LedgerError(f"{path}: this ledger predates order costs (no "
+                                  f"arrival_price column); run it again with a current argus")
+            tables = (_rows(conn, "select * from orders"), _rows(conn, "select * from fills"),
+                      _rows(conn, "select config_json from runs order by started_ns desc "
+                                  "limit 1"))
+        return tables
+
     try:
-        conn = open_read_only(path)
-        conn.execute("begin")  # one read transaction: orders and fills of the same commit
-        columns = {r[1] for r in conn.execute("pragma table_info(orders)")}
-        if "arrival_price" not in columns:
-            raise LedgerError(f"{path}: this ledger predates order costs (no arrival_price "
-                              f"column); run it again with a current argus")
-        orders = _rows(conn, "select * from orders")
-        fills = _rows(conn, "select * from fills")
-        runs = _rows(conn, "select config_json from runs order by started_ns desc limit 1")
-        conn.execute("commit")
-        conn.close()
+        orders, fills, runs = read_untouched(path, read)
     except apsw.Error as exc:
         raise LedgerError(f"{path}: cannot read the ledger: {exc}") from None
     config = json.loads(runs[0]["config_json"]) if runs else {}
