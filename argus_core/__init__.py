@@ -170,7 +170,7 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
     "interfaces": ("FeeSchedule Forecaster ModelParams OptionLeg Pricer PricingResult RiskCheck "
         "RiskContext Scanner Sizer Strategy StrategyContext Venue"),
     "control": ("MAX_REASON changes_nothing clean_reason left_open_by_resume left_open_text "
-        "request_trading_state trading_latch"),
+        "request_trading_state trading_latch visible_text"),
     "ledger": "LEDGER_FILE Ledger check_run_ledger ledger_tables open_read_only read_untouched",
     "market_state": "L2Book MarketState",
     "migrations": "Migrations",
@@ -243,5 +243,5 @@ __all__ = [
     "request_trading_state",
     "run_backtest", "structure",
     "ticks_of", "to_decimal", "trading_latch", "undo_refused_start",
-    "url_scheme", "write_atomically",
+    "url_scheme", "visible_text", "write_atomically",
 ]

@@ -14,6 +14,7 @@ replaced by any request (the loop cannot start on it)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import unicodedata
 from collections.abc import Sequence
@@ -33,6 +34,20 @@ CONTROL_STATE = "trading_state"
 MAX_REASON = 500
 #: What a person may ask for.
 ACTIONS = ("kill", "flatten", "resume")
+
+
+#: Characters that reorder or hide the text around them (bidi overrides, embeddings,
+#: isolates and marks) and the C0/C1 controls but the tab and the line feed.
+_HIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f"
+                     r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible_text(text: str) -> str:
+    """``text`` for a person's screen with every character that would reorder or hide
+    what is around it written out (``\\u202e``): an instrument id holding U+202E showed
+    the rest of its line, a price among it, reversed.  Emoji, their joiners, tabs and new
+    lines are left as they are (unlike :func:`clean_reason`, which makes one line)."""
+    return _HIDDEN.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
 
 
 def clean_reason(text: str, limit: int = MAX_REASON) -> str:

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from argus_core.config import Config, parse_config
+from argus_core.control import visible_text
 from argus_core.downsample import envelope_indices
 from argus_core.errors import LedgerError
 from argus_core.ledger import LEDGER_FILE, Ledger
@@ -202,7 +203,7 @@ MAX_TEXT = 500
 
 def _text(value: Any) -> str:
     """Ledger text as escaped HTML, cut to :data:`MAX_TEXT` characters saying so."""
-    text = str(value)
+    text = visible_text(str(value))
     if len(text) <= MAX_TEXT:
         return html.escape(text)
     return (f"{html.escape(text[:MAX_TEXT])}… <span class=note>({len(text):,} characters; "
@@ -212,7 +213,7 @@ def _text(value: Any) -> str:
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.4f}"
-    return html.escape(str(value))
+    return html.escape(visible_text(str(value)))
 
 
 def plugin_sections(config: Config, run_dir: Path, report: ReportData) -> dict[str, str]:

@@ -19,7 +19,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from argus_core import redact
+from argus_core import redact, visible_text
 from argus_dashboard.controls import PROMOTE_TO
 
 #: Per table: the row's key field, then ``(field, heading)`` per column.
@@ -69,9 +69,15 @@ MAX_CELL = 1000
 _REDACT_MARGIN = 4096
 
 
+#: An instrument or a strategy id holding U+202E showed the rest of its cell reversed:
+#: text is shown through the core's ``visible_text`` (the script's ``visible`` is its
+#: copy); ``data-value`` keeps the ledger's exact text.
+visible = visible_text
+
+
 def esc(value: Any) -> str:
-    """HTML-escaped text of ``value`` (None as empty)."""
-    return "" if value is None else html.escape(redact(str(value)), quote=True)
+    """HTML-escaped text of ``value`` (None as empty), hidden controls written out."""
+    return "" if value is None else html.escape(visible(redact(str(value))), quote=True)
 
 
 def cut(text: str) -> tuple[str, int | None]:
@@ -141,12 +147,13 @@ def cell(field: str, value: Any, run_key: str = "") -> str:
         return (f'<td data-field="{field}" data-value="{html.escape(raw, quote=True)}">'
                 f'{esc(show(field, value))}</td>')
     return (f'<td data-field="{field}" data-value="{html.escape(raw, quote=True)}" '
-            f'data-length="{length}">{html.escape(raw)}{_cut_note(length, run_key)}</td>')
+            f'data-length="{length}">{html.escape(visible(raw))}'
+            f'{_cut_note(length, run_key)}</td>')
 
 
 def _figure(ident: str, label: str, value: Any, shown: str | None = None) -> str:
     """A headline number: ``<dd id=... data-testid=... data-value=...>``."""
-    text = _value(value) if shown is None else _value(shown)
+    text = html.escape(visible(cut(str(value if shown is None else shown))[0]))
     return (f'<div class="figure"><dt>{esc(label)}</dt><dd id="{ident}" data-testid="{ident}"'
             f' data-value="{_value(value)}">{text}</dd></div>')
 
@@ -372,13 +379,17 @@ _SCRIPT = r"""
     return [head.slice(0, MAX_CELL).join(""), Array.from(text).length];
   }
   const iso = (ns) => new Date(Number(ns) / 1e6).toISOString().replace("Z", "+00:00");
+  // page.visible: bidi overrides and controls shown written out, never obeyed
+  const visible = (s) => s.replace(
+    /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
   const show = (field, v) => v === null || v === undefined ? "" :
-    (field.endsWith("_ns") && typeof v === "number" ? iso(v) : String(v));
+    (field.endsWith("_ns") && typeof v === "number" ? iso(v) : visible(String(v)));
   function setFigure(id, value, shown) {
     const el = byId(id);
     if (!el) return;
     el.dataset.value = cut(value)[0];
-    el.textContent = shown !== undefined ? cut(shown)[0] : el.dataset.value;
+    el.textContent = visible(shown !== undefined ? cut(shown)[0] : el.dataset.value);
   }
   const pct = (f) => f === null || f === undefined ? "" : (f * 100).toFixed(2) + "%";
   function rowElement(name, r) {
@@ -398,7 +409,7 @@ _SCRIPT = r"""
         link.className = "cut";
         link.href = "/api/runs/" + encodeURIComponent(key);
         link.textContent = "(" + length.toLocaleString("en-US") + " characters: the whole text)";
-        td.append(text + "… ", link);
+        td.append(visible(text) + "… ", link);
       }
       tr.appendChild(td);
     }

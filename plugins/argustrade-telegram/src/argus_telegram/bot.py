@@ -51,7 +51,7 @@ from argus_core import ConfigError, redact
 from argus_telegram import commands
 from argus_telegram.config import TelegramSettings
 from argus_telegram.ledger_view import LedgerWatcher, describe_state
-from argus_telegram.outbox import MAX_MESSAGE_CHARS, Notice, Outbox, RateLimiter, cut_html
+from argus_telegram.outbox import Notice, Outbox, RateLimiter, outgoing
 
 log = logging.getLogger(__name__)
 _TAG = re.compile(r"<[^>]*>")
@@ -453,7 +453,7 @@ class TelegramBot:
         """Send ``text`` to every chat; False when no chat got it for a reason that may
         pass (the message is then queued again, first)."""
         outcomes = []
-        text = redact(text)  # a credential quoted in a ledger row never reaches a chat
+        text = outgoing(text)  # redacted, hidden controls shown, within the length
         for chat_id in self.settings.chat_ids:
             outcome = await self._call(functools.partial(
                 bot.send_message, chat_id, text, parse_mode=PARSE_MODE),
@@ -707,16 +707,15 @@ class TelegramBot:
         await self._call(functools.partial(
             bot.send_document, message.chat.id, data, message_thread_id=_topic(message),
             filename=f"argus-report-{self.run_id[:12]}.html",
-            caption=f"Report of run {self.run_id}"), what="sendDocument")
+            caption=outgoing(f"Report of run {self.run_id}", html=False)),
+            what="sendDocument")
         self.limiter.sent(capped=False)
 
     async def _reply(self, bot: Bot, message: Message, text: str, *, html: bool = True
                      ) -> None:
         # A person asked: replies skip the batch and the per-minute cap, keep the spacing.
-        text = redact(text)
-        if len(text) > MAX_MESSAGE_CHARS:  # Telegram refuses longer ones: cut, still answer
-            text = cut_html(text, MAX_MESSAGE_CHARS) if html else \
-                text[:MAX_MESSAGE_CHARS - 1] + "…"
+        # Redacted, hidden controls shown, cut to Telegram's length (counted in UTF-16).
+        text = outgoing(text, html=html)
         await self._call(functools.partial(
             bot.send_message, message.chat.id, text, parse_mode=PARSE_MODE if html else None,
             message_thread_id=_topic(message)), what=f"reply to {message.chat.id}")

@@ -18,9 +18,11 @@ from html import escape
 
 import attrs
 
-from argus_core import Fill
+from argus_core import Fill, redact, visible_text
 
-#: Telegram refuses messages over 4096 characters; keep room for the header.
+#: Telegram refuses messages over 4096 characters, counted in UTF-16 code units (an emoji
+#: or a math letter outside the BMP is two); keep room for the header.  Every length here
+#: is in those units (:func:`utf16_len`).
 MAX_MESSAGE_CHARS = 3800
 _TAG = re.compile(r"<[^>]*>")
 _PARTIAL_ENTITY = re.compile(r"&[#a-zA-Z0-9]*$")
@@ -89,13 +91,15 @@ class Outbox:
             for queue in (self._critical, self._normal):
                 while queue:
                     line = queue[0].html
-                    if lines and size + len(line) + 1 > max_chars:
+                    units = utf16_len(line)
+                    if lines and size + units + 1 > max_chars:
                         break
-                    if not lines and len(line) > max_chars:
+                    if not lines and units > max_chars:
                         line = cut_html(line, max_chars)  # one huge line: cut, never stall
+                        units = utf16_len(line)
                     queue.popleft()
                     lines.append(line)
-                    size += len(line) + 1
+                    size += units + 1
             if self.dropped:
                 lines.append(f"<i>({self.dropped} older notifications dropped under the "
                              f"rate limit)</i>")
@@ -113,11 +117,38 @@ class Outbox:
                 self._first_pending_at = self.clock()
 
 
+def utf16_len(text: str) -> int:
+    """``text``'s length as Telegram counts it: UTF-16 code units."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def cut_utf16(text: str, max_units: int) -> str:
+    """The longest start of ``text`` within ``max_units`` UTF-16 code units (never half
+    of a surrogate pair)."""
+    if len(text) * 2 <= max_units or utf16_len(text) <= max_units:
+        return text
+    return text.encode("utf-16-le", "surrogatepass")[:2 * max_units].decode(
+        "utf-16-le", "ignore")
+
+
 def cut_html(html: str, max_chars: int) -> str:
-    """``html`` cut to ``max_chars`` as plain escaped text: a cut could fall inside a tag
-    or an entity, and Telegram refuses unbalanced HTML."""
-    text = _TAG.sub("", html)[:max_chars - 1]
+    """``html`` cut to ``max_chars`` UTF-16 code units as plain escaped text: a cut could
+    fall inside a tag or an entity, and Telegram refuses unbalanced HTML."""
+    text = cut_utf16(_TAG.sub("", html), max_chars - 1)
     return _PARTIAL_ENTITY.sub("", text) + "…"
+
+
+def outgoing(text: str, *, html: bool = True) -> str:
+    """``text`` as it may go to a chat: credentials redacted (one quoted in a ledger row
+    never reaches a chat), hidden controls written out (the core's ``visible_text``: text
+    from the ledger could show a fill's price reversed), and within Telegram's length in
+    UTF-16 code units (redacting can lengthen a text: a lone surrogate is six characters
+    written out)."""
+    text = visible_text(redact(text))
+    if utf16_len(text) <= MAX_MESSAGE_CHARS:
+        return text
+    return cut_html(text, MAX_MESSAGE_CHARS) if html else \
+        cut_utf16(text, MAX_MESSAGE_CHARS - 1) + "…"
 
 
 class RateLimiter:

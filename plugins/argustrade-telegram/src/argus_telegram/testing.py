@@ -28,6 +28,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
+from html import unescape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -280,15 +281,17 @@ class BotApiStandIn:
         text = params.get("text")
         if not text:
             return self._error("sendMessage", 400, "Bad Request: message text is empty")
-        if len(str(text)) > 4096:
-            return self._error("sendMessage", 400, "Bad Request: message is too long")
         try:
             chat_id = int(params["chat_id"])
         except (KeyError, ValueError):  # "4242.0": the Bot API knows no such chat
             return self._error("sendMessage", 400, "Bad Request: chat not found")
-        if params.get("parse_mode") == "HTML" and (problem := html_problem(str(text))):
+        html = params.get("parse_mode") == "HTML"
+        if html and (problem := html_problem(str(text))):
             return self._error("sendMessage", 400, f"Bad Request: can't parse entities: "
                                                    f"{problem}")
+        # 4096 characters after entities parsing, counted in UTF-16 code units.
+        if utf16_len(html_text(str(text)) if html else str(text)) > 4096:
+            return self._error("sendMessage", 400, "Bad Request: message is too long")
         with self._cond:
             thread = params.get("message_thread_id")
             self.sent.append(Sent("sendMessage", chat_id, str(text),
@@ -406,6 +409,17 @@ def html_problem(text: str) -> str | None:
             i = end
         i += 1
     return f'can\'t find end tag corresponding to start tag "{stack[-1]}"' if stack else None
+
+
+def utf16_len(text: str) -> int:
+    """``text``'s length as the Bot API counts it: UTF-16 code units (kept apart from the
+    bot's own count, which this stand-in checks)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def html_text(html: str) -> str:
+    """What a reader sees of HTML that parses: its tags gone, its entities read."""
+    return unescape(re.sub(r"<[^>]*>", "", html))
 
 
 def parse_body(content_type: str, body: bytes, params: dict[str, Any],
