@@ -182,3 +182,16 @@ def test_bars_of_a_recording_per_instrument(tmp_path: Path, keystore: KeyStore, 
                        auth(key))
     assert [(r["ts_ns"], r["close"]) for r in rows] == [
         (b.ts_ns, b.close) for b in bars if b.instrument_id == "rec:BBB"]
+
+
+def test_reading_a_finished_run_leaves_its_folder_as_it_was(tmp_path: Path, built_run: Path
+                                                             ) -> None:
+    """A read-only connection to a finished run's WAL ledger made ``-wal`` and ``-shm``
+    files there and never removed them: every API read left two files in the run."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(built_run, run_dir)
+    before = sorted(p.name for p in run_dir.iterdir())
+    assert not any(name.endswith(("-wal", "-shm")) for name in before)
+    view = RunLedger(run_dir)
+    assert view.run()["run_id"] and view.page(EQUITY, 10).rows
+    assert sorted(p.name for p in run_dir.iterdir()) == before

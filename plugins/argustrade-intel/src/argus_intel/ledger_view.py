@@ -24,7 +24,7 @@ from typing import Any
 import apsw
 import attrs
 
-from argus_core import LEDGER_FILE, DataError, LedgerError, loads_frame, open_read_only
+from argus_core import LEDGER_FILE, DataError, LedgerError, loads_frame, read_untouched
 
 
 def encode_cursor(key: Sequence[Any], scope: str | None = None) -> str:
@@ -102,26 +102,23 @@ class RunLedger:
         """``run_dir/argus.db``."""
         return self.run_dir / LEDGER_FILE
 
-    def _connect(self) -> apsw.Connection:
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of ``sql`` as dicts, in one read transaction (a finished run's folder left
+        as it was: the core's ``read_untouched``)."""
         if not self.path.is_file():
             raise LedgerError(f"{self.run_dir}: no {LEDGER_FILE} here; pass a directory "
                               f"`argus run` or `argus backtest` wrote")
-        try:
-            conn = open_read_only(self.path, 2000)
-        except apsw.Error as exc:
-            raise LedgerError(f"{self.path}: cannot open read-only: {exc}") from None
-        return conn
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        """Rows of ``sql`` as dicts, in one read transaction."""
-        conn = self._connect()
-        try:
+        def read(conn: apsw.Connection) -> list[dict[str, Any]]:
             cursor = conn.execute(sql, params)
             try:
                 names = [d[0] for d in cursor.get_description()]
             except apsw.ExecutionCompleteError:
                 return []
             return [dict(zip(names, row, strict=True)) for row in cursor]
+
+        try:
+            return read_untouched(self.path, read, 2000)
         except apsw.SQLError as exc:
             raise LedgerError(f"{self.path}: {exc} (a ledger older than this plugin?)") \
                 from None
@@ -130,8 +127,6 @@ class RunLedger:
         except apsw.Error as exc:  # damaged, replaced or locked while served: 503, not 500
             raise LedgerError(f"{self.path} cannot be read: {type(exc).__name__}: {exc} "
                               f"(a damaged ledger, or one a writer holds locked)") from None
-        finally:
-            conn.close()
 
     def run(self) -> dict[str, Any]:
         """The ``runs`` row (one run per directory)."""
