@@ -76,6 +76,7 @@ import attrs
 
 from argus_core.account import Account
 from argus_core.builtins.sizers import round_to_lot
+from argus_core.control import clean_reason
 from argus_core.errors import BasketIncomplete, OrderUnknown, VenueError
 from argus_core.interfaces import RECENT_ORDERS, Sizer, Venue
 from argus_core.ledger import Ledger
@@ -214,6 +215,12 @@ def _unknown_why(exc: BaseException) -> str:
             f"venue may have acted)")
 
 
+def _said(reason: str) -> str:
+    """A strategy's reason as the ledger keeps it: one plain line (``clean_reason``) when
+    it holds a control or format character (an escape sequence for the terminals that
+    show it, a new line and a forged log line, a bidi override); else as it is."""
+    return reason if reason.isprintable() else clean_reason(reason)
+
 class ExecutionEngine:
     """Owns the order lifecycle of one run (see the module docstring)."""
 
@@ -297,7 +304,7 @@ class ExecutionEngine:
             if isinstance(intent, CancelIntent):
                 self.cancel_working(slot, intent.instrument_id,
                                     f"cancelled by strategy {slot!r}"
-                                    + (f": {intent.reason}" if intent.reason else ""),
+                                    + (f": {_said(intent.reason)}" if intent.reason else ""),
                                     intent.side)
                 continue
             if intent.strategy != slot:  # the ledger and the ids know the configured slot
@@ -572,7 +579,7 @@ class ExecutionEngine:
                       # ever sees it unacknowledged; it works (open) until it fills
                       intent.strategy, ts,
                       OrderStatus.PENDING if self.live else OrderStatus.OPEN, intent.basket_id,
-                      intent.reduce_only, intent.reason,
+                      intent.reduce_only, _said(intent.reason),
                       intent.decision_price if intent.decision_price is not None else arrival,
                       arrival, spread)
         if not self.ledger.insert_order(order, self.run_id):

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -90,18 +91,30 @@ MAX_REDACTED = 1000
 MAX_MESSAGE = 4000
 #: The start-up phase in which the strategy's own code runs (see ``load_timeout_s``).
 LOADING = "loading the strategy"
+#: Line and paragraph separators: not control characters, but line ends to some readers.
+_SEPARATORS = frozenset("\u2028\u2029\x85")
 
 
 def _plain(text: str) -> str:
-    """``text`` with its lone surrogates escaped (``'\\ud800'``), so it can be encoded.
+    """``text`` made inert: lone surrogates escaped (``'\\ud800'``), so it can be encoded,
+    and control and format characters (and line or paragraph separators) as spaces.
 
     JSON carries ``"\\ud800"`` and ``json.loads`` turns it into a lone surrogate, which
     no UTF-8 writer accepts: a reason or an exception message made of ``chr(0xD800)``
     raised ``UnicodeEncodeError`` out of the ledger (apsw) and stopped the running loop.
+    A reason of ``"\\x1b]52;c;...\\x07"`` (a terminal's set-clipboard sequence), a
+    newline and a forged log line, or a bidi override reached the ledger, the logs and
+    every terminal that shows them as written.  One character for one: cuts still hold.
     """
     if text.isascii():
-        return text
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        if text.isprintable():
+            return text
+    else:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        if text.isprintable():
+            return text
+    return "".join(" " if unicodedata.category(ch)[0] == "C" or ch in _SEPARATORS else ch
+                   for ch in text)
 
 
 def _worker_text(text: str, keep: int, cut: int = MAX_REDACTED) -> str:
@@ -247,10 +260,29 @@ class WorkerProcess:
             "python_guards": p.python_guards, "allowed_modules": sorted(ALLOWED_IMPORTS),
             # The worker checks these itself before the strategy's first line runs.
             "require": list(dict.fromkeys((*MANDATORY_PROTECTIONS, *p.require)))}}
+        try:
+            self._handshake(init)
+        except WorkerFailure:
+            raise
+        except Exception as exc:
+            # The start-up frames are as untrusted as any reply: whatever breaks reading
+            # them is the worker's failure (it is killed), never another exception that
+            # leaves it running and escapes the callers, which fence only SandboxError.
+            raise self._fail("startup", f"start-up reply could not be read: "
+                                        f"{type(exc).__name__}: {str(exc)[:200]}") from None
+
+    def _handshake(self, init: dict[str, Any]) -> None:
+        """Send ``init``, then read 'loading' and 'ready' (or 'failed') within deadlines."""
+        p = self.policy
         deadline = time.monotonic() + p.start_timeout_s
         self._send(init, deadline, during="start-up")
         reply = self._receive(deadline, during="start-up")
+        # The first frame is written before any line of the strategy runs; every later
+        # one may be the strategy's own forgery (import-time code can write to the
+        # pipe), so the protections are read from the first frame's report only.
+        trusted = reply.get("report")
         if reply.get("op") == "loading":
+            self._adopt_report(trusted)  # refused here, before waiting on strategy code
             # Contained; what runs from here is the strategy's own code (its __init__
             # is accepted with any body).  Under the start-up deadline alone, a loop
             # there held every start, in the running loop too, for 15 s.
@@ -263,12 +295,24 @@ class WorkerProcess:
             error = _worker_text(str(reply.get("error", reply)), 2000, cut=4000)
             raise WorkerFailure("startup", f"sandbox worker failed during "
                                            f"{str(stage)[:40]}: {error}")
-        self.report = reply.get("report") or {}
+        self._adopt_report(trusted)
         events = reply.get("events")
         self.events = [e for e in events if isinstance(e, str)] if isinstance(events, list) \
             else ["bar"]
-        active = active_protections(self.report)
-        missing = [name for name in dict.fromkeys((*MANDATORY_PROTECTIONS, *p.require))
+
+    def _adopt_report(self, report: Any) -> None:
+        """Take the worker's start-up report, or kill it (``WorkerFailure``) unless the
+        report is an object showing every protection the policy requires."""
+        report = {} if report is None else report  # none at all: every protection missing
+        if not isinstance(report, dict):
+            # A report of [1] (once read from the 'ready' frame, which strategy code can
+            # forge) raised AttributeError out of this constructor, the worker running.
+            raise self._fail("startup", f"the start-up report is "
+                                        f"{type(report).__name__}, not an object")
+        self.report = report
+        active = active_protections(report)
+        missing = [name for name in dict.fromkeys((*MANDATORY_PROTECTIONS,
+                                                   *self.policy.require))
                    if not active.get(name)]
         if missing:
             self.kill()
@@ -276,7 +320,7 @@ class WorkerProcess:
                                            f"active on this machine: {', '.join(missing)}; "
                                            f"refusing to run the strategy uncontained "
                                            f"(worker report: "
-                                           f"{json.dumps(self.report)[:2000]})")
+                                           f"{json.dumps(report)[:2000]})")
 
     @property
     def alive(self) -> bool:

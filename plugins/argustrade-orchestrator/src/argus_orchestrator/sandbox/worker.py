@@ -561,20 +561,25 @@ def _install_guards(allowed_modules: list[str]) -> tuple[dict[str, Any], list[bo
     return restricted, exec_latch
 
 
-def _load_strategy(source: str, policy: dict[str, Any], report: dict[str, Any]) -> Any:
-    code = compile(source, "<strategy>", "exec", COMPILE_FLAGS, dont_inherit=True)
-    builtins_ns: Any
-    if policy.get("python_guards", True):
-        builtins_ns, latch = _install_guards(policy["allowed_modules"])
-        report["audit_hook"] = True
-        report["restricted_builtins"] = True
-    else:
+def _guards(policy: dict[str, Any], report: dict[str, Any]) -> tuple[Any, list[bool]]:
+    """The builtins the strategy module gets and the exec latch; installs the audit hook
+    (before the 'loading' frame, so that the report it carries shows it)."""
+    if not policy.get("python_guards", True):
         import builtins
 
-        builtins_ns, latch = builtins, [True]
+        return builtins, [True]
+    guarded = _install_guards(policy["allowed_modules"])
+    report["audit_hook"] = True
+    report["restricted_builtins"] = True
+    return guarded
+
+
+def _load_strategy(source: str, guards: tuple[Any, list[bool]]) -> Any:
+    builtins_ns, latch = guards
     namespace: dict[str, Any] = {"__builtins__": builtins_ns, "__name__": "strategy"}
-    latch[0] = True
+    latch[0] = True  # compile and exec of the strategy alone pass the audit hook
     try:
+        code = compile(source, "<strategy>", "exec", COMPILE_FLAGS, dont_inherit=True)
         exec(code, namespace)
     finally:
         latch[0] = False
@@ -656,11 +661,15 @@ def main() -> int:
                                 "error": f"{type(exc).__name__}: {exc}", "report": report}))
         return 3
     # Fail closed: no line of the strategy (module level included) runs unless every
-    # protection the host requires is in force.
+    # protection the host requires is in force, the audit hook included.
+    try:
+        guards = _guards(policy, report)
+    except Exception as exc:
+        out.write(encode_frame({"op": "failed", "stage": "isolate", "report": report,
+                                "error": f"{type(exc).__name__}: {exc}"}))
+        return 3
     active = active_protections(report)
-    # (The audit hook is installed with the strategy itself: the host checks that one.)
-    missing = [name for name in policy.get("require", ())
-               if name != "audit_hook" and not active.get(name)]
+    missing = [name for name in policy.get("require", ()) if not active.get(name)]
     if missing:
         out.write(encode_frame({"op": "failed", "stage": "isolate", "report": report,
                                 "error": f"protections required by policy are not active: "
@@ -668,10 +677,11 @@ def main() -> int:
                                          f"strategy uncontained"}))
         return 3
     # From here on the strategy's own code runs (module, then Strategy()): the host gives
-    # it a shorter deadline than the whole start-up's from this frame on.
-    out.write(encode_frame({"op": "loading"}))
+    # it a shorter deadline than the whole start-up's from this frame on.  This frame's
+    # report is the one the host trusts: every later frame may be the strategy's forgery.
+    out.write(encode_frame({"op": "loading", "report": report}))
     try:
-        strategy, events = _load_strategy(source, policy, report)
+        strategy, events = _load_strategy(source, guards)
     except BaseException as exc:
         out.write(encode_frame({"op": "failed", "stage": "load",
                                 "error": _described(exc, exc)[:2000], "report": report}))
