@@ -555,7 +555,36 @@ class NegRiskScanner(Scanner):
     # --- scanning -------------------------------------------------------------------------
 
     def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
-        """Every profitable basket in ``market`` now, most profitable first."""
+        """Every profitable basket in ``market`` now, most profitable first.
+
+        The fee schedules are read at a rebuild; a schedule that moved since (a venue's
+        fee change that no instrument update announced) is caught before anything is
+        reported: the scan is rebuilt and run again with the schedules now in force."""
+        found = self._scan(market, ts_ns)
+        if self._priced_on_old_terms(market, found):
+            self._key = None  # rebuild: every packed unit fee and cached finding is stale
+            found = self._scan(market, ts_ns)
+        return found
+
+    def _priced_on_old_terms(self, market: MarketState, found: list[Opportunity]) -> bool:
+        """Whether a leg of a finding was priced on terms no longer in force: another fee
+        schedule than the one packed, or a limit off the tick now in force (a
+        ``tick_size_change`` signal no instrument update came with; a finding reused
+        from an earlier scan never re-reads the tick).  Only reported legs are checked (a
+        handful a scan): a finding priced on old terms may be a loss or refused; one
+        missed because fees fell is found at the next rebuild."""
+        schedules = self._schedules
+        for opp in found:
+            for leg in opp.legs:
+                iid = leg.instrument_id
+                if market.fee_schedule(iid) != schedules.get(iid):
+                    return True
+                if _on_grid(leg.limit_price, _leg_rules(market, iid)[1]) != leg.limit_price:
+                    return True
+        return False
+
+    def _scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
+        """One scan with the packing and schedules of the last rebuild (:meth:`scan`)."""
         self._ensure(market)
         packed, static = self._packed, self._static
         assert packed is not None and static is not None
@@ -751,4 +780,20 @@ def _leg_rules(market: MarketState, iid: str) -> tuple[Decimal, Decimal, Decimal
     inst: Instrument | None = market.instruments.get(iid)
     if inst is None:
         return LOT, _UNKNOWN_TICK, Decimal(0)
-    return max(inst.lot_size, LOT), inst.tick_size, inst.min_size
+    return max(inst.lot_size, LOT), _tick_in_force(market, inst), inst.min_size
+
+
+#: The signal a venue publishes when a market's tick size changes (the Polymarket venue's
+#: ``tick_size_change``; the ``pmscanners`` plugin reads the same one).
+TICK_SIGNAL = "polymarket.tick_size"
+
+
+def _tick_in_force(market: MarketState, inst: Instrument) -> Decimal:
+    """``inst``'s tick now: the coarser of its own and the newest :data:`TICK_SIGNAL` for
+    it (a number in (0, 1)).  The venue replaces the instrument next to the signal, but a
+    stream may carry only the signal; Polymarket's ticks divide one another, so a limit on
+    the coarser grid is on both (the ``pmscanners`` rule, ``common.tick_in_force``)."""
+    value = market.signal(TICK_SIGNAL, inst.id)
+    if value is not None and math.isfinite(value) and 0.0 < value < 1.0:
+        return max(Decimal(repr(float(value))), inst.tick_size)
+    return inst.tick_size

@@ -348,6 +348,13 @@ class MakerStrategySettings:
             no post-only orders).
         cancel_when_stale: cancel the token's quotes while its book is not tradeable (a
             disconnect, a checksum failure, a quiet feed): a maker does not rest blind.
+        stop_before_end_s: cancel the token's quotes, and post none, from this many
+            seconds before its event's end (``Event.end_ts_ns``) on: near and after the
+            end the outcome is often known to takers before the book moves, and a resting
+            quote is only picked off.  Always, whatever ``cancel_when_stale``; 0: from
+            the end itself on; unset (the default, for now): never.  An event with no
+            end time is quoted as before.  (3600 is a careful value; the default stays
+            off while the live examples quote a snapshot whose events ended in 2026-09.)
     """
 
     tokens: list[str] = attrs.field(factory=list, converter=token_ids)
@@ -359,6 +366,8 @@ class MakerStrategySettings:
     time_in_force: str = attrs.field(default="auto",
                                      validator=attrs.validators.in_(MAKER_TIME_IN_FORCE))
     cancel_when_stale: bool = True
+    stop_before_end_s: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(NON_NEGATIVE))
 
 
 @attrs.frozen

@@ -17,7 +17,10 @@ not at the token's next book event):
 2. **Stale book.**  When the book is not tradeable (a disconnect, a checksum failure,
    a quiet feed), or its market takes no orders (instrument ``meta`` says not accepting
    or closed, or its event is closed), the token's quotes are cancelled
-   (``cancel_when_stale``) and nothing is posted until that changes.
+   (``cancel_when_stale``) and nothing is posted until that changes.  With
+   ``stop_before_end_s`` set, from that long before its event's end (``Event.end_ts_ns``)
+   on, the quotes are cancelled whatever ``cancel_when_stale`` says, and nothing is
+   posted again: near and past the end, takers often know the outcome first.
 3. **Prices.**  :func:`argus_scanners_polymarket.maker.quote_sides` (the maker
    scanner's formulas: one tick inside, reservation price skewed by the position,
    rewards, OFI adverse selection, the maker fee from the instrument's
@@ -209,6 +212,18 @@ def _takes_orders(market: MarketState, iid: str, inst: Instrument) -> tuple[bool
     return True, ""
 
 
+def _ends_soon(market: MarketState, iid: str, now: int, window_ns: int) -> str:
+    """Why ``iid`` is not quoted for its event's end ("" when it is): the end
+    (``Event.end_ts_ns``) is within ``window_ns`` of ``now``, or past while the market
+    still trades (its resolution pending: the outcome is often known by then)."""
+    ref = token_refs(market).get(iid)
+    if ref is None or ref.event.end_ts_ns is None or now < ref.event.end_ts_ns - window_ns:
+        return ""
+    left = (ref.event.end_ts_ns - now) / _NS
+    when = f"in {left:.0f}s" if left > 0 else f"{-left:.0f}s ago"
+    return f"its event {ref.event.event_id} ends {when}: no quote into a resolution"
+
+
 class MakerStrategy(Strategy):
     """Posts, requotes and cancels maker quotes one tick inside (see the module docstring
     for every rule)."""
@@ -276,6 +291,12 @@ class MakerStrategy(Strategy):
         state = ctx.trading_state
         self._see_state(st, state, orders_seen=ctx.orders is not None)
         now = ctx.ts_ns
+        before_end = self.settings.stop_before_end_s
+        ending = "" if before_end is None else _ends_soon(market, iid, now,
+                                                          int(before_end * _NS))
+        if ending:  # a risk cancel: whatever cancel_when_stale says
+            return [self._cancel_all(st, iid, now, ending)] if st.bid or st.ask or st.reset \
+                else ()
         ok, why = market.tradeable(iid)
         if ok:
             ok, why = _takes_orders(market, iid, inst)
