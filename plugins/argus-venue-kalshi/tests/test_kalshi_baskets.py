@@ -127,7 +127,9 @@ async def test_a_batch_refused_before_acting_is_looked_up_then_resent(exchange, 
         fills = await venue.submit_basket(basket("ref"))
         assert {f.client_order_id for f in fills} == {"ref-y", "ref-n"}
         kinds = [(r.method, r.path.rsplit("/", 1)[-1]) for r in exchange.rest.requests]
-        assert kinds[:3] == [("POST", "batched"), ("GET", "orders"), ("POST", "batched")]
+        # (the look-up reads the historical cutoff too: before it, /historical/orders)
+        assert kinds[:4] == [("POST", "batched"), ("GET", "orders"), ("GET", "cutoff"),
+                             ("POST", "batched")]
         assert held(exchange, "ref-y") == 1 and held(exchange, "ref-n") == 1
     finally:
         await venue.close()

@@ -68,9 +68,11 @@ async def test_a_refusal_before_acting_is_proven_then_sent_once_more(exchange, l
         exchange.rest.inject(ROUTE, Fault("refuse", status))
         await venue.submit(buy("ref-1"))
         assert held(exchange, "ref-1") == 1 and posts(exchange) == 2
-        # the look-up came between the two sends
+        # the look-up came between the two sends (its market's list, then the historical
+        # cutoff: the order is older than none, so /historical/orders is not read)
         kinds = [(r.method, r.path.rsplit("/", 1)[-1]) for r in exchange.rest.requests]
-        assert kinds == [("POST", "orders"), ("GET", "orders"), ("POST", "orders")]
+        assert kinds == [("POST", "orders"), ("GET", "orders"), ("GET", "cutoff"),
+                         ("POST", "orders")]
     finally:
         await venue.close()
 

@@ -104,8 +104,9 @@ async def test_an_order_refused_429_is_looked_up_then_resent_once(exchange, loca
         for coid in ("lim-1", "lim-2"):
             assert len(exchange.engine.by_client_id(wire_client_id(coid))) == 1
         kinds = [(r.method, r.path.rsplit("/", 1)[-1]) for r in exchange.rest.requests]
+        # (the look-up reads the historical cutoff too: before it, /historical/orders)
         assert kinds == [("POST", "orders"), ("POST", "orders"), ("GET", "orders"),
-                         ("POST", "orders")]
+                         ("GET", "cutoff"), ("POST", "orders")]
     finally:
         await venue.close()
 

@@ -125,9 +125,13 @@ BOOK_SIDE_OUTCOME = {"bid": "yes", "ask": "no"}
 #: that list by id, ``GET /portfolio/orders/{order_id}``).  Before, every poll and
 #: look-up read the account's whole history, and past ``rest.MAX_PAGES`` pages failed.
 LOOKUP_SLACK_S = 300.0
-#: The most orders of ours the poll asks about one by one (``GET /portfolio/orders/{id}``:
-#: working orders no longer listed resting) in one poll; the rest wait for the next.
-WORKING_PER_POLL = 20
+#: How far behind the newest fill seen the fills poll's ``min_ts`` stays (seconds of
+#: Kalshi's own clock; ``order_give_up_s`` is added): a fill stamped in the same second as
+#: the newest, or listed late (a venue delay), or of an order this venue learns late (an
+#: ambiguous send found later) is still read; fills read twice are booked once, by
+#: ``trade_id``.  (Before, ``min_ts`` never moved: every poll re-read the run's whole
+#: fill history.)
+FILL_OVERLAP_S = 600
 
 #: The most contracts one fill may carry, and the most fee per contract (a dollar: the
 #: contract's whole price): past them a fill or its fee is malformed (a fee of
@@ -301,8 +305,8 @@ class KalshiExecution:
                 self.working[order.client_order_id] = item.venue_order_id or ""
         self._booked.update(known.fill_ids)
         self.booked_fees.update(known.fill_fees)
-        if known.newest_fill_ts_ns:
-            self._min_ts_s = max(0, known.newest_fill_ts_ns // 10**9 - 60)
+        if known.newest_fill_ts_ns:  # the ledger's newest fill, less the overlap
+            self._advance_fills_window(known.newest_fill_ts_ns // 10**9)
 
     # -- submission ------------------------------------------------------------------
     def body(self, order: Order) -> dict[str, Any]:
@@ -494,10 +498,36 @@ class KalshiExecution:
             by_market.setdefault((self.directions.get(coid) or ("",))[0], []).append(coid)
         rows: list[Any] = []
         for group in by_market.values():
-            rows.extend(await self.rest.pages("/portfolio/orders", "orders",
-                                              self._window(group), signed=True,
-                                              id_key="order_id"))
+            window = self._window(group)
+            live = await self.rest.pages("/portfolio/orders", "orders", window, signed=True,
+                                         id_key="order_id")
+            rows.extend(live)
+            listed = {o.get("client_order_id") for o in live if isinstance(o, dict)}
+            if any(wire_client_id(c) not in listed for c in group):
+                rows.extend(await self._archived(window))
         return rows
+
+    async def _archived(self, window: dict[str, Any]) -> list[Any]:
+        """The orders of ``window``'s market that Kalshi moved to ``GET
+        /historical/orders`` (``ticker``, every page; it takes no ``min_ts``): asked only
+        when the live list lacks an order and ``GET /historical/cutoff``'s
+        ``orders_updated_ts`` is after the window's start (an order canceled or executed
+        before the cutoff is listed there only; docs getting_started/historical_data).
+        Before, such an order was taken for never placed.  A cutoff that cannot be read
+        raises (an ``UNREACHABLE``: "could not ask"); a 404 (no historical tier) is
+        taken for nothing archived."""
+        try:
+            answer = await self.rest.get("/historical/cutoff", signed=True)
+        except KalshiHttpError as exc:
+            if exc.status != 404:
+                raise
+            return []
+        cutoff = _cutoff_s(answer)
+        if cutoff <= window.get("min_ts", 0):
+            return []
+        params = {"ticker": window["ticker"]} if "ticker" in window else {}
+        return await self.rest.pages("/historical/orders", "orders", params, signed=True,
+                                     id_key="order_id")
 
     async def _find(self, wire_id: str) -> dict[str, Any] | None:
         """The order carrying ``wire_id`` (open or closed), asked up to ``max_retries``
@@ -784,12 +814,17 @@ class KalshiExecution:
             out.append(self._queue.get_nowait())
         fills = await self.rest.pages("/portfolio/fills", "fills", {"min_ts": self._min_ts_s},
                                       signed=True, id_key="trade_id")
+        newest, unreadable = 0, None  # the newest fill's time; the oldest unreadable's
         for raw in reversed(fills):  # newest first on the wire
+            stamp = _fill_time_s(raw)
             try:
                 fill = self._fill(raw)
             except UNREADABLE as exc:
                 self._unreadable_fill(raw, exc)
+                if stamp is not None:
+                    unreadable = stamp if unreadable is None else min(unreadable, stamp)
                 continue
+            newest = max(newest, stamp or 0)
             if fill is not None:
                 self._booked.add(fill.fill_id)
                 self.booked_fees[fill.fill_id] = fill.fee
@@ -798,7 +833,22 @@ class KalshiExecution:
                 out.append(fix)
             elif (foreign := self._foreign(raw)) is not None:
                 out.append(foreign)
+        self._advance_fills_window(newest, unreadable)
         return out
+
+    def _advance_fills_window(self, newest_s: int, unreadable_s: int | None = None) -> None:
+        """Move the fills poll's ``min_ts`` forward: to ``newest_s`` (the newest fill
+        seen, on Kalshi's clock, and never past this machine's now: a fill stamped in the
+        future moves nothing) less :data:`FILL_OVERLAP_S` + ``order_give_up_s``; never
+        past a fill that could not be read (``unreadable_s``: it is read again every
+        poll); never back."""
+        if newest_s <= 0:
+            return
+        target = min(newest_s, int(time.time())) - FILL_OVERLAP_S - \
+            int(self.settings.order_give_up_s)
+        if unreadable_s is not None:
+            target = min(target, unreadable_s - 1)
+        self._min_ts_s = max(self._min_ts_s, target, 0)
 
     async def _poll_orders(self) -> None:
         """What became of this run's orders, without reading the account's history:
@@ -806,7 +856,9 @@ class KalshiExecution:
         cancelled), the orders awaited by client id (an ambiguous send: each market's
         list since the oldest one's creation, :meth:`_listed`), then each working order
         of ours listed in neither (canceled or executed since: ``GET
-        /portfolio/orders/{order_id}``, at most :data:`WORKING_PER_POLL` a poll)."""
+        /portfolio/orders/{order_id}``, every one in the same poll: an order the
+        resting list hid, shifting as an order left it between two page reads, is asked
+        for too)."""
         seen: set[str] = set()  # client ids listed in this poll
         resting = await self.rest.pages("/portfolio/orders", "orders",
                                         {"status": C.STATUS_RESTING}, signed=True,
@@ -845,26 +897,21 @@ class KalshiExecution:
 
     async def _ask_working(self, seen: set[str]) -> None:
         """Ask Kalshi, by id, for each working order of ours not listed this poll (it
-        left the resting list: canceled or executed; or a list lags).  A 404 (not shown
-        yet) is asked again next poll, until ``order_give_up_s`` of them."""
-        due = [(c, v) for c, v in self.working.items()
-               if v and c not in seen][:WORKING_PER_POLL]
-        now = time.time()
+        left the resting list: canceled or executed; or a list lags).  A 404 (moved to
+        the historical tier, or not shown yet) is looked for in its market's lists
+        (:meth:`_listed`, ``/historical/orders`` included), and asked again next poll,
+        until ``order_give_up_s`` of them."""
+        # every one, in this poll: a cap (20 a poll, before) left the rest of a burst of
+        # ended orders for later polls; the rate limiter paces the reads
+        due = [(c, v) for c, v in self.working.items() if v and c not in seen]
+        gone: list[str] = []  # answered 404
         for coid, vid in due:
-            self.working.pop(coid, None)
-            self.working[coid] = vid  # to the back of the line
             try:
                 answer = await self.rest.get(f"/portfolio/orders/{vid}", signed=True)
             except KalshiHttpError as exc:
                 if exc.status != 404:
                     raise
-                first = self._unlisted.setdefault(coid, now)
-                if now - first >= self.settings.order_give_up_s:
-                    self.working.pop(coid, None)
-                    self._unlisted.pop(coid, None)
-                    log.warning("kalshi: order %s (%s): GET /portfolio/orders/{id} answers "
-                                "404 for %gs; no longer followed", coid, vid,
-                                self.settings.order_give_up_s)
+                gone.append(coid)
                 continue
             self._unlisted.pop(coid, None)
             order = answer.get("order") if isinstance(answer, dict) else None
@@ -875,6 +922,18 @@ class KalshiExecution:
                             "asked again next poll", vid)
                 continue
             self._report(coid, {**order, "order_id": vid})
+        if gone:
+            await self._take(await self._listed(gone), seen)
+        now = time.time()
+        for coid in gone:
+            if coid in seen or now - self._unlisted.setdefault(coid, now) < \
+                    self.settings.order_give_up_s:
+                continue
+            self.working.pop(coid, None)
+            self._unlisted.pop(coid, None)
+            log.warning("kalshi: order %s: GET /portfolio/orders/{id} answers 404 and no "
+                        "list holds it for %gs; no longer followed", coid,
+                        self.settings.order_give_up_s)
 
     def _foreign(self, raw: dict[str, Any]) -> Fill | None:
         """A fill of an order this run never placed (a person, or another client on the
@@ -1051,6 +1110,32 @@ def _direction(raw: dict[str, Any], sent: tuple[str, str, str] | None, *,
                         f"outcome_side {raw.get('outcome_side')!r} book_side "
                         f"{raw.get('book_side')!r}")
     return side, action
+
+
+def _cutoff_s(answer: Any) -> float:
+    """``orders_updated_ts`` of a ``GET /historical/cutoff`` answer in unix seconds (an
+    ISO-8601 time, or a number); :class:`KalshiMalformedAnswer` when it has none."""
+    value = answer.get("orders_updated_ts") if isinstance(answer, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    ns = parse_time_ns(value if isinstance(value, str) else None)
+    if ns is None:
+        raise KalshiMalformedAnswer(f"kalshi: GET /historical/cutoff: orders_updated_ts "
+                                    f"{str(value)[:40]!r} is not a time")
+    return ns / 1e9
+
+
+def _fill_time_s(raw: Any) -> int | None:
+    """A listed fill's time in unix seconds (``ts``, else ``created_time``); None when it
+    states none that can be read."""
+    if not isinstance(raw, dict):
+        return None
+    seconds = raw.get("ts")
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool) \
+            and 0 <= seconds < 2**40:
+        return int(seconds)
+    ns = parse_time_ns(raw.get("created_time"))
+    return None if ns is None else ns // 10**9
 
 
 def _one_position(ticker: str, listed: list[Any]) -> Decimal:

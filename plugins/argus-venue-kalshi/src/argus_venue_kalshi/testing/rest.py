@@ -12,7 +12,7 @@ import math
 import time
 import urllib.parse
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -106,6 +106,11 @@ class LocalRest:
         #: /portfolio/orders/{id}``) only this many seconds after it was created.
         self.visible_after_s = 0.0
         self._created: dict[str, float] = {}  # order id -> monotonic time it was created
+        #: The historical tier (docs getting_started/historical_data): orders canceled or
+        #: executed before this unix time (``last_update_time``) are served only by ``GET
+        #: /historical/orders`` (``GET /portfolio/orders/{id}`` answers 404); ``GET
+        #: /historical/cutoff`` states it as ``orders_updated_ts``.  None: the epoch.
+        self.orders_cutoff_s: float | None = None
         self.port = 0
         self._server: asyncio.Server | None = None
 
@@ -277,7 +282,9 @@ class LocalRest:
     def _route(self, req: Received) -> Reply:
         path = req.path.removeprefix(C.API_PREFIX)
         parts = [p for p in path.split("/") if p]
-        if parts[:1] in (["portfolio"], ["account"]) and not self._authorised(req):
+        private = parts[:1] in (["portfolio"], ["account"]) or parts[:2] == [
+            "historical", "orders"]
+        if private and not self._authorised(req):
             return 401, {"error": {"code": "authentication_error",
                                    "message": "invalid signature"}}
         try:
@@ -295,6 +302,7 @@ class LocalRest:
             ("GET", "portfolio", 2): self._list,
             ("GET", "portfolio", 3): self._order, ("DELETE", "portfolio", 3): self._cancel,
             ("GET", "account", 2): self._endpoint_costs,
+            ("GET", "historical", 2): self._historical,
         }
         if not parts:
             return None
@@ -376,7 +384,8 @@ class LocalRest:
             return 404, {"error": {"code": "not_found"}}
         # docs api-reference/portfolio/get-orders: ticker, event_ticker, min_ts ("orders
         # after a timestamp"), max_ts ("before"), status, cursor, limit; newest first
-        orders = [o for o in self.engine.orders.values() if self._visible(o)]
+        orders = [o for o in self.engine.orders.values()
+                  if self._visible(o) and not self._archived(o)]
         for key in ("status", "ticker"):
             if key in req.query:
                 orders = [o for o in orders if o[key] == req.query[key]]
@@ -409,9 +418,32 @@ class LocalRest:
 
     def _order(self, req: Received, parts: list[str]) -> Reply:
         order = self.engine.orders.get(parts[2])
-        if order is None or not self._visible(order):
+        if order is None or not self._visible(order) or self._archived(order):
             return 404, {"error": {"code": "not_found"}}
         return 200, {"order": order}
+
+    def _archived(self, order: dict[str, Any]) -> bool:
+        """Whether ``order`` is in the historical tier (see :attr:`orders_cutoff_s`)."""
+        return self.orders_cutoff_s is not None and order["status"] != "resting" and \
+            _unix(order["last_update_time"]) < self.orders_cutoff_s
+
+    def _historical(self, req: Received, parts: list[str]) -> Reply:
+        """``GET /historical/cutoff`` (the three cutoffs, ISO-8601) and ``GET
+        /historical/orders`` (docs api-reference/historical: ``ticker``, ``max_ts``,
+        ``cursor`` / ``limit``; no ``min_ts``; newest first)."""
+        cutoff = datetime.fromtimestamp(self.orders_cutoff_s or 0, UTC).isoformat()
+        if parts[1] == "cutoff":
+            return 200, {"market_settled_ts": cutoff, "trades_created_ts": cutoff,
+                         "orders_updated_ts": cutoff.replace("+00:00", "Z")}
+        if parts[1] != "orders":
+            return 404, {"error": {"code": "not_found"}}
+        orders = [o for o in self.engine.orders.values() if self._archived(o)]
+        if "ticker" in req.query:
+            orders = [o for o in orders if o["ticker"] == req.query["ticker"]]
+        if "max_ts" in req.query:
+            orders = [o for o in orders
+                      if _unix(o["last_update_time"]) < int(req.query["max_ts"])]
+        return 200, self._page(req, "orders", list(reversed(orders)))
 
     def _visible(self, order: dict[str, Any]) -> bool:
         """Whether reads show ``order`` yet (see :attr:`visible_after_s`)."""
