@@ -41,9 +41,16 @@ PSI_FLOOR = 1e-4  # a bin with no cases counts as this share (keeps the log fini
 
 
 def reference_bins(values: np.ndarray, bins: int = 10) -> dict[str, list[float]]:
-    """Decile edges of training values and the share of training rows between them."""
+    """Decile edges of training values and the share of training rows between them.
+
+    When the top bin holds one value only (a constant feature, or a point mass at the
+    training maximum), an edge just above it is added: otherwise every larger live value
+    fell into that bin too, and a feature constant at 0 in training and at 5 live had
+    PSI 0.  (Values below the lowest edge already get a bin of their own.)"""
     v = np.asarray(values, dtype=np.float64)
     edges = np.unique(np.quantile(v, np.linspace(0, 1, bins + 1)[1:-1]))
+    if v.size and edges.size and v.max() == edges[-1]:
+        edges = np.append(edges, np.nextafter(edges[-1], np.inf))
     props = np.bincount(np.searchsorted(edges, v, side="right"),
                         minlength=edges.size + 1) / v.size
     return {"edges": edges.tolist(), "props": props.tolist()}

@@ -176,7 +176,7 @@ class ProbabilityModel:
             raise DataError(f"model file: 'calibrator' must be an object, got "
                             f"{type(calibrator).__name__}")
         return cls(steps, Calibrator.from_dict(calibrator), features,
-                   _meta(doc.get("meta", {})))
+                   _meta(doc.get("meta", {}), features))
 
 
 def _features(raw: Any) -> tuple[str, ...]:
@@ -197,9 +197,10 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _meta(raw: Any) -> dict[str, Any]:
+def _meta(raw: Any, features: tuple[str, ...]) -> dict[str, Any]:
     """Validate the parts of ``meta`` inference reads: the label (an up/down label over
-    ``horizon_bars`` >= 1 bars) and the training period (integers, nanoseconds)."""
+    ``horizon_bars`` >= 1 bars), the training period (integers, nanoseconds, in order) and
+    the trained feature order (``feature_spec``, when recorded)."""
     if not isinstance(raw, dict):
         raise DataError(f"model file: 'meta' must be an object, got {type(raw).__name__}")
     label = raw.get("label", {})
@@ -217,7 +218,37 @@ def _meta(raw: Any) -> dict[str, Any]:
             _is_int(trained.get(k)) for k in TRAINED_ON_KEYS)):
         raise DataError(f"model file: meta 'trained_on' must hold integer {TRAINED_ON_KEYS} "
                         f"(ns), got {trained!r:.120}")
+    if trained is not None:
+        _check_trained_order(trained)
+    _check_feature_order(raw.get("feature_spec"), features)
     return dict(raw)
+
+
+def _check_trained_order(trained: dict[str, Any]) -> None:
+    """``first <= last < label_end``: training writes nothing else.  A label end at or
+    before the last training row (an edit, a mix-up of fields) made the forecaster answer
+    on bars the model was fitted on, as if they were out of sample."""
+    first, last, end = (trained[k] for k in TRAINED_ON_KEYS)
+    if not first <= last < end:
+        raise DataError(f"model file: meta 'trained_on' must have first_ts_ns <= last_ts_ns "
+                        f"< label_end_ts_ns (a label becomes known after its row), got "
+                        f"{first}, {last}, {end}")
+
+
+def _check_feature_order(spec: Any, features: tuple[str, ...]) -> None:
+    """``features`` in the order of ``meta.feature_spec`` (what the model was trained on),
+    when the file records it: a swapped ``features`` list fed each coefficient the other
+    feature's column, silently."""
+    if spec is None:
+        return
+    try:
+        keys = tuple(f"{s['name']}@{s['version']}" for s in spec)
+    except (TypeError, KeyError) as exc:
+        raise DataError(f"model file: meta 'feature_spec' must list objects with name and "
+                        f"version ({type(exc).__name__}: {exc!s:.80})") from None
+    if keys != features:
+        raise DataError(f"model file: 'features' {list(features)} differ from the features it "
+                        f"was trained on, in order (meta feature_spec: {list(keys)})")
 
 
 def _gbm_step(s: dict[str, Any], width: int) -> dict[str, Any]:

@@ -209,6 +209,12 @@ class ModelRegistry:
         if size:  # measured in SQL first: a huge row is refused before it is fetched
             check_model_size(int(size[0]["n"] or 0), f"{self.ledger.path}: model {model_id}")
         row = self.get(model_id)
+        if not str(row["model_sha256"]).startswith(model_id):
+            # the id is the first 16 hex of the document's sha256 (register): a row whose
+            # document and stored hash were both rewritten still fails here
+            raise DataError(f"{self.ledger.path}: model {model_id}'s stored sha256 "
+                            f"{str(row['model_sha256'])[:16]}... is not the one it was "
+                            "registered with (the row was edited); retrain and register it")
         return load_model(row["model_json"].encode(), expected_sha256=row["model_sha256"])
 
     def drift_calibration(self, model_id: str) -> dict[str, Any] | None:
