@@ -28,6 +28,7 @@ from argus_core import (
     Bar,
     Config,
     ConfigError,
+    DataError,
     Ledger,
     Strategy,
     apply_overrides,
@@ -46,7 +47,7 @@ from argus_lab.config import (
 )
 from argus_lab.executor import Executor, SerialExecutor, make_executor
 from argus_lab.inputs import input_fingerprint
-from argus_lab.ratios import per_obs_sharpe
+from argus_lab.ratios import effective_returns, per_obs_sharpe
 from argus_lab.regime import REGIME_NAMES, vol_regimes
 from argus_lab.sweep import (
     PointTask,
@@ -197,11 +198,19 @@ def cost_tasks(config: Config, settings: LabSettings, folder: Path,
             for m in settings.gates.cost_multipliers]
 
 
-#: The DSR is judged only on a record with at least this many non-zero returns.  Its
-#: standard error is asymptotic: on a record of idle bars and one winning trade (skew
-#: ~sqrt(n), kurtosis ~n) it gave DSR 0.977 -- past the 0.95 deploy bar -- and on three
-#: winning trades 0.9997, where a coin toss is all one trade can tell.
+#: The DSR is judged only on a record resting on at least this many returns
+#: (:func:`argus_lab.ratios.effective_returns`).  Its standard error is asymptotic: on a
+#: record of idle bars and one winning trade (skew ~sqrt(n), kurtosis ~n) it gave DSR
+#: 0.977 -- past the 0.95 deploy bar -- and on three winning trades 0.9997, where a coin
+#: toss is all one trade can tell.  Counting non-zero returns was not enough: the one
+#: win beside 29 bars of ~1e-6 noise counted 30 and passed.
 DSR_MIN_ACTIVE = 30
+
+#: White's RC and Hansen's SPA are judged only when every variant that gained rests on
+#: at least this many returns: their bootstrap is asymptotic too, and one winning bar
+#: among 200 idle ones gave p = 0.064 (past rc_alpha 0.10) -- the chance a resample
+#: draws that bar three times, not evidence of skill.
+RC_MIN_ACTIVE = DSR_MIN_ACTIVE
 
 
 def judge_dsr(returns: np.ndarray, n_trials: int, var_sr: float, g: GateSettings
@@ -218,17 +227,76 @@ def judge_dsr(returns: np.ndarray, n_trials: int, var_sr: float, g: GateSettings
     dsr = stats.deflated_sharpe_ratio(mom.sharpe, mom.n_obs, mom.skew, mom.kurtosis,
                                       max(n_trials, 1), var_sr)
     active = int(np.count_nonzero(r[np.isfinite(r)]))
+    effective = effective_returns(r)
     details = {"dsr": dsr, "sharpe_per_obs": mom.sharpe, "n_obs": mom.n_obs,
                "skew": mom.skew, "kurtosis": mom.kurtosis, "n_trials": n_trials,
-               "var_trials_sr": var_sr, "active_returns": active}
-    if active < DSR_MIN_ACTIVE:
-        return details, [], [f"DSR: only {active} of {mom.n_obs} returns are non-zero "
-                              f"(< {DSR_MIN_ACTIVE}): too few to judge (DSR {dsr:.3f})"]
+               "var_trials_sr": var_sr, "active_returns": active,
+               "effective_returns": effective}
+    if not effective >= DSR_MIN_ACTIVE:
+        return details, [], [f"DSR: the record rests on {effective:.1f} returns ({active} "
+                              f"of {mom.n_obs} non-zero; < {DSR_MIN_ACTIVE}): too few to "
+                              f"judge (DSR {dsr:.3f})"]
     if not dsr >= g.dsr_kill:  # NaN fails
         return details, [f"DSR {dsr:.3f} < {g.dsr_kill} after {n_trials} trials"], []
     if not dsr >= g.dsr_deploy:
         return details, [], [f"DSR {dsr:.3f} < {g.dsr_deploy} after {n_trials} trials"]
     return details, [], []
+
+
+def _rc_pvalues(matrix: np.ndarray, g: GateSettings, seed: int
+                ) -> tuple[stats.MultipleComparison, stats.MultipleComparison]:
+    """White's RC and Hansen's SPA of the columns of ``matrix`` against cash."""
+    bench = np.zeros(matrix.shape[0])
+    rc = stats.white_reality_check(bench, matrix, block_size=g.rc_block, reps=g.rc_reps,
+                                   seed=seed)
+    spa = stats.hansen_spa(bench, matrix, block_size=g.rc_block, reps=g.rc_reps, seed=seed)
+    return rc, spa
+
+
+def _larger(a: float, b: float) -> float:
+    """The larger p-value, NaN when either is (``max`` returned the other one)."""
+    return a if math.isnan(a) or a >= b else b
+
+
+def judge_reality_check(matrix: np.ndarray, g: GateSettings, seed: int
+                        ) -> tuple[dict[str, Any], list[str]]:
+    """White's RC and Hansen's SPA of the variant set (the (T, k) aligned returns) against
+    cash: ``(details, hold reasons)``.
+
+    A variant that gained but rests on fewer than :data:`RC_MIN_ACTIVE` returns
+    (:func:`argus_lab.ratios.effective_returns`) is *thin*: its bootstrap p-value is the
+    chance of redrawing a few bars, not evidence.  With thin variants the tests must pass
+    twice, over the whole set (every variant tried counts in the snooping) and over the
+    variants that are not thin (the significance may not rest on the thin ones); the
+    larger p-values are judged.  With only thin gainers the gate holds."""
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim != 2 or m.shape[0] < 10 or m.shape[1] < 1:
+        return {}, [f"reality check: {m.shape[0] if m.ndim else 0} aligned returns are "
+                    f"too few"]
+    rc, spa = _rc_pvalues(m, g, seed)
+    thin = np.array([effective_returns(m[:, k]) < RC_MIN_ACTIVE and m[:, k].mean() > 0.0
+                     for k in range(m.shape[1])])
+    rc_p, spa_p = rc.pvalue, spa.pvalue
+    details: dict[str, Any] = {"white_rc_p": rc_p, "spa_p": spa_p,
+                               "best_variant": rc.best_model, "n_variants": rc.n_models,
+                               "thin_variants": int(thin.sum())}
+    hold = []
+    if thin.all():
+        hold.append(f"reality check: every variant that gained rests on fewer than "
+                    f"{RC_MIN_ACTIVE} returns: too few to judge (White's RC p = {rc_p:.3f})")
+        return details, hold
+    if thin.any():
+        rc_thick, spa_thick = _rc_pvalues(m[:, ~thin], g, seed)
+        details["white_rc_p_without_thin"] = rc_thick.pvalue
+        details["spa_p_without_thin"] = spa_thick.pvalue
+        rc_p, spa_p = _larger(rc_p, rc_thick.pvalue), _larger(spa_p, spa_thick.pvalue)
+    without = f" ({int(thin.sum())} thin variants)" if thin.any() else ""
+    if not rc_p <= g.rc_alpha:  # NaN holds
+        hold.append(f"reality check: White's RC p = {rc_p:.3f} > {g.rc_alpha} "
+                    f"over {rc.n_models} variants{without}")
+    if not spa_p <= g.rc_alpha:
+        hold.append(f"reality check: Hansen's SPA p = {spa_p:.3f} > {g.rc_alpha}{without}")
+    return details, hold
 
 
 @attrs.frozen
@@ -279,6 +347,8 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
     details: dict[str, Any] = {"family": family, "variant": variant,
                                "inputs": input_fingerprint(config),
                                "judged_by": judging_fingerprint(settings)}
+    # ... and the files the sweep's points name, checked again before the verdict is kept.
+    inputs_at_start = input_fingerprint(config, settings.sweep.grid())
 
     def stage(name: str, total: int) -> Callable[[int, int], None]:
         say(name, 0, total)
@@ -388,22 +458,11 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
         # Reality check / SPA of the variant set against cash (zero excess return).
         if matrix.shape[0] >= 10:
             stage("reality check (White RC, Hansen SPA)", 1)
-            bench = np.zeros(matrix.shape[0])
-            rc = stats.white_reality_check(bench, matrix, block_size=g.rc_block,
-                                           reps=g.rc_reps, seed=config.argus.seed)
-            spa = stats.hansen_spa(bench, matrix, block_size=g.rc_block, reps=g.rc_reps,
-                                   seed=config.argus.seed)
+        rc_details, rc_hold = judge_reality_check(matrix, g, config.argus.seed)
+        if rc_details:
             say("reality check (White RC, Hansen SPA)", 1, 1)
-            details["reality_check"] = {"white_rc_p": rc.pvalue, "spa_p": spa.pvalue,
-                                        "best_variant": rc.best_model,
-                                        "n_variants": rc.n_models}
-            if not rc.pvalue <= g.rc_alpha:  # NaN holds
-                hold.append(f"reality check: White's RC p = {rc.pvalue:.3f} > {g.rc_alpha} "
-                            f"over {rc.n_models} variants")
-            if not spa.pvalue <= g.rc_alpha:
-                hold.append(f"reality check: Hansen's SPA p = {spa.pvalue:.3f} > {g.rc_alpha}")
-        else:
-            hold.append(f"reality check: {matrix.shape[0]} aligned returns are too few")
+            details["reality_check"] = rc_details
+        hold.extend(rc_hold)
 
         # Probability of backtest overfitting of the sweep's choice (no sweep: no choice).
         if matrix.ndim == 2 and matrix.shape[1] >= 2:
@@ -452,6 +511,7 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
     finally:
         if own_executor:
             executor.close()
+    _refuse_if_inputs_changed(config, settings, inputs_at_start, own_ledger, ledger)
     verdict = "kill" if kill else ("hold" if hold else "deploy")
     reasons = [f"kill: {r}" for r in kill] + [f"hold: {r}" for r in hold]
     result = GateVerdict(verdict, reasons, details)
@@ -464,6 +524,21 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
     if ledger is None:
         own_ledger.close()
     return result
+
+
+def _refuse_if_inputs_changed(config: Config, settings: LabSettings, at_start: str,
+                              own_ledger: Ledger, given: Ledger | None) -> None:
+    """Refuse to keep a verdict when a file the config or its sweep names changed while
+    the gates ran: the base backtest, the sweep's points and the regime replay each read
+    the files at their own time, so an edit between them gave a verdict mixing two data
+    sets, stored under the fingerprint of the first."""
+    if input_fingerprint(config, settings.sweep.grid()) == at_start:
+        return
+    if given is None:
+        own_ledger.close()
+    raise DataError(f"{config.path or '<config>'}: a data file the config names changed "
+                    f"while the gates ran; no verdict is stored: run the gates again on "
+                    f"data that stays as it is")
 
 
 def canonical_hash(config: Config) -> str:

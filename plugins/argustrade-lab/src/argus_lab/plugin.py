@@ -46,7 +46,11 @@ def report_sections(config: Config, run_dir: Path) -> dict[str, str] | None:
     path = lab_dir(config, settings) / "lab.db"
     family, tag = family_of(config, settings), canonical_hash(config)
 
-    identity = {"inputs": input_fingerprint(config), "judged_by": judging_fingerprint(settings)}
+    # "variant": "" is the config's own strategies; a verdict stored under the same config
+    # hash for injected code (the orchestrator's AI-written candidates) was shown as this
+    # config's.
+    identity = {"inputs": input_fingerprint(config), "judged_by": judging_fingerprint(settings),
+                "variant": ""}
 
     def stored() -> dict[str, Any] | None:
         """The newest verdict of this config judged on the files as they are now (one of
@@ -56,11 +60,12 @@ def report_sections(config: Config, run_dir: Path) -> dict[str, str] | None:
             return None
         with open_lab_ledger(path) as ledger:
             rows = ledger.query("select * from lab_gate_verdicts where family = ? and "
-                                "config_hash = ? order by id desc limit 1", (family, tag))
-        if not rows:
-            return None
-        details = json.loads(rows[0]["details_json"])
-        return rows[0] if all(details.get(k) == v for k, v in identity.items()) else None
+                                "config_hash = ? order by id desc", (family, tag))
+        for row in rows:  # the newest of this identity (a candidate's may be newer)
+            details = json.loads(row["details_json"])
+            if all(details.get(k, "") == v for k, v in identity.items()):
+                return row
+        return None
 
     row = stored()
     if row is None and settings.backtest_gates:

@@ -31,3 +31,21 @@ def per_obs_sharpe(returns: Sequence[float] | np.ndarray) -> float:
     if is_flat(r):
         return 0.0
     return float(r.mean() / r.std(ddof=1))
+
+
+def effective_returns(returns: Sequence[float] | np.ndarray) -> float:
+    """How many returns a record's outcome rests on: ``(sum |r|)^2 / sum r^2`` of its
+    finite returns (the participation ratio; 0 for none that is non-zero).
+
+    ``n`` returns of one size count ``n``; one large return among tiny ones counts about
+    1 however many tiny ones there are.  A count of non-zero returns is no such measure:
+    one winning trade beside 29 bars of ~1e-6 noise counted 30 and was judged (DSR
+    0.977, past the deploy bar).  Gaussian returns count about ``2/pi`` of their number.
+    """
+    r = np.asarray(returns, dtype=np.float64)
+    a = np.abs(r[np.isfinite(r)])
+    peak = float(a.max()) if a.size else 0.0
+    if peak == 0.0:
+        return 0.0
+    a = a / peak  # scaled, so squares of tiny returns neither underflow nor overflow
+    return float(a.sum() ** 2 / (a * a).sum())
