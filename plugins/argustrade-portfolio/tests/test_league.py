@@ -259,6 +259,21 @@ def test_stored_verdict_reads_the_labs_newest(tmp_path: Path) -> None:
     assert stored_verdict(tmp_path, "other") is None
 
 
+def test_a_candidates_verdict_in_the_family_is_not_the_slots(tmp_path: Path) -> None:
+    """The orchestrator stores its AI-written candidates' verdicts in the family of the
+    strategy they would replace, with a ``variant`` in the details: the newest of them, a
+    ``deploy``, made the slot running the old strategy eligible (lab red team r38)."""
+    trials = pytest.importorskip("argus_lab.trials")
+    with trials.open_lab_ledger(tmp_path / "lab.db") as ledger, ledger.transaction():
+        for i, (verdict, details) in enumerate((
+                ("kill", '{"variant": ""}'), ("deploy", '{"variant": "candidate-3"}'),
+                ("deploy", "not json"), ("deploy", "[1]"))):
+            ledger.insert("lab_gate_verdicts", {
+                "family": "f", "ts_ns": i, "verdict": verdict, "reasons_json": "[]",
+                "details_json": details, "config_hash": "x"})
+    assert stored_verdict(tmp_path, "f") == "kill"
+
+
 # -- the check on a ledger ---------------------------------------------------------------
 
 def open_ledger(path: Path) -> Ledger:

@@ -144,20 +144,37 @@ def lab_db_path(lab_dir: Path) -> Path:
 
 
 def stored_verdict(lab_dir: Path, family: str) -> str | None:
-    """The newest deploy-gate verdict the lab stored for ``family`` (None when there is no
-    lab ledger, no verdict table or no verdict), read through a read-only connection."""
+    """The newest deploy-gate verdict the lab stored for ``family``'s own strategies (None
+    when there is no lab ledger, no verdict table or no verdict), read through a read-only
+    connection.  A verdict of a candidate the orchestrator judged in that family (its
+    details name a ``variant``: AI-written code, not the strategy this slot runs) is not
+    this slot's: its ``deploy`` made the slot eligible."""
     path = lab_db_path(lab_dir)
     if not path.is_file():
         return None
+
     def verdict(conn: apsw.Connection) -> str | None:
         try:
-            rows = list(conn.execute("select verdict from lab_gate_verdicts where family = ? "
-                                     "order by id desc limit 1", (family,)))
+            rows = conn.execute("select verdict, details_json from lab_gate_verdicts where "
+                                "family = ? order by id desc", (family,))
+            for value, details in rows:
+                if not _variant_of(details):
+                    return str(value)
         except apsw.SQLError:  # a lab ledger without the verdict table: nothing stored
             return None
-        return str(rows[0][0]) if rows else None
+        return None
 
     return read_untouched(path, verdict)
+
+
+def _variant_of(details_json: object) -> str:
+    """The ``variant`` a stored verdict's details name ("" for the config's own
+    strategies; a details text that cannot be read names one: it is not trusted)."""
+    try:
+        details = json.loads(str(details_json))
+    except ValueError:
+        return "unreadable details"
+    return str(details.get("variant") or "") if isinstance(details, dict) else "not an object"
 
 
 # -- the reference distribution ----------------------------------------------------------
