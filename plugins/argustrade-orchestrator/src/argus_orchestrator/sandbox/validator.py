@@ -202,6 +202,10 @@ _NODE_NAMES: dict[str, str] = {
     "AsyncFunctionDef": "'async def'", "Await": "'await'", "Yield": "'yield' (generators)",
     "YieldFrom": "'yield from' (generators)", "Global": "'global' statements",
     "Nonlocal": "'nonlocal' statements", "TryStar": "'except*'", "MatMult": "'@'",
+    # Type parameters (3.12+): their bounds and defaults are code the checker never saw.
+    "TypeVar": "type parameters ('def f[T]', 'class C[T]')",
+    "ParamSpec": "type parameters ('def f[**P]')", "TypeVarTuple": "type parameters "
+    "('def f[*Ts]')", "TypeAlias": "'type' aliases",
 }
 #: Node types an annotation may use (it runs at import time unless annotations are lazy).
 _ANNOTATION_NODES: frozenset[type] = frozenset({
@@ -853,8 +857,27 @@ class _Checker:
         if handler is not None:
             result: list[tuple[ast.AST, _Ctx]] | None = handler(node, ctx)
             if result is not None:
+                self._refuse_unwalked(node, result)
                 return result
         return [(child, ctx) for child in ast.iter_child_nodes(node)]
+
+    def _refuse_unwalked(self, node: ast.AST, walked: list[tuple[ast.AST, _Ctx]]) -> None:
+        """Refuse every child of ``node`` that its handler does not walk and whose type is
+        not on the allow-list.
+
+        A handler lists the children it walks; a field it does not know goes unchecked.
+        Python 3.12 added one to ``def`` and ``class`` (``type_params``): the bounds and
+        defaults in ``def f[T: eval('1')]`` or ``class C[T = ().__class__]`` were never
+        seen, so any name, builtin or dunder was accepted (3.13 runs a default on
+        ``C[()]``).  Checked by type, not by field name: a field a later Python adds is
+        refused too.  A skipped child of an allowed type (an import's alias, a context)
+        was left out on purpose."""
+        seen = {id(child) for child, _ in walked}
+        for child in ast.iter_child_nodes(node):
+            kind = type(child)
+            if kind not in _ALLOWED_NODES and id(child) not in seen:
+                what = _NODE_NAMES.get(kind.__name__, f"{kind.__name__} syntax")
+                self.fail(child if hasattr(child, "lineno") else node, f"{what} not allowed")
 
     def _binding(self, node: ast.AST, name: str) -> None:
         """Checks for a name bound (assigned, a parameter, a def, a loop variable...) here."""

@@ -510,9 +510,16 @@ def _seccomp(sc: Any, report: dict[str, Any]) -> None:
     report["seccomp_allowed"] = len(allowed) + len(SELF_ONLY_SYSCALLS) + 2
 
 
+#: Audit events the hook refuses.  ``object.__getattr__`` is CPython's event for reading
+#: the frame and code internals it marks as restricted (``gi_frame``, ``cr_frame``,
+#: ``ag_frame``, ``gi_code``, ``tb_frame``, a function's ``__code__``): the door to
+#: ``f_back``/``f_globals`` walks into the worker's own frames.  Nothing the worker or
+#: the allowed modules run reads them (setting attributes, ``object.__setattr__``, is
+#: how a strategy sets a class constant, so it stays allowed).
 _BLOCKED_EVENT_PREFIXES = (
-    "open", "os.", "subprocess.", "socket.", "shutil.", "ctypes.", "sys._getframe",
-    "sys.settrace", "sys.setprofile", "sys.addaudithook", "sys._current_frames", "code.__new__",
+    "object.__getattr__", "open", "os.", "subprocess.", "socket.", "shutil.", "ctypes.",
+    "sys._getframe", "sys.settrace", "sys.setprofile", "sys.addaudithook",
+    "sys._current_frames", "code.__new__",
     "marshal.", "pickle.", "gc.get_", "builtins.input", "cpython.run_", "mmap.", "resource.",
     "signal.", "fcntl.", "urllib.", "http.", "ftplib.", "smtplib.", "webbrowser.", "winreg.",
     "sqlite3.", "glob.", "tempfile.", "pty.", "syslog.", "time.sleep",
