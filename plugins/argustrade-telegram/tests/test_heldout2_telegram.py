@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -159,15 +158,15 @@ def test_a_kill_while_the_loop_holds_the_write_lock_lands_when_it_is_freed(
     said(api, "started")
     holder = apsw.Connection(str(run_dir / "argus.db"))
     holder.execute("begin immediate")  # what a stalled loop's commit holds
-    freed = threading.Timer(6.0, lambda: holder.execute("rollback"))
-    freed.start()
     try:
         api.send_command(ALLOWED, "/kill while it is locked")
-        assert "busy" in said(api, "busy")
+        # held until the bot says it is busy (a timer of 6 s freed it before the bot's
+        # 5 s wait had run out whenever a loaded machine started the command late)
+        assert "busy" in said(api, "busy", timeout_s=20.0)
+        holder.execute("rollback")
         assert api.wait_for(lambda: latch(run_dir) is not None, 15.0), texts(api)
         said(api, "Done")
     finally:
-        freed.join()
         holder.close()
     assert not [t for t in texts(api) if "FAILED" in t or "damaged" in t]
 

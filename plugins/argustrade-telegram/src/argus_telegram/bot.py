@@ -47,7 +47,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBUserWarning
 
-from argus_core import ConfigError, redact
+from argus_core import ConfigError, TradingState, redact
 from argus_telegram import commands
 from argus_telegram.config import TelegramSettings
 from argus_telegram.ledger_view import LedgerWatcher, describe_state
@@ -346,8 +346,12 @@ class TelegramBot:
         self._ready.set()
         log.info("telegram: bot @%s serving run %s to %d chat(s)", self.username, self.run_id,
                  len(self.settings.chat_ids))
+        start = self.watcher.start_state  # a run resumed halted says so at once
+        held = "" if start.get("state") == TradingState.ACTIVE.value else \
+            f"; trading {describe_state(start)}"
         self.notify(Notice("run", f"▶️ Argus run <code>{escape(self.run_id)}</code> "
-                                  f"({escape(self.mode)}) started; /help lists the commands"))
+                                  f"({escape(self.mode)}) started{held}; /help lists the "
+                                  f"commands", critical=bool(held)))
         if self.stale:  # to every chat (whatever ``events`` says): a person is waiting
             self.outbox.put(Notice("run", f"⚠️ Not obeyed: {len(self.stale)} command(s) sent "
                                           f"before this bot started (for an earlier run, or "

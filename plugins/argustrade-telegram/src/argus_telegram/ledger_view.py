@@ -138,6 +138,9 @@ class LedgerWatcher:
     risk_id: int = 0
     strategy_event_id: int = 0
     latch: str | None = None
+    #: The trading state when :meth:`prime` read the ledger (a resumed run may start
+    #: halted or reducing: the start notice says so, the watcher never would).
+    start_state: dict[str, Any] = attrs.Factory(lambda: {"state": TradingState.ACTIVE.value})
 
     def prime(self) -> None:
         """Start from what the ledger holds now."""
@@ -146,6 +149,7 @@ class LedgerWatcher:
             if has_table(conn, "strategy_events"):
                 self.strategy_event_id = _max_id(conn, "strategy_events")
             self.latch = _latch_text(conn)
+            self.start_state = trading_state(conn)
 
     def poll(self) -> list[Notice]:
         """Notices for state changes, risk events, drift alarms and rollbacks since the
