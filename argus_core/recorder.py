@@ -274,15 +274,12 @@ def read_header(path: Path) -> RecordingHeader | None:
             first = next((line for line in fh if line.strip()), "")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}:1: {not_utf8(exc)}") from None
-    if not first:
-        return None
     try:
         data = loads_frame(first, object_pairs_hook=unique_keys)
-    except json.JSONDecodeError:
+    except json.JSONDecodeError:  # an empty file too ("")
         return None  # read_ndjson reports the bad line with its number
-    if not isinstance(data, dict) or data.get("type") != HEADER_TYPE:
-        return None
-    return parse_header(data, where=f"{path}:header")
+    return parse_header(data, where=f"{path}:header") \
+        if isinstance(data, dict) and data.get("type") == HEADER_TYPE else None
 
 
 async def record(config: Config, out_path: Path, *, duration_s: float,

@@ -13,9 +13,10 @@
   daylight-saving rule is ever guessed.  Every row must have as many fields as
   the first bar row (a line cut short, or a thousands separator, would move
   values between columns), and bars may not open closer together than
-  ``bar_seconds`` (they would overlap).  A field that is not a number is named by
-  its line and column; a file that is not UTF-8 text (UTF-16 from a spreadsheet)
-  is refused by the line where that shows.
+  ``bar_seconds`` (they would overlap), nor the window's first 33 all further apart
+  (daily bars under an hourly ``bar_seconds`` would be stamped closed 23 h early).
+  A field that is not a number is named by its line and column; a file that is
+  not UTF-8 text (UTF-16 from a spreadsheet) is refused by the line where that shows.
 * ``ndjson``: a recording written by ``argus record`` (one serialised market
   event per line); malformed lines fail with the file and line number, so
   does a time (``ts_ns``) that is not an integer of nanoseconds in 0 .. 2**63
@@ -84,9 +85,8 @@ def _to_epoch_s(value: str | int | None) -> int | None:
         when = int(text) if _SECONDS.fullmatch(text) else datetime.fromisoformat(text)
     except ValueError:  # (int() of more than 4,300 digits too)
         raise DataError(f"replay: {value!r} is not an ISO date or unix seconds") from None
-    if isinstance(when, int):
-        return when
-    return int(when.replace(tzinfo=when.tzinfo or UTC).timestamp())
+    return when if isinstance(when, int) else int(
+        when.replace(tzinfo=when.tzinfo or UTC).timestamp())
 
 
 def _when(key: str, value: str | int | None) -> None:
@@ -217,9 +217,9 @@ def count_bars_csv(path: Path, start_s: int | None = None, end_s: int | None = N
                     ts_s = _time_s(row[ts_col])
                 except (ValueError, IndexError, OverflowError):
                     continue
-                if not 0 <= ts_s < _NS_ROOM:  # refused there (_time_refused)
-                    continue
-                n += (start_s is None or ts_s >= start_s) and (end_s is None or ts_s < end_s)
+                # (a time out of range is refused there: _time_refused)
+                n += 0 <= ts_s < _NS_ROOM and (start_s is None or ts_s >= start_s) and (
+                    end_s is None or ts_s < end_s)
         except UnicodeDecodeError as exc:
             raise DataError(f"{path}: {not_utf8(exc)}") from None
         except csv.Error as exc:  # a field past the csv module's limit (128 KiB)
@@ -300,6 +300,21 @@ def _columns(path: Path, header: list[str]) -> tuple[int, ...]:
                         f"close and volume; got {names}{row}") from None
 
 
+def _longer_bars(head: list[int], stamps: Iterable[int], bar_seconds: int, path: Path) -> bool:
+    """Add close times (ns) to ``head`` up to the window's first 33 bars, then refuse them
+    all a multiple of a step longer than ``bar_seconds`` apart: daily bars under the
+    default 3600 were each stamped closed 23 h before they closed, and only "gaps" were
+    logged.  (Kraken's sparse early hours step 3600 within any 16 bars.)  Whether to go
+    on judging."""
+    head.extend(itertools.islice(stamps, 33 - len(head)))
+    apart = math.gcd(*(b - a for a, b in itertools.pairwise(head))) // 10**9
+    if len(head) == 33 and apart > bar_seconds:
+        raise DataError(f"{path}: its first 33 bars open {apart} s apart or a multiple of "
+                        f"that, never bar_seconds = {bar_seconds}: each would be stamped closed "
+                        f"{apart - bar_seconds} s early; set [plugins.replay] bar_seconds={apart}?")
+    return len(head) < 33
+
+
 def read_bars_csv(path: Path, instrument_id: str, bar_seconds: int,
                   start_s: int | None = None, end_s: int | None = None) -> list[Bar]:
     """Every bar of an OHLCVT CSV (see :func:`iter_bars_csv`) as a list."""
@@ -323,11 +338,12 @@ def iter_bar_runs_csv(path: Path, instrument_id: str, bar_seconds: int,
     """Parse an OHLCVT CSV into bars stamped at their close time, one at a time (memory
     stays flat in the number of bars); ``DataError`` names the line, including a bar out
     of time order and a row whose number of fields differs from the first bar row's;
-    the number of gaps is logged once the file is read (``warn_gaps``: the replay's
-    first pass leaves that to the replay itself).  ``runs``: a batch of plain numeric
-    lines that passes every check at once comes as columns (a :class:`BarRun` of up to
-    ``RUN_BARS`` bars, made into bars only where asked); any other batch bar by bar,
-    the bars before a bad line first.  The time column holds unix seconds,
+    the number of gaps is logged once the file is read, and bars all further apart than
+    ``bar_seconds`` are refused (:func:`_longer_bars`; ``warn_gaps``: the replay's first
+    pass, and readers that only look, leave both to the replay).  ``runs``: a batch of
+    plain numeric lines that passes every check at once comes as columns (a
+    :class:`BarRun` of up to ``RUN_BARS`` bars, made into bars only where asked); any
+    other batch bar by bar, the bars before a bad line first.  The time column holds unix seconds,
     or milliseconds / microseconds / nanoseconds (told apart by magnitude).  ``era``: only
     the bars that decide :func:`era_rules` (:func:`_era_picks`; the replay's first pass)."""
     try:
@@ -341,6 +357,8 @@ def iter_bar_runs_csv(path: Path, instrument_id: str, bar_seconds: int,
         raise DataError(f"{path}:1: {not_utf8(exc)}") from None
     has_header = _is_header(_csv_row(first, path, 1))
     last_ts, gaps, step = -1, 0, bar_seconds * 10**9
+    # The window's first close times (_longer_bars; the era pass skips bars)
+    head, judging = list[int](), warn_gaps and not era
     window = (-np.inf if start_s is None else start_s, np.inf if end_s is None else end_s)
     with open_data(path, "bars", newline="", encoding="utf-8-sig") as fh:
         if has_header:
@@ -359,6 +377,7 @@ def iter_bar_runs_csv(path: Path, instrument_id: str, bar_seconds: int,
                 if runs and fast is not None else None
             if checked is not None:
                 stamps, table, new_gaps = checked
+                judging = judging and _longer_bars(head, stamps.tolist(), bar_seconds, path)
                 if columns and sum(len(c[0]) for c in columns) + len(stamps) > RUN_BARS:
                     yield _run_of(instrument_id, columns)
                     columns = []
@@ -391,6 +410,7 @@ def iter_bar_runs_csv(path: Path, instrument_id: str, bar_seconds: int,
                         + _hour_digits_hint(ts_s))
                 gaps += last_ts >= 0 and ts_ns - last_ts > step
                 last_ts = ts_ns
+                judging = judging and _longer_bars(head, (ts_ns,), bar_seconds, path)
                 try:
                     yield Bar(instrument_id, ts_ns, o, h, lo, c, v)
                 except DataError as exc:
@@ -795,13 +815,13 @@ class ReplayVenue(Venue):
             _ERA_CACHE[key] = era_rules(self._data(first_pass=True), self.instrument_id)
         return _ERA_CACHE[key]
 
-    def _data(self, *, first_pass: bool = False) -> Iterator[MarketEvent]:
-        """The configured bars (on the era pass only those that decide it) or recording,
-        streamed from the file."""
+    def _data(self, *, first_pass: bool = False, runs: bool = False) -> Iterator[Any]:
+        """The configured bars (on the era pass only those that decide it; ``runs``: as
+        :func:`iter_bar_runs_csv` gives them) or recording, streamed from the file."""
         if self.s.bars_csv is not None:
-            return iter_bars_csv(self.s.bars_csv, self.instrument_id, self.s.bar_seconds,
-                                 _to_epoch_s(self.s.start), _to_epoch_s(self.s.end),
-                                 warn_gaps=not first_pass, era=first_pass)
+            return iter_bar_runs_csv(self.s.bars_csv, self.instrument_id, self.s.bar_seconds,
+                                     _to_epoch_s(self.s.start), _to_epoch_s(self.s.end),
+                                     warn_gaps=not first_pass, era=first_pass, runs=runs)
         assert self.s.ndjson is not None
         return read_ndjson(self.s.ndjson, None if first_pass else self._listed_fees)
 
@@ -812,10 +832,7 @@ class ReplayVenue(Venue):
     def runs(self) -> Iterator[MarketEvent | BarRun]:
         """:meth:`events` with a bar file's checked batches as :class:`BarRun` columns
         (the runner's quiet stretches; their bars are made only where one is wanted)."""
-        if self.s.bars_csv is None:
-            return self._data()
-        return iter_bar_runs_csv(self.s.bars_csv, self.instrument_id, self.s.bar_seconds,
-                                 _to_epoch_s(self.s.start), _to_epoch_s(self.s.end))
+        return self._data(runs=True)
 
     async def stream(self) -> AsyncIterator[MarketEvent]:
         for event in self.events():
