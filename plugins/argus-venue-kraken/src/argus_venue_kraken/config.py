@@ -72,6 +72,28 @@ def _between(low: float, high: float, *, low_open: bool = False) -> Any:
     return check
 
 
+def _check_dead_man(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """0 (off) or whole seconds from ``DEAD_MAN_MIN_S`` to ``DEAD_MAN_MAX_S``, and long
+    enough that each re-arm (every timeout / ``DEAD_MAN_REARMS``) gets its answer or gives
+    up (``request_timeout_s``) before the next is due."""
+    low, high = C.DEAD_MAN_MIN_S, C.DEAD_MAN_MAX_S
+    if isinstance(value, bool) or not isinstance(value, int) or not (
+            value == 0 or low <= value <= high):
+        raise ValueError(f"{attribute.name}: must be 0 (off) or whole seconds from {low} to "
+                         f"{high} (Kraken: less than 86400; it recommends 60), got {value!r}")
+
+
+def _check_dead_man_vs_timeout(settings: KrakenSettings) -> None:
+    """Cross-field: a re-arm must fit in the re-arm period (checked after both are set)."""
+    timeout_s, request_s = settings.dead_man_timeout_s, settings.request_timeout_s
+    if timeout_s and request_s > timeout_s / C.DEAD_MAN_REARMS:
+        raise ValueError(
+            f"dead_man_timeout_s: must be at least {C.DEAD_MAN_REARMS} x request_timeout_s "
+            f"({C.DEAD_MAN_REARMS * request_s:g}): it is re-armed every "
+            f"{timeout_s / C.DEAD_MAN_REARMS:g}s and a re-arm may take request_timeout_s "
+            f"({request_s:g}s), so a slow one could let it expire; got {timeout_s}")
+
+
 _non_negative = _between(0, float("inf"))
 #: Fees in basis points: 0 to 1,000 (10 %), far above any Kraken tier.
 _fee_bps = _between(0, 1000)
@@ -161,8 +183,8 @@ class KrakenSettings:
     volume_30d_usd: Decimal = attrs.field(default=Decimal(0), converter=_dec_volume_30d_usd,
                                           validator=_non_negative)
     #: Dead-man's switch timeout (CancelAllOrdersAfter) while orders rest; 0 disables.
-    #: Kraken accepts up to 86400 s.
-    dead_man_timeout_s: int = attrs.field(default=60, validator=_between(0, 86400))
+    #: Whole seconds, 10 to 86399 (Kraken: less than 86400), re-armed every quarter of it.
+    dead_man_timeout_s: int = attrs.field(default=60, validator=_check_dead_man)
     #: Verification tier for the local model of Kraken's rate-limit counters.
     rate_limit_tier: str = attrs.field(default="starter",
                                        validator=attrs.validators.in_(tuple(C.REST_RATE_TIERS)))
@@ -191,6 +213,9 @@ class KrakenSettings:
                                              validator=_between(0, 300, low_open=True))
     #: Stream fills from the authenticated ``executions`` channel when keys are set.
     private_stream: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        _check_dead_man_vs_timeout(self)
 
     @property
     def has_credentials(self) -> bool:

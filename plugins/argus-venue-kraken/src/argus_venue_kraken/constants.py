@@ -120,3 +120,14 @@ ERROR_REMEDIES: Final = {
 
 #: Client order ids: free text of at most 18 characters, or a UUID.
 CL_ORD_ID_FREE_TEXT_MAX: Final = 18
+
+#: CancelAllOrdersAfter ``timeout``: whole seconds, "less than 86400" (Kraken's docs); 0
+#: disarms.  Kraken recommends a 60 s timeout re-armed every 15 to 30 s.
+DEAD_MAN_MAX_S = 86399
+#: Our floor for an armed switch: it is re-armed every quarter of the timeout and Kraken's
+#: trigger time has whole-second precision, so a few seconds left no room for a slow
+#: re-arm (1-4 s was accepted and re-armed about once per timeout).
+DEAD_MAN_MIN_S = 10
+#: Re-arms per timeout (Kraken: every 15 s for a 60 s timeout): three more tries fall
+#: inside every countdown.
+DEAD_MAN_REARMS = 4

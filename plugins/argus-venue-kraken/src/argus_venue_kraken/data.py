@@ -240,6 +240,8 @@ class KrakenMarketFeed(WsSession):
         self._system = "online"
         self.checksum_mismatches = 0
         self.resubscribes = 0
+        #: Snapshots refused for being older than (or unordered against) the book shown.
+        self.stale_snapshots = 0
 
     # -- subscriptions --------------------------------------------------------------------
     def _subscribe(self, channel: str, symbols: list[str], **params: Any) -> None:
@@ -436,6 +438,9 @@ class KrakenMarketFeed(WsSession):
         if kind == "snapshot":
             if self._system != "online":
                 return []
+            refused = self._out_of_order_snapshot(symbol, ts, expected)
+            if refused is not None:
+                return refused
             got = book.apply_snapshot(bids, asks)
             if got != expected:
                 self.checksum_mismatches += 1
@@ -464,6 +469,30 @@ class KrakenMarketFeed(WsSession):
             self._venue_ts[symbol] = ts
             self._book_ts[symbol] = max(ts, self._book_ts[symbol])
         return self._emit_book(symbol)
+
+    def _out_of_order_snapshot(self, symbol: str, ts: int, checksum: int) -> list[Any] | None:
+        """None when a snapshot may replace ``symbol``'s book; else the events of refusing it.
+
+        A snapshot is a whole book, so one re-sent from earlier (a duplicated frame, a
+        resubscribe race) passed its own checksum and rolled the book back until the next
+        update's checksum failed.  The book never goes back in time: a snapshot older than
+        the newest book time Kraken gave is dropped (a fresh one is still awaited, and
+        asked for again if it never comes).  One no newer than a live book (same time, or
+        none) cannot be ordered against it: the same checksum is the same book (nothing to
+        do), another one resyncs at once rather than guess which is current."""
+        last = self._venue_ts[symbol]
+        if ts and ts < last:
+            self.stale_snapshots += 1
+            log.warning("Kraken book %s: dropped a snapshot older than the book already seen "
+                        "(a re-sent frame)", symbol)
+            return []
+        if not self._live[symbol] or (ts and ts > last):
+            return None
+        if checksum == self.books[symbol].checksum():
+            return []
+        self.stale_snapshots += 1
+        return self._resync(symbol, "unasked snapshot no newer than the live book, with "
+                                    "another checksum", force=True)
 
     def _emit_book(self, symbol: str) -> list[Any]:
         book = self.books[symbol]

@@ -254,10 +254,13 @@ class KrakenExecution:
         self.ambiguous = 0
         self.lookups = 0
         self.resent = 0
+        #: Answers whose txid and ``cl_ord_id`` named different orders (ignored, logged).
+        self.id_conflicts = 0
         self.trading = trading_limiter or TradingRateLimiter(
             settings.rate_limit_tier, clock or time.monotonic, self._sleep)
-        #: Re-arm period of the dead-man's switch (a quarter of the timeout by default).
-        self.keepalive_s = keepalive_s or max(1.0, settings.dead_man_timeout_s / 4)
+        #: Re-arm period of the dead-man's switch: a quarter of the timeout (Kraken: every 15 s
+        #: for 60 s), counted from each re-arm's start; a re-arm gets no longer than that.
+        self.keepalive_s = keepalive_s or settings.dead_man_timeout_s / C.DEAD_MAN_REARMS
         self.resting: dict[str, RestingOrder] = {}
         self._core_ids: dict[str, str] = {}  # Kraken cl_ord_id -> core client order id
         self._txid_core: dict[str, str] = {}  # Kraken order txid -> core client order id
@@ -346,13 +349,25 @@ class KrakenExecution:
         return count
 
     def core_id_for(self, cl_ord_id: str | None, order_id: str | None = None) -> str | None:
-        """The core id behind Kraken's ``cl_ord_id`` or order ``txid``; None when unknown."""
+        """The core id behind Kraken's ``cl_ord_id`` or order ``txid``; None when unknown, or
+        when the two name different known orders (which one it is about cannot be told:
+        never guessed, it was taken for the ``cl_ord_id``'s order)."""
         core = self._core_ids.get(cl_ord_id) if cl_ord_id else None
-        if core is None and order_id:
-            core = self._txid_core.get(order_id)
+        by_txid = self._txid_core.get(order_id) if order_id else None
+        if core is not None and by_txid is not None and core != by_txid:
+            self._id_conflict(order_id, cl_ord_id, by_txid)
+            return None
+        core = core or by_txid
         if core is not None and order_id:
             self._txid_core.setdefault(order_id, core)
         return core
+
+    def _id_conflict(self, txid: str | None, cl_ord_id: str | None, txid_core: str) -> None:
+        """Count and log an answer whose txid and ``cl_ord_id`` name different orders."""
+        self.id_conflicts += 1
+        log.error("Kraken: order %s (ours: %s) is listed with cl_ord_id %s, which is not its "
+                  "own; the entry is about neither order and is ignored", txid, txid_core,
+                  cl_ord_id)
 
     def adopt_txid(self, client_order_id: str, txid: str) -> None:
         """Know Kraken's order ``txid`` of a core order (e.g. ``orders.venue_order_id``)."""
@@ -488,9 +503,12 @@ class KrakenExecution:
         try:
             for query in (self.rest.open_orders, self.rest.closed_orders):
                 # Checked here too: an order with another cl_ord_id is never ours.
+                # So is one keyed by another known order's txid (adopting it mapped that
+                # order's trades to this one).
                 hits = sorted((float(raw.get("opentm") or 0), txid, str(raw.get("status", "")))
                               for txid, raw in (await self._ask(query, cl_ord_id)).items()
-                              if isinstance(raw, dict) and raw.get("cl_ord_id") == cl_ord_id)
+                              if isinstance(raw, dict) and raw.get("cl_ord_id") == cl_ord_id
+                              and self._txid_core.get(txid, client_order_id) == client_order_id)
                 if len(hits) > 1:
                     log.error("Kraken holds %d orders with cl_ord_id %s: %s", len(hits),
                               cl_ord_id, [h[1] for h in hits])
@@ -683,15 +701,17 @@ class KrakenExecution:
         acks: list[OrderEvent] = []
         ends: list[OrderEvent] = []
         for k in range(0, len(ask), 50):
+            asked = set(ask[k:k + 50])
             found = await self.rest.query_orders(ask[k:k + 50])
             for txid, raw in found.items():
                 if not isinstance(raw, dict):
                     raise DataError(f"Kraken QueryOrders[{txid}]: order is not an object")
-                cl = raw.get("cl_ord_id")
-                if self.core_id_for(str(cl) if cl else None, txid) is None:  # learns the txid
+                core = self._query_answer_core(txid, raw, asked)
+                if core is None:
                     continue
+                cl = cl_ord_id_for(core)  # the order's own id, whatever the entry spelt
                 acks.append(OrderEvent(OrderStatus.OPEN, seconds_ns(raw.get("opentm") or 0),
-                                       str(cl) if cl else None, txid, "found by QueryOrders"))
+                                       cl, txid, "found by QueryOrders"))
                 status = str(raw.get("status") or "")
                 if status in ("canceled", "expired"):
                     reason = str(raw.get("reason") or "")
@@ -699,7 +719,7 @@ class KrakenExecution:
                         reason = f"expired: {reason}" if reason else "expired"
                     ends.append(OrderEvent(OrderStatus.CANCELLED,
                                            seconds_ns(raw.get("closetm") or 0),
-                                           str(cl) if cl else None, txid, reason))
+                                           cl, txid, reason))
                     self.unsettled_txids.discard(txid)
                     self.placed_txids.discard(txid)
                 elif status == "closed":
@@ -727,6 +747,38 @@ class KrakenExecution:
         reports.sort(key=lambda r: (r.fill.ts_ns, r.fill.fill_id))
         return [*acks, *reports, *ends]
 
+    def _query_answer_core(self, txid: str, raw: dict[str, Any], asked: set[str]) -> str | None:
+        """The core order a QueryOrders entry is about, learning its txid; None for an order
+        of no one we know, or an entry that cannot be about the order it names.
+
+        The entry's key must be a txid we asked about, and its ``cl_ord_id`` must agree
+        with what that txid is known to be: an answer about order A listing order B's
+        ``cl_ord_id`` was read as B's (B acknowledged or cancelled under A's txid) while A
+        was taken as settled.  Such an entry ends, fills and adopts nothing (A is asked
+        about again on the next backfill), and a txid new to us is adopted by the
+        ``cl_ord_id``'s order only when that order has no other txid already."""
+        if txid not in asked:
+            log.warning("Kraken QueryOrders: answer lists order %.40s, which was not asked "
+                        "about; ignored", txid)
+            return None
+        cl = raw.get("cl_ord_id")
+        cl = str(cl) if cl else None
+        known = self._txid_core.get(txid)
+        if known is not None:
+            if cl is None or cl == cl_ord_id_for(known):
+                return known
+            self._id_conflict(txid, cl, known)
+            return None
+        core = self._core_ids.get(cl) if cl else None
+        if core is None:
+            return None  # an order this run did not place
+        other = next((t for t, c in self._txid_core.items() if c == core), None)
+        if other is not None:
+            self._id_conflict(txid, cl, f"none; {cl} is order {other}")
+            return None
+        self._txid_core[txid] = core
+        return core
+
     # -- dead-man's switch ------------------------------------------------------------------
     def _ensure_dead_man(self) -> None:
         if self.settings.dead_man_timeout_s <= 0:
@@ -735,17 +787,24 @@ class KrakenExecution:
             self._dead_man = asyncio.create_task(self._keep_alive(), name="kraken-dead-man")
 
     async def _keep_alive(self) -> None:
+        """Re-arm every :attr:`keepalive_s` from the start of the last re-arm, each cut off at
+        that period: a re-arm hanging on a slow REST answer (retries included) used to hold
+        the next one back past the countdown, and Kraken cancelled every resting order."""
         timeout = self.settings.dead_man_timeout_s
+        loop = asyncio.get_running_loop()
         while self.resting:
+            started = loop.time()
             try:
-                await self.rest.cancel_all_orders_after(timeout)
+                async with asyncio.timeout(self.keepalive_s):
+                    await self.rest.cancel_all_orders_after(timeout)
                 self.dead_man_calls.append(timeout)
             except Exception as exc:  # (an answer of the wrong shape too) re-armed next time
                 log.error("Kraken dead-man's switch re-arm failed: %s: %s",
-                          type(exc).__name__, exc)
+                          type(exc).__name__, exc or "no answer within the re-arm period")
             self._wake.clear()
+            left = self.keepalive_s - (loop.time() - started)
             with contextlib.suppress(TimeoutError):  # not wait_for: it can lose a cancel
-                async with asyncio.timeout(self.keepalive_s):
+                async with asyncio.timeout(max(left, 0.0)):
                     await self._wake.wait()
         # Nothing rests any more: disarm so a later order starts a fresh countdown.
         await self.rest.cancel_all_orders_after(0)
