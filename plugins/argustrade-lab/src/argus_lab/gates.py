@@ -309,12 +309,11 @@ class BaseRun:
 
 
 def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = None,
-                   family: str, ledger: Ledger | None = None,
-                   executor: Executor | None = None,
+                   family: str, executor: Executor | None = None,
                    progress: GateProgress | None = None,
                    variant: str | None = None, reuse: BaseRun | None = None) -> GateVerdict:
     """Run every gate on ``config`` (its strategies, or the injected ``strategies``) and
-    store the verdict in the lab ledger (``ledger`` or ``[plugins.lab] dir``/lab.db).
+    store the verdict in the lab ledger (``[plugins.lab] dir``/lab.db).
 
     ``progress(stage, done, total)`` follows the long work (see :data:`GateProgress`).
     ``variant`` names injected strategies' code (e.g. an AI-written version id) so their
@@ -325,8 +324,7 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
     hash), so it is not run twice; run again otherwise.
     """
     say: GateProgress = progress or (lambda _stage, _done, _total: None)
-    settings, folder, own_ledger = open_lab(config)
-    lab_ledger = ledger or own_ledger
+    settings, folder, lab_ledger = open_lab(config)
     g = settings.gates
     own_executor = executor is None
     if executor is None:
@@ -511,7 +509,7 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
     finally:
         if own_executor:
             executor.close()
-    _refuse_if_inputs_changed(config, settings, inputs_at_start, own_ledger, ledger)
+    _refuse_if_inputs_changed(config, settings, inputs_at_start, lab_ledger)
     verdict = "kill" if kill else ("hold" if hold else "deploy")
     reasons = [f"kill: {r}" for r in kill] + [f"hold: {r}" for r in hold]
     result = GateVerdict(verdict, reasons, details)
@@ -521,21 +519,19 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
             "reasons_json": json.dumps(reasons),
             "details_json": json.dumps(details, sort_keys=True, default=_json_default),
             "config_hash": config_tag})
-    if ledger is None:
-        own_ledger.close()
+    lab_ledger.close()
     return result
 
 
 def _refuse_if_inputs_changed(config: Config, settings: LabSettings, at_start: str,
-                              own_ledger: Ledger, given: Ledger | None) -> None:
+                              lab_ledger: Ledger) -> None:
     """Refuse to keep a verdict when a file the config or its sweep names changed while
     the gates ran: the base backtest, the sweep's points and the regime replay each read
     the files at their own time, so an edit between them gave a verdict mixing two data
     sets, stored under the fingerprint of the first."""
     if input_fingerprint(config, settings.sweep.grid()) == at_start:
         return
-    if given is None:
-        own_ledger.close()
+    lab_ledger.close()
     raise DataError(f"{config.path or '<config>'}: a data file the config names changed "
                     f"while the gates ran; no verdict is stored: run the gates again on "
                     f"data that stays as it is")
