@@ -963,12 +963,17 @@ class Ledger:
         for r in self.query("select * from orders where venue = ? order by ts_ns, "
                             "client_order_id", (venue,)):
             known.append(KnownOrder(_order(r), r["venue_order_id"], r["filled_quantity"] or "0"))
-        fills = self.query("select fill_id, client_order_id, fee from fills where venue = ?",
-                           (venue,))
+        # A fill is the venue's when it names the venue or fills one of its orders: a
+        # composite's inner venue booked fills under its own name (``kalshi``) beside
+        # orders under the run's (``multivenue``), and a restart handed it none of them.
+        mine = "(venue = ? or client_order_id in (select client_order_id from orders " \
+               "where venue = ?))"
+        fills = self.query(f"select fill_id, client_order_id, fee from fills where {mine}",
+                           (venue, venue))
         fill_ids = {str(r["fill_id"]): str(r["client_order_id"]) for r in fills}
-        newest = self.query("select max(ts_ns) as ts from fills where venue = ? and fill_id "
-                            "not like '%:bust' and fill_id not like '%:bust:%'",
-                            (venue,))  # a bust: when it was said
+        newest = self.query(f"select max(ts_ns) as ts from fills where {mine} and fill_id "
+                            f"not like '%:bust' and fill_id not like '%:bust:%'",
+                            (venue, venue))  # a bust: when it was said
         since = newest[0]["ts"] if newest and newest[0]["ts"] is not None else (
             known[0].order.ts_ns if known else None)
         return VenueResume(tuple(known), fill_ids, since,

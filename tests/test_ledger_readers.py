@@ -179,3 +179,28 @@ def test_a_live_writers_rows_in_its_wal_are_read(tmp_path: Path) -> None:
         seen = Ledger.reading(tmp_path, lambda ledger: ledger.query(
             "select value from control where key = 'probe'"))
     assert [r["value"] for r in seen] == ["live"]
+
+
+def test_a_restart_hands_a_venue_the_fills_of_its_orders_whatever_venue_they_name(
+        tmp_path: Path) -> None:
+    """A composite's inner venue (Kalshi) books fills under its own name beside orders the
+    run books under the composite's (``multivenue``): a restart's ``venue_resume`` read
+    fills by venue only, found none, and the inner venue re-reported a taker fill under
+    another id (booked twice) and backfilled from its first order."""
+    from decimal import Decimal
+
+    from argus_core import Fill, Liquidity, Order, Side
+
+    with Ledger.in_dir(tmp_path) as ledger, ledger.transaction():
+        ledger.start_run("run-1", "live", 7, "{}")
+        ledger.insert_order(Order("o1", "multivenue", "kalshi:X", Side.BUY, Decimal(2),
+                                  ts_ns=5), "run-1")
+        ledger.insert_fill(Fill("t-1", "o1", "kalshi", "kalshi:X", Side.BUY, Decimal("0.4"),
+                                Decimal(2), Decimal("0.01"), Liquidity.TAKER, 9))
+        ledger.insert_order(Order("other", "kalshi", "kalshi:Y", Side.BUY, Decimal(1),
+                                  ts_ns=10), "run-1")  # another venue's order and fill
+        ledger.insert_fill(Fill("t-9", "other", "kalshi", "kalshi:Y", Side.BUY,
+                                Decimal("0.4"), Decimal(1), Decimal(0), Liquidity.TAKER, 11))
+        resume = ledger.venue_resume("multivenue")
+    assert resume.fill_ids == {"t-1": "o1"} and resume.fill_fees == {"t-1": Decimal("0.01")}
+    assert resume.newest_fill_ts_ns == 9

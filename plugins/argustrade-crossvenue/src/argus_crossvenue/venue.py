@@ -40,7 +40,7 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any, ClassVar
 
 import attrs
-from argus_multivenue.venue import merge_by_arrival, split_resume
+from argus_multivenue.venue import booked_as, merge_by_arrival, split_resume
 
 from argus_core import (
     BasketIncomplete,
@@ -129,6 +129,9 @@ class CrossVenue(Venue):
         self._instruments: dict[str, Instrument] = {}
         self._owner_of: dict[str, str] = {}  # client order id -> inner venue name
         self._legs: dict[str, _Leg] = {}
+        # The run's venue name as its orders carry it: fills go out under it
+        # (argus_multivenue's booked_as says why).
+        self.run_venue: str = self.name
         self._executions: asyncio.Queue[Any] | None = None
         self._pumps: list[asyncio.Task[None]] = []
         self._news = asyncio.Event()
@@ -188,6 +191,8 @@ class CrossVenue(Venue):
     def resume(self, known: VenueResume) -> None:
         """Hand each venue its own orders, their booked fills and where its own history
         backfill starts (the generic composite's ``split_resume``)."""
+        if known.orders:
+            self.run_venue = known.orders[0].order.venue
         for name, part in split_resume(known, list(self.inner), venue_of).items():
             for k in part.orders:
                 self._owner_of[k.order.client_order_id] = name
@@ -197,7 +202,8 @@ class CrossVenue(Venue):
         """Send ``order`` through its owning venue (exactly once, by that venue's rules)."""
         venue = self.owner(order.instrument_id)
         self._owner_of[order.client_order_id] = venue_of(order.instrument_id)
-        return await venue.submit(order)
+        self.run_venue = order.venue
+        return [booked_as(f, self.run_venue) for f in await venue.submit(order)]
 
     async def submit_basket(self, orders: list[Order]) -> list[Fill]:
         """One venue's basket goes to that venue; a cross-venue pair is legged (module
@@ -205,13 +211,20 @@ class CrossVenue(Venue):
         names = {venue_of(o.instrument_id) for o in orders}
         for o in orders:
             self.owner(o.instrument_id)  # unknown ids fail before anything is sent
+            self.run_venue = o.venue
         if len(names) == 1:
             venue = self.owner(orders[0].instrument_id)
             for o in orders:
                 self._owner_of[o.client_order_id] = venue_of(o.instrument_id)
-            if venue.supports_baskets:
-                return await venue.submit_basket(orders)
-            return [f for o in orders for f in await venue.submit(o)]
+            try:
+                if venue.supports_baskets:
+                    fills = await venue.submit_basket(orders)
+                else:
+                    fills = [f for o in orders for f in await venue.submit(o)]
+            except BasketIncomplete as exc:
+                exc.fills = [booked_as(f, self.run_venue) for f in exc.fills]
+                raise
+            return [booked_as(f, self.run_venue) for f in fills]
         if len(orders) != 2:
             raise VenueError(f"crossvenue: a cross-venue basket has two legs, one per venue; "
                              f"got {len(orders)} ({', '.join(o.instrument_id for o in orders)})")
@@ -267,7 +280,7 @@ class CrossVenue(Venue):
         self._owner_of[coid] = venue_of(order.instrument_id)
         leg = self._legs.setdefault(coid, _Leg())
         for fill in await self._submit_leg(order):
-            leg.fills[fill.fill_id] = fill
+            leg.fills[fill.fill_id] = booked_as(fill, self.run_venue)
         deadline = time.monotonic() + self.settings.leg_timeout_s
         while leg.filled < order.quantity and leg.final is None:
             left = deadline - time.monotonic()
@@ -334,6 +347,7 @@ class CrossVenue(Venue):
     async def lookup(self, order: Order) -> OrderUpdate | None:
         """The owning venue's answer."""
         self._owner_of[order.client_order_id] = venue_of(order.instrument_id)
+        self.run_venue = order.venue
         return await self.owner(order.instrument_id).lookup(order)
 
     async def cancel(self, client_order_id: str) -> None:
@@ -364,6 +378,7 @@ class CrossVenue(Venue):
         try:
             async for item in venue.executions():
                 seen = True
+                item = booked_as(item, self.run_venue)  # (multivenue's booked_as: why)
                 self._note(item)
                 queue.put_nowait(item)
             if seen:  # as the core treats a venue's own: what follows would go unbooked

@@ -29,7 +29,9 @@ import asyncio
 import heapq
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+
+import attrs
 
 from argus_core import (
     Config,
@@ -42,6 +44,7 @@ from argus_core import (
     KnownOrder,
     MarketEvent,
     Order,
+    OrderStatus,
     OrderUpdate,
     Venue,
     VenueError,
@@ -55,6 +58,24 @@ from argus_multivenue.config import MultiVenueSettings
 log = logging.getLogger(__name__)
 
 _END = object()  # an arrival-order source ended
+_WORKING = (OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+_Item = TypeVar("_Item")
+
+
+def booked_as(item: _Item, venue: str) -> _Item:
+    """``item`` as the composite hands it to the core: a ``Fill`` under the run's venue
+    name (``venue``: the name the composite was registered under, as its orders carry
+    it), everything else as it is.
+
+    The ledger books a fill under ``Fill.venue`` and orders under the run's venue, and a
+    restart's ``VenueResume`` reads both by the run's venue: a fill booked under its inner
+    venue's name (``kalshi``, ``polymarket``) would be missing from it, so the inner venue
+    would not know it was booked (Polymarket reports a taker fill again under its trade
+    id: booked twice) and its backfill would start at its first order.  Paper fills
+    already carry the run's venue."""
+    if isinstance(item, Fill) and item.venue != venue:
+        return attrs.evolve(item, venue=venue)
+    return item
 
 
 async def merge_by_time(sources: Sequence[tuple[str, AsyncIterator[MarketEvent]]]
@@ -178,19 +199,50 @@ def split_resume(known: VenueResume, names: Sequence[str], owner: Callable[[str]
                  ) -> dict[str, VenueResume]:
     """What each inner venue (``names``) is handed on a restart: its own orders (``owner``
     maps an instrument id to a venue name), their booked fills and fees, and where its own
-    history backfill starts (:func:`backfill_start`).  Composites (crossvenue) use it too."""
-    mine = {name: tuple(k for k in known.orders if owner(k.order.instrument_id) == name)
-            for name in names}
+    history backfill starts (:func:`backfill_start`).  Composites (crossvenue) use it too.
+
+    Each order is handed on with its ``venue`` set to the inner venue's name, as a
+    single-venue run of that venue persisted it (Kraken skips orders of another venue).
+    An order no inner venue owns any more (its venue left the config between runs) is
+    dropped when final, and a ``ConfigError`` while it may still work: nobody would
+    follow its fills."""
+    mine: dict[str, list[KnownOrder]] = {name: [] for name in names}
+    for k in known.orders:
+        name = _owner_or_none(owner, k.order.instrument_id)
+        if name in mine:
+            mine[name].append(attrs.evolve(k, order=attrs.evolve(k.order, venue=name)))
+        else:
+            _orphan(k, names)
     fills_of = {name: {f: c for f, c in known.fill_ids.items()
                        if c in {k.order.client_order_id for k in orders}}
                 for name, orders in mine.items()}
     with_fills = [name for name, fills in fills_of.items() if fills]
-    return {name: VenueResume(orders, fills_of[name],
+    return {name: VenueResume(tuple(orders), fills_of[name],
                               backfill_start(orders, fills_of[name], known.newest_fill_ts_ns,
                                              only_venue_with_fills=with_fills == [name]),
                               {f: fee for f, fee in known.fill_fees.items()
                                if f in fills_of[name]})
             for name, orders in mine.items()}
+
+
+def _owner_or_none(owner: Callable[[str], str], instrument_id: str) -> str | None:
+    try:
+        return owner(instrument_id)
+    except VenueError:
+        return None
+
+
+def _orphan(k: KnownOrder, names: Sequence[str]) -> None:
+    """An order of the run that none of ``names`` serves: a final one is history (logged);
+    a working one would go unfollowed, so the run must not start."""
+    order = k.order
+    if order.status in _WORKING:
+        raise ConfigError(f"resume: order {order.client_order_id} on {order.instrument_id} "
+                          f"is {order.status.value} but none of the venues "
+                          f"{', '.join(names)} serves that instrument (a venue removed "
+                          f"from the config?); put its venue back until the order is final")
+    log.warning("resume: final order %s on %s belongs to none of the venues %s; skipped",
+                order.client_order_id, order.instrument_id, ", ".join(names))
 
 
 def build_inner(config: Config, names: Sequence[str]) -> dict[str, Venue]:
@@ -245,6 +297,9 @@ class MultiVenue(Venue):
             v.supports_post_only for v in self.inner.values())
         self._owner: dict[str, str] = {}  # instrument id -> inner venue name
         self._order_owner: dict[str, str] = {}  # client order id -> inner venue name
+        # The run's venue name as the core persists orders (the name this class was
+        # registered under, learnt from the orders it is handed): fills go out under it.
+        self.run_venue: str = self.name
 
     # -- routing ---------------------------------------------------------------------
     def _learn(self, name: str, instruments: Sequence[Instrument]) -> None:
@@ -343,6 +398,8 @@ class MultiVenue(Venue):
     def resume(self, known: VenueResume) -> None:
         """Hand each inner venue its own orders, their booked fills and where its own
         history backfill must start (:func:`split_resume`)."""
+        if known.orders:
+            self.run_venue = known.orders[0].order.venue
         for name, part in split_resume(known, list(self.inner), self.owner_name).items():
             for k in part.orders:
                 self._order_owner[k.order.client_order_id] = name
@@ -352,12 +409,14 @@ class MultiVenue(Venue):
         """Send ``order`` through the venue serving its instrument."""
         name = self.owner_name(order.instrument_id)
         self._order_owner[order.client_order_id] = name
-        return await self.inner[name].submit(order)
+        self.run_venue = order.venue
+        return [booked_as(f, self.run_venue) for f in await self.inner[name].submit(order)]
 
     async def lookup(self, order: Order) -> OrderUpdate | None:
         """The owning venue's answer."""
         name = self.owner_name(order.instrument_id)
         self._order_owner[order.client_order_id] = name
+        self.run_venue = order.venue
         return await self.inner[name].lookup(order)
 
     async def cancel(self, client_order_id: str) -> None:
@@ -380,7 +439,7 @@ class MultiVenue(Venue):
         async for item in merge_by_arrival([(n, aiter(v.executions()))
                                             for n, v in self.inner.items()],
                                            end_after_items_fails=True):
-            yield item
+            yield booked_as(item, self.run_venue)
 
     async def close(self) -> None:
         """Close every inner venue (the others still close when one fails)."""
