@@ -257,7 +257,10 @@ class WorkerProcess:
             "libseccomp": _pyseccomp_path(), "libraries": _shared_libraries(),
             "namespaces": p.namespaces,
             "chroot": p.chroot, "landlock": p.landlock, "seccomp": p.seccomp,
-            "python_guards": p.python_guards, "allowed_modules": sorted(ALLOWED_IMPORTS),
+            "python_guards": p.python_guards,
+            # Module -> members: the worker hands out a view of these members only.
+            "allowed_imports": {module: sorted(members)
+                                for module, members in sorted(ALLOWED_IMPORTS.items())},
             # The worker checks these itself before the strategy's first line runs.
             "require": list(dict.fromkeys((*MANDATORY_PROTECTIONS, *p.require)))}}
         try:

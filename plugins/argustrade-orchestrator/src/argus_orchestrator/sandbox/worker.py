@@ -36,8 +36,9 @@ protection):
    to read; no sockets, exec, fork, ptrace, renice, scheduler, affinity,
    I/O priority or rlimit changes;
 10. Python guards (defence in depth only): an audit hook refusing file,
-    process, socket, ctypes, import and introspection events, and a
-    restricted ``__builtins__`` for the strategy module.
+    process, socket, ctypes, import and introspection events, a restricted
+    ``__builtins__`` for the strategy module, and imports that give a read-only view
+    of a module's allowed members (the host's ``allowed_imports``), never the module.
 
 Protocol: length-prefixed JSON frames (4-byte big-endian length, UTF-8 JSON
 body) over stdin/stdout, bounded in size and nesting depth.  Never pickle: a
@@ -526,11 +527,58 @@ _BLOCKED_EVENT_PREFIXES = (
 )
 
 
-def _install_guards(allowed_modules: list[str]) -> tuple[dict[str, Any], list[bool]]:
+def allowed_imports(policy: dict[str, Any]) -> dict[str, frozenset[str]]:
+    """The policy's ``allowed_imports`` (module -> the member names a strategy may have of
+    it), checked; ``SandboxSetupError`` when it is missing or malformed (fail closed: a
+    worker that cannot tell which members are allowed hands out none)."""
+    table = policy.get("allowed_imports")
+    if type(table) is not dict:
+        raise SandboxSetupError(f"the policy's allowed_imports must map each module to its "
+                                f"allowed members, got {type(table).__name__}: refusing to "
+                                f"run the strategy")
+    checked: dict[str, frozenset[str]] = {}
+    for module, members in table.items():
+        if type(module) is not str or not module.isidentifier():
+            raise SandboxSetupError(f"allowed_imports: bad module name {str(module)[:60]!r}")
+        if type(members) is not list or not all(_public_name(m) for m in members):
+            raise SandboxSetupError(f"allowed_imports[{module!r}] must be a list of public "
+                                    f"member names (no '_' prefix)")
+        checked[module] = frozenset(members)
+    return checked
+
+
+def _public_name(name: object) -> bool:
+    # A dunder would become part of the view's class ('__getattribute__', '__class__'):
+    # members are plain public names only.
+    return type(name) is str and name.isidentifier() and not name.startswith("_")
+
+
+def module_view(name: str, module: Any, members: frozenset[str]) -> Any:
+    """A read-only stand-in for ``module`` holding only ``members``, as they are.
+
+    An instance of a class made for it alone: every member is a class attribute wrapped
+    in ``staticmethod`` (so a function or any other descriptor comes back unbound, as from
+    the module), and ``__slots__ = ()`` leaves instances without a ``__dict__``, so
+    setting or deleting any attribute on the view fails.  The class has no methods of
+    its own: a Python method would hand out this file's globals through ``__globals__``.
+    """
+    missing = sorted(m for m in members if not hasattr(module, m))
+    if missing:
+        raise SandboxSetupError(f"module {name!r} has no {', '.join(missing)} (the host's "
+                                f"allowed_imports names them): refusing to run the strategy")
+    namespace: dict[str, Any] = {m: staticmethod(getattr(module, m)) for m in members}
+    namespace.update(__slots__=(), __module__="sandbox", __doc__=f"{name}, allowed members")
+    return type(name, (), namespace)()
+
+
+def _install_guards(imports: dict[str, frozenset[str]]) -> tuple[dict[str, Any], list[bool]]:
     """Audit hook + restricted builtins; returns the builtins and the exec latch."""
     import builtins
 
-    allowed = set(allowed_modules)
+    allowed = set(imports)
+    # Built before the hook is in place; the modules themselves were imported by main().
+    views = {name: module_view(name, sys.modules[name], members)
+             for name, members in imports.items()}
     exec_latch = [False]
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
@@ -547,9 +595,19 @@ def _install_guards(allowed_modules: list[str]) -> tuple[dict[str, Any], list[bo
 
     def guarded_import(name: str, globals: Any = None, locals: Any = None,
                        fromlist: Any = (), level: int = 0) -> Any:
-        if level != 0 or name not in allowed:
+        # Never the module itself: its other attributes (statistics.sys, typing.sys...)
+        # would be the strategy's too.  A view of the allowed members only.
+        view = views.get(name) if type(name) is str and level == 0 else None
+        if view is None:
             raise ImportError(f"sandbox: import of {name!r} refused")
-        return sys.modules[name]
+        # Checked here, not left to 'from' itself: a name the view lacks would make it
+        # look for the submodule 'name.member' in sys.modules (collections.abc).
+        for member in fromlist or ():
+            if member not in imports[name]:
+                raise ImportError(f"sandbox: cannot import {member!r} from {name!r}: not an "
+                                  f"allowed member (allowed: "
+                                  f"{', '.join(sorted(imports[name]))})", name=name)
+        return view
 
     names = {
         "abs", "all", "any", "bool", "dict", "divmod", "enumerate", "filter", "float",
@@ -568,14 +626,15 @@ def _install_guards(allowed_modules: list[str]) -> tuple[dict[str, Any], list[bo
     return restricted, exec_latch
 
 
-def _guards(policy: dict[str, Any], report: dict[str, Any]) -> tuple[Any, list[bool]]:
+def _guards(policy: dict[str, Any], imports: dict[str, frozenset[str]],
+            report: dict[str, Any]) -> tuple[Any, list[bool]]:
     """The builtins the strategy module gets and the exec latch; installs the audit hook
     (before the 'loading' frame, so that the report it carries shows it)."""
     if not policy.get("python_guards", True):
         import builtins
 
         return builtins, [True]
-    guarded = _install_guards(policy["allowed_modules"])
+    guarded = _install_guards(imports)
     report["audit_hook"] = True
     report["restricted_builtins"] = True
     return guarded
@@ -654,8 +713,14 @@ def main() -> int:
     policy, source = init["policy"], init["source"]
     max_frame = int(policy.get("max_frame_bytes", DEFAULT_MAX_FRAME))
     max_depth = int(policy.get("max_frame_depth", DEFAULT_MAX_DEPTH))
-    for name in policy["allowed_modules"]:
-        __import__(name)
+    try:
+        imports = allowed_imports(policy)
+        for name in imports:
+            __import__(name)
+    except (SandboxSetupError, ImportError) as exc:
+        out.write(encode_frame({"op": "failed", "stage": "isolate", "report": {},
+                                "error": f"{type(exc).__name__}: {exc}"}))
+        return 3
     # Loaded now so that, once the file system is gone, failures come from the OS layer
     # (socket.create_connection needs the idna codec) rather than from a missing module.
     import encodings.idna  # noqa: F401  (imported for its side effect: the codec is loaded)
@@ -670,7 +735,7 @@ def main() -> int:
     # Fail closed: no line of the strategy (module level included) runs unless every
     # protection the host requires is in force, the audit hook included.
     try:
-        guards = _guards(policy, report)
+        guards = _guards(policy, imports, report)
     except Exception as exc:
         out.write(encode_frame({"op": "failed", "stage": "isolate", "report": report,
                                 "error": f"{type(exc).__name__}: {exc}"}))
