@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import attrs
 
@@ -13,6 +14,7 @@ from argus_core import (
     POSITIVE,
     PROBABILITY,
     ConfigError,
+    FeeSchedule,
     in_range,
 )
 
@@ -115,3 +117,10 @@ class VrpSettings:
             raise ConfigError(f"[plugins.vrp] width = {self.width:g} must be a whole "
                               f"multiple of strike_step = {self.strike_step:g} (the long "
                               f"strike is width below the short one on the strike grid)")
+
+
+def option_fees(settings: VrpSettings) -> FeeSchedule:
+    """The venue's own schedule for its options: ``commission_per_contract`` per contract
+    (``FeeSchedule.per_unit``) plus ``commission_per_fill`` per fill."""
+    return FeeSchedule(per_unit=Decimal(repr(settings.commission_per_contract)),
+                       fixed_per_fill=Decimal(repr(settings.commission_per_fill)))

@@ -47,7 +47,7 @@ from argus_core import (
     Signal,
     Venue,
 )
-from argus_strategy_vrp.config import VrpSettings
+from argus_strategy_vrp.config import VrpSettings, option_fees
 from argus_strategy_vrp.constants import (
     CLOSE_HOUR_UTC,
     LEAN_FILES,
@@ -328,9 +328,7 @@ class VrpVenue(Venue):
         """Options pay ``commission_per_contract`` per contract (``FeeSchedule.per_unit``)
         plus ``commission_per_fill`` per fill; the underlyings are not traded."""
         if instrument_id.count("-") == 3:
-            s = self.settings
-            return FeeSchedule(per_unit=Decimal(repr(s.commission_per_contract)),
-                               fixed_per_fill=Decimal(repr(s.commission_per_fill)))
+            return option_fees(self.settings)
         return FeeSchedule()
 
     def regime_closes(self) -> tuple[np.ndarray, np.ndarray]:

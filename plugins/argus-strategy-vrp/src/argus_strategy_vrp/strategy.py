@@ -34,6 +34,7 @@ from argus_lab.regime import STRESSED
 
 from argus_core import (
     Bar,
+    FeeSchedule,
     Intent,
     MarketEvent,
     OptionLeg,
@@ -44,7 +45,7 @@ from argus_core import (
     StrategyContext,
     TimeInForce,
 )
-from argus_strategy_vrp.config import VrpSettings
+from argus_strategy_vrp.config import VrpSettings, option_fees
 from argus_strategy_vrp.constants import MULTIPLIER, STRATEGY, TICK_PER_CONTRACT, VENUE
 from argus_strategy_vrp.instruments import PutContract
 from argus_strategy_vrp.pricing import bs_put_delta, implied_vol_put, lognormal_pop
@@ -178,12 +179,12 @@ class VrpPutSpread(Strategy):
         if not longs:
             return self._skip(und, f"long strike {long_k:g} not quoted")
         long_c, long_book = longs[0]
-        bid = short_book.best_bid()
-        ask = long_book.best_ask()
-        if bid is None or ask is None:
-            return []
-        mid = 0.5 * (bid + (short_book.best_ask() or bid))
-        if mid <= 0 or ((short_book.best_ask() or bid) - bid) / mid > self.s.max_rel_spread:
+        short_touch, long_touch = _two_sided(short_book), _two_sided(long_book)
+        if short_touch is None or long_touch is None:
+            return self._skip(und, "a leg's quote is one-sided, crossed or locked")
+        (bid, short_ask), ask = short_touch, long_touch[1]
+        mid = 0.5 * (bid + short_ask)
+        if mid <= 0 or (short_ask - bid) / mid > self.s.max_rel_spread:
             return self._skip(und, "short leg too illiquid")
         credit = bid - ask
         if credit < self.s.min_credit:
@@ -192,7 +193,9 @@ class VrpPutSpread(Strategy):
         if max_loss <= 0:
             return self._skip(und, f"credit {credit:.0f} >= width: a crossed or stale quote")
         budget = min(self.s.risk_budget * float(ctx.portfolio.equity), self.s.max_risk_per_play)
-        contracts = min(self._contracts_within(budget, max_loss), self.s.max_contracts,
+        per_contract, per_play = self._fees(ctx, short_c, long_c, bid, ask)
+        contracts = min(self._contracts_within(budget, max_loss, per_contract, per_play),
+                        self.s.max_contracts,
                         int(short_book.bid_levels()[0, 1]), int(long_book.ask_levels()[0, 1]))
         if contracts < 1:
             return self._skip(und, "risk budget below one contract's max loss")
@@ -212,18 +215,44 @@ class VrpPutSpread(Strategy):
                    time_in_force=TimeInForce.IOC, reason=reason, basket_id=basket),
         ]
 
-    def _contracts_within(self, budget: float, max_loss: float) -> int:
+    def _contracts_within(self, budget: float, max_loss: float, fee_per_contract: float,
+                          fee_per_play: float) -> int:
         """Most spreads whose worst loss stays within ``budget`` dollars.
 
         Per contract: ``max_loss`` (width x 100 - credit at the touch), the slippage the
-        IOC limits allow (``limit_ticks`` on each leg) and the commission of its four
-        legs (open and an early close; a settlement pays none).  Per play: four fills'
-        ``commission_per_fill``.  (The paper broker's ``cost_multiplier`` is not visible
-        here; at its default of 1 this is exact.)
+        IOC limits allow (``limit_ticks`` on each leg) and ``fee_per_contract``; per play
+        ``fee_per_play`` (both from :meth:`_fees`).
         """
         slippage = 2 * self.s.limit_ticks * float(TICK_PER_CONTRACT)
-        per_contract = max_loss + slippage + 4 * self.s.commission_per_contract
-        return math.floor((budget - 4 * self.s.commission_per_fill) / per_contract)
+        return math.floor((budget - fee_per_play) / (max_loss + slippage + fee_per_contract))
+
+    def _fees(self, ctx: StrategyContext, short_c: PutContract, long_c: PutContract,
+              bid: float, ask: float) -> tuple[float, float]:
+        """(fees per contract, fixed fees per play) of the four fills of a play (open and
+        an early close; a settlement pays none), from the schedule the fills will pay.
+
+        That is the market's (the venue's with any ``[paper]`` overrides, e.g. a
+        ``fixed_fee`` or ``taker_bps`` the settings know nothing of) when one is bound,
+        else the venue's own.  Opens are priced at their limits; closes at the strike
+        (x 100), the most a put can cost, so a fee in bps of notional stays a bound.
+        (The paper broker's ``cost_multiplier`` is not visible here; at its default of 1
+        this is exact.)
+        """
+        per_contract = per_play = 0.0
+        legs = ((short_c, self._limit(bid, Side.SELL)), (long_c, self._limit(ask, Side.BUY)))
+        for contract, limit in legs:
+            schedule = self._schedule(ctx, contract.instrument_id)
+            worst_close = Decimal(repr(contract.strike)) * MULTIPLIER
+            per_contract += float(schedule.unit_fee(limit) + schedule.unit_fee(worst_close))
+            per_play += float(schedule.fee(limit, Decimal(0), maker=False)
+                              + schedule.fee(worst_close, Decimal(0), maker=False))
+        return per_contract, per_play
+
+    def _schedule(self, ctx: StrategyContext, instrument_id: str) -> FeeSchedule:
+        """The fee schedule bound to the market (what fills pay), else the venue's own."""
+        if getattr(ctx.market, "fees", None) is not None:
+            return ctx.market.fee_schedule(instrument_id)
+        return option_fees(self.s)
 
     def _limit(self, touch: float, side: Side) -> Decimal:
         """An IOC leg's limit: ``limit_ticks`` past the touch, never below one tick."""
@@ -253,11 +282,13 @@ class VrpPutSpread(Strategy):
         return dte, sorted(by_exp[dte], key=lambda x: x[0].strike)
 
     def _iv(self, item: tuple[PutContract, Any], s: float, t: float) -> float | None:
+        """Implied vol of the book's mid; None for a one-sided, crossed or locked book."""
         c, book = item
-        bid, ask = book.best_bid(), book.best_ask()
-        if bid is None or ask is None:
+        touch = _two_sided(book)
+        if touch is None:
             return None
-        return implied_vol_put(0.5 * (bid + ask) / MULTIPLIER, s, c.strike, t, self.s.rate)
+        return implied_vol_put(0.5 * (touch[0] + touch[1]) / MULTIPLIER, s, c.strike, t,
+                               self.s.rate)
 
     def _pick_short(self, strikes: list[Any], s: float, t: float, ctx: StrategyContext,
                     atm_iv: float) -> tuple[PutContract, Any, str] | None:
@@ -319,6 +350,18 @@ class VrpPutSpread(Strategy):
             raise ValueError(f"pricer {pricer.name!r} answered probability_of_profit "
                              f"without p_profit")
         return float(res.p_profit)
+
+
+def _two_sided(book: Any) -> tuple[float, float] | None:
+    """(bid, ask) of a book quoted on both sides with ask > bid; None otherwise.
+
+    A crossed or locked book is stale or bad data: its mid is no price, and selling at
+    such a bid books a credit (and sizes a play) the market never offered.
+    """
+    bid, ask = book.best_bid(), book.best_ask()
+    if bid is None or ask is None or not ask > bid:
+        return None
+    return bid, ask
 
 
 def _day_of(ts_ns: int) -> int:
