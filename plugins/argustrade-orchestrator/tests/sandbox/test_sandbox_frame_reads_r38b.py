@@ -8,13 +8,15 @@ the static filter out of the way (as the escape corpus runs), a generator's
 ``gi_frame`` handed over ``f_back`` and ``f_globals``: the worker's own frames, with
 its protocol stream, policy and the real ``os`` and ``sys``.  Now the hook refuses the
 event, so every such read raises inside the strategy and the call fails as a strategy
-exception, the worker intact.
+exception, the worker intact.  A read spelt with a dunder (``spin.__code__``,
+``exc.__traceback__``) goes no further than the load: the worker refuses compiled
+strategy code that names one (r38d).
 """
 
 from __future__ import annotations
 
 import pytest
-from argus_orchestrator.sandbox import WorkerPolicy, WorkerProcess
+from argus_orchestrator.sandbox import WorkerFailure, WorkerPolicy, WorkerProcess
 
 #: Guards on (the default); the filter is never run here, as in the escape corpus.
 POLICY = WorkerPolicy(call_timeout_s=2.0, start_timeout_s=6.0, memory_mb=256)
@@ -34,8 +36,15 @@ class Strategy:
 READS = {
     "generator frame": "spin().gi_frame",
     "generator code": "spin().gi_code",
-    "function code": "spin.__code__",
 }
+
+
+def _load_refusal(source: str) -> str:
+    """The start-up failure of ``source``; fails the test if it loads."""
+    with pytest.raises(WorkerFailure) as failure:
+        WorkerProcess(source, POLICY).close()
+    assert failure.value.kind == "startup", failure.value
+    return str(failure.value)
 
 
 @pytest.mark.parametrize("read", sorted(READS))
@@ -48,8 +57,15 @@ def test_guarded_strategy_code_cannot_read_frame_or_code_internals(read: str) ->
     assert "object.__getattr__ refused" in reply["error"], reply["error"]
 
 
+def test_a_function_code_read_never_runs() -> None:
+    """``spin.__code__``: refused with the strategy's load, before any line of it runs."""
+    message = _load_refusal(SOURCE.format(read="spin.__code__"))
+    assert "StrategyRefused" in message and "'__code__'" in message, message
+
+
 def test_a_caught_exception_traceback_frame_is_refused_too() -> None:
-    """``tb_frame`` of a caught exception: the same event, the same refusal."""
+    """``tb_frame`` of a caught exception: reached through ``__traceback__``, so refused
+    with the load (the hook still refuses the ``tb_frame`` event behind it)."""
     body = '''
 class Strategy:
     def on_event(self, event, state, portfolio):
@@ -59,7 +75,5 @@ class Strategy:
             state["got"] = repr(exc.__traceback__.tb_frame.f_back)[:40]
         return []
 '''
-    with WorkerProcess(body, POLICY) as worker:
-        reply = worker.call(CALL)
-    assert reply["ok"] is False, f"tb_frame was read: state {reply.get('state')!r}"
-    assert "object.__getattr__ refused" in reply["error"], reply["error"]
+    message = _load_refusal(body)
+    assert "StrategyRefused" in message and "'__traceback__'" in message, message

@@ -36,7 +36,6 @@ class Strategy:
 READS = {
     "statistics.sys": ("import statistics", "statistics.sys.modules['_signal']"),
     "typing.sys": ("import typing", "typing.sys.setrecursionlimit"),
-    "math private name": ("import math", "math.__loader__"),
     "collections helper": ("import collections", "collections._sys"),
     "functools globals": ("import functools", "functools.WRAPPER_ASSIGNMENTS"),
     "decimal internals": ("import decimal", "decimal.getcontext"),
@@ -61,6 +60,14 @@ def test_an_allowed_module_gives_only_its_listed_members(read: str) -> None:
     reply = _call(_source(imports, expression))
     assert reply["ok"] is False, f"{expression} was read: state {reply.get('state')!r}"
     assert reply["error"].startswith("AttributeError"), reply["error"]
+
+
+def test_a_modules_dunder_is_refused_at_load_naming_it() -> None:
+    """``math.__loader__`` (a module's private side, spelt as a dunder): the worker's
+    load-time name check (r38d) refuses the strategy before it runs."""
+    with pytest.raises(WorkerFailure) as failure:
+        WorkerProcess(_source("import math", "math.__loader__"), POLICY)
+    assert "'__loader__'" in str(failure.value), str(failure.value)
 
 
 @pytest.mark.parametrize("line", ["from statistics import sys",

@@ -37,8 +37,10 @@ protection):
    I/O priority or rlimit changes;
 10. Python guards (defence in depth only): an audit hook refusing file,
     process, socket, ctypes, import and introspection events, a restricted
-    ``__builtins__`` for the strategy module, and imports that give a read-only view
-    of a module's allowed members (the host's ``allowed_imports``), never the module.
+    ``__builtins__`` for the strategy module, imports that give a read-only view
+    of a module's allowed members (the host's ``allowed_imports``), never the module,
+    and a check of the compiled module before it runs: no dunder name beyond those
+    the compiler emits (CPython audits no read of ``__globals__`` or ``__self__``).
 
 Protocol: length-prefixed JSON frames (4-byte big-endian length, UTF-8 JSON
 body) over stdin/stdout, bounded in size and nesting depth.  Never pickle: a
@@ -50,6 +52,7 @@ import __future__
 
 import contextlib
 import ctypes
+import dis
 import errno
 import json
 import math
@@ -60,6 +63,8 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Iterator
+from types import CodeType
 from typing import Any, BinaryIO, NoReturn
 
 HEADER = struct.Struct(">I")
@@ -640,12 +645,115 @@ def _guards(policy: dict[str, Any], imports: dict[str, frozenset[str]],
     return guarded
 
 
+#: The dunder names compiled strategy code may hold: those CPython 3.11-3.13 emits itself
+#: for an ordinary module, class or function (a class body reads ``__name__`` and stores
+#: ``__module__``, ``__qualname__``, ``__doc__``, ``__annotations__`` for annotated
+#: fields, ``__classcell__``; 3.12 adds ``__type_params__``, ``__classdictcell__``; 3.13
+#: ``__firstlineno__``, ``__static_attributes__``), plus the two an accepted strategy
+#: writes: ``def __init__`` (and a call of it) and ``from __future__ import annotations``.
+#: Each reads as a string, a dict of annotations, a tuple or the object's initialiser.
+COMPILER_DUNDERS = frozenset({
+    "__name__", "__module__", "__qualname__", "__doc__", "__annotations__",
+    "__classcell__", "__classdictcell__", "__type_params__", "__firstlineno__",
+    "__static_attributes__", "__init__", "__future__",
+})
+#: Plain names refused too: ``str.format``/``format_map`` walk attributes named in their
+#: fields (``"{0.__globals__[sys]}"``), so a dunder read hides in a string made at run time.
+REFUSED_NAMES = frozenset({"format", "format_map"})
+
+
+class StrategyRefused(Exception):
+    """Compiled strategy code names what the Python guards refuse: it never runs."""
+
+
+def _dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
+def _refused(name: object, *, plain: bool) -> bool:
+    """Whether ``name`` is refused: a dunder outside :data:`COMPILER_DUNDERS`, or (for
+    names the code looks up, ``plain``) one of :data:`REFUSED_NAMES`."""
+    if type(name) is not str:
+        return False
+    return (_dunder(name) and name not in COMPILER_DUNDERS) or (plain and name in REFUSED_NAMES)
+
+
+def _refused_uses(code: CodeType) -> Iterator[tuple[str, CodeType, bool]]:
+    """Each refused name ``code`` (nested code included) looks up, with the code object
+    holding it and whether it is a constant.  Attribute, global and import names are
+    ``co_names``; a class pattern's keyword attributes (``case int(__class__=c)``) are a
+    constant tuple of strings, so strings in constants are searched too (dunders only:
+    ``"format"`` is plain data)."""
+    pending = [code]
+    while pending:
+        current = pending.pop()
+        for name in current.co_names:
+            if _refused(name, plain=True):
+                yield name, current, False
+        consts = list(current.co_consts)
+        while consts:
+            const = consts.pop()
+            if type(const) is CodeType:
+                pending.append(const)
+            elif type(const) is tuple or type(const) is frozenset:
+                consts.extend(const)
+            elif _refused(const, plain=False):
+                yield const, current, True
+
+
+def _lines_of(names: set[str], code: CodeType) -> dict[str, int]:
+    """The line of the first instruction in ``code`` that uses each of ``names`` (as its
+    name or inside its constant), in one pass; the code's first line for one not found."""
+    lines = dict.fromkeys(names, code.co_firstlineno)
+    pending, line = set(names), code.co_firstlineno
+    for instruction in dis.get_instructions(code):
+        if instruction.positions is not None and instruction.positions.lineno is not None:
+            line = instruction.positions.lineno
+        value = instruction.argval
+        words = {value} if type(value) is str else set(value) if type(value) is tuple \
+            else set()
+        used = pending & words
+        for name in used:
+            lines[name] = line
+        pending -= used
+        if not pending:
+            break
+    return lines
+
+
+def check_names(code: CodeType) -> None:
+    """``StrategyRefused`` naming the first refused name (by line) of compiled strategy
+    code.  CPython does not audit reading ``__globals__``, ``__self__``, ``__class__`` or
+    ``__builtins__``, and each leads from an allowed member to whole modules; with no
+    ``getattr`` among the builtins, every attribute the code can read is spelt in it."""
+    found = list(_refused_uses(code))
+    # A name that is also a constant (3.13 lists 'self.__dict__ = ...' in the class's
+    # __static_attributes__) is placed by the instruction that looks it up.
+    looked_up = {name for name, _, const in found if not const}
+    by_code: dict[int, tuple[CodeType, set[str]]] = {}  # by id: a code's hash reads all of it
+    for name, holder, const in found:
+        if not (const and name in looked_up):
+            by_code.setdefault(id(holder), (holder, set()))[1].add(name)
+    uses = sorted((line, name) for holder, names in by_code.values()
+                  for name, line in _lines_of(names, holder).items())
+    if uses:
+        line, name = uses[0]
+        others = sorted({n for _, n in uses} - {name})
+        also = f" (also: {', '.join(repr(n) for n in others[:8])})" if others else ""
+        raise StrategyRefused(
+            f"sandbox: line {line} uses the name {name!r}{also}: strategy code may not "
+            f"read, write or import dunder names (beyond those the compiler emits for "
+            f"classes and functions, '__init__' and '__future__') nor 'format'/'format_map'")
+
+
 def _load_strategy(source: str, guards: tuple[Any, list[bool]]) -> Any:
     builtins_ns, latch = guards
     namespace: dict[str, Any] = {"__builtins__": builtins_ns, "__name__": "strategy"}
     latch[0] = True  # compile and exec of the strategy alone pass the audit hook
     try:
         code = compile(source, "<strategy>", "exec", COMPILE_FLAGS, dont_inherit=True)
+        if type(builtins_ns) is dict:  # the Python guards are on (off: the real builtins)
+            check_names(code)
         exec(code, namespace)
     finally:
         latch[0] = False
