@@ -82,6 +82,11 @@ _MAX_SIZE = Decimal(10) ** 12
 _BUFFER_MAX = 10_000
 #: REST snapshots asked for again in a row when each is older than the stream.
 _RESNAPSHOT_TRIES = 5
+#: How far a venue time stamp may run ahead of this machine's clock.  The venue's clock and
+#: ours agree to a second or so; a stamp further ahead is damage or another unit (micro-
+#: seconds read as milliseconds), and taken it would move the core's clock (the newest
+#: stamp seen) ahead, leaving every other book "stale by age" for the rest of the run.
+MAX_AHEAD_NS = 60 * 10**9
 
 
 def backoff_delay(attempt: int, lo: float, hi: float, rng: random.Random) -> float:
@@ -266,8 +271,13 @@ def book_events(books: Iterable[ClobBook | DataError], *, verify_hash: bool,
         if verify_hash and book.hash and not hash_ok(book):
             out.append(BookStatus(iid, now, False, "book hash mismatch"))
             continue
+        ts = book.ts_ns(now)
+        if ts > time.time_ns() + MAX_AHEAD_NS:
+            out.append(BookStatus(iid, now, False, f"book stamped {ts // 10**6} ms, ahead "
+                                                   f"of this machine's clock"))
+            continue
         try:
-            out.append(to_order_book(book, iid, book.ts_ns(now)))
+            out.append(to_order_book(book, iid, ts))
         except DataError as exc:
             out.append(BookStatus(iid, now, False, f"unusable book: {exc}"))
     return out
@@ -680,9 +690,8 @@ class MarketStream:
             side = {"BUY": Side.BUY, "SELL": Side.SELL}.get(str(ch["side"]).upper())
             price = to_decimal(ch["price"], field="price_change.price")
             size = to_decimal(ch["size"], field="price_change.size")
-            tick = self.tick_sizes.get(token)
             if side is None or not Decimal(0) < price < Decimal(1) or not 0 <= size < _MAX_SIZE \
-                    or (tick and price % tick):
+                    or self._off_tick(token, side, price):
                 raise DataError(f"price_change {ch['side']!r} {price} x {size} is no level")
             self._change_ts[token] = max(ts, self._change_ts.get(token, 0))
             local = self._local.get(token)
@@ -711,6 +720,18 @@ class MarketStream:
             if doubt:
                 self._mark_stale([token], doubt)
                 self._schedule_resnapshot([token])
+
+    def _off_tick(self, token: str, side: Side, price: Decimal) -> bool:
+        """Whether ``price`` is off the token's tick and no level its book holds.  A level
+        resting from before a ``tick_size_change`` to a coarser tick is off the new grid
+        and may still shrink or leave: refused, its change put every book of the
+        connection in doubt (and a book that stated such a level could never lose it)."""
+        tick = self.tick_sizes.get(token)
+        if not tick or not price % tick:
+            return False
+        local = self._local.get(token)
+        ladder = None if local is None else local.bids if side is Side.BUY else local.asks
+        return ladder is None or float(price) not in ladder
 
     def _book_doubt(self, local: _LocalBook, change: dict[str, Any]) -> str:
         """Why the book is wrong after ``change`` ("" when it is not known to be): crossed
@@ -843,19 +864,29 @@ def _resolution_problem(assets: Any, winner: Any) -> str:
 
 
 def _ts_ns(value: Any) -> int:
+    """Another message's timestamp (milliseconds) in ns; this machine's clock when it is
+    unreadable or ahead of it (a settlement or tick stamped years ahead moved the core's
+    clock there)."""
+    now = time.time_ns()
     try:
-        return int(str(value)) * 1_000_000
+        ts = int(str(value)) * 1_000_000
     except (TypeError, ValueError):
-        return time.time_ns()
+        return now
+    return min(ts, now)
 
 
 def _venue_ts(value: Any, where: str) -> int:
     """A book / change / trade message's venue timestamp (milliseconds) in ns; a missing
-    or unreadable one is a malformed frame (a local clock would be no venue time)."""
+    or unreadable one, or one ahead of this machine's clock by more than
+    :data:`MAX_AHEAD_NS`, is a malformed frame (a local clock would be no venue time)."""
     text = str(value)
     if value is None or isinstance(value, bool) or not text.isdigit():
         raise DataError(f"{where}: timestamp {value!r} is not venue milliseconds")
-    return int(text) * 1_000_000
+    ts = int(text) * 1_000_000
+    if ts > time.time_ns() + MAX_AHEAD_NS:
+        raise DataError(f"{where}: timestamp {text[:24]} ms is ahead of this machine's "
+                        f"clock by more than {MAX_AHEAD_NS // 10**9} s (check the clock)")
+    return ts
 
 
 def resolution_settlements(market: GammaMarket, ts_ns: int) -> list[Settlement]:

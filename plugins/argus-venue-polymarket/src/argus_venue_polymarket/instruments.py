@@ -16,15 +16,20 @@ Mapping:
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
 from argus_core import Event, Instrument, Outcome
 from argus_venue_polymarket import constants as C
 from argus_venue_polymarket.config import PolymarketSettings
 from argus_venue_polymarket.schemas import FeeCurve, GammaEvent, GammaMarket
+
+log = logging.getLogger(__name__)
 
 _PLACEHOLDER = re.compile(C.PLACEHOLDER_TITLE_PATTERN, re.IGNORECASE)
 
@@ -106,17 +111,44 @@ def fee_curve(market: GammaMarket, settings: PolymarketSettings) -> FeeCurve:
 
 def build(events: list[GammaEvent], settings: PolymarketSettings
           ) -> tuple[list[Event], list[Instrument]]:
-    """Core events and instruments for ``events`` (markets without tokens get no instrument)."""
+    """Core events and instruments for ``events`` (markets without tokens get no instrument).
+
+    A token listed under two events (Gamma lists a market under each event it belongs
+    to) keeps the first event's instrument, and every event naming a shared token is
+    ``exhaustive=False``: before, the later event's ``meta`` replaced the first's and both
+    events were exhaustive, so a "one outcome must win" basket could count an outcome of
+    another question among its own."""
     out_events: list[Event] = []
-    instruments: list[Instrument] = []
+    instruments: dict[str, Instrument] = {}
     for ev in events:
         for market in ev.markets:
-            instruments.extend(_instruments(ev, market, settings))
+            for inst in _instruments(ev, market, settings):
+                instruments.setdefault(inst.id, inst)
         if ev.neg_risk:
             out_events.append(_neg_risk_event(ev))
         else:
             out_events.extend(_binary_events(ev))
-    return out_events, instruments
+    return _shared_not_exhaustive(events, out_events), list(instruments.values())
+
+
+def _shared_not_exhaustive(gamma: list[GammaEvent], events: list[Event]) -> list[Event]:
+    """``events`` with each one that names a token another Gamma event also lists made
+    ``exhaustive=False`` (said in the log)."""
+    owner: dict[str, str] = {}
+    shared: set[str] = set()
+    for ev in gamma:
+        for token in {t for m in ev.markets for t in m.token_ids}:
+            if owner.setdefault(token, ev.event_id) != ev.event_id:
+                shared.add(instrument_id(token))
+    out = []
+    for event in events:
+        named = {i for o in event.outcomes for i in (o.yes_instrument_id, o.no_instrument_id)}
+        if event.exhaustive and named & shared:
+            log.warning("polymarket: event %s (%s) shares markets with another event: not "
+                        "exhaustive", event.event_id, event.title[:60])
+            event = attrs.evolve(event, exhaustive=False)
+        out.append(event)
+    return out
 
 
 def market_instruments(market: GammaMarket, settings: PolymarketSettings) -> list[Instrument]:

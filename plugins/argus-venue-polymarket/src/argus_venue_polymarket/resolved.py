@@ -14,13 +14,14 @@ no longer lists (:func:`held_positions` reads them from the run's fills).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from argus_core import Settlement
 from argus_venue_polymarket import constants as C
-from argus_venue_polymarket.data import resolution_settlements
+from argus_venue_polymarket.data import MAX_AHEAD_NS, resolution_settlements
 from argus_venue_polymarket.schemas import GammaMarket
 
 log = logging.getLogger(__name__)
@@ -44,16 +45,17 @@ def held_positions(fills: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
 def settle_closed(markets: Iterable[GammaMarket], now_ns: int, held: set[str]
                   ) -> tuple[list[Settlement], list[GammaMarket]]:
     """(settlements, pending) for the closed ``markets``: a resolved one's ``Settlement``
-    per token, stamped with its ``closedTime`` (else ``now_ns``); one closed but not
-    resolved (``umaResolutionStatus`` proposed / disputed, prices not final) is pending
-    and said in the log (a warning when ``held`` names one of its instrument ids: its
-    position waits for the resolution).  Open markets are left out."""
+    per token, stamped with its ``closedTime`` (else, or when it is ahead of this machine's
+    clock, ``now_ns``);
+    one closed but not resolved (``umaResolutionStatus`` proposed / disputed, prices not
+    final) is pending and said in the log (a warning when ``held`` names one of its
+    instrument ids: its position waits for the resolution).  Open markets are left out."""
     settlements: list[Settlement] = []
     pending: list[GammaMarket] = []
     for market in markets:
         if not market.closed or len(market.token_ids) != 2:
             continue
-        out = resolution_settlements(market, market.closed_ts_ns() or now_ns)
+        out = resolution_settlements(market, _closed_stamp(market, now_ns))
         if out:
             settlements.extend(out)
             continue
@@ -66,3 +68,11 @@ def settle_closed(markets: Iterable[GammaMarket], now_ns: int, held: set[str]
                 [str(p) for p in market.outcome_prices],
                 "; this run holds it" if holds else "")
     return settlements, pending
+
+
+def _closed_stamp(market: GammaMarket, now_ns: int) -> int:
+    """A resolved market's settlement stamp: its ``closedTime``, or ``now_ns`` when it has
+    none or one ahead of this machine's clock (damage: stamped so, the settlement moved the
+    core's clock there and every book was stale by age for the rest of the run)."""
+    closed = market.closed_ts_ns()
+    return now_ns if closed is None or closed > time.time_ns() + MAX_AHEAD_NS else closed
