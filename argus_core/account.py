@@ -157,8 +157,9 @@ class Account:
         """Update the mark of an instrument we hold (marks of flat instruments are not kept)."""
         pos = self.positions.get(instrument_id)
         if pos is not None and pos.quantity != 0:
-            # Prices reaching here were validated at the edge (finite, positive).
-            mark = price if type(price) is Decimal else Decimal(repr(price))
+            # Prices reaching here were validated at the edge (finite, positive); str, not
+            # repr: a numpy float's repr ("np.float64(0.5)") is no number text.
+            mark = price if type(price) is Decimal else Decimal(str(price))
             self.marks[instrument_id] = mark
             self._values[instrument_id] = pos.quantity * mark
             self._snapshot = self._valuation = self._equity = None

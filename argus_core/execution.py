@@ -866,17 +866,17 @@ class ExecutionEngine:
             self.cancel_working(None, event.instrument_id, f"market settled: {event.instrument_id}")
         iid = event.instrument_id
         pos = self.account.positions.get(iid)
-        if pos is None or pos.quantity == 0:
+        flat = pos is None or pos.quantity == 0
+        holders = [(slot, book.positions[iid]) for slot, book in sorted(
+            self.account.books.items()) if iid in book.positions and book.positions[iid].quantity]
+        # Each book on its own: a void (back at its own cost), or books that offset while
+        # the account is flat (they kept positions on a market that is gone, forever).
+        if flat or (event.price is None and len(holders) > 1):
+            for slot, held in holders:
+                self._settle_at(event, held.quantity, held.avg_price if event.price is None
+                                else event.price, f"{again}-{slot}", slot)
             return
-        if event.price is None:  # a void: each book holding it back at its own cost
-            holders = [(slot, book.positions[iid]) for slot, book in sorted(
-                self.account.books.items())
-                if iid in book.positions and book.positions[iid].quantity]
-            if len(holders) > 1:
-                for slot, held in holders:
-                    self._settle_at(event, held.quantity, held.avg_price, f"{again}-{slot}",
-                                    slot)
-                return
+        assert pos is not None
         price = event.price if event.price is not None else pos.avg_price
         self._settle_at(event, pos.quantity, price, again, None)
 

@@ -92,8 +92,8 @@ class L2Book:
             raise DataError(f"{self.instrument_id}: book level {price!r} x {size!r}: the "
                             f"price must be finite and > 0, the size finite and >= 0")
         ladder = self.bids if side is Side.BUY else self.asks
-        if size > 0:
-            ladder[price] = size
+        if size > 0:  # plain floats: a numpy scalar (a float too) made the mid unreadable
+            ladder[float(price)] = float(size)
         else:
             ladder.pop(price, None)
         self.ts_ns = ts_ns

@@ -96,6 +96,10 @@ QUIET_TICK_S = 1.0
 HOLD_LOCK_S = 1.0
 LOCK_PAUSE_S = 0.02  # and then leaves it free this long (waiters try every 2 ms)
 _END = object()  # the live event source ended
+#: How far a paper or live event's stamp may run ahead of this machine's clock.  The
+#: market clock is the newest stamp seen: one frame stamped in the year 5138 (damage, or
+#: microseconds read as milliseconds) left every other book stale for the rest of the run.
+AHEAD_LIMIT_NS = 300 * 10**9
 #: Rounds of fills heard at one look (``Runner._hear_fills``): a strategy whose every fill
 #: asks for an order that fills at once is heard again at the next look, never in a loop.
 HEAR_ROUNDS = 8
@@ -219,6 +223,7 @@ class Runner:
         self._swaps: list[tuple[str, Strategy, str, asyncio.Future[None]]] = []
         self._found: set[str] = set()  # the last scan's opportunity ids (see _scan)
         self._event_at = 0  # monotonic ns of the live queue's last event (stale marks)
+        self._ahead_said: set[str] = set()  # instruments whose events came stamped ahead
         self._stale_marks: set[str] = set()  # held instruments said to be stale
         self._good_states: dict[str, Any] = {}  # each slot's last state that could be read
         self.risk_trigger_listeners: list[Callable[[str], None]] = []
@@ -506,12 +511,26 @@ class Runner:
                 self._event_at = time.monotonic_ns()
                 if event is _END:
                     break
+                if getattr(event, "ts_ns", 0) > time.time_ns() + AHEAD_LIMIT_NS:
+                    self._ahead(event)
+                    continue
                 yield event
             await task  # re-raises the stream's error, if it ended by one
         finally:
             task.cancel()
             ticker.cancel()
             await asyncio.gather(task, ticker, return_exceptions=True)
+
+    def _ahead(self, event: Any) -> None:
+        """Leave out a paper or live event stamped past :data:`AHEAD_LIMIT_NS` (said once
+        per instrument): applied, it would move the market clock there for good."""
+        iid = getattr(event, "instrument_id", "")
+        if iid not in self._ahead_said:
+            self._ahead_said.add(iid)
+            log.error("%s stamped %.0f s ahead of this machine's clock: left out, and every "
+                      "later one of %s that far ahead (damaged data, another time unit, or "
+                      "this machine's clock is wrong)", type(event).__name__,
+                      (event.ts_ns - time.time_ns()) / 1e9, iid or "its kind")
 
     def _after(self, seq: int) -> bool:
         """What follows event ``seq``: a scan, swaps asked for, a commit when due; True

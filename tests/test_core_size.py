@@ -219,6 +219,8 @@ A restart hands a venue the fills of its orders whatever venue they name (a comp
 inner venue booked fills under its own name and got none back: a taker fill booked twice);
 a strategy's reason with controls kept as one plain line; bars all further apart than
 `bar_seconds` refused (the replay's red team paid most of its lines back): 9,135.
+A paper or live event stamped far ahead of this machine's clock is left out (one moved the
+market clock years ahead for good); books that offset settle while the account is flat: 9,150.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -233,7 +235,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 9_135
+BUDGET = 9_150
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -33,3 +33,26 @@ def test_an_order_reason_with_controls_is_stored_as_one_plain_line(
                                                             "orders where status_reason "
                                                             "like 'cancelled by%'")]
     assert said and all(s.isprintable() for s in said), said
+
+
+def test_a_live_event_stamped_far_ahead_is_left_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The market clock is the newest stamp seen: one bar stamped in the year 5138 (a
+    venue's damaged frame, microseconds read as milliseconds) moved it there for good,
+    and every other instrument's data was stale by age from then on (Polymarket red team
+    r38).  A paper or live event stamped past ``AHEAD_LIMIT_NS`` is left out, said once."""
+    import time
+
+    from argus_core import runner as core_runner
+
+    register(monkeypatch)
+    now_s = time.time_ns() // 10**9
+    far = bar(X, 100_000_000_000_000 // 1000, 50.0)  # 5138
+    RTVenue.script = [bar(X, now_s - 60), far, bar(X, now_s - 30), far]
+    run = runner(tmp_path, {"s": Scripted({})})
+    run.run_sync()
+    assert run.market.now_ns == (now_s - 30) * 10**9  # the clock never went to 5138
+    assert run.market.bars[X].close == 100.0
+    said = [r for r in caplog.records if "ahead of this machine's clock" in r.getMessage()]
+    assert len(said) == 1 and core_runner.AHEAD_LIMIT_NS == 300 * 10**9
