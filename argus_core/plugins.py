@@ -243,7 +243,11 @@ class PluginHost:
                             f"{BLOCK_ENV}={_plugin}")
                     registry[_kind][name] = Registration(_kind, name, factory, _plugin)
 
-                fenced_call(plugin_name, hook_name, impl.function, register)
+                returned = fenced_call(plugin_name, hook_name, impl.function, register)
+                if returned is not None:  # (it registered nothing: "unknown" came later)
+                    raise PluginError(f"plugin {plugin_name!r}: {hook_name} returned "
+                                      f"{str(returned)[:80]}; call register(name, factory) "
+                                      f"for each instead of returning them")
         self.registry = registry
 
     def get(self, kind: str, name: str) -> Registration:

@@ -67,6 +67,7 @@ from argus_core.models import (
     RESEARCH,
     Bar,
     BookDelta,
+    CancelIntent,
     Fill,
     Intent,
     KnownOrder,
@@ -134,6 +135,20 @@ class RunSummary:
     def total_return(self) -> float:
         """Final over starting equity, minus one."""
         return float(self.final_equity / self.starting_equity - 1) if self.starting_equity else 0.0
+
+
+
+def _intents(answer: Any, method: str) -> list[Intent | CancelIntent]:
+    """A strategy's answer as a list; a ``TypeError`` saying what it returned when it is
+    no list or tuple of ``Intent`` and ``CancelIntent`` (a bare ``Intent`` or a string
+    ended the run with "not iterable", naming no strategy)."""
+    items = answer if isinstance(answer, list | tuple) else (answer,)
+    odd = next((i for i in items if not isinstance(i, Intent | CancelIntent)), None)
+    if odd is None and items is answer:
+        return list(answer)
+    held = "" if items is not answer else f" holding a {type(odd).__name__}"
+    raise TypeError(f"{method} returned a {type(answer).__name__}{held}, not a list of "
+                    f"Intent / CancelIntent")
 
 
 class Runner:
@@ -837,11 +852,13 @@ class Runner:
                                        state, orders)
             try:
                 intents = strategies[slot].on_event(event, sctx)
+                if intents:
+                    intents = _intents(intents, "on_event")
             except Exception as exc:
                 self._strategy_failed(slot, exc)
                 continue
             if intents:
-                engine.submit(list(intents), ts, slot)
+                engine.submit(intents, ts, slot)
         if engine.heard:  # fills of the orders just sent (a taker filled at once)
             self._hear_fills()
 
@@ -892,13 +909,15 @@ class Runner:
                                       self._slot_orders(slot))
                 try:
                     intents = strategy.on_fill(fill, ctx)  # type: ignore[union-attr]
+                    if intents:
+                        intents = _intents(intents, "on_fill")
                 except Exception as exc:
                     del heard[waiting]
                     self._strategy_failed(slot, exc)
                     continue
                 del heard[waiting]
                 if intents:
-                    engine.submit(list(intents), ts, slot)
+                    engine.submit(intents, ts, slot)
             if len(heard) == waiting:
                 return
 
