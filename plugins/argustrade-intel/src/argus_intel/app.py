@@ -121,6 +121,35 @@ class BodyLimit:
                      f"{self.max_bytes // (1024 * 1024)} MB")(scope, receive, send)
 
 
+#: Headers of every ``/v1`` answer, errors included: its figures are a key holder's, and a
+#: shared cache may store an answer to a request that sent ``X-API-Key`` (RFC 9111 keeps
+#: only ``Authorization`` requests out of shared caches).
+PRIVATE_HEADERS = ((b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"))
+
+
+class PrivateAnswers:
+    """ASGI middleware: :data:`PRIVATE_HEADERS` on every answer under ``/v1``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, adding the headers to its answer's start."""
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(
+                f"/{API_VERSION}/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_private(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name.lower() for name, _ in PRIVATE_HEADERS}
+                headers = [h for h in message.get("headers", []) if h[0].lower() not in names]
+                message = {**message, "headers": [*headers, *PRIVATE_HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, send_private)
+
+
 class QueryHidden(logging.Filter):
     """Drops the query string from uvicorn's access log lines: a client that puts a key
     in the URL (refused, but sent all the same) must not have it written to the log."""
@@ -534,7 +563,9 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
         # The traceback goes to the server's log (request bodies and headers do not).
         log.error("%s %r failed", request.method, request.url.path, exc_info=exc)
         return _error(500, "internal_error", f"{type(exc).__name__} while answering "
-                      f"{request.method} {request.url.path}; see the server's log")
+                      f"{request.method} {request.url.path}; see the server's log",
+                      {k.decode(): v.decode() for k, v in PRIVATE_HEADERS})  # (sent outside
+        # the middlewares, by Starlette's outermost one)
 
     # BEARER and API_KEY_HEADER only declare the two ways in the OpenAPI document;
     # require_key reads every header itself (several keys are refused, not picked from).
@@ -745,6 +776,7 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
 
     app.include_router(v1)
     app.add_middleware(BodyLimit)
+    app.add_middleware(PrivateAnswers)  # outermost: the 413s and 500s get it too
     app.state.runs = runs
     return app
 

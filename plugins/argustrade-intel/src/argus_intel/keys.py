@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import hmac
 import math
+import os
 import re
 import secrets
 import threading
@@ -64,6 +65,14 @@ def _check_keys_file(path: Path) -> None:
         raise LedgerError(f"{path} cannot be used as the API keys file: it is another "
                           f"program's database (tables: {', '.join(sorted(tables)[:5])}); "
                           f"pass --keys a new file or the one `argus intel keys add` made")
+
+
+def _create_private(path: Path) -> None:
+    """Make ``path`` empty with mode 0600 unless it is there: SQLite would make it with
+    the umask's mode (0644), readable by every local user until the chmod after it, and
+    a descriptor opened in that moment keeps reading the hashes after the chmod."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _hash(secret: str, salt: bytes) -> bytes:
@@ -147,7 +156,8 @@ class KeyStore:
         self._lock = threading.Lock()
         _check_keys_file(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _create_private(self.path)
             conn = apsw.Connection(str(self.path))
             try:
                 conn.set_busy_timeout(5000)  # `argus intel keys` may be writing it now

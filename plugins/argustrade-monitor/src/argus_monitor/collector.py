@@ -106,6 +106,11 @@ class RunCollector(Collector):
                 yield GaugeMetricFamily("argus_loop_lag_seconds", "Wall clock minus the "
                                         "last event's own time stamp, when it arrived.",
                                         value=(last_wall - last_ts) / _NS)
+        stalled_s = probe.stalled_s()
+        if stalled_s is not None:
+            yield GaugeMetricFamily("argus_loop_stalled_seconds", "Seconds the run's event "
+                                    "loop has run nothing (no heartbeat, no event).",
+                                    value=stalled_s)
         ages = GaugeMetricFamily("argus_book_age_seconds", "Age of the newest book per "
                                  "instrument.", labels=["instrument"])
         live = stale = 0

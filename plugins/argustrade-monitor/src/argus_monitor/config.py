@@ -28,11 +28,14 @@ class MonitorSettings:
             serves nothing.
         bind: address to listen on; the default keeps it on this machine.
         stale_after_s: ``/health`` answers 503 when no market event arrived for this long.
+        stuck_after_s: ``/health`` answers 503 ``stuck`` when the run's event loop has
+            run nothing (no heartbeat, no event) for this long while the process lives.
     """
 
     port: int = attrs.field(default=0, validator=in_range(0, 65535))
     bind: str = attrs.field(default="127.0.0.1", validator=_ip_address)
     stale_after_s: float = attrs.field(default=60.0, validator=POSITIVE)
+    stuck_after_s: float = attrs.field(default=10.0, validator=POSITIVE)
 
     @property
     def enabled(self) -> bool:

@@ -8,6 +8,7 @@ run stopped.  The server keeps answering with the final figures (health 503,
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -45,6 +46,10 @@ def on_startup(ctx: Any) -> None:
                            venue=run.venue, book_stale_after_s=float(stale_s or 0.0))
     server.start()
     _monitors[id(ctx)] = server
+    try:
+        probe.watch_loop(asyncio.get_running_loop())  # on_startup runs inside the run's loop
+    except RuntimeError:  # called outside a loop (embedding): no stuck detection
+        log.warning("monitor: no running event loop; a stuck loop is not detected")
 
 
 @hookimpl
@@ -68,7 +73,7 @@ def on_shutdown(ctx: Any) -> None:
     """Mark the run stopped; the server keeps its final figures."""
     server = _monitors.pop(id(ctx), None)
     if server is not None:
-        server.probe.stopped = True
+        server.probe.stop()
 
 
 def monitor_of(ctx: Any) -> MonitorServer | None:

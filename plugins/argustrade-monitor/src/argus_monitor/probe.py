@@ -8,6 +8,7 @@ stale read is harmless (the next scrape sees the newer value).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from argus_core import BookDelta, Fill, MarketEvent, Opportunity, OrderBook, Venue
 
 _BOOKS = (OrderBook, BookDelta)
+#: Seconds between two heartbeats of the run's event loop (see :meth:`LoopProbe.watch_loop`).
+HEARTBEAT_S = 1.0
 
 
 class LoopProbe:
@@ -43,6 +46,9 @@ class LoopProbe:
         #: instrument id -> when that book left the stream (monotonic): a book stamped
         #: ahead of the wall clock still ages from its arrival
         self.book_mono_ns: dict[str, int] = {}
+        #: when the run's event loop last ran the heartbeat (monotonic); None: not watched
+        self.loop_beat_mono_ns: int | None = None
+        self._beat_handle: asyncio.TimerHandle | None = None
 
     def watch_venue(self, venue: Venue) -> bool:
         """Wrap ``venue.stream`` so every event is noted; False when the venue object
@@ -75,6 +81,37 @@ class LoopProbe:
             if isinstance(event, _BOOKS):
                 self.book_ts_ns[event.instrument_id] = ts
                 self.book_mono_ns[event.instrument_id] = self.last_event_mono_ns
+
+    def watch_loop(self, loop: asyncio.AbstractEventLoop, every_s: float = HEARTBEAT_S
+                   ) -> None:
+        """Stamp :attr:`loop_beat_mono_ns` from ``loop`` every ``every_s`` seconds.
+
+        A loop blocked in a strategy, a lock or a blocking call notes no event either, so
+        without this it read as a quiet market (``stale``, after ``stale_after_s``).  A
+        quiet market leaves the loop free and the heartbeat going: never ``stuck``."""
+        def beat() -> None:
+            self.loop_beat_mono_ns = self.monotonic_ns()
+            if not self.stopped:
+                self._beat_handle = loop.call_later(every_s, beat)
+
+        self.loop_beat_mono_ns = self.monotonic_ns()
+        loop.call_soon_threadsafe(beat)  # (call_later is for the loop's own thread only)
+
+    def stop(self) -> None:
+        """The run ended: no more heartbeats (called from the loop's own thread)."""
+        self.stopped = True
+        if self._beat_handle is not None:
+            self._beat_handle.cancel()
+
+    def stalled_s(self) -> float | None:
+        """Seconds the run's loop has neither run its heartbeat nor noted an event (None:
+        the loop is not watched).  A replay busy with a heavy strategy yields to the
+        heartbeat only every 1,000 events, but notes each event as it goes."""
+        beat = self.loop_beat_mono_ns
+        if beat is None:
+            return None
+        last = max(beat, self.last_event_mono_ns or beat)
+        return max(0.0, (self.monotonic_ns() - last) / 1e9)
 
     def on_fill(self, fill: Fill) -> None:
         """A committed fill."""

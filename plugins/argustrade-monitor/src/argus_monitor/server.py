@@ -283,8 +283,11 @@ class MonitorServer:
         except Exception:  # a health probe must answer, whatever the ledger does
             log.warning("monitor: cannot read the ledger", exc_info=True)
             state = UNKNOWN_STATE
+        stalled_s = self.probe.stalled_s()
         if self.probe.stopped:
             status = "stopped"
+        elif stalled_s is not None and stalled_s > self.settings.stuck_after_s:
+            status = "stuck"  # the process lives, its loop runs nothing
         elif state in (TradingState.HALTED.value, UNKNOWN_STATE):
             status = state
         elif quiet_s > self.settings.stale_after_s:
@@ -292,7 +295,7 @@ class MonitorServer:
         else:
             status = "ok"
         body = {"status": status, "trading_state": state, "last_event_age_s": age_s,
-                "run_id": self.run_id}
+                "loop_stalled_s": stalled_s, "run_id": self.run_id}
         return (200 if status == "ok" else 503), body
 
     def _app(self, environ: dict[str, Any], start_response: StartResponse
