@@ -436,25 +436,28 @@ class Runner:
                 self.ledger.rollback()
             raise
         finally:
-            await self.engine.drain()  # answers in flight land before the ledger closes
-            if self._fills_task is not None:
-                self._fills_task.cancel()
-                await asyncio.gather(self._fills_task, return_exceptions=True)
-            if self.ledger.in_transaction:
-                self.ledger.commit()
-            if not self._commit_each_change:
-                self.ledger.set_commit_sync(full=True)  # this commit fsyncs all before it
-            self.ledger.finish_run(self.ctx.run_id, ended)
-            try:
-                self._notify("on_shutdown", ctx=self.ctx)
+            try:  # (a full disk here still lets plugins hear the end, the venue close and
+                # the run lock go: they were skipped, and a monitor said 'stuck' for good)
+                await self.engine.drain()  # answers in flight land before the ledger closes
+                if self._fills_task is not None:
+                    self._fills_task.cancel()
+                    await asyncio.gather(self._fills_task, return_exceptions=True)
+                if self.ledger.in_transaction:
+                    self.ledger.commit()
+                if not self._commit_each_change:
+                    self.ledger.set_commit_sync(full=True)  # this commit fsyncs all before it
+                self.ledger.finish_run(self.ctx.run_id, ended)
             finally:
                 try:
-                    await self.asm.venue.close()
+                    self._notify("on_shutdown", ctx=self.ctx)
                 finally:
-                    if frozen:
-                        thaw()
-                    self.ledger.close()
-                    self._lock.release()
+                    try:
+                        await self.asm.venue.close()
+                    finally:
+                        if frozen:
+                            thaw()
+                        self.ledger.close()
+                        self._lock.release()
         if self.progress is not None:
             self.progress(self.seq)
         return RunSummary(self.ctx.run_id, self.run_dir, self.ctx.mode, self.seq,

@@ -56,3 +56,34 @@ def test_a_live_event_stamped_far_ahead_is_left_out(
     assert run.market.bars[X].close == 100.0
     said = [r for r in caplog.records if "ahead of this machine's clock" in r.getMessage()]
     assert len(said) == 1 and core_runner.AHEAD_LIMIT_NS == 300 * 10**9
+
+
+def test_a_failing_last_commit_still_closes_the_venue_and_frees_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's last ledger writes (a full disk) raised before ``on_shutdown``, the venue's
+    close and the run lock's release: plugins never heard the end (a monitor said 'stuck'
+    for good), the venue's connections stayed open, and the run directory stayed locked
+    for the rest of the process (monitor red team r38)."""
+    from argus_core.errors import LedgerError
+    from argus_core.ledger import Ledger
+
+    register(monkeypatch)
+    closed: list[bool] = []
+
+    async def close(self: object) -> None:
+        closed.append(True)
+
+    monkeypatch.setattr(RTVenue, "close", close, raising=False)
+    RTVenue.script = [bar(X, 1), bar(X, 2)]
+
+    def full_disk(self: Ledger, *args: object) -> None:
+        raise LedgerError("disk I/O error (full disk)")
+
+    monkeypatch.setattr(Ledger, "finish_run", full_disk)
+    with pytest.raises(LedgerError, match="full disk"):
+        runner(tmp_path, {"s": Scripted({})}).run_sync()
+    assert closed == [True]
+    monkeypatch.undo()
+    register(monkeypatch)
+    RTVenue.script = [bar(X, 3)]
+    runner(tmp_path, {"s": Scripted({})}).run_sync()  # the run directory is free again
