@@ -307,7 +307,8 @@ def thoughts_cmd(run_dir: Path, cycle: str | None, as_json: bool) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               required=True, help="Config file with [run] and [plugins.orchestrator] tables.")
 @click.option("--cycles", type=click.IntRange(min=0), default=None,
-              help="Run at most N orchestrator cycles.")
+              help="Run at most N orchestrator cycles in the run (with --resume, the "
+                   "cycles its earlier processes ran count).")
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to write the run (default: argus-runs/orchestrate-<time>).")
 @click.option("--resume", is_flag=True,

@@ -48,6 +48,9 @@ DEFAULT_PRICES: dict[str, tuple[Decimal, Decimal]] = {
     "claude-haiku": (Decimal("1"), Decimal("5")),
     "claude-3-5-haiku": (Decimal("0.8"), Decimal("4")),
 }
+#: The largest ``ladder.canary_notional`` (quote currency): see LadderSettings.
+MAX_CANARY_NOTIONAL = Decimal("1e15")
+
 #: Charged for a model no price prefix matches (deliberately the most expensive).
 FALLBACK_PRICE = (Decimal("15"), Decimal("75"))
 
@@ -99,7 +102,13 @@ class LadderSettings:
 
     shadow_events: int = attrs.field(default=300, validator=AT_LEAST_ONE)
     canary_events: int = attrs.field(default=300, validator=AT_LEAST_ONE)
-    canary_notional: Decimal = attrs.field(default=Decimal("2000"), validator=POSITIVE)
+    # At most 1e15 (quote currency): past about 1e20 the cap's quantity (notional / price,
+    # to 8 decimals) overflowed Decimal's precision, so every capped buy raised and the
+    # canary was rolled back for a setting; past 1.8e308 the shadow books' P&L was NaN,
+    # which no shadow judgement refused.
+    canary_notional: Decimal = attrs.field(default=Decimal("2000"),
+                                           validator=in_range(0, MAX_CANARY_NOTIONAL,
+                                                              lo_open=True))
     shadow_fee_bps: Decimal = attrs.field(default=Decimal("40"), validator=BPS)
     # candidate shadow P&L >= incumbent's - this
     shadow_tolerance: Decimal = attrs.field(default=Decimal("0"), validator=NON_NEGATIVE)
@@ -146,7 +155,10 @@ class OrchestratorSettings:
     review_model: str = DEFAULT_REVIEW_MODEL
     max_tokens_generate: int = attrs.field(default=8000, validator=AT_LEAST_ONE)
     max_tokens_review: int = attrs.field(default=1500, validator=AT_LEAST_ONE)
-    max_retries: int = attrs.field(default=2, validator=NON_NEGATIVE)
+    # The SDK's retries of one call (after a timeout, 429, 5xx); each may be billed and is
+    # counted (see llm.ModelClient).  At most 10: with no bound, a call retried a 529 for
+    # ever (the SDK waits up to 8 s between tries), parking a replay's loop with it.
+    max_retries: int = attrs.field(default=2, validator=in_range(0, 10))
     timeout_s: float = attrs.field(default=120.0, validator=POSITIVE)
     first_cycle_after_events: int = attrs.field(default=500, validator=NON_NEGATIVE)
     cycle_every_events: int = attrs.field(default=1000, validator=AT_LEAST_ONE)

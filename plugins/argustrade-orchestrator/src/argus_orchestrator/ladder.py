@@ -20,6 +20,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import copy
+import decimal
+import math
 import threading
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -59,31 +62,58 @@ _SWAP_FIELDS = ("stage", "stage_events", "candidate", "candidate_id", "candidate
 @attrs.frozen
 class _PendingSwap:
     """A swap the runner has been asked for and applies between two events: its outcome
-    (the runner's future) and what the orchestrator looked like before it."""
+    (the runner's future) and what the orchestrator looked like before it.
+
+    ``kind``: ``"promotion"`` (a version up the ladder: a failure puts the orchestrator
+    back as ``before``) or ``"reinstate"`` (a rollback's version back in: a failure halts
+    the loop, see :meth:`Orchestrator._reinstate_failed`; ``failed_id`` is the version
+    rolled back).  ``outgoing``: the slot's strategy when the swap was asked, which the
+    swap replaces.  ``superseded``: swaps asked earlier at the same tick that this one
+    overrides (a rollback asked after a promotion at one tick: the runner applies both,
+    in order); only their outcome is read, and their strategies are stopped unless the
+    slot holds them."""
 
     future: asyncio.Future[None]
     version_id: str
     strategy: Strategy
     before: dict[str, Any]
+    kind: str = "promotion"
+    outgoing: Strategy | None = None
+    failed_id: str | None = None
+    superseded: tuple[_PendingSwap, ...] = ()
 
 
 def _close(strategy: Strategy | None) -> None:
     """Stop the worker under ``strategy`` (through CanaryCap/Supervised wrappers)."""
+    target = _closer(strategy)
+    if target is not None:
+        target.close()  # type: ignore[attr-defined]
+
+
+def _closer(strategy: Strategy | None) -> Strategy | None:
+    """The object whose ``close`` stops ``strategy``'s worker: the outermost in its chain
+    of wrappers (``inner``) that has one; None when none has."""
     while strategy is not None:
-        close = getattr(strategy, "close", None)
-        if callable(close):
-            close()
-            return
+        if callable(getattr(strategy, "close", None)):
+            return strategy
         strategy = getattr(strategy, "inner", None)
+    return None
 
 
-def _wraps(outer: Strategy | None, inner: Strategy) -> bool:
-    """Whether ``inner`` is ``outer`` or inside its wrappers."""
-    while outer is not None:
-        if outer is inner:
-            return True
-        outer = getattr(outer, "inner", None)
-    return False
+def _chain(strategy: Strategy | None) -> list[Strategy]:
+    """``strategy`` and every strategy it wraps (``inner``), outermost first."""
+    out = []
+    while strategy is not None:
+        out.append(strategy)
+        strategy = getattr(strategy, "inner", None)
+    return out
+
+
+def _outcome(future: asyncio.Future[None]) -> BaseException | None:
+    """A done swap future's error (None: applied); reading it marks it retrieved."""
+    if future.cancelled():
+        return ArgusError("the swap was cancelled")
+    return future.exception()
 
 
 class Supervised(Strategy):
@@ -115,6 +145,10 @@ class Supervised(Strategy):
         controller.before_event(event, ctx)
         if controller.take_rolled_back():
             return [controller.rollback_cancel()]
+        if controller.muted:
+            # A rolled-back version whose replacement could not come in: it is not run
+            # (the loop is HALTED for a person, who may flatten or promote a version).
+            return [controller.rollback_cancel()] if earlier else []
         intents = list(self.inner.on_event(event, ctx))
         out = controller.after_event(event, ctx, intents)
         if controller.take_rolled_back():
@@ -173,7 +207,10 @@ class CanaryCap(Strategy):
             if isinstance(intent, Intent) and intent.side is Side.BUY and not intent.reduce_only:
                 price = self.last_price.get(intent.instrument_id)
                 if price:
-                    cap = (self.notional / price).quantize(Decimal("0.00000001"))
+                    # In a context wide enough for any notional over any positive price
+                    # (the default context's 28 digits raised past ~1e20 of quantity).
+                    cap = _CAP_CONTEXT.quantize(_CAP_CONTEXT.divide(self.notional, price),
+                                                Decimal("0.00000001"))
                     qty = cap if intent.quantity is None else min(intent.quantity, cap)
                     if qty <= 0:
                         continue
@@ -188,6 +225,11 @@ class CanaryCap(Strategy):
     def set_state(self, state: dict[str, Any]) -> None:
         """Hand ``state`` to the candidate."""
         self.inner.set_state(state)
+
+
+#: The canary cap's arithmetic: notional (at most 1e15) over a price (at least ~1e-12)
+#: to 8 decimals needs ~36 digits; rounding as the default context's.
+_CAP_CONTEXT = decimal.Context(prec=80, rounding=decimal.ROUND_HALF_EVEN)
 
 
 def _with_quantity(intent: Intent, qty: Decimal) -> Intent:
@@ -248,7 +290,9 @@ class Orchestrator:
     def __init__(self, settings: OrchestratorSettings, versions: VersionStore,
                  cycles: CycleRunner, *, incumbent_id: str, incumbent_source: str,
                  build: Callable[[str], Strategy], max_cycles: int | None,
-                 blocking: bool, echo: Callable[[str], None] = lambda _: None) -> None:
+                 blocking: bool, echo: Callable[[str], None] = lambda _: None,
+                 keep_open: Sequence[Strategy] = (),
+                 trusted_sources: Sequence[str] = ()) -> None:
         self.s = settings
         self.versions = versions
         self.cycles = cycles
@@ -264,6 +308,7 @@ class Orchestrator:
         self.next_cycle_at = settings.first_cycle_after_events
         self.stage = "idle"  # idle | cycle | shadow | canary | full
         self.stage_events = 0
+        self.canary_orders = 0  # orders the canary asked for (said when it goes full)
         self.candidate: Strategy | None = None
         self.candidate_id: str | None = None
         self.candidate_source: str | None = None
@@ -273,7 +318,11 @@ class Orchestrator:
         self.shadow: dict[str, ShadowBook] = {}
         self.monitor_peak = 0.0
         self.monitor_losses = 0
-        self.realized: dict[str, Decimal] = {}
+        # Per instrument (|quantity|, realised P&L) at the monitor's last look (None: not
+        # looked yet since the swap), and the book's realised P&L net of fees at the last
+        # exit: an exit's result is the change in that net (see _monitor).
+        self._exit_seen: dict[str, tuple[Decimal, Decimal]] | None = None
+        self._net_at_exit = Decimal(0)
         self.rollbacks: list[str] = []
         self.results: list[CycleResult] = []
         self.applied_requests: list[str] = []
@@ -288,9 +337,17 @@ class Orchestrator:
         self._request_cursor = 0
         self._data_version: int | None = None  # the reader's last ``pragma data_version``
         self._pending_swap: _PendingSwap | None = None
+        # Persons' promotions read while a swap was pending: applied, in order, at the
+        # next tick, once that swap's outcome is known (see apply_requests).
+        self._deferred: list[dict[str, Any]] = []
+        self._muted = False  # see muted
+        # Strategies a swap never stops (the trusted installed plugin: the seed's build
+        # returns that same object again when a rollback reinstates it).
+        self.keep_open: tuple[Strategy, ...] = tuple(keep_open)
+        # The sources whose build is a strategy in keep_open (the trusted plugin's module).
+        self.trusted_sources: tuple[str, ...] = tuple(trusted_sources)
         self._resumed = False  # see resume_from_ledger
         self._rolled_back = False  # see Supervised.on_event
-        self._cycles_before = 0  # cycles an earlier process ran (max_cycles is this one's)
         # (ts_ns, equity) at every bar the loop has seen and maybe not yet written: the
         # loop writes its equity rows when it commits, and a cycle's truth benchmarks
         # must describe the same trades as the fills it reads (see truth_benchmarks).
@@ -327,17 +384,54 @@ class Orchestrator:
                 self.versions.set_status(
                     row["version_id"], "rejected", f"the run restarted while it was "
                     f"{row['status']}; resumed on {self.incumbent_id}", ts_ns=stopped_ns)
+                if row["status"] == "canary":
+                    # It traded in the slot: its working orders (a resting bid) are
+                    # cancelled at the first event, as a rollback's are.  Kept, they
+                    # worked on for the version resumed, which never placed them.
+                    self._rolled_back = True
         if self.versions.get(self.incumbent_id)["parent_id"]:
             self.live_ai_id = self.incumbent_id
+            self.monitor_peak = self._peak_since_swap(self.incumbent_id)
         rows = self.versions.ledger.query("select count(*) as n from orchestrator_cycles "
                                           "where slot = ?", (slot,))
-        self.cycles_done = self._cycles_before = int(rows[0]["n"])
+        self.cycles_done = int(rows[0]["n"])
+        if self.max_cycles is not None and self.cycles_done >= self.max_cycles:
+            self.echo(f"no cycle will start: the run has run {self.cycles_done} of its "
+                      f"{self.max_cycles} (--cycles counts the whole run)")
         self._request_cursor, self._data_version = 0, None
         self._resumed = True
+
+    def _peak_since_swap(self, version_id: str) -> float:
+        """The slot's highest equity written since ``version_id`` last went full (its swap
+        in), 0.0 when none: a resumed run's drawdown trigger measures from the peak of the
+        version's whole time in the slot.  From the resumed equity, every restart forgave
+        the drawdown so far (4% before a crash and 4% after never reached a 5% trigger)."""
+        ledger = self.versions.ledger
+        rows = ledger.query("select max(ts_ns) as ts from strategy_events where version_id = ? "
+                            "and to_status = 'full'", (version_id,))
+        since = rows[0]["ts"] if rows else None
+        if since is None:
+            return 0.0
+        books = getattr(getattr(self.runner, "account", None), "books", {})
+        try:
+            if len(books) > 1:  # the slot's own book (one book: the account is the book)
+                rows = ledger.query("select max(cast(equity as real)) as peak from "
+                                    "book_equity_changes where slot = ? and ts_ns >= ?",
+                                    (self.s.slot, since))
+            else:
+                rows = ledger.query("select max(cast(equity as real)) as peak from equity "
+                                    "where ts_ns >= ?", (since,))
+        except apsw.Error:  # a ledger without those rows: watched from the resumed equity
+            return 0.0
+        peak = rows[0]["peak"] if rows else None
+        return float(peak) if peak is not None and math.isfinite(peak) else 0.0
 
     def close(self) -> None:
         """Stop the candidate worker, the cycle thread and the request reader."""
         self._check_swap()  # a swap the run ended before (or failed at the last event)
+        pending, self._pending_swap = self._pending_swap, None
+        if pending is not None:  # never applied (the run stopped before its next event)
+            self._close_unused(pending)
         close = getattr(self.candidate, "close", None)
         if callable(close):
             close()
@@ -365,7 +459,7 @@ class Orchestrator:
             self._instrument = self._instrument or iid
         if type(event) is Bar:  # the loop writes an equity row per bar, as of this moment
             self._record_equity(ctx)
-        if self.events % self.s.poll_every_events == 0:
+        if self.events % self.s.poll_every_events == 0 or self._deferred:
             self.apply_requests()
         if self.stage == "idle" and self._may_start_cycle():
             self._start_cycle()
@@ -373,6 +467,8 @@ class Orchestrator:
         # ladder idle, and its result was never read (see _finish_cycle).
         if self._future is not None and self._future.done():
             self._finish_cycle(self._cycle_result(self._future))
+        elif self._swap_pending:
+            pass  # one swap per tick: the ladder's own step waits for the next
         elif self.stage == "shadow" and self.stage_events > self.s.ladder.shadow_events:
             self._judge_shadow()
         elif self.stage == "canary" and self.stage_events > self.s.ladder.canary_events:
@@ -381,6 +477,8 @@ class Orchestrator:
     def after_event(self, event: MarketEvent, ctx: StrategyContext,
                     intents: list[Intent | CancelIntent]) -> list[Intent | CancelIntent]:
         """Feed the shadow candidate, watch the live AI version, pass intents through."""
+        if self.stage == "canary" and not self._swap_pending:  # (pending: the outgoing's)
+            self.canary_orders += sum(1 for i in intents if isinstance(i, Intent))
         if self.stage == "shadow" and self.candidate is not None and type(event) is Bar:
             try:
                 shadow_intents = list(self.candidate.on_event(event, ctx))
@@ -389,7 +487,9 @@ class Orchestrator:
             else:
                 self.shadow["incumbent"].on_bar(event.close, intents)
                 self.shadow["candidate"].on_bar(event.close, shadow_intents)
-        if self.live_ai_id is not None:
+        if self.live_ai_id is not None and not self._swap_pending:
+            # (With a swap asked at this tick, the slot's P&L is still the outgoing
+            # version's: the incoming one is watched from its first event.)
             self._monitor(ctx)
         return intents
 
@@ -399,10 +499,23 @@ class Orchestrator:
 
     @property
     def swapping(self) -> bool:
-        """Whether a rollback is flagged or a swap of the slot is asked and not applied yet
-        (``Supervised.on_fill`` lets only cancels through meanwhile)."""
+        """Whether a rollback is flagged, a swap of the slot is asked and not applied yet,
+        or the slot holds a rolled-back version (``muted``): ``Supervised.on_fill`` lets
+        only cancels through meanwhile."""
+        return self._rolled_back or self.muted or self._swap_pending
+
+    @property
+    def _swap_pending(self) -> bool:
+        """Whether a swap of the slot is asked and not applied yet (this tick's)."""
         pending = self._pending_swap
-        return self._rolled_back or (pending is not None and not pending.future.done())
+        return pending is not None and not pending.future.done()
+
+    @property
+    def muted(self) -> bool:
+        """Whether the slot holds a version the ledger says was rolled back (its
+        replacement could not come in): it is not run, and its fills' answers are
+        dropped (cancels excepted), until a swap into the slot succeeds."""
+        return getattr(self, "_muted", False)
 
     def rollback_cancel(self) -> CancelIntent:
         """The cancel of every working order of the slot a rollback sends (see
@@ -421,8 +534,18 @@ class Orchestrator:
         With a swap asked for at this event's tick and not applied yet, the version that
         failed is the outgoing one (the incoming one has not traded): it is recorded
         against that one, and the swap goes on.  It rolled back the incoming version,
-        blaming it for the other's failure and reinstating the version that failed."""
+        blaming it for the other's failure and reinstating the version that failed.
+
+        With a rollback's swap pending, the version that failed is the one rolled back at
+        this tick (the reinstated one has not traded): nothing more to do.  A failure of
+        another slot's strategy is not this slot's version's: the runner's REDUCING
+        stands, and the version is not rolled back for it (it was, marked
+        ``rolled_back`` for another strategy's error)."""
+        if not reason.startswith(f"strategy {self.s.slot!r} "):
+            return
         pending = self._pending_swap
+        if self._swap_pending and pending is not None and pending.kind == "reinstate":
+            return
         # (A canary that fails at the event its promotion to full was asked is the version
         # coming in too: it is rolled back below, its parent swapped in after the promotion.)
         if pending is not None and not pending.future.done() \
@@ -445,8 +568,10 @@ class Orchestrator:
     def _may_start_cycle(self) -> bool:
         if self._future is not None:
             return False  # the last cycle still runs (the ladder left it for a rollback)
-        if self.max_cycles is not None and \
-                self.cycles_done - self._cycles_before >= self.max_cycles:
+        # The run's cycles, an earlier process's included: counted per process, each
+        # restart (a crash loop under a supervisor) started max_cycles more, each spending
+        # up to a cycle's budget.
+        if self.max_cycles is not None and self.cycles_done >= self.max_cycles:
             return False
         if self.runner is not None and self.runner.trading_state is not TradingState.ACTIVE:
             return False  # after a rollback only a person may resume
@@ -482,11 +607,41 @@ class Orchestrator:
         # ledger connection) is collected at the first safe point after it is done.
         self._future = self._pool.submit(
             self.cycles.run, cycle_id, incumbent_id=incumbent_id, incumbent_source=source,
-            incumbent_factory=lambda: self.build(source), handover_state=state,
+            incumbent_factory=self._incumbent_factory(source), handover_state=state,
             instrument_id=self._instrument or "replay:BTC/USD",
             recent_equity=list(self.equity_marks))  # a copy: the loop goes on
         if self.blocking:
             concurrent.futures.wait([self._future])
+            if self.runner is not None:
+                # The cycle wrote through the loop's connection: its model calls (paid,
+                # and with a live transport not re-derivable by a resumed replay) are
+                # committed, and synced, with this event, not at the next checkpoint up to
+                # checkpoint_every_events later (a kill before it lost every spool and
+                # budget row: the resumed run paid for the same cycle again, unseen).
+                self.runner.request_commit()
+
+    def _incumbent_factory(self, source: str) -> Callable[[], Strategy]:
+        """What builds the incumbent for the cycle's proving backtest (on the cycle's
+        thread).  The trusted installed plugin is not built: ``build`` returns the very
+        object trading in the slot, and the backtest ran it on history (its state, a moving
+        average's closes, left at the proving window's prices for the live loop) while,
+        in paper and live, the loop called it on the other thread.  It is proven on a copy
+        taken here, on the loop's thread, between events."""
+        if not self.keep_open:
+            return lambda: self.build(source)
+        built = self.build(source) if source in self.trusted_sources else None
+        if built is None or not any(built is kept for kept in self.keep_open):
+            return lambda: self.build(source)
+        try:
+            snapshot = copy.deepcopy(built)
+        except Exception as exc:  # fenced: a strategy holding a lock or a connection
+            why = (f"the trusted incumbent cannot be copied for its proving backtest "
+                   f"({type(exc).__name__}: {exc}); it is never run on history itself")
+
+            def refuse() -> Strategy:
+                raise OrchestratorError(why)
+            return refuse
+        return lambda: copy.deepcopy(snapshot)
 
     def _cycle_result(self, future: concurrent.futures.Future[CycleResult]) -> CycleResult:
         """The cycle's result; one that raised (``CycleRunner.run`` fences its steps, so
@@ -572,6 +727,11 @@ class Orchestrator:
         result = {"incumbent_pnl": round(inc.pnl, 6), "candidate_pnl": round(cand.pnl, 6),
                   "incumbent_trades": inc.trades, "candidate_trades": cand.trades,
                   "events": self.stage_events - 1}
+        if not (math.isfinite(cand.pnl) and math.isfinite(inc.pnl)):
+            # (NaN fails every comparison: it passed the test below.)
+            self._reject_shadow(f"shadow P&L is not a number (candidate {cand.pnl}, "
+                                f"incumbent {inc.pnl})")
+            return
         if cand.pnl < inc.pnl - float(self.s.ladder.shadow_tolerance):
             self._reject_shadow(f"shadow P&L {cand.pnl:.2f} below the incumbent's "
                                 f"{inc.pnl:.2f}", result)
@@ -587,6 +747,7 @@ class Orchestrator:
                    keep_own_state=self.stage == "shadow")
         self.echo(f"hot-swap: {self.candidate_id} is canary in slot {self.s.slot!r}")
         self._set_stage("canary")
+        self.canary_orders = 0
 
     def _reject_shadow(self, reason: str, result: dict[str, Any] | None = None) -> None:
         if self.candidate_id is not None:
@@ -609,7 +770,10 @@ class Orchestrator:
         assert self.candidate is not None and self.candidate_id is not None
         assert self.candidate_source is not None
         if not self.versions.set_status(self.candidate_id, "full", reason or (
-                f"{self.s.ladder.canary_events} canary events without a risk trigger"),
+                f"{self.s.ladder.canary_events} canary events without a risk trigger, "
+                f"{self.canary_orders} order(s) asked" + (
+                    "" if self.canary_orders else " (it never traded: nothing proven by "
+                                                  "trading)")),
                 expect=expect):
             self.apply_requests()
             return
@@ -629,6 +793,13 @@ class Orchestrator:
             # Runner.request_swap is not thread-safe: only the loop's thread may call it.
             raise ArgusError(f"swap of {version_id} requested off the loop's thread")
         self._check_swap()
+        if self._swap_pending:
+            # One promotion per tick: a second one overwrote the first's pending swap, whose
+            # failure then went unread (the ledger said it traded; a rollback of the
+            # second reinstated a version that never came in).  Callers wait instead.
+            raise ArgusError(f"swap of {version_id} asked while the swap of "
+                             f"{self._pending_swap.version_id if self._pending_swap else '?'} "
+                             f"is pending")
         before = {name: getattr(self, name) for name in _SWAP_FIELDS}
         if version_id != self.running_id:
             self.fallback_id = self.running_id
@@ -636,13 +807,14 @@ class Orchestrator:
             self.versions.set_replaced(version_id, self.running_id)
         self.running_id = version_id
         self.live_ai_id = version_id
-        self.monitor_peak = 0.0
-        self.monitor_losses = 0
+        self._reset_monitor()
         if self.runner is not None:
+            outgoing = self.runner.asm.strategies.get(self.s.slot)
             future = self.runner.request_swap(
                 self.s.slot, Supervised(strategy, self, keep_own_state=keep_own_state),
                 version_id=version_id)
-            self._pending_swap = _PendingSwap(future, version_id, strategy, before)
+            self._pending_swap = _PendingSwap(future, version_id, strategy, before,
+                                              outgoing=outgoing)
             # Commit the swap's ledger rows with this event, not at the next checkpoint,
             # so a CLI writing to the ledger never waits on the loop's write lock.
             # (Runner has no public "commit after this event" yet: see the lead's list.)
@@ -660,10 +832,34 @@ class Orchestrator:
         if pending is None or not pending.future.done():
             return
         self._pending_swap = None
-        error = (ArgusError("the swap was cancelled") if pending.future.cancelled()
-                 else pending.future.exception())
-        if error is not None:
+        for earlier in pending.superseded:  # read (a failure of theirs is moot now)
+            _outcome(earlier.future)
+        error = _outcome(pending.future)
+        if error is None:
+            self._muted = False  # a version came in: the slot runs it
+        elif pending.kind == "reinstate":
+            self._reinstate_failed(pending, error)
+        else:
             self._swap_failed(pending, error)
+        self._close_unused(pending)
+
+    def _close_unused(self, pending: _PendingSwap) -> None:
+        """Stop the workers of every strategy ``pending`` (and what it superseded) swapped
+        out or failed to swap in: what the slot holds now, the shadow candidate and the
+        strategies in ``keep_open`` excepted.  Left to the garbage collector, a swapped-out
+        version's worker process lived on after every promotion and rollback."""
+        slot = self.runner.asm.strategies.get(self.s.slot) if self.runner is not None \
+            else None
+        kept = {id(s) for s in (*_chain(slot), *_chain(self.candidate), *self.keep_open)}
+        swaps = (*pending.superseded, pending)
+        for strategy in (*(p.outgoing for p in swaps), *(p.strategy for p in swaps)):
+            if any(id(s) in kept for s in _chain(strategy)):
+                continue
+            target = _closer(strategy)
+            if target is not None and id(target) not in kept:
+                kept.add(id(target))  # (closed once)
+                with contextlib.suppress(Exception):  # stopping never stops the loop
+                    target.close()  # type: ignore[attr-defined]
 
     def _swap_failed(self, pending: _PendingSwap, error: BaseException) -> None:
         """The runner kept the slot's strategy: say so in the ledger, stop the version that
@@ -679,9 +875,6 @@ class Orchestrator:
             self.versions.set_status(failed, "rejected", why)
             if self.versions.get(kept)["status"] != "full":
                 self.versions.set_status(kept, "full", why)
-            slot = self.runner.asm.strategies.get(self.s.slot) if self.runner else None
-            if not _wraps(slot, pending.strategy):
-                _close(pending.strategy)
             if self.candidate_id == failed:
                 self._drop_candidate(stop=False)  # stopped just above
                 self._set_stage("idle")
@@ -715,14 +908,30 @@ class Orchestrator:
         rollbacks first.  The CLI rolled back the version live when it ran, so a
         promotion requested before it and not applied yet comes after it; applied
         first, the promotion replaced the version the person rolled back, and the
-        version the CLI reinstated stayed full beside the new one."""
+        version the CLI reinstated stayed full beside the new one.
+
+        One swap per tick: a promotion read while a swap is pending (two promotions in
+        one poll, or one after a rollback's) waits, with those after it, for the next
+        tick, when the pending swap's outcome is known; the version keeps its
+        ``requested:`` status meanwhile.  Applied at once, its swap overwrote the pending
+        one, whose failed hand-over went unread: the ledger said the first version had
+        traded and was retired, and a rollback of the second reinstated it."""
         requests = self._read_requests()
         for req in requests:
             self._request_cursor = max(self._request_cursor, int(req["id"]))
-        for req in sorted(requests, key=lambda r: r["to_status"] != "rolled_back"):
+        todo = sorted([*self._deferred, *requests],
+                      key=lambda r: r["to_status"] != "rolled_back")
+        self._deferred = []
+        for i, req in enumerate(todo):
             if req["slot"] != self.s.slot:
                 continue
             to = str(req["to_status"])
+            if to.startswith("requested:") and self._swap_pending:
+                self._deferred = [r for r in todo[i:] if r["slot"] == self.s.slot]
+                waiting = self._pending_swap.version_id if self._pending_swap else "?"
+                self.echo(f"person's request: {req['version_id']} -> {to.split(':', 1)[1]} "
+                          f"waits for the swap of {waiting} (one swap per event)")
+                break
             if to.startswith("requested:"):
                 self._apply_promotion(req["version_id"], to.split(":", 1)[1],
                                       req["from_status"], req["reason"])
@@ -846,49 +1055,101 @@ class Orchestrator:
         dead, the slot silent for the rest of the run."""
         if row["parent_id"]:
             self.live_ai_id = row["version_id"]
-            self.monitor_peak = 0.0
-            self.monitor_losses = 0
+            self._reset_monitor()
 
     def _reinstate(self, row: dict[str, Any], failed: str) -> bool:
         """Swap the version ``row`` back into the slot; when its strategy cannot be built
         (its worker does not start: under load, its start deadline; its stored source no
         longer matches its hash or the contract), the slot keeps ``failed``'s strategy, so
         the loop goes HALTED (working orders cancelled, only exits) for a person to
-        decide, instead of the error ending the run."""
+        decide, instead of the error ending the run.  The swap is pending until the
+        runner applies it; a hand-over that fails then is handled the same way (see
+        :meth:`_reinstate_failed`): untracked, the rolled-back version traded on while
+        the ledger said the reinstated one was full.  A promotion asked at the same tick
+        (a canary that fails at the event its promotion to full was asked) is superseded:
+        the runner applies both, in order, and the reinstated version comes in last."""
         assert self.runner is not None
         target = row["version_id"]
         try:
             strategy = Supervised(self.build(verified_source(row)), self)
         except Exception as exc:  # fenced: the rollback runs inside the loop's listeners
-            why = redact(f"could not reinstate {target} after rolling back {failed}: "
-                         f"{type(exc).__name__}: {exc}")
-            self.versions.set_status(target, "retired", why[:500])
-            self.runner.set_trading_state(TradingState.HALTED, why[:500])
-            self.runner.request_commit()
-            self.echo(f"ROLLBACK FAILED: {why}; loop is HALTED until a person decides")
-            self._set_stage("idle")
+            self._halt_muted(target, redact(f"could not reinstate {target} after rolling "
+                                            f"back {failed}: {type(exc).__name__}: {exc}"))
             return False
-        self.runner.request_swap(self.s.slot, strategy, version_id=target)
+        earlier = self._pending_swap if self._swap_pending else None
+        outgoing = self.runner.asm.strategies.get(self.s.slot)
+        future = self.runner.request_swap(self.s.slot, strategy, version_id=target)
+        self._pending_swap = _PendingSwap(
+            future, target, strategy, {}, kind="reinstate", outgoing=outgoing,
+            failed_id=failed,
+            superseded=(*earlier.superseded, earlier) if earlier is not None else ())
         return True
 
+    def _reinstate_failed(self, pending: _PendingSwap, error: BaseException) -> None:
+        """The runner could not hand the rolled-back version's state to the reinstated
+        one: the slot still holds the rolled-back version."""
+        self._halt_muted(pending.version_id, redact(
+            f"could not reinstate {pending.version_id} after rolling back "
+            f"{pending.failed_id}: {error}"))
+
+    def _halt_muted(self, target: str, why: str) -> None:
+        """A rollback's version could not come in: ``target`` is ``retired`` saying why,
+        the loop HALTED for a person, and the rolled-back version left in the slot is
+        muted (not run; see :attr:`muted`) until a swap into the slot succeeds."""
+        assert self.runner is not None
+        self.versions.set_status(target, "retired", why[:500])
+        # No version is live now (the ledger says so): the checkpoint names none either.
+        self.runner.versions.pop(self.s.slot, None)
+        if self.live_ai_id == target:  # (watched from its request on: it never came in)
+            self.live_ai_id = None
+        self._muted = True
+        self.runner.set_trading_state(TradingState.HALTED, why[:500])
+        self.runner.request_commit()
+        self.echo(f"ROLLBACK FAILED: {why}; loop is HALTED until a person decides")
+        self._set_stage("idle")
+
     # -- monitoring and rollback ----------------------------------------------------------------
+    def _reset_monitor(self) -> None:
+        """Watch the version swapped in afresh: its drawdown from the peak of its own
+        events, its losing exits from its own first exit (an exit the version before it
+        made at the swap's event was counted against it: ``realized`` was kept)."""
+        self.monitor_peak = 0.0
+        self.monitor_losses = 0
+        self._exit_seen = None
+
     def _monitor(self, ctx: StrategyContext) -> None:
-        equity = float(ctx.portfolio.equity)
+        """The rollback triggers of the live AI version: its slot's drawdown from the peak
+        equity since it came in, and consecutive losing exits.  An exit's result is net of
+        fees: the change in the book's realised P&L less its fees paid since the last exit
+        (the round trip's entry and exit fees).  Counted gross (the position's realised
+        P&L, which leaves fees out), a round trip that lost its fees (or closed at its
+        entry price, which moved no realised P&L) was no loss, and a win by less than its
+        fees reset the count."""
+        portfolio = ctx.portfolio
+        equity = float(portfolio.equity)
         self.monitor_peak = max(self.monitor_peak, equity)
-        for iid, pos in ctx.portfolio.positions.items():
-            prev = self.realized.get(iid, pos.realized_pnl)
-            if pos.realized_pnl < prev:
+        held = {iid: (abs(pos.quantity), pos.realized_pnl)
+                for iid, pos in portfolio.positions.items()}
+        net = sum((pos.realized_pnl for pos in portfolio.positions.values()), Decimal(0)) \
+            - portfolio.fees_paid
+        seen = self._exit_seen
+        if seen is None:
+            self._net_at_exit = net
+        elif any(qty < seen[iid][0] or realized != seen[iid][1]
+                 for iid, (qty, realized) in held.items() if iid in seen):
+            result, self._net_at_exit = net - self._net_at_exit, net
+            if result < 0:
                 self.monitor_losses += 1
-            elif pos.realized_pnl > prev:
+            elif result > 0:
                 self.monitor_losses = 0
-            self.realized[iid] = pos.realized_pnl
+        self._exit_seen = held
         lad = self.s.ladder
         if self.monitor_peak > 0 and (self.monitor_peak - equity) / self.monitor_peak > float(
                 lad.rollback_drawdown_fraction):
             self.rollback(f"drawdown {(self.monitor_peak - equity) / self.monitor_peak:.2%} "
                           f"since the swap exceeds {lad.rollback_drawdown_fraction}")
         elif self.monitor_losses >= lad.rollback_consecutive_losses:
-            self.rollback(f"{self.monitor_losses} consecutive losing exits")
+            self.rollback(f"{self.monitor_losses} consecutive losing exits (net of fees)")
 
     def rollback(self, reason: str) -> None:
         """Swap the previous version back in, mark this one rolled back, go REDUCING."""

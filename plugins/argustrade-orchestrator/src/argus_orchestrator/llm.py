@@ -108,11 +108,17 @@ class ModelClient:
     """Makes model calls for one run and spools every one of them."""
 
     def __init__(self, settings: OrchestratorSettings, ledger: Ledger, client: anthropic.Anthropic,
-                 *, clock: Callable[[], int]) -> None:
+                 *, clock: Callable[[], int], day_clock: Callable[[], int] | None = None
+                 ) -> None:
         self.settings = settings
         self.spool = ThoughtSpool(ledger)
         self.client = client
         self.clock = clock  # nanoseconds; the loop's clock keeps replays reproducible
+        # The day a call's cost counts against (nanoseconds).  The loop's clock by default;
+        # a live transport passes the wall clock: a replay's clock is the data's time, so
+        # every replayed day had a day budget of its own, and a replay of months spent
+        # real money at ``day_max_cost_usd`` per day of data, within minutes.
+        self.day_clock = day_clock or clock
         self.attempts = _Attempts()
         self.attempts.install(client)
 
@@ -123,7 +129,7 @@ class ModelClient:
         return max(0, sent - refused - answered)
 
     def _day(self) -> str:
-        return dt.datetime.fromtimestamp(self.clock() / 1e9, dt.UTC).date().isoformat()
+        return dt.datetime.fromtimestamp(self.day_clock() / 1e9, dt.UTC).date().isoformat()
 
     def call(self, *, cycle_id: str, purpose: str, model: str, system: str, prompt: str,
              max_tokens: int) -> ModelReply:
@@ -145,11 +151,20 @@ class ModelClient:
                                                  f"prompt; call refused"), day=day)
             raise OrchestratorError(f"{purpose} prompt contains {len(leaked)} key-shaped "
                                     f"string(s); refusing to send it")
-        self._check_budget(cycle_id, day, model, system + prompt, max_tokens, base)
+        # The SDK retries inside one create(), and each attempt may be billed (one that
+        # timed out is charged its worst case below): the retries are cut to what the
+        # budgets have room for.  Checked for one attempt only, a call whose attempts
+        # timed out spent up to (1 + max_retries) times the room the check saw.
+        configured = int(getattr(self.client, "max_retries", 0))
+        attempts = self._check_budget(cycle_id, day, model, system + prompt, max_tokens, base,
+                                      wanted=1 + configured)
         worst_in = estimate_tokens(system + prompt)
         sent_before, refused_before = self.attempts.sent, self.attempts.refused
+        retries = min(configured, attempts - 1)
+        client = self.client if retries == configured else \
+            self.client.with_options(max_retries=retries)
         try:
-            message = self.client.messages.create(
+            message = client.messages.create(
                 model=model, max_tokens=max_tokens, system=system,
                 messages=[{"role": "user", "content": prompt}])
         except anthropic.APIError as exc:
@@ -163,6 +178,9 @@ class ModelClient:
             lost = self._unanswered(sent_before, refused_before, 0)
             if lost:
                 error += f" ({lost} attempt(s) unanswered, each charged its worst case)"
+            if retries < configured:
+                error += (f" (retries cut to {retries} of {configured}: the budget had room "
+                          f"for {attempts} attempt(s))")
             self.spool.record(attrs.evolve(
                 base, status="error", error=error, input_tokens=lost * worst_in,
                 output_tokens=lost * max_tokens,
@@ -203,7 +221,10 @@ class ModelClient:
                           thought_id)
 
     def _check_budget(self, cycle_id: str, day: str, model: str, text: str, max_tokens: int,
-                      base: Thought) -> None:
+                      base: Thought, *, wanted: int = 1) -> int:
+        """Refuse (``BudgetExceeded``, spooled) a call whose worst case does not fit a
+        budget; otherwise how many attempts at that worst case fit every budget, from 1
+        to ``wanted``."""
         b = self.settings.budget
         worst_in = estimate_tokens(text)
         worst_tokens = worst_in + max_tokens
@@ -227,6 +248,18 @@ class ModelClient:
             reason = "budget: " + "; ".join(problems)
             self.spool.record(attrs.evolve(base, status="budget", error=reason), day=day)
             raise BudgetExceeded(f"{base.purpose} call not made: {reason}")
+        # Multiplied, never divided: a budget of 1e400 USD over a cent's call is a
+        # quotient Decimal cannot hold (InvalidOperation).
+        attempts = 1
+        while attempts < wanted:
+            n = attempts + 1
+            if cyc_tokens + n * worst_tokens > b.cycle_max_tokens \
+                    or day_tokens + n * worst_tokens > b.day_max_tokens \
+                    or cyc_cost + n * worst_cost > b.cycle_max_cost_usd \
+                    or day_cost + n * worst_cost > b.day_max_cost_usd:
+                break
+            attempts = n
+        return attempts
 
 
 class _Malformed(Exception):

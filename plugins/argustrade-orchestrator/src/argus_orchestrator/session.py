@@ -178,7 +178,9 @@ def _orchestrate(config_path: Path, run_dir: Path, max_cycles: int | None,
         orchestrator_plugin.register_migrations(cycle_migrations)
         cycle_ledger = Ledger(ledger.path, cycle_migrations)
         started["closers"].append(cycle_ledger.close)
-    model = ModelClient(settings, cycle_ledger, client, clock=clock)
+    # A live transport's spend counts against the real day (a replay's clock is the data's).
+    model = ModelClient(settings, cycle_ledger, client, clock=clock,
+                        day_clock=time.time_ns if transport is None else None)
     cycles = CycleRunner(config, settings, cycle_ledger, model,
                          VersionStore(cycle_ledger, clock), work_dir_for(run_dir), clock)
     orch = Orchestrator(settings, versions, cycles, incumbent_id=seed_id,
@@ -186,7 +188,11 @@ def _orchestrate(config_path: Path, run_dir: Path, max_cycles: int | None,
                         # the ledger holds the seed's source redacted: either is the seed
                         build=lambda src: build("" if src in (seed_source, redact(seed_source))
                                                 and not settings.seed_source else src),
-                        max_cycles=max_cycles, blocking=blocking, echo=say)
+                        max_cycles=max_cycles, blocking=blocking, echo=say,
+                        # the trusted plugin: reinstated as this same object, never stopped
+                        keep_open=(trusted,) if trusted is not None else (),
+                        trusted_sources=(seed_source, redact(seed_source))
+                        if trusted is not None else ())
     holder["orch"] = orch
     started["closers"].append(orch.close)
     orch.attach(runner)

@@ -333,6 +333,8 @@ class Campaign:
         #: ``install``): the CLI is another process, whose writes land between the
         #: loop's commits, never inside its open transaction.
         self.person_commands: list[Callable[[], None]] = []
+        #: Every sandbox worker this process started (pid), see ``install``.
+        self.workers: list[int] = []
 
     def run_person_commands(self) -> None:
         """Run the person's queued commands (the loop is between transactions, or done)."""
@@ -425,6 +427,11 @@ class Director(Strategy):
         self.events += 1
         c.director_calls += 1
         runner = c.orch.runner
+        alive = [pid for pid in c.workers if process_alive(pid)]
+        if len(alive) > MAX_WORKERS:
+            c.problems.append(f"segment {c.segment_index} event {self.events}: "
+                              f"{len(alive)} sandbox workers alive (a swapped-out version's "
+                              f"worker not stopped?)")
         if self.events == 2:  # the first event's checkpoint is committed
             led = _ledger_live(runner.ledger, runner.market.now_ns + 1)
             saved = runner.ledger.load_checkpoint("runner")
@@ -448,6 +455,21 @@ class Director(Strategy):
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Nothing to restore."""
+
+
+#: Sandbox workers alive at once at most: the slot's version, the candidate (shadow or
+#: the one a person's request is starting), and a version swapped out after the last
+#: event (stopped at the supervised slot's tick, after the director's).
+MAX_WORKERS = 3
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, not reaped yet, has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(") ", 1)[1][:1] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
 
 
 def _new_version(c: Campaign, store: VersionStore, vkind: str, k: int, slot: str = SLOT
@@ -591,6 +613,15 @@ def install(monkeypatch: Any) -> None:
             os.kill(self.pid, signal.SIGKILL)  # the worker dies holding the event
 
     monkeypatch.setattr(WorkerProcess, "_send", send)
+    real_init = WorkerProcess.__init__
+
+    def init(self: WorkerProcess, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        c = Campaign.current
+        if c is not None and self.pid:
+            c.workers.append(self.pid)
+
+    monkeypatch.setattr(WorkerProcess, "__init__", init)
     tap = _LogTap()
     logging.getLogger().addHandler(tap)
     monkeypatch.setattr(logging.getLogger(), "level", min(logging.getLogger().level,
@@ -692,6 +723,10 @@ def _run_segment(c: Campaign, config: Path) -> None:
                           f"{type(exc).__name__}: {exc}\n"
                           + "".join(traceback.format_exc(limit=-4)))
     c.log_lines += echoes
+    left = [pid for pid in c.workers if process_alive(pid)]
+    if left:
+        c.problems.append(f"segment {c.segment_index}: {len(left)} sandbox worker(s) still "
+                          f"running after the run returned")
     c.write("end", base_calls=c.base_calls, director_calls=c.director_calls,
             problems=c.problems)
 
@@ -794,7 +829,9 @@ def check(c: Campaign) -> list[str]:
     * the seed is stored once (a restart finds a version full to resume);
     * at the end at most one version is full, and every person's request written before
       the last bars of a run that was not killed at its end was answered;
-    * the key-shaped secret a version raised with is in neither the ledger nor the logs.
+    * the key-shaped secret a version raised with is in neither the ledger nor the logs;
+    * (checked as it runs) no more than ``MAX_WORKERS`` sandbox workers are alive at any
+      event, and none is left running once a segment's run has returned.
     """
     problems: list[str] = []
     record = c.read()
