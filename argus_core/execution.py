@@ -218,8 +218,12 @@ def _unknown_why(exc: BaseException) -> str:
 def _said(reason: str) -> str:
     """A strategy's reason as the ledger keeps it: one plain line (``clean_reason``) when
     it holds a control or format character (an escape sequence for the terminals that
-    show it, a new line and a forged log line, a bidi override); else as it is."""
-    return reason if reason.isprintable() else clean_reason(reason)
+    show it, a new line and a forged log line, a bidi override); else as it is.  A lone
+    surrogate is written out (``\\ud800``) first: no UTF-8 writer takes it as it is."""
+    if reason.isprintable():
+        return reason
+    text = reason.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if text.isprintable() else clean_reason(text)
 
 class ExecutionEngine:
     """Owns the order lifecycle of one run (see the module docstring)."""

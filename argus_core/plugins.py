@@ -243,8 +243,10 @@ class PluginHost:
                             f"{BLOCK_ENV}={_plugin}")
                     registry[_kind][name] = Registration(_kind, name, factory, _plugin)
 
+                before = sum(map(len, registry.values()))
                 returned = fenced_call(plugin_name, hook_name, impl.function, register)
-                if returned is not None:  # (it registered nothing: "unknown" came later)
+                if returned and sum(map(len, registry.values())) == before:
+                    # it returned what it meant to register: "unknown" came only later
                     raise PluginError(f"plugin {plugin_name!r}: {hook_name} returned "
                                       f"{str(returned)[:80]}; call register(name, factory) "
                                       f"for each instead of returning them")

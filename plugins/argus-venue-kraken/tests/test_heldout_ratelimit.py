@@ -60,9 +60,9 @@ async def proxied(proxy: FaultProxy, make_settings: Any
 
     def make(**overrides: Any) -> KrakenVenue:
         overrides.setdefault("order_deadline_s", 2.0)
+        overrides.setdefault("request_timeout_s", 0.5)
         venue = KrakenVenue(make_settings(rest_url=proxy.url, credentials=True,
-                                          request_timeout_s=0.5, lookup_settle_s=0.3,
-                                          **overrides))
+                                          lookup_settle_s=0.3, **overrides))
         venues.append(venue)
         return venue
 
@@ -191,7 +191,9 @@ async def test_a_120s_retry_after_refuses_at_once_and_holds_every_call(
     sent again after the deadline.  Now the order is refused at once (not placed: a 429
     never reached Kraken), and every private call before the 120 s are over is refused
     unsent, with the time left."""
-    venue = proxied()
+    # (a 0.5 s timeout met a ConnectTimeout to 127.0.0.1 on a loaded machine: looked up,
+    # sent again, and the test saw calls that are not this case's)
+    venue = proxied(request_timeout_s=2.0, order_deadline_s=4.0)
     pin(proxy, ADD, HttpFault.S429_RETRY, retry_after="120")
     async with asyncio.timeout(30):  # a hang guard, not a timing assertion
         with pytest.raises(VenueError, match=r"not placed: rate limited for another 1[12]\d"):
