@@ -3,12 +3,12 @@ plugin that registers the wrong kind of thing is told so, by name."""
 
 from __future__ import annotations
 
-import ast
 import sys
 import types
 from pathlib import Path
 
 import pytest
+from argus_testkit.components import core_private_imports
 
 import argus_core
 from argus_core import PluginError, Strategy, hookimpl
@@ -17,10 +17,9 @@ from argus_core.plugins import PluginHost
 from argus_core.runtime import assemble
 
 ROOT = Path(__file__).resolve().parent.parent
-#: Modules of the core a first-party plugin may import besides ``argus_core``: the pytest
-#: kit (a pytest plugin, kept out of the runtime namespace) and the public submodules
-#: (``argus_core.metrics``: performance metrics of a run, a namespace of its own).
-ALLOWED = {"argus_core.testing", *(f"argus_core.{m}" for m in argus_core._SUBMODULES)}
+#: The modules of the core a plugin may import are the test kit's ``PUBLIC_CORE_MODULES``
+#: (``argus_core``, the pytest kit kept out of the runtime namespace, and the public
+#: submodules such as ``argus_core.metrics``); its ``core_private_imports`` finds the rest.
 #: Per plugin folder, core internals it still needs until the core makes them public.
 #: The test kit is versioned with the core and drives its internals (runner, host, ledger).
 ALLOWED_FOR: dict[str, set[str]] = {"argustrade-testkit": {
@@ -31,25 +30,12 @@ ALLOWED_FOR: dict[str, set[str]] = {"argustrade-testkit": {
     "argus_core.account", "argus_core.builtins.sizers", "argus_core.risk"}}
 
 
-def _core_imports(path: Path) -> list[tuple[int, str]]:
-    found = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and \
-                node.module.startswith("argus_core"):
-            found.append((node.lineno, node.module))
-        elif isinstance(node, ast.Import):
-            found += [(node.lineno, a.name) for a in node.names
-                      if a.name.startswith("argus_core")]
-    return found
-
-
 def test_first_party_plugins_import_only_the_public_api() -> None:
     sources = sorted(ROOT.glob("plugins/*/src/**/*.py"))
     assert len(sources) > 30
-    bad = [f"{p.relative_to(ROOT)}:{line}: {module}" for p in sources
-           for line, module in _core_imports(p)
-           if module != "argus_core" and module not in ALLOWED
-           and module not in ALLOWED_FOR.get(p.relative_to(ROOT).parts[1], set())]
+    bad = [found for p in sources for found in core_private_imports(p)
+           if found.rpartition(": ")[2]
+           not in ALLOWED_FOR.get(p.relative_to(ROOT).parts[1], set())]
     assert not bad, "import these names from argus_core instead:\n" + "\n".join(bad)
 
 

@@ -25,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import argus_core
 from argus_core.errors import PluginError
 from argus_core.interfaces import RiskCheck, RiskContext, Strategy, StrategyContext
 from argus_core.market_state import MarketState
@@ -45,8 +46,9 @@ __all__ = ["PUBLIC_CORE_MODULES", "check_risk_check", "check_strategy", "core_pr
            "sample_bars"]
 
 #: The ``argus_core`` modules a plugin may import: the namespace itself, its public
-#: submodule ``metrics`` and the old name of this kit.
-PUBLIC_CORE_MODULES = frozenset({"argus_core", "argus_core.metrics", "argus_core.testing"})
+#: submodules (``metrics``) and the old name of this kit.
+PUBLIC_CORE_MODULES = frozenset({"argus_core", "argus_core.testing",
+                                 *(f"argus_core.{m}" for m in argus_core._SUBMODULES)})
 
 _INSTRUMENT = "kraken:XBT/USD"
 _HOUR_NS = 3_600_000_000_000
