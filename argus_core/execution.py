@@ -225,6 +225,7 @@ def _said(reason: str) -> str:
     text = reason.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if text.isprintable() else clean_reason(text)
 
+
 class ExecutionEngine:
     """Owns the order lifecycle of one run (see the module docstring)."""
 

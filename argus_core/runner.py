@@ -137,7 +137,6 @@ class RunSummary:
         return float(self.final_equity / self.starting_equity - 1) if self.starting_equity else 0.0
 
 
-
 def _intents(answer: Any, method: str) -> list[Intent | CancelIntent]:
     """A strategy's answer as a list; a ``TypeError`` saying what it returned when it is
     no list or tuple of ``Intent`` and ``CancelIntent`` (a bare ``Intent`` or a string
