@@ -10,19 +10,14 @@ were all stamped in the future (timestamps never go back).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 from argus_venue_polymarket.config import PolymarketSettings
-from argus_venue_polymarket.data import MAX_AHEAD_NS, MarketStream, PolymarketRest, book_events
+from argus_venue_polymarket.data import MAX_AHEAD_NS, PolymarketRest, book_events
 from argus_venue_polymarket.resolved import settle_closed
-from argus_venue_polymarket.testing import make_book
-from websockets.asyncio.server import serve
-from websockets.exceptions import ConnectionClosed
+from argus_venue_polymarket.testing import make_book, stream_frames
 
 from argus_core import BookStatus, MarketEvent, OrderBook, Settlement
 
@@ -37,35 +32,6 @@ def _book(token: str, ms: str = NOW_MS, ask: str = "0.45") -> dict[str, Any]:
                 event_type="book")
 
 
-async def _run(frames: list[Any], until: Callable[[list[MarketEvent]], bool]
-               ) -> list[MarketEvent]:
-    """The events a stream over T1, T2 yields while a local server sends ``frames``."""
-
-    async def handler(ws: Any) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            await ws.recv()  # the subscription
-            for frame in frames:
-                await ws.send(json.dumps(frame))
-            async for _ in ws:  # PINGs; stay open
-                pass
-
-    out: list[MarketEvent] = []
-    async with serve(handler, "127.0.0.1", 0) as server:
-        port = server.sockets[0].getsockname()[1]
-        s = PolymarketSettings(ws_url=f"ws://127.0.0.1:{port}", clob_url="http://127.0.0.1:9",
-                               reconnect_min_s=0.01, reconnect_max_s=0.02)
-        stream = MarketStream(s, [T1, T2], PolymarketRest(s), seed=1)
-
-        async def read() -> None:
-            async for ev in stream:
-                out.append(ev)
-                if until(out):
-                    return
-
-        await asyncio.wait_for(read(), timeout=10)
-    return out
-
-
 def _ahead(events: list[MarketEvent]) -> list[MarketEvent]:
     limit = time.time_ns() + MAX_AHEAD_NS
     return [e for e in events if getattr(e, "ts_ns", 0) > limit]
@@ -77,16 +43,16 @@ def _last_book_of(token: str) -> Callable[[list[MarketEvent]], bool]:
 
 
 async def test_a_book_stamped_years_ahead_is_a_malformed_frame() -> None:
-    events = await _run([_book(T1), _book(T2), _book(T1, YEAR_5138_MS, "0.46"),
-                         _book(T2, NOW_MS, "0.47")], _last_book_of(T2))
+    events = await stream_frames([T1, T2], [_book(T1), _book(T2), _book(T1, YEAR_5138_MS, "0.46"),
+                                            _book(T2, NOW_MS, "0.47")], _last_book_of(T2))
     assert not _ahead(events), f"events stamped ahead of the clock: {_ahead(events)}"
     stale = [e for e in events if isinstance(e, BookStatus) and e.instrument_id.endswith(T1)]
     assert stale and "ahead of this machine's clock" in stale[0].reason
 
 
 async def test_a_book_stamped_in_microseconds_is_a_malformed_frame() -> None:
-    events = await _run([_book(T1), _book(T2), _book(T1, MICROSECONDS, "0.46"),
-                         _book(T2, NOW_MS, "0.47")], _last_book_of(T2))
+    events = await stream_frames([T1, T2], [_book(T1), _book(T2), _book(T1, MICROSECONDS, "0.46"),
+                                            _book(T2, NOW_MS, "0.47")], _last_book_of(T2))
     assert not _ahead(events), f"events stamped ahead of the clock: {_ahead(events)}"
     assert not any(isinstance(e, OrderBook) and e.asks[0, 0] == 0.46 for e in events)
 
@@ -97,16 +63,18 @@ async def test_a_change_and_a_print_stamped_ahead_are_malformed_frames(pm_load: 
                                  "best_bid": "0.40", "best_ask": "0.44"}]}
     trade = dict(pm_load("polymarket_ws_market_last_trade_price.json"), asset_id=T2,
                  timestamp=YEAR_5138_MS)
-    events = await _run([_book(T1), _book(T2), change, trade, _book(T2, NOW_MS, "0.47")],
-                        _last_book_of(T2))
+    events = await stream_frames(
+        [T1, T2], [_book(T1), _book(T2), change, trade, _book(T2, NOW_MS, "0.47")],
+        _last_book_of(T2))
     assert not _ahead(events), f"events stamped ahead of the clock: {_ahead(events)}"
 
 
 async def test_a_resolution_stamped_ahead_settles_at_this_machines_clock(pm_load: Any) -> None:
     resolved = dict(pm_load("polymarket_ws_market_market_resolved.json"), assets_ids=[T1, T2],
                     winning_asset_id=T1, timestamp=YEAR_5138_MS)
-    events = await _run([_book(T1), _book(T2), resolved],
-                        lambda out: sum(isinstance(e, Settlement) for e in out) == 2)
+    events = await stream_frames(
+        [T1, T2], [_book(T1), _book(T2), resolved],
+        lambda out: sum(isinstance(e, Settlement) for e in out) == 2)
     assert not _ahead(events), f"events stamped ahead of the clock: {_ahead(events)}"
 
 

@@ -10,17 +10,9 @@ taken whatever the tick; one off the tick at a price it does not hold is still m
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-from collections.abc import Callable
 from typing import Any
 
-from argus_venue_polymarket.config import PolymarketSettings
-from argus_venue_polymarket.data import MarketStream, PolymarketRest
-from argus_venue_polymarket.testing import make_book
-from websockets.asyncio.server import serve
-from websockets.exceptions import ConnectionClosed
+from argus_venue_polymarket.testing import make_book, stream_frames
 
 from argus_core import BookDelta, BookStatus, MarketEvent
 
@@ -44,43 +36,15 @@ def _change(price: str, size: str, best_bid: str) -> dict[str, Any]:
                                "best_bid": best_bid, "best_ask": "0.45"}]}
 
 
-async def _run(frames: list[Any], until: Callable[[list[MarketEvent]], bool]
-               ) -> list[MarketEvent]:
-    """The events a stream over T1, T2 yields while a local server sends ``frames``."""
-
-    async def handler(ws: Any) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            await ws.recv()  # the subscription
-            for frame in frames:
-                await ws.send(json.dumps(frame))
-            async for _ in ws:  # PINGs; stay open
-                pass
-
-    out: list[MarketEvent] = []
-    async with serve(handler, "127.0.0.1", 0) as server:
-        port = server.sockets[0].getsockname()[1]
-        s = PolymarketSettings(ws_url=f"ws://127.0.0.1:{port}", clob_url="http://127.0.0.1:9",
-                               reconnect_min_s=0.01, reconnect_max_s=0.02)
-        stream = MarketStream(s, [T1, T2], PolymarketRest(s), seed=1)
-
-        async def read() -> None:
-            async for ev in stream:
-                out.append(ev)
-                if until(out):
-                    return
-
-        await asyncio.wait_for(read(), timeout=10)
-    return out
-
-
 def _delta_or_doubt(out: list[MarketEvent]) -> bool:
     return any(isinstance(e, BookStatus) for e in out) or \
         any(isinstance(e, BookDelta) for e in out)
 
 
 async def test_a_level_resting_off_a_coarser_tick_can_leave() -> None:
-    events = await _run([_book(T1), _book(T2), _coarser(T1), _change("0.401", "0", "0.40")],
-                        _delta_or_doubt)
+    events = await stream_frames(
+        [T1, T2], [_book(T1), _book(T2), _coarser(T1), _change("0.401", "0", "0.40")],
+        _delta_or_doubt)
     doubts = [e for e in events if isinstance(e, BookStatus)]
     assert not doubts, f"books put in doubt by the removal of a resting level: {doubts}"
     delta = events[-1]
@@ -88,7 +52,8 @@ async def test_a_level_resting_off_a_coarser_tick_can_leave() -> None:
 
 
 async def test_a_new_level_off_the_coarser_tick_is_still_malformed() -> None:
-    events = await _run([_book(T1), _book(T2), _coarser(T1), _change("0.403", "5", "0.403")],
-                        _delta_or_doubt)
+    events = await stream_frames(
+        [T1, T2], [_book(T1), _book(T2), _coarser(T1), _change("0.403", "5", "0.403")],
+        _delta_or_doubt)
     doubts = [e for e in events if isinstance(e, BookStatus)]
     assert doubts and "is no level" in doubts[0].reason, events

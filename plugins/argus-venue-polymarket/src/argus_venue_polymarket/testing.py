@@ -7,11 +7,15 @@ local server can serve constructed books that pass the client's checks.
 :class:`LocalClob` serves the CLOB's private endpoints (orders, open orders,
 trades, heartbeats) with L2-header and order-signature checks and a small
 matching engine, so the live path runs end to end without a network.
+:func:`stream_frames` runs a :class:`~argus_venue_polymarket.data.MarketStream` against a
+local market websocket that sends given frames.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -19,7 +23,7 @@ import json
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -29,9 +33,13 @@ from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 from py_clob_client_v2.clob_types import OrderBookSummary, OrderSummary
 from py_clob_client_v2.utilities import generate_orderbook_summary_hash
+from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection
 
+from argus_core import MarketEvent
+from argus_venue_polymarket.config import PolymarketSettings
+from argus_venue_polymarket.data import MarketStream, PolymarketRest
 from argus_venue_polymarket.replay_server import Headed, Reset
 
 #: The public Hardhat/Anvil account #0 key (throwaway; used by upstream tests too).
@@ -691,3 +699,34 @@ class LocalClob:
         return {"order_id": order_id, "owner": owner, "maker_address": address,
                 "asset_id": token, "matched_amount": str(qty), "price": str(price),
                 "fee_rate_bps": "0", "outcome": "Yes", "side": side}
+
+
+async def stream_frames(tokens: list[str], frames: list[Any],
+                        until: Callable[[list[MarketEvent]], bool]) -> list[MarketEvent]:
+    """The events a :class:`MarketStream` over ``tokens`` yields, until ``until`` holds of
+    them (10 s at most), while a local market websocket sends ``frames`` after the
+    subscription (and keeps the connection open, answering nothing)."""
+
+    async def handler(ws: Any) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await ws.recv()  # the subscription
+            for frame in frames:
+                await ws.send(json.dumps(frame))
+            async for _ in ws:  # PINGs; stay open
+                pass
+
+    out: list[MarketEvent] = []
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        s = PolymarketSettings(ws_url=f"ws://127.0.0.1:{port}", clob_url="http://127.0.0.1:9",
+                               reconnect_min_s=0.01, reconnect_max_s=0.02)
+        stream = MarketStream(s, tokens, PolymarketRest(s), seed=1)
+
+        async def read() -> None:
+            async for ev in stream:
+                out.append(ev)
+                if until(out):
+                    return
+
+        await asyncio.wait_for(read(), timeout=10)
+    return out
