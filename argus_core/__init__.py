@@ -42,6 +42,16 @@ if TYPE_CHECKING:
         structure,
         url_scheme,
     )
+    from argus_core.control import (
+        MAX_REASON,
+        changes_nothing,
+        clean_reason,
+        left_open_by_resume,
+        left_open_text,
+        request_trading_state,
+        trading_latch,
+        visible_text,
+    )
     from argus_core.errors import (
         ArgusError,
         BasketIncomplete,
@@ -53,6 +63,7 @@ if TYPE_CHECKING:
         RiskHalted,
         VenueError,
     )
+    from argus_core.execution import outcome_unknown
     from argus_core.hookspecs import (
         Register,
         RegisterForecaster,
@@ -138,7 +149,7 @@ if TYPE_CHECKING:
     )
     from argus_core.runlock import undo_refused_start
     from argus_core.runner import Runner
-    from argus_core.runtime import build_pricer, build_venue
+    from argus_core.runtime import build_pricer, build_venue, check_plugin_tables
     from argus_core.secrets import (
         Secret,
         find_key_shaped,
@@ -148,6 +159,7 @@ if TYPE_CHECKING:
     from argus_core.serde import (
         converter,
         dump_event,
+        loads_frame,
     )
 
 __version__ = "0.2.0"
