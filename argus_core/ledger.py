@@ -990,6 +990,8 @@ class Ledger:
         as ``[REDACTED]``, said once per checkpoint name: secrets never reach the ledger."""
         try:  # NaN passes (as ``NaN``: json.loads reads it; a warming indicator holds one)
             text = json.dumps(state, sort_keys=True, separators=(",", ":"))
+            if (found := _not_text_key(state)):  # json made it a text, which came back
+                raise ValueError(found)
         except (TypeError, ValueError) as exc:
             raise LedgerError(f"{self.path}: checkpoint {name!r} cannot be stored: "
                               f"{_not_json(state) or exc} (a component's state must be "
@@ -1105,6 +1107,25 @@ def _redact_texts(data: Any) -> Any:
     if isinstance(data, dict):
         return {redact(k): _redact_texts(v) for k, v in data.items()}
     return data
+
+
+def _not_text_key(value: Any, where: str = "state") -> str:
+    """Where in ``value`` a dict has a key that is not a text ("" when none): ``json.dumps``
+    writes an int key ``1`` as ``"1"``, so a state of ``{1: ...}`` came back ``{"1": ...}``
+    after a restart (only keys of mixed types failed, on sorting).  Only containers walked."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where} has the key {key!r}, not a text"
+            if isinstance(item, dict | list | tuple) and (
+                    found := _not_text_key(item, f"{where}.{key}")):
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            if isinstance(item, dict | list | tuple) and (
+                    found := _not_text_key(item, f"{where}[{i}]")):
+                return found
+    return ""
 
 
 def _not_json(value: Any, where: str = "state") -> str:

@@ -15,6 +15,7 @@ quotes (and a revealed secret in an opportunity's), was stored as it was.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
@@ -44,6 +45,11 @@ def ledger(tmp_path: Path) -> Any:
     ({"cash": Decimal("1.10")}, "state.cash is Decimal '1.10'"),
     ({"by_id": {1: "a", "b": 2}}, "state.by_id has the key 1, not a text"),
     ({"x": {1, 2}}, "state.x is set"),
+    # every key an int: json wrote them as texts and a restart read {"1": ...} back
+    ({"by_id": {1: "a", 2: "b"}}, "state.by_id has the key 1, not a text"),
+    ({"rows": [[{"k": {3: 1.0}}]]}, r"state.rows\[0\]\[0\].k has the key 3, not a text"),
+    ({"x": {True: 1}}, "state.x has the key True, not a text"),
+    ({"n": collections.defaultdict(int, {7: 1})}, "state.n has the key 7, not a text"),
 ])
 def test_a_checkpoint_that_is_not_json_is_refused(ledger: Ledger, state: dict[str, Any],
                                                   where: str) -> None:
