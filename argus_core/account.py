@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from argus_core.errors import ConfigError
-from argus_core.models import Fill, Liquidity, Portfolio, Position
+from argus_core.models import WIDE, Fill, Liquidity, Portfolio, Position
 
 #: Order slots that act for every book: their fills are shared by the holders.
 HOUSE_SLOTS = frozenset({"flatten", "settlement"})
@@ -261,8 +261,9 @@ def _shares(fill: Fill, parts: list[tuple[str, Decimal, Decimal]]) -> list[tuple
     sign, out, weight = fill.side.sign, [], sum((w for _, _, w in parts), _ZERO)
     signed_left, fee_left = fill.quantity * sign, fill.fee
     for n, (name, part, w) in enumerate(parts, 1):
-        signed = signed_left if n == len(parts) else part.quantize(_SHARE)
-        fee = fee_left if n == len(parts) else (fill.fee * w / weight).quantize(_SHARE)
+        signed = signed_left if n == len(parts) else part.quantize(_SHARE, context=WIDE)
+        fee = fee_left if n == len(parts) else (fill.fee * w / weight).quantize(
+            _SHARE, context=WIDE)
         signed_left, fee_left = signed_left - signed, fee_left - fee
         if signed:
             side = fill.side if signed * sign > 0 else fill.side.opposite()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 import attrs
@@ -56,6 +56,10 @@ def to_decimal(value: Any, *, field: str = "value") -> Decimal:
     return dec
 
 
+#: The context for rounding money and quantities: ``quantize`` raises InvalidOperation
+#: (it does not round) when the result needs more digits than the context's precision,
+#: and the default 28 are reached at 1e-8 of 1e20 (a run died on a huge position).
+WIDE = Context(prec=60)
 #: How far from the grid (in steps) a value may lie and still be on it: values built with
 #: floats (a bar's open times a spread, ``0.99 - 0.3 - 0.01``) carry ~1e-16 relative noise,
 #: which must not read as off the grid nor move a price a whole tick; real prices off a

@@ -75,6 +75,7 @@ from argus_core.interfaces import FeeSchedule
 from argus_core.market_state import MarketState
 from argus_core.models import (
     GRID_NOISE,
+    WIDE,
     Bar,
     Fill,
     Instrument,
@@ -495,7 +496,8 @@ class PaperBroker:
         fee = self.fees(order.instrument_id).fee(price, qty, maker=liquidity is Liquidity.MAKER)
         fee *= self.settings.cost_multiplier  # the cost-sensitivity gates scale every fee
         # Fees always: a positive fee under half the unit is one unit, not zero.
-        kept = max(fee.quantize(_FEE_UNIT), _FEE_UNIT) if fee > 0 else fee.quantize(_FEE_UNIT)
+        kept = fee.quantize(_FEE_UNIT, context=WIDE)  # (a fee of 1e20 has 29 digits)
+        kept = max(kept, _FEE_UNIT) if fee > 0 else kept
         # Stamped when the account learns of it: a late print (stamped before the market's
         # clock) fills at the clock, not inside an equity row already written.
         now = self.market.now_ns

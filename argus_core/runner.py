@@ -36,7 +36,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from decimal import Context, Decimal
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ from argus_core.market_state import MarketState
 from argus_core.models import (
     EXECUTABLE,
     RESEARCH,
+    WIDE,
     Bar,
     BookDelta,
     CancelIntent,
@@ -108,9 +109,6 @@ HEAR_ROUNDS = 8
 #: (:func:`argus_core.bar_runs.held_equity`).
 _Held = tuple[list[int], list[int], int]
 _CENT_E6 = Decimal("1e-8")  # equity rows are kept to 1e-8 of the quote currency
-#: Rounding the rows: a value of 1e20 or more has more digits at 1e-8 than the default
-#: context's 28, and quantize raised InvalidOperation (the run died on a huge position).
-_WIDE = Context(prec=60)
 _ZERO = Decimal(0)
 
 
@@ -1004,8 +1002,8 @@ class Runner:
             if cash is not account.cash:  # the cash moves with fills only
                 cash, cash_text = self._cash_text = (account.cash, str(account.cash))
             self._row_valued = valued
-            self._row_text = (cash_text, str(equity.quantize(_CENT_E6, context=_WIDE)),
-                              str(gross.quantize(_CENT_E6, context=_WIDE)))
+            self._row_text = (cash_text, str(equity.quantize(_CENT_E6, context=WIDE)),
+                              str(gross.quantize(_CENT_E6, context=WIDE)))
         self._equity_rows.append((ts, *self._row_text))
         books = account.books
         if len(books) > 1:  # one book: the total is that book
@@ -1031,7 +1029,7 @@ class Runner:
                     cash_text = text[2]
                 else:
                     cash_text = str(cash)
-                equity_text = str(value.quantize(_CENT_E6))
+                equity_text = str(value.quantize(_CENT_E6, context=WIDE))
                 texts[slot] = (cash, value, cash_text, equity_text)
                 if text is None or text[2] != cash_text or text[3] != equity_text:
                     name = self._slot_json.get(slot)

@@ -417,6 +417,27 @@ def test_an_equity_past_28_digits_at_1e_8_is_written_not_a_crash(tmp_path: Path)
     assert Decimal(gross) == Decimal("1e21")
 
 
+def test_a_book_s_equity_past_28_digits_is_written_not_a_crash(tmp_path: Path) -> None:
+    """The same for a strategy's book row (a run of several books): its rounding ran
+    in the default 28-digit context and the run died at the first mark of 1e20."""
+    from argus_core.models import Fill, Liquidity
+
+    runner = _bare_runner(tmp_path)
+    runner.account.books = {"a": type(runner.account)(Decimal(0)),
+                            "b": type(runner.account)(Decimal(5))}
+    fill = Fill("f1", "o1", "replay", IID, Side.BUY, Decimal(1), Decimal("1e12"), Decimal(0),
+                Liquidity.TAKER, 1)
+    runner.account.apply(fill)
+    runner.account.apply_to_books(fill, "a")
+    runner.account.mark(IID, Decimal("1e9"))  # 1e21 of equity in book "a"
+    runner._equity_row(1)
+    (_, books), = runner._book_rows
+    a_cash, a_equity = json.loads(books)["a"]
+    assert Decimal(a_cash) == -Decimal("1e12")
+    assert Decimal(a_equity) == Decimal("1e21") - Decimal("1e12")
+    assert a_equity.endswith(".00000000")
+
+
 @pytest.mark.parametrize("value", [math.nan, math.inf])
 def test_a_non_finite_signal_in_a_run_is_not_written_to_the_ledger(tmp_path: Path,
                                                                     value: float) -> None:

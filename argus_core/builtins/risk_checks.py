@@ -14,7 +14,7 @@ import attrs
 from argus_core.config import AT_LEAST_ONE, FRACTION, POSITIVE, optional
 from argus_core.hookspecs import RegisterRiskCheck, hookimpl
 from argus_core.interfaces import RiskCheck, RiskContext
-from argus_core.models import Fill, Intent, Portfolio, RiskAction, RiskDecision
+from argus_core.models import WIDE, Fill, Intent, Portfolio, RiskAction, RiskDecision
 from argus_core.risk import DAY_NS, TradingState, escalate, reduces_position
 
 
@@ -107,7 +107,7 @@ class PerPlayCap(_BuiltinCheck):
             return RiskDecision.allow(self.name)
         cap = _LastEquity.of(portfolio) * self.s.per_play_fraction
         if quantity * price > cap:
-            return _shrink(self.name, (cap / price).quantize(Decimal("1e-8"), "ROUND_DOWN"),
+            return _shrink(self.name, (cap / price).quantize(Decimal("1e-8"), "ROUND_DOWN", WIDE),
                            f"order notional {_money(quantity * price)} exceeds the per-play "
                            f"cap {_money(cap)} ({self.s.per_play_fraction:%} of equity)")
         return RiskDecision.allow(self.name)
