@@ -503,7 +503,7 @@ def _print_summary(summary: Any, metrics: dict[str, Any] | None = None) -> None:
         ("run directory", str(summary.run_dir)), ("mode", summary.mode),
         ("events", f"{summary.events:,}" + (f" (resumed after {summary.resumed_from:,})"
                                             if summary.resumed_from else "")),
-        ("orders / fills", f"{summary.orders} / {summary.fills}"),
+        ("orders / fills", f"{summary.orders:,} / {summary.fills:,}"),
         ("fees paid", f"{summary.fees:,.2f}"),
         ("equity", f"{summary.starting_equity:,.2f} -> {summary.final_equity:,.2f} "
                    f"({summary.total_return:+.2%})"),
@@ -516,7 +516,7 @@ def _print_summary(summary: Any, metrics: dict[str, Any] | None = None) -> None:
         rate = float(metrics.get("obs_per_year") or 0.0)
         rows += [("sharpe", f"{metrics['sharpe']:.2f} ({annualisation_note(rate)})"),
                  ("max drawdown", f"{metrics['max_drawdown']:.2%}"),
-                 ("plays / win rate", f"{metrics['n_trades']} / {metrics['win_rate']:.1%}")]
+                 ("plays / win rate", f"{metrics['n_trades']:,} / {metrics['win_rate']:.1%}")]
     for k, v in rows:
         table.add_row(k, v)
     out.print(table)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from argus_core.account import book_shares
 from argus_core.builtins.risk_checks import PerPlayCap, RiskSettings
 from argus_core.interfaces import RiskContext
-from argus_core.models import Fill, Intent, Liquidity, Portfolio, Position, Side
+from argus_core.models import Fill, Intent, Liquidity, Portfolio, Side
 
 
 def test_a_flatten_shared_between_books_past_28_digits_is_booked() -> None:
@@ -32,7 +34,6 @@ def test_the_per_play_cap_shrinks_an_order_past_28_digits() -> None:
     decision = check.check(intent, Decimal("1e30"), Decimal("1e-8"), portfolio,
                            RiskContext())
     assert decision.quantity == Decimal("5e20")
-    assert Position  # (imported for the portfolio's type)
 
 
 def test_a_paper_fee_past_28_digits_is_charged() -> None:
@@ -56,3 +57,21 @@ def test_a_paper_fee_past_28_digits_is_charged() -> None:
     market.apply(bar)
     fills = broker.on_event(bar)
     assert [f.fee for f in fills] == [Decimal("1e21")]
+
+
+def test_the_run_summary_groups_thousands_in_every_count(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Events and money had separators, the order, fill and play counts none."""
+    import types
+
+    from argus_core.cli import _print_summary
+
+    summary = types.SimpleNamespace(
+        run_id="r", run_dir="/tmp/r", mode="replay", events=70_253, resumed_from=0,
+        orders=2_273, fills=12_345, fees=Decimal("1234.5"), starting_equity=Decimal(100_000),
+        final_equity=Decimal(37_453), total_return=-0.63, trading_state="RUNNING",
+        elapsed_s=0.5)
+    _print_summary(summary, {"sharpe": 0.1, "obs_per_year": 8760.0, "max_drawdown": 0.7,
+                             "n_trades": 1_136, "win_rate": 0.3})
+    out = capsys.readouterr().out
+    assert "2,273 / 12,345" in out and "1,136 / 30.0%" in out
