@@ -425,9 +425,11 @@ def _headline(run_dir: Path) -> dict[str, Any]:
     """A run's state, equity and fill count (nothing before its ledger is ready)."""
     if not (run_dir / lv.LEDGER_FILE).exists():
         return {}
-    with lv.read_only(run_dir) as conn:
+
+    def read(conn: apsw.Connection) -> dict[str, Any]:
         if not lv.ready(conn):
             return {}
         summary = lv.summary(conn)
         return {"trading_state": lv.trading_state(conn)["state"],
                 "equity": summary["equity"], "fills": summary["fills"]}
+    return lv.reading(run_dir, read)  # a finished run's folder left as it was

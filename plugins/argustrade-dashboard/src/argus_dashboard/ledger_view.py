@@ -1,10 +1,14 @@
 """Everything the dashboard shows, read from a run's ledger, read-only.
 
-Each read opens its own read-only apsw connection, runs a handful of short queries in
-one read transaction (so every figure comes from the same commit) and closes it.  In
-WAL mode a reader never blocks the loop's writer, and no read transaction outlives one
-call, so the WAL can always be checkpointed.  Never the standard library's ``sqlite3``:
-two SQLite copies in one process drop each other's POSIX locks (see argus_monitor).
+Each read (:func:`reading`) opens its own read-only apsw connection, runs a handful of
+short queries in one read transaction (so every figure comes from the same commit) and
+closes it.  In WAL mode a reader never blocks the loop's writer, and no read transaction
+outlives one call, so the WAL can always be checkpointed.  A finished run's ledger (no
+writer, no ``-wal``) is read immutably and its folder left as it was
+(:func:`argus_core.read_untouched`: a plain read-only connection left ``argus.db-wal``
+and ``argus.db-shm`` there for good); beside a running writer it is read through its WAL.
+Never the standard library's ``sqlite3``: two SQLite copies in one process drop each
+other's POSIX locks (see argus_monitor).
 
 Money and quantities are shown exactly as the ledger stores them (decimal text); only
 drawdown, an analytic, is computed in floats.
@@ -16,14 +20,16 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import apsw
 
-from argus_core import LEDGER_FILE, OrderStatus, TradingState, open_read_only
+from argus_core import LEDGER_FILE, OrderStatus, TradingState, open_read_only, read_untouched
+
+_T = TypeVar("_T")
 
 #: Rows of each list a full read returns (newest first); the SSE stream adds the rest.
 RECENT = 200
@@ -36,9 +42,12 @@ WORKING_STATUSES = (OrderStatus.PENDING.value, OrderStatus.OPEN.value,
 
 
 @contextmanager
-def read_only(run_dir: Path, busy_timeout_ms: int = 2000) -> Iterator[apsw.Connection]:
-    """A read-only connection on ``run_dir/argus.db`` inside one short read transaction."""
-    conn = open_read_only(Path(run_dir) / LEDGER_FILE, busy_timeout_ms)
+def read_only(run_dir: Path, busy_timeout_ms: int = 2000, *, immutable: bool = False
+              ) -> Iterator[apsw.Connection]:
+    """A read-only connection on ``run_dir/argus.db`` inside one short read transaction
+    (``immutable``: see :func:`argus_core.open_read_only`).  It leaves ``-wal`` and
+    ``-shm`` files in a finished run's folder: read through :func:`reading` instead."""
+    conn = open_read_only(Path(run_dir) / LEDGER_FILE, busy_timeout_ms, immutable=immutable)
     try:
         conn.execute("begin")
         try:
@@ -47,6 +56,26 @@ def read_only(run_dir: Path, busy_timeout_ms: int = 2000) -> Iterator[apsw.Conne
             conn.execute("commit")
     finally:
         conn.close()
+
+
+def in_transaction(read: Callable[[apsw.Connection], _T]) -> Callable[[apsw.Connection], _T]:
+    """``read`` run inside one read transaction: every figure from the same commit."""
+    def wrapped(conn: apsw.Connection) -> _T:
+        conn.execute("begin")
+        try:
+            return read(conn)
+        finally:
+            conn.execute("commit")
+    return wrapped
+
+
+def reading(run_dir: Path, read: Callable[[apsw.Connection], _T],
+            busy_timeout_ms: int = 2000) -> _T:
+    """``read(connection)`` on ``run_dir/argus.db`` in one read transaction, leaving a
+    finished run's folder as it was (:func:`argus_core.read_untouched`: read immutably
+    while no writer is there, again beside the writer if one came meanwhile).  ``read``
+    may run twice: it must only read (or undo what it changed when it runs again)."""
+    return read_untouched(Path(run_dir) / LEDGER_FILE, in_transaction(read), busy_timeout_ms)
 
 
 def rows(conn: apsw.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
@@ -218,11 +247,13 @@ def high_water(conn: apsw.Connection) -> dict[str, Any]:
         "equity": one("select max(ts_ns) from equity") or 0,
         "risk_events": one("select max(id) from risk_events") or 0,
         # Orders change status in place: count, newest row and total filled quantity of
-        # the working ones together notice a new order, a fill and a cancel.
+        # the working ones together notice a new order, a fill and a cancel; the newest
+        # order's rowid one that came and went between two looks (a count of every
+        # order made each poll's cost grow with the run's history).
         "orders": [*(conn.execute(
             "select count(*), max(rowid), group_concat(status || ':' || filled_quantity) "
             "from orders where status in (?, ?, ?)", WORKING_STATUSES).fetchone() or ()),
-            one("select count(*) from orders")],
+            one("select max(rowid) from orders")],
         "positions": [one("select count(*) from positions"),
                       one("select max(ts_ns) from positions"),
                       one("select group_concat(quantity) from positions")],
@@ -262,19 +293,36 @@ def positions(conn: apsw.Connection) -> list[dict[str, Any]]:
                       "from positions order by instrument_id")
 
 
-def summary(conn: apsw.Connection) -> dict[str, Any]:
-    """Counts and the newest equity row."""
-    def count(sql: str) -> int:
-        row = conn.execute(sql).fetchone()
-        return int(row[0]) if row is not None else 0
+#: The tables whose rows :func:`summary` counts (append-only: a row's rowid never moves).
+COUNTED = ("fills", "orders", "risk_events")
 
+
+def count_rows(conn: apsw.Connection, table: str) -> int:
+    """Every row of ``table`` (one of :data:`COUNTED`)."""
+    return count_after(conn, table, 0)[0]
+
+
+def count_after(conn: apsw.Connection, table: str, rowid: int) -> tuple[int, int]:
+    """``(rows after rowid, the newest rowid or rowid)`` of ``table`` (:data:`COUNTED`): a
+    range of the rowid b-tree, so a live stream counts only what is new."""
+    if table not in COUNTED:
+        raise ValueError(f"not a counted table: {table!r}")
+    row = conn.execute(f"select count(*), max(rowid) from {table} where rowid > ?",
+                       (rowid,)).fetchone()
+    n, top = row if row is not None else (0, None)
+    return int(n), int(top) if top is not None else rowid
+
+
+def summary(conn: apsw.Connection, count: Callable[[apsw.Connection, str], int] = count_rows
+            ) -> dict[str, Any]:
+    """Counts (``count(conn, table)``, each table's rows) and the newest equity row."""
     last = conn.execute("select ts_ns, cash, equity, gross_exposure from equity "
                         "order by ts_ns desc limit 1").fetchone()
     return {
-        "fills": count("select count(*) from fills"),
-        "orders": count("select count(*) from orders"),
+        "fills": count(conn, "fills"),
+        "orders": count(conn, "orders"),
         "working_orders": len(working_orders(conn)),
-        "risk_events": count("select count(*) from risk_events"),
+        "risk_events": count(conn, "risk_events"),
         "equity_ts_ns": int(last[0]) if last else None,
         "cash": str(last[1]) if last else None,
         "equity": str(last[2]) if last else None,
@@ -282,12 +330,31 @@ def summary(conn: apsw.Connection) -> dict[str, Any]:
     }
 
 
+#: Each (signal, instrument)'s newest row: the primary key's index walked from one pair to
+#: the next (two seeks a pair), then one seek for its newest time.  A grouping of the
+#: whole table cost every signal ever published, on every poll a signal moved.
+_LATEST_SIGNALS = """
+with recursive pair(rid) as (
+    select (select rowid from signals order by name, instrument_id limit 1)
+    union all
+    select coalesce(
+        (select n.rowid from signals n where n.name = s.name
+             and n.instrument_id > s.instrument_id order by n.name, n.instrument_id limit 1),
+        (select n.rowid from signals n where n.name > s.name
+             order by n.name, n.instrument_id limit 1))
+    from pair join signals s on s.rowid = pair.rid)
+select s.name, s.instrument_id, l.ts_ns, l.value
+from pair join signals s on s.rowid = pair.rid
+join signals l on l.rowid = (select n.rowid from signals n where n.name = s.name
+                             and n.instrument_id = s.instrument_id
+                             order by n.ts_ns desc limit 1)
+order by s.name, s.instrument_id
+"""
+
+
 def signals(conn: apsw.Connection) -> list[dict[str, Any]]:
     """The latest value of each published signal (regimes are signals too)."""
-    return rows(conn, "select s.name, s.instrument_id, s.ts_ns, s.value from signals s join "
-                      "(select name, instrument_id, max(ts_ns) as ts from signals group by "
-                      "name, instrument_id) m on s.name = m.name and s.instrument_id = "
-                      "m.instrument_id and s.ts_ns = m.ts order by s.name, s.instrument_id")
+    return rows(conn, _LATEST_SIGNALS)
 
 
 def plugin_sections(conn: apsw.Connection, present: set[str]) -> dict[str, Any]:
@@ -323,13 +390,10 @@ def lab_verdicts(lab_db: Path) -> list[dict[str, Any]] | None:
     first; None when it has none."""
     if not Path(lab_db).is_file():
         return None
-    conn = open_read_only(lab_db, 2000)
-    try:
-        if "lab_gate_verdicts" not in tables(conn):
-            return None
-        return _verdicts(conn)
-    finally:
-        conn.close()
+
+    def read(conn: apsw.Connection) -> list[dict[str, Any]] | None:
+        return _verdicts(conn) if "lab_gate_verdicts" in tables(conn) else None
+    return read_untouched(Path(lab_db), in_transaction(read), 2000)
 
 
 #: A trading-state write made elsewhere, as an audit row: `argus kill`/`resume`, Telegram,
@@ -377,18 +441,22 @@ def read_run(run_dir: Path, lab_db: Path | None = None) -> dict[str, Any]:
     run_dir = Path(run_dir)
     if not (run_dir / LEDGER_FILE).exists():
         return {"ledger": False, "run_dir": str(run_dir)}
-    with read_only(run_dir) as conn:
+
+    def read(conn: apsw.Connection) -> tuple[dict[str, Any], list[tuple[int, str, str, str]]]:
         present = tables(conn)
         if not present >= CORE_TABLES:
-            return {"ledger": False, "run_dir": str(run_dir)}
-        curve = equity_curve(conn)
-        out: dict[str, Any] = {
+            return {"ledger": False, "run_dir": str(run_dir)}, []
+        return {
             "ledger": True, "run_dir": str(run_dir), "run": run_row(conn),
             "trading_state": trading_state(conn), "summary": summary(conn),
             "positions": positions(conn), "working_orders": working_orders(conn),
             "fills": fills_since(conn, 0)[::-1], "risk_events": risk_events_since(conn, 0)[::-1],
             "signals": signals(conn), "audit": audit(conn, present),
-            "marks": high_water(conn), **plugin_sections(conn, present)}
+            "marks": high_water(conn), **plugin_sections(conn, present)}, equity_curve(conn)
+
+    out, curve = reading(run_dir, read)
+    if not out["ledger"]:
+        return out
     values = curve_values(curve)
     peak, current, max_dd = drawdown(values)
     out["drawdown"] = {"peak": peak if values else None, "current": current, "max": max_dd}

@@ -496,6 +496,8 @@ _SCRIPT = r"""
     on("signals", (d) => replaceRows("signals", d.rows));
     on("audit", (d) => replaceRows("audit", d.rows));
     on("strategy_versions", (d) => replaceRows("strategy-versions", d.rows));
+    // the ledger was deleted or replaced: what the page holds is another ledger's
+    on("reset", () => { source.close(); location.reload(); });
   }
   connect();
   const form = byId("controls");

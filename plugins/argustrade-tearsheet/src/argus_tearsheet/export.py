@@ -23,7 +23,7 @@ from typing import Any
 
 import apsw
 
-from argus_core import ArgusError, LedgerError, open_read_only, write_atomically
+from argus_core import ArgusError, LedgerError, read_untouched, write_atomically
 from argus_tearsheet.run_data import RUNNER_CHECKPOINT, final_marks, ledger_path
 from argus_tearsheet.trades import Trade, build_books
 
@@ -85,20 +85,23 @@ def _replace(target: Path, table: Table, write: Callable[[Table, Path], None]) -
 
 
 def read_tables(path: Path) -> dict[str, Table]:
-    """The four tables of the ledger at ``path`` (read-only, one read transaction)."""
-    conn = open_read_only(path)
-    try:
+    """The four tables of the ledger at ``path`` (read-only, one read transaction; a
+    finished run's folder left as it was: no ``-wal`` or ``-shm`` file made there)."""
+    def read(conn: apsw.Connection) -> tuple[dict[str, Table], Any]:
         conn.execute("begin")  # every table from the same commit
-        tables = {name: _ledger_table(conn, name, order)
-                  for name, order in _LEDGER_TABLES.items()}
-        saved = conn.execute("select state_json from checkpoints where name = ?",
-                             (RUNNER_CHECKPOINT,)).fetchone()
-        conn.execute("commit")
+        try:
+            return ({name: _ledger_table(conn, name, order)
+                     for name, order in _LEDGER_TABLES.items()},
+                    conn.execute("select state_json from checkpoints where name = ?",
+                                 (RUNNER_CHECKPOINT,)).fetchone())
+        finally:
+            conn.execute("commit")
+
+    try:
+        tables, saved = read_untouched(path, read)
     except apsw.Error as exc:  # damaged, or SQLite but not a run ledger: the core's words
         raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
                           f"file, or not an Argus ledger)") from None
-    finally:
-        conn.close()
     marks = final_marks(None if saved is None else str(saved[0]), path)
     orders = _dicts(tables["orders"])
     book = build_books(_dicts(tables["fills"]), {str(o["client_order_id"]): o

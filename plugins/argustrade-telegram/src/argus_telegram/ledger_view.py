@@ -43,6 +43,11 @@ def read_only(run_dir: Path, timeout_s: float = 2.0) -> Iterator[apsw.Connection
     path = Path(run_dir) / LEDGER_FILE
     if not path.exists():
         raise FileNotFoundError(f"{run_dir}: no {LEDGER_FILE} (is the run started?)")
+    # A live writer's ledger, so open_read_only, not read_untouched: the bot lives inside
+    # `argus run`, from on_startup to on_shutdown (its last read included), and the loop's
+    # own connection is open all that time (its -wal is there; the runner closes it after
+    # on_shutdown).  read_untouched would find that WAL and read here all the same, and a
+    # read it may repeat would move the watcher's marks twice.
     conn = open_read_only(path, int(timeout_s * 1000))
     try:
         # One read transaction: every figure of one answer comes from the same commit.

@@ -21,7 +21,7 @@ from typing import Any
 
 import apsw
 
-from argus_core import open_read_only
+from argus_core import read_untouched
 
 #: What ``argus run`` exits with when interrupted (SIGINT), per its documented exit codes.
 EXIT_INTERRUPTED = 130
@@ -46,24 +46,26 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float = 10.0,
 
 def query(run_dir: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     """Rows read straight from a run's ledger (read-only apsw); none while the ledger or
-    the table does not exist yet."""
+    the table does not exist yet.  A finished run's folder is left as it was (no ``-wal``
+    or ``-shm`` file made there: a test may check the folder after reading it)."""
     path = run_dir / "argus.db"
     if not path.exists():
         return []
-    conn = open_read_only(path)
-    try:
+
+    def read(conn: apsw.Connection) -> list[dict[str, Any]]:
         cursor = conn.execute(sql, params)
         try:
             names = [d[0] for d in cursor.getdescription()]
         except apsw.ExecutionCompleteError:
             return []
         return [dict(zip(names, r, strict=True)) for r in cursor]
+
+    try:
+        return read_untouched(path, read)
     except apsw.SQLError as exc:
         if "no such table" in str(exc):
             return []
         raise
-    finally:
-        conn.close()
 
 
 def control(run_dir: Path) -> dict[str, Any] | None:
