@@ -180,4 +180,13 @@ def load_mapping(path: Path) -> list[Pair]:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ConfigError(f"{path}: pair name(s) {', '.join(twice)} used more than once")
+    first: dict[tuple[str, str], str] = {}
+    for pair in pairs:
+        key = (pair.kalshi.ticker, pair.polymarket.token_id)
+        if key in first:
+            # either a repeat, or a contradiction (one of them buys one outcome twice)
+            raise ConfigError(f"{path}: pairs {first[key]!r} and {pair.name!r} both map "
+                              f"Kalshi market {key[0]} to Polymarket token {key[1]}; map "
+                              f"a market pair once")
+        first[key] = pair.name
     return pairs

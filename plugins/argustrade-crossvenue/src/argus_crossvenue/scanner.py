@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import ClassVar
@@ -161,10 +162,24 @@ def segment_ends(a: VenueLeg, b: VenueLeg, min_edge: Decimal = ZERO) -> list[Dec
     return ends
 
 
+def _places(step: Decimal) -> int:
+    exponent = step.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def common_step(a: Decimal, b: Decimal) -> Decimal:
+    """The smallest quantity on both lot grids (their least common multiple): 0.03 and
+    0.02 lots meet at 0.06, where the larger lot alone (0.03) is off the 0.02 grid."""
+    scale = Decimal(10) ** max(_places(a), _places(b))
+    return Decimal(math.lcm(int(a * scale), int(b * scale))) / scale
+
+
 def best_basket(a: VenueLeg, b: VenueLeg, min_edge: Decimal = ZERO) -> Priced | None:
     """The most profitable exact basket over the walk's segment ends, or None when no size
-    (on both lot grids, at least both minimum sizes) makes money after fees."""
-    step = max(a.lot_size, b.lot_size)
+    (on both lot grids, at least both minimum sizes) makes money after fees, or none keeps
+    ``min_edge`` per unit once priced exactly (fees rounded per fill can take a walked
+    level's margin below it)."""
+    step = common_step(a.lot_size, b.lot_size)
     floor_size = max(a.min_size, b.min_size, step)
     best: Priced | None = None
     for end in segment_ends(a, b, min_edge):
@@ -172,9 +187,40 @@ def best_basket(a: VenueLeg, b: VenueLeg, min_edge: Decimal = ZERO) -> Priced | 
         if qty < floor_size or (best is not None and qty <= best.quantity):
             continue
         priced = price_at(a, b, qty)
-        if priced.profit > 0 and (best is None or priced.profit > best.profit):
+        if priced.profit > 0 and priced.profit > min_edge * qty and (
+                best is None or priced.profit > best.profit):
             best = priced
     return best
+
+
+def _fills_text(fills: Ladder, shown: int = 6) -> str:
+    """``qty@price + ...`` of one venue's fills; a walk through many levels is shortened
+    to its first and last levels and the count between (the reason is stored per
+    finding)."""
+    parts = [f"{q.normalize():f}@{p.normalize():f}" for p, q in fills]
+    if len(parts) > shown:
+        parts = [*parts[:shown - 2], f"... {len(parts) - shown + 1} more levels ...",
+                 parts[-1]]
+    return " + ".join(parts)
+
+
+def _not_complement(mapped: Instrument, other: Instrument | None, other_id: str) -> str:
+    """Why ``other`` (``other_id``) cannot be the complement token of ``mapped`` ("" when
+    it can): itself, not a listed Polymarket token, one whose own complement is another
+    token, or one with the same outcome.  Buying "both" would then buy one outcome
+    twice: no $1 payout at all."""
+    if other_id == mapped.id:
+        return "is the token itself"
+    if other is None or other.venue != mapped.venue:
+        return f"is not a listed {mapped.venue} token"
+    back = other.meta.get("complement")
+    if isinstance(back, str) and back != mapped.id:
+        return f"names {back!r} as its own complement"
+    mine, theirs = mapped.meta.get("token_outcome"), other.meta.get("token_outcome")
+    if isinstance(mine, str) and isinstance(theirs, str) and \
+            mine.strip().lower() == theirs.strip().lower():
+        return f"is outcome {theirs!r} too"
+    return ""
 
 
 def _utc_day(when: dt.datetime | None) -> dt.date | None:
@@ -205,13 +251,42 @@ class CrossVenueScanner(Scanner):
     def scan(self, market: MarketState, ts_ns: int) -> list[Opportunity]:
         """Every profitable basket of every mapped pair, most profitable first."""
         found: list[Opportunity] = []
-        for pair in self.pairs:
-            for route in self._routes(pair, market):
+        for pair, routes in self._planned(market):
+            for route in routes:
                 opp = self._price(pair, route, market, ts_ns)
                 if opp is not None:
                     found.append(opp)
         found.sort(key=lambda o: o.expected_profit, reverse=True)
         return found
+
+    def _planned(self, market: MarketState) -> list[tuple[Pair, list[tuple[str, str]]]]:
+        """Each pair with its routes, one pair per market pair.  Two pairs on the same
+        Kalshi market and the same Polymarket market (by either token) must pair the same
+        contracts: a repeat is dropped; pairs that disagree (one says the token is the
+        Kalshi side's outcome, the other its complement) are all dropped, since one of them
+        would buy the same outcome on both venues and call it risk-free."""
+        groups: dict[tuple[str, frozenset[str]], list[tuple[Pair, list[tuple[str, str]]]]] = {}
+        for pair in self.pairs:
+            routes = self._routes(pair, market)
+            if routes:
+                key = (pair.kalshi.ticker, frozenset(p for _k, p in routes))
+                groups.setdefault(key, []).append((pair, routes))
+        out = []
+        for (ticker, _tokens), members in groups.items():
+            first_pair, first_routes = members[0]
+            names = ", ".join(repr(p.name) for p, _r in members)
+            if any(set(r) != set(first_routes) for _p, r in members[1:]):
+                self._warn_once(f"conflict:{names}", (
+                    f"pairs {names} map Kalshi market {ticker} and the same Polymarket "
+                    "market as opposite outcomes (relation / side / token disagree); all "
+                    "skipped until the mapping is mended"))
+                continue
+            if len(members) > 1:
+                self._warn_once(f"repeat:{names}", (
+                    f"pairs {names} map the same Kalshi and Polymarket contracts; only "
+                    f"{first_pair.name!r} is scanned"))
+            out.append((first_pair, first_routes))
+        return out
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
@@ -230,6 +305,11 @@ class CrossVenueScanner(Scanner):
             self._warn_once(pair.name, f"pair {pair.name!r}: no complement token known for "
                             f"{pair.polymarket.instrument_id}")
             return []
+        why = _not_complement(mapped, market.instruments.get(other), other)
+        if why:
+            self._warn_once(pair.name, f"pair {pair.name!r}: the complement of "
+                            f"{mapped.id} is listed as {other!r}, which {why}; pair skipped")
+            return []
         seen = str(mapped.meta.get("token_outcome", pair.polymarket.outcome))
         if seen.strip().lower() != pair.polymarket.outcome.strip().lower():
             self._warn_once(pair.name, f"pair {pair.name!r}: token {pair.polymarket.token_id} "
@@ -243,6 +323,12 @@ class CrossVenueScanner(Scanner):
             self._warn_once(pair.name, f"pair {pair.name!r}: Kalshi market "
                             f"{pair.kalshi.ticker} is not among the venue's instruments "
                             f"({', '.join(missing)}); pair skipped")
+            return []
+        quotes = {market.instruments[iid].quote for iid in (k_a, k_not_a, p_a, p_not_a)}
+        if len(quotes) > 1:
+            self._warn_once(pair.name, f"pair {pair.name!r}: the venues quote in different "
+                            f"currencies ({', '.join(sorted(quotes))}): a $1 payout on one "
+                            "is not one on the other; pair skipped")
             return []
         return [(k_a, p_not_a), (k_not_a, p_a)]
 
@@ -289,18 +375,22 @@ class CrossVenueScanner(Scanner):
         if self._polymarket_first(k_leg, p_leg, basket):
             legs.reverse()
         why_not = pair.differences() + self._listed_differences(pair, market)
-        fills = "; ".join(
-            f"{leg.venue} " + " + ".join(f"{q.normalize():f}@{p.normalize():f}" for p, q in f)
-            for leg, f in zip((k_leg, p_leg), basket.fills, strict=True))
+        fills = "; ".join(f"{leg.venue} {_fills_text(f)}"
+                          for leg, f in zip((k_leg, p_leg), basket.fills, strict=True))
         reason = (f"{pair.name}: buy {route[0]} and {route[1]} ({pair.relation} pair): "
                   f"{qty} x $1 payout - cost {basket.cost} - fees {basket.fees} = "
                   f"{basket.profit} [{fills}]")
         if why_not:
             reason += "; NOT risk-free: " + "; ".join(why_not)
         executable = not why_not or self.settings.trade_not_risk_free
-        newest = max(market.books[iid].ts_ns for iid in route)
+        # Both books' times and the basket itself: the runner acts on an id once, so a
+        # basket changed by one leg's book (its time no newer than the other's) is new.
+        stamps = ":".join(str(market.books[iid].ts_ns) for iid in route)
+        opportunity_id = (f"crossvenue:{pair.name}:{route[0]}:{route[1]}:{stamps}:"
+                          f"{qty.normalize():f}@{basket.limits[0].normalize():f}/"
+                          f"{basket.limits[1].normalize():f}")
         return Opportunity(
-            opportunity_id=f"crossvenue:{pair.name}:{route[0]}:{route[1]}:{newest}",
+            opportunity_id=opportunity_id,
             scanner=self.name, ts_ns=ts_ns, kind="cross_complementary", legs=tuple(legs),
             edge_per_unit=basket.profit / qty, max_size=qty,
             expected_profit=basket.profit, costs=basket.fees, reason=reason,

@@ -40,7 +40,7 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any, ClassVar
 
 import attrs
-from argus_multivenue.venue import booked_as, merge_by_arrival, split_resume
+from argus_multivenue.venue import booked_as, close_source, merge_by_arrival, split_resume
 
 from argus_core import (
     BasketIncomplete,
@@ -93,8 +93,12 @@ async def merge(sources: Mapping[str, AsyncIterator[Any]]) -> AsyncIterator[Any]
     """Items of every source as they arrive; ends when every source has ended, and
     raises the first error any of them raises (the others are cancelled): the generic
     composite's merge (``argus_multivenue``)."""
-    async for item in merge_by_arrival(list(sources.items()), who="crossvenue"):
-        yield item
+    merged = merge_by_arrival(list(sources.items()), who="crossvenue")
+    try:
+        async for item in merged:
+            yield item
+    finally:  # (closing it closes every source)
+        await close_source("merge", merged, "crossvenue")
 
 
 @attrs.define
@@ -128,7 +132,10 @@ class CrossVenue(Venue):
             self.settings)
         self._instruments: dict[str, Instrument] = {}
         self._owner_of: dict[str, str] = {}  # client order id -> inner venue name
+        #: what the executions said of each order not yet final, and of each leg of the
+        #: basket being legged (``_legging``) until the basket is over
         self._legs: dict[str, _Leg] = {}
+        self._legging: set[str] = set()
         # The run's venue name as its orders carry it: fills go out under it
         # (argus_multivenue's booked_as says why).
         self.run_venue: str = self.name
@@ -165,7 +172,8 @@ class CrossVenue(Venue):
         """Both venues' instruments."""
         lists = await asyncio.gather(*(v.instruments() for v in self.inner.values()))
         out = [inst for found in lists for inst in found]
-        self._instruments = {i.id: i for i in out}
+        # asked again, the markets the streams listed since are kept (a second leg's lot)
+        self._instruments.update({i.id: i for i in out})
         return out
 
     async def snapshot(self) -> list[MarketEvent]:
@@ -174,9 +182,17 @@ class CrossVenue(Venue):
         return [event for part in parts for event in part]
 
     async def stream(self) -> AsyncIterator[MarketEvent]:
-        """Both venues' streams merged as events arrive; ends when both have ended."""
-        async for event in merge({n: v.stream() for n, v in self.inner.items()}):
-            yield event
+        """Both venues' streams merged as events arrive; ends when both have ended.  A
+        market a venue lists mid-stream is learnt (its lot sizes a second leg); closing
+        this stream closes both inner ones."""
+        merged = merge({n: v.stream() for n, v in self.inner.items()})
+        try:
+            async for event in merged:
+                if isinstance(event, Instrument):
+                    self._instruments[event.id] = event
+                yield event
+        finally:
+            await close_source("merge", merged, "crossvenue")
 
     def fee_schedule(self, instrument_id: str) -> FeeSchedule:
         """The owning venue's schedule for ``instrument_id`` (no fees for an unknown id)."""
@@ -231,6 +247,16 @@ class CrossVenue(Venue):
         return await self._legged(orders[0], orders[1])
 
     async def _legged(self, first: Order, second: Order) -> list[Fill]:
+        try:
+            return await self._leg_pair(first, second)
+        finally:
+            # the basket's answer (fills or the exception) carries what it needs; what
+            # the venues say of these orders later reaches the engine all the same
+            for order in (first, second):
+                self._legging.discard(order.client_order_id)
+                self._legs.pop(order.client_order_id, None)
+
+    async def _leg_pair(self, first: Order, second: Order) -> list[Fill]:
         if self._start_pumps():
             # let both executions streams connect before the first leg can trade
             for _ in range(3):
@@ -278,6 +304,7 @@ class CrossVenue(Venue):
         when its venue cannot tell, or it is not final within ``leg_timeout_s``."""
         coid = order.client_order_id
         self._owner_of[coid] = venue_of(order.instrument_id)
+        self._legging.add(coid)
         leg = self._legs.setdefault(coid, _Leg())
         for fill in await self._submit_leg(order):
             leg.fills[fill.fill_id] = booked_as(fill, self.run_venue)
@@ -375,8 +402,9 @@ class CrossVenue(Venue):
         assert self._executions is not None
         queue = self._executions
         seen = False
+        source = venue.executions()
         try:
-            async for item in venue.executions():
+            async for item in source:
                 seen = True
                 item = booked_as(item, self.run_venue)  # (multivenue's booked_as: why)
                 self._note(item)
@@ -389,6 +417,9 @@ class CrossVenue(Venue):
         except Exception as exc:
             queue.put_nowait(VenueError(f"crossvenue: the {name} venue's executions "
                                         f"failed: {exc}"))
+        finally:
+            # closed before the venue is (close()), not when the collector finds it
+            await close_source(name, source, "crossvenue")
 
     def _note(self, item: Fill | OrderUpdate | FillCorrection) -> None:
         if isinstance(item, FillCorrection):
@@ -405,11 +436,16 @@ class CrossVenue(Venue):
                     leg.fills[item.fill_id] = attrs.evolve(fill, fee=item.fee)
                 break
         else:
-            leg = self._legs.setdefault(item.client_order_id, _Leg())
+            coid = item.client_order_id
+            leg = self._legs.setdefault(coid, _Leg())
             if isinstance(item, Fill):
                 leg.fills[item.fill_id] = item
             elif item.status in _FINAL:
                 leg.final = item.status
+                if coid not in self._legging:
+                    # no basket waits on it: a final order's record would stay for the
+                    # whole run (every order the run ever sent)
+                    del self._legs[coid]
         news, self._news = self._news, asyncio.Event()
         news.set()
 

@@ -78,6 +78,20 @@ def booked_as(item: _Item, venue: str) -> _Item:
     return item
 
 
+async def close_source(name: str, source: Any, who: str = "multivenue") -> None:
+    """``aclose()`` an inner stream the composite stops reading (when it has one): its
+    connection and tasks end now, before its venue's ``close()``, not whenever the
+    garbage collector finalises it.  A failure to close is logged, naming the venue."""
+    aclose = getattr(source, "aclose", None)
+    if aclose is None:
+        return
+    try:
+        await aclose()
+    except Exception as exc:
+        log.warning("%s: closing venue %r's stream: %s: %s", who, name,
+                    type(exc).__name__, exc)
+
+
 async def merge_by_time(sources: Sequence[tuple[str, AsyncIterator[MarketEvent]]]
                         ) -> AsyncIterator[MarketEvent]:
     """Events of every ``(name, stream)`` in ``ts_ns`` order, ties in ``sources`` order
@@ -115,10 +129,8 @@ async def merge_by_time(sources: Sequence[tuple[str, AsyncIterator[MarketEvent]]
             yield event
             await pull(i)
     finally:
-        for _name, stream in sources:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        for name, stream in sources:
+            await close_source(name, stream)
 
 
 async def _pump(name: str, source: AsyncIterator[Any], queue: asyncio.Queue[Any],
@@ -139,6 +151,8 @@ async def _pump(name: str, source: AsyncIterator[Any], queue: asyncio.Queue[Any]
         queue.put_nowait(exc if isinstance(exc, VenueError) else VenueError(
             f"{who}: venue {name!r} failed: {exc}"))
     finally:
+        # (``async for`` leaves the source open when the merge stops reading it)
+        await close_source(name, source, who)
         queue.put_nowait(_END)
 
 
@@ -341,9 +355,13 @@ class MultiVenue(Venue):
     async def instruments(self) -> Sequence[Instrument]:
         """Every inner venue's instruments; an id two venues serve is refused."""
         lists = await asyncio.gather(*(v.instruments() for v in self.inner.values()))
-        self._owner = {}
+        # Asked again (a restart of the feed), what the streams listed since is kept:
+        # those markets still trade on their venue, though its list may not name them.
+        learnt, self._owner = self._owner, {}
         for name, found in zip(self.inner, lists, strict=True):
             self._learn(name, found)
+        for iid, name in learnt.items():
+            self._owner.setdefault(iid, name)
         return [inst for found in lists for inst in found]
 
     async def snapshot(self) -> list[MarketEvent]:
@@ -356,15 +374,28 @@ class MultiVenue(Venue):
         sources = [(n, aiter(self._listing(n, v.stream()))) for n, v in self.inner.items()]
         merged = (merge_by_time(sources) if self.mode == "replay"
                   else merge_by_arrival(sources))
-        async for event in merged:
-            yield event
+        # closed as soon as this stream is: the merge then closes every inner stream
+        try:
+            async for event in merged:
+                yield event
+        finally:
+            await close_source("merge", merged)
 
     async def _listing(self, name: str, events: AsyncIterator[MarketEvent]
                        ) -> AsyncIterator[MarketEvent]:
         """``events`` of inner venue ``name``, each ``Instrument`` it lists mid-stream (a
         market listed after the start) routed to it from then on.  One whose id another
         inner venue serves is dropped, said in the log: it would take over that venue's
-        instrument rules, and this venue's orders on it would go to the other."""
+        instrument rules, and this venue's orders on it would go to the other.  Closing
+        this closes ``events``."""
+        try:
+            async for event in self._listed(name, events):
+                yield event
+        finally:
+            await close_source(name, events)
+
+    async def _listed(self, name: str, events: AsyncIterator[MarketEvent]
+                      ) -> AsyncIterator[MarketEvent]:
         async for event in events:
             if isinstance(event, Instrument):
                 other = self._owner.get(event.id)
@@ -436,10 +467,13 @@ class MultiVenue(Venue):
         """Every inner venue's fills, order updates and fill corrections as they arrive.
         An inner stream that ends after it worked is a ``VenueError`` naming the venue,
         as the core treats a venue's own (the others going on would hide it)."""
-        async for item in merge_by_arrival([(n, aiter(v.executions()))
-                                            for n, v in self.inner.items()],
-                                           end_after_items_fails=True):
-            yield booked_as(item, self.run_venue)
+        merged = merge_by_arrival([(n, aiter(v.executions())) for n, v in self.inner.items()],
+                                  end_after_items_fails=True)
+        try:
+            async for item in merged:
+                yield booked_as(item, self.run_venue)
+        finally:
+            await close_source("merge", merged)
 
     async def close(self) -> None:
         """Close every inner venue (the others still close when one fails)."""
