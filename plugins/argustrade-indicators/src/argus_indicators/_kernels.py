@@ -86,6 +86,44 @@ def atr(high: F64, low: F64, close: F64, period: int) -> F64:  # pragma: no cove
     return out
 
 
+#: Windows whose largest |value| is outside [2**-400, 2**400] are computed scaled by a
+#: power of two (exact), since their squared deviations would overflow to inf (prices
+#: near 1e200) or underflow to 0 (near 1e-200).  Inside it nothing changes.
+SCALE_ABOVE = 2.0**400
+SCALE_BELOW = 2.0**-400
+#: The smallest normal float: a ratio of closes below it has lost digits (or is 0).
+MIN_NORMAL = 2.2250738585072014e-308
+
+
+@numba.njit(cache=True)
+def window_mean_std(x: F64, start: int, stop: int,
+                    ddof: int) -> tuple[float, float]:  # pragma: no cover - compiled
+    """Mean and std of ``x[start:stop]`` by the corrected two-pass algorithm (see
+    :func:`rolling_mean_std`), rescaled by a power of two when the magnitudes call for it
+    (rounding is the same at every binary scale, so the result is what exact-range
+    arithmetic would give)."""
+    period = stop - start
+    largest = 0.0
+    for j in range(start, stop):
+        largest = max(largest, abs(x[j]))
+    shift = 0
+    if largest > SCALE_ABOVE or 0.0 < largest < SCALE_BELOW:
+        shift = math.frexp(largest)[1]
+    total = 0.0
+    for j in range(start, stop):
+        total += math.ldexp(x[j], -shift)
+    m = total / period
+    residue = 0.0
+    for j in range(start, stop):
+        residue += math.ldexp(x[j], -shift) - m
+    m += residue / period
+    squares = 0.0
+    for j in range(start, stop):
+        d = math.ldexp(x[j], -shift) - m
+        squares += d * d
+    return math.ldexp(m, shift), math.ldexp(math.sqrt(squares / (period - ddof)), shift)
+
+
 @numba.njit(cache=True)
 def rolling_mean_std(x: F64, period: int, ddof: int) -> tuple[F64, F64]:  # pragma: no cover
     """Mean and standard deviation of each full window (``ddof`` 0 or 1), by the
@@ -95,27 +133,25 @@ def rolling_mean_std(x: F64, period: int, ddof: int) -> tuple[F64, F64]:  # prag
     mean = np.full(x.shape[0], np.nan)
     std = np.full(x.shape[0], np.nan)
     for i in range(period - 1, x.shape[0]):
-        total = 0.0
-        for j in range(i - period + 1, i + 1):
-            total += x[j]
-        m = total / period
-        residue = 0.0
-        for j in range(i - period + 1, i + 1):
-            residue += x[j] - m
-        m += residue / period
-        squares = 0.0
-        for j in range(i - period + 1, i + 1):
-            squares += (x[j] - m) * (x[j] - m)
-        mean[i] = m
-        std[i] = math.sqrt(squares / (period - ddof))
+        mean[i], std[i] = window_mean_std(x, i - period + 1, i + 1, ddof)
     return mean, std
+
+
+@numba.njit(cache=True)
+def log_return(prev: float, x: float) -> float:  # pragma: no cover - compiled
+    """``ln(x / prev)``, or ``ln(x) - ln(prev)`` where the ratio leaves the normal float
+    range (inf, 0 or subnormal: closes more than 1e308 apart)."""
+    ratio = x / prev
+    if ratio < MIN_NORMAL or math.isinf(ratio):
+        return math.log(x) - math.log(prev)
+    return math.log(ratio)
 
 
 @numba.njit(cache=True)
 def log_returns(x: F64) -> F64:  # pragma: no cover - compiled
     out = np.full(x.shape[0], np.nan)
     for i in range(1, x.shape[0]):
-        out[i] = math.log(x[i] / x[i - 1])
+        out[i] = log_return(x[i - 1], x[i])
     return out
 
 

@@ -9,7 +9,9 @@ the README; the loops are in :mod:`argus_indicators._kernels`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from decimal import Decimal
 from typing import NamedTuple
 
 import numpy as np
@@ -39,11 +41,18 @@ class BollingerResult(NamedTuple):
     lower: F64
 
 
+#: The largest period, session length or |offset| accepted: room to spare in the compiled
+#: kernels' int64 (a bigger Python int raised a bare OverflowError or numba's TypingError).
+MAX_INT = 2**62
+
+
 def check_period(name: str, period: int, minimum: int = 1) -> int:
-    """``period`` as an int, refusing bools, fractions and values below ``minimum``."""
+    """``period`` as an int, refusing bools, fractions and values outside
+    ``minimum..2**62``."""
     if isinstance(period, bool) or not isinstance(period, int | np.integer) \
-            or period < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {period!r}")
+            or not minimum <= period <= MAX_INT:
+        raise ConfigError(f"{name} must be an integer >= {minimum} (and at most 2**62), "
+                          f"got {period!r}")
     return int(period)
 
 
@@ -61,24 +70,53 @@ def check_number(name: str, value: float, *, positive: bool = False) -> float:
 
 
 def check_offset(name: str, value: int) -> int:
-    """``value`` as an int (any sign), refusing bools, fractions and text."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ConfigError(f"{name} must be an integer (nanoseconds), got {value!r}")
+    """``value`` as an int (any sign, at most 2**62 either way), refusing bools,
+    fractions and text."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) \
+            or not -MAX_INT <= value <= MAX_INT:
+        raise ConfigError(f"{name} must be an integer (nanoseconds) from -2**62 to 2**62, "
+                          f"got {value!r}")
     return int(value)
+
+
+def as_float(value: object, kind: str, field: str) -> float:
+    """``float(value)`` for one input number; a signalling NaN (``Decimal('sNaN')``,
+    which ``float`` refuses) is a NaN like any other, so its row is skipped; anything
+    that is not a number is a :class:`DataError` naming the indicator and the field."""
+    try:
+        return float(value)  # type: ignore[arg-type]  # anything float() takes
+    except (TypeError, ValueError):
+        if isinstance(value, Decimal) and value.is_nan():
+            return math.nan
+        raise DataError(f"{kind}: {field} must be a number, got {value!r}") from None
 
 
 def _timestamps(ts_ns: ArrayLike) -> NDArray[np.int64]:
     """``ts_ns`` as int64, refusing floats that are not whole (a cast would truncate 1.5
     to 1 and turn NaN into -2**63 without a word)."""
     raw = np.asarray(ts_ns)
+    if raw.dtype.kind == "O":  # Python ints beyond int64 (or text): say so, not OverflowError
+        try:
+            raw = np.asarray(raw.tolist(), dtype=np.int64)
+        except (OverflowError, TypeError, ValueError):
+            raise DataError("vwap: ts_ns must be whole nanoseconds within int64") from None
     if raw.dtype.kind == "f" and not np.all(np.isfinite(raw) & (raw == np.floor(raw))):
         raise DataError("vwap: ts_ns must be whole nanoseconds; got a fraction, NaN or "
                         "infinity")
     return np.ascontiguousarray(raw, dtype=np.int64)
 
 
+def _column(values: ArrayLike) -> F64:
+    try:
+        return np.ascontiguousarray(values, dtype=np.float64)
+    except (TypeError, ValueError):  # e.g. a Decimal('sNaN') among Decimals: NaN, skipped
+        raw = np.asarray(values, dtype=object)
+        flat = [as_float(v, "indicator", "input") for v in raw.ravel().tolist()]
+        return np.ascontiguousarray(np.reshape(np.array(flat, dtype=np.float64), raw.shape))
+
+
 def _columns(*arrays: ArrayLike) -> list[F64]:
-    cols = [np.ascontiguousarray(a, dtype=np.float64) for a in arrays]
+    cols = [_column(a) for a in arrays]
     if any(c.ndim != 1 for c in cols):
         raise DataError("indicator inputs must be one-dimensional arrays")
     if len({c.shape[0] for c in cols}) > 1:
@@ -187,6 +225,12 @@ def vwap(ts_ns: ArrayLike, high: ArrayLike, low: ArrayLike, close: ArrayLike,
         raise DataError("vwap: ts_ns must be non-decreasing (sort the bars first)")
     if np.any(cols[3][finite] < 0):
         raise DataError("vwap: negative volume")
+    kept = ts[finite]
+    # the kernel's ts - 1 - offset is int64 arithmetic: refuse what would wrap round
+    if kept.size and not (int(kept.min()) - 1 - offset >= -2**63
+                          and int(kept.max()) - 1 - offset < 2**63):
+        raise DataError(f"vwap: ts_ns - 1 - session_offset_ns leaves int64 for offset "
+                        f"{offset}; are the timestamps in nanoseconds?")
     out = np.full(ts.shape[0], np.nan)
     h, lo, c, v = (np.ascontiguousarray(col[finite]) for col in cols)
     out[finite] = _kernels.vwap(np.ascontiguousarray(ts[finite]), h, lo, c, v, offset, length)

@@ -25,7 +25,8 @@ from collections import deque
 from typing import Any, NamedTuple, Protocol
 
 from argus_core import ConfigError, DataError
-from argus_indicators.batch import DAY_NS, check_number, check_offset, check_period
+from argus_indicators import _kernels
+from argus_indicators.batch import DAY_NS, as_float, check_number, check_offset, check_period
 
 
 class BarLike(Protocol):
@@ -71,6 +72,75 @@ def _whole_ns(ts_ns: Any) -> int:
         raise DataError(f"vwap: ts_ns must be whole nanoseconds, got {ts_ns!r}") from None
 
 
+class _State:
+    """Reads one saved state's fields, each checked for type and range, so that a damaged
+    state is a :class:`DataError` naming the indicator and the field (not a KeyError or
+    TypeError from deep inside, nor a state taken that never warms up)."""
+
+    def __init__(self, kind: str, state: dict[str, Any]) -> None:
+        self.kind, self.state = kind, state
+
+    def _get(self, key: str) -> Any:
+        if key not in self.state:
+            raise DataError(f"{self.kind}: state has no {key!r}; pass the dict that "
+                            f"get_state() returned")
+        return self.state[key]
+
+    def bad(self, key: str, wanted: str) -> DataError:
+        return DataError(f"{self.kind}: state field {key!r} must be {wanted}, got "
+                         f"{self.state.get(key)!r}")
+
+    def whole(self, key: str, low: int | None, high: int | None = None, *,
+              optional: bool = False) -> int | None:
+        value = self._get(key)
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) \
+                or (low is not None and value < low) or (high is not None and value > high):
+            span = f" from {low} to {high}" if low is not None and high is not None else ""
+            raise self.bad(key, f"an integer{span}" + (" or null" if optional else ""))
+        return value
+
+    def count(self, key: str, high: int) -> int:
+        value = self.whole(key, 0, high)
+        assert value is not None  # not optional
+        return value
+
+    def real(self, key: str, *, low: float | None = None, above: bool = False) -> float:
+        value = self.maybe_real(key, low=low, above=above, optional=False)
+        assert value is not None  # not optional
+        return value
+
+    def maybe_real(self, key: str, *, low: float | None = None, above: bool = False,
+                   optional: bool = True) -> float | None:
+        value = self._get(key)
+        if value is None and optional:
+            return None
+        if not _is_real(value) or (low is not None and (value <= low if above
+                                                        else value < low)):
+            bound = "" if low is None else f" {'>' if above else '>='} {low}"
+            raise self.bad(key, f"a finite number{bound}" + (" or null" if optional else ""))
+        return float(value)
+
+    def reals(self, key: str, most: int, *, positive: bool = False) -> list[float]:
+        value = self._get(key)
+        if not isinstance(value, list) or len(value) > most \
+                or not all(_is_real(v) and (v > 0 or not positive) for v in value):
+            raise self.bad(key, f"a list of at most {most} finite numbers")
+        return [float(v) for v in value]
+
+    def sub(self, key: str) -> dict[str, Any]:
+        value = self._get(key)
+        if not isinstance(value, dict):
+            raise self.bad(key, "a dict (an EMA's state)")
+        return value
+
+
+def _is_real(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) \
+        and math.isfinite(value)
+
+
 class _Indicator:
     """State plumbing shared by the streaming classes: ``kind`` and ``params`` travel in
     the state so a state is never loaded into an indicator it does not belong to."""
@@ -83,7 +153,8 @@ class _Indicator:
     def _values(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _load(self, values: dict[str, Any]) -> None:
+    def _load(self, values: _State) -> None:
+        """Check every field, then (only then) replace this indicator's state."""
         raise NotImplementedError
 
     def get_state(self) -> dict[str, Any]:
@@ -92,12 +163,17 @@ class _Indicator:
         return {"kind": self.kind, "params": self._params(), **self._values()}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Continue from a :meth:`get_state` result (after a JSON round trip or not)."""
+        """Continue from a :meth:`get_state` result (after a JSON round trip or not).
+        A state that is damaged (a field missing, of the wrong type or out of range) is
+        a :class:`DataError` naming the field, and this indicator is left as it was."""
+        if not isinstance(state, dict):
+            raise DataError(f"{self.kind}: a state is a dict from get_state(), got "
+                            f"{type(state).__name__} {state!r:.80}")
         if state.get("kind") != self.kind or state.get("params") != self._params():
             raise DataError(f"{self.kind}: state is for {state.get('kind')} "
                             f"{state.get('params')}, not {self.kind} {self._params()}; "
                             f"build the indicator with the parameters it was saved with")
-        self._load(state)
+        self._load(_State(self.kind, state))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
@@ -122,7 +198,7 @@ class EMA(_Indicator):
 
     def update_value(self, x: float) -> float | None:
         """Feed one number (a close, or any series such as the MACD line)."""
-        x = float(x)  # a numpy float32 would keep the average in float32
+        x = as_float(x, self.kind, "close")  # a numpy float32 would stay float32
         if not math.isfinite(x):
             return None
         if self.value is not None:
@@ -140,9 +216,13 @@ class EMA(_Indicator):
     def _values(self) -> dict[str, Any]:
         return {"count": self.count, "seed_sum": self.seed_sum, "value": self.value}
 
-    def _load(self, values: dict[str, Any]) -> None:
-        self.count, self.seed_sum = int(values["count"]), float(values["seed_sum"])
-        self.value = None if values["value"] is None else float(values["value"])
+    def _load(self, values: _State) -> None:
+        count, seed_sum = values.count("count", self.period), values.real("seed_sum")
+        value = values.maybe_real("value")
+        if (value is None) != (count < self.period):
+            raise values.bad("value", f"null while count < {self.period} and a number "
+                                      f"after (count is {count})")
+        self.count, self.seed_sum, self.value = count, seed_sum, value
 
 
 class RSI(_Indicator):
@@ -163,7 +243,7 @@ class RSI(_Indicator):
 
     def update_value(self, x: float) -> float | None:
         """Feed one close."""
-        x = float(x)  # numpy scalars: compute in float64 and keep the state JSON-able
+        x = as_float(x, self.kind, "close")  # numpy scalars: float64, JSON-able state
         if not math.isfinite(x):
             return None
         prev, self.prev_close = self.prev_close, x
@@ -194,11 +274,12 @@ class RSI(_Indicator):
         return {"prev_close": self.prev_close, "count": self.count,
                 "avg_gain": self.avg_gain, "avg_loss": self.avg_loss}
 
-    def _load(self, values: dict[str, Any]) -> None:
-        prev = values["prev_close"]
-        self.prev_close = None if prev is None else float(prev)
-        self.count = int(values["count"])
-        self.avg_gain, self.avg_loss = float(values["avg_gain"]), float(values["avg_loss"])
+    def _load(self, values: _State) -> None:
+        prev, count = values.maybe_real("prev_close"), values.count("count", self.period)
+        if prev is None and count:
+            raise values.bad("prev_close", f"a number once changes were counted ({count})")
+        gain, loss = values.real("avg_gain", low=0.0), values.real("avg_loss", low=0.0)
+        self.prev_close, self.count, self.avg_gain, self.avg_loss = prev, count, gain, loss
 
 
 class MACD(_Indicator):
@@ -235,10 +316,18 @@ class MACD(_Indicator):
         return {"fast_ema": self.fast.get_state(), "slow_ema": self.slow.get_state(),
                 "signal_ema": self.signal.get_state()}
 
-    def _load(self, values: dict[str, Any]) -> None:
-        self.fast.set_state(values["fast_ema"])
-        self.slow.set_state(values["slow_ema"])
-        self.signal.set_state(values["signal_ema"])
+    def _load(self, values: _State) -> None:
+        # load into new EMAs first, so a damaged signal state leaves fast and slow alone
+        loaded = []
+        for key, ema in (("fast_ema", self.fast), ("slow_ema", self.slow),
+                         ("signal_ema", self.signal)):
+            fresh = EMA(ema.period)
+            try:
+                fresh.set_state(values.sub(key))
+            except DataError as exc:
+                raise DataError(f"macd: state field {key!r}: {exc}") from None
+            loaded.append(fresh)
+        self.fast, self.slow, self.signal = loaded
 
 
 class BollingerBands(_Indicator):
@@ -257,7 +346,7 @@ class BollingerBands(_Indicator):
 
     def update_value(self, x: float) -> BollingerValue | None:
         """Feed one close."""
-        x = float(x)  # numpy scalars: compute in float64 and keep the state JSON-able
+        x = as_float(x, self.kind, "close")  # numpy scalars: float64, JSON-able state
         if not math.isfinite(x):
             return None
         self.window.append(x)
@@ -272,8 +361,8 @@ class BollingerBands(_Indicator):
     def _values(self) -> dict[str, Any]:
         return {"window": list(self.window)}
 
-    def _load(self, values: dict[str, Any]) -> None:
-        self.window = deque((float(v) for v in values["window"]), maxlen=self.period)
+    def _load(self, values: _State) -> None:
+        self.window = deque(values.reals("window", self.period), maxlen=self.period)
 
 
 class ATR(_Indicator):
@@ -289,7 +378,9 @@ class ATR(_Indicator):
 
     def update(self, bar: BarLike) -> float | None:
         """Feed one bar; the ATR at its close, or None while warming up."""
-        high, low, close = float(bar.high), float(bar.low), float(bar.close)
+        high, low, close = (as_float(bar.high, self.kind, "high"),
+                            as_float(bar.low, self.kind, "low"),
+                            as_float(bar.close, self.kind, "close"))
         if not _finite(high, low, close):
             return None
         if high < low:  # a negative range would drag the average down (as batch refuses)
@@ -315,10 +406,13 @@ class ATR(_Indicator):
     def _values(self) -> dict[str, Any]:
         return {"prev_close": self.prev_close, "count": self.count, "value": self.value}
 
-    def _load(self, values: dict[str, Any]) -> None:
-        prev = values["prev_close"]
-        self.prev_close = None if prev is None else float(prev)
-        self.count, self.value = int(values["count"]), float(values["value"])
+    def _load(self, values: _State) -> None:
+        prev, count = values.maybe_real("prev_close"), values.count("count", self.period)
+        if (prev is None) != (count == 0):
+            raise values.bad("prev_close", f"null before the first bar and a number "
+                                           f"after (count is {count})")
+        value = values.real("value", low=0.0)
+        self.prev_close, self.count, self.value = prev, count, value
 
 
 class VWAP(_Indicator):
@@ -337,8 +431,10 @@ class VWAP(_Indicator):
 
     def update(self, bar: BarLike) -> float | None:
         """Feed one bar (``ts_ns`` is its close time); the session VWAP so far."""
-        high, low, close = float(bar.high), float(bar.low), float(bar.close)
-        volume = float(bar.volume)
+        high, low, close = (as_float(bar.high, self.kind, "high"),
+                            as_float(bar.low, self.kind, "low"),
+                            as_float(bar.close, self.kind, "close"))
+        volume = as_float(bar.volume, self.kind, "volume")
         if not _finite(high, low, close, volume):
             return None
         ts_ns = _whole_ns(bar.ts_ns)
@@ -362,9 +458,17 @@ class VWAP(_Indicator):
         return {"session": self.session, "last_ts_ns": self.last_ts_ns,
                 "price_volume": self.price_volume, "volume": self.volume}
 
-    def _load(self, values: dict[str, Any]) -> None:
-        self.session, self.last_ts_ns = values["session"], values["last_ts_ns"]
-        self.price_volume, self.volume = float(values["price_volume"]), float(values["volume"])
+    def _load(self, values: _State) -> None:
+        session = values.whole("session", None, optional=True)
+        last_ts_ns = values.whole("last_ts_ns", None, optional=True)
+        if (session is None) != (last_ts_ns is None):
+            raise values.bad("last_ts_ns", "null exactly when session is null")
+        if session is not None and last_ts_ns is not None and session != \
+                (last_ts_ns - 1 - self.session_offset_ns) // self.session_ns:
+            raise values.bad("session", f"the session of last_ts_ns ({last_ts_ns})")
+        price_volume, volume = values.real("price_volume"), values.real("volume", low=0.0)
+        self.session, self.last_ts_ns = session, last_ts_ns
+        self.price_volume, self.volume = price_volume, volume
 
 
 class RollingVolatility(_Indicator):
@@ -386,7 +490,7 @@ class RollingVolatility(_Indicator):
 
     def update_value(self, x: float) -> float | None:
         """Feed one close (> 0)."""
-        x = float(x)  # numpy scalars: compute in float64 and keep the state JSON-able
+        x = as_float(x, self.kind, "close")  # numpy scalars: float64, JSON-able state
         if not math.isfinite(x):
             return None
         if x <= 0:
@@ -394,7 +498,7 @@ class RollingVolatility(_Indicator):
         prev, self.prev_close = self.prev_close, x
         if prev is None:
             return None
-        self.returns.append(math.log(x / prev))
+        self.returns.append(_log_return(prev, x))
         if len(self.returns) < self.period:
             return None
         return _mean_std(self.returns, 1)[1] * self.scale
@@ -405,24 +509,43 @@ class RollingVolatility(_Indicator):
     def _values(self) -> dict[str, Any]:
         return {"prev_close": self.prev_close, "returns": list(self.returns)}
 
-    def _load(self, values: dict[str, Any]) -> None:
-        prev = values["prev_close"]
-        self.prev_close = None if prev is None else float(prev)
-        self.returns = deque((float(v) for v in values["returns"]), maxlen=self.period)
+    def _load(self, values: _State) -> None:
+        prev = values.maybe_real("prev_close", low=0.0, above=True)
+        returns = values.reals("returns", self.period)
+        if prev is None and returns:
+            raise values.bad("prev_close", "a number > 0 once returns were kept")
+        self.prev_close = prev
+        self.returns = deque(returns, maxlen=self.period)
 
 
 def _mean_std(window: deque[float], ddof: int) -> tuple[float, float]:
-    """Corrected two-pass mean and std, summed in order, as ``_kernels.rolling_mean_std``
-    does (same operations, same order)."""
+    """Corrected two-pass mean and std, summed in order and rescaled by a power of two at
+    extreme magnitudes, as ``_kernels.window_mean_std`` does (same operations, same
+    order)."""
+    largest = max(abs(v) for v in window)
+    shift = 0
+    if largest > _kernels.SCALE_ABOVE or 0.0 < largest < _kernels.SCALE_BELOW:
+        shift = math.frexp(largest)[1]
     total = 0.0
     for v in window:
-        total += v
+        total += math.ldexp(v, -shift)
     mean = total / len(window)
     residue = 0.0
     for v in window:
-        residue += v - mean
+        residue += math.ldexp(v, -shift) - mean
     mean += residue / len(window)
     squares = 0.0
     for v in window:
-        squares += (v - mean) * (v - mean)
-    return mean, math.sqrt(squares / (len(window) - ddof))
+        d = math.ldexp(v, -shift) - mean
+        squares += d * d
+    return (math.ldexp(mean, shift),
+            math.ldexp(math.sqrt(squares / (len(window) - ddof)), shift))
+
+
+def _log_return(prev: float, x: float) -> float:
+    """``_kernels.log_return`` in Python: ``ln(x / prev)``, or the difference of logs
+    where the ratio leaves the normal float range."""
+    ratio = x / prev
+    if ratio < _kernels.MIN_NORMAL or math.isinf(ratio):
+        return math.log(x) - math.log(prev)
+    return math.log(ratio)

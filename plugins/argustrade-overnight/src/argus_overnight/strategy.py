@@ -24,6 +24,7 @@ bar's open, i.e. at the segment boundary.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from math import log
 from typing import Any
@@ -32,6 +33,7 @@ from argus_lab.regime import STRESSED, BocpdParams, RegimeTracker, VolRegimePara
 
 from argus_core import (
     Bar,
+    DataError,
     Forecast,
     Intent,
     MarketEvent,
@@ -44,7 +46,7 @@ from argus_core import (
 from argus_overnight.analysis import SegmentStats, read_kraken_bars, stats_of
 from argus_overnight.config import Settings, utc_seconds
 from argus_overnight.riskflow import RiskFlow, read_risk_flow
-from argus_overnight.sessions import SEGMENTS, segment_of
+from argus_overnight.sessions import SEGMENTS, segment_of, utc
 
 _NS = 1_000_000_000
 _DAY_S = 86400
@@ -64,8 +66,10 @@ class OvernightSession(Strategy):
         self.current: list[Any] | None = None
         self.prev_close: float | None = None
         self.last_ts_s: int | None = None
-        self.regime = RegimeTracker(BocpdParams(beta0=s.bocpd_beta0),
-                                    VolRegimeParams(periods_per_year=365.0))
+        self.regime = self._new_regime()
+        # (vol regime, P(change)) of the last daily close: RegimeTracker's own ``last`` is
+        # not in its state, so after a restart the gate would be open until midnight.
+        self.regime_last: tuple[int, float | None] | None = None
         self.flow: RiskFlow | None = read_risk_flow(s.risk_flow_csv) if s.risk_flow_csv \
             else None
         self.last_reason = ""
@@ -74,6 +78,10 @@ class OvernightSession(Strategy):
                                              self.train_end_s - s.bar_seconds + 1)
             for o, c in zip(open_s.tolist(), close.tolist(), strict=True):
                 self._observe(int(o) + s.bar_seconds, float(c))
+
+    def _new_regime(self) -> RegimeTracker:
+        return RegimeTracker(BocpdParams(beta0=self.s.bocpd_beta0),
+                             VolRegimeParams(periods_per_year=365.0))
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -85,8 +93,23 @@ class OvernightSession(Strategy):
         previous_ts_s = self.last_ts_s
         if previous_ts_s is not None and ts_s <= previous_ts_s:
             return False  # already seen (history file overlapping the replay)
+        bar_s = self.s.bar_seconds
+        # A shorter or misaligned bar would be booked to the wrong segment (its open is
+        # taken as ts - bar_seconds), each as an instance of its own: refuse, don't guess.
+        if previous_ts_s is not None and ts_s - previous_ts_s < bar_s:
+            raise DataError(f"{self.name}: the bar closing at {utc(ts_s):%Y-%m-%d %H:%M:%S} "
+                            f"UTC came {ts_s - previous_ts_s} s after the previous one, but "
+                            f"bar_seconds = {bar_s}; set bar_seconds to the feed's bar "
+                            f"length")
+        if ts_s % bar_s:
+            raise DataError(f"{self.name}: the bar closing at {utc(ts_s):%Y-%m-%d %H:%M:%S} "
+                            f"UTC is not a multiple of bar_seconds = {bar_s} from midnight, "
+                            f"so it may straddle a session cut; set bar_seconds to the "
+                            f"feed's bar length (bars must close on that grid)")
         if ts_s % _DAY_S == 0:
-            self.regime.update(ts_s * _NS, close)
+            state = self.regime.update(ts_s * _NS, close)
+            p_change = state.p_change if math.isfinite(state.p_change) else None
+            self.regime_last = (state.regime, p_change)
         seg, key = segment_of(ts_s - self.s.bar_seconds)
         if self.prev_close is not None:
             r = log(close / self.prev_close)
@@ -153,11 +176,11 @@ class OvernightSession(Strategy):
         """(vol_regime, P(change)): published signals first, else our own tracker."""
         vol = ctx.market.signal("vol_regime", iid)
         p_change = ctx.market.signal("bocpd_p_change", iid)
-        own = self.regime.last
-        if vol is None and own is not None and own.regime >= 0:
-            vol = float(own.regime)
+        own = self.regime_last
+        if vol is None and own is not None and own[0] >= 0:
+            vol = float(own[0])
         if p_change is None and own is not None:
-            p_change = own.p_change
+            p_change = own[1]
         return vol, p_change
 
     def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
@@ -187,13 +210,70 @@ class OvernightSession(Strategy):
 
     def get_state(self) -> dict[str, Any]:
         return {"train": self.train, "current": self.current, "prev_close": self.prev_close,
-                "last_ts_s": self.last_ts_s, "regime": self.regime.get_state()}
+                "last_ts_s": self.last_ts_s, "regime": self.regime.get_state(),
+                "regime_last": None if self.regime_last is None else list(self.regime_last)}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.train = {seg: [float(x) for x in state.get("train", {}).get(seg, [])]
-                      for seg in SEGMENTS}
-        self.current = state.get("current")
-        self.prev_close = state.get("prev_close")
-        self.last_ts_s = state.get("last_ts_s")
-        if "regime" in state:
-            self.regime.set_state(state["regime"])
+        """Continue from :meth:`get_state`; a damaged state (a field missing, of the wrong
+        type or out of range) is a :class:`DataError` naming the field, and nothing
+        changes."""
+        if not isinstance(state, dict):
+            raise DataError(f"{self.name}: a state is a dict from get_state(), got "
+                            f"{type(state).__name__}")
+
+        def bad(key: str, wanted: str) -> DataError:
+            return DataError(f"{self.name}: state field {key!r} must be {wanted}, got "
+                             f"{state.get(key, '(missing)')!r:.200}")
+
+        missing = [k for k in ("train", "current", "prev_close", "last_ts_s", "regime")
+                   if k not in state]
+        if missing:
+            raise DataError(f"{self.name}: state has no {missing}; pass the dict that "
+                            f"get_state() returned")
+        train = state["train"]
+        if not isinstance(train, dict) or set(train) != set(SEGMENTS) or not all(
+                isinstance(xs, list) and all(_finite_number(x) for x in xs)
+                for xs in train.values()):
+            raise bad("train", f"a dict of {list(SEGMENTS)} to lists of finite numbers")
+        current = state["current"]
+        if current is not None and not (
+                isinstance(current, list) and len(current) == 4
+                and current[0] in SEGMENTS and _whole(current[1]) and _whole(current[2])
+                and _finite_number(current[3])):
+            raise bad("current", "null or [segment, key day, start s, log return]")
+        prev_close, last_ts_s = state["prev_close"], state["last_ts_s"]
+        if prev_close is not None and not (_finite_number(prev_close) and prev_close > 0):
+            raise bad("prev_close", "null or a finite number > 0")
+        if last_ts_s is not None and not _whole(last_ts_s):
+            raise bad("last_ts_s", "null or an integer (UTC seconds)")
+        if (prev_close is None) != (last_ts_s is None):
+            raise bad("last_ts_s", "null exactly when prev_close is null")
+        regime = self._new_regime()
+        try:
+            regime.set_state(state["regime"])
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise bad("regime", f"a RegimeTracker state ({type(exc).__name__}: {exc})") \
+                from None
+        regime_last = state.get("regime_last")
+        if regime_last is not None and not (
+                isinstance(regime_last, list) and len(regime_last) == 2
+                and _whole(regime_last[0])
+                and (regime_last[1] is None or _finite_number(regime_last[1]))):
+            raise bad("regime_last", "null or [vol regime, P(change) or null]")
+        self.train = {seg: [float(x) for x in train[seg]] for seg in SEGMENTS}
+        self.current = None if current is None else [current[0], current[1], current[2],
+                                                     float(current[3])]
+        self.prev_close = None if prev_close is None else float(prev_close)
+        self.last_ts_s = last_ts_s
+        self.regime = regime
+        self.regime_last = None if regime_last is None else (
+            regime_last[0], None if regime_last[1] is None else float(regime_last[1]))
+
+
+def _finite_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) \
+        and math.isfinite(value)
+
+
+def _whole(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int)
