@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -329,6 +330,21 @@ class MarketState:
             return False, f"book is stale ({age_s:.1f}s since last update)"
         fault = book.fault()
         return not fault, fault
+
+    def bounded_mark(self, instrument_id: str, mark: Decimal) -> Decimal:
+        """``mark`` held inside a live one-sided book of ``instrument_id``: never above its
+        best ask when it shows asks only (anyone can buy there, so nothing is worth more),
+        never below its best bid when it shows bids only; ``mark`` itself otherwise.  A
+        market whose buyers left (a prediction market collapsing) no longer keeps the
+        mid it had, and the drawdown kill switch sees the fall."""
+        book = self.books.get(instrument_id)
+        if book is None or not book.live or bool(book.bids) == bool(book.asks):
+            return mark
+        if book.asks:
+            ask = Decimal(repr(min(book.asks)))
+            return ask if mark > ask else mark
+        bid = Decimal(repr(max(book.bids)))
+        return bid if mark < bid else mark
 
     def live_mid(self, instrument_id: str) -> float | None:
         """The mid of a live, two-sided, uncrossed book of ``instrument_id``, else None (a

@@ -973,11 +973,22 @@ class Runner:
             raise ArgusError(f"the venue's fills stream failed: {task.exception()}")
 
     def _mark_mid(self, instrument_id: str) -> bool:
-        pos = self.account.positions.get(instrument_id)
-        mid = self.market.live_mid(instrument_id) if pos is not None and pos.quantity else None
+        """Mark a held instrument at its live book's mid, or keep its mark inside a live
+        one-sided book (:meth:`MarketState.bounded_mark`); True when the mark moved."""
+        account = self.account
+        pos = account.positions.get(instrument_id)
+        if pos is None or not pos.quantity:
+            return False
+        mid = self.market.live_mid(instrument_id)
         if mid is not None:
-            self.account.mark(instrument_id, mid)
-        return mid is not None
+            account.mark(instrument_id, mid)
+            return True
+        mark = account.marks.get(instrument_id, pos.avg_price)
+        bounded = self.market.bounded_mark(instrument_id, mark)
+        if bounded is mark:
+            return False
+        account.mark(instrument_id, bounded)
+        return True
 
     def _new_day(self, ts: int, equity: Decimal) -> None:
         """The first equity row of a UTC day: the daily loss limit's day-start equity, unless

@@ -591,6 +591,9 @@ class Reference:
         self.position: dict[str, Decimal] = {}
         self.cash = STARTING_CASH
         self.marks: list[tuple[int, int, str, Decimal]] = []  # (index, ts, iid, price)
+        #: (index, ts, iid, best price, "le" / "ge") of each live one-sided book: its one
+        #: side bounds the mark held then (never above the asks, never below the bids)
+        self.bounds: list[tuple[int, int, str, Decimal, str]] = []
         #: fills given on a book with no live mid (one-sided, crossed, not live)
         self.no_mid_fills: set[str] = set()
 
@@ -635,6 +638,10 @@ class Reference:
         mark = self.market_price(e)
         if mark is not None:
             self.marks.append((self.index, e.ts_ns, iid, mark))  # type: ignore[union-attr]
+        elif isinstance(e, OrderBook | BookDelta) and self.live.get(iid) \
+                and bool(bids) != bool(asks):
+            self.bounds.append((self.index, e.ts_ns, iid, min(asks) if asks else max(bids),
+                                "le" if asks else "ge"))
 
     def mid(self, iid: str) -> Decimal | None:
         """The mid of a live, two-sided, uncrossed book."""
@@ -1012,15 +1019,18 @@ def _check_equity(ref: Reference, fills: list[Fill], equity: list[tuple[Any, ...
         for iid, q in held.items():
             if not q:
                 continue
-            seen = [(t, p) for _, t, i, p in ref.marks if i == iid and t <= ts]
-            ok = {p for t, p in seen if t == ts}
-            before = [p for t, p in seen if t < ts]
-            if before:
-                ok.add(before[-1])
+            seen = [(t, p, k) for k, t, i, p in ref.marks if i == iid and t <= ts]
+            bounds = [(k, t, v, kind) for k, t, i, v, kind in ref.bounds
+                      if i == iid and t <= ts]
+            ok: set[Decimal] = set()
+            for p, k in [(p, k) for t, p, k in seen if t == ts] + \
+                    [(p, k) for t, p, k in seen if t < ts][-1:]:
+                ok |= _bounded(p, [(t, v, kind) for j, t, v, kind in bounds if j > k], ts)
             first = opened.get(iid)
             if first is not None and first.fill_id in ref.no_mid_fills \
-                    and not any(t > first.ts_ns for t, _ in seen):
-                ok.add(first.price)
+                    and not any(t > first.ts_ns for t, _, _ in seen):
+                ok |= _bounded(first.price, [(t, v, kind) for _, t, v, kind in bounds
+                                             if t >= first.ts_ns], ts, first.ts_ns)
             if not ok:
                 out.append(f"equity row {(ts - T0) / S:g}s: {iid} held with no market price "
                            f"yet")
@@ -1033,6 +1043,19 @@ def _check_equity(ref: Reference, fills: list[Fill], equity: list[tuple[Any, ...
             out.append(f"marks: equity row {(ts - T0) / S:g}s is {want}, the data justifies "
                        f"{near} (holding { {i: str(q) for i, q in held.items() if q} }; last "
                        f"fill prices {fillp})")
+    return out
+
+
+def _bounded(value: Decimal, bounds: list[tuple[int, Decimal, str]], ts: int,
+             since: int | None = None) -> set[Decimal]:
+    """``value`` as the live one-sided books after it (``(time, best price, "le"/"ge")``,
+    in stream order) left the mark by row time ``ts``; a bound stamped at the row's time
+    (or at the fill's own, ``since``) may come after the row or before the fill: applied
+    and skipped both."""
+    out = {value}
+    for t, bound, kind in bounds:
+        moved = {min(v, bound) if kind == "le" else max(v, bound) for v in out}
+        out = out | moved if t in (ts, since) else moved
     return out
 
 

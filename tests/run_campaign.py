@@ -1310,11 +1310,17 @@ def check(plan: Plan, run_dir: Path, record: Record) -> list[str]:
     return out
 
 
-def _observations(plan: Plan) -> list[tuple[int, str, Decimal, bool]]:
-    """(market time, instrument, price, uncertain) of every price the streamed market
-    justified, in stream order; ``uncertain``: seen by a SIGKILLed process, which may
-    have lost it with its uncommitted work."""
-    out: list[tuple[int, str, Decimal, bool]] = []
+#: An observation: (market time, instrument, price, uncertain, bound).  ``bound`` None: a
+#: price the market justified; "le" / "ge": a live one-sided book showing asks / bids
+#: only, whose best price bounds the mark held then from above / below.
+_Obs = tuple[int, str, Decimal, bool, str | None]
+
+
+def _observations(plan: Plan) -> list[_Obs]:
+    """Every price the streamed market justified and every one-sided book's bound
+    (:data:`_Obs`), in stream order; ``uncertain``: seen by a SIGKILLed process, which
+    may have lost it with its uncommitted work."""
+    out: list[_Obs] = []
     now = 0
     for seg in plan.segments:
         books: dict[str, tuple[dict[float, float], dict[float, float], bool]] = {}
@@ -1325,8 +1331,8 @@ def _observations(plan: Plan) -> list[tuple[int, str, Decimal, bool]]:
         if killed:  # its marks may all be lost: the checkpoint's (the last before) stands
             # (at its own time: restamped at the segment's start it hid a fill since, the
             # mark of a position opened on a one-sided book: seed 13468)
-            last = {iid: (t, p) for t, iid, p, _ in out}
-            out += [(t, iid, p, True) for iid, (t, p) in last.items()]
+            last = {iid: (t, p) for t, iid, p, _, b in out if b is None}
+            out += [(t, iid, p, True, None) for iid, (t, p) in last.items()]
         for step in seg:
             if step.kind == "sigkill":
                 break
@@ -1362,6 +1368,9 @@ def _observations(plan: Plan) -> list[tuple[int, str, Decimal, bool]]:
                 newest[key] = ev.ts_ns
             if isinstance(ev, OrderBook | BookDelta):
                 price = mid
+                if live and bool(bids) != bool(asks):  # one-sided: bounds the mark held
+                    out.append((now, iid, Decimal(repr(min(asks) if asks else max(bids))),
+                                killed, "le" if asks else "ge"))
             elif isinstance(ev, Trade):
                 price = ev.price if mid is None else None
             elif isinstance(ev, Bar):
@@ -1369,7 +1378,23 @@ def _observations(plan: Plan) -> list[tuple[int, str, Decimal, bool]]:
             else:
                 price = None
             if price is not None:
-                out.append((now, iid, price, killed))
+                out.append((now, iid, price, killed, None))
+    return out
+
+
+def _bounded(value: Decimal, after: list[tuple[int, Decimal, bool, str]], ts: int,
+             start: int | None = None, since: int | None = None) -> set[Decimal]:
+    """``value`` as the one-sided books ``after`` it (``(time, bound, uncertain, kind)``,
+    in stream order; from index ``start``, or those stamped at or after ``since``) left
+    it by row time ``ts``: each bound applied, or also skipped where the row may have
+    been written before it (stamped at the row's time, or at the fill's own time) or a
+    SIGKILL may have lost it."""
+    out = {value}
+    for k, (t, bound, uncertain, kind) in enumerate(after):
+        if (start is not None and k < start) or (since is not None and t < since) or t > ts:
+            continue
+        moved = {min(v, bound) if kind == "le" else max(v, bound) for v in out}
+        out = out | moved if uncertain or t in (ts, since) else moved
     return out
 
 
@@ -1415,25 +1440,40 @@ def _check_equity(plan: Plan, fills: list[dict[str, Any]], equity: list[dict[str
         for iid in TRADED:
             if not held[iid]:
                 continue
-            mine = [(t, p, u) for t, i, p, u in obs if i == iid and t <= ts]
-            ok: set[Decimal] = set()
+            # Each price with the one-sided books' bounds that came after it (index k:
+            # the bounds after the k-th observation, in stream order).
+            bounds: list[tuple[int, Decimal, bool, str]] = []
+            mine: list[tuple[int, Decimal, bool, int]] = []
+            for t, i, p, u, b in obs:
+                if i != iid or t > ts:
+                    continue
+                if b is None:
+                    mine.append((t, p, u, len(bounds)))
+                else:
+                    bounds.append((t, p, u, b))
+            seen: set[tuple[Decimal, int]] = set()
             if mine:
-                ok.add(mine[-1][1])
-                ok |= {p for _, p, u in mine if u}  # a SIGKILL may have lost the newest
+                seen.add(mine[-1][1::2])
+                seen |= {(p, k) for _, p, u, k in mine if u}  # a SIGKILL may have lost the newest
                 # A row at T may be written before T's last events (at a commit, or before
                 # a late print stamped at the clock): any price seen at T, or the last
                 # one before it, is one the market made by then.
-                ok |= {p for t, p, _ in mine if t == ts}
-                before = [p for t, p, _ in mine if t < ts]
+                seen |= {(p, k) for t, p, _, k in mine if t == ts}
+                before = [(p, k) for t, p, _, k in mine if t < ts]
                 if before:
-                    ok.add(before[-1])
+                    seen.add(before[-1])
+            ok: set[Decimal] = set()
+            for p, k in seen:
+                ok |= _bounded(p, bounds, ts, start=k)
             # A fill marks its position until a market price comes after it; one a SIGKILL
             # may have lost does not count (seed 17277: the mid after the fill was lost
             # with the killed process's uncommitted work, the fill's mark stood).
             # (surely seen prices come in time order: the last before the row, else the row's)
-            sure = [t for t, _, u in mine if not u]
+            sure = [t for t, _, u, _ in mine if not u]
             last_t = next((t for t in reversed(sure) if t < ts), sure[-1]) if sure else 0
-            ok |= {p for t, p in fill_prices[iid] if t >= last_t}
+            for t, p in fill_prices[iid]:
+                if t >= last_t:
+                    ok |= _bounded(p, bounds, ts, since=t)
             choices.append({q * held[iid] for q in ok})
         want = Decimal(row["equity"])
         sums = {cash}

@@ -226,7 +226,9 @@ ended the run naming no one); a `register_*` hook that returns is refused at loa
 A run's end reaches plugins, venue and lock after a failing last commit; a reason's lone
 surrogate written out before it is cleaned: 9,170.  Eleven exports the type checker never
 saw (``Any`` to every plugin) imported under ``TYPE_CHECKING``: 9,185.  A checkpoint whose
-keys were all integers (texts after a restart) refused: 9,200.
+keys were all integers (texts after a restart) refused: 9,200.  Rounding past 28 digits in
+one wide context; a live one-sided book bounds the mark held (a market whose buyers left
+kept its old mid, and the kill switch never saw the fall): 9,225.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -241,7 +243,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 9_200
+BUDGET = 9_225
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

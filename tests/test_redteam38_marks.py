@@ -5,13 +5,16 @@ Each failed before its fix: a book level a plugin wrote as a numpy float (``np.f
 is a ``float``, as ``L2Book.apply`` asks) made the mid a numpy scalar whose ``repr`` no
 ``Decimal`` reads (the run died at the first mark of a held position); a settlement left
 books that offset while the account was flat holding positions on a market that is gone.
-Pinned, not changed (see each strict xfail's reason): a bust's offset reopening a position
-on a market with no live mid is marked at the busted trade's price; a one-sided book never
-moves the mark it left (a long stays at 0.50 while YES is offered at 0.04).
+Pinned, not changed (see the strict xfail's reason): a bust's offset reopening a position
+on a market with no live mid is marked at the busted trade's price.  Changed in round 31: a
+one-sided book never moved the mark it left (a long stayed at 0.50 while YES was offered at
+0.04 and no one bid); a live one-sided book now bounds it, and both campaigns' references
+model the bound.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +26,7 @@ from test_fill_corrections import INST, ScriptedVenue, feed, fill
 from test_void_settlement import T0, _replay_config
 
 from argus_core.account import Account
+from argus_core.config import parse_config
 from argus_core.interfaces import Strategy, StrategyContext
 from argus_core.market_state import MarketState
 from argus_core.models import (
@@ -39,6 +43,7 @@ from argus_core.models import (
     TimeInForce,
 )
 from argus_core.runner import Runner
+from argus_core.serde import dump_event
 
 IID = "replay:BTC/USD"
 
@@ -147,14 +152,9 @@ class _BuyFirstBook(Strategy):
         return (Intent("b", IID, Side.BUY, quantity=Decimal(10)),) if self.books == 1 else ()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a rule change, not made: the documented rule marks a held instrument only at a live "
-    "two-sided book's mid, else a bar or a print, else its last mark. Bounding that mark "
-    "by a one-sided book (never above its best ask, never below its best bid: "
-    "MarketState.live_mid(iid, last), passed the account's mark by Runner._mark_mid) "
-    "changes what the run and replay campaigns' independent references justify; both must "
-    "model it in the same change"))
 def test_a_one_sided_book_bounds_the_mark_it_left(tmp_path: Path) -> None:
+    """A long bought at 0.51 stayed marked at the 0.50 mid while YES was offered at 0.04 and
+    no one bid: the equity, and the drawdown kill switch, never saw the market collapse."""
     events: list[MarketEvent] = [
         OrderBook(IID, _ns(0), [(0.49, 100.0)], [(0.51, 100.0)]),
         OrderBook(IID, _ns(1), [(0.49, 100.0)], [(0.51, 100.0)]),
@@ -168,3 +168,49 @@ def test_a_one_sided_book_bounds_the_mark_it_left(tmp_path: Path) -> None:
     cash = runner.account.cash  # bought 10 at 0.51 and its fee
     assert summary.final_equity == cash + Decimal("0.40")  # 10 at the 0.04 offered
 
+
+
+def _one_sided_run(tmp_path: Path, books: list[MarketEvent], **risk: object) -> Runner:
+    events: list[MarketEvent] = [
+        OrderBook(IID, _ns(0), [(0.49, 100.0)], [(0.51, 100.0)]),
+        OrderBook(IID, _ns(1), [(0.49, 100.0)], [(0.51, 100.0)]), *books,
+        Signal("x", IID, _ns(9), 1.0)]
+    recording = tmp_path / "rec.ndjson"
+    recording.write_text("".join(json.dumps(dump_event(e)) + "\n" for e in events))
+    config = parse_config({
+        "argus": {"plugins": []},
+        "run": {"venue": "replay", "strategies": [], "sizer": "fixed_fraction",
+                "stale_after_s": 0},
+        "paper": {"slippage_bps": "0", "bar_spread_bps": "0"},
+        "plugins": {"replay": {"ndjson": str(recording), "tick_size": "0.01",
+                               "lot_size": "1", "taker_bps": "10"}, "risk": risk}},
+        tmp_path / "c.toml")
+    return Runner(config, tmp_path / "run", strategies={"b": _BuyFirstBook()})
+
+
+def test_a_bids_only_book_raises_a_mark_below_its_bid(tmp_path: Path) -> None:
+    """Someone bids 0.70 and no one offers: the 10 held are worth at least 0.70 each."""
+    runner = _one_sided_run(tmp_path, [OrderBook(IID, _ns(2), [(0.70, 5.0)], [])])
+    summary = runner.run_sync()
+    assert summary.final_equity == runner.account.cash + Decimal("7.0")
+
+
+@pytest.mark.parametrize("book", [
+    OrderBook(IID, _ns(2), [], [(0.60, 100.0)]),  # offered above the mark: no bound
+    OrderBook(IID, _ns(2), [(0.30, 100.0)], []),  # bid below it: no bound
+    OrderBook(IID, _ns(2), [], []),  # empty: no price at all
+])
+def test_a_one_sided_book_on_the_mark_s_own_side_leaves_it(tmp_path: Path,
+                                                          book: OrderBook) -> None:
+    runner = _one_sided_run(tmp_path, [book])
+    summary = runner.run_sync()
+    assert summary.final_equity == runner.account.cash + Decimal("5.0")  # the 0.50 mid
+
+
+def test_the_kill_switch_sees_a_market_whose_buyers_left(tmp_path: Path) -> None:
+    """The bound is a mark like any other: the drawdown switch trips on it (it never saw
+    the fall while the mark stood at the mid)."""
+    runner = _one_sided_run(tmp_path, [OrderBook(IID, _ns(2), [], [(0.01, 100.0)])],
+                            max_drawdown_fraction="0.00002")  # 2 of the 100,000
+    runner.run_sync()
+    assert str(runner.risk.ctx.trading_state) == "halted"
