@@ -41,6 +41,7 @@ def table(api: BotApiStandIn, **changes: Any) -> dict[str, Any]:
         "token": f"$env:{TOKEN_ENV}", "chat_ids": [ALLOWED], "base_url": api.base_url,
         "base_file_url": api.base_file_url, "batch_interval_s": 0.3, "poll_timeout_s": 1,
         "ledger_poll_s": 0.1, "shutdown_flush_s": 5.0, "startup_timeout_s": 5.0,
+        "confirm_within_s": 0,  # the write path; test_kill_confirm_r40.py tests the asking
         "min_message_interval_s": 0.05}
     values.update(changes)
     return values

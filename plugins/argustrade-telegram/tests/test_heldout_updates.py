@@ -71,7 +71,9 @@ def start(api: BotApiStandIn, run_dir: Path) -> Iterator[Callable[[], TelegramBo
             token=Secret("$env:HELDOUT_TG_TOKEN"), chat_ids=[ALLOWED], base_url=api.base_url,
             base_file_url=api.base_file_url, batch_interval_s=0.3, poll_timeout_s=1,
             ledger_poll_s=0.1, shutdown_flush_s=2.0, startup_timeout_s=5.0,
-            min_message_interval_s=0.05), run_dir, run_id="run-1", mode="paper")
+            min_message_interval_s=0.05,
+            confirm_within_s=0),  # (the update path; test_kill_confirm_r40.py: the asking)
+            run_dir, run_id="run-1", mode="paper")
         bot.start()
         bots.append(bot)
         return bot

@@ -386,6 +386,9 @@ class Runs:
                 try:
                     self._bars[run_id] = bars_of_config(config, self.data_dirs)
                 except DataError as exc:
+                    # The answer names no server path (any key holder reads it); the log does.
+                    log.warning("run %s: bars unavailable: %s", run_id,
+                                getattr(exc, "detail", exc))
                     raise ApiError(404, "bars_unavailable", f"run {run_id}: {exc}") from None
             series = self._bars[run_id]
         names = [s.instrument_id for s in series]
@@ -487,15 +490,18 @@ def create_app(run_dirs: Sequence[Path], keys: KeyStore, *, data_dirs: Sequence[
             log.info("refused a request with %d keys", len(presented))
             raise ApiError(401, "invalid_key", f"{len(presented)} API keys were sent (in "
                            f"{' and '.join(headers)}); send one", challenge)
-        verdict = keys_call(keys.verify, presented[0])
+        client = request.client.host if request.client is not None else None
+        verdict = keys_call(keys.verify, presented[0], client)
         if verdict.outcome == "revoked" and verdict.key is not None:
             log.info("refused revoked key %s", verdict.key.key_id)
             raise ApiError(403, "key_revoked", f"API key {verdict.key.key_id} "
                            f"({verdict.key.name}) was revoked")
         if verdict.outcome == "throttled":
-            log.warning("refused an API key: too many wrong secrets for its key id")
+            log.warning("refused an API key: too many wrong or unknown keys for its key "
+                        "id or from client %s", client)
             raise ApiError(429, "too_many_failures", "too many requests with a wrong "
-                           "secret for this key id; its secrets are not checked for "
+                           "secret for this key id, or wrong keys from this client; "
+                           "keys are not checked for "
                            f"{math.ceil(verdict.retry_after_s)} s",
                            {"Retry-After": str(max(1, math.ceil(verdict.retry_after_s)))})
         if verdict.key is None:

@@ -77,8 +77,41 @@ def resolve(value: str, data_dirs: Sequence[Path]) -> Path:
         if candidate.is_file():
             return candidate
     tried = ", ".join(str(c) for c in candidates)
-    raise DataError(f"the run's data file {value!r} is not found (tried {tried}); start the "
-                    f"server with --data-dir set to the folder of the run's config file")
+    raise BarsUnavailable(
+        f"the run's data file {value!r} is not found on the server; start the server with "
+        f"--data-dir set to the folder of the run's config file",
+        f"the run's data file {value!r} is not found (tried {tried})")
+
+
+class BarsUnavailable(DataError):
+    """A run's bars cannot be read.  ``str()`` is what an API caller may see: it names
+    the file as the run's recorded config does (which ``/v1/runs/{id}`` shows anyway),
+    never where the server looked or found it; ``detail`` is the whole story, for the
+    server's log."""
+
+    def __init__(self, public: str, detail: str) -> None:
+        super().__init__(public)
+        self.detail = detail
+
+
+def _without_paths(exc: DataError, named: dict[Path, str], data_dirs: Sequence[Path]
+                   ) -> BarsUnavailable:
+    """``exc`` (often the core's reader naming the file it read) as a
+    :class:`BarsUnavailable` whose public text names no server path: each resolved file
+    as the recorded config names it, the data folders and working directory as
+    placeholders."""
+    if isinstance(exc, BarsUnavailable):
+        return exc
+    detail = public = str(exc)
+    for path, value in named.items():
+        public = public.replace(str(path), value)
+    folders = [(str(Path(d).resolve()), "<data-dir>") for d in data_dirs]
+    folders += [(str(Path(d)), "<data-dir>") for d in data_dirs]
+    for folder, placeholder in sorted([*folders, (str(Path.cwd()), "<cwd>")],
+                                      key=lambda f: -len(f[0])):
+        if len(folder) > 1:  # never "/" itself
+            public = public.replace(folder, placeholder)
+    return BarsUnavailable(public, detail)
 
 
 #: The replay's own bounds on ``bar_seconds`` (``ReplaySettings``: 1 s .. 366 days).
@@ -109,22 +142,42 @@ def _bar_seconds(replay: dict[str, Any]) -> int:
 
 
 def bars_of_config(config: dict[str, Any], data_dirs: Sequence[Path]) -> list[BarSeries]:
-    """Every instrument's bars of a run whose recorded config is ``config``."""
+    """Every instrument's bars of a run whose recorded config is ``config``; a
+    :class:`BarsUnavailable` (its text naming no server path) when they cannot be read."""
+    named: dict[Path, str] = {}  # each file resolved -> as the recorded config names it
+    try:
+        return _bars_of_config(config, data_dirs, named)
+    except DataError as exc:
+        raise _without_paths(exc, named, data_dirs) from None
+    except OSError as exc:  # a file gone, unreadable or a folder since it was found
+        raise _without_paths(DataError(f"{exc.filename or 'the data file'}: cannot be read "
+                                       f"({exc.strerror or type(exc).__name__})"),
+                             named, data_dirs) from None
+
+
+def _bars_of_config(config: dict[str, Any], data_dirs: Sequence[Path],
+                    named: dict[Path, str]) -> list[BarSeries]:
     venue = _table(config, "run").get("venue", "replay")
     replay = _table(config, "plugins", "replay")
     if venue != "replay" or not (replay.get("bars_csv") or replay.get("ndjson")):
         raise DataError(f"bars are served for runs of the builtin replay venue with "
                         f"[plugins.replay] bars_csv or ndjson; this run's venue is {venue!r}")
+
+    def located(value: str) -> Path:
+        path = resolve(value, data_dirs)
+        named[path] = value
+        return path
+
     if replay.get("bars_csv"):
         instrument_id = f"{replay.get('venue', 'replay')}:{replay.get('symbol', 'BTC/USD')}"
-        bars = iter_bars_csv(resolve(str(replay["bars_csv"]), data_dirs), instrument_id,
+        bars = iter_bars_csv(located(str(replay["bars_csv"])), instrument_id,
                              _bar_seconds(replay),
                              _epoch_s(replay.get("start")), _epoch_s(replay.get("end")),
                              warn_gaps=False)
         return [_series(instrument_id, [(b.ts_ns, b.open, b.high, b.low, b.close, b.volume)
                                         for b in bars])]
     by_instrument: dict[str, list[tuple[int, float, float, float, float, float]]] = {}
-    for bar in _ndjson_bars(resolve(str(replay["ndjson"]), data_dirs)):
+    for bar in _ndjson_bars(located(str(replay["ndjson"]))):
         by_instrument.setdefault(bar.instrument_id, []).append(
             (bar.ts_ns, bar.open, bar.high, bar.low, bar.close, bar.volume))
     return [_series(k, v) for k, v in sorted(by_instrument.items())]

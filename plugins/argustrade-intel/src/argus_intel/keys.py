@@ -140,6 +140,32 @@ class Verdict:
 #: let anyone make the server hash without end.
 MAX_FAILURES = 10
 FAILURE_WINDOW_S = 60.0
+#: Wrong or unknown keys one client (peer address) may send in :data:`FAILURE_WINDOW_S`
+#: before its keys are no longer checked for the rest of the window: unknown ids cost a
+#: scrypt too (see :meth:`KeyStore.verify`), and there are 2**48 of them to rotate.
+MAX_CLIENT_FAILURES = 30
+#: Key ids or clients with recent misses remembered at most (the oldest go first), so
+#: that rotating ids or addresses cannot grow the server's memory without end.
+MAX_TRACKED = 10_000
+
+
+def _wait(misses_by: dict[str, list[float]], name: str, now: float, limit: int) -> float:
+    """Seconds ``name`` must wait (0: none): its misses within the window, pruned."""
+    misses = [t for t in misses_by.get(name, ()) if now - t < FAILURE_WINDOW_S]
+    if misses:
+        misses_by[name] = misses
+    else:
+        misses_by.pop(name, None)
+    return misses[0] + FAILURE_WINDOW_S - now if len(misses) >= limit else 0.0
+
+
+def _note(misses_by: dict[str, list[float]], name: str, now: float) -> None:
+    """Record a miss of ``name``; beyond :data:`MAX_TRACKED` names the stalest go."""
+    misses = misses_by.pop(name, [])  # re-inserted last: dict order is recency
+    misses.append(now)
+    misses_by[name] = misses[-max(MAX_FAILURES, MAX_CLIENT_FAILURES):]
+    while len(misses_by) > MAX_TRACKED:
+        del misses_by[next(iter(misses_by))]
 
 
 class KeyStore:
@@ -151,6 +177,11 @@ class KeyStore:
         self._pepper = secrets.token_bytes(32)  # per process, never stored
         self._verified: dict[bytes, str] = {}  # HMAC(pepper, presented key) -> key_id
         self._failures: dict[str, list[float]] = {}  # key id -> monotonic times of misses
+        self._client_failures: dict[str, list[float]] = {}  # peer address -> the same
+        # What an unknown key id's secret is checked against (never matches: the secret
+        # behind it is thrown away), so that it costs one scrypt like a known id's.
+        dummy_salt = secrets.token_bytes(16)
+        self._dummy = (dummy_salt, _hash(secrets.token_urlsafe(32), dummy_salt))
         self._conn: apsw.Connection | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
         self._lock = threading.Lock()
@@ -275,8 +306,14 @@ class KeyStore:
         return _record(row) if row is not None else None
 
     # -- checking --------------------------------------------------------------------
-    def verify(self, presented: str) -> Verdict:
-        """Check a presented key: found, right secret, not revoked."""
+    def verify(self, presented: str, client: str | None = None) -> Verdict:
+        """Check a presented key: found, right secret, not revoked.
+
+        An unknown key id costs what a known one with a wrong secret costs (one scrypt,
+        against a fixed dummy hash) and is throttled the same way: answering it sooner,
+        or never with 429, told anyone which of the 2**48 ids exist.  ``client`` (the
+        peer's address) bounds the scrypt work one client can cause with wrong or
+        unknown keys: :data:`MAX_CLIENT_FAILURES` per :data:`FAILURE_WINDOW_S`."""
         match = _KEY_RE.match(presented)
         if match is None:
             return Verdict(None, "malformed")
@@ -286,35 +323,39 @@ class KeyStore:
             row = conn.execute(
                 "select key_id, name, rate_per_s, burst, quota_per_day, created_ns, "
                 "revoked_ns, salt, hash from keys where key_id = ?", (key_id,)).fetchone()
-        if row is None:
-            return Verdict(None, "unknown")
-        record = _record(row[:7])
-        if self._verified.get(tag) != key_id:
-            # A key verified before is remembered above: its holder is never throttled.
-            wait = self._throttled(key_id)
+        record = _record(row[:7]) if row is not None else None
+        if record is None or self._verified.get(tag) != key_id:
+            # A key verified before is remembered: its holder is never throttled.
+            wait = self._throttled(key_id, client)
             if wait:
                 return Verdict(None, "throttled", wait)
-            salt, stored = cast(bytes, row[7]), cast(bytes, row[8])
-            if not hmac.compare_digest(_hash(secret, salt), stored):
-                self._failed(key_id)
-                return Verdict(None, "wrong")
+            salt, stored = (cast(bytes, row[7]), cast(bytes, row[8])) if row is not None \
+                else self._dummy
+            if not hmac.compare_digest(_hash(secret, salt), stored) or record is None:
+                self._failed(key_id, client)
+                return Verdict(None, "unknown" if record is None else "wrong")
             self._verified[tag] = key_id
         if record.revoked:
             return Verdict(record, "revoked")
         self._check_limits(record)  # only for the key's holder: the secret was right
         return Verdict(record, "ok")
 
-    def _throttled(self, key_id: str) -> float:
-        """Seconds until ``key_id``'s secrets are checked again (0: now)."""
+    def _throttled(self, key_id: str, client: str | None) -> float:
+        """Seconds until ``key_id``'s secrets (or any from ``client``) are checked again
+        (0: now)."""
         with self._lock:
             now = time.monotonic()
-            misses = [t for t in self._failures.get(key_id, ()) if now - t < FAILURE_WINDOW_S]
-            self._failures[key_id] = misses
-            return misses[0] + FAILURE_WINDOW_S - now if len(misses) >= MAX_FAILURES else 0.0
+            waits = [_wait(self._failures, key_id, now, MAX_FAILURES)]
+            if client is not None:
+                waits.append(_wait(self._client_failures, client, now, MAX_CLIENT_FAILURES))
+            return max(waits)
 
-    def _failed(self, key_id: str) -> None:
+    def _failed(self, key_id: str, client: str | None) -> None:
         with self._lock:
-            self._failures.setdefault(key_id, []).append(time.monotonic())
+            now = time.monotonic()
+            _note(self._failures, key_id, now)
+            if client is not None:
+                _note(self._client_failures, client, now)
 
     def _check_limits(self, key: ApiKey) -> None:
         """Refuse a stored key whose limits ``add`` would never have written (a rate of 0

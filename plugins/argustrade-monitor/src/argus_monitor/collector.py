@@ -111,6 +111,11 @@ class RunCollector(Collector):
             yield GaugeMetricFamily("argus_loop_stalled_seconds", "Seconds the run's event "
                                     "loop has run nothing (no heartbeat, no event).",
                                     value=stalled_s)
+        blocked_s = probe.blocked_s()
+        if blocked_s is not None:
+            yield GaugeMetricFamily("argus_stream_blocked_seconds", "Seconds the newest "
+                                    "event has waited for the loop to take it (its queue "
+                                    "full).", value=blocked_s)
         ages = GaugeMetricFamily("argus_book_age_seconds", "Age of the newest book per "
                                  "instrument.", labels=["instrument"])
         live = stale = 0

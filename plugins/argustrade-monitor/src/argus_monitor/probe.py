@@ -48,6 +48,9 @@ class LoopProbe:
         self.book_mono_ns: dict[str, int] = {}
         #: when the run's event loop last ran the heartbeat (monotonic); None: not watched
         self.loop_beat_mono_ns: int | None = None
+        #: when the newest event was handed on and nobody has asked for the next one
+        #: since (monotonic); None while the stream's reader is waiting for the market
+        self.handed_mono_ns: int | None = None
         self._beat_handle: asyncio.TimerHandle | None = None
 
     def watch_venue(self, venue: Venue) -> bool:
@@ -65,10 +68,15 @@ class LoopProbe:
         return True
 
     async def watch(self, events: AsyncIterator[MarketEvent]) -> AsyncIterator[MarketEvent]:
-        """Yield ``events`` unchanged, noting each one."""
+        """Yield ``events`` unchanged, noting each one, and how long each waits to be
+        taken (:meth:`blocked_s`)."""
         async for event in events:
             self.note(event)
-            yield event
+            self.handed_mono_ns = self.last_event_mono_ns
+            try:
+                yield event
+            finally:
+                self.handed_mono_ns = None
 
     def note(self, event: Any) -> None:
         """Record one market event."""
@@ -112,6 +120,22 @@ class LoopProbe:
             return None
         last = max(beat, self.last_event_mono_ns or beat)
         return max(0.0, (self.monotonic_ns() - last) / 1e9)
+
+    def blocked_s(self) -> float | None:
+        """Seconds the newest event has waited for its reader to ask for the next one
+        (None: the reader is waiting for the market, or nothing arrived yet).
+
+        In paper and live runs the reader is the runner's pump, which puts each event in
+        the loop's queue (10,000 deep) and asks for the next at once: an event waits
+        here only while that queue is full, i.e. while the loop takes nothing from it.
+        A healthy loop under load takes one within an event's work, so a wait of
+        ``stuck_after_s`` means events arrive and none is processed.  A loop that stops
+        processing but stays free (awaiting forever) is seen only once the queue is
+        full: the runner exposes neither its queue nor what it processed."""
+        handed = self.handed_mono_ns
+        if handed is None or self.stopped:
+            return None
+        return max(0.0, (self.monotonic_ns() - handed) / 1e9)
 
     def on_fill(self, fill: Fill) -> None:
         """A committed fill."""

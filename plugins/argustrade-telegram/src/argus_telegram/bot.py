@@ -24,9 +24,12 @@ import contextlib
 import datetime as dtm
 import enum
 import functools
+import hmac
 import logging
 import re
+import secrets
 import threading
+import time
 import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -73,6 +76,18 @@ MAX_REFUSED = 1000
 MAX_TOLD = 1000
 #: How long a /kill or /flatten that finds the ledger busy is tried again (seconds).
 BUSY_RETRY_S = 60
+#: Control commands waiting for their ``/confirm CODE`` kept at most (the oldest go), and
+#: wrong codes tolerated for one before it is forgotten (6 digits: no guessing).
+MAX_PENDING_CONFIRMS = 100
+MAX_CONFIRM_TRIES = 3
+
+
+class PendingControl:
+    """A ``/flatten`` waiting for ``/confirm CODE`` from the same person."""
+
+    def __init__(self, command: commands.Command, code: str, expires_at: float) -> None:
+        self.command, self.code, self.expires_at = command, code, expires_at
+        self.tries = 0
 
 
 class Outcome(enum.Enum):
@@ -183,6 +198,9 @@ class TelegramBot:
         self._flushing = False  # at shutdown: send what is queued, unbatched and uncapped
         self._polling: asyncio.Future[list[Notice]] | None = None  # a ledger read in flight
         self._delivering = False  # a message taken from the outbox is still being sent
+        #: (chat id, user id) -> the control command waiting for its /confirm CODE
+        self._pending: dict[tuple[int, int | None], PendingControl] = {}
+        self.clock = time.monotonic  # (tests move it)
 
     # -- the loop's side ------------------------------------------------------------------
     def start(self) -> None:
@@ -611,7 +629,11 @@ class TelegramBot:
             return
         log.info("telegram: %s from chat %s (%s)", shown, chat_id,
                  commands.shown(command.user))
-        if command.name in commands.CONTROL_COMMANDS:
+        if command.name == "confirm":
+            await self._confirm(bot, message, command, user_id)
+        elif command.name in commands.CONFIRMED_COMMANDS and self.settings.confirm_within_s:
+            await self._ask_confirmation(bot, message, command, user_id)
+        elif command.name in commands.CONTROL_COMMANDS:
             await self._control(bot, message, command)
         elif command.name == "report":
             task = asyncio.create_task(self._report(bot, message))
@@ -642,6 +664,47 @@ class TelegramBot:
                 log.warning("telegram: /%s failed: %s", name, exc)
                 return f"/{name} failed: cannot read the ledger ({type(exc).__name__})"
         return commands.HELP
+
+    async def _ask_confirmation(self, bot: Bot, message: Message, command: commands.Command,
+                                user_id: int | None) -> None:
+        """Answer a one-time code instead of acting: only ``/confirm CODE`` from the same
+        person in the same chat within ``confirm_within_s`` acts (once: the code is
+        forgotten when used).  A newer request of that person replaces the older."""
+        key = (command.chat_id, user_id)
+        code = f"{secrets.randbelow(10**6):06d}"
+        self._pending.pop(key, None)
+        self._pending[key] = PendingControl(command, code,
+                                            self.clock() + self.settings.confirm_within_s)
+        while len(self._pending) > MAX_PENDING_CONFIRMS:
+            del self._pending[next(iter(self._pending))]
+        what = "HALT trading" if command.name == "kill" else \
+            "HALT trading and close every position"
+        reason = f" ({escape(commands.clean_reason(command.args))})" if command.args else ""
+        await self._reply(bot, message, f"Nothing written yet. To {what} in run "
+                          f"{self._run_html()}{reason}, send <code>/confirm {code}</code> "
+                          f"within {self.settings.confirm_within_s:g} s.")
+
+    async def _confirm(self, bot: Bot, message: Message, command: commands.Command,
+                       user_id: int | None) -> None:
+        key = (command.chat_id, user_id)
+        pending = self._pending.get(key)
+        if pending is None or self.clock() > pending.expires_at:
+            self._pending.pop(key, None)
+            await self._reply(bot, message, "Nothing to confirm: no /kill or /flatten of "
+                              "yours is waiting (a code works once, for "
+                              f"{self.settings.confirm_within_s:g} s); send it again.")
+            return
+        if not hmac.compare_digest(command.args.strip().encode(), pending.code.encode()):
+            pending.tries += 1
+            left = MAX_CONFIRM_TRIES - pending.tries
+            if left <= 0:
+                del self._pending[key]
+            await self._reply(bot, message, "Wrong code; nothing written. " + (
+                f"{left} more tr{'y' if left == 1 else 'ies'}." if left > 0 else
+                f"The /{pending.command.name} is cancelled; send it again."))
+            return
+        del self._pending[key]  # once: a replayed /confirm finds nothing
+        await self._control(bot, message, pending.command)
 
     async def _control(self, bot: Bot, message: Message, command: commands.Command) -> None:
         try:

@@ -40,12 +40,17 @@ HELP = ("/status: trading state, equity, open orders, last event\n"
         "/thoughts: the orchestrator's latest thoughts\n"
         "/kill [reason]: HALT trading (working orders cancelled)\n"
         "/flatten [reason]: HALT and close every position\n"
+        "/confirm CODE: carry out the /flatten that answered CODE\n"
         "/resume [reason]: trading ACTIVE again")
 #: What ``/status`` adds to the state: whether the loop has taken it up.
 ADOPTION = {None: "", True: ", adopted by the loop",
             False: ", not yet adopted by the loop (at its next commit)"}
 #: Commands that change the run (everything else only reads).
 CONTROL_COMMANDS = ("kill", "flatten", "resume")
+#: Control commands that wait for ``/confirm CODE`` (``confirm_within_s``): a flatten
+#: sells through the market; a kill only halts (the safe direction, undone by /resume, and
+#: an emergency must not wait for a code).
+CONFIRMED_COMMANDS = ("flatten",)
 READ_COMMANDS = ("status", "positions", "pnl", "report", "thoughts", "help", "start")
 #: Longest name of a person kept in the latch's ``by``.
 MAX_NAME = 64

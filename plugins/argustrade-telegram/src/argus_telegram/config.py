@@ -77,6 +77,10 @@ class TelegramSettings:
         startup_timeout_s: how long start-up waits for the Bot API's ``getMe``.
         shutdown_flush_s: how long the end of a run waits to deliver what is pending.
         report_timeout_s: time limit of ``argus report`` for ``/report``.
+        confirm_within_s: ``/flatten`` acts only when the same person sends ``/confirm
+            CODE`` (the one-time code the bot answered) within this many seconds, so a
+            mistyped or replayed command sells nothing; 0: it acts on one message.
+            ``/kill`` always acts at once (a halt is the safe direction).
     """
 
     token: Secret | None = attrs.field(default=None, validator=_check_token)
@@ -98,6 +102,7 @@ class TelegramSettings:
     startup_timeout_s: float = attrs.field(default=30.0, validator=POSITIVE)
     shutdown_flush_s: float = attrs.field(default=15.0, validator=in_range(0))
     report_timeout_s: float = attrs.field(default=300.0, validator=POSITIVE)
+    confirm_within_s: float = attrs.field(default=60.0, validator=in_range(0, 3600))
 
     def __attrs_post_init__(self) -> None:
         if self.token is not None and not self.chat_ids:
