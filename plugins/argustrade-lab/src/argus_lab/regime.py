@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import Any, TypeGuard
 
 import attrs
 import numba
@@ -193,13 +194,98 @@ class OnlineBocpd:
                 "mu": self.mu[:k].tolist(), "kappa": self.kappa[:k].tolist(),
                 "alpha": self.alpha[:k].tolist(), "beta": self.beta[:k].tolist()}
 
-    def set_state(self, state: dict[str, object]) -> None:
-        """Restore :meth:`get_state` output."""
-        k = int(state["n_active"])  # type: ignore[call-overload]
-        for name in ("probs", "mu", "kappa", "alpha", "beta"):
-            getattr(self, name)[:k] = np.asarray(state[name], dtype=np.float64)
-        self.n_active = k
-        self.n_seen = int(state["n_seen"])  # type: ignore[call-overload]
+    def set_state(self, state: object) -> None:
+        """Restore :meth:`get_state` output.  A damaged state (a field missing, of the
+        wrong type, out of range, or for another ``max_run_length``) is a
+        :class:`RegimeStateError` naming the field, and nothing changes."""
+        self._apply(self._checked_state(state, "bocpd"))
+
+    def _apply(self, checked: tuple[Any, ...]) -> None:
+        self.probs, self.mu, self.kappa, self.alpha, self.beta = checked[:5]
+        self.n_active, self.n_seen = checked[5], checked[6]
+
+    def _checked_state(self, state: object, where: str) -> tuple[Any, ...]:
+        """The detector's arrays and counts from ``state``, validated; changes nothing."""
+        fields = _fields(state, where, ("n_active", "n_seen", *_BOCPD_ARRAYS))
+        size = self.params.max_run_length + 1
+        n_seen = _count(fields, "n_seen", where, 0)
+        k = _count(fields, "n_active", where, 1)
+        # Each observation grows the support by one cell until the truncation.
+        if k != min(n_seen + 1, size):
+            raise _bad(where, "n_active", f"min(n_seen + 1, max_run_length + 1) = "
+                       f"{min(n_seen + 1, size)} (a state of this detector's parameters)", k)
+        out = []
+        p = self.params
+        for name, fill in zip(_BOCPD_ARRAYS, (0.0, p.mu0, p.kappa0, p.alpha0, p.beta0),
+                              strict=True):
+            values = _numbers(fields, name, where, k, positive=name in ("kappa", "alpha", "beta"))
+            if name == "probs":  # a probability distribution over run lengths
+                total = math.fsum(values)
+                if any(v < 0 for v in values) or not abs(total - 1.0) <= 1e-9 * k:
+                    raise _bad(where, name, "probabilities >= 0 summing to 1", values)
+            arr = np.full(size, fill, dtype=np.float64)
+            arr[:k] = values
+            out.append(arr)
+        return (*out, k, n_seen)
+
+
+_BOCPD_ARRAYS = ("probs", "mu", "kappa", "alpha", "beta")
+
+
+class RegimeStateError(DataError, ValueError):
+    """A damaged :meth:`RegimeTracker.set_state` / :meth:`OnlineBocpd.set_state` state.
+
+    A :class:`~argus_core.DataError`; a ``ValueError`` too, so a caller that wrapped
+    ``set_state`` against the ``ValueError`` / ``TypeError`` it used to leak keeps working.
+    """
+
+
+def _bad(where: str, name: str, wanted: str, got: object) -> RegimeStateError:
+    return RegimeStateError(f"regime state field {where}.{name} must be {wanted}, got "
+                            f"{got!r:.200}; pass the dict that get_state() returned")
+
+
+def _fields(state: object, where: str, required: tuple[str, ...]) -> dict[str, object]:
+    if not isinstance(state, dict):
+        raise RegimeStateError(f"regime state {where} must be the dict that get_state() "
+                               f"returned, got {type(state).__name__}")
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise RegimeStateError(f"regime state {where} has no field(s) "
+                               f"{', '.join(where + '.' + k for k in missing)}; pass the "
+                               f"dict that get_state() returned")
+    return state
+
+
+def _is_number(v: object) -> TypeGuard[int | float]:
+    """A JSON number (a bool is not one)."""
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _finite(v: object) -> TypeGuard[int | float]:
+    """A JSON number that is a finite float (an integer of 400 digits is not one)."""
+    try:
+        return _is_number(v) and math.isfinite(v)
+    except OverflowError:
+        return False
+
+
+def _count(fields: dict[str, object], name: str, where: str, least: int) -> int:
+    v = fields[name]
+    if not (isinstance(v, int) and not isinstance(v, bool) and v >= least):
+        raise _bad(where, name, f"an integer >= {least}", v)
+    return v
+
+
+def _numbers(fields: dict[str, object], name: str, where: str, length: int, *,
+             positive: bool) -> list[float]:
+    v = fields[name]
+    if not (isinstance(v, list) and len(v) == length
+            and all(_finite(x) and (not positive or x > 0)
+                    for x in v)):
+        kind = "finite numbers > 0" if positive else "finite numbers"
+        raise _bad(where, name, f"a list of n_active = {length} {kind}", v)
+    return [float(x) for x in v]
 
 
 @attrs.frozen
@@ -409,11 +495,79 @@ class RegimeTracker:
         return self.last
 
     def get_state(self) -> dict[str, object]:
-        """JSON-able state."""
-        return {"closes": list(self.closes), "bocpd": self.detector.get_state()}
+        """JSON-able state: the closes kept, the detector's and the last reading (its
+        not-yet-known NaN features as null, so the state is strict JSON)."""
+        last = None if self.last is None else {
+            k: (None if isinstance(v, float) and math.isnan(v) else v)
+            for k, v in attrs.asdict(self.last).items()}
+        return {"closes": list(self.closes), "bocpd": self.detector.get_state(),
+                "last": last}
 
-    def set_state(self, state: dict[str, object]) -> None:
-        """Restore :meth:`get_state` output."""
+    def set_state(self, state: object) -> None:
+        """Restore :meth:`get_state` output, all or nothing: a damaged state (a field
+        missing, of the wrong type or out of range) is a :class:`RegimeStateError` naming
+        the field, and the tracker is left as it was.  A state written before ``last``
+        was kept loads with ``last`` None (it becomes known at the next :meth:`update`)."""
+        fields = _fields(state, "tracker", ("closes", "bocpd"))
+        closes = fields["closes"]
+        if not (isinstance(closes, list) and all(
+                _finite(c) and c > 0 for c in closes)):
+            raise _bad("tracker", "closes", "a list of finite numbers > 0", closes)
+        detector = OnlineBocpd(self.detector.params)
+        arrays = detector._checked_state(fields["bocpd"], "bocpd")
+        n_seen = arrays[6]
+        # One return per pair of closes; the deque keeps only the last closes needed.
+        if (not closes and n_seen) or (closes and n_seen < len(closes) - 1):
+            raise _bad("bocpd", "n_seen", f"the number of returns of the {len(closes)} "
+                       f"closes (0 with no closes, else >= {max(len(closes) - 1, 0)})", n_seen)
+        last = self._checked_last(fields.get("last"), bool(closes))
+        detector._apply(arrays)
+        self.detector = detector
         self.closes.clear()
-        self.closes.extend(float(c) for c in state["closes"])  # type: ignore[attr-defined]
-        self.detector.set_state(state["bocpd"])  # type: ignore[arg-type]
+        self.closes.extend(float(c) for c in closes)
+        self.last = last
+
+    @staticmethod
+    def _checked_last(last: object, any_closes: bool) -> RegimeState | None:
+        """The :class:`RegimeState` of a state's ``last``, validated; None for null."""
+        if last is None:
+            return None
+        if not any_closes:
+            raise _bad("tracker", "last", "null while there are no closes", last)
+        f = _fields(last, "last", _LAST_FIELDS)
+        ints = {}
+        for name, least in (("ts_ns", None), ("run_length", 0), ("regime", -1)):
+            v = f[name]
+            if not (isinstance(v, int) and not isinstance(v, bool)
+                    and (least is None or v >= least)):
+                raise _bad("last", name, "an integer" + ("" if least is None else
+                                                          f" >= {least}"), v)
+            ints[name] = v
+        if ints["regime"] not in (-1, *REGIME_NAMES):
+            raise _bad("last", "regime", "-1 (unknown), 0, 1 or 2", ints["regime"])
+        if not isinstance(f["vol_spike"], bool):
+            raise _bad("last", "vol_spike", "true or false", f["vol_spike"])
+        floats = {}
+        # p_change is always known; the others are NaN until enough history (null in the
+        # state; NaN as a json.loads of Python's own output reads it is taken too).
+        for name, low, high, nullable in (("p_change", 0.0, 1.0, False),
+                                          ("realised_vol", 0.0, math.inf, True),
+                                          ("vol_percentile", 0.0, 1.0, True),
+                                          ("trend", -math.inf, math.inf, True)):
+            v = f[name]
+            if nullable and (v is None or (isinstance(v, float) and math.isnan(v))):
+                floats[name] = math.nan
+            elif _finite(v) and low <= v <= high:
+                floats[name] = float(v)
+            else:
+                span = "" if low == -math.inf else (
+                    f" in [{low:g}, {high:g}]" if high < math.inf else f" >= {low:g}")
+                raise _bad("last", name, f"a finite number{span}" + (
+                    " or null (not yet known)" if nullable else ""), v)
+        return RegimeState(ints["ts_ns"], floats["p_change"], ints["run_length"],
+                           floats["realised_vol"], floats["vol_percentile"], floats["trend"],
+                           f["vol_spike"], ints["regime"])
+
+
+_LAST_FIELDS = ("ts_ns", "p_change", "run_length", "realised_vol", "vol_percentile",
+                "trend", "vol_spike", "regime")

@@ -162,9 +162,12 @@ def read_closes(path: Path, bar_seconds: int) -> tuple[NDArray[np.int64], NDArra
 
 def buy_and_hold(config: Config | None, ts_ns: NDArray[np.int64],
                  starting_cash: float) -> Benchmark | None:
-    """Starting cash in the replayed instrument at the first equity row's price, held to
-    the last (no fees, fractional units), valued at the equity rows' stamps with the last
-    close known at each.  ``None`` without a bars CSV or equity rows."""
+    """Starting cash in the replayed instrument at the first close known at an equity
+    row, held to the last (no fees, fractional units), valued at the equity rows' stamps
+    with the last close known at each; a row stamped before the first bar's close holds
+    the cash (no price is known yet: pricing it at that close was lookahead).  ``None``
+    without a bars CSV or equity rows; ``DataError`` when no close is known by the run's
+    last row, or the entry close is not positive."""
     path = bars_csv_of(config)
     if path is None or len(ts_ns) < 2 or config is None:
         return None
@@ -172,12 +175,18 @@ def buy_and_hold(config: Config | None, ts_ns: NDArray[np.int64],
     stamps, closes = read_closes(path, int(settings.get("bar_seconds", 3600)))
     if not len(stamps):
         return None
-    at = np.clip(np.searchsorted(stamps, ts_ns, side="right") - 1, 0, len(stamps) - 1)
-    prices = closes[at]
+    at = np.searchsorted(stamps, ts_ns, side="right") - 1  # -1: no bar closed yet
+    known = at >= 0
+    if not known[-1]:
+        raise DataError(f"{path}: its first bar closes after the run's last equity row, so "
+                        f"no price was known during the run")
+    first = int(np.argmax(known))
+    prices = closes[at[first:]]
     if not prices[0] > 0:
         raise DataError(f"{path}: non-positive close {prices[0]} at the run's start")
-    return Benchmark(path, starting_cash * prices / prices[0], float(prices[0]),
-                     float(prices[-1]))
+    equity = np.full(len(ts_ns), starting_cash, dtype=np.float64)
+    equity[first:] = starting_cash * prices / prices[0]
+    return Benchmark(path, equity, float(prices[0]), float(prices[-1]))
 
 
 def series_stats(ts_ns: NDArray[np.int64], equity: NDArray[np.float64]) -> dict[str, float]:

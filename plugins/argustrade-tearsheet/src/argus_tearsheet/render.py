@@ -28,6 +28,7 @@ from argus_core import (
     Config,
     DataError,
     metrics,
+    visible_text,
 )
 from argus_tearsheet.analytics import (
     Benchmark,
@@ -79,7 +80,8 @@ def analyse(data: RunData, config: Config | None) -> Report:
         return Report(data, book, None, f"No buy-and-hold benchmark: {exc}.")
     if bench is not None:
         note = (f"Buy-and-hold: the starting cash in the replayed instrument at the first "
-                f"equity row's close ({bench.entry_price:,.2f}), held to the last "
+                f"close known at an equity row ({bench.entry_price:,.2f}; cash until "
+                f"then), held to the last "
                 f"({bench.exit_price:,.2f}); prices from {bench.source.name}; no fees.")
     elif config is not None and config.run.venue == "replay" and len(data.ts_ns) >= 2:
         note = ("No buy-and-hold benchmark: this replay has no bars CSV (a recorded stream "
@@ -106,8 +108,11 @@ def sections(report: Report) -> dict[str, str]:
 
 # -- formatting ----------------------------------------------------------------------
 def _e(value: object) -> str:
-    """``value`` as HTML text: escaped, and cut when long (see :data:`TEXT_PREVIEW`)."""
-    text = str(value)
+    """``value`` as HTML text: escaped, its bidi overrides and control characters written
+    out (``\\u202e``, the core's :func:`~argus_core.visible_text`: an instrument id holding
+    U+202E showed the rest of its table row reversed), and cut when long (see
+    :data:`TEXT_PREVIEW`)."""
+    text = visible_text(str(value))
     if len(text) <= TEXT_PREVIEW:
         return html.escape(text)
     rest = "" if len(text) <= MAX_TEXT_SHOWN else (
@@ -141,8 +146,15 @@ def num(value: float | None, places: int = 2) -> str:
 
 
 def money(value: Decimal | float) -> str:
-    """Money to the cent, half-even like the ledger's Decimals."""
-    return f"{Decimal(str(value)).quantize(CENT):,}"
+    """Money to the cent, half-even like the ledger's Decimals ("—" for NaN, "∞" for
+    infinity).  Formatted, not quantized: quantizing 1E+300 needs 302 digits, past the
+    decimal context's 28, and raised ``InvalidOperation`` (the whole report failed)."""
+    amount = Decimal(str(value))
+    if amount.is_nan():
+        return DASH
+    if amount.is_infinite():
+        return "-∞" if amount < 0 else "∞"
+    return format(amount, ",.2f")
 
 
 def duration(ns: int) -> str:
@@ -190,20 +202,24 @@ def _performance(report: Report) -> str:
     ann = (f"annualised, {per_year:,.0f} obs/yr measured from timestamps" if per_year > 0
            else "not annualised: the equity rows span no time")
     fees = sum((s.fees for s in report.book.strategies), Decimal(0))
+    # No equity rows: no net P&L nor any return figure is known (0 was shown, and the
+    # fees' share of a gross P&L of "0 + fees" as 100%).
     net = (data.final_equity - data.starting_cash) if data.final_equity is not None \
-        else Decimal(0)
+        else None
     plays = data.plays
     pnls = [float(p["pnl"]) for p in plays]
 
     def both(key: str, fmt: Any = pct) -> list[str]:
-        return [fmt(float(m.get(key, 0.0))), fmt(b[key]) if b is not None else DASH]
+        return [fmt(float(m.get(key, 0.0))) if len(eq) else DASH,
+                fmt(b[key]) if b is not None else DASH]
 
     bench_dd = drawdown_duration_ns(ts, bench.equity) if bench is not None else None
     rows = [
         ["Period (UTC)", f"{stamp(ts[0])} → {stamp(ts[-1])}" if len(ts) else DASH,
          "same span" if bench is not None else DASH],
         ["Total return", *both("total_return")],
-        ["Net P&L", money(net), money(float(bench.equity[-1]) - float(data.starting_cash))
+        ["Net P&L", money(net) if net is not None else DASH,
+         money(float(bench.equity[-1]) - float(data.starting_cash))
          if bench is not None else DASH],
         ["CAGR (compound annual growth over the span)", *both("cagr")],
         [f"Volatility ({ann})", *both("volatility")],
@@ -211,14 +227,17 @@ def _performance(report: Report) -> str:
         [f"Sortino ({ann}, target 0)", *both("sortino", num)],
         ["Calmar (CAGR ÷ max drawdown)", *both("calmar", num)],
         ["Max drawdown (from the running peak)", *both("max_drawdown")],
-        ["Longest drawdown (peak to recovery)", duration(drawdown_duration_ns(ts, eq)),
+        ["Longest drawdown (peak to recovery)",
+         duration(drawdown_duration_ns(ts, eq)) if len(eq) else DASH,
          duration(bench_dd) if bench_dd is not None else DASH],
-        ["Exposure (share of time with a position)", pct(exposure(ts, data.exposed)),
+        ["Exposure (share of time with a position)",
+         pct(exposure(ts, data.exposed)) if len(eq) else DASH,
          pct(1.0) if bench is not None else DASH],
         ["Turnover (traded notional ÷ starting cash)",
          f"{num(float(m.get('turnover', 0.0)))}×", "1.00×" if bench is not None else DASH],
         ["Fees paid", money(fees), "0.00" if bench is not None else DASH],
-        ["Fees as a share of gross (pre-fee) P&L", pct(fee_share(fees, net)), DASH],
+        ["Fees as a share of gross (pre-fee) P&L", pct(fee_share(fees, net)) if net is not None
+         else DASH, DASH],
         ["Trades (round trips, basket legs joined)", f"{len(plays):,}", DASH],
         ["Win rate (share of trades with net P&L > 0)", pct(m.get("win_rate", 0.0))
          if plays else DASH, DASH],
@@ -259,8 +278,13 @@ def _line(ts: NDArray[np.int64], values: NDArray[np.float64], *, equity: bool = 
     """A scatter trace of ``values``, min/max-decimated for the chart's width (an
     ``equity`` line keeps each bucket's deepest drawdown and its peak too)."""
     keep = equity_envelope(ts, values) if equity else envelope(ts, values)
-    return {"type": "scatter", "mode": "lines", "x": _epoch_ms(ts[keep]),
-            "y": values[keep].tolist(), **style}
+    y = values[keep]
+    # A NaN or infinite row (a damaged ledger) is a gap in the line: JSON has no NaN.
+    points: list[float | None] = y.tolist()
+    if not np.isfinite(y).all():  # at most 9,000 points: decimated already
+        points = [v if math.isfinite(v) else None for v in y.tolist()]
+    return {"type": "scatter", "mode": "lines", "x": _epoch_ms(ts[keep]), "y": points,
+            **style}
 
 
 def _equity_chart(report: Report) -> str:
