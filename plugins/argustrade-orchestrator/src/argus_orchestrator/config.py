@@ -51,6 +51,10 @@ DEFAULT_PRICES: dict[str, tuple[Decimal, Decimal]] = {
 #: The largest ``ladder.canary_notional`` (quote currency): see LadderSettings.
 MAX_CANARY_NOTIONAL = Decimal("1e15")
 
+#: The most events between two reads of persons' requests (``poll_every_events``): a
+#: person's rollback is heard within this many events (past it, 10**12 never read one).
+MAX_POLL_EVERY_EVENTS = 10_000
+
 #: Charged for a model no price prefix matches (deliberately the most expensive).
 FALLBACK_PRICE = (Decimal("15"), Decimal("75"))
 
@@ -115,6 +119,10 @@ class LadderSettings:
     rollback_drawdown_fraction: Decimal = attrs.field(default=Decimal("0.05"),
                                                       validator=FRACTION)
     rollback_consecutive_losses: int = attrs.field(default=6, validator=AT_LEAST_ONE)
+    # The fills a canary must have had in its canary events to go full; with fewer it is
+    # rejected and the incumbent swapped back in (no evidence is not good evidence: a
+    # canary that never traded went full).  0 promotes on events alone.
+    canary_min_fills: int = attrs.field(default=1, validator=in_range(0, 1_000_000))
 
 
 @attrs.frozen
@@ -164,8 +172,10 @@ class OrchestratorSettings:
     cycle_every_events: int = attrs.field(default=1000, validator=AT_LEAST_ONE)
     # How often (in events) the loop reads persons' promote/rollback requests: every event
     # by default (a read only after some connection committed: ~2 us an event otherwise),
-    # so a person's rollback stops the version at the next event.
-    poll_every_events: int = attrs.field(default=1, validator=AT_LEAST_ONE)
+    # so a person's rollback stops the version at the next event.  At most
+    # MAX_POLL_EVERY_EVENTS: a larger cadence left a person's rollback unread for the run.
+    poll_every_events: int = attrs.field(default=1,
+                                         validator=in_range(1, MAX_POLL_EVERY_EVENTS))
     family: str = ""  # lab trial family (default: "orchestrator:<slot>")
     # Variants of the family tried before this run (e.g. a person's offline search), as
     # written by examples/orchestrator/prior_trials.py: loaded into the lab's trial
@@ -187,12 +197,13 @@ class OrchestratorSettings:
         if self.min_trades > self.max_trades:
             raise ValueError(f"min_trades ({self.min_trades}) must not exceed max_trades "
                              f"({self.max_trades})")
-        cap = self.budget.cycle_max_tokens
-        for key in ("max_tokens_generate", "max_tokens_review"):
-            # a call is made only when its worst case fits the cycle: none ever would be
-            if getattr(self, key) > cap:
-                raise ValueError(f"{key} ({getattr(self, key)}) exceeds budget."
-                                 f"cycle_max_tokens ({cap}): no cycle could make that call")
+        for budget, what in (("cycle_max_tokens", "no cycle"), ("day_max_tokens", "no day")):
+            cap = getattr(self.budget, budget)
+            for key in ("max_tokens_generate", "max_tokens_review"):
+                # a call is made only when its worst case fits every budget: none ever would
+                if getattr(self, key) > cap:
+                    raise ValueError(f"{key} ({getattr(self, key)}) exceeds budget.{budget} "
+                                     f"({cap}): {what} could pay for that call")
 
     def price(self, model: str) -> tuple[Decimal, Decimal]:
         """(input, output) USD per million tokens for ``model`` (longest prefix wins)."""

@@ -153,7 +153,11 @@ class CycleRunner:
         self.ledger = ledger
         self.model = model
         self.versions = versions
-        self.spool = ThoughtSpool(ledger)
+        # The model's own spool where it writes to this ledger: one list of the rows a
+        # stopped replay writes again (see ThoughtSpool.save_pending).
+        spool = getattr(model, "spool", None)
+        self.spool = spool if isinstance(spool, ThoughtSpool) and spool.ledger is ledger \
+            else ThoughtSpool(ledger)
         self.work_dir = work_dir
         self.clock = clock
         self.feedback: list[str] = []

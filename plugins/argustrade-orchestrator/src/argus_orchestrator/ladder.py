@@ -54,6 +54,8 @@ from argus_orchestrator.versions import VersionStore, verified_source
 
 #: Past this many unwritten equity marks, drop those the ledger holds by now.
 _MARKS_TRIM_AT = 4096
+#: The checkpoint holding the live AI version's losing-exit count (see _save_watch).
+WATCH_CHECKPOINT = "orchestrator.watch"
 #: The orchestrator's fields a hot-swap changes: restored as they were when it fails.
 _SWAP_FIELDS = ("stage", "stage_events", "candidate", "candidate_id", "candidate_source",
                 "running_id", "fallback_id", "live_ai_id", "incumbent_id", "incumbent_source")
@@ -160,6 +162,7 @@ class Supervised(Strategy):
         """The current version hears its slot's fill.  While the slot is being swapped (a
         rollback flagged, or a swap asked and not applied yet) only its cancels pass: the
         version may be on its way out, and no order of a rolled-back one goes out."""
+        self.controller.heard_fill()
         intents = list(self.inner.on_fill(fill, ctx))
         if self.controller.swapping:
             return [i for i in intents if isinstance(i, CancelIntent)]
@@ -309,6 +312,7 @@ class Orchestrator:
         self.stage = "idle"  # idle | cycle | shadow | canary | full
         self.stage_events = 0
         self.canary_orders = 0  # orders the canary asked for (said when it goes full)
+        self.canary_fills = 0  # the slot's fills while it was canary (its evidence)
         self.candidate: Strategy | None = None
         self.candidate_id: str | None = None
         self.candidate_source: str | None = None
@@ -323,6 +327,9 @@ class Orchestrator:
         # exit: an exit's result is the change in that net (see _monitor).
         self._exit_seen: dict[str, tuple[Decimal, Decimal]] | None = None
         self._net_at_exit = Decimal(0)
+        # A resumed run's watch read back (see _restore_watch): the first look keeps the
+        # stored ``_net_at_exit`` instead of starting from the book as it is.
+        self._net_restored = False
         self.rollbacks: list[str] = []
         self.results: list[CycleResult] = []
         self.applied_requests: list[str] = []
@@ -362,8 +369,12 @@ class Orchestrator:
                                           "strategy_events")
         self._request_cursor = int(rows[0]["m"])
 
-    def resume_from_ledger(self) -> None:
+    def resume_from_ledger(self, *, muted: bool = False) -> None:
         """Continue a run the ledger already holds (``argus orchestrate --resume``).
+
+        ``muted``: the run stopped after a rollback whose version could not come in (see
+        :meth:`_halt_muted`): no version is full, the loop is HALTED, and the slot stays
+        muted, naming no version, until a swap into it succeeds (a person's promotion).
 
         The slot trades the newest ``full`` version (``incumbent_id``, chosen by
         :func:`argus_orchestrator.session.resume_version`).  A version that was canary or
@@ -389,9 +400,14 @@ class Orchestrator:
                     # cancelled at the first event, as a rollback's are.  Kept, they
                     # worked on for the version resumed, which never placed them.
                     self._rolled_back = True
-        if self.versions.get(self.incumbent_id)["parent_id"]:
+        self._muted = muted
+        if muted:
+            self.echo(f"resumed muted: the rollback's version {self.incumbent_id} could not "
+                      f"come in; the slot trades nothing until a person promotes a version")
+        elif self.versions.get(self.incumbent_id)["parent_id"]:
             self.live_ai_id = self.incumbent_id
             self.monitor_peak = self._peak_since_swap(self.incumbent_id)
+            self._restore_watch(self.incumbent_id)
         rows = self.versions.ledger.query("select count(*) as n from orchestrator_cycles "
                                           "where slot = ?", (slot,))
         self.cycles_done = int(rows[0]["n"])
@@ -447,7 +463,10 @@ class Orchestrator:
             self._loop_thread = threading.get_ident()
         if self._resumed and self.runner is not None:
             self._resumed = False
-            self.runner.versions[self.s.slot] = self.running_id  # the resumed version
+            if self.muted:  # no version trades: the checkpoint names none
+                self.runner.versions.pop(self.s.slot, None)
+            else:
+                self.runner.versions[self.s.slot] = self.running_id  # the resumed version
         self._check_swap()  # the runner applied the last swap after the last event
         self.events += 1
         # A canary proves itself only by trading: events while the loop is not ACTIVE (a
@@ -472,7 +491,10 @@ class Orchestrator:
         elif self.stage == "shadow" and self.stage_events > self.s.ladder.shadow_events:
             self._judge_shadow()
         elif self.stage == "canary" and self.stage_events > self.s.ladder.canary_events:
-            self._promote_full(expect="canary")
+            if self.canary_fills < self.s.ladder.canary_min_fills:
+                self._reject_canary()
+            else:
+                self._promote_full(expect="canary")
 
     def after_event(self, event: MarketEvent, ctx: StrategyContext,
                     intents: list[Intent | CancelIntent]) -> list[Intent | CancelIntent]:
@@ -492,6 +514,49 @@ class Orchestrator:
             # version's: the incoming one is watched from its first event.)
             self._monitor(ctx)
         return intents
+
+    def heard_fill(self) -> None:
+        """A fill of the slot (``Supervised.on_fill``): a canary's evidence of trading.
+        Only once the canary has asked for an order: before, a fill is of an order the
+        version before it left working (counted, a canary that never traded went full
+        on its incumbent's fills)."""
+        if self.stage == "canary" and self.canary_orders and not self._swap_pending:
+            self.canary_fills += 1
+
+    def _reject_canary(self) -> None:
+        """The canary's events are done with fewer fills than ``canary_min_fills``: it
+        proved nothing by trading, so it does not go full.  It is ``rejected`` saying
+        so, and the version it replaced swapped back in (its working orders cancelled,
+        as at a rollback); the loop stays ACTIVE: a lack of evidence is no risk event.
+        A compare-and-set on ``canary``: a person's rollback of it is heard first."""
+        assert self.candidate_id is not None
+        failed = self.candidate_id
+        lad = self.s.ladder
+        why = (f"not promoted: {self.canary_fills} fill(s) in {lad.canary_events} canary "
+               f"events ({self.canary_orders} order(s) asked), fewer than "
+               f"canary_min_fills {lad.canary_min_fills}: nothing proven by trading")
+        if not self.versions.set_status(failed, "rejected", why, expect="canary"):
+            self.apply_requests()
+            return
+        target = self.fallback_id or self.versions.fallback_of(self.versions.get(failed))
+        self.live_ai_id = None
+        self._rolled_back = True  # the canary's working orders are cancelled
+        self._drop_candidate(stop=False)  # (its worker stops once swapped out)
+        self.rollbacks.append(f"{failed}: {why}")
+        self.echo(f"canary {failed} rejected: {why}; {target} swapped back in")
+        self._set_stage("idle")
+        if not target:
+            return
+        row = self.versions.get(target)
+        self.incumbent_id, self.incumbent_source = target, row["source"]
+        self.running_id, self.fallback_id = target, None
+        if row["status"] != "full":
+            self.versions.set_status(target, "full", f"reinstated: canary {failed} rejected")
+        if self.runner is not None:
+            if not self._reinstate(row, failed):
+                return
+            self.runner.request_commit()
+        self._watch_reinstated(row)
 
     def _trading_active(self) -> bool:
         """Whether the loop trades freely (ACTIVE; no runner: a unit test's ladder)."""
@@ -611,7 +676,14 @@ class Orchestrator:
             instrument_id=self._instrument or "replay:BTC/USD",
             recent_equity=list(self.equity_marks))  # a copy: the loop goes on
         if self.blocking:
-            concurrent.futures.wait([self._future])
+            try:
+                concurrent.futures.wait([self._future])
+            except BaseException:
+                # Interrupted (Ctrl-C, SIGTERM) while the cycle runs: it makes no more
+                # calls, and the one in flight is waited for, so that its spend is in the
+                # spool (written again by the session once the loop has rolled back).
+                self._stop_cycle()
+                raise
             if self.runner is not None:
                 # The cycle wrote through the loop's connection: its model calls (paid,
                 # and with a live transport not re-derivable by a resumed replay) are
@@ -619,6 +691,15 @@ class Orchestrator:
                 # checkpoint_every_events later (a kill before it lost every spool and
                 # budget row: the resumed run paid for the same cycle again, unseen).
                 self.runner.request_commit()
+
+    def _stop_cycle(self) -> None:
+        """Stop the running cycle's model calls and wait for the one in flight (a second
+        interrupt stops the wait)."""
+        with contextlib.suppress(Exception):
+            self.cycles.model.stop()
+        if self._future is not None:
+            with contextlib.suppress(BaseException):
+                concurrent.futures.wait([self._future])
 
     def _incumbent_factory(self, source: str) -> Callable[[], Strategy]:
         """What builds the incumbent for the cycle's proving backtest (on the cycle's
@@ -747,7 +828,7 @@ class Orchestrator:
                    keep_own_state=self.stage == "shadow")
         self.echo(f"hot-swap: {self.candidate_id} is canary in slot {self.s.slot!r}")
         self._set_stage("canary")
-        self.canary_orders = 0
+        self.canary_orders = self.canary_fills = 0
 
     def _reject_shadow(self, reason: str, result: dict[str, Any] | None = None) -> None:
         if self.candidate_id is not None:
@@ -884,6 +965,10 @@ class Orchestrator:
     def _read_requests(self) -> list[dict[str, Any]]:
         if self._reader is None:
             path = self.versions.ledger.path
+            # A live writer's ledger, so open_read_only, kept open: this loop's own
+            # connection writes it (its -wal is there while this reader lives: close()
+            # ends it first), and ``pragma data_version`` needs one connection that sees
+            # each commit; an immutable read (read_untouched) would never see one.
             self._reader = open_read_only(path)
         # Another connection's commit (a person's CLI, or the loop's own) changes the
         # file's data version; none since the last look means no request can be new.
@@ -1116,6 +1201,7 @@ class Orchestrator:
         self.monitor_peak = 0.0
         self.monitor_losses = 0
         self._exit_seen = None
+        self._net_restored = False
 
     def _monitor(self, ctx: StrategyContext) -> None:
         """The rollback triggers of the live AI version: its slot's drawdown from the peak
@@ -1134,7 +1220,9 @@ class Orchestrator:
             - portfolio.fees_paid
         seen = self._exit_seen
         if seen is None:
-            self._net_at_exit = net
+            if not self._net_restored:
+                self._net_at_exit = net
+            self._net_restored = False
         elif any(qty < seen[iid][0] or realized != seen[iid][1]
                  for iid, (qty, realized) in held.items() if iid in seen):
             result, self._net_at_exit = net - self._net_at_exit, net
@@ -1142,6 +1230,7 @@ class Orchestrator:
                 self.monitor_losses += 1
             elif result > 0:
                 self.monitor_losses = 0
+            self._save_watch(ctx)
         self._exit_seen = held
         lad = self.s.ladder
         if self.monitor_peak > 0 and (self.monitor_peak - equity) / self.monitor_peak > float(
@@ -1150,6 +1239,33 @@ class Orchestrator:
                           f"since the swap exceeds {lad.rollback_drawdown_fraction}")
         elif self.monitor_losses >= lad.rollback_consecutive_losses:
             self.rollback(f"{self.monitor_losses} consecutive losing exits (net of fees)")
+
+    def _save_watch(self, ctx: StrategyContext) -> None:
+        """Store the losing-exit count at an exit (checkpoint ``orchestrator.watch``),
+        through the loop's connection: it commits with the exit's event, as the slot's
+        books do, so a restart reads back the count its checkpoint's books go with."""
+        ledger = self.versions.ledger
+        state = {"version_id": self.live_ai_id, "losses": self.monitor_losses,
+                 "net_at_exit": str(self._net_at_exit)}
+        with ledger.transaction():
+            ledger.save_checkpoint(WATCH_CHECKPOINT, int(getattr(self.runner, "seq", 0) or 0),
+                                   int(getattr(ctx, "ts_ns", 0) or 0), state)
+
+    def _restore_watch(self, version_id: str) -> None:
+        """A resumed run's losing-exit count of ``version_id``, as its last exit before
+        the checkpoint left it (reset at a restart, 5 losses before a crash and 5 after
+        never reached a trigger of 6).  Another version's count (or none) is not read."""
+        saved = self.versions.ledger.load_checkpoint(WATCH_CHECKPOINT)
+        state = saved[2] if saved is not None else {}
+        if state.get("version_id") != version_id:
+            return
+        try:
+            losses, net = int(state["losses"]), Decimal(str(state["net_at_exit"]))
+        except (KeyError, TypeError, ValueError, decimal.InvalidOperation):
+            return  # a damaged row: watched from the resumed books, as before
+        if losses >= 0 and net.is_finite():
+            self.monitor_losses, self._net_at_exit = losses, net
+            self._net_restored = True
 
     def rollback(self, reason: str) -> None:
         """Swap the previous version back in, mark this one rolled back, go REDUCING."""

@@ -121,6 +121,12 @@ class ModelClient:
         self.day_clock = day_clock or clock
         self.attempts = _Attempts()
         self.attempts.install(client)
+        self.stopping = False  # see stop
+
+    def stop(self) -> None:
+        """Make no more calls (the run is stopping): a cycle on its own thread went on
+        calling, and paying, after the loop had been interrupted."""
+        self.stopping = True
 
     def _unanswered(self, sent_before: int, refused_before: int, answered: int) -> int:
         """Attempts of this call that got no answer (timed out, cut off): billed, maybe."""
@@ -134,6 +140,8 @@ class ModelClient:
     def call(self, *, cycle_id: str, purpose: str, model: str, system: str, prompt: str,
              max_tokens: int) -> ModelReply:
         """One Messages API call; ``OrchestratorError`` (already spooled) when it fails."""
+        if self.stopping:
+            raise OrchestratorError(f"{purpose} call not made: the run is stopping")
         seq = self.spool.next_seq(cycle_id)
         thought_id = f"{cycle_id}-{seq:02d}-{purpose}"
         # The call's row before it is made; every outcome below records an evolved copy

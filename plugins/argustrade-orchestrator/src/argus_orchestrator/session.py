@@ -130,8 +130,11 @@ def _orchestrate(config_path: Path, run_dir: Path, max_cycles: int | None,
 
     holder: dict[str, Orchestrator] = {}
     resumed = resume_version(run_dir, slot) if resuming else None
+    # A rollback whose version could not come in left no version full, the loop HALTED
+    # and the slot muted: the restart keeps it so (it wrote the seed again and traded it).
+    halted = failed_reinstatement(run_dir, slot) if resuming and resumed is None else None
     # The ledger's live version is not the seed (the seed is rebuilt from the config).
-    resumed_ai: Strategy | None = None
+    resumed_ai: Strategy | None = MutedSlot(slot) if halted is not None else None
     if resumed is not None and resumed["parent_id"] is not None:
         resumed_ai = build(verified_source(resumed))
     incumbent = resumed_ai if seed_source else None
@@ -164,6 +167,8 @@ def _orchestrate(config_path: Path, run_dir: Path, max_cycles: int | None,
         seed_id = resumed["version_id"]
         if resumed["parent_id"] is not None:
             incumbent_source = resumed["source"]
+    elif halted is not None:  # (the version the failed rollback was to reinstate)
+        seed_id, incumbent_source = halted["version_id"], halted["source"]
     else:
         seed_id = versions.add(slot=slot, source=seed_source, parent_id=None, status="full",
                                reason="seed incumbent" + ("" if settings.seed_source else
@@ -197,15 +202,19 @@ def _orchestrate(config_path: Path, run_dir: Path, max_cycles: int | None,
     started["closers"].append(orch.close)
     orch.attach(runner)
     if resuming:
-        orch.resume_from_ledger()
+        orch.resume_from_ledger(muted=halted is not None)
     started["looping"] = True
     try:
         summary = runner.run_sync()
     finally:
+        with contextlib.suppress(Exception):
+            model.stop()  # a cycle still running makes no more calls
         orch.close()
         if cycle_ledger is not ledger:
             cycle_ledger.close()
         _close_strategies(runner)
+        if model.spool.pending_thoughts or model.spool.pending_cycles:
+            _save_spend(model, ledger.path, say)
     if summary.events == 0 and config.argus.mode == "replay":
         # As the core's `argus run` refuses a replay of nothing (it exited 0, "0 events").
         raise DataError(f"{where}: the replay had no events: no market data in its window "
@@ -222,6 +231,22 @@ def _orchestrate(config_path: Path, run_dir: Path, max_cycles: int | None,
     lines.append(f"inspect: argus strategies list --run-dir {run_dir}; "
                  f"argus thoughts --run-dir {run_dir}")
     return redact("\n".join(lines))
+
+
+def _save_spend(model: ModelClient, path: Path, say: Callable[[str], None]) -> None:
+    """The model calls of a replay's cycle that the loop's rollback took back (the process
+    stopped during the cycle), written again on a connection of their own."""
+    migrations = Migrations()
+    orchestrator_plugin.register_migrations(migrations)
+    try:
+        with Ledger(path, migrations) as ledger:
+            written = model.spool.save_pending(ledger)
+    except Exception as exc:  # never hides how the run ended
+        say(f"could not record the interrupted cycle's model calls: {exc}")
+        return
+    if written:
+        say(f"{written} model call(s) of the interrupted cycle recorded (the budgets count "
+            f"them)")
 
 
 def _close_strategy(strategy: Any) -> None:
@@ -248,6 +273,43 @@ def resume_version(run_dir: Path, slot: str) -> dict[str, Any] | None:
     with Ledger.in_dir(run_dir, migrations) as ledger:
         full = [r for r in VersionStore(ledger).list(slot) if r["status"] == "full"]
     return full[-1] if full else None
+
+
+def failed_reinstatement(run_dir: Path, slot: str) -> dict[str, Any] | None:
+    """The version a rollback could not reinstate in ``slot`` (``retired``, "could not
+    reinstate ..."), when that failure is the slot's standing state: no version is full
+    (a person's promotion since then made one full).  None otherwise."""
+    migrations = Migrations()
+    orchestrator_plugin.register_migrations(migrations)
+    with Ledger.in_dir(run_dir, migrations) as ledger:
+        rows = VersionStore(ledger).list(slot)
+    if not rows or any(r["status"] == "full" for r in rows):
+        return None
+    failed = [r for r in rows if r["status"] == "retired"
+              and str(r["reason"]).startswith("could not reinstate")]
+    return max(failed, key=lambda r: int(r["updated_ns"])) if failed else None
+
+
+class MutedSlot(Strategy):
+    """The slot of a run resumed after a failed rollback: runs nothing (the slot is
+    muted until a person promotes a version) and keeps the slot's checkpointed state as
+    it is, for the next checkpoint and for the hand-over to that version."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name  # type: ignore[misc]
+        self.state: dict[str, Any] = {}
+
+    def on_event(self, event: Any, ctx: Any) -> list[Any]:
+        """Nothing: the slot is muted."""
+        return []
+
+    def get_state(self) -> dict[str, Any]:
+        """The state the slot had when the rollback failed."""
+        return dict(self.state)
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Keep the slot's state (the checkpoint's, at the restart)."""
+        self.state = dict(state)
 
 
 class _LateSupervised(Supervised):

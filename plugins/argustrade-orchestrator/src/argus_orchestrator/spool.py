@@ -50,6 +50,11 @@ class ThoughtSpool:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
+        # Rows written inside a transaction someone else commits (a replay's cycle writes
+        # through the loop's connection): kept until the next cycle starts, so that a
+        # process stopped before that commit can write them again (:meth:`save_pending`).
+        self.pending_thoughts: list[tuple[dict[str, Any], str]] = []
+        self.pending_cycles: list[dict[str, Any]] = []
 
     def next_seq(self, cycle_id: str) -> int:
         """The next call number within ``cycle_id``."""
@@ -67,7 +72,14 @@ class ThoughtSpool:
         # beside the redacted text made the missing part guessable offline.  A prompt
         # that was sent held no secret, so its hash is that of what was sent.
         row["prompt_hash"] = prompt_hash(row["system_prompt"], row["prompt"])
-        tokens = t.input_tokens + t.output_tokens
+        if self.ledger.in_transaction:
+            self.pending_thoughts.append((row, day))
+        self._write_thought(row, day)
+
+    def _write_thought(self, row: dict[str, Any], day: str) -> None:
+        """Insert a thought's row and add its tokens and cost to its day and its cycle."""
+        tokens = int(row["input_tokens"]) + int(row["output_tokens"])
+        cost = Decimal(row["cost_usd"])
         with self.ledger.transaction() as conn:
             self.ledger.insert("thoughts", row)
             # Exact decimal sums (SQLite has no decimal type): read, add, write back.
@@ -80,15 +92,16 @@ class ThoughtSpool:
                 spent = Decimal(cast(str, prev[0][2]))
             conn.execute("insert or replace into budgets (day, calls, tokens, cost_usd) "
                          "values (?, ?, ?, ?)", (day, calls + 1, spent_tokens + tokens,
-                                                 str(spent + t.cost_usd)))
+                                                 str(spent + cost)))
+            cycle_id = row["cycle_id"]
             conn.execute("update orchestrator_cycles set tokens = tokens + ? where cycle_id = ?",
-                         (tokens, t.cycle_id))
+                         (tokens, cycle_id))
             cyc = conn.execute("select cost_usd from orchestrator_cycles where cycle_id = ?",
-                               (t.cycle_id,)).fetchall()
+                               (cycle_id,)).fetchall()
             if cyc:
                 conn.execute("update orchestrator_cycles set cost_usd = ? where cycle_id = ?",
                              # cast: orchestrator_cycles.cost_usd is text not null.
-                             (str(Decimal(cast(str, cyc[0][0])) + t.cost_usd), t.cycle_id))
+                             (str(Decimal(cast(str, cyc[0][0])) + cost), cycle_id))
 
     def day_totals(self, day: str) -> tuple[int, Decimal]:
         """(tokens, cost) spent on ``day``."""
@@ -116,11 +129,43 @@ class ThoughtSpool:
 
     def start_cycle(self, cycle_id: str, slot: str, ts_ns: int, incumbent_id: str | None,
                     benchmarks_json: str) -> None:
-        """Insert the cycle's row (status ``running``)."""
+        """Insert the cycle's row (status ``running``).  The rows kept for
+        :meth:`save_pending` are forgotten: the last cycle's were committed with the event
+        that collected it, before this one could start."""
+        self.pending_thoughts, self.pending_cycles = [], []
+        row = {"cycle_id": cycle_id, "slot": slot, "started_ns": ts_ns, "status": "running",
+               "incumbent_id": incumbent_id, "benchmarks_json": benchmarks_json}
+        if self.ledger.in_transaction:
+            self.pending_cycles.append(row)
         with self.ledger.transaction():
-            self.ledger.insert("orchestrator_cycles", {
-                "cycle_id": cycle_id, "slot": slot, "started_ns": ts_ns, "status": "running",
-                "incumbent_id": incumbent_id, "benchmarks_json": benchmarks_json})
+            self.ledger.insert("orchestrator_cycles", row)
+
+    def save_pending(self, ledger: Ledger) -> int:
+        """Write again, through ``ledger`` (a connection of its own), the model calls and
+        cycles this spool wrote inside a transaction that was abandoned: a replay's
+        process stopped (Ctrl-C, SIGTERM) in the middle of a cycle, and the loop rolled
+        its open transaction back.  The calls were made, and with a live transport paid
+        for: lost, the budgets did not count them after the restart.  A cycle written
+        again is ``finished``/``failed`` ("the process stopped during the cycle"), so the
+        resumed run counts it and numbers the next one after it.  Rows the ledger holds
+        already (committed after all) are left.  Returns how many thoughts were written."""
+        written = 0
+        with ledger.transaction():
+            for cycle in self.pending_cycles:
+                if not ledger.query("select 1 from orchestrator_cycles where cycle_id = ?",
+                                    (cycle["cycle_id"],)):
+                    ledger.insert("orchestrator_cycles", {
+                        **cycle, "status": "finished", "outcome": "failed",
+                        "ended_ns": cycle["started_ns"],
+                        "reason": "the process stopped during the cycle"})
+            spool = ThoughtSpool(ledger)
+            for row, day in self.pending_thoughts:
+                if not ledger.query("select 1 from thoughts where thought_id = ?",
+                                    (row["thought_id"],)):
+                    spool._write_thought(row, day)
+                    written += 1
+        self.pending_thoughts, self.pending_cycles = [], []
+        return written
 
     def finish_cycle(self, cycle_id: str, ts_ns: int, outcome: str, reason: str,
                      candidate_id: str | None) -> None:

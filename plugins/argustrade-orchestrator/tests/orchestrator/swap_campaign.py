@@ -40,7 +40,7 @@ from argus_orchestrator.errors import SandboxError
 from argus_orchestrator.ladder import Orchestrator
 from argus_orchestrator.sandbox import SandboxedStrategy
 from argus_orchestrator.sandbox.host import WorkerProcess
-from argus_orchestrator.session import run_orchestrated
+from argus_orchestrator.session import MutedSlot, run_orchestrated
 from argus_orchestrator.versions import VersionStore
 
 from argus_core import (
@@ -209,9 +209,13 @@ def _strategy_factory(source: str, **kwargs: Any) -> Strategy:
 
 
 def running_tag(runner: Runner) -> str:
-    """The tag of the version object in the supervised slot (through its wrappers)."""
+    """The tag of the version object in the supervised slot (through its wrappers);
+    ``muted`` for a slot resumed after a failed rollback (no version: the ledger names
+    none)."""
     s: Any = runner.asm.strategies.get(SLOT)
     while s is not None and not hasattr(s, "source"):
+        if isinstance(s, MutedSlot):
+            return "muted"
         s = getattr(s, "inner", None)
     return tag_of(s.source)[0] if s is not None else "?"
 
@@ -253,6 +257,10 @@ class Plan:
     #: Drawn plans poll every event: the checker holds every order to the version the
     #: ledger names at its time, and a rollback is only heard at the next poll.
     poll: int = 1
+    #: ``ladder.canary_min_fills``: 0 here, so the campaign's canaries (many never trade
+    #: in their four canary events) still go full and fail on their way; a plan that
+    #: tests the evidence rule sets it.
+    canary_min_fills: int = 0
 
     def trace(self) -> str:
         """The plan as text."""
@@ -706,6 +714,7 @@ shadow_events = 4
 canary_events = 4
 shadow_tolerance = "1000000000"
 rollback_consecutive_losses = 3
+canary_min_fills = {plan.canary_min_fills}
 
 [plugins.orchestrator.sandbox]
 call_timeout_s = 0.1

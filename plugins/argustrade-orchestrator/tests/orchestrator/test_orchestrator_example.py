@@ -80,7 +80,8 @@ def test_cycle_one_is_hot_swapped_through_the_ladder(example_run: tuple[Path, st
         assert lab["dsr"]["n_obs"] == answer["n_obs"]
         assert gates["window"]["plugins.replay.end"] <= "2022-01-01"  # before the live data
         # the runner recorded the swap in its checkpointed versions map
-        state = json.loads(ledger.query("select state_json from checkpoints")[0]["state_json"])
+        state = json.loads(ledger.query("select state_json from checkpoints where name = "
+                                        "'runner'")[0]["state_json"])
         assert state["versions"]["ma_cross"]
 
 

@@ -265,6 +265,7 @@ lab_gates = false   # this test is about the paper swap path; the example runs t
 shadow_events = 20
 canary_events = 20
 shadow_tolerance = "1000000000"
+canary_min_fills = 0   # it bought while shadowing: as canary it holds (the swap path here)
 """)
     # Positions are counted by the loop (the orchestrator's event counter), not by the
     # feed: in paper mode the runner reads the feed ahead into a queue.

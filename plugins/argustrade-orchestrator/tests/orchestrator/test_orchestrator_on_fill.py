@@ -47,6 +47,9 @@ class Controller:
 
     swapping = False
 
+    def heard_fill(self) -> None:
+        """(A canary's fills are counted: see ``Orchestrator.heard_fill``.)"""
+
 
 def test_the_supervisor_passes_fills_on_and_only_cancels_while_swapping() -> None:
     controller = Controller()

@@ -198,6 +198,29 @@ def test_a_rollback_whose_version_cannot_take_the_state_halts_and_sends_nothing_
     assert all(e["ts"] < rollback_ts for e in sends), sends  # ...and nothing after
 
 
+def test_a_restart_after_a_failed_rollback_stays_halted_and_muted(
+        tmp_path: Path, campaign: None) -> None:
+    """The failed rollback above, then a restart.  Before: no version was full, so the
+    restart wrote a new seed row ``full`` and traded the seed (trusted) in the slot, a
+    version nobody reinstated.  Now the slot stays muted (no seed row, nothing sent, no
+    version named), HALTED, until a person promotes a version."""
+    plan = sc.Plan(8003, (sc.Segment(24, ((3, sc.Act("promote", "full", "good", 1)),
+                                          (6, sc.Act("promote", "full", "fake_big_state", 1)),
+                                          (10, sc.Act("rollback")))),
+                          sc.Segment(12, ())), True)
+    c = _run(plan, tmp_path)
+    assert not c.problems, c.problems
+    rows = _versions(tmp_path)
+    assert {k: r["status"] for k, r in rows.items()} == {
+        "v001": "retired", "v002": "retired", "v003": "rolled_back"}  # no seed row again
+    assert _latch(tmp_path).get("state") == TradingState.HALTED.value
+    assert not [e for e in c.read() if e["kind"] == "send" and e["strategy"] == sc.SLOT
+                and e["segment"] == 1]
+    with Ledger.in_dir(tmp_path / "run") as ledger:
+        saved = ledger.load_checkpoint("runner")
+    assert saved is not None and sc.SLOT not in saved[2].get("versions", {}), saved
+
+
 # -- workers ------------------------------------------------------------------------------------
 class _Spawned:
     """Every sandbox worker started (tag, pid), and at each director event the ones alive."""
@@ -296,18 +319,34 @@ def test_a_canary_rejected_at_a_restart_has_its_working_orders_cancelled(
     assert [b["status"] for b in bids] == ["cancelled"], bids
 
 
-def test_a_canary_that_never_traded_says_so_when_it_goes_full(tmp_path: Path,
-                                                              campaign: None) -> None:
-    """Its canary events proved nothing by trading: the promotion's reason says so (it
-    said "without a risk trigger", as if the version had been tried)."""
+def test_a_canary_that_never_traded_is_not_promoted(tmp_path: Path, campaign: None) -> None:
+    """Its canary events proved nothing by trading.  First its promotion said "without a
+    risk trigger", as if the version had been tried; then it said "it never traded" and
+    promoted it anyway (no evidence is not good evidence).  Now it is rejected, saying
+    why, and the incumbent trades on (``ladder.canary_min_fills``, default 1)."""
     plan = sc.Plan(8007, (sc.Segment(20, ((3, sc.Act("promote", "canary", "fake_idle", 1)),
                                           (4, sc.Act("promote", "canary", "fake_good", 1)))),),
-                   True)
+                   True, canary_min_fills=1)
     c = _run(plan, tmp_path)
     assert not c.problems, c.problems
     rows = _versions(tmp_path)
-    assert rows["v002"]["status"] == "full" and "never traded" in rows["v002"]["reason"]
+    assert rows["v002"]["status"] == "rejected", rows["v002"]
+    assert "0 fill(s) in 4 canary events (0 order(s) asked), fewer than canary_min_fills 1" \
+        in rows["v002"]["reason"]
+    assert rows["v001"]["status"] == "full"  # the incumbent, swapped back in
     assert rows["v003"]["status"] == "candidate"  # (refused: the ladder was busy)
+    assert _latch(tmp_path).get("state", TradingState.ACTIVE.value) \
+        == TradingState.ACTIVE.value  # no risk event: the loop was not made REDUCING
+
+
+def test_a_canary_that_traded_goes_full_under_the_evidence_rule(tmp_path: Path,
+                                                                campaign: None) -> None:
+    plan = sc.Plan(8007, (sc.Segment(20, ((3, sc.Act("promote", "canary", "fake_good", 1)),)),),
+                   True, canary_min_fills=1)
+    c = _run(plan, tmp_path)
+    assert not c.problems, c.problems
+    v002 = _versions(tmp_path)["v002"]
+    assert v002["status"] == "full" and "order(s) asked" in v002["reason"], v002
 
 
 def _watching(tmp_path: Path, **ladder: Any) -> tuple[Orchestrator, list[str]]:
