@@ -8,6 +8,9 @@ from pathlib import Path
 
 import click
 
+#: A long read of Kalshi's settlements reports its progress every this many pages.
+PROGRESS_EVERY_PAGES = 10
+
 
 @click.command("kalshi-settlements")
 @click.option("--config", "config_path", required=True,
@@ -28,11 +31,13 @@ def kalshi_settlements(config_path: Path, run_dir: Path) -> None:
     from argus_venue_kalshi.reconcile import (
         kalshi_settled,
         ledger_settled,
+        ledger_since_s,
         reconcile_settlements,
     )
     from argus_venue_kalshi.venue import KalshiVenue
 
     ledger, traded = ledger_settled(run_dir)  # read-only, before any request
+    since = ledger_since_s(run_dir)  # the run's first fill: older settlements are not its
     config = load_config(config_path)
     settings = plugin_settings(config, "kalshi", KalshiSettings)
     if not settings.has_credentials:
@@ -41,10 +46,16 @@ def kalshi_settlements(config_path: Path, run_dir: Path) -> None:
                           f"(api_key_id = \"$env:KALSHI_API_KEY_ID\", private_key = "
                           f"\"$file:~/.kalshi/key.pem\")")
 
+    def progress(pages: int, items: int) -> None:
+        if pages % PROGRESS_EVERY_PAGES == 0:  # a long read says how far it has got
+            click.echo(f"kalshi-settlements: {items} settlements read ({pages} pages)",
+                       err=True)
+
     async def compare() -> list[str]:
         venue = KalshiVenue(settings)
         try:
-            kalshi = kalshi_settled(await venue.execution.settlements())
+            kalshi = kalshi_settled(await venue.execution.settlements(
+                min_ts=since, progress=progress))
         finally:
             await venue.close()
         return [d.describe() for d in reconcile_settlements(kalshi, ledger, traded)]

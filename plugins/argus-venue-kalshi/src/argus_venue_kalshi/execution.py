@@ -48,7 +48,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -125,6 +125,14 @@ BOOK_SIDE_OUTCOME = {"bid": "yes", "ask": "no"}
 #: that list by id, ``GET /portfolio/orders/{order_id}``).  Before, every poll and
 #: look-up read the account's whole history, and past ``rest.MAX_PAGES`` pages failed.
 LOOKUP_SLACK_S = 300.0
+#: How long a ``GET /historical/cutoff`` answer is kept (seconds), and how far after a
+#: kept cutoff a time must lie for the kept answer to say "not archived" (the cutoffs only
+#: advance, so a kept cutoff after a time stays true for good; one before it may have
+#: moved past it since: docs getting_started/historical_data, "regularly updated,
+#: advancing forward", target about 3 months behind now).  Before, every look-up that
+#: missed the live list asked for the cutoff again.
+CUTOFF_TTL_S = 300.0
+CUTOFF_MARGIN_S = 7 * 86_400.0
 #: How far behind the newest fill seen the fills poll's ``min_ts`` stays (seconds of
 #: Kalshi's own clock; ``order_give_up_s`` is added): a fill stamped in the same second as
 #: the newest, or listed late (a venue delay), or of an order this venue learns late (an
@@ -269,6 +277,13 @@ class KalshiExecution:
         #: asks for each that is not listed resting.
         self.working: dict[str, str] = {}
         self._unlisted: dict[str, float] = {}  # client id -> first answered 404 (time.time())
+        #: The last ``GET /historical/cutoff`` answer (field -> unix s on Kalshi's clock;
+        #: empty: no historical tier) and when it was read (``time.monotonic()``).
+        self._cutoff: dict[str, float] | None = None
+        self._cutoff_read_at = 0.0
+        #: Orders whose archived fills (``GET /historical/fills``) have been read, or that
+        #: were created after the trades cutoff (none of their fills is archived).
+        self._history_read: set[str] = set()
 
     # -- bookkeeping -----------------------------------------------------------------
     def learn(self, client_order_id: str, venue_order_id: str | None = None) -> None:
@@ -483,9 +498,14 @@ class KalshiExecution:
         if len(tickers) == 1 and (ticker := tickers.pop()):
             params["ticker"] = ticker
         born = [self.born.get(c) for c in coids]
-        if born and all(b is not None for b in born):
+        offset = self.rest.clock_offset_s
+        if born and all(b is not None for b in born) and offset is not None:
+            # min_ts is compared with Kalshi's own times: the creation moved onto its
+            # clock (the Date of its answers).  Our clock was taken for Kalshi's before,
+            # so a venue clock more than the slack behind hid a placed order (given up as
+            # never placed).  Offset unknown (no Date seen): no window, the whole list.
             oldest = min(min(b for b in born if b is not None), time.time())
-            params["min_ts"] = max(0, int(oldest - LOOKUP_SLACK_S))
+            params["min_ts"] = max(0, int(oldest + offset - LOOKUP_SLACK_S))
         return params
 
     async def _listed(self, coids: list[str]) -> list[Any]:
@@ -516,18 +536,46 @@ class KalshiExecution:
         Before, such an order was taken for never placed.  A cutoff that cannot be read
         raises (an ``UNREACHABLE``: "could not ask"); a 404 (no historical tier) is
         taken for nothing archived."""
+        if not await self._before_cutoff("orders_updated_ts", window.get("min_ts", 0)):
+            return []
+        params = {"ticker": window["ticker"]} if "ticker" in window else {}
+        return await self.rest.pages("/historical/orders", "orders", params, signed=True,
+                                     id_key="order_id")
+
+    async def _cutoffs(self) -> dict[str, float]:
+        """``GET /historical/cutoff`` read now (and kept: :data:`CUTOFF_TTL_S`): each
+        cutoff in unix seconds of Kalshi's clock; empty on a 404 (no historical tier).
+        A cutoff that cannot be read raises (an ``UNREACHABLE``: "could not ask")."""
         try:
             answer = await self.rest.get("/historical/cutoff", signed=True)
         except KalshiHttpError as exc:
             if exc.status != 404:
                 raise
-            return []
-        cutoff = _cutoff_s(answer)
-        if cutoff <= window.get("min_ts", 0):
-            return []
-        params = {"ticker": window["ticker"]} if "ticker" in window else {}
-        return await self.rest.pages("/historical/orders", "orders", params, signed=True,
-                                     id_key="order_id")
+            cutoffs: dict[str, float] = {}
+        else:
+            cutoffs = {"orders_updated_ts": _cutoff_s(answer, "orders_updated_ts")}
+            if isinstance(answer, dict) and answer.get("trades_created_ts") is not None:
+                cutoffs["trades_created_ts"] = _cutoff_s(answer, "trades_created_ts")
+        self._cutoff, self._cutoff_read_at = cutoffs, time.monotonic()
+        return cutoffs
+
+    async def _before_cutoff(self, field: str, ts_s: float) -> bool:
+        """Whether Kalshi's ``field`` cutoff is after ``ts_s`` (Kalshi's clock): records
+        from before it are served only by the historical endpoints.  A kept answer
+        decides when it can (a cutoff after ``ts_s`` stays after it; one at least
+        :data:`CUTOFF_MARGIN_S` before it, read less than :data:`CUTOFF_TTL_S` ago, is
+        still before it), else the cutoff is read again.  A trades cutoff Kalshi does not
+        state is taken for the orders cutoff."""
+        def value(cutoffs: dict[str, float]) -> float:
+            return cutoffs.get(field, cutoffs.get("orders_updated_ts", 0.0))
+        kept = self._cutoff
+        if kept is not None:
+            if ts_s < value(kept):
+                return True
+            if time.monotonic() - self._cutoff_read_at < CUTOFF_TTL_S and \
+                    ts_s >= value(kept) + CUTOFF_MARGIN_S:
+                return False
+        return ts_s < value(await self._cutoffs())
 
     async def _find(self, wire_id: str) -> dict[str, Any] | None:
         """The order carrying ``wire_id`` (open or closed), asked up to ``max_retries``
@@ -736,11 +784,16 @@ class KalshiExecution:
             self.working.setdefault(coid, vid)
         return order
 
-    async def settlements(self) -> list[dict[str, Any]]:
-        """This account's settled positions (``GET /portfolio/settlements``, every page),
-        as Kalshi's objects: ``ticker``, ``market_result``, counts, ``revenue``."""
-        return list(await self.rest.pages("/portfolio/settlements", "settlements",
-                                          signed=True))
+    async def settlements(self, min_ts: int | None = None,
+                          progress: Callable[[int, int], None] | None = None
+                          ) -> list[dict[str, Any]]:
+        """This account's settled positions (``GET /portfolio/settlements``, every page;
+        from ``min_ts``, unix seconds of Kalshi's clock, when given: settled after it), as
+        Kalshi's objects: ``ticker``, ``market_result``, counts, ``revenue``.
+        ``progress(pages, items)`` is called after each page."""
+        params = {} if min_ts is None else {"min_ts": max(0, int(min_ts))}
+        return list(await self.rest.pages("/portfolio/settlements", "settlements", params,
+                                          signed=True, progress=progress))
 
     # -- the executions feed ---------------------------------------------------------
     async def executions(self) -> AsyncIterator[Fill | OrderUpdate | FillCorrection]:
@@ -810,10 +863,27 @@ class KalshiExecution:
             self._late_pruned_at = now
             self.late_watch = {c: t for c, t in self.late_watch.items() if t > now}
         self._give_up_unseen()
-        while not self._queue.empty():
-            out.append(self._queue.get_nowait())
+        # Every read first, then the bookkeeping: a read that fails after the retries
+        # ends the poll before anything is marked booked or taken off the queue (the
+        # queue used to be drained before the fills read, and its fills and updates
+        # were lost with a poll that failed there).
         fills = await self.rest.pages("/portfolio/fills", "fills", {"min_ts": self._min_ts_s},
                                       signed=True, id_key="trade_id")
+        archived, archived_of = await self._archived_fills()
+        while not self._queue.empty():
+            out.append(self._queue.get_nowait())
+        for raw in reversed(archived):
+            try:
+                fill = self._fill(raw)
+            except UNREADABLE as exc:
+                self._unreadable_fill(raw, exc)
+                archived_of.clear()  # read again next poll
+                continue
+            if fill is not None:
+                self._booked.add(fill.fill_id)
+                self.booked_fees[fill.fill_id] = fill.fee
+                out.append(fill)
+        self._history_read.update(archived_of)
         newest, unreadable = 0, None  # the newest fill's time; the oldest unreadable's
         for raw in reversed(fills):  # newest first on the wire
             stamp = _fill_time_s(raw)
@@ -835,6 +905,42 @@ class KalshiExecution:
                 out.append(foreign)
         self._advance_fills_window(newest, unreadable)
         return out
+
+    async def _archived_fills(self) -> tuple[list[Any], set[str]]:
+        """(``GET /historical/fills`` of the markets of this run's orders created before
+        ``GET /historical/cutoff``'s ``trades_created_ts``, the orders they cover).  A
+        fill created before that cutoff is listed only there (docs
+        getting_started/historical_data), so an order found months later (a restart, an
+        archived look-up) had such fills missed.  Read once per order (an archived fill
+        never changes; later fills are live); an order created after the cutoff is never
+        asked about (its fills are all live).  Creation is put on Kalshi's clock; an
+        order of unknown creation is asked about."""
+        due: dict[str, set[str]] = {}  # ticker -> client ids
+        known = set(self.order_ids.values()) - self._history_read
+        rows: list[Any] = []
+        try:
+            for coid in sorted(known):
+                ticker = (self.directions.get(coid) or ("",))[0]
+                if not ticker:  # its market is unknown: nothing to ask by
+                    self._history_read.add(coid)
+                    continue
+                born, offset = self.born.get(coid), self.rest.clock_offset_s
+                start = 0.0 if born is None or offset is None else \
+                    max(0.0, min(born, time.time()) + offset - LOOKUP_SLACK_S)
+                if await self._before_cutoff("trades_created_ts", start):
+                    due.setdefault(ticker, set()).add(coid)
+                else:  # created after the cutoff: none of its fills is archived
+                    self._history_read.add(coid)
+            for ticker in sorted(due):
+                rows.extend(await self.rest.pages("/historical/fills", "fills",
+                                                  {"ticker": ticker}, signed=True,
+                                                  id_key="trade_id"))
+        except (*UNREACHABLE, KalshiMalformedAnswer) as exc:
+            # the live poll goes on; these orders are asked about again next poll
+            log.warning("kalshi: archived fills (GET /historical/cutoff, /historical/"
+                        "fills) could not be read (%s); asked again next poll", exc)
+            return [], set()
+        return rows, set().union(*due.values()) if due else set()
 
     def _advance_fills_window(self, newest_s: int, unreadable_s: int | None = None) -> None:
         """Move the fills poll's ``min_ts`` forward: to ``newest_s`` (the newest fill
@@ -1112,15 +1218,15 @@ def _direction(raw: dict[str, Any], sent: tuple[str, str, str] | None, *,
     return side, action
 
 
-def _cutoff_s(answer: Any) -> float:
-    """``orders_updated_ts`` of a ``GET /historical/cutoff`` answer in unix seconds (an
-    ISO-8601 time, or a number); :class:`KalshiMalformedAnswer` when it has none."""
-    value = answer.get("orders_updated_ts") if isinstance(answer, dict) else None
+def _cutoff_s(answer: Any, field: str = "orders_updated_ts") -> float:
+    """``field`` of a ``GET /historical/cutoff`` answer in unix seconds (an ISO-8601
+    time, or a number); :class:`KalshiMalformedAnswer` when it has none."""
+    value = answer.get(field) if isinstance(answer, dict) else None
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     ns = parse_time_ns(value if isinstance(value, str) else None)
     if ns is None:
-        raise KalshiMalformedAnswer(f"kalshi: GET /historical/cutoff: orders_updated_ts "
+        raise KalshiMalformedAnswer(f"kalshi: GET /historical/cutoff: {field} "
                                     f"{str(value)[:40]!r} is not a time")
     return ns / 1e9
 

@@ -13,6 +13,11 @@ traded and reports each difference:
 
 Markets the run never traded are not compared (the account may trade outside it).  The
 ledger is read through a read-only ``apsw`` connection, never written.
+
+Kalshi's list is read from the run's first Kalshi fill on (:func:`ledger_since_s`, less
+:data:`SINCE_SLACK_S`): a market the run traded settled after the run traded it, so
+older settlements (an account's years of them) are never read.  Before, the account's
+whole settlement list was read every time.
 """
 
 from __future__ import annotations
@@ -25,12 +30,15 @@ from typing import Any
 import apsw
 import attrs
 
-from argus_core import LEDGER_FILE, DataError, LedgerError, check_run_ledger, open_read_only
+from argus_core import LEDGER_FILE, DataError, LedgerError, check_run_ledger, read_untouched
 from argus_venue_kalshi import constants as C
 from argus_venue_kalshi.instruments import parse_instrument_id
 from argus_venue_kalshi.schemas import count, dec
 
 _TOLERANCE = Decimal("0.01")
+#: How far before the run's first fill Kalshi's settlements are read (seconds): clock
+#: differences between the ledger's times and Kalshi's ``settled_time``, with room.
+SINCE_SLACK_S = 86_400
 
 
 @attrs.frozen
@@ -89,13 +97,10 @@ def ledger_settled(run_dir: Path) -> tuple[dict[str, SettledMarket], set[str]]:
         raise LedgerError(f"{path} cannot be used: not an Argus ledger (it has no fills "
                           f"table)")
     try:
-        conn = open_read_only(path)
-        try:
-            rows = list(conn.execute(
-                "select instrument_id, side, price, quantity, liquidity from fills "
-                "where venue = ? or instrument_id like ?", (C.VENUE, f"{C.VENUE}:%")))
-        finally:
-            conn.close()
+        # (a finished run's folder is left as it was: no -wal or -shm file made there)
+        rows = read_untouched(path, lambda conn: list(conn.execute(
+            "select instrument_id, side, price, quantity, liquidity from fills "
+            "where venue = ? or instrument_id like ?", (C.VENUE, f"{C.VENUE}:%"))))
     except apsw.Error as exc:
         raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
                           f"file, or not an Argus ledger)") from None
@@ -115,6 +120,24 @@ def ledger_settled(run_dir: Path) -> tuple[dict[str, SettledMarket], set[str]]:
             seen, payout=seen.payout + qty * Decimal(price),
             **{contract: getattr(seen, contract) + qty})
     return settled, traded
+
+
+def ledger_since_s(run_dir: Path) -> int | None:
+    """Unix seconds from which Kalshi's settlements can concern ``run_dir``'s run: its
+    first Kalshi fill less :data:`SINCE_SLACK_S`; None when it has no Kalshi fill (then
+    nothing of Kalshi's needs reading: no market was traded)."""
+    path = Path(run_dir) / LEDGER_FILE
+    check_run_ledger(run_dir, "pass the run directory of the Kalshi run")
+    try:
+        ((first,),) = read_untouched(path, lambda conn: list(conn.execute(
+            "select min(ts_ns) from fills where venue = ? or instrument_id like ?",
+            (C.VENUE, f"{C.VENUE}:%"))))
+    except apsw.Error as exc:
+        raise LedgerError(f"{path} cannot be used: {type(exc).__name__}: {exc} (a damaged "
+                          f"file, or not an Argus ledger)") from None
+    if first is None:
+        return None
+    return max(0, int(first) // 10**9 - SINCE_SLACK_S)
 
 
 def reconcile_settlements(kalshi: dict[str, SettledMarket], ledger: dict[str, SettledMarket],
@@ -141,5 +164,7 @@ async def reconcile_run(venue: Any, run_dir: Path) -> list[SettlementDifference]
     """Read ``venue``'s account settlements (``KalshiVenue.execution.settlements()``) and
     compare them with ``run_dir``'s ledger."""
     ledger, traded = ledger_settled(run_dir)
-    kalshi = kalshi_settled(await venue.execution.settlements())
+    since = ledger_since_s(run_dir)
+    kalshi = {} if since is None and not ledger else kalshi_settled(
+        await venue.execution.settlements(min_ts=since))
     return reconcile_settlements(kalshi, ledger, traded)

@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -146,6 +147,11 @@ class KalshiRest:
         self.writes = RateLimiter(writes * DEFAULT_COST)
         #: What each request costs (documented defaults until :meth:`load_costs`).
         self.costs = EndpointCosts()
+        #: How far Kalshi's clock is ahead of this machine's (seconds; negative: behind),
+        #: from the latest answer's ``Date`` header (to its second, less half the round
+        #: trip); None until an answer carried one.  Times Kalshi compares (``min_ts``,
+        #: the historical cutoffs) are on its clock, not ours.
+        self.clock_offset_s: float | None = None
 
     def signer(self) -> signing.Signer:
         """The request signer (reads the key references on first use)."""
@@ -192,8 +198,10 @@ class KalshiRest:
             raise KalshiRateLimited(method, path, left)
         await limiter.acquire(tokens)
         headers = self.signer().headers(method, full) if signed else {}
+        sent_s = time.time()
         resp = await self._client.request(method, full, params=params, json=body,
                                           headers=headers)
+        self._note_clock(resp.headers.get("date"), sent_s, time.time())
         try:
             payload = loads_frame(resp.content)  # depth, digits, lone surrogates: as frames
         except ValueError:
@@ -212,6 +220,13 @@ class KalshiRest:
                                         f"with a body that is not a JSON object "
                                         f"({len(resp.content)} bytes)")
         return payload
+
+    def _note_clock(self, date: str | None, sent_s: float, answered_s: float) -> None:
+        """Learn Kalshi's clock offset from an answer's ``Date`` (whole seconds: the
+        midpoint of its second, against the midpoint of the round trip)."""
+        when = _http_date(date) if date else None
+        if when is not None:
+            self.clock_offset_s = when.timestamp() + 0.5 - (sent_s + answered_s) / 2
 
     async def get(self, path: str, params: dict[str, Any] | None = None, *,
                   signed: bool = False) -> Any:
@@ -236,7 +251,8 @@ class KalshiRest:
             await asyncio.sleep(wait)
 
     async def pages(self, path: str, key: str, params: dict[str, Any] | None = None, *,
-                    signed: bool = False, id_key: str | None = None) -> list[Any]:
+                    signed: bool = False, id_key: str | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> list[Any]:
         """Every item under ``key`` of a cursor-paged list: ``limit`` is
         ``settings.page_limit``; pages are read until the cursor comes back empty.
 
@@ -249,12 +265,13 @@ class KalshiRest:
         would read for ever is: a cursor seen before, or :data:`MAX_EMPTY_PAGES` pages in
         a row that each name a new cursor and add no item (empty, or only items already
         read: a server ignoring ``cursor``), or more than :data:`MAX_PAGES` pages; each
-        raises :class:`KalshiPagingError`."""
+        raises :class:`KalshiPagingError`.  ``progress(pages, items)``, when given, is
+        called after each page (a long read can say how far it has got)."""
         items: dict[str, Any] = {}
         seen: set[str] = set()
         stale = 0  # pages in a row that added no item
         query: dict[str, Any] = {**(params or {}), "limit": self.settings.page_limit}
-        for _ in range(MAX_PAGES):
+        for pages_read in range(1, MAX_PAGES + 1):
             answer = await self.get(path, query, signed=signed)
             page = answer.get(key) or []
             cursor = answer.get("cursor") or ""
@@ -266,6 +283,8 @@ class KalshiRest:
                 ident = _identity(item, id_key)
                 added += ident not in items
                 items[ident] = item  # a later read of an item is the newer
+            if progress is not None:
+                progress(pages_read, len(items))
             if not cursor:
                 return list(items.values())
             if cursor in seen:

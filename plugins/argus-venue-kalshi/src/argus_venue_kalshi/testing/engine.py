@@ -65,6 +65,10 @@ class Rejected(Exception):
 class LocalEngine:
     """Markets, books and orders of the local exchange."""
 
+    def now_ns(self) -> int:
+        """The exchange's clock (this machine's plus :attr:`clock_offset_s`)."""
+        return time.time_ns() + int(self.clock_offset_s * 1e9)
+
     def __init__(self, taker_fee_rate: Decimal = Decimal("0.07")) -> None:
         self.markets: dict[str, dict[str, Any]] = {}
         self.events: dict[str, dict[str, Any]] = {}
@@ -75,6 +79,9 @@ class LocalEngine:
         #: ``GET /portfolio/settlements`` objects, oldest first.
         self.settlements: list[dict[str, Any]] = []
         self.taker_fee_rate = taker_fee_rate
+        #: How far the exchange's clock is ahead of this machine's (seconds; negative:
+        #: behind): every time it stamps, and the REST ``Date`` header, follow it.
+        self.clock_offset_s = 0.0
         self.listeners: list[BookListener] = []
         #: Called with every new fill (a ``GET /portfolio/fills`` object).
         self.fill_listeners: list[FillListener] = []
@@ -100,7 +107,7 @@ class LocalEngine:
         ``open_ts`` / ``close_ts`` (unix seconds) and, for ``created``,
         ``additional_metadata`` (its title, sub-title, event ticker)."""
         market = self.markets[ticker]
-        now = time.time_ns() // 10**9
+        now = self.now_ns() // 10**9
         msg: dict[str, Any] = {"market_ticker": ticker, "event_type": event_type,
                                "open_ts": now, "close_ts": now + 86_400}
         if event_type == "created":
@@ -152,7 +159,7 @@ class LocalEngine:
             revenue = held["yes"] * yes_pays + held["no"] * (1 - yes_pays)
         else:
             revenue = Decimal(0)
-        now = time.time_ns()
+        now = self.now_ns()
         self.markets[ticker].update(status="finalized", result=result,
                                     settlement_ts=_iso(now))
         if result == "scalar" and value is not None:
@@ -203,7 +210,7 @@ class LocalEngine:
                             "fees_paid": 0, "fees_paid_dollars": "0.0000",
                             "total_traded": 0, "total_traded_dollars": "0.0000",
                             "resting_orders_count": 0,
-                            "last_updated_ts": _iso(time.time_ns())})
+                            "last_updated_ts": _iso(self.now_ns())})
         return out
 
     def orderbook_fp(self, ticker: str) -> dict[str, Any]:
@@ -252,7 +259,7 @@ class LocalEngine:
             fills, reason = [], C.POST_ONLY_CROSS_CANCEL
         if tif == "fill_or_kill" and sum(q for _, q in fills) < count:
             fills = []
-        now = time.time_ns()
+        now = self.now_ns()
         order_id = f"ord-{next(self._order_ids):06d}"
         order = {"order_id": order_id, "user_id": "local-user", "client_order_id": coid,
                  "ticker": ticker, "side": side, "action": action, "type": "limit",
@@ -318,7 +325,7 @@ class LocalEngine:
             raise Rejected(400, "order_not_resting", f"order {order_id} is {order['status']}")
         reduced = order["remaining_count"]
         order.update(status="canceled", remaining_count=0,
-                     last_update_time=_iso(time.time_ns()))
+                     last_update_time=_iso(self.now_ns()))
         self._fp(order)
         return {"order": order, "reduced_by": reduced}
 
@@ -372,7 +379,7 @@ class LocalEngine:
         side = order["side"]
         cents = _cents(Decimal(order[f"{side}_price_dollars"]) * 100)
         yes = cents if side == "yes" else 100 - cents
-        now = time.time_ns()
+        now = self.now_ns()
         order["fill_count"] += qty + extra
         order["remaining_count"] = max(0, order["remaining_count"] - qty - extra)
         if order["remaining_count"] == 0:

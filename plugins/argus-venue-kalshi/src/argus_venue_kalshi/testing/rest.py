@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import email.utils
 import json
 import math
 import time
@@ -111,6 +112,10 @@ class LocalRest:
         #: /historical/orders`` (``GET /portfolio/orders/{id}`` answers 404); ``GET
         #: /historical/cutoff`` states it as ``orders_updated_ts``.  None: the epoch.
         self.orders_cutoff_s: float | None = None
+        #: Fills created before this unix time are served only by ``GET
+        #: /historical/fills`` (``ticker``, ``max_ts``); ``GET /historical/cutoff`` states
+        #: it as ``trades_created_ts``.  None: the epoch.
+        self.trades_cutoff_s: float | None = None
         self.port = 0
         self._server: asyncio.Server | None = None
 
@@ -219,7 +224,8 @@ class LocalRest:
             headers = {"Retry-After": str(max(1, math.ceil(wait)))} \
                 if self.limits and self.limits.retry_after else {}
             await _write(writer, 429, {"error": {"code": "too_many_requests",
-                                                 "message": "rate limit exceeded"}}, headers)
+                                                 "message": "rate limit exceeded"}}, headers,
+                         clock_offset_s=self.engine.clock_offset_s)
             return
         fault = next((self.faults[key].pop(0) for key in list(self.faults)
                       if self.faults[key] and route.startswith(key)), None)
@@ -230,7 +236,8 @@ class LocalRest:
             await _write(writer, fault.status, {"error": {"code": "fault", "message":
                                                           "scripted refusal"}},
                          {"Retry-After": f"{fault.retry_after:g}"}
-                         if fault.retry_after is not None else None)
+                         if fault.retry_after is not None else None,
+                         clock_offset_s=self.engine.clock_offset_s)
             return
         if fault is not None and fault.legs is not None and isinstance(req.body, dict):
             req.body = {**req.body, "orders": (req.body.get("orders") or [])[:fault.legs]}
@@ -248,13 +255,14 @@ class LocalRest:
                                                        "message": "scripted 5xx"}}
         if fault is not None and fault.kind == "truncated":
             body = json.dumps(payload).encode()
-            await _write(writer, fault.status, body[:len(body) // 2])
+            await _write(writer, fault.status, body[:len(body) // 2],
+                         clock_offset_s=self.engine.clock_offset_s)
             return
         if fault is not None and fault.kind == "shape":
             status, payload = fault.status, {"result": "ok", "orders": "none"}
         if fault is not None and fault.kind == "other":
             status, payload = fault.status, self._other(payload, before)
-        await _write(writer, status, payload)
+        await _write(writer, status, payload, clock_offset_s=self.engine.clock_offset_s)
 
     def _other(self, payload: Any, before: set[str]) -> dict[str, Any]:
         """``payload`` (an order's or a batch's answer) rewritten to name another order:
@@ -282,8 +290,8 @@ class LocalRest:
     def _route(self, req: Received) -> Reply:
         path = req.path.removeprefix(C.API_PREFIX)
         parts = [p for p in path.split("/") if p]
-        private = parts[:1] in (["portfolio"], ["account"]) or parts[:2] == [
-            "historical", "orders"]
+        private = parts[:1] in (["portfolio"], ["account"]) or parts[:2] in (
+            ["historical", "orders"], ["historical", "fills"])
         if private and not self._authorised(req):
             return 401, {"error": {"code": "authentication_error",
                                    "message": "invalid signature"}}
@@ -361,7 +369,7 @@ class LocalRest:
     def _list(self, req: Received, parts: list[str]) -> Reply:
         if parts[1] == "fills":
             # docs api-reference/portfolio/get-fills: ticker, order_id, min_ts, max_ts
-            fills = self.engine.fills
+            fills = [f for f in self.engine.fills if not self._archived_fill(f)]
             if "min_ts" in req.query:
                 fills = [f for f in fills if f["ts"] >= int(req.query["min_ts"])]
             if "max_ts" in req.query:
@@ -379,6 +387,11 @@ class LocalRest:
             settled = list(reversed(self.engine.settlements))
             if "ticker" in req.query:
                 settled = [x for x in settled if x["ticker"] == req.query["ticker"]]
+            # docs api-reference/portfolio/get-settlements: min_ts / max_ts (settled_time)
+            for key, keep in (("min_ts", float.__ge__), ("max_ts", float.__le__)):
+                if key in req.query:
+                    settled = [x for x in settled if keep(_unix(x["settled_time"]),
+                                                          float(req.query[key]))]
             return 200, self._page(req, "settlements", settled)
         if parts[1] != "orders":
             return 404, {"error": {"code": "not_found"}}
@@ -427,14 +440,26 @@ class LocalRest:
         return self.orders_cutoff_s is not None and order["status"] != "resting" and \
             _unix(order["last_update_time"]) < self.orders_cutoff_s
 
+    def _archived_fill(self, fill: dict[str, Any]) -> bool:
+        """Whether ``fill`` is in the historical tier (see :attr:`trades_cutoff_s`)."""
+        return self.trades_cutoff_s is not None and fill["ts"] < self.trades_cutoff_s
+
     def _historical(self, req: Received, parts: list[str]) -> Reply:
         """``GET /historical/cutoff`` (the three cutoffs, ISO-8601) and ``GET
         /historical/orders`` (docs api-reference/historical: ``ticker``, ``max_ts``,
         ``cursor`` / ``limit``; no ``min_ts``; newest first)."""
         cutoff = datetime.fromtimestamp(self.orders_cutoff_s or 0, UTC).isoformat()
+        trades = datetime.fromtimestamp(self.trades_cutoff_s or 0, UTC).isoformat()
         if parts[1] == "cutoff":
-            return 200, {"market_settled_ts": cutoff, "trades_created_ts": cutoff,
+            return 200, {"market_settled_ts": cutoff, "trades_created_ts": trades,
                          "orders_updated_ts": cutoff.replace("+00:00", "Z")}
+        if parts[1] == "fills":  # ticker, max_ts, cursor / limit; no min_ts; newest first
+            fills = [f for f in self.engine.fills if self._archived_fill(f)]
+            if "ticker" in req.query:
+                fills = [f for f in fills if f["ticker"] == req.query["ticker"]]
+            if "max_ts" in req.query:
+                fills = [f for f in fills if f["ts"] <= int(req.query["max_ts"])]
+            return 200, self._page(req, "fills", list(reversed(fills)))
         if parts[1] != "orders":
             return 404, {"error": {"code": "not_found"}}
         orders = [o for o in self.engine.orders.values() if self._archived(o)]
@@ -486,9 +511,12 @@ def _unix(iso: str) -> float:
 
 
 async def _write(writer: asyncio.StreamWriter, status: int, payload: Any,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, *, clock_offset_s: float = 0.0
+                 ) -> None:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    # Date: the exchange's clock, as every HTTP server with a clock sends it (RFC 9110)
+    date = email.utils.formatdate(time.time() + clock_offset_s, usegmt=True)
+    extra = "".join(f"{k}: {v}\r\n" for k, v in {"Date": date, **(headers or {})}.items())
     head = (f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra}"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
     writer.write(head + body)
