@@ -39,6 +39,7 @@ from argus_testkit.ws_fault_proxy import WsFaultProxy
 from argus_venue_polymarket.replay_server import SnapshotServer
 from argus_venue_polymarket.signing import client_order_metadata
 from argus_venue_polymarket.testing import HARDHAT_KEY, LocalClob, make_book
+from live_snapshot import snapshot_books, snapshot_events
 
 from argus_core import open_read_only
 from argus_core.config import parse_config
@@ -47,8 +48,6 @@ from argus_core.ledger import LEDGER_FILE, Ledger
 from argus_core.runner import Runner
 
 D = Decimal
-ROOT = Path(__file__).resolve().parents[3]
-SNAPSHOT = ROOT / "examples" / "polymarket" / "snapshot"
 API_KEY, API_PASSPHRASE = "maker-campaign-key-1", "maker-campaign-pass"
 API_SECRET = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY="
 FED = "481717"
@@ -538,8 +537,7 @@ def dump(w: LiveWorld) -> None:
 @contextlib.contextmanager
 def exchange(seed: int) -> Iterator[tuple[SnapshotServer, CheckedClob, str, str]]:
     """The example snapshot's Fed "no change" token, at a random wide book."""
-    events = json.loads((SNAPSHOT / "events.json").read_text())
-    books = json.loads((SNAPSHOT / "books.json").read_text())
+    events, books = snapshot_events(), snapshot_books()  # end dates a month from now
     market = next(e for e in events if e["id"] == FED)["markets"][2]
     token = json.loads(market["clobTokenIds"])[0]
     books = [b for b in books if b["asset_id"] != token] + [make_book(

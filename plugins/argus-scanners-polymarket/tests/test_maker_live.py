@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -26,6 +27,7 @@ from typing import Any
 import pytest
 
 pytest.importorskip("argus_venue_polymarket")
+sys.path.insert(0, str(Path(__file__).parent))  # live_snapshot, beside this file
 
 from argus_venue_polymarket.replay_server import SnapshotServer
 from argus_venue_polymarket.signing import client_order_metadata
@@ -35,13 +37,12 @@ from argus_venue_polymarket.testing import (
     LocalClob,
     make_book,
 )
+from live_snapshot import iso_in, snapshot_books, snapshot_events
 
 from argus_core.config import parse_config
 from argus_core.ledger import Ledger
 from argus_core.runner import Runner
 
-ROOT = Path(__file__).resolve().parents[3]
-SNAPSHOT = ROOT / "examples" / "polymarket" / "snapshot"
 API_KEY, API_PASSPHRASE = "maker-key-1", "maker-pass"
 API_SECRET = base64.urlsafe_b64encode(b"argus-local-clob-test-secret-32b").decode()
 FED = "481717"
@@ -60,8 +61,7 @@ def _live_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def exchange() -> Iterator[tuple[SnapshotServer, LocalClob, str, dict[str, Any]]]:
     """The example snapshot with the Fed "no change" token's book widened to
     0.60 / 0.66 (room for a quote inside); returns the servers, the token and its book."""
-    events = json.loads((SNAPSHOT / "events.json").read_text())
-    books = json.loads((SNAPSHOT / "books.json").read_text())
+    events, books = snapshot_events(), snapshot_books()  # end dates a month from now
     fed = next(e for e in events if e["id"] == FED)
     market = fed["markets"][2]
     token = json.loads(market["clobTokenIds"])[0]
@@ -210,6 +210,35 @@ async def test_disconnects_and_partial_fills_book_every_order_and_fill_once(
     assert "book not tradeable" in (orders[0]["status_reason"] or "")
     assert not [r for r in risk if r["action"] in ("unknown_order", "unknown_fill")]
     assert summary.fills == 2 and summary.trading_state == "active"
+
+
+@pytest.mark.slow
+async def test_by_default_no_live_quote_within_an_hour_of_the_events_end(
+        exchange: Any, tmp_path: Path) -> None:
+    """``stop_before_end_s`` is on by default (an hour): the Fed event served ending in 30
+    minutes, the live maker reads the token's books and posts nothing (before, the
+    default was off and it quoted into the resolution)."""
+    srv, clob, token, wide = exchange
+    iid = f"polymarket:{token}"
+    with srv._lock:
+        for event in srv.events:
+            for holder in (event, *event["markets"]):
+                holder["endDate"] = iso_in(1800)
+    runner = Runner(_config(srv, token), tmp_path / "run", live_confirmed=True)
+    strategy: Any = runner.asm.strategies["pm_maker"]
+    task = asyncio.create_task(runner.run())
+    try:
+        await _until(lambda: iid in strategy.books, "the token's first book")
+        for _ in range(3):  # more books of the token: still nothing
+            fresh = srv.books[token] = _wide(token, wide["market"])
+            srv.push([dict(fresh, event_type="book")])
+            await asyncio.sleep(0.2)
+        assert _orders(runner) == [] and clob.posts == []
+        assert strategy.settings.stop_before_end_s == 3600
+    finally:
+        runner.max_events = runner.seq + 1
+        srv.push([dict(srv.books[token], event_type="book")])
+        await asyncio.wait_for(task, 20)
 
 
 @pytest.mark.slow

@@ -5,9 +5,9 @@ or ended an hour ago with its resolution pending, was quoted on both sides like 
 and quotes resting from earlier were left working through the end: near and after the
 end the outcome is often known to takers before the book moves, and a resting quote is
 only picked off.  Now, with ``stop_before_end_s`` set, the quotes are cancelled (whatever
-``cancel_when_stale``) and none is posted from that long before the end.  It is unset by
-default (quoting as before): the live examples quote a snapshot whose events ended in
-2026-09, so a default of one hour stops nine existing live tests from quoting at all.
+``cancel_when_stale``) and none is posted from that long before the end.  On by default
+(3600 s): the live tests serve the example snapshot (whose events ended 2026-09) with its
+end dates moved a month ahead (``tests/live_snapshot.py``); unset, it quotes as before.
 """
 
 from __future__ import annotations
@@ -101,14 +101,22 @@ def test_window_zero_quotes_until_the_end() -> None:
     assert _posts(_step(_strategy(stop_before_end_s=0.0), _market(T0), 0)) == []
 
 
-def test_unset_window_quotes_as_before() -> None:
+def test_default_window_is_an_hour() -> None:
+    """On by default (it was opt-in while the live tests served a snapshot that had ended;
+    they now serve it with its end dates moved, ``tests/live_snapshot.py``)."""
     strategy = MakerStrategy(PmScannersSettings())
-    assert strategy.settings.stop_before_end_s is None
-    ctx_market = _market(T0 - 3600 * S)
+    assert strategy.settings.stop_before_end_s == 3600
+    market = _market(T0 + 1800 * S)
     book = OrderBook(INST.id, T0, [(0.40, 100.0)], [(0.50, 100.0)])
-    ctx_market.apply(book)
-    ctx = StrategyContext(T0, Portfolio(D(1000), {}), ctx_market, mode="paper")
-    assert _posts(list(strategy.on_event(book, ctx)))
+    market.apply(book)
+    ctx = StrategyContext(T0, Portfolio(D(1000), {}), market, mode="paper")
+    assert _posts(list(strategy.on_event(book, ctx))) == []
+
+
+def test_unset_window_quotes_as_before() -> None:
+    strategy = _strategy(stop_before_end_s=None)
+    assert strategy.settings.stop_before_end_s is None
+    assert _posts(_step(strategy, _market(T0 - 3600 * S), 0))
 
 
 def test_negative_window_refused() -> None:

@@ -319,6 +319,11 @@ class TokenIdError(ConfigError, ValueError):
     cattrs report it like any validator failure, under its key)."""
 
 
+#: ``pm_maker``'s default ``stop_before_end_s``: no quote within an hour of the event's end
+#: (typed ``float | None`` so the field's type is too: ``None`` turns it off).
+STOP_BEFORE_END_S: float | None = 3600.0
+
+
 @attrs.frozen
 class MakerStrategySettings:
     """``[plugins.pmscanners.pm_maker]``: the ``pm_maker`` strategy's lifecycle (its prices,
@@ -352,9 +357,8 @@ class MakerStrategySettings:
             seconds before its event's end (``Event.end_ts_ns``) on: near and after the
             end the outcome is often known to takers before the book moves, and a resting
             quote is only picked off.  Always, whatever ``cancel_when_stale``; 0: from
-            the end itself on; unset (the default, for now): never.  An event with no
-            end time is quoted as before.  (3600 is a careful value; the default stays
-            off while the live examples quote a snapshot whose events ended in 2026-09.)
+            the end itself on; unset (``None``): never.  Default 3600 (an hour).  An
+            event with no end time is quoted as before.
     """
 
     tokens: list[str] = attrs.field(factory=list, converter=token_ids)
@@ -367,7 +371,7 @@ class MakerStrategySettings:
                                      validator=attrs.validators.in_(MAKER_TIME_IN_FORCE))
     cancel_when_stale: bool = True
     stop_before_end_s: float | None = attrs.field(
-        default=None, validator=attrs.validators.optional(NON_NEGATIVE))
+        default=STOP_BEFORE_END_S, validator=attrs.validators.optional(NON_NEGATIVE))
 
 
 @attrs.frozen

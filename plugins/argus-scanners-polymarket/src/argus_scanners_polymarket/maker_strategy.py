@@ -17,8 +17,8 @@ not at the token's next book event):
 2. **Stale book.**  When the book is not tradeable (a disconnect, a checksum failure,
    a quiet feed), or its market takes no orders (instrument ``meta`` says not accepting
    or closed, or its event is closed), the token's quotes are cancelled
-   (``cancel_when_stale``) and nothing is posted until that changes.  With
-   ``stop_before_end_s`` set, from that long before its event's end (``Event.end_ts_ns``)
+   (``cancel_when_stale``) and nothing is posted until that changes.  From
+   ``stop_before_end_s`` (default an hour) before its event's end (``Event.end_ts_ns``)
    on, the quotes are cancelled whatever ``cancel_when_stale`` says, and nothing is
    posted again: near and past the end, takers often know the outcome first.
 3. **Prices.**  :func:`argus_scanners_polymarket.maker.quote_sides` (the maker

@@ -681,6 +681,12 @@ class MarketStream:
         self._queue.put_nowait(ob)
 
     def _on_price_change(self, msg: dict[str, Any], ts: int) -> None:
+        # Each change's ``hash`` is not checked: it cannot be.  The channel documents it as
+        # "hash of the order" (market-channel page, PriceChange table), with no algorithm;
+        # the book hash (``books.book_hash``) covers fields a change does not carry
+        # (``min_order_size``, ``tick_size``, ``neg_risk``, ``last_trade_price``, the book's
+        # own timestamp, every level as the venue's text).  A change is checked instead by
+        # the ``best_bid`` / ``best_ask`` it states and a crossed book (_book_doubt).
         changes = msg["price_changes"]
         if not isinstance(changes, list) or not changes:
             # (an emptied list would be a change lost unseen: the channel has no seq)

@@ -147,7 +147,7 @@ class ExecutionsFeed(OrderTracker):
                     # can be listed first): decide later, once its id is known.
                     later.append(trade)
                     continue
-                self._seen_trades[fill.fill_id] = trade.match_time_s
+                self._seen_trades[fill.fill_id] = self.match_s(trade)
                 self._count(fill)
                 out.append(fill)
         return out, later

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -142,13 +143,50 @@ def _shared_not_exhaustive(gamma: list[GammaEvent], events: list[Event]) -> list
                 shared.add(instrument_id(token))
     out = []
     for event in events:
-        named = {i for o in event.outcomes for i in (o.yes_instrument_id, o.no_instrument_id)}
-        if event.exhaustive and named & shared:
+        if event.exhaustive and _named(event) & shared:
             log.warning("polymarket: event %s (%s) shares markets with another event: not "
                         "exhaustive", event.event_id, event.title[:60])
             event = attrs.evolve(event, exhaustive=False)
         out.append(event)
     return out
+
+
+def _named(event: Event) -> set[str]:
+    return {i for o in event.outcomes for i in (o.yes_instrument_id, o.no_instrument_id)}
+
+
+def shared_with_known(gamma: list[GammaEvent], events: list[Event],
+                      instruments: list[Instrument], known_events: Iterable[Event],
+                      known_instruments: Mapping[str, Instrument]
+                      ) -> tuple[list[Event], list[Instrument]]:
+    """:func:`build`'s rule for a discovery of some events only (a ``new_market`` frame's:
+    Gamma asked for the announced event ids), against what the stream knows: an event of
+    ``events`` naming a token that a known event outside this discovery also names, and
+    that known event, are ``exhaustive=False`` (the known one returned among the events,
+    changed), and the token keeps its known instrument (the first listing's).  Before, the
+    check saw only the new events and found nothing shared, while a discovery at the start
+    listing both marked both."""
+    batch = {ev.event_id for ev in events}
+    others = [ev for ev in known_events if ev.event_id not in batch]
+    elsewhere = set().union(*(_named(ev) for ev in others))
+    shared = {i for ev in events for i in _named(ev) if i in elsewhere}
+    if not shared:
+        return events, instruments
+    out: list[Event] = []
+    for event in [*events, *(ev for ev in others if _named(ev) & shared)]:
+        if event.exhaustive and _named(event) & shared:
+            log.warning("polymarket: event %s (%s) shares markets with another event: not "
+                        "exhaustive", event.event_id, event.title[:60])
+            event = attrs.evolve(event, exhaustive=False)
+        out.append(event)
+    ours = {ev.event_id for ev in gamma}
+    kept = []
+    for inst in instruments:
+        old = known_instruments.get(inst.id)
+        if inst.id in shared and old is not None and old.meta.get("event_id") not in ours:
+            inst = old  # listed first under another event: that listing's instrument stays
+        kept.append(inst)
+    return out, kept
 
 
 def market_instruments(market: GammaMarket, settings: PolymarketSettings) -> list[Instrument]:

@@ -46,6 +46,19 @@ log = logging.getLogger(__name__)
 #: How long an order given up as never placed is still looked for in the venue's open
 #: orders (a post held on the way can be placed after the give-up; it is then cancelled).
 LATE_PLACEMENT_WATCH_S = 3600.0
+#: How far ahead of this machine's clock a trade's ``match_time`` may stamp its fills.  A
+#: fill is never dropped (the core leaves out market events stamped over 5 minutes ahead,
+#: never fills): one stamped later is booked at the clock plus this, said once.  Before,
+#: it was booked at the venue's stamp (years ahead: damage, or milliseconds read as
+#: seconds) and the trades poll's window, which follows the newest match, moved there:
+#: every later fill went unread by the poll.
+FILL_AHEAD_ALLOWANCE_S = 5
+
+
+def match_stamp_s(trade: ClobTrade, now_s: float) -> int:
+    """``trade``'s ``match_time`` (unix seconds; 0 when it had none), no later than
+    ``now_s`` plus :data:`FILL_AHEAD_ALLOWANCE_S`."""
+    return min(trade.match_time_s, int(now_s) + FILL_AHEAD_ALLOWANCE_S)
 
 
 @attrs.frozen
@@ -118,6 +131,7 @@ class OrderTracker:
         self._consumer = "none"
         self._looked_up: set[str] = set()  # venue order ids already asked about (GET order)
         self._seen_trades: dict[str, int] = {}  # fill id -> match time (s), for de-duplication
+        self._fill_ahead_said = False  # a trade stamped ahead was said (see match_s)
         #: Where the first trades poll starts after a restart (newest booked fill, seconds).
         self.resume_after_s: int | None = None
         #: What ``executions()`` reports next (fills and ``OrderUpdate``s, in venue order).
@@ -248,7 +262,7 @@ class OrderTracker:
         stable across polls, so a trade seen twice is one fill."""
         by_vid = {v: c for c, v in self.venue_ids.items()}
         our_key = self.client.creds.api_key if self.client.creds is not None else ""
-        ts = trade.match_time_s * 1_000_000_000 or time.time_ns()
+        ts = self.match_s(trade) * 1_000_000_000 or time.time_ns()
         out = []
         if trade.trader_side == "TAKER":
             vid = trade.taker_order_id
@@ -264,6 +278,19 @@ class OrderTracker:
             out.append(self._trade_fill(f"{trade.trade_id}:{m.order_id}", coid, m.asset_id,
                                         m.side, m.price, m.matched_amount, Liquidity.MAKER, ts))
         return out
+
+    def match_s(self, trade: ClobTrade) -> int:
+        """:func:`match_stamp_s` at this machine's clock, a stamp held back said once (per
+        process: a venue whose clock runs ahead would say it for every trade)."""
+        now_s = time.time()
+        stamp = match_stamp_s(trade, now_s)
+        if stamp != trade.match_time_s and not self._fill_ahead_said:
+            self._fill_ahead_said = True
+            log.error("polymarket: trade %s matched %.0f s ahead of this machine's clock: its "
+                      "fills are booked at this clock (+%d s), and any later trade stamped "
+                      "that far ahead too (damaged data, or this machine's clock is wrong)",
+                      trade.trade_id, trade.match_time_s - now_s, FILL_AHEAD_ALLOWANCE_S)
+        return stamp
 
     def bookable(self, trade: ClobTrade) -> bool:
         """Whether ``trade``'s fills may be booked: its status is one that stands
@@ -408,7 +435,7 @@ class OrderTracker:
                 continue
             for fill in self.fills_of_trade(trade):
                 if fill.client_order_id == coid and fill.fill_id not in self._seen_trades:
-                    self._seen_trades[fill.fill_id] = trade.match_time_s
+                    self._seen_trades[fill.fill_id] = self.match_s(trade)
                     fills.append(fill)
         self._report([OrderUpdate(coid, OrderStatus.OPEN, time.time_ns(), vid), *fills])
         got = sum((f.quantity for f in fills), Decimal(0))

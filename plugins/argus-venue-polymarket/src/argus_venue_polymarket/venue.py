@@ -347,6 +347,9 @@ class PolymarketVenue(Venue):
         follow from now on."""
         events, instruments = inst_mod.build(gamma, self.settings)
         known = {ev.event_id: ev for ev in self._events or []}
+        # a discovery of the announced events only sees no token they share with the rest
+        events, instruments = inst_mod.shared_with_known(gamma, events, instruments,
+                                                         known.values(), self._instruments)
         found = listing_changes(self._instruments, known, events, instruments,
                                 set(stream.live) | {token_of(i) for i in self.settled})
         if not found:
