@@ -496,6 +496,7 @@ class Runner:
             return
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=10_000)
         self._queue = queue  # a fill booked between events wakes the loop (_between_events)
+        self.ctx.events_waiting = queue.qsize
 
         async def pump() -> None:
             try:
@@ -521,9 +522,10 @@ class Runner:
                 if queue.empty():
                     yield _IDLE
                 event = await queue.get()
+                taken = self.ctx.taken_mono_ns = time.monotonic_ns()
                 if event is _IDLE:
                     continue  # the tick's: the queue is empty again, idle at the top
-                self._event_at = time.monotonic_ns()
+                self._event_at = taken
                 if event is _END:
                     break
                 if getattr(event, "ts_ns", 0) > time.time_ns() + AHEAD_LIMIT_NS:

@@ -38,6 +38,11 @@ class RunContext:
     ledger: Ledger | None = None
     settings: dict[str, Any] = attrs.Factory(dict)
     venue: Venue | None = None  # the run's venue (plugins' on_startup may prepare it)
+    #: Paper and live: how many events wait in the loop's queue, and when (monotonic ns)
+    #: the loop last took one (an idle tick too): a health check reads a loop that takes
+    #: nothing while events wait as stuck.  None and 0 in a replay, or before the loop.
+    events_waiting: Callable[[], int] | None = None
+    taken_mono_ns: int = 0
 
 
 class Lazy(Mapping[str, T]):

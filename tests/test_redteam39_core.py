@@ -9,6 +9,7 @@ switch's own order) at 1e16 units, the per-play cap's shrink at 1e20 units.
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +76,71 @@ def test_the_run_summary_groups_thousands_in_every_count(
                              "n_trades": 1_136, "win_rate": 0.3})
     out = capsys.readouterr().out
     assert "2,273 / 12,345" in out and "1,136 / 30.0%" in out
+
+
+def test_the_run_context_shows_a_loop_that_stopped_taking_events(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loop held in an ``await`` (its event loop free, its heartbeat fine) while the
+    market keeps coming: the run's context shows events waiting and no take since
+    (``events_waiting``, ``taken_mono_ns``), which the monitor reads as stuck; before,
+    nothing outside the runner could see it until its 10,000-deep queue was full."""
+    import asyncio
+    import sys
+    import time
+    import types
+    from collections.abc import AsyncIterator
+
+    from argus_core import plugins
+    from argus_core.config import parse_config
+    from argus_core.hookspecs import hookimpl
+    from argus_core.interfaces import Venue
+    from argus_core.models import Bar, Instrument, MarketEvent
+    from argus_core.runner import Runner
+
+    class Ticking(Venue):
+        """A bar every 10 ms."""
+
+        name = "tick"
+
+        def __init__(self, settings: object) -> None:
+            pass
+
+        async def instruments(self) -> list[Instrument]:
+            return [Instrument("tick", "X/USD")]
+
+        async def stream(self) -> AsyncIterator[MarketEvent]:
+            for i in range(1, 400):
+                yield Bar("tick:X/USD", i * 10**9, 100.0, 101.0, 99.0, 100.0, 10.0)
+                await asyncio.sleep(0.01)
+
+    module = types.ModuleType("argus_test_ticking")
+    module.register_venues = hookimpl(  # type: ignore[attr-defined]
+        lambda register: register("tick", Ticking))
+    monkeypatch.setitem(sys.modules, "argus_test_ticking", module)
+    monkeypatch.setattr(plugins, "BUILTINS", (*plugins.BUILTINS, ("tick", "argus_test_ticking")))
+    config = parse_config({"argus": {"plugins": [], "mode": "paper"},
+                           "run": {"venue": "tick", "strategies": [], "risk_checks": []}},
+                          tmp_path / "c.toml")
+    runner = Runner(config, tmp_path / "run")
+    after = runner._after
+
+    def held_at_five(seq: int) -> bool:  # the loop awaits "for ever" after event 5
+        if seq == 5:
+            runner._pause_s = 3600.0
+            return True
+        return after(seq)
+
+    monkeypatch.setattr(runner, "_after", held_at_five)
+
+    async def main() -> tuple[int, float]:
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(1.0)
+        ctx = runner.ctx
+        assert ctx.events_waiting is not None and ctx.taken_mono_ns
+        seen = ctx.events_waiting(), (time.monotonic_ns() - ctx.taken_mono_ns) / 1e9
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return seen
+
+    waiting, since_s = asyncio.run(main())
+    assert waiting > 20 and since_s > 0.5, (waiting, since_s)

@@ -123,3 +123,32 @@ def test_a_loop_taking_events_and_a_quiet_market_are_not_stuck(
     code, body = server.health()
     assert (code, body["status"]) == (200, "ok"), body
     assert body["stream_blocked_s"] is None, body
+
+
+class _RunQueue:
+    """What a paper or live run's context says of its loop's queue."""
+
+    def __init__(self, waiting: int, taken_ago_s: float) -> None:
+        import time
+
+        self.events_waiting = lambda: waiting
+        self.taken_mono_ns = time.monotonic_ns() - int(taken_ago_s * S)
+
+
+@pytest.mark.parametrize(("waiting", "taken_ago_s", "status"), [
+    (1, 15.0, "stuck"),  # one event waits and the loop took nothing for 15 s
+    (0, 15.0, "ok"),  # a quiet market: nothing waits, the loop waits for the market
+    (3, 0.5, "ok"),  # a busy loop taking events
+])
+def test_a_loop_that_stops_taking_events_is_stuck_from_the_first_that_waits(
+        run_dir: Path, waiting: int, taken_ago_s: float, status: str) -> None:
+    """The runner's context shows its queue (``events_waiting``, ``taken_mono_ns``): a
+    loop awaiting forever with its event loop free is stuck as soon as an event waits
+    ``stuck_after_s``, long before the 10,000-deep queue fills."""
+    probe = LoopProbe()
+    probe.watch_queue(_RunQueue(waiting, taken_ago_s))
+    code, body = _server(run_dir, probe).health()
+    assert body["status"] == status, body
+    assert (code == 503) is (status == "stuck")
+    if status == "stuck":
+        assert body["queue_waiting_s"] == pytest.approx(15.0, abs=1.0)

@@ -36,6 +36,7 @@ def on_startup(ctx: Any) -> None:
         return
     stop_all(finished_only=True)  # a finished run's server gives way (and its port)
     probe = LoopProbe()
+    probe.watch_queue(ctx)
     if ctx.venue is None or not probe.watch_venue(ctx.venue):
         log.warning("monitor: cannot watch the venue's stream; loop metrics stay empty")
     run = ctx.config.run

@@ -52,6 +52,7 @@ class LoopProbe:
         #: since (monotonic); None while the stream's reader is waiting for the market
         self.handed_mono_ns: int | None = None
         self._beat_handle: asyncio.TimerHandle | None = None
+        self._run: Any = None  # the run's context (events_waiting, taken_mono_ns)
 
     def watch_venue(self, venue: Venue) -> bool:
         """Wrap ``venue.stream`` so every event is noted; False when the venue object
@@ -121,6 +122,21 @@ class LoopProbe:
         last = max(beat, self.last_event_mono_ns or beat)
         return max(0.0, (self.monotonic_ns() - last) / 1e9)
 
+    def watch_queue(self, ctx: Any) -> None:
+        """Read the loop's queue through the run's context (``events_waiting``,
+        ``taken_mono_ns``: paper and live runs; a replay has no queue)."""
+        self._run = ctx
+
+    def waiting_s(self) -> float | None:
+        """Seconds since the loop last took anything from its queue while events wait in
+        it (None: none waits, a replay, or not watched): a loop that stopped taking
+        events, blocked or awaiting forever, from the first event that queues up."""
+        waiting = getattr(self._run, "events_waiting", None)
+        taken = getattr(self._run, "taken_mono_ns", 0)
+        if waiting is None or not taken or self.stopped or not waiting():
+            return None
+        return max(0.0, (time.monotonic_ns() - taken) / 1e9)  # (the runner's clock)
+
     def blocked_s(self) -> float | None:
         """Seconds the newest event has waited for its reader to ask for the next one
         (None: the reader is waiting for the market, or nothing arrived yet).
@@ -129,9 +145,8 @@ class LoopProbe:
         the loop's queue (10,000 deep) and asks for the next at once: an event waits
         here only while that queue is full, i.e. while the loop takes nothing from it.
         A healthy loop under load takes one within an event's work, so a wait of
-        ``stuck_after_s`` means events arrive and none is processed.  A loop that stops
-        processing but stays free (awaiting forever) is seen only once the queue is
-        full: the runner exposes neither its queue nor what it processed."""
+        ``stuck_after_s`` means events arrive and none is processed (:meth:`waiting_s`
+        sees it sooner, from the run's context, when it is watched)."""
         handed = self.handed_mono_ns
         if handed is None or self.stopped:
             return None

@@ -285,12 +285,13 @@ class MonitorServer:
             state = UNKNOWN_STATE
         stalled_s = self.probe.stalled_s()
         blocked_s = self.probe.blocked_s()
+        waiting_s = self.probe.waiting_s()
         if self.probe.stopped:
             status = "stopped"
         elif stalled_s is not None and stalled_s > self.settings.stuck_after_s:
             status = "stuck"  # the process lives, its loop runs nothing
-        elif blocked_s is not None and blocked_s > self.settings.stuck_after_s:
-            status = "stuck"  # events arrive, the loop takes none (its queue is full)
+        elif max(blocked_s or 0.0, waiting_s or 0.0) > self.settings.stuck_after_s:
+            status = "stuck"  # events arrive and wait, the loop takes none
         elif state in (TradingState.HALTED.value, UNKNOWN_STATE):
             status = state
         elif quiet_s > self.settings.stale_after_s:
@@ -299,6 +300,7 @@ class MonitorServer:
             status = "ok"
         body = {"status": status, "trading_state": state, "last_event_age_s": age_s,
                 "loop_stalled_s": stalled_s, "stream_blocked_s": blocked_s,
+                "queue_waiting_s": waiting_s,
                 "run_id": self.run_id}
         return (200 if status == "ok" else 503), body
 
