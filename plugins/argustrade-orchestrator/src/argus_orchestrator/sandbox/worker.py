@@ -36,7 +36,8 @@ protection):
    to read; no sockets, exec, fork, ptrace, renice, scheduler, affinity,
    I/O priority or rlimit changes;
 10. Python guards (defence in depth only): an audit hook refusing file,
-    process, socket, ctypes, import and introspection events, a restricted
+    process, socket, ctypes, import and introspection events and every compile and
+    exec but the worker's own one of each (of the checked source), a restricted
     ``__builtins__`` for the strategy module, imports that give a read-only view
     of a module's allowed members (the host's ``allowed_imports``), never the module,
     and a check of the compiled module before it runs: no dunder name beyond those
@@ -531,6 +532,14 @@ _BLOCKED_EVENT_PREFIXES = (
     "sqlite3.", "glob.", "tempfile.", "pty.", "syslog.", "time.sleep",
 )
 
+#: The audit hook's refusal of code made at run time (``compile`` or ``exec``).
+REFUSED_CODE = ("sandbox: {event} refused: strategy code may not compile or run code "
+                "made from a string (a typing forward reference such as Union['...'] "
+                "is one)")
+_REFUSED_CODE_MESSAGES = frozenset(REFUSED_CODE.format(event=e) for e in ("compile", "exec"))
+#: The exec latch's value while the worker compiles the strategy's source.
+_COMPILE_ONCE = object()
+
 
 def allowed_imports(policy: dict[str, Any]) -> dict[str, frozenset[str]]:
     """The policy's ``allowed_imports`` (module -> the member names a strategy may have of
@@ -576,21 +585,32 @@ def module_view(name: str, module: Any, members: frozenset[str]) -> Any:
     return type(name, (), namespace)()
 
 
-def _install_guards(imports: dict[str, frozenset[str]]) -> tuple[dict[str, Any], list[bool]]:
-    """Audit hook + restricted builtins; returns the builtins and the exec latch."""
+def _install_guards(imports: dict[str, frozenset[str]]) -> tuple[dict[str, Any], list[Any]]:
+    """Audit hook + restricted builtins; returns the builtins and the exec latch (what
+    the hook lets through once: :data:`_COMPILE_ONCE`, a code object, or None)."""
     import builtins
 
     allowed = set(imports)
     # Built before the hook is in place; the modules themselves were imported by main().
     views = {name: module_view(name, sys.modules[name], members)
              for name, members in imports.items()}
-    exec_latch = [False]
+    exec_latch: list[Any] = [None]
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
-        if event in ("exec", "compile"):
-            if exec_latch[0]:
+        # One compile (the worker's own, of the source) and one exec (of exactly the code
+        # it checked) pass, each once: while the module body ran, a latch left open for
+        # it let the body's own evals through (typing's Union['...']._evaluate(...) ran
+        # a string with the real builtins, __import__ and getattr included).
+        if event == "compile":
+            if exec_latch[0] is _COMPILE_ONCE:
+                exec_latch[0] = None
                 return
-            raise RuntimeError(f"sandbox: {event} refused")
+            raise RuntimeError(REFUSED_CODE.format(event=event))
+        if event == "exec":
+            if exec_latch[0] is not None and args and args[0] is exec_latch[0]:
+                exec_latch[0] = None
+                return
+            raise RuntimeError(REFUSED_CODE.format(event=event))
         if event == "import":
             if args and args[0] in allowed:
                 return
@@ -632,13 +652,13 @@ def _install_guards(imports: dict[str, frozenset[str]]) -> tuple[dict[str, Any],
 
 
 def _guards(policy: dict[str, Any], imports: dict[str, frozenset[str]],
-            report: dict[str, Any]) -> tuple[Any, list[bool]]:
+            report: dict[str, Any]) -> tuple[Any, list[Any]]:
     """The builtins the strategy module gets and the exec latch; installs the audit hook
     (before the 'loading' frame, so that the report it carries shows it)."""
     if not policy.get("python_guards", True):
         import builtins
 
-        return builtins, [True]
+        return builtins, [None]
     guarded = _install_guards(imports)
     report["audit_hook"] = True
     report["restricted_builtins"] = True
@@ -660,6 +680,8 @@ COMPILER_DUNDERS = frozenset({
 #: Plain names refused too: ``str.format``/``format_map`` walk attributes named in their
 #: fields (``"{0.__globals__[sys]}"``), so a dunder read hides in a string made at run time.
 REFUSED_NAMES = frozenset({"format", "format_map"})
+#: The opcode of a class pattern (``case C(attr=...)``): its keywords are attribute names.
+_MATCH_CLASS = dis.opmap["MATCH_CLASS"]
 
 
 class StrategyRefused(Exception):
@@ -690,12 +712,19 @@ def _refused_uses(code: CodeType) -> Iterator[tuple[str, CodeType, bool]]:
         for name in current.co_names:
             if _refused(name, plain=True):
                 yield name, current, False
+        # A class pattern's keywords are names it looks up ('case str(format=f)' handed
+        # out str.format): in code holding one, a constant tuple's strings are checked as
+        # names ('format' too), as the pattern's tuple cannot be told from the others.
+        looks_up = _MATCH_CLASS in current.co_code[::2]
         consts = list(current.co_consts)
         while consts:
             const = consts.pop()
             if type(const) is CodeType:
                 pending.append(const)
             elif type(const) is tuple or type(const) is frozenset:
+                if looks_up and type(const) is tuple:
+                    yield from ((name, current, False) for name in const
+                                if _refused(name, plain=True) and not _dunder(name))
                 consts.extend(const)
             elif _refused(const, plain=False):
                 yield const, current, True
@@ -746,17 +775,37 @@ def check_names(code: CodeType) -> None:
             f"classes and functions, '__init__' and '__future__') nor 'format'/'format_map'")
 
 
-def _load_strategy(source: str, guards: tuple[Any, list[bool]]) -> Any:
+def _module_line(exc: BaseException) -> int | str:
+    """The strategy module's line that was running when ``exc`` left it: the second
+    traceback entry (the first is the worker's ``exec``).  Line numbers only: reading a
+    traceback's frame is an audited event the hook refuses."""
+    entry = exc.__traceback__
+    entry = entry.tb_next if entry is not None else None
+    return entry.tb_lineno if entry is not None else "?"
+
+
+def _load_strategy(source: str, guards: tuple[Any, list[Any]]) -> Any:
     builtins_ns, latch = guards
     namespace: dict[str, Any] = {"__builtins__": builtins_ns, "__name__": "strategy"}
-    latch[0] = True  # compile and exec of the strategy alone pass the audit hook
+    # The audit hook lets this compile through, then the exec of this code object: each
+    # once, so nothing the module body compiles or runs itself passes.
+    latch[0] = _COMPILE_ONCE
     try:
         code = compile(source, "<strategy>", "exec", COMPILE_FLAGS, dont_inherit=True)
-        if type(builtins_ns) is dict:  # the Python guards are on (off: the real builtins)
-            check_names(code)
-        exec(code, namespace)
     finally:
-        latch[0] = False
+        latch[0] = None
+    if type(builtins_ns) is dict:  # the Python guards are on (off: the real builtins)
+        check_names(code)
+    latch[0] = code
+    try:
+        exec(code, namespace)
+    except RuntimeError as exc:
+        if exc.args and exc.args[0] in _REFUSED_CODE_MESSAGES:
+            raise StrategyRefused(f"sandbox: line {_module_line(exc)} {exc.args[0][9:]}") \
+                from None
+        raise
+    finally:
+        latch[0] = None
     cls = namespace.get("Strategy")
     if not isinstance(cls, type):
         raise TypeError("the module defines no class Strategy")
