@@ -8,11 +8,15 @@ Three tasks share the bot's loop:
   ``retry_after`` and sends the same message again; a network error is retried too, so a
   HALTED notice is never lost to a hiccup;
 * the **watcher** reads the ledger read-only every ``ledger_poll_s`` for state changes,
-  risk events, drift alarms and rollbacks (:class:`~argus_telegram.ledger_view.LedgerWatcher`);
+  risk events, drift alarms, rollbacks and fills
+  (:class:`~argus_telegram.ledger_view.LedgerWatcher`), and whenever all it derived has
+  been delivered saves its marks in the run folder (:mod:`argus_telegram.delivered`): the
+  next bot of the run starts from them, telling what it missed, marked late;
 * the **poller** long-polls ``getUpdates`` (confirming each update with ``offset``) and
   answers commands from the configured chats; any other chat is refused and logged.
 
-Fills arrive from the loop's thread through :meth:`TelegramBot.notify` (a locked queue).
+Fills are read from the ledger like the rest (committed fills, as the ``on_fill``
+observers see them), so what a crash kept from the chats is re-derived by the next bot.
 The token is read once, at :meth:`TelegramBot.start`, and never logged: ``httpx`` logs
 every request's URL, which holds the token, so a filter masks it on that logger.
 """
@@ -51,10 +55,10 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBUserWarning
 
 from argus_core import ConfigError, TradingState, redact
-from argus_telegram import commands
+from argus_telegram import commands, delivered
 from argus_telegram.config import TelegramSettings
-from argus_telegram.ledger_view import LedgerWatcher, describe_state
-from argus_telegram.outbox import Notice, Outbox, RateLimiter, outgoing
+from argus_telegram.ledger_view import LedgerWatcher, Marks, MarksError, describe_state
+from argus_telegram.outbox import Notice, Outbox, RateLimiter, hh_mm, outgoing
 
 log = logging.getLogger(__name__)
 _TAG = re.compile(r"<[^>]*>")
@@ -174,10 +178,16 @@ class TelegramBot:
                  mode: str) -> None:
         self.settings, self.run_dir = settings, Path(run_dir)
         self.run_id, self.mode = run_id, mode
-        self.outbox = Outbox(settings.max_pending)
+        self.outbox = Outbox(settings.max_pending, late_after_s=settings.late_after_s)
         self.limiter = RateLimiter(settings.max_messages_per_minute,
                                    settings.min_message_interval_s)
-        self.watcher = LedgerWatcher(self.run_dir)
+        self.watcher = LedgerWatcher(self.run_dir, max_fills=settings.max_pending)
+        #: What the ledger held after the marks a previous bot of the run delivered up to
+        #: (sent after the start notice, marked late), and the marks last saved.
+        self.catch_up: list[Notice] = []
+        self._saved: Marks | None = None
+        self.catch_up_problem: str | None = None  # why the marks file could not be used
+        self._save_failed = False
         self.username: str | None = None
         # (chat id, user, command) refused, the newest MAX_REFUSED
         self.refused: deque[tuple[int, str, str]] = deque(maxlen=MAX_REFUSED)
@@ -216,7 +226,7 @@ class TelegramBot:
         self._masked_loggers = url_loggers()
         for logger in self._masked_loggers:
             logger.addFilter(self._mask)
-        self.watcher.prime()
+        self.catch_up = self._prime()
         self._thread = threading.Thread(target=self._run_thread, args=(token,),
                                         name=f"argus-telegram-{self.run_id[:12]}",
                                         daemon=True)
@@ -229,6 +239,28 @@ class TelegramBot:
             error = self._startup_error
             self._unmask()
             raise error
+
+    def _prime(self) -> list[Notice]:
+        """Prime the watcher from the marks a previous bot of this run delivered up to,
+        returning what followed them, marked late; without a marks file (a first start)
+        from now, as with one that cannot be used (warned, in the log and the chats)."""
+        path = delivered.path_of(self.run_dir)
+        try:
+            since = delivered.load(self.run_dir, self.run_id)
+            if since is not None:
+                late = (f"⏰ <i>late: from before this bot started "
+                        f"({hh_mm(time.time())} UTC)</i>: ")
+                notices = self.watcher.prime(since, late)
+                self._saved = since
+                log.info("telegram: %d alert(s) from before this bot started, from %s",
+                         len(notices), path)
+                return notices
+        except MarksError as exc:
+            log.warning("telegram: %s %s; alerts from before this bot started are not "
+                        "sent (it starts from now)", path, exc)
+            self.catch_up_problem = str(exc)
+        self.watcher.prime()
+        return []
 
     def notify(self, notice: Notice) -> None:
         """Queue a notification (any thread), if its kind is configured."""
@@ -370,6 +402,14 @@ class TelegramBot:
         self.notify(Notice("run", f"▶️ Argus run <code>{escape(self.run_id)}</code> "
                                   f"({escape(self.mode)}) started{held}; /help lists the "
                                   f"commands", critical=bool(held)))
+        if self.catch_up_problem is not None:
+            self.outbox.put(Notice("run", f"⚠️ <code>{delivered.MARKS_FILE}</code> "
+                                          f"{escape(self.catch_up_problem)}: alerts from "
+                                          f"before this bot started are not sent; /status "
+                                          f"shows the state now"))
+        for notice in self.catch_up:
+            self.notify(notice)
+        self.catch_up = []
         if self.stale:  # to every chat (whatever ``events`` says): a person is waiting
             self.outbox.put(Notice("run", f"⚠️ Not obeyed: {len(self.stale)} command(s) sent "
                                           f"before this bot started (for an earlier run, or "
@@ -389,6 +429,7 @@ class TelegramBot:
             self.notify(Notice("run", f"⏹ Argus run <code>{escape(self.run_id)}</code> "
                                       f"stopped"))
             await self._flush(sender)
+            self._save_marks()
         finally:
             for task in (poller, watcher, sender, *self._tasks):
                 task.cancel()
@@ -419,17 +460,42 @@ class TelegramBot:
     async def _final_read(self) -> None:
         try:
             if self._polling is not None:  # a read the shutdown's cancel interrupted
-                for notice in await self._polling:
-                    self.notify(notice)
+                polling = self._polling
+                try:
+                    for notice in await polling:
+                        self.notify(notice)
+                finally:
+                    self._polling = None
             for notice in await asyncio.to_thread(self.watcher.poll):
                 self.notify(notice)
         except Exception as exc:  # the run is ending; say so and go on
             log.warning("telegram: last ledger read failed: %s", exc)
 
     # -- notifications ------------------------------------------------------------------
+    def _save_marks(self) -> None:
+        """Save the watcher's marks when everything derived up to them has been delivered:
+        nothing queued, no message in hand, no ledger read in flight (its marks moved, its
+        notices not queued yet).  On the bot's loop, between the watcher's reads: the
+        check and the marks are one moment.  A write that fails is warned of once."""
+        if len(self.outbox) or self._delivering or self._polling is not None:
+            return
+        marks = self.watcher.marks()
+        if marks == self._saved:
+            return
+        try:
+            delivered.save(self.run_dir, self.run_id, marks)
+        except OSError as exc:
+            if not self._save_failed:
+                log.warning("telegram: cannot save the delivered marks (%s); a restart "
+                            "may not tell what happened before it", exc)
+            self._save_failed = True
+            return
+        self._saved, self._save_failed = marks, False
+
     async def _watch_ledger(self) -> None:
         while True:
             await asyncio.sleep(self.settings.ledger_poll_s)
+            self._save_marks()
             # The read runs in a thread no cancel stops: it moves the watcher's high-water
             # marks even when shutdown cancels this task, so its future is kept for the
             # last read to deliver (a state change read then was lost: never announced).

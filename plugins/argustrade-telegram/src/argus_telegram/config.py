@@ -81,6 +81,9 @@ class TelegramSettings:
             CODE`` (the one-time code the bot answered) within this many seconds, so a
             mistyped or replayed command sells nothing; 0: it acts on one message.
             ``/kill`` always acts at once (a halt is the safe direction).
+        late_after_s: a notification sent more than this many seconds after it was queued
+            (Telegram unreachable, rate-limited) is marked late (``⏰ late (queued 14:02
+            UTC)``); those re-derived at start-up from before the bot started always are.
     """
 
     token: Secret | None = attrs.field(default=None, validator=_check_token)
@@ -103,6 +106,7 @@ class TelegramSettings:
     shutdown_flush_s: float = attrs.field(default=15.0, validator=in_range(0))
     report_timeout_s: float = attrs.field(default=300.0, validator=POSITIVE)
     confirm_within_s: float = attrs.field(default=60.0, validator=in_range(0, 3600))
+    late_after_s: float = attrs.field(default=300.0, validator=in_range(1, 86_400))
 
     def __attrs_post_init__(self) -> None:
         if self.token is not None and not self.chat_ids:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
 import json
 from collections.abc import Iterator
 from decimal import Decimal
@@ -26,7 +27,7 @@ import apsw
 import attrs
 
 from argus_core import LEDGER_FILE, OrderStatus, TradingState, open_read_only
-from argus_telegram.outbox import Notice
+from argus_telegram.outbox import Notice, fill_line
 
 #: Order statuses that still work at the venue.
 OPEN_STATUSES = (OrderStatus.PENDING.value, OrderStatus.OPEN.value,
@@ -130,35 +131,92 @@ def describe_state(latch: dict[str, Any]) -> str:
     return f"<b>{state}</b>" + (f" ({detail})" if detail else "")
 
 
+#: At start-up, at most this many fills from before the bot started are listed (the
+#: newest), the rest counted; likewise rollbacks and kinds of risk event.
+LATE_FILLS = 10
+LATE_ROLLBACKS = 10
+LATE_RISK_GROUPS = 20
+
+
+class MarksError(ValueError):
+    """Delivered marks that do not fit this ledger (beyond its end)."""
+
+
+@attrs.frozen
+class Marks:
+    """The watcher's high-water marks: what it has read (and, once saved, delivered).
+
+    The latch is kept as the SHA-256 of its JSON text (a change is all that matters; its
+    reason stays in the ledger, never in the marks file)."""
+
+    latch_sha256: str | None
+    risk_id: int
+    strategy_event_id: int
+    fill_rowid: int
+
+
+def latch_digest(latch: str | None) -> str | None:
+    """The SHA-256 (hex) of the latch's JSON text; None when no one has set it."""
+    return None if latch is None else hashlib.sha256(latch.encode()).hexdigest()
+
+
 @attrs.define
 class LedgerWatcher:
     """Turns what was committed since the last :meth:`poll` into notices.
 
-    High-water marks: the last ``risk_events.id`` and ``strategy_events.id`` seen, and the
-    last trading-state latch (its JSON text: the loop stamps it with the simulated clock,
-    so its ``ts_ns`` cannot order it).  :meth:`prime` sets them to what exists, so a
-    resumed run does not replay its history."""
+    High-water marks: the last ``risk_events.id``, ``strategy_events.id`` and ``fills``
+    rowid seen, and the last trading-state latch (its JSON text: the loop stamps it with the
+    simulated clock, so its ``ts_ns`` cannot order it).  :meth:`prime` sets them to what
+    exists, so a resumed run does not replay its history, or, given the marks a previous
+    bot delivered up to, tells what happened since, marked late."""
 
     run_dir: Path
     risk_id: int = 0
     strategy_event_id: int = 0
+    fill_rowid: int = 0
     latch: str | None = None
+    #: Fills listed by one poll at most (the newest; the rest are counted).
+    max_fills: int = 500
     #: The trading state when :meth:`prime` read the ledger (a resumed run may start
     #: halted or reducing: the start notice says so, the watcher never would).
     start_state: dict[str, Any] = attrs.Factory(lambda: {"state": TradingState.ACTIVE.value})
 
-    def prime(self) -> None:
-        """Start from what the ledger holds now."""
+    def marks(self) -> Marks:
+        """The marks as they stand."""
+        return Marks(latch_digest(self.latch), self.risk_id, self.strategy_event_id,
+                     self.fill_rowid)
+
+    def prime(self, since: Marks | None = None, late: str = "") -> list[Notice]:
+        """Start from what the ledger holds now.  With ``since`` (the marks a previous bot
+        delivered up to), also return notices of what was committed after them, each
+        prefixed ``late`` (HTML): the trading state if it changed, a line per kind of risk
+        event, the newest rollbacks and fills with a count of the rest.  ``MarksError``
+        (nothing changed) when a mark lies beyond the ledger's end."""
         with read_only(self.run_dir) as conn:
-            self.risk_id = _max_id(conn, "risk_events")
-            if has_table(conn, "strategy_events"):
-                self.strategy_event_id = _max_id(conn, "strategy_events")
-            self.latch = _latch_text(conn)
+            risk_id = _max_id(conn, "risk_events")
+            events = has_table(conn, "strategy_events")
+            strategy_event_id = _max_id(conn, "strategy_events") if events else 0
+            fill_rowid = _max_rowid(conn, "fills")
+            latch = _latch_text(conn)
+            notices: list[Notice] = []
+            if since is not None:
+                for name, mark, end in (("risk_events id", since.risk_id, risk_id),
+                                        ("strategy_events id", since.strategy_event_id,
+                                         strategy_event_id),
+                                        ("fills rowid", since.fill_rowid, fill_rowid)):
+                    if mark > end:
+                        raise MarksError(f"its {name} {mark} is beyond the ledger's end "
+                                         f"({end}): not this run's ledger, or damaged")
+                notices = _late_notices(conn, since, late, events)
+            self.risk_id, self.strategy_event_id, self.fill_rowid = (
+                risk_id, strategy_event_id, fill_rowid)
+            self.latch = latch
             self.start_state = trading_state(conn)
+        return notices
 
     def poll(self) -> list[Notice]:
-        """Notices for state changes, risk events, drift alarms and rollbacks since the
-        last poll, in that order."""
+        """Notices for state changes, risk events, drift alarms, rollbacks and fills since
+        the last poll, in that order."""
         notices: list[Notice] = []
         with read_only(self.run_dir) as conn:
             latch = _latch_text(conn)
@@ -176,12 +234,95 @@ class LedgerWatcher:
                                (self.strategy_event_id,))
                 if changes:
                     self.strategy_event_id = int(changes[-1]["id"])
-                notices.extend(Notice(
-                    "rollbacks",
-                    f"↩️ <b>Rollback</b>: strategy version {escape(str(c['version_id']))} "
-                    f"rolled back ({escape(str(c['reason']))}; by {escape(str(c['actor']))})",
-                    critical=True) for c in changes if c["to_status"] == "rolled_back")
+                notices.extend(_rollback_notice(c) for c in changes
+                               if c["to_status"] == "rolled_back")
+            fills, total, self.fill_rowid = _fills_since(conn, self.fill_rowid,
+                                                         self.max_fills)
+            if total > len(fills):
+                notices.append(Notice("fills", f"<i>({total - len(fills)} older fills "
+                                               f"not listed: {total} at once)</i>"))
+            notices.extend(Notice("fills", _fill_html(f)) for f in fills)
         return notices
+
+
+def _rollback_notice(change: dict[str, Any], late: str = "") -> Notice:
+    return Notice("rollbacks",
+                  f"{late}↩️ <b>Rollback</b>: strategy version "
+                  f"{escape(str(change['version_id']))} rolled back "
+                  f"({escape(str(change['reason']))}; by {escape(str(change['actor']))})",
+                  critical=True, late=bool(late))
+
+
+def _fill_html(row: dict[str, Any]) -> str:
+    return fill_line(row["side"], row["quantity"], row["instrument_id"], row["price"],
+                     row["fee"], row["liquidity"])
+
+
+def _fills_since(conn: apsw.Connection, mark: int, limit: int
+                 ) -> tuple[list[dict[str, Any]], int, int]:
+    """The newest ``limit`` fills after rowid ``mark`` in order, how many there are after
+    it, and the new mark (only ``limit`` rows are read, however many there are)."""
+    row = conn.execute("select count(*), max(rowid) from fills where rowid > ?", (mark,)
+                       ).fetchone()
+    if row is None or not row[0]:
+        return [], 0, mark
+    total, last = int(row[0]), int(row[1])
+    newest = rows(conn, "select rowid as seq, * from fills where rowid > ? "
+                        "order by rowid desc limit ?", (mark, limit))
+    return newest[::-1], total, last
+
+
+def _late_notices(conn: apsw.Connection, since: Marks, late: str, events: bool
+                  ) -> list[Notice]:
+    """What was committed after ``since``, bounded however much it is: the latch as it
+    stands if it changed, one line per kind of risk event (the newest kinds), the newest
+    rollbacks and fills with counts of the rest."""
+    notices: list[Notice] = []
+    if latch_digest(_latch_text(conn)) != since.latch_sha256:
+        notices.append(Notice("states", f"{late}🚦 Trading "
+                                        f"{describe_state(trading_state(conn))}",
+                              critical=True, late=True))
+    groups = rows(conn, "select check_name, action, count(*) as n, max(id) as last_id, "
+                        "min(id) as first_id from risk_events where id > ? "
+                        "group by check_name, action", (since.risk_id,))
+    groups.sort(key=lambda g: int(g["last_id"]))
+    if len(groups) > LATE_RISK_GROUPS:
+        left = groups[:-LATE_RISK_GROUPS]
+        notices.append(Notice("risk", f"{late}<i>({sum(int(g['n']) for g in left)} older "
+                                      f"risk events of {len(left)} other kinds not listed)"
+                                      f"</i>", late=True))
+        groups = groups[-LATE_RISK_GROUPS:]
+    groups.sort(key=lambda g: int(g["first_id"]))
+    for group in groups:
+        shown = rows(conn, "select * from risk_events where id > ? and check_name = ? and "
+                           "action = ? order by id desc limit ?",
+                     (since.risk_id, group["check_name"], group["action"],
+                      AGGREGATE_AFTER - 1))[::-1]
+        count = int(group["n"])
+        if count >= AGGREGATE_AFTER:
+            shown = shown[-1:]
+        for notice in _risk_notices(shown, count):
+            notices.append(attrs.evolve(notice, html=late + notice.html, late=True))
+    if events:
+        (count,) = conn.execute("select count(*) from strategy_events where id > ? and "
+                                "to_status = 'rolled_back'", (since.strategy_event_id,)
+                                ).fetchone() or (0,)
+        newest = rows(conn, "select * from strategy_events where id > ? and to_status = "
+                            "'rolled_back' order by id desc limit ?",
+                      (since.strategy_event_id, LATE_ROLLBACKS))[::-1]
+        if count > len(newest):
+            notices.append(Notice("rollbacks", f"{late}<i>({count - len(newest)} older "
+                                               f"rollbacks not listed)</i>", critical=True,
+                                  late=True))
+        notices.extend(_rollback_notice(c, late) for c in newest)
+    fills, total, _ = _fills_since(conn, since.fill_rowid, LATE_FILLS)
+    if fills:
+        head = f"{late}{total} fill{'s' if total != 1 else ''}" + (
+            f"; {total - len(fills)} older not listed, the newest {len(fills)}:"
+            if total > len(fills) else ":")
+        notices.append(Notice("fills", "\n".join([head, *map(_fill_html, fills)]),
+                              late=True))
+    return notices
 
 
 def _max_id(conn: apsw.Connection, table: str) -> int:
@@ -195,31 +336,40 @@ def _latch_text(conn: apsw.Connection) -> str | None:
     return None if row is None else str(row[0])
 
 
+def _max_rowid(conn: apsw.Connection, table: str) -> int:
+    row = conn.execute(f"select coalesce(max(rowid), 0) from {table}").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
 def is_drift(check_name: str) -> bool:
     """Whether a risk event is a drift alarm (``ml_drift`` and any other ``*drift*``)."""
     return "drift" in check_name.lower()
 
 
-def _risk_notices(events: list[dict[str, Any]]) -> list[Notice]:
+def _risk_notices(events: list[dict[str, Any]], count: int | None = None) -> list[Notice]:
     """One line per event; a run of one check's vetoes (every intent while HALTED is one)
-    is one line with its count and last reason."""
+    is one line with its count and last reason.  ``count``: how many events of the one
+    check and action in ``events`` there were (only the last few were read)."""
     groups: collections.OrderedDict[tuple[str, str], list[dict[str, Any]]] = (
         collections.OrderedDict())
     for event in events:
         groups.setdefault((str(event["check_name"]), str(event["action"])), []).append(event)
     notices: list[Notice] = []
     for (check, action), group in groups.items():
+        n = len(group) if count is None else count
         if check == ADOPTED_CHECK:  # the loop took up a person's kill / resume: it holds
+            more = f" (the last of {n})" if n > len(group) else ""
             notices.extend(Notice(
                 "states", f"☑️ The loop adopted <b>{escape(action.upper())}</b> "
-                          f"({escape(str(e['reason']))})", critical=True) for e in group)
+                          f"({escape(str(e['reason']))}){more}", critical=True)
+                for e in group)
             continue
         drift = is_drift(check)
         kind, icon, label = ("drift", "📉", "Drift alarm") if drift else ("risk", "⚠️", "Risk")
         where = _where(group[-1])
         reason = escape(str(group[-1]["reason"]))
-        if len(group) >= AGGREGATE_AFTER:
-            text = (f"{icon} <b>{label}</b> {escape(check)} {escape(action)} ×{len(group)}"
+        if n >= AGGREGATE_AFTER:
+            text = (f"{icon} <b>{label}</b> {escape(check)} {escape(action)} ×{n}"
                     f"{where}: last: {reason}")
         else:
             text = "\n".join(f"{icon} <b>{label}</b> {escape(check)} {escape(action)}"

@@ -1,10 +1,12 @@
 """Batching and rate limiting of notifications, apart from any network code.
 
-Notifications are queued from two threads (the loop's ``on_fill``, the bot's own ledger
-watcher) and sent by the bot's thread: many become one message per
-``batch_interval_s``, messages are spaced and capped per minute, critical ones (a trading
-state change, a rollback) jump the queue and are never dropped; when the queue overflows
-while rate-limited, the oldest non-critical lines go and the next message says how many.
+Notifications are queued by the bot's thread (its ledger watcher, its own notices; any
+thread may queue) and sent by it: many become one message per ``batch_interval_s``,
+messages are spaced and capped per minute, critical ones (a trading state change, a
+rollback) jump the queue; when a queue overflows while rate-limited or while Telegram is
+unreachable, its oldest lines go and the next message says how many (critical ones only
+past ``max_pending`` of them).  A line sent more than ``late_after_s`` after it was
+queued says it is late.
 """
 
 from __future__ import annotations
@@ -26,40 +28,83 @@ from argus_core import Fill, redact, visible_text
 MAX_MESSAGE_CHARS = 3800
 _TAG = re.compile(r"<[^>]*>")
 _PARTIAL_ENTITY = re.compile(r"&[#a-zA-Z0-9]*$")
+_OPEN_TAG = re.compile(r"<[^>]*$")
 
 
 @attrs.frozen
 class Notice:
     """One line of a notification: its kind (``config.EVENT_KINDS``), text (already
-    escaped for HTML) and whether it is critical."""
+    escaped for HTML), whether it is critical, and whether its text already says it is
+    late (a notice re-derived at start-up from before the bot started)."""
 
     kind: str
     html: str
     critical: bool = False
+    late: bool = False
+
+
+@attrs.frozen
+class _Entry:
+    """A queued notice and when it was queued (monotonic for the lateness, wall clock for
+    the time shown)."""
+
+    notice: Notice
+    queued_at: float
+    queued_wall: float
+
+
+#: Kinds named in the line that counts critical notices folded under :attr:`max_pending`.
+_KIND_NAMES = {"states": "trading state", "rollbacks": "rollback", "drift": "drift alarm",
+               "run": "bot", "retry": "unsent"}
+
+
+def hh_mm(wall: float) -> str:
+    """``14:02`` (UTC) of a wall-clock time in seconds."""
+    return time.strftime("%H:%M", time.gmtime(wall))
 
 
 class Outbox:
-    """Thread-safe queue of notices, taken as batched message texts."""
+    """Thread-safe queue of notices, taken as batched message texts.
 
-    def __init__(self, max_pending: int = 500, clock: Callable[[], float] = time.monotonic
+    Both queues are bounded by ``max_pending``: beyond it the oldest ordinary notices go,
+    and, should critical ones pile up too (Telegram unreachable for hours while drift
+    alarms come in), the oldest critical ones, each counted in a line of the next message
+    (memory stays bounded whatever happens; the ledger keeps everything).  A notice taken
+    more than ``late_after_s`` after it was queued says so (``⏰ late``)."""
+
+    def __init__(self, max_pending: int = 500, clock: Callable[[], float] = time.monotonic,
+                 *, late_after_s: float = 300.0, wall: Callable[[], float] = time.time
                  ) -> None:
         self.max_pending = max_pending
-        self.clock = clock
+        self.late_after_s = late_after_s
+        self.clock, self.wall = clock, wall
         self._lock = threading.Lock()
-        self._critical: collections.deque[Notice] = collections.deque()
-        self._normal: collections.deque[Notice] = collections.deque()
+        self._critical: collections.deque[_Entry] = collections.deque()
+        self._normal: collections.deque[_Entry] = collections.deque()
         self._first_pending_at: float | None = None
         self.dropped = 0  # non-critical notices dropped since the last message
+        #: critical notices dropped since the last message, by kind
+        self.dropped_critical: collections.Counter[str] = collections.Counter()
+        #: the entries of the last message taken, and its text (for :meth:`put_back`)
+        self._in_hand: tuple[str, list[_Entry]] | None = None
 
     def put(self, notice: Notice) -> None:
         """Queue ``notice`` (any thread)."""
+        if len(notice.html) > 2 * MAX_MESSAGE_CHARS:  # cut now: a queued line stays small
+            # (its start only: a tag the slice cuts in two goes; then as take() cuts)
+            head = _OPEN_TAG.sub("", notice.html[:4 * MAX_MESSAGE_CHARS])
+            notice = attrs.evolve(notice, html=cut_html(head, MAX_MESSAGE_CHARS))
         with self._lock:
+            now = self.clock()
             if self._first_pending_at is None:
-                self._first_pending_at = self.clock()
+                self._first_pending_at = now
+            entry = _Entry(notice, now, self.wall())
             if notice.critical:
-                self._critical.append(notice)
+                self._critical.append(entry)
+                while len(self._critical) > self.max_pending:
+                    self.dropped_critical[self._critical.popleft().notice.kind] += 1
                 return
-            self._normal.append(notice)
+            self._normal.append(entry)
             while len(self._normal) > self.max_pending:
                 self._normal.popleft()
                 self.dropped += 1
@@ -84,37 +129,69 @@ class Outbox:
 
     def take(self, max_chars: int = MAX_MESSAGE_CHARS) -> str | None:
         """The next message: critical lines first, then the rest in arrival order, up to
-        ``max_chars``; what does not fit stays queued (due at once).  None when empty."""
+        ``max_chars``; what does not fit stays queued (due at once).  None when empty.
+        A line queued more than ``late_after_s`` ago is marked late."""
         with self._lock:
+            now = self.clock()
+            taken: list[_Entry] = []
             lines: list[str] = []
             size = 0
+            if self.dropped_critical:  # first: what went is as critical as what follows
+                kinds = ", ".join(f"{n} {_KIND_NAMES.get(k, k)}"
+                                  for k, n in sorted(self.dropped_critical.items()))
+                fold = (f"<i>({sum(self.dropped_critical.values())} older critical "
+                        f"notifications dropped while they could not be sent: {kinds}; "
+                        f"/status shows the trading state now)</i>")
+                taken.append(_Entry(Notice("run", fold, critical=True), now, self.wall()))
+                lines.append(fold)
+                size += utf16_len(fold) + 1
+                self.dropped_critical.clear()
             for queue in (self._critical, self._normal):
                 while queue:
-                    line = queue[0].html
+                    line = self._render(queue[0], now)
                     units = utf16_len(line)
                     if lines and size + units + 1 > max_chars:
                         break
                     if not lines and units > max_chars:
                         line = cut_html(line, max_chars)  # one huge line: cut, never stall
                         units = utf16_len(line)
-                    queue.popleft()
+                    taken.append(queue.popleft())
                     lines.append(line)
                     size += units + 1
             if self.dropped:
-                lines.append(f"<i>({self.dropped} older notifications dropped under the "
-                             f"rate limit)</i>")
+                fold = (f"<i>({self.dropped} older notifications dropped under the "
+                        f"rate limit)</i>")
+                taken.append(_Entry(Notice("run", fold), now, self.wall()))
+                lines.append(fold)
                 self.dropped = 0
             pending = bool(self._critical or self._normal)
             # Left-overs are due at once: they already waited a full batch interval.
-            self._first_pending_at = (self.clock() - 1e9) if pending else None
-            return "\n".join(lines) if lines else None
+            self._first_pending_at = (now - 1e9) if pending else None
+            text = "\n".join(lines) if lines else None
+            self._in_hand = (text, taken) if text is not None else None
+            return text
+
+    def _render(self, entry: _Entry, now: float) -> str:
+        notice = entry.notice
+        if notice.late or now - entry.queued_at <= self.late_after_s:
+            return notice.html
+        return f"⏰ <i>late (queued {hh_mm(entry.queued_wall)} UTC)</i>: {notice.html}"
 
     def put_back(self, html: str) -> None:
-        """Return an unsent message to the front of the queue (a failed send)."""
+        """Return an unsent message to the front of the queue (a failed send).  The last
+        message taken goes back as its notices, with the times they were queued (so it
+        is marked late when it is); any other text as one new notice."""
         with self._lock:
-            self._critical.appendleft(Notice("retry", html, critical=True))
+            now = self.clock()
+            in_hand, self._in_hand = self._in_hand, None
+            if in_hand is not None and in_hand[0] == html:
+                entries = [attrs.evolve(e, notice=attrs.evolve(e.notice, critical=True))
+                           for e in in_hand[1]]
+            else:
+                entries = [_Entry(Notice("retry", html, critical=True), now, self.wall())]
+            self._critical.extendleft(reversed(entries))
             if self._first_pending_at is None:
-                self._first_pending_at = self.clock()
+                self._first_pending_at = now
 
 
 def utf16_len(text: str) -> int:
@@ -189,6 +266,14 @@ class RateLimiter:
 
 def fill_notice(fill: Fill) -> Notice:
     """A fill as one notice line."""
-    side, liquidity = escape(fill.side.value.upper()), escape(fill.liquidity.value)
-    return Notice("fills", f"✅ Fill {side} {fill.quantity} {escape(fill.instrument_id)} @ "
-                           f"{fill.price} (fee {fill.fee}, {liquidity})")
+    return Notice("fills", fill_line(fill.side.value, fill.quantity, fill.instrument_id,
+                                     fill.price, fill.fee, fill.liquidity.value))
+
+
+def fill_line(side: object, quantity: object, instrument_id: object, price: object,
+              fee: object, liquidity: object) -> str:
+    """``✅ Fill BUY 0.1 XBT/USD @ 40000 (fee 1.5, taker)`` as HTML (from a ``Fill`` or a
+    ``fills`` row of the ledger: the same text, the ledger stores ``str(Decimal)``)."""
+    return (f"✅ Fill {escape(str(side).upper())} {escape(str(quantity))} "
+            f"{escape(str(instrument_id))} @ {escape(str(price))} (fee {escape(str(fee))}, "
+            f"{escape(str(liquidity))})")

@@ -1,9 +1,10 @@
 """Argus hooks of the Telegram plugin (entry point ``telegram``).
 
 ``on_startup`` starts the bot (when ``[plugins.telegram] token`` is set): a refused token
-stops the run before it trades, with an error naming the key.  ``on_fill`` queues a fill
-notification (the loop's thread only appends to a locked queue); ``on_shutdown`` reads the
-ledger one last time, delivers what is pending and stops the bot.
+stops the run before it trades, with an error naming the key.  Fills, like every other
+alert, are read from the ledger by the bot's own thread (the loop's thread does nothing
+for it); ``on_shutdown`` reads the ledger one last time, delivers what is pending and
+stops the bot.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from argus_core import Fill, hookimpl
+from argus_core import hookimpl
 from argus_telegram.config import TelegramSettings
-from argus_telegram.outbox import fill_notice
 
 if TYPE_CHECKING:
     from argus_telegram.bot import TelegramBot
@@ -41,14 +41,6 @@ def on_startup(ctx: Any) -> None:
     bot = TelegramBot(settings, ctx.run_dir, run_id=ctx.run_id, mode=ctx.mode)
     bot.start()
     _bots[id(ctx)] = bot
-
-
-@hookimpl
-def on_fill(fill: Fill, ctx: Any) -> None:
-    """Queue a fill notification for the bot's thread."""
-    bot = _bots.get(id(ctx))
-    if bot is not None:
-        bot.notify(fill_notice(fill))
 
 
 @hookimpl
