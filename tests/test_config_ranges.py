@@ -114,9 +114,10 @@ CASES: list[tuple[str, str, Bound, Bound, dict[str, Any]]] = [
     ("plugins.orchestrator", "max_trades", (0, 1), None, {"min_trades": 0}),
     # its low end inside is the default max_tokens_generate (8000): a call must fit a cycle
     ("plugins.orchestrator.budget", "cycle_max_tokens", (0, 8000), None, {}),
-    ("plugins.orchestrator.budget", "cycle_max_cost_usd", (0, 0.01), None, {}),
+    # the low ends inside: one default call's output (8000 tokens at $20 per million)
+    ("plugins.orchestrator.budget", "cycle_max_cost_usd", (0, 0.16), None, {}),
     ("plugins.orchestrator.budget", "day_max_tokens", (0, 8000), None, {}),  # a call must fit
-    ("plugins.orchestrator.budget", "day_max_cost_usd", (0, 0.01), None, {}),
+    ("plugins.orchestrator.budget", "day_max_cost_usd", (0, 0.16), None, {}),
     ("plugins.orchestrator.ladder", "shadow_events", (0, 1), None, {}),
     ("plugins.orchestrator.ladder", "canary_events", (0, 1), None, {}),
     ("plugins.orchestrator.ladder", "canary_notional", (0, 0.01), None, {}),

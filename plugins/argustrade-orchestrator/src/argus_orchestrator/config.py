@@ -204,6 +204,23 @@ class OrchestratorSettings:
                 if getattr(self, key) > cap:
                     raise ValueError(f"{key} ({getattr(self, key)}) exceeds budget.{budget} "
                                      f"({cap}): {what} could pay for that call")
+        # The same for money: a call is made only when its worst case fits, and its output
+        # alone (max_tokens at the model's output price) is a floor of that worst case.
+        # A cycle budget of $0.01 beside an 8000-token generate call at $20 per million
+        # ($0.16) was accepted, and every cycle failed on its budget, unseen at start.
+        for budget, what in (("cycle_max_cost_usd", "no cycle"),
+                             ("day_max_cost_usd", "no day")):
+            cap_usd = getattr(self.budget, budget)
+            for key, model in (("max_tokens_generate", self.generate_model),
+                               ("max_tokens_review", self.review_model)):
+                tokens = getattr(self, key)
+                floor = self.cost(model, 0, tokens)
+                if floor > cap_usd:
+                    raise ValueError(
+                        f"budget.{budget} (${cap_usd}) is less than one call of {key} "
+                        f"({tokens}) at {model}'s output price (${self.price(model)[1]} per "
+                        f"million tokens): ${floor} of output alone; {what} could pay for "
+                        f"that call (raise budget.{budget} or lower {key})")
 
     def price(self, model: str) -> tuple[Decimal, Decimal]:
         """(input, output) USD per million tokens for ``model`` (longest prefix wins)."""

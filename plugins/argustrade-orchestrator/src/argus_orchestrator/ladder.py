@@ -43,6 +43,7 @@ from argus_core import (
     Strategy,
     StrategyContext,
     TradingState,
+    hookimpl,
     open_read_only,
     redact,
 )
@@ -343,6 +344,8 @@ class Orchestrator:
         self._reader: apsw.Connection | None = None
         self._request_cursor = 0
         self._data_version: int | None = None  # the reader's last ``pragma data_version``
+        self._reader_closed = False  # see close_reader
+        self._shutdown_hook: _ShutdownHook | None = None  # see attach
         self._pending_swap: _PendingSwap | None = None
         # Persons' promotions read while a swap was pending: applied, in order, at the
         # next tick, once that swap's outcome is known (see apply_requests).
@@ -368,6 +371,15 @@ class Orchestrator:
         rows = self.versions.ledger.query("select coalesce(max(id), 0) as m from "
                                           "strategy_events")
         self._request_cursor = int(rows[0]["m"])
+        # The request reader closes at the runner's ``on_shutdown``, before the runner
+        # closes its ledger: open then, it kept the writer's close from checkpointing,
+        # and every run folder kept ``argus.db-wal`` and ``-shm`` (a read-only connection
+        # closing last cannot remove them).
+        host = getattr(getattr(runner, "ctx", None), "host", None)
+        if host is not None and self._shutdown_hook is None:
+            hook = _ShutdownHook(self)
+            host.add_plugin(hook, f"orchestrator.shutdown.{id(self):x}", rebuild=False)
+            self._shutdown_hook = hook
 
     def resume_from_ledger(self, *, muted: bool = False) -> None:
         """Continue a run the ledger already holds (``argus orchestrate --resume``).
@@ -452,6 +464,14 @@ class Orchestrator:
         if callable(close):
             close()
         self._pool.shutdown(wait=True)
+        self.close_reader()  # (the hook stays with the run's host, which ends with it)
+
+    def close_reader(self) -> None:
+        """Close the persons' request reader for good (the run is ending): the runner's
+        ``on_shutdown``, before it closes its ledger, whose close then checkpoints and
+        removes the WAL.  No request is read after it (a reader opened again would make
+        ``-wal`` and ``-shm`` files that no one removes)."""
+        self._reader_closed = True
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -963,6 +983,8 @@ class Orchestrator:
 
     # -- persons' requests (argus strategies promote | rollback) --------------------------------
     def _read_requests(self) -> list[dict[str, Any]]:
+        if getattr(self, "_reader_closed", False):  # (an instance built bare has none)
+            return []  # the run is ending (see close_reader)
         if self._reader is None:
             path = self.versions.ledger.path
             # A live writer's ledger, so open_read_only, kept open: this loop's own
@@ -1298,6 +1320,20 @@ class Orchestrator:
         with contextlib.suppress(Exception):
             self.cycles.feedback.append(
                 redact(f"{failed} was rolled back live: {reason}")[:300])
+
+
+class _ShutdownHook:
+    """The runner's ``on_shutdown`` for one :class:`Orchestrator` (registered on the
+    run's plugin host by :meth:`Orchestrator.attach`): the hook runs before the runner
+    closes its ledger, the orchestrator's own ``close`` only after ``run_sync`` returns."""
+
+    def __init__(self, orchestrator: Orchestrator) -> None:
+        self._orchestrator = orchestrator
+
+    @hookimpl
+    def on_shutdown(self, ctx: Any) -> None:
+        """Close the request reader (see :meth:`Orchestrator.close_reader`)."""
+        self._orchestrator.close_reader()
 
 
 def work_dir_for(run_dir: Path) -> Path:

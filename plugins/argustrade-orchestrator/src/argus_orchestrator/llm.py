@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -77,6 +79,42 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / 3) + 16
 
 
+def _steady_ns() -> int:
+    """A clock no wall-clock step moves (Linux's boot time counts a suspend too)."""
+    if hasattr(time, "CLOCK_BOOTTIME"):
+        return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+    return time.monotonic_ns()
+
+
+class SteadyWallClock:
+    """The wall clock for the day budget of a live transport: read once, at the first
+    call, then carried forward by a steady clock, so that no step of the wall clock
+    moves the day.  Followed as it is, an NTP step back over midnight reopened the day
+    before (its unspent budget paid again, in the same hours) and a step forward began
+    the next day early (a second day's budget within the hour): each day is now 24 hours
+    of elapsed time.  A step is seen at the next start of the process."""
+
+    def __init__(self, wall: Callable[[], int] = time.time_ns,
+                 steady: Callable[[], int] = _steady_ns) -> None:
+        self._wall, self._steady = wall, steady
+        self._anchor: tuple[int, int] | None = None  # (wall, steady) at the first reading
+        self._lock = threading.Lock()  # (the cycle's thread and the loop's may both ask)
+
+    def __call__(self) -> int:
+        """Nanoseconds since the epoch, as the wall clock said at the first reading plus
+        the steady time elapsed since."""
+        with self._lock:
+            steady = self._steady()
+            if self._anchor is None:
+                self._anchor = (self._wall(), steady)
+            wall0, steady0 = self._anchor
+            return wall0 + max(0, steady - steady0)
+
+
+class RunStopping(anthropic.APIError):
+    """An attempt not sent: the run is stopping (the SDK does not retry it)."""
+
+
 class _Attempts:
     """Counts the HTTP attempts the SDK's client sends and the error answers it gets back
     (hooks on its ``httpx2`` client: the SDK retries inside one ``create`` call)."""
@@ -84,8 +122,15 @@ class _Attempts:
     def __init__(self) -> None:
         self.sent = 0
         self.refused = 0  # complete error answers (429, 529, 4xx): the work was not done
+        self.stopping = False  # see ModelClient.stop
 
     def on_request(self, request: httpx2.Request) -> None:
+        # Once the run is stopping, no attempt more is sent: the SDK's retries of the call
+        # in flight went on (up to max_retries + 1 attempts of timeout_s each, 22 minutes
+        # at the limits, each maybe billed) while the process waited for the cycle.
+        if self.stopping:
+            raise RunStopping("the run is stopping: the SDK's next attempt was not sent",
+                              request, body=None)
         self.sent += 1
 
     def on_response(self, response: httpx2.Response) -> None:
@@ -127,6 +172,7 @@ class ModelClient:
         """Make no more calls (the run is stopping): a cycle on its own thread went on
         calling, and paying, after the loop had been interrupted."""
         self.stopping = True
+        self.attempts.stopping = True  # and the call in flight sends no retry
 
     def _unanswered(self, sent_before: int, refused_before: int, answered: int) -> int:
         """Attempts of this call that got no answer (timed out, cut off): billed, maybe."""
