@@ -199,11 +199,22 @@ class KalshiRest:
         await limiter.acquire(tokens)
         headers = self.signer().headers(method, full) if signed else {}
         sent_s = time.time()
-        resp = await self._client.request(method, full, params=params, json=body,
-                                          headers=headers)
+        request = self._client.build_request(method, full, params=params, json=body,
+                                             headers=headers)
+        # Streamed, so the status survives a body that cannot be decoded (labelled gzip
+        # but not: a proxy's page): httpx raises DecodingError, which is no
+        # TransportError, and it escaped every caller bare, naming no venue or order.
+        resp = await self._client.send(request, stream=True)
+        try:
+            content: bytes | None = await resp.aread()
+        except httpx.DecodingError:
+            content = None
+        finally:
+            await resp.aclose()
         self._note_clock(resp.headers.get("date"), sent_s, time.time())
         try:
-            payload = loads_frame(resp.content)  # depth, digits, lone surrogates: as frames
+            # depth, digits, lone surrogates: as frames
+            payload = None if content is None else loads_frame(content)
         except ValueError:
             payload = None
         if resp.status_code >= 400:
@@ -213,12 +224,15 @@ class KalshiRest:
             wait = retry_after(resp.headers.get("retry-after"), resp.headers.get("date"))
             if resp.status_code == 429 and wait:
                 limiter.hold(wait)
+            text = resp.text if content is not None else "(a body that cannot be decoded)"
             raise KalshiHttpError(resp.status_code, str(err.get("code", "")),
-                                  str(err.get("message", redact(resp.text)[:200])), wait)
+                                  str(err.get("message", redact(text)[:200])), wait)
         if not isinstance(payload, dict):
+            what = (f"{len(content)} bytes" if content is not None else
+                    f"Content-Encoding {resp.headers.get('content-encoding', '')!r:.40} "
+                    f"that cannot be decoded")
             raise KalshiMalformedAnswer(f"kalshi: {method} {path}: HTTP {resp.status_code} "
-                                        f"with a body that is not a JSON object "
-                                        f"({len(resp.content)} bytes)")
+                                        f"with a body that is not a JSON object ({what})")
         return payload
 
     def _note_clock(self, date: str | None, sent_s: float, answered_s: float) -> None:

@@ -157,8 +157,19 @@ class KrakenRestClient:
 
     # -- transport ------------------------------------------------------------------------
     async def _send(self, method: str, request: httpx.Request) -> Any:
+        content: bytes | None = None  # None: a body that cannot be decoded
         try:
-            response = await self._http.send(request)
+            # Streamed, so the status survives a body labelled gzip that is not (a
+            # proxy's page): httpx raises DecodingError, which is no TransportError, and
+            # it escaped every caller bare (an AddOrder unresolved, the executions
+            # stream ended), naming neither Kraken nor the call.
+            response = await self._http.send(request, stream=True)
+            try:
+                content = await response.aread()
+            except httpx.DecodingError:
+                pass
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as exc:
             raise TransientVenueError(f"Kraken {method}: timed out "
                                       f"({type(exc).__name__})") from None
@@ -175,8 +186,13 @@ class KrakenRestClient:
         if response.status_code >= 500:
             raise TransientVenueError(f"Kraken {method}: HTTP {response.status_code} from "
                                       f"{request.url.host}")
+        if content is None:
+            raise MalformedAnswerError(
+                f"Kraken {method}: HTTP {response.status_code} with a body that cannot be "
+                f"decoded (Content-Encoding "
+                f"{response.headers.get('content-encoding', '')!r:.40})")
         try:
-            payload = loads_frame(response.content)  # lone surrogates made whole, too
+            payload = loads_frame(content)  # lone surrogates made whole, too
         except ValueError:  # not JSON, not UTF-8, or a number past int()'s 4,300 digits
             raise MalformedAnswerError(f"Kraken {method}: HTTP {response.status_code} with a "
                                        f"body that is not JSON: {response.text[:120]!r}"

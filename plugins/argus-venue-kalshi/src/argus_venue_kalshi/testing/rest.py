@@ -37,7 +37,10 @@ class Fault:
     but JSON that is not), ``"shape"`` (act, then answer ``status`` with JSON of the
     wrong shape), ``"other"`` (act, then answer ``status`` naming another order: the
     exchange's newest order this request did not create, else a made-up one; on a
-    batch, every leg's answer names it).  ``legs``: on a batch, act on only its first
+    batch, every leg's answer names it), ``"garbled"`` (act, then answer ``status``
+    with the real body labelled ``Content-Encoding: gzip`` though it is not: a proxy
+    that mislabels, a body no client can decode), ``"refuse_garbled"`` (the same
+    without acting: answer ``status``).  ``legs``: on a batch, act on only its first
     ``legs`` orders (the exchange stopped part-way).  ``retry_after``: the
     ``Retry-After`` header (seconds) of a ``"refuse"``.
     """
@@ -239,6 +242,11 @@ class LocalRest:
                          if fault.retry_after is not None else None,
                          clock_offset_s=self.engine.clock_offset_s)
             return
+        if fault is not None and fault.kind == "refuse_garbled":
+            await _write(writer, fault.status, {"error": {"code": "fault"}},
+                         {"Content-Encoding": "gzip", "Retry-After": "0"},
+                         clock_offset_s=self.engine.clock_offset_s)
+            return
         if fault is not None and fault.legs is not None and isinstance(req.body, dict):
             req.body = {**req.body, "orders": (req.body.get("orders") or [])[:fault.legs]}
         before = set(self.engine.orders)
@@ -256,6 +264,10 @@ class LocalRest:
         if fault is not None and fault.kind == "truncated":
             body = json.dumps(payload).encode()
             await _write(writer, fault.status, body[:len(body) // 2],
+                         clock_offset_s=self.engine.clock_offset_s)
+            return
+        if fault is not None and fault.kind == "garbled":
+            await _write(writer, fault.status, payload, {"Content-Encoding": "gzip"},
                          clock_offset_s=self.engine.clock_offset_s)
             return
         if fault is not None and fault.kind == "shape":

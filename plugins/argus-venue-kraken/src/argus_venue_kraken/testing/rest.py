@@ -163,6 +163,15 @@ class LocalKrakenRest:
         (a 200 of the wrong shape); ``value`` ``"txid-as-text"`` answers the real result
         with its ``txid`` list flattened to a string.
 
+        ``("lost_gzip", None)``: act, then answer the real body labelled
+        ``Content-Encoding: gzip`` though it is not (a proxy that mislabels: no client can
+        decode it); ``("gzip", status)``: the same label over an error body, without
+        acting; ``("lost_status", status)``: act, then answer ``status`` (a 500, 502,
+        504 after acting; ``"lost"`` is the 503).
+
+        ``("retry_after", text)``: without acting, HTTP 429 with ``Retry-After: text``
+        (an edge's rate limit).
+
         ``("act_late", s)``: authenticate at once, act ``s`` seconds later (the
         client has given up by then), then answer; an AddOrder whose
         ``deadline`` has passed by then is refused with ``EService:Deadline
@@ -205,12 +214,15 @@ class LocalKrakenRest:
         kind, value = response if response is not None else ("", None)
         status, payload = 200, None
         try:
-            if kind in ("lost", "lost_reset", "lost_raw", "late", "lost_result"):
+            if kind in ("lost", "lost_reset", "lost_raw", "late", "lost_result",
+                        "lost_gzip", "lost_status"):
                 # Kraken acts; what goes wrong is the answer.
                 status, payload = self._private(method, split.path, body, form, headers,
                                                 arrived_ns)
                 if kind == "lost":
                     status, payload = 503, {"error": ["EService:Unavailable"]}
+                elif kind == "lost_status":
+                    status, payload = int(value), {"error": ["EService:Unavailable"]}
                 elif kind == "lost_raw":
                     status, payload = 200, str(value)
                 elif kind == "lost_result":
@@ -229,6 +241,10 @@ class LocalKrakenRest:
                     status, payload = refused
             elif kind == "reset":
                 pass
+            elif kind == "gzip":
+                status, payload = int(value), {"error": ["EService:Unavailable"]}
+            elif kind == "retry_after":
+                status, payload = 429, {"error": ["EAPI:Rate limit exceeded"]}
             elif response is not None:
                 status, payload = self._scripted(response)
             elif split.path.startswith("/0/public/"):
@@ -247,6 +263,10 @@ class LocalKrakenRest:
             else:
                 handler.send_response(status)
                 handler.send_header("Content-Type", "application/json")
+                if kind in ("gzip", "lost_gzip"):  # labelled gzip, sent as it is
+                    handler.send_header("Content-Encoding", "gzip")
+                if kind == "retry_after":
+                    handler.send_header("Retry-After", str(value))
                 handler.send_header("Content-Length", str(len(data)))
                 handler.end_headers()
                 handler.wfile.write(data)
