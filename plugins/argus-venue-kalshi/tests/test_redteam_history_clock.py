@@ -181,6 +181,27 @@ async def test_a_venue_clock_far_behind_does_not_hide_a_placed_order(
     assert "skew-1" not in venue.execution.awaiting
 
 
+async def test_a_date_far_ahead_never_narrows_the_lookup(exchange, local_settings) -> None:
+    """A ``Date`` header far ahead of Kalshi's own times (a proxy's page stamped 9999, a
+    cache gone wrong) moved the window's ``min_ts`` past the order's ``created_time``: a
+    placed order would be given up as never placed, and its fill taken for another
+    client's.  A measured offset only ever widens the window (Kalshi behind us); ahead,
+    our own clock is the later bound and is kept."""
+    venue = KalshiVenue(local_settings(ws_fills=False, order_give_up_s=0.3))
+    try:
+        await venue.execution.rest.get("/markets", {"tickers": TICKER})  # a true Date
+        venue.execution.rest.clock_offset_s = 8e10  # year ~4500
+        venue.execution.rest._note_clock = lambda *a: None  # type: ignore[method-assign]
+        exchange.rest.inject("POST /portfolio/orders", Fault("after", status=503))
+        assert await venue.submit(buy("ahead-1", ts_ns=time.time_ns())) == []
+        window = venue.execution._window(["ahead-1"])
+        assert window.get("min_ts", 0) <= time.time() - kx.LOOKUP_SLACK_S + 1
+    finally:
+        await venue.close()
+    (placed,) = exchange.engine.by_client_id(wire_client_id("ahead-1"))
+    assert venue.execution.venue_ids.get("ahead-1") == placed["order_id"]
+
+
 async def test_without_a_known_venue_clock_the_lookup_reads_the_markets_whole_list(
         exchange, local_settings) -> None:
     """No answer has carried a ``Date`` yet: the offset is unknown, so no ``min_ts`` is

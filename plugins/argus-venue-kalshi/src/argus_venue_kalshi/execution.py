@@ -504,8 +504,10 @@ class KalshiExecution:
             # clock (the Date of its answers).  Our clock was taken for Kalshi's before,
             # so a venue clock more than the slack behind hid a placed order (given up as
             # never placed).  Offset unknown (no Date seen): no window, the whole list.
+            # An offset only ever widens it: a Date far ahead (a proxy's page, a cache)
+            # must not move the window past the order's creation.
             oldest = min(min(b for b in born if b is not None), time.time())
-            params["min_ts"] = max(0, int(oldest + offset - LOOKUP_SLACK_S))
+            params["min_ts"] = max(0, int(oldest + min(offset, 0.0) - LOOKUP_SLACK_S))
         return params
 
     async def _listed(self, coids: list[str]) -> list[Any]:
@@ -926,7 +928,7 @@ class KalshiExecution:
                     continue
                 born, offset = self.born.get(coid), self.rest.clock_offset_s
                 start = 0.0 if born is None or offset is None else \
-                    max(0.0, min(born, time.time()) + offset - LOOKUP_SLACK_S)
+                    max(0.0, min(born, time.time()) + min(offset, 0.0) - LOOKUP_SLACK_S)
                 if await self._before_cutoff("trades_created_ts", start):
                     due.setdefault(ticker, set()).add(coid)
                 else:  # created after the cutoff: none of its fills is archived
