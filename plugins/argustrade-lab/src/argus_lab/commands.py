@@ -187,6 +187,7 @@ def sweep_cmd(config_path: Path, executor: str | None, address: str | None,
 
     from argus_lab.config import family_of
     from argus_lab.gates import open_lab
+    from argus_lab.journal import journal_path, sync_trials
     from argus_lab.sweep import run_sweep
 
     config = _load(config_path, executor, address, sets)
@@ -199,6 +200,7 @@ def sweep_cmd(config_path: Path, executor: str | None, address: str | None,
                                family=family_of(config, settings),
                                progress=lambda d, t: bar("sweep backtests", d, t),
                                engine=settings.sweep.engine, report=notes.append)
+        sync_trials(ledger, family_of(config, settings), journal_path(config))
     finally:
         ledger.close()
     _refuse_if_every_point_failed(points)
@@ -232,6 +234,7 @@ def walkforward_cmd(config_path: Path, executor: str | None, address: str | None
     from argus_core.metrics import annualise
     from argus_lab.config import family_of
     from argus_lab.gates import open_lab
+    from argus_lab.journal import journal_path, sync_trials
     from argus_lab.sweep import returns_matrix, run_sweep
     from argus_lab.trials import store_summary
     from argus_lab.walkforward import walk_forward, walk_forward_splits
@@ -257,6 +260,7 @@ def walkforward_cmd(config_path: Path, executor: str | None, address: str | None
                                progress=lambda d, t: bar("walk-forward folds", d, t),
                                obs_per_year=_obs_per_year(ok))
         store_summary(ledger, "lab_walkforward", family, res.to_dict())
+        sync_trials(ledger, family, journal_path(config))
     finally:
         ledger.close()
     table = Table(title="walk-forward")
@@ -392,11 +396,20 @@ def headline_figures(d: dict[str, Any]) -> list[str]:
                      f"{bs['ruin_probability']:.1%}")
     if "dsr" in d:
         lines.append(f"DSR {d['dsr']['dsr']:.3f} ({d['dsr']['n_trials']} trials)")
+    if "trial_registry" in d:
+        tr = d["trial_registry"]
+        lines.append(f"trial registry: {tr['n_trials']} trials counted"
+                     + (f", {tr['restored']} restored from the journal" if tr.get("restored")
+                        else "")
+                     + (f", {tr['missing']} missing (registry reset)" if tr.get("missing")
+                        else ""))
     if "reality_check" in d:
         rc = d["reality_check"]
         lines.append(f"reality check: White RC p {rc['white_rc_p']:.3f}, SPA p "
                      f"{rc['spa_p']:.3f} over {rc['n_variants']} variants")
-    if "pbo" in d:
+    if "pbo" in d and "pbo" not in d["pbo"]:
+        lines.append(f"overfitting: {d['pbo'].get('note', 'not judged')}")
+    elif "pbo" in d:
         p = d["pbo"]
         lines.append(f"overfitting: PBO {p['pbo']:.2f}, P(OOS loss) {p['p_loss']:.2f}, "
                      f"degradation slope {p['degradation']:+.2f} ({p['splits']} CSCV splits "

@@ -36,7 +36,7 @@ Example::
     cost_multipliers = ["1", "1.25", "1.5"]
     scale_with_costs = ["plugins.vrp.spread_scale"]
     regime_instrument = "vrp_options:SPY"
-    max_pbo = 0.5                  # hold when the sweep's best variant is this likely overfit
+    max_pbo = 0.5                  # hold unless PBO is below this (0.5 itself holds)
 """
 
 from __future__ import annotations
@@ -90,6 +90,12 @@ def _positive_members(instance: Any, attribute: attrs.Attribute, value: list[Dec
     for i, member in enumerate(value):
         if not POSITIVE.contains(member):
             raise RangeError(f"{attribute.name}[{i}]", member, str(POSITIVE))
+    if not value[0] >= 1:
+        # The first is the base run every other gate judges: below 1 every gate (DSR,
+        # walk-forward, bootstrap, PBO...) judged a world cheaper than the configured one.
+        raise RangeError(f"{attribute.name}[0]", value[0],
+                         "[1, inf) (the base point every gate judges: the configured costs "
+                         "or dearer)")
 
 
 def _even_blocks(instance: Any, attribute: attrs.Attribute, value: int) -> None:
@@ -249,7 +255,8 @@ class GateSettings:
     """``[plugins.lab.gates]``: thresholds of the deploy gates."""
 
     # Each point multiplies [paper] cost_multiplier (fees and slippage) by one of these;
-    # the first is the base run every other gate judges.
+    # the first (at least 1) is the base run every other gate judges, the largest the one
+    # the cost-sensitivity gate judges.
     cost_multipliers: list[Decimal] = attrs.field(
         factory=lambda: [Decimal("1"), Decimal("1.25"), Decimal("1.5")],
         validator=_positive_members)
@@ -276,7 +283,8 @@ class GateSettings:
     # fewer realised trades: hold (too little evidence)
     min_trades: int = attrs.field(default=20, validator=NON_NEGATIVE)
     # probability of backtest overfitting of taking the sweep's best variant (CSCV over
-    # pbo_blocks blocks of the aligned returns): hold above
+    # pbo_blocks blocks of the aligned returns): pass only below, hold at or above (a
+    # choice as likely as not to be overfit must not pass)
     max_pbo: float = attrs.field(default=0.5, validator=PROBABILITY)
     pbo_blocks: int = attrs.field(default=16, validator=_even_blocks)
 

@@ -47,6 +47,7 @@ from argus_lab.config import (
 )
 from argus_lab.executor import Executor, SerialExecutor, make_executor
 from argus_lab.inputs import input_fingerprint
+from argus_lab.journal import journal_path, journal_verdict, sync_trials
 from argus_lab.ratios import effective_returns, per_obs_sharpe
 from argus_lab.regime import REGIME_NAMES, vol_regimes
 from argus_lab.sweep import (
@@ -268,18 +269,29 @@ def judge_reality_check(matrix: np.ndarray, g: GateSettings, seed: int
     chance of redrawing a few bars, not evidence.  With thin variants the tests must pass
     twice, over the whole set (every variant tried counts in the snooping) and over the
     variants that are not thin (the significance may not rest on the thin ones); the
-    larger p-values are judged.  With only thin gainers the gate holds."""
+    larger p-values are judged.  With only thin gainers the gate holds.  A variant whose
+    excess over cash has zero variance (flat) is left out of both tests (no evidence
+    either way; see :func:`argus_lab.stats.flat_columns`); with only flat variants the
+    gate holds saying so."""
     m = np.asarray(matrix, dtype=np.float64)
     if m.ndim != 2 or m.shape[0] < 10 or m.shape[1] < 1:
         return {}, [f"reality check: {m.shape[0] if m.ndim else 0} aligned returns are "
                     f"too few"]
+    flat = stats.flat_columns(m)  # the excess over cash (zero) is the returns themselves
+    if flat.all():
+        return {"white_rc_p": 1.0, "spa_p": 1.0, "best_variant": 0, "n_variants": m.shape[1],
+                "thin_variants": 0, "flat_variants": int(flat.sum())}, [
+            f"reality check: the excess return over cash of every variant ({m.shape[1]}) "
+            f"has zero variance (constant: a variant that never trades, or a fixed carry): "
+            f"no evidence of skill, White's RC and Hansen's SPA are not defined (p = 1)"]
     rc, spa = _rc_pvalues(m, g, seed)
     thin = np.array([effective_returns(m[:, k]) < RC_MIN_ACTIVE and m[:, k].mean() > 0.0
                      for k in range(m.shape[1])])
     rc_p, spa_p = rc.pvalue, spa.pvalue
     details: dict[str, Any] = {"white_rc_p": rc_p, "spa_p": spa_p,
                                "best_variant": rc.best_model, "n_variants": rc.n_models,
-                               "thin_variants": int(thin.sum())}
+                               "thin_variants": int(thin.sum()),
+                               "flat_variants": int(flat.sum())}
     hold = []
     if thin.all():
         hold.append(f"reality check: every variant that gained rests on fewer than "
@@ -291,12 +303,62 @@ def judge_reality_check(matrix: np.ndarray, g: GateSettings, seed: int
         details["spa_p_without_thin"] = spa_thick.pvalue
         rc_p, spa_p = _larger(rc_p, rc_thick.pvalue), _larger(spa_p, spa_thick.pvalue)
     without = f" ({int(thin.sum())} thin variants)" if thin.any() else ""
+    if flat.any():
+        without += f" ({int(flat.sum())} flat variants left out: no evidence)"
     if not rc_p <= g.rc_alpha:  # NaN holds
         hold.append(f"reality check: White's RC p = {rc_p:.3f} > {g.rc_alpha} "
                     f"over {rc.n_models} variants{without}")
     if not spa_p <= g.rc_alpha:
         hold.append(f"reality check: Hansen's SPA p = {spa_p:.3f} > {g.rc_alpha}{without}")
     return details, hold
+
+
+def candidate_columns(matrix: np.ndarray) -> np.ndarray:
+    """The columns of ``matrix`` that are distinct candidates for PBO: not flat (a
+    variant that never trades, or a fixed carry, has Sharpe 0 in every split) and not an
+    exact copy of an earlier column (a parameter the strategy ignores).  Padding a grid
+    with such columns moved PBO where the padder wanted: one noise variant beside 15
+    that never trade gave PBO 0.09 (the noise variant, best in sample whenever its
+    in-sample Sharpe is positive, outranks 15 zeros out of sample half the time and
+    ties them otherwise), where the noise alone is ~0.5."""
+    m = np.asarray(matrix, dtype=np.float64)
+    flat = stats.flat_columns(m)
+    keep: list[int] = []
+    for k in range(m.shape[1]):
+        if not flat[k] and not any(np.array_equal(m[:, k], m[:, j]) for j in keep):
+            keep.append(k)
+    return np.array(keep, dtype=np.intp)
+
+
+def judge_pbo(matrix: np.ndarray, g: GateSettings) -> tuple[dict[str, Any], list[str]]:
+    """The overfitting gate over the sweep's aligned returns ((T, k), k >= 2):
+    ``(details, hold reasons)``.
+
+    PBO is computed over :func:`candidate_columns` (distinct variants that trade).  The
+    gate passes only when PBO is **below** ``max_pbo``: PBO is the probability that the
+    variant chosen in sample is overfit (ranks below the median out of sample), so at the
+    default 0.5 a choice as likely as not to be overfit -- all-noise variants, PBO ~0.5
+    -- holds (``<=`` let exactly 0.5 through).  NaN holds too.  With fewer than two
+    distinct candidates there is no selection to judge (no figure, no reason)."""
+    m = np.asarray(matrix, dtype=np.float64)
+    cols = candidate_columns(m)
+    left_out = int(m.shape[1] - cols.size)
+    if cols.size < 2:
+        return {"variants": int(cols.size), "left_out": left_out,
+                "note": "fewer than 2 distinct variants that trade: no selection to judge"}, []
+    if m.shape[0] < 2 * g.pbo_blocks:
+        return {}, [f"overfitting: {m.shape[0]} aligned returns are too few for PBO over "
+                    f"{g.pbo_blocks} blocks"]
+    pbo = stats.probability_of_backtest_overfitting(m[:, cols], g.pbo_blocks)
+    details = {"pbo": pbo.pbo, "p_loss": pbo.p_loss, "degradation": pbo.degradation,
+               "blocks": pbo.n_splits, "splits": pbo.n_combinations,
+               "variants": pbo.n_variants, "left_out": left_out}
+    if not pbo.pbo < g.max_pbo:  # NaN holds
+        extra = (f"; {left_out} flat or duplicate variants left out" if left_out else "")
+        return details, [f"overfitting: PBO {pbo.pbo:.2f} >= {g.max_pbo} (the variant best "
+                         f"in sample ranks below the median out of sample in "
+                         f"{pbo.pbo:.0%} of {pbo.n_combinations} CSCV splits{extra})"]
+    return details, []
 
 
 @attrs.frozen
@@ -371,7 +433,10 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
                                          ("sharpe", "total_return", "max_drawdown", "fees")}
                             for c in costs}
         details["cost_overrides"] = {t.point_id: t.overrides for t in tasks}
-        worst = costs[-1]
+        # The dearest point, wherever the list puts it: judging the last one let
+        # cost_multipliers = ["1", "0.5"] pass the gate at half the costs.
+        dearest = max(range(len(g.cost_multipliers)), key=lambda i: g.cost_multipliers[i])
+        worst = costs[dearest]
         worst_sharpe = gate_sharpe(worst)
         if not worst_sharpe >= g.min_sharpe_at_max_cost:  # NaN (a ruined run) fails too
             kill.append(f"cost sensitivity: annualised Sharpe {worst_sharpe:.2f}"
@@ -445,8 +510,23 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
         else:
             hold.append("bootstrap: fewer than 2 realised plays to resample")
 
-        # Deflated Sharpe over every trial of the family.
+        # Deflated Sharpe over every trial of the family: the registry first made whole
+        # from the journal beside the config (a deleted lab folder reset the count).
+        journal = journal_path(config)
+        check = sync_trials(lab_ledger, family, journal)
         n_trials, var_sr = trial_stats(lab_ledger, family)
+        lost = max(check.earlier_trials - n_trials, 0)
+        details["trial_registry"] = {"n_trials": n_trials, "restored": check.restored,
+                                     "earlier_trials": check.earlier_trials,
+                                     "missing": lost}
+        if lost:
+            hold.append(f"trial registry: an earlier verdict of {family!r} deflated by "
+                        f"{check.earlier_trials} trials, the registry now counts {n_trials} "
+                        f"and the journal ({check.journal}) cannot restore the other {lost} "
+                        f"(lab folder deleted or moved?): deflating by "
+                        f"{check.earlier_trials}, but the variance of the lost trials' "
+                        f"Sharpe ratios is unknown")
+            n_trials = check.earlier_trials
         dsr_details, dsr_kill, dsr_hold = judge_dsr(base.returns, n_trials, var_sr, g)
         if dsr_details:
             details["dsr"] = dsr_details
@@ -466,18 +546,12 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
         if matrix.ndim == 2 and matrix.shape[1] >= 2:
             if matrix.shape[0] >= 2 * g.pbo_blocks:
                 stage("overfitting (PBO, CSCV)", 1)
-                pbo = stats.probability_of_backtest_overfitting(matrix, g.pbo_blocks)
+            pbo_details, pbo_hold = judge_pbo(matrix, g)
+            if matrix.shape[0] >= 2 * g.pbo_blocks:
                 say("overfitting (PBO, CSCV)", 1, 1)
-                details["pbo"] = {"pbo": pbo.pbo, "p_loss": pbo.p_loss,
-                                  "degradation": pbo.degradation, "blocks": pbo.n_splits,
-                                  "splits": pbo.n_combinations, "variants": pbo.n_variants}
-                if not pbo.pbo <= g.max_pbo:  # NaN holds
-                    hold.append(f"overfitting: PBO {pbo.pbo:.2f} > {g.max_pbo} (the variant "
-                                f"best in sample ranks below the median out of sample in "
-                                f"{pbo.pbo:.0%} of {pbo.n_combinations} CSCV splits)")
-            else:
-                hold.append(f"overfitting: {matrix.shape[0]} aligned returns are too few for "
-                            f"PBO over {g.pbo_blocks} blocks")
+            if pbo_details:
+                details["pbo"] = pbo_details
+            hold.extend(pbo_hold)
 
         # Regime-subset stress: the regime signal the base run itself recorded, else the
         # vol regime classified from the instrument's bars in a replay of the venue.
@@ -504,6 +578,12 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
                                 f"{r['sharpe']:.2f} < {g.min_regime_sharpe}")
             if not per:
                 hold.append(f"regime stress: no regime labels for {instrument}")
+            elif len(per) < 2:
+                # One regime is no stress test: a record seen only in a calm market says
+                # nothing about a stressed one (missing evidence: hold, not kill).
+                hold.append(f"regime stress: only the {next(iter(per))} regime has "
+                            f"{g.regime_min_bars} or more bars: the record was not seen "
+                            f"in another regime")
         else:
             hold.append("regime stress: set [plugins.lab.gates] regime_instrument to run it")
     finally:
@@ -520,6 +600,7 @@ def evaluate_gates(config: Config, *, strategies: dict[str, Strategy] | None = N
             "details_json": json.dumps(details, sort_keys=True, default=_json_default),
             "config_hash": config_tag})
     lab_ledger.close()
+    journal_verdict(journal, family, n_trials, verdict)
     return result
 
 

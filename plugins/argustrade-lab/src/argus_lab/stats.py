@@ -173,6 +173,12 @@ class MultipleComparison:
     reps: int
 
 
+def flat_columns(excess: np.ndarray) -> np.ndarray:
+    """Which columns of ``excess`` ((T, k) excess returns) are flat (zero variance up to
+    float rounding: :func:`argus_lab.ratios.is_flat`)."""
+    return np.array([is_flat(excess[:, k]) for k in range(excess.shape[1])], dtype=bool)
+
+
 def _spa(benchmark: np.ndarray, models: np.ndarray, *, studentize: bool, block_size: int | None,
          reps: int, seed: int) -> tuple[dict[str, float], int]:
     from arch.bootstrap import SPA  # imported lazily: arch pulls in pandas/statsmodels
@@ -190,14 +196,18 @@ def _spa(benchmark: np.ndarray, models: np.ndarray, *, studentize: bool, block_s
     if not (np.all(np.isfinite(bench)) and np.all(np.isfinite(mods))):
         raise DataError("benchmark/model returns contain NaN or infinity")
     best = int(np.argmax(mods.mean(axis=0) - bench.mean()))
-    # A model whose excess over the benchmark is flat and not positive (a variant that
-    # never trades, against cash) cannot beat it, but arch's bootstrap ties at 0 with it
-    # and reported p = 0 (a grid of such a variant and losers passed Hansen's SPA; one
-    # of idle variants alone passed both tests).  Such models are left out; with none
-    # left there is no evidence against the null: p = 1.
+    # A model whose excess over the benchmark has zero variance (flat: constant up to
+    # float rounding, :func:`argus_lab.ratios.is_flat`) gives no evidence either way:
+    # both tests' asymptotics assume a non-degenerate long-run variance of the excess
+    # (White 2000, Hansen 2005: omega_k > 0), and arch's bootstrap of a constant is that
+    # constant, so its re-centred draws are all 0.  Against it a flat excess that is not
+    # positive (a variant that never trades, against cash) reported p = 0 (a grid of such
+    # a variant and losers passed Hansen's SPA), and a flat *positive* excess (a constant
+    # carry) p = 0 too -- beside noise variants it carried pure noise past both tests.
+    # Every flat model is left out; with none left there is no evidence against the
+    # null: p = 1.
     excess = mods - bench[:, None]
-    dead = np.array([is_flat(excess[:, k]) and float(excess[:, k].mean()) <= 0.0
-                     for k in range(excess.shape[1])])
+    dead = flat_columns(excess)
     if dead.all():
         return {"lower": 1.0, "consistent": 1.0, "upper": 1.0}, best
     # arch tests losses (smaller is better): a return is a negative loss.
