@@ -92,10 +92,14 @@ EXAMPLE_CONFIGS = {
 # 2026-12-07, evening: the daily loss limit's day starts at the day's first equity row
 # (the runner keeps the risk context's day and day-start equity): every checkpoint moves,
 # nothing else.
+# 2026-12-08: the overnight strategy's state keeps the regime tracker's last daily reading
+# (a restart had the regime gate open until midnight), and the tracker's state its last
+# reading: checkpoints of the runs with the overnight strategy (all_three, multi_strategy,
+# reference); every other table the same.
 GOLDEN: dict[str, dict[str, str]] = {
     "all_three": {
         "book_equity": "6408:1f0ffac00dbeb1177632a6df32d461b0",
-        "checkpoints": "1:91de23b706d8e835c9a65db607f9781d",
+        "checkpoints": "1:f00d22a31738c41ab64c11b63de6ebfa",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "2136:981c353dbd29b1f4dbf7ec7a0dbba05e",
         "fills": "110:bbfebcf085deae2dba2beff00e303839",
@@ -162,7 +166,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "multi_strategy": {
         "book_equity": "26630:525be1075c5fa8d872c4b1313a6b61f4",
-        "checkpoints": "1:0d74edcb0d718086a4bec389b25a88dc",
+        "checkpoints": "1:93630c1b96f7a644f6517c1be21b7f29",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "13315:1fc44843110a544fb15ed3c8457b432f",
         "fills": "546:6aeec74c855b1a48d7681d724ec0efb2",
@@ -175,7 +179,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "reference": {
         "book_equity": "8686:cdfcb88885eed60e144defc6b31c166e",
-        "checkpoints": "1:c645e3697d0a71c39996ae5bd8358646",
+        "checkpoints": "1:ed4023a27b9691d0478e6b2862b5e9e3",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "4343:21c89d5b99598e9dab27cd0e48c1ad21",
         "fills": "252:b85078e6a2367019fb69983ad28d6e79",

@@ -55,7 +55,7 @@ MIDNIGHT = 1_709_337_600 * 10**9
 # -- the run folder ---------------------------------------------------------------------------
 @pytest.mark.parametrize("mode", ["replay", "paper"])
 def test_a_whole_run_leaves_no_wal_beside_the_ledger(tmp_path: Path, mode: str,
-                                                     gated: Any) -> None:  # noqa: F811
+                                                     gated: Any) -> None:  # noqa: F811  (the fixture)
     """Before: ``argus.db-wal`` and ``argus.db-shm`` stayed in every run folder whose
     last close was the request reader's (a run without a cycle here: a replay's cycle
     happened to remove them when the session wrote its spool again)."""
