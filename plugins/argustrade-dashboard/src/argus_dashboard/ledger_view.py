@@ -20,14 +20,13 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import apsw
 
-from argus_core import LEDGER_FILE, OrderStatus, TradingState, open_read_only, read_untouched
+from argus_core import LEDGER_FILE, OrderStatus, TradingState, read_untouched
 
 _T = TypeVar("_T")
 
@@ -39,23 +38,6 @@ CHART_POINTS = 1000
 #: Open or partly filled orders (``OrderStatus.PENDING/OPEN/PARTIALLY_FILLED``).
 WORKING_STATUSES = (OrderStatus.PENDING.value, OrderStatus.OPEN.value,
                     OrderStatus.PARTIALLY_FILLED.value)
-
-
-@contextmanager
-def read_only(run_dir: Path, busy_timeout_ms: int = 2000, *, immutable: bool = False
-              ) -> Iterator[apsw.Connection]:
-    """A read-only connection on ``run_dir/argus.db`` inside one short read transaction
-    (``immutable``: see :func:`argus_core.open_read_only`).  It leaves ``-wal`` and
-    ``-shm`` files in a finished run's folder: read through :func:`reading` instead."""
-    conn = open_read_only(Path(run_dir) / LEDGER_FILE, busy_timeout_ms, immutable=immutable)
-    try:
-        conn.execute("begin")
-        try:
-            yield conn
-        finally:
-            conn.execute("commit")
-    finally:
-        conn.close()
 
 
 def in_transaction(read: Callable[[apsw.Connection], _T]) -> Callable[[apsw.Connection], _T]:

@@ -3,7 +3,7 @@
 :class:`LiveCursor` keeps high-water marks (fill rowid, equity time stamp, risk event
 id) and fingerprints of what changes in place (working orders, positions, the trading
 state, the audit trail, strategy versions).  Each :meth:`LiveCursor.poll` is one short
-read-only transaction (:func:`argus_dashboard.ledger_view.read_only`) and answers only
+read-only transaction (:func:`argus_dashboard.ledger_view.reading`) and answers only
 the events whose data changed; the first poll answers every whole-section event, so a
 page that connects late is brought up to date.
 
