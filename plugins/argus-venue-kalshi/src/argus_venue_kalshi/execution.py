@@ -498,17 +498,24 @@ class KalshiExecution:
         if len(tickers) == 1 and (ticker := tickers.pop()):
             params["ticker"] = ticker
         born = [self.born.get(c) for c in coids]
-        offset = self.rest.clock_offset_s
-        if born and all(b is not None for b in born) and offset is not None:
-            # min_ts is compared with Kalshi's own times: the creation moved onto its
-            # clock (the Date of its answers).  Our clock was taken for Kalshi's before,
-            # so a venue clock more than the slack behind hid a placed order (given up as
-            # never placed).  Offset unknown (no Date seen): no window, the whole list.
-            # An offset only ever widens it: a Date far ahead (a proxy's page, a cache)
-            # must not move the window past the order's creation.
-            oldest = min(min(b for b in born if b is not None), time.time())
-            params["min_ts"] = max(0, int(oldest + min(offset, 0.0) - LOOKUP_SLACK_S))
+        if born and all(b is not None for b in born):
+            start = self._venue_start(min(b for b in born if b is not None))
+            if start is not None:  # offset unknown (no Date seen): the whole list
+                params["min_ts"] = int(start)
         return params
+
+    def _venue_start(self, born_s: float) -> float | None:
+        """The earliest time on Kalshi's clock an order we created at ``born_s`` (our
+        clock, never after now) can carry, less :data:`LOOKUP_SLACK_S`; None while
+        Kalshi's clock is unknown (no ``Date`` seen).  Kalshi compares ``min_ts`` and its
+        cutoffs with its own times: our clock taken for Kalshi's hid a placed order when
+        Kalshi's ran more than the slack behind (given up as never placed).  The offset
+        only ever widens the window: a ``Date`` far ahead (a proxy's page, a cache) must
+        not move it past the order's creation."""
+        offset = self.rest.clock_offset_s
+        if offset is None:
+            return None
+        return max(0.0, min(born_s, time.time()) + min(offset, 0.0) - LOOKUP_SLACK_S)
 
     async def _listed(self, coids: list[str]) -> list[Any]:
         """Every order Kalshi lists that could carry one of ``coids``' client ids: one
@@ -926,9 +933,8 @@ class KalshiExecution:
                 if not ticker:  # its market is unknown: nothing to ask by
                     self._history_read.add(coid)
                     continue
-                born, offset = self.born.get(coid), self.rest.clock_offset_s
-                start = 0.0 if born is None or offset is None else \
-                    max(0.0, min(born, time.time()) + min(offset, 0.0) - LOOKUP_SLACK_S)
+                born = self.born.get(coid)
+                start = (self._venue_start(born) if born is not None else None) or 0.0
                 if await self._before_cutoff("trades_created_ts", start):
                     due.setdefault(ticker, set()).add(coid)
                 else:  # created after the cutoff: none of its fills is archived
