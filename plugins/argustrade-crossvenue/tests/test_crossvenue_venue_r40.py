@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from argus_crossvenue.config import CrossVenueSettings
 from argus_crossvenue.venue import CrossVenue
+from argus_multivenue.testing import ClosableFeed
 
 from argus_core import (
     Fill,
@@ -54,25 +55,9 @@ class Inner(Venue):
             self.stream_closed = True
 
     def executions(self) -> AsyncIterator[Fill | OrderUpdate | FillCorrection]:
-        return Feed(self)
-
-
-class Feed:
-    """An executions feed as an adapter may write one: an iterator object (no generator
-    frame the collector would finalise) holding a connection that ``aclose`` ends."""
-
-    def __init__(self, owner: Inner) -> None:
-        self.owner = owner
-
-    def __aiter__(self) -> Feed:
-        return self
-
-    async def __anext__(self) -> Fill | OrderUpdate | FillCorrection:
-        await asyncio.Event().wait()
-        raise StopAsyncIteration
-
-    async def aclose(self) -> None:
-        self.owner.executions_closed = True
+        def closed() -> None:
+            self.executions_closed = True
+        return ClosableFeed(closed)
 
 
 def composite(**inner: Any) -> CrossVenue:

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import pytest
 from argus_multivenue import MultiVenue
+from argus_multivenue.testing import ClosableFeed
 
 from argus_core import Bar, Fill, FillCorrection, Instrument, MarketEvent, OrderUpdate, Venue
 
@@ -42,25 +43,9 @@ class Inner(Venue):
             self.stream_closed = True
 
     def executions(self) -> AsyncIterator[Fill | OrderUpdate | FillCorrection]:
-        return Feed(self)
-
-
-class Feed:
-    """An executions feed as an adapter may write one: an iterator object (no generator
-    frame the collector would finalise) holding a connection that ``aclose`` ends."""
-
-    def __init__(self, owner: Inner) -> None:
-        self.owner = owner
-
-    def __aiter__(self) -> Feed:
-        return self
-
-    async def __anext__(self) -> Fill | OrderUpdate | FillCorrection:
-        await asyncio.Event().wait()
-        raise StopAsyncIteration
-
-    async def aclose(self) -> None:
-        self.owner.executions_closed = True
+        def closed() -> None:
+            self.executions_closed = True
+        return ClosableFeed(closed)
 
 
 def composite(mode: str, *late: Instrument) -> tuple[MultiVenue, Inner, Inner]:

@@ -1,10 +1,11 @@
 """A scripted inner venue for the tests of composite venues (this plugin's and
-``argustrade-crossvenue``'s): it records what ``resume`` told it and replays executions."""
+``argustrade-crossvenue``'s): it records what ``resume`` told it and replays executions;
+and an executions feed that says when it is closed."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, ClassVar
 
 from argus_core import (
@@ -50,3 +51,23 @@ class ScriptedInner(Venue):
             yield item
         if self.then_wait:
             await asyncio.sleep(3600)  # a live stream: never ends on its own
+
+
+class ClosableFeed:
+    """An executions feed as an adapter may write one: an iterator object (no generator
+    frame the collector would finalise) holding a connection that ``aclose`` ends; it
+    waits for ever, and calls ``on_close`` when closed."""
+
+    def __init__(self, on_close: Callable[[], None]) -> None:
+        self.on_close = on_close
+
+    def __aiter__(self) -> ClosableFeed:
+        return self
+
+    async def __anext__(self) -> Fill | OrderUpdate | FillCorrection:
+        await asyncio.Event().wait()
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        """The connection ends: ``on_close`` is told."""
+        self.on_close()
