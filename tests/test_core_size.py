@@ -228,7 +228,9 @@ surrogate written out before it is cleaned: 9,170.  Eleven exports the type chec
 saw (``Any`` to every plugin) imported under ``TYPE_CHECKING``: 9,185.  A checkpoint whose
 keys were all integers (texts after a restart) refused: 9,200.  Rounding past 28 digits in
 one wide context; a live one-sided book bounds the mark held (a market whose buyers left
-kept its old mid, and the kill switch never saw the fall): 9,225.
+kept its old mid, and the kill switch never saw the fall): 9,225.  ``ma_cross`` with no
+``instrument_id`` follows one instrument (it had averaged BTC's and SPY's closes in one
+window): 9,245.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -243,7 +245,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 9_225
+BUDGET = 9_245
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -96,10 +96,14 @@ EXAMPLE_CONFIGS = {
 # (a restart had the regime gate open until midnight), and the tracker's state its last
 # reading: checkpoints of the runs with the overnight strategy (all_three, multi_strategy,
 # reference); every other table the same.
+# 2026-12-08, later: ma_cross keeps the instrument it follows in its state (without
+# `instrument_id` it had averaged every instrument's closes in one window): checkpoints of
+# the runs with ma_cross (all_three, bench, demo, multi_bars, multi_strategy, reference);
+# every other table the same.
 GOLDEN: dict[str, dict[str, str]] = {
     "all_three": {
         "book_equity": "6408:1f0ffac00dbeb1177632a6df32d461b0",
-        "checkpoints": "1:f00d22a31738c41ab64c11b63de6ebfa",
+        "checkpoints": "1:0ebbc124e2be5722f461711705fa747e",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "2136:981c353dbd29b1f4dbf7ec7a0dbba05e",
         "fills": "110:bbfebcf085deae2dba2beff00e303839",
@@ -112,7 +116,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "bench": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:735823cf5204e605c093ec6a6d9746ea",
+        "checkpoints": "1:013898de0de159c7c7e9532720f43ee2",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "70253:11b73d1c30c4c16cbc3900731293977e",
         "fills": "6334:96fb6d40dab611e14afc5b29151de362",
@@ -140,7 +144,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "demo": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:4507deb6b27cca208c3e742e61d32fba",
+        "checkpoints": "1:53fc8817dfb571f6539cd24ee62eb9e9",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "17668:f1f684b1e65cac0e87ed9fecaca11fe1",
         "fills": "205:9485540bc3ed944d3b8a6d4ed07ec072",
@@ -153,7 +157,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "multi_bars": {
         "book_equity": "12000:97376621ea1eccf040d19db1f94f06cd",
-        "checkpoints": "1:c0e1928c98b2604990bdeb869fa56a60",
+        "checkpoints": "1:558dc6227c0cca9fe385cca76f749597",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "3000:01a3dd2da4edab68b19ad832920d16e5",
         "fills": "1346:f5d5a89ebf704f8656c768d5c4feb1f4",
@@ -166,7 +170,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "multi_strategy": {
         "book_equity": "26630:525be1075c5fa8d872c4b1313a6b61f4",
-        "checkpoints": "1:93630c1b96f7a644f6517c1be21b7f29",
+        "checkpoints": "1:ad2abebf3462dfbbab54ec9b910d06b3",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "13315:1fc44843110a544fb15ed3c8457b432f",
         "fills": "546:6aeec74c855b1a48d7681d724ec0efb2",
@@ -179,7 +183,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "reference": {
         "book_equity": "8686:cdfcb88885eed60e144defc6b31c166e",
-        "checkpoints": "1:ed4023a27b9691d0478e6b2862b5e9e3",
+        "checkpoints": "1:9b2bf60746e66f1fdaea13c8bbc051ca",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "4343:21c89d5b99598e9dab27cd0e48c1ad21",
         "fills": "252:b85078e6a2367019fb69983ad28d6e79",

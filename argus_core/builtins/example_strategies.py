@@ -8,6 +8,7 @@ whole state is JSON, so it checkpoints and hot-swaps cleanly.
 
 from __future__ import annotations
 
+import logging
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 #: ``on_event``'s ``sum()`` as in numpy's.
 _SUM_ERROR = 2.0**-50
 
+log = logging.getLogger("argus.ma_cross")
+
 
 @attrs.frozen
 class ExampleSettings:
@@ -37,7 +40,7 @@ class ExampleSettings:
 
     fast: int = attrs.field(default=10, validator=attrs.validators.gt(0))
     slow: int = attrs.field(default=40, validator=attrs.validators.gt(0))
-    instrument_id: str | None = None  # trade only this instrument (default: any bar)
+    instrument_id: str | None = None  # trade only this instrument (default: the first one)
 
     def __attrs_post_init__(self) -> None:
         if self.fast >= self.slow:
@@ -45,7 +48,11 @@ class ExampleSettings:
 
 
 class MovingAverageCross(Strategy):
-    """Long when SMA(fast) > SMA(slow) of bar closes, flat otherwise."""
+    """Long when SMA(fast) > SMA(slow) of one instrument's bar closes, flat otherwise.
+
+    Without ``instrument_id`` it follows the first instrument whose bar it takes and
+    ignores every other one (saying so once): one window of closes mixing instruments
+    would average BTC with SPY."""
 
     name = "ma_cross"
 
@@ -57,13 +64,31 @@ class MovingAverageCross(Strategy):
         # The fast window's closes kept apart: summing it does not walk the slow window.
         self._recent: deque[float] = deque(maxlen=self.s.fast)
         self.long = False
+        #: the instrument whose closes the windows hold (``instrument_id``, else the first)
+        self.instrument: str | None = self.s.instrument_id
+        self._ignored: set[str] = set()  # other instruments' bars seen (said once each)
         # quiet_bars' decisions for one run: (run, its first bar planned, stops when
         # long, stops when flat), indices from that first bar
         self._plan: tuple[BarRun, int, list[int], list[int]] | None = None
 
+    def _follows(self, instrument_id: str) -> bool:
+        """Whether ``instrument_id``'s bars go into the windows (the first one seen is
+        followed when no ``instrument_id`` is set)."""
+        if self.instrument is None:
+            self.instrument = instrument_id
+        if instrument_id == self.instrument:
+            return True
+        if self.s.instrument_id is None and instrument_id not in self._ignored:
+            self._ignored.add(instrument_id)
+            log.warning("ma_cross follows %s and ignores the bars of %s: one strategy averages "
+                        "one instrument's closes; set [plugins.example] instrument_id to choose",
+                        self.instrument, instrument_id)
+        return False
+
     def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
         s = self.s
-        if type(event) is not Bar or (s.instrument_id and event.instrument_id != s.instrument_id):
+        if type(event) is not Bar or (event.instrument_id != self.instrument
+                                      and not self._follows(event.instrument_id)):
             return ()
         closes = self.closes
         closes.append(event.close)
@@ -96,8 +121,7 @@ class MovingAverageCross(Strategy):
         :mod:`argus_core.bar_runs`; :meth:`take_bars` then takes them).  The averages
         come from numpy; a bar whose two averages are within the summations' rounding
         of each other is not quiet: ``on_event`` decides it."""
-        s = self.s
-        if s.instrument_id and run.instrument_id != s.instrument_id:
+        if run.instrument_id != self.instrument and not self._follows(run.instrument_id):
             return stop - start  # not this strategy's instrument: on_event ignores it
         plan = self._plan
         # The plan holds while every bar of the run since its first went into the state.
@@ -113,7 +137,7 @@ class MovingAverageCross(Strategy):
         """Take ``run``'s bars ``start:stop`` into the state, as :meth:`on_event` would
         (bars :meth:`quiet_bars` found quiet)."""
         s = self.s
-        if s.instrument_id and run.instrument_id != s.instrument_id:
+        if run.instrument_id != self.instrument and not self._follows(run.instrument_id):
             return
         taken = run.closes[max(start, stop - s.slow):stop].tolist()
         self.closes.extend(taken)
@@ -137,9 +161,12 @@ class MovingAverageCross(Strategy):
                 (np.flatnonzero(diff >= -tol) + first).tolist())
 
     def get_state(self) -> dict[str, Any]:
-        return {"closes": list(self.closes), "long": self.long}
+        return {"closes": list(self.closes), "long": self.long, "instrument": self.instrument}
 
     def set_state(self, state: dict[str, Any]) -> None:
+        # a checkpoint from before "instrument" was kept follows the next bar's instrument
+        kept = state.get("instrument")
+        self.instrument = self.s.instrument_id or (kept if isinstance(kept, str) else None)
         self.closes = deque((float(c) for c in state.get("closes", [])), maxlen=self.s.slow)
         self._recent = deque(self.closes, maxlen=self.s.fast)
         self.long = bool(state.get("long", False))
