@@ -1228,7 +1228,8 @@ class Runner:
                      "day_start_equity": str(rctx.day_start_equity),
                      "order_times_ns": rctx.order_times_ns[-RECENT_ORDERS:],
                      "consecutive_losses": rctx.consecutive_losses,
-                     "realized_seen": rctx.realized_seen, "loss_group": rctx.loss_group},
+                     "realized_seen": rctx.realized_seen, "loss_group": rctx.loss_group,
+                     "fees_open": rctx.fees_open},
             "versions": self.versions, "n_orders": self.engine.n_orders,
             "n_fills": self.engine.n_fills,
             "flatten": self.engine.flatten_reason,
@@ -1297,7 +1298,8 @@ class Runner:
         try:
             if saved is not None:
                 self._restore_checkpoint(*saved)
-        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:  # a traceback before
+        except (LookupError, TypeError, ValueError, ArithmeticError, AttributeError
+                ) as exc:  # a traceback before (AttributeError: a list where a table was)
             raise LedgerError(f"{self.ledger.path}: checkpoint {CHECKPOINT!r} cannot be "
                               f"restored ({type(exc).__name__}: {exc}): a damaged or "
                               f"hand-edited ledger, or a component that cannot read its "
@@ -1344,6 +1346,7 @@ class Runner:
         rctx.consecutive_losses = r["consecutive_losses"]
         rctx.realized_seen = dict(r.get("realized_seen", {}))
         rctx.loss_group = list(r.get("loss_group", []))
+        rctx.fees_open = dict(r.get("fees_open", {}))
         self.versions = dict(state.get("versions", {}))
         self.engine.n_orders, self.engine.n_fills = state["n_orders"], state["n_fills"]
         self.engine.flatten_reason = state.get("flatten")

@@ -230,7 +230,8 @@ keys were all integers (texts after a restart) refused: 9,200.  Rounding past 28
 one wide context; a live one-sided book bounds the mark held (a market whose buyers left
 kept its old mid, and the kill switch never saw the fall): 9,225.  ``ma_cross`` with no
 ``instrument_id`` follows one instrument (it had averaged BTC's and SPY's closes in one
-window): 9,245.
+window): 9,245.  The loss-streak breaker judges a trade net of its exit fee and its share of
+the entry fees (an exit the fees ate counted as a win): 9,265.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they
@@ -245,7 +246,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "argus_core"
-BUDGET = 9_245
+BUDGET = 9_265
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENDMARKER}
 

@@ -17,7 +17,10 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "demo.toml"
 
 
 @pytest.mark.parametrize("damage", [lambda s: s.pop("broker"),
-                                    lambda s: s["risk"].update(peak_equity="lots")])
+                                    lambda s: s["risk"].update(peak_equity="lots"),
+                                    # a list where a component reads a table: an
+                                    # AttributeError ([].get) escaped as a traceback
+                                    lambda s: s["strategies"].update(ma_cross=[])])
 def test_a_damaged_checkpoint_is_a_ledger_error(tmp_path: Path, damage) -> None:  # type: ignore[no-untyped-def]
     from argus_core.config import load_config
     from argus_core.ledger import Ledger
