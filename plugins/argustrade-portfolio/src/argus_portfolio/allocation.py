@@ -17,6 +17,7 @@ Each step is a pure function, tested against a closed form or an independent lib
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import attrs
@@ -51,8 +52,22 @@ def ledoit_wolf(returns: ArrayLike, periods_per_year: float = 1.0) -> tuple[Matr
     if x.shape[0] < 2 or x.shape[1] < 1:
         raise DataError(f"returns: need at least 2 periods of at least 1 strategy, got "
                         f"shape {x.shape}")
-    fit = LedoitWolf().fit(x)
-    return np.asarray(fit.covariance_) * periods_per_year, float(fit.shrinkage_)
+    if not (math.isfinite(periods_per_year) and periods_per_year > 0):
+        # a negative factor made every variance negative without a word
+        raise DataError(f"periods_per_year: must be a finite number > 0, got "
+                        f"{periods_per_year}")
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            fit = LedoitWolf().fit(x)
+            cov = np.asarray(fit.covariance_) * periods_per_year
+    except ValueError:  # its own check of what overflowed inside it
+        cov = np.full((x.shape[1], x.shape[1]), np.nan)
+    if not np.all(np.isfinite(cov)):
+        # returns of 1e200 overflowed inside scikit-learn ("Input contains NaN")
+        raise DataError(f"returns: too large to estimate a covariance from (their squares "
+                        f"overflow; largest |return| {float(np.abs(x).max()):g}); pass "
+                        f"returns as fractions per period")
+    return cov, float(fit.shrinkage_)
 
 
 def _check_covariance(cov: ArrayLike) -> Matrix:
@@ -131,10 +146,19 @@ def equal_risk_weights(cov: ArrayLike, budgets: ArrayLike | None = None, *,
 
 def inverse_vol_weights(vols: ArrayLike) -> Vector:
     """``w_i = (1/σ_i) / Σ_j 1/σ_j``: equal risk contribution when Σ is diagonal."""
+    v = _positive_vols(vols)
+    # relative to the smallest, so 1/σ cannot overflow (a vol of 1e-320 gave NaN weights)
+    inv = v.min() / v
+    return np.asarray(inv / inv.sum())
+
+
+def _positive_vols(vols: ArrayLike) -> Vector:
     v = _finite("vols", vols, 1)
     if np.any(v <= 0):
-        raise DataError(f"vols: every volatility must be > 0, got {v.tolist()}")
-    return np.asarray((1.0 / v) / np.sum(1.0 / v))
+        bad = int(np.flatnonzero(v <= 0)[0])
+        raise DataError(f"vols: every volatility must be > 0, got {float(v[bad])} at index "
+                        f"{bad}")
+    return v
 
 
 def risk_budgets(forecasts: ArrayLike, health: ArrayLike, max_share: float = 1.0) -> Vector:
@@ -142,6 +166,8 @@ def risk_budgets(forecasts: ArrayLike, health: ArrayLike, max_share: float = 1.0
     below 1e-12 of the largest counts as 0), none above ``max_share`` while enough
     strategies share the rest (water-filling)."""
     f, h = _finite("forecasts", forecasts, 1), _finite("health", health, 1)
+    if not (isinstance(max_share, int | float) and 0 < max_share <= 1):
+        raise DataError(f"max_share: must lie in (0, 1], got {max_share!r}")
     if f.shape != h.shape:
         raise DataError(f"forecasts and health differ in length ({len(f)} vs {len(h)})")
     if np.any((h < 0) | (h > 1)):
@@ -155,6 +181,14 @@ def risk_budgets(forecasts: ArrayLike, health: ArrayLike, max_share: float = 1.0
     # a budget a trillion times smaller than the largest is none: it would need a weight
     # whose square underflows in the solver, and it could never be traded anyway
     raw[raw < 1e-12] = 0.0
+    active = raw > 0
+    if int(active.sum()) * max_share < 1.0:
+        # Too few strategies with a budget for any split to keep each under max_share and
+        # sum to 1: b_i = min(max_share, λ raw_i) has every budget at the cap, normalised
+        # equal.  (The loop below gave the whole excess to the last strategy below the cap,
+        # [0.2, 0.2, 0.6] for raw [0.5, 0.3, 0.2] with a cap of 0.2: the weakest forecast
+        # got the largest budget.)
+        return np.where(active, 1.0 / int(active.sum()), 0.0)
     b = raw / raw.sum()
     # A budget once held to the cap stays there and takes no share of a later excess (it
     # used to be counted as free again, pushed back over the cap, and the loop ended
@@ -176,11 +210,15 @@ def vol_target_scale(weights: ArrayLike, cov: ArrayLike, target_vol: float,
                      max_leverage: float) -> float:
     """Factor bringing ``sqrt(w'Σw)`` to ``target_vol``, capped so that the scaled gross
     weight stays at most ``max_leverage``; 0 for an all-zero ``weights``."""
-    w = np.asarray(weights, dtype=np.float64)
+    w = _finite("weights", weights, 1)
+    sigma = _finite("covariance", cov, 2)
+    for name, value in (("target_vol", target_vol), ("max_leverage", max_leverage)):
+        if not (math.isfinite(value) and value > 0):
+            raise DataError(f"{name}: must be a finite number > 0, got {value!r}")
     gross = float(np.abs(w).sum())
     if gross == 0:
         return 0.0
-    vol = float(np.sqrt(w @ np.asarray(cov, dtype=np.float64) @ w))
+    vol = float(np.sqrt(max(float(w @ sigma @ w), 0.0)))
     return min(target_vol / vol if vol > 0 else np.inf, max_leverage / gross)
 
 
@@ -316,7 +354,11 @@ def allocate(returns: ArrayLike, forecasts: ArrayLike, health: ArrayLike,
 
 def model_covariance(vols: ArrayLike, correlation: float) -> Matrix:
     """``Σ = D R D`` with ``D = diag(vols)`` and a constant pairwise ``correlation``."""
-    v = _finite("vols", vols, 1)
+    v = _positive_vols(vols)
+    # a negative vol turned its correlations around without a word; |ρ| >= 1 is no
+    # positive definite matrix (NaN fails here too)
+    if not -1.0 < correlation < 1.0:
+        raise DataError(f"correlation: must lie in (-1, 1), got {correlation!r}")
     corr = np.full((len(v), len(v)), correlation)
     np.fill_diagonal(corr, 1.0)
     return np.asarray(np.outer(v, v) * corr)

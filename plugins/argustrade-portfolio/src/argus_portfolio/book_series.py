@@ -15,11 +15,16 @@ first row on, exactly the rows a ledger that wrote every book at every equity ro
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import apsw
 import numpy as np
 from numpy.typing import NDArray
+
+from argus_core import LedgerError, read_untouched
+
+_T = TypeVar("_T")
 
 #: The stored book rows, one per book and time it moved (``ts_ns, slot, cash, equity``).
 CHANGES = "book_equity_changes"
@@ -74,3 +79,18 @@ def carry_forward(stamps: NDArray[np.int64], row_ts: NDArray[np.int64],
     keep = at >= 0
     at = at[keep]
     return (stamps[keep], *(c[at] for c in columns))
+
+
+def read_with_path(path: Path, read: Callable[[apsw.Connection], _T]) -> _T:
+    """:func:`argus_core.read_untouched`, a damaged ledger's errors naming ``path`` (a
+    damaged book row, or SQLite's "malformed JSON" from a damaged ``book_rows``, said
+    "the ledger cannot be used" without saying which one)."""
+    try:
+        return read_untouched(path, read)
+    except apsw.Error as exc:
+        raise LedgerError(f"{path}: cannot be read: {type(exc).__name__}: {exc} (a damaged "
+                          f"ledger)") from None
+    except LedgerError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise LedgerError(f"{path}: {exc}") from None

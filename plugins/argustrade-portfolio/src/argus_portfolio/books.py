@@ -21,8 +21,8 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from argus_core import LEDGER_FILE, DataError, metrics, read_untouched
-from argus_portfolio.book_series import book_table, carry_forward
+from argus_core import LEDGER_FILE, DataError, LedgerError, metrics, read_untouched
+from argus_portfolio.book_series import book_table, carry_forward, read_with_path
 from argus_portfolio.league import drawdowns, period_returns
 
 
@@ -89,10 +89,7 @@ def _read_series(conn: apsw.Connection, table: str, slot: str | None,
         f"(select ts_ns, equity from {table}{where})", args).fetchall()[0]
     if not n:
         return None
-    ts = np.fromstring(str(ts_text), dtype=np.int64, sep=",")
-    values = metrics.decimal_column(str(eq_text))  # the ledger's 8 decimals: read fast
-    if not len(ts) == len(values) == int(n):
-        raise DataError(f"{table}: {n} equity rows could not be read back whole")
+    ts, values = _parse(table, slot, ts_text, eq_text, int(n))
     if len(ts) > 1 and not bool(np.all(ts[1:] > ts[:-1])):  # one scan: both aligned
         order = np.argsort(ts, kind="stable")
         ts, values = ts[order], values[order]
@@ -100,7 +97,40 @@ def _read_series(conn: apsw.Connection, table: str, slot: str | None,
         ts, values = carry_forward(onto, ts, values)
     ends = [conn.execute(f"select equity from {table}{where} order by ts_ns {way} limit 1",
                          args).fetchall()[0][0] for way in ("asc", "desc")]
-    return _Series(ts, values, Decimal(str(ends[0])), Decimal(str(ends[1])))
+    return _Series(ts, values, _exact(table, slot, ends[0]), _exact(table, slot, ends[1]))
+
+
+def _where(table: str, slot: str | None) -> str:
+    return f"{table}" + ("" if slot is None else f" of book {slot!r}")
+
+
+def _parse(table: str, slot: str | None, ts_text: object, eq_text: object, n: int
+           ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """The stamps and equity values of ``n`` rows from their comma-joined texts; a row
+    that is no finite number is a :class:`LedgerError` naming the table and the book
+    (a damaged equity text was a traceback from numpy, a NaN one a Sharpe of nan)."""
+    try:
+        ts = np.fromstring(str(ts_text), dtype=np.int64, sep=",")
+        values = metrics.decimal_column(str(eq_text))  # the ledger's 8 decimals: fast
+    except ValueError:
+        ts, values = np.zeros(0, dtype=np.int64), np.zeros(0)
+    if not len(ts) == len(values) == n or not bool(np.all(np.isfinite(values))):
+        raise LedgerError(f"{_where(table, slot)}: {n} equity rows could not be read back "
+                          f"whole (a stamp or an equity that is no finite number): a "
+                          f"damaged ledger")
+    return ts, values
+
+
+def _exact(table: str, slot: str | None, text: object) -> Decimal:
+    """A stored equity text as an exact finite Decimal (else a :class:`LedgerError`)."""
+    try:
+        value = Decimal(str(text))
+    except ArithmeticError:
+        value = Decimal("NaN")
+    if not value.is_finite():
+        raise LedgerError(f"{_where(table, slot)}: equity {str(text)[:40]!r} is no finite "
+                          f"number: a damaged ledger")
+    return value
 
 
 def _read_all_series(conn: apsw.Connection, table: str, onto: NDArray[np.int64]
@@ -113,10 +143,7 @@ def _read_all_series(conn: apsw.Connection, table: str, onto: NDArray[np.int64]
             "select slot, count(*), group_concat(ts_ns, ','), group_concat(equity, ',') "
             f"from (select slot, ts_ns, equity from {table} order by slot, ts_ns) "
             "group by slot"):
-        ts = np.fromstring(str(ts_text), dtype=np.int64, sep=",")
-        values = metrics.decimal_column(str(eq_text))
-        if not len(ts) == len(values) == int(n):
-            raise DataError(f"{table}: {n} equity rows of {slot} could not be read back whole")
+        ts, values = _parse(table, str(slot), ts_text, eq_text, int(n))
         if len(ts) > 1 and not bool(np.all(ts[1:] > ts[:-1])):  # not as ordered: sort
             order = np.argsort(ts, kind="stable")
             ts, values = ts[order], values[order]
@@ -125,7 +152,8 @@ def _read_all_series(conn: apsw.Connection, table: str, onto: NDArray[np.int64]
         else:
             first, last = str(eq_text).split(",", 1)[0], str(eq_text).rsplit(",", 1)[-1]
         ts, values = carry_forward(onto, ts, values)
-        books[str(slot)] = _Series(ts, values, Decimal(first), Decimal(last))
+        books[str(slot)] = _Series(ts, values, _exact(table, str(slot), first),
+                                   _exact(table, str(slot), last))
     return books
 
 
@@ -164,7 +192,8 @@ def read_books(run_dir: Path, portfolio: Any = None) -> list[BookSummary]:
             elif len(portfolio.equity):
                 first = conn.execute("select equity from equity order by ts_ns limit 1")
                 total = _Series(portfolio.ts_ns, portfolio.equity,
-                                Decimal(str(first.fetchall()[0][0])), portfolio.final_equity)
+                                _exact("equity", None, first.fetchall()[0][0]),
+                                portfolio.final_equity)
             else:
                 total = None
             table = book_table(conn)
@@ -186,7 +215,7 @@ def read_books(run_dir: Path, portfolio: Any = None) -> list[BookSummary]:
                 events = []
         return total, books, fills, events
 
-    total, books, fills, events = read_untouched(path, read)
+    total, books, fills, events = read_with_path(path, read)
     if total is None:
         return []
     standing = {str(slot): (str(to), str(why)) for slot, to, why in events}
@@ -247,6 +276,9 @@ def report_section(run_dir: Path, report: Any = None) -> dict[str, str] | None:
         books = read_books(run_dir, report)
     except DataError:
         return None
+    except LedgerError as exc:  # a damaged book row: say so where the table would be
+        return {"Strategy books": f"<p>The strategy books cannot be read: "
+                                  f"{html.escape(str(exc))}</p>"}
     if len(books) < 3:  # one book and the portfolio: the report's own figures say it all
         return None
     return {"Strategy books": books_html(books)}

@@ -24,7 +24,7 @@ from typing import Any
 import apsw
 import click
 
-from argus_core import LEDGER_FILE, PluginCommand, PluginGroup, check_run_ledger, read_untouched
+from argus_core import LEDGER_FILE, LedgerError, PluginCommand, PluginGroup, check_run_ledger
 
 #: What to pass instead of a directory without a run ledger.
 _HINT = "pass the run directory `argus run` or `argus backtest` printed"
@@ -34,14 +34,14 @@ def _known_book(run_dir: Path, slot: str) -> None:
     """A usage error naming ``--slot`` when the run kept books and none is ``slot`` (a run
     of one book has none: its account's equity is every slot's)."""
 
-    from argus_portfolio.book_series import book_table
+    from argus_portfolio.book_series import book_table, read_with_path
 
     def slots(conn: apsw.Connection) -> list[str]:
         table = book_table(conn)  # None: no book rows kept
         return [] if table is None else sorted(
             str(s) for (s,) in conn.execute(f"select distinct slot from {table}"))
 
-    books = read_untouched(Path(run_dir) / LEDGER_FILE, slots)
+    books = read_with_path(Path(run_dir) / LEDGER_FILE, slots)
     if books and slot not in books:
         raise click.BadParameter(f"no book named {slot!r} in {run_dir} (books: "
                                  f"{', '.join(books)})", click.get_current_context(),
@@ -62,10 +62,25 @@ def _price(value: Decimal | float | None) -> str:
     return f"{value:.2f}" if abs(float(value)) >= 1 else f"{value:.4g}"
 
 
-def _utc(ts_ns: int) -> str:
-    """A ledger time (ns) as the UTC time a person reads (the raw ns was printed)."""
-    when = dt.datetime.fromtimestamp(ts_ns // 10**9, dt.UTC)
+def _utc(ts_ns: int, where: str = "") -> str:
+    """A ledger time (ns) as the UTC time a person reads (the raw ns was printed); a
+    stamp that is no time (a damaged row) is a :class:`LedgerError` naming ``where``."""
+    try:
+        if isinstance(ts_ns, bool) or not isinstance(ts_ns, int):
+            raise TypeError("not a whole number")
+        when = dt.datetime.fromtimestamp(ts_ns // 10**9, dt.UTC)
+    except (TypeError, ValueError, OverflowError, OSError) as exc:
+        raise LedgerError(f"{where or 'the ledger'}: ts_ns {str(ts_ns)[:30]!r} is no time "
+                          f"({exc}): a damaged row") from None
     return when.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _writable(out: Path | None) -> None:
+    """A usage error naming ``--out`` when its folder does not exist (refused before any
+    work: it failed after the measurement, naming no option)."""
+    if out is not None and not out.parent.is_dir():
+        raise click.BadParameter(f"folder '{out.parent}' does not exist",
+                                 param_hint="'--out'")
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -124,9 +139,7 @@ def tca_calibrate(run_dirs: tuple[Path, ...], out: Path | None, min_fills: int) 
     ``[paper] slippage_bps`` that reproduces it (a TOML snippet and a --set line)."""
     from argus_portfolio.tca import calibrate, read_run
 
-    if out is not None and not out.parent.is_dir():  # it failed after printing, exit 1
-        raise click.BadParameter(f"folder '{out.parent}' does not exist",
-                                 param_hint="'--out'")
+    _writable(out)  # it failed after printing, exit 1
     for run_dir in run_dirs:
         check_run_ledger(run_dir, _HINT)
     result = calibrate([read_run(d) for d in run_dirs], min_fills=min_fills)
@@ -157,6 +170,7 @@ def league_reference(run_dir: Path, slot: str, window: int, out: Path | None) ->
     names."""
     from argus_portfolio.league import book_rows, reference_from_equity
 
+    _writable(out)
     check_run_ledger(run_dir, _HINT)
     _known_book(run_dir, slot)
     ts, equity = book_rows(run_dir, slot)
@@ -182,8 +196,10 @@ def league_events(run_dir: Path) -> None:
     rows = read_league_events(run_dir)
     if not rows:
         click.echo(f"{run_dir}: no league events")
+    where = f"{Path(run_dir) / LEDGER_FILE}: league_events row {{}}"
     for r in rows:
-        click.echo(f"{_utc(r['ts_ns'])}  {r['slot']}  {r['from_status']} -> "
+        click.echo(f"{_utc(r['ts_ns'], where.format(r.get('id')))}  {r['slot']}  "
+                   f"{r['from_status']} -> "
                    f"{r['to_status']}  {r['reason']}")
 
 

@@ -52,6 +52,7 @@ from argus_core import (
 )
 from argus_portfolio.own_positions import OwnPositions
 from argus_portfolio.settings import PortfolioSettings
+from argus_portfolio.state import number, seq, table, text
 from argus_portfolio.tca import half_spread_bps, is_offset, mean_std, slippage_bps
 
 log = logging.getLogger(__name__)
@@ -219,10 +220,20 @@ class SlippageDrift(RiskCheck):
                 "positions": self.positions.get_state()}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`get_state` output (a changed ``window`` keeps the newest)."""
-        self.windows = {k: deque((float(x) for x in v), maxlen=self.d.window)
-                        for k, v in state.get("windows", {}).items()}
-        self.window_ids = {k: deque((str(x) for x in v), maxlen=self.d.window)
-                           for k, v in state.get("window_ids", {}).items()}
-        self.reducing = {str(k): str(v) for k, v in state.get("reducing", {}).items()}
-        self.positions.set_state(state.get("positions", {}))
+        """Restore :meth:`get_state` output (a changed ``window`` keeps the newest).  A
+        damaged state is a ``ValueError`` naming the key (the core's restore names the
+        ledger): a NaN sample, say, would have kept the strategy from ever drifting."""
+        state = dict(table(state, self.name))
+        key = f"{self.name}.windows"
+        self.windows = {str(k): deque((number(x, f"{key}.{k}[{n}]") for n, x in
+                                       enumerate(seq(v, f"{key}.{k}"))), maxlen=self.d.window)
+                        for k, v in table(state.get("windows", {}), key).items()}
+        key = f"{self.name}.window_ids"
+        self.window_ids = {str(k): deque((text(x, f"{key}.{k}[{n}]") for n, x in
+                                          enumerate(seq(v, f"{key}.{k}"))),
+                                         maxlen=self.d.window)
+                           for k, v in table(state.get("window_ids", {}), key).items()}
+        key = f"{self.name}.reducing"
+        self.reducing = {str(k): text(v, f"{key}.{k}")
+                         for k, v in table(state.get("reducing", {}), key).items()}
+        self.positions.set_state(state.get("positions", {}), f"{self.name}.positions")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Collection, Mapping
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -32,6 +33,7 @@ from argus_core import (
 from argus_portfolio.allocation import Allocation, allocate, allocate_on, model_covariance
 from argus_portfolio.own_positions import own_working
 from argus_portfolio.settings import PortfolioSettings
+from argus_portfolio.state import number, table
 
 _QUANTUM = Decimal("1e-8")
 
@@ -225,6 +227,32 @@ class PortfolioWeight(Sizer):
             if name in self.weights:
                 self.weights[name] = 0.0
         return allocation
+
+    def get_state(self) -> dict[str, Any]:
+        """The current weights and the league's health (JSON-able).  The core does not
+        checkpoint sizers: the ``league`` check, the one thing that moves these weights
+        in a run, keeps this in its own state."""
+        return {"weights": dict(self.weights), "league_health": dict(self.league_health)}
+
+    def set_state(self, state: Mapping[str, Any], key: str = "portfolio_weight") -> None:
+        """Restore :meth:`get_state` output: weights of configured strategies (each a
+        finite number >= 0; one not saved keeps its current weight, one no longer
+        configured is dropped) and the league's health in [0, 1].  A damaged state is a
+        ``ValueError`` naming the key."""
+        weights, self.league_health = self.read_state(state, key)
+        self.weights = {n: weights.get(n, self.weights.get(n, 0.0)) for n in self.names}
+
+    @staticmethod
+    def read_state(state: Any, key: str = "portfolio_weight"
+                   ) -> tuple[dict[str, float], dict[str, float]]:
+        """The weights and league health of a :meth:`get_state` output, checked (a
+        ``ValueError`` naming the key)."""
+        state = table(state, key)
+        saved = table(state.get("weights", {}), f"{key}.weights")
+        health = table(state.get("league_health", {}), f"{key}.league_health")
+        return ({str(n): number(w, f"{key}.weights.{n}", 0.0) for n, w in saved.items()},
+                {str(n): number(h, f"{key}.league_health.{n}", 0.0, 1.0)
+                 for n, h in health.items()})
 
     def held(self, intent: Intent, portfolio: Portfolio) -> Decimal:
         """The position the intent's strategy holds in its instrument: summed from the

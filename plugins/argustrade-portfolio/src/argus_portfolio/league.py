@@ -72,15 +72,24 @@ from argus_core import (
     Fill,
     Intent,
     Ledger,
+    LedgerError,
     Portfolio,
     RiskCheck,
     RiskContext,
     RiskDecision,
     read_untouched,
 )
-from argus_portfolio.book_series import CHANGES, book_table, carried_rows, carry_forward
+from argus_portfolio.book_series import (
+    CHANGES,
+    book_table,
+    carried_rows,
+    carry_forward,
+    read_with_path,
+)
+from argus_portfolio.enforcement import PortfolioWeight
 from argus_portfolio.own_positions import OwnPositions
 from argus_portfolio.settings import LeagueSettings, PortfolioSettings
+from argus_portfolio.state import integer, number, optional_number, seq, table, text
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +280,9 @@ class Reference:
         """Parse :meth:`to_json` output, naming ``where`` and the key on any error."""
         try:
             pct = tuple(float(x) for x in data["drawdown_percentiles"])
+            for key in ("window", "periods"):  # 72.9 was read as a window of 72
+                if isinstance(data[key], bool) or float(data[key]) != int(data[key]):
+                    raise ValueError(f"{key} = {data[key]!r} is not a whole number")
             ref = cls(str(data["slot"]), int(data["window"]), int(data["periods"]),
                       float(data["periods_per_year"]), float(data["sharpe_mean"]),
                       float(data["sharpe_std"]), pct,
@@ -280,14 +292,18 @@ class Reference:
             raise ConfigError(f"{where}: league reference lacks key {exc.args[0]!r}") from None
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: league reference is malformed: {exc}") from None
-        if len(pct) != len(_PERCENTILES) or list(pct) != sorted(pct) or pct[0] < 0:
+        if len(pct) != len(_PERCENTILES) or list(pct) != sorted(pct) or pct[0] < 0 \
+                or pct[-1] > 1:
             raise ConfigError(f"{where}: drawdown_percentiles must be 101 ascending "
-                              f"values >= 0")
-        numbers = (ref.periods_per_year, ref.sharpe_mean, ref.sharpe_std, *pct)
+                              f"values in [0, 1] (fractions of the peak)")
+        numbers = (ref.periods_per_year, ref.sharpe_mean, ref.sharpe_std, *pct,
+                   *(() if ref.hit_rate is None else (ref.hit_rate,)))
         if not all(math.isfinite(x) for x in numbers) or ref.periods_per_year <= 0 \
-                or ref.sharpe_std < 0 or ref.window < 2:
+                or ref.sharpe_std < 0 or ref.window < 2 or ref.periods < 0 \
+                or not (ref.hit_rate is None or 0 <= ref.hit_rate <= 1):
             raise ConfigError(f"{where}: league reference has a non-finite or out-of-range "
-                              f"figure (window >= 2, periods_per_year > 0, sharpe_std >= 0)")
+                              f"figure (window >= 2, periods >= 0, periods_per_year > 0, "
+                              f"sharpe_std >= 0, hit_rate in [0, 1])")
         return ref
 
     @classmethod
@@ -321,6 +337,9 @@ def reference_from_equity(ts_ns: Sequence[int], equity: Sequence[float], window:
     if not np.all(np.isfinite(e)):
         raise DataError(f"league reference for {slot!r}: non-finite equity")
     per_year = ppy if ppy is not None else periods_per_year(ts_ns)
+    if not (math.isfinite(per_year) and per_year > 0):
+        raise DataError(f"league reference for {slot!r}: periods per year must be a finite "
+                        f"number > 0, got {per_year}")
     r = period_returns(e)
     sharpe = rolling_sharpe(r, window, per_year)
     moved = r[r != 0]
@@ -356,11 +375,27 @@ def book_rows(run_dir: Path, slot: str) -> tuple[list[int], list[float]]:
                     "select ts_ns from equity order by ts_ns")], dtype=np.int64)
         return rows, stamps
 
-    rows, stamps = read_untouched(path, read)
+    rows, stamps = read_with_path(path, read)
+    where = "equity" if stamps is None else f"book {slot!r}"
+    ts_list, values = [], []
+    for t, e in rows:
+        try:
+            if isinstance(t, bool) or not isinstance(t, int):
+                raise ValueError("a stamp that is no whole number")
+            try:
+                value = float(Decimal(str(e)))
+            except ArithmeticError:
+                raise ValueError("not a decimal number") from None
+            if not math.isfinite(value):
+                raise ValueError("no finite number")
+        except (ValueError, TypeError) as exc:
+            raise LedgerError(f"{path}: a damaged {where} row at ts_ns {str(t)[:30]}: equity "
+                              f"{str(e)[:40]!r} cannot be read ({exc})") from None
+        ts_list.append(t)
+        values.append(value)
     if stamps is None:  # one book: the account's equity rows are the series
-        return [int(t) for t, _ in rows], [float(e) for _, e in rows]
-    ts, equity = carry_forward(stamps, np.array([int(t) for t, _ in rows], dtype=np.int64),
-                               np.array([float(e) for _, e in rows]))
+        return ts_list, values
+    ts, equity = carry_forward(stamps, np.array(ts_list, dtype=np.int64), np.array(values))
     return ts.tolist(), equity.tolist()
 
 
@@ -380,7 +415,7 @@ def read_league_events(run_dir: Path) -> list[dict[str, Any]]:
         except apsw.SQLError:  # the run never loaded the league
             return []
 
-    return read_untouched(path, read)
+    return read_with_path(path, read)
 
 
 # -- health, row by row ------------------------------------------------------------------
@@ -414,7 +449,9 @@ class SlotHealth:
         self.s2 += r * r
         self.ups += r > 0
         self.downs += r < 0
-        if len(self.returns) > self.window:
+        # while, not if: a window made shorter (a restored state, a reference of a shorter
+        # window) would otherwise stay longer for good, one out for each one in
+        while len(self.returns) > self.window:
             old = self.returns.popleft()
             self.s1 -= old
             self.s2 -= old * old
@@ -454,14 +491,21 @@ class SlotHealth:
                 "ups": self.ups, "downs": self.downs, "peak": self.peak,
                 "equity": self.equity, "rows": self.rows, "health": self.health}
 
-    def set_state(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`get_state` output."""
-        self.returns = deque(float(x) for x in state["returns"])
-        self.s1, self.s2 = float(state["s1"]), float(state["s2"])
-        self.ups, self.downs = int(state["ups"]), int(state["downs"])
-        self.peak = float(state["peak"])
-        self.equity = None if state["equity"] is None else float(state["equity"])
-        self.rows, self.health = int(state["rows"]), float(state["health"])
+    def set_state(self, state: Mapping[str, Any], key: str = "health") -> None:
+        """Restore :meth:`get_state` output (a damaged one is a ``ValueError`` naming the
+        key: a NaN health stayed NaN for good)."""
+        state = table(state, key)
+        self.returns = deque(number(x, f"{key}.returns[{n}]")
+                             for n, x in enumerate(seq(state["returns"], f"{key}.returns")))
+        self.s1, self.s2 = number(state["s1"], f"{key}.s1"), number(state["s2"], f"{key}.s2")
+        self.ups = integer(state["ups"], f"{key}.ups", 0)
+        self.downs = integer(state["downs"], f"{key}.downs", 0)
+        self.peak = number(state["peak"], f"{key}.peak")
+        self.equity = optional_number(state["equity"], f"{key}.equity")
+        self.rows = integer(state["rows"], f"{key}.rows", 0)
+        # [0, 1], give or take a rounding (the value is kept as written: a resumed run
+        # goes on from exactly where it stopped)
+        self.health = number(state["health"], f"{key}.health", -1e-9, 1 + 1e-9)
 
 
 def smooth(health: float, score: float, alpha: float, max_step: float) -> float:
@@ -555,6 +599,8 @@ class League(RiskCheck):
         self._single_book: bool | None = None
         self._files: dict[str, Reference] = {}
         self._warned = False
+        #: the sizer's weights from a restored checkpoint, until the sizer is attached
+        self._restored_sizer: dict[str, Any] | None = None
         if settings is not None:
             _LEAGUES[id(settings)] = self
 
@@ -569,12 +615,15 @@ class League(RiskCheck):
                        for slot, p in self.ls.references.items()}
         for slot, ref in self._files.items():  # slots restored before the files were read
             if slot in self.slots:
-                self.slots[slot].health.window = ref.window
-                if self.slots[slot].reference is None:
-                    self.slots[slot].reference = ref
+                st = self.slots[slot]
+                if st.reference is None:
+                    st.reference = ref
+                # the window of the reference in use (the checkpoint's, which the run
+                # judged against, when the file changed meanwhile)
+                st.health.window = st.reference.window
         for slot in self._configured_slots():
             self._slot(slot)
-        self.feed_sizer()
+        self._hand_over()
 
     def _path(self, value: str) -> Path:
         if self.config is not None and hasattr(self.config, "resolve_path"):
@@ -654,7 +703,9 @@ class League(RiskCheck):
                                                 for st in self.slots.values()):
             return  # nothing to judge against: the league only gates
         by_ts: dict[int, list[tuple[str, float]]] = {}
-        for slot, st in self.slots.items():
+        # in slot order, not the order slots were first seen: a resumed run restores them
+        # sorted, and two slots changing standing on one row must be recorded alike
+        for slot, st in sorted(self.slots.items()):
             if slot in _HOUSE:
                 continue
             for ts, equity in self._rows(slot, st.last_ts, now_ns):
@@ -714,7 +765,8 @@ class League(RiskCheck):
         ref = st.reference
         assert ref is not None
         before = st.status
-        when = datetime.fromtimestamp(row_ts / 1e9, UTC).strftime("%Y-%m-%d %H:%M")
+        # whole seconds by integer division (a float ns / 1e9 rounds up to the next minute)
+        when = datetime.fromtimestamp(row_ts // 10**9, UTC).strftime("%Y-%m-%d %H:%M")
         killed = (f"drawdown {j.drawdown:.2%} >= kill level {j.kill_dd:.2%} "
                   f"({self.ls.kill_dd_multiple:g} x the larger of the reference's deepest "
                   f"{ref.max_drawdown:.2%} and the floor {self.ls.min_drawdown:.2%})")
@@ -794,28 +846,73 @@ class League(RiskCheck):
                                             f"orders that reduce its own position pass{why}")
 
     def get_state(self) -> dict[str, Any]:
-        """Every slot's state, tracked positions and the rebalance clock (JSON-able)."""
-        return {"slots": {k: v.get_state() for k, v in self.slots.items()},
-                "positions": self.positions.get_state(),
-                "rows_seen": self.rows_seen}
+        """Every slot's state, tracked positions, the rebalance clock and the run's
+        ``portfolio_weight`` sizer's weights (JSON-able).  The core keeps no sizer state
+        and only the league moves those weights in a run: without them a resumed run
+        started again from the model's weights, and a strategy whose health had walked
+        its weight down step by step got most of it back at once."""
+        state: dict[str, Any] = {"slots": {k: v.get_state() for k, v in self.slots.items()},
+                                 "positions": self.positions.get_state(),
+                                 "rows_seen": self.rows_seen}
+        if self.sizer is not None and hasattr(self.sizer, "get_state"):
+            state["sizer"] = self.sizer.get_state()
+        return state
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`get_state` output."""
-        for slot, saved in state.get("slots", {}).items():
+        """Restore :meth:`get_state` output; a damaged one is a ``ValueError`` naming
+        the key (the core's restore names the ledger and the checkpoint)."""
+        state = dict(table(state, self.name))
+        slots = table(state.get("slots", {}), f"{self.name}.slots")
+        for slot, saved in slots.items():
+            key = f"{self.name}.slots.{slot}"
+            saved = table(saved, key)
             st = self.slots.get(slot) or SlotState(self._window(slot))
             self.slots[slot] = st
-            st.status = Status(saved["status"])
-            st.reason, st.verdict = str(saved["reason"]), saved["verdict"]
+            try:
+                st.status = Status(saved["status"])
+            except ValueError:
+                raise ValueError(f"{key}.status: {saved['status']!r:.40} is none of "
+                                 f"{', '.join(s.value for s in Status)}") from None
+            st.reason = text(saved["reason"], f"{key}.reason")
+            verdict = saved["verdict"]
+            st.verdict = None if verdict is None else text(verdict, f"{key}.verdict")
             st.recorded = bool(saved["recorded"])
-            st.health.set_state(saved["health"])
+            st.health.set_state(saved["health"], f"{key}.health")
             ref = saved.get("reference")
-            st.reference = None if ref is None else Reference.from_json(
-                ref, f"checkpointed league reference of {slot!r}")
-            st.baseline = [(int(t), float(e)) for t, e in saved.get("baseline", [])]
-            st.last_ts = int(saved["last_ts"])
-            st.streak = int(saved.get("streak", 0))
-        self.positions.set_state(state.get("positions", {}))
-        self.rows_seen = int(state.get("rows_seen", 0))
+            try:
+                st.reference = None if ref is None else Reference.from_json(
+                    table(ref, f"{key}.reference"),
+                    f"checkpointed league reference of {slot!r}")
+            except ConfigError as exc:  # a damaged checkpoint, not a config mistake
+                raise ValueError(str(exc)) from None
+            st.baseline = []
+            for n, row in enumerate(seq(saved.get("baseline", []), f"{key}.baseline")):
+                pair = seq(row, f"{key}.baseline[{n}]")
+                if len(pair) != 2:
+                    raise ValueError(f"{key}.baseline[{n}]: expected [ts_ns, equity], got "
+                                     f"{len(pair)} values")
+                st.baseline.append((integer(pair[0], f"{key}.baseline[{n}] ts"),
+                                    number(pair[1], f"{key}.baseline[{n}] equity")))
+            st.last_ts = integer(saved["last_ts"], f"{key}.last_ts", -1)
+            st.streak = integer(saved.get("streak", 0), f"{key}.streak", 0)
+        self.positions.set_state(state.get("positions", {}), f"{self.name}.positions")
+        self.rows_seen = integer(state.get("rows_seen", 0), f"{self.name}.rows_seen", 0)
+        sizer = state.get("sizer")
+        if sizer is not None:  # checked now, inside the core's restore, not at attach
+            PortfolioWeight.read_state(sizer, f"{self.name}.sizer")
+        self._restored_sizer = None if sizer is None else dict(sizer)
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Give the run's sizer the weights a restored checkpoint holds (they are where
+        the uninterrupted run had them: no re-allocation step is added), else the
+        slots' current health."""
+        if self.sizer is None:
+            return
+        if self._restored_sizer is not None and hasattr(self.sizer, "set_state"):
+            saved, self._restored_sizer = self._restored_sizer, None
+            self.sizer.set_state(saved, f"{self.name}.sizer")
+            return
         self.feed_sizer()
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from argus_core import Fill, Intent, Ledger, OrderStatus
+from argus_portfolio.state import amount, table
 
 #: The ledger's order statuses that may still trade (the core's ``working_quantities``).
 WORKING = (OrderStatus.PENDING.value, OrderStatus.OPEN.value,
@@ -68,6 +69,9 @@ class OwnPositions:
         """JSON-able: units as exact strings."""
         return {k: {i: str(q) for i, q in v.items()} for k, v in self.held.items()}
 
-    def set_state(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`get_state` output."""
-        self.held = {k: {i: Decimal(q) for i, q in v.items()} for k, v in state.items()}
+    def set_state(self, state: dict[str, Any], key: str = "positions") -> None:
+        """Restore :meth:`get_state` output (a damaged one is a ``ValueError`` naming the
+        key)."""
+        self.held = {str(slot): {str(i): amount(q, f"{key}.{slot}.{i}")
+                                 for i, q in table(held, f"{key}.{slot}").items()}
+                     for slot, held in table(state, key).items()}

@@ -69,8 +69,10 @@ def half_spread_bps(arrival: Decimal, spread: Decimal | None) -> float | None:
 
 
 def utc_day(ts_ns: int) -> str:
-    """``YYYY-MM-DD`` (UTC) of a timestamp in ns."""
-    return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%Y-%m-%d")
+    """``YYYY-MM-DD`` (UTC) of a timestamp in ns.  Whole seconds by integer division: the
+    float ``ts_ns / 1e9`` rounded an order sent in the last ~120 ns before midnight up
+    to the next day, and rolled it up under that day."""
+    return datetime.fromtimestamp(ts_ns // 10**9, UTC).strftime("%Y-%m-%d")
 
 
 @attrs.frozen
@@ -299,8 +301,77 @@ def read_run(run_dir: Path) -> RunLedger:
         orders, fills, runs = read_untouched(path, read)
     except apsw.Error as exc:
         raise LedgerError(f"{path}: cannot read the ledger: {exc}") from None
-    config = json.loads(runs[0]["config_json"]) if runs else {}
+    for table, rows in (("orders", orders), ("fills", fills)):
+        for row in rows:
+            _check_row(path, table, row)
+    try:
+        config = json.loads(runs[0]["config_json"]) if runs else {}
+        paper = config.get("paper", {}) if isinstance(config, dict) else None
+        if not isinstance(paper, dict):
+            raise ValueError("its [paper] is not a table")
+        bar = paper.get("bar_spread_bps")
+        if bar is not None:
+            _finite_decimal(bar)
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise LedgerError(f"{path}: the run's stored config cannot be read ({exc}): a "
+                          f"damaged or hand-edited ledger") from None
     return RunLedger(Path(run_dir), orders, fills, config)
+
+
+#: Columns TCA reads from each table: (column, kind, may be NULL).
+_COLUMNS = {
+    "orders": (("client_order_id", "text", False), ("strategy", "text", False),
+               ("instrument_id", "text", False), ("side", "side", False),
+               ("ts_ns", "int", False), ("quantity", "amount", False),
+               ("decision_price", "amount", True), ("arrival_price", "amount", True),
+               ("arrival_spread", "amount", True)),
+    "fills": (("fill_id", "text", False), ("client_order_id", "text", False),
+              ("instrument_id", "text", False), ("side", "side", False),
+              ("ts_ns", "int", False), ("price", "amount", False),
+              ("quantity", "amount", False), ("fee", "amount", False),
+              ("liquidity", "liquidity", False)),
+}
+
+
+def _finite_decimal(value: Any) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        raise ValueError("not a decimal number") from None
+    if not number.is_finite():
+        raise ValueError("not a finite number")
+    return number
+
+
+def _check_row(path: Path, table: str, row: dict[str, Any]) -> None:
+    """Refuse a row TCA cannot read with a :class:`LedgerError` naming the file, the
+    table, the row and the column (a damaged price was a traceback:
+    ``InvalidOperation [<class 'decimal.ConversionSyntax'>]``; a NaN fee printed NaN)."""
+    key = row.get("fill_id" if table == "fills" else "client_order_id")
+    for column, kind, nullable in _COLUMNS[table]:
+        value = row.get(column)
+        if value is None and nullable:
+            continue
+        try:
+            if value is None:
+                raise ValueError("missing")
+            if kind == "amount":
+                _finite_decimal(value)
+            elif kind == "int":
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ValueError("not a whole number of ns")
+                utc_day(value)  # a stamp no calendar holds is refused here, not in a table
+            elif kind == "side":
+                Side(value)
+            elif kind == "liquidity":
+                if value not in ("maker", "taker", _SETTLEMENT):
+                    raise ValueError("none of maker / taker / settlement")
+            elif not isinstance(value, str):
+                raise ValueError("not text")
+        except (ValueError, TypeError, ArithmeticError, OverflowError, OSError) as exc:
+            raise LedgerError(f"{path}: a damaged {table} row ({key!r}): {column} = "
+                              f"{str(value)[:40]!r} cannot be read ({exc}); TCA cannot "
+                              f"cost this run") from None
 
 
 def _rows(conn: apsw.Connection, sql: str) -> list[dict[str, Any]]:
