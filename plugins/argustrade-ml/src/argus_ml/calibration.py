@@ -45,7 +45,10 @@ class Calibrator:
         if self.kind == "isotonic":
             out = np.interp(raw, np.array(self.x), np.array(self.y))
         elif self.kind == "platt":
-            out = 1.0 / (1.0 + np.exp(-(self.a * _logit(raw) + self.b)))
+            # exp(-logaddexp(0, -z)) = 1 / (1 + exp(-z)) without overflow: a steep slope
+            # (a = 1000) overflowed exp, a RuntimeWarning per row (raised under -W error)
+            with np.errstate(invalid="ignore", over="ignore"):
+                out = np.exp(-np.logaddexp(0.0, -(self.a * _logit(raw) + self.b)))
         else:
             out = raw
         return np.clip(out, CLIP, 1 - CLIP)
@@ -62,7 +65,8 @@ class Calibrator:
             x = tuple(float(v) for v in d.get("x", ()))
             y = tuple(float(v) for v in d.get("y", ()))
             a, b = float(d.get("a", 1.0)), float(d.get("b", 0.0))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
+            # OverflowError: a JSON integer past float64, e.g. "a": 1 and 400 zeros
             raise DataError(f"calibrator: a parameter is not a number ({exc})") from None
         if len(x) != len(y) or not np.all(np.isfinite(x + y)):
             raise DataError("calibrator: thresholds malformed")

@@ -33,11 +33,17 @@ def _feature_keys(ctx: click.Context, param: click.Parameter, value: str | None
 
     keys = [k.strip() for k in value.split(",")]
     registry = FeatureRegistry.default()
+    names: dict[str, str] = {}
     for key in keys:
         try:
-            registry.get(key)
+            name = registry.get(key).name
         except DataError as exc:
             raise click.BadParameter(str(exc), ctx, param) from None
+        if name in names:  # a DataError (exit 4) after the option was taken
+            raise click.BadParameter(f"{key!r} names feature {name!r} again (after "
+                                     f"{names[name]!r}); a model takes each feature once",
+                                     ctx, param)
+        names[name] = key
     return keys
 
 

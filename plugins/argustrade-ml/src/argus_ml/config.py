@@ -45,7 +45,9 @@ class MLSettings:
     psi_window: int | None = attrs.field(default=None, validator=optional(POSITIVE))
     # a feature alarms after its PSI is above its threshold on this many checks in a row
     psi_consecutive: int = attrs.field(default=1, validator=POSITIVE)
-    drift_min_obs: int = attrs.field(default=200, validator=optional(POSITIVE))
+    # (not optional: unset, the Brier EMA compared its count with None on the first
+    # outcome, a TypeError in the middle of the run)
+    drift_min_obs: int = attrs.field(default=200, validator=POSITIVE)
     # whether a drift alarm in a replay (backtest) run demotes the model in the registry;
     # off by default: a backtest on old data must not demote a model that trades live.
     # The alarm is recorded either way (risk event, report) and closes the run's gate.
@@ -76,3 +78,9 @@ class MLSettings:
     def __attrs_post_init__(self) -> None:
         if self.min_price > self.max_price:
             raise ValueError(f"min_price {self.min_price} > max_price {self.max_price}")
+        if self.bars_start is not None and self.bars_end is not None and \
+                self.bars_end <= self.bars_start:
+            # the venue then read no bars and said only "0 bars in the window" of the file
+            raise ValueError(f"bars_end {self.bars_end} is not after bars_start "
+                             f"{self.bars_start} (bar open times in unix seconds; the end "
+                             "is exclusive)")

@@ -202,8 +202,19 @@ def export_dataset(ds: Dataset, out_dir: Path, *, fmt: str = "ndjson") -> dict[s
 
 
 def read_dataset(out_dir: Path) -> Dataset:
-    """Load an export, verifying the data file against the manifest's hash."""
-    out_dir = Path(out_dir)
+    """Load an export, verifying the data file against the manifest's hash; a manifest
+    or row of the wrong shape (a key missing, a list for an object) is a ``DataError``
+    naming the folder (it was a KeyError or AttributeError)."""
+    try:
+        return _read_dataset(Path(out_dir))
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise DataError(f"{out_dir}: not a dataset export this version reads: "
+                        f"{type(exc).__name__}: {exc!s:.120}") from None
+    except ValueError as exc:  # a row that is not JSON, or not numbers
+        raise DataError(f"{out_dir}: a malformed row: {exc!s:.160}") from None
+
+
+def _read_dataset(out_dir: Path) -> Dataset:
     try:
         man = json.loads((out_dir / MANIFEST_FILE).read_text())
         name = PARQUET_FILE if PARQUET_FILE in man.get("files", {}) else DATA_FILE

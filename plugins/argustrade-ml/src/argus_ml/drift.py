@@ -25,6 +25,7 @@ still look like its training data?
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PSI_FLOOR = 1e-4  # a bin with no cases counts as this share (keeps the log finite)
+#: No PSI exceeds this: each term is at most ``|a - e| ln(1 / PSI_FLOOR)`` and the ``|a - e|``
+#: of floored shares sum to at most 2.  A threshold above it is an alarm that never fires.
+PSI_MAX = 2.0 * math.log(1.0 / PSI_FLOOR)
 
 
 def reference_bins(values: np.ndarray, bins: int = 10) -> dict[str, list[float]]:

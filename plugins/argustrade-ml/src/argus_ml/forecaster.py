@@ -157,7 +157,18 @@ class MLForecaster(Forecaster):
             if self.s.registry is None:
                 raise ConfigError("the ml forecaster needs [plugins.ml] registry = the model "
                                   "registry file (argus ml train --registry FILE)")
+            if not self.s.registry.is_file():
+                # opening it created an empty registry (and any missing folders) and then
+                # said only "no model with status paper or live"
+                raise ConfigError(f"[plugins.ml] registry = {self.s.registry}: no such file "
+                                  "(`argus ml train --registry FILE` writes one)")
             self.registry = ModelRegistry(open_registry(self.s.registry))
+        if self.s.model_id is not None:
+            try:
+                self.registry.get(self.s.model_id)
+            except DataError as exc:
+                raise ConfigError(f"[plugins.ml] model_id = {self.s.model_id!r}: {exc}; "
+                                  "`argus ml models` lists them") from None
         model_id = self.s.model_id or next(iter(self.registry.usable("paper")), None)
         if model_id is None:
             raise ConfigError(f"{self.registry.ledger.path}: no model with status paper or "
@@ -334,6 +345,10 @@ class MLForecaster(Forecaster):
             if not self.s.allow_in_sample:
                 return None
         if "outcome" in meta:
+            if meta["outcome"] not in ("up", "down"):
+                # another venue's binary ("Yes", "Up", a candidate's name): no view on it;
+                # it was read as "down", 1 - P(up) for any outcome but "up"
+                return None
             window = int(meta.get("window_bars", 0))
             if window != self.horizon:
                 raise ConfigError(
@@ -359,11 +374,17 @@ class MLForecaster(Forecaster):
             track = self.tracks[underlying] = _Track(FeatureEngine(features))
         if bar.ts_ns == track.latest[0]:
             return track.latest
+        if bar.ts_ns < track.latest[0]:
+            # older than the newest bar this underlying has had: a venue's backfill after a
+            # restart from a checkpoint (the fresh market state keeps the first bar it gets)
+            # is not news.  It raised the feature engine's DataError, ending the run, after
+            # counting the bar (every pending window's due bar was then one off).
+            return -1, None
         self._sync_monitor()  # the run may have started since the model loaded
         self._check_clock(bar.ts_ns)
+        row = track.engine.update(bar)
         i = track.bar_index
         track.bar_index += 1
-        row = track.engine.update(bar)
         track.latest = (bar.ts_ns, None)  # this bar is consumed, whatever happens below
         self._count_training_end(track, bar.ts_ns)
         while track.pending and track.pending[0][0] <= i:

@@ -36,13 +36,20 @@ def _vec(d: dict[str, Any], key: str, n: int | None = None, dtype: Any = np.floa
          ) -> np.ndarray:
     try:
         arr = np.asarray(d[key], dtype=dtype)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        # OverflowError: a JSON integer past float64 or int64 (``1`` and 400 zeros) escaped
+        # as itself, a traceback instead of the file's refusal
         raise DataError(f"model file: field {key!r} is missing or not numeric ({exc})") from None
     if arr.ndim != 1 or (n is not None and arr.size != n) or arr.size > MAX_NODES:
         raise DataError(f"model file: field {key!r} has the wrong shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise DataError(f"model file: field {key!r} holds NaN or infinity")
     return arr
+
+
+def _number(d: dict[str, Any], key: str) -> float:
+    """One finite number ``d[key]`` (the error names the field)."""
+    return float(_vec({key: [d.get(key)]}, key)[0])
 
 
 def export_steps(pipeline: Any) -> list[dict[str, Any]]:
@@ -164,7 +171,7 @@ class ProbabilityModel:
                     raise DataError("model file: standardize scale must be > 0")
             elif kind == "logistic" and last:
                 steps.append({"kind": kind, "coef": _vec(s, "coef", width),
-                              "intercept": float(_vec({"v": [s.get("intercept")]}, "v")[0])})
+                              "intercept": _number(s, "intercept")})
             elif kind == "gbm" and last:
                 steps.append(_gbm_step(s, width))
             else:
@@ -221,7 +228,43 @@ def _meta(raw: Any, features: tuple[str, ...]) -> dict[str, Any]:
     if trained is not None:
         _check_trained_order(trained)
     _check_feature_order(raw.get("feature_spec"), features)
+    _check_drift_fields(raw, features)
     return dict(raw)
+
+
+def _check_drift_fields(raw: dict[str, Any], features: tuple[str, ...]) -> None:
+    """``oof_brier`` (the Brier alarm's baseline) a probability score in [0, 1], and
+    ``reference`` (each feature's training deciles, the PSI alarm's baseline) bins the
+    PSI can be computed on, when present.  Unchecked, ``"oof_brier": "x"`` was a
+    ValueError when the forecaster loaded, 5 (or NaN) switched the Brier alarm off, and a
+    reference of the wrong shape was a TypeError 500 bars into the run (NaN shares: PSI
+    NaN, never above a threshold: the PSI alarm off)."""
+    if "oof_brier" in raw:
+        b = raw["oof_brier"]
+        if isinstance(b, bool) or not isinstance(b, int | float) or not 0.0 <= b <= 1.0:
+            raise DataError(f"model file: meta 'oof_brier' must be a Brier score in [0, 1], "
+                            f"got {b!r:.80}")
+    ref = raw.get("reference")
+    if ref is None:
+        return
+    if not isinstance(ref, dict):
+        raise DataError(f"model file: meta 'reference' must be an object of feature -> "
+                        f"bins, got {type(ref).__name__}")
+    for key, bins in ref.items():
+        if key not in features:
+            raise DataError(f"model file: meta 'reference' names {key!r:.80}, not one of the "
+                            f"model's features {list(features)}")
+        if not isinstance(bins, dict):
+            raise DataError(f"model file: meta reference {key!r}: must be an object with "
+                            "'edges' and 'props'")
+        try:
+            edges = _vec(bins, "edges")
+            props = _vec(bins, "props", edges.size + 1)
+        except DataError as exc:
+            raise DataError(f"model file: meta reference {key!r}: {exc}") from None
+        if np.any(np.diff(edges) < 0) or np.any(props < 0) or np.any(props > 1):
+            raise DataError(f"model file: meta reference {key!r}: edges must be sorted and "
+                            "props shares in [0, 1]")
 
 
 def _check_trained_order(trained: dict[str, Any]) -> None:
@@ -275,8 +318,8 @@ def _gbm_step(s: dict[str, Any], width: int) -> dict[str, Any]:
         trees.append(tree)
     if not trees:
         raise DataError("model file: gbm has no trees")
-    return {"kind": "gbm", "init": float(_vec({"v": [s.get("init")]}, "v")[0]),
-            "learning_rate": float(_vec({"v": [s.get("learning_rate")]}, "v")[0]),
+    return {"kind": "gbm", "init": _number(s, "init"),
+            "learning_rate": _number(s, "learning_rate"),
             "trees": trees}
 
 

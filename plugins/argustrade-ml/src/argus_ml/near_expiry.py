@@ -2,9 +2,12 @@
 high (0.85-0.95 by default) when the forecaster's ``p_win`` beats the ask net of fees.
 
 Rules, on every book update of a binary instrument (``Instrument.kind == "binary"``)
-whose ``meta["settles_ns"]`` states its scheduled resolution time:
+whose ``meta["settles_ns"]`` states its scheduled resolution time (integer nanoseconds, or
+a float holding one; anything else: no trade):
 
-1. Only within ``expiry_window_s`` before resolution (and not after it).
+1. Only within ``expiry_window_s`` before resolution (and not after it: at 0 s left or
+   later, nothing), on a contract that has not settled already (a market can resolve
+   before its scheduled time) and whose book is tradeable (live, not stale).
 2. Only when the best ask is within ``[min_price, max_price]``.
 3. The forecaster (``[plugins.ml] forecaster``) gives ``p_win`` through
    :func:`~argus_ml.forecaster.gated_forecast` (shadow models and paper models in a
@@ -22,6 +25,7 @@ venues with real quotes and a forecaster that prices a market mid-way.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -44,6 +48,19 @@ from argus_ml.market import kelly_fraction
 from argus_ml.strategy import contract_cost, contracts_for
 
 
+def _settles_ns(value: object) -> int | None:
+    """``meta["settles_ns"]`` as integer nanoseconds, or None when it is not one (a
+    string, NaN, a bool: ``int()`` of them raised inside the strategy, or read True as
+    1 ns)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+        return int(value)
+    return None
+
+
 class MLNearExpiry(Strategy):
     """High-priced binaries near resolution that the forecaster rates above ask + fee
     (module docstring: every rule)."""
@@ -63,11 +80,16 @@ class MLNearExpiry(Strategy):
         inst = ctx.market.instruments.get(iid)
         if inst is None or inst.kind != "binary" or iid in self.bought:
             return []
-        settles_ns = inst.meta.get("settles_ns")
+        settles_ns = _settles_ns(inst.meta.get("settles_ns"))
         if settles_ns is None:
             return []
-        left_ns = int(settles_ns) - ctx.ts_ns
+        left_ns = settles_ns - ctx.ts_ns
         if not 0 < left_ns <= self.s.expiry_window_s * 1e9:
+            return []
+        if iid in ctx.market.settled or not ctx.market.tradeable(iid)[0]:
+            # resolved early (a Settlement before settles_ns) or its book closed: the
+            # risk layer vetoes the order, but the contract was counted as a bet and never
+            # looked at again
             return []
         ask, cost, shown = contract_cost(ctx, iid)
         if not self.s.min_price <= ask <= self.s.max_price or not 0.0 < cost < 1.0:

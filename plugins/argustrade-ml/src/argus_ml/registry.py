@@ -28,6 +28,7 @@ import attrs
 import numpy as np
 
 from argus_core import DataError, Ledger, Migrations
+from argus_ml.drift import PSI_MAX
 from argus_ml.market import BinaryMarket
 from argus_ml.modelfile import (
     ProbabilityModel,
@@ -101,6 +102,30 @@ def training_last_row_ns(report: dict[str, Any] | None) -> int | None:
     return max(ends) if ends else None
 
 
+def check_drift_calibration(cal: Any, where: str) -> dict[str, Any]:
+    """A registry row's PSI thresholds as the forecaster reads them: ``window`` a whole
+    number >= 1 and each feature's ``threshold`` a PSI a window can reach (at most
+    :data:`~argus_ml.drift.PSI_MAX`).  The row is not covered by the model's sha256: a
+    missing ``window`` was a KeyError when the forecaster loaded, and a threshold of 1e308
+    (or ``Infinity``) switched the feature's PSI alarm off without a word."""
+    if not isinstance(cal, dict):
+        raise DataError(f"{where}: must be an object, got {type(cal).__name__}")
+    window = cal.get("window")
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise DataError(f"{where}: 'window' must be a whole number of rows >= 1, got "
+                        f"{window!r:.80}")
+    features = cal.get("features", {})
+    if not isinstance(features, dict):
+        raise DataError(f"{where}: 'features' must be an object of feature -> threshold")
+    for key, v in features.items():
+        t = v.get("threshold") if isinstance(v, dict) else None
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0.0 <= t <= PSI_MAX:
+            raise DataError(f"{where}: feature {key!r:.80}'s 'threshold' must be a PSI in "
+                            f"[0, {PSI_MAX:.2f}] (no PSI is larger: a higher one never "
+                            f"alarms), got {t!r:.80}")
+    return cal
+
+
 class PromotionRefused(DataError):
     """A promotion failed its gates; the message lists every failing gate."""
 
@@ -126,12 +151,34 @@ class GateVerdict:
     figures: dict[str, float]
 
 
+def _gate_inputs(report: Any) -> tuple[dict[str, float], dict[str, float], np.ndarray,
+                                       np.ndarray]:
+    """The figures the gates read from a CV report, or a ``DataError`` saying what is
+    missing: a model registered through the library with another report (``{}``) made
+    `argus ml evaluate` and `promote` end in a KeyError traceback."""
+    why = "it was registered without the out-of-fold record `argus ml train` writes"
+    try:
+        cal, clim = dict(report["oof_calibrated"]), dict(report["climatology"])
+        figures = [float(cal[k]) for k in ("brier", "reliability", "n")] + \
+            [float(clim["brier"])]
+        p = np.asarray(report["oof"]["p"], dtype=np.float64)
+        y = np.asarray(report["oof"]["y"], dtype=np.float64)
+    except KeyError as exc:
+        raise DataError(f"the model's CV report has no {exc} for the gates ({why})") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise DataError(f"the model's CV report has a figure the gates cannot read "
+                        f"({type(exc).__name__}: {exc!s:.80})") from None
+    if not np.all(np.isfinite(figures)) or p.ndim != 1 or p.shape != y.shape or \
+            not np.all((p >= 0) & (p <= 1)) or not np.all((y == 0) | (y == 1)):
+        raise DataError("the model's CV report holds out-of-fold figures that are not "
+                        "finite probabilities and 0/1 outcomes (an edited report?)")
+    return cal, clim, p, y
+
+
 def check_gates(report: dict[str, Any], gates: GateSettings) -> GateVerdict:
     """Judge a training report's out-of-sample record against ``gates``."""
-    cal, clim = report["oof_calibrated"], report["climatology"]
+    cal, clim, p, y = _gate_inputs(report)
     skill = 1.0 - cal["brier"] / clim["brier"] if clim["brier"] > 0 else 0.0
-    p = np.asarray(report["oof"]["p"], dtype=np.float64)
-    y = np.asarray(report["oof"]["y"], dtype=np.float64)
     side = gates.market.decide(p, gates.edge_threshold)
     pnl = gates.market.pnl(side, y)
     bets = int(np.count_nonzero(side))
@@ -221,7 +268,14 @@ class ModelRegistry:
         """The model's PSI thresholds from training, or None for a model registered
         without them (before they existed, or trained on too few rows)."""
         raw = self.get(model_id).get("drift_json")
-        return json.loads(raw) if raw else None
+        if not raw:
+            return None
+        where = f"{self.ledger.path}: model {model_id}'s drift thresholds (drift_json)"
+        try:
+            cal = json.loads(raw)
+        except ValueError as exc:
+            raise DataError(f"{where}: not JSON ({exc})") from None
+        return check_drift_calibration(cal, where)
 
     def report(self, model_id: str) -> dict[str, Any]:
         """The model's CV report."""

@@ -82,6 +82,10 @@ class BrierDecomposition:
 
 
 def _groups(p: np.ndarray, bins: int | None) -> np.ndarray:
+    if bins is not None and (isinstance(bins, bool) or not isinstance(bins, int | np.integer)
+                             or bins < 1):
+        # bins = 0 grouped every forecast into bin -1: numpy's ValueError from bincount
+        raise DataError(f"bins must be a whole number >= 1 (or None), got {bins!r}")
     if bins is None:
         return np.unique(p, return_inverse=True)[1]
     return np.minimum((p * bins).astype(np.int64), bins - 1)

@@ -112,8 +112,8 @@ class MLUpDown(Strategy):
         assert isinstance(event, OrderBook)
         inst = ctx.market.instruments.get(event.instrument_id)
         meta = inst.meta if inst is not None else {}
-        if "outcome" not in meta or "pair" not in meta:
-            return []
+        if "outcome" not in meta or "pair" not in meta or "opens_ns" not in meta:
+            return []  # not an up/down window's contract (without opens_ns: a KeyError)
         opens_ns = int(meta["opens_ns"])
         if opens_ns != event.ts_ns or opens_ns <= self.last_opening or \
                 meta["pair"] not in ctx.market.books:
