@@ -389,9 +389,6 @@ class RiskContext:
     # (one basket's legs close together and count as one result): [ts_ns, pnl as str].
     realized_seen: dict[str, str] = attrs.field(factory=dict)
     loss_group: list[Any] = attrs.field(factory=list)
-    #: fees paid opening each instrument's position and not yet set against a close (a
-    #: trade's result is net of what it paid to enter and to leave)
-    fees_open: dict[str, str] = attrs.field(factory=dict)
     market: MarketState | None = None
     # Set by the engine before each intent is judged.  ``pending``: what the run's orders
     # not yet final still want to trade on the intent's instrument and side (0 for an

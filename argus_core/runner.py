@@ -1228,8 +1228,7 @@ class Runner:
                      "day_start_equity": str(rctx.day_start_equity),
                      "order_times_ns": rctx.order_times_ns[-RECENT_ORDERS:],
                      "consecutive_losses": rctx.consecutive_losses,
-                     "realized_seen": rctx.realized_seen, "loss_group": rctx.loss_group,
-                     "fees_open": rctx.fees_open},
+                     "realized_seen": rctx.realized_seen, "loss_group": rctx.loss_group},
             "versions": self.versions, "n_orders": self.engine.n_orders,
             "n_fills": self.engine.n_fills,
             "flatten": self.engine.flatten_reason,
@@ -1346,7 +1345,6 @@ class Runner:
         rctx.consecutive_losses = r["consecutive_losses"]
         rctx.realized_seen = dict(r.get("realized_seen", {}))
         rctx.loss_group = list(r.get("loss_group", []))
-        rctx.fees_open = dict(r.get("fees_open", {}))
         self.versions = dict(state.get("versions", {}))
         self.engine.n_orders, self.engine.n_fills = state["n_orders"], state["n_fills"]
         self.engine.flatten_reason = state.get("flatten")

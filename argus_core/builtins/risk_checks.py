@@ -7,7 +7,7 @@ can pick a subset or a plugin can add stricter ones.
 
 from __future__ import annotations
 
-from decimal import Decimal, localcontext
+from decimal import Decimal
 
 import attrs
 
@@ -199,11 +199,9 @@ class MaxDrawdownKill(_BuiltinCheck):
 class ConsecutiveLosses(_BuiltinCheck):
     """Circuit breaker: after N losing trades in a row, trading goes REDUCING.
 
-    A trade's result is the realised P&L of all fills booked at the same moment, net of
-    their fees and of the fees paid opening what they close (pro rata to the quantity
-    closed), so the legs of a basket (a put spread, an arbitrage) closing together count
-    once, by their net result, not once per leg, and an exit at the entry price, or one
-    whose gain the fees ate, is a loss.
+    A trade's result is the realised P&L of all fills booked at the same moment, so
+    the legs of a basket (a put spread, an arbitrage) closing together count once,
+    by their net result, not once per leg.
     """
 
     name = "consecutive_losses"
@@ -218,37 +216,14 @@ class ConsecutiveLosses(_BuiltinCheck):
         return RiskDecision.allow(self.name)
 
     def on_fill(self, fill: Fill, portfolio: Portfolio, ctx: RiskContext) -> None:
-        iid = fill.instrument_id
-        position = portfolio.position(iid)
-        delta = position.realized_pnl - Decimal(ctx.realized_seen.get(iid, "0"))
-        ctx.realized_seen[iid] = str(position.realized_pnl)
-        fees = self._fees_of_close(fill, position.quantity, ctx)
+        realized = portfolio.position(fill.instrument_id).realized_pnl
+        delta = realized - Decimal(ctx.realized_seen.get(fill.instrument_id, "0"))
+        ctx.realized_seen[fill.instrument_id] = str(realized)
         if ctx.loss_group and ctx.loss_group[0] != fill.ts_ns:
             self._close_group(ctx)
-        if delta != 0 or fees is not None:
+        if delta != 0:
             pnl = Decimal(ctx.loss_group[1]) if ctx.loss_group else Decimal(0)
-            with localcontext(WIDE):
-                ctx.loss_group = [fill.ts_ns, str(pnl + delta - (fees or 0))]
-
-    @staticmethod
-    def _fees_of_close(fill: Fill, held: Decimal, ctx: RiskContext) -> Decimal | None:
-        """The fees a fill's close bears (its own share and the opening fees' share of
-        what it closes), or None when it closes nothing; what it opens carries its share
-        of the fill's fee forward in ``ctx.fees_open``."""
-        iid, qty = fill.instrument_id, fill.quantity
-        before = held - qty * fill.side.sign  # ``held``: the position after the fill
-        closed = min(abs(before), qty) if before * fill.side.sign < 0 else Decimal(0)
-        with localcontext(WIDE):
-            open_fees = Decimal(ctx.fees_open.get(iid, "0"))
-            own = fill.fee * closed / qty if qty else Decimal(0)
-            entry = open_fees * closed / abs(before) if closed else Decimal(0)
-            # (never below 0: a bust's offset refunds the fee of a trade already judged)
-            left = max(open_fees - entry + (fill.fee - own), Decimal(0))
-        if left:
-            ctx.fees_open[iid] = str(left)
-        else:
-            ctx.fees_open.pop(iid, None)
-        return entry + own if closed else None
+            ctx.loss_group = [fill.ts_ns, str(pnl + delta)]
 
     def _close_group(self, ctx: RiskContext) -> None:
         if not ctx.loss_group:

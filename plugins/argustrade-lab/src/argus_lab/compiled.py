@@ -17,8 +17,7 @@ levels); and risk checks the kernel models:
 
 * ``per_play_cap`` -- exactly (the shrink to ``cap / price`` at 1e-8, then the
   broker's lot floor);
-* ``consecutive_losses`` -- exactly (groups of fills per timestamp, each judged net of
-  its fees and its share of the entry fees, the REDUCING latch);
+* ``consecutive_losses`` -- exactly (groups of fills per timestamp, the REDUCING latch);
 * ``max_position`` -- only with no limit set (it then never binds);
 * ``order_rate`` -- when bars are at least a minute apart (one order per bar can then
   never reach the limit);

@@ -112,24 +112,6 @@ def _want_long(close: np.ndarray, prefix: np.ndarray, b: int, fast: int, slow: i
 
 
 @numba.njit(cache=True)
-def _group_sign(avg_exact: bool, avg_t: int, group_pq: int, group_q: int, group_fv: float,
-                group_own: int, group_b: int, group_e: int, group_e_exact: bool,
-                group_ef: float) -> int:
-    """Sign of a group of closing fills' result as ``consecutive_losses`` judges it: the
-    realised P&L less the fills' fees and their share (``group_q / group_b``) of the
-    entry fees ``group_e`` (U); 2 when too close to call exactly."""
-    if avg_exact and group_e_exact and (group_q == group_b or group_e == 0):
-        a = group_pq - group_own - (group_e if group_q == group_b else 0)
-        if a < 0:
-            return -1  # the cost side, avg_t * group_q, is never negative
-        return _sign_of_difference(a, 1, avg_t, group_q)
-    net = group_fv - float(group_own) - group_ef * group_q / group_b
-    if abs(net) > 1e-9 * float(group_pq):
-        return 1 if net > 0 else -1
-    return 2
-
-
-@numba.njit(cache=True)
 def _drawdown_near(peak: float, equity: float, limit: float) -> bool:
     return peak > 0 and (peak - equity) / peak > limit - 1e-9
 
@@ -176,12 +158,8 @@ def simulate_grid(close: np.ndarray, close_t: np.ndarray, ts: np.ndarray,
         avg_t, avg_exact, avg_f = 0, True, 0.0  # the position's average price (ticks)
         losses, reducing = 0, False
         group_open, group_ts, group_sign = False, 0, 0
-        group_pq, group_q, group_own, group_b = 0, 0, 0, 0
+        group_pq, group_q = 0, 0
         group_fv = 0.0
-        group_e, group_e_exact, group_ef = 0, True, 0.0
-        # fees paid opening the position, not yet set against a close (U; exact while
-        # every close took the whole position)
-        entry_u, entry_exact, entry_f = 0, True, 0.0
         day, day_start = -1, 0.0
         for b in range(n):
             if st != OK:
@@ -230,11 +208,6 @@ def simulate_grid(close: np.ndarray, close_t: np.ndarray, ts: np.ndarray,
                     before = pos
                     if before == 0:
                         trip_cash = 0
-                    if consec and side > 0:  # a buy opens: its fee waits for the close
-                        if before == 0:
-                            entry_u, entry_exact, entry_f = 0, True, 0.0
-                        entry_u += fee8 * pt_scale
-                        entry_f += float(fee8 * pt_scale)
                     trip_cash -= side * notional + fee8 * pt_scale
                     if side > 0:
                         pos += q
@@ -251,28 +224,25 @@ def simulate_grid(close: np.ndarray, close_t: np.ndarray, ts: np.ndarray,
                                 avg_exact = False
                     else:
                         pos -= q
-                        if consec:  # every sell closes: a trade, net of its fees
-                            if not group_open:
-                                group_open, group_pq, group_q, group_fv = True, 0, 0, 0.0
-                                group_own, group_b = 0, before
-                                group_e, group_e_exact, group_ef = (entry_u, entry_exact,
-                                                                    entry_f)
-                            group_ts = ts[b]
-                            group_pq += px * q
-                            group_q += q
-                            group_own += fee8 * pt_scale
-                            group_fv += (float(px) - avg_f) * q
-                            group_sign = _group_sign(
-                                avg_exact, avg_t, group_pq, group_q, group_fv, group_own,
-                                group_b, group_e, group_e_exact, group_ef)
-                            if group_sign == 2:
-                                st = AMBIGUOUS_LOSS
-                            # the entry fees the rest of the position still carries
-                            if pos == 0:
-                                entry_u, entry_exact, entry_f = 0, True, 0.0
+                        if consec:
+                            if avg_exact:
+                                delta_sign = 1 if px > avg_t else (-1 if px < avg_t else 0)
                             else:
-                                entry_f = group_ef * pos / group_b
-                                entry_exact = False
+                                delta_sign = 2  # decided on the group's total below
+                            if delta_sign != 0:
+                                if not group_open:
+                                    group_open, group_pq, group_q, group_fv = True, 0, 0, 0.0
+                                group_ts = ts[b]
+                                group_pq += px * q
+                                group_q += q
+                                group_fv += (float(px) - avg_f) * q
+                                if avg_exact:
+                                    group_sign = _sign_of_difference(group_pq, 1, avg_t,
+                                                                     group_q)
+                                elif abs(group_fv) > 1e-9 * float(group_pq):
+                                    group_sign = 1 if group_fv > 0 else -1
+                                else:
+                                    st = AMBIGUOUS_LOSS
                     if pos == 0:
                         if nt < capacity:
                             trips[p, nt] = trip_cash
