@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         POSITIVE,
         PROBABILITY,
         Config,
+        Range,
         RangeError,
         apply_overrides,
         canonical_json,
@@ -173,7 +174,7 @@ _EXPORTS: dict[str, str] = {name: f"argus_core.{module}" for module, names in {
     "builtins.replay_venue": "iter_bars_csv",
     "builtins.sizers": "kelly_binary",
     "config": ("AT_LEAST_ONE BPS Config FINITE FRACTION NON_NEGATIVE POSITIVE PROBABILITY "
-        "RangeError apply_overrides canonical_json in_range load_config optional "
+        "Range RangeError apply_overrides canonical_json in_range load_config optional "
         "parse_overrides plugin_settings structure url_scheme"),
     "errors": ("ArgusError BasketIncomplete ConfigError DataError LedgerError OrderUnknown "
         "PluginError RiskHalted VenueError"),
@@ -237,7 +238,7 @@ __all__ = [
     "Opportunity", "OptionLeg", "Order", "OrderBook", "OrderStatus", "OrderType", "OrderUnknown",
     "OrderUpdate", "Outcome", "PluginCommand", "PluginError", "PluginGroup", "Portfolio",
     "Position", "Pricer", "PricingResult",
-    "RangeError", "Register", "RegisterForecaster", "RegisterPricer", "RegisterRiskCheck",
+    "Range", "RangeError", "Register", "RegisterForecaster", "RegisterPricer", "RegisterRiskCheck",
     "RegisterScanner", "RegisterSizer", "RegisterStrategy", "RegisterVenue", "ReportData",
     "RiskAction",
     "RiskCheck", "RiskContext", "RiskDecision", "RiskHalted", "Runner", "Scanner", "Secret",

@@ -81,6 +81,18 @@ def _finite_float(name: str, value: float) -> None:
         raise DataError(f"{name}: {value!r} is not finite")
 
 
+def _typed(owner: str, fields: dict[str, tuple[object, type | tuple[type, ...]]]) -> None:
+    """Each ``name: (value, allowed types)`` of a strategy's intent of its type: a plain
+    ``"buy"`` for ``Side.BUY`` (equal, but never ``is``) or a dict for a ``Forecast``
+    went unchecked into the engine and ended the run in a bare traceback."""
+    for name, (value, kinds) in fields.items():
+        if not isinstance(value, kinds):
+            want = " or ".join("None" if k is type(None) else k.__name__ for k in (
+                kinds if isinstance(kinds, tuple) else (kinds,)))
+            raise DataError(f"{owner}: {name} must be {want}, got {type(value).__name__} "
+                            f"{value!r:.60}")
+
+
 def _non_negative(instance: Any, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
     if value < 0:
         raise DataError(f"{type(instance).__name__}.{attribute.name}: {value} is negative")
@@ -563,6 +575,12 @@ class CancelIntent:
     reason: str = ""
     side: Side | None = None
 
+    def __attrs_post_init__(self) -> None:
+        _typed("CancelIntent", {"strategy": (self.strategy, str),
+                                "instrument_id": (self.instrument_id, (str, type(None))),
+                                "reason": (self.reason, str),
+                                "side": (self.side, (Side, type(None)))})
+
 
 @attrs.frozen
 class Forecast:
@@ -614,6 +632,13 @@ class Intent:
         default=None, converter=attrs.converters.optional(_dec_decision_price))
 
     def __attrs_post_init__(self) -> None:
+        _typed(f"Intent {self.instrument_id!r:.60}", {
+            "strategy": (self.strategy, str), "instrument_id": (self.instrument_id, str),
+            "side": (self.side, Side), "order_type": (self.order_type, OrderType),
+            "time_in_force": (self.time_in_force, TimeInForce), "reason": (self.reason, str),
+            "forecast": (self.forecast, (Forecast, type(None))),
+            "basket_id": (self.basket_id, (str, type(None))),
+            "reduce_only": (self.reduce_only, bool)})
         if self.quantity is not None and self.quantity <= 0:
             raise DataError(f"Intent {self.instrument_id}: quantity must be > 0")
         if self.limit_price is not None and self.limit_price <= 0:

@@ -174,11 +174,10 @@ class PaperBroker:
         last_bar = self.market.bars.get(order.instrument_id)
         # Before the instrument's first bar: that bar's open time is unknown (bars are
         # stamped at their close), so unless the order was sent before any market data
-        # (it knew nothing) that bar is treated as the bar in progress.  An order
-        # on a book never fills on bars (its checkpoint stays as it was).
+        # (it knew nothing) that bar is treated as the bar in progress: also for an order
+        # resting on a book, which a bar's range fills like a print.
         bar_ns = last_bar.ts_ns if last_bar is not None else (
-            NO_BAR_YET if self.market.now_ns > 0 and order.instrument_id not in self.market.books
-            else None)
+            NO_BAR_YET if self.market.now_ns > 0 else None)
         work = Working(order, ts_ns + self.settings.latency_ms * 1_000_000, order.quantity,
                        sent_ns=ts_ns, bar_ns=bar_ns)
         self._hold(work)

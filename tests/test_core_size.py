@@ -230,8 +230,9 @@ keys were all integers (texts after a restart) refused: 9,200.  Rounding past 28
 one wide context; a live one-sided book bounds the mark held (a market whose buyers left
 kept its old mid, and the kill switch never saw the fall): 9,225.  ``ma_cross`` with no
 ``instrument_id`` follows one instrument (it had averaged BTC's and SPY's closes in one
-window): 9,245.  The loss-streak breaker judges a trade net of its exit fee and its share of
-the entry fees (an exit the fees ate counted as a win): 9,265.
+window): 9,245.  A strategy's intent of the wrong type (``"buy"`` for
+``Side.BUY``, a dict for a forecast) refused naming the field; a restore meeting a list
+where a table was a ledger error: 9,265.
 
 Lines of code are lines holding a Python token other than a comment, that are not part
 of a docstring (blank lines, comments and docstrings are what make it readable, so they

@@ -100,13 +100,15 @@ EXAMPLE_CONFIGS = {
 # `instrument_id` it had averaged every instrument's closes in one window): checkpoints of
 # the runs with ma_cross (all_three, bench, demo, multi_bars, multi_strategy, reference);
 # every other table the same.
-# 2026-12-08, later still: the loss-streak breaker judges a trade net of its fees and keeps
-# the entry fees not yet set against a close in the risk state: every checkpoint moves;
-# no example's streak reaches its limit either way, so every other table the same.
+# 2026-12-08, later still: the league checkpoints the portfolio_weight sizer's weights
+# (a resume restarted from the model's): all_three, multi_strategy, reference.
+# 2026-12-08, evening: an order sent on a book before its instrument's first bar waits
+# out that bar (its open time unknown): books' working orders checkpoint that; the same
+# fills.
 GOLDEN: dict[str, dict[str, str]] = {
     "all_three": {
         "book_equity": "6408:1f0ffac00dbeb1177632a6df32d461b0",
-        "checkpoints": "1:3b895617121161928b4dde34e8a07d70",
+        "checkpoints": "1:f34f68ebcbc5b575975ccf5829b4c0a8",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "2136:981c353dbd29b1f4dbf7ec7a0dbba05e",
         "fills": "110:bbfebcf085deae2dba2beff00e303839",
@@ -119,7 +121,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "bench": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:52dc43491acdb8c171816a1518e9ba1d",
+        "checkpoints": "1:013898de0de159c7c7e9532720f43ee2",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "70253:11b73d1c30c4c16cbc3900731293977e",
         "fills": "6334:96fb6d40dab611e14afc5b29151de362",
@@ -132,7 +134,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "books": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:b4b8e013bef3c37e0c1b79dc42ee4e51",
+        "checkpoints": "1:a0a3b7d38fa2fe06fd03669fe424bddb",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "fills": "154:afee6207e9f9b69cc4287ae7ed0022bc",
@@ -147,7 +149,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "demo": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:9db0e362388ce602a1cc09f369a912c8",
+        "checkpoints": "1:53fc8817dfb571f6539cd24ee62eb9e9",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "17668:f1f684b1e65cac0e87ed9fecaca11fe1",
         "fills": "205:9485540bc3ed944d3b8a6d4ed07ec072",
@@ -160,7 +162,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "multi_bars": {
         "book_equity": "12000:97376621ea1eccf040d19db1f94f06cd",
-        "checkpoints": "1:708192e8b4875c2857f5bf033c2db312",
+        "checkpoints": "1:558dc6227c0cca9fe385cca76f749597",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "3000:01a3dd2da4edab68b19ad832920d16e5",
         "fills": "1346:f5d5a89ebf704f8656c768d5c4feb1f4",
@@ -173,7 +175,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "multi_strategy": {
         "book_equity": "26630:525be1075c5fa8d872c4b1313a6b61f4",
-        "checkpoints": "1:1863ceb7163b7eccafe876fd5aacea2d",
+        "checkpoints": "1:78d6dcac8962f3ab81de1a792af55fc5",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "13315:1fc44843110a544fb15ed3c8457b432f",
         "fills": "546:6aeec74c855b1a48d7681d724ec0efb2",
@@ -186,7 +188,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "reference": {
         "book_equity": "8686:cdfcb88885eed60e144defc6b31c166e",
-        "checkpoints": "1:17facc7a38ea0cbc164e6ab5c34e16e4",
+        "checkpoints": "1:c19687af1aaa17baca20c96774fcc660",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "4343:21c89d5b99598e9dab27cd0e48c1ad21",
         "fills": "252:b85078e6a2367019fb69983ad28d6e79",
@@ -199,7 +201,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "vrp": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:bc04a906da9d39f963d832e39c06327c",
+        "checkpoints": "1:96bdf4e2f43bb721147ccff149970f14",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "2326:383f35bb0de408b20d1b693e8696ed9c",
         "fills": "784:f45a584fecb3af705f6491f5926a2cf9",
@@ -212,7 +214,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "vrp_league": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:a0d79ed14f71c15e3bae35236e09aa46",
+        "checkpoints": "1:fbd785c2de0911f2803c89d46e97006c",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "2326:383f35bb0de408b20d1b693e8696ed9c",
         "fills": "784:f45a584fecb3af705f6491f5926a2cf9",
