@@ -10,8 +10,10 @@ import json
 import math
 from decimal import Decimal
 
+import attrs
 import pytest
 from argus_scanners_polymarket.config import (
+    CorrelationSettings,
     PmScannersSettings,
     RankingSettings,
     ValueSettings,
@@ -40,7 +42,8 @@ class Fixed(Forecaster):
 
 
 def _two_resolved() -> tuple[MarketBuilder, str, str]:
-    """Two tokens resolved at 1, asks 0.40 and 0.41 (100 each): two executable findings."""
+    """Two tokens resolved at 1, asks 0.40 and 0.41 (100 each): two findings (research
+    since round 40: the core refuses orders on a settled token)."""
     b = MarketBuilder()
     (a, _), (c, _) = b.event("E", ["A", "C"], neg_risk=False)
     b.book(a, bids=[(0.30, 100)], asks=[(0.40, 100)])
@@ -119,35 +122,52 @@ def _value_settings(**ranked: object) -> PmScannersSettings:
         ranked=RankingSettings(**ranked))  # type: ignore[arg-type]  # a test's keywords
 
 
+def _nested() -> tuple[MarketBuilder, str, str]:
+    """A cut of 50+ bps (A) implies one of at least 25 bps (B): YES(B) asked 0.40 and NO(A)
+    0.50 (100 each), a proven basket at 0.90; each ask is also ``value``'s (P 0.9)."""
+    b = MarketBuilder()
+    (_a_yes, a_no), (b_yes, _b_no) = b.event(
+        "E", ["A", "B"], neg_risk=False,
+        questions=["Will the Fed cut rates by 50 bps or more at the March 2026 meeting?",
+                   "Will the Fed cut rates by at least 25 bps at the March 2026 meeting?"])
+    b.book(b_yes, bids=[(0.30, 100)], asks=[(0.40, 100)])
+    b.book(a_no, bids=[(0.40, 100)], asks=[(0.50, 100)])
+    b.market.forecasters = {"fixed": Fixed()}
+    return b, b_yes, a_no
+
+
 @PATHS
 def test_the_same_opportunity_from_two_scanners_is_executable_once(incremental: bool) -> None:
-    """A resolved token's ask at 0.40 (100 shares) is ``resolution``'s (risk-free) and
-    ``value``'s (P 0.9, executable by its thresholds).  Before: both executable, so the
-    runner sent two IOC buys for the same 100 shares.  Now the better-ranked one keeps the
-    executable lane, the other is research naming it (and its score says so too)."""
-    b = MarketBuilder()
-    (a, _), = b.event("E", ["A"], neg_risk=False)
-    b.book(a, bids=[(0.30, 100)], asks=[(0.40, 100)])
-    b.settle(a, 1)
-    b.market.forecasters = {"fixed": Fixed()}
-    ranked = RankedScanner(_value_settings(), incremental=incremental)
-    first, second = ranked.scan(b.market, 5)
-    assert (first.scanner, first.lane, first.risk_free) == ("resolution", "executable", True)
-    assert (second.scanner, second.lane, second.risk_free) == ("value", "research", False)
-    assert second.reason.startswith(
-        f"lane=research: duplicate: resolution's {first.opportunity_id}")
-    assert ranked.scores[second.opportunity_id].lane == "research"
+    """YES(B)'s ask at 0.40 and NO(A)'s at 0.50 (100 shares each) are ``correlation``'s
+    proven basket (risk-free with ``trade_proven``) and each ``value``'s (P 0.9,
+    executable by its thresholds).  Before: all executable, so the runner sent two IOC
+    buys for the same 100 shares.  Now the better-ranked one keeps the executable lane,
+    the others are research naming it (and their scores say so too).  (This test used a
+    resolved token's ask before round 40; a settled token is research now.)"""
+    b, b_yes, a_no = _nested()
+    settings = _value_settings(scanners=["value", "correlation"])
+    settings = attrs.evolve(settings, correlation=CorrelationSettings(trade_proven=True))
+    ranked = RankedScanner(settings, incremental=incremental)
+    first, *rest = ranked.scan(b.market, 5)
+    assert (first.scanner, first.lane, first.risk_free) == ("correlation", "executable", True)
+    assert sorted(o.legs[0].instrument_id for o in rest) == sorted([b_yes, a_no])
+    for second in rest:
+        assert (second.scanner, second.lane, second.risk_free) == ("value", "research", False)
+        assert second.reason.startswith(
+            f"lane=research: duplicate: correlation's {first.opportunity_id}")
+        assert ranked.scores[second.opportunity_id].lane == "research"
     assert ranked.scores[first.opportunity_id].lane == "executable"
-    # alone (resolution not run), value's finding is executable: the rule is the duplicate
+    # alone (correlation not run), value's findings are executable: the rule is the duplicate
     alone = RankedScanner(_value_settings(scanners=["value"]), incremental=incremental)
-    assert [o.lane for o in alone.scan(b.market, 5)] == ["executable"]
+    assert [o.lane for o in alone.scan(b.market, 5)] == ["executable", "executable"]
 
 
 @PATHS
 def test_different_tokens_are_not_duplicates(incremental: bool) -> None:
-    b, _a, _c = _two_resolved()
-    out = RankedScanner(incremental=incremental).scan(b.market, 2)
-    assert sorted(o.lane for o in out if o.kind == "resolved") == ["executable", "executable"]
+    b, _b_yes, _a_no = _nested()
+    out = RankedScanner(_value_settings(scanners=["value"]),
+                        incremental=incremental).scan(b.market, 2)
+    assert sorted(o.lane for o in out if o.kind == "value") == ["executable", "executable"]
 
 
 @PATHS

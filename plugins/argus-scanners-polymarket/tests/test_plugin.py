@@ -96,12 +96,12 @@ def test_argus_scan_table_shows_each_lane_and_its_reason() -> None:
     b.market.forecasters = {"baseline": BaselineForecaster()}
     opps = RankedScanner(PmScannersSettings(ranked=RankingSettings(
         scanners=["resolution", "maker"]))).scan(b.market, 30)
-    assert {(o.kind, o.lane) for o in opps} == {("resolved", "executable"),
+    assert {(o.kind, o.lane) for o in opps} == {("resolved", "research"),
                                                 ("maker_bid", "research"),
                                                 ("maker_ask", "research")}
     console = Console(width=400, record=True)
     console.print(_table(opps))
     text = console.export_text()
     assert "lane" in text.splitlines()[1] and "reason" in text.splitlines()[1]
-    assert "lane=executable: risk-free; score" in text
+    assert "lane=research: resolution reports it as research; score" in text
     assert "lane=research: maker quote: needs the maker lifecycle; score" in text

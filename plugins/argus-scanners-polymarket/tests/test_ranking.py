@@ -46,7 +46,7 @@ def _market(v_bids: list[tuple[float, float]] | None = None) -> tuple[MarketBuil
     b = MarketBuilder()
     (a, _), _ = b.event("R", ["A", "B"], end_ts_ns=NOW - H)
     b.book(a, [], [(0.97, 100)], ts_ns=NOW)
-    b.settle(a, 1)                                  # resolved: risk-free 0.03 x 100
+    b.settle(a, 1)                                  # resolved: 0.03 x 100, research
     ((v, _),) = b.event("V", ["T"], neg_risk=False)
     b.book(v, v_bids or [], [(0.45, 100), (0.50, 50)], ts_ns=NOW)
     b.market.forecasters = {"fixed": Fixed(v)}
@@ -71,14 +71,15 @@ def test_score_terms_and_lanes_by_hand() -> None:
     val, res = ranked.scan(b.market, NOW)
     assert res.legs[0].instrument_id == a and val.legs[0].instrument_id == v
     r, w = ranked.scores[res.opportunity_id], ranked.scores[val.opportunity_id]
-    # resolution: edge 0.03/0.05; notional 97; risk-free; 1 scan of 5; no flow; alone
+    # resolution: edge 0.03/0.05; notional 97; confidence 1 (the kind's: a settled token
+    # is research, the core refuses orders on it); 1 scan of 5; no flow; alone
     assert (r.edge, r.confidence, r.persistence, r.ofi, r.competition) == (
         pytest.approx(0.6), 1.0, 0.2, 0.0, 0.0)
     assert r.capacity == pytest.approx(math.log10(98) / LOG1001)
     assert r.score == pytest.approx(0.35 * 0.6 + 0.15 * math.log10(98) / LOG1001 + 0.25 + 0.02)
-    assert (r.lane, r.why) == (EXECUTABLE, "risk-free")
-    assert lane_of(res) == EXECUTABLE and res.risk_free
-    assert res.reason.startswith("lane=executable: risk-free; score 0.")
+    assert (r.lane, r.why) == (RESEARCH, "resolution reports it as research")
+    assert lane_of(res) == RESEARCH and not res.risk_free
+    assert res.reason.startswith("lane=research: resolution reports it as research; score 0.")
     # value: 150 shares, edge 17/150 = 0.1133 (clipped to 1); notional 0.50 * 150 = 75
     assert (w.edge, w.confidence) == (1.0, 0.6)
     assert w.score == pytest.approx(0.35 + 0.15 * math.log10(76) / LOG1001 + 0.15 + 0.02)
@@ -146,8 +147,8 @@ needs_data = pytest.mark.skipif(not FOMC.is_dir(), reason="bundled Polymarket da
 @needs_data
 def test_fomc_july_2024_after_the_decision_all_components() -> None:
     """Every component over the resolved July 2024 event: only the four resolved winners
-    (risk-free, executable); the baseline value and the maker find nothing on one-tick
-    books; the ranking keeps them executable."""
+    (research: the core refuses orders on a settled token); the baseline value and the
+    maker find nothing on one-tick (and settled) books; the ranking keeps them research."""
     markets = [m for m in fomc_markets() if m.event_slug == "fed-interest-rates-july-2024"]
     prints = fomc_prints([FOMC / "Fed_Interest_Rates_2024_07_July.csv"])
     market = fomc_market(markets, prints, None, settle=True)
@@ -159,8 +160,9 @@ def test_fomc_july_2024_after_the_decision_all_components() -> None:
     winners = {f"polymarket:{m.yes}" if m.outcome_yes == 1 else f"polymarket:{m.no}"
                for m in markets}
     assert {o.legs[0].instrument_id for o in opps} == winners
-    assert all(o.kind == "resolved" and lane_of(o) == EXECUTABLE and o.risk_free
-               and "risk-free; score" in o.reason for o in opps)
+    # research (round 40): the core's market gate refuses orders on a settled token
+    assert all(o.kind == "resolved" and lane_of(o) == RESEARCH and not o.risk_free
+               and "resolution reports it as research; score" in o.reason for o in opps)
     scores = [ranked.scores[o.opportunity_id].score for o in opps]
     assert scores == sorted(scores, reverse=True)
 

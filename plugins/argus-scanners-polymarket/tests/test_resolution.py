@@ -7,7 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from argus_scanners_polymarket.common import EXECUTABLE, RESEARCH, lane_of
+from argus_scanners_polymarket.common import RESEARCH, lane_of
 from argus_scanners_polymarket.config import ResolutionSettings
 from argus_scanners_polymarket.fixtures import (
     MarketBuilder,
@@ -68,7 +68,9 @@ def test_hand_computed_resolved_and_near_certain() -> None:
     (leg,) = res.legs
     assert (leg.instrument_id, leg.side, leg.limit_price, leg.quantity) == (
         ev["R"][0][0], Side.BUY, D("0.97"), D(100))
-    assert res.risk_free and lane_of(res) == EXECUTABLE
+    # research: the core's market gate refuses orders on a settled token (round 40)
+    assert not res.risk_free and lane_of(res) == RESEARCH
+    assert "the core refuses orders on a settled instrument" in res.reason
     assert res.opportunity_id == f"resolution:resolved:{ev['R'][0][0]}:{NOW}"
 
     near = opps["near_certain:F"]
@@ -129,8 +131,9 @@ def _utc(*args: int) -> int:
 @needs_data
 def test_fomc_july_2024_after_the_decision_resolved_tokens_at_0999() -> None:
     """After the 31 Jul 2024 decision (no change) the winners' last prints are 0.999 (sizes
-    400, 999.99, 100, 93): with the resolution reported and no fees, each is a risk-free
-    0.001/share; the losers (settled 0) give nothing."""
+    400, 999.99, 100, 93): with the resolution reported and no fees, each is 0.001/share
+    below its payout, flagged in the research lane (the core refuses orders on a settled
+    token); the losers (settled 0) give nothing."""
     markets = [m for m in fomc_markets() if m.event_slug == "fed-interest-rates-july-2024"]
     prints = fomc_prints([FOMC / "Fed_Interest_Rates_2024_07_July.csv"])
     market = fomc_market(markets, prints, None, settle=True)
@@ -143,7 +146,7 @@ def test_fomc_july_2024_after_the_decision_resolved_tokens_at_0999() -> None:
              "50+ bps decrease": D(100), "25+ bps increase": D(93)}
     for iid, o in got.items():
         qty = sizes[winners[iid]]
-        assert o.kind == "resolved" and o.risk_free and lane_of(o) == EXECUTABLE
+        assert o.kind == "resolved" and not o.risk_free and lane_of(o) == RESEARCH
         assert o.max_size == qty and o.costs == 0
         assert o.expected_profit == qty - qty * D("0.999")
         assert o.legs[0].limit_price == D("0.999")

@@ -3,7 +3,9 @@ reference share."""
 
 from __future__ import annotations
 
-from argus_core import Event
+from collections.abc import Mapping
+
+from argus_core import Event, Instrument
 
 
 def repeats_a_token(ev: Event) -> bool:
@@ -19,12 +21,30 @@ def repeats_a_token(ev: Event) -> bool:
     return len(set(tokens)) < len(tokens)
 
 
-def pays_on_every_outcome(ev: Event) -> bool:
+#: Instrument ``meta`` flags (the Polymarket venue's) saying a token belongs to an augmented
+#: negRisk event or is a placeholder outcome: the event can gain outcomes, so its listed
+#: ones need not cover every result, whatever the ``Event`` says.
+AUGMENTED_META = ("neg_risk_augmented", "placeholder")
+
+
+def pays_on_every_outcome(ev: Event, instruments: Mapping[str, Instrument] | None = None
+                          ) -> bool:
     """Whether exactly one of ``ev``'s listed outcomes must win, so a basket of one leg per
     outcome pays a known amount: ``exhaustive`` and no placeholder outcome (an augmented
     negRisk "Other" stands for outcomes not listed, and is never bought, whatever
-    ``exhaustive`` says)."""
-    return ev.exhaustive and not any(o.placeholder for o in ev.outcomes)
+    ``exhaustive`` says); with ``instruments``, also no leg whose instrument ``meta`` says
+    it is a placeholder or of an augmented event (an ``Event`` recorded or built without
+    those flags, its instruments carrying them: red team round 40)."""
+    if not ev.exhaustive or any(o.placeholder for o in ev.outcomes):
+        return False
+    if instruments is None:
+        return True
+    for o in ev.outcomes:
+        for iid in (o.yes_instrument_id, o.no_instrument_id):
+            inst = instruments.get(iid)
+            if inst is not None and any(inst.meta.get(k) is True for k in AUGMENTED_META):
+                return False
+    return True
 
 
 def is_one_binary_market(ev: Event) -> bool:

@@ -80,6 +80,23 @@ def walk_baskets(prices: np.ndarray, sizes: np.ndarray, level_fees: np.ndarray,
         fees = 0.0
         cap = max_qty[b]
         while True:
+            # every leg at a level with size left: a spent level, or one packed empty (no
+            # book holds one; the reference skips it too), moves the leg on
+            exhausted = False
+            for j in range(e - s):
+                r = leg_rows[s + j]
+                while rem[j] <= 1e-12:
+                    ptr[j] += 1
+                    if ptr[j] >= nlev[r]:
+                        exhausted = True
+                        if more[r]:
+                            out_short[b] = True
+                        break
+                    rem[j] = sizes[ptr[j], r]
+                if exhausted:
+                    break
+            if exhausted:
+                break
             unit = 0.0
             unit_fee = 0.0
             step = np.inf
@@ -91,27 +108,17 @@ def walk_baskets(prices: np.ndarray, sizes: np.ndarray, level_fees: np.ndarray,
                 if rem[j] < step:
                     step = rem[j]
             profitable = unit - unit_fee > payout[b] if sell else unit + unit_fee < payout[b]
-            if not profitable or step <= 0.0:
+            if not profitable:
                 break
             if cap > 0.0 and qty + step > cap:
                 step = cap - qty
             qty += step
             value += unit * step
             fees += unit_fee * step
-            exhausted = False
             for j in range(e - s):
-                r = leg_rows[s + j]
                 out_depth[s + j] = ptr[j]
                 rem[j] -= step
-                if rem[j] <= 1e-12:
-                    ptr[j] += 1
-                    if ptr[j] >= nlev[r]:
-                        exhausted = True
-                        if more[r]:
-                            out_short[b] = True
-                    else:
-                        rem[j] = sizes[ptr[j], r]
-            if exhausted or (cap > 0.0 and qty >= cap):
+            if cap > 0.0 and qty >= cap:
                 break
         out_qty[b] = qty
         out_value[b] = value

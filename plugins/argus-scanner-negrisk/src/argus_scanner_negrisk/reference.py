@@ -107,7 +107,8 @@ def reference_scan(market: MarketState, settings: NegRiskSettings | None = None
                     if not o.placeholder:
                         try_basket("pair", ev.event_id, [o.yes_instrument_id,
                                                          o.no_instrument_id], 1.0, False)
-            if not pays_on_every_outcome(ev) or n < 2 or n > s.max_outcomes:
+            if not pays_on_every_outcome(ev, market.instruments) or n < 2 \
+                    or n > s.max_outcomes:
                 continue
             yes = [o.yes_instrument_id for o in ev.outcomes]
             if s.long_rebalance:
@@ -117,7 +118,8 @@ def reference_scan(market: MarketState, settings: NegRiskSettings | None = None
                            [o.no_instrument_id for o in ev.outcomes], float(n - 1), False)
             if s.sell_yes_basket:
                 try_basket("sell_yes_basket", ev.event_id, yes, 1.0, True)
-        elif s.binary and pays_on_every_outcome(ev) and is_one_binary_market(ev):
+        elif s.binary and pays_on_every_outcome(ev, market.instruments) \
+                and is_one_binary_market(ev):
             try_basket("binary", ev.event_id, [ev.outcomes[0].yes_instrument_id,
                                                ev.outcomes[1].yes_instrument_id], 1.0, False)
     return out

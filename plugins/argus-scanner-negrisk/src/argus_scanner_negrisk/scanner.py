@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from decimal import ROUND_DOWN, Decimal
 from itertools import chain
 from operator import attrgetter
@@ -71,6 +72,7 @@ from argus_scanner_negrisk.kernel import walk_baskets
 
 log = logging.getLogger(__name__)
 
+EXECUTABLE, RESEARCH = "executable", "research"  # the values of argus_core.Opportunity.lane
 LOT = Decimal("0.01")
 #: Levels packed per book side until a walk needs more: most walks stop at the best level
 #: (measured at 300 changes per scan, 30k books: 1 level ~10 % faster than 4, 20 % than 8).
@@ -152,9 +154,12 @@ class Basket:
     tag: str = ""
 
 
-def static_baskets(events: list[Event], s: NegRiskSettings) -> tuple[list[Basket], list[Event]]:
+def static_baskets(events: list[Event], s: NegRiskSettings,
+                   instruments: Mapping[str, Instrument] | None = None
+                   ) -> tuple[list[Basket], list[Event]]:
     """The baskets whose legs do not depend on prices, and the large events left for
-    bounded-subset mode."""
+    bounded-subset mode (``instruments``: the market's, whose ``meta`` can say an
+    outcome is a placeholder: :func:`~argus_scanner_negrisk.events.pays_on_every_outcome`)."""
     out: list[Basket] = []
     large: list[Event] = []
     for ev in events:
@@ -175,7 +180,7 @@ def static_baskets(events: list[Event], s: NegRiskSettings) -> tuple[list[Basket
                                                             o.no_instrument_id),
                                       Side.BUY, Decimal(1), (f"{o.name} YES", f"{o.name} NO"),
                                       tag=o.yes_instrument_id))
-            if not pays_on_every_outcome(ev) or n < 2:
+            if not pays_on_every_outcome(ev, instruments) or n < 2:
                 continue
             if n > s.max_outcomes:
                 if s.bounded_subset:
@@ -192,7 +197,7 @@ def static_baskets(events: list[Event], s: NegRiskSettings) -> tuple[list[Basket
             if s.sell_yes_basket:
                 out.append(Basket("sell_yes_basket", ev.event_id, yes, Side.SELL, Decimal(1),
                                   names, note="needs YES inventory of every outcome"))
-        elif s.binary and pays_on_every_outcome(ev) and is_one_binary_market(ev):
+        elif s.binary and pays_on_every_outcome(ev, instruments) and is_one_binary_market(ev):
             out.append(Basket("binary", ev.event_id, (ev.outcomes[0].yes_instrument_id,
                                                       ev.outcomes[1].yes_instrument_id),
                               Side.BUY, Decimal(1), names))
@@ -512,7 +517,7 @@ class NegRiskScanner(Scanner):
 
     def _rebuild(self, market: MarketState) -> None:
         events = list(market.events.values())
-        baskets, large = static_baskets(events, self.settings)
+        baskets, large = static_baskets(events, self.settings, market.instruments)
         keys: dict[tuple[str, Side], None] = {}
         ids: dict[str, None] = {}
         for b in baskets:
@@ -564,7 +569,7 @@ class NegRiskScanner(Scanner):
         if self._priced_on_old_terms(market, found):
             self._key = None  # rebuild: every packed unit fee and cached finding is stale
             found = self._scan(market, ts_ns)
-        return found
+        return one_taker_per_book(found)
 
     def _priced_on_old_terms(self, market: MarketState, found: list[Opportunity]) -> bool:
         """Whether a leg of a finding was priced on terms no longer in force: another fee
@@ -747,14 +752,47 @@ class NegRiskScanner(Scanner):
                   f"payout {basket.payout}/unit; {qty} units over up to {deepest} levels")
         if basket.note:
             reason += f"; {basket.note}"
+        if not basket.risk_free:  # a bet on the tail, not an arbitrage: never traded
+            reason = f"not risk-free, research: {reason}"
         return Opportunity(
             opportunity_id=_opp_id(basket, market),
             scanner=self.name, ts_ns=ts_ns, kind=basket.kind, legs=tuple(legs),
             edge_per_unit=edge, max_size=qty, expected_profit=profit, costs=fees + gas,
             reason=reason, risk_free=basket.risk_free,
+            lane=EXECUTABLE if basket.risk_free else RESEARCH,
             event_id=gamma_event_id(basket, market),
             score=score(edge, sum((leg.limit_price * leg.quantity for leg in legs),
                                   Decimal(0)), basket.risk_free))
+
+
+def one_taker_per_book(found: list[Opportunity]) -> list[Opportunity]:
+    """``found`` (most profitable first) with each book side's depth offered once: an
+    executable basket with a leg on a book side (instrument and side) that an executable
+    basket ranked before it (at least as profitable) already takes goes to the research lane
+    (``risk_free=False``), its reason naming that basket.
+
+    Two baskets of one event can share a book (a ``pair`` and the ``long_rebalance`` both
+    buy the outcome's YES asks; a ``pair`` and the ``short_rebalance`` its NO asks), and two
+    events listing one market both give its ``pair``: each was sized on the whole depth, so
+    the runner sent both and the second's leg filled short of its other legs, an unhedged
+    position to flatten at a loss (red team round 40).  The next scan, on the books the
+    first basket left, finds the second again if it still pays."""
+    taken: dict[tuple[str, Side], Opportunity] = {}
+    out = found
+    for i, opp in enumerate(found):
+        if opp.lane != EXECUTABLE:
+            continue
+        keys = [(leg.instrument_id, leg.side) for leg in opp.legs]
+        first = next((taken[k] for k in keys if k in taken), None)
+        if first is None:
+            taken.update(dict.fromkeys(keys, opp))
+            continue
+        if out is found:
+            out = list(found)
+        out[i] = attrs.evolve(opp, lane=RESEARCH, risk_free=False, reason=(
+            f"not traded: {first.opportunity_id}, at least as profitable, takes the same book "
+            f"depth; {opp.reason}"))
+    return out
 
 
 #: the grid of an instrument the market does not know: prices in (0, 1), no tick rule

@@ -119,12 +119,16 @@ def core_event_id(market: MarketState, iid: str) -> str:
     return ref.event.event_id if ref is not None else ""
 
 
-def tradeable(market: MarketState, iid: str) -> bool:
+def tradeable(market: MarketState, iid: str, *, settled_ok: bool = False) -> bool:
     """Whether a scanner may use ``iid``'s book now: ``market.tradeable`` (live, not stale,
-    its levels sound and not crossed: ``L2Book.fault``), its market taking orders
-    (``Instrument.takes_orders``) and its event not closed.  The reference loops ask this
-    per book; the touch table's
+    its levels sound and not crossed: ``L2Book.fault``), not settled (the core's market
+    gate refuses every order on a settled or voided instrument, whatever its book still
+    shows; ``settled_ok``: the ``resolution`` scanner's flag of a resolved token), its
+    market taking orders (``Instrument.takes_orders``) and its event not closed.  The
+    reference loops ask this per book; the touch table's
     :meth:`~argus_scanners_polymarket.touch.TouchTable.usable` is the same, vectorised."""
+    if not settled_ok and iid in market.settled:
+        return False
     if not market.tradeable(iid)[0]:
         return False
     inst = market.instruments.get(iid)
@@ -215,7 +219,10 @@ class Ladders:
             ) -> list[Level]:
         """The ladder of ``iid`` at book ``version``."""
         hit = self._cache.get(iid)
-        if hit is not None and hit[0] == version and hit[1] is schedule:
+        # an equal schedule prices alike (a venue answering a new, equal object per call,
+        # as the Polymarket venue does live, reuses the ladder too)
+        if hit is not None and hit[0] == version and (hit[1] is schedule
+                                                      or hit[1] == schedule):
             return hit[2]
         out = []
         for price_f, size_f in levels.tolist():

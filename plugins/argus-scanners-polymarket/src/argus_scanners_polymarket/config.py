@@ -15,7 +15,9 @@ the value and the range, and an unknown key is refused likewise.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
@@ -26,12 +28,87 @@ from argus_core import (
     NON_NEGATIVE,
     POSITIVE,
     ConfigError,
+    Range,
+    RangeError,
     in_range,
     optional,
 )
 
 #: A price strictly inside (0, 1).
 PRICE = in_range(0, 1, lo_open=True, hi_open=True)
+
+
+# --- what Python callers pass: every setting checked as the TOML path checks it ---------
+# (cattrs converts a TOML value to the field's type before these run; a Python caller's
+# value reached the scanners as given: ``persistence_scans=2.5`` counted half scans,
+# ``trade_proven="false"`` (a non-empty string) traded proven constraints, a float
+# ``max_size`` raised in the walk.  Red team round 40.)
+
+def _decimal(value: Any) -> Any:
+    """An int or float amount as its exact ``Decimal`` (floats through ``repr``: 0.02 is
+    ``Decimal("0.02")``); anything else is left to the range validator, which names the
+    key (a bool, text and None are no amount)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, int):
+        return Decimal(value)
+    return value
+
+
+def _optional_decimal(value: Any) -> Any:
+    return None if value is None else _decimal(value)
+
+
+def _real(value: Any) -> Any:
+    """An int or ``Decimal`` given for a float setting as its float (a ``Decimal`` window
+    divided a float in the scan and raised); anything else left to the validator."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | Decimal):
+        return float(value)
+    return value
+
+
+def _optional_real(value: Any) -> Any:
+    return None if value is None else _real(value)
+
+
+def _flag(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A switch must be a bool: ``"false"`` (a non-empty string, so true) or 1 are not."""
+    if not isinstance(value, bool):
+        raise RangeError(attribute.name, repr(value), "{true, false}")
+
+
+def _whole(rng: Range) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """``rng`` for a count: an int (not a bool, not 2.5) inside it."""
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None and rng.optional:
+            return
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RangeError(attribute.name, repr(value), f"whole numbers in {rng}")
+        rng(instance, attribute, value)
+    return check
+
+
+def _text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A name: non-empty text."""
+    if not isinstance(value, str) or not value.strip():
+        raise RangeError(attribute.name, repr(value), "a non-empty name")
+
+
+def _pairs(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """``latency.pairs``: underlying (or token id) -> a spot instrument id
+    (``venue:symbol``, e.g. ``kraken:BTC/USD``); a value that is no instrument id named
+    no book, and the underlying's tokens were skipped without a word."""
+    if not isinstance(value, dict):
+        raise RangeError(attribute.name, repr(value), "a table of underlying = instrument id")
+    for key, iid in value.items():
+        venue, _, symbol = iid.partition(":") if isinstance(iid, str) else ("", "", "")
+        if not isinstance(key, str) or not key or not venue or not symbol:
+            raise RangeError(f"{attribute.name}.{key}", repr(iid),
+                             "an instrument id (venue:symbol, e.g. kraken:BTC/USD)")
 
 
 @attrs.frozen
@@ -52,14 +129,20 @@ class ResolutionSettings:
             otherwise annualise to infinity).
     """
 
-    near_certain_price: Decimal = attrs.field(default=Decimal("0.95"), validator=PRICE)
-    max_hours_to_expiry: Decimal = attrs.field(default=Decimal("72"), validator=POSITIVE)
-    redemption_delay_hours: Decimal = attrs.field(default=Decimal("1"), validator=NON_NEGATIVE)
-    min_annualized_return: Decimal = attrs.field(default=Decimal("0.10"),
+    near_certain_price: Decimal = attrs.field(converter=_decimal, default=Decimal("0.95"),
+                                              validator=PRICE)
+    max_hours_to_expiry: Decimal = attrs.field(converter=_decimal, default=Decimal("72"),
+                                               validator=POSITIVE)
+    redemption_delay_hours: Decimal = attrs.field(converter=_decimal, default=Decimal("1"),
+                                                  validator=NON_NEGATIVE)
+    min_annualized_return: Decimal = attrs.field(converter=_decimal, default=Decimal("0.10"),
                                                  validator=NON_NEGATIVE)
-    min_edge: Decimal = attrs.field(default=Decimal("0"), validator=in_range(0, 1))
-    max_size: Decimal | None = attrs.field(default=None, validator=optional(POSITIVE))
-    min_horizon_hours: Decimal = attrs.field(default=Decimal("1"), validator=POSITIVE)
+    min_edge: Decimal = attrs.field(converter=_decimal, default=Decimal("0"),
+                                    validator=in_range(0, 1))
+    max_size: Decimal | None = attrs.field(converter=_optional_decimal, default=None,
+                                           validator=optional(POSITIVE))
+    min_horizon_hours: Decimal = attrs.field(converter=_decimal, default=Decimal("1"),
+                                             validator=POSITIVE)
 
 
 @attrs.frozen
@@ -81,13 +164,16 @@ class CorrelationSettings:
             research flag.
     """
 
-    similarity_threshold: float = attrs.field(default=0.3, validator=in_range(0, 1))
-    min_violation: Decimal = attrs.field(default=Decimal("0.005"), validator=in_range(0, 1))
-    min_liquidity: Decimal = attrs.field(default=Decimal("10"), validator=NON_NEGATIVE)
-    max_per_event: int = attrs.field(default=3, validator=AT_LEAST_ONE)
-    max_candidates: int = attrs.field(default=20_000, validator=AT_LEAST_ONE)
-    max_neighbors: int = attrs.field(default=50, validator=AT_LEAST_ONE)
-    trade_proven: bool = False
+    similarity_threshold: float = attrs.field(converter=_real, default=0.3,
+                                              validator=in_range(0, 1))
+    min_violation: Decimal = attrs.field(converter=_decimal, default=Decimal("0.005"),
+                                         validator=in_range(0, 1))
+    min_liquidity: Decimal = attrs.field(converter=_decimal, default=Decimal("10"),
+                                         validator=NON_NEGATIVE)
+    max_per_event: int = attrs.field(default=3, validator=_whole(AT_LEAST_ONE))
+    max_candidates: int = attrs.field(default=20_000, validator=_whole(AT_LEAST_ONE))
+    max_neighbors: int = attrs.field(default=50, validator=_whole(AT_LEAST_ONE))
+    trade_proven: bool = attrs.field(default=False, validator=_flag)
 
 
 @attrs.frozen
@@ -104,11 +190,14 @@ class StaleSettings:
         persistence_scans: consecutive scans the condition must hold before it is reported.
     """
 
-    move_threshold: Decimal = attrs.field(default=Decimal("0.05"), validator=in_range(0, 1))
-    min_age_s: float = attrs.field(default=30.0, validator=NON_NEGATIVE)
-    min_gap: Decimal = attrs.field(default=Decimal("0.02"), validator=in_range(0, 1))
-    min_depth: Decimal = attrs.field(default=Decimal("10"), validator=NON_NEGATIVE)
-    persistence_scans: int = attrs.field(default=2, validator=AT_LEAST_ONE)
+    move_threshold: Decimal = attrs.field(converter=_decimal, default=Decimal("0.05"),
+                                          validator=in_range(0, 1))
+    min_age_s: float = attrs.field(converter=_real, default=30.0, validator=NON_NEGATIVE)
+    min_gap: Decimal = attrs.field(converter=_decimal, default=Decimal("0.02"),
+                                   validator=in_range(0, 1))
+    min_depth: Decimal = attrs.field(converter=_decimal, default=Decimal("10"),
+                                     validator=NON_NEGATIVE)
+    persistence_scans: int = attrs.field(default=2, validator=_whole(AT_LEAST_ONE))
 
 
 @attrs.frozen
@@ -123,11 +212,14 @@ class SpikeSettings:
         reversion_fraction: the expected reversion: this fraction of the move.
     """
 
-    window_s: float = attrs.field(default=300.0, validator=POSITIVE)
-    min_move: Decimal = attrs.field(default=Decimal("0.08"), validator=in_range(0, 1))
-    max_depth: Decimal = attrs.field(default=Decimal("200"), validator=POSITIVE)
-    persistence_scans: int = attrs.field(default=2, validator=AT_LEAST_ONE)
-    reversion_fraction: Decimal = attrs.field(default=Decimal("0.5"), validator=FRACTION)
+    window_s: float = attrs.field(converter=_real, default=300.0, validator=POSITIVE)
+    min_move: Decimal = attrs.field(converter=_decimal, default=Decimal("0.08"),
+                                    validator=in_range(0, 1))
+    max_depth: Decimal = attrs.field(converter=_decimal, default=Decimal("200"),
+                                     validator=POSITIVE)
+    persistence_scans: int = attrs.field(default=2, validator=_whole(AT_LEAST_ONE))
+    reversion_fraction: Decimal = attrs.field(converter=_decimal, default=Decimal("0.5"),
+                                              validator=FRACTION)
 
 
 @attrs.frozen
@@ -140,8 +232,8 @@ class BaselineSettings:
             price, so it can only flag a book out of line with its own last trade).
     """
 
-    max_trade_age_s: float = attrs.field(default=300.0, validator=POSITIVE)
-    confidence: float = attrs.field(default=0.1, validator=in_range(0, 1))
+    max_trade_age_s: float = attrs.field(converter=_real, default=300.0, validator=POSITIVE)
+    confidence: float = attrs.field(converter=_real, default=0.1, validator=in_range(0, 1))
 
 
 @attrs.frozen
@@ -158,12 +250,14 @@ class ValueSettings:
         executable_min_confidence: see ``executable_min_edge``.
     """
 
-    forecaster: str = "baseline"
-    min_edge: Decimal = attrs.field(default=Decimal("0.02"), validator=in_range(0, 1))
-    max_size: Decimal | None = attrs.field(default=None, validator=optional(POSITIVE))
-    executable_min_edge: Decimal | None = attrs.field(default=None,
+    forecaster: str = attrs.field(default="baseline", validator=_text)
+    min_edge: Decimal = attrs.field(converter=_decimal, default=Decimal("0.02"),
+                                    validator=in_range(0, 1))
+    max_size: Decimal | None = attrs.field(converter=_optional_decimal, default=None,
+                                           validator=optional(POSITIVE))
+    executable_min_edge: Decimal | None = attrs.field(converter=_optional_decimal, default=None,
                                                       validator=optional(in_range(0, 1)))
-    executable_min_confidence: float | None = attrs.field(default=None,
+    executable_min_confidence: float | None = attrs.field(converter=_optional_real, default=None,
                                                           validator=optional(in_range(0, 1)))
 
 
@@ -195,19 +289,26 @@ class MakerSettings:
             below minus it.
     """
 
-    quote_size: Decimal = attrs.field(default=Decimal("5"), validator=POSITIVE)
-    min_edge: Decimal = attrs.field(default=Decimal("0.001"), validator=in_range(0, 1))
-    adverse_floor: Decimal = attrs.field(default=Decimal("0.005"), validator=in_range(0, 1))
-    adverse_per_flow: Decimal = attrs.field(default=Decimal("0.02"), validator=in_range(0, 1))
-    ofi_window_s: float = attrs.field(default=60.0, validator=POSITIVE)
-    ofi_levels: int = attrs.field(default=1, validator=AT_LEAST_ONE)
-    reward_per_share: Decimal = attrs.field(default=Decimal("0"), validator=in_range(0, 1))
-    reward_pool_share: float = attrs.field(default=0.0, validator=in_range(0, 1))
-    expected_daily_fills: Decimal = attrs.field(default=Decimal("1000"), validator=POSITIVE)
+    quote_size: Decimal = attrs.field(converter=_decimal, default=Decimal("5"), validator=POSITIVE)
+    min_edge: Decimal = attrs.field(converter=_decimal, default=Decimal("0.001"),
+                                    validator=in_range(0, 1))
+    adverse_floor: Decimal = attrs.field(converter=_decimal, default=Decimal("0.005"),
+                                         validator=in_range(0, 1))
+    adverse_per_flow: Decimal = attrs.field(converter=_decimal, default=Decimal("0.02"),
+                                            validator=in_range(0, 1))
+    ofi_window_s: float = attrs.field(converter=_real, default=60.0, validator=POSITIVE)
+    ofi_levels: int = attrs.field(default=1, validator=_whole(AT_LEAST_ONE))
+    reward_per_share: Decimal = attrs.field(converter=_decimal, default=Decimal("0"),
+                                            validator=in_range(0, 1))
+    reward_pool_share: float = attrs.field(converter=_real, default=0.0, validator=in_range(0, 1))
+    expected_daily_fills: Decimal = attrs.field(converter=_decimal, default=Decimal("1000"),
+                                                validator=POSITIVE)
     inventory: dict[str, Decimal] = attrs.field(factory=dict)
-    inventory_signal: str = "inventory"
-    skew_per_share: Decimal = attrs.field(default=Decimal("0.0001"), validator=NON_NEGATIVE)
-    max_inventory: Decimal | None = attrs.field(default=None, validator=optional(POSITIVE))
+    inventory_signal: str = attrs.field(default="inventory", validator=_text)
+    skew_per_share: Decimal = attrs.field(converter=_decimal, default=Decimal("0.0001"),
+                                          validator=NON_NEGATIVE)
+    max_inventory: Decimal | None = attrs.field(converter=_optional_decimal, default=None,
+                                                validator=optional(POSITIVE))
 
 
 @attrs.frozen
@@ -229,15 +330,17 @@ class LatencySettings:
             within this of the window's start.
     """
 
-    pairs: dict[str, str] = attrs.field(factory=dict)
-    min_edge: Decimal = attrs.field(default=Decimal("0.03"), validator=in_range(0, 1))
-    vol_window_s: float = attrs.field(default=3600.0, validator=POSITIVE)
-    default_vol: float = attrs.field(default=0.6, validator=POSITIVE)
-    min_vol_samples: int = attrs.field(default=10, validator=AT_LEAST_ONE)
-    max_size: Decimal | None = attrs.field(default=None, validator=optional(POSITIVE))
-    executable_min_edge: Decimal | None = attrs.field(default=None,
+    pairs: dict[str, str] = attrs.field(factory=dict, validator=_pairs)
+    min_edge: Decimal = attrs.field(converter=_decimal, default=Decimal("0.03"),
+                                    validator=in_range(0, 1))
+    vol_window_s: float = attrs.field(converter=_real, default=3600.0, validator=POSITIVE)
+    default_vol: float = attrs.field(converter=_real, default=0.6, validator=POSITIVE)
+    min_vol_samples: int = attrs.field(default=10, validator=_whole(AT_LEAST_ONE))
+    max_size: Decimal | None = attrs.field(converter=_optional_decimal, default=None,
+                                           validator=optional(POSITIVE))
+    executable_min_edge: Decimal | None = attrs.field(converter=_optional_decimal, default=None,
                                                       validator=optional(in_range(0, 1)))
-    max_spot_age_s: float = attrs.field(default=120.0, validator=POSITIVE)
+    max_spot_age_s: float = attrs.field(converter=_real, default=120.0, validator=POSITIVE)
 
 
 @attrs.frozen
@@ -259,22 +362,23 @@ class RankingSettings:
     """
 
     scanners: list[str] = attrs.field(factory=list)
-    w_edge: float = attrs.field(default=0.35, validator=NON_NEGATIVE)
-    w_capacity: float = attrs.field(default=0.15, validator=NON_NEGATIVE)
-    w_confidence: float = attrs.field(default=0.25, validator=NON_NEGATIVE)
-    w_persistence: float = attrs.field(default=0.10, validator=NON_NEGATIVE)
-    w_ofi: float = attrs.field(default=0.10, validator=NON_NEGATIVE)
-    w_competition: float = attrs.field(default=0.05, validator=NON_NEGATIVE)
-    edge_scale: float = attrs.field(default=0.05, validator=POSITIVE)
-    capacity_scale: float = attrs.field(default=1000.0, validator=POSITIVE)
-    persistence_cap: int = attrs.field(default=5, validator=AT_LEAST_ONE)
-    competition_cap: int = attrs.field(default=3, validator=AT_LEAST_ONE)
-    executable_min_score: float | None = attrs.field(default=None, validator=optional(FINITE))
-    executable_min_confidence: float | None = attrs.field(default=None,
+    w_edge: float = attrs.field(converter=_real, default=0.35, validator=NON_NEGATIVE)
+    w_capacity: float = attrs.field(converter=_real, default=0.15, validator=NON_NEGATIVE)
+    w_confidence: float = attrs.field(converter=_real, default=0.25, validator=NON_NEGATIVE)
+    w_persistence: float = attrs.field(converter=_real, default=0.10, validator=NON_NEGATIVE)
+    w_ofi: float = attrs.field(converter=_real, default=0.10, validator=NON_NEGATIVE)
+    w_competition: float = attrs.field(converter=_real, default=0.05, validator=NON_NEGATIVE)
+    edge_scale: float = attrs.field(converter=_real, default=0.05, validator=POSITIVE)
+    capacity_scale: float = attrs.field(converter=_real, default=1000.0, validator=POSITIVE)
+    persistence_cap: int = attrs.field(default=5, validator=_whole(AT_LEAST_ONE))
+    competition_cap: int = attrs.field(default=3, validator=_whole(AT_LEAST_ONE))
+    executable_min_score: float | None = attrs.field(converter=_optional_real, default=None,
+                                                     validator=optional(FINITE))
+    executable_min_confidence: float | None = attrs.field(converter=_optional_real, default=None,
                                                           validator=optional(in_range(0, 1)))
-    executable_min_persistence: int | None = attrs.field(default=None,
-                                                         validator=optional(AT_LEAST_ONE))
-    ofi_window_s: float = attrs.field(default=60.0, validator=POSITIVE)
+    executable_min_persistence: int | None = attrs.field(
+        default=None, validator=_whole(optional(AT_LEAST_ONE)))
+    ofi_window_s: float = attrs.field(converter=_real, default=60.0, validator=POSITIVE)
 
 
 #: ``time_in_force`` values of :class:`MakerStrategySettings`.
@@ -362,15 +466,17 @@ class MakerStrategySettings:
     """
 
     tokens: list[str] = attrs.field(factory=list, converter=token_ids)
-    max_inventory: Decimal = attrs.field(default=Decimal("50"), validator=POSITIVE)
-    allow_short: bool = False
-    cancel_ofi: float = attrs.field(default=0.6, validator=in_range(0, 1, lo_open=True))
-    min_requote_s: float = attrs.field(default=2.0, validator=NON_NEGATIVE)
-    refresh_s: float = attrs.field(default=300.0, validator=NON_NEGATIVE)
+    max_inventory: Decimal = attrs.field(converter=_decimal, default=Decimal("50"),
+                                         validator=POSITIVE)
+    allow_short: bool = attrs.field(default=False, validator=_flag)
+    cancel_ofi: float = attrs.field(converter=_real, default=0.6,
+                                    validator=in_range(0, 1, lo_open=True))
+    min_requote_s: float = attrs.field(converter=_real, default=2.0, validator=NON_NEGATIVE)
+    refresh_s: float = attrs.field(converter=_real, default=300.0, validator=NON_NEGATIVE)
     time_in_force: str = attrs.field(default="auto",
                                      validator=attrs.validators.in_(MAKER_TIME_IN_FORCE))
-    cancel_when_stale: bool = True
-    stop_before_end_s: float | None = attrs.field(
+    cancel_when_stale: bool = attrs.field(default=True, validator=_flag)
+    stop_before_end_s: float | None = attrs.field(converter=_optional_real,
         default=STOP_BEFORE_END_S, validator=attrs.validators.optional(NON_NEGATIVE))
 
 

@@ -61,6 +61,15 @@ _PRESIDENCY = re.compile(r"(?:will\s+)?(?P<who>[a-z .'-]+?)\s+win(?:s)?\s+(?:the
 #: subject tokens: words, and numbers (a date, an ordinal, a quarter, a maturity: they
 #: name *which* question, so they stay, unlike the thresholds)
 _TOKEN = re.compile(r"[a-z]+|\d+(?:\.\d+)?")
+#: a negated question bounds the other way ("not above $100k" is "at most $100k", so "not
+#: above $100k" does *not* imply "not above $90k"): it states no bound here, never the
+#: wrong one ("no more than" / "no less than" are comparators, not negations)
+_NEGATION = re.compile(r"\b(?:not|never|neither|nor|without|fail(?:s|ed|ing)?\s+to)\b"
+                       r"|n['\u2019]t\b"
+                       r"|\bno\b(?!\s+(?:more|less|fewer|greater|higher|lower)\s+than\b)")
+#: a negative amount ("above -1%", "below $-5"): :func:`normalize` reads dashes as spaces,
+#: so its sign would be lost ("above -1%" read as "above 1%" reverses every nesting)
+_NEGATIVE = re.compile(r"(?:^|[\s(\[:=<>$\u2265\u2264])[-\u2212\u2013]\s*\$?\s*\.?\d")
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 _MONTHS = {"jan": "january", "feb": "february", "mar": "march", "apr": "april",
            "jun": "june", "jul": "july", "aug": "august", "sep": "september",
@@ -69,14 +78,15 @@ _MULTIPLIER = {"k": 10**3, "thousand": 10**3, "m": 10**6, "mn": 10**6, "million"
                "b": 10**9, "bn": 10**9, "billion": 10**9}
 #: words that say *how much* or *which way*, not *what*: never part of a subject
 _THRESHOLD_WORDS = frozenset(["above", "over", "below", "under", "greater", "less", "more",
-    "higher", "lower", "than", "least", "most", "or", "at", "by", "of", "bps", "bips", "basis",
+    "higher", "lower", "than", "least", "most", "at", "by", "of", "bps", "bips", "basis",
     "point", "points", "percent", "pct", "increase", "increases", "increased", "decrease",
     "decreases", "decreased", "hike", "hikes", "raise", "raises", "rise", "cut", "cuts",
     "reduce", "reduced", "decline", "change", "no", "yes", "fewer", "exceed", "exceeds",
     "exceeding", "st", "nd", "rd", "th"])
+#: ("and" / "or" are not stop words: "BTC above $100k or ETH above $100k" never constrains
+#: "BTC above $90k and ETH above $90k", whose subject words are otherwise the same)
 _STOP = frozenset(["will", "the", "a", "an", "to", "its", "their", "after", "following", "in",
-    "on", "for", "be", "is", "are", "this", "that", "which", "with", "from", "as", "and",
-    "set"])
+    "on", "for", "be", "is", "are", "this", "that", "which", "with", "from", "as", "set"])
 
 
 def normalize(text: str) -> str:
@@ -147,6 +157,14 @@ def subject_of(text: str) -> frozenset[str]:
                      for w in words if w not in _THRESHOLD_WORDS and w not in _STOP)
 
 
+def _unsafe(text: str) -> bool:
+    """Whether ``text`` is negated or names a negative amount: it then bounds nothing (a
+    missed constraint costs nothing; a reversed one is a losing trade, red team round
+    40)."""
+    lowered = text.lower()
+    return bool(_NEGATION.search(lowered) or _NEGATIVE.search(lowered))
+
+
 @attrs.frozen
 class Bound:
     """A question read as a bound: ``variable`` (``level%``, ``level$``, ``leveln``, their
@@ -164,6 +182,8 @@ def parse_bound(text: str) -> Bound | None:
     """The bound a question states, or None: an exact bucket, a range (two bounds that
     disagree: "between", "above X and below Y"), a bare number without a unit, or no
     one-sided direction state none."""
+    if _unsafe(text):
+        return None
     t = normalize(text)
     found = _thresholds(t)
     levels = [th for th in found if th.kind == "level"]
@@ -202,7 +222,7 @@ def bound_implies(a: Bound, b: Bound) -> bool:
 
 @functools.lru_cache(maxsize=1 << 16)
 def _presidential(text: str) -> tuple[str, str, str] | None:
-    m = _PRESIDENCY.search(normalize(text))
+    m = None if _NEGATION.search(text.lower()) else _PRESIDENCY.search(normalize(text))
     if not m:
         return None
     who = " ".join(m.group("who").split())

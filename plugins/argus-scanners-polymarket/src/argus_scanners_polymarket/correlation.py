@@ -97,8 +97,8 @@ def propositions(market: MarketState, memo: dict[str, tuple[Event, list[Proposit
             hit = (ev, made)
         fresh[eid] = hit
         for p in hit[1]:
-            if p.yes in seen:
-                continue
+            if p.yes in seen or p.no in seen or p.yes == p.no:
+                continue  # a token listed again (as either side): one book, one market
             seen.add(p.yes)
             seen.add(p.no)
             out.append(p)
@@ -488,7 +488,7 @@ class CorrelationScanner(Scanner):
             return [found[0]] if found is not None else []
 
         lists = self.cache.collect(cands, keys_of(t.row_gen[b[cands]], t.row_gen[na[cands]]),
-                                   build)
+                                   build, verify=t.terms_held(market))
         found = [(o, k) for k, opps in zip(cands.tolist(), lists, strict=True) for o in opps]
         return self._capped(market, [(o, constraints[k]) for o, k in found], ts_ns)
 
@@ -543,6 +543,8 @@ class CorrelationScanner(Scanner):
         s = self.settings
         a, b = self.props[self.by_yes[c.antecedent]], self.props[self.by_yes[c.consequent]]
         legs_ids = (b.yes, a.no)
+        if b.yes == a.no:
+            return None  # one book twice: its depth would be counted once per leg
         books = [market.books.get(i) for i in legs_ids]
         if any(bk is None or not tradeable(market, bk.instrument_id) for bk in books):
             return None

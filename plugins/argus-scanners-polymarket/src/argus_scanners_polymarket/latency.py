@@ -86,6 +86,21 @@ def p_up(spot: float, open_price: float, sigma_annual: float, tau_years: float) 
     return normal_cdf(move / scale)
 
 
+def meta_open_price(inst: Instrument) -> float | None:
+    """``meta["open_price"]`` as a price: a finite number above 0, else None (the token is
+    skipped: a venue's price to beat that is 0, negative, NaN or not a number is no
+    opening price, and guessing one from the samples could price the wrong move; before,
+    0 or a text crashed the scan, red team round 40)."""
+    raw = inst.meta.get("open_price")
+    if isinstance(raw, bool):
+        return None
+    try:
+        value = float(raw)  # type: ignore[arg-type]  # checked: a number or raises
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
 def realised_vol(samples: list[tuple[int, float]]) -> tuple[float, int]:
     """Annualised volatility of ``(ts_ns, price)`` samples and the number of returns."""
     if len(samples) < 2 or samples[-1][0] <= samples[0][0]:
@@ -141,7 +156,8 @@ class PrefixWalks:
         """The walk of ``ladder[:n]`` (all kept; limits on ``tick``) and its buy leg (None
         for an empty walk)."""
         hit = self._cache.get(iid)
-        if (hit is None or hit[0] != version or hit[1] is not schedule
+        if (hit is None or hit[0] != version
+                or (hit[1] is not schedule and hit[1] != schedule)
                 or hit[2] != (max_qty, tick)):
             hit = self._cache[iid] = (version, schedule, (max_qty, tick), {})
         got = hit[3].get(n)
@@ -235,7 +251,7 @@ class LatencyScanner(Scanner):
 
     def _open_price(self, inst: Instrument, pair: str, start_ns: int) -> float | None:
         if "open_price" in inst.meta:
-            return float(inst.meta["open_price"])
+            return meta_open_price(inst)
         if inst.id in self._open:
             return self._open[inst.id]
         samples = self._samples.get(pair, ())
@@ -301,8 +317,8 @@ class LatencyScanner(Scanner):
         lay = self._layout
         if lay is None or lay[0] != (t.static_gen, len(t)):
             rows = np.array([t.index.get(tk[0], -1) for tk in tokens], dtype=np.int64)
-            meta_open = np.array([float(tk[1].meta["open_price"]) if "open_price" in tk[1].meta
-                                  else np.nan for tk in tokens])
+            meta_open = np.array([np.nan if (got := meta_open_price(tk[1])) is None else got
+                                  for tk in tokens])
             lay = self._layout = (
                 (t.static_gen, len(t)), rows, np.array([tk[3][0] for tk in tokens]),
                 np.array([tk[3][1] for tk in tokens]),
@@ -356,7 +372,8 @@ class LatencyScanner(Scanner):
                               vol=vols[pairs.index(pair)], spot=spot_of[pair], usable=True)
             return [opp] if opp is not None else []
 
-        found = [o for opps in self.cache.collect(cands, keys, build) for o in opps]
+        found = [o for opps in self.cache.collect(cands, keys, build, verify=t.terms_held(market))
+                 for o in opps]
         conf = self._confidence
         self.confidences = {o.opportunity_id: conf[o.opportunity_id] for o in found}
         return found

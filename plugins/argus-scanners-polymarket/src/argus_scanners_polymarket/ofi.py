@@ -316,8 +316,10 @@ class OfiTracker:
         for q in (steps, trades):
             while q and q[0][0] <= lo:
                 q.popleft()
-        in_steps = [s for s in (steps or ()) if s[0] <= now_ns]
-        in_trades = [t for t in (trades or ()) if t[0] <= now_ns]
+        # both bounds: a term stamped before the window (a book whose time went backwards,
+        # fed after newer ones) sits behind a newer one, where the pops above stop
+        in_steps = [s for s in (steps or ()) if lo < s[0] <= now_ns]
+        in_trades = [t for t in (trades or ()) if lo < t[0] <= now_ns]
         book = sum(s[1] for s in in_steps)
         tape = sum(q for _, q in in_trades)
         flow = book + self.trade_weight * tape
@@ -349,6 +351,8 @@ class OfiTracker:
         for q in (self._steps.get(iid), self._trades.get(iid)):
             for entry in q or ():
                 t = entry[0]
+                if t + self.window_ns <= now_ns:
+                    continue  # left the window already (stamped out of order)
                 # a term in the window leaves at t + window; a later one enters at t
                 until = min(until, t + self.window_ns if t <= now_ns else t)
         self._memo[iid] = (now_ns, until, r)

@@ -3,8 +3,11 @@
 A token is *decided* when
 
 * ``resolved`` -- the venue reported its resolution (a ``Settlement`` in the market state)
-  at payout ``P > 0`` (1 for the winning token); risk-free, **executable** lane; the
-  horizon is ``tau = redemption_delay``;
+  at payout ``P > 0`` (1 for the winning token); the horizon is ``tau =
+  redemption_delay``.  **Research** lane, ``risk_free=False``: the core's market gate
+  refuses every order on a settled instrument (its positions were closed at the
+  settlement; one bought after it would never be), so Argus cannot trade it: a flag for
+  a person to act on at the venue;
 * ``near_certain`` -- unresolved, its best bid is at least ``near_certain_price`` and its
   event ends within ``max_hours_to_expiry``; assumed payout ``P = 1`` but it can still
   lose, so ``risk_free=False``, **research** lane; ``tau = max(end - now, 0) +
@@ -35,7 +38,6 @@ import numpy as np
 
 from argus_core import MarketState, Opportunity, Scanner
 from argus_scanners_polymarket.common import (
-    EXECUTABLE,
     NS_PER_HOUR,
     NS_PER_YEAR,
     RESEARCH,
@@ -104,7 +106,7 @@ class ResolutionScanner(Scanner):
         now = max(ts_ns, market.now_ns)
         delay_ns = int(s.redemption_delay_hours * NS_PER_HOUR)
         floor_ns = int(s.min_horizon_hours * NS_PER_HOUR)
-        ok = t.usable(market) & ~np.isnan(t.ask)
+        ok = t.usable(market, settled_ok=True) & ~np.isnan(t.ask)
         settled = ~np.isnan(t.settle)
         to_end = t.end_ts - now
         with np.errstate(invalid="ignore"):
@@ -133,7 +135,8 @@ class ResolutionScanner(Scanner):
             # a near-certain finding depends on the time to the event's end
             return bool(resolved[r]) or self._holds(ids[r], now, cached, delay_floor)
 
-        out = self.cache.collect(rows, keys_of(t.row_gen[rows]), build, still)
+        out = self.cache.collect(rows, keys_of(t.row_gen[rows]), build, still,
+                                 verify=t.terms_held(market))
         return [o for found in out for o in found]
 
     @staticmethod
@@ -193,15 +196,20 @@ class ResolutionScanner(Scanner):
         delay_ns = int(s.redemption_delay_hours * NS_PER_HOUR)
         floor_ns = int(s.min_horizon_hours * NS_PER_HOUR)
         max_to_expiry_ns = int(s.max_hours_to_expiry * NS_PER_HOUR)
-        if not book.asks or not tradeable(market, iid):
+        if not book.asks or not tradeable(market, iid, settled_ok=True):
             return []
         settled = market.settled.get(iid)
         if settled is not None:
             if settled.price is None or settled.price <= 0:
                 return []  # worthless, or voided (returned at cost: nothing to earn)
             kind, payout, horizon = "resolved", settled.price, delay_ns
-            lane, risk_free = EXECUTABLE, True
-            why = f"resolved upstream at {settled.price} ({settled.reason or 'settlement'})"
+            # research: the core's market gate refuses every order on a settled instrument
+            # (a position bought after its settlement is never settled by the ledger), so
+            # an executable finding was a veto each time its book moved (red team round 40)
+            lane, risk_free = RESEARCH, False
+            why = (f"resolved upstream at {settled.price} ({settled.reason or 'settlement'}); "
+                   f"not traded: the core refuses orders on a settled instrument, redeem "
+                   f"at the venue")
         else:
             if ref is None or ref.event.end_ts_ns is None or ref.event.closed:
                 return []

@@ -201,7 +201,10 @@ class StaleQuoteScanner(Scanner):
               ) -> list[tuple[str, Decimal, Walk]]:
         """Each of ``o``'s ask ladders bought below its fair value, with the depth."""
         s = self.settings
-        fair = dec(round(1 - others, 9))
+        # a token pays 0 or 1: the others' mids summing above 1 (or a YES fair below 0)
+        # value its NO at no more than 1 (before: "fair 1.3" for a NO, a 0.35 edge on an
+        # ask of 0.95, red team round 40)
+        fair = min(max(dec(round(1 - others, 9)), Decimal(0)), Decimal(1))
         hits = []
         for iid, value in ((o.yes_instrument_id, fair), (o.no_instrument_id, 1 - fair)):
             book = market.books.get(iid)
@@ -247,7 +250,16 @@ class StaleQuoteScanner(Scanner):
 
 
 def _eligible(ev: Event) -> bool:
-    return ev.neg_risk and ev.exhaustive and not ev.closed and len(ev.outcomes) >= 2
+    """An exhaustive negRisk event whose fair values ``1 - sum of the others' mids`` mean
+    something: open, at least two outcomes, no placeholder outcome (an augmented "Other"
+    stands for outcomes not listed, whatever ``exhaustive`` says) and no token listed
+    twice (its mid would count twice in the others' sum)."""
+    if not (ev.neg_risk and ev.exhaustive and not ev.closed and len(ev.outcomes) >= 2):
+        return False
+    if any(o.placeholder for o in ev.outcomes):
+        return False
+    tokens = [iid for o in ev.outcomes for iid in (o.yes_instrument_id, o.no_instrument_id)]
+    return len(set(tokens)) == len(tokens)
 
 
 def outcome_signature(ev: Event) -> int:

@@ -132,8 +132,13 @@ class TouchTable:
         self._trades: dict[str, object] = {}
         self._settled: dict[str, object] = {}
         self._ticks: dict[str, object] = {}  # token -> its tick signal as last read
+        #: rows whose schedule moved with no instrument update (:meth:`terms_held`): read
+        #: again at every refresh until the instruments change (a fee that rose and fell
+        #: back would otherwise keep the row's unit fee high, its findings missed)
+        self._drifting: set[int] = set()
         self.holds = 0  # > 0: refreshed by a caller that scans an unchanging state
-        self._usable: tuple[tuple[int, ...] | None, np.ndarray] = (None, np.zeros(0, bool))
+        self._usable: tuple[tuple[int, ...] | None, np.ndarray, np.ndarray] = (
+            None, np.zeros(0, bool), np.zeros(0, bool))
         self._alloc(0)
 
     # -- storage -------------------------------------------------------------------------
@@ -191,6 +196,9 @@ class TouchTable:
             self._n_instruments = instruments_key(market)
             touched.extend(self._instrument_facts(market, range(len(self.ids))))
             self.static_gen = self.gen + 1
+            self._drifting.clear()  # every schedule read again
+        elif self._drifting:
+            touched.extend(self._renew_schedules(market, sorted(self._drifting)))
         if grown or market.events_version != self._events_version:
             self._events_version = market.events_version
             touched.extend(self._event_facts(market))
@@ -335,21 +343,23 @@ class TouchTable:
         """Rows changed after generation ``since_gen`` (all rows for -1)."""
         return np.flatnonzero(self.row_gen > since_gen)
 
-    def usable(self, market: MarketState) -> np.ndarray:
+    def usable(self, market: MarketState, *, settled_ok: bool = False) -> np.ndarray:
         """:func:`~argus_scanners_polymarket.common.tradeable` of every row at
         ``market.now_ns``, vectorised: live and not stale (``market.tradeable``), sound,
-        accepting orders, its event not closed.  Read-only, and the same array while the
-        table's generation and (with a stale guard) the market's time are unchanged."""
+        accepting orders, its event not closed, not settled (``settled_ok``: settled
+        rows too).  Read-only, and the same array while the table's generation and (with a
+        stale guard) the market's time are unchanged."""
         key = (self.gen, len(self.ids), market.stale_after_ns,
                market.now_ns if market.stale_after_ns else 0)
-        if self._usable[0] == key:  # the components of one scan ask it in turn
-            return self._usable[1]
-        ok = self.live & self.sound & self.accepting & ~self.closed
-        if market.stale_after_ns:
-            ok &= (market.now_ns - self.ts) <= market.stale_after_ns
-        ok.setflags(write=False)  # shared by the callers until a row or the time moves
-        self._usable = (key, ok)
-        return ok
+        if self._usable[0] != key:  # the components of one scan ask it in turn
+            ok = self.live & self.sound & self.accepting & ~self.closed
+            if market.stale_after_ns:
+                ok &= (market.now_ns - self.ts) <= market.stale_after_ns
+            unsettled = ok & np.isnan(self.settle)
+            ok.setflags(write=False)  # shared by the callers until a row or the time moves
+            unsettled.setflags(write=False)
+            self._usable = (key, ok, unsettled)
+        return self._usable[1] if settled_ok else self._usable[2]
 
     def unit_fee_at(self, row: int, price: float) -> float:
         """Taker ``unit_fee`` of ``row``'s schedule at ``price`` (memoised)."""
@@ -365,6 +375,49 @@ class TouchTable:
     def fee_of(self, row: int, price: Decimal, size: Decimal, *, maker: bool) -> Decimal:
         """``FeeSchedule.fee`` of ``row``'s schedule."""
         return self.schedules[row].fee(price, size, maker=maker)
+
+    def terms_held(self, market: MarketState) -> Callable[[list[Opportunity]], bool]:
+        """A check for :meth:`RowCache.collect` (``verify``): whether every leg of cached
+        findings is still priced on the fee schedule in force (``market.fee_schedule``).
+
+        The table reads schedules when the instruments change; a schedule that moved
+        without an instrument update (a venue's fee change, a ``[paper]`` override
+        swapped mid-run) left every cached finding on that book priced at the old fee (a
+        loss reported as a profit, red team round 40).  A leg whose schedule moved has its
+        row renewed (schedule, the best ask's unit fee, a new generation, so every
+        scanner's cache on it moves) and the check answers False: the finding is built
+        again on the new terms, and the row's schedule is read at every refresh from then
+        on (a fee that rose and fell back is seen falling).  Only cached findings are
+        checked (a handful of legs a scan): a schedule that moved on a book with no
+        finding is read at the next instrument change (a finding missed, never one
+        mispriced: the exact walks read the schedule in force)."""
+        index = self.index
+
+        def held(found: list[Opportunity]) -> bool:
+            rows = [r for o in found for leg in o.legs
+                    if (r := index.get(leg.instrument_id)) is not None]
+            moved = self._renew_schedules(market, rows)
+            if moved:
+                self._drifting.update(moved)  # read again every refresh from now on
+                self.gen += 1
+                self.row_gen[np.asarray(moved, dtype=np.int64)] = self.gen
+            return not moved
+
+        return held
+
+    def _renew_schedules(self, market: MarketState, rows: list[int]) -> list[int]:
+        """Re-read ``rows``' fee schedules; those that moved (their best ask's unit fee
+        repacked on the new one)."""
+        schedules, ids = self.schedules, self.ids
+        moved = []
+        for r in dict.fromkeys(rows):
+            now, old = market.fee_schedule(ids[r]), schedules[r]
+            if now is not old and now != old:
+                schedules[r] = now
+                moved.append(r)
+        if moved:
+            self._pack(market, moved)
+        return moved
 
 
 class RowCache:
@@ -383,12 +436,15 @@ class RowCache:
 
     def collect(self, rows: np.ndarray, keys: np.ndarray,
                 build: Callable[[int], list[Opportunity]],
-                still: Callable[[int, list[Opportunity]], bool | list[Opportunity]] | None = None
+                still: Callable[[int, list[Opportunity]], bool | list[Opportunity]] | None = None,
+                verify: Callable[[list[Opportunity]], bool] | None = None
                 ) -> list[list[Opportunity]]:
         """The findings of each of ``rows`` (ascending), building those whose ``keys``
-        (one row of int64 per row) differ from the cached ones.  ``still(row, cached)``
-        (when given) re-checks a cached row: True keeps it, False builds it again, a list
-        replaces it (the same findings re-worded, say)."""
+        (one row of int64 per row) differ from the cached ones.  ``verify(cached)`` (when
+        given: :meth:`TouchTable.terms_held`) checks a cached row's findings first: False
+        builds it again.  ``still(row, cached)`` (when given) re-checks a cached row: True
+        keeps it, False builds it again, a list replaces it (the same findings re-worded,
+        say)."""
         n = int(rows[-1]) + 1 if len(rows) else 0
         width = keys.shape[1] if keys.ndim == 2 else 0
         if n > len(self._built) or width != self._keys.shape[1]:
@@ -400,6 +456,11 @@ class RowCache:
                 self._keys[:len(old_keys)] = old_keys
                 self._built[:len(old_built)] = old_built
         moved = ~self._built[rows] | (self._keys[rows] != keys).any(axis=1)
+        if verify is not None:
+            for k in np.flatnonzero(~moved).tolist():
+                cached = self.found[int(rows[k])]
+                if cached and not verify(cached):
+                    moved[k] = True
         if still is not None:
             for k in np.flatnonzero(~moved).tolist():
                 r = int(rows[k])

@@ -164,7 +164,8 @@ class ValueScanner(Scanner):
         def build(r: int) -> list[Opportunity]:
             return self._token(market, ids[r], forecaster, ts_ns)
 
-        out = self.cache.collect(rows, keys_of(t.row_gen[rows], p[rows]), build)
+        out = self.cache.collect(rows, keys_of(t.row_gen[rows], p[rows]), build,
+                                 verify=t.terms_held(market))
         found = [o for opps in out for o in opps]
         conf = self._confidence
         self.confidences = {o.opportunity_id: conf[o.opportunity_id] for o in found}
