@@ -163,14 +163,28 @@ def _validate(pnl: np.ndarray, spec: BootstrapSpec) -> tuple[np.ndarray, int]:
         raise DataError("trade P&L contains NaN or infinity")
     if spec.method not in METHODS:
         raise DataError(f"bootstrap method {spec.method!r} is not one of {METHODS}")
-    if spec.mean_block < 1:
-        raise DataError(f"bootstrap mean_block must be >= 1 (got {spec.mean_block})")
+    if not 1 <= spec.mean_block < math.inf:  # NaN and infinity too (round() raised)
+        raise DataError(f"bootstrap mean_block must be a finite number >= 1 "
+                        f"(got {spec.mean_block})")
     if spec.n_paths < 1:
         raise DataError("bootstrap n_paths must be >= 1")
+    if spec.n_trades is not None and spec.n_trades < 1:  # 0 silently meant "as realised"
+        raise DataError(f"bootstrap n_trades must be >= 1 or unset (got {spec.n_trades})")
     if not 0 < spec.ruin_fraction <= 1:
         raise DataError("bootstrap ruin_fraction must be in (0, 1]")
-    n_trades = spec.n_trades or arr.size
+    if not 0 < spec.initial_capital < math.inf:  # else every path was "ruined" at once
+        raise DataError(f"bootstrap initial_capital must be a finite number > 0 "
+                        f"(got {spec.initial_capital})")
+    n_trades = arr.size if spec.n_trades is None else spec.n_trades
     return arr, int(n_trades)
+
+
+def _block_len(mean_block: float, n_trades: int) -> int:
+    """The block method's fixed block length: ``mean_block`` rounded, at most
+    ``n_trades`` (a block as long as the path is the whole path, so a longer one changes
+    nothing; ``mean_block = 1e300`` -- a valid setting -- overflowed the kernel's int64 and
+    died with a numba TypingError)."""
+    return max(1, min(round(mean_block), n_trades))
 
 
 def bootstrap_paths(pnl: np.ndarray, spec: BootstrapSpec, *, path_offset: int = 0,
@@ -183,7 +197,7 @@ def bootstrap_paths(pnl: np.ndarray, spec: BootstrapSpec, *, path_offset: int = 
     ruined = np.empty(count, dtype=np.bool_)
     sharpe = np.empty(count)
     _bootstrap_kernel(arr, count, n_trades, 1.0 / spec.mean_block,
-                      max(1, round(spec.mean_block)), spec.method == STATIONARY,
+                      _block_len(spec.mean_block, n_trades), spec.method == STATIONARY,
                       np.uint64(spec.seed % 2**64), path_offset, spec.initial_capital,
                       spec.initial_capital * (1.0 - spec.ruin_fraction),
                       max_dd, final, ruined, sharpe)
@@ -208,8 +222,9 @@ def bootstrap_indices(n: int, spec: BootstrapSpec, n_trades: int, *, path_offset
     """The (paths x trades) resample indices the kernel uses (for tests and audits)."""
     count = spec.n_paths if n_paths is None else n_paths
     out = np.empty((count, n_trades), dtype=np.int64)
-    _indices_kernel(n, count, n_trades, 1.0 / spec.mean_block, max(1, round(spec.mean_block)),
-                    spec.method == STATIONARY, np.uint64(spec.seed % 2**64), path_offset, out)
+    _indices_kernel(n, count, n_trades, 1.0 / spec.mean_block,
+                    _block_len(spec.mean_block, n_trades), spec.method == STATIONARY,
+                    np.uint64(spec.seed % 2**64), path_offset, out)
     return out
 
 

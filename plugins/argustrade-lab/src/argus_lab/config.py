@@ -139,6 +139,10 @@ class ParamRange:
                                  f"(got {spec})")
             if int(spec[2]) != spec[2] or spec[2] < 1:
                 raise ValueError("a range is [start, stop, count] with a whole count >= 1")
+            if spec[2] == 1 and spec[0] != spec[1]:
+                # one value from start to stop: stop was silently never swept
+                raise ValueError(f"a range of count 1 is one value: start and stop must be "
+                                 f"equal (got {spec}); give a count >= 2 or use choices")
             if self.log is not None and (spec[0] <= 0 or spec[1] <= 0):
                 raise ValueError("a log range needs start and stop > 0")
         elif not self.choices:

@@ -25,6 +25,7 @@ carries the count it was judged by (``details["trial_registry"]``).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -65,12 +66,18 @@ def _read(path: Path) -> list[dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"trial journal {path}: cannot be read ({exc})") from None
-    for n, line in enumerate(text.splitlines(), 1):
+    lines = text.split("\n")  # the last is "" after a whole row, else a torn append
+    for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
+            if n == len(lines):
+                # An append cut short (killed, disk full) leaves a row without its newline:
+                # skipped, not refused.  The registry still holds its trials (they are
+                # copied again); refused, the lab would not run until someone edited it.
+                break
             row = None
         if not isinstance(row, dict) or row.get("kind") not in ("trial", "verdict") or \
                 not isinstance(row.get("family"), str):
@@ -85,11 +92,35 @@ def _append(path: Path, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     data = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, data)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # one writer: the tail check and the write together
+        data = _mend_tail(fd) + data
+        view = memoryview(data)
+        while view:  # os.write may write less than asked (a signal, a full disk)
+            view = view[os.write(fd, view):]
     finally:
-        os.close(fd)
+        os.close(fd)  # and the lock with it
+
+
+def _mend_tail(fd: int) -> bytes:
+    """Make the file open at ``fd`` end on a whole line before an append: a torn last row
+    (an append cut short) is cut off -- glued to the next row, it became a damaged line
+    that refused every later run -- and a whole row lacking its newline gets one (the
+    bytes to write first)."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return b""
+    text = os.pread(fd, size, 0)
+    start = text.rfind(b"\n") + 1
+    try:
+        whole = isinstance(json.loads(text[start:]), dict)
+    except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
+        whole = False
+    if whole:
+        return b"\n"
+    os.ftruncate(fd, start)
+    return b""
 
 
 def _key(row: dict[str, Any]) -> tuple[Any, ...]:

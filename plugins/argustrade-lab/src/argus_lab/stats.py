@@ -49,14 +49,21 @@ from argus_lab.ratios import is_flat
 EULER_GAMMA = 0.5772156649015329
 
 
-def _check_moments(sr: float, n_obs: float, kurtosis: float) -> None:
-    if not math.isfinite(sr):
-        raise DataError(f"Sharpe ratio {sr!r} is not finite")
-    if n_obs <= 1:
-        raise DataError(f"n_obs must be > 1 (got {n_obs})")
+def _sharpe_variance(sr: float, skew: float, kurtosis: float) -> float:
+    """``1 - skew SR + (kurtosis - 1)/4 SR^2``, checked: every figure finite (a NaN skew or
+    kurtosis gave PSR NaN, an infinite kurtosis PSR 0.5), the kurtosis non-excess and the
+    result positive."""
+    for name, value in (("Sharpe ratio", sr), ("skew", skew), ("kurtosis", kurtosis)):
+        if not math.isfinite(value):
+            raise DataError(f"{name} {value!r} is not finite")
     if kurtosis < 1:
         # Non-excess kurtosis is always >= 1 (>= 1 + skew^2); an excess value was likely passed.
         raise DataError(f"kurtosis {kurtosis} < 1: pass the non-excess kurtosis (normal = 3)")
+    var = 1.0 - skew * sr + (kurtosis - 1.0) / 4.0 * sr * sr
+    if var <= 0:
+        raise DataError(f"non-positive Sharpe variance (skew={skew}, kurtosis={kurtosis}, "
+                        f"sr={sr}): the moments are inconsistent")
+    return var
 
 
 def sharpe_std_error(sr: float, n_obs: float, skew: float, kurtosis: float) -> float:
@@ -65,12 +72,9 @@ def sharpe_std_error(sr: float, n_obs: float, skew: float, kurtosis: float) -> f
     ``sqrt((1 - skew*SR + (kurtosis-1)/4 * SR^2) / (n_obs - 1))`` (Mertens 2002, as used
     by Bailey & Lopez de Prado 2012, eq. 8).
     """
-    _check_moments(sr, n_obs, kurtosis)
-    var = 1.0 - skew * sr + (kurtosis - 1.0) / 4.0 * sr * sr
-    if var <= 0:
-        raise DataError(f"non-positive Sharpe variance (skew={skew}, kurtosis={kurtosis}, "
-                        f"sr={sr}): the moments are inconsistent")
-    return math.sqrt(var / (n_obs - 1.0))
+    if not 1 < n_obs < math.inf:  # NaN gave a NaN error, infinity a ZeroDivisionError
+        raise DataError(f"n_obs must be a finite number > 1 (got {n_obs})")
+    return math.sqrt(_sharpe_variance(sr, skew, kurtosis) / (n_obs - 1.0))
 
 
 def probabilistic_sharpe_ratio(sr: float, sr_benchmark: float, n_obs: float,
@@ -81,6 +85,8 @@ def probabilistic_sharpe_ratio(sr: float, sr_benchmark: float, n_obs: float,
     with per-observation Sharpe ratios and non-excess kurtosis.
     """
     se = sharpe_std_error(sr, n_obs, skew, kurtosis)
+    if math.isnan(sr_benchmark):  # a NaN probability passed silently
+        raise DataError("benchmark Sharpe ratio is NaN")
     return float(_st.norm.cdf((sr - sr_benchmark) / se))
 
 
@@ -96,6 +102,8 @@ def expected_max_sharpe(n_trials: int, var_trials_sr: float, mean_trials_sr: flo
         raise DataError(f"n_trials must be >= 1 (got {n_trials})")
     if var_trials_sr < 0 or not math.isfinite(var_trials_sr):
         raise DataError(f"var_trials_sr must be a finite non-negative number (got {var_trials_sr})")
+    if not math.isfinite(mean_trials_sr):
+        raise DataError(f"mean_trials_sr must be finite (got {mean_trials_sr})")
     if n_trials == 1:
         return mean_trials_sr
     z1 = _st.norm.ppf(1.0 - 1.0 / n_trials)
@@ -123,12 +131,17 @@ def min_track_record_length(sr: float, sr_benchmark: float, skew: float = 0.0,
     """Minimum number of observations for PSR(sr_benchmark) to reach ``prob`` (2012, eq. 11).
 
     ``MinTRL = 1 + (1 - skew SR + (kurt-1)/4 SR^2) (z_prob / (SR - SR*))^2``; infinite when
-    ``sr <= sr_benchmark``.
+    ``sr <= sr_benchmark``; 1 when ``prob <= 0.5`` (PSR is 0.5 or more from the first
+    observation: the squared ``z`` of prob 0.3 gave the length for 0.7).  The moments are
+    checked as for :func:`sharpe_std_error` (inconsistent ones gave a negative length).
     """
+    var = _sharpe_variance(sr, skew, kurtosis)
+    if math.isnan(sr_benchmark) or not 0 < prob < 1:
+        raise DataError(f"min_track_record_length: benchmark Sharpe {sr_benchmark!r} must "
+                        f"be a number and prob {prob!r} in (0, 1)")
     if sr <= sr_benchmark:
         return math.inf
-    var = 1.0 - skew * sr + (kurtosis - 1.0) / 4.0 * sr * sr
-    z = _st.norm.ppf(prob)
+    z = max(float(_st.norm.ppf(prob)), 0.0)
     return float(1.0 + var * (z / (sr - sr_benchmark)) ** 2)
 
 
@@ -157,8 +170,12 @@ def return_moments(returns: Sequence[float] | np.ndarray) -> ReturnMoments:
     if is_flat(r):
         return ReturnMoments(0.0, 0.0, 3.0, n)
     sd = float(r.std(ddof=1))
-    return ReturnMoments(float(r.mean() / sd), float(_st.skew(r)),
-                         float(_st.kurtosis(r, fisher=False)), n)
+    skew = float(_st.skew(r))
+    # Kurtosis is at least 1 + skew^2 (Pearson), reached by two-valued returns; rounding
+    # put +1.3% / -0.7% alternating at 0.9999999999999997, which PSR refused as "< 1: pass
+    # the non-excess kurtosis" and the gates stopped.
+    kurtosis = max(float(_st.kurtosis(r, fisher=False)), 1.0 + skew * skew)
+    return ReturnMoments(float(r.mean() / sd), skew, kurtosis, n)
 
 
 @attrs.frozen

@@ -234,6 +234,10 @@ def walk_forward(returns: np.ndarray, splits: list[Split], *, executor: object =
         raise DataError("walk-forward produced no folds; lower train_bars/test_bars")
     if not np.all(np.isfinite(r)):
         raise DataError("walk-forward returns contain NaN or infinity")
+    reach = max(int(max(s.train.max(), s.test.max())) for s in splits) + 1
+    if reach > r.shape[0]:  # splits of a longer series: an IndexError, or a short last fold
+        raise DataError(f"walk-forward splits reach bar {reach - 1} but the returns have "
+                        f"{r.shape[0]} rows; make the splits from these returns")
     tasks = [(r, s) for s in splits]
     if executor is None:
         folds = [evaluate_fold(t) for t in tasks]
