@@ -34,7 +34,9 @@ DEFAULT_REVIEW_MODEL = "claude-sonnet-5-5"
 
 #: Default prices in USD per million tokens (input, output) by model-name prefix (longest
 #: prefix wins), from Anthropic's published base rates.  They are configuration, not
-#: truth: override ``[plugins.orchestrator.prices]`` when they change.
+#: truth: override ``[plugins.orchestrator.prices]`` when they change.  A configured key
+#: that matches a model wins over every key of this table, however long (see
+#: :meth:`OrchestratorSettings.price`).
 DEFAULT_PRICES: dict[str, tuple[Decimal, Decimal]] = {
     "claude-fable-5": (Decimal("10"), Decimal("50")),
     "claude-opus-5-5": (Decimal("4"), Decimal("20")),
@@ -57,6 +59,20 @@ MAX_POLL_EVERY_EVENTS = 10_000
 
 #: Charged for a model no price prefix matches (deliberately the most expensive).
 FALLBACK_PRICE = (Decimal("15"), Decimal("75"))
+
+#: The longest ``timeout_s`` (seconds, one attempt of one API call): the SDK's own default,
+#: the longest it lets a non-streaming request take (past it the SDK requires streaming,
+#: which the orchestrator does not use).  A stop waits for the call in flight, up to this
+#: long; unbounded, ``1e12`` passed the start and every call then failed on the socket's
+#: timeout (OverflowError past about 1e10 s), and a stop could wait for days.
+MAX_API_TIMEOUT_S = 600
+#: The longest ``sandbox.call_timeout_s``: the loop waits this long for a hung worker at
+#: every event (every slot and risk check with it); past about 2.1e6 s the worker's poll()
+#: overflowed at the first slow reply.
+MAX_CALL_TIMEOUT_S = 60
+#: The most ``sandbox.cpu_seconds`` (the worker's CPU-time limit, recycled at 80%): about
+#: 11.6 days of CPU; a value past a C long failed every worker's start, a sandbox error.
+MAX_CPU_SECONDS = 1_000_000
 
 
 def _transport(instance: Any, attribute: attrs.Attribute, value: str) -> None:
@@ -129,11 +145,13 @@ class LadderSettings:
 class SandboxSettings:
     """The worker policy for AI-written strategies."""
 
-    call_timeout_s: float = attrs.field(default=0.25, validator=POSITIVE)
+    call_timeout_s: float = attrs.field(default=0.25,
+                                        validator=in_range(0, MAX_CALL_TIMEOUT_S,
+                                                           lo_open=True))
     # At most 1 TiB: the worker's address-space limit is memory_mb MiB in a C long (a
     # larger value failed in the worker, a sandbox error, not a config error).
     memory_mb: int = attrs.field(default=512, validator=in_range(1, 1 << 20))
-    cpu_seconds: int = attrs.field(default=120, validator=AT_LEAST_ONE)
+    cpu_seconds: int = attrs.field(default=120, validator=in_range(1, MAX_CPU_SECONDS))
     max_intents: int = attrs.field(default=4, validator=AT_LEAST_ONE)
     require: list[str] = attrs.Factory(lambda: ["env_empty", "rlimits", "network_blocked"])
 
@@ -167,7 +185,9 @@ class OrchestratorSettings:
     # counted (see llm.ModelClient).  At most 10: with no bound, a call retried a 529 for
     # ever (the SDK waits up to 8 s between tries), parking a replay's loop with it.
     max_retries: int = attrs.field(default=2, validator=in_range(0, 10))
-    timeout_s: float = attrs.field(default=120.0, validator=POSITIVE)
+    # Per attempt (see MAX_API_TIMEOUT_S).
+    timeout_s: float = attrs.field(default=120.0,
+                                   validator=in_range(0, MAX_API_TIMEOUT_S, lo_open=True))
     first_cycle_after_events: int = attrs.field(default=500, validator=NON_NEGATIVE)
     cycle_every_events: int = attrs.field(default=1000, validator=AT_LEAST_ONE)
     # How often (in events) the loop reads persons' promote/rollback requests: every event
@@ -190,7 +210,7 @@ class OrchestratorSettings:
     budget: BudgetSettings = attrs.Factory(BudgetSettings)
     ladder: LadderSettings = attrs.Factory(LadderSettings)
     sandbox: SandboxSettings = attrs.Factory(SandboxSettings)
-    # USD per million tokens, [input, output], by model-name prefix
+    # USD per million tokens, [input, output], by model-name prefix: see price()
     prices: dict[str, list[Decimal]] = attrs.field(factory=dict, validator=_price_table)
 
     def __attrs_post_init__(self) -> None:
@@ -223,10 +243,19 @@ class OrchestratorSettings:
                         f"that call (raise budget.{budget} or lower {key})")
 
     def price(self, model: str) -> tuple[Decimal, Decimal]:
-        """(input, output) USD per million tokens for ``model`` (longest prefix wins)."""
-        table = {**DEFAULT_PRICES, **{k: (v[0], v[1]) for k, v in self.prices.items()}}
-        best = max((p for p in table if model.startswith(p)), key=len, default=None)
-        return table[best] if best else FALLBACK_PRICE
+        """(input, output) USD per million tokens for ``model``: the longest key of
+        ``[plugins.orchestrator.prices]`` that the model's id starts with; only where none
+        does, the longest key of :data:`DEFAULT_PRICES`; else :data:`FALLBACK_PRICE`.
+
+        The configured table is searched first, not merged with the built-in one: merged,
+        the longest key won across both, so a user's ``"claude-opus" = [1, 2]`` (every
+        Opus model) lost to the built-in ``claude-opus-5-5`` for that model, and the
+        price the user set was silently not the one charged."""
+        for table in ({k: (v[0], v[1]) for k, v in self.prices.items()}, DEFAULT_PRICES):
+            best = max((p for p in table if model.startswith(p)), key=len, default=None)
+            if best is not None:
+                return table[best]
+        return FALLBACK_PRICE
 
     def cost(self, model: str, input_tokens: int, output_tokens: int) -> Decimal:
         """USD cost of one call."""

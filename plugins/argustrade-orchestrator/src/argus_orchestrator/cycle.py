@@ -176,12 +176,15 @@ class CycleRunner:
         ``recent_equity``: the loop's equity marks not yet written to the ledger (see
         :func:`truth_benchmarks`)."""
         s = self.settings
-        benchmarks = truth_benchmarks(self.ledger, self.config.run.starting_cash,
-                                      recent_equity)
-        self.spool.start_cycle(cycle_id, s.slot, self.clock(), incumbent_id,
-                               json.dumps(benchmarks, sort_keys=True, default=str))
+        # The row first: a step before it that raised (the benchmarks read the ledger)
+        # left no trace of the cycle but a console line.
+        self.spool.start_cycle(cycle_id, s.slot, self.clock(), incumbent_id, None)
         self._stored = None
         try:
+            benchmarks = truth_benchmarks(self.ledger, self.config.run.starting_cash,
+                                          recent_equity)
+            self.spool.set_benchmarks(cycle_id, json.dumps(benchmarks, sort_keys=True,
+                                                           default=str))
             result = self._run(cycle_id, benchmarks, incumbent_id, incumbent_source,
                                incumbent_factory, handover_state, instrument_id)
         except OrchestratorError as exc:

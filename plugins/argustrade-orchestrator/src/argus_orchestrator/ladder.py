@@ -23,6 +23,7 @@ import contextlib
 import copy
 import decimal
 import math
+import re
 import threading
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -57,6 +58,10 @@ from argus_orchestrator.versions import VersionStore, verified_source
 _MARKS_TRIM_AT = 4096
 #: The checkpoint holding the live AI version's losing-exit count (see _save_watch).
 WATCH_CHECKPOINT = "orchestrator.watch"
+#: The checkpoint holding the highest cycle number issued (see _issue_cycle_id).
+CYCLES_CHECKPOINT = "orchestrator.cycles"
+#: A cycle id: ``cycle-`` and its number (four digits or more).
+_CYCLE_ID = re.compile(r"cycle-(\d+)")
 #: The orchestrator's fields a hot-swap changes: restored as they were when it fails.
 _SWAP_FIELDS = ("stage", "stage_events", "candidate", "candidate_id", "candidate_source",
                 "running_id", "fallback_id", "live_ai_id", "incumbent_id", "incumbent_source")
@@ -163,7 +168,7 @@ class Supervised(Strategy):
         """The current version hears its slot's fill.  While the slot is being swapped (a
         rollback flagged, or a swap asked and not applied yet) only its cancels pass: the
         version may be on its way out, and no order of a rolled-back one goes out."""
-        self.controller.heard_fill()
+        self.controller.heard_fill(fill, ctx)
         intents = list(self.inner.on_fill(fill, ctx))
         if self.controller.swapping:
             return [i for i in intents if isinstance(i, CancelIntent)]
@@ -308,12 +313,20 @@ class Orchestrator:
         self.echo = echo
         self.runner: Any = None
         self.events = 0
+        # The highest cycle number issued in the run (an earlier process's included): what
+        # --cycles counts, and what the next cycle's id follows (see _issue_cycle_id).
         self.cycles_done = 0
+        self._cycle_id = ""  # the running (or last) cycle's id
+        self._cycles_state: dict[str, Any] = {}  # checkpoint ``orchestrator.cycles``
         self.next_cycle_at = settings.first_cycle_after_events
         self.stage = "idle"  # idle | cycle | shadow | canary | full
         self.stage_events = 0
         self.canary_orders = 0  # orders the canary asked for (said when it goes full)
-        self.canary_fills = 0  # the slot's fills while it was canary (its evidence)
+        self.canary_fills = 0  # fills of the canary's own orders (its evidence)
+        # The slot's orders the canary inherited (working, or filled and not yet heard,
+        # when it took the slot): their fills are not its evidence.  None until taken, at
+        # the canary's first event or fill (see _canary_inherited).
+        self._inherited: set[str] | None = None
         self.candidate: Strategy | None = None
         self.candidate_id: str | None = None
         self.candidate_source: str | None = None
@@ -392,7 +405,9 @@ class Orchestrator:
         :func:`argus_orchestrator.session.resume_version`).  A version that was canary or
         shadow when the process stopped is not resumed half-way up the ladder: it is
         rejected, saying so; an AI version trading full stays watched (a risk trigger
-        rolls it back to its parent).  Cycle ids continue; a person's request written
+        rolls it back to its parent).  Cycle ids continue after the highest ever issued
+        (:meth:`_issued_cycles`), and ``cycle_every_events`` from the last cycle
+        (:meth:`_resumed_cadence`); a person's request written
         while the run was down is applied (only those still pending are: see
         :meth:`_apply_promotion`).  The runner's checkpoint names the version in the slot
         (``Runner.versions``): set to the resumed one at the first tick, after the runner
@@ -420,14 +435,79 @@ class Orchestrator:
             self.live_ai_id = self.incumbent_id
             self.monitor_peak = self._peak_since_swap(self.incumbent_id)
             self._restore_watch(self.incumbent_id)
-        rows = self.versions.ledger.query("select count(*) as n from orchestrator_cycles "
-                                          "where slot = ?", (slot,))
-        self.cycles_done = int(rows[0]["n"])
+        self.cycles_done = self._issued_cycles()
+        self.next_cycle_at = self._resumed_cadence(None if saved is None else int(saved[0]))
         if self.max_cycles is not None and self.cycles_done >= self.max_cycles:
             self.echo(f"no cycle will start: the run has run {self.cycles_done} of its "
                       f"{self.max_cycles} (--cycles counts the whole run)")
         self._request_cursor, self._data_version = 0, None
         self._resumed = True
+
+    def _issued_cycles(self) -> int:
+        """The highest cycle number the run has issued: the stored counter (checkpoint
+        ``orchestrator.cycles``), and, should it lag (a process killed before committing
+        it), every cycle id the ledger holds (cycles and thoughts).  Counted from the
+        slot's rows, a cycle that failed before writing its row (a ledger error at its
+        start) was numbered again by the next process, its id issued twice."""
+        ledger = self.versions.ledger
+        saved = ledger.load_checkpoint(CYCLES_CHECKPOINT)
+        self._cycles_state = dict(saved[2]) if saved is not None else {}
+        issued = self._cycles_state.get("issued")
+        issued = max(0, issued) if type(issued) is int else 0
+        rows = ledger.query("select cycle_id from orchestrator_cycles union "
+                            "select distinct cycle_id from thoughts")
+        numbers = [int(m.group(1)) for r in rows
+                   if (m := _CYCLE_ID.fullmatch(str(r["cycle_id"])))]
+        return max([issued, *numbers])
+
+    def _issue_cycle_id(self) -> str:
+        """The next cycle's id, numbered after the highest ever issued, and that number
+        stored (through the loop's connection, committed with this event) before the
+        cycle can write anything.  A number whose work folder exists is passed over: a
+        replay killed while a cycle ran leaves its proving backtests there with its rows
+        rolled back, and a backtest into a folder holding a run continues that run (the
+        new candidate would be judged on the old one's results)."""
+        n = self.cycles_done + 1
+        work_dir = getattr(self.cycles, "work_dir", None)
+        while work_dir is not None and (Path(work_dir) / f"cycle-{n:04d}").exists():
+            n += 1
+        self.cycles_done = n
+        self._save_cycles(issued=n)
+        self._cycle_id = f"cycle-{n:04d}"
+        return self._cycle_id
+
+    def _save_cycles(self, **fields: int) -> None:
+        """Store ``fields`` in the cycles checkpoint (the highest number issued, the loop's
+        event number at the last cycle's collection), through the loop's connection,
+        committed with this event."""
+        self._cycles_state = {**self._cycles_state, **fields}
+        ledger = self.versions.ledger
+        with ledger.transaction():
+            ledger.save_checkpoint(CYCLES_CHECKPOINT, self._loop_seq(),
+                                   int(self.versions.clock() or 0), self._cycles_state)
+        if self.runner is not None:
+            self.runner.request_commit()
+
+    def _loop_seq(self) -> int:
+        """The loop's event number (the runner's, which a restart continues; 0 without
+        one)."""
+        seq = getattr(self.runner, "seq", 0)
+        return seq if type(seq) is int else 0
+
+    def _resumed_cadence(self, stopped_seq: int | None) -> int:
+        """The event (of this process) a resumed run's next cycle may start at:
+        ``cycle_every_events`` after the last cycle was collected, counting the loop's
+        events before the restart, and never before ``first_cycle_after_events``.
+        Counted from the restart, every restart began the cadence again, so a process
+        restarted every few hundred events (a crash loop under a supervisor) ran a cycle
+        at each start, however long ``cycle_every_events``.  (The loop's events are
+        counted: with instruments the slot does not hear, a little sooner.)"""
+        first = self.s.first_cycle_after_events
+        collected = self._cycles_state.get("collected_seq")
+        if stopped_seq is None or type(collected) is not int:
+            return first
+        since = max(0, stopped_seq - collected)
+        return max(first, self.s.cycle_every_events - since)
 
     def _peak_since_swap(self, version_id: str) -> float:
         """The slot's highest equity written since ``version_id`` last went full (its swap
@@ -493,6 +573,8 @@ class Orchestrator:
         # person's kill or REDUCING vetoes its orders) do not count towards full.
         if self.stage != "canary" or self._trading_active():
             self.stage_events += 1
+        if self.stage == "canary" and not self._swap_pending:
+            self._canary_inherited(ctx)  # before the canary's first call, if not yet
         iid = getattr(event, "instrument_id", None)
         if isinstance(iid, str):
             self._instrument = self._instrument or iid
@@ -535,13 +617,34 @@ class Orchestrator:
             self._monitor(ctx)
         return intents
 
-    def heard_fill(self) -> None:
-        """A fill of the slot (``Supervised.on_fill``): a canary's evidence of trading.
-        Only once the canary has asked for an order: before, a fill is of an order the
-        version before it left working (counted, a canary that never traded went full
-        on its incumbent's fills)."""
-        if self.stage == "canary" and self.canary_orders and not self._swap_pending:
+    def heard_fill(self, fill: Fill, ctx: StrategyContext | None) -> None:
+        """A fill of the slot (``Supervised.on_fill``, before the version hears it): a
+        canary's evidence of trading when it is of an order the canary placed itself.
+        Counted from its first order, a fill of an order the version before it left
+        working (a resting bid) that came after that first order was the canary's
+        evidence, and a canary whose own orders never filled went full on it."""
+        if self.stage != "canary" or self._swap_pending:
+            return
+        if fill.client_order_id not in self._canary_inherited(ctx):
             self.canary_fills += 1
+
+    def _canary_inherited(self, ctx: StrategyContext | None) -> set[str]:
+        """The client order ids of the slot's orders the canary did not place, taken the
+        first time it is asked once the canary holds the slot (its first event or the
+        first fill it hears, before it is called): every order of the slot then is the
+        previous version's, those still working (``ctx.orders``) and those filled whose
+        fills wait to be heard (the engine's list).  An order the slot sends later is
+        the canary's: the slot runs no other strategy."""
+        if self._inherited is None:
+            orders = getattr(ctx, "orders", None) or ()
+            ids = {known.order.client_order_id for known in orders}
+            # (slot, fill) pairs the runner has booked and not yet handed to their slots
+            heard = getattr(getattr(self.runner, "engine", None), "heard", None) or ()
+            for item in list(heard):
+                if isinstance(item, tuple) and len(item) == 2 and item[0] == self.s.slot:
+                    ids.add(str(getattr(item[1], "client_order_id", "")))
+            self._inherited = ids
+        return self._inherited
 
     def _reject_canary(self) -> None:
         """The canary's events are done with fewer fills than ``canary_min_fills``: it
@@ -675,8 +778,7 @@ class Orchestrator:
             self.equity_marks = [m for m in self.equity_marks if m[0] > written]
 
     def _start_cycle(self) -> None:
-        self.cycles_done += 1
-        cycle_id = f"cycle-{self.cycles_done:04d}"
+        cycle_id = self._issue_cycle_id()
         state = self.runner.asm.strategies[self.s.slot].get_state() if self.runner else {}
         self.echo(f"[{cycle_id}] started at event {self.events} (incumbent "
                   f"{self.incumbent_id})")
@@ -751,7 +853,7 @@ class Orchestrator:
         error = future.exception()
         if error is None:
             return future.result()
-        cycle_id = f"cycle-{self.cycles_done:04d}"
+        cycle_id = self._cycle_id or f"cycle-{self.cycles_done:04d}"
         return CycleResult(cycle_id, "failed", redact(f"the cycle raised "
                                                       f"{type(error).__name__}: {error}")[:500])
 
@@ -760,6 +862,7 @@ class Orchestrator:
         self.results.append(result)
         self.cycle_collected_at[result.cycle_id] = self.events
         self.next_cycle_at = self.events + self.s.cycle_every_events
+        self._save_cycles(collected_seq=self._loop_seq())  # (a restart keeps the cadence)
         self.echo(f"[{result.cycle_id}] {result.outcome}: {result.reason}")
         if self.stage != "cycle" or self._cycle_incumbent != self.incumbent_id:
             self._drop_stale_cycle(result)
@@ -849,6 +952,7 @@ class Orchestrator:
         self.echo(f"hot-swap: {self.candidate_id} is canary in slot {self.s.slot!r}")
         self._set_stage("canary")
         self.canary_orders = self.canary_fills = 0
+        self._inherited = None  # taken when the canary holds the slot
 
     def _reject_shadow(self, reason: str, result: dict[str, Any] | None = None) -> None:
         if self.candidate_id is not None:

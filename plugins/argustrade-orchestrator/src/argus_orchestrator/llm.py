@@ -92,13 +92,29 @@ class SteadyWallClock:
     moves the day.  Followed as it is, an NTP step back over midnight reopened the day
     before (its unspent budget paid again, in the same hours) and a step forward began
     the next day early (a second day's budget within the hour): each day is now 24 hours
-    of elapsed time.  A step is seen at the next start of the process."""
+    of elapsed time.
+
+    ``anchor``: a ``(wall, steady)`` pair read by an earlier process of the run on the
+    same boot (see :func:`live_day_clock`): carried on, so a restart does not read the
+    wall clock again (a steady reading below its steady half, another boot's, is not
+    used).  ``not_before``: the earliest time a fresh anchor may read (the run's latest
+    charged call): a restart with the wall clock stepped back keeps that day's spend."""
 
     def __init__(self, wall: Callable[[], int] = time.time_ns,
-                 steady: Callable[[], int] = _steady_ns) -> None:
+                 steady: Callable[[], int] = _steady_ns, *,
+                 anchor: tuple[int, int] | None = None, not_before: int | None = None
+                 ) -> None:
         self._wall, self._steady = wall, steady
         self._anchor: tuple[int, int] | None = None  # (wall, steady) at the first reading
+        self._given = anchor
+        self._not_before = not_before
         self._lock = threading.Lock()  # (the cycle's thread and the loop's may both ask)
+
+    @property
+    def anchor(self) -> tuple[int, int] | None:
+        """``(wall, steady)`` nanoseconds the clock counts from (None before its first
+        reading)."""
+        return self._anchor
 
     def __call__(self) -> int:
         """Nanoseconds since the epoch, as the wall clock said at the first reading plus
@@ -106,9 +122,57 @@ class SteadyWallClock:
         with self._lock:
             steady = self._steady()
             if self._anchor is None:
-                self._anchor = (self._wall(), steady)
+                if self._given is not None and steady >= self._given[1]:
+                    self._anchor = self._given
+                else:
+                    wall = self._wall()
+                    if self._not_before is not None and wall < self._not_before:
+                        wall = self._not_before
+                    self._anchor = (wall, steady)
             wall0, steady0 = self._anchor
             return wall0 + max(0, steady - steady0)
+
+
+#: The checkpoint holding a live run's day clock anchor (see :func:`live_day_clock`).
+DAY_CLOCK_CHECKPOINT = "orchestrator.day_clock"
+
+
+def _boot_id() -> str | None:
+    """This boot's id (Linux), or None: the steady clock's readings compare only within
+    one boot."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def live_day_clock(ledger: Ledger) -> SteadyWallClock:
+    """The day budget's clock of a live run in ``ledger``'s run folder, anchored now and
+    the anchor stored (checkpoint ``orchestrator.day_clock``).
+
+    One anchor per process let a restart move the day: a restart after the wall clock
+    stepped back over midnight reopened the day before (the day key read earlier, its
+    unspent budget paid again within the minute), and one after a step forward began the
+    next day early.  Now a restart on the same boot carries the stored anchor on (the
+    steady clock counts across processes of one boot), and one on another boot anchors
+    on the wall clock, never earlier than the latest call the budgets were charged at
+    (:meth:`ThoughtSpool.latest_day_ns`): a step back across a reboot keeps that day's
+    spend; a step forward across a reboot is still seen (nothing measured the time the
+    machine was down)."""
+    boot = _boot_id()
+    anchor = None
+    saved = ledger.load_checkpoint(DAY_CLOCK_CHECKPOINT)
+    if saved is not None and boot is not None and saved[2].get("boot_id") == boot:
+        wall0, steady0 = saved[2].get("wall_ns"), saved[2].get("steady_ns")
+        if type(wall0) is int and type(steady0) is int:
+            anchor = (wall0, steady0)
+    clock = SteadyWallClock(anchor=anchor, not_before=ThoughtSpool(ledger).latest_day_ns())
+    now = clock()
+    wall0, steady0 = cast(tuple[int, int], clock.anchor)
+    with ledger.transaction():
+        ledger.save_checkpoint(DAY_CLOCK_CHECKPOINT, 0, now, {
+            "boot_id": boot, "wall_ns": wall0, "steady_ns": steady0})
+    return clock
 
 
 class RunStopping(anthropic.APIError):
@@ -181,7 +245,12 @@ class ModelClient:
         return max(0, sent - refused - answered)
 
     def _day(self) -> str:
-        return dt.datetime.fromtimestamp(self.day_clock() / 1e9, dt.UTC).date().isoformat()
+        return self._day_and_ns()[0]
+
+    def _day_and_ns(self) -> tuple[str, int]:
+        """The day a call now is charged to, and the day clock's reading it is of."""
+        ns = self.day_clock()
+        return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).date().isoformat(), ns
 
     def call(self, *, cycle_id: str, purpose: str, model: str, system: str, prompt: str,
              max_tokens: int) -> ModelReply:
@@ -197,12 +266,13 @@ class ModelClient:
                        response_text=None, response_json=None, stop_reason=None,
                        input_tokens=0, output_tokens=0, cost_usd=Decimal(0),
                        status="pending", error=None, request_id=None, ts_ns=self.clock())
-        day = self._day()
+        day, day_ns = self._day_and_ns()
         leaked = find_key_shaped(system + "\n" + prompt)
         if leaked:
             self.spool.record(attrs.evolve(base, status="refused",
                                            error=f"{len(leaked)} key-shaped string(s) in the "
-                                                 f"prompt; call refused"), day=day)
+                                                 f"prompt; call refused"),
+                              day=day, day_ns=day_ns)
             raise OrchestratorError(f"{purpose} prompt contains {len(leaked)} key-shaped "
                                     f"string(s); refusing to send it")
         # The SDK retries inside one create(), and each attempt may be billed (one that
@@ -211,7 +281,7 @@ class ModelClient:
         # timed out spent up to (1 + max_retries) times the room the check saw.
         configured = int(getattr(self.client, "max_retries", 0))
         attempts = self._check_budget(cycle_id, day, model, system + prompt, max_tokens, base,
-                                      wanted=1 + configured)
+                                      wanted=1 + configured, day_ns=day_ns)
         worst_in = estimate_tokens(system + prompt)
         sent_before, refused_before = self.attempts.sent, self.attempts.refused
         retries = min(configured, attempts - 1)
@@ -238,7 +308,8 @@ class ModelClient:
             self.spool.record(attrs.evolve(
                 base, status="error", error=error, input_tokens=lost * worst_in,
                 output_tokens=lost * max_tokens,
-                cost_usd=lost * self.settings.cost(model, worst_in, max_tokens)), day=day)
+                cost_usd=lost * self.settings.cost(model, worst_in, max_tokens)),
+                day=day, day_ns=day_ns)
             raise OrchestratorError(f"{purpose} call failed: {redact(error)}") from None
         lost = self._unanswered(sent_before, refused_before, 1)
         if lost:  # timed out before the SDK's retry was answered: their own row
@@ -247,7 +318,7 @@ class ModelClient:
                 output_tokens=lost * max_tokens,
                 cost_usd=lost * self.settings.cost(model, worst_in, max_tokens),
                 error=f"{lost} attempt(s) unanswered before the SDK's retry was; each "
-                      f"charged its worst case"), day=day)
+                      f"charged its worst case"), day=day, day_ns=day_ns)
             seq = self.spool.next_seq(cycle_id)
             thought_id = f"{cycle_id}-{seq:02d}-{purpose}"
             base = attrs.evolve(base, thought_id=thought_id, seq=seq)
@@ -260,7 +331,8 @@ class ModelClient:
             self.spool.record(attrs.evolve(
                 base, status="error", error=error, input_tokens=worst_in,
                 output_tokens=max_tokens,
-                cost_usd=self.settings.cost(model, worst_in, max_tokens)), day=day)
+                cost_usd=self.settings.cost(model, worst_in, max_tokens)),
+                day=day, day_ns=day_ns)
             raise OrchestratorError(f"{purpose} call failed: {redact(error)}") from None
         cost = self.settings.cost(model_id, tokens_in, tokens_out)
         thought = attrs.evolve(base, response_text=text,
@@ -270,12 +342,12 @@ class ModelClient:
                                cost_usd=cost,
                                request_id=getattr(message, "_request_id", None),
                                status="ok", error=None)
-        self.spool.record(thought, day=day)
+        self.spool.record(thought, day=day, day_ns=day_ns)
         return ModelReply(text, message.stop_reason, model_id, tokens_in, tokens_out, cost,
                           thought_id)
 
     def _check_budget(self, cycle_id: str, day: str, model: str, text: str, max_tokens: int,
-                      base: Thought, *, wanted: int = 1) -> int:
+                      base: Thought, *, wanted: int = 1, day_ns: int | None = None) -> int:
         """Refuse (``BudgetExceeded``, spooled) a call whose worst case does not fit a
         budget; otherwise how many attempts at that worst case fit every budget, from 1
         to ``wanted``."""
@@ -300,7 +372,8 @@ class ModelClient:
                             f"${b.day_max_cost_usd}")
         if problems:
             reason = "budget: " + "; ".join(problems)
-            self.spool.record(attrs.evolve(base, status="budget", error=reason), day=day)
+            self.spool.record(attrs.evolve(base, status="budget", error=reason), day=day,
+                              day_ns=day_ns)
             raise BudgetExceeded(f"{base.purpose} call not made: {reason}")
         # Multiplied, never divided: a budget of 1e400 USD over a cent's call is a
         # quotient Decimal cannot hold (InvalidOperation).

@@ -6,7 +6,7 @@ proposed, with source, hash, parent, prompt hash, model, gate results, status
 and the version it replaced in the slot), ``strategy_events`` (every status
 change and its reason),
 ``thoughts`` (the thought spool: every model call in full), ``orchestrator_cycles``
-and ``budgets`` (daily token and cost totals).
+and ``budgets`` (daily token and cost totals, and the latest time charged to each day).
 
 The commands (``argus orchestrate``, ``argus sandbox check``, ``argus strategies
 list|show|diff|promote|rollback``, ``argus thoughts [CYCLE]``) are
@@ -72,3 +72,10 @@ def register_migrations(migrations: Migrations) -> None:
         # parent is the version live when it was *written*, which may never have traded
         # or been replaced since).
         conn.execute("alter table strategy_versions add column replaced_id text")
+
+    @orch
+    def m003_budget_last_ns(conn: apsw.Connection) -> None:
+        # The latest time (the day budget's clock, nanoseconds) a call was charged to the
+        # day: a restarted live run never reads its day earlier than the latest spend
+        # (a restart with the wall clock stepped back reopened the day before).
+        conn.execute("alter table budgets add column last_ns integer")

@@ -27,7 +27,7 @@ from argus_orchestrator.cycle import CycleRunner
 from argus_orchestrator.errors import SandboxError
 from argus_orchestrator.gates import lab_folder, load_prior_trials
 from argus_orchestrator.ladder import Orchestrator, Supervised, work_dir_for
-from argus_orchestrator.llm import ModelClient, SteadyWallClock, build_client
+from argus_orchestrator.llm import ModelClient, build_client, live_day_clock
 from argus_orchestrator.sandbox import SandboxedStrategy, validate_source
 from argus_orchestrator.versions import VersionStore, verified_source
 
@@ -184,9 +184,10 @@ def _orchestrate(config_path: Path, run_dir: Path, max_cycles: int | None,
         cycle_ledger = Ledger(ledger.path, cycle_migrations)
         started["closers"].append(cycle_ledger.close)
     # A live transport's spend counts against the real day (a replay's clock is the data's),
-    # on a clock no step of the wall clock moves (see SteadyWallClock).
+    # on a clock no step of the wall clock moves, before or across a restart (see
+    # live_day_clock).
     model = ModelClient(settings, cycle_ledger, client, clock=clock,
-                        day_clock=SteadyWallClock() if transport is None else None)
+                        day_clock=live_day_clock(ledger) if transport is None else None)
     cycles = CycleRunner(config, settings, cycle_ledger, model,
                          VersionStore(cycle_ledger, clock), work_dir_for(run_dir), clock)
     orch = Orchestrator(settings, versions, cycles, incumbent_id=seed_id,

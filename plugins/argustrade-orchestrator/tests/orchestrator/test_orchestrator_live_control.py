@@ -180,7 +180,8 @@ def test_a_persons_promote_and_rollback_are_applied_by_the_running_loop(
         buys = ledger.query("select ts_ns from fills where side = 'buy' and "
                             "cast(quantity as real) = 0.01")
         assert len(buys) == 1
-        state = json.loads(ledger.query("select state_json from checkpoints")[0]["state_json"])
+        state = json.loads(ledger.query("select state_json from checkpoints where name = "
+                                        "'runner'")[0]["state_json"])
         assert state["versions"]["ma_cross"] == seed  # the runner swapped the seed back in
         control = json.loads(ledger.get_control("trading_state") or '{"state": "active"}')
         assert control["state"] == "active"  # a person's rollback needs no clearing
@@ -322,7 +323,8 @@ canary_min_fills = 0   # it bought while shadowing: as canary it holds (the swap
         v2 = cycle["candidate_id"]
         path = [e["to_status"] for e in VersionStore(ledger).events(v2)]
         assert path[-3:] == ["shadow", "canary", "full"]
-        state = json.loads(ledger.query("select state_json from checkpoints")[0]["state_json"])
+        state = json.loads(ledger.query("select state_json from checkpoints where name = "
+                                        "'runner'")[0]["state_json"])
         assert state["versions"]["ma_cross"] == v2
         assert not ledger.query("select * from risk_events where check_name = "
                                 "'strategy_error'")

@@ -47,7 +47,7 @@ class Controller:
 
     swapping = False
 
-    def heard_fill(self) -> None:
+    def heard_fill(self, fill: Fill, ctx: StrategyContext | None) -> None:
         """(A canary's fills are counted: see ``Orchestrator.heard_fill``.)"""
 
 
