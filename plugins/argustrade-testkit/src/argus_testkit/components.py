@@ -4,11 +4,14 @@ returns one ``Intent`` instead of a list, state a checkpoint cannot store or giv
 changed, a check that answers ``True``), or never (an import of the core's internals).
 
 * :func:`check_strategy` feeds events (default: eight real hourly bars) to a strategy
-  and checks every answer, then its state;
+  and checks every answer (a list of intents on the events' instruments), then its
+  state;
 * :func:`check_risk_check` asks a check about a buy and a reduce-only sell, tells it of a
   fill, then checks its state;
 * :func:`core_private_imports` lists a package's imports of ``argus_core`` submodules
-  other than the public ones (the names in ``argus_core.__all__`` are the contract).
+  other than the public ones, however written (``import argus_core.runner``, ``from
+  argus_core import runner``, ``importlib.import_module("argus_core.runner")``): the
+  names in ``argus_core.__all__`` are the contract.
 
 Each raises :class:`~argus_core.errors.PluginError` naming the component, the method and
 what to change.  A method that never returns is not caught (there is no timeout here, nor
@@ -42,13 +45,18 @@ from argus_core.models import (
     Side,
 )
 
-__all__ = ["PUBLIC_CORE_MODULES", "check_risk_check", "check_strategy", "core_private_imports",
-           "sample_bars"]
+__all__ = ["PUBLIC_CORE_MODULES", "PUBLIC_CORE_NAMES", "check_risk_check", "check_strategy",
+           "core_private_imports", "sample_bars"]
 
 #: The ``argus_core`` modules a plugin may import: the namespace itself, its public
 #: submodules (``metrics``) and the old name of this kit.
 PUBLIC_CORE_MODULES = frozenset({"argus_core", "argus_core.testing",
                                  *(f"argus_core.{m}" for m in argus_core._SUBMODULES)})
+#: What ``from argus_core import NAME`` may name: the contract and the public submodules
+#: (``from argus_core import runner`` imports a private module just as
+#: ``import argus_core.runner`` does).
+PUBLIC_CORE_NAMES = frozenset({*argus_core.__all__, "*", *(m.rpartition(".")[2] for m in
+                                                           PUBLIC_CORE_MODULES)})
 
 _INSTRUMENT = "kraken:XBT/USD"
 _HOUR_NS = 3_600_000_000_000
@@ -72,8 +80,10 @@ def check_strategy(strategy: Strategy, events: Iterable[MarketEvent] | None = No
     loop would (a market state that has seen each event, a flat account of ``cash``) and
     return every intent it asked for.  Refused, naming the strategy: a class that is not a
     :class:`Strategy`, an empty ``name``, an exception, an answer that is not a list of
-    ``Intent`` / ``CancelIntent`` (a bare ``Intent``, a string, ``None``), and a
-    ``get_state`` that a checkpoint would refuse or give back changed
+    ``Intent`` / ``CancelIntent`` (a bare ``Intent``, a string, ``None``; one with a field
+    of the wrong type, ``side="buy"``, is refused by the core where it is made), an intent
+    that names an instrument none of ``events`` is about (a run skips it: no reference
+    price), and a ``get_state`` that a checkpoint would refuse or give back changed
     (:func:`_check_state`)."""
     if not isinstance(strategy, Strategy):
         raise PluginError(f"{strategy!r} is not a Strategy: subclass argus_core.Strategy")
@@ -81,11 +91,16 @@ def check_strategy(strategy: Strategy, events: Iterable[MarketEvent] | None = No
     market = MarketState()
     portfolio = Portfolio(cash=Decimal(cash))
     asked: list[Intent | CancelIntent] = []
-    for event in sample_bars() if events is None else events:
+    events = sample_bars() if events is None else list(events)
+    instruments = {i for i in (getattr(e, "instrument_id", None) for e in events) if i}
+    for event in events:
         market.apply(event)
         ctx = StrategyContext(getattr(event, "ts_ns", 0), portfolio, market, orders=[])
-        answer = _call(who, "on_event", strategy.on_event, event, ctx)
-        asked += _intents(who, "on_event", answer)
+        answer = _intents(who, "on_event", _call(who, "on_event", strategy.on_event, event,
+                                                  ctx))
+        for intent in answer:
+            _check_intent(who, "on_event", intent, instruments)
+        asked += answer
     _check_state(who, strategy)
     return asked
 
@@ -126,22 +141,44 @@ def core_private_imports(package: str | Path) -> list[str]:
     """``"file:line: module"`` for each import of an ``argus_core`` module outside
     :data:`PUBLIC_CORE_MODULES` in the ``.py`` files under ``package`` (a folder, or an
     importable package's name).  The core's submodules may change in any release; import
-    from ``argus_core`` itself (``from argus_core import Strategy``)."""
+    from ``argus_core`` itself (``from argus_core import Strategy``).  Also listed:
+    ``from argus_core import NAME`` of a name outside :data:`PUBLIC_CORE_NAMES` (``runner``,
+    ``_SUBMODULES``) and ``importlib.import_module`` / ``__import__`` of a literal private
+    module name."""
     root = Path(package) if isinstance(package, Path) or "/" in str(package) \
         else _package_dir(str(package))
     found = []
     for path in sorted(root.rglob("*.py")) if root.is_dir() else [root]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.ImportFrom):
-                modules = [node.module] if node.module and not node.level else []
-            elif isinstance(node, ast.Import):
-                modules = [alias.name for alias in node.names]
-            else:
+            if not isinstance(node, ast.Import | ast.ImportFrom | ast.Call):
                 continue
-            found += [f"{path}:{node.lineno}: {m}" for m in modules
+            found += [f"{path}:{node.lineno}: {m}" for m in _core_modules(node)
                       if (m == "argus_core" or m.startswith("argus_core."))
                       and m not in PUBLIC_CORE_MODULES]
     return found
+
+
+def _core_modules(node: ast.Import | ast.ImportFrom | ast.Call) -> list[str]:
+    """The modules ``node`` imports, as dotted names (``from argus_core import runner``:
+    ``argus_core.runner``, unless ``runner`` is public)."""
+    if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        if node.module != "argus_core":
+            return [node.module]
+        return [f"argus_core.{a.name}" for a in node.names if a.name not in PUBLIC_CORE_NAMES]
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+            and isinstance(node.args[0].value, str) and _callee(node.func) in _IMPORTERS:
+        return [node.args[0].value]
+    return []
+
+
+_IMPORTERS = frozenset({"import_module", "__import__"})
+
+
+def _callee(func: ast.expr) -> str:
+    return func.attr if isinstance(func, ast.Attribute) else \
+        func.id if isinstance(func, ast.Name) else ""
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -176,6 +213,21 @@ def _intents(who: str, method: str, answer: object) -> list[Intent | CancelInten
     return list(answer)
 
 
+#: Intent field -> (the types it takes, what to write instead).
+def _check_intent(who: str, method: str, intent: Intent | CancelIntent,
+                  instruments: set[str]) -> None:
+    """Refuse an instrument none of the events is about (the core refuses fields of the
+    wrong type where an intent is made: ``on_event`` raises)."""
+    kind = type(intent).__name__
+    instrument = intent.instrument_id
+    if instrument is not None and instruments and instrument not in instruments:
+        raise PluginError(f"{who}: {method} returned an {kind} for {instrument!r}, which "
+                          f"no event was about (events: {', '.join(sorted(instruments))}); "
+                          f"a run has no price for it and skips it: trade the event's "
+                          f"instrument, or pass events of every instrument it trades "
+                          f"(check_strategy(strategy, events=[...]))")
+
+
 def _decision(who: str, answer: object, asked: Decimal) -> RiskDecision:
     if not isinstance(answer, RiskDecision):
         raise PluginError(f"{who}: check returned {type(answer).__name__} {answer!r}; "
@@ -197,7 +249,7 @@ def _check_state(who: str, component: Strategy | RiskCheck) -> None:
     problem = _not_json(state, "get_state()")
     if not problem:
         back = json.loads(json.dumps(state))
-        if back != state:
+        if not _same(back, state):
             problem = ("get_state() changes when stored as JSON (a tuple comes back a list, "
                        "a number key a text)")
     if problem:
@@ -205,9 +257,20 @@ def _check_state(who: str, component: Strategy | RiskCheck) -> None:
                           f"set_state gets what JSON gives back")
     _call(who, "set_state", component.set_state, json.loads(json.dumps(state)))
     again = _call(who, "get_state", component.get_state)
-    if again != state:
+    if not _same(again, state):
         raise PluginError(f"{who}: set_state(get_state()) changed the state: {state!r} "
                           f"became {again!r}")
+
+
+def _same(a: Any, b: Any) -> bool:
+    """``a == b``, but a NaN equals a NaN (a checkpoint keeps one; ``nan != nan``)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_same, a, b))
+    return bool(a == b)
 
 
 def _not_json(value: Any, where: str) -> str:
