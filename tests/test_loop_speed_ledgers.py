@@ -105,10 +105,12 @@ EXAMPLE_CONFIGS = {
 # 2026-12-08, evening: an order sent on a book before its instrument's first bar waits
 # out that bar (its open time unknown): books' working orders checkpoint that; the same
 # fills.
+# 2026-12-08, night: the VRP strategy keeps each underlying's last day acted on (a repeated
+# bar was acted on twice): checkpoints of all_three, vrp, vrp_league; the same fills.
 GOLDEN: dict[str, dict[str, str]] = {
     "all_three": {
         "book_equity": "6408:1f0ffac00dbeb1177632a6df32d461b0",
-        "checkpoints": "1:f34f68ebcbc5b575975ccf5829b4c0a8",
+        "checkpoints": "1:4cee483cb929e470822a5799781493e7",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "2136:981c353dbd29b1f4dbf7ec7a0dbba05e",
         "fills": "110:bbfebcf085deae2dba2beff00e303839",
@@ -201,7 +203,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "vrp": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:96bdf4e2f43bb721147ccff149970f14",
+        "checkpoints": "1:cac43231e2de6c34c055ed2f4b9ce020",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "2326:383f35bb0de408b20d1b693e8696ed9c",
         "fills": "784:f45a584fecb3af705f6491f5926a2cf9",
@@ -214,7 +216,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     },
     "vrp_league": {
         "book_equity": "0:e3b0c44298fc1c149afbf4c8996fb924",
-        "checkpoints": "1:fbd785c2de0911f2803c89d46e97006c",
+        "checkpoints": "1:116a2c8c2ece1437b5ebeba769bc8d91",
         "control": "0:e3b0c44298fc1c149afbf4c8996fb924",
         "equity": "2326:383f35bb0de408b20d1b693e8696ed9c",
         "fills": "784:f45a584fecb3af705f6491f5926a2cf9",

@@ -47,6 +47,11 @@ _ALPHA_CAP = 2000.0
 _ENVELOPE_TOL = 1e-17
 _MIN_STRIP = 0.05  # narrower damping strips fall back to alpha = -1/2
 _N_SMALL_ALPHA = 20  # extra damping candidates, each half the last, below the even grid
+_MAX_PANELS = 200_000  # uniform Gauss-Legendre panels per integral (16 nodes each)
+# An integral whose error bound (cut tail, panels wider than an oscillation) exceeds
+# both this fraction of the price and this fraction of the forward is refused.
+_UNRESOLVED_REL = 1e-6
+_UNRESOLVED_ABS = 1e-10
 
 
 def _clog1p(z: NDArray[np.complex128]) -> NDArray[np.complex128]:
@@ -149,9 +154,15 @@ def _alpha_candidates(width: float, n_alpha: int) -> NDArray[np.float64]:
 
 
 def _otm_prices(k: NDArray[np.float64], t: float, params: HestonParams,
-                n_alpha: int = _N_ALPHA) -> NDArray[np.float64]:
+                n_alpha: int = _N_ALPHA, max_panels: int = _MAX_PANELS) -> NDArray[np.float64]:
     """Out-of-the-money forward prices E[(e^X - e^k)^+] (k >= 0) or E[(e^k - e^X)^+] (k < 0)."""
     out = np.empty_like(k)
+    if params.v0 == 0.0 and params.theta == 0.0:
+        # No variance now and none to revert to: v stays 0, S_T is the forward, and every
+        # out-of-the-money price is exactly 0 (the characteristic function is 1, which no
+        # Fourier integral can truncate: it returned up to 0.0035 on a spot of 100).
+        out[:] = 0.0
+        return out
     p_minus, p_plus = moment_bounds(t, params)
     for is_call in (True, False):
         sel = np.nonzero(k >= 0)[0] if is_call else np.nonzero(k < 0)[0]
@@ -163,8 +174,10 @@ def _otm_prices(k: NDArray[np.float64], t: float, params: HestonParams,
             # The natural strip has (almost) closed: moments just beyond 1 (or 0) explode,
             # as for long maturities with rho > 0.  Use alpha = -1/2, inside (-1, 0) where
             # every moment exists; there the integral is c - 1 (Lewis's formula).
-            covered = _damped_integral(ks, -0.5, t, params, p_minus, p_plus)
-            out[sel] = 1.0 + covered if is_call else covered + np.exp(ks)
+            offset = np.ones_like(ks) if is_call else np.exp(ks)
+            covered = _damped_integral(ks, -0.5, t, params, p_minus, p_plus, max_panels,
+                                       offset)
+            out[sel] = offset + covered
             continue
         if is_call:
             alphas = _alpha_candidates(min(p_plus - 1.0, _ALPHA_CAP), n_alpha)
@@ -179,13 +192,18 @@ def _otm_prices(k: NDArray[np.float64], t: float, params: HestonParams,
         for j in np.unique(best):
             members = best == j
             out[sel[members]] = _damped_integral(ks[members], float(alphas[j]), t, params,
-                                                     p_minus, p_plus)
+                                                 p_minus, p_plus, max_panels)
     return out
 
 
 def _damped_integral(ks: NDArray[np.float64], alpha: float, t: float, params: HestonParams,
-                     p_minus: float, p_plus: float) -> NDArray[np.float64]:
-    """e^{-alpha k}/pi * int_0^inf Re[e^{-ivk} phi(v-(alpha+1)i) / ((alpha+iv)(alpha+1+iv))] dv."""
+                     p_minus: float, p_plus: float, max_panels: int = _MAX_PANELS,
+                     offset: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+    """e^{-alpha k}/pi * int_0^inf Re[e^{-ivk} phi(v-(alpha+1)i) / ((alpha+iv)(alpha+1+iv))] dv.
+
+    The price is ``offset`` (0 by default; 1 or e^k on Lewis's contour) plus this: its
+    error bound is judged against that price.
+    """
 
     def psi(v: NDArray[np.float64]) -> NDArray[np.complex128]:
         iv = 1j * v
@@ -213,31 +231,71 @@ def _damped_integral(ks: NDArray[np.float64], alpha: float, t: float, params: He
     geo = np.concatenate(([0.0], geo))  # edges 0, delta/2, 3 delta/4, ...: width <= distance/2
     geo = geo[geo < v_max]
     start = geo[-1]
-    n_uniform = int(min(max(math.ceil((v_max - start) / width), 1), 200_000))
-    edges = np.concatenate((geo[:-1], np.linspace(start, max(v_max, start + width), n_uniform + 1)))
-    h = np.diff(edges)
-    v = (edges[:-1, None] + h[:, None] * _GL_X[None, :]).ravel()
-    w = (h[:, None] * _GL_W[None, :]).ravel()
-    vals = psi(v) * w
-    # Re[e^{-ivk} psi] summed over nodes, for every strike at once (chunked to bound memory)
-    res = np.empty(ks.size)
-    chunk = max(1, 4_000_000 // v.size)
-    for s in range(0, ks.size, chunk):
-        kk = ks[s:s + chunk]
-        phase = np.exp(-1j * np.outer(kk, v))
-        res[s:s + chunk] = (phase @ vals).real
-    return np.exp(-alpha * ks) / math.pi * res
+    top = max(v_max, start + width)
+    needed = max(math.ceil((v_max - start) / width), 1)
+    n_uniform = int(min(needed, max_panels))
+
+    def integral(n: int) -> NDArray[np.float64]:
+        edges = np.concatenate((geo[:-1], np.linspace(start, top, n + 1)))
+        h = np.diff(edges)
+        v = (edges[:-1, None] + h[:, None] * _GL_X[None, :]).ravel()
+        w = (h[:, None] * _GL_W[None, :]).ravel()
+        vals = psi(v) * w
+        # Re[e^{-ivk} psi] summed over nodes, for every strike at once (chunked to bound
+        # memory)
+        res = np.empty(ks.size)
+        chunk = max(1, 4_000_000 // v.size)
+        for s in range(0, ks.size, chunk):
+            kk = ks[s:s + chunk]
+            phase = np.exp(-1j * np.outer(kk, v))
+            res[s:s + chunk] = (phase @ vals).real
+        return res
+
+    res = integral(n_uniform)
+    scale = np.exp(-alpha * ks) / math.pi
+    truncated = not env[-1] <= _ENVELOPE_TOL * ref  # not decayed by the probe's end
+    if truncated or needed > max_panels:
+        # The characteristic function decays too slowly for this budget (a variance that
+        # is (almost) zero: v0 = 0 over a very short time, a tiny kappa * theta, a vol of
+        # 1e-7): the panels are wider than an oscillation, or the tail was cut.  Measure
+        # what that costs instead of returning a number nobody checked: the tail beyond
+        # v_max is about |phi(v_max)| / v_max (|psi| <= |phi| / v^2, |phi| decreasing
+        # there), the envelope at the probe's end; the panels' error at most their
+        # difference from a grid half as fine.
+        err = np.abs(res - integral(max(n_uniform // 2, 1))) if needed > max_panels \
+            else np.zeros(ks.size)
+        if truncated:
+            err = err + float(env[-1])
+        price = scale * res + (0.0 if offset is None else offset)
+        bad = scale * err > np.maximum(_UNRESOLVED_REL * np.abs(price), _UNRESOLVED_ABS)
+        if np.any(bad):
+            i = int(np.nonzero(bad)[0][0])
+            raise HestonParameterError(
+                f"the Heston Fourier integral cannot resolve this option (t = {t:g}, "
+                f"ln(K/F) = {ks[i]:.6g}, v0 = {v0:g}, kappa = {kappa:g}, theta = {theta:g}, "
+                f"sigma = {params.sigma:g}, rho = {params.rho:g}): its characteristic "
+                f"function decays too slowly (the expected total variance is "
+                f"{mean_var * t:.3g}), so the quadrature's error bound "
+                f"{float(scale[i] * err[i]):.3g} exceeds its tolerance; price it with "
+                f"method='mc'")
+    return scale * res
 
 
 def heston_price(kind: Any, s0: float, strike: ArrayLike, t: ArrayLike, r: float, q: float,
-                 params: HestonParams, *, n_alpha: int = _N_ALPHA) -> NDArray[np.float64]:
+                 params: HestonParams, *, n_alpha: int = _N_ALPHA,
+                 max_panels: int = _MAX_PANELS) -> NDArray[np.float64]:
     """Discounted European prices, vectorised over ``strike``, ``t`` and ``kind`` (broadcast).
 
     ``kind`` is "call"/"put" or an array of them (or booleans, True = call).  Returns an
     array shaped like the broadcast inputs; a scalar input gives a 0-d array.
     ``n_alpha`` is the number of candidate damping exponents per side and maturity:
     fewer means fewer characteristic-function grids (faster chains, as in calibration)
-    at some cost in relative accuracy far out of the money.
+    at some cost in relative accuracy far out of the money.  ``max_panels`` bounds the
+    quadrature's work per integral (16 nodes a panel): an option that needs more is priced
+    on that many only when a grid half as fine agrees (its error bound within 1e-6 of the
+    price or 1e-10 of the forward), else refused with a ``HestonParameterError`` naming
+    it -- a characteristic function that decays too slowly to integrate (a variance that
+    is all but zero: v0 = theta = 0 prices exactly, at the forward's intrinsic value).
     """
     for t_end in (np.min(t), np.max(t)):  # the forward is monotone in t: check both ends
         check_contract(s0, float(t_end), r, q)
@@ -261,7 +319,7 @@ def heston_price(kind: Any, s0: float, strike: ArrayLike, t: ArrayLike, r: float
     otm = np.empty_like(k)
     for tt in np.unique(t_f):
         sel = t_f == tt
-        otm[sel] = _otm_prices(k[sel], float(tt), params, n_alpha)
+        otm[sel] = _otm_prices(k[sel], float(tt), params, n_alpha, max_panels)
     # rounding can leave -1e-17 on prices below the noise, or a call a few ulps above
     # the forward when the variance is huge: keep within the no-arbitrage bounds
     otm = np.clip(otm, 0.0, np.minimum(1.0, np.exp(k)))

@@ -204,18 +204,28 @@ def load_chain(path: str | Path | None = None, trade_date: str | date | None = N
                  iv_a[keep], fwd_a[keep])
 
 
-def model_prices(params: HestonParams, chain: Chain, n_alpha: int = 3) -> NDArray[np.float64]:
+#: Quadrature panels per integral in a fit: parameters needing more (a Feller condition
+#: violated a million-fold, sigma 5 with v0 1e-4) are no fit, not minutes of integration.
+FIT_MAX_PANELS = 20_000
+
+
+def model_prices(params: HestonParams, chain: Chain, n_alpha: int = 3,
+                 max_panels: int = FIT_MAX_PANELS) -> NDArray[np.float64]:
     """Undiscounted Heston prices of every quote (s0 = F per expiry, r = q = 0).
 
     Three damping candidates per side keep a chain to ~20 characteristic-function grids;
-    the price error stays far below a bid-ask spread (checked in the tests).
+    the price error stays far below a bid-ask spread (checked in the tests).  Parameters
+    whose characteristic function needs more than ``max_panels`` quadrature panels are a
+    ``HestonParameterError`` (see :func:`heston_price`).
     """
     out = np.empty(len(chain))
-    for tt in np.unique(chain.t):
-        sel = chain.t == tt
-        fwd = float(chain.fwd[sel][0])
+    # one call per (maturity, forward): a chain built in code may give quotes of one
+    # maturity different forwards (each quote was priced at its own forward for the fit;
+    # the first quote's forward for all of them priced the others at the wrong one)
+    for tt, fwd in sorted(set(zip(chain.t.tolist(), chain.fwd.tolist(), strict=True))):
+        sel = (chain.t == tt) & (chain.fwd == fwd)
         out[sel] = heston_price(chain.is_call[sel], fwd, chain.strike[sel], tt, 0.0, 0.0, params,
-                                n_alpha=n_alpha)
+                                n_alpha=n_alpha, max_panels=max_panels)
     return out
 
 
@@ -320,22 +330,35 @@ def calibrate(chain: Chain, x0: Sequence[float] | None = None, *, threshold: flo
         x0 = (atm * atm, 2.0, atm * atm, 0.6, -0.7)
     x0 = np.clip(np.asarray(x0, dtype=float), LOWER + 1e-9, UPPER - 1e-9)
 
+    # Where the model has no price (parameters the Fourier integral cannot resolve: a
+    # Feller condition violated a million-fold), each quote's residual is the worst any
+    # arbitrage-free price could have: such a corner never fits better than a priced one
+    # (a flat 1.0 did, for quotes far off every surface, and the fit ended there).
+    lower = np.where(chain.is_call, np.maximum(chain.fwd - chain.strike, 0.0),
+                     np.maximum(chain.strike - chain.fwd, 0.0))
+    upper = np.where(chain.is_call, chain.fwd, chain.strike)
+    worst = np.maximum(mkt - lower, upper - mkt) / vega
+
     def residuals(x: NDArray[np.float64]) -> NDArray[np.float64]:
         try:
             params = HestonParams(*x)
+            with np.errstate(all="ignore"):
+                res = (model_prices(params, chain) - mkt) / vega
         except HestonParameterError:
-            return np.full(len(chain), 1.0)
-        with np.errstate(all="ignore"):
-            res = (model_prices(params, chain) - mkt) / vega
-        return np.where(np.isfinite(res), res, 1.0)
+            return worst
+        return np.where(np.isfinite(res), res, worst)
 
     # soft_l1 with a 1-vol-point scale: quotes far off the surface (the anomalies we want
     # to find) cannot drag the fit toward themselves.
     fit = least_squares(residuals, x0, bounds=(LOWER, UPPER), loss="soft_l1", f_scale=0.01,
                         x_scale=np.array([0.01, 1.0, 0.01, 0.3, 0.3]), max_nfev=max_nfev)
     params = HestonParams(*fit.x)
-    model_iv = implied_vol(model_prices(params, chain), chain.is_call, chain.fwd, chain.strike,
-                           chain.t)
+    try:
+        prices = model_prices(params, chain)
+    except HestonParameterError as exc:
+        raise HestonParameterError(f"calibration ended at {params}, where the chain cannot "
+                                   f"be priced ({exc}); try another x0") from exc
+    model_iv = implied_vol(prices, chain.is_call, chain.fwd, chain.strike, chain.t)
     resid = (chain.iv - model_iv) * 100.0
     ok = np.isfinite(resid)
     z = np.full(resid.shape, np.nan)

@@ -22,11 +22,30 @@ _pos = POSITIVE
 _open_unit = in_range(0, 1, lo_open=True, hi_open=True)  # a delta, a PoP, a band: (0, 1)
 
 
-def _date(value: object) -> str:
+def _date(name: str, value: object) -> str:
+    """``value`` as an ISO date; the error names the setting ``name`` (the core places a
+    converter's error at the table, not the key)."""
     try:
         return dt.date.fromisoformat(str(value)).isoformat()
     except ValueError:
-        raise ConfigError(f"{value!r} is not an ISO date (YYYY-MM-DD)") from None
+        raise ConfigError(f"{name} = {value!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+def _start_date(value: object) -> str:
+    return _date("start", value)
+
+
+def _end_date(value: object) -> str:
+    return _date("end", value)
+
+
+#: Most book levels per side: level sizes double at each (20 x 2^19 contracts at the
+#: last), and each is a loop per quote per day (1e9 levels hung the replay building its
+#: first book; 1,100 overflowed the size to float).
+MAX_BOOK_LEVELS = 20
+#: Most Heston paths per probability of profit (three float64 per path are kept: a
+#: trillion was accepted and failed allocating 48 TB at the first scored strike).
+MAX_HESTON_PATHS = 10_000_000
 
 
 @attrs.frozen
@@ -35,8 +54,8 @@ class VrpSettings:
 
     # -- data and synthetic quotes (venue) ------------------------------------------
     symbols: list[str] = attrs.Factory(lambda: ["SPY", "QQQ"])
-    start: str = attrs.field(default="2012-01-03", converter=_date)
-    end: str = attrs.field(default="2021-03-31", converter=_date)
+    start: str = attrs.field(default="2012-01-03", converter=_start_date)
+    end: str = attrs.field(default="2021-03-31", converter=_end_date)
     strike_step: float = attrs.field(default=5.0, validator=_pos)
     max_dte: int = attrs.field(default=50, validator=AT_LEAST_ONE)
     # strikes down to S(1-band)
@@ -47,7 +66,7 @@ class VrpSettings:
     # x the calibrated half-spread (past 100x no quote is a market: 1e308 overflowed)
     spread_scale: float = attrs.field(default=1.0,
                                       validator=in_range(0, 100, lo_open=True))
-    book_levels: int = attrs.field(default=3, validator=AT_LEAST_ONE)
+    book_levels: int = attrs.field(default=3, validator=in_range(1, MAX_BOOK_LEVELS))
     level_size: int = attrs.field(default=20, validator=AT_LEAST_ONE)  # contracts, best level
     # Options commission, charged per contract through the core FeeSchedule.per_unit.
     commission_per_contract: float = attrs.field(default=0.65,
@@ -87,7 +106,7 @@ class VrpSettings:
     heston_sigma: float = attrs.field(default=0.5, validator=_pos)  # vol of variance
     heston_rho: float = attrs.field(default=-0.7,  # spot/variance correlation
                                     validator=in_range(-1, 1, lo_open=True, hi_open=True))
-    heston_paths: int = attrs.field(default=20_000, validator=in_range(2))
+    heston_paths: int = attrs.field(default=20_000, validator=in_range(2, MAX_HESTON_PATHS))
 
     def __attrs_post_init__(self) -> None:
         if self.start >= self.end:

@@ -117,13 +117,50 @@ def _vix_closes(days: set[dt.date]) -> dict[dt.date, float]:
     return out
 
 
+#: Columns of the chain file that must be finite numbers > 0 (bid and ask: >= 0).
+_POSITIVE_COLUMNS = ("stock_price_close", "strike", "iv", "forward_price")
+
+
+def _chain_rows() -> list[dict[str, str]]:
+    """The bundled chain's put rows, each checked: a spot, strike, implied vol or forward that
+    is not a finite number > 0, a bid or ask that is not a finite number >= 0, or a
+    repeated (date, expiry, strike, type) is a ``DataError`` naming the file, line and
+    column.  (Before, a NaN vol made every skew coefficient NaN, and the replay crashed
+    on its first book with ``math.floor(nan)``, far from the file; a duplicate row
+    weighed twice in the fit.)"""
+    from argus_core import DataError
+
+    rows = []
+    seen: dict[tuple[str, ...], int] = {}
+    with resources.files(__package__).joinpath("data", CHAIN_FILE).open() as fh:
+        for n, row in enumerate(csv.DictReader(fh), start=2):
+            if (row.get("call/put") or "").strip().upper() != "P":
+                continue  # the skew and spread models are fitted on puts only
+            for col in (*_POSITIVE_COLUMNS, "bid", "ask"):
+                try:
+                    value = float(row.get(col) or "nan")
+                except ValueError:
+                    value = math.nan
+                low_ok = value >= 0 if col in ("bid", "ask") else value > 0
+                if not (low_ok and math.isfinite(value)):
+                    rule = "a finite number >= 0" if col in ("bid", "ask") else \
+                        "a finite number > 0"
+                    raise DataError(f"{CHAIN_FILE} line {n}: column {col!r} is "
+                                    f"{row.get(col)!r}, not {rule}")
+            key = tuple(row.get(c, "") for c in ("date", "option_expiration", "strike",
+                                                 "call/put"))
+            if key in seen:
+                raise DataError(f"{CHAIN_FILE} line {n}: repeats line {seen[key]} (same date, "
+                                f"expiry, strike and type)")
+            seen[key] = n
+            rows.append(row)
+    return rows
+
+
 @functools.cache
 def calibrated_model() -> SkewModel:
     """Fit :class:`SkewModel` on the bundled SPX put snapshots (cached)."""
-    rows = []
-    with resources.files(__package__).joinpath("data", CHAIN_FILE).open() as fh:
-        for row in csv.DictReader(fh):
-            rows.append(row)
+    rows = _chain_rows()
     m_all, ratio_all, s_all, mid_all, half_all = [], [], [], [], []
     atm_30: dict[dt.date, list[tuple[float, float]]] = {}
     groups: dict[tuple[dt.date, dt.date], list[dict[str, str]]] = {}

@@ -12,6 +12,7 @@ orders (exits) always pass: a guard must never trap a position.
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import ClassVar
 
@@ -46,8 +47,11 @@ class VrpRegimeGuard(RiskCheck):
         p_change = ctx.market.signal("bocpd_p_change", sid)
         regime = ctx.market.signal("vol_regime", sid)
         spike = ctx.market.signal("vol_spike", sid)
-        if p_change is None or regime is None:
-            return RiskDecision.veto(self.name, f"regime features of {sid} not published yet")
+        if (p_change is None or regime is None or not (_finite(p_change) and _finite(regime))
+                or not (spike is None or _finite(spike))):
+            # a NaN passed both comparisons below (NaN > limit is False): fail closed
+            return RiskDecision.veto(self.name, f"regime features of {sid} not published "
+                                                f"yet (or not finite)")
         if p_change > self.s.guard_max_p_change:
             return RiskDecision.veto(self.name, f"{sid} P(change) {p_change:.4f} > "
                                                 f"{self.s.guard_max_p_change}")
@@ -55,3 +59,7 @@ class VrpRegimeGuard(RiskCheck):
             return RiskDecision.veto(self.name, f"{sid} vol regime {int(regime)}"
                                                 f"{' with a vol spike' if spike else ''}")
         return RiskDecision.allow(self.name)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)

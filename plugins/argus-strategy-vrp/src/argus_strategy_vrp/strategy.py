@@ -25,8 +25,10 @@ On each underlying's daily ``Bar`` (the last event of a day on ``vrp_options``):
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +36,7 @@ from argus_lab.regime import STRESSED
 
 from argus_core import (
     Bar,
+    DataError,
     FeeSchedule,
     Intent,
     MarketEvent,
@@ -67,26 +70,59 @@ class VrpPutSpread(Strategy):
         # underlying -> open spread {short, long, credit, opened_ns, basket}
         self.open: dict[str, dict[str, Any]] = {}
         self.n_baskets = 0
+        # underlying -> proleptic ordinal of the last day whose bar it acted on
+        self.last_day: dict[str, int] = {}
         self.last_decision: dict[str, str] = {}
 
     # -- state ---------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
-        """Open spreads and the basket counter."""
-        return {"open": self.open, "n_baskets": self.n_baskets}
+        """Open spreads, the basket counter and each underlying's last day acted on (a
+        copy: the checkpoint never shares a dict the strategy goes on changing)."""
+        return {"open": copy.deepcopy(self.open), "n_baskets": self.n_baskets,
+                "last_day": dict(self.last_day)}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`get_state` output."""
-        self.open = dict(state.get("open", {}))
-        self.n_baskets = int(state.get("n_baskets", 0))
+        """Restore :meth:`get_state` output (a checkpoint without ``last_day`` too);
+        anything else is a ``TypeError`` / ``ValueError`` naming what is wrong, before
+        it could fail on a later bar (the runner reports it as a damaged checkpoint)."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{STRATEGY} state must be a table, got {type(state).__name__}")
+        spreads = state.get("open", {})
+        if not isinstance(spreads, Mapping):
+            raise TypeError(f"{STRATEGY} state 'open' must be a table of spreads, got "
+                            f"{type(spreads).__name__}")
+        restored = {}
+        for und, spread in spreads.items():
+            restored[str(und)] = _checked_spread(und, spread)
+        n_baskets = state.get("n_baskets", 0)
+        if isinstance(n_baskets, bool) or not isinstance(n_baskets, int) or n_baskets < 0:
+            raise ValueError(f"{STRATEGY} state 'n_baskets' must be a count >= 0, got "
+                             f"{n_baskets!r}")
+        last_day = state.get("last_day", {})
+        if not isinstance(last_day, Mapping) or not all(
+                isinstance(d, int) and not isinstance(d, bool) for d in last_day.values()):
+            raise ValueError(f"{STRATEGY} state 'last_day' must map underlyings to day "
+                             f"ordinals, got {last_day!r}")
+        self.open, self.n_baskets = restored, n_baskets
+        self.last_day = {str(k): int(v) for k, v in last_day.items()}
 
     # -- events --------------------------------------------------------------------
     def on_event(self, event: MarketEvent, ctx: StrategyContext) -> Sequence[Intent]:
-        """Act once per underlying per day, on its bar."""
+        """Act once per underlying per day, on its bar: a second bar of a day already
+        acted on (a duplicated row or event) or of an earlier day is ignored."""
         if type(event) is not Bar or not event.instrument_id.startswith(f"{VENUE}:"):
             return []
         und = event.instrument_id.split(":", 1)[1]
         if und not in self.s.symbols:
             return []
+        day = _day_of(event.ts_ns)
+        if day <= self.last_day.get(und, day - 1):
+            # Before: a repeated bar managed the spread opened on the first one against the
+            # same books, and a stop at close cost >= stop_multiple x credit could close it
+            # at once, paying both half-spreads twice in one day.
+            self.last_decision[und] = f"bar of {_date_of(day)} already acted on: ignored"
+            return []
+        self.last_day[und] = day
         spread = self.open.get(und)
         if spread is not None:
             return self._manage(und, spread, event, ctx)
@@ -150,8 +186,11 @@ class VrpPutSpread(Strategy):
         regime = market.signal("vol_regime", sid)
         spike = market.signal("vol_spike", sid)
         rv = market.signal("realised_vol", sid)
-        if p_change is None or regime is None or rv is None:
-            return self._skip(und, "regime features not yet available")
+        if (p_change is None or regime is None or rv is None
+                or not all(_known(x) for x in (p_change, regime, rv))
+                or not (spike is None or _known(spike))):
+            # a NaN passed every comparison below (NaN > limit is False): fail closed
+            return self._skip(und, "regime features not yet available (or not finite)")
         if p_change > self.s.max_p_change:
             return self._skip(und, f"P(change) {p_change:.2f} > {self.s.max_p_change}")
         if spike or regime == STRESSED or regime < 0:
@@ -192,9 +231,11 @@ class VrpPutSpread(Strategy):
         max_loss = self.s.width * MULTIPLIER - credit
         if max_loss <= 0:
             return self._skip(und, f"credit {credit:.0f} >= width: a crossed or stale quote")
-        budget = min(self.s.risk_budget * float(ctx.portfolio.equity), self.s.max_risk_per_play)
+        budget = min(_dec(self.s.risk_budget) * _dec(ctx.portfolio.equity),
+                     _dec(self.s.max_risk_per_play))
         per_contract, per_play = self._fees(ctx, short_c, long_c, bid, ask)
-        contracts = min(self._contracts_within(budget, max_loss, per_contract, per_play),
+        exact_loss = _dec(self.s.width) * MULTIPLIER - (_dec(bid) - _dec(ask))
+        contracts = min(self._contracts_within(budget, exact_loss, per_contract, per_play),
                         self.s.max_contracts,
                         int(short_book.bid_levels()[0, 1]), int(long_book.ask_levels()[0, 1]))
         if contracts < 1:
@@ -215,19 +256,24 @@ class VrpPutSpread(Strategy):
                    time_in_force=TimeInForce.IOC, reason=reason, basket_id=basket),
         ]
 
-    def _contracts_within(self, budget: float, max_loss: float, fee_per_contract: float,
-                          fee_per_play: float) -> int:
+    def _contracts_within(self, budget: float | Decimal, max_loss: float | Decimal,
+                          fee_per_contract: float | Decimal,
+                          fee_per_play: float | Decimal) -> int:
         """Most spreads whose worst loss stays within ``budget`` dollars.
 
         Per contract: ``max_loss`` (width x 100 - credit at the touch), the slippage the
         IOC limits allow (``limit_ticks`` on each leg) and ``fee_per_contract``; per play
-        ``fee_per_play`` (both from :meth:`_fees`).
+        ``fee_per_play`` (both from :meth:`_fees`).  In decimal arithmetic on each
+        amount as written (a float by its shortest repr): a budget of exactly n worst
+        losses affords n spreads (in floats $11,785.80 / $906.60 was 12.999... and sold
+        12 of the 13).
         """
-        slippage = 2 * self.s.limit_ticks * float(TICK_PER_CONTRACT)
-        return math.floor((budget - fee_per_play) / (max_loss + slippage + fee_per_contract))
+        slippage = 2 * self.s.limit_ticks * Decimal(TICK_PER_CONTRACT)
+        per = _dec(max_loss) + slippage + _dec(fee_per_contract)
+        return math.floor((_dec(budget) - _dec(fee_per_play)) / per)
 
     def _fees(self, ctx: StrategyContext, short_c: PutContract, long_c: PutContract,
-              bid: float, ask: float) -> tuple[float, float]:
+              bid: float, ask: float) -> tuple[Decimal, Decimal]:
         """(fees per contract, fixed fees per play) of the four fills of a play (open and
         an early close; a settlement pays none), from the schedule the fills will pay.
 
@@ -238,14 +284,14 @@ class VrpPutSpread(Strategy):
         (The paper broker's ``cost_multiplier`` is not visible here; at its default of 1
         this is exact.)
         """
-        per_contract = per_play = 0.0
+        per_contract = per_play = Decimal(0)
         legs = ((short_c, self._limit(bid, Side.SELL)), (long_c, self._limit(ask, Side.BUY)))
         for contract, limit in legs:
             schedule = self._schedule(ctx, contract.instrument_id)
             worst_close = Decimal(repr(contract.strike)) * MULTIPLIER
-            per_contract += float(schedule.unit_fee(limit) + schedule.unit_fee(worst_close))
-            per_play += float(schedule.fee(limit, Decimal(0), maker=False)
-                              + schedule.fee(worst_close, Decimal(0), maker=False))
+            per_contract += schedule.unit_fee(limit) + schedule.unit_fee(worst_close)
+            per_play += (schedule.fee(limit, Decimal(0), maker=False)
+                         + schedule.fee(worst_close, Decimal(0), maker=False))
         return per_contract, per_play
 
     def _schedule(self, ctx: StrategyContext, instrument_id: str) -> FeeSchedule:
@@ -366,6 +412,46 @@ def _two_sided(book: Any) -> tuple[float, float] | None:
 
 def _day_of(ts_ns: int) -> int:
     """Proleptic ordinal of the UTC date of ``ts_ns``."""
-    import datetime as dt
-
     return dt.datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=dt.UTC).date().toordinal()
+
+
+def _dec(x: float | int | Decimal) -> Decimal:
+    """``x`` as a Decimal: a float by its shortest repr (the amount as written)."""
+    return x if isinstance(x, Decimal) else Decimal(repr(float(x)))
+
+
+def _date_of(day: int) -> str:
+    return dt.date.fromordinal(day).isoformat()
+
+
+def _known(value: object) -> bool:
+    """A published signal that is a finite number."""
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+#: Keys of an open spread in the state, and the types a checkpoint may hold for them.
+_SPREAD_KEYS: dict[str, tuple[type, ...]] = {"short": (str,), "long": (str,),
+                                             "basket": (str,), "opened_ns": (int,),
+                                             "credit": (int, float), "contracts": (int,)}
+
+
+def _checked_spread(und: object, spread: object) -> dict[str, Any]:
+    """One open spread of a restored state, its legs parseable and values typed."""
+    if not isinstance(spread, Mapping):
+        raise TypeError(f"{STRATEGY} state: open spread of {und!r} must be a table, got "
+                        f"{type(spread).__name__}")
+    for key in ("short", "long"):
+        if key not in spread:
+            raise ValueError(f"{STRATEGY} state: open spread of {und!r} has no {key!r} leg")
+    out = copy.deepcopy(dict(spread))
+    for key, kinds in _SPREAD_KEYS.items():
+        if key in out and (isinstance(out[key], bool) or not isinstance(out[key], kinds)
+                           or (key == "credit" and not math.isfinite(out[key]))):
+            raise ValueError(f"{STRATEGY} state: open spread of {und!r} has {key} = "
+                             f"{out[key]!r}")
+    for key in ("short", "long"):
+        try:
+            PutContract.parse(out[key])
+        except DataError as exc:
+            raise ValueError(f"{STRATEGY} state: open spread of {und!r}: {exc}") from None
+    return out
