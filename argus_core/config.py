@@ -488,9 +488,9 @@ def _format_exception(exc: BaseException, type_: type | None) -> str:
         # "invalid value for type, expected RunSection" or "unknown error (...)".
         return "expected a table (a [section] or { key = value, ... })"
     if not getattr(exc, "__notes__", None) and not type(exc).__module__.startswith("cattrs"):
-        # (cattrs notes each field it structured, and its own errors say what they are)
-        # raised by the settings class's own checks (__attrs_post_init__): cattrs read a
-        # KeyError as "required field missing" and anything else as "unknown error"
+        # Raised by the settings class's own checks (__attrs_post_init__; cattrs notes each
+        # field it structures, and its own errors say what they are): cattrs read a
+        # KeyError as "required field missing" and anything else as "unknown error".
         return f"the settings' own check raised {type(exc).__name__}: {exc}"
     return format_exception(exc, type_)
 
