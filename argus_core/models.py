@@ -37,8 +37,8 @@ def to_decimal(value: Any, *, field: str = "value") -> Decimal:
         raise DataError(f"{field}: expected a number, got a bool")
     elif isinstance(value, int):
         dec = Decimal(value)
-    elif isinstance(value, float):
-        dec = Decimal(repr(value))
+    elif isinstance(value, float):  # numpy's float64 reprs as "np.float64(1.5)"
+        dec = Decimal(repr(float(value)))
     elif isinstance(value, str):
         text = value.strip()
         try:

@@ -159,3 +159,12 @@ def test_ticks_of_snaps_float_noise_and_nothing_more(value: Decimal, step: Decim
     assert m.ticks_of(value, step) == ticks
     assert (m.ticks_of(value, step) == m.ticks_of(value, step).to_integral_value()) is (
         ticks == ticks.to_integral_value())
+
+
+def test_to_decimal_reads_a_numpy_float_by_its_value() -> None:
+    """numpy 2 writes ``repr(np.float64(1.5))`` as ``np.float64(1.5)``: read as text it was
+    a raw ``InvalidOperation``; a float subclass is read by its float's repr."""
+    to_decimal = m.to_decimal
+    assert to_decimal(np.float64(0.1)) == Decimal("0.1")
+    with pytest.raises(DataError, match="not finite"):
+        to_decimal(np.float64("nan"))
