@@ -47,6 +47,7 @@ from argus_core import (
     Strategy,
     StrategyContext,
     TimeInForce,
+    to_decimal,
 )
 from argus_strategy_vrp.config import VrpSettings, option_fees
 from argus_strategy_vrp.constants import MULTIPLIER, STRATEGY, TICK_PER_CONTRACT, VENUE
@@ -231,10 +232,10 @@ class VrpPutSpread(Strategy):
         max_loss = self.s.width * MULTIPLIER - credit
         if max_loss <= 0:
             return self._skip(und, f"credit {credit:.0f} >= width: a crossed or stale quote")
-        budget = min(_dec(self.s.risk_budget) * _dec(ctx.portfolio.equity),
-                     _dec(self.s.max_risk_per_play))
+        budget = min(to_decimal(self.s.risk_budget) * to_decimal(ctx.portfolio.equity),
+                     to_decimal(self.s.max_risk_per_play))
         per_contract, per_play = self._fees(ctx, short_c, long_c, bid, ask)
-        exact_loss = _dec(self.s.width) * MULTIPLIER - (_dec(bid) - _dec(ask))
+        exact_loss = to_decimal(self.s.width) * MULTIPLIER - (to_decimal(bid) - to_decimal(ask))
         contracts = min(self._contracts_within(budget, exact_loss, per_contract, per_play),
                         self.s.max_contracts,
                         int(short_book.bid_levels()[0, 1]), int(long_book.ask_levels()[0, 1]))
@@ -269,8 +270,8 @@ class VrpPutSpread(Strategy):
         12 of the 13).
         """
         slippage = 2 * self.s.limit_ticks * Decimal(TICK_PER_CONTRACT)
-        per = _dec(max_loss) + slippage + _dec(fee_per_contract)
-        return math.floor((_dec(budget) - _dec(fee_per_play)) / per)
+        per = to_decimal(max_loss) + slippage + to_decimal(fee_per_contract)
+        return math.floor((to_decimal(budget) - to_decimal(fee_per_play)) / per)
 
     def _fees(self, ctx: StrategyContext, short_c: PutContract, long_c: PutContract,
               bid: float, ask: float) -> tuple[Decimal, Decimal]:
@@ -413,11 +414,6 @@ def _two_sided(book: Any) -> tuple[float, float] | None:
 def _day_of(ts_ns: int) -> int:
     """Proleptic ordinal of the UTC date of ``ts_ns``."""
     return dt.datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=dt.UTC).date().toordinal()
-
-
-def _dec(x: float | int | Decimal) -> Decimal:
-    """``x`` as a Decimal: a float by its shortest repr (the amount as written)."""
-    return x if isinstance(x, Decimal) else Decimal(repr(float(x)))
 
 
 def _date_of(day: int) -> str:
